@@ -1,0 +1,34 @@
+// dicekit-bench: DiceKit's benchmarks. See Harness.swift for the options and output format,
+// and Docs/Benchmarks.md for the figures.
+
+import DiceKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func printErr(_ text: String) {
+    var line = text + "\n"
+    line.withUTF8 { _ = fwrite($0.baseAddress, 1, $0.count, stderr) }
+}
+
+setvbuf(stdout, nil, _IOLBF, 0)
+
+/// Every benchmark, in the order they run (baselines first regardless).
+let allBenchmarks: [Benchmark] = baselineBenchmarks
+
+switch BenchOptions.parse(Array(CommandLine.arguments.dropFirst())) {
+case .failure(let error):
+    if let message = error.message {
+        printErr("dicekit-bench: \(message)\n" + BenchOptions.usage)
+        exit(2)
+    }
+    print(BenchOptions.usage)
+case .success(let options):
+    if options.list {
+        for benchmark in allBenchmarks { print(benchmark.key) }
+    } else {
+        printErr("OpenBLAS: \(BLAS.configuration) (\(BLAS.parallelism), core \(BLAS.coreName))")
+        runBenchmarks(allBenchmarks, options: options)
+    }
+}

@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "DiceKit",
+    products: [
+        // MARK: - Public API
+        .library(name: "DiceKit", targets: ["DiceKit"]),
+        .executable(name: "dicekit", targets: ["dicekit"]),
+        .executable(name: "dicekit-bench", targets: ["DiceKitBenchmarks"]),
+    ],
+    targets: [
+        // MARK: - System libraries (Debian: libopenblas-dev, liblapacke-dev)
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLAPACKE",
+            pkgConfig: "lapacke",
+            providers: [.apt(["liblapacke-dev"])]
+        ),
+
+        // MARK: - The library
+        .target(
+            name: "DiceKit",
+            dependencies: ["COpenBLAS", "CLAPACKE"],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+
+        // MARK: - Tools on top
+        .executableTarget(
+            name: "dicekit",
+            dependencies: ["DiceKit"],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        .executableTarget(
+            name: "DiceKitBenchmarks",
+            dependencies: ["DiceKit"],
+            path: "Benchmarks/DiceKitBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+
+        // MARK: - Unit test bundles
+        .testTarget(
+            name: "DiceKitTests",
+            dependencies: ["DiceKit"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+    ]
+)

@@ -1,0 +1,15 @@
+// The protocol every subcommand implements, and the registry the dispatcher reads.
+
+/// A `dicekit` subcommand.
+protocol Command {
+    /// Its name, options and help text.
+    static var spec: CommandSpec { get }
+    /// Runs it. Throws `UsageError` for usage mistakes (exit 2) and any other error for bad input (exit 1).
+    static func run(_ arguments: ParsedArguments) throws
+}
+
+/// Every subcommand, in the order `dicekit --help` lists them.
+let commands: [Command.Type] = [
+    InfoCommand.self,
+    CheckCommand.self,
+]
