@@ -45,7 +45,7 @@ let package = Package(
         // MARK: - Unit test bundles
         .testTarget(
             name: "DiceKitTests",
-            dependencies: ["DiceKit"],
+            dependencies: ["DiceKit", "dicekit"],
             resources: [.copy("Fixtures")],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),

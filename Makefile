@@ -1,0 +1,47 @@
+# DiceKit: the two set-up commands are `make demo` and `make test` (see README.md).
+# Every target first installs the Debian packages DiceKit links against, if they are missing.
+
+SWIFT       ?= swift
+APT_PACKAGES = libopenblas-dev liblapacke-dev libpng-dev pkg-config
+BENCH_ARGS  ?=
+DEMO_ARGS   ?=
+
+.PHONY: all deps build demo test bench consumer clean
+
+all: build
+
+# Installs only what is missing; uses sudo when not root. apt-get update runs first because a
+# fresh Debian image has empty package lists.
+deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make: installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build -c release --product dicekit
+
+# The main job. Until U-Net training lands it verifies the numerical core on this machine.
+demo: build
+	.build/release/dicekit check $(DEMO_ARGS)
+
+# Unit tests (debug), then the separate consumer package that links DiceKit by path.
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+	$(MAKE) consumer
+
+consumer:
+	cd Examples/Consumer && $(SWIFT) run -c debug Consumer
+
+bench: deps
+	$(SWIFT) build -c release --product dicekit-bench
+	.build/release/dicekit-bench $(BENCH_ARGS)
+
+clean:
+	rm -rf .build Examples/Consumer/.build
