@@ -29,8 +29,24 @@ struct LoweredPass<T: BLASScalar> {
     var dy: UnsafePointer<T>?
     /// Overwritten with Σ colᵀ · dy over the whole batch.
     var weightGradient: UnsafeMutablePointer<T>?
-    /// x-space tensor that receives col2im(dy · Wᵀ), added to what the caller put there.
+    /// x-space tensor, uninitialised on entry, that receives `dxFill` + col2im(dy · Wᵀ).
     var dx: UnsafeMutablePointer<T>?
+    /// A vector of input channels written to every pixel of `dx` first (a transposed
+    /// convolution's bias); nil for zeros.
+    var dxFill: UnsafePointer<T>?
+}
+
+/// Writes `fill` (a vector of `channels` scalars) or zeros to `pixels` consecutive pixels.
+func fillPixels<T: BLASScalar>(_ target: UnsafeMutablePointer<T>, pixels: Int, channels: Int, fill: UnsafePointer<T>?) {
+    guard let fill = fill else {
+        target.initialize(repeating: 0, count: pixels * channels)
+        return
+    }
+    var p = target
+    for _ in 0..<pixels {
+        p.initialize(from: fill, count: channels)
+        p += channels
+    }
 }
 
 /// Runs `body(worker)` for `workers` workers: directly when there is one, otherwise on a
@@ -85,6 +101,9 @@ extension ConvGeometry {
         }
         var inputGradients: [UnsafeMutablePointer<T>] = []
         if let dx = pass.dx {
+            // Each worker initialises its own samples (first touch in parallel), unless the
+            // workers share samples and sum private buffers.
+            if privateDX { fillPixels(dx, pixels: batch * inputPixels, channels: inChannels, fill: pass.dxFill) }
             inputGradients.append(dx)
             for _ in 1..<workers {
                 if privateDX {
@@ -104,6 +123,11 @@ extension ConvGeometry {
             if rows.isEmpty { return }
             let dW = localGradients.isEmpty ? nil : localGradients[worker]
             let dx = localInputGradients.isEmpty ? nil : localInputGradients[worker]
+            if let dx = dx, !privateDX {
+                // Pointwise: x pixels are the lowered rows; otherwise the rows cover whole samples.
+                let pixels = isPointwise ? rows : (rows.lowerBound / outputPixels * inputPixels)..<(rows.upperBound / outputPixels * inputPixels)
+                fillPixels(dx + pixels.lowerBound * inChannels, pixels: pixels.count, channels: inChannels, fill: pass.dxFill)
+            }
             if isPointwise {
                 runPointwise(pass, rows: rows, weightGradient: dW, dx: dx)
             } else {

@@ -6,16 +6,17 @@ enum ConvolutionKernels {
     /// y = conv(x, w) + b in y space.
     static func forward<T: BLASScalar>(_ g: ConvGeometry, x: Tensor<T>, weight: Tensor<T>, bias: Tensor<T>?,
                                        settings: ConvolutionSettings) -> Tensor<T> {
-        var y = [T](repeating: 0, count: g.outputRows * g.outChannels)
-        x.withUnsafeBufferPointer { px in
-            weight.withUnsafeBufferPointer { pw in
-                withOptionalPointer(bias) { pb in
-                    y.withUnsafeMutableBufferPointer { py in
+        // Every element is written by a GEMM with β = 0 or after the bias fill: no zeroing.
+        let y = [T](unsafeUninitializedCapacity: g.outputRows * g.outChannels) { py, initialized in
+            x.withUnsafeBufferPointer { px in
+                weight.withUnsafeBufferPointer { pw in
+                    withOptionalPointer(bias) { pb in
                         g.run(LoweredPass(x: px.baseAddress!, weight: pw.baseAddress!, y: py.baseAddress!, bias: pb),
                               settings: settings)
                     }
                 }
             }
+            initialized = py.count
         }
         return Tensor(uncheckedShape: g.outputShape, storage: y)
     }
@@ -25,12 +26,12 @@ enum ConvolutionKernels {
                                         inputGradient: Bool, bias: Bool,
                                         settings: ConvolutionSettings) -> (input: Tensor<T>?, weight: Tensor<T>, bias: Tensor<T>?) {
         var dW = [T](repeating: 0, count: g.patch * g.outChannels)
-        var dx = inputGradient ? [T](repeating: 0, count: x.count) : []
-        x.withUnsafeBufferPointer { px in
-            weight.withUnsafeBufferPointer { pw in
-                dy.withUnsafeBufferPointer { pdy in
-                    dW.withUnsafeMutableBufferPointer { pdW in
-                        dx.withUnsafeMutableBufferPointer { pdx in
+        // dx is initialised by the workers (each zeroes its own samples).
+        let dx = [T](unsafeUninitializedCapacity: inputGradient ? x.count : 0) { pdx, initialized in
+            x.withUnsafeBufferPointer { px in
+                weight.withUnsafeBufferPointer { pw in
+                    dy.withUnsafeBufferPointer { pdy in
+                        dW.withUnsafeMutableBufferPointer { pdW in
                             g.run(LoweredPass(x: px.baseAddress!, weight: pw.baseAddress!, dy: pdy.baseAddress!,
                                               weightGradient: pdW.baseAddress!, dx: inputGradient ? pdx.baseAddress! : nil),
                                   settings: settings)
@@ -38,6 +39,7 @@ enum ConvolutionKernels {
                     }
                 }
             }
+            initialized = pdx.count
         }
         return (inputGradient ? Tensor(uncheckedShape: x.shape, storage: dx) : nil,
                 Tensor(uncheckedShape: weight.shape, storage: dW),
@@ -47,21 +49,17 @@ enum ConvolutionKernels {
     /// The transposed convolution of `input` (y space) by w, plus b, in x space.
     static func transposedForward<T: BLASScalar>(_ g: ConvGeometry, input: Tensor<T>, weight: Tensor<T>, bias: Tensor<T>?,
                                                  settings: ConvolutionSettings) -> Tensor<T> {
-        let count = g.batch * g.inputPixels * g.inChannels
-        var output: [T]
-        if let bias = bias {
-            output = []
-            output.reserveCapacity(count)
-            for _ in 0..<(count / g.inChannels) { output.append(contentsOf: bias.storage) }
-        } else {
-            output = [T](repeating: 0, count: count)
-        }
-        input.withUnsafeBufferPointer { pin in
-            weight.withUnsafeBufferPointer { pw in
-                output.withUnsafeMutableBufferPointer { pout in
-                    g.run(LoweredPass(weight: pw.baseAddress!, dy: pin.baseAddress!, dx: pout.baseAddress!), settings: settings)
+        // The workers write the bias (or zeros) into their own samples before scattering.
+        let output = [T](unsafeUninitializedCapacity: g.batch * g.inputPixels * g.inChannels) { pout, initialized in
+            input.withUnsafeBufferPointer { pin in
+                weight.withUnsafeBufferPointer { pw in
+                    withOptionalPointer(bias) { pb in
+                        g.run(LoweredPass(weight: pw.baseAddress!, dy: pin.baseAddress!, dx: pout.baseAddress!, dxFill: pb),
+                              settings: settings)
+                    }
                 }
             }
+            initialized = pout.count
         }
         return Tensor(uncheckedShape: g.inputShape, storage: output)
     }
@@ -72,12 +70,12 @@ enum ConvolutionKernels {
                                                   outputGradient: Tensor<T>, inputGradient: Bool, bias: Bool,
                                                   settings: ConvolutionSettings) -> (input: Tensor<T>?, weight: Tensor<T>, bias: Tensor<T>?) {
         var dW = [T](repeating: 0, count: g.patch * g.outChannels)
-        var dInput = inputGradient ? [T](repeating: 0, count: input.count) : []
-        input.withUnsafeBufferPointer { pin in
-            weight.withUnsafeBufferPointer { pw in
-                outputGradient.withUnsafeBufferPointer { pg in
-                    dW.withUnsafeMutableBufferPointer { pdW in
-                        dInput.withUnsafeMutableBufferPointer { pdi in
+        // dInput is written by GEMMs with β = 0: no zeroing.
+        let dInput = [T](unsafeUninitializedCapacity: inputGradient ? input.count : 0) { pdi, initialized in
+            input.withUnsafeBufferPointer { pin in
+                weight.withUnsafeBufferPointer { pw in
+                    outputGradient.withUnsafeBufferPointer { pg in
+                        dW.withUnsafeMutableBufferPointer { pdW in
                             g.run(LoweredPass(x: pg.baseAddress!, weight: pw.baseAddress!,
                                               y: inputGradient ? pdi.baseAddress! : nil,
                                               dy: pin.baseAddress!, weightGradient: pdW.baseAddress!),
@@ -86,6 +84,7 @@ enum ConvolutionKernels {
                     }
                 }
             }
+            initialized = pdi.count
         }
         return (inputGradient ? Tensor(uncheckedShape: input.shape, storage: dInput) : nil,
                 Tensor(uncheckedShape: weight.shape, storage: dW),
