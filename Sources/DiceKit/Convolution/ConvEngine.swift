@@ -74,8 +74,10 @@ extension ConvGeometry {
         precondition(pass.dx == nil || pass.dy != nil, "lowered pass: the input gradient needs dy")
         let rowsTotal = outputRows
         let scatters = pass.dx != nil && !isPointwise
-        let requested = Swift.max(1, settings.workers ?? BLAS.threadCount)
-        let workers = Swift.min(requested, Swift.max(1, rowsTotal / 64))
+        // Automatic: BLAS.threadCount workers, but none with fewer than 64 rows; explicit: as asked
+        // (at most one per row).
+        let workers = settings.workers.map { Swift.max(1, Swift.min($0, rowsTotal)) }
+            ?? Swift.min(Swift.max(1, BLAS.threadCount), Swift.max(1, rowsTotal / 64))
         // Row ranges: whole samples when col2im scatters and there are enough samples.
         let ranges: [Range<Int>]
         let privateDX: Bool
