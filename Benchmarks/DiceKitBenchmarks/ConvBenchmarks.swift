@@ -1,0 +1,62 @@
+// 3×3 convolutions (padding 1, batch 8, no bias, Float, channels-last) on the four shapes of
+// shared/reference/bench_torch.py, with its key names so the two JSON outputs compare key by key.
+// FLOPs are counted as bench_torch.py does: forward 2·N·H·W·Cin·Cout·9, forward+backward
+// (input and weight gradients) 3× that.
+//
+// Extra figures per shape: the ratios to `sgemm_2048_gflops` of the same run, the GFLOP/s of the
+// bare GEMM of the lowered shape [N·H·W × 9·Cin] × [9·Cin × Cout] (OpenBLAS on its own threads,
+// operands prepared in advance), and forward time / bare GEMM time (the im2col overhead).
+
+import DiceKit
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let convShapes: [(n: Int, h: Int, cin: Int, cout: Int)] = [(8, 128, 3, 32), (8, 128, 32, 32), (8, 64, 64, 64), (8, 32, 128, 128)]
+
+let convBenchmarks: [Benchmark] = convShapes.map { shape in
+    let key = "conv3x3_n\(shape.n)_h\(shape.h)_c\(shape.cin)to\(shape.cout)"
+    return Benchmark(key: key) { context in
+        var generator = SeededGenerator(seed: 7)
+        let (n, h, cin, cout) = (shape.n, shape.h, shape.cin, shape.cout)
+        let x = Tensor<Float>.uniform([n, h, h, cin], lower: -1, upper: 1, generator: &generator)
+        let weight = Tensor<Float>.uniform([3, 3, cin, cout], lower: -0.1, upper: 0.1, generator: &generator)
+        var settings = ConvolutionSettings()
+        if let t = getenv("TILE") { settings.tileRows = Int(String(cString: t)) }
+        if let t = getenv("WORKERS") { settings.workers = Int(String(cString: t)) }
+        let conv = try Convolution(weight: weight, stride: [1], padding: .symmetric([1]), settings: settings)
+        let gy = Tensor<Float>.uniform([n, h, h, cout], lower: -1, upper: 1, generator: &generator)
+        let flops = 2.0 * Double(n * h * h * cin * cout * 9)
+
+        var sink: Float = 0
+        let forward = try context.time(warmup: 3, repetitions: 15) {
+            let y = try conv.forward(x)
+            sink += y.scalars[0]
+        }
+        let forwardBackward = try context.time(warmup: 3, repetitions: 15) {
+            let y = try conv.forward(x)
+            let g = try conv.backward(input: x, outputGradient: gy)
+            sink += y.scalars[0] + g.weight.scalars[0]
+        }
+        // The bare GEMM of the lowered shape.
+        let (m, k) = (n * h * h, 9 * cin)
+        let a = Tensor<Float>.uniform([m, k], lower: -1, upper: 1, generator: &generator).scalars
+        let b = Tensor<Float>.uniform([k, cout], lower: -1, upper: 1, generator: &generator).scalars
+        var c = [Float](repeating: 0, count: m * cout)
+        let gemm = context.time(warmup: 3, repetitions: 15) {
+            BLAS.gemm(m: m, n: cout, k: k, a: a, lda: k, b: b, ldb: cout, c: &c, ldc: cout)
+        }
+        if sink.isNaN { printErr("\(key): NaN in the output") }
+        let sgemm = context.baselines["sgemm_2048_gflops"] ?? .nan
+        let forwardRate = flops / forward / 1e9
+        let forwardBackwardRate = 3 * flops / forwardBackward / 1e9
+        return [
+            Metric(key: key + "_fwd_gflops", value: forwardRate, unit: "GFLOP/s"),
+            Metric(key: key + "_fwdbwd_gflops", value: forwardBackwardRate, unit: "GFLOP/s"),
+            Metric(key: key + "_fwd_vs_sgemm", value: forwardRate / sgemm, unit: "×"),
+            Metric(key: key + "_fwdbwd_vs_sgemm", value: forwardBackwardRate / sgemm, unit: "×"),
+            Metric(key: key + "_gemm_gflops", value: flops / gemm / 1e9, unit: "GFLOP/s"),
+            Metric(key: key + "_fwd_over_gemm_time", value: forward / gemm, unit: "×"),
+        ]
+    }
+}

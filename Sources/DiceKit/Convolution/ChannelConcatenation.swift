@@ -1,0 +1,80 @@
+// Concatenation along the channel (last) axis of channels-last tensors, and its adjoint, the
+// split, which the backward pass of a U-Net's skip connection uses.
+
+extension Tensor {
+    /// The tensors joined along the last (channel) axis: [*, C₁] ⊕ … ⊕ [*, C_k] → [*, C₁ + … + C_k].
+    ///
+    /// - Throws: `DiceKitError.shape` when the list is empty, a tensor is rank 0, or the shapes
+    ///   differ other than in the last axis.
+    public static func concatenatingChannels(_ tensors: [Tensor]) throws -> Tensor {
+        guard let first = tensors.first, first.rank >= 1 else {
+            throw DiceKitError.shape("channel concatenation needs at least one tensor of rank ≥ 1")
+        }
+        let leading = Array(first.shape.dropLast())
+        for t in tensors where t.rank != first.rank || Array(t.shape.dropLast()) != leading {
+            throw DiceKitError.shape("channel concatenation: shape \(t.shape) does not match \(first.shape) except in the last axis")
+        }
+        return specialised(Scalar.self, float: {
+            ChannelKernels.concatenate(tensors.map { $0.reinterpreted(as: Float.self) }, leading: leading).reinterpreted()
+        }, double: {
+            ChannelKernels.concatenate(tensors.map { $0.reinterpreted(as: Double.self) }, leading: leading).reinterpreted()
+        })
+    }
+
+    /// The tensor cut along the last axis into pieces of `channels` channels each (the adjoint
+    /// of `concatenatingChannels`): [*, C₁ + … + C_k] → [*, C₁], …, [*, C_k].
+    ///
+    /// - Throws: `DiceKitError.shape` when the counts are negative or do not add up to the last extent.
+    public func splittingChannels(_ channels: [Int]) throws -> [Tensor] {
+        guard rank >= 1, channels.allSatisfy({ $0 >= 0 }), channels.reduce(0, +) == shape[rank - 1] else {
+            throw DiceKitError.shape("channel split: counts \(channels) do not add up to the last axis of shape \(shape)")
+        }
+        return specialised(Scalar.self, float: {
+            ChannelKernels.split(reinterpreted(as: Float.self), channels).map { $0.reinterpreted() }
+        }, double: {
+            ChannelKernels.split(reinterpreted(as: Double.self), channels).map { $0.reinterpreted() }
+        })
+    }
+}
+
+enum ChannelKernels {
+    static func concatenate<T: BLASScalar>(_ tensors: [Tensor<T>], leading: [Int]) -> Tensor<T> {
+        let rows = leading.reduce(1, *)
+        let widths = tensors.map { $0.shape.last! }
+        let total = widths.reduce(0, +)
+        var result = [T](repeating: 0, count: rows * total)
+        result.withUnsafeMutableBufferPointer { out in
+            var offset = 0
+            for (t, width) in zip(tensors, widths) {
+                t.withUnsafeBufferPointer { source in
+                    for r in 0..<rows where width > 0 {
+                        (out.baseAddress! + r * total + offset).update(from: source.baseAddress! + r * width, count: width)
+                    }
+                }
+                offset += width
+            }
+        }
+        return Tensor(uncheckedShape: leading + [total], storage: result)
+    }
+
+    static func split<T: BLASScalar>(_ tensor: Tensor<T>, _ widths: [Int]) -> [Tensor<T>] {
+        let total = tensor.shape.last!
+        let leading = Array(tensor.shape.dropLast())
+        let rows = leading.reduce(1, *)
+        var pieces: [Tensor<T>] = []
+        var offset = 0
+        tensor.withUnsafeBufferPointer { source in
+            for width in widths {
+                var piece = [T](repeating: 0, count: rows * width)
+                piece.withUnsafeMutableBufferPointer { out in
+                    for r in 0..<rows where width > 0 {
+                        (out.baseAddress! + r * width).update(from: source.baseAddress! + r * total + offset, count: width)
+                    }
+                }
+                pieces.append(Tensor(uncheckedShape: leading + [width], storage: piece))
+                offset += width
+            }
+        }
+        return pieces
+    }
+}

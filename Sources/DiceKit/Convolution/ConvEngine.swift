@@ -1,0 +1,221 @@
+// The three GEMM passes of a convolution over tiles of lowered rows, run by parallel workers.
+//
+// With P = tile rows, K·Cg = patch (kernel volume × input channels per group), Co = output
+// channels per group, and one GEMM per channel group:
+//   forward          y[P × Co]      = col[P × K·Cg] · W[K·Cg × Co]              (+ bias rows)
+//   weight gradient  dW[K·Cg × Co] += colᵀ[K·Cg × P] · dy[P × Co]                (over tiles, batch)
+//   input gradient   dcol[P × K·Cg] = dy[P × Co] · Wᵀ[Co × K·Cg],  then col2im (accumulating)
+// A transposed convolution runs the same passes with its input in y space: its forward is the
+// input-gradient pass, its backward the forward and weight-gradient passes.
+//
+// Parallelism: `workers` workers each own a contiguous range of lowered rows (whole samples
+// whenever col2im writes, so no two workers touch the same input pixel), their own im2col
+// tile and their own weight-gradient accumulator; OpenBLAS runs on one thread inside each
+// (its thread count is process-global, so it is set around the parallel region), and the
+// accumulators are summed at the end.
+
+import Dispatch
+
+/// Pointers for one lowered pass; nil members are skipped. Weight is [K·Cg_in … × Cout], i.e.
+/// the DiceKit kernel layout [k…, Cin/groups, Cout] read as a (K·Cin/groups) × Cout matrix.
+struct LoweredPass<T: BLASScalar> {
+    /// x-space tensor to lower (needed by `y` and `weightGradient`).
+    var x: UnsafePointer<T>?
+    var weight: UnsafePointer<T>
+    /// y-space output, overwritten with col · W (+ `bias`).
+    var y: UnsafeMutablePointer<T>?
+    var bias: UnsafePointer<T>?
+    /// y-space operand of the weight-gradient and input-gradient passes.
+    var dy: UnsafePointer<T>?
+    /// Overwritten with Σ colᵀ · dy over the whole batch.
+    var weightGradient: UnsafeMutablePointer<T>?
+    /// x-space tensor, uninitialised on entry, that receives `dxFill` + col2im(dy · Wᵀ).
+    var dx: UnsafeMutablePointer<T>?
+    /// A vector of input channels written to every pixel of `dx` first (a transposed
+    /// convolution's bias); nil for zeros.
+    var dxFill: UnsafePointer<T>?
+}
+
+/// Writes `fill` (a vector of `channels` scalars) or zeros to `pixels` consecutive pixels.
+func fillPixels<T: BLASScalar>(_ target: UnsafeMutablePointer<T>, pixels: Int, channels: Int, fill: UnsafePointer<T>?) {
+    guard let fill = fill else {
+        target.initialize(repeating: 0, count: pixels * channels)
+        return
+    }
+    var p = target
+    for _ in 0..<pixels {
+        p.initialize(from: fill, count: channels)
+        p += channels
+    }
+}
+
+/// Runs `body(worker)` for `workers` workers: directly when there is one, otherwise on a
+/// concurrent queue with OpenBLAS limited to one thread per call.
+func runWorkers(_ workers: Int, _ body: (Int) -> Void) {
+    if workers <= 1 {
+        body(0)
+    } else {
+        BLAS.withThreadCount(1) {
+            DispatchQueue.concurrentPerform(iterations: workers, execute: body)
+        }
+    }
+}
+
+/// Splits 0..<count into `parts` contiguous, nearly equal ranges.
+func evenRanges(_ count: Int, parts: Int) -> [Range<Int>] {
+    (0..<parts).map { p in (count * p / parts)..<(count * (p + 1) / parts) }
+}
+
+extension ConvGeometry {
+    /// Runs a lowered pass over the whole batch.
+    func run<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) {
+        precondition(pass.y == nil || pass.x != nil, "lowered pass: the forward product needs x")
+        precondition(pass.weightGradient == nil || (pass.x != nil && pass.dy != nil), "lowered pass: the weight gradient needs x and dy")
+        precondition(pass.dx == nil || pass.dy != nil, "lowered pass: the input gradient needs dy")
+        let rowsTotal = outputRows
+        let scatters = pass.dx != nil && !isPointwise
+        // Automatic: BLAS.threadCount workers, but none with fewer than 64 rows; explicit: as asked
+        // (at most one per row).
+        let workers = settings.workers.map { Swift.max(1, Swift.min($0, rowsTotal)) }
+            ?? Swift.min(Swift.max(1, BLAS.threadCount), Swift.max(1, rowsTotal / 64))
+        // Row ranges: whole samples when col2im scatters and there are enough samples.
+        let ranges: [Range<Int>]
+        let privateDX: Bool
+        if scatters && batch >= workers {
+            ranges = evenRanges(batch, parts: workers).map { ($0.lowerBound * outputPixels)..<($0.upperBound * outputPixels) }
+            privateDX = false
+        } else {
+            ranges = evenRanges(rowsTotal, parts: workers)
+            privateDX = scatters && workers > 1
+        }
+        let weightCount = patch * outChannels
+        let inputCount = batch * inputPixels * inChannels
+        // Per-worker accumulators: worker 0 writes the caller's buffers, the others private ones.
+        var gradients: [UnsafeMutablePointer<T>] = []
+        if let dW = pass.weightGradient {
+            dW.update(repeating: 0, count: weightCount)
+            gradients.append(dW)
+            for _ in 1..<workers {
+                let buffer = UnsafeMutablePointer<T>.allocate(capacity: weightCount)
+                buffer.initialize(repeating: 0, count: weightCount)
+                gradients.append(buffer)
+            }
+        }
+        var inputGradients: [UnsafeMutablePointer<T>] = []
+        if let dx = pass.dx {
+            // Each worker initialises its own samples (first touch in parallel), unless the
+            // workers share samples and sum private buffers.
+            if privateDX { fillPixels(dx, pixels: batch * inputPixels, channels: inChannels, fill: pass.dxFill) }
+            inputGradients.append(dx)
+            for _ in 1..<workers {
+                if privateDX {
+                    let buffer = UnsafeMutablePointer<T>.allocate(capacity: inputCount)
+                    buffer.initialize(repeating: 0, count: inputCount)
+                    inputGradients.append(buffer)
+                } else {
+                    inputGradients.append(dx)
+                }
+            }
+        }
+        let tile = settings.tileRows(patch: patch, elementSize: MemoryLayout<T>.stride, workers: workers)
+        let localGradients = gradients
+        let localInputGradients = inputGradients
+        runWorkers(workers) { worker in
+            let rows = ranges[worker]
+            if rows.isEmpty { return }
+            let dW = localGradients.isEmpty ? nil : localGradients[worker]
+            let dx = localInputGradients.isEmpty ? nil : localInputGradients[worker]
+            if let dx = dx, !privateDX {
+                // Pointwise: x pixels are the lowered rows; otherwise the rows cover whole samples.
+                let pixels = isPointwise ? rows : (rows.lowerBound / outputPixels * inputPixels)..<(rows.upperBound / outputPixels * inputPixels)
+                fillPixels(dx + pixels.lowerBound * inChannels, pixels: pixels.count, channels: inChannels, fill: pass.dxFill)
+            }
+            if isPointwise {
+                runPointwise(pass, rows: rows, weightGradient: dW, dx: dx)
+            } else {
+                runTiled(pass, rows: rows, tile: Swift.min(tile, rows.count), weightGradient: dW, dx: dx)
+            }
+        }
+        for worker in 1..<Swift.max(workers, 1) {
+            if !gradients.isEmpty {
+                BLAS.axpy(count: weightCount, alpha: 1, x: gradients[worker], y: gradients[0])
+                gradients[worker].deallocate()
+            }
+            if privateDX {
+                BLAS.axpy(count: inputCount, alpha: 1, x: inputGradients[worker], y: inputGradients[0])
+                inputGradients[worker].deallocate()
+            }
+        }
+    }
+
+    /// Fills rows `rows` of the y-space output with the bias (or leaves them for β = 0).
+    private func fillBias<T: BLASScalar>(_ y: UnsafeMutablePointer<T>, bias: UnsafePointer<T>, rows: Range<Int>) {
+        var target = y + rows.lowerBound * outChannels
+        for _ in rows {
+            target.update(from: bias, count: outChannels)
+            target += outChannels
+        }
+    }
+
+    /// One worker's share of a pass through im2col tiles.
+    private func runTiled<T: BLASScalar>(_ pass: LoweredPass<T>, rows: Range<Int>, tile: Int,
+                                         weightGradient: UnsafeMutablePointer<T>?, dx: UnsafeMutablePointer<T>?) {
+        let (co, cout, k) = (outPerGroup, outChannels, patch)
+        let col = UnsafeMutablePointer<T>.allocate(capacity: tile * k)
+        defer { col.deallocate() }
+        let w = pass.weight
+        var start = rows.lowerBound
+        while start < rows.upperBound {
+            let end = Swift.min(start + tile, rows.upperBound)
+            let m = end - start
+            if let y = pass.y, let bias = pass.bias { fillBias(y, bias: bias, rows: start..<end) }
+            for g in 0..<groups {
+                if let x = pass.x { im2col(x, rows: start..<end, group: g, into: col) }
+                if let y = pass.y {
+                    BLAS.gemm(transposeA: .none, transposeB: .none, m: m, n: co, k: k,
+                              alpha: 1, a: col, lda: k, b: w + g * co, ldb: cout,
+                              beta: pass.bias == nil ? 0 : 1, c: y + start * cout + g * co, ldc: cout)
+                }
+                if let dW = weightGradient, let dy = pass.dy {
+                    BLAS.gemm(transposeA: .transpose, transposeB: .none, m: k, n: co, k: m,
+                              alpha: 1, a: col, lda: k, b: dy + start * cout + g * co, ldb: cout,
+                              beta: 1, c: dW + g * co, ldc: cout)
+                }
+                if let dx = dx, let dy = pass.dy {
+                    BLAS.gemm(transposeA: .none, transposeB: .transpose, m: m, n: k, k: co,
+                              alpha: 1, a: dy + start * cout + g * co, lda: cout, b: w + g * co, ldb: cout,
+                              beta: 0, c: col, ldc: k)
+                    col2im(UnsafePointer(col), rows: start..<end, group: g, into: dx)
+                }
+            }
+            start = end
+        }
+    }
+
+    /// One worker's share of a pass for a 1×1, stride-1, unpadded convolution: the x-space
+    /// tensor already is the lowered matrix (row stride Cin), so there is no copy.
+    private func runPointwise<T: BLASScalar>(_ pass: LoweredPass<T>, rows: Range<Int>,
+                                             weightGradient: UnsafeMutablePointer<T>?, dx: UnsafeMutablePointer<T>?) {
+        let (cg, cin, co, cout) = (inPerGroup, inChannels, outPerGroup, outChannels)
+        let (r, m) = (rows.lowerBound, rows.count)
+        let w = pass.weight
+        if let y = pass.y, let bias = pass.bias { fillBias(y, bias: bias, rows: rows) }
+        for g in 0..<groups {
+            if let y = pass.y, let x = pass.x {
+                BLAS.gemm(transposeA: .none, transposeB: .none, m: m, n: co, k: cg,
+                          alpha: 1, a: x + r * cin + g * cg, lda: cin, b: w + g * co, ldb: cout,
+                          beta: pass.bias == nil ? 0 : 1, c: y + r * cout + g * co, ldc: cout)
+            }
+            if let dW = weightGradient, let x = pass.x, let dy = pass.dy {
+                BLAS.gemm(transposeA: .transpose, transposeB: .none, m: cg, n: co, k: m,
+                          alpha: 1, a: x + r * cin + g * cg, lda: cin, b: dy + r * cout + g * co, ldb: cout,
+                          beta: 1, c: dW + g * co, ldc: cout)
+            }
+            if let dx = dx, let dy = pass.dy {
+                BLAS.gemm(transposeA: .none, transposeB: .transpose, m: m, n: cg, k: co,
+                          alpha: 1, a: dy + r * cout + g * co, lda: cout, b: w + g * co, ldb: cout,
+                          beta: 1, c: dx + r * cin + g * cg, ldc: cin)
+            }
+        }
+    }
+}

@@ -1,0 +1,181 @@
+// 2-D and 3-D convolution layers on channels-last tensors, lowered to GEMM by im2col.
+// The forward pass and its two gradients are the three passes of `ConvEngine.swift`;
+// Docs/Convolution.md derives their shapes.
+
+/// A 2-D or 3-D convolution (cross-correlation, as in PyTorch and TensorFlow) on channels-last
+/// tensors, with stride, padding, dilation, groups and an optional bias.
+///
+/// Shapes (2-D | 3-D):
+/// - input: [batch, height, width, Cin] | [batch, depth, height, width, Cin]
+/// - weight: [kh, kw, Cin / groups, Cout] | [kd, kh, kw, Cin / groups, Cout] (DiceKit's layout,
+///   TensorFlow's; `WeightLayout.fromPyTorch` converts PyTorch's [Cout, Cin / groups, kh, kw])
+/// - bias: [Cout]
+/// - output: [batch, OH, OW, Cout] | [batch, OD, OH, OW, Cout] with, per spatial axis,
+///   out = ⌊(in + before + after − dilation·(kernel − 1) − 1) / stride⌋ + 1.
+///
+/// The spatial rank (2 or 3) is the weight's rank minus 2. Output channel o belongs to group
+/// ⌊o / (Cout / groups)⌋ and sees only that group's Cin / groups input channels.
+///
+/// Peak memory of one call beyond its operands: see `ConvolutionSettings` (at most
+/// `workspaceLimit` bytes of im2col tiles, 64 MiB by default). A 1×1, stride-1, unpadded
+/// convolution multiplies the input directly, with no workspace.
+public struct Convolution<Scalar: BLASScalar>: Sendable {
+    /// The kernel, [k…, Cin / groups, Cout].
+    public var weight: Tensor<Scalar>
+    /// The bias [Cout], or nil for none.
+    public var bias: Tensor<Scalar>?
+    /// Step between windows per spatial axis (one entry per axis, or one for all); default [1].
+    public var stride: [Int]
+    /// Zero padding of the input; default `.valid`.
+    public var padding: Padding
+    /// Spacing between kernel taps per spatial axis (one entry per axis, or one for all); default [1].
+    public var dilation: [Int]
+    /// Channel groups; Cin and Cout must both be divisible by it; default 1.
+    public var groups: Int
+    /// Workspace bound, tile size and workers; default `.default`.
+    public var settings: ConvolutionSettings
+
+    /// A convolution with the given kernel and options.
+    ///
+    /// - Throws: `DiceKitError.shape` when the weight is not rank 4 or 5, the bias is not [Cout],
+    ///   or Cout is not divisible by `groups`; `DiceKitError.option` for a non-positive stride,
+    ///   dilation or groups, or an option list of the wrong length.
+    public init(weight: Tensor<Scalar>, bias: Tensor<Scalar>? = nil, stride: [Int] = [1], padding: Padding = .valid,
+                dilation: [Int] = [1], groups: Int = 1, settings: ConvolutionSettings = .default) throws {
+        try Self.validate(weight: weight, bias: bias, biasChannels: weight.shape.last ?? 0, groups: groups,
+                          outputAxisCount: weight.shape.last ?? 0, operation: "convolution")
+        self.weight = weight
+        self.bias = bias
+        self.stride = try broadcastSpatial(stride, rank: weight.rank - 2, name: "convolution stride")
+        self.padding = padding
+        self.dilation = try broadcastSpatial(dilation, rank: weight.rank - 2, name: "convolution dilation")
+        self.groups = groups
+        self.settings = settings
+        guard self.stride.allSatisfy({ $0 >= 1 }), self.dilation.allSatisfy({ $0 >= 1 }) else {
+            throw DiceKitError.option("convolution: stride \(stride) and dilation \(dilation) must be ≥ 1")
+        }
+    }
+
+    /// A convolution with He-uniform weights (fan-in mode, gain √2, as suits ReLU) and a zero bias.
+    ///
+    /// - Parameters:
+    ///   - kernelSize: 2 or 3 extents, e.g. [3, 3] or [3, 3, 3].
+    ///   - inputChannels, outputChannels: Cin and Cout, both divisible by `groups`.
+    ///   - useBias: whether to add a bias (default true).
+    ///   - generator: the seeded source of the weights.
+    /// - Throws: as `init(weight:bias:stride:padding:dilation:groups:settings:)`.
+    public init(kernelSize: [Int], inputChannels: Int, outputChannels: Int, stride: [Int] = [1],
+                padding: Padding = .valid, dilation: [Int] = [1], groups: Int = 1, useBias: Bool = true,
+                settings: ConvolutionSettings = .default, generator: inout SeededGenerator) throws {
+        guard groups >= 1, inputChannels % groups == 0, outputChannels % groups == 0 else {
+            throw DiceKitError.shape("convolution: \(inputChannels) input and \(outputChannels) output channels are not both divisible by groups = \(groups)")
+        }
+        let shape = kernelSize + [inputChannels / groups, outputChannels]
+        let weight: Tensor<Scalar> = try Initializer.he(shape: shape, distribution: .uniform, generator: &generator)
+        try self.init(weight: weight, bias: useBias ? Tensor(shape: [outputChannels]) : nil, stride: stride,
+                      padding: padding, dilation: dilation, groups: groups, settings: settings)
+    }
+
+    /// 2 for images, 3 for volumes.
+    public var spatialRank: Int { weight.rank - 2 }
+    /// The kernel's spatial extents.
+    public var kernelSize: [Int] { Array(weight.shape.prefix(spatialRank)) }
+    /// Cin: the input channels the layer expects.
+    public var inputChannels: Int { weight.shape[weight.rank - 2] * groups }
+    /// Cout: the channels it produces.
+    public var outputChannels: Int { weight.shape[weight.rank - 1] }
+
+    /// The output shape for an input shape: [batch, out…, Cout], out as in the type's summary.
+    ///
+    /// - Throws: `DiceKitError.shape` for a wrong rank or channel count, or a kernel larger than
+    ///   the padded input; `DiceKitError.option` for bad padding.
+    public func outputShape(for inputShape: [Int]) throws -> [Int] { try geometry(inputShape).outputShape }
+
+    /// The convolution of `input` [batch, spatial…, Cin], plus the bias: [batch, out…, Cout].
+    ///
+    /// - Throws: as `outputShape(for:)`.
+    public func forward(_ input: Tensor<Scalar>) throws -> Tensor<Scalar> {
+        let g = try geometry(input.shape)
+        return specialised(Scalar.self, float: {
+            ConvolutionKernels.forward(g, x: input.reinterpreted(as: Float.self), weight: weight.reinterpreted(),
+                                       bias: bias?.reinterpreted(), settings: settings).reinterpreted()
+        }, double: {
+            ConvolutionKernels.forward(g, x: input.reinterpreted(as: Double.self), weight: weight.reinterpreted(),
+                                       bias: bias?.reinterpreted(), settings: settings).reinterpreted()
+        })
+    }
+
+    /// The gradients of a scalar loss with respect to the input, weight and bias, given the
+    /// input of the forward pass and the gradient of the loss with respect to its output.
+    ///
+    /// - Parameters:
+    ///   - input: the forward pass's input, [batch, spatial…, Cin].
+    ///   - outputGradient: ∂loss/∂output, the output's shape [batch, out…, Cout].
+    ///   - computeInputGradient: false skips ∂loss/∂input (e.g. for the first layer); default true.
+    /// - Returns: ∂loss/∂input (input's shape, or nil), ∂loss/∂weight (weight's shape),
+    ///   ∂loss/∂bias ([Cout], nil without bias).
+    /// - Throws: as `outputShape(for:)`, and `DiceKitError.shape` when `outputGradient` does not
+    ///   have the output's shape.
+    public func backward(input: Tensor<Scalar>, outputGradient: Tensor<Scalar>,
+                         computeInputGradient: Bool = true) throws -> ConvolutionGradients<Scalar> {
+        let g = try geometry(input.shape)
+        guard outputGradient.shape == g.outputShape else {
+            throw DiceKitError.shape("convolution backward: output gradient has shape \(outputGradient.shape); the output of input \(input.shape) has shape \(g.outputShape)")
+        }
+        let hasBias = bias != nil
+        let result = specialised(Scalar.self, float: {
+            let r = ConvolutionKernels.backward(g, x: input.reinterpreted(as: Float.self), weight: weight.reinterpreted(),
+                                                outputGradient: outputGradient.reinterpreted(), inputGradient: computeInputGradient,
+                                                bias: hasBias, settings: settings)
+            return ConvolutionGradients<Scalar>(input: r.input?.reinterpreted(), weight: r.weight.reinterpreted(), bias: r.bias?.reinterpreted())
+        }, double: {
+            let r = ConvolutionKernels.backward(g, x: input.reinterpreted(as: Double.self), weight: weight.reinterpreted(),
+                                                outputGradient: outputGradient.reinterpreted(), inputGradient: computeInputGradient,
+                                                bias: hasBias, settings: settings)
+            return ConvolutionGradients<Scalar>(input: r.input?.reinterpreted(), weight: r.weight.reinterpreted(), bias: r.bias?.reinterpreted())
+        })
+        return result
+    }
+
+    /// The validated geometry for an input shape.
+    func geometry(_ inputShape: [Int]) throws -> ConvGeometry {
+        try ConvGeometry(operation: "convolution", inputShape: inputShape, kernel: kernelSize,
+                         inPerGroup: weight.shape[weight.rank - 2], outChannels: outputChannels,
+                         stride: stride, padding: padding, dilation: dilation, groups: groups)
+    }
+
+    /// Checks the kernel's rank, the bias's shape and the divisibility of the grouped axis.
+    static func validate(weight: Tensor<Scalar>, bias: Tensor<Scalar>?, biasChannels: Int, groups: Int,
+                         outputAxisCount: Int, operation: String) throws {
+        guard weight.rank == 4 || weight.rank == 5 else {
+            throw DiceKitError.shape("\(operation): weight shape \(weight.shape) has rank \(weight.rank); expected [kh, kw, in, out] or [kd, kh, kw, in, out]")
+        }
+        guard weight.shape.allSatisfy({ $0 >= 1 }) else {
+            throw DiceKitError.shape("\(operation): weight shape \(weight.shape) has an empty axis")
+        }
+        guard groups >= 1 else { throw DiceKitError.option("\(operation): groups must be ≥ 1, got \(groups)") }
+        guard outputAxisCount % groups == 0 else {
+            throw DiceKitError.shape("\(operation): weight shape \(weight.shape): \(outputAxisCount) channels are not divisible by groups = \(groups)")
+        }
+        if let bias = bias, bias.shape != [biasChannels] {
+            throw DiceKitError.shape("\(operation): bias shape \(bias.shape); expected [\(biasChannels)] for weight shape \(weight.shape)")
+        }
+    }
+}
+
+/// The gradients of a loss with respect to a convolution's input and parameters.
+public struct ConvolutionGradients<Scalar: BLASScalar>: Sendable {
+    /// ∂loss/∂input, the input's shape; nil when not requested.
+    public var input: Tensor<Scalar>?
+    /// ∂loss/∂weight, the weight's shape (DiceKit layout).
+    public var weight: Tensor<Scalar>
+    /// ∂loss/∂bias, [output channels]; nil when the layer has no bias.
+    public var bias: Tensor<Scalar>?
+
+    /// Gradients with the given values.
+    public init(input: Tensor<Scalar>?, weight: Tensor<Scalar>, bias: Tensor<Scalar>?) {
+        self.input = input
+        self.weight = weight
+        self.bias = bias
+    }
+}

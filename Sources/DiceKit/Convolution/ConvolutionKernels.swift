@@ -1,0 +1,122 @@
+// The concrete convolution passes on whole tensors. Public layers validate their arguments,
+// build a `ConvGeometry` and call these with T = Float or T = Double spelled out, so every
+// loop below is compiled specialised.
+
+enum ConvolutionKernels {
+    /// y = conv(x, w) + b in y space.
+    static func forward<T: BLASScalar>(_ g: ConvGeometry, x: Tensor<T>, weight: Tensor<T>, bias: Tensor<T>?,
+                                       settings: ConvolutionSettings) -> Tensor<T> {
+        // Every element is written by a GEMM with β = 0 or after the bias fill: no zeroing.
+        let y = [T](unsafeUninitializedCapacity: g.outputRows * g.outChannels) { py, initialized in
+            x.withUnsafeBufferPointer { px in
+                weight.withUnsafeBufferPointer { pw in
+                    withOptionalPointer(bias) { pb in
+                        g.run(LoweredPass(x: px.baseAddress!, weight: pw.baseAddress!, y: py.baseAddress!, bias: pb),
+                              settings: settings)
+                    }
+                }
+            }
+            initialized = py.count
+        }
+        return Tensor(uncheckedShape: g.outputShape, storage: y)
+    }
+
+    /// Input, weight and bias gradients of y = conv(x, w) + b, given dy in y space.
+    static func backward<T: BLASScalar>(_ g: ConvGeometry, x: Tensor<T>, weight: Tensor<T>, outputGradient dy: Tensor<T>,
+                                        inputGradient: Bool, bias: Bool,
+                                        settings: ConvolutionSettings) -> (input: Tensor<T>?, weight: Tensor<T>, bias: Tensor<T>?) {
+        var dW = [T](repeating: 0, count: g.patch * g.outChannels)
+        // dx is initialised by the workers (each zeroes its own samples).
+        let dx = [T](unsafeUninitializedCapacity: inputGradient ? x.count : 0) { pdx, initialized in
+            x.withUnsafeBufferPointer { px in
+                weight.withUnsafeBufferPointer { pw in
+                    dy.withUnsafeBufferPointer { pdy in
+                        dW.withUnsafeMutableBufferPointer { pdW in
+                            g.run(LoweredPass(x: px.baseAddress!, weight: pw.baseAddress!, dy: pdy.baseAddress!,
+                                              weightGradient: pdW.baseAddress!, dx: inputGradient ? pdx.baseAddress! : nil),
+                                  settings: settings)
+                        }
+                    }
+                }
+            }
+            initialized = pdx.count
+        }
+        return (inputGradient ? Tensor(uncheckedShape: x.shape, storage: dx) : nil,
+                Tensor(uncheckedShape: weight.shape, storage: dW),
+                bias ? dy.channelSums() : nil)
+    }
+
+    /// The transposed convolution of `input` (y space) by w, plus b, in x space.
+    static func transposedForward<T: BLASScalar>(_ g: ConvGeometry, input: Tensor<T>, weight: Tensor<T>, bias: Tensor<T>?,
+                                                 settings: ConvolutionSettings) -> Tensor<T> {
+        // The workers write the bias (or zeros) into their own samples before scattering.
+        let output = [T](unsafeUninitializedCapacity: g.batch * g.inputPixels * g.inChannels) { pout, initialized in
+            input.withUnsafeBufferPointer { pin in
+                weight.withUnsafeBufferPointer { pw in
+                    withOptionalPointer(bias) { pb in
+                        g.run(LoweredPass(weight: pw.baseAddress!, dy: pin.baseAddress!, dx: pout.baseAddress!, dxFill: pb),
+                              settings: settings)
+                    }
+                }
+            }
+            initialized = pout.count
+        }
+        return Tensor(uncheckedShape: g.inputShape, storage: output)
+    }
+
+    /// Input, weight and bias gradients of a transposed convolution, given the gradient of its
+    /// output (x space). The input gradient is the ordinary convolution of that gradient.
+    static func transposedBackward<T: BLASScalar>(_ g: ConvGeometry, input: Tensor<T>, weight: Tensor<T>,
+                                                  outputGradient: Tensor<T>, inputGradient: Bool, bias: Bool,
+                                                  settings: ConvolutionSettings) -> (input: Tensor<T>?, weight: Tensor<T>, bias: Tensor<T>?) {
+        var dW = [T](repeating: 0, count: g.patch * g.outChannels)
+        // dInput is written by GEMMs with β = 0: no zeroing.
+        let dInput = [T](unsafeUninitializedCapacity: inputGradient ? input.count : 0) { pdi, initialized in
+            input.withUnsafeBufferPointer { pin in
+                weight.withUnsafeBufferPointer { pw in
+                    outputGradient.withUnsafeBufferPointer { pg in
+                        dW.withUnsafeMutableBufferPointer { pdW in
+                            g.run(LoweredPass(x: pg.baseAddress!, weight: pw.baseAddress!,
+                                              y: inputGradient ? pdi.baseAddress! : nil,
+                                              dy: pin.baseAddress!, weightGradient: pdW.baseAddress!),
+                                  settings: settings)
+                        }
+                    }
+                }
+            }
+            initialized = pdi.count
+        }
+        return (inputGradient ? Tensor(uncheckedShape: input.shape, storage: dInput) : nil,
+                Tensor(uncheckedShape: weight.shape, storage: dW),
+                bias ? outputGradient.channelSums() : nil)
+    }
+
+    /// The whole lowered matrix [N·OD·OH·OW × K·C] of x (groups = 1).
+    static func lower<T: BLASScalar>(_ g: ConvGeometry, x: Tensor<T>) -> Tensor<T> {
+        var col = [T](repeating: 0, count: g.outputRows * g.patch)
+        x.withUnsafeBufferPointer { px in
+            col.withUnsafeMutableBufferPointer { pc in
+                g.im2col(px.baseAddress!, rows: 0..<g.outputRows, group: 0, into: pc.baseAddress!)
+            }
+        }
+        return Tensor(uncheckedShape: [g.outputRows, g.patch], storage: col)
+    }
+
+    /// The adjoint of `lower`: the lowered matrix summed back into x space.
+    static func unlower<T: BLASScalar>(_ g: ConvGeometry, columns: Tensor<T>) -> Tensor<T> {
+        var x = [T](repeating: 0, count: g.batch * g.inputPixels * g.inChannels)
+        columns.withUnsafeBufferPointer { pc in
+            x.withUnsafeMutableBufferPointer { px in
+                g.col2im(pc.baseAddress!, rows: 0..<g.outputRows, group: 0, into: px.baseAddress!)
+            }
+        }
+        return Tensor(uncheckedShape: g.inputShape, storage: x)
+    }
+}
+
+/// Calls `body` with the base address of an optional tensor's elements, or nil.
+@inline(__always)
+func withOptionalPointer<T: BLASScalar, R>(_ tensor: Tensor<T>?, _ body: (UnsafePointer<T>?) -> R) -> R {
+    guard let tensor = tensor else { return body(nil) }
+    return tensor.withUnsafeBufferPointer { body($0.baseAddress) }
+}

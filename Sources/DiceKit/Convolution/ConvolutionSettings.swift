@@ -1,0 +1,42 @@
+// Tuning knobs of the lowered (im2col + GEMM) convolution: the workspace bound, the tile size
+// and the number of workers. The defaults follow measurements on a 2-core AVX-512 machine:
+// tiles of a few hundred output pixels keep the lowered tile in cache, and one OpenBLAS thread
+// in each of two workers that own half of the batch beats two OpenBLAS threads on small GEMMs.
+
+/// How a convolution lowers its input: workspace bound, tile size and parallel workers.
+///
+/// Peak memory of one call, besides its inputs and outputs: every worker owns an im2col tile of
+/// `tileRows × (kernel volume · input channels per group)` scalars (all tiles together at most
+/// `workspaceLimit` bytes, unless a single row is already larger), plus for the backward pass a
+/// private weight-gradient accumulator per worker beyond the first (kernel volume · Cin/groups ·
+/// Cout scalars) and, only when the batch is smaller than the worker count, a private
+/// input-gradient buffer of the input's size per worker beyond the first.
+public struct ConvolutionSettings: Sendable, Equatable {
+    /// Upper bound, in bytes, of all workers' im2col tiles together. Default 64 MiB; at least one
+    /// lowered row per worker is always allocated.
+    public var workspaceLimit: Int
+    /// Output pixels (lowered rows) per tile; nil (default) picks about 1 MiB of lowered tile per
+    /// worker, between 256 and 1024 rows.
+    public var tileRows: Int?
+    /// Parallel workers, each running OpenBLAS on one thread over its share of the batch; nil
+    /// (default) uses `BLAS.threadCount`. With 1, the GEMMs run on OpenBLAS's own thread pool.
+    public var workers: Int?
+
+    /// Settings with the given bounds; every parameter defaults to the values described above.
+    public init(workspaceLimit: Int = 64 << 20, tileRows: Int? = nil, workers: Int? = nil) {
+        self.workspaceLimit = workspaceLimit
+        self.tileRows = tileRows
+        self.workers = workers
+    }
+
+    /// The defaults: 64 MiB workspace, automatic tile, `BLAS.threadCount` workers.
+    public static let `default` = ConvolutionSettings()
+
+    /// Lowered rows per tile for a lowered matrix with `patch` columns of `elementSize` bytes.
+    func tileRows(patch: Int, elementSize: Int, workers: Int) -> Int {
+        let rowBytes = Swift.max(patch * elementSize, 1)
+        let automatic = Swift.min(Swift.max((1 << 20) / rowBytes, 256), 1024)
+        let bound = Swift.max(workspaceLimit / (rowBytes * Swift.max(workers, 1)), 1)
+        return Swift.max(1, Swift.min(tileRows ?? automatic, bound))
+    }
+}

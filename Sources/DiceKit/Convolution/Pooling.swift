@@ -1,0 +1,312 @@
+// Max and average pooling, 2-D and 3-D, on channels-last tensors, with their backward passes.
+// Geometry as a convolution with one channel group (normalised to three spatial axes):
+//   out = ⌊(in + before + after − kernel) / stride⌋ + 1 per axis (floor mode, as PyTorch's default).
+// Max pooling ignores the padding (as −∞) and records the flat input index of each maximum, so
+// its backward pass routes each output gradient to exactly one input element. Average pooling
+// counts padded zeros in the divisor by default (PyTorch's count_include_pad = True).
+
+/// Max pooling over windows of a channels-last image or volume batch, with backward through the argmax.
+///
+/// Shapes: input [batch, H, W, C] or [batch, D, H, W, C]; output [batch, OH, OW, C] or
+/// [batch, OD, OH, OW, C] with out = ⌊(in + before + after − kernel) / stride⌋ + 1 per axis.
+/// Padded cells never win; ties go to the first maximum in window order; NaN propagates.
+public struct MaxPooling: Sendable, Equatable {
+    /// Window extents per spatial axis (2 or 3 entries), e.g. [2, 2].
+    public var kernelSize: [Int]
+    /// Step per spatial axis; defaults to the kernel size.
+    public var stride: [Int]
+    /// Padding, each amount below the kernel extent; default `.valid`.
+    public var padding: Padding
+
+    /// Max pooling with the given window; the stride defaults to the kernel size.
+    ///
+    /// - Throws: `DiceKitError.option` when the kernel has not 2 or 3 positive entries, or the
+    ///   stride list has the wrong length or a non-positive entry.
+    public init(kernelSize: [Int], stride: [Int]? = nil, padding: Padding = .valid) throws {
+        (self.kernelSize, self.stride) = try poolingWindow(kernelSize, stride, operation: "max pooling")
+        self.padding = padding
+    }
+
+    /// The output shape for an input shape.
+    ///
+    /// - Throws: `DiceKitError.shape` for a wrong rank or a window larger than the padded input;
+    ///   `DiceKitError.option` for padding not below the kernel extent.
+    public func outputShape(for inputShape: [Int]) throws -> [Int] {
+        try poolingGeometry(inputShape, kernelSize, stride, padding, operation: "max pooling").outputShape
+    }
+
+    /// The maxima of every window, with what the backward pass needs.
+    ///
+    /// - Throws: as `outputShape(for:)`.
+    public func forward<T: BLASScalar>(_ input: Tensor<T>) throws -> MaxPoolingResult<T> {
+        let g = try poolingGeometry(input.shape, kernelSize, stride, padding, operation: "max pooling")
+        let (output, argmax) = specialised(T.self, float: {
+            let (y, a) = PoolingKernels.max(g, input.reinterpreted(as: Float.self))
+            return (y.reinterpreted(as: T.self), a)
+        }, double: {
+            let (y, a) = PoolingKernels.max(g, input.reinterpreted(as: Double.self))
+            return (y.reinterpreted(as: T.self), a)
+        })
+        return MaxPoolingResult(output: output, inputShape: input.shape, argmax: argmax)
+    }
+
+    /// ∂loss/∂input (shape `result.inputShape`): each output gradient added to its window's maximum.
+    ///
+    /// - Throws: `DiceKitError.shape` when `outputGradient` does not have the output's shape.
+    public func backward<T: BLASScalar>(_ result: MaxPoolingResult<T>, outputGradient: Tensor<T>) throws -> Tensor<T> {
+        guard outputGradient.shape == result.output.shape else {
+            throw DiceKitError.shape("max pooling backward: output gradient has shape \(outputGradient.shape); the output has shape \(result.output.shape)")
+        }
+        let count = result.inputShape.reduce(1, *)
+        return specialised(T.self, float: {
+            PoolingKernels.scatter(outputGradient.reinterpreted(as: Float.self), argmax: result.argmax,
+                                   inputShape: result.inputShape, count: count).reinterpreted()
+        }, double: {
+            PoolingKernels.scatter(outputGradient.reinterpreted(as: Double.self), argmax: result.argmax,
+                                   inputShape: result.inputShape, count: count).reinterpreted()
+        })
+    }
+}
+
+/// The output of `MaxPooling.forward` and the argmax its backward pass follows.
+public struct MaxPoolingResult<Scalar: BLASScalar>: Sendable {
+    /// The pooled tensor [batch, out…, C].
+    public let output: Tensor<Scalar>
+    /// The shape of the pooled input.
+    public let inputShape: [Int]
+    /// For every output element, the flat (row-major) index of its maximum in the input.
+    public let argmax: [Int]
+}
+
+/// Average pooling over windows of a channels-last image or volume batch, with backward.
+///
+/// Shapes as `MaxPooling`. The divisor is the window volume (padded zeros included, PyTorch's
+/// default), or with `countIncludesPadding` false the number of input cells in the window.
+public struct AveragePooling: Sendable, Equatable {
+    /// Window extents per spatial axis (2 or 3 entries).
+    public var kernelSize: [Int]
+    /// Step per spatial axis; defaults to the kernel size.
+    public var stride: [Int]
+    /// Padding, each amount below the kernel extent; default `.valid`.
+    public var padding: Padding
+    /// Whether padded zeros count in the divisor; default true (PyTorch's count_include_pad).
+    public var countIncludesPadding: Bool
+
+    /// Average pooling with the given window; the stride defaults to the kernel size.
+    ///
+    /// - Throws: as `MaxPooling.init`.
+    public init(kernelSize: [Int], stride: [Int]? = nil, padding: Padding = .valid, countIncludesPadding: Bool = true) throws {
+        (self.kernelSize, self.stride) = try poolingWindow(kernelSize, stride, operation: "average pooling")
+        self.padding = padding
+        self.countIncludesPadding = countIncludesPadding
+    }
+
+    /// The output shape for an input shape.
+    ///
+    /// - Throws: as `MaxPooling.outputShape(for:)`.
+    public func outputShape(for inputShape: [Int]) throws -> [Int] {
+        try poolingGeometry(inputShape, kernelSize, stride, padding, operation: "average pooling").outputShape
+    }
+
+    /// The mean of every window.
+    ///
+    /// - Throws: as `outputShape(for:)`.
+    public func forward<T: BLASScalar>(_ input: Tensor<T>) throws -> Tensor<T> {
+        let g = try poolingGeometry(input.shape, kernelSize, stride, padding, operation: "average pooling")
+        let all = countIncludesPadding
+        return specialised(T.self, float: {
+            PoolingKernels.average(g, input.reinterpreted(as: Float.self), countIncludesPadding: all).reinterpreted()
+        }, double: {
+            PoolingKernels.average(g, input.reinterpreted(as: Double.self), countIncludesPadding: all).reinterpreted()
+        })
+    }
+
+    /// ∂loss/∂input for an input of shape `inputShape`: each output gradient spread evenly over its window.
+    ///
+    /// - Throws: as `outputShape(for:)`, and `DiceKitError.shape` when `outputGradient` does not
+    ///   have the output's shape.
+    public func backward<T: BLASScalar>(inputShape: [Int], outputGradient: Tensor<T>) throws -> Tensor<T> {
+        let g = try poolingGeometry(inputShape, kernelSize, stride, padding, operation: "average pooling")
+        guard outputGradient.shape == g.outputShape else {
+            throw DiceKitError.shape("average pooling backward: output gradient has shape \(outputGradient.shape); input \(inputShape) pools to \(g.outputShape)")
+        }
+        let all = countIncludesPadding
+        return specialised(T.self, float: {
+            PoolingKernels.averageBackward(g, outputGradient.reinterpreted(as: Float.self), countIncludesPadding: all).reinterpreted()
+        }, double: {
+            PoolingKernels.averageBackward(g, outputGradient.reinterpreted(as: Double.self), countIncludesPadding: all).reinterpreted()
+        })
+    }
+}
+
+/// Validated kernel and stride lists of a pooling layer.
+func poolingWindow(_ kernel: [Int], _ stride: [Int]?, operation: String) throws -> ([Int], [Int]) {
+    guard kernel.count == 2 || kernel.count == 3, kernel.allSatisfy({ $0 >= 1 }) else {
+        throw DiceKitError.option("\(operation): kernel size \(kernel) needs 2 or 3 entries ≥ 1")
+    }
+    let s = try broadcastSpatial(stride ?? kernel, rank: kernel.count, name: "\(operation) stride")
+    guard s.allSatisfy({ $0 >= 1 }) else { throw DiceKitError.option("\(operation): stride must be ≥ 1, got \(s)") }
+    return (kernel, s)
+}
+
+/// The geometry of a pooling window as a one-group convolution that keeps the channels.
+func poolingGeometry(_ inputShape: [Int], _ kernel: [Int], _ stride: [Int], _ padding: Padding,
+                     operation: String) throws -> ConvGeometry {
+    let rank = kernel.count
+    guard inputShape.count == rank + 2 else {
+        throw DiceKitError.shape("\(operation): input shape \(inputShape) has rank \(inputShape.count); expected \(rank + 2) for kernel \(kernel)")
+    }
+    let channels = inputShape[rank + 1]
+    let g = try ConvGeometry(operation: operation, inputShape: inputShape, kernel: kernel, inPerGroup: Swift.max(channels, 1),
+                             outChannels: Swift.max(channels, 1), stride: stride, padding: padding, dilation: [1], groups: 1)
+    for i in 0..<3 where g.padBefore[i] >= g.kernel[i] || g.padAfter[i] >= g.kernel[i] {
+        throw DiceKitError.option("\(operation): padding \(g.padBefore.suffix(rank))/\(g.padAfter.suffix(rank)) must be below the kernel \(kernel)")
+    }
+    return g
+}
+
+/// The loops of max and average pooling, called with concrete Float or Double.
+enum PoolingKernels {
+    /// The clipped window of output coordinate `o` along one axis: input range and its full extent.
+    @inline(__always)
+    static func window(_ o: Int, stride: Int, pad: Int, kernel: Int, extent: Int) -> Range<Int> {
+        let start = o * stride - pad
+        return Swift.max(start, 0)..<Swift.min(start + kernel, extent)
+    }
+
+    static func max<T: BLASScalar>(_ g: ConvGeometry, _ x: Tensor<T>) -> (Tensor<T>, [Int]) {
+        let c = g.inChannels
+        let (inD, inH, inW) = (g.input[0], g.input[1], g.input[2])
+        var y = [T](repeating: 0, count: g.outputRows * c)
+        var argmax = [Int](repeating: 0, count: g.outputRows * c)
+        x.withUnsafeBufferPointer { px in
+            y.withUnsafeMutableBufferPointer { py in
+                argmax.withUnsafeMutableBufferPointer { pa in
+                    var row = 0
+                    for n in 0..<g.batch {
+                        for od in 0..<g.output[0] {
+                            let rd = window(od, stride: g.stride[0], pad: g.padBefore[0], kernel: g.kernel[0], extent: inD)
+                            for oh in 0..<g.output[1] {
+                                let rh = window(oh, stride: g.stride[1], pad: g.padBefore[1], kernel: g.kernel[1], extent: inH)
+                                for ow in 0..<g.output[2] {
+                                    let rw = window(ow, stride: g.stride[2], pad: g.padBefore[2], kernel: g.kernel[2], extent: inW)
+                                    let out = row * c
+                                    var first = true
+                                    for id in rd {
+                                        for ih in rh {
+                                            for iw in rw {
+                                                let base = (((n * inD + id) * inH + ih) * inW + iw) * c
+                                                if first {
+                                                    for k in 0..<c { py[out + k] = px[base + k]; pa[out + k] = base + k }
+                                                    first = false
+                                                } else {
+                                                    for k in 0..<c {
+                                                        let v = px[base + k]
+                                                        if v > py[out + k] || (v.isNaN && !py[out + k].isNaN) {
+                                                            py[out + k] = v
+                                                            pa[out + k] = base + k
+                                                        }
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    }
+                                    row += 1
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (Tensor(uncheckedShape: g.outputShape, storage: y), argmax)
+    }
+
+    static func scatter<T: BLASScalar>(_ dy: Tensor<T>, argmax: [Int], inputShape: [Int], count: Int) -> Tensor<T> {
+        var dx = [T](repeating: 0, count: count)
+        dy.withUnsafeBufferPointer { pdy in
+            dx.withUnsafeMutableBufferPointer { pdx in
+                for i in 0..<pdy.count { pdx[argmax[i]] += pdy[i] }
+            }
+        }
+        return Tensor(uncheckedShape: inputShape, storage: dx)
+    }
+
+    /// The divisor of one window.
+    @inline(__always)
+    static func divisor(_ g: ConvGeometry, _ o: (Int, Int, Int), clipped: (Range<Int>, Range<Int>, Range<Int>),
+                        countIncludesPadding: Bool) -> Int {
+        if !countIncludesPadding { return clipped.0.count * clipped.1.count * clipped.2.count }
+        // The window clipped to the padded input (it always fits in floor mode).
+        return g.kernelVolume
+    }
+
+    static func average<T: BLASScalar>(_ g: ConvGeometry, _ x: Tensor<T>, countIncludesPadding: Bool) -> Tensor<T> {
+        let c = g.inChannels
+        let (inD, inH, inW) = (g.input[0], g.input[1], g.input[2])
+        var y = [T](repeating: 0, count: g.outputRows * c)
+        x.withUnsafeBufferPointer { px in
+            y.withUnsafeMutableBufferPointer { py in
+                var row = 0
+                for n in 0..<g.batch {
+                    for od in 0..<g.output[0] {
+                        let rd = window(od, stride: g.stride[0], pad: g.padBefore[0], kernel: g.kernel[0], extent: inD)
+                        for oh in 0..<g.output[1] {
+                            let rh = window(oh, stride: g.stride[1], pad: g.padBefore[1], kernel: g.kernel[1], extent: inH)
+                            for ow in 0..<g.output[2] {
+                                let rw = window(ow, stride: g.stride[2], pad: g.padBefore[2], kernel: g.kernel[2], extent: inW)
+                                let out = row * c
+                                for id in rd {
+                                    for ih in rh {
+                                        for iw in rw {
+                                            let base = (((n * inD + id) * inH + ih) * inW + iw) * c
+                                            for k in 0..<c { py[out + k] += px[base + k] }
+                                        }
+                                    }
+                                }
+                                let scale = 1 / T(divisor(g, (od, oh, ow), clipped: (rd, rh, rw), countIncludesPadding: countIncludesPadding))
+                                for k in 0..<c { py[out + k] *= scale }
+                                row += 1
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor(uncheckedShape: g.outputShape, storage: y)
+    }
+
+    static func averageBackward<T: BLASScalar>(_ g: ConvGeometry, _ dy: Tensor<T>, countIncludesPadding: Bool) -> Tensor<T> {
+        let c = g.inChannels
+        let (inD, inH, inW) = (g.input[0], g.input[1], g.input[2])
+        var dx = [T](repeating: 0, count: g.batch * g.inputPixels * c)
+        dy.withUnsafeBufferPointer { pdy in
+            dx.withUnsafeMutableBufferPointer { pdx in
+                var row = 0
+                for n in 0..<g.batch {
+                    for od in 0..<g.output[0] {
+                        let rd = window(od, stride: g.stride[0], pad: g.padBefore[0], kernel: g.kernel[0], extent: inD)
+                        for oh in 0..<g.output[1] {
+                            let rh = window(oh, stride: g.stride[1], pad: g.padBefore[1], kernel: g.kernel[1], extent: inH)
+                            for ow in 0..<g.output[2] {
+                                let rw = window(ow, stride: g.stride[2], pad: g.padBefore[2], kernel: g.kernel[2], extent: inW)
+                                let out = row * c
+                                let scale = 1 / T(divisor(g, (od, oh, ow), clipped: (rd, rh, rw), countIncludesPadding: countIncludesPadding))
+                                for id in rd {
+                                    for ih in rh {
+                                        for iw in rw {
+                                            let base = (((n * inD + id) * inH + ih) * inW + iw) * c
+                                            for k in 0..<c { pdx[base + k] += scale * pdy[out + k] }
+                                        }
+                                    }
+                                }
+                                row += 1
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor(uncheckedShape: g.inputShape, storage: dx)
+    }
+}

@@ -1,0 +1,60 @@
+// Conversions between DiceKit's kernel layout and PyTorch's, for checkpoints with PyTorch's
+// names and layouts.
+//
+//   convolution             PyTorch [Cout, Cin/g, k…]     ⇄ DiceKit [k…, Cin/g, Cout]
+//   transposed convolution  PyTorch [Cin, Cout/g, k…]     ⇄ DiceKit [k…, Cout/g, Cin]
+// Both are the same permutation: the two leading axes move to the end in reverse order.
+// No spatial flip is involved: PyTorch's conv_transpose is the adjoint of its conv with the
+// same tensor read as a convolution kernel, and so is DiceKit's.
+
+/// Kernel layout conversions between DiceKit (TensorFlow's layout) and PyTorch.
+public enum WeightLayout {
+    /// A kernel in PyTorch's layout converted to DiceKit's.
+    ///
+    /// Convolution: [Cout, Cin/groups, kh, kw] → [kh, kw, Cin/groups, Cout] (likewise with kd).
+    /// Transposed convolution: [Cin, Cout/groups, kh, kw] → [kh, kw, Cout/groups, Cin].
+    ///
+    /// - Throws: `DiceKitError.shape` unless the rank is 3, 4 or 5 (1, 2 or 3 spatial axes).
+    public static func fromPyTorch<T: BLASScalar>(_ weight: Tensor<T>) throws -> Tensor<T> {
+        guard (3...5).contains(weight.rank) else {
+            throw DiceKitError.shape("fromPyTorch: weight shape \(weight.shape); expected [out, in, k…] with 1 to 3 spatial axes")
+        }
+        let (a, b) = (weight.shape[0], weight.shape[1])
+        let spatial = Array(weight.shape[2...])
+        let k = spatial.reduce(1, *)
+        var result = [T](repeating: 0, count: weight.count)
+        weight.withUnsafeBufferPointer { source in
+            for i in 0..<a {
+                for j in 0..<b {
+                    for t in 0..<k { result[(t * b + j) * a + i] = source[(i * b + j) * k + t] }
+                }
+            }
+        }
+        return Tensor(uncheckedShape: spatial + [b, a], storage: result)
+    }
+
+    /// A kernel in DiceKit's layout converted to PyTorch's: the inverse of `fromPyTorch`.
+    ///
+    /// Convolution: [kh, kw, Cin/groups, Cout] → [Cout, Cin/groups, kh, kw].
+    /// Transposed convolution: [kh, kw, Cout/groups, Cin] → [Cin, Cout/groups, kh, kw].
+    ///
+    /// - Throws: `DiceKitError.shape` unless the rank is 3, 4 or 5.
+    public static func toPyTorch<T: BLASScalar>(_ weight: Tensor<T>) throws -> Tensor<T> {
+        guard (3...5).contains(weight.rank) else {
+            throw DiceKitError.shape("toPyTorch: weight shape \(weight.shape); expected [k…, in, out] with 1 to 3 spatial axes")
+        }
+        let r = weight.rank
+        let (b, a) = (weight.shape[r - 2], weight.shape[r - 1])
+        let spatial = Array(weight.shape[..<(r - 2)])
+        let k = spatial.reduce(1, *)
+        var result = [T](repeating: 0, count: weight.count)
+        weight.withUnsafeBufferPointer { source in
+            for t in 0..<k {
+                for j in 0..<b {
+                    for i in 0..<a { result[(i * b + j) * k + t] = source[(t * b + j) * a + i] }
+                }
+            }
+        }
+        return Tensor(uncheckedShape: [a, b] + spatial, storage: result)
+    }
+}

@@ -1,0 +1,106 @@
+// Element-wise activations with their backward passes: ReLU, leaky ReLU and the logistic
+// sigmoid. Each backward takes what its derivative needs: the input for (leaky) ReLU, the
+// output for the sigmoid (σ′ = σ·(1 − σ)), so a network keeps one tensor per activation.
+
+/// The rectified linear unit, y = max(x, 0), element-wise.
+public struct ReLU: Sendable, Equatable {
+    /// A ReLU.
+    public init() {}
+
+    /// max(x, 0) for every element (NaN stays NaN).
+    public func forward<T: BLASScalar>(_ input: Tensor<T>) -> Tensor<T> {
+        ActivationKernels.dispatch(input, nil) { x, _ in x > 0 || x.isNaN ? x : 0 } double: { x, _ in x > 0 || x.isNaN ? x : 0 }
+    }
+
+    /// ∂loss/∂input = ∂loss/∂output where input > 0, else 0 (the subgradient 0 at 0, as PyTorch).
+    ///
+    /// - Throws: `DiceKitError.shape` when the shapes differ.
+    public func backward<T: BLASScalar>(input: Tensor<T>, outputGradient: Tensor<T>) throws -> Tensor<T> {
+        try ActivationKernels.checkShapes(input, outputGradient, "ReLU")
+        return ActivationKernels.dispatch(input, outputGradient) { x, g in x > 0 ? g : 0 } double: { x, g in x > 0 ? g : 0 }
+    }
+}
+
+/// The leaky rectified linear unit, y = x for x > 0 and a·x otherwise, element-wise.
+public struct LeakyReLU: Sendable, Equatable {
+    /// a, the slope for negative inputs; default 0.01 (PyTorch's).
+    public var negativeSlope: Double
+
+    /// A leaky ReLU with slope `negativeSlope` (default 0.01) below zero.
+    public init(negativeSlope: Double = 0.01) { self.negativeSlope = negativeSlope }
+
+    /// x for x > 0, a·x otherwise.
+    public func forward<T: BLASScalar>(_ input: Tensor<T>) -> Tensor<T> {
+        let (af, ad) = (Float(negativeSlope), negativeSlope)
+        return ActivationKernels.dispatch(input, nil) { x, _ in x > 0 ? x : af * x } double: { x, _ in x > 0 ? x : ad * x }
+    }
+
+    /// ∂loss/∂input = ∂loss/∂output where input > 0, a·∂loss/∂output elsewhere.
+    ///
+    /// - Throws: `DiceKitError.shape` when the shapes differ.
+    public func backward<T: BLASScalar>(input: Tensor<T>, outputGradient: Tensor<T>) throws -> Tensor<T> {
+        try ActivationKernels.checkShapes(input, outputGradient, "leaky ReLU")
+        let (af, ad) = (Float(negativeSlope), negativeSlope)
+        return ActivationKernels.dispatch(input, outputGradient) { x, g in x > 0 ? g : af * g } double: { x, g in x > 0 ? g : ad * g }
+    }
+}
+
+/// The logistic sigmoid, σ(x) = 1 / (1 + e⁻ˣ), element-wise.
+public struct Sigmoid: Sendable, Equatable {
+    /// A sigmoid.
+    public init() {}
+
+    /// σ(x), computed without overflow: 1/(1 + e⁻ˣ) for x ≥ 0 and eˣ/(1 + eˣ) for x < 0.
+    public func forward<T: BLASScalar>(_ input: Tensor<T>) -> Tensor<T> {
+        ActivationKernels.dispatch(input, nil) { x, _ in ActivationKernels.sigmoid(x) } double: { x, _ in ActivationKernels.sigmoid(x) }
+    }
+
+    /// ∂loss/∂input = ∂loss/∂output · σ·(1 − σ), from the forward pass's output σ.
+    ///
+    /// - Throws: `DiceKitError.shape` when the shapes differ.
+    public func backward<T: BLASScalar>(output: Tensor<T>, outputGradient: Tensor<T>) throws -> Tensor<T> {
+        try ActivationKernels.checkShapes(output, outputGradient, "sigmoid")
+        return ActivationKernels.dispatch(output, outputGradient) { s, g in g * s * (1 - s) } double: { s, g in g * s * (1 - s) }
+    }
+}
+
+/// The element-wise loops, run on concrete Float or Double.
+enum ActivationKernels {
+    @inline(__always)
+    static func sigmoid<T: BLASScalar>(_ x: T) -> T {
+        if x >= 0 { return 1 / (1 + T.exp(-x)) }
+        let e = T.exp(x)
+        return e / (1 + e)
+    }
+
+    static func checkShapes<T: BLASScalar>(_ a: Tensor<T>, _ b: Tensor<T>, _ name: String) throws {
+        guard a.shape == b.shape else {
+            throw DiceKitError.shape("\(name) backward: output gradient has shape \(b.shape); expected \(a.shape)")
+        }
+    }
+
+    /// result[i] = f(a[i], b[i]) (b[i] = 0 when b is nil), with `float` or `double` per T.
+    @inline(__always)
+    static func dispatch<T: BLASScalar>(_ a: Tensor<T>, _ b: Tensor<T>?, float: (Float, Float) -> Float,
+                                        double: (Double, Double) -> Double) -> Tensor<T> {
+        specialised(T.self, float: { apply(a.reinterpreted(as: Float.self), b?.reinterpreted(), float).reinterpreted() },
+                    double: { apply(a.reinterpreted(as: Double.self), b?.reinterpreted(), double).reinterpreted() })
+    }
+
+    @inline(__always)
+    static func apply<T: BLASScalar>(_ a: Tensor<T>, _ b: Tensor<T>?, _ f: (T, T) -> T) -> Tensor<T> {
+        let storage = [T](unsafeUninitializedCapacity: a.count) { out, initialized in
+            a.withUnsafeBufferPointer { pa in
+                if let b = b {
+                    b.withUnsafeBufferPointer { pb in
+                        for i in 0..<pa.count { out[i] = f(pa[i], pb[i]) }
+                    }
+                } else {
+                    for i in 0..<pa.count { out[i] = f(pa[i], 0) }
+                }
+            }
+            initialized = a.count
+        }
+        return Tensor(uncheckedShape: a.shape, storage: storage)
+    }
+}
