@@ -142,3 +142,34 @@ final class NormalizationTests: XCTestCase {
         XCTAssertThrowsError(try GroupNorm<Float>(groups: 1, channels: 2).forward(Tensor(shape: [4, 2]), mode: .training))
     }
 }
+
+/// Forward and backward against PyTorch (Fixtures/training/norms.safetensors, made by
+/// Scripts/make_training_fixtures.py with torch 2.15, float64).
+final class NormalizationPyTorchTests: XCTestCase {
+    func testMatchesPyTorch() throws {
+        let file = try SafetensorsFile.read(contentsOf: fixtureURL("training/norms.safetensors").path)
+        func t(_ name: String) throws -> Tensor<Double> { try file.tensor(named: name, as: Double.self) }
+        let (x, dy) = (try t("x"), try t("dy"))
+        let bn = BatchNorm<Double>(channels: 4)
+        let layers: [(String, any Layer<Double>, LayerMode)] = [
+            ("bn", bn, .training), ("bn_eval", bn, .evaluation),
+            ("gn", GroupNorm<Double>(groups: 2, channels: 4), .training),
+            ("in", InstanceNorm<Double>(channels: 4, affine: true), .training),
+        ]
+        for (name, layer, mode) in layers {
+            let (weight, bias) = (layer.parameters[0], layer.parameters[1])
+            weight.value = try t("gamma")
+            bias.value = try t("beta")
+            weight.zeroGradient()
+            bias.zeroGradient()
+            assertClose(try layer.forward(x, mode: mode), try t("\(name).y"), rtol: 1e-10, atol: 1e-12, name)
+            assertClose(try layer.backward(dy), try t("\(name).dx"), rtol: 1e-9, atol: 1e-12, name)
+            assertClose(weight.gradient, try t("\(name).dgamma"), rtol: 1e-10, atol: 1e-12, name)
+            assertClose(bias.gradient, try t("\(name).dbeta"), rtol: 1e-10, atol: 1e-12, name)
+            if name == "bn" {
+                assertClose(bn.runningMean.value, try t("bn.running_mean"), rtol: 1e-12, atol: 1e-15)
+                assertClose(bn.runningVariance.value, try t("bn.running_var"), rtol: 1e-12)
+            }
+        }
+    }
+}
