@@ -10,7 +10,7 @@ let package = Package(
         .executable(name: "dicekit-bench", targets: ["DiceKitBenchmarks"]),
     ],
     targets: [
-        // MARK: - System libraries (Debian: libopenblas-dev, liblapacke-dev)
+        // MARK: - System libraries (Debian: libopenblas-dev, liblapacke-dev, libpng-dev)
         .systemLibrary(
             name: "COpenBLAS",
             pkgConfig: "openblas",
@@ -21,11 +21,16 @@ let package = Package(
             pkgConfig: "lapacke",
             providers: [.apt(["liblapacke-dev"])]
         ),
+        .systemLibrary(
+            name: "CPNG",
+            pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"])]
+        ),
 
         // MARK: - The library
         .target(
             name: "DiceKit",
-            dependencies: ["COpenBLAS", "CLAPACKE"],
+            dependencies: ["COpenBLAS", "CLAPACKE", "CPNG"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
 

@@ -1,0 +1,42 @@
+// Errors of the .safetensors reader and writer: one case per way a file can be wrong.
+
+/// Why a `.safetensors` file could not be read or written. Each description is one line naming
+/// what is wrong and what was expected.
+public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The file cannot be opened, read or written.
+    case io(path: String, reason: String)
+    /// The 8-byte header length is missing, zero, too large or beyond the end of the file.
+    case badHeaderLength(length: UInt64, fileSize: Int)
+    /// The JSON header cannot be parsed or does not have the documented structure.
+    case malformedHeader(String)
+    /// A tensor's dtype is not one of the safetensors dtypes.
+    case unknownDType(tensor: String, dtype: String)
+    /// A tensor's byte range lies outside the data section, or does not match its shape and dtype.
+    case badOffsets(tensor: String, reason: String)
+    /// Two tensors share bytes.
+    case overlappingTensors(String, String)
+    /// The data section is shorter than the tensors need.
+    case truncated(expectedBytes: Int, actualBytes: Int)
+    /// A tensor that was asked for is not in the file.
+    case missingTensor(String)
+    /// A tensor cannot be converted as asked (e.g. a float tensor with fractions read as integers).
+    case conversion(tensor: String, reason: String)
+
+    /// One line: what is wrong and what was expected.
+    public var description: String {
+        switch self {
+        case .io(let path, let reason): return "\(path): \(reason)"
+        case .badHeaderLength(let length, let size):
+            return "bad safetensors header length \(length) for a file of \(size) bytes; expected 2 ≤ length ≤ size − 8"
+        case .malformedHeader(let why): return "malformed safetensors header: \(why)"
+        case .unknownDType(let tensor, let dtype):
+            return "tensor '\(tensor)' has unknown dtype '\(dtype)'; expected one of \(SafetensorsDType.allCases.map(\.rawValue).joined(separator: ", "))"
+        case .badOffsets(let tensor, let reason): return "tensor '\(tensor)': bad data_offsets: \(reason)"
+        case .overlappingTensors(let a, let b): return "tensors '\(a)' and '\(b)' overlap in the data section"
+        case .truncated(let expected, let actual):
+            return "truncated safetensors file: the header describes \(expected) data bytes, the file holds \(actual)"
+        case .missingTensor(let name): return "no tensor named '\(name)' in the safetensors file"
+        case .conversion(let tensor, let reason): return "tensor '\(tensor)': \(reason)"
+        }
+    }
+}

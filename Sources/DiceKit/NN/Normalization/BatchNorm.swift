@@ -1,0 +1,137 @@
+// Batch normalisation (Ioffe & Szegedy 2015) on channels-last tensors, with PyTorch's
+// `BatchNorm2d`/`BatchNorm3d` semantics: biased batch variance for normalising, unbiased
+// variance for the running estimate, running ← (1 − momentum)·running + momentum·batch.
+
+/// Batch normalisation over every axis but the channels, for [batch, spatial…, channels] input
+/// (2-D: [N, H, W, C]; 3-D: [N, D, H, W, C]).
+///
+/// Training mode: x̂ = (x − μ_B)/√(σ²_B + ε) with the batch mean and biased variance per channel;
+/// y = γ·x̂ + β; then `running_mean ← (1 − m)·running_mean + m·μ_B` and
+/// `running_var ← (1 − m)·running_var + m·σ²_B·K/(K − 1)` (K elements per channel), and
+/// `num_batches_tracked += 1`. Evaluation mode normalises with the running statistics.
+///
+/// Parameters, in PyTorch's state_dict order: `weight` (γ, ones), `bias` (β, zeros),
+/// `running_mean` (zeros), `running_var` (ones), `num_batches_tracked` (0, saved as I64).
+public final class BatchNorm<Scalar: BLASScalar>: Layer {
+    /// Channel count C.
+    public let channels: Int
+    /// Weight of the newest batch in the running statistics (default 0.1, PyTorch's).
+    public let momentum: Double
+    /// Added to the variance (default 1e-5, PyTorch's).
+    public let epsilon: Double
+    /// γ, shape [C].
+    public let weight: Parameter<Scalar>
+    /// β, shape [C].
+    public let bias: Parameter<Scalar>
+    /// Running mean, shape [C].
+    public let runningMean: Parameter<Scalar>
+    /// Running (unbiased) variance, shape [C].
+    public let runningVariance: Parameter<Scalar>
+    /// Number of training batches seen, shape [] (an integer buffer).
+    public let batchesTracked: Parameter<Scalar>
+
+    private var cache: (xhat: Tensor<Scalar>, scale: [Scalar], mode: LayerMode)?
+
+    /// A BatchNorm for `channels` channels.
+    ///
+    /// - Precondition: channels ≥ 1, 0 ≤ momentum ≤ 1, epsilon > 0.
+    public init(channels: Int, momentum: Double = 0.1, epsilon: Double = 1e-5) {
+        precondition(channels >= 1 && (0...1).contains(momentum) && epsilon > 0,
+                     "BatchNorm: channels \(channels), momentum \(momentum), epsilon \(epsilon)")
+        self.channels = channels
+        self.momentum = momentum
+        self.epsilon = epsilon
+        weight = Parameter(name: "weight", value: Tensor(shape: [channels], repeating: 1))
+        bias = Parameter(name: "bias", value: Tensor(shape: [channels]))
+        runningMean = Parameter(name: "running_mean", value: Tensor(shape: [channels]), kind: .buffer)
+        runningVariance = Parameter(name: "running_var", value: Tensor(shape: [channels], repeating: 1), kind: .buffer)
+        batchesTracked = Parameter(name: "num_batches_tracked", value: Tensor(shape: []), kind: .integerBuffer)
+    }
+
+    /// `weight`, `bias`, `running_mean`, `running_var`, `num_batches_tracked`.
+    public var parameters: [Parameter<Scalar>] { [weight, bias, runningMean, runningVariance, batchesTracked] }
+
+    /// Normalises `input` ([N, spatial…, C]); see the type's documentation for the two modes.
+    ///
+    /// - Throws: `DiceKitError.shape` when the last axis is not C or the rank is below 3;
+    ///   `DiceKitError.value` in training mode when a channel has a single element (no variance).
+    public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
+        let (n, s, c) = try normalizationExtents(input.shape, channels: channels, layer: "BatchNorm")
+        let rows = n * s
+        var shift = [Scalar](repeating: 0, count: c)
+        var scale = [Scalar](repeating: 0, count: c)
+        if mode == .training {
+            guard rows > 1 else {
+                throw DiceKitError.value("BatchNorm: \(rows) value(s) per channel in training mode; expected more than 1 (shape \(input.shape))")
+            }
+            let (mean, variance) = input.withUnsafeBufferPointer { channelMoments($0, rows: rows, channels: c) }
+            var newMean = runningMean.value.scalars, newVariance = runningVariance.value.scalars
+            for k in 0..<c {
+                shift[k] = Scalar(mean[k])
+                scale[k] = Scalar(1 / (variance[k] + epsilon).squareRoot())
+                newMean[k] = Scalar((1 - momentum) * Double(newMean[k]) + momentum * mean[k])
+                let unbiased = variance[k] * Double(rows) / Double(rows - 1)
+                newVariance[k] = Scalar((1 - momentum) * Double(newVariance[k]) + momentum * unbiased)
+            }
+            runningMean.value.scalars = newMean
+            runningVariance.value.scalars = newVariance
+            batchesTracked.value.scalars = [batchesTracked.value.scalars[0] + 1]
+        } else {
+            for k in 0..<c {
+                shift[k] = runningMean.value.scalars[k]
+                scale[k] = Scalar(1 / (Double(runningVariance.value.scalars[k]) + epsilon).squareRoot())
+            }
+        }
+        var xhat = Tensor<Scalar>(shape: input.shape)
+        var output = Tensor<Scalar>(shape: input.shape)
+        let (gamma, beta) = (weight.value.scalars, bias.value.scalars)
+        input.withUnsafeBufferPointer { x in
+            xhat.withUnsafeMutableBufferPointer { h in
+                output.withUnsafeMutableBufferPointer { y in
+                    normalizeRows(x, rows: rows, channels: c, shift: shift, scale: scale, gamma: gamma, beta: beta,
+                                  normalized: h, output: y)
+                }
+            }
+        }
+        cache = (xhat, scale, mode)
+        return output
+    }
+
+    /// d(loss)/d(input); adds d(loss)/dγ and d(loss)/dβ into the parameter gradients.
+    ///
+    /// In training mode the batch statistics depend on the input, which the gradient accounts
+    /// for; in evaluation mode the running statistics are constants (dx = γ·dy/√(var + ε)).
+    ///
+    /// - Throws: `DiceKitError.shape` when `outputGradient`'s shape differs from the last output's.
+    public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
+        guard let cache, cache.xhat.shape == outputGradient.shape else {
+            throw DiceKitError.shape("BatchNorm.backward: gradient shape \(outputGradient.shape); expected the last output's \(self.cache?.xhat.shape ?? [])")
+        }
+        let c = channels
+        let rows = outputGradient.count / c
+        let (dBeta, dGamma) = outputGradient.withUnsafeBufferPointer { dy in
+            cache.xhat.withUnsafeBufferPointer { h in channelGradientSums(dy, h, rows: rows, channels: c) }
+        }
+        accumulate(dBeta, into: &bias.gradient)
+        accumulate(dGamma, into: &weight.gradient)
+        let gamma = weight.value.scalars
+        // dx = scale·γ·(dy − [Σdy + x̂·Σdy·x̂]/K) in training mode; scale·γ·dy in evaluation mode.
+        let training = cache.mode == .training
+        let meanBeta = dBeta.map { Scalar(training ? $0 / Double(rows) : 0) }
+        let meanGamma = dGamma.map { Scalar(training ? $0 / Double(rows) : 0) }
+        var inputGradient = Tensor<Scalar>(shape: outputGradient.shape)
+        outputGradient.withUnsafeBufferPointer { dy in
+            cache.xhat.withUnsafeBufferPointer { h in
+                inputGradient.withUnsafeMutableBufferPointer { dx in
+                    for r in 0..<rows {
+                        let base = r * c
+                        for k in 0..<c {
+                            dx[base + k] = cache.scale[k] * gamma[k] * (dy[base + k] - meanBeta[k] - h[base + k] * meanGamma[k])
+                        }
+                    }
+                }
+            }
+        }
+        return inputGradient
+    }
+}

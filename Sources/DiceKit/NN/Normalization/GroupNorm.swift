@@ -1,0 +1,184 @@
+// Group normalisation (Wu & He 2018) and instance normalisation (Ulyanov et al. 2016) on
+// channels-last tensors, with PyTorch's `GroupNorm` / `InstanceNorm2d/3d` semantics. Both use
+// each sample's own statistics in training and evaluation alike.
+//
+// Per sample, the per-channel moments over S positions (m_c, v_c) give the group moments
+// exactly (equal counts per channel): μ_g = mean_c∈g m_c, σ²_g = mean_c∈g (v_c + (m_c − μ_g)²).
+
+/// Group normalisation for [batch, spatial…, channels] input: the C channels are split into G
+/// contiguous groups, and each (sample, group) is normalised over its spatial positions and
+/// channels: x̂ = (x − μ)/√(σ² + ε) (biased variance), y = γ_c·x̂ + β_c.
+///
+/// Parameters (with `affine`, PyTorch's default for GroupNorm): `weight` (γ, ones) and `bias`
+/// (β, zeros), shape [C]. No buffers; `mode` makes no difference.
+public final class GroupNorm<Scalar: BLASScalar>: Layer {
+    /// Group count G; C must be a multiple of it.
+    public let groups: Int
+    /// Channel count C.
+    public let channels: Int
+    /// Added to the variance (default 1e-5).
+    public let epsilon: Double
+    /// γ, shape [C], or nil without affine parameters.
+    public let weight: Parameter<Scalar>?
+    /// β, shape [C], or nil without affine parameters.
+    public let bias: Parameter<Scalar>?
+
+    private let layerName: String
+    private var cache: (xhat: Tensor<Scalar>, scale: [[Scalar]])?
+
+    /// A GroupNorm with `groups` groups over `channels` channels.
+    ///
+    /// - Parameter affine: default true (learnable γ and β).
+    /// - Precondition: groups ≥ 1 divides channels; epsilon > 0.
+    public convenience init(groups: Int, channels: Int, epsilon: Double = 1e-5, affine: Bool = true) {
+        self.init(groups: groups, channels: channels, epsilon: epsilon, affine: affine, layerName: "GroupNorm")
+    }
+
+    init(groups: Int, channels: Int, epsilon: Double, affine: Bool, layerName: String) {
+        precondition(groups >= 1 && channels >= 1 && channels % groups == 0 && epsilon > 0,
+                     "\(layerName): groups \(groups) must divide channels \(channels); epsilon \(epsilon) > 0")
+        self.groups = groups
+        self.channels = channels
+        self.epsilon = epsilon
+        self.layerName = layerName
+        weight = affine ? Parameter(name: "weight", value: Tensor(shape: [channels], repeating: 1)) : nil
+        bias = affine ? Parameter(name: "bias", value: Tensor(shape: [channels])) : nil
+    }
+
+    /// `weight` and `bias` with affine parameters; none otherwise.
+    public var parameters: [Parameter<Scalar>] { [weight, bias].compactMap { $0 } }
+
+    /// Normalises each (sample, group) of `input` ([N, spatial…, C]); `mode` is ignored.
+    ///
+    /// - Throws: `DiceKitError.shape` when the last axis is not C or the rank is below 3.
+    public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
+        let (n, s, c) = try normalizationExtents(input.shape, channels: channels, layer: layerName)
+        let width = c / groups
+        let gamma = affineValues(weight, channels: c, fill: 1)
+        let beta = affineValues(bias, channels: c, fill: 0)
+        var xhat = Tensor<Scalar>(shape: input.shape)
+        var output = Tensor<Scalar>(shape: input.shape)
+        var scales = [[Scalar]]()
+        input.withUnsafeBufferPointer { x in
+            xhat.withUnsafeMutableBufferPointer { h in
+                output.withUnsafeMutableBufferPointer { y in
+                    for sample in 0..<n {
+                        let range = (sample * s * c)..<((sample + 1) * s * c)
+                        let block = UnsafeBufferPointer(rebasing: x[range])
+                        let (mean, variance) = channelMoments(block, rows: s, channels: c)
+                        var shift = [Scalar](repeating: 0, count: c)
+                        var scale = [Scalar](repeating: 0, count: c)
+                        for g in 0..<groups {
+                            let members = (g * width)..<((g + 1) * width)
+                            let mu = members.reduce(0.0) { $0 + mean[$1] } / Double(width)
+                            let sigma2 = members.reduce(0.0) { $0 + variance[$1] + (mean[$1] - mu) * (mean[$1] - mu) } / Double(width)
+                            for k in members {
+                                shift[k] = Scalar(mu)
+                                scale[k] = Scalar(1 / (sigma2 + epsilon).squareRoot())
+                            }
+                        }
+                        normalizeRows(block, rows: s, channels: c, shift: shift, scale: scale, gamma: gamma, beta: beta,
+                                      normalized: UnsafeMutableBufferPointer(rebasing: h[range]),
+                                      output: UnsafeMutableBufferPointer(rebasing: y[range]))
+                        scales.append(scale)
+                    }
+                }
+            }
+        }
+        cache = (xhat, scales)
+        return output
+    }
+
+    /// d(loss)/d(input); adds d(loss)/dγ and d(loss)/dβ into the parameter gradients (if affine).
+    ///
+    /// - Throws: `DiceKitError.shape` when `outputGradient`'s shape differs from the last output's.
+    public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
+        guard let cache, cache.xhat.shape == outputGradient.shape else {
+            throw DiceKitError.shape("\(layerName).backward: gradient shape \(outputGradient.shape); expected the last output's \(self.cache?.xhat.shape ?? [])")
+        }
+        let (n, c) = (outputGradient.shape[0], channels)
+        let s = outputGradient.count / max(n * c, 1)
+        let width = c / groups
+        let count = Double(s * width)
+        let gamma = affineValues(weight, channels: c, fill: 1)
+        var totalBeta = [Double](repeating: 0, count: c)
+        var totalGamma = [Double](repeating: 0, count: c)
+        var inputGradient = Tensor<Scalar>(shape: outputGradient.shape)
+        outputGradient.withUnsafeBufferPointer { dy in
+            cache.xhat.withUnsafeBufferPointer { h in
+                inputGradient.withUnsafeMutableBufferPointer { dx in
+                    for sample in 0..<n {
+                        let range = (sample * s * c)..<((sample + 1) * s * c)
+                        let (dBeta, dGamma) = channelGradientSums(
+                            UnsafeBufferPointer(rebasing: dy[range]), UnsafeBufferPointer(rebasing: h[range]), rows: s, channels: c)
+                        // Per group: mean(d x̂) and mean(d x̂·x̂) with d x̂ = γ_c·dy.
+                        var meanD = [Scalar](repeating: 0, count: c)
+                        var meanDH = [Scalar](repeating: 0, count: c)
+                        for g in 0..<groups {
+                            let members = (g * width)..<((g + 1) * width)
+                            let a = members.reduce(0.0) { $0 + Double(gamma[$1]) * dBeta[$1] } / count
+                            let b = members.reduce(0.0) { $0 + Double(gamma[$1]) * dGamma[$1] } / count
+                            for k in members { (meanD[k], meanDH[k]) = (Scalar(a), Scalar(b)) }
+                        }
+                        for k in 0..<c { totalBeta[k] += dBeta[k]; totalGamma[k] += dGamma[k] }
+                        let scale = cache.scale[sample]
+                        for r in 0..<s {
+                            let base = range.lowerBound + r * c
+                            for k in 0..<c {
+                                dx[base + k] = scale[k] * (gamma[k] * dy[base + k] - meanD[k] - h[base + k] * meanDH[k])
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let weight, let bias {
+            accumulate(totalBeta, into: &bias.gradient)
+            accumulate(totalGamma, into: &weight.gradient)
+        }
+        return inputGradient
+    }
+}
+
+/// Instance normalisation for [batch, spatial…, channels] input: each (sample, channel) is
+/// normalised over its spatial positions, x̂ = (x − μ)/√(σ² + ε), y = γ_c·x̂ + β_c.
+///
+/// Equal to `GroupNorm` with one channel per group. Like PyTorch's `InstanceNorm2d/3d`, `affine`
+/// defaults to false and no running statistics are kept (both modes use the instance's own
+/// statistics); nnU-Net uses `affine: true`. Parameters with affine: `weight`, `bias`, shape [C].
+public final class InstanceNorm<Scalar: BLASScalar>: Layer {
+    private let core: GroupNorm<Scalar>
+
+    /// An InstanceNorm over `channels` channels.
+    ///
+    /// - Parameters:
+    ///   - epsilon: default 1e-5.
+    ///   - affine: default false (PyTorch's default).
+    /// - Precondition: channels ≥ 1, epsilon > 0.
+    public init(channels: Int, epsilon: Double = 1e-5, affine: Bool = false) {
+        core = GroupNorm(groups: channels, channels: channels, epsilon: epsilon, affine: affine, layerName: "InstanceNorm")
+    }
+
+    /// Channel count C.
+    public var channels: Int { core.channels }
+    /// γ, shape [C], or nil without affine parameters.
+    public var weight: Parameter<Scalar>? { core.weight }
+    /// β, shape [C], or nil without affine parameters.
+    public var bias: Parameter<Scalar>? { core.bias }
+    /// `weight` and `bias` with affine parameters; none otherwise.
+    public var parameters: [Parameter<Scalar>] { core.parameters }
+
+    /// Normalises each (sample, channel) of `input` ([N, spatial…, C]); `mode` is ignored.
+    ///
+    /// - Throws: `DiceKitError.shape` when the last axis is not C or the rank is below 3.
+    public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
+        try core.forward(input, mode: mode)
+    }
+
+    /// d(loss)/d(input); adds d(loss)/dγ and d(loss)/dβ into the parameter gradients (if affine).
+    ///
+    /// - Throws: `DiceKitError.shape` when `outputGradient`'s shape differs from the last output's.
+    public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
+        try core.backward(outputGradient)
+    }
+}

@@ -1,0 +1,162 @@
+// Adam (Kingma & Ba 2015) and AdamW (Loshchilov & Hutter 2019), exactly as PyTorch's
+// torch.optim.Adam / AdamW (amsgrad off): bias-corrected moments, ε added after the square
+// root of the corrected second moment; Adam adds L2 decay to the gradient, AdamW decays the
+// weights directly (decoupled).
+
+/// Adam (PyTorch semantics). For each trainable parameter p with gradient g, at step t:
+/// ```
+/// g ← g + λ·p                              (L2 weight decay λ, default 0)
+/// m ← β₁·m + (1 − β₁)·g,   v ← β₂·v + (1 − β₂)·g²
+/// p ← p − (lr/(1 − β₁ᵗ))·m / (√v/√(1 − β₂ᵗ) + ε)
+/// ```
+/// State: "<name>.exp_avg" (m), "<name>.exp_avg_sq" (v), "step".
+public final class Adam<Scalar: BLASScalar>: Optimizer {
+    /// "adam".
+    public static var kind: String { "adam" }
+    let core: AdamCore<Scalar>
+
+    /// An Adam optimiser; defaults are PyTorch's: lr 1e-3, β₁ 0.9, β₂ 0.999, ε 1e-8, λ 0.
+    ///
+    /// - Precondition: learningRate ≥ 0, 0 ≤ β < 1, ε ≥ 0, weightDecay ≥ 0.
+    public init(learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999,
+                epsilon: Double = 1e-8, weightDecay: Double = 0) {
+        core = AdamCore(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                        weightDecay: weightDecay, decoupled: false)
+    }
+
+    /// The learning rate of the next step.
+    public var learningRate: Double { get { core.learningRate } set { core.learningRate = newValue } }
+    /// Steps taken so far.
+    public var stepCount: Int { core.stepCount }
+    /// One Adam update of every trainable parameter in `parameters`.
+    public func step(_ parameters: [Parameter<Scalar>]) { core.step(parameters) }
+    /// "<name>.exp_avg", "<name>.exp_avg_sq", "step", metadata "optimizer": "adam".
+    public func stateDict() -> SafetensorsFile { core.stateDict(kind: Self.kind) }
+    /// Restores `stateDict()` output; see `Optimizer.loadState(_:parameters:)`.
+    public func loadState(_ file: SafetensorsFile, parameters: [Parameter<Scalar>]) throws {
+        try core.loadState(file, kind: Self.kind, parameters: parameters)
+    }
+}
+
+/// AdamW (PyTorch semantics): Adam with decoupled weight decay. At step t, before the Adam
+/// update (which then uses the raw gradient): p ← p·(1 − lr·λ). Default λ = 0.01, as PyTorch.
+/// State: "<name>.exp_avg", "<name>.exp_avg_sq", "step".
+public final class AdamW<Scalar: BLASScalar>: Optimizer {
+    /// "adamw".
+    public static var kind: String { "adamw" }
+    let core: AdamCore<Scalar>
+
+    /// An AdamW optimiser; defaults are PyTorch's: lr 1e-3, β₁ 0.9, β₂ 0.999, ε 1e-8, λ 0.01.
+    ///
+    /// - Precondition: learningRate ≥ 0, 0 ≤ β < 1, ε ≥ 0, weightDecay ≥ 0.
+    public init(learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999,
+                epsilon: Double = 1e-8, weightDecay: Double = 0.01) {
+        core = AdamCore(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                        weightDecay: weightDecay, decoupled: true)
+    }
+
+    /// The learning rate of the next step.
+    public var learningRate: Double { get { core.learningRate } set { core.learningRate = newValue } }
+    /// Steps taken so far.
+    public var stepCount: Int { core.stepCount }
+    /// One AdamW update of every trainable parameter in `parameters`.
+    public func step(_ parameters: [Parameter<Scalar>]) { core.step(parameters) }
+    /// "<name>.exp_avg", "<name>.exp_avg_sq", "step", metadata "optimizer": "adamw".
+    public func stateDict() -> SafetensorsFile { core.stateDict(kind: Self.kind) }
+    /// Restores `stateDict()` output; see `Optimizer.loadState(_:parameters:)`.
+    public func loadState(_ file: SafetensorsFile, parameters: [Parameter<Scalar>]) throws {
+        try core.loadState(file, kind: Self.kind, parameters: parameters)
+    }
+}
+
+/// The update shared by Adam and AdamW.
+final class AdamCore<Scalar: BLASScalar> {
+    var learningRate: Double
+    let beta1: Double, beta2: Double, epsilon: Double, weightDecay: Double
+    let decoupled: Bool
+    private(set) var stepCount = 0
+    private var first: [String: Tensor<Scalar>] = [:]
+    private var second: [String: Tensor<Scalar>] = [:]
+
+    init(learningRate: Double, beta1: Double, beta2: Double, epsilon: Double, weightDecay: Double, decoupled: Bool) {
+        precondition(learningRate >= 0 && (0..<1).contains(beta1) && (0..<1).contains(beta2) && epsilon >= 0 && weightDecay >= 0,
+                     "Adam: learningRate \(learningRate), betas (\(beta1), \(beta2)), epsilon \(epsilon), weightDecay \(weightDecay) out of range")
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        self.decoupled = decoupled
+    }
+
+    func step(_ parameters: [Parameter<Scalar>]) {
+        stepCount += 1
+        let t = Double(stepCount)
+        // Bias corrections in Double, as PyTorch computes them with Python floats.
+        let correction1 = 1 - Double.pow(beta1, t)
+        let correction2Root = (1 - Double.pow(beta2, t)).squareRoot()
+        let constants = AdamConstants<Scalar>(
+            stepSize: Scalar(learningRate / correction1), root2: Scalar(correction2Root),
+            beta1: Scalar(beta1), beta2: Scalar(beta2), epsilon: Scalar(epsilon),
+            decay: Scalar(decoupled ? 0 : weightDecay), shrink: Scalar(decoupled ? 1 - learningRate * weightDecay : 1))
+        for parameter in parameters where parameter.isTrainable {
+            precondition(parameter.gradient.shape == parameter.value.shape,
+                         "Adam: gradient of '\(parameter.name)' has shape \(parameter.gradient.shape), value \(parameter.value.shape)")
+            var m = first[parameter.name] ?? Tensor(shape: parameter.value.shape)
+            var v = second[parameter.name] ?? Tensor(shape: parameter.value.shape)
+            first[parameter.name] = nil  // keep the buffers uniquely referenced while updating
+            second[parameter.name] = nil
+            let gradient = parameter.gradient
+            parameter.value.withUnsafeMutableBufferPointer { p in
+                gradient.withUnsafeBufferPointer { g in
+                    m.withUnsafeMutableBufferPointer { m in
+                        v.withUnsafeMutableBufferPointer { v in adamUpdate(&p, g, &m, &v, constants) }
+                    }
+                }
+            }
+            first[parameter.name] = m
+            second[parameter.name] = v
+        }
+    }
+
+    func stateDict(kind: String) -> SafetensorsFile {
+        var slots = OptimizerSlots<Scalar>([])
+        slots.slots["exp_avg"] = first
+        slots.slots["exp_avg_sq"] = second
+        return slots.encode(kind: kind, step: stepCount, metadata: [
+            "lr": "\(learningRate)", "betas": "\(beta1),\(beta2)", "eps": "\(epsilon)", "weight_decay": "\(weightDecay)",
+        ])
+    }
+
+    func loadState(_ file: SafetensorsFile, kind: String, parameters: [Parameter<Scalar>]) throws {
+        let (slots, step) = try OptimizerSlots<Scalar>.decode(file, kind: kind, slotNames: ["exp_avg_sq", "exp_avg"],
+                                                              parameters: parameters)
+        let (m, v) = (slots.slots["exp_avg"] ?? [:], slots.slots["exp_avg_sq"] ?? [:])
+        guard Set(m.keys) == Set(v.keys) else {
+            throw DiceKitError.value("optimizer state has exp_avg and exp_avg_sq for different parameters")
+        }
+        first = m
+        second = v
+        stepCount = step
+    }
+}
+
+struct AdamConstants<T: BLASScalar> {
+    let stepSize: T, root2: T, beta1: T, beta2: T, epsilon: T, decay: T, shrink: T
+}
+
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+func adamUpdate<T: BLASScalar>(_ p: inout UnsafeMutableBufferPointer<T>, _ g: UnsafeBufferPointer<T>,
+                               _ m: inout UnsafeMutableBufferPointer<T>, _ v: inout UnsafeMutableBufferPointer<T>,
+                               _ k: AdamConstants<T>) {
+    for i in p.indices {
+        let x = p[i] * k.shrink
+        let d = g[i] + k.decay * x
+        let mi = m[i] + (1 - k.beta1) * (d - m[i])
+        let vi = k.beta2 * v[i] + (1 - k.beta2) * d * d
+        m[i] = mi
+        v[i] = vi
+        p[i] = x - k.stepSize * (mi / (vi.squareRoot() / k.root2 + k.epsilon))
+    }
+}

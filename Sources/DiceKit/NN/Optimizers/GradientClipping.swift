@@ -1,0 +1,32 @@
+// Gradient-norm clipping over all parameters together, as torch.nn.utils.clip_grad_norm_.
+
+/// Scales every trainable parameter's gradient so that their global L2 norm is at most
+/// `maxNorm`, and returns the norm before clipping (PyTorch's `clip_grad_norm_`):
+/// ```
+/// total = √(Σ_p ‖g_p‖²),   g_p ← g_p · min(1, maxNorm/(total + 1e-6))
+/// ```
+/// A non-finite total (a NaN or ∞ gradient) is returned as is and the gradients are scaled by
+/// a NaN factor, as PyTorch does; check the returned norm to skip such a step.
+///
+/// - Precondition: maxNorm > 0.
+@discardableResult
+public func clipGradientNorm<Scalar: BLASScalar>(_ parameters: [Parameter<Scalar>], maxNorm: Double) -> Double {
+    precondition(maxNorm > 0, "clipGradientNorm: maxNorm \(maxNorm) must be > 0")
+    var squares = 0.0
+    for parameter in parameters where parameter.isTrainable {
+        parameter.gradient.withUnsafeBufferPointer { g in
+            for x in g { squares += Double(x) * Double(x) }
+        }
+    }
+    let total = squares.squareRoot()
+    let coefficient = min(1, maxNorm / (total + 1e-6))
+    if coefficient < 1 || !coefficient.isFinite {
+        let factor = Scalar(coefficient)
+        for parameter in parameters where parameter.isTrainable {
+            parameter.gradient.withUnsafeMutableBufferPointer { g in
+                for i in g.indices { g[i] *= factor }
+            }
+        }
+    }
+    return total
+}

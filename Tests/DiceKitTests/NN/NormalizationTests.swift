@@ -1,0 +1,175 @@
+// BatchNorm, InstanceNorm, GroupNorm: statistics, running estimates, and every gradient
+// against central finite differences in Double.
+
+import XCTest
+@testable import DiceKit
+
+/// Checks input and parameter gradients of `layer` against central differences of
+/// L = Σ y·R (R fixed random weights): max |analytic − numeric| ≤ 1e-6 · max |numeric|.
+/// Step 1e-5: truncation error O(h²) ≈ 1e-10 and rounding ≈ 1e-16/h ≈ 1e-11, far below 1e-6.
+func checkLayerGradients(_ layer: some Layer<Double>, input: Tensor<Double>, mode: LayerMode,
+                         file: StaticString = #filePath, line: UInt = #line) throws {
+    var generator = SeededGenerator(seed: 99)
+    let output = try layer.forward(input, mode: mode)
+    let weights = Tensor<Double>.normal(output.shape, generator: &generator)
+    for parameter in layer.parameters { parameter.zeroGradient() }
+    let inputGradient = try layer.backward(weights)
+    func loss(_ x: Tensor<Double>) throws -> Double { (try layer.forward(x, mode: mode) * weights).sum() }
+    let h = 1e-5
+    func compare(_ analytic: [Double], _ numeric: [Double], _ what: String) {
+        let scale = max(numeric.map(abs).max() ?? 0, 1e-12)
+        let worst = zip(analytic, numeric).map { abs($0 - $1) }.max() ?? 0
+        XCTAssertLessThanOrEqual(worst / scale, 1e-6, "\(what): relative error \(worst / scale)", file: file, line: line)
+    }
+    var numeric = [Double]()
+    for i in 0..<input.count {
+        var plus = input, minus = input
+        plus.scalars[i] += h
+        minus.scalars[i] -= h
+        numeric.append((try loss(plus) - loss(minus)) / (2 * h))
+    }
+    compare(inputGradient.scalars, numeric, "input gradient")
+    for parameter in layer.parameters where parameter.isTrainable {
+        let original = parameter.value
+        var numeric = [Double]()
+        for i in 0..<original.count {
+            parameter.value.scalars[i] = original.scalars[i] + h
+            let up = try loss(input)
+            parameter.value.scalars[i] = original.scalars[i] - h
+            let down = try loss(input)
+            parameter.value = original
+            numeric.append((up - down) / (2 * h))
+        }
+        compare(parameter.gradient.scalars, numeric, "gradient of \(parameter.name)")
+    }
+}
+
+final class NormalizationTests: XCTestCase {
+    private func randomInput(_ shape: [Int], seed: UInt64 = 1) -> Tensor<Double> {
+        var generator = SeededGenerator(seed: seed)
+        return Tensor.normal(shape, mean: 0.5, standardDeviation: 2, generator: &generator)
+    }
+
+    private func randomizeAffine(_ parameters: [Parameter<Double>], seed: UInt64 = 5) {
+        var generator = SeededGenerator(seed: seed)
+        for p in parameters where p.isTrainable {
+            p.value = Tensor.normal(p.value.shape, mean: 1, standardDeviation: 0.5, generator: &generator)
+        }
+    }
+
+    func testBatchNormGradients2DAnd3D() throws {
+        for shape in [[3, 2, 3, 4], [2, 2, 2, 3, 3]] {
+            let norm = BatchNorm<Double>(channels: shape.last!)
+            randomizeAffine(norm.parameters)
+            try checkLayerGradients(norm, input: randomInput(shape), mode: .training)
+            norm.runningMean.value = Tensor(Array(repeating: 0.3, count: shape.last!))
+            norm.runningVariance.value = Tensor(Array(repeating: 2.5, count: shape.last!))
+            try checkLayerGradients(norm, input: randomInput(shape), mode: .evaluation)
+        }
+    }
+
+    func testGroupAndInstanceNormGradients() throws {
+        let group = GroupNorm<Double>(groups: 2, channels: 6)
+        randomizeAffine(group.parameters)
+        try checkLayerGradients(group, input: randomInput([2, 3, 3, 6]), mode: .training)
+        try checkLayerGradients(group, input: randomInput([2, 2, 2, 2, 6]), mode: .evaluation)
+        let instance = InstanceNorm<Double>(channels: 3, affine: true)
+        randomizeAffine(instance.parameters)
+        try checkLayerGradients(instance, input: randomInput([2, 4, 3, 3]), mode: .training)
+        try checkLayerGradients(InstanceNorm<Double>(channels: 2), input: randomInput([2, 2, 2, 3, 2]), mode: .training)
+    }
+
+    func testBatchNormRunningStatisticsFollowPyTorch() throws {
+        let norm = BatchNorm<Double>(channels: 2)
+        // Channel 0 holds 1, 2, 3, 6; channel 1 holds 0, 0, 4, 4.
+        let x = try Tensor<Double>(shape: [2, 1, 2, 2], scalars: [1, 0, 2, 0, 3, 4, 6, 4])
+        let y = try norm.forward(x, mode: .training)
+        // Channel 0: mean 3, biased var 3.5, unbiased 14/3.
+        XCTAssertEqual(norm.runningMean.value.scalars[0], 0.3, accuracy: 1e-12)
+        XCTAssertEqual(norm.runningVariance.value.scalars[0], 0.9 + 0.1 * 14 / 3, accuracy: 1e-12)
+        XCTAssertEqual(norm.runningMean.value.scalars[1], 0.2, accuracy: 1e-12)
+        XCTAssertEqual(norm.runningVariance.value.scalars[1], 0.9 + 0.1 * 16 / 3, accuracy: 1e-12)
+        XCTAssertEqual(norm.batchesTracked.value.scalars, [1])
+        XCTAssertEqual(y[0, 0, 0, 0], (1 - 3) / (3.5 + 1e-5).squareRoot(), accuracy: 1e-12)
+        let evaluated = try norm.forward(x, mode: .evaluation)
+        XCTAssertEqual(evaluated[1, 0, 1, 0], (6 - 0.3) / (0.9 + 0.1 * 14 / 3 + 1e-5).squareRoot(), accuracy: 1e-12)
+        XCTAssertEqual(norm.batchesTracked.value.scalars, [1], "evaluation leaves the statistics alone")
+    }
+
+    func testGroupNormNormalisesEachGroup() throws {
+        let norm = GroupNorm<Float>(groups: 2, channels: 4)
+        var generator = SeededGenerator(seed: 3)
+        let x = Tensor<Float>.normal([2, 5, 5, 4], mean: 3, standardDeviation: 4, generator: &generator)
+        let y = try norm.forward(x, mode: .training)
+        for n in 0..<2 {
+            for g in 0..<2 {
+                var values = [Double]()
+                for i in 0..<5 { for j in 0..<5 { for c in (2 * g)..<(2 * g + 2) { values.append(Double(y[n, i, j, c])) } } }
+                let mean = values.reduce(0, +) / Double(values.count)
+                let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count)
+                XCTAssertEqual(mean, 0, accuracy: 1e-5)
+                XCTAssertEqual(variance, 1, accuracy: 1e-3)
+            }
+        }
+    }
+
+    func testInstanceNormEqualsGroupNormWithOneChannelPerGroup() throws {
+        let x = randomInput([2, 3, 4, 3])
+        let a = try InstanceNorm<Double>(channels: 3).forward(x, mode: .training)
+        let b = try GroupNorm<Double>(groups: 3, channels: 3, affine: false).forward(x, mode: .evaluation)
+        assertClose(a, b, rtol: 1e-12, atol: 1e-12)
+        XCTAssertTrue(InstanceNorm<Double>(channels: 3).parameters.isEmpty)
+    }
+
+    func testParameterNamesFollowPyTorch() {
+        let store = ParameterStore<Float>()
+        store.register(BatchNorm<Float>(channels: 4), prefix: "down.0.1")
+        store.register(GroupNorm<Float>(groups: 2, channels: 4), prefix: "gn")
+        XCTAssertEqual(store.all.map(\.name), ["down.0.1.weight", "down.0.1.bias", "down.0.1.running_mean",
+                                                "down.0.1.running_var", "down.0.1.num_batches_tracked", "gn.weight", "gn.bias"])
+        XCTAssertEqual(store.trainable.map(\.name), ["down.0.1.weight", "down.0.1.bias", "gn.weight", "gn.bias"])
+    }
+
+    func testBadShapesThrowTypedErrors() {
+        let norm = BatchNorm<Float>(channels: 3)
+        XCTAssertThrowsError(try norm.forward(Tensor(shape: [2, 4, 4, 2]), mode: .training)) {
+            guard case DiceKitError.shape = $0 else { return XCTFail("\($0)") }
+        }
+        XCTAssertThrowsError(try norm.forward(Tensor(shape: [1, 1, 1, 3]), mode: .training)) {
+            guard case DiceKitError.value = $0 else { return XCTFail("\($0)") }
+        }
+        XCTAssertThrowsError(try norm.backward(Tensor(shape: [2, 2, 2, 3]))) // no forward yet
+        XCTAssertThrowsError(try GroupNorm<Float>(groups: 1, channels: 2).forward(Tensor(shape: [4, 2]), mode: .training))
+    }
+}
+
+/// Forward and backward against PyTorch (Fixtures/training/norms.safetensors, made by
+/// Scripts/make_training_fixtures.py with torch 2.15, float64).
+final class NormalizationPyTorchTests: XCTestCase {
+    func testMatchesPyTorch() throws {
+        let file = try SafetensorsFile.read(contentsOf: fixtureURL("training/norms.safetensors").path)
+        func t(_ name: String) throws -> Tensor<Double> { try file.tensor(named: name, as: Double.self) }
+        let (x, dy) = (try t("x"), try t("dy"))
+        let bn = BatchNorm<Double>(channels: 4)
+        let layers: [(String, any Layer<Double>, LayerMode)] = [
+            ("bn", bn, .training), ("bn_eval", bn, .evaluation),
+            ("gn", GroupNorm<Double>(groups: 2, channels: 4), .training),
+            ("in", InstanceNorm<Double>(channels: 4, affine: true), .training),
+        ]
+        for (name, layer, mode) in layers {
+            let (weight, bias) = (layer.parameters[0], layer.parameters[1])
+            weight.value = try t("gamma")
+            bias.value = try t("beta")
+            weight.zeroGradient()
+            bias.zeroGradient()
+            assertClose(try layer.forward(x, mode: mode), try t("\(name).y"), rtol: 1e-10, atol: 1e-12, name)
+            assertClose(try layer.backward(dy), try t("\(name).dx"), rtol: 1e-9, atol: 1e-12, name)
+            assertClose(weight.gradient, try t("\(name).dgamma"), rtol: 1e-10, atol: 1e-12, name)
+            assertClose(bias.gradient, try t("\(name).dbeta"), rtol: 1e-10, atol: 1e-12, name)
+            if name == "bn" {
+                assertClose(bn.runningMean.value, try t("bn.running_mean"), rtol: 1e-12, atol: 1e-15)
+                assertClose(bn.runningVariance.value, try t("bn.running_var"), rtol: 1e-12)
+            }
+        }
+    }
+}
