@@ -134,7 +134,7 @@ static void grad_avx2(const dk_geometry *geo, const int32_t *labels, float *grad
 
 #define DK512 __attribute__((target("avx512f,avx512bw,avx512dq,fma")))
 
-DK512 static inline __m512 exp512(__m512 x) {
+DK512 static inline __attribute__((always_inline)) __m512 exp512(__m512 x) {
     x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.3f)), _mm512_set1_ps(-87.3f));
     __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -177,13 +177,27 @@ static void build_tables(dk_tables *t, int C) {
         }
 }
 
-DK512 static inline void load_channels(const dk_tables *t, int C, int interleaved, const float *x, long s, long S, __m512 *v) {
+DK512 static inline __attribute__((always_inline)) void load_channels(const dk_tables *t, int C, int interleaved, const float *x, long s, long S, __m512 *v) {
     if (!interleaved) {
         for (int c = 0; c < C; c++) v[c] = _mm512_loadu_ps(x + (long)c * S + s);
         return;
     }
     __m512 raw[16];
     for (int k = 0; k < C; k++) raw[k] = _mm512_loadu_ps(x + s * C + 16 * k);
+    if (C == 2) {
+        // Slot 4i + k of a channel vector holds position (2i, 2i+1, 8+2i, 9+2i)[k] (see label_order).
+        v[0] = _mm512_shuffle_ps(raw[0], raw[1], 0x88);
+        v[1] = _mm512_shuffle_ps(raw[0], raw[1], 0xDD);
+        return;
+    }
+    if (C == 4) {
+        // A 4×4 transpose in every 128-bit lane: slot 4i + k holds position 4k + i.
+        __m512 t0 = _mm512_unpacklo_ps(raw[0], raw[1]), t1 = _mm512_unpackhi_ps(raw[0], raw[1]);
+        __m512 t2 = _mm512_unpacklo_ps(raw[2], raw[3]), t3 = _mm512_unpackhi_ps(raw[2], raw[3]);
+        v[0] = _mm512_shuffle_ps(t0, t2, 0x44); v[1] = _mm512_shuffle_ps(t0, t2, 0xEE);
+        v[2] = _mm512_shuffle_ps(t1, t3, 0x44); v[3] = _mm512_shuffle_ps(t1, t3, 0xEE);
+        return;
+    }
     for (int c = 0; c < C; c++) {
         __m512 acc = _mm512_setzero_ps();
         for (int k = 0; k < C; k++) {
@@ -194,9 +208,23 @@ DK512 static inline void load_channels(const dk_tables *t, int C, int interleave
     }
 }
 
-DK512 static inline void store_channels(const dk_tables *t, int C, int interleaved, float *y, long s, long S, const __m512 *v) {
+DK512 static inline __attribute__((always_inline)) void store_channels(const dk_tables *t, int C, int interleaved, float *y, long s, long S, const __m512 *v) {
     if (!interleaved) {
         for (int c = 0; c < C; c++) _mm512_storeu_ps(y + (long)c * S + s, v[c]);
+        return;
+    }
+    if (C == 2) {
+        _mm512_storeu_ps(y + s * C, _mm512_unpacklo_ps(v[0], v[1]));
+        _mm512_storeu_ps(y + s * C + 16, _mm512_unpackhi_ps(v[0], v[1]));
+        return;
+    }
+    if (C == 4) {
+        __m512 t0 = _mm512_unpacklo_ps(v[0], v[1]), t1 = _mm512_unpackhi_ps(v[0], v[1]);
+        __m512 t2 = _mm512_unpacklo_ps(v[2], v[3]), t3 = _mm512_unpackhi_ps(v[2], v[3]);
+        _mm512_storeu_ps(y + s * C, _mm512_shuffle_ps(t0, t2, 0x44));
+        _mm512_storeu_ps(y + s * C + 16, _mm512_shuffle_ps(t0, t2, 0xEE));
+        _mm512_storeu_ps(y + s * C + 32, _mm512_shuffle_ps(t1, t3, 0x44));
+        _mm512_storeu_ps(y + s * C + 48, _mm512_shuffle_ps(t1, t3, 0xEE));
         return;
     }
     for (int k = 0; k < C; k++) {
@@ -209,7 +237,17 @@ DK512 static inline void store_channels(const dk_tables *t, int C, int interleav
     }
 }
 
-DK512 static inline __mmask16 activate512(int activation, int C, __m512 *v) {
+/// The labels of 16 positions in the slot order that load_channels produces for C = 2 and 4
+/// (the in-register transposes permute positions; every per-position operation is indifferent).
+DK512 static inline __attribute__((always_inline)) __m512i label_order(int C, int interleaved, __m512i lab) {
+    if (interleaved && C == 4)
+        return _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), lab);
+    if (interleaved && C == 2)
+        return _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15), lab);
+    return lab;
+}
+
+DK512 static inline __attribute__((always_inline)) __mmask16 activate512(int activation, int C, __m512 *v) {
     __mmask16 bad = 0;
     const __m512 inf = _mm512_set1_ps(INFINITY);
     for (int c = 0; c < C; c++) bad |= _mm512_cmp_ps_mask(_mm512_abs_ps(v[c]), inf, _CMP_NLT_UQ);
@@ -228,11 +266,11 @@ DK512 static inline __mmask16 activate512(int activation, int C, __m512 *v) {
     return bad;
 }
 
-DK512 static void stats_avx512(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs, dk_stats *out) {
-    const int C = geo->channels;
+DK512 static inline __attribute__((always_inline))
+void stats_avx512_body(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs, dk_stats *out, const int C) {
     const int interleaved = geo->channels_last && C > 1;
     dk_tables tables;
-    if (interleaved) build_tables(&tables, C);
+    if (interleaved && C != 2 && C != 4) build_tables(&tables, C);
     __m512 tp[16], pp[16];
     long gcount[16];
     for (int c = 0; c < C; c++) { tp[c] = _mm512_setzero_ps(); pp[c] = _mm512_setzero_ps(); gcount[c] = 0; }
@@ -245,7 +283,7 @@ DK512 static void stats_avx512(const dk_geometry *geo, const float *x, const int
     for (; s < end; s += 16) {
         __m512 v[16];
         load_channels(&tables, C, interleaved, x, s, geo->spatial, v);
-        __m512i lab = _mm512_loadu_si512(labels + s);
+        __m512i lab = label_order(C, interleaved, _mm512_loadu_si512(labels + s));
         __mmask16 kv = geo->has_ignore ? _mm512_cmpneq_epi32_mask(lab, ignore) : (__mmask16)0xFFFF;
         __mmask16 kb = _mm512_mask_cmplt_epi32_mask(kv, lab, _mm512_setzero_si512())
                      | _mm512_mask_cmpge_epi32_mask(kv, lab, limit);
@@ -278,11 +316,11 @@ DK512 static void stats_avx512(const dk_geometry *geo, const float *x, const int
     stats_portable(geo, x, labels, probs, out, s, geo->s1);
 }
 
-DK512 static void grad_avx512(const dk_geometry *geo, const int32_t *labels, float *grad, const float *a, const float *b) {
-    const int C = geo->channels;
+DK512 static inline __attribute__((always_inline))
+void grad_avx512_body(const dk_geometry *geo, const int32_t *labels, float *grad, const float *a, const float *b, const int C) {
     const int interleaved = geo->channels_last && C > 1;
     dk_tables tables;
-    if (interleaved) build_tables(&tables, C);
+    if (interleaved && C != 2 && C != 4) build_tables(&tables, C);
     __m512 bv[16], abv[16];
     for (int c = 0; c < C; c++) { bv[c] = _mm512_set1_ps(b[c]); abv[c] = _mm512_set1_ps(a[c] + b[c]); }
     const __m512i ignore = _mm512_set1_epi32(geo->ignore);
@@ -292,7 +330,7 @@ DK512 static void grad_avx512(const dk_geometry *geo, const int32_t *labels, flo
     for (; s < end; s += 16) {
         __m512 p[16], u[16];
         load_channels(&tables, C, interleaved, grad, s, geo->spatial, p);
-        __m512i lab = _mm512_loadu_si512(labels + s);
+        __m512i lab = label_order(C, interleaved, _mm512_loadu_si512(labels + s));
         __mmask16 kv = geo->has_ignore ? _mm512_cmpneq_epi32_mask(lab, ignore) : (__mmask16)0xFFFF;
         __m512 dot = _mm512_setzero_ps();
         for (int c = 0; c < C; c++) {
@@ -309,6 +347,26 @@ DK512 static void grad_avx512(const dk_geometry *geo, const int32_t *labels, flo
         store_channels(&tables, C, interleaved, grad, s, geo->spatial, p);
     }
     grad_portable(geo, labels, grad, a, b, s, geo->s1);
+}
+
+// Specialised for the common channel counts, so that the channel loops unroll and the per-channel
+// vectors stay in registers; other counts (≤ 16) take the generic body.
+#define DK_CASES(F) F(1) F(2) F(3) F(4) F(5) F(6) F(8)
+#define DK_STATS_CASE(n) case n: stats_avx512_body(geo, x, labels, probs, out, n); break;
+#define DK_GRAD_CASE(n) case n: grad_avx512_body(geo, labels, grad, a, b, n); break;
+
+DK512 static void stats_avx512(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs, dk_stats *out) {
+    switch (geo->channels) {
+    DK_CASES(DK_STATS_CASE)
+    default: stats_avx512_body(geo, x, labels, probs, out, geo->channels); break;
+    }
+}
+
+DK512 static void grad_avx512(const dk_geometry *geo, const int32_t *labels, float *grad, const float *a, const float *b) {
+    switch (geo->channels) {
+    DK_CASES(DK_GRAD_CASE)
+    default: grad_avx512_body(geo, labels, grad, a, b, geo->channels); break;
+    }
 }
 
 // MARK: - Dispatch

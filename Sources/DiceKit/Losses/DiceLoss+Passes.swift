@@ -239,7 +239,8 @@ extension DiceLoss {
         let width = TaskSlots.width(plan.c)
         var slots = [Double](repeating: 0, count: tasks.count * width)
         var bad = [Int](repeating: -1, count: tasks.count * 2)
-        var grad: [T] = wantGradient ? [T](repeating: 0, count: prediction.count) : []
+        // Uninitialised: pass 1 writes every element (probabilities) before pass 2 reads it.
+        var grad: [T] = wantGradient ? [T](unsafeUninitializedCapacity: prediction.count) { _, count in count = prediction.count } : []
         let useC = T.self == Float.self && CKernels.supports(plan: plan, target: target)
 
         try prediction.withUnsafeBufferPointer { xb in

@@ -93,15 +93,21 @@ public struct DiceLoss: Sendable {
                                              validMask: Tensor<Scalar>? = nil,
                                              gradient: Bool = false) throws -> DiceLossResult<Scalar> {
         // Hand off at once to concrete implementations: generic inner loops must not run unspecialised.
+        // `precision` identifies Scalar exactly (BLASScalar has two conformers), so the bit casts
+        // below are between identical types; they avoid the runtime's dynamic-cast machinery.
         switch Scalar.precision {
         case .single:
-            let r = try evaluateFloat(prediction as! Tensor<Float>, target as! DiceLossTarget<Float>,
-                                      validMask as! Tensor<Float>?, gradient)
-            return r as! DiceLossResult<Scalar>
+            precondition(Scalar.self == Float.self, "BLASScalar \(Scalar.self) claims single precision")
+            let r = try evaluateFloat(unsafeBitCast(prediction, to: Tensor<Float>.self),
+                                      unsafeBitCast(target, to: DiceLossTarget<Float>.self),
+                                      unsafeBitCast(validMask, to: Tensor<Float>?.self), gradient)
+            return unsafeBitCast(r, to: DiceLossResult<Scalar>.self)
         case .double:
-            let r = try evaluateDouble(prediction as! Tensor<Double>, target as! DiceLossTarget<Double>,
-                                       validMask as! Tensor<Double>?, gradient)
-            return r as! DiceLossResult<Scalar>
+            precondition(Scalar.self == Double.self, "BLASScalar \(Scalar.self) claims double precision")
+            let r = try evaluateDouble(unsafeBitCast(prediction, to: Tensor<Double>.self),
+                                       unsafeBitCast(target, to: DiceLossTarget<Double>.self),
+                                       unsafeBitCast(validMask, to: Tensor<Double>?.self), gradient)
+            return unsafeBitCast(r, to: DiceLossResult<Scalar>.self)
         }
     }
 
