@@ -27,10 +27,14 @@ let package = Package(
             providers: [.apt(["libpng-dev"])]
         ),
 
+        // MARK: - Implementation details
+        // The hot loops of the Dice losses, with AVX-512/AVX2 variants chosen at run time (no build flags).
+        .target(name: "CDiceKernels"),
+
         // MARK: - The library
         .target(
             name: "DiceKit",
-            dependencies: ["COpenBLAS", "CLAPACKE", "CPNG"],
+            dependencies: ["COpenBLAS", "CLAPACKE", "CPNG", "CDiceKernels"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
 

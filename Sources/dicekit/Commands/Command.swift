@@ -12,4 +12,5 @@ protocol Command {
 let commands: [Command.Type] = [
     InfoCommand.self,
     CheckCommand.self,
+    LossCommand.self,
 ]

@@ -1,0 +1,413 @@
+// The hot loops of DiceKit's Dice losses for Float predictions and integer labels.
+//
+// Goals, in order: (1) the same numbers as the Swift passes (DiceLoss+Passes.swift) to Float
+// rounding; (2) memory-bound speed: one read of the logits and labels in pass 1 (probabilities
+// written to the gradient buffer), one read of probabilities and labels and one write in pass 2.
+//
+// Three variants of each pass, chosen once at run time with __builtin_cpu_supports (no build
+// flags, so SwiftPM consumers can link the package):
+//   AVX-512 (avx512f/bw/dq + FMA): 16 positions per step. Channels-first rows are contiguous;
+//     channels-last blocks of 16·C floats are de-interleaved into C channel vectors (and back)
+//     with masked vpermps, using index tables built per call for the channel count (C ≤ 16).
+//     exp is a Cephes-style polynomial (|rel. error| < 2 ulp on the range used) scaled by vscalefps.
+//   AVX2 + FMA: the portable code compiled for AVX2/FMA (the compiler vectorises what it can).
+//   portable: plain C, the same polynomial exp.
+// Accumulation: per lane in float over at most 512 positions, then added into double (see
+// Docs/DiceMath.md, "Accumulation").
+
+#include "CDiceKernels.h"
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#define DK_BLOCK 512
+
+// MARK: - Portable code
+
+static inline __attribute__((always_inline)) float dk_expf(float x) {
+    x = fminf(fmaxf(x, -87.3f), 88.3f);
+    float fx = floorf(x * 1.44269504088896341f + 0.5f);
+    float r = x - fx * 0.693359375f;
+    r = r + fx * 2.12194440e-4f;
+    float r2 = r * r;
+    float y = 1.9875691500e-4f;
+    y = y * r + 1.3981999507e-3f;
+    y = y * r + 8.3334519073e-3f;
+    y = y * r + 4.1665795894e-2f;
+    y = y * r + 1.6666665459e-1f;
+    y = y * r + 5.0000001201e-1f;
+    y = y * r2 + r + 1.0f;
+    union { uint32_t u; float f; } scale;
+    scale.u = (uint32_t)((int32_t)fx + 127) << 23;
+    return y * scale.f;
+}
+
+static inline __attribute__((always_inline))
+void stats_portable(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs,
+                    dk_stats *out, long s_begin, long s_end) {
+    const int C = geo->channels;
+    const long ps = geo->channels_last ? C : 1, cs = geo->channels_last ? 1 : geo->spatial;
+    float btp[16] = {0}, bp[16] = {0}, bg[16] = {0};
+    float z[16], p[16];
+    int in_block = 0;
+    for (long s = s_begin; s < s_end; s++) {
+        const long base = s * ps;
+        const int32_t label = labels[s];
+        int ignored = geo->has_ignore && label == geo->ignore;
+        if (!ignored && (label < 0 || label >= geo->label_limit)) { out->bad_label = 1; ignored = 1; }
+        float m = -INFINITY;
+        for (int c = 0; c < C; c++) {
+            float v = x[base + c * cs];
+            if (!(fabsf(v) < INFINITY)) out->nonfinite = 1;
+            z[c] = v;
+            m = v > m ? v : m;
+        }
+        if (geo->activation == 2) {
+            float sum = 0;
+            for (int c = 0; c < C; c++) { p[c] = dk_expf(z[c] - m); sum += p[c]; }
+            float r = 1.0f / sum;
+            for (int c = 0; c < C; c++) p[c] *= r;
+        } else {
+            for (int c = 0; c < C; c++) p[c] = 1.0f / (1.0f + dk_expf(-z[c]));
+        }
+        if (probs) for (int c = 0; c < C; c++) probs[base + c * cs] = p[c];
+        if (ignored) continue;
+        out->counted += 1;
+        for (int c = 0; c < C; c++) {
+            float g = label == c + geo->label_offset ? 1.0f : 0.0f;
+            btp[c] += p[c] * g; bp[c] += p[c]; bg[c] += g;
+        }
+        if (++in_block == DK_BLOCK) {
+            for (int c = 0; c < C; c++) { out->tp[c] += btp[c]; out->p[c] += bp[c]; out->g[c] += bg[c]; btp[c] = bp[c] = bg[c] = 0; }
+            in_block = 0;
+        }
+    }
+    for (int c = 0; c < C; c++) { out->tp[c] += btp[c]; out->p[c] += bp[c]; out->g[c] += bg[c]; }
+}
+
+static inline __attribute__((always_inline))
+void grad_portable(const dk_geometry *geo, const int32_t *labels, float *grad, const float *a, const float *b,
+                   long s_begin, long s_end) {
+    const int C = geo->channels;
+    const long ps = geo->channels_last ? C : 1, cs = geo->channels_last ? 1 : geo->spatial;
+    float u[16];
+    for (long s = s_begin; s < s_end; s++) {
+        const long base = s * ps;
+        const int32_t label = labels[s];
+        if (geo->has_ignore && label == geo->ignore) {
+            for (int c = 0; c < C; c++) grad[base + c * cs] = 0;
+            continue;
+        }
+        float dot = 0;
+        for (int c = 0; c < C; c++) {
+            float g = label == c + geo->label_offset ? 1.0f : 0.0f;
+            u[c] = a[c] * g + b[c];
+            dot += grad[base + c * cs] * u[c];
+        }
+        if (geo->activation == 2) {
+            for (int c = 0; c < C; c++) { float pc = grad[base + c * cs]; grad[base + c * cs] = pc * (u[c] - dot); }
+        } else {
+            for (int c = 0; c < C; c++) { float pc = grad[base + c * cs]; grad[base + c * cs] = u[c] * pc * (1.0f - pc); }
+        }
+    }
+}
+
+static void stats_generic(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs, dk_stats *out) {
+    stats_portable(geo, x, labels, probs, out, geo->s0, geo->s1);
+}
+static void grad_generic(const dk_geometry *geo, const int32_t *labels, float *grad, const float *a, const float *b) {
+    grad_portable(geo, labels, grad, a, b, geo->s0, geo->s1);
+}
+
+// MARK: - AVX2 + FMA (the portable code compiled for AVX2)
+
+__attribute__((target("avx2,fma")))
+static void stats_avx2(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs, dk_stats *out) {
+    stats_portable(geo, x, labels, probs, out, geo->s0, geo->s1);
+}
+__attribute__((target("avx2,fma")))
+static void grad_avx2(const dk_geometry *geo, const int32_t *labels, float *grad, const float *a, const float *b) {
+    grad_portable(geo, labels, grad, a, b, geo->s0, geo->s1);
+}
+
+// MARK: - AVX-512
+
+#define DK512 __attribute__((target("avx512f,avx512bw,avx512dq,fma")))
+
+DK512 static inline __attribute__((always_inline)) __m512 exp512(__m512 x) {
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.3f)), _mm512_set1_ps(-87.3f));
+    __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fmadd_ps(fx, _mm512_set1_ps(2.12194440e-4f), r);
+    __m512 r2 = _mm512_mul_ps(r, r);
+    __m512 y = _mm512_set1_ps(1.9875691500e-4f);
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
+    y = _mm512_fmadd_ps(y, r2, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(y, fx);
+}
+
+/// Index tables that move 16 positions × C channels between interleaved (channels-last) order
+/// in C consecutive vectors and C per-channel vectors.
+typedef struct {
+    int32_t gather_idx[16][16][16];   // [channel][source vector][lane]
+    uint16_t gather_mask[16][16];
+    int32_t scatter_idx[16][16][16];  // [destination vector][channel][lane]
+    uint16_t scatter_mask[16][16];
+} dk_tables;
+
+static void build_tables(dk_tables *t, int C) {
+    memset(t->gather_mask, 0, sizeof t->gather_mask);
+    memset(t->scatter_mask, 0, sizeof t->scatter_mask);
+    for (int c = 0; c < C; c++)
+        for (int j = 0; j < 16; j++) {
+            int e = j * C + c, k = e / 16;
+            t->gather_mask[c][k] |= (uint16_t)(1u << j);
+            t->gather_idx[c][k][j] = e % 16;
+        }
+    for (int k = 0; k < C; k++)
+        for (int l = 0; l < 16; l++) {
+            int e = 16 * k + l, c = e % C, j = e / C;
+            t->scatter_mask[k][c] |= (uint16_t)(1u << l);
+            t->scatter_idx[k][c][l] = j;
+        }
+}
+
+DK512 static inline __attribute__((always_inline)) void load_channels(const dk_tables *t, int C, int interleaved, const float *x, long s, long S, __m512 *v) {
+    if (!interleaved) {
+        for (int c = 0; c < C; c++) v[c] = _mm512_loadu_ps(x + (long)c * S + s);
+        return;
+    }
+    __m512 raw[16];
+    for (int k = 0; k < C; k++) raw[k] = _mm512_loadu_ps(x + s * C + 16 * k);
+    if (C == 2) {
+        // Slot 4i + k of a channel vector holds position (2i, 2i+1, 8+2i, 9+2i)[k] (see label_order).
+        v[0] = _mm512_shuffle_ps(raw[0], raw[1], 0x88);
+        v[1] = _mm512_shuffle_ps(raw[0], raw[1], 0xDD);
+        return;
+    }
+    if (C == 4) {
+        // A 4×4 transpose in every 128-bit lane: slot 4i + k holds position 4k + i.
+        __m512 t0 = _mm512_unpacklo_ps(raw[0], raw[1]), t1 = _mm512_unpackhi_ps(raw[0], raw[1]);
+        __m512 t2 = _mm512_unpacklo_ps(raw[2], raw[3]), t3 = _mm512_unpackhi_ps(raw[2], raw[3]);
+        v[0] = _mm512_shuffle_ps(t0, t2, 0x44); v[1] = _mm512_shuffle_ps(t0, t2, 0xEE);
+        v[2] = _mm512_shuffle_ps(t1, t3, 0x44); v[3] = _mm512_shuffle_ps(t1, t3, 0xEE);
+        return;
+    }
+    for (int c = 0; c < C; c++) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int k = 0; k < C; k++) {
+            __mmask16 m = t->gather_mask[c][k];
+            if (m) acc = _mm512_mask_permutexvar_ps(acc, m, _mm512_loadu_si512(t->gather_idx[c][k]), raw[k]);
+        }
+        v[c] = acc;
+    }
+}
+
+DK512 static inline __attribute__((always_inline)) void store_channels(const dk_tables *t, int C, int interleaved, float *y, long s, long S, const __m512 *v) {
+    if (!interleaved) {
+        for (int c = 0; c < C; c++) _mm512_storeu_ps(y + (long)c * S + s, v[c]);
+        return;
+    }
+    if (C == 2) {
+        _mm512_storeu_ps(y + s * C, _mm512_unpacklo_ps(v[0], v[1]));
+        _mm512_storeu_ps(y + s * C + 16, _mm512_unpackhi_ps(v[0], v[1]));
+        return;
+    }
+    if (C == 4) {
+        __m512 t0 = _mm512_unpacklo_ps(v[0], v[1]), t1 = _mm512_unpackhi_ps(v[0], v[1]);
+        __m512 t2 = _mm512_unpacklo_ps(v[2], v[3]), t3 = _mm512_unpackhi_ps(v[2], v[3]);
+        _mm512_storeu_ps(y + s * C, _mm512_shuffle_ps(t0, t2, 0x44));
+        _mm512_storeu_ps(y + s * C + 16, _mm512_shuffle_ps(t0, t2, 0xEE));
+        _mm512_storeu_ps(y + s * C + 32, _mm512_shuffle_ps(t1, t3, 0x44));
+        _mm512_storeu_ps(y + s * C + 48, _mm512_shuffle_ps(t1, t3, 0xEE));
+        return;
+    }
+    for (int k = 0; k < C; k++) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int c = 0; c < C; c++) {
+            __mmask16 m = t->scatter_mask[k][c];
+            if (m) acc = _mm512_mask_permutexvar_ps(acc, m, _mm512_loadu_si512(t->scatter_idx[k][c]), v[c]);
+        }
+        _mm512_storeu_ps(y + s * C + 16 * k, acc);
+    }
+}
+
+/// The labels of 16 positions in the slot order that load_channels produces for C = 2 and 4
+/// (the in-register transposes permute positions; every per-position operation is indifferent).
+DK512 static inline __attribute__((always_inline)) __m512i label_order(int C, int interleaved, __m512i lab) {
+    if (interleaved && C == 4)
+        return _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), lab);
+    if (interleaved && C == 2)
+        return _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15), lab);
+    return lab;
+}
+
+DK512 static inline __attribute__((always_inline)) __mmask16 activate512(int activation, int C, __m512 *v) {
+    __mmask16 bad = 0;
+    const __m512 inf = _mm512_set1_ps(INFINITY);
+    for (int c = 0; c < C; c++) bad |= _mm512_cmp_ps_mask(_mm512_abs_ps(v[c]), inf, _CMP_NLT_UQ);
+    if (activation == 2) {
+        __m512 m = v[0];
+        for (int c = 1; c < C; c++) m = _mm512_max_ps(m, v[c]);
+        __m512 sum = _mm512_setzero_ps();
+        for (int c = 0; c < C; c++) { v[c] = exp512(_mm512_sub_ps(v[c], m)); sum = _mm512_add_ps(sum, v[c]); }
+        __m512 r = _mm512_div_ps(_mm512_set1_ps(1.0f), sum);
+        for (int c = 0; c < C; c++) v[c] = _mm512_mul_ps(v[c], r);
+    } else {
+        const __m512 one = _mm512_set1_ps(1.0f);
+        for (int c = 0; c < C; c++)
+            v[c] = _mm512_div_ps(one, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), v[c]))));
+    }
+    return bad;
+}
+
+DK512 static inline __attribute__((always_inline))
+void stats_avx512_body(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs, dk_stats *out, const int C) {
+    const int interleaved = geo->channels_last && C > 1;
+    dk_tables tables;
+    if (interleaved && C != 2 && C != 4) build_tables(&tables, C);
+    __m512 tp[16], pp[16];
+    long gcount[16];
+    for (int c = 0; c < C; c++) { tp[c] = _mm512_setzero_ps(); pp[c] = _mm512_setzero_ps(); gcount[c] = 0; }
+    const __m512i ignore = _mm512_set1_epi32(geo->ignore), limit = _mm512_set1_epi32(geo->label_limit);
+    __mmask16 bad_pred = 0, bad_label = 0;
+    long counted = 0;
+    long s = geo->s0;
+    const long end = geo->s0 + (geo->s1 - geo->s0) / 16 * 16;
+    int steps = 0;
+    for (; s < end; s += 16) {
+        __m512 v[16];
+        load_channels(&tables, C, interleaved, x, s, geo->spatial, v);
+        __m512i lab = label_order(C, interleaved, _mm512_loadu_si512(labels + s));
+        __mmask16 kv = geo->has_ignore ? _mm512_cmpneq_epi32_mask(lab, ignore) : (__mmask16)0xFFFF;
+        __mmask16 kb = _mm512_mask_cmplt_epi32_mask(kv, lab, _mm512_setzero_si512())
+                     | _mm512_mask_cmpge_epi32_mask(kv, lab, limit);
+        bad_label |= kb;
+        kv &= (__mmask16)~kb;
+        bad_pred |= activate512(geo->activation, C, v);
+        if (probs) store_channels(&tables, C, interleaved, probs, s, geo->spatial, v);
+        counted += __builtin_popcount(kv);
+        for (int c = 0; c < C; c++) {
+            __mmask16 kg = _mm512_mask_cmpeq_epi32_mask(kv, lab, _mm512_set1_epi32(c + geo->label_offset));
+            tp[c] = _mm512_mask_add_ps(tp[c], kg, tp[c], v[c]);
+            pp[c] = _mm512_mask_add_ps(pp[c], kv, pp[c], v[c]);
+            gcount[c] += __builtin_popcount(kg);
+        }
+        if (++steps == DK_BLOCK / 16) {
+            for (int c = 0; c < C; c++) {
+                out->tp[c] += _mm512_reduce_add_ps(tp[c]); out->p[c] += _mm512_reduce_add_ps(pp[c]);
+                tp[c] = _mm512_setzero_ps(); pp[c] = _mm512_setzero_ps();
+            }
+            steps = 0;
+        }
+    }
+    for (int c = 0; c < C; c++) {
+        out->tp[c] += _mm512_reduce_add_ps(tp[c]); out->p[c] += _mm512_reduce_add_ps(pp[c]);
+        out->g[c] += (double)gcount[c];
+    }
+    out->counted += (double)counted;
+    if (bad_pred) out->nonfinite = 1;
+    if (bad_label) out->bad_label = 1;
+    stats_portable(geo, x, labels, probs, out, s, geo->s1);
+}
+
+DK512 static inline __attribute__((always_inline))
+void grad_avx512_body(const dk_geometry *geo, const int32_t *labels, float *grad, const float *a, const float *b, const int C) {
+    const int interleaved = geo->channels_last && C > 1;
+    dk_tables tables;
+    if (interleaved && C != 2 && C != 4) build_tables(&tables, C);
+    __m512 bv[16], abv[16];
+    for (int c = 0; c < C; c++) { bv[c] = _mm512_set1_ps(b[c]); abv[c] = _mm512_set1_ps(a[c] + b[c]); }
+    const __m512i ignore = _mm512_set1_epi32(geo->ignore);
+    const __m512 one = _mm512_set1_ps(1.0f);
+    long s = geo->s0;
+    const long end = geo->s0 + (geo->s1 - geo->s0) / 16 * 16;
+    for (; s < end; s += 16) {
+        __m512 p[16], u[16];
+        load_channels(&tables, C, interleaved, grad, s, geo->spatial, p);
+        __m512i lab = label_order(C, interleaved, _mm512_loadu_si512(labels + s));
+        __mmask16 kv = geo->has_ignore ? _mm512_cmpneq_epi32_mask(lab, ignore) : (__mmask16)0xFFFF;
+        __m512 dot = _mm512_setzero_ps();
+        for (int c = 0; c < C; c++) {
+            __mmask16 kg = _mm512_cmpeq_epi32_mask(lab, _mm512_set1_epi32(c + geo->label_offset));
+            u[c] = _mm512_mask_blend_ps(kg, bv[c], abv[c]);
+            dot = _mm512_fmadd_ps(p[c], u[c], dot);
+        }
+        if (geo->activation == 2) {
+            for (int c = 0; c < C; c++) p[c] = _mm512_maskz_mul_ps(kv, p[c], _mm512_sub_ps(u[c], dot));
+        } else {
+            for (int c = 0; c < C; c++)
+                p[c] = _mm512_maskz_mul_ps(kv, _mm512_mul_ps(u[c], p[c]), _mm512_sub_ps(one, p[c]));
+        }
+        store_channels(&tables, C, interleaved, grad, s, geo->spatial, p);
+    }
+    grad_portable(geo, labels, grad, a, b, s, geo->s1);
+}
+
+// Specialised for the common channel counts, so that the channel loops unroll and the per-channel
+// vectors stay in registers; other counts (≤ 16) take the generic body.
+#define DK_CASES(F) F(1) F(2) F(3) F(4) F(5) F(6) F(8)
+#define DK_STATS_CASE(n) case n: stats_avx512_body(geo, x, labels, probs, out, n); break;
+#define DK_GRAD_CASE(n) case n: grad_avx512_body(geo, labels, grad, a, b, n); break;
+
+DK512 static void stats_avx512(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs, dk_stats *out) {
+    switch (geo->channels) {
+    DK_CASES(DK_STATS_CASE)
+    default: stats_avx512_body(geo, x, labels, probs, out, geo->channels); break;
+    }
+}
+
+DK512 static void grad_avx512(const dk_geometry *geo, const int32_t *labels, float *grad, const float *a, const float *b) {
+    switch (geo->channels) {
+    DK_CASES(DK_GRAD_CASE)
+    default: grad_avx512_body(geo, labels, grad, a, b, geo->channels); break;
+    }
+}
+
+// MARK: - Dispatch
+
+static int detected_isa = -1;
+static int forced_isa = -1;
+
+static int detect(void) {
+    if (detected_isa < 0) {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma"))
+            detected_isa = 2;
+        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+            detected_isa = 1;
+        else
+            detected_isa = 0;
+    }
+    return detected_isa;
+}
+
+int dk_isa(void) {
+    int isa = detect();
+    return forced_isa >= 0 && forced_isa < isa ? forced_isa : isa;
+}
+
+void dk_force_isa(int isa) { forced_isa = isa; }
+
+void dk_stats_f32(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs, dk_stats *out) {
+    memset(out, 0, sizeof *out);
+    switch (dk_isa()) {
+    case 2: stats_avx512(geo, x, labels, probs, out); break;
+    case 1: stats_avx2(geo, x, labels, probs, out); break;
+    default: stats_generic(geo, x, labels, probs, out); break;
+    }
+}
+
+void dk_grad_f32(const dk_geometry *geo, const int32_t *labels, float *grad, const float *a, const float *b) {
+    switch (dk_isa()) {
+    case 2: grad_avx512(geo, labels, grad, a, b); break;
+    case 1: grad_avx2(geo, labels, grad, a, b); break;
+    default: grad_generic(geo, labels, grad, a, b); break;
+    }
+}

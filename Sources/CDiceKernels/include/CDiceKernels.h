@@ -1,0 +1,52 @@
+// CDiceKernels: the hot inner loops of DiceKit's Dice losses (Float, integer label targets,
+// fused sigmoid/softmax), with AVX-512 and AVX2 variants chosen once at run time and a portable
+// fallback. Internal to DiceKit: reached only through Sources/DiceKit/Losses/DiceLoss+CKernels.swift.
+#ifndef CDICEKERNELS_H
+#define CDICEKERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Geometry and options of one call (one sample, positions s0..<s1).
+typedef struct {
+    long spatial;          ///< positions per sample (S)
+    long s0, s1;           ///< the position range of this call
+    int channels;          ///< C (1…16)
+    int channels_last;     ///< 1: element (s, c) at s*C + c; 0: at c*S + s
+    int activation;        ///< 1 sigmoid, 2 softmax
+    int has_ignore;        ///< whether `ignore` is in effect
+    int32_t ignore;        ///< the ignore index
+    int32_t label_offset;  ///< g_c = (label == c + label_offset)
+    int32_t label_limit;   ///< valid labels: 0 <= label < label_limit
+} dk_geometry;
+
+/// Pass-1 outputs of one call: sums per channel (in double), the counted positions, and flags.
+typedef struct {
+    double tp[16], p[16], g[16];
+    double counted;
+    int nonfinite;         ///< a prediction was NaN or infinite
+    int bad_label;         ///< a label (not ignored) was outside 0..<label_limit
+} dk_stats;
+
+/// Pass 1. `x`, `labels`, `probs` point at the sample's first element; `probs` may be NULL.
+void dk_stats_f32(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs, dk_stats *out);
+
+/// Pass 2. `grad` holds the probabilities on entry and dL/dz on exit; a[c], b[c] are the
+/// coefficients of g and of 1 in dL/dp = a·g + b.
+void dk_grad_f32(const dk_geometry *geo, const int32_t *labels, float *grad, const float *a, const float *b);
+
+/// The instruction set in use: 2 AVX-512, 1 AVX2+FMA, 0 portable.
+int dk_isa(void);
+
+/// Forces an instruction set (clamped to what the CPU supports); -1 restores automatic choice.
+/// For tests that compare the variants.
+void dk_force_isa(int isa);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,348 @@
+// The two fused passes in Swift (every option; Double and the Float cases the C kernels do not
+// cover) and the orchestration shared with the C kernels.
+//
+// Pass 1 (statistics) reads the prediction and the target once and produces, per (sample,
+// class), TP = Σ p·g, P = Σ p (or Σ p²), G = Σ g (or Σ g²), D = Σ |p − g| (soft labels), the count
+// of positions not ignored, and the cross-entropy sum. Probabilities are written into the output
+// gradient buffer when a gradient is wanted, so that pass 2 needs no exponentials.
+// Pass 2 (gradient) reads those probabilities and the target and overwrites them with
+// dL/dz = J_activationᵀ · (a·g + b (or 2b·p) + f·sign(p − g)) + CE term, with (a, b, f) per
+// (sample, class) from the combine step (DiceLoss+Combine.swift).
+//
+// Accuracy: each task accumulates at most `blockLength` positions in the working precision,
+// then adds the block sums into Double accumulators; tasks are summed in a fixed order, so the
+// result does not depend on the thread schedule. See Docs/DiceMath.md, "Accumulation".
+
+import Dispatch
+
+/// Positions accumulated in the working precision before the block sum is added in Double.
+let lossBlockLength = 512
+
+/// The target as the passes read it.
+enum TargetStorage<T: BLASScalar> {
+    case labels(UnsafePointer<Int32>)
+    case dense(UnsafePointer<T>)
+}
+
+/// Results of pass 1 for all samples and classes, summed in Double.
+struct LossStatistics {
+    var tp: [Double], p: [Double], g: [Double], d: [Double]
+    /// Positions not ignored, per sample.
+    var counted: [Double]
+    /// Σ of the per-position (softmax) or per-element (binary) cross-entropy.
+    var crossEntropy: Double
+}
+
+/// How the work is split: per sample, and into position chunks when a sample is large.
+struct LossTasks {
+    let chunksPerSample: Int
+    let chunkLength: Int
+    let count: Int
+
+    init(plan: LossPlan) {
+        let cores = max(1, System.activeProcessorCount)
+        let work = plan.n * plan.s * plan.c
+        if work < 1 << 16 {
+            chunksPerSample = 1
+        } else {
+            // Enough tasks to balance the cores, each at least ~32k elements.
+            let wanted = max(1, (2 * cores + plan.n - 1) / plan.n)
+            let byWork = max(1, plan.s * plan.c / 32_768)
+            chunksPerSample = min(wanted, byWork)
+        }
+        // Chunk lengths are multiples of 64 positions so vector kernels rarely see a tail.
+        let raw = (plan.s + chunksPerSample - 1) / chunksPerSample
+        chunkLength = (raw + 63) / 64 * 64
+        count = plan.n * chunksPerSample
+    }
+
+    func range(_ task: Int, plan: LossPlan) -> (n: Int, s0: Int, s1: Int) {
+        let n = task / chunksPerSample
+        let s0 = min(plan.s, (task % chunksPerSample) * chunkLength)
+        return (n, s0, min(plan.s, s0 + chunkLength))
+    }
+
+    /// Runs `body` for every task, in parallel when there is more than one.
+    func run(_ body: (Int) -> Void) {
+        if count == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: count, execute: body) }
+    }
+}
+
+/// The number of processors (a tiny shim so that the module needs no Foundation here).
+enum System {
+    static let activeProcessorCount: Int = {
+        #if canImport(Glibc)
+        let n = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+        return n > 0 ? n : 1
+        #else
+        return 1
+        #endif
+    }()
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Per-task outputs of pass 1: 4·C sums, the count, the CE sum; and the first bad indices.
+struct TaskSlots {
+    static func width(_ c: Int) -> Int { 4 * c + 2 }
+}
+
+extension DiceLoss {
+    /// Pass 1 in Swift for positions s0..<s1 of sample n. Writes 4C+2 Doubles at `out`:
+    /// TP[C], P[C], G[C], D[C], counted, CE. Records the first non-finite prediction element and
+    /// the first label out of range in `bad` (−1 when none).
+    static func statisticsPass<T: BLASScalar>(plan: LossPlan, x: UnsafePointer<T>, target: TargetStorage<T>,
+                                              probabilities: UnsafeMutablePointer<T>?, n: Int, s0: Int, s1: Int,
+                                              out: UnsafeMutablePointer<Double>, bad: UnsafeMutablePointer<Int>) {
+        let c = plan.c, ps = plan.positionStride, cs = plan.channelStride
+        let sampleBase = n * plan.c * plan.s
+        let z = UnsafeMutablePointer<T>.allocate(capacity: 6 * c)
+        defer { z.deallocate() }
+        let p = z + c, btp = z + 2 * c, bp = z + 3 * c, bg = z + 4 * c, bd = z + 5 * c
+        (btp).initialize(repeating: 0, count: 4 * c)
+        for i in 0..<(4 * c + 2) { out[i] = 0 }
+        var counted = 0.0, ce = 0.0
+        var inBlock = 0
+        func flush() {
+            for k in 0..<c {
+                out[k] += Double(btp[k]); out[c + k] += Double(bp[k])
+                out[2 * c + k] += Double(bg[k]); out[3 * c + k] += Double(bd[k])
+            }
+            btp.update(repeating: 0, count: 4 * c)
+            inBlock = 0
+        }
+        for s in s0..<s1 {
+            let base = sampleBase + s * ps
+            var label: Int32 = 0
+            var ignored = false
+            if case .labels(let labels) = target {
+                label = labels[n * plan.s + s]
+                if plan.hasIgnore && label == plan.ignore {
+                    ignored = true
+                } else if label < 0 || Int(label) >= plan.labelClasses {
+                    if bad[1] < 0 { bad[1] = n * plan.s + s }
+                    ignored = true
+                }
+            }
+            var m = -T.infinity
+            for k in 0..<c {
+                let v = x[base + k * cs]
+                if !v.isFinite, bad[0] < 0 { bad[0] = base + k * cs }
+                z[k] = v
+                m = Swift.max(m, v)
+            }
+            var lse: T = 0
+            switch plan.activation {
+            case .none:
+                for k in 0..<c { p[k] = z[k] }
+            case .sigmoid:
+                for k in 0..<c { p[k] = 1 / (1 + T.exp(-z[k])) }
+            case .softmax:
+                var sum: T = 0
+                for k in 0..<c { let e = T.exp(z[k] - m); p[k] = e; sum += e }
+                let r = 1 / sum
+                for k in 0..<c { p[k] *= r }
+                lse = m + T.log(sum)
+            }
+            if let probs = probabilities {
+                for k in 0..<c { probs[base + k * cs] = p[k] }
+            }
+            if ignored { continue }
+            counted += 1
+            for k in 0..<c {
+                let g: T
+                switch target {
+                case .labels: g = label == Int32(k) + plan.labelOffset ? 1 : 0
+                case .dense(let t): g = t[base + k * cs]
+                }
+                let pk = p[k]
+                btp[k] += pk * g
+                if plan.squared { bp[k] += pk * pk; bg[k] += g * g } else { bp[k] += pk; bg[k] += g }
+                if plan.soft { bd[k] += Swift.abs(pk - g) }
+                if plan.crossEntropy == 1, case .dense = target {
+                    ce += Double(g * (lse - z[k]))
+                } else if plan.crossEntropy == 2 {
+                    let zk = z[k]
+                    ce += Double(Swift.max(zk, 0) - zk * g + T.log1p(T.exp(-Swift.abs(zk))))
+                }
+            }
+            if plan.crossEntropy == 1, case .labels = target { ce += Double(lse - z[Int(label)]) }
+            inBlock += 1
+            if inBlock == lossBlockLength { flush() }
+        }
+        flush()
+        out[4 * c] = counted
+        out[4 * c + 1] = ce
+    }
+
+    /// Pass 2 in Swift: `grad` holds the probabilities on entry and dL/dz on exit.
+    static func gradientPass<T: BLASScalar>(plan: LossPlan, target: TargetStorage<T>, grad: UnsafeMutablePointer<T>,
+                                            n: Int, s0: Int, s1: Int, a: UnsafePointer<T>, b: UnsafePointer<T>,
+                                            f: UnsafePointer<T>, crossEntropyScale: T) {
+        let c = plan.c, ps = plan.positionStride, cs = plan.channelStride
+        let sampleBase = n * plan.c * plan.s
+        let coefficientBase = n * c
+        let u = UnsafeMutablePointer<T>.allocate(capacity: 2 * c)
+        defer { u.deallocate() }
+        let gv = u + c
+        for s in s0..<s1 {
+            let base = sampleBase + s * ps
+            var label: Int32 = 0
+            if case .labels(let labels) = target {
+                label = labels[n * plan.s + s]
+                if plan.hasIgnore && label == plan.ignore {
+                    for k in 0..<c { grad[base + k * cs] = 0 }
+                    continue
+                }
+            }
+            var dot: T = 0, gsum: T = 0
+            for k in 0..<c {
+                let g: T
+                switch target {
+                case .labels: g = label == Int32(k) + plan.labelOffset ? 1 : 0
+                case .dense(let t): g = t[base + k * cs]
+                }
+                gv[k] = g
+                gsum += g
+                let pk = grad[base + k * cs]
+                var du = a[coefficientBase + k] * g
+                du += plan.squared ? 2 * b[coefficientBase + k] * pk : b[coefficientBase + k]
+                if plan.soft { du += f[coefficientBase + k] * (pk > g ? 1 : (pk < g ? -1 : 0)) }
+                u[k] = du
+                dot += pk * du
+            }
+            switch plan.activation {
+            case .none:
+                for k in 0..<c { grad[base + k * cs] = u[k] }
+            case .sigmoid:
+                for k in 0..<c {
+                    let pk = grad[base + k * cs]
+                    grad[base + k * cs] = u[k] * pk * (1 - pk) + crossEntropyScale * (pk - gv[k])
+                }
+            case .softmax:
+                for k in 0..<c {
+                    let pk = grad[base + k * cs]
+                    grad[base + k * cs] = pk * (u[k] - dot) + crossEntropyScale * (pk * gsum - gv[k])
+                }
+            }
+        }
+    }
+
+    /// Both passes and the combine step, for one concrete scalar type.
+    func evaluateImpl<T: BLASScalar>(_ prediction: Tensor<T>, _ target: DiceLossTarget<T>, _ validMask: Tensor<T>?,
+                                     _ wantGradient: Bool) throws -> DiceLossResult<T> {
+        let plan = try makePlan(prediction, target, validMask)
+        var resultValues: CombinedLoss?
+        let tasks = LossTasks(plan: plan)
+        let width = TaskSlots.width(plan.c)
+        var slots = [Double](repeating: 0, count: tasks.count * width)
+        var bad = [Int](repeating: -1, count: tasks.count * 2)
+        // Uninitialised: pass 1 writes every element (probabilities) before pass 2 reads it.
+        var grad: [T] = wantGradient ? [T](unsafeUninitializedCapacity: prediction.count) { _, count in count = prediction.count } : []
+        let useC = T.self == Float.self && CKernels.supports(plan: plan, target: target)
+
+        try prediction.withUnsafeBufferPointer { xb in
+            try withTargetStorage(target) { storage in
+                try grad.withUnsafeMutableBufferPointer { gb in
+                    let probs = wantGradient ? gb.baseAddress! : nil
+                    slots.withUnsafeMutableBufferPointer { sb in
+                        bad.withUnsafeMutableBufferPointer { bb in
+                            let slotBase = sb.baseAddress!, badBase = bb.baseAddress!
+                            tasks.run { task in
+                                let (n, s0, s1) = tasks.range(task, plan: plan)
+                                let out = slotBase + task * width, flags = badBase + task * 2
+                                if useC, case .labels(let labels) = storage {
+                                    CKernels.statistics(plan: plan, x: UnsafeRawPointer(xb.baseAddress!), labels: labels,
+                                                        probabilities: probs.map { UnsafeMutableRawPointer($0) },
+                                                        n: n, s0: s0, s1: s1, out: out, bad: flags)
+                                } else {
+                                    Self.statisticsPass(plan: plan, x: xb.baseAddress!, target: storage, probabilities: probs,
+                                                        n: n, s0: s0, s1: s1, out: out, bad: flags)
+                                }
+                            }
+                        }
+                    }
+                    // Report bad input before going further.
+                    try reportBadInput(plan: plan, prediction: prediction, target: target, bad: bad)
+                    let stats = Self.sumTasks(plan: plan, tasks: tasks, slots: slots)
+                    let combined = try combine(plan: plan, stats: stats, validMask: validMask.map { $0.scalars.map { $0 != 0 } })
+                    resultValues = combined
+                    guard wantGradient else { return }
+                    let nc = plan.n * plan.c
+                    var coefficients = [T](repeating: 0, count: 3 * nc)
+                    for i in 0..<nc {
+                        coefficients[i] = T(combined.a[i]); coefficients[nc + i] = T(combined.b[i]); coefficients[2 * nc + i] = T(combined.f[i])
+                    }
+                    let ceScale = T(combined.crossEntropyScale)
+                    let gradBase = gb.baseAddress!
+                    coefficients.withUnsafeBufferPointer { cb in
+                        let a = cb.baseAddress!, b = a + nc, f = a + 2 * nc
+                        tasks.run { task in
+                            let (n, s0, s1) = tasks.range(task, plan: plan)
+                            if useC, case .labels(let labels) = storage {
+                                CKernels.gradient(plan: plan, labels: labels, grad: UnsafeMutableRawPointer(gradBase),
+                                                  n: n, s0: s0, s1: s1, a: UnsafeRawPointer(a), b: UnsafeRawPointer(b))
+                            } else {
+                                Self.gradientPass(plan: plan, target: storage, grad: gradBase, n: n, s0: s0, s1: s1,
+                                                  a: a, b: b, f: f, crossEntropyScale: ceScale)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let combined = resultValues!
+        let loss = Tensor<T>(uncheckedShape: combined.shape, storage: combined.values.map { T($0) })
+        return DiceLossResult(loss: loss, gradient: wantGradient ? Tensor(uncheckedShape: prediction.shape, storage: grad) : nil)
+    }
+
+    /// Calls `body` with raw access to the target.
+    private func withTargetStorage<T: BLASScalar, R>(_ target: DiceLossTarget<T>, _ body: (TargetStorage<T>) throws -> R) rethrows -> R {
+        switch target {
+        case .labels(let labels): return try labels.storage.withUnsafeBufferPointer { try body(.labels($0.baseAddress!)) }
+        case .oneHot(let t), .soft(let t): return try t.withUnsafeBufferPointer { try body(.dense($0.baseAddress!)) }
+        }
+    }
+
+    /// Throws for the first non-finite prediction or out-of-range label that pass 1 saw.
+    private func reportBadInput<T: BLASScalar>(plan: LossPlan, prediction: Tensor<T>, target: DiceLossTarget<T>, bad: [Int]) throws {
+        var firstPrediction = Int.max, firstLabel = Int.max
+        for t in 0..<(bad.count / 2) {
+            if bad[2 * t] >= 0 { firstPrediction = min(firstPrediction, bad[2 * t]) }
+            if bad[2 * t + 1] >= 0 { firstLabel = min(firstLabel, bad[2 * t + 1]) }
+        }
+        if firstPrediction != Int.max {
+            // The C kernels report only the task; find the element.
+            let i = prediction.scalars.firstIndex(where: { !$0.isFinite }) ?? firstPrediction
+            throw DiceKitError.value("prediction element \(i) is \(prediction.scalars[i]); expected finite values")
+        }
+        if firstLabel != Int.max, case .labels(let labels) = target {
+            let i = labels.storage.firstIndex(where: { ($0 < 0 || Int($0) >= plan.labelClasses) && !(plan.hasIgnore && $0 == plan.ignore) }) ?? firstLabel
+            let expected = plan.c == 1 ? "0 or 1 (binary mask for a single channel)" : "0..<\(plan.c)"
+            throw DiceKitError.value("label \(labels.storage[i]) at element \(i); expected \(expected)\(plan.hasIgnore ? " or the ignore index \(plan.ignore)" : "")")
+        }
+    }
+
+    /// Sums the task slots in task order (deterministic).
+    static func sumTasks(plan: LossPlan, tasks: LossTasks, slots: [Double]) -> LossStatistics {
+        let c = plan.c, width = TaskSlots.width(c)
+        var stats = LossStatistics(tp: .init(repeating: 0, count: plan.n * c), p: .init(repeating: 0, count: plan.n * c),
+                                   g: .init(repeating: 0, count: plan.n * c), d: .init(repeating: 0, count: plan.n * c),
+                                   counted: .init(repeating: 0, count: plan.n), crossEntropy: 0)
+        for task in 0..<tasks.count {
+            let n = tasks.range(task, plan: plan).n
+            let base = task * width
+            for k in 0..<c {
+                stats.tp[n * c + k] += slots[base + k]
+                stats.p[n * c + k] += slots[base + c + k]
+                stats.g[n * c + k] += slots[base + 2 * c + k]
+                stats.d[n * c + k] += slots[base + 3 * c + k]
+            }
+            stats.counted[n] += slots[base + 4 * c]
+            stats.crossEntropy += slots[base + 4 * c + 1]
+        }
+        return stats
+    }
+}

@@ -1,0 +1,121 @@
+// `dicekit loss PRED.npy TARGET.npy [options] [--grad GRAD.npy]`: one Dice-family loss, printed
+// as one JSON object, with every option of the `DiceLoss` API reachable (see Docs/CLI.md).
+
+import DiceKit
+
+enum LossCommand: Command {
+    static let spec = CommandSpec(
+        name: "loss",
+        summary: "compute a Dice-family loss (and its gradient) of PRED.npy against TARGET.npy",
+        help: """
+        usage: dicekit loss PRED.npy TARGET.npy [options] [--grad GRAD.npy]
+
+        Prints one JSON object: {"loss": x} (a nested array for --reduction none).
+        PRED float32 computes in Float, float64 in Double. Defaults follow MONAI 1.6.
+
+          --layout channels-last|channels-first   channel axis of PRED (default channels-last)
+          --activation none|sigmoid|softmax       applied to PRED inside the loss (default none)
+          --labels                 TARGET holds integer class indices (any integer or float dtype),
+                                   shape [N, spatial...]; otherwise TARGET has PRED's shape
+          --variant dice|jaccard|tversky|focal-tversky|log-cosh-dice|generalized   (default dice)
+          --squared                Σp² and Σg² in the denominator
+          --soft-labels            soft-label TP = (Σp + Σg − Σ|p − g|)/2 for a dense TARGET
+          --smooth-nr X  --smooth-dr X            smoothing (default 1e-5 each)
+          --exclude-background     drop channel 0
+          --batch                  sum the statistics over the batch (one value per class)
+          --class-weights w0,w1,...               per-class loss weights (classes after exclusion)
+          --reduction mean|sum|none               (default mean)
+          --ignore-index K         label K contributes nothing (with --labels)
+          --alpha A  --beta B      Tversky weights of FP and FN (default 0.5, 0.5)
+          --gamma G                focal Tversky exponent (default 0.75)
+          --generalized-weight square|simple|uniform  (default square)
+          --dice-weight X  --ce-weight Y          compound loss X·Dice + Y·CE (default 1, 0)
+          --valid-mask MASK.npy    [N, C] of 0/1: pairs with 0 contribute nothing
+          --empty-class smooth|exclude|one|zero|penalize   absent classes (default smooth)
+          --preset seed-basic|seed-weighted|seed-multiclass  the seed article's functions
+          --epsilon E              the presets' ε (default 1e-6)
+          --grad GRAD.npy          write d(sum of loss values)/d(PRED), PRED's shape and dtype
+
+        Exit status: 0 on success, 1 on bad input (one line on stderr), 2 on bad usage.
+        """,
+        valueOptions: ["layout", "activation", "variant", "smooth-nr", "smooth-dr", "class-weights", "reduction",
+                       "ignore-index", "alpha", "beta", "gamma", "generalized-weight", "dice-weight", "ce-weight",
+                       "valid-mask", "empty-class", "preset", "epsilon", "grad"],
+        flags: ["labels", "squared", "soft-labels", "exclude-background", "batch"],
+        positionals: 2...2
+    )
+
+    /// The `DiceLoss` the options describe.
+    static func makeLoss(_ arguments: ParsedArguments) throws -> DiceLoss {
+        var loss = DiceLoss()
+        loss.layout = try arguments.choice("layout", as: Layout.self, default: .channelsLast)!
+        loss.activation = try arguments.choice("activation", as: DiceActivation.self, default: DiceActivation.none)!
+        loss.variant = try arguments.choice("variant", as: DiceVariant.self, default: .dice)!
+        loss.squared = arguments.flag("squared")
+        loss.softLabels = arguments.flag("soft-labels")
+        loss.smoothNumerator = try arguments.double("smooth-nr", default: 1e-5)!
+        loss.smoothDenominator = try arguments.double("smooth-dr", default: 1e-5)!
+        loss.excludeBackground = arguments.flag("exclude-background")
+        loss.batch = arguments.flag("batch")
+        loss.classWeights = try arguments.doubles("class-weights")
+        loss.reduction = try arguments.choice("reduction", as: LossReduction.self, default: .mean)!
+        loss.ignoreIndex = try arguments.int("ignore-index")
+        loss.alpha = try arguments.double("alpha", default: 0.5)!
+        loss.beta = try arguments.double("beta", default: 0.5)!
+        loss.gamma = try arguments.double("gamma", default: 0.75)!
+        loss.generalizedWeight = try arguments.choice("generalized-weight", as: GeneralizedWeight.self, default: .square)!
+        loss.diceWeight = try arguments.double("dice-weight", default: 1)!
+        loss.crossEntropyWeight = try arguments.double("ce-weight", default: 0)!
+        loss.emptyClass = try arguments.choice("empty-class", as: EmptyClassPolicy.self, default: .smooth)!
+        loss.preset = try arguments.choice("preset", as: SeedPreset.self)
+        if arguments.string("epsilon") != nil && loss.preset == nil {
+            throw UsageError(message: "--epsilon applies to --preset only; use --smooth-nr/--smooth-dr otherwise")
+        }
+        loss.epsilon = try arguments.double("epsilon", default: 1e-6)!
+        if arguments.string("ignore-index") != nil && !arguments.flag("labels") {
+            throw UsageError(message: "--ignore-index needs --labels (integer class targets)")
+        }
+        return loss
+    }
+
+    static func run(_ arguments: ParsedArguments) throws {
+        let loss = try makeLoss(arguments)
+        let predictionPath = arguments.positionals[0], targetPath = arguments.positionals[1]
+        let prediction = try NPY.read(contentsOf: predictionPath)
+        switch prediction.dtype {
+        case .float32: try run(Float.self, loss, prediction, targetPath, arguments)
+        case .float64: try run(Double.self, loss, prediction, targetPath, arguments)
+        default:
+            throw DiceKitError.value("\(predictionPath): dtype \(prediction.dtype.rawValue); expected float32 or float64 predictions")
+        }
+    }
+
+    static func run<T: BLASScalar>(_ type: T.Type, _ loss: DiceLoss, _ predictionArray: NPYArray, _ targetPath: String,
+                                   _ arguments: ParsedArguments) throws {
+        let prediction = predictionArray.tensor(of: T.self)
+        let targetArray = try NPY.read(contentsOf: targetPath)
+        let target: DiceLossTarget<T>
+        if arguments.flag("labels") {
+            target = .labels(try LabelMap(shape: targetArray.shape, labels: targetArray.integers()))
+        } else {
+            let dense = targetArray.tensor(of: T.self)
+            target = arguments.flag("soft-labels") ? .soft(dense) : .oneHot(dense)
+        }
+        let mask: Tensor<T>? = try arguments.string("valid-mask").map { try NPY.read(contentsOf: $0).tensor(of: T.self) }
+        let gradientPath = arguments.string("grad")
+        let result = try loss.evaluate(prediction, target: target, validMask: mask, gradient: gradientPath != nil)
+        if let path = gradientPath, let gradient = result.gradient {
+            try NPY.write(gradient, to: path)
+        }
+        print("{\"loss\": \(jsonValue(result.loss.scalars, shape: result.loss.shape))}")
+    }
+
+    /// A JSON number, or nested arrays following `shape`.
+    static func jsonValue<T: BLASScalar>(_ values: [T], shape: [Int]) -> String {
+        guard let first = shape.first else { return jsonNumber(values[0]) }
+        let inner = shape.dropFirst().reduce(1, *)
+        return "[" + (0..<first).map { i in
+            jsonValue(Array(values[(i * inner)..<((i + 1) * inner)]), shape: Array(shape.dropFirst()))
+        }.joined(separator: ", ") + "]"
+    }
+}

@@ -1,0 +1,90 @@
+// Goldens from MONAI 1.6, PyTorch autograd and the seed article's TensorFlow functions, made by
+// Scripts/make_loss_fixtures.py (see its header for the producing code). Each case runs in
+// Double (tolerance 1e-10, relative) and Float (1e-5, relative to the tensor's scale), in the
+// case's own layout and converted to the other one.
+
+import Foundation
+import XCTest
+@testable import DiceKit
+
+final class LossFixtureTests: XCTestCase {
+    struct Case { let name: String; let options: [String: Any]; let source: String; let doubleTolerance: Double? }
+
+    func cases() throws -> [Case] {
+        let data = try Data(contentsOf: fixtureURL("losses/cases.json"))
+        let list = try JSONSerialization.jsonObject(with: data) as! [[String: Any]]
+        return list.map { Case(name: $0["name"] as! String, options: $0["options"] as! [String: Any], source: $0["source"] as! String,
+                                 doubleTolerance: $0["doubleTolerance"] as? Double) }
+    }
+
+    func target<T: BLASScalar>(_ c: Case, layoutChange: (Tensor<T>) throws -> Tensor<T>) throws -> DiceLossTarget<T> {
+        let kind = c.options["target"] as! String
+        switch kind {
+        case "labels":
+            let array = try NPY.read(contentsOf: fixtureURL("losses/\(c.name)_target.npy").path)
+            return .labels(try LabelMap(shape: array.shape, labels: array.integers()))
+        case "soft": return .soft(try layoutChange(loadTensor("\(c.name)_target.npy")))
+        default: return .oneHot(try layoutChange(loadTensor("\(c.name)_target.npy")))
+        }
+    }
+
+    func check<T: BLASScalar>(_ type: T.Type, tolerance: Double) throws {
+        let all = try cases()
+        XCTAssertGreaterThanOrEqual(all.count, 30)
+        for c in all {
+            let baseLoss = makeLoss(c.options)
+            // A few MONAI goldens carry float32 rounding (see the manifest's "reason").
+            let tolerance = T.self == Double.self ? max(tolerance, c.doubleTolerance ?? 0) : tolerance
+            for swapLayout in [false, true] {
+                var loss = baseLoss
+                let from = baseLoss.layout
+                let to: Layout = swapLayout ? (from == .channelsLast ? .channelsFirst : .channelsLast) : from
+                loss.layout = to
+                let change: (Tensor<T>) throws -> Tensor<T> = { try $0.converted(from: from, to: to) }
+                let x: Tensor<T> = try change(loadTensor("\(c.name)_pred.npy"))
+                let expectedLoss: Tensor<T> = try loadTensor("\(c.name)_loss.npy")
+                let expectedGrad: Tensor<T> = try change(loadTensor("\(c.name)_grad.npy"))
+                let result = try loss.evaluate(x, target: target(c, layoutChange: change), gradient: true)
+                let label = "\(c.name) [\(c.source), \(T.self), \(to.rawValue)]"
+                XCTAssertEqual(result.loss.shape, expectedLoss.shape, label)
+                if result.loss.shape == expectedLoss.shape {
+                    XCTAssertLessThanOrEqual(scaledError(result.loss, expectedLoss), tolerance, "loss \(label): \(result.loss.scalars) vs \(expectedLoss.scalars)")
+                }
+                let g = result.gradient!
+                XCTAssertFalse(g.scalars.contains { !$0.isFinite }, "non-finite gradient \(label)")
+                XCTAssertLessThanOrEqual(scaledError(g, expectedGrad), tolerance, "gradient \(label)")
+            }
+        }
+    }
+
+    func testGoldensDouble() throws { try check(Double.self, tolerance: 1e-10) }
+    func testGoldensFloat() throws { try check(Float.self, tolerance: 1e-5) }
+
+    /// The C kernels' three instruction-set variants agree with each other and with Double.
+    func testCKernelVariantsAgree() throws {
+        var generator = SeededGenerator(seed: 7)
+        for (shape, activation, layout) in [([2, 37, 29, 4], DiceActivation.softmax, Layout.channelsLast),
+                                            ([2, 3, 5, 7, 9], .softmax, .channelsFirst),
+                                            ([3, 33, 17, 1], .sigmoid, .channelsLast),
+                                            ([1, 21, 19, 3], .sigmoid, .channelsLast),
+                                            ([2, 5, 40, 20], .softmax, .channelsFirst)] {
+            let x = Tensor<Float>.normal(shape, standardDeviation: 3, generator: &generator)
+            let c = layout == .channelsLast ? shape.last! : shape[1]
+            var spatial = shape; spatial.remove(at: layout.channelAxis(rank: shape.count))
+            let count = spatial.reduce(1, *)
+            var labels = (0..<count).map { _ in Int(generator.next() % UInt64(max(c, 2))) }
+            for i in stride(from: 0, to: count, by: 7) { labels[i] = 255 }
+            let map = try LabelMap(shape: spatial, labels: labels)
+            var loss = DiceLoss(activation: activation, layout: layout)
+            loss.ignoreIndex = 255
+            let reference = try loss.evaluate(x.converted(to: Double.self), target: .labels(map), gradient: true)
+            for isa in [0, 1, 2] {
+                CKernels.force(isa)
+                defer { CKernels.force(nil) }
+                let r = try loss.evaluate(x, target: .labels(map), gradient: true)
+                XCTAssertLessThanOrEqual(abs(Double(r.value) - reference.value) / abs(reference.value), 1e-5, "isa \(isa) \(shape)")
+                XCTAssertLessThanOrEqual(scaledError(r.gradient!.converted(to: Double.self), reference.gradient!), 1e-5, "isa \(isa) \(shape)")
+            }
+        }
+    }
+}

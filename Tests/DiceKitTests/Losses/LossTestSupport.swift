@@ -1,0 +1,67 @@
+// Helpers for the loss tests: building a DiceLoss from the fixture manifest's options, loading
+// fixtures, and central finite differences.
+
+import Foundation
+import XCTest
+@testable import DiceKit
+
+/// A DiceLoss from the option names used in Tests/DiceKitTests/Fixtures/losses/cases.json.
+func makeLoss(_ options: [String: Any]) -> DiceLoss {
+    var loss = DiceLoss()
+    if let v = options["variant"] as? String { loss.variant = DiceVariant(rawValue: v)! }
+    if let v = options["activation"] as? String { loss.activation = DiceActivation(rawValue: v)! }
+    if let v = options["layout"] as? String { loss.layout = Layout(rawValue: v)! }
+    if let v = options["reduction"] as? String { loss.reduction = LossReduction(rawValue: v)! }
+    if let v = options["generalizedWeight"] as? String { loss.generalizedWeight = GeneralizedWeight(rawValue: v)! }
+    if let v = options["preset"] as? String { loss.preset = SeedPreset(rawValue: v)! }
+    if let v = options["emptyClass"] as? String { loss.emptyClass = EmptyClassPolicy(rawValue: v)! }
+    if let v = options["squared"] as? Bool { loss.squared = v }
+    if let v = options["softLabels"] as? Bool { loss.softLabels = v }
+    if let v = options["excludeBackground"] as? Bool { loss.excludeBackground = v }
+    if let v = options["batch"] as? Bool { loss.batch = v }
+    if let v = options["classWeights"] as? [Double] { loss.classWeights = v }
+    if let v = options["ignoreIndex"] as? Int { loss.ignoreIndex = v }
+    if let v = options["smoothNumerator"] as? Double { loss.smoothNumerator = v }
+    if let v = options["smoothDenominator"] as? Double { loss.smoothDenominator = v }
+    if let v = options["alpha"] as? Double { loss.alpha = v }
+    if let v = options["beta"] as? Double { loss.beta = v }
+    if let v = options["gamma"] as? Double { loss.gamma = v }
+    if let v = options["diceWeight"] as? Double { loss.diceWeight = v }
+    if let v = options["crossEntropyWeight"] as? Double { loss.crossEntropyWeight = v }
+    if let v = options["epsilon"] as? Double { loss.epsilon = v }
+    return loss
+}
+
+/// Reads a fixture as a tensor of T.
+func loadTensor<T: BLASScalar>(_ path: String, as: T.Type = T.self) throws -> Tensor<T> {
+    try NPY.read(contentsOf: fixtureURL("losses/" + path).path).tensor(of: T.self)
+}
+
+/// Max |a − b| / max(max|b|, floor): the error relative to the tensor's scale. The floor (default
+/// 1e-12) keeps tensors that are zero up to underflow (saturated logits) from dividing by ~0.
+func scaledError<T: BLASScalar>(_ a: Tensor<T>, _ b: Tensor<T>, floor: Double = 1e-12) -> Double {
+    precondition(a.shape == b.shape, "shapes \(a.shape) vs \(b.shape)")
+    var scale = floor, err = 0.0
+    for i in 0..<a.count {
+        scale = max(scale, abs(Double(b.scalars[i])))
+        err = max(err, abs(Double(a.scalars[i]) - Double(b.scalars[i])))
+    }
+    return err / scale
+}
+
+/// Central finite differences of the summed loss with respect to every prediction element.
+func finiteDifferenceGradient(_ loss: DiceLoss, _ x: Tensor<Double>, _ target: DiceLossTarget<Double>,
+                              validMask: Tensor<Double>? = nil, step: Double = 1e-6) throws -> Tensor<Double> {
+    var g = Tensor<Double>(shape: x.shape)
+    var probe = x
+    for i in 0..<x.count {
+        let h = step * max(1, abs(x.scalars[i]))
+        probe.storage[i] = x.scalars[i] + h
+        let up = try loss.evaluate(probe, target: target, validMask: validMask).value
+        probe.storage[i] = x.scalars[i] - h
+        let down = try loss.evaluate(probe, target: target, validMask: validMask).value
+        probe.storage[i] = x.scalars[i]
+        g.storage[i] = (up - down) / (2 * h)
+    }
+    return g
+}
