@@ -1,0 +1,125 @@
+// Convolution and transposed convolution as trainable layers.
+//
+// The parameters hold PyTorch's layouts ([out, in, k…] for a convolution, [in, out, k…] for a
+// transposed convolution), so checkpoints, optimiser state and exported gradients are PyTorch's
+// state_dict tensors as they are. Each forward pass converts the (small) kernel to DiceKit's
+// GEMM layout with `WeightLayout.fromPyTorch`, and each backward pass converts the weight
+// gradient back: a few hundred thousand elements per layer, negligible beside the GEMMs.
+
+/// A convolution layer ([batch, spatial…, Cin] → [batch, spatial…, Cout]) with `weight`
+/// [Cout, Cin, k…] and `bias` [Cout] in PyTorch's layout.
+public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
+    /// The kernel in PyTorch's layout [Cout, Cin, k…].
+    public let weight: Parameter<Scalar>
+    /// The bias [Cout].
+    public let bias: Parameter<Scalar>
+    /// Stride per spatial axis (one entry for all).
+    public let stride: [Int]
+    /// Zero padding of the input.
+    public let padding: Padding
+    /// False for a network's first layer, whose input gradient nobody needs.
+    public var computesInputGradient = true
+
+    private var cachedInput: Tensor<Scalar>?
+
+    /// A layer with He-uniform weights (ReLU gain), a zero bias, stride 1 and the given padding.
+    ///
+    /// - Parameters:
+    ///   - kernelSize: [kh, kw] or [kd, kh, kw].
+    ///   - padding: default `.same` (the U-Net's 3×3, padding 1).
+    /// - Throws: `DiceKitError` for impossible shapes or options.
+    public init(kernelSize: [Int], inputChannels: Int, outputChannels: Int, stride: [Int] = [1],
+                padding: Padding = .same, generator: inout SeededGenerator) throws {
+        let conv = try Convolution<Scalar>(kernelSize: kernelSize, inputChannels: inputChannels,
+                                           outputChannels: outputChannels, stride: stride, padding: padding,
+                                           generator: &generator)
+        weight = Parameter(name: "weight", value: try WeightLayout.toPyTorch(conv.weight))
+        bias = Parameter(name: "bias", value: Tensor(shape: [outputChannels]))
+        self.stride = stride
+        self.padding = padding
+    }
+
+    /// `weight`, `bias`.
+    public var parameters: [Parameter<Scalar>] { [weight, bias] }
+
+    /// The convolution of `input` plus the bias; caches the input for `backward`.
+    ///
+    /// - Throws: `DiceKitError.shape` when the input does not fit the kernel.
+    public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
+        cachedInput = input
+        return try convolution().forward(input)
+    }
+
+    /// d(loss)/d(input); adds d(loss)/d(weight) and d(loss)/d(bias) into the parameters' gradients.
+    ///
+    /// Returns an empty tensor when `computesInputGradient` is false.
+    public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
+        guard let input = cachedInput else {
+            throw DiceKitError.shape("ConvolutionLayer.backward called before forward")
+        }
+        let grads = try convolution().backward(input: input, outputGradient: outputGradient,
+                                               computeInputGradient: computesInputGradient)
+        weight.gradient += try WeightLayout.toPyTorch(grads.weight)
+        if let b = grads.bias { bias.gradient += b }
+        cachedInput = nil
+        return grads.input ?? Tensor(shape: [0])
+    }
+
+    private func convolution() throws -> Convolution<Scalar> {
+        try Convolution(weight: WeightLayout.fromPyTorch(weight.value), bias: bias.value,
+                        stride: stride, padding: padding)
+    }
+}
+
+/// A transposed convolution layer with `weight` [Cin, Cout, k…] and `bias` [Cout] in PyTorch's
+/// layout; the U-Net's up-sampling uses kernel 2, stride 2 (output = 2 × input per axis).
+public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer {
+    /// The kernel in PyTorch's layout [Cin, Cout, k…].
+    public let weight: Parameter<Scalar>
+    /// The bias [Cout].
+    public let bias: Parameter<Scalar>
+    /// Stride (up-sampling factor) per spatial axis.
+    public let stride: [Int]
+
+    private var cachedInput: Tensor<Scalar>?
+
+    /// A layer with PyTorch's default initialisation for `ConvTranspose`: weight and bias
+    /// uniform in ±1/√(Cout·∏k) (fan-in as PyTorch computes it from the weight's second axis).
+    ///
+    /// - Throws: `DiceKitError` for impossible shapes or options.
+    public init(kernelSize: [Int], inputChannels: Int, outputChannels: Int, stride: [Int],
+                generator: inout SeededGenerator) throws {
+        let fanIn = outputChannels * kernelSize.reduce(1, *)
+        let bound = Scalar(1 / Double(fanIn).squareRoot())
+        weight = Parameter(name: "weight", value: .uniform([inputChannels, outputChannels] + kernelSize,
+                                                           lower: -bound, upper: bound, generator: &generator))
+        bias = Parameter(name: "bias", value: .uniform([outputChannels], lower: -bound, upper: bound, generator: &generator))
+        self.stride = stride
+        _ = try transposed()  // validates the options now rather than at the first forward pass
+    }
+
+    /// `weight`, `bias`.
+    public var parameters: [Parameter<Scalar>] { [weight, bias] }
+
+    /// The transposed convolution of `input` plus the bias; caches the input.
+    public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
+        cachedInput = input
+        return try transposed().forward(input)
+    }
+
+    /// d(loss)/d(input); adds the weight and bias gradients into the parameters.
+    public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
+        guard let input = cachedInput else {
+            throw DiceKitError.shape("TransposedConvolutionLayer.backward called before forward")
+        }
+        let grads = try transposed().backward(input: input, outputGradient: outputGradient)
+        weight.gradient += try WeightLayout.toPyTorch(grads.weight)
+        if let b = grads.bias { bias.gradient += b }
+        cachedInput = nil
+        return grads.input ?? Tensor(shape: [0])
+    }
+
+    private func transposed() throws -> TransposedConvolution<Scalar> {
+        try TransposedConvolution(weight: WeightLayout.fromPyTorch(weight.value), bias: bias.value, stride: stride)
+    }
+}

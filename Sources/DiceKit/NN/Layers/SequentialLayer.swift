@@ -1,0 +1,33 @@
+// A chain of layers with PyTorch `nn.Sequential` naming.
+
+/// Layers applied one after another, named by their index like PyTorch's `nn.Sequential`
+/// (parameters of layer i are registered as "i.weight", "i.bias", …).
+public final class SequentialLayer<Scalar: BLASScalar>: Layer {
+    /// The layers in order; parameterless layers keep their index so names match PyTorch.
+    public let layers: [any Layer<Scalar>]
+
+    /// A sequence of layers.
+    public init(_ layers: [any Layer<Scalar>]) { self.layers = layers }
+
+    /// Every layer's parameters, in order, with their local names (the store adds "i.").
+    public var parameters: [Parameter<Scalar>] { layers.flatMap { $0.parameters } }
+
+    /// Registers every layer's parameters under "prefix.i".
+    public func register(in store: ParameterStore<Scalar>, prefix: String) {
+        for (i, layer) in layers.enumerated() { store.register(layer, prefix: "\(prefix).\(i)") }
+    }
+
+    /// Each layer's forward pass in order.
+    public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
+        var x = input
+        for layer in layers { x = try layer.forward(x, mode: mode) }
+        return x
+    }
+
+    /// Each layer's backward pass in reverse order.
+    public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
+        var g = outputGradient
+        for layer in layers.reversed() { g = try layer.backward(g) }
+        return g
+    }
+}

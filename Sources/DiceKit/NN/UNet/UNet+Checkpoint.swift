@@ -1,0 +1,28 @@
+// U-Net checkpoints: `.safetensors` with PyTorch's state_dict names and layouts, so a DiceKit
+// checkpoint loads into the reference PyTorch model with `load_state_dict` and the other way
+// round. DiceKit adds its configuration as string metadata; a file without it (saved by
+// PyTorch) still loads, its architecture read from the tensor names and shapes.
+
+extension UNet {
+    /// Loads a network from a `.safetensors` checkpoint (DiceKit's or PyTorch's).
+    ///
+    /// - Throws: `SafetensorsError` for an unreadable file; `DiceKitError.value` when the
+    ///   tensors do not describe a U-Net or a tensor is missing or unexpected;
+    ///   `DiceKitError.shape` when a tensor's shape differs from the architecture's.
+    public static func load(contentsOf path: String) throws -> UNet {
+        let file = try SafetensorsFile.read(contentsOf: path)
+        let model = try UNet(UNetConfiguration.inferred(from: file))
+        try model.parameters.load(file)
+        return model
+    }
+
+    /// Writes the parameters and buffers to `path` atomically (temporary file, then rename), with
+    /// the configuration and `metadata` as string metadata.
+    ///
+    /// - Throws: `SafetensorsError.io` when the file cannot be written; the previous file at
+    ///   `path`, if any, is then left intact.
+    public func save(to path: String, metadata: [String: String] = [:]) throws {
+        let all = configuration.metadata.merging(metadata) { _, new in new }
+        try parameters.stateDict(metadata: all).write(to: path)
+    }
+}

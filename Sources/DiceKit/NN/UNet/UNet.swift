@@ -1,0 +1,122 @@
+// The U-Net: encoder blocks with max pooling, a middle block, decoder levels of transposed
+// convolution + concatenation with the skip + block, and a 1×1 head. Forward caches what the
+// backward pass needs inside the layers; backward routes the gradient through the same graph
+// in reverse, adding each skip's gradient to the gradient arriving through its pooling layer.
+
+/// A 2-D or 3-D U-Net with explicit forward and backward passes and PyTorch state_dict names.
+///
+/// Input: channels-last images [N, H, W, inputChannels] (or volumes [N, D, H, W, inputChannels])
+/// whose spatial extents are divisible by 2^depth. Output: logits [N, H, W, classes].
+/// Parameters are registered in `parameters` under the names of the reference PyTorch model
+/// (`down.{i}.{0,2}.weight`, `mid.…`, `up.{j}.…`, `dec.{j}.…`, `head.…`).
+public final class UNet<Scalar: BLASScalar> {
+    /// The architecture.
+    public let configuration: UNetConfiguration
+    /// Every parameter and buffer by its PyTorch name, in state_dict order.
+    public let parameters = ParameterStore<Scalar>()
+
+    private let down: [SequentialLayer<Scalar>]
+    private let pools: [MaxPoolingLayer<Scalar>]
+    private let mid: SequentialLayer<Scalar>
+    private let up: [TransposedConvolutionLayer<Scalar>]
+    private let dec: [SequentialLayer<Scalar>]
+    private let head: ConvolutionLayer<Scalar>
+
+    /// A freshly initialised network (He-uniform convolutions, zero biases), reproducible from `seed`.
+    ///
+    /// - Throws: `DiceKitError.option` for an invalid configuration.
+    public init(_ configuration: UNetConfiguration, seed: UInt64 = 0) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        var generator = SeededGenerator(seed: seed)
+        let c = configuration
+        let k = Array(repeating: 3, count: c.spatialRank)
+        func block(_ input: Int, _ output: Int) throws -> SequentialLayer<Scalar> {
+            var layers: [any Layer<Scalar>] = []
+            for (i, o) in [(input, output), (output, output)] {
+                layers.append(try ConvolutionLayer(kernelSize: k, inputChannels: i, outputChannels: o, generator: &generator))
+                switch c.normalization {
+                case .none: break
+                case .batch: layers.append(BatchNorm<Scalar>(channels: o))
+                case .instance: layers.append(InstanceNorm<Scalar>(channels: o, affine: true))
+                case .group(let g): layers.append(GroupNorm<Scalar>(groups: g, channels: o))
+                }
+                layers.append(ActivationLayer<Scalar>(c.activation))
+            }
+            return SequentialLayer(layers)
+        }
+        down = try (0..<c.depth).map { i in try block(i == 0 ? c.inputChannels : c.width(level: i - 1), c.width(level: i)) }
+        pools = try (0..<c.depth).map { _ in try MaxPoolingLayer(factor: 2, spatialRank: c.spatialRank) }
+        mid = try block(c.width(level: c.depth - 1), c.width(level: c.depth))
+        up = try (0..<c.depth).reversed().map { i in
+            try TransposedConvolutionLayer(kernelSize: Array(repeating: 2, count: c.spatialRank),
+                                           inputChannels: c.width(level: i + 1), outputChannels: c.width(level: i),
+                                           stride: [2], generator: &generator)
+        }
+        dec = try (0..<c.depth).reversed().map { i in try block(2 * c.width(level: i), c.width(level: i)) }
+        head = try ConvolutionLayer(kernelSize: Array(repeating: 1, count: c.spatialRank), inputChannels: c.baseWidth,
+                                    outputChannels: c.classes, padding: .valid, generator: &generator)
+        (down[0].layers[0] as! ConvolutionLayer<Scalar>).computesInputGradient = false
+
+        for (i, b) in down.enumerated() { b.register(in: parameters, prefix: "down.\(i)") }
+        mid.register(in: parameters, prefix: "mid")
+        for (j, u) in up.enumerated() { parameters.register(u, prefix: "up.\(j)") }
+        for (j, b) in dec.enumerated() { b.register(in: parameters, prefix: "dec.\(j)") }
+        parameters.register(head, prefix: "head")
+    }
+
+    /// The logits [N, spatial…, classes] for `input` [N, spatial…, inputChannels].
+    ///
+    /// `mode` selects BatchNorm's behaviour (batch statistics in training). Caches activations
+    /// for `backward`.
+    ///
+    /// - Throws: `DiceKitError.shape` when the input's rank, channels or extents do not fit.
+    public func forward(_ input: Tensor<Scalar>, mode: LayerMode = .training) throws -> Tensor<Scalar> {
+        try checkInput(input.shape)
+        var x = input
+        var skips: [Tensor<Scalar>] = []
+        for i in 0..<configuration.depth {
+            x = try down[i].forward(x, mode: mode)
+            skips.append(x)
+            x = try pools[i].forward(x, mode: mode)
+        }
+        x = try mid.forward(x, mode: mode)
+        for j in 0..<configuration.depth {
+            let upsampled = try up[j].forward(x, mode: mode)
+            x = try dec[j].forward(try .concatenatingChannels([upsampled, skips.removeLast()]), mode: mode)
+        }
+        return try head.forward(x, mode: mode)
+    }
+
+    /// Back-propagates d(loss)/d(logits) of the last `forward` call, adding every parameter's
+    /// gradient into `parameters` (zero them first with `parameters.zeroGradients()`).
+    ///
+    /// - Throws: `DiceKitError.shape` when the gradient does not have the logits' shape.
+    public func backward(_ logitsGradient: Tensor<Scalar>) throws {
+        var g = try head.backward(logitsGradient)
+        var skipGradients = [Tensor<Scalar>?](repeating: nil, count: configuration.depth)
+        for j in (0..<configuration.depth).reversed() {
+            let level = configuration.depth - 1 - j
+            let width = configuration.width(level: level)
+            let parts = try dec[j].backward(g).splittingChannels([width, width])
+            skipGradients[level] = parts[1]
+            g = try up[j].backward(parts[0])
+        }
+        g = try mid.backward(g)
+        for i in (0..<configuration.depth).reversed() {
+            g = try pools[i].backward(g)
+            g += skipGradients[i]!
+            g = try down[i].backward(g)
+        }
+    }
+
+    private func checkInput(_ shape: [Int]) throws {
+        let c = configuration
+        let factor = 1 << c.depth
+        guard shape.count == c.spatialRank + 2, shape.last == c.inputChannels,
+              shape.dropFirst().dropLast().allSatisfy({ $0 > 0 && $0 % factor == 0 }) else {
+            let dims = c.spatialRank == 2 ? "H, W" : "D, H, W"
+            throw DiceKitError.shape("U-Net input has shape \(shape); expected [N, \(dims), \(c.inputChannels)] with spatial extents divisible by 2^depth = \(factor)")
+        }
+    }
+}
