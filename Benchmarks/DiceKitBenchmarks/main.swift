@@ -15,7 +15,7 @@ func printErr(_ text: String) {
 setvbuf(stdout, nil, _IOLBF, 0)
 
 /// Every benchmark, in the order they run (baselines first regardless).
-let allBenchmarks: [Benchmark] = baselineBenchmarks + lossBenchmarks + convBenchmarks
+let allBenchmarks: [Benchmark] = baselineBenchmarks + lossBenchmarks + convBenchmarks + unetBenchmarks
 
 switch BenchOptions.parse(Array(CommandLine.arguments.dropFirst())) {
 case .failure(let error):
