@@ -38,6 +38,17 @@ let convBenchmarks: [Benchmark] = convShapes.map { shape in
             let g = try conv.backward(input: x, outputGradient: gy)
             sink += y.scalars[0] + g.weight.scalars[0]
         }
+        if getenv("PARTS") != nil {
+            let bwdW = try context.time(warmup: 2, repetitions: 10) {
+                let g = try conv.backward(input: x, outputGradient: gy, computeInputGradient: false)
+                sink += g.weight.scalars[0]
+            }
+            let bwd = try context.time(warmup: 2, repetitions: 10) {
+                let g = try conv.backward(input: x, outputGradient: gy)
+                sink += g.weight.scalars[0]
+            }
+            printErr("\(key): fwd \(forward * 1e3) ms, bwd(dW only) \(bwdW * 1e3) ms, bwd \(bwd * 1e3) ms")
+        }
         // The bare GEMM of the lowered shape.
         let (m, k) = (n * h * h, 9 * cin)
         let a = Tensor<Float>.uniform([m, k], lower: -1, upper: 1, generator: &generator).scalars

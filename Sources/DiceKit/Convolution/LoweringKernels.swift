@@ -59,101 +59,113 @@ struct OutputCursor {
 extension ConvGeometry {
     /// Lowers output rows `rows` of channel group `group` of x (x space, whole batch) into
     /// `col`, a [rows.count × patch] row-major matrix.
+    ///
+    /// The rows are walked one output line (fixed n, od, oh) at a time, so the depth and
+    /// height checks of a kernel row are made once per line, and the inner loop over output
+    /// columns is a strided copy of kW·C elements (or of C elements per tap near the border).
     func im2col<T: BLASScalar>(_ x: UnsafePointer<T>, rows: Range<Int>, group: Int, into col: UnsafeMutablePointer<T>) {
-        let (inD, inH, inW, channels) = (input[0], input[1], input[2], inChannels)
-        let (kD, kH, kW) = (kernel[0], kernel[1], kernel[2])
-        let (sD, sH, sW) = (stride[0], stride[1], stride[2])
-        let (dD, dH, dW) = (dilation[0], dilation[1], dilation[2])
-        let (pD, pH, pW) = (padBefore[0], padBefore[1], padBefore[2])
-        let cg = inPerGroup
-        let channelOffset = group * cg
-        let wholeRows = dW == 1 && cg == channels
-        let sampleSize = inputPixels * channels
-        var cursor = OutputCursor(row: rows.lowerBound, output: output)
-        var target = col
-        for _ in rows {
-            let sample = x + cursor.n * sampleSize + channelOffset
-            let iw0 = cursor.ow * sW - pW
-            let rowInside = wholeRows && iw0 >= 0 && iw0 + kW <= inW
-            for kd in 0..<kD {
-                let id = cursor.od * sD - pD + kd * dD
-                if id < 0 || id >= inD {
-                    target.update(repeating: 0, count: kH * kW * cg)
-                    target += kH * kW * cg
-                    continue
-                }
-                for kh in 0..<kH {
-                    let ih = cursor.oh * sH - pH + kh * dH
-                    if ih < 0 || ih >= inH {
-                        target.update(repeating: 0, count: kW * cg)
-                        target += kW * cg
-                        continue
-                    }
-                    let line = sample + (id * inH + ih) * inW * channels
-                    if rowInside {
-                        copyElements(line + iw0 * channels, target, kW * channels)
-                        target += kW * channels
-                    } else {
-                        for kw in 0..<kW {
-                            let iw = iw0 + kw * dW
-                            if iw >= 0 && iw < inW {
-                                copyElements(line + iw * channels, target, cg)
-                            } else {
-                                target.update(repeating: 0, count: cg)
-                            }
-                            target += cg
-                        }
-                    }
-                }
-            }
-            cursor.advance()
+        forEachLine(rows) { sample, od, oh, ow0, ow1, target in
+            lowerLine(x + sample * inputPixels * inChannels + group * inPerGroup, od: od, oh: oh,
+                      columns: ow0..<ow1, into: col + (target - rows.lowerBound) * patch)
         }
     }
 
     /// The adjoint of `im2col`: adds the [rows.count × patch] matrix `col` into channel group
     /// `group` of x (x space, whole batch), accumulating where windows overlap.
     func col2im<T: BLASScalar>(_ col: UnsafePointer<T>, rows: Range<Int>, group: Int, into x: UnsafeMutablePointer<T>) {
-        let (inD, inH, inW, channels) = (input[0], input[1], input[2], inChannels)
-        let (kD, kH, kW) = (kernel[0], kernel[1], kernel[2])
-        let (sD, sH, sW) = (stride[0], stride[1], stride[2])
-        let (dD, dH, dW) = (dilation[0], dilation[1], dilation[2])
-        let (pD, pH, pW) = (padBefore[0], padBefore[1], padBefore[2])
-        let cg = inPerGroup
-        let channelOffset = group * cg
-        let wholeRows = dW == 1 && cg == channels
-        let sampleSize = inputPixels * channels
+        forEachLine(rows) { sample, od, oh, ow0, ow1, target in
+            raiseLine(col + (target - rows.lowerBound) * patch, od: od, oh: oh, columns: ow0..<ow1,
+                      into: x + sample * inputPixels * inChannels + group * inPerGroup)
+        }
+    }
+
+    /// Splits lowered rows into runs along one output line: body(n, od, oh, ow₀, ow₁, first row).
+    @inline(__always)
+    private func forEachLine(_ rows: Range<Int>, _ body: (Int, Int, Int, Int, Int, Int) -> Void) {
         var cursor = OutputCursor(row: rows.lowerBound, output: output)
-        var source = col
-        for _ in rows {
-            let sample = x + cursor.n * sampleSize + channelOffset
-            let iw0 = cursor.ow * sW - pW
-            let rowInside = wholeRows && iw0 >= 0 && iw0 + kW <= inW
-            for kd in 0..<kD {
-                let id = cursor.od * sD - pD + kd * dD
-                if id < 0 || id >= inD {
-                    source += kH * kW * cg
+        var row = rows.lowerBound
+        while row < rows.upperBound {
+            let run = Swift.min(output[2] - cursor.ow, rows.upperBound - row)
+            body(cursor.n, cursor.od, cursor.oh, cursor.ow, cursor.ow + run, row)
+            row += run
+            for _ in 0..<run { cursor.advance() }
+        }
+    }
+
+    /// One output line of im2col; `sample` points at the sample's first channel of the group.
+    @inline(__always)
+    private func lowerLine<T: BLASScalar>(_ sample: UnsafePointer<T>, od: Int, oh: Int, columns: Range<Int>,
+                                          into col: UnsafeMutablePointer<T>) {
+        let (inD, inH, inW, channels) = (input[0], input[1], input[2], inChannels)
+        let (kH, kW) = (kernel[1], kernel[2])
+        let (sW, dW, pW) = (stride[2], dilation[2], padBefore[2])
+        let cg = inPerGroup
+        let (width, run) = (kW * cg, patch)
+        let wholeRows = dW == 1 && cg == channels
+        for kd in 0..<kernel[0] {
+            let id = od * stride[0] - padBefore[0] + kd * dilation[0]
+            for kh in 0..<kH {
+                let ih = oh * stride[1] - padBefore[1] + kh * dilation[1]
+                var target = col + (kd * kH + kh) * width
+                if id < 0 || id >= inD || ih < 0 || ih >= inH {
+                    for _ in columns {
+                        target.update(repeating: 0, count: width)
+                        target += run
+                    }
                     continue
                 }
-                for kh in 0..<kH {
-                    let ih = cursor.oh * sH - pH + kh * dH
-                    if ih < 0 || ih >= inH {
-                        source += kW * cg
-                        continue
-                    }
-                    let line = sample + (id * inH + ih) * inW * channels
-                    if rowInside {
-                        addElements(source, line + iw0 * channels, kW * channels)
-                        source += kW * channels
+                let line = sample + (id * inH + ih) * inW * channels
+                for ow in columns {
+                    let iw0 = ow * sW - pW
+                    if wholeRows && iw0 >= 0 && iw0 + kW <= inW {
+                        copyElements(line + iw0 * channels, target, width)
                     } else {
                         for kw in 0..<kW {
                             let iw = iw0 + kw * dW
-                            if iw >= 0 && iw < inW { addElements(source, line + iw * channels, cg) }
-                            source += cg
+                            if iw >= 0 && iw < inW {
+                                copyElements(line + iw * channels, target + kw * cg, cg)
+                            } else {
+                                (target + kw * cg).update(repeating: 0, count: cg)
+                            }
                         }
                     }
+                    target += run
                 }
             }
-            cursor.advance()
+        }
+    }
+
+    /// One output line of col2im (the adjoint of `lowerLine`).
+    @inline(__always)
+    private func raiseLine<T: BLASScalar>(_ col: UnsafePointer<T>, od: Int, oh: Int, columns: Range<Int>,
+                                          into sample: UnsafeMutablePointer<T>) {
+        let (inD, inH, inW, channels) = (input[0], input[1], input[2], inChannels)
+        let (kH, kW) = (kernel[1], kernel[2])
+        let (sW, dW, pW) = (stride[2], dilation[2], padBefore[2])
+        let cg = inPerGroup
+        let (width, run) = (kW * cg, patch)
+        let wholeRows = dW == 1 && cg == channels
+        for kd in 0..<kernel[0] {
+            let id = od * stride[0] - padBefore[0] + kd * dilation[0]
+            if id < 0 || id >= inD { continue }
+            for kh in 0..<kH {
+                let ih = oh * stride[1] - padBefore[1] + kh * dilation[1]
+                if ih < 0 || ih >= inH { continue }
+                var source = col + (kd * kH + kh) * width
+                let line = sample + (id * inH + ih) * inW * channels
+                for ow in columns {
+                    let iw0 = ow * sW - pW
+                    if wholeRows && iw0 >= 0 && iw0 + kW <= inW {
+                        addElements(source, line + iw0 * channels, width)
+                    } else {
+                        for kw in 0..<kW {
+                            let iw = iw0 + kw * dW
+                            if iw >= 0 && iw < inW { addElements(source + kw * cg, line + iw * channels, cg) }
+                        }
+                    }
+                    source += run
+                }
+            }
         }
     }
 }

@@ -232,13 +232,11 @@ enum PoolingKernels {
         return Tensor(uncheckedShape: inputShape, storage: dx)
     }
 
-    /// The divisor of one window.
+    /// The divisor of one window: the window volume (padding counted; in floor mode every
+    /// window fits inside the padded input) or the number of input cells it covers.
     @inline(__always)
-    static func divisor(_ g: ConvGeometry, _ o: (Int, Int, Int), clipped: (Range<Int>, Range<Int>, Range<Int>),
-                        countIncludesPadding: Bool) -> Int {
-        if !countIncludesPadding { return clipped.0.count * clipped.1.count * clipped.2.count }
-        // The window clipped to the padded input (it always fits in floor mode).
-        return g.kernelVolume
+    static func divisor(_ g: ConvGeometry, clipped: (Range<Int>, Range<Int>, Range<Int>), countIncludesPadding: Bool) -> Int {
+        countIncludesPadding ? g.kernelVolume : clipped.0.count * clipped.1.count * clipped.2.count
     }
 
     static func average<T: BLASScalar>(_ g: ConvGeometry, _ x: Tensor<T>, countIncludesPadding: Bool) -> Tensor<T> {
@@ -264,7 +262,7 @@ enum PoolingKernels {
                                         }
                                     }
                                 }
-                                let scale = 1 / T(divisor(g, (od, oh, ow), clipped: (rd, rh, rw), countIncludesPadding: countIncludesPadding))
+                                let scale = 1 / T(divisor(g, clipped: (rd, rh, rw), countIncludesPadding: countIncludesPadding))
                                 for k in 0..<c { py[out + k] *= scale }
                                 row += 1
                             }
@@ -291,7 +289,7 @@ enum PoolingKernels {
                             for ow in 0..<g.output[2] {
                                 let rw = window(ow, stride: g.stride[2], pad: g.padBefore[2], kernel: g.kernel[2], extent: inW)
                                 let out = row * c
-                                let scale = 1 / T(divisor(g, (od, oh, ow), clipped: (rd, rh, rw), countIncludesPadding: countIncludesPadding))
+                                let scale = 1 / T(divisor(g, clipped: (rd, rh, rw), countIncludesPadding: countIncludesPadding))
                                 for id in rd {
                                     for ih in rh {
                                         for iw in rw {

@@ -106,7 +106,6 @@ struct UpsamplingPlan {
         mutating func append(_ i0: Int, _ i1: Int, _ lambda: Double) {
             lower.append(i0); upper.append(i1); weight.append(lambda)
         }
-        var inputExtent: Int { (upper.max() ?? 0) + 1 }
     }
     let inputShape: [Int], outputShape: [Int]
     let batch: Int, channels: Int
@@ -125,12 +124,14 @@ struct UpsamplingPlan {
         var out = 0
         for n in 0..<batch {
             for od in 0..<ad.lower.count {
-                let dTaps = [(ad.lower[od], T(1 - ad.weight[od])), (ad.upper[od], T(ad.weight[od]))]
+                let (d0, d1, wd0, wd1) = (ad.lower[od], ad.upper[od], T(1 - ad.weight[od]), T(ad.weight[od]))
                 for oh in 0..<ah.lower.count {
-                    let hTaps = [(ah.lower[oh], T(1 - ah.weight[oh])), (ah.upper[oh], T(ah.weight[oh]))]
+                    let (h0, h1, wh0, wh1) = (ah.lower[oh], ah.upper[oh], T(1 - ah.weight[oh]), T(ah.weight[oh]))
                     for tap in wTaps {
-                        for (id, wd) in dTaps where wd != 0 {
-                            for (ih, wh) in hTaps where wh != 0 {
+                        // The (up to) eight corners; taps of weight 0 (nearest, or an exact
+                        // source coordinate) are skipped.
+                        for (id, wd) in [(d0, wd0), (d1, wd1)] where wd != 0 {
+                            for (ih, wh) in [(h0, wh0), (h1, wh1)] where wh != 0 {
                                 let line = ((n * inD + id) * inH + ih) * inW
                                 if tap.l0 != 0 { body(out, (line + tap.lo) * c, wd * wh * tap.l0) }
                                 if tap.l1 != 0 { body(out, (line + tap.hi) * c, wd * wh * tap.l1) }
