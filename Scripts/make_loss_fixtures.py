@@ -232,6 +232,22 @@ seed_case("seed_weighted", lambda t, p: weighted_dice_loss(t, p, tf.constant([0.
           {"preset": "seed-weighted", "classWeights": [0.2, 1.0, 3.0]})
 seed_case("seed_multiclass", lambda t, p: multiclass_dice_loss(t, p, epsilon=1e-4), {"preset": "seed-multiclass", "epsilon": 1e-4})
 
+# MARK: - MONAI DiceMetric / MeanIoU goldens for the hard metrics (Tests/DiceKitTests/Metrics)
+from monai.metrics import compute_dice, compute_iou
+pred_lab = rng.integers(0, 3, size=(3, 6, 5))
+true_lab = rng.integers(0, 3, size=(3, 6, 5))
+true_lab[1][true_lab[1] == 2] = 0          # class 2 absent from sample 1's target
+pred_lab[2][pred_lab[2] == 1] = 0          # class 1 never predicted in sample 2
+true_lab[2][true_lab[2] == 1] = 2          # ... and absent from its target: both empty
+oh = lambda l: torch.tensor(np.moveaxis(np.eye(3)[l], -1, 1))
+np.save(os.path.join(OUT, "metric_pred_labels.npy"), pred_lab.astype(np.int64))
+np.save(os.path.join(OUT, "metric_target_labels.npy"), true_lab.astype(np.int64))
+np.save(os.path.join(OUT, "metric_dice_ignore_empty.npy"), compute_dice(oh(pred_lab), oh(true_lab), ignore_empty=True).numpy())
+np.save(os.path.join(OUT, "metric_dice_keep_empty.npy"), compute_dice(oh(pred_lab), oh(true_lab), ignore_empty=False).numpy())
+np.save(os.path.join(OUT, "metric_iou_ignore_empty.npy"), compute_iou(oh(pred_lab), oh(true_lab), ignore_empty=True).numpy())
+np.save(os.path.join(OUT, "metric_dice_no_background.npy"),
+        compute_dice(oh(pred_lab), oh(true_lab), include_background=False, ignore_empty=True).numpy())
+
 with open(os.path.join(OUT, "cases.json"), "w") as f:
     json.dump(cases, f, indent=1)
 print(f"wrote {len(cases)} cases to {os.path.normpath(OUT)}")

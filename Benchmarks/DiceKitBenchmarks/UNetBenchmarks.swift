@@ -1,0 +1,49 @@
+// The reference U-Net (base 16, depth 4, batch 8, 128×128, 3 inputs, 2 classes): one Adam
+// training step with the softmax Dice loss on label targets, and inference, with the keys of
+// shared/reference/bench_torch.py. A per-stage breakdown (forward, loss, backward, optimiser)
+// shows where the time goes.
+
+import DiceKit
+import Dispatch
+
+let unetBenchmarks: [Benchmark] = [
+    Benchmark(key: "unet_b16_d4_n8_128") { context in
+        let (n, size) = (8, 128)
+        let model = try UNet<Float>(UNetConfiguration(inputChannels: 3, classes: 2, baseWidth: 16, depth: 4), seed: 0)
+        var generator = SeededGenerator(seed: 3)
+        let images = Tensor<Float>.normal([n, size, size, 3], generator: &generator)
+        let labels = try LabelMap(shape: [n, size, size],
+                                  labels: (0..<(n * size * size)).map { _ in Int(generator.next() % 2) })
+        let loss = DiceLoss(variant: .dice, activation: .softmax)
+        let optimizer = Adam<Float>(learningRate: 1e-3)
+        var stages = [Double](repeating: 0, count: 4)
+        var steps = 0
+        func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
+        let step = try context.time(warmup: 2, repetitions: 5) {
+            let t0 = now()
+            model.parameters.zeroGradients()
+            let logits = try model.forward(images)
+            let t1 = now()
+            let result = try loss.evaluate(logits, target: .labels(labels), gradient: true)
+            let t2 = now()
+            try model.backward(result.gradient!)
+            let t3 = now()
+            optimizer.step(model.parameters.trainable)
+            let t4 = now()
+            for (i, d) in [t1 - t0, t2 - t1, t3 - t2, t4 - t3].enumerated() { stages[i] += d }
+            steps += 1
+        }
+        let infer = try context.time(warmup: 1, repetitions: 5) { _ = try model.forward(images, mode: .evaluation) }
+        let total = stages.reduce(0, +)
+        let key = "unet_b16_d4_n\(n)_\(size)"
+        return [
+            Metric(key: key + "_train_step_ms", value: step * 1e3, unit: "ms"),
+            Metric(key: key + "_train_images_per_s", value: Double(n) / step, unit: "img/s"),
+            Metric(key: key + "_infer_ms", value: infer * 1e3, unit: "ms"),
+            Metric(key: key + "_share_forward", value: stages[0] / total, unit: "of step"),
+            Metric(key: key + "_share_loss", value: stages[1] / total, unit: "of step"),
+            Metric(key: key + "_share_backward", value: stages[2] / total, unit: "of step"),
+            Metric(key: key + "_share_optimizer", value: stages[3] / total, unit: "of step"),
+        ]
+    },
+]
