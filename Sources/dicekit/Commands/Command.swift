@@ -10,7 +10,11 @@ protocol Command {
 
 /// Every subcommand, in the order `dicekit --help` lists them.
 let commands: [Command.Type] = [
+    TrainCommand.self,
+    PredictCommand.self,
+    EvalCommand.self,
+    GradCommand.self,
+    LossCommand.self,
     InfoCommand.self,
     CheckCommand.self,
-    LossCommand.self,
 ]

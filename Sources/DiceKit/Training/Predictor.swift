@@ -1,0 +1,47 @@
+// Turning logits into label maps: the arg-max over the channel axis (the class with the largest
+// logit, which is also the largest softmax probability; ties go to the lower index).
+
+/// Predictions from a trained network.
+public enum Predictor {
+    /// The arg-max class of channels-last logits [N, spatial…, K] as labels [N, spatial…].
+    /// With a single channel (sigmoid output), a logit > 0 is class 1.
+    ///
+    /// - Throws: `DiceKitError.shape` for a tensor of rank below 2.
+    public static func argmax(_ logits: Tensor<Float>) throws -> LabelMap {
+        guard logits.rank >= 2, let k = logits.shape.last, k >= 1 else {
+            throw DiceKitError.shape("argmax needs logits [N, spatial…, classes], got shape \(logits.shape)")
+        }
+        let positions = logits.count / k
+        var labels = [Int](repeating: 0, count: positions)
+        logits.withUnsafeBufferPointer { x in
+            for p in 0..<positions {
+                let row = p * k
+                if k == 1 { labels[p] = x[row] > 0 ? 1 : 0; continue }
+                var best = 0
+                var bestValue = x[row]
+                for c in 1..<k where x[row + c] > bestValue { best = c; bestValue = x[row + c] }
+                labels[p] = best
+            }
+        }
+        return try LabelMap(shape: Array(logits.shape.dropLast()), labels: labels)
+    }
+
+    /// Logits of `model` for `images`, in evaluation mode, `batchSize` images at a time.
+    ///
+    /// - Throws: as `UNet.forward(_:mode:)`.
+    public static func logits(_ model: UNet<Float>, images: Tensor<Float>, batchSize: Int = 8) throws -> Tensor<Float> {
+        let n = images.shape.first ?? 0
+        let per = images.count / max(n, 1)
+        var outputs: [Float] = []
+        var outShape: [Int] = []
+        for start in stride(from: 0, to: n, by: max(batchSize, 1)) {
+            let end = min(start + batchSize, n)
+            let slice = try Tensor(shape: [end - start] + images.shape.dropFirst(),
+                                   scalars: Array(images.scalars[(start * per)..<(end * per)]))
+            let out = try model.forward(slice, mode: .evaluation)
+            outputs += out.scalars
+            outShape = Array(out.shape.dropFirst())
+        }
+        return try Tensor(shape: [n] + outShape, scalars: outputs)
+    }
+}

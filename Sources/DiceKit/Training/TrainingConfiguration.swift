@@ -1,0 +1,103 @@
+// What `Trainer` needs to know: epochs, batch size, optimiser, schedule, loss, augmentation and
+// where to write its outputs. Every field has a default that trains the synthetic polyp set well.
+
+/// The optimisers `Trainer` can build.
+public enum OptimizerKind: String, Sendable, CaseIterable {
+    /// Adam with L2 weight decay (PyTorch's `Adam`).
+    case adam
+    /// Adam with decoupled weight decay (PyTorch's `AdamW`).
+    case adamw
+    /// SGD with momentum (Nesterov), as nnU-Net trains.
+    case sgd
+}
+
+/// The learning-rate schedules `Trainer` can apply, stepped once per optimiser step.
+public enum ScheduleKind: String, Sendable, CaseIterable {
+    /// The base rate throughout.
+    case constant
+    /// Linear warm-up over the first epoch, then a cosine decay to 0.
+    case cosine
+    /// nnU-Net's (1 − t/T)^0.9.
+    case poly
+}
+
+/// The training objectives `dicekit train --loss` offers; all act on softmax probabilities of the
+/// logits against label maps.
+public enum LossKind: String, Sendable, CaseIterable {
+    /// Soft Dice (MONAI defaults).
+    case dice
+    /// Dice + softmax cross-entropy, equal weights.
+    case diceCE = "dice-ce"
+    /// Jaccard (soft IoU).
+    case jaccard
+    /// Tversky with α = 0.3 (FP), β = 0.7 (FN): recall-leaning, for small objects.
+    case tversky
+    /// Focal Tversky (α 0.3, β 0.7, γ 0.75).
+    case focalTversky = "focal-tversky"
+    /// Log-cosh Dice.
+    case logCoshDice = "log-cosh-dice"
+    /// Generalized Dice (1/G² weights).
+    case generalized
+
+    /// The `DiceLoss` this objective stands for.
+    public var loss: DiceLoss {
+        var loss = DiceLoss(variant: .dice, activation: .softmax)
+        switch self {
+        case .dice: break
+        case .diceCE: loss.crossEntropyWeight = 1
+        case .jaccard: loss.variant = .jaccard
+        case .tversky: loss.variant = .tversky; loss.alpha = 0.3; loss.beta = 0.7
+        case .focalTversky: loss.variant = .focalTversky; loss.alpha = 0.3; loss.beta = 0.7
+        case .logCoshDice: loss.variant = .logCoshDice
+        case .generalized: loss.variant = .generalized
+        }
+        return loss
+    }
+}
+
+/// Settings of a training run.
+public struct TrainingConfiguration: Sendable {
+    /// Passes over the training set (default 20).
+    public var epochs = 20
+    /// Images per optimiser step (default 8).
+    public var batchSize = 8
+    /// Base learning rate (default 1e-3).
+    public var learningRate = 1e-3
+    /// Optimiser (default Adam).
+    public var optimizer: OptimizerKind = .adam
+    /// Weight decay (default 0): L2 for Adam and SGD, decoupled for AdamW.
+    public var weightDecay = 0.0
+    /// SGD momentum (default 0.99 with Nesterov, nnU-Net's); unused by Adam.
+    public var momentum = 0.99
+    /// Learning-rate schedule (default cosine with a one-epoch warm-up).
+    public var schedule: ScheduleKind = .cosine
+    /// The objective (default soft Dice).
+    public var loss: LossKind = .dice
+    /// Clip the global gradient L2 norm to this value (default 12, nnU-Net's); nil disables.
+    public var gradientClip: Double? = 12
+    /// Per-sample augmentation (default flips, 90° rotations, brightness/contrast jitter).
+    public var augmentation: Augmentation = .standard
+    /// Seed of shuffling and augmentation (default 0).
+    public var seed: UInt64 = 0
+    /// Where checkpoints, metrics.jsonl, summary.json and curves.svg go; nil writes nothing.
+    public var outputDirectory: String? = nil
+
+    /// The defaults above.
+    public init() {}
+
+    /// Checks ranges and combinations.
+    ///
+    /// - Throws: `DiceKitError.option` naming the offending value.
+    public func validate() throws {
+        guard epochs >= 1 else { throw DiceKitError.option("epochs \(epochs); expected ≥ 1") }
+        guard batchSize >= 1 else { throw DiceKitError.option("batch size \(batchSize); expected ≥ 1") }
+        guard learningRate > 0, learningRate.isFinite else {
+            throw DiceKitError.option("learning rate \(learningRate); expected a finite value > 0")
+        }
+        guard weightDecay >= 0, weightDecay.isFinite else { throw DiceKitError.option("weight decay \(weightDecay); expected ≥ 0") }
+        guard (0..<1).contains(momentum) else { throw DiceKitError.option("momentum \(momentum); expected 0 ≤ m < 1") }
+        if let clip = gradientClip, !(clip > 0 && clip.isFinite) {
+            throw DiceKitError.option("gradient clip \(clip); expected a finite value > 0")
+        }
+    }
+}

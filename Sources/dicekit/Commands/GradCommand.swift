@@ -1,0 +1,53 @@
+// `dicekit grad`: one forward and backward pass of a checkpoint's U-Net with the softmax Dice
+// loss, writing every parameter's gradient under its checkpoint name, so DiceKit can be checked
+// against any other framework tensor by tensor.
+
+import DiceKit
+
+enum GradCommand: Command {
+    static let spec = CommandSpec(
+        name: "grad",
+        summary: "parameter gradients of the softmax Dice loss for a checkpoint, as .safetensors",
+        help: """
+        usage: dicekit grad --checkpoint FILE --images X.npy --labels Y.npy --out G.safetensors
+
+        X: images [N, H, W, C] (float32/float64, or uint8 scaled by 1/255), channels-last.
+        Y: integer labels [N, H, W] (any integer dtype, or whole-number floats).
+        Loss: MONAI DiceLoss(softmax=True, to_onehot_y=True) defaults, mean reduction, in Float.
+        Writes d(loss)/d(parameter) for every trainable parameter under its PyTorch state_dict name
+        and layout, and prints {"loss": x}.
+        """,
+        valueOptions: ["checkpoint", "images", "labels", "out"]
+    )
+
+    static func run(_ arguments: ParsedArguments) throws {
+        let model = try UNet<Float>.load(contentsOf: try required(arguments, "checkpoint"))
+        let images = try loadImages(try required(arguments, "images"))
+        let labelArray = try NPY.read(contentsOf: try required(arguments, "labels"))
+        let labels = try LabelMap(shape: labelArray.shape, labels: labelArray.integers())
+        let out = try required(arguments, "out")
+        let logits = try model.forward(images, mode: .training)
+        let result = try DiceLoss(variant: .dice, activation: .softmax).evaluate(logits, target: .labels(labels), gradient: true)
+        model.parameters.zeroGradients()
+        try model.backward(result.gradient!)
+        try model.parameters.gradientDict().write(to: out)
+        print("{\"loss\": \(jsonNumber(result.value))}")
+    }
+}
+
+/// The value of a required option, or a usage error naming it.
+func required(_ arguments: ParsedArguments, _ name: String) throws -> String {
+    guard let value = arguments.string(name) else { throw UsageError(message: "--\(name) is required") }
+    return value
+}
+
+/// Images [N, spatial…, C] from a .npy file: float32/float64 as they are, uint8 scaled by 1/255.
+func loadImages(_ path: String) throws -> Tensor<Float> {
+    let array = try NPY.read(contentsOf: path)
+    let tensor = array.tensor(of: Float.self)
+    guard tensor.isFinite else { throw DiceKitError.value("\(path) holds NaN or infinite values; expected finite pixels") }
+    guard tensor.rank == 4 || tensor.rank == 5 else {
+        throw DiceKitError.shape("\(path) has shape \(array.shape); expected images [N, H, W, C] or volumes [N, D, H, W, C]")
+    }
+    return array.dtype == .uint8 ? tensor.map { $0 / 255 } : tensor
+}
