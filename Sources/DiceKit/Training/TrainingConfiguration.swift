@@ -71,8 +71,9 @@ public struct TrainingConfiguration: Sendable {
     public var momentum = 0.99
     /// Learning-rate schedule (default cosine with a one-epoch warm-up).
     public var schedule: ScheduleKind = .cosine
-    /// The objective (default soft Dice).
-    public var loss: LossKind = .dice
+    /// The objective (default Dice + cross-entropy, nnU-Net's: soft Dice alone with MONAI's
+    /// per-image defaults can settle on "all background" when some images hold no object).
+    public var loss: LossKind = .diceCE
     /// Clip the global gradient L2 norm to this value (default 12, nnU-Net's); nil disables.
     public var gradientClip: Double? = 12
     /// Per-sample augmentation (default flips, 90° rotations, brightness/contrast jitter).

@@ -14,6 +14,7 @@ let commands: [Command.Type] = [
     PredictCommand.self,
     EvalCommand.self,
     GradCommand.self,
+    SynthCommand.self,
     LossCommand.self,
     InfoCommand.self,
     CheckCommand.self,

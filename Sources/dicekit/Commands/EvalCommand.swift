@@ -18,20 +18,21 @@ enum EvalCommand: Command {
     )
 
     static func run(_ arguments: ParsedArguments) throws {
-        let model = try UNet<Float>.load(contentsOf: try required(arguments, "checkpoint"))
-        let source = try required(arguments, "data")
+        let (checkpoint, source) = (try required(arguments, "checkpoint"), try required(arguments, "data"))
         let seed = UInt64(try arguments.int("seed", default: 0, in: 0...Int.max)!)
+        let size = try arguments.int("size", default: 128, in: 16...2048)!
+        let count = try arguments.int("count", default: 100, in: 1...100_000)!
+        let batchSize = try arguments.int("batch-size", default: 8, in: 1...4096)!
+        let model = try UNet<Float>.load(contentsOf: checkpoint)
         let dataset: SegmentationDataset
         if source == "synthetic" {
-            let size = try arguments.int("size", default: 128, in: 16...2048)!
-            let count = try arguments.int("count", default: 100, in: 1...100_000)!
             dataset = try .syntheticPolyps(count: count, seed: seed &+ 2000,
                                            configuration: SyntheticPolypConfiguration(size: size, classes: model.configuration.classes))
         } else {
             dataset = try SegmentationDataset.load(from: source, classes: model.configuration.classes)
         }
         var config = TrainingConfiguration()
-        config.batchSize = try arguments.int("batch-size", default: 8, in: 1...4096)!
+        config.batchSize = batchSize
         let scores = try Trainer(model: model, configuration: config).evaluate(dataset)
         printError("class    dice      iou")
         for c in 0..<scores.dice.count {

@@ -21,11 +21,12 @@ enum GradCommand: Command {
     )
 
     static func run(_ arguments: ParsedArguments) throws {
-        let model = try UNet<Float>.load(contentsOf: try required(arguments, "checkpoint"))
-        let images = try loadImages(try required(arguments, "images"))
-        let labelArray = try NPY.read(contentsOf: try required(arguments, "labels"))
+        let (checkpoint, imagesPath, labelsPath, out) = (try required(arguments, "checkpoint"), try required(arguments, "images"),
+                                                         try required(arguments, "labels"), try required(arguments, "out"))
+        let model = try UNet<Float>.load(contentsOf: checkpoint)
+        let images = try loadImages(imagesPath)
+        let labelArray = try NPY.read(contentsOf: labelsPath)
         let labels = try LabelMap(shape: labelArray.shape, labels: labelArray.integers())
-        let out = try required(arguments, "out")
         let logits = try model.forward(images, mode: .training)
         let result = try DiceLoss(variant: .dice, activation: .softmax).evaluate(logits, target: .labels(labels), gradient: true)
         model.parameters.zeroGradients()

@@ -24,8 +24,9 @@ enum PredictCommand: Command {
         guard arguments.string("logits") != nil || arguments.string("out") != nil else {
             throw UsageError(message: "nothing to write: give --logits OUT.npy and/or --out DIR")
         }
-        let model = try UNet<Float>.load(contentsOf: try required(arguments, "checkpoint"))
-        let input = try required(arguments, "input")
+        let (checkpoint, input) = (try required(arguments, "checkpoint"), try required(arguments, "input"))
+        let batchSize = try arguments.int("batch-size", default: 8, in: 1...4096)!
+        let model = try UNet<Float>.load(contentsOf: checkpoint)
         let images: Tensor<Float>
         var truth: [Int32]? = nil
         if input.hasSuffix(".npy") && !FileManager.default.fileExists(atPath: input.dropLast(4) + "_masks.npy") {
@@ -36,7 +37,7 @@ enum PredictCommand: Command {
             truth = dataset.labels
         }
         guard images.rank == 4 else { throw DiceKitError.shape("predict writes 2-D overlays; got images of shape \(images.shape)") }
-        let logits = try Predictor.logits(model, images: images, batchSize: try arguments.int("batch-size", default: 8, in: 1...4096)!)
+        let logits = try Predictor.logits(model, images: images, batchSize: batchSize)
         if let path = arguments.string("logits") { try NPY.write(logits, to: path) }
         guard let out = arguments.string("out") else { return }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)

@@ -19,12 +19,12 @@ enum TrainCommand: Command {
           --val-fraction F       validation share (default 0.2)        --no-augment  disable augmentation
         model
           --base W               first-level width (default 16)        --depth D  levels (default 4)
-          --norm none|batch|instance|group:G   (default none: the reference U-Net)
+          --norm none|batch|instance|group:G   (default batch; none is the reference U-Net)
           --activation relu|leaky-relu        (default relu)
         optimisation
           --epochs N (20)  --batch-size B (8)  --lr X (1e-3)  --optimizer adam|adamw|sgd (adam)
           --weight-decay X (0)  --momentum M (0.99, sgd)  --schedule constant|cosine|poly (cosine)
-          --loss dice|dice-ce|jaccard|tversky|focal-tversky|log-cosh-dice|generalized (dice)
+          --loss dice|dice-ce|jaccard|tversky|focal-tversky|log-cosh-dice|generalized (dice-ce)
           --clip X  global gradient-norm clip (12; 0 disables)   --seed S (0)   --threads T
         output
           --out DIR              checkpoints (last/best.safetensors), metrics.jsonl, summary.json,
@@ -41,26 +41,21 @@ enum TrainCommand: Command {
     )
 
     static func run(_ arguments: ParsedArguments) throws {
+        // Every option is parsed and checked before any data is generated or read, so a typo
+        // fails at once.
         if let threads = try arguments.int("threads", in: 1...256) { BLAS.threadCount = threads }
         let seed = UInt64(try arguments.int("seed", default: 0, in: 0...Int.max)!)
         let source = arguments.string("data") ?? "synthetic"
         let requestedClasses = try arguments.int("classes", in: 1...255)
-        let dataset: SegmentationDataset
-        if source == "synthetic" {
-            let count = try arguments.int("count", default: 400, in: 2...100_000)!
-            let size = try arguments.int("size", default: 128, in: 16...2048)!
-            let config = SyntheticPolypConfiguration(size: size, classes: requestedClasses ?? 2)
-            dataset = try SegmentationDataset.syntheticPolyps(count: count, seed: seed &+ 1000, configuration: config)
-        } else {
+        let count = try arguments.int("count", default: 400, in: 2...100_000)!
+        let size = try arguments.int("size", default: 128, in: 16...2048)!
+        if source != "synthetic" {
             for option in ["count", "size"] where arguments.string(option) != nil {
                 throw UsageError(message: "--\(option) applies to --data synthetic only")
             }
-            dataset = try SegmentationDataset.load(from: source, classes: requestedClasses)
         }
         let fraction = try arguments.double("val-fraction", default: 0.2)!
         guard (0..<1).contains(fraction) else { throw UsageError(message: "--val-fraction expects 0 ≤ F < 1, got \(fraction)") }
-        let (training, validation) = fraction > 0 ? try dataset.split(validationFraction: fraction, seed: seed)
-                                                  : (dataset, nil as SegmentationDataset?)
 
         var config = TrainingConfiguration()
         config.epochs = try arguments.int("epochs", default: config.epochs, in: 1...100_000)!
@@ -76,33 +71,50 @@ enum TrainCommand: Command {
         config.augmentation = arguments.flag("no-augment") ? .none : .standard
         config.seed = seed
         config.outputDirectory = arguments.string("out") ?? "runs/train"
+        do { try config.validate() } catch let error as DiceKitError { throw UsageError(message: error.description) }
 
-        let model: UNet<Float>
-        if let resume = arguments.string("resume") {
+        let resume = arguments.string("resume")
+        if resume != nil {
             for option in ["base", "depth", "norm", "activation"] where arguments.string(option) != nil {
                 throw UsageError(message: "--\(option) cannot change the architecture of a resumed checkpoint")
             }
+        }
+        var architecture = UNetConfiguration()
+        architecture.baseWidth = try arguments.int("base", default: 16, in: 1...1024)!
+        architecture.depth = try arguments.int("depth", default: 4, in: 1...8)!
+        do { architecture.normalization = try NormalizationKind(name: arguments.string("norm") ?? "batch") }
+        catch let error as DiceKitError { throw UsageError(message: error.description) }
+        switch arguments.string("activation") ?? "relu" {
+        case "relu": architecture.activation = .relu
+        case "leaky-relu": architecture.activation = .leakyReLU(slope: 0.01)
+        case let other: throw UsageError(message: "--activation expects relu|leaky-relu, got '\(other)'")
+        }
+
+        let dataset: SegmentationDataset
+        if source == "synthetic" {
+            let synthetic = SyntheticPolypConfiguration(size: size, classes: requestedClasses ?? 2)
+            dataset = try SegmentationDataset.syntheticPolyps(count: count, seed: seed &+ 1000, configuration: synthetic)
+        } else {
+            dataset = try SegmentationDataset.load(from: source, classes: requestedClasses)
+        }
+        let (training, validation) = fraction > 0 ? try dataset.split(validationFraction: fraction, seed: seed)
+                                                  : (dataset, nil as SegmentationDataset?)
+        let model: UNet<Float>
+        if let resume {
             model = try UNet<Float>.load(contentsOf: resume)
         } else {
-            var architecture = UNetConfiguration(inputChannels: dataset.channels, classes: max(dataset.classes, 2))
-            architecture.baseWidth = try arguments.int("base", default: 16, in: 1...1024)!
-            architecture.depth = try arguments.int("depth", default: 4, in: 1...8)!
-            architecture.normalization = try NormalizationKind(name: arguments.string("norm") ?? "none")
-            switch arguments.string("activation") ?? "relu" {
-            case "relu": architecture.activation = .relu
-            case "leaky-relu": architecture.activation = .leakyReLU(slope: 0.01)
-            case let other: throw UsageError(message: "--activation expects relu|leaky-relu, got '\(other)'")
-            }
+            architecture.inputChannels = dataset.channels
+            architecture.classes = max(dataset.classes, 2)
             model = try UNet<Float>(architecture, seed: seed)
         }
         let trainer = try Trainer(model: model, configuration: config)
-        if let resume = arguments.string("resume") { try trainer.resume(fromCheckpoint: resume) }
+        if let resume { try trainer.resume(fromCheckpoint: resume) }
         let steps = (training.count + config.batchSize - 1) / config.batchSize
         let reporter = ProgressReporter(totalEpochs: config.epochs, stepsPerEpoch: steps, firstEpoch: trainer.history.count + 1)
         let m = model.configuration
-        reporter.message("training a U-Net (base \(m.baseWidth), depth \(m.depth), \(m.classes) classes, norm \(m.normalization.name)) "
-                         + "on \(training.count) images of \(training.spatialShape), validating on \(validation?.count ?? 0); "
-                         + "\(config.epochs) epochs × \(steps) steps; output in \(config.outputDirectory!)")
+        reporter.message("training a U-Net (base \(m.baseWidth), depth \(m.depth), \(m.classes) classes, norm \(m.normalization.name), "
+                         + "loss \(config.loss.rawValue)) on \(training.count) images of \(training.spatialShape), "
+                         + "validating on \(validation?.count ?? 0); \(config.epochs) epochs × \(steps) steps; output in \(config.outputDirectory!)")
         let summary = try trainer.fit(training: training, validation: validation, reporter: reporter)
         print(summary.json.prettyEncoded, terminator: "")
     }
