@@ -33,6 +33,23 @@ let unetBenchmarks: [Benchmark] = [
             for (i, d) in [t1 - t0, t2 - t1, t3 - t2, t4 - t3].enumerated() { stages[i] += d }
             steps += 1
         }
+        // Per-stage breakdown over a few more steps (printed, not part of the JSON keys).
+        let profile = LayerProfile()
+        model.profile = profile
+        for _ in 0..<3 {
+            model.parameters.zeroGradients()
+            let logits = try model.forward(images)
+            try model.backward(try loss.evaluate(logits, target: .labels(labels), gradient: true).gradient!)
+        }
+        model.profile = nil
+        let profiled = profile.stages.reduce(0) { $0 + $1.forward + $1.backward }
+        printErr("  stage          forward ms  backward ms  share")
+        for stage in profile.stages {
+            let line = pad("  " + stage.name, 16) + pad(format(stage.forward / 3 * 1e3), 11, left: true)
+                + pad(format(stage.backward / 3 * 1e3), 13, left: true)
+                + pad(format((stage.forward + stage.backward) / profiled * 100) + "%", 8, left: true)
+            printErr(line)
+        }
         let infer = try context.time(warmup: 1, repetitions: 5) { _ = try model.forward(images, mode: .evaluation) }
         let total = stages.reduce(0, +)
         let key = "unet_b16_d4_n\(n)_\(size)"

@@ -14,6 +14,9 @@ public final class UNet<Scalar: BLASScalar> {
     public let configuration: UNetConfiguration
     /// Every parameter and buffer by its PyTorch name, in state_dict order.
     public let parameters = ParameterStore<Scalar>()
+    /// When set, forward and backward add their time per stage (down.i, pool.i, mid, up.j,
+    /// concat.j, dec.j, head) to it; nil (default) measures nothing.
+    public var profile: LayerProfile?
 
     private let down: [SequentialLayer<Scalar>]
     private let pools: [MaxPoolingLayer<Scalar>]
@@ -76,16 +79,17 @@ public final class UNet<Scalar: BLASScalar> {
         var x = input
         var skips: [Tensor<Scalar>] = []
         for i in 0..<configuration.depth {
-            x = try down[i].forward(x, mode: mode)
+            x = try timed("down.\(i)", false) { try down[i].forward(x, mode: mode) }
             skips.append(x)
-            x = try pools[i].forward(x, mode: mode)
+            x = try timed("pool.\(i)", false) { try pools[i].forward(x, mode: mode) }
         }
-        x = try mid.forward(x, mode: mode)
+        x = try timed("mid", false) { try mid.forward(x, mode: mode) }
         for j in 0..<configuration.depth {
-            let upsampled = try up[j].forward(x, mode: mode)
-            x = try dec[j].forward(try .concatenatingChannels([upsampled, skips.removeLast()]), mode: mode)
+            let upsampled = try timed("up.\(j)", false) { try up[j].forward(x, mode: mode) }
+            let joined = try timed("concat.\(j)", false) { try Tensor.concatenatingChannels([upsampled, skips.removeLast()]) }
+            x = try timed("dec.\(j)", false) { try dec[j].forward(joined, mode: mode) }
         }
-        return try head.forward(x, mode: mode)
+        return try timed("head", false) { try head.forward(x, mode: mode) }
     }
 
     /// Back-propagates d(loss)/d(logits) of the last `forward` call, adding every parameter's
@@ -93,21 +97,30 @@ public final class UNet<Scalar: BLASScalar> {
     ///
     /// - Throws: `DiceKitError.shape` when the gradient does not have the logits' shape.
     public func backward(_ logitsGradient: Tensor<Scalar>) throws {
-        var g = try head.backward(logitsGradient)
+        var g = try timed("head", true) { try head.backward(logitsGradient) }
         var skipGradients = [Tensor<Scalar>?](repeating: nil, count: configuration.depth)
         for j in (0..<configuration.depth).reversed() {
             let level = configuration.depth - 1 - j
             let width = configuration.width(level: level)
-            let parts = try dec[j].backward(g).splittingChannels([width, width])
+            let joined = try timed("dec.\(j)", true) { try dec[j].backward(g) }
+            let parts = try timed("concat.\(j)", true) { try joined.splittingChannels([width, width]) }
             skipGradients[level] = parts[1]
-            g = try up[j].backward(parts[0])
+            g = try timed("up.\(j)", true) { try up[j].backward(parts[0]) }
         }
-        g = try mid.backward(g)
+        g = try timed("mid", true) { try mid.backward(g) }
         for i in (0..<configuration.depth).reversed() {
-            g = try pools[i].backward(g)
-            g += skipGradients[i]!
-            g = try down[i].backward(g)
+            g = try timed("pool.\(i)", true) {
+                var routed = try pools[i].backward(g)
+                routed += skipGradients[i]!
+                return routed
+            }
+            g = try timed("down.\(i)", true) { try down[i].backward(g) }
         }
+    }
+
+    private func timed<R>(_ name: String, _ backward: Bool, _ body: () throws -> R) rethrows -> R {
+        guard let profile else { return try body() }
+        return try profile.measure(name, backward: backward, body)
     }
 
     private func checkInput(_ shape: [Int]) throws {
