@@ -112,8 +112,8 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer {
         let (dBeta, dGamma) = outputGradient.withUnsafeBufferPointer { dy in
             cache.xhat.withUnsafeBufferPointer { h in channelGradientSums(dy, h, rows: rows, channels: c) }
         }
-        accumulate(dBeta, into: &bias.gradient)
-        accumulate(dGamma, into: &weight.gradient)
+        accumulateChannelSums(dBeta, into: &bias.gradient)
+        accumulateChannelSums(dGamma, into: &weight.gradient)
         let gamma = weight.value.scalars
         // dx = scale·γ·(dy − [Σdy + x̂·Σdy·x̂]/K) in training mode; scale·γ·dy in evaluation mode.
         let training = cache.mode == .training

@@ -133,8 +133,8 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer {
             }
         }
         if let weight, let bias {
-            accumulate(totalBeta, into: &bias.gradient)
-            accumulate(totalGamma, into: &weight.gradient)
+            accumulateChannelSums(totalBeta, into: &bias.gradient)
+            accumulateChannelSums(totalGamma, into: &weight.gradient)
         }
         return inputGradient
     }

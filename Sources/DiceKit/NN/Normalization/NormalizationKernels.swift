@@ -78,7 +78,7 @@ func channelGradientSums<T: BLASScalar>(_ dy: UnsafeBufferPointer<T>, _ xhat: Un
 }
 
 /// Adds per-channel sums into a parameter gradient.
-func accumulate<T: BLASScalar>(_ sums: [Double], into gradient: inout Tensor<T>) {
+func accumulateChannelSums<T: BLASScalar>(_ sums: [Double], into gradient: inout Tensor<T>) {
     gradient.withUnsafeMutableBufferPointer { g in
         for c in sums.indices { g[c] += T(sums[c]) }
     }
