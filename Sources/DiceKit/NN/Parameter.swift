@@ -50,6 +50,8 @@ public final class Parameter<Scalar: BLASScalar> {
     public var isTrainable: Bool { kind == .trainable }
 
     /// Sets the gradient to zeros of the value's shape (trainable parameters only).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func zeroGradient() {
         guard kind == .trainable else { return }
         if gradient.shape == value.shape {

@@ -51,6 +51,8 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer {
     /// Normalises each (sample, group) of `input` ([N, spatial…, C]); `mode` is ignored.
     ///
     /// - Throws: `DiceKitError.shape` when the last axis is not C or the rank is below 3.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
         let (n, s, c) = try normalizationExtents(input.shape, channels: channels, layer: layerName)
         let width = c / groups
@@ -92,6 +94,8 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer {
     /// d(loss)/d(input); adds d(loss)/dγ and d(loss)/dβ into the parameter gradients (if affine).
     ///
     /// - Throws: `DiceKitError.shape` when `outputGradient`'s shape differs from the last output's.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
         guard let cache, cache.xhat.shape == outputGradient.shape else {
             throw DiceKitError.shape("\(layerName).backward: gradient shape \(outputGradient.shape); expected the last output's \(self.cache?.xhat.shape ?? [])")
