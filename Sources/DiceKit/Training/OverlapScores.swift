@@ -60,4 +60,40 @@ public struct OverlapTally: Sendable, Equatable {
             return denominator == 0 ? 1 : Double(truePositives[c]) / Double(denominator)
         }
     }
+
+    /// A text table: one row per class with Dice, IoU, TP, FP, FN, then the foreground mean.
+    public var table: String {
+        var lines = ["class      Dice     IoU          TP          FP          FN"]
+        let (d, j) = (dice, iou)
+        for c in 0..<classes {
+            lines.append(pad("\(c)", 5) + pad(fixed(d[c]), 10) + pad(fixed(j[c]), 8)
+                         + pad("\(truePositives[c])", 12) + pad("\(falsePositives[c])", 12) + pad("\(falseNegatives[c])", 12))
+        }
+        let fg = classes > 1 ? Array(1..<classes) : [0]
+        let meanDice = fg.map { d[$0] }.reduce(0, +) / Double(fg.count)
+        let meanIoU = fg.map { j[$0] }.reduce(0, +) / Double(fg.count)
+        lines.append("fg   " + pad(fixed(meanDice), 10) + pad(fixed(meanIoU), 8))
+        return lines.joined(separator: "\n")
+    }
+
+    /// {"dice": [...], "iou": [...], "dice_foreground": x, "iou_foreground": y} per class.
+    public var json: JSONValue {
+        let fg = classes > 1 ? Array(1..<classes) : [0]
+        return [
+            "dice": .numbers(dice), "iou": .numbers(iou),
+            "dice_foreground": .number(fg.map { dice[$0] }.reduce(0, +) / Double(fg.count)),
+            "iou_foreground": .number(fg.map { iou[$0] }.reduce(0, +) / Double(fg.count)),
+        ]
+    }
+
+    private func fixed(_ x: Double) -> String {
+        let scaled = (x * 10_000).rounded()
+        guard scaled.isFinite else { return "\(x)" }
+        let whole = Int(scaled) / 10_000, fraction = abs(Int(scaled)) % 10_000
+        return "\(whole)." + String(repeating: "0", count: 4 - String(fraction).count) + String(fraction)
+    }
+
+    private func pad(_ text: String, _ width: Int) -> String {
+        String(repeating: " ", count: max(0, width - text.count)) + text
+    }
 }

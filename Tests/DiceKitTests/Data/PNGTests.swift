@@ -108,3 +108,23 @@ private func sixteenBitGreyPNG() -> [UInt8] {
     let header = be32(2) + be32(1) + [16, 0, 0, 0, 0]  // width, height, bit depth 16, grey
     return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header) + chunk("IDAT", zlib) + chunk("IEND", [])
 }
+
+final class SegmentationOverlayTests: XCTestCase {
+    func testSideBySidePanels() throws {
+        let image = Tensor<Float>(shape: [4, 5, 3], repeating: 0.5)
+        var truth = [Int32](repeating: 0, count: 20)
+        truth[7] = 1
+        let prediction = [Int32](repeating: 1, count: 20)
+        let both = try SegmentationOverlay.sideBySide(image: image, truth: truth, prediction: prediction)
+        XCTAssertEqual(both.width, 3 * 5 + 2 * 4)
+        XCTAssertEqual(both.height, 4)
+        XCTAssertEqual(Array(both.pixels[0..<3]), [128, 128, 128], "the plain image")
+        XCTAssertEqual(Array(both.pixels[15..<18]), [255, 255, 255], "the gap")
+        let truthPixel = (1 * both.width + 9 + 2) * 3  // row 1, column 2 of panel 2
+        XCTAssertEqual(Array(both.pixels[truthPixel..<(truthPixel + 3)]), [0, 230, 90], "a one-pixel region is all outline")
+        let single = try SegmentationOverlay.sideBySide(image: Tensor<Float>(shape: [4, 5, 1], repeating: 0), truth: nil, prediction: prediction)
+        XCTAssertEqual(single.width, 2 * 5 + 4)
+        XCTAssertThrowsError(try SegmentationOverlay.sideBySide(image: image, truth: [0], prediction: prediction))
+        XCTAssertThrowsError(try SegmentationOverlay.sideBySide(image: Tensor<Float>(shape: [4, 5, 2]), truth: nil, prediction: prediction))
+    }
+}

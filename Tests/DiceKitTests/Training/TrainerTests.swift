@@ -138,6 +138,11 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(tally.iou, [1, 0.5, 0.5])
         XCTAssertThrowsError(try tally.add(logits: logits, labels: [0]))
         XCTAssertEqual(OverlapTally(classes: 2).dice, [1, 1], "absent classes score 1")
+        let table = tally.table.split(separator: "\n")
+        XCTAssertEqual(table.count, 5)
+        XCTAssertEqual(String(table[2]), "    1    0.6667  0.5000           1           1           0")
+        XCTAssertTrue(table[4].hasPrefix("fg       0.6667  0.5000"), String(table[4]))
+        XCTAssertTrue(tally.json.encoded.hasPrefix(#"{"dice":[1.0,0.6666666666666666,0.6666666666666666],"iou":[1.0,0.5,0.5],"dice_foreground":0.666"#))
     }
 
     func testInvalidOptions() throws {
