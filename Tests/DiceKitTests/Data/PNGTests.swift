@@ -50,6 +50,21 @@ final class PNGTests: XCTestCase {
         XCTAssertEqual(image.pixels, [0x12, 0xFF])
     }
 
+    func testAbsurdSizesAreRefused() throws {
+        var bytes = sixteenBitGreyPNG()
+        // IHDR width and height (bytes 16–23) → 100000 × 100000, CRC fixed up.
+        let huge: [UInt8] = [0, 1, 0x86, 0xA0]
+        bytes.replaceSubrange(16..<20, with: huge)
+        bytes.replaceSubrange(20..<24, with: huge)
+        bytes.replaceSubrange(29..<33, with: crcBytes(Array(bytes[12..<29])))
+        let path = try temporaryDirectory(self).appendingPathComponent("huge.png").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try PNG.read(contentsOf: path)) {
+            guard case PNGError.corrupt(_, let reason) = $0 else { return XCTFail("\($0)") }
+            XCTAssertTrue(reason.contains("100000"), reason)
+        }
+    }
+
     func testTensorConversions() throws {
         let tensor = try Tensor<Float>(shape: [1, 2, 3], scalars: [0, 0.5, 1, 2, -1, .nan])
         let image = try PNGImage(tensor)
@@ -84,6 +99,17 @@ final class PNGTests: XCTestCase {
             guard case PNGError.io = $0 else { return XCTFail("\($0)") }
         }
     }
+}
+
+/// The big-endian CRC-32 of `bytes` (PNG chunk type + data).
+private func crcBytes(_ bytes: [UInt8]) -> [UInt8] {
+    var crc: UInt32 = 0xFFFF_FFFF
+    for byte in bytes {
+        crc ^= UInt32(byte)
+        for _ in 0..<8 { crc = (crc >> 1) ^ (crc & 1 == 1 ? 0xEDB8_8320 : 0) }
+    }
+    crc = ~crc
+    return [UInt8(crc >> 24), UInt8((crc >> 16) & 0xFF), UInt8((crc >> 8) & 0xFF), UInt8(crc & 0xFF)]
 }
 
 /// A minimal 16-bit greyscale PNG, 2 × 1 pixels with samples 0x1234 and 0xFFFF (stored zlib block).
