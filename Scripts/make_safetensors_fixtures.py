@@ -12,6 +12,8 @@ reference.safetensors holds, with metadata {"format": "pt", "origin": "make_safe
   half    F16 [3]        [0.5, -2, 65504]
   brain   BF16 [2]       [1.5, -3]
   bytes   U8  [3]        [0, 128, 255]
+unet_b4_d2.safetensors: the state_dict of shared/reference/unet_torch.py's UNet(cin=3,
+  classes=2, base=4, depth=2), seed 0, saved with safetensors.torch.save_file (no metadata).
 """
 import os
 import torch
@@ -32,3 +34,11 @@ tensors = {
 save_file(tensors, os.path.join(out, "reference.safetensors"),
           metadata={"format": "pt", "origin": "make_safetensors_fixtures"})
 print("wrote", os.path.join(out, "reference.safetensors"))
+
+import sys
+sys.path.insert(0, os.path.join(here, "..", "..", "shared", "reference"))
+sys.path.insert(0, "/work/shared/reference")
+from unet_torch import UNet
+torch.manual_seed(0)
+save_file({k: v.contiguous() for k, v in UNet(3, 2, 4, 2).state_dict().items()}, os.path.join(out, "unet_b4_d2.safetensors"))
+print("wrote", os.path.join(out, "unet_b4_d2.safetensors"))

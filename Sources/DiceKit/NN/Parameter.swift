@@ -31,10 +31,17 @@ public final class Parameter<Scalar: BLASScalar> {
     /// `zeroGradients()`) before each step.
     public var gradient: Tensor<Scalar>
 
+    /// How `value` is laid out in checkpoints (PyTorch's layout); default `.same`.
+    public let checkpointLayout: CheckpointLayout
+
     /// A parameter with a zero gradient of the value's shape (trainable) or none (buffers).
-    public init(name: String, value: Tensor<Scalar>, kind: Kind = .trainable) {
+    ///
+    /// - Parameter checkpointLayout: `.convolutionKernel` for convolution and transposed
+    ///   convolution weights kept in DiceKit's [k…, a, b] layout; default `.same`.
+    public init(name: String, value: Tensor<Scalar>, kind: Kind = .trainable, checkpointLayout: CheckpointLayout = .same) {
         self.name = name
         self.kind = kind
+        self.checkpointLayout = checkpointLayout
         self.value = value
         self.gradient = Tensor(shape: kind == .trainable ? value.shape : [0])
     }
@@ -43,6 +50,8 @@ public final class Parameter<Scalar: BLASScalar> {
     public var isTrainable: Bool { kind == .trainable }
 
     /// Sets the gradient to zeros of the value's shape (trainable parameters only).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func zeroGradient() {
         guard kind == .trainable else { return }
         if gradient.shape == value.shape {

@@ -45,8 +45,8 @@ public final class ParameterStore<Scalar: BLASScalar> {
         for parameter in all { parameter.zeroGradient() }
     }
 
-    /// Parameters and buffers as a safetensors file: F32/F64 values, integer buffers as I64
-    /// (PyTorch's `state_dict()` contents, same names and layouts).
+    /// Parameters and buffers as a safetensors file: F32/F64 values in checkpoint (PyTorch)
+    /// layout, integer buffers as I64 (PyTorch's `state_dict()` contents, same names and layouts).
     public func stateDict(metadata: [String: String] = [:]) -> SafetensorsFile {
         var file = SafetensorsFile(metadata: metadata)
         for parameter in all {
@@ -54,20 +54,24 @@ public final class ParameterStore<Scalar: BLASScalar> {
                 file.tensors[parameter.name] = try! SafetensorsTensor(
                     integers: parameter.value.scalars.map { Int($0) }, shape: parameter.value.shape)
             } else {
-                file.setTensor(parameter.value, named: parameter.name)
+                file.setTensor(parameter.checkpointLayout.toCheckpoint(parameter.value), named: parameter.name)
             }
         }
         return file
     }
 
-    /// The gradient of every trainable parameter under its name (what `dicekit grad` writes).
+    /// The gradient of every trainable parameter under its name, in checkpoint (PyTorch) layout
+    /// (what `dicekit grad` writes).
     public func gradientDict() -> SafetensorsFile {
         var file = SafetensorsFile()
-        for parameter in trainable { file.setTensor(parameter.gradient, named: parameter.name) }
+        for parameter in trainable {
+            file.setTensor(parameter.checkpointLayout.toCheckpoint(parameter.gradient), named: parameter.name)
+        }
         return file
     }
 
-    /// Loads values from a state dict (any float or integer dtype is converted).
+    /// Loads values from a state dict in checkpoint (PyTorch) layout (any float or integer dtype
+    /// is converted). Nothing changes unless every shape fits.
     ///
     /// - Parameter strict: default true: every registered name must be present and no other
     ///   tensor may be in the file (PyTorch's `load_state_dict(strict=True)`). With false,
@@ -87,13 +91,14 @@ public final class ParameterStore<Scalar: BLASScalar> {
         }
         for parameter in all {
             guard let entry = file.tensors[parameter.name] else { continue }
-            guard entry.shape == parameter.value.shape else {
-                throw DiceKitError.shape("checkpoint tensor '\(parameter.name)' has shape \(entry.shape); the model expects \(parameter.value.shape)")
+            let expected = parameter.checkpointLayout.checkpointShape(parameter.value.shape)
+            guard entry.shape == expected else {
+                throw DiceKitError.shape("checkpoint tensor '\(parameter.name)' has shape \(entry.shape); the model expects \(expected)")
             }
         }
         for parameter in all {
             guard let entry = file.tensors[parameter.name] else { continue }
-            parameter.value = entry.tensor(of: Scalar.self)
+            parameter.value = parameter.checkpointLayout.fromCheckpoint(entry.tensor(of: Scalar.self))
         }
     }
 }

@@ -39,7 +39,7 @@ final class CLITrainingTests: XCTestCase {
                                       "--logits", "\(dir)/logits.npy", "--out", "\(dir)/overlays"])
         XCTAssertEqual(predict.status, 0, predict.stderr)
         XCTAssertEqual(try NPY.read(contentsOf: "\(dir)/logits.npy").shape, [2, 32, 32, 2])
-        XCTAssertEqual(try PNG.read(contentsOf: "\(dir)/overlays/0001.png").width, 64)
+        XCTAssertEqual(try PNG.read(contentsOf: "\(dir)/overlays/0001.png").width, 2 * 32 + 4, "image and prediction panels with a 4-pixel gap")
     }
 
     func testTrainingCommandErrors() throws {

@@ -50,6 +50,21 @@ final class PNGTests: XCTestCase {
         XCTAssertEqual(image.pixels, [0x12, 0xFF])
     }
 
+    func testAbsurdSizesAreRefused() throws {
+        var bytes = sixteenBitGreyPNG()
+        // IHDR width and height (bytes 16–23) → 100000 × 100000, CRC fixed up.
+        let huge: [UInt8] = [0, 1, 0x86, 0xA0]
+        bytes.replaceSubrange(16..<20, with: huge)
+        bytes.replaceSubrange(20..<24, with: huge)
+        bytes.replaceSubrange(29..<33, with: crcBytes(Array(bytes[12..<29])))
+        let path = try temporaryDirectory(self).appendingPathComponent("huge.png").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try PNG.read(contentsOf: path)) {
+            guard case PNGError.corrupt(_, let reason) = $0 else { return XCTFail("\($0)") }
+            XCTAssertTrue(reason.contains("100000"), reason)
+        }
+    }
+
     func testTensorConversions() throws {
         let tensor = try Tensor<Float>(shape: [1, 2, 3], scalars: [0, 0.5, 1, 2, -1, .nan])
         let image = try PNGImage(tensor)
@@ -86,6 +101,17 @@ final class PNGTests: XCTestCase {
     }
 }
 
+/// The big-endian CRC-32 of `bytes` (PNG chunk type + data).
+private func crcBytes(_ bytes: [UInt8]) -> [UInt8] {
+    var crc: UInt32 = 0xFFFF_FFFF
+    for byte in bytes {
+        crc ^= UInt32(byte)
+        for _ in 0..<8 { crc = (crc >> 1) ^ (crc & 1 == 1 ? 0xEDB8_8320 : 0) }
+    }
+    crc = ~crc
+    return [UInt8(crc >> 24), UInt8((crc >> 16) & 0xFF), UInt8((crc >> 8) & 0xFF), UInt8(crc & 0xFF)]
+}
+
 /// A minimal 16-bit greyscale PNG, 2 × 1 pixels with samples 0x1234 and 0xFFFF (stored zlib block).
 private func sixteenBitGreyPNG() -> [UInt8] {
     func crc32(_ bytes: [UInt8]) -> UInt32 {
@@ -107,4 +133,24 @@ private func sixteenBitGreyPNG() -> [UInt8] {
     let zlib: [UInt8] = [0x78, 0x01, 0x01, UInt8(raw.count), 0, ~UInt8(raw.count), 0xFF] + raw + be32(adler.b << 16 | adler.a)
     let header = be32(2) + be32(1) + [16, 0, 0, 0, 0]  // width, height, bit depth 16, grey
     return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header) + chunk("IDAT", zlib) + chunk("IEND", [])
+}
+
+final class SegmentationOverlayTests: XCTestCase {
+    func testSideBySidePanels() throws {
+        let image = Tensor<Float>(shape: [4, 5, 3], repeating: 0.5)
+        var truth = [Int32](repeating: 0, count: 20)
+        truth[7] = 1
+        let prediction = [Int32](repeating: 1, count: 20)
+        let both = try SegmentationOverlay.sideBySide(image: image, truth: truth, prediction: prediction)
+        XCTAssertEqual(both.width, 3 * 5 + 2 * 4)
+        XCTAssertEqual(both.height, 4)
+        XCTAssertEqual(Array(both.pixels[0..<3]), [128, 128, 128], "the plain image")
+        XCTAssertEqual(Array(both.pixels[15..<18]), [255, 255, 255], "the gap")
+        let truthPixel = (1 * both.width + 9 + 2) * 3  // row 1, column 2 of panel 2
+        XCTAssertEqual(Array(both.pixels[truthPixel..<(truthPixel + 3)]), [0, 230, 90], "a one-pixel region is all outline")
+        let single = try SegmentationOverlay.sideBySide(image: Tensor<Float>(shape: [4, 5, 1], repeating: 0), truth: nil, prediction: prediction)
+        XCTAssertEqual(single.width, 2 * 5 + 4)
+        XCTAssertThrowsError(try SegmentationOverlay.sideBySide(image: image, truth: [0], prediction: prediction))
+        XCTAssertThrowsError(try SegmentationOverlay.sideBySide(image: Tensor<Float>(shape: [4, 5, 2]), truth: nil, prediction: prediction))
+    }
 }

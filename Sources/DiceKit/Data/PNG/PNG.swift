@@ -14,6 +14,8 @@ public enum PNG {
     private static let flagAlpha = UInt32(PNG_FORMAT_FLAG_ALPHA)
     private static let flagColor = UInt32(PNG_FORMAT_FLAG_COLOR)
     private static let flagColormap = UInt32(PNG_FORMAT_FLAG_COLORMAP)
+    /// The largest image `read` accepts, in pixels (2²⁸, e.g. 16384 × 16384).
+    public static let maximumPixels: UInt64 = 1 << 28
     private static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
 
     /// Reads a PNG as 8-bit channels: 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA), as the
@@ -116,6 +118,11 @@ public enum PNG {
         image.pointee.version = UInt32(PNG_IMAGE_VERSION)
         guard png_image_begin_read_from_file(image, path) != 0 else {
             throw classify(message(of: image), path: path)
+        }
+        // A header may claim any size up to 2³¹ − 1 per side: refuse to allocate absurd buffers.
+        let pixels = UInt64(image.pointee.width) * UInt64(image.pointee.height)
+        guard pixels <= maximumPixels else {
+            throw PNGError.corrupt(path: path, reason: "image of \(image.pointee.width) × \(image.pointee.height) pixels exceeds the limit of \(maximumPixels)")
         }
         // 16-bit files without gAMA/sRGB chunks are sRGB-encoded in practice (not linear).
         image.pointee.flags |= UInt32(PNG_IMAGE_FLAG_16BIT_sRGB)

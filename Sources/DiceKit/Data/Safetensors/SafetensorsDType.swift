@@ -2,8 +2,13 @@
 
 /// A safetensors element type. Raw values are the header's spelling ("F32", "I64", …).
 public enum SafetensorsDType: String, Sendable, CaseIterable {
-    case bool = "BOOL", uint8 = "U8", int8 = "I8", uint16 = "U16", int16 = "I16"
-    case float16 = "F16", bfloat16 = "BF16", uint32 = "U32", int32 = "I32", float32 = "F32"
+    /// One-byte types: boolean, unsigned and signed 8-bit integers.
+    case bool = "BOOL", uint8 = "U8", int8 = "I8"
+    /// Two-byte types: 16-bit integers, IEEE half precision and bfloat16 (read only as floats).
+    case uint16 = "U16", int16 = "I16", float16 = "F16", bfloat16 = "BF16"
+    /// Four-byte types: 32-bit integers and Float.
+    case uint32 = "U32", int32 = "I32", float32 = "F32"
+    /// Eight-byte types: 64-bit integers and Double.
     case uint64 = "U64", int64 = "I64", float64 = "F64"
 
     /// Bytes per element.

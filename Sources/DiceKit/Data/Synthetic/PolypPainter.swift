@@ -53,14 +53,14 @@ struct PolypPainter {
         let (h, w) = (configuration.height, configuration.width)
         let size = Float(min(h, w))
         // Mucosa.
-        let base = (uniform(0.70, 0.88, &generator), uniform(0.30, 0.44, &generator), uniform(0.26, 0.40, &generator))
+        let base = (syntheticUniform(0.70, 0.88, &generator), syntheticUniform(0.30, 0.44, &generator), syntheticUniform(0.26, 0.40, &generator))
         let shading = ValueNoise(cells: 3, generator: &generator)
         let mottling = ValueNoise(cells: 7, generator: &generator)
         let fine = ValueNoise(cells: 24, generator: &generator)
         let veins = ValueNoise(cells: 5, generator: &generator)
-        let veinStrength = uniform(0.15, 0.4, &generator)
-        let (vx, vy) = (uniform(0.35, 0.65, &generator) * Float(w), uniform(0.35, 0.65, &generator) * Float(h))
-        let vignette = uniform(0.35, 0.7, &generator)
+        let veinStrength = syntheticUniform(0.15, 0.4, &generator)
+        let (vx, vy) = (syntheticUniform(0.35, 0.65, &generator) * Float(w), syntheticUniform(0.35, 0.65, &generator) * Float(h))
+        let vignette = syntheticUniform(0.35, 0.7, &generator)
         let polypTexture = ValueNoise(cells: 20, generator: &generator)
         let pits = ValueNoise(cells: 44, generator: &generator)
         // Objects.
@@ -72,8 +72,8 @@ struct PolypPainter {
         }
         var glints = [(x: Float, y: Float, sigma: Float, strength: Float)]()
         for _ in 0..<Int(generator.next() % 4) {
-            glints.append((uniform(0, Double(w), &generator), uniform(0, Double(h), &generator),
-                           uniform(0.004, 0.012, &generator) * size, uniform(0.4, 0.9, &generator)))
+            glints.append((syntheticUniform(0, Double(w), &generator), syntheticUniform(0, Double(h), &generator),
+                           syntheticUniform(0.004, 0.012, &generator) * size, syntheticUniform(0.4, 0.9, &generator)))
         }
         var instrument: Instrument?
         if configuration.classes == 3 && generator.nextUnit() < configuration.instrumentFraction {
@@ -150,9 +150,9 @@ struct PolypPainter {
                     }
                 }
                 let pixel = (y * w + x) * 3
-                pixels[pixel] = min(max(r + uniform(-0.015, 0.015, &generator), 0), 1)
-                pixels[pixel + 1] = min(max(g + uniform(-0.015, 0.015, &generator), 0), 1)
-                pixels[pixel + 2] = min(max(b + uniform(-0.015, 0.015, &generator), 0), 1)
+                pixels[pixel] = min(max(r + syntheticUniform(-0.015, 0.015, &generator), 0), 1)
+                pixels[pixel + 1] = min(max(g + syntheticUniform(-0.015, 0.015, &generator), 0), 1)
+                pixels[pixel + 2] = min(max(b + syntheticUniform(-0.015, 0.015, &generator), 0), 1)
                 labels[y * w + x] = label
             }
         }
@@ -164,42 +164,42 @@ struct PolypPainter {
         let fraction = Double.exp(Double.log(low) + (Double.log(high) - Double.log(low)) * generator.nextUnit())
         let radius = Float((fraction * area / Double.pi).squareRoot())
         let margin = min(radius * 0.7, Float(min(width, height)) / 2 - 1)
-        let cx = uniform(Double(margin), Double(Float(width) - margin), &generator)
-        let cy = uniform(Double(margin), Double(Float(height) - margin), &generator)
-        let angle = uniform(0, Double.pi, &generator)
+        let cx = syntheticUniform(Double(margin), Double(Float(width) - margin), &generator)
+        let cy = syntheticUniform(Double(margin), Double(Float(height) - margin), &generator)
+        let angle = syntheticUniform(0, Double.pi, &generator)
         func harmonic() -> Polyp.Harmonic {
-            let phase = uniform(0, 2 * Double.pi, &generator)
-            return (uniform(0, 0.08, &generator), cosf(phase), sinf(phase))
+            let phase = syntheticUniform(0, 2 * Double.pi, &generator)
+            return (syntheticUniform(0, 0.08, &generator), cosf(phase), sinf(phase))
         }
         let harmonics = (harmonic(), harmonic(), harmonic())
         // Redder and more saturated than the mucosa, or (30%) paler and whitish.
         let tint: (Float, Float, Float)
         if generator.nextUnit() < 0.3 {
-            let mix = uniform(0.35, 0.55, &generator)
+            let mix = syntheticUniform(0.35, 0.55, &generator)
             tint = (base.0 + (0.95 - base.0) * mix, base.1 + (0.72 - base.1) * mix, base.2 + (0.66 - base.2) * mix)
         } else {
-            tint = (min(base.0 * uniform(1.05, 1.2, &generator), 1), base.1 * uniform(0.5, 0.72, &generator),
-                    base.2 * uniform(0.55, 0.8, &generator))
+            tint = (min(base.0 * syntheticUniform(1.05, 1.2, &generator), 1), base.1 * syntheticUniform(0.5, 0.72, &generator),
+                    base.2 * syntheticUniform(0.55, 0.8, &generator))
         }
         // The main highlight faces a random light direction; up to two smaller ones.
         var highlights = [(x: Float, y: Float, sigma: Float, strength: Float)]()
-        let lightAngle = uniform(0, 2 * Double.pi, &generator)
-        let offset = uniform(0.2, 0.5, &generator) * radius
+        let lightAngle = syntheticUniform(0, 2 * Double.pi, &generator)
+        let offset = syntheticUniform(0.2, 0.5, &generator) * radius
         highlights.append((cx + offset * cosf(lightAngle), cy + offset * sinf(lightAngle),
-                           max(0.6, uniform(0.06, 0.14, &generator) * radius), uniform(0.6, 0.95, &generator)))
+                           max(0.6, syntheticUniform(0.06, 0.14, &generator) * radius), syntheticUniform(0.6, 0.95, &generator)))
         for _ in 0..<Int(generator.next() % 3) {
-            let (a, d) = (uniform(0, 2 * Double.pi, &generator), uniform(0, 0.7, &generator) * radius)
-            highlights.append((cx + d * cosf(a), cy + d * sinf(a), max(0.5, uniform(0.03, 0.07, &generator) * radius),
-                               uniform(0.4, 0.8, &generator)))
+            let (a, d) = (syntheticUniform(0, 2 * Double.pi, &generator), syntheticUniform(0, 0.7, &generator) * radius)
+            highlights.append((cx + d * cosf(a), cy + d * sinf(a), max(0.5, syntheticUniform(0.03, 0.07, &generator) * radius),
+                               syntheticUniform(0.4, 0.8, &generator)))
         }
         return Polyp(cx: cx, cy: cy, radius: radius, cosT: cosf(angle), sinT: sinf(angle),
-                     aspect: uniform(0.75, 1.3, &generator), harmonics: harmonics, tint: tint, highlights: highlights)
+                     aspect: syntheticUniform(0.75, 1.3, &generator), harmonics: harmonics, tint: tint, highlights: highlights)
     }
 
     private mutating func makeInstrument(width: Int, height: Int) -> Instrument {
         let (w, h) = (Float(width), Float(height))
         let side = generator.next() % 4
-        let along = uniform(0.15, 0.85, &generator)
+        let along = syntheticUniform(0.15, 0.85, &generator)
         let (sx, sy, inward): (Float, Float, Float)
         switch side {
         case 0: (sx, sy, inward) = (along * w, 0, Float.pi / 2)      // top edge, pointing down
@@ -207,9 +207,9 @@ struct PolypPainter {
         case 2: (sx, sy, inward) = (0, along * h, 0)                 // left edge, pointing right
         default: (sx, sy, inward) = (w, along * h, Float.pi)         // right edge, pointing left
         }
-        let angle = inward + uniform(-0.6, 0.6, &generator)
+        let angle = inward + syntheticUniform(-0.6, 0.6, &generator)
         let size = min(w, h)
-        return Instrument(sx: sx, sy: sy, dx: cosf(angle), dy: sinf(angle), length: uniform(0.3, 0.7, &generator) * size,
-                          halfWidth: uniform(0.04, 0.07, &generator) * size, grey: uniform(0.5, 0.72, &generator))
+        return Instrument(sx: sx, sy: sy, dx: cosf(angle), dy: sinf(angle), length: syntheticUniform(0.3, 0.7, &generator) * size,
+                          halfWidth: syntheticUniform(0.04, 0.07, &generator) * size, grey: syntheticUniform(0.5, 0.72, &generator))
     }
 }

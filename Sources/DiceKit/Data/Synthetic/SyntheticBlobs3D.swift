@@ -43,21 +43,21 @@ private func paintBlobVolume(seed: UInt64, extents: (Int, Int, Int), values: Uns
                              labels: UnsafeMutableBufferPointer<Int32>) {
     var generator = SeededGenerator(seed: seed)
     let (d, h, w) = extents
-    let level = uniform(0.25, 0.4, &generator)
+    let level = syntheticUniform(0.25, 0.4, &generator)
     var waves = [(kz: Float, ky: Float, kx: Float, phase: Float, amplitude: Float)]()
     for _ in 0..<3 {
-        waves.append((uniform(-0.5, 0.5, &generator), uniform(-0.5, 0.5, &generator), uniform(-0.5, 0.5, &generator),
-                      uniform(0, 2 * Double.pi, &generator), uniform(0.02, 0.06, &generator)))
+        waves.append((syntheticUniform(-0.5, 0.5, &generator), syntheticUniform(-0.5, 0.5, &generator), syntheticUniform(-0.5, 0.5, &generator),
+                      syntheticUniform(0, 2 * Double.pi, &generator), syntheticUniform(0.02, 0.06, &generator)))
     }
-    let slope = (uniform(-0.1, 0.1, &generator), uniform(-0.1, 0.1, &generator))
+    let slope = (syntheticUniform(-0.1, 0.1, &generator), syntheticUniform(-0.1, 0.1, &generator))
     var blobs = [(cz: Float, cy: Float, cx: Float, rz: Float, ry: Float, rx: Float, gain: Float, ripple: Float)]()
     if generator.nextUnit() >= 0.1 {
         for _ in 0..<(1 + Int(generator.next() % 2)) {
-            func radius(_ n: Int) -> Float { uniform(0.12, 0.3, &generator) * Float(n) }
+            func radius(_ n: Int) -> Float { syntheticUniform(0.12, 0.3, &generator) * Float(n) }
             let (rz, ry, rx) = (radius(d), radius(h), radius(w))
-            blobs.append((uniform(Double(rz), Double(Float(d) - rz), &generator), uniform(Double(ry), Double(Float(h) - ry), &generator),
-                          uniform(Double(rx), Double(Float(w) - rx), &generator), rz, ry, rx,
-                          uniform(0.3, 0.45, &generator), uniform(0.6, 1.4, &generator)))
+            blobs.append((syntheticUniform(Double(rz), Double(Float(d) - rz), &generator), syntheticUniform(Double(ry), Double(Float(h) - ry), &generator),
+                          syntheticUniform(Double(rx), Double(Float(w) - rx), &generator), rz, ry, rx,
+                          syntheticUniform(0.3, 0.45, &generator), syntheticUniform(0.6, 1.4, &generator)))
         }
     }
     for z in 0..<d {
@@ -76,7 +76,7 @@ private func paintBlobVolume(seed: UInt64, extents: (Int, Int, Int), values: Uns
                     value += alpha * blob.gain * texture
                 }
                 let i = (z * h + y) * w + x
-                values[i] = min(max(value + uniform(-0.05, 0.05, &generator), 0), 1)
+                values[i] = min(max(value + syntheticUniform(-0.05, 0.05, &generator), 0), 1)
                 labels[i] = label
             }
         }

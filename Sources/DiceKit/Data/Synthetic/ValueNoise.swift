@@ -28,7 +28,7 @@ struct ValueNoise {
 
 /// A random number in [lower, upper).
 @inline(__always)
-func uniform(_ lower: Double, _ upper: Double, _ generator: inout SeededGenerator) -> Float {
+func syntheticUniform(_ lower: Double, _ upper: Double, _ generator: inout SeededGenerator) -> Float {
     Float(lower + (upper - lower) * generator.nextUnit())
 }
 

@@ -55,6 +55,8 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer {
     ///
     /// - Throws: `DiceKitError.shape` when the last axis is not C or the rank is below 3;
     ///   `DiceKitError.value` in training mode when a channel has a single element (no variance).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
         let (n, s, c) = try normalizationExtents(input.shape, channels: channels, layer: "BatchNorm")
         let rows = n * s
@@ -103,6 +105,8 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer {
     /// for; in evaluation mode the running statistics are constants (dx = γ·dy/√(var + ε)).
     ///
     /// - Throws: `DiceKitError.shape` when `outputGradient`'s shape differs from the last output's.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
         guard let cache, cache.xhat.shape == outputGradient.shape else {
             throw DiceKitError.shape("BatchNorm.backward: gradient shape \(outputGradient.shape); expected the last output's \(self.cache?.xhat.shape ?? [])")
@@ -112,8 +116,8 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer {
         let (dBeta, dGamma) = outputGradient.withUnsafeBufferPointer { dy in
             cache.xhat.withUnsafeBufferPointer { h in channelGradientSums(dy, h, rows: rows, channels: c) }
         }
-        accumulate(dBeta, into: &bias.gradient)
-        accumulate(dGamma, into: &weight.gradient)
+        accumulateChannelSums(dBeta, into: &bias.gradient)
+        accumulateChannelSums(dGamma, into: &weight.gradient)
         let gamma = weight.value.scalars
         // dx = scale·γ·(dy − [Σdy + x̂·Σdy·x̂]/K) in training mode; scale·γ·dy in evaluation mode.
         let training = cache.mode == .training

@@ -1,6 +1,6 @@
-// Group normalisation (Wu & He 2018) and instance normalisation (Ulyanov et al. 2016) on
-// channels-last tensors, with PyTorch's `GroupNorm` / `InstanceNorm2d/3d` semantics. Both use
-// each sample's own statistics in training and evaluation alike.
+// Group normalisation (Wu & He 2018) on channels-last tensors, with PyTorch's `GroupNorm`
+// semantics: each sample's own statistics in training and evaluation alike. InstanceNorm.swift
+// builds on it.
 //
 // Per sample, the per-channel moments over S positions (m_c, v_c) give the group moments
 // exactly (equal counts per channel): μ_g = mean_c∈g m_c, σ²_g = mean_c∈g (v_c + (m_c − μ_g)²).
@@ -51,6 +51,8 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer {
     /// Normalises each (sample, group) of `input` ([N, spatial…, C]); `mode` is ignored.
     ///
     /// - Throws: `DiceKitError.shape` when the last axis is not C or the rank is below 3.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
         let (n, s, c) = try normalizationExtents(input.shape, channels: channels, layer: layerName)
         let width = c / groups
@@ -92,6 +94,8 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer {
     /// d(loss)/d(input); adds d(loss)/dγ and d(loss)/dβ into the parameter gradients (if affine).
     ///
     /// - Throws: `DiceKitError.shape` when `outputGradient`'s shape differs from the last output's.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
         guard let cache, cache.xhat.shape == outputGradient.shape else {
             throw DiceKitError.shape("\(layerName).backward: gradient shape \(outputGradient.shape); expected the last output's \(self.cache?.xhat.shape ?? [])")
@@ -133,52 +137,9 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer {
             }
         }
         if let weight, let bias {
-            accumulate(totalBeta, into: &bias.gradient)
-            accumulate(totalGamma, into: &weight.gradient)
+            accumulateChannelSums(totalBeta, into: &bias.gradient)
+            accumulateChannelSums(totalGamma, into: &weight.gradient)
         }
         return inputGradient
-    }
-}
-
-/// Instance normalisation for [batch, spatial…, channels] input: each (sample, channel) is
-/// normalised over its spatial positions, x̂ = (x − μ)/√(σ² + ε), y = γ_c·x̂ + β_c.
-///
-/// Equal to `GroupNorm` with one channel per group. Like PyTorch's `InstanceNorm2d/3d`, `affine`
-/// defaults to false and no running statistics are kept (both modes use the instance's own
-/// statistics); nnU-Net uses `affine: true`. Parameters with affine: `weight`, `bias`, shape [C].
-public final class InstanceNorm<Scalar: BLASScalar>: Layer {
-    private let core: GroupNorm<Scalar>
-
-    /// An InstanceNorm over `channels` channels.
-    ///
-    /// - Parameters:
-    ///   - epsilon: default 1e-5.
-    ///   - affine: default false (PyTorch's default).
-    /// - Precondition: channels ≥ 1, epsilon > 0.
-    public init(channels: Int, epsilon: Double = 1e-5, affine: Bool = false) {
-        core = GroupNorm(groups: channels, channels: channels, epsilon: epsilon, affine: affine, layerName: "InstanceNorm")
-    }
-
-    /// Channel count C.
-    public var channels: Int { core.channels }
-    /// γ, shape [C], or nil without affine parameters.
-    public var weight: Parameter<Scalar>? { core.weight }
-    /// β, shape [C], or nil without affine parameters.
-    public var bias: Parameter<Scalar>? { core.bias }
-    /// `weight` and `bias` with affine parameters; none otherwise.
-    public var parameters: [Parameter<Scalar>] { core.parameters }
-
-    /// Normalises each (sample, channel) of `input` ([N, spatial…, C]); `mode` is ignored.
-    ///
-    /// - Throws: `DiceKitError.shape` when the last axis is not C or the rank is below 3.
-    public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
-        try core.forward(input, mode: mode)
-    }
-
-    /// d(loss)/d(input); adds d(loss)/dγ and d(loss)/dβ into the parameter gradients (if affine).
-    ///
-    /// - Throws: `DiceKitError.shape` when `outputGradient`'s shape differs from the last output's.
-    public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
-        try core.backward(outputGradient)
     }
 }

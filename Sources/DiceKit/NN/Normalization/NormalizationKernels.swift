@@ -26,21 +26,28 @@ func normalizationExtents(_ shape: [Int], channels: Int, layer: String) throws -
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 func channelMoments<T: BLASScalar>(_ x: UnsafeBufferPointer<T>, rows: Int, channels: Int) -> (mean: [Double], variance: [Double]) {
-    var sum = [Double](repeating: 0, count: channels)
-    for r in 0..<rows {
-        let base = r * channels
-        for c in 0..<channels { sum[c] += Double(x[base + c]) }
-    }
-    let mean = sum.map { rows > 0 ? $0 / Double(rows) : 0 }
-    var squares = [Double](repeating: 0, count: channels)
-    for r in 0..<rows {
-        let base = r * channels
-        for c in 0..<channels {
-            let d = Double(x[base + c]) - mean[c]
-            squares[c] += d * d
+    var mean = [Double](repeating: 0, count: channels)
+    var variance = [Double](repeating: 0, count: channels)
+    guard rows > 0 else { return (mean, variance) }
+    mean.withUnsafeMutableBufferPointer { m in
+        variance.withUnsafeMutableBufferPointer { v in
+            // Two passes (mean, then squared deviations): stable for large offsets.
+            for r in 0..<rows {
+                let base = r &* channels
+                for c in 0..<channels { m[c] += Double(x[base &+ c]) }
+            }
+            for c in 0..<channels { m[c] /= Double(rows) }
+            for r in 0..<rows {
+                let base = r &* channels
+                for c in 0..<channels {
+                    let d = Double(x[base &+ c]) - m[c]
+                    v[c] += d * d
+                }
+            }
+            for c in 0..<channels { v[c] /= Double(rows) }
         }
     }
-    return (mean, squares.map { rows > 0 ? $0 / Double(rows) : 0 })
+    return (mean, variance)
 }
 
 /// y = γ_c·x̂ + β_c with x̂ = (x − shift_c)·scale_c, row by row over [M, C]; also stores x̂.
@@ -49,12 +56,20 @@ func channelMoments<T: BLASScalar>(_ x: UnsafeBufferPointer<T>, rows: Int, chann
 func normalizeRows<T: BLASScalar>(_ x: UnsafeBufferPointer<T>, rows: Int, channels: Int,
                                   shift: [T], scale: [T], gamma: [T], beta: [T],
                                   normalized: UnsafeMutableBufferPointer<T>, output: UnsafeMutableBufferPointer<T>) {
-    for r in 0..<rows {
-        let base = r * channels
-        for c in 0..<channels {
-            let h = (x[base + c] - shift[c]) * scale[c]
-            normalized[base + c] = h
-            output[base + c] = gamma[c] * h + beta[c]
+    shift.withUnsafeBufferPointer { shift in
+        scale.withUnsafeBufferPointer { scale in
+            gamma.withUnsafeBufferPointer { gamma in
+                beta.withUnsafeBufferPointer { beta in
+                    for r in 0..<rows {
+                        let base = r &* channels
+                        for c in 0..<channels {
+                            let h = (x[base &+ c] - shift[c]) * scale[c]
+                            normalized[base &+ c] = h
+                            output[base &+ c] = gamma[c] * h + beta[c]
+                        }
+                    }
+                }
+            }
         }
     }
 }
@@ -66,19 +81,23 @@ func channelGradientSums<T: BLASScalar>(_ dy: UnsafeBufferPointer<T>, _ xhat: Un
                                         rows: Int, channels: Int) -> (dBeta: [Double], dGamma: [Double]) {
     var dBeta = [Double](repeating: 0, count: channels)
     var dGamma = [Double](repeating: 0, count: channels)
-    for r in 0..<rows {
-        let base = r * channels
-        for c in 0..<channels {
-            let g = Double(dy[base + c])
-            dBeta[c] += g
-            dGamma[c] += g * Double(xhat[base + c])
+    dBeta.withUnsafeMutableBufferPointer { b in
+        dGamma.withUnsafeMutableBufferPointer { g in
+            for r in 0..<rows {
+                let base = r &* channels
+                for c in 0..<channels {
+                    let d = Double(dy[base &+ c])
+                    b[c] += d
+                    g[c] += d * Double(xhat[base &+ c])
+                }
+            }
         }
     }
     return (dBeta, dGamma)
 }
 
 /// Adds per-channel sums into a parameter gradient.
-func accumulate<T: BLASScalar>(_ sums: [Double], into gradient: inout Tensor<T>) {
+func accumulateChannelSums<T: BLASScalar>(_ sums: [Double], into gradient: inout Tensor<T>) {
     gradient.withUnsafeMutableBufferPointer { g in
         for c in sums.indices { g[c] += T(sums[c]) }
     }

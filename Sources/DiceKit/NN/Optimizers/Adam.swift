@@ -89,6 +89,8 @@ final class AdamCore<Scalar: BLASScalar> {
         self.decoupled = decoupled
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func step(_ parameters: [Parameter<Scalar>]) {
         stepCount += 1
         let t = Double(stepCount)

@@ -10,6 +10,8 @@
 ///
 /// - Precondition: maxNorm > 0.
 @discardableResult
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func clipGradientNorm<Scalar: BLASScalar>(_ parameters: [Parameter<Scalar>], maxNorm: Double) -> Double {
     precondition(maxNorm > 0, "clipGradientNorm: maxNorm \(maxNorm) must be > 0")
     var squares = 0.0

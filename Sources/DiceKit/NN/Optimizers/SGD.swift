@@ -43,6 +43,8 @@ public final class SGD<Scalar: BLASScalar>: Optimizer {
     }
 
     /// One SGD update of every trainable parameter in `parameters`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func step(_ parameters: [Parameter<Scalar>]) {
         stepCount += 1
         let (lr, mu, tau, decay) = (Scalar(learningRate), Scalar(momentum), Scalar(dampening), Scalar(weightDecay))
