@@ -8,13 +8,15 @@
 // A transposed convolution runs the same passes with its input in y space: its forward is the
 // input-gradient pass, its backward the forward and weight-gradient passes.
 //
-// Parallelism: `workers` workers each own a contiguous range of lowered rows (whole samples
-// whenever col2im writes, so no two workers touch the same input pixel), their own im2col
-// tile and their own weight-gradient accumulator; OpenBLAS runs on one thread inside each
-// (its thread count is process-global, so it is set around the parallel region), and the
-// accumulators are summed at the end.
+// Parallelism: `workers` workers each own an im2col tile and a weight-gradient accumulator
+// and take chunks of lowered rows from a shared counter until none is left (whole samples
+// whenever col2im writes, so no two workers touch the same input pixel; taking chunks rather
+// than a fixed half keeps both cores busy when another process holds one of them for a while).
+// OpenBLAS runs on one thread inside each worker (its thread count is process-global, so it is
+// set around the parallel region), and the accumulators are summed at the end.
 
 import Dispatch
+import Synchronization
 
 /// Pointers for one lowered pass; nil members are skipped. Weight is [K·Cg_in … × Cout], i.e.
 /// the DiceKit kernel layout [k…, Cin/groups, Cout] read as a (K·Cin/groups) × Cout matrix.
@@ -78,14 +80,15 @@ extension ConvGeometry {
         // (at most one per row).
         let workers = settings.workers.map { Swift.max(1, Swift.min($0, rowsTotal)) }
             ?? Swift.min(Swift.max(1, BLAS.threadCount), Swift.max(1, rowsTotal / 64))
-        // Row ranges: whole samples when col2im scatters and there are enough samples.
-        let ranges: [Range<Int>]
+        // Chunks of rows: single samples when col2im scatters and there are enough samples;
+        // otherwise about four chunks per worker (each worker then owns its input gradient).
+        let chunks: [Range<Int>]
         let privateDX: Bool
         if scatters && batch >= workers {
-            ranges = evenRanges(batch, parts: workers).map { ($0.lowerBound * outputPixels)..<($0.upperBound * outputPixels) }
+            chunks = (0..<batch).map { ($0 * outputPixels)..<(($0 + 1) * outputPixels) }
             privateDX = false
         } else {
-            ranges = evenRanges(rowsTotal, parts: workers)
+            chunks = evenRanges(rowsTotal, parts: Swift.min(rowsTotal, workers == 1 ? 1 : 4 * workers))
             privateDX = scatters && workers > 1
         }
         let weightCount = patch * outChannels
@@ -130,24 +133,30 @@ extension ConvGeometry {
         }
         defer { transposedWeight?.deallocate() }
         let weightT = transposedWeight.map { UnsafePointer($0) }
-        let tile = settings.tileRows(patch: patch, elementSize: MemoryLayout<T>.stride, workers: workers)
+        let tile = Swift.min(settings.tileRows(patch: patch, elementSize: MemoryLayout<T>.stride, workers: workers),
+                             chunks.map(\.count).max() ?? 1)
         let localGradients = gradients
         let localInputGradients = inputGradients
+        let next = Atomic<Int>(0)
         runWorkers(workers) { worker in
-            let rows = ranges[worker]
-            if rows.isEmpty { return }
             let dW = localGradients.isEmpty ? nil : localGradients[worker]
             let dx = localInputGradients.isEmpty ? nil : localInputGradients[worker]
-            if let dx = dx, !privateDX {
-                // Pointwise: x pixels are the lowered rows; otherwise the rows cover whole samples.
-                let pixels = isPointwise ? rows : (rows.lowerBound / outputPixels * inputPixels)..<(rows.upperBound / outputPixels * inputPixels)
-                fillPixels(dx + pixels.lowerBound * inChannels, pixels: pixels.count, channels: inChannels, fill: pass.dxFill)
-            }
-            if isPointwise {
-                runPointwise(pass, rows: rows, weightGradient: dW, dx: dx)
-            } else {
-                runTiled(pass, rows: rows, tile: Swift.min(tile, rows.count), weightGradient: dW, dx: dx,
-                         transposedWeight: weightT)
+            let workspace = isPointwise ? nil : UnsafeMutablePointer<T>.allocate(capacity: tile * patch)
+            defer { workspace?.deallocate() }
+            while true {
+                let chunk = next.add(1, ordering: .relaxed).oldValue
+                if chunk >= chunks.count { break }
+                let rows = chunks[chunk]
+                if let dx = dx, !privateDX {
+                    // Pointwise: x pixels are the lowered rows; otherwise the chunk is one sample.
+                    let pixels = isPointwise ? rows : (rows.lowerBound / outputPixels * inputPixels)..<(rows.upperBound / outputPixels * inputPixels)
+                    fillPixels(dx + pixels.lowerBound * inChannels, pixels: pixels.count, channels: inChannels, fill: pass.dxFill)
+                }
+                if let col = workspace {
+                    runTiled(pass, rows: rows, tile: tile, col: col, weightGradient: dW, dx: dx, transposedWeight: weightT)
+                } else {
+                    runPointwise(pass, rows: rows, weightGradient: dW, dx: dx)
+                }
             }
         }
         for worker in 1..<Swift.max(workers, 1) {
@@ -171,13 +180,11 @@ extension ConvGeometry {
         }
     }
 
-    /// One worker's share of a pass through im2col tiles.
-    private func runTiled<T: BLASScalar>(_ pass: LoweredPass<T>, rows: Range<Int>, tile: Int,
+    /// One chunk of rows of a pass, through im2col tiles of at most `tile` rows in `col`.
+    private func runTiled<T: BLASScalar>(_ pass: LoweredPass<T>, rows: Range<Int>, tile: Int, col: UnsafeMutablePointer<T>,
                                          weightGradient: UnsafeMutablePointer<T>?, dx: UnsafeMutablePointer<T>?,
                                          transposedWeight: UnsafePointer<T>?) {
         let (co, cout, k) = (outPerGroup, outChannels, patch)
-        let col = UnsafeMutablePointer<T>.allocate(capacity: tile * k)
-        defer { col.deallocate() }
         let w = pass.weight
         var start = rows.lowerBound
         while start < rows.upperBound {
@@ -207,7 +214,7 @@ extension ConvGeometry {
         }
     }
 
-    /// One worker's share of a pass for a 1×1, stride-1, unpadded convolution: the x-space
+    /// One chunk of rows of a pass for a 1×1, stride-1, unpadded convolution: the x-space
     /// tensor already is the lowered matrix (row stride Cin), so there is no copy.
     private func runPointwise<T: BLASScalar>(_ pass: LoweredPass<T>, rows: Range<Int>,
                                              weightGradient: UnsafeMutablePointer<T>?, dx: UnsafeMutablePointer<T>?) {
