@@ -22,7 +22,7 @@ public struct ConvolutionSettings: Sendable, Equatable {
     /// Output pixels (lowered rows) per tile; nil (default) picks about 1 MiB of lowered tile per
     /// worker, between 256 and 1024 rows.
     public var tileRows: Int?
-    /// Parallel workers, each running OpenBLAS on one thread over its share of the batch; nil
+    /// Parallel workers, each running OpenBLAS on one thread over the samples it takes; nil
     /// (default) uses `BLAS.threadCount`. With 1, the GEMMs run on OpenBLAS's own thread pool.
     public var workers: Int?
 
