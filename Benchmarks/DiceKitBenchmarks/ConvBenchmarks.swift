@@ -8,9 +8,6 @@
 // operands prepared in advance), and forward time / bare GEMM time (the im2col overhead).
 
 import DiceKit
-#if canImport(Glibc)
-import Glibc
-#endif
 
 let convShapes: [(n: Int, h: Int, cin: Int, cout: Int)] = [(8, 128, 3, 32), (8, 128, 32, 32), (8, 64, 64, 64), (8, 32, 128, 128)]
 
@@ -21,10 +18,7 @@ let convBenchmarks: [Benchmark] = convShapes.map { shape in
         let (n, h, cin, cout) = (shape.n, shape.h, shape.cin, shape.cout)
         let x = Tensor<Float>.uniform([n, h, h, cin], lower: -1, upper: 1, generator: &generator)
         let weight = Tensor<Float>.uniform([3, 3, cin, cout], lower: -0.1, upper: 0.1, generator: &generator)
-        var settings = ConvolutionSettings()
-        if let t = getenv("TILE") { settings.tileRows = Int(String(cString: t)) }
-        if let t = getenv("WORKERS") { settings.workers = Int(String(cString: t)) }
-        let conv = try Convolution(weight: weight, stride: [1], padding: .symmetric([1]), settings: settings)
+        let conv = try Convolution(weight: weight, stride: [1], padding: .symmetric([1]))
         let gy = Tensor<Float>.uniform([n, h, h, cout], lower: -1, upper: 1, generator: &generator)
         let flops = 2.0 * Double(n * h * h * cin * cout * 9)
 
@@ -37,17 +31,6 @@ let convBenchmarks: [Benchmark] = convShapes.map { shape in
             let y = try conv.forward(x)
             let g = try conv.backward(input: x, outputGradient: gy)
             sink += y.scalars[0] + g.weight.scalars[0]
-        }
-        if getenv("PARTS") != nil {
-            let bwdW = try context.time(warmup: 2, repetitions: 10) {
-                let g = try conv.backward(input: x, outputGradient: gy, computeInputGradient: false)
-                sink += g.weight.scalars[0]
-            }
-            let bwd = try context.time(warmup: 2, repetitions: 10) {
-                let g = try conv.backward(input: x, outputGradient: gy)
-                sink += g.weight.scalars[0]
-            }
-            printErr("\(key): fwd \(forward * 1e3) ms, bwd(dW only) \(bwdW * 1e3) ms, bwd \(bwd * 1e3) ms")
         }
         // The bare GEMM of the lowered shape.
         let (m, k) = (n * h * h, 9 * cin)

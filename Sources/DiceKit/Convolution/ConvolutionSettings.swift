@@ -11,6 +11,10 @@
 /// private weight-gradient accumulator per worker beyond the first (kernel volume · Cin/groups ·
 /// Cout scalars) and, only when the batch is smaller than the worker count, a private
 /// input-gradient buffer of the input's size per worker beyond the first.
+///
+/// With more than one worker, OpenBLAS's process-wide thread count is set to 1 for the duration
+/// of the call and restored afterwards, so convolutions should not run concurrently from
+/// several threads of the caller (they parallelise themselves).
 public struct ConvolutionSettings: Sendable, Equatable {
     /// Upper bound, in bytes, of all workers' im2col tiles together. Default 64 MiB; at least one
     /// lowered row per worker is always allocated.
@@ -18,7 +22,7 @@ public struct ConvolutionSettings: Sendable, Equatable {
     /// Output pixels (lowered rows) per tile; nil (default) picks about 1 MiB of lowered tile per
     /// worker, between 256 and 1024 rows.
     public var tileRows: Int?
-    /// Parallel workers, each running OpenBLAS on one thread over its share of the batch; nil
+    /// Parallel workers, each running OpenBLAS on one thread over the samples it takes; nil
     /// (default) uses `BLAS.threadCount`. With 1, the GEMMs run on OpenBLAS's own thread pool.
     public var workers: Int?
 

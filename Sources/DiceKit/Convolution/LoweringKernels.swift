@@ -135,6 +135,29 @@ extension ConvGeometry {
         }
     }
 
+    /// col2im of one kernel row (fixed kd, kh) of one output line for stride 1, dilation 1 and
+    /// a single group, gathered per input pixel: line[iw, c] += Σ_kw col[ow = iw + pW − kw][kw, c]
+    /// over the kw whose ow lies in `columns`. `source` points at the kernel row in the line's
+    /// first lowered row.
+    @inline(__always)
+    private func raiseKernelRow<T: BLASScalar>(_ source: UnsafePointer<T>, columns: Range<Int>,
+                                               into line: UnsafeMutablePointer<T>) {
+        let (inW, channels, kW, pW, run) = (input[2], inChannels, kernel[2], padBefore[2], patch)
+        let (ow0, ow1) = (columns.lowerBound, columns.upperBound)
+        let first = Swift.max(0, ow0 - pW), last = Swift.min(inW, ow1 - 1 - pW + kW)
+        guard first < last else { return }
+        for iw in first..<last {
+            let kwLow = Swift.max(0, iw + pW - (ow1 - 1)), kwHigh = Swift.min(kW - 1, iw + pW - ow0)
+            guard kwLow <= kwHigh else { continue }
+            let target = line + iw * channels
+            for c in 0..<channels {
+                var total: T = 0
+                for kw in kwLow...kwHigh { total += source[(iw + pW - kw - ow0) * run + kw * channels + c] }
+                target[c] += total
+            }
+        }
+    }
+
     /// One output line of col2im (the adjoint of `lowerLine`).
     @inline(__always)
     private func raiseLine<T: BLASScalar>(_ col: UnsafePointer<T>, od: Int, oh: Int, columns: Range<Int>,
@@ -145,6 +168,10 @@ extension ConvGeometry {
         let cg = inPerGroup
         let (width, run) = (kW * cg, patch)
         let wholeRows = dW == 1 && cg == channels
+        // With stride 1 and few channels, neighbouring windows overlap in most of their
+        // elements; adding window after window would re-read what the previous add just
+        // stored. Gathering per input pixel writes each element once per kernel row instead.
+        let gatherColumns = wholeRows && sW == 1 && channels < 16
         for kd in 0..<kernel[0] {
             let id = od * stride[0] - padBefore[0] + kd * dilation[0]
             if id < 0 || id >= inD { continue }
@@ -153,6 +180,10 @@ extension ConvGeometry {
                 if ih < 0 || ih >= inH { continue }
                 var source = col + (kd * kH + kh) * width
                 let line = sample + (id * inH + ih) * inW * channels
+                if gatherColumns {
+                    raiseKernelRow(source, columns: columns, into: line)
+                    continue
+                }
                 for ow in columns {
                     let iw0 = ow * sW - pW
                     if wholeRows && iw0 >= 0 && iw0 + kW <= inW {

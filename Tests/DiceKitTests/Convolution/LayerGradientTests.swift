@@ -56,11 +56,13 @@ final class LayerGradientTests: XCTestCase {
         // Keep inputs away from the kinks of (leaky) ReLU at 0.
         let x = randomTensor([2, 3, 4, 3], seed: 110).map { $0 >= 0 ? $0 + 0.01 : $0 - 0.01 }
         let r = randomTensor(x.shape, seed: 111)
-        try assertGradient(try ReLU().backward(input: x, outputGradient: r), at: x, "relu") { dot(ReLU().forward($0), r) }
+        let relu = try ReLU().backward(input: x, outputGradient: r)
+        assertGradient(relu, at: x, "relu") { dot(ReLU().forward($0), r) }
         let leaky = LeakyReLU(negativeSlope: 0.2)
-        try assertGradient(try leaky.backward(input: x, outputGradient: r), at: x, "leaky relu") { dot(leaky.forward($0), r) }
-        let s = Sigmoid().forward(x)
-        try assertGradient(try Sigmoid().backward(output: s, outputGradient: r), at: x, "sigmoid") { dot(Sigmoid().forward($0), r) }
+        let leakyGradient = try leaky.backward(input: x, outputGradient: r)
+        assertGradient(leakyGradient, at: x, "leaky relu") { dot(leaky.forward($0), r) }
+        let sigmoidGradient = try Sigmoid().backward(output: Sigmoid().forward(x), outputGradient: r)
+        assertGradient(sigmoidGradient, at: x, "sigmoid") { dot(Sigmoid().forward($0), r) }
     }
 
     func testChannelConcatenationAndSplit() throws {
