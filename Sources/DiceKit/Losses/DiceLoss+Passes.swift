@@ -18,6 +18,12 @@ import Dispatch
 /// Positions accumulated in the working precision before the block sum is added in Double.
 let lossBlockLength = 512
 
+extension DiceLoss {
+    /// Whether separable configurations run both passes in one task per sample (default true;
+    /// tests switch it off to compare with the two-dispatch path).
+    nonisolated(unsafe) static var fusedPasses = true
+}
+
 /// The target as the passes read it.
 enum TargetStorage<T: BLASScalar> {
     case labels(UnsafePointer<Int32>)
@@ -242,6 +248,7 @@ extension DiceLoss {
         // Uninitialised: pass 1 writes every element (probabilities) before pass 2 reads it.
         var grad: [T] = wantGradient ? [T](unsafeUninitializedCapacity: prediction.count) { _, count in count = prediction.count } : []
         let useC = T.self == Float.self && CKernels.supports(plan: plan, target: target)
+        let fused = DiceLoss.fusedPasses && wantGradient && tasks.count > 1 && tasks.chunksPerSample == 1 && isSeparable(plan: plan, validMask: validMask)
 
         try prediction.withUnsafeBufferPointer { xb in
             try withTargetStorage(target) { storage in
@@ -261,6 +268,12 @@ extension DiceLoss {
                                     Self.statisticsPass(plan: plan, x: xb.baseAddress!, target: storage, probabilities: probs,
                                                         n: n, s0: s0, s1: s1, out: out, bad: flags)
                                 }
+                                // Fused mode: this sample's gradient needs only its own statistics, so
+                                // run pass 2 now, while its data is still in cache (and skip a dispatch).
+                                if fused, flags[0] < 0, flags[1] < 0, let gradBase = probs {
+                                    fusedGradient(plan: plan, useC: useC, storage: storage, grad: gradBase, n: n, s0: s0, s1: s1,
+                                                  slot: UnsafeBufferPointer(start: out, count: width))
+                                }
                             }
                         }
                     }
@@ -269,7 +282,7 @@ extension DiceLoss {
                     let stats = Self.sumTasks(plan: plan, tasks: tasks, slots: slots)
                     let combined = try combine(plan: plan, stats: stats, validMask: validMask.map { $0.scalars.map { $0 != 0 } })
                     resultValues = combined
-                    guard wantGradient else { return }
+                    guard wantGradient && !fused else { return }
                     let nc = plan.n * plan.c
                     var coefficients = [T](repeating: 0, count: 3 * nc)
                     for i in 0..<nc {
@@ -296,6 +309,47 @@ extension DiceLoss {
         let combined = resultValues!
         let loss = Tensor<T>(uncheckedShape: combined.shape, storage: combined.values.map { T($0) })
         return DiceLossResult(loss: loss, gradient: wantGradient ? Tensor(uncheckedShape: prediction.shape, storage: grad) : nil)
+    }
+
+    /// Whether the gradient of one sample depends on that sample's statistics alone (up to a
+    /// known factor), so that both passes can run in one task per sample.
+    func isSeparable(plan: LossPlan, validMask: Any?) -> Bool {
+        guard validMask == nil, plan.crossEntropy == 0 else { return false }
+        if preset != nil { return true }
+        return !batch && emptyClass != .exclude
+    }
+
+    /// Pass 2 for sample n from its own statistics (fused mode). The coefficients of a one-sample
+    /// combine equal the batch's up to 1/N for means (and the presets, which average over samples).
+    func fusedGradient<T: BLASScalar>(plan: LossPlan, useC: Bool, storage: TargetStorage<T>, grad: UnsafeMutablePointer<T>,
+                                      n: Int, s0: Int, s1: Int, slot: UnsafeBufferPointer<Double>) {
+        let c = plan.c
+        let single = LossPlan(n: 1, c: c, s: plan.s, channelsLast: plan.channelsLast, activation: plan.activation,
+                              squared: plan.squared, soft: plan.soft, hasIgnore: plan.hasIgnore, ignore: plan.ignore,
+                              labelClasses: plan.labelClasses, labelOffset: plan.labelOffset,
+                              crossEntropy: plan.crossEntropy, firstClass: plan.firstClass)
+        let stats = LossStatistics(tp: Array(slot[0..<c]), p: Array(slot[c..<(2 * c)]), g: Array(slot[(2 * c)..<(3 * c)]),
+                                   d: Array(slot[(3 * c)..<(4 * c)]), counted: [slot[4 * c]], crossEntropy: 0)
+        guard let combined = try? combine(plan: single, stats: stats, validMask: nil) else { return }
+        let scale = reduction != .none && (preset != nil || reduction == .mean) ? 1 / Double(plan.n) : 1
+        // Rows of an [N, C] coefficient table; only row n is read.
+        var coefficients = [T](repeating: 0, count: 3 * plan.n * c)
+        let nc = plan.n * c
+        for k in 0..<c {
+            coefficients[n * c + k] = T(scale * combined.a[k])
+            coefficients[nc + n * c + k] = T(scale * combined.b[k])
+            coefficients[2 * nc + n * c + k] = T(scale * combined.f[k])
+        }
+        coefficients.withUnsafeBufferPointer { cb in
+            let a = cb.baseAddress!, b = a + nc, f = a + 2 * nc
+            if useC, case .labels(let labels) = storage {
+                CKernels.gradient(plan: plan, labels: labels, grad: UnsafeMutableRawPointer(grad), n: n, s0: s0, s1: s1,
+                                  a: UnsafeRawPointer(a), b: UnsafeRawPointer(b))
+            } else {
+                Self.gradientPass(plan: plan, target: storage, grad: grad, n: n, s0: s0, s1: s1, a: a, b: b, f: f,
+                                  crossEntropyScale: 0)
+            }
+        }
     }
 
     /// Calls `body` with raw access to the target.

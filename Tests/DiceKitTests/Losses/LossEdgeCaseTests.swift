@@ -207,3 +207,58 @@ final class LossEdgeCaseTests: XCTestCase {
         assertError(try DiceLoss(preset: .weighted).evaluate(x, target: .labels(labels)), contains: "seed-weighted needs class weights")
     }
 }
+
+/// Large enough inputs to run in parallel tasks: the fused per-sample passes must give the
+/// same loss and gradient as the two-dispatch path, for every separable configuration.
+final class LossFusedPassTests: XCTestCase {
+    func testFusedMatchesTwoPass() throws {
+        var generator = SeededGenerator(seed: 21)
+        let x = Tensor<Double>.normal([4, 64, 72, 4], standardDeviation: 2, generator: &generator)
+        var raw = (0..<(4 * 64 * 72)).map { _ in Int(generator.next() % 4) }
+        for i in stride(from: 0, to: raw.count, by: 11) { raw[i] = 255 }
+        let labels = try LabelMap(shape: [4, 64, 72], labels: raw)
+        let soft = Tensor<Double>.uniform(x.shape, generator: &generator)
+        let configurations: [(String, (inout DiceLoss) -> Void)] = [
+            ("default", { _ in }), ("sum", { $0.reduction = .sum }), ("none", { $0.reduction = .none }),
+            ("exclude background, weights", { $0.excludeBackground = true; $0.classWeights = [1, 2, 3] }),
+            ("jaccard squared", { $0.variant = .jaccard; $0.squared = true }),
+            ("focal tversky", { $0.variant = .focalTversky; $0.alpha = 0.2; $0.beta = 0.8 }),
+            ("log-cosh", { $0.variant = .logCoshDice }),
+            ("generalized", { $0.variant = .generalized }),
+            ("penalize", { $0.emptyClass = .penalize }),
+            ("seed-basic", { $0.preset = .basic }), ("seed-weighted", { $0.preset = .weighted; $0.classWeights = [1, 2, 3, 4] }),
+            ("seed-multiclass none", { $0.preset = .multiclass; $0.reduction = .none }),
+        ]
+        for activation in [DiceActivation.softmax, .sigmoid] {
+            for (name, configure) in configurations {
+                var loss = DiceLoss(activation: activation)
+                loss.ignoreIndex = 255
+                configure(&loss)
+                for precision in ["Double", "Float"] {
+                    func run(_ fused: Bool) throws -> (Tensor<Double>, Tensor<Double>) {
+                        DiceLoss.fusedPasses = fused
+                        defer { DiceLoss.fusedPasses = true }
+                        if precision == "Double" {
+                            let r = try loss.evaluate(x, target: .labels(labels), gradient: true)
+                            return (r.loss, r.gradient!)
+                        }
+                        let r = try loss.evaluate(x.converted(to: Float.self), target: .labels(labels), gradient: true)
+                        return (r.loss.converted(to: Double.self), r.gradient!.converted(to: Double.self))
+                    }
+                    let (l1, g1) = try run(true), (l2, g2) = try run(false)
+                    let what = "\(activation) \(name) \(precision)"
+                    XCTAssertEqual(l1, l2, what)
+                    XCTAssertLessThanOrEqual(scaledError(g1, g2), precision == "Double" ? 1e-14 : 1e-6, what)
+                }
+            }
+            // Dense soft targets take the Swift passes.
+            var loss = DiceLoss(activation: activation)
+            loss.softLabels = true
+            DiceLoss.fusedPasses = false
+            let unfused = try loss.evaluate(x, target: .soft(soft), gradient: true)
+            DiceLoss.fusedPasses = true
+            let fusedResult = try loss.evaluate(x, target: .soft(soft), gradient: true)
+            XCTAssertLessThanOrEqual(scaledError(fusedResult.gradient!, unfused.gradient!), 1e-14)
+        }
+    }
+}
