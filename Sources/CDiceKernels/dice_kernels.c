@@ -190,6 +190,20 @@ DK512 static inline __attribute__((always_inline)) void load_channels(const dk_t
         v[1] = _mm512_shuffle_ps(raw[0], raw[1], 0xDD);
         return;
     }
+    if (C == 3) {
+        // Element 3j + c of the 48 is lane (3j + c) mod 16 of raw[(3j + c) / 16]: a two-source
+        // permute takes what lies in raw[0..1], a masked permute the rest from raw[2].
+        const __m512i a0 = _mm512_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 0, 0, 0, 0, 0);
+        const __m512i a1 = _mm512_setr_epi32(1, 4, 7, 10, 13, 16, 19, 22, 25, 28, 31, 0, 0, 0, 0, 0);
+        const __m512i a2 = _mm512_setr_epi32(2, 5, 8, 11, 14, 17, 20, 23, 26, 29, 0, 0, 0, 0, 0, 0);
+        const __m512i b0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 4, 7, 10, 13);
+        const __m512i b1 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 5, 8, 11, 14);
+        const __m512i b2 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 6, 9, 12, 15);
+        v[0] = _mm512_mask_permutexvar_ps(_mm512_permutex2var_ps(raw[0], a0, raw[1]), 0xF800, b0, raw[2]);
+        v[1] = _mm512_mask_permutexvar_ps(_mm512_permutex2var_ps(raw[0], a1, raw[1]), 0xF800, b1, raw[2]);
+        v[2] = _mm512_mask_permutexvar_ps(_mm512_permutex2var_ps(raw[0], a2, raw[1]), 0xFC00, b2, raw[2]);
+        return;
+    }
     if (C == 4) {
         // A 4×4 transpose in every 128-bit lane: slot 4i + k holds position 4k + i.
         __m512 t0 = _mm512_unpacklo_ps(raw[0], raw[1]), t1 = _mm512_unpackhi_ps(raw[0], raw[1]);
@@ -216,6 +230,19 @@ DK512 static inline __attribute__((always_inline)) void store_channels(const dk_
     if (C == 2) {
         _mm512_storeu_ps(y + s * C, _mm512_unpacklo_ps(v[0], v[1]));
         _mm512_storeu_ps(y + s * C + 16, _mm512_unpackhi_ps(v[0], v[1]));
+        return;
+    }
+    if (C == 3) {
+        // Lane l of output vector k is element e = 16k + l: channel e mod 3 of position e / 3.
+        _mm512_storeu_ps(y + s * C + 0, _mm512_mask_permutexvar_ps(
+            _mm512_permutex2var_ps(v[0], _mm512_setr_epi32(0, 16, 0, 1, 17, 0, 2, 18, 0, 3, 19, 0, 4, 20, 0, 5), v[1]),
+            0x4924, _mm512_setr_epi32(0, 0, 0, 0, 0, 1, 0, 0, 2, 0, 0, 3, 0, 0, 4, 0), v[2]));
+        _mm512_storeu_ps(y + s * C + 16, _mm512_mask_permutexvar_ps(
+            _mm512_permutex2var_ps(v[0], _mm512_setr_epi32(21, 0, 6, 22, 0, 7, 23, 0, 8, 24, 0, 9, 25, 0, 10, 26), v[1]),
+            0x2492, _mm512_setr_epi32(0, 5, 0, 0, 6, 0, 0, 7, 0, 0, 8, 0, 0, 9, 0, 0), v[2]));
+        _mm512_storeu_ps(y + s * C + 32, _mm512_mask_permutexvar_ps(
+            _mm512_permutex2var_ps(v[0], _mm512_setr_epi32(0, 11, 27, 0, 12, 28, 0, 13, 29, 0, 14, 30, 0, 15, 31, 0), v[1]),
+            0x9249, _mm512_setr_epi32(10, 0, 0, 11, 0, 0, 12, 0, 0, 13, 0, 0, 14, 0, 0, 15), v[2]));
         return;
     }
     if (C == 4) {
@@ -270,7 +297,7 @@ DK512 static inline __attribute__((always_inline))
 void stats_avx512_body(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs, dk_stats *out, const int C) {
     const int interleaved = geo->channels_last && C > 1;
     dk_tables tables;
-    if (interleaved && C != 2 && C != 4) build_tables(&tables, C);
+    if (interleaved && C != 2 && C != 3 && C != 4) build_tables(&tables, C);
     __m512 tp[16], pp[16];
     long gcount[16];
     for (int c = 0; c < C; c++) { tp[c] = _mm512_setzero_ps(); pp[c] = _mm512_setzero_ps(); gcount[c] = 0; }
@@ -320,7 +347,7 @@ DK512 static inline __attribute__((always_inline))
 void grad_avx512_body(const dk_geometry *geo, const int32_t *labels, float *grad, const float *a, const float *b, const int C) {
     const int interleaved = geo->channels_last && C > 1;
     dk_tables tables;
-    if (interleaved && C != 2 && C != 4) build_tables(&tables, C);
+    if (interleaved && C != 2 && C != 3 && C != 4) build_tables(&tables, C);
     __m512 bv[16], abv[16];
     for (int c = 0; c < C; c++) { bv[c] = _mm512_set1_ps(b[c]); abv[c] = _mm512_set1_ps(a[c] + b[c]); }
     const __m512i ignore = _mm512_set1_epi32(geo->ignore);
