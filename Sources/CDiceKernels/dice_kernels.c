@@ -10,8 +10,9 @@
 //     channels-last blocks of 16·C floats are de-interleaved into C channel vectors (and back)
 //     with masked vpermps, using index tables built per call for the channel count (C ≤ 16).
 //     exp is a Cephes-style polynomial (|rel. error| < 2 ulp on the range used) scaled by vscalefps.
-//   AVX2 + FMA: the portable code compiled for AVX2/FMA (the compiler vectorises what it can).
-//   portable: plain C, the same polynomial exp.
+//   AVX2 + FMA and portable: the same C code in blocks of 16 positions with loops over the
+//     lanes, compiled for AVX2/FMA or for the baseline (SSE2), which the compiler vectorises;
+//     the same polynomial exp, written branch-free.
 // Accumulation: per lane in float over at most 512 positions, then added into double (see
 // Docs/DiceMath.md, "Accumulation").
 
@@ -24,9 +25,13 @@
 
 // MARK: - Portable code
 
+// Branch-free so that loops over lanes vectorise (floorf would be a libm call without SSE4.1).
 static inline __attribute__((always_inline)) float dk_expf(float x) {
-    x = fminf(fmaxf(x, -87.3f), 88.3f);
-    float fx = floorf(x * 1.44269504088896341f + 0.5f);
+    x = x < -87.3f ? -87.3f : x;
+    x = x > 88.3f ? 88.3f : x;
+    float t = x * 1.44269504088896341f + 0.5f;
+    float fx = (float)(int32_t)t;
+    fx = fx > t ? fx - 1.0f : fx;                 // floor(t)
     float r = x - fx * 0.693359375f;
     r = r + fx * 2.12194440e-4f;
     float r2 = r * r;
@@ -37,9 +42,10 @@ static inline __attribute__((always_inline)) float dk_expf(float x) {
     y = y * r + 1.6666665459e-1f;
     y = y * r + 5.0000001201e-1f;
     y = y * r2 + r + 1.0f;
-    union { uint32_t u; float f; } scale;
-    scale.u = (uint32_t)((int32_t)fx + 127) << 23;
-    return y * scale.f;
+    uint32_t bits = (uint32_t)((int32_t)fx + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return y * scale;
 }
 
 static inline __attribute__((always_inline))
@@ -112,22 +118,148 @@ void grad_portable(const dk_geometry *geo, const int32_t *labels, float *grad, c
     }
 }
 
-static void stats_generic(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs, dk_stats *out) {
-    stats_portable(geo, x, labels, probs, out, geo->s0, geo->s1);
-}
-static void grad_generic(const dk_geometry *geo, const int32_t *labels, float *grad, const float *a, const float *b) {
-    grad_portable(geo, labels, grad, a, b, geo->s0, geo->s1);
+// Blocks of DK_W positions with loops over the lanes, which the compiler vectorises for the
+// target of the caller (SSE2 for the portable variant, AVX2 + FMA for the AVX2 variant).
+#define DK_W 16
+
+static inline __attribute__((always_inline))
+void stats_blocked_body(const dk_geometry *geo, const float *restrict x, const int32_t *restrict labels,
+                        float *restrict probs, dk_stats *out, const int C, const int last) {
+    const long ps = last ? C : 1, cs = last ? 1 : geo->spatial;
+    const int32_t offset = geo->label_offset, limit = geo->label_limit, ignore = geo->ignore;
+    const int has_ignore = geo->has_ignore, softmax = geo->activation == 2;
+    float acc_tp[16][DK_W], acc_p[16][DK_W], acc_g[16][DK_W], acc_n[DK_W];
+    memset(acc_tp, 0, sizeof acc_tp); memset(acc_p, 0, sizeof acc_p); memset(acc_g, 0, sizeof acc_g); memset(acc_n, 0, sizeof acc_n);
+    int bad_pred = 0, bad_label = 0, steps = 0;
+    long s = geo->s0;
+    const long end = geo->s0 + (geo->s1 - geo->s0) / DK_W * DK_W;
+    for (; s < end; s += DK_W) {
+        float z[16][DK_W], m[DK_W], sum[DK_W], valid[DK_W];
+        int32_t lab[DK_W];
+        for (int j = 0; j < DK_W; j++) lab[j] = labels[s + j];
+        for (int j = 0; j < DK_W; j++) {
+            int ignored = has_ignore & (lab[j] == ignore);
+            int outside = !ignored & ((lab[j] < 0) | (lab[j] >= limit));
+            bad_label |= outside;
+            valid[j] = (ignored | outside) ? 0.0f : 1.0f;
+        }
+        for (int c = 0; c < C; c++)
+            for (int j = 0; j < DK_W; j++) z[c][j] = x[(s + j) * ps + c * cs];
+        for (int c = 0; c < C; c++)
+            for (int j = 0; j < DK_W; j++) bad_pred |= !(fabsf(z[c][j]) < INFINITY);
+        if (softmax) {
+            for (int j = 0; j < DK_W; j++) { m[j] = z[0][j]; sum[j] = 0; }
+            for (int c = 1; c < C; c++)
+                for (int j = 0; j < DK_W; j++) m[j] = z[c][j] > m[j] ? z[c][j] : m[j];
+            for (int c = 0; c < C; c++)
+                for (int j = 0; j < DK_W; j++) { z[c][j] = dk_expf(z[c][j] - m[j]); sum[j] += z[c][j]; }
+            for (int j = 0; j < DK_W; j++) sum[j] = 1.0f / sum[j];
+            for (int c = 0; c < C; c++)
+                for (int j = 0; j < DK_W; j++) z[c][j] *= sum[j];
+        } else {
+            for (int c = 0; c < C; c++)
+                for (int j = 0; j < DK_W; j++) z[c][j] = 1.0f / (1.0f + dk_expf(-z[c][j]));
+        }
+        if (probs)
+            for (int c = 0; c < C; c++)
+                for (int j = 0; j < DK_W; j++) probs[(s + j) * ps + c * cs] = z[c][j];
+        for (int j = 0; j < DK_W; j++) acc_n[j] += valid[j];
+        for (int c = 0; c < C; c++)
+            for (int j = 0; j < DK_W; j++) {
+                float g = lab[j] == c + offset ? valid[j] : 0.0f;
+                acc_tp[c][j] += z[c][j] * g;
+                acc_p[c][j] += z[c][j] * valid[j];
+                acc_g[c][j] += g;
+            }
+        if (++steps == DK_BLOCK / DK_W || s + DK_W >= end) {
+            for (int c = 0; c < C; c++) {
+                double tp = 0, pp = 0, gg = 0;
+                for (int j = 0; j < DK_W; j++) { tp += acc_tp[c][j]; pp += acc_p[c][j]; gg += acc_g[c][j]; acc_tp[c][j] = acc_p[c][j] = acc_g[c][j] = 0; }
+                out->tp[c] += tp; out->p[c] += pp; out->g[c] += gg;
+            }
+            double n = 0;
+            for (int j = 0; j < DK_W; j++) { n += acc_n[j]; acc_n[j] = 0; }
+            out->counted += n;
+            steps = 0;
+        }
+    }
+    if (bad_pred) out->nonfinite = 1;
+    if (bad_label) out->bad_label = 1;
+    stats_portable(geo, x, labels, probs, out, s, geo->s1);
 }
 
-// MARK: - AVX2 + FMA (the portable code compiled for AVX2)
+static inline __attribute__((always_inline))
+void grad_blocked_body(const dk_geometry *geo, const int32_t *restrict labels, float *restrict grad,
+                       const float *restrict a_in, const float *restrict b_in, const int C, const int last) {
+    const long ps = last ? C : 1, cs = last ? 1 : geo->spatial;
+    float a[16], b[16];
+    for (int c = 0; c < C; c++) { a[c] = a_in[c]; b[c] = b_in[c]; }
+    const int32_t offset = geo->label_offset, ignore = geo->ignore;
+    const int has_ignore = geo->has_ignore, softmax = geo->activation == 2;
+    long s = geo->s0;
+    const long end = geo->s0 + (geo->s1 - geo->s0) / DK_W * DK_W;
+    for (; s < end; s += DK_W) {
+        float p[16][DK_W], u[16][DK_W], dot[DK_W], valid[DK_W];
+        int32_t lab[DK_W];
+        for (int j = 0; j < DK_W; j++) { lab[j] = labels[s + j]; valid[j] = (has_ignore & (lab[j] == ignore)) ? 0.0f : 1.0f; dot[j] = 0; }
+        for (int c = 0; c < C; c++)
+            for (int j = 0; j < DK_W; j++) {
+                p[c][j] = grad[(s + j) * ps + c * cs];
+                u[c][j] = (lab[j] == c + offset ? a[c] : 0.0f) + b[c];
+                dot[j] += p[c][j] * u[c][j];
+            }
+        if (softmax) {
+            for (int c = 0; c < C; c++)
+                for (int j = 0; j < DK_W; j++) p[c][j] = valid[j] * p[c][j] * (u[c][j] - dot[j]);
+        } else {
+            for (int c = 0; c < C; c++)
+                for (int j = 0; j < DK_W; j++) p[c][j] = valid[j] * u[c][j] * p[c][j] * (1.0f - p[c][j]);
+        }
+        for (int c = 0; c < C; c++)
+            for (int j = 0; j < DK_W; j++) grad[(s + j) * ps + c * cs] = p[c][j];
+    }
+    grad_portable(geo, labels, grad, a_in, b_in, s, geo->s1);
+}
+
+// Constant channel counts and strides, so that channels-last accesses become interleaved
+// vector loads and stores with shuffles.
+#define DK_BLOCKED_STATS_CASE(n) case n: geo->channels_last ? stats_blocked_body(geo, x, labels, probs, out, n, 1) \
+                                                            : stats_blocked_body(geo, x, labels, probs, out, n, 0); break;
+#define DK_BLOCKED_GRAD_CASE(n) case n: geo->channels_last ? grad_blocked_body(geo, labels, grad, a, b, n, 1) \
+                                                           : grad_blocked_body(geo, labels, grad, a, b, n, 0); break;
+
+static inline __attribute__((always_inline))
+void stats_blocked(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs, dk_stats *out) {
+    switch (geo->channels) {
+    DK_BLOCKED_STATS_CASE(1) DK_BLOCKED_STATS_CASE(2) DK_BLOCKED_STATS_CASE(3) DK_BLOCKED_STATS_CASE(4)
+    default: stats_blocked_body(geo, x, labels, probs, out, geo->channels, geo->channels_last); break;
+    }
+}
+
+static inline __attribute__((always_inline))
+void grad_blocked(const dk_geometry *geo, const int32_t *labels, float *grad, const float *a, const float *b) {
+    switch (geo->channels) {
+    DK_BLOCKED_GRAD_CASE(1) DK_BLOCKED_GRAD_CASE(2) DK_BLOCKED_GRAD_CASE(3) DK_BLOCKED_GRAD_CASE(4)
+    default: grad_portable(geo, labels, grad, a, b, geo->s0, geo->s1); break;  // faster than lane loops for runtime C
+    }
+}
+
+static void stats_generic(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs, dk_stats *out) {
+    stats_blocked(geo, x, labels, probs, out);
+}
+static void grad_generic(const dk_geometry *geo, const int32_t *labels, float *grad, const float *a, const float *b) {
+    grad_blocked(geo, labels, grad, a, b);
+}
+
+// MARK: - AVX2 + FMA (the blocked portable code compiled for AVX2)
 
 __attribute__((target("avx2,fma")))
 static void stats_avx2(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs, dk_stats *out) {
-    stats_portable(geo, x, labels, probs, out, geo->s0, geo->s1);
+    stats_blocked(geo, x, labels, probs, out);
 }
 __attribute__((target("avx2,fma")))
 static void grad_avx2(const dk_geometry *geo, const int32_t *labels, float *grad, const float *a, const float *b) {
-    grad_portable(geo, labels, grad, a, b, geo->s0, geo->s1);
+    grad_blocked(geo, labels, grad, a, b);
 }
 
 // MARK: - AVX-512
