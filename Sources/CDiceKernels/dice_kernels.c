@@ -48,12 +48,40 @@ static inline __attribute__((always_inline)) float dk_expf(float x) {
     return y * scale;
 }
 
+// ln x for normal x > 0 (Cephes logf: x = m·2^e, m in [√½, √2), degree-8 polynomial), branch-free.
+static inline __attribute__((always_inline)) float dk_logf(float x) {
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    int32_t e = (int32_t)((bits >> 23) & 0xff) - 126;
+    bits = (bits & 0x807fffffu) | 0x3f000000u;           // m in [0.5, 1)
+    float m;
+    memcpy(&m, &bits, sizeof m);
+    int small = m < 0.707106781186547524f;
+    e = small ? e - 1 : e;
+    float t = small ? m + m - 1.0f : m - 1.0f;
+    float z = t * t;
+    float y = 7.0376836292e-2f;
+    y = y * t - 1.1514610310e-1f;
+    y = y * t + 1.1676998740e-1f;
+    y = y * t - 1.2420140846e-1f;
+    y = y * t + 1.4249322787e-1f;
+    y = y * t - 1.6668057665e-1f;
+    y = y * t + 2.0000714765e-1f;
+    y = y * t - 2.4999993993e-1f;
+    y = y * t + 3.3333331174e-1f;
+    y = y * t * z;
+    float fe = (float)e;
+    y += fe * -2.12194440e-4f;
+    y += -0.5f * z;
+    return t + y + fe * 0.693359375f;
+}
+
 static inline __attribute__((always_inline))
 void stats_portable(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs,
                     dk_stats *out, long s_begin, long s_end) {
     const int C = geo->channels;
     const long ps = geo->channels_last ? C : 1, cs = geo->channels_last ? 1 : geo->spatial;
-    float btp[16] = {0}, bp[16] = {0}, bg[16] = {0};
+    float btp[16] = {0}, bp[16] = {0}, bg[16] = {0}, bce = 0;
     float z[16], p[16];
     int in_block = 0;
     for (long s = s_begin; s < s_end; s++) {
@@ -61,7 +89,7 @@ void stats_portable(const dk_geometry *geo, const float *x, const int32_t *label
         const int32_t label = labels[s];
         int ignored = geo->has_ignore && label == geo->ignore;
         if (!ignored && (label < 0 || label >= geo->label_limit)) { out->bad_label = 1; ignored = 1; }
-        float m = -INFINITY;
+        float m = -INFINITY, sum = 0;
         for (int c = 0; c < C; c++) {
             float v = x[base + c * cs];
             if (!(fabsf(v) < INFINITY)) out->nonfinite = 1;
@@ -69,26 +97,36 @@ void stats_portable(const dk_geometry *geo, const float *x, const int32_t *label
             m = v > m ? v : m;
         }
         if (geo->activation == 2) {
-            float sum = 0;
             for (int c = 0; c < C; c++) { p[c] = dk_expf(z[c] - m); sum += p[c]; }
             float r = 1.0f / sum;
             for (int c = 0; c < C; c++) p[c] *= r;
-        } else {
+        } else if (geo->activation == 1) {
             for (int c = 0; c < C; c++) p[c] = 1.0f / (1.0f + dk_expf(-z[c]));
+        } else {
+            for (int c = 0; c < C; c++) p[c] = z[c];
         }
         if (probs) for (int c = 0; c < C; c++) probs[base + c * cs] = p[c];
         if (ignored) continue;
         out->counted += 1;
         for (int c = 0; c < C; c++) {
             float g = label == c + geo->label_offset ? 1.0f : 0.0f;
-            btp[c] += p[c] * g; bp[c] += p[c]; bg[c] += g;
+            btp[c] += p[c] * g; bp[c] += geo->squared ? p[c] * p[c] : p[c]; bg[c] += g;
         }
+        if (geo->cross_entropy == 1) bce += m + dk_logf(sum) - z[label];
+        if (geo->cross_entropy == 2)
+            for (int c = 0; c < C; c++) {
+                float g = label == c + geo->label_offset ? 1.0f : 0.0f;
+                float q = p[c] > 0.5f ? p[c] : 1.0f - p[c];     // σ(|z|): log1p(e^(−|z|)) = −ln σ(|z|)
+                bce += (z[c] > 0 ? z[c] : 0.0f) - z[c] * g - dk_logf(q);
+            }
         if (++in_block == DK_BLOCK) {
             for (int c = 0; c < C; c++) { out->tp[c] += btp[c]; out->p[c] += bp[c]; out->g[c] += bg[c]; btp[c] = bp[c] = bg[c] = 0; }
+            out->ce += bce; bce = 0;
             in_block = 0;
         }
     }
     for (int c = 0; c < C; c++) { out->tp[c] += btp[c]; out->p[c] += bp[c]; out->g[c] += bg[c]; }
+    out->ce += bce;
 }
 
 static inline __attribute__((always_inline))
@@ -105,15 +143,17 @@ void grad_portable(const dk_geometry *geo, const int32_t *labels, float *grad, c
             continue;
         }
         float dot = 0;
+        const float ce = geo->ce_scale;
         for (int c = 0; c < C; c++) {
             float g = label == c + geo->label_offset ? 1.0f : 0.0f;
-            u[c] = a[c] * g + b[c];
-            dot += grad[base + c * cs] * u[c];
+            float pc = grad[base + c * cs];
+            u[c] = a[c] * g + (geo->squared ? 2.0f * b[c] * pc : b[c]);
+            dot += pc * u[c];
         }
-        if (geo->activation == 2) {
-            for (int c = 0; c < C; c++) { float pc = grad[base + c * cs]; grad[base + c * cs] = pc * (u[c] - dot); }
-        } else {
-            for (int c = 0; c < C; c++) { float pc = grad[base + c * cs]; grad[base + c * cs] = u[c] * pc * (1.0f - pc); }
+        for (int c = 0; c < C; c++) {
+            float pc = grad[base + c * cs], g = label == c + geo->label_offset ? 1.0f : 0.0f;
+            float d = geo->activation == 2 ? pc * (u[c] - dot) : geo->activation == 1 ? u[c] * pc * (1.0f - pc) : u[c];
+            grad[base + c * cs] = d + ce * (pc - g);
         }
     }
 }
@@ -127,14 +167,15 @@ void stats_blocked_body(const dk_geometry *geo, const float *restrict x, const i
                         float *restrict probs, dk_stats *out, const int C, const int last) {
     const long ps = last ? C : 1, cs = last ? 1 : geo->spatial;
     const int32_t offset = geo->label_offset, limit = geo->label_limit, ignore = geo->ignore;
-    const int has_ignore = geo->has_ignore, softmax = geo->activation == 2;
-    float acc_tp[16][DK_W], acc_p[16][DK_W], acc_g[16][DK_W], acc_n[DK_W];
-    memset(acc_tp, 0, sizeof acc_tp); memset(acc_p, 0, sizeof acc_p); memset(acc_g, 0, sizeof acc_g); memset(acc_n, 0, sizeof acc_n);
+    const int has_ignore = geo->has_ignore, activation = geo->activation, squared = geo->squared, xent = geo->cross_entropy;
+    float acc_tp[16][DK_W], acc_p[16][DK_W], acc_g[16][DK_W], acc_n[DK_W], acc_ce[DK_W];
+    memset(acc_tp, 0, sizeof acc_tp); memset(acc_p, 0, sizeof acc_p); memset(acc_g, 0, sizeof acc_g);
+    memset(acc_n, 0, sizeof acc_n); memset(acc_ce, 0, sizeof acc_ce);
     int bad_pred = 0, bad_label = 0, steps = 0;
     long s = geo->s0;
     const long end = geo->s0 + (geo->s1 - geo->s0) / DK_W * DK_W;
     for (; s < end; s += DK_W) {
-        float z[16][DK_W], m[DK_W], sum[DK_W], valid[DK_W];
+        float z[16][DK_W], z0[16][DK_W], m[DK_W], sum[DK_W], valid[DK_W], zy[DK_W];
         int32_t lab[DK_W];
         for (int j = 0; j < DK_W; j++) lab[j] = labels[s + j];
         for (int j = 0; j < DK_W; j++) {
@@ -147,18 +188,31 @@ void stats_blocked_body(const dk_geometry *geo, const float *restrict x, const i
             for (int j = 0; j < DK_W; j++) z[c][j] = x[(s + j) * ps + c * cs];
         for (int c = 0; c < C; c++)
             for (int j = 0; j < DK_W; j++) bad_pred |= !(fabsf(z[c][j]) < INFINITY);
-        if (softmax) {
+        if (xent) {
+            for (int j = 0; j < DK_W; j++) zy[j] = 0;
+            for (int c = 0; c < C; c++)
+                for (int j = 0; j < DK_W; j++) { z0[c][j] = z[c][j]; zy[j] += lab[j] == c ? z[c][j] : 0.0f; }
+        }
+        if (activation == 2) {
             for (int j = 0; j < DK_W; j++) { m[j] = z[0][j]; sum[j] = 0; }
             for (int c = 1; c < C; c++)
                 for (int j = 0; j < DK_W; j++) m[j] = z[c][j] > m[j] ? z[c][j] : m[j];
             for (int c = 0; c < C; c++)
                 for (int j = 0; j < DK_W; j++) { z[c][j] = dk_expf(z[c][j] - m[j]); sum[j] += z[c][j]; }
+            if (xent == 1)
+                for (int j = 0; j < DK_W; j++) acc_ce[j] += valid[j] * (m[j] + dk_logf(sum[j]) - zy[j]);
             for (int j = 0; j < DK_W; j++) sum[j] = 1.0f / sum[j];
             for (int c = 0; c < C; c++)
                 for (int j = 0; j < DK_W; j++) z[c][j] *= sum[j];
-        } else {
+        } else if (activation == 1) {
             for (int c = 0; c < C; c++)
                 for (int j = 0; j < DK_W; j++) z[c][j] = 1.0f / (1.0f + dk_expf(-z[c][j]));
+            if (xent == 2)
+                for (int c = 0; c < C; c++)
+                    for (int j = 0; j < DK_W; j++) {
+                        float g = lab[j] == c + offset ? 1.0f : 0.0f, q = z[c][j] > 0.5f ? z[c][j] : 1.0f - z[c][j];
+                        acc_ce[j] += valid[j] * ((z0[c][j] > 0 ? z0[c][j] : 0.0f) - z0[c][j] * g - dk_logf(q));
+                    }
         }
         if (probs)
             for (int c = 0; c < C; c++)
@@ -168,7 +222,7 @@ void stats_blocked_body(const dk_geometry *geo, const float *restrict x, const i
             for (int j = 0; j < DK_W; j++) {
                 float g = lab[j] == c + offset ? valid[j] : 0.0f;
                 acc_tp[c][j] += z[c][j] * g;
-                acc_p[c][j] += z[c][j] * valid[j];
+                acc_p[c][j] += (squared ? z[c][j] * z[c][j] : z[c][j]) * valid[j];
                 acc_g[c][j] += g;
             }
         if (++steps == DK_BLOCK / DK_W || s + DK_W >= end) {
@@ -177,9 +231,10 @@ void stats_blocked_body(const dk_geometry *geo, const float *restrict x, const i
                 for (int j = 0; j < DK_W; j++) { tp += acc_tp[c][j]; pp += acc_p[c][j]; gg += acc_g[c][j]; acc_tp[c][j] = acc_p[c][j] = acc_g[c][j] = 0; }
                 out->tp[c] += tp; out->p[c] += pp; out->g[c] += gg;
             }
-            double n = 0;
-            for (int j = 0; j < DK_W; j++) { n += acc_n[j]; acc_n[j] = 0; }
+            double n = 0, ce = 0;
+            for (int j = 0; j < DK_W; j++) { n += acc_n[j]; acc_n[j] = 0; ce += acc_ce[j]; acc_ce[j] = 0; }
             out->counted += n;
+            out->ce += ce;
             steps = 0;
         }
     }
@@ -195,7 +250,8 @@ void grad_blocked_body(const dk_geometry *geo, const int32_t *restrict labels, f
     float a[16], b[16];
     for (int c = 0; c < C; c++) { a[c] = a_in[c]; b[c] = b_in[c]; }
     const int32_t offset = geo->label_offset, ignore = geo->ignore;
-    const int has_ignore = geo->has_ignore, softmax = geo->activation == 2;
+    const int has_ignore = geo->has_ignore, activation = geo->activation, squared = geo->squared;
+    const float ce = geo->ce_scale;
     long s = geo->s0;
     const long end = geo->s0 + (geo->s1 - geo->s0) / DK_W * DK_W;
     for (; s < end; s += DK_W) {
@@ -205,16 +261,16 @@ void grad_blocked_body(const dk_geometry *geo, const int32_t *restrict labels, f
         for (int c = 0; c < C; c++)
             for (int j = 0; j < DK_W; j++) {
                 p[c][j] = grad[(s + j) * ps + c * cs];
-                u[c][j] = (lab[j] == c + offset ? a[c] : 0.0f) + b[c];
+                u[c][j] = (lab[j] == c + offset ? a[c] : 0.0f) + (squared ? 2.0f * b[c] * p[c][j] : b[c]);
                 dot[j] += p[c][j] * u[c][j];
             }
-        if (softmax) {
-            for (int c = 0; c < C; c++)
-                for (int j = 0; j < DK_W; j++) p[c][j] = valid[j] * p[c][j] * (u[c][j] - dot[j]);
-        } else {
-            for (int c = 0; c < C; c++)
-                for (int j = 0; j < DK_W; j++) p[c][j] = valid[j] * u[c][j] * p[c][j] * (1.0f - p[c][j]);
-        }
+        for (int c = 0; c < C; c++)
+            for (int j = 0; j < DK_W; j++) {
+                float g = lab[j] == c + offset ? 1.0f : 0.0f;
+                float d = activation == 2 ? p[c][j] * (u[c][j] - dot[j])
+                        : activation == 1 ? u[c][j] * p[c][j] * (1.0f - p[c][j]) : u[c][j];
+                p[c][j] = valid[j] * (d + ce * (p[c][j] - g));
+            }
         for (int c = 0; c < C; c++)
             for (int j = 0; j < DK_W; j++) grad[(s + j) * ps + c * cs] = p[c][j];
     }
@@ -406,7 +462,37 @@ DK512 static inline __attribute__((always_inline)) __m512i label_order(int C, in
     return lab;
 }
 
-DK512 static inline __attribute__((always_inline)) __mmask16 activate512(int activation, int C, __m512 *v) {
+/// ln x for normal x > 0, the same Cephes polynomial as dk_logf.
+DK512 static inline __attribute__((always_inline)) __m512 log512(__m512 x) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __m512i bits = _mm512_castps_si512(x);
+    __m512i e = _mm512_sub_epi32(_mm512_and_si512(_mm512_srli_epi32(bits, 23), _mm512_set1_epi32(0xff)), _mm512_set1_epi32(126));
+    __m512 m = _mm512_castsi512_ps(_mm512_or_si512(_mm512_and_si512(bits, _mm512_set1_epi32((int)0x807fffff)),
+                                                   _mm512_set1_epi32(0x3f000000)));
+    __mmask16 small = _mm512_cmp_ps_mask(m, _mm512_set1_ps(0.707106781186547524f), _CMP_LT_OQ);
+    __m512 fe = _mm512_cvtepi32_ps(e);
+    fe = _mm512_mask_sub_ps(fe, small, fe, one);
+    __m512 t = _mm512_sub_ps(m, one);
+    t = _mm512_mask_add_ps(t, small, t, m);
+    __m512 z = _mm512_mul_ps(t, t);
+    __m512 y = _mm512_set1_ps(7.0376836292e-2f);
+    y = _mm512_fmadd_ps(y, t, _mm512_set1_ps(-1.1514610310e-1f));
+    y = _mm512_fmadd_ps(y, t, _mm512_set1_ps(1.1676998740e-1f));
+    y = _mm512_fmadd_ps(y, t, _mm512_set1_ps(-1.2420140846e-1f));
+    y = _mm512_fmadd_ps(y, t, _mm512_set1_ps(1.4249322787e-1f));
+    y = _mm512_fmadd_ps(y, t, _mm512_set1_ps(-1.6668057665e-1f));
+    y = _mm512_fmadd_ps(y, t, _mm512_set1_ps(2.0000714765e-1f));
+    y = _mm512_fmadd_ps(y, t, _mm512_set1_ps(-2.4999993993e-1f));
+    y = _mm512_fmadd_ps(y, t, _mm512_set1_ps(3.3333331174e-1f));
+    y = _mm512_mul_ps(_mm512_mul_ps(y, t), z);
+    y = _mm512_fmadd_ps(fe, _mm512_set1_ps(-2.12194440e-4f), y);
+    y = _mm512_fmadd_ps(z, _mm512_set1_ps(-0.5f), y);
+    return _mm512_fmadd_ps(fe, _mm512_set1_ps(0.693359375f), _mm512_add_ps(t, y));
+}
+
+/// Applies the activation in place; returns the lanes holding a NaN or infinity. For softmax,
+/// *max and *sum receive m and Σ e^(z − m) (the log-sum-exp is m + ln Σ).
+DK512 static inline __attribute__((always_inline)) __mmask16 activate512(int activation, int C, __m512 *v, __m512 *max, __m512 *sum_out) {
     __mmask16 bad = 0;
     const __m512 inf = _mm512_set1_ps(INFINITY);
     for (int c = 0; c < C; c++) bad |= _mm512_cmp_ps_mask(_mm512_abs_ps(v[c]), inf, _CMP_NLT_UQ);
@@ -417,7 +503,9 @@ DK512 static inline __attribute__((always_inline)) __mmask16 activate512(int act
         for (int c = 0; c < C; c++) { v[c] = exp512(_mm512_sub_ps(v[c], m)); sum = _mm512_add_ps(sum, v[c]); }
         __m512 r = _mm512_div_ps(_mm512_set1_ps(1.0f), sum);
         for (int c = 0; c < C; c++) v[c] = _mm512_mul_ps(v[c], r);
-    } else {
+        *max = m;
+        *sum_out = sum;
+    } else if (activation == 1) {
         const __m512 one = _mm512_set1_ps(1.0f);
         for (int c = 0; c < C; c++)
             v[c] = _mm512_div_ps(one, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), v[c]))));
@@ -430,9 +518,11 @@ void stats_avx512_body(const dk_geometry *geo, const float *x, const int32_t *la
     const int interleaved = geo->channels_last && C > 1;
     dk_tables tables;
     if (interleaved && C != 2 && C != 3 && C != 4) build_tables(&tables, C);
-    __m512 tp[16], pp[16];
+    __m512 tp[16], pp[16], ce = _mm512_setzero_ps();
     long gcount[16];
     for (int c = 0; c < C; c++) { tp[c] = _mm512_setzero_ps(); pp[c] = _mm512_setzero_ps(); gcount[c] = 0; }
+    const int squared = geo->squared, xent = geo->cross_entropy;
+    const __m512 one = _mm512_set1_ps(1.0f);
     const __m512i ignore = _mm512_set1_epi32(geo->ignore), limit = _mm512_set1_epi32(geo->label_limit);
     __mmask16 bad_pred = 0, bad_label = 0;
     long counted = 0;
@@ -448,20 +538,35 @@ void stats_avx512_body(const dk_geometry *geo, const float *x, const int32_t *la
                      | _mm512_mask_cmpge_epi32_mask(kv, lab, limit);
         bad_label |= kb;
         kv &= (__mmask16)~kb;
-        bad_pred |= activate512(geo->activation, C, v);
+        __m512 zy = _mm512_setzero_ps(), z0[16], m, sum;
+        if (xent == 1)
+            for (int c = 0; c < C; c++) zy = _mm512_mask_mov_ps(zy, _mm512_cmpeq_epi32_mask(lab, _mm512_set1_epi32(c)), v[c]);
+        if (xent == 2)
+            for (int c = 0; c < C; c++) z0[c] = v[c];
+        bad_pred |= activate512(geo->activation, C, v, &m, &sum);
         if (probs) store_channels(&tables, C, interleaved, probs, s, geo->spatial, v);
         counted += __builtin_popcount(kv);
+        if (xent == 1)   // log-sum-exp − z_label
+            ce = _mm512_mask_add_ps(ce, kv, ce, _mm512_sub_ps(_mm512_add_ps(m, log512(sum)), zy));
         for (int c = 0; c < C; c++) {
             __mmask16 kg = _mm512_mask_cmpeq_epi32_mask(kv, lab, _mm512_set1_epi32(c + geo->label_offset));
             tp[c] = _mm512_mask_add_ps(tp[c], kg, tp[c], v[c]);
-            pp[c] = _mm512_mask_add_ps(pp[c], kv, pp[c], v[c]);
+            pp[c] = _mm512_mask_add_ps(pp[c], kv, pp[c], squared ? _mm512_mul_ps(v[c], v[c]) : v[c]);
             gcount[c] += __builtin_popcount(kg);
+            if (xent == 2) {   // max(z, 0) − z·g + log1p(e^(−|z|)), with log1p(e^(−|z|)) = −ln max(p, 1 − p)
+                __m512 q = _mm512_max_ps(v[c], _mm512_sub_ps(one, v[c]));
+                __m512 term = _mm512_sub_ps(_mm512_max_ps(z0[c], _mm512_setzero_ps()), log512(q));
+                term = _mm512_mask_sub_ps(term, kg, term, z0[c]);
+                ce = _mm512_mask_add_ps(ce, kv, ce, term);
+            }
         }
         if (++steps == DK_BLOCK / 16) {
             for (int c = 0; c < C; c++) {
                 out->tp[c] += _mm512_reduce_add_ps(tp[c]); out->p[c] += _mm512_reduce_add_ps(pp[c]);
                 tp[c] = _mm512_setzero_ps(); pp[c] = _mm512_setzero_ps();
             }
+            out->ce += _mm512_reduce_add_ps(ce);
+            ce = _mm512_setzero_ps();
             steps = 0;
         }
     }
@@ -469,6 +574,7 @@ void stats_avx512_body(const dk_geometry *geo, const float *x, const int32_t *la
         out->tp[c] += _mm512_reduce_add_ps(tp[c]); out->p[c] += _mm512_reduce_add_ps(pp[c]);
         out->g[c] += (double)gcount[c];
     }
+    out->ce += _mm512_reduce_add_ps(ce);
     out->counted += (double)counted;
     if (bad_pred) out->nonfinite = 1;
     if (bad_label) out->bad_label = 1;
@@ -480,10 +586,14 @@ void grad_avx512_body(const dk_geometry *geo, const int32_t *labels, float *grad
     const int interleaved = geo->channels_last && C > 1;
     dk_tables tables;
     if (interleaved && C != 2 && C != 3 && C != 4) build_tables(&tables, C);
-    __m512 bv[16], abv[16];
-    for (int c = 0; c < C; c++) { bv[c] = _mm512_set1_ps(b[c]); abv[c] = _mm512_set1_ps(a[c] + b[c]); }
+    __m512 bv[16], abv[16], av[16], b2v[16];
+    for (int c = 0; c < C; c++) {
+        bv[c] = _mm512_set1_ps(b[c]); abv[c] = _mm512_set1_ps(a[c] + b[c]);
+        av[c] = _mm512_set1_ps(a[c]); b2v[c] = _mm512_set1_ps(2.0f * b[c]);
+    }
     const __m512i ignore = _mm512_set1_epi32(geo->ignore);
-    const __m512 one = _mm512_set1_ps(1.0f);
+    const __m512 one = _mm512_set1_ps(1.0f), cev = _mm512_set1_ps(geo->ce_scale);
+    const int squared = geo->squared, xent = geo->cross_entropy, activation = geo->activation;
     long s = geo->s0;
     const long end = geo->s0 + (geo->s1 - geo->s0) / 16 * 16;
     for (; s < end; s += 16) {
@@ -492,16 +602,18 @@ void grad_avx512_body(const dk_geometry *geo, const int32_t *labels, float *grad
         __m512i lab = label_order(C, interleaved, _mm512_loadu_si512(labels + s));
         __mmask16 kv = geo->has_ignore ? _mm512_cmpneq_epi32_mask(lab, ignore) : (__mmask16)0xFFFF;
         __m512 dot = _mm512_setzero_ps();
+        __mmask16 kg[16];
         for (int c = 0; c < C; c++) {
-            __mmask16 kg = _mm512_cmpeq_epi32_mask(lab, _mm512_set1_epi32(c + geo->label_offset));
-            u[c] = _mm512_mask_blend_ps(kg, bv[c], abv[c]);
+            kg[c] = _mm512_cmpeq_epi32_mask(lab, _mm512_set1_epi32(c + geo->label_offset));
+            u[c] = squared ? _mm512_fmadd_ps(b2v[c], p[c], _mm512_maskz_mov_ps(kg[c], av[c]))
+                           : _mm512_mask_blend_ps(kg[c], bv[c], abv[c]);
             dot = _mm512_fmadd_ps(p[c], u[c], dot);
         }
-        if (geo->activation == 2) {
-            for (int c = 0; c < C; c++) p[c] = _mm512_maskz_mul_ps(kv, p[c], _mm512_sub_ps(u[c], dot));
-        } else {
-            for (int c = 0; c < C; c++)
-                p[c] = _mm512_maskz_mul_ps(kv, _mm512_mul_ps(u[c], p[c]), _mm512_sub_ps(one, p[c]));
+        for (int c = 0; c < C; c++) {
+            __m512 d = activation == 2 ? _mm512_mul_ps(p[c], _mm512_sub_ps(u[c], dot))
+                     : activation == 1 ? _mm512_mul_ps(_mm512_mul_ps(u[c], p[c]), _mm512_sub_ps(one, p[c])) : u[c];
+            if (xent) d = _mm512_fmadd_ps(cev, _mm512_mask_sub_ps(p[c], kg[c], p[c], one), d);
+            p[c] = _mm512_maskz_mov_ps(kv, d);
         }
         store_channels(&tables, C, interleaved, grad, s, geo->spatial, p);
     }

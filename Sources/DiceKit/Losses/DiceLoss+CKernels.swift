@@ -1,6 +1,6 @@
-// The sealed boundary to the C kernels (Sources/CDiceKernels): Float predictions, integer labels,
-// fused sigmoid or softmax, plain (not squared) statistics, no cross-entropy, ≤ 16 channels.
-// Everything else runs the Swift passes. No C type leaves this file.
+// The sealed boundary to the C kernels (Sources/CDiceKernels): Float predictions, integer label
+// targets, any activation, plain or squared statistics, softmax or binary cross-entropy, ≤ 16
+// channels. Dense (one-hot, soft) targets and Double run the Swift passes. No C type leaves this file.
 
 internal import CDiceKernels
 
@@ -9,8 +9,7 @@ enum CKernels {
     /// Whether the C kernels compute this case.
     static func supports<T: BLASScalar>(plan: LossPlan, target: DiceLossTarget<T>) -> Bool {
         guard case .labels = target else { return false }
-        return plan.activation != .none && !plan.squared && plan.crossEntropy == 0 && plan.c <= 16
-            && plan.labelClasses <= Int(Int32.max)
+        return plan.c <= 16
     }
 
     /// The instruction set in use: "avx512", "avx2" or "portable".
@@ -32,7 +31,13 @@ enum CKernels {
         g.s1 = s1
         g.channels = Int32(plan.c)
         g.channels_last = plan.channelsLast ? 1 : 0
-        g.activation = plan.activation == .softmax ? 2 : 1
+        switch plan.activation {
+        case .none: g.activation = 0
+        case .sigmoid: g.activation = 1
+        case .softmax: g.activation = 2
+        }
+        g.squared = plan.squared ? 1 : 0
+        g.cross_entropy = Int32(plan.crossEntropy)
         g.has_ignore = plan.hasIgnore ? 1 : 0
         g.ignore = plan.ignore
         g.label_offset = plan.labelOffset
@@ -64,15 +69,17 @@ enum CKernels {
             }
         }
         out[4 * c] = stats.counted
-        out[4 * c + 1] = 0
+        out[4 * c + 1] = stats.ce
         if stats.nonfinite != 0 { bad[0] = sample + s0 }
         if stats.bad_label != 0 { bad[1] = n * plan.s + s0 }
     }
 
-    /// Pass 2 for positions s0..<s1 of sample n; `a`, `b` are [N, C] Float coefficients.
+    /// Pass 2 for positions s0..<s1 of sample n; `a`, `b` are [N, C] Float coefficients and
+    /// `crossEntropyScale` the factor of (p − g) from the cross-entropy term.
     static func gradient(plan: LossPlan, labels: UnsafePointer<Int32>, grad: UnsafeMutableRawPointer,
-                         n: Int, s0: Int, s1: Int, a: UnsafeRawPointer, b: UnsafeRawPointer) {
+                         n: Int, s0: Int, s1: Int, a: UnsafeRawPointer, b: UnsafeRawPointer, crossEntropyScale: Float) {
         var g = geometry(plan, s0, s1)
+        g.ce_scale = crossEntropyScale
         let sample = n * plan.c * plan.s
         dk_grad_f32(&g, labels + n * plan.s, grad.assumingMemoryBound(to: Float.self) + sample,
                     a.assumingMemoryBound(to: Float.self) + n * plan.c, b.assumingMemoryBound(to: Float.self) + n * plan.c)

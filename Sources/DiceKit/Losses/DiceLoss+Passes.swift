@@ -119,15 +119,24 @@ extension DiceLoss {
             btp.update(repeating: 0, count: 4 * c)
             inBlock = 0
         }
+        // Loop invariants in locals, so that the inner loops test plain values.
+        var labels: UnsafePointer<Int32>? = nil, dense: UnsafePointer<T>? = nil
+        switch target {
+        case .labels(let l): labels = l
+        case .dense(let t): dense = t
+        }
+        let squared = plan.squared, soft = plan.soft, crossEntropy = plan.crossEntropy
+        let hasIgnore = plan.hasIgnore, ignore = plan.ignore, labelClasses = plan.labelClasses, offset = plan.labelOffset
+        let activation = plan.activation
         for s in s0..<s1 {
             let base = sampleBase + s * ps
             var label: Int32 = 0
             var ignored = false
-            if case .labels(let labels) = target {
+            if let labels {
                 label = labels[n * plan.s + s]
-                if plan.hasIgnore && label == plan.ignore {
+                if hasIgnore && label == ignore {
                     ignored = true
-                } else if label < 0 || Int(label) >= plan.labelClasses {
+                } else if label < 0 || Int(label) >= labelClasses {
                     if bad[1] < 0 { bad[1] = n * plan.s + s }
                     ignored = true
                 }
@@ -140,7 +149,7 @@ extension DiceLoss {
                 m = Swift.max(m, v)
             }
             var lse: T = 0
-            switch plan.activation {
+            switch activation {
             case .none:
                 for k in 0..<c { p[k] = z[k] }
             case .sigmoid:
@@ -150,7 +159,7 @@ extension DiceLoss {
                 for k in 0..<c { let e = T.exp(z[k] - m); p[k] = e; sum += e }
                 let r = 1 / sum
                 for k in 0..<c { p[k] *= r }
-                lse = m + T.log(sum)
+                if crossEntropy == 1 { lse = m + T.log(sum) }
             }
             if let probs = probabilities {
                 for k in 0..<c { probs[base + k * cs] = p[k] }
@@ -159,22 +168,19 @@ extension DiceLoss {
             counted += 1
             for k in 0..<c {
                 let g: T
-                switch target {
-                case .labels: g = label == Int32(k) + plan.labelOffset ? 1 : 0
-                case .dense(let t): g = t[base + k * cs]
-                }
+                if let dense { g = dense[base + k * cs] } else { g = label == Int32(k) + offset ? 1 : 0 }
                 let pk = p[k]
                 btp[k] += pk * g
-                if plan.squared { bp[k] += pk * pk; bg[k] += g * g } else { bp[k] += pk; bg[k] += g }
-                if plan.soft { bd[k] += Swift.abs(pk - g) }
-                if plan.crossEntropy == 1, case .dense = target {
+                if squared { bp[k] += pk * pk; bg[k] += g * g } else { bp[k] += pk; bg[k] += g }
+                if soft { bd[k] += Swift.abs(pk - g) }
+                if crossEntropy == 1, dense != nil {
                     ce += Double(g * (lse - z[k]))
-                } else if plan.crossEntropy == 2 {
+                } else if crossEntropy == 2 {
                     let zk = z[k]
                     ce += Double(Swift.max(zk, 0) - zk * g + T.log1p(T.exp(-Swift.abs(zk))))
                 }
             }
-            if plan.crossEntropy == 1, case .labels = target { ce += Double(lse - z[Int(label)]) }
+            if crossEntropy == 1, labels != nil { ce += Double(lse - z[Int(label)]) }
             inBlock += 1
             if inBlock == lossBlockLength { flush() }
         }
@@ -193,12 +199,19 @@ extension DiceLoss {
         let u = UnsafeMutablePointer<T>.allocate(capacity: 2 * c)
         defer { u.deallocate() }
         let gv = u + c
+        var labels: UnsafePointer<Int32>? = nil, dense: UnsafePointer<T>? = nil
+        switch target {
+        case .labels(let l): labels = l
+        case .dense(let t): dense = t
+        }
+        let squared = plan.squared, soft = plan.soft, hasIgnore = plan.hasIgnore, ignore = plan.ignore
+        let offset = plan.labelOffset, activation = plan.activation
         for s in s0..<s1 {
             let base = sampleBase + s * ps
             var label: Int32 = 0
-            if case .labels(let labels) = target {
+            if let labels {
                 label = labels[n * plan.s + s]
-                if plan.hasIgnore && label == plan.ignore {
+                if hasIgnore && label == ignore {
                     for k in 0..<c { grad[base + k * cs] = 0 }
                     continue
                 }
@@ -206,20 +219,17 @@ extension DiceLoss {
             var dot: T = 0, gsum: T = 0
             for k in 0..<c {
                 let g: T
-                switch target {
-                case .labels: g = label == Int32(k) + plan.labelOffset ? 1 : 0
-                case .dense(let t): g = t[base + k * cs]
-                }
+                if let dense { g = dense[base + k * cs] } else { g = label == Int32(k) + offset ? 1 : 0 }
                 gv[k] = g
                 gsum += g
                 let pk = grad[base + k * cs]
                 var du = a[coefficientBase + k] * g
-                du += plan.squared ? 2 * b[coefficientBase + k] * pk : b[coefficientBase + k]
-                if plan.soft { du += f[coefficientBase + k] * (pk > g ? 1 : (pk < g ? -1 : 0)) }
+                du += squared ? 2 * b[coefficientBase + k] * pk : b[coefficientBase + k]
+                if soft { du += f[coefficientBase + k] * (pk > g ? 1 : (pk < g ? -1 : 0)) }
                 u[k] = du
                 dot += pk * du
             }
-            switch plan.activation {
+            switch activation {
             case .none:
                 for k in 0..<c { grad[base + k * cs] = u[k] }
             case .sigmoid:
@@ -296,7 +306,8 @@ extension DiceLoss {
                             let (n, s0, s1) = tasks.range(task, plan: plan)
                             if useC, case .labels(let labels) = storage {
                                 CKernels.gradient(plan: plan, labels: labels, grad: UnsafeMutableRawPointer(gradBase),
-                                                  n: n, s0: s0, s1: s1, a: UnsafeRawPointer(a), b: UnsafeRawPointer(b))
+                                                  n: n, s0: s0, s1: s1, a: UnsafeRawPointer(a), b: UnsafeRawPointer(b),
+                                                  crossEntropyScale: Float(combined.crossEntropyScale))
                             } else {
                                 Self.gradientPass(plan: plan, target: storage, grad: gradBase, n: n, s0: s0, s1: s1,
                                                   a: a, b: b, f: f, crossEntropyScale: ceScale)
@@ -314,7 +325,10 @@ extension DiceLoss {
     /// Whether the gradient of one sample depends on that sample's statistics alone (up to a
     /// known factor), so that both passes can run in one task per sample.
     func isSeparable(plan: LossPlan, validMask: Any?) -> Bool {
-        guard validMask == nil, plan.crossEntropy == 0 else { return false }
+        guard validMask == nil else { return false }
+        // The cross-entropy's mean divides by the counted positions of the whole batch: known in
+        // advance (N·S or N·S·C) unless labels are ignored; presets average over samples even for sum.
+        if plan.crossEntropy != 0 && (plan.hasIgnore || (preset != nil && reduction == .sum)) { return false }
         if preset != nil { return true }
         return !batch && emptyClass != .exclude
     }
@@ -328,6 +342,7 @@ extension DiceLoss {
                               squared: plan.squared, soft: plan.soft, hasIgnore: plan.hasIgnore, ignore: plan.ignore,
                               labelClasses: plan.labelClasses, labelOffset: plan.labelOffset,
                               crossEntropy: plan.crossEntropy, firstClass: plan.firstClass)
+        // Uniform sample sizes: without ignored labels every sample counts S positions.
         let stats = LossStatistics(tp: Array(slot[0..<c]), p: Array(slot[c..<(2 * c)]), g: Array(slot[(2 * c)..<(3 * c)]),
                                    d: Array(slot[(3 * c)..<(4 * c)]), counted: [slot[4 * c]], crossEntropy: 0)
         guard let combined = try? combine(plan: single, stats: stats, validMask: nil) else { return }
@@ -344,10 +359,11 @@ extension DiceLoss {
             let a = cb.baseAddress!, b = a + nc, f = a + 2 * nc
             if useC, case .labels(let labels) = storage {
                 CKernels.gradient(plan: plan, labels: labels, grad: UnsafeMutableRawPointer(grad), n: n, s0: s0, s1: s1,
-                                  a: UnsafeRawPointer(a), b: UnsafeRawPointer(b))
+                                  a: UnsafeRawPointer(a), b: UnsafeRawPointer(b),
+                                  crossEntropyScale: Float(scale * combined.crossEntropyScale))
             } else {
                 Self.gradientPass(plan: plan, target: storage, grad: grad, n: n, s0: s0, s1: s1, a: a, b: b, f: f,
-                                  crossEntropyScale: 0)
+                                  crossEntropyScale: T(scale * combined.crossEntropyScale))
             }
         }
     }

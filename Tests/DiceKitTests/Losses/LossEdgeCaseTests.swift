@@ -216,7 +216,8 @@ final class LossFusedPassTests: XCTestCase {
         let x = Tensor<Double>.normal([4, 64, 72, 4], standardDeviation: 2, generator: &generator)
         var raw = (0..<(4 * 64 * 72)).map { _ in Int(generator.next() % 4) }
         for i in stride(from: 0, to: raw.count, by: 11) { raw[i] = 255 }
-        let labels = try LabelMap(shape: [4, 64, 72], labels: raw)
+        let ignoring = try LabelMap(shape: [4, 64, 72], labels: raw)
+        let clean = try LabelMap(shape: [4, 64, 72], labels: raw.map { $0 == 255 ? 1 : $0 })
         let soft = Tensor<Double>.uniform(x.shape, generator: &generator)
         let configurations: [(String, (inout DiceLoss) -> Void)] = [
             ("default", { _ in }), ("sum", { $0.reduction = .sum }), ("none", { $0.reduction = .none }),
@@ -228,12 +229,16 @@ final class LossFusedPassTests: XCTestCase {
             ("penalize", { $0.emptyClass = .penalize }),
             ("seed-basic", { $0.preset = .basic }), ("seed-weighted", { $0.preset = .weighted; $0.classWeights = [1, 2, 3, 4] }),
             ("seed-multiclass none", { $0.preset = .multiclass; $0.reduction = .none }),
+            ("compound CE", { $0.crossEntropyWeight = 0.8; $0.ignoreIndex = nil }),
+            ("compound CE, squared, sum", { $0.crossEntropyWeight = 1.3; $0.squared = true; $0.reduction = .sum; $0.ignoreIndex = nil }),
+            ("compound CE, ignore (two passes)", { $0.crossEntropyWeight = 0.5 }),
         ]
         for activation in [DiceActivation.softmax, .sigmoid] {
             for (name, configure) in configurations {
                 var loss = DiceLoss(activation: activation)
                 loss.ignoreIndex = 255
                 configure(&loss)
+                let labels = loss.ignoreIndex == nil ? clean : ignoring
                 for precision in ["Double", "Float"] {
                     func run(_ fused: Bool) throws -> (Tensor<Double>, Tensor<Double>) {
                         DiceLoss.fusedPasses = fused

@@ -78,15 +78,27 @@ final class LossFixtureTests: XCTestCase {
             var labels = (0..<count).map { _ in Int(generator.next() % UInt64(max(c, 2))) }
             for i in stride(from: 0, to: count, by: 7) { labels[i] = 255 }
             let map = try LabelMap(shape: spatial, labels: labels)
-            var loss = DiceLoss(activation: activation, layout: layout)
-            loss.ignoreIndex = 255
-            let reference = try loss.evaluate(x.converted(to: Double.self), target: .labels(map), gradient: true)
-            for isa in [0, 1, 2] {
-                CKernels.force(isa)
-                defer { CKernels.force(nil) }
-                let r = try loss.evaluate(x, target: .labels(map), gradient: true)
-                XCTAssertLessThanOrEqual(abs(Double(r.value) - reference.value) / abs(reference.value), 1e-5, "isa \(isa) \(shape)")
-                XCTAssertLessThanOrEqual(scaledError(r.gradient!.converted(to: Double.self), reference.gradient!), 1e-5, "isa \(isa) \(shape)")
+            for option in 0..<4 {
+                var loss = DiceLoss(activation: activation, layout: layout)
+                loss.ignoreIndex = 255
+                switch option {
+                case 1: loss.squared = true
+                case 2: loss.crossEntropyWeight = 0.7
+                case 3: loss.squared = true; loss.crossEntropyWeight = 1.1; loss.activation = .none
+                default: break
+                }
+                // activation none: probabilities in (0, 1).
+                let input = loss.activation == .none ? Tensor<Float>(uncheckedShape: x.shape, storage: x.scalars.map { 1 / (1 + Float.exp(-$0)) }) : x
+                if loss.activation == .none { loss.crossEntropyWeight = 0 }
+                let reference = try loss.evaluate(input.converted(to: Double.self), target: .labels(map), gradient: true)
+                for isa in [0, 1, 2] {
+                    CKernels.force(isa)
+                    defer { CKernels.force(nil) }
+                    let r = try loss.evaluate(input, target: .labels(map), gradient: true)
+                    let what = "isa \(isa) \(shape) option \(option)"
+                    XCTAssertLessThanOrEqual(abs(Double(r.value) - reference.value) / abs(reference.value), 1e-5, what)
+                    XCTAssertLessThanOrEqual(scaledError(r.gradient!.converted(to: Double.self), reference.gradient!), 1e-5, what)
+                }
             }
         }
     }
