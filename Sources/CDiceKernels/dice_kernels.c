@@ -514,14 +514,16 @@ DK512 static inline __attribute__((always_inline)) __mmask16 activate512(int act
 }
 
 DK512 static inline __attribute__((always_inline))
-void stats_avx512_body(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs, dk_stats *out, const int C) {
+void stats_avx512_body(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs, dk_stats *out, const int C,
+                       const int general) {
     const int interleaved = geo->channels_last && C > 1;
     dk_tables tables;
     if (interleaved && C != 2 && C != 3 && C != 4) build_tables(&tables, C);
     __m512 tp[16], pp[16], ce = _mm512_setzero_ps();
     long gcount[16];
     for (int c = 0; c < C; c++) { tp[c] = _mm512_setzero_ps(); pp[c] = _mm512_setzero_ps(); gcount[c] = 0; }
-    const int squared = geo->squared, xent = geo->cross_entropy;
+    // general == 0 (plain statistics, no cross-entropy: the common case) makes these constants.
+    const int squared = general && geo->squared, xent = general ? geo->cross_entropy : 0;
     const __m512 one = _mm512_set1_ps(1.0f);
     const __m512i ignore = _mm512_set1_epi32(geo->ignore), limit = _mm512_set1_epi32(geo->label_limit);
     __mmask16 bad_pred = 0, bad_label = 0;
@@ -582,7 +584,8 @@ void stats_avx512_body(const dk_geometry *geo, const float *x, const int32_t *la
 }
 
 DK512 static inline __attribute__((always_inline))
-void grad_avx512_body(const dk_geometry *geo, const int32_t *labels, float *grad, const float *a, const float *b, const int C) {
+void grad_avx512_body(const dk_geometry *geo, const int32_t *labels, float *grad, const float *a, const float *b, const int C,
+                      const int general) {
     const int interleaved = geo->channels_last && C > 1;
     dk_tables tables;
     if (interleaved && C != 2 && C != 3 && C != 4) build_tables(&tables, C);
@@ -593,7 +596,7 @@ void grad_avx512_body(const dk_geometry *geo, const int32_t *labels, float *grad
     }
     const __m512i ignore = _mm512_set1_epi32(geo->ignore);
     const __m512 one = _mm512_set1_ps(1.0f), cev = _mm512_set1_ps(geo->ce_scale);
-    const int squared = geo->squared, xent = geo->cross_entropy, activation = geo->activation;
+    const int squared = general && geo->squared, xent = general ? geo->cross_entropy : 0, activation = geo->activation;
     long s = geo->s0;
     const long end = geo->s0 + (geo->s1 - geo->s0) / 16 * 16;
     for (; s < end; s += 16) {
@@ -623,20 +626,24 @@ void grad_avx512_body(const dk_geometry *geo, const int32_t *labels, float *grad
 // Specialised for the common channel counts, so that the channel loops unroll and the per-channel
 // vectors stay in registers; other counts (≤ 16) take the generic body.
 #define DK_CASES(F) F(1) F(2) F(3) F(4) F(5) F(6) F(8)
-#define DK_STATS_CASE(n) case n: stats_avx512_body(geo, x, labels, probs, out, n); break;
-#define DK_GRAD_CASE(n) case n: grad_avx512_body(geo, labels, grad, a, b, n); break;
+#define DK_STATS_CASE(n) case n: general ? stats_avx512_body(geo, x, labels, probs, out, n, 1) \
+                                          : stats_avx512_body(geo, x, labels, probs, out, n, 0); break;
+#define DK_GRAD_CASE(n) case n: general ? grad_avx512_body(geo, labels, grad, a, b, n, 1) \
+                                         : grad_avx512_body(geo, labels, grad, a, b, n, 0); break;
 
 DK512 static void stats_avx512(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs, dk_stats *out) {
+    const int general = geo->squared || geo->cross_entropy;
     switch (geo->channels) {
     DK_CASES(DK_STATS_CASE)
-    default: stats_avx512_body(geo, x, labels, probs, out, geo->channels); break;
+    default: stats_avx512_body(geo, x, labels, probs, out, geo->channels, 1); break;
     }
 }
 
 DK512 static void grad_avx512(const dk_geometry *geo, const int32_t *labels, float *grad, const float *a, const float *b) {
+    const int general = geo->squared || geo->cross_entropy;
     switch (geo->channels) {
     DK_CASES(DK_GRAD_CASE)
-    default: grad_avx512_body(geo, labels, grad, a, b, geo->channels); break;
+    default: grad_avx512_body(geo, labels, grad, a, b, geo->channels, 1); break;
     }
 }
 
