@@ -647,6 +647,186 @@ DK512 static void grad_avx512(const dk_geometry *geo, const int32_t *labels, flo
     }
 }
 
+
+// MARK: - Dense targets (one-hot or soft values with the prediction's layout)
+
+static inline __attribute__((always_inline))
+void stats_dense_portable(const dk_geometry *geo, const float *x, const float *t, float *probs, dk_stats *out,
+                          long s_begin, long s_end) {
+    const int C = geo->channels;
+    const long ps = geo->channels_last ? C : 1, cs = geo->channels_last ? 1 : geo->spatial;
+    float btp[16] = {0}, bp[16] = {0}, bg[16] = {0}, bd[16] = {0}, bce = 0;
+    float z[16], p[16];
+    int in_block = 0;
+    for (long s = s_begin; s < s_end; s++) {
+        const long base = s * ps;
+        float m = -INFINITY, sum = 0;
+        for (int c = 0; c < C; c++) {
+            float v = x[base + c * cs];
+            if (!(fabsf(v) < INFINITY)) out->nonfinite = 1;
+            z[c] = v;
+            m = v > m ? v : m;
+        }
+        if (geo->activation == 2) {
+            for (int c = 0; c < C; c++) { p[c] = dk_expf(z[c] - m); sum += p[c]; }
+            float r = 1.0f / sum;
+            for (int c = 0; c < C; c++) p[c] *= r;
+        } else if (geo->activation == 1) {
+            for (int c = 0; c < C; c++) p[c] = 1.0f / (1.0f + dk_expf(-z[c]));
+        } else {
+            for (int c = 0; c < C; c++) p[c] = z[c];
+        }
+        if (probs) for (int c = 0; c < C; c++) probs[base + c * cs] = p[c];
+        out->counted += 1;
+        float lse = geo->cross_entropy == 1 ? m + dk_logf(sum) : 0.0f;
+        for (int c = 0; c < C; c++) {
+            float g = t[base + c * cs];
+            btp[c] += p[c] * g;
+            bp[c] += geo->squared ? p[c] * p[c] : p[c];
+            bg[c] += geo->squared ? g * g : g;
+            if (geo->soft) bd[c] += fabsf(p[c] - g);
+            if (geo->cross_entropy == 1) bce += g * (lse - z[c]);
+            if (geo->cross_entropy == 2) {
+                float q = p[c] > 0.5f ? p[c] : 1.0f - p[c];
+                bce += (z[c] > 0 ? z[c] : 0.0f) - z[c] * g - dk_logf(q);
+            }
+        }
+        if (++in_block == DK_BLOCK) {
+            for (int c = 0; c < C; c++) {
+                out->tp[c] += btp[c]; out->p[c] += bp[c]; out->g[c] += bg[c]; out->d[c] += bd[c];
+                btp[c] = bp[c] = bg[c] = bd[c] = 0;
+            }
+            out->ce += bce; bce = 0;
+            in_block = 0;
+        }
+    }
+    for (int c = 0; c < C; c++) { out->tp[c] += btp[c]; out->p[c] += bp[c]; out->g[c] += bg[c]; out->d[c] += bd[c]; }
+    out->ce += bce;
+}
+
+static inline __attribute__((always_inline))
+void grad_dense_portable(const dk_geometry *geo, const float *t, float *grad, const float *a, const float *b, const float *f,
+                         long s_begin, long s_end) {
+    const int C = geo->channels;
+    const long ps = geo->channels_last ? C : 1, cs = geo->channels_last ? 1 : geo->spatial;
+    const float ce = geo->ce_scale;
+    float u[16];
+    for (long s = s_begin; s < s_end; s++) {
+        const long base = s * ps;
+        float dot = 0, gsum = 0;
+        for (int c = 0; c < C; c++) {
+            float g = t[base + c * cs], pc = grad[base + c * cs];
+            u[c] = a[c] * g + (geo->squared ? 2.0f * b[c] * pc : b[c]);
+            if (geo->soft) u[c] += f[c] * (pc > g ? 1.0f : (pc < g ? -1.0f : 0.0f));
+            dot += pc * u[c];
+            gsum += g;
+        }
+        for (int c = 0; c < C; c++) {
+            float g = t[base + c * cs], pc = grad[base + c * cs];
+            if (geo->activation == 2) grad[base + c * cs] = pc * (u[c] - dot) + ce * (pc * gsum - g);
+            else if (geo->activation == 1) grad[base + c * cs] = u[c] * pc * (1.0f - pc) + ce * (pc - g);
+            else grad[base + c * cs] = u[c];
+        }
+    }
+}
+
+__attribute__((target("avx2,fma")))
+static void stats_dense_avx2(const dk_geometry *geo, const float *x, const float *t, float *probs, dk_stats *out) {
+    stats_dense_portable(geo, x, t, probs, out, geo->s0, geo->s1);
+}
+__attribute__((target("avx2,fma")))
+static void grad_dense_avx2(const dk_geometry *geo, const float *t, float *grad, const float *a, const float *b, const float *f) {
+    grad_dense_portable(geo, t, grad, a, b, f, geo->s0, geo->s1);
+}
+
+DK512 static void stats_dense_avx512(const dk_geometry *geo, const float *x, const float *t, float *probs, dk_stats *out) {
+    const int C = geo->channels;
+    const int interleaved = geo->channels_last && C > 1;
+    dk_tables tables;
+    if (interleaved && C != 2 && C != 3 && C != 4) build_tables(&tables, C);
+    __m512 tp[16], pp[16], gg[16], dd[16], ce = _mm512_setzero_ps();
+    for (int c = 0; c < C; c++) tp[c] = pp[c] = gg[c] = dd[c] = _mm512_setzero_ps();
+    const int squared = geo->squared, xent = geo->cross_entropy, soft = geo->soft;
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __mmask16 bad = 0;
+    long s = geo->s0;
+    const long end = geo->s0 + (geo->s1 - geo->s0) / 16 * 16;
+    int steps = 0;
+    for (; s < end; s += 16) {
+        __m512 v[16], g[16], z0[16], m, sum;
+        load_channels(&tables, C, interleaved, x, s, geo->spatial, v);
+        load_channels(&tables, C, interleaved, t, s, geo->spatial, g);   // the same slot order as v
+        if (xent) for (int c = 0; c < C; c++) z0[c] = v[c];
+        bad |= activate512(geo->activation, C, v, &m, &sum);
+        if (probs) store_channels(&tables, C, interleaved, probs, s, geo->spatial, v);
+        __m512 lse = xent == 1 ? _mm512_add_ps(m, log512(sum)) : _mm512_setzero_ps();
+        for (int c = 0; c < C; c++) {
+            tp[c] = _mm512_fmadd_ps(v[c], g[c], tp[c]);
+            pp[c] = squared ? _mm512_fmadd_ps(v[c], v[c], pp[c]) : _mm512_add_ps(pp[c], v[c]);
+            gg[c] = squared ? _mm512_fmadd_ps(g[c], g[c], gg[c]) : _mm512_add_ps(gg[c], g[c]);
+            if (soft) dd[c] = _mm512_add_ps(dd[c], _mm512_abs_ps(_mm512_sub_ps(v[c], g[c])));
+            if (xent == 1) ce = _mm512_fmadd_ps(g[c], _mm512_sub_ps(lse, z0[c]), ce);
+            if (xent == 2) {
+                __m512 q = _mm512_max_ps(v[c], _mm512_sub_ps(one, v[c]));
+                __m512 term = _mm512_sub_ps(_mm512_max_ps(z0[c], _mm512_setzero_ps()), log512(q));
+                ce = _mm512_add_ps(ce, _mm512_fnmadd_ps(z0[c], g[c], term));
+            }
+        }
+        if (++steps == DK_BLOCK / 16 || s + 16 >= end) {
+            for (int c = 0; c < C; c++) {
+                out->tp[c] += _mm512_reduce_add_ps(tp[c]); out->p[c] += _mm512_reduce_add_ps(pp[c]);
+                out->g[c] += _mm512_reduce_add_ps(gg[c]); out->d[c] += _mm512_reduce_add_ps(dd[c]);
+                tp[c] = pp[c] = gg[c] = dd[c] = _mm512_setzero_ps();
+            }
+            out->ce += _mm512_reduce_add_ps(ce);
+            ce = _mm512_setzero_ps();
+            steps = 0;
+        }
+    }
+    out->counted += (double)(end - geo->s0);
+    if (bad) out->nonfinite = 1;
+    stats_dense_portable(geo, x, t, probs, out, s, geo->s1);
+}
+
+DK512 static void grad_dense_avx512(const dk_geometry *geo, const float *t, float *grad, const float *a, const float *b, const float *f) {
+    const int C = geo->channels;
+    const int interleaved = geo->channels_last && C > 1;
+    dk_tables tables;
+    if (interleaved && C != 2 && C != 3 && C != 4) build_tables(&tables, C);
+    const int squared = geo->squared, soft = geo->soft, activation = geo->activation;
+    const __m512 one = _mm512_set1_ps(1.0f), cev = _mm512_set1_ps(geo->ce_scale);
+    long s = geo->s0;
+    const long end = geo->s0 + (geo->s1 - geo->s0) / 16 * 16;
+    for (; s < end; s += 16) {
+        __m512 p[16], g[16], u[16], dot = _mm512_setzero_ps(), gsum = _mm512_setzero_ps();
+        load_channels(&tables, C, interleaved, grad, s, geo->spatial, p);
+        load_channels(&tables, C, interleaved, t, s, geo->spatial, g);
+        for (int c = 0; c < C; c++) {
+            __m512 bterm = squared ? _mm512_mul_ps(_mm512_set1_ps(2.0f * b[c]), p[c]) : _mm512_set1_ps(b[c]);
+            u[c] = _mm512_fmadd_ps(_mm512_set1_ps(a[c]), g[c], bterm);
+            if (soft) {
+                __m512 fv = _mm512_set1_ps(f[c]);
+                u[c] = _mm512_mask_add_ps(u[c], _mm512_cmp_ps_mask(p[c], g[c], _CMP_GT_OQ), u[c], fv);
+                u[c] = _mm512_mask_sub_ps(u[c], _mm512_cmp_ps_mask(p[c], g[c], _CMP_LT_OQ), u[c], fv);
+            }
+            dot = _mm512_fmadd_ps(p[c], u[c], dot);
+            gsum = _mm512_add_ps(gsum, g[c]);
+        }
+        for (int c = 0; c < C; c++) {
+            __m512 d;
+            if (activation == 2)
+                d = _mm512_fmadd_ps(cev, _mm512_fmsub_ps(p[c], gsum, g[c]), _mm512_mul_ps(p[c], _mm512_sub_ps(u[c], dot)));
+            else if (activation == 1)
+                d = _mm512_fmadd_ps(cev, _mm512_sub_ps(p[c], g[c]), _mm512_mul_ps(_mm512_mul_ps(u[c], p[c]), _mm512_sub_ps(one, p[c])));
+            else
+                d = u[c];
+            p[c] = d;
+        }
+        store_channels(&tables, C, interleaved, grad, s, geo->spatial, p);
+    }
+    grad_dense_portable(geo, t, grad, a, b, f, s, geo->s1);
+}
+
 // MARK: - Dispatch
 
 static int detected_isa = -1;
@@ -687,5 +867,22 @@ void dk_grad_f32(const dk_geometry *geo, const int32_t *labels, float *grad, con
     case 2: grad_avx512(geo, labels, grad, a, b); break;
     case 1: grad_avx2(geo, labels, grad, a, b); break;
     default: grad_generic(geo, labels, grad, a, b); break;
+    }
+}
+
+void dk_stats_dense_f32(const dk_geometry *geo, const float *x, const float *t, float *probs, dk_stats *out) {
+    memset(out, 0, sizeof *out);
+    switch (dk_isa()) {
+    case 2: stats_dense_avx512(geo, x, t, probs, out); break;
+    case 1: stats_dense_avx2(geo, x, t, probs, out); break;
+    default: stats_dense_portable(geo, x, t, probs, out, geo->s0, geo->s1); break;
+    }
+}
+
+void dk_grad_dense_f32(const dk_geometry *geo, const float *t, float *grad, const float *a, const float *b, const float *f) {
+    switch (dk_isa()) {
+    case 2: grad_dense_avx512(geo, t, grad, a, b, f); break;
+    case 1: grad_dense_avx2(geo, t, grad, a, b, f); break;
+    default: grad_dense_portable(geo, t, grad, a, b, f, geo->s0, geo->s1); break;
     }
 }

@@ -270,8 +270,8 @@ extension DiceLoss {
                             tasks.run { task in
                                 let (n, s0, s1) = tasks.range(task, plan: plan)
                                 let out = slotBase + task * width, flags = badBase + task * 2
-                                if useC, case .labels(let labels) = storage {
-                                    CKernels.statistics(plan: plan, x: UnsafeRawPointer(xb.baseAddress!), labels: labels,
+                                if useC {
+                                    CKernels.statistics(plan: plan, x: UnsafeRawPointer(xb.baseAddress!), target: CKernels.Target(storage),
                                                         probabilities: probs.map { UnsafeMutableRawPointer($0) },
                                                         n: n, s0: s0, s1: s1, out: out, bad: flags)
                                 } else {
@@ -304,10 +304,10 @@ extension DiceLoss {
                         let a = cb.baseAddress!, b = a + nc, f = a + 2 * nc
                         tasks.run { task in
                             let (n, s0, s1) = tasks.range(task, plan: plan)
-                            if useC, case .labels(let labels) = storage {
-                                CKernels.gradient(plan: plan, labels: labels, grad: UnsafeMutableRawPointer(gradBase),
+                            if useC {
+                                CKernels.gradient(plan: plan, target: CKernels.Target(storage), grad: UnsafeMutableRawPointer(gradBase),
                                                   n: n, s0: s0, s1: s1, a: UnsafeRawPointer(a), b: UnsafeRawPointer(b),
-                                                  crossEntropyScale: Float(combined.crossEntropyScale))
+                                                  f: UnsafeRawPointer(f), crossEntropyScale: Float(combined.crossEntropyScale))
                             } else {
                                 Self.gradientPass(plan: plan, target: storage, grad: gradBase, n: n, s0: s0, s1: s1,
                                                   a: a, b: b, f: f, crossEntropyScale: ceScale)
@@ -357,9 +357,9 @@ extension DiceLoss {
         }
         coefficients.withUnsafeBufferPointer { cb in
             let a = cb.baseAddress!, b = a + nc, f = a + 2 * nc
-            if useC, case .labels(let labels) = storage {
-                CKernels.gradient(plan: plan, labels: labels, grad: UnsafeMutableRawPointer(grad), n: n, s0: s0, s1: s1,
-                                  a: UnsafeRawPointer(a), b: UnsafeRawPointer(b),
+            if useC {
+                CKernels.gradient(plan: plan, target: CKernels.Target(storage), grad: UnsafeMutableRawPointer(grad), n: n, s0: s0, s1: s1,
+                                  a: UnsafeRawPointer(a), b: UnsafeRawPointer(b), f: UnsafeRawPointer(f),
                                   crossEntropyScale: Float(scale * combined.crossEntropyScale))
             } else {
                 Self.gradientPass(plan: plan, target: storage, grad: grad, n: n, s0: s0, s1: s1, a: a, b: b, f: f,

@@ -102,4 +102,38 @@ final class LossFixtureTests: XCTestCase {
             }
         }
     }
+
+    /// The dense-target C kernels (one-hot and soft) in every instruction-set variant against Double.
+    func testDenseCKernelVariantsAgree() throws {
+        var generator = SeededGenerator(seed: 8)
+        for (shape, activation, layout) in [([2, 37, 29, 4], DiceActivation.softmax, Layout.channelsLast),
+                                            ([2, 3, 9, 21], .softmax, .channelsFirst),
+                                            ([1, 33, 17, 3], .sigmoid, .channelsLast),
+                                            ([2, 19, 13, 5], .softmax, .channelsLast),
+                                            ([2, 31, 7, 1], .sigmoid, .channelsLast)] {
+            let x = Tensor<Float>.normal(shape, standardDeviation: 3, generator: &generator)
+            let soft = Tensor<Float>.uniform(shape, generator: &generator)
+            let oneHot = Tensor<Float>(uncheckedShape: shape, storage: soft.scalars.map { $0 > 0.6 ? 1 : 0 })
+            for option in 0..<4 {
+                var loss = DiceLoss(activation: activation, layout: layout)
+                var target = DiceLossTarget<Float>.oneHot(oneHot)
+                var reference = DiceLossTarget<Double>.oneHot(oneHot.converted(to: Double.self))
+                switch option {
+                case 1: target = .soft(soft); reference = .soft(soft.converted(to: Double.self))
+                case 2: loss.squared = true; loss.crossEntropyWeight = 0.6
+                case 3: loss.crossEntropyWeight = 1.2; loss.reduction = .sum; target = .soft(soft); reference = .soft(soft.converted(to: Double.self))
+                default: break
+                }
+                let expected = try loss.evaluate(x.converted(to: Double.self), target: reference, gradient: true)
+                for isa in [0, 1, 2] {
+                    CKernels.force(isa)
+                    defer { CKernels.force(nil) }
+                    let r = try loss.evaluate(x, target: target, gradient: true)
+                    let what = "isa \(isa) \(shape) option \(option)"
+                    XCTAssertLessThanOrEqual(abs(Double(r.value) - expected.value) / abs(expected.value), 1e-5, what)
+                    XCTAssertLessThanOrEqual(scaledError(r.gradient!.converted(to: Double.self), expected.gradient!), 1e-5, what)
+                }
+            }
+        }
+    }
 }
