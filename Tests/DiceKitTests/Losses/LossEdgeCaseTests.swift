@@ -267,3 +267,16 @@ final class LossFusedPassTests: XCTestCase {
         }
     }
 }
+
+final class LabelMapTests: XCTestCase {
+    func testLabelMapFromTensors() throws {
+        let f = try LabelMap(Tensor<Float>(shape: [1, 3], scalars: [0, 2, 1]))
+        let d = try LabelMap(Tensor<Double>(shape: [1, 3], scalars: [0, 2, 1]))
+        XCTAssertEqual(f, d)
+        XCTAssertEqual(f.labels, [0, 2, 1])
+        XCTAssertThrowsError(try LabelMap(Tensor<Float>(shape: [2], scalars: [0, 1.5])))
+        XCTAssertThrowsError(try LabelMap(Tensor<Double>(shape: [1], scalars: [.nan])))
+        XCTAssertThrowsError(try LabelMap(shape: [2, 2], labels: [0, 1, 2]))
+        XCTAssertThrowsError(try LabelMap(shape: [1], labels: [Int(Int32.max) + 1]))
+    }
+}
