@@ -494,8 +494,8 @@ DK512 static inline __attribute__((always_inline)) __m512 log512(__m512 x) {
 /// *max and *sum receive m and Σ e^(z − m) (the log-sum-exp is m + ln Σ).
 DK512 static inline __attribute__((always_inline)) __mmask16 activate512(int activation, int C, __m512 *v, __m512 *max, __m512 *sum_out) {
     __mmask16 bad = 0;
-    const __m512 inf = _mm512_set1_ps(INFINITY);
-    for (int c = 0; c < C; c++) bad |= _mm512_cmp_ps_mask(_mm512_abs_ps(v[c]), inf, _CMP_NLT_UQ);
+    // vfpclassps: quiet NaN (0x01), +∞ (0x08), −∞ (0x10), signalling NaN (0x80).
+    for (int c = 0; c < C; c++) bad |= _mm512_fpclass_ps_mask(v[c], 0x99);
     if (activation == 2) {
         __m512 m = v[0];
         for (int c = 1; c < C; c++) m = _mm512_max_ps(m, v[c]);
@@ -536,8 +536,8 @@ void stats_avx512_body(const dk_geometry *geo, const float *x, const int32_t *la
         load_channels(&tables, C, interleaved, x, s, geo->spatial, v);
         __m512i lab = label_order(C, interleaved, _mm512_loadu_si512(labels + s));
         __mmask16 kv = geo->has_ignore ? _mm512_cmpneq_epi32_mask(lab, ignore) : (__mmask16)0xFFFF;
-        __mmask16 kb = _mm512_mask_cmplt_epi32_mask(kv, lab, _mm512_setzero_si512())
-                     | _mm512_mask_cmpge_epi32_mask(kv, lab, limit);
+        // Unsigned: negative labels compare as huge values, so one test covers 0 ≤ label < limit.
+        __mmask16 kb = _mm512_mask_cmpge_epu32_mask(kv, lab, limit);
         bad_label |= kb;
         kv &= (__mmask16)~kb;
         __m512 zy = _mm512_setzero_ps(), z0[16], m, sum;

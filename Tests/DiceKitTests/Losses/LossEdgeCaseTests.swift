@@ -181,6 +181,12 @@ final class LossEdgeCaseTests: XCTestCase {
         assertError(try softmax.evaluate(x, target: .labels(LabelMap(shape: [2, 4, 4], labels: high))), contains: "label 3 at element 5; expected 0..<3")
         var negative = labels.labels; negative[9] = -1
         assertError(try softmax.evaluate(x.converted(to: Double.self), target: .labels(LabelMap(shape: [2, 4, 4], labels: negative))), contains: "label -1 at element 9")
+        assertError(try softmax.evaluate(x, target: .labels(LabelMap(shape: [2, 4, 4], labels: negative))), contains: "label -1 at element 9")
+        var big = Tensor<Float>.normal([2, 16, 16, 3], generator: &generator)   // large enough for the vector loop
+        let bigLabels = (0..<512).map { $0 == 300 ? -7 : $0 % 3 }
+        assertError(try softmax.evaluate(big, target: .labels(LabelMap(shape: [2, 16, 16], labels: bigLabels))), contains: "label -7 at element 300")
+        big.storage[1000] = -.infinity
+        assertError(try softmax.evaluate(big, target: .labels(LabelMap(shape: [2, 16, 16], labels: bigLabels.map { abs($0) % 3 }))), contains: "prediction element 1000 is -inf")
         var ignored = softmax; ignored.ignoreIndex = 3
         XCTAssertNoThrow(try ignored.evaluate(x, target: .labels(LabelMap(shape: [2, 4, 4], labels: high))))
         var weights = softmax; weights.classWeights = [1, 2]
