@@ -44,11 +44,14 @@ struct LossTasks {
     let chunksPerSample: Int
     let chunkLength: Int
     let count: Int
+    /// Small inputs (< 64k elements) run on the calling thread: a dispatch costs more than the work.
+    let parallel: Bool
 
     init(plan: LossPlan) {
         let cores = max(1, System.activeProcessorCount)
         let work = plan.n * plan.s * plan.c
-        if work < 1 << 16 {
+        parallel = work >= 1 << 16 && cores > 1
+        if !parallel {
             chunksPerSample = 1
         } else {
             // Enough tasks to balance the cores, each at least ~32k elements.
@@ -68,9 +71,13 @@ struct LossTasks {
         return (n, s0, min(plan.s, s0 + chunkLength))
     }
 
-    /// Runs `body` for every task, in parallel when there is more than one.
+    /// Runs `body` for every task, in parallel when the input is large enough.
     func run(_ body: (Int) -> Void) {
-        if count == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: count, execute: body) }
+        if parallel && count > 1 {
+            DispatchQueue.concurrentPerform(iterations: count, execute: body)
+        } else {
+            for task in 0..<count { body(task) }
+        }
     }
 }
 
