@@ -9,6 +9,8 @@ manifest `cases.json` under Tests/DiceKitTests/Fixtures/losses/:
   <case>_target.npy  int64 labels [N, spatial...] or float64 dense target (prediction's shape)
   <case>_loss.npy    the loss (shape [] or the reduction-none shape), float64
   <case>_grad.npy    d(sum of loss values)/d(pred), float64
+  metric_*.npy       predicted/target labels and MONAI compute_dice / compute_iou results
+                     (Tests/DiceKitTests/Metrics/OverlapMetricTests.swift)
 
 Sources of truth: MONAI's DiceLoss / TverskyLoss / GeneralizedDiceLoss / DiceCELoss with torch
 autograd in float64 (channels-first); plain PyTorch autograd for focal Tversky and log-cosh Dice

@@ -16,7 +16,11 @@ typedef struct {
     long s0, s1;           ///< the position range of this call
     int channels;          ///< C (1…16)
     int channels_last;     ///< 1: element (s, c) at s*C + c; 0: at c*S + s
-    int activation;        ///< 1 sigmoid, 2 softmax
+    int activation;        ///< 0 none, 1 sigmoid, 2 softmax
+    int squared;           ///< P = Σp² (G = Σg² = Σg for labels); the gradient uses 2b·p
+    int cross_entropy;     ///< 0 none, 1 softmax CE (needs activation 2), 2 binary CE with logits (activation 1)
+    float ce_scale;        ///< pass 2: the factor of (p − g) added for the cross-entropy
+    int soft;              ///< dense targets: also accumulate D = Σ|p − g| (soft-label TP); pass 2 uses f·sign(p − g)
     int has_ignore;        ///< whether `ignore` is in effect
     int32_t ignore;        ///< the ignore index
     int32_t label_offset;  ///< g_c = (label == c + label_offset)
@@ -26,7 +30,9 @@ typedef struct {
 /// Pass-1 outputs of one call: sums per channel (in double), the counted positions, and flags.
 typedef struct {
     double tp[16], p[16], g[16];
+    double d[16];          ///< Σ|p − g| (dense targets with `soft`)
     double counted;
+    double ce;             ///< Σ of the cross-entropy over counted positions (softmax) or elements (binary)
     int nonfinite;         ///< a prediction was NaN or infinite
     int bad_label;         ///< a label (not ignored) was outside 0..<label_limit
 } dk_stats;
@@ -35,8 +41,14 @@ typedef struct {
 void dk_stats_f32(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs, dk_stats *out);
 
 /// Pass 2. `grad` holds the probabilities on entry and dL/dz on exit; a[c], b[c] are the
-/// coefficients of g and of 1 in dL/dp = a·g + b.
+/// coefficients of g and of 1 (of 2p when squared) in dL/dp = a·g + b.
 void dk_grad_f32(const dk_geometry *geo, const int32_t *labels, float *grad, const float *a, const float *b);
+
+/// Pass 1 with a dense target `t` (one-hot or soft, the prediction's layout) instead of labels.
+void dk_stats_dense_f32(const dk_geometry *geo, const float *x, const float *t, float *probs, dk_stats *out);
+
+/// Pass 2 with a dense target; f[c] is the coefficient of sign(p − g) (soft labels).
+void dk_grad_dense_f32(const dk_geometry *geo, const float *t, float *grad, const float *a, const float *b, const float *f);
 
 /// The instruction set in use: 2 AVX-512, 1 AVX2+FMA, 0 portable.
 int dk_isa(void);

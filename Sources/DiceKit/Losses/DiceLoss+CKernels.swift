@@ -1,16 +1,27 @@
-// The sealed boundary to the C kernels (Sources/CDiceKernels): Float predictions, integer labels,
-// fused sigmoid or softmax, plain (not squared) statistics, no cross-entropy, ≤ 16 channels.
-// Everything else runs the Swift passes. No C type leaves this file.
+// The sealed boundary to the C kernels (Sources/CDiceKernels): Float predictions, integer label or
+// dense (one-hot, soft) targets, any activation, plain or squared statistics, soft labels, softmax
+// or binary cross-entropy, ≤ 16 channels. Double runs the Swift passes. No C type leaves this file.
 
 internal import CDiceKernels
 
 /// Internal wrappers over the C kernels.
 enum CKernels {
-    /// Whether the C kernels compute this case.
+    /// The target as the C kernels take it.
+    enum Target {
+        case labels(UnsafePointer<Int32>)
+        case dense(UnsafeRawPointer)
+
+        init<T: BLASScalar>(_ storage: TargetStorage<T>) {
+            switch storage {
+            case .labels(let l): self = .labels(l)
+            case .dense(let t): self = .dense(UnsafeRawPointer(t))
+            }
+        }
+    }
+
+    /// Whether the C kernels compute this case (the caller checks that the scalar is Float).
     static func supports<T: BLASScalar>(plan: LossPlan, target: DiceLossTarget<T>) -> Bool {
-        guard case .labels = target else { return false }
-        return plan.activation != .none && !plan.squared && plan.crossEntropy == 0 && plan.c <= 16
-            && plan.labelClasses <= Int(Int32.max)
+        plan.c <= 16
     }
 
     /// The instruction set in use: "avx512", "avx2" or "portable".
@@ -32,7 +43,14 @@ enum CKernels {
         g.s1 = s1
         g.channels = Int32(plan.c)
         g.channels_last = plan.channelsLast ? 1 : 0
-        g.activation = plan.activation == .softmax ? 2 : 1
+        switch plan.activation {
+        case .none: g.activation = 0
+        case .sigmoid: g.activation = 1
+        case .softmax: g.activation = 2
+        }
+        g.squared = plan.squared ? 1 : 0
+        g.cross_entropy = Int32(plan.crossEntropy)
+        g.soft = plan.soft ? 1 : 0
         g.has_ignore = plan.hasIgnore ? 1 : 0
         g.ignore = plan.ignore
         g.label_offset = plan.labelOffset
@@ -41,7 +59,7 @@ enum CKernels {
     }
 
     /// Pass 1 for positions s0..<s1 of sample n; writes the same slot layout as the Swift pass.
-    static func statistics(plan: LossPlan, x: UnsafeRawPointer, labels: UnsafePointer<Int32>,
+    static func statistics(plan: LossPlan, x: UnsafeRawPointer, target: Target,
                            probabilities: UnsafeMutableRawPointer?, n: Int, s0: Int, s1: Int,
                            out: UnsafeMutablePointer<Double>, bad: UnsafeMutablePointer<Int>) {
         var g = geometry(plan, s0, s1)
@@ -49,32 +67,46 @@ enum CKernels {
         let sample = n * plan.c * plan.s
         let xf = x.assumingMemoryBound(to: Float.self) + sample
         let pf = probabilities.map { $0.assumingMemoryBound(to: Float.self) + sample }
-        dk_stats_f32(&g, xf, labels + n * plan.s, pf, &stats)
+        switch target {
+        case .labels(let labels): dk_stats_f32(&g, xf, labels + n * plan.s, pf, &stats)
+        case .dense(let t): dk_stats_dense_f32(&g, xf, t.assumingMemoryBound(to: Float.self) + sample, pf, &stats)
+        }
         let c = plan.c
         withUnsafeBytes(of: &stats.tp) { tp in
             withUnsafeBytes(of: &stats.p) { p in
                 withUnsafeBytes(of: &stats.g) { gg in
-                    for k in 0..<c {
-                        out[k] = tp.load(fromByteOffset: 8 * k, as: Double.self)
-                        out[c + k] = p.load(fromByteOffset: 8 * k, as: Double.self)
-                        out[2 * c + k] = gg.load(fromByteOffset: 8 * k, as: Double.self)
-                        out[3 * c + k] = 0
+                    withUnsafeBytes(of: &stats.d) { d in
+                        for k in 0..<c {
+                            out[k] = tp.load(fromByteOffset: 8 * k, as: Double.self)
+                            out[c + k] = p.load(fromByteOffset: 8 * k, as: Double.self)
+                            out[2 * c + k] = gg.load(fromByteOffset: 8 * k, as: Double.self)
+                            out[3 * c + k] = d.load(fromByteOffset: 8 * k, as: Double.self)
+                        }
                     }
                 }
             }
         }
         out[4 * c] = stats.counted
-        out[4 * c + 1] = 0
+        out[4 * c + 1] = stats.ce
         if stats.nonfinite != 0 { bad[0] = sample + s0 }
         if stats.bad_label != 0 { bad[1] = n * plan.s + s0 }
     }
 
-    /// Pass 2 for positions s0..<s1 of sample n; `a`, `b` are [N, C] Float coefficients.
-    static func gradient(plan: LossPlan, labels: UnsafePointer<Int32>, grad: UnsafeMutableRawPointer,
-                         n: Int, s0: Int, s1: Int, a: UnsafeRawPointer, b: UnsafeRawPointer) {
+    /// Pass 2 for positions s0..<s1 of sample n; `a`, `b`, `f` are [N, C] Float coefficients and
+    /// `crossEntropyScale` the factor of (p − g) from the cross-entropy term.
+    static func gradient(plan: LossPlan, target: Target, grad: UnsafeMutableRawPointer,
+                         n: Int, s0: Int, s1: Int, a: UnsafeRawPointer, b: UnsafeRawPointer, f: UnsafeRawPointer,
+                         crossEntropyScale: Float) {
         var g = geometry(plan, s0, s1)
+        g.ce_scale = crossEntropyScale
         let sample = n * plan.c * plan.s
-        dk_grad_f32(&g, labels + n * plan.s, grad.assumingMemoryBound(to: Float.self) + sample,
-                    a.assumingMemoryBound(to: Float.self) + n * plan.c, b.assumingMemoryBound(to: Float.self) + n * plan.c)
+        let row = n * plan.c
+        let gf = grad.assumingMemoryBound(to: Float.self) + sample
+        let (af, bf, ff) = (a.assumingMemoryBound(to: Float.self) + row, b.assumingMemoryBound(to: Float.self) + row,
+                            f.assumingMemoryBound(to: Float.self) + row)
+        switch target {
+        case .labels(let labels): dk_grad_f32(&g, labels + n * plan.s, gf, af, bf)
+        case .dense(let t): dk_grad_dense_f32(&g, t.assumingMemoryBound(to: Float.self) + sample, gf, af, bf, ff)
+        }
     }
 }

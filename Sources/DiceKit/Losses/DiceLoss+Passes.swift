@@ -18,6 +18,12 @@ import Dispatch
 /// Positions accumulated in the working precision before the block sum is added in Double.
 let lossBlockLength = 512
 
+extension DiceLoss {
+    /// Whether separable configurations run both passes in one task per sample (default true;
+    /// tests switch it off to compare with the two-dispatch path).
+    nonisolated(unsafe) static var fusedPasses = true
+}
+
 /// The target as the passes read it.
 enum TargetStorage<T: BLASScalar> {
     case labels(UnsafePointer<Int32>)
@@ -38,11 +44,14 @@ struct LossTasks {
     let chunksPerSample: Int
     let chunkLength: Int
     let count: Int
+    /// Small inputs (< 64k elements) run on the calling thread: a dispatch costs more than the work.
+    let parallel: Bool
 
     init(plan: LossPlan) {
         let cores = max(1, System.activeProcessorCount)
         let work = plan.n * plan.s * plan.c
-        if work < 1 << 16 {
+        parallel = work >= 1 << 16 && cores > 1
+        if !parallel {
             chunksPerSample = 1
         } else {
             // Enough tasks to balance the cores, each at least ~32k elements.
@@ -62,9 +71,13 @@ struct LossTasks {
         return (n, s0, min(plan.s, s0 + chunkLength))
     }
 
-    /// Runs `body` for every task, in parallel when there is more than one.
+    /// Runs `body` for every task, in parallel when the input is large enough.
     func run(_ body: (Int) -> Void) {
-        if count == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: count, execute: body) }
+        if parallel && count > 1 {
+            DispatchQueue.concurrentPerform(iterations: count, execute: body)
+        } else {
+            for task in 0..<count { body(task) }
+        }
     }
 }
 
@@ -113,15 +126,24 @@ extension DiceLoss {
             btp.update(repeating: 0, count: 4 * c)
             inBlock = 0
         }
+        // Loop invariants in locals, so that the inner loops test plain values.
+        var labels: UnsafePointer<Int32>? = nil, dense: UnsafePointer<T>? = nil
+        switch target {
+        case .labels(let l): labels = l
+        case .dense(let t): dense = t
+        }
+        let squared = plan.squared, soft = plan.soft, crossEntropy = plan.crossEntropy
+        let hasIgnore = plan.hasIgnore, ignore = plan.ignore, labelClasses = plan.labelClasses, offset = plan.labelOffset
+        let activation = plan.activation
         for s in s0..<s1 {
             let base = sampleBase + s * ps
             var label: Int32 = 0
             var ignored = false
-            if case .labels(let labels) = target {
+            if let labels {
                 label = labels[n * plan.s + s]
-                if plan.hasIgnore && label == plan.ignore {
+                if hasIgnore && label == ignore {
                     ignored = true
-                } else if label < 0 || Int(label) >= plan.labelClasses {
+                } else if label < 0 || Int(label) >= labelClasses {
                     if bad[1] < 0 { bad[1] = n * plan.s + s }
                     ignored = true
                 }
@@ -134,7 +156,7 @@ extension DiceLoss {
                 m = Swift.max(m, v)
             }
             var lse: T = 0
-            switch plan.activation {
+            switch activation {
             case .none:
                 for k in 0..<c { p[k] = z[k] }
             case .sigmoid:
@@ -144,7 +166,7 @@ extension DiceLoss {
                 for k in 0..<c { let e = T.exp(z[k] - m); p[k] = e; sum += e }
                 let r = 1 / sum
                 for k in 0..<c { p[k] *= r }
-                lse = m + T.log(sum)
+                if crossEntropy == 1 { lse = m + T.log(sum) }
             }
             if let probs = probabilities {
                 for k in 0..<c { probs[base + k * cs] = p[k] }
@@ -153,22 +175,19 @@ extension DiceLoss {
             counted += 1
             for k in 0..<c {
                 let g: T
-                switch target {
-                case .labels: g = label == Int32(k) + plan.labelOffset ? 1 : 0
-                case .dense(let t): g = t[base + k * cs]
-                }
+                if let dense { g = dense[base + k * cs] } else { g = label == Int32(k) + offset ? 1 : 0 }
                 let pk = p[k]
                 btp[k] += pk * g
-                if plan.squared { bp[k] += pk * pk; bg[k] += g * g } else { bp[k] += pk; bg[k] += g }
-                if plan.soft { bd[k] += Swift.abs(pk - g) }
-                if plan.crossEntropy == 1, case .dense = target {
+                if squared { bp[k] += pk * pk; bg[k] += g * g } else { bp[k] += pk; bg[k] += g }
+                if soft { bd[k] += Swift.abs(pk - g) }
+                if crossEntropy == 1, dense != nil {
                     ce += Double(g * (lse - z[k]))
-                } else if plan.crossEntropy == 2 {
+                } else if crossEntropy == 2 {
                     let zk = z[k]
                     ce += Double(Swift.max(zk, 0) - zk * g + T.log1p(T.exp(-Swift.abs(zk))))
                 }
             }
-            if plan.crossEntropy == 1, case .labels = target { ce += Double(lse - z[Int(label)]) }
+            if crossEntropy == 1, labels != nil { ce += Double(lse - z[Int(label)]) }
             inBlock += 1
             if inBlock == lossBlockLength { flush() }
         }
@@ -187,12 +206,19 @@ extension DiceLoss {
         let u = UnsafeMutablePointer<T>.allocate(capacity: 2 * c)
         defer { u.deallocate() }
         let gv = u + c
+        var labels: UnsafePointer<Int32>? = nil, dense: UnsafePointer<T>? = nil
+        switch target {
+        case .labels(let l): labels = l
+        case .dense(let t): dense = t
+        }
+        let squared = plan.squared, soft = plan.soft, hasIgnore = plan.hasIgnore, ignore = plan.ignore
+        let offset = plan.labelOffset, activation = plan.activation
         for s in s0..<s1 {
             let base = sampleBase + s * ps
             var label: Int32 = 0
-            if case .labels(let labels) = target {
+            if let labels {
                 label = labels[n * plan.s + s]
-                if plan.hasIgnore && label == plan.ignore {
+                if hasIgnore && label == ignore {
                     for k in 0..<c { grad[base + k * cs] = 0 }
                     continue
                 }
@@ -200,20 +226,17 @@ extension DiceLoss {
             var dot: T = 0, gsum: T = 0
             for k in 0..<c {
                 let g: T
-                switch target {
-                case .labels: g = label == Int32(k) + plan.labelOffset ? 1 : 0
-                case .dense(let t): g = t[base + k * cs]
-                }
+                if let dense { g = dense[base + k * cs] } else { g = label == Int32(k) + offset ? 1 : 0 }
                 gv[k] = g
                 gsum += g
                 let pk = grad[base + k * cs]
                 var du = a[coefficientBase + k] * g
-                du += plan.squared ? 2 * b[coefficientBase + k] * pk : b[coefficientBase + k]
-                if plan.soft { du += f[coefficientBase + k] * (pk > g ? 1 : (pk < g ? -1 : 0)) }
+                du += squared ? 2 * b[coefficientBase + k] * pk : b[coefficientBase + k]
+                if soft { du += f[coefficientBase + k] * (pk > g ? 1 : (pk < g ? -1 : 0)) }
                 u[k] = du
                 dot += pk * du
             }
-            switch plan.activation {
+            switch activation {
             case .none:
                 for k in 0..<c { grad[base + k * cs] = u[k] }
             case .sigmoid:
@@ -242,6 +265,7 @@ extension DiceLoss {
         // Uninitialised: pass 1 writes every element (probabilities) before pass 2 reads it.
         var grad: [T] = wantGradient ? [T](unsafeUninitializedCapacity: prediction.count) { _, count in count = prediction.count } : []
         let useC = T.self == Float.self && CKernels.supports(plan: plan, target: target)
+        let fused = DiceLoss.fusedPasses && wantGradient && tasks.count > 1 && tasks.chunksPerSample == 1 && isSeparable(plan: plan, validMask: validMask)
 
         try prediction.withUnsafeBufferPointer { xb in
             try withTargetStorage(target) { storage in
@@ -253,13 +277,19 @@ extension DiceLoss {
                             tasks.run { task in
                                 let (n, s0, s1) = tasks.range(task, plan: plan)
                                 let out = slotBase + task * width, flags = badBase + task * 2
-                                if useC, case .labels(let labels) = storage {
-                                    CKernels.statistics(plan: plan, x: UnsafeRawPointer(xb.baseAddress!), labels: labels,
+                                if useC {
+                                    CKernels.statistics(plan: plan, x: UnsafeRawPointer(xb.baseAddress!), target: CKernels.Target(storage),
                                                         probabilities: probs.map { UnsafeMutableRawPointer($0) },
                                                         n: n, s0: s0, s1: s1, out: out, bad: flags)
                                 } else {
                                     Self.statisticsPass(plan: plan, x: xb.baseAddress!, target: storage, probabilities: probs,
                                                         n: n, s0: s0, s1: s1, out: out, bad: flags)
+                                }
+                                // Fused mode: this sample's gradient needs only its own statistics, so
+                                // run pass 2 now, while its data is still in cache (and skip a dispatch).
+                                if fused, flags[0] < 0, flags[1] < 0, let gradBase = probs {
+                                    fusedGradient(plan: plan, useC: useC, storage: storage, grad: gradBase, n: n, s0: s0, s1: s1,
+                                                  slot: UnsafeBufferPointer(start: out, count: width))
                                 }
                             }
                         }
@@ -269,7 +299,7 @@ extension DiceLoss {
                     let stats = Self.sumTasks(plan: plan, tasks: tasks, slots: slots)
                     let combined = try combine(plan: plan, stats: stats, validMask: validMask.map { $0.scalars.map { $0 != 0 } })
                     resultValues = combined
-                    guard wantGradient else { return }
+                    guard wantGradient && !fused else { return }
                     let nc = plan.n * plan.c
                     var coefficients = [T](repeating: 0, count: 3 * nc)
                     for i in 0..<nc {
@@ -281,9 +311,10 @@ extension DiceLoss {
                         let a = cb.baseAddress!, b = a + nc, f = a + 2 * nc
                         tasks.run { task in
                             let (n, s0, s1) = tasks.range(task, plan: plan)
-                            if useC, case .labels(let labels) = storage {
-                                CKernels.gradient(plan: plan, labels: labels, grad: UnsafeMutableRawPointer(gradBase),
-                                                  n: n, s0: s0, s1: s1, a: UnsafeRawPointer(a), b: UnsafeRawPointer(b))
+                            if useC {
+                                CKernels.gradient(plan: plan, target: CKernels.Target(storage), grad: UnsafeMutableRawPointer(gradBase),
+                                                  n: n, s0: s0, s1: s1, a: UnsafeRawPointer(a), b: UnsafeRawPointer(b),
+                                                  f: UnsafeRawPointer(f), crossEntropyScale: Float(combined.crossEntropyScale))
                             } else {
                                 Self.gradientPass(plan: plan, target: storage, grad: gradBase, n: n, s0: s0, s1: s1,
                                                   a: a, b: b, f: f, crossEntropyScale: ceScale)
@@ -296,6 +327,52 @@ extension DiceLoss {
         let combined = resultValues!
         let loss = Tensor<T>(uncheckedShape: combined.shape, storage: combined.values.map { T($0) })
         return DiceLossResult(loss: loss, gradient: wantGradient ? Tensor(uncheckedShape: prediction.shape, storage: grad) : nil)
+    }
+
+    /// Whether the gradient of one sample depends on that sample's statistics alone (up to a
+    /// known factor), so that both passes can run in one task per sample.
+    func isSeparable(plan: LossPlan, validMask: Any?) -> Bool {
+        guard validMask == nil else { return false }
+        // The cross-entropy's mean divides by the counted positions of the whole batch: known in
+        // advance (N·S or N·S·C) unless labels are ignored; presets average over samples even for sum.
+        if plan.crossEntropy != 0 && (plan.hasIgnore || (preset != nil && reduction == .sum)) { return false }
+        if preset != nil { return true }
+        return !batch && emptyClass != .exclude
+    }
+
+    /// Pass 2 for sample n from its own statistics (fused mode). The coefficients of a one-sample
+    /// combine equal the batch's up to 1/N for means (and the presets, which average over samples).
+    func fusedGradient<T: BLASScalar>(plan: LossPlan, useC: Bool, storage: TargetStorage<T>, grad: UnsafeMutablePointer<T>,
+                                      n: Int, s0: Int, s1: Int, slot: UnsafeBufferPointer<Double>) {
+        let c = plan.c
+        let single = LossPlan(n: 1, c: c, s: plan.s, channelsLast: plan.channelsLast, activation: plan.activation,
+                              squared: plan.squared, soft: plan.soft, hasIgnore: plan.hasIgnore, ignore: plan.ignore,
+                              labelClasses: plan.labelClasses, labelOffset: plan.labelOffset,
+                              crossEntropy: plan.crossEntropy, firstClass: plan.firstClass)
+        // Uniform sample sizes: without ignored labels every sample counts S positions.
+        let stats = LossStatistics(tp: Array(slot[0..<c]), p: Array(slot[c..<(2 * c)]), g: Array(slot[(2 * c)..<(3 * c)]),
+                                   d: Array(slot[(3 * c)..<(4 * c)]), counted: [slot[4 * c]], crossEntropy: 0)
+        guard let combined = try? combine(plan: single, stats: stats, validMask: nil) else { return }
+        let scale = reduction != .none && (preset != nil || reduction == .mean) ? 1 / Double(plan.n) : 1
+        // Rows of an [N, C] coefficient table; only row n is read.
+        var coefficients = [T](repeating: 0, count: 3 * plan.n * c)
+        let nc = plan.n * c
+        for k in 0..<c {
+            coefficients[n * c + k] = T(scale * combined.a[k])
+            coefficients[nc + n * c + k] = T(scale * combined.b[k])
+            coefficients[2 * nc + n * c + k] = T(scale * combined.f[k])
+        }
+        coefficients.withUnsafeBufferPointer { cb in
+            let a = cb.baseAddress!, b = a + nc, f = a + 2 * nc
+            if useC {
+                CKernels.gradient(plan: plan, target: CKernels.Target(storage), grad: UnsafeMutableRawPointer(grad), n: n, s0: s0, s1: s1,
+                                  a: UnsafeRawPointer(a), b: UnsafeRawPointer(b), f: UnsafeRawPointer(f),
+                                  crossEntropyScale: Float(scale * combined.crossEntropyScale))
+            } else {
+                Self.gradientPass(plan: plan, target: storage, grad: grad, n: n, s0: s0, s1: s1, a: a, b: b, f: f,
+                                  crossEntropyScale: T(scale * combined.crossEntropyScale))
+            }
+        }
     }
 
     /// Calls `body` with raw access to the target.

@@ -129,15 +129,25 @@ public struct LabelMap: Sendable, Equatable {
     ///
     /// - Throws: `DiceKitError.value` naming the first element that is not a whole number.
     public init<T: BLASScalar>(_ tensor: Tensor<T>) throws {
-        var storage = [Int32](repeating: 0, count: tensor.count)
-        for (i, x) in tensor.scalars.enumerated() {
-            guard x.isFinite, x.rounded() == x, let v = Int32(exactly: Double(x)) else {
+        // Hand off to concrete loops (no unspecialised generic loop runs from other modules).
+        switch T.precision {
+        case .single: storage = try Self.wholeNumbers(unsafeBitCast(tensor, to: Tensor<Float>.self).scalars)
+        case .double: storage = try Self.wholeNumbers(unsafeBitCast(tensor, to: Tensor<Double>.self).scalars)
+        }
+        self.shape = tensor.shape
+    }
+
+    private static func wholeNumbers(_ values: [Float]) throws -> [Int32] { try wholeNumbers(values.map(Double.init)) }
+
+    private static func wholeNumbers(_ values: [Double]) throws -> [Int32] {
+        var storage = [Int32](repeating: 0, count: values.count)
+        for (i, x) in values.enumerated() {
+            guard x.isFinite, x.rounded() == x, let v = Int32(exactly: x) else {
                 throw DiceKitError.value("label element \(i) is \(x); expected a whole number")
             }
             storage[i] = v
         }
-        self.shape = tensor.shape
-        self.storage = storage
+        return storage
     }
 
     /// The labels as integers, row-major.

@@ -181,6 +181,12 @@ final class LossEdgeCaseTests: XCTestCase {
         assertError(try softmax.evaluate(x, target: .labels(LabelMap(shape: [2, 4, 4], labels: high))), contains: "label 3 at element 5; expected 0..<3")
         var negative = labels.labels; negative[9] = -1
         assertError(try softmax.evaluate(x.converted(to: Double.self), target: .labels(LabelMap(shape: [2, 4, 4], labels: negative))), contains: "label -1 at element 9")
+        assertError(try softmax.evaluate(x, target: .labels(LabelMap(shape: [2, 4, 4], labels: negative))), contains: "label -1 at element 9")
+        var big = Tensor<Float>.normal([2, 16, 16, 3], generator: &generator)   // large enough for the vector loop
+        let bigLabels = (0..<512).map { $0 == 300 ? -7 : $0 % 3 }
+        assertError(try softmax.evaluate(big, target: .labels(LabelMap(shape: [2, 16, 16], labels: bigLabels))), contains: "label -7 at element 300")
+        big.storage[1000] = -.infinity
+        assertError(try softmax.evaluate(big, target: .labels(LabelMap(shape: [2, 16, 16], labels: bigLabels.map { abs($0) % 3 }))), contains: "prediction element 1000 is -inf")
         var ignored = softmax; ignored.ignoreIndex = 3
         XCTAssertNoThrow(try ignored.evaluate(x, target: .labels(LabelMap(shape: [2, 4, 4], labels: high))))
         var weights = softmax; weights.classWeights = [1, 2]
@@ -205,5 +211,78 @@ final class LossEdgeCaseTests: XCTestCase {
         var negativeSmooth = softmax; negativeSmooth.smoothDenominator = -1
         assertError(try negativeSmooth.evaluate(x, target: .labels(labels)), contains: "smooth-dr is -1.0")
         assertError(try DiceLoss(preset: .weighted).evaluate(x, target: .labels(labels)), contains: "seed-weighted needs class weights")
+    }
+}
+
+/// Large enough inputs to run in parallel tasks: the fused per-sample passes must give the
+/// same loss and gradient as the two-dispatch path, for every separable configuration.
+final class LossFusedPassTests: XCTestCase {
+    func testFusedMatchesTwoPass() throws {
+        var generator = SeededGenerator(seed: 21)
+        let x = Tensor<Double>.normal([4, 64, 72, 4], standardDeviation: 2, generator: &generator)
+        var raw = (0..<(4 * 64 * 72)).map { _ in Int(generator.next() % 4) }
+        for i in stride(from: 0, to: raw.count, by: 11) { raw[i] = 255 }
+        let ignoring = try LabelMap(shape: [4, 64, 72], labels: raw)
+        let clean = try LabelMap(shape: [4, 64, 72], labels: raw.map { $0 == 255 ? 1 : $0 })
+        let soft = Tensor<Double>.uniform(x.shape, generator: &generator)
+        let configurations: [(String, (inout DiceLoss) -> Void)] = [
+            ("default", { _ in }), ("sum", { $0.reduction = .sum }), ("none", { $0.reduction = .none }),
+            ("exclude background, weights", { $0.excludeBackground = true; $0.classWeights = [1, 2, 3] }),
+            ("jaccard squared", { $0.variant = .jaccard; $0.squared = true }),
+            ("focal tversky", { $0.variant = .focalTversky; $0.alpha = 0.2; $0.beta = 0.8 }),
+            ("log-cosh", { $0.variant = .logCoshDice }),
+            ("generalized", { $0.variant = .generalized }),
+            ("penalize", { $0.emptyClass = .penalize }),
+            ("seed-basic", { $0.preset = .basic }), ("seed-weighted", { $0.preset = .weighted; $0.classWeights = [1, 2, 3, 4] }),
+            ("seed-multiclass none", { $0.preset = .multiclass; $0.reduction = .none }),
+            ("compound CE", { $0.crossEntropyWeight = 0.8; $0.ignoreIndex = nil }),
+            ("compound CE, squared, sum", { $0.crossEntropyWeight = 1.3; $0.squared = true; $0.reduction = .sum; $0.ignoreIndex = nil }),
+            ("compound CE, ignore (two passes)", { $0.crossEntropyWeight = 0.5 }),
+        ]
+        for activation in [DiceActivation.softmax, .sigmoid] {
+            for (name, configure) in configurations {
+                var loss = DiceLoss(activation: activation)
+                loss.ignoreIndex = 255
+                configure(&loss)
+                let labels = loss.ignoreIndex == nil ? clean : ignoring
+                for precision in ["Double", "Float"] {
+                    func run(_ fused: Bool) throws -> (Tensor<Double>, Tensor<Double>) {
+                        DiceLoss.fusedPasses = fused
+                        defer { DiceLoss.fusedPasses = true }
+                        if precision == "Double" {
+                            let r = try loss.evaluate(x, target: .labels(labels), gradient: true)
+                            return (r.loss, r.gradient!)
+                        }
+                        let r = try loss.evaluate(x.converted(to: Float.self), target: .labels(labels), gradient: true)
+                        return (r.loss.converted(to: Double.self), r.gradient!.converted(to: Double.self))
+                    }
+                    let (l1, g1) = try run(true), (l2, g2) = try run(false)
+                    let what = "\(activation) \(name) \(precision)"
+                    XCTAssertEqual(l1, l2, what)
+                    XCTAssertLessThanOrEqual(scaledError(g1, g2), precision == "Double" ? 1e-14 : 1e-6, what)
+                }
+            }
+            // Dense soft targets take the Swift passes.
+            var loss = DiceLoss(activation: activation)
+            loss.softLabels = true
+            DiceLoss.fusedPasses = false
+            let unfused = try loss.evaluate(x, target: .soft(soft), gradient: true)
+            DiceLoss.fusedPasses = true
+            let fusedResult = try loss.evaluate(x, target: .soft(soft), gradient: true)
+            XCTAssertLessThanOrEqual(scaledError(fusedResult.gradient!, unfused.gradient!), 1e-14)
+        }
+    }
+}
+
+final class LabelMapTests: XCTestCase {
+    func testLabelMapFromTensors() throws {
+        let f = try LabelMap(Tensor<Float>(shape: [1, 3], scalars: [0, 2, 1]))
+        let d = try LabelMap(Tensor<Double>(shape: [1, 3], scalars: [0, 2, 1]))
+        XCTAssertEqual(f, d)
+        XCTAssertEqual(f.labels, [0, 2, 1])
+        XCTAssertThrowsError(try LabelMap(Tensor<Float>(shape: [2], scalars: [0, 1.5])))
+        XCTAssertThrowsError(try LabelMap(Tensor<Double>(shape: [1], scalars: [.nan])))
+        XCTAssertThrowsError(try LabelMap(shape: [2, 2], labels: [0, 1, 2]))
+        XCTAssertThrowsError(try LabelMap(shape: [1], labels: [Int(Int32.max) + 1]))
     }
 }

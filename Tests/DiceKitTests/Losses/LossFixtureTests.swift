@@ -67,7 +67,10 @@ final class LossFixtureTests: XCTestCase {
                                             ([2, 3, 5, 7, 9], .softmax, .channelsFirst),
                                             ([3, 33, 17, 1], .sigmoid, .channelsLast),
                                             ([1, 21, 19, 3], .sigmoid, .channelsLast),
-                                            ([2, 5, 40, 20], .softmax, .channelsFirst)] {
+                                            ([2, 5, 40, 20], .softmax, .channelsFirst),
+                                            ([2, 19, 13, 7], .softmax, .channelsLast),
+                                            ([2, 23, 11, 2], .softmax, .channelsLast),
+                                            ([2, 2, 17, 9], .sigmoid, .channelsFirst)] {
             let x = Tensor<Float>.normal(shape, standardDeviation: 3, generator: &generator)
             let c = layout == .channelsLast ? shape.last! : shape[1]
             var spatial = shape; spatial.remove(at: layout.channelAxis(rank: shape.count))
@@ -75,15 +78,61 @@ final class LossFixtureTests: XCTestCase {
             var labels = (0..<count).map { _ in Int(generator.next() % UInt64(max(c, 2))) }
             for i in stride(from: 0, to: count, by: 7) { labels[i] = 255 }
             let map = try LabelMap(shape: spatial, labels: labels)
-            var loss = DiceLoss(activation: activation, layout: layout)
-            loss.ignoreIndex = 255
-            let reference = try loss.evaluate(x.converted(to: Double.self), target: .labels(map), gradient: true)
-            for isa in [0, 1, 2] {
-                CKernels.force(isa)
-                defer { CKernels.force(nil) }
-                let r = try loss.evaluate(x, target: .labels(map), gradient: true)
-                XCTAssertLessThanOrEqual(abs(Double(r.value) - reference.value) / abs(reference.value), 1e-5, "isa \(isa) \(shape)")
-                XCTAssertLessThanOrEqual(scaledError(r.gradient!.converted(to: Double.self), reference.gradient!), 1e-5, "isa \(isa) \(shape)")
+            for option in 0..<4 {
+                var loss = DiceLoss(activation: activation, layout: layout)
+                loss.ignoreIndex = 255
+                switch option {
+                case 1: loss.squared = true
+                case 2: loss.crossEntropyWeight = 0.7
+                case 3: loss.squared = true; loss.crossEntropyWeight = 1.1; loss.activation = .none
+                default: break
+                }
+                // activation none: probabilities in (0, 1).
+                let input = loss.activation == .none ? Tensor<Float>(uncheckedShape: x.shape, storage: x.scalars.map { 1 / (1 + Float.exp(-$0)) }) : x
+                if loss.activation == .none { loss.crossEntropyWeight = 0 }
+                let reference = try loss.evaluate(input.converted(to: Double.self), target: .labels(map), gradient: true)
+                for isa in [0, 1, 2] {
+                    CKernels.force(isa)
+                    defer { CKernels.force(nil) }
+                    let r = try loss.evaluate(input, target: .labels(map), gradient: true)
+                    let what = "isa \(isa) \(shape) option \(option)"
+                    XCTAssertLessThanOrEqual(abs(Double(r.value) - reference.value) / abs(reference.value), 1e-5, what)
+                    XCTAssertLessThanOrEqual(scaledError(r.gradient!.converted(to: Double.self), reference.gradient!), 1e-5, what)
+                }
+            }
+        }
+    }
+
+    /// The dense-target C kernels (one-hot and soft) in every instruction-set variant against Double.
+    func testDenseCKernelVariantsAgree() throws {
+        var generator = SeededGenerator(seed: 8)
+        for (shape, activation, layout) in [([2, 37, 29, 4], DiceActivation.softmax, Layout.channelsLast),
+                                            ([2, 3, 9, 21], .softmax, .channelsFirst),
+                                            ([1, 33, 17, 3], .sigmoid, .channelsLast),
+                                            ([2, 19, 13, 5], .softmax, .channelsLast),
+                                            ([2, 31, 7, 1], .sigmoid, .channelsLast)] {
+            let x = Tensor<Float>.normal(shape, standardDeviation: 3, generator: &generator)
+            let soft = Tensor<Float>.uniform(shape, generator: &generator)
+            let oneHot = Tensor<Float>(uncheckedShape: shape, storage: soft.scalars.map { $0 > 0.6 ? 1 : 0 })
+            for option in 0..<4 {
+                var loss = DiceLoss(activation: activation, layout: layout)
+                var target = DiceLossTarget<Float>.oneHot(oneHot)
+                var reference = DiceLossTarget<Double>.oneHot(oneHot.converted(to: Double.self))
+                switch option {
+                case 1: target = .soft(soft); reference = .soft(soft.converted(to: Double.self))
+                case 2: loss.squared = true; loss.crossEntropyWeight = 0.6
+                case 3: loss.crossEntropyWeight = 1.2; loss.reduction = .sum; target = .soft(soft); reference = .soft(soft.converted(to: Double.self))
+                default: break
+                }
+                let expected = try loss.evaluate(x.converted(to: Double.self), target: reference, gradient: true)
+                for isa in [0, 1, 2] {
+                    CKernels.force(isa)
+                    defer { CKernels.force(nil) }
+                    let r = try loss.evaluate(x, target: target, gradient: true)
+                    let what = "isa \(isa) \(shape) option \(option)"
+                    XCTAssertLessThanOrEqual(abs(Double(r.value) - expected.value) / abs(expected.value), 1e-5, what)
+                    XCTAssertLessThanOrEqual(scaledError(r.gradient!.converted(to: Double.self), expected.gradient!), 1e-5, what)
+                }
             }
         }
     }
