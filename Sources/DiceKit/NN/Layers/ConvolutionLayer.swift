@@ -21,6 +21,7 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     public var computesInputGradient = true
 
     private var cachedInput: Tensor<Scalar>?
+    private var cachedConvolution: Convolution<Scalar>?
 
     /// A layer with He-uniform weights (ReLU gain), a zero bias, stride 1 and the given padding.
     ///
@@ -46,28 +47,27 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     ///
     /// - Throws: `DiceKitError.shape` when the input does not fit the kernel.
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
+        let convolution = try Convolution(weight: pyTorchToGEMM(weight.value), bias: bias.value,
+                                          stride: stride, padding: padding)
         cachedInput = input
-        return try convolution().forward(input)
+        cachedConvolution = convolution
+        return try convolution.forward(input)
     }
 
     /// d(loss)/d(input); adds d(loss)/d(weight) and d(loss)/d(bias) into the parameters' gradients.
     ///
     /// Returns an empty tensor when `computesInputGradient` is false.
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
-        guard let input = cachedInput else {
+        guard let input = cachedInput, let convolution = cachedConvolution else {
             throw DiceKitError.shape("ConvolutionLayer.backward called before forward")
         }
-        let grads = try convolution().backward(input: input, outputGradient: outputGradient,
-                                               computeInputGradient: computesInputGradient)
-        weight.gradient += try WeightLayout.toPyTorch(grads.weight)
+        let grads = try convolution.backward(input: input, outputGradient: outputGradient,
+                                             computeInputGradient: computesInputGradient)
+        weight.gradient += gemmToPyTorch(grads.weight)
         if let b = grads.bias { bias.gradient += b }
         cachedInput = nil
+        cachedConvolution = nil
         return grads.input ?? Tensor(shape: [0])
-    }
-
-    private func convolution() throws -> Convolution<Scalar> {
-        try Convolution(weight: WeightLayout.fromPyTorch(weight.value), bias: bias.value,
-                        stride: stride, padding: padding)
     }
 }
 
@@ -82,6 +82,7 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer {
     public let stride: [Int]
 
     private var cachedInput: Tensor<Scalar>?
+    private var cachedConvolution: TransposedConvolution<Scalar>?
 
     /// A layer with PyTorch's default initialisation for `ConvTranspose`: weight and bias
     /// uniform in ±1/√(Cout·∏k) (fan-in as PyTorch computes it from the weight's second axis).
@@ -95,7 +96,7 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer {
                                                            lower: -bound, upper: bound, generator: &generator))
         bias = Parameter(name: "bias", value: .uniform([outputChannels], lower: -bound, upper: bound, generator: &generator))
         self.stride = stride
-        _ = try transposed()  // validates the options now rather than at the first forward pass
+        _ = try TransposedConvolution(weight: pyTorchToGEMM(weight.value), bias: bias.value, stride: stride)  // validates now
     }
 
     /// `weight`, `bias`.
@@ -103,23 +104,35 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer {
 
     /// The transposed convolution of `input` plus the bias; caches the input.
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
+        let convolution = try TransposedConvolution(weight: pyTorchToGEMM(weight.value), bias: bias.value, stride: stride)
         cachedInput = input
-        return try transposed().forward(input)
+        cachedConvolution = convolution
+        return try convolution.forward(input)
     }
 
     /// d(loss)/d(input); adds the weight and bias gradients into the parameters.
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
-        guard let input = cachedInput else {
+        guard let input = cachedInput, let convolution = cachedConvolution else {
             throw DiceKitError.shape("TransposedConvolutionLayer.backward called before forward")
         }
-        let grads = try transposed().backward(input: input, outputGradient: outputGradient)
-        weight.gradient += try WeightLayout.toPyTorch(grads.weight)
+        let grads = try convolution.backward(input: input, outputGradient: outputGradient)
+        weight.gradient += gemmToPyTorch(grads.weight)
         if let b = grads.bias { bias.gradient += b }
         cachedInput = nil
+        cachedConvolution = nil
         return grads.input ?? Tensor(shape: [0])
     }
+}
 
-    private func transposed() throws -> TransposedConvolution<Scalar> {
-        try TransposedConvolution(weight: WeightLayout.fromPyTorch(weight.value), bias: bias.value, stride: stride)
-    }
+// Kernel layout conversions handed off to concrete Float/Double code: these layers run behind
+// existentials, where generic code would otherwise execute unspecialised.
+private func pyTorchToGEMM<T: BLASScalar>(_ weight: Tensor<T>) throws -> Tensor<T> {
+    try specialised(T.self, float: { try WeightLayout.fromPyTorch(weight.reinterpreted(as: Float.self)).reinterpreted() },
+                    double: { try WeightLayout.fromPyTorch(weight.reinterpreted(as: Double.self)).reinterpreted() })
+}
+
+private func gemmToPyTorch<T: BLASScalar>(_ weight: Tensor<T>) -> Tensor<T> {
+    // The gradient has the kernel's own GEMM-layout shape, so the conversion cannot fail.
+    specialised(T.self, float: { try! WeightLayout.toPyTorch(weight.reinterpreted(as: Float.self)).reinterpreted() },
+                double: { try! WeightLayout.toPyTorch(weight.reinterpreted(as: Double.self)).reinterpreted() })
 }
