@@ -38,21 +38,24 @@ extension Tensor {
 }
 
 enum ChannelKernels {
+    // Rows are short (a U-Net's skip has 16–256 channels), so the copies are plain loops the
+    // compiler vectorises rather than one memmove call per row, and outputs are not zero-filled
+    // first: every element is written exactly once.
+
     static func concatenate<T: BLASScalar>(_ tensors: [Tensor<T>], leading: [Int]) -> Tensor<T> {
         let rows = leading.reduce(1, *)
         let widths = tensors.map { $0.shape.last! }
         let total = widths.reduce(0, +)
-        var result = [T](repeating: 0, count: rows * total)
-        result.withUnsafeMutableBufferPointer { out in
+        let result = [T](unsafeUninitializedCapacity: rows * total) { out, initialized in
             var offset = 0
             for (t, width) in zip(tensors, widths) {
                 t.withUnsafeBufferPointer { source in
-                    for r in 0..<rows where width > 0 {
-                        (out.baseAddress! + r * total + offset).update(from: source.baseAddress! + r * width, count: width)
-                    }
+                    copyRows(rows: rows, width: width, from: source.baseAddress!, sourceStride: width,
+                             to: out.baseAddress! + offset, destinationStride: total)
                 }
                 offset += width
             }
+            initialized = rows * total
         }
         return Tensor(uncheckedShape: leading + [total], storage: result)
     }
@@ -65,16 +68,25 @@ enum ChannelKernels {
         var offset = 0
         tensor.withUnsafeBufferPointer { source in
             for width in widths {
-                var piece = [T](repeating: 0, count: rows * width)
-                piece.withUnsafeMutableBufferPointer { out in
-                    for r in 0..<rows where width > 0 {
-                        (out.baseAddress! + r * width).update(from: source.baseAddress! + r * total + offset, count: width)
-                    }
+                let piece = [T](unsafeUninitializedCapacity: rows * width) { out, initialized in
+                    copyRows(rows: rows, width: width, from: source.baseAddress! + offset, sourceStride: total,
+                             to: out.baseAddress!, destinationStride: width)
+                    initialized = rows * width
                 }
                 pieces.append(Tensor(uncheckedShape: leading + [width], storage: piece))
                 offset += width
             }
         }
         return pieces
+    }
+
+    @inline(__always)
+    private static func copyRows<T: BLASScalar>(rows: Int, width: Int, from source: UnsafePointer<T>, sourceStride: Int,
+                                                to destination: UnsafeMutablePointer<T>, destinationStride: Int) {
+        guard width > 0 else { return }
+        for r in 0..<rows {
+            let s = source + r * sourceStride, d = destination + r * destinationStride
+            for k in 0..<width { (d + k).initialize(to: s[k]) }
+        }
     }
 }
