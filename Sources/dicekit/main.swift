@@ -65,4 +65,5 @@ func main() -> ExitStatus {
 }
 
 setvbuf(stdout, nil, _IOLBF, 0)
+AllocatorTuning.keepFreedMemory()
 exit(main().rawValue)

@@ -61,4 +61,6 @@ void dk_force_isa(int isa);
 }
 #endif
 
+#include "dicekit_allocator.h"
+
 #endif
