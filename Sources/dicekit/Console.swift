@@ -1,6 +1,8 @@
 // Output helpers: stderr, exit codes, and JSON rendering of numbers (no Foundation formatting,
 // so the tool prints the shortest round-tripping decimal of each value).
 
+import DiceKit
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,25 +27,5 @@ func jsonNumber<T: BinaryFloatingPoint & LosslessStringConvertible>(_ value: T) 
     value.isFinite ? String(describing: value) : "null"
 }
 
-/// Escapes a string for a JSON document.
-func jsonString(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        default:
-            if scalar.value < 0x20 { out += String(format: scalar.value) } else { out.unicodeScalars.append(scalar) }
-        }
-    }
-    return out + "\""
-}
-
-private extension String {
-    init(format value: UInt32) {
-        let hex = String(value, radix: 16)
-        self = "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-    }
-}
+/// Escapes a string for a JSON document (the library's `JSONValue` encoder).
+func jsonString(_ text: String) -> String { JSONValue.string(text).encoded }
