@@ -1,4 +1,5 @@
-// The hot loops of DiceKit's Dice losses for Float predictions and integer labels.
+// The hot loops of DiceKit's Dice losses for Float predictions, with integer-label targets
+// (dk_stats_f32 / dk_grad_f32) or dense one-hot / soft targets (dk_stats_dense_f32 / dk_grad_dense_f32).
 //
 // Goals, in order: (1) the same numbers as the Swift passes (DiceLoss+Passes.swift) to Float
 // rounding; (2) memory-bound speed: one read of the logits and labels in pass 1 (probabilities
@@ -7,12 +8,14 @@
 // Three variants of each pass, chosen once at run time with __builtin_cpu_supports (no build
 // flags, so SwiftPM consumers can link the package):
 //   AVX-512 (avx512f/bw/dq + FMA): 16 positions per step. Channels-first rows are contiguous;
-//     channels-last blocks of 16·C floats are de-interleaved into C channel vectors (and back)
-//     with masked vpermps, using index tables built per call for the channel count (C ≤ 16).
-//     exp is a Cephes-style polynomial (|rel. error| < 2 ulp on the range used) scaled by vscalefps.
+//     channels-last blocks of 16·C floats become C channel vectors (and back) in registers:
+//     unpack/shuffle transposes for C = 2 and 4 (which permute positions; the labels are permuted
+//     alike), two-source permutes for C = 3, masked vpermps with per-call index tables otherwise.
+//     exp and log are Cephes-style polynomials (exp scaled by vscalefps). Specialised per channel
+//     count (1–6, 8) and with squared/cross-entropy code compiled out of the common case.
 //   AVX2 + FMA and portable: the same C code in blocks of 16 positions with loops over the
 //     lanes, compiled for AVX2/FMA or for the baseline (SSE2), which the compiler vectorises;
-//     the same polynomial exp, written branch-free.
+//     the same polynomials, written branch-free. (Dense targets: plain per-position loops.)
 // Accumulation: per lane in float over at most 512 positions, then added into double (see
 // Docs/DiceMath.md, "Accumulation").
 

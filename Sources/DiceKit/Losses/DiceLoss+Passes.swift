@@ -1,5 +1,5 @@
-// The two fused passes in Swift (every option; Double and the Float cases the C kernels do not
-// cover) and the orchestration shared with the C kernels.
+// The two fused passes in Swift (every option; used for Double and for more than 16 channels)
+// and the orchestration shared with the C kernels (DiceLoss+CKernels.swift).
 //
 // Pass 1 (statistics) reads the prediction and the target once and produces, per (sample,
 // class), TP = Σ p·g, P = Σ p (or Σ p²), G = Σ g (or Σ g²), D = Σ |p − g| (soft labels), the count
@@ -9,7 +9,7 @@
 // dL/dz = J_activationᵀ · (a·g + b (or 2b·p) + f·sign(p − g)) + CE term, with (a, b, f) per
 // (sample, class) from the combine step (DiceLoss+Combine.swift).
 //
-// Accuracy: each task accumulates at most `blockLength` positions in the working precision,
+// Accuracy: each task accumulates at most `lossBlockLength` positions in the working precision,
 // then adds the block sums into Double accumulators; tasks are summed in a fixed order, so the
 // result does not depend on the thread schedule. See Docs/DiceMath.md, "Accumulation".
 
