@@ -13,7 +13,6 @@ func printErr(_ text: String) {
 }
 
 setvbuf(stdout, nil, _IOLBF, 0)
-AllocatorTuning.keepFreedMemory()
 
 /// Every benchmark, in the order they run (baselines first regardless).
 let allBenchmarks: [Benchmark] = baselineBenchmarks + lossBenchmarks + convBenchmarks + unetBenchmarks

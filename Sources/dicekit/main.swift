@@ -65,5 +65,4 @@ func main() -> ExitStatus {
 }
 
 setvbuf(stdout, nil, _IOLBF, 0)
-AllocatorTuning.keepFreedMemory()
 exit(main().rawValue)

@@ -61,6 +61,4 @@ void dk_force_isa(int isa);
 }
 #endif
 
-#include "dicekit_allocator.h"
-
 #endif
