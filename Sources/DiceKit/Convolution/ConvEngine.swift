@@ -160,12 +160,14 @@ extension ConvGeometry {
             }
         }
         for worker in 1..<Swift.max(workers, 1) {
+            // Plain loops, not BLAS axpy: above 10 000 elements OpenBLAS would wake its thread
+            // pool, whose threads then spin for a while and compete with the next call's workers.
             if !gradients.isEmpty {
-                BLAS.axpy(count: weightCount, alpha: 1, x: gradients[worker], y: gradients[0])
+                addElements(gradients[worker], gradients[0], weightCount)
                 gradients[worker].deallocate()
             }
             if privateDX {
-                BLAS.axpy(count: inputCount, alpha: 1, x: inputGradients[worker], y: inputGradients[0])
+                addElements(inputGradients[worker], inputGradients[0], inputCount)
                 inputGradients[worker].deallocate()
             }
         }

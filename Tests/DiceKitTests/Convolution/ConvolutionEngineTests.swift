@@ -139,3 +139,15 @@ final class ConvolutionEngineTests: XCTestCase {
         assertClose(yf, yd.converted(to: Float.self), rtol: 1e-5, atol: 1e-5)
     }
 }
+
+final class AllocationPolicyTests: XCTestCase {
+    func testGlibcAcceptsTheRetainPolicy() {
+        #if canImport(Glibc)
+        XCTAssertTrue(AllocationPolicy.retainLargeBlocks())
+        // Large allocations still work and are writable afterwards.
+        var big = [Float](repeating: 1, count: 8 << 20)
+        big[big.count - 1] = 2
+        XCTAssertEqual(big.reduce(0, +), Float(8 << 20) + 1)
+        #endif
+    }
+}

@@ -1,0 +1,75 @@
+// Max pooling, 2-D and 3-D, on channels-last tensors, with the backward pass through the
+// argmax. Geometry and loops: PoolingKernels.swift.
+
+/// Max pooling over windows of a channels-last image or volume batch, with backward through the argmax.
+///
+/// Shapes: input [batch, H, W, C] or [batch, D, H, W, C]; output [batch, OH, OW, C] or
+/// [batch, OD, OH, OW, C] with out = ⌊(in + before + after − kernel) / stride⌋ + 1 per axis.
+/// Padded cells never win; ties go to the first maximum in window order; NaN propagates.
+public struct MaxPooling: Sendable, Equatable {
+    /// Window extents per spatial axis (2 or 3 entries), e.g. [2, 2].
+    public var kernelSize: [Int]
+    /// Step per spatial axis; defaults to the kernel size.
+    public var stride: [Int]
+    /// Padding, each amount below the kernel extent; default `.valid`.
+    public var padding: Padding
+
+    /// Max pooling with the given window; the stride defaults to the kernel size.
+    ///
+    /// - Throws: `DiceKitError.option` when the kernel has not 2 or 3 positive entries, or the
+    ///   stride list has the wrong length or a non-positive entry.
+    public init(kernelSize: [Int], stride: [Int]? = nil, padding: Padding = .valid) throws {
+        (self.kernelSize, self.stride) = try poolingWindow(kernelSize, stride, operation: "max pooling")
+        self.padding = padding
+    }
+
+    /// The output shape for an input shape.
+    ///
+    /// - Throws: `DiceKitError.shape` for a wrong rank or a window larger than the padded input;
+    ///   `DiceKitError.option` for padding not below the kernel extent.
+    public func outputShape(for inputShape: [Int]) throws -> [Int] {
+        try poolingGeometry(inputShape, kernelSize, stride, padding, operation: "max pooling").outputShape
+    }
+
+    /// The maxima of every window, with what the backward pass needs.
+    ///
+    /// - Throws: as `outputShape(for:)`.
+    public func forward<T: BLASScalar>(_ input: Tensor<T>) throws -> MaxPoolingResult<T> {
+        let g = try poolingGeometry(input.shape, kernelSize, stride, padding, operation: "max pooling")
+        let (output, argmax) = specialised(T.self, float: {
+            let (y, a) = PoolingKernels.max(g, input.reinterpreted(as: Float.self))
+            return (y.reinterpreted(as: T.self), a)
+        }, double: {
+            let (y, a) = PoolingKernels.max(g, input.reinterpreted(as: Double.self))
+            return (y.reinterpreted(as: T.self), a)
+        })
+        return MaxPoolingResult(output: output, inputShape: input.shape, argmax: argmax)
+    }
+
+    /// ∂loss/∂input (shape `result.inputShape`): each output gradient added to its window's maximum.
+    ///
+    /// - Throws: `DiceKitError.shape` when `outputGradient` does not have the output's shape.
+    public func backward<T: BLASScalar>(_ result: MaxPoolingResult<T>, outputGradient: Tensor<T>) throws -> Tensor<T> {
+        guard outputGradient.shape == result.output.shape else {
+            throw DiceKitError.shape("max pooling backward: output gradient has shape \(outputGradient.shape); the output has shape \(result.output.shape)")
+        }
+        let count = result.inputShape.reduce(1, *)
+        return specialised(T.self, float: {
+            PoolingKernels.scatter(outputGradient.reinterpreted(as: Float.self), argmax: result.argmax,
+                                   inputShape: result.inputShape, count: count).reinterpreted()
+        }, double: {
+            PoolingKernels.scatter(outputGradient.reinterpreted(as: Double.self), argmax: result.argmax,
+                                   inputShape: result.inputShape, count: count).reinterpreted()
+        })
+    }
+}
+
+/// The output of `MaxPooling.forward` and the argmax its backward pass follows.
+public struct MaxPoolingResult<Scalar: BLASScalar>: Sendable {
+    /// The pooled tensor [batch, out…, C].
+    public let output: Tensor<Scalar>
+    /// The shape of the pooled input.
+    public let inputShape: [Int]
+    /// For every output element, the flat (row-major) index of its maximum in the input.
+    public let argmax: [Int]
+}
