@@ -6,7 +6,7 @@
 // Extra figures per shape: the ratios to `sgemm_2048_gflops` of the same run, the GFLOP/s of the
 // bare GEMM of the lowered shape [N·H·W × 9·Cin] × [9·Cin × Cout] (OpenBLAS on its own threads,
 // operands prepared in advance), and forward time / bare GEMM time (the im2col overhead).
-// The conv benchmarks switch the process to `AllocationPolicy.retainLargeBlocks()` first.
+// The process runs under `AllocationPolicy.retainLargeBlocks()` (see main.swift).
 
 import DiceKit
 
@@ -15,10 +15,6 @@ let convShapes: [(n: Int, h: Int, cin: Int, cout: Int)] = [(8, 128, 3, 32), (8, 
 let convBenchmarks: [Benchmark] = convShapes.map { shape in
     let key = "conv3x3_n\(shape.n)_h\(shape.h)_c\(shape.cin)to\(shape.cout)"
     return Benchmark(key: key) { context in
-        // Like PyTorch's caching allocator: reuse freed activation buffers instead of mapping
-        // (and page-faulting) every 16 MiB output anew from the kernel. Process-wide; see
-        // AllocationPolicy. Without it, 32→32 forward+backward measured ≈ 118 instead of ≈ 142 GFLOP/s.
-        AllocationPolicy.retainLargeBlocks()
         var generator = SeededGenerator(seed: 7)
         let (n, h, cin, cout) = (shape.n, shape.h, shape.cin, shape.cout)
         let x = Tensor<Float>.uniform([n, h, h, cin], lower: -1, upper: 1, generator: &generator)

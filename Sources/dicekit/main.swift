@@ -65,4 +65,5 @@ func main() -> ExitStatus {
 }
 
 setvbuf(stdout, nil, _IOLBF, 0)
+AllocationPolicy.retainLargeBlocks()  // reuse freed tensor buffers across training steps
 exit(main().rawValue)

@@ -49,7 +49,7 @@ extension Tensor {
     /// A tensor of independent uniform samples from [lower, upper).
     ///
     /// Values are drawn in Double and rounded, so Float and Double tensors from the same seed agree.
-    public static func uniform(_ shape: [Int], lower: Scalar = 0, upper: Scalar = 1,
+    @inlinable public static func uniform(_ shape: [Int], lower: Scalar = 0, upper: Scalar = 1,
                                generator: inout SeededGenerator) -> Tensor {
         var result = Tensor(shape: shape)
         let (lo, width) = (Double(lower), Double(upper) - Double(lower))
@@ -58,7 +58,7 @@ extension Tensor {
     }
 
     /// A tensor of independent normal samples with the given mean and standard deviation.
-    public static func normal(_ shape: [Int], mean: Scalar = 0, standardDeviation: Scalar = 1,
+    @inlinable public static func normal(_ shape: [Int], mean: Scalar = 0, standardDeviation: Scalar = 1,
                               generator: inout SeededGenerator) -> Tensor {
         var result = Tensor(shape: shape)
         let (mu, sigma) = (Double(mean), Double(standardDeviation))
