@@ -7,6 +7,7 @@ import Glibc
 
 /// The element types DiceKit reads from and writes to `.npy` files.
 public enum NPYDType: String, Sendable, CaseIterable {
+    /// NumPy's dtype of the same name (`bool` is one byte, 0 or 1).
     case float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64, bool
 
     /// Bytes per element.
