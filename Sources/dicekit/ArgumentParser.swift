@@ -79,6 +79,12 @@ struct ParsedArguments {
     /// The raw value of an option, if given.
     func string(_ name: String) -> String? { values[name] }
 
+    /// The value of an option the command cannot run without; a usage error naming it otherwise.
+    func required(_ name: String) throws -> String {
+        guard let value = values[name] else { throw UsageError(message: "--\(name) is required") }
+        return value
+    }
+
     /// A floating-point option; `default` when absent.
     func double(_ name: String, default fallback: Double? = nil) throws -> Double? {
         guard let text = values[name] else { return fallback }

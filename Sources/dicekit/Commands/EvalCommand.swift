@@ -18,7 +18,7 @@ enum EvalCommand: Command {
     )
 
     static func run(_ arguments: ParsedArguments) throws {
-        let (checkpoint, source) = (try required(arguments, "checkpoint"), try required(arguments, "data"))
+        let (checkpoint, source) = (try arguments.required("checkpoint"), try arguments.required("data"))
         let seed = UInt64(try arguments.int("seed", default: 0, in: 0...Int.max)!)
         let size = try arguments.int("size", default: 128, in: 16...2048)!
         let count = try arguments.int("count", default: 100, in: 1...100_000)!

@@ -21,8 +21,8 @@ enum GradCommand: Command {
     )
 
     static func run(_ arguments: ParsedArguments) throws {
-        let (checkpoint, imagesPath, labelsPath, out) = (try required(arguments, "checkpoint"), try required(arguments, "images"),
-                                                         try required(arguments, "labels"), try required(arguments, "out"))
+        let (checkpoint, imagesPath, labelsPath, out) = (try arguments.required("checkpoint"), try arguments.required("images"),
+                                                         try arguments.required("labels"), try arguments.required("out"))
         let model = try UNet<Float>.load(contentsOf: checkpoint)
         let images = try loadImages(imagesPath)
         let labelArray = try NPY.read(contentsOf: labelsPath)
@@ -34,12 +34,6 @@ enum GradCommand: Command {
         try model.parameters.gradientDict().write(to: out)
         print("{\"loss\": \(jsonNumber(result.value))}")
     }
-}
-
-/// The value of a required option, or a usage error naming it.
-func required(_ arguments: ParsedArguments, _ name: String) throws -> String {
-    guard let value = arguments.string(name) else { throw UsageError(message: "--\(name) is required") }
-    return value
 }
 
 /// Images [N, spatial…, C] from a .npy file: float32/float64 as they are, uint8 scaled by 1/255.

@@ -24,7 +24,7 @@ enum PredictCommand: Command {
         guard arguments.string("logits") != nil || arguments.string("out") != nil else {
             throw UsageError(message: "nothing to write: give --logits OUT.npy and/or --out DIR")
         }
-        let (checkpoint, input) = (try required(arguments, "checkpoint"), try required(arguments, "input"))
+        let (checkpoint, input) = (try arguments.required("checkpoint"), try arguments.required("input"))
         let batchSize = try arguments.int("batch-size", default: 8, in: 1...4096)!
         let model = try UNet<Float>.load(contentsOf: checkpoint)
         let inputs = try PredictionInputs.load(from: input)

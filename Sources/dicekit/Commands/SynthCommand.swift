@@ -20,7 +20,7 @@ enum SynthCommand: Command {
     )
 
     static func run(_ arguments: ParsedArguments) throws {
-        let out = try required(arguments, "out")
+        let out = try arguments.required("out")
         let count = try arguments.int("count", default: 100, in: 1...100_000)!
         let size = try arguments.int("size", default: 128, in: 16...2048)!
         let classes = try arguments.int("classes", default: 2, in: 2...3)!
