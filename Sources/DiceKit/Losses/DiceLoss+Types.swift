@@ -125,6 +125,17 @@ public struct LabelMap: Sendable, Equatable {
         self.storage = storage
     }
 
+    /// Labels already stored as 32-bit integers (e.g. a `SegmentationBatch`'s), without conversion.
+    ///
+    /// - Throws: `DiceKitError.shape` when `labels.count` differs from the product of `shape`.
+    public init(shape: [Int], int32Labels labels: [Int32]) throws {
+        guard let count = Tensor<Float>.elementCount(shape), count == labels.count else {
+            throw DiceKitError.shape("label shape \(shape) does not hold \(labels.count) labels")
+        }
+        self.shape = shape
+        self.storage = labels
+    }
+
     /// Labels from a floating-point tensor of whole numbers (e.g. a mask saved as float).
     ///
     /// - Throws: `DiceKitError.value` naming the first element that is not a whole number.

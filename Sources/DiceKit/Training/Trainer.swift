@@ -145,7 +145,7 @@ public final class Trainer {
     public func trainStep(_ batch: SegmentationBatch) throws -> Double {
         model.parameters.zeroGradients()
         let logits = try model.forward(batch.images, mode: .training)
-        let result = try loss.evaluate(logits, target: .labels(try LabelMap(shape: batch.labelShape, labels: batch.labelsAsInt)),
+        let result = try loss.evaluate(logits, target: .labels(try LabelMap(shape: batch.labelShape, int32Labels: batch.labels)),
                                        gradient: true)
         try model.backward(result.gradient!)
         if let clip = configuration.gradientClip { _ = clipGradientNorm(model.parameters.trainable, maxNorm: clip) }
@@ -163,7 +163,7 @@ public final class Trainer {
         var lossSum = 0.0, batches = 0
         for batch in try dataset.batches(size: batchSize ?? configuration.batchSize) {
             let logits = try model.forward(batch.images, mode: .evaluation)
-            let target = try LabelMap(shape: batch.labelShape, labels: batch.labelsAsInt)
+            let target = try LabelMap(shape: batch.labelShape, int32Labels: batch.labels)
             lossSum += Double(try loss.evaluate(logits, target: .labels(target)).value)
             batches += 1
             let predicted = try Predictor.argmax(logits)
