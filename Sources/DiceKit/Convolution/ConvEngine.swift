@@ -202,7 +202,7 @@ extension ConvGeometry {
     private func fillBias<T: BLASScalar>(_ y: UnsafeMutablePointer<T>, bias: UnsafePointer<T>, rows: Range<Int>) {
         var target = y + rows.lowerBound * outChannels
         for _ in rows {
-            target.update(from: bias, count: outChannels)
+            copyElements(bias, target, outChannels)
             target += outChannels
         }
     }
