@@ -14,14 +14,18 @@
 
 /// Copies `count` elements (non-overlapping). Runs of a few hundred bytes, the common case,
 /// go as fixed-size 64-byte copies the compiler inlines, since a library call per run costs
-/// more than the copy; long runs call memmove.
+/// more than the copy; runs shorter than one block are a plain loop, long runs call memmove.
 @inline(__always)
 func copyElements<T: BLASScalar>(_ source: UnsafePointer<T>, _ target: UnsafeMutablePointer<T>, _ count: Int) {
+    let block = 64 / MemoryLayout<T>.stride
     if count >= 1024 {
         target.update(from: source, count: count)
         return
     }
-    let block = 64 / MemoryLayout<T>.stride
+    if count < block {
+        for i in 0..<count { target[i] = source[i] }
+        return
+    }
     var i = 0
     while i + block <= count {
         UnsafeMutableRawPointer(target + i).copyMemory(from: source + i, byteCount: 64)
