@@ -1,6 +1,7 @@
 // CDiceKernels: the hot inner loops of DiceKit's Dice losses (Float, integer label targets,
-// fused sigmoid/softmax), with AVX-512 and AVX2 variants chosen once at run time and a portable
-// fallback. Internal to DiceKit: reached only through Sources/DiceKit/Losses/DiceLoss+CKernels.swift.
+// fused sigmoid/softmax) and of 2×2 max pooling, with AVX-512 (and for the losses AVX2) variants
+// chosen once at run time and a portable fallback. Internal to DiceKit: reached only through
+// Sources/DiceKit/Losses/DiceLoss+CKernels.swift and Sources/DiceKit/Convolution/PoolingKernels+Tiling.swift.
 #ifndef CDICEKERNELS_H
 #define CDICEKERNELS_H
 
@@ -49,6 +50,16 @@ void dk_stats_dense_f32(const dk_geometry *geo, const float *x, const float *t, 
 
 /// Pass 2 with a dense target; f[c] is the coefficient of sign(p − g) (soft labels).
 void dk_grad_dense_f32(const dk_geometry *geo, const float *t, float *grad, const float *a, const float *b, const float *f);
+
+/// 2×2, stride-2 max pooling of channels-last Float images (pooling_kernels.c): `lines` pairs
+/// of input rows of `in_w` pixels (= 2·out_w, or one more) and `c` channels become `lines` output
+/// rows; taps[i] ∈ 0…3 records the winning tap of output element i (row-major window order).
+void dk_maxpool2x2_f32(const float *x, float *y, uint8_t *taps, long lines, long out_w, long in_w, long c);
+
+/// Its backward pass: writes every input element of the windows (dy where the tap won, else 0),
+/// plus `addend` (the input's layout) when it is not NULL.
+void dk_maxpool2x2_back_f32(const float *dy, const uint8_t *taps, const float *addend, float *dx,
+                            long lines, long out_w, long in_w, long c);
 
 /// The instruction set in use: 2 AVX-512, 1 AVX2+FMA, 0 portable.
 int dk_isa(void);

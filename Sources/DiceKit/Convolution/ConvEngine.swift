@@ -5,6 +5,7 @@
 //   forward          y[P × Co]      = col[P × K·Cg] · W[K·Cg × Co]              (+ bias rows)
 //   weight gradient  dW[K·Cg × Co] += colᵀ[K·Cg × P] · dy[P × Co]                (over tiles, batch)
 //   input gradient   dcol[P × K·Cg] = dy[P × Co] · Wᵀ[Co × K·Cg],  then col2im (accumulating)
+//   bias gradient    db[Cout]      += Σ over the tile's rows of dy               (optional)
 // A transposed convolution runs the same passes with its input in y space: its forward is the
 // input-gradient pass, its backward the forward and weight-gradient passes.
 //
@@ -36,6 +37,8 @@ struct LoweredPass<T: BLASScalar> {
     /// A vector of input channels written to every pixel of `dx` first (a transposed
     /// convolution's bias); nil for zeros.
     var dxFill: UnsafePointer<T>?
+    /// Overwritten with Σ dy over all rows (a convolution's bias gradient, [Cout]); needs `dy`.
+    var biasGradient: UnsafeMutablePointer<T>? = nil
 }
 
 /// Writes `fill` (a vector of `channels` scalars) or zeros to `pixels` consecutive pixels.
@@ -74,6 +77,7 @@ extension ConvGeometry {
         precondition(pass.y == nil || pass.x != nil, "lowered pass: the forward product needs x")
         precondition(pass.weightGradient == nil || (pass.x != nil && pass.dy != nil), "lowered pass: the weight gradient needs x and dy")
         precondition(pass.dx == nil || pass.dy != nil, "lowered pass: the input gradient needs dy")
+        precondition(pass.biasGradient == nil || pass.dy != nil, "lowered pass: the bias gradient needs dy")
         let rowsTotal = outputRows
         let scatters = pass.dx != nil && !isPointwise
         // Automatic: BLAS.threadCount workers, but none with fewer than 64 rows; explicit: as asked
@@ -132,6 +136,15 @@ extension ConvGeometry {
             transposedWeight = wt
         }
         defer { transposedWeight?.deallocate() }
+        // Bias gradient: each worker adds the dy rows of its tiles, while they are in cache,
+        // into `biasWidth` accumulators (whole rows; ≥ 256 when Cout is small, so the adds
+        // vectorise), folded to Cout at the end.
+        let biasWidth = Swift.max(1, 256 / outChannels) * outChannels
+        let biasSums: [UnsafeMutablePointer<T>] = pass.biasGradient == nil ? [] : (0..<workers).map { _ in
+            let buffer = UnsafeMutablePointer<T>.allocate(capacity: biasWidth)
+            buffer.initialize(repeating: 0, count: biasWidth)
+            return buffer
+        }
         let weightT = transposedWeight.map { UnsafePointer($0) }
         let tile = Swift.min(settings.tileRows(patch: patch, elementSize: MemoryLayout<T>.stride, workers: workers),
                              chunks.map(\.count).max() ?? 1)
@@ -141,6 +154,7 @@ extension ConvGeometry {
         runWorkers(workers) { worker in
             let dW = localGradients.isEmpty ? nil : localGradients[worker]
             let dx = localInputGradients.isEmpty ? nil : localInputGradients[worker]
+            let biasSum = biasSums.isEmpty ? nil : biasSums[worker]
             let workspace = isPointwise ? nil : UnsafeMutablePointer<T>.allocate(capacity: tile * patch)
             defer { workspace?.deallocate() }
             while true {
@@ -153,10 +167,21 @@ extension ConvGeometry {
                     fillPixels(dx + pixels.lowerBound * inChannels, pixels: pixels.count, channels: inChannels, fill: pass.dxFill)
                 }
                 if let col = workspace {
-                    runTiled(pass, rows: rows, tile: tile, col: col, weightGradient: dW, dx: dx, transposedWeight: weightT)
+                    runTiled(pass, rows: rows, tile: tile, col: col, weightGradient: dW, dx: dx, transposedWeight: weightT,
+                             biasSum: biasSum, biasWidth: biasWidth)
                 } else {
                     runPointwise(pass, rows: rows, weightGradient: dW, dx: dx)
+                    if let sum = biasSum, let dy = pass.dy {
+                        addRows(dy + rows.lowerBound * outChannels, count: rows.count * outChannels, into: sum, width: biasWidth)
+                    }
                 }
+            }
+        }
+        if let db = pass.biasGradient {
+            db.update(repeating: 0, count: outChannels)
+            for sum in biasSums {
+                for i in 0..<biasWidth { db[i % outChannels] += sum[i] }
+                sum.deallocate()
             }
         }
         for worker in 1..<Swift.max(workers, 1) {
@@ -177,7 +202,7 @@ extension ConvGeometry {
     private func fillBias<T: BLASScalar>(_ y: UnsafeMutablePointer<T>, bias: UnsafePointer<T>, rows: Range<Int>) {
         var target = y + rows.lowerBound * outChannels
         for _ in rows {
-            target.update(from: bias, count: outChannels)
+            copyElements(bias, target, outChannels)
             target += outChannels
         }
     }
@@ -185,7 +210,7 @@ extension ConvGeometry {
     /// One chunk of rows of a pass, through im2col tiles of at most `tile` rows in `col`.
     private func runTiled<T: BLASScalar>(_ pass: LoweredPass<T>, rows: Range<Int>, tile: Int, col: UnsafeMutablePointer<T>,
                                          weightGradient: UnsafeMutablePointer<T>?, dx: UnsafeMutablePointer<T>?,
-                                         transposedWeight: UnsafePointer<T>?) {
+                                         transposedWeight: UnsafePointer<T>?, biasSum: UnsafeMutablePointer<T>?, biasWidth: Int) {
         let (co, cout, k) = (outPerGroup, outChannels, patch)
         let w = pass.weight
         var start = rows.lowerBound
@@ -212,8 +237,21 @@ extension ConvGeometry {
                     col2im(UnsafePointer(col), rows: start..<end, group: g, into: dx)
                 }
             }
+            if let sum = biasSum, let dy = pass.dy { addRows(dy + start * cout, count: m * cout, into: sum, width: biasWidth) }
             start = end
         }
+    }
+
+    /// Adds `count` consecutive elements (whole rows) into the `width` accumulators `sum`, block
+    /// by block: accumulator i receives the elements ≡ i mod width (a multiple of the row length).
+    private func addRows<T: BLASScalar>(_ source: UnsafePointer<T>, count: Int, into sum: UnsafeMutablePointer<T>, width: Int) {
+        var (block, left) = (source, count)
+        while left >= width {
+            for i in 0..<width { sum[i] += block[i] }
+            block += width
+            left -= width
+        }
+        for i in 0..<left { sum[i] += block[i] }
     }
 
     /// One chunk of rows of a pass for a 1×1, stride-1, unpadded convolution: the x-space

@@ -26,15 +26,20 @@ enum ConvolutionKernels {
                                         inputGradient: Bool, bias: Bool,
                                         settings: ConvolutionSettings) -> (input: Tensor<T>?, weight: Tensor<T>, bias: Tensor<T>?) {
         var dW = [T](repeating: 0, count: g.patch * g.outChannels)
+        // The lowered pass sums dy into the bias gradient while its tiles are in cache.
+        var db = [T](repeating: 0, count: bias ? g.outChannels : 0)
         // dx is initialised by the workers (each zeroes its own samples).
         let dx = [T](unsafeUninitializedCapacity: inputGradient ? x.count : 0) { pdx, initialized in
             x.withUnsafeBufferPointer { px in
                 weight.withUnsafeBufferPointer { pw in
                     dy.withUnsafeBufferPointer { pdy in
                         dW.withUnsafeMutableBufferPointer { pdW in
-                            g.run(LoweredPass(x: px.baseAddress!, weight: pw.baseAddress!, dy: pdy.baseAddress!,
-                                              weightGradient: pdW.baseAddress!, dx: inputGradient ? pdx.baseAddress! : nil),
-                                  settings: settings)
+                            db.withUnsafeMutableBufferPointer { pdb in
+                                g.run(LoweredPass(x: px.baseAddress!, weight: pw.baseAddress!, dy: pdy.baseAddress!,
+                                                  weightGradient: pdW.baseAddress!, dx: inputGradient ? pdx.baseAddress! : nil,
+                                                  biasGradient: bias ? pdb.baseAddress! : nil),
+                                      settings: settings)
+                            }
                         }
                     }
                 }
@@ -43,7 +48,7 @@ enum ConvolutionKernels {
         }
         return (inputGradient ? Tensor(uncheckedShape: x.shape, storage: dx) : nil,
                 Tensor(uncheckedShape: weight.shape, storage: dW),
-                bias ? dy.channelSums() : nil)
+                bias ? Tensor(uncheckedShape: [g.outChannels], storage: db) : nil)
     }
 
     /// The transposed convolution of `input` (y space) by w, plus b, in x space.

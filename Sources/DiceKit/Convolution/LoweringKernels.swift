@@ -12,13 +12,28 @@
 // coordinates advance like an odometer); (3) contiguous copies of whole kernel rows (KW·C
 // elements) when the window lies inside the input, which matters for few channels (3 → 32).
 
-/// Copies `count` elements; a plain loop for the short runs of few channels.
+/// Copies `count` elements (non-overlapping). Runs of a few hundred bytes, the common case,
+/// go as fixed-size 64-byte copies the compiler inlines, since a library call per run costs
+/// more than the copy; runs shorter than one block are a plain loop, long runs call memmove.
 @inline(__always)
 func copyElements<T: BLASScalar>(_ source: UnsafePointer<T>, _ target: UnsafeMutablePointer<T>, _ count: Int) {
-    if count >= 32 {
+    let block = 64 / MemoryLayout<T>.stride
+    if count >= 1024 {
         target.update(from: source, count: count)
-    } else {
+        return
+    }
+    if count < block {
         for i in 0..<count { target[i] = source[i] }
+        return
+    }
+    var i = 0
+    while i + block <= count {
+        UnsafeMutableRawPointer(target + i).copyMemory(from: source + i, byteCount: 64)
+        i += block
+    }
+    while i < count {
+        target[i] = source[i]
+        i += 1
     }
 }
 

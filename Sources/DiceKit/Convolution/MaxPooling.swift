@@ -36,6 +36,10 @@ public struct MaxPooling: Sendable, Equatable {
     /// - Throws: as `outputShape(for:)`.
     public func forward<T: BLASScalar>(_ input: Tensor<T>) throws -> MaxPoolingResult<T> {
         let g = try poolingGeometry(input.shape, kernelSize, stride, padding, operation: "max pooling")
+        if PoolingKernels.tiles(g) {
+            let (output, taps) = Self.tiledForward(g, input)
+            return MaxPoolingResult(output: output, inputShape: input.shape, argmax: PoolingKernels.tiledArgmax(g, taps: taps))
+        }
         let (output, argmax) = specialised(T.self, float: {
             let (y, a) = PoolingKernels.max(g, input.reinterpreted(as: Float.self))
             return (y.reinterpreted(as: T.self), a)
@@ -60,6 +64,56 @@ public struct MaxPooling: Sendable, Equatable {
         }, double: {
             PoolingKernels.scatter(outputGradient.reinterpreted(as: Double.self), argmax: result.argmax,
                                    inputShape: result.inputShape, count: count).reinterpreted()
+        })
+    }
+}
+
+// The layer's passes: with windows that tile the input, the winning tap per output element
+// (a byte) replaces the flat argmax, and the backward pass can add a second gradient for free.
+extension MaxPooling {
+    /// What `MaxPoolingLayer` keeps between its forward and backward passes.
+    enum Record<T: BLASScalar> {
+        case tiled(ConvGeometry, taps: [UInt8], outputShape: [Int])
+        case general(MaxPoolingResult<T>)
+    }
+
+    /// The window maxima and the record for `backward(_:outputGradient:adding:)`.
+    func recordedForward<T: BLASScalar>(_ input: Tensor<T>) throws -> (Tensor<T>, Record<T>) {
+        let g = try poolingGeometry(input.shape, kernelSize, stride, padding, operation: "max pooling")
+        guard PoolingKernels.tiles(g) else {
+            let result = try forward(input)
+            return (result.output, .general(result))
+        }
+        let (output, taps) = Self.tiledForward(g, input)
+        return (output, .tiled(g, taps: taps, outputShape: output.shape))
+    }
+
+    /// ∂loss/∂input of a recorded forward pass, plus `addend` (the input's shape) when given.
+    func backward<T: BLASScalar>(_ record: Record<T>, outputGradient: Tensor<T>, adding addend: Tensor<T>?) throws -> Tensor<T> {
+        switch record {
+        case .general(let result):
+            var gradient = try backward(result, outputGradient: outputGradient)
+            if let addend = addend { gradient += addend }
+            return gradient
+        case .tiled(let g, let taps, let outputShape):
+            guard outputGradient.shape == outputShape, addend.map({ $0.shape == g.inputShape }) ?? true else {
+                throw DiceKitError.shape("max pooling backward: output gradient has shape \(outputGradient.shape) (the output has shape \(outputShape)), addend \(addend?.shape ?? []) (the input has shape \(g.inputShape))")
+            }
+            return specialised(T.self, float: {
+                PoolingKernels.tiledScatter(g, outputGradient.reinterpreted(as: Float.self), taps: taps, adding: addend?.reinterpreted()).reinterpreted()
+            }, double: {
+                PoolingKernels.tiledScatterLoops(g, outputGradient.reinterpreted(as: Double.self), taps: taps, adding: addend?.reinterpreted()).reinterpreted()
+            })
+        }
+    }
+
+    private static func tiledForward<T: BLASScalar>(_ g: ConvGeometry, _ input: Tensor<T>) -> (Tensor<T>, [UInt8]) {
+        specialised(T.self, float: {
+            let (y, taps) = PoolingKernels.tiledMax(g, input.reinterpreted(as: Float.self))
+            return (y.reinterpreted(as: T.self), taps)
+        }, double: {
+            let (y, taps) = PoolingKernels.tiledMaxLoops(g, input.reinterpreted(as: Double.self))
+            return (y.reinterpreted(as: T.self), taps)
         })
     }
 }

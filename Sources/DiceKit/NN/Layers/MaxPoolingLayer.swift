@@ -4,7 +4,7 @@
 public final class MaxPoolingLayer<Scalar: BLASScalar>: Layer {
     /// The pooling operation.
     public let pooling: MaxPooling
-    private var cached: MaxPoolingResult<Scalar>?
+    private var cached: MaxPooling.Record<Scalar>?
 
     /// Pooling with window and stride `factor` on every spatial axis.
     ///
@@ -16,17 +16,23 @@ public final class MaxPoolingLayer<Scalar: BLASScalar>: Layer {
     /// None.
     public var parameters: [Parameter<Scalar>] { [] }
 
-    /// The window maxima; caches the argmax.
+    /// The window maxima; caches which element of each window won.
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
-        let result = try pooling.forward(input)
-        cached = result
-        return result.output
+        let (output, record) = try pooling.recordedForward(input)
+        cached = record
+        return output
     }
 
     /// Routes each output gradient to its window's maximum.
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
-        guard let result = cached else { throw DiceKitError.shape("MaxPoolingLayer.backward called before forward") }
+        try backward(outputGradient, adding: nil)
+    }
+
+    /// The input gradient plus `addend` (the input's shape), in one pass: the U-Net adds the
+    /// skip connection's gradient this way.
+    func backward(_ outputGradient: Tensor<Scalar>, adding addend: Tensor<Scalar>?) throws -> Tensor<Scalar> {
+        guard let record = cached else { throw DiceKitError.shape("MaxPoolingLayer.backward called before forward") }
         cached = nil
-        return try pooling.backward(result, outputGradient: outputGradient)
+        return try pooling.backward(record, outputGradient: outputGradient, adding: addend)
     }
 }

@@ -109,11 +109,7 @@ public final class UNet<Scalar: BLASScalar> {
         }
         g = try timed("mid", true) { try mid.backward(g) }
         for i in (0..<configuration.depth).reversed() {
-            g = try timed("pool.\(i)", true) {
-                var routed = try pools[i].backward(g)
-                routed += skipGradients[i]!
-                return routed
-            }
+            g = try timed("pool.\(i)", true) { try pools[i].backward(g, adding: skipGradients[i]!) }
             g = try timed("down.\(i)", true) { try down[i].backward(g) }
         }
     }

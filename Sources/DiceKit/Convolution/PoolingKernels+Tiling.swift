@@ -1,0 +1,162 @@
+// Max pooling over windows that tile the input (kernel = stride, no padding: the U-Net's 2×
+// down-sampling). Each output element records which tap of its window won (a byte, not a flat
+// index), and since no two windows overlap the backward pass writes every input element once,
+// with no zero-fill and no scattered adds. Same ties (first maximum in window order) and NaN
+// handling as the general loops in PoolingKernels.swift. Float 2×2 windows over an even number
+// of rows run the C kernels of Sources/CDiceKernels/pooling_kernels.c (16 channels per AVX-512
+// step); everything else the loops below.
+
+internal import CDiceKernels
+
+extension PoolingKernels {
+    /// Whether the windows of `g` tile the input: kernel = stride, no padding, at most 256 taps.
+    static func tiles(_ g: ConvGeometry) -> Bool {
+        g.kernel == g.stride && g.padBefore.allSatisfy { $0 == 0 } && g.padAfter.allSatisfy { $0 == 0 }
+            && g.kernelVolume <= 256
+    }
+
+    /// Whether the C kernels take `g`: 2×2 windows over an even number of rows.
+    private static func isPlanarHalving(_ g: ConvGeometry) -> Bool {
+        g.kernel == [1, 2, 2] && g.input[1] % 2 == 0
+    }
+
+    /// Offsets (in elements) of a window's taps from its first input element, in window order.
+    private static func tapOffsets(_ g: ConvGeometry) -> [Int] {
+        let (inH, inW, c) = (g.input[1], g.input[2], g.inChannels)
+        var offsets: [Int] = []
+        for kd in 0..<g.kernel[0] {
+            for kh in 0..<g.kernel[1] {
+                for kw in 0..<g.kernel[2] { offsets.append(((kd * inH + kh) * inW + kw) * c) }
+            }
+        }
+        return offsets
+    }
+
+    /// Calls body(output pixel, offset of its window's first input element) for every output pixel.
+    @inline(__always)
+    private static func forEachWindow(_ g: ConvGeometry, _ body: (Int, Int) -> Void) {
+        let (inD, inH, inW, c) = (g.input[0], g.input[1], g.input[2], g.inChannels)
+        var row = 0
+        for n in 0..<g.batch {
+            for od in 0..<g.output[0] {
+                for oh in 0..<g.output[1] {
+                    let line = ((n * inD + od * g.kernel[0]) * inH + oh * g.kernel[1]) * inW
+                    for ow in 0..<g.output[2] {
+                        body(row, (line + ow * g.kernel[2]) * c)
+                        row += 1
+                    }
+                }
+            }
+        }
+    }
+
+    /// The window maxima and, per output element, the index of the winning tap in window order.
+    static func tiledMax(_ g: ConvGeometry, _ x: Tensor<Float>) -> (Tensor<Float>, [UInt8]) {
+        guard isPlanarHalving(g) else { return tiledMaxLoops(g, x) }
+        let count = g.outputRows * g.inChannels
+        var taps = [UInt8](repeating: 0, count: count)
+        let y = [Float](unsafeUninitializedCapacity: count) { py, initialized in
+            x.withUnsafeBufferPointer { px in
+                taps.withUnsafeMutableBufferPointer { pt in
+                    dk_maxpool2x2_f32(px.baseAddress!, py.baseAddress!, pt.baseAddress!, g.batch * g.output[0] * g.output[1],
+                                      g.output[2], g.input[2], g.inChannels)
+                }
+            }
+            initialized = count
+        }
+        return (Tensor(uncheckedShape: g.outputShape, storage: y), taps)
+    }
+
+    /// `tiledMax` for any scalar and tiling window.
+    static func tiledMaxLoops<T: BLASScalar>(_ g: ConvGeometry, _ x: Tensor<T>) -> (Tensor<T>, [UInt8]) {
+        let c = g.inChannels
+        let count = g.outputRows * c
+        let offsets = tapOffsets(g)
+        var taps = [UInt8](repeating: 0, count: count)
+        let y = [T](unsafeUninitializedCapacity: count) { py, initialized in
+            x.withUnsafeBufferPointer { px in
+                taps.withUnsafeMutableBufferPointer { pt in
+                    let (x, y, t) = (px.baseAddress!, py.baseAddress!, pt.baseAddress!)
+                    forEachWindow(g) { row, base in
+                        for k in 0..<c {
+                            var (best, code) = (x[base + k], UInt8(0))
+                            for i in 1..<offsets.count {
+                                let v = x[base + offsets[i] + k]
+                                if v > best || (v.isNaN && !best.isNaN) { (best, code) = (v, UInt8(truncatingIfNeeded: i)) }
+                            }
+                            y[row * c + k] = best
+                            t[row * c + k] = code
+                        }
+                    }
+                }
+            }
+            initialized = count
+        }
+        return (Tensor(uncheckedShape: g.outputShape, storage: y), taps)
+    }
+
+    /// The flat input index of every winning tap (`MaxPoolingResult.argmax`).
+    static func tiledArgmax(_ g: ConvGeometry, taps: [UInt8]) -> [Int] {
+        let c = g.inChannels
+        let offsets = tapOffsets(g)
+        var argmax = [Int](repeating: 0, count: taps.count)
+        forEachWindow(g) { row, base in
+            for k in 0..<c { argmax[row * c + k] = base + offsets[Int(taps[row * c + k])] + k }
+        }
+        return argmax
+    }
+
+    /// ∂loss/∂input of `tiledMax` (shape `g.inputShape`), plus `addend` (same shape) when given:
+    /// each output gradient goes to its window's winning tap, every other input element gets zero.
+    static func tiledScatter(_ g: ConvGeometry, _ dy: Tensor<Float>, taps: [UInt8], adding addend: Tensor<Float>?) -> Tensor<Float> {
+        guard isPlanarHalving(g) else { return tiledScatterLoops(g, dy, taps: taps, adding: addend) }
+        return tiledGradient(g, addend) { dx, pa in
+            dy.withUnsafeBufferPointer { pdy in
+                taps.withUnsafeBufferPointer { pt in
+                    dk_maxpool2x2_back_f32(pdy.baseAddress!, pt.baseAddress!, pa, dx, g.batch * g.output[0] * g.output[1],
+                                           g.output[2], g.input[2], g.inChannels)
+                }
+            }
+        }
+    }
+
+    /// `tiledScatter` for any scalar and tiling window.
+    static func tiledScatterLoops<T: BLASScalar>(_ g: ConvGeometry, _ dy: Tensor<T>, taps: [UInt8], adding addend: Tensor<T>?) -> Tensor<T> {
+        let c = g.inChannels
+        let offsets = tapOffsets(g)
+        return tiledGradient(g, addend) { dx, pa in
+            dy.withUnsafeBufferPointer { pdy in
+                taps.withUnsafeBufferPointer { pt in
+                    forEachWindow(g) { row, base in
+                        for i in 0..<offsets.count {
+                            let target = base + offsets[i]
+                            for k in 0..<c {
+                                let routed = pt[row * c + k] == i ? pdy[row * c + k] : 0
+                                dx[target + k] = (pa?[target + k] ?? 0) + routed
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// An input gradient whose windows `body(dx, addend)` writes; input elements beyond the last
+    /// whole window (floor mode) belong to no window and get the addend or zero first.
+    private static func tiledGradient<T: BLASScalar>(_ g: ConvGeometry, _ addend: Tensor<T>?,
+                                                     _ body: (UnsafeMutablePointer<T>, UnsafePointer<T>?) -> Void) -> Tensor<T> {
+        let count = g.batch * g.inputPixels * g.inChannels
+        let covered = (0..<3).allSatisfy { g.output[$0] * g.kernel[$0] == g.input[$0] }
+        let dx = [T](unsafeUninitializedCapacity: count) { pdx, initialized in
+            withOptionalPointer(addend) { pa in
+                let dx = pdx.baseAddress!
+                if !covered {
+                    if let pa = pa { dx.initialize(from: pa, count: count) } else { dx.initialize(repeating: 0, count: count) }
+                }
+                body(dx, pa)
+            }
+            initialized = count
+        }
+        return Tensor(uncheckedShape: g.inputShape, storage: dx)
+    }
+}
