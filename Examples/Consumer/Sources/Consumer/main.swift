@@ -1,4 +1,5 @@
-// Uses DiceKit's public API only: a GEMM, the orthogonal initialiser and an .npy round trip.
+// Uses DiceKit's public API only: a GEMM, the orthogonal initialiser, an .npy round trip, a
+// softmax Dice loss with its gradient, and one U-Net training step.
 // Exits non-zero if any result is wrong.
 
 import DiceKit
@@ -31,4 +32,27 @@ try NPY.write(kernel, to: path)
 let back = try NPY.read(contentsOf: path).tensor(of: Float.self)
 guard back == kernel else { fail("npy round trip changed the tensor") }
 
-print("consumer: DiceKit linked; GEMM, orthogonal initialiser (max |WᵀW − I| = \(worst)) and NPY round trip OK")
+// 4. A softmax Dice loss on label targets: perfect logits give a loss near 0.
+let labels = try LabelMap(shape: [1, 4, 4], labels: (0..<16).map { $0 % 2 })
+var perfect = [Float](repeating: -20, count: 32)
+for (i, label) in labels.labels.enumerated() { perfect[2 * i + label] = 20 }
+let loss = DiceLoss(variant: .dice, activation: .softmax)
+let good = try loss.evaluate(try Tensor(shape: [1, 4, 4, 2], scalars: perfect), target: .labels(labels), gradient: true)
+guard good.value < 1e-3, good.gradient?.shape == [1, 4, 4, 2] else { fail("Dice loss of perfect logits is \(good.value)") }
+
+// 5. One U-Net training step on random data lowers the loss of that batch.
+let model = try UNet<Float>(UNetConfiguration(inputChannels: 3, classes: 2, baseWidth: 4, depth: 2), seed: 1)
+var config = TrainingConfiguration()
+config.learningRate = 1e-2
+config.loss = .dice
+let trainer = try Trainer(model: model, configuration: config)
+let images = Tensor<Float>.uniform([2, 16, 16, 3], generator: &generator)
+let batchLabels = try LabelMap(shape: [2, 16, 16], labels: (0..<512).map { ($0 / 8) % 2 })
+let before = try loss.evaluate(try model.forward(images, mode: .evaluation), target: .labels(batchLabels)).value
+let dataset = try SegmentationDataset(images: images, labels: batchLabels.labels.map { Int32($0) }, classes: 2)
+for _ in 0..<5 { _ = try trainer.trainStep(try dataset.batches(size: 2).batch(0)) }
+let after = try loss.evaluate(try model.forward(images, mode: .evaluation), target: .labels(batchLabels)).value
+guard after < before else { fail("five training steps did not lower the loss (\(before) → \(after))") }
+
+print("consumer: DiceKit linked; GEMM, orthogonal initialiser (max |WᵀW − I| = \(worst)), NPY round trip, "
+      + "Dice loss and U-Net training step (loss \(before) → \(after)) OK")
