@@ -40,44 +40,60 @@ enum PoolingKernels {
         return Swift.max(start, 0)..<Swift.min(start + kernel, extent)
     }
 
+    /// Calls `body` for every output position in row-major order with its sample, its output
+    /// row (position index) and its clipped input window along depth, height and width.
+    @inline(__always)
+    static func forEachWindow(_ g: ConvGeometry,
+                              _ body: (_ n: Int, _ row: Int, _ window: (Range<Int>, Range<Int>, Range<Int>)) -> Void) {
+        var row = 0
+        for n in 0..<g.batch {
+            for od in 0..<g.output[0] {
+                let rd = window(od, stride: g.stride[0], pad: g.padBefore[0], kernel: g.kernel[0], extent: g.input[0])
+                for oh in 0..<g.output[1] {
+                    let rh = window(oh, stride: g.stride[1], pad: g.padBefore[1], kernel: g.kernel[1], extent: g.input[1])
+                    for ow in 0..<g.output[2] {
+                        let rw = window(ow, stride: g.stride[2], pad: g.padBefore[2], kernel: g.kernel[2], extent: g.input[2])
+                        body(n, row, (rd, rh, rw))
+                        row += 1
+                    }
+                }
+            }
+        }
+    }
+
+    /// Calls `body` with the flat offset of the first channel of every input cell in a window.
+    @inline(__always)
+    static func forEachCell(_ g: ConvGeometry, sample n: Int, _ w: (Range<Int>, Range<Int>, Range<Int>),
+                            _ body: (_ base: Int) -> Void) {
+        let (inD, inH, inW, c) = (g.input[0], g.input[1], g.input[2], g.inChannels)
+        for id in w.0 {
+            for ih in w.1 {
+                for iw in w.2 { body((((n * inD + id) * inH + ih) * inW + iw) * c) }
+            }
+        }
+    }
+
     static func max<T: BLASScalar>(_ g: ConvGeometry, _ x: Tensor<T>) -> (Tensor<T>, [Int]) {
         let c = g.inChannels
-        let (inD, inH, inW) = (g.input[0], g.input[1], g.input[2])
         var y = [T](repeating: 0, count: g.outputRows * c)
         var argmax = [Int](repeating: 0, count: g.outputRows * c)
         x.withUnsafeBufferPointer { px in
             y.withUnsafeMutableBufferPointer { py in
                 argmax.withUnsafeMutableBufferPointer { pa in
-                    var row = 0
-                    for n in 0..<g.batch {
-                        for od in 0..<g.output[0] {
-                            let rd = window(od, stride: g.stride[0], pad: g.padBefore[0], kernel: g.kernel[0], extent: inD)
-                            for oh in 0..<g.output[1] {
-                                let rh = window(oh, stride: g.stride[1], pad: g.padBefore[1], kernel: g.kernel[1], extent: inH)
-                                for ow in 0..<g.output[2] {
-                                    let rw = window(ow, stride: g.stride[2], pad: g.padBefore[2], kernel: g.kernel[2], extent: inW)
-                                    let out = row * c
-                                    var first = true
-                                    for id in rd {
-                                        for ih in rh {
-                                            for iw in rw {
-                                                let base = (((n * inD + id) * inH + ih) * inW + iw) * c
-                                                if first {
-                                                    for k in 0..<c { py[out + k] = px[base + k]; pa[out + k] = base + k }
-                                                    first = false
-                                                } else {
-                                                    for k in 0..<c {
-                                                        let v = px[base + k]
-                                                        if v > py[out + k] || (v.isNaN && !py[out + k].isNaN) {
-                                                            py[out + k] = v
-                                                            pa[out + k] = base + k
-                                                        }
-                                                    }
-                                                }
-                                            }
-                                        }
+                    forEachWindow(g) { n, row, w in
+                        let out = row * c
+                        var first = true
+                        forEachCell(g, sample: n, w) { base in
+                            if first {
+                                for k in 0..<c { py[out + k] = px[base + k]; pa[out + k] = base + k }
+                                first = false
+                            } else {
+                                for k in 0..<c {
+                                    let v = px[base + k]
+                                    if v > py[out + k] || (v.isNaN && !py[out + k].isNaN) {
+                                        py[out + k] = v
+                                        pa[out + k] = base + k
                                     }
-                                    row += 1
                                 }
                             }
                         }
@@ -107,33 +123,16 @@ enum PoolingKernels {
 
     static func average<T: BLASScalar>(_ g: ConvGeometry, _ x: Tensor<T>, countIncludesPadding: Bool) -> Tensor<T> {
         let c = g.inChannels
-        let (inD, inH, inW) = (g.input[0], g.input[1], g.input[2])
         var y = [T](repeating: 0, count: g.outputRows * c)
         x.withUnsafeBufferPointer { px in
             y.withUnsafeMutableBufferPointer { py in
-                var row = 0
-                for n in 0..<g.batch {
-                    for od in 0..<g.output[0] {
-                        let rd = window(od, stride: g.stride[0], pad: g.padBefore[0], kernel: g.kernel[0], extent: inD)
-                        for oh in 0..<g.output[1] {
-                            let rh = window(oh, stride: g.stride[1], pad: g.padBefore[1], kernel: g.kernel[1], extent: inH)
-                            for ow in 0..<g.output[2] {
-                                let rw = window(ow, stride: g.stride[2], pad: g.padBefore[2], kernel: g.kernel[2], extent: inW)
-                                let out = row * c
-                                for id in rd {
-                                    for ih in rh {
-                                        for iw in rw {
-                                            let base = (((n * inD + id) * inH + ih) * inW + iw) * c
-                                            for k in 0..<c { py[out + k] += px[base + k] }
-                                        }
-                                    }
-                                }
-                                let scale = 1 / T(divisor(g, clipped: (rd, rh, rw), countIncludesPadding: countIncludesPadding))
-                                for k in 0..<c { py[out + k] *= scale }
-                                row += 1
-                            }
-                        }
+                forEachWindow(g) { n, row, w in
+                    let out = row * c
+                    forEachCell(g, sample: n, w) { base in
+                        for k in 0..<c { py[out + k] += px[base + k] }
                     }
+                    let scale = 1 / T(divisor(g, clipped: w, countIncludesPadding: countIncludesPadding))
+                    for k in 0..<c { py[out + k] *= scale }
                 }
             }
         }
@@ -142,31 +141,14 @@ enum PoolingKernels {
 
     static func averageBackward<T: BLASScalar>(_ g: ConvGeometry, _ dy: Tensor<T>, countIncludesPadding: Bool) -> Tensor<T> {
         let c = g.inChannels
-        let (inD, inH, inW) = (g.input[0], g.input[1], g.input[2])
         var dx = [T](repeating: 0, count: g.batch * g.inputPixels * c)
         dy.withUnsafeBufferPointer { pdy in
             dx.withUnsafeMutableBufferPointer { pdx in
-                var row = 0
-                for n in 0..<g.batch {
-                    for od in 0..<g.output[0] {
-                        let rd = window(od, stride: g.stride[0], pad: g.padBefore[0], kernel: g.kernel[0], extent: inD)
-                        for oh in 0..<g.output[1] {
-                            let rh = window(oh, stride: g.stride[1], pad: g.padBefore[1], kernel: g.kernel[1], extent: inH)
-                            for ow in 0..<g.output[2] {
-                                let rw = window(ow, stride: g.stride[2], pad: g.padBefore[2], kernel: g.kernel[2], extent: inW)
-                                let out = row * c
-                                let scale = 1 / T(divisor(g, clipped: (rd, rh, rw), countIncludesPadding: countIncludesPadding))
-                                for id in rd {
-                                    for ih in rh {
-                                        for iw in rw {
-                                            let base = (((n * inD + id) * inH + ih) * inW + iw) * c
-                                            for k in 0..<c { pdx[base + k] += scale * pdy[out + k] }
-                                        }
-                                    }
-                                }
-                                row += 1
-                            }
-                        }
+                forEachWindow(g) { n, row, w in
+                    let out = row * c
+                    let scale = 1 / T(divisor(g, clipped: w, countIncludesPadding: countIncludesPadding))
+                    forEachCell(g, sample: n, w) { base in
+                        for k in 0..<c { pdx[base + k] += scale * pdy[out + k] }
                     }
                 }
             }
