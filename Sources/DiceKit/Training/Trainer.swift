@@ -166,13 +166,12 @@ public final class Trainer {
             let target = try LabelMap(shape: batch.labelShape, int32Labels: batch.labels)
             lossSum += Double(try loss.evaluate(logits, target: .labels(target)).value)
             batches += 1
-            let predicted = try Predictor.argmax(logits)
-            for (score, sink) in [(OverlapScore.dice, 0), (.iou, 1)] {
-                let metric = OverlapMetric(score: score, reduction: .none, emptyClass: .exclude)
-                let values = metric.scores(try metric.counts(predicted: predicted, target: target, classes: classes))
-                for (i, v) in values.enumerated() where !v.isNaN {
-                    if sink == 0 { dice[i % classes].append(v) } else { iou[i % classes].append(v) }
-                }
+            let diceMetric = OverlapMetric(score: .dice, reduction: .none, emptyClass: .exclude)
+            let counts = try diceMetric.counts(predicted: try Predictor.argmax(logits), target: target, classes: classes)
+            let iouScores = OverlapMetric(score: .iou, reduction: .none, emptyClass: .exclude).scores(counts)
+            for (i, (d, j)) in zip(diceMetric.scores(counts), iouScores).enumerated() where !d.isNaN {
+                dice[i % classes].append(d)
+                iou[i % classes].append(j)
             }
         }
         func mean(_ v: [Double]) -> Double { v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count) }
