@@ -1,5 +1,5 @@
 // CDiceKernels: the hot inner loops of DiceKit's Dice losses (Float, integer label targets,
-// fused sigmoid/softmax) and of 2×2 max pooling, with AVX-512 (and for the losses AVX2) variants
+// fused sigmoid/softmax), of direct convolutions and of 2×2 max pooling, with AVX-512 (and for the losses AVX2) variants
 // chosen once at run time and a portable fallback. Internal to DiceKit: reached only through
 // Sources/DiceKit/Losses/DiceLoss+CKernels.swift and Sources/DiceKit/Convolution/PoolingKernels+Tiling.swift.
 #ifndef CDICEKERNELS_H
@@ -60,6 +60,29 @@ void dk_maxpool2x2_f32(const float *x, float *y, uint8_t *taps, long lines, long
 /// plus `addend` (the input's layout) when it is not NULL.
 void dk_maxpool2x2_back_f32(const float *dy, const uint8_t *taps, const float *addend, float *dx,
                             long lines, long out_w, long in_w, long c);
+
+/// A direct convolution (conv_kernels.c): stride 1, no dilation, one group, `cin` and `cout`
+/// multiples of 16, on one zero-padded channels-last sample of extents (od + kd − 1, hp, wp).
+typedef struct {
+    long hp, wp;           ///< padded rows and columns of the input (per depth slice)
+    long od, oh, ow;       ///< output extents
+    int kd, kh, kw;        ///< kernel extents
+    int cin, cout;         ///< channels (multiples of 16)
+} dk_conv_geometry;
+
+/// Whether the CPU runs the direct convolution kernels (AVX-512 F/BW/DQ and FMA).
+int dk_conv_direct_supported(void);
+
+/// y = conv(xp, w) (+ bias) at grid positions [p0, p1) of one sample, position o = (z·hp + y)·wp + x;
+/// positions with y ≥ oh or x ≥ ow are skipped. `y` is the sample's [od, oh, ow, cout] output,
+/// `w` the [kd, kh, kw, cin, cout] kernel, `bias` [cout] or NULL. `xp` must be readable for
+/// kw + 24 positions past the padded sample (zeros).
+void dk_conv_forward_f32(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
+                         float *y, long p0, long p1);
+
+/// dw[kd·kh·kw·cin, cout] += the weight gradient from output lines [l0, l1) of one sample
+/// (line l = z·oh + y), with `dy` the sample's [od, oh, ow, cout] output gradient.
+void dk_conv_weight_grad_f32(const dk_conv_geometry *g, const float *xp, const float *dy, float *dw, long l0, long l1);
 
 /// The instruction set in use: 2 AVX-512, 1 AVX2+FMA, 0 portable.
 int dk_isa(void);

@@ -78,6 +78,11 @@ extension ConvGeometry {
         precondition(pass.weightGradient == nil || (pass.x != nil && pass.dy != nil), "lowered pass: the weight gradient needs x and dy")
         precondition(pass.dx == nil || pass.dy != nil, "lowered pass: the input gradient needs dy")
         precondition(pass.biasGradient == nil || pass.dy != nil, "lowered pass: the bias gradient needs dy")
+        if runsDirect(pass, settings: settings) {
+            // T is Float (runsDirect checks the precision): the cast is between identical types.
+            runDirect(unsafeBitCast(pass, to: LoweredPass<Float>.self), settings: settings)
+            return
+        }
         let rowsTotal = outputRows
         let scatters = pass.dx != nil && !isPointwise
         // Automatic: BLAS.threadCount workers, but none with fewer than 64 rows; explicit: as asked

@@ -25,15 +25,22 @@ public struct ConvolutionSettings: Sendable, Equatable {
     /// Parallel workers, each running OpenBLAS on one thread over the samples it takes; nil
     /// (default) uses `BLAS.threadCount`. With 1, the GEMMs run on OpenBLAS's own thread pool.
     public var workers: Int?
+    /// Whether Float convolutions that qualify (stride 1, no dilation, one group, input and
+    /// output channels multiples of 16, on a CPU with AVX-512) run on the direct kernels instead
+    /// of im2col + GEMM. Default true; false forces the lowered path (tests compare the two).
+    /// The direct path allocates a zero-padded copy of its input (and, for the input gradient,
+    /// of the output gradient) instead of the im2col tiles.
+    public var allowsDirect: Bool
 
     /// Settings with the given bounds; every parameter defaults to the values described above.
-    public init(workspaceLimit: Int = 64 << 20, tileRows: Int? = nil, workers: Int? = nil) {
+    public init(workspaceLimit: Int = 64 << 20, tileRows: Int? = nil, workers: Int? = nil, allowsDirect: Bool = true) {
         self.workspaceLimit = workspaceLimit
         self.tileRows = tileRows
         self.workers = workers
+        self.allowsDirect = allowsDirect
     }
 
-    /// The defaults: 64 MiB workspace, automatic tile, `BLAS.threadCount` workers.
+    /// The defaults: 64 MiB workspace, automatic tile, `BLAS.threadCount` workers, direct kernels allowed.
     public static let `default` = ConvolutionSettings()
 
     /// Lowered rows per tile for a lowered matrix with `patch` columns of `elementSize` bytes.

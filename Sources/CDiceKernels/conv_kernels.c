@@ -1,0 +1,141 @@
+// Direct convolution kernels (AVX-512, Float): stride 1, no dilation, one group, input and output
+// channels multiples of 16, on a zero-padded channels-last sample. They replace im2col + GEMM
+// where the lowered GEMM is narrow (16–64 output channels) and the copy into the lowered matrix
+// costs as much as the multiply; see Docs/Convolution.md, "Direct kernels".
+//
+// The padded-grid trick: output position (z, y, x) is computed at grid position
+// o = (z·hp + y)·wp + x of the padded input, so kernel tap (kz, ky, kx) and input channel ci read
+// xp[(o + (kz·hp + ky)·wp + kx)·cin + ci]. For fixed (kz, ky) — a "segment" — the taps kx and
+// channels ci of consecutive positions are consecutive floats, and so are the weight rows
+// ((kz·kh + ky)·kw + kx)·cin + ci of the DiceKit kernel layout [kd, kh, kw, cin, cout]. Every
+// position of the grid is thus one row of a GEMM whose rows are regularly spaced in memory: a
+// register tile of MR positions × NV·16 output channels accumulates kd·kh segments of kw·cin
+// broadcast-FMAs. Grid positions with x ≥ ow or y ≥ oh are computed and not stored (kw − 1
+// columns per row: 2 of 130 at 128², 2 of 10 at 8²).
+//
+// The weight gradient walks the valid output positions line by line: a tile of KR weight rows
+// (within one segment) × NV·16 output channels accumulates xp-row broadcasts times dy vectors.
+
+#include "CDiceKernels.h"
+#include <immintrin.h>
+
+#define DKC512 __attribute__((target("avx512f,avx512bw,avx512dq,fma")))
+#define DK_UNROLL _Pragma("clang loop unroll(full)")
+
+int dk_conv_direct_supported(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
+}
+
+/// Float offset in the padded sample of segment s = kz·kh + ky.
+static inline long segment_offset(const dk_conv_geometry *g, int s) {
+    return ((long)(s / g->kh) * g->hp + s % g->kh) * g->wp * g->cin;
+}
+
+/// MR grid positions from `o` × NV·16 output channels from `co`, over every segment.
+DKC512 static inline __attribute__((always_inline))
+void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias, float *y,
+                  long o, long end, int co, const int MR, const int NV) {
+    __m512 acc[28];
+    DK_UNROLL for (int i = 0; i < MR; i++)
+        DK_UNROLL for (int j = 0; j < NV; j++)
+            acc[i * NV + j] = bias ? _mm512_loadu_ps(bias + co + 16 * j) : _mm512_setzero_ps();
+    const long seg = (long)g->kw * g->cin, cin = g->cin, cout = g->cout;
+    const int segments = g->kd * g->kh;
+    for (int s = 0; s < segments; s++) {
+        const float *a = xp + o * cin + segment_offset(g, s);
+        const float *b = w + s * seg * cout + co;
+        for (long k = 0; k < seg; k++) {
+            __m512 bv[4];
+            DK_UNROLL for (int j = 0; j < NV; j++) bv[j] = _mm512_loadu_ps(b + k * cout + 16 * j);
+            DK_UNROLL for (int i = 0; i < MR; i++) {
+                const __m512 av = _mm512_set1_ps(a[i * cin + k]);
+                DK_UNROLL for (int j = 0; j < NV; j++) acc[i * NV + j] = _mm512_fmadd_ps(av, bv[j], acc[i * NV + j]);
+            }
+        }
+    }
+    const long plane = g->hp * g->wp;
+    DK_UNROLL for (int i = 0; i < MR; i++) {
+        const long p = o + i;
+        if (p >= end) break;
+        const long z = p / plane, r = p % plane, yy = r / g->wp, x = r % g->wp;
+        if (yy >= g->oh || x >= g->ow) continue;
+        float *dst = y + ((z * g->oh + yy) * g->ow + x) * cout + co;
+        DK_UNROLL for (int j = 0; j < NV; j++) _mm512_storeu_ps(dst + 16 * j, acc[i * NV + j]);
+    }
+}
+
+#define DK_FORWARD_RUN(MR, NV) \
+    for (long o = p0; o < p1; o += MR) forward_tile(g, xp, w, bias, y, o, p1, co, MR, NV);
+
+DKC512 static void forward_avx512(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
+                                  float *y, long p0, long p1) {
+    for (int co = 0; co < g->cout; co += 64) {
+        switch ((g->cout - co) >= 64 ? 4 : (g->cout - co) / 16) {
+        case 1: DK_FORWARD_RUN(24, 1) break;
+        case 2: DK_FORWARD_RUN(12, 2) break;
+        case 3: DK_FORWARD_RUN(8, 3) break;
+        default: DK_FORWARD_RUN(6, 4) break;
+        }
+    }
+}
+
+void dk_conv_forward_f32(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
+                         float *y, long p0, long p1) {
+    forward_avx512(g, xp, w, bias, y, p0, p1);
+}
+
+/// dw rows [k0, k0 + KR) of segment s × NV·16 output channels from `co`, accumulated over the
+/// output lines [l0, l1) (line l = z·oh + y).
+DKC512 static inline __attribute__((always_inline))
+void weight_tile(const dk_conv_geometry *g, const float *xp, const float *dy, float *dw, int s, long k0, int co,
+                 long l0, long l1, const int KR, const int NV) {
+    const long cin = g->cin, cout = g->cout, seg = (long)g->kw * cin;
+    float *row = dw + (s * seg + k0) * cout + co;
+    __m512 acc[24];
+    DK_UNROLL for (int r = 0; r < KR; r++)
+        DK_UNROLL for (int j = 0; j < NV; j++) acc[r * NV + j] = _mm512_loadu_ps(row + r * cout + 16 * j);
+    const long offset = segment_offset(g, s) + k0;
+    for (long l = l0; l < l1; l++) {
+        const long z = l / g->oh, yy = l % g->oh;
+        const float *a = xp + ((z * g->hp + yy) * g->wp) * cin + offset;
+        const float *d = dy + l * g->ow * cout + co;
+        for (long x = 0; x < g->ow; x++) {
+            __m512 dv[4];
+            DK_UNROLL for (int j = 0; j < NV; j++) dv[j] = _mm512_loadu_ps(d + x * cout + 16 * j);
+            DK_UNROLL for (int r = 0; r < KR; r++) {
+                const __m512 av = _mm512_set1_ps(a[x * cin + r]);
+                DK_UNROLL for (int j = 0; j < NV; j++) acc[r * NV + j] = _mm512_fmadd_ps(av, dv[j], acc[r * NV + j]);
+            }
+        }
+    }
+    DK_UNROLL for (int r = 0; r < KR; r++)
+        DK_UNROLL for (int j = 0; j < NV; j++) _mm512_storeu_ps(row + r * cout + 16 * j, acc[r * NV + j]);
+}
+
+#define DK_WEIGHT_RUN(KR, NV) \
+    for (long k = 0; k < seg; k += KR) weight_tile(g, xp, dy, dw, s, k, co, l0, l1, KR, NV);
+
+DKC512 static void weight_grad_avx512(const dk_conv_geometry *g, const float *xp, const float *dy, float *dw,
+                                      long l0, long l1) {
+    const long seg = (long)g->kw * g->cin;
+    const int segments = g->kd * g->kh;
+    // Segment lengths are multiples of 16; the larger tiles need multiples of 48.
+    const int wide = seg % 48 == 0;
+    for (int co = 0; co < g->cout; co += 64) {
+        const int nv = (g->cout - co) >= 64 ? 4 : (g->cout - co) / 16;
+        for (int s = 0; s < segments; s++) {
+            switch (nv) {
+            case 1: if (wide) { DK_WEIGHT_RUN(24, 1) } else { DK_WEIGHT_RUN(16, 1) } break;
+            case 2: if (wide) { DK_WEIGHT_RUN(12, 2) } else { DK_WEIGHT_RUN(8, 2) } break;
+            case 3: DK_WEIGHT_RUN(8, 3) break;
+            default: if (wide) { DK_WEIGHT_RUN(6, 4) } else { DK_WEIGHT_RUN(4, 4) } break;
+            }
+        }
+    }
+}
+
+void dk_conv_weight_grad_f32(const dk_conv_geometry *g, const float *xp, const float *dy, float *dw, long l0, long l1) {
+    weight_grad_avx512(g, xp, dy, dw, l0, l1);
+}

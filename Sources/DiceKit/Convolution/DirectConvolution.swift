@@ -1,0 +1,211 @@
+// The direct path of a lowered pass (ConvEngine.swift): Float convolutions with stride 1, no
+// dilation, one group and channels that are multiples of 16 run on the AVX-512 kernels of
+// Sources/CDiceKernels/conv_kernels.c instead of im2col + GEMM.
+//
+//   forward          y  = conv(pad(x), W) (+ bias)
+//   weight gradient  dW = Σ over output positions of pad(x) patches ⊗ dy
+//   input gradient   dx = conv(pad'(dy), W') (+ dxFill), W'[k′][co][ci] = W[K−1−k′][ci][co],
+//                    pad' = kernel − 1 − pad on each side (so the padding may not exceed kernel − 1)
+//   bias gradient    db = Σ dy rows
+//
+// Each padded operand is one batch-sized copy, zero-filled around the sample and written by the
+// workers sample by sample; the kernels then read it with regularly spaced rows (the padded-grid
+// trick, see conv_kernels.c). Work is split into (sample, position chunk) tasks taken from a
+// shared counter, as in the lowered path; each worker owns a weight- and bias-gradient
+// accumulator that is summed at the end in worker order.
+
+internal import CDiceKernels
+import Synchronization
+
+extension ConvGeometry {
+    /// Whether this CPU has the direct kernels (AVX-512).
+    static let directKernelsAvailable = dk_conv_direct_supported() != 0
+
+    /// Whether `pass` runs on the direct kernels (see the file comment for the conditions).
+    func runsDirect<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) -> Bool {
+        runsDirect(T.self, inputGradient: pass.dx != nil, settings: settings)
+    }
+
+    /// Whether a pass over `T` (with or without an input gradient) runs on the direct kernels.
+    func runsDirect<T: BLASScalar>(_: T.Type, inputGradient: Bool, settings: ConvolutionSettings) -> Bool {
+        guard settings.allowsDirect, T.precision == .single, Self.directKernelsAvailable, groups == 1,
+              stride == [1, 1, 1], dilation == [1, 1, 1], !isPointwise,
+              inChannels % 16 == 0, outChannels % 16 == 0 else { return false }
+        if inputGradient {
+            for axis in 0..<3 where padBefore[axis] > kernel[axis] - 1 || padAfter[axis] > kernel[axis] - 1 { return false }
+        }
+        return true
+    }
+
+    /// Runs a pass that `runsDirect` accepted.
+    func runDirect(_ pass: LoweredPass<Float>, settings: ConvolutionSettings) {
+        let workers = Swift.max(1, settings.workers ?? BLAS.threadCount)
+        let weightCount = patch * outChannels
+        if pass.y != nil || pass.weightGradient != nil, let x = pass.x {
+            let padded = PaddedBatch(source: x, batch: batch, extents: input, channels: inChannels,
+                                     before: padBefore, after: padAfter, kernelWidth: kernel[2], workers: workers)
+            defer { padded.deallocate() }
+            let g = directGeometry(padded: padded, output: output, kernel: kernel, cin: inChannels, cout: outChannels)
+            if let y = pass.y {
+                forwardTasks(g, padded: padded, weight: pass.weight, bias: pass.bias, y: y, outputSample: outputPixels * outChannels,
+                             workers: workers)
+            }
+            if let dW = pass.weightGradient, let dy = pass.dy {
+                weightGradientTasks(g, padded: padded, dy: dy, dW: dW, db: pass.biasGradient, weightCount: weightCount, workers: workers)
+            }
+        }
+        if pass.weightGradient == nil, let db = pass.biasGradient, let dy = pass.dy {
+            sumRows(dy, rows: outputRows, channels: outChannels, into: db)
+        }
+        if let dx = pass.dx, let dy = pass.dy {
+            // dy padded by kernel − 1 − pad: a full convolution with the flipped, transposed kernel.
+            let before = (0..<3).map { kernel[$0] - 1 - padBefore[$0] }
+            let after = (0..<3).map { kernel[$0] - 1 - padAfter[$0] }
+            let padded = PaddedBatch(source: dy, batch: batch, extents: output, channels: outChannels,
+                                     before: before, after: after, kernelWidth: kernel[2], workers: workers)
+            defer { padded.deallocate() }
+            let flipped = UnsafeMutablePointer<Float>.allocate(capacity: weightCount)
+            defer { flipped.deallocate() }
+            let taps = kernelVolume
+            for t in 0..<taps {
+                let source = pass.weight + (taps - 1 - t) * inChannels * outChannels
+                for ci in 0..<inChannels {
+                    for co in 0..<outChannels { flipped[(t * outChannels + co) * inChannels + ci] = source[ci * outChannels + co] }
+                }
+            }
+            let g = directGeometry(padded: padded, output: input, kernel: kernel, cin: outChannels, cout: inChannels)
+            forwardTasks(g, padded: padded, weight: flipped, bias: pass.dxFill, y: dx, outputSample: inputPixels * inChannels,
+                         workers: workers)
+        }
+    }
+
+    private func directGeometry(padded: PaddedBatch, output: [Int], kernel: [Int], cin: Int, cout: Int) -> dk_conv_geometry {
+        dk_conv_geometry(hp: padded.extents[1], wp: padded.extents[2], od: output[0], oh: output[1], ow: output[2],
+                         kd: Int32(kernel[0]), kh: Int32(kernel[1]), kw: Int32(kernel[2]), cin: Int32(cin), cout: Int32(cout))
+    }
+
+    /// y = conv(padded, weight) (+ bias) over the batch, in (sample, position chunk) tasks.
+    private func forwardTasks(_ g: dk_conv_geometry, padded: PaddedBatch, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                              y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int) {
+        // Grid positions of one sample up to the last valid one; chunks are multiples of every
+        // tile height (24, 12, 8, 6) of about 3072 positions.
+        let positions = ((g.od - 1) * g.hp + g.oh) * g.wp
+        let chunk = Swift.max(24, Swift.min(3072, (positions + 23) / 24 * 24))
+        let chunks = (positions + chunk - 1) / chunk
+        var wg = g
+        let next = Atomic<Int>(0)
+        runWorkers(Swift.min(workers, batch * chunks)) { _ in
+            while true {
+                let task = next.add(1, ordering: .relaxed).oldValue
+                if task >= batch * chunks { break }
+                let (n, c) = (task / chunks, task % chunks)
+                let p0 = c * chunk
+                dk_conv_forward_f32(&wg, padded.sample(n), weight, bias, y + n * outputSample, p0, Swift.min(positions, p0 + chunk))
+            }
+        }
+    }
+
+    /// dW (and db) = Σ over the batch, in (sample, line chunk) tasks with per-worker accumulators.
+    private func weightGradientTasks(_ g: dk_conv_geometry, padded: PaddedBatch, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
+                                     db: UnsafeMutablePointer<Float>?, weightCount: Int, workers: Int) {
+        let lines = g.od * g.oh
+        let linesPerChunk = Swift.max(1, 3072 / g.ow)
+        let chunks = (lines + linesPerChunk - 1) / linesPerChunk
+        let count = Swift.min(workers, batch * chunks)
+        let cout = outChannels
+        let sampleLines = lines * g.ow * cout
+        // One block per worker: dW then db.
+        let width = weightCount + cout
+        let sums = UnsafeMutablePointer<Float>.allocate(capacity: count * width)
+        sums.initialize(repeating: 0, count: count * width)
+        defer { sums.deallocate() }
+        var wg = g
+        let next = Atomic<Int>(0)
+        runWorkers(count) { worker in
+            let accumulator = sums + worker * width
+            while true {
+                let task = next.add(1, ordering: .relaxed).oldValue
+                if task >= batch * chunks { break }
+                let (n, c) = (task / chunks, task % chunks)
+                let l0 = c * linesPerChunk, l1 = Swift.min(lines, l0 + linesPerChunk)
+                let sampleDY = dy + n * sampleLines
+                dk_conv_weight_grad_f32(&wg, padded.sample(n), sampleDY, accumulator, l0, l1)
+                if db != nil { sumRows(sampleDY + l0 * g.ow * cout, rows: (l1 - l0) * g.ow, channels: cout, adding: accumulator + weightCount) }
+            }
+        }
+        dW.update(from: sums, count: weightCount)
+        if let db = db { db.update(from: sums + weightCount, count: cout) }
+        for worker in 1..<count {
+            addElements(sums + worker * width, dW, weightCount)
+            if let db = db { addElements(sums + worker * width + weightCount, db, cout) }
+        }
+    }
+
+    /// target = Σ of `rows` rows of `channels` (overwrites).
+    private func sumRows(_ source: UnsafePointer<Float>, rows: Int, channels: Int, into target: UnsafeMutablePointer<Float>) {
+        target.update(repeating: 0, count: channels)
+        sumRows(source, rows: rows, channels: channels, adding: target)
+    }
+
+    /// target += Σ of `rows` rows of `channels`.
+    private func sumRows(_ source: UnsafePointer<Float>, rows: Int, channels: Int, adding target: UnsafeMutablePointer<Float>) {
+        var row = source
+        for _ in 0..<rows {
+            for c in 0..<channels { target[c] += row[c] }
+            row += channels
+        }
+    }
+}
+
+/// A zero-padded, batch-sized copy of a channels-last tensor, with slack after the last sample
+/// for the kernels' read-ahead (conv_kernels.c reads up to kernel width + 24 positions past a sample).
+struct PaddedBatch {
+    /// Padded extents (D, H, W) of one sample.
+    let extents: [Int]
+    let channels: Int
+    let base: UnsafeMutablePointer<Float>
+    var sampleCount: Int { extents[0] * extents[1] * extents[2] * channels }
+
+    /// Copies `source` ([batch, extents…, channels]) with `before`/`after` zeros per axis, in
+    /// parallel over samples.
+    init(source: UnsafePointer<Float>, batch: Int, extents inner: [Int], channels: Int, before: [Int], after: [Int],
+         kernelWidth: Int, workers: Int) {
+        let padded = (0..<3).map { inner[$0] + before[$0] + after[$0] }
+        extents = padded
+        self.channels = channels
+        let sample = padded[0] * padded[1] * padded[2] * channels
+        let slack = (kernelWidth + 32) * channels
+        base = UnsafeMutablePointer<Float>.allocate(capacity: batch * sample + slack)
+        (base + batch * sample).initialize(repeating: 0, count: slack)
+        let target = base
+        let rowLength = inner[2] * channels
+        let next = Atomic<Int>(0)
+        runWorkers(Swift.min(workers, batch)) { _ in
+            while true {
+                let n = next.add(1, ordering: .relaxed).oldValue
+                if n >= batch { break }
+                let out = target + n * sample
+                let from = source + n * inner[0] * inner[1] * rowLength
+                var p = out
+                for z in 0..<padded[0] {
+                    for y in 0..<padded[1] {
+                        let (sz, sy) = (z - before[0], y - before[1])
+                        if sz < 0 || sz >= inner[0] || sy < 0 || sy >= inner[1] {
+                            p.initialize(repeating: 0, count: padded[2] * channels)
+                        } else {
+                            p.initialize(repeating: 0, count: before[2] * channels)
+                            (p + before[2] * channels).initialize(from: from + (sz * inner[1] + sy) * rowLength, count: rowLength)
+                            (p + before[2] * channels + rowLength).initialize(repeating: 0, count: after[2] * channels)
+                        }
+                        p += padded[2] * channels
+                    }
+                }
+            }
+        }
+    }
+
+    /// The first element of sample n.
+    func sample(_ n: Int) -> UnsafePointer<Float> { UnsafePointer(base + n * sampleCount) }
+
+    func deallocate() { base.deallocate() }
+}

@@ -1,0 +1,108 @@
+// The direct convolution kernels (Float, AVX-512) against the lowered path in Double: forward,
+// input, weight and bias gradients for every tile shape the kernels have (16, 32, 48, 64 + 16
+// output channels; segment lengths that are and are not multiples of 48), 2-D and 3-D, same,
+// valid and asymmetric padding, several workers, and a stride-1 transposed convolution (whose
+// forward is the input-gradient pass). Each case first checks that the direct path is taken.
+
+import XCTest
+@testable import DiceKit
+
+final class DirectConvolutionTests: XCTestCase {
+    override func setUpWithError() throws {
+        try XCTSkipUnless(ConvGeometry.directKernelsAvailable, "no AVX-512: the direct kernels never run here")
+    }
+
+    /// Compares `Float` (direct) with `Double` (lowered) results, scaled by the reference's largest magnitude.
+    private func assertMatches(_ actual: Tensor<Float>, _ expected: Tensor<Double>, _ what: String,
+                               file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(actual.shape, expected.shape, what, file: file, line: line)
+        let scale = expected.scalars.map(abs).max() ?? 1
+        var worst = 0.0
+        for i in 0..<expected.count { worst = max(worst, abs(Double(actual.scalars[i]) - expected.scalars[i])) }
+        XCTAssertLessThanOrEqual(worst, 2e-6 * scale, "\(what): max error \(worst) of scale \(scale)", file: file, line: line)
+    }
+
+    private func checkConvolution(input: [Int], kernel: [Int], cout: Int, padding: Padding, workers: Int? = nil,
+                                  directInputGradient: Bool = true, seed: UInt64,
+                                  file: StaticString = #filePath, line: UInt = #line) throws {
+        let cin = input.last!
+        let x = randomTensor(input, seed: seed)
+        let w = randomTensor(kernel + [cin, cout], seed: seed + 1)
+        let b = randomTensor([cout], seed: seed + 2)
+        let reference = try Convolution(weight: w, bias: b, padding: padding, settings: ConvolutionSettings(allowsDirect: false))
+        let direct = try Convolution(weight: w.converted(to: Float.self), bias: b.converted(to: Float.self), padding: padding,
+                                     settings: ConvolutionSettings(workers: workers))
+        let geometry = try direct.geometry(input)
+        XCTAssertTrue(geometry.runsDirect(Float.self, inputGradient: false, settings: direct.settings), "forward not direct", file: file, line: line)
+        XCTAssertEqual(geometry.runsDirect(Float.self, inputGradient: true, settings: direct.settings), directInputGradient,
+                       "input-gradient path", file: file, line: line)
+        let y = try reference.forward(x)
+        let dy = randomTensor(y.shape, seed: seed + 3)
+        let expected = try reference.backward(input: x, outputGradient: dy)
+        assertMatches(try direct.forward(x.converted(to: Float.self)), y, "forward", file: file, line: line)
+        let actual = try direct.backward(input: x.converted(to: Float.self), outputGradient: dy.converted(to: Float.self))
+        assertMatches(actual.input!, expected.input!, "∂x", file: file, line: line)
+        assertMatches(actual.weight, expected.weight, "∂w", file: file, line: line)
+        assertMatches(actual.bias!, expected.bias!, "∂b", file: file, line: line)
+    }
+
+    func testSamePaddingTwoDimensional() throws {
+        try checkConvolution(input: [2, 7, 9, 16], kernel: [3, 3], cout: 32, padding: .same, seed: 700)
+    }
+
+    func testOneOutputVectorAndNarrowWeightTiles() throws {
+        // 5×5 on 32 channels: segments of 160 floats, not a multiple of 48.
+        try checkConvolution(input: [1, 6, 8, 32], kernel: [5, 5], cout: 16, padding: .same, seed: 710)
+    }
+
+    func testThreeOutputVectorsValidPadding() throws {
+        try checkConvolution(input: [1, 6, 5, 16], kernel: [3, 3], cout: 48, padding: .valid, seed: 720)
+    }
+
+    func testAsymmetricPaddingAndFiveOutputVectors() throws {
+        try checkConvolution(input: [2, 5, 7, 16], kernel: [2, 3], cout: 80,
+                             padding: .explicit(before: [0, 2], after: [1, 0]), seed: 730)
+    }
+
+    func testThreeDimensional() throws {
+        try checkConvolution(input: [2, 4, 5, 6, 16], kernel: [3, 3, 3], cout: 16, padding: .same, seed: 740)
+    }
+
+    func testWorkersAndTasksDoNotChangeTheResult() throws {
+        for workers in [1, 3] {
+            try checkConvolution(input: [3, 9, 4, 32], kernel: [3, 3], cout: 64, padding: .same, workers: workers, seed: 750)
+        }
+    }
+
+    func testPaddingBeyondTheKernelKeepsTheLoweredInputGradient() throws {
+        try checkConvolution(input: [1, 4, 4, 16], kernel: [3, 3], cout: 16, padding: .symmetric([3, 3]),
+                             directInputGradient: false, seed: 760)
+    }
+
+    func testStrideOneTransposedConvolution() throws {
+        // Weight [kh, kw, Cout, Cin] of the transposed convolution: its forward runs the direct input-gradient pass.
+        let x = randomTensor([2, 5, 6, 32], seed: 770)
+        let w = randomTensor([3, 3, 16, 32], seed: 771)
+        let b = randomTensor([16], seed: 772)
+        let reference = try TransposedConvolution(weight: w, bias: b, padding: .same, settings: ConvolutionSettings(allowsDirect: false))
+        let direct = try TransposedConvolution(weight: w.converted(to: Float.self), bias: b.converted(to: Float.self), padding: .same)
+        XCTAssertTrue(try direct.geometry(x.shape).runsDirect(Float.self, inputGradient: true, settings: direct.settings))
+        let y = try reference.forward(x)
+        let dy = randomTensor(y.shape, seed: 773)
+        let expected = try reference.backward(input: x, outputGradient: dy)
+        assertMatches(try direct.forward(x.converted(to: Float.self)), y, "forward")
+        let actual = try direct.backward(input: x.converted(to: Float.self), outputGradient: dy.converted(to: Float.self))
+        assertMatches(actual.input!, expected.input!, "∂x")
+        assertMatches(actual.weight, expected.weight, "∂w")
+        assertMatches(actual.bias!, expected.bias!, "∂b")
+    }
+
+    func testLoweredAndDirectFloatAgree() throws {
+        // The switch itself: the same Float convolution with and without the direct kernels.
+        let x = randomTensor([2, 8, 8, 16], seed: 780).converted(to: Float.self)
+        let w = randomTensor([3, 3, 16, 16], seed: 781).converted(to: Float.self)
+        let lowered = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(allowsDirect: false))
+        let direct = try Convolution(weight: w, padding: .same)
+        assertClose(try direct.forward(x), try lowered.forward(x), rtol: 1e-4, atol: 1e-4)
+    }
+}
