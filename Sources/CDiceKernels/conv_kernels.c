@@ -1,5 +1,6 @@
-// Direct convolution kernels (AVX-512, Float): stride 1, no dilation, one group, input and output
-// channels multiples of 16, on a zero-padded channels-last sample. They replace im2col + GEMM
+// Direct convolution kernels (AVX-512, Float): stride 1, no dilation, one group, output channels
+// a multiple of 16 and input channels a multiple of 16 (or kw·cin a multiple of 3, for a first
+// layer on 1 or 3 channels), on a zero-padded channels-last sample. They replace im2col + GEMM
 // where the lowered GEMM is narrow (16–64 output channels) and the copy into the lowered matrix
 // costs as much as the multiply; see Docs/Convolution.md, "Direct kernels".
 //
@@ -121,11 +122,21 @@ DKC512 static void weight_grad_avx512(const dk_conv_geometry *g, const float *xp
                                       long l0, long l1) {
     const long seg = (long)g->kw * g->cin;
     const int segments = g->kd * g->kh;
-    // Segment lengths are multiples of 16; the larger tiles need multiples of 48.
-    const int wide = seg % 48 == 0;
+    // Segment lengths are multiples of 16 (the larger tiles need multiples of 48), or of 3 for
+    // a first layer on 1 or 3 channels (3×3 kernel): tiles of 3 rows.
+    const int wide = seg % 48 == 0, tiny = seg % 16 != 0;
     for (int co = 0; co < g->cout; co += 64) {
         const int nv = (g->cout - co) >= 64 ? 4 : (g->cout - co) / 16;
         for (int s = 0; s < segments; s++) {
+            if (tiny) {
+                switch (nv) {
+                case 1: DK_WEIGHT_RUN(3, 1) break;
+                case 2: DK_WEIGHT_RUN(3, 2) break;
+                case 3: DK_WEIGHT_RUN(3, 3) break;
+                default: DK_WEIGHT_RUN(3, 4) break;
+                }
+                continue;
+            }
             switch (nv) {
             case 1: if (wide) { DK_WEIGHT_RUN(24, 1) } else { DK_WEIGHT_RUN(16, 1) } break;
             case 2: if (wide) { DK_WEIGHT_RUN(12, 2) } else { DK_WEIGHT_RUN(8, 2) } break;

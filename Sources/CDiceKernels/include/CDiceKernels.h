@@ -1,7 +1,10 @@
 // CDiceKernels: the hot inner loops of DiceKit's Dice losses (Float, integer label targets,
-// fused sigmoid/softmax), of direct convolutions and of 2×2 max pooling, with AVX-512 (and for the losses AVX2) variants
-// chosen once at run time and a portable fallback. Internal to DiceKit: reached only through
-// Sources/DiceKit/Losses/DiceLoss+CKernels.swift and Sources/DiceKit/Convolution/PoolingKernels+Tiling.swift.
+// fused sigmoid/softmax), of 2×2 max pooling and of direct convolutions, with AVX-512 (and for
+// the losses AVX2) variants chosen once at run time and a portable fallback (the direct
+// convolutions have none: DiceKit uses im2col + GEMM without AVX-512). Internal to DiceKit:
+// reached only through Sources/DiceKit/Losses/DiceLoss+CKernels.swift,
+// Sources/DiceKit/Convolution/PoolingKernels+Tiling.swift and
+// Sources/DiceKit/Convolution/DirectConvolution.swift.
 #ifndef CDICEKERNELS_H
 #define CDICEKERNELS_H
 
@@ -61,13 +64,14 @@ void dk_maxpool2x2_f32(const float *x, float *y, uint8_t *taps, long lines, long
 void dk_maxpool2x2_back_f32(const float *dy, const uint8_t *taps, const float *addend, float *dx,
                             long lines, long out_w, long in_w, long c);
 
-/// A direct convolution (conv_kernels.c): stride 1, no dilation, one group, `cin` and `cout`
-/// multiples of 16, on one zero-padded channels-last sample of extents (od + kd − 1, hp, wp).
+/// A direct convolution (conv_kernels.c): stride 1, no dilation, one group, `cout` a multiple
+/// of 16, `cin` a multiple of 16 or kw·cin a multiple of 3, on one zero-padded channels-last
+/// sample of extents (od + kd − 1, hp, wp).
 typedef struct {
     long hp, wp;           ///< padded rows and columns of the input (per depth slice)
     long od, oh, ow;       ///< output extents
     int kd, kh, kw;        ///< kernel extents
-    int cin, cout;         ///< channels (multiples of 16)
+    int cin, cout;         ///< channels
 } dk_conv_geometry;
 
 /// Whether the CPU runs the direct convolution kernels (AVX-512 F/BW/DQ and FMA).

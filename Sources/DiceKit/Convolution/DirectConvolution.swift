@@ -1,6 +1,8 @@
 // The direct path of a lowered pass (ConvEngine.swift): Float convolutions with stride 1, no
 // dilation, one group and channels that are multiples of 16 run on the AVX-512 kernels of
-// Sources/CDiceKernels/conv_kernels.c instead of im2col + GEMM.
+// Sources/CDiceKernels/conv_kernels.c instead of im2col + GEMM; so does a pass without input
+// gradient whose kernel width × input channels is a multiple of 3 (a first layer on 1 or 3
+// channels with a 3×3 kernel).
 //
 //   forward          y  = conv(pad(x), W) (+ bias)
 //   weight gradient  dW = Σ over output positions of pad(x) patches ⊗ dy
@@ -29,8 +31,10 @@ extension ConvGeometry {
     /// Whether a pass over `T` (with or without an input gradient) runs on the direct kernels.
     func runsDirect<T: BLASScalar>(_: T.Type, inputGradient: Bool, settings: ConvolutionSettings) -> Bool {
         guard settings.allowsDirect, T.precision == .single, Self.directKernelsAvailable, groups == 1,
-              stride == [1, 1, 1], dilation == [1, 1, 1], !isPointwise,
-              inChannels % 16 == 0, outChannels % 16 == 0 else { return false }
+              stride == [1, 1, 1], dilation == [1, 1, 1], !isPointwise, outChannels % 16 == 0 else { return false }
+        // Other input channel counts (a first layer on 1 or 3 channels): forward and weight
+        // gradient only, with kernel rows in tiles of 3 (kernel width × channels divisible by 3).
+        guard inChannels % 16 == 0 || (!inputGradient && (kernel[2] * inChannels) % 3 == 0) else { return false }
         if inputGradient {
             for axis in 0..<3 where padBefore[axis] > kernel[axis] - 1 || padAfter[axis] > kernel[axis] - 1 { return false }
         }

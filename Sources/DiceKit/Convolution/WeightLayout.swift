@@ -22,13 +22,11 @@ public enum WeightLayout {
         let (a, b) = (weight.shape[0], weight.shape[1])
         let spatial = Array(weight.shape[2...])
         let k = spatial.reduce(1, *)
-        var result = [T](repeating: 0, count: weight.count)
-        weight.withUnsafeBufferPointer { source in
-            for i in 0..<a {
-                for j in 0..<b {
-                    for t in 0..<k { result[(t * b + j) * a + i] = source[(i * b + j) * k + t] }
-                }
+        let result = [T](unsafeUninitializedCapacity: weight.count) { target, count in
+            weight.withUnsafeBufferPointer { source in
+                permute(source.baseAddress!, target.baseAddress!, a: a, b: b, k: k, toPyTorch: false)
             }
+            count = weight.count
         }
         return Tensor(uncheckedShape: spatial + [b, a], storage: result)
     }
@@ -47,14 +45,34 @@ public enum WeightLayout {
         let (b, a) = (weight.shape[r - 2], weight.shape[r - 1])
         let spatial = Array(weight.shape[..<(r - 2)])
         let k = spatial.reduce(1, *)
-        var result = [T](repeating: 0, count: weight.count)
-        weight.withUnsafeBufferPointer { source in
-            for t in 0..<k {
-                for j in 0..<b {
-                    for i in 0..<a { result[(i * b + j) * k + t] = source[(t * b + j) * a + i] }
+        let result = [T](unsafeUninitializedCapacity: weight.count) { target, count in
+            weight.withUnsafeBufferPointer { source in
+                permute(source.baseAddress!, target.baseAddress!, a: a, b: b, k: k, toPyTorch: true)
+            }
+            count = weight.count
+        }
+        return Tensor(uncheckedShape: [a, b] + spatial, storage: result)
+    }
+
+    /// Moves element (i, j, t) between PyTorch's [a, b, k] and DiceKit's [k, b, a] order: a
+    /// transpose of an a × (b·k) matrix, in blocks of 16 values of i so that both sides are
+    /// read and written a cache line at a time (a kernel is converted every training step).
+    private static func permute<T: BLASScalar>(_ source: UnsafePointer<T>, _ target: UnsafeMutablePointer<T>,
+                                               a: Int, b: Int, k: Int, toPyTorch: Bool) {
+        let block = 16
+        for i0 in stride(from: 0, to: a, by: block) {
+            let i1 = Swift.min(a, i0 + block)
+            for j in 0..<b {
+                for t in 0..<k {
+                    let dk = (t * b + j) * a       // DiceKit offset of (0, j, t)
+                    let pt = j * k + t             // PyTorch offset of (0, j, t)
+                    if toPyTorch {
+                        for i in i0..<i1 { (target + i * b * k + pt).initialize(to: source[dk + i]) }
+                    } else {
+                        for i in i0..<i1 { (target + dk + i).initialize(to: source[i * b * k + pt]) }
+                    }
                 }
             }
         }
-        return Tensor(uncheckedShape: [a, b] + spatial, storage: result)
     }
 }

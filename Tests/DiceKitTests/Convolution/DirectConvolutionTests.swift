@@ -1,6 +1,7 @@
 // The direct convolution kernels (Float, AVX-512) against the lowered path in Double: forward,
 // input, weight and bias gradients for every tile shape the kernels have (16, 32, 48, 64 + 16
-// output channels; segment lengths that are and are not multiples of 48), 2-D and 3-D, same,
+// output channels; segment lengths that are and are not multiples of 48, and of 3 for 1 or 3
+// input channels), with and without the input gradient, 2-D and 3-D, same,
 // valid and asymmetric padding, several workers, and a stride-1 transposed convolution (whose
 // forward is the input-gradient pass). Each case first checks that the direct path is taken.
 
@@ -44,6 +45,12 @@ final class DirectConvolutionTests: XCTestCase {
         assertMatches(actual.input!, expected.input!, "∂x", file: file, line: line)
         assertMatches(actual.weight, expected.weight, "∂w", file: file, line: line)
         assertMatches(actual.bias!, expected.bias!, "∂b", file: file, line: line)
+        // Without the input gradient (a network's first layer), always on the direct kernels.
+        let parameters = try direct.backward(input: x.converted(to: Float.self), outputGradient: dy.converted(to: Float.self),
+                                             computeInputGradient: false)
+        XCTAssertNil(parameters.input, file: file, line: line)
+        assertMatches(parameters.weight, expected.weight, "∂w without ∂x", file: file, line: line)
+        assertMatches(parameters.bias!, expected.bias!, "∂b without ∂x", file: file, line: line)
     }
 
     func testSamePaddingTwoDimensional() throws {
@@ -72,6 +79,12 @@ final class DirectConvolutionTests: XCTestCase {
         for workers in [1, 3] {
             try checkConvolution(input: [3, 9, 4, 32], kernel: [3, 3], cout: 64, padding: .same, workers: workers, seed: 750)
         }
+    }
+
+    func testFirstLayerOnOneOrThreeChannels() throws {
+        // Weight rows in tiles of 3; the input gradient stays on the lowered path.
+        try checkConvolution(input: [2, 9, 7, 3], kernel: [3, 3], cout: 16, padding: .same, directInputGradient: false, seed: 790)
+        try checkConvolution(input: [1, 5, 6, 1], kernel: [3, 3], cout: 80, padding: .same, directInputGradient: false, seed: 795)
     }
 
     func testPaddingBeyondTheKernelKeepsTheLoweredInputGradient() throws {
