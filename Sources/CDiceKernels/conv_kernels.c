@@ -11,8 +11,11 @@
 // ((kz·kh + ky)·kw + kx)·cin + ci of the DiceKit kernel layout [kd, kh, kw, cin, cout]. Every
 // position of the grid is thus one row of a GEMM whose rows are regularly spaced in memory: a
 // register tile of MR positions × NV·16 output channels accumulates kd·kh segments of kw·cin
-// broadcast-FMAs. Grid positions with x ≥ ow or y ≥ oh are computed and not stored (kw − 1
-// columns per row: 2 of 130 at 128², 2 of 10 at 8²).
+// broadcast-FMAs. With 16 or 32 output channels the tiles are 24 or 12 consecutive grid
+// positions, one row pointer for all, and grid positions with x ≥ ow or y ≥ oh are computed and
+// not stored (kw − 1 columns per row: 2 of 130 at 128²). With ≥ 48 output channels (small
+// images in a U-Net) the tiles are 6–12 consecutive valid positions with a pointer each, so
+// nothing is computed twice (a fifth of the grid at 8²).
 //
 // The weight gradient walks the valid output positions line by line: a tile of KR weight rows
 // (within one segment) × NV·16 output channels accumulates xp-row broadcasts times dy vectors.
@@ -67,24 +70,80 @@ void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, co
     }
 }
 
-#define DK_FORWARD_RUN(MR, NV) \
+/// The grid position of valid output position q = (z·oh + y)·ow + x.
+static inline long grid_position(const dk_conv_geometry *g, long q) {
+    const long plane = g->oh * g->ow, z = q / plane, r = q % plane;
+    return (z * g->hp + r / g->ow) * g->wp + r % g->ow;
+}
+
+/// MR valid output positions from q × NV·16 output channels from `co`, with one row pointer per
+/// position: no grid padding is computed, which pays at small widths (a fifth of the grid at 8²)
+/// and costs registers, so it serves the tiles of ≥ 48 output channels (MR ≤ 12).
+/// Segments s0..<s1 only: the first block starts from the bias, later ones from y (K blocking,
+/// so that the block of weights the tiles share stays in L2).
+DKC512 static inline __attribute__((always_inline))
+void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias, float *y,
+                          long q, long end, int co, int s0, int s1, const int MR, const int NV) {
+    __m512 acc[28];
+    const long seg = (long)g->kw * g->cin, cin = g->cin, cout = g->cout;
+    DK_UNROLL for (int i = 0; i < MR; i++)
+        DK_UNROLL for (int j = 0; j < NV; j++)
+            acc[i * NV + j] = s0 > 0 ? (q + i < end ? _mm512_loadu_ps(y + (q + i) * cout + co + 16 * j) : _mm512_setzero_ps())
+                            : bias ? _mm512_loadu_ps(bias + co + 16 * j) : _mm512_setzero_ps();
+    const float *rows[12];
+    // Past the end, repeat the last position (computed, not stored) so that every read is valid.
+    DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = xp + grid_position(g, q + i < end ? q + i : end - 1) * cin;
+    for (int s = s0; s < s1; s++) {
+        const long offset = segment_offset(g, s);
+        const float *b = w + s * seg * cout + co;
+        for (long k = 0; k < seg; k++) {
+            __m512 bv[4];
+            DK_UNROLL for (int j = 0; j < NV; j++) bv[j] = _mm512_loadu_ps(b + k * cout + 16 * j);
+            DK_UNROLL for (int i = 0; i < MR; i++) {
+                const __m512 av = _mm512_set1_ps(rows[i][offset + k]);
+                DK_UNROLL for (int j = 0; j < NV; j++) acc[i * NV + j] = _mm512_fmadd_ps(av, bv[j], acc[i * NV + j]);
+            }
+        }
+    }
+    DK_UNROLL for (int i = 0; i < MR; i++) {
+        if (q + i >= end) break;
+        DK_UNROLL for (int j = 0; j < NV; j++) _mm512_storeu_ps(y + (q + i) * cout + co + 16 * j, acc[i * NV + j]);
+    }
+}
+
+#define DK_FORWARD_GRID(MR, NV) \
     for (long o = p0; o < p1; o += MR) forward_tile(g, xp, w, bias, y, o, p1, co, MR, NV);
+#define DK_FORWARD_COMPACT(MR, NV) \
+    for (long q = q0; q < q1; q += MR) forward_tile_compact(g, xp, w, bias, y, q, q1, co, s0, s1, MR, NV);
 
 DKC512 static void forward_avx512(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
-                                  float *y, long p0, long p1) {
+                                  float *y, long q0, long q1) {
+    if (g->cout < 48) {
+        // 16 or 32 output channels: tall tiles over the grid positions spanning q0..<q1.
+        const long p0 = grid_position(g, q0), p1 = grid_position(g, q1 - 1) + 1;
+        const int co = 0;
+        if (g->cout == 16) { DK_FORWARD_GRID(24, 1) } else { DK_FORWARD_GRID(12, 2) }
+        return;
+    }
+    // Blocks of segments with at most ~128 KiB of a 64-channel weight block each.
+    const long segment_bytes = (long)g->kw * g->cin * 64 * 4;
+    const int segments = g->kd * g->kh, per_block = segment_bytes >= (128 << 10) ? 1 : (int)((128 << 10) / segment_bytes);
     for (int co = 0; co < g->cout; co += 64) {
-        switch ((g->cout - co) >= 64 ? 4 : (g->cout - co) / 16) {
-        case 1: DK_FORWARD_RUN(24, 1) break;
-        case 2: DK_FORWARD_RUN(12, 2) break;
-        case 3: DK_FORWARD_RUN(8, 3) break;
-        default: DK_FORWARD_RUN(6, 4) break;
+        for (int s0 = 0; s0 < segments; s0 += per_block) {
+            const int s1 = s0 + per_block < segments ? s0 + per_block : segments;
+            switch ((g->cout - co) >= 64 ? 4 : (g->cout - co) / 16) {
+            case 1: DK_FORWARD_COMPACT(12, 1) break;
+            case 2: DK_FORWARD_COMPACT(12, 2) break;
+            case 3: DK_FORWARD_COMPACT(8, 3) break;
+            default: DK_FORWARD_COMPACT(6, 4) break;
+            }
         }
     }
 }
 
 void dk_conv_forward_f32(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
-                         float *y, long p0, long p1) {
-    forward_avx512(g, xp, w, bias, y, p0, p1);
+                         float *y, long q0, long q1) {
+    if (q1 > q0) forward_avx512(g, xp, w, bias, y, q0, q1);
 }
 
 /// dw rows [k0, k0 + KR) of segment s × NV·16 output channels from `co`, accumulated over the

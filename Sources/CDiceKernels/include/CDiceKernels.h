@@ -77,12 +77,11 @@ typedef struct {
 /// Whether the CPU runs the direct convolution kernels (AVX-512 F/BW/DQ and FMA).
 int dk_conv_direct_supported(void);
 
-/// y = conv(xp, w) (+ bias) at grid positions [p0, p1) of one sample, position o = (z·hp + y)·wp + x;
-/// positions with y ≥ oh or x ≥ ow are skipped. `y` is the sample's [od, oh, ow, cout] output,
-/// `w` the [kd, kh, kw, cin, cout] kernel, `bias` [cout] or NULL. `xp` must be readable for
-/// kw + 24 positions past the padded sample (zeros).
+/// y = conv(xp, w) (+ bias) at output positions [q0, q1) of one sample, q = (z·oh + y)·ow + x.
+/// `y` is the sample's [od, oh, ow, cout] output, `w` the [kd, kh, kw, cin, cout] kernel, `bias`
+/// [cout] or NULL. `xp` must be readable for kw + 24 positions past the padded sample (zeros).
 void dk_conv_forward_f32(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
-                         float *y, long p0, long p1);
+                         float *y, long q0, long q1);
 
 /// dw[kd·kh·kw·cin, cout] += the weight gradient from output lines [l0, l1) of one sample
 /// (line l = z·oh + y), with `dy` the sample's [od, oh, ow, cout] output gradient.

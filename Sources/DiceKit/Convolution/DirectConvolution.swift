@@ -72,9 +72,14 @@ extension ConvGeometry {
             defer { flipped.deallocate() }
             let taps = kernelVolume
             for t in 0..<taps {
+                // A transpose per tap, 16 input channels at a time so that both sides move whole cache lines.
                 let source = pass.weight + (taps - 1 - t) * inChannels * outChannels
-                for ci in 0..<inChannels {
-                    for co in 0..<outChannels { flipped[(t * outChannels + co) * inChannels + ci] = source[ci * outChannels + co] }
+                let target = flipped + t * outChannels * inChannels
+                for c0 in Swift.stride(from: 0, to: inChannels, by: 16) {
+                    let c1 = Swift.min(inChannels, c0 + 16)
+                    for co in 0..<outChannels {
+                        for ci in c0..<c1 { (target + co * inChannels + ci).initialize(to: source[ci * outChannels + co]) }
+                    }
                 }
             }
             let g = directGeometry(padded: padded, output: input, kernel: kernel, cin: outChannels, cout: inChannels)
@@ -91,9 +96,9 @@ extension ConvGeometry {
     /// y = conv(padded, weight) (+ bias) over the batch, in (sample, position chunk) tasks.
     private func forwardTasks(_ g: dk_conv_geometry, padded: PaddedBatch, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                               y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int) {
-        // Grid positions of one sample up to the last valid one; chunks are multiples of every
-        // tile height (24, 12, 8, 6) of about 3072 positions.
-        let positions = ((g.od - 1) * g.hp + g.oh) * g.wp
+        // Output positions of one sample; chunks are multiples of every tile height (24, 12, 8,
+        // 6) of about 3072 positions.
+        let positions = g.od * g.oh * g.ow
         let chunk = Swift.max(24, Swift.min(3072, (positions + 23) / 24 * 24))
         let chunks = (positions + chunk - 1) / chunk
         var wg = g

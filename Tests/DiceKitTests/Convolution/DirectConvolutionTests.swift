@@ -71,6 +71,12 @@ final class DirectConvolutionTests: XCTestCase {
                              padding: .explicit(before: [0, 2], after: [1, 0]), seed: 730)
     }
 
+    func testWeightBlocksOfSeveralSegments() throws {
+        // 96 input channels: 3×96 rows × 64 channels per segment exceed the 128 KiB block, so the
+        // forward kernel accumulates segment by segment through the output.
+        try checkConvolution(input: [2, 5, 6, 96], kernel: [3, 3], cout: 64, padding: .same, seed: 735)
+    }
+
     func testThreeDimensional() throws {
         try checkConvolution(input: [2, 4, 5, 6, 16], kernel: [3, 3, 3], cout: 16, padding: .same, seed: 740)
     }
