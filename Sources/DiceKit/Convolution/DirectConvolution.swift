@@ -10,11 +10,11 @@
 //                    pad' = kernel − 1 − pad on each side (so the padding may not exceed kernel − 1)
 //   bias gradient    db = Σ dy rows
 //
-// Each padded operand is one batch-sized copy, zero-filled around the sample and written by the
-// workers sample by sample; the kernels then read it with regularly spaced rows (the padded-grid
-// trick, see conv_kernels.c). Work is split into (sample, position chunk) tasks taken from a
-// shared counter, as in the lowered path; each worker owns a weight- and bias-gradient
-// accumulator that is summed at the end in worker order.
+// The kernels read a zero-padded copy of each sample with regularly spaced rows (the padded-grid
+// trick, see conv_kernels.c). With at least two samples per worker, each worker takes whole
+// samples from a shared counter and pads each into its own buffer, reused while it is in cache;
+// with fewer, the batch is padded whole and (sample, position chunk) tasks are shared. Each
+// worker owns a weight- and bias-gradient accumulator, summed at the end in worker order.
 
 internal import CDiceKernels
 import Synchronization
@@ -45,10 +45,9 @@ extension ConvGeometry {
     func runDirect(_ pass: LoweredPass<Float>, settings: ConvolutionSettings) {
         let workers = Swift.max(1, settings.workers ?? BLAS.threadCount)
         let weightCount = patch * outChannels
-        if pass.y != nil || pass.weightGradient != nil, let x = pass.x {
-            let padded = PaddedBatch(source: x, batch: batch, extents: input, channels: inChannels,
-                                     before: padBefore, after: padAfter, kernelWidth: kernel[2], workers: workers)
-            defer { padded.deallocate() }
+        if let x = pass.x {
+            let padded = PaddedSource(source: x, batch: batch, inner: input, channels: inChannels,
+                                      before: padBefore, after: padAfter, kernelWidth: kernel[2])
             let g = directGeometry(padded: padded, output: output, kernel: kernel, cin: inChannels, cout: outChannels)
             if let y = pass.y {
                 forwardTasks(g, padded: padded, weight: pass.weight, bias: pass.bias, y: y, outputSample: outputPixels * outChannels,
@@ -63,11 +62,9 @@ extension ConvGeometry {
         }
         if let dx = pass.dx, let dy = pass.dy {
             // dy padded by kernel − 1 − pad: a full convolution with the flipped, transposed kernel.
-            let before = (0..<3).map { kernel[$0] - 1 - padBefore[$0] }
-            let after = (0..<3).map { kernel[$0] - 1 - padAfter[$0] }
-            let padded = PaddedBatch(source: dy, batch: batch, extents: output, channels: outChannels,
-                                     before: before, after: after, kernelWidth: kernel[2], workers: workers)
-            defer { padded.deallocate() }
+            let padded = PaddedSource(source: dy, batch: batch, inner: output, channels: outChannels,
+                                      before: (0..<3).map { kernel[$0] - 1 - padBefore[$0] },
+                                      after: (0..<3).map { kernel[$0] - 1 - padAfter[$0] }, kernelWidth: kernel[2])
             let flipped = UnsafeMutablePointer<Float>.allocate(capacity: weightCount)
             defer { flipped.deallocate() }
             let taps = kernelVolume
@@ -88,63 +85,48 @@ extension ConvGeometry {
         }
     }
 
-    private func directGeometry(padded: PaddedBatch, output: [Int], kernel: [Int], cin: Int, cout: Int) -> dk_conv_geometry {
+    private func directGeometry(padded: PaddedSource, output: [Int], kernel: [Int], cin: Int, cout: Int) -> dk_conv_geometry {
         dk_conv_geometry(hp: padded.extents[1], wp: padded.extents[2], od: output[0], oh: output[1], ow: output[2],
                          kd: Int32(kernel[0]), kh: Int32(kernel[1]), kw: Int32(kernel[2]), cin: Int32(cin), cout: Int32(cout))
     }
 
-    /// y = conv(padded, weight) (+ bias) over the batch, in (sample, position chunk) tasks.
-    private func forwardTasks(_ g: dk_conv_geometry, padded: PaddedBatch, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    /// y = conv(padded, weight) (+ bias) over the batch, in chunks of about 3072 output positions
+    /// (multiples of every tile height: 24, 12, 8, 6).
+    private func forwardTasks(_ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                               y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int) {
-        // Output positions of one sample; chunks are multiples of every tile height (24, 12, 8,
-        // 6) of about 3072 positions.
         let positions = g.od * g.oh * g.ow
         let chunk = Swift.max(24, Swift.min(3072, (positions + 23) / 24 * 24))
-        let chunks = (positions + chunk - 1) / chunk
         var wg = g
-        let next = Atomic<Int>(0)
-        runWorkers(Swift.min(workers, batch * chunks)) { _ in
-            while true {
-                let task = next.add(1, ordering: .relaxed).oldValue
-                if task >= batch * chunks { break }
-                let (n, c) = (task / chunks, task % chunks)
-                let p0 = c * chunk
-                dk_conv_forward_f32(&wg, padded.sample(n), weight, bias, y + n * outputSample, p0, Swift.min(positions, p0 + chunk))
-            }
+        padded.forEachChunk(chunks: (positions + chunk - 1) / chunk, workers: workers) { _, n, sample, c in
+            let q0 = c * chunk
+            dk_conv_forward_f32(&wg, sample, weight, bias, y + n * outputSample, q0, Swift.min(positions, q0 + chunk))
         }
     }
 
-    /// dW (and db) = Σ over the batch, in (sample, line chunk) tasks with per-worker accumulators.
-    private func weightGradientTasks(_ g: dk_conv_geometry, padded: PaddedBatch, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
+    /// dW (and db) = Σ over the batch, in chunks of about 3072 output positions (whole lines),
+    /// with an accumulator per worker summed in worker order.
+    private func weightGradientTasks(_ g: dk_conv_geometry, padded: PaddedSource, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
                                      db: UnsafeMutablePointer<Float>?, weightCount: Int, workers: Int) {
         let lines = g.od * g.oh
         let linesPerChunk = Swift.max(1, 3072 / g.ow)
-        let chunks = (lines + linesPerChunk - 1) / linesPerChunk
-        let count = Swift.min(workers, batch * chunks)
         let cout = outChannels
         let sampleLines = lines * g.ow * cout
         // One block per worker: dW then db.
         let width = weightCount + cout
-        let sums = UnsafeMutablePointer<Float>.allocate(capacity: count * width)
-        sums.initialize(repeating: 0, count: count * width)
+        let sums = UnsafeMutablePointer<Float>.allocate(capacity: workers * width)
+        sums.initialize(repeating: 0, count: workers * width)
         defer { sums.deallocate() }
         var wg = g
-        let next = Atomic<Int>(0)
-        runWorkers(count) { worker in
+        let used = padded.forEachChunk(chunks: (lines + linesPerChunk - 1) / linesPerChunk, workers: workers) { worker, n, sample, c in
             let accumulator = sums + worker * width
-            while true {
-                let task = next.add(1, ordering: .relaxed).oldValue
-                if task >= batch * chunks { break }
-                let (n, c) = (task / chunks, task % chunks)
-                let l0 = c * linesPerChunk, l1 = Swift.min(lines, l0 + linesPerChunk)
-                let sampleDY = dy + n * sampleLines
-                dk_conv_weight_grad_f32(&wg, padded.sample(n), sampleDY, accumulator, l0, l1)
-                if db != nil { sumRows(sampleDY + l0 * g.ow * cout, rows: (l1 - l0) * g.ow, channels: cout, adding: accumulator + weightCount) }
-            }
+            let l0 = c * linesPerChunk, l1 = Swift.min(lines, l0 + linesPerChunk)
+            let sampleDY = dy + n * sampleLines
+            dk_conv_weight_grad_f32(&wg, sample, sampleDY, accumulator, l0, l1)
+            if db != nil { sumRows(sampleDY + l0 * g.ow * cout, rows: (l1 - l0) * g.ow, channels: cout, adding: accumulator + weightCount) }
         }
         dW.update(from: sums, count: weightCount)
         if let db = db { db.update(from: sums + weightCount, count: cout) }
-        for worker in 1..<count {
+        for worker in 1..<used {
             addElements(sums + worker * width, dW, weightCount)
             if let db = db { addElements(sums + worker * width + weightCount, db, cout) }
         }
@@ -166,55 +148,95 @@ extension ConvGeometry {
     }
 }
 
-/// A zero-padded, batch-sized copy of a channels-last tensor, with slack after the last sample
-/// for the kernels' read-ahead (conv_kernels.c reads up to kernel width + 24 positions past a sample).
-struct PaddedBatch {
-    /// Padded extents (D, H, W) of one sample.
-    let extents: [Int]
+/// A channels-last batch [N, D, H, W, C] as the kernels read it: each sample zero-padded by
+/// `before`/`after` per axis, followed by zeroed slack for the kernels' read-ahead (up to kernel
+/// width + 24 positions past a sample, conv_kernels.c).
+struct PaddedSource {
+    let source: UnsafePointer<Float>
+    let batch: Int
+    /// Extents (D, H, W) of a sample before and after padding.
+    let inner: [Int], extents: [Int]
+    let before: [Int], after: [Int]
     let channels: Int
-    let base: UnsafeMutablePointer<Float>
-    var sampleCount: Int { extents[0] * extents[1] * extents[2] * channels }
+    /// Scalars of one padded sample, and of the zeroed slack after it.
+    let sampleCount: Int, slack: Int
 
-    /// Copies `source` ([batch, extents…, channels]) with `before`/`after` zeros per axis, in
-    /// parallel over samples.
-    init(source: UnsafePointer<Float>, batch: Int, extents inner: [Int], channels: Int, before: [Int], after: [Int],
-         kernelWidth: Int, workers: Int) {
-        let padded = (0..<3).map { inner[$0] + before[$0] + after[$0] }
-        extents = padded
+    init(source: UnsafePointer<Float>, batch: Int, inner: [Int], channels: Int, before: [Int], after: [Int], kernelWidth: Int) {
+        self.source = source
+        self.batch = batch
+        self.inner = inner
+        self.before = before
+        self.after = after
         self.channels = channels
-        let sample = padded[0] * padded[1] * padded[2] * channels
-        let slack = (kernelWidth + 32) * channels
-        base = UnsafeMutablePointer<Float>.allocate(capacity: batch * sample + slack)
-        (base + batch * sample).initialize(repeating: 0, count: slack)
-        let target = base
+        extents = (0..<3).map { inner[$0] + before[$0] + after[$0] }
+        sampleCount = extents[0] * extents[1] * extents[2] * channels
+        slack = (kernelWidth + 32) * channels
+    }
+
+    /// Writes sample n, padded, to `target` (`sampleCount` scalars; the slack is not touched).
+    func pad(sample n: Int, into target: UnsafeMutablePointer<Float>) {
         let rowLength = inner[2] * channels
-        let next = Atomic<Int>(0)
-        runWorkers(Swift.min(workers, batch)) { _ in
-            while true {
-                let n = next.add(1, ordering: .relaxed).oldValue
-                if n >= batch { break }
-                let out = target + n * sample
-                let from = source + n * inner[0] * inner[1] * rowLength
-                var p = out
-                for z in 0..<padded[0] {
-                    for y in 0..<padded[1] {
-                        let (sz, sy) = (z - before[0], y - before[1])
-                        if sz < 0 || sz >= inner[0] || sy < 0 || sy >= inner[1] {
-                            p.initialize(repeating: 0, count: padded[2] * channels)
-                        } else {
-                            p.initialize(repeating: 0, count: before[2] * channels)
-                            (p + before[2] * channels).initialize(from: from + (sz * inner[1] + sy) * rowLength, count: rowLength)
-                            (p + before[2] * channels + rowLength).initialize(repeating: 0, count: after[2] * channels)
-                        }
-                        p += padded[2] * channels
-                    }
+        let from = source + n * inner[0] * inner[1] * rowLength
+        var p = target
+        for z in 0..<extents[0] {
+            for y in 0..<extents[1] {
+                let (sz, sy) = (z - before[0], y - before[1])
+                if sz < 0 || sz >= inner[0] || sy < 0 || sy >= inner[1] {
+                    p.initialize(repeating: 0, count: extents[2] * channels)
+                } else {
+                    p.initialize(repeating: 0, count: before[2] * channels)
+                    (p + before[2] * channels).initialize(from: from + (sz * inner[1] + sy) * rowLength, count: rowLength)
+                    (p + before[2] * channels + rowLength).initialize(repeating: 0, count: after[2] * channels)
                 }
+                p += extents[2] * channels
             }
         }
     }
 
-    /// The first element of sample n.
-    func sample(_ n: Int) -> UnsafePointer<Float> { UnsafePointer(base + n * sampleCount) }
-
-    func deallocate() { base.deallocate() }
+    /// Calls `body(worker, n, paddedSample, chunk)` for every sample n and chunk 0..<chunks, on
+    /// up to `workers` workers; returns how many workers ran.
+    ///
+    /// With at least two samples per worker, a worker takes whole samples and pads each into its
+    /// own buffer, which stays in cache for the chunks that follow and is reused (no batch-sized
+    /// copy). With fewer, the batch is padded whole first, so that workers can share a sample.
+    @discardableResult
+    func forEachChunk(chunks: Int, workers: Int,
+                      _ body: (_ worker: Int, _ n: Int, _ sample: UnsafePointer<Float>, _ chunk: Int) -> Void) -> Int {
+        let next = Atomic<Int>(0)
+        if batch >= 2 * workers {
+            runWorkers(workers) { worker in
+                let buffer = UnsafeMutablePointer<Float>.allocate(capacity: sampleCount + slack)
+                defer { buffer.deallocate() }
+                (buffer + sampleCount).initialize(repeating: 0, count: slack)
+                while true {
+                    let n = next.add(1, ordering: .relaxed).oldValue
+                    if n >= batch { break }
+                    pad(sample: n, into: buffer)
+                    for c in 0..<chunks { body(worker, n, UnsafePointer(buffer), c) }
+                }
+            }
+            return workers
+        }
+        let whole = UnsafeMutablePointer<Float>.allocate(capacity: batch * sampleCount + slack)
+        defer { whole.deallocate() }
+        (whole + batch * sampleCount).initialize(repeating: 0, count: slack)
+        runWorkers(Swift.min(workers, batch)) { _ in
+            while true {
+                let n = next.add(1, ordering: .relaxed).oldValue
+                if n >= batch { break }
+                pad(sample: n, into: whole + n * sampleCount)
+            }
+        }
+        let tasks = batch * chunks, count = Swift.min(workers, tasks)
+        let nextTask = Atomic<Int>(0)
+        runWorkers(count) { worker in
+            while true {
+                let task = nextTask.add(1, ordering: .relaxed).oldValue
+                if task >= tasks { break }
+                let (n, c) = (task / chunks, task % chunks)
+                body(worker, n, UnsafePointer(whole + n * sampleCount), c)
+            }
+        }
+        return count
+    }
 }
