@@ -25,7 +25,13 @@ public final class Parameter<Scalar: BLASScalar> {
     /// What the optimiser and the checkpoint do with it.
     public let kind: Kind
     /// The current value. Layers read it in their forward pass; optimisers assign it.
-    public var value: Tensor<Scalar>
+    public var value: Tensor<Scalar> {
+        // No reference to oldValue: in-place mutation stays in place (no copy for the observer).
+        didSet { version &+= 1 }
+    }
+    /// Increases whenever `value` is assigned or mutated, so that layers can keep what they
+    /// derive from it (a convolution's kernel in DiceKit's layout) until it changes.
+    public private(set) var version = 0
     /// d(loss)/d(value), the shape of `value` for trainable parameters (empty for buffers).
     /// Backward passes *accumulate* into it; call `zeroGradient()` (or the store's
     /// `zeroGradients()`) before each step.

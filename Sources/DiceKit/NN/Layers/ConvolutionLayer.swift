@@ -2,9 +2,10 @@
 //
 // The parameters hold PyTorch's layouts ([out, in, k…] for a convolution, [in, out, k…] for a
 // transposed convolution), so checkpoints, optimiser state and exported gradients are PyTorch's
-// state_dict tensors as they are. Each forward pass converts the (small) kernel to DiceKit's
-// GEMM layout with `WeightLayout.fromPyTorch`, and each backward pass converts the weight
-// gradient back: a few hundred thousand elements per layer, negligible beside the GEMMs.
+// state_dict tensors as they are. A forward pass converts the kernel to DiceKit's GEMM layout
+// with `WeightLayout.fromPyTorch` when the parameters changed since the last one (every training
+// step; once for inference), and each backward pass converts the weight gradient back: a few
+// hundred thousand elements per layer, about 1 % of a training step.
 
 /// A convolution layer ([batch, spatial…, Cin] → [batch, spatial…, Cout]) with `weight`
 /// [Cout, Cin, k…] and `bias` [Cout] in PyTorch's layout.
@@ -22,6 +23,9 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
 
     private var cachedInput: Tensor<Scalar>?
     private var cachedConvolution: Convolution<Scalar>?
+    /// The convolution built from the parameters and their (weight, bias) versions, kept
+    /// while they are unchanged (inference, evaluation): the kernel conversion is done once.
+    private var built: (convolution: Convolution<Scalar>, weight: Int, bias: Int)?
 
     /// A layer with He-uniform weights (ReLU gain), a zero bias, stride 1 and the given padding.
     ///
@@ -47,8 +51,13 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     ///
     /// - Throws: `DiceKitError.shape` when the input does not fit the kernel.
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
-        let convolution = try Convolution(weight: pyTorchToGEMM(weight.value), bias: bias.value,
-                                          stride: stride, padding: padding)
+        let convolution: Convolution<Scalar>
+        if let b = built, b.weight == weight.version, b.bias == bias.version {
+            convolution = b.convolution
+        } else {
+            convolution = try Convolution(weight: pyTorchToGEMM(weight.value), bias: bias.value, stride: stride, padding: padding)
+            built = (convolution, weight.version, bias.version)
+        }
         cachedInput = input
         cachedConvolution = convolution
         return try convolution.forward(input)
@@ -83,6 +92,8 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer {
 
     private var cachedInput: Tensor<Scalar>?
     private var cachedConvolution: TransposedConvolution<Scalar>?
+    /// As in `ConvolutionLayer`: the layer built from the parameters' versions, while unchanged.
+    private var built: (convolution: TransposedConvolution<Scalar>, weight: Int, bias: Int)?
 
     /// A layer with PyTorch's default initialisation for `ConvTranspose`: weight and bias
     /// uniform in ±1/√(Cout·∏k) (fan-in as PyTorch computes it from the weight's second axis).
@@ -104,7 +115,13 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer {
 
     /// The transposed convolution of `input` plus the bias; caches the input.
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
-        let convolution = try TransposedConvolution(weight: pyTorchToGEMM(weight.value), bias: bias.value, stride: stride)
+        let convolution: TransposedConvolution<Scalar>
+        if let b = built, b.weight == weight.version, b.bias == bias.version {
+            convolution = b.convolution
+        } else {
+            convolution = try TransposedConvolution(weight: pyTorchToGEMM(weight.value), bias: bias.value, stride: stride)
+            built = (convolution, weight.version, bias.version)
+        }
         cachedInput = input
         cachedConvolution = convolution
         return try convolution.forward(input)
