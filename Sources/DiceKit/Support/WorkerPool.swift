@@ -40,21 +40,32 @@ final class WorkerPool: @unchecked Sendable {
     /// Number of pool threads (created on the first parallel call).
     let workers: Int
 
+    /// Held by the caller of the running job; a call that cannot take it runs serially.
     private let busy = Atomic<Bool>(false)
+    /// epoch << 32 | next task index of the current job.
     private let ticket = Atomic<UInt64>(0)
+    /// epoch << 32 | task count of the current job.
     private let limit = Atomic<UInt64>(0)
+    /// Tasks of the current job not finished yet.
     private let remaining = Atomic<Int>(0)
     /// The current job's body; written only while no job is published (see the protocol).
     private var body: ((Int) -> Void)?
+    /// The current job's epoch (32 bits, wrapping); written by the caller holding `busy`.
     private var epoch: UInt64 = 0
 
-    // Parking: `mutex` guards `sleepers`, `stopping`, `started` and the waits on both conditions.
+    /// Guards `sleepers`, `callerParked`, `stopping`, `threads` and the waits on both conditions.
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    /// Signalled when a job is published to parked workers, or the pool stops.
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    /// Signalled when the last task finishes while the caller is parked.
     private let finished = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    /// Workers parked on `wake`.
     private var sleepers = 0
+    /// Whether the caller is parked on `finished`.
     private var callerParked = false
+    /// Set by deinit: parked workers exit.
     private var stopping = false
+    /// The pool's threads, joined by deinit.
     private var threads: [pthread_t] = []
 
     /// A pool with `workers` threads (0 runs everything on the caller).
