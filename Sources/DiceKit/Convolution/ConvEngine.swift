@@ -16,7 +16,6 @@
 // OpenBLAS runs on one thread inside each worker (its thread count is process-global, so it is
 // set around the parallel region), and the accumulators are summed at the end.
 
-import Dispatch
 import Synchronization
 
 /// Pointers for one lowered pass; nil members are skipped. Weight is [K·Cg_in … × Cout], i.e.
@@ -54,14 +53,15 @@ func fillPixels<T: BLASScalar>(_ target: UnsafeMutablePointer<T>, pixels: Int, c
     }
 }
 
-/// Runs `body(worker)` for `workers` workers: directly when there is one, otherwise on a
-/// concurrent queue with OpenBLAS limited to one thread per call.
+/// Runs `body(worker)` for `workers` workers: directly when there is one, otherwise on the
+/// shared worker pool (which, unlike a dispatch queue, has its threads awake for the next
+/// layer's call) with OpenBLAS limited to one thread per call.
 func runWorkers(_ workers: Int, _ body: (Int) -> Void) {
     if workers <= 1 {
         body(0)
     } else {
         BLAS.withThreadCount(1) {
-            DispatchQueue.concurrentPerform(iterations: workers, execute: body)
+            WorkerPool.shared.run(workers, body)
         }
     }
 }

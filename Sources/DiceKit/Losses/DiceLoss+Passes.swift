@@ -13,8 +13,6 @@
 // then adds the block sums into Double accumulators; tasks are summed in a fixed order, so the
 // result does not depend on the thread schedule. See Docs/DiceMath.md, "Accumulation".
 
-import Dispatch
-
 /// Positions accumulated in the working precision before the block sum is added in Double.
 let lossBlockLength = 512
 
@@ -71,10 +69,11 @@ struct LossTasks {
         return (n, s0, min(plan.s, s0 + chunkLength))
     }
 
-    /// Runs `body` for every task, in parallel when the input is large enough.
+    /// Runs `body` for every task, in parallel when the input is large enough (on the shared
+    /// worker pool: its threads stay awake between the back-to-back calls of a training loop).
     func run(_ body: (Int) -> Void) {
         if parallel && count > 1 {
-            DispatchQueue.concurrentPerform(iterations: count, execute: body)
+            WorkerPool.shared.run(count, body)
         } else {
             for task in 0..<count { body(task) }
         }

@@ -70,7 +70,8 @@ final class LossFixtureTests: XCTestCase {
                                             ([2, 5, 40, 20], .softmax, .channelsFirst),
                                             ([2, 19, 13, 7], .softmax, .channelsLast),
                                             ([2, 23, 11, 2], .softmax, .channelsLast),
-                                            ([2, 2, 17, 9], .sigmoid, .channelsFirst)] {
+                                            ([2, 2, 17, 9], .sigmoid, .channelsFirst),
+                                            ([2, 1, 37, 19], .sigmoid, .channelsFirst)] {
             let x = Tensor<Float>.normal(shape, standardDeviation: 3, generator: &generator)
             let c = layout == .channelsLast ? shape.last! : shape[1]
             var spatial = shape; spatial.remove(at: layout.channelAxis(rank: shape.count))
