@@ -50,8 +50,12 @@ enum ChannelKernels {
             var offset = 0
             for (t, width) in zip(tensors, widths) {
                 t.withUnsafeBufferPointer { source in
-                    copyRows(rows: rows, width: width, from: source.baseAddress!, sourceStride: width,
-                             to: out.baseAddress! + offset, destinationStride: total)
+                    let (from, to) = (source.baseAddress!, out.baseAddress! + offset)
+                    // Rows in parallel (about 64k scalars per range): a copy this size is bandwidth-bound.
+                    WorkerPool.shared.forEachRange(rows, grain: Swift.max(1, (1 << 16) / total)) { range in
+                        copyRows(rows: range.count, width: width, from: from + range.lowerBound * width, sourceStride: width,
+                                 to: to + range.lowerBound * total, destinationStride: total)
+                    }
                 }
                 offset += width
             }
@@ -69,8 +73,11 @@ enum ChannelKernels {
         tensor.withUnsafeBufferPointer { source in
             for width in widths {
                 let piece = [T](unsafeUninitializedCapacity: rows * width) { out, initialized in
-                    copyRows(rows: rows, width: width, from: source.baseAddress! + offset, sourceStride: total,
-                             to: out.baseAddress!, destinationStride: width)
+                    let (from, to) = (source.baseAddress! + offset, out.baseAddress!)
+                    WorkerPool.shared.forEachRange(rows, grain: Swift.max(1, (1 << 16) / total)) { range in
+                        copyRows(rows: range.count, width: width, from: from + range.lowerBound * total, sourceStride: total,
+                                 to: to + range.lowerBound * width, destinationStride: width)
+                    }
                     initialized = rows * width
                 }
                 pieces.append(Tensor(uncheckedShape: leading + [width], storage: piece))

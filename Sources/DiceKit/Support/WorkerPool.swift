@@ -209,3 +209,19 @@ private func monotonicNanoseconds() -> UInt64 {
     clock_gettime(CLOCK_MONOTONIC, &time)
     return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
 }
+
+extension WorkerPool {
+    /// Runs `body` on consecutive ranges that cover 0..<count, each about `grain` elements long
+    /// (a multiple of 16, so vector loops rarely see a tail), in parallel when there are several.
+    /// For element-wise loops over large tensors (activations, copies, optimiser updates), whose
+    /// results do not depend on the split.
+    func forEachRange(_ count: Int, grain: Int = 1 << 16, _ body: (Range<Int>) -> Void) {
+        guard count > grain else {
+            if count > 0 { body(0..<count) }
+            return
+        }
+        let length = (grain + 15) / 16 * 16
+        let chunks = (count + length - 1) / length
+        run(chunks) { c in body((c * length)..<Swift.min(count, (c + 1) * length)) }
+    }
+}

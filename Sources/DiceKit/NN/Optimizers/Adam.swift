@@ -152,13 +152,17 @@ struct AdamConstants<T: BLASScalar> {
 func adamUpdate<T: BLASScalar>(_ p: inout UnsafeMutableBufferPointer<T>, _ g: UnsafeBufferPointer<T>,
                                _ m: inout UnsafeMutableBufferPointer<T>, _ v: inout UnsafeMutableBufferPointer<T>,
                                _ k: AdamConstants<T>) {
-    for i in p.indices {
-        let x = p[i] * k.shrink
-        let d = g[i] + k.decay * x
-        let mi = m[i] + (1 - k.beta1) * (d - m[i])
-        let vi = k.beta2 * v[i] + (1 - k.beta2) * d * d
-        m[i] = mi
-        v[i] = vi
-        p[i] = x - k.stepSize * (mi / (vi.squareRoot() / k.root2 + k.epsilon))
+    let (pp, gp, mp, vp) = (p.baseAddress!, g.baseAddress!, m.baseAddress!, v.baseAddress!)
+    // Element-wise, so the split over the worker pool does not change a bit.
+    WorkerPool.shared.forEachRange(p.count) { range in
+        for i in range {
+            let x = pp[i] * k.shrink
+            let d = gp[i] + k.decay * x
+            let mi = mp[i] + (1 - k.beta1) * (d - mp[i])
+            let vi = k.beta2 * vp[i] + (1 - k.beta2) * d * d
+            mp[i] = mi
+            vp[i] = vi
+            pp[i] = x - k.stepSize * (mi / (vi.squareRoot() / k.root2 + k.epsilon))
+        }
     }
 }
