@@ -9,7 +9,7 @@ public struct ReLU: Sendable, Equatable {
 
     /// max(x, 0) for every element (NaN stays NaN).
     public func forward<T: BLASScalar>(_ input: Tensor<T>) -> Tensor<T> {
-        ActivationKernels.dispatch(input, nil) { x, _ in x > 0 || x.isNaN ? x : 0 } double: { x, _ in x > 0 || x.isNaN ? x : 0 }
+        ActivationKernels.rectifier(input, gradient: nil, slope: nil)
     }
 
     /// ∂loss/∂input = ∂loss/∂output where input > 0, else 0 (the subgradient 0 at 0, as PyTorch).
@@ -17,7 +17,7 @@ public struct ReLU: Sendable, Equatable {
     /// - Throws: `DiceKitError.shape` when the shapes differ.
     public func backward<T: BLASScalar>(input: Tensor<T>, outputGradient: Tensor<T>) throws -> Tensor<T> {
         try ActivationKernels.checkShapes(input, outputGradient, "ReLU")
-        return ActivationKernels.dispatch(input, outputGradient) { x, g in x > 0 ? g : 0 } double: { x, g in x > 0 ? g : 0 }
+        return ActivationKernels.rectifier(input, gradient: outputGradient, slope: nil)
     }
 }
 
@@ -31,8 +31,7 @@ public struct LeakyReLU: Sendable, Equatable {
 
     /// x for x > 0, a·x otherwise.
     public func forward<T: BLASScalar>(_ input: Tensor<T>) -> Tensor<T> {
-        let (af, ad) = (Float(negativeSlope), negativeSlope)
-        return ActivationKernels.dispatch(input, nil) { x, _ in x > 0 ? x : af * x } double: { x, _ in x > 0 ? x : ad * x }
+        ActivationKernels.rectifier(input, gradient: nil, slope: negativeSlope)
     }
 
     /// ∂loss/∂input = ∂loss/∂output where input > 0, a·∂loss/∂output elsewhere.
@@ -40,8 +39,7 @@ public struct LeakyReLU: Sendable, Equatable {
     /// - Throws: `DiceKitError.shape` when the shapes differ.
     public func backward<T: BLASScalar>(input: Tensor<T>, outputGradient: Tensor<T>) throws -> Tensor<T> {
         try ActivationKernels.checkShapes(input, outputGradient, "leaky ReLU")
-        let (af, ad) = (Float(negativeSlope), negativeSlope)
-        return ActivationKernels.dispatch(input, outputGradient) { x, g in x > 0 ? g : af * g } double: { x, g in x > 0 ? g : ad * g }
+        return ActivationKernels.rectifier(input, gradient: outputGradient, slope: negativeSlope)
     }
 }
 
@@ -76,6 +74,63 @@ enum ActivationKernels {
     static func checkShapes<T: BLASScalar>(_ a: Tensor<T>, _ b: Tensor<T>, _ name: String) throws {
         guard a.shape == b.shape else {
             throw DiceKitError.shape("\(name) backward: output gradient has shape \(b.shape); expected \(a.shape)")
+        }
+    }
+
+    /// ReLU (slope nil) or leaky ReLU: the forward pass of `x`, or with `gradient` the backward
+    /// pass. Own loops rather than `dispatch`'s closures, so that they vectorise inside the
+    /// worker pool's ranges (a closure called from there is not inlined); the activations of a
+    /// U-Net are the largest tensors it touches.
+    static func rectifier<T: BLASScalar>(_ x: Tensor<T>, gradient: Tensor<T>?, slope: Double?) -> Tensor<T> {
+        specialised(T.self, float: { rectify(x.reinterpreted(as: Float.self), gradient?.reinterpreted(), slope.map { Float($0) }).reinterpreted() },
+                    double: { rectify(x.reinterpreted(as: Double.self), gradient?.reinterpreted(), slope).reinterpreted() })
+    }
+
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    private static func rectify<T: BLASScalar>(_ x: Tensor<T>, _ gradient: Tensor<T>?, _ slope: T?) -> Tensor<T> {
+        let storage = [T](unsafeUninitializedCapacity: x.count) { out, initialized in
+            let po = out.baseAddress!
+            x.withUnsafeBufferPointer { px in
+                let px = px.baseAddress!
+                if let gradient = gradient {
+                    gradient.withUnsafeBufferPointer { pg in
+                        let pg = pg.baseAddress!
+                        WorkerPool.shared.forEachRange(x.count) { range in
+                            rectifyBackward(px + range.lowerBound, pg + range.lowerBound, po + range.lowerBound, range.count, slope)
+                        }
+                    }
+                } else {
+                    WorkerPool.shared.forEachRange(x.count) { range in
+                        rectifyForward(px + range.lowerBound, po + range.lowerBound, range.count, slope)
+                    }
+                }
+            }
+            initialized = x.count
+        }
+        return Tensor(uncheckedShape: x.shape, storage: storage)
+    }
+
+    // Counted loops from 0 with selects, which the compiler vectorises (a branch per element
+    // would mispredict on half of them).
+    @inline(__always)
+    private static func rectifyForward<T: BLASScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ n: Int, _ slope: T?) {
+        if let a = slope {
+            for i in 0..<n { let xi = x[i]; y[i] = xi > 0 ? xi : a * xi }
+        } else {
+            // NaN stays NaN (x != x), as PyTorch.
+            for i in 0..<n { let xi = x[i]; y[i] = xi > 0 || xi != xi ? xi : 0 }
+        }
+    }
+
+    @inline(__always)
+    private static func rectifyBackward<T: BLASScalar>(_ x: UnsafePointer<T>, _ g: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>,
+                                                       _ n: Int, _ slope: T?) {
+        // g[i] read unconditionally: a load under the condition would stay a branch.
+        if let a = slope {
+            for i in 0..<n { let (xi, gi) = (x[i], g[i]); dx[i] = xi > 0 ? gi : a * gi }
+        } else {
+            for i in 0..<n { let (xi, gi) = (x[i], g[i]); dx[i] = xi > 0 ? gi : 0 }
         }
     }
 
