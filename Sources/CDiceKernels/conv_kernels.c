@@ -147,26 +147,30 @@ void dk_conv_forward_f32(const dk_conv_geometry *g, const float *xp, const float
 }
 
 /// dw rows [k0, k0 + KR) of segment s × NV·16 output channels from `co`, accumulated over the
-/// output lines [l0, l1) (line l = z·oh + y).
+/// output lines [l0, l1) (line l = z·oh + y) of `samples` consecutive samples (padded inputs
+/// `xp_stride` floats apart, output gradients od·oh·ow·cout apart).
 DKC512 static inline __attribute__((always_inline))
-void weight_tile(const dk_conv_geometry *g, const float *xp, const float *dy, float *dw, int s, long k0, int co,
-                 long l0, long l1, const int KR, const int NV) {
+void weight_tile(const dk_conv_geometry *g, const float *xp, long xp_stride, const float *dy, long samples, float *dw,
+                 int s, long k0, int co, long l0, long l1, const int KR, const int NV) {
     const long cin = g->cin, cout = g->cout, seg = (long)g->kw * cin;
+    const long dy_stride = g->od * g->oh * g->ow * cout;
     float *row = dw + (s * seg + k0) * cout + co;
     __m512 acc[24];
     DK_UNROLL for (int r = 0; r < KR; r++)
         DK_UNROLL for (int j = 0; j < NV; j++) acc[r * NV + j] = _mm512_loadu_ps(row + r * cout + 16 * j);
     const long offset = segment_offset(g, s) + k0;
-    for (long l = l0; l < l1; l++) {
-        const long z = l / g->oh, yy = l % g->oh;
-        const float *a = xp + ((z * g->hp + yy) * g->wp) * cin + offset;
-        const float *d = dy + l * g->ow * cout + co;
-        for (long x = 0; x < g->ow; x++) {
-            __m512 dv[4];
-            DK_UNROLL for (int j = 0; j < NV; j++) dv[j] = _mm512_loadu_ps(d + x * cout + 16 * j);
-            DK_UNROLL for (int r = 0; r < KR; r++) {
-                const __m512 av = _mm512_set1_ps(a[x * cin + r]);
-                DK_UNROLL for (int j = 0; j < NV; j++) acc[r * NV + j] = _mm512_fmadd_ps(av, dv[j], acc[r * NV + j]);
+    for (long n = 0; n < samples; n++) {
+        for (long l = l0; l < l1; l++) {
+            const long z = l / g->oh, yy = l % g->oh;
+            const float *a = xp + n * xp_stride + ((z * g->hp + yy) * g->wp) * cin + offset;
+            const float *d = dy + n * dy_stride + l * g->ow * cout + co;
+            for (long x = 0; x < g->ow; x++) {
+                __m512 dv[4];
+                DK_UNROLL for (int j = 0; j < NV; j++) dv[j] = _mm512_loadu_ps(d + x * cout + 16 * j);
+                DK_UNROLL for (int r = 0; r < KR; r++) {
+                    const __m512 av = _mm512_set1_ps(a[x * cin + r]);
+                    DK_UNROLL for (int j = 0; j < NV; j++) acc[r * NV + j] = _mm512_fmadd_ps(av, dv[j], acc[r * NV + j]);
+                }
             }
         }
     }
@@ -175,18 +179,19 @@ void weight_tile(const dk_conv_geometry *g, const float *xp, const float *dy, fl
 }
 
 #define DK_WEIGHT_RUN(KR, NV) \
-    for (long k = 0; k < seg; k += KR) weight_tile(g, xp, dy, dw, s, k, co, l0, l1, KR, NV);
+    for (long k = 0; k < seg; k += KR) weight_tile(g, xp, xp_stride, dy, samples, dw, s, k, co, l0, l1, KR, NV);
 
-DKC512 static void weight_grad_avx512(const dk_conv_geometry *g, const float *xp, const float *dy, float *dw,
-                                      long l0, long l1) {
+/// Segments [s0, s1) × output channels [co0, co1) (co0 a multiple of 64) over lines [l0, l1)
+/// of `samples` samples.
+DKC512 static void weight_grad_avx512(const dk_conv_geometry *g, const float *xp, long xp_stride, const float *dy, long samples,
+                                      float *dw, long l0, long l1, int s0, int s1, int co0, int co1) {
     const long seg = (long)g->kw * g->cin;
-    const int segments = g->kd * g->kh;
     // Segment lengths are multiples of 16 (the larger tiles need multiples of 48), or of 3 for
     // a first layer on 1 or 3 channels (3×3 kernel): tiles of 3 rows.
     const int wide = seg % 48 == 0, tiny = seg % 16 != 0;
-    for (int co = 0; co < g->cout; co += 64) {
-        const int nv = (g->cout - co) >= 64 ? 4 : (g->cout - co) / 16;
-        for (int s = 0; s < segments; s++) {
+    for (int co = co0; co < co1; co += 64) {
+        const int nv = (co1 - co) >= 64 ? 4 : (co1 - co) / 16;
+        for (int s = s0; s < s1; s++) {
             if (tiny) {
                 switch (nv) {
                 case 1: DK_WEIGHT_RUN(3, 1) break;
@@ -207,5 +212,10 @@ DKC512 static void weight_grad_avx512(const dk_conv_geometry *g, const float *xp
 }
 
 void dk_conv_weight_grad_f32(const dk_conv_geometry *g, const float *xp, const float *dy, float *dw, long l0, long l1) {
-    weight_grad_avx512(g, xp, dy, dw, l0, l1);
+    weight_grad_avx512(g, xp, 0, dy, 1, dw, l0, l1, 0, g->kd * g->kh, 0, g->cout);
+}
+
+void dk_conv_weight_grad_block_f32(const dk_conv_geometry *g, const float *xp, long xp_stride, const float *dy, long samples,
+                                   float *dw, int s0, int s1, int co0, int co1) {
+    weight_grad_avx512(g, xp, xp_stride, dy, samples, dw, 0, g->od * g->oh, s0, s1, co0, co1);
 }

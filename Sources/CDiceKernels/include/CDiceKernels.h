@@ -87,6 +87,14 @@ void dk_conv_forward_f32(const dk_conv_geometry *g, const float *xp, const float
 /// (line l = z·oh + y), with `dy` the sample's [od, oh, ow, cout] output gradient.
 void dk_conv_weight_grad_f32(const dk_conv_geometry *g, const float *xp, const float *dy, float *dw, long l0, long l1);
 
+/// dw += the weight gradient of kernel segments [s0, s1) (segment = kz·kh + ky: rows
+/// [s·kw·cin, (s + 1)·kw·cin)) and output channels [co0, co1) (co0 a multiple of 64), over every
+/// output line of `samples` samples: padded inputs `xp_stride` floats apart, output gradients
+/// od·oh·ow·cout apart. Disjoint blocks can run in parallel into one dw (small images, where a
+/// per-sample accumulator would be streamed once per sample).
+void dk_conv_weight_grad_block_f32(const dk_conv_geometry *g, const float *xp, long xp_stride, const float *dy, long samples,
+                                   float *dw, int s0, int s1, int co0, int co1);
+
 /// The instruction set in use: 2 AVX-512, 1 AVX2+FMA, 0 portable.
 int dk_isa(void);
 

@@ -107,6 +107,23 @@ extension ConvGeometry {
     /// with an accumulator per worker summed in worker order.
     private func weightGradientTasks(_ g: dk_conv_geometry, padded: PaddedSource, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
                                      db: UnsafeMutablePointer<Float>?, weightCount: Int, workers: Int) {
+        // Small images (fewer output positions per sample than kernel rows: 8² and 16² in a
+        // U-Net): a per-worker accumulator would be read and written once per sample, so the
+        // workers split the kernel instead, each block summed over the whole batch.
+        let segments = kernel[0] * kernel[1], channelBlocks = (outChannels + 63) / 64
+        if g.od * g.oh * g.ow < patch && segments * channelBlocks >= 2 * workers {
+            var wg = g
+            dW.update(repeating: 0, count: weightCount)
+            padded.withPaddedBatch(workers: workers) { xp in
+                WorkerPool.shared.run(segments * channelBlocks) { task in
+                    let (s, c) = (task / channelBlocks, task % channelBlocks)
+                    dk_conv_weight_grad_block_f32(&wg, xp, padded.sampleCount, dy, batch, dW, Int32(s), Int32(s + 1),
+                                                  Int32(c * 64), Int32(Swift.min(outChannels, (c + 1) * 64)))
+                }
+            }
+            if let db = db { sumRows(dy, rows: outputRows, channels: outChannels, into: db) }
+            return
+        }
         let lines = g.od * g.oh
         let linesPerChunk = Swift.max(1, 3072 / g.ow)
         let cout = outChannels
@@ -217,9 +234,28 @@ struct PaddedSource {
             }
             return workers
         }
+        let tasks = batch * chunks, count = Swift.min(workers, tasks)
+        withPaddedBatch(workers: workers) { whole in
+            let nextTask = Atomic<Int>(0)
+            runWorkers(count) { worker in
+                while true {
+                    let task = nextTask.add(1, ordering: .relaxed).oldValue
+                    if task >= tasks { break }
+                    let (n, c) = (task / chunks, task % chunks)
+                    body(worker, n, whole + n * sampleCount, c)
+                }
+            }
+        }
+        return count
+    }
+
+    /// Calls `body` with the whole batch padded (samples `sampleCount` apart, then the slack),
+    /// padded in parallel over samples; the buffer is freed on return.
+    func withPaddedBatch(workers: Int, _ body: (UnsafePointer<Float>) -> Void) {
         let whole = UnsafeMutablePointer<Float>.allocate(capacity: batch * sampleCount + slack)
         defer { whole.deallocate() }
         (whole + batch * sampleCount).initialize(repeating: 0, count: slack)
+        let next = Atomic<Int>(0)
         runWorkers(Swift.min(workers, batch)) { _ in
             while true {
                 let n = next.add(1, ordering: .relaxed).oldValue
@@ -227,16 +263,6 @@ struct PaddedSource {
                 pad(sample: n, into: whole + n * sampleCount)
             }
         }
-        let tasks = batch * chunks, count = Swift.min(workers, tasks)
-        let nextTask = Atomic<Int>(0)
-        runWorkers(count) { worker in
-            while true {
-                let task = nextTask.add(1, ordering: .relaxed).oldValue
-                if task >= tasks { break }
-                let (n, c) = (task / chunks, task % chunks)
-                body(worker, n, UnsafePointer(whole + n * sampleCount), c)
-            }
-        }
-        return count
+        body(UnsafePointer(whole))
     }
 }

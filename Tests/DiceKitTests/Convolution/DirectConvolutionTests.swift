@@ -77,6 +77,12 @@ final class DirectConvolutionTests: XCTestCase {
         try checkConvolution(input: [2, 5, 6, 96], kernel: [3, 3], cout: 64, padding: .same, seed: 735)
     }
 
+    func testSmallImagesSplitTheWeightGradientByKernelBlocks() throws {
+        // Fewer positions per sample than kernel rows: workers take (segment, 64-channel) blocks.
+        try checkConvolution(input: [3, 4, 4, 32], kernel: [3, 3], cout: 128, padding: .same, seed: 736)
+        try checkConvolution(input: [2, 3, 3, 48], kernel: [3, 3], cout: 80, padding: .same, seed: 737)
+    }
+
     func testThreeDimensional() throws {
         try checkConvolution(input: [2, 4, 5, 6, 16], kernel: [3, 3, 3], cout: 16, padding: .same, seed: 740)
     }
