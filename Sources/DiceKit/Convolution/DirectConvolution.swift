@@ -96,10 +96,12 @@ extension ConvGeometry {
                               y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int) {
         let positions = g.od * g.oh * g.ow
         let chunk = Swift.max(24, Swift.min(3072, (positions + 23) / 24 * 24))
-        var wg = g
-        padded.forEachChunk(chunks: (positions + chunk - 1) / chunk, workers: workers) { _, n, sample, c in
-            let q0 = c * chunk
-            dk_conv_forward_f32(&wg, sample, weight, bias, y + n * outputSample, q0, Swift.min(positions, q0 + chunk))
+        // One read-only geometry for every worker (not an inout per call).
+        withUnsafePointer(to: g) { gp in
+            _ = padded.forEachChunk(chunks: (positions + chunk - 1) / chunk, workers: workers) { _, n, sample, c in
+                let q0 = c * chunk
+                dk_conv_forward_f32(gp, sample, weight, bias, y + n * outputSample, q0, Swift.min(positions, q0 + chunk))
+            }
         }
     }
 
@@ -112,13 +114,14 @@ extension ConvGeometry {
         // workers split the kernel instead, each block summed over the whole batch.
         let segments = kernel[0] * kernel[1], channelBlocks = (outChannels + 63) / 64
         if g.od * g.oh * g.ow < patch && segments * channelBlocks >= 2 * workers {
-            var wg = g
             dW.update(repeating: 0, count: weightCount)
-            padded.withPaddedBatch(workers: workers) { xp in
-                WorkerPool.shared.run(segments * channelBlocks) { task in
-                    let (s, c) = (task / channelBlocks, task % channelBlocks)
-                    dk_conv_weight_grad_block_f32(&wg, xp, padded.sampleCount, dy, batch, dW, Int32(s), Int32(s + 1),
-                                                  Int32(c * 64), Int32(Swift.min(outChannels, (c + 1) * 64)))
+            withUnsafePointer(to: g) { gp in
+                padded.withPaddedBatch(workers: workers) { xp in
+                    WorkerPool.shared.run(segments * channelBlocks) { task in
+                        let (s, c) = (task / channelBlocks, task % channelBlocks)
+                        dk_conv_weight_grad_block_f32(gp, xp, padded.sampleCount, dy, batch, dW, Int32(s), Int32(s + 1),
+                                                      Int32(c * 64), Int32(Swift.min(outChannels, (c + 1) * 64)))
+                    }
                 }
             }
             if let db = db { sumRows(dy, rows: outputRows, channels: outChannels, into: db) }
@@ -133,13 +136,14 @@ extension ConvGeometry {
         let sums = UnsafeMutablePointer<Float>.allocate(capacity: workers * width)
         sums.initialize(repeating: 0, count: workers * width)
         defer { sums.deallocate() }
-        var wg = g
-        let used = padded.forEachChunk(chunks: (lines + linesPerChunk - 1) / linesPerChunk, workers: workers) { worker, n, sample, c in
-            let accumulator = sums + worker * width
-            let l0 = c * linesPerChunk, l1 = Swift.min(lines, l0 + linesPerChunk)
-            let sampleDY = dy + n * sampleLines
-            dk_conv_weight_grad_f32(&wg, sample, sampleDY, accumulator, l0, l1)
-            if db != nil { sumRows(sampleDY + l0 * g.ow * cout, rows: (l1 - l0) * g.ow, channels: cout, adding: accumulator + weightCount) }
+        let used = withUnsafePointer(to: g) { gp in
+            padded.forEachChunk(chunks: (lines + linesPerChunk - 1) / linesPerChunk, workers: workers) { worker, n, sample, c in
+                let accumulator = sums + worker * width
+                let l0 = c * linesPerChunk, l1 = Swift.min(lines, l0 + linesPerChunk)
+                let sampleDY = dy + n * sampleLines
+                dk_conv_weight_grad_f32(gp, sample, sampleDY, accumulator, l0, l1)
+                if db != nil { sumRows(sampleDY + l0 * g.ow * cout, rows: (l1 - l0) * g.ow, channels: cout, adding: accumulator + weightCount) }
+            }
         }
         dW.update(from: sums, count: weightCount)
         if let db = db { db.update(from: sums + weightCount, count: cout) }
