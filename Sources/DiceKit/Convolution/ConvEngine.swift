@@ -7,7 +7,9 @@
 //   input gradient   dcol[P × K·Cg] = dy[P × Co] · Wᵀ[Co × K·Cg],  then col2im (accumulating)
 //   bias gradient    db[Cout]      += Σ over the tile's rows of dy               (optional)
 // A transposed convolution runs the same passes with its input in y space: its forward is the
-// input-gradient pass, its backward the forward and weight-gradient passes.
+// input-gradient pass, its backward the forward and weight-gradient passes. Float passes that
+// qualify (stride 1, channels in multiples of 16, AVX-512) skip lowering altogether and run on
+// the direct kernels (DirectConvolution.swift).
 //
 // Parallelism: `workers` workers each own an im2col tile and a weight-gradient accumulator
 // and take chunks of lowered rows from a shared counter until none is left (whole samples
