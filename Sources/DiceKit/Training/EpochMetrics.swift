@@ -37,14 +37,16 @@ public struct EpochMetrics: Sendable, Equatable {
     }
 
     /// Mean validation Dice over the foreground classes 1..<K (nil without validation; the
-    /// single value when there is only one class).
+    /// single value when there is only one class). A class absent from every validation image
+    /// (NaN) is left out of the mean, as `dicekit eval` and MONAI's `ignore_empty` do; nil when
+    /// no foreground class is left.
     public var validationDiceForeground: Double? { foregroundMean(validationDice) }
-    /// Mean validation IoU over the foreground classes (nil without validation).
+    /// Mean validation IoU over the foreground classes, NaN classes left out (nil without validation).
     public var validationIoUForeground: Double? { foregroundMean(validationIoU) }
 
     private func foregroundMean(_ values: [Double]) -> Double? {
-        guard !values.isEmpty else { return nil }
-        let foreground = values.count > 1 ? Array(values.dropFirst()) : values
+        let foreground = (values.count > 1 ? Array(values.dropFirst()) : values).filter { !$0.isNaN }
+        guard !foreground.isEmpty else { return nil }
         return foreground.reduce(0, +) / Double(foreground.count)
     }
 

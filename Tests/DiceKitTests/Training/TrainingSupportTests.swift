@@ -29,6 +29,15 @@ final class TrainingSupportTests: XCTestCase {
         let binary = EpochMetrics(epoch: 1, trainLoss: 0.5, validationDice: [0.9], learningRate: 0.1, seconds: 1, imagesPerSecond: 1)
         XCTAssertEqual(binary.validationDiceForeground, 0.9)
         XCTAssertNil(EpochMetrics(epoch: 1, trainLoss: 0.5, learningRate: 0.1, seconds: 1, imagesPerSecond: 1).validationDiceForeground)
+        // A class absent from every validation image (NaN) is skipped, as `dicekit eval` does.
+        let partial = EpochMetrics(epoch: 1, trainLoss: 0.5, validationDice: [0.99, .nan, 0.5], validationIoU: [0.98, .nan, 0.4],
+                                   learningRate: 0.1, seconds: 1, imagesPerSecond: 1)
+        XCTAssertEqual(partial.validationDiceForeground, 0.5)
+        XCTAssertEqual(partial.validationIoUForeground, 0.4)
+        let partialObject = try JSONSerialization.jsonObject(with: Data(partial.json.encoded.utf8)) as! [String: Any]
+        XCTAssertEqual(partialObject["val_dice_foreground"] as? Double, 0.5)
+        XCTAssertNil(EpochMetrics(epoch: 1, trainLoss: 0.5, validationDice: [0.99, .nan], learningRate: 0.1, seconds: 1,
+                                  imagesPerSecond: 1).validationDiceForeground)
     }
 
     func testMetricsLogWritesOneObjectPerLine() throws {
