@@ -17,7 +17,8 @@
 /// several threads of the caller (they parallelise themselves).
 public struct ConvolutionSettings: Sendable, Equatable {
     /// Upper bound, in bytes, of all workers' im2col tiles together. Default 64 MiB; at least one
-    /// lowered row per worker is always allocated.
+    /// lowered row per worker is always allocated. It also bounds the padded copies of the
+    /// direct kernels (`allowsDirect`): a pass whose copies would exceed it takes the lowered path.
     public var workspaceLimit: Int
     /// Output pixels (lowered rows) per tile; nil (default) picks about 1 MiB of lowered tile per
     /// worker, between 256 and 1024 rows.

@@ -38,7 +38,26 @@ extension ConvGeometry {
         if inputGradient {
             for axis in 0..<3 where padBefore[axis] > kernel[axis] - 1 || padAfter[axis] > kernel[axis] - 1 { return false }
         }
-        return true
+        // The padded copies count against the same bound as the lowered path's im2col tiles.
+        let workers = Swift.max(1, settings.workers ?? BLAS.threadCount)
+        return directWorkspace(inputGradient: inputGradient, workers: workers) * MemoryLayout<Float>.stride <= settings.workspaceLimit
+    }
+
+    /// The most scalars of padded copies a direct pass holds at once: one sample per worker
+    /// when there are two samples per worker, otherwise the whole batch (and the whole batch for
+    /// the weight gradient of small images); see `PaddedSource.forEachChunk`.
+    func directWorkspace(inputGradient: Bool, workers: Int) -> Int {
+        var xSample = inChannels, dySample = outChannels
+        for axis in 0..<3 {
+            xSample *= input[axis] + padBefore[axis] + padAfter[axis]
+            let dyExtent: Int = output[axis] + 2 * (kernel[axis] - 1) - padBefore[axis] - padAfter[axis]
+            dySample *= dyExtent
+        }
+        let copies = batch >= 2 * workers ? workers : batch
+        var largest = copies * xSample
+        if outputPixels < patch { largest = Swift.max(largest, batch * xSample) }
+        if inputGradient { largest = Swift.max(largest, copies * dySample) }
+        return largest
     }
 
     /// Runs a pass that `runsDirect` accepted.

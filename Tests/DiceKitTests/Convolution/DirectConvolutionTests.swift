@@ -123,6 +123,17 @@ final class DirectConvolutionTests: XCTestCase {
         assertMatches(actual.bias!, expected.bias!, "∂b")
     }
 
+    func testWorkspaceLimitBoundsThePaddedCopies() throws {
+        // 2 samples of 10×10×16 padded: 12 800 bytes for the whole batch, which a 4 KiB bound refuses.
+        let x = randomTensor([2, 8, 8, 16], seed: 785).converted(to: Float.self)
+        let w = randomTensor([3, 3, 16, 16], seed: 786).converted(to: Float.self)
+        let bounded = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(workspaceLimit: 4096))
+        let direct = try Convolution(weight: w, padding: .same)
+        XCTAssertFalse(try bounded.geometry(x.shape).runsDirect(Float.self, inputGradient: false, settings: bounded.settings))
+        XCTAssertEqual(try direct.geometry(x.shape).directWorkspace(inputGradient: false, workers: 2), 2 * 10 * 10 * 16)
+        assertClose(try bounded.forward(x), try direct.forward(x), rtol: 1e-4, atol: 1e-4)
+    }
+
     func testLoweredAndDirectFloatAgree() throws {
         // The switch itself: the same Float convolution with and without the direct kernels.
         let x = randomTensor([2, 8, 8, 16], seed: 780).converted(to: Float.self)
