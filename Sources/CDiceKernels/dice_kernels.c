@@ -80,6 +80,34 @@ static inline __attribute__((always_inline)) float dk_logf(float x) {
     return t + y + fe * 0.693359375f;
 }
 
+/// One position of the portable passes: reads the C logits at x[base + c·cs] into z (flagging
+/// non-finite ones), applies the activation into p (and probs, when not NULL), and returns the
+/// softmax's max m and Σ e^(z − m) for the log-sum-exp.
+static inline __attribute__((always_inline))
+void activate_position(const dk_geometry *geo, const float *x, long base, long cs, float *probs,
+                       float *z, float *p, float *max, float *sum_out, dk_stats *out) {
+    const int C = geo->channels;
+    float m = -INFINITY, sum = 0;
+    for (int c = 0; c < C; c++) {
+        float v = x[base + c * cs];
+        if (!(fabsf(v) < INFINITY)) out->nonfinite = 1;
+        z[c] = v;
+        m = v > m ? v : m;
+    }
+    if (geo->activation == 2) {
+        for (int c = 0; c < C; c++) { p[c] = dk_expf(z[c] - m); sum += p[c]; }
+        float r = 1.0f / sum;
+        for (int c = 0; c < C; c++) p[c] *= r;
+    } else if (geo->activation == 1) {
+        for (int c = 0; c < C; c++) p[c] = 1.0f / (1.0f + dk_expf(-z[c]));
+    } else {
+        for (int c = 0; c < C; c++) p[c] = z[c];
+    }
+    if (probs) for (int c = 0; c < C; c++) probs[base + c * cs] = p[c];
+    *max = m;
+    *sum_out = sum;
+}
+
 static inline __attribute__((always_inline))
 void stats_portable(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs,
                     dk_stats *out, long s_begin, long s_end) {
@@ -93,23 +121,8 @@ void stats_portable(const dk_geometry *geo, const float *x, const int32_t *label
         const int32_t label = labels[s];
         int ignored = geo->has_ignore && label == geo->ignore;
         if (!ignored && (label < 0 || label >= geo->label_limit)) { out->bad_label = 1; ignored = 1; }
-        float m = -INFINITY, sum = 0;
-        for (int c = 0; c < C; c++) {
-            float v = x[base + c * cs];
-            if (!(fabsf(v) < INFINITY)) out->nonfinite = 1;
-            z[c] = v;
-            m = v > m ? v : m;
-        }
-        if (geo->activation == 2) {
-            for (int c = 0; c < C; c++) { p[c] = dk_expf(z[c] - m); sum += p[c]; }
-            float r = 1.0f / sum;
-            for (int c = 0; c < C; c++) p[c] *= r;
-        } else if (geo->activation == 1) {
-            for (int c = 0; c < C; c++) p[c] = 1.0f / (1.0f + dk_expf(-z[c]));
-        } else {
-            for (int c = 0; c < C; c++) p[c] = z[c];
-        }
-        if (probs) for (int c = 0; c < C; c++) probs[base + c * cs] = p[c];
+        float m, sum;
+        activate_position(geo, x, base, cs, probs, z, p, &m, &sum, out);
         if (ignored) continue;
         out->counted += 1;
         for (int c = 0; c < C; c++) {
@@ -721,23 +734,8 @@ void stats_dense_portable(const dk_geometry *geo, const float *x, const float *t
     int in_block = 0;
     for (long s = s_begin; s < s_end; s++) {
         const long base = s * ps;
-        float m = -INFINITY, sum = 0;
-        for (int c = 0; c < C; c++) {
-            float v = x[base + c * cs];
-            if (!(fabsf(v) < INFINITY)) out->nonfinite = 1;
-            z[c] = v;
-            m = v > m ? v : m;
-        }
-        if (geo->activation == 2) {
-            for (int c = 0; c < C; c++) { p[c] = dk_expf(z[c] - m); sum += p[c]; }
-            float r = 1.0f / sum;
-            for (int c = 0; c < C; c++) p[c] *= r;
-        } else if (geo->activation == 1) {
-            for (int c = 0; c < C; c++) p[c] = 1.0f / (1.0f + dk_expf(-z[c]));
-        } else {
-            for (int c = 0; c < C; c++) p[c] = z[c];
-        }
-        if (probs) for (int c = 0; c < C; c++) probs[base + c * cs] = p[c];
+        float m, sum;
+        activate_position(geo, x, base, cs, probs, z, p, &m, &sum, out);
         out->counted += 1;
         float lse = geo->cross_entropy == 1 ? m + dk_logf(sum) : 0.0f;
         for (int c = 0; c < C; c++) {
