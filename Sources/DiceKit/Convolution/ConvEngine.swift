@@ -251,7 +251,7 @@ extension ConvGeometry {
 
     /// Adds `count` consecutive elements (whole rows) into the `width` accumulators `sum`, block
     /// by block: accumulator i receives the elements ≡ i mod width (a multiple of the row length).
-    private func addRows<T: BLASScalar>(_ source: UnsafePointer<T>, count: Int, into sum: UnsafeMutablePointer<T>, width: Int) {
+    func addRows<T: BLASScalar>(_ source: UnsafePointer<T>, count: Int, into sum: UnsafeMutablePointer<T>, width: Int) {
         var (block, left) = (source, count)
         while left >= width {
             for i in 0..<width { sum[i] += block[i] }

@@ -161,7 +161,7 @@ extension ConvGeometry {
                 let l0 = c * linesPerChunk, l1 = Swift.min(lines, l0 + linesPerChunk)
                 let sampleDY = dy + n * sampleLines
                 dk_conv_weight_grad_f32(gp, sample, sampleDY, accumulator, l0, l1)
-                if db != nil { sumRows(sampleDY + l0 * g.ow * cout, rows: (l1 - l0) * g.ow, channels: cout, adding: accumulator + weightCount) }
+                if db != nil { addRows(sampleDY + l0 * g.ow * cout, count: (l1 - l0) * g.ow * cout, into: accumulator + weightCount, width: cout) }
             }
         }
         dW.update(from: sums, count: weightCount)
@@ -175,16 +175,7 @@ extension ConvGeometry {
     /// target = Σ of `rows` rows of `channels` (overwrites).
     private func sumRows(_ source: UnsafePointer<Float>, rows: Int, channels: Int, into target: UnsafeMutablePointer<Float>) {
         target.update(repeating: 0, count: channels)
-        sumRows(source, rows: rows, channels: channels, adding: target)
-    }
-
-    /// target += Σ of `rows` rows of `channels`.
-    private func sumRows(_ source: UnsafePointer<Float>, rows: Int, channels: Int, adding target: UnsafeMutablePointer<Float>) {
-        var row = source
-        for _ in 0..<rows {
-            for c in 0..<channels { target[c] += row[c] }
-            row += channels
-        }
+        addRows(source, count: rows * channels, into: target, width: channels)
     }
 }
 
