@@ -23,9 +23,9 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
 
     private var cachedInput: Tensor<Scalar>?
     private var cachedConvolution: Convolution<Scalar>?
-    /// The convolution built from the parameters and their (weight, bias) versions, kept
-    /// while they are unchanged (inference, evaluation): the kernel conversion is done once.
-    private var built: (convolution: Convolution<Scalar>, weight: Int, bias: Int)?
+    /// The convolution built from the parameters, kept while they are unchanged (inference,
+    /// evaluation): the kernel conversion is done once.
+    private var built = BuiltFromParameters<Convolution<Scalar>>()
 
     /// A layer with He-uniform weights (ReLU gain), a zero bias, stride 1 and the given padding.
     ///
@@ -51,12 +51,8 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     ///
     /// - Throws: `DiceKitError.shape` when the input does not fit the kernel.
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
-        let convolution: Convolution<Scalar>
-        if let b = built, b.weight == weight.version, b.bias == bias.version {
-            convolution = b.convolution
-        } else {
-            convolution = try Convolution(weight: pyTorchToGEMM(weight.value), bias: bias.value, stride: stride, padding: padding)
-            built = (convolution, weight.version, bias.version)
+        let convolution = try built.value(weight: weight, bias: bias) {
+            try Convolution(weight: pyTorchToGEMM(weight.value), bias: bias.value, stride: stride, padding: padding)
         }
         cachedInput = input
         cachedConvolution = convolution
@@ -92,8 +88,8 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer {
 
     private var cachedInput: Tensor<Scalar>?
     private var cachedConvolution: TransposedConvolution<Scalar>?
-    /// As in `ConvolutionLayer`: the layer built from the parameters' versions, while unchanged.
-    private var built: (convolution: TransposedConvolution<Scalar>, weight: Int, bias: Int)?
+    /// As in `ConvolutionLayer`: built from the parameters, kept while they are unchanged.
+    private var built = BuiltFromParameters<TransposedConvolution<Scalar>>()
 
     /// A layer with PyTorch's default initialisation for `ConvTranspose`: weight and bias
     /// uniform in ±1/√(Cout·∏k) (fan-in as PyTorch computes it from the weight's second axis).
@@ -115,12 +111,8 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer {
 
     /// The transposed convolution of `input` plus the bias; caches the input.
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
-        let convolution: TransposedConvolution<Scalar>
-        if let b = built, b.weight == weight.version, b.bias == bias.version {
-            convolution = b.convolution
-        } else {
-            convolution = try TransposedConvolution(weight: pyTorchToGEMM(weight.value), bias: bias.value, stride: stride)
-            built = (convolution, weight.version, bias.version)
+        let convolution = try built.value(weight: weight, bias: bias) {
+            try TransposedConvolution(weight: pyTorchToGEMM(weight.value), bias: bias.value, stride: stride)
         }
         cachedInput = input
         cachedConvolution = convolution
@@ -138,6 +130,21 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer {
         cachedInput = nil
         cachedConvolution = nil
         return grads.input ?? Tensor(shape: [0])
+    }
+}
+
+/// A value derived from a layer's weight and bias (its convolution, with the kernel in DiceKit's
+/// layout), rebuilt only when either parameter's `version` has changed since it was built.
+struct BuiltFromParameters<Value> {
+    private var entry: (value: Value, weight: Int, bias: Int)?
+
+    /// The kept value, or `build()`'s when the parameters changed (or on first use).
+    mutating func value<Scalar: BLASScalar>(weight: Parameter<Scalar>, bias: Parameter<Scalar>,
+                                            build: () throws -> Value) rethrows -> Value {
+        if let entry = entry, entry.weight == weight.version, entry.bias == bias.version { return entry.value }
+        let value = try build()
+        entry = (value, weight.version, bias.version)
+        return value
     }
 }
 
