@@ -74,8 +74,10 @@ public final class ParameterStore<Scalar: BLASScalar> {
     /// is converted). Nothing changes unless every shape fits.
     ///
     /// - Parameter strict: default true: every registered name must be present and no other
-    ///   tensor may be in the file (PyTorch's `load_state_dict(strict=True)`). With false,
-    ///   missing and extra names are ignored.
+    ///   tensor may be in the file (PyTorch's `load_state_dict(strict=True)`), except names
+    ///   starting with `UNetConfiguration.optimizerStatePrefix` ("optimizer."): optimiser state
+    ///   stored in the same file, always skipped here. With false, missing and extra names are
+    ///   ignored.
     /// - Throws: `DiceKitError.value` naming missing or unexpected tensors, `DiceKitError.shape`
     ///   naming a tensor whose shape differs.
     public func load(_ file: SafetensorsFile, strict: Bool = true) throws {
@@ -84,7 +86,7 @@ public final class ParameterStore<Scalar: BLASScalar> {
             if !missing.isEmpty {
                 throw DiceKitError.value("checkpoint lacks \(missing.count) tensor(s): \(missing.prefix(5).joined(separator: ", "))")
             }
-            let extra = file.names.filter { index[$0] == nil }
+            let extra = file.names.filter { index[$0] == nil && !$0.hasPrefix(UNetConfiguration.optimizerStatePrefix) }
             if !extra.isEmpty {
                 throw DiceKitError.value("checkpoint has unexpected tensor(s): \(extra.prefix(5).joined(separator: ", "))")
             }

@@ -52,17 +52,13 @@ public struct SafetensorsFile: Sendable, Equatable {
     ///
     /// - Throws: `SafetensorsError` naming what is wrong with the file.
     public static func read(contentsOf path: String) throws -> SafetensorsFile {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw SafetensorsError.io(path: path, reason: "no such file")
+        let bytes: [UInt8]
+        do {
+            bytes = try FileSystem.readFile(path)
+        } catch DiceKitError.file(let path, let reason) {
+            throw SafetensorsError.io(path: path, reason: reason == "is a directory; expected a file" ? "is a directory; expected a .safetensors file" : reason)
         }
-        guard !isDirectory.boolValue else {
-            throw SafetensorsError.io(path: path, reason: "is a directory; expected a .safetensors file")
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw SafetensorsError.io(path: path, reason: "cannot be read")
-        }
-        return try decode([UInt8](data))
+        return try decode(bytes)
     }
 
     /// Writes the file atomically: a temporary file in the same directory is renamed into place,
@@ -113,50 +109,113 @@ public struct SafetensorsFile: Sendable, Equatable {
         return bytes
     }
 
+    /// The largest JSON header accepted, in bytes (the reference implementation's limit).
+    public static let maximumHeaderLength = 100_000_000
+
     /// Parses the bytes of a `.safetensors` file.
+    ///
+    /// Every length, offset and byte count is checked (with overflow-checked arithmetic) before
+    /// any tensor is copied: the header length against the file size and
+    /// `maximumHeaderLength`, the JSON structure and its keys (a name given twice is refused,
+    /// not silently replaced), each dtype, each shape's byte count against its byte range, and
+    /// every range inside the data section without overlaps.
     ///
     /// - Throws: `SafetensorsError` naming what is wrong.
     public static func decode(_ bytes: [UInt8]) throws -> SafetensorsFile {
         guard bytes.count >= 8 else { throw SafetensorsError.badHeaderLength(length: 0, fileSize: bytes.count) }
         let length = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-        guard length >= 2, length <= UInt64(bytes.count - 8) else {
+        guard length >= 2, length <= UInt64(bytes.count - 8), length <= UInt64(maximumHeaderLength) else {
             throw SafetensorsError.badHeaderLength(length: length, fileSize: bytes.count)
         }
         let dataStart = 8 + Int(length)
+        let headerBytes = Array(bytes[8..<dataStart])
+        try refuseDuplicateKeys(headerBytes)
         let json: Any
         do {
-            json = try JSONSerialization.jsonObject(with: Data(bytes[8..<dataStart]))
+            json = try JSONSerialization.jsonObject(with: Data(headerBytes))
         } catch {
             throw SafetensorsError.malformedHeader("the header is not valid JSON")
         }
         guard let object = json as? [String: Any] else {
             throw SafetensorsError.malformedHeader("the header is not a JSON object")
         }
-        var file = SafetensorsFile()
-        var ranges = [(name: String, begin: Int, end: Int)]()
-        let available = bytes.count - dataStart
+        var metadata = [String: String]()
+        var infos = [(name: String, info: TensorInfo)]()
         for (name, value) in object {
             if name == "__metadata__" {
                 guard let strings = value as? [String: String] else {
                     throw SafetensorsError.malformedHeader("__metadata__ must map strings to strings")
                 }
-                file.metadata = strings
+                metadata = strings
                 continue
             }
-            let info = try TensorInfo(name: name, json: value)
-            ranges.append((name, info.begin, info.end))
-            guard info.end <= available else { continue }  // reported as truncation below
+            infos.append((name, try TensorInfo(name: name, json: value)))
+        }
+        // Ranges first, all of them, so nothing is copied out of a file that lies about its size.
+        let available = bytes.count - dataStart
+        if let needed = infos.map(\.info.end).max(), needed > available {
+            throw SafetensorsError.truncated(expectedBytes: needed, actualBytes: available)
+        }
+        var ranges = infos.map { (name: $0.name, begin: $0.info.begin, end: $0.info.end) }
+        ranges.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
+        var furthest: (name: String, end: Int)?
+        for range in ranges where range.begin < range.end {
+            if let previous = furthest, range.begin < previous.end {
+                throw SafetensorsError.overlappingTensors(previous.name, range.name)
+            }
+            if furthest == nil || range.end > furthest!.end { furthest = (range.name, range.end) }
+        }
+        var file = SafetensorsFile(metadata: metadata)
+        for (name, info) in infos {
             file.tensors[name] = try SafetensorsTensor(
                 dtype: info.dtype, shape: info.shape, data: Array(bytes[(dataStart + info.begin)..<(dataStart + info.end)]))
         }
-        if let needed = ranges.map(\.end).max(), needed > available {
-            throw SafetensorsError.truncated(expectedBytes: needed, actualBytes: available)
-        }
-        ranges.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
-        for (a, b) in zip(ranges, ranges.dropFirst()) where b.begin < a.end && b.begin < b.end && a.begin < a.end {
-            throw SafetensorsError.overlappingTensors(a.name, b.name)
-        }
         return file
+    }
+
+    /// Throws when an object of the JSON header has the same key twice (JSON parsers keep the
+    /// last one; a checkpoint with two tensors of one name is ambiguous, so it is refused).
+    /// Keys are compared after unescaping, so `"a"` and `"\u0061"` are the same key.
+    static func refuseDuplicateKeys(_ header: [UInt8]) throws {
+        var stack: [(isObject: Bool, keys: Set<String>)] = []
+        var expectingKey = false
+        var i = 0
+        while i < header.count {
+            let byte = header[i]
+            switch byte {
+            case UInt8(ascii: "{"):
+                stack.append((true, []))
+                expectingKey = true
+            case UInt8(ascii: "["):
+                stack.append((false, []))
+                expectingKey = false
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                if !stack.isEmpty { stack.removeLast() }
+                expectingKey = false
+            case UInt8(ascii: ","):
+                expectingKey = stack.last?.isObject ?? false
+            case UInt8(ascii: "\""):
+                var j = i + 1
+                while j < header.count && header[j] != UInt8(ascii: "\"") { j += header[j] == UInt8(ascii: "\\") ? 2 : 1 }
+                guard j < header.count else { return }  // unterminated: the JSON parser reports it
+                if expectingKey, !stack.isEmpty {
+                    let literal = Array(header[i...j])
+                    // An invalid escape leaves the key undecoded; the JSON parser reports it.
+                    if let decoded = (try? JSONSerialization.jsonObject(with: Data([UInt8(ascii: "[")] + literal + [UInt8(ascii: "]")]))) as? [String],
+                       let key = decoded.first {
+                        guard stack[stack.count - 1].keys.insert(key).inserted else {
+                            let what = stack.count == 1 ? "tensor name" : "key"
+                            throw SafetensorsError.malformedHeader("the \(what) '\(key)' appears twice; expected unique names")
+                        }
+                    }
+                    expectingKey = false
+                }
+                i = j
+            default:
+                break
+            }
+            i += 1
+        }
     }
 }
 
@@ -187,10 +246,16 @@ private struct TensorInfo {
         guard begin >= 0, end >= begin else {
             throw SafetensorsError.badOffsets(tensor: name, reason: "[\(begin), \(end)] is not a range with 0 ≤ begin ≤ end")
         }
-        guard let count = Tensor<Float>.elementCount(shape),
-              count.multipliedReportingOverflow(by: dtype.size) == (end - begin, false) else {
+        // Every product overflow-checked, the message included: a shape like [2⁶², 2⁶²] is an
+        // error to report, not a trap while reporting it.
+        let bytes = Tensor<Float>.elementCount(shape).flatMap { count -> Int? in
+            let (product, overflow) = count.multipliedReportingOverflow(by: dtype.size)
+            return overflow ? nil : product
+        }
+        guard bytes == end - begin else {
             throw SafetensorsError.badOffsets(
-                tensor: name, reason: "[\(begin), \(end)] holds \(end - begin) bytes; shape \(shape) of \(dtypeName) needs \(Tensor<Float>.elementCount(shape).map { "\($0 * dtype.size)" } ?? "too many")")
+                tensor: name, reason: "[\(begin), \(end)] holds \(end - begin) bytes; shape \(shape) of \(dtypeName) needs "
+                    + (bytes.map { "\($0)" } ?? "more than \(Int.max)"))
         }
         self.dtype = dtype
         self.shape = shape
@@ -205,8 +270,11 @@ private func integerList(_ value: Any?) -> [Int]? {
     var result = [Int]()
     for element in array {
         guard let number = element as? NSNumber else { return nil }
+        // The double first: int64Value of a number beyond Int64 is not defined.
+        let double = number.doubleValue
+        guard double.isFinite, double.rounded() == double, abs(double) < 0x1p63 else { return nil }
         let integer = number.int64Value
-        guard Double(integer) == number.doubleValue else { return nil }
+        guard Double(integer) == double else { return nil }
         result.append(Int(integer))
     }
     return result

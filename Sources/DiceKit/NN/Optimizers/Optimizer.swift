@@ -33,8 +33,10 @@ public protocol Optimizer<Scalar>: AnyObject {
     ///
     /// - Parameter parameters: the parameters the state belongs to: every state tensor must
     ///   name one of them and have its shape.
-    /// - Throws: `DiceKitError.value` for another optimiser's state, an unknown parameter name or
-    ///   a missing "step"; `DiceKitError.shape` for a state tensor of the wrong shape.
+    /// - Throws: `DiceKitError.value` for another optimiser's state, an unknown parameter name, a
+    ///   missing or out-of-range "step" (expected 0...2⁵³), a non-finite value or a negative
+    ///   second moment; `DiceKitError.shape` for a state tensor of the wrong shape. Each message
+    ///   names the tensor. Nothing is allocated for a tensor before its shape is checked.
     func loadState(_ file: SafetensorsFile, parameters: [Parameter<Scalar>]) throws
 }
 
@@ -56,14 +58,26 @@ struct OptimizerSlots<Scalar: BLASScalar> {
         return file
     }
 
-    /// Decodes slots and the step; validates kind, names and shapes.
+    /// The largest step count accepted from a file (2⁵³: every count up to it is exact in a
+    /// Double, and incrementing it cannot overflow).
+    static var maximumStep: Int { 1 << 53 }
+
+    /// Decodes slots and the step; validates kind, names, shapes (before converting a tensor)
+    /// and values (finite; second-moment slots ≥ 0).
     static func decode(_ file: SafetensorsFile, kind: String, slotNames: [String],
                        parameters: [Parameter<Scalar>]) throws -> (OptimizerSlots, Int) {
         if let stored = file.metadata["optimizer"], stored != kind {
             throw DiceKitError.value("optimizer state is for '\(stored)'; expected '\(kind)'")
         }
-        guard let stepTensor = file.tensors["step"], let step = try stepTensor.integers(name: "step").first, step >= 0 else {
-            throw DiceKitError.value("optimizer state lacks a 'step' count ≥ 0")
+        guard let stepTensor = file.tensors["step"] else {
+            throw DiceKitError.value("optimizer state lacks the tensor 'step' (the step count)")
+        }
+        guard stepTensor.count == 1 else {
+            throw DiceKitError.shape("optimizer state tensor 'step' has shape \(stepTensor.shape); expected one integer (shape [])")
+        }
+        let step = try stepTensor.integers(name: "step")[0]
+        guard (0...maximumStep).contains(step) else {
+            throw DiceKitError.value("optimizer state tensor 'step' is \(step); expected 0...\(maximumStep)")
         }
         let shapes = Dictionary(parameters.map { ($0.name, $0.value.shape) }) { a, _ in a }
         var result = OptimizerSlots(slotNames)
@@ -75,9 +89,18 @@ struct OptimizerSlots<Scalar: BLASScalar> {
             guard let shape = shapes[parameter] else {
                 throw DiceKitError.value("optimizer state tensor '\(name)' names no parameter of the model")
             }
-            let tensor = try file.tensor(named: name, as: Scalar.self)
-            guard tensor.shape == shape else {
-                throw DiceKitError.shape("optimizer state tensor '\(name)' has shape \(tensor.shape); parameter '\(parameter)' has \(shape)")
+            let entry = file.tensors[name]!
+            guard entry.shape == shape else {
+                throw DiceKitError.shape("optimizer state tensor '\(name)' has shape \(entry.shape); parameter '\(parameter)' has \(shape)")
+            }
+            guard entry.dtype.isFloatingPoint else {
+                throw DiceKitError.value("optimizer state tensor '\(name)' has dtype \(entry.dtype.rawValue); expected F32 or F64")
+            }
+            let tensor = entry.tensor(of: Scalar.self)
+            let mustBeNonNegative = slot.hasSuffix("_sq")
+            if let bad = tensor.scalars.firstIndex(where: { !$0.isFinite || (mustBeNonNegative && $0 < 0) }) {
+                throw DiceKitError.value("optimizer state tensor '\(name)' element \(bad) is \(tensor.scalars[bad]); expected a finite value"
+                                         + (mustBeNonNegative ? " ≥ 0" : ""))
             }
             result.slots[slot, default: [:]][parameter] = tensor
         }

@@ -76,14 +76,34 @@ public struct UNetConfiguration: Sendable, Equatable {
         self.activation = activation
     }
 
-    /// Checks that the configuration describes a network that can be built.
+    /// The largest number of input channels (1...1024).
+    public static let maximumInputChannels = 1024
+    /// The largest number of classes (1...256).
+    public static let maximumClasses = 256
+    /// The largest width of any level, base · 2^depth (a 3×3 convolution of that width holds
+    /// 4096 × 2048 × 9 weights, 302 MB in Float).
+    public static let maximumWidth = 4096
+    /// The largest depth (1...8).
+    public static let maximumDepth = 8
+
+    /// Checks that the configuration describes a network that can be built, within the bounds
+    /// above (so a checkpoint or an option cannot ask for terabytes).
     ///
     /// - Throws: `DiceKitError.option` naming the offending value.
     public func validate() throws {
-        guard inputChannels >= 1 else { throw DiceKitError.option("input channels \(inputChannels); expected ≥ 1") }
-        guard classes >= 1 else { throw DiceKitError.option("classes \(classes); expected ≥ 1") }
-        guard baseWidth >= 1 else { throw DiceKitError.option("base width \(baseWidth); expected ≥ 1") }
-        guard (1...8).contains(depth) else { throw DiceKitError.option("depth \(depth); expected 1...8") }
+        guard (1...Self.maximumInputChannels).contains(inputChannels) else {
+            throw DiceKitError.option("input channels \(inputChannels); expected 1...\(Self.maximumInputChannels)")
+        }
+        guard (1...Self.maximumClasses).contains(classes) else {
+            throw DiceKitError.option("classes \(classes); expected 1...\(Self.maximumClasses)")
+        }
+        guard (1...Self.maximumWidth).contains(baseWidth) else {
+            throw DiceKitError.option("base width \(baseWidth); expected 1...\(Self.maximumWidth)")
+        }
+        guard (1...Self.maximumDepth).contains(depth) else { throw DiceKitError.option("depth \(depth); expected 1...\(Self.maximumDepth)") }
+        guard baseWidth << depth <= Self.maximumWidth else {
+            throw DiceKitError.option("widest level base · 2^depth = \(baseWidth) · 2^\(depth) = \(baseWidth << depth); expected ≤ \(Self.maximumWidth)")
+        }
         guard spatialRank == 2 || spatialRank == 3 else {
             throw DiceKitError.option("spatial rank \(spatialRank); expected 2 (images) or 3 (volumes)")
         }
@@ -108,33 +128,5 @@ public struct UNetConfiguration: Sendable, Equatable {
         case .leakyReLU(let slope): m["dicekit.activation"] = "leaky_relu:\(slope)"
         }
         return m
-    }
-
-    /// The architecture of a checkpoint: from DiceKit's metadata when present, otherwise read
-    /// from PyTorch's tensor names and shapes (a state_dict saved by the reference script).
-    ///
-    /// - Throws: `DiceKitError.value` when the tensors do not describe a U-Net.
-    public static func inferred(from file: SafetensorsFile) throws -> UNetConfiguration {
-        guard let first = file.tensors["down.0.0.weight"], first.shape.count == 4 || first.shape.count == 5,
-              let head = file.tensors["head.weight"] else {
-            throw DiceKitError.value("checkpoint is not a U-Net: expected tensors 'down.0.0.weight' ([out, in, k…]) and 'head.weight'")
-        }
-        var config = UNetConfiguration(inputChannels: first.shape[1], classes: head.shape[0], baseWidth: first.shape[0],
-                                       depth: Set(file.names.filter { $0.hasPrefix("down.") }
-                                           .map { $0.split(separator: ".")[1] }).count,
-                                       spatialRank: first.shape.count - 2)
-        let m = file.metadata
-        if let norm = m["dicekit.normalization"] {
-            config.normalization = try NormalizationKind(name: norm)
-        } else if file.tensors["down.0.1.running_mean"] != nil {
-            config.normalization = .batch
-        } else if file.tensors["down.0.1.weight"] != nil {
-            throw DiceKitError.value("checkpoint has normalisation layers but no 'dicekit.normalization' metadata; cannot tell instance from group normalisation")
-        }
-        if let act = m["dicekit.activation"], act.hasPrefix("leaky_relu:"), let slope = Double(act.dropFirst(11)) {
-            config.activation = .leakyReLU(slope: slope)
-        }
-        try config.validate()
-        return config
     }
 }
