@@ -55,11 +55,11 @@ func main() -> ExitStatus {
         try command.run(parsed)
         return .success
     } catch let error as UsageError {
-        printError("dicekit \(first): \(error.message)")
+        printError("dicekit \(first): \(flattened(error.message))")
         printError("run 'dicekit \(first) --help' for usage")
         return .usage
     } catch {
-        printError("dicekit \(first): \(error)")
+        printError("dicekit \(first): \(oneLine(error))")
         return .failure
     }
 }

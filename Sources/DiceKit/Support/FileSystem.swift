@@ -31,7 +31,11 @@ public enum FileSystem {
     public static func checkWritableDirectory(_ path: String) throws {
         guard !path.isEmpty else { throw DiceKitError.file(path: "''", reason: "empty path; expected a directory") }
         let absolute = path.hasPrefix("/") ? path : currentDirectory() + "/" + path
-        let normalized = "/" + absolute.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
+        var components: [Substring] = []
+        for component in absolute.split(separator: "/") where component != "." {
+            if component == ".." { _ = components.popLast() } else { components.append(component) }
+        }
+        let normalized = "/" + components.joined(separator: "/")
         for root in pseudoFileSystems where normalized == root || normalized.hasPrefix(root + "/") {
             throw DiceKitError.file(path: path, reason: "lies in the kernel's pseudo file system \(root); expected a directory on a real disk")
         }

@@ -82,7 +82,7 @@ public final class Trainer {
         case .poly: schedule = .polynomial(total: totalSteps)
         }
         let output = configuration.outputDirectory
-        if let output { try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true) }
+        if let output { try FileSystem.createDirectory(output) }
         let log = try output.map { try MetricsLog(path: "\($0)/metrics.jsonl", append: !history.isEmpty) }
         var bestDice = history.compactMap(\.validationDiceForeground).max() ?? -.infinity
         var interrupted = false

@@ -23,6 +23,7 @@ enum GradCommand: Command {
     static func run(_ arguments: ParsedArguments) throws {
         let (checkpoint, imagesPath, labelsPath, out) = (try arguments.required("checkpoint"), try arguments.required("images"),
                                                          try arguments.required("labels"), try arguments.required("out"))
+        try checkOutputs(files: [out])
         let model = try UNet<Float>.load(contentsOf: checkpoint)
         let images = try loadImages(imagesPath)
         let labelArray = try NPY.read(contentsOf: labelsPath)

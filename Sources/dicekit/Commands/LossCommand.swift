@@ -80,6 +80,7 @@ enum LossCommand: Command {
 
     static func run(_ arguments: ParsedArguments) throws {
         let loss = try makeLoss(arguments)
+        try checkOutputs(files: [arguments.string("grad")])
         let predictionPath = arguments.positionals[0], targetPath = arguments.positionals[1]
         let prediction = try NPY.read(contentsOf: predictionPath)
         switch prediction.dtype {

@@ -26,6 +26,7 @@ enum PredictCommand: Command {
         }
         let (checkpoint, input) = (try arguments.required("checkpoint"), try arguments.required("input"))
         let batchSize = try arguments.int("batch-size", default: 8, in: 1...4096)!
+        try checkOutputs(directories: [arguments.string("out")], files: [arguments.string("logits")])
         let model = try UNet<Float>.load(contentsOf: checkpoint)
         let inputs = try PredictionInputs.load(from: input)
         let images = inputs.images
@@ -33,7 +34,7 @@ enum PredictCommand: Command {
         if let path = arguments.string("logits") { try NPY.write(logits, to: path) }
         guard let out = arguments.string("out") else { return }
         guard images.rank == 4 else { throw DiceKitError.shape("overlays are 2-D pictures; got images of shape \(images.shape)") }
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try FileSystem.createDirectory(out)
         let predicted = try Predictor.argmax(logits).labels.map { Int32($0) }
         let (h, w, c) = (images.shape[1], images.shape[2], images.shape[3])
         for (i, name) in inputs.names.enumerated() {

@@ -21,17 +21,16 @@ enum SynthCommand: Command {
 
     static func run(_ arguments: ParsedArguments) throws {
         let out = try arguments.required("out")
+        try checkOutputs(directories: [out] + (arguments.flag("png") ? ["\(out)/images", "\(out)/masks"] : []))
         let count = try arguments.int("count", default: 100, in: 1...100_000)!
         let size = try arguments.int("size", default: 128, in: 16...2048)!
         let classes = try arguments.int("classes", default: 2, in: 2...3)!
         let seed = UInt64(try arguments.int("seed", default: 0, in: 0...Int.max)!)
         let data = try SegmentationDataset.syntheticPolyps(count: count, seed: seed,
                                                            configuration: SyntheticPolypConfiguration(size: size, classes: classes))
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         try NPY.write(data.images, to: "\(out)/images.npy")
         try NPY.write(try NPYArray(integers: data.labels.map(Int.init), shape: data.labelShape, dtype: .uint8), to: "\(out)/masks.npy")
         if arguments.flag("png") {
-            for sub in ["images", "masks"] { try FileManager.default.createDirectory(atPath: "\(out)/\(sub)", withIntermediateDirectories: true) }
             let pixels = size * size
             for i in 0..<count {
                 let name = String(format: "%04d.png", i)

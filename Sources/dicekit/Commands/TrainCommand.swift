@@ -72,6 +72,7 @@ enum TrainCommand: Command {
         config.seed = seed
         config.outputDirectory = arguments.string("out") ?? "runs/train"
         do { try config.validate() } catch let error as DiceKitError { throw UsageError(message: error.description) }
+        try checkOutputs(directories: [config.outputDirectory])
 
         let resume = arguments.string("resume")
         if resume != nil {

@@ -19,15 +19,13 @@ public enum NPY {
     ///
     /// - Throws: `NPYError` naming what is wrong with the file.
     public static func read(contentsOf path: String) throws -> NPYArray {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw NPYError.io(path: path, reason: "no such file")
+        let bytes: [UInt8]
+        do {
+            bytes = try FileSystem.readFile(path)
+        } catch DiceKitError.file(let path, let reason) {
+            throw NPYError.io(path: path, reason: reason == "is a directory; expected a file" ? "is a directory; expected a .npy file" : reason)
         }
-        guard !isDirectory.boolValue else { throw NPYError.io(path: path, reason: "is a directory; expected a .npy file") }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw NPYError.io(path: path, reason: "cannot be read")
-        }
-        return try decode([UInt8](data))
+        return try decode(bytes)
     }
 
     /// Parses the bytes of a `.npy` file.
@@ -104,9 +102,9 @@ public enum NPY {
     /// - Throws: `NPYError.io` when the file cannot be written.
     public static func write(_ array: NPYArray, to path: String) throws {
         do {
-            try Data(encode(array)).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw NPYError.io(path: path, reason: "cannot be written (\(error.localizedDescription))")
+            try AtomicFile.write(encode(array), to: path)
+        } catch DiceKitError.file(_, let reason) {
+            throw NPYError.io(path: path, reason: reason)
         }
     }
 
@@ -165,6 +163,7 @@ struct HeaderParser {
             skipSpace()
             try expect(":")
             skipSpace()
+            guard result[key] == nil else { throw NPYError.malformedHeader("key '\(key)' appears twice") }
             result[key] = try parseValue()
             skipSpace()
             if peek() == "," { index += 1; continue }
