@@ -5,8 +5,10 @@ SWIFT       ?= swift
 APT_PACKAGES = libopenblas-dev liblapacke-dev libpng-dev pkg-config
 BENCH_ARGS  ?=
 DEMO_ARGS   ?=
+FUZZ_COUNT  ?= 10000
+FUZZ_SEED   ?= 1
 
-.PHONY: all deps build demo test bench consumer clean
+.PHONY: all deps build demo test bench consumer fuzz clean
 
 all: build
 
@@ -38,11 +40,19 @@ demo: build
 	.build/release/dicekit eval --checkpoint runs/demo/best.safetensors --data runs/demo/unseen
 	.build/release/dicekit predict --checkpoint runs/demo/best.safetensors --input runs/demo/unseen --out runs/demo/overlays
 
-# Unit tests (debug), then the separate consumer package that links DiceKit by path.
+# Unit tests (debug), a short fuzz run (≤ 60 s, fixed seed; fails on any finding), then the
+# separate consumer package that links DiceKit by path.
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	.build/debug/dicekit-fuzz --count 400 --time-limit 50 --seed 1 --findings .build/fuzz-findings
 	$(MAKE) consumer
+
+# The long fuzz run (Docs/Reliability.md): FUZZ_COUNT inputs from FUZZ_SEED; findings in fuzz-findings/.
+fuzz: deps
+	$(SWIFT) build --product dicekit
+	$(SWIFT) build --product dicekit-fuzz
+	.build/debug/dicekit-fuzz --count $(FUZZ_COUNT) --seed $(FUZZ_SEED) --findings fuzz-findings
 
 consumer:
 	cd Examples/Consumer && $(SWIFT) run -c debug Consumer

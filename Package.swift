@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "DiceKit", targets: ["DiceKit"]),
         .executable(name: "dicekit", targets: ["dicekit"]),
         .executable(name: "dicekit-bench", targets: ["DiceKitBenchmarks"]),
+        .executable(name: "dicekit-fuzz", targets: ["DiceKitFuzz"]),
     ],
     targets: [
         // MARK: - System libraries (Debian: libopenblas-dev, liblapacke-dev, libpng-dev)
@@ -48,6 +49,12 @@ let package = Package(
             name: "DiceKitBenchmarks",
             dependencies: ["DiceKit"],
             path: "Benchmarks/DiceKitBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        // A mutation fuzzer that runs the built `dicekit` binary on broken inputs (`make fuzz`).
+        .executableTarget(
+            name: "DiceKitFuzz",
+            path: "Tools/DiceKitFuzz",
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
 
