@@ -103,9 +103,10 @@ func fuzz(_ options: Options) throws -> Int32 {
             mutated: \(fuzzCase.mutated)
             command: dicekit \(fuzzCase.arguments.joined(separator: " "))
             exit status: \(result.status)\(result.signalled ? " (signal)" : "")
-            --- stderr (last 2000 characters)
-            \(String(result.stderr.suffix(2000)))
-            --- stdout (last 500 characters)
+            \(result.stderr.split(separator: "\n").first { $0.contains("Fatal error") }.map { "trap: " + $0 } ?? "")
+            --- stderr (first 20 lines; all of it in .stderr)
+            \(result.stderr.split(separator: "\n", omittingEmptySubsequences: false).prefix(20).joined(separator: "\n"))
+            --- stdout (last 500 characters; all of it in .stdout)
             \(String(result.stdout.suffix(500)))
 
             """

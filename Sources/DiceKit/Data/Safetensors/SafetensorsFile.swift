@@ -269,7 +269,8 @@ private func integerList(_ value: Any?) -> [Int]? {
     guard let array = value as? [Any] else { return nil }
     var result = [Int]()
     for element in array {
-        guard let number = element as? NSNumber else { return nil }
+        // JSON true/false bridge to NSNumber too, with the Objective-C type code "c": not integers.
+        guard let number = element as? NSNumber, number.objCType.pointee != CChar(UInt8(ascii: "c")) else { return nil }
         // The double first: int64Value of a number beyond Int64 is not defined.
         let double = number.doubleValue
         guard double.isFinite, double.rounded() == double, abs(double) < 0x1p63 else { return nil }

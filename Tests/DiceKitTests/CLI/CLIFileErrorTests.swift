@@ -1,0 +1,49 @@
+// Every command that writes files checks its outputs before it loads or generates any data,
+// and fails with one line naming the path and the reason; no raw Foundation error text.
+
+import XCTest
+
+final class CLIFileErrorTests: XCTestCase {
+    /// `dicekit arguments` exits 1 with one stderr line containing every fragment.
+    private func assertOneLineError(_ arguments: [String], mentioning fragments: [String], line: UInt = #line) throws {
+        let result = try runDicekit(arguments)
+        XCTAssertEqual(result.status, 1, result.stderr, line: line)
+        let lines = result.stderr.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, result.stderr, line: line)
+        for fragment in fragments { XCTAssertTrue(result.stderr.contains(fragment), result.stderr, line: line) }
+        XCTAssertFalse(result.stderr.contains("Error Domain"), line: line)
+    }
+
+    func testOutputThatIsAFile() throws {
+        let file = try temporaryDirectory(self).appendingPathComponent("in-the-way").path
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        try assertOneLineError(["synth", "--out", file, "--count", "2", "--size", "16"], mentioning: [file, "is a file"])
+        try assertOneLineError(["synth", "--out", file + "/sub", "--count", "2", "--size", "16", "--png"], mentioning: [file, "is a file"])
+        // Checked before the (missing) checkpoint and input are read.
+        try assertOneLineError(["predict", "--checkpoint", "/missing.safetensors", "--input", "/missing.npy", "--out", file],
+                               mentioning: [file, "is a file"])
+        try assertOneLineError(["train", "--data", "/missing-data", "--out", file + "/run", "--epochs", "1"], mentioning: [file, "is a file"])
+    }
+
+    func testOutputInsideProcOrSys() throws {
+        try assertOneLineError(["train", "--data", "/missing-data", "--out", "/proc/dicekit-run", "--epochs", "1"],
+                               mentioning: ["/proc/dicekit-run", "pseudo file system"])
+        try assertOneLineError(["synth", "--out", "/sys/dicekit", "--count", "2", "--size", "16"], mentioning: ["/sys/dicekit"])
+        try assertOneLineError(["predict", "--checkpoint", "/missing.safetensors", "--input", "/missing.npy", "--logits", "/proc/l.npy"],
+                               mentioning: ["/proc/l.npy"])
+        try assertOneLineError(["grad", "--checkpoint", "/missing.safetensors", "--images", "/a.npy", "--labels", "/b.npy", "--out", "/proc/g.safetensors"],
+                               mentioning: ["/proc/g.safetensors"])
+    }
+
+    func testHugeWidthCheckpointIsAOneLineError() throws {
+        // down.0.0.weight [1000000, 3, 3, 0] with no data: a U-Net of width 10⁶ if trusted.
+        let header = #"{"down.0.0.weight":{"dtype":"F32","shape":[1000000,3,3,0],"data_offsets":[0,0]},"head.weight":{"dtype":"F32","shape":[2,16,1,1],"data_offsets":[0,128]}}"#
+        var bytes = [UInt8]()
+        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { bytes += $0 }
+        bytes += Array(header.utf8) + [UInt8](repeating: 0, count: 128)
+        let path = try temporaryDirectory(self).appendingPathComponent("huge.safetensors").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        try assertOneLineError(["eval", "--checkpoint", path, "--data", "synthetic", "--count", "1", "--size", "16"],
+                               mentioning: ["base width 1000000"])
+    }
+}
