@@ -127,7 +127,7 @@ public enum CurvePlot {
         let decimals = max(0, Int((-Double.log(step) / Double.log(10)).rounded(.up)))
         let scale = Double.pow(10, Double(decimals))
         let rounded = (value * scale).rounded() / scale
-        if decimals == 0 { return String(Int(rounded)) }
+        if decimals == 0 { return Int(exactly: rounded).map(String.init) ?? "\(rounded)" }
         var text = "\(rounded)"
         if let dot = text.firstIndex(of: "."), text.distance(from: dot, to: text.endIndex) - 1 > decimals {
             text = String(text[..<text.index(dot, offsetBy: decimals + 1)])
