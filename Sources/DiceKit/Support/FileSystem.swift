@@ -41,6 +41,7 @@ public enum FileSystem {
         }
         try createDirectory(path)
         let probe = path + "/.dicekit-write-test-\(getpid())"
+        unlink(probe)  // a leftover of a killed process that had the same id
         let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw DiceKitError.file(path: path, reason: "cannot create files in this directory (\(lastError()))")

@@ -27,7 +27,7 @@ public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertibl
         switch self {
         case .io(let path, let reason): return "\(path): \(reason)"
         case .badHeaderLength(let length, let size):
-            return "bad safetensors header length \(length) for a file of \(size) bytes; expected 2 ≤ length ≤ size − 8"
+            return "bad safetensors header length \(length) for a file of \(size) bytes; expected 2 ≤ length ≤ size − 8 and ≤ \(SafetensorsFile.maximumHeaderLength)"
         case .malformedHeader(let why): return "malformed safetensors header: \(why)"
         case .unknownDType(let tensor, let dtype):
             return "tensor '\(tensor)' has unknown dtype '\(dtype)'; expected one of \(SafetensorsDType.allCases.map(\.rawValue).joined(separator: ", "))"
