@@ -74,6 +74,8 @@ func makeCase(_ kind: CaseKind, in directory: String, seeds: Seeds, random: inou
             ["predict", "--checkpoint", seeds.checkpoint, "--input", data + "/images.npy", "--logits", directory + "/logits.npy"],
             ["train", "--data", data, "--out", directory + "/run"] + Seeds.tinyTraining,
             ["loss", target, seeds.npyData + "/masks.npy", "--labels", "--activation", "softmax"],
+            ["grad", "--checkpoint", seeds.checkpoint, "--images", data + "/images.npy", "--labels", data + "/masks.npy",
+             "--out", directory + "/grad.safetensors"],
         ]
         return FuzzCase(kind: kind, mutated: target, arguments: random.pick(commands))
     case .safetensors:
@@ -83,6 +85,8 @@ func makeCase(_ kind: CaseKind, in directory: String, seeds: Seeds, random: inou
         let commands: [[String]] = [
             ["eval", "--checkpoint", target, "--data", seeds.npyData],
             ["predict", "--checkpoint", target, "--input", seeds.npyData + "/images.npy", "--logits", directory + "/logits.npy"],
+            ["grad", "--checkpoint", target, "--images", seeds.npyData + "/images.npy", "--labels", seeds.npyData + "/masks.npy",
+             "--out", directory + "/grad.safetensors"],
         ]
         return FuzzCase(kind: kind, mutated: target, arguments: random.pick(commands))
     case .png:

@@ -68,7 +68,8 @@ func mutateSafetensors(_ bytes: [UInt8], _ random: inout FuzzRandom) -> [UInt8] 
     case 3 where !names.isEmpty:  // a name: truncated, emptied, or an unknown one
         let name = random.pick(names)
         let replacement = random.pick(["down.", "down", "head", "head.", "", "down.0.0.weightx", "mid.9.weight", "down.x.0.weight",
-                                       "down.99.0.weight", "up.-1.bias", "optimizer.step", "__metadata__", String(name.dropLast())])
+                                       "down.99.0.weight", "up.-1.bias", "optimizer.step", "__metadata__", "two\\nlines", "\\u0000",
+                                       String(name.dropLast())])
         header = replaceFirst(in: header, of: "\"\(name)\"", with: "\"\(replacement)\"")
     case 4 where !names.isEmpty:  // a shape of rank 0, rank 1, or a huge one
         let name = random.pick(names)

@@ -2,6 +2,7 @@
 // and fails with one line naming the path and the reason; no raw Foundation error text.
 
 import XCTest
+@testable import DiceKit
 
 final class CLIFileErrorTests: XCTestCase {
     /// `dicekit arguments` exits 1 with one stderr line containing every fragment.
@@ -45,5 +46,15 @@ final class CLIFileErrorTests: XCTestCase {
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         try assertOneLineError(["eval", "--checkpoint", path, "--data", "synthetic", "--count", "1", "--size", "16"],
                                mentioning: ["base width 1000000"])
+    }
+
+    func testErrorQuotingANameWithALineBreakStaysOneLine() throws {
+        let configuration = UNetConfiguration(baseWidth: 4, depth: 1)
+        var file = try UNet<Float>(configuration).parameters.stateDict(metadata: configuration.metadata)
+        file.setTensor(Tensor<Float>([1]), named: "two\nlines")
+        let path = try temporaryDirectory(self).appendingPathComponent("named.safetensors").path
+        try file.write(to: path)
+        try assertOneLineError(["eval", "--checkpoint", path, "--data", "synthetic", "--count", "1", "--size", "16"],
+                               mentioning: ["two; lines"])
     }
 }
