@@ -45,7 +45,8 @@ public enum AtomicFile {
     }
 
     /// Removes the temporary files `.<name>.tmp-<pid>-<random>` that writes killed before their
-    /// rename left in `directory` (those of processes still running are kept). Errors are
+    /// rename left in `directory` (those of this process and of processes still running are
+    /// kept). Errors are
     /// ignored: a leftover is harmless, only untidy.
     public static func removeLeftovers(in directory: String) {
         guard let dir = opendir(directory) else { return }
@@ -62,7 +63,7 @@ public enum AtomicFile {
             guard let last = name.split(separator: ".", omittingEmptySubsequences: false).last else { continue }
             let parts = last.split(separator: "-", omittingEmptySubsequences: false)
             guard parts.count == 3, parts[0] == "tmp", let pid = Int32(parts[1]), UInt32(parts[2]) != nil else { continue }
-            if pid != getpid(), kill(pid, 0) == 0 || errno == EPERM { continue }  // still running
+            if pid == getpid() || kill(pid, 0) == 0 || errno == EPERM { continue }  // still running
             unlink(directory + "/" + name)
         }
     }

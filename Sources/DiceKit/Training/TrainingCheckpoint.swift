@@ -70,12 +70,10 @@ public struct TrainingCheckpoint {
         guard let epoch = m["epoch"].flatMap({ Int($0) }), epoch >= 1 else {
             throw DiceKitError.value("\(path): metadata 'epoch' is \(m["epoch"].map { "'\($0)'" } ?? "missing"); expected an integer ≥ 1")
         }
-        guard let historyText = m["dicekit.history"], let data = historyText.data(using: .utf8),
-              let objects = (try? JSONSerialization.jsonObject(with: data)) as? [Any] else {
-            throw DiceKitError.value("\(path): metadata 'dicekit.history' is missing or not a JSON array")
+        guard let history = m["dicekit.history"].flatMap(EpochMetrics.history(jsonArray:)) else {
+            throw DiceKitError.value("\(path): metadata 'dicekit.history' is missing or not a JSON array of epoch objects")
         }
-        let history = objects.compactMap { ($0 as? [String: Any]).flatMap(EpochMetrics.init(jsonObject:)) }
-        guard history.count == objects.count, history.map(\.epoch) == Array(1...epoch) else {
+        guard history.map(\.epoch) == Array(1...epoch) else {
             throw DiceKitError.value("\(path): metadata 'dicekit.history' holds epochs \(history.map(\.epoch).prefix(8)); expected 1…\(epoch), one object each")
         }
         guard let optionsText = m["dicekit.options"], let optionsData = optionsText.data(using: .utf8),
