@@ -167,10 +167,12 @@ public enum CurvePlot {
                 let (lo, hi, step) = CurvePlot.niceRange(finite.min() ?? 0, finite.max() ?? 1, includeZero: true)
                 return linear(lo, hi, step: step)
             }
-            var lo = log10(smallest).rounded(.down), hi = log10(largest).rounded(.up)
+            // 10^308 is the largest power of ten a Double holds; larger values clamp to the top.
+            var lo = min(log10(smallest).rounded(.down), 307), hi = min(log10(largest).rounded(.up), 308)
             if hi <= lo { hi = lo + 1 }
-            let decadesPerTick = max(1, ((hi - lo) / 6).rounded(.up))
-            hi = lo + ((hi - lo) / decadesPerTick).rounded(.up) * decadesPerTick
+            let decadesPerTick = [1.0, 2, 5, 10, 20, 50, 100].first { $0 >= (hi - lo) / 6 } ?? 100
+            lo = (lo / decadesPerTick).rounded(.down) * decadesPerTick
+            hi = min(lo + ((hi - lo) / decadesPerTick).rounded(.up) * decadesPerTick, 308)
             var ticks = [(value: Double, label: String)]()
             var decade = lo
             while decade <= hi {
