@@ -19,6 +19,8 @@ public final class Trainer {
     public private(set) var history: [EpochMetrics] = []
 
     private let loss: DiceLoss
+    /// The checkpoint `resume` read, if any.
+    private var resumedFrom: String?
 
     /// A trainer for `model`.
     ///
@@ -41,10 +43,14 @@ public final class Trainer {
     /// (`last.safetensors`, see `TrainingCheckpoint`); `fit` then continues with the next epoch.
     ///
     /// - Throws: `DiceKitError` when the checkpoint belongs to another architecture or optimiser.
-    public func resume(from checkpoint: TrainingCheckpoint) throws {
+    ///
+    /// - Parameter path: where the checkpoint was read from, named as the last good checkpoint
+    ///   if the run diverges before it writes one of its own (default nil).
+    public func resume(from checkpoint: TrainingCheckpoint, path: String? = nil) throws {
         try model.parameters.load(checkpoint.model)
         try optimizer.loadState(checkpoint.optimizerState, parameters: model.parameters.trainable)
         history = checkpoint.history
+        resumedFrom = path
     }
 
     /// Reads `path` with `TrainingCheckpoint.read(contentsOf:)` and resumes from it.
@@ -52,7 +58,7 @@ public final class Trainer {
     /// - Throws: `SafetensorsError` for an unreadable file; `DiceKitError.value` for a
     ///   model-only checkpoint (best.safetensors) or one of another model or optimiser.
     public func resume(fromCheckpoint path: String) throws {
-        try resume(from: try TrainingCheckpoint.read(contentsOf: path))
+        try resume(from: try TrainingCheckpoint.read(contentsOf: path), path: path)
     }
 
     /// Trains until epoch `configuration.epochs` (continuing after `history` when resumed).
@@ -99,6 +105,7 @@ public final class Trainer {
         var interrupted = false
         var skippedSteps = 0, skippedInARow = 0
         var divergence: TrainingDivergence?
+        var lastSaved: (path: String, epoch: Int)? = history.isEmpty ? nil : resumedFrom.map { ($0, history.count) }
         InterruptFlag.install()
         defer { InterruptFlag.uninstall() }
 
@@ -118,9 +125,8 @@ public final class Trainer {
                         if InterruptFlag.isRequested { interrupted = true; break }
                         continue
                     }
-                    let kept = output.flatMap { output in history.last.map { ("\(output)/last.safetensors", $0.epoch) } }
                     divergence = TrainingDivergence(epoch: epoch, step: index + 1, quantity: bad.quantity, value: bad.value,
-                                                    skippedInARow: skippedInARow, lastCheckpoint: kept,
+                                                    skippedInARow: skippedInARow, lastCheckpoint: lastSaved,
                                                     summary: TrainingSummary(epochs: [], seconds: 0))
                     break epochs
                 }
@@ -156,6 +162,7 @@ public final class Trainer {
                     try saveModel(to: "\(output)/best.safetensors", epoch: epoch)
                 }
                 try saveCheckpoint(to: "\(output)/last.safetensors", epoch: epoch)
+                lastSaved = ("\(output)/last.safetensors", epoch)
                 CrashTestPoint.reach("metrics-before", epoch: epoch)
                 try log?.append(metrics)
                 CrashTestPoint.reach("metrics-after", epoch: epoch)

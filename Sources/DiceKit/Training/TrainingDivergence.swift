@@ -15,7 +15,8 @@ public struct TrainingDivergence: Error, CustomStringConvertible, Sendable {
     public var value: Double
     /// Consecutive steps skipped just before this one (0 under `NonFinitePolicy.stop`).
     public var skippedInARow: Int
-    /// The last good training checkpoint and its epoch; nil when no epoch finished or nothing is written.
+    /// The last good training checkpoint and its epoch (the one resumed from until the run writes
+    /// its own); nil when there is none.
     public var lastCheckpoint: (path: String, epoch: Int)?
     /// The summary of the finished epochs, as written to summary.json.
     public var summary: TrainingSummary
@@ -25,7 +26,7 @@ public struct TrainingDivergence: Error, CustomStringConvertible, Sendable {
     public var description: String {
         let skipped = skippedInARow > 0 ? " after \(skippedInARow) skipped step(s) in a row" : ""
         let kept = lastCheckpoint.map { "last good checkpoint \($0.path) (epoch \($0.epoch))" }
-            ?? "no checkpoint kept (no epoch finished)"
+            ?? "no checkpoint kept (no epoch finished, or no output directory)"
         return "training diverged at epoch \(epoch), step \(step): \(quantity) is \(value)\(skipped); \(kept)"
     }
 }

@@ -141,7 +141,7 @@ enum TrainCommand: Command {
         }
         let trainer = try Trainer(model: model, configuration: config)
         if let resume {
-            try trainer.resume(from: resume.checkpoint)
+            try trainer.resume(from: resume.checkpoint, path: resume.path)
             try carryBestCheckpoint(from: resume.path, to: config.outputDirectory!)
         }
         let steps = (training.count + config.batchSize - 1) / config.batchSize

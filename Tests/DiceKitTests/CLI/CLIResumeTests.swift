@@ -123,6 +123,10 @@ final class CLIResumeTests: XCTestCase {
         XCTAssertTrue(stopped.stdout.contains("\"diverged\": \"training diverged at epoch 2, step 1"), stopped.stdout)
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir)/curves.svg"))
         XCTAssertEqual(try loggedEpochs(dir).count, 1)
+        // Into another folder, before that folder holds a checkpoint: the good one is the resumed one.
+        let elsewhere = try runDicekit(["train", "--epochs", "3", "--resume", path, "--out", "\(dir)/other"])
+        XCTAssertEqual(elsewhere.status, 1)
+        XCTAssertTrue(elsewhere.stderr.hasSuffix("last good checkpoint \(path) (epoch 1)\n"), elsewhere.stderr)
 
         // skip:2 drops two updates (the rest of epoch 2), then stops on the third in a row.
         let skipping = try runDicekit(["train", "--epochs", "3", "--on-nonfinite", "skip:2", "--resume", path])

@@ -142,7 +142,7 @@ final class TrainingRobustnessTests: XCTestCase {
         let trainer = try Trainer(model: model, configuration: config)
         XCTAssertThrowsError(try trainer.fit(training: data, validation: nil)) { error in
             guard let divergence = error as? TrainingDivergence else { return XCTFail("\(error)") }
-            XCTAssertEqual("\(divergence)", "training diverged at epoch 1, step 1: loss is nan; no checkpoint kept (no epoch finished)")
+            XCTAssertEqual("\(divergence)", "training diverged at epoch 1, step 1: loss is nan; no checkpoint kept (no epoch finished, or no output directory)")
             XCTAssertEqual(divergence.summary.epochs.count, 0)
         }
         XCTAssertEqual(trainer.optimizer.stepCount, 0, "no update")
