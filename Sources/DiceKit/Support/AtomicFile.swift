@@ -26,6 +26,49 @@ public enum AtomicFile {
     /// Test hook: as `write(_:to:)`, but fails with an injected error once `failAfterBytes` bytes
     /// have reached the temporary file, to simulate a crash or a full disk mid-write.
     static func write(_ bytes: [UInt8], to path: String, failAfterBytes: Int?) throws {
+        try write(bytes, to: path, failAfterBytes: failAfterBytes, stages: nil)
+    }
+
+    /// The moments of a write that `write(_:to:stages:)` reports, for crash-safety tests.
+    enum Stage: String, Sendable {
+        /// Half of the bytes are in the temporary file.
+        case halfWritten = "mid-write"
+        /// The temporary file is complete and flushed; the rename is next.
+        case beforeRename = "before-rename"
+        /// The new file is in place.
+        case afterRename = "after-rename"
+    }
+
+    /// Test hook: as `write(_:to:)`, calling `stages` at each `Stage` (a test kills the process there).
+    static func write(_ bytes: [UInt8], to path: String, stages: (Stage) -> Void) throws {
+        try withoutActuallyEscaping(stages) { try write(bytes, to: path, failAfterBytes: nil, stages: $0) }
+    }
+
+    /// Removes the temporary files `.<name>.tmp-<pid>-<random>` that writes killed before their
+    /// rename left in `directory` (those of this process and of processes still running are
+    /// kept). Errors are
+    /// ignored: a leftover is harmless, only untidy.
+    public static func removeLeftovers(in directory: String) {
+        guard let dir = opendir(directory) else { return }
+        var names = [String]()
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            names.append(name)
+        }
+        closedir(dir)
+        for name in names where name.hasPrefix(".") {
+            // The last dot-separated part is "tmp-<pid>-<random>" (neither number holds a dot).
+            guard let last = name.split(separator: ".", omittingEmptySubsequences: false).last else { continue }
+            let parts = last.split(separator: "-", omittingEmptySubsequences: false)
+            guard parts.count == 3, parts[0] == "tmp", let pid = Int32(parts[1]), UInt32(parts[2]) != nil else { continue }
+            if pid == getpid() || kill(pid, 0) == 0 || errno == EPERM { continue }  // still running
+            unlink(directory + "/" + name)
+        }
+    }
+
+    private static func write(_ bytes: [UInt8], to path: String, failAfterBytes: Int?, stages: ((Stage) -> Void)?) throws {
         let temporary = temporaryPath(for: path)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw failure(path, "cannot create a temporary file (\(lastError()))") }
@@ -36,8 +79,10 @@ public enum AtomicFile {
         do {
             try bytes.withUnsafeBytes { raw in
                 var offset = 0
+                let half = stages == nil ? -1 : raw.count / 2
                 while offset < raw.count {
                     var chunk = Swift.min(1 << 20, raw.count - offset)
+                    if offset < half { chunk = Swift.min(chunk, half - offset) }
                     if let limit = failAfterBytes {
                         if offset >= limit { throw failure(path, "injected failure after \(limit) bytes") }
                         chunk = Swift.min(chunk, limit - offset)
@@ -48,6 +93,7 @@ public enum AtomicFile {
                         throw failure(path, "write failed (\(lastError()))")
                     }
                     offset += written
+                    if offset == half { stages?(.halfWritten) }
                 }
                 if let limit = failAfterBytes, limit <= raw.count {
                     throw failure(path, "injected failure after \(limit) bytes")
@@ -56,7 +102,9 @@ public enum AtomicFile {
             guard fsync(fd) == 0 else { throw failure(path, "fsync failed (\(lastError()))") }
             closed = true
             guard close(fd) == 0 else { throw failure(path, "close failed (\(lastError()))") }
+            stages?(.beforeRename)
             guard rename(temporary, path) == 0 else { throw failure(path, "rename failed (\(lastError()))") }
+            stages?(.afterRename)
         } catch {
             unlink(temporary)
             throw error

@@ -41,3 +41,14 @@ public final class MetricsLog {
         }
     }
 }
+
+extension MetricsLog {
+    /// Replaces the file at `path` with one line per epoch of `epochs`, atomically (a resumed
+    /// run rewrites its log from the checkpoint's history, so a kill between the checkpoint and
+    /// the log line leaves no epoch missing or repeated).
+    ///
+    /// - Throws: `DiceKitError.file` when it cannot be written.
+    public static func rewrite(_ epochs: [EpochMetrics], to path: String) throws {
+        try AtomicFile.write(Array(epochs.map { $0.json.encoded + "\n" }.joined().utf8), to: path)
+    }
+}

@@ -96,7 +96,7 @@ public final class ProgressReporter {
 
     /// "1:02:03", "4:05" or "--:--" for an unknown duration.
     static func duration(_ seconds: Double) -> String {
-        guard seconds.isFinite, seconds >= 0 else { return "--:--" }
+        guard seconds.isFinite, seconds >= 0, seconds < 1e9 else { return "--:--" }
         let total = Int(seconds.rounded())
         let (h, m, s) = (total / 3600, (total / 60) % 60, total % 60)
         let mmss = (m < 10 && h > 0 ? "0" : "") + "\(m):" + (s < 10 ? "0" : "") + "\(s)"
@@ -105,6 +105,7 @@ public final class ProgressReporter {
 
     private func format(_ value: Double, _ decimals: Int) -> String {
         guard value.isFinite else { return "\(value)" }
-        return String(format: "%.\(decimals)f", value)
+        // A diverging run's 1e27 reads better as 1.000e+27 than as 28 digits.
+        return abs(value) < 1e6 ? String(format: "%.\(decimals)f", value) : String(format: "%.3e", value)
     }
 }

@@ -1,7 +1,8 @@
 // The training loop: mini-batches with augmentation, forward, Dice-family loss and its
 // closed-form gradient, backward, gradient clipping, the learning-rate schedule and the
 // optimiser step; validation Dice and IoU per class after every epoch; checkpoints of the last
-// and the best epoch (atomic writes); metrics.jsonl, summary.json and curves.svg; Ctrl-C saves
+// and the best epoch (atomic writes; see TrainingCheckpoint); metrics.jsonl, summary.json and
+// curves.svg; a non-finite loss or gradient norm stops (or skips) before the update; Ctrl-C saves
 // and stops cleanly.
 
 import Foundation
@@ -12,12 +13,14 @@ public final class Trainer {
     public let model: UNet<Float>
     /// The run's settings.
     public let configuration: TrainingConfiguration
-    /// The optimiser (its state is saved next to each checkpoint).
+    /// The optimiser (its state is saved inside each training checkpoint).
     public let optimizer: any Optimizer<Float>
     /// Every finished epoch so far (restored when resuming).
     public private(set) var history: [EpochMetrics] = []
 
     private let loss: DiceLoss
+    /// The checkpoint `resume` read, if any.
+    private var resumedFrom: String?
 
     /// A trainer for `model`.
     ///
@@ -36,40 +39,48 @@ public final class Trainer {
         loss = configuration.loss.loss
     }
 
-    /// Restores the optimiser state and the epoch history saved with a checkpoint by this class
-    /// (the model's weights are loaded with `UNet.load(contentsOf:)`).
+    /// Restores the weights, the optimiser state and the epoch history of a training checkpoint
+    /// (`last.safetensors`, see `TrainingCheckpoint`); `fit` then continues with the next epoch.
     ///
-    /// - Throws: `SafetensorsError` / `DiceKitError` when the state file is missing or belongs
-    ///   to another optimiser or model.
+    /// - Throws: `DiceKitError` when the checkpoint belongs to another architecture or optimiser.
+    ///
+    /// - Parameter path: where the checkpoint was read from, named as the last good checkpoint
+    ///   if the run diverges before it writes one of its own (default nil).
+    public func resume(from checkpoint: TrainingCheckpoint, path: String? = nil) throws {
+        try model.parameters.load(checkpoint.model)
+        try optimizer.loadState(checkpoint.optimizerState, parameters: model.parameters.trainable)
+        history = checkpoint.history
+        resumedFrom = path
+    }
+
+    /// Reads `path` with `TrainingCheckpoint.read(contentsOf:)` and resumes from it.
+    ///
+    /// - Throws: `SafetensorsError` for an unreadable file; `DiceKitError.value` for a
+    ///   model-only checkpoint (best.safetensors) or one of another model or optimiser.
     public func resume(fromCheckpoint path: String) throws {
-        let state = try SafetensorsFile.read(contentsOf: Self.optimizerPath(for: path))
-        try optimizer.loadState(state, parameters: model.parameters.trainable)
-        let directory = (path as NSString).deletingLastPathComponent
-        let log = (directory as NSString).appendingPathComponent("metrics.jsonl")
-        if let text = try? String(contentsOfFile: log, encoding: .utf8) {
-            history = text.split(separator: "\n").compactMap { EpochMetrics(jsonLine: String($0)) }
-        }
-        let checkpointEpoch = Int(try SafetensorsFile.read(contentsOf: path).metadata["epoch"] ?? "") ?? history.count
-        history = history.filter { $0.epoch <= checkpointEpoch }
+        try resume(from: try TrainingCheckpoint.read(contentsOf: path), path: path)
     }
 
-    /// The optimiser-state file that accompanies a checkpoint: `X.safetensors` → `X.optim.safetensors`.
-    public static func optimizerPath(for checkpoint: String) -> String {
-        let base = checkpoint.hasSuffix(".safetensors") ? String(checkpoint.dropLast(12)) : checkpoint
-        return base + ".optim.safetensors"
-    }
-
-    /// Trains for the configured epochs (continuing after `history` when resumed).
+    /// Trains until epoch `configuration.epochs` (continuing after `history` when resumed).
     ///
     /// After every epoch: validation loss, Dice and IoU per class (MONAI's `DiceMetric` with
-    /// empty classes excluded, mean over images), a line in `metrics.jsonl`, `last.safetensors`
-    /// and, when the foreground Dice improves, `best.safetensors`; at the end `summary.json` and
-    /// `curves.svg`. A SIGINT (Ctrl-C) finishes the current step, saves `last.safetensors` and
-    /// returns a summary marked interrupted.
+    /// empty classes excluded, mean over images); when the foreground Dice improves,
+    /// `best.safetensors` (model only); then `last.safetensors` (model, optimiser state, epoch,
+    /// history: the epoch's commit point); then the epoch's line in `metrics.jsonl`. At the end
+    /// `summary.json` and `curves.svg`. A resumed run first rewrites `metrics.jsonl` from the
+    /// history and removes temporary files that killed writes left in the output directory.
+    /// A SIGINT (Ctrl-C) finishes the current step, saves `last.safetensors` and returns a
+    /// summary marked interrupted.
     ///
-    /// - Throws: `DiceKitError` for data that does not fit the model; file errors.
+    /// - Throws: `TrainingDivergence` when a non-finite loss or gradient norm stops the run
+    ///   (after summary.json and curves.svg are written; see `NonFinitePolicy`);
+    ///   `DiceKitError.option` when `history` already holds `configuration.epochs` epochs;
+    ///   `DiceKitError` for data that does not fit the model; file errors.
     public func fit(training: SegmentationDataset, validation: SegmentationDataset?,
                     reporter: ProgressReporter? = nil) throws -> TrainingSummary {
+        guard configuration.epochs > history.count else {
+            throw DiceKitError.option("epochs \(configuration.epochs), but \(history.count) epoch(s) are already done; expected more than \(history.count)")
+        }
         try checkCompatible(training)
         if let validation { try checkCompatible(validation) }
         let start = ProcessInfo.processInfo.systemUptime
@@ -82,30 +93,52 @@ public final class Trainer {
         case .poly: schedule = .polynomial(total: totalSteps)
         }
         let output = configuration.outputDirectory
-        if let output { try FileSystem.createDirectory(output) }
-        let log = try output.map { try MetricsLog(path: "\($0)/metrics.jsonl", append: !history.isEmpty) }
+        var log: MetricsLog?
+        if let output {
+            try FileSystem.createDirectory(output)
+            AtomicFile.removeLeftovers(in: output)
+            let path = "\(output)/metrics.jsonl"
+            if !history.isEmpty { try MetricsLog.rewrite(history, to: path) }
+            log = try MetricsLog(path: path, append: !history.isEmpty)
+        }
         var bestDice = history.compactMap(\.validationDiceForeground).max() ?? -.infinity
         var interrupted = false
+        var skippedSteps = 0, skippedInARow = 0
+        var divergence: TrainingDivergence?
+        var lastSaved: (path: String, epoch: Int)? = history.isEmpty ? nil : resumedFrom.map { ($0, history.count) }
         InterruptFlag.install()
         defer { InterruptFlag.uninstall() }
 
-        epochs: for epoch in (history.count + 1)...max(configuration.epochs, history.count + 1) where epoch <= configuration.epochs {
+        epochs: for epoch in (history.count + 1)...configuration.epochs {
             let epochStart = ProcessInfo.processInfo.systemUptime
             var lossSum = 0.0, steps = 0, images = 0
             let batches = try training.batches(size: configuration.batchSize, seed: configuration.seed &+ UInt64(epoch),
                                                augmentation: configuration.augmentation)
-            for batch in batches {
-                let stepIndex = (epoch - 1) * stepsPerEpoch + steps
+            for (index, batch) in batches.enumerated() {
+                let stepIndex = (epoch - 1) * stepsPerEpoch + index
                 optimizer.learningRate = schedule.learningRate(base: configuration.learningRate, step: stepIndex)
-                let value = try trainStep(batch)
-                lossSum += value
+                let outcome = try step(batch)
+                if let bad = outcome.nonFinite {
+                    if case .skip(let limit) = configuration.onNonFinite, skippedInARow < limit {
+                        skippedSteps += 1
+                        skippedInARow += 1
+                        if InterruptFlag.isRequested { interrupted = true; break }
+                        continue
+                    }
+                    divergence = TrainingDivergence(epoch: epoch, step: index + 1, quantity: bad.quantity, value: bad.value,
+                                                    skippedInARow: skippedInARow, lastCheckpoint: lastSaved,
+                                                    summary: TrainingSummary(epochs: [], seconds: 0))
+                    break epochs
+                }
+                skippedInARow = 0
+                lossSum += outcome.loss
                 steps += 1
                 images += batch.count
-                reporter?.step(epoch: epoch, step: steps, loss: value, images: batch.count)
+                reporter?.step(epoch: epoch, step: index + 1, loss: outcome.loss, images: batch.count)
                 if InterruptFlag.isRequested { interrupted = true; break }
             }
             let seconds = ProcessInfo.processInfo.systemUptime - epochStart
-            var metrics = EpochMetrics(epoch: epoch, trainLoss: lossSum / Double(max(steps, 1)),
+            var metrics = EpochMetrics(epoch: epoch, trainLoss: steps > 0 ? lossSum / Double(steps) : .nan,
                                        learningRate: optimizer.learningRate, seconds: seconds,
                                        imagesPerSecond: Double(images) / max(seconds, 1e-9))
             if let validation, !interrupted {
@@ -114,43 +147,79 @@ public final class Trainer {
                 metrics.validationDice = scores.dice
                 metrics.validationIoU = scores.iou
             }
-            if !interrupted || steps > 0 {
-                history.append(metrics)
-                try log?.append(metrics)
-                reporter?.endEpoch(metrics)
+            if interrupted && steps == 0 {
+                reporter?.message("interrupted before a step of epoch \(epoch); kept \(output.map { "\($0)/last.safetensors" } ?? "nothing (no output directory)")")
+                break epochs
             }
+            history.append(metrics)
             if let output {
-                try saveCheckpoint(to: "\(output)/last.safetensors", epoch: metrics.epoch)
+                // The order makes a kill anywhere recoverable: best first (a kill after it
+                // redoes this epoch, which rewrites it identically), then last.safetensors (the
+                // commit point: model, optimiser, epoch and history in one rename), then the
+                // log line (rewritten from the checkpoint's history on resume).
                 if let dice = metrics.validationDiceForeground, dice > bestDice {
                     bestDice = dice
-                    try saveCheckpoint(to: "\(output)/best.safetensors", epoch: metrics.epoch)
+                    try saveModel(to: "\(output)/best.safetensors", epoch: epoch)
                 }
+                try saveCheckpoint(to: "\(output)/last.safetensors", epoch: epoch)
+                lastSaved = ("\(output)/last.safetensors", epoch)
+                CrashTestPoint.reach("metrics-before", epoch: epoch)
+                try log?.append(metrics)
+                CrashTestPoint.reach("metrics-after", epoch: epoch)
             }
+            reporter?.endEpoch(metrics)
             if interrupted {
                 reporter?.message("interrupted: saved \(output.map { "\($0)/last.safetensors" } ?? "nothing (no output directory)")")
                 break epochs
             }
         }
-        let summary = TrainingSummary(epochs: history, interrupted: interrupted,
-                                      seconds: ProcessInfo.processInfo.systemUptime - start,
+        let summary = TrainingSummary(epochs: history, interrupted: interrupted, diverged: divergence?.description,
+                                      skippedSteps: skippedSteps, seconds: ProcessInfo.processInfo.systemUptime - start,
                                       configuration: describe())
         if let output {
             try summary.write(to: "\(output)/summary.json")
             try CurvePlot.write(history, to: "\(output)/curves.svg")
         }
+        if var divergence {
+            divergence.summary = summary
+            throw divergence
+        }
         return summary
     }
 
-    /// One optimiser step on a batch; returns the batch's loss.
+    /// One optimiser step on a batch; returns the batch's loss. When the loss or the gradient
+    /// norm is not finite the update is dropped (weights and optimiser state unchanged) and the
+    /// non-finite loss (or NaN) is returned.
     public func trainStep(_ batch: SegmentationBatch) throws -> Double {
+        let outcome = try step(batch)
+        return outcome.nonFinite == nil ? outcome.loss : (outcome.loss.isFinite ? .nan : outcome.loss)
+    }
+
+    /// What one step produced: its loss, and the non-finite quantity that dropped its update.
+    private struct StepOutcome {
+        var loss: Double
+        var nonFinite: (quantity: String, value: Double)?
+    }
+
+    /// Forward, loss, backward, clipping and the optimiser step, checking the loss (before the
+    /// backward pass) and the global gradient norm (before the update) for non-finite values.
+    private func step(_ batch: SegmentationBatch) throws -> StepOutcome {
         model.parameters.zeroGradients()
         let logits = try model.forward(batch.images, mode: .training)
+        // The loss rejects non-finite logits as bad input; here they mean the run diverged,
+        // and the loss they would give is NaN.
+        if logits.withUnsafeBufferPointer({ $0.contains { !$0.isFinite } }) {
+            return StepOutcome(loss: .nan, nonFinite: ("loss", .nan))
+        }
         let result = try loss.evaluate(logits, target: .labels(try LabelMap(shape: batch.labelShape, int32Labels: batch.labels)),
                                        gradient: true)
+        let value = Double(result.value)
+        guard value.isFinite else { return StepOutcome(loss: value, nonFinite: ("loss", value)) }
         try model.backward(result.gradient!)
-        if let clip = configuration.gradientClip { _ = clipGradientNorm(model.parameters.trainable, maxNorm: clip) }
+        let norm = clipGradientNorm(model.parameters.trainable, maxNorm: configuration.gradientClip ?? .greatestFiniteMagnitude)
+        guard norm.isFinite else { return StepOutcome(loss: value, nonFinite: ("gradient norm", norm)) }
         optimizer.step(model.parameters.trainable)
-        return Double(result.value)
+        return StepOutcome(loss: value)
     }
 
     /// Validation loss, and Dice and IoU per class (index 0 = background) of the arg-max
@@ -164,7 +233,9 @@ public final class Trainer {
         for batch in try dataset.batches(size: batchSize ?? configuration.batchSize) {
             let logits = try model.forward(batch.images, mode: .evaluation)
             let target = try LabelMap(shape: batch.labelShape, int32Labels: batch.labels)
-            lossSum += Double(try loss.evaluate(logits, target: .labels(target)).value)
+            // Non-finite logits (weights that diverged) give a NaN loss, not an input error.
+            let finite = !logits.withUnsafeBufferPointer { $0.contains { !$0.isFinite } }
+            lossSum += finite ? Double(try loss.evaluate(logits, target: .labels(target)).value) : .nan
             batches += 1
             let diceMetric = OverlapMetric(score: .dice, reduction: .none, emptyClass: .exclude)
             let counts = try diceMetric.counts(predicted: try Predictor.argmax(logits), target: target, classes: classes)
@@ -178,10 +249,27 @@ public final class Trainer {
         return (lossSum / Double(max(batches, 1)), dice.map(mean), iou.map(mean))
     }
 
-    /// Saves the model (with `epoch` in the metadata) and the optimiser state next to it.
+    /// Writes the training checkpoint (`TrainingCheckpoint`: model, optimiser state, `epoch`,
+    /// the history and `configuration.recordedOptions`) to `path` as one file, atomically.
+    ///
+    /// - Throws: `DiceKitError.file` when it cannot be written (the previous file stays intact).
     public func saveCheckpoint(to path: String, epoch: Int) throws {
-        try model.save(to: path, metadata: ["epoch": "\(epoch)", "loss": configuration.loss.rawValue])
-        try optimizer.stateDict().write(to: Self.optimizerPath(for: path))
+        var modelFile = model.parameters.stateDict(metadata: model.configuration.metadata)
+        modelFile.metadata["loss"] = configuration.loss.rawValue
+        let checkpoint = TrainingCheckpoint(model: modelFile, optimizerState: optimizer.stateDict(), epoch: epoch,
+                                            history: history.filter { $0.epoch <= epoch },
+                                            options: configuration.recordedOptions)
+        try AtomicFile.write(checkpoint.file.encode(), to: path) { stage in
+            CrashTestPoint.reach("checkpoint-\(stage.rawValue)", epoch: epoch)
+        }
+    }
+
+    /// Writes the model alone (PyTorch's state_dict, loadable with `load_state_dict`) with
+    /// `epoch`, the loss and "dicekit.checkpoint" = "model" in the metadata, atomically.
+    ///
+    /// - Throws: `SafetensorsError.io` when it cannot be written (the previous file stays intact).
+    public func saveModel(to path: String, epoch: Int) throws {
+        try model.save(to: path, metadata: ["epoch": "\(epoch)", "loss": configuration.loss.rawValue, "dicekit.checkpoint": "model"])
     }
 
     private func checkCompatible(_ dataset: SegmentationDataset) throws {

@@ -55,6 +55,40 @@ public enum LossKind: String, Sendable, CaseIterable {
     }
 }
 
+/// What `Trainer` does with a training step whose loss or gradient norm is not finite.
+public enum NonFinitePolicy: Sendable, Equatable {
+    /// Stop training before the optimiser step (the default): `fit` writes the summary and the
+    /// curves, keeps the last good checkpoint and throws `TrainingDivergence`.
+    case stop
+    /// Drop that step's update (the weights and the optimiser state stay as they were), count it
+    /// in the summary's "skipped_steps"; a non-finite step that follows `maxConsecutive` (≥ 1)
+    /// skipped steps in a row stops the run as `stop` does.
+    case skip(maxConsecutive: Int)
+
+    /// The spelling of `dicekit train --on-nonfinite`: "stop", "skip" (10 in a row) or "skip:N".
+    public var name: String {
+        switch self {
+        case .stop: return "stop"
+        case .skip(let n): return "skip:\(n)"
+        }
+    }
+
+    /// Parses `name`'s spelling.
+    ///
+    /// - Throws: `DiceKitError.option` naming the value and the accepted forms.
+    public init(name: String) throws {
+        switch name {
+        case "stop": self = .stop
+        case "skip": self = .skip(maxConsecutive: 10)
+        default:
+            guard name.hasPrefix("skip:"), let n = Int(name.dropFirst(5)), n >= 1 else {
+                throw DiceKitError.option("on-nonfinite '\(name)'; expected stop, skip or skip:N with N ≥ 1")
+            }
+            self = .skip(maxConsecutive: n)
+        }
+    }
+}
+
 /// Settings of a training run.
 public struct TrainingConfiguration: Sendable {
     /// Passes over the training set (default 20).
@@ -82,6 +116,12 @@ public struct TrainingConfiguration: Sendable {
     public var seed: UInt64 = 0
     /// Where checkpoints, metrics.jsonl, summary.json and curves.svg go; nil writes nothing.
     public var outputDirectory: String? = nil
+    /// What to do with a non-finite loss or gradient norm (default: stop).
+    public var onNonFinite: NonFinitePolicy = .stop
+    /// Settings that a resumed run must repeat (option name → canonical value: data source,
+    /// sizes, loss, seed, …), stored verbatim in every training checkpoint for the caller to
+    /// compare on resume (`dicekit train --resume` does). Default empty.
+    public var recordedOptions: [String: String] = [:]
 
     /// The defaults above.
     public init() {}
@@ -97,6 +137,9 @@ public struct TrainingConfiguration: Sendable {
         }
         guard weightDecay >= 0, weightDecay.isFinite else { throw DiceKitError.option("weight decay \(weightDecay); expected ≥ 0") }
         guard (0..<1).contains(momentum) else { throw DiceKitError.option("momentum \(momentum); expected 0 ≤ m < 1") }
+        if case .skip(let n) = onNonFinite, n < 1 {
+            throw DiceKitError.option("on-nonfinite skip:\(n); expected skip:N with N ≥ 1")
+        }
         if let clip = gradientClip, !(clip > 0 && clip.isFinite) {
             throw DiceKitError.option("gradient clip \(clip); expected a finite value > 0")
         }

@@ -2,7 +2,9 @@
 
 /// The outcome of a training run, written as `OUT/summary.json`.
 ///
-/// Keys, in order: "epochs", "interrupted", "seconds", "images_per_second" (mean of the
+/// Keys, in order: "epochs", "interrupted", "diverged" (null, or the one-line message of a run
+/// stopped by a non-finite loss or gradient norm), "skipped_steps" (steps whose update was
+/// dropped for a non-finite value), "seconds", "images_per_second" (mean of the
 /// epochs' training throughput),
 /// "val_dice_foreground" (the **best** epoch's foreground Dice: the checkpoint that is kept),
 /// "best_epoch", "best_val_dice" and "best_val_iou" (per class), "final_val_dice_foreground",
@@ -12,15 +14,22 @@ public struct TrainingSummary: Sendable, Equatable {
     public var epochs: [EpochMetrics]
     /// Whether the run was stopped early (Ctrl-C).
     public var interrupted: Bool
+    /// Why a diverging run stopped (`TrainingDivergence.description`); nil otherwise.
+    public var diverged: String?
+    /// Steps whose update was dropped for a non-finite loss or gradient norm.
+    public var skippedSteps: Int
     /// Total wall-clock seconds.
     public var seconds: Double
     /// Free-form settings to record (model, loss, optimiser, data…).
     public var configuration: [JSONField]
 
     /// A summary of `epochs`.
-    public init(epochs: [EpochMetrics], interrupted: Bool = false, seconds: Double, configuration: [JSONField] = []) {
+    public init(epochs: [EpochMetrics], interrupted: Bool = false, diverged: String? = nil, skippedSteps: Int = 0,
+                seconds: Double, configuration: [JSONField] = []) {
         self.epochs = epochs
         self.interrupted = interrupted
+        self.diverged = diverged
+        self.skippedSteps = skippedSteps
         self.seconds = seconds
         self.configuration = configuration
     }
@@ -39,6 +48,8 @@ public struct TrainingSummary: Sendable, Equatable {
         return [
             "epochs": .integer(epochs.count),
             "interrupted": .bool(interrupted),
+            "diverged": diverged.map(JSONValue.string) ?? .null,
+            "skipped_steps": .integer(skippedSteps),
             "seconds": .number(seconds),
             "images_per_second": meanRate.map(JSONValue.number) ?? .null,
             "val_dice_foreground": best?.validationDiceForeground.map(JSONValue.number) ?? .null,

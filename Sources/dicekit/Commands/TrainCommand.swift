@@ -26,23 +26,35 @@ enum TrainCommand: Command {
           --weight-decay X (0)  --momentum M (0.99, sgd)  --schedule constant|cosine|poly (cosine)
           --loss dice|dice-ce|jaccard|tversky|focal-tversky|log-cosh-dice|generalized (dice-ce)
           --clip X  global gradient-norm clip (12; 0 disables)   --seed S (0)   --threads T
+          --on-nonfinite stop|skip|skip:N   a step whose loss or gradient norm is nan/inf: stop
+                                 (default; exit 1 naming epoch and step, last good checkpoint kept) or
+                                 skip its update (stop at a bad step after N skipped in a row; skip = skip:10)
         output
           --out DIR              checkpoints (last/best.safetensors), metrics.jsonl, summary.json,
-                                 curves.svg (default runs/train)
-          --resume FILE          continue from a checkpoint written by this command (DIR/last.safetensors)
+                                 curves.svg (default runs/train; on resume, the checkpoint's folder)
+          --resume FILE          continue from DIR/last.safetensors: repeat the original command and
+                                 add --resume; --epochs is the total and must exceed the epochs done.
+                                 Omitted data, model, loss, batch-size, seed, optimizer, val-fraction
+                                 and augmentation options take the checkpoint's values; a different
+                                 value is refused. --epochs, --lr, --schedule, --clip, --weight-decay,
+                                 --momentum, --threads, --out and --on-nonfinite may change.
 
         Prints a progress line on a terminal (one line per epoch otherwise) and the summary JSON
-        at the end. Ctrl-C saves DIR/last.safetensors and exits cleanly.
+        at the end. Ctrl-C saves DIR/last.safetensors and exits cleanly; after a kill, --resume
+        continues from the last finished epoch.
         """,
         valueOptions: ["data", "count", "size", "classes", "val-fraction", "base", "depth", "norm", "activation",
                        "epochs", "batch-size", "lr", "optimizer", "weight-decay", "momentum", "schedule", "loss",
-                       "clip", "seed", "threads", "out", "resume"],
+                       "clip", "seed", "threads", "out", "resume", "on-nonfinite"],
         flags: ["no-augment"]
     )
 
-    static func run(_ arguments: ParsedArguments) throws {
+    static func run(_ given: ParsedArguments) throws {
         // Every option is parsed and checked before any data is generated or read, so a typo
-        // fails at once.
+        // fails at once. A resumed run reads its checkpoint first: omitted fixed options take
+        // the checkpoint's values (see TrainCommand+Resume.swift).
+        let resume = try resumeCheckpoint(given)
+        let arguments = resume.map { filling(given, from: $0.checkpoint.options) } ?? given
         if let threads = try arguments.int("threads", in: 1...256) { BLAS.threadCount = threads }
         let seed = UInt64(try arguments.int("seed", default: 0, in: 0...Int.max)!)
         let source = arguments.string("data") ?? "synthetic"
@@ -70,16 +82,14 @@ enum TrainCommand: Command {
         config.gradientClip = clip == 0 ? nil : clip
         config.augmentation = arguments.flag("no-augment") ? .none : .standard
         config.seed = seed
-        config.outputDirectory = arguments.string("out") ?? "runs/train"
-        do { try config.validate() } catch let error as DiceKitError { throw UsageError(message: error.description) }
+        let resumeFolder = resume.map { ($0.path as NSString).deletingLastPathComponent }
+        config.outputDirectory = arguments.string("out") ?? resumeFolder.map { $0.isEmpty ? "." : $0 } ?? "runs/train"
+        do {
+            config.onNonFinite = try NonFinitePolicy(name: arguments.string("on-nonfinite") ?? "stop")
+            try config.validate()
+        } catch let error as DiceKitError { throw UsageError(message: error.description) }
         try checkOutputs(directories: [config.outputDirectory])
 
-        let resume = arguments.string("resume")
-        if resume != nil {
-            for option in ["base", "depth", "norm", "activation"] where arguments.string(option) != nil {
-                throw UsageError(message: "--\(option) cannot change the architecture of a resumed checkpoint")
-            }
-        }
         var architecture = UNetConfiguration()
         architecture.baseWidth = try arguments.int("base", default: 16, in: 1...1024)!
         architecture.depth = try arguments.int("depth", default: 4, in: 1...8)!
@@ -89,6 +99,28 @@ enum TrainCommand: Command {
         case "relu": architecture.activation = .relu
         case "leaky-relu": architecture.activation = .leakyReLU(slope: 0.01)
         case let other: throw UsageError(message: "--activation expects relu|leaky-relu, got '\(other)'")
+        }
+
+        var recorded = ["data": source == "synthetic" ? source : canonicalPath(source), "val-fraction": "\(fraction)",
+                        "no-augment": "\(arguments.flag("no-augment"))", "loss": config.loss.rawValue,
+                        "batch-size": "\(config.batchSize)", "seed": "\(seed)", "optimizer": config.optimizer.rawValue,
+                        "base": "\(architecture.baseWidth)", "depth": "\(architecture.depth)",
+                        "norm": architecture.normalization.name, "activation": arguments.string("activation") ?? "relu"]
+        if source == "synthetic" {
+            recorded["count"] = "\(count)"
+            recorded["size"] = "\(size)"
+            recorded["classes"] = "\(requestedClasses ?? 2)"
+        } else if let requestedClasses {
+            recorded["classes"] = "\(requestedClasses)"
+        }
+        config.recordedOptions = recorded
+        if let resume {
+            try checkUnchanged(recorded, against: resume.checkpoint.options, checkpoint: resume.path)
+            let done = resume.checkpoint.epoch
+            guard config.epochs > done else {
+                throw DiceKitError.option("--epochs \(config.epochs): \(resume.path) has already trained \(done) epoch(s); "
+                                          + "--epochs is the total, give more than \(done) to continue")
+            }
         }
 
         let dataset: SegmentationDataset
@@ -102,21 +134,29 @@ enum TrainCommand: Command {
                                                   : (dataset, nil as SegmentationDataset?)
         let model: UNet<Float>
         if let resume {
-            model = try UNet<Float>.load(contentsOf: resume)
+            model = try UNet<Float>(UNetConfiguration.inferred(from: resume.checkpoint.model))
         } else {
             architecture.inputChannels = dataset.channels
             architecture.classes = max(dataset.classes, 2)
             model = try UNet<Float>(architecture, seed: seed)
         }
         let trainer = try Trainer(model: model, configuration: config)
-        if let resume { try trainer.resume(fromCheckpoint: resume) }
+        if let resume {
+            try trainer.resume(from: resume.checkpoint, path: resume.path)
+            try carryBestCheckpoint(from: resume.path, to: config.outputDirectory!)
+        }
         let steps = (training.count + config.batchSize - 1) / config.batchSize
         let reporter = ProgressReporter(totalEpochs: config.epochs, stepsPerEpoch: steps, firstEpoch: trainer.history.count + 1)
         let m = model.configuration
         reporter.message("training a U-Net (base \(m.baseWidth), depth \(m.depth), \(m.classes) classes, norm \(m.normalization.name), "
                          + "loss \(config.loss.rawValue)) on \(training.count) images of \(training.spatialShape), "
                          + "validating on \(validation?.count ?? 0); \(config.epochs) epochs × \(steps) steps; output in \(config.outputDirectory!)")
-        let summary = try trainer.fit(training: training, validation: validation, reporter: reporter)
-        print(summary.json.prettyEncoded, terminator: "")
+        do {
+            let summary = try trainer.fit(training: training, validation: validation, reporter: reporter)
+            print(summary.json.prettyEncoded, terminator: "")
+        } catch let divergence as TrainingDivergence {
+            print(divergence.summary.json.prettyEncoded, terminator: "")
+            throw divergence
+        }
     }
 }

@@ -4,13 +4,17 @@
 import XCTest
 
 struct ToolResult {
+    /// The exit status, or the signal's number when `killedBySignal`.
     let status: Int32
+    let killedBySignal: Bool
     let stdout: String
     let stderr: String
 }
 
-/// Runs `dicekit` with `arguments` from the build products folder.
-func runDicekit(_ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws -> ToolResult {
+/// Runs `dicekit` with `arguments` from the build products folder, with `environment` added to
+/// the test process's environment.
+func runDicekit(_ arguments: [String], environment: [String: String] = [:],
+                file: StaticString = #filePath, line: UInt = #line) throws -> ToolResult {
     let products = Bundle.module.bundleURL.deletingLastPathComponent()
     let tool = products.appendingPathComponent("dicekit")
     guard FileManager.default.isExecutableFile(atPath: tool.path) else {
@@ -19,6 +23,9 @@ func runDicekit(_ arguments: [String], file: StaticString = #filePath, line: UIn
     let process = Process()
     process.executableURL = tool
     process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
@@ -26,7 +33,7 @@ func runDicekit(_ arguments: [String], file: StaticString = #filePath, line: UIn
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     let errData = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return ToolResult(status: process.terminationStatus,
+    return ToolResult(status: process.terminationStatus, killedBySignal: process.terminationReason == .uncaughtSignal,
                       stdout: String(decoding: outData, as: UTF8.self),
                       stderr: String(decoding: errData, as: UTF8.self))
 }

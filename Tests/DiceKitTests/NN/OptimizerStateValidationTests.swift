@@ -69,11 +69,14 @@ final class OptimizerStateValidationTests: XCTestCase {
             "", "null", "[[[[", String(repeating: "[", count: 100_000), "{\"epoch\": 1e400}", "{\"epoch\": 9223372036854775807}",
             "{\"epoch\": 9.3e18}", "{\"epoch\": -3}", "{\"epoch\": 1.5}", "{\"epoch\": \"1\"}", "{\"epoch\": 2, \"val_dice\": \"x\"}",
             "{\"epoch\": 2, \"val_dice\": [\(Array(repeating: "0.5", count: 300).joined(separator: ","))]}", "{\"epoch\": true}",
-            "{\"epoch\": 1, \"train_loss\": 1e38, \"val_loss\": 8e37, \"lr\": null, \"val_iou\": [null, \"a\"]}",
+            "{\"epoch\": 1, \"train_loss\": 1e38, \"val_loss\": 8e37, \"lr\": null, \"val_iou\": [null, 0.5]}",
+            "{\"epoch\": 1, \"val_iou\": [null, \"a\"]}",
         ]
         let parsed = hostile.map { EpochMetrics(jsonLine: $0) }
-        XCTAssertEqual(parsed.compactMap { $0?.epoch }, [1, 1])  // only the last two lines are epochs (true is 1)
-        XCTAssertEqual(parsed.last??.trainLoss, 1e38)
-        XCTAssertEqual(parsed.last??.validationIoU.count, 2)
+        XCTAssertEqual(parsed.compactMap { $0?.epoch }, [1])  // only the line with 1e38 is a well-formed epoch
+        let good = parsed.compactMap { $0 }.first
+        XCTAssertEqual(good?.trainLoss, 1e38)
+        XCTAssertEqual(good?.validationIoU.count, 2)
+        XCTAssertTrue(good?.validationIoU.first?.isNaN ?? false)
     }
 }

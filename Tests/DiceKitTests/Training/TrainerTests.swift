@@ -33,9 +33,16 @@ final class TrainerTests: XCTestCase {
         let summary = try Trainer(model: model, configuration: config).fit(training: training, validation: validation)
         XCTAssertEqual(summary.epochs.count, 2)
         XCTAssertFalse(summary.interrupted)
-        for file in ["last.safetensors", "last.optim.safetensors", "metrics.jsonl", "summary.json", "curves.svg"] {
+        for file in ["last.safetensors", "metrics.jsonl", "summary.json", "curves.svg"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir)/\(file)"), file)
         }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/last.optim.safetensors"), "one file per checkpoint")
+        let checkpoint = try TrainingCheckpoint.read(contentsOf: "\(dir)/last.safetensors")
+        XCTAssertEqual(checkpoint.epoch, 2)
+        XCTAssertEqual(checkpoint.history, summary.epochs.map { try! XCTUnwrap(EpochMetrics(jsonLine: $0.json.encoded)) },
+                       "the history round-trips through the checkpoint's metadata")
+        XCTAssertEqual(checkpoint.optimizerState.metadata["optimizer"], "adam")
+        XCTAssertNotNil(checkpoint.optimizerState.tensors["step"])
         let lines = try String(contentsOfFile: "\(dir)/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.count, 2)
         XCTAssertEqual(EpochMetrics(jsonLine: String(lines[1]))?.epoch, 2)

@@ -131,7 +131,7 @@ final class TrainingSupportTests: XCTestCase {
 
 /// The root tag name if every tag of `xml` is closed in order (self-closing tags allowed), else nil.
 /// (A small check that avoids FoundationXML, which needs libxml2 at run time.)
-private func balancedTags(_ xml: String) -> String? {
+func balancedTags(_ xml: String) -> String? {
     var stack = [String]()
     var root: String?
     var rest = Substring(xml)

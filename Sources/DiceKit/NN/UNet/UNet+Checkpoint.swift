@@ -6,11 +6,15 @@
 extension UNet {
     /// Loads a network from a `.safetensors` checkpoint (DiceKit's or PyTorch's).
     ///
+    /// Tensors named `optimizer.*` (the optimiser state inside a training checkpoint,
+    /// `last.safetensors`) are skipped.
+    ///
     /// - Throws: `SafetensorsError` for an unreadable file; `DiceKitError.value` when the
     ///   tensors do not describe a U-Net or a tensor is missing or unexpected;
     ///   `DiceKitError.shape` when a tensor's shape differs from the architecture's.
     public static func load(contentsOf path: String) throws -> UNet {
-        let file = try SafetensorsFile.read(contentsOf: path)
+        var file = try SafetensorsFile.read(contentsOf: path)
+        file.tensors = file.tensors.filter { !$0.key.hasPrefix("optimizer.") }
         let model = try UNet(UNetConfiguration.inferred(from: file))
         try model.parameters.load(file)
         return model

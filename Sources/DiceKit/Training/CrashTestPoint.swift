@@ -1,0 +1,30 @@
+// A test-only hook for the crash-safety tests: with DICEKIT_TEST_KILL_AT=<point>:<epoch> in the
+// environment, the process kills itself with SIGKILL (no clean-up, as a power cut or the OOM
+// killer would) when training reaches that point in that epoch. Points, in order per epoch:
+//   checkpoint-mid-write      half of last.safetensors is in its temporary file
+//   checkpoint-before-rename  the temporary file is complete and flushed, not yet renamed
+//   checkpoint-after-rename   last.safetensors is in place
+//   metrics-before            before the epoch's line is appended to metrics.jsonl
+//   metrics-after             after it
+// Without the variable every call is one comparison of an immutable value.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// Kill points for crash-safety tests (see the file header).
+enum CrashTestPoint {
+    /// The requested point and epoch, read once from the environment.
+    private static let target: (point: Substring, epoch: Int)? = {
+        guard let value = ProcessInfo.processInfo.environment["DICEKIT_TEST_KILL_AT"],
+              let colon = value.lastIndex(of: ":"), let epoch = Int(value[value.index(after: colon)...]) else { return nil }
+        return (value[..<colon], epoch)
+    }()
+
+    /// Kills the process with SIGKILL when `point` in `epoch` is the requested one.
+    static func reach(_ point: String, epoch: Int) {
+        guard let target, target.epoch == epoch, target.point == point else { return }
+        kill(getpid(), SIGKILL)
+    }
+}
