@@ -24,7 +24,8 @@ unet_variants/CASE/   CASE = bn2d, gn2d, in3d, plain3d (see CASES below)
     meta.json            the loss and the configuration
 
 direct/NAME_{x,w,b,y,gy,gx,gw,gb}.npy   a convolution with stride 1, no dilation, one group and
-    output channels a multiple of 16 (the direct AVX-512 kernels' shapes): input channels-last,
+    output channels a multiple of 16 (the direct AVX-512 kernels' shapes; input channels a
+    multiple of 16, or 3 for a first layer without input gradient): input channels-last,
     weight [out, in, k...] (PyTorch), output, upstream gradient gy, autograd gradients of sum(y*gy)
 
 metrics/   a fixed-forward model and a small data set for Trainer.evaluate and `dicekit eval`
@@ -286,4 +287,5 @@ if __name__ == "__main__":
     direct_case("conv2d_c16_c32", 2, [12, 12], 16, 32, seed=200)
     direct_case("conv3d_c16_c16", 2, [6, 6, 6], 16, 16, seed=201)
     direct_case("conv2d_c32_c48", 1, [9, 11], 32, 48, seed=202)
+    direct_case("conv2d_c3_c16", 2, [10, 12], 3, 16, seed=203)   # a first layer: forward and weight gradient
     metrics_fixture(seed=300)
