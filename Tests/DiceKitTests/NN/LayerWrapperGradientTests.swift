@@ -3,7 +3,9 @@
 // [in, out, k…], bias), ActivationLayer (ReLU, leaky ReLU) and SequentialLayer (convolution,
 // leaky ReLU, BatchNorm, convolution: input and every parameter; the activation sits before the
 // normalisation so that the first bias has a non-zero gradient). The loss is Σ y·r with a fixed
-// random r (GradientCheck.swift), every element is checked, relative error ≤ 1e-6.
+// random r (GradientCheck.swift), every element is checked with step 1e-5. Relative error (to
+// the tensor's largest gradient) observed on an AMD EPYC (Zen 5): ≤ 2.8e-10 (convolution),
+// 1.0e-10 (the chain), 5.2e-11 (transposed convolution), 2.4e-11 (activations); bound 1e-8.
 // Kinks: activation inputs are kept at least 0.05 from 0 (the step is 1e-5); in the chain the
 // leaky ReLU's inputs are seeded normals, checked to stay clear of 0 by more than a step's
 // effect (a crossing would show as an error near 1e-2, not as drift).
@@ -12,25 +14,31 @@ import XCTest
 @testable import DiceKit
 
 final class LayerWrapperGradientTests: XCTestCase {
-    /// Checks a layer's input and parameter gradients for the loss Σ layer(x)·r.
+    /// Checks a layer's input and parameter gradients for the loss Σ layer(x)·r; returns the worst
+    /// relative error.
+    @discardableResult
     private func checkLayer(_ layer: any Layer<Double>, input x: Tensor<Double>, seed: UInt64, _ what: String,
-                            file: StaticString = #filePath, line: UInt = #line) throws {
+                            file: StaticString = #filePath, line: UInt = #line) throws -> Double {
         let r = randomTensor(try layer.forward(x, mode: .training).shape, seed: seed)
         for parameter in layer.parameters { parameter.zeroGradient() }
         _ = try layer.forward(x, mode: .training)
         let inputGradient = try layer.backward(r)
-        try assertGradient(inputGradient, at: x, "\(what): input", file: file, line: line) {
-            dot(try layer.forward($0, mode: .training), r)
-        }
-        for parameter in layer.parameters where parameter.isTrainable {
-            let analytic = parameter.gradient
+        var worst = relativeError(inputGradient, try numericalGradient(x) { dot(try layer.forward($0, mode: .training), r) })
+        XCTAssertLessThanOrEqual(worst, 1e-8, "\(what): input", file: file, line: line)
+        for (index, parameter) in layer.parameters.enumerated() where parameter.isTrainable {
             let original = parameter.value
-            try assertGradient(analytic, at: original, "\(what): \(parameter.name)", file: file, line: line) { value in
+            let numeric = try numericalGradient(original) { value in
                 parameter.value = value
                 defer { parameter.value = original }
                 return dot(try layer.forward(x, mode: .training), r)
             }
+            XCTAssertGreaterThan(numeric.scalars.map(abs).max() ?? 0, 0, "\(what): vacuous", file: file, line: line)
+            let error = relativeError(parameter.gradient, numeric)
+            XCTAssertLessThanOrEqual(error, 1e-8, "\(what): parameter \(index) \(parameter.name)", file: file, line: line)
+            worst = max(worst, error)
         }
+        print("\(what): worst relative error \(worst)")
+        return worst
     }
 
     func testConvolutionLayerGradientsInPyTorchLayout() throws {
@@ -58,7 +66,7 @@ final class LayerWrapperGradientTests: XCTestCase {
         _ = try layer.forward(x, mode: .training)
         XCTAssertEqual(try layer.backward(r).shape, [0])
         let original = layer.weight.value
-        try assertGradient(layer.weight.gradient, at: original, "weight without input gradient") { value in
+        try assertGradient(layer.weight.gradient, at: original, bound: 1e-8, "weight without input gradient") { value in
             layer.weight.value = value
             defer { layer.weight.value = original }
             return dot(try layer.forward(x, mode: .training), r)
