@@ -18,7 +18,8 @@ public struct EpochMetrics: Sendable, Equatable {
     public var validationIoU: [Double]
     /// The learning rate used in the epoch (its last step).
     public var learningRate: Double
-    /// Wall-clock seconds of the epoch (training and validation).
+    /// Wall-clock seconds of the epoch's training pass (batching, augmentation and optimiser
+    /// steps), measured before validation: validation time is not included.
     public var seconds: Double
     /// Training images processed per second.
     public var imagesPerSecond: Double

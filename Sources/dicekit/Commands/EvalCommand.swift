@@ -10,7 +10,8 @@ enum EvalCommand: Command {
         usage: dicekit eval --checkpoint FILE --data synthetic|DIR|FILE.npy [--count N] [--size S] [--seed S] [--batch-size B]
 
         --data synthetic evaluates on freshly generated synthetic polyps (seed S + 2000, so not the
-        training images); DIR and FILE.npy are read as `dicekit train` reads them.
+        training images); DIR and FILE.npy are read as `dicekit train` reads them. --count, --size
+        and --seed describe the synthetic set only and are refused with any other --data.
         Dice and IoU per class are means over the images in which the class is present (MONAI's
         DiceMetric with ignore_empty); the JSON also gives the foreground mean.
         """,
@@ -19,6 +20,9 @@ enum EvalCommand: Command {
 
     static func run(_ arguments: ParsedArguments) throws {
         let (checkpoint, source) = (try arguments.required("checkpoint"), try arguments.required("data"))
+        if source != "synthetic", let option = ["count", "size", "seed"].first(where: { arguments.string($0) != nil }) {
+            throw UsageError(message: "--\(option) applies only to --data synthetic; '\(source)' is read as it is (drop --\(option))")
+        }
         let seed = UInt64(try arguments.int("seed", default: 0, in: 0...Int.max)!)
         let size = try arguments.int("size", default: 128, in: 16...2048)!
         let count = try arguments.int("count", default: 100, in: 1...100_000)!

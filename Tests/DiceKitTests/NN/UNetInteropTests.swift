@@ -2,6 +2,8 @@
 // Scripts/make_unet_fixtures.sh with shared/reference/unet_torch.py: base 4, depth 2, 3 inputs,
 // 2 classes, two 32×32 images): logits on PyTorch's weights, and the parameter gradients of the
 // softmax Dice loss (MONAI DiceLoss(softmax=True, to_onehot_y=True), mean reduction).
+// Errors relative to each reference tensor's largest magnitude, observed on an AMD EPYC (Zen 5):
+// logits 1.4e-7 (bound 1e-6), parameter gradients 9.1e-7 (bound 5e-6).
 
 import XCTest
 @testable import DiceKit
@@ -15,8 +17,7 @@ final class UNetInteropTests: XCTestCase {
         let images = try NPY.read(contentsOf: fixture("images.npy")).tensor(of: Float.self)
         let expected = try NPY.read(contentsOf: fixture("logits.npy")).tensor(of: Float.self)
         let logits = try model.forward(images, mode: .evaluation)
-        let scale = expected.scalars.map(abs).max()!
-        assertClose(logits, expected, rtol: 1e-4, atol: 1e-4 * scale)
+        XCTAssertLessThanOrEqual(scaledError(logits, expected), 1e-6)
     }
 
     func testParameterGradientsMatchPyTorch() throws {
@@ -34,8 +35,7 @@ final class UNetInteropTests: XCTestCase {
         XCTAssertEqual(Set(expected.names), Set(model.parameters.trainable.map(\.name)))
         for parameter in model.parameters.trainable {
             let reference = try expected.tensor(named: parameter.name, as: Float.self)
-            let scale = reference.scalars.map(abs).max()!
-            assertClose(parameter.gradient, reference, rtol: 1e-3, atol: 1e-3 * scale, parameter.name)
+            XCTAssertLessThanOrEqual(scaledError(parameter.gradient, reference), 5e-6, parameter.name)
         }
     }
 

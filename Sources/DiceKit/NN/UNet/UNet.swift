@@ -17,6 +17,12 @@ public final class UNet<Scalar: BLASScalar> {
     /// When set, forward and backward add their time per stage (down.i, pool.i, mid, up.j,
     /// concat.j, dec.j, head) to it; nil (default) measures nothing.
     public var profile: LayerProfile?
+    /// Whether `backward` also computes d(loss)/d(input) (default false: training needs only the
+    /// parameters' gradients, and the first convolution then skips its input gradient).
+    public var computesInputGradient: Bool {
+        get { firstConvolution.computesInputGradient }
+        set { firstConvolution.computesInputGradient = newValue }
+    }
 
     private let down: [SequentialLayer<Scalar>]
     private let pools: [MaxPoolingLayer<Scalar>]
@@ -59,7 +65,7 @@ public final class UNet<Scalar: BLASScalar> {
         dec = try (0..<c.depth).reversed().map { i in try block(2 * c.width(level: i), c.width(level: i)) }
         head = try ConvolutionLayer(kernelSize: Array(repeating: 1, count: c.spatialRank), inputChannels: c.baseWidth,
                                     outputChannels: c.classes, padding: .valid, generator: &generator)
-        (down[0].layers[0] as! ConvolutionLayer<Scalar>).computesInputGradient = false
+        computesInputGradient = false
 
         for (i, b) in down.enumerated() { b.register(in: parameters, prefix: "down.\(i)") }
         mid.register(in: parameters, prefix: "mid")
@@ -95,8 +101,11 @@ public final class UNet<Scalar: BLASScalar> {
     /// Back-propagates d(loss)/d(logits) of the last `forward` call, adding every parameter's
     /// gradient into `parameters` (zero them first with `parameters.zeroGradients()`).
     ///
+    /// - Returns: d(loss)/d(input), the input's shape, when `computesInputGradient` is set;
+    ///   otherwise an empty tensor (shape [0]).
     /// - Throws: `DiceKitError.shape` when the gradient does not have the logits' shape.
-    public func backward(_ logitsGradient: Tensor<Scalar>) throws {
+    @discardableResult
+    public func backward(_ logitsGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
         var g = try timed("head", true) { try head.backward(logitsGradient) }
         var skipGradients = [Tensor<Scalar>?](repeating: nil, count: configuration.depth)
         for j in (0..<configuration.depth).reversed() {
@@ -112,7 +121,10 @@ public final class UNet<Scalar: BLASScalar> {
             g = try timed("pool.\(i)", true) { try pools[i].backward(g, adding: skipGradients[i]!) }
             g = try timed("down.\(i)", true) { try down[i].backward(g) }
         }
+        return g
     }
+
+    private var firstConvolution: ConvolutionLayer<Scalar> { down[0].layers[0] as! ConvolutionLayer<Scalar> }
 
     private func timed<R>(_ name: String, _ backward: Bool, _ body: () throws -> R) rethrows -> R {
         guard let profile else { return try body() }
