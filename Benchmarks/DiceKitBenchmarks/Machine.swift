@@ -34,10 +34,14 @@ func machineFields() -> [(String, String)] {
     ]
 }
 
-/// The table's head: one line per fact, in the table's two columns.
+/// The table's head: one line per fact, in the table's two columns (and a line on stderr when
+/// the OpenBLAS core guard switched the core, as `dicekit` prints it).
 func printMachine() {
     let cpu = CPUInfo.current
     let selection = BLAS.coreSelection
+    if selection.reason == .corrected || selection.reason == .failed {
+        printErr("dicekit-bench: OpenBLAS core \(selection)")
+    }
     let rows: [(String, String)] = [
         ("cpu", "\(cpu.modelName) (\(cpu.vendor) family \(cpu.family) model \(cpu.model))"),
         ("cpu_isa", cpu.instructionSets.names.joined(separator: " ")),
