@@ -71,8 +71,8 @@ struct BenchOptions {
     static let usage = """
     usage: dicekit-bench [--quick] [--json] [--filter TEXT] [--list]
                          [--against REF.json | --alternate N --reference CMD]
-      --quick          one warm-up run and a third of the repetitions (same working sets and
-                       keys as a full run; about a minute in all)
+      --quick          one warm-up run and a third of the repetitions (at least 3); the
+                       working sets and keys stay those of a full run
       --json           also print one JSON object with flat keys as the last line
       --filter TEXT    run only benchmarks whose key contains TEXT (baselines always run)
       --list           print the benchmark keys and exit
