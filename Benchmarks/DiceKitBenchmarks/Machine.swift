@@ -19,7 +19,7 @@ func machineFields() -> [(String, String)] {
         ("cpu_model", string(cpu.modelName)),
         ("cpu_family", String(cpu.family)),
         ("cpu_model_number", String(cpu.model)),
-        ("cpu_isa", string(cpu.instructionSets.names.joined(separator: " "))),
+        ("cpu_isa", "[" + cpu.instructionSets.names.map(string).joined(separator: ", ") + "]"),
         ("cpu_cores", String(cpu.cores)),
         ("cpu_logical_cpus", String(cpu.logicalCPUs)),
         ("cpu_l1d_bytes", optional(cpu.caches.l1Data)),

@@ -43,7 +43,8 @@ final class CLICheckTests: XCTestCase {
         let cpu = CPUInfo.current
         XCTAssertEqual(json["cpu_vendor"] as? String, cpu.vendor)
         XCTAssertEqual(json["cpu_family"] as? Int, cpu.family)
-        XCTAssertEqual(json["cpu_model"] as? Int, cpu.model)
+        XCTAssertEqual(json["cpu_model"] as? String, cpu.modelName)
+        XCTAssertEqual(json["cpu_model_number"] as? Int, cpu.model)
         XCTAssertEqual(json["cpu_isa"] as? [String], cpu.instructionSets.names)
         XCTAssertEqual(json["cpu_cores"] as? Int, cpu.cores)
         XCTAssertEqual(json["cpu_l2_bytes"] as? Int, cpu.caches.l2)
