@@ -8,7 +8,7 @@
 ///
 /// ```
 /// let cpu = CPUInfo.current
-/// print(cpu.summary)   // AMD EPYC (AuthenticAMD family 26 model 2), 2 cores, SSE4.2 AVX AVX2 FMA AVX-512 …
+/// print(cpu.summary)   // AMD EPYC (AuthenticAMD family 26 model 2), 2 cores, SSE4.2 AVX AVX2 FMA AVX512F …
 /// ```
 public struct CPUInfo: Sendable, Equatable {
     /// Instruction-set extensions that the CPU reports and the operating system has enabled
