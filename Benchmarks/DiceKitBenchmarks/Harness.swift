@@ -4,7 +4,9 @@
 // A `Benchmark` owns a key prefix (e.g. "dice_softmax_n8_c4_256x256") and returns metrics whose
 // keys start with it; `--filter TEXT` runs the benchmarks whose key contains TEXT. Baselines
 // (sgemm peak, triad bandwidth, thread count) always run, so every figure can be read as a ratio
-// to figures measured in the same run on the same, shared, machine.
+// to figures measured in the same run on the same, shared, machine. The run opens with the
+// machine it ran on (Machine.swift); `--against` and `--alternate` compare with the reference
+// script's JSON from the same sitting (Reference.swift).
 
 import Dispatch
 import DiceKit
@@ -21,7 +23,8 @@ struct Metric {
 
 /// What a benchmark sees: the run's mode and the baselines measured so far.
 struct BenchContext {
-    /// `--quick`: fewer repetitions and smaller working sets where a benchmark allows it.
+    /// `--quick`: one warm-up run and a third of the repetitions (at least 3). The working sets
+    /// stay the same, so the keys measure what full runs and shared/reference/bench_torch.py measure.
     let quick: Bool
     /// Metrics of the baseline benchmarks, by key (`sgemm_2048_gflops`, `triad_gbs`, …).
     var baselines: [String: Double] = [:]
@@ -58,13 +61,28 @@ struct BenchOptions {
     var quick = false
     var filter: String?
     var list = false
+    /// `--against REF.json`: a reference run's JSON to compare with (Reference.swift).
+    var against: String?
+    /// `--alternate N`: run DiceKit and the `--reference` command alternately N times each.
+    var alternate: Int?
+    /// `--reference CMD`: the shell command printing the reference JSON (with `--alternate`).
+    var reference: String?
 
     static let usage = """
     usage: dicekit-bench [--quick] [--json] [--filter TEXT] [--list]
-      --quick        fewer repetitions (whole run under a minute)
-      --json         also print one JSON object with flat keys as the last line
-      --filter TEXT  run only benchmarks whose key contains TEXT (baselines always run)
-      --list         print the benchmark keys and exit
+                         [--against REF.json | --alternate N --reference CMD]
+      --quick          one warm-up run and a third of the repetitions (at least 3); the
+                       working sets and keys stay those of a full run
+      --json           also print one JSON object with flat keys as the last line
+      --filter TEXT    run only benchmarks whose key contains TEXT (baselines always run)
+      --list           print the benchmark keys and exit
+      --against FILE   after the run, compare with the JSON object in FILE (the output of
+                       shared/reference/bench_torch.py from the same sitting): for every key
+                       both have, DiceKit's speed over the reference's (>1: DiceKit faster)
+      --alternate N    run the benchmarks and the --reference command alternately, N times
+                       each (DiceKit first); print medians, their ratio and the per-pair ratios
+      --reference CMD  shell command whose standard output ends with the reference JSON, e.g.
+                       "cd ../shared && /work/refenv/bin/python reference/bench_torch.py --no-bf16"
     """
 
     static func parse(_ arguments: [String]) -> Result<BenchOptions, BenchUsageError> {
@@ -75,12 +93,32 @@ struct BenchOptions {
             case "--json": options.json = true
             case "--quick": options.quick = true
             case "--list": options.list = true
-            case "--filter":
-                guard let text = rest.popFirst() else { return .failure(BenchUsageError(message: "--filter needs a value")) }
-                options.filter = text
+            case "--filter", "--against", "--reference", "--alternate":
+                guard let text = rest.popFirst(), !text.hasPrefix("--") else {
+                    return .failure(BenchUsageError(message: "\(argument) needs a value"))
+                }
+                switch argument {
+                case "--filter": options.filter = text
+                case "--against": options.against = text
+                case "--reference": options.reference = text
+                default:
+                    guard let n = Int(text), (1...20).contains(n) else {
+                        return .failure(BenchUsageError(message: "--alternate needs a count from 1 to 20, got '\(text)'"))
+                    }
+                    options.alternate = n
+                }
             case "-h", "--help": return .failure(BenchUsageError(message: nil))
             default: return .failure(BenchUsageError(message: "unknown argument '\(argument)'"))
             }
+        }
+        if options.alternate != nil, options.reference == nil {
+            return .failure(BenchUsageError(message: "--alternate needs --reference CMD (the command printing the reference JSON)"))
+        }
+        if options.reference != nil, options.alternate == nil {
+            return .failure(BenchUsageError(message: "--reference is used with --alternate N"))
+        }
+        if options.against != nil, options.alternate != nil {
+            return .failure(BenchUsageError(message: "--against FILE and --alternate N exclude each other"))
         }
         return .success(options)
     }
@@ -89,8 +127,8 @@ struct BenchOptions {
 /// A usage error (or a request for help when `message` is nil).
 struct BenchUsageError: Error { let message: String? }
 
-/// Runs the baselines, then the selected benchmarks; prints a table and optionally JSON.
-func runBenchmarks(_ benchmarks: [Benchmark], options: BenchOptions) {
+/// Runs the baselines, then the selected benchmarks, printing a table row per metric as it goes.
+func runBenchmarks(_ benchmarks: [Benchmark], options: BenchOptions) -> [Metric] {
     var context = BenchContext(quick: options.quick)
     var results: [Metric] = []
     let selected = benchmarks.filter { $0.isBaseline || options.filter.map($0.key.contains) ?? true }
@@ -106,13 +144,17 @@ func runBenchmarks(_ benchmarks: [Benchmark], options: BenchOptions) {
             printErr("benchmark \(benchmark.key) failed: \(error)")
         }
     }
-    if options.json {
-        let body = results.map { "\"\($0.key)\": \(jsonNumber($0.value))" }.joined(separator: ", ")
-        print("{" + body + "}")
-    }
+    return results
+}
+
+/// One flat JSON object: the machine's fields (strings and numbers), then every metric.
+func jsonObject(machine: [(String, String)], metrics: [Metric]) -> String {
+    let body = machine.map { "\"\($0.0)\": \($0.1)" } + metrics.map { "\"\($0.key)\": \(jsonNumber($0.value))" }
+    return "{" + body.joined(separator: ", ") + "}"
 }
 
 func format(_ value: Double) -> String {
+    guard value.isFinite else { return "n/a" }
     if value == value.rounded(), abs(value) < 1e9 { return String(Int(value)) }
     let magnitude = abs(value)
     let digits = magnitude >= 100 ? 1 : magnitude >= 1 ? 3 : 4
@@ -133,6 +175,10 @@ func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
 extension String {
     /// A decimal rendering with a fixed number of fractional digits (no Foundation needed).
     init(roundedTo value: Double, digits: Int) {
+        guard value.isFinite, abs(value) < 1e15 else {
+            self = value.isNaN ? "nan" : value < 0 ? "-inf" : "inf"
+            return
+        }
         let scale = (0..<digits).reduce(1.0) { acc, _ in acc * 10 }
         let scaled = (abs(value) * scale).rounded()
         let whole = Int(scaled / scale)

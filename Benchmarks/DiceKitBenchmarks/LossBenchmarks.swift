@@ -5,17 +5,10 @@
 // Effective bandwidth counts the floor traffic of the two fused passes: the logits read once,
 // the probabilities read back once from the gradient buffer, the gradient written once, and the
 // Int32 labels read twice: 3·4·N·S·C + 2·4·N·S bytes. `_vs_triad` is that bandwidth over
-// `triad_gbs` from the same run; `_speedup_vs_monai` divides MONAI's forward+backward time
-// measured on this machine (DESIGN.md: 4.8, 0.53, 3.6 ms) by ours.
+// `triad_gbs` from the same run. Comparisons with MONAI come only from a reference run of the
+// same sitting (`--against`, `--alternate`: Reference.swift), never from stored figures.
 
 import DiceKit
-
-/// MONAI 1.6 DiceLoss forward+backward on this machine (shared/reference/bench_torch.py), in ms.
-let monaiMilliseconds: [String: Double] = [
-    "dice_softmax_n8_c4_256x256": 4.8,
-    "dice_sigmoid_n8_c1_256x256": 0.53,
-    "dice_softmax_n2_c3_64x64x64": 3.6,
-]
 
 func diceBenchmark(key: String, batch: Int, spatial: [Int], channels: Int, activation: DiceActivation) -> Benchmark {
     Benchmark(key: key) { context in
@@ -37,9 +30,6 @@ func diceBenchmark(key: String, batch: Int, spatial: [Int], channels: Int, activ
                        Metric(key: key + "_gbs", value: gbs, unit: "GB/s")]
         if let triad = context.baselines["triad_gbs"] {
             metrics.append(Metric(key: key + "_vs_triad", value: gbs / triad, unit: "×"))
-        }
-        if let monai = monaiMilliseconds[key] {
-            metrics.append(Metric(key: key + "_speedup_vs_monai", value: monai / (seconds * 1e3), unit: "×"))
         }
         return metrics
     }

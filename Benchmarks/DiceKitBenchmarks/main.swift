@@ -1,5 +1,5 @@
 // dicekit-bench: DiceKit's benchmarks. See Harness.swift for the options and output format,
-// and Docs/Benchmarks.md for the figures.
+// Reference.swift for the comparison with a reference run, and Docs/Benchmarks.md for the figures.
 
 import DiceKit
 
@@ -31,8 +31,22 @@ case .failure(let error):
 case .success(let options):
     if options.list {
         for benchmark in allBenchmarks { print(benchmark.key) }
-    } else {
-        printErr("OpenBLAS: \(BLAS.configuration) (\(BLAS.parallelism), core \(BLAS.coreName))")
-        runBenchmarks(allBenchmarks, options: options)
+        exit(0)
+    }
+    do {
+        // Read the reference before the run, so that a bad file fails at once.
+        let reference = try options.against.map(loadReference(path:))
+        printMachine()
+        var metrics: [Metric]
+        if let rounds = options.alternate, let command = options.reference {
+            metrics = try runAlternating(allBenchmarks, options: options, rounds: rounds, command: command)
+        } else {
+            metrics = runBenchmarks(allBenchmarks, options: options)
+            if let reference { metrics += compare(metrics, with: reference) }
+        }
+        if options.json { print(jsonObject(machine: machineFields(), metrics: metrics)) }
+    } catch {
+        printErr("dicekit-bench: \(error)")
+        exit(1)
     }
 }

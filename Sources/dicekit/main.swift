@@ -50,6 +50,7 @@ func main() -> ExitStatus {
         print(command.spec.help)
         return .success
     }
+    reportCoreGuard()
     do {
         let parsed = try ParsedArguments.parse(rest, spec: command.spec)
         try command.run(parsed)

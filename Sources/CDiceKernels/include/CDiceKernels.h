@@ -9,6 +9,7 @@
 #define CDICEKERNELS_H
 
 #include <stdint.h>
+#include "dk_platform.h"
 
 #ifdef __cplusplus
 extern "C" {

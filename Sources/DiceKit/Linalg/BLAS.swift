@@ -3,6 +3,7 @@
 // Public entry points take Swift arrays and tensors; the pointer-level functions are internal and
 // used by kernels (convolution tiles, optimisers) that work on slices of larger buffers. Argument
 // checks are preconditions: a wrong leading dimension is a programmer error, not user input.
+// Every entry point first runs the OpenBLAS core guard once (BLASCoreGuard.swift).
 
 internal import COpenBLAS
 
@@ -75,6 +76,7 @@ public enum BLAS {
                                            beta: T = 0, y: inout [T]) {
         checkOperand("A", rows: m, cols: n, ld: lda, count: a.count)
         let (xCount, yCount) = transpose == .none ? (n, m) : (m, n)
+        ensureCoreGuard()
         precondition(x.count >= xCount && y.count >= yCount,
                      "gemv: x holds \(x.count) (needs \(xCount)), y holds \(y.count) (needs \(yCount))")
         a.withUnsafeBufferPointer { pa in
@@ -106,6 +108,7 @@ public enum BLAS {
     /// The dot product xᵀy.
     public static func dot<T: BLASScalar>(_ x: [T], _ y: [T]) -> T {
         precondition(x.count == y.count, "dot: x holds \(x.count), y holds \(y.count)")
+        ensureCoreGuard()
         return x.withUnsafeBufferPointer { px in
             y.withUnsafeBufferPointer { py in
                 switch T.precision {
@@ -120,6 +123,7 @@ public enum BLAS {
 
     /// x ← α·x.
     public static func scal<T: BLASScalar>(alpha: T, x: inout [T]) {
+        ensureCoreGuard()
         x.withUnsafeMutableBufferPointer { px in
             switch T.precision {
             case .single: cblas_sscal(Int32(px.count), Float(alpha), rebound(px), 1)
@@ -138,6 +142,7 @@ public enum BLAS {
         beta: T, c: UnsafeMutablePointer<T>, ldc: Int
     ) {
         precondition(m <= Int32.max && n <= Int32.max && k <= Int32.max, "gemm: extents exceed the 32-bit BLAS interface")
+        ensureCoreGuard()
         switch T.precision {
         case .single:
             cblas_sgemm(CblasRowMajor, transposeA.cblas, transposeB.cblas, Int32(m), Int32(n), Int32(k),
@@ -153,6 +158,7 @@ public enum BLAS {
     /// y ← α·x + y over `count` contiguous elements.
     @inline(__always)
     static func axpy<T: BLASScalar>(count: Int, alpha: T, x: UnsafePointer<T>, y: UnsafeMutablePointer<T>) {
+        ensureCoreGuard()
         switch T.precision {
         case .single: cblas_saxpy(Int32(count), Float(alpha), rebound(x), 1, rebound(y), 1)
         case .double: cblas_daxpy(Int32(count), Double(alpha), rebound(x), 1, rebound(y), 1)

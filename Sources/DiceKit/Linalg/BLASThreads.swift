@@ -6,20 +6,21 @@ extension BLAS {
     /// The number of threads OpenBLAS uses for one call. Setting it changes the pool for the
     /// whole process (values below 1 are raised to 1).
     public static var threadCount: Int {
-        get { Int(openblas_get_num_threads()) }
-        set { openblas_set_num_threads(Int32(clamping: Swift.max(newValue, 1))) }
+        get { ensureCoreGuard(); return Int(openblas_get_num_threads()) }
+        set { ensureCoreGuard(); openblas_set_num_threads(Int32(clamping: Swift.max(newValue, 1))) }
     }
 
     /// OpenBLAS's build configuration string, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64".
     public static var configuration: String {
+        ensureCoreGuard()
         guard let config = openblas_get_config() else { return "unknown" }
         return String(cString: config).trimmingSpaces()
     }
 
-    /// The CPU core type OpenBLAS selected at run time, e.g. "SkylakeX".
+    /// The CPU core type OpenBLAS runs, e.g. "SkylakeX", after the core guard (see `coreSelection`).
     public static var coreName: String {
-        guard let name = openblas_get_corename() else { return "unknown" }
-        return String(cString: name).trimmingSpaces()
+        ensureCoreGuard()
+        return currentCoreName()
     }
 
     /// How OpenBLAS was built to parallelise: sequential, pthreads or OpenMP.

@@ -42,6 +42,7 @@ public enum LAPACK {
     public static func qr<T: BLASScalar>(_ a: Tensor<T>) throws -> (q: Tensor<T>, r: Tensor<T>) {
         guard a.rank == 2 else { throw DiceKitError.shape("qr needs a matrix, got shape \(a.shape)") }
         guard a.isFinite else { throw LAPACKError.nonFiniteInput(routine: "geqrf") }
+        BLAS.ensureCoreGuard()
         let (m, n) = (a.shape[0], a.shape[1])
         let k = Swift.min(m, n)
         if k == 0 { return (Tensor(shape: [m, 0]), Tensor(shape: [0, n])) }
@@ -88,6 +89,7 @@ public enum LAPACK {
     public static func svd<T: BLASScalar>(_ a: Tensor<T>) throws -> (u: Tensor<T>, s: Tensor<T>, vt: Tensor<T>) {
         guard a.rank == 2 else { throw DiceKitError.shape("svd needs a matrix, got shape \(a.shape)") }
         guard a.isFinite else { throw LAPACKError.nonFiniteInput(routine: "gesdd") }
+        BLAS.ensureCoreGuard()
         let (m, n) = (a.shape[0], a.shape[1])
         let k = Swift.min(m, n)
         if k == 0 { return (Tensor(shape: [m, 0]), Tensor(shape: [0]), Tensor(shape: [0, n])) }

@@ -15,16 +15,25 @@ struct ToolResult {
 /// the test process's environment.
 func runDicekit(_ arguments: [String], environment: [String: String] = [:],
                 file: StaticString = #filePath, line: UInt = #line) throws -> ToolResult {
+    try runTool("dicekit", arguments, environment: environment)
+}
+
+/// Runs the built product `name` with `arguments`, with `environment` added to and `unset`
+/// removed from the test process's environment; skips the test when the product is not built.
+func runTool(_ name: String, _ arguments: [String], environment: [String: String] = [:],
+             unset: [String] = []) throws -> ToolResult {
     let products = Bundle.module.bundleURL.deletingLastPathComponent()
-    let tool = products.appendingPathComponent("dicekit")
+    let tool = products.appendingPathComponent(name)
     guard FileManager.default.isExecutableFile(atPath: tool.path) else {
-        throw XCTSkip("dicekit executable not found at \(tool.path)")
+        throw XCTSkip("\(name) executable not found at \(tool.path)")
     }
     let process = Process()
     process.executableURL = tool
     process.arguments = arguments
-    if !environment.isEmpty {
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    if !environment.isEmpty || !unset.isEmpty {
+        var merged = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        for name in unset { merged[name] = nil }
+        process.environment = merged
     }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out

@@ -1,0 +1,44 @@
+// `dicekit-bench`'s options that fail before any benchmark runs: usage errors exit 2, a reference
+// file that cannot be read or holds no JSON object exits 1 with one line (the file is read
+// before the run, so a bad file costs no benchmark time).
+
+import XCTest
+
+final class BenchOptionsTests: XCTestCase {
+    private func runBench(_ arguments: [String]) throws -> ToolResult {
+        try runTool("dicekit-bench", arguments)
+    }
+
+    func testUsageErrors() throws {
+        for arguments in [["--alternate", "3"], ["--reference", "true"], ["--alternate", "0", "--reference", "true"],
+                          ["--alternate", "x", "--reference", "true"], ["--against"], ["--against", "a.json", "--alternate", "2", "--reference", "true"],
+                          ["--bogus"]] {
+            let result = try runBench(arguments)
+            XCTAssertEqual(result.status, 2, "\(arguments): \(result.stderr)")
+            XCTAssertTrue(result.stderr.hasPrefix("dicekit-bench: "), "\(arguments): \(result.stderr)")
+        }
+        let help = try runBench(["--help"])
+        XCTAssertEqual(help.status, 0)
+        XCTAssertTrue(help.stdout.contains("--quick          one warm-up run and a third of the repetitions"), help.stdout)
+    }
+
+    func testBadReferenceFilesFailAtOnce() throws {
+        let dir = try temporaryDirectory(self)
+        let missing = try runBench(["--against", dir.appendingPathComponent("none.json").path])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.stderr.hasSuffix("none.json: cannot be read\n"), missing.stderr)
+        XCTAssertTrue(missing.stdout.isEmpty, "nothing ran: \(missing.stdout)")
+        let text = dir.appendingPathComponent("text.json")
+        try "Traceback (most recent call last):\n  oops\n".write(to: text, atomically: true, encoding: .utf8)
+        let garbage = try runBench(["--against", text.path])
+        XCTAssertEqual(garbage.status, 1)
+        XCTAssertTrue(garbage.stderr.contains("no JSON object found"), garbage.stderr)
+        XCTAssertEqual(garbage.stderr.split(separator: "\n").count, 1, garbage.stderr)
+    }
+
+    func testListNamesTheReferenceKeys() throws {
+        let list = try runBench(["--list"])
+        XCTAssertEqual(list.status, 0)
+        XCTAssertTrue(list.stdout.contains("conv3x3_n8_h32_c128to128"), list.stdout)
+    }
+}
