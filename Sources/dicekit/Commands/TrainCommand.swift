@@ -1,4 +1,5 @@
-// `dicekit train`: trains a U-Net on the synthetic polyps, a .npy data set or a PNG folder.
+// `dicekit train`: trains a U-Net on the synthetic polyps or 3-D blobs, a .npy data set (images
+// or volumes) or a folder of PNG/JPEG images; the data options live in DataOptions.swift.
 
 import DiceKit
 import Foundation
@@ -6,17 +7,23 @@ import Foundation
 enum TrainCommand: Command {
     static let spec = CommandSpec(
         name: "train",
-        summary: "train a U-Net (synthetic polyps, .npy or PNG folder) with a Dice-family loss",
+        summary: "train a 2-D or 3-D U-Net (synthetic, .npy, PNG/JPEG folder) with a Dice-family loss",
         help: """
-        usage: dicekit train [--data synthetic|DIR|FILE.npy] [options]
+        usage: dicekit train [--data synthetic|synthetic3d|DIR|FILE.npy] [options]
 
         data
-          --data SOURCE          synthetic (default), a directory with images.npy + masks.npy,
-                                 a directory with images/ + masks/ PNG files, or FILE.npy (+ FILE_masks.npy)
-          --count N              synthetic images (default 400)       --size S   synthetic size (default 128)
-          --classes K            classes incl. background (default: 2 synthetic, else from the labels);
-                                 3 adds an instrument class to the synthetic set
-          --val-fraction F       validation share (default 0.2)        --no-augment  disable augmentation
+          --data SOURCE          synthetic (default: 2-D polyps), synthetic3d (3-D blobs, one channel),
+                                 a directory with images.npy + masks.npy, a directory with images/ + masks/
+                                 (*.png, *.jpg, *.jpeg matched by base name), or FILE.npy (+ FILE_masks.npy).
+                                 .npy images [N, H, W, C] train a 2-D U-Net, volumes [N, D, H, W, C] a 3-D one
+          --count N              synthetic images (default 400)
+          --size S               synthetic size (default 128; 32 for synthetic3d, volumes S × S × S)
+          --classes K            classes incl. background (default: classes.json, 2 synthetic, else
+                                 from the labels); 3 adds an instrument class to the synthetic polyps
+          --val-data SOURCE      a separate validation set, read like --data (instead of --val-fraction)
+          --val-fraction F       validation share split off --data (default 0.2)
+          --no-augment           disable augmentation (flips, 90° turns of square images, brightness/contrast)
+        \(DataOptions.help)
         model
           --base W               first-level width (default 16)        --depth D  levels (default 4)
           --norm none|batch|instance|group:G   (default batch; none is the reference U-Net)
@@ -34,9 +41,9 @@ enum TrainCommand: Command {
         Prints a progress line on a terminal (one line per epoch otherwise) and the summary JSON
         at the end. Ctrl-C saves DIR/last.safetensors and exits cleanly.
         """,
-        valueOptions: ["data", "count", "size", "classes", "val-fraction", "base", "depth", "norm", "activation",
+        valueOptions: DataOptions.valueOptions.union(["val-fraction", "base", "depth", "norm", "activation",
                        "epochs", "batch-size", "lr", "optimizer", "weight-decay", "momentum", "schedule", "loss",
-                       "clip", "seed", "threads", "out", "resume"],
+                       "clip", "seed", "threads", "out", "resume"]),
         flags: ["no-augment"]
     )
 
@@ -45,16 +52,11 @@ enum TrainCommand: Command {
         // fails at once.
         if let threads = try arguments.int("threads", in: 1...256) { BLAS.threadCount = threads }
         let seed = UInt64(try arguments.int("seed", default: 0, in: 0...Int.max)!)
-        let source = arguments.string("data") ?? "synthetic"
-        let requestedClasses = try arguments.int("classes", in: 1...255)
-        let count = try arguments.int("count", default: 400, in: 2...100_000)!
-        let size = try arguments.int("size", default: 128, in: 16...2048)!
-        if source != "synthetic" {
-            for option in ["count", "size"] where arguments.string(option) != nil {
-                throw UsageError(message: "--\(option) applies to --data synthetic only")
-            }
+        let data = try DataOptions.parse(arguments, defaultCount: 400, allowValidation: true)
+        if data.validation != nil, arguments.string("val-fraction") != nil {
+            throw UsageError(message: "--val-fraction and --val-data exclude each other (the validation set is either split off or given)")
         }
-        let fraction = try arguments.double("val-fraction", default: 0.2)!
+        let fraction = data.validation != nil ? 0 : try arguments.double("val-fraction", default: 0.2)!
         guard (0..<1).contains(fraction) else { throw UsageError(message: "--val-fraction expects 0 ≤ F < 1, got \(fraction)") }
 
         var config = TrainingConfiguration()
@@ -90,20 +92,15 @@ enum TrainCommand: Command {
         case let other: throw UsageError(message: "--activation expects relu|leaky-relu, got '\(other)'")
         }
 
-        let dataset: SegmentationDataset
-        if source == "synthetic" {
-            let synthetic = SyntheticPolypConfiguration(size: size, classes: requestedClasses ?? 2)
-            dataset = try SegmentationDataset.syntheticPolyps(count: count, seed: seed &+ 1000, configuration: synthetic)
-        } else {
-            dataset = try SegmentationDataset.load(from: source, classes: requestedClasses)
-        }
+        let (dataset, heldOut) = try data.load(seed: seed &+ 1000)
         let (training, validation) = fraction > 0 ? try dataset.split(validationFraction: fraction, seed: seed)
-                                                  : (dataset, nil as SegmentationDataset?)
+                                                  : (dataset, heldOut)
         let model: UNet<Float>
         if let resume {
             model = try UNet<Float>.load(contentsOf: resume)
         } else {
             architecture.inputChannels = dataset.channels
+            architecture.spatialRank = dataset.spatialShape.count  // 2 for images, 3 for volumes
             architecture.classes = max(dataset.classes, 2)
             model = try UNet<Float>(architecture, seed: seed)
         }
@@ -115,7 +112,11 @@ enum TrainCommand: Command {
         reporter.message("training a U-Net (base \(m.baseWidth), depth \(m.depth), \(m.classes) classes, norm \(m.normalization.name), "
                          + "loss \(config.loss.rawValue)) on \(training.count) images of \(training.spatialShape), "
                          + "validating on \(validation?.count ?? 0); \(config.epochs) epochs × \(steps) steps; output in \(config.outputDirectory!)")
-        let summary = try trainer.fit(training: training, validation: validation, reporter: reporter)
+        var summary = try trainer.fit(training: training, validation: validation, reporter: reporter)
+        if let names = data.classNames {
+            summary.configuration.append(JSONField("class_names", .array(names.map(JSONValue.string))))
+            try summary.write(to: "\(config.outputDirectory!)/summary.json")
+        }
         print(summary.json.prettyEncoded, terminator: "")
     }
 }
