@@ -102,6 +102,15 @@ final class CLIDataTests: XCTestCase {
         XCTAssertEqual(indices.status, 1)
         XCTAssertTrue(indices.stderr.contains("--mask-encoding index"), indices.stderr)
         XCTAssertEqual(indices.stderr.split(separator: "\n").count, 1, indices.stderr)
+        // A corrupt JPEG in a folder: one line naming the file, exit 1.
+        XCTAssertEqual(try runDicekit(["synth", "--out", "\(dir)/jpeg", "--format", "jpeg", "--count", "2", "--size", "16"]).status, 0)
+        let file = "\(dir)/jpeg/images/0001.jpg"
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
+        try Data(bytes.prefix(bytes.count / 2)).write(to: URL(fileURLWithPath: file))
+        let corrupt = try runDicekit(["train", "--data", "\(dir)/jpeg", "--epochs", "1", "--out", "\(dir)/c"])
+        XCTAssertEqual(corrupt.status, 1)
+        XCTAssertTrue(corrupt.stderr.contains("0001.jpg: truncated JPEG file"), corrupt.stderr)
+        XCTAssertEqual(corrupt.stderr.split(separator: "\n").count, 1, corrupt.stderr)
         let missing = try runDicekit(["train", "--data", "\(dir)/npy", "--val-data", "\(dir)/none"])
         XCTAssertEqual(missing.status, 1)
         XCTAssertTrue(missing.stderr.contains("--val-data"), missing.stderr)

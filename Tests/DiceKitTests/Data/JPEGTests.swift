@@ -100,4 +100,29 @@ final class JPEGTests: XCTestCase {
             XCTAssertTrue(reason.contains("60000"), reason)
         }
     }
+
+    /// Files written by Pillow (Scripts/make_jpeg_fixtures.py): pixel(x, y) = (8x, 12y, 128), grey 8x + 4y.
+    func testReadsFilesOfAnotherEncoder() throws {
+        for name in ["rgb.jpg", "progressive.jpg"] {
+            let image = try JPEG.read(contentsOf: fixtureURL("jpeg/\(name)").path)
+            XCTAssertEqual([image.width, image.height, image.channels], [24, 16, 3], name)
+            var error = 0.0
+            for y in 0..<16 {
+                for x in 0..<24 {
+                    for (k, value) in [8 * x, 12 * y, 128].enumerated() {
+                        error += abs(Double(image.pixels[(y * 24 + x) * 3 + k]) - Double(value))
+                    }
+                }
+            }
+            XCTAssertLessThan(error / Double(24 * 16 * 3), 4, name)
+        }
+        let grey = try JPEG.read(contentsOf: fixtureURL("jpeg/grey.jpg").path)
+        XCTAssertEqual(grey.channels, 1)
+        XCTAssertEqual(Double(grey.pixels[5 * 24 + 7]), Double(8 * 7 + 4 * 5), accuracy: 4)
+        let cmyk = fixtureURL("jpeg/cmyk.jpg").path
+        XCTAssertThrowsError(try JPEG.read(contentsOf: cmyk)) {
+            guard case JPEGError.unsupported(cmyk, let reason) = $0 else { return XCTFail("\($0)") }
+            XCTAssertTrue(reason.contains("CMYK") && reason.contains("convert"), reason)
+        }
+    }
 }
