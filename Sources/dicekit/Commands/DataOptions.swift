@@ -29,7 +29,7 @@ struct DataOptions {
                                  stretch (default), fit (keep the ratio, pad with 0/background),
                                  crop (keep the ratio, cut the overhang)
           --mask-encoding binary|index|palette   binary: luminance ≥ 128 is class 1 (default for
-                                 folders; JPEG masks only); index: pixel values are class indices
+                                 folders; the only mode for JPEG masks); index: pixel values are class indices
                                  (default for .npy); palette: a palette PNG read as its indices
           classes.json beside the data (["background", "polyp", …]) names the classes in tables and JSON
         """

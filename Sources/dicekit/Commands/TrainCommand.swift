@@ -16,6 +16,7 @@ enum TrainCommand: Command {
                                  a directory with images.npy + masks.npy, a directory with images/ + masks/
                                  (*.png, *.jpg, *.jpeg matched by base name), or FILE.npy (+ FILE_masks.npy).
                                  .npy images [N, H, W, C] train a 2-D U-Net, volumes [N, D, H, W, C] a 3-D one
+                                 (every extent divisible by 2^depth, e.g. --data vol.npy --depth 2)
           --count N              synthetic images (default 400)
           --size S               synthetic size (default 128; 32 for synthetic3d, volumes S × S × S)
           --classes K            classes incl. background (default: classes.json, 2 synthetic, else
