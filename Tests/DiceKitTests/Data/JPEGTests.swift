@@ -69,13 +69,17 @@ final class JPEGTests: XCTestCase {
         }
     }
 
+    /// 600 mutated files by default; a long run: DICEKIT_JPEG_FUZZ=100000 swift test --filter JPEGTests.
     func testCorruptedBytesNeverCrash() throws {
-        let bytes = try JPEG.encode(try smooth(32, 24, 3), quality: 75)
+        let trials = ProcessInfo.processInfo.environment["DICEKIT_JPEG_FUZZ"].flatMap { Int($0) } ?? 600
+        let progressive = try Data(contentsOf: fixtureURL("jpeg/progressive.jpg"))
+        let sources = [try JPEG.encode(try smooth(32, 24, 3), quality: 75), try JPEG.encode(try smooth(17, 9, 1)), [UInt8](progressive)]
         var generator = SeededGenerator(seed: 7)
         var failures = 0
-        for trial in 0..<600 {
+        for trial in 0..<trials {
+            let bytes = sources[trial % sources.count]
             var mutated = bytes
-            for _ in 0..<(1 + trial % 4) {
+            for _ in 0..<(1 + trial / sources.count % 4) {
                 let position = 2 + Int(generator.next() % UInt64(mutated.count - 2))
                 mutated[position] = UInt8(truncatingIfNeeded: generator.next())
             }
