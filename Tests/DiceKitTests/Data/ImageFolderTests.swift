@@ -125,6 +125,12 @@ final class ImageFolderTests: XCTestCase {
         XCTAssertThrowsError(try SegmentationDataset.load(from: directory.path, options: DatasetOptions(masks: .classIndices, classes: 2))) {
             XCTAssertTrue("\($0)".contains("masks/a.png") && "\($0)".contains("label 2"), "\($0)")
         }
+        // 0/255 masks read as class indices would make a 256-class model: refused with the fix.
+        let binaryMask = try PNGImage(width: 8, height: 8, channels: 1, pixels: (0..<64).map { $0 < 20 ? 255 : 0 })
+        try PNG.write(binaryMask, to: directory.appendingPathComponent("masks/a.png").path)
+        XCTAssertThrowsError(try SegmentationDataset.load(from: directory.path, options: DatasetOptions(masks: .classIndices))) {
+            XCTAssertTrue("\($0)".contains("0 and 255") && "\($0)".contains("--mask-encoding binary"), "\($0)")
+        }
         // One grey image among RGB ones: loaded as RGB, with a warning naming it.
         try PNG.write(sample.mask, to: directory.appendingPathComponent("masks/a.png").path)
         try PNG.write(sample.mask, to: directory.appendingPathComponent("images/b.png").path)

@@ -73,6 +73,9 @@ extension SegmentationDataset {
         if case .binary(let threshold) = encoding, !anyAtThreshold, (1..<Int32(min(threshold, 32))).contains(largestValue) {
             throw DiceKitError.value("\(maskDirectory.path): every mask pixel is below the threshold \(threshold) and the largest grey level is \(largestValue): these look like class-index masks (use --mask-encoding index)")
         }
+        if encoding == .classIndices || encoding == .palette, labels.contains(255), labels.allSatisfy({ $0 == 0 || $0 == 255 }) {
+            throw DiceKitError.value("\(maskDirectory.path): the masks hold only 0 and 255, read as class indices; expected 0..<K (binary masks: use --mask-encoding binary)")
+        }
         let tensor = stacked(images, colour: colour, names: names, height: size!.height, width: size!.width,
                              folder: imageDirectory.path, warning: warning)
         do {
