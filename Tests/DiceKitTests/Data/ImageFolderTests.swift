@@ -187,4 +187,28 @@ final class ImageFolderTests: XCTestCase {
             }
         }
     }
+
+    func testPlacementKeepsTheAspectRatio() throws {
+        let square = try ImageSize(height: 64, width: 64)
+        // 100 × 50 (H × W): fit scales by 0.64 → 64 × 32 centred; crop by 1.28 → 128 × 64, 32 rows cut above.
+        let corners = { (p: ResizePlacement) in [p.height, p.width, p.top, p.left] }
+        XCTAssertEqual(corners(ResizePlacement(height: 100, width: 50, size: square, mode: .fit)), [64, 32, 0, 16])
+        XCTAssertEqual(corners(ResizePlacement(height: 100, width: 50, size: square, mode: .crop)), [128, 64, -32, 0])
+        XCTAssertEqual(corners(ResizePlacement(height: 100, width: 50, size: square, mode: .stretch)), [64, 64, 0, 0])
+        // Rounding never leaves a gap on the side that should match: 3 × 7 onto 5 × 5.
+        let odd = ResizePlacement(height: 3, width: 7, size: try ImageSize(height: 5, width: 5), mode: .fit)
+        XCTAssertEqual(odd.width, 5)
+    }
+
+    func testPredictionInputsFromABareFolderOfMixedJPEGs() throws {
+        let directory = try temporaryDirectory(self)
+        for (i, (h, w)) in [(30, 20), (24, 36)].enumerated() {
+            try JPEG.write(try polyp(h, w, seed: UInt64(i)).image, to: directory.appendingPathComponent("shot\(i).JPG").path)
+        }
+        XCTAssertThrowsError(try PredictionInputs.load(from: directory.path, options: DatasetOptions()))
+        let inputs = try PredictionInputs.load(from: directory.path, options: DatasetOptions(imageSize: try ImageSize(parsing: "32"), resize: .crop))
+        XCTAssertEqual(inputs.images.shape, [2, 32, 32, 3])
+        XCTAssertEqual(inputs.names, ["shot0", "shot1"])
+        XCTAssertNil(inputs.labels)
+    }
 }
