@@ -11,7 +11,7 @@ let package = Package(
         .executable(name: "dicekit-fuzz", targets: ["DiceKitFuzz"]),
     ],
     targets: [
-        // MARK: - System libraries (Debian: libopenblas-dev, liblapacke-dev, libpng-dev)
+        // MARK: - System libraries (Debian: libopenblas-dev, liblapacke-dev, libpng-dev, libjpeg62-turbo-dev)
         .systemLibrary(
             name: "COpenBLAS",
             pkgConfig: "openblas",
@@ -27,15 +27,22 @@ let package = Package(
             pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"])]
         ),
+        .systemLibrary(
+            name: "CJPEG",
+            pkgConfig: "libjpeg",
+            providers: [.apt(["libjpeg62-turbo-dev"])]
+        ),
 
         // MARK: - Implementation details
         // The hot loops of the Dice losses, with AVX-512/AVX2 variants chosen at run time (no build flags).
         .target(name: "CDiceKernels"),
+        // libjpeg-turbo behind a C shim that keeps its setjmp/longjmp error handling inside C.
+        .target(name: "CImageCodecs", dependencies: ["CJPEG"]),
 
         // MARK: - The library
         .target(
             name: "DiceKit",
-            dependencies: ["COpenBLAS", "CLAPACKE", "CPNG", "CDiceKernels"],
+            dependencies: ["COpenBLAS", "CLAPACKE", "CPNG", "CDiceKernels", "CImageCodecs"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
 

@@ -288,11 +288,13 @@ public final class Trainer {
 
     private func describe() -> [JSONField] {
         let c = configuration, m = model.configuration
-        return [JSONField("epochs", .integer(c.epochs)), JSONField("batch_size", .integer(c.batchSize)),
+        let names = c.classNames.map { [JSONField("class_names", .array($0.map(JSONValue.string)))] } ?? []
+        let fields = [JSONField("epochs", .integer(c.epochs)), JSONField("batch_size", .integer(c.batchSize)),
                 JSONField("learning_rate", .number(c.learningRate)), JSONField("optimizer", .string(c.optimizer.rawValue)),
                 JSONField("schedule", .string(c.schedule.rawValue)), JSONField("loss", .string(c.loss.rawValue)),
                 JSONField("seed", .integer(Int(truncatingIfNeeded: c.seed))), JSONField("classes", .integer(m.classes)),
                 JSONField("base", .integer(m.baseWidth)), JSONField("depth", .integer(m.depth)),
                 JSONField("normalization", .string(m.normalization.name))]
+        return fields + names
     }
 }

@@ -123,6 +123,10 @@ public struct TrainingConfiguration: Sendable {
     /// compare on resume (`dicekit train --resume` does). Default empty.
     public var recordedOptions: [String: String] = [:]
 
+    /// The classes' names (index 0 = background), from `classes.json` beside the data; written
+    /// as `class_names` in `summary.json`'s configuration. Default nil (no names).
+    public var classNames: [String]?
+
     /// The defaults above.
     public init() {}
 

@@ -7,47 +7,50 @@ enum EvalCommand: Command {
         name: "eval",
         summary: "per-class Dice and IoU of a checkpoint on a data set (table on stderr, JSON on stdout)",
         help: """
-        usage: dicekit eval --checkpoint FILE --data synthetic|DIR|FILE.npy [--count N] [--size S] [--seed S] [--batch-size B]
+        usage: dicekit eval --checkpoint FILE --data synthetic|synthetic3d|DIR|FILE.npy [--count N] [--size S]
+                            [--seed S] [--batch-size B] [--image-size H,W] [--resize MODE] [--mask-encoding E]
 
-        --data synthetic evaluates on freshly generated synthetic polyps (seed S + 2000, so not the
-        training images); DIR and FILE.npy are read as `dicekit train` reads them. --count, --size
-        and --seed describe the synthetic set only and are refused with any other --data.
+        --data synthetic (synthetic3d) evaluates on freshly generated synthetic polyps (3-D blobs;
+        seed S + 2000, so not the training images); DIR and FILE.npy are read as `dicekit train`
+        reads them (images or volumes, PNG/JPEG folders), with the checkpoint's class count.
+        --count, --size and --seed describe the synthetic sets only and are refused with any other --data.
+        \(DataOptions.help)
         Dice and IoU per class are means over the images in which the class is present (MONAI's
         DiceMetric with ignore_empty); the JSON also gives the foreground mean.
         """,
-        valueOptions: ["checkpoint", "data", "count", "size", "seed", "batch-size"]
+        valueOptions: DataOptions.valueOptions.subtracting(["val-data", "classes"]).union(["checkpoint", "seed", "batch-size"])
     )
 
     static func run(_ arguments: ParsedArguments) throws {
-        let (checkpoint, source) = (try arguments.required("checkpoint"), try arguments.required("data"))
-        if source != "synthetic", let option = ["count", "size", "seed"].first(where: { arguments.string($0) != nil }) {
-            throw UsageError(message: "--\(option) applies only to --data synthetic; '\(source)' is read as it is (drop --\(option))")
+        let checkpoint = try arguments.required("checkpoint")
+        let data = try DataOptions.parse(arguments, defaultSource: nil, defaultCount: 100)
+        if case .path(let source) = data.source, arguments.string("seed") != nil {
+            throw UsageError(message: "--seed applies only to --data synthetic or synthetic3d; '\(source)' is read as it is (drop --seed)")
         }
         let seed = UInt64(try arguments.int("seed", default: 0, in: 0...Int.max)!)
-        let size = try arguments.int("size", default: 128, in: 16...2048)!
-        let count = try arguments.int("count", default: 100, in: 1...100_000)!
         let batchSize = try arguments.int("batch-size", default: 8, in: 1...4096)!
         let model = try UNet<Float>.load(contentsOf: checkpoint)
-        let dataset: SegmentationDataset
-        if source == "synthetic" {
-            dataset = try .syntheticPolyps(count: count, seed: seed &+ 2000,
-                                           configuration: SyntheticPolypConfiguration(size: size, classes: model.configuration.classes))
-        } else {
-            dataset = try SegmentationDataset.load(from: source, classes: model.configuration.classes)
+        let classes = model.configuration.classes
+        if let names = data.classNames, names.count != classes {
+            throw DiceKitError.value("classes.json names \(names.count) classes; the checkpoint predicts \(classes)")
         }
+        let dataset = try data.load(seed: seed &+ 2000, classes: classes).data
         var config = TrainingConfiguration()
         config.batchSize = batchSize
         let scores = try Trainer(model: model, configuration: config).evaluate(dataset)
-        printError("class    dice      iou")
+        let names = data.classNames ?? (0..<classes).map(String.init)
+        let width = max(6, (names.map(\.count).max() ?? 0) + 1)
+        printError("class".padding(width + 1) + "  dice      iou")
         for c in 0..<scores.dice.count {
-            printError("\(String(c).padding(6)) \(fixed(scores.dice[c]))  \(fixed(scores.iou[c]))")
+            printError("\(names[c].padding(width)) \(fixed(scores.dice[c]))  \(fixed(scores.iou[c]))")
         }
         let foreground = Array(scores.dice.dropFirst()).filter { !$0.isNaN }
         let fgIoU = Array(scores.iou.dropFirst()).filter { !$0.isNaN }
         let mean = { (v: [Double]) in v.isEmpty ? Double.nan : v.reduce(0, +) / Double(v.count) }
         print("{\"images\": \(dataset.count), \"dice\": [\(scores.dice.map { jsonNumber($0) }.joined(separator: ", "))], "
               + "\"iou\": [\(scores.iou.map { jsonNumber($0) }.joined(separator: ", "))], "
-              + "\"dice_foreground\": \(jsonNumber(mean(foreground))), \"iou_foreground\": \(jsonNumber(mean(fgIoU)))}")
+              + "\"dice_foreground\": \(jsonNumber(mean(foreground))), \"iou_foreground\": \(jsonNumber(mean(fgIoU)))"
+              + (data.classNames.map { ", \"class_names\": [\($0.map(jsonString).joined(separator: ", "))]" } ?? "") + "}")
     }
 }
 

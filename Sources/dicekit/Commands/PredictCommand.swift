@@ -9,15 +9,18 @@ enum PredictCommand: Command {
         summary: "logits (.npy) and PNG overlays of a checkpoint's predictions",
         help: """
         usage: dicekit predict --checkpoint FILE --input X.npy|DIR [--logits OUT.npy] [--out DIR] [--batch-size B]
+                               [--image-size H,W] [--resize MODE] [--mask-encoding E]
 
         --input X.npy   images [N, H, W, C] (float32 in [0, 1], or uint8); X_masks.npy, if present, is the ground truth
-        --input DIR     DIR/images.npy (+ masks.npy), DIR/images/*.png (+ masks/*.png), or a folder of PNG images
-        --logits OUT    writes the logits [N, H, W, classes], float32, channels-last
+                        (X.npy may hold volumes [N, D, H, W, C] for a 3-D checkpoint: logits only)
+        --input DIR     DIR/images.npy (+ masks.npy), DIR/images/*.{png,jpg} (+ masks/*), or a folder of PNG/JPEG images
+        --logits OUT    writes the logits [N, H, W, classes] ([N, D, H, W, classes]), float32, channels-last
         --out DIR       writes DIR/NAME.png: image | ground truth (if known) | prediction, side by side,
                         classes as translucent colours with outlines (1 green, 2 blue, 3 yellow, …)
         At least one of --logits and --out is required.
+          --image-size, --resize and --mask-encoding read image folders as `dicekit train` does.
         """,
-        valueOptions: ["checkpoint", "input", "logits", "out", "batch-size"]
+        valueOptions: ["checkpoint", "input", "logits", "out", "batch-size", "image-size", "resize", "mask-encoding"]
     )
 
     static func run(_ arguments: ParsedArguments) throws {
@@ -27,8 +30,9 @@ enum PredictCommand: Command {
         let (checkpoint, input) = (try arguments.required("checkpoint"), try arguments.required("input"))
         let batchSize = try arguments.int("batch-size", default: 8, in: 1...4096)!
         try checkOutputs(directories: [arguments.string("out")], files: [arguments.string("logits")])
+        let options = try DataOptions.folderOptions(arguments)
         let model = try UNet<Float>.load(contentsOf: checkpoint)
-        let inputs = try PredictionInputs.load(from: input)
+        let inputs = try PredictionInputs.load(from: input, options: options) { printError("warning: \($0)") }
         let images = inputs.images
         let logits = try Predictor.logits(model, images: images, batchSize: batchSize)
         if let path = arguments.string("logits") { try NPY.write(logits, to: path) }

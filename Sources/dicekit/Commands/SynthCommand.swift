@@ -1,5 +1,6 @@
-// `dicekit synth`: writes the synthetic polyp data set as .npy files (and optionally PNGs), so it
-// can be inspected, or used by other frameworks for side-by-side comparisons.
+// `dicekit synth`: writes the synthetic polyp data set as .npy files, or as a folder of PNG or
+// JPEG images and masks (optionally of mixed sizes, like Kvasir-SEG), so it can be inspected,
+// used by other frameworks, or used to try the image-folder path of `dicekit train`.
 
 import DiceKit
 import Foundation
@@ -7,39 +8,96 @@ import Foundation
 enum SynthCommand: Command {
     static let spec = CommandSpec(
         name: "synth",
-        summary: "write the synthetic polyp data set as images.npy + masks.npy (and PNGs)",
+        summary: "write the synthetic polyp data set (images.npy + masks.npy, or PNG/JPEG folders)",
         help: """
-        usage: dicekit synth --out DIR [--count N (100)] [--size S (128)] [--classes K (2)] [--seed S (0)] [--png]
+        usage: dicekit synth --out DIR [--count N (100)] [--size S (128)] [--classes K (2)] [--seed S (0)]
+                             [--format npy|png|jpeg] [--mixed-sizes] [--quality Q (90)]
 
-        Writes DIR/images.npy (float32 [N, S, S, 3] in [0, 1]) and DIR/masks.npy (uint8 [N, S, S]),
-        the layout `dicekit train --data DIR` reads; with --png also DIR/images/NNNN.png and
-        DIR/masks/NNNN.png (mask values 0, 255 for two classes, the class index otherwise).
+        --format npy (default) writes DIR/images.npy (float32 [N, S, S, 3] in [0, 1]) and
+                     DIR/masks.npy (uint8 [N, S, S]), the layout `dicekit train --data DIR` reads
+        --format png also writes DIR/images/NNNN.png and DIR/masks/NNNN.png (mask values 0, 255
+                     for two classes, the class index otherwise: train those with --mask-encoding index)
+        --format jpeg writes DIR/images/NNNN.jpg and DIR/masks/NNNN.jpg only, like Kvasir-SEG
+                     (binary masks with JPEG noise; two classes only), at --quality Q (1…100)
+        --png        the same as --format png
+        --mixed-sizes  every image gets its own size, H and W drawn in [3S/4, 5S/4] (PNG/JPEG
+                     only; train on it with --image-size)
+        Every format also writes DIR/classes.json (["background", "polyp"(, "instrument")]).
         """,
-        valueOptions: ["out", "count", "size", "classes", "seed"],
-        flags: ["png"]
+        valueOptions: ["out", "count", "size", "classes", "seed", "format", "quality"],
+        flags: ["png", "mixed-sizes"]
     )
+
+    /// The output formats.
+    enum Format: String, CaseIterable { case npy, png, jpeg }
 
     static func run(_ arguments: ParsedArguments) throws {
         let out = try arguments.required("out")
-        try checkOutputs(directories: [out] + (arguments.flag("png") ? ["\(out)/images", "\(out)/masks"] : []))
         let count = try arguments.int("count", default: 100, in: 1...100_000)!
         let size = try arguments.int("size", default: 128, in: 16...2048)!
         let classes = try arguments.int("classes", default: 2, in: 2...3)!
         let seed = UInt64(try arguments.int("seed", default: 0, in: 0...Int.max)!)
-        let data = try SegmentationDataset.syntheticPolyps(count: count, seed: seed,
-                                                           configuration: SyntheticPolypConfiguration(size: size, classes: classes))
-        try NPY.write(data.images, to: "\(out)/images.npy")
-        try NPY.write(try NPYArray(integers: data.labels.map(Int.init), shape: data.labelShape, dtype: .uint8), to: "\(out)/masks.npy")
+        let quality = try arguments.int("quality", default: 90, in: 1...100)!
+        var format = try arguments.choice("format", as: Format.self, default: .npy)!
         if arguments.flag("png") {
-            let pixels = size * size
-            for i in 0..<count {
-                let name = String(format: "%04d.png", i)
-                let image = try Tensor(shape: [size, size, 3], scalars: Array(data.images.scalars[(i * pixels * 3)..<((i + 1) * pixels * 3)]))
-                try PNG.write(try PNGImage(image), to: "\(out)/images/\(name)")
-                let mask = data.labels[(i * pixels)..<((i + 1) * pixels)].map { UInt8(classes == 2 ? Int($0) * 255 : Int($0)) }
-                try PNG.write(try PNGImage(width: size, height: size, channels: 1, pixels: mask), to: "\(out)/masks/\(name)")
+            guard arguments.string("format") == nil || format == .png else {
+                throw UsageError(message: "--png and --format \(format.rawValue) contradict each other")
             }
+            format = .png
         }
-        printError("wrote \(count) synthetic images of \(size)×\(size) to \(out)")
+        let mixed = arguments.flag("mixed-sizes")
+        if mixed && format == .npy { throw UsageError(message: "--mixed-sizes needs --format png or jpeg (a .npy array has one size)") }
+        if format == .jpeg && classes != 2 {
+            throw UsageError(message: "--format jpeg writes binary masks (JPEG is lossy); --classes \(classes) needs --format png")
+        }
+        if arguments.string("quality") != nil && format != .jpeg { throw UsageError(message: "--quality applies to --format jpeg") }
+        try checkOutputs(directories: [out] + (format == .npy ? [] : ["\(out)/images", "\(out)/masks"]))
+        try FileSystem.createDirectory(out)
+        let names = ["background", "polyp", "instrument"].prefix(classes).map(JSONValue.string)
+        try AtomicFile.write(Array(JSONValue.array(names).encoded.utf8), to: "\(out)/classes.json")
+
+        if !mixed {
+            let data = try SegmentationDataset.syntheticPolyps(count: count, seed: seed,
+                                                               configuration: SyntheticPolypConfiguration(size: size, classes: classes))
+            if format != .jpeg {
+                try NPY.write(data.images, to: "\(out)/images.npy")
+                try NPY.write(try NPYArray(integers: data.labels.map(Int.init), shape: data.labelShape, dtype: .uint8), to: "\(out)/masks.npy")
+            }
+            if format != .npy {
+                for i in 0..<count { try writeSample(data, i, name: String(format: "%04d", i), to: out, format: format, quality: quality) }
+            }
+            printError("wrote \(count) synthetic images of \(size)×\(size) to \(out)")
+            return
+        }
+        var sizes = SeededGenerator(seed: seed ^ 0x5EED_5123)
+        let (low, high) = (size * 3 / 4, size * 5 / 4)
+        for i in 0..<count {
+            let h = low + Int(sizes.next() % UInt64(high - low + 1))
+            let w = low + Int(sizes.next() % UInt64(high - low + 1))
+            // Images are painted from their own seeds; count 1 with a per-image seed keeps them distinct.
+            let data = try SegmentationDataset.syntheticPolyps(count: 1, seed: seed &+ UInt64(i) &* 0x9E37_79B9,
+                                                               configuration: SyntheticPolypConfiguration(height: h, width: w, classes: classes))
+            try writeSample(data, 0, name: String(format: "%04d", i), to: out, format: format, quality: quality)
+        }
+        printError("wrote \(count) synthetic images of sizes \(low)…\(high) × \(low)…\(high) to \(out)")
+    }
+
+    /// Writes sample `i` of a 2-D data set as DIR/images/NAME.ext and DIR/masks/NAME.ext.
+    private static func writeSample(_ data: SegmentationDataset, _ i: Int, name: String, to out: String,
+                                    format: Format, quality: Int) throws {
+        for sub in ["images", "masks"] { try FileSystem.createDirectory("\(out)/\(sub)") }
+        let (h, w) = (data.spatialShape[0], data.spatialShape[1])
+        let pixels = h * w
+        let image = try PNGImage(try Tensor(shape: [h, w, 3], scalars: Array(data.images.scalars[(i * pixels * 3)..<((i + 1) * pixels * 3)])))
+        let binary = data.classes == 2
+        let mask = try PNGImage(width: w, height: h, channels: 1,
+                                pixels: data.labels[(i * pixels)..<((i + 1) * pixels)].map { UInt8(binary ? Int($0) * 255 : Int($0)) })
+        if format == .jpeg {
+            try JPEG.write(image, to: "\(out)/images/\(name).jpg", quality: quality)
+            try JPEG.write(mask, to: "\(out)/masks/\(name).jpg", quality: quality)
+        } else {
+            try PNG.write(image, to: "\(out)/images/\(name).png")
+            try PNG.write(mask, to: "\(out)/masks/\(name).png")
+        }
     }
 }

@@ -1,5 +1,6 @@
 // `dicekit train --resume`: the same command plus `--resume DIR/last.safetensors` continues the
-// run. The settings that cannot change mid-run (data, sizes, classes, validation share,
+// run. The settings that cannot change mid-run (data, validation data, sizes, image size,
+// resizing, mask encoding, classes, validation share,
 // augmentation, loss, batch size, seed, optimiser, architecture) are stored in the checkpoint;
 // an omitted one takes the checkpoint's value (not the default), a given one must equal it.
 
@@ -11,7 +12,8 @@ extension TrainCommand {
     /// (--epochs, --lr, --schedule, --clip, --weight-decay, --momentum, --threads, --out,
     /// --on-nonfinite) may change on resume.
     static let fixedOptions = ["data", "count", "size", "classes", "val-fraction", "no-augment", "loss", "batch-size",
-                               "seed", "optimizer", "base", "depth", "norm", "activation"]
+                               "seed", "optimizer", "base", "depth", "norm", "activation", "val-data", "image-size", "resize",
+                               "mask-encoding"]
 
     /// The checkpoint named by `--resume`, read and checked before any data is read.
     ///

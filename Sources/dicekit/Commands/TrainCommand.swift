@@ -1,4 +1,5 @@
-// `dicekit train`: trains a U-Net on the synthetic polyps, a .npy data set or a PNG folder.
+// `dicekit train`: trains a U-Net on the synthetic polyps or 3-D blobs, a .npy data set (images
+// or volumes) or a folder of PNG/JPEG images; the data options live in DataOptions.swift.
 
 import DiceKit
 import Foundation
@@ -6,17 +7,24 @@ import Foundation
 enum TrainCommand: Command {
     static let spec = CommandSpec(
         name: "train",
-        summary: "train a U-Net (synthetic polyps, .npy or PNG folder) with a Dice-family loss",
+        summary: "train a 2-D or 3-D U-Net (synthetic, .npy, PNG/JPEG folder) with a Dice-family loss",
         help: """
-        usage: dicekit train [--data synthetic|DIR|FILE.npy] [options]
+        usage: dicekit train [--data synthetic|synthetic3d|DIR|FILE.npy] [options]
 
         data
-          --data SOURCE          synthetic (default), a directory with images.npy + masks.npy,
-                                 a directory with images/ + masks/ PNG files, or FILE.npy (+ FILE_masks.npy)
-          --count N              synthetic images (default 400)       --size S   synthetic size (default 128)
-          --classes K            classes incl. background (default: 2 synthetic, else from the labels);
-                                 3 adds an instrument class to the synthetic set
-          --val-fraction F       validation share (default 0.2)        --no-augment  disable augmentation
+          --data SOURCE          synthetic (default: 2-D polyps), synthetic3d (3-D blobs, one channel),
+                                 a directory with images.npy + masks.npy, a directory with images/ + masks/
+                                 (*.png, *.jpg, *.jpeg matched by base name), or FILE.npy (+ FILE_masks.npy).
+                                 .npy images [N, H, W, C] train a 2-D U-Net, volumes [N, D, H, W, C] a 3-D one
+                                 (every extent divisible by 2^depth, e.g. --data vol.npy --depth 2)
+          --count N              synthetic images (default 400)
+          --size S               synthetic size (default 128; 32 for synthetic3d, volumes S × S × S)
+          --classes K            classes incl. background (default: classes.json, 2 synthetic, else
+                                 from the labels); 3 adds an instrument class to the synthetic polyps
+          --val-data SOURCE      a separate validation set, read like --data (instead of --val-fraction)
+          --val-fraction F       validation share split off --data (default 0.2)
+          --no-augment           disable augmentation (flips, 90° turns of square images, brightness/contrast)
+        \(DataOptions.help)
         model
           --base W               first-level width (default 16)        --depth D  levels (default 4)
           --norm none|batch|instance|group:G   (default batch; none is the reference U-Net)
@@ -43,9 +51,9 @@ enum TrainCommand: Command {
         at the end. Ctrl-C saves DIR/last.safetensors and exits cleanly; after a kill, --resume
         continues from the last finished epoch.
         """,
-        valueOptions: ["data", "count", "size", "classes", "val-fraction", "base", "depth", "norm", "activation",
+        valueOptions: DataOptions.valueOptions.union(["val-fraction", "base", "depth", "norm", "activation",
                        "epochs", "batch-size", "lr", "optimizer", "weight-decay", "momentum", "schedule", "loss",
-                       "clip", "seed", "threads", "out", "resume", "on-nonfinite"],
+                       "clip", "seed", "threads", "out", "resume", "on-nonfinite"]),
         flags: ["no-augment"]
     )
 
@@ -55,18 +63,16 @@ enum TrainCommand: Command {
         // the checkpoint's values (see TrainCommand+Resume.swift).
         let resume = try resumeCheckpoint(given)
         let arguments = resume.map { filling(given, from: $0.checkpoint.options) } ?? given
+        let resumeFolder = resume.map { ($0.path as NSString).deletingLastPathComponent }
+        let outputDirectory = arguments.string("out") ?? resumeFolder.map { $0.isEmpty ? "." : $0 } ?? "runs/train"
+        try checkOutputs(directories: [outputDirectory])
         if let threads = try arguments.int("threads", in: 1...256) { BLAS.threadCount = threads }
         let seed = UInt64(try arguments.int("seed", default: 0, in: 0...Int.max)!)
-        let source = arguments.string("data") ?? "synthetic"
-        let requestedClasses = try arguments.int("classes", in: 1...255)
-        let count = try arguments.int("count", default: 400, in: 2...100_000)!
-        let size = try arguments.int("size", default: 128, in: 16...2048)!
-        if source != "synthetic" {
-            for option in ["count", "size"] where arguments.string(option) != nil {
-                throw UsageError(message: "--\(option) applies to --data synthetic only")
-            }
+        let data = try DataOptions.parse(arguments, defaultCount: 400, allowValidation: true)
+        if data.validation != nil, arguments.string("val-fraction") != nil {
+            throw UsageError(message: "--val-fraction and --val-data exclude each other (the validation set is either split off or given)")
         }
-        let fraction = try arguments.double("val-fraction", default: 0.2)!
+        let fraction = data.validation != nil ? 0 : try arguments.double("val-fraction", default: 0.2)!
         guard (0..<1).contains(fraction) else { throw UsageError(message: "--val-fraction expects 0 ≤ F < 1, got \(fraction)") }
 
         var config = TrainingConfiguration()
@@ -82,13 +88,11 @@ enum TrainCommand: Command {
         config.gradientClip = clip == 0 ? nil : clip
         config.augmentation = arguments.flag("no-augment") ? .none : .standard
         config.seed = seed
-        let resumeFolder = resume.map { ($0.path as NSString).deletingLastPathComponent }
-        config.outputDirectory = arguments.string("out") ?? resumeFolder.map { $0.isEmpty ? "." : $0 } ?? "runs/train"
+        config.outputDirectory = outputDirectory
         do {
             config.onNonFinite = try NonFinitePolicy(name: arguments.string("on-nonfinite") ?? "stop")
             try config.validate()
         } catch let error as DiceKitError { throw UsageError(message: error.description) }
-        try checkOutputs(directories: [config.outputDirectory])
 
         var architecture = UNetConfiguration()
         architecture.baseWidth = try arguments.int("base", default: 16, in: 1...1024)!
@@ -101,17 +105,22 @@ enum TrainCommand: Command {
         case let other: throw UsageError(message: "--activation expects relu|leaky-relu, got '\(other)'")
         }
 
-        var recorded = ["data": source == "synthetic" ? source : canonicalPath(source), "val-fraction": "\(fraction)",
+        var recorded = ["val-fraction": "\(fraction)",
                         "no-augment": "\(arguments.flag("no-augment"))", "loss": config.loss.rawValue,
                         "batch-size": "\(config.batchSize)", "seed": "\(seed)", "optimizer": config.optimizer.rawValue,
                         "base": "\(architecture.baseWidth)", "depth": "\(architecture.depth)",
                         "norm": architecture.normalization.name, "activation": arguments.string("activation") ?? "relu"]
-        if source == "synthetic" {
-            recorded["count"] = "\(count)"
-            recorded["size"] = "\(size)"
-            recorded["classes"] = "\(requestedClasses ?? 2)"
-        } else if let requestedClasses {
-            recorded["classes"] = "\(requestedClasses)"
+        switch data.source {
+        case .synthetic, .synthetic3d:
+            recorded["data"] = data.source == .synthetic ? "synthetic" : "synthetic3d"
+            recorded["count"] = "\(data.count)"
+            recorded["size"] = "\(data.size)"
+            recorded["classes"] = "\(data.dataset.classes ?? 2)"
+        case .path(let path):
+            recorded["data"] = canonicalPath(path)
+            if let classes = data.dataset.classes { recorded["classes"] = "\(classes)" }
+            if let validation = data.validation { recorded["val-data"] = canonicalPath(validation) }
+            for option in ["image-size", "resize", "mask-encoding"] { recorded[option] = arguments.string(option) }
         }
         config.recordedOptions = recorded
         if let resume {
@@ -123,23 +132,19 @@ enum TrainCommand: Command {
             }
         }
 
-        let dataset: SegmentationDataset
-        if source == "synthetic" {
-            let synthetic = SyntheticPolypConfiguration(size: size, classes: requestedClasses ?? 2)
-            dataset = try SegmentationDataset.syntheticPolyps(count: count, seed: seed &+ 1000, configuration: synthetic)
-        } else {
-            dataset = try SegmentationDataset.load(from: source, classes: requestedClasses)
-        }
+        let (dataset, heldOut) = try data.load(seed: seed &+ 1000)
         let (training, validation) = fraction > 0 ? try dataset.split(validationFraction: fraction, seed: seed)
-                                                  : (dataset, nil as SegmentationDataset?)
+                                                  : (dataset, heldOut)
         let model: UNet<Float>
         if let resume {
             model = try UNet<Float>(UNetConfiguration.inferred(from: resume.checkpoint.model))
         } else {
             architecture.inputChannels = dataset.channels
+            architecture.spatialRank = dataset.spatialShape.count  // 2 for images, 3 for volumes
             architecture.classes = max(dataset.classes, 2)
             model = try UNet<Float>(architecture, seed: seed)
         }
+        config.classNames = data.classNames
         let trainer = try Trainer(model: model, configuration: config)
         if let resume {
             try trainer.resume(from: resume.checkpoint, path: resume.path)

@@ -71,9 +71,16 @@ final class SegmentationDatasetTests: XCTestCase {
             seen.insert(turned.images.scalars)
         }
         XCTAssertEqual(seen, rotations, "all four turns occur")
-        XCTAssertThrowsError(try (try indexed(2, 2, 3)).batches(size: 1, seed: 1, augmentation: .standard)) {
-            guard case DiceKitError.option = $0 else { return XCTFail("\($0)") }
+        // Non-square samples train with augmentation: flips happen, quarter turns are skipped.
+        let wide = try indexed(1, 2, 3)
+        var orientations = Set<[Float]>()
+        for seed in 0..<40 as Range<UInt64> {
+            let moved = Augmentation(horizontalFlip: 0.5, verticalFlip: 0.5, rotate90: true).apply(to: wide, seeds: [seed])
+            XCTAssertEqual(moved.images.shape, [1, 2, 3, 1])
+            orientations.insert(moved.images.scalars)
         }
+        XCTAssertEqual(orientations, [[0, 1, 2, 3, 4, 5], [2, 1, 0, 5, 4, 3], [3, 4, 5, 0, 1, 2], [5, 4, 3, 2, 1, 0]])
+        XCTAssertNoThrow(try (try indexed(2, 2, 3)).batches(size: 1, seed: 1, augmentation: .standard).batch(0))
     }
 
     func testBrightnessContrastTouchOnlyImages() throws {

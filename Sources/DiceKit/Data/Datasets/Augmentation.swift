@@ -5,7 +5,8 @@
 /// Random per-sample augmentation, drawn from a seeded generator.
 ///
 /// For each sample, in this order: flips (each with its probability), a quarter turn in the
-/// H–W plane by k·90°, k uniform in {0, 1, 2, 3} (only with `rotate90`; needs H = W), then
+/// H–W plane by k·90°, k uniform in {0, 1, 2, 3} (only with `rotate90`, and only when H = W:
+/// non-square samples keep their orientation, since a quarter turn would change their shape), then
 /// x ← (x − m)·c + m + b per sample, with m the sample's mean over all channels, contrast
 /// factor c uniform in [1 − contrast, 1 + contrast] and brightness shift b uniform in
 /// [−brightness, brightness]. Values are not clamped.
@@ -16,7 +17,7 @@ public struct Augmentation: Sendable, Equatable {
     public var verticalFlip: Double
     /// Probability of mirroring the D axis (volumes only; ignored for 2-D).
     public var depthFlip: Double
-    /// Random quarter turns in the H–W plane (needs H = W).
+    /// Random quarter turns in the H–W plane (applied to square samples only).
     public var rotate90: Bool
     /// Half-width of the additive brightness shift, ≥ 0.
     public var brightness: Double
@@ -43,7 +44,7 @@ public struct Augmentation: Sendable, Equatable {
     /// Checks the settings against a sample's spatial shape.
     ///
     /// - Throws: `DiceKitError.option` for a probability outside [0, 1], a negative brightness,
-    ///   a contrast outside [0, 1), or quarter turns on non-square H × W.
+    ///   a contrast outside [0, 1). (Quarter turns are skipped for non-square H × W, not refused.)
     public func validate(spatialShape: [Int]) throws {
         for (name, p) in [("horizontal flip", horizontalFlip), ("vertical flip", verticalFlip), ("depth flip", depthFlip)]
         where !(0...1).contains(p) {
@@ -51,10 +52,6 @@ public struct Augmentation: Sendable, Equatable {
         }
         guard brightness >= 0, (0..<1).contains(contrast) else {
             throw DiceKitError.option("brightness \(brightness), contrast \(contrast); expected brightness ≥ 0 and 0 ≤ contrast < 1")
-        }
-        let (h, w) = (spatialShape[spatialShape.count - 2], spatialShape[spatialShape.count - 1])
-        if rotate90 && h != w {
-            throw DiceKitError.option("90° rotations need square images; got H × W = \(h) × \(w) (disable rotate90)")
         }
     }
 
@@ -72,7 +69,10 @@ public struct Augmentation: Sendable, Equatable {
                 let flipW = generator.nextUnit() < horizontalFlip
                 let flipH = generator.nextUnit() < verticalFlip
                 let flipD = spatial.count == 3 && generator.nextUnit() < depthFlip
-                let turns = rotate90 ? Int(generator.next() % 4) : 0
+                // The draw happens for every sample, so square and non-square data sets consume
+                // the generator alike; the turn is used only where it keeps the shape.
+                let draw = rotate90 ? Int(generator.next() % 4) : 0
+                let turns = h == w ? draw : 0
                 let factor = Float(1 + contrast * (2 * generator.nextUnit() - 1))
                 let shift = Float(brightness * (2 * generator.nextUnit() - 1))
                 let (imageBase, labelBase) = (n * positions * c, n * positions)

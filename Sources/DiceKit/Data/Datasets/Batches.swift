@@ -28,8 +28,7 @@ extension SegmentationDataset {
     ///     disables augmentation (for validation). Use a different seed per epoch, e.g. `seed &+ epoch`.
     ///   - augmentation: applied per sample (default `.none`).
     ///   - dropLast: drop a final batch smaller than B (default false).
-    /// - Throws: `DiceKitError.option` when size < 1, or when the augmentation rotates by 90°
-    ///   and the last two spatial extents differ.
+    /// - Throws: `DiceKitError.option` when size < 1 or the augmentation's settings are out of range.
     public func batches(size: Int, seed: UInt64? = nil, augmentation: Augmentation = .none,
                         dropLast: Bool = false) throws -> BatchSequence {
         guard size >= 1 else { throw DiceKitError.option("batch size \(size); expected ≥ 1") }

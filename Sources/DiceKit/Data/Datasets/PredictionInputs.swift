@@ -1,6 +1,6 @@
 // Inputs for prediction: images with names and, when masks are present, ground truth. Masks
 // are optional here (unlike SegmentationDataset); layouts are the data set's plus a bare folder
-// of PNG images.
+// of PNG/JPEG images.
 
 import Foundation
 
@@ -16,12 +16,15 @@ public struct PredictionInputs: Sendable {
     /// Loads what `path` names:
     /// - FILE.npy: images (FILE_masks.npy, if present, gives labels);
     /// - a directory with images.npy (masks.npy or labels.npy, if present, give labels);
-    /// - a directory with images/*.png (masks/*.png give labels when every image has one);
-    /// - a directory of *.png images (no labels).
+    /// - a directory with images/*.{png,jpg,jpeg} (masks/* give labels when every image has one);
+    /// - a directory of *.png/*.jpg/*.jpeg images (no labels).
     ///
+    /// - Parameter options: mask encoding, image size and resize mode for image folders (as
+    ///   `SegmentationDataset.load(from:options:warning:)`); the class count is not checked.
     /// - Throws: `DiceKitError.file` when nothing loadable is found, and the loaders' errors;
-    ///   `DiceKitError.shape` when PNG images differ in size.
-    public static func load(from path: String, masks: MaskEncoding = .binary) throws -> PredictionInputs {
+    ///   `DiceKitError.shape` when images differ in size and no image size is given.
+    public static func load(from path: String, options: DatasetOptions,
+                            warning: (String) -> Void = { _ in }) throws -> PredictionInputs {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw DiceKitError.file(path: path, reason: "no such file or directory")
@@ -33,8 +36,11 @@ public struct PredictionInputs: Sendable {
             let maskCandidates = isDirectory.boolValue
                 ? ["masks.npy", "labels.npy"].map { base.appendingPathComponent($0).path }
                 : [(path.hasSuffix(".npy") ? String(path.dropLast(4)) : path) + "_masks.npy"]
+            if options.imageSize != nil {
+                throw DiceKitError.option("\(path): .npy inputs are used at their stored size; leave out the image size")
+            }
             if maskCandidates.contains(where: { fm.fileExists(atPath: $0) }) {
-                let data = try SegmentationDataset.load(from: path)
+                let data = try SegmentationDataset.load(from: path, options: options)
                 return PredictionInputs(images: data.images, names: numbered(data.count), labels: data.labels)
             }
             let array = try NPY.read(contentsOf: imagesPath)
@@ -43,54 +49,45 @@ public struct PredictionInputs: Sendable {
             }
             let scale: Float = array.dtype == .uint8 ? 1 / 255 : (array.dtype == .uint16 ? 1 / 65535 : 1)
             var images = array.tensor(of: Float.self)
-            if scale != 1 { images = images.map { $0 * scale } }
+            if scale != 1 { images = images.map { $0 * scale } } else { try SegmentationDataset.checkUnitRange(images, path: imagesPath) }
             return PredictionInputs(images: images, names: numbered(array.shape[0]), labels: nil)
         }
         var sub: ObjCBool = false
         let imageFolder = base.appendingPathComponent("images")
         if fm.fileExists(atPath: imageFolder.path, isDirectory: &sub), sub.boolValue {
-            let names = try pngNames(in: imageFolder.path)
+            let names = try imageNames(in: imageFolder.path)
             let maskFolder = base.appendingPathComponent("masks").path
-            if names.allSatisfy({ fm.fileExists(atPath: maskFolder + "/" + $0) }) {
-                let data = try SegmentationDataset.loadPNGFolder(path, masks: masks)
-                return PredictionInputs(images: data.images, names: names.map(stem), labels: data.labels)
+            let maskStems = Set(((try? fm.contentsOfDirectory(atPath: maskFolder)) ?? []).filter(ImageFile.isImage).map(ImageFile.stem))
+            if names.allSatisfy({ maskStems.contains(ImageFile.stem($0)) }) {
+                var folderOptions = options
+                folderOptions.classes = nil
+                let data = try SegmentationDataset.loadImageFolder(path, options: folderOptions, warning: warning)
+                return PredictionInputs(images: data.images, names: names.map(ImageFile.stem), labels: data.labels)
             }
-            return try PredictionInputs(images: readPNGs(imageFolder.path, names), names: names.map(stem), labels: nil)
+            let images = try SegmentationDataset.loadImages(in: imageFolder.path, names: names, options: options, warning: warning)
+            return PredictionInputs(images: images, names: names.map(ImageFile.stem), labels: nil)
         }
-        let names = try pngNames(in: path)
-        return try PredictionInputs(images: readPNGs(path, names), names: names.map(stem), labels: nil)
+        let names = try imageNames(in: path)
+        let images = try SegmentationDataset.loadImages(in: path, names: names, options: options, warning: warning)
+        return PredictionInputs(images: images, names: names.map(ImageFile.stem), labels: nil)
+    }
+
+    /// Loads what `path` names (see `load(from:options:warning:)`), with image-folder masks read as `masks`.
+    ///
+    /// - Throws: as `load(from:options:warning:)`.
+    public static func load(from path: String, masks: MaskEncoding = .binary) throws -> PredictionInputs {
+        try load(from: path, options: DatasetOptions(masks: masks == .binary ? nil : masks))
     }
 
     private static func numbered(_ count: Int) -> [String] {
         (0..<count).map { i in String(repeating: "0", count: max(0, 4 - String(i).count)) + String(i) }
     }
 
-    private static func stem(_ name: String) -> String { String(name.dropLast(4)) }
-
-    private static func pngNames(in directory: String) throws -> [String] {
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
-            .filter { $0.lowercased().hasSuffix(".png") }.sorted()
+    private static func imageNames(in directory: String) throws -> [String] {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter(ImageFile.isImage).sorted()
         guard !names.isEmpty else {
-            throw DiceKitError.file(path: directory, reason: "no .png images (expected FILE.npy, DIR/images.npy, DIR/images/*.png or DIR/*.png)")
+            throw DiceKitError.file(path: directory, reason: "no .png, .jpg or .jpeg images (expected FILE.npy, DIR/images.npy, DIR/images/*.png|jpg or DIR/*.png|jpg)")
         }
         return names
-    }
-
-    /// RGB (or grey, when every image is grey) images of one size, [N, H, W, C] in [0, 1].
-    private static func readPNGs(_ directory: String, _ names: [String]) throws -> Tensor<Float> {
-        let decoded = try names.map { try PNG.read(contentsOf: directory + "/" + $0) }
-        let (w, h) = (decoded[0].width, decoded[0].height)
-        for (image, name) in zip(decoded, names) where (image.width, image.height) != (w, h) {
-            throw DiceKitError.shape("\(directory)/\(name) is \(image.width) × \(image.height); expected \(w) × \(h) like \(names[0])")
-        }
-        let channels = decoded.allSatisfy { $0.channels <= 2 } ? 1 : 3
-        var pixels = [Float]()
-        pixels.reserveCapacity(decoded.count * w * h * channels)
-        for image in decoded {
-            for p in 0..<(w * h) {
-                for k in 0..<channels { pixels.append(Float(image.pixels[p * image.channels + (image.channels >= 3 ? k : 0)]) / 255) }
-            }
-        }
-        return Tensor(uncheckedShape: [decoded.count, h, w, channels], storage: pixels)
     }
 }

@@ -1,11 +1,12 @@
 // Loading a SegmentationDataset from .npy files.
 //
 // Conventions (all C-order, little-endian):
-//   images: [N, H, W, C] or [N, D, H, W, C]; float32/float64 are taken as they are, uint8 is
-//           divided by 255 and uint16 by 65535. Images with the labels' rank ([N, H, W]) are
+//   images: [N, H, W, C] or [N, D, H, W, C]; float32/float64 must lie in [0, 1] (finite), uint8
+//           is divided by 255 and uint16 by 65535. Images with the labels' rank ([N, H, W]) are
 //           single-channel and get C = 1.
 //   masks:  [N, H, W] or [N, D, H, W] integer class indices (any integer dtype, or floats that
-//           are whole numbers), each in 0..<classes.
+//           are whole numbers), each in 0..<classes. Masks holding only 0 and 255 are refused as
+//           class indices (they are binary masks: divide by 255, or read them as binary).
 // File layouts: DIR/images.npy with DIR/masks.npy (or DIR/labels.npy, as the reference script
 // `unet_torch.py make` writes), or FILE.npy with FILE_masks.npy beside it.
 
@@ -14,10 +15,18 @@ import Foundation
 extension SegmentationDataset {
     /// Loads images and masks from two `.npy` files (see the file header for the conventions).
     ///
-    /// - Parameter classes: K; nil takes max(label) + 1 (at least 2).
+    /// - Parameters:
+    ///   - classes: K; nil takes max(label) + 1 (at least 2).
+    ///   - encoding: `.classIndices` (default: each value is the class) or `.binary` (every
+    ///     nonzero value is class 1); `.palette` is refused.
     /// - Throws: `NPYError` for unreadable files; `DiceKitError.shape` when the shapes do not fit
-    ///   together; `DiceKitError.value` for an unsupported image dtype or a bad label.
-    public static func loadNPY(images imagesPath: String, masks masksPath: String, classes: Int? = nil) throws -> SegmentationDataset {
+    ///   together; `DiceKitError.value` for an unsupported image dtype, float images outside
+    ///   [0, 1] or not finite, 0/255 masks read as class indices, or a bad label.
+    public static func loadNPY(images imagesPath: String, masks masksPath: String, classes: Int? = nil,
+                               encoding: MaskEncoding = .classIndices) throws -> SegmentationDataset {
+        if encoding == .palette {
+            throw DiceKitError.option("\(masksPath): palette encoding applies to PNG masks; expected binary or index for .npy masks")
+        }
         let imageArray = try NPY.read(contentsOf: imagesPath)
         let maskArray = try NPY.read(contentsOf: masksPath)
         guard maskArray.shape.count == 3 || maskArray.shape.count == 4 else {
@@ -37,12 +46,37 @@ extension SegmentationDataset {
             throw DiceKitError.value("\(imagesPath): image dtype \(imageArray.dtype); expected float32, float64, uint8 or uint16")
         }
         var images = try imageArray.tensor(of: Float.self).reshaped(to: imageShape)
-        if scale != 1 { images = images.map { $0 * scale } }
-        let labels = try int32Labels(maskArray.integers(), source: masksPath)
+        if scale != 1 {
+            images = images.map { $0 * scale }
+        } else {
+            try checkUnitRange(images, path: imagesPath)
+        }
+        var labels = try int32Labels(maskArray.integers(), source: masksPath)
+        if case .binary = encoding {
+            labels = labels.map { $0 != 0 ? 1 : 0 }
+        } else if labels.contains(255), labels.allSatisfy({ $0 == 0 || $0 == 255 }) {
+            throw DiceKitError.value("\(masksPath): the masks hold only 0 and 255; expected class indices 0..<K (a binary mask: divide it by 255, or pass --mask-encoding binary)")
+        }
         do {
             return try SegmentationDataset(images: images, labels: labels, classes: classes)
         } catch DiceKitError.value(let message) {
-            throw DiceKitError.value("\(masksPath): \(message)")
+            throw DiceKitError.value("\(masksPath): \(message) (raise the class count, or check the masks)")
+        }
+    }
+
+    /// Float images must be finite and in [0, 1] (a tolerance of 1e-3 absorbs rounding).
+    static func checkUnitRange(_ images: Tensor<Float>, path: String) throws {
+        var (low, high) = (Float.infinity, -Float.infinity)
+        for (i, x) in images.scalars.enumerated() {
+            guard x.isFinite else {
+                throw DiceKitError.value("\(path): image value \(x) at element \(i); expected finite values in [0, 1]")
+            }
+            low = min(low, x)
+            high = max(high, x)
+        }
+        guard low >= -1e-3, high <= 1 + 1e-3 else {
+            let hint = high > 1.5 && low >= 0 ? "divide the images by 255, or store them as uint8" : "rescale the images to [0, 1]"
+            throw DiceKitError.value("\(path): float image values span [\(low), \(high)]; expected [0, 1] (\(hint))")
         }
     }
 
@@ -50,27 +84,27 @@ extension SegmentationDataset {
     ///
     /// - Throws: `DiceKitError.file` when neither mask file exists; otherwise as
     ///   `loadNPY(images:masks:classes:)`.
-    public static func loadNPY(directory: String, classes: Int? = nil) throws -> SegmentationDataset {
+    public static func loadNPY(directory: String, classes: Int? = nil, encoding: MaskEncoding = .classIndices) throws -> SegmentationDataset {
         let base = URL(fileURLWithPath: directory)
         let images = base.appendingPathComponent("images.npy").path
         let candidates = ["masks.npy", "labels.npy"].map { base.appendingPathComponent($0).path }
         guard let masks = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
             throw DiceKitError.file(path: directory, reason: "no masks.npy or labels.npy beside images.npy")
         }
-        return try loadNPY(images: images, masks: masks, classes: classes)
+        return try loadNPY(images: images, masks: masks, classes: classes, encoding: encoding)
     }
 
     /// Loads FILE.npy (images) with FILE_masks.npy (masks) beside it.
     ///
     /// - Throws: `DiceKitError.file` when the mask file is missing; otherwise as
     ///   `loadNPY(images:masks:classes:)`.
-    public static func loadNPY(file: String, classes: Int? = nil) throws -> SegmentationDataset {
+    public static func loadNPY(file: String, classes: Int? = nil, encoding: MaskEncoding = .classIndices) throws -> SegmentationDataset {
         let stem = file.hasSuffix(".npy") ? String(file.dropLast(4)) : file
         let masks = stem + "_masks.npy"
         guard FileManager.default.fileExists(atPath: masks) else {
             throw DiceKitError.file(path: file, reason: "no mask file \(masks) beside it (convention: FILE.npy + FILE_masks.npy)")
         }
-        return try loadNPY(images: file, masks: masks, classes: classes)
+        return try loadNPY(images: file, masks: masks, classes: classes, encoding: encoding)
     }
 
     /// Integer labels as Int32, rejecting negatives and values beyond Int32.

@@ -5,33 +5,53 @@ import Foundation
 extension SegmentationDataset {
     /// Loads the data set a user names: `path` is
     /// - a directory holding images.npy (with masks.npy or labels.npy) → `loadNPY(directory:)`;
-    /// - a directory holding images/ (and masks/) → `loadPNGFolder(_:masks:classes:)`;
+    /// - a directory holding images/ (and masks/) → `loadImageFolder(_:options:warning:)`;
     /// - a file FILE.npy (with FILE_masks.npy) → `loadNPY(file:)`.
-    /// (The synthetic set has no path: call `syntheticPolyps(count:seed:configuration:)`.)
+    /// (The synthetic sets have no path: call `syntheticPolyps(count:seed:configuration:)` or
+    /// `syntheticBlobs3D(count:seed:depth:height:width:)`.)
     ///
     /// - Parameters:
-    ///   - masks: how PNG masks become classes (default `.binary`); ignored for .npy sources.
-    ///   - classes: K; nil takes max(label) + 1 (at least 2).
-    /// - Throws: `DiceKitError.file` when `path` matches no layout; otherwise as the loader.
-    public static func load(from path: String, masks: MaskEncoding = .binary, classes: Int? = nil) throws -> SegmentationDataset {
+    ///   - options: mask encoding (nil: binary for folders, class indices for .npy), class
+    ///     count, and for folders the image size and resize mode.
+    ///   - warning: receives one-line warnings about the data (see `loadImageFolder`).
+    /// - Throws: `DiceKitError.file` when `path` matches no layout; `DiceKitError.option` for an
+    ///   image size with a .npy source; otherwise as the loader.
+    public static func load(from path: String, options: DatasetOptions,
+                            warning: (String) -> Void = { _ in }) throws -> SegmentationDataset {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw DiceKitError.file(path: path, reason: "no such file or directory")
         }
+        let base = URL(fileURLWithPath: path)
+        let isNPY = !isDirectory.boolValue || FileManager.default.fileExists(atPath: base.appendingPathComponent("images.npy").path)
+        if isNPY, options.imageSize != nil {
+            throw DiceKitError.option("\(path): .npy data sets are used at their stored size; resize them beforehand or leave out the image size")
+        }
+        let encoding = options.masks ?? .classIndices
         if !isDirectory.boolValue {
             guard path.hasSuffix(".npy") else {
                 throw DiceKitError.file(path: path, reason: "expected a .npy file (with FILE_masks.npy) or a directory")
             }
-            return try loadNPY(file: path, classes: classes)
+            return try loadNPY(file: path, classes: options.classes, encoding: encoding)
         }
-        let base = URL(fileURLWithPath: path)
-        if FileManager.default.fileExists(atPath: base.appendingPathComponent("images.npy").path) {
-            return try loadNPY(directory: path, classes: classes)
-        }
+        if isNPY { return try loadNPY(directory: path, classes: options.classes, encoding: encoding) }
         var sub: ObjCBool = false
         if FileManager.default.fileExists(atPath: base.appendingPathComponent("images").path, isDirectory: &sub), sub.boolValue {
-            return try loadPNGFolder(path, masks: masks, classes: classes)
+            return try loadImageFolder(path, options: options, warning: warning)
         }
-        throw DiceKitError.file(path: path, reason: "expected images.npy + masks.npy, or images/ + masks/ with PNG files")
+        throw DiceKitError.file(path: path, reason: "expected images.npy + masks.npy, or images/ + masks/ with PNG or JPEG files")
+    }
+
+    /// Loads the data set at `path` (see `load(from:options:warning:)`).
+    ///
+    /// - Parameters:
+    ///   - masks: how image-folder masks become classes (default `.binary`); .npy masks are class indices.
+    ///   - classes: K; nil takes max(label) + 1 (at least 2).
+    /// - Throws: as `load(from:options:warning:)`.
+    public static func load(from path: String, masks: MaskEncoding = .binary, classes: Int? = nil) throws -> SegmentationDataset {
+        var isDirectory: ObjCBool = false
+        let isFolder = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+            && !FileManager.default.fileExists(atPath: URL(fileURLWithPath: path).appendingPathComponent("images.npy").path)
+        return try load(from: path, options: DatasetOptions(masks: isFolder ? masks : nil, classes: classes))
     }
 }

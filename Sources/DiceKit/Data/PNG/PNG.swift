@@ -57,6 +57,30 @@ public enum PNG {
         }
     }
 
+    /// Reads any PNG as its 8-bit luminance, one value per pixel (row-major): grey files as they
+    /// are, colour and palette files by the luminance of each pixel's colour (libpng's
+    /// RGB-to-grey conversion), never by a palette index.
+    ///
+    /// - Throws: as `read(contentsOf:)`.
+    public static func readLuminance(contentsOf path: String) throws -> (width: Int, height: Int, values: [UInt8]) {
+        try reading(path) { image in
+            let (width, height) = (Int(image.pointee.width), Int(image.pointee.height))
+            var values = [UInt8](repeating: 0, count: width * height)
+            image.pointee.format = 0  // PNG_FORMAT_GRAY
+            try finishRead(image, path: path, into: &values, colormap: nil)
+            return (width, height, values)
+        }
+    }
+
+    /// Reads a palette PNG's indices; `values` is nil when the file has no palette.
+    ///
+    /// - Throws: as `read(contentsOf:)`.
+    public static func readPaletteIndices(contentsOf path: String) throws -> (width: Int, height: Int, values: [UInt8]?) {
+        let isPalette = try reading(path) { $0.pointee.format & flagColormap != 0 }
+        let read = try readIndices(contentsOf: path)
+        return (read.width, read.height, isPalette ? read.values : nil)
+    }
+
     /// Writes an 8-bit image (grey, grey + alpha, RGB or RGBA), atomically.
     ///
     /// - Throws: `PNGError.io` when the file cannot be written.

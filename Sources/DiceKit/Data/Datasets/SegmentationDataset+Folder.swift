@@ -1,0 +1,174 @@
+// Loading a SegmentationDataset from a folder of image and mask files.
+//
+// Layout (Kvasir-SEG and similar polyp sets):
+//   DIR/images/NAME.{png,jpg,jpeg}   RGB (grey, palette and alpha are accepted: alpha is dropped,
+//                                    grey is replicated to RGB unless every image is grey)
+//   DIR/masks/NAME.{png,jpg,jpeg}    the mask with the same base name (any of the extensions)
+// Every image must have a mask; masks without an image are ignored. Files are taken in sorted
+// name order. Without an image size every image and mask must share one size; with one, each is
+// resized on load (see `DatasetOptions.imageSize`).
+
+import Foundation
+
+extension SegmentationDataset {
+    /// Loads DIR/images/* with their masks DIR/masks/* (see the file header).
+    ///
+    /// - Parameters:
+    ///   - options: mask encoding (default `.binary`), class count, image size and resize mode.
+    ///   - warning: receives one-line warnings (an image whose channel count differs from the others).
+    /// - Throws: `DiceKitError.file` for a missing folder, an empty image folder or a missing
+    ///   mask; `PNGError`/`JPEGError` for an unreadable file; `DiceKitError.shape` naming the
+    ///   first file whose size differs (from the first image's, or from its image's for a mask);
+    ///   `DiceKitError.value` naming the mask file for a label ≥ the class count, and for
+    ///   binary masks that look like class indices.
+    public static func loadImageFolder(_ directory: String, options: DatasetOptions = DatasetOptions(),
+                                       warning: (String) -> Void = { _ in }) throws -> SegmentationDataset {
+        let encoding = options.masks ?? .binary
+        let base = URL(fileURLWithPath: directory)
+        let (imageDirectory, maskDirectory) = (base.appendingPathComponent("images"), base.appendingPathComponent("masks"))
+        let names = try imageNames(in: imageDirectory.path)
+        let maskNames = Dictionary(((try? FileManager.default.contentsOfDirectory(atPath: maskDirectory.path)) ?? [])
+            .filter(ImageFile.isImage).sorted().map { (ImageFile.stem($0), $0) }, uniquingKeysWith: { first, _ in first })
+        var maskPaths = [String]()
+        for name in names {
+            guard let mask = maskNames[ImageFile.stem(name)] else {
+                throw DiceKitError.file(path: maskDirectory.appendingPathComponent(name).path,
+                                        reason: "missing mask for image \(name) (expected masks/\(ImageFile.stem(name)).png, .jpg or .jpeg)")
+            }
+            maskPaths.append(maskDirectory.appendingPathComponent(mask).path)
+        }
+        var images = [[Float]](), colour = [Bool]()
+        var labels = [Int32]()
+        var size: (width: Int, height: Int)?
+        var largestValue: Int32 = 0, anyAtThreshold = false
+        for (name, maskPath) in zip(names, maskPaths) {
+            let imagePath = imageDirectory.appendingPathComponent(name).path
+            let image = try ImageFile.read(contentsOf: imagePath)
+            var mask: (width: Int, height: Int, labels: [Int32])
+            if case .binary(let threshold) = encoding, !ImageFile.isJPEG(maskPath) {
+                // Keep the raw grey levels' range to catch class-index masks read as binary.
+                let grey = try PNG.readLuminance(contentsOf: maskPath)
+                largestValue = max(largestValue, Int32(grey.values.max() ?? 0))
+                anyAtThreshold = anyAtThreshold || grey.values.contains { $0 >= threshold }
+                mask = (grey.width, grey.height, grey.values.map { $0 >= threshold ? 1 : 0 })
+            } else {
+                mask = try ImageFile.readMask(contentsOf: maskPath, encoding: encoding)
+            }
+            guard (mask.width, mask.height) == (image.width, image.height) else {
+                throw DiceKitError.shape("\(maskPath) is \(mask.width) × \(mask.height); expected \(image.width) × \(image.height) like its image \(name)")
+            }
+            if let classes = options.classes, let bad = mask.labels.first(where: { Int($0) >= classes }) {
+                throw DiceKitError.value("\(maskPath): label \(bad); expected a class index in 0..<\(classes) (raise the class count, or check the masks)")
+            }
+            let (pixels, w, h) = try prepared(image, path: imagePath, options: options)
+            if let target = options.imageSize {
+                mask.labels = ImageResampling.resizeLabels(mask.labels, height: image.height, width: image.width,
+                                                           to: target, mode: options.resize)
+            }
+            size = try sameSize(w, h, as: size, path: imagePath, first: names[0])
+            images.append(pixels)
+            colour.append(image.channels >= 3)
+            labels += mask.labels
+        }
+        if case .binary(let threshold) = encoding, !anyAtThreshold, (1..<Int32(min(threshold, 32))).contains(largestValue) {
+            throw DiceKitError.value("\(maskDirectory.path): every mask pixel is below the threshold \(threshold) and the largest grey level is \(largestValue): these look like class-index masks (use --mask-encoding index)")
+        }
+        if encoding == .classIndices || encoding == .palette, labels.contains(255), labels.allSatisfy({ $0 == 0 || $0 == 255 }) {
+            throw DiceKitError.value("\(maskDirectory.path): the masks hold only 0 and 255, read as class indices; expected 0..<K (binary masks: use --mask-encoding binary)")
+        }
+        let tensor = stacked(images, colour: colour, names: names, height: size!.height, width: size!.width,
+                             folder: imageDirectory.path, warning: warning)
+        do {
+            return try SegmentationDataset(images: tensor, labels: labels, classes: options.classes)
+        } catch DiceKitError.value(let message) {
+            throw DiceKitError.value("\(maskDirectory.path): \(message)")
+        }
+    }
+
+    /// Loads DIR/images/* with DIR/masks/*: `loadImageFolder` with the given mask encoding and
+    /// class count (kept for callers of the PNG-only loader it replaces).
+    ///
+    /// - Throws: as `loadImageFolder(_:options:warning:)`.
+    public static func loadPNGFolder(_ directory: String, masks encoding: MaskEncoding = .binary,
+                                     classes: Int? = nil) throws -> SegmentationDataset {
+        try loadImageFolder(directory, options: DatasetOptions(masks: encoding, classes: classes))
+    }
+
+    /// Decodes the images `names` of `directory` (no masks), resized as `options` say:
+    /// [N, H, W, C] in [0, 1], C = 3 unless every image is grey.
+    ///
+    /// - Throws: as `loadImageFolder(_:options:warning:)` for the images.
+    public static func loadImages(in directory: String, names: [String], options: DatasetOptions = DatasetOptions(),
+                                  warning: (String) -> Void = { _ in }) throws -> Tensor<Float> {
+        guard !names.isEmpty else { throw DiceKitError.file(path: directory, reason: "no .png, .jpg or .jpeg images") }
+        var images = [[Float]](), colour = [Bool]()
+        var size: (width: Int, height: Int)?
+        for name in names {
+            let path = (directory as NSString).appendingPathComponent(name)
+            let image = try ImageFile.read(contentsOf: path)
+            let (pixels, w, h) = try prepared(image, path: path, options: options)
+            size = try sameSize(w, h, as: size, path: path, first: names[0])
+            images.append(pixels)
+            colour.append(image.channels >= 3)
+        }
+        return stacked(images, colour: colour, names: names, height: size!.height, width: size!.width, folder: directory, warning: warning)
+    }
+
+    /// An image as Float samples in [0, 1] without alpha, resized when `options` give a size.
+    private static func prepared(_ image: PNGImage, path: String, options: DatasetOptions) throws -> (pixels: [Float], width: Int, height: Int) {
+        var pixels = try rgbOrGrey(image.pixels.map { Float($0) / 255 }, channels: image.channels, path: path)
+        let c = image.channels >= 3 ? 3 : 1
+        guard let target = options.imageSize else { return (pixels, image.width, image.height) }
+        pixels = ImageResampling.resizeImage(pixels, height: image.height, width: image.width, channels: c, to: target, mode: options.resize)
+        return (pixels, target.width, target.height)
+    }
+
+    /// `size` (the first image's), after checking that w × h matches it.
+    private static func sameSize(_ w: Int, _ h: Int, as size: (width: Int, height: Int)?, path: String,
+                                 first: String) throws -> (width: Int, height: Int) {
+        let expected = size ?? (w, h)
+        guard (w, h) == expected else {
+            throw DiceKitError.shape("\(path) is \(w) × \(h); expected \(expected.width) × \(expected.height) like \(first) (give an image size to resize on load, e.g. dicekit train --image-size H,W)")
+        }
+        return expected
+    }
+
+    /// One [N, H, W, C] tensor: C = 3 when any image is colour (grey ones replicated, with a warning), else 1.
+    private static func stacked(_ images: [[Float]], colour: [Bool], names: [String], height h: Int, width w: Int,
+                                folder: String, warning: (String) -> Void) -> Tensor<Float> {
+        let channels = colour.contains(true) ? 3 : 1
+        let odd = zip(names, colour).filter { ($0.1 ? 3 : 1) != channels }.map(\.0)
+        if !odd.isEmpty {
+            let listed = odd.prefix(3).joined(separator: ", ") + (odd.count > 3 ? " and \(odd.count - 3) more" : "")
+            warning("\(folder): \(listed) \(odd.count == 1 ? "is" : "are") grey (1 channel) among RGB images; replicated to RGB (convert to RGB to silence this)")
+        }
+        var pixels = [Float]()
+        pixels.reserveCapacity(images.count * w * h * channels)
+        for (image, isColour) in zip(images, colour) {
+            if isColour || channels == 1 { pixels += image } else { for value in image { pixels += [value, value, value] } }
+        }
+        return Tensor<Float>(uncheckedShape: [images.count, h, w, channels], storage: pixels)
+    }
+
+    /// The image files (.png, .jpg, .jpeg) of a folder, sorted.
+    static func imageNames(in directory: String) throws -> [String] {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: directory).filter(ImageFile.isImage).sorted()
+        } catch {
+            throw DiceKitError.file(path: directory, reason: "cannot list the image folder; expected DIR/images/*.png or *.jpg")
+        }
+        guard !names.isEmpty else { throw DiceKitError.file(path: directory, reason: "no .png, .jpg or .jpeg images") }
+        return names
+    }
+
+    /// Interleaved samples reduced to RGB (alpha dropped) or kept grey (alpha dropped).
+    static func rgbOrGrey(_ pixels: [Float], channels c: Int, path: String) throws -> [Float] {
+        switch c {
+        case 1, 3: return pixels
+        case 2: return stride(from: 0, to: pixels.count, by: 2).map { pixels[$0] }
+        case 4: return (0..<(pixels.count / 4)).flatMap { p in pixels[(p * 4)..<(p * 4 + 3)] }
+        default: throw DiceKitError.shape("\(path): \(c) channels; expected 1–4")
+        }
+    }
+}

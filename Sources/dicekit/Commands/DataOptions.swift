@@ -1,0 +1,177 @@
+// The data options shared by `train`, `eval` and `predict`: where the data comes from and how a
+// folder of images becomes tensors. Every option is parsed and checked here, before any data is
+// generated or read, so a typo fails at once.
+
+import DiceKit
+import Foundation
+
+/// Parsed `--data`, `--val-data`, `--count`, `--size`, `--classes`, `--image-size`, `--resize`
+/// and `--mask-encoding`.
+struct DataOptions {
+    /// Where the images come from.
+    enum Source: Equatable {
+        /// The synthetic 2-D polyps, `--count` images of `--size`².
+        case synthetic
+        /// The synthetic 3-D blobs, `--count` volumes of `--size`³, one channel.
+        case synthetic3d
+        /// A .npy file, a folder with images.npy, or a folder with images/ + masks/.
+        case path(String)
+    }
+
+    /// The value options this file parses (added to each command's spec).
+    static let valueOptions: Set<String> = ["data", "val-data", "count", "size", "classes", "image-size", "resize", "mask-encoding"]
+
+    /// The help lines shared by the commands.
+    static let help = """
+          --image-size H,W       resize every folder image (area/bilinear) and mask (nearest) to H × W
+                                 on load (a single S means S × S); needed when the images differ in size
+          --resize stretch|fit|crop   how an image of another aspect ratio reaches --image-size:
+                                 stretch (default), fit (keep the ratio, pad with 0/background),
+                                 crop (keep the ratio, cut the overhang)
+          --mask-encoding binary|index|palette   binary: luminance ≥ 128 is class 1 (default for
+                                 folders; the only mode for JPEG masks); index: pixel values are class indices
+                                 (default for .npy); palette: a palette PNG read as its indices
+          classes.json beside the data (["background", "polyp", …]) names the classes in tables and JSON
+        """
+
+    let source: Source
+    /// `--val-data`, a separate validation set read like `--data`.
+    let validation: String?
+    /// Synthetic image (volume) count and size.
+    let count: Int, size: Int
+    /// The loader's options (mask encoding, classes, image size, resize mode).
+    var dataset: DatasetOptions
+    /// The names from classes.json beside the data, if any.
+    let classNames: [String]?
+
+    /// Parses and checks the data options; `defaultCount` is the synthetic count when not given.
+    ///
+    /// - Throws: `UsageError` naming the option for anything inconsistent; `DiceKitError` for a
+    ///   missing path or a bad classes.json.
+    static func parse(_ arguments: ParsedArguments, defaultSource: String? = "synthetic", defaultCount: Int,
+                      allowValidation: Bool = false) throws -> DataOptions {
+        guard let raw = arguments.string("data") ?? defaultSource else { throw UsageError(message: "--data is required") }
+        let source: Source = raw == "synthetic" ? .synthetic : raw == "synthetic3d" ? .synthetic3d : .path(raw)
+        let synthetic = source != .path(raw)
+        if !synthetic {
+            for option in ["count", "size"] where arguments.string(option) != nil {
+                throw UsageError(message: "--\(option) applies only to --data synthetic or synthetic3d; \(raw) is read as it is (drop --\(option))")
+            }
+        }
+        let count = try arguments.int("count", default: defaultCount, in: 1...100_000)!
+        let size = source == .synthetic3d ? try arguments.int("size", default: 32, in: 8...256)!
+                                          : try arguments.int("size", default: 128, in: 16...2048)!
+        if synthetic {
+            for option in ["mask-encoding", "image-size", "resize"] where arguments.string(option) != nil {
+                throw UsageError(message: "--\(option) applies to data read from files, not --data \(raw)\(option == "image-size" ? " (use --size)" : "")")
+            }
+        }
+        var options = try folderOptions(arguments)
+        options.classes = try arguments.int("classes", in: 1...256)
+        let validation = arguments.string("val-data")
+        if validation != nil {
+            guard allowValidation else { throw UsageError(message: "--val-data is not an option of this command") }
+            guard !synthetic else { throw UsageError(message: "--val-data needs --data DIR|FILE.npy (the synthetic sets split off their own validation images)") }
+        }
+        var classNames: [String]?
+        if case .path(let path) = source {
+            for (option, value) in [("data", path), ("val-data", validation)] {
+                guard let value else { continue }
+                guard FileManager.default.fileExists(atPath: value) else {
+                    throw DiceKitError.file(path: value, reason: "no such file or directory (--\(option))")
+                }
+                if options.imageSize != nil, isNPY(value) {
+                    throw UsageError(message: "--image-size applies to image folders (images/ + masks/); \(value) is a .npy data set, used at its stored size")
+                }
+                if options.masks == .palette, isNPY(value) {
+                    throw UsageError(message: "--mask-encoding palette applies to PNG masks; \(value) is a .npy data set (use binary or index)")
+                }
+            }
+            classNames = try ClassNames.load(besides: path)
+            if let names = classNames {
+                if let k = options.classes, k != names.count {
+                    throw UsageError(message: "--classes \(k) disagrees with the \(names.count) names of \(ClassNames.path(for: path))")
+                }
+                options.classes = names.count
+            }
+        } else if let k = options.classes {
+            let range = source == .synthetic ? 2...3 : 2...2
+            guard range.contains(k) else {
+                throw UsageError(message: "--classes \(k) for --data \(raw); expected \(range.lowerBound == range.upperBound ? "2" : "2 or 3")")
+            }
+        }
+        return DataOptions(source: source, validation: validation, count: count, size: size, dataset: options, classNames: classNames)
+    }
+
+    /// `--mask-encoding`, `--image-size` and `--resize` (also used by `predict`).
+    static func folderOptions(_ arguments: ParsedArguments) throws -> DatasetOptions {
+        var options = DatasetOptions()
+        if let text = arguments.string("mask-encoding") {
+            switch text {
+            case "binary": options.masks = .binary
+            case "index": options.masks = .classIndices
+            case "palette": options.masks = .palette
+            default: throw UsageError(message: "--mask-encoding expects binary|index|palette, got '\(text)'")
+            }
+        }
+        if let text = arguments.string("image-size") {
+            do { options.imageSize = try ImageSize(parsing: text) } catch let error as DiceKitError {
+                throw UsageError(message: "--image-size: \(error.description)")
+            }
+        }
+        if arguments.string("resize") != nil {
+            guard options.imageSize != nil else { throw UsageError(message: "--resize needs --image-size H,W") }
+            options.resize = try arguments.choice("resize", as: ResizeMode.self)!
+        }
+        return options
+    }
+
+    /// Whether `path` names a .npy data set (a file, or a folder with images.npy).
+    static func isNPY(_ path: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return path.hasSuffix(".npy") }
+        return !isDirectory.boolValue || FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("images.npy"))
+    }
+
+    /// The data set (and the `--val-data` set), warnings printed on stderr.
+    ///
+    /// - Parameters:
+    ///   - seed: the synthetic sets' seed.
+    ///   - classes: overrides the class count (eval: the model's); nil keeps the parsed one. The
+    ///     synthetic polyps get it as their class count (default 2).
+    func load(seed: UInt64, classes: Int? = nil) throws -> (data: SegmentationDataset, validation: SegmentationDataset?) {
+        var options = dataset
+        if let classes { options.classes = classes }
+        let warn = { (message: String) in printError("warning: \(message)") }
+        switch source {
+        case .synthetic:
+            let configuration = SyntheticPolypConfiguration(size: size, classes: min(options.classes ?? 2, 3))
+            return (try .syntheticPolyps(count: count, seed: seed, configuration: configuration), nil)
+        case .synthetic3d:
+            return (try .syntheticBlobs3D(count: count, seed: seed, depth: size, height: size, width: size), nil)
+        case .path(let path):
+            var data = try SegmentationDataset.load(from: path, options: options, warning: warn)
+            guard let validation else { return (data, nil) }
+            var held = try SegmentationDataset.load(from: validation, options: options, warning: warn)
+            guard held.channels == data.channels, held.spatialShape.count == data.spatialShape.count else {
+                throw DiceKitError.shape("\(validation): images of shape \(held.images.shape.dropFirst()) do not match the training images \(data.images.shape.dropFirst()) of \(path)")
+            }
+            if options.classes == nil, held.classes != data.classes {
+                // One class count for both: the larger of the two.
+                let k = max(held.classes, data.classes)
+                data = try SegmentationDataset(images: data.images, labels: data.labels, classes: k)
+                held = try SegmentationDataset(images: held.images, labels: held.labels, classes: k)
+            }
+            return (data, held)
+        }
+    }
+
+    /// A short description of the source for progress messages.
+    var name: String {
+        switch source {
+        case .synthetic: return "synthetic polyps"
+        case .synthetic3d: return "synthetic 3-D blobs"
+        case .path(let path): return path
+        }
+    }
+}
