@@ -51,6 +51,7 @@ func main() -> ExitStatus {
         return .success
     }
     do {
+        try ThreadsOption.checkEnvironment()
         let parsed = try ParsedArguments.parse(rest, spec: command.spec)
         try command.run(parsed)
         return .success

@@ -43,7 +43,7 @@ enum CheckCommand: Command {
         for i in 0..<40 { for j in 0..<24 { us[i, j] *= s[j] } }
         let svdError = try BLAS.matmul(us, vt).maxAbsDifference(m)
         let ok = gemmError < 1e-12 && orthoError < 1e-5 && svdError < 1e-10
-        print("{\"blas\": \(jsonString(BLAS.configuration)), \"threads\": \(BLAS.threadCount), "
+        print("{\"blas\": \(jsonString(BLAS.configuration)), \"threads\": \(Parallelism.threadCount), "
               + "\"gemm_\(n)_max_rel_error\": \(gemmError), \"orthogonal_max_error\": \(orthoError), "
               + "\"svd_reconstruction_error\": \(svdError), \"ok\": \(ok)}")
         if !ok { throw DiceKitError.value("numerical check failed: see the errors above (expected ≤ 1e-12, 1e-5, 1e-10)") }

@@ -8,16 +8,19 @@ enum EvalCommand: Command {
         summary: "per-class Dice and IoU of a checkpoint on a data set (table on stderr, JSON on stdout)",
         help: """
         usage: dicekit eval --checkpoint FILE --data synthetic|DIR|FILE.npy [--count N] [--size S] [--seed S] [--batch-size B]
+                     [--threads T]
 
         --data synthetic evaluates on freshly generated synthetic polyps (seed S + 2000, so not the
         training images); DIR and FILE.npy are read as `dicekit train` reads them.
         Dice and IoU per class are means over the images in which the class is present (MONAI's
         DiceMetric with ignore_empty); the JSON also gives the foreground mean.
+        \(ThreadsOption.help)
         """,
-        valueOptions: ["checkpoint", "data", "count", "size", "seed", "batch-size"]
+        valueOptions: ["checkpoint", "data", "count", "size", "seed", "batch-size", "threads"]
     )
 
     static func run(_ arguments: ParsedArguments) throws {
+        try ThreadsOption.apply(arguments)
         let (checkpoint, source) = (try arguments.required("checkpoint"), try arguments.required("data"))
         let seed = UInt64(try arguments.int("seed", default: 0, in: 0...Int.max)!)
         let size = try arguments.int("size", default: 128, in: 16...2048)!

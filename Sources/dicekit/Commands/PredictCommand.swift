@@ -8,22 +8,24 @@ enum PredictCommand: Command {
         name: "predict",
         summary: "logits (.npy) and PNG overlays of a checkpoint's predictions",
         help: """
-        usage: dicekit predict --checkpoint FILE --input X.npy|DIR [--logits OUT.npy] [--out DIR] [--batch-size B]
+        usage: dicekit predict --checkpoint FILE --input X.npy|DIR [--logits OUT.npy] [--out DIR] [--batch-size B] [--threads T]
 
         --input X.npy   images [N, H, W, C] (float32 in [0, 1], or uint8); X_masks.npy, if present, is the ground truth
         --input DIR     DIR/images.npy (+ masks.npy), DIR/images/*.png (+ masks/*.png), or a folder of PNG images
         --logits OUT    writes the logits [N, H, W, classes], float32, channels-last
         --out DIR       writes DIR/NAME.png: image | ground truth (if known) | prediction, side by side,
                         classes as translucent colours with outlines (1 green, 2 blue, 3 yellow, …)
+        \(ThreadsOption.help)
         At least one of --logits and --out is required.
         """,
-        valueOptions: ["checkpoint", "input", "logits", "out", "batch-size"]
+        valueOptions: ["checkpoint", "input", "logits", "out", "batch-size", "threads"]
     )
 
     static func run(_ arguments: ParsedArguments) throws {
         guard arguments.string("logits") != nil || arguments.string("out") != nil else {
             throw UsageError(message: "nothing to write: give --logits OUT.npy and/or --out DIR")
         }
+        try ThreadsOption.apply(arguments)
         let (checkpoint, input) = (try arguments.required("checkpoint"), try arguments.required("input"))
         let batchSize = try arguments.int("batch-size", default: 8, in: 1...4096)!
         let model = try UNet<Float>.load(contentsOf: checkpoint)

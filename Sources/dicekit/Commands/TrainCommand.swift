@@ -25,7 +25,9 @@ enum TrainCommand: Command {
           --epochs N (20)  --batch-size B (8)  --lr X (1e-3)  --optimizer adam|adamw|sgd (adam)
           --weight-decay X (0)  --momentum M (0.99, sgd)  --schedule constant|cosine|poly (cosine)
           --loss dice|dice-ce|jaccard|tversky|focal-tversky|log-cosh-dice|generalized (dice-ce)
-          --clip X  global gradient-norm clip (12; 0 disables)   --seed S (0)   --threads T
+          --clip X  global gradient-norm clip (12; 0 disables)   --seed S (0)
+          --threads T  threads for every computation (worker pool and OpenBLAS; 1–256; default
+                       $DICEKIT_THREADS, else the processor count); same seed and T: same bits
         output
           --out DIR              checkpoints (last/best.safetensors), metrics.jsonl, summary.json,
                                  curves.svg (default runs/train)
@@ -43,7 +45,7 @@ enum TrainCommand: Command {
     static func run(_ arguments: ParsedArguments) throws {
         // Every option is parsed and checked before any data is generated or read, so a typo
         // fails at once.
-        if let threads = try arguments.int("threads", in: 1...256) { BLAS.threadCount = threads }
+        try ThreadsOption.apply(arguments)
         let seed = UInt64(try arguments.int("seed", default: 0, in: 0...Int.max)!)
         let source = arguments.string("data") ?? "synthetic"
         let requestedClasses = try arguments.int("classes", in: 1...255)

@@ -9,8 +9,10 @@ struct ToolResult {
     let stderr: String
 }
 
-/// Runs `dicekit` with `arguments` from the build products folder.
-func runDicekit(_ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws -> ToolResult {
+/// Runs `dicekit` with `arguments` from the build products folder; `environment` adds to (or
+/// overrides) the test process's environment.
+func runDicekit(_ arguments: [String], environment: [String: String] = [:],
+                file: StaticString = #filePath, line: UInt = #line) throws -> ToolResult {
     let products = Bundle.module.bundleURL.deletingLastPathComponent()
     let tool = products.appendingPathComponent("dicekit")
     guard FileManager.default.isExecutableFile(atPath: tool.path) else {
@@ -19,6 +21,9 @@ func runDicekit(_ arguments: [String], file: StaticString = #filePath, line: UIn
     let process = Process()
     process.executableURL = tool
     process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
