@@ -6,7 +6,7 @@ APT_PACKAGES = libopenblas-dev liblapacke-dev libpng-dev pkg-config
 BENCH_ARGS  ?=
 DEMO_ARGS   ?=
 
-.PHONY: all deps build demo test bench consumer clean
+.PHONY: all deps build demo test bench consumer sanitize clean
 
 all: build
 
@@ -43,6 +43,19 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	$(MAKE) consumer
+
+# The XCTest suite (and the `dicekit` runs it makes) under AddressSanitizer, then under
+# ThreadSanitizer with more worker threads than processors (DICEKIT_THREADS). Slow (two more
+# builds, in .build/asan and .build/tsan), so not part of `make test`. Both must be clean: any
+# report fails the target. See Docs/Architecture.md, "Threads and reproducibility".
+SANITIZE_THREADS ?= $(shell echo $$(( $$(nproc) + 2 )))
+sanitize: deps
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build/asan
+	ASAN_OPTIONS=halt_on_error=1:abort_on_error=1 \
+	  $(SWIFT) test --skip-build --sanitize=address --scratch-path .build/asan
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build/tsan
+	DICEKIT_THREADS=$(SANITIZE_THREADS) TSAN_OPTIONS=halt_on_error=1:abort_on_error=1 \
+	  $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build/tsan
 
 consumer:
 	cd Examples/Consumer && $(SWIFT) run -c debug Consumer

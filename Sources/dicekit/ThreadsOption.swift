@@ -17,10 +17,13 @@ enum ThreadsOption {
         }
     }
 
-    /// Refuses a DICEKIT_THREADS that is set but not a thread count (the library would ignore it).
-    static func checkEnvironment() throws {
-        guard let raw = ProcessEnvironment.value(Parallelism.environmentVariable), Parallelism.environmentThreadCount == nil else { return }
-        throw DiceKitError.option("\(Parallelism.environmentVariable)='\(raw)'; expected an integer in 1...\(Parallelism.maximumThreadCount)")
+    /// Refuses a DICEKIT_THREADS that is set but not a thread count (the library would ignore
+    /// it), then applies the default count to the pool and OpenBLAS before any computation.
+    static func applyEnvironment() throws {
+        if let raw = ProcessEnvironment.value(Parallelism.environmentVariable), Parallelism.environmentThreadCount == nil {
+            throw DiceKitError.option("\(Parallelism.environmentVariable)='\(raw)'; expected an integer in 1...\(Parallelism.maximumThreadCount)")
+        }
+        _ = Parallelism.threadCount
     }
 }
 

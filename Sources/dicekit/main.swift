@@ -51,7 +51,7 @@ func main() -> ExitStatus {
         return .success
     }
     do {
-        try ThreadsOption.checkEnvironment()
+        try ThreadsOption.applyEnvironment()
         let parsed = try ParsedArguments.parse(rest, spec: command.spec)
         try command.run(parsed)
         return .success
