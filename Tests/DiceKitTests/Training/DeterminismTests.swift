@@ -14,7 +14,7 @@ final class DeterminismTests: XCTestCase {
     /// metrics lines without their timing fields.
     private func train(_ extra: [String], environment: [String: String] = [:]) throws -> ([String: SafetensorsTensor], [String]) {
         let dir = try temporaryDirectory(self).path
-        let run = try runDicekit(["train", "--count", "12", "--size", "32", "--depth", "2", "--base", "16",
+        let run = try runDicekit(["train", "--count", "8", "--size", "32", "--depth", "2", "--base", "16",
                                   "--epochs", "2", "--batch-size", "4", "--seed", "3", "--out", dir] + extra,
                                  environment: environment)
         XCTAssertEqual(run.status, 0, run.stderr)
