@@ -1,10 +1,12 @@
 // CDiceKernels: the hot inner loops of DiceKit's Dice losses (Float, integer label targets,
 // fused sigmoid/softmax), of 2×2 max pooling and of direct convolutions, with AVX-512 (and for
-// the losses AVX2) variants chosen once at run time and a portable fallback (the direct
-// convolutions have none: DiceKit uses im2col + GEMM without AVX-512). Internal to DiceKit:
-// reached only through Sources/DiceKit/Losses/DiceLoss+CKernels.swift,
-// Sources/DiceKit/Convolution/PoolingKernels+Tiling.swift and
-// Sources/DiceKit/Convolution/DirectConvolution.swift.
+// the losses AVX2) variants chosen at run time and a portable fallback (the direct
+// convolutions have none: DiceKit uses im2col + GEMM without AVX-512). The CPU is detected once,
+// thread-safely, in cpu_dispatch.c, which also sets flush-to-zero for kernel threads. Internal to
+// DiceKit: reached only through Sources/DiceKit/Losses/DiceLoss+CKernels.swift,
+// Sources/DiceKit/Convolution/PoolingKernels+Tiling.swift,
+// Sources/DiceKit/Convolution/DirectConvolution.swift and ConvEngine.swift, and
+// Sources/DiceKit/Support (InstructionSet.swift, WorkerPool.swift).
 #ifndef CDICEKERNELS_H
 #define CDICEKERNELS_H
 

@@ -41,13 +41,13 @@ public enum Parallelism {
         get { state.withLock { $0.current().workers + 1 } }
         set {
             let count = Swift.min(Swift.max(newValue, 1), maximumThreadCount)
-            // The old pool ends (joining its threads) when its last running call returns.
-            let old: WorkerPool? = state.withLock { current in
+            // The replaced pool is returned and released here, outside the lock: it ends (joining
+            // its threads) when its last running call returns.
+            _ = state.withLock { current -> WorkerPool? in
                 let previous = current.pool
-                current.pool = WorkerPool(workers: count - 1)
+                if previous?.workers != count - 1 { current.pool = WorkerPool(workers: count - 1) }
                 return previous
             }
-            _ = old
             BLAS.threadCount = count
         }
     }
