@@ -24,7 +24,7 @@ final class SubnormalTests: XCTestCase {
         withFlushToZero { seenInside.append(dk_fp_flushes()) }
         XCTAssertEqual(seenInside, [1])
         XCTAssertEqual(dk_fp_control(), before)
-        // Through the public entry points too: a U-Net step, a loss, a convolution, the pool.
+        // Through the public entry points too: a U-Net step, a loss, the optimisers, the pool.
         let net = try UNet<Float>(UNetConfiguration(baseWidth: 16, depth: 2), seed: 1)
         var generator = SeededGenerator(seed: 2)
         let x = Tensor<Float>.uniform([2, 16, 16, 3], generator: &generator)
@@ -35,6 +35,9 @@ final class SubnormalTests: XCTestCase {
         XCTAssertEqual(dk_fp_control(), before, "after DiceLoss.evaluate")
         try net.backward(loss.gradient!)
         XCTAssertEqual(dk_fp_control(), before, "after UNet.backward")
+        Adam<Float>().step(net.parameters.trainable)
+        SGD<Float>(learningRate: 0.1, momentum: 0.9).step(net.parameters.trainable)
+        XCTAssertEqual(dk_fp_control(), before, "after the optimisers' steps")
         var flags = [Int32](repeating: -1, count: 64)
         flags.withUnsafeMutableBufferPointer { buffer in
             let base = buffer.baseAddress!
