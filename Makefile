@@ -8,7 +8,7 @@ DEMO_ARGS   ?=
 FUZZ_COUNT  ?= 10000
 FUZZ_SEED   ?= 1
 
-.PHONY: all deps build demo test bench consumer fuzz clean
+.PHONY: all deps build demo test bench consumer fuzz sanitize clean
 
 all: build
 
@@ -53,6 +53,21 @@ fuzz: deps
 	$(SWIFT) build --product dicekit
 	$(SWIFT) build --product dicekit-fuzz
 	.build/debug/dicekit-fuzz --count $(FUZZ_COUNT) --seed $(FUZZ_SEED) --findings fuzz-findings
+
+# The XCTest suite (and the `dicekit` runs it makes) under AddressSanitizer, then under
+# ThreadSanitizer with more worker threads than processors (DICEKIT_THREADS). Slow (two more
+# builds, in .build/asan and .build/tsan), so not part of `make test`. Both must be clean: any
+# report fails the target; Tests/Sanitizers/*.supp hold only false positives in the toolchain's
+# own libraries, each with its reason. See Docs/Architecture.md, "Threads and reproducibility".
+SANITIZE_THREADS ?= $(shell echo $$(( $$(nproc) + 2 )))
+sanitize: deps
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build/asan
+	SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=halt_on_error=1 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/Sanitizers/lsan.supp:print_suppressions=0 \
+	  $(SWIFT) test --skip-build --sanitize=address --scratch-path .build/asan
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build/tsan
+	SWIFT_BACKTRACE=enable=no DICEKIT_THREADS=$(SANITIZE_THREADS) TSAN_OPTIONS=halt_on_error=1 \
+	  $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build/tsan
 
 consumer:
 	cd Examples/Consumer && $(SWIFT) run -c debug Consumer

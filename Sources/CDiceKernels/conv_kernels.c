@@ -26,12 +26,6 @@
 #define DKC512 __attribute__((target("avx512f,avx512bw,avx512dq,fma")))
 #define DK_UNROLL _Pragma("clang loop unroll(full)")
 
-int dk_conv_direct_supported(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-        && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
-}
-
 /// Float offset in the padded sample of segment s = kz·kh + ky.
 static inline long segment_offset(const dk_conv_geometry *g, int s) {
     return ((long)(s / g->kh) * g->hp + s % g->kh) * g->wp * g->cin;
@@ -143,6 +137,7 @@ DKC512 static void forward_avx512(const dk_conv_geometry *g, const float *xp, co
 
 void dk_conv_forward_f32(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
                          float *y, long q0, long q1) {
+    dk_note_isa(DK_KERNEL_CONV, DK_ISA_AVX512);
     if (q1 > q0) forward_avx512(g, xp, w, bias, y, q0, q1);
 }
 
@@ -212,10 +207,12 @@ DKC512 static void weight_grad_avx512(const dk_conv_geometry *g, const float *xp
 }
 
 void dk_conv_weight_grad_f32(const dk_conv_geometry *g, const float *xp, const float *dy, float *dw, long l0, long l1) {
+    dk_note_isa(DK_KERNEL_CONV, DK_ISA_AVX512);
     weight_grad_avx512(g, xp, 0, dy, 1, dw, l0, l1, 0, g->kd * g->kh, 0, g->cout);
 }
 
 void dk_conv_weight_grad_block_f32(const dk_conv_geometry *g, const float *xp, long xp_stride, const float *dy, long samples,
                                    float *dw, int s0, int s1, int co0, int co1) {
+    dk_note_isa(DK_KERNEL_CONV, DK_ISA_AVX512);
     weight_grad_avx512(g, xp, xp_stride, dy, samples, dw, 0, g->od * g->oh, s0, s1, co0, co1);
 }

@@ -888,60 +888,45 @@ DK512 static void grad_dense_avx512(const dk_geometry *geo, const float *t, floa
 
 // MARK: - Dispatch
 
-static int detected_isa = -1;
-static int forced_isa = -1;
+// The level comes from cpu_dispatch.c (detected once, thread-safely; forced by tests), and each
+// call records the level it ran at.
 
-static int detect(void) {
-    if (detected_isa < 0) {
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma"))
-            detected_isa = 2;
-        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-            detected_isa = 1;
-        else
-            detected_isa = 0;
-    }
-    return detected_isa;
+static dk_isa_level loss_level(void) {
+    dk_isa_level level = dk_isa();
+    dk_note_isa(DK_KERNEL_LOSS, level);
+    return level;
 }
-
-int dk_isa(void) {
-    int isa = detect();
-    return forced_isa >= 0 && forced_isa < isa ? forced_isa : isa;
-}
-
-void dk_force_isa(int isa) { forced_isa = isa; }
 
 void dk_stats_f32(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs, dk_stats *out) {
     memset(out, 0, sizeof *out);
-    switch (dk_isa()) {
-    case 2: stats_avx512(geo, x, labels, probs, out); break;
-    case 1: stats_avx2(geo, x, labels, probs, out); break;
+    switch (loss_level()) {
+    case DK_ISA_AVX512: stats_avx512(geo, x, labels, probs, out); break;
+    case DK_ISA_AVX2: stats_avx2(geo, x, labels, probs, out); break;
     default: stats_generic(geo, x, labels, probs, out); break;
     }
 }
 
 void dk_grad_f32(const dk_geometry *geo, const int32_t *labels, float *grad, const float *a, const float *b) {
-    switch (dk_isa()) {
-    case 2: grad_avx512(geo, labels, grad, a, b); break;
-    case 1: grad_avx2(geo, labels, grad, a, b); break;
+    switch (loss_level()) {
+    case DK_ISA_AVX512: grad_avx512(geo, labels, grad, a, b); break;
+    case DK_ISA_AVX2: grad_avx2(geo, labels, grad, a, b); break;
     default: grad_generic(geo, labels, grad, a, b); break;
     }
 }
 
 void dk_stats_dense_f32(const dk_geometry *geo, const float *x, const float *t, float *probs, dk_stats *out) {
     memset(out, 0, sizeof *out);
-    switch (dk_isa()) {
-    case 2: stats_dense_avx512(geo, x, t, probs, out); break;
-    case 1: stats_dense_avx2(geo, x, t, probs, out); break;
+    switch (loss_level()) {
+    case DK_ISA_AVX512: stats_dense_avx512(geo, x, t, probs, out); break;
+    case DK_ISA_AVX2: stats_dense_avx2(geo, x, t, probs, out); break;
     default: stats_dense_portable(geo, x, t, probs, out, geo->s0, geo->s1); break;
     }
 }
 
 void dk_grad_dense_f32(const dk_geometry *geo, const float *t, float *grad, const float *a, const float *b, const float *f) {
-    switch (dk_isa()) {
-    case 2: grad_dense_avx512(geo, t, grad, a, b, f); break;
-    case 1: grad_dense_avx2(geo, t, grad, a, b, f); break;
+    switch (loss_level()) {
+    case DK_ISA_AVX512: grad_dense_avx512(geo, t, grad, a, b, f); break;
+    case DK_ISA_AVX2: grad_dense_avx2(geo, t, grad, a, b, f); break;
     default: grad_dense_portable(geo, t, grad, a, b, f, geo->s0, geo->s1); break;
     }
 }

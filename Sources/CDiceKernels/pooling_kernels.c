@@ -6,13 +6,12 @@
 #include "CDiceKernels.h"
 #include <immintrin.h>
 
+/// Whether this call runs the AVX-512 loop (cpu_dispatch.c: detected once, may be forced off);
+/// records the level used.
 static int dk_pool_avx512(void) {
-    static int isa = -1;
-    if (isa < 0) {
-        isa = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-              __builtin_cpu_supports("avx512vl");
-    }
-    return isa;
+    int avx512 = dk_pool_avx512_enabled();
+    dk_note_isa(DK_KERNEL_POOL, avx512 ? DK_ISA_AVX512 : DK_ISA_PORTABLE);
+    return avx512;
 }
 
 // v > best, or v is NaN and best is not.

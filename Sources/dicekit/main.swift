@@ -52,6 +52,7 @@ func main() -> ExitStatus {
     }
     reportCoreGuard()
     do {
+        try ThreadsOption.applyEnvironment()
         let parsed = try ParsedArguments.parse(rest, spec: command.spec)
         try command.run(parsed)
         return .success

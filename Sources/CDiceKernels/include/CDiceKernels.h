@@ -1,10 +1,12 @@
 // CDiceKernels: the hot inner loops of DiceKit's Dice losses (Float, integer label targets,
 // fused sigmoid/softmax), of 2×2 max pooling and of direct convolutions, with AVX-512 (and for
-// the losses AVX2) variants chosen once at run time and a portable fallback (the direct
-// convolutions have none: DiceKit uses im2col + GEMM without AVX-512). Internal to DiceKit:
-// reached only through Sources/DiceKit/Losses/DiceLoss+CKernels.swift,
-// Sources/DiceKit/Convolution/PoolingKernels+Tiling.swift and
-// Sources/DiceKit/Convolution/DirectConvolution.swift.
+// the losses AVX2) variants chosen at run time and a portable fallback (the direct
+// convolutions have none: DiceKit uses im2col + GEMM without AVX-512). The CPU is detected once,
+// thread-safely, in cpu_dispatch.c, which also sets flush-to-zero for kernel threads. Internal to
+// DiceKit: reached only through Sources/DiceKit/Losses/DiceLoss+CKernels.swift,
+// Sources/DiceKit/Convolution/PoolingKernels+Tiling.swift,
+// Sources/DiceKit/Convolution/DirectConvolution.swift and ConvEngine.swift, and
+// Sources/DiceKit/Support (InstructionSet.swift, WorkerPool.swift).
 #ifndef CDICEKERNELS_H
 #define CDICEKERNELS_H
 
@@ -75,9 +77,6 @@ typedef struct {
     int cin, cout;         ///< channels
 } dk_conv_geometry;
 
-/// Whether the CPU runs the direct convolution kernels (AVX-512 F/BW/DQ and FMA).
-int dk_conv_direct_supported(void);
-
 /// y = conv(xp, w) (+ bias) at output positions [q0, q1) of one sample, q = (z·oh + y)·ow + x.
 /// `y` is the sample's [od, oh, ow, cout] output, `w` the [kd, kh, kw, cin, cout] kernel, `bias`
 /// [cout] or NULL. `xp` must be readable for kw + 24 positions past the padded sample (zeros).
@@ -96,12 +95,58 @@ void dk_conv_weight_grad_f32(const dk_conv_geometry *g, const float *xp, const f
 void dk_conv_weight_grad_block_f32(const dk_conv_geometry *g, const float *xp, long xp_stride, const float *dy, long samples,
                                    float *dw, int s0, int s1, int co0, int co1);
 
-/// The instruction set in use: 2 AVX-512, 1 AVX2+FMA, 0 portable.
-int dk_isa(void);
+// MARK: - Run-time dispatch (cpu_dispatch.c)
 
-/// Forces an instruction set (clamped to what the CPU supports); -1 restores automatic choice.
-/// For tests that compare the variants.
-void dk_force_isa(int isa);
+/// Instruction-set levels of the kernels, named alike in Swift (`InstructionSet`).
+typedef enum {
+    DK_ISA_PORTABLE = 0,   ///< baseline x86-64 (SSE2) C code; for convolutions, the lowered im2col + GEMM path
+    DK_ISA_AVX2 = 1,       ///< AVX2 + FMA
+    DK_ISA_AVX512 = 2      ///< AVX-512 F/BW/DQ + FMA (pooling also needs VL)
+} dk_isa_level;
+
+/// The kernel families whose last-used level is recorded.
+typedef enum {
+    DK_KERNEL_LOSS = 0,    ///< the Dice-loss passes (dice_kernels.c)
+    DK_KERNEL_POOL = 1,    ///< 2×2 max pooling (pooling_kernels.c)
+    DK_KERNEL_CONV = 2,    ///< convolutions: AVX-512 direct kernels, or PORTABLE for the lowered path
+    DK_KERNEL_FAMILIES = 3
+} dk_kernel_family;
+
+/// The best level this CPU runs, detected once (thread-safe: pthread_once).
+dk_isa_level dk_isa_detected(void);
+
+/// The level in use: the forced one, else the detected one.
+dk_isa_level dk_isa(void);
+
+/// Forces `level` (a dk_isa_level) for every kernel family; -1 restores automatic choice.
+/// Returns 0, or -1 (and changes nothing) when the CPU lacks that level.
+int dk_force_isa(int level);
+
+/// Whether 2×2 max pooling runs its AVX-512 loop (the level in use is AVX-512 and the CPU has VL).
+int dk_pool_avx512_enabled(void);
+
+/// Whether convolutions may take the direct kernels (the level in use is AVX-512).
+int dk_conv_direct_enabled(void);
+
+/// Records the level a kernel family ran at (the kernels call it; Swift for the lowered path).
+void dk_note_isa(dk_kernel_family family, dk_isa_level level);
+
+/// The level the family's last call ran at, or -1 before any call.
+int dk_last_isa(dk_kernel_family family);
+
+/// Sets flush-to-zero and denormals-are-zero in this thread's MXCSR; returns the previous
+/// control word for dk_fp_restore. Non-x86: does nothing.
+unsigned dk_fp_flush_begin(void);
+
+/// Restores the control word returned by dk_fp_flush_begin.
+void dk_fp_restore(unsigned previous);
+
+/// This thread's MXCSR (0 on non-x86), and a setter for tests.
+unsigned dk_fp_control(void);
+void dk_fp_set_control(unsigned value);
+
+/// Whether this thread flushes subnormals (FTZ and DAZ both set).
+int dk_fp_flushes(void);
 
 #ifdef __cplusplus
 }

@@ -12,13 +12,16 @@
 // the direct kernels (DirectConvolution.swift).
 //
 // Parallelism: `workers` workers each own an im2col tile and a weight-gradient accumulator
-// and take chunks of lowered rows from a shared counter until none is left (whole samples
-// whenever col2im writes, so no two workers touch the same input pixel; taking chunks rather
-// than a fixed half keeps both cores busy when another process holds one of them for a while).
+// and run a fixed set of chunks of lowered rows: worker w takes chunks w, w + workers, … (whole
+// samples whenever col2im writes, so no two workers touch the same input pixel). The
+// accumulators are summed at the end in worker order. Which chunks feed which accumulator, and
+// in which order, thus depends on the worker count only, never on scheduling: the same thread
+// count gives the same bits. (The pool's tasks are the workers' indices, not threads: a thread
+// that finds a worker's task untaken runs it, so an occupied core still delays nobody for long.)
 // OpenBLAS runs on one thread inside each worker (its thread count is process-global, so it is
-// set around the parallel region), and the accumulators are summed at the end.
+// set around the parallel region).
 
-import Synchronization
+internal import CDiceKernels
 
 /// Pointers for one lowered pass; nil members are skipped. Weight is [K·Cg_in … × Cout], i.e.
 /// the DiceKit kernel layout [k…, Cin/groups, Cout] read as a (K·Cin/groups) × Cout matrix.
@@ -60,7 +63,7 @@ func fillPixels<T: BLASScalar>(_ target: UnsafeMutablePointer<T>, pixels: Int, c
 /// layer's call) with OpenBLAS limited to one thread per call.
 func runWorkers(_ workers: Int, _ body: (Int) -> Void) {
     if workers <= 1 {
-        body(0)
+        withFlushToZero { body(0) }
     } else {
         BLAS.withThreadCount(1) {
             WorkerPool.shared.run(workers, body)
@@ -87,10 +90,10 @@ extension ConvGeometry {
         }
         let rowsTotal = outputRows
         let scatters = pass.dx != nil && !isPointwise
-        // Automatic: BLAS.threadCount workers, but none with fewer than 64 rows; explicit: as asked
+        // Automatic: Parallelism.threadCount workers, but none with fewer than 64 rows; explicit: as asked
         // (at most one per row).
         let workers = settings.workers.map { Swift.max(1, Swift.min($0, rowsTotal)) }
-            ?? Swift.min(Swift.max(1, BLAS.threadCount), Swift.max(1, rowsTotal / 64))
+            ?? Swift.min(Swift.max(1, Parallelism.threadCount), Swift.max(1, rowsTotal / 64))
         // Chunks of rows: single samples when col2im scatters and there are enough samples;
         // otherwise about four chunks per worker (each worker then owns its input gradient).
         let chunks: [Range<Int>]
@@ -157,16 +160,14 @@ extension ConvGeometry {
                              chunks.map(\.count).max() ?? 1)
         let localGradients = gradients
         let localInputGradients = inputGradients
-        let next = Atomic<Int>(0)
+        dk_note_isa(DK_KERNEL_CONV, DK_ISA_PORTABLE)
         runWorkers(workers) { worker in
             let dW = localGradients.isEmpty ? nil : localGradients[worker]
             let dx = localInputGradients.isEmpty ? nil : localInputGradients[worker]
             let biasSum = biasSums.isEmpty ? nil : biasSums[worker]
             let workspace = isPointwise ? nil : UnsafeMutablePointer<T>.allocate(capacity: tile * patch)
             defer { workspace?.deallocate() }
-            while true {
-                let chunk = next.add(1, ordering: .relaxed).oldValue
-                if chunk >= chunks.count { break }
+            for chunk in Swift.stride(from: worker, to: chunks.count, by: workers) {
                 let rows = chunks[chunk]
                 if let dx = dx, !privateDX {
                     // Pointwise: x pixels are the lowered rows; otherwise the chunk is one sample.

@@ -24,7 +24,7 @@ public struct ConvolutionSettings: Sendable, Equatable {
     /// worker, between 256 and 1024 rows.
     public var tileRows: Int?
     /// Parallel workers, each running OpenBLAS on one thread over the samples it takes; nil
-    /// (default) uses `BLAS.threadCount`. With 1, the GEMMs run on OpenBLAS's own thread pool.
+    /// (default) uses `Parallelism.threadCount`. With 1, the GEMMs run on OpenBLAS's own thread pool.
     public var workers: Int?
     /// Whether Float convolutions that qualify (stride 1, no dilation, one group, input and
     /// output channels multiples of 16, on a CPU with AVX-512) run on the direct kernels instead
@@ -41,7 +41,7 @@ public struct ConvolutionSettings: Sendable, Equatable {
         self.allowsDirect = allowsDirect
     }
 
-    /// The defaults: 64 MiB workspace, automatic tile, `BLAS.threadCount` workers, direct kernels allowed.
+    /// The defaults: 64 MiB workspace, automatic tile, `Parallelism.threadCount` workers, direct kernels allowed.
     public static let `default` = ConvolutionSettings()
 
     /// Lowered rows per tile for a lowered matrix with `patch` columns of `elementSize` bytes.

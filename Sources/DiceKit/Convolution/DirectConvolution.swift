@@ -11,17 +11,18 @@
 //   bias gradient    db = Σ dy rows
 //
 // The kernels read a zero-padded copy of each sample with regularly spaced rows (the padded-grid
-// trick, see conv_kernels.c). With at least two samples per worker, each worker takes whole
-// samples from a shared counter and pads each into its own buffer, reused while it is in cache;
-// with fewer, the batch is padded whole and (sample, position chunk) tasks are shared. Each
-// worker owns a weight- and bias-gradient accumulator, summed at the end in worker order.
+// trick, see conv_kernels.c). With at least two samples per worker, worker w takes samples
+// w, w + workers, … and pads each into its own buffer, reused while it is in cache; with fewer,
+// the batch is padded whole and (sample, position chunk) tasks are dealt out the same way. Each
+// worker owns a weight- and bias-gradient accumulator, summed at the end in worker order: the
+// assignment is fixed by the worker count, so the sums are the same bits on every run.
 
 internal import CDiceKernels
-import Synchronization
 
 extension ConvGeometry {
-    /// Whether this CPU has the direct kernels (AVX-512).
-    static let directKernelsAvailable = dk_conv_direct_supported() != 0
+    /// Whether the direct kernels may run: the CPU has AVX-512 and no lower instruction set is
+    /// forced (`CKernels.force`).
+    static var directKernelsAvailable: Bool { dk_conv_direct_enabled() != 0 }
 
     /// Whether `pass` runs on the direct kernels (see the file comment for the conditions).
     func runsDirect<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) -> Bool {
@@ -39,7 +40,7 @@ extension ConvGeometry {
             for axis in 0..<3 where padBefore[axis] > kernel[axis] - 1 || padAfter[axis] > kernel[axis] - 1 { return false }
         }
         // The padded copies count against the same bound as the lowered path's im2col tiles.
-        let workers = Swift.max(1, settings.workers ?? BLAS.threadCount)
+        let workers = Swift.max(1, settings.workers ?? Parallelism.threadCount)
         return directWorkspace(inputGradient: inputGradient, workers: workers) * MemoryLayout<Float>.stride <= settings.workspaceLimit
     }
 
@@ -62,7 +63,7 @@ extension ConvGeometry {
 
     /// Runs a pass that `runsDirect` accepted.
     func runDirect(_ pass: LoweredPass<Float>, settings: ConvolutionSettings) {
-        let workers = Swift.max(1, settings.workers ?? BLAS.threadCount)
+        let workers = Swift.max(1, settings.workers ?? Parallelism.threadCount)
         let weightCount = patch * outChannels
         if let x = pass.x {
             let padded = PaddedSource(source: x, batch: batch, inner: input, channels: inChannels,
@@ -230,18 +231,18 @@ struct PaddedSource {
     /// With at least two samples per worker, a worker takes whole samples and pads each into its
     /// own buffer, which stays in cache for the chunks that follow and is reused (no batch-sized
     /// copy). With fewer, the batch is padded whole first, so that workers can share a sample.
+    /// Either way worker w runs a fixed set of (sample, chunk) tasks in a fixed order (every
+    /// workers-th one from w), so a per-worker accumulator holds the same sum on every run with
+    /// the same worker count.
     @discardableResult
     func forEachChunk(chunks: Int, workers: Int,
                       _ body: (_ worker: Int, _ n: Int, _ sample: UnsafePointer<Float>, _ chunk: Int) -> Void) -> Int {
-        let next = Atomic<Int>(0)
         if batch >= 2 * workers {
             runWorkers(workers) { worker in
                 let buffer = UnsafeMutablePointer<Float>.allocate(capacity: sampleCount + slack)
                 defer { buffer.deallocate() }
                 (buffer + sampleCount).initialize(repeating: 0, count: slack)
-                while true {
-                    let n = next.add(1, ordering: .relaxed).oldValue
-                    if n >= batch { break }
+                for n in Swift.stride(from: worker, to: batch, by: workers) {
                     pad(sample: n, into: buffer)
                     for c in 0..<chunks { body(worker, n, UnsafePointer(buffer), c) }
                 }
@@ -250,11 +251,8 @@ struct PaddedSource {
         }
         let tasks = batch * chunks, count = Swift.min(workers, tasks)
         withPaddedBatch(workers: workers) { whole in
-            let nextTask = Atomic<Int>(0)
             runWorkers(count) { worker in
-                while true {
-                    let task = nextTask.add(1, ordering: .relaxed).oldValue
-                    if task >= tasks { break }
+                for task in Swift.stride(from: worker, to: tasks, by: count) {
                     let (n, c) = (task / chunks, task % chunks)
                     body(worker, n, whole + n * sampleCount, c)
                 }
@@ -269,13 +267,9 @@ struct PaddedSource {
         let whole = UnsafeMutablePointer<Float>.allocate(capacity: batch * sampleCount + slack)
         defer { whole.deallocate() }
         (whole + batch * sampleCount).initialize(repeating: 0, count: slack)
-        let next = Atomic<Int>(0)
-        runWorkers(Swift.min(workers, batch)) { _ in
-            while true {
-                let n = next.add(1, ordering: .relaxed).oldValue
-                if n >= batch { break }
-                pad(sample: n, into: whole + n * sampleCount)
-            }
+        let count = Swift.min(workers, batch)
+        runWorkers(count) { worker in
+            for n in Swift.stride(from: worker, to: batch, by: count) { pad(sample: n, into: whole + n * sampleCount) }
         }
         body(UnsafePointer(whole))
     }

@@ -25,16 +25,28 @@ enum CKernels {
     }
 
     /// The instruction set in use: "avx512", "avx2" or "portable".
-    static var instructionSet: String {
-        switch dk_isa() {
-        case 2: return "avx512"
-        case 1: return "avx2"
-        default: return "portable"
+    static var instructionSet: String { InstructionSet.current.description }
+
+    /// Limits every kernel family (losses, pooling, convolutions) to `isa`, or restores the
+    /// automatic choice with nil; for tests that compare the variants. Process-wide.
+    ///
+    /// - Throws: `DiceKitError.option` when the CPU lacks `isa` (nothing changes): a forced
+    ///   level is never silently replaced by another.
+    static func force(_ isa: InstructionSet?) throws {
+        guard let isa else {
+            _ = dk_force_isa(-1)
+            return
+        }
+        guard dk_force_isa(Int32(isa.rawValue)) == 0 else {
+            throw DiceKitError.option("instruction set \(isa) cannot be forced: this CPU runs at most \(InstructionSet.detected)")
         }
     }
 
-    /// Limits the instruction set (2 AVX-512, 1 AVX2, 0 portable, nil automatic); for tests.
-    static func force(_ level: Int?) { dk_force_isa(Int32(level ?? -1)) }
+    /// The instruction set the last call of a kernel family ran at (nil before any call).
+    static func lastUsed(_ family: KernelFamily) -> InstructionSet? {
+        let level = dk_last_isa(family.family)
+        return level < 0 ? nil : InstructionSet(dk_isa_level(UInt32(level)))
+    }
 
     private static func geometry(_ plan: LossPlan, _ s0: Int, _ s1: Int) -> dk_geometry {
         var g = dk_geometry()

@@ -46,7 +46,8 @@ struct LossTasks {
     let parallel: Bool
 
     init(plan: LossPlan) {
-        let cores = max(1, System.activeProcessorCount)
+        // The thread count, not the processors: the split (and so the sums) depends on it.
+        let cores = Parallelism.threadCount
         let work = plan.n * plan.s * plan.c
         parallel = work >= 1 << 16 && cores > 1
         if !parallel {
@@ -75,7 +76,7 @@ struct LossTasks {
         if parallel && count > 1 {
             WorkerPool.shared.run(count, body)
         } else {
-            for task in 0..<count { body(task) }
+            withFlushToZero { for task in 0..<count { body(task) } }
         }
     }
 }

@@ -68,7 +68,7 @@ enum CheckCommand: Command {
 
         let fields: [(String, String)] = [
             ("blas", jsonString(BLAS.configuration)),
-            ("threads", "\(BLAS.threadCount)"),
+            ("threads", "\(Parallelism.threadCount)"),
             ("gemm_\(n)_max_rel_error", "\(gemmError)"),
             ("orthogonal_max_error", "\(orthoError)"),
             ("svd_reconstruction_error", "\(svdError)"),

@@ -9,6 +9,7 @@ enum EvalCommand: Command {
         help: """
         usage: dicekit eval --checkpoint FILE --data synthetic|synthetic3d|DIR|FILE.npy [--count N] [--size S]
                             [--seed S] [--batch-size B] [--image-size H,W] [--resize MODE] [--mask-encoding E]
+                            [--threads T]
 
         --data synthetic (synthetic3d) evaluates on freshly generated synthetic polyps (3-D blobs;
         seed S + 2000, so not the training images); DIR and FILE.npy are read as `dicekit train`
@@ -17,11 +18,13 @@ enum EvalCommand: Command {
         \(DataOptions.help)
         Dice and IoU per class are means over the images in which the class is present (MONAI's
         DiceMetric with ignore_empty); the JSON also gives the foreground mean.
+        \(ThreadsOption.help)
         """,
-        valueOptions: DataOptions.valueOptions.subtracting(["val-data", "classes"]).union(["checkpoint", "seed", "batch-size"])
+        valueOptions: DataOptions.valueOptions.subtracting(["val-data", "classes"]).union(["checkpoint", "seed", "batch-size", "threads"])
     )
 
     static func run(_ arguments: ParsedArguments) throws {
+        try ThreadsOption.apply(arguments)
         let checkpoint = try arguments.required("checkpoint")
         let data = try DataOptions.parse(arguments, defaultSource: nil, defaultCount: 100)
         if case .path(let source) = data.source, arguments.string("seed") != nil {

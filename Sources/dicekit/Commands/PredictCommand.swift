@@ -9,7 +9,7 @@ enum PredictCommand: Command {
         summary: "logits (.npy) and PNG overlays of a checkpoint's predictions",
         help: """
         usage: dicekit predict --checkpoint FILE --input X.npy|DIR [--logits OUT.npy] [--out DIR] [--batch-size B]
-                               [--image-size H,W] [--resize MODE] [--mask-encoding E]
+                               [--image-size H,W] [--resize MODE] [--mask-encoding E] [--threads T]
 
         --input X.npy   images [N, H, W, C] (float32 in [0, 1], or uint8); X_masks.npy, if present, is the ground truth
                         (X.npy may hold volumes [N, D, H, W, C] for a 3-D checkpoint: logits only)
@@ -17,16 +17,18 @@ enum PredictCommand: Command {
         --logits OUT    writes the logits [N, H, W, classes] ([N, D, H, W, classes]), float32, channels-last
         --out DIR       writes DIR/NAME.png: image | ground truth (if known) | prediction, side by side,
                         classes as translucent colours with outlines (1 green, 2 blue, 3 yellow, …)
+        \(ThreadsOption.help)
         At least one of --logits and --out is required.
           --image-size, --resize and --mask-encoding read image folders as `dicekit train` does.
         """,
-        valueOptions: ["checkpoint", "input", "logits", "out", "batch-size", "image-size", "resize", "mask-encoding"]
+        valueOptions: ["checkpoint", "input", "logits", "out", "batch-size", "image-size", "resize", "mask-encoding", "threads"]
     )
 
     static func run(_ arguments: ParsedArguments) throws {
         guard arguments.string("logits") != nil || arguments.string("out") != nil else {
             throw UsageError(message: "nothing to write: give --logits OUT.npy and/or --out DIR")
         }
+        try ThreadsOption.apply(arguments)
         let (checkpoint, input) = (try arguments.required("checkpoint"), try arguments.required("input"))
         let batchSize = try arguments.int("batch-size", default: 8, in: 1...4096)!
         try checkOutputs(directories: [arguments.string("out")], files: [arguments.string("logits")])

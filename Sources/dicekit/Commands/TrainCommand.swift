@@ -33,7 +33,9 @@ enum TrainCommand: Command {
           --epochs N (20)  --batch-size B (8)  --lr X (1e-3)  --optimizer adam|adamw|sgd (adam)
           --weight-decay X (0)  --momentum M (0.99, sgd)  --schedule constant|cosine|poly (cosine)
           --loss dice|dice-ce|jaccard|tversky|focal-tversky|log-cosh-dice|generalized (dice-ce)
-          --clip X  global gradient-norm clip (12; 0 disables)   --seed S (0)   --threads T
+          --clip X  global gradient-norm clip (12; 0 disables)   --seed S (0)
+          --threads T  threads for every computation (worker pool and OpenBLAS; 1–256; default
+                       $DICEKIT_THREADS, else the processor count); same seed and T: same bits
           --on-nonfinite stop|skip|skip:N   a step whose loss or gradient norm is nan/inf: stop
                                  (default; exit 1 naming epoch and step, last good checkpoint kept) or
                                  skip its update (stop at a bad step after N skipped in a row; skip = skip:10)
@@ -66,7 +68,7 @@ enum TrainCommand: Command {
         let resumeFolder = resume.map { ($0.path as NSString).deletingLastPathComponent }
         let outputDirectory = arguments.string("out") ?? resumeFolder.map { $0.isEmpty ? "." : $0 } ?? "runs/train"
         try checkOutputs(directories: [outputDirectory])
-        if let threads = try arguments.int("threads", in: 1...256) { BLAS.threadCount = threads }
+        try ThreadsOption.apply(arguments)
         let seed = UInt64(try arguments.int("seed", default: 0, in: 0...Int.max)!)
         let data = try DataOptions.parse(arguments, defaultCount: 400, allowValidation: true)
         if data.validation != nil, arguments.string("val-fraction") != nil {

@@ -3,7 +3,6 @@
 // ellipsoids brighter than the background (none in 10% of the volumes) with a soft edge, and
 // uniform noise ±0.05. Values are clamped to [0, 1]; labels are 1 inside an ellipsoid.
 
-import Dispatch
 
 #if canImport(Glibc)
 import Glibc
@@ -27,7 +26,7 @@ extension SegmentationDataset {
         values.withUnsafeMutableBufferPointer { valueBuffer in
             labels.withUnsafeMutableBufferPointer { labelBuffer in
                 let (v, l) = (valueBuffer, labelBuffer)
-                DispatchQueue.concurrentPerform(iterations: count) { n in
+                WorkerPool.shared.run(count) { n in
                     paintBlobVolume(seed: itemSeed(seed ^ 0x3D, n), extents: (depth, height, width),
                                     values: UnsafeMutableBufferPointer(rebasing: v[(n * voxels)..<((n + 1) * voxels)]),
                                     labels: UnsafeMutableBufferPointer(rebasing: l[(n * voxels)..<((n + 1) * voxels)]))

@@ -16,7 +16,6 @@
 //
 // The label of a pixel is the last object whose hard boundary (ρ < 1) contains it.
 
-import Dispatch
 
 /// Settings of the synthetic polyp data set.
 public struct SyntheticPolypConfiguration: Sendable, Equatable {
@@ -63,7 +62,7 @@ extension SegmentationDataset {
     /// The synthetic polyp data set: `count` RGB images [N, H, W, 3] in [0, 1] and labels
     /// [N, H, W] (0 background, 1 polyp, 2 instrument), deterministic per `seed`.
     ///
-    /// About 2 ms per 128 × 128 image per core in release builds; uses all cores.
+    /// About 2 ms per 128 × 128 image per core in release builds; uses `Parallelism.threadCount` threads.
     ///
     /// - Throws: `DiceKitError.option` for count < 1 or an invalid configuration.
     public static func syntheticPolyps(count: Int, seed: UInt64,
@@ -76,7 +75,7 @@ extension SegmentationDataset {
         pixels.withUnsafeMutableBufferPointer { pixelBuffer in
             labels.withUnsafeMutableBufferPointer { labelBuffer in
                 let (p, l) = (pixelBuffer, labelBuffer)
-                DispatchQueue.concurrentPerform(iterations: count) { n in
+                WorkerPool.shared.run(count) { n in
                     var painter = PolypPainter(seed: itemSeed(seed, n), configuration: configuration)
                     painter.paint(pixels: UnsafeMutableBufferPointer(rebasing: p[(n * h * w * 3)..<((n + 1) * h * w * 3)]),
                                   labels: UnsafeMutableBufferPointer(rebasing: l[(n * h * w)..<((n + 1) * h * w)]))

@@ -17,17 +17,22 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
         for (i, layer) in layers.enumerated() { store.register(layer, prefix: "\(prefix).\(i)") }
     }
 
-    /// Each layer's forward pass in order.
+    /// Each layer's forward pass in order (subnormals flushed to zero meanwhile, the caller's
+    /// floating-point control word restored).
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
-        var x = input
-        for layer in layers { x = try layer.forward(x, mode: mode) }
-        return x
+        try withFlushToZero {
+            var x = input
+            for layer in layers { x = try layer.forward(x, mode: mode) }
+            return x
+        }
     }
 
-    /// Each layer's backward pass in reverse order.
+    /// Each layer's backward pass in reverse order (subnormals flushed to zero meanwhile).
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
-        var g = outputGradient
-        for layer in layers.reversed() { g = try layer.backward(g) }
-        return g
+        try withFlushToZero {
+            var g = outputGradient
+            for layer in layers.reversed() { g = try layer.backward(g) }
+            return g
+        }
     }
 }

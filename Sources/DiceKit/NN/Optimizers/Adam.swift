@@ -29,7 +29,7 @@ public final class Adam<Scalar: BLASScalar>: Optimizer {
     /// Steps taken so far.
     public var stepCount: Int { core.stepCount }
     /// One Adam update of every trainable parameter in `parameters`.
-    public func step(_ parameters: [Parameter<Scalar>]) { core.step(parameters) }
+    public func step(_ parameters: [Parameter<Scalar>]) { withFlushToZero { core.step(parameters) } }
     /// "<name>.exp_avg", "<name>.exp_avg_sq", "step", metadata "optimizer": "adam".
     public func stateDict() -> SafetensorsFile { core.stateDict(kind: Self.kind) }
     /// Restores `stateDict()` output; see `Optimizer.loadState(_:parameters:)`.
@@ -60,7 +60,7 @@ public final class AdamW<Scalar: BLASScalar>: Optimizer {
     /// Steps taken so far.
     public var stepCount: Int { core.stepCount }
     /// One AdamW update of every trainable parameter in `parameters`.
-    public func step(_ parameters: [Parameter<Scalar>]) { core.step(parameters) }
+    public func step(_ parameters: [Parameter<Scalar>]) { withFlushToZero { core.step(parameters) } }
     /// "<name>.exp_avg", "<name>.exp_avg_sq", "step", metadata "optimizer": "adamw".
     public func stateDict() -> SafetensorsFile { core.stateDict(kind: Self.kind) }
     /// Restores `stateDict()` output; see `Optimizer.loadState(_:parameters:)`.

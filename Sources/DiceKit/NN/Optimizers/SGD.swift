@@ -42,10 +42,15 @@ public final class SGD<Scalar: BLASScalar>: Optimizer {
         self.nesterov = nesterov
     }
 
-    /// One SGD update of every trainable parameter in `parameters`.
+    /// One SGD update of every trainable parameter in `parameters` (subnormals flushed to zero
+    /// meanwhile, the caller's floating-point control word restored).
+    public func step(_ parameters: [Parameter<Scalar>]) {
+        withFlushToZero { update(parameters) }
+    }
+
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func step(_ parameters: [Parameter<Scalar>]) {
+    private func update(_ parameters: [Parameter<Scalar>]) {
         stepCount += 1
         let (lr, mu, tau, decay) = (Scalar(learningRate), Scalar(momentum), Scalar(dampening), Scalar(weightDecay))
         for parameter in parameters where parameter.isTrainable {

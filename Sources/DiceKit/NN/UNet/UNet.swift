@@ -80,8 +80,14 @@ public final class UNet<Scalar: BLASScalar> {
     /// for `backward`.
     ///
     /// - Throws: `DiceKitError.shape` when the input's rank, channels or extents do not fit.
+    ///
+    /// Subnormal values flush to zero while it runs (MXCSR FTZ and DAZ, the caller's restored).
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode = .training) throws -> Tensor<Scalar> {
         try checkInput(input.shape)
+        return try withFlushToZero { try forwardLayers(input, mode: mode) }
+    }
+
+    private func forwardLayers(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
         var x = input
         var skips: [Tensor<Scalar>] = []
         for i in 0..<configuration.depth {
@@ -101,11 +107,17 @@ public final class UNet<Scalar: BLASScalar> {
     /// Back-propagates d(loss)/d(logits) of the last `forward` call, adding every parameter's
     /// gradient into `parameters` (zero them first with `parameters.zeroGradients()`).
     ///
+    /// Subnormal values flush to zero while it runs (MXCSR FTZ and DAZ, the caller's restored).
+    ///
     /// - Returns: d(loss)/d(input), the input's shape, when `computesInputGradient` is set;
     ///   otherwise an empty tensor (shape [0]).
     /// - Throws: `DiceKitError.shape` when the gradient does not have the logits' shape.
     @discardableResult
     public func backward(_ logitsGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
+        try withFlushToZero { try backwardLayers(logitsGradient) }
+    }
+
+    private func backwardLayers(_ logitsGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
         var g = try timed("head", true) { try head.backward(logitsGradient) }
         var skipGradients = [Tensor<Scalar>?](repeating: nil, count: configuration.depth)
         for j in (0..<configuration.depth).reversed() {

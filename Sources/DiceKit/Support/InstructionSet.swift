@@ -1,0 +1,70 @@
+// The instruction sets of the C kernels (Sources/CDiceKernels), named alike on both sides of the
+// sealed boundary: `InstructionSet` mirrors the header's dk_isa_level, `KernelFamily` its
+// dk_kernel_family. The CPU is inspected once, thread-safely (pthread_once in cpu_dispatch.c).
+
+internal import CDiceKernels
+
+/// An instruction-set level of DiceKit's C kernels.
+public enum InstructionSet: Int, CaseIterable, Comparable, Sendable, CustomStringConvertible {
+    /// Baseline x86-64 (SSE2) C code. For convolutions: the lowered im2col + GEMM path.
+    case portable = 0
+    /// AVX2 with FMA (the Dice-loss kernels; pooling and convolutions have no AVX2 variant and
+    /// run their portable path).
+    case avx2 = 1
+    /// AVX-512 F/BW/DQ with FMA (pooling also needs VL): every kernel family.
+    case avx512 = 2
+
+    /// The best level this CPU runs.
+    public static var detected: InstructionSet { InstructionSet(dk_isa_detected()) }
+
+    /// Every level this CPU runs, lowest first.
+    public static var available: [InstructionSet] { allCases.filter { $0 <= detected } }
+
+    /// The level in use: the forced one (`CKernels.force`), else `detected`.
+    public static var current: InstructionSet { InstructionSet(dk_isa()) }
+
+    /// "portable", "avx2" or "avx512".
+    public var description: String {
+        switch self {
+        case .portable: return "portable"
+        case .avx2: return "avx2"
+        case .avx512: return "avx512"
+        }
+    }
+
+    public static func < (a: InstructionSet, b: InstructionSet) -> Bool { a.rawValue < b.rawValue }
+
+    init(_ level: dk_isa_level) {
+        switch level {
+        case DK_ISA_AVX512: self = .avx512
+        case DK_ISA_AVX2: self = .avx2
+        default: self = .portable
+        }
+    }
+
+    var level: dk_isa_level {
+        switch self {
+        case .portable: return DK_ISA_PORTABLE
+        case .avx2: return DK_ISA_AVX2
+        case .avx512: return DK_ISA_AVX512
+        }
+    }
+}
+
+/// The C kernel families whose last-used instruction set is recorded (for tests).
+enum KernelFamily {
+    /// The Dice-loss passes.
+    case loss
+    /// 2×2 max pooling.
+    case pooling
+    /// Convolutions: `.avx512` for the direct kernels, `.portable` for the lowered path.
+    case convolution
+
+    var family: dk_kernel_family {
+        switch self {
+        case .loss: return DK_KERNEL_LOSS
+        case .pooling: return DK_KERNEL_POOL
+        case .convolution: return DK_KERNEL_CONV
+        }
+    }
+}
