@@ -84,7 +84,7 @@ struct PredictionWriter {
         let extents = item.extents
         if let folder = outputs.overlays {
             var picture = try SegmentationOverlay.sideBySide(image: item.image, truth: item.labels, prediction: predicted)
-            if item.labels != nil { picture = try SegmentationOverlay.titled(picture, "DICE " + (dice.map(threeDecimals) ?? "-")) }
+            if item.labels != nil { picture = try SegmentationOverlay.titled(picture, "DICE " + (dice.flatMap { $0.isFinite ? threeDecimals($0) : nil } ?? "-")) }
             try PNG.write(picture, to: path(folder, item.name + ".png"))
         }
         if let folder = outputs.masks {
@@ -131,8 +131,9 @@ struct PredictionWriter {
     private func path(_ folder: String, _ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
 }
 
-/// "0.873" for a score in [0, 1].
+/// "0.873" for a finite score in [0, 1].
 func threeDecimals(_ x: Double) -> String {
+    precondition(x.isFinite, "threeDecimals: \(x)")
     let scaled = Int((x * 1000).rounded())
     let fraction = String(scaled % 1000)
     return "\(scaled / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction

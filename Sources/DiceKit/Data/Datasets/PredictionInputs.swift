@@ -262,11 +262,20 @@ public struct PredictionInputs: Sendable {
     /// One image file (PNG, JPEG or a one-image `.npy`) with its mask.
     private static func readFile(_ path: String, mask: String?, name: String, options: DatasetOptions, spatialRank r: Int) throws -> Item {
         if isNPY(path) {
-            let stack = try readStack(path, masks: mask.map { [$0] } ?? [], options: options, spatialRank: r)
+            let stack = try readStack(path, masks: mask.map { isNPY($0) ? [$0] : [] } ?? [], options: options, spatialRank: r)
             guard stack.images.shape[0] == 1 else {
                 throw DiceKitError.shape("\(path): \(stack.images.shape[0]) images in one file; expected one image per file in a folder (give the file itself as the input for a stack)")
             }
-            return Item(name: name, source: path, image: try stack.images.reshaped(to: Array(stack.images.shape.dropFirst())), labels: stack.labels)
+            let extents = Array(stack.images.shape.dropFirst().dropLast())
+            var labels = stack.labels
+            if let mask, !isNPY(mask) {
+                let read = try ImageFile.readMask(contentsOf: mask, encoding: options.masks ?? .binary)
+                guard [read.height, read.width] == extents else {
+                    throw DiceKitError.shape("\(mask) is \(read.width) × \(read.height); expected the extents \(extents) of its image \(path)")
+                }
+                labels = read.labels
+            }
+            return Item(name: name, source: path, image: try stack.images.reshaped(to: Array(stack.images.shape.dropFirst())), labels: labels)
         }
         guard r == 2 else {
             throw DiceKitError.shape("\(path): a 2-D picture; a 3-D network needs .npy volumes [D, H, W, C]")
