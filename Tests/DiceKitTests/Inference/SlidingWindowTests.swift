@@ -140,6 +140,28 @@ final class SlidingWindowTests: XCTestCase {
                           try Predictor.logits(ordinary, image: x))
     }
 
+    /// The flip average by hand (each flip written out with index arithmetic) for a volume:
+    /// all 8 combinations of the three axes, each prediction flipped back.
+    func testFlipAugmentationOfAVolumeAveragesEveryFlip() throws {
+        let model = try network(channels: 1, classes: 2, rank: 3, seed: 3)
+        let x = image([4, 8, 6, 1], seed: 9)
+        func flipped(_ t: Tensor<Float>, _ mask: Int) -> Tensor<Float> {
+            var out = t
+            let (d, h, w, c) = (t.shape[0], t.shape[1], t.shape[2], t.shape[3])
+            for z in 0..<d { for y in 0..<h { for x0 in 0..<w { for k in 0..<c {
+                let (sz, sy, sx) = (mask & 1 != 0 ? d - 1 - z : z, mask & 2 != 0 ? h - 1 - y : y, mask & 4 != 0 ? w - 1 - x0 : x0)
+                out.scalars[((z * h + y) * w + x0) * c + k] = t[sz, sy, sx, k]
+            } } } }
+            return out
+        }
+        var mean = Tensor<Float>(shape: [4, 8, 6, 2])
+        for mask in 0..<8 {
+            let back = flipped(try Predictor.logits(model, image: flipped(x, mask)), mask)
+            for i in 0..<mean.count { mean.scalars[i] += back.scalars[i] / 8 }
+        }
+        assertClose(try Predictor.logits(model, image: x, settings: InferenceSettings(augmentation: .flip)), mean, rtol: 1e-5, atol: 1e-6)
+    }
+
     func testBadSettingsNameTheValue() throws {
         let model = try network()
         XCTAssertThrowsError(try SlidingWindow(tile: [16], overlap: 1)) { XCTAssertTrue("\($0)".contains("[0, 1)"), "\($0)") }
