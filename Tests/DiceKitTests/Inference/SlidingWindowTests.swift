@@ -25,8 +25,9 @@ final class SlidingWindowTests: XCTestCase {
             let expected = try NPY.read(contentsOf: fixtureURL("sliding_window/\(name)_logits.npy").path).tensor(of: Float.self)
             let window = try SlidingWindow(tile: entry["roi"] as! [Int], overlap: entry["overlap"] as! Double, batchSize: entry["batch"] as! Int)
             let logits = try Predictor.logits(model, image: input, settings: InferenceSettings(window: window))
-            // Float sums in another order; the network alone differs from PyTorch by ~1e-6.
-            assertClose(logits, expected, rtol: 1e-4, atol: 1e-5, name)
+            // Observed: at most 4.5e-8 (logits up to 0.22) on AMD Zen 5; the bound leaves room
+            // for other GEMM kernels (Float sums in another order).
+            assertClose(logits, expected, rtol: 1e-5, atol: 1e-6, name)
             // The windows overlap: blending differs from one pass over the whole image.
             let whole = try Predictor.logits(model, image: input)
             XCTAssertGreaterThan(zip(whole.scalars, expected.scalars).map { abs($0 - $1) }.max()!, 1e-4, name)
