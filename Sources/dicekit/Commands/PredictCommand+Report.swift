@@ -8,9 +8,14 @@ import DiceKit
 struct DiceReport {
     /// Classes scored: the checkpoint's (2 for a one-channel sigmoid checkpoint).
     let classes: Int
+    /// Column titles: the classes.json names when they fit the checkpoint, else "class K".
+    let classNames: [String]
     private var rows: [(name: String, dice: [Double], foreground: Double)] = []
 
-    init(classes: Int) { self.classes = classes }
+    init(classes: Int, names: [String]?) {
+        self.classes = classes
+        classNames = names?.count == classes ? names! : (0..<classes).map { "class \($0)" }
+    }
 
     /// Scores `item` (which has labels) against `predicted`.
     ///
@@ -53,15 +58,17 @@ struct DiceReport {
     func printTable() {
         guard !rows.isEmpty else { return }
         let width = max(5, rows.map(\.name.count).max()!)
-        printError("image".padding(width + 1) + " dice_fg " + (0..<classes).map { "  class \($0)" }.joined())
+        let column = max(8, classNames.map(\.count).max()!) + 2
+        let cell = { (text: String) in String(repeating: " ", count: max(1, column - text.count)) + text }
+        printError("image".padding(width + 1) + " dice_fg" + classNames.map(cell).joined())
         for row in rows {
-            printError(row.name.padding(width + 1) + " \(fixed(row.foreground)) " + row.dice.map { "   " + fixed($0) }.joined())
+            printError(row.name.padding(width + 1) + " \(fixed(row.foreground))" + row.dice.map { cell(fixed($0)) }.joined())
         }
         let mean = { (values: [Double]) -> Double in
             let kept = values.filter { !$0.isNaN }
             return kept.isEmpty ? .nan : kept.reduce(0, +) / Double(kept.count)
         }
         let perClass = (0..<classes).map { c in mean(rows.map { $0.dice[c] }) }
-        printError("mean".padding(width + 1) + " \(fixed(mean(rows.map(\.foreground)))) " + perClass.map { "   " + fixed($0) }.joined())
+        printError("mean".padding(width + 1) + " \(fixed(mean(rows.map(\.foreground))))" + perClass.map { cell(fixed($0)) }.joined())
     }
 }

@@ -55,7 +55,7 @@ enum PredictCommand: Command {
         }
         try outputs.check(against: configuration)
         let inputs = try PredictionInputs.load(from: input, options: options, spatialRank: configuration.spatialRank)
-        var report = DiceReport(classes: max(2, configuration.classes))
+        var report = DiceReport(classes: max(2, configuration.classes), names: try classNames(besides: input))
         var writer = try outputs.writer(count: inputs.count)
         for index in 0..<inputs.count {
             let item = try inputs.item(index, channels: configuration.inputChannels)
@@ -67,6 +67,14 @@ enum PredictCommand: Command {
         }
         try writer.finish()
         report.printTable()
+    }
+
+    /// The classes.json beside the input (for DIR/images/FILE, DIR's), for the table's columns.
+    static func classNames(besides input: String) throws -> [String]? {
+        if let names = try ClassNames.load(besides: input) { return names }
+        let folder = (input as NSString).deletingLastPathComponent
+        guard (folder as NSString).lastPathComponent == "images" else { return nil }
+        return try ClassNames.load(besides: (folder as NSString).deletingLastPathComponent)
     }
 
     /// `--tile` and `--overlap` (with `--batch-size` windows per pass), or nil without `--tile`.
