@@ -1,4 +1,5 @@
-// `dicekit predict`: logits and PNG overlays (image | ground truth | prediction) of a checkpoint.
+// `dicekit predict`: a checkpoint applied to images of any size (a file, a folder, an .npy
+// array), one image at a time: logits, probabilities, masks, overlays, per-image Dice.
 
 import DiceKit
 import Foundation
@@ -6,51 +7,95 @@ import Foundation
 enum PredictCommand: Command {
     static let spec = CommandSpec(
         name: "predict",
-        summary: "logits (.npy) and PNG overlays of a checkpoint's predictions",
+        summary: "masks, overlays, logits and per-image Dice of a checkpoint on images of any size",
         help: """
-        usage: dicekit predict --checkpoint FILE --input X.npy|DIR [--logits OUT.npy] [--out DIR] [--batch-size B]
-                               [--image-size H,W] [--resize MODE] [--mask-encoding E] [--threads T]
+        usage: dicekit predict --checkpoint FILE --input FILE|DIR [--out DIR] [--masks DIR] [--mask-values index|255]
+                               [--logits OUT] [--probabilities OUT] [--tile S[,T[,U]]] [--overlap F] [--batch-size B]
+                               [--tta none|flip] [--padding reflect|zero] [--image-size H,W] [--resize MODE] [--mask-encoding E]
+                               [--threads T]
 
-        --input X.npy   images [N, H, W, C] (float32 in [0, 1], or uint8); X_masks.npy, if present, is the ground truth
-                        (X.npy may hold volumes [N, D, H, W, C] for a 3-D checkpoint: logits only)
-        --input DIR     DIR/images.npy (+ masks.npy), DIR/images/*.{png,jpg} (+ masks/*), or a folder of PNG/JPEG images
-        --logits OUT    writes the logits [N, H, W, classes] ([N, D, H, W, classes]), float32, channels-last
-        --out DIR       writes DIR/NAME.png: image | ground truth (if known) | prediction, side by side,
-                        classes as translucent colours with outlines (1 green, 2 blue, 3 yellow, …)
-        \(ThreadsOption.help)
-        At least one of --logits and --out is required.
-          --image-size, --resize and --mask-encoding read image folders as `dicekit train` does.
+        --input FILE     one image: .png, .jpg, .jpeg, or .npy [H, W, C] / [H, W] ([D, H, W, C] for a 3-D checkpoint);
+                         an .npy stack [N, H, W, C] ([N, D, H, W, C]) with FILE_masks.npy as ground truth if present
+        --input DIR      DIR/images.npy (+ masks.npy), DIR/images/* (+ masks/* where present), or a folder of
+                         PNG/JPEG/NPY images; every image is predicted at its own size
+        --out DIR        DIR/NAME.png: image | ground truth (if known) | prediction, with "DICE x" drawn above
+                         when the ground truth is known; and DIR/NAME_mask.png unless --masks says elsewhere
+        --masks DIR      DIR/NAME_mask.png, one grey value per pixel (NAME_mask.npy for volumes)
+        --mask-values V  index (default): the class index; 255: 0 and 255 (two-class checkpoints)
+        --logits OUT     OUT.npy: the logits of every image stacked [N, H, W, classes] (images of one size);
+                         any other OUT is a folder receiving OUT/NAME_logits.npy [H, W, classes] per image
+        --probabilities OUT   as --logits, softmax (sigmoid for one class) probabilities: OUT.npy or OUT/NAME_prob.npy
+        --tile S[,T[,U]] sliding-window inference with windows of S (per axis), multiples of 2^depth; a tile larger
+                         than the image is clamped to it; logits blended with Gaussian weights (MONAI's
+                         sliding_window_inference, mode gaussian, sigma_scale 0.125)
+        --overlap F      fraction of a window shared with the next, in [0, 1) (default 0.25; needs --tile)
+        --batch-size B   windows per forward pass with --tile (default 8): memory grows with B × tile, not the image
+        --tta flip       mean of the logits over every combination of flipped axes (4 passes; 8 for volumes)
+        --padding P      how images are padded to a multiple of 2^depth before inference and cropped back
+                         after: reflect (default, mirror about the edge) or zero
+        At least one of --out, --masks, --logits and --probabilities is required. Per image, one JSON line
+        on stdout; with ground truth, a Dice table on stderr.
+          --image-size, --resize and --mask-encoding read image files as `dicekit train` does.
         """,
-        valueOptions: ["checkpoint", "input", "logits", "out", "batch-size", "image-size", "resize", "mask-encoding", "threads"]
+        valueOptions: ["checkpoint", "input", "logits", "probabilities", "out", "masks", "mask-values", "batch-size",
+                       "tile", "overlap", "tta", "padding", "image-size", "resize", "mask-encoding", "threads"]
     )
 
     static func run(_ arguments: ParsedArguments) throws {
-        guard arguments.string("logits") != nil || arguments.string("out") != nil else {
-            throw UsageError(message: "nothing to write: give --logits OUT.npy and/or --out DIR")
-        }
+        let outputs = try PredictionOutputs(arguments)
         try ThreadsOption.apply(arguments)
         let (checkpoint, input) = (try arguments.required("checkpoint"), try arguments.required("input"))
-        let batchSize = try arguments.int("batch-size", default: 8, in: 1...4096)!
-        try checkOutputs(directories: [arguments.string("out")], files: [arguments.string("logits")])
         let options = try DataOptions.folderOptions(arguments)
+        let window = try windowOption(arguments)
+        let settings = InferenceSettings(window: window, padding: try arguments.choice("padding", as: PaddingMode.self, default: .reflect)!,
+                                         augmentation: try arguments.choice("tta", as: TestTimeAugmentation.self, default: TestTimeAugmentation.none)!)
+        try outputs.check()
         let model = try UNet<Float>.load(contentsOf: checkpoint)
-        let inputs = try PredictionInputs.load(from: input, options: options) { printError("warning: \($0)") }
-        let images = inputs.images
-        let logits = try Predictor.logits(model, images: images, batchSize: batchSize)
-        if let path = arguments.string("logits") { try NPY.write(logits, to: path) }
-        guard let out = arguments.string("out") else { return }
-        guard images.rank == 4 else { throw DiceKitError.shape("overlays are 2-D pictures; got images of shape \(images.shape)") }
-        try FileSystem.createDirectory(out)
-        let predicted = try Predictor.argmax(logits).labels.map { Int32($0) }
-        let (h, w, c) = (images.shape[1], images.shape[2], images.shape[3])
-        for (i, name) in inputs.names.enumerated() {
-            let pixels = h * w
-            let image = try Tensor(shape: [h, w, c], scalars: Array(images.scalars[(i * pixels * c)..<((i + 1) * pixels * c)]))
-            let truth = inputs.labels.map { Array($0[(i * pixels)..<((i + 1) * pixels)]) }
-            let picture = try SegmentationOverlay.sideBySide(image: image, truth: truth,
-                                                             prediction: Array(predicted[(i * pixels)..<((i + 1) * pixels)]))
-            try PNG.write(picture, to: (out as NSString).appendingPathComponent(name + ".png"))
+        let configuration = model.configuration
+        do { try settings.validate(for: configuration) } catch DiceKitError.option(let message) {
+            throw UsageError(message: "--tile: \(message)")
         }
-        printError("wrote \(inputs.names.count) overlay(s) to \(out)")
+        try outputs.check(against: configuration)
+        let inputs = try PredictionInputs.load(from: input, options: options, spatialRank: configuration.spatialRank)
+        var report = DiceReport(classes: max(2, configuration.classes), names: try classNames(besides: input))
+        var writer = try outputs.writer(count: inputs.count)
+        for index in 0..<inputs.count {
+            let item = try inputs.item(index, channels: configuration.inputChannels)
+            let logits = try Predictor.logits(model, image: item.image, settings: settings)
+            let predicted = try Predictor.argmax(try logits.reshaped(to: [1] + logits.shape)).labels.map { Int32($0) }
+            let dice = item.labels == nil ? nil : try report.add(item, predicted: predicted)
+            try writer.write(item, logits: logits, predicted: predicted, dice: dice?.foreground)
+            print(report.jsonLine(item, predicted: predicted, dice: dice))
+        }
+        try writer.finish()
+        report.printTable()
+    }
+
+    /// The classes.json beside the input (for DIR/images/FILE, DIR's), for the table's columns.
+    static func classNames(besides input: String) throws -> [String]? {
+        if let names = try ClassNames.load(besides: input) { return names }
+        let folder = (input as NSString).deletingLastPathComponent
+        guard (folder as NSString).lastPathComponent == "images" else { return nil }
+        return try ClassNames.load(besides: (folder as NSString).deletingLastPathComponent)
+    }
+
+    /// `--tile` and `--overlap` (with `--batch-size` windows per pass), or nil without `--tile`.
+    static func windowOption(_ arguments: ParsedArguments) throws -> SlidingWindow? {
+        let batchSize = try arguments.int("batch-size", default: 8, in: 1...4096)!
+        guard let text = arguments.string("tile") else {
+            if let overlap = arguments.string("overlap") { throw UsageError(message: "--overlap \(overlap) needs --tile S") }
+            return nil
+        }
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingSpaces()) }
+        guard (1...3).contains(parts.count), parts.allSatisfy({ ($0 ?? 0) >= 1 }) else {
+            throw UsageError(message: "--tile expects S or S,T (S,T,U for volumes) with positive integers, got '\(text)'")
+        }
+        let overlap = try arguments.double("overlap", default: 0.25)!
+        guard overlap >= 0, overlap < 1 else {
+            throw UsageError(message: "--overlap \(arguments.string("overlap")!); expected a fraction in [0, 1)")
+        }
+        do { return try SlidingWindow(tile: parts.map { $0! }, overlap: overlap, batchSize: batchSize) } catch DiceKitError.option(let message) {
+            throw UsageError(message: "--tile: \(message)")
+        }
     }
 }

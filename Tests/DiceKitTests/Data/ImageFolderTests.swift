@@ -205,10 +205,13 @@ final class ImageFolderTests: XCTestCase {
         for (i, (h, w)) in [(30, 20), (24, 36)].enumerated() {
             try JPEG.write(try polyp(h, w, seed: UInt64(i)).image, to: directory.appendingPathComponent("shot\(i).JPG").path)
         }
-        XCTAssertThrowsError(try PredictionInputs.load(from: directory.path, options: DatasetOptions()))
+        // Each image at its own size, or all resized on load.
+        let own = try PredictionInputs.load(from: directory.path, options: DatasetOptions())
+        XCTAssertEqual(try (0..<2).map { try own.item($0).image.shape }, [[30, 20, 3], [24, 36, 3]])
+        XCTAssertThrowsError(try own.stacked())
         let inputs = try PredictionInputs.load(from: directory.path, options: DatasetOptions(imageSize: try ImageSize(parsing: "32"), resize: .crop))
-        XCTAssertEqual(inputs.images.shape, [2, 32, 32, 3])
+        XCTAssertEqual(try inputs.stacked().images.shape, [2, 32, 32, 3])
         XCTAssertEqual(inputs.names, ["shot0", "shot1"])
-        XCTAssertNil(inputs.labels)
+        XCTAssertNil(try inputs.stacked().labels)
     }
 }

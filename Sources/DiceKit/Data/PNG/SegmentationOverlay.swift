@@ -67,3 +67,27 @@ public enum SegmentationOverlay {
         return false
     }
 }
+
+extension SegmentationOverlay {
+    /// `picture` (RGB) below a white title strip holding `title` in black, drawn with
+    /// `BitmapFont` at a scale that suits the picture (1 below 200 pixels wide, 2 below 400, else 3);
+    /// the canvas widens when the title is wider than the picture.
+    ///
+    /// - Throws: `DiceKitError.shape` when `picture` is not RGB.
+    public static func titled(_ picture: PNGImage, _ title: String) throws -> PNGImage {
+        guard picture.channels == 3 else {
+            throw DiceKitError.shape("titled overlay of \(picture.channels) channel(s); expected RGB")
+        }
+        let scale = picture.width < 200 ? 1 : (picture.width < 400 ? 2 : 3)
+        let margin = 2 * scale
+        let strip = BitmapFont.height(scale: scale) + 2 * margin
+        let width = max(picture.width, BitmapFont.width(of: title, scale: scale) + 2 * margin)
+        var pixels = [UInt8](repeating: 255, count: width * (strip + picture.height) * 3)
+        BitmapFont.draw(title, into: &pixels, width: width, at: margin, margin, scale: scale)
+        for y in 0..<picture.height {
+            let from = y * picture.width * 3, to = ((strip + y) * width) * 3
+            pixels.replaceSubrange(to..<(to + picture.width * 3), with: picture.pixels[from..<(from + picture.width * 3)])
+        }
+        return try PNGImage(width: width, height: strip + picture.height, channels: 3, pixels: pixels)
+    }
+}
