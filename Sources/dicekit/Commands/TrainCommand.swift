@@ -132,9 +132,10 @@ enum TrainCommand: Command {
             }
         }
 
-        let (dataset, heldOut) = try data.load(seed: seed &+ 1000)
-        let (training, validation) = fraction > 0 ? try dataset.split(validationFraction: fraction, seed: seed)
-                                                  : (dataset, heldOut)
+        // Folder and .npy data sets are read one batch at a time during training (not held in memory).
+        let (dataset, heldOut) = try data.open(seed: seed &+ 1000)
+        let (training, validation): (any SegmentationSource, (any SegmentationSource)?) =
+            fraction > 0 ? try SourceSubset.split(dataset, validationFraction: fraction, seed: seed) : (dataset, heldOut)
         let model: UNet<Float>
         if let resume {
             model = try UNet<Float>(UNetConfiguration.inferred(from: resume.checkpoint.model))
