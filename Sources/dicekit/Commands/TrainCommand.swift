@@ -23,7 +23,7 @@ enum TrainCommand: Command {
                                  from the labels); 3 adds an instrument class to the synthetic polyps
           --val-data SOURCE      a separate validation set, read like --data (instead of --val-fraction)
           --val-fraction F       validation share split off --data (default 0.2)
-          --no-augment           disable augmentation (flips, 90° turns of square images, brightness/contrast)
+        \(augmentHelp)
         \(DataOptions.help)
         model
           --base W               first-level width (default 16)        --depth D  levels (default 4)
@@ -53,7 +53,7 @@ enum TrainCommand: Command {
         """,
         valueOptions: DataOptions.valueOptions.union(["val-fraction", "base", "depth", "norm", "activation",
                        "epochs", "batch-size", "lr", "optimizer", "weight-decay", "momentum", "schedule", "loss",
-                       "clip", "seed", "threads", "out", "resume", "on-nonfinite"]),
+                       "clip", "seed", "threads", "out", "resume", "on-nonfinite", "augment"]),
         flags: ["no-augment"]
     )
 
@@ -86,7 +86,7 @@ enum TrainCommand: Command {
         config.loss = try arguments.choice("loss", as: LossKind.self, default: config.loss)!
         let clip = try arguments.double("clip", default: 12)!
         config.gradientClip = clip == 0 ? nil : clip
-        config.augmentation = arguments.flag("no-augment") ? .none : .standard
+        config.augmentation = try augmentation(arguments)
         config.seed = seed
         config.outputDirectory = outputDirectory
         do {
@@ -105,11 +105,11 @@ enum TrainCommand: Command {
         case let other: throw UsageError(message: "--activation expects relu|leaky-relu, got '\(other)'")
         }
 
-        var recorded = ["val-fraction": "\(fraction)",
-                        "no-augment": "\(arguments.flag("no-augment"))", "loss": config.loss.rawValue,
+        var recorded = ["val-fraction": "\(fraction)", "loss": config.loss.rawValue,
                         "batch-size": "\(config.batchSize)", "seed": "\(seed)", "optimizer": config.optimizer.rawValue,
                         "base": "\(architecture.baseWidth)", "depth": "\(architecture.depth)",
                         "norm": architecture.normalization.name, "activation": arguments.string("activation") ?? "relu"]
+        recorded.merge(recordedAugmentation(config.augmentation)) { _, new in new }
         switch data.source {
         case .synthetic, .synthetic3d:
             recorded["data"] = data.source == .synthetic ? "synthetic" : "synthetic3d"

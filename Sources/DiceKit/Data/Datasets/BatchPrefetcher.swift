@@ -106,9 +106,15 @@ private final class PrefetchState: @unchecked Sendable {
             condition.lock()
             queue.append(result)
             peak = max(peak, queue.count)
+            if case .failure = result {
+                // Finished in the same critical section: the consumer that takes the error sees it.
+                finished = true
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
             condition.broadcast()
             condition.unlock()
-            if case .failure = result { break }
         }
         condition.lock()
         finished = true
