@@ -170,14 +170,17 @@ struct DataOptions {
     /// is checked but not read into memory (`SegmentationDataset.open`); the synthetic sets are
     /// generated in memory. Warnings are printed on stderr.
     ///
-    /// - Parameter seed: the synthetic sets' seed.
-    func open(seed: UInt64) throws -> (data: any SegmentationSource, validation: (any SegmentationSource)?) {
+    /// - Parameters:
+    ///   - seed: the synthetic sets' seed.
+    ///   - classes: overrides the class count (eval: the model's); nil keeps the parsed one.
+    func open(seed: UInt64, classes: Int? = nil) throws -> (data: any SegmentationSource, validation: (any SegmentationSource)?) {
         guard case .path(let path) = source else {
-            let (data, held) = try load(seed: seed)
+            let (data, held) = try load(seed: seed, classes: classes)
             return (data, held)
         }
         let warn = { (message: String) in printError("warning: \(message)") }
         var options = dataset
+        if let classes { options.classes = classes }
         var data = try SegmentationDataset.open(path, options: options, warning: warn)
         guard let validation else { return (data, nil) }
         var held = try SegmentationDataset.open(validation, options: options, warning: warn)
