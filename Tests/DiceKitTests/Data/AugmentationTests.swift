@@ -75,6 +75,71 @@ final class AugmentationTests: XCTestCase {
         }
     }
 
+    /// The flip/turn/intensity pass as it was before the named augmentations (commit ef37699,
+    /// `Augmentation.apply`), kept to prove that the default set still gives the same bytes.
+    private func earlierApply(_ a: Augmentation, to batch: SegmentationDataset, seeds: [UInt64]) -> SegmentationDataset {
+        let spatial = batch.spatialShape
+        let (d, h, w) = spatial.count == 3 ? (spatial[0], spatial[1], spatial[2]) : (1, spatial[0], spatial[1])
+        let c = batch.channels
+        let positions = d * h * w
+        let source = batch.images.scalars
+        var pixels = [Float](repeating: 0, count: batch.images.count)
+        var labels = [Int32](repeating: 0, count: batch.labels.count)
+        for (n, seed) in seeds.enumerated() {
+            var generator = SeededGenerator(seed: seed)
+            let flipW = generator.nextUnit() < a.horizontalFlip
+            let flipH = generator.nextUnit() < a.verticalFlip
+            let flipD = spatial.count == 3 && generator.nextUnit() < a.depthFlip
+            let draw = a.rotate90 ? Int(generator.next() % 4) : 0
+            let turns = h == w ? draw : 0
+            let factor = Float(1 + a.contrast * (2 * generator.nextUnit() - 1))
+            let shift = Float(a.brightness * (2 * generator.nextUnit() - 1))
+            let (imageBase, labelBase) = (n * positions * c, n * positions)
+            var mean: Float = 0
+            if factor != 1 {
+                var total = 0.0
+                for j in 0..<(positions * c) { total += Double(source[imageBase + j]) }
+                mean = Float(total / Double(positions * c))
+            }
+            for z in 0..<d {
+                let sz = flipD ? d - 1 - z : z
+                for y in 0..<h {
+                    for x in 0..<w {
+                        let (y1, x1) = (flipH ? h - 1 - y : y, flipW ? w - 1 - x : x)
+                        let (sy, sx): (Int, Int)
+                        switch turns {
+                        case 1: (sy, sx) = (x1, w - 1 - y1)
+                        case 2: (sy, sx) = (h - 1 - y1, w - 1 - x1)
+                        case 3: (sy, sx) = (h - 1 - x1, y1)
+                        default: (sy, sx) = (y1, x1)
+                        }
+                        let target = (z * h + y) * w + x
+                        let origin = (sz * h + sy) * w + sx
+                        labels[labelBase + target] = batch.labels[labelBase + origin]
+                        for k in 0..<c {
+                            pixels[imageBase + target * c + k] = (source[imageBase + origin * c + k] - mean) * factor + mean + shift
+                        }
+                    }
+                }
+            }
+        }
+        return SegmentationDataset(unchecked: Tensor(uncheckedShape: batch.images.shape, storage: pixels), labels: labels,
+                                   classes: batch.classes)
+    }
+
+    func testTheDefaultSetGivesTheBytesOfEarlierVersions() throws {
+        let square = try SegmentationDataset.syntheticPolyps(count: 6, seed: 1, configuration: .init(size: 16))
+        let wide = try SegmentationDataset.syntheticPolyps(count: 6, seed: 2, configuration: .init(height: 16, width: 24))
+        let volumes = try SegmentationDataset.syntheticBlobs3D(count: 6, seed: 3, depth: 4, height: 8, width: 8)
+        let seeds = (0..<6).map { sampleSeed(77, $0) }
+        for data in [square, wide, volumes] {
+            for augmentation in [Augmentation.standard, Augmentation(kinds: [.flip]), Augmentation(kinds: [.intensity])] {
+                XCTAssertEqual(augmentation.apply(to: data, seeds: seeds), earlierApply(augmentation, to: data, seeds: seeds),
+                               "\(augmentation.names ?? "") on \(data.images.shape)")
+            }
+        }
+    }
+
     func testTheDefaultSetIsUnchangedByTheNewAugmentations() throws {
         let data = try SegmentationDataset.syntheticPolyps(count: 4, seed: 1, configuration: .init(size: 16))
         let seeds: [UInt64] = [5, 6, 7, 8]
