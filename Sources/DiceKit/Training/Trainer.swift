@@ -7,7 +7,8 @@
 
 import Foundation
 
-/// Trains a `UNet<Float>` on a `SegmentationDataset`; see `fit(training:validation:reporter:)`.
+/// Trains a `UNet<Float>` on a `SegmentationSource` (a `SegmentationDataset` in memory, or a
+/// folder or .npy data set read batch by batch); see `fit(training:validation:reporter:)`.
 public final class Trainer {
     /// The network being trained.
     public let model: UNet<Float>
@@ -72,10 +73,15 @@ public final class Trainer {
     /// A SIGINT (Ctrl-C) finishes the current step, saves `last.safetensors` and returns a
     /// summary marked interrupted.
     ///
+    /// Each epoch's batches are prepared on a background thread (`BatchPrefetcher`, at most
+    /// `configuration.prefetchDepth` ahead); the batches are the same as reading them in turn,
+    /// and the share of the epoch spent waiting for them is `EpochMetrics.dataWaitFraction`.
+    ///
     /// - Throws: `TrainingDivergence` when a non-finite loss or gradient norm stops the run
     ///   (after summary.json and curves.svg are written; see `NonFinitePolicy`);
     ///   `DiceKitError.option` when `history` already holds `configuration.epochs` epochs;
-    ///   `DiceKitError` for data that does not fit the model; file errors.
+    ///   `DiceKitError` for data that does not fit the model; file errors, and the source's error
+    ///   for a sample that cannot be read (it names the file).
     public func fit(training: any SegmentationSource, validation: (any SegmentationSource)?,
                     reporter: ProgressReporter? = nil) throws -> TrainingSummary {
         guard configuration.epochs > history.count else {
