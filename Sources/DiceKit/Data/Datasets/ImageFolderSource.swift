@@ -75,6 +75,13 @@ public struct ImageFolderSource: SegmentationSource {
     ///   - warning: receives one-line warnings (grey images among colour ones).
     /// - Throws: as `SegmentationDataset.loadImageFolder(_:options:warning:)`.
     public init(directory: String, options: DatasetOptions = DatasetOptions(), warning: (String) -> Void = { _ in }) throws {
+        try self.init(directory: directory, options: options, warning: warning, collect: nil)
+    }
+
+    /// As the public initialiser; `collect` also receives every pair the checking pass decodes
+    /// (its image in [0, 1] with its own channel count, 1 or 3, and its labels), in order.
+    init(directory: String, options: DatasetOptions, warning: (String) -> Void,
+         collect: ((_ image: [Float], _ channels: Int, _ labels: [Int32]) -> Void)?) throws {
         let base = URL(fileURLWithPath: directory)
         let (imageDirectory, maskDirectory) = (base.appendingPathComponent("images"), base.appendingPathComponent("masks"))
         let names = try SegmentationDataset.imageNames(in: imageDirectory.path)
@@ -101,6 +108,7 @@ public struct ImageFolderSource: SegmentationSource {
             let pair = try Self.decode(image: imagePaths[i], mask: maskPaths[i], options: resolved)
             size = try Self.sameSize(pair.width, pair.height, as: size, path: imagePaths[i], first: names[0])
             colour.append(pair.channels == 3)
+            collect?(pair.pixels, pair.channels, pair.labels)
             largestRaw = max(largestRaw, pair.largestRaw)
             anyAtThreshold = anyAtThreshold || pair.anyAtThreshold
             for label in pair.labels {

@@ -22,13 +22,26 @@ extension SegmentationDataset {
     ///   `DiceKitError.value` naming the mask file for a label ≥ the class count, and for
     ///   binary masks that look like class indices.
     ///
-    /// Every image is decoded into memory; `ImageFolderSource` reads the same folder one sample
-    /// at a time (for training on data sets larger than memory).
+    /// Every image is decoded into memory (once: `ImageFolderSource`'s checking pass keeps them);
+    /// `ImageFolderSource` reads the same folder one sample at a time (for training on data sets
+    /// larger than memory).
     public static func loadImageFolder(_ directory: String, options: DatasetOptions = DatasetOptions(),
                                        warning: (String) -> Void = { _ in }) throws -> SegmentationDataset {
-        // The source checks every pair while opening; then every sample is decoded into memory.
-        let source = try ImageFolderSource(directory: directory, options: options, warning: warning)
-        return try source.samples(Array(0..<source.count))
+        // The source's checking pass decodes every pair once; here they are kept.
+        var images = [[Float]](), colour = [Bool](), labels = [Int32]()
+        let source = try ImageFolderSource(directory: directory, options: options, warning: warning) { image, channels, mask in
+            images.append(image)
+            colour.append(channels == 3)
+            labels += mask
+        }
+        let (h, w) = (source.spatialShape[0], source.spatialShape[1])
+        var pixels = [Float]()
+        pixels.reserveCapacity(images.count * h * w * source.channels)
+        for (image, isColour) in zip(images, colour) {
+            if isColour || source.channels == 1 { pixels += image } else { for value in image { pixels += [value, value, value] } }
+        }
+        return SegmentationDataset(unchecked: Tensor(uncheckedShape: [images.count, h, w, source.channels], storage: pixels),
+                                   labels: labels, classes: source.classes)
     }
 
     /// Loads DIR/images/* with DIR/masks/*: `loadImageFolder` with the given mask encoding and
