@@ -17,6 +17,7 @@ private struct EpochMetricsRecord: Decodable {
     let learningRate: Double?
     let seconds: Double?
     let imagesPerSecond: Double?
+    let dataWaitFraction: Double?
 
     private enum CodingKeys: String, CodingKey {
         case epoch
@@ -27,6 +28,7 @@ private struct EpochMetricsRecord: Decodable {
         case learningRate = "lr"
         case seconds
         case imagesPerSecond = "images_per_second"
+        case dataWaitFraction = "data_wait_fraction"
     }
 
     /// Whether the epoch is in 1...`EpochMetrics.maximumEpoch` and no per-class list is longer
@@ -42,7 +44,8 @@ private struct EpochMetricsRecord: Decodable {
         EpochMetrics(epoch: epoch, trainLoss: trainLoss ?? .nan, validationLoss: validationLoss,
                      validationDice: (validationDice ?? []).map { $0 ?? .nan },
                      validationIoU: (validationIoU ?? []).map { $0 ?? .nan },
-                     learningRate: learningRate ?? .nan, seconds: seconds ?? 0, imagesPerSecond: imagesPerSecond ?? 0)
+                     learningRate: learningRate ?? .nan, seconds: seconds ?? 0, imagesPerSecond: imagesPerSecond ?? 0,
+                     dataWaitFraction: dataWaitFraction)
     }
 }
 

@@ -23,10 +23,15 @@ public struct EpochMetrics: Sendable, Equatable {
     public var seconds: Double
     /// Training images processed per second.
     public var imagesPerSecond: Double
+    /// The share of `seconds` the training thread spent waiting for the next batch (data not
+    /// yet decoded and augmented by the background thread), in [0, 1]; nil when not measured
+    /// (histories written before it existed).
+    public var dataWaitFraction: Double?
 
     /// An epoch record; see the properties.
     public init(epoch: Int, trainLoss: Double, validationLoss: Double? = nil, validationDice: [Double] = [],
-                validationIoU: [Double] = [], learningRate: Double, seconds: Double, imagesPerSecond: Double) {
+                validationIoU: [Double] = [], learningRate: Double, seconds: Double, imagesPerSecond: Double,
+                dataWaitFraction: Double? = nil) {
         self.epoch = epoch
         self.trainLoss = trainLoss
         self.validationLoss = validationLoss
@@ -35,6 +40,7 @@ public struct EpochMetrics: Sendable, Equatable {
         self.learningRate = learningRate
         self.seconds = seconds
         self.imagesPerSecond = imagesPerSecond
+        self.dataWaitFraction = dataWaitFraction
     }
 
     /// Mean validation Dice over the foreground classes 1..<K (nil without validation; the
@@ -53,7 +59,8 @@ public struct EpochMetrics: Sendable, Equatable {
 
     /// The JSON object written to metrics.jsonl:
     /// `{"epoch", "train_loss", "val_loss", "val_dice", "val_iou", "val_dice_foreground",
-    /// "val_iou_foreground", "lr", "seconds", "images_per_second"}` (absent figures are null).
+    /// "val_iou_foreground", "lr", "seconds", "images_per_second", "data_wait_fraction"}` (absent
+    /// figures are null).
     public var json: JSONValue {
         [
             "epoch": .integer(epoch),
@@ -66,6 +73,7 @@ public struct EpochMetrics: Sendable, Equatable {
             "lr": .number(learningRate),
             "seconds": .number(seconds),
             "images_per_second": .number(imagesPerSecond),
+            "data_wait_fraction": dataWaitFraction.map(JSONValue.number) ?? .null,
         ]
     }
 }

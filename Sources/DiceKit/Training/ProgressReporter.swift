@@ -71,7 +71,9 @@ public final class ProgressReporter {
         if let loss = metrics.validationLoss { text += "  val loss \(format(loss, 4))" }
         if let dice = metrics.validationDiceForeground { text += "  val Dice \(format(dice, 4))" }
         if let iou = metrics.validationIoUForeground { text += "  val IoU \(format(iou, 4))" }
-        text += "  \(format(metrics.imagesPerSecond, 1)) img/s  \(format(metrics.seconds, 1)) s  ETA \(Self.duration(eta(clock())))"
+        text += "  \(format(metrics.imagesPerSecond, 1)) img/s"
+        if let wait = metrics.dataWaitFraction { text += "  data wait \(format(100 * wait, 1)) %" }
+        text += "  \(format(metrics.seconds, 1)) s  ETA \(Self.duration(eta(clock())))"
         sink((interactive && lineOpen ? "\r\u{1B}[2K" : "") + text + "\n")
         lineOpen = false
         epochStart = clock()

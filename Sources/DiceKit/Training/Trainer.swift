@@ -7,7 +7,8 @@
 
 import Foundation
 
-/// Trains a `UNet<Float>` on a `SegmentationDataset`; see `fit(training:validation:reporter:)`.
+/// Trains a `UNet<Float>` on a `SegmentationSource` (a `SegmentationDataset` in memory, or a
+/// folder or .npy data set read batch by batch); see `fit(training:validation:reporter:)`.
 public final class Trainer {
     /// The network being trained.
     public let model: UNet<Float>
@@ -72,11 +73,16 @@ public final class Trainer {
     /// A SIGINT (Ctrl-C) finishes the current step, saves `last.safetensors` and returns a
     /// summary marked interrupted.
     ///
+    /// Each epoch's batches are prepared on a background thread (`BatchPrefetcher`, at most
+    /// `configuration.prefetchDepth` ahead); the batches are the same as reading them in turn,
+    /// and the share of the epoch spent waiting for them is `EpochMetrics.dataWaitFraction`.
+    ///
     /// - Throws: `TrainingDivergence` when a non-finite loss or gradient norm stops the run
     ///   (after summary.json and curves.svg are written; see `NonFinitePolicy`);
     ///   `DiceKitError.option` when `history` already holds `configuration.epochs` epochs;
-    ///   `DiceKitError` for data that does not fit the model; file errors.
-    public func fit(training: SegmentationDataset, validation: SegmentationDataset?,
+    ///   `DiceKitError` for data that does not fit the model; file errors, and the source's error
+    ///   for a sample that cannot be read (it names the file).
+    public func fit(training: any SegmentationSource, validation: (any SegmentationSource)?,
                     reporter: ProgressReporter? = nil) throws -> TrainingSummary {
         guard configuration.epochs > history.count else {
             throw DiceKitError.option("epochs \(configuration.epochs), but \(history.count) epoch(s) are already done; expected more than \(history.count)")
@@ -112,9 +118,15 @@ public final class Trainer {
         epochs: for epoch in (history.count + 1)...configuration.epochs {
             let epochStart = ProcessInfo.processInfo.systemUptime
             var lossSum = 0.0, steps = 0, images = 0
-            let batches = try training.batches(size: configuration.batchSize, seed: configuration.seed &+ UInt64(epoch),
-                                               augmentation: configuration.augmentation)
-            for (index, batch) in batches.enumerated() {
+            // The next batches are decoded and augmented on a background thread meanwhile.
+            let batches = try BatchPrefetcher(plan: BatchPlan(source: training, size: configuration.batchSize,
+                                                              seed: configuration.seed &+ UInt64(epoch),
+                                                              augmentation: configuration.augmentation),
+                                              depth: configuration.prefetchDepth)
+            defer { batches.cancel() }
+            var index = -1
+            while let batch = try batches.next() {
+                index += 1
                 let stepIndex = (epoch - 1) * stepsPerEpoch + index
                 optimizer.learningRate = schedule.learningRate(base: configuration.learningRate, step: stepIndex)
                 let outcome = try step(batch)
@@ -138,9 +150,11 @@ public final class Trainer {
                 if InterruptFlag.isRequested { interrupted = true; break }
             }
             let seconds = ProcessInfo.processInfo.systemUptime - epochStart
+            batches.cancel()
             var metrics = EpochMetrics(epoch: epoch, trainLoss: steps > 0 ? lossSum / Double(steps) : .nan,
                                        learningRate: optimizer.learningRate, seconds: seconds,
-                                       imagesPerSecond: Double(images) / max(seconds, 1e-9))
+                                       imagesPerSecond: Double(images) / max(seconds, 1e-9),
+                                       dataWaitFraction: min(1, batches.waitSeconds / max(seconds, 1e-9)))
             if let validation, !interrupted {
                 let scores = try evaluate(validation)
                 metrics.validationLoss = scores.loss
@@ -225,12 +239,15 @@ public final class Trainer {
     /// Validation loss, and Dice and IoU per class (index 0 = background) of the arg-max
     /// prediction, each the mean over images in which the class is present (MONAI's
     /// `DiceMetric(include_background=True, ignore_empty=True, reduction="mean_batch")`).
-    public func evaluate(_ dataset: SegmentationDataset, batchSize: Int? = nil) throws -> (loss: Double, dice: [Double], iou: [Double]) {
+    public func evaluate(_ dataset: any SegmentationSource, batchSize: Int? = nil) throws -> (loss: Double, dice: [Double], iou: [Double]) {
         try checkCompatible(dataset)
         let classes = model.configuration.classes
         var dice = [[Double]](repeating: [], count: classes), iou = dice
         var lossSum = 0.0, batches = 0
-        for batch in try dataset.batches(size: batchSize ?? configuration.batchSize) {
+        let prefetcher = try BatchPrefetcher(plan: BatchPlan(source: dataset, size: batchSize ?? configuration.batchSize),
+                                             depth: configuration.prefetchDepth)
+        defer { prefetcher.cancel() }
+        while let batch = try prefetcher.next() {
             let logits = try model.forward(batch.images, mode: .evaluation)
             let target = try LabelMap(shape: batch.labelShape, int32Labels: batch.labels)
             // Non-finite logits (weights that diverged) give a NaN loss, not an input error.
@@ -272,7 +289,7 @@ public final class Trainer {
         try model.save(to: path, metadata: ["epoch": "\(epoch)", "loss": configuration.loss.rawValue, "dicekit.checkpoint": "model"])
     }
 
-    private func checkCompatible(_ dataset: SegmentationDataset) throws {
+    private func checkCompatible(_ dataset: any SegmentationSource) throws {
         let c = model.configuration
         guard dataset.channels == c.inputChannels else {
             throw DiceKitError.shape("data has \(dataset.channels) image channels; the model expects \(c.inputChannels)")

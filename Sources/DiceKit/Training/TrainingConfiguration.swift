@@ -112,6 +112,9 @@ public struct TrainingConfiguration: Sendable {
     public var gradientClip: Double? = 12
     /// Per-sample augmentation (default flips, 90° rotations, brightness/contrast jitter).
     public var augmentation: Augmentation = .standard
+    /// Batches prepared ahead on a background thread (decoded, resized, augmented) while a
+    /// step runs, 1…64 (default 2). It changes memory use, never the batches.
+    public var prefetchDepth = 2
     /// Seed of shuffling and augmentation (default 0).
     public var seed: UInt64 = 0
     /// Where checkpoints, metrics.jsonl, summary.json and curves.svg go; nil writes nothing.
@@ -141,6 +144,7 @@ public struct TrainingConfiguration: Sendable {
         }
         guard weightDecay >= 0, weightDecay.isFinite else { throw DiceKitError.option("weight decay \(weightDecay); expected ≥ 0") }
         guard (0..<1).contains(momentum) else { throw DiceKitError.option("momentum \(momentum); expected 0 ≤ m < 1") }
+        guard (1...64).contains(prefetchDepth) else { throw DiceKitError.option("prefetch depth \(prefetchDepth); expected 1…64") }
         if case .skip(let n) = onNonFinite, n < 1 {
             throw DiceKitError.option("on-nonfinite skip:\(n); expected skip:N with N ≥ 1")
         }

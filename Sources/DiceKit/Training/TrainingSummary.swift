@@ -5,7 +5,8 @@
 /// Keys, in order: "epochs", "interrupted", "diverged" (null, or the one-line message of a run
 /// stopped by a non-finite loss or gradient norm), "skipped_steps" (steps whose update was
 /// dropped for a non-finite value), "seconds", "images_per_second" (mean of the
-/// epochs' training throughput),
+/// epochs' training throughput), "data_wait_fraction" (the share of all epochs' training time
+/// spent waiting for data, weighted by the epochs' seconds; null when not measured),
 /// "val_dice_foreground" (the **best** epoch's foreground Dice: the checkpoint that is kept),
 /// "best_epoch", "best_val_dice" and "best_val_iou" (per class), "final_val_dice_foreground",
 /// "final_val_dice", "final_val_iou", "final_train_loss", then "configuration".
@@ -41,6 +42,16 @@ public struct TrainingSummary: Sendable, Equatable {
         return validated.max { ($0.validationDiceForeground!, $0.epoch) < ($1.validationDiceForeground!, $1.epoch) } ?? epochs.last
     }
 
+    /// The share of the epochs' training seconds spent waiting for data (epochs without the
+    /// figure left out); nil when no epoch has it.
+    public var dataWaitFraction: Double? {
+        let measured = epochs.filter { $0.dataWaitFraction != nil }
+        guard !measured.isEmpty else { return nil }
+        let total = measured.reduce(0.0) { $0 + $1.seconds }
+        guard total > 0 else { return 0 }
+        return measured.reduce(0.0) { $0 + $1.dataWaitFraction! * $1.seconds } / total
+    }
+
     /// The JSON document (see the type's documentation for the keys).
     public var json: JSONValue {
         let final = epochs.last
@@ -52,6 +63,7 @@ public struct TrainingSummary: Sendable, Equatable {
             "skipped_steps": .integer(skippedSteps),
             "seconds": .number(seconds),
             "images_per_second": meanRate.map(JSONValue.number) ?? .null,
+            "data_wait_fraction": dataWaitFraction.map(JSONValue.number) ?? .null,
             "val_dice_foreground": best?.validationDiceForeground.map(JSONValue.number) ?? .null,
             "best_epoch": best.map { .integer($0.epoch) } ?? .null,
             "best_val_dice": .numbers(best?.validationDice ?? []),

@@ -166,6 +166,36 @@ struct DataOptions {
         }
     }
 
+    /// The data set (and the `--val-data` set) opened for streaming: a folder or .npy data set
+    /// is checked but not read into memory (`SegmentationDataset.open`); the synthetic sets are
+    /// generated in memory. Warnings are printed on stderr.
+    ///
+    /// - Parameters:
+    ///   - seed: the synthetic sets' seed.
+    ///   - classes: overrides the class count (eval: the model's); nil keeps the parsed one.
+    func open(seed: UInt64, classes: Int? = nil) throws -> (data: any SegmentationSource, validation: (any SegmentationSource)?) {
+        guard case .path(let path) = source else {
+            let (data, held) = try load(seed: seed, classes: classes)
+            return (data, held)
+        }
+        let warn = { (message: String) in printError("warning: \(message)") }
+        var options = dataset
+        if let classes { options.classes = classes }
+        var data = try SegmentationDataset.open(path, options: options, warning: warn)
+        guard let validation else { return (data, nil) }
+        var held = try SegmentationDataset.open(validation, options: options, warning: warn)
+        guard held.channels == data.channels, held.spatialShape.count == data.spatialShape.count else {
+            throw DiceKitError.shape("\(validation): images of shape \(held.spatialShape + [held.channels]) do not match the training images \(data.spatialShape + [data.channels]) of \(path)")
+        }
+        if options.classes == nil, held.classes != data.classes {
+            // One class count for both: the larger of the two (both are opened again with it).
+            options.classes = max(held.classes, data.classes)
+            data = try SegmentationDataset.open(path, options: options)
+            held = try SegmentationDataset.open(validation, options: options)
+        }
+        return (data, held)
+    }
+
     /// A short description of the source for progress messages.
     var name: String {
         switch source {

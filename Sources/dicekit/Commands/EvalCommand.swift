@@ -37,7 +37,8 @@ enum EvalCommand: Command {
         if let names = data.classNames, names.count != classes {
             throw DiceKitError.value("classes.json names \(names.count) classes; the checkpoint predicts \(classes)")
         }
-        let dataset = try data.load(seed: seed &+ 2000, classes: classes).data
+        // Folder and .npy data sets are read one batch at a time (not held in memory).
+        let dataset = try data.open(seed: seed &+ 2000, classes: classes).data
         var config = TrainingConfiguration()
         config.batchSize = batchSize
         let scores = try Trainer(model: model, configuration: config).evaluate(dataset)

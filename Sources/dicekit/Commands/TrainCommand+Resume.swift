@@ -13,7 +13,7 @@ extension TrainCommand {
     /// --on-nonfinite) may change on resume.
     static let fixedOptions = ["data", "count", "size", "classes", "val-fraction", "no-augment", "loss", "batch-size",
                                "seed", "optimizer", "base", "depth", "norm", "activation", "val-data", "image-size", "resize",
-                               "mask-encoding"]
+                               "mask-encoding", "augment"]
 
     /// The checkpoint named by `--resume`, read and checked before any data is read.
     ///

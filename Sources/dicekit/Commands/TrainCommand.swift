@@ -23,7 +23,7 @@ enum TrainCommand: Command {
                                  from the labels); 3 adds an instrument class to the synthetic polyps
           --val-data SOURCE      a separate validation set, read like --data (instead of --val-fraction)
           --val-fraction F       validation share split off --data (default 0.2)
-          --no-augment           disable augmentation (flips, 90° turns of square images, brightness/contrast)
+        \(augmentHelp)
         \(DataOptions.help)
         model
           --base W               first-level width (default 16)        --depth D  levels (default 4)
@@ -55,7 +55,7 @@ enum TrainCommand: Command {
         """,
         valueOptions: DataOptions.valueOptions.union(["val-fraction", "base", "depth", "norm", "activation",
                        "epochs", "batch-size", "lr", "optimizer", "weight-decay", "momentum", "schedule", "loss",
-                       "clip", "seed", "threads", "out", "resume", "on-nonfinite"]),
+                       "clip", "seed", "threads", "out", "resume", "on-nonfinite", "augment"]),
         flags: ["no-augment"]
     )
 
@@ -88,7 +88,7 @@ enum TrainCommand: Command {
         config.loss = try arguments.choice("loss", as: LossKind.self, default: config.loss)!
         let clip = try arguments.double("clip", default: 12)!
         config.gradientClip = clip == 0 ? nil : clip
-        config.augmentation = arguments.flag("no-augment") ? .none : .standard
+        config.augmentation = try augmentation(arguments)
         config.seed = seed
         config.outputDirectory = outputDirectory
         do {
@@ -107,11 +107,11 @@ enum TrainCommand: Command {
         case let other: throw UsageError(message: "--activation expects relu|leaky-relu, got '\(other)'")
         }
 
-        var recorded = ["val-fraction": "\(fraction)",
-                        "no-augment": "\(arguments.flag("no-augment"))", "loss": config.loss.rawValue,
+        var recorded = ["val-fraction": "\(fraction)", "loss": config.loss.rawValue,
                         "batch-size": "\(config.batchSize)", "seed": "\(seed)", "optimizer": config.optimizer.rawValue,
                         "base": "\(architecture.baseWidth)", "depth": "\(architecture.depth)",
                         "norm": architecture.normalization.name, "activation": arguments.string("activation") ?? "relu"]
+        recorded.merge(recordedAugmentation(config.augmentation)) { _, new in new }
         switch data.source {
         case .synthetic, .synthetic3d:
             recorded["data"] = data.source == .synthetic ? "synthetic" : "synthetic3d"
@@ -134,9 +134,10 @@ enum TrainCommand: Command {
             }
         }
 
-        let (dataset, heldOut) = try data.load(seed: seed &+ 1000)
-        let (training, validation) = fraction > 0 ? try dataset.split(validationFraction: fraction, seed: seed)
-                                                  : (dataset, heldOut)
+        // Folder and .npy data sets are read one batch at a time during training (not held in memory).
+        let (dataset, heldOut) = try data.open(seed: seed &+ 1000)
+        let (training, validation): (any SegmentationSource, (any SegmentationSource)?) =
+            fraction > 0 ? try SourceSubset.split(dataset, validationFraction: fraction, seed: seed) : (dataset, heldOut)
         let model: UNet<Float>
         if let resume {
             model = try UNet<Float>(UNetConfiguration.inferred(from: resume.checkpoint.model))

@@ -1,15 +1,27 @@
-// Seeded data augmentation: the dihedral transforms of the H–W plane (flips, quarter turns),
-// a depth flip for volumes, and brightness/contrast jitter. Geometric transforms move image
-// and labels together; photometric ones touch the image only.
+// Seeded data augmentation, switchable by name (`Augmentation.Kind`): the dihedral transforms
+// of the H–W plane (flips, quarter turns) and a depth flip for volumes; a random scale-crop and
+// a small affine map (rotation, scale, shear), resampled bilinearly for images and by nearest
+// neighbour for masks; brightness/contrast and gamma, which touch the image only. Geometric
+// transforms move image and labels together. The per-sample work is in Augmentation+Apply.swift.
 
 /// Random per-sample augmentation, drawn from a seeded generator.
 ///
-/// For each sample, in this order: flips (each with its probability), a quarter turn in the
-/// H–W plane by k·90°, k uniform in {0, 1, 2, 3} (only with `rotate90`, and only when H = W:
-/// non-square samples keep their orientation, since a quarter turn would change their shape), then
-/// x ← (x − m)·c + m + b per sample, with m the sample's mean over all channels, contrast
-/// factor c uniform in [1 − contrast, 1 + contrast] and brightness shift b uniform in
-/// [−brightness, brightness]. Values are not clamped.
+/// For each sample, in this order: flips (each with its probability); a quarter turn in the H–W
+/// plane by k·90°, k uniform in {0, 1, 2, 3} (only with `rotate90`, and only when H = W:
+/// non-square samples keep their orientation); a scale-crop (a window of side fraction s,
+/// s uniform in [1 − scaleCrop, 1], at a uniform position, stretched back to H × W); an affine
+/// map about the centre (rotation uniform in ±`affineRotation` degrees, scale in
+/// [1 − affineScale, 1 + affineScale], horizontal shear in ±`affineShear`), positions that fall
+/// outside the sample becoming 0 in the image and background in the mask; gamma,
+/// x ← lo + (hi − lo)·((x − lo)/(hi − lo))^γ with lo, hi the sample's extremes and
+/// γ = (1 + gamma)^u, u uniform in [−1, 1] (MONAI's `RandAdjustContrast`); then
+/// x ← (x − m)·c + m + b with m the sample's mean over all channels, contrast factor c uniform
+/// in [1 − contrast, 1 + contrast] and brightness shift b uniform in [−brightness, brightness].
+/// Values are not clamped. Volumes get the same scale-crop and affine map in every depth slice.
+///
+/// The generator is drawn in a fixed order (flips, turn, contrast, brightness, then scale-crop,
+/// affine and gamma only when enabled), so the flip/turn/intensity set gives the same samples
+/// whether or not the later augmentations exist.
 public struct Augmentation: Sendable, Equatable {
     /// Probability of mirroring the W axis (default 0.5 in `.standard`).
     public var horizontalFlip: Double
@@ -23,28 +35,48 @@ public struct Augmentation: Sendable, Equatable {
     public var brightness: Double
     /// Half-width of the contrast factor around 1, in [0, 1).
     public var contrast: Double
+    /// Largest share of each side a scale-crop removes, in [0, 1) (0: off).
+    public var scaleCrop: Double
+    /// Half-width of the affine rotation in degrees, 0…180 (0 with scale and shear 0: no affine map).
+    public var affineRotation: Double
+    /// Half-width of the affine scale factor around 1, in [0, 1).
+    public var affineScale: Double
+    /// Half-width of the affine horizontal shear (x += shear·y), 0…1.
+    public var affineShear: Double
+    /// Gamma range: γ lies in [1/(1 + gamma), 1 + gamma], gamma ≥ 0 (0: off).
+    public var gamma: Double
 
     /// An augmentation; every default is "off".
     public init(horizontalFlip: Double = 0, verticalFlip: Double = 0, depthFlip: Double = 0, rotate90: Bool = false,
-                brightness: Double = 0, contrast: Double = 0) {
+                brightness: Double = 0, contrast: Double = 0, scaleCrop: Double = 0, affineRotation: Double = 0,
+                affineScale: Double = 0, affineShear: Double = 0, gamma: Double = 0) {
         self.horizontalFlip = horizontalFlip
         self.verticalFlip = verticalFlip
         self.depthFlip = depthFlip
         self.rotate90 = rotate90
         self.brightness = brightness
         self.contrast = contrast
+        self.scaleCrop = scaleCrop
+        self.affineRotation = affineRotation
+        self.affineScale = affineScale
+        self.affineShear = affineShear
+        self.gamma = gamma
     }
 
     /// No augmentation.
     public static let none = Augmentation()
-    /// Flips with probability 0.5 on every axis, quarter turns, brightness ±0.1, contrast ±10%.
-    public static let standard = Augmentation(horizontalFlip: 0.5, verticalFlip: 0.5, depthFlip: 0.5, rotate90: true,
-                                              brightness: 0.1, contrast: 0.1)
+    /// `flip`, `rot90` and `intensity` (the default of `dicekit train`): flips with probability
+    /// 0.5 on every axis, quarter turns, brightness ±0.1, contrast ±10%.
+    public static let standard = Augmentation(kinds: [.flip, .rot90, .intensity])
+
+    /// Whether the sample is resampled (scale-crop or affine map).
+    var resamples: Bool { scaleCrop > 0 || hasAffine }
+    var hasAffine: Bool { affineRotation > 0 || affineScale > 0 || affineShear > 0 }
 
     /// Checks the settings against a sample's spatial shape.
     ///
-    /// - Throws: `DiceKitError.option` for a probability outside [0, 1], a negative brightness,
-    ///   a contrast outside [0, 1). (Quarter turns are skipped for non-square H × W, not refused.)
+    /// - Throws: `DiceKitError.option` naming the setting that is out of range (see the
+    ///   properties). (Quarter turns are skipped for non-square H × W, not refused.)
     public func validate(spatialShape: [Int]) throws {
         for (name, p) in [("horizontal flip", horizontalFlip), ("vertical flip", verticalFlip), ("depth flip", depthFlip)]
         where !(0...1).contains(p) {
@@ -53,61 +85,81 @@ public struct Augmentation: Sendable, Equatable {
         guard brightness >= 0, (0..<1).contains(contrast) else {
             throw DiceKitError.option("brightness \(brightness), contrast \(contrast); expected brightness ≥ 0 and 0 ≤ contrast < 1")
         }
+        guard (0..<1).contains(scaleCrop) else { throw DiceKitError.option("scale-crop \(scaleCrop); expected 0 ≤ value < 1") }
+        guard (0...180).contains(affineRotation), (0..<1).contains(affineScale), (0...1).contains(affineShear) else {
+            throw DiceKitError.option("affine rotation \(affineRotation)°, scale \(affineScale), shear \(affineShear); expected 0…180, [0, 1) and 0…1")
+        }
+        guard gamma >= 0, gamma.isFinite else { throw DiceKitError.option("gamma \(gamma); expected a finite value ≥ 0") }
+    }
+}
+
+extension Augmentation {
+    /// The augmentations `dicekit train --augment` names, each with its standard setting.
+    public enum Kind: String, Sendable, CaseIterable {
+        /// Mirror W, H (and D for volumes), each with probability 0.5.
+        case flip
+        /// Quarter turns k·90° in the H–W plane, k uniform in 0…3 (square samples only).
+        case rot90
+        /// Brightness ±0.1 and contrast ±10% (image only).
+        case intensity
+        /// Gamma in [1/1.5, 1.5] (image only).
+        case gamma
+        /// A window of 75–100% of each side, stretched back to the sample's size.
+        case scaleCrop = "scale-crop"
+        /// Rotation ±15°, scale ±10%, shear ±0.1 about the centre.
+        case affine
     }
 
-    /// The samples of `batch`, each transformed with a generator seeded by its entry of `seeds`.
-    func apply(to batch: SegmentationDataset, seeds: [UInt64]) -> SegmentationDataset {
-        let spatial = batch.spatialShape
-        let (d, h, w) = spatial.count == 3 ? (spatial[0], spatial[1], spatial[2]) : (1, spatial[0], spatial[1])
-        let c = batch.channels
-        let positions = d * h * w
-        var pixels = [Float](repeating: 0, count: batch.images.count)
-        var labels = [Int32](repeating: 0, count: batch.labels.count)
-        batch.images.withUnsafeBufferPointer { source in
-            for (n, seed) in seeds.enumerated() {
-                var generator = SeededGenerator(seed: seed)
-                let flipW = generator.nextUnit() < horizontalFlip
-                let flipH = generator.nextUnit() < verticalFlip
-                let flipD = spatial.count == 3 && generator.nextUnit() < depthFlip
-                // The draw happens for every sample, so square and non-square data sets consume
-                // the generator alike; the turn is used only where it keeps the shape.
-                let draw = rotate90 ? Int(generator.next() % 4) : 0
-                let turns = h == w ? draw : 0
-                let factor = Float(1 + contrast * (2 * generator.nextUnit() - 1))
-                let shift = Float(brightness * (2 * generator.nextUnit() - 1))
-                let (imageBase, labelBase) = (n * positions * c, n * positions)
-                var mean: Float = 0
-                if factor != 1 {
-                    var total = 0.0
-                    for j in 0..<(positions * c) { total += Double(source[imageBase + j]) }
-                    mean = Float(total / Double(positions * c))
-                }
-                for z in 0..<d {
-                    let sz = flipD ? d - 1 - z : z
-                    for y in 0..<h {
-                        for x in 0..<w {
-                            let (y1, x1) = (flipH ? h - 1 - y : y, flipW ? w - 1 - x : x)
-                            // np.rot90 on (H, W), k times: out[i, j] = in[j, W−1−i] per turn.
-                            let (sy, sx): (Int, Int)
-                            switch turns {
-                            case 1: (sy, sx) = (x1, w - 1 - y1)
-                            case 2: (sy, sx) = (h - 1 - y1, w - 1 - x1)
-                            case 3: (sy, sx) = (h - 1 - x1, y1)
-                            default: (sy, sx) = (y1, x1)
-                            }
-                            let target = (z * h + y) * w + x
-                            let origin = (sz * h + sy) * w + sx
-                            labels[labelBase + target] = batch.labels[labelBase + origin]
-                            for k in 0..<c {
-                                let value = source[imageBase + origin * c + k]
-                                pixels[imageBase + target * c + k] = (value - mean) * factor + mean + shift
-                            }
-                        }
-                    }
-                }
+    /// The augmentations `kinds`, each with its standard setting (see `Kind`).
+    public init(kinds: Set<Kind>) {
+        self.init()
+        if kinds.contains(.flip) { (horizontalFlip, verticalFlip, depthFlip) = (0.5, 0.5, 0.5) }
+        rotate90 = kinds.contains(.rot90)
+        if kinds.contains(.intensity) { (brightness, contrast) = (0.1, 0.1) }
+        if kinds.contains(.gamma) { gamma = 0.5 }
+        if kinds.contains(.scaleCrop) { scaleCrop = 0.25 }
+        if kinds.contains(.affine) { (affineRotation, affineScale, affineShear) = (15, 0.1, 0.1) }
+    }
+
+    /// Parses a comma-separated list of `Kind` names ("flip,rot90,scale-crop"); "none" is no
+    /// augmentation and "standard" the default set.
+    ///
+    /// - Throws: `DiceKitError.option` naming an unknown name and listing the known ones.
+    public init(names text: String) throws {
+        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: " ") }
+        if names == ["none"] { self = .none; return }
+        if names == ["standard"] { self = .standard; return }
+        var kinds = Set<Kind>()
+        for name in names {
+            guard let kind = Kind(rawValue: name) else {
+                throw DiceKitError.option("augmentation '\(name)'; expected a comma-separated list of \(Kind.allCases.map(\.rawValue).joined(separator: ", ")) (or none)")
             }
+            kinds.insert(kind)
         }
-        return SegmentationDataset(unchecked: Tensor(uncheckedShape: batch.images.shape, storage: pixels),
-                                   labels: labels, classes: batch.classes)
+        guard !kinds.isEmpty else { throw DiceKitError.option("augmentation list '\(text)' is empty; expected names or none") }
+        self.init(kinds: kinds)
+    }
+
+    /// The comma-separated names of the kinds whose standard settings this equals ("none"
+    /// without augmentation); nil when the settings are not a set of standard kinds.
+    public var names: String? {
+        let enabled = Kind.allCases.filter { kind in Augmentation(kinds: [kind]).isPart(of: self) }
+        guard Augmentation(kinds: Set(enabled)) == self else { return nil }
+        return enabled.isEmpty ? "none" : enabled.map(\.rawValue).joined(separator: ",")
+    }
+
+    /// Whether every setting this one turns on is on with the same value in `other`.
+    private func isPart(of other: Augmentation) -> Bool {
+        let mine: [Double] = [horizontalFlip, verticalFlip, depthFlip, rotate90 ? 1 : 0, brightness, contrast, scaleCrop,
+                              affineRotation, affineScale, affineShear, gamma]
+        let theirs: [Double] = [other.horizontalFlip, other.verticalFlip, other.depthFlip, other.rotate90 ? 1 : 0, other.brightness,
+                                other.contrast, other.scaleCrop, other.affineRotation, other.affineScale, other.affineShear, other.gamma]
+        return zip(mine, theirs).allSatisfy { $0 == 0 || $0 == $1 } && mine.contains { $0 != 0 }
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters(in set: Character) -> String {
+        String(drop { $0 == set }.reversed().drop { $0 == set }.reversed())
     }
 }

@@ -56,11 +56,7 @@ public struct BatchSequence: Sequence, Sendable {
     public func batch(_ i: Int) -> SegmentationBatch {
         precondition(i >= 0 && i < count, "BatchSequence: batch \(i) out of 0..<\(count)")
         let indices = Array(order[(i * size)..<Swift.min((i + 1) * size, order.count)])
-        var part = dataset.subset(indices)
-        if let seed, augmentation != .none {
-            part = augmentation.apply(to: part, seeds: (0..<indices.count).map { sampleSeed(seed, i * size + $0) })
-        }
-        return SegmentationBatch(images: part.images, labels: part.labels, labelShape: part.labelShape, indices: indices)
+        return assembled(dataset.subset(indices), indices: indices, firstPosition: i * size, seed: seed, augmentation: augmentation)
     }
 
     /// Iterates the batches in order.
@@ -72,6 +68,18 @@ public struct BatchSequence: Sequence, Sendable {
             return batch(next)
         }
     }
+}
+
+/// The batch of the samples `part` (data set indices `indices`), augmented when `seed` is
+/// given: the sample at epoch position p gets the generator `sampleSeed(seed, p)`, so a batch
+/// depends on (seed, epoch, position) only, never on what was drawn before it.
+func assembled(_ part: SegmentationDataset, indices: [Int], firstPosition: Int, seed: UInt64?,
+               augmentation: Augmentation) -> SegmentationBatch {
+    var part = part
+    if let seed, augmentation != .none {
+        part = augmentation.apply(to: part, seeds: (0..<indices.count).map { sampleSeed(seed, firstPosition + $0) })
+    }
+    return SegmentationBatch(images: part.images, labels: part.labels, labelShape: part.labelShape, indices: indices)
 }
 
 /// A well-mixed seed for sample `position` of an epoch with seed `seed` (SplitMix64 finaliser).

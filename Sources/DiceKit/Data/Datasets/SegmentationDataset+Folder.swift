@@ -21,68 +21,27 @@ extension SegmentationDataset {
     ///   first file whose size differs (from the first image's, or from its image's for a mask);
     ///   `DiceKitError.value` naming the mask file for a label ≥ the class count, and for
     ///   binary masks that look like class indices.
+    ///
+    /// Every image is decoded into memory (once: `ImageFolderSource`'s checking pass keeps them);
+    /// `ImageFolderSource` reads the same folder one sample at a time (for training on data sets
+    /// larger than memory).
     public static func loadImageFolder(_ directory: String, options: DatasetOptions = DatasetOptions(),
                                        warning: (String) -> Void = { _ in }) throws -> SegmentationDataset {
-        let encoding = options.masks ?? .binary
-        let base = URL(fileURLWithPath: directory)
-        let (imageDirectory, maskDirectory) = (base.appendingPathComponent("images"), base.appendingPathComponent("masks"))
-        let names = try imageNames(in: imageDirectory.path)
-        let maskNames = Dictionary(((try? FileManager.default.contentsOfDirectory(atPath: maskDirectory.path)) ?? [])
-            .filter(ImageFile.isImage).sorted().map { (ImageFile.stem($0), $0) }, uniquingKeysWith: { first, _ in first })
-        var maskPaths = [String]()
-        for name in names {
-            guard let mask = maskNames[ImageFile.stem(name)] else {
-                throw DiceKitError.file(path: maskDirectory.appendingPathComponent(name).path,
-                                        reason: "missing mask for image \(name) (expected masks/\(ImageFile.stem(name)).png, .jpg or .jpeg)")
-            }
-            maskPaths.append(maskDirectory.appendingPathComponent(mask).path)
+        // The source's checking pass decodes every pair once; here they are kept.
+        var images = [[Float]](), colour = [Bool](), labels = [Int32]()
+        let source = try ImageFolderSource(directory: directory, options: options, warning: warning) { image, channels, mask in
+            images.append(image)
+            colour.append(channels == 3)
+            labels += mask
         }
-        var images = [[Float]](), colour = [Bool]()
-        var labels = [Int32]()
-        var size: (width: Int, height: Int)?
-        var largestValue: Int32 = 0, anyAtThreshold = false
-        for (name, maskPath) in zip(names, maskPaths) {
-            let imagePath = imageDirectory.appendingPathComponent(name).path
-            let image = try ImageFile.read(contentsOf: imagePath)
-            var mask: (width: Int, height: Int, labels: [Int32])
-            if case .binary(let threshold) = encoding, !ImageFile.isJPEG(maskPath) {
-                // Keep the raw grey levels' range to catch class-index masks read as binary.
-                let grey = try PNG.readLuminance(contentsOf: maskPath)
-                largestValue = max(largestValue, Int32(grey.values.max() ?? 0))
-                anyAtThreshold = anyAtThreshold || grey.values.contains { $0 >= threshold }
-                mask = (grey.width, grey.height, grey.values.map { $0 >= threshold ? 1 : 0 })
-            } else {
-                mask = try ImageFile.readMask(contentsOf: maskPath, encoding: encoding)
-            }
-            guard (mask.width, mask.height) == (image.width, image.height) else {
-                throw DiceKitError.shape("\(maskPath) is \(mask.width) × \(mask.height); expected \(image.width) × \(image.height) like its image \(name)")
-            }
-            if let classes = options.classes, let bad = mask.labels.first(where: { Int($0) >= classes }) {
-                throw DiceKitError.value("\(maskPath): label \(bad); expected a class index in 0..<\(classes) (raise the class count, or check the masks)")
-            }
-            let (pixels, w, h) = try prepared(image, path: imagePath, options: options)
-            if let target = options.imageSize {
-                mask.labels = ImageResampling.resizeLabels(mask.labels, height: image.height, width: image.width,
-                                                           to: target, mode: options.resize)
-            }
-            size = try sameSize(w, h, as: size, path: imagePath, first: names[0])
-            images.append(pixels)
-            colour.append(image.channels >= 3)
-            labels += mask.labels
+        let (h, w) = (source.spatialShape[0], source.spatialShape[1])
+        var pixels = [Float]()
+        pixels.reserveCapacity(images.count * h * w * source.channels)
+        for (image, isColour) in zip(images, colour) {
+            if isColour || source.channels == 1 { pixels += image } else { for value in image { pixels += [value, value, value] } }
         }
-        if case .binary(let threshold) = encoding, !anyAtThreshold, (1..<Int32(min(threshold, 32))).contains(largestValue) {
-            throw DiceKitError.value("\(maskDirectory.path): every mask pixel is below the threshold \(threshold) and the largest grey level is \(largestValue): these look like class-index masks (use --mask-encoding index)")
-        }
-        if encoding == .classIndices || encoding == .palette, labels.contains(255), labels.allSatisfy({ $0 == 0 || $0 == 255 }) {
-            throw DiceKitError.value("\(maskDirectory.path): the masks hold only 0 and 255, read as class indices; expected 0..<K (binary masks: use --mask-encoding binary)")
-        }
-        let tensor = stacked(images, colour: colour, names: names, height: size!.height, width: size!.width,
-                             folder: imageDirectory.path, warning: warning)
-        do {
-            return try SegmentationDataset(images: tensor, labels: labels, classes: options.classes)
-        } catch DiceKitError.value(let message) {
-            throw DiceKitError.value("\(maskDirectory.path): \(message)")
-        }
+        return SegmentationDataset(unchecked: Tensor(uncheckedShape: [images.count, h, w, source.channels], storage: pixels),
+                                   labels: labels, classes: source.classes)
     }
 
     /// Loads DIR/images/* with DIR/masks/*: `loadImageFolder` with the given mask encoding and
@@ -115,7 +74,7 @@ extension SegmentationDataset {
     }
 
     /// An image as Float samples in [0, 1] without alpha, resized when `options` give a size.
-    private static func prepared(_ image: PNGImage, path: String, options: DatasetOptions) throws -> (pixels: [Float], width: Int, height: Int) {
+    static func prepared(_ image: PNGImage, path: String, options: DatasetOptions) throws -> (pixels: [Float], width: Int, height: Int) {
         var pixels = try rgbOrGrey(image.pixels.map { Float($0) / 255 }, channels: image.channels, path: path)
         let c = image.channels >= 3 ? 3 : 1
         guard let target = options.imageSize else { return (pixels, image.width, image.height) }

@@ -55,3 +55,27 @@ extension SegmentationDataset {
         return try load(from: path, options: DatasetOptions(masks: isFolder ? masks : nil, classes: classes))
     }
 }
+
+extension SegmentationDataset {
+    /// Opens the data set a user names without reading it into memory: an image folder as an
+    /// `ImageFolderSource` (decoded on demand), a .npy data set as an `NPYSource` (each sample
+    /// read from the file at its offset). The layouts and checks are those of
+    /// `load(from:options:warning:)`; samples read later fail with the same messages.
+    ///
+    /// - Throws: as `load(from:options:warning:)`.
+    public static func open(_ path: String, options: DatasetOptions,
+                            warning: (String) -> Void = { _ in }) throws -> any SegmentationSource {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw DiceKitError.file(path: path, reason: "no such file or directory")
+        }
+        let base = URL(fileURLWithPath: path)
+        let isNPY = !isDirectory.boolValue || FileManager.default.fileExists(atPath: base.appendingPathComponent("images.npy").path)
+        if isNPY { return try NPYSource(path: path, options: options) }
+        var sub: ObjCBool = false
+        if FileManager.default.fileExists(atPath: base.appendingPathComponent("images").path, isDirectory: &sub), sub.boolValue {
+            return try ImageFolderSource(directory: path, options: options, warning: warning)
+        }
+        throw DiceKitError.file(path: path, reason: "expected images.npy + masks.npy, or images/ + masks/ with PNG or JPEG files")
+    }
+}

@@ -97,13 +97,8 @@ public struct SegmentationDataset: Sendable, Equatable {
     ///   - seed: the shuffle's seed (the same seed always gives the same split).
     /// - Throws: `DiceKitError.option` when the fraction is outside (0, 1) or N < 2.
     public func split(validationFraction: Double, seed: UInt64) throws -> (training: SegmentationDataset, validation: SegmentationDataset) {
-        guard validationFraction > 0, validationFraction < 1 else {
-            throw DiceKitError.option("validation fraction \(validationFraction); expected a value in (0, 1)")
-        }
-        guard count >= 2 else { throw DiceKitError.option("cannot split \(count) sample(s); expected at least 2") }
-        let order = Self.permutation(count, seed: seed)
-        let validationCount = min(max(1, Int((validationFraction * Double(count)).rounded())), count - 1)
-        return (subset(Array(order[validationCount...])), subset(Array(order[..<validationCount])))
+        let parts = try Self.splitIndices(count: count, validationFraction: validationFraction, seed: seed)
+        return (subset(parts.training), subset(parts.validation))
     }
 
     /// A seeded permutation of 0..<n (Fisher–Yates).

@@ -32,6 +32,27 @@ public enum NPY {
     ///
     /// - Throws: `NPYError` naming what is wrong.
     public static func decode(_ bytes: [UInt8]) throws -> NPYArray {
+        let header = try parseHeader(bytes)
+        let available = bytes.count - header.dataOffset
+        if available < header.byteCount { throw NPYError.truncated(expectedBytes: header.byteCount, actualBytes: available) }
+        if available > header.byteCount { throw NPYError.trailingData(expectedBytes: header.byteCount, actualBytes: available) }
+        return try NPYArray(dtype: header.dtype, shape: header.shape, data: Array(bytes[header.dataOffset...]))
+    }
+
+    /// What a `.npy` header says: the element type, the shape, where the data starts and how
+    /// many bytes it takes.
+    struct Header: Equatable {
+        let dtype: NPYDType
+        let shape: [Int]
+        let dataOffset: Int
+        let byteCount: Int
+    }
+
+    /// Parses the header at the start of `bytes` (which need hold only the header); the data
+    /// length is not checked here.
+    ///
+    /// - Throws: `NPYError` naming what is wrong.
+    static func parseHeader(_ bytes: [UInt8]) throws -> Header {
         guard bytes.count >= 8, Array(bytes[0..<6]) == magic else { throw NPYError.notNPY }
         let (major, minor) = (Int(bytes[6]), Int(bytes[7]))
         guard (1...3).contains(major), minor == 0 else { throw NPYError.unsupportedVersion(major: major, minor: minor) }
@@ -68,11 +89,7 @@ public enum NPY {
         }
         let (needed, overflow) = count.multipliedReportingOverflow(by: dtype.size)
         if overflow { throw NPYError.shapeOverflow(shape: "(" + shape.map(String.init).joined(separator: ", ") + ")") }
-        let dataStart = headerStart + headerLength
-        let available = bytes.count - dataStart
-        if available < needed { throw NPYError.truncated(expectedBytes: needed, actualBytes: available) }
-        if available > needed { throw NPYError.trailingData(expectedBytes: needed, actualBytes: available) }
-        return try NPYArray(dtype: dtype, shape: shape, data: Array(bytes[dataStart...]))
+        return Header(dtype: dtype, shape: shape, dataOffset: headerStart + headerLength, byteCount: needed)
     }
 
     /// The bytes of a `.npy` file (format 1.0, or 2.0 when the header needs it) holding `array`.
