@@ -53,45 +53,73 @@ public enum DistanceTransform {
     }
 
     /// Transforms `values` in place: on entry 0 at features and +∞ elsewhere (or any
-    /// non-negative sampled function), on exit the squared distance transform.
-    static func transform(_ values: UnsafeMutableBufferPointer<Double>, shape: [Int], spacing: [Double]) {
-        let longest = shape.max() ?? 1
-        let line = UnsafeMutablePointer<Double>.allocate(capacity: 2 * longest + 1)
-        let sites = UnsafeMutablePointer<Int>.allocate(capacity: longest)
-        defer { line.deallocate(); sites.deallocate() }
-        let output = line + longest
-        let bounds = UnsafeMutablePointer<Double>.allocate(capacity: longest + 1)
-        defer { bounds.deallocate() }
+    /// non-negative sampled function), on exit the squared distance transform — everywhere, or,
+    /// when `queries` is given, at least at the positions it marks (the last pass skips the
+    /// lines without a query position).
+    static func transform(_ values: UnsafeMutableBufferPointer<Double>, shape: [Int], spacing: [Double],
+                          queries: UnsafeBufferPointer<Bool>? = nil) {
         guard let base = values.baseAddress else { return }
-        // The contiguous axis first: its lines need no gathering.
+        let longest = shape.max() ?? 1
+        // Strided axes are processed `block` lines at a time: gathering row q of `block`
+        // neighbouring lines reads `block` consecutive values (whole cache lines) instead of one
+        // value per cache line.
+        let block = 8
+        let lines = UnsafeMutablePointer<Double>.allocate(capacity: block * longest)
+        let output = UnsafeMutablePointer<Double>.allocate(capacity: longest)
+        let sites = UnsafeMutablePointer<Int>.allocate(capacity: longest)
+        let bounds = UnsafeMutablePointer<Double>.allocate(capacity: longest + 1)
+        defer { lines.deallocate(); output.deallocate(); sites.deallocate(); bounds.deallocate() }
+        // The contiguous axis first: it turns the sparse features into whole finite lines.
+        let lastPass = shape.indices.first { shape[$0] > 1 }
         for axis in shape.indices.reversed() {
             let n = shape[axis]
             if n == 1 { continue }
             let inner = shape[(axis + 1)...].reduce(1, *), outer = shape[..<axis].reduce(1, *)
             let step = spacing[axis]
+            let queried = axis == lastPass ? queries?.baseAddress : nil
+            func needed(_ offset: Int) -> Bool {
+                guard let queried else { return true }
+                return (0..<n).contains { queried[offset + $0 * inner] }
+            }
             for o in 0..<outer {
-                for i in 0..<inner {
-                    let start = base + o * n * inner + i
-                    if inner == 1 {
-                        line.update(from: start, count: n)
-                    } else {
-                        for q in 0..<n { line[q] = start[q * inner] }
-                    }
-                    envelope(line, output, n: n, step: step, sites: sites, bounds: bounds)
-                    if inner == 1 {
+                if inner == 1 {
+                    let start = base + o * n
+                    if !needed(o * n) { continue }
+                    // A line without a finite value stays as it is.
+                    if envelope(start, output, n: n, step: step, sites: sites, bounds: bounds) {
                         start.update(from: output, count: n)
-                    } else {
-                        for q in 0..<n { start[q * inner] = output[q] }
                     }
+                    continue
+                }
+                var i0 = 0
+                while i0 < inner {
+                    let width = Swift.min(block, inner - i0)
+                    let start = base + o * n * inner + i0
+                    for q in 0..<n {
+                        let row = start + q * inner
+                        for b in 0..<width { lines[b * n + q] = row[b] }
+                    }
+                    for b in 0..<width where needed(o * n * inner + i0 + b) {
+                        let line = lines + b * n
+                        if envelope(line, output, n: n, step: step, sites: sites, bounds: bounds) {
+                            line.update(from: output, count: n)
+                        }
+                    }
+                    for q in 0..<n {
+                        let row = start + q * inner
+                        for b in 0..<width { row[b] = lines[b * n + q] }
+                    }
+                    i0 += width
                 }
             }
         }
     }
 
-    /// The 1-D squared distance transform of `f` (n values, spacing `step`) into `d`.
+    /// The 1-D squared distance transform of `f` (n values, spacing `step`) into `d`; false
+    /// (and `d` untouched) when every value of `f` is +∞.
     @inline(__always)
     static func envelope(_ f: UnsafeMutablePointer<Double>, _ d: UnsafeMutablePointer<Double>, n: Int, step: Double,
-                         sites v: UnsafeMutablePointer<Int>, bounds z: UnsafeMutablePointer<Double>) {
+                         sites v: UnsafeMutablePointer<Int>, bounds z: UnsafeMutablePointer<Double>) -> Bool {
         var k = -1
         for q in 0..<n {
             let fq = f[q]
@@ -115,10 +143,7 @@ public enum DistanceTransform {
             v[k] = q
             z[k] = crossing
         }
-        if k < 0 {
-            d.update(repeating: .infinity, count: n)
-            return
-        }
+        if k < 0 { return false }
         z[k + 1] = .infinity
         var j = 0
         for q in 0..<n {
@@ -127,5 +152,6 @@ public enum DistanceTransform {
             let delta = Double(q - v[j]) * step
             d[q] = delta * delta + f[v[j]]
         }
+        return true
     }
 }

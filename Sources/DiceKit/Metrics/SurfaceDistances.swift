@@ -12,6 +12,8 @@
 // position is at ∞; with no predicted surface (and a target surface), the direction holds one ∞
 // per target surface position; with neither, no distance at all.
 
+import Dispatch
+
 /// The nearest-surface distances of one (sample, class) pair, in physical units.
 public struct SurfaceDistances: Sendable, Equatable {
     /// From each predicted surface position (row-major order) to the nearest target surface position.
@@ -59,9 +61,18 @@ public struct SurfaceDistances: Sendable, Equatable {
         let croppedPredicted = box.crop(predicted), croppedTarget = box.crop(target)
         let edgesPredicted = croppedPredicted.withUnsafeBufferPointer { SurfaceExtraction.edges($0, shape: box.shape) }
         let edgesTarget = croppedTarget.withUnsafeBufferPointer { SurfaceExtraction.edges($0, shape: box.shape) }
-        let forward = directed(from: edgesPredicted, to: edgesTarget, shape: box.shape, spacing: spacing)
-        let backward = symmetric ? directed(from: edgesTarget, to: edgesPredicted, shape: box.shape, spacing: spacing) : []
-        return SurfaceDistances(predictedToTarget: forward, targetToPredicted: backward)
+        guard symmetric else {
+            return SurfaceDistances(predictedToTarget: directed(from: edgesPredicted, to: edgesTarget, shape: box.shape, spacing: spacing),
+                                    targetToPredicted: [])
+        }
+        // The two directions are independent: one thread each (the result does not depend on it).
+        let results = DirectionResults()
+        DispatchQueue.concurrentPerform(iterations: 2) { side in
+            let d = side == 0 ? directed(from: edgesPredicted, to: edgesTarget, shape: box.shape, spacing: spacing)
+                              : directed(from: edgesTarget, to: edgesPredicted, shape: box.shape, spacing: spacing)
+            if side == 0 { results.forward = d } else { results.backward = d }
+        }
+        return SurfaceDistances(predictedToTarget: results.forward, targetToPredicted: results.backward)
     }
 
     /// Distances from each `from` surface position to the nearest `to` surface position, with
@@ -71,12 +82,22 @@ public struct SurfaceDistances: Sendable, Equatable {
         if toCount == 0 { return [Double](repeating: .infinity, count: fromCount) }
         if fromCount == 0 { return [Double](repeating: .infinity, count: toCount) }
         var field = to.map { $0 ? 0.0 : Double.infinity }
-        field.withUnsafeMutableBufferPointer { DistanceTransform.transform($0, shape: shape, spacing: spacing) }
+        from.withUnsafeBufferPointer { queries in
+            field.withUnsafeMutableBufferPointer { DistanceTransform.transform($0, shape: shape, spacing: spacing, queries: queries) }
+        }
         var distances: [Double] = []
         distances.reserveCapacity(fromCount)
         for i in from.indices where from[i] { distances.append(field[i].squareRoot()) }
         return distances
     }
+}
+
+/// The two directions' distances, each written by its own thread.
+private final class DirectionResults: @unchecked Sendable {
+    // Safe: each concurrentPerform iteration writes only its own stored property (distinct
+    // memory), and both are read after concurrentPerform has returned, which orders the writes
+    // before the reads.
+    var forward: [Double] = [], backward: [Double] = []
 }
 
 /// The smallest box holding every position of two masks, as MONAI's foreground crop.
