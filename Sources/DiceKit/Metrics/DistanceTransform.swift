@@ -35,8 +35,10 @@ public enum DistanceTransform {
             throw DiceKitError.shape("a feature mask of \(features.count) values with shape \(shape); expected positive extents whose product is the count")
         }
         let steps = try checkedSpacing(spacing, rank: shape.count)
-        var values = features.map { $0 ? 0.0 : Double.infinity }
-        values.withUnsafeMutableBufferPointer { transform($0, shape: shape, spacing: steps) }
+        var values = [Double](repeating: 0, count: features.count)
+        features.withUnsafeBufferPointer { f in
+            values.withUnsafeMutableBufferPointer { transform(features: f, into: $0, shape: shape, spacing: steps) }
+        }
         return values
     }
 
@@ -52,77 +54,94 @@ public enum DistanceTransform {
         return spacing
     }
 
-    /// Transforms `values` in place: on entry 0 at features and +∞ elsewhere (or any
-    /// non-negative sampled function), on exit the squared distance transform — everywhere, or,
-    /// when `queries` is given, at least at the positions it marks (the last pass skips the
-    /// lines without a query position).
-    static func transform(_ values: UnsafeMutableBufferPointer<Double>, shape: [Int], spacing: [Double],
-                          queries: UnsafeBufferPointer<Bool>? = nil) {
+    /// The squared distance transform of row-major `features` into `values` (same count) —
+    /// everywhere, or, when `queries` is given, at least at the positions it marks (the last pass
+    /// skips the lines without a query position).
+    static func transform(features: UnsafeBufferPointer<Bool>, into values: UnsafeMutableBufferPointer<Double>, shape: [Int],
+                          spacing: [Double], queries: UnsafeBufferPointer<Bool>? = nil) {
+        guard let base = values.baseAddress, let feature = features.baseAddress else { return }
+        // The contiguous axis straight from the mask: on a line, the squared distance to the
+        // nearest feature is (s·k)², k the index distance to the nearest feature found scanning
+        // forward and backward; +∞ on a line without any.
+        let n = shape[shape.count - 1], step = spacing[shape.count - 1]
+        for start in stride(from: 0, to: features.count, by: n) {
+            let f = feature + start, d = base + start
+            var last = -1
+            for q in 0..<n {
+                if f[q] { last = q }
+                d[q] = last >= 0 ? Double(q &- last) : .infinity
+            }
+            var next = -1
+            for q in stride(from: n - 1, through: 0, by: -1) {
+                if f[q] { next = q }
+                var k = d[q]
+                if next >= 0 { k = Swift.min(k, Double(next &- q)) }
+                let delta = k * step
+                d[q] = delta * delta
+            }
+        }
+        guard shape.count > 1 else { return }
+        transformStrided(values, shape: shape, spacing: spacing, queries: queries)
+    }
+
+    /// Transforms `values` in place along every axis but the last (contiguous) one, which must
+    /// already be done: on exit the squared distance transform, at least where `queries` marks.
+    static func transformStrided(_ values: UnsafeMutableBufferPointer<Double>, shape: [Int], spacing: [Double],
+                                 queries: UnsafeBufferPointer<Bool>?) {
         guard let base = values.baseAddress else { return }
         let longest = shape.max() ?? 1
-        // Strided axes are processed `block` lines at a time: gathering row q of `block`
-        // neighbouring lines reads `block` consecutive values (whole cache lines) instead of one
-        // value per cache line.
+        // `block` neighbouring lines at a time, stored [q][block]: row q of the block is
+        // `block` consecutive values (a whole cache line), copied in and out at once.
         let block = 8
         let lines = UnsafeMutablePointer<Double>.allocate(capacity: block * longest)
         let output = UnsafeMutablePointer<Double>.allocate(capacity: longest)
         let sites = UnsafeMutablePointer<Int>.allocate(capacity: longest)
         let bounds = UnsafeMutablePointer<Double>.allocate(capacity: longest + 1)
         defer { lines.deallocate(); output.deallocate(); sites.deallocate(); bounds.deallocate() }
-        // The contiguous axis first: it turns the sparse features into whole finite lines.
         let lastPass = shape.indices.first { shape[$0] > 1 }
-        for axis in shape.indices.reversed() {
+        for axis in shape.indices.dropLast().reversed() {
             let n = shape[axis]
             if n == 1 { continue }
             let inner = shape[(axis + 1)...].reduce(1, *), outer = shape[..<axis].reduce(1, *)
             let step = spacing[axis]
             let queried = axis == lastPass ? queries?.baseAddress : nil
-            func needed(_ offset: Int) -> Bool {
-                guard let queried else { return true }
-                return (0..<n).contains { queried[offset + $0 * inner] }
-            }
             for o in 0..<outer {
-                if inner == 1 {
-                    let start = base + o * n
-                    if !needed(o * n) { continue }
-                    // A line without a finite value stays as it is.
-                    if envelope(start, output, n: n, step: step, sites: sites, bounds: bounds) {
-                        start.update(from: output, count: n)
-                    }
-                    continue
-                }
                 var i0 = 0
                 while i0 < inner {
-                    let width = Swift.min(block, inner - i0)
-                    let start = base + o * n * inner + i0
-                    for q in 0..<n {
-                        let row = start + q * inner
-                        for b in 0..<width { lines[b * n + q] = row[b] }
+                    let width = Swift.min(block, inner &- i0)
+                    let first = o &* n &* inner &+ i0
+                    let start = base + first
+                    var wanted: UInt8 = width == 8 ? 0xFF : UInt8((1 << width) - 1)
+                    if let queried {
+                        wanted = 0
+                        for q in 0..<n {
+                            let row = queried + (first &+ q &* inner)
+                            for b in 0..<width where row[b] { wanted |= 1 << b }
+                        }
+                        if wanted == 0 { i0 &+= width; continue }
                     }
-                    for b in 0..<width where needed(o * n * inner + i0 + b) {
-                        let line = lines + b * n
-                        if envelope(line, output, n: n, step: step, sites: sites, bounds: bounds) {
-                            line.update(from: output, count: n)
+                    for q in 0..<n { (lines + q &* block).update(from: start + q &* inner, count: width) }
+                    for b in 0..<width where wanted & (1 << b) != 0 {
+                        let line = lines + b
+                        if envelope(line, output, n: n, stride: block, step: step, sites: sites, bounds: bounds) {
+                            for q in 0..<n { line[q &* block] = output[q] }
                         }
                     }
-                    for q in 0..<n {
-                        let row = start + q * inner
-                        for b in 0..<width { row[b] = lines[b * n + q] }
-                    }
-                    i0 += width
+                    for q in 0..<n { (start + q &* inner).update(from: lines + q &* block, count: width) }
+                    i0 &+= width
                 }
             }
         }
     }
 
-    /// The 1-D squared distance transform of `f` (n values, spacing `step`) into `d`; false
-    /// (and `d` untouched) when every value of `f` is +∞.
+    /// The 1-D squared distance transform of `f` (n values `stride` apart, spacing `step`) into
+    /// `d` (contiguous); false (and `d` untouched) when every value of `f` is +∞.
     @inline(__always)
-    static func envelope(_ f: UnsafeMutablePointer<Double>, _ d: UnsafeMutablePointer<Double>, n: Int, step: Double,
+    static func envelope(_ f: UnsafeMutablePointer<Double>, _ d: UnsafeMutablePointer<Double>, n: Int, stride: Int, step: Double,
                          sites v: UnsafeMutablePointer<Int>, bounds z: UnsafeMutablePointer<Double>) -> Bool {
         var k = -1
         for q in 0..<n {
-            let fq = f[q]
+            let fq = f[q &* stride]
             if fq == .infinity { continue }
             let xq = Double(q) * step
             let hq = fq + xq * xq
@@ -135,7 +154,7 @@ public enum DistanceTransform {
             var crossing: Double
             while true {
                 let p = v[k], xp = Double(p) * step
-                crossing = (hq - (f[p] + xp * xp)) / (2 * (xq - xp))
+                crossing = (hq - (f[p &* stride] + xp * xp)) / (2 * (xq - xp))
                 // z[0] = −∞, so k never drops below 0.
                 if crossing <= z[k] { k -= 1 } else { break }
             }
@@ -150,7 +169,7 @@ public enum DistanceTransform {
             let xq = Double(q) * step
             while z[j + 1] < xq { j += 1 }
             let delta = Double(q - v[j]) * step
-            d[q] = delta * delta + f[v[j]]
+            d[q] = delta * delta + f[v[j] &* stride]
         }
         return true
     }

@@ -81,9 +81,13 @@ public struct SurfaceDistances: Sendable, Equatable {
         let fromCount = from.lazy.filter { $0 }.count, toCount = to.lazy.filter { $0 }.count
         if toCount == 0 { return [Double](repeating: .infinity, count: fromCount) }
         if fromCount == 0 { return [Double](repeating: .infinity, count: toCount) }
-        var field = to.map { $0 ? 0.0 : Double.infinity }
+        var field = [Double](repeating: 0, count: to.count)
         from.withUnsafeBufferPointer { queries in
-            field.withUnsafeMutableBufferPointer { DistanceTransform.transform($0, shape: shape, spacing: spacing, queries: queries) }
+            to.withUnsafeBufferPointer { features in
+                field.withUnsafeMutableBufferPointer {
+                    DistanceTransform.transform(features: features, into: $0, shape: shape, spacing: spacing, queries: queries)
+                }
+            }
         }
         var distances: [Double] = []
         distances.reserveCapacity(fromCount)
