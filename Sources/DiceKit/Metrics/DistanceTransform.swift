@@ -97,7 +97,8 @@ public enum DistanceTransform {
         let output = UnsafeMutablePointer<Double>.allocate(capacity: longest)
         let sites = UnsafeMutablePointer<Int>.allocate(capacity: longest)
         let bounds = UnsafeMutablePointer<Double>.allocate(capacity: longest + 1)
-        defer { lines.deallocate(); output.deallocate(); sites.deallocate(); bounds.deallocate() }
+        let scratch = UnsafeMutablePointer<Double>.allocate(capacity: 3 * longest)
+        defer { lines.deallocate(); output.deallocate(); sites.deallocate(); bounds.deallocate(); scratch.deallocate() }
         let lastPass = shape.indices.first { shape[$0] > 1 }
         for axis in shape.indices.dropLast().reversed() {
             let n = shape[axis]
@@ -123,7 +124,7 @@ public enum DistanceTransform {
                     for q in 0..<n { (lines + q &* block).update(from: start + q &* inner, count: width) }
                     for b in 0..<width where wanted & (1 << b) != 0 {
                         let line = lines + b
-                        if envelope(line, output, n: n, stride: block, step: step, sites: sites, bounds: bounds) {
+                        if envelope(line, output, n: n, stride: block, step: step, sites: sites, bounds: bounds, scratch: scratch) {
                             for q in 0..<n { line[q &* block] = output[q] }
                         }
                     }
@@ -135,10 +136,13 @@ public enum DistanceTransform {
     }
 
     /// The 1-D squared distance transform of `f` (n values `stride` apart, spacing `step`) into
-    /// `d` (contiguous); false (and `d` untouched) when every value of `f` is +∞.
+    /// `d` (contiguous); false (and `d` untouched) when every value of `f` is +∞. `scratch`
+    /// holds 3·n values: each envelope site's f + x², position x and f.
     @inline(__always)
     static func envelope(_ f: UnsafeMutablePointer<Double>, _ d: UnsafeMutablePointer<Double>, n: Int, stride: Int, step: Double,
-                         sites v: UnsafeMutablePointer<Int>, bounds z: UnsafeMutablePointer<Double>) -> Bool {
+                         sites v: UnsafeMutablePointer<Int>, bounds z: UnsafeMutablePointer<Double>,
+                         scratch: UnsafeMutablePointer<Double>) -> Bool {
+        let h = scratch, x = scratch + n, g = scratch + 2 &* n
         var k = -1
         for q in 0..<n {
             let fq = f[q &* stride]
@@ -147,29 +151,28 @@ public enum DistanceTransform {
             let hq = fq + xq * xq
             if k < 0 {
                 k = 0
-                v[0] = q
+                v[0] = q; h[0] = hq; x[0] = xq; g[0] = fq
                 z[0] = -.infinity
                 continue
             }
             var crossing: Double
             while true {
-                let p = v[k], xp = Double(p) * step
-                crossing = (hq - (f[p &* stride] + xp * xp)) / (2 * (xq - xp))
+                crossing = (hq - h[k]) / (2 * (xq - x[k]))
                 // z[0] = −∞, so k never drops below 0.
-                if crossing <= z[k] { k -= 1 } else { break }
+                if crossing <= z[k] { k &-= 1 } else { break }
             }
-            k += 1
-            v[k] = q
+            k &+= 1
+            v[k] = q; h[k] = hq; x[k] = xq; g[k] = fq
             z[k] = crossing
         }
         if k < 0 { return false }
-        z[k + 1] = .infinity
+        z[k &+ 1] = .infinity
         var j = 0
         for q in 0..<n {
             let xq = Double(q) * step
-            while z[j + 1] < xq { j += 1 }
-            let delta = Double(q - v[j]) * step
-            d[q] = delta * delta + f[v[j] &* stride]
+            while z[j &+ 1] < xq { j &+= 1 }
+            let delta = Double(q &- v[j]) * step
+            d[q] = delta * delta + g[j]
         }
         return true
     }

@@ -50,3 +50,27 @@ final class DistanceTransformTests: XCTestCase {
         XCTAssertThrowsError(try DistanceTransform.squaredEuclidean(features: [true, false], shape: [2], spacing: [.nan]))
     }
 }
+
+final class DistanceTransformQueryTests: XCTestCase {
+    /// With query positions, the transform is still exact wherever a query lies (the last pass
+    /// skips the other lines).
+    func testQueriedPositionsAreExact() throws {
+        var generator = SeededGenerator(seed: 17)
+        for shape in [[9, 13], [7, 6, 11]] {
+            let count = shape.reduce(1, *)
+            let features = (0..<count).map { _ in generator.next() % 17 == 0 }
+            let queries = (0..<count).map { _ in generator.next() % 5 == 0 }
+            let spacing = [1.3, 0.7, 2.1].prefix(shape.count).map { $0 }
+            let full = try DistanceTransform.squaredEuclidean(features: features, shape: shape, spacing: spacing)
+            var partial = [Double](repeating: 0, count: count)
+            features.withUnsafeBufferPointer { f in
+                queries.withUnsafeBufferPointer { q in
+                    partial.withUnsafeMutableBufferPointer {
+                        DistanceTransform.transform(features: f, into: $0, shape: shape, spacing: spacing, queries: q)
+                    }
+                }
+            }
+            for i in 0..<count where queries[i] { XCTAssertEqual(partial[i], full[i], "shape \(shape) at \(i)") }
+        }
+    }
+}
