@@ -166,13 +166,27 @@ public enum DistanceTransform {
             z[k] = crossing
         }
         if k < 0 { return false }
-        z[k &+ 1] = .infinity
-        var j = 0
-        for q in 0..<n {
-            let xq = Double(q) * step
-            while z[j &+ 1] < xq { j &+= 1 }
-            let delta = Double(q &- v[j]) * step
-            d[q] = delta * delta + g[j]
+        // Read off segment by segment: position q belongs to the first parabola j whose right
+        // boundary z[j + 1] is ≥ q·step. The last q of segment j is found from z[j + 1] / step
+        // and corrected with that same comparison, so the fill loops have fixed trip counts.
+        var q = 0
+        let lastPosition = Double(n &- 1) * step
+        for j in 0...k {
+            var end = n &- 1
+            if j < k, z[j &+ 1] < lastPosition {
+                let bound = z[j &+ 1]
+                // A boundary left of position 0 (or of q) leaves the segment empty.
+                end = bound < Double(q) * step ? q &- 1 : Int((bound / step).rounded(.down))
+                while end &+ 1 < n, Double(end &+ 1) * step <= bound { end &+= 1 }
+                while end >= q, Double(end) * step > bound { end &-= 1 }
+            }
+            let site = v[j], value = g[j]
+            while q <= end {
+                let delta = Double(q &- site) * step
+                d[q] = delta * delta + value
+                q &+= 1
+            }
+            if q >= n { break }
         }
         return true
     }
