@@ -122,6 +122,19 @@ public enum DistanceTransform {
                         if wanted == 0 { i0 &+= width; continue }
                     }
                     for q in 0..<n { (lines + q &* block).update(from: start + q &* inner, count: width) }
+                    if let queried {
+                        // The last pass: read the envelope off at the query positions only,
+                        // straight into the field (the other positions are not needed).
+                        for b in 0..<width where wanted & (1 << b) != 0 {
+                            let marks = queried + (first &+ b)
+                            if envelope(lines + b, output, n: n, stride: block, step: step, sites: sites, bounds: bounds,
+                                        scratch: scratch, only: marks, onlyStride: inner) {
+                                for q in 0..<n where marks[q &* inner] { start[q &* inner &+ b] = output[q] }
+                            }
+                        }
+                        i0 &+= width
+                        continue
+                    }
                     for b in 0..<width where wanted & (1 << b) != 0 {
                         let line = lines + b
                         if envelope(line, output, n: n, stride: block, step: step, sites: sites, bounds: bounds, scratch: scratch) {
@@ -137,11 +150,12 @@ public enum DistanceTransform {
 
     /// The 1-D squared distance transform of `f` (n values `stride` apart, spacing `step`) into
     /// `d` (contiguous); false (and `d` untouched) when every value of `f` is +∞. `scratch`
-    /// holds 3·n values: each envelope site's f + x², position x and f.
+    /// holds 3·n values: each envelope site's f + x², position x and f. With `only`, `d` is
+    /// written only where `only[q·onlyStride]` is true.
     @inline(__always)
     static func envelope(_ f: UnsafeMutablePointer<Double>, _ d: UnsafeMutablePointer<Double>, n: Int, stride: Int, step: Double,
                          sites v: UnsafeMutablePointer<Int>, bounds z: UnsafeMutablePointer<Double>,
-                         scratch: UnsafeMutablePointer<Double>) -> Bool {
+                         scratch: UnsafeMutablePointer<Double>, only: UnsafePointer<Bool>? = nil, onlyStride: Int = 0) -> Bool {
         let h = scratch, x = scratch + n, g = scratch + 2 &* n
         var k = -1
         for q in 0..<n {
@@ -166,6 +180,17 @@ public enum DistanceTransform {
             z[k] = crossing
         }
         if k < 0 { return false }
+        if let only {
+            // Only the marked positions (a few per line): walk the segments once.
+            var j = 0
+            for q in 0..<n where only[q &* onlyStride] {
+                let xq = Double(q) * step
+                while j < k, z[j &+ 1] < xq { j &+= 1 }
+                let delta = Double(q &- v[j]) * step
+                d[q] = delta * delta + g[j]
+            }
+            return true
+        }
         // Read off segment by segment: position q belongs to the first parabola j whose right
         // boundary z[j + 1] is ≥ q·step. The last q of segment j is found from z[j + 1] / step
         // and corrected with that same comparison, so the fill loops have fixed trip counts.
