@@ -61,15 +61,23 @@ public struct SurfaceDistances: Sendable, Equatable {
         let croppedPredicted = box.crop(predicted), croppedTarget = box.crop(target)
         let edgesPredicted = croppedPredicted.withUnsafeBufferPointer { SurfaceExtraction.edges($0, shape: box.shape) }
         let edgesTarget = croppedTarget.withUnsafeBufferPointer { SurfaceExtraction.edges($0, shape: box.shape) }
+        // The distance fields are allocated here, on the calling thread, so that a process
+        // whose allocator retains large blocks (AllocationPolicy) reuses them across calls
+        // instead of page-faulting fresh worker-thread memory each time.
+        let count = box.shape.reduce(1, *)
+        let fields = FieldBuffers(count: symmetric ? 2 * count : count)
+        defer { fields.storage.deallocate() }
         guard symmetric else {
-            return SurfaceDistances(predictedToTarget: directed(from: edgesPredicted, to: edgesTarget, shape: box.shape, spacing: spacing),
+            return SurfaceDistances(predictedToTarget: directed(from: edgesPredicted, to: edgesTarget, shape: box.shape, spacing: spacing,
+                                                                field: fields.field(0, count)),
                                     targetToPredicted: [])
         }
         // The two directions are independent: one thread each (the result does not depend on it).
         let results = DirectionResults()
         DispatchQueue.concurrentPerform(iterations: 2) { side in
-            let d = side == 0 ? directed(from: edgesPredicted, to: edgesTarget, shape: box.shape, spacing: spacing)
-                              : directed(from: edgesTarget, to: edgesPredicted, shape: box.shape, spacing: spacing)
+            let field = fields.field(side, count)
+            let d = side == 0 ? directed(from: edgesPredicted, to: edgesTarget, shape: box.shape, spacing: spacing, field: field)
+                              : directed(from: edgesTarget, to: edgesPredicted, shape: box.shape, spacing: spacing, field: field)
             if side == 0 { results.forward = d } else { results.backward = d }
         }
         return SurfaceDistances(predictedToTarget: results.forward, targetToPredicted: results.backward)
@@ -77,22 +85,33 @@ public struct SurfaceDistances: Sendable, Equatable {
 
     /// Distances from each `from` surface position to the nearest `to` surface position, with
     /// get_surface_distance's conventions for an empty side.
-    static func directed(from: [Bool], to: [Bool], shape: [Int], spacing: [Double]) -> [Double] {
+    static func directed(from: [Bool], to: [Bool], shape: [Int], spacing: [Double], field: UnsafeMutableBufferPointer<Double>) -> [Double] {
         let fromCount = from.lazy.filter { $0 }.count, toCount = to.lazy.filter { $0 }.count
         if toCount == 0 { return [Double](repeating: .infinity, count: fromCount) }
         if fromCount == 0 { return [Double](repeating: .infinity, count: toCount) }
-        var field = [Double](repeating: 0, count: to.count)
         from.withUnsafeBufferPointer { queries in
             to.withUnsafeBufferPointer { features in
-                field.withUnsafeMutableBufferPointer {
-                    DistanceTransform.transform(features: features, into: $0, shape: shape, spacing: spacing, queries: queries)
-                }
+                DistanceTransform.transform(features: features, into: field, shape: shape, spacing: spacing, queries: queries)
             }
         }
         var distances: [Double] = []
         distances.reserveCapacity(fromCount)
         for i in from.indices where from[i] { distances.append(field[i].squareRoot()) }
         return distances
+    }
+}
+
+/// Scratch memory for one or two distance fields (every value is written before it is read).
+private struct FieldBuffers: @unchecked Sendable {
+    // Safe: each concurrentPerform iteration works in its own half of `storage`, and the memory
+    // is freed only after concurrentPerform has returned.
+    let storage: UnsafeMutableBufferPointer<Double>
+
+    init(count: Int) { storage = .allocate(capacity: count) }
+
+    /// The `index`-th field of `count` values.
+    func field(_ index: Int, _ count: Int) -> UnsafeMutableBufferPointer<Double> {
+        UnsafeMutableBufferPointer(rebasing: storage[(index * count)..<((index + 1) * count)])
     }
 }
 
