@@ -101,6 +101,9 @@ enum MetricsCommand: Command {
         if arguments.string("layout") != nil && !arguments.flag("one-hot") {
             throw UsageError(message: "--layout applies to one-hot inputs; add --one-hot")
         }
+        if arguments.string("classes") != nil && arguments.flag("one-hot") {
+            throw UsageError(message: "--classes applies to label maps; a one-hot PRED gives the class count by its channel axis")
+        }
 
         let (predicted, target) = try readMasks(arguments, layout: layout)
         if let spacing, spacing.count != predicted.spatialShape.count {
