@@ -16,6 +16,7 @@ let commands: [Command.Type] = [
     GradCommand.self,
     SynthCommand.self,
     LossCommand.self,
+    MetricsCommand.self,
     InfoCommand.self,
     CheckCommand.self,
 ]

@@ -9,6 +9,7 @@ enum EvalCommand: Command {
         help: """
         usage: dicekit eval --checkpoint FILE --data synthetic|synthetic3d|DIR|FILE.npy [--count N] [--size S]
                             [--seed S] [--batch-size B] [--image-size H,W] [--resize MODE] [--mask-encoding E]
+                            [--metrics dice,iou,hd95,nsd] [--spacing S,S[,S]] [--percentile P] [--tolerance T]
                             [--threads T]
 
         --data synthetic (synthetic3d) evaluates on freshly generated synthetic polyps (3-D blobs;
@@ -18,9 +19,15 @@ enum EvalCommand: Command {
         \(DataOptions.help)
         Dice and IoU per class are means over the images in which the class is present (MONAI's
         DiceMetric with ignore_empty); the JSON also gives the foreground mean.
+        --metrics picks what is reported (default dice,iou); hd95 (95th-percentile Hausdorff
+        distance, --percentile P) and nsd (normalised surface Dice at --tolerance T, default 1)
+        are MONAI's, in units of --spacing (default 1 per axis), per class averaged over the
+        images where they are defined; a class missing from a prediction but not from its target
+        (or the reverse) makes HD95 NaN for that image and NSD 0. See Docs/Metrics.md.
         \(ThreadsOption.help)
         """,
-        valueOptions: DataOptions.valueOptions.subtracting(["val-data", "classes"]).union(["checkpoint", "seed", "batch-size", "threads"])
+        valueOptions: DataOptions.valueOptions.subtracting(["val-data", "classes"])
+            .union(["checkpoint", "seed", "batch-size", "metrics", "spacing", "percentile", "tolerance", "threads"])
     )
 
     static func run(_ arguments: ParsedArguments) throws {
@@ -32,6 +39,12 @@ enum EvalCommand: Command {
         }
         let seed = UInt64(try arguments.int("seed", default: 0, in: 0...Int.max)!)
         let batchSize = try arguments.int("batch-size", default: 8, in: 1...4096)!
+        let wanted = try EvalMetric.parse(arguments.string("metrics"))
+        let spacing = try arguments.doubles("spacing")
+        if let bad = spacing?.first(where: { $0 <= 0 }) { throw UsageError(message: "--spacing expects values > 0, got \(bad)") }
+        let percentile = try arguments.double("percentile", default: 95)!, tolerance = try arguments.double("tolerance", default: 1)!
+        guard (0...100).contains(percentile) else { throw UsageError(message: "--percentile expects a value in 0...100, got \(percentile)") }
+        guard tolerance >= 0 else { throw UsageError(message: "--tolerance expects a value ≥ 0, got \(tolerance)") }
         let model = try UNet<Float>.load(contentsOf: checkpoint)
         let classes = model.configuration.classes
         if let names = data.classNames, names.count != classes {
@@ -42,18 +55,25 @@ enum EvalCommand: Command {
         var config = TrainingConfiguration()
         config.batchSize = batchSize
         let scores = try Trainer(model: model, configuration: config).evaluate(dataset)
+        var values: [EvalMetric: [Double]] = [.dice: scores.dice, .iou: scores.iou]
+        if wanted.contains(.hd95) || wanted.contains(.nsd) {
+            values.merge(try surfaceMetrics(model, dataset, batchSize: batchSize, wanted: wanted, spacing: spacing,
+                                            percentile: percentile, tolerance: tolerance)) { $1 }
+        }
         let names = data.classNames ?? (0..<classes).map(String.init)
         let width = max(6, (names.map(\.count).max() ?? 0) + 1)
-        printError("class".padding(width + 1) + "  dice      iou")
-        for c in 0..<scores.dice.count {
-            printError("\(names[c].padding(width)) \(fixed(scores.dice[c]))  \(fixed(scores.iou[c]))")
+        printError("class".padding(width + 1) + wanted.map { "  " + $0.rawValue.padding(8) }.joined())
+        for c in 0..<classes {
+            printError("\(names[c].padding(width)) " + wanted.map { " " + fixed(values[$0]![c]) + "  " }.joined())
         }
-        let foreground = Array(scores.dice.dropFirst()).filter { !$0.isNaN }
-        let fgIoU = Array(scores.iou.dropFirst()).filter { !$0.isNaN }
+        // Foreground means skip NaN (absent classes); an infinite HD95 stays infinite.
         let mean = { (v: [Double]) in v.isEmpty ? Double.nan : v.reduce(0, +) / Double(v.count) }
-        print("{\"images\": \(dataset.count), \"dice\": [\(scores.dice.map { jsonNumber($0) }.joined(separator: ", "))], "
-              + "\"iou\": [\(scores.iou.map { jsonNumber($0) }.joined(separator: ", "))], "
-              + "\"dice_foreground\": \(jsonNumber(mean(foreground))), \"iou_foreground\": \(jsonNumber(mean(fgIoU)))"
+        let fields = wanted.map { metric in
+            let perClass = values[metric]!, foreground = Array(perClass.dropFirst()).filter { !$0.isNaN }
+            return "\"\(metric.rawValue)\": [\(perClass.map { jsonNumber($0) }.joined(separator: ", "))], "
+                + "\"\(metric.rawValue)_foreground\": \(jsonNumber(mean(foreground)))"
+        }
+        print("{\"images\": \(dataset.count), " + fields.joined(separator: ", ")
               + (data.classNames.map { ", \"class_names\": [\($0.map(jsonString).joined(separator: ", "))]" } ?? "") + "}")
     }
 }
