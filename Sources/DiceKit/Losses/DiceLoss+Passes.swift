@@ -253,8 +253,10 @@ extension DiceLoss {
     }
 
     /// Both passes and the combine step, for one concrete scalar type.
+    /// With an `exchange` (DiceLoss+Exchange.swift), the statistics of all ranks are gathered
+    /// between the passes and combined as one batch.
     func evaluateImpl<T: BLASScalar>(_ prediction: Tensor<T>, _ target: DiceLossTarget<T>, _ validMask: Tensor<T>?,
-                                     _ wantGradient: Bool) throws -> DiceLossResult<T> {
+                                     _ wantGradient: Bool, exchange: LossStatisticsExchange? = nil) throws -> DiceLossResult<T> {
         let plan = try makePlan(prediction, target, validMask)
         var resultValues: CombinedLoss?
         let tasks = LossTasks(plan: plan)
@@ -264,7 +266,7 @@ extension DiceLoss {
         // Uninitialised: pass 1 writes every element (probabilities) before pass 2 reads it.
         var grad: [T] = wantGradient ? [T](unsafeUninitializedCapacity: prediction.count) { _, count in count = prediction.count } : []
         let useC = T.self == Float.self && CKernels.supports(plan: plan, target: target)
-        let fused = DiceLoss.fusedPasses && wantGradient && tasks.count > 1 && tasks.chunksPerSample == 1 && isSeparable(plan: plan, validMask: validMask)
+        let fused = exchange == nil && DiceLoss.fusedPasses && wantGradient && tasks.count > 1 && tasks.chunksPerSample == 1 && isSeparable(plan: plan, validMask: validMask)
 
         try prediction.withUnsafeBufferPointer { xb in
             try withTargetStorage(target) { storage in
@@ -295,14 +297,17 @@ extension DiceLoss {
                     }
                     // Report bad input before going further.
                     try reportBadInput(plan: plan, prediction: prediction, target: target, bad: bad)
-                    let stats = Self.sumTasks(plan: plan, tasks: tasks, slots: slots)
-                    let combined = try combine(plan: plan, stats: stats, validMask: validMask.map { $0.scalars.map { $0 != 0 } })
+                    var (combinePlan, stats, row) = (plan, Self.sumTasks(plan: plan, tasks: tasks, slots: slots), 0)
+                    if let exchange { (combinePlan, stats, row) = try exchange.gather(plan: plan, stats: stats) }
+                    let combined = try combine(plan: combinePlan, stats: stats, validMask: validMask.map { $0.scalars.map { $0 != 0 } })
                     resultValues = combined
-                    guard wantGradient && !fused else { return }
+                    guard wantGradient && !fused && exchange?.contributes != false else { return }
                     let nc = plan.n * plan.c
                     var coefficients = [T](repeating: 0, count: 3 * nc)
+                    let first = row * plan.c  // this rank's rows of a gathered table
                     for i in 0..<nc {
-                        coefficients[i] = T(combined.a[i]); coefficients[nc + i] = T(combined.b[i]); coefficients[2 * nc + i] = T(combined.f[i])
+                        let j = first + i
+                        coefficients[i] = T(combined.a[j]); coefficients[nc + i] = T(combined.b[j]); coefficients[2 * nc + i] = T(combined.f[j])
                     }
                     let ceScale = T(combined.crossEntropyScale)
                     let gradBase = gb.baseAddress!

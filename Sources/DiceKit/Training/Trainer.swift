@@ -17,8 +17,12 @@ public final class Trainer {
     public let optimizer: any Optimizer<Float>
     /// Every finished epoch so far (restored when resuming).
     public private(set) var history: [EpochMetrics] = []
+    /// The processes that train together (default: this one alone). Set before `fit`; with
+    /// more than one rank, `fit` runs data-parallel (Trainer+Distributed.swift): the batch size
+    /// is per rank and only rank 0 writes files and reports progress.
+    public var communicator: any Communicator = SingleProcessCommunicator()
 
-    private let loss: DiceLoss
+    let loss: DiceLoss
     /// The checkpoint `resume` read, if any.
     private var resumedFrom: String?
 
@@ -78,13 +82,15 @@ public final class Trainer {
     ///   `DiceKitError` for data that does not fit the model; file errors.
     public func fit(training: SegmentationDataset, validation: SegmentationDataset?,
                     reporter: ProgressReporter? = nil) throws -> TrainingSummary {
+        let reporter = communicator.rank == 0 ? reporter : nil
         guard configuration.epochs > history.count else {
             throw DiceKitError.option("epochs \(configuration.epochs), but \(history.count) epoch(s) are already done; expected more than \(history.count)")
         }
         try checkCompatible(training)
         if let validation { try checkCompatible(validation) }
+        if communicator.isDistributed { try prepareDistributed(training: training, validation: validation) }
         let start = ProcessInfo.processInfo.systemUptime
-        let stepsPerEpoch = (training.count + configuration.batchSize - 1) / configuration.batchSize
+        let stepsPerEpoch = (training.count + globalBatchSize - 1) / globalBatchSize
         let totalSteps = stepsPerEpoch * configuration.epochs
         let schedule: LearningRateSchedule
         switch configuration.schedule {
@@ -92,7 +98,7 @@ public final class Trainer {
         case .cosine: schedule = .cosine(warmup: min(stepsPerEpoch, totalSteps - 1), total: totalSteps)
         case .poly: schedule = .polynomial(total: totalSteps)
         }
-        let output = configuration.outputDirectory
+        let output = communicator.rank == 0 ? configuration.outputDirectory : nil
         var log: MetricsLog?
         if let output {
             try FileSystem.createDirectory(output)
@@ -112,8 +118,7 @@ public final class Trainer {
         epochs: for epoch in (history.count + 1)...configuration.epochs {
             let epochStart = ProcessInfo.processInfo.systemUptime
             var lossSum = 0.0, steps = 0, images = 0
-            let batches = try training.batches(size: configuration.batchSize, seed: configuration.seed &+ UInt64(epoch),
-                                               augmentation: configuration.augmentation)
+            let batches = try epochBatches(training, epoch: epoch)
             for (index, batch) in batches.enumerated() {
                 let stepIndex = (epoch - 1) * stepsPerEpoch + index
                 optimizer.learningRate = schedule.learningRate(base: configuration.learningRate, step: stepIndex)
@@ -122,7 +127,7 @@ public final class Trainer {
                     if case .skip(let limit) = configuration.onNonFinite, skippedInARow < limit {
                         skippedSteps += 1
                         skippedInARow += 1
-                        if InterruptFlag.isRequested { interrupted = true; break }
+                        if try stopRequested() { interrupted = true; break }
                         continue
                     }
                     divergence = TrainingDivergence(epoch: epoch, step: index + 1, quantity: bad.quantity, value: bad.value,
@@ -133,9 +138,10 @@ public final class Trainer {
                 skippedInARow = 0
                 lossSum += outcome.loss
                 steps += 1
-                images += batch.count
-                reporter?.step(epoch: epoch, step: index + 1, loss: outcome.loss, images: batch.count)
-                if InterruptFlag.isRequested { interrupted = true; break }
+                let stepImages = try globalCount(batch.count)
+                images += stepImages
+                reporter?.step(epoch: epoch, step: index + 1, loss: outcome.loss, images: stepImages)
+                if try stopRequested() { interrupted = true; break }
             }
             let seconds = ProcessInfo.processInfo.systemUptime - epochStart
             var metrics = EpochMetrics(epoch: epoch, trainLoss: steps > 0 ? lossSum / Double(steps) : .nan,
@@ -196,7 +202,7 @@ public final class Trainer {
     }
 
     /// What one step produced: its loss, and the non-finite quantity that dropped its update.
-    private struct StepOutcome {
+    struct StepOutcome {
         var loss: Double
         var nonFinite: (quantity: String, value: Double)?
     }
@@ -204,6 +210,7 @@ public final class Trainer {
     /// Forward, loss, backward, clipping and the optimiser step, checking the loss (before the
     /// backward pass) and the global gradient norm (before the update) for non-finite values.
     private func step(_ batch: SegmentationBatch) throws -> StepOutcome {
+        if communicator.isDistributed { return try distributedStep(batch) }
         model.parameters.zeroGradients()
         let logits = try model.forward(batch.images, mode: .training)
         // The loss rejects non-finite logits as bad input; here they mean the run diverged,
@@ -227,6 +234,7 @@ public final class Trainer {
     /// `DiceMetric(include_background=True, ignore_empty=True, reduction="mean_batch")`).
     public func evaluate(_ dataset: SegmentationDataset, batchSize: Int? = nil) throws -> (loss: Double, dice: [Double], iou: [Double]) {
         try checkCompatible(dataset)
+        if communicator.isDistributed { return try distributedEvaluate(dataset, batchSize: batchSize ?? configuration.batchSize) }
         let classes = model.configuration.classes
         var dice = [[Double]](repeating: [], count: classes), iou = dice
         var lossSum = 0.0, batches = 0
