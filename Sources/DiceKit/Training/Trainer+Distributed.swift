@@ -13,7 +13,9 @@
 //     Dice/IoU sums and counts are summed over the ranks;
 //   - decisions (non-finite values, Ctrl-C) are taken on all ranks together; only rank 0
 //     writes files and reports progress.
-// Batch normalisation uses each rank's own batch statistics; before validation, rank 0's running
+// Batch normalisation is synchronised by default (`synchronizesBatchNorm`): the statistics of the
+// whole global batch in the forward pass and its gradient sums in the backward pass
+// (BatchNormSynchronizer); otherwise each rank's own. Before validation, rank 0's running
 // statistics are broadcast so every rank evaluates the model rank 0 saves. See Docs/Distributed.md.
 
 import Foundation
@@ -35,7 +37,7 @@ extension Trainer {
         let settings = "\(c.epochs) \(c.batchSize) \(c.learningRate) \(c.optimizer) \(c.schedule) \(c.loss) \(c.seed) "
             + "\(c.gradientClip.map { "\($0)" } ?? "-") \(c.weightDecay) \(c.momentum) \(c.augmentation) "
             + "\(m.classes) \(m.baseWidth) \(m.depth) \(m.normalization.name) \(m.inputChannels) \(m.spatialRank) "
-            + "\(training.count) \(training.spatialShape) \(validation?.count ?? 0) history \(history.count) "
+            + "\(training.count) \(training.spatialShape) \(validation?.count ?? 0) history \(history.count) sync-bn \(synchronizesBatchNorm) "
             + "parameters \(model.parameters.all.map { "\($0.name)\($0.value.shape)" }.joined(separator: ","))"
         let hash = Self.fingerprint(settings)
         let all = try communicator.allGather([Double(hash >> 32), Double(hash & 0xFFFF_FFFF)])
@@ -47,6 +49,8 @@ extension Trainer {
             try communicator.broadcast(&values, root: 0)
             parameter.value = Tensor(uncheckedShape: parameter.value.shape, storage: values)
         }
+        let synchronizer = synchronizesBatchNorm ? BatchNormSynchronizer(communicator: communicator) : nil
+        for layer in model.batchNorms { layer.synchronizer = synchronizer }
     }
 
     /// FNV-1a, 64 bits: equal strings give equal values on every machine.
@@ -87,7 +91,13 @@ extension Trainer {
     func distributedStep(_ batch: SegmentationBatch) throws -> StepOutcome {
         model.parameters.zeroGradients()
         let contributes = batch.count > 0
-        let logits = contributes ? try model.forward(batch.images, mode: .training) : nil
+        // Synchronised batch norm: a rank without samples still runs forward and backward (on a
+        // zero placeholder image, contributing nothing) to take part in the layers' collectives.
+        let synchronizer = model.batchNorms.first?.synchronizer
+        synchronizer?.contributes = contributes
+        let input = contributes ? batch.images : synchronizer.map { _ in Tensor<Float>(shape: [1] + batch.images.shape.dropFirst()) }
+        let output = try input.map { try model.forward($0, mode: .training) }
+        let logits = contributes ? output : nil
         let bad = logits.map { $0.withUnsafeBufferPointer { $0.contains { !$0.isFinite } } } ?? false
         if try communicator.anyRank(bad) { return StepOutcome(loss: .nan, nonFinite: ("loss", .nan)) }
         let (prediction, labels) = try lossInputs(batch, logits: logits)
@@ -95,7 +105,11 @@ extension Trainer {
                                        across: communicator)
         let value = Double(result.value)  // the global batch's: the same on every rank
         guard value.isFinite else { return StepOutcome(loss: value, nonFinite: ("loss", value)) }
-        if contributes { try model.backward(result.gradient!) }
+        if contributes {
+            try model.backward(result.gradient!)
+        } else if let output {
+            try model.backward(Tensor(shape: output.shape))  // zeros: only the collectives matter
+        }
         try allReduceGradients()
         let norm = clipGradientNorm(model.parameters.trainable, maxNorm: configuration.gradientClip ?? .greatestFiniteMagnitude)
         guard norm.isFinite else { return StepOutcome(loss: value, nonFinite: ("gradient norm", norm)) }

@@ -21,6 +21,9 @@ public final class Trainer {
     /// more than one rank, `fit` runs data-parallel (Trainer+Distributed.swift): the batch size
     /// is per rank and only rank 0 writes files and reports progress.
     public var communicator: any Communicator = SingleProcessCommunicator()
+    /// With more than one rank and `--norm batch`: whether BatchNorm uses the statistics of the
+    /// whole global batch (synchronised batch norm, default true) or of each rank's share.
+    public var synchronizesBatchNorm = true
 
     let loss: DiceLoss
     /// The checkpoint `resume` read, if any.

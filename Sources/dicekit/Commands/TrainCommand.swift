@@ -53,6 +53,8 @@ enum TrainCommand: Command {
                                  the ranks, gradients and loss statistics are summed over them (the
                                  losses and weights are one process's with --batch-size N × B), and
                                  rank 0 alone writes the output. Without mpirun it trains as one process.
+          --no-sync-bn           with --norm batch: each rank normalises with its own share of the batch
+                                 (default: synchronised batch norm, the statistics of the global batch)
 
         Prints a progress line on a terminal (one line per epoch otherwise) and the summary JSON
         at the end. Ctrl-C saves DIR/last.safetensors and exits cleanly; after a kill, --resume
@@ -61,7 +63,7 @@ enum TrainCommand: Command {
         valueOptions: DataOptions.valueOptions.union(["val-fraction", "base", "depth", "norm", "activation",
                        "epochs", "batch-size", "lr", "optimizer", "weight-decay", "momentum", "schedule", "loss",
                        "clip", "seed", "threads", "out", "resume", "on-nonfinite"]),
-        flags: ["no-augment", "distributed"]
+        flags: ["no-augment", "distributed", "no-sync-bn"]
     )
 
     static func run(_ given: ParsedArguments) throws {
@@ -155,6 +157,7 @@ enum TrainCommand: Command {
         let trainer = try Trainer(model: model, configuration: config)
         let world = try joinRanks(arguments)
         trainer.communicator = world ?? SingleProcessCommunicator()
+        trainer.synchronizesBatchNorm = !arguments.flag("no-sync-bn")
         let isRankZero = trainer.communicator.rank == 0
         if let resume {
             try trainer.resume(from: resume.checkpoint, path: resume.path)

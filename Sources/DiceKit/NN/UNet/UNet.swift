@@ -24,6 +24,11 @@ public final class UNet<Scalar: BLASScalar> {
         set { firstConvolution.computesInputGradient = newValue }
     }
 
+    /// Every BatchNorm layer (for synchronised batch normalisation, Trainer+Distributed.swift).
+    var batchNorms: [BatchNorm<Scalar>] {
+        (down + [mid] + dec).flatMap { $0.layers.compactMap { $0 as? BatchNorm<Scalar> } }
+    }
+
     private let down: [SequentialLayer<Scalar>]
     private let pools: [MaxPoolingLayer<Scalar>]
     private let mid: SequentialLayer<Scalar>
