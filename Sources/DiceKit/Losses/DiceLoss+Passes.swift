@@ -82,10 +82,15 @@ struct LossTasks {
 
 /// The number of processors (a tiny shim so that the module needs no Foundation here).
 enum System {
+    /// The processors this process may run on: its CPU affinity mask when there is one (mpirun
+    /// binds each rank to its cores, so two ranks on two cores get one each and their worker
+    /// pools do not compete), else the processors online.
     static let activeProcessorCount: Int = {
         #if canImport(Glibc)
-        let n = sysconf(Int32(_SC_NPROCESSORS_ONLN))
-        return n > 0 ? n : 1
+        let online = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+        let allowed = Int(dk_allowed_cpus())
+        if allowed > 0 { return online > 0 ? Swift.min(allowed, online) : allowed }
+        return online > 0 ? online : 1
         #else
         return 1
         #endif
@@ -95,6 +100,7 @@ enum System {
 #if canImport(Glibc)
 import Glibc
 #endif
+internal import CDiceKernels
 
 /// Per-task outputs of pass 1: 4·C sums, the count, the CE sum; and the first bad indices.
 struct TaskSlots {
