@@ -199,6 +199,10 @@ public final class Trainer {
     /// One optimiser step on a batch; returns the batch's loss. When the loss or the gradient
     /// norm is not finite the update is dropped (weights and optimiser state unchanged) and the
     /// non-finite loss (or NaN) is returned.
+    ///
+    /// With a `communicator` of several ranks this is a collective: every rank calls it with its
+    /// share of the global batch and gets the global batch's loss (`fit` also broadcasts rank 0's
+    /// weights and sets up synchronised batch norm first; a direct caller does that itself).
     public func trainStep(_ batch: SegmentationBatch) throws -> Double {
         let outcome = try step(batch)
         return outcome.nonFinite == nil ? outcome.loss : (outcome.loss.isFinite ? .nan : outcome.loss)
@@ -235,6 +239,8 @@ public final class Trainer {
     /// Validation loss, and Dice and IoU per class (index 0 = background) of the arg-max
     /// prediction, each the mean over images in which the class is present (MONAI's
     /// `DiceMetric(include_background=True, ignore_empty=True, reduction="mean_batch")`).
+    /// With a `communicator` of several ranks this is a collective: the ranks split each global
+    /// batch of `batchSize` (per rank) × ranks and every rank returns the whole set's figures.
     public func evaluate(_ dataset: SegmentationDataset, batchSize: Int? = nil) throws -> (loss: Double, dice: [Double], iou: [Double]) {
         try checkCompatible(dataset)
         if communicator.isDistributed { return try distributedEvaluate(dataset, batchSize: batchSize ?? configuration.batchSize) }
