@@ -1,8 +1,10 @@
 // `dicekit train --distributed` under mpirun -np 2 and -np 3 against one process with the same
 // global batch: the same per-step losses (relative 1e-5; each epoch is one step, or the mean of
 // three with an uneven last step) and weights (1e-4 of each tensor's largest magnitude, at least 1e-7); resume
-// distributed and with another number of ranks; faults (a killed rank, mismatched settings, too
-// few images) end the job within seconds with a clear message. Skipped without mpirun.
+// distributed and with another number of ranks; synchronised batch norm with an empty rank;
+// faults (a killed rank, mismatched settings, too few images, mpirun without --distributed) end
+// the job within seconds with a clear message; --distributed without mpirun trains as one
+// process and says so. The mpirun tests are skipped without mpirun.
 
 import Foundation
 import XCTest
@@ -120,8 +122,21 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertTrue([1, 2].contains(checkpoint.epoch), "rank 0 committed the epochs before the kill: \(checkpoint.epoch)")
     }
 
+    func testDistributedWithoutMPIRunTrainsAsOneProcessAndSaysSo() throws {
+        let root = try temporaryDirectory(self).path
+        let run = try runDicekit(command("\(root)/alone", batch: 4, epochs: 1, extra: ["--distributed"]))
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stderr.contains("--distributed without mpirun: training as one process"), run.stderr)
+        XCTAssertEqual(try epochs("\(root)/alone").count, 1)
+    }
+
     func testMismatchedSettingsAndTooFewImagesAreOneLineErrors() throws {
         let root = try temporaryDirectory(self).path
+        let (plain, plainTimedOut, _) = try runMPI(ranks: 2, command("\(root)/c", batch: 2, epochs: 1), timeout: 45)
+        XCTAssertFalse(plainTimedOut)
+        XCTAssertEqual(plain.status, 2, plain.stderr)
+        XCTAssertTrue(plain.stderr.contains("started by mpirun with 2 ranks but without --distributed"), plain.stderr)
+
         let (mismatch, timedOut, _) = try runMPI([(1, [:], command("\(root)/a", batch: 2, epochs: 1, extra: ["--distributed"])),
                                                   (1, [:], command("\(root)/a", batch: 2, epochs: 1, extra: ["--distributed", "--lr", "0.01"]))], timeout: 45)
         XCTAssertFalse(timedOut)
