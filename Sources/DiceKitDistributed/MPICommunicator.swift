@@ -112,6 +112,13 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    /// Starts summing `values` over the ranks (MPI_Iallreduce on a copy) and returns at once.
+    public func startAllReduceSum(_ values: [Float]) throws -> any PendingAllReduce {
+        try MPIPendingAllReduce(values, communicator: self)
+    }
+
+    fileprivate func checked(_ code: Int32, _ operation: String) throws { try check(code, operation) }
+
     private func reduce<T>(_ values: inout [T], type: MPI_Datatype, name: String) throws {
         guard size > 1 else { return }
         try values.withUnsafeMutableBufferPointer { buffer in
@@ -132,5 +139,56 @@ public final class MPICommunicator: Communicator {
         var length: Int32 = 0
         MPI_Error_string(code, &text, &length)
         throw DiceKitError.value("MPI \(operation) failed on rank \(rank): \(String(cString: text))")
+    }
+}
+
+/// An MPI_Iallreduce in flight: owns the buffer MPI writes into until the request completes.
+final class MPIPendingAllReduce: PendingAllReduce {
+    private let buffer: UnsafeMutableBufferPointer<Float>
+    private var request: MPI_Request?
+    private var done: Bool
+    private let communicator: MPICommunicator
+    private let count: Int
+
+    init(_ values: [Float], communicator: MPICommunicator) throws {
+        precondition(values.count < Int(Int32.max), "MPIPendingAllReduce: \(values.count) floats; expected fewer than 2³¹")
+        self.communicator = communicator
+        count = values.count
+        buffer = .allocate(capacity: max(values.count, 1))
+        _ = buffer.initialize(from: values)
+        request = dicekit_mpi_request_null()
+        done = communicator.size == 1
+        guard !done else { return }
+        do {
+            // MPI_IN_PLACE is (void *) 1.
+            try communicator.checked(MPI_Iallreduce(UnsafeRawPointer(bitPattern: 1), buffer.baseAddress, Int32(values.count),
+                                                    dicekit_mpi_float(), dicekit_mpi_sum(), dicekit_mpi_comm_world(), &request),
+                                     "start of an all-reduce of \(values.count) floats")
+        } catch {
+            done = true
+            throw error
+        }
+    }
+
+    func test() throws -> Bool {
+        guard !done else { return true }
+        var flag: Int32 = 0
+        try communicator.checked(MPI_Test(&request, &flag, dicekit_mpi_status_ignore()), "progress of an all-reduce of \(count) floats")
+        done = flag != 0
+        return done
+    }
+
+    func wait() throws -> [Float] {
+        if !done {
+            try communicator.checked(MPI_Wait(&request, dicekit_mpi_status_ignore()), "all-reduce of \(count) floats")
+            done = true
+        }
+        return Array(buffer[0..<count])
+    }
+
+    deinit {
+        // MPI may still write into the buffer until the request completes.
+        if !done { MPI_Wait(&request, dicekit_mpi_status_ignore()) }
+        buffer.deallocate()
     }
 }

@@ -22,11 +22,42 @@ public protocol Communicator: AnyObject {
     func allGather(_ values: [Double]) throws -> [[Double]]
     /// Replaces `values` on every rank by rank `root`'s (same length on every rank).
     func broadcast(_ values: inout [Float], root: Int) throws
+    /// Starts summing `values` over the ranks and returns at once (MPI_Iallreduce), so that
+    /// computation can go on while the data travels; `wait()` gives the sums. Like every
+    /// collective, the ranks must start their all-reduces in the same order.
+    func startAllReduceSum(_ values: [Float]) throws -> any PendingAllReduce
+}
+
+/// An all-reduce in flight; see `Communicator.startAllReduceSum(_:)`.
+public protocol PendingAllReduce: AnyObject {
+    /// Lets the transfer advance without blocking; true once it is complete.
+    func test() throws -> Bool
+    /// Waits for the transfer and returns the sums.
+    func wait() throws -> [Float]
+}
+
+/// An all-reduce that was complete when it started (for communicators without non-blocking
+/// collectives, and for one process).
+public final class CompletedAllReduce: PendingAllReduce {
+    private let sums: [Float]
+    /// The result `sums`.
+    public init(_ sums: [Float]) { self.sums = sums }
+    /// Always true.
+    public func test() throws -> Bool { true }
+    /// `sums`.
+    public func wait() throws -> [Float] { sums }
 }
 
 extension Communicator {
     /// Whether more than one process takes part.
     public var isDistributed: Bool { size > 1 }
+
+    /// The blocking default: sums at once with `allReduceSum`.
+    public func startAllReduceSum(_ values: [Float]) throws -> any PendingAllReduce {
+        var sums = values
+        try allReduceSum(&sums)
+        return CompletedAllReduce(sums)
+    }
 
     /// True on every rank when `flag` is true on at least one rank.
     public func anyRank(_ flag: Bool) throws -> Bool {

@@ -7,8 +7,9 @@
 //     its position in that order, so the global batches are one process's with batch p·B;
 //   - each step, the loss statistics are gathered between the loss's two passes (exact global
 //     Dice, DiceLoss+Exchange.swift), every rank backpropagates its own samples, and the
-//     gradients are summed over the ranks (one all-reduce over all of them, after backward), so
-//     clipping and the optimiser step see the global gradient and the weights stay identical;
+//     gradients are summed over the ranks (in buckets started while backward runs,
+//     GradientBuckets.swift), so clipping and the optimiser step see the global gradient and
+//     the weights stay identical;
 //   - validation splits each global batch the same way; its loss is the global batch's and its
 //     Dice/IoU sums and counts are summed over the ranks;
 //   - decisions (non-finite values, Ctrl-C) are taken on all ranks together; only rank 0
@@ -105,12 +106,17 @@ extension Trainer {
                                        across: communicator)
         let value = Double(result.value)  // the global batch's: the same on every rank
         guard value.isFinite else { return StepOutcome(loss: value, nonFinite: ("loss", value)) }
+        // The gradients are summed over the ranks in buckets, each started as backward finishes
+        // its stage (GradientBuckets), so the transfers overlap the rest of backward.
+        let buckets = GradientBuckets(model: model, communicator: communicator)
+        model.backwardStageFinished = { buckets.stageFinished($0) }
+        defer { model.backwardStageFinished = nil }
         if contributes {
             try model.backward(result.gradient!)
         } else if let output {
             try model.backward(Tensor(shape: output.shape))  // zeros: only the collectives matter
         }
-        try allReduceGradients()
+        try buckets.finish()
         let norm = clipGradientNorm(model.parameters.trainable, maxNorm: configuration.gradientClip ?? .greatestFiniteMagnitude)
         guard norm.isFinite else { return StepOutcome(loss: value, nonFinite: ("gradient norm", norm)) }
         optimizer.step(model.parameters.trainable)
@@ -125,21 +131,6 @@ extension Trainer {
         let positions = spatial.reduce(1, *)
         return (Tensor(shape: [1] + spatial + [model.configuration.classes]),
                 try LabelMap(shape: [1] + spatial, int32Labels: [Int32](repeating: 0, count: positions)))
-    }
-
-    /// Sums every trainable gradient over the ranks (one all-reduce of all of them).
-    func allReduceGradients() throws {
-        let parameters = model.parameters.trainable
-        var flat = [Float]()
-        flat.reserveCapacity(parameters.reduce(0) { $0 + $1.gradient.count })
-        for parameter in parameters { flat += parameter.gradient.scalars }
-        try communicator.allReduceSum(&flat)
-        var start = 0
-        for parameter in parameters {
-            let count = parameter.gradient.count
-            parameter.gradient = Tensor(uncheckedShape: parameter.gradient.shape, storage: Array(flat[start..<(start + count)]))
-            start += count
-        }
     }
 
     /// The sum of `count` over the ranks (one process: `count`).
