@@ -1,6 +1,8 @@
 // Data-parallel figures, under `mpirun -np N dicekit-bench --filter allreduce` (or `--filter
 // distributed`): MPI_Allreduce of 1, 4 and 16 MiB of Floats and of the reference U-Net's
-// gradients, and the reference U-Net's training throughput with N ranks (batch 8 per rank).
+// gradients (blocking: an upper bound of the step's exposed all-reduce time, which the trainer
+// overlaps with backward), and the reference U-Net's training throughput with N ranks (batch 8
+// per rank).
 // Outside mpirun these benchmarks report nothing (one note). Every rank runs the same benchmarks
 // in the same order (their collectives must match); rank 0 alone prints (see main.swift).
 
@@ -53,7 +55,7 @@ let distributedBenchmarks: [Benchmark] = [
             Metric(key: key + "_train_step_ms", value: step * 1e3, unit: "ms"),
             Metric(key: key + "_train_images_per_s", value: Double(8 * world.size) / step, unit: "img/s (all ranks)"),
             Metric(key: key + "_allreduce_gradients_ms", value: reduce * 1e3, unit: "ms (\(gradients.count * 4) bytes)"),
-            Metric(key: key + "_allreduce_share", value: reduce / step, unit: "of step (exposed: not overlapped)"),
+            Metric(key: key + "_allreduce_share", value: reduce / step, unit: "of step (if not overlapped at all)"),
         ]
     },
 ]
