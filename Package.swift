@@ -6,12 +6,14 @@ let package = Package(
     products: [
         // MARK: - Public API
         .library(name: "DiceKit", targets: ["DiceKit"]),
+        // Data-parallel training over Open MPI; only this product needs libopenmpi-dev.
+        .library(name: "DiceKitDistributed", targets: ["DiceKitDistributed"]),
         .executable(name: "dicekit", targets: ["dicekit"]),
         .executable(name: "dicekit-bench", targets: ["DiceKitBenchmarks"]),
         .executable(name: "dicekit-fuzz", targets: ["DiceKitFuzz"]),
     ],
     targets: [
-        // MARK: - System libraries (Debian: libopenblas-dev, liblapacke-dev, libpng-dev, libjpeg62-turbo-dev)
+        // MARK: - System libraries (Debian: libopenblas-dev, liblapacke-dev, libpng-dev, libjpeg62-turbo-dev, libopenmpi-dev)
         .systemLibrary(
             name: "COpenBLAS",
             pkgConfig: "openblas",
@@ -32,12 +34,19 @@ let package = Package(
             pkgConfig: "libjpeg",
             providers: [.apt(["libjpeg62-turbo-dev"])]
         ),
+        .systemLibrary(
+            name: "CMPI",
+            pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev"])]
+        ),
 
         // MARK: - Implementation details
         // The hot loops of the Dice losses, with AVX-512/AVX2 variants chosen at run time (no build flags).
         .target(name: "CDiceKernels"),
         // libjpeg-turbo behind a C shim that keeps its setjmp/longjmp error handling inside C.
         .target(name: "CImageCodecs", dependencies: ["CJPEG"]),
+        // Open MPI's predefined handles (macros over globals) as functions.
+        .target(name: "CMPIShim", dependencies: ["CMPI"]),
 
         // MARK: - The library
         .target(
@@ -46,15 +55,22 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
 
+        // Data-parallel training: DiceKit's Communicator over Open MPI (Docs/Distributed.md).
+        .target(
+            name: "DiceKitDistributed",
+            dependencies: ["DiceKit", "CMPI", "CMPIShim"],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+
         // MARK: - Tools on top
         .executableTarget(
             name: "dicekit",
-            dependencies: ["DiceKit"],
+            dependencies: ["DiceKit", "DiceKitDistributed"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .executableTarget(
             name: "DiceKitBenchmarks",
-            dependencies: ["DiceKit"],
+            dependencies: ["DiceKit", "DiceKitDistributed"],
             path: "Benchmarks/DiceKitBenchmarks",
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
@@ -68,7 +84,7 @@ let package = Package(
         // MARK: - Unit test bundles
         .testTarget(
             name: "DiceKitTests",
-            dependencies: ["DiceKit", "dicekit"],
+            dependencies: ["DiceKit", "DiceKitDistributed", "dicekit"],
             resources: [.copy("Fixtures")],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),

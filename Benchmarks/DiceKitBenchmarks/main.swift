@@ -19,7 +19,13 @@ setvbuf(stdout, nil, _IOLBF, 0)
 AllocationPolicy.retainLargeBlocks()
 
 /// Every benchmark, in the order they run (baselines first regardless).
-let allBenchmarks: [Benchmark] = baselineBenchmarks + lossBenchmarks + metricBenchmarks + convBenchmarks + unetBenchmarks
+let allBenchmarks: [Benchmark] = baselineBenchmarks + lossBenchmarks + metricBenchmarks + convBenchmarks + unetBenchmarks + distributedBenchmarks
+
+// Under mpirun every rank runs the same benchmarks (their collectives must match); rank 0 prints.
+if let world = benchWorld, world.rank > 0 {
+    _ = freopen("/dev/null", "w", stdout)
+    _ = freopen("/dev/null", "w", stderr)
+}
 
 switch BenchOptions.parse(Array(CommandLine.arguments.dropFirst())) {
 case .failure(let error):
@@ -45,6 +51,7 @@ case .success(let options):
             if let reference { metrics += compare(metrics, with: reference) }
         }
         if options.json { print(jsonObject(machine: machineFields(), metrics: metrics)) }
+        benchWorld?.finish()
     } catch {
         printErr("dicekit-bench: \(error)")
         exit(1)

@@ -29,6 +29,9 @@ unsigned long long dk_xcr0(void);
 /// Never loads a library.
 void *dk_loaded_symbol(const void *anchor, const char *name);
 
+/// The processors in this process's CPU affinity mask (affinity.c); 0 when it cannot be read.
+int dk_allowed_cpus(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -83,10 +83,15 @@ struct LossTasks {
 
 /// The number of processors (a tiny shim so that the module needs no Foundation here).
 enum System {
+    /// The processors this process may run on: its CPU affinity mask when there is one (mpirun
+    /// binds each rank to its cores, so two ranks on two cores get one each and their worker
+    /// pools do not compete), else the processors online.
     static let activeProcessorCount: Int = {
         #if canImport(Glibc)
-        let n = sysconf(Int32(_SC_NPROCESSORS_ONLN))
-        return n > 0 ? n : 1
+        let online = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+        let allowed = Int(dk_allowed_cpus())
+        if allowed > 0 { return online > 0 ? Swift.min(allowed, online) : allowed }
+        return online > 0 ? online : 1
         #else
         return 1
         #endif
@@ -96,6 +101,7 @@ enum System {
 #if canImport(Glibc)
 import Glibc
 #endif
+internal import CDiceKernels
 
 /// Per-task outputs of pass 1: 4·C sums, the count, the CE sum; and the first bad indices.
 struct TaskSlots {
@@ -254,8 +260,10 @@ extension DiceLoss {
     }
 
     /// Both passes and the combine step, for one concrete scalar type.
+    /// With an `exchange` (DiceLoss+Exchange.swift), the statistics of all ranks are gathered
+    /// between the passes and combined as one batch.
     func evaluateImpl<T: BLASScalar>(_ prediction: Tensor<T>, _ target: DiceLossTarget<T>, _ validMask: Tensor<T>?,
-                                     _ wantGradient: Bool) throws -> DiceLossResult<T> {
+                                     _ wantGradient: Bool, exchange: LossStatisticsExchange? = nil) throws -> DiceLossResult<T> {
         let plan = try makePlan(prediction, target, validMask)
         var resultValues: CombinedLoss?
         let tasks = LossTasks(plan: plan)
@@ -265,7 +273,7 @@ extension DiceLoss {
         // Uninitialised: pass 1 writes every element (probabilities) before pass 2 reads it.
         var grad: [T] = wantGradient ? [T](unsafeUninitializedCapacity: prediction.count) { _, count in count = prediction.count } : []
         let useC = T.self == Float.self && CKernels.supports(plan: plan, target: target)
-        let fused = DiceLoss.fusedPasses && wantGradient && tasks.count > 1 && tasks.chunksPerSample == 1 && isSeparable(plan: plan, validMask: validMask)
+        let fused = exchange == nil && DiceLoss.fusedPasses && wantGradient && tasks.count > 1 && tasks.chunksPerSample == 1 && isSeparable(plan: plan, validMask: validMask)
 
         try prediction.withUnsafeBufferPointer { xb in
             try withTargetStorage(target) { storage in
@@ -296,14 +304,17 @@ extension DiceLoss {
                     }
                     // Report bad input before going further.
                     try reportBadInput(plan: plan, prediction: prediction, target: target, bad: bad)
-                    let stats = Self.sumTasks(plan: plan, tasks: tasks, slots: slots)
-                    let combined = try combine(plan: plan, stats: stats, validMask: validMask.map { $0.scalars.map { $0 != 0 } })
+                    var (combinePlan, stats, row) = (plan, Self.sumTasks(plan: plan, tasks: tasks, slots: slots), 0)
+                    if let exchange { (combinePlan, stats, row) = try exchange.gather(plan: plan, stats: stats) }
+                    let combined = try combine(plan: combinePlan, stats: stats, validMask: validMask.map { $0.scalars.map { $0 != 0 } })
                     resultValues = combined
-                    guard wantGradient && !fused else { return }
+                    guard wantGradient && !fused && exchange?.contributes != false else { return }
                     let nc = plan.n * plan.c
                     var coefficients = [T](repeating: 0, count: 3 * nc)
+                    let first = row * plan.c  // this rank's rows of a gathered table
                     for i in 0..<nc {
-                        coefficients[i] = T(combined.a[i]); coefficients[nc + i] = T(combined.b[i]); coefficients[2 * nc + i] = T(combined.f[i])
+                        let j = first + i
+                        coefficients[i] = T(combined.a[j]); coefficients[nc + i] = T(combined.b[j]); coefficients[2 * nc + i] = T(combined.f[j])
                     }
                     let ceScale = T(combined.crossEntropyScale)
                     let gradBase = gb.baseAddress!

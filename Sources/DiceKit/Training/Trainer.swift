@@ -18,8 +18,15 @@ public final class Trainer {
     public let optimizer: any Optimizer<Float>
     /// Every finished epoch so far (restored when resuming).
     public private(set) var history: [EpochMetrics] = []
+    /// The processes that train together (default: this one alone). Set before `fit`; with
+    /// more than one rank, `fit` runs data-parallel (Trainer+Distributed.swift): the batch size
+    /// is per rank and only rank 0 writes files and reports progress.
+    public var communicator: any Communicator = SingleProcessCommunicator()
+    /// With more than one rank and `--norm batch`: whether BatchNorm uses the statistics of the
+    /// whole global batch (synchronised batch norm, default true) or of each rank's share.
+    public var synchronizesBatchNorm = true
 
-    private let loss: DiceLoss
+    let loss: DiceLoss
     /// The checkpoint `resume` read, if any.
     private var resumedFrom: String?
 
@@ -84,13 +91,15 @@ public final class Trainer {
     ///   for a sample that cannot be read (it names the file).
     public func fit(training: any SegmentationSource, validation: (any SegmentationSource)?,
                     reporter: ProgressReporter? = nil) throws -> TrainingSummary {
+        let reporter = communicator.rank == 0 ? reporter : nil
         guard configuration.epochs > history.count else {
             throw DiceKitError.option("epochs \(configuration.epochs), but \(history.count) epoch(s) are already done; expected more than \(history.count)")
         }
         try checkCompatible(training)
         if let validation { try checkCompatible(validation) }
+        if communicator.isDistributed { try prepareDistributed(training: training, validation: validation) }
         let start = ProcessInfo.processInfo.systemUptime
-        let stepsPerEpoch = (training.count + configuration.batchSize - 1) / configuration.batchSize
+        let stepsPerEpoch = (training.count + globalBatchSize - 1) / globalBatchSize
         let totalSteps = stepsPerEpoch * configuration.epochs
         let schedule: LearningRateSchedule
         switch configuration.schedule {
@@ -98,7 +107,7 @@ public final class Trainer {
         case .cosine: schedule = .cosine(warmup: min(stepsPerEpoch, totalSteps - 1), total: totalSteps)
         case .poly: schedule = .polynomial(total: totalSteps)
         }
-        let output = configuration.outputDirectory
+        let output = communicator.rank == 0 ? configuration.outputDirectory : nil
         var log: MetricsLog?
         if let output {
             try FileSystem.createDirectory(output)
@@ -119,14 +128,12 @@ public final class Trainer {
             let epochStart = ProcessInfo.processInfo.systemUptime
             var lossSum = 0.0, steps = 0, images = 0
             // The next batches are decoded and augmented on a background thread meanwhile.
-            let batches = try BatchPrefetcher(plan: BatchPlan(source: training, size: configuration.batchSize,
-                                                              seed: configuration.seed &+ UInt64(epoch),
-                                                              augmentation: configuration.augmentation),
-                                              depth: configuration.prefetchDepth)
+            let batches = try epochBatches(training, epoch: epoch)
             defer { batches.cancel() }
             var index = -1
             while let batch = try batches.next() {
                 index += 1
+                if communicator.isDistributed { CrashTestPoint.reach(index == 0 ? "rank-epoch-start" : "rank-step", epoch: epoch) }
                 let stepIndex = (epoch - 1) * stepsPerEpoch + index
                 optimizer.learningRate = schedule.learningRate(base: configuration.learningRate, step: stepIndex)
                 let outcome = try step(batch)
@@ -134,7 +141,7 @@ public final class Trainer {
                     if case .skip(let limit) = configuration.onNonFinite, skippedInARow < limit {
                         skippedSteps += 1
                         skippedInARow += 1
-                        if InterruptFlag.isRequested { interrupted = true; break }
+                        if try stopRequested() { interrupted = true; break }
                         continue
                     }
                     divergence = TrainingDivergence(epoch: epoch, step: index + 1, quantity: bad.quantity, value: bad.value,
@@ -145,9 +152,10 @@ public final class Trainer {
                 skippedInARow = 0
                 lossSum += outcome.loss
                 steps += 1
-                images += batch.count
-                reporter?.step(epoch: epoch, step: index + 1, loss: outcome.loss, images: batch.count)
-                if InterruptFlag.isRequested { interrupted = true; break }
+                let stepImages = try globalCount(batch.count)
+                images += stepImages
+                reporter?.step(epoch: epoch, step: index + 1, loss: outcome.loss, images: stepImages)
+                if try stopRequested() { interrupted = true; break }
             }
             let seconds = ProcessInfo.processInfo.systemUptime - epochStart
             batches.cancel()
@@ -204,13 +212,17 @@ public final class Trainer {
     /// One optimiser step on a batch; returns the batch's loss. When the loss or the gradient
     /// norm is not finite the update is dropped (weights and optimiser state unchanged) and the
     /// non-finite loss (or NaN) is returned.
+    ///
+    /// With a `communicator` of several ranks this is a collective: every rank calls it with its
+    /// share of the global batch and gets the global batch's loss (`fit` also broadcasts rank 0's
+    /// weights and sets up synchronised batch norm first; a direct caller does that itself).
     public func trainStep(_ batch: SegmentationBatch) throws -> Double {
         let outcome = try step(batch)
         return outcome.nonFinite == nil ? outcome.loss : (outcome.loss.isFinite ? .nan : outcome.loss)
     }
 
     /// What one step produced: its loss, and the non-finite quantity that dropped its update.
-    private struct StepOutcome {
+    struct StepOutcome {
         var loss: Double
         var nonFinite: (quantity: String, value: Double)?
     }
@@ -218,6 +230,7 @@ public final class Trainer {
     /// Forward, loss, backward, clipping and the optimiser step, checking the loss (before the
     /// backward pass) and the global gradient norm (before the update) for non-finite values.
     private func step(_ batch: SegmentationBatch) throws -> StepOutcome {
+        if communicator.isDistributed { return try distributedStep(batch) }
         model.parameters.zeroGradients()
         let logits = try model.forward(batch.images, mode: .training)
         // The loss rejects non-finite logits as bad input; here they mean the run diverged,
@@ -239,8 +252,11 @@ public final class Trainer {
     /// Validation loss, and Dice and IoU per class (index 0 = background) of the arg-max
     /// prediction, each the mean over images in which the class is present (MONAI's
     /// `DiceMetric(include_background=True, ignore_empty=True, reduction="mean_batch")`).
+    /// With a `communicator` of several ranks this is a collective: the ranks split each global
+    /// batch of `batchSize` (per rank) × ranks and every rank returns the whole set's figures.
     public func evaluate(_ dataset: any SegmentationSource, batchSize: Int? = nil) throws -> (loss: Double, dice: [Double], iou: [Double]) {
         try checkCompatible(dataset)
+        if communicator.isDistributed { return try distributedEvaluate(dataset, batchSize: batchSize ?? configuration.batchSize) }
         let classes = model.configuration.classes
         var dice = [[Double]](repeating: [], count: classes), iou = dice
         var lossSum = 0.0, batches = 0

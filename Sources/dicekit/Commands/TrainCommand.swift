@@ -49,6 +49,15 @@ enum TrainCommand: Command {
                                  value is refused. --epochs, --lr, --schedule, --clip, --weight-decay,
                                  --momentum, --threads, --out and --on-nonfinite may change.
 
+        distributed (Docs/Distributed.md)
+          --distributed          data-parallel under 'mpirun -np N' (--hostfile for several machines):
+                                 --batch-size is per rank, each global batch of N × B is split between
+                                 the ranks, gradients and loss statistics are summed over them (the
+                                 losses and weights are one process's with --batch-size N × B), and
+                                 rank 0 alone writes the output. Without mpirun it trains as one process.
+          --no-sync-bn           with --norm batch: each rank normalises with its own share of the batch
+                                 (default: synchronised batch norm, the statistics of the global batch)
+
         Prints a progress line on a terminal (one line per epoch otherwise) and the summary JSON
         at the end. Ctrl-C saves DIR/last.safetensors and exits cleanly; after a kill, --resume
         continues from the last finished epoch.
@@ -56,7 +65,7 @@ enum TrainCommand: Command {
         valueOptions: DataOptions.valueOptions.union(["val-fraction", "base", "depth", "norm", "activation",
                        "epochs", "batch-size", "lr", "optimizer", "weight-decay", "momentum", "schedule", "loss",
                        "clip", "seed", "threads", "out", "resume", "on-nonfinite", "augment"]),
-        flags: ["no-augment"]
+        flags: ["no-augment", "distributed", "no-sync-bn"]
     )
 
     static func run(_ given: ParsedArguments) throws {
@@ -149,22 +158,30 @@ enum TrainCommand: Command {
         }
         config.classNames = data.classNames
         let trainer = try Trainer(model: model, configuration: config)
+        let world = try joinRanks(arguments)
+        trainer.communicator = world ?? SingleProcessCommunicator()
+        trainer.synchronizesBatchNorm = !arguments.flag("no-sync-bn")
+        let isRankZero = trainer.communicator.rank == 0
         if let resume {
             try trainer.resume(from: resume.checkpoint, path: resume.path)
-            try carryBestCheckpoint(from: resume.path, to: config.outputDirectory!)
+            if isRankZero { try carryBestCheckpoint(from: resume.path, to: config.outputDirectory!) }
         }
-        let steps = (training.count + config.batchSize - 1) / config.batchSize
+        let steps = (training.count + trainer.globalBatchSize - 1) / trainer.globalBatchSize
         let reporter = ProgressReporter(totalEpochs: config.epochs, stepsPerEpoch: steps, firstEpoch: trainer.history.count + 1)
         let m = model.configuration
-        reporter.message("training a U-Net (base \(m.baseWidth), depth \(m.depth), \(m.classes) classes, norm \(m.normalization.name), "
+        let ranks = trainer.communicator.size
+        if isRankZero { reporter.message("training a U-Net (base \(m.baseWidth), depth \(m.depth), \(m.classes) classes, norm \(m.normalization.name), "
                          + "loss \(config.loss.rawValue)) on \(training.count) images of \(training.spatialShape), "
-                         + "validating on \(validation?.count ?? 0); \(config.epochs) epochs × \(steps) steps; output in \(config.outputDirectory!)")
-        do {
-            let summary = try trainer.fit(training: training, validation: validation, reporter: reporter)
-            print(summary.json.prettyEncoded, terminator: "")
-        } catch let divergence as TrainingDivergence {
-            print(divergence.summary.json.prettyEncoded, terminator: "")
-            throw divergence
+                         + "validating on \(validation?.count ?? 0); \(config.epochs) epochs × \(steps) steps; output in \(config.outputDirectory!)"
+                         + (ranks > 1 ? "; \(ranks) ranks × batch \(config.batchSize)" : "")) }
+        try onAllRanks(world) {
+            do {
+                let summary = try trainer.fit(training: training, validation: validation, reporter: reporter)
+                if isRankZero { print(summary.json.prettyEncoded, terminator: "") }
+            } catch let divergence as TrainingDivergence {
+                if isRankZero { print(divergence.summary.json.prettyEncoded, terminator: "") }
+                throw divergence
+            }
         }
     }
 }

@@ -15,6 +15,9 @@ public struct BatchPlan: Sendable {
     let seed: UInt64?
     let augmentation: Augmentation
     let dropLast: Bool
+    /// Per batch, the positions in `order` it takes (a rank's shards in distributed training);
+    /// nil: consecutive runs of `size`.
+    let positions: [[Int]]?
 
     /// The batches of one epoch.
     ///
@@ -35,10 +38,28 @@ public struct BatchPlan: Sendable {
         self.seed = seed
         self.augmentation = augmentation
         self.dropLast = dropLast
+        self.positions = nil
+    }
+
+    /// A plan whose batch i takes the samples at `positions[i]` of the epoch's seeded order, each
+    /// augmented with the seed of its position — so the union of several such plans (one per
+    /// rank) holds exactly the samples, and the bytes, of the one-process plan. A batch may be
+    /// empty.
+    ///
+    /// - Throws: `DiceKitError.option` for augmentations the samples' shape does not allow.
+    init(source: any SegmentationSource, seed: UInt64, augmentation: Augmentation, positions: [[Int]]) throws {
+        try augmentation.validate(spatialShape: source.spatialShape)
+        self.source = source
+        self.order = SegmentationDataset.permutation(source.count, seed: seed)
+        self.size = positions.map(\.count).max() ?? 1
+        self.seed = seed
+        self.augmentation = augmentation
+        self.dropLast = false
+        self.positions = positions
     }
 
     /// The number of batches.
-    public var count: Int { dropLast ? order.count / size : (order.count + size - 1) / size }
+    public var count: Int { positions?.count ?? (dropLast ? order.count / size : (order.count + size - 1) / size) }
 
     /// Batch `i` (0-based), read from the source now.
     ///
@@ -46,8 +67,9 @@ public struct BatchPlan: Sendable {
     /// - Throws: the source's error for a sample that cannot be read (it names the file).
     public func batch(_ i: Int) throws -> SegmentationBatch {
         precondition(i >= 0 && i < count, "BatchPlan: batch \(i) out of 0..<\(count)")
-        let indices = Array(order[(i * size)..<Swift.min((i + 1) * size, order.count)])
-        return assembled(try source.samples(indices), indices: indices, firstPosition: i * size, seed: seed,
+        let chosen = positions?[i] ?? Array((i * size)..<Swift.min((i + 1) * size, order.count))
+        let indices = chosen.map { order[$0] }
+        return assembled(try source.samples(indices), indices: indices, positions: chosen, seed: seed,
                          augmentation: augmentation)
     }
 }

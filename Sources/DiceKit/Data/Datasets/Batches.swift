@@ -56,7 +56,8 @@ public struct BatchSequence: Sequence, Sendable {
     public func batch(_ i: Int) -> SegmentationBatch {
         precondition(i >= 0 && i < count, "BatchSequence: batch \(i) out of 0..<\(count)")
         let indices = Array(order[(i * size)..<Swift.min((i + 1) * size, order.count)])
-        return assembled(dataset.subset(indices), indices: indices, firstPosition: i * size, seed: seed, augmentation: augmentation)
+        return assembled(dataset.subset(indices), indices: indices, positions: Array((i * size)..<(i * size + indices.count)),
+                         seed: seed, augmentation: augmentation)
     }
 
     /// Iterates the batches in order.
@@ -73,11 +74,11 @@ public struct BatchSequence: Sequence, Sendable {
 /// The batch of the samples `part` (data set indices `indices`), augmented when `seed` is
 /// given: the sample at epoch position p gets the generator `sampleSeed(seed, p)`, so a batch
 /// depends on (seed, epoch, position) only, never on what was drawn before it.
-func assembled(_ part: SegmentationDataset, indices: [Int], firstPosition: Int, seed: UInt64?,
+func assembled(_ part: SegmentationDataset, indices: [Int], positions: [Int], seed: UInt64?,
                augmentation: Augmentation) -> SegmentationBatch {
     var part = part
-    if let seed, augmentation != .none {
-        part = augmentation.apply(to: part, seeds: (0..<indices.count).map { sampleSeed(seed, firstPosition + $0) })
+    if let seed, augmentation != .none, !indices.isEmpty {
+        part = augmentation.apply(to: part, seeds: positions.map { sampleSeed(seed, $0) })
     }
     return SegmentationBatch(images: part.images, labels: part.labels, labelShape: part.labelShape, indices: indices)
 }

@@ -30,7 +30,12 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer {
     /// Number of training batches seen, shape [] (an integer buffer).
     public let batchesTracked: Parameter<Scalar>
 
-    private var cache: (xhat: Tensor<Scalar>, scale: [Scalar], mode: LayerMode)?
+    /// Shares the batch statistics with the other ranks in training mode (synchronised batch
+    /// norm, see `BatchNormSynchronizer`); nil (default): this process's batch alone.
+    public var synchronizer: BatchNormSynchronizer?
+
+    /// `rows`: the batch's rows per channel (all ranks' when synchronised).
+    private var cache: (xhat: Tensor<Scalar>, scale: [Scalar], mode: LayerMode, rows: Int, synchronized: Bool)?
 
     /// A BatchNorm for `channels` channels.
     ///
@@ -59,14 +64,17 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer {
     @_specialize(where Scalar == Double)
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
         let (n, s, c) = try normalizationExtents(input.shape, channels: channels, layer: "BatchNorm")
-        let rows = n * s
+        let localRows = n * s
+        var rows = localRows
+        let synchronized = mode == .training && synchronizer != nil
         var shift = [Scalar](repeating: 0, count: c)
         var scale = [Scalar](repeating: 0, count: c)
         if mode == .training {
+            var (mean, variance) = input.withUnsafeBufferPointer { channelMoments($0, rows: localRows, channels: c) }
+            if let synchronizer { (rows, mean, variance) = try synchronizer.merge(rows: rows, mean: mean, variance: variance) }
             guard rows > 1 else {
                 throw DiceKitError.value("BatchNorm: \(rows) value(s) per channel in training mode; expected more than 1 (shape \(input.shape))")
             }
-            let (mean, variance) = input.withUnsafeBufferPointer { channelMoments($0, rows: rows, channels: c) }
             var newMean = runningMean.value.scalars, newVariance = runningVariance.value.scalars
             for k in 0..<c {
                 shift[k] = Scalar(mean[k])
@@ -90,12 +98,12 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer {
         input.withUnsafeBufferPointer { x in
             xhat.withUnsafeMutableBufferPointer { h in
                 output.withUnsafeMutableBufferPointer { y in
-                    normalizeRows(x, rows: rows, channels: c, shift: shift, scale: scale, gamma: gamma, beta: beta,
+                    normalizeRows(x, rows: localRows, channels: c, shift: shift, scale: scale, gamma: gamma, beta: beta,
                                   normalized: h, output: y)
                 }
             }
         }
-        cache = (xhat, scale, mode)
+        cache = (xhat, scale, mode, rows, synchronized)
         return output
     }
 
@@ -112,12 +120,19 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer {
             throw DiceKitError.shape("BatchNorm.backward: gradient shape \(outputGradient.shape); expected the last output's \(self.cache?.xhat.shape ?? [])")
         }
         let c = channels
-        let rows = outputGradient.count / c
-        let (dBeta, dGamma) = outputGradient.withUnsafeBufferPointer { dy in
-            cache.xhat.withUnsafeBufferPointer { h in channelGradientSums(dy, h, rows: rows, channels: c) }
+        let localRows = outputGradient.count / c
+        var (dBeta, dGamma) = outputGradient.withUnsafeBufferPointer { dy in
+            cache.xhat.withUnsafeBufferPointer { h in channelGradientSums(dy, h, rows: localRows, channels: c) }
         }
+        // This rank's share of dγ and dβ (the trainer sums the parameter gradients over the
+        // ranks); the input gradient needs the whole batch's sums.
         accumulateChannelSums(dBeta, into: &bias.gradient)
         accumulateChannelSums(dGamma, into: &weight.gradient)
+        let rows = cache.rows
+        if cache.synchronized, let synchronizer {
+            (dBeta, dGamma) = try synchronizer.sum(dBeta, dGamma)
+            if !synchronizer.contributes { return Tensor<Scalar>(shape: outputGradient.shape) }
+        }
         let gamma = weight.value.scalars
         // dx = scale·γ·(dy − [Σdy + x̂·Σdy·x̂]/K) in training mode; scale·γ·dy in evaluation mode.
         let training = cache.mode == .training
@@ -127,7 +142,7 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer {
         outputGradient.withUnsafeBufferPointer { dy in
             cache.xhat.withUnsafeBufferPointer { h in
                 inputGradient.withUnsafeMutableBufferPointer { dx in
-                    for r in 0..<rows {
+                    for r in 0..<localRows {
                         let base = r * c
                         for k in 0..<c {
                             dx[base + k] = cache.scale[k] * gamma[k] * (dy[base + k] - meanBeta[k] - h[base + k] * meanGamma[k])

@@ -17,11 +17,20 @@ public final class UNet<Scalar: BLASScalar> {
     /// When set, forward and backward add their time per stage (down.i, pool.i, mid, up.j,
     /// concat.j, dec.j, head) to it; nil (default) measures nothing.
     public var profile: LayerProfile?
+    /// Called by `backward` after each stage (head, dec.j, concat.j, up.j, mid, pool.i, down.i,
+    /// named like the parameters' prefixes): the gradients of that stage's parameters are then
+    /// final, so data-parallel training can start sending them; nil (default) calls nothing.
+    public var backwardStageFinished: ((String) -> Void)?
     /// Whether `backward` also computes d(loss)/d(input) (default false: training needs only the
     /// parameters' gradients, and the first convolution then skips its input gradient).
     public var computesInputGradient: Bool {
         get { firstConvolution.computesInputGradient }
         set { firstConvolution.computesInputGradient = newValue }
+    }
+
+    /// Every BatchNorm layer (for synchronised batch normalisation, Trainer+Distributed.swift).
+    var batchNorms: [BatchNorm<Scalar>] {
+        (down + [mid] + dec).flatMap { $0.layers.compactMap { $0 as? BatchNorm<Scalar> } }
     }
 
     private let down: [SequentialLayer<Scalar>]
@@ -139,8 +148,9 @@ public final class UNet<Scalar: BLASScalar> {
     private var firstConvolution: ConvolutionLayer<Scalar> { down[0].layers[0] as! ConvolutionLayer<Scalar> }
 
     private func timed<R>(_ name: String, _ backward: Bool, _ body: () throws -> R) rethrows -> R {
-        guard let profile else { return try body() }
-        return try profile.measure(name, backward: backward, body)
+        let result = try profile.map { try $0.measure(name, backward: backward, body) } ?? body()
+        if backward { backwardStageFinished?(name) }
+        return result
     }
 
     private func checkInput(_ shape: [Int]) throws {
