@@ -61,7 +61,7 @@ int dk_pool_avx512_enabled(void) {
 }
 
 int dk_conv_direct_enabled(void) {
-    return dk_isa() == DK_ISA_AVX512;
+    return dk_isa() >= DK_ISA_AVX2;
 }
 
 void dk_note_isa(dk_kernel_family family, dk_isa_level level) {
