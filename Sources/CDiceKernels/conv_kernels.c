@@ -57,7 +57,8 @@ void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, co
         const long z = p / plane, r = p % plane, yy = r / g->wp, x = r % g->wp;
         if (yy >= g->oh || x >= g->ow) continue;
         float *dst = y + ((z * g->oh + yy) * g->ow + x) * cout + co;
-        DK_UNROLL for (int j = 0; j < NV; j++) _mm512_storeu_ps(dst + 16 * j, acc[i * NV + j]);
+        DK_UNROLL for (int j = 0; j < NV; j++)
+            _mm512_storeu_ps(dst + 16 * j, g->relu ? _mm512_max_ps(_mm512_setzero_ps(), acc[i * NV + j]) : acc[i * NV + j]);
     }
 }
 
@@ -91,9 +92,12 @@ void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const floa
             }
         }
     }
+    // ReLU in the output pass: after the last K block only.
+    const int rectify = g->relu && s1 == g->kd * g->kh && k1 == seg;
     DK_UNROLL for (int i = 0; i < MR; i++) {
         if (q + i >= end) break;
-        DK_UNROLL for (int j = 0; j < NV; j++) _mm512_storeu_ps(y + (q + i) * cout + co + 16 * j, acc[i * NV + j]);
+        DK_UNROLL for (int j = 0; j < NV; j++)
+            _mm512_storeu_ps(y + (q + i) * cout + co + 16 * j, rectify ? _mm512_max_ps(_mm512_setzero_ps(), acc[i * NV + j]) : acc[i * NV + j]);
     }
 }
 

@@ -42,10 +42,13 @@ void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, co
             }
         }
     }
+    // ReLU in the output pass: after the last K block only.
+    const int rectify = g->relu && s1 == g->kd * g->kh;
     DK_UNROLL for (int i = 0; i < MR; i++) {
         if (q + i >= end) break;
-        _mm256_storeu_ps(y + (q + i) * cout + co, acc[i * 2]);
-        _mm256_storeu_ps(y + (q + i) * cout + co + 8, acc[i * 2 + 1]);
+        DK_UNROLL for (int j = 0; j < 2; j++)
+            _mm256_storeu_ps(y + (q + i) * cout + co + 8 * j,
+                             rectify ? _mm256_max_ps(_mm256_setzero_ps(), acc[i * 2 + j]) : acc[i * 2 + j]);
     }
 }
 

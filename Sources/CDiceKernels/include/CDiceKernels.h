@@ -76,7 +76,8 @@ typedef struct {
     int kd, kh, kw;        ///< kernel extents
     int cin, cout;         ///< channels
     long weight_block;     ///< bytes of weights one K block of the forward pass may hold (0: 128 KiB);
-                           ///< DiceKit derives it from the L2 size (Convolution/ConvBlocking.swift)
+                           ///< DiceKit derives it from L1d (Convolution/ConvBlocking.swift)
+    int relu;              ///< forward: 1 stores max(0, y) in the output pass, NaN kept (evaluation-mode fusion)
 } dk_conv_geometry;
 
 /// y = conv(xp, w) (+ bias) at output positions [q0, q1) of one sample, q = (z·oh + y)·ow + x.

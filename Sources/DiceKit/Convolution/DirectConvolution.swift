@@ -69,7 +69,8 @@ extension ConvGeometry {
         if let x = pass.x {
             let padded = PaddedSource(source: x, batch: batch, inner: input, channels: inChannels,
                                       before: padBefore, after: padAfter, kernelWidth: kernel[2])
-            let g = directGeometry(padded: padded, output: output, kernel: kernel, cin: inChannels, cout: outChannels)
+            var g = directGeometry(padded: padded, output: output, kernel: kernel, cin: inChannels, cout: outChannels)
+            g.relu = pass.rectifies ? 1 : 0
             if let y = pass.y {
                 forwardTasks(g, padded: padded, weight: pass.weight, bias: pass.bias, y: y, outputSample: outputPixels * outChannels,
                              workers: workers)
@@ -109,7 +110,7 @@ extension ConvGeometry {
     private func directGeometry(padded: PaddedSource, output: [Int], kernel: [Int], cin: Int, cout: Int) -> dk_conv_geometry {
         dk_conv_geometry(hp: padded.extents[1], wp: padded.extents[2], od: output[0], oh: output[1], ow: output[2],
                          kd: Int32(kernel[0]), kh: Int32(kernel[1]), kw: Int32(kernel[2]), cin: Int32(cin), cout: Int32(cout),
-                         weight_block: ConvBlocking.current.weightBlock)
+                         weight_block: ConvBlocking.current.weightBlock, relu: 0)
     }
 
     /// y = conv(padded, weight) (+ bias) over the batch, in chunks of output positions sized from
