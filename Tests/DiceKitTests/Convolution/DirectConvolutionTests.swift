@@ -110,6 +110,23 @@ final class DirectConvolutionTests: XCTestCase {
         }
     }
 
+    func testEveryLevelRepeatsItsBits() throws {
+        // Same level and worker count: the same bits, run after run (3 samples on 2 workers share a padded batch).
+        let x = randomTensor([3, 9, 6, 32], seed: 755).converted(to: Float.self)
+        let w = randomTensor([3, 3, 32, 64], seed: 756).converted(to: Float.self)
+        let dy = randomTensor([3, 9, 6, 64], seed: 757).converted(to: Float.self)
+        let conv = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(workers: 2))
+        for isa in directLevels {
+            try CKernels.force(isa)
+            let first = try conv.backward(input: x, outputGradient: dy)
+            let second = try conv.backward(input: x, outputGradient: dy)
+            XCTAssertEqual(CKernels.lastUsed(.convolution), isa)
+            XCTAssertEqual(first.weight.scalars, second.weight.scalars, "\(isa) ∂w")
+            XCTAssertEqual(first.input!.scalars, second.input!.scalars, "\(isa) ∂x")
+            XCTAssertEqual(try conv.forward(x).scalars, try conv.forward(x).scalars, "\(isa) forward")
+        }
+    }
+
     func testFirstLayerOnOneOrThreeChannels() throws {
         // Weight rows in tiles of 3; the input gradient stays on the lowered path.
         try checkConvolution(input: [2, 9, 7, 3], kernel: [3, 3], cout: 16, padding: .same, directInputGradient: false, seed: 790)
