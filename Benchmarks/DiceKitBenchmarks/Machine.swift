@@ -26,6 +26,7 @@ func machineFields() -> [(String, String)] {
         ("cpu_l2_bytes", optional(cpu.caches.l2)),
         ("cpu_l3_bytes", optional(cpu.caches.l3)),
         ("cpu_clock_ghz", cpu.clock.map { jsonNumber($0.gigahertz) } ?? "null"),
+        ("kernel_isa", string(InstructionSet.current.description)),
         ("openblas", string(BLAS.configuration)),
         ("openblas_core_found", string(selection.found)),
         ("openblas_core", string(selection.chosen)),
@@ -46,6 +47,8 @@ func printMachine() {
         ("cpu", "\(cpu.modelName) (\(cpu.vendor) family \(cpu.family) model \(cpu.model))"),
         ("cpu_isa", cpu.instructionSets.names.joined(separator: " ")),
         ("cpu_cores / caches", "\(cpu.cores) cores, \(cpu.cacheSummary)"),
+        ("kernel_isa", InstructionSet.current.description
+            + (ProcessInfo.processInfo.environment["DICEKIT_ISA"] != nil ? " (DICEKIT_ISA)" : "")),
         ("openblas", "\(BLAS.configuration) (\(BLAS.parallelism))"),
         ("openblas_core", selection.description),
     ]

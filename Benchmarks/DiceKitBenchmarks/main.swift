@@ -39,6 +39,11 @@ case .success(let options):
         for benchmark in allBenchmarks { print(benchmark.key) }
         exit(0)
     }
+    if let raw = getenv("DICEKIT_ISA"), case let requested = String(cString: raw), requested != InstructionSet.current.description {
+        printErr("dicekit-bench: DICEKIT_ISA=\(requested) cannot be used: expected one of "
+                 + InstructionSet.available.map(\.description).joined(separator: ", ") + " (this CPU)")
+        exit(2)
+    }
     do {
         // Read the reference before the run, so that a bad file fails at once.
         let reference = try options.against.map(loadReference(path:))

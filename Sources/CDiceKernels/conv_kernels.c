@@ -1,4 +1,5 @@
-// Direct convolution kernels (AVX-512, Float): stride 1, no dilation, one group, output channels
+// Direct convolution kernels (AVX-512, Float; the AVX2 variant is conv_kernels_avx2.c, chosen
+// by the entry points at the end of this file): stride 1, no dilation, one group, output channels
 // a multiple of 16 and input channels a multiple of 16 (or kw·cin a multiple of 3, for a first
 // layer on 1 or 3 channels), on a zero-padded channels-last sample. They replace im2col + GEMM
 // where the lowered GEMM is narrow (16–64 output channels) and the copy into the lowered matrix
@@ -21,15 +22,11 @@
 // (within one segment) × NV·16 output channels accumulates xp-row broadcasts times dy vectors.
 
 #include "CDiceKernels.h"
+#include "conv_kernels_internal.h"
 #include <immintrin.h>
 
 #define DKC512 __attribute__((target("avx512f,avx512bw,avx512dq,fma")))
 #define DK_UNROLL _Pragma("clang loop unroll(full)")
-
-/// Float offset in the padded sample of segment s = kz·kh + ky.
-static inline long segment_offset(const dk_conv_geometry *g, int s) {
-    return ((long)(s / g->kh) * g->hp + s % g->kh) * g->wp * g->cin;
-}
 
 /// MR grid positions from `o` × NV·16 output channels from `co`, over every segment.
 DKC512 static inline __attribute__((always_inline))
@@ -42,7 +39,7 @@ void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, co
     const long seg = (long)g->kw * g->cin, cin = g->cin, cout = g->cout;
     const int segments = g->kd * g->kh;
     for (int s = 0; s < segments; s++) {
-        const float *a = xp + o * cin + segment_offset(g, s);
+        const float *a = xp + o * cin + dk_conv_segment_offset(g, s);
         const float *b = w + s * seg * cout + co;
         for (long k = 0; k < seg; k++) {
             __m512 bv[4];
@@ -60,37 +57,33 @@ void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, co
         const long z = p / plane, r = p % plane, yy = r / g->wp, x = r % g->wp;
         if (yy >= g->oh || x >= g->ow) continue;
         float *dst = y + ((z * g->oh + yy) * g->ow + x) * cout + co;
-        DK_UNROLL for (int j = 0; j < NV; j++) _mm512_storeu_ps(dst + 16 * j, acc[i * NV + j]);
+        DK_UNROLL for (int j = 0; j < NV; j++)
+            _mm512_storeu_ps(dst + 16 * j, g->relu ? _mm512_max_ps(_mm512_setzero_ps(), acc[i * NV + j]) : acc[i * NV + j]);
     }
-}
-
-/// The grid position of valid output position q = (z·oh + y)·ow + x.
-static inline long grid_position(const dk_conv_geometry *g, long q) {
-    const long plane = g->oh * g->ow, z = q / plane, r = q % plane;
-    return (z * g->hp + r / g->ow) * g->wp + r % g->ow;
 }
 
 /// MR valid output positions from q × NV·16 output channels from `co`, with one row pointer per
 /// position: no grid padding is computed, which pays at small widths (a fifth of the grid at 8²)
 /// and costs registers, so it serves the tiles of ≥ 48 output channels (MR ≤ 12).
-/// Segments s0..<s1 only: the first block starts from the bias, later ones from y (K blocking,
-/// so that the block of weights the tiles share stays in L2).
+/// Segments s0..<s1, rows k0..<k1 of each, only: the first block starts from the bias, later ones
+/// from y (K blocking, so that the block of weights the tiles share stays in L1). Blocking does
+/// not change the result: the accumulators are Float either way, in the same k order.
 DKC512 static inline __attribute__((always_inline))
 void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias, float *y,
-                          long q, long end, int co, int s0, int s1, const int MR, const int NV) {
+                          long q, long end, int co, int s0, int s1, long k0, long k1, const int MR, const int NV) {
     __m512 acc[28];
     const long seg = (long)g->kw * g->cin, cin = g->cin, cout = g->cout;
     DK_UNROLL for (int i = 0; i < MR; i++)
         DK_UNROLL for (int j = 0; j < NV; j++)
-            acc[i * NV + j] = s0 > 0 ? (q + i < end ? _mm512_loadu_ps(y + (q + i) * cout + co + 16 * j) : _mm512_setzero_ps())
+            acc[i * NV + j] = s0 > 0 || k0 > 0 ? (q + i < end ? _mm512_loadu_ps(y + (q + i) * cout + co + 16 * j) : _mm512_setzero_ps())
                             : bias ? _mm512_loadu_ps(bias + co + 16 * j) : _mm512_setzero_ps();
     const float *rows[12];
     // Past the end, repeat the last position (computed, not stored) so that every read is valid.
-    DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = xp + grid_position(g, q + i < end ? q + i : end - 1) * cin;
+    DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = xp + dk_conv_grid_position(g, q + i < end ? q + i : end - 1) * cin;
     for (int s = s0; s < s1; s++) {
-        const long offset = segment_offset(g, s);
+        const long offset = dk_conv_segment_offset(g, s);
         const float *b = w + s * seg * cout + co;
-        for (long k = 0; k < seg; k++) {
+        for (long k = k0; k < k1; k++) {
             __m512 bv[4];
             DK_UNROLL for (int j = 0; j < NV; j++) bv[j] = _mm512_loadu_ps(b + k * cout + 16 * j);
             DK_UNROLL for (int i = 0; i < MR; i++) {
@@ -99,37 +92,46 @@ void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const floa
             }
         }
     }
+    // ReLU in the output pass: after the last K block only.
+    const int rectify = g->relu && s1 == g->kd * g->kh && k1 == seg;
     DK_UNROLL for (int i = 0; i < MR; i++) {
         if (q + i >= end) break;
-        DK_UNROLL for (int j = 0; j < NV; j++) _mm512_storeu_ps(y + (q + i) * cout + co + 16 * j, acc[i * NV + j]);
+        DK_UNROLL for (int j = 0; j < NV; j++)
+            _mm512_storeu_ps(y + (q + i) * cout + co + 16 * j, rectify ? _mm512_max_ps(_mm512_setzero_ps(), acc[i * NV + j]) : acc[i * NV + j]);
     }
 }
 
 #define DK_FORWARD_GRID(MR, NV) \
     for (long o = p0; o < p1; o += MR) forward_tile(g, xp, w, bias, y, o, p1, co, MR, NV);
 #define DK_FORWARD_COMPACT(MR, NV) \
-    for (long q = q0; q < q1; q += MR) forward_tile_compact(g, xp, w, bias, y, q, q1, co, s0, s1, MR, NV);
+    for (long q = q0; q < q1; q += MR) forward_tile_compact(g, xp, w, bias, y, q, q1, co, s0, s1, k0, k1, MR, NV);
 
 DKC512 static void forward_avx512(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
                                   float *y, long q0, long q1) {
     if (g->cout < 48) {
         // 16 or 32 output channels: tall tiles over the grid positions spanning q0..<q1.
-        const long p0 = grid_position(g, q0), p1 = grid_position(g, q1 - 1) + 1;
+        const long p0 = dk_conv_grid_position(g, q0), p1 = dk_conv_grid_position(g, q1 - 1) + 1;
         const int co = 0;
         if (g->cout == 16) { DK_FORWARD_GRID(24, 1) } else { DK_FORWARD_GRID(12, 2) }
         return;
     }
-    // Blocks of segments with at most ~128 KiB of a 64-channel weight block each.
-    const long segment_bytes = (long)g->kw * g->cin * 64 * 4;
-    const int segments = g->kd * g->kh, per_block = segment_bytes >= (128 << 10) ? 1 : (int)((128 << 10) / segment_bytes);
+    // K blocks with at most g->weight_block bytes of a 64-channel weight block each: whole
+    // segments when one fits, else rows k0..<k1 of one segment at a time (a multiple of 16 rows).
+    const long seg = (long)g->kw * g->cin, segment_bytes = seg * 64 * 4;
+    const int segments = g->kd * g->kh, per_block = dk_conv_segments_per_block(g, segment_bytes);
+    const long budget_rows = dk_conv_weight_block(g) / (64 * 4) / 16 * 16;
+    const long rows = segment_bytes <= dk_conv_weight_block(g) || budget_rows < 16 ? seg : budget_rows;
     for (int co = 0; co < g->cout; co += 64) {
         for (int s0 = 0; s0 < segments; s0 += per_block) {
             const int s1 = s0 + per_block < segments ? s0 + per_block : segments;
-            switch ((g->cout - co) >= 64 ? 4 : (g->cout - co) / 16) {
-            case 1: DK_FORWARD_COMPACT(12, 1) break;
-            case 2: DK_FORWARD_COMPACT(12, 2) break;
-            case 3: DK_FORWARD_COMPACT(8, 3) break;
-            default: DK_FORWARD_COMPACT(6, 4) break;
+            for (long k0 = 0; k0 < seg; k0 += rows) {
+                const long k1 = k0 + rows < seg ? k0 + rows : seg;
+                switch ((g->cout - co) >= 64 ? 4 : (g->cout - co) / 16) {
+                case 1: DK_FORWARD_COMPACT(12, 1) break;
+                case 2: DK_FORWARD_COMPACT(12, 2) break;
+                case 3: DK_FORWARD_COMPACT(8, 3) break;
+                default: DK_FORWARD_COMPACT(6, 4) break;
+                }
             }
         }
     }
@@ -137,8 +139,13 @@ DKC512 static void forward_avx512(const dk_conv_geometry *g, const float *xp, co
 
 void dk_conv_forward_f32(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
                          float *y, long q0, long q1) {
-    dk_note_isa(DK_KERNEL_CONV, DK_ISA_AVX512);
-    if (q1 > q0) forward_avx512(g, xp, w, bias, y, q0, q1);
+    if (dk_isa() == DK_ISA_AVX512) {
+        dk_note_isa(DK_KERNEL_CONV, DK_ISA_AVX512);
+        if (q1 > q0) forward_avx512(g, xp, w, bias, y, q0, q1);
+    } else {
+        dk_note_isa(DK_KERNEL_CONV, DK_ISA_AVX2);
+        if (q1 > q0) dk_conv_forward_avx2(g, xp, w, bias, y, q0, q1);
+    }
 }
 
 /// dw rows [k0, k0 + KR) of segment s × NV·16 output channels from `co`, accumulated over the
@@ -153,7 +160,7 @@ void weight_tile(const dk_conv_geometry *g, const float *xp, long xp_stride, con
     __m512 acc[24];
     DK_UNROLL for (int r = 0; r < KR; r++)
         DK_UNROLL for (int j = 0; j < NV; j++) acc[r * NV + j] = _mm512_loadu_ps(row + r * cout + 16 * j);
-    const long offset = segment_offset(g, s) + k0;
+    const long offset = dk_conv_segment_offset(g, s) + k0;
     for (long n = 0; n < samples; n++) {
         for (long l = l0; l < l1; l++) {
             const long z = l / g->oh, yy = l % g->oh;
@@ -207,12 +214,22 @@ DKC512 static void weight_grad_avx512(const dk_conv_geometry *g, const float *xp
 }
 
 void dk_conv_weight_grad_f32(const dk_conv_geometry *g, const float *xp, const float *dy, float *dw, long l0, long l1) {
-    dk_note_isa(DK_KERNEL_CONV, DK_ISA_AVX512);
-    weight_grad_avx512(g, xp, 0, dy, 1, dw, l0, l1, 0, g->kd * g->kh, 0, g->cout);
+    if (dk_isa() == DK_ISA_AVX512) {
+        dk_note_isa(DK_KERNEL_CONV, DK_ISA_AVX512);
+        weight_grad_avx512(g, xp, 0, dy, 1, dw, l0, l1, 0, g->kd * g->kh, 0, g->cout);
+    } else {
+        dk_note_isa(DK_KERNEL_CONV, DK_ISA_AVX2);
+        dk_conv_weight_grad_avx2(g, xp, 0, dy, 1, dw, l0, l1, 0, g->kd * g->kh, 0, g->cout);
+    }
 }
 
 void dk_conv_weight_grad_block_f32(const dk_conv_geometry *g, const float *xp, long xp_stride, const float *dy, long samples,
                                    float *dw, int s0, int s1, int co0, int co1) {
-    dk_note_isa(DK_KERNEL_CONV, DK_ISA_AVX512);
-    weight_grad_avx512(g, xp, xp_stride, dy, samples, dw, 0, g->od * g->oh, s0, s1, co0, co1);
+    if (dk_isa() == DK_ISA_AVX512) {
+        dk_note_isa(DK_KERNEL_CONV, DK_ISA_AVX512);
+        weight_grad_avx512(g, xp, xp_stride, dy, samples, dw, 0, g->od * g->oh, s0, s1, co0, co1);
+    } else {
+        dk_note_isa(DK_KERNEL_CONV, DK_ISA_AVX2);
+        dk_conv_weight_grad_avx2(g, xp, xp_stride, dy, samples, dw, 0, g->od * g->oh, s0, s1, co0, co1);
+    }
 }

@@ -6,6 +6,8 @@
 #include "CDiceKernels.h"
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -32,6 +34,15 @@ static void detect(void) {
         detected_level = DK_ISA_PORTABLE;
     detected_pool_avx512 = avx512 && __builtin_cpu_supports("avx512vl");
 #endif
+    // DICEKIT_ISA=portable|avx2|avx512 caps the level for the whole process (to measure a lower
+    // level's kernels on this CPU); a name it does not know or a level the CPU lacks is ignored
+    // here, and dicekit-bench refuses to run with one.
+    const char *cap = getenv("DICEKIT_ISA");
+    if (cap) {
+        int level = !strcmp(cap, "portable") ? DK_ISA_PORTABLE : !strcmp(cap, "avx2") ? DK_ISA_AVX2
+                  : !strcmp(cap, "avx512") ? DK_ISA_AVX512 : -1;
+        if (level >= 0 && level <= (int)detected_level) atomic_store_explicit(&forced_level, level, memory_order_relaxed);
+    }
     for (int f = 0; f < DK_KERNEL_FAMILIES; f++) atomic_init(&last_level[f], -1);
 }
 
@@ -61,7 +72,7 @@ int dk_pool_avx512_enabled(void) {
 }
 
 int dk_conv_direct_enabled(void) {
-    return dk_isa() == DK_ISA_AVX512;
+    return dk_isa() >= DK_ISA_AVX2;
 }
 
 void dk_note_isa(dk_kernel_family family, dk_isa_level level) {

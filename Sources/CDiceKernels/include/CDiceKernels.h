@@ -1,7 +1,7 @@
 // CDiceKernels: the hot inner loops of DiceKit's Dice losses (Float, integer label targets,
 // fused sigmoid/softmax), of 2×2 max pooling and of direct convolutions, with AVX-512 (and for
-// the losses AVX2) variants chosen at run time and a portable fallback (the direct
-// convolutions have none: DiceKit uses im2col + GEMM without AVX-512). The CPU is detected once,
+// the losses and convolutions AVX2) variants chosen at run time and a portable fallback (the
+// direct convolutions have none: DiceKit uses im2col + GEMM without AVX2). The CPU is detected once,
 // thread-safely, in cpu_dispatch.c, which also sets flush-to-zero for kernel threads. Internal to
 // DiceKit: reached only through Sources/DiceKit/Losses/DiceLoss+CKernels.swift,
 // Sources/DiceKit/Convolution/PoolingKernels+Tiling.swift,
@@ -67,7 +67,7 @@ void dk_maxpool2x2_f32(const float *x, float *y, uint8_t *taps, long lines, long
 void dk_maxpool2x2_back_f32(const float *dy, const uint8_t *taps, const float *addend, float *dx,
                             long lines, long out_w, long in_w, long c);
 
-/// A direct convolution (conv_kernels.c): stride 1, no dilation, one group, `cout` a multiple
+/// A direct convolution (conv_kernels.c for AVX-512, conv_kernels_avx2.c for AVX2): stride 1, no dilation, one group, `cout` a multiple
 /// of 16, `cin` a multiple of 16 or kw·cin a multiple of 3, on one zero-padded channels-last
 /// sample of extents (od + kd − 1, hp, wp).
 typedef struct {
@@ -75,6 +75,9 @@ typedef struct {
     long od, oh, ow;       ///< output extents
     int kd, kh, kw;        ///< kernel extents
     int cin, cout;         ///< channels
+    long weight_block;     ///< bytes of weights one K block of the forward pass may hold (0: 128 KiB);
+                           ///< DiceKit derives it from L1d (Convolution/ConvBlocking.swift)
+    int relu;              ///< forward: 1 stores max(0, y) in the output pass, NaN kept (evaluation-mode fusion)
 } dk_conv_geometry;
 
 /// y = conv(xp, w) (+ bias) at output positions [q0, q1) of one sample, q = (z·oh + y)·ow + x.
@@ -108,7 +111,7 @@ typedef enum {
 typedef enum {
     DK_KERNEL_LOSS = 0,    ///< the Dice-loss passes (dice_kernels.c)
     DK_KERNEL_POOL = 1,    ///< 2×2 max pooling (pooling_kernels.c)
-    DK_KERNEL_CONV = 2,    ///< convolutions: AVX-512 direct kernels, or PORTABLE for the lowered path
+    DK_KERNEL_CONV = 2,    ///< convolutions: AVX-512 or AVX2 direct kernels, or PORTABLE for the lowered path
     DK_KERNEL_FAMILIES = 3
 } dk_kernel_family;
 
@@ -125,7 +128,8 @@ int dk_force_isa(int level);
 /// Whether 2×2 max pooling runs its AVX-512 loop (the level in use is AVX-512 and the CPU has VL).
 int dk_pool_avx512_enabled(void);
 
-/// Whether convolutions may take the direct kernels (the level in use is AVX-512).
+/// Whether convolutions may take the direct kernels (the level in use is AVX2 or AVX-512; the
+/// entry points run the variant of the level in use).
 int dk_conv_direct_enabled(void);
 
 /// Records the level a kernel family ran at (the kernels call it; Swift for the lowered path).

@@ -43,6 +43,9 @@ struct LoweredPass<T: BLASScalar> {
     var dxFill: UnsafePointer<T>?
     /// Overwritten with Σ dy over all rows (a convolution's bias gradient, [Cout]); needs `dy`.
     var biasGradient: UnsafeMutablePointer<T>? = nil
+    /// Whether `y` receives max(0, ·) in the output pass (an evaluation-mode convolution + ReLU;
+    /// NaN stays NaN, as `ReLU`).
+    var rectifies = false
 }
 
 /// Writes `fill` (a vector of `channels` scalars) or zeros to `pixels` consecutive pixels.
@@ -226,6 +229,8 @@ extension ConvGeometry {
             let end = Swift.min(start + tile, rows.upperBound)
             let m = end - start
             if let y = pass.y, let bias = pass.bias { fillBias(y, bias: bias, rows: start..<end) }
+            let tileStart = start
+            defer { if pass.rectifies, let y = pass.y { rectify(y + tileStart * cout, count: m * cout) } }
             for g in 0..<groups {
                 if let x = pass.x { im2col(x, rows: start..<end, group: g, into: col) }
                 if let y = pass.y {
@@ -250,6 +255,11 @@ extension ConvGeometry {
         }
     }
 
+    /// max(0, ·) over `count` elements in place, while the tile is in cache (NaN stays NaN).
+    private func rectify<T: BLASScalar>(_ y: UnsafeMutablePointer<T>, count: Int) {
+        for i in 0..<count where y[i] < 0 { y[i] = 0 }
+    }
+
     /// Adds `count` consecutive elements (whole rows) into the `width` accumulators `sum`, block
     /// by block: accumulator i receives the elements ≡ i mod width (a multiple of the row length).
     func addRows<T: BLASScalar>(_ source: UnsafePointer<T>, count: Int, into sum: UnsafeMutablePointer<T>, width: Int) {
@@ -270,6 +280,7 @@ extension ConvGeometry {
         let (r, m) = (rows.lowerBound, rows.count)
         let w = pass.weight
         if let y = pass.y, let bias = pass.bias { fillBias(y, bias: bias, rows: rows) }
+        defer { if pass.rectifies, let y = pass.y { rectify(y + r * cout, count: m * cout) } }
         for g in 0..<groups {
             if let y = pass.y, let x = pass.x {
                 BLAS.gemm(transposeA: .none, transposeB: .none, m: m, n: co, k: cg,

@@ -95,13 +95,19 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
     ///
     /// - Throws: as `outputShape(for:)`.
     public func forward(_ input: Tensor<Scalar>) throws -> Tensor<Scalar> {
+        try forward(input, rectified: false)
+    }
+
+    /// The convolution plus the bias, then max(0, ·) in the same output pass when `rectified`
+    /// (a convolution + ReLU in evaluation mode; NaN stays NaN, as `ReLU`).
+    func forward(_ input: Tensor<Scalar>, rectified: Bool) throws -> Tensor<Scalar> {
         let g = try geometry(input.shape)
         return specialised(Scalar.self, float: {
             ConvolutionKernels.forward(g, x: input.reinterpreted(as: Float.self), weight: weight.reinterpreted(),
-                                       bias: bias?.reinterpreted(), settings: settings).reinterpreted()
+                                       bias: bias?.reinterpreted(), settings: settings, rectified: rectified).reinterpreted()
         }, double: {
             ConvolutionKernels.forward(g, x: input.reinterpreted(as: Double.self), weight: weight.reinterpreted(),
-                                       bias: bias?.reinterpreted(), settings: settings).reinterpreted()
+                                       bias: bias?.reinterpreted(), settings: settings, rectified: rectified).reinterpreted()
         })
     }
 

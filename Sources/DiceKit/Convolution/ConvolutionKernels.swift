@@ -3,15 +3,16 @@
 // loop below is compiled specialised.
 
 enum ConvolutionKernels {
-    /// y = conv(x, w) + b in y space.
+    /// y = conv(x, w) + b in y space, or max(0, conv(x, w) + b) with `rectified`.
     static func forward<T: BLASScalar>(_ g: ConvGeometry, x: Tensor<T>, weight: Tensor<T>, bias: Tensor<T>?,
-                                       settings: ConvolutionSettings) -> Tensor<T> {
+                                       settings: ConvolutionSettings, rectified: Bool = false) -> Tensor<T> {
         // Every element is written by a GEMM with β = 0 or after the bias fill: no zeroing.
         let y = [T](unsafeUninitializedCapacity: g.outputRows * g.outChannels) { py, initialized in
             x.withUnsafeBufferPointer { px in
                 weight.withUnsafeBufferPointer { pw in
                     withOptionalPointer(bias) { pb in
-                        g.run(LoweredPass(x: px.baseAddress!, weight: pw.baseAddress!, y: py.baseAddress!, bias: pb),
+                        g.run(LoweredPass(x: px.baseAddress!, weight: pw.baseAddress!, y: py.baseAddress!, bias: pb,
+                                          rectifies: rectified),
                               settings: settings)
                     }
                 }

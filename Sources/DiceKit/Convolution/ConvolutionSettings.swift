@@ -20,8 +20,9 @@ public struct ConvolutionSettings: Sendable, Equatable {
     /// lowered row per worker is always allocated. It also bounds the padded copies of the
     /// direct kernels (`allowsDirect`): a pass whose copies would exceed it takes the lowered path.
     public var workspaceLimit: Int
-    /// Output pixels (lowered rows) per tile; nil (default) picks about 1 MiB of lowered tile per
-    /// worker, between 256 and 1024 rows.
+    /// Output pixels (lowered rows) per tile; nil (default) picks about one L2 cache of lowered
+    /// tile per worker (`CPUInfo.current.caches.l2`, 256 KiB when unknown; 1 MiB on Zen 4/5),
+    /// between 256 and 1024 rows.
     public var tileRows: Int?
     /// Parallel workers, each running OpenBLAS on one thread over the samples it takes; nil
     /// (default) uses `Parallelism.threadCount`. With 1, the GEMMs run on OpenBLAS's own thread pool.
@@ -47,7 +48,7 @@ public struct ConvolutionSettings: Sendable, Equatable {
     /// Lowered rows per tile for a lowered matrix with `patch` columns of `elementSize` bytes.
     func tileRows(patch: Int, elementSize: Int, workers: Int) -> Int {
         let rowBytes = Swift.max(patch * elementSize, 1)
-        let automatic = Swift.min(Swift.max((1 << 20) / rowBytes, 256), 1024)
+        let automatic = Swift.min(Swift.max(ConvBlocking.current.l2 / rowBytes, 256), 1024)
         let bound = Swift.max(workspaceLimit / (rowBytes * Swift.max(workers, 1)), 1)
         return Swift.max(1, Swift.min(tileRows ?? automatic, bound))
     }

@@ -1,6 +1,7 @@
 // The direct path of a lowered pass (ConvEngine.swift): Float convolutions with stride 1, no
-// dilation, one group and channels that are multiples of 16 run on the AVX-512 kernels of
-// Sources/CDiceKernels/conv_kernels.c instead of im2col + GEMM; so does a pass without input
+// dilation, one group and channels that are multiples of 16 run on the AVX-512 or AVX2 kernels
+// of Sources/CDiceKernels/conv_kernels.c and conv_kernels_avx2.c (the level in use picks one)
+// instead of im2col + GEMM, with block and chunk sizes from the CPU's caches (ConvBlocking.swift); so does a pass without input
 // gradient whose kernel width × input channels is a multiple of 3 (a first layer on 1 or 3
 // channels with a 3×3 kernel).
 //
@@ -20,8 +21,8 @@
 internal import CDiceKernels
 
 extension ConvGeometry {
-    /// Whether the direct kernels may run: the CPU has AVX-512 and no lower instruction set is
-    /// forced (`CKernels.force`).
+    /// Whether the direct kernels may run: the level in use (`InstructionSet.current`, which
+    /// `CKernels.force` may lower) is AVX2 or AVX-512.
     static var directKernelsAvailable: Bool { dk_conv_direct_enabled() != 0 }
 
     /// Whether `pass` runs on the direct kernels (see the file comment for the conditions).
@@ -68,7 +69,8 @@ extension ConvGeometry {
         if let x = pass.x {
             let padded = PaddedSource(source: x, batch: batch, inner: input, channels: inChannels,
                                       before: padBefore, after: padAfter, kernelWidth: kernel[2])
-            let g = directGeometry(padded: padded, output: output, kernel: kernel, cin: inChannels, cout: outChannels)
+            var g = directGeometry(padded: padded, output: output, kernel: kernel, cin: inChannels, cout: outChannels)
+            g.relu = pass.rectifies ? 1 : 0
             if let y = pass.y {
                 forwardTasks(g, padded: padded, weight: pass.weight, bias: pass.bias, y: y, outputSample: outputPixels * outChannels,
                              workers: workers)
@@ -107,15 +109,17 @@ extension ConvGeometry {
 
     private func directGeometry(padded: PaddedSource, output: [Int], kernel: [Int], cin: Int, cout: Int) -> dk_conv_geometry {
         dk_conv_geometry(hp: padded.extents[1], wp: padded.extents[2], od: output[0], oh: output[1], ow: output[2],
-                         kd: Int32(kernel[0]), kh: Int32(kernel[1]), kw: Int32(kernel[2]), cin: Int32(cin), cout: Int32(cout))
+                         kd: Int32(kernel[0]), kh: Int32(kernel[1]), kw: Int32(kernel[2]), cin: Int32(cin), cout: Int32(cout),
+                         weight_block: ConvBlocking.current.weightBlock, relu: 0)
     }
 
-    /// y = conv(padded, weight) (+ bias) over the batch, in chunks of about 3072 output positions
-    /// (multiples of every tile height: 24, 12, 8, 6).
+    /// y = conv(padded, weight) (+ bias) over the batch, in chunks of output positions sized from
+    /// L2 (`ConvBlocking.forwardChunk`: multiples of every tile height, 24, 12, 8, 6).
     private func forwardTasks(_ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                               y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int) {
         let positions = g.od * g.oh * g.ow
-        let chunk = Swift.max(24, Swift.min(3072, (positions + 23) / 24 * 24))
+        let sized = ConvBlocking.current.forwardChunk(inChannels: Int(g.cin), outChannels: Int(g.cout))
+        let chunk = Swift.max(24, Swift.min(sized, (positions + 23) / 24 * 24))
         // One read-only geometry for every worker (not an inout per call).
         withUnsafePointer(to: g) { gp in
             _ = padded.forEachChunk(chunks: (positions + chunk - 1) / chunk, workers: workers) { _, n, sample, c in
@@ -125,7 +129,8 @@ extension ConvGeometry {
         }
     }
 
-    /// dW (and db) = Σ over the batch, in chunks of about 3072 output positions (whole lines),
+    /// dW (and db) = Σ over the batch, in chunks of whole output lines sized from L2
+    /// (`ConvBlocking.weightGradientLines`),
     /// with an accumulator per worker summed in worker order.
     private func weightGradientTasks(_ g: dk_conv_geometry, padded: PaddedSource, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
                                      db: UnsafeMutablePointer<Float>?, weightCount: Int, workers: Int) {
@@ -148,7 +153,7 @@ extension ConvGeometry {
             return
         }
         let lines = g.od * g.oh
-        let linesPerChunk = Swift.max(1, 3072 / g.ow)
+        let linesPerChunk = ConvBlocking.current.weightGradientLines(inChannels: Int(g.cin), outChannels: Int(g.cout), width: g.ow)
         let cout = outChannels
         let sampleLines = lines * g.ow * cout
         // One block per worker: dW then db.

@@ -8,8 +8,8 @@ internal import CDiceKernels
 public enum InstructionSet: Int, CaseIterable, Comparable, Sendable, CustomStringConvertible {
     /// Baseline x86-64 (SSE2) C code. For convolutions: the lowered im2col + GEMM path.
     case portable = 0
-    /// AVX2 with FMA (the Dice-loss kernels; pooling and convolutions have no AVX2 variant and
-    /// run their portable path).
+    /// AVX2 with FMA (the Dice-loss and direct convolution kernels; pooling has no AVX2 variant
+    /// and runs its portable path).
     case avx2 = 1
     /// AVX-512 F/BW/DQ with FMA (pooling also needs VL): every kernel family.
     case avx512 = 2
@@ -57,7 +57,7 @@ enum KernelFamily {
     case loss
     /// 2×2 max pooling.
     case pooling
-    /// Convolutions: `.avx512` for the direct kernels, `.portable` for the lowered path.
+    /// Convolutions: `.avx512` or `.avx2` for the direct kernels, `.portable` for the lowered path.
     case convolution
 
     var family: dk_kernel_family {

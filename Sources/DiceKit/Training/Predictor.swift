@@ -39,6 +39,8 @@ public enum Predictor {
             let slice = try Tensor(shape: [end - start] + images.shape.dropFirst(),
                                    scalars: Array(images.scalars[(start * per)..<(end * per)]))
             let out = try model.forward(slice, mode: .evaluation)
+            // The whole output is allocated once, when the first batch gives its size per image.
+            if start == 0 { outputs.reserveCapacity(n * (out.count / max(end - start, 1))) }
             outputs += out.scalars
             outShape = Array(out.shape.dropFirst())
         }

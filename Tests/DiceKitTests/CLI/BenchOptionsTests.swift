@@ -1,6 +1,6 @@
 // `dicekit-bench`'s options that fail before any benchmark runs: usage errors exit 2, a reference
 // file that cannot be read or holds no JSON object exits 1 with one line (the file is read
-// before the run, so a bad file costs no benchmark time).
+// before the run, so a bad file costs no benchmark time), and a DICEKIT_ISA it cannot honour exits 2.
 
 import XCTest
 
@@ -34,6 +34,15 @@ final class BenchOptionsTests: XCTestCase {
         XCTAssertEqual(garbage.status, 1)
         XCTAssertTrue(garbage.stderr.contains("no JSON object found"), garbage.stderr)
         XCTAssertEqual(garbage.stderr.split(separator: "\n").count, 1, garbage.stderr)
+    }
+
+    func testUnusableInstructionSetIsRefusedBeforeAnyRun() throws {
+        // DICEKIT_ISA names the kernels' level; one this build does not know never runs silently at another.
+        let result = try runTool("dicekit-bench", ["--quick"], environment: ["DICEKIT_ISA": "avx1024"])
+        XCTAssertEqual(result.status, 2, result.stderr)
+        XCTAssertTrue(result.stderr.hasPrefix("dicekit-bench: DICEKIT_ISA=avx1024 cannot be used: expected one of portable"), result.stderr)
+        XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)
+        XCTAssertTrue(result.stdout.isEmpty, "nothing ran: \(result.stdout)")
     }
 
     func testListNamesTheReferenceKeys() throws {

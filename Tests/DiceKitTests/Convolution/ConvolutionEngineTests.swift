@@ -38,7 +38,10 @@ final class ConvolutionEngineTests: XCTestCase {
         // 1152 Float columns (3×3×128): at most 1 MiB / (4608 B × 2 workers) = 113 rows.
         XCTAssertEqual(settings.tileRows(patch: 1152, elementSize: 4, workers: 2), 113)
         XCTAssertEqual(ConvolutionSettings().tileRows(patch: 27, elementSize: 4, workers: 2), 1024)
-        XCTAssertEqual(ConvolutionSettings().tileRows(patch: 1152, elementSize: 4, workers: 2), 256)
+        // Automatic: one L2 of lowered tile (227 rows of 4608 B in 1 MiB, raised to 256; 455 in 2 MiB).
+        let l2 = ConvBlocking.current.l2
+        XCTAssertEqual(ConvolutionSettings().tileRows(patch: 1152, elementSize: 4, workers: 2), min(max(l2 / 4608, 256), 1024))
+        if l2 == 1 << 20 { XCTAssertEqual(ConvolutionSettings().tileRows(patch: 1152, elementSize: 4, workers: 2), 256) }
         XCTAssertEqual(ConvolutionSettings(workspaceLimit: 10).tileRows(patch: 1152, elementSize: 4, workers: 2), 1)
     }
 

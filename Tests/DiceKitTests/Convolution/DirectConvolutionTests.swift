@@ -1,4 +1,5 @@
-// The direct convolution kernels (Float, AVX-512) against the lowered path in Double: forward,
+// The direct convolution kernels (Float; AVX-512 and AVX2, each forced in turn and the level
+// that ran asserted) against the lowered path in Double: forward,
 // input, weight and bias gradients for every tile shape the kernels have (16, 32, 48, 64 + 16
 // output channels; segment lengths that are and are not multiples of 48, and of 3 for 1 or 3
 // input channels), with and without the input gradient, 2-D and 3-D, same,
@@ -10,8 +11,15 @@ import XCTest
 
 final class DirectConvolutionTests: XCTestCase {
     override func setUpWithError() throws {
-        try XCTSkipUnless(ConvGeometry.directKernelsAvailable, "no AVX-512: the direct kernels never run here")
+        try XCTSkipUnless(ConvGeometry.directKernelsAvailable, "no AVX2: the direct kernels never run here")
     }
+
+    override func tearDown() {
+        try? CKernels.force(nil)
+    }
+
+    /// The direct-kernel levels this CPU runs: AVX2, and AVX-512 where present (each case runs on all).
+    private var directLevels: [InstructionSet] { InstructionSet.available.filter { $0 >= .avx2 } }
 
     /// Compares `Float` (direct) with `Double` (lowered) results, scaled by the reference's largest magnitude.
     private func assertMatches(_ actual: Tensor<Float>, _ expected: Tensor<Double>, _ what: String,
@@ -33,24 +41,30 @@ final class DirectConvolutionTests: XCTestCase {
         let reference = try Convolution(weight: w, bias: b, padding: padding, settings: ConvolutionSettings(allowsDirect: false))
         let direct = try Convolution(weight: w.converted(to: Float.self), bias: b.converted(to: Float.self), padding: padding,
                                      settings: ConvolutionSettings(workers: workers))
-        let geometry = try direct.geometry(input)
-        XCTAssertTrue(geometry.runsDirect(Float.self, inputGradient: false, settings: direct.settings), "forward not direct", file: file, line: line)
-        XCTAssertEqual(geometry.runsDirect(Float.self, inputGradient: true, settings: direct.settings), directInputGradient,
-                       "input-gradient path", file: file, line: line)
         let y = try reference.forward(x)
         let dy = randomTensor(y.shape, seed: seed + 3)
         let expected = try reference.backward(input: x, outputGradient: dy)
-        assertMatches(try direct.forward(x.converted(to: Float.self)), y, "forward", file: file, line: line)
-        let actual = try direct.backward(input: x.converted(to: Float.self), outputGradient: dy.converted(to: Float.self))
-        assertMatches(actual.input!, expected.input!, "∂x", file: file, line: line)
-        assertMatches(actual.weight, expected.weight, "∂w", file: file, line: line)
-        assertMatches(actual.bias!, expected.bias!, "∂b", file: file, line: line)
-        // Without the input gradient (a network's first layer), always on the direct kernels.
-        let parameters = try direct.backward(input: x.converted(to: Float.self), outputGradient: dy.converted(to: Float.self),
-                                             computeInputGradient: false)
-        XCTAssertNil(parameters.input, file: file, line: line)
-        assertMatches(parameters.weight, expected.weight, "∂w without ∂x", file: file, line: line)
-        assertMatches(parameters.bias!, expected.bias!, "∂b without ∂x", file: file, line: line)
+        for isa in directLevels {
+            try CKernels.force(isa)
+            let geometry = try direct.geometry(input)
+            XCTAssertTrue(geometry.runsDirect(Float.self, inputGradient: false, settings: direct.settings), "\(isa): forward not direct",
+                          file: file, line: line)
+            XCTAssertEqual(geometry.runsDirect(Float.self, inputGradient: true, settings: direct.settings), directInputGradient,
+                           "\(isa): input-gradient path", file: file, line: line)
+            assertMatches(try direct.forward(x.converted(to: Float.self)), y, "\(isa) forward", file: file, line: line)
+            XCTAssertEqual(CKernels.lastUsed(.convolution), isa, "forward level", file: file, line: line)
+            let actual = try direct.backward(input: x.converted(to: Float.self), outputGradient: dy.converted(to: Float.self))
+            assertMatches(actual.input!, expected.input!, "\(isa) ∂x", file: file, line: line)
+            assertMatches(actual.weight, expected.weight, "\(isa) ∂w", file: file, line: line)
+            assertMatches(actual.bias!, expected.bias!, "\(isa) ∂b", file: file, line: line)
+            // Without the input gradient (a network's first layer), always on the direct kernels.
+            let parameters = try direct.backward(input: x.converted(to: Float.self), outputGradient: dy.converted(to: Float.self),
+                                                 computeInputGradient: false)
+            XCTAssertEqual(CKernels.lastUsed(.convolution), isa, "weight-gradient level", file: file, line: line)
+            XCTAssertNil(parameters.input, file: file, line: line)
+            assertMatches(parameters.weight, expected.weight, "\(isa) ∂w without ∂x", file: file, line: line)
+            assertMatches(parameters.bias!, expected.bias!, "\(isa) ∂b without ∂x", file: file, line: line)
+        }
     }
 
     func testSamePaddingTwoDimensional() throws {
@@ -72,9 +86,11 @@ final class DirectConvolutionTests: XCTestCase {
     }
 
     func testWeightBlocksOfSeveralSegments() throws {
-        // 96 input channels: 3×96 rows × 64 channels per segment exceed the 128 KiB block, so the
-        // forward kernel accumulates segment by segment through the output.
+        // 96 and 128 input channels: one segment of 3×96 (3×128) rows × 64 channels, 72 (96) KiB,
+        // exceeds the weight block (half of L1d, ConvBlocking), so the AVX-512 forward kernel
+        // accumulates rows k0..<k1 of a segment at a time through the output.
         try checkConvolution(input: [2, 5, 6, 96], kernel: [3, 3], cout: 64, padding: .same, seed: 735)
+        try checkConvolution(input: [2, 4, 5, 128], kernel: [3, 3], cout: 128, padding: .same, seed: 738)
     }
 
     func testSmallImagesSplitTheWeightGradientByKernelBlocks() throws {
@@ -91,6 +107,23 @@ final class DirectConvolutionTests: XCTestCase {
         // 5 samples: 1 and 2 workers pad sample by sample into their own buffers, 3 share a padded batch.
         for workers in [1, 2, 3] {
             try checkConvolution(input: [5, 9, 4, 32], kernel: [3, 3], cout: 64, padding: .same, workers: workers, seed: 750)
+        }
+    }
+
+    func testEveryLevelRepeatsItsBits() throws {
+        // Same level and worker count: the same bits, run after run (3 samples on 2 workers share a padded batch).
+        let x = randomTensor([3, 9, 6, 32], seed: 755).converted(to: Float.self)
+        let w = randomTensor([3, 3, 32, 64], seed: 756).converted(to: Float.self)
+        let dy = randomTensor([3, 9, 6, 64], seed: 757).converted(to: Float.self)
+        let conv = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(workers: 2))
+        for isa in directLevels {
+            try CKernels.force(isa)
+            let first = try conv.backward(input: x, outputGradient: dy)
+            let second = try conv.backward(input: x, outputGradient: dy)
+            XCTAssertEqual(CKernels.lastUsed(.convolution), isa)
+            XCTAssertEqual(first.weight.scalars, second.weight.scalars, "\(isa) ∂w")
+            XCTAssertEqual(first.input!.scalars, second.input!.scalars, "\(isa) ∂x")
+            XCTAssertEqual(try conv.forward(x).scalars, try conv.forward(x).scalars, "\(isa) forward")
         }
     }
 

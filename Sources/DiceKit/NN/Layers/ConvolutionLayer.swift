@@ -21,11 +21,14 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     /// False for a network's first layer, whose input gradient nobody needs.
     public var computesInputGradient = true
 
-    private var cachedInput: Tensor<Scalar>?
-    private var cachedConvolution: Convolution<Scalar>?
+    var cachedInput: Tensor<Scalar>?
+    var cachedConvolution: Convolution<Scalar>?
     /// The convolution built from the parameters, kept while they are unchanged (inference,
     /// evaluation): the kernel conversion is done once.
     private var built = BuiltFromParameters<Convolution<Scalar>>()
+    /// The evaluation-mode convolution with a batch normalisation folded in
+    /// (ConvolutionLayer+Inference.swift), with the parameter versions it was built from.
+    var folded: (convolution: Convolution<Scalar>, key: [Int], normalization: BatchNorm<Scalar>?)?
 
     /// A layer with He-uniform weights (ReLU gain), a zero bias, stride 1 and the given padding.
     ///
@@ -150,7 +153,7 @@ struct BuiltFromParameters<Value> {
 
 // Kernel layout conversions handed off to concrete Float/Double code: these layers run behind
 // existentials, where generic code would otherwise execute unspecialised.
-private func pyTorchToGEMM<T: BLASScalar>(_ weight: Tensor<T>) throws -> Tensor<T> {
+func pyTorchToGEMM<T: BLASScalar>(_ weight: Tensor<T>) throws -> Tensor<T> {
     try specialised(T.self, float: { try WeightLayout.fromPyTorch(weight.reinterpreted(as: Float.self)).reinterpreted() },
                     double: { try WeightLayout.fromPyTorch(weight.reinterpreted(as: Double.self)).reinterpreted() })
 }

@@ -19,10 +19,31 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
 
     /// Each layer's forward pass in order (subnormals flushed to zero meanwhile, the caller's
     /// floating-point control word restored).
+    ///
+    /// In `.evaluation` mode a convolution followed by a batch normalisation and/or a ReLU runs
+    /// as one convolution: the normalisation folded into its kernel and bias, the ReLU applied
+    /// in its output pass (ConvolutionLayer+Inference.swift; the same values up to Float
+    /// rounding). Such a forward caches nothing: `backward` needs a `.training` forward.
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
         try withFlushToZero {
             var x = input
-            for layer in layers { x = try layer.forward(x, mode: mode) }
+            var i = 0
+            while i < layers.count {
+                if mode == .evaluation, let conv = layers[i] as? ConvolutionLayer<Scalar> {
+                    var next = i + 1
+                    let norm = next < layers.count ? layers[next] as? BatchNorm<Scalar> : nil
+                    if norm != nil { next += 1 }
+                    let relu = next < layers.count && (layers[next] as? ActivationLayer<Scalar>)?.kind == .relu
+                    if relu { next += 1 }
+                    if norm != nil || relu {
+                        x = try conv.evaluationForward(x, folding: norm, rectified: relu)
+                        i = next
+                        continue
+                    }
+                }
+                x = try layers[i].forward(x, mode: mode)
+                i += 1
+            }
             return x
         }
     }

@@ -1,0 +1,120 @@
+// Direct convolution kernels for AVX2 + FMA (Float): the same passes, layout and padded-grid
+// addressing as the AVX-512 kernels of conv_kernels.c (read its header comment first), for CPUs
+// without AVX-512 (AMD Zen 2/3, Intel client cores). Chosen at run time by conv_kernels.c's
+// entry points when the level in use (cpu_dispatch.c) is DK_ISA_AVX2.
+//
+// Register budget: 16 ymm registers of 8 floats. The forward tile is 6 output positions × 16
+// output channels (12 accumulators, 2 weight vectors, 1 broadcast), the 6×16 micro-kernel shape
+// of OpenBLAS's Haswell sgemm. Every tile has one row pointer per valid output position, so no
+// grid padding is computed. The weight-gradient tile is KR kernel rows × 16 output channels
+// with KR = 6, 4 or 3 (whichever divides the segment length kw·cin): at most 12 accumulators.
+
+#include "CDiceKernels.h"
+#include "conv_kernels_internal.h"
+#include <immintrin.h>
+
+#define DKC256 __attribute__((target("avx2,fma")))
+#define DK_UNROLL _Pragma("clang loop unroll(full)")
+
+/// MR valid output positions from q × 16 output channels from `co`, over segments [s0, s1): the
+/// first block starts from the bias, later ones from y (K blocking, see conv_kernels.c).
+DKC256 static inline __attribute__((always_inline))
+void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias, float *y,
+                  long q, long end, int co, int s0, int s1, const int MR) {
+    __m256 acc[12];
+    const long seg = (long)g->kw * g->cin, cin = g->cin, cout = g->cout;
+    DK_UNROLL for (int i = 0; i < MR; i++)
+        DK_UNROLL for (int j = 0; j < 2; j++)
+            acc[i * 2 + j] = s0 > 0 ? (q + i < end ? _mm256_loadu_ps(y + (q + i) * cout + co + 8 * j) : _mm256_setzero_ps())
+                           : bias ? _mm256_loadu_ps(bias + co + 8 * j) : _mm256_setzero_ps();
+    const float *rows[6];
+    // Past the end, repeat the last position (computed, not stored) so that every read is valid.
+    DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = xp + dk_conv_grid_position(g, q + i < end ? q + i : end - 1) * cin;
+    for (int s = s0; s < s1; s++) {
+        const long offset = dk_conv_segment_offset(g, s);
+        const float *b = w + s * seg * cout + co;
+        for (long k = 0; k < seg; k++) {
+            const __m256 b0 = _mm256_loadu_ps(b + k * cout), b1 = _mm256_loadu_ps(b + k * cout + 8);
+            DK_UNROLL for (int i = 0; i < MR; i++) {
+                const __m256 av = _mm256_broadcast_ss(rows[i] + offset + k);
+                acc[i * 2] = _mm256_fmadd_ps(av, b0, acc[i * 2]);
+                acc[i * 2 + 1] = _mm256_fmadd_ps(av, b1, acc[i * 2 + 1]);
+            }
+        }
+    }
+    // ReLU in the output pass: after the last K block only.
+    const int rectify = g->relu && s1 == g->kd * g->kh;
+    DK_UNROLL for (int i = 0; i < MR; i++) {
+        if (q + i >= end) break;
+        DK_UNROLL for (int j = 0; j < 2; j++)
+            _mm256_storeu_ps(y + (q + i) * cout + co + 8 * j,
+                             rectify ? _mm256_max_ps(_mm256_setzero_ps(), acc[i * 2 + j]) : acc[i * 2 + j]);
+    }
+}
+
+DKC256 void dk_conv_forward_avx2(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
+                                 float *y, long q0, long q1) {
+    const long segment_bytes = (long)g->kw * g->cin * 16 * 4;
+    const int segments = g->kd * g->kh;
+    const int per_block = dk_conv_segments_per_block(g, segment_bytes);
+    for (int s0 = 0; s0 < segments; s0 += per_block) {
+        const int s1 = s0 + per_block < segments ? s0 + per_block : segments;
+        for (int co = 0; co < g->cout; co += 16)
+            for (long q = q0; q < q1; q += 6) forward_tile(g, xp, w, bias, y, q, q1, co, s0, s1, 6);
+    }
+}
+
+/// dw rows [k0, k0 + KR) of segment s × 16 output channels from `co`, over output lines [l0, l1)
+/// of `samples` samples (as weight_tile in conv_kernels.c).
+DKC256 static inline __attribute__((always_inline))
+void weight_tile(const dk_conv_geometry *g, const float *xp, long xp_stride, const float *dy, long samples, float *dw,
+                 int s, long k0, int co, long l0, long l1, const int KR) {
+    const long cin = g->cin, cout = g->cout, seg = (long)g->kw * cin;
+    const long dy_stride = g->od * g->oh * g->ow * cout;
+    float *row = dw + (s * seg + k0) * cout + co;
+    __m256 acc[12];
+    DK_UNROLL for (int r = 0; r < KR; r++) {
+        acc[r * 2] = _mm256_loadu_ps(row + r * cout);
+        acc[r * 2 + 1] = _mm256_loadu_ps(row + r * cout + 8);
+    }
+    const long offset = dk_conv_segment_offset(g, s) + k0;
+    for (long n = 0; n < samples; n++) {
+        for (long l = l0; l < l1; l++) {
+            const long z = l / g->oh, yy = l % g->oh;
+            const float *a = xp + n * xp_stride + ((z * g->hp + yy) * g->wp) * cin + offset;
+            const float *d = dy + n * dy_stride + l * g->ow * cout + co;
+            for (long x = 0; x < g->ow; x++) {
+                const __m256 d0 = _mm256_loadu_ps(d + x * cout), d1 = _mm256_loadu_ps(d + x * cout + 8);
+                DK_UNROLL for (int r = 0; r < KR; r++) {
+                    const __m256 av = _mm256_broadcast_ss(a + x * cin + r);
+                    acc[r * 2] = _mm256_fmadd_ps(av, d0, acc[r * 2]);
+                    acc[r * 2 + 1] = _mm256_fmadd_ps(av, d1, acc[r * 2 + 1]);
+                }
+            }
+        }
+    }
+    DK_UNROLL for (int r = 0; r < KR; r++) {
+        _mm256_storeu_ps(row + r * cout, acc[r * 2]);
+        _mm256_storeu_ps(row + r * cout + 8, acc[r * 2 + 1]);
+    }
+}
+
+#define DK_WEIGHT_RUN(KR) \
+    for (long k = 0; k < seg; k += KR) weight_tile(g, xp, xp_stride, dy, samples, dw, s, k, co, l0, l1, KR);
+
+DKC256 void dk_conv_weight_grad_avx2(const dk_conv_geometry *g, const float *xp, long xp_stride, const float *dy, long samples,
+                                     float *dw, long l0, long l1, int s0, int s1, int co0, int co1) {
+    const long seg = (long)g->kw * g->cin;
+    // Segment lengths are multiples of 16 (of 48 with a 3-wide kernel), or of 3 for a first
+    // layer on 1 or 3 channels.
+    const int kr = seg % 6 == 0 ? 6 : seg % 4 == 0 ? 4 : 3;
+    for (int co = co0; co < co1; co += 16) {
+        for (int s = s0; s < s1; s++) {
+            switch (kr) {
+            case 6: DK_WEIGHT_RUN(6) break;
+            case 4: DK_WEIGHT_RUN(4) break;
+            default: DK_WEIGHT_RUN(3) break;
+            }
+        }
+    }
+}

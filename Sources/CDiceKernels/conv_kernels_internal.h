@@ -1,0 +1,41 @@
+// Shared by the direct convolution kernel files (conv_kernels.c for AVX-512, conv_kernels_avx2.c):
+// the padded-grid addressing of conv_kernels.c's header comment, the K blocking rule, and the
+// AVX2 entry points that conv_kernels.c dispatches to. Not part of the public header.
+#ifndef DK_CONV_KERNELS_INTERNAL_H
+#define DK_CONV_KERNELS_INTERNAL_H
+
+#include "CDiceKernels.h"
+
+/// Float offset in the padded sample of segment s = kz·kh + ky.
+static inline long dk_conv_segment_offset(const dk_conv_geometry *g, int s) {
+    return ((long)(s / g->kh) * g->hp + s % g->kh) * g->wp * g->cin;
+}
+
+/// The grid position of valid output position q = (z·oh + y)·ow + x.
+static inline long dk_conv_grid_position(const dk_conv_geometry *g, long q) {
+    const long plane = g->oh * g->ow, z = q / plane, r = q % plane;
+    return (z * g->hp + r / g->ow) * g->wp + r % g->ow;
+}
+
+/// Bytes of weights one K block of the forward pass may hold (g->weight_block, 128 KiB when 0).
+static inline long dk_conv_weight_block(const dk_conv_geometry *g) {
+    return g->weight_block > 0 ? g->weight_block : (128L << 10);
+}
+
+/// Kernel segments per K block: as many as fit in the weight block when one segment of the
+/// block's output channels holds `segment_bytes` (at least one).
+static inline int dk_conv_segments_per_block(const dk_conv_geometry *g, long segment_bytes) {
+    const long budget = dk_conv_weight_block(g);
+    return segment_bytes >= budget ? 1 : (int)(budget / segment_bytes);
+}
+
+/// The AVX2 + FMA forward pass (conv_kernels_avx2.c); arguments as dk_conv_forward_f32.
+void dk_conv_forward_avx2(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
+                          float *y, long q0, long q1);
+
+/// The AVX2 + FMA weight gradient of segments [s0, s1) × channels [co0, co1) (co0 a multiple of
+/// 16) over lines [l0, l1) of `samples` samples.
+void dk_conv_weight_grad_avx2(const dk_conv_geometry *g, const float *xp, long xp_stride, const float *dy, long samples,
+                              float *dw, long l0, long l1, int s0, int s1, int co0, int co1);
+
+#endif

@@ -1,0 +1,53 @@
+// Block and chunk sizes of the direct convolution kernels, derived at run time from the caches
+// of the CPU this process runs on (`CPUInfo.current.caches`), never from constants tuned on one
+// machine. The derivation (Docs/Convolution.md, "Sizes from the machine"):
+//
+//   weight block   = L1d / 2
+//       The forward pass accumulates its output in K blocks: every tile of 6–12 output positions
+//       re-reads the block's weights (one vector per output-channel group and kernel row), so
+//       the block must stay in L1 beside the input rows the tile broadcasts from. Half of L1d:
+//       24 KiB of a 48 KiB L1d (Zen 4/5, Sapphire/Emerald Rapids), 96 kernel rows × 64 channels.
+//       Read from L2 instead (a whole 3×128-row segment is 96 KiB), the weights cost 256 bytes
+//       per 24 FMAs, more than L2 delivers: the 128→128 convolution at 32² ran at half speed.
+//   forward chunk  = (L2 / 2) / (4 bytes · (Cin + min(Cout, 64))) output positions,
+//                    rounded down to a multiple of 24, within [96, 3072]
+//       One chunk's input rows (Cin floats per position) and the output block it accumulates
+//       (at most 64 channels per pass) share half of L2, so every K block after the first finds
+//       the chunk's outputs and inputs in L2 instead of memory.
+//   weight-gradient lines = (L2 / 2) / (4 bytes · (Cin + Cout) · OW) output lines (at least 1)
+//       Every weight-gradient tile re-reads the chunk's input and output-gradient rows, so both
+//       must fit in L2 together.
+//
+// Caches that cannot be read fall back to 32 KiB of L1d and 256 KiB of L2 (the smallest of
+// current x86-64 cores), which only makes the blocks smaller than they could be. Blocking never
+// changes a result: the kernels accumulate in Float in the same order whatever the blocks.
+
+/// Block and chunk sizes of the direct convolution kernels for one CPU.
+struct ConvBlocking: Sendable, Equatable {
+    /// Bytes of L1 data cache and of L2 per core that the sizes derive from.
+    let l1Data: Int, l2: Int
+
+    /// Sizes for a CPU with the given per-core caches (nil: not reported; 32 KiB and 256 KiB assumed).
+    init(l1Data: Int?, l2: Int?) {
+        self.l1Data = Swift.max(l1Data ?? (32 << 10), 16 << 10)
+        self.l2 = Swift.max(l2 ?? (256 << 10), 128 << 10)
+    }
+
+    /// The sizes of the CPU this process runs on.
+    static let current = ConvBlocking(l1Data: CPUInfo.current.caches.l1Data, l2: CPUInfo.current.caches.l2)
+
+    /// Bytes of weights one K block of the forward pass may hold.
+    var weightBlock: Int { l1Data / 2 }
+
+    /// Output positions per task of the forward pass (a multiple of every tile height: 24, 12, 8, 6).
+    func forwardChunk(inChannels: Int, outChannels: Int) -> Int {
+        let perPosition = 4 * (inChannels + Swift.min(outChannels, 64))
+        let positions = (l2 / 2) / Swift.max(perPosition, 1) / 24 * 24
+        return Swift.min(3072, Swift.max(96, positions))
+    }
+
+    /// Output lines per task of the weight gradient.
+    func weightGradientLines(inChannels: Int, outChannels: Int, width: Int) -> Int {
+        Swift.max(1, (l2 / 2) / Swift.max(4 * (inChannels + outChannels) * width, 1))
+    }
+}

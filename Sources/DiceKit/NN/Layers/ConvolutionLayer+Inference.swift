@@ -1,0 +1,63 @@
+// Evaluation-mode fusion of a convolution with the batch normalisation and ReLU after it
+// (SequentialLayer.forward in `.evaluation`): one pass over the output instead of three.
+//
+// Batch normalisation in evaluation mode is an affine map per output channel c,
+//
+//   BN(y)_c = γ_c · (y_c − μ_c) / √(σ²_c + ε) + β_c = s_c · y_c + (β_c − s_c · μ_c),   s_c = γ_c / √(σ²_c + ε),
+//
+// and y_c = Σ W[…, c] · x + b_c, so BN(conv(x)) = conv'(x) with
+//
+//   W′[…, c] = s_c · W[…, c],   b′_c = s_c · (b_c − μ_c) + β_c
+//
+// (computed in Double, then rounded once): exactly the same function, up to Float rounding. ReLU
+// is then applied by the convolution's output pass (the direct kernels' stores, or the lowered
+// path's tiles while in cache). Nothing is cached for `backward`: a fused forward is for
+// inference only, and `backward` after it throws as before any forward.
+
+extension ConvolutionLayer {
+    /// max(0, ·) of the convolution (when `rectified`) after folding `normalization`'s running
+    /// statistics and affine parameters into the kernel and bias (when given).
+    ///
+    /// The folded convolution is kept while neither layer's parameters change.
+    ///
+    /// - Throws: `DiceKitError.shape` when the input does not fit the kernel, or when the
+    ///   normalisation's channel count is not the convolution's output channel count.
+    func evaluationForward(_ input: Tensor<Scalar>, folding normalization: BatchNorm<Scalar>?, rectified: Bool) throws -> Tensor<Scalar> {
+        let key = [weight.version, bias.version] + (normalization?.parameters.map(\.version) ?? [])
+        let convolution: Convolution<Scalar>
+        if let kept = folded, kept.key == key, kept.normalization === normalization {
+            convolution = kept.convolution
+        } else {
+            convolution = try foldedConvolution(normalization)
+            folded = (convolution, key, normalization)
+        }
+        cachedInput = nil
+        cachedConvolution = nil
+        return try convolution.forward(input, rectified: rectified)
+    }
+
+    /// The convolution with `normalization` folded in (the layer's own without it).
+    private func foldedConvolution(_ normalization: BatchNorm<Scalar>?) throws -> Convolution<Scalar> {
+        let kernel = try pyTorchToGEMM(weight.value)
+        guard let bn = normalization else {
+            return try Convolution(weight: kernel, bias: bias.value, stride: stride, padding: padding)
+        }
+        let channels = bias.value.count
+        guard bn.channels == channels else {
+            throw DiceKitError.shape("BatchNorm of \(bn.channels) channels after a convolution of \(channels) output channels; expected \(channels)")
+        }
+        var scale = [Double](repeating: 0, count: channels)
+        var shifted = [Scalar](repeating: 0, count: channels)
+        for c in 0..<channels {
+            let variance = Double(bn.runningVariance.value.scalars[c])
+            scale[c] = Double(bn.weight.value.scalars[c]) / (variance + bn.epsilon).squareRoot()
+            let mean = Double(bn.runningMean.value.scalars[c])
+            shifted[c] = Scalar(scale[c] * (Double(bias.value.scalars[c]) - mean) + Double(bn.bias.value.scalars[c]))
+        }
+        // The kernel's last axis is the output channel (DiceKit's layout [k…, Cin, Cout]).
+        var scaled = kernel.scalars
+        for i in scaled.indices { scaled[i] = Scalar(Double(scaled[i]) * scale[i % channels]) }
+        return try Convolution(weight: Tensor(shape: kernel.shape, scalars: scaled), bias: Tensor(shape: [channels], scalars: shifted),
+                               stride: stride, padding: padding)
+    }
+}
