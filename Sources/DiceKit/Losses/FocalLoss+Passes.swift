@@ -1,0 +1,166 @@
+// The focal loss's passes. Sigmoid form, per element with u = ±z (the sign of 2t − 1):
+//   softplus(v) = max(v, 0) + log1p(e^(−|v|)),  bce = softplus(−u) = −log σ(u),
+//   F = (1 − p_t)^γ = e^(−γ·softplus(u))  (reduced: ((1 − p_t)/r)^γ, or 1 where p_t < r),
+//   ℓ = w·F·bce,  dF/du = −γ·F·σ(u) (0 where F is clamped to 1),  dℓ/du = w·(dF/du·bce − F·σ(−u)),
+//   dℓ/dz = (2t − 1)·dℓ/du.
+// Softmax form, per position (log-softmax ls_c, p_c = e^ls_c, q_c = 1 − p_c):
+//   h_c = w_c·g_c·(γ·q_c^(γ−1)·p_c·ls_c − q_c^γ),  dℓ/dz_j = h_j − p_j·Σ_c h_c.
+// Normalized (sigmoid, per class k over the batch): L_k = A_k / Φ_k with A_k = Σ ℓ, Φ_k = Σ F, so
+//   dL_k/du = (dℓ/du)/Φ_k − A_k/Φ_k²·dF/du; pass 1 gathers A_k and Φ_k, pass 2 writes the gradient.
+// Derivations: Docs/DiceMath.md, "Focal loss".
+
+extension FocalLoss {
+    /// One sigmoid-form element: value, focal term, and their derivatives with respect to u.
+    @inline(__always)
+    static func sigmoidElement<T: BLASScalar>(u: T, weight: T, gamma: T, threshold: T?) -> (l: T, f: T, dl: T, df: T) {
+        let e = T.exp(-Swift.abs(u)), log1pe = T.log1p(e)
+        let softplusU = Swift.max(u, 0) + log1pe, bce = Swift.max(-u, 0) + log1pe
+        // σ(u) and σ(−u) from e = e^(−|u|) without cancellation.
+        let big = 1 / (1 + e), small = e / (1 + e)
+        let sigU = u >= 0 ? big : small, sigMinusU = u >= 0 ? small : big
+        var f: T, df: T
+        if let r = threshold {
+            if sigU < r { f = 1; df = 0 } else {
+                f = T.exp(gamma * (-softplusU - T.log(r)))
+                df = -gamma * f * sigU
+            }
+        } else {
+            f = gamma == 0 ? 1 : T.exp(-gamma * softplusU)
+            df = -gamma * f * sigU
+        }
+        return (weight * f * bce, f, weight * (df * bce - f * sigMinusU), df)
+    }
+
+    func compute<T: BLASScalar>(_ x: Tensor<T>, _ target: DiceLossTarget<T>, _ wantGradient: Bool) throws -> DiceLossResult<T> {
+        let input = try LossInput(x, target, layout: layout, ignoreIndex: nil, what: "focal loss", hard: activation == .sigmoid)
+        let weights = try checkedWeights(channels: input.c)
+        let first = excludeBackground ? 1 : 0, kept = input.c - first
+        let (n, s) = (input.n, input.s)
+        let elements = Double(n * kept * s)
+        // Factor of every element's value in the reduced loss (normalized: per class, below).
+        let scale: Double = reduction == .mean ? 1 / elements : reduction == .sum ? 1 / Double(s) : 1
+        let tasks = PositionTasks(n: n, s: s, c: input.c)
+        // Per task: A_k (Σ ℓ) and Φ_k (Σ F) for each kept class.
+        var partial = [Double](repeating: 0, count: tasks.ranges.count * 2 * kept)
+        var gradient = wantGradient ? [T](repeating: 0, count: x.count) : []
+        var values = reduction == .none ? [T](repeating: 0, count: n * kept * s) : []
+        let gammaT = T(gamma), thresholdT = reducedThreshold.map { T($0) }, alphaT = alpha.map { T($0) }
+        let weightsT = weights.map { T($0) }
+        let directGradient = wantGradient && !normalized
+        let scaleT = T(scale), outChannels = input.channelsLast ? kept : 1, outPositions = input.channelsLast ? 1 : s
+        x.withUnsafeBufferPointer { xs in
+            gradient.withUnsafeMutableBufferPointer { gs in
+                values.withUnsafeMutableBufferPointer { vs in
+                    partial.withUnsafeMutableBufferPointer { ps in
+                        tasks.run { task in
+                            let (i, p0, p1) = tasks.ranges[task]
+                            let out = ps.baseAddress! + task * 2 * kept
+                            if activation == .sigmoid {
+                                for k in first..<input.c {
+                                    var a = 0.0, phi = 0.0
+                                    let w = weightsT[k - first]
+                                    for p in p0..<p1 {
+                                        let idx = input.index(i, k, p)
+                                        let t = input.target(i, k, p)
+                                        let z = xs[idx]
+                                        let balance: T = alphaT.map { t == 1 ? $0 : 1 - $0 } ?? 1
+                                        let e = Self.sigmoidElement(u: t == 1 ? z : -z, weight: w * balance, gamma: gammaT, threshold: thresholdT)
+                                        a += Double(e.l); phi += Double(e.f)
+                                        if directGradient { gs[idx] = (t == 1 ? e.dl : -e.dl) * scaleT }
+                                        if !vs.isEmpty { vs[i * kept * s + p * outChannels + (k - first) * outPositions] = e.l }
+                                    }
+                                    out[2 * (k - first)] = a; out[2 * (k - first) + 1] = phi
+                                }
+                            } else {
+                                softmaxRange(input, xs, gs, vs, i, p0, p1, first, weightsT, gammaT, scaleT, out)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        var a = [Double](repeating: 0, count: kept), phi = a
+        for task in tasks.ranges.indices {
+            for k in 0..<kept { a[k] += partial[task * 2 * kept + 2 * k]; phi[k] += partial[task * 2 * kept + 2 * k + 1] }
+        }
+        let value: Double
+        if normalized {
+            let perClass = Double(n * s)
+            value = (0..<kept).reduce(0.0) { $0 + a[$1] / Swift.max(phi[$1], 1e-6) / perClass } / Double(kept)
+            if wantGradient { normalizedGradient(input, x, &gradient, a: a, phi: phi, first: first, weights: weightsT, tasks: tasks) }
+        } else {
+            value = a.reduce(0, +) * scale
+        }
+        var shape = x.shape
+        shape[layout.channelAxis(rank: shape.count)] = kept
+        let loss = reduction == .none ? Tensor<T>(uncheckedShape: shape, storage: values) : Tensor<T>(uncheckedShape: [], storage: [T(value)])
+        return DiceLossResult(loss: loss, gradient: wantGradient ? Tensor<T>(uncheckedShape: x.shape, storage: gradient) : nil)
+    }
+
+    /// Pass 2 of the normalized form: dL/dz = (2t − 1)·(dℓ/du / Φ_k − A_k/Φ_k²·dF/du) / (N·S·C').
+    private func normalizedGradient<T: BLASScalar>(_ input: LossInput<T>, _ x: Tensor<T>, _ gradient: inout [T], a: [Double], phi: [Double],
+                                                   first: Int, weights: [T], tasks: PositionTasks) {
+        let kept = input.c - first
+        let norm = 1 / Double(input.n * input.s * kept)
+        let gammaT = T(gamma), thresholdT = reducedThreshold.map { T($0) }, alphaT = alpha.map { T($0) }
+        let c1 = (0..<kept).map { T(norm / Swift.max(phi[$0], 1e-6)) }
+        let c2 = (0..<kept).map { phi[$0] > 1e-6 ? T(norm * a[$0] / (phi[$0] * phi[$0])) : 0 }
+        x.withUnsafeBufferPointer { xs in
+            gradient.withUnsafeMutableBufferPointer { gs in
+                tasks.run { task in
+                    let (i, p0, p1) = tasks.ranges[task]
+                    for k in first..<input.c {
+                        let w = weights[k - first], k1 = c1[k - first], k2 = c2[k - first]
+                        for p in p0..<p1 {
+                            let idx = input.index(i, k, p)
+                            let t = input.target(i, k, p), z = xs[idx]
+                            let balance: T = alphaT.map { t == 1 ? $0 : 1 - $0 } ?? 1
+                            let e = Self.sigmoidElement(u: t == 1 ? z : -z, weight: w * balance, gamma: gammaT, threshold: thresholdT)
+                            let d = e.dl * k1 - e.df * k2
+                            gs[idx] = t == 1 ? d : -d
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The softmax form over positions p0..<p1 of sample i: values, gradient and the per-class sums.
+    private func softmaxRange<T: BLASScalar>(_ input: LossInput<T>, _ xs: UnsafeBufferPointer<T>, _ gs: UnsafeMutableBufferPointer<T>,
+                                             _ vs: UnsafeMutableBufferPointer<T>, _ i: Int, _ p0: Int, _ p1: Int, _ first: Int,
+                                             _ weights: [T], _ gamma: T, _ scale: T, _ out: UnsafeMutablePointer<Double>) {
+        let c = input.c, kept = c - first
+        let ls = UnsafeMutablePointer<T>.allocate(capacity: 2 * c)
+        defer { ls.deallocate() }
+        let h = ls + c
+        var sums = [Double](repeating: 0, count: kept)
+        let outChannels = input.channelsLast ? kept : 1, outPositions = input.channelsLast ? 1 : input.s
+        for p in p0..<p1 {
+            var m = -T.infinity
+            for k in first..<c { m = Swift.max(m, xs[input.index(i, k, p)]) }
+            var total: T = 0
+            for k in first..<c { total += T.exp(xs[input.index(i, k, p)] - m) }
+            let lse = m + T.log(total)
+            var hSum: T = 0
+            for k in first..<c {
+                let l = xs[input.index(i, k, p)] - lse
+                ls[k] = l
+                let g = input.target(i, k, p)
+                guard g != 0 else { h[k] = 0; if !vs.isEmpty { vs[i * kept * input.s + p * outChannels + (k - first) * outPositions] = 0 }; continue }
+                let prob = T.exp(l), q = 1 - prob
+                let w = weights[k - first]
+                let qg: T = gamma == 0 ? 1 : T.pow(q, gamma)
+                let value = -w * qg * l * g
+                sums[k - first] += Double(value)
+                if !vs.isEmpty { vs[i * kept * input.s + p * outChannels + (k - first) * outPositions] = value }
+                let focal: T = (gamma == 0 || q <= 0) ? 0 : gamma * T.pow(q, gamma - 1) * prob * l
+                h[k] = w * g * (focal - qg) * scale
+                hSum += h[k]
+            }
+            if !gs.isEmpty {
+                for k in first..<c { gs[input.index(i, k, p)] = h[k] - T.exp(ls[k]) * hSum }
+            }
+        }
+        for k in 0..<kept { out[2 * k] = sums[k]; out[2 * k + 1] = 0 }
+    }
+}
