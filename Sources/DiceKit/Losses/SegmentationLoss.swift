@@ -144,3 +144,54 @@ struct PositionTasks {
         if parallel && ranges.count > 1 { WorkerPool.shared.run(ranges.count, body) } else { for t in ranges.indices { body(t) } }
     }
 }
+
+extension LossInput {
+    /// The activation of `x` (prediction layout): σ(z), the softmax over the channel axis
+    /// (max-subtracted), or `x` itself.
+    func probabilities(_ x: Tensor<T>, _ activation: DiceActivation) -> [T] {
+        var p = x.scalars
+        guard activation != .none else { return p }
+        let tasks = PositionTasks(n: n, s: s, c: c)
+        p.withUnsafeMutableBufferPointer { ps in
+            tasks.run { task in
+                let (i, p0, p1) = tasks.ranges[task]
+                for q in p0..<p1 {
+                    if activation == .sigmoid {
+                        for k in 0..<c { let j = index(i, k, q); ps[j] = 1 / (1 + T.exp(-ps[j])) }
+                    } else {
+                        var m = -T.infinity
+                        for k in 0..<c { m = Swift.max(m, ps[index(i, k, q)]) }
+                        var total: T = 0
+                        for k in 0..<c { let j = index(i, k, q); ps[j] = T.exp(ps[j] - m); total += ps[j] }
+                        let r = 1 / total
+                        for k in 0..<c { ps[index(i, k, q)] *= r }
+                    }
+                }
+            }
+        }
+        return p
+    }
+
+    /// Turns d/dp (in `gradient`) into d/dz through the activation, given the probabilities `p`:
+    /// σ'(z) = p(1 − p); softmax: dz_k = p_k·(dp_k − Σ_j p_j·dp_j).
+    func backpropagate(_ gradient: inout [T], probabilities p: [T], _ activation: DiceActivation) {
+        guard activation != .none else { return }
+        let tasks = PositionTasks(n: n, s: s, c: c)
+        gradient.withUnsafeMutableBufferPointer { gs in
+            p.withUnsafeBufferPointer { ps in
+                tasks.run { task in
+                    let (i, p0, p1) = tasks.ranges[task]
+                    for q in p0..<p1 {
+                        if activation == .sigmoid {
+                            for k in 0..<c { let j = index(i, k, q); gs[j] *= ps[j] * (1 - ps[j]) }
+                        } else {
+                            var dot: T = 0
+                            for k in 0..<c { let j = index(i, k, q); dot += ps[j] * gs[j] }
+                            for k in 0..<c { let j = index(i, k, q); gs[j] = ps[j] * (gs[j] - dot) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
