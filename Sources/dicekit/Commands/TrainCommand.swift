@@ -32,7 +32,8 @@ enum TrainCommand: Command {
         optimisation
           --epochs N (20)  --batch-size B (8)  --lr X (1e-3)  --optimizer adam|adamw|sgd (adam)
           --weight-decay X (0)  --momentum M (0.99, sgd)  --schedule constant|cosine|poly (cosine)
-          --loss dice|dice-ce|jaccard|tversky|focal-tversky|log-cosh-dice|generalized (dice-ce)
+          --loss dice|dice-ce|jaccard|tversky|focal-tversky|log-cosh-dice|generalized|focal|dice-focal
+                 |lovasz-softmax|lovasz-hinge|wasserstein|mcc (dice-ce)
           --clip X  global gradient-norm clip (12; 0 disables)   --seed S (0)   --threads T
           --on-nonfinite stop|skip|skip:N   a step whose loss or gradient norm is nan/inf: stop
                                  (default; exit 1 naming epoch and step, last good checkpoint kept) or
