@@ -19,7 +19,7 @@ setvbuf(stdout, nil, _IOLBF, 0)
 AllocationPolicy.retainLargeBlocks()
 
 /// Every benchmark, in the order they run (baselines first regardless).
-let allBenchmarks: [Benchmark] = baselineBenchmarks + lossBenchmarks + convBenchmarks + unetBenchmarks
+let allBenchmarks: [Benchmark] = baselineBenchmarks + lossBenchmarks + lossFamilyBenchmarks + convBenchmarks + unetBenchmarks
 
 switch BenchOptions.parse(Array(CommandLine.arguments.dropFirst())) {
 case .failure(let error):
