@@ -54,12 +54,24 @@ public struct DiceFocalLoss: SegmentationLoss {
         }
         let a = try dice.evaluate(prediction, target: target, validMask: nil, gradient: gradient)
         let b = try focal.evaluate(prediction, target: target, gradient: gradient)
-        let wd = Scalar(diceWeight), wf = Scalar(focalWeight)
-        let loss = Tensor<Scalar>(uncheckedShape: [], storage: [wd * a.value + wf * b.value])
+        let loss = Tensor<Scalar>(uncheckedShape: [], storage: [Scalar(diceWeight) * a.value + Scalar(focalWeight) * b.value])
         var g: Tensor<Scalar>? = nil
         if gradient, let ga = a.gradient, let gb = b.gradient {
-            g = Tensor(uncheckedShape: ga.shape, storage: zip(ga.scalars, gb.scalars).map { wd * $0 + wf * $1 })
+            // Concrete loops (this generic body may run unspecialised from another module).
+            switch Scalar.precision {
+            case .single:
+                let sum = Self.weightedSum(unsafeBitCast(ga.scalars, to: [Float].self), Float(diceWeight),
+                                           unsafeBitCast(gb.scalars, to: [Float].self), Float(focalWeight))
+                g = Tensor(uncheckedShape: ga.shape, storage: unsafeBitCast(sum, to: [Scalar].self))
+            case .double:
+                let sum = Self.weightedSum(unsafeBitCast(ga.scalars, to: [Double].self), diceWeight,
+                                           unsafeBitCast(gb.scalars, to: [Double].self), focalWeight)
+                g = Tensor(uncheckedShape: ga.shape, storage: unsafeBitCast(sum, to: [Scalar].self))
+            }
         }
         return DiceLossResult(loss: loss, gradient: g)
     }
+
+    static func weightedSum(_ a: [Float], _ wa: Float, _ b: [Float], _ wb: Float) -> [Float] { zip(a, b).map { wa * $0 + wb * $1 } }
+    static func weightedSum(_ a: [Double], _ wa: Double, _ b: [Double], _ wb: Double) -> [Double] { zip(a, b).map { wa * $0 + wb * $1 } }
 }
