@@ -11,25 +11,38 @@
 
 extension FocalLoss {
     /// One sigmoid-form element: value, focal term, and their derivatives with respect to u.
+    /// `integerGamma` ≥ 0 when γ is a whole number ≤ 8: the focal term is then σ(−u)^γ by
+    /// multiplication instead of an exponential (same value up to rounding).
     @inline(__always)
-    static func sigmoidElement<T: BLASScalar>(u: T, weight: T, gamma: T, threshold: T?) -> (l: T, f: T, dl: T, df: T) {
+    static func sigmoidElement<T: BLASScalar>(u: T, weight: T, gamma: T, integerGamma: Int, threshold: T?) -> (l: T, f: T, dl: T, df: T) {
         let e = T.exp(-Swift.abs(u)), log1pe = T.log1p(e)
-        let softplusU = Swift.max(u, 0) + log1pe, bce = Swift.max(-u, 0) + log1pe
+        let bce = Swift.max(-u, 0) + log1pe
         // σ(u) and σ(−u) from e = e^(−|u|) without cancellation.
-        let big = 1 / (1 + e), small = e / (1 + e)
+        let big = 1 / (1 + e), small = e * big
         let sigU = u >= 0 ? big : small, sigMinusU = u >= 0 ? small : big
         var f: T, df: T
         if let r = threshold {
             if sigU < r { f = 1; df = 0 } else {
-                f = T.exp(gamma * (-softplusU - T.log(r)))
+                f = integerGamma >= 0 ? power(sigMinusU / r, integerGamma) : T.exp(gamma * (-(Swift.max(u, 0) + log1pe) - T.log(r)))
                 df = -gamma * f * sigU
             }
         } else {
-            f = gamma == 0 ? 1 : T.exp(-gamma * softplusU)
+            f = integerGamma >= 0 ? power(sigMinusU, integerGamma) : T.exp(-gamma * (Swift.max(u, 0) + log1pe))
             df = -gamma * f * sigU
         }
         return (weight * f * bce, f, weight * (df * bce - f * sigMinusU), df)
     }
+
+    /// x^n for a small whole n ≥ 0, by multiplication.
+    @inline(__always)
+    static func power<T: BLASScalar>(_ x: T, _ n: Int) -> T {
+        var r: T = 1
+        for _ in 0..<n { r *= x }
+        return r
+    }
+
+    /// γ as a whole number ≤ 8, or −1.
+    var integerGamma: Int { gamma == gamma.rounded() && gamma >= 0 && gamma <= 8 ? Int(gamma) : -1 }
 
     func compute<T: BLASScalar>(_ x: Tensor<T>, _ target: DiceLossTarget<T>, _ wantGradient: Bool) throws -> DiceLossResult<T> {
         let input = try LossInput(x, target, layout: layout, ignoreIndex: nil, what: "focal loss", hard: activation == .sigmoid)
@@ -47,6 +60,10 @@ extension FocalLoss {
         let gammaT = T(gamma), thresholdT = reducedThreshold.map { T($0) }, alphaT = alpha.map { T($0) }
         let weightsT = weights.map { T($0) }
         let directGradient = wantGradient && !normalized
+        let wholeGamma = integerGamma
+        // Per class: the weight of an element whose target is 1, and of one whose target is 0.
+        let w1 = weightsT.map { $0 * (alphaT ?? 1) }, w0 = weightsT.map { $0 * (alphaT.map { 1 - $0 } ?? 1) }
+        let hasLabels = input.labels != nil, labels = input.labels ?? [], dense = input.dense ?? []
         let scaleT = T(scale), outChannels = input.channelsLast ? kept : 1, outPositions = input.channelsLast ? 1 : s
         x.withUnsafeBufferPointer { xs in
             gradient.withUnsafeMutableBufferPointer { gs in
@@ -56,21 +73,26 @@ extension FocalLoss {
                             let (i, p0, p1) = tasks.ranges[task]
                             let out = ps.baseAddress! + task * 2 * kept
                             if activation == .sigmoid {
-                                for k in first..<input.c {
-                                    var a = 0.0, phi = 0.0
-                                    let w = weightsT[k - first]
-                                    for p in p0..<p1 {
-                                        let idx = input.index(i, k, p)
-                                        let t = input.target(i, k, p)
+                                // Positions outer, channels inner: contiguous for channels-last.
+                                let acc = UnsafeMutablePointer<Double>.allocate(capacity: 2 * kept)
+                                defer { acc.deallocate() }
+                                acc.initialize(repeating: 0, count: 2 * kept)
+                                let cs = input.channelStride, offset = input.labelOffset
+                                for p in p0..<p1 {
+                                    let label: Int32 = hasLabels ? labels[i * s + p] : -1
+                                    let base = input.index(i, 0, p)
+                                    for k in first..<input.c {
+                                        let idx = base + k * cs
+                                        let positive = hasLabels ? label == Int32(k) + offset : dense[idx] == 1
                                         let z = xs[idx]
-                                        let balance: T = alphaT.map { t == 1 ? $0 : 1 - $0 } ?? 1
-                                        let e = Self.sigmoidElement(u: t == 1 ? z : -z, weight: w * balance, gamma: gammaT, threshold: thresholdT)
-                                        a += Double(e.l); phi += Double(e.f)
-                                        if directGradient { gs[idx] = (t == 1 ? e.dl : -e.dl) * scaleT }
+                                        let e = Self.sigmoidElement(u: positive ? z : -z, weight: positive ? w1[k - first] : w0[k - first],
+                                                                    gamma: gammaT, integerGamma: wholeGamma, threshold: thresholdT)
+                                        acc[2 * (k - first)] += Double(e.l); acc[2 * (k - first) + 1] += Double(e.f)
+                                        if directGradient { gs[idx] = (positive ? e.dl : -e.dl) * scaleT }
                                         if !vs.isEmpty { vs[i * kept * s + p * outChannels + (k - first) * outPositions] = e.l }
                                     }
-                                    out[2 * (k - first)] = a; out[2 * (k - first) + 1] = phi
                                 }
+                                for j in 0..<(2 * kept) { out[j] = acc[j] }
                             } else {
                                 softmaxRange(input, xs, gs, vs, i, p0, p1, first, weightsT, gammaT, scaleT, out)
                             }
@@ -115,7 +137,8 @@ extension FocalLoss {
                             let idx = input.index(i, k, p)
                             let t = input.target(i, k, p), z = xs[idx]
                             let balance: T = alphaT.map { t == 1 ? $0 : 1 - $0 } ?? 1
-                            let e = Self.sigmoidElement(u: t == 1 ? z : -z, weight: w * balance, gamma: gammaT, threshold: thresholdT)
+                            let e = Self.sigmoidElement(u: t == 1 ? z : -z, weight: w * balance, gamma: gammaT,
+                                                        integerGamma: integerGamma, threshold: thresholdT)
                             let d = e.dl * k1 - e.df * k2
                             gs[idx] = t == 1 ? d : -d
                         }
@@ -129,36 +152,43 @@ extension FocalLoss {
     private func softmaxRange<T: BLASScalar>(_ input: LossInput<T>, _ xs: UnsafeBufferPointer<T>, _ gs: UnsafeMutableBufferPointer<T>,
                                              _ vs: UnsafeMutableBufferPointer<T>, _ i: Int, _ p0: Int, _ p1: Int, _ first: Int,
                                              _ weights: [T], _ gamma: T, _ scale: T, _ out: UnsafeMutablePointer<Double>) {
-        let c = input.c, kept = c - first
+        let c = input.c, kept = c - first, wholeGamma = integerGamma
         let ls = UnsafeMutablePointer<T>.allocate(capacity: 2 * c)
         defer { ls.deallocate() }
         let h = ls + c
         var sums = [Double](repeating: 0, count: kept)
         let outChannels = input.channelsLast ? kept : 1, outPositions = input.channelsLast ? 1 : input.s
+        let probs = UnsafeMutablePointer<T>.allocate(capacity: c)
+        defer { probs.deallocate() }
+        let cs = input.channelStride
         for p in p0..<p1 {
+            let base = input.index(i, 0, p)
             var m = -T.infinity
-            for k in first..<c { m = Swift.max(m, xs[input.index(i, k, p)]) }
+            for k in first..<c { m = Swift.max(m, xs[base + k * cs]) }
             var total: T = 0
-            for k in first..<c { total += T.exp(xs[input.index(i, k, p)] - m) }
-            let lse = m + T.log(total)
+            for k in first..<c { let e = T.exp(xs[base + k * cs] - m); probs[k] = e; total += e }
+            let lse = m + T.log(total), inverse = 1 / total
             var hSum: T = 0
             for k in first..<c {
-                let l = xs[input.index(i, k, p)] - lse
+                let l = xs[base + k * cs] - lse
+                let prob = probs[k] * inverse
+                probs[k] = prob
                 ls[k] = l
                 let g = input.target(i, k, p)
                 guard g != 0 else { h[k] = 0; if !vs.isEmpty { vs[i * kept * input.s + p * outChannels + (k - first) * outPositions] = 0 }; continue }
-                let prob = T.exp(l), q = 1 - prob
+                let q = 1 - prob
                 let w = weights[k - first]
-                let qg: T = gamma == 0 ? 1 : T.pow(q, gamma)
+                let qg: T = wholeGamma >= 0 ? Self.power(q, wholeGamma) : T.pow(q, gamma)
                 let value = -w * qg * l * g
                 sums[k - first] += Double(value)
                 if !vs.isEmpty { vs[i * kept * input.s + p * outChannels + (k - first) * outPositions] = value }
-                let focal: T = (gamma == 0 || q <= 0) ? 0 : gamma * T.pow(q, gamma - 1) * prob * l
+                let focal: T = (gamma == 0 || q <= 0) ? 0
+                    : gamma * (wholeGamma >= 1 ? Self.power(q, wholeGamma - 1) : T.pow(q, gamma - 1)) * prob * l
                 h[k] = w * g * (focal - qg) * scale
                 hSum += h[k]
             }
             if !gs.isEmpty {
-                for k in first..<c { gs[input.index(i, k, p)] = h[k] - T.exp(ls[k]) * hSum }
+                for k in first..<c { gs[base + k * cs] = h[k] - probs[k] * hSum }
             }
         }
         for k in 0..<kept { out[2 * k] = sums[k]; out[2 * k + 1] = 0 }
