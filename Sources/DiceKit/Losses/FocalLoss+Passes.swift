@@ -15,7 +15,7 @@ extension FocalLoss {
     /// multiplication instead of an exponential (same value up to rounding).
     @inline(__always)
     static func sigmoidElement<T: BLASScalar>(u: T, weight: T, gamma: T, integerGamma: Int, threshold: T?) -> (l: T, f: T, dl: T, df: T) {
-        let e = T.exp(-Swift.abs(u)), log1pe = T.log1p(e)
+        let e = T.exp(-Swift.abs(u)), log1pe = logOnePlus(e)
         let bce = Swift.max(-u, 0) + log1pe
         // σ(u) and σ(−u) from e = e^(−|u|) without cancellation.
         let big = 1 / (1 + e), small = e * big
@@ -31,6 +31,14 @@ extension FocalLoss {
             df = -gamma * f * sigU
         }
         return (weight * f * bce, f, weight * (df * bce - f * sigMinusU), df)
+    }
+
+    /// log(1 + x) for x in [0, 1] as log(w)·x/(w − 1), w = 1 + x (Goldberg's correction: a few ulps,
+    /// with glibc's fast `logf` instead of its slower `log1pf`).
+    @inline(__always)
+    static func logOnePlus<T: BLASScalar>(_ x: T) -> T {
+        let w = 1 + x
+        return w == 1 ? x : T.log(w) * x / (w - 1)
     }
 
     /// x^n for a small whole n ≥ 0, by multiplication.
