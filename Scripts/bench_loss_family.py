@@ -5,6 +5,10 @@ Benchmarks/DiceKitBenchmarks/LossFamilyBenchmarks.swift. Prints one JSON object.
 
     /work/refenv/bin/python Scripts/bench_loss_family.py > ref.json
     .build/release/dicekit-bench --filter _n8_c --against ref.json
+    .build/release/dicekit-bench --filter focal --alternate 3 \
+        --reference "/work/refenv/bin/python Scripts/bench_loss_family.py --only focal"
+
+`--only TEXT` times only the keys that contain TEXT.
 """
 import importlib.util, json, sys, time, types, warnings
 warnings.filterwarnings("ignore")
@@ -46,10 +50,16 @@ def timed(loss, c, target_kind):
     return bench(step) * 1e3
 
 
+only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else ""
+cases = [
+    ("focal_sigmoid_n8_c4_256x256_ms", lambda: FocalLoss(to_onehot_y=True), 4, "onehot-channel"),
+    ("focal_softmax_n8_c4_256x256_ms", lambda: FocalLoss(to_onehot_y=True, use_softmax=True), 4, "onehot-channel"),
+    ("lovasz_softmax_n8_c4_256x256_ms", lambda: smp.LovaszLoss("multiclass"), 4, "labels"),
+    ("lovasz_softmax_per_image_n8_c4_256x256_ms", lambda: smp.LovaszLoss("multiclass", per_image=True), 4, "labels"),
+    ("lovasz_hinge_n8_c1_256x256_ms", lambda: smp.LovaszLoss("binary"), 1, "binary"),
+]
 out = {"threads": torch.get_num_threads()}
-out["focal_sigmoid_n8_c4_256x256_ms"] = timed(FocalLoss(to_onehot_y=True), 4, "onehot-channel")
-out["focal_softmax_n8_c4_256x256_ms"] = timed(FocalLoss(to_onehot_y=True, use_softmax=True), 4, "onehot-channel")
-out["lovasz_softmax_n8_c4_256x256_ms"] = timed(smp.LovaszLoss("multiclass"), 4, "labels")
-out["lovasz_softmax_per_image_n8_c4_256x256_ms"] = timed(smp.LovaszLoss("multiclass", per_image=True), 4, "labels")
-out["lovasz_hinge_n8_c1_256x256_ms"] = timed(smp.LovaszLoss("binary"), 1, "binary")
+for key, make, c, kind in cases:
+    if only in key:
+        out[key] = timed(make(), c, kind)
 print(json.dumps(out, indent=1))
