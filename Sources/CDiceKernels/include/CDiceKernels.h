@@ -107,4 +107,6 @@ void dk_force_isa(int isa);
 }
 #endif
 
+#include "dk_focal.h"
+
 #endif

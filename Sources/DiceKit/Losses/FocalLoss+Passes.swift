@@ -9,7 +9,12 @@
 //   dL_k/du = (dℓ/du)/Φ_k − A_k/Φ_k²·dF/du; pass 1 gathers A_k and Φ_k, pass 2 writes the gradient.
 // Derivations: Docs/DiceMath.md, "Focal loss".
 
+internal import CDiceKernels
+
 extension FocalLoss {
+    /// Whether the AVX-512 kernel may run (default true; tests switch it off to compare).
+    nonisolated(unsafe) static var kernelEnabled = true
+
     /// One sigmoid-form element: value, focal term, and their derivatives with respect to u.
     /// `integerGamma` ≥ 0 when γ is a whole number ≤ 8: the focal term is then σ(−u)^γ by
     /// multiplication instead of an exponential (same value up to rounding).
@@ -72,6 +77,12 @@ extension FocalLoss {
         // Per class: the weight of an element whose target is 1, and of one whose target is 0.
         let w1 = weightsT.map { $0 * (alphaT ?? 1) }, w0 = weightsT.map { $0 * (alphaT.map { 1 - $0 } ?? 1) }
         let hasLabels = input.labels != nil, labels = input.labels ?? [], dense = input.dense ?? []
+        // The C kernel's case: Float, channels-last labels, 16 % C == 0, whole γ ≤ 8, plain sums.
+        let useKernel = T.self == Float.self && activation == .sigmoid && hasLabels && input.channelsLast && 16 % input.c == 0
+            && wholeGamma >= 0 && reducedThreshold == nil && !normalized && reduction != .none && (!wantGradient || directGradient)
+            && FocalLoss.kernelEnabled && dk_isa() == 2
+        let kernelW1 = (0..<input.c).map { $0 < first ? Float(0) : Float(w1[$0 - first]) }
+        let kernelW0 = (0..<input.c).map { $0 < first ? Float(0) : Float(w0[$0 - first]) }
         let scaleT = T(scale), outChannels = input.channelsLast ? kept : 1, outPositions = input.channelsLast ? 1 : s
         x.withUnsafeBufferPointer { xs in
             gradient.withUnsafeMutableBufferPointer { gs in
@@ -80,7 +91,19 @@ extension FocalLoss {
                         tasks.run { task in
                             let (i, p0, p1) = tasks.ranges[task]
                             let out = ps.baseAddress! + task * 2 * kept
-                            if activation == .sigmoid {
+                            if useKernel {
+                                // The AVX-512 kernel (focal_kernels.c) for the common Float case.
+                                let xf = UnsafeRawPointer(xs.baseAddress! + i * input.c * s + p0 * input.c).assumingMemoryBound(to: Float.self)
+                                let gf = gs.isEmpty ? nil : UnsafeMutableRawPointer(gs.baseAddress! + i * input.c * s + p0 * input.c)
+                                    .assumingMemoryBound(to: Float.self)
+                                var sums = [Double](repeating: 0, count: 2 * input.c)
+                                let ran = labels.withUnsafeBufferPointer { lb in
+                                    dk_focal_sigmoid_labels_f32(xf, lb.baseAddress! + i * s + p0, p1 - p0, Int32(input.c), input.labelOffset,
+                                                                kernelW1, kernelW0, Int32(wholeGamma), Float(scale), gf, &sums)
+                                }
+                                precondition(ran == 1, "focal kernel refused arguments it was chosen for")
+                                for k in first..<input.c { out[2 * (k - first)] = sums[k]; out[2 * (k - first) + 1] = sums[input.c + k] }
+                            } else if activation == .sigmoid {
                                 // Positions outer, channels inner: contiguous for channels-last.
                                 let acc = UnsafeMutablePointer<Double>.allocate(capacity: 2 * kept)
                                 defer { acc.deallocate() }
