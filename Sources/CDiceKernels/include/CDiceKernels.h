@@ -156,4 +156,6 @@ int dk_fp_flushes(void);
 }
 #endif
 
+#include "dk_focal.h"
+
 #endif

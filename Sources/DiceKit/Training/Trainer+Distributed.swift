@@ -31,6 +31,7 @@ extension Trainer {
     /// - Throws: `DiceKitError.value` when the data set has fewer samples than ranks or when a
     ///   rank's settings differ from rank 0's.
     func prepareDistributed(training: any SegmentationSource, validation: (any SegmentationSource)?) throws {
+        _ = try exchangingLoss()
         guard training.count >= communicator.size else {
             throw DiceKitError.value("the training set has \(training.count) images for \(communicator.size) ranks; expected at least one image per rank")
         }
@@ -52,6 +53,17 @@ extension Trainer {
         }
         let synchronizer = synchronizesBatchNorm ? BatchNormSynchronizer(communicator: communicator) : nil
         for layer in model.batchNorms { layer.synchronizer = synchronizer }
+    }
+
+    /// The loss as a `DiceLoss`, whose statistics the ranks exchange between its two passes.
+    ///
+    /// - Throws: `DiceKitError.option` for the other losses, whose statistics are not exchanged.
+    func exchangingLoss() throws -> DiceLoss {
+        guard let dice = loss as? DiceLoss else {
+            throw DiceKitError.option("--distributed trains the Dice-family losses (dice, dice-ce, jaccard, tversky, focal-tversky, "
+                                      + "log-cosh-dice, generalized); \(configuration.loss.rawValue) is not exchanged across ranks yet")
+        }
+        return dice
     }
 
     /// FNV-1a, 64 bits: equal strings give equal values on every machine.
@@ -97,8 +109,8 @@ extension Trainer {
         let bad = logits.map { $0.withUnsafeBufferPointer { $0.contains { !$0.isFinite } } } ?? false
         if try communicator.anyRank(bad) { return StepOutcome(loss: .nan, nonFinite: ("loss", .nan)) }
         let (prediction, labels) = try lossInputs(batch, logits: logits)
-        let result = try loss.evaluate(prediction, target: .labels(labels), contributes: contributes, gradient: true,
-                                       across: communicator)
+        let result = try exchangingLoss().evaluate(prediction, target: .labels(labels), contributes: contributes, gradient: true,
+                                                   across: communicator)
         let value = Double(result.value)  // the global batch's: the same on every rank
         guard value.isFinite else { return StepOutcome(loss: value, nonFinite: ("loss", value)) }
         // The gradients are summed over the ranks in buckets, each started as backward finishes
@@ -165,8 +177,8 @@ extension Trainer {
                 lossSum += .nan  // weights that diverged give a NaN loss, not an input error
             } else {
                 let (prediction, labels) = try lossInputs(batch, logits: logits)
-                lossSum += Double(try loss.evaluate(prediction, target: .labels(labels), contributes: logits != nil,
-                                                    across: communicator).value)
+                lossSum += Double(try exchangingLoss().evaluate(prediction, target: .labels(labels), contributes: logits != nil,
+                                                                across: communicator).value)
             }
             guard let logits else { continue }
             let target = try LabelMap(shape: part.labelShape, int32Labels: part.labels)

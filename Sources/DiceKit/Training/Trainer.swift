@@ -26,7 +26,7 @@ public final class Trainer {
     /// whole global batch (synchronised batch norm, default true) or of each rank's share.
     public var synchronizesBatchNorm = true
 
-    let loss: DiceLoss
+    let loss: any SegmentationLoss
     /// The checkpoint `resume` read, if any.
     private var resumedFrom: String?
 
@@ -44,7 +44,7 @@ public final class Trainer {
             optimizer = SGD<Float>(learningRate: configuration.learningRate, momentum: configuration.momentum,
                                    weightDecay: configuration.weightDecay, nesterov: configuration.momentum > 0)
         }
-        loss = configuration.loss.loss
+        loss = configuration.loss.loss(classes: model.configuration.classes)
     }
 
     /// Restores the weights, the optimiser state and the epoch history of a training checkpoint
@@ -268,7 +268,7 @@ public final class Trainer {
             let target = try LabelMap(shape: batch.labelShape, int32Labels: batch.labels)
             // Non-finite logits (weights that diverged) give a NaN loss, not an input error.
             let finite = !logits.withUnsafeBufferPointer { $0.contains { !$0.isFinite } }
-            lossSum += finite ? Double(try loss.evaluate(logits, target: .labels(target)).value) : .nan
+            lossSum += finite ? Double(try loss.evaluate(logits, target: .labels(target), gradient: false).value) : .nan
             batches += 1
             let diceMetric = OverlapMetric(score: .dice, reduction: .none, emptyClass: .exclude)
             let counts = try diceMetric.counts(predicted: try Predictor.argmax(logits), target: target, classes: classes)

@@ -21,8 +21,9 @@ public enum ScheduleKind: String, Sendable, CaseIterable {
     case poly
 }
 
-/// The training objectives `dicekit train --loss` offers; all act on softmax probabilities of the
-/// logits against label maps.
+/// The training objectives `dicekit train --loss` offers; all take the logits and the label maps.
+/// The Dice family, focal, Lovász-softmax, Wasserstein and MCC act on the softmax probabilities;
+/// Lovász-hinge on the raw logits against the one-hot target.
 public enum LossKind: String, Sendable, CaseIterable {
     /// Soft Dice (MONAI defaults).
     case dice
@@ -38,9 +39,21 @@ public enum LossKind: String, Sendable, CaseIterable {
     case logCoshDice = "log-cosh-dice"
     /// Generalized Dice (1/G² weights).
     case generalized
+    /// Softmax focal loss, γ = 2, no α (MONAI `FocalLoss(use_softmax=True)`).
+    case focal
+    /// Softmax Dice + sigmoid focal (γ = 2), equal weights (MONAI `DiceFocalLoss(softmax=True)`).
+    case diceFocal = "dice-focal"
+    /// Lovász-softmax over the whole batch, classes present (smp `LovaszLoss("multiclass")`).
+    case lovaszSoftmax = "lovasz-softmax"
+    /// Lovász-hinge on the logits against the one-hot target, whole batch (smp multilabel mode).
+    case lovaszHinge = "lovasz-hinge"
+    /// Generalized Wasserstein Dice with distances 1 − I and the default weighting (background 0).
+    case wasserstein
+    /// Matthews correlation loss of the softmax probabilities against the one-hot target.
+    case mcc
 
-    /// The `DiceLoss` this objective stands for.
-    public var loss: DiceLoss {
+    /// The loss this objective stands for, for a model with `classes` output channels.
+    public func loss(classes: Int) -> any SegmentationLoss {
         var loss = DiceLoss(variant: .dice, activation: .softmax)
         switch self {
         case .dice: break
@@ -50,6 +63,12 @@ public enum LossKind: String, Sendable, CaseIterable {
         case .focalTversky: loss.variant = .focalTversky; loss.alpha = 0.3; loss.beta = 0.7
         case .logCoshDice: loss.variant = .logCoshDice
         case .generalized: loss.variant = .generalized
+        case .focal: return FocalLoss(activation: .softmax)
+        case .diceFocal: return DiceFocalLoss(activation: .softmax)
+        case .lovaszSoftmax: return LovaszLoss(variant: .softmax)
+        case .lovaszHinge: return LovaszLoss(variant: .hinge)
+        case .wasserstein: return WassersteinDiceLoss(distanceMatrix: WassersteinDiceLoss.uniformDistances(classes: classes))
+        case .mcc: return MCCLoss(activation: .softmax)
         }
         return loss
     }

@@ -1,12 +1,13 @@
-// `dicekit loss PRED.npy TARGET.npy [options] [--grad GRAD.npy]`: one Dice-family loss, printed
-// as one JSON object, with every option of the `DiceLoss` API reachable (see Docs/CLI.md).
+// `dicekit loss PRED.npy TARGET.npy [options] [--grad GRAD.npy]`: one loss, printed as one JSON
+// object, with every option of the `DiceLoss` API reachable, and the focal, Lovász, Wasserstein
+// Dice and MCC losses (LossCommand+Family.swift; see Docs/CLI.md).
 
 import DiceKit
 
 enum LossCommand: Command {
     static let spec = CommandSpec(
         name: "loss",
-        summary: "compute a Dice-family loss (and its gradient) of PRED.npy against TARGET.npy",
+        summary: "compute a segmentation loss (and its gradient) of PRED.npy against TARGET.npy",
         help: """
         usage: dicekit loss PRED.npy TARGET.npy [options] [--grad GRAD.npy]
 
@@ -18,6 +19,7 @@ enum LossCommand: Command {
           --labels                 TARGET holds integer class indices (any integer or float dtype),
                                    shape [N, spatial...]; otherwise TARGET has PRED's shape
           --variant dice|jaccard|tversky|focal-tversky|log-cosh-dice|generalized   (default dice)
+                    |focal|dice-focal|lovasz-softmax|lovasz-hinge|wasserstein|mcc
           --squared                Σp² and Σg² in the denominator
           --soft-labels            soft-label TP = (Σp + Σg − Σ|p − g|)/2 for a dense TARGET
           --smooth-nr X  --smooth-dr X            smoothing (default 1e-5 each)
@@ -36,17 +38,32 @@ enum LossCommand: Command {
           --epsilon E              the presets' ε (default 1e-6)
           --grad GRAD.npy          write d(sum of loss values)/d(PRED), PRED's shape and dtype
 
+        Focal, Lovász, Wasserstein and MCC variants (other Dice options are refused with them):
+          focal           --activation sigmoid|softmax  --focal-gamma G (2)  --focal-alpha A
+                          --class-weights  --exclude-background  --reduction mean|sum|none
+                          --normalized  --reduced-threshold R   (smp's options; sigmoid, mean)
+          dice-focal      MONAI DiceFocalLoss: Dice with --activation, sigmoid focal; --focal-gamma,
+                          --focal-alpha, --class-weights, --exclude-background, --reduction mean|sum,
+                          --smooth-nr/--smooth-dr, --squared, --batch, --dice-weight X, --focal-weight Y
+          lovasz-softmax  --activation softmax, --labels; --per-image, --ignore-index K
+          lovasz-hinge    raw logits (--activation none); labels or a 0/1 TARGET; --per-image, --ignore-index K
+          wasserstein     --activation softmax, --labels, --distance-matrix M.npy ([C, C]),
+                          --wasserstein-weighting default|gdl, --smooth-nr/--smooth-dr, --reduction
+          mcc             --activation none|sigmoid|softmax (none: PRED holds probabilities)
+
         Exit status: 0 on success, 1 on bad input (one line on stderr), 2 on bad usage.
         """,
         valueOptions: ["layout", "activation", "variant", "smooth-nr", "smooth-dr", "class-weights", "reduction",
                        "ignore-index", "alpha", "beta", "gamma", "generalized-weight", "dice-weight", "ce-weight",
-                       "valid-mask", "empty-class", "preset", "epsilon", "grad"],
-        flags: ["labels", "squared", "soft-labels", "exclude-background", "batch"],
+                       "valid-mask", "empty-class", "preset", "epsilon", "grad",
+                       "focal-gamma", "focal-alpha", "reduced-threshold", "focal-weight", "distance-matrix", "wasserstein-weighting"],
+        flags: ["labels", "squared", "soft-labels", "exclude-background", "batch", "normalized", "per-image"],
         positionals: 2...2
     )
 
     /// The `DiceLoss` the options describe.
     static func makeLoss(_ arguments: ParsedArguments) throws -> DiceLoss {
+        try checkDiceOptions(arguments, variant: arguments.string("variant") ?? "dice")
         var loss = DiceLoss()
         loss.layout = try arguments.choice("layout", as: Layout.self, default: .channelsLast)!
         loss.activation = try arguments.choice("activation", as: DiceActivation.self, default: DiceActivation.none)!
@@ -79,7 +96,7 @@ enum LossCommand: Command {
     }
 
     static func run(_ arguments: ParsedArguments) throws {
-        let loss = try makeLoss(arguments)
+        let loss: any SegmentationLoss = try makeFamilyLoss(arguments) ?? makeLoss(arguments)
         try checkOutputs(files: [arguments.string("grad")])
         let predictionPath = arguments.positionals[0], targetPath = arguments.positionals[1]
         let prediction = try NPY.read(contentsOf: predictionPath)
@@ -91,7 +108,7 @@ enum LossCommand: Command {
         }
     }
 
-    static func run<T: BLASScalar>(_ type: T.Type, _ loss: DiceLoss, _ predictionArray: NPYArray, _ targetPath: String,
+    static func run<T: BLASScalar>(_ type: T.Type, _ loss: any SegmentationLoss, _ predictionArray: NPYArray, _ targetPath: String,
                                    _ arguments: ParsedArguments) throws {
         let prediction = predictionArray.tensor(of: T.self)
         let targetArray = try NPY.read(contentsOf: targetPath)
@@ -104,7 +121,12 @@ enum LossCommand: Command {
         }
         let mask: Tensor<T>? = try arguments.string("valid-mask").map { try NPY.read(contentsOf: $0).tensor(of: T.self) }
         let gradientPath = arguments.string("grad")
-        let result = try loss.evaluate(prediction, target: target, validMask: mask, gradient: gradientPath != nil)
+        let result: DiceLossResult<T>
+        if let dice = loss as? DiceLoss {
+            result = try dice.evaluate(prediction, target: target, validMask: mask, gradient: gradientPath != nil)
+        } else {
+            result = try loss.evaluate(prediction, target: target, gradient: gradientPath != nil)
+        }
         if let path = gradientPath, let gradient = result.gradient {
             try NPY.write(gradient, to: path)
         }

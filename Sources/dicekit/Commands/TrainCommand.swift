@@ -32,7 +32,8 @@ enum TrainCommand: Command {
         optimisation
           --epochs N (20)  --batch-size B (8)  --lr X (1e-3)  --optimizer adam|adamw|sgd (adam)
           --weight-decay X (0)  --momentum M (0.99, sgd)  --schedule constant|cosine|poly (cosine)
-          --loss dice|dice-ce|jaccard|tversky|focal-tversky|log-cosh-dice|generalized (dice-ce)
+          --loss dice|dice-ce|jaccard|tversky|focal-tversky|log-cosh-dice|generalized|focal|dice-focal
+                 |lovasz-softmax|lovasz-hinge|wasserstein|mcc (dice-ce)
           --clip X  global gradient-norm clip (12; 0 disables)   --seed S (0)
           --threads T  threads for every computation (worker pool and OpenBLAS; 1–256; default
                        $DICEKIT_THREADS, else the processor count); same seed and T: same bits

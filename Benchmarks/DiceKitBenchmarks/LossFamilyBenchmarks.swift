@@ -1,0 +1,30 @@
+// Focal and Lovász forward+backward through the public API on 8×4×256² (label targets,
+// channels-last), under the same keys as Scripts/bench_loss_family.py prints for MONAI's
+// `FocalLoss` and smp's `LovaszLoss`, so that `--against REF.json` compares them key by key.
+
+import DiceKit
+
+func familyBenchmark(key: String, loss: any SegmentationLoss, channels: Int = 4, binary: Bool = false) -> Benchmark {
+    Benchmark(key: key) { context in
+        var generator = SeededGenerator(seed: 42)
+        let logits = Tensor<Float>.normal([8, 256, 256, channels], generator: &generator)
+        let positions = 8 * 256 * 256
+        let classes = binary ? 2 : channels
+        let labels = try LabelMap(shape: [8, 256, 256], labels: (0..<positions).map { _ in Int(generator.next() % UInt64(classes)) })
+        var sink: Float = 0
+        let seconds = try context.time(warmup: 2, repetitions: 10) {
+            let result = try loss.evaluate(logits, target: .labels(labels), gradient: true)
+            sink += result.value + result.gradient!.scalars[0]
+        }
+        precondition(sink.isFinite, "non-finite \(key) result")
+        return [Metric(key: key + "_ms", value: seconds * 1e3, unit: "ms")]
+    }
+}
+
+let lossFamilyBenchmarks: [Benchmark] = [
+    familyBenchmark(key: "focal_sigmoid_n8_c4_256x256", loss: FocalLoss(activation: .sigmoid)),
+    familyBenchmark(key: "focal_softmax_n8_c4_256x256", loss: FocalLoss(activation: .softmax)),
+    familyBenchmark(key: "lovasz_softmax_n8_c4_256x256", loss: LovaszLoss(variant: .softmax)),
+    familyBenchmark(key: "lovasz_softmax_per_image_n8_c4_256x256", loss: LovaszLoss(variant: .softmax, perImage: true)),
+    familyBenchmark(key: "lovasz_hinge_n8_c1_256x256", loss: LovaszLoss(variant: .hinge), channels: 1, binary: true),
+]

@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Reference timings for `dicekit-bench --against`: MONAI FocalLoss and smp LovaszLoss forward+backward
+on 8×4×256² (channels-first, label targets, float32, PyTorch's default threads), under the keys of
+Benchmarks/DiceKitBenchmarks/LossFamilyBenchmarks.swift. Prints one JSON object.
+
+    /work/refenv/bin/python Scripts/bench_loss_family.py > ref.json
+    .build/release/dicekit-bench --filter _n8_c --against ref.json
+    .build/release/dicekit-bench --filter focal --alternate 3 \
+        --reference "/work/refenv/bin/python Scripts/bench_loss_family.py --only focal"
+
+`--only TEXT` times only the keys that contain TEXT.
+"""
+import importlib.util, json, sys, time, types, warnings
+warnings.filterwarnings("ignore")
+import torch
+from monai.losses import FocalLoss
+# smp's package __init__ imports its models (timm, torchvision); the losses need only torch.
+_spec = importlib.util.find_spec("segmentation_models_pytorch")
+_package = types.ModuleType("segmentation_models_pytorch")
+_package.__path__ = list(_spec.submodule_search_locations)
+sys.modules["segmentation_models_pytorch"] = _package
+import segmentation_models_pytorch.losses as smp
+
+torch.manual_seed(0)
+
+
+def bench(fn, reps=10, warm=2):
+    for _ in range(warm):
+        fn()
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
+    ts.sort()
+    return ts[len(ts) // 2]
+
+
+def timed(loss, c, target_kind):
+    x = torch.randn(8, c, 256, 256, requires_grad=True)
+    lab = torch.randint(0, max(c, 2), (8, 256, 256))
+    if target_kind == "onehot-channel":   # MONAI: labels [N, 1, H, W] with to_onehot_y
+        y = lab[:, None].float()
+    elif target_kind == "binary":         # smp binary: a [N, 1, H, W] mask
+        y = lab[:, None].float()
+    else:                                 # smp multiclass: labels [N, H, W]
+        y = lab
+
+    def step():
+        x.grad = None
+        loss(x, y).backward()
+    return bench(step) * 1e3
+
+
+only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else ""
+cases = [
+    ("focal_sigmoid_n8_c4_256x256_ms", lambda: FocalLoss(to_onehot_y=True), 4, "onehot-channel"),
+    ("focal_softmax_n8_c4_256x256_ms", lambda: FocalLoss(to_onehot_y=True, use_softmax=True), 4, "onehot-channel"),
+    ("lovasz_softmax_n8_c4_256x256_ms", lambda: smp.LovaszLoss("multiclass"), 4, "labels"),
+    ("lovasz_softmax_per_image_n8_c4_256x256_ms", lambda: smp.LovaszLoss("multiclass", per_image=True), 4, "labels"),
+    ("lovasz_hinge_n8_c1_256x256_ms", lambda: smp.LovaszLoss("binary"), 1, "binary"),
+]
+out = {"threads": torch.get_num_threads()}
+for key, make, c, kind in cases:
+    if only in key:
+        out[key] = timed(make(), c, kind)
+print(json.dumps(out, indent=1))

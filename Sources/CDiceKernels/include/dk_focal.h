@@ -1,0 +1,22 @@
+#ifndef DK_FOCAL_H
+#define DK_FOCAL_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// The sigmoid focal loss over `positions` channels-last positions of C channels with integer
+/// labels (g_k = label == k + label_offset), AVX-512 only, C in {1, 2, 4, 8, 16}, γ a whole number
+/// 0…8. Per element, with weight w1[k] (target 1) or w0[k] (target 0): the value w·F·bce is added
+/// to sums[k] and F to sums[C + k] (Double); grad (nullable) receives scale·dℓ/dz.
+/// Returns 0, touching nothing, when the CPU or the arguments do not fit (the caller falls back).
+int dk_focal_sigmoid_labels_f32(const float *x, const int32_t *labels, long positions, int C, int label_offset,
+                                const float *w1, const float *w0, int gamma, float scale, float *grad, double *sums);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,77 @@
+// DiceFocalLoss: λ_dice·Dice + λ_focal·focal, as MONAI 1.6's `DiceFocalLoss`. MONAI builds its
+// focal term with the sigmoid form whatever the Dice activation (its `FocalLoss` is created
+// without `use_softmax`), and passes `weight` and `include_background` to both terms; the
+// `init(activation:…)` convenience does the same, and any other pairing can be set by hand.
+
+/// A weighted sum of a Dice-family loss and a focal loss on the same logits and target.
+public struct DiceFocalLoss: SegmentationLoss {
+    /// The Dice term (its activation, smoothing, batch, … apply).
+    public var dice: DiceLoss
+    /// The focal term.
+    public var focal: FocalLoss
+    /// λ_dice (default 1, finite, ≥ 0).
+    public var diceWeight: Double = 1
+    /// λ_focal (default 1, finite, ≥ 0).
+    public var focalWeight: Double = 1
+
+    /// The two terms as given.
+    public init(dice: DiceLoss, focal: FocalLoss, diceWeight: Double = 1, focalWeight: Double = 1) {
+        self.dice = dice
+        self.focal = focal
+        self.diceWeight = diceWeight
+        self.focalWeight = focalWeight
+    }
+
+    /// MONAI's `DiceFocalLoss(sigmoid:/softmax:, gamma:, alpha:, weight:, include_background:)`:
+    /// Dice with `activation`, sigmoid focal loss with γ and α, class weights and background
+    /// exclusion shared by both, and `reduction` for both (`.none` is refused at evaluation).
+    public init(activation: DiceActivation, gamma: Double = 2, alpha: Double? = nil, classWeights: [Double]? = nil,
+                excludeBackground: Bool = false, reduction: LossReduction = .mean, layout: Layout = .channelsLast) {
+        dice = DiceLoss(activation: activation, layout: layout)
+        dice.classWeights = classWeights
+        dice.excludeBackground = excludeBackground
+        dice.reduction = reduction
+        focal = FocalLoss(activation: .sigmoid, gamma: gamma, alpha: alpha, layout: layout)
+        focal.classWeights = classWeights
+        focal.excludeBackground = excludeBackground
+        focal.reduction = reduction
+    }
+
+    /// λ_dice·Dice + λ_focal·focal (shape []) and, when `gradient` is true, the sum of the terms' gradients.
+    ///
+    /// - Throws: `DiceKitError` for negative weights, reduction none, layouts that differ, and
+    ///   anything either term refuses.
+    public func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: DiceLossTarget<Scalar>,
+                                             gradient: Bool) throws -> DiceLossResult<Scalar> {
+        for (name, v) in [("dice weight", diceWeight), ("focal weight", focalWeight)] where !(v.isFinite && v >= 0) {
+            throw DiceKitError.value("\(name) is \(v); expected a finite number ≥ 0")
+        }
+        guard dice.reduction != .none, focal.reduction != .none else {
+            throw DiceKitError.option("dice-focal with reduction none (the terms have different shapes); expected mean or sum")
+        }
+        guard dice.layout == focal.layout else {
+            throw DiceKitError.option("dice-focal terms with layouts \(dice.layout.rawValue) and \(focal.layout.rawValue); expected one layout")
+        }
+        let a = try dice.evaluate(prediction, target: target, validMask: nil, gradient: gradient)
+        let b = try focal.evaluate(prediction, target: target, gradient: gradient)
+        let loss = Tensor<Scalar>(uncheckedShape: [], storage: [Scalar(diceWeight) * a.value + Scalar(focalWeight) * b.value])
+        var g: Tensor<Scalar>? = nil
+        if gradient, let ga = a.gradient, let gb = b.gradient {
+            // Concrete loops (this generic body may run unspecialised from another module).
+            switch Scalar.precision {
+            case .single:
+                let sum = Self.weightedSum(unsafeBitCast(ga.scalars, to: [Float].self), Float(diceWeight),
+                                           unsafeBitCast(gb.scalars, to: [Float].self), Float(focalWeight))
+                g = Tensor(uncheckedShape: ga.shape, storage: unsafeBitCast(sum, to: [Scalar].self))
+            case .double:
+                let sum = Self.weightedSum(unsafeBitCast(ga.scalars, to: [Double].self), diceWeight,
+                                           unsafeBitCast(gb.scalars, to: [Double].self), focalWeight)
+                g = Tensor(uncheckedShape: ga.shape, storage: unsafeBitCast(sum, to: [Scalar].self))
+            }
+        }
+        return DiceLossResult(loss: loss, gradient: g)
+    }
+
+    static func weightedSum(_ a: [Float], _ wa: Float, _ b: [Float], _ wb: Float) -> [Float] { zip(a, b).map { wa * $0 + wb * $1 } }
+    static func weightedSum(_ a: [Double], _ wa: Double, _ b: [Double], _ wb: Double) -> [Double] { zip(a, b).map { wa * $0 + wb * $1 } }
+}

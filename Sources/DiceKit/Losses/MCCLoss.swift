@@ -1,0 +1,98 @@
+// MCCLoss: 1 − the Matthews correlation coefficient of soft predictions, as
+// segmentation_models_pytorch's `MCCLoss` (Abhishek & Hamarneh 2021): one value over the whole
+// batch. Two passes: the four sums, then the gradient, which is linear in the target per element.
+// Derivation: Docs/DiceMath.md, "Matthews correlation loss".
+
+/// The Matthews correlation loss over every element of the batch:
+/// ```
+/// tp = Σ p·g + ε,  tn = Σ (1 − p)(1 − g) + ε,  fp = Σ p(1 − g) + ε,  fn = Σ (1 − p)·g + ε
+/// loss = 1 − (tp·tn − fp·fn) / √((tp + fp)(tp + fn)(tn + fp)(tn + fn))
+/// ```
+/// p is the prediction after `activation` (smp's loss takes probabilities: `.none`, or `.sigmoid`
+/// of logits; `.softmax` flattens every channel against the one-hot target). Shapes as `DiceLoss`;
+/// targets: labels (a binary mask for one channel), or a dense 0/1 or soft target.
+public struct MCCLoss: SegmentationLoss {
+    /// Applied to the prediction first (default `.none`: the prediction holds probabilities).
+    public var activation: DiceActivation = .none
+    /// Where the channel axis is (default `.channelsLast`).
+    public var layout: Layout = .channelsLast
+    /// Added to each of the four counts (default 1e-5, smp's; finite, > 0).
+    public var epsilon: Double = 1e-5
+
+    /// An MCC loss with smp's ε.
+    public init(activation: DiceActivation = .none, layout: Layout = .channelsLast) {
+        self.activation = activation
+        self.layout = layout
+    }
+
+    /// The loss (shape []) and, when `gradient` is true, d(loss)/d(prediction).
+    ///
+    /// - Throws: `DiceKitError` for mismatched shapes, non-finite predictions, labels out of range,
+    ///   targets outside [0, 1] or a bad ε.
+    public func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: DiceLossTarget<Scalar>,
+                                             gradient: Bool) throws -> DiceLossResult<Scalar> {
+        switch Scalar.precision {
+        case .single:
+            let r = try evaluateFloat(unsafeBitCast(prediction, to: Tensor<Float>.self), unsafeBitCast(target, to: DiceLossTarget<Float>.self), gradient)
+            return unsafeBitCast(r, to: DiceLossResult<Scalar>.self)
+        case .double:
+            let r = try evaluateDouble(unsafeBitCast(prediction, to: Tensor<Double>.self), unsafeBitCast(target, to: DiceLossTarget<Double>.self), gradient)
+            return unsafeBitCast(r, to: DiceLossResult<Scalar>.self)
+        }
+    }
+
+    func evaluateFloat(_ x: Tensor<Float>, _ t: DiceLossTarget<Float>, _ g: Bool) throws -> DiceLossResult<Float> { try compute(x, t, g) }
+    func evaluateDouble(_ x: Tensor<Double>, _ t: DiceLossTarget<Double>, _ g: Bool) throws -> DiceLossResult<Double> { try compute(x, t, g) }
+
+    func compute<T: BLASScalar>(_ x: Tensor<T>, _ target: DiceLossTarget<T>, _ wantGradient: Bool) throws -> DiceLossResult<T> {
+        guard epsilon.isFinite, epsilon > 0 else { throw DiceKitError.value("MCC epsilon is \(epsilon); expected a finite number > 0") }
+        let input = try LossInput(x, target, layout: layout, ignoreIndex: nil, what: "MCC loss", hard: false)
+        if activation == .softmax && input.c == 1 {
+            throw DiceKitError.option("softmax over a single channel; expected ≥ 2 channels or activation sigmoid/none")
+        }
+        let p = input.probabilities(x, activation)
+        // Pass 1: Σ p, Σ g, Σ p·g per task, summed in task order.
+        let tasks = PositionTasks(n: input.n, s: input.s, c: input.c)
+        var partial = [Double](repeating: 0, count: 3 * tasks.ranges.count)
+        partial.withUnsafeMutableBufferPointer { out in
+            tasks.run { task in
+                let (i, p0, p1) = tasks.ranges[task]
+                var sp = 0.0, sg = 0.0, spg = 0.0
+                for q in p0..<p1 {
+                    for k in 0..<input.c {
+                        let v = Double(p[input.index(i, k, q)]), g = Double(input.target(i, k, q))
+                        sp += v; sg += g; spg += v * g
+                    }
+                }
+                out[3 * task] = sp; out[3 * task + 1] = sg; out[3 * task + 2] = spg
+            }
+        }
+        var sp = 0.0, sg = 0.0, spg = 0.0
+        for task in tasks.ranges.indices { sp += partial[3 * task]; sg += partial[3 * task + 1]; spg += partial[3 * task + 2] }
+        let m = Double(x.count)
+        let tp = spg + epsilon, fp = sp - spg + epsilon, fn = sg - spg + epsilon, tn = m - sp - sg + spg + epsilon
+        let numerator = tp * tn - fp * fn
+        let product = (tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)
+        let d = product.squareRoot()
+        let value = 1 - numerator / d
+        var grad: Tensor<T>? = nil
+        if wantGradient {
+            // dL/dp = α + β·g with β = −(tp + tn + fp + fn)/D, α = (tp + fn)/D + N·Π'/(2D³),
+            // Π' = (tp + fn)(tn + fp)((tn + fn) − (tp + fp)).
+            let dProduct = (tp + fn) * (tn + fp) * ((tn + fn) - (tp + fp))
+            let a = T((tp + fn) / d + numerator * dProduct / (2 * d * d * d)), b = T(-(tp + tn + fp + fn) / d)
+            var g = [T](repeating: 0, count: x.count)
+            g.withUnsafeMutableBufferPointer { gs in
+                tasks.run { task in
+                    let (i, p0, p1) = tasks.ranges[task]
+                    for q in p0..<p1 {
+                        for k in 0..<input.c { gs[input.index(i, k, q)] = a + b * input.target(i, k, q) }
+                    }
+                }
+            }
+            input.backpropagate(&g, probabilities: p, activation)
+            grad = Tensor(uncheckedShape: x.shape, storage: g)
+        }
+        return DiceLossResult(loss: Tensor(uncheckedShape: [], storage: [T(value)]), gradient: grad)
+    }
+}

@@ -1,0 +1,35 @@
+// The focal loss's AVX-512 kernel (Sources/CDiceKernels/focal_kernels.c) against Double and the
+// Swift loop it replaces.
+
+import XCTest
+@testable import DiceKit
+
+/// The focal loss's AVX-512 kernel (Float, channels-last labels, C dividing 16) against Double and
+/// against the Swift loop, including the scalar tail (position counts not a multiple of 16/C).
+final class FocalKernelTests: XCTestCase {
+    func testKernelAgreesWithDoubleAndTheSwiftLoop() throws {
+        var generator = SeededGenerator(seed: 61)
+        for (shape, gamma, alpha, exclude) in [([2, 9, 7, 4], 2.0, 0.25, false), ([3, 5, 13, 2], 0.0, nil, false),
+                                               ([2, 11, 3, 1], 3.0, 0.75, false), ([1, 8, 8, 8], 1.0, nil, true),
+                                               ([2, 3, 5, 16], 2.0, 0.5, false)] as [([Int], Double, Double?, Bool)] {
+            let x = Tensor<Float>.normal(shape, standardDeviation: 4, generator: &generator)
+            let c = shape.last!, positions = shape.dropLast().reduce(1, *)
+            let labels = try LabelMap(shape: Array(shape.dropLast()), labels: (0..<positions).map { _ in Int(generator.next() % UInt64(max(c, 2))) })
+            var loss = FocalLoss(gamma: gamma, alpha: alpha)
+            loss.excludeBackground = exclude
+            if exclude { loss.classWeights = (1..<c).map { Double($0) / 3 } }
+            for reduction in [LossReduction.mean, .sum] {
+                loss.reduction = reduction
+                let reference = try loss.evaluate(x.converted(to: Double.self), target: .labels(labels), gradient: true)
+                let fast = try loss.evaluate(x, target: .labels(labels), gradient: true)
+                FocalLoss.kernelEnabled = false
+                defer { FocalLoss.kernelEnabled = true }
+                let slow = try loss.evaluate(x, target: .labels(labels), gradient: true)
+                let what = "\(shape) γ \(gamma) \(reduction)"
+                XCTAssertEqual(Double(fast.value), reference.value, accuracy: 2e-6 * abs(reference.value), what)
+                XCTAssertLessThanOrEqual(scaledError(fast.gradient!.converted(to: Double.self), reference.gradient!), 2e-6, what)
+                XCTAssertLessThanOrEqual(scaledError(fast.gradient!, slow.gradient!), 2e-6, what)
+            }
+        }
+    }
+}
