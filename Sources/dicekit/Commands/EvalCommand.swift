@@ -9,7 +9,7 @@ enum EvalCommand: Command {
         help: """
         usage: dicekit eval --checkpoint FILE --data synthetic|synthetic3d|DIR|FILE.npy [--count N] [--size S]
                             [--seed S] [--batch-size B] [--image-size H,W] [--resize MODE] [--mask-encoding E]
-                            [--threads T]
+                            [--threads T] [--precision float32|bf16]
 
         --data synthetic (synthetic3d) evaluates on freshly generated synthetic polyps (3-D blobs;
         seed S + 2000, so not the training images); DIR and FILE.npy are read as `dicekit train`
@@ -19,12 +19,14 @@ enum EvalCommand: Command {
         Dice and IoU per class are means over the images in which the class is present (MONAI's
         DiceMetric with ignore_empty); the JSON also gives the foreground mean.
         \(ThreadsOption.help)
+        \(PrecisionOption.help)
         """,
-        valueOptions: DataOptions.valueOptions.subtracting(["val-data", "classes"]).union(["checkpoint", "seed", "batch-size", "threads"])
+        valueOptions: DataOptions.valueOptions.subtracting(["val-data", "classes"]).union(["checkpoint", "seed", "batch-size", "threads", "precision"])
     )
 
     static func run(_ arguments: ParsedArguments) throws {
         try ThreadsOption.apply(arguments)
+        let precision = try PrecisionOption.parse(arguments)
         let checkpoint = try arguments.required("checkpoint")
         let data = try DataOptions.parse(arguments, defaultSource: nil, defaultCount: 100)
         if case .path(let source) = data.source, arguments.string("seed") != nil {
@@ -40,6 +42,7 @@ enum EvalCommand: Command {
         let dataset = try data.load(seed: seed &+ 2000, classes: classes).data
         var config = TrainingConfiguration()
         config.batchSize = batchSize
+        config.precision = precision
         let scores = try Trainer(model: model, configuration: config).evaluate(dataset)
         let names = data.classNames ?? (0..<classes).map(String.init)
         let width = max(6, (names.map(\.count).max() ?? 0) + 1)
