@@ -20,6 +20,7 @@ AllocationPolicy.retainLargeBlocks()
 
 /// Every benchmark, in the order they run (baselines first regardless).
 let allBenchmarks: [Benchmark] = baselineBenchmarks + lossBenchmarks + convBenchmarks + unetBenchmarks
+    + bfloat16ConvBenchmarks + bfloat16UNetBenchmarks
 
 switch BenchOptions.parse(Array(CommandLine.arguments.dropFirst())) {
 case .failure(let error):

@@ -134,13 +134,51 @@ void dk_conv_forward_bf16(const dk_conv_geometry *g, const uint16_t *xp, const u
     if (q1 > q0) forward_bf16(g, xp, wp, bias, y, q0, q1);
 }
 
+/// The rounding of 16 Floats to bfloat16 in the upper halves of 32-bit lanes (low halves garbage).
+DKI512 static inline __m512i bf16_upper(__m512i u) {
+    const __m512i abs_mask = _mm512_set1_epi32(0x7FFFFFFF), inf = _mm512_set1_epi32(0x7F800000);
+    const __m512i bias = _mm512_set1_epi32(0x7FFF), one = _mm512_set1_epi32(1), quiet = _mm512_set1_epi32(0x400000);
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, abs_mask), inf);
+    __m512i rounded = _mm512_add_epi32(_mm512_add_epi32(u, bias), _mm512_and_si512(_mm512_srli_epi32(u, 16), one));
+    return _mm512_mask_or_epi32(rounded, nan, u, quiet);
+}
+
+/// Pairs 16 channels at a time (cin is a multiple of 16): lane c = xp[p][c] | xp[p + 1][c] << 16.
+DKI512 static void pack_pairs_avx512(const uint16_t *xp, uint16_t *xq, long positions, long cin) {
+    for (long p = 0; p + 1 < positions; p++)
+        for (long c = 0; c < cin; c += 16) {
+            const __m512i lo = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(xp + p * cin + c)));
+            const __m512i hi = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(xp + (p + 1) * cin + c)));
+            _mm512_storeu_si512((void *)(xq + (p * cin + c) * 2), _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+        }
+}
+
+/// dy rows x and x + 1, 16 channels at a time: lane co = bf16(dy[x][co]) | bf16(dy[x + 1][co]) << 16.
+DKI512 static void pack_gradient_avx512(const float *dy, uint16_t *dyp, long lines, long ow, long cout) {
+    const long half = (ow + 1) / 2;
+    const __m512i high = _mm512_set1_epi32((int)0xFFFF0000);
+    for (long l = 0; l < lines; l++)
+        for (long x = 0; x < half; x++)
+            for (long co = 0; co < cout; co += 16) {
+                const float *d = dy + (l * ow + 2 * x) * cout + co;
+                const __m512i lo = _mm512_srli_epi32(bf16_upper(_mm512_loadu_si512((const void *)d)), 16);
+                const __m512i hi = 2 * x + 1 < ow ? _mm512_and_si512(bf16_upper(_mm512_loadu_si512((const void *)(d + cout))), high)
+                                                  : _mm512_setzero_si512();
+                _mm512_storeu_si512((void *)(dyp + ((l * half + x) * cout + co) * 2), _mm512_or_si512(lo, hi));
+            }
+}
+
 void dk_bf16_pack_pairs(const dk_conv_geometry *g, const uint16_t *xp, uint16_t *xq, long positions) {
     const long cin = g->cin;
-    for (long p = 0; p + 1 < positions; p++)
-        for (long c = 0; c < cin; c++) {
-            xq[(p * cin + c) * 2] = xp[p * cin + c];
-            xq[(p * cin + c) * 2 + 1] = xp[(p + 1) * cin + c];
-        }
+    if (dk_isa() == DK_ISA_AVX512 && cin % 16 == 0) {
+        pack_pairs_avx512(xp, xq, positions, cin);
+    } else {
+        for (long p = 0; p + 1 < positions; p++)
+            for (long c = 0; c < cin; c++) {
+                xq[(p * cin + c) * 2] = xp[p * cin + c];
+                xq[(p * cin + c) * 2 + 1] = xp[(p + 1) * cin + c];
+            }
+    }
     for (long c = 0; c < cin; c++) {
         xq[((positions - 1) * cin + c) * 2] = xp[(positions - 1) * cin + c];
         xq[((positions - 1) * cin + c) * 2 + 1] = 0;
@@ -149,6 +187,10 @@ void dk_bf16_pack_pairs(const dk_conv_geometry *g, const uint16_t *xp, uint16_t 
 
 void dk_bf16_pack_gradient(const dk_conv_geometry *g, const float *dy, uint16_t *dyp) {
     const long lines = g->od * g->oh, ow = g->ow, cout = g->cout, half = (ow + 1) / 2;
+    if (dk_isa() == DK_ISA_AVX512 && cout % 16 == 0) {
+        pack_gradient_avx512(dy, dyp, lines, ow, cout);
+        return;
+    }
     for (long l = 0; l < lines; l++)
         for (long x = 0; x < half; x++)
             for (long co = 0; co < cout; co++) {
@@ -159,23 +201,23 @@ void dk_bf16_pack_gradient(const dk_conv_geometry *g, const float *dy, uint16_t 
             }
 }
 
-/// dw rows [k0, k0 + KR) of segment s × NV·16 output channels from `co`, over every output
-/// position of `samples` samples (pair-packed inputs `xq_stride`, gradients `dy_stride` apart).
+/// dw rows [k0, k0 + KR) of segment s × NV·16 output channels from `co`, over output lines
+/// [l0, l1) of one sample (pair-packed input `xq`, packed gradient `dyp`).
 DKB512 static inline __attribute__((always_inline))
-void weight_tile(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, const uint16_t *dyp, long dy_stride,
-                 long samples, float *dw, int s, long k0, int co, const int KR, const int NV) {
+void weight_tile(const dk_conv_geometry *g, const uint16_t *xq, const uint16_t *dyp, long l0, long l1,
+                 float *dw, int s, long k0, int co, const int KR, const int NV) {
     const long cin = g->cin, cout = g->cout, seg = (long)g->kw * cin, half = (g->ow + 1) / 2;
     float *row = dw + (s * seg + k0) * cout + co;
     __m512 acc[24];
     DK_UNROLL for (int r = 0; r < KR; r++)
         DK_UNROLL for (int j = 0; j < NV; j++) acc[r * NV + j] = _mm512_loadu_ps(row + r * cout + 16 * j);
-    const long offset = segment_offset(g, s) + k0, lines = g->od * g->oh;
-    for (long n = 0; n < samples; n++) {
-        for (long l = 0; l < lines; l++) {
+    const long offset = segment_offset(g, s) + k0;
+    {
+        for (long l = l0; l < l1; l++) {
             const long z = l / g->oh, yy = l % g->oh;
             // 32-bit pairs of the row of xq; element x·cin + k pairs positions x and x + 1.
-            const uint16_t *a = xq + n * xq_stride + (((z * g->hp + yy) * g->wp) * cin + offset) * 2;
-            const uint16_t *d = dyp + n * dy_stride + (l * half * cout + co) * 2;
+            const uint16_t *a = xq + (((z * g->hp + yy) * g->wp) * cin + offset) * 2;
+            const uint16_t *d = dyp + (l * half * cout + co) * 2;
             for (long x = 0; x < half; x++) {
                 __m512bh dv[4];
                 DK_UNROLL for (int j = 0; j < NV; j++) dv[j] = (__m512bh)_mm512_loadu_si512((const void *)(d + (x * cout + 16 * j) * 2));
@@ -193,23 +235,35 @@ void weight_tile(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, 
 }
 
 #define DK_BF16_WEIGHT(KR, NV) \
-    for (long k = 0; k < seg; k += KR) weight_tile(g, xq, xq_stride, dyp, dy_stride, samples, dw, s, k, co, KR, NV);
+    for (long k = 0; k < seg; k += KR) weight_tile(g, a, d, l0, l1, dw, s, k, co, KR, NV);
 
+/// Samples in order, each in chunks of about 1024 output positions (whole lines) that stay in
+/// cache while every segment of [s0, s1) and every row tile reads them; the order of the sums
+/// into each dw element is thus fixed by the geometry alone.
 DKB512 static void weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, const uint16_t *dyp,
-                                    long dy_stride, long samples, float *dw, int s, int co0, int co1) {
-    const long seg = (long)g->kw * g->cin;
-    for (int co = co0; co < co1; co += 64) {
-        switch ((co1 - co) >= 64 ? 4 : (co1 - co) / 16) {
-        case 1: DK_BF16_WEIGHT(16, 1) break;
-        case 2: DK_BF16_WEIGHT(8, 2) break;
-        case 3: DK_BF16_WEIGHT(8, 3) break;
-        default: DK_BF16_WEIGHT(4, 4) break;
+                                    long dy_stride, long samples, float *dw, int s0, int s1, int co0, int co1) {
+    const long seg = (long)g->kw * g->cin, lines = g->od * g->oh;
+    const long per_chunk = g->ow >= 1024 ? 1 : 1024 / g->ow;
+    for (long n = 0; n < samples; n++) {
+        const uint16_t *a = xq + n * xq_stride, *d = dyp + n * dy_stride;
+        for (long l0 = 0; l0 < lines; l0 += per_chunk) {
+            const long l1 = l0 + per_chunk < lines ? l0 + per_chunk : lines;
+            for (int co = co0; co < co1; co += 64) {
+                for (int s = s0; s < s1; s++) {
+                    switch ((co1 - co) >= 64 ? 4 : (co1 - co) / 16) {
+                    case 1: DK_BF16_WEIGHT(16, 1) break;
+                    case 2: DK_BF16_WEIGHT(8, 2) break;
+                    case 3: DK_BF16_WEIGHT(8, 3) break;
+                    default: DK_BF16_WEIGHT(4, 4) break;
+                    }
+                }
+            }
         }
     }
 }
 
 void dk_conv_weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, const uint16_t *dyp,
-                              long dy_stride, long samples, float *dw, int s, int co0, int co1) {
+                              long dy_stride, long samples, float *dw, int s0, int s1, int co0, int co1) {
     dk_note_isa(DK_KERNEL_CONV_BF16, DK_ISA_AVX512);
-    weight_grad_bf16(g, xq, xq_stride, dyp, dy_stride, samples, dw, s, co0, co1);
+    weight_grad_bf16(g, xq, xq_stride, dyp, dy_stride, samples, dw, s0, s1, co0, co1);
 }

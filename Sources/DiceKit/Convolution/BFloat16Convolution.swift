@@ -14,9 +14,10 @@
 // ≤ K·2⁻²⁴·Σ|a||b|: |y − y_exact| ≤ (2u + u² + K·2⁻²⁴)·Σ|a||b|.
 //
 // Work split: the batch is padded and rounded whole (in parallel over samples); the forward
-// passes deal (sample, chunk of positions) tasks, the weight gradient (kernel segment, block of
-// 64 output channels) tasks over the whole batch, so every output element is written by one
-// task in a fixed order: the same bits on every run and for every worker count.
+// passes deal (sample, chunk of positions) tasks, the weight gradient (group of kernel segments,
+// block of 64 output channels) tasks over the whole batch, so every output element is written by
+// one task in an order fixed by the geometry: the same bits on every run and for every worker
+// count.
 
 internal import CDiceKernels
 
@@ -133,13 +134,17 @@ extension ConvGeometry {
                 }
             }
             dW.update(repeating: 0, count: patch * outChannels)
+            // Tasks: (group of consecutive segments, block of 64 output channels), about one per
+            // worker; each streams the batch once and owns its rows of dW.
             let segments = kernel[0] * kernel[1], blocks = (outChannels + 63) / 64
-            let tasks = segments * blocks, count = Swift.min(workers, tasks)
+            let groups = Swift.min(segments, Swift.max(1, (workers + blocks - 1) / blocks))
+            let tasks = groups * blocks, count = Swift.min(workers, tasks)
             runWorkers(count) { worker in
                 for task in Swift.stride(from: worker, to: tasks, by: count) {
-                    let (s, c) = (task / blocks, task % blocks)
-                    dk_conv_weight_grad_bf16(gp, xq, xqStride, dyp, dyStride, batch, dW, Int32(s), Int32(c * 64),
-                                             Int32(Swift.min(outChannels, (c + 1) * 64)))
+                    let (group, c) = (task / blocks, task % blocks)
+                    dk_conv_weight_grad_bf16(gp, xq, xqStride, dyp, dyStride, batch, dW,
+                                             Int32(segments * group / groups), Int32(segments * (group + 1) / groups),
+                                             Int32(c * 64), Int32(Swift.min(outChannels, (c + 1) * 64)))
                 }
             }
         }
