@@ -235,14 +235,15 @@ void weight_tile(const dk_conv_geometry *g, const uint16_t *xq, const uint16_t *
 }
 
 #define DK_BF16_WEIGHT(KR, NV) \
-    for (long k = 0; k < seg; k += KR) weight_tile(g, a, d, l0, l1, dw, s, k, co, KR, NV);
+    for (long k = k0; k < k1; k += KR) weight_tile(g, a, d, l0, l1, dw, s, k, co, KR, NV);
 
 /// Samples in order, each in chunks of about 1024 output positions (whole lines) that stay in
-/// cache while every segment of [s0, s1) and every row tile reads them; the order of the sums
+/// cache while every kernel row of [r0, r1) (multiples of 16) reads them; the order of the sums
 /// into each dw element is thus fixed by the geometry alone.
 DKB512 static void weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, const uint16_t *dyp,
-                                    long dy_stride, long samples, float *dw, int s0, int s1, int co0, int co1) {
+                                    long dy_stride, long samples, float *dw, long r0, long r1, int co0, int co1) {
     const long seg = (long)g->kw * g->cin, lines = g->od * g->oh;
+    const int s0 = (int)(r0 / seg), s1 = (int)((r1 + seg - 1) / seg);
     const long per_chunk = g->ow >= 1024 ? 1 : 1024 / g->ow;
     for (long n = 0; n < samples; n++) {
         const uint16_t *a = xq + n * xq_stride, *d = dyp + n * dy_stride;
@@ -250,6 +251,7 @@ DKB512 static void weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *x
             const long l1 = l0 + per_chunk < lines ? l0 + per_chunk : lines;
             for (int co = co0; co < co1; co += 64) {
                 for (int s = s0; s < s1; s++) {
+                    const long k0 = r0 > s * seg ? r0 - s * seg : 0, k1 = r1 < (s + 1) * seg ? r1 - s * seg : seg;
                     switch ((co1 - co) >= 64 ? 4 : (co1 - co) / 16) {
                     case 1: DK_BF16_WEIGHT(16, 1) break;
                     case 2: DK_BF16_WEIGHT(8, 2) break;
@@ -263,7 +265,7 @@ DKB512 static void weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *x
 }
 
 void dk_conv_weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, const uint16_t *dyp,
-                              long dy_stride, long samples, float *dw, int s0, int s1, int co0, int co1) {
+                              long dy_stride, long samples, float *dw, long r0, long r1, int co0, int co1) {
     dk_note_isa(DK_KERNEL_CONV_BF16, DK_ISA_AVX512);
-    weight_grad_bf16(g, xq, xq_stride, dyp, dy_stride, samples, dw, s0, s1, co0, co1);
+    weight_grad_bf16(g, xq, xq_stride, dyp, dy_stride, samples, dw, r0, r1, co0, co1);
 }

@@ -14,7 +14,7 @@
 // ≤ K·2⁻²⁴·Σ|a||b|: |y − y_exact| ≤ (2u + u² + K·2⁻²⁴)·Σ|a||b|.
 //
 // Work split: the batch is padded and rounded whole (in parallel over samples); the forward
-// passes deal (sample, chunk of positions) tasks, the weight gradient (group of kernel segments,
+// passes deal (sample, chunk of positions) tasks, the weight gradient (range of kernel rows,
 // block of 64 output channels) tasks over the whole batch, so every output element is written by
 // one task in an order fixed by the geometry: the same bits on every run and for every worker
 // count.
@@ -134,16 +134,16 @@ extension ConvGeometry {
                 }
             }
             dW.update(repeating: 0, count: patch * outChannels)
-            // Tasks: (group of consecutive segments, block of 64 output channels), about one per
-            // worker; each streams the batch once and owns its rows of dW.
-            let segments = kernel[0] * kernel[1], blocks = (outChannels + 63) / 64
-            let groups = Swift.min(segments, Swift.max(1, (workers + blocks - 1) / blocks))
+            // Tasks: (range of kernel rows in multiples of 16, block of 64 output channels), about
+            // one per worker and of equal size; each streams the batch once and owns its part of dW.
+            let rowBlocks = patch / 16, blocks = (outChannels + 63) / 64
+            let groups = Swift.min(rowBlocks, Swift.max(1, (workers + blocks - 1) / blocks))
             let tasks = groups * blocks, count = Swift.min(workers, tasks)
             runWorkers(count) { worker in
                 for task in Swift.stride(from: worker, to: tasks, by: count) {
                     let (group, c) = (task / blocks, task % blocks)
                     dk_conv_weight_grad_bf16(gp, xq, xqStride, dyp, dyStride, batch, dW,
-                                             Int32(segments * group / groups), Int32(segments * (group + 1) / groups),
+                                             16 * (rowBlocks * group / groups), 16 * (rowBlocks * (group + 1) / groups),
                                              Int32(c * 64), Int32(Swift.min(outChannels, (c + 1) * 64)))
                 }
             }
