@@ -5,8 +5,8 @@
 // thread-safely, in cpu_dispatch.c, which also sets flush-to-zero for kernel threads. Internal to
 // DiceKit: reached only through Sources/DiceKit/Losses/DiceLoss+CKernels.swift,
 // Sources/DiceKit/Convolution/PoolingKernels+Tiling.swift,
-// Sources/DiceKit/Convolution/DirectConvolution.swift and ConvEngine.swift, and
-// Sources/DiceKit/Support (InstructionSet.swift, WorkerPool.swift).
+// Sources/DiceKit/Convolution/DirectConvolution.swift, BFloat16Convolution.swift and ConvEngine.swift, and
+// Sources/DiceKit/Support (InstructionSet.swift, BFloat16.swift, WorkerPool.swift).
 #ifndef CDICEKERNELS_H
 #define CDICEKERNELS_H
 
