@@ -19,7 +19,8 @@ setvbuf(stdout, nil, _IOLBF, 0)
 AllocationPolicy.retainLargeBlocks()
 
 /// Every benchmark, in the order they run (baselines first regardless).
-let allBenchmarks: [Benchmark] = baselineBenchmarks + lossBenchmarks + lossFamilyBenchmarks + metricBenchmarks + convBenchmarks + unetBenchmarks + distributedBenchmarks
+let allBenchmarks: [Benchmark] = baselineBenchmarks + lossBenchmarks + lossFamilyBenchmarks + metricBenchmarks + convBenchmarks + unetBenchmarks
+    + bfloat16ConvBenchmarks + bfloat16UNetBenchmarks + distributedBenchmarks
 
 // Under mpirun every rank runs the same benchmarks (their collectives must match); rank 0 prints.
 if let world = benchWorld, world.rank > 0 {

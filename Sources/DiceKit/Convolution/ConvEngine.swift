@@ -86,6 +86,11 @@ extension ConvGeometry {
         precondition(pass.weightGradient == nil || (pass.x != nil && pass.dy != nil), "lowered pass: the weight gradient needs x and dy")
         precondition(pass.dx == nil || pass.dy != nil, "lowered pass: the input gradient needs dy")
         precondition(pass.biasGradient == nil || pass.dy != nil, "lowered pass: the bias gradient needs dy")
+        // bfloat16 hook (BFloat16Convolution.swift): qualifying Float passes with precision .bfloat16.
+        if runsBFloat16(pass, settings: settings) {
+            runBFloat16(unsafeBitCast(pass, to: LoweredPass<Float>.self), settings: settings)
+            return
+        }
         if runsDirect(pass, settings: settings) {
             // T is Float (runsDirect checks the precision): the cast is between identical types.
             runDirect(unsafeBitCast(pass, to: LoweredPass<Float>.self), settings: settings)

@@ -33,13 +33,19 @@ public struct ConvolutionSettings: Sendable, Equatable {
     /// The direct path allocates a zero-padded copy of its input (and, for the input gradient,
     /// of the output gradient) instead of the im2col tiles.
     public var allowsDirect: Bool
+    /// The arithmetic of Float convolutions: `.float` (default) or `.bfloat16` operands with Float
+    /// accumulation where the direct kernels and the CPU allow it (see `ComputePrecision`;
+    /// BFloat16Convolution.swift). Double convolutions ignore it.
+    public var precision: ComputePrecision
 
     /// Settings with the given bounds; every parameter defaults to the values described above.
-    public init(workspaceLimit: Int = 64 << 20, tileRows: Int? = nil, workers: Int? = nil, allowsDirect: Bool = true) {
+    public init(workspaceLimit: Int = 64 << 20, tileRows: Int? = nil, workers: Int? = nil, allowsDirect: Bool = true,
+                precision: ComputePrecision = .float) {
         self.workspaceLimit = workspaceLimit
         self.tileRows = tileRows
         self.workers = workers
         self.allowsDirect = allowsDirect
+        self.precision = precision
     }
 
     /// The defaults: 64 MiB workspace, automatic tile, `Parallelism.threadCount` workers, direct kernels allowed.

@@ -59,12 +59,15 @@ enum KernelFamily {
     case pooling
     /// Convolutions: `.avx512` or `.avx2` for the direct kernels, `.portable` for the lowered path.
     case convolution
+    /// bfloat16 convolutions: `.avx512` for the AVX512-BF16 kernels.
+    case bfloat16Convolution
 
     var family: dk_kernel_family {
         switch self {
         case .loss: return DK_KERNEL_LOSS
         case .pooling: return DK_KERNEL_POOL
         case .convolution: return DK_KERNEL_CONV
+        case .bfloat16Convolution: return DK_KERNEL_CONV_BF16
         }
     }
 }

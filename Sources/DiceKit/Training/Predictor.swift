@@ -26,10 +26,16 @@ public enum Predictor {
         return try LabelMap(shape: Array(logits.shape.dropLast()), labels: labels)
     }
 
-    /// Logits of `model` for `images`, in evaluation mode, `batchSize` images at a time.
+    /// Logits of `model` for `images`, in evaluation mode, `batchSize` images at a time, with the
+    /// convolutions in `precision` (default nil: the model's own `precision`; a value is set on
+    /// the model for the call and the previous one restored).
     ///
     /// - Throws: as `UNet.forward(_:mode:)`.
-    public static func logits(_ model: UNet<Float>, images: Tensor<Float>, batchSize: Int = 8) throws -> Tensor<Float> {
+    public static func logits(_ model: UNet<Float>, images: Tensor<Float>, batchSize: Int = 8,
+                              precision: ComputePrecision? = nil) throws -> Tensor<Float> {
+        let previous = model.precision
+        if let precision { model.precision = precision }
+        defer { model.precision = previous }
         let n = images.shape.first ?? 0
         let per = images.count / max(n, 1)
         var outputs: [Float] = []

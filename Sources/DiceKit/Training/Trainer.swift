@@ -37,6 +37,7 @@ public final class Trainer {
         try configuration.validate()
         self.model = model
         self.configuration = configuration
+        model.precision = configuration.precision
         switch configuration.optimizer {
         case .adam: optimizer = Adam<Float>(learningRate: configuration.learningRate, weightDecay: configuration.weightDecay)
         case .adamw: optimizer = AdamW<Float>(learningRate: configuration.learningRate, weightDecay: configuration.weightDecay)

@@ -140,6 +140,10 @@ public struct TrainingConfiguration: Sendable {
     public var outputDirectory: String? = nil
     /// What to do with a non-finite loss or gradient norm (default: stop).
     public var onNonFinite: NonFinitePolicy = .stop
+    /// The convolutions' arithmetic during training and validation (default `.float`; see
+    /// `ComputePrecision`). Master weights, optimiser state, normalisation statistics, losses and
+    /// checkpoints stay Float either way.
+    public var precision: ComputePrecision = .float
     /// Settings that a resumed run must repeat (option name → canonical value: data source,
     /// sizes, loss, seed, …), stored verbatim in every training checkpoint for the caller to
     /// compare on resume (`dicekit train --resume` does). Default empty.

@@ -10,7 +10,7 @@ enum EvalCommand: Command {
         usage: dicekit eval --checkpoint FILE --data synthetic|synthetic3d|DIR|FILE.npy [--count N] [--size S]
                             [--seed S] [--batch-size B] [--image-size H,W] [--resize MODE] [--mask-encoding E]
                             [--metrics dice,iou,hd95,nsd] [--spacing S,S[,S]] [--percentile P] [--tolerance T]
-                            [--threads T]
+                            [--threads T] [--precision float32|bf16]
 
         --data synthetic (synthetic3d) evaluates on freshly generated synthetic polyps (3-D blobs;
         seed S + 2000, so not the training images); DIR and FILE.npy are read as `dicekit train`
@@ -25,13 +25,15 @@ enum EvalCommand: Command {
         images where they are defined; a class missing from a prediction but not from its target
         (or the reverse) makes HD95 NaN for that image and NSD 0. See Docs/Metrics.md.
         \(ThreadsOption.help)
+        \(PrecisionOption.help)
         """,
         valueOptions: DataOptions.valueOptions.subtracting(["val-data", "classes"])
-            .union(["checkpoint", "seed", "batch-size", "metrics", "spacing", "percentile", "tolerance", "threads"])
+            .union(["checkpoint", "seed", "batch-size", "metrics", "spacing", "percentile", "tolerance", "threads", "precision"])
     )
 
     static func run(_ arguments: ParsedArguments) throws {
         try ThreadsOption.apply(arguments)
+        let precision = try PrecisionOption.parse(arguments)
         let checkpoint = try arguments.required("checkpoint")
         let data = try DataOptions.parse(arguments, defaultSource: nil, defaultCount: 100)
         if case .path(let source) = data.source, arguments.string("seed") != nil {
@@ -54,6 +56,7 @@ enum EvalCommand: Command {
         let dataset = try data.open(seed: seed &+ 2000, classes: classes).data
         var config = TrainingConfiguration()
         config.batchSize = batchSize
+        config.precision = precision
         let scores = try Trainer(model: model, configuration: config).evaluate(dataset)
         var values: [EvalMetric: [Double]] = [.dice: scores.dice, .iou: scores.iou]
         if wanted.contains(.hd95) || wanted.contains(.nsd) {

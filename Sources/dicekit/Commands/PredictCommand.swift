@@ -12,7 +12,7 @@ enum PredictCommand: Command {
         usage: dicekit predict --checkpoint FILE --input FILE|DIR [--out DIR] [--masks DIR] [--mask-values index|255]
                                [--logits OUT] [--probabilities OUT] [--tile S[,T[,U]]] [--overlap F] [--batch-size B]
                                [--tta none|flip] [--padding reflect|zero] [--image-size H,W] [--resize MODE] [--mask-encoding E]
-                               [--threads T]
+                               [--threads T] [--precision float32|bf16]
 
         --input FILE     one image: .png, .jpg, .jpeg, or .npy [H, W, C] / [H, W] ([D, H, W, C] for a 3-D checkpoint);
                          an .npy stack [N, H, W, C] ([N, D, H, W, C]) with FILE_masks.npy as ground truth if present
@@ -36,14 +36,17 @@ enum PredictCommand: Command {
         At least one of --out, --masks, --logits and --probabilities is required. Per image, one JSON line
         on stdout; with ground truth, a Dice table on stderr.
           --image-size, --resize and --mask-encoding read image files as `dicekit train` does.
+        \(ThreadsOption.help)
+        \(PrecisionOption.help)
         """,
         valueOptions: ["checkpoint", "input", "logits", "probabilities", "out", "masks", "mask-values", "batch-size",
-                       "tile", "overlap", "tta", "padding", "image-size", "resize", "mask-encoding", "threads"]
+                       "tile", "overlap", "tta", "padding", "image-size", "resize", "mask-encoding", "threads", "precision"]
     )
 
     static func run(_ arguments: ParsedArguments) throws {
         let outputs = try PredictionOutputs(arguments)
         try ThreadsOption.apply(arguments)
+        let precision = try PrecisionOption.parse(arguments)
         let (checkpoint, input) = (try arguments.required("checkpoint"), try arguments.required("input"))
         let options = try DataOptions.folderOptions(arguments)
         let window = try windowOption(arguments)
@@ -51,6 +54,7 @@ enum PredictCommand: Command {
                                          augmentation: try arguments.choice("tta", as: TestTimeAugmentation.self, default: TestTimeAugmentation.none)!)
         try outputs.check()
         let model = try UNet<Float>.load(contentsOf: checkpoint)
+        model.precision = precision
         let configuration = model.configuration
         do { try settings.validate(for: configuration) } catch DiceKitError.option(let message) {
             throw UsageError(message: "--tile: \(message)")

@@ -40,6 +40,9 @@ enum TrainCommand: Command {
           --on-nonfinite stop|skip|skip:N   a step whose loss or gradient norm is nan/inf: stop
                                  (default; exit 1 naming epoch and step, last good checkpoint kept) or
                                  skip its update (stop at a bad step after N skipped in a row; skip = skip:10)
+          --precision float32|bf16   convolution arithmetic (default float32); bf16: bfloat16 operands,
+                                 float32 accumulation on AVX512-BF16/AMX CPUs (else a notice and float32);
+                                 weights, optimiser state, statistics, losses and checkpoints stay float32
         output
           --out DIR              checkpoints (last/best.safetensors), metrics.jsonl, summary.json,
                                  curves.svg (default runs/train; on resume, the checkpoint's folder)
@@ -65,7 +68,7 @@ enum TrainCommand: Command {
         """,
         valueOptions: DataOptions.valueOptions.union(["val-fraction", "base", "depth", "norm", "activation",
                        "epochs", "batch-size", "lr", "optimizer", "weight-decay", "momentum", "schedule", "loss",
-                       "clip", "seed", "threads", "out", "resume", "on-nonfinite", "augment"]),
+                       "clip", "seed", "threads", "out", "resume", "on-nonfinite", "augment", "precision"]),
         flags: ["no-augment", "distributed", "no-sync-bn"]
     )
 
@@ -101,6 +104,7 @@ enum TrainCommand: Command {
         config.augmentation = try augmentation(arguments)
         config.seed = seed
         config.outputDirectory = outputDirectory
+        config.precision = try PrecisionOption.parse(arguments)
         do {
             config.onNonFinite = try NonFinitePolicy(name: arguments.string("on-nonfinite") ?? "stop")
             try config.validate()

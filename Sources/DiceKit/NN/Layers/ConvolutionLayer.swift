@@ -20,6 +20,9 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     public let padding: Padding
     /// False for a network's first layer, whose input gradient nobody needs.
     public var computesInputGradient = true
+    /// The convolution arithmetic (default `.float`): `.bfloat16` rounds the operands of the
+    /// passes that qualify (see `ComputePrecision`); the parameters stay in `Scalar`.
+    public var precision: ComputePrecision = .float
 
     var cachedInput: Tensor<Scalar>?
     var cachedConvolution: Convolution<Scalar>?
@@ -54,9 +57,10 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     ///
     /// - Throws: `DiceKitError.shape` when the input does not fit the kernel.
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
-        let convolution = try built.value(weight: weight, bias: bias) {
+        var convolution = try built.value(weight: weight, bias: bias) {
             try Convolution(weight: pyTorchToGEMM(weight.value), bias: bias.value, stride: stride, padding: padding)
         }
+        convolution.settings.precision = precision
         cachedInput = input
         cachedConvolution = convolution
         return try convolution.forward(input)

@@ -1,0 +1,71 @@
+// Mixed precision (`ComputePrecision.bfloat16`): the 3×3 convolution shapes of ConvBenchmarks
+// and the reference U-Net (base 16 and 32, depth 4, batch 8, 128×128) with bfloat16 operands and
+// Float accumulation, keyed with `_bf16` like shared/reference/bench_torch.py's autocast figures
+// (`unet_b16_d4_n8_128_train_step_bf16_ms`, `…_infer_bf16_ms`, the same for base 32). The base-32
+// U-Net also gets its Float keys, so that every bf16 figure has DiceKit's own Float one beside it.
+// On a CPU without AVX512-BF16 or AMX the bf16 keys measure the Float fallback (a notice says so).
+
+import DiceKit
+import Dispatch
+
+private let bfloat16Settings = ConvolutionSettings(precision: .bfloat16)
+
+let bfloat16ConvBenchmarks: [Benchmark] = convShapes.map { shape in
+    let key = "conv3x3_n\(shape.n)_h\(shape.h)_c\(shape.cin)to\(shape.cout)"
+    return Benchmark(key: key + "_bf16") { context in
+        if let notice = ComputePrecision.bfloat16.fallbackNotice { printErr(notice) }
+        var generator = SeededGenerator(seed: 7)
+        let (n, h, cin, cout) = (shape.n, shape.h, shape.cin, shape.cout)
+        let x = Tensor<Float>.uniform([n, h, h, cin], lower: -1, upper: 1, generator: &generator)
+        let weight = Tensor<Float>.uniform([3, 3, cin, cout], lower: -0.1, upper: 0.1, generator: &generator)
+        let conv = try Convolution(weight: weight, stride: [1], padding: .symmetric([1]), settings: bfloat16Settings)
+        let gy = Tensor<Float>.uniform([n, h, h, cout], lower: -1, upper: 1, generator: &generator)
+        let flops = 2.0 * Double(n * h * h * cin * cout * 9)
+        var sink: Float = 0
+        let forward = try context.time(warmup: 3, repetitions: 15) { sink += try conv.forward(x).scalars[0] }
+        let forwardBackward = try context.time(warmup: 3, repetitions: 15) {
+            let y = try conv.forward(x)
+            let g = try conv.backward(input: x, outputGradient: gy)
+            sink += y.scalars[0] + g.weight.scalars[0]
+        }
+        if sink.isNaN { printErr("\(key)_bf16: NaN in the output") }
+        return [
+            Metric(key: key + "_fwd_bf16_gflops", value: flops / forward / 1e9, unit: "GFLOP/s"),
+            Metric(key: key + "_fwdbwd_bf16_gflops", value: 3 * flops / forwardBackward / 1e9, unit: "GFLOP/s"),
+        ]
+    }
+}
+
+/// The U-Net step (Adam, softmax Dice on labels) and inference of base `base` in `precision`.
+private func unetBenchmark(base: Int, precision: ComputePrecision) -> Benchmark {
+    let suffix = precision == .bfloat16 ? "_bf16" : ""
+    let key = "unet_b\(base)_d4_n8_128"
+    return Benchmark(key: key + (precision == .bfloat16 ? "_bf16" : "_float")) { context in
+        if let notice = precision.fallbackNotice { printErr(notice) }
+        let (n, size) = (8, 128)
+        let model = try UNet<Float>(UNetConfiguration(inputChannels: 3, classes: 2, baseWidth: base, depth: 4), seed: 0)
+        model.precision = precision
+        var generator = SeededGenerator(seed: 3)
+        let images = Tensor<Float>.normal([n, size, size, 3], generator: &generator)
+        let labels = try LabelMap(shape: [n, size, size], labels: (0..<(n * size * size)).map { _ in Int(generator.next() % 2) })
+        let loss = DiceLoss(variant: .dice, activation: .softmax)
+        let optimizer = Adam<Float>(learningRate: 1e-3)
+        let step = try context.time(warmup: 2, repetitions: 5) {
+            model.parameters.zeroGradients()
+            let logits = try model.forward(images)
+            try model.backward(try loss.evaluate(logits, target: .labels(labels), gradient: true).gradient!)
+            optimizer.step(model.parameters.trainable)
+        }
+        let infer = try context.time(warmup: 1, repetitions: 5) { _ = try model.forward(images, mode: .evaluation) }
+        return [
+            Metric(key: key + "_train_step" + suffix + "_ms", value: step * 1e3, unit: "ms"),
+            Metric(key: key + "_infer" + suffix + "_ms", value: infer * 1e3, unit: "ms"),
+        ]
+    }
+}
+
+let bfloat16UNetBenchmarks: [Benchmark] = [
+    unetBenchmark(base: 16, precision: .bfloat16),
+    unetBenchmark(base: 32, precision: .float),
+    unetBenchmark(base: 32, precision: .bfloat16),
+]

@@ -1,0 +1,73 @@
+// Run-time dispatch of the bfloat16 kernels (conv_kernels_bf16.c), apart from the Float levels
+// of cpu_dispatch.c: a CPU either has a bfloat16 dot-product instruction or not, independently
+// of the Float level in use. Detected once under pthread_once (thread-safe), from CPUID and XCR0:
+//   AVX512-BF16  CPUID.(7,1):EAX[5] (vdpbf16ps), with AVX-512 F/BW/VL usable (XCR0 bits 5–7)
+//   AMX-BF16     CPUID.(7,0):EDX[22] and AMX-TILE EDX[24], usable only after Linux grants the
+//                process the tile data state: arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA),
+//                requested once inside the same pthread_once; a refusal leaves the AVX512-BF16 level.
+// The AMX level is detected and named so that tile kernels can be added; none exists yet, so
+// the AMX level runs the AVX512-BF16 kernels (and records that level as the one that ran).
+
+#include "CDiceKernels.h"
+#include <pthread.h>
+#include <stdatomic.h>
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#define DK_ARCH_REQ_XCOMP_PERM 0x1023
+#define DK_XFEATURE_XTILEDATA 18
+
+static pthread_once_t bf16_once = PTHREAD_ONCE_INIT;
+/// Written once inside pthread_once, which orders it before every reader's return from it.
+static dk_bf16_level bf16_detected = DK_BF16_NONE;
+static int amx_permission = -1;
+static _Atomic int bf16_forced = -1;
+
+static void detect_bf16(void) {
+    dk_cpuid_regs r0 = {0}, r1 = {0};
+    if (!dk_cpuid(7, 0, &r0)) return;
+    dk_cpuid(7, 1, &r1);
+    const unsigned long long xcr0 = dk_xcr0();
+    const int avx512_state = (xcr0 & 0xE6) == 0xE6;  // SSE, AVX, opmask, ZMM_Hi256, Hi16_ZMM
+    const int avx512 = (r0.ebx >> 16 & 1) && (r0.ebx >> 30 & 1) && (r0.ebx >> 31 & 1);  // F, BW, VL
+    if (!(avx512_state && avx512 && (r1.eax >> 5 & 1))) return;
+    bf16_detected = DK_BF16_AVX512;
+    const int amx = (r0.edx >> 22 & 1) && (r0.edx >> 24 & 1);
+    if (!amx || (xcr0 & 0x60000) != 0x60000) return;
+#if defined(__linux__) && defined(__x86_64__)
+    amx_permission = syscall(SYS_arch_prctl, DK_ARCH_REQ_XCOMP_PERM, DK_XFEATURE_XTILEDATA) == 0;
+#else
+    amx_permission = 0;
+#endif
+    if (amx_permission) bf16_detected = DK_BF16_AMX;
+}
+
+dk_bf16_level dk_bf16_detected(void) {
+    pthread_once(&bf16_once, detect_bf16);
+    return bf16_detected;
+}
+
+int dk_amx_permission(void) {
+    pthread_once(&bf16_once, detect_bf16);
+    return amx_permission;
+}
+
+dk_bf16_level dk_bf16_level_in_use(void) {
+    dk_bf16_level best = dk_bf16_detected();
+    // Forcing the Float kernels below AVX-512 forces the bfloat16 ones off too.
+    if (dk_isa() != DK_ISA_AVX512) return DK_BF16_NONE;
+    int forced = atomic_load_explicit(&bf16_forced, memory_order_relaxed);
+    return forced >= 0 ? (dk_bf16_level)forced : best;
+}
+
+int dk_force_bf16(int level) {
+    if (level < 0) {
+        atomic_store_explicit(&bf16_forced, -1, memory_order_relaxed);
+        return 0;
+    }
+    if (level > (int)dk_bf16_detected()) return -1;
+    atomic_store_explicit(&bf16_forced, level, memory_order_relaxed);
+    return 0;
+}

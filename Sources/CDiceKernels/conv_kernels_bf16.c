@@ -1,0 +1,271 @@
+// bfloat16 kernels: round-to-nearest-even conversion from Float, and direct convolutions with
+// bfloat16 operands and Float accumulation (vdpbf16ps, AVX512-BF16) for the shapes of the Float
+// direct kernels (conv_kernels.c) whose input channels are a multiple of 16.
+//
+// Conversion: bits(bf16) = (bits(f) + 0x7FFF + bit 16 of bits(f)) >> 16, the rounding of the
+// upper half to nearest with ties to even, which also rounds subnormals exactly (they are not
+// flushed) and overflows to infinity past the largest bfloat16 (0x7F7F, 3.3895e38); a NaN keeps
+// its sign and upper payload and has the quiet bit (0x0040) set, so it never turns into an
+// infinity. The vector loop (AVX-512 F/BW, integer arithmetic: the same bits as the scalar one)
+// serves every CPU with AVX-512; vcvtneps2bf16 is not used because it flushes subnormal inputs.
+//
+// vdpbf16ps multiplies pairs: acc[i] += a[2i]·b[2i] + a[2i+1]·b[2i+1] in Float, for 16 lanes.
+// Forward (and input gradient, which is a forward pass with the flipped kernel, as in
+// DirectConvolution.swift): the reduction index k of a segment (kw·cin taps, consecutive in the
+// padded input, see conv_kernels.c) is taken two at a time, so the 32-bit broadcast of
+// xp[pos·cin + k .. k+1] pairs with the packed weights wp[s][k/2][co][2] (32 bf16 = 16 output
+// channels per vector). Weight gradient: the reduction runs over output positions, taken two
+// at a time along a row (x, x + 1): the output gradient is packed as dyp[line][x/2][co][2]
+// (zero past an odd width), the padded input as overlapping pairs xq[pos][ci][2] =
+// (xp[pos][ci], xp[pos + 1][ci]), so that tap k = kx·cin + ci of the pair (x, x + 1) is the
+// 32-bit element (x·cin + k) of the row of xq.
+
+#include "CDiceKernels.h"
+#include <immintrin.h>
+
+#define DKB512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#define DKI512 __attribute__((target("avx512f,avx512bw")))
+#define DK_UNROLL _Pragma("clang loop unroll(full)")
+
+static inline uint16_t bf16_scalar(float f) {
+    uint32_t u;
+    __builtin_memcpy(&u, &f, 4);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x0040u);
+    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+DKI512 static void bf16_vector(const float *src, uint16_t *dst, long n) {
+    const __m512i abs_mask = _mm512_set1_epi32(0x7FFFFFFF), inf = _mm512_set1_epi32(0x7F800000);
+    const __m512i bias = _mm512_set1_epi32(0x7FFF), one = _mm512_set1_epi32(1), quiet = _mm512_set1_epi32(0x400000);
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i u = _mm512_loadu_si512((const void *)(src + i));
+        __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, abs_mask), inf);
+        __m512i rounded = _mm512_add_epi32(_mm512_add_epi32(u, bias), _mm512_and_si512(_mm512_srli_epi32(u, 16), one));
+        __m512i r = _mm512_mask_or_epi32(rounded, nan, u, quiet);
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
+    }
+    for (; i < n; i++) dst[i] = bf16_scalar(src[i]);
+}
+
+void dk_f32_to_bf16(const float *src, uint16_t *dst, long n) {
+    if (dk_isa() == DK_ISA_AVX512) {
+        bf16_vector(src, dst, n);
+        return;
+    }
+    for (long i = 0; i < n; i++) dst[i] = bf16_scalar(src[i]);
+}
+
+void dk_bf16_to_f32(const uint16_t *src, float *dst, long n) {
+    for (long i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)src[i] << 16;
+        __builtin_memcpy(dst + i, &u, 4);
+    }
+}
+
+void dk_bf16_pack_weight(const dk_conv_geometry *g, const float *w, uint16_t *packed) {
+    const long rows = (long)g->kd * g->kh * g->kw * g->cin, cout = g->cout;
+    for (long k = 0; k < rows; k += 2)
+        for (long co = 0; co < cout; co++) {
+            packed[(k * cout) + 2 * co] = bf16_scalar(w[k * cout + co]);
+            packed[(k * cout) + 2 * co + 1] = bf16_scalar(w[(k + 1) * cout + co]);
+        }
+}
+
+/// Element offset (bf16 elements) in the padded sample of segment s = kz·kh + ky.
+static inline long segment_offset(const dk_conv_geometry *g, int s) {
+    return ((long)(s / g->kh) * g->hp + s % g->kh) * g->wp * g->cin;
+}
+
+static inline long grid_position(const dk_conv_geometry *g, long q) {
+    const long plane = g->oh * g->ow, z = q / plane, r = q % plane;
+    return (z * g->hp + r / g->ow) * g->wp + r % g->ow;
+}
+
+/// MR valid output positions from q × NV·16 output channels from `co`, one row pointer each.
+DKB512 static inline __attribute__((always_inline))
+void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias, float *y,
+                  long q, long end, int co, const int MR, const int NV) {
+    __m512 acc[28];
+    const long pairs = (long)g->kw * g->cin / 2, cin = g->cin, cout = g->cout;
+    DK_UNROLL for (int i = 0; i < MR; i++)
+        DK_UNROLL for (int j = 0; j < NV; j++) acc[i * NV + j] = bias ? _mm512_loadu_ps(bias + co + 16 * j) : _mm512_setzero_ps();
+    const uint16_t *rows[16];
+    DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = xp + grid_position(g, q + i < end ? q + i : end - 1) * cin;
+    const int segments = g->kd * g->kh;
+    for (int s = 0; s < segments; s++) {
+        const long offset = segment_offset(g, s);
+        const uint16_t *b = wp + (s * pairs * cout + co) * 2;
+        for (long k = 0; k < pairs; k++) {
+            __m512bh bv[4];
+            DK_UNROLL for (int j = 0; j < NV; j++) bv[j] = (__m512bh)_mm512_loadu_si512((const void *)(b + (k * cout + 16 * j) * 2));
+            DK_UNROLL for (int i = 0; i < MR; i++) {
+                int32_t pair;
+                __builtin_memcpy(&pair, rows[i] + offset + 2 * k, 4);
+                const __m512bh av = (__m512bh)_mm512_set1_epi32(pair);
+                DK_UNROLL for (int j = 0; j < NV; j++) acc[i * NV + j] = _mm512_dpbf16_ps(acc[i * NV + j], av, bv[j]);
+            }
+        }
+    }
+    DK_UNROLL for (int i = 0; i < MR; i++) {
+        if (q + i >= end) break;
+        DK_UNROLL for (int j = 0; j < NV; j++) _mm512_storeu_ps(y + (q + i) * cout + co + 16 * j, acc[i * NV + j]);
+    }
+}
+
+#define DK_BF16_FORWARD(MR, NV) \
+    for (long q = q0; q < q1; q += MR) forward_tile(g, xp, wp, bias, y, q, q1, co, MR, NV);
+
+DKB512 static void forward_bf16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias,
+                                float *y, long q0, long q1) {
+    for (int co = 0; co < g->cout; co += 64) {
+        switch ((g->cout - co) >= 64 ? 4 : (g->cout - co) / 16) {
+        case 1: DK_BF16_FORWARD(16, 1) break;
+        case 2: DK_BF16_FORWARD(12, 2) break;
+        case 3: DK_BF16_FORWARD(8, 3) break;
+        default: DK_BF16_FORWARD(6, 4) break;
+        }
+    }
+}
+
+void dk_conv_forward_bf16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias,
+                          float *y, long q0, long q1) {
+    dk_note_isa(DK_KERNEL_CONV_BF16, DK_ISA_AVX512);
+    if (q1 > q0) forward_bf16(g, xp, wp, bias, y, q0, q1);
+}
+
+/// The rounding of 16 Floats to bfloat16 in the upper halves of 32-bit lanes (low halves garbage).
+DKI512 static inline __m512i bf16_upper(__m512i u) {
+    const __m512i abs_mask = _mm512_set1_epi32(0x7FFFFFFF), inf = _mm512_set1_epi32(0x7F800000);
+    const __m512i bias = _mm512_set1_epi32(0x7FFF), one = _mm512_set1_epi32(1), quiet = _mm512_set1_epi32(0x400000);
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, abs_mask), inf);
+    __m512i rounded = _mm512_add_epi32(_mm512_add_epi32(u, bias), _mm512_and_si512(_mm512_srli_epi32(u, 16), one));
+    return _mm512_mask_or_epi32(rounded, nan, u, quiet);
+}
+
+/// Pairs 16 channels at a time (cin is a multiple of 16): lane c = xp[p][c] | xp[p + 1][c] << 16.
+DKI512 static void pack_pairs_avx512(const uint16_t *xp, uint16_t *xq, long positions, long cin) {
+    for (long p = 0; p + 1 < positions; p++)
+        for (long c = 0; c < cin; c += 16) {
+            const __m512i lo = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(xp + p * cin + c)));
+            const __m512i hi = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(xp + (p + 1) * cin + c)));
+            _mm512_storeu_si512((void *)(xq + (p * cin + c) * 2), _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+        }
+}
+
+/// dy rows x and x + 1, 16 channels at a time: lane co = bf16(dy[x][co]) | bf16(dy[x + 1][co]) << 16.
+DKI512 static void pack_gradient_avx512(const float *dy, uint16_t *dyp, long lines, long ow, long cout) {
+    const long half = (ow + 1) / 2;
+    const __m512i high = _mm512_set1_epi32((int)0xFFFF0000);
+    for (long l = 0; l < lines; l++)
+        for (long x = 0; x < half; x++)
+            for (long co = 0; co < cout; co += 16) {
+                const float *d = dy + (l * ow + 2 * x) * cout + co;
+                const __m512i lo = _mm512_srli_epi32(bf16_upper(_mm512_loadu_si512((const void *)d)), 16);
+                const __m512i hi = 2 * x + 1 < ow ? _mm512_and_si512(bf16_upper(_mm512_loadu_si512((const void *)(d + cout))), high)
+                                                  : _mm512_setzero_si512();
+                _mm512_storeu_si512((void *)(dyp + ((l * half + x) * cout + co) * 2), _mm512_or_si512(lo, hi));
+            }
+}
+
+void dk_bf16_pack_pairs(const dk_conv_geometry *g, const uint16_t *xp, uint16_t *xq, long positions) {
+    const long cin = g->cin;
+    if (dk_isa() == DK_ISA_AVX512 && cin % 16 == 0) {
+        pack_pairs_avx512(xp, xq, positions, cin);
+    } else {
+        for (long p = 0; p + 1 < positions; p++)
+            for (long c = 0; c < cin; c++) {
+                xq[(p * cin + c) * 2] = xp[p * cin + c];
+                xq[(p * cin + c) * 2 + 1] = xp[(p + 1) * cin + c];
+            }
+    }
+    for (long c = 0; c < cin; c++) {
+        xq[((positions - 1) * cin + c) * 2] = xp[(positions - 1) * cin + c];
+        xq[((positions - 1) * cin + c) * 2 + 1] = 0;
+    }
+}
+
+void dk_bf16_pack_gradient(const dk_conv_geometry *g, const float *dy, uint16_t *dyp) {
+    const long lines = g->od * g->oh, ow = g->ow, cout = g->cout, half = (ow + 1) / 2;
+    if (dk_isa() == DK_ISA_AVX512 && cout % 16 == 0) {
+        pack_gradient_avx512(dy, dyp, lines, ow, cout);
+        return;
+    }
+    for (long l = 0; l < lines; l++)
+        for (long x = 0; x < half; x++)
+            for (long co = 0; co < cout; co++) {
+                const float *d = dy + (l * ow + 2 * x) * cout + co;
+                uint16_t *t = dyp + ((l * half + x) * cout + co) * 2;
+                t[0] = bf16_scalar(d[0]);
+                t[1] = 2 * x + 1 < ow ? bf16_scalar(d[cout]) : 0;
+            }
+}
+
+/// dw rows [k0, k0 + KR) of segment s × NV·16 output channels from `co`, over output lines
+/// [l0, l1) of one sample (pair-packed input `xq`, packed gradient `dyp`).
+DKB512 static inline __attribute__((always_inline))
+void weight_tile(const dk_conv_geometry *g, const uint16_t *xq, const uint16_t *dyp, long l0, long l1,
+                 float *dw, int s, long k0, int co, const int KR, const int NV) {
+    const long cin = g->cin, cout = g->cout, seg = (long)g->kw * cin, half = (g->ow + 1) / 2;
+    float *row = dw + (s * seg + k0) * cout + co;
+    __m512 acc[24];
+    DK_UNROLL for (int r = 0; r < KR; r++)
+        DK_UNROLL for (int j = 0; j < NV; j++) acc[r * NV + j] = _mm512_loadu_ps(row + r * cout + 16 * j);
+    const long offset = segment_offset(g, s) + k0;
+    {
+        for (long l = l0; l < l1; l++) {
+            const long z = l / g->oh, yy = l % g->oh;
+            // 32-bit pairs of the row of xq; element x·cin + k pairs positions x and x + 1.
+            const uint16_t *a = xq + (((z * g->hp + yy) * g->wp) * cin + offset) * 2;
+            const uint16_t *d = dyp + (l * half * cout + co) * 2;
+            for (long x = 0; x < half; x++) {
+                __m512bh dv[4];
+                DK_UNROLL for (int j = 0; j < NV; j++) dv[j] = (__m512bh)_mm512_loadu_si512((const void *)(d + (x * cout + 16 * j) * 2));
+                DK_UNROLL for (int r = 0; r < KR; r++) {
+                    int32_t pair;
+                    __builtin_memcpy(&pair, a + (2 * x * cin + r) * 2, 4);
+                    const __m512bh av = (__m512bh)_mm512_set1_epi32(pair);
+                    DK_UNROLL for (int j = 0; j < NV; j++) acc[r * NV + j] = _mm512_dpbf16_ps(acc[r * NV + j], av, dv[j]);
+                }
+            }
+        }
+    }
+    DK_UNROLL for (int r = 0; r < KR; r++)
+        DK_UNROLL for (int j = 0; j < NV; j++) _mm512_storeu_ps(row + r * cout + 16 * j, acc[r * NV + j]);
+}
+
+#define DK_BF16_WEIGHT(KR, NV) \
+    for (long k = k0; k < k1; k += KR) weight_tile(g, a, d, l0, l1, dw, s, k, co, KR, NV);
+
+/// Samples in order, each in chunks of about 1024 output positions (whole lines) that stay in
+/// cache while every kernel row of [r0, r1) (multiples of 16) reads them; the order of the sums
+/// into each dw element is thus fixed by the geometry alone.
+DKB512 static void weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, const uint16_t *dyp,
+                                    long dy_stride, long samples, float *dw, long r0, long r1, int co0, int co1) {
+    const long seg = (long)g->kw * g->cin, lines = g->od * g->oh;
+    const int s0 = (int)(r0 / seg), s1 = (int)((r1 + seg - 1) / seg);
+    const long per_chunk = g->ow >= 1024 ? 1 : 1024 / g->ow;
+    for (long n = 0; n < samples; n++) {
+        const uint16_t *a = xq + n * xq_stride, *d = dyp + n * dy_stride;
+        for (long l0 = 0; l0 < lines; l0 += per_chunk) {
+            const long l1 = l0 + per_chunk < lines ? l0 + per_chunk : lines;
+            for (int co = co0; co < co1; co += 64) {
+                for (int s = s0; s < s1; s++) {
+                    const long k0 = r0 > s * seg ? r0 - s * seg : 0, k1 = r1 < (s + 1) * seg ? r1 - s * seg : seg;
+                    switch ((co1 - co) >= 64 ? 4 : (co1 - co) / 16) {
+                    case 1: DK_BF16_WEIGHT(16, 1) break;
+                    case 2: DK_BF16_WEIGHT(8, 2) break;
+                    case 3: DK_BF16_WEIGHT(8, 3) break;
+                    default: DK_BF16_WEIGHT(4, 4) break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+void dk_conv_weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, const uint16_t *dyp,
+                              long dy_stride, long samples, float *dw, long r0, long r1, int co0, int co1) {
+    dk_note_isa(DK_KERNEL_CONV_BF16, DK_ISA_AVX512);
+    weight_grad_bf16(g, xq, xq_stride, dyp, dy_stride, samples, dw, r0, r1, co0, co1);
+}

@@ -1,0 +1,102 @@
+// The bfloat16 convolution kernels (AVX512-BF16) against the exact result in Double, element by
+// element, within the bound of BFloat16Convolution.swift:
+//   |r − r_exact| ≤ (2u + u² + K·2⁻²⁴)·Σ|a||b| + 2⁻²³·|r_exact|,  u = 2⁻⁸,
+// with K the reduction length (kernel volume × input channels for the forward and input
+// gradient, N × output positions for the weight gradient), Σ|a||b| the same convolution of the
+// absolute values, and the last term the Float rounding of the bias addition. Each case checks
+// that the bfloat16 kernels ran and that they differ from the Float path (a test that the
+// rounding really happens).
+
+import XCTest
+@testable import DiceKit
+
+final class BFloat16ConvolutionTests: XCTestCase {
+    override func setUpWithError() throws {
+        try XCTSkipUnless(ComputePrecision.bfloat16Available, "no AVX512-BF16: the bfloat16 kernels never run here")
+    }
+
+    private func assertWithinBound(_ actual: Tensor<Float>, _ exact: Tensor<Double>, _ magnitude: Tensor<Double>, reduction: Int,
+                                   _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(actual.shape, exact.shape, what, file: file, line: line)
+        let u = 1.0 / 256, factor = 2 * u + u * u + Double(reduction) * 0x1p-24
+        var worst = 0.0
+        for i in 0..<exact.count {
+            let error = abs(Double(actual.scalars[i]) - exact.scalars[i])
+            let bound = factor * magnitude.scalars[i] + 0x1p-23 * abs(exact.scalars[i])
+            XCTAssertLessThanOrEqual(error, bound, "\(what)[\(i)]", file: file, line: line)
+            if error > bound { return }
+            worst = max(worst, error / max(bound, .leastNonzeroMagnitude))
+        }
+        XCTAssertGreaterThan(worst, 0, "\(what): no rounding at all (did the bfloat16 path run?)", file: file, line: line)
+    }
+
+    private func check(input: [Int], kernel: [Int], cout: Int, padding: Padding, workers: Int? = nil, seed: UInt64,
+                       file: StaticString = #filePath, line: UInt = #line) throws {
+        let cin = input.last!
+        let x = randomTensor(input, seed: seed)
+        let w = randomTensor(kernel + [cin, cout], seed: seed + 1)
+        let b = randomTensor([cout], seed: seed + 2)
+        let exact = try Convolution(weight: w, bias: b, padding: padding, settings: ConvolutionSettings(allowsDirect: false))
+        let absolute = try Convolution(weight: w.map(abs), padding: padding, settings: ConvolutionSettings(allowsDirect: false))
+        let bf16 = try Convolution(weight: w.converted(to: Float.self), bias: b.converted(to: Float.self), padding: padding,
+                                   settings: ConvolutionSettings(workers: workers, precision: .bfloat16))
+        let geometry = try bf16.geometry(input)
+        let y = try exact.forward(x)
+        let dy = randomTensor(y.shape, seed: seed + 3)
+        let expected = try exact.backward(input: x, outputGradient: dy)
+        let magnitudes = try absolute.backward(input: x.map(abs), outputGradient: dy.map(abs))
+        let xf = x.converted(to: Float.self), dyf = dy.converted(to: Float.self)
+        let y16 = try bf16.forward(xf)
+        XCTAssertEqual(CKernels.lastUsed(.bfloat16Convolution), .avx512, file: file, line: line)
+        let k = geometry.patch, positions = geometry.outputRows
+        assertWithinBound(y16, y, try absolute.forward(x.map(abs)), reduction: k, "forward", file: file, line: line)
+        let grads = try bf16.backward(input: xf, outputGradient: dyf)
+        assertWithinBound(grads.input!, expected.input!, magnitudes.input!, reduction: geometry.kernelVolume * cout, "∂x",
+                          file: file, line: line)
+        assertWithinBound(grads.weight, expected.weight, magnitudes.weight, reduction: positions, "∂w", file: file, line: line)
+        // The bias gradient stays Float.
+        for i in 0..<cout {
+            XCTAssertEqual(Double(grads.bias!.scalars[i]), expected.bias!.scalars[i],
+                           accuracy: 1e-5 * max(1, abs(expected.bias!.scalars[i])), file: file, line: line)
+        }
+    }
+
+    func testSixteenChannelsSamePadding() throws {
+        try check(input: [2, 9, 10, 16], kernel: [3, 3], cout: 16, padding: .same, seed: 1200)
+    }
+
+    func testThirtyTwoToFortyEightChannelsOddWidth() throws {
+        try check(input: [3, 7, 9, 32], kernel: [3, 3], cout: 48, padding: .same, workers: 2, seed: 1210)
+    }
+
+    func testWideLayerValidPadding() throws {
+        try check(input: [2, 6, 8, 64], kernel: [3, 3], cout: 80, padding: .valid, workers: 2, seed: 1220)
+    }
+
+    func testThreeDimensional() throws {
+        try check(input: [1, 4, 5, 6, 16], kernel: [3, 3, 3], cout: 32, padding: .same, seed: 1230)
+    }
+
+    func testSameBitsForEveryWorkerCount() throws {
+        let x = randomTensor([4, 12, 12, 32], seed: 1240).converted(to: Float.self)
+        let w = randomTensor([3, 3, 32, 32], seed: 1241).converted(to: Float.self)
+        let dy = randomTensor([4, 12, 12, 32], seed: 1242).converted(to: Float.self)
+        var results: [[Float]] = []
+        for workers in [1, 2, 3] {
+            let conv = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(workers: workers, precision: .bfloat16))
+            let g = try conv.backward(input: x, outputGradient: dy)
+            results.append(try conv.forward(x).scalars + g.input!.scalars + g.weight.scalars)
+        }
+        XCTAssertEqual(results[0], results[1])
+        XCTAssertEqual(results[0], results[2])
+    }
+
+    func testOtherShapesStayFloat() throws {
+        // Three input channels (a first layer): the Float direct kernels, same bits as without bfloat16.
+        let x = randomTensor([2, 8, 8, 3], seed: 1250).converted(to: Float.self)
+        let w = randomTensor([3, 3, 3, 16], seed: 1251).converted(to: Float.self)
+        let float = try Convolution(weight: w, padding: .same)
+        let bf16 = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(precision: .bfloat16))
+        XCTAssertEqual(try float.forward(x).scalars, try bf16.forward(x).scalars)
+    }
+}
