@@ -89,6 +89,8 @@ extension ConvGeometry {
         // bfloat16 hook (BFloat16Convolution.swift): qualifying Float passes with precision .bfloat16.
         if runsBFloat16(pass, settings: settings) {
             runBFloat16(unsafeBitCast(pass, to: LoweredPass<Float>.self), settings: settings)
+            // The bfloat16 kernels have no fused ReLU: an evaluation-mode fusion rectifies here.
+            if pass.rectifies, let y = pass.y { rectify(y, count: outputRows * outChannels) }
             return
         }
         if runsDirect(pass, settings: settings) {

@@ -74,4 +74,20 @@ final class FusedInferenceTests: XCTestCase {
         let trained = try sequence.forward(x, mode: .training)
         XCTAssertNoThrow(try sequence.backward(trained))
     }
+
+    /// A bfloat16 layer keeps its precision when fused, and gets its ReLU: the fused output is
+    /// the unfused bfloat16 sequence's (the same bfloat16 products, folded kernel rounded once
+    /// more: within 2⁻⁷ of the output scale) and has no negative value.
+    func testBFloat16LayerFusesWithItsPrecision() throws {
+        guard ComputePrecision.bfloat16Available else { throw XCTSkip("no AVX512-BF16 or AMX-BF16 on this CPU") }
+        let (conv, bn, relu) = try layers(Float.self, cin: 16, cout: 32, seed: 60)
+        conv.precision = .bfloat16
+        let x = randomTensor([2, 6, 7, 16], seed: 61).converted(to: Float.self)
+        let unfused = try relu.forward(bn.forward(conv.forward(x, mode: .evaluation), mode: .evaluation), mode: .evaluation)
+        let fused = try SequentialLayer<Float>([conv, bn, relu]).forward(x, mode: .evaluation)
+        XCTAssertEqual(CKernels.lastUsed(.bfloat16Convolution), .avx512, "the fused pass ran the bfloat16 kernels")
+        XCTAssertEqual(fused.scalars.filter { $0 < 0 }.count, 0, "ReLU applied after the bfloat16 kernels")
+        let scale = unfused.scalars.map(abs).max() ?? 1
+        assertClose(fused, unfused, rtol: 0x1p-7, atol: 0x1p-7 * scale)
+    }
 }

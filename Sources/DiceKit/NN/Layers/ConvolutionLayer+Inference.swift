@@ -24,7 +24,7 @@ extension ConvolutionLayer {
     ///   normalisation's channel count is not the convolution's output channel count.
     func evaluationForward(_ input: Tensor<Scalar>, folding normalization: BatchNorm<Scalar>?, rectified: Bool) throws -> Tensor<Scalar> {
         let key = [weight.version, bias.version] + (normalization?.parameters.map(\.version) ?? [])
-        let convolution: Convolution<Scalar>
+        var convolution: Convolution<Scalar>
         if let kept = folded, kept.key == key, kept.normalization === normalization {
             convolution = kept.convolution
         } else {
@@ -33,6 +33,7 @@ extension ConvolutionLayer {
         }
         cachedInput = nil
         cachedConvolution = nil
+        convolution.settings.precision = precision
         return try convolution.forward(input, rectified: rectified)
     }
 
