@@ -51,7 +51,7 @@ enum TrainCommand: Command {
                                  Omitted data, model, loss, batch-size, seed, optimizer, val-fraction
                                  and augmentation options take the checkpoint's values; a different
                                  value is refused. --epochs, --lr, --schedule, --clip, --weight-decay,
-                                 --momentum, --threads, --out and --on-nonfinite may change.
+                                 --momentum, --threads, --precision, --out and --on-nonfinite may change.
 
         distributed (Docs/Distributed.md)
           --distributed          data-parallel under 'mpirun -np N' (--hostfile for several machines):
