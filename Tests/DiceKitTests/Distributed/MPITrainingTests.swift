@@ -130,6 +130,16 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertEqual(try epochs("\(root)/alone").count, 1)
     }
 
+    func testALossWhoseStatisticsAreNotExchangedIsRefused() throws {
+        let root = try temporaryDirectory(self).path
+        let arguments = command("\(root)/focal", batch: 2, epochs: 1, extra: ["--distributed"]).map { $0 == "dice-ce" ? "focal" : $0 }
+        let (run, timedOut, _) = try runMPI(ranks: 2, arguments, timeout: 45)
+        XCTAssertFalse(timedOut, "the job hung: \(run.stderr)")
+        XCTAssertNotEqual(run.status, 0)
+        XCTAssertTrue(run.stderr.contains("focal is not exchanged across ranks yet"), run.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(root)/focal/last.safetensors"), "nothing trained")
+    }
+
     func testMismatchedSettingsAndTooFewImagesAreOneLineErrors() throws {
         let root = try temporaryDirectory(self).path
         let (plain, plainTimedOut, _) = try runMPI(ranks: 2, command("\(root)/c", batch: 2, epochs: 1), timeout: 45)
