@@ -158,33 +158,16 @@ func format(_ value: Double) -> String {
     if value == value.rounded(), abs(value) < 1e9 { return String(Int(value)) }
     let magnitude = abs(value)
     let digits = magnitude >= 100 ? 1 : magnitude >= 1 ? 3 : 4
-    return String(roundedTo: value, digits: digits)
+    return DecimalText.fixed(value, digits: digits)
 }
 
 func jsonNumber(_ value: Double) -> String {
     guard value.isFinite else { return "null" }
     if value == value.rounded(), abs(value) < 1e15 { return String(Int(value)) }
-    return String(roundedTo: value, digits: 4)
+    return DecimalText.fixed(value, digits: 4)
 }
 
 func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
     let fill = String(repeating: " ", count: Swift.max(0, width - text.count))
     return left ? fill + text : text + fill
-}
-
-extension String {
-    /// A decimal rendering with a fixed number of fractional digits (no Foundation needed).
-    init(roundedTo value: Double, digits: Int) {
-        guard value.isFinite, abs(value) < 1e15 else {
-            self = value.isNaN ? "nan" : value < 0 ? "-inf" : "inf"
-            return
-        }
-        let scale = (0..<digits).reduce(1.0) { acc, _ in acc * 10 }
-        let scaled = (abs(value) * scale).rounded()
-        let whole = Int(scaled / scale)
-        let fraction = Int(scaled - Double(whole) * scale)
-        let fractionText = String(fraction)
-        let padded = String(repeating: "0", count: Swift.max(0, digits - fractionText.count)) + fractionText
-        self = (value < 0 ? "-" : "") + String(whole) + (digits > 0 ? "." + padded : "")
-    }
 }

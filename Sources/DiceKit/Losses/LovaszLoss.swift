@@ -49,18 +49,8 @@ public struct LovaszLoss: SegmentationLoss {
     ///   dense target with Lovász-softmax, a single channel with Lovász-softmax.
     public func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: DiceLossTarget<Scalar>,
                                              gradient: Bool) throws -> DiceLossResult<Scalar> {
-        switch Scalar.precision {
-        case .single:
-            let r = try evaluateFloat(unsafeBitCast(prediction, to: Tensor<Float>.self), unsafeBitCast(target, to: DiceLossTarget<Float>.self), gradient)
-            return unsafeBitCast(r, to: DiceLossResult<Scalar>.self)
-        case .double:
-            let r = try evaluateDouble(unsafeBitCast(prediction, to: Tensor<Double>.self), unsafeBitCast(target, to: DiceLossTarget<Double>.self), gradient)
-            return unsafeBitCast(r, to: DiceLossResult<Scalar>.self)
-        }
+        try specialisedLoss(prediction, target, float: { try compute($0, $1, gradient) }, double: { try compute($0, $1, gradient) })
     }
-
-    func evaluateFloat(_ x: Tensor<Float>, _ t: DiceLossTarget<Float>, _ g: Bool) throws -> DiceLossResult<Float> { try compute(x, t, g) }
-    func evaluateDouble(_ x: Tensor<Double>, _ t: DiceLossTarget<Double>, _ g: Bool) throws -> DiceLossResult<Double> { try compute(x, t, g) }
 
     func compute<T: BLASScalar>(_ x: Tensor<T>, _ target: DiceLossTarget<T>, _ wantGradient: Bool) throws -> DiceLossResult<T> {
         let softmax = variant == .softmax

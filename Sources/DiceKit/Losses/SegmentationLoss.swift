@@ -25,6 +25,29 @@ extension DiceLoss: SegmentationLoss {
     }
 }
 
+/// The Float/Double hand-off of the losses beyond the Dice family: `float` or `double` runs by
+/// `Scalar`'s precision, so `compute` runs as its concrete instantiation even when the loss is
+/// called through `any SegmentationLoss` (no hot loop unspecialised). BLASScalar has exactly
+/// these two conformers, which `precision` tells apart, so the bit casts are between identical
+/// types; they avoid the runtime's dynamic-cast machinery.
+@inline(__always)
+func specialisedLoss<Scalar: BLASScalar>(
+    _ prediction: Tensor<Scalar>, _ target: DiceLossTarget<Scalar>,
+    float: (Tensor<Float>, DiceLossTarget<Float>) throws -> DiceLossResult<Float>,
+    double: (Tensor<Double>, DiceLossTarget<Double>) throws -> DiceLossResult<Double>
+) rethrows -> DiceLossResult<Scalar> {
+    switch Scalar.precision {
+    case .single:
+        precondition(Scalar.self == Float.self, "BLASScalar \(Scalar.self) claims single precision")
+        let r = try float(unsafeBitCast(prediction, to: Tensor<Float>.self), unsafeBitCast(target, to: DiceLossTarget<Float>.self))
+        return unsafeBitCast(r, to: DiceLossResult<Scalar>.self)
+    case .double:
+        precondition(Scalar.self == Double.self, "BLASScalar \(Scalar.self) claims double precision")
+        let r = try double(unsafeBitCast(prediction, to: Tensor<Double>.self), unsafeBitCast(target, to: DiceLossTarget<Double>.self))
+        return unsafeBitCast(r, to: DiceLossResult<Scalar>.self)
+    }
+}
+
 /// A prediction and its target, checked: geometry, finite values, labels in range, 0/1 targets.
 struct LossInput<T: BLASScalar> {
     /// Batch size, channels, spatial positions per sample.

@@ -60,11 +60,11 @@ enum CheckCommand: Command {
         let fraction = peak.gigaflops.map { sgemm / $0 }
         printError("CPU: \(cpu.summary)")
         printError("caches: \(cpu.cacheSummary); clock: "
-                   + (cpu.clock.map { "\(String(roundedTo: $0.gigahertz, digits: 3)) GHz (\($0.source))" } ?? "unknown"))
+                   + (cpu.clock.map { "\(DecimalText.fixed($0.gigahertz, digits: 3)) GHz (\($0.source))" } ?? "unknown"))
         printError("OpenBLAS core: \(selection)")
-        printError("sgemm \(sgemmSize)³: \(String(roundedTo: sgemm, digits: 1)) GFLOP/s on \(BLAS.threadCount) thread(s); peak "
-                   + (peak.gigaflops.map { "\(String(roundedTo: $0, digits: 1)) GFLOP/s (\(cpu.cores) cores × \(peak.basis) × clock): "
-                       + "\(String(roundedTo: fraction! * 100, digits: 1)) % of it" } ?? "unknown (the clock cannot be read)"))
+        printError("sgemm \(sgemmSize)³: \(DecimalText.fixed(sgemm, digits: 1)) GFLOP/s on \(BLAS.threadCount) thread(s); peak "
+                   + (peak.gigaflops.map { "\(DecimalText.fixed($0, digits: 1)) GFLOP/s (\(cpu.cores) cores × \(peak.basis) × clock): "
+                       + "\(DecimalText.fixed(fraction! * 100, digits: 1)) % of it" } ?? "unknown (the clock cannot be read)"))
 
         let fields: [(String, String)] = [
             ("blas", jsonString(BLAS.configuration)),
@@ -118,21 +118,4 @@ enum CheckCommand: Command {
     }
 
     private static func jsonOptional(_ value: Int?) -> String { value.map { "\($0)" } ?? "null" }
-}
-
-extension String {
-    /// A decimal rendering with a fixed number of fractional digits ("nan", "inf" when not finite).
-    init(roundedTo value: Double, digits: Int) {
-        guard value.isFinite, abs(value) < 1e15 else {
-            self = value.isNaN ? "nan" : value < 0 ? "-inf" : "inf"
-            return
-        }
-        let scale = (0..<digits).reduce(1.0) { acc, _ in acc * 10 }
-        let scaled = (abs(value) * scale).rounded()
-        let whole = Int(scaled / scale)
-        let fraction = Int(scaled - Double(whole) * scale)
-        let fractionText = String(fraction)
-        let padded = String(repeating: "0", count: Swift.max(0, digits - fractionText.count)) + fractionText
-        self = (value < 0 ? "-" : "") + String(whole) + (digits > 0 ? "." + padded : "")
-    }
 }
