@@ -31,7 +31,7 @@ final class MPITrainingTests: XCTestCase {
             XCTAssertEqual(x.trainLoss, y.trainLoss, accuracy: 1e-5 * abs(y.trainLoss), "\(label): epoch \(x.epoch) loss", file: file, line: line)
             XCTAssertEqual(x.validationLoss ?? .nan, y.validationLoss ?? .nan, accuracy: 1e-5 * abs(y.validationLoss ?? 1),
                            "\(label): epoch \(x.epoch) validation loss", file: file, line: line)
-            for (d, e) in zip(x.validationDice ?? [], y.validationDice ?? []) {
+            for (d, e) in zip(x.validationDice, y.validationDice) {
                 XCTAssertEqual(d, e, accuracy: 1e-5, "\(label): epoch \(x.epoch) validation Dice", file: file, line: line)
             }
         }
