@@ -1,17 +1,7 @@
-// Small Tensor helpers for the convolution kernels: hand-off from generic public entry points
-// to the Float or Double instantiation, and per-channel sums.
+// Small Tensor helpers for the convolution kernels: per-channel sums. (The Float/Double hand-off,
+// `specialised` and `reinterpreted`, is in Support/ScalarSpecialisation.swift.)
 
 extension Tensor {
-    /// The same tensor viewed as `Tensor<U>`; `U` must be `Scalar` (checked).
-    ///
-    /// Public generic entry points switch on `Scalar.precision` and call the concrete Float or
-    /// Double kernels through this, so no hot loop runs unspecialised across modules.
-    @inline(__always)
-    func reinterpreted<U: BLASScalar>(as _: U.Type = U.self) -> Tensor<U> {
-        precondition(Scalar.self == U.self, "reinterpreted: \(Scalar.self) is not \(U.self)")
-        return unsafeBitCast(self, to: Tensor<U>.self)
-    }
-
     /// The sum over every axis but the last: [*, C] → [C] (the bias gradient of a channels-last
     /// tensor). Accumulated in the tensor's precision, row by row.
     func channelSums() -> Tensor {
@@ -27,15 +17,5 @@ extension Tensor {
             }
         }
         return Tensor(uncheckedShape: [channels], storage: sums)
-    }
-}
-
-/// Calls `float` when `T` is Float and `double` when it is Double: the hand-off from a generic
-/// public entry point to concrete, fully specialised code.
-@inline(__always)
-func specialised<T: BLASScalar, R>(_: T.Type, float: () throws -> R, double: () throws -> R) rethrows -> R {
-    switch T.precision {
-    case .single: return try float()
-    case .double: return try double()
     }
 }

@@ -25,7 +25,7 @@ public struct DiceFocalLoss: SegmentationLoss {
     /// MONAI's `DiceFocalLoss(sigmoid:/softmax:, gamma:, alpha:, weight:, include_background:)`:
     /// Dice with `activation`, sigmoid focal loss with γ and α, class weights and background
     /// exclusion shared by both, and `reduction` for both (`.none` is refused at evaluation).
-    public init(activation: DiceActivation, gamma: Double = 2, alpha: Double? = nil, classWeights: [Double]? = nil,
+    public init(activation: DiceActivation, gamma: Double = FocalLoss.defaultGamma, alpha: Double? = nil, classWeights: [Double]? = nil,
                 excludeBackground: Bool = false, reduction: LossReduction = .mean, layout: Layout = .channelsLast) {
         dice = DiceLoss(activation: activation, layout: layout)
         dice.classWeights = classWeights
@@ -41,7 +41,7 @@ public struct DiceFocalLoss: SegmentationLoss {
     ///
     /// - Throws: `DiceKitError` for negative weights, reduction none, layouts that differ, and
     ///   anything either term refuses.
-    public func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: DiceLossTarget<Scalar>,
+    public func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
                                              gradient: Bool) throws -> DiceLossResult<Scalar> {
         for (name, v) in [("dice weight", diceWeight), ("focal weight", focalWeight)] where !(v.isFinite && v >= 0) {
             throw DiceKitError.value("\(name) is \(v); expected a finite number ≥ 0")
@@ -58,16 +58,12 @@ public struct DiceFocalLoss: SegmentationLoss {
         var g: Tensor<Scalar>? = nil
         if gradient, let ga = a.gradient, let gb = b.gradient {
             // Concrete loops (this generic body may run unspecialised from another module).
-            switch Scalar.precision {
-            case .single:
-                let sum = Self.weightedSum(unsafeBitCast(ga.scalars, to: [Float].self), Float(diceWeight),
-                                           unsafeBitCast(gb.scalars, to: [Float].self), Float(focalWeight))
-                g = Tensor(uncheckedShape: ga.shape, storage: unsafeBitCast(sum, to: [Scalar].self))
-            case .double:
-                let sum = Self.weightedSum(unsafeBitCast(ga.scalars, to: [Double].self), diceWeight,
-                                           unsafeBitCast(gb.scalars, to: [Double].self), focalWeight)
-                g = Tensor(uncheckedShape: ga.shape, storage: unsafeBitCast(sum, to: [Scalar].self))
-            }
+            let sum: [Scalar] = specialised(Scalar.self, float: {
+                Self.weightedSum(ga.scalars.reinterpreted(), Float(diceWeight), gb.scalars.reinterpreted(), Float(focalWeight)).reinterpreted()
+            }, double: {
+                Self.weightedSum(ga.scalars.reinterpreted(), diceWeight, gb.scalars.reinterpreted(), focalWeight).reinterpreted()
+            })
+            g = Tensor(uncheckedShape: ga.shape, storage: sum)
         }
         return DiceLossResult(loss: loss, gradient: g)
     }

@@ -20,7 +20,7 @@ enum CKernels {
     }
 
     /// Whether the C kernels compute this case (the caller checks that the scalar is Float).
-    static func supports<T: BLASScalar>(plan: LossPlan, target: DiceLossTarget<T>) -> Bool {
+    static func supports<T: BLASScalar>(plan: LossPlan, target: SegmentationTarget<T>) -> Bool {
         plan.c <= 16
     }
 

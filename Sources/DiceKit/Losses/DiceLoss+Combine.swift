@@ -51,7 +51,7 @@ extension DiceLoss {
                 base = 1 - num / den
                 dTP = -(2 * den + 2 * num) / (den * den)
                 dP = 2 * num / (den * den)
-            case .tversky, .focalTversky:
+            case .tversky(let alpha, let beta), .focalTversky(let alpha, let beta, _):
                 let num = tp + snr, den = tp + alpha * (p - tp) + beta * (g - tp) + sdr
                 base = 1 - num / den
                 dTP = -(den - num * (1 - alpha - beta)) / (den * den)
@@ -59,7 +59,7 @@ extension DiceLoss {
             }
         }
         switch variant {
-        case .focalTversky:
+        case .focalTversky(_, _, let gamma):
             // ℓ^γ; for ℓ ≤ 0 (only possible with unnormalised predictions) the value and slope are 0.
             guard base > 0 else { return UnitValue(value: 0, dTP: 0, dP: 0, counted: true) }
             let v = Double.pow(base, gamma)
@@ -86,10 +86,10 @@ extension DiceLoss {
         var values: [Double] = []
         var shape: [Int] = []
         var total = 0.0
-        let snr = preset != nil ? epsilon : smoothNumerator
-        let sdr = preset != nil ? epsilon : smoothDenominator
+        let snr = epsilon ?? smoothNumerator
+        let sdr = epsilon ?? smoothDenominator
 
-        if preset == nil && variant == .generalized {
+        if preset == nil, case .generalized(let weighting) = variant {
             // Units: one sample, or the whole batch with `batch`; members: its classes.
             let units: [[Int]] = batch ? [Array(0..<nN)] : (0..<nN).map { [$0] }
             var unitValues: [Double] = [], counted: [Bool] = []
@@ -106,7 +106,7 @@ extension DiceLoss {
                 var w = [Double](repeating: 0, count: nK)
                 var maxFinite = 0.0
                 for k in 0..<nK where has[k] {
-                    switch generalizedWeight {
+                    switch weighting {
                     case .square: w[k] = 1 / (gg[k] * gg[k])
                     case .simple: w[k] = 1 / gg[k]
                     case .uniform: w[k] = 1
@@ -178,14 +178,22 @@ extension DiceLoss {
             case .basic?:
                 let count = Double(results.filter(\.counted).count)
                 for u in units.indices where results[u].counted { factors[u] = 1 / count }
-            case .weighted?, .multiclass?:
-                // Per class: mean over the batch; then the weighted sum (weighted) or the mean (multiclass).
+            case .weighted(let weights)?:
+                // Per class: mean over the batch; then the sum weighted by the preset's weights.
+                var perClass = [Double](repeating: 0, count: nK)
+                for u in units.indices where results[u].counted { perClass[units[u].classIndex] += 1 }
+                for u in units.indices where results[u].counted {
+                    let k = units[u].classIndex
+                    factors[u] = weights[k] / perClass[k]
+                }
+            case .multiclass?:
+                // Per class: mean over the batch; then the mean over the classes present.
                 var perClass = [Double](repeating: 0, count: nK)
                 for u in units.indices where results[u].counted { perClass[units[u].classIndex] += 1 }
                 let classesPresent = Double(perClass.filter { $0 > 0 }.count)
                 for u in units.indices where results[u].counted {
                     let k = units[u].classIndex
-                    factors[u] = preset == .weighted ? classWeights![k] / perClass[k] : 1 / (perClass[k] * classesPresent)
+                    factors[u] = 1 / (perClass[k] * classesPresent)
                 }
             case nil:
                 let count = Double(results.filter(\.counted).count)

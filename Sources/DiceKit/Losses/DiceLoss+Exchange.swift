@@ -72,30 +72,15 @@ extension DiceLoss {
     ///   - communicator: the ranks that share the batch.
     /// - Throws: as `evaluate(_:target:validMask:gradient:)`; `DiceKitError.value` when the ranks'
     ///   statistics do not fit together (different classes) or a collective fails.
-    public func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: DiceLossTarget<Scalar>,
+    public func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
                                              contributes: Bool = true, gradient: Bool = false,
                                              across communicator: any Communicator) throws -> DiceLossResult<Scalar> {
         let exchange = LossStatisticsExchange(communicator: communicator, contributes: contributes)
         // Concrete hand-off, as in `evaluate(_:target:validMask:gradient:)`.
-        switch Scalar.precision {
-        case .single:
-            precondition(Scalar.self == Float.self, "BLASScalar \(Scalar.self) claims single precision")
-            let r = try evaluateFloat(unsafeBitCast(prediction, to: Tensor<Float>.self),
-                                      unsafeBitCast(target, to: DiceLossTarget<Float>.self), gradient, exchange)
-            return unsafeBitCast(r, to: DiceLossResult<Scalar>.self)
-        case .double:
-            precondition(Scalar.self == Double.self, "BLASScalar \(Scalar.self) claims double precision")
-            let r = try evaluateDouble(unsafeBitCast(prediction, to: Tensor<Double>.self),
-                                       unsafeBitCast(target, to: DiceLossTarget<Double>.self), gradient, exchange)
-            return unsafeBitCast(r, to: DiceLossResult<Scalar>.self)
-        }
-    }
-
-    func evaluateFloat(_ p: Tensor<Float>, _ t: DiceLossTarget<Float>, _ g: Bool, _ e: LossStatisticsExchange) throws -> DiceLossResult<Float> {
-        try evaluateImpl(p, t, nil, g, exchange: e)
-    }
-
-    func evaluateDouble(_ p: Tensor<Double>, _ t: DiceLossTarget<Double>, _ g: Bool, _ e: LossStatisticsExchange) throws -> DiceLossResult<Double> {
-        try evaluateImpl(p, t, nil, g, exchange: e)
+        return try specialised(Scalar.self, float: {
+            try evaluateImpl(prediction.reinterpreted(as: Float.self), target.reinterpreted(), nil, gradient, exchange: exchange).reinterpreted()
+        }, double: {
+            try evaluateImpl(prediction.reinterpreted(as: Double.self), target.reinterpreted(), nil, gradient, exchange: exchange).reinterpreted()
+        })
     }
 }

@@ -16,12 +16,6 @@
 /// Positions accumulated in the working precision before the block sum is added in Double.
 let lossBlockLength = 512
 
-extension DiceLoss {
-    /// Whether separable configurations run both passes in one task per sample (default true;
-    /// tests switch it off to compare with the two-dispatch path).
-    nonisolated(unsafe) static var fusedPasses = true
-}
-
 /// The target as the passes read it.
 enum TargetStorage<T: BLASScalar> {
     case labels(UnsafePointer<Int32>)
@@ -81,26 +75,6 @@ struct LossTasks {
     }
 }
 
-/// The number of processors (a tiny shim so that the module needs no Foundation here).
-enum System {
-    /// The processors this process may run on: its CPU affinity mask when there is one (mpirun
-    /// binds each rank to its cores, so two ranks on two cores get one each and their worker
-    /// pools do not compete), else the processors online.
-    static let activeProcessorCount: Int = {
-        #if canImport(Glibc)
-        let online = sysconf(Int32(_SC_NPROCESSORS_ONLN))
-        let allowed = Int(dk_allowed_cpus())
-        if allowed > 0 { return online > 0 ? Swift.min(allowed, online) : allowed }
-        return online > 0 ? online : 1
-        #else
-        return 1
-        #endif
-    }()
-}
-
-#if canImport(Glibc)
-import Glibc
-#endif
 internal import CDiceKernels
 
 /// Per-task outputs of pass 1: 4·C sums, the count, the CE sum; and the first bad indices.
@@ -262,7 +236,7 @@ extension DiceLoss {
     /// Both passes and the combine step, for one concrete scalar type.
     /// With an `exchange` (DiceLoss+Exchange.swift), the statistics of all ranks are gathered
     /// between the passes and combined as one batch.
-    func evaluateImpl<T: BLASScalar>(_ prediction: Tensor<T>, _ target: DiceLossTarget<T>, _ validMask: Tensor<T>?,
+    func evaluateImpl<T: BLASScalar>(_ prediction: Tensor<T>, _ target: SegmentationTarget<T>, _ validMask: Tensor<T>?,
                                      _ wantGradient: Bool, exchange: LossStatisticsExchange? = nil) throws -> DiceLossResult<T> {
         let plan = try makePlan(prediction, target, validMask)
         var resultValues: CombinedLoss?
@@ -273,7 +247,7 @@ extension DiceLoss {
         // Uninitialised: pass 1 writes every element (probabilities) before pass 2 reads it.
         var grad: [T] = wantGradient ? [T](unsafeUninitializedCapacity: prediction.count) { _, count in count = prediction.count } : []
         let useC = T.self == Float.self && CKernels.supports(plan: plan, target: target)
-        let fused = exchange == nil && DiceLoss.fusedPasses && wantGradient && tasks.count > 1 && tasks.chunksPerSample == 1 && isSeparable(plan: plan, validMask: validMask)
+        let fused = exchange == nil && fusedPasses && wantGradient && tasks.count > 1 && tasks.chunksPerSample == 1 && isSeparable(plan: plan, validMask: validMask)
 
         try prediction.withUnsafeBufferPointer { xb in
             try withTargetStorage(target) { storage in
@@ -342,7 +316,7 @@ extension DiceLoss {
 
     /// Whether the gradient of one sample depends on that sample's statistics alone (up to a
     /// known factor), so that both passes can run in one task per sample.
-    func isSeparable(plan: LossPlan, validMask: Any?) -> Bool {
+    func isSeparable<T: BLASScalar>(plan: LossPlan, validMask: Tensor<T>?) -> Bool {
         guard validMask == nil else { return false }
         // The cross-entropy's mean divides by the counted positions of the whole batch: known in
         // advance (N·S or N·S·C) unless labels are ignored; presets average over samples even for sum.
@@ -387,7 +361,7 @@ extension DiceLoss {
     }
 
     /// Calls `body` with raw access to the target.
-    private func withTargetStorage<T: BLASScalar, R>(_ target: DiceLossTarget<T>, _ body: (TargetStorage<T>) throws -> R) rethrows -> R {
+    private func withTargetStorage<T: BLASScalar, R>(_ target: SegmentationTarget<T>, _ body: (TargetStorage<T>) throws -> R) rethrows -> R {
         switch target {
         case .labels(let labels): return try labels.storage.withUnsafeBufferPointer { try body(.labels($0.baseAddress!)) }
         case .oneHot(let t), .soft(let t): return try t.withUnsafeBufferPointer { try body(.dense($0.baseAddress!)) }
@@ -395,7 +369,7 @@ extension DiceLoss {
     }
 
     /// Throws for the first non-finite prediction or out-of-range label that pass 1 saw.
-    private func reportBadInput<T: BLASScalar>(plan: LossPlan, prediction: Tensor<T>, target: DiceLossTarget<T>, bad: [Int]) throws {
+    private func reportBadInput<T: BLASScalar>(plan: LossPlan, prediction: Tensor<T>, target: SegmentationTarget<T>, bad: [Int]) throws {
         var firstPrediction = Int.max, firstLabel = Int.max
         for t in 0..<(bad.count / 2) {
             if bad[2 * t] >= 0 { firstPrediction = min(firstPrediction, bad[2 * t]) }

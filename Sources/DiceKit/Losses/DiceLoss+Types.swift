@@ -1,5 +1,5 @@
 // The small value types that configure a Dice-family loss: variant, activation, reduction,
-// generalized-Dice weighting, empty-class policy, seed presets, and the target kinds.
+// generalized-Dice weighting, empty-class policy, seed presets, and the result type.
 //
 // Defaults follow MONAI 1.6 (`DiceLoss`, `TverskyLoss`, `GeneralizedDiceLoss`, `DiceCELoss`) so
 // that results can be compared number for number; see Docs/DiceMath.md for every formula.
@@ -15,19 +15,88 @@
 /// logCoshDice    log(cosh(dice))
 /// generalized    1 − (2·Σ_c w_c·TP_c + s_nr) / (Σ_c w_c·(P_c + G_c) + s_dr), one value per sample
 /// ```
-public enum DiceVariant: String, Sendable, CaseIterable {
+public enum DiceVariant: Sendable, Equatable {
     /// The Sørensen–Dice loss (Milletari et al. 2016); MONAI's `DiceLoss`.
     case dice
     /// The soft Jaccard (IoU) loss in MONAI's form, where the smoothing counts half.
     case jaccard
-    /// The Tversky loss (Salehi et al. 2017): α weighs false positives, β false negatives.
-    case tversky
+    /// The Tversky loss (Salehi et al. 2017); MONAI's `TverskyLoss`.
+    ///
+    /// - Parameters:
+    ///   - alpha: the weight of the false positives (default `defaultTverskyAlpha`, 0.5; finite, ≥ 0).
+    ///   - beta: the weight of the false negatives (default `defaultTverskyBeta`, 0.5; finite, ≥ 0).
+    case tversky(alpha: Double = DiceVariant.defaultTverskyAlpha, beta: Double = DiceVariant.defaultTverskyBeta)
     /// The focal Tversky loss (Abraham & Khan 2019): the Tversky loss raised to γ per pair.
-    case focalTversky = "focal-tversky"
+    ///
+    /// - Parameters:
+    ///   - alpha: the weight of the false positives (default 0.5; finite, ≥ 0).
+    ///   - beta: the weight of the false negatives (default 0.5; finite, ≥ 0).
+    ///   - gamma: the exponent (default `defaultFocalTverskyGamma`, 0.75; finite, > 0).
+    case focalTversky(alpha: Double = DiceVariant.defaultTverskyAlpha, beta: Double = DiceVariant.defaultTverskyBeta,
+                      gamma: Double = DiceVariant.defaultFocalTverskyGamma)
     /// log(cosh(Dice loss)) per pair (Jadon 2020).
-    case logCoshDice = "log-cosh-dice"
-    /// The generalized Dice loss (Sudre et al. 2017) with class weights from the target volume.
-    case generalized
+    case logCoshDice
+    /// The generalized Dice loss (Sudre et al. 2017) with class weights from the target volume;
+    /// MONAI's `GeneralizedDiceLoss(w_type:)`.
+    ///
+    /// - Parameter weighting: how the class weights follow the volume (default `.square`, MONAI's).
+    case generalized(weighting: GeneralizedWeight = DiceVariant.defaultGeneralizedWeighting)
+
+    /// The Tversky weight of the false positives when none is given: 0.5 (MONAI's `alpha`).
+    public static let defaultTverskyAlpha = 0.5
+    /// The Tversky weight of the false negatives when none is given: 0.5 (MONAI's `beta`).
+    public static let defaultTverskyBeta = 0.5
+    /// The focal Tversky exponent when none is given: 0.75 (Abraham & Khan 2019).
+    public static let defaultFocalTverskyGamma = 0.75
+    /// The generalized-Dice weighting when none is given: `.square` (MONAI's `w_type`).
+    public static let defaultGeneralizedWeighting = GeneralizedWeight.square
+
+    /// The variants by name, without their hyper-parameters (the spelling of `dicekit loss --variant`).
+    public enum Name: String, Sendable, CaseIterable {
+        /// `DiceVariant.dice`.
+        case dice
+        /// `DiceVariant.jaccard`.
+        case jaccard
+        /// `DiceVariant.tversky(alpha:beta:)`.
+        case tversky
+        /// `DiceVariant.focalTversky(alpha:beta:gamma:)`.
+        case focalTversky = "focal-tversky"
+        /// `DiceVariant.logCoshDice`.
+        case logCoshDice = "log-cosh-dice"
+        /// `DiceVariant.generalized(weighting:)`.
+        case generalized
+    }
+
+    /// The variant `name` with the hyper-parameters it takes from the arguments (the others are
+    /// not used): the bridge from flat options, such as the command line's, to the typed form.
+    ///
+    /// - Parameters: as the cases; each defaults to the case's default.
+    public init(_ name: Name, alpha: Double = DiceVariant.defaultTverskyAlpha, beta: Double = DiceVariant.defaultTverskyBeta,
+                gamma: Double = DiceVariant.defaultFocalTverskyGamma, weighting: GeneralizedWeight = DiceVariant.defaultGeneralizedWeighting) {
+        switch name {
+        case .dice: self = .dice
+        case .jaccard: self = .jaccard
+        case .tversky: self = .tversky(alpha: alpha, beta: beta)
+        case .focalTversky: self = .focalTversky(alpha: alpha, beta: beta, gamma: gamma)
+        case .logCoshDice: self = .logCoshDice
+        case .generalized: self = .generalized(weighting: weighting)
+        }
+    }
+
+    /// The variant's name.
+    public var name: Name {
+        switch self {
+        case .dice: return .dice
+        case .jaccard: return .jaccard
+        case .tversky: return .tversky
+        case .focalTversky: return .focalTversky
+        case .logCoshDice: return .logCoshDice
+        case .generalized: return .generalized
+        }
+    }
+
+    /// Every variant with its default hyper-parameters.
+    public static var allDefaults: [DiceVariant] { Name.allCases.map { DiceVariant($0) } }
 }
 
 /// The activation applied to the prediction inside the kernel, before the statistics.
@@ -82,100 +151,50 @@ public enum EmptyClassPolicy: String, Sendable, CaseIterable {
     case penalize
 }
 
-/// The three TensorFlow functions of the seed article, reproduced exactly.
+/// The three TensorFlow functions of the seed article, reproduced exactly; build a loss with
+/// `DiceLoss.seed(_:epsilon:activation:layout:)`.
 ///
 /// A preset fixes the variant (Dice), the smoothing (ε in numerator and denominator), the batch
 /// handling and the reduction; activation, layout, ignore index, background exclusion, squared
-/// denominators and soft labels still apply. `reduction: .none` returns the per-unit values.
-public enum SeedPreset: String, Sendable, CaseIterable {
+/// denominators, soft labels and the compound cross-entropy still apply. `reduction: .none`
+/// returns the per-unit values. The loss's `variant`, `smoothNumerator`, `smoothDenominator`,
+/// `batch`, `emptyClass` and `classWeights` are not used by a preset.
+public enum SeedPreset: Sendable, Equatable {
     /// `dice_loss`: one Dice per sample over H, W and C together, mean over the batch.
-    case basic = "seed-basic"
-    /// `weighted_dice_loss`: per class, mean over the batch, weighted sum over classes (weights required).
-    case weighted = "seed-weighted"
+    case basic
+    /// `weighted_dice_loss`: per class, mean over the batch, sum over classes weighted by
+    /// `classWeights` (length = classes after exclusion, each finite and ≥ 0).
+    case weighted(classWeights: [Double])
     /// `multiclass_dice_loss`: per class, mean over the batch, mean over the classes.
-    case multiclass = "seed-multiclass"
-}
+    case multiclass
 
-/// Integer class indices with the spatial shape of a prediction (no channel axis).
-///
-/// Shape [N, H, W] or [N, D, H, W]; a size-1 channel axis ([N, 1, H, W] or [N, H, W, 1]) is also
-/// accepted by the losses. With a single-channel prediction, labels are a binary mask (0 or 1).
-/// The one-hot target is never materialised: kernels compare labels with channel indices.
-public struct LabelMap: Sendable, Equatable {
-    /// The extent of each axis.
-    public let shape: [Int]
-    @usableFromInline var storage: [Int32]
+    /// The seed's ε when none is given: 1e-6.
+    public static let defaultEpsilon = 1e-6
 
-    /// Labels from integers in row-major order.
-    ///
-    /// - Throws: `DiceKitError.shape` when `labels.count` differs from the product of `shape`;
-    ///   `DiceKitError.value` when a label does not fit in 32 bits.
-    public init(shape: [Int], labels: [Int]) throws {
-        guard let count = Tensor<Float>.elementCount(shape), count == labels.count else {
-            throw DiceKitError.shape("label shape \(shape) does not hold \(labels.count) labels")
-        }
-        var storage = [Int32](repeating: 0, count: count)
-        for i in 0..<count {
-            guard let v = Int32(exactly: labels[i]) else {
-                throw DiceKitError.value("label \(labels[i]) at element \(i) does not fit in 32 bits")
-            }
-            storage[i] = v
-        }
-        self.shape = shape
-        self.storage = storage
+    /// The presets by name, without their weights (the spelling of `dicekit loss --preset`).
+    public enum Name: String, Sendable, CaseIterable {
+        /// `SeedPreset.basic`.
+        case basic = "seed-basic"
+        /// `SeedPreset.weighted(classWeights:)`.
+        case weighted = "seed-weighted"
+        /// `SeedPreset.multiclass`.
+        case multiclass = "seed-multiclass"
     }
 
-    /// Labels already stored as 32-bit integers (e.g. a `SegmentationBatch`'s), without conversion.
-    ///
-    /// - Throws: `DiceKitError.shape` when `labels.count` differs from the product of `shape`.
-    public init(shape: [Int], int32Labels labels: [Int32]) throws {
-        guard let count = Tensor<Float>.elementCount(shape), count == labels.count else {
-            throw DiceKitError.shape("label shape \(shape) does not hold \(labels.count) labels")
+    /// The preset's name.
+    public var name: Name {
+        switch self {
+        case .basic: return .basic
+        case .weighted: return .weighted
+        case .multiclass: return .multiclass
         }
-        self.shape = shape
-        self.storage = labels
     }
 
-    /// Labels from a floating-point tensor of whole numbers (e.g. a mask saved as float).
-    ///
-    /// - Throws: `DiceKitError.value` naming the first element that is not a whole number.
-    public init<T: BLASScalar>(_ tensor: Tensor<T>) throws {
-        // Hand off to concrete loops (no unspecialised generic loop runs from other modules).
-        switch T.precision {
-        case .single: storage = try Self.wholeNumbers(unsafeBitCast(tensor, to: Tensor<Float>.self).scalars)
-        case .double: storage = try Self.wholeNumbers(unsafeBitCast(tensor, to: Tensor<Double>.self).scalars)
-        }
-        self.shape = tensor.shape
+    /// The class weights of `.weighted`, nil for the others.
+    public var classWeights: [Double]? {
+        if case .weighted(let weights) = self { return weights }
+        return nil
     }
-
-    private static func wholeNumbers(_ values: [Float]) throws -> [Int32] { try wholeNumbers(values.map(Double.init)) }
-
-    private static func wholeNumbers(_ values: [Double]) throws -> [Int32] {
-        var storage = [Int32](repeating: 0, count: values.count)
-        for (i, x) in values.enumerated() {
-            guard x.isFinite, x.rounded() == x, let v = Int32(exactly: x) else {
-                throw DiceKitError.value("label element \(i) is \(x); expected a whole number")
-            }
-            storage[i] = v
-        }
-        return storage
-    }
-
-    /// The labels as integers, row-major.
-    public var labels: [Int] { storage.map { Int($0) } }
-    /// The number of labels.
-    public var count: Int { storage.count }
-}
-
-/// The target of a Dice-family loss.
-public enum DiceLossTarget<Scalar: BLASScalar>: Sendable {
-    /// Integer class indices with the prediction's spatial shape (the fast path).
-    case labels(LabelMap)
-    /// A one-hot (0/1) tensor with the prediction's shape.
-    case oneHot(Tensor<Scalar>)
-    /// Soft labels in [0, 1] with the prediction's shape; uses the soft-label form
-    /// TP = (P + G − Σ|p − g|) / 2 (Wang & Blaschko 2023), identical to Σ p·g for hard labels.
-    case soft(Tensor<Scalar>)
 }
 
 /// The value of a loss and, on request, its gradient.
@@ -186,4 +205,14 @@ public struct DiceLossResult<Scalar: BLASScalar>: Sendable {
     public var gradient: Tensor<Scalar>?
     /// The loss as a number (the sum of the values for `reduction: .none`).
     public var value: Scalar { loss.scalars.reduce(0, +) }
+}
+
+extension DiceLossResult {
+    /// The same result viewed with scalar `U`; `U` must be `Scalar` (checked). See
+    /// Support/ScalarSpecialisation.swift.
+    @inline(__always)
+    func reinterpreted<U: BLASScalar>(as _: U.Type = U.self) -> DiceLossResult<U> {
+        precondition(Scalar.self == U.self, "reinterpreted: \(Scalar.self) is not \(U.self)")
+        return unsafeBitCast(self, to: DiceLossResult<U>.self)
+    }
 }

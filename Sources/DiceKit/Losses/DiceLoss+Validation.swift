@@ -32,30 +32,24 @@ struct LossPlan {
 
 extension DiceLoss {
     /// Checks shapes and options; returns the plan and the target labels' storage shape check.
-    func makePlan<T: BLASScalar>(_ prediction: Tensor<T>, _ target: DiceLossTarget<T>,
+    func makePlan<T: BLASScalar>(_ prediction: Tensor<T>, _ target: SegmentationTarget<T>,
                                  _ validMask: Tensor<T>?) throws -> LossPlan {
-        let shape = prediction.shape
-        guard shape.count >= 3 else {
-            throw DiceKitError.shape("prediction shape \(shape) has rank \(shape.count); expected [N, spatial…, C] or [N, C, spatial…] (rank ≥ 3)")
+        let geometry = try SegmentationGeometry(prediction: prediction.shape, layout: layout)
+        let (shape, n, c, s) = (geometry.shape, geometry.n, geometry.c, geometry.s)
+        // The presets' ε replaces the smoothing; each variant checks only its own hyper-parameters.
+        var values = [("smooth-nr", smoothNumerator), ("smooth-dr", smoothDenominator)]
+        switch variant {
+        case .tversky(let alpha, let beta), .focalTversky(let alpha, let beta, _): values += [("alpha", alpha), ("beta", beta)]
+        default: break
         }
-        let channelAxis = layout.channelAxis(rank: shape.count)
-        let c = shape[channelAxis]
-        let n = shape[0]
-        var spatial = shape
-        spatial.remove(at: channelAxis)
-        spatial.removeFirst()
-        let s = spatial.reduce(1, *)
-        guard n >= 1, c >= 1, s >= 1 else {
-            throw DiceKitError.shape("prediction shape \(shape) has an empty axis; expected every extent ≥ 1")
-        }
-        for (name, value, lower) in [("smooth-nr", smoothNumerator, 0.0), ("smooth-dr", smoothDenominator, 0.0),
-                                     ("alpha", alpha, 0.0), ("beta", beta, 0.0), ("dice-weight", diceWeight, 0.0),
-                                     ("ce-weight", crossEntropyWeight, 0.0), ("epsilon", epsilon, 0.0)] {
-            guard value.isFinite, value >= lower else {
-                throw DiceKitError.value("\(name) is \(value); expected a finite number ≥ \(lower)")
+        values += [("dice-weight", diceWeight), ("ce-weight", crossEntropyWeight)]
+        if let epsilon { values.append(("epsilon", epsilon)) }
+        for (name, value) in values {
+            guard value.isFinite, value >= 0 else {
+                throw DiceKitError.value("\(name) is \(value); expected a finite number ≥ 0.0")
             }
         }
-        guard gamma.isFinite, gamma > 0 else {
+        if case .focalTversky(_, _, let gamma) = variant, !(gamma.isFinite && gamma > 0) {
             throw DiceKitError.value("gamma is \(gamma); expected a finite number > 0")
         }
         if activation == .softmax && c == 1 {
@@ -66,7 +60,7 @@ extension DiceLoss {
         }
         let firstClass = excludeBackground ? 1 : 0
         let classes = c - firstClass
-        if preset == nil && variant == .generalized {
+        if preset == nil, case .generalized = variant {
             if classWeights != nil {
                 throw DiceKitError.option("class weights with the generalized variant; it weighs classes by their volume (see --generalized-weight)")
             }
@@ -74,10 +68,7 @@ extension DiceLoss {
                 throw DiceKitError.option("empty-class policy \(emptyClass.rawValue) with the generalized variant; expected smooth (it has its own empty-class weight rule)")
             }
         }
-        if preset == .weighted && classWeights == nil {
-            throw DiceKitError.option("preset seed-weighted needs class weights (\(classes) values)")
-        }
-        if let weights = classWeights {
+        if let weights = preset?.classWeights ?? classWeights {
             guard weights.count == classes else {
                 throw DiceKitError.shape("class weights have \(weights.count) values; expected \(classes) (one per class\(excludeBackground ? " after excluding the background" : ""))")
             }
@@ -100,14 +91,9 @@ extension DiceLoss {
         var soft = false
         switch target {
         case .labels(let labels):
-            let withChannel = layout == .channelsLast ? [n] + spatial + [1] : [n, 1] + spatial
-            guard labels.shape == [n] + spatial || labels.shape == withChannel else {
-                throw DiceKitError.shape("label shape \(labels.shape) does not match prediction shape \(shape); expected \([n] + spatial)")
-            }
+            try geometry.check(labels: labels)
         case .oneHot(let t), .soft(let t):
-            guard t.shape == shape else {
-                throw DiceKitError.shape("target shape \(t.shape) does not match prediction shape \(shape); expected the same shape (or integer labels \([n] + spatial))")
-            }
+            try geometry.check(denseShape: t.shape)
             if let i = t.scalars.firstIndex(where: { !$0.isFinite }) {
                 throw DiceKitError.value("target element \(i) is \(t.scalars[i]); expected finite values")
             }
@@ -124,13 +110,10 @@ extension DiceLoss {
                 throw DiceKitError.value("valid mask element \(i) is \(mask.scalars[i]); expected 0 or 1")
             }
         }
-        let ignore = ignoreIndex.map { Int32(clamping: $0) } ?? 0
-        if let k = ignoreIndex, Int32(exactly: k) == nil {
-            throw DiceKitError.value("ignore index \(k) does not fit in 32 bits")
-        }
+        let ignore = try SegmentationGeometry.ignoreLabel(ignoreIndex) ?? 0
         return LossPlan(n: n, c: c, s: s, channelsLast: layout == .channelsLast, activation: activation,
                         squared: squared, soft: soft && !squared, hasIgnore: ignoreIndex != nil, ignore: ignore,
-                        labelClasses: c == 1 ? 2 : c, labelOffset: c == 1 ? 1 : 0,
+                        labelClasses: geometry.labelClasses, labelOffset: geometry.labelOffset,
                         crossEntropy: crossEntropy, firstClass: firstClass)
     }
 }

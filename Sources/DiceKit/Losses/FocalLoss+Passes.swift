@@ -12,9 +12,6 @@
 internal import CDiceKernels
 
 extension FocalLoss {
-    /// Whether the AVX-512 kernel may run (default true; tests switch it off to compare).
-    nonisolated(unsafe) static var kernelEnabled = true
-
     /// One sigmoid-form element: value, focal term, and their derivatives with respect to u.
     /// `integerGamma` ≥ 0 when γ is a whole number ≤ 8: the focal term is then σ(−u)^γ by
     /// multiplication instead of an exponential (same value up to rounding).
@@ -57,7 +54,7 @@ extension FocalLoss {
     /// γ as a whole number ≤ 8, or −1.
     var integerGamma: Int { gamma == gamma.rounded() && gamma >= 0 && gamma <= 8 ? Int(gamma) : -1 }
 
-    func compute<T: BLASScalar>(_ x: Tensor<T>, _ target: DiceLossTarget<T>, _ wantGradient: Bool) throws -> DiceLossResult<T> {
+    func compute<T: BLASScalar>(_ x: Tensor<T>, _ target: SegmentationTarget<T>, _ wantGradient: Bool) throws -> DiceLossResult<T> {
         let input = try LossInput(x, target, layout: layout, ignoreIndex: nil, what: "focal loss", hard: activation == .sigmoid)
         let weights = try checkedWeights(channels: input.c)
         let first = excludeBackground ? 1 : 0, kept = input.c - first
@@ -80,7 +77,7 @@ extension FocalLoss {
         // The C kernel's case: Float, channels-last labels, 16 % C == 0, whole γ ≤ 8, plain sums.
         let useKernel = T.self == Float.self && activation == .sigmoid && hasLabels && input.channelsLast && 16 % input.c == 0
             && wholeGamma >= 0 && reducedThreshold == nil && !normalized && reduction != .none && (!wantGradient || directGradient)
-            && FocalLoss.kernelEnabled && dk_isa() == DK_ISA_AVX512
+            && kernelEnabled && dk_isa() == DK_ISA_AVX512
         let kernelW1 = (0..<input.c).map { $0 < first ? Float(0) : Float(w1[$0 - first]) }
         let kernelW0 = (0..<input.c).map { $0 < first ? Float(0) : Float(w0[$0 - first]) }
         let scaleT = T(scale), outChannels = input.channelsLast ? kept : 1, outPositions = input.channelsLast ? 1 : s

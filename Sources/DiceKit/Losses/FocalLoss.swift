@@ -28,8 +28,8 @@ public struct FocalLoss: SegmentationLoss {
     public var activation: DiceActivation = .sigmoid
     /// Where the channel axis is (default `.channelsLast`).
     public var layout: Layout = .channelsLast
-    /// The focusing exponent γ (default 2, finite, ≥ 0; 0 gives the weighted cross-entropy).
-    public var gamma: Double = 2
+    /// The focusing exponent γ (default `defaultGamma`, 2; finite, ≥ 0; 0 gives the weighted cross-entropy).
+    public var gamma: Double = FocalLoss.defaultGamma
     /// The balance α in [0, 1] (default nil: no balancing).
     public var alpha: Double? = nil
     /// Multiplies each class's values; length = classes after exclusion, each ≥ 0 (default nil).
@@ -45,9 +45,15 @@ public struct FocalLoss: SegmentationLoss {
     /// smp's reduced focal loss (sigmoid only): the focal term is ((1 − p_t)/r)^γ where p_t ≥ r
     /// and 1 where p_t < r; r in (0, 1] (default nil: off).
     public var reducedThreshold: Double? = nil
+    /// Whether the AVX-512 kernel may run (default true; tests switch it off to compare with
+    /// the Swift loop).
+    var kernelEnabled = true
+
+    /// The focusing exponent when none is given: 2 (MONAI's and smp's `gamma`).
+    public static let defaultGamma = 2.0
 
     /// A focal loss with MONAI's defaults (γ = 2, no α, no weights, mean).
-    public init(activation: DiceActivation = .sigmoid, gamma: Double = 2, alpha: Double? = nil, layout: Layout = .channelsLast) {
+    public init(activation: DiceActivation = .sigmoid, gamma: Double = FocalLoss.defaultGamma, alpha: Double? = nil, layout: Layout = .channelsLast) {
         self.activation = activation
         self.gamma = gamma
         self.alpha = alpha
@@ -59,7 +65,7 @@ public struct FocalLoss: SegmentationLoss {
     ///
     /// - Throws: `DiceKitError` for mismatched shapes, non-finite logits, labels out of range,
     ///   targets other than 0/1 (sigmoid form), weights of the wrong length and inconsistent options.
-    public func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: DiceLossTarget<Scalar>,
+    public func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
                                              gradient: Bool) throws -> DiceLossResult<Scalar> {
         try specialisedLoss(prediction, target, float: { try compute($0, $1, gradient) }, double: { try compute($0, $1, gradient) })
     }

@@ -47,12 +47,12 @@ public struct LovaszLoss: SegmentationLoss {
     ///
     /// - Throws: `DiceKitError` for mismatched shapes, non-finite logits, labels out of range, a
     ///   dense target with Lovász-softmax, a single channel with Lovász-softmax.
-    public func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: DiceLossTarget<Scalar>,
+    public func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
                                              gradient: Bool) throws -> DiceLossResult<Scalar> {
         try specialisedLoss(prediction, target, float: { try compute($0, $1, gradient) }, double: { try compute($0, $1, gradient) })
     }
 
-    func compute<T: BLASScalar>(_ x: Tensor<T>, _ target: DiceLossTarget<T>, _ wantGradient: Bool) throws -> DiceLossResult<T> {
+    func compute<T: BLASScalar>(_ x: Tensor<T>, _ target: SegmentationTarget<T>, _ wantGradient: Bool) throws -> DiceLossResult<T> {
         let softmax = variant == .softmax
         let input = try LossInput(x, target, layout: layout, ignoreIndex: ignoreIndex, what: variant.rawValue, hard: true, labelsOnly: softmax)
         if softmax && input.c < 2 {

@@ -29,12 +29,12 @@ public struct MCCLoss: SegmentationLoss {
     ///
     /// - Throws: `DiceKitError` for mismatched shapes, non-finite predictions, labels out of range,
     ///   targets outside [0, 1] or a bad ε.
-    public func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: DiceLossTarget<Scalar>,
+    public func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
                                              gradient: Bool) throws -> DiceLossResult<Scalar> {
         try specialisedLoss(prediction, target, float: { try compute($0, $1, gradient) }, double: { try compute($0, $1, gradient) })
     }
 
-    func compute<T: BLASScalar>(_ x: Tensor<T>, _ target: DiceLossTarget<T>, _ wantGradient: Bool) throws -> DiceLossResult<T> {
+    func compute<T: BLASScalar>(_ x: Tensor<T>, _ target: SegmentationTarget<T>, _ wantGradient: Bool) throws -> DiceLossResult<T> {
         guard epsilon.isFinite, epsilon > 0 else { throw DiceKitError.value("MCC epsilon is \(epsilon); expected a finite number > 0") }
         let input = try LossInput(x, target, layout: layout, ignoreIndex: nil, what: "MCC loss", hard: false)
         if activation == .softmax && input.c == 1 {

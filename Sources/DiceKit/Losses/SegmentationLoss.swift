@@ -13,39 +13,30 @@ public protocol SegmentationLoss: Sendable {
     /// values)/d(prediction).
     ///
     /// - Throws: `DiceKitError` naming the offending shape, value or option.
-    func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: DiceLossTarget<Scalar>,
+    func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
                                       gradient: Bool) throws -> DiceLossResult<Scalar>
 }
 
 extension DiceLoss: SegmentationLoss {
     /// `evaluate(_:target:validMask:gradient:)` without a valid mask (the `SegmentationLoss` form).
-    public func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: DiceLossTarget<Scalar>,
+    public func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
                                              gradient: Bool) throws -> DiceLossResult<Scalar> {
         try evaluate(prediction, target: target, validMask: nil, gradient: gradient)
     }
 }
 
-/// The Float/Double hand-off of the losses beyond the Dice family: `float` or `double` runs by
-/// `Scalar`'s precision, so `compute` runs as its concrete instantiation even when the loss is
-/// called through `any SegmentationLoss` (no hot loop unspecialised). BLASScalar has exactly
-/// these two conformers, which `precision` tells apart, so the bit casts are between identical
-/// types; they avoid the runtime's dynamic-cast machinery.
+/// The Float/Double hand-off of the losses beyond the Dice family (Support/ScalarSpecialisation.swift):
+/// `float` or `double` runs by `Scalar`'s precision, so `compute` runs as its concrete
+/// instantiation even when the loss is called through `any SegmentationLoss` (no hot loop
+/// unspecialised).
 @inline(__always)
 func specialisedLoss<Scalar: BLASScalar>(
-    _ prediction: Tensor<Scalar>, _ target: DiceLossTarget<Scalar>,
-    float: (Tensor<Float>, DiceLossTarget<Float>) throws -> DiceLossResult<Float>,
-    double: (Tensor<Double>, DiceLossTarget<Double>) throws -> DiceLossResult<Double>
+    _ prediction: Tensor<Scalar>, _ target: SegmentationTarget<Scalar>,
+    float: (Tensor<Float>, SegmentationTarget<Float>) throws -> DiceLossResult<Float>,
+    double: (Tensor<Double>, SegmentationTarget<Double>) throws -> DiceLossResult<Double>
 ) rethrows -> DiceLossResult<Scalar> {
-    switch Scalar.precision {
-    case .single:
-        precondition(Scalar.self == Float.self, "BLASScalar \(Scalar.self) claims single precision")
-        let r = try float(unsafeBitCast(prediction, to: Tensor<Float>.self), unsafeBitCast(target, to: DiceLossTarget<Float>.self))
-        return unsafeBitCast(r, to: DiceLossResult<Scalar>.self)
-    case .double:
-        precondition(Scalar.self == Double.self, "BLASScalar \(Scalar.self) claims double precision")
-        let r = try double(unsafeBitCast(prediction, to: Tensor<Double>.self), unsafeBitCast(target, to: DiceLossTarget<Double>.self))
-        return unsafeBitCast(r, to: DiceLossResult<Scalar>.self)
-    }
+    try specialised(Scalar.self, float: { try float(prediction.reinterpreted(), target.reinterpreted()).reinterpreted() },
+                    double: { try double(prediction.reinterpreted(), target.reinterpreted()).reinterpreted() })
 }
 
 /// A prediction and its target, checked: geometry, finite values, labels in range, 0/1 targets.
@@ -83,35 +74,20 @@ struct LossInput<T: BLASScalar> {
     ///   - what: the loss's name, for messages.
     ///   - hard: dense targets must hold 0 or 1 only.
     ///   - labelsOnly: refuse dense targets.
-    init(_ prediction: Tensor<T>, _ target: DiceLossTarget<T>, layout: Layout, ignoreIndex: Int?,
+    init(_ prediction: Tensor<T>, _ target: SegmentationTarget<T>, layout: Layout, ignoreIndex: Int?,
          what: String, hard: Bool, labelsOnly: Bool = false) throws {
-        let shape = prediction.shape
-        guard shape.count >= 3 else {
-            throw DiceKitError.shape("\(what): prediction shape \(shape) has rank \(shape.count); expected [N, spatial…, C] or [N, C, spatial…] (rank ≥ 3)")
-        }
-        let channelAxis = layout.channelAxis(rank: shape.count)
-        var spatial = shape
-        spatial.remove(at: channelAxis)
-        spatial.removeFirst()
-        n = shape[0]; c = shape[channelAxis]; s = spatial.reduce(1, *)
-        guard n >= 1, c >= 1, s >= 1 else {
-            throw DiceKitError.shape("\(what): prediction shape \(shape) has an empty axis; expected every extent ≥ 1")
-        }
-        channelsLast = layout == .channelsLast
-        labelOffset = c == 1 ? 1 : 0
+        let geometry = try SegmentationGeometry(prediction: prediction.shape, layout: layout, context: what)
+        n = geometry.n; c = geometry.c; s = geometry.s
+        channelsLast = geometry.channelsLast
+        labelOffset = geometry.labelOffset
         if let i = prediction.withUnsafeBufferPointer({ $0.firstIndex { !$0.isFinite } }) {
             throw DiceKitError.value("\(what): prediction element \(i) is \(prediction.scalars[i]); expected finite values")
         }
-        if let k = ignoreIndex, Int32(exactly: k) == nil {
-            throw DiceKitError.value("ignore index \(k) does not fit in 32 bits")
-        }
+        let ignore = try SegmentationGeometry.ignoreLabel(ignoreIndex)
         switch target {
         case .labels(let map):
-            let withChannel = channelsLast ? [n] + spatial + [1] : [n, 1] + spatial
-            guard map.shape == [n] + spatial || map.shape == withChannel else {
-                throw DiceKitError.shape("\(what): label shape \(map.shape) does not match prediction shape \(shape); expected \([n] + spatial)")
-            }
-            let classes = Int32(c == 1 ? 2 : c), ignore = ignoreIndex.map { Int32($0) }
+            try geometry.check(labels: map)
+            let classes = Int32(geometry.labelClasses)
             if let i = map.storage.firstIndex(where: { ($0 < 0 || $0 >= classes) && $0 != ignore }) {
                 throw DiceKitError.value("\(what): label \(map.storage[i]) at element \(i); expected 0..<\(classes)\(ignore.map { " or the ignore index \($0)" } ?? "")")
             }
@@ -120,9 +96,7 @@ struct LossInput<T: BLASScalar> {
             if labelsOnly {
                 throw DiceKitError.option("\(what) takes integer labels (--labels); got a dense target of shape \(t.shape)")
             }
-            guard t.shape == shape else {
-                throw DiceKitError.shape("\(what): target shape \(t.shape) does not match prediction shape \(shape); expected the same shape (or integer labels \([n] + spatial))")
-            }
+            try geometry.check(denseShape: t.shape)
             if ignoreIndex != nil {
                 throw DiceKitError.option("\(what): ignore index with a dense target; expected integer labels (--labels)")
             }
@@ -132,7 +106,7 @@ struct LossInput<T: BLASScalar> {
             if let i = bad {
                 throw DiceKitError.value("\(what): target element \(i) is \(t.scalars[i]); expected \(hard ? "0 or 1" : "values in [0, 1]")")
             }
-            labels = nil; dense = t.scalars; ignore = nil
+            labels = nil; dense = t.scalars; self.ignore = nil
         }
     }
 }

@@ -29,9 +29,9 @@ public struct WassersteinDiceLoss: SegmentationLoss {
     /// Where the channel axis is (default `.channelsLast`).
     public var layout: Layout = .channelsLast
     /// Added to the numerator (default 1e-5, ≥ 0).
-    public var smoothNumerator: Double = 1e-5
+    public var smoothNumerator: Double = DiceLoss.defaultSmoothing
     /// Added to the denominator (default 1e-5, ≥ 0).
-    public var smoothDenominator: Double = 1e-5
+    public var smoothDenominator: Double = DiceLoss.defaultSmoothing
     /// `.mean` (default) or `.sum` over the samples, or `.none` (shape [N]).
     public var reduction: LossReduction = .mean
 
@@ -52,12 +52,12 @@ public struct WassersteinDiceLoss: SegmentationLoss {
     ///
     /// - Throws: `DiceKitError` for a dense target, mismatched shapes, a distance matrix that is not
     ///   C×C or has negative, non-finite or non-zero diagonal entries, labels out of range.
-    public func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: DiceLossTarget<Scalar>,
+    public func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
                                              gradient: Bool) throws -> DiceLossResult<Scalar> {
         try specialisedLoss(prediction, target, float: { try compute($0, $1, gradient) }, double: { try compute($0, $1, gradient) })
     }
 
-    func compute<T: BLASScalar>(_ x: Tensor<T>, _ target: DiceLossTarget<T>, _ wantGradient: Bool) throws -> DiceLossResult<T> {
+    func compute<T: BLASScalar>(_ x: Tensor<T>, _ target: SegmentationTarget<T>, _ wantGradient: Bool) throws -> DiceLossResult<T> {
         let input = try LossInput(x, target, layout: layout, ignoreIndex: nil, what: "Wasserstein Dice loss", hard: true, labelsOnly: true)
         let c = input.c, n = input.n
         guard c >= 2 else { throw DiceKitError.option("the Wasserstein Dice loss takes softmax logits with ≥ 2 channels; got \(c)") }

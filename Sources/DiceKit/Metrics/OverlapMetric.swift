@@ -102,18 +102,25 @@ public struct OverlapMetric: Sendable {
     /// own) against labels or a one-hot/soft target (thresholded at 0.5).
     ///
     /// - Throws: `DiceKitError` for mismatched shapes or labels out of range.
-    public func counts<T: BLASScalar>(probabilities: Tensor<T>, target: DiceLossTarget<T>) throws -> OverlapCounts {
-        switch T.precision {
-        case .single: return try countsImpl(unsafeBitCast(probabilities, to: Tensor<Float>.self), unsafeBitCast(target, to: DiceLossTarget<Float>.self))
-        case .double: return try countsImpl(unsafeBitCast(probabilities, to: Tensor<Double>.self), unsafeBitCast(target, to: DiceLossTarget<Double>.self))
-        }
+    public func counts<T: BLASScalar>(probabilities: Tensor<T>, target: SegmentationTarget<T>) throws -> OverlapCounts {
+        try specialised(T.self, float: { try countsImpl(probabilities.reinterpreted(as: Float.self), target.reinterpreted()) },
+                        double: { try countsImpl(probabilities.reinterpreted(as: Double.self), target.reinterpreted()) })
     }
 
-    func countsImpl<T: BLASScalar>(_ x: Tensor<T>, _ target: DiceLossTarget<T>) throws -> OverlapCounts {
-        var probe = DiceLoss(layout: layout)
-        probe.ignoreIndex = ignoreIndex
-        if case .labels = target {} else { probe.ignoreIndex = nil }
-        let plan = try probe.makePlan(x, target, nil)
+    func countsImpl<T: BLASScalar>(_ x: Tensor<T>, _ target: SegmentationTarget<T>) throws -> OverlapCounts {
+        // The shape rules and messages of the losses (Segmentation/SegmentationGeometry.swift).
+        let plan = try SegmentationGeometry(prediction: x.shape, layout: layout)
+        var ignore: Int32? = nil
+        switch target {
+        case .labels(let labels):
+            try plan.check(labels: labels)
+            ignore = try SegmentationGeometry.ignoreLabel(ignoreIndex)
+        case .oneHot(let t), .soft(let t):
+            try plan.check(denseShape: t.shape)
+            if let i = t.scalars.firstIndex(where: { !$0.isFinite }) {
+                throw DiceKitError.value("target element \(i) is \(t.scalars[i]); expected finite values")
+            }
+        }
         let (n, c, s) = (plan.n, plan.c, plan.s)
         var result = OverlapCounts(samples: n, classes: c, truePositives: .init(repeating: 0, count: n * c),
                                    falsePositives: .init(repeating: 0, count: n * c),
@@ -125,7 +132,7 @@ public struct OverlapMetric: Sendable {
                 var label: Int32 = 0
                 if case .labels(let labels) = target {
                     label = labels.storage[b * s + i]
-                    if plan.hasIgnore && label == plan.ignore { continue }
+                    if label == ignore { continue }
                     guard label >= 0 && Int(label) < plan.labelClasses else {
                         throw DiceKitError.value("target label \(label) at element \(b * s + i); expected 0..<\(plan.labelClasses)")
                     }

@@ -52,17 +52,24 @@ public enum LossKind: String, Sendable, CaseIterable {
     /// Matthews correlation loss of the softmax probabilities against the one-hot target.
     case mcc
 
+    /// The Tversky weights of `.tversky` and `.focalTversky`: α = 0.3 on the false positives,
+    /// β = 0.7 on the false negatives (recall-leaning); γ is `DiceVariant.defaultFocalTverskyGamma`.
+    public static let tverskyWeights = (alpha: 0.3, beta: 0.7)
+
     /// The loss this objective stands for, for a model with `classes` output channels.
     public func loss(classes: Int) -> any SegmentationLoss {
-        var loss = DiceLoss(variant: .dice, activation: .softmax)
+        let (alpha, beta) = LossKind.tverskyWeights
         switch self {
-        case .dice: break
-        case .diceCE: loss.crossEntropyWeight = 1
-        case .jaccard: loss.variant = .jaccard
-        case .tversky: loss.variant = .tversky; loss.alpha = 0.3; loss.beta = 0.7
-        case .focalTversky: loss.variant = .focalTversky; loss.alpha = 0.3; loss.beta = 0.7
-        case .logCoshDice: loss.variant = .logCoshDice
-        case .generalized: loss.variant = .generalized
+        case .dice: return DiceLoss(variant: .dice, activation: .softmax)
+        case .diceCE:
+            var loss = DiceLoss(variant: .dice, activation: .softmax)
+            loss.crossEntropyWeight = 1
+            return loss
+        case .jaccard: return DiceLoss(variant: .jaccard, activation: .softmax)
+        case .tversky: return DiceLoss(variant: .tversky(alpha: alpha, beta: beta), activation: .softmax)
+        case .focalTversky: return DiceLoss(variant: .focalTversky(alpha: alpha, beta: beta), activation: .softmax)
+        case .logCoshDice: return DiceLoss(variant: .logCoshDice, activation: .softmax)
+        case .generalized: return DiceLoss(variant: .generalized(), activation: .softmax)
         case .focal: return FocalLoss(activation: .softmax)
         case .diceFocal: return DiceFocalLoss(activation: .softmax)
         case .lovaszSoftmax: return LovaszLoss(variant: .softmax)
@@ -70,7 +77,6 @@ public enum LossKind: String, Sendable, CaseIterable {
         case .wasserstein: return WassersteinDiceLoss(distanceMatrix: WassersteinDiceLoss.uniformDistances(classes: classes))
         case .mcc: return MCCLoss(activation: .softmax)
         }
-        return loss
     }
 }
 

@@ -35,8 +35,8 @@ extension LossCommand {
 
     /// Refuses family-only options given with a Dice-family variant.
     static func checkDiceOptions(_ arguments: ParsedArguments, variant: String) throws {
-        guard DiceVariant(rawValue: variant) != nil || arguments.string("preset") != nil && arguments.string("variant") == nil else {
-            let all = DiceVariant.allCases.map(\.rawValue) + familyVariants
+        guard DiceVariant.Name(rawValue: variant) != nil || arguments.string("preset") != nil && arguments.string("variant") == nil else {
+            let all = DiceVariant.Name.allCases.map(\.rawValue) + familyVariants
             throw UsageError(message: "--variant expects one of \(all.joined(separator: "|")), got '\(variant)'")
         }
         for name in (Set(arguments.values.keys).union(arguments.flags)).sorted() where familyOnlyOptions.contains(name) {
@@ -67,7 +67,7 @@ extension LossCommand {
             throw UsageError(message: "--ignore-index needs --labels (integer class targets)")
         }
         let reduction = try arguments.choice("reduction", as: LossReduction.self, default: .mean)!
-        let gamma = try arguments.double("focal-gamma", default: 2)!, alpha = try arguments.double("focal-alpha")
+        let gamma = try arguments.double("focal-gamma", default: FocalLoss.defaultGamma)!, alpha = try arguments.double("focal-alpha")
         switch variant {
         case "focal":
             var loss = FocalLoss(activation: activation, gamma: gamma, alpha: alpha, layout: layout)
@@ -80,8 +80,8 @@ extension LossCommand {
         case "dice-focal":
             var loss = DiceFocalLoss(activation: activation, gamma: gamma, alpha: alpha, classWeights: try arguments.doubles("class-weights"),
                                      excludeBackground: arguments.flag("exclude-background"), reduction: reduction, layout: layout)
-            loss.dice.smoothNumerator = try arguments.double("smooth-nr", default: 1e-5)!
-            loss.dice.smoothDenominator = try arguments.double("smooth-dr", default: 1e-5)!
+            loss.dice.smoothNumerator = try arguments.double("smooth-nr", default: DiceLoss.defaultSmoothing)!
+            loss.dice.smoothDenominator = try arguments.double("smooth-dr", default: DiceLoss.defaultSmoothing)!
             loss.dice.squared = arguments.flag("squared")
             loss.dice.batch = arguments.flag("batch")
             loss.diceWeight = try arguments.double("dice-weight", default: 1)!
@@ -102,8 +102,8 @@ extension LossCommand {
             var loss = WassersteinDiceLoss(distanceMatrix: matrix.tensor(of: Double.self).scalars,
                                            weighting: try arguments.choice("wasserstein-weighting", as: WassersteinWeighting.self, default: .default)!,
                                            layout: layout)
-            loss.smoothNumerator = try arguments.double("smooth-nr", default: 1e-5)!
-            loss.smoothDenominator = try arguments.double("smooth-dr", default: 1e-5)!
+            loss.smoothNumerator = try arguments.double("smooth-nr", default: DiceLoss.defaultSmoothing)!
+            loss.smoothDenominator = try arguments.double("smooth-dr", default: DiceLoss.defaultSmoothing)!
             loss.reduction = reduction
             return loss
         default:

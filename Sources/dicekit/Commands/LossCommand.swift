@@ -61,38 +61,84 @@ enum LossCommand: Command {
         positionals: 2...2
     )
 
-    /// The `DiceLoss` the options describe.
+    /// The `DiceLoss` the options describe; defaults are the library's (`DiceLoss.defaultSmoothing`,
+    /// `DiceVariant.defaultTverskyAlpha`, …, `SeedPreset.defaultEpsilon`).
     static func makeLoss(_ arguments: ParsedArguments) throws -> DiceLoss {
         try checkDiceOptions(arguments, variant: arguments.string("variant") ?? "dice")
-        var loss = DiceLoss()
-        loss.layout = try arguments.choice("layout", as: Layout.self, default: .channelsLast)!
-        loss.activation = try arguments.choice("activation", as: DiceActivation.self, default: DiceActivation.none)!
-        loss.variant = try arguments.choice("variant", as: DiceVariant.self, default: .dice)!
-        loss.squared = arguments.flag("squared")
-        loss.softLabels = arguments.flag("soft-labels")
-        loss.smoothNumerator = try arguments.double("smooth-nr", default: 1e-5)!
-        loss.smoothDenominator = try arguments.double("smooth-dr", default: 1e-5)!
-        loss.excludeBackground = arguments.flag("exclude-background")
-        loss.batch = arguments.flag("batch")
-        loss.classWeights = try arguments.doubles("class-weights")
-        loss.reduction = try arguments.choice("reduction", as: LossReduction.self, default: .mean)!
-        loss.ignoreIndex = try arguments.int("ignore-index")
-        loss.alpha = try arguments.double("alpha", default: 0.5)!
-        loss.beta = try arguments.double("beta", default: 0.5)!
-        loss.gamma = try arguments.double("gamma", default: 0.75)!
-        loss.generalizedWeight = try arguments.choice("generalized-weight", as: GeneralizedWeight.self, default: .square)!
-        loss.diceWeight = try arguments.double("dice-weight", default: 1)!
-        loss.crossEntropyWeight = try arguments.double("ce-weight", default: 0)!
-        loss.emptyClass = try arguments.choice("empty-class", as: EmptyClassPolicy.self, default: .smooth)!
-        loss.preset = try arguments.choice("preset", as: SeedPreset.self)
-        if arguments.string("epsilon") != nil && loss.preset == nil {
+        let layout = try arguments.choice("layout", as: Layout.self, default: .channelsLast)!
+        let activation = try arguments.choice("activation", as: DiceActivation.self, default: DiceActivation.none)!
+        let name = try arguments.choice("variant", as: DiceVariant.Name.self, default: .dice)!
+        let smoothNumerator = try arguments.double("smooth-nr", default: DiceLoss.defaultSmoothing)!
+        let smoothDenominator = try arguments.double("smooth-dr", default: DiceLoss.defaultSmoothing)!
+        let classWeights = try arguments.doubles("class-weights")
+        let reduction = try arguments.choice("reduction", as: LossReduction.self, default: .mean)!
+        let ignoreIndex = try arguments.int("ignore-index")
+        let alpha = try arguments.double("alpha", default: DiceVariant.defaultTverskyAlpha)!
+        let beta = try arguments.double("beta", default: DiceVariant.defaultTverskyBeta)!
+        let gamma = try arguments.double("gamma", default: DiceVariant.defaultFocalTverskyGamma)!
+        let weighting = try arguments.choice("generalized-weight", as: GeneralizedWeight.self, default: DiceVariant.defaultGeneralizedWeighting)!
+        let diceWeight = try arguments.double("dice-weight", default: 1)!
+        let crossEntropyWeight = try arguments.double("ce-weight", default: 0)!
+        let emptyClass = try arguments.choice("empty-class", as: EmptyClassPolicy.self, default: .smooth)!
+        let presetName = try arguments.choice("preset", as: SeedPreset.Name.self)
+        if arguments.string("epsilon") != nil && presetName == nil {
             throw UsageError(message: "--epsilon applies to --preset only; use --smooth-nr/--smooth-dr otherwise")
         }
-        loss.epsilon = try arguments.double("epsilon", default: 1e-6)!
+        let epsilon = try arguments.double("epsilon", default: SeedPreset.defaultEpsilon)!
         if arguments.string("ignore-index") != nil && !arguments.flag("labels") {
             throw UsageError(message: "--ignore-index needs --labels (integer class targets)")
         }
+        let variant = DiceVariant(name, alpha: alpha, beta: beta, gamma: gamma, weighting: weighting)
+        try checkUnusedHyperParameters(of: variant, alpha: alpha, beta: beta, gamma: gamma)
+
+        var loss: DiceLoss
+        switch presetName {
+        case nil: loss = DiceLoss(variant: variant, activation: activation, layout: layout)
+        case .basic?: loss = .seed(.basic, epsilon: epsilon, activation: activation, layout: layout)
+        case .multiclass?: loss = .seed(.multiclass, epsilon: epsilon, activation: activation, layout: layout)
+        case .weighted?:
+            // Without --class-weights the loss is refused once the class count is known (`requireSeedWeights`).
+            loss = .seed(.weighted(classWeights: classWeights ?? []), epsilon: epsilon, activation: activation, layout: layout)
+        }
+        // A preset does not use the variant, the smoothing, batch, the empty-class policy or (but
+        // for seed-weighted's own) the class weights; they are set anyway, so that their values
+        // are checked as for any loss.
+        loss.variant = variant
+        loss.squared = arguments.flag("squared")
+        loss.softLabels = arguments.flag("soft-labels")
+        loss.smoothNumerator = smoothNumerator
+        loss.smoothDenominator = smoothDenominator
+        loss.excludeBackground = arguments.flag("exclude-background")
+        loss.batch = arguments.flag("batch")
+        loss.classWeights = presetName == .weighted ? nil : classWeights
+        loss.reduction = reduction
+        loss.ignoreIndex = ignoreIndex
+        loss.diceWeight = diceWeight
+        loss.crossEntropyWeight = crossEntropyWeight
+        loss.emptyClass = emptyClass
         return loss
+    }
+
+    /// `--alpha`, `--beta` and `--gamma` are parsed for every variant and their values refused
+    /// when out of range, also when the variant does not use them (the loss checks those it uses).
+    static func checkUnusedHyperParameters(of variant: DiceVariant, alpha: Double, beta: Double, gamma: Double) throws {
+        switch variant {
+        case .tversky, .focalTversky: break
+        default:
+            for (option, value) in [("alpha", alpha), ("beta", beta)] where !(value.isFinite && value >= 0) {
+                throw DiceKitError.value("\(option) is \(value); expected a finite number ≥ 0.0")
+            }
+        }
+        if case .focalTversky = variant { return }
+        guard gamma.isFinite, gamma > 0 else { throw DiceKitError.value("gamma is \(gamma); expected a finite number > 0") }
+    }
+
+    /// Refuses `--preset seed-weighted` without `--class-weights`, naming the number of weights
+    /// that `prediction`'s shape needs (left to the loss when the shape itself is wrong).
+    static func requireSeedWeights(_ arguments: ParsedArguments, _ loss: DiceLoss, predictionShape shape: [Int]) throws {
+        guard loss.preset?.name == .weighted, arguments.string("class-weights") == nil, shape.count >= 3 else { return }
+        let classes = shape[loss.layout.channelAxis(rank: shape.count)] - (loss.excludeBackground ? 1 : 0)
+        throw DiceKitError.option("preset seed-weighted needs class weights (\(classes) values)")
     }
 
     static func run(_ arguments: ParsedArguments) throws {
@@ -112,7 +158,7 @@ enum LossCommand: Command {
                                    _ arguments: ParsedArguments) throws {
         let prediction = predictionArray.tensor(of: T.self)
         let targetArray = try NPY.read(contentsOf: targetPath)
-        let target: DiceLossTarget<T>
+        let target: SegmentationTarget<T>
         if arguments.flag("labels") {
             target = .labels(try LabelMap(shape: targetArray.shape, labels: targetArray.integers()))
         } else {
@@ -123,6 +169,7 @@ enum LossCommand: Command {
         let gradientPath = arguments.string("grad")
         let result: DiceLossResult<T>
         if let dice = loss as? DiceLoss {
+            try requireSeedWeights(arguments, dice, predictionShape: prediction.shape)
             result = try dice.evaluate(prediction, target: target, validMask: mask, gradient: gradientPath != nil)
         } else {
             result = try loss.evaluate(prediction, target: target, gradient: gradientPath != nil)

@@ -72,9 +72,9 @@ final class LossExchangeTests: XCTestCase {
     private func losses() -> [(String, DiceLoss)] {
         var batchDice = DiceLoss(activation: .softmax); batchDice.batch = true
         var perImage = DiceLoss(activation: .softmax); perImage.crossEntropyWeight = 1
-        var generalized = DiceLoss(variant: .generalized, activation: .softmax); generalized.batch = true
+        var generalized = DiceLoss(variant: .generalized(), activation: .softmax); generalized.batch = true
         var excluded = DiceLoss(variant: .jaccard, activation: .softmax); excluded.emptyClass = .exclude
-        var sum = DiceLoss(variant: .tversky, activation: .sigmoid); sum.reduction = .sum; sum.batch = true
+        var sum = DiceLoss(variant: .tversky(), activation: .sigmoid); sum.reduction = .sum; sum.batch = true
         return [("batch dice", batchDice), ("per-image dice-ce", perImage), ("generalized batch", generalized),
                 ("jaccard, empty excluded", excluded), ("tversky sigmoid sum", sum)]
     }

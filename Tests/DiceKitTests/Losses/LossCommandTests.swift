@@ -69,8 +69,7 @@ final class LossCommandTests: XCTestCase {
 
         // Every option reaches the API: a preset and a validity mask.
         try NPY.write(try Tensor<Double>(shape: [2, 3], scalars: [1, 1, 0, 1, 0, 1]), to: path("mask.npy"))
-        var preset = DiceLoss(preset: .multiclass, epsilon: 1e-4, activation: .sigmoid)
-        preset.layout = .channelsLast
+        let preset = DiceLoss.seed(.multiclass, epsilon: 1e-4, activation: .sigmoid, layout: .channelsLast)
         let presetValue = try preset.evaluate(x, target: .labels(labels),
                                               validMask: try Tensor<Float>(shape: [2, 3], scalars: [1, 1, 0, 1, 0, 1])).value
         let (s3, o3, e3) = try run([path("p32.npy"), path("labels.npy"), "--labels", "--activation", "sigmoid",
@@ -99,6 +98,11 @@ final class LossCommandTests: XCTestCase {
             (["p.npy", "l.npy", "--labels", "--reduction", "avg"], 2, "--reduction expects one of mean|sum|none"),
             (["p.npy", "l.npy", "--labels", "--bogus"], 2, "unknown option '--bogus'"),
             (["p.npy", "l.npy", "--epsilon", "1e-3"], 2, "--epsilon applies to --preset only"),
+            (["p.npy", "l.npy", "--labels", "--preset", "seed-weighted"], 1, "preset seed-weighted needs class weights (3 values)"),
+            (["p.npy", "l.npy", "--labels", "--preset", "seed-weighted", "--class-weights", "1,2"], 1, "class weights have 2 values; expected 3"),
+            (["p.npy", "l.npy", "--labels", "--alpha", "-1"], 1, "alpha is -1.0; expected a finite number ≥ 0.0"),
+            (["p.npy", "l.npy", "--labels", "--variant", "tversky", "--beta", "-1"], 1, "beta is -1.0; expected a finite number ≥ 0.0"),
+            (["p.npy", "l.npy", "--labels", "--variant", "focal-tversky", "--gamma", "0"], 1, "gamma is 0.0; expected a finite number > 0"),
         ]
         for (arguments, expectedStatus, text) in cases {
             let resolved = arguments.map { $0.hasSuffix(".npy") ? path($0) : $0 }

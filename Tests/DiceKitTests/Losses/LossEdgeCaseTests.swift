@@ -206,11 +206,15 @@ final class LossEdgeCaseTests: XCTestCase {
         assertError(try ce.evaluate(x, target: .labels(labels)), contains: "cross-entropy needs logits")
         var denseIgnore = softmax; denseIgnore.ignoreIndex = 1
         assertError(try denseIgnore.evaluate(x, target: .oneHot(Tensor(shape: x.shape))), contains: "ignore index with a dense target")
-        var generalized = DiceLoss(variant: .generalized, activation: .softmax); generalized.classWeights = [1, 1, 1]
+        var generalized = DiceLoss(variant: .generalized(), activation: .softmax); generalized.classWeights = [1, 1, 1]
         assertError(try generalized.evaluate(x, target: .labels(labels)), contains: "generalized")
         var negativeSmooth = softmax; negativeSmooth.smoothDenominator = -1
         assertError(try negativeSmooth.evaluate(x, target: .labels(labels)), contains: "smooth-dr is -1.0")
-        assertError(try DiceLoss(preset: .weighted).evaluate(x, target: .labels(labels)), contains: "seed-weighted needs class weights")
+        assertError(try DiceLoss.seed(.weighted(classWeights: [1, 2])).evaluate(x, target: .labels(labels)), contains: "class weights have 2 values; expected 3")
+        assertError(try DiceLoss.seed(.weighted(classWeights: [1, -2, 1])).evaluate(x, target: .labels(labels)), contains: "class weight -2.0; expected finite values ≥ 0")
+        assertError(try DiceLoss.seed(.basic, epsilon: -1).evaluate(x, target: .labels(labels)), contains: "epsilon is -1.0")
+        assertError(try DiceLoss(variant: .focalTversky(gamma: 0), activation: .softmax).evaluate(x, target: .labels(labels)), contains: "gamma is 0.0")
+        assertError(try DiceLoss(variant: .tversky(alpha: -1), activation: .softmax).evaluate(x, target: .labels(labels)), contains: "alpha is -1.0")
     }
 }
 
@@ -229,12 +233,12 @@ final class LossFusedPassTests: XCTestCase {
             ("default", { _ in }), ("sum", { $0.reduction = .sum }), ("none", { $0.reduction = .none }),
             ("exclude background, weights", { $0.excludeBackground = true; $0.classWeights = [1, 2, 3] }),
             ("jaccard squared", { $0.variant = .jaccard; $0.squared = true }),
-            ("focal tversky", { $0.variant = .focalTversky; $0.alpha = 0.2; $0.beta = 0.8 }),
+            ("focal tversky", { $0.variant = .focalTversky(alpha: 0.2, beta: 0.8) }),
             ("log-cosh", { $0.variant = .logCoshDice }),
-            ("generalized", { $0.variant = .generalized }),
+            ("generalized", { $0.variant = .generalized() }),
             ("penalize", { $0.emptyClass = .penalize }),
-            ("seed-basic", { $0.preset = .basic }), ("seed-weighted", { $0.preset = .weighted; $0.classWeights = [1, 2, 3, 4] }),
-            ("seed-multiclass none", { $0.preset = .multiclass; $0.reduction = .none }),
+            ("seed-basic", { $0 = $0.seeded(.basic) }), ("seed-weighted", { $0 = $0.seeded(.weighted(classWeights: [1, 2, 3, 4])) }),
+            ("seed-multiclass none", { $0 = $0.seeded(.multiclass); $0.reduction = .none }),
             ("compound CE", { $0.crossEntropyWeight = 0.8; $0.ignoreIndex = nil }),
             ("compound CE, squared, sum", { $0.crossEntropyWeight = 1.3; $0.squared = true; $0.reduction = .sum; $0.ignoreIndex = nil }),
             ("compound CE, ignore (two passes)", { $0.crossEntropyWeight = 0.5 }),
@@ -247,8 +251,8 @@ final class LossFusedPassTests: XCTestCase {
                 let labels = loss.ignoreIndex == nil ? clean : ignoring
                 for precision in ["Double", "Float"] {
                     func run(_ fused: Bool) throws -> (Tensor<Double>, Tensor<Double>) {
-                        DiceLoss.fusedPasses = fused
-                        defer { DiceLoss.fusedPasses = true }
+                        var loss = loss
+                        loss.fusedPasses = fused
                         if precision == "Double" {
                             let r = try loss.evaluate(x, target: .labels(labels), gradient: true)
                             return (r.loss, r.gradient!)
@@ -265,9 +269,9 @@ final class LossFusedPassTests: XCTestCase {
             // Dense soft targets take the Swift passes.
             var loss = DiceLoss(activation: activation)
             loss.softLabels = true
-            DiceLoss.fusedPasses = false
+            loss.fusedPasses = false
             let unfused = try loss.evaluate(x, target: .soft(soft), gradient: true)
-            DiceLoss.fusedPasses = true
+            loss.fusedPasses = true
             let fusedResult = try loss.evaluate(x, target: .soft(soft), gradient: true)
             XCTAssertLessThanOrEqual(scaledError(fusedResult.gradient!, unfused.gradient!), 1e-14)
         }

@@ -15,7 +15,7 @@ final class LossFamilyErrorTests: XCTestCase {
         let labels = try LabelMap(shape: [1, 3, 3], labels: [0, 1, 2, 0, 1, 2, 0, 1, 2])
         let bad = try LabelMap(shape: [1, 3, 3], labels: [0, 1, 7, 0, 1, 2, 0, 1, 2])
         var nan = x; nan.storage[4] = .nan
-        let cases: [(any SegmentationLoss, Tensor<Double>, DiceLossTarget<Double>, String)] = [
+        let cases: [(any SegmentationLoss, Tensor<Double>, SegmentationTarget<Double>, String)] = [
             (FocalLoss(), nan, .labels(labels), "prediction element 4 is nan"),
             (FocalLoss(), x, .labels(bad), "label 7 at element 2; expected 0..<3"),
             (FocalLoss(), x, .soft(Tensor(shape: [1, 3, 3, 3], repeating: 0.5)), "target element 0 is 0.5; expected 0 or 1"),

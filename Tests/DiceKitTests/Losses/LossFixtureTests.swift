@@ -17,7 +17,7 @@ final class LossFixtureTests: XCTestCase {
                                  doubleTolerance: $0["doubleTolerance"] as? Double) }
     }
 
-    func target<T: BLASScalar>(_ c: Case, layoutChange: (Tensor<T>) throws -> Tensor<T>) throws -> DiceLossTarget<T> {
+    func target<T: BLASScalar>(_ c: Case, layoutChange: (Tensor<T>) throws -> Tensor<T>) throws -> SegmentationTarget<T> {
         let kind = c.options["target"] as! String
         switch kind {
         case "labels":
@@ -118,8 +118,8 @@ final class LossFixtureTests: XCTestCase {
             let oneHot = Tensor<Float>(uncheckedShape: shape, storage: soft.scalars.map { $0 > 0.6 ? 1 : 0 })
             for option in 0..<4 {
                 var loss = DiceLoss(activation: activation, layout: layout)
-                var target = DiceLossTarget<Float>.oneHot(oneHot)
-                var reference = DiceLossTarget<Double>.oneHot(oneHot.converted(to: Double.self))
+                var target = SegmentationTarget<Float>.oneHot(oneHot)
+                var reference = SegmentationTarget<Double>.oneHot(oneHot.converted(to: Double.self))
                 switch option {
                 case 1: target = .soft(soft); reference = .soft(soft.converted(to: Double.self))
                 case 2: loss.squared = true; loss.crossEntropyWeight = 0.6

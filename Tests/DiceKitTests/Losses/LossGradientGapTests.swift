@@ -11,7 +11,7 @@ import XCTest
 
 final class LossGradientGapTests: XCTestCase {
     /// Asserts the closed-form gradient of `loss` at `x` matches central differences (1e-6).
-    private func check(_ loss: DiceLoss, _ x: Tensor<Double>, _ target: DiceLossTarget<Double>, mask: Tensor<Double>? = nil,
+    private func check(_ loss: DiceLoss, _ x: Tensor<Double>, _ target: SegmentationTarget<Double>, mask: Tensor<Double>? = nil,
                        _ what: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let result = try loss.evaluate(x, target: target, validMask: mask, gradient: true)
         XCTAssertTrue(result.loss.scalars.allSatisfy(\.isFinite), what, file: file, line: line)
@@ -27,7 +27,8 @@ final class LossGradientGapTests: XCTestCase {
     func testSingleChannelWithBinaryMaskLabels() throws {
         var generator = SeededGenerator(seed: 500)
         var checked = 0
-        for variant in DiceVariant.allCases {
+        for name in DiceVariant.Name.allCases {
+            let variant = DiceVariant(name, alpha: 0.4, beta: 0.6, gamma: 1.3)
             for activation in [DiceActivation.sigmoid, .none] {
                 let options: [(String, (inout DiceLoss) -> Void)] = [
                     ("default", { _ in }), ("batch", { $0.batch = true }), ("squared", { $0.squared = true }),
@@ -36,7 +37,6 @@ final class LossGradientGapTests: XCTestCase {
                 ]
                 for (name, configure) in options {
                     var loss = DiceLoss(variant: variant, activation: activation)
-                    loss.alpha = 0.4; loss.beta = 0.6; loss.gamma = 1.3
                     configure(&loss)
                     if loss.crossEntropyWeight > 0 && activation == .none { continue }
                     let x = activation == .none
@@ -44,13 +44,13 @@ final class LossGradientGapTests: XCTestCase {
                         : Tensor<Double>.normal([2, 3, 4, 1], standardDeviation: 1.5, generator: &generator)
                     var mask = (0..<24).map { _ in Int(generator.next() % 2) }
                     if loss.ignoreIndex != nil { for i in stride(from: 2, to: 24, by: 7) { mask[i] = 255 } }
-                    let target = DiceLossTarget<Double>.labels(try LabelMap(shape: [2, 3, 4], labels: mask))
-                    try check(loss, x, target, "1 channel \(variant.rawValue) \(activation.rawValue) \(name)")
+                    let target = SegmentationTarget<Double>.labels(try LabelMap(shape: [2, 3, 4], labels: mask))
+                    try check(loss, x, target, "1 channel \(variant.name.rawValue) \(activation.rawValue) \(name)")
                     checked += 1
                 }
             }
         }
-        XCTAssertEqual(checked, DiceVariant.allCases.count * 13)
+        XCTAssertEqual(checked, DiceVariant.Name.allCases.count * 13)
         // The binary mask is the foreground channel: the same loss as its one-hot [N, H, W, 1] form.
         var loss = DiceLoss(activation: .sigmoid)
         loss.crossEntropyWeight = 1
@@ -65,19 +65,19 @@ final class LossGradientGapTests: XCTestCase {
 
     func testSoftLabelsWithOneHotTarget() throws {
         var generator = SeededGenerator(seed: 510)
-        for variant in DiceVariant.allCases {
+        for name in DiceVariant.Name.allCases {
+            let variant = DiceVariant(name, alpha: 0.6, beta: 0.4, gamma: 0.8)
             for activation in DiceActivation.allCases {
                 for batch in [false, true] {
                     var loss = DiceLoss(variant: variant, activation: activation)
                     loss.softLabels = true
                     loss.batch = batch
-                    loss.alpha = 0.6; loss.beta = 0.4; loss.gamma = 0.8
                     let x = activation == .none
                         ? Tensor<Double>.uniform([2, 3, 4, 3], lower: 0.05, upper: 0.95, generator: &generator)
                         : Tensor<Double>.normal([2, 3, 4, 3], standardDeviation: 1.5, generator: &generator)
                     let raw = (0..<24).map { _ in Int(generator.next() % 3) }
                     let oneHot = try Tensor<Double>(shape: [2, 3, 4, 3], scalars: (0..<72).map { raw[$0 / 3] == $0 % 3 ? 1 : 0 })
-                    let what = "soft labels, one-hot, \(variant.rawValue) \(activation.rawValue) batch \(batch)"
+                    let what = "soft labels, one-hot, \(name.rawValue) \(activation.rawValue) batch \(batch)"
                     try check(loss, x, .oneHot(oneHot), what)
                     // Wang & Blaschko's TP equals Σ p·g for a hard target: the same loss as without softLabels.
                     var hard = loss
@@ -92,26 +92,25 @@ final class LossGradientGapTests: XCTestCase {
     func testTverskyAtSeveralAlphaBeta() throws {
         var generator = SeededGenerator(seed: 520)
         let pairs: [(Double, Double)] = [(0.5, 0.5), (0.1, 0.9), (0.9, 0.1), (0, 1), (1, 0), (0.7, 0.7), (2, 0.25)]
-        for variant in [DiceVariant.tversky, .focalTversky] {
+        for name in [DiceVariant.Name.tversky, .focalTversky] {
             for (alpha, beta) in pairs {
-                for gamma in variant == .tversky ? [1.0] : [0.75, 2] {
+                for gamma in name == .tversky ? [1.0] : [0.75, 2] {
                     for activation in DiceActivation.allCases {
-                        var loss = DiceLoss(variant: variant, activation: activation)
-                        loss.alpha = alpha; loss.beta = beta; loss.gamma = gamma
+                        let variant = DiceVariant(name, alpha: alpha, beta: beta, gamma: gamma)
+                        let loss = DiceLoss(variant: variant, activation: activation)
                         let x = activation == .none
                             ? Tensor<Double>.uniform([2, 3, 4, 3], lower: 0.05, upper: 0.95, generator: &generator)
                             : Tensor<Double>.normal([2, 3, 4, 3], standardDeviation: 1.5, generator: &generator)
                         try check(loss, x, .labels(try labels([2, 3, 4], classes: 3, generator: &generator)),
-                                  "\(variant.rawValue) α \(alpha) β \(beta) γ \(gamma) \(activation.rawValue)")
+                                  "\(name.rawValue) α \(alpha) β \(beta) γ \(gamma) \(activation.rawValue)")
                     }
                 }
             }
         }
         // α = β = 0.5 is the Dice loss.
-        var tversky = DiceLoss(variant: .tversky, activation: .softmax)
-        tversky.alpha = 0.5; tversky.beta = 0.5
+        let tversky = DiceLoss(variant: .tversky(alpha: 0.5, beta: 0.5), activation: .softmax)
         let x = Tensor<Double>.normal([2, 3, 4, 3], generator: &generator)
-        let target = DiceLossTarget<Double>.labels(try labels([2, 3, 4], classes: 3, generator: &generator))
+        let target = SegmentationTarget<Double>.labels(try labels([2, 3, 4], classes: 3, generator: &generator))
         var dice = DiceLoss(variant: .dice, activation: .softmax)
         dice.smoothNumerator = tversky.smoothNumerator; dice.smoothDenominator = tversky.smoothDenominator
         XCTAssertEqual(try tversky.evaluate(x, target: target).value, try dice.evaluate(x, target: target).value, accuracy: 1e-6)
@@ -127,12 +126,12 @@ final class LossGradientGapTests: XCTestCase {
             ("class weights", false, { $0.classWeights = [0.3, 1.2, 2.5] }),
             ("batch, class weights, squared, sum", false, { $0.batch = true; $0.classWeights = [1, 0.5, 2]; $0.squared = true; $0.reduction = .sum }),
             ("exclude background, weights", false, { $0.excludeBackground = true; $0.classWeights = [0.4, 1.6] }),
-            ("seed-basic", false, { $0.preset = .basic }),
-            ("seed-weighted", false, { $0.preset = .weighted; $0.classWeights = [0.2, 1, 3] }),
-            ("seed-multiclass, mask", true, { $0.preset = .multiclass }),
+            ("seed-basic", false, { $0 = $0.seeded(.basic) }),
+            ("seed-weighted", false, { $0 = $0.seeded(.weighted(classWeights: [0.2, 1, 3])) }),
+            ("seed-multiclass, mask", true, { $0 = $0.seeded(.multiclass) }),
             ("jaccard, squared, batch", false, { $0.variant = .jaccard; $0.squared = true; $0.batch = true }),
-            ("generalized, batch", false, { $0.variant = .generalized; $0.batch = true }),
-            ("focal tversky, weights", false, { $0.variant = .focalTversky; $0.alpha = 0.2; $0.beta = 0.8; $0.classWeights = [1, 2, 3] }),
+            ("generalized, batch", false, { $0.variant = .generalized(); $0.batch = true }),
+            ("focal tversky, weights", false, { $0.variant = .focalTversky(alpha: 0.2, beta: 0.8); $0.classWeights = [1, 2, 3] }),
         ]
         for activation in [DiceActivation.softmax, .sigmoid] {
             for (name, masked, configure) in options {
@@ -142,7 +141,7 @@ final class LossGradientGapTests: XCTestCase {
                 configure(&loss)
                 let x = Tensor<Double>.normal([2, 3, 4, 3], standardDeviation: 1.5, generator: &generator)
                 let mask = masked ? try Tensor<Double>(shape: [2, 3], scalars: [1, 0, 1, 1, 1, 0]) : nil
-                let target = DiceLossTarget<Double>.labels(try labels([2, 3, 4], classes: 3, generator: &generator))
+                let target = SegmentationTarget<Double>.labels(try labels([2, 3, 4], classes: 3, generator: &generator))
                 try check(loss, x, target, mask: mask, "CE \(activation.rawValue) \(name)")
                 // The compound is exactly dice-weight·(Dice part) + ce-weight·(CE part).
                 var diceOnly = loss, ceOnly = loss

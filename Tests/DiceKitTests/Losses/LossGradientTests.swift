@@ -45,16 +45,19 @@ final class LossGradientTests: XCTestCase {
         OptionSet(name: "valid mask, batch", mask: true) { $0.batch = true },
         OptionSet(name: "channels-first 3-D", channelsFirst3D: true) { $0.layout = .channelsFirst },
         OptionSet(name: "smoothing") { $0.smoothNumerator = 0.3; $0.smoothDenominator = 0.1 },
-        OptionSet(name: "generalized simple") { $0.generalizedWeight = .simple },
-        OptionSet(name: "generalized uniform, batch", emptyClass: true) { $0.generalizedWeight = .uniform; $0.batch = true },
-        OptionSet(name: "preset basic") { $0.preset = .basic; $0.epsilon = 1e-3 },
-        OptionSet(name: "preset weighted", target: .oneHot) { $0.preset = .weighted; $0.classWeights = [0.2, 1, 3] },
-        OptionSet(name: "preset multiclass, mask", mask: true) { $0.preset = .multiclass },
+        OptionSet(name: "generalized simple") { if $0.variant.name == .generalized { $0.variant = .generalized(weighting: .simple) } },
+        OptionSet(name: "generalized uniform, batch", emptyClass: true) {
+            if $0.variant.name == .generalized { $0.variant = .generalized(weighting: .uniform) }
+            $0.batch = true
+        },
+        OptionSet(name: "preset basic") { $0 = $0.seeded(.basic, epsilon: 1e-3) },
+        OptionSet(name: "preset weighted", target: .oneHot) { $0 = $0.seeded(.weighted(classWeights: [0.2, 1, 3])) },
+        OptionSet(name: "preset multiclass, mask", mask: true) { $0 = $0.seeded(.multiclass) },
     ]
 
     /// Random inputs for one combination: N = 2, C = 3, spatial 3×4 (or 2×3×2, channels-first).
     static func inputs(_ set: OptionSet, activation: DiceActivation, generator: inout SeededGenerator)
-        throws -> (Tensor<Double>, DiceLossTarget<Double>, Tensor<Double>?) {
+        throws -> (Tensor<Double>, SegmentationTarget<Double>, Tensor<Double>?) {
         let (n, c) = (2, 3)
         let spatial = set.channelsFirst3D ? [2, 3, 2] : [3, 4]
         let shape = set.channelsFirst3D ? [n, c] + spatial : [n] + spatial + [c]
@@ -71,7 +74,7 @@ final class LossGradientTests: XCTestCase {
             for i in 0..<positions { for k in 0..<c { t.storage[i * c + k] = value(i, k) } }
             return try t.converted(from: .channelsLast, to: layout)
         }
-        let target: DiceLossTarget<Double>
+        let target: SegmentationTarget<Double>
         switch set.target {
         case .labels: target = .labels(try LabelMap(shape: [n] + spatial, labels: labels))
         case .oneHot: target = .oneHot(try dense { i, k in labels[i] == k ? 1 : 0 })
@@ -90,21 +93,21 @@ final class LossGradientTests: XCTestCase {
     /// Combinations that must be refused with an option error.
     static func isInvalid(_ loss: DiceLoss) -> Bool {
         if loss.crossEntropyWeight > 0 && loss.activation == .none { return true }
-        if loss.preset == nil && loss.variant == .generalized && (loss.classWeights != nil || loss.emptyClass != .smooth) { return true }
+        if loss.preset == nil && loss.variant.name == .generalized && (loss.classWeights != nil || loss.emptyClass != .smooth) { return true }
         return false
     }
 
     func testFiniteDifferencesEveryCombination() throws {
         var generator = SeededGenerator(seed: 2025)
         var checked = 0, refused = 0
-        for variant in DiceVariant.allCases {
+        for name in DiceVariant.Name.allCases {
+            let variant = DiceVariant(name, alpha: 0.3, beta: 0.7, gamma: 1.5)
             for activation in DiceActivation.allCases {
                 for set in Self.optionSets {
                     var loss = DiceLoss(variant: variant, activation: activation)
-                    loss.alpha = 0.3; loss.beta = 0.7; loss.gamma = 1.5
                     set.configure(&loss)
                     let (x, target, mask) = try Self.inputs(set, activation: activation, generator: &generator)
-                    let label = "\(variant.rawValue) × \(activation.rawValue) × \(set.name)"
+                    let label = "\(name.rawValue) × \(activation.rawValue) × \(set.name)"
                     if Self.isInvalid(loss) {
                         XCTAssertThrowsError(try loss.evaluate(x, target: target, validMask: mask), label) { error in
                             guard case DiceKitError.option = error else { return XCTFail("\(label): \(error)") }
@@ -134,7 +137,7 @@ final class LossGradientTests: XCTestCase {
                 set.configure(&loss)
                 if Self.isInvalid(loss) { continue }
                 let (x, target, mask) = try Self.inputs(set, activation: activation, generator: &generator)
-                let targetF: DiceLossTarget<Float>
+                let targetF: SegmentationTarget<Float>
                 switch target {
                 case .labels(let l): targetF = .labels(l)
                 case .oneHot(let t): targetF = .oneHot(t.converted(to: Float.self))

@@ -8,12 +8,16 @@ import XCTest
 /// A DiceLoss from the option names used in Tests/DiceKitTests/Fixtures/losses/cases.json.
 func makeLoss(_ options: [String: Any]) -> DiceLoss {
     var loss = DiceLoss()
-    if let v = options["variant"] as? String { loss.variant = DiceVariant(rawValue: v)! }
+    if let v = options["variant"] as? String {
+        loss.variant = DiceVariant(DiceVariant.Name(rawValue: v)!, alpha: options["alpha"] as? Double ?? DiceVariant.defaultTverskyAlpha,
+                                   beta: options["beta"] as? Double ?? DiceVariant.defaultTverskyBeta,
+                                   gamma: options["gamma"] as? Double ?? DiceVariant.defaultFocalTverskyGamma,
+                                   weighting: (options["generalizedWeight"] as? String).map { GeneralizedWeight(rawValue: $0)! }
+                                       ?? DiceVariant.defaultGeneralizedWeighting)
+    }
     if let v = options["activation"] as? String { loss.activation = DiceActivation(rawValue: v)! }
     if let v = options["layout"] as? String { loss.layout = Layout(rawValue: v)! }
     if let v = options["reduction"] as? String { loss.reduction = LossReduction(rawValue: v)! }
-    if let v = options["generalizedWeight"] as? String { loss.generalizedWeight = GeneralizedWeight(rawValue: v)! }
-    if let v = options["preset"] as? String { loss.preset = SeedPreset(rawValue: v)! }
     if let v = options["emptyClass"] as? String { loss.emptyClass = EmptyClassPolicy(rawValue: v)! }
     if let v = options["squared"] as? Bool { loss.squared = v }
     if let v = options["softLabels"] as? Bool { loss.softLabels = v }
@@ -23,12 +27,18 @@ func makeLoss(_ options: [String: Any]) -> DiceLoss {
     if let v = options["ignoreIndex"] as? Int { loss.ignoreIndex = v }
     if let v = options["smoothNumerator"] as? Double { loss.smoothNumerator = v }
     if let v = options["smoothDenominator"] as? Double { loss.smoothDenominator = v }
-    if let v = options["alpha"] as? Double { loss.alpha = v }
-    if let v = options["beta"] as? Double { loss.beta = v }
-    if let v = options["gamma"] as? Double { loss.gamma = v }
     if let v = options["diceWeight"] as? Double { loss.diceWeight = v }
     if let v = options["crossEntropyWeight"] as? Double { loss.crossEntropyWeight = v }
-    if let v = options["epsilon"] as? Double { loss.epsilon = v }
+    if let v = options["preset"] as? String {
+        let epsilon = options["epsilon"] as? Double ?? SeedPreset.defaultEpsilon
+        switch SeedPreset.Name(rawValue: v)! {
+        case .basic: loss = loss.seeded(.basic, epsilon: epsilon)
+        case .multiclass: loss = loss.seeded(.multiclass, epsilon: epsilon)
+        case .weighted:
+            loss = loss.seeded(.weighted(classWeights: loss.classWeights!), epsilon: epsilon)
+            loss.classWeights = nil
+        }
+    }
     return loss
 }
 
@@ -50,7 +60,7 @@ func scaledError<T: BLASScalar>(_ a: Tensor<T>, _ b: Tensor<T>, floor: Double = 
 }
 
 /// Central finite differences of the summed loss with respect to every prediction element.
-func finiteDifferenceGradient(_ loss: DiceLoss, _ x: Tensor<Double>, _ target: DiceLossTarget<Double>,
+func finiteDifferenceGradient(_ loss: DiceLoss, _ x: Tensor<Double>, _ target: SegmentationTarget<Double>,
                               validMask: Tensor<Double>? = nil, step: Double = 1e-6) throws -> Tensor<Double> {
     var g = Tensor<Double>(shape: x.shape)
     var probe = x

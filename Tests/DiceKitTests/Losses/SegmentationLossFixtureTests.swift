@@ -60,7 +60,7 @@ final class SegmentationLossFixtureTests: XCTestCase {
             for layout in [Layout.channelsFirst, .channelsLast] {
                 let change: (Tensor<T>) throws -> Tensor<T> = { try $0.converted(from: .channelsFirst, to: layout) }
                 let x = try change(load("\(name)_pred.npy"))
-                let target: DiceLossTarget<T>
+                let target: SegmentationTarget<T>
                 switch options["target"] as! String {
                 case "labels":
                     let array = try NPY.read(contentsOf: fixtureURL("segmentation_losses/\(name)_target.npy").path)

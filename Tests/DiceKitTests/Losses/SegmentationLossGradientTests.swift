@@ -6,7 +6,7 @@ import XCTest
 @testable import DiceKit
 
 /// Central finite differences of any `SegmentationLoss`'s summed value.
-func finiteDifferenceGradient(_ loss: any SegmentationLoss, _ x: Tensor<Double>, _ target: DiceLossTarget<Double>,
+func finiteDifferenceGradient(_ loss: any SegmentationLoss, _ x: Tensor<Double>, _ target: SegmentationTarget<Double>,
                               step: Double = 1e-6) throws -> Tensor<Double> {
     var g = Tensor<Double>(shape: x.shape)
     var probe = x
@@ -32,7 +32,7 @@ final class SegmentationLossGradientTests: XCTestCase {
         return (x, try LabelMap(shape: [2, 5, 4], labels: labels))
     }
 
-    func check(_ loss: any SegmentationLoss, _ x: Tensor<Double>, _ target: DiceLossTarget<Double>, _ label: String,
+    func check(_ loss: any SegmentationLoss, _ x: Tensor<Double>, _ target: SegmentationTarget<Double>, _ label: String,
                file: StaticString = #filePath, line: UInt = #line) throws {
         let result = try loss.evaluate(x, target: target, gradient: true)
         XCTAssertTrue(result.value.isFinite, label, file: file, line: line)
@@ -44,7 +44,7 @@ final class SegmentationLossGradientTests: XCTestCase {
         XCTAssertLessThanOrEqual(scaledError(single.gradient!.converted(to: Double.self), result.gradient!), 1e-4, "Float \(label)", file: file, line: line)
     }
 
-    func floatTarget(_ t: DiceLossTarget<Double>) -> DiceLossTarget<Float> {
+    func floatTarget(_ t: SegmentationTarget<Double>) -> SegmentationTarget<Float> {
         switch t {
         case .labels(let l): return .labels(l)
         case .oneHot(let d): return .oneHot(d.converted(to: Float.self))

@@ -32,7 +32,7 @@ final class UNetBFloat16Tests: XCTestCase {
         let data = try SegmentationDataset.syntheticPolyps(count: 4, seed: 21, configuration: .init(size: 32))
         let batch = try XCTUnwrap(try data.batches(size: 4).makeIterator().next())
         let loss = LossKind.diceCE.loss(classes: configuration.classes)
-        let target = DiceLossTarget<Float>.labels(try LabelMap(shape: batch.labelShape, int32Labels: batch.labels))
+        let target = SegmentationTarget<Float>.labels(try LabelMap(shape: batch.labelShape, int32Labels: batch.labels))
         var results: [(logits: [Float], gradients: [(String, [Float])])] = []
         for precision in [ComputePrecision.float, .bfloat16] {
             let model = try UNet<Float>(configuration, seed: 5)
