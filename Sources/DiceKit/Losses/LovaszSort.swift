@@ -34,16 +34,15 @@ func lovaszExtension<T: BLASScalar>(keys: UnsafeMutableBufferPointer<T>, fg: Uns
 /// Indices of `keys` in decreasing key order, ties by increasing index.
 func decreasingOrder<T: BLASScalar>(_ keys: UnsafeMutableBufferPointer<T>) -> [Int32] {
     precondition(keys.count < Int(Int32.max), "decreasingOrder: \(keys.count) keys")
-    switch T.precision {
-    case .single:
-        return keys.withMemoryRebound(to: Float.self) { radixDecreasingOrder(UnsafeBufferPointer($0)) }
-    case .double:
+    return specialised(T.self, float: {
+        keys.withMemoryRebound(to: Float.self) { radixDecreasingOrder(UnsafeBufferPointer($0)) }
+    }, double: {
         let k = UnsafeBufferPointer(keys)
         return (0..<Int32(k.count)).sorted { a, b in
             let x = k[Int(a)], y = k[Int(b)]
             return x > y || (x == y && a < b)
         }
-    }
+    })
 }
 
 /// Stable LSD radix sort of (key, index) pairs; the key bits are inverted so that larger floats
