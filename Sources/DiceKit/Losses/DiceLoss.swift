@@ -13,8 +13,10 @@
 /// dense tensors with the prediction's shape (see `SegmentationTarget`).
 ///
 /// ```
-/// var loss = DiceLoss(activation: .softmax)
+/// var loss = DiceLoss(variant: .tversky(alpha: 0.3, beta: 0.7), activation: .softmax)
+/// loss.crossEntropyWeight = 1                                   // Tversky + CE
 /// let result = try loss.evaluate(logits, target: .labels(labels), gradient: true)
+/// let seed = DiceLoss.seed(.weighted(classWeights: [0.1, 1, 2]))  // the article's weighted_dice_loss
 /// ```
 public struct DiceLoss: Sendable {
     /// The overlap score and its own hyper-parameters (default `.dice`).
