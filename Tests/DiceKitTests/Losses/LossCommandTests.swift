@@ -78,6 +78,22 @@ final class LossCommandTests: XCTestCase {
         XCTAssertEqual(o3, "{\"loss\": \(presetValue)}\n")
     }
 
+    /// The help states the library's defaults (`DiceLoss.defaultSmoothing`, `DiceVariant`'s and
+    /// `SeedPreset`'s constants), which the tool reads rather than restates.
+    func testHelpStatesTheLibraryDefaults() throws {
+        let (status, help, _) = try run(["--help"])
+        XCTAssertEqual(status, 0)
+        func text(_ x: Double) -> String { "\(x)".replacingOccurrences(of: "e-0", with: "e-") }
+        for line in ["smoothing (default \(text(DiceLoss.defaultSmoothing)) each)",
+                     "(default \(text(DiceVariant.defaultTverskyAlpha)), \(text(DiceVariant.defaultTverskyBeta)))",
+                     "focal Tversky exponent (default \(text(DiceVariant.defaultFocalTverskyGamma)))",
+                     "(default \(DiceVariant.defaultGeneralizedWeighting.rawValue))",
+                     "the presets' ε (default \(text(SeedPreset.defaultEpsilon)))",
+                     "--focal-gamma G (\(Int(FocalLoss.defaultGamma)))"] {
+            XCTAssertTrue(help.contains(line), "help lacks '\(line)'")
+        }
+    }
+
     func testErrorsAreOneLineWithExitStatus() throws {
         var generator = SeededGenerator(seed: 32)
         var x = Tensor<Float>.normal([2, 4, 4, 3], generator: &generator)
