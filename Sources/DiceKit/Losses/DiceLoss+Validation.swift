@@ -113,7 +113,7 @@ extension DiceLoss {
         let ignore = try SegmentationGeometry.ignoreLabel(ignoreIndex) ?? 0
         return LossPlan(n: n, c: c, s: s, channelsLast: layout == .channelsLast, activation: activation,
                         squared: squared, soft: soft && !squared, hasIgnore: ignoreIndex != nil, ignore: ignore,
-                        labelClasses: geometry.labelClasses, labelOffset: geometry.labelOffset,
+                        labelClasses: c == 1 ? 2 : c, labelOffset: c == 1 ? 1 : 0,
                         crossEntropy: crossEntropy, firstClass: firstClass)
     }
 }

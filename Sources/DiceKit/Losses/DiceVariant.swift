@@ -92,7 +92,4 @@ public enum DiceVariant: Sendable, Equatable {
         case .generalized: return .generalized
         }
     }
-
-    /// Every variant with its default hyper-parameters.
-    public static var allDefaults: [DiceVariant] { Name.allCases.map { DiceVariant($0) } }
 }
