@@ -1,7 +1,7 @@
 // The bfloat16 path of a lowered pass (ConvEngine.swift hooks it in before the Float direct
 // path): Float convolutions with `ConvolutionSettings.precision == .bfloat16` that the direct
 // kernels take (DirectConvolution.swift) and whose input channels are a multiple of 16 run on
-// the AVX512-BF16 kernels of Sources/CDiceKernels/conv_kernels_bf16.c: operands rounded to
+// the AVX512-BF16 kernels of Sources/CDiceKitKernels/convolution/conv_bf16.c: operands rounded to
 // bfloat16 (to nearest, ties to even), products accumulated in Float, results in Float.
 //
 //   forward          y  = conv(pad(x)₁₆, W₁₆) (+ bias)
@@ -19,7 +19,7 @@
 // one task in an order fixed by the geometry: the same bits on every run and for every worker
 // count.
 
-internal import CDiceKernels
+internal import CDiceKitKernels
 
 extension ConvGeometry {
     /// Whether `pass` runs on the bfloat16 kernels: precision `.bfloat16`, a CPU with a bfloat16

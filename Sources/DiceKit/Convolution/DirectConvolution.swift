@@ -1,6 +1,6 @@
 // The direct path of a lowered pass (ConvEngine.swift): Float convolutions with stride 1, no
 // dilation, one group and channels that are multiples of 16 run on the AVX-512 or AVX2 kernels
-// of Sources/CDiceKernels/conv_kernels.c and conv_kernels_avx2.c (the level in use picks one)
+// of Sources/CDiceKitKernels/convolution/conv_avx512.c and conv_avx2.c (the level in use picks one)
 // instead of im2col + GEMM, with block and chunk sizes from the CPU's caches (ConvBlocking.swift); so does a pass without input
 // gradient whose kernel width × input channels is a multiple of 3 (a first layer on 1 or 3
 // channels with a 3×3 kernel).
@@ -12,17 +12,17 @@
 //   bias gradient    db = Σ dy rows
 //
 // The kernels read a zero-padded copy of each sample with regularly spaced rows (the padded-grid
-// trick, see conv_kernels.c). With at least two samples per worker, worker w takes samples
+// trick, see conv_avx512.c). With at least two samples per worker, worker w takes samples
 // w, w + workers, … and pads each into its own buffer, reused while it is in cache; with fewer,
 // the batch is padded whole and (sample, position chunk) tasks are dealt out the same way. Each
 // worker owns a weight- and bias-gradient accumulator, summed at the end in worker order: the
 // assignment is fixed by the worker count, so the sums are the same bits on every run.
 
-internal import CDiceKernels
+internal import CDiceKitKernels
 
 extension ConvGeometry {
     /// Whether the direct kernels may run: the level in use (`InstructionSet.current`, which
-    /// `CKernels.force` may lower) is AVX2 or AVX-512.
+    /// `KernelDispatch.force` may lower) is AVX2 or AVX-512.
     static var directKernelsAvailable: Bool { dk_conv_direct_enabled() != 0 }
 
     /// Whether `pass` runs on the direct kernels (see the file comment for the conditions).
@@ -187,7 +187,7 @@ extension ConvGeometry {
 
 /// A channels-last batch [N, D, H, W, C] as the kernels read it: each sample zero-padded by
 /// `before`/`after` per axis, followed by zeroed slack for the kernels' read-ahead (up to kernel
-/// width + 24 positions past a sample, conv_kernels.c).
+/// width + 24 positions past a sample, conv_avx512.c).
 struct PaddedSource {
     let source: UnsafePointer<Float>
     let batch: Int

@@ -9,7 +9,7 @@
 //   dL_k/du = (dℓ/du)/Φ_k − A_k/Φ_k²·dF/du; pass 1 gathers A_k and Φ_k, pass 2 writes the gradient.
 // Derivations: Docs/DiceMath.md, "Focal loss".
 
-internal import CDiceKernels
+internal import CDiceKitKernels
 
 extension FocalLoss {
     /// Whether the AVX-512 kernel may run (default true; tests switch it off to compare).
@@ -92,7 +92,7 @@ extension FocalLoss {
                             let (i, p0, p1) = tasks.ranges[task]
                             let out = ps.baseAddress! + task * 2 * kept
                             if useKernel {
-                                // The AVX-512 kernel (focal_kernels.c) for the common Float case.
+                                // The AVX-512 kernel (focal_sigmoid_avx512.c) for the common Float case.
                                 let xf = UnsafeRawPointer(xs.baseAddress! + i * input.c * s + p0 * input.c).assumingMemoryBound(to: Float.self)
                                 let gf = gs.isEmpty ? nil : UnsafeMutableRawPointer(gs.baseAddress! + i * input.c * s + p0 * input.c)
                                     .assumingMemoryBound(to: Float.self)

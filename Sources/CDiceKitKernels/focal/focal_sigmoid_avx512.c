@@ -5,7 +5,7 @@
 // portable fallback. Sums are accumulated in float for blocks of 256 steps, then in double.
 
 #include "dk_focal.h"
-#include "CDiceKernels.h"
+#include "dk_dispatch.h"
 #include <math.h>
 #include <immintrin.h>
 

@@ -1,6 +1,6 @@
 // bfloat16 kernels: round-to-nearest-even conversion from Float, and direct convolutions with
 // bfloat16 operands and Float accumulation (vdpbf16ps, AVX512-BF16) for the shapes of the Float
-// direct kernels (conv_kernels.c) whose input channels are a multiple of 16.
+// direct kernels (conv_avx512.c) whose input channels are a multiple of 16.
 //
 // Conversion: bits(bf16) = (bits(f) + 0x7FFF + bit 16 of bits(f)) >> 16, the rounding of the
 // upper half to nearest with ties to even, which also rounds subnormals exactly (they are not
@@ -12,7 +12,7 @@
 // vdpbf16ps multiplies pairs: acc[i] += a[2i]·b[2i] + a[2i+1]·b[2i+1] in Float, for 16 lanes.
 // Forward (and input gradient, which is a forward pass with the flipped kernel, as in
 // DirectConvolution.swift): the reduction index k of a segment (kw·cin taps, consecutive in the
-// padded input, see conv_kernels.c) is taken two at a time, so the 32-bit broadcast of
+// padded input, see conv_avx512.c) is taken two at a time, so the 32-bit broadcast of
 // xp[pos·cin + k .. k+1] pairs with the packed weights wp[s][k/2][co][2] (32 bf16 = 16 output
 // channels per vector). Weight gradient: the reduction runs over output positions, taken two
 // at a time along a row (x, x + 1): the output gradient is packed as dyp[line][x/2][co][2]
@@ -20,7 +20,8 @@
 // (xp[pos][ci], xp[pos + 1][ci]), so that tap k = kx·cin + ci of the pair (x, x + 1) is the
 // 32-bit element (x·cin + k) of the row of xq.
 
-#include "CDiceKernels.h"
+#include "dk_bf16.h"
+#include "dk_dispatch.h"
 #include <immintrin.h>
 
 #define DKB512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))

@@ -1,4 +1,4 @@
-// Run-time dispatch of the bfloat16 kernels (conv_kernels_bf16.c), apart from the Float levels
+// Run-time dispatch of the bfloat16 kernels (conv_bf16.c), apart from the Float levels
 // of cpu_dispatch.c: a CPU either has a bfloat16 dot-product instruction or not, independently
 // of the Float level in use. Detected once under pthread_once (thread-safe), from CPUID and XCR0:
 //   AVX512-BF16  CPUID.(7,1):EAX[5] (vdpbf16ps), with AVX-512 F/BW/VL usable (XCR0 bits 5–7)
@@ -8,7 +8,9 @@
 // The AMX level is detected and named so that tile kernels can be added; none exists yet, so
 // the AMX level runs the AVX512-BF16 kernels (and records that level as the one that ran).
 
-#include "CDiceKernels.h"
+#include "dk_bf16.h"
+#include "dk_dispatch.h"
+#include "dk_platform.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #if defined(__linux__) && defined(__x86_64__)

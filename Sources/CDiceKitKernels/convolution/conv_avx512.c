@@ -1,4 +1,4 @@
-// Direct convolution kernels (AVX-512, Float; the AVX2 variant is conv_kernels_avx2.c, chosen
+// Direct convolution kernels (AVX-512, Float; the AVX2 variant is conv_avx2.c, chosen
 // by the entry points at the end of this file): stride 1, no dilation, one group, output channels
 // a multiple of 16 and input channels a multiple of 16 (or kw·cin a multiple of 3, for a first
 // layer on 1 or 3 channels), on a zero-padded channels-last sample. They replace im2col + GEMM
@@ -21,8 +21,9 @@
 // The weight gradient walks the valid output positions line by line: a tile of KR weight rows
 // (within one segment) × NV·16 output channels accumulates xp-row broadcasts times dy vectors.
 
-#include "CDiceKernels.h"
-#include "conv_kernels_internal.h"
+#include "dk_convolution.h"
+#include "dk_dispatch.h"
+#include "conv_internal.h"
 #include <immintrin.h>
 
 #define DKC512 __attribute__((target("avx512f,avx512bw,avx512dq,fma")))
