@@ -25,7 +25,7 @@ extension ConvGeometry {
     /// Whether `pass` runs on the bfloat16 kernels: precision `.bfloat16`, a CPU with a bfloat16
     /// level in use, a pass the Float direct kernels take, and input channels in multiples of 16.
     func runsBFloat16<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) -> Bool {
-        guard settings.precision == .bfloat16, T.precision == .single, inChannels % 16 == 0,
+        guard settings.precision == .bfloat16, T.precision == .single, inChannels % directChannelMultiple == 0,
               ComputePrecision.bfloat16Available else { return false }
         return runsDirect(T.self, inputGradient: pass.dx != nil, settings: settings)
     }

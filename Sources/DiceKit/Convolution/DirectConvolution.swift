@@ -30,13 +30,16 @@ extension ConvGeometry {
         runsDirect(T.self, inputGradient: pass.dx != nil, settings: settings)
     }
 
+    /// The channel multiple of the direct kernels (DK_CONV_CHANNEL_MULTIPLE, 16 floats).
+    var directChannelMultiple: Int { Int(DK_CONV_CHANNEL_MULTIPLE) }
+
     /// Whether a pass over `T` (with or without an input gradient) runs on the direct kernels.
     func runsDirect<T: BLASScalar>(_: T.Type, inputGradient: Bool, settings: ConvolutionSettings) -> Bool {
         guard settings.allowsDirect, T.precision == .single, Self.directKernelsAvailable, groups == 1,
-              stride == [1, 1, 1], dilation == [1, 1, 1], !isPointwise, outChannels % 16 == 0 else { return false }
+              stride == [1, 1, 1], dilation == [1, 1, 1], !isPointwise, outChannels % directChannelMultiple == 0 else { return false }
         // Other input channel counts (a first layer on 1 or 3 channels): forward and weight
         // gradient only, with kernel rows in tiles of 3 (kernel width × channels divisible by 3).
-        guard inChannels % 16 == 0 || (!inputGradient && (kernel[2] * inChannels) % 3 == 0) else { return false }
+        guard inChannels % directChannelMultiple == 0 || (!inputGradient && (kernel[2] * inChannels) % 3 == 0) else { return false }
         if inputGradient {
             for axis in 0..<3 where padBefore[axis] > kernel[axis] - 1 || padAfter[axis] > kernel[axis] - 1 { return false }
         }
