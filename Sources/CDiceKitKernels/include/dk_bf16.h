@@ -13,6 +13,7 @@ extern "C" {
 
 /// The bfloat16 levels: none, AVX512-BF16 (vdpbf16ps), AMX-BF16 (tiles, permission granted).
 typedef enum {
+    DK_BF16_AUTOMATIC = -1, ///< dk_force_bf16: no forced level (the detected one is used)
     DK_BF16_NONE = 0,      ///< no bfloat16 dot product: bfloat16 requests run in Float
     DK_BF16_AVX512 = 1,    ///< AVX512-BF16 with AVX-512 F/BW/VL
     DK_BF16_AMX = 2        ///< AMX-BF16 + AMX-TILE, tile data permitted by the kernel (no tile kernel yet: runs level 1)
@@ -28,7 +29,7 @@ int dk_amx_permission(void);
 /// The level in use: the forced one, else the detected one; NONE when the Float level in use is below AVX-512.
 dk_bf16_level dk_bf16_level_in_use(void);
 
-/// Forces a bfloat16 level (-1: automatic). Returns -1 (and changes nothing) above the detected level.
+/// Forces a bfloat16 level (DK_BF16_AUTOMATIC, -1: automatic). Returns -1 (and changes nothing) above the detected level.
 int dk_force_bf16(int level);
 
 /// Round-to-nearest-even Float → bfloat16 bits (NaN stays NaN, quiet; subnormals rounded, not flushed).

@@ -25,7 +25,7 @@ static pthread_once_t bf16_once = PTHREAD_ONCE_INIT;
 /// Written once inside pthread_once, which orders it before every reader's return from it.
 static dk_bf16_level bf16_detected = DK_BF16_NONE;
 static int amx_permission = -1;
-static _Atomic int bf16_forced = -1;
+static _Atomic int bf16_forced = DK_BF16_AUTOMATIC;
 
 static void detect_bf16(void) {
     dk_cpuid_regs r0 = {0}, r1 = {0};
@@ -66,7 +66,7 @@ dk_bf16_level dk_bf16_level_in_use(void) {
 
 int dk_force_bf16(int level) {
     if (level < 0) {
-        atomic_store_explicit(&bf16_forced, -1, memory_order_relaxed);
+        atomic_store_explicit(&bf16_forced, DK_BF16_AUTOMATIC, memory_order_relaxed);
         return 0;
     }
     if (level > (int)dk_bf16_detected()) return -1;

@@ -82,20 +82,20 @@ public enum BFloat16KernelLevel: Int, Comparable, Sendable, CustomStringConverti
     case amx = 2
 
     /// The best level of this CPU (the AMX permission is requested once, thread-safely).
-    public static var detected: BFloat16KernelLevel { BFloat16KernelLevel(rawValue: Int(dk_bf16_detected().rawValue)) ?? .none }
+    public static var detected: BFloat16KernelLevel { BFloat16KernelLevel(dk_bf16_detected()) }
 
     /// The level in use (forced, else detected; `.none` when the Float kernels are forced below AVX-512).
-    public static var current: BFloat16KernelLevel { BFloat16KernelLevel(rawValue: Int(dk_bf16_level_in_use().rawValue)) ?? .none }
+    public static var current: BFloat16KernelLevel { BFloat16KernelLevel(dk_bf16_level_in_use()) }
 
     /// Forces `level` (nil: automatic), for tests that compare levels (e.g. AVX512-BF16 on an AMX CPU).
     ///
     /// - Throws: `DiceKitError.option` when the CPU lacks `level`; nothing changes then.
     public static func force(_ level: BFloat16KernelLevel?) throws {
         guard let level else {
-            _ = dk_force_bf16(-1)
+            _ = dk_force_bf16(DK_BF16_AUTOMATIC.rawValue)
             return
         }
-        guard dk_force_bf16(Int32(level.rawValue)) == 0 else {
+        guard dk_force_bf16(level.level.rawValue) == 0 else {
             throw DiceKitError.option("bfloat16 level \(level): this CPU supports at most \(detected)")
         }
     }
@@ -110,4 +110,22 @@ public enum BFloat16KernelLevel: Int, Comparable, Sendable, CustomStringConverti
     }
 
     public static func < (a: BFloat16KernelLevel, b: BFloat16KernelLevel) -> Bool { a.rawValue < b.rawValue }
+
+    /// The level a dk_bf16_level names (`.none` for any other code).
+    init(_ level: dk_bf16_level) {
+        switch level {
+        case DK_BF16_AVX512: self = .avx512bf16
+        case DK_BF16_AMX: self = .amx
+        default: self = .none
+        }
+    }
+
+    /// The header's name for this level.
+    var level: dk_bf16_level {
+        switch self {
+        case .none: return DK_BF16_NONE
+        case .avx512bf16: return DK_BF16_AVX512
+        case .amx: return DK_BF16_AMX
+        }
+    }
 }

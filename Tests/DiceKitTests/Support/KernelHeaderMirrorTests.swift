@@ -1,7 +1,8 @@
 // The Swift mirrors of the C kernels' header (Sources/CDiceKitKernels/include): every
-// instruction-set level converts to its dk_isa_level and back, the "not run yet" code is no level,
-// the plan's cross-entropy codes are the header's, the channel limit is the size of dk_stats'
-// arrays, and the scoped instruction-set switch restores the automatic choice.
+// instruction-set level (Float and bfloat16) converts to its header code and back, the "not run
+// yet" code is no level, the plan's cross-entropy codes are the header's, the channel limit is the
+// size of dk_stats' arrays and splits the C and Swift paths, and the scoped instruction-set switch
+// restores the automatic choice.
 
 import XCTest
 @testable import DiceKit
@@ -20,6 +21,14 @@ final class KernelHeaderMirrorTests: XCTestCase {
         XCTAssertNil(InstructionSet(level: DK_ISA_NONE))
         XCTAssertEqual(DK_ISA_AUTOMATIC.rawValue, -1)
         XCTAssertEqual(DK_ISA_NONE.rawValue, -1)
+    }
+
+    func testBFloat16LevelsRoundTrip() {
+        for level in [BFloat16KernelLevel.none, .avx512bf16, .amx] {
+            XCTAssertEqual(BFloat16KernelLevel(level.level), level)
+            XCTAssertEqual(Int(level.level.rawValue), level.rawValue, "\(level)")
+        }
+        XCTAssertEqual(BFloat16KernelLevel(DK_BF16_AUTOMATIC), BFloat16KernelLevel.none)
     }
 
     func testCrossEntropyCodesAreTheHeaders() {
