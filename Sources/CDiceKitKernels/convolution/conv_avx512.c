@@ -184,16 +184,16 @@ void weight_tile(const dk_conv_geometry *g, const float *xp, long xp_stride, con
 #define DK_WEIGHT_RUN(KR, NV) \
     for (long k = 0; k < seg; k += KR) weight_tile(g, xp, xp_stride, dy, samples, dw, s, k, co, l0, l1, KR, NV);
 
-/// Segments [s0, s1) × output channels [co0, co1) (co0 a multiple of 64) over lines [l0, l1)
-/// of `samples` samples.
+/// Segments [s0, s1) × output channels [co0, co1) (co0 a multiple of DK_CONV_CHANNEL_BLOCK) over
+/// lines [l0, l1) of `samples` samples.
 DKC512 static void weight_grad_avx512(const dk_conv_geometry *g, const float *xp, long xp_stride, const float *dy, long samples,
                                       float *dw, long l0, long l1, int s0, int s1, int co0, int co1) {
     const long seg = (long)g->kw * g->cin;
     // Segment lengths are multiples of 16 (the larger tiles need multiples of 48), or of 3 for
     // a first layer on 1 or 3 channels (3×3 kernel): tiles of 3 rows.
     const int wide = seg % 48 == 0, tiny = seg % 16 != 0;
-    for (int co = co0; co < co1; co += 64) {
-        const int nv = (co1 - co) >= 64 ? 4 : (co1 - co) / 16;
+    for (int co = co0; co < co1; co += DK_CONV_CHANNEL_BLOCK) {
+        const int nv = (co1 - co) >= DK_CONV_CHANNEL_BLOCK ? 4 : (co1 - co) / 16;
         for (int s = s0; s < s1; s++) {
             if (tiny) {
                 switch (nv) {

@@ -250,10 +250,10 @@ DKB512 static void weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *x
         const uint16_t *a = xq + n * xq_stride, *d = dyp + n * dy_stride;
         for (long l0 = 0; l0 < lines; l0 += per_chunk) {
             const long l1 = l0 + per_chunk < lines ? l0 + per_chunk : lines;
-            for (int co = co0; co < co1; co += 64) {
+            for (int co = co0; co < co1; co += DK_CONV_CHANNEL_BLOCK) {
                 for (int s = s0; s < s1; s++) {
                     const long k0 = r0 > s * seg ? r0 - s * seg : 0, k1 = r1 < (s + 1) * seg ? r1 - s * seg : seg;
-                    switch ((co1 - co) >= 64 ? 4 : (co1 - co) / 16) {
+                    switch ((co1 - co) >= DK_CONV_CHANNEL_BLOCK ? 4 : (co1 - co) / 16) {
                     case 1: DK_BF16_WEIGHT(16, 1) break;
                     case 2: DK_BF16_WEIGHT(8, 2) break;
                     case 3: DK_BF16_WEIGHT(8, 3) break;

@@ -7,15 +7,18 @@
 
 #define DK256 __attribute__((target("avx2,fma")))
 
-DK256 void dk_dice_stats_avx2(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs, dk_stats *out) {
+DK256 void dk_dice_stats_avx2(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs,
+                              dk_stats *out) {
     stats_blocked(geo, x, labels, probs, out);
 }
 
-DK256 void dk_dice_grad_avx2(const dk_geometry *geo, const int32_t *labels, float *grad, const float *a, const float *b) {
+DK256 void dk_dice_grad_avx2(const dk_geometry *geo, const int32_t *labels, float *grad, const float *a,
+                             const float *b) {
     grad_blocked(geo, labels, grad, a, b);
 }
 
-DK256 void dk_dice_stats_dense_avx2(const dk_geometry *geo, const float *x, const float *t, float *probs, dk_stats *out) {
+DK256 void dk_dice_stats_dense_avx2(const dk_geometry *geo, const float *x, const float *t, float *probs,
+                                    dk_stats *out) {
     stats_dense_portable(geo, x, t, probs, out, geo->s0, geo->s1);
 }
 

@@ -54,7 +54,8 @@ void dk_bf16_pack_pairs(const dk_conv_geometry *g, const uint16_t *xp, uint16_t 
 /// dyp[line][x/2][co] = (dy[line][x][co], dy[line][x + 1][co]) in bfloat16, 0 past an odd width.
 void dk_bf16_pack_gradient(const dk_conv_geometry *g, const float *dy, uint16_t *dyp);
 
-/// dw[kernel rows r0..<r1 (multiples of 16), co0..<co1] += Σ over every output position of `samples` samples,
+/// dw[kernel rows r0..<r1 (multiples of 16), co0..<co1 (co0 a multiple of DK_CONV_CHANNEL_BLOCK)]
+/// += Σ over every output position of `samples` samples,
 /// from the pair-packed inputs `xq` (`xq_stride` elements apart) and packed gradients `dyp`
 /// (`dy_stride` apart); the summation order of each element depends on the geometry only.
 void dk_conv_weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, const uint16_t *dyp,

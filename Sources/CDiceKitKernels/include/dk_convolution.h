@@ -26,7 +26,8 @@ typedef struct {
 
 /// y = conv(xp, w) (+ bias) at output positions [q0, q1) of one sample, q = (z·oh + y)·ow + x.
 /// `y` is the sample's [od, oh, ow, cout] output, `w` the [kd, kh, kw, cin, cout] kernel, `bias`
-/// [cout] or NULL. `xp` must be readable for kw + 24 positions past the padded sample (zeros).
+/// [cout] or NULL. `xp` must be readable for kw + 24 positions past the padded sample (zeros;
+/// callers provide kw + DK_CONV_SLACK_POSITIONS).
 void dk_conv_forward_f32(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
                          float *y, long q0, long q1);
 
@@ -35,7 +36,7 @@ void dk_conv_forward_f32(const dk_conv_geometry *g, const float *xp, const float
 void dk_conv_weight_grad_f32(const dk_conv_geometry *g, const float *xp, const float *dy, float *dw, long l0, long l1);
 
 /// dw += the weight gradient of kernel segments [s0, s1) (segment = kz·kh + ky: rows
-/// [s·kw·cin, (s + 1)·kw·cin)) and output channels [co0, co1) (co0 a multiple of 64), over every
+/// [s·kw·cin, (s + 1)·kw·cin)) and output channels [co0, co1) (co0 a multiple of DK_CONV_CHANNEL_BLOCK), over every
 /// output line of `samples` samples: padded inputs `xp_stride` floats apart, output gradients
 /// od·oh·ow·cout apart. Disjoint blocks can run in parallel into one dw (small images, where a
 /// per-sample accumulator would be streamed once per sample).

@@ -16,4 +16,13 @@
 /// first layer with kw·cin a multiple of 3, input channels) come in vectors of this many floats.
 #define DK_CONV_CHANNEL_MULTIPLE 16
 
+/// Output channels of the widest register tile of the direct kernels (four vectors): the
+/// weight-gradient entry points that take a channel range [co0, co1) step through it in blocks
+/// of this many, and co0 must be a multiple of it.
+#define DK_CONV_CHANNEL_BLOCK 64
+
+/// Zeroed positions (of cin floats) the caller provides past each padded sample beyond the
+/// kernel width: the forward kernels read up to kw + 24 positions past it.
+#define DK_CONV_SLACK_POSITIONS 32
+
 #endif

@@ -137,7 +137,8 @@ extension ConvGeometry {
             dW.update(repeating: 0, count: patch * outChannels)
             // Tasks: (range of kernel rows in multiples of 16, block of 64 output channels), about
             // one per worker and of equal size; each streams the batch once and owns its part of dW.
-            let rowBlocks = patch / 16, blocks = (outChannels + 63) / 64
+            let block = Int(DK_CONV_CHANNEL_BLOCK)
+            let rowBlocks = patch / 16, blocks = (outChannels + block - 1) / block
             let groups = Swift.min(rowBlocks, Swift.max(1, (workers + blocks - 1) / blocks))
             let tasks = groups * blocks, count = Swift.min(workers, tasks)
             runWorkers(count) { worker in
@@ -145,7 +146,7 @@ extension ConvGeometry {
                     let (group, c) = (task / blocks, task % blocks)
                     dk_conv_weight_grad_bf16(gp, xq, xqStride, dyp, dyStride, batch, dW,
                                              16 * (rowBlocks * group / groups), 16 * (rowBlocks * (group + 1) / groups),
-                                             Int32(c * 64), Int32(Swift.min(outChannels, (c + 1) * 64)))
+                                             Int32(c * block), Int32(Swift.min(outChannels, (c + 1) * block)))
                 }
             }
         }
