@@ -41,8 +41,9 @@ let package = Package(
         ),
 
         // MARK: - Implementation details
-        // The hot loops of the Dice losses, with AVX-512/AVX2 variants chosen at run time (no build flags).
-        .target(name: "CDiceKernels"),
+        // The C kernels (Dice and focal losses, convolutions, pooling, bfloat16, CPU dispatch, platform
+        // queries), with AVX-512/AVX2 variants chosen at run time (no build flags).
+        .target(name: "CDiceKitKernels"),
         // libjpeg-turbo behind a C shim that keeps its setjmp/longjmp error handling inside C.
         .target(name: "CImageCodecs", dependencies: ["CJPEG"]),
         // Open MPI's predefined handles (macros over globals) as functions.
@@ -51,7 +52,7 @@ let package = Package(
         // MARK: - The library
         .target(
             name: "DiceKit",
-            dependencies: ["COpenBLAS", "CLAPACKE", "CPNG", "CDiceKernels", "CImageCodecs"],
+            dependencies: ["COpenBLAS", "CLAPACKE", "CPNG", "CDiceKitKernels", "CImageCodecs"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
 

@@ -5,16 +5,19 @@
 // Run by hand from the repository root (never by CI), with the toolchain's clang (the compiler
 // SwiftPM uses for the C target; GCC 12 at -O2 leaves the portable and AVX2 lane loops scalar
 // and reports ~20 times their cost):
-//   /opt/swift/usr/bin/clang -O2 -ISources/CDiceKernels/include Scripts/kernel_costs.c -lm -o /tmp/kernel_costs
+//   K=Sources/CDiceKitKernels
+//   /opt/swift/usr/bin/clang -O2 -I$K/include Scripts/kernel_costs.c $K/dice/*.c $K/platform/cpu_dispatch.c \
+//       -lm -lpthread -o /tmp/kernel_costs
 //   /tmp/kernel_costs            # cost table (a few seconds)
 //   /tmp/kernel_costs ulp [K]    # exp accuracy on every K-th float of the range (default 3,
 //                                # about 20 s)
-// It compiles the kernels' own source (one translation unit, so the static AVX-512 exponentials
-// are reachable) and forces each instruction set with dk_force_isa; one sample of S = 65536
-// positions (L2-resident), median of 41 runs. Prints the CPU model first.
+// It links the kernels' own sources, includes their polynomial header (so the static inline
+// AVX-512 exponentials are reachable) and forces each instruction set with dk_force_isa; one
+// sample of S = 65536 positions (L2-resident), median of 41 runs. Prints the CPU model first.
 
 #define _GNU_SOURCE
-#include "../Sources/CDiceKernels/dice_kernels.c"
+#include "CDiceKitKernels.h"
+#include "../Sources/CDiceKitKernels/math/dk_polynomials.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -100,7 +103,7 @@ static void cost_table(void) {
         }
         printf("\n");
     }
-    dk_force_isa(-1);
+    dk_force_isa(DK_ISA_AUTOMATIC);
 }
 
 /// Distance in ulp of `y` from the exact `e` (the ulp of the float nearest to e).

@@ -1,7 +1,7 @@
 // The bfloat16 path of a lowered pass (ConvEngine.swift hooks it in before the Float direct
 // path): Float convolutions with `ConvolutionSettings.precision == .bfloat16` that the direct
 // kernels take (DirectConvolution.swift) and whose input channels are a multiple of 16 run on
-// the AVX512-BF16 kernels of Sources/CDiceKernels/conv_kernels_bf16.c: operands rounded to
+// the AVX512-BF16 kernels of Sources/CDiceKitKernels/convolution/conv_bf16.c: operands rounded to
 // bfloat16 (to nearest, ties to even), products accumulated in Float, results in Float.
 //
 //   forward          y  = conv(pad(x)₁₆, W₁₆) (+ bias)
@@ -19,13 +19,13 @@
 // one task in an order fixed by the geometry: the same bits on every run and for every worker
 // count.
 
-internal import CDiceKernels
+internal import CDiceKitKernels
 
 extension ConvGeometry {
     /// Whether `pass` runs on the bfloat16 kernels: precision `.bfloat16`, a CPU with a bfloat16
     /// level in use, a pass the Float direct kernels take, and input channels in multiples of 16.
     func runsBFloat16<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) -> Bool {
-        guard settings.precision == .bfloat16, T.precision == .single, inChannels % 16 == 0,
+        guard settings.precision == .bfloat16, T.precision == .single, inChannels % directChannelMultiple == 0,
               ComputePrecision.bfloat16Available else { return false }
         return runsDirect(T.self, inputGradient: pass.dx != nil, settings: settings)
     }
@@ -137,7 +137,8 @@ extension ConvGeometry {
             dW.update(repeating: 0, count: patch * outChannels)
             // Tasks: (range of kernel rows in multiples of 16, block of 64 output channels), about
             // one per worker and of equal size; each streams the batch once and owns its part of dW.
-            let rowBlocks = patch / 16, blocks = (outChannels + 63) / 64
+            let block = Int(DK_CONV_CHANNEL_BLOCK)
+            let rowBlocks = patch / 16, blocks = (outChannels + block - 1) / block
             let groups = Swift.min(rowBlocks, Swift.max(1, (workers + blocks - 1) / blocks))
             let tasks = groups * blocks, count = Swift.min(workers, tasks)
             runWorkers(count) { worker in
@@ -145,7 +146,7 @@ extension ConvGeometry {
                     let (group, c) = (task / blocks, task % blocks)
                     dk_conv_weight_grad_bf16(gp, xq, xqStride, dyp, dyStride, batch, dW,
                                              16 * (rowBlocks * group / groups), 16 * (rowBlocks * (group + 1) / groups),
-                                             Int32(c * 64), Int32(Swift.min(outChannels, (c + 1) * 64)))
+                                             Int32(c * block), Int32(Swift.min(outChannels, (c + 1) * block)))
                 }
             }
         }

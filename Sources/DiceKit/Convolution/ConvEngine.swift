@@ -21,7 +21,7 @@
 // OpenBLAS runs on one thread inside each worker (its thread count is process-global, so it is
 // set around the parallel region).
 
-internal import CDiceKernels
+internal import CDiceKitKernels
 
 /// Pointers for one lowered pass; nil members are skipped. Weight is [K·Cg_in … × Cout], i.e.
 /// the DiceKit kernel layout [k…, Cin/groups, Cout] read as a (K·Cin/groups) × Cout matrix.

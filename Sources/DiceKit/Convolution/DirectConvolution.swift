@@ -1,6 +1,7 @@
 // The direct path of a lowered pass (ConvEngine.swift): Float convolutions with stride 1, no
 // dilation, one group and channels that are multiples of 16 run on the AVX-512 or AVX2 kernels
-// of Sources/CDiceKernels/conv_kernels.c and conv_kernels_avx2.c (the level in use picks one)
+// of Sources/CDiceKitKernels/convolution/conv_avx512.c and conv_avx2.c (the level in use picks
+// one)
 // instead of im2col + GEMM, with block and chunk sizes from the CPU's caches (ConvBlocking.swift); so does a pass without input
 // gradient whose kernel width × input channels is a multiple of 3 (a first layer on 1 or 3
 // channels with a 3×3 kernel).
@@ -12,17 +13,17 @@
 //   bias gradient    db = Σ dy rows
 //
 // The kernels read a zero-padded copy of each sample with regularly spaced rows (the padded-grid
-// trick, see conv_kernels.c). With at least two samples per worker, worker w takes samples
+// trick, see conv_avx512.c). With at least two samples per worker, worker w takes samples
 // w, w + workers, … and pads each into its own buffer, reused while it is in cache; with fewer,
 // the batch is padded whole and (sample, position chunk) tasks are dealt out the same way. Each
 // worker owns a weight- and bias-gradient accumulator, summed at the end in worker order: the
 // assignment is fixed by the worker count, so the sums are the same bits on every run.
 
-internal import CDiceKernels
+internal import CDiceKitKernels
 
 extension ConvGeometry {
     /// Whether the direct kernels may run: the level in use (`InstructionSet.current`, which
-    /// `CKernels.force` may lower) is AVX2 or AVX-512.
+    /// `KernelDispatch.force` may lower) is AVX2 or AVX-512.
     static var directKernelsAvailable: Bool { dk_conv_direct_enabled() != 0 }
 
     /// Whether `pass` runs on the direct kernels (see the file comment for the conditions).
@@ -30,13 +31,17 @@ extension ConvGeometry {
         runsDirect(T.self, inputGradient: pass.dx != nil, settings: settings)
     }
 
+    /// The channel multiple of the direct kernels (DK_CONV_CHANNEL_MULTIPLE, 16 floats).
+    var directChannelMultiple: Int { Int(DK_CONV_CHANNEL_MULTIPLE) }
+
     /// Whether a pass over `T` (with or without an input gradient) runs on the direct kernels.
     func runsDirect<T: BLASScalar>(_: T.Type, inputGradient: Bool, settings: ConvolutionSettings) -> Bool {
         guard settings.allowsDirect, T.precision == .single, Self.directKernelsAvailable, groups == 1,
-              stride == [1, 1, 1], dilation == [1, 1, 1], !isPointwise, outChannels % 16 == 0 else { return false }
+              stride == [1, 1, 1], dilation == [1, 1, 1], !isPointwise, outChannels % directChannelMultiple == 0
+        else { return false }
         // Other input channel counts (a first layer on 1 or 3 channels): forward and weight
         // gradient only, with kernel rows in tiles of 3 (kernel width × channels divisible by 3).
-        guard inChannels % 16 == 0 || (!inputGradient && (kernel[2] * inChannels) % 3 == 0) else { return false }
+        guard inChannels % directChannelMultiple == 0 || (!inputGradient && (kernel[2] * inChannels) % 3 == 0) else { return false }
         if inputGradient {
             for axis in 0..<3 where padBefore[axis] > kernel[axis] - 1 || padAfter[axis] > kernel[axis] - 1 { return false }
         }
@@ -137,7 +142,8 @@ extension ConvGeometry {
         // Small images (fewer output positions per sample than kernel rows: 8² and 16² in a
         // U-Net): a per-worker accumulator would be read and written once per sample, so the
         // workers split the kernel instead, each block summed over the whole batch.
-        let segments = kernel[0] * kernel[1], channelBlocks = (outChannels + 63) / 64
+        let block = Int(DK_CONV_CHANNEL_BLOCK)
+        let segments = kernel[0] * kernel[1], channelBlocks = (outChannels + block - 1) / block
         if g.od * g.oh * g.ow < patch && segments * channelBlocks >= 2 * workers {
             dW.update(repeating: 0, count: weightCount)
             withUnsafePointer(to: g) { gp in
@@ -145,7 +151,7 @@ extension ConvGeometry {
                     WorkerPool.shared.run(segments * channelBlocks) { task in
                         let (s, c) = (task / channelBlocks, task % channelBlocks)
                         dk_conv_weight_grad_block_f32(gp, xp, padded.sampleCount, dy, batch, dW, Int32(s), Int32(s + 1),
-                                                      Int32(c * 64), Int32(Swift.min(outChannels, (c + 1) * 64)))
+                                                      Int32(c * block), Int32(Swift.min(outChannels, (c + 1) * block)))
                     }
                 }
             }
@@ -187,7 +193,7 @@ extension ConvGeometry {
 
 /// A channels-last batch [N, D, H, W, C] as the kernels read it: each sample zero-padded by
 /// `before`/`after` per axis, followed by zeroed slack for the kernels' read-ahead (up to kernel
-/// width + 24 positions past a sample, conv_kernels.c).
+/// width + 24 positions past a sample, conv_avx512.c; DK_CONV_SLACK_POSITIONS past the kernel width).
 struct PaddedSource {
     let source: UnsafePointer<Float>
     let batch: Int
@@ -207,7 +213,7 @@ struct PaddedSource {
         self.channels = channels
         extents = (0..<3).map { inner[$0] + before[$0] + after[$0] }
         sampleCount = extents[0] * extents[1] * extents[2] * channels
-        slack = (kernelWidth + 32) * channels
+        slack = (kernelWidth + Int(DK_CONV_SLACK_POSITIONS)) * channels
     }
 
     /// Writes sample n, padded, to `target` (`sampleCount` scalars; the slack is not touched).

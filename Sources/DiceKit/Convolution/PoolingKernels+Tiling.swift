@@ -3,10 +3,10 @@
 // index), and since no two windows overlap the backward pass writes every input element once,
 // with no zero-fill and no scattered adds. Same ties (first maximum in window order) and NaN
 // handling as the general loops in PoolingKernels.swift. Float 2×2 windows over an even number
-// of rows run the C kernels of Sources/CDiceKernels/pooling_kernels.c (16 channels per AVX-512
+// of rows run the C kernels of Sources/CDiceKitKernels/pooling/maxpool2x2.c (16 channels per AVX-512
 // step); everything else the loops below.
 
-internal import CDiceKernels
+internal import CDiceKitKernels
 
 extension PoolingKernels {
     /// Whether the windows of `g` tile the input: kernel = stride, no padding, at most 256 taps.

@@ -15,7 +15,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-internal import CDiceKernels
+internal import CDiceKitKernels
 internal import COpenBLAS
 
 extension BLAS {

@@ -1,8 +1,9 @@
-// The sealed boundary to the C kernels (Sources/CDiceKernels): Float predictions, integer label or
+// The sealed boundary to the C kernels (Sources/CDiceKitKernels): Float predictions, integer label or
 // dense (one-hot, soft) targets, any activation, plain or squared statistics, soft labels, softmax
-// or binary cross-entropy, ≤ 16 channels. Double runs the Swift passes. No C type leaves this file.
+// or binary cross-entropy, ≤ DK_MAX_CHANNELS (16) channels. Double runs the Swift passes. No C type
+// leaves this file. The instruction-set switch for tests is `KernelDispatch` (Support/).
 
-internal import CDiceKernels
+internal import CDiceKitKernels
 
 /// Internal wrappers over the C kernels.
 enum CKernels {
@@ -21,31 +22,7 @@ enum CKernels {
 
     /// Whether the C kernels compute this case (the caller checks that the scalar is Float).
     static func supports<T: BLASScalar>(plan: LossPlan, target: SegmentationTarget<T>) -> Bool {
-        plan.c <= 16
-    }
-
-    /// The instruction set in use: "avx512", "avx2" or "portable".
-    static var instructionSet: String { InstructionSet.current.description }
-
-    /// Limits every kernel family (losses, pooling, convolutions) to `isa`, or restores the
-    /// automatic choice with nil; for tests that compare the variants. Process-wide.
-    ///
-    /// - Throws: `DiceKitError.option` when the CPU lacks `isa` (nothing changes): a forced
-    ///   level is never silently replaced by another.
-    static func force(_ isa: InstructionSet?) throws {
-        guard let isa else {
-            _ = dk_force_isa(-1)
-            return
-        }
-        guard dk_force_isa(Int32(isa.rawValue)) == 0 else {
-            throw DiceKitError.option("instruction set \(isa) cannot be forced: this CPU runs at most \(InstructionSet.detected)")
-        }
-    }
-
-    /// The instruction set the last call of a kernel family ran at (nil before any call).
-    static func lastUsed(_ family: KernelFamily) -> InstructionSet? {
-        let level = dk_last_isa(family.family)
-        return level < 0 ? nil : InstructionSet(dk_isa_level(UInt32(level)))
+        plan.c <= Int(DK_MAX_CHANNELS)
     }
 
     private static func geometry(_ plan: LossPlan, _ s0: Int, _ s1: Int) -> dk_geometry {
@@ -56,12 +33,12 @@ enum CKernels {
         g.channels = Int32(plan.c)
         g.channels_last = plan.channelsLast ? 1 : 0
         switch plan.activation {
-        case .none: g.activation = 0
-        case .sigmoid: g.activation = 1
-        case .softmax: g.activation = 2
+        case .none: g.activation = DK_ACTIVATION_NONE
+        case .sigmoid: g.activation = DK_ACTIVATION_SIGMOID
+        case .softmax: g.activation = DK_ACTIVATION_SOFTMAX
         }
         g.squared = plan.squared ? 1 : 0
-        g.cross_entropy = Int32(plan.crossEntropy)
+        g.cross_entropy = plan.crossEntropy.code
         g.soft = plan.soft ? 1 : 0
         g.has_ignore = plan.hasIgnore ? 1 : 0
         g.ignore = plan.ignore
@@ -73,7 +50,7 @@ enum CKernels {
     /// Pass 1 for positions s0..<s1 of sample n; writes the same slot layout as the Swift pass.
     static func statistics(plan: LossPlan, x: UnsafeRawPointer, target: Target,
                            probabilities: UnsafeMutableRawPointer?, n: Int, s0: Int, s1: Int,
-                           out: UnsafeMutablePointer<Double>, bad: UnsafeMutablePointer<Int>) {
+                           out: UnsafeMutablePointer<Double>, bad: UnsafeMutablePointer<FirstBadInput>) {
         var g = geometry(plan, s0, s1)
         var stats = dk_stats()
         let sample = n * plan.c * plan.s
@@ -100,8 +77,8 @@ enum CKernels {
         }
         out[4 * c] = stats.counted
         out[4 * c + 1] = stats.ce
-        if stats.nonfinite != 0 { bad[0] = sample + s0 }
-        if stats.bad_label != 0 { bad[1] = n * plan.s + s0 }
+        if stats.nonfinite != 0 { bad.pointee.prediction = sample + s0 }
+        if stats.bad_label != 0 { bad.pointee.label = n * plan.s + s0 }
     }
 
     /// Pass 2 for positions s0..<s1 of sample n; `a`, `b`, `f` are [N, C] Float coefficients and
@@ -119,6 +96,26 @@ enum CKernels {
         switch target {
         case .labels(let labels): dk_grad_f32(&g, labels + n * plan.s, gf, af, bf)
         case .dense(let t): dk_grad_dense_f32(&g, t.assumingMemoryBound(to: Float.self) + sample, gf, af, bf, ff)
+        }
+    }
+}
+
+/// The cross-entropy term a loss plan adds to the Dice statistics, mirrored by the header's
+/// dk_cross_entropy.
+enum CrossEntropyTerm {
+    /// No cross-entropy (a ce-weight of 0).
+    case none
+    /// Softmax cross-entropy of the logits against the labels (softmax activation).
+    case softmax
+    /// Binary cross-entropy with logits per element (sigmoid activation).
+    case binary
+
+    /// The header's code for this term.
+    var code: dk_cross_entropy {
+        switch self {
+        case .none: return DK_CROSS_ENTROPY_NONE
+        case .softmax: return DK_CROSS_ENTROPY_SOFTMAX
+        case .binary: return DK_CROSS_ENTROPY_BINARY
         }
     }
 }

@@ -213,9 +213,9 @@ extension DiceLoss {
         // Compound: dice-weight · Dice + ce-weight · CE.
         var crossEntropyScale = 0.0
         total *= diceWeight
-        if plan.crossEntropy != 0 {
+        if plan.crossEntropy != .none {
             var count = stats.counted.reduce(0, +)
-            if plan.crossEntropy == 2 { count *= Double(nC) }
+            if plan.crossEntropy == .binary { count *= Double(nC) }
             let scale = reduction == .sum ? 1 : (count > 0 ? 1 / count : 0)
             total += crossEntropyWeight * scale * stats.crossEntropy
             crossEntropyScale = crossEntropyWeight * scale

@@ -13,8 +13,10 @@
 // then adds the block sums into Double accumulators; tasks are summed in a fixed order, so the
 // result does not depend on the thread schedule. See Docs/DiceMath.md, "Accumulation".
 
+internal import CDiceKitKernels
+
 /// Positions accumulated in the working precision before the block sum is added in Double.
-let lossBlockLength = 512
+let lossBlockLength = Int(DK_ACCUMULATION_BLOCK)
 
 /// The target as the passes read it.
 enum TargetStorage<T: BLASScalar> {
@@ -75,9 +77,18 @@ struct LossTasks {
     }
 }
 
-internal import CDiceKernels
+/// The first invalid input one task of pass 1 saw (nil when none).
+struct FirstBadInput {
+    /// The element index of a NaN or infinite prediction.
+    var prediction: Int?
+    /// The label index of a label outside 0..<labelClasses that is not ignored.
+    var label: Int?
 
-/// Per-task outputs of pass 1: 4·C sums, the count, the CE sum; and the first bad indices.
+    /// Whether the task saw no invalid input.
+    var isEmpty: Bool { prediction == nil && label == nil }
+}
+
+/// Per-task outputs of pass 1: 4·C sums, the count, the CE sum (the first bad input apart).
 struct TaskSlots {
     static func width(_ c: Int) -> Int { 4 * c + 2 }
 }
@@ -85,10 +96,10 @@ struct TaskSlots {
 extension DiceLoss {
     /// Pass 1 in Swift for positions s0..<s1 of sample n. Writes 4C+2 Doubles at `out`:
     /// TP[C], P[C], G[C], D[C], counted, CE. Records the first non-finite prediction element and
-    /// the first label out of range in `bad` (−1 when none).
+    /// the first label out of range in `bad`.
     static func statisticsPass<T: BLASScalar>(plan: LossPlan, x: UnsafePointer<T>, target: TargetStorage<T>,
                                               probabilities: UnsafeMutablePointer<T>?, n: Int, s0: Int, s1: Int,
-                                              out: UnsafeMutablePointer<Double>, bad: UnsafeMutablePointer<Int>) {
+                                              out: UnsafeMutablePointer<Double>, bad: UnsafeMutablePointer<FirstBadInput>) {
         let c = plan.c, ps = plan.positionStride, cs = plan.channelStride
         let sampleBase = n * plan.c * plan.s
         let z = UnsafeMutablePointer<T>.allocate(capacity: 6 * c)
@@ -124,14 +135,14 @@ extension DiceLoss {
                 if hasIgnore && label == ignore {
                     ignored = true
                 } else if label < 0 || Int(label) >= labelClasses {
-                    if bad[1] < 0 { bad[1] = n * plan.s + s }
+                    if bad.pointee.label == nil { bad.pointee.label = n * plan.s + s }
                     ignored = true
                 }
             }
             var m = -T.infinity
             for k in 0..<c {
                 let v = x[base + k * cs]
-                if !v.isFinite, bad[0] < 0 { bad[0] = base + k * cs }
+                if !v.isFinite, bad.pointee.prediction == nil { bad.pointee.prediction = base + k * cs }
                 z[k] = v
                 m = Swift.max(m, v)
             }
@@ -146,7 +157,7 @@ extension DiceLoss {
                 for k in 0..<c { let e = T.exp(z[k] - m); p[k] = e; sum += e }
                 let r = 1 / sum
                 for k in 0..<c { p[k] *= r }
-                if crossEntropy == 1 { lse = m + T.log(sum) }
+                if crossEntropy == .softmax { lse = m + T.log(sum) }
             }
             if let probs = probabilities {
                 for k in 0..<c { probs[base + k * cs] = p[k] }
@@ -160,14 +171,14 @@ extension DiceLoss {
                 btp[k] += pk * g
                 if squared { bp[k] += pk * pk; bg[k] += g * g } else { bp[k] += pk; bg[k] += g }
                 if soft { bd[k] += Swift.abs(pk - g) }
-                if crossEntropy == 1, dense != nil {
+                if crossEntropy == .softmax, dense != nil {
                     ce += Double(g * (lse - z[k]))
-                } else if crossEntropy == 2 {
+                } else if crossEntropy == .binary {
                     let zk = z[k]
                     ce += Double(Swift.max(zk, 0) - zk * g + T.log1p(T.exp(-Swift.abs(zk))))
                 }
             }
-            if crossEntropy == 1, labels != nil { ce += Double(lse - z[Int(label)]) }
+            if crossEntropy == .softmax, labels != nil { ce += Double(lse - z[Int(label)]) }
             inBlock += 1
             if inBlock == lossBlockLength { flush() }
         }
@@ -243,7 +254,7 @@ extension DiceLoss {
         let tasks = LossTasks(plan: plan)
         let width = TaskSlots.width(plan.c)
         var slots = [Double](repeating: 0, count: tasks.count * width)
-        var bad = [Int](repeating: -1, count: tasks.count * 2)
+        var bad = [FirstBadInput](repeating: FirstBadInput(), count: tasks.count)
         // Uninitialised: pass 1 writes every element (probabilities) before pass 2 reads it.
         var grad: [T] = wantGradient ? [T](unsafeUninitializedCapacity: prediction.count) { _, count in count = prediction.count } : []
         let useC = T.self == Float.self && CKernels.supports(plan: plan, target: target)
@@ -258,7 +269,7 @@ extension DiceLoss {
                             let slotBase = sb.baseAddress!, badBase = bb.baseAddress!
                             tasks.run { task in
                                 let (n, s0, s1) = tasks.range(task, plan: plan)
-                                let out = slotBase + task * width, flags = badBase + task * 2
+                                let out = slotBase + task * width, flags = badBase + task
                                 if useC {
                                     CKernels.statistics(plan: plan, x: UnsafeRawPointer(xb.baseAddress!), target: CKernels.Target(storage),
                                                         probabilities: probs.map { UnsafeMutableRawPointer($0) },
@@ -269,7 +280,7 @@ extension DiceLoss {
                                 }
                                 // Fused mode: this sample's gradient needs only its own statistics, so
                                 // run pass 2 now, while its data is still in cache (and skip a dispatch).
-                                if fused, flags[0] < 0, flags[1] < 0, let gradBase = probs {
+                                if fused, flags.pointee.isEmpty, let gradBase = probs {
                                     fusedGradient(plan: plan, useC: useC, storage: storage, grad: gradBase, n: n, s0: s0, s1: s1,
                                                   slot: UnsafeBufferPointer(start: out, count: width))
                                 }
@@ -320,7 +331,7 @@ extension DiceLoss {
         guard validMask == nil else { return false }
         // The cross-entropy's mean divides by the counted positions of the whole batch: known in
         // advance (N·S or N·S·C) unless labels are ignored; presets average over samples even for sum.
-        if plan.crossEntropy != 0 && (plan.hasIgnore || (preset != nil && reduction == .sum)) { return false }
+        if plan.crossEntropy != .none && (plan.hasIgnore || (preset != nil && reduction == .sum)) { return false }
         if preset != nil { return true }
         return !batch && emptyClass != .exclude
     }
@@ -369,18 +380,13 @@ extension DiceLoss {
     }
 
     /// Throws for the first non-finite prediction or out-of-range label that pass 1 saw.
-    private func reportBadInput<T: BLASScalar>(plan: LossPlan, prediction: Tensor<T>, target: SegmentationTarget<T>, bad: [Int]) throws {
-        var firstPrediction = Int.max, firstLabel = Int.max
-        for t in 0..<(bad.count / 2) {
-            if bad[2 * t] >= 0 { firstPrediction = min(firstPrediction, bad[2 * t]) }
-            if bad[2 * t + 1] >= 0 { firstLabel = min(firstLabel, bad[2 * t + 1]) }
-        }
-        if firstPrediction != Int.max {
+    private func reportBadInput<T: BLASScalar>(plan: LossPlan, prediction: Tensor<T>, target: SegmentationTarget<T>, bad: [FirstBadInput]) throws {
+        if let firstPrediction = bad.compactMap(\.prediction).min() {
             // The C kernels report only the task; find the element.
             let i = prediction.scalars.firstIndex(where: { !$0.isFinite }) ?? firstPrediction
             throw DiceKitError.value("prediction element \(i) is \(prediction.scalars[i]); expected finite values")
         }
-        if firstLabel != Int.max, case .labels(let labels) = target {
+        if let firstLabel = bad.compactMap(\.label).min(), case .labels(let labels) = target {
             let i = labels.storage.firstIndex(where: { ($0 < 0 || Int($0) >= plan.labelClasses) && !(plan.hasIgnore && $0 == plan.ignore) }) ?? firstLabel
             let expected = plan.c == 1 ? "0 or 1 (binary mask for a single channel)" : "0..<\(plan.c)"
             throw DiceKitError.value("label \(labels.storage[i]) at element \(i); expected \(expected)\(plan.hasIgnore ? " or the ignore index \(plan.ignore)" : "")")

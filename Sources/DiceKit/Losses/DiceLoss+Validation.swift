@@ -18,8 +18,8 @@ struct LossPlan {
     let labelClasses: Int
     /// g_c = (label == c + labelOffset): 1 for a single channel (label 1 is the foreground).
     let labelOffset: Int32
-    /// 0: no cross-entropy; 1: softmax CE; 2: binary CE with logits.
-    let crossEntropy: Int
+    /// The cross-entropy term added to the Dice statistics.
+    let crossEntropy: CrossEntropyTerm
     /// The first channel that counts (1 when the background is excluded).
     let firstClass: Int
 
@@ -76,13 +76,13 @@ extension DiceLoss {
                 throw DiceKitError.value("class weight \(bad); expected finite values ≥ 0")
             }
         }
-        var crossEntropy = 0
+        var crossEntropy = CrossEntropyTerm.none
         if crossEntropyWeight > 0 {
             switch activation {
             case .none:
                 throw DiceKitError.option("cross-entropy needs logits: expected --activation softmax or sigmoid with a ce-weight of \(crossEntropyWeight)")
-            case .softmax: crossEntropy = 1
-            case .sigmoid: crossEntropy = 2
+            case .softmax: crossEntropy = .softmax
+            case .sigmoid: crossEntropy = .binary
             }
             if reduction == .none {
                 throw DiceKitError.option("cross-entropy with reduction none; expected mean or sum")

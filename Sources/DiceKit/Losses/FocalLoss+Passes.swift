@@ -9,7 +9,7 @@
 //   dL_k/du = (dℓ/du)/Φ_k − A_k/Φ_k²·dF/du; pass 1 gathers A_k and Φ_k, pass 2 writes the gradient.
 // Derivations: Docs/DiceMath.md, "Focal loss".
 
-internal import CDiceKernels
+internal import CDiceKitKernels
 
 extension FocalLoss {
     /// One sigmoid-form element: value, focal term, and their derivatives with respect to u.
@@ -52,7 +52,9 @@ extension FocalLoss {
     }
 
     /// γ as a whole number ≤ 8, or −1.
-    var integerGamma: Int { gamma == gamma.rounded() && gamma >= 0 && gamma <= 8 ? Int(gamma) : -1 }
+    var integerGamma: Int {
+        gamma == gamma.rounded() && gamma >= 0 && gamma <= Double(DK_FOCAL_MAX_WHOLE_GAMMA) ? Int(gamma) : -1
+    }
 
     func compute<T: BLASScalar>(_ x: Tensor<T>, _ target: SegmentationTarget<T>, _ wantGradient: Bool) throws -> DiceLossResult<T> {
         let input = try LossInput(x, target, layout: layout, ignoreIndex: nil, what: "focal loss", hard: activation == .sigmoid)
@@ -75,7 +77,7 @@ extension FocalLoss {
         let w1 = weightsT.map { $0 * (alphaT ?? 1) }, w0 = weightsT.map { $0 * (alphaT.map { 1 - $0 } ?? 1) }
         let hasLabels = input.labels != nil, labels = input.labels ?? [], dense = input.dense ?? []
         // The C kernel's case: Float, channels-last labels, 16 % C == 0, whole γ ≤ 8, plain sums.
-        let useKernel = T.self == Float.self && activation == .sigmoid && hasLabels && input.channelsLast && 16 % input.c == 0
+        let useKernel = T.self == Float.self && activation == .sigmoid && hasLabels && input.channelsLast && Int(DK_FOCAL_LANES) % input.c == 0
             && wholeGamma >= 0 && reducedThreshold == nil && !normalized && reduction != .none && (!wantGradient || directGradient)
             && kernelEnabled && dk_isa() == DK_ISA_AVX512
         let kernelW1 = (0..<input.c).map { $0 < first ? Float(0) : Float(w1[$0 - first]) }
@@ -89,7 +91,7 @@ extension FocalLoss {
                             let (i, p0, p1) = tasks.ranges[task]
                             let out = ps.baseAddress! + task * 2 * kept
                             if useKernel {
-                                // The AVX-512 kernel (focal_kernels.c) for the common Float case.
+                                // The AVX-512 kernel (focal_sigmoid_avx512.c) for the common Float case.
                                 let xf = UnsafeRawPointer(xs.baseAddress! + i * input.c * s + p0 * input.c).assumingMemoryBound(to: Float.self)
                                 let gf = gs.isEmpty ? nil : UnsafeMutableRawPointer(gs.baseAddress! + i * input.c * s + p0 * input.c)
                                     .assumingMemoryBound(to: Float.self)

@@ -1,10 +1,10 @@
 // bfloat16: the upper 16 bits of a Float (8 exponent bits, 7 stored significand bits, so a
 // relative rounding error of at most 2⁻⁸ = u), the operand format of mixed-precision
-// convolutions (Sources/CDiceKernels/conv_kernels_bf16.c). Rounding is to nearest, ties to even,
+// convolutions (Sources/CDiceKitKernels/convolution/conv_bf16.c). Rounding is to nearest, ties to even,
 // on every CPU (the same bits from the vector and the scalar loop); subnormals are rounded, not
 // flushed; values past the largest bfloat16 (3.3895314e38) become ±∞; a NaN stays a quiet NaN.
 
-internal import CDiceKernels
+internal import CDiceKitKernels
 
 /// Conversions between Float and bfloat16 bit patterns (round to nearest, ties to even).
 public enum BFloat16 {
@@ -82,20 +82,20 @@ public enum BFloat16KernelLevel: Int, Comparable, Sendable, CustomStringConverti
     case amx = 2
 
     /// The best level of this CPU (the AMX permission is requested once, thread-safely).
-    public static var detected: BFloat16KernelLevel { BFloat16KernelLevel(rawValue: Int(dk_bf16_detected().rawValue)) ?? .none }
+    public static var detected: BFloat16KernelLevel { BFloat16KernelLevel(dk_bf16_detected()) }
 
     /// The level in use (forced, else detected; `.none` when the Float kernels are forced below AVX-512).
-    public static var current: BFloat16KernelLevel { BFloat16KernelLevel(rawValue: Int(dk_bf16_level_in_use().rawValue)) ?? .none }
+    public static var current: BFloat16KernelLevel { BFloat16KernelLevel(dk_bf16_level_in_use()) }
 
     /// Forces `level` (nil: automatic), for tests that compare levels (e.g. AVX512-BF16 on an AMX CPU).
     ///
     /// - Throws: `DiceKitError.option` when the CPU lacks `level`; nothing changes then.
     public static func force(_ level: BFloat16KernelLevel?) throws {
         guard let level else {
-            _ = dk_force_bf16(-1)
+            _ = dk_force_bf16(DK_BF16_AUTOMATIC.rawValue)
             return
         }
-        guard dk_force_bf16(Int32(level.rawValue)) == 0 else {
+        guard dk_force_bf16(level.level.rawValue) == 0 else {
             throw DiceKitError.option("bfloat16 level \(level): this CPU supports at most \(detected)")
         }
     }
@@ -110,4 +110,22 @@ public enum BFloat16KernelLevel: Int, Comparable, Sendable, CustomStringConverti
     }
 
     public static func < (a: BFloat16KernelLevel, b: BFloat16KernelLevel) -> Bool { a.rawValue < b.rawValue }
+
+    /// The level a dk_bf16_level names (`.none` for any other code).
+    init(_ level: dk_bf16_level) {
+        switch level {
+        case DK_BF16_AVX512: self = .avx512bf16
+        case DK_BF16_AMX: self = .amx
+        default: self = .none
+        }
+    }
+
+    /// The header's name for this level.
+    var level: dk_bf16_level {
+        switch self {
+        case .none: return DK_BF16_NONE
+        case .avx512bf16: return DK_BF16_AVX512
+        case .amx: return DK_BF16_AMX
+        }
+    }
 }

@@ -1,4 +1,4 @@
-// Reading the CPU: CPUID through the C helper (Sources/CDiceKernels/cpuid.c), Linux's sysfs and
+// Reading the CPU: CPUID through the C helper (Sources/CDiceKitKernels/cpuid.c), Linux's sysfs and
 // /proc for what CPUID cannot say (online CPUs, which of them share a core, the clock).
 //
 // Register layouts follow Intel's SDM vol. 2A (CPUID) and AMD's APM vol. 3 (appendix E):
@@ -10,7 +10,7 @@
 //   3 unified), EAX[7:5] level; size = (EBX[31:22]+1)·(EBX[21:12]+1)·(EBX[11:0]+1)·(ECX+1)
 
 import Foundation
-internal import CDiceKernels
+internal import CDiceKitKernels
 
 extension CPUInfo {
     static func detect() -> CPUInfo {

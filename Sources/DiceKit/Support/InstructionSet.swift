@@ -1,8 +1,8 @@
-// The instruction sets of the C kernels (Sources/CDiceKernels), named alike on both sides of the
+// The instruction sets of the C kernels (Sources/CDiceKitKernels), named alike on both sides of the
 // sealed boundary: `InstructionSet` mirrors the header's dk_isa_level, `KernelFamily` its
-// dk_kernel_family. The CPU is inspected once, thread-safely (pthread_once in cpu_dispatch.c).
+// dk_kernel_family. The CPU is inspected once, thread-safely (pthread_once in platform/cpu_dispatch.c).
 
-internal import CDiceKernels
+internal import CDiceKitKernels
 
 /// An instruction-set level of DiceKit's C kernels.
 public enum InstructionSet: Int, CaseIterable, Comparable, Sendable, CustomStringConvertible {
@@ -20,7 +20,7 @@ public enum InstructionSet: Int, CaseIterable, Comparable, Sendable, CustomStrin
     /// Every level this CPU runs, lowest first.
     public static var available: [InstructionSet] { allCases.filter { $0 <= detected } }
 
-    /// The level in use: the forced one (`CKernels.force`), else `detected`.
+    /// The level in use: the forced one (`KernelDispatch.force`), else `detected`.
     public static var current: InstructionSet { InstructionSet(dk_isa()) }
 
     /// "portable", "avx2" or "avx512".
@@ -34,14 +34,22 @@ public enum InstructionSet: Int, CaseIterable, Comparable, Sendable, CustomStrin
 
     public static func < (a: InstructionSet, b: InstructionSet) -> Bool { a.rawValue < b.rawValue }
 
-    init(_ level: dk_isa_level) {
+    /// The level a dk_isa_level names; nil for DK_ISA_NONE (a family that has not run yet).
+    init?(level: dk_isa_level) {
         switch level {
-        case DK_ISA_AVX512: self = .avx512
+        case DK_ISA_PORTABLE: self = .portable
         case DK_ISA_AVX2: self = .avx2
-        default: self = .portable
+        case DK_ISA_AVX512: self = .avx512
+        default: return nil
         }
     }
 
+    /// A level the CPU detection or the level in use returned (never DK_ISA_NONE).
+    init(_ level: dk_isa_level) {
+        self = InstructionSet(level: level) ?? .portable
+    }
+
+    /// The header's name for this level.
     var level: dk_isa_level {
         switch self {
         case .portable: return DK_ISA_PORTABLE

@@ -4,7 +4,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-internal import CDiceKernels
+internal import CDiceKitKernels
 
 /// The number of processors (a tiny shim so that the module needs no Foundation here).
 enum System {

@@ -19,7 +19,7 @@
 // swap fails, or its epoch check does. The caller waits until `remaining` (tasks not finished)
 // reaches zero, spinning briefly and then parking too.
 
-internal import CDiceKernels
+internal import CDiceKitKernels
 import Synchronization
 #if canImport(Glibc)
 import Glibc

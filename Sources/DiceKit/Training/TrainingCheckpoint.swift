@@ -108,8 +108,12 @@ public struct TrainingCheckpoint {
         try TrainingCheckpoint(try SafetensorsFile.read(contentsOf: path), path: path)
     }
 
+    /// The file-name suffix of a safetensors checkpoint.
+    static let fileSuffix = ".safetensors"
+
     /// `X.optim.safetensors` beside `X.safetensors`: where earlier versions kept the optimiser state.
     static func olderOptimizerPath(for checkpoint: String) -> String {
-        (checkpoint.hasSuffix(".safetensors") ? String(checkpoint.dropLast(12)) : checkpoint) + ".optim.safetensors"
+        let stem = checkpoint.hasSuffix(fileSuffix) ? String(checkpoint.dropLast(fileSuffix.count)) : checkpoint
+        return stem + ".optim" + fileSuffix
     }
 }

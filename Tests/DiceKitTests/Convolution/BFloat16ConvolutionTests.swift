@@ -47,7 +47,7 @@ final class BFloat16ConvolutionTests: XCTestCase {
         let magnitudes = try absolute.backward(input: x.map(abs), outputGradient: dy.map(abs))
         let xf = x.converted(to: Float.self), dyf = dy.converted(to: Float.self)
         let y16 = try bf16.forward(xf)
-        XCTAssertEqual(CKernels.lastUsed(.bfloat16Convolution), .avx512, file: file, line: line)
+        XCTAssertEqual(KernelDispatch.lastUsed(.bfloat16Convolution), .avx512, file: file, line: line)
         let k = geometry.patch, positions = geometry.outputRows
         assertWithinBound(y16, y, try absolute.forward(x.map(abs)), reduction: k, "forward", file: file, line: line)
         let grads = try bf16.backward(input: xf, outputGradient: dyf)

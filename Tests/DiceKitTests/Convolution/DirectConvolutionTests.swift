@@ -15,7 +15,7 @@ final class DirectConvolutionTests: XCTestCase {
     }
 
     override func tearDown() {
-        try? CKernels.force(nil)
+        try? KernelDispatch.force(nil)
     }
 
     /// The direct-kernel levels this CPU runs: AVX2, and AVX-512 where present (each case runs on all).
@@ -45,14 +45,14 @@ final class DirectConvolutionTests: XCTestCase {
         let dy = randomTensor(y.shape, seed: seed + 3)
         let expected = try reference.backward(input: x, outputGradient: dy)
         for isa in directLevels {
-            try CKernels.force(isa)
+            try KernelDispatch.force(isa)
             let geometry = try direct.geometry(input)
             XCTAssertTrue(geometry.runsDirect(Float.self, inputGradient: false, settings: direct.settings), "\(isa): forward not direct",
                           file: file, line: line)
             XCTAssertEqual(geometry.runsDirect(Float.self, inputGradient: true, settings: direct.settings), directInputGradient,
                            "\(isa): input-gradient path", file: file, line: line)
             assertMatches(try direct.forward(x.converted(to: Float.self)), y, "\(isa) forward", file: file, line: line)
-            XCTAssertEqual(CKernels.lastUsed(.convolution), isa, "forward level", file: file, line: line)
+            XCTAssertEqual(KernelDispatch.lastUsed(.convolution), isa, "forward level", file: file, line: line)
             let actual = try direct.backward(input: x.converted(to: Float.self), outputGradient: dy.converted(to: Float.self))
             assertMatches(actual.input!, expected.input!, "\(isa) ∂x", file: file, line: line)
             assertMatches(actual.weight, expected.weight, "\(isa) ∂w", file: file, line: line)
@@ -60,7 +60,7 @@ final class DirectConvolutionTests: XCTestCase {
             // Without the input gradient (a network's first layer), always on the direct kernels.
             let parameters = try direct.backward(input: x.converted(to: Float.self), outputGradient: dy.converted(to: Float.self),
                                                  computeInputGradient: false)
-            XCTAssertEqual(CKernels.lastUsed(.convolution), isa, "weight-gradient level", file: file, line: line)
+            XCTAssertEqual(KernelDispatch.lastUsed(.convolution), isa, "weight-gradient level", file: file, line: line)
             XCTAssertNil(parameters.input, file: file, line: line)
             assertMatches(parameters.weight, expected.weight, "\(isa) ∂w without ∂x", file: file, line: line)
             assertMatches(parameters.bias!, expected.bias!, "\(isa) ∂b without ∂x", file: file, line: line)
@@ -117,10 +117,10 @@ final class DirectConvolutionTests: XCTestCase {
         let dy = randomTensor([3, 9, 6, 64], seed: 757).converted(to: Float.self)
         let conv = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(workers: 2))
         for isa in directLevels {
-            try CKernels.force(isa)
+            try KernelDispatch.force(isa)
             let first = try conv.backward(input: x, outputGradient: dy)
             let second = try conv.backward(input: x, outputGradient: dy)
-            XCTAssertEqual(CKernels.lastUsed(.convolution), isa)
+            XCTAssertEqual(KernelDispatch.lastUsed(.convolution), isa)
             XCTAssertEqual(first.weight.scalars, second.weight.scalars, "\(isa) ∂w")
             XCTAssertEqual(first.input!.scalars, second.input!.scalars, "\(isa) ∂x")
             XCTAssertEqual(try conv.forward(x).scalars, try conv.forward(x).scalars, "\(isa) forward")

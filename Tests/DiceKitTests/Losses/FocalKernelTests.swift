@@ -1,4 +1,4 @@
-// The focal loss's AVX-512 kernel (Sources/CDiceKernels/focal_kernels.c) against Double and the
+// The focal loss's AVX-512 kernel (Sources/CDiceKitKernels/focal/focal_sigmoid_avx512.c) against Double and the
 // Swift loop it replaces.
 
 import XCTest

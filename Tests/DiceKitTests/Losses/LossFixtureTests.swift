@@ -93,11 +93,11 @@ final class LossFixtureTests: XCTestCase {
                 if loss.activation == .none { loss.crossEntropyWeight = 0 }
                 let reference = try loss.evaluate(input.converted(to: Double.self), target: .labels(map), gradient: true)
                 for isa in InstructionSet.available {
-                    try CKernels.force(isa)
-                    defer { try? CKernels.force(nil) }
+                    try KernelDispatch.force(isa)
+                    defer { try? KernelDispatch.force(nil) }
                     let r = try loss.evaluate(input, target: .labels(map), gradient: true)
                     let what = "isa \(isa) \(shape) option \(option)"
-                    XCTAssertEqual(CKernels.lastUsed(.loss), isa, what)
+                    XCTAssertEqual(KernelDispatch.lastUsed(.loss), isa, what)
                     XCTAssertLessThanOrEqual(abs(Double(r.value) - reference.value) / abs(reference.value), 1e-5, what)
                     XCTAssertLessThanOrEqual(scaledError(r.gradient!.converted(to: Double.self), reference.gradient!), 1e-5, what)
                 }
@@ -128,11 +128,11 @@ final class LossFixtureTests: XCTestCase {
                 }
                 let expected = try loss.evaluate(x.converted(to: Double.self), target: reference, gradient: true)
                 for isa in InstructionSet.available {
-                    try CKernels.force(isa)
-                    defer { try? CKernels.force(nil) }
+                    try KernelDispatch.force(isa)
+                    defer { try? KernelDispatch.force(nil) }
                     let r = try loss.evaluate(x, target: target, gradient: true)
                     let what = "isa \(isa) \(shape) option \(option)"
-                    XCTAssertEqual(CKernels.lastUsed(.loss), isa, what)
+                    XCTAssertEqual(KernelDispatch.lastUsed(.loss), isa, what)
                     XCTAssertLessThanOrEqual(abs(Double(r.value) - expected.value) / abs(expected.value), 1e-5, what)
                     XCTAssertLessThanOrEqual(scaledError(r.gradient!.converted(to: Double.self), expected.gradient!), 1e-5, what)
                 }

@@ -9,7 +9,7 @@ import XCTest
 
 final class FusedInferenceTests: XCTestCase {
     override func tearDown() {
-        try? CKernels.force(nil)
+        try? KernelDispatch.force(nil)
     }
 
     /// A convolution, a batch normalisation with non-trivial running statistics and affine
@@ -48,15 +48,15 @@ final class FusedInferenceTests: XCTestCase {
         try check(Double.self, input: [2, 6, 7, 16], cout: 32, normalization: true, tolerance: 1e-12, seed: 40)
         try check(Double.self, input: [2, 6, 7, 8], cout: 8, normalization: false, tolerance: 1e-12, seed: 41)
         for isa in InstructionSet.available {
-            try CKernels.force(isa)
+            try KernelDispatch.force(isa)
             // Direct kernels at AVX2/AVX-512 (16 → 32 and 16 → 64 channels: grid and compact tiles), lowered otherwise.
             try check(Float.self, input: [2, 6, 7, 16], cout: 32, normalization: true, tolerance: 2e-6, seed: 42)
-            XCTAssertEqual(CKernels.lastUsed(.convolution), isa, "\(isa)")
+            XCTAssertEqual(KernelDispatch.lastUsed(.convolution), isa, "\(isa)")
             try check(Float.self, input: [2, 5, 4, 16], cout: 64, normalization: true, tolerance: 2e-6, seed: 43)
             try check(Float.self, input: [2, 6, 7, 16], cout: 16, normalization: false, tolerance: 2e-6, seed: 44)
             // 8 channels: always the lowered path.
             try check(Float.self, input: [2, 6, 7, 8], cout: 8, normalization: true, tolerance: 2e-6, seed: 45)
-            XCTAssertEqual(CKernels.lastUsed(.convolution), .portable, "\(isa)")
+            XCTAssertEqual(KernelDispatch.lastUsed(.convolution), .portable, "\(isa)")
         }
     }
 
@@ -85,7 +85,7 @@ final class FusedInferenceTests: XCTestCase {
         let x = randomTensor([2, 6, 7, 16], seed: 61).converted(to: Float.self)
         let unfused = try relu.forward(bn.forward(conv.forward(x, mode: .evaluation), mode: .evaluation), mode: .evaluation)
         let fused = try SequentialLayer<Float>([conv, bn, relu]).forward(x, mode: .evaluation)
-        XCTAssertEqual(CKernels.lastUsed(.bfloat16Convolution), .avx512, "the fused pass ran the bfloat16 kernels")
+        XCTAssertEqual(KernelDispatch.lastUsed(.bfloat16Convolution), .avx512, "the fused pass ran the bfloat16 kernels")
         XCTAssertEqual(fused.scalars.filter { $0 < 0 }.count, 0, "ReLU applied after the bfloat16 kernels")
         let scale = unfused.scalars.map(abs).max() ?? 1
         assertClose(fused, unfused, rtol: 0x1p-7, atol: 0x1p-7 * scale)

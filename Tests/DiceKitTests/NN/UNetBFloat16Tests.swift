@@ -42,7 +42,7 @@ final class UNetBFloat16Tests: XCTestCase {
             _ = try model.backward(try XCTUnwrap(try loss.evaluate(logits, target: target, gradient: true).gradient))
             results.append((logits.scalars, model.parameters.trainable.map { ($0.name, $0.gradient.scalars) }))
         }
-        XCTAssertEqual(CKernels.lastUsed(.bfloat16Convolution), .avx512)
+        XCTAssertEqual(KernelDispatch.lastUsed(.bfloat16Convolution), .avx512)
         let layers = 9.0, u2 = 0x1p-7
         let forward = relativeError(results[1].logits, results[0].logits)
         XCTAssertLessThanOrEqual(forward, layers * u2, "logits")

@@ -5,11 +5,11 @@
 
 import XCTest
 @testable import DiceKit
-internal import CDiceKernels
+internal import CDiceKitKernels
 
 final class KernelDispatchTests: XCTestCase {
     override func tearDown() {
-        try? CKernels.force(nil)
+        try? KernelDispatch.force(nil)
     }
 
     func testDetectedLevelAndForcing() throws {
@@ -18,12 +18,12 @@ final class KernelDispatchTests: XCTestCase {
         XCTAssertEqual(InstructionSet.current, detected)
         for isa in InstructionSet.allCases {
             if isa <= detected {
-                try CKernels.force(isa)
+                try KernelDispatch.force(isa)
                 XCTAssertEqual(InstructionSet.current, isa)
             } else {
                 // Refused, and the level in force stays what it was.
                 let before = InstructionSet.current
-                XCTAssertThrowsError(try CKernels.force(isa)) { error in
+                XCTAssertThrowsError(try KernelDispatch.force(isa)) { error in
                     XCTAssertTrue("\(error)".contains("\(isa)"), "\(error)")
                 }
                 XCTAssertEqual(InstructionSet.current, before)
@@ -31,9 +31,9 @@ final class KernelDispatchTests: XCTestCase {
         }
         // A level beyond any the header names is refused too.
         XCTAssertEqual(dk_force_isa(7), -1)
-        try CKernels.force(nil)
+        try KernelDispatch.force(nil)
         XCTAssertEqual(InstructionSet.current, detected)
-        XCTAssertEqual(CKernels.instructionSet, detected.description)
+        XCTAssertEqual(KernelDispatch.instructionSet, detected.description)
     }
 
     func testEachFamilyReportsTheLevelItRan() throws {
@@ -42,15 +42,15 @@ final class KernelDispatchTests: XCTestCase {
         let labels = try LabelMap(shape: [2, 16, 16], labels: (0..<512).map { $0 % 4 })
         let image = Tensor<Float>.normal([2, 8, 8, 32], standardDeviation: 1, generator: &generator)
         for isa in InstructionSet.available {
-            try CKernels.force(isa)
+            try KernelDispatch.force(isa)
             _ = try DiceLoss(activation: .softmax).evaluate(logits, target: .labels(labels), gradient: true)
-            XCTAssertEqual(CKernels.lastUsed(.loss), isa)
+            XCTAssertEqual(KernelDispatch.lastUsed(.loss), isa)
             _ = try MaxPooling(kernelSize: [2, 2]).forward(image)
-            XCTAssertEqual(CKernels.lastUsed(.pooling), isa == .avx512 ? .avx512 : .portable, "\(isa)")
+            XCTAssertEqual(KernelDispatch.lastUsed(.pooling), isa == .avx512 ? .avx512 : .portable, "\(isa)")
             let conv = try Convolution(weight: Tensor<Float>.normal([3, 3, 32, 16], standardDeviation: 0.1, generator: &generator),
                                        bias: nil, padding: .same)
             _ = try conv.forward(image)
-            XCTAssertEqual(CKernels.lastUsed(.convolution), isa, "\(isa)")
+            XCTAssertEqual(KernelDispatch.lastUsed(.convolution), isa, "\(isa)")
         }
     }
 
@@ -72,13 +72,13 @@ final class KernelDispatchTests: XCTestCase {
                 let g = try conv.backward(input: x, outputGradient: dy, computeInputGradient: c.input.last! % 16 == 0)
                 return (y, g.input, g.weight, g.bias!)
             }
-            try CKernels.force(nil)
+            try KernelDispatch.force(nil)
             let direct = try run()
-            XCTAssertEqual(CKernels.lastUsed(.convolution), .avx512, "case \(index)")
+            XCTAssertEqual(KernelDispatch.lastUsed(.convolution), .avx512, "case \(index)")
             for isa in InstructionSet.available where isa != .avx512 {
-                try CKernels.force(isa)
+                try KernelDispatch.force(isa)
                 let other = try run()
-                XCTAssertEqual(CKernels.lastUsed(.convolution), isa, "case \(index) forced \(isa)")
+                XCTAssertEqual(KernelDispatch.lastUsed(.convolution), isa, "case \(index) forced \(isa)")
                 let what = "case \(index) forced \(isa)"
                 assertClose(other.y, direct.y, rtol: 1e-5, atol: 1e-5 * (direct.y.scalars.map(abs).max() ?? 1), what)
                 assertClose(other.dw, direct.dw, rtol: 1e-5, atol: 1e-5 * (direct.dw.scalars.map(abs).max() ?? 1), what)

@@ -8,7 +8,7 @@ import Dispatch
 import Glibc
 import XCTest
 @testable import DiceKit
-internal import CDiceKernels
+internal import CDiceKitKernels
 
 final class SubnormalTests: XCTestCase {
     /// MXCSR bits FTZ (15) and DAZ (6).

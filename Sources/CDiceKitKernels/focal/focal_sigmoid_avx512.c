@@ -5,7 +5,7 @@
 // portable fallback. Sums are accumulated in float for blocks of 256 steps, then in double.
 
 #include "dk_focal.h"
-#include "CDiceKernels.h"
+#include "dk_dispatch.h"
 #include <math.h>
 #include <immintrin.h>
 
@@ -123,7 +123,9 @@ DKF512 static void focal_sigmoid_avx512(const float *x, const int32_t *labels, l
 
 int dk_focal_sigmoid_labels_f32(const float *x, const int32_t *labels, long positions, int C, int label_offset,
                                 const float *w1, const float *w0, int gamma, float scale, float *grad, double *sums) {
-    if (dk_isa() != DK_ISA_AVX512 || C < 1 || C > 16 || 16 % C != 0 || gamma < 0 || gamma > 8 || positions < 0) return 0;
+    if (dk_isa() != DK_ISA_AVX512 || C < 1 || C > DK_FOCAL_LANES || DK_FOCAL_LANES % C != 0 || gamma < 0
+        || gamma > DK_FOCAL_MAX_WHOLE_GAMMA || positions < 0)
+        return 0;
     focal_sigmoid_avx512(x, labels, positions, C, label_offset, w1, w0, gamma, scale, grad, sums);
     return 1;
 }

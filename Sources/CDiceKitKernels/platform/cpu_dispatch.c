@@ -3,7 +3,7 @@
 // level a test may force, the level each kernel family actually ran at its last call, and the
 // floating-point control word (flush-to-zero / denormals-are-zero) of the calling thread.
 
-#include "CDiceKernels.h"
+#include "dk_dispatch.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -17,8 +17,8 @@ static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
 static dk_isa_level detected_level = DK_ISA_PORTABLE;
 static int detected_pool_avx512 = 0;
 
-/// -1 automatic, else a level the CPU has (checked by dk_force_isa).
-static _Atomic int forced_level = -1;
+/// DK_ISA_AUTOMATIC, else a level the CPU has (checked by dk_force_isa).
+static _Atomic int forced_level = DK_ISA_AUTOMATIC;
 static _Atomic int last_level[DK_KERNEL_FAMILIES];
 
 static void detect(void) {
@@ -40,10 +40,10 @@ static void detect(void) {
     const char *cap = getenv("DICEKIT_ISA");
     if (cap) {
         int level = !strcmp(cap, "portable") ? DK_ISA_PORTABLE : !strcmp(cap, "avx2") ? DK_ISA_AVX2
-                  : !strcmp(cap, "avx512") ? DK_ISA_AVX512 : -1;
+                  : !strcmp(cap, "avx512") ? DK_ISA_AVX512 : DK_ISA_NONE;
         if (level >= 0 && level <= (int)detected_level) atomic_store_explicit(&forced_level, level, memory_order_relaxed);
     }
-    for (int f = 0; f < DK_KERNEL_FAMILIES; f++) atomic_init(&last_level[f], -1);
+    for (int f = 0; f < DK_KERNEL_FAMILIES; f++) atomic_init(&last_level[f], DK_ISA_NONE);
 }
 
 dk_isa_level dk_isa_detected(void) {
@@ -59,7 +59,7 @@ dk_isa_level dk_isa(void) {
 
 int dk_force_isa(int level) {
     if (level < 0) {
-        atomic_store_explicit(&forced_level, -1, memory_order_relaxed);
+        atomic_store_explicit(&forced_level, DK_ISA_AUTOMATIC, memory_order_relaxed);
         return 0;
     }
     if (level > (int)dk_isa_detected()) return -1;

@@ -3,7 +3,8 @@
 // 16 channels per step when the CPU has it; the rest, and other CPUs, run plain loops.
 // Semantics as DiceKit's Swift loops: the first maximum in window order wins; NaN propagates.
 
-#include "CDiceKernels.h"
+#include "dk_pooling.h"
+#include "dk_dispatch.h"
 #include <immintrin.h>
 
 /// Whether this call runs the AVX-512 loop (cpu_dispatch.c: detected once, may be forced off);

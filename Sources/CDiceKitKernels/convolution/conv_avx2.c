@@ -1,6 +1,6 @@
 // Direct convolution kernels for AVX2 + FMA (Float): the same passes, layout and padded-grid
-// addressing as the AVX-512 kernels of conv_kernels.c (read its header comment first), for CPUs
-// without AVX-512 (AMD Zen 2/3, Intel client cores). Chosen at run time by conv_kernels.c's
+// addressing as the AVX-512 kernels of conv_avx512.c (read its header comment first), for CPUs
+// without AVX-512 (AMD Zen 2/3, Intel client cores). Chosen at run time by conv_avx512.c's
 // entry points when the level in use (cpu_dispatch.c) is DK_ISA_AVX2.
 //
 // Register budget: 16 ymm registers of 8 floats. The forward tile is 6 output positions × 16
@@ -9,15 +9,16 @@
 // grid padding is computed. The weight-gradient tile is KR kernel rows × 16 output channels
 // with KR = 6, 4 or 3 (whichever divides the segment length kw·cin): at most 12 accumulators.
 
-#include "CDiceKernels.h"
-#include "conv_kernels_internal.h"
+#include "dk_convolution.h"
+#include "dk_dispatch.h"
+#include "conv_internal.h"
 #include <immintrin.h>
 
 #define DKC256 __attribute__((target("avx2,fma")))
 #define DK_UNROLL _Pragma("clang loop unroll(full)")
 
 /// MR valid output positions from q × 16 output channels from `co`, over segments [s0, s1): the
-/// first block starts from the bias, later ones from y (K blocking, see conv_kernels.c).
+/// first block starts from the bias, later ones from y (K blocking, see conv_avx512.c).
 DKC256 static inline __attribute__((always_inline))
 void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias, float *y,
                   long q, long end, int co, int s0, int s1, const int MR) {
@@ -65,7 +66,7 @@ DKC256 void dk_conv_forward_avx2(const dk_conv_geometry *g, const float *xp, con
 }
 
 /// dw rows [k0, k0 + KR) of segment s × 16 output channels from `co`, over output lines [l0, l1)
-/// of `samples` samples (as weight_tile in conv_kernels.c).
+/// of `samples` samples (as weight_tile in conv_avx512.c).
 DKC256 static inline __attribute__((always_inline))
 void weight_tile(const dk_conv_geometry *g, const float *xp, long xp_stride, const float *dy, long samples, float *dw,
                  int s, long k0, int co, long l0, long l1, const int KR) {

@@ -1,6 +1,6 @@
 // bfloat16 kernels: round-to-nearest-even conversion from Float, and direct convolutions with
 // bfloat16 operands and Float accumulation (vdpbf16ps, AVX512-BF16) for the shapes of the Float
-// direct kernels (conv_kernels.c) whose input channels are a multiple of 16.
+// direct kernels (conv_avx512.c) whose input channels are a multiple of 16.
 //
 // Conversion: bits(bf16) = (bits(f) + 0x7FFF + bit 16 of bits(f)) >> 16, the rounding of the
 // upper half to nearest with ties to even, which also rounds subnormals exactly (they are not
@@ -12,7 +12,7 @@
 // vdpbf16ps multiplies pairs: acc[i] += a[2i]·b[2i] + a[2i+1]·b[2i+1] in Float, for 16 lanes.
 // Forward (and input gradient, which is a forward pass with the flipped kernel, as in
 // DirectConvolution.swift): the reduction index k of a segment (kw·cin taps, consecutive in the
-// padded input, see conv_kernels.c) is taken two at a time, so the 32-bit broadcast of
+// padded input, see conv_avx512.c) is taken two at a time, so the 32-bit broadcast of
 // xp[pos·cin + k .. k+1] pairs with the packed weights wp[s][k/2][co][2] (32 bf16 = 16 output
 // channels per vector). Weight gradient: the reduction runs over output positions, taken two
 // at a time along a row (x, x + 1): the output gradient is packed as dyp[line][x/2][co][2]
@@ -20,7 +20,8 @@
 // (xp[pos][ci], xp[pos + 1][ci]), so that tap k = kx·cin + ci of the pair (x, x + 1) is the
 // 32-bit element (x·cin + k) of the row of xq.
 
-#include "CDiceKernels.h"
+#include "dk_bf16.h"
+#include "dk_dispatch.h"
 #include <immintrin.h>
 
 #define DKB512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
@@ -249,10 +250,10 @@ DKB512 static void weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *x
         const uint16_t *a = xq + n * xq_stride, *d = dyp + n * dy_stride;
         for (long l0 = 0; l0 < lines; l0 += per_chunk) {
             const long l1 = l0 + per_chunk < lines ? l0 + per_chunk : lines;
-            for (int co = co0; co < co1; co += 64) {
+            for (int co = co0; co < co1; co += DK_CONV_CHANNEL_BLOCK) {
                 for (int s = s0; s < s1; s++) {
                     const long k0 = r0 > s * seg ? r0 - s * seg : 0, k1 = r1 < (s + 1) * seg ? r1 - s * seg : seg;
-                    switch ((co1 - co) >= 64 ? 4 : (co1 - co) / 16) {
+                    switch ((co1 - co) >= DK_CONV_CHANNEL_BLOCK ? 4 : (co1 - co) / 16) {
                     case 1: DK_BF16_WEIGHT(16, 1) break;
                     case 2: DK_BF16_WEIGHT(8, 2) break;
                     case 3: DK_BF16_WEIGHT(8, 3) break;

@@ -1,4 +1,4 @@
-// Direct convolution kernels (AVX-512, Float; the AVX2 variant is conv_kernels_avx2.c, chosen
+// Direct convolution kernels (AVX-512, Float; the AVX2 variant is conv_avx2.c, chosen
 // by the entry points at the end of this file): stride 1, no dilation, one group, output channels
 // a multiple of 16 and input channels a multiple of 16 (or kw·cin a multiple of 3, for a first
 // layer on 1 or 3 channels), on a zero-padded channels-last sample. They replace im2col + GEMM
@@ -21,8 +21,9 @@
 // The weight gradient walks the valid output positions line by line: a tile of KR weight rows
 // (within one segment) × NV·16 output channels accumulates xp-row broadcasts times dy vectors.
 
-#include "CDiceKernels.h"
-#include "conv_kernels_internal.h"
+#include "dk_convolution.h"
+#include "dk_dispatch.h"
+#include "conv_internal.h"
 #include <immintrin.h>
 
 #define DKC512 __attribute__((target("avx512f,avx512bw,avx512dq,fma")))
@@ -183,16 +184,16 @@ void weight_tile(const dk_conv_geometry *g, const float *xp, long xp_stride, con
 #define DK_WEIGHT_RUN(KR, NV) \
     for (long k = 0; k < seg; k += KR) weight_tile(g, xp, xp_stride, dy, samples, dw, s, k, co, l0, l1, KR, NV);
 
-/// Segments [s0, s1) × output channels [co0, co1) (co0 a multiple of 64) over lines [l0, l1)
-/// of `samples` samples.
+/// Segments [s0, s1) × output channels [co0, co1) (co0 a multiple of DK_CONV_CHANNEL_BLOCK) over
+/// lines [l0, l1) of `samples` samples.
 DKC512 static void weight_grad_avx512(const dk_conv_geometry *g, const float *xp, long xp_stride, const float *dy, long samples,
                                       float *dw, long l0, long l1, int s0, int s1, int co0, int co1) {
     const long seg = (long)g->kw * g->cin;
     // Segment lengths are multiples of 16 (the larger tiles need multiples of 48), or of 3 for
     // a first layer on 1 or 3 channels (3×3 kernel): tiles of 3 rows.
     const int wide = seg % 48 == 0, tiny = seg % 16 != 0;
-    for (int co = co0; co < co1; co += 64) {
-        const int nv = (co1 - co) >= 64 ? 4 : (co1 - co) / 16;
+    for (int co = co0; co < co1; co += DK_CONV_CHANNEL_BLOCK) {
+        const int nv = (co1 - co) >= DK_CONV_CHANNEL_BLOCK ? 4 : (co1 - co) / 16;
         for (int s = s0; s < s1; s++) {
             if (tiny) {
                 switch (nv) {

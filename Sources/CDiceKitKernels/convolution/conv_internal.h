@@ -1,10 +1,11 @@
-// Shared by the direct convolution kernel files (conv_kernels.c for AVX-512, conv_kernels_avx2.c):
-// the padded-grid addressing of conv_kernels.c's header comment, the K blocking rule, and the
-// AVX2 entry points that conv_kernels.c dispatches to. Not part of the public header.
+// Shared by the direct convolution kernel files (conv_avx512.c for AVX-512, conv_avx2.c):
+// the padded-grid addressing of conv_avx512.c's header comment, the K blocking rule, and the
+// AVX2 entry points that conv_avx512.c dispatches to. Not part of the public header.
 #ifndef DK_CONV_KERNELS_INTERNAL_H
 #define DK_CONV_KERNELS_INTERNAL_H
 
-#include "CDiceKernels.h"
+#include "dk_convolution.h"
+#include "dk_dispatch.h"
 
 /// Float offset in the padded sample of segment s = kz·kh + ky.
 static inline long dk_conv_segment_offset(const dk_conv_geometry *g, int s) {
@@ -29,7 +30,7 @@ static inline int dk_conv_segments_per_block(const dk_conv_geometry *g, long seg
     return segment_bytes >= budget ? 1 : (int)(budget / segment_bytes);
 }
 
-/// The AVX2 + FMA forward pass (conv_kernels_avx2.c); arguments as dk_conv_forward_f32.
+/// The AVX2 + FMA forward pass (conv_avx2.c); arguments as dk_conv_forward_f32.
 void dk_conv_forward_avx2(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
                           float *y, long q0, long q1);
 

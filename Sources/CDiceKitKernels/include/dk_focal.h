@@ -7,9 +7,15 @@
 extern "C" {
 #endif
 
+/// Floats per step of the focal kernel: the channel count C must divide it.
+#define DK_FOCAL_LANES 16
+
+/// The largest whole γ the focal kernel (and the Swift passes' σ^γ by multiplication) takes.
+#define DK_FOCAL_MAX_WHOLE_GAMMA 8
+
 /// The sigmoid focal loss over `positions` channels-last positions of C channels with integer
-/// labels (g_k = label == k + label_offset), AVX-512 only, C in {1, 2, 4, 8, 16}, γ a whole number
-/// 0…8. Per element, with weight w1[k] (target 1) or w0[k] (target 0): the value w·F·bce is added
+/// labels (g_k = label == k + label_offset), AVX-512 only, C dividing DK_FOCAL_LANES (1, 2, 4, 8, 16),
+/// γ a whole number 0…DK_FOCAL_MAX_WHOLE_GAMMA. Per element, with weight w1[k] (target 1) or w0[k] (target 0): the value w·F·bce is added
 /// to sums[k] and F to sums[C + k] (Double); grad (nullable) receives scale·dℓ/dz.
 /// Returns 0, touching nothing, when the CPU or the arguments do not fit (the caller falls back).
 int dk_focal_sigmoid_labels_f32(const float *x, const int32_t *labels, long positions, int C, int label_offset,

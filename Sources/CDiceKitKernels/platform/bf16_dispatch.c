@@ -1,4 +1,4 @@
-// Run-time dispatch of the bfloat16 kernels (conv_kernels_bf16.c), apart from the Float levels
+// Run-time dispatch of the bfloat16 kernels (conv_bf16.c), apart from the Float levels
 // of cpu_dispatch.c: a CPU either has a bfloat16 dot-product instruction or not, independently
 // of the Float level in use. Detected once under pthread_once (thread-safe), from CPUID and XCR0:
 //   AVX512-BF16  CPUID.(7,1):EAX[5] (vdpbf16ps), with AVX-512 F/BW/VL usable (XCR0 bits 5–7)
@@ -8,7 +8,9 @@
 // The AMX level is detected and named so that tile kernels can be added; none exists yet, so
 // the AMX level runs the AVX512-BF16 kernels (and records that level as the one that ran).
 
-#include "CDiceKernels.h"
+#include "dk_bf16.h"
+#include "dk_dispatch.h"
+#include "dk_platform.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #if defined(__linux__) && defined(__x86_64__)
@@ -23,7 +25,7 @@ static pthread_once_t bf16_once = PTHREAD_ONCE_INIT;
 /// Written once inside pthread_once, which orders it before every reader's return from it.
 static dk_bf16_level bf16_detected = DK_BF16_NONE;
 static int amx_permission = -1;
-static _Atomic int bf16_forced = -1;
+static _Atomic int bf16_forced = DK_BF16_AUTOMATIC;
 
 static void detect_bf16(void) {
     dk_cpuid_regs r0 = {0}, r1 = {0};
@@ -64,7 +66,7 @@ dk_bf16_level dk_bf16_level_in_use(void) {
 
 int dk_force_bf16(int level) {
     if (level < 0) {
-        atomic_store_explicit(&bf16_forced, -1, memory_order_relaxed);
+        atomic_store_explicit(&bf16_forced, DK_BF16_AUTOMATIC, memory_order_relaxed);
         return 0;
     }
     if (level > (int)dk_bf16_detected()) return -1;

@@ -1,0 +1,68 @@
+// bfloat16 conversion and the AVX512-BF16 direct convolutions (convolution/conv_bf16.c), with
+// their own levels (platform/bf16_dispatch.c); reached from Sources/DiceKit/Support/BFloat16.swift
+// and Sources/DiceKit/Convolution/BFloat16Convolution.swift.
+#ifndef DK_BF16_H
+#define DK_BF16_H
+
+#include <stdint.h>
+#include "dk_convolution.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// The bfloat16 levels: none, AVX512-BF16 (vdpbf16ps), AMX-BF16 (tiles, permission granted).
+typedef enum {
+    DK_BF16_AUTOMATIC = -1, ///< dk_force_bf16: no forced level (the detected one is used)
+    DK_BF16_NONE = 0,      ///< no bfloat16 dot product: bfloat16 requests run in Float
+    DK_BF16_AVX512 = 1,    ///< AVX512-BF16 with AVX-512 F/BW/VL
+    DK_BF16_AMX = 2        ///< AMX-BF16 + AMX-TILE, tile data permitted by the kernel (no tile kernel yet: runs level 1)
+} dk_bf16_level;
+
+/// The best bfloat16 level of this CPU, detected once (pthread_once); requests the AMX tile
+/// permission once when the CPU has AMX.
+dk_bf16_level dk_bf16_detected(void);
+
+/// 1 when the AMX tile-data permission was granted, 0 when refused, -1 when never asked (no AMX).
+int dk_amx_permission(void);
+
+/// The level in use: the forced one, else the detected one; NONE when the Float level in use is below AVX-512.
+dk_bf16_level dk_bf16_level_in_use(void);
+
+/// Forces a bfloat16 level (DK_BF16_AUTOMATIC, -1: automatic). Returns -1 (and changes nothing) above the detected level.
+int dk_force_bf16(int level);
+
+/// Round-to-nearest-even Float → bfloat16 bits (NaN stays NaN, quiet; subnormals rounded, not flushed).
+void dk_f32_to_bf16(const float *src, uint16_t *dst, long n);
+
+/// bfloat16 bits → Float (exact).
+void dk_bf16_to_f32(const uint16_t *src, float *dst, long n);
+
+/// Packs the [kd·kh·kw·cin, cout] Float kernel (kw·cin even) as bfloat16 row pairs:
+/// packed[(k/2)·cout·2 + 2·co + (k mod 2)] = w[k][co].
+void dk_bf16_pack_weight(const dk_conv_geometry *g, const float *w, uint16_t *packed);
+
+/// y = conv(xp, w) (+ bias) at output positions [q0, q1) of one sample as dk_conv_forward_f32,
+/// with `xp` the padded sample in bfloat16 (cin a multiple of 16) and `wp` the packed kernel.
+void dk_conv_forward_bf16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias,
+                          float *y, long q0, long q1);
+
+/// xq[p][c] = (xp[p][c], xp[p + 1][c]) for the `positions` positions of a padded bfloat16 sample
+/// (the last pairs with 0).
+void dk_bf16_pack_pairs(const dk_conv_geometry *g, const uint16_t *xp, uint16_t *xq, long positions);
+
+/// dyp[line][x/2][co] = (dy[line][x][co], dy[line][x + 1][co]) in bfloat16, 0 past an odd width.
+void dk_bf16_pack_gradient(const dk_conv_geometry *g, const float *dy, uint16_t *dyp);
+
+/// dw[kernel rows r0..<r1 (multiples of 16), co0..<co1 (co0 a multiple of DK_CONV_CHANNEL_BLOCK)]
+/// += Σ over every output position of `samples` samples,
+/// from the pair-packed inputs `xq` (`xq_stride` elements apart) and packed gradients `dyp`
+/// (`dy_stride` apart); the summation order of each element depends on the geometry only.
+void dk_conv_weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, const uint16_t *dyp,
+                              long dy_stride, long samples, float *dw, long r0, long r1, int co0, int co1);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

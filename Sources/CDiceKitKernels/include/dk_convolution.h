@@ -1,0 +1,50 @@
+// The direct Float convolution kernels (convolution/: AVX-512 and AVX2 + FMA variants, chosen by
+// the entry points from the level in use), reached from Sources/DiceKit/Convolution
+// (DirectConvolution.swift, ConvEngine.swift).
+#ifndef DK_CONVOLUTION_H
+#define DK_CONVOLUTION_H
+
+#include "dk_limits.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// A direct convolution (convolution/conv_avx512.c for AVX-512, conv_avx2.c for AVX2): stride 1,
+/// no dilation, one group, `cout` a multiple of DK_CONV_CHANNEL_MULTIPLE, `cin` a multiple of it
+/// or kw·cin a multiple of 3, on one zero-padded channels-last sample of extents
+/// (od + kd − 1, hp, wp).
+typedef struct {
+    long hp, wp;           ///< padded rows and columns of the input (per depth slice)
+    long od, oh, ow;       ///< output extents
+    int kd, kh, kw;        ///< kernel extents
+    int cin, cout;         ///< channels
+    long weight_block;     ///< bytes of weights one K block of the forward pass may hold (0: 128 KiB);
+                           ///< DiceKit derives it from L1d (Convolution/ConvBlocking.swift)
+    int relu;              ///< forward: 1 stores max(0, y) in the output pass, NaN kept (evaluation-mode fusion)
+} dk_conv_geometry;
+
+/// y = conv(xp, w) (+ bias) at output positions [q0, q1) of one sample, q = (z·oh + y)·ow + x.
+/// `y` is the sample's [od, oh, ow, cout] output, `w` the [kd, kh, kw, cin, cout] kernel, `bias`
+/// [cout] or NULL. `xp` must be readable for kw + 24 positions past the padded sample (zeros;
+/// callers provide kw + DK_CONV_SLACK_POSITIONS).
+void dk_conv_forward_f32(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
+                         float *y, long q0, long q1);
+
+/// dw[kd·kh·kw·cin, cout] += the weight gradient from output lines [l0, l1) of one sample
+/// (line l = z·oh + y), with `dy` the sample's [od, oh, ow, cout] output gradient.
+void dk_conv_weight_grad_f32(const dk_conv_geometry *g, const float *xp, const float *dy, float *dw, long l0, long l1);
+
+/// dw += the weight gradient of kernel segments [s0, s1) (segment = kz·kh + ky: rows
+/// [s·kw·cin, (s + 1)·kw·cin)) and output channels [co0, co1) (co0 a multiple of DK_CONV_CHANNEL_BLOCK), over every
+/// output line of `samples` samples: padded inputs `xp_stride` floats apart, output gradients
+/// od·oh·ow·cout apart. Disjoint blocks can run in parallel into one dw (small images, where a
+/// per-sample accumulator would be streamed once per sample).
+void dk_conv_weight_grad_block_f32(const dk_conv_geometry *g, const float *xp, long xp_stride, const float *dy, long samples,
+                                   float *dw, int s0, int s1, int co0, int co1);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
