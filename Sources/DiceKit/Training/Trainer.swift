@@ -39,11 +39,11 @@ public final class Trainer {
         self.configuration = configuration
         model.precision = configuration.precision
         switch configuration.optimizer {
-        case .adam: optimizer = Adam<Float>(learningRate: configuration.learningRate, weightDecay: configuration.weightDecay)
-        case .adamw: optimizer = AdamW<Float>(learningRate: configuration.learningRate, weightDecay: configuration.weightDecay)
+        case .adam: optimizer = try Adam<Float>(learningRate: configuration.learningRate, weightDecay: configuration.weightDecay)
+        case .adamw: optimizer = try AdamW<Float>(learningRate: configuration.learningRate, weightDecay: configuration.weightDecay)
         case .sgd:
-            optimizer = SGD<Float>(learningRate: configuration.learningRate, momentum: configuration.momentum,
-                                   weightDecay: configuration.weightDecay, nesterov: configuration.momentum > 0)
+            optimizer = try SGD<Float>(learningRate: configuration.learningRate, momentum: configuration.momentum,
+                                       weightDecay: configuration.weightDecay, nesterov: configuration.momentum > 0)
         }
         loss = configuration.loss.loss(classes: model.configuration.classes)
     }

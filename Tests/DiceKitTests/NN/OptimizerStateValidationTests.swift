@@ -5,10 +5,10 @@ import XCTest
 @testable import DiceKit
 
 final class OptimizerStateValidationTests: XCTestCase {
-    private func adamState() -> (SafetensorsFile, [Parameter<Double>]) {
+    private func adamState() throws -> (SafetensorsFile, [Parameter<Double>]) {
         let parameters = [Parameter<Double>(name: "w", value: Tensor([1, 2]))]
         parameters[0].gradient = Tensor([1, 1])
-        let adam = Adam<Double>()
+        let adam = try Adam<Double>()
         adam.step(parameters)
         return (adam.stateDict(), parameters)
     }
@@ -23,7 +23,7 @@ final class OptimizerStateValidationTests: XCTestCase {
     }
 
     func testStepCounterMustBeOneWholeNumberInRange() throws {
-        let (state, parameters) = adamState()
+        let (state, parameters) = try adamState()
         for (tensor, fragment) in [
             (try SafetensorsTensor(integers: [-1], shape: []), "'step' is -1"),
             (try SafetensorsTensor(integers: [Int.max], shape: []), "'step' is \(Int.max)"),
@@ -39,7 +39,7 @@ final class OptimizerStateValidationTests: XCTestCase {
     }
 
     func testValuesMustBeFiniteAndSecondMomentsNonNegative() throws {
-        let (state, parameters) = adamState()
+        let (state, parameters) = try adamState()
         var negative = state
         negative.setTensor(Tensor<Double>([0.5, -1]), named: "w.exp_avg_sq")
         assertRejects(negative, parameters, mentioning: "'w.exp_avg_sq' element 1 is -1.0")
@@ -52,7 +52,7 @@ final class OptimizerStateValidationTests: XCTestCase {
     }
 
     func testShapesAndNamesAreCheckedAgainstTheParameters() throws {
-        let (state, parameters) = adamState()
+        let (state, parameters) = try adamState()
         var wrongShape = state
         wrongShape.setTensor(Tensor<Double>(shape: [2, 1], repeating: 0), named: "w.exp_avg")
         assertRejects(wrongShape, parameters, mentioning: "'w.exp_avg' has shape [2, 1]")

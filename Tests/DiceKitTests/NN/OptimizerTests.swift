@@ -36,23 +36,23 @@ final class OptimizerTests: XCTestCase {
     }
 
     func testSGDMatchesPyTorch() throws {
-        try assertMatches("sgd", SGD<Double>(learningRate: 0.1))
-        try assertMatches("sgd_momentum", SGD<Double>(learningRate: 0.05, momentum: 0.9, dampening: 0.1, weightDecay: 0.01))
-        try assertMatches("sgd_nesterov", SGD<Double>(learningRate: 0.05, momentum: 0.9, weightDecay: 0.01, nesterov: true))
+        try assertMatches("sgd", try SGD<Double>(learningRate: 0.1))
+        try assertMatches("sgd_momentum", try SGD<Double>(learningRate: 0.05, momentum: 0.9, dampening: 0.1, weightDecay: 0.01))
+        try assertMatches("sgd_nesterov", try SGD<Double>(learningRate: 0.05, momentum: 0.9, weightDecay: 0.01, nesterov: true))
     }
 
     func testAdamAndAdamWMatchPyTorch() throws {
-        let adam = Adam<Double>(learningRate: 0.01, weightDecay: 0.05)
+        let adam = try Adam<Double>(learningRate: 0.01, weightDecay: 0.05)
         try assertMatches("adam", adam)
         let state = adam.stateDict()
         assertClose(try state.tensor(named: "p0.exp_avg", as: Double.self), try tensor("adam.p0.exp_avg"), rtol: 1e-12)
         assertClose(try state.tensor(named: "p0.exp_avg_sq", as: Double.self), try tensor("adam.p0.exp_avg_sq"), rtol: 1e-12)
-        try assertMatches("adamw", AdamW<Double>(learningRate: 0.01, beta1: 0.8, beta2: 0.99, epsilon: 1e-6, weightDecay: 0.1))
+        try assertMatches("adamw", try AdamW<Double>(learningRate: 0.01, beta1: 0.8, beta2: 0.99, epsilon: 1e-6, weightDecay: 0.1))
     }
 
     func testFloatAdamTracksDouble() throws {
         let parameters = ["p0", "p1"].map { Parameter<Float>(name: $0, value: (try! tensor("init.\($0)")).converted()) }
-        let adam = Adam<Float>(learningRate: 0.01, weightDecay: 0.05)
+        let adam = try Adam<Float>(learningRate: 0.01, weightDecay: 0.05)
         for _ in 0..<6 {
             for p in parameters {
                 let (w, t) = (try tensor("weight.\(p.name)").converted(to: Float.self), try tensor("target.\(p.name)").converted(to: Float.self))
@@ -65,18 +65,18 @@ final class OptimizerTests: XCTestCase {
 
     /// Three steps, export, restore into a fresh optimiser, three more: equals six straight steps.
     func testStateExportAndRestoreResumesExactly() throws {
-        let makers: [() -> any Optimizer<Double>] = [
-            { SGD(learningRate: 0.05, momentum: 0.9, weightDecay: 0.01, nesterov: true) },
-            { Adam(learningRate: 0.01, weightDecay: 0.05) },
-            { AdamW(learningRate: 0.01, beta1: 0.8, beta2: 0.99, epsilon: 1e-6, weightDecay: 0.1) },
+        let makers: [() throws -> any Optimizer<Double>] = [
+            { try SGD(learningRate: 0.05, momentum: 0.9, weightDecay: 0.01, nesterov: true) },
+            { try Adam(learningRate: 0.01, weightDecay: 0.05) },
+            { try AdamW(learningRate: 0.01, beta1: 0.8, beta2: 0.99, epsilon: 1e-6, weightDecay: 0.1) },
         ]
         for make in makers {
-            let straight = try run(make())
-            let first = make()
+            let straight = try run(try make())
+            let first = try make()
             let halfway = try run(first, steps: 3)
             let path = try temporaryDirectory(self).appendingPathComponent("opt.safetensors").path
             try first.stateDict().write(to: path)
-            let second = make()
+            let second = try make()
             try second.loadState(SafetensorsFile.read(contentsOf: path), parameters: halfway)
             XCTAssertEqual(second.stepCount, 3)
             let resumed = try run(second, steps: 3, from: halfway)
@@ -87,7 +87,7 @@ final class OptimizerTests: XCTestCase {
     func testLoadStateRejectsForeignOrMismatchedState() throws {
         let parameters = [Parameter<Double>(name: "w", value: Tensor([1, 2]))]
         parameters[0].gradient = Tensor([1, 1])
-        let adam = Adam<Double>()
+        let adam = try Adam<Double>()
         adam.step(parameters)
         let state = adam.stateDict()
         XCTAssertThrowsError(try SGD<Double>(learningRate: 1, momentum: 0.9).loadState(state, parameters: parameters)) {

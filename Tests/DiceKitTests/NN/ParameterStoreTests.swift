@@ -6,7 +6,7 @@ import XCTest
 final class ParameterStoreTests: XCTestCase {
     func testStateDictRoundTripsThroughSafetensors() throws {
         let store = ParameterStore<Float>()
-        let norm = BatchNorm<Float>(channels: 2)
+        let norm = try BatchNorm<Float>(channels: 2)
         store.register(norm, prefix: "bn")
         store.register(Parameter(name: "head.weight", value: Tensor([1, 2, 3])))
         _ = try norm.forward(Tensor(shape: [2, 1, 1, 2], scalars: [1, 2, 3, 5]), mode: .training)
@@ -17,7 +17,7 @@ final class ParameterStoreTests: XCTestCase {
         XCTAssertEqual(file.tensors["bn.running_mean"]?.dtype, .float32)
 
         let other = ParameterStore<Float>()
-        let otherNorm = BatchNorm<Float>(channels: 2)
+        let otherNorm = try BatchNorm<Float>(channels: 2)
         other.register(otherNorm, prefix: "bn")
         other.register(Parameter(name: "head.weight", value: Tensor([0, 0, 0])))
         try other.load(file)

@@ -28,13 +28,18 @@ public final class SGD<Scalar: BLASScalar>: Optimizer {
 
     /// An SGD optimiser.
     ///
-    /// - Precondition: learningRate ≥ 0, momentum ≥ 0, weightDecay ≥ 0; Nesterov needs
-    ///   momentum > 0 and dampening 0 (as in PyTorch).
+    /// - Throws: `DiceKitError.invalidOption` unless learningRate ≥ 0, momentum ≥ 0 and
+    ///   weightDecay ≥ 0, or when Nesterov is asked for without momentum > 0 and dampening 0
+    ///   (as in PyTorch).
     public init(learningRate: Double, momentum: Double = 0, dampening: Double = 0,
-                weightDecay: Double = 0, nesterov: Bool = false) {
-        precondition(learningRate >= 0 && momentum >= 0 && weightDecay >= 0,
-                     "SGD: learningRate \(learningRate), momentum \(momentum), weightDecay \(weightDecay) must be ≥ 0")
-        precondition(!nesterov || (momentum > 0 && dampening == 0), "SGD: Nesterov needs momentum > 0 and dampening 0")
+                weightDecay: Double = 0, nesterov: Bool = false) throws {
+        try requireOption(learningRate >= 0, "SGD learning rate", learningRate, expected: "≥ 0")
+        try requireOption(momentum >= 0, "SGD momentum", momentum, expected: "≥ 0")
+        try requireOption(weightDecay >= 0, "SGD weight decay", weightDecay, expected: "≥ 0")
+        if nesterov {
+            try requireOption(momentum > 0, "SGD momentum", momentum, expected: "> 0 with Nesterov momentum")
+            try requireOption(dampening == 0, "SGD dampening", dampening, expected: "0 with Nesterov momentum")
+        }
         self.learningRate = learningRate
         self.momentum = momentum
         self.dampening = dampening
