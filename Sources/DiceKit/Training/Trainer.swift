@@ -57,7 +57,7 @@ public final class Trainer {
     ///   if the run diverges before it writes one of its own (default nil).
     public func resume(from checkpoint: TrainingCheckpoint, path: String? = nil) throws {
         try model.parameters.load(checkpoint.model)
-        try optimizer.loadState(checkpoint.optimizerState, parameters: model.parameters.trainable)
+        try optimizer.loadState(OptimizerState(checkpoint.optimizerState), parameters: model.parameters.trainable)
         history = checkpoint.history
         resumedFrom = path
     }
@@ -290,7 +290,7 @@ public final class Trainer {
     public func saveCheckpoint(to path: String, epoch: Int) throws {
         var modelFile = model.parameters.stateDict(metadata: model.configuration.metadata)
         modelFile.metadata["loss"] = configuration.loss.rawValue
-        let checkpoint = TrainingCheckpoint(model: modelFile, optimizerState: optimizer.stateDict(), epoch: epoch,
+        let checkpoint = TrainingCheckpoint(model: modelFile, optimizerState: optimizer.stateDict().safetensors, epoch: epoch,
                                             history: history.filter { $0.epoch <= epoch },
                                             options: configuration.recordedOptions)
         try AtomicFile.write(checkpoint.file.encode(), to: path) { stage in

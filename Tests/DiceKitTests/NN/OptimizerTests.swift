@@ -44,7 +44,7 @@ final class OptimizerTests: XCTestCase {
     func testAdamAndAdamWMatchPyTorch() throws {
         let adam = try Adam<Double>(learningRate: 0.01, weightDecay: 0.05)
         try assertMatches("adam", adam)
-        let state = adam.stateDict()
+        let state = adam.stateDict().safetensors
         assertClose(try state.tensor(named: "p0.exp_avg", as: Double.self), try tensor("adam.p0.exp_avg"), rtol: 1e-12)
         assertClose(try state.tensor(named: "p0.exp_avg_sq", as: Double.self), try tensor("adam.p0.exp_avg_sq"), rtol: 1e-12)
         try assertMatches("adamw", try AdamW<Double>(learningRate: 0.01, beta1: 0.8, beta2: 0.99, epsilon: 1e-6, weightDecay: 0.1))
@@ -75,9 +75,9 @@ final class OptimizerTests: XCTestCase {
             let first = try make()
             let halfway = try run(first, steps: 3)
             let path = try temporaryDirectory(self).appendingPathComponent("opt.safetensors").path
-            try first.stateDict().write(to: path)
+            try first.stateDict().safetensors.write(to: path)
             let second = try make()
-            try second.loadState(SafetensorsFile.read(contentsOf: path), parameters: halfway)
+            try second.loadState(OptimizerState(SafetensorsFile.read(contentsOf: path)), parameters: halfway)
             XCTAssertEqual(second.stepCount, 3)
             let resumed = try run(second, steps: 3, from: halfway)
             for (a, b) in zip(resumed, straight) { XCTAssertEqual(a.value, b.value, "\(type(of: first))") }
@@ -97,9 +97,9 @@ final class OptimizerTests: XCTestCase {
         XCTAssertThrowsError(try Adam<Double>().loadState(state, parameters: [Parameter(name: "w", value: Tensor([1, 2, 3]))])) {
             guard case DiceKitError.shape = $0 else { return XCTFail("\($0)") }
         }
-        var noStep = state
+        var noStep = state.safetensors
         noStep.tensors["step"] = nil
-        XCTAssertThrowsError(try Adam<Double>().loadState(noStep, parameters: parameters))
+        XCTAssertThrowsError(try Adam<Double>().loadState(OptimizerState(noStep), parameters: parameters))
     }
 
     func testClipGradientNormMatchesPyTorch() throws {

@@ -31,11 +31,11 @@ public final class Adam<Scalar: BLASScalar>: Optimizer {
     public var stepCount: Int { core.stepCount }
     /// One Adam update of every trainable parameter in `parameters`.
     public func step(_ parameters: [Parameter<Scalar>]) { withFlushToZero { core.step(parameters) } }
-    /// "<name>.exp_avg", "<name>.exp_avg_sq", "step", metadata "optimizer": "adam".
-    public func stateDict() -> SafetensorsFile { core.stateDict(kind: Self.kind) }
+    /// "<name>.exp_avg", "<name>.exp_avg_sq", the step count, kind "adam".
+    public func stateDict() -> OptimizerState<Scalar> { core.stateDict(kind: Self.kind) }
     /// Restores `stateDict()` output; see `Optimizer.loadState(_:parameters:)`.
-    public func loadState(_ file: SafetensorsFile, parameters: [Parameter<Scalar>]) throws {
-        try core.loadState(file, kind: Self.kind, parameters: parameters)
+    public func loadState(_ state: OptimizerState<Scalar>, parameters: [Parameter<Scalar>]) throws {
+        try core.loadState(state, kind: Self.kind, parameters: parameters)
     }
 }
 
@@ -63,11 +63,11 @@ public final class AdamW<Scalar: BLASScalar>: Optimizer {
     public var stepCount: Int { core.stepCount }
     /// One AdamW update of every trainable parameter in `parameters`.
     public func step(_ parameters: [Parameter<Scalar>]) { withFlushToZero { core.step(parameters) } }
-    /// "<name>.exp_avg", "<name>.exp_avg_sq", "step", metadata "optimizer": "adamw".
-    public func stateDict() -> SafetensorsFile { core.stateDict(kind: Self.kind) }
+    /// "<name>.exp_avg", "<name>.exp_avg_sq", the step count, kind "adamw".
+    public func stateDict() -> OptimizerState<Scalar> { core.stateDict(kind: Self.kind) }
     /// Restores `stateDict()` output; see `Optimizer.loadState(_:parameters:)`.
-    public func loadState(_ file: SafetensorsFile, parameters: [Parameter<Scalar>]) throws {
-        try core.loadState(file, kind: Self.kind, parameters: parameters)
+    public func loadState(_ state: OptimizerState<Scalar>, parameters: [Parameter<Scalar>]) throws {
+        try core.loadState(state, kind: Self.kind, parameters: parameters)
     }
 }
 
@@ -127,17 +127,17 @@ final class AdamCore<Scalar: BLASScalar> {
         }
     }
 
-    func stateDict(kind: String) -> SafetensorsFile {
+    func stateDict(kind: String) -> OptimizerState<Scalar> {
         var slots = OptimizerSlots<Scalar>([])
         slots.slots["exp_avg"] = first
         slots.slots["exp_avg_sq"] = second
-        return slots.encode(kind: kind, step: stepCount, metadata: [
+        return slots.encode(kind: kind, step: stepCount, settings: [
             "lr": "\(learningRate)", "betas": "\(beta1),\(beta2)", "eps": "\(epsilon)", "weight_decay": "\(weightDecay)",
         ])
     }
 
-    func loadState(_ file: SafetensorsFile, kind: String, parameters: [Parameter<Scalar>]) throws {
-        let (slots, step) = try OptimizerSlots<Scalar>.decode(file, kind: kind, slotNames: ["exp_avg_sq", "exp_avg"],
+    func loadState(_ state: OptimizerState<Scalar>, kind: String, parameters: [Parameter<Scalar>]) throws {
+        let (slots, step) = try OptimizerSlots<Scalar>.decode(state, kind: kind, slotNames: ["exp_avg_sq", "exp_avg"],
                                                               parameters: parameters)
         let (m, v) = (slots.slots["exp_avg"] ?? [:], slots.slots["exp_avg_sq"] ?? [:])
         guard Set(m.keys) == Set(v.keys) else {

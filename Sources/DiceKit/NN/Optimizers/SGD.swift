@@ -80,18 +80,18 @@ public final class SGD<Scalar: BLASScalar>: Optimizer {
         }
     }
 
-    /// "<name>.momentum_buffer" per parameter, "step", metadata "optimizer": "sgd".
-    public func stateDict() -> SafetensorsFile {
+    /// "<name>.momentum_buffer" per parameter, the step count, kind "sgd".
+    public func stateDict() -> OptimizerState<Scalar> {
         var slots = OptimizerSlots<Scalar>([])
         slots.slots["momentum_buffer"] = buffers
-        return slots.encode(kind: Self.kind, step: stepCount, metadata: [
+        return slots.encode(kind: Self.kind, step: stepCount, settings: [
             "lr": "\(learningRate)", "momentum": "\(momentum)", "weight_decay": "\(weightDecay)", "nesterov": "\(nesterov)",
         ])
     }
 
     /// Restores `stateDict()` output; see `Optimizer.loadState(_:parameters:)`.
-    public func loadState(_ file: SafetensorsFile, parameters: [Parameter<Scalar>]) throws {
-        let (slots, step) = try OptimizerSlots<Scalar>.decode(file, kind: Self.kind, slotNames: ["momentum_buffer"], parameters: parameters)
+    public func loadState(_ state: OptimizerState<Scalar>, parameters: [Parameter<Scalar>]) throws {
+        let (slots, step) = try OptimizerSlots<Scalar>.decode(state, kind: Self.kind, slotNames: ["momentum_buffer"], parameters: parameters)
         buffers = slots.slots["momentum_buffer"] ?? [:]
         stepCount = step
     }
