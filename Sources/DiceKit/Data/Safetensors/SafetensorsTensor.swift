@@ -15,14 +15,12 @@ public struct SafetensorsTensor: Sendable, Equatable {
 
     /// Wraps raw little-endian bytes.
     ///
-    /// - Throws: `DiceKitError.shape` when an extent is negative or `data.count` is not
-    ///   `count × dtype.size`.
+    /// - Throws: `SafetensorsError.invalidShape` when an extent is negative or the element count
+    ///   overflows; `SafetensorsError.byteCount` when `data.count` is not `count × dtype.size`.
     public init(dtype: SafetensorsDType, shape: [Int], data: [UInt8]) throws {
-        guard let count = Tensor<Float>.elementCount(shape) else {
-            throw DiceKitError.shape("invalid shape \(shape): extents must be ≥ 0 and their product must fit in Int")
-        }
+        guard let count = Tensor<Float>.elementCount(shape) else { throw SafetensorsError.invalidShape(shape) }
         guard count.multipliedReportingOverflow(by: dtype.size) == (data.count, false) else {
-            throw DiceKitError.shape("shape \(shape) of \(dtype.rawValue) needs \(count) × \(dtype.size) bytes, got \(data.count)")
+            throw SafetensorsError.byteCount(shape: shape, dtype: dtype, actualBytes: data.count)
         }
         self.dtype = dtype
         self.shape = shape
