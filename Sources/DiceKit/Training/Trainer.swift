@@ -244,7 +244,7 @@ public final class Trainer {
         let value = Double(result.value)
         guard value.isFinite else { return StepOutcome(loss: value, nonFinite: ("loss", value)) }
         try model.backward(result.gradient!)
-        let norm = clipGradientNorm(model.parameters.trainable, maxNorm: configuration.gradientClip ?? .greatestFiniteMagnitude)
+        let norm = try clipGradientNorm(model.parameters.trainable, maxNorm: configuration.gradientClip ?? .greatestFiniteMagnitude)
         guard norm.isFinite else { return StepOutcome(loss: value, nonFinite: ("gradient norm", norm)) }
         optimizer.step(model.parameters.trainable)
         return StepOutcome(loss: value)

@@ -50,6 +50,11 @@ final class OptionValidationTests: XCTestCase {
         assertRejects(try SGD<Float>(learningRate: 0.1, momentum: 0.9, dampening: 0.1, nesterov: true), "SGD dampening",
                       "option error: SGD dampening 0.1; expected 0 with Nesterov momentum")
         XCTAssertNoThrow(try SGD<Float>(learningRate: 0.1, momentum: 0.9, nesterov: true))
+        let parameters = [Parameter<Float>(name: "w", value: Tensor([1, 2]))]
+        assertRejects(try clipGradientNorm(parameters, maxNorm: 0), "gradient clipping max norm",
+                      "option error: gradient clipping max norm 0.0; expected > 0")
+        assertRejects(try clipGradientNorm(parameters, maxNorm: .nan), "gradient clipping max norm",
+                      "option error: gradient clipping max norm nan; expected > 0")
     }
 
     /// A network whose first convolution computes no input gradient returns nil from backward,

@@ -11,7 +11,7 @@
 /// ```
 /// store.zeroGradients()
 /// … forward, loss, backward (layers accumulate into each parameter's gradient) …
-/// clipGradientNorm(store.trainable, maxNorm: 12)          // optional
+/// try clipGradientNorm(store.trainable, maxNorm: 12)      // optional
 /// optimizer.learningRate = schedule.learningRate(base: 1e-3, step: epoch)
 /// optimizer.step(store.trainable)
 /// ```
