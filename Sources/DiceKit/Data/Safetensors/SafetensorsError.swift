@@ -26,6 +26,9 @@ public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertibl
     /// A tensor's bytes are not `count × dtype.size` for its shape (as `NPYError.truncated` /
     /// `.trailingData` for a `.npy` array).
     case byteCount(shape: [Int], dtype: SafetensorsDType, actualBytes: Int)
+    /// Integers cannot be stored with `dtype`: `value` does not fit it, or (value nil) it is not
+    /// an integer dtype (as `NPYError.conversion` for a `.npy` array).
+    case unencodableInteger(value: Int?, dtype: SafetensorsDType)
 
     /// One line: what is wrong and what was expected.
     public var description: String {
@@ -46,6 +49,9 @@ public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertibl
         case .byteCount(let shape, let dtype, let actual):
             let count = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue }
             return "shape \(shape) of \(dtype.rawValue) needs \(count) × \(dtype.size) bytes, got \(actual)"
+        case .unencodableInteger(let value?, let dtype): return "integer \(value) does not fit dtype \(dtype.rawValue)"
+        case .unencodableInteger(nil, let dtype):
+            return "integers cannot be stored with dtype \(dtype.rawValue); expected an integer dtype"
         }
     }
 }

@@ -37,8 +37,8 @@ public struct SafetensorsTensor: Sendable, Equatable {
     /// Integers (labels, counters such as BatchNorm's `num_batches_tracked`) with an integer dtype.
     ///
     /// - Parameter dtype: default I64, PyTorch's `torch.long`.
-    /// - Throws: `DiceKitError.value` when a value does not fit the dtype or the dtype is not an
-    ///   integer type; `DiceKitError.shape` when the count does not match the shape.
+    /// - Throws: `SafetensorsError.unencodableInteger` when a value does not fit the dtype or the
+    ///   dtype is not an integer type; `DiceKitError.shape` when the count does not match the shape.
     public init(integers: [Int], shape: [Int], dtype: SafetensorsDType = .int64) throws {
         guard Tensor<Float>.elementCount(shape) == integers.count else {
             throw DiceKitError.shape("shape \(shape) does not hold \(integers.count) integers")
@@ -46,7 +46,7 @@ public struct SafetensorsTensor: Sendable, Equatable {
         var bytes = [UInt8]()
         bytes.reserveCapacity(integers.count * dtype.size)
         func append<I: FixedWidthInteger>(_ value: I?, _ original: Int) throws {
-            guard let value else { throw DiceKitError.value("integer \(original) does not fit dtype \(dtype.rawValue)") }
+            guard let value else { throw SafetensorsError.unencodableInteger(value: original, dtype: dtype) }
             withUnsafeBytes(of: value.littleEndian) { bytes += $0 }
         }
         for value in integers {
@@ -61,7 +61,7 @@ public struct SafetensorsTensor: Sendable, Equatable {
             case .uint64: try append(UInt64(exactly: value), value)
             case .int64: try append(Int64(exactly: value), value)
             case .float16, .bfloat16, .float32, .float64:
-                throw DiceKitError.value("integers cannot be stored with dtype \(dtype.rawValue); expected an integer dtype")
+                throw SafetensorsError.unencodableInteger(value: nil, dtype: dtype)
             }
         }
         try self.init(dtype: dtype, shape: shape, data: bytes)
