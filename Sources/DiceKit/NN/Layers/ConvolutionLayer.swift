@@ -18,7 +18,8 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     public let stride: [Int]
     /// Zero padding of the input.
     public let padding: Padding
-    /// False for a network's first layer, whose input gradient nobody needs.
+    /// False for a network's first layer, whose input gradient nobody needs (`backward` then
+    /// returns nil).
     public var computesInputGradient = true
     /// The convolution arithmetic (default `.float`): `.bfloat16` rounds the operands of the
     /// passes that qualify (see `ComputePrecision`); the parameters stay in `Scalar`.
