@@ -49,7 +49,7 @@ private func unetBenchmark(base: Int, precision: ComputePrecision) -> Benchmark 
         let images = Tensor<Float>.normal([n, size, size, 3], generator: &generator)
         let labels = try LabelMap(shape: [n, size, size], labels: (0..<(n * size * size)).map { _ in Int(generator.next() % 2) })
         let loss = DiceLoss(variant: .dice, activation: .softmax)
-        let optimizer = Adam<Float>(learningRate: 1e-3)
+        let optimizer = try Adam<Float>(learningRate: 1e-3)
         let step = try context.time(warmup: 2, repetitions: 5) {
             model.parameters.zeroGradients()
             let logits = try model.forward(images)

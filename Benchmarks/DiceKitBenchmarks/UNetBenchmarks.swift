@@ -15,7 +15,7 @@ let unetBenchmarks: [Benchmark] = [
         let labels = try LabelMap(shape: [n, size, size],
                                   labels: (0..<(n * size * size)).map { _ in Int(generator.next() % 2) })
         let loss = DiceLoss(variant: .dice, activation: .softmax)
-        let optimizer = Adam<Float>(learningRate: 1e-3)
+        let optimizer = try Adam<Float>(learningRate: 1e-3)
         var stages = [Double](repeating: 0, count: 4)
         var steps = 0
         func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }

@@ -28,14 +28,14 @@ public struct SlidingWindow: Sendable, Equatable {
     ///   lies outside [0, 1), the batch size is < 1 or σ is not positive.
     public init(tile: [Int], overlap: Double = 0.25, batchSize: Int = 4, sigmaScale: Double = 0.125) throws {
         guard !tile.isEmpty, tile.allSatisfy({ (1...65536).contains($0) }) else {
-            throw DiceKitError.option("tile \(tile); expected 1 to 3 extents in 1...65536")
+            throw DiceKitError.invalidOption(name: "tile", value: "\(tile)", expected: "1 to 3 extents in 1...65536")
         }
         guard overlap.isFinite, overlap >= 0, overlap < 1 else {
-            throw DiceKitError.option("overlap \(overlap); expected a fraction in [0, 1)")
+            throw DiceKitError.invalidOption(name: "overlap", value: "\(overlap)", expected: "a fraction in [0, 1)")
         }
-        guard batchSize >= 1 else { throw DiceKitError.option("window batch size \(batchSize); expected ≥ 1") }
+        guard batchSize >= 1 else { throw DiceKitError.invalidOption(name: "window batch size", value: "\(batchSize)", expected: "≥ 1") }
         guard sigmaScale.isFinite, sigmaScale > 0 else {
-            throw DiceKitError.option("sigma scale \(sigmaScale); expected a positive number")
+            throw DiceKitError.invalidOption(name: "sigma scale", value: "\(sigmaScale)", expected: "a positive number")
         }
         (self.tile, self.overlap, self.batchSize, self.sigmaScale) = (tile, overlap, batchSize, sigmaScale)
     }

@@ -85,7 +85,8 @@ public enum LayerMode: Sendable, Equatable {
 /// - `forward(_:mode:)` computes the output and caches what `backward` needs (so a layer is a
 ///   class, one instance per use in the network).
 /// - `backward(_:)` takes d(loss)/d(output) of the last forward call, **adds** d(loss)/d(parameter)
-///   into each parameter's `gradient`, and returns d(loss)/d(input).
+///   into each parameter's `gradient`, and returns d(loss)/d(input), or nil when the layer was
+///   told not to compute it (a network's first convolution).
 /// - `parameters` lists the layer's own parameters and buffers with *local* names ("weight",
 ///   "bias", "running_mean"), in PyTorch's state_dict order; a `ParameterStore` registers them
 ///   under the layer's path ("down.0.1.") — see `ParameterStore.register(_:prefix:)`.
@@ -103,6 +104,8 @@ public protocol Layer<Scalar>: AnyObject {
     func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar>
     /// d(loss)/d(input) of the last forward call; accumulates the parameter gradients.
     ///
+    /// - Returns: d(loss)/d(input), or nil when the layer does not compute it
+    ///   (`ConvolutionLayer.computesInputGradient` false).
     /// - Throws: `DiceKitError.shape` when `outputGradient` does not have the last output's shape.
-    func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>
+    func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>?
 }

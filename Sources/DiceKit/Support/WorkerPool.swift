@@ -30,9 +30,6 @@ import Glibc
 /// Bodies must be independent of one another (no task may wait for another task of the same
 /// call): a call may run entirely on the caller's thread.
 final class WorkerPool: @unchecked Sendable {
-    /// The process-wide pool: one thread fewer than `Parallelism.threadCount` (the caller is one).
-    static var shared: WorkerPool { Parallelism.pool }
-
     /// How long a thread spins for new work (workers) or for the last task (caller) before it
     /// parks: long enough to bridge the gap between back-to-back calls, short enough that an
     /// idle pool costs nothing measurable.

@@ -83,17 +83,4 @@ extension Tensor {
 
     /// Every element multiplied by a scalar.
     public static func * (lhs: Scalar, rhs: Tensor) -> Tensor { rhs.map { lhs * $0 } }
-
-    /// In-place element-wise sum (BLAS axpy, so it runs at full speed even from generic code).
-    ///
-    /// - Precondition: equal shapes.
-    public static func += (lhs: inout Tensor, rhs: Tensor) {
-        precondition(lhs.shape == rhs.shape, "Tensor +=: shapes \(lhs.shape) and \(rhs.shape) differ")
-        guard lhs.count > 0 else { return }
-        lhs.storage.withUnsafeMutableBufferPointer { l in
-            rhs.storage.withUnsafeBufferPointer { r in
-                BLAS.axpy(count: l.count, alpha: 1, x: r.baseAddress!, y: l.baseAddress!)
-            }
-        }
-    }
 }

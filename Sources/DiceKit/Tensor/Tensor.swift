@@ -52,7 +52,7 @@ public struct Tensor<Scalar: BLASScalar>: Equatable, Sendable {
             throw DiceKitError.shape("invalid shape \(shape): extents must be ≥ 0 and their product must fit in Int")
         }
         guard count == scalars.count else {
-            throw DiceKitError.shape("shape \(shape) holds \(count) elements, got \(scalars.count)")
+            throw DiceKitError.elementCount(shape: shape, expected: count, actual: scalars.count)
         }
         self.shape = shape
         self.storage = scalars

@@ -124,7 +124,7 @@ extension Trainer {
             try model.backward(Tensor(shape: output.shape))  // zeros: only the collectives matter
         }
         try buckets.finish()
-        let norm = clipGradientNorm(model.parameters.trainable, maxNorm: configuration.gradientClip ?? .greatestFiniteMagnitude)
+        let norm = try clipGradientNorm(model.parameters.trainable, maxNorm: configuration.gradientClip ?? .greatestFiniteMagnitude)
         guard norm.isFinite else { return StepOutcome(loss: value, nonFinite: ("gradient norm", norm)) }
         optimizer.step(model.parameters.trainable)
         return StepOutcome(loss: value)

@@ -39,11 +39,11 @@ public final class Trainer {
         self.configuration = configuration
         model.precision = configuration.precision
         switch configuration.optimizer {
-        case .adam: optimizer = Adam<Float>(learningRate: configuration.learningRate, weightDecay: configuration.weightDecay)
-        case .adamw: optimizer = AdamW<Float>(learningRate: configuration.learningRate, weightDecay: configuration.weightDecay)
+        case .adam: optimizer = try Adam<Float>(learningRate: configuration.learningRate, weightDecay: configuration.weightDecay)
+        case .adamw: optimizer = try AdamW<Float>(learningRate: configuration.learningRate, weightDecay: configuration.weightDecay)
         case .sgd:
-            optimizer = SGD<Float>(learningRate: configuration.learningRate, momentum: configuration.momentum,
-                                   weightDecay: configuration.weightDecay, nesterov: configuration.momentum > 0)
+            optimizer = try SGD<Float>(learningRate: configuration.learningRate, momentum: configuration.momentum,
+                                       weightDecay: configuration.weightDecay, nesterov: configuration.momentum > 0)
         }
         loss = configuration.loss.loss(classes: model.configuration.classes)
     }
@@ -57,7 +57,7 @@ public final class Trainer {
     ///   if the run diverges before it writes one of its own (default nil).
     public func resume(from checkpoint: TrainingCheckpoint, path: String? = nil) throws {
         try model.parameters.load(checkpoint.model)
-        try optimizer.loadState(checkpoint.optimizerState, parameters: model.parameters.trainable)
+        try optimizer.loadState(OptimizerState(checkpoint.optimizerState), parameters: model.parameters.trainable)
         history = checkpoint.history
         resumedFrom = path
     }
@@ -244,7 +244,7 @@ public final class Trainer {
         let value = Double(result.value)
         guard value.isFinite else { return StepOutcome(loss: value, nonFinite: ("loss", value)) }
         try model.backward(result.gradient!)
-        let norm = clipGradientNorm(model.parameters.trainable, maxNorm: configuration.gradientClip ?? .greatestFiniteMagnitude)
+        let norm = try clipGradientNorm(model.parameters.trainable, maxNorm: configuration.gradientClip ?? .greatestFiniteMagnitude)
         guard norm.isFinite else { return StepOutcome(loss: value, nonFinite: ("gradient norm", norm)) }
         optimizer.step(model.parameters.trainable)
         return StepOutcome(loss: value)
@@ -290,7 +290,7 @@ public final class Trainer {
     public func saveCheckpoint(to path: String, epoch: Int) throws {
         var modelFile = model.parameters.stateDict(metadata: model.configuration.metadata)
         modelFile.metadata["loss"] = configuration.loss.rawValue
-        let checkpoint = TrainingCheckpoint(model: modelFile, optimizerState: optimizer.stateDict(), epoch: epoch,
+        let checkpoint = TrainingCheckpoint(model: modelFile, optimizerState: optimizer.stateDict().safetensors, epoch: epoch,
                                             history: history.filter { $0.epoch <= epoch },
                                             options: configuration.recordedOptions)
         try AtomicFile.write(checkpoint.file.encode(), to: path) { stage in

@@ -21,7 +21,7 @@ public struct TrainingCheckpoint {
 
     /// The model's tensors and metadata (what `UNet.load` reads; "optimizer." entries excluded).
     public var model: SafetensorsFile
-    /// The optimiser state as `Optimizer.stateDict()` writes it (names without the prefix).
+    /// The optimiser state as `OptimizerState.safetensors` writes it (names without the prefix).
     public var optimizerState: SafetensorsFile
     /// The last finished epoch (≥ 1).
     public var epoch: Int

@@ -166,19 +166,19 @@ public struct TrainingConfiguration: Sendable {
     ///
     /// - Throws: `DiceKitError.option` naming the offending value.
     public func validate() throws {
-        guard epochs >= 1 else { throw DiceKitError.option("epochs \(epochs); expected ≥ 1") }
-        guard batchSize >= 1 else { throw DiceKitError.option("batch size \(batchSize); expected ≥ 1") }
+        guard epochs >= 1 else { throw DiceKitError.invalidOption(name: "epochs", value: "\(epochs)", expected: "≥ 1") }
+        guard batchSize >= 1 else { throw DiceKitError.invalidOption(name: "batch size", value: "\(batchSize)", expected: "≥ 1") }
         guard learningRate > 0, learningRate.isFinite else {
-            throw DiceKitError.option("learning rate \(learningRate); expected a finite value > 0")
+            throw DiceKitError.invalidOption(name: "learning rate", value: "\(learningRate)", expected: "a finite value > 0")
         }
-        guard weightDecay >= 0, weightDecay.isFinite else { throw DiceKitError.option("weight decay \(weightDecay); expected ≥ 0") }
-        guard (0..<1).contains(momentum) else { throw DiceKitError.option("momentum \(momentum); expected 0 ≤ m < 1") }
-        guard (1...64).contains(prefetchDepth) else { throw DiceKitError.option("prefetch depth \(prefetchDepth); expected 1…64") }
+        guard weightDecay >= 0, weightDecay.isFinite else { throw DiceKitError.invalidOption(name: "weight decay", value: "\(weightDecay)", expected: "≥ 0") }
+        guard (0..<1).contains(momentum) else { throw DiceKitError.invalidOption(name: "momentum", value: "\(momentum)", expected: "0 ≤ m < 1") }
+        guard (1...64).contains(prefetchDepth) else { throw DiceKitError.invalidOption(name: "prefetch depth", value: "\(prefetchDepth)", expected: "1…64") }
         if case .skip(let n) = onNonFinite, n < 1 {
             throw DiceKitError.option("on-nonfinite skip:\(n); expected skip:N with N ≥ 1")
         }
         if let clip = gradientClip, !(clip > 0 && clip.isFinite) {
-            throw DiceKitError.option("gradient clip \(clip); expected a finite value > 0")
+            throw DiceKitError.invalidOption(name: "gradient clip", value: "\(clip)", expected: "a finite value > 0")
         }
     }
 }

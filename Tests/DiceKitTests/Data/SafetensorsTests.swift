@@ -139,8 +139,13 @@ final class SafetensorsTests: XCTestCase {
     }
 
     func testIntegerConversionErrors() throws {
-        XCTAssertThrowsError(try SafetensorsTensor(integers: [300], shape: [1], dtype: .uint8))
-        XCTAssertThrowsError(try SafetensorsTensor(integers: [1], shape: [1], dtype: .float32))
+        XCTAssertThrowsError(try SafetensorsTensor(integers: [300], shape: [1], dtype: .uint8)) {
+            XCTAssertEqual($0 as? SafetensorsError, .unencodableInteger(value: 300, dtype: .uint8))
+            XCTAssertEqual("\($0)", "integer 300 does not fit dtype U8")
+        }
+        XCTAssertThrowsError(try SafetensorsTensor(integers: [1], shape: [1], dtype: .float32)) {
+            XCTAssertEqual($0 as? SafetensorsError, .unencodableInteger(value: nil, dtype: .float32))
+        }
         XCTAssertThrowsError(try SafetensorsTensor(Tensor<Float>([0.5])).integers(name: "w")) {
             guard case SafetensorsError.conversion(tensor: "w", _) = $0 else { return XCTFail("\($0)") }
         }

@@ -86,4 +86,22 @@ final class SafetensorsValidationTests: XCTestCase {
             XCTAssertEqual($0 as? SafetensorsError, .io(path: directory, reason: "is a directory; expected a .safetensors file"))
         }
     }
+
+    /// The byte-count check of an in-memory tensor throws its format's error in both readers:
+    /// `SafetensorsError.byteCount` here, `NPYError.truncated` / `.trailingData` for `.npy`.
+    func testByteCountMismatchThrowsTheFormatError() throws {
+        XCTAssertThrowsError(try SafetensorsTensor(dtype: .float32, shape: [2], data: [UInt8](repeating: 0, count: 7))) { error in
+            XCTAssertEqual(error as? SafetensorsError, .byteCount(shape: [2], dtype: .float32, actualBytes: 7))
+            XCTAssertEqual("\(error)", "shape [2] of F32 needs 2 × 4 bytes, got 7")
+        }
+        XCTAssertThrowsError(try SafetensorsTensor(dtype: .int64, shape: [-1], data: [])) { error in
+            XCTAssertEqual(error as? SafetensorsError, .invalidShape([-1]))
+        }
+        XCTAssertThrowsError(try NPYArray(dtype: .float32, shape: [2], data: [UInt8](repeating: 0, count: 7))) { error in
+            XCTAssertEqual(error as? NPYError, .truncated(expectedBytes: 8, actualBytes: 7))
+        }
+        XCTAssertThrowsError(try NPYArray(dtype: .float32, shape: [2], data: [UInt8](repeating: 0, count: 9))) { error in
+            XCTAssertEqual(error as? NPYError, .trailingData(expectedBytes: 8, actualBytes: 9))
+        }
+    }
 }

@@ -14,11 +14,11 @@ final class SegmentationDatasetTests: XCTestCase {
 
     func testValidation() throws {
         XCTAssertThrowsError(try SegmentationDataset(images: Tensor(shape: [2, 3, 3]), labels: [])) {
-            guard case DiceKitError.shape = $0 else { return XCTFail("\($0)") }
+            guard ($0 as? DiceKitError)?.kind == .shape else { return XCTFail("\($0)") }
         }
         XCTAssertThrowsError(try SegmentationDataset(images: Tensor(shape: [1, 2, 2, 1]), labels: [0, 0, 0]))
         XCTAssertThrowsError(try SegmentationDataset(images: Tensor(shape: [1, 2, 2, 1]), labels: [0, 0, 0, 2], classes: 2)) {
-            guard case DiceKitError.value = $0 else { return XCTFail("\($0)") }
+            guard ($0 as? DiceKitError)?.kind == .value else { return XCTFail("\($0)") }
         }
         XCTAssertThrowsError(try SegmentationDataset(images: Tensor(shape: [1, 2, 2, 1]), labels: [0, -1, 0, 0]))
         XCTAssertEqual(try SegmentationDataset(images: Tensor(shape: [1, 2, 2, 1]), labels: [0, 0, 0, 0]).classes, 2)
@@ -124,11 +124,11 @@ final class SegmentationDatasetTests: XCTestCase {
         XCTAssertEqual(grey.images.shape, [2, 3, 3, 1], "images with the labels' rank get one channel")
         try NPY.write(NPYArray(integers: labels, shape: [2, 9], dtype: .uint8), to: directory.appendingPathComponent("set_masks.npy").path)
         XCTAssertThrowsError(try SegmentationDataset.load(from: file)) {
-            guard case DiceKitError.shape = $0 else { return XCTFail("\($0)") }
+            guard ($0 as? DiceKitError)?.kind == .shape else { return XCTFail("\($0)") }
         }
         try NPY.write(NPYArray(integers: labels.map { -$0 }, shape: [2, 3, 3], dtype: .int8), to: directory.appendingPathComponent("set_masks.npy").path)
         XCTAssertThrowsError(try SegmentationDataset.load(from: file)) {
-            guard case DiceKitError.value = $0 else { return XCTFail("\($0)") }
+            guard ($0 as? DiceKitError)?.kind == .value else { return XCTFail("\($0)") }
         }
     }
 

@@ -52,7 +52,7 @@ final class SyntheticDataTests: XCTestCase {
         XCTAssertThrowsError(try SegmentationDataset.syntheticPolyps(count: 0, seed: 1))
         XCTAssertThrowsError(try SegmentationDataset.syntheticPolyps(count: 1, seed: 1, configuration: .init(size: 4)))
         XCTAssertThrowsError(try SegmentationDataset.syntheticPolyps(count: 1, seed: 1, configuration: .init(size: 16, classes: 5))) {
-            guard case DiceKitError.option = $0 else { return XCTFail("\($0)") }
+            guard ($0 as? DiceKitError)?.kind == .option else { return XCTFail("\($0)") }
         }
         XCTAssertThrowsError(try SegmentationDataset.syntheticBlobs3D(count: 1, seed: 1, depth: 2))
     }

@@ -18,7 +18,7 @@ final class FusedInferenceTests: XCTestCase {
         var generator = SeededGenerator(seed: seed)
         let conv = try ConvolutionLayer<T>(kernelSize: [3, 3], inputChannels: cin, outputChannels: cout, generator: &generator)
         conv.bias.value = randomTensor([cout], seed: seed + 1).converted(to: T.self)
-        let bn = BatchNorm<T>(channels: cout)
+        let bn = try BatchNorm<T>(channels: cout)
         bn.weight.value = randomTensor([cout], seed: seed + 2).converted(to: T.self)
         bn.bias.value = randomTensor([cout], seed: seed + 3).converted(to: T.self)
         bn.runningMean.value = randomTensor([cout], seed: seed + 4).converted(to: T.self)

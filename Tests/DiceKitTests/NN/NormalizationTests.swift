@@ -13,7 +13,7 @@ func checkLayerGradients(_ layer: some Layer<Double>, input: Tensor<Double>, mod
     let output = try layer.forward(input, mode: mode)
     let weights = Tensor<Double>.normal(output.shape, generator: &generator)
     for parameter in layer.parameters { parameter.zeroGradient() }
-    let inputGradient = try layer.backward(weights)
+    let inputGradient = try XCTUnwrap(try layer.backward(weights))
     func loss(_ x: Tensor<Double>) throws -> Double { (try layer.forward(x, mode: mode) * weights).sum() }
     let h = 1e-5
     func compare(_ analytic: [Double], _ numeric: [Double], _ what: String) {
@@ -59,7 +59,7 @@ final class NormalizationTests: XCTestCase {
 
     func testBatchNormGradients2DAnd3D() throws {
         for shape in [[3, 2, 3, 4], [2, 2, 2, 3, 3]] {
-            let norm = BatchNorm<Double>(channels: shape.last!)
+            let norm = try BatchNorm<Double>(channels: shape.last!)
             randomizeAffine(norm.parameters)
             try checkLayerGradients(norm, input: randomInput(shape), mode: .training)
             norm.runningMean.value = Tensor(Array(repeating: 0.3, count: shape.last!))
@@ -69,18 +69,18 @@ final class NormalizationTests: XCTestCase {
     }
 
     func testGroupAndInstanceNormGradients() throws {
-        let group = GroupNorm<Double>(groups: 2, channels: 6)
+        let group = try GroupNorm<Double>(groups: 2, channels: 6)
         randomizeAffine(group.parameters)
         try checkLayerGradients(group, input: randomInput([2, 3, 3, 6]), mode: .training)
         try checkLayerGradients(group, input: randomInput([2, 2, 2, 2, 6]), mode: .evaluation)
-        let instance = InstanceNorm<Double>(channels: 3, affine: true)
+        let instance = try InstanceNorm<Double>(channels: 3, affine: true)
         randomizeAffine(instance.parameters)
         try checkLayerGradients(instance, input: randomInput([2, 4, 3, 3]), mode: .training)
-        try checkLayerGradients(InstanceNorm<Double>(channels: 2), input: randomInput([2, 2, 2, 3, 2]), mode: .training)
+        try checkLayerGradients(try InstanceNorm<Double>(channels: 2), input: randomInput([2, 2, 2, 3, 2]), mode: .training)
     }
 
     func testBatchNormRunningStatisticsFollowPyTorch() throws {
-        let norm = BatchNorm<Double>(channels: 2)
+        let norm = try BatchNorm<Double>(channels: 2)
         // Channel 0 holds 1, 2, 3, 6; channel 1 holds 0, 0, 4, 4.
         let x = try Tensor<Double>(shape: [2, 1, 2, 2], scalars: [1, 0, 2, 0, 3, 4, 6, 4])
         let y = try norm.forward(x, mode: .training)
@@ -97,7 +97,7 @@ final class NormalizationTests: XCTestCase {
     }
 
     func testGroupNormNormalisesEachGroup() throws {
-        let norm = GroupNorm<Float>(groups: 2, channels: 4)
+        let norm = try GroupNorm<Float>(groups: 2, channels: 4)
         var generator = SeededGenerator(seed: 3)
         let x = Tensor<Float>.normal([2, 5, 5, 4], mean: 3, standardDeviation: 4, generator: &generator)
         let y = try norm.forward(x, mode: .training)
@@ -118,25 +118,25 @@ final class NormalizationTests: XCTestCase {
         let a = try InstanceNorm<Double>(channels: 3).forward(x, mode: .training)
         let b = try GroupNorm<Double>(groups: 3, channels: 3, affine: false).forward(x, mode: .evaluation)
         assertClose(a, b, rtol: 1e-12, atol: 1e-12)
-        XCTAssertTrue(InstanceNorm<Double>(channels: 3).parameters.isEmpty)
+        XCTAssertTrue(try InstanceNorm<Double>(channels: 3).parameters.isEmpty)
     }
 
-    func testParameterNamesFollowPyTorch() {
+    func testParameterNamesFollowPyTorch() throws {
         let store = ParameterStore<Float>()
-        store.register(BatchNorm<Float>(channels: 4), prefix: "down.0.1")
-        store.register(GroupNorm<Float>(groups: 2, channels: 4), prefix: "gn")
+        store.register(try BatchNorm<Float>(channels: 4), prefix: "down.0.1")
+        store.register(try GroupNorm<Float>(groups: 2, channels: 4), prefix: "gn")
         XCTAssertEqual(store.all.map(\.name), ["down.0.1.weight", "down.0.1.bias", "down.0.1.running_mean",
                                                 "down.0.1.running_var", "down.0.1.num_batches_tracked", "gn.weight", "gn.bias"])
         XCTAssertEqual(store.trainable.map(\.name), ["down.0.1.weight", "down.0.1.bias", "gn.weight", "gn.bias"])
     }
 
-    func testBadShapesThrowTypedErrors() {
-        let norm = BatchNorm<Float>(channels: 3)
+    func testBadShapesThrowTypedErrors() throws {
+        let norm = try BatchNorm<Float>(channels: 3)
         XCTAssertThrowsError(try norm.forward(Tensor(shape: [2, 4, 4, 2]), mode: .training)) {
-            guard case DiceKitError.shape = $0 else { return XCTFail("\($0)") }
+            guard ($0 as? DiceKitError)?.kind == .shape else { return XCTFail("\($0)") }
         }
         XCTAssertThrowsError(try norm.forward(Tensor(shape: [1, 1, 1, 3]), mode: .training)) {
-            guard case DiceKitError.value = $0 else { return XCTFail("\($0)") }
+            guard ($0 as? DiceKitError)?.kind == .value else { return XCTFail("\($0)") }
         }
         XCTAssertThrowsError(try norm.backward(Tensor(shape: [2, 2, 2, 3]))) // no forward yet
         XCTAssertThrowsError(try GroupNorm<Float>(groups: 1, channels: 2).forward(Tensor(shape: [4, 2]), mode: .training))
@@ -150,11 +150,11 @@ final class NormalizationPyTorchTests: XCTestCase {
         let file = try SafetensorsFile.read(contentsOf: fixtureURL("training/norms.safetensors").path)
         func t(_ name: String) throws -> Tensor<Double> { try file.tensor(named: name, as: Double.self) }
         let (x, dy) = (try t("x"), try t("dy"))
-        let bn = BatchNorm<Double>(channels: 4)
+        let bn = try BatchNorm<Double>(channels: 4)
         let layers: [(String, any Layer<Double>, LayerMode)] = [
             ("bn", bn, .training), ("bn_eval", bn, .evaluation),
-            ("gn", GroupNorm<Double>(groups: 2, channels: 4), .training),
-            ("in", InstanceNorm<Double>(channels: 4, affine: true), .training),
+            ("gn", try GroupNorm<Double>(groups: 2, channels: 4), .training),
+            ("in", try InstanceNorm<Double>(channels: 4, affine: true), .training),
         ]
         for (name, layer, mode) in layers {
             let (weight, bias) = (layer.parameters[0], layer.parameters[1])
@@ -163,7 +163,7 @@ final class NormalizationPyTorchTests: XCTestCase {
             weight.zeroGradient()
             bias.zeroGradient()
             assertClose(try layer.forward(x, mode: mode), try t("\(name).y"), rtol: 1e-10, atol: 1e-12, name)
-            assertClose(try layer.backward(dy), try t("\(name).dx"), rtol: 1e-9, atol: 1e-12, name)
+            assertClose(try XCTUnwrap(try layer.backward(dy)), try t("\(name).dx"), rtol: 1e-9, atol: 1e-12, name)
             assertClose(weight.gradient, try t("\(name).dgamma"), rtol: 1e-10, atol: 1e-12, name)
             assertClose(bias.gradient, try t("\(name).dbeta"), rtol: 1e-10, atol: 1e-12, name)
             if name == "bn" {

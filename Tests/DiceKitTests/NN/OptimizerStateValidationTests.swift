@@ -5,17 +5,17 @@ import XCTest
 @testable import DiceKit
 
 final class OptimizerStateValidationTests: XCTestCase {
-    private func adamState() -> (SafetensorsFile, [Parameter<Double>]) {
+    private func adamState() throws -> (SafetensorsFile, [Parameter<Double>]) {
         let parameters = [Parameter<Double>(name: "w", value: Tensor([1, 2]))]
         parameters[0].gradient = Tensor([1, 1])
-        let adam = Adam<Double>()
+        let adam = try Adam<Double>()
         adam.step(parameters)
-        return (adam.stateDict(), parameters)
+        return (adam.stateDict().safetensors, parameters)
     }
 
     private func assertRejects(_ state: SafetensorsFile, _ parameters: [Parameter<Double>], mentioning fragment: String,
                                line: UInt = #line) {
-        XCTAssertThrowsError(try Adam<Double>().loadState(state, parameters: parameters), line: line) { error in
+        XCTAssertThrowsError(try Adam<Double>().loadState(OptimizerState(state), parameters: parameters), line: line) { error in
             XCTAssertTrue(error is DiceKitError || error is SafetensorsError, "untyped \(error)", line: line)
             XCTAssertTrue("\(error)".contains(fragment), "\(error)", line: line)
             XCTAssertFalse("\(error)".contains("\n"), line: line)
@@ -23,7 +23,7 @@ final class OptimizerStateValidationTests: XCTestCase {
     }
 
     func testStepCounterMustBeOneWholeNumberInRange() throws {
-        let (state, parameters) = adamState()
+        let (state, parameters) = try adamState()
         for (tensor, fragment) in [
             (try SafetensorsTensor(integers: [-1], shape: []), "'step' is -1"),
             (try SafetensorsTensor(integers: [Int.max], shape: []), "'step' is \(Int.max)"),
@@ -39,7 +39,7 @@ final class OptimizerStateValidationTests: XCTestCase {
     }
 
     func testValuesMustBeFiniteAndSecondMomentsNonNegative() throws {
-        let (state, parameters) = adamState()
+        let (state, parameters) = try adamState()
         var negative = state
         negative.setTensor(Tensor<Double>([0.5, -1]), named: "w.exp_avg_sq")
         assertRejects(negative, parameters, mentioning: "'w.exp_avg_sq' element 1 is -1.0")
@@ -52,7 +52,7 @@ final class OptimizerStateValidationTests: XCTestCase {
     }
 
     func testShapesAndNamesAreCheckedAgainstTheParameters() throws {
-        let (state, parameters) = adamState()
+        let (state, parameters) = try adamState()
         var wrongShape = state
         wrongShape.setTensor(Tensor<Double>(shape: [2, 1], repeating: 0), named: "w.exp_avg")
         assertRejects(wrongShape, parameters, mentioning: "'w.exp_avg' has shape [2, 1]")
@@ -62,6 +62,21 @@ final class OptimizerStateValidationTests: XCTestCase {
         var noSlot = state
         noSlot.setTensor(Tensor<Double>([0, 0]), named: "w.momentum_buffer")
         assertRejects(noSlot, parameters, mentioning: "'w.momentum_buffer' has no known slot")
+    }
+
+    /// The file form of the state: kind and settings as metadata, "step" as one I64, the slots
+    /// as F64 tensors under their own names; reading it back gives the same state and bytes.
+    func testStateFileLayoutRoundTrips() throws {
+        let (file, _) = try adamState()
+        XCTAssertEqual(file.names, ["step", "w.exp_avg", "w.exp_avg_sq"])
+        XCTAssertEqual(file.metadata, ["optimizer": "adam", "lr": "0.001", "betas": "0.9,0.999", "eps": "1e-08", "weight_decay": "0.0"])
+        XCTAssertEqual(file.tensors["step"], try SafetensorsTensor(integers: [1], shape: [], dtype: .int64))
+        XCTAssertEqual(file.tensors["w.exp_avg"]?.dtype, .of(Double.self))
+        let state = try OptimizerState<Double>(file)
+        XCTAssertEqual(state.kind, "adam")
+        XCTAssertEqual(state.step, 1)
+        XCTAssertNil(state.settings["optimizer"])
+        XCTAssertEqual(state.safetensors.encode(), file.encode())
     }
 
     func testMetricsLinesNeverTrap() {

@@ -49,7 +49,7 @@ final class UNetGradientCheckTests: XCTestCase {
         }
         model.parameters.zeroGradients()
         let result = try loss.evaluate(try model.forward(input, mode: .training), target: .labels(labels), gradient: true)
-        let inputGradient = try model.backward(result.gradient!)
+        let inputGradient = try XCTUnwrap(try model.backward(result.gradient!))
         XCTAssertEqual(inputGradient.shape, input.shape)
 
         var tensors: [(name: String, analytic: Tensor<Double>, probe: (Int, Double) throws -> Double)] = []

@@ -35,8 +35,8 @@ final class SubnormalTests: XCTestCase {
         XCTAssertEqual(dk_fp_control(), before, "after DiceLoss.evaluate")
         try net.backward(loss.gradient!)
         XCTAssertEqual(dk_fp_control(), before, "after UNet.backward")
-        Adam<Float>().step(net.parameters.trainable)
-        SGD<Float>(learningRate: 0.1, momentum: 0.9).step(net.parameters.trainable)
+        try Adam<Float>().step(net.parameters.trainable)
+        try SGD<Float>(learningRate: 0.1, momentum: 0.9).step(net.parameters.trainable)
         XCTAssertEqual(dk_fp_control(), before, "after the optimisers' steps")
         var flags = [Int32](repeating: -1, count: 64)
         flags.withUnsafeMutableBufferPointer { buffer in

@@ -11,7 +11,8 @@ final class TensorTests: XCTestCase {
         t[0, 1] = 9
         XCTAssertEqual(t.scalars, [0, 9, 2, 3, 4, 5])
         XCTAssertThrowsError(try Tensor<Float>(shape: [2, 2], scalars: [1, 2, 3])) { error in
-            XCTAssertEqual(error as? DiceKitError, .shape("shape [2, 2] holds 4 elements, got 3"))
+            XCTAssertEqual(error as? DiceKitError, .elementCount(shape: [2, 2], expected: 4, actual: 3))
+            XCTAssertEqual("\(error)", "shape error: shape [2, 2] holds 4 elements, got 3")
         }
         XCTAssertThrowsError(try Tensor<Float>(shape: [-1, 2], scalars: []))
         XCTAssertThrowsError(try Tensor<Float>(shape: [Int.max, 3], scalars: []))

@@ -98,7 +98,7 @@ final class TrainingRobustnessTests: XCTestCase {
         try file.write(to: "\(dir)/last.safetensors")
         let checkpoint = try TrainingCheckpoint.read(contentsOf: "\(dir)/last.safetensors")
         XCTAssertEqual(checkpoint.options, ["size": "32", "data": "synthetic"])
-        XCTAssertEqual(checkpoint.optimizerState, trainer.optimizer.stateDict())
+        XCTAssertEqual(checkpoint.optimizerState, trainer.optimizer.stateDict().safetensors)
         XCTAssertEqual(checkpoint.model.names, model.parameters.stateDict().names)
         // UNet.load skips the optimiser's tensors; the weights are the trained ones.
         let loaded = try UNet<Float>.load(contentsOf: "\(dir)/last.safetensors")

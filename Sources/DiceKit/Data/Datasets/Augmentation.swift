@@ -85,11 +85,11 @@ public struct Augmentation: Sendable, Equatable {
         guard brightness >= 0, (0..<1).contains(contrast) else {
             throw DiceKitError.option("brightness \(brightness), contrast \(contrast); expected brightness ≥ 0 and 0 ≤ contrast < 1")
         }
-        guard (0..<1).contains(scaleCrop) else { throw DiceKitError.option("scale-crop \(scaleCrop); expected 0 ≤ value < 1") }
+        guard (0..<1).contains(scaleCrop) else { throw DiceKitError.invalidOption(name: "scale-crop", value: "\(scaleCrop)", expected: "0 ≤ value < 1") }
         guard (0...180).contains(affineRotation), (0..<1).contains(affineScale), (0...1).contains(affineShear) else {
             throw DiceKitError.option("affine rotation \(affineRotation)°, scale \(affineScale), shear \(affineShear); expected 0…180, [0, 1) and 0…1")
         }
-        guard gamma >= 0, gamma.isFinite else { throw DiceKitError.option("gamma \(gamma); expected a finite value ≥ 0") }
+        guard gamma >= 0, gamma.isFinite else { throw DiceKitError.invalidOption(name: "gamma", value: "\(gamma)", expected: "a finite value ≥ 0") }
     }
 }
 

@@ -30,7 +30,7 @@ public struct BatchPlan: Sendable {
     /// - Throws: `DiceKitError.option` when size < 1 or the augmentation's settings are out of range.
     public init(source: any SegmentationSource, size: Int, seed: UInt64? = nil, augmentation: Augmentation = .none,
                 dropLast: Bool = false) throws {
-        guard size >= 1 else { throw DiceKitError.option("batch size \(size); expected ≥ 1") }
+        guard size >= 1 else { throw DiceKitError.invalidOption(name: "batch size", value: "\(size)", expected: "≥ 1") }
         if seed != nil { try augmentation.validate(spatialShape: source.spatialShape) }
         self.source = source
         self.order = seed.map { SegmentationDataset.permutation(source.count, seed: $0) } ?? Array(0..<source.count)

@@ -31,7 +31,7 @@ extension SegmentationDataset {
     /// - Throws: `DiceKitError.option` when size < 1 or the augmentation's settings are out of range.
     public func batches(size: Int, seed: UInt64? = nil, augmentation: Augmentation = .none,
                         dropLast: Bool = false) throws -> BatchSequence {
-        guard size >= 1 else { throw DiceKitError.option("batch size \(size); expected ≥ 1") }
+        guard size >= 1 else { throw DiceKitError.invalidOption(name: "batch size", value: "\(size)", expected: "≥ 1") }
         if seed != nil { try augmentation.validate(spatialShape: spatialShape) }
         let order = seed.map { Self.permutation(count, seed: $0) } ?? Array(0..<count)
         return BatchSequence(dataset: self, order: order, size: size, seed: seed, augmentation: augmentation, dropLast: dropLast)

@@ -33,7 +33,7 @@ public struct SegmentationDataset: Sendable, Equatable {
         }
         let largest = Int(labels.max() ?? 0)
         let k = classes ?? max(2, largest + 1)
-        guard k >= 1 else { throw DiceKitError.value("class count \(k); expected ≥ 1") }
+        guard k >= 1 else { throw DiceKitError.invalidValue(name: "class count", value: "\(k)", expected: "≥ 1") }
         if let bad = labels.firstIndex(where: { $0 < 0 || Int($0) >= k }) {
             throw DiceKitError.value("label \(labels[bad]) at element \(bad); expected a class index in 0..<\(k)")
         }

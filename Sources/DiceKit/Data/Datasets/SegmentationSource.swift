@@ -82,7 +82,7 @@ extension SegmentationDataset: SegmentationSource {
     /// - Throws: as `split(validationFraction:seed:)`.
     static func splitIndices(count: Int, validationFraction: Double, seed: UInt64) throws -> (training: [Int], validation: [Int]) {
         guard validationFraction > 0, validationFraction < 1 else {
-            throw DiceKitError.option("validation fraction \(validationFraction); expected a value in (0, 1)")
+            throw DiceKitError.invalidOption(name: "validation fraction", value: "\(validationFraction)", expected: "a value in (0, 1)")
         }
         guard count >= 2 else { throw DiceKitError.option("cannot split \(count) sample(s); expected at least 2") }
         let order = permutation(count, seed: seed)
@@ -103,7 +103,7 @@ public struct SourceSubset: SegmentationSource {
     /// - Throws: `DiceKitError.value` naming the first index outside 0..<base.count.
     public init(_ base: any SegmentationSource, indices: [Int]) throws {
         if let bad = indices.first(where: { $0 < 0 || $0 >= base.count }) {
-            throw DiceKitError.value("sample index \(bad); expected 0..<\(base.count)")
+            throw DiceKitError.invalidValue(name: "sample index", value: "\(bad)", expected: "0..<\(base.count)")
         }
         self.base = base
         self.indices = indices

@@ -21,6 +21,14 @@ public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertibl
     case missingTensor(String)
     /// A tensor cannot be converted as asked (e.g. a float tensor with fractions read as integers).
     case conversion(tensor: String, reason: String)
+    /// A tensor's shape has a negative extent or an element count that overflows.
+    case invalidShape([Int])
+    /// A tensor's bytes are not `count × dtype.size` for its shape (as `NPYError.truncated` /
+    /// `.trailingData` for a `.npy` array).
+    case byteCount(shape: [Int], dtype: SafetensorsDType, actualBytes: Int)
+    /// Integers cannot be stored with `dtype`: `value` does not fit it, or (value nil) it is not
+    /// an integer dtype (as `NPYError.conversion` for a `.npy` array).
+    case unencodableInteger(value: Int?, dtype: SafetensorsDType)
 
     /// One line: what is wrong and what was expected.
     public var description: String {
@@ -37,6 +45,13 @@ public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertibl
             return "truncated safetensors file: the header describes \(expected) data bytes, the file holds \(actual)"
         case .missingTensor(let name): return "no tensor named '\(name)' in the safetensors file"
         case .conversion(let tensor, let reason): return "tensor '\(tensor)': \(reason)"
+        case .invalidShape(let shape): return "invalid shape \(shape): extents must be ≥ 0 and their product must fit in Int"
+        case .byteCount(let shape, let dtype, let actual):
+            let count = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue }
+            return "shape \(shape) of \(dtype.rawValue) needs \(count) × \(dtype.size) bytes, got \(actual)"
+        case .unencodableInteger(let value?, let dtype): return "integer \(value) does not fit dtype \(dtype.rawValue)"
+        case .unencodableInteger(nil, let dtype):
+            return "integers cannot be stored with dtype \(dtype.rawValue); expected an integer dtype"
         }
     }
 }

@@ -15,14 +15,12 @@ public struct SafetensorsTensor: Sendable, Equatable {
 
     /// Wraps raw little-endian bytes.
     ///
-    /// - Throws: `DiceKitError.shape` when an extent is negative or `data.count` is not
-    ///   `count × dtype.size`.
+    /// - Throws: `SafetensorsError.invalidShape` when an extent is negative or the element count
+    ///   overflows; `SafetensorsError.byteCount` when `data.count` is not `count × dtype.size`.
     public init(dtype: SafetensorsDType, shape: [Int], data: [UInt8]) throws {
-        guard let count = Tensor<Float>.elementCount(shape) else {
-            throw DiceKitError.shape("invalid shape \(shape): extents must be ≥ 0 and their product must fit in Int")
-        }
+        guard let count = Tensor<Float>.elementCount(shape) else { throw SafetensorsError.invalidShape(shape) }
         guard count.multipliedReportingOverflow(by: dtype.size) == (data.count, false) else {
-            throw DiceKitError.shape("shape \(shape) of \(dtype.rawValue) needs \(count) × \(dtype.size) bytes, got \(data.count)")
+            throw SafetensorsError.byteCount(shape: shape, dtype: dtype, actualBytes: data.count)
         }
         self.dtype = dtype
         self.shape = shape
@@ -39,8 +37,8 @@ public struct SafetensorsTensor: Sendable, Equatable {
     /// Integers (labels, counters such as BatchNorm's `num_batches_tracked`) with an integer dtype.
     ///
     /// - Parameter dtype: default I64, PyTorch's `torch.long`.
-    /// - Throws: `DiceKitError.value` when a value does not fit the dtype or the dtype is not an
-    ///   integer type; `DiceKitError.shape` when the count does not match the shape.
+    /// - Throws: `SafetensorsError.unencodableInteger` when a value does not fit the dtype or the
+    ///   dtype is not an integer type; `DiceKitError.shape` when the count does not match the shape.
     public init(integers: [Int], shape: [Int], dtype: SafetensorsDType = .int64) throws {
         guard Tensor<Float>.elementCount(shape) == integers.count else {
             throw DiceKitError.shape("shape \(shape) does not hold \(integers.count) integers")
@@ -48,7 +46,7 @@ public struct SafetensorsTensor: Sendable, Equatable {
         var bytes = [UInt8]()
         bytes.reserveCapacity(integers.count * dtype.size)
         func append<I: FixedWidthInteger>(_ value: I?, _ original: Int) throws {
-            guard let value else { throw DiceKitError.value("integer \(original) does not fit dtype \(dtype.rawValue)") }
+            guard let value else { throw SafetensorsError.unencodableInteger(value: original, dtype: dtype) }
             withUnsafeBytes(of: value.littleEndian) { bytes += $0 }
         }
         for value in integers {
@@ -63,7 +61,7 @@ public struct SafetensorsTensor: Sendable, Equatable {
             case .uint64: try append(UInt64(exactly: value), value)
             case .int64: try append(Int64(exactly: value), value)
             case .float16, .bfloat16, .float32, .float64:
-                throw DiceKitError.value("integers cannot be stored with dtype \(dtype.rawValue); expected an integer dtype")
+                throw SafetensorsError.unencodableInteger(value: nil, dtype: dtype)
             }
         }
         try self.init(dtype: dtype, shape: shape, data: bytes)

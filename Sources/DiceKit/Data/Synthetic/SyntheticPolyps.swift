@@ -50,7 +50,7 @@ public struct SyntheticPolypConfiguration: Sendable, Equatable {
             throw DiceKitError.option("synthetic image size \(height) × \(width); expected at least 8 × 8")
         }
         guard classes == 2 || classes == 3 else {
-            throw DiceKitError.option("synthetic classes \(classes); expected 2 (polyp) or 3 (polyp, instrument)")
+            throw DiceKitError.invalidOption(name: "synthetic classes", value: "\(classes)", expected: "2 (polyp) or 3 (polyp, instrument)")
         }
         guard (0...1).contains(emptyFraction), (0...1).contains(instrumentFraction) else {
             throw DiceKitError.option("synthetic fractions empty \(emptyFraction), instrument \(instrumentFraction); expected values in [0, 1]")
@@ -67,7 +67,7 @@ extension SegmentationDataset {
     /// - Throws: `DiceKitError.option` for count < 1 or an invalid configuration.
     public static func syntheticPolyps(count: Int, seed: UInt64,
                                        configuration: SyntheticPolypConfiguration = .init()) throws -> SegmentationDataset {
-        guard count >= 1 else { throw DiceKitError.option("synthetic image count \(count); expected ≥ 1") }
+        guard count >= 1 else { throw DiceKitError.invalidOption(name: "synthetic image count", value: "\(count)", expected: "≥ 1") }
         try configuration.validate()
         let (h, w) = (configuration.height, configuration.width)
         var pixels = [Float](repeating: 0, count: count * h * w * 3)

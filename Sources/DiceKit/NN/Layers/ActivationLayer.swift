@@ -30,7 +30,7 @@ public final class ActivationLayer<Scalar: BLASScalar>: Layer {
     }
 
     /// The output gradient times the derivative at the cached input.
-    public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
+    public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
         guard let input = cachedInput else { throw DiceKitError.shape("ActivationLayer.backward called before forward") }
         cachedInput = nil
         switch kind {

@@ -18,7 +18,8 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     public let stride: [Int]
     /// Zero padding of the input.
     public let padding: Padding
-    /// False for a network's first layer, whose input gradient nobody needs.
+    /// False for a network's first layer, whose input gradient nobody needs (`backward` then
+    /// returns nil).
     public var computesInputGradient = true
     /// The convolution arithmetic (default `.float`): `.bfloat16` rounds the operands of the
     /// passes that qualify (see `ComputePrecision`); the parameters stay in `Scalar`.
@@ -68,8 +69,8 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
 
     /// d(loss)/d(input); adds d(loss)/d(weight) and d(loss)/d(bias) into the parameters' gradients.
     ///
-    /// Returns an empty tensor when `computesInputGradient` is false.
-    public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
+    /// Returns nil when `computesInputGradient` is false.
+    public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
         guard let input = cachedInput, let convolution = cachedConvolution else {
             throw DiceKitError.shape("ConvolutionLayer.backward called before forward")
         }
@@ -79,7 +80,7 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
         if let b = grads.bias { bias.gradient += b }
         cachedInput = nil
         cachedConvolution = nil
-        return grads.input ?? Tensor(shape: [0])
+        return grads.input
     }
 }
 
@@ -127,7 +128,7 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer {
     }
 
     /// d(loss)/d(input); adds the weight and bias gradients into the parameters.
-    public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
+    public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
         guard let input = cachedInput, let convolution = cachedConvolution else {
             throw DiceKitError.shape("TransposedConvolutionLayer.backward called before forward")
         }
@@ -136,7 +137,7 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer {
         if let b = grads.bias { bias.gradient += b }
         cachedInput = nil
         cachedConvolution = nil
-        return grads.input ?? Tensor(shape: [0])
+        return grads.input
     }
 }
 

@@ -24,7 +24,7 @@ public final class MaxPoolingLayer<Scalar: BLASScalar>: Layer {
     }
 
     /// Routes each output gradient to its window's maximum.
-    public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
+    public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
         try backward(outputGradient, adding: nil)
     }
 

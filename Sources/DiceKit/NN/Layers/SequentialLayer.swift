@@ -49,10 +49,19 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
     }
 
     /// Each layer's backward pass in reverse order (subnormals flushed to zero meanwhile).
-    public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
+    ///
+    /// - Returns: d(loss)/d(input), or nil when the first layer does not compute it.
+    /// - Throws: `DiceKitError.shape` as the layers' `backward`, or when a layer other than the
+    ///   first computes no input gradient (the layers before it would have none to take).
+    public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
         try withFlushToZero {
-            var g = outputGradient
-            for layer in layers.reversed() { g = try layer.backward(g) }
+            var g: Tensor<Scalar>? = outputGradient
+            for (i, layer) in layers.enumerated().reversed() {
+                guard let current = g else {
+                    throw DiceKitError.shape("layer \(i + 1) of the sequence computes no input gradient; expected only the first layer to leave it out")
+                }
+                g = try layer.backward(current)
+            }
             return g
         }
     }

@@ -39,10 +39,12 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer {
 
     /// A BatchNorm for `channels` channels.
     ///
-    /// - Precondition: channels ≥ 1, 0 ≤ momentum ≤ 1, epsilon > 0.
-    public init(channels: Int, momentum: Double = 0.1, epsilon: Double = 1e-5) {
-        precondition(channels >= 1 && (0...1).contains(momentum) && epsilon > 0,
-                     "BatchNorm: channels \(channels), momentum \(momentum), epsilon \(epsilon)")
+    /// - Throws: `DiceKitError.invalidOption` unless channels ≥ 1, 0 ≤ momentum ≤ 1 and
+    ///   epsilon > 0.
+    public init(channels: Int, momentum: Double = 0.1, epsilon: Double = 1e-5) throws {
+        try requireOption(channels >= 1, "BatchNorm channels", channels, expected: "≥ 1")
+        try requireOption((0...1).contains(momentum), "BatchNorm momentum", momentum, expected: "0...1")
+        try requireOption(epsilon > 0, "BatchNorm epsilon", epsilon, expected: "> 0")
         self.channels = channels
         self.momentum = momentum
         self.epsilon = epsilon
@@ -115,7 +117,7 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer {
     /// - Throws: `DiceKitError.shape` when `outputGradient`'s shape differs from the last output's.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
+    public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
         guard let cache, cache.xhat.shape == outputGradient.shape else {
             throw DiceKitError.shape("BatchNorm.backward: gradient shape \(outputGradient.shape); expected the last output's \(self.cache?.xhat.shape ?? [])")
         }

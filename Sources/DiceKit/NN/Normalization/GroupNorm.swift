@@ -29,14 +29,17 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer {
     /// A GroupNorm with `groups` groups over `channels` channels.
     ///
     /// - Parameter affine: default true (learnable γ and β).
-    /// - Precondition: groups ≥ 1 divides channels; epsilon > 0.
-    public convenience init(groups: Int, channels: Int, epsilon: Double = 1e-5, affine: Bool = true) {
-        self.init(groups: groups, channels: channels, epsilon: epsilon, affine: affine, layerName: "GroupNorm")
+    /// - Throws: `DiceKitError.invalidOption` unless channels ≥ 1, groups ≥ 1 divides channels
+    ///   and epsilon > 0.
+    public convenience init(groups: Int, channels: Int, epsilon: Double = 1e-5, affine: Bool = true) throws {
+        try self.init(groups: groups, channels: channels, epsilon: epsilon, affine: affine, layerName: "GroupNorm")
     }
 
-    init(groups: Int, channels: Int, epsilon: Double, affine: Bool, layerName: String) {
-        precondition(groups >= 1 && channels >= 1 && channels % groups == 0 && epsilon > 0,
-                     "\(layerName): groups \(groups) must divide channels \(channels); epsilon \(epsilon) > 0")
+    init(groups: Int, channels: Int, epsilon: Double, affine: Bool, layerName: String) throws {
+        try requireOption(channels >= 1, "\(layerName) channels", channels, expected: "≥ 1")
+        try requireOption(groups >= 1 && channels % groups == 0, "\(layerName) groups", groups,
+                          expected: "a divisor of the \(channels) channels")
+        try requireOption(epsilon > 0, "\(layerName) epsilon", epsilon, expected: "> 0")
         self.groups = groups
         self.channels = channels
         self.epsilon = epsilon
@@ -96,7 +99,7 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer {
     /// - Throws: `DiceKitError.shape` when `outputGradient`'s shape differs from the last output's.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
+    public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
         guard let cache, cache.xhat.shape == outputGradient.shape else {
             throw DiceKitError.shape("\(layerName).backward: gradient shape \(outputGradient.shape); expected the last output's \(self.cache?.xhat.shape ?? [])")
         }

@@ -15,9 +15,9 @@ public final class InstanceNorm<Scalar: BLASScalar>: Layer {
     /// - Parameters:
     ///   - epsilon: default 1e-5.
     ///   - affine: default false (PyTorch's default).
-    /// - Precondition: channels ≥ 1, epsilon > 0.
-    public init(channels: Int, epsilon: Double = 1e-5, affine: Bool = false) {
-        core = GroupNorm(groups: channels, channels: channels, epsilon: epsilon, affine: affine, layerName: "InstanceNorm")
+    /// - Throws: `DiceKitError.invalidOption` unless channels ≥ 1 and epsilon > 0.
+    public init(channels: Int, epsilon: Double = 1e-5, affine: Bool = false) throws {
+        core = try GroupNorm(groups: channels, channels: channels, epsilon: epsilon, affine: affine, layerName: "InstanceNorm")
     }
 
     /// Channel count C.
@@ -39,7 +39,7 @@ public final class InstanceNorm<Scalar: BLASScalar>: Layer {
     /// d(loss)/d(input); adds d(loss)/dγ and d(loss)/dβ into the parameter gradients (if affine).
     ///
     /// - Throws: `DiceKitError.shape` when `outputGradient`'s shape differs from the last output's.
-    public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
+    public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
         try core.backward(outputGradient)
     }
 }

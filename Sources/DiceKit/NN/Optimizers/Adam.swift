@@ -17,10 +17,11 @@ public final class Adam<Scalar: BLASScalar>: Optimizer {
 
     /// An Adam optimiser; defaults are PyTorch's: lr 1e-3, β₁ 0.9, β₂ 0.999, ε 1e-8, λ 0.
     ///
-    /// - Precondition: learningRate ≥ 0, 0 ≤ β < 1, ε ≥ 0, weightDecay ≥ 0.
+    /// - Throws: `DiceKitError.invalidOption` unless learningRate ≥ 0, 0 ≤ β < 1, ε ≥ 0 and
+    ///   weightDecay ≥ 0.
     public init(learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999,
-                epsilon: Double = 1e-8, weightDecay: Double = 0) {
-        core = AdamCore(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                epsilon: Double = 1e-8, weightDecay: Double = 0) throws {
+        core = try AdamCore(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
                         weightDecay: weightDecay, decoupled: false)
     }
 
@@ -30,11 +31,11 @@ public final class Adam<Scalar: BLASScalar>: Optimizer {
     public var stepCount: Int { core.stepCount }
     /// One Adam update of every trainable parameter in `parameters`.
     public func step(_ parameters: [Parameter<Scalar>]) { withFlushToZero { core.step(parameters) } }
-    /// "<name>.exp_avg", "<name>.exp_avg_sq", "step", metadata "optimizer": "adam".
-    public func stateDict() -> SafetensorsFile { core.stateDict(kind: Self.kind) }
+    /// "<name>.exp_avg", "<name>.exp_avg_sq", the step count, kind "adam".
+    public func stateDict() -> OptimizerState<Scalar> { core.stateDict(kind: Self.kind) }
     /// Restores `stateDict()` output; see `Optimizer.loadState(_:parameters:)`.
-    public func loadState(_ file: SafetensorsFile, parameters: [Parameter<Scalar>]) throws {
-        try core.loadState(file, kind: Self.kind, parameters: parameters)
+    public func loadState(_ state: OptimizerState<Scalar>, parameters: [Parameter<Scalar>]) throws {
+        try core.loadState(state, kind: Self.kind, parameters: parameters)
     }
 }
 
@@ -48,10 +49,11 @@ public final class AdamW<Scalar: BLASScalar>: Optimizer {
 
     /// An AdamW optimiser; defaults are PyTorch's: lr 1e-3, β₁ 0.9, β₂ 0.999, ε 1e-8, λ 0.01.
     ///
-    /// - Precondition: learningRate ≥ 0, 0 ≤ β < 1, ε ≥ 0, weightDecay ≥ 0.
+    /// - Throws: `DiceKitError.invalidOption` unless learningRate ≥ 0, 0 ≤ β < 1, ε ≥ 0 and
+    ///   weightDecay ≥ 0.
     public init(learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999,
-                epsilon: Double = 1e-8, weightDecay: Double = 0.01) {
-        core = AdamCore(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                epsilon: Double = 1e-8, weightDecay: Double = 0.01) throws {
+        core = try AdamCore(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
                         weightDecay: weightDecay, decoupled: true)
     }
 
@@ -61,11 +63,11 @@ public final class AdamW<Scalar: BLASScalar>: Optimizer {
     public var stepCount: Int { core.stepCount }
     /// One AdamW update of every trainable parameter in `parameters`.
     public func step(_ parameters: [Parameter<Scalar>]) { withFlushToZero { core.step(parameters) } }
-    /// "<name>.exp_avg", "<name>.exp_avg_sq", "step", metadata "optimizer": "adamw".
-    public func stateDict() -> SafetensorsFile { core.stateDict(kind: Self.kind) }
+    /// "<name>.exp_avg", "<name>.exp_avg_sq", the step count, kind "adamw".
+    public func stateDict() -> OptimizerState<Scalar> { core.stateDict(kind: Self.kind) }
     /// Restores `stateDict()` output; see `Optimizer.loadState(_:parameters:)`.
-    public func loadState(_ file: SafetensorsFile, parameters: [Parameter<Scalar>]) throws {
-        try core.loadState(file, kind: Self.kind, parameters: parameters)
+    public func loadState(_ state: OptimizerState<Scalar>, parameters: [Parameter<Scalar>]) throws {
+        try core.loadState(state, kind: Self.kind, parameters: parameters)
     }
 }
 
@@ -78,9 +80,13 @@ final class AdamCore<Scalar: BLASScalar> {
     private var first: [String: Tensor<Scalar>] = [:]
     private var second: [String: Tensor<Scalar>] = [:]
 
-    init(learningRate: Double, beta1: Double, beta2: Double, epsilon: Double, weightDecay: Double, decoupled: Bool) {
-        precondition(learningRate >= 0 && (0..<1).contains(beta1) && (0..<1).contains(beta2) && epsilon >= 0 && weightDecay >= 0,
-                     "Adam: learningRate \(learningRate), betas (\(beta1), \(beta2)), epsilon \(epsilon), weightDecay \(weightDecay) out of range")
+    init(learningRate: Double, beta1: Double, beta2: Double, epsilon: Double, weightDecay: Double, decoupled: Bool) throws {
+        let name = decoupled ? "AdamW" : "Adam"
+        try requireOption(learningRate >= 0, "\(name) learning rate", learningRate, expected: "≥ 0")
+        try requireOption((0..<1).contains(beta1), "\(name) beta1", beta1, expected: "0..<1")
+        try requireOption((0..<1).contains(beta2), "\(name) beta2", beta2, expected: "0..<1")
+        try requireOption(epsilon >= 0, "\(name) epsilon", epsilon, expected: "≥ 0")
+        try requireOption(weightDecay >= 0, "\(name) weight decay", weightDecay, expected: "≥ 0")
         self.learningRate = learningRate
         self.beta1 = beta1
         self.beta2 = beta2
@@ -121,17 +127,17 @@ final class AdamCore<Scalar: BLASScalar> {
         }
     }
 
-    func stateDict(kind: String) -> SafetensorsFile {
+    func stateDict(kind: String) -> OptimizerState<Scalar> {
         var slots = OptimizerSlots<Scalar>([])
         slots.slots["exp_avg"] = first
         slots.slots["exp_avg_sq"] = second
-        return slots.encode(kind: kind, step: stepCount, metadata: [
+        return slots.encode(kind: kind, step: stepCount, settings: [
             "lr": "\(learningRate)", "betas": "\(beta1),\(beta2)", "eps": "\(epsilon)", "weight_decay": "\(weightDecay)",
         ])
     }
 
-    func loadState(_ file: SafetensorsFile, kind: String, parameters: [Parameter<Scalar>]) throws {
-        let (slots, step) = try OptimizerSlots<Scalar>.decode(file, kind: kind, slotNames: ["exp_avg_sq", "exp_avg"],
+    func loadState(_ state: OptimizerState<Scalar>, kind: String, parameters: [Parameter<Scalar>]) throws {
+        let (slots, step) = try OptimizerSlots<Scalar>.decode(state, kind: kind, slotNames: ["exp_avg_sq", "exp_avg"],
                                                               parameters: parameters)
         let (m, v) = (slots.slots["exp_avg"] ?? [:], slots.slots["exp_avg_sq"] ?? [:])
         guard Set(m.keys) == Set(v.keys) else {

@@ -8,12 +8,12 @@
 /// A non-finite total (a NaN or ∞ gradient) is returned as is and the gradients are scaled by
 /// a NaN factor, as PyTorch does; check the returned norm to skip such a step.
 ///
-/// - Precondition: maxNorm > 0.
+/// - Throws: `DiceKitError.invalidOption` unless maxNorm > 0 (as the optimisers do for theirs).
 @discardableResult
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
-public func clipGradientNorm<Scalar: BLASScalar>(_ parameters: [Parameter<Scalar>], maxNorm: Double) -> Double {
-    precondition(maxNorm > 0, "clipGradientNorm: maxNorm \(maxNorm) must be > 0")
+public func clipGradientNorm<Scalar: BLASScalar>(_ parameters: [Parameter<Scalar>], maxNorm: Double) throws -> Double {
+    try requireOption(maxNorm > 0, "gradient clipping max norm", maxNorm, expected: "> 0")
     var squares = 0.0
     for parameter in parameters where parameter.isTrainable {
         parameter.gradient.withUnsafeBufferPointer { g in

@@ -28,13 +28,18 @@ public final class SGD<Scalar: BLASScalar>: Optimizer {
 
     /// An SGD optimiser.
     ///
-    /// - Precondition: learningRate ≥ 0, momentum ≥ 0, weightDecay ≥ 0; Nesterov needs
-    ///   momentum > 0 and dampening 0 (as in PyTorch).
+    /// - Throws: `DiceKitError.invalidOption` unless learningRate ≥ 0, momentum ≥ 0 and
+    ///   weightDecay ≥ 0, or when Nesterov is asked for without momentum > 0 and dampening 0
+    ///   (as in PyTorch).
     public init(learningRate: Double, momentum: Double = 0, dampening: Double = 0,
-                weightDecay: Double = 0, nesterov: Bool = false) {
-        precondition(learningRate >= 0 && momentum >= 0 && weightDecay >= 0,
-                     "SGD: learningRate \(learningRate), momentum \(momentum), weightDecay \(weightDecay) must be ≥ 0")
-        precondition(!nesterov || (momentum > 0 && dampening == 0), "SGD: Nesterov needs momentum > 0 and dampening 0")
+                weightDecay: Double = 0, nesterov: Bool = false) throws {
+        try requireOption(learningRate >= 0, "SGD learning rate", learningRate, expected: "≥ 0")
+        try requireOption(momentum >= 0, "SGD momentum", momentum, expected: "≥ 0")
+        try requireOption(weightDecay >= 0, "SGD weight decay", weightDecay, expected: "≥ 0")
+        if nesterov {
+            try requireOption(momentum > 0, "SGD momentum", momentum, expected: "> 0 with Nesterov momentum")
+            try requireOption(dampening == 0, "SGD dampening", dampening, expected: "0 with Nesterov momentum")
+        }
         self.learningRate = learningRate
         self.momentum = momentum
         self.dampening = dampening
@@ -75,18 +80,18 @@ public final class SGD<Scalar: BLASScalar>: Optimizer {
         }
     }
 
-    /// "<name>.momentum_buffer" per parameter, "step", metadata "optimizer": "sgd".
-    public func stateDict() -> SafetensorsFile {
+    /// "<name>.momentum_buffer" per parameter, the step count, kind "sgd".
+    public func stateDict() -> OptimizerState<Scalar> {
         var slots = OptimizerSlots<Scalar>([])
         slots.slots["momentum_buffer"] = buffers
-        return slots.encode(kind: Self.kind, step: stepCount, metadata: [
+        return slots.encode(kind: Self.kind, step: stepCount, settings: [
             "lr": "\(learningRate)", "momentum": "\(momentum)", "weight_decay": "\(weightDecay)", "nesterov": "\(nesterov)",
         ])
     }
 
     /// Restores `stateDict()` output; see `Optimizer.loadState(_:parameters:)`.
-    public func loadState(_ file: SafetensorsFile, parameters: [Parameter<Scalar>]) throws {
-        let (slots, step) = try OptimizerSlots<Scalar>.decode(file, kind: Self.kind, slotNames: ["momentum_buffer"], parameters: parameters)
+    public func loadState(_ state: OptimizerState<Scalar>, parameters: [Parameter<Scalar>]) throws {
+        let (slots, step) = try OptimizerSlots<Scalar>.decode(state, kind: Self.kind, slotNames: ["momentum_buffer"], parameters: parameters)
         buffers = slots.slots["momentum_buffer"] ?? [:]
         stepCount = step
     }

@@ -67,9 +67,9 @@ public final class UNet<Scalar: BLASScalar> {
                 layers.append(try ConvolutionLayer(kernelSize: k, inputChannels: i, outputChannels: o, generator: &generator))
                 switch c.normalization {
                 case .none: break
-                case .batch: layers.append(BatchNorm<Scalar>(channels: o))
-                case .instance: layers.append(InstanceNorm<Scalar>(channels: o, affine: true))
-                case .group(let g): layers.append(GroupNorm<Scalar>(groups: g, channels: o))
+                case .batch: layers.append(try BatchNorm<Scalar>(channels: o))
+                case .instance: layers.append(try InstanceNorm<Scalar>(channels: o, affine: true))
+                case .group(let g): layers.append(try GroupNorm<Scalar>(groups: g, channels: o))
                 }
                 layers.append(ActivationLayer<Scalar>(c.activation))
             }
@@ -131,28 +131,39 @@ public final class UNet<Scalar: BLASScalar> {
     /// Subnormal values flush to zero while it runs (MXCSR FTZ and DAZ, the caller's restored).
     ///
     /// - Returns: d(loss)/d(input), the input's shape, when `computesInputGradient` is set;
-    ///   otherwise an empty tensor (shape [0]).
+    ///   otherwise nil.
     /// - Throws: `DiceKitError.shape` when the gradient does not have the logits' shape.
     @discardableResult
-    public func backward(_ logitsGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
+    public func backward(_ logitsGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
         try withFlushToZero { try backwardLayers(logitsGradient) }
     }
 
-    private func backwardLayers(_ logitsGradient: Tensor<Scalar>) throws -> Tensor<Scalar> {
-        var g = try timed("head", true) { try head.backward(logitsGradient) }
+    private func backwardLayers(_ logitsGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
+        var g = try timed("head", true) { try inputGradient(of: head, logitsGradient, "head") }
         var skipGradients = [Tensor<Scalar>?](repeating: nil, count: configuration.depth)
         for j in (0..<configuration.depth).reversed() {
             let level = configuration.depth - 1 - j
             let width = configuration.width(level: level)
-            let joined = try timed("dec.\(j)", true) { try dec[j].backward(g) }
+            let joined = try timed("dec.\(j)", true) { try inputGradient(of: dec[j], g, "dec.\(j)") }
             let parts = try timed("concat.\(j)", true) { try joined.splittingChannels([width, width]) }
             skipGradients[level] = parts[1]
-            g = try timed("up.\(j)", true) { try up[j].backward(parts[0]) }
+            g = try timed("up.\(j)", true) { try inputGradient(of: up[j], parts[0], "up.\(j)") }
         }
-        g = try timed("mid", true) { try mid.backward(g) }
-        for i in (0..<configuration.depth).reversed() {
+        g = try timed("mid", true) { try inputGradient(of: mid, g, "mid") }
+        for i in (1..<configuration.depth).reversed() {
             g = try timed("pool.\(i)", true) { try pools[i].backward(g, adding: skipGradients[i]!) }
-            g = try timed("down.\(i)", true) { try down[i].backward(g) }
+            g = try timed("down.\(i)", true) { try inputGradient(of: down[i], g, "down.\(i)") }
+        }
+        g = try timed("pool.0", true) { try pools[0].backward(g, adding: skipGradients[0]!) }
+        return try timed("down.0", true) { try down[0].backward(g) }
+    }
+
+    /// `layer`'s input gradient, which every stage but down.0 must return (only the network's
+    /// first convolution may leave it out).
+    private func inputGradient(of layer: any Layer<Scalar>, _ outputGradient: Tensor<Scalar>,
+                               _ name: String) throws -> Tensor<Scalar> {
+        guard let g = try layer.backward(outputGradient) else {
+            throw DiceKitError.shape("U-Net stage \(name) computes no input gradient; expected only the first convolution (down.0.0) to leave it out")
         }
         return g
     }

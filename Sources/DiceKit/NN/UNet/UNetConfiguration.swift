@@ -92,26 +92,26 @@ public struct UNetConfiguration: Sendable, Equatable {
     /// - Throws: `DiceKitError.option` naming the offending value.
     public func validate() throws {
         guard (1...Self.maximumInputChannels).contains(inputChannels) else {
-            throw DiceKitError.option("input channels \(inputChannels); expected 1...\(Self.maximumInputChannels)")
+            throw DiceKitError.invalidOption(name: "input channels", value: "\(inputChannels)", expected: "1...\(Self.maximumInputChannels)")
         }
         guard (1...Self.maximumClasses).contains(classes) else {
-            throw DiceKitError.option("classes \(classes); expected 1...\(Self.maximumClasses)")
+            throw DiceKitError.invalidOption(name: "classes", value: "\(classes)", expected: "1...\(Self.maximumClasses)")
         }
         guard (1...Self.maximumWidth).contains(baseWidth) else {
-            throw DiceKitError.option("base width \(baseWidth); expected 1...\(Self.maximumWidth)")
+            throw DiceKitError.invalidOption(name: "base width", value: "\(baseWidth)", expected: "1...\(Self.maximumWidth)")
         }
-        guard (1...Self.maximumDepth).contains(depth) else { throw DiceKitError.option("depth \(depth); expected 1...\(Self.maximumDepth)") }
+        guard (1...Self.maximumDepth).contains(depth) else { throw DiceKitError.invalidOption(name: "depth", value: "\(depth)", expected: "1...\(Self.maximumDepth)") }
         guard baseWidth << depth <= Self.maximumWidth else {
             throw DiceKitError.option("widest level base · 2^depth = \(baseWidth) · 2^\(depth) = \(baseWidth << depth); expected ≤ \(Self.maximumWidth)")
         }
         guard spatialRank == 2 || spatialRank == 3 else {
-            throw DiceKitError.option("spatial rank \(spatialRank); expected 2 (images) or 3 (volumes)")
+            throw DiceKitError.invalidOption(name: "spatial rank", value: "\(spatialRank)", expected: "2 (images) or 3 (volumes)")
         }
         if case .group(let g) = normalization, baseWidth % g != 0 {
             throw DiceKitError.option("group normalisation with \(g) groups needs a base width divisible by \(g), got \(baseWidth)")
         }
         if case .leakyReLU(let slope) = activation, !(slope.isFinite && slope >= 0) {
-            throw DiceKitError.option("LeakyReLU slope \(slope); expected a finite value ≥ 0")
+            throw DiceKitError.invalidOption(name: "LeakyReLU slope", value: "\(slope)", expected: "a finite value ≥ 0")
         }
     }
 

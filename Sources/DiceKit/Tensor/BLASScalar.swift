@@ -1,5 +1,7 @@
 // BLASScalar: the two floating-point types DiceKit computes in, and the s/d dispatch.
 //
+// It sits in Tensor/ because `Tensor` is generic over it; Linalg/ (above) does the dispatch.
+//
 // Every kernel is written once, generic over `BLASScalar`, and specialised by the compiler for
 // Float and Double. The protocol carries no C types: the BLAS and LAPACKE calls are made by
 // internal wrappers that switch on `precision` (a constant the optimiser folds away).

@@ -1,5 +1,6 @@
 // How many threads DiceKit computes on: the one setting that bounds the worker pool (losses,
 // optimisers, activations, concatenation, convolution workers, synthetic data) and OpenBLAS.
+// It sits in Linalg/ because it sets OpenBLAS's threads; the pool itself is in Support/.
 //
 // Results are bit-identical for the same seed and the same thread count (see Docs/Architecture.md,
 // "Threads and reproducibility"): every parallel reduction sums per-task partials in task order,
@@ -69,4 +70,9 @@ public enum Parallelism {
     }
 
     private static let state = Mutex(State())
+}
+
+extension WorkerPool {
+    /// The process-wide pool: one thread fewer than `Parallelism.threadCount` (the caller is one).
+    static var shared: WorkerPool { Parallelism.pool }
 }

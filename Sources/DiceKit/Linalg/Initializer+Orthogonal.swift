@@ -7,8 +7,10 @@
 //   4. transpose back if needed, multiply by `gain`, reshape to `shape`.
 // The rows (rows ≥ cols) or the columns (rows < cols) of the flattened result are orthonormal·gain.
 
-/// Weight initialisers that need linear algebra.
-public enum Initializer {
+// It sits in Linalg/ (it needs LAPACK's QR); `Initializer` itself and the variance-scaling
+// initialisers are in Tensor/Initializers/, below the convolutions that use them.
+
+extension Initializer {
     /// An orthogonal tensor of the given shape, scaled by `gain` (Keras `Orthogonal` semantics).
     ///
     /// The shape is flattened to a matrix [∏ shape without its last axis, last axis]; for a

@@ -6,6 +6,10 @@
 // kaiming_*_ and xavier_*_ formulas; the fans below equal PyTorch's for the same kernel
 // converted with `WeightLayout` (PyTorch reads them from [out, in, k…], DiceKit from [k…, in, out]).
 
+/// Weight initialisers: variance scaling here (He, Glorot); orthogonal, which needs LAPACK, in
+/// Linalg/Initializer+Orthogonal.swift.
+public enum Initializer {}
+
 /// The distribution a variance-scaling initialiser draws from.
 public enum InitializerDistribution: Sendable, Equatable {
     /// Uniform on [−√3·std, √3·std].
