@@ -10,14 +10,14 @@ final class LossGradientTests: XCTestCase {
     enum TargetKind { case labels, oneHot, soft }
 
     /// One option set: how to configure the loss and which target/mask/shape to use.
-    struct OptionSet {
+    struct OptionSet: Sendable {
         let name: String
         var target: TargetKind = .labels
         var channelsFirst3D = false
         var emptyClass = false
         var ignore = false
         var mask = false
-        var configure: (inout DiceLoss) -> Void = { _ in }
+        var configure: @Sendable (inout DiceLoss) -> Void = { _ in }
     }
 
     static let optionSets: [OptionSet] = [
