@@ -1,12 +1,13 @@
-// Raw buffers handed to the tasks of one `WorkerPool` call.
+// Raw buffers handed to the tasks of one parallel call (`WorkerPool.run`, `forEachRange`,
+// `DispatchQueue.concurrentPerform`).
 
-/// Raw buffers (a pointer, or a tuple or struct of pointers) that the tasks of one
-/// `WorkerPool.run` call share: every task may read the memory, and each task writes only
-/// elements that no other task of the same call reads or writes (its own samples, rows, channel
-/// blocks or per-task partial sums).
+/// Raw buffers (a pointer, or a tuple or struct of pointers) that the tasks of one parallel
+/// call share (`WorkerPool.run` and the functions built on it, `concurrentPerform`): every task
+/// may read the memory, and each task writes only elements that no other task of the same call
+/// reads or writes (its own samples, rows, channel blocks or per-task partial sums).
 ///
 /// Raw pointers are not `Sendable`, because the compiler cannot know who else uses the memory.
-/// Here it is known: the memory outlives the call (`run` returns only after the last task has
+/// Here it is known: the memory outlives the call (the call returns only after the last task has
 /// finished, and the owner frees it afterwards), and the writes of distinct tasks are disjoint,
 /// which each use states beside its `TaskShared(...)`. That contract is what the
 /// `@unchecked Sendable` conformance stands for; the work itself stays `@Sendable`, so anything
