@@ -23,17 +23,18 @@ final class LayerWrapperGradientTests: XCTestCase {
         for parameter in layer.parameters { parameter.zeroGradient() }
         _ = try layer.forward(x, mode: .training)
         let inputGradient = try layer.backward(r)
-        var worst = relativeError(inputGradient, try numericalGradient(x) { dot(try layer.forward($0, mode: .training), r) })
+        var worst = scaledError(inputGradient, try finiteDifferenceGradient(at: x) { dot(try layer.forward($0, mode: .training), r) },
+                                floor: 1e-300)
         XCTAssertLessThanOrEqual(worst, 1e-8, "\(what): input", file: file, line: line)
         for (index, parameter) in layer.parameters.enumerated() where parameter.isTrainable {
             let original = parameter.value
-            let numeric = try numericalGradient(original) { value in
+            let numeric = try finiteDifferenceGradient(at: original) { value in
                 parameter.value = value
                 defer { parameter.value = original }
                 return dot(try layer.forward(x, mode: .training), r)
             }
             XCTAssertGreaterThan(numeric.scalars.map(abs).max() ?? 0, 0, "\(what): vacuous", file: file, line: line)
-            let error = relativeError(parameter.gradient, numeric)
+            let error = scaledError(parameter.gradient, numeric, floor: 1e-300)
             XCTAssertLessThanOrEqual(error, 1e-8, "\(what): parameter \(index) \(parameter.name)", file: file, line: line)
             worst = max(worst, error)
         }
