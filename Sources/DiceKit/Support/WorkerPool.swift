@@ -30,7 +30,7 @@ import Glibc
 /// Bodies must be independent of one another (no task may wait for another task of the same
 /// call): a call may run entirely on the caller's thread. They are `@Sendable`: the compiler
 /// checks that what they capture may be used from several threads at once (raw buffers go
-/// through `TaskBuffer`, whose contract is that tasks write disjoint elements).
+/// through `TaskShared`, whose contract is that tasks write disjoint elements).
 ///
 /// `@unchecked Sendable`: the atomics are `Sendable` as they are; the rest is shared under two
 /// rules the compiler cannot see. `body` is written by the caller holding `busy` only while no
