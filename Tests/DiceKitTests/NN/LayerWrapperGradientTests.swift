@@ -3,7 +3,7 @@
 // [in, out, k…], bias), ActivationLayer (ReLU, leaky ReLU) and SequentialLayer (convolution,
 // leaky ReLU, BatchNorm, convolution: input and every parameter; the activation sits before the
 // normalisation so that the first bias has a non-zero gradient). The loss is Σ y·r with a fixed
-// random r (GradientCheck.swift), every element is checked with step 1e-5. Relative error (to
+// random r (TestSupport.swift), every element is checked with step 1e-5. Relative error (to
 // the tensor's largest gradient) observed on an AMD EPYC (Zen 5): ≤ 2.8e-10 (convolution),
 // 1.0e-10 (the chain), 5.2e-11 (transposed convolution), 2.4e-11 (activations); bound 1e-8.
 // Kinks: activation inputs are kept at least 0.05 from 0 (the step is 1e-5); in the chain the
