@@ -52,42 +52,36 @@ let package = Package(
         // MARK: - The library
         .target(
             name: "DiceKit",
-            dependencies: ["COpenBLAS", "CLAPACKE", "CPNG", "CDiceKitKernels", "CImageCodecs"],
-            swiftSettings: [.swiftLanguageMode(.v5)]
+            dependencies: ["COpenBLAS", "CLAPACKE", "CPNG", "CDiceKitKernels", "CImageCodecs"]
         ),
 
         // Data-parallel training: DiceKit's Communicator over Open MPI (Docs/Distributed.md).
         .target(
             name: "DiceKitDistributed",
-            dependencies: ["DiceKit", "CMPI", "CMPIShim"],
-            swiftSettings: [.swiftLanguageMode(.v5)]
+            dependencies: ["DiceKit", "CMPI", "CMPIShim"]
         ),
 
         // MARK: - Tools on top
         .executableTarget(
             name: "dicekit",
-            dependencies: ["DiceKit", "DiceKitDistributed"],
-            swiftSettings: [.swiftLanguageMode(.v5)]
+            dependencies: ["DiceKit", "DiceKitDistributed"]
         ),
         .executableTarget(
             name: "DiceKitBenchmarks",
             dependencies: ["DiceKit", "DiceKitDistributed"],
-            path: "Benchmarks/DiceKitBenchmarks",
-            swiftSettings: [.swiftLanguageMode(.v5)]
+            path: "Benchmarks/DiceKitBenchmarks"
         ),
         // A mutation fuzzer that runs the built `dicekit` binary on broken inputs (`make fuzz`).
         .executableTarget(
             name: "DiceKitFuzz",
-            path: "Tools/DiceKitFuzz",
-            swiftSettings: [.swiftLanguageMode(.v5)]
+            path: "Tools/DiceKitFuzz"
         ),
 
         // MARK: - Unit test bundles
         .testTarget(
             name: "DiceKitTests",
             dependencies: ["DiceKit", "DiceKitDistributed", "dicekit"],
-            resources: [.copy("Fixtures")],
-            swiftSettings: [.swiftLanguageMode(.v5)]
+            resources: [.copy("Fixtures")]
         ),
     ]
 )

@@ -10,15 +10,16 @@ import DiceKit
 import DiceKitDistributed
 import Dispatch
 
-/// The MPI world when the benchmarks run under mpirun with more than one rank.
-let benchWorld: MPICommunicator? = {
+/// The MPI world when the benchmarks run under mpirun with more than one rank (opened once, by
+/// main.swift, and handed to the benchmarks in `BenchContext.world`).
+func openBenchWorld() -> MPICommunicator? {
     guard MPICommunicator.isLaunchedByMPI, let world = try? MPICommunicator(), world.size > 1 else { return nil }
     return world
-}()
+}
 
 let distributedBenchmarks: [Benchmark] = [
     Benchmark(key: "allreduce") { context in
-        guard let world = benchWorld else {
+        guard let world = context.world else {
             printErr("  allreduce: skipped (run under 'mpirun -np 2 dicekit-bench --filter allreduce')")
             return []
         }
@@ -32,7 +33,7 @@ let distributedBenchmarks: [Benchmark] = [
         return metrics
     },
     Benchmark(key: "unet_b16_d4_n8_128_distributed") { context in
-        guard let world = benchWorld else {
+        guard let world = context.world else {
             printErr("  unet_b16_d4_n8_128_distributed: skipped (run under 'mpirun -np 2 dicekit-bench --filter distributed')")
             return []
         }

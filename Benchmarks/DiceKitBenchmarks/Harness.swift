@@ -10,6 +10,7 @@
 
 import Dispatch
 import DiceKit
+import DiceKitDistributed
 
 /// One reported figure.
 struct Metric {
@@ -26,6 +27,9 @@ struct BenchContext {
     /// `--quick`: one warm-up run and a third of the repetitions (at least 3). The working sets
     /// stay the same, so the keys measure what full runs and shared/reference/bench_torch.py measure.
     let quick: Bool
+    /// The MPI world when the run is under mpirun with more than one rank, else nil
+    /// (DistributedBenchmarks.swift).
+    let world: MPICommunicator?
     /// Metrics of the baseline benchmarks, by key (`sgemm_2048_gflops`, `triad_gbs`, …).
     var baselines: [String: Double] = [:]
 
@@ -46,13 +50,13 @@ struct BenchContext {
 }
 
 /// A named benchmark producing one or more metrics.
-struct Benchmark {
+struct Benchmark: Sendable {
     /// The key prefix that `--filter` matches and every metric key starts with.
     let key: String
     /// Baselines always run, before the others.
     var isBaseline = false
     /// Measures and returns the metrics.
-    let run: (BenchContext) throws -> [Metric]
+    let run: @Sendable (BenchContext) throws -> [Metric]
 }
 
 /// Command-line options of `dicekit-bench`.
@@ -128,8 +132,8 @@ struct BenchOptions {
 struct BenchUsageError: Error { let message: String? }
 
 /// Runs the baselines, then the selected benchmarks, printing a table row per metric as it goes.
-func runBenchmarks(_ benchmarks: [Benchmark], options: BenchOptions) -> [Metric] {
-    var context = BenchContext(quick: options.quick)
+func runBenchmarks(_ benchmarks: [Benchmark], options: BenchOptions, world: MPICommunicator?) -> [Metric] {
+    var context = BenchContext(quick: options.quick, world: world)
     var results: [Metric] = []
     let selected = benchmarks.filter { $0.isBaseline || options.filter.map($0.key.contains) ?? true }
     let ordered = selected.filter(\.isBaseline) + selected.filter { !$0.isBaseline }
@@ -139,7 +143,7 @@ func runBenchmarks(_ benchmarks: [Benchmark], options: BenchOptions) -> [Metric]
             let metrics = try benchmark.run(context)
             if benchmark.isBaseline { for m in metrics { context.baselines[m.key] = m.value } }
             results += metrics
-            for m in metrics { print(pad(m.key, 52) + pad(format(m.value), 14, left: true) + "  " + m.unit) }
+            for m in metrics { printOut(pad(m.key, 52) + pad(format(m.value), 14, left: true) + "  " + m.unit) }
         } catch {
             printErr("benchmark \(benchmark.key) failed: \(error)")
         }

@@ -52,5 +52,5 @@ func printMachine() {
         ("openblas", "\(BLAS.configuration) (\(BLAS.parallelism))"),
         ("openblas_core", selection.description),
     ]
-    for (key, value) in rows { print(pad(key, 24) + value) }
+    for (key, value) in rows { printOut(pad(key, 24) + value) }
 }

@@ -9,6 +9,7 @@
 // `_gflops`, `_gbs` and `_per_s` keys (above 1: DiceKit faster). Other keys are not compared.
 
 import DiceKit
+import DiceKitDistributed
 import Foundation
 
 /// A reference that cannot be read or run: one line, exit status 1.
@@ -72,13 +73,13 @@ func speedRatio(key: String, ours: Double, reference: Double) -> Double? {
 /// Prints DiceKit against one reference run; returns the ratios as metrics (`<key>_vs_reference`).
 func compare(_ metrics: [Metric], with reference: [String: Double]) -> [Metric] {
     var ratios: [Metric] = []
-    print("")
-    print(pad("key (one run each)", 52) + pad("DiceKit", 14, left: true) + pad("reference", 14, left: true)
+    printOut("")
+    printOut(pad("key (one run each)", 52) + pad("DiceKit", 14, left: true) + pad("reference", 14, left: true)
           + pad("speed ratio", 14, left: true))
     for metric in metrics {
         guard let other = reference[metric.key],
               let ratio = speedRatio(key: metric.key, ours: metric.value, reference: other) else { continue }
-        print(pad(metric.key, 52) + pad(format(metric.value), 14, left: true) + pad(format(other), 14, left: true)
+        printOut(pad(metric.key, 52) + pad(format(metric.value), 14, left: true) + pad(format(other), 14, left: true)
               + pad(format(ratio) + "×", 14, left: true))
         ratios.append(Metric(key: metric.key + "_vs_reference", value: ratio, unit: "×"))
     }
@@ -88,19 +89,20 @@ func compare(_ metrics: [Metric], with reference: [String: Double]) -> [Metric] 
 
 /// `--alternate N`: DiceKit, reference, DiceKit, … N times each; prints and returns DiceKit's
 /// medians, the reference's (`<key>_reference`) and the ratio of the medians (`<key>_vs_reference`).
-func runAlternating(_ benchmarks: [Benchmark], options: BenchOptions, rounds: Int, command: String) throws -> [Metric] {
+func runAlternating(_ benchmarks: [Benchmark], options: BenchOptions, world: MPICommunicator?, rounds: Int,
+                    command: String) throws -> [Metric] {
     var ours: [[Metric]] = []
     var references: [[String: Double]] = []
     for round in 1...rounds {
         printErr("round \(round)/\(rounds): DiceKit")
-        ours.append(runBenchmarks(benchmarks, options: options))
+        ours.append(runBenchmarks(benchmarks, options: options, world: world))
         printErr("round \(round)/\(rounds): reference: \(command)")
         references.append(try runReference(command: command))
     }
     var results: [Metric] = []
-    print("")
-    print("\(rounds) alternated runs each; median [min–max]; speed ratio of the medians, then the range of the per-run ratios")
-    print(pad("key", 52) + pad("DiceKit", 26) + pad("reference", 26) + "speed ratio")
+    printOut("")
+    printOut("\(rounds) alternated runs each; median [min–max]; speed ratio of the medians, then the range of the per-run ratios")
+    printOut(pad("key", 52) + pad("DiceKit", 26) + pad("reference", 26) + "speed ratio")
     for template in ours[0] {
         let values = ours.compactMap { run in run.first { $0.key == template.key }?.value }
         guard values.count == rounds else { continue }
@@ -111,7 +113,7 @@ func runAlternating(_ benchmarks: [Benchmark], options: BenchOptions, rounds: In
         let pairs = zip(values, others).compactMap { speedRatio(key: template.key, ours: $0, reference: $1) }
         results.append(Metric(key: template.key + "_reference", value: median(others), unit: template.unit))
         results.append(Metric(key: template.key + "_vs_reference", value: ratio, unit: "×"))
-        print(pad(template.key, 52) + pad(spread(values), 26) + pad(spread(others), 26)
+        printOut(pad(template.key, 52) + pad(spread(values), 26) + pad(spread(others), 26)
               + format(ratio) + "× [" + format(pairs.min()!) + "–" + format(pairs.max()!) + "]")
     }
     return results

@@ -7,12 +7,6 @@ import DiceKit
 import Glibc
 #endif
 
-func printErr(_ text: String) {
-    var line = text + "\n"
-    line.withUTF8 { _ = fwrite($0.baseAddress, 1, $0.count, stderr) }
-}
-
-setvbuf(stdout, nil, _IOLBF, 0)
 // Like PyTorch's caching allocator: reuse freed activation buffers instead of mapping (and
 // page-faulting) every 16 MiB output anew; without it, 32→32 conv forward+backward measured
 // ≈ 118 instead of ≈ 142 GFLOP/s. Process-wide, for every benchmark.
@@ -23,10 +17,8 @@ let allBenchmarks: [Benchmark] = baselineBenchmarks + lossBenchmarks + lossFamil
     + bfloat16ConvBenchmarks + bfloat16UNetBenchmarks + distributedBenchmarks
 
 // Under mpirun every rank runs the same benchmarks (their collectives must match); rank 0 prints.
-if let world = benchWorld, world.rank > 0 {
-    _ = freopen("/dev/null", "w", stdout)
-    _ = freopen("/dev/null", "w", stderr)
-}
+let benchWorld = openBenchWorld()
+if let world = benchWorld, world.rank > 0 { Console.silence() }
 
 switch BenchOptions.parse(Array(CommandLine.arguments.dropFirst())) {
 case .failure(let error):
@@ -34,10 +26,10 @@ case .failure(let error):
         printErr("dicekit-bench: \(message)\n" + BenchOptions.usage)
         exit(2)
     }
-    print(BenchOptions.usage)
+    printOut(BenchOptions.usage)
 case .success(let options):
     if options.list {
-        for benchmark in allBenchmarks { print(benchmark.key) }
+        for benchmark in allBenchmarks { printOut(benchmark.key) }
         exit(0)
     }
     if let raw = getenv("DICEKIT_ISA"), case let requested = String(cString: raw), requested != InstructionSet.current.description {
@@ -51,12 +43,12 @@ case .success(let options):
         printMachine()
         var metrics: [Metric]
         if let rounds = options.alternate, let command = options.reference {
-            metrics = try runAlternating(allBenchmarks, options: options, rounds: rounds, command: command)
+            metrics = try runAlternating(allBenchmarks, options: options, world: benchWorld, rounds: rounds, command: command)
         } else {
-            metrics = runBenchmarks(allBenchmarks, options: options)
+            metrics = runBenchmarks(allBenchmarks, options: options, world: benchWorld)
             if let reference { metrics += compare(metrics, with: reference) }
         }
-        if options.json { print(jsonObject(machine: machineFields(), metrics: metrics)) }
+        if options.json { printOut(jsonObject(machine: machineFields(), metrics: metrics)) }
         benchWorld?.finish()
     } catch {
         printErr("dicekit-bench: \(error)")

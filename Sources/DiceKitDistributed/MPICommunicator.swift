@@ -138,7 +138,8 @@ public final class MPICommunicator: Communicator {
         var text = [CChar](repeating: 0, count: Int(dicekit_mpi_max_error_string()) + 1)
         var length: Int32 = 0
         MPI_Error_string(code, &text, &length)
-        throw DiceKitError.value("MPI \(operation) failed on rank \(rank): \(String(cString: text))")
+        let message = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        throw DiceKitError.value("MPI \(operation) failed on rank \(rank): \(message)")
     }
 }
 

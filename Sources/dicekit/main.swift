@@ -33,10 +33,10 @@ func main() -> ExitStatus {
     }
     switch first {
     case "-h", "--help", "help":
-        print(overview)
+        printOutput(overview)
         return .success
     case "--version", "version":
-        print("dicekit \(version)")
+        printOutput("dicekit \(version)")
         return .success
     default:
         break
@@ -47,7 +47,7 @@ func main() -> ExitStatus {
     }
     let rest = Array(arguments.dropFirst())
     if rest.contains("--help") || rest.contains("-h") {
-        print(command.spec.help)
+        printOutput(command.spec.help)
         return .success
     }
     reportCoreGuard()
@@ -66,6 +66,5 @@ func main() -> ExitStatus {
     }
 }
 
-setvbuf(stdout, nil, _IOLBF, 0)
 AllocationPolicy.retainLargeBlocks()  // reuse freed tensor buffers across training steps
 exit(main().rawValue)

@@ -101,7 +101,10 @@ extension ConvGeometry {
         let chunks = (positions + chunk - 1) / chunk, tasks = batch * chunks
         let count = Swift.min(workers, tasks)
         withUnsafePointer(to: g) { gp in
+            // Each task writes its own output positions of one sample.
+            let shared = TaskShared((gp, xp, padded, weight, bias, y))
             runWorkers(count) { worker in
+                let (gp, xp, padded, weight, bias, y) = shared.buffers
                 for task in Swift.stride(from: worker, to: tasks, by: count) {
                     let (n, c) = (task / chunks, task % chunks)
                     let q0 = c * chunk
@@ -127,8 +130,12 @@ extension ConvGeometry {
         }
         let ySample = outputPixels * outChannels
         let samplesPerWorker = Swift.min(workers, batch)
+        let (batch, patch, outChannels) = (self.batch, self.patch, self.outChannels)
         withUnsafePointer(to: g) { gp in
+            // Each worker packs its own samples; then each task writes its own block of dW.
+            let shared = TaskShared((gp, xp, padded, xq, dy, dyp, dW))
             runWorkers(samplesPerWorker) { worker in
+                let (gp, xp, padded, xq, dy, dyp, _) = shared.buffers
                 for n in Swift.stride(from: worker, to: batch, by: samplesPerWorker) {
                     dk_bf16_pack_pairs(gp, xp + n * padded.sampleCount, xq + n * xqStride, positions)
                     dk_bf16_pack_gradient(gp, dy + n * ySample, dyp + n * dyStride)
@@ -142,6 +149,7 @@ extension ConvGeometry {
             let groups = Swift.min(rowBlocks, Swift.max(1, (workers + blocks - 1) / blocks))
             let tasks = groups * blocks, count = Swift.min(workers, tasks)
             runWorkers(count) { worker in
+                let (gp, _, _, xq, _, dyp, dW) = shared.buffers
                 for task in Swift.stride(from: worker, to: tasks, by: count) {
                     let (group, c) = (task / blocks, task % blocks)
                     dk_conv_weight_grad_bf16(gp, xq, xqStride, dyp, dyStride, batch, dW,
@@ -161,12 +169,15 @@ extension PaddedSource {
         defer { whole.deallocate() }
         (whole + batch * sampleCount).initialize(repeating: 0, count: slack)
         let count = Swift.min(workers, batch)
+        // Each worker rounds its own samples.
+        let shared = TaskShared((self, whole))
         runWorkers(count) { worker in
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: sampleCount)
+            let (source, whole) = shared.buffers
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: source.sampleCount)
             defer { buffer.deallocate() }
-            for n in Swift.stride(from: worker, to: batch, by: count) {
-                pad(sample: n, into: buffer)
-                dk_f32_to_bf16(buffer, whole + n * sampleCount, sampleCount)
+            for n in Swift.stride(from: worker, to: source.batch, by: count) {
+                source.pad(sample: n, into: buffer)
+                dk_f32_to_bf16(buffer, whole + n * source.sampleCount, source.sampleCount)
             }
         }
         body(UnsafePointer(whole))

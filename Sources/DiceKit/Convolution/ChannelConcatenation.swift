@@ -52,7 +52,10 @@ enum ChannelKernels {
                 t.withUnsafeBufferPointer { source in
                     let (from, to) = (source.baseAddress!, out.baseAddress! + offset)
                     // Rows in parallel (about 64k scalars per range): a copy this size is bandwidth-bound.
+                    // Each range writes its own rows.
+                    let shared = TaskShared((from, to))
                     WorkerPool.shared.forEachRange(rows, grain: Swift.max(1, (1 << 16) / total)) { range in
+                        let (from, to) = shared.buffers
                         copyRows(rows: range.count, width: width, from: from + range.lowerBound * width, sourceStride: width,
                                  to: to + range.lowerBound * total, destinationStride: total)
                     }
@@ -74,7 +77,10 @@ enum ChannelKernels {
             for width in widths {
                 let piece = [T](unsafeUninitializedCapacity: rows * width) { out, initialized in
                     let (from, to) = (source.baseAddress! + offset, out.baseAddress!)
+                    // Each range writes its own rows.
+                    let shared = TaskShared((from, to))
                     WorkerPool.shared.forEachRange(rows, grain: Swift.max(1, (1 << 16) / total)) { range in
+                        let (from, to) = shared.buffers
                         copyRows(rows: range.count, width: width, from: from + range.lowerBound * total, sourceStride: total,
                                  to: to + range.lowerBound * width, destinationStride: width)
                     }

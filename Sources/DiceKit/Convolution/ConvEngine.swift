@@ -64,7 +64,7 @@ func fillPixels<T: BLASScalar>(_ target: UnsafeMutablePointer<T>, pixels: Int, c
 /// Runs `body(worker)` for `workers` workers: directly when there is one, otherwise on the
 /// shared worker pool (which, unlike a dispatch queue, has its threads awake for the next
 /// layer's call) with OpenBLAS limited to one thread per call.
-func runWorkers(_ workers: Int, _ body: (Int) -> Void) {
+func runWorkers(_ workers: Int, _ body: @Sendable (Int) -> Void) {
     if workers <= 1 {
         withFlushToZero { body(0) }
     } else {
@@ -171,7 +171,11 @@ extension ConvGeometry {
         let localGradients = gradients
         let localInputGradients = inputGradients
         dk_note_isa(DK_KERNEL_CONV, DK_ISA_PORTABLE)
+        // Worker w writes its own accumulators and its chunks' rows of y and dx (whole samples
+        // when col2im writes), reads the rest.
+        let shared = TaskShared((pass, localGradients, localInputGradients, biasSums, weightT))
         runWorkers(workers) { worker in
+            let (pass, localGradients, localInputGradients, biasSums, weightT) = shared.buffers
             let dW = localGradients.isEmpty ? nil : localGradients[worker]
             let dx = localInputGradients.isEmpty ? nil : localInputGradients[worker]
             let biasSum = biasSums.isEmpty ? nil : biasSums[worker]

@@ -127,7 +127,10 @@ extension ConvGeometry {
         let chunk = Swift.max(24, Swift.min(sized, (positions + 23) / 24 * 24))
         // One read-only geometry for every worker (not an inout per call).
         withUnsafePointer(to: g) { gp in
+            // Each chunk writes its own output positions of one sample.
+            let shared = TaskShared((gp, weight, bias, y))
             _ = padded.forEachChunk(chunks: (positions + chunk - 1) / chunk, workers: workers) { _, n, sample, c in
+                let (gp, weight, bias, y) = shared.buffers
                 let q0 = c * chunk
                 dk_conv_forward_f32(gp, sample, weight, bias, y + n * outputSample, q0, Swift.min(positions, q0 + chunk))
             }
@@ -148,7 +151,10 @@ extension ConvGeometry {
             dW.update(repeating: 0, count: weightCount)
             withUnsafePointer(to: g) { gp in
                 padded.withPaddedBatch(workers: workers) { xp in
+                    // Each task writes its own block of dW (one kernel segment, 64 output channels).
+                    let shared = TaskShared((gp, xp, padded, dy, dW))
                     WorkerPool.shared.run(segments * channelBlocks) { task in
+                        let (gp, xp, padded, dy, dW) = shared.buffers
                         let (s, c) = (task / channelBlocks, task % channelBlocks)
                         dk_conv_weight_grad_block_f32(gp, xp, padded.sampleCount, dy, batch, dW, Int32(s), Int32(s + 1),
                                                       Int32(c * block), Int32(Swift.min(outChannels, (c + 1) * block)))
@@ -168,7 +174,10 @@ extension ConvGeometry {
         sums.initialize(repeating: 0, count: workers * width)
         defer { sums.deallocate() }
         let used = withUnsafePointer(to: g) { gp in
-            padded.forEachChunk(chunks: (lines + linesPerChunk - 1) / linesPerChunk, workers: workers) { worker, n, sample, c in
+            // Each worker accumulates into its own block of `sums`.
+            let shared = TaskShared((gp, sums, dy, db))
+            return padded.forEachChunk(chunks: (lines + linesPerChunk - 1) / linesPerChunk, workers: workers) { worker, n, sample, c in
+                let (gp, sums, dy, db) = shared.buffers
                 let accumulator = sums + worker * width
                 let l0 = c * linesPerChunk, l1 = Swift.min(lines, l0 + linesPerChunk)
                 let sampleDY = dy + n * sampleLines
@@ -247,14 +256,17 @@ struct PaddedSource {
     /// the same worker count.
     @discardableResult
     func forEachChunk(chunks: Int, workers: Int,
-                      _ body: (_ worker: Int, _ n: Int, _ sample: UnsafePointer<Float>, _ chunk: Int) -> Void) -> Int {
+                      _ body: @Sendable (_ worker: Int, _ n: Int, _ sample: UnsafePointer<Float>, _ chunk: Int) -> Void) -> Int {
+        // Each worker pads into its own buffer; `body` states what the chunks write.
+        let source = TaskShared(self)
         if batch >= 2 * workers {
             runWorkers(workers) { worker in
-                let buffer = UnsafeMutablePointer<Float>.allocate(capacity: sampleCount + slack)
+                let source = source.buffers
+                let buffer = UnsafeMutablePointer<Float>.allocate(capacity: source.sampleCount + source.slack)
                 defer { buffer.deallocate() }
-                (buffer + sampleCount).initialize(repeating: 0, count: slack)
-                for n in Swift.stride(from: worker, to: batch, by: workers) {
-                    pad(sample: n, into: buffer)
+                (buffer + source.sampleCount).initialize(repeating: 0, count: source.slack)
+                for n in Swift.stride(from: worker, to: source.batch, by: workers) {
+                    source.pad(sample: n, into: buffer)
                     for c in 0..<chunks { body(worker, n, UnsafePointer(buffer), c) }
                 }
             }
@@ -262,7 +274,9 @@ struct PaddedSource {
         }
         let tasks = batch * chunks, count = Swift.min(workers, tasks)
         withPaddedBatch(workers: workers) { whole in
+            let shared = TaskShared((whole, sampleCount))
             runWorkers(count) { worker in
+                let (whole, sampleCount) = shared.buffers
                 for task in Swift.stride(from: worker, to: tasks, by: count) {
                     let (n, c) = (task / chunks, task % chunks)
                     body(worker, n, whole + n * sampleCount, c)
@@ -279,8 +293,13 @@ struct PaddedSource {
         defer { whole.deallocate() }
         (whole + batch * sampleCount).initialize(repeating: 0, count: slack)
         let count = Swift.min(workers, batch)
+        // Each worker pads its own samples.
+        let shared = TaskShared((self, whole))
         runWorkers(count) { worker in
-            for n in Swift.stride(from: worker, to: batch, by: count) { pad(sample: n, into: whole + n * sampleCount) }
+            let (source, whole) = shared.buffers
+            for n in Swift.stride(from: worker, to: source.batch, by: count) {
+                source.pad(sample: n, into: whole + n * source.sampleCount)
+            }
         }
         body(UnsafePointer(whole))
     }

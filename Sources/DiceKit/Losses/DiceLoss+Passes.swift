@@ -68,7 +68,7 @@ struct LossTasks {
 
     /// Runs `body` for every task, in parallel when the input is large enough (on the shared
     /// worker pool: its threads stay awake between the back-to-back calls of a training loop).
-    func run(_ body: (Int) -> Void) {
+    func run(_ body: @Sendable (Int) -> Void) {
         if parallel && count > 1 {
             WorkerPool.shared.run(count, body)
         } else {
@@ -267,7 +267,11 @@ extension DiceLoss {
                     slots.withUnsafeMutableBufferPointer { sb in
                         bad.withUnsafeMutableBufferPointer { bb in
                             let slotBase = sb.baseAddress!, badBase = bb.baseAddress!
+                            // Task t writes its own slots and flags, and the probabilities and
+                            // gradient of its own positions.
+                            let shared = TaskShared((slotBase, badBase, xb, probs, storage))
                             tasks.run { task in
+                                let (slotBase, badBase, xb, probs, storage) = shared.buffers
                                 let (n, s0, s1) = tasks.range(task, plan: plan)
                                 let out = slotBase + task * width, flags = badBase + task
                                 if useC {
@@ -305,7 +309,10 @@ extension DiceLoss {
                     let gradBase = gb.baseAddress!
                     coefficients.withUnsafeBufferPointer { cb in
                         let a = cb.baseAddress!, b = a + nc, f = a + 2 * nc
+                        // Task t writes the gradient of its own positions.
+                        let shared = TaskShared((gradBase, storage, a, b, f))
                         tasks.run { task in
+                            let (gradBase, storage, a, b, f) = shared.buffers
                             let (n, s0, s1) = tasks.range(task, plan: plan)
                             if useC {
                                 CKernels.gradient(plan: plan, target: CKernels.Target(storage), grad: UnsafeMutableRawPointer(gradBase),

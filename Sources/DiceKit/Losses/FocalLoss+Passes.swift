@@ -87,7 +87,10 @@ extension FocalLoss {
             gradient.withUnsafeMutableBufferPointer { gs in
                 values.withUnsafeMutableBufferPointer { vs in
                     partial.withUnsafeMutableBufferPointer { ps in
+                        // Task t writes its own partials, and the gradient and values of its own positions.
+                        let shared = TaskShared((xs, gs, vs, ps))
                         tasks.run { task in
+                            let (xs, gs, vs, ps) = shared.buffers
                             let (i, p0, p1) = tasks.ranges[task]
                             let out = ps.baseAddress! + task * 2 * kept
                             if useKernel {
@@ -159,7 +162,10 @@ extension FocalLoss {
         let c2 = (0..<kept).map { phi[$0] > 1e-6 ? T(norm * a[$0] / (phi[$0] * phi[$0])) : 0 }
         x.withUnsafeBufferPointer { xs in
             gradient.withUnsafeMutableBufferPointer { gs in
+                // Task t writes the gradient of its own positions.
+                let shared = TaskShared((xs, gs))
                 tasks.run { task in
+                    let (xs, gs) = shared.buffers
                     let (i, p0, p1) = tasks.ranges[task]
                     for k in first..<input.c {
                         let w = weights[k - first], k1 = c1[k - first], k2 = c2[k - first]

@@ -71,8 +71,10 @@ public struct LovaszLoss: SegmentationLoss {
         p.withUnsafeBufferPointer { ps in
             gradient.withUnsafeMutableBufferPointer { gradientBuffer in
                 results.withUnsafeMutableBufferPointer { resultBuffer in
-                    let gs = gradientBuffer, rs = resultBuffer
-                    let body = { (task: Int) in
+                    // Task t writes its own two results and the gradient of its own unit and classes.
+                    let shared = TaskShared((ps, gradientBuffer, resultBuffer))
+                    let body: @Sendable (Int) -> Void = { task in
+                        let (ps, gs, rs) = shared.buffers
                         let unit = softmax ? task / input.c : task
                         let firstClass = softmax ? task % input.c : 0
                         // Gather the unit's elements: flat index, error, foreground flag.
@@ -120,7 +122,10 @@ public struct LovaszLoss: SegmentationLoss {
             // Scale each unit's slopes by 1/(present classes · units).
             let tasks = PositionTasks(n: input.n, s: input.s, c: input.c)
             gradient.withUnsafeMutableBufferPointer { gs in
-                tasks.run { task in
+                // Task t scales the gradient of its own positions.
+                let shared = TaskShared(gs)
+                tasks.run { [unitFactor] task in
+                    let gs = shared.buffers
                     let (i, p0, p1) = tasks.ranges[task]
                     let f = T(unitFactor[perImage ? i : 0])
                     for q in p0..<p1 { for k in 0..<input.c { gs[input.index(i, k, q)] *= f } }

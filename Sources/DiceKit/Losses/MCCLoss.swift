@@ -45,7 +45,10 @@ public struct MCCLoss: SegmentationLoss {
         let tasks = PositionTasks(n: input.n, s: input.s, c: input.c)
         var partial = [Double](repeating: 0, count: 3 * tasks.ranges.count)
         partial.withUnsafeMutableBufferPointer { out in
+            // Task t writes its own three partials.
+            let shared = TaskShared(out)
             tasks.run { task in
+                let out = shared.buffers
                 let (i, p0, p1) = tasks.ranges[task]
                 var sp = 0.0, sg = 0.0, spg = 0.0
                 for q in p0..<p1 {
@@ -73,7 +76,10 @@ public struct MCCLoss: SegmentationLoss {
             let a = T((tp + fn) / d + numerator * dProduct / (2 * d * d * d)), b = T(-(tp + tn + fp + fn) / d)
             var g = [T](repeating: 0, count: x.count)
             g.withUnsafeMutableBufferPointer { gs in
+                // Task t writes the gradient of its own positions.
+                let shared = TaskShared(gs)
                 tasks.run { task in
+                    let gs = shared.buffers
                     let (i, p0, p1) = tasks.ranges[task]
                     for q in p0..<p1 {
                         for k in 0..<input.c { gs[input.index(i, k, q)] = a + b * input.target(i, k, q) }

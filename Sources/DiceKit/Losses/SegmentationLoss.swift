@@ -137,7 +137,7 @@ struct PositionTasks {
     }
 
     /// Runs `body` for every task index.
-    func run(_ body: (Int) -> Void) {
+    func run(_ body: @Sendable (Int) -> Void) {
         if parallel && ranges.count > 1 { WorkerPool.shared.run(ranges.count, body) } else { for t in ranges.indices { body(t) } }
     }
 }
@@ -150,7 +150,10 @@ extension LossInput {
         guard activation != .none else { return p }
         let tasks = PositionTasks(n: n, s: s, c: c)
         p.withUnsafeMutableBufferPointer { ps in
+            // Task t writes the probabilities of its own positions.
+            let shared = TaskShared(ps)
             tasks.run { task in
+                let ps = shared.buffers
                 let (i, p0, p1) = tasks.ranges[task]
                 for q in p0..<p1 {
                     if activation == .sigmoid {
@@ -176,7 +179,10 @@ extension LossInput {
         let tasks = PositionTasks(n: n, s: s, c: c)
         gradient.withUnsafeMutableBufferPointer { gs in
             p.withUnsafeBufferPointer { ps in
+                // Task t writes the gradient of its own positions.
+                let shared = TaskShared((gs, ps))
                 tasks.run { task in
+                    let (gs, ps) = shared.buffers
                     let (i, p0, p1) = tasks.ranges[task]
                     for q in p0..<p1 {
                         if activation == .sigmoid {

@@ -78,7 +78,10 @@ public struct WassersteinDiceLoss: SegmentationLoss {
         var partial = [Double](repeating: 0, count: 2 * c * tasks.ranges.count)
         partial.withUnsafeMutableBufferPointer { out in
             p.withUnsafeBufferPointer { ps in
+                // Task t writes its own partials.
+                let shared = TaskShared((out, ps))
                 tasks.run { task in
+                    let (out, ps) = shared.buffers
                     let (i, p0, p1) = tasks.ranges[task]
                     let o = out.baseAddress! + 2 * c * task
                     for q in p0..<p1 {
@@ -113,7 +116,10 @@ public struct WassersteinDiceLoss: SegmentationLoss {
         if wantGradient {
             var g = [T](repeating: 0, count: x.count)
             g.withUnsafeMutableBufferPointer { gs in
-                tasks.run { task in
+                // Task t writes the gradient of its own positions.
+                let shared = TaskShared(gs)
+                tasks.run { [beta] task in
+                    let gs = shared.buffers
                     let (i, p0, p1) = tasks.ranges[task]
                     for q in p0..<p1 {
                         let l = Int(labels[i * input.s + q]), b = beta[i * c + l]

@@ -13,6 +13,7 @@
 // per target surface position; with neither, no distance at all.
 
 import Dispatch
+import Synchronization
 
 /// The nearest-surface distances of one (sample, class) pair, in physical units.
 public struct SurfaceDistances: Sendable, Equatable {
@@ -73,14 +74,17 @@ public struct SurfaceDistances: Sendable, Equatable {
                                     targetToPredicted: [])
         }
         // The two directions are independent: one thread each (the result does not depend on it).
-        let results = DirectionResults()
+        // Each side works in its own half of `fields`, freed after concurrentPerform returns.
+        let shared = TaskShared(fields)
+        let results = Mutex<(forward: [Double], backward: [Double])>(([], []))
         DispatchQueue.concurrentPerform(iterations: 2) { side in
-            let field = fields.field(side, count)
+            let field = shared.buffers.field(side, count)
             let d = side == 0 ? directed(from: edgesPredicted, to: edgesTarget, shape: box.shape, spacing: spacing, field: field)
                               : directed(from: edgesTarget, to: edgesPredicted, shape: box.shape, spacing: spacing, field: field)
-            if side == 0 { results.forward = d } else { results.backward = d }
+            results.withLock { if side == 0 { $0.forward = d } else { $0.backward = d } }
         }
-        return SurfaceDistances(predictedToTarget: results.forward, targetToPredicted: results.backward)
+        let (forward, backward) = results.withLock { ($0.forward, $0.backward) }
+        return SurfaceDistances(predictedToTarget: forward, targetToPredicted: backward)
     }
 
     /// Distances from each `from` surface position to the nearest `to` surface position, with
@@ -102,9 +106,7 @@ public struct SurfaceDistances: Sendable, Equatable {
 }
 
 /// Scratch memory for one or two distance fields (every value is written before it is read).
-private struct FieldBuffers: @unchecked Sendable {
-    // Safe: each concurrentPerform iteration works in its own half of `storage`, and the memory
-    // is freed only after concurrentPerform has returned.
+private struct FieldBuffers {
     let storage: UnsafeMutableBufferPointer<Double>
 
     init(count: Int) { storage = .allocate(capacity: count) }
@@ -113,14 +115,6 @@ private struct FieldBuffers: @unchecked Sendable {
     func field(_ index: Int, _ count: Int) -> UnsafeMutableBufferPointer<Double> {
         UnsafeMutableBufferPointer(rebasing: storage[(index * count)..<((index + 1) * count)])
     }
-}
-
-/// The two directions' distances, each written by its own thread.
-private final class DirectionResults: @unchecked Sendable {
-    // Safe: each concurrentPerform iteration writes only its own stored property (distinct
-    // memory), and both are read after concurrentPerform has returned, which orders the writes
-    // before the reads.
-    var forward: [Double] = [], backward: [Double] = []
 }
 
 /// The smallest box holding every position of two masks, as MONAI's foreground crop.

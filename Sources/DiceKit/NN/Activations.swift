@@ -95,13 +95,17 @@ enum ActivationKernels {
                 let px = px.baseAddress!
                 if let gradient = gradient {
                     gradient.withUnsafeBufferPointer { pg in
-                        let pg = pg.baseAddress!
+                        // Each range writes its own elements.
+                        let shared = TaskShared((px, pg.baseAddress!, po))
                         WorkerPool.shared.forEachRange(x.count) { range in
+                            let (px, pg, po) = shared.buffers
                             rectifyBackward(px + range.lowerBound, pg + range.lowerBound, po + range.lowerBound, range.count, slope)
                         }
                     }
                 } else {
+                    let shared = TaskShared((px, po))
                     WorkerPool.shared.forEachRange(x.count) { range in
+                        let (px, po) = shared.buffers
                         rectifyForward(px + range.lowerBound, po + range.lowerBound, range.count, slope)
                     }
                 }

@@ -28,7 +28,19 @@ import Glibc
 /// A persistent pool of `workers` threads that runs the tasks of `run(_:_:)` with the caller.
 ///
 /// Bodies must be independent of one another (no task may wait for another task of the same
-/// call): a call may run entirely on the caller's thread.
+/// call): a call may run entirely on the caller's thread. They are `@Sendable`: the compiler
+/// checks that what they capture may be used from several threads at once (raw buffers go
+/// through `TaskShared`, whose contract is that tasks write disjoint elements).
+///
+/// `@unchecked Sendable`: the atomics are `Sendable` as they are; the rest is shared under two
+/// rules the compiler cannot see. `body` is written by the caller holding `busy` only while no
+/// job is published (before `ticket` is stored with the new epoch, after `remaining` reached
+/// zero) and read by a participant only after a successful swap on `ticket` in the job's epoch,
+/// which orders the read after the write (release/acquire on `ticket`) and before the job's end.
+/// `sleepers`, `callerParked`, `stopping` and `threads` are read and written only with `mutex`
+/// held; the pthread objects themselves are made for sharing between threads. (A
+/// `Synchronization.Mutex` cannot serve: the parked threads wait on condition variables, which
+/// need the pthread mutex.)
 final class WorkerPool: @unchecked Sendable {
     /// How long a thread spins for new work (workers) or for the last task (caller) before it
     /// parks: long enough to bridge the gap between back-to-back calls, short enough that an
@@ -47,9 +59,7 @@ final class WorkerPool: @unchecked Sendable {
     /// Tasks of the current job not finished yet.
     private let remaining = Atomic<Int>(0)
     /// The current job's body; written only while no job is published (see the protocol).
-    private var body: ((Int) -> Void)?
-    /// The current job's epoch (32 bits, wrapping); written by the caller holding `busy`.
-    private var epoch: UInt64 = 0
+    private var body: (@Sendable (Int) -> Void)?
 
     /// Guards `sleepers`, `callerParked`, `stopping`, `threads` and the waits on both conditions.
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
@@ -94,7 +104,7 @@ final class WorkerPool: @unchecked Sendable {
     /// concurrent calls) or has no threads. The order in which tasks run is unspecified: a
     /// reduction must keep one partial per task (not per thread) and sum them in task order.
     /// Subnormals flush to zero in every participant (the caller's MXCSR is restored on return).
-    func run(_ count: Int, _ body: (Int) -> Void) {
+    func run(_ count: Int, _ body: @Sendable (Int) -> Void) {
         precondition(count >= 0 && count < 1 << 32, "WorkerPool.run: task count out of range")
         let control = dk_fp_flush_begin()
         defer { dk_fp_restore(control) }
@@ -105,7 +115,8 @@ final class WorkerPool: @unchecked Sendable {
         startThreadsIfNeeded()
         withoutActuallyEscaping(body) { escaping in
             self.body = escaping
-            epoch = (epoch + 1) & 0xFFFF_FFFF
+            // The epoch (32 bits, wrapping) of the previous job is the one `limit` carries.
+            let epoch = ((limit.load(ordering: .relaxed) >> 32) + 1) & 0xFFFF_FFFF
             remaining.store(count, ordering: .relaxed)
             // `limit` before `ticket`: whoever sees the new ticket also sees the new limit.
             pthread_mutex_lock(mutex)
@@ -219,7 +230,7 @@ extension WorkerPool {
     /// (a multiple of 16, so vector loops rarely see a tail), in parallel when there are several.
     /// For element-wise loops over large tensors (activations, copies, optimiser updates), whose
     /// results do not depend on the split.
-    func forEachRange(_ count: Int, grain: Int = 1 << 16, _ body: (Range<Int>) -> Void) {
+    func forEachRange(_ count: Int, grain: Int = 1 << 16, _ body: @Sendable (Range<Int>) -> Void) {
         guard count > grain else {
             if count > 0 { withFlushToZero { body(0..<count) } }
             return

@@ -97,7 +97,7 @@ enum CheckCommand: Command {
             ("sgemm_fraction_of_peak", fraction.map { jsonNumber($0) } ?? "null"),
             ("ok", "\(ok)"),
         ]
-        print("{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")
+        printOutput("{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")
         if !ok { throw DiceKitError.value("numerical check failed: see the errors above (expected ≤ 1e-12, 1e-5, 1e-10)") }
     }
 

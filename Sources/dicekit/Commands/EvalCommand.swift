@@ -76,7 +76,7 @@ enum EvalCommand: Command {
             return "\"\(metric.rawValue)\": [\(perClass.map { jsonNumber($0) }.joined(separator: ", "))], "
                 + "\"\(metric.rawValue)_foreground\": \(jsonNumber(mean(foreground)))"
         }
-        print("{\"images\": \(dataset.count), " + fields.joined(separator: ", ")
+        printOutput("{\"images\": \(dataset.count), " + fields.joined(separator: ", ")
               + (data.classNames.map { ", \"class_names\": [\($0.map(jsonString).joined(separator: ", "))]" } ?? "") + "}")
     }
 }

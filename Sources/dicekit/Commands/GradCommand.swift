@@ -33,7 +33,7 @@ enum GradCommand: Command {
         model.parameters.zeroGradients()
         try model.backward(result.gradient!)
         try model.parameters.gradientDict().write(to: out)
-        print("{\"loss\": \(jsonNumber(result.value))}")
+        printOutput("{\"loss\": \(jsonNumber(result.value))}")
     }
 }
 

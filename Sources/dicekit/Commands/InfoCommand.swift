@@ -20,7 +20,7 @@ enum InfoCommand: Command {
             let array = try NPY.read(contentsOf: path)
             let values = array.tensor(of: Double.self)
             let shape = "[" + array.shape.map(String.init).joined(separator: ", ") + "]"
-            print("{\"file\": \(jsonString(path)), \"dtype\": \"\(array.dtype.rawValue)\", \"shape\": \(shape), "
+            printOutput("{\"file\": \(jsonString(path)), \"dtype\": \"\(array.dtype.rawValue)\", \"shape\": \(shape), "
                   + "\"min\": \(jsonNumber(values.min() ?? .nan)), \"max\": \(jsonNumber(values.max() ?? .nan)), "
                   + "\"finite\": \(values.isFinite)}")
         }

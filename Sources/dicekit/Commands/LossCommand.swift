@@ -177,7 +177,7 @@ enum LossCommand: Command {
         if let path = gradientPath, let gradient = result.gradient {
             try NPY.write(gradient, to: path)
         }
-        print("{\"loss\": \(jsonValue(result.loss.scalars, shape: result.loss.shape))}")
+        printOutput("{\"loss\": \(jsonValue(result.loss.scalars, shape: result.loss.shape))}")
     }
 
     /// A JSON number, or nested arrays following `shape`.

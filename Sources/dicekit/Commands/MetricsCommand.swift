@@ -123,7 +123,7 @@ enum MetricsCommand: Command {
             ])))
         }
         let output: JSONValue = .object([JSONField("classes", .array(scored.map { .integer($0) })), JSONField("metrics", .object(fields))])
-        print(output.encoded)
+        printOutput(output.encoded)
     }
 
     /// Per (sample, class) values with their column count, the reduced values and the per-class means.

@@ -69,7 +69,7 @@ enum PredictCommand: Command {
             let predicted = try Predictor.argmax(try logits.reshaped(to: [1] + logits.shape)).labels.map { Int32($0) }
             let dice = item.labels == nil ? nil : try report.add(item, predicted: predicted)
             try writer.write(item, logits: logits, predicted: predicted, dice: dice?.foreground)
-            print(report.jsonLine(item, predicted: predicted, dice: dice))
+            printOutput(report.jsonLine(item, predicted: predicted, dice: dice))
         }
         try writer.finish()
         report.printTable()

@@ -182,9 +182,9 @@ enum TrainCommand: Command {
         try onAllRanks(world) {
             do {
                 let summary = try trainer.fit(training: training, validation: validation, reporter: reporter)
-                if isRankZero { print(summary.json.prettyEncoded, terminator: "") }
+                if isRankZero { printOutput(summary.json.prettyEncoded, terminator: "") }
             } catch let divergence as TrainingDivergence {
-                if isRankZero { print(divergence.summary.json.prettyEncoded, terminator: "") }
+                if isRankZero { printOutput(divergence.summary.json.prettyEncoded, terminator: "") }
                 throw divergence
             }
         }

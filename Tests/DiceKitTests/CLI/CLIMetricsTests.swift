@@ -46,7 +46,7 @@ final class CLIMetricsTests: XCTestCase {
             XCTAssertEqual(try XCTUnwrap(json[name]?["value"] as? Double), expected, accuracy: 1e-12, name)
             let rows = try XCTUnwrap(json[name]?["per_sample"] as? [[Double]])
             // JSONSerialization may round the last digit differently.
-            assertMatches(rows.flatMap { $0 }, perSample, tolerance: 1e-14, name)
+            assertClose(rows.flatMap { $0 }, perSample, relativeTolerance: 1e-14, absoluteTolerance: 1e-14, name)
         }
         let sensitivity = ConfusionMatrixMetric(name: .sensitivity, includeBackground: false).evaluate(try ConfusionCounts(predicted: pm, target: tm, includeBackground: false))
         XCTAssertEqual(try XCTUnwrap(json["sensitivity"]?["value"] as? Double), sensitivity[0], accuracy: 1e-12)

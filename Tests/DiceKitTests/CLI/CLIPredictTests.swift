@@ -90,7 +90,7 @@ final class CLIPredictTests: XCTestCase {
         let model = try UNet<Float>.load(contentsOf: checkpoint)
         let x = try NPY.read(contentsOf: "\(dir)/x.npy").tensor(of: Float.self)
         XCTAssertEqual(plain, try model.forward(x, mode: .evaluation), "sizes that fit run as they are")
-        assertClose(try logits(["--tile", "64"]), plain, rtol: 1e-6, atol: 1e-7, "a tile larger than the image is clamped to it")
+        assertClose(try logits(["--tile", "64"]), plain, relativeTolerance: 1e-6, absoluteTolerance: 1e-7, "a tile larger than the image is clamped to it")
         let windowed = try logits(["--tile", "8,12", "--overlap", "0.5", "--batch-size", "3"])
         XCTAssertEqual(windowed.shape, plain.shape)
         XCTAssertNotEqual(windowed, plain)

@@ -25,11 +25,11 @@ final class ConvolutionEngineTests: XCTestCase {
         for settings in variants {
             var conv = reference
             conv.settings = settings
-            assertClose(try conv.forward(x), y0, rtol: 1e-12, atol: 1e-12, "forward \(settings)")
+            assertClose(try conv.forward(x), y0, relativeTolerance: 1e-12, absoluteTolerance: 1e-12, "forward \(settings)")
             let g = try conv.backward(input: x, outputGradient: r)
-            assertClose(g.input!, g0.input!, rtol: 1e-12, atol: 1e-12, "∂x \(settings)")
-            assertClose(g.weight, g0.weight, rtol: 1e-12, atol: 1e-12, "∂w \(settings)")
-            assertClose(g.bias!, g0.bias!, rtol: 1e-12, atol: 1e-12, "∂b \(settings)")
+            assertClose(g.input!, g0.input!, relativeTolerance: 1e-12, absoluteTolerance: 1e-12, "∂x \(settings)")
+            assertClose(g.weight, g0.weight, relativeTolerance: 1e-12, absoluteTolerance: 1e-12, "∂w \(settings)")
+            assertClose(g.bias!, g0.bias!, relativeTolerance: 1e-12, absoluteTolerance: 1e-12, "∂b \(settings)")
         }
     }
 
@@ -80,7 +80,7 @@ final class ConvolutionEngineTests: XCTestCase {
         let conv = try Convolution(weight: w, stride: [2], padding: .same)
         let col = try Lowering.im2col(x, kernelSize: [3, 3], stride: [2], padding: .same)
         let product = try BLAS.matmul(col, try w.reshaped(to: [27, 4]))
-        assertClose(try conv.forward(x).reshaped(to: product.shape), product, rtol: 1e-13, atol: 1e-13)
+        assertClose(try conv.forward(x).reshaped(to: product.shape), product, relativeTolerance: 1e-13, absoluteTolerance: 1e-13)
     }
 
     func testPointwiseMatchesGeneralPath() throws {
@@ -139,7 +139,7 @@ final class ConvolutionEngineTests: XCTestCase {
         let x = randomTensor([2, 6, 7, 3], seed: 270), w = randomTensor([3, 3, 3, 5], seed: 271)
         let yd = try Convolution(weight: w, padding: .same).forward(x)
         let yf = try Convolution(weight: w.converted(to: Float.self), padding: .same).forward(x.converted(to: Float.self))
-        assertClose(yf, yd.converted(to: Float.self), rtol: 1e-5, atol: 1e-5)
+        assertClose(yf, yd.converted(to: Float.self), relativeTolerance: 1e-5, absoluteTolerance: 1e-5)
     }
 }
 

@@ -55,12 +55,12 @@ final class ConvolutionGoldenTests: XCTestCase {
             let padding: Padding = c.same == true ? .same : .explicit(before: c.padBefore!, after: c.padAfter!)
             let conv = try Convolution(weight: weight, bias: bias, stride: c.stride!, padding: padding,
                                        dilation: c.dilation!, groups: c.groups!)
-            assertClose(try conv.forward(x), try c.tensor("y"), rtol: rtol, atol: atol, "\(c.name) forward")
+            assertClose(try conv.forward(x), try c.tensor("y"), relativeTolerance: rtol, absoluteTolerance: atol, "\(c.name) forward")
             let g = try conv.backward(input: x, outputGradient: gy)
-            assertClose(g.input!, try c.tensor("gx"), rtol: rtol, atol: atol, "\(c.name) input gradient")
-            assertClose(try WeightLayout.toPyTorch(g.weight), try c.tensor("gw"), rtol: rtol, atol: atol, "\(c.name) weight gradient")
+            assertClose(g.input!, try c.tensor("gx"), relativeTolerance: rtol, absoluteTolerance: atol, "\(c.name) input gradient")
+            assertClose(try WeightLayout.toPyTorch(g.weight), try c.tensor("gw"), relativeTolerance: rtol, absoluteTolerance: atol, "\(c.name) weight gradient")
             if c.bias == true {
-                assertClose(g.bias!, try c.tensor("gb"), rtol: rtol, atol: atol, "\(c.name) bias gradient")
+                assertClose(g.bias!, try c.tensor("gb"), relativeTolerance: rtol, absoluteTolerance: atol, "\(c.name) bias gradient")
             } else {
                 XCTAssertNil(g.bias, c.name)
             }
@@ -76,11 +76,11 @@ final class ConvolutionGoldenTests: XCTestCase {
                                                  outputPadding: c.outputPadding!, dilation: c.dilation!, groups: c.groups!)
             let y = try c.tensor("y")
             XCTAssertEqual(try conv.outputShape(for: x.shape), y.shape, c.name)
-            assertClose(try conv.forward(x), y, rtol: rtol, atol: atol, "\(c.name) forward")
+            assertClose(try conv.forward(x), y, relativeTolerance: rtol, absoluteTolerance: atol, "\(c.name) forward")
             let g = try conv.backward(input: x, outputGradient: gy)
-            assertClose(g.input!, try c.tensor("gx"), rtol: rtol, atol: atol, "\(c.name) input gradient")
-            assertClose(try WeightLayout.toPyTorch(g.weight), try c.tensor("gw"), rtol: rtol, atol: atol, "\(c.name) weight gradient")
-            if c.bias == true { assertClose(g.bias!, try c.tensor("gb"), rtol: rtol, atol: atol, "\(c.name) bias gradient") }
+            assertClose(g.input!, try c.tensor("gx"), relativeTolerance: rtol, absoluteTolerance: atol, "\(c.name) input gradient")
+            assertClose(try WeightLayout.toPyTorch(g.weight), try c.tensor("gw"), relativeTolerance: rtol, absoluteTolerance: atol, "\(c.name) weight gradient")
+            if c.bias == true { assertClose(g.bias!, try c.tensor("gb"), relativeTolerance: rtol, absoluteTolerance: atol, "\(c.name) bias gradient") }
         }
     }
 
@@ -97,8 +97,8 @@ final class ConvolutionGoldenTests: XCTestCase {
                                               countIncludesPadding: c.countIncludePad!)
                 (y, gx) = (try pool.forward(x), try pool.backward(inputShape: x.shape, outputGradient: gy))
             }
-            assertClose(y, try c.tensor("y"), rtol: 1e-6, atol: 1e-6, "\(c.name) forward")
-            assertClose(gx, try c.tensor("gx"), rtol: 1e-6, atol: 1e-6, "\(c.name) input gradient")
+            assertClose(y, try c.tensor("y"), relativeTolerance: 1e-6, absoluteTolerance: 1e-6, "\(c.name) forward")
+            assertClose(gx, try c.tensor("gx"), relativeTolerance: 1e-6, absoluteTolerance: 1e-6, "\(c.name) input gradient")
         }
     }
 
@@ -107,9 +107,9 @@ final class ConvolutionGoldenTests: XCTestCase {
             let x = try c.tensor("x"), gy = try c.tensor("gy")
             let mode: Upsampling.Mode = c.mode == "nearest" ? .nearest : .linear(alignCorners: c.alignCorners!)
             let up = try Upsampling(scale: c.scale!, mode: mode)
-            assertClose(try up.forward(x), try c.tensor("y"), rtol: 1e-5, atol: 1e-6, "\(c.name) forward")
+            assertClose(try up.forward(x), try c.tensor("y"), relativeTolerance: 1e-5, absoluteTolerance: 1e-6, "\(c.name) forward")
             assertClose(try up.backward(inputShape: x.shape, outputGradient: gy), try c.tensor("gx"),
-                        rtol: 1e-5, atol: 1e-5, "\(c.name) input gradient")
+                        relativeTolerance: 1e-5, absoluteTolerance: 1e-5, "\(c.name) input gradient")
         }
     }
 
@@ -118,16 +118,16 @@ final class ConvolutionGoldenTests: XCTestCase {
             let x = try c.tensor("x"), gy = try c.tensor("gy"), y = try c.tensor("y"), gx = try c.tensor("gx")
             switch c.kind {
             case "relu":
-                assertClose(ReLU().forward(x), y, rtol: 0, "relu")
-                assertClose(try ReLU().backward(input: x, outputGradient: gy), gx, rtol: 0, "relu backward")
+                assertClose(ReLU().forward(x), y, relativeTolerance: 0, "relu")
+                assertClose(try ReLU().backward(input: x, outputGradient: gy), gx, relativeTolerance: 0, "relu backward")
             case "leaky":
                 let f = LeakyReLU(negativeSlope: c.slope!)
-                assertClose(f.forward(x), y, rtol: 1e-6, "leaky")
-                assertClose(try f.backward(input: x, outputGradient: gy), gx, rtol: 1e-6, "leaky backward")
+                assertClose(f.forward(x), y, relativeTolerance: 1e-6, "leaky")
+                assertClose(try f.backward(input: x, outputGradient: gy), gx, relativeTolerance: 1e-6, "leaky backward")
             default:
                 let s = Sigmoid().forward(x)
-                assertClose(s, y, rtol: 1e-6, atol: 1e-7, "sigmoid")
-                assertClose(try Sigmoid().backward(output: s, outputGradient: gy), gx, rtol: 1e-5, atol: 1e-7, "sigmoid backward")
+                assertClose(s, y, relativeTolerance: 1e-6, absoluteTolerance: 1e-7, "sigmoid")
+                assertClose(try Sigmoid().backward(output: s, outputGradient: gy), gx, relativeTolerance: 1e-5, absoluteTolerance: 1e-7, "sigmoid backward")
             }
         }
     }

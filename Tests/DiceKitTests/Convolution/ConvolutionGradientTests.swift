@@ -88,6 +88,6 @@ final class ConvolutionGradientTests: XCTestCase {
         let partial = try conv.backward(input: x, outputGradient: r, computeInputGradient: false)
         XCTAssertNil(partial.input)
         XCTAssertNil(partial.bias)
-        assertClose(partial.weight, full.weight, rtol: 1e-14)
+        assertClose(partial.weight, full.weight, relativeTolerance: 1e-14)
     }
 }

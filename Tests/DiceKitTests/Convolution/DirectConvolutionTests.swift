@@ -164,7 +164,7 @@ final class DirectConvolutionTests: XCTestCase {
         let direct = try Convolution(weight: w, padding: .same)
         XCTAssertFalse(try bounded.geometry(x.shape).runsDirect(Float.self, inputGradient: false, settings: bounded.settings))
         XCTAssertEqual(try direct.geometry(x.shape).directWorkspace(inputGradient: false, workers: 2), 2 * 10 * 10 * 16)
-        assertClose(try bounded.forward(x), try direct.forward(x), rtol: 1e-4, atol: 1e-4)
+        assertClose(try bounded.forward(x), try direct.forward(x), relativeTolerance: 1e-4, absoluteTolerance: 1e-4)
     }
 
     func testLoweredAndDirectFloatAgree() throws {
@@ -173,6 +173,6 @@ final class DirectConvolutionTests: XCTestCase {
         let w = randomTensor([3, 3, 16, 16], seed: 781).converted(to: Float.self)
         let lowered = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(allowsDirect: false))
         let direct = try Convolution(weight: w, padding: .same)
-        assertClose(try direct.forward(x), try lowered.forward(x), rtol: 1e-4, atol: 1e-4)
+        assertClose(try direct.forward(x), try lowered.forward(x), relativeTolerance: 1e-4, absoluteTolerance: 1e-4)
     }
 }

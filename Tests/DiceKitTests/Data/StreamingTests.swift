@@ -3,16 +3,15 @@
 // queue depth; a corrupt file found mid-epoch surfaces with its name; cancelling stops the
 // producer; .npy sources read samples by offset; the trainer reports its data wait.
 
+import Synchronization
 import XCTest
 @testable import DiceKit
 
 /// A source that counts its reads and takes `delay` seconds per sample.
-private final class CountingSource: SegmentationSource, @unchecked Sendable {
-    // @unchecked: `reads` is only touched under `lock`; the rest is immutable.
+private final class CountingSource: SegmentationSource, Sendable {
     let base: SegmentationDataset
     let delay: Double
-    private let lock = NSLock()
-    private var readCount = 0
+    private let readCount = Mutex(0)
 
     init(_ base: SegmentationDataset, delay: Double) {
         self.base = base
@@ -23,16 +22,10 @@ private final class CountingSource: SegmentationSource, @unchecked Sendable {
     var spatialShape: [Int] { base.spatialShape }
     var channels: Int { base.channels }
     var classes: Int { base.classes }
-    var reads: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return readCount
-    }
+    var reads: Int { readCount.withLock { $0 } }
 
     func sample(at index: Int) throws -> SegmentationSample {
-        lock.lock()
-        readCount += 1
-        lock.unlock()
+        readCount.withLock { $0 += 1 }
         Thread.sleep(forTimeInterval: delay)
         return try base.sample(at: index)
     }

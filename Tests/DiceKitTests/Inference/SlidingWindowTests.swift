@@ -27,7 +27,7 @@ final class SlidingWindowTests: XCTestCase {
             let logits = try Predictor.logits(model, image: input, settings: InferenceSettings(window: window))
             // Observed: at most 4.5e-8 (logits up to 0.22) on AMD Zen 5; the bound leaves room
             // for other GEMM kernels (Float sums in another order).
-            assertClose(logits, expected, rtol: 1e-5, atol: 1e-6, name)
+            assertClose(logits, expected, relativeTolerance: 1e-5, absoluteTolerance: 1e-6, name)
             // The windows overlap: blending differs from one pass over the whole image.
             let whole = try Predictor.logits(model, image: input)
             XCTAssertGreaterThan(zip(whole.scalars, expected.scalars).map { abs($0 - $1) }.max()!, 1e-4, name)
@@ -94,7 +94,7 @@ final class SlidingWindowTests: XCTestCase {
         let plain = try Predictor.logits(model, image: x)
         for tile in [[16, 12], [64]] {
             let windowed = try Predictor.logits(model, image: x, settings: InferenceSettings(window: try SlidingWindow(tile: tile)))
-            assertClose(windowed, plain, rtol: 1e-6, atol: 1e-7, "tile \(tile)")
+            assertClose(windowed, plain, relativeTolerance: 1e-6, absoluteTolerance: 1e-7, "tile \(tile)")
         }
     }
 
@@ -104,7 +104,7 @@ final class SlidingWindowTests: XCTestCase {
         let one = try Predictor.logits(model, image: x, settings: InferenceSettings(window: try SlidingWindow(tile: [8], overlap: 0.5, batchSize: 1)))
         let many = try Predictor.logits(model, image: x, settings: InferenceSettings(window: try SlidingWindow(tile: [8], overlap: 0.5, batchSize: 7)))
         // The GEMMs block a batch of 7 windows differently from one: equal up to rounding.
-        assertClose(one, many, rtol: 1e-5, atol: 1e-6)
+        assertClose(one, many, relativeTolerance: 1e-5, absoluteTolerance: 1e-6)
         XCTAssertEqual(one, try Predictor.logits(model, image: x, settings: InferenceSettings(window: try SlidingWindow(tile: [8], overlap: 0.5, batchSize: 1))),
                        "the same settings give the same bits")
     }
@@ -134,7 +134,7 @@ final class SlidingWindowTests: XCTestCase {
         let x = image([12, 16, 3], seed: 8)
         let plain = try Predictor.logits(model, image: x)
         let augmented = try Predictor.logits(model, image: x, settings: InferenceSettings(augmentation: .flip))
-        assertClose(augmented, plain, rtol: 1e-5, atol: 1e-6)
+        assertClose(augmented, plain, relativeTolerance: 1e-5, absoluteTolerance: 1e-6)
         // On an ordinary network the flips disagree, so the average differs.
         let ordinary = try network()
         XCTAssertNotEqual(try Predictor.logits(ordinary, image: x, settings: InferenceSettings(augmentation: .flip)),
@@ -160,7 +160,7 @@ final class SlidingWindowTests: XCTestCase {
             let back = flipped(try Predictor.logits(model, image: flipped(x, mask)), mask)
             for i in 0..<mean.count { mean.scalars[i] += back.scalars[i] / 8 }
         }
-        assertClose(try Predictor.logits(model, image: x, settings: InferenceSettings(augmentation: .flip)), mean, rtol: 1e-5, atol: 1e-6)
+        assertClose(try Predictor.logits(model, image: x, settings: InferenceSettings(augmentation: .flip)), mean, relativeTolerance: 1e-5, absoluteTolerance: 1e-6)
     }
 
     func testBadSettingsNameTheValue() throws {

@@ -10,14 +10,14 @@ final class LossGradientTests: XCTestCase {
     enum TargetKind { case labels, oneHot, soft }
 
     /// One option set: how to configure the loss and which target/mask/shape to use.
-    struct OptionSet {
+    struct OptionSet: Sendable {
         let name: String
         var target: TargetKind = .labels
         var channelsFirst3D = false
         var emptyClass = false
         var ignore = false
         var mask = false
-        var configure: (inout DiceLoss) -> Void = { _ in }
+        var configure: @Sendable (inout DiceLoss) -> Void = { _ in }
     }
 
     static let optionSets: [OptionSet] = [
@@ -117,7 +117,7 @@ final class LossGradientTests: XCTestCase {
                     }
                     let result = try loss.evaluate(x, target: target, validMask: mask, gradient: true)
                     XCTAssertTrue(result.loss.scalars.allSatisfy(\.isFinite), label)
-                    let numeric = try finiteDifferenceGradient(loss, x, target, validMask: mask)
+                    let numeric = try finiteDifferenceGradient(at: x, step: .relative(1e-6)) { try loss.evaluate($0, target: target, validMask: mask).value }
                     let error = scaledError(result.gradient!, numeric)
                     XCTAssertLessThanOrEqual(error, 1e-6, label)
                     checked += 1

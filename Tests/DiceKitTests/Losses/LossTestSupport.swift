@@ -1,5 +1,5 @@
-// Helpers for the loss tests: building a DiceLoss from the fixture manifest's options, loading
-// fixtures, and central finite differences.
+// Helpers for the loss tests: building a DiceLoss from the fixture manifest's options and loading
+// fixtures (closeness and finite differences: TestSupport.swift).
 
 import Foundation
 import XCTest
@@ -45,33 +45,4 @@ func makeLoss(_ options: [String: Any]) -> DiceLoss {
 /// Reads a fixture as a tensor of T.
 func loadTensor<T: BLASScalar>(_ path: String, as: T.Type = T.self) throws -> Tensor<T> {
     try NPY.read(contentsOf: fixtureURL("losses/" + path).path).tensor(of: T.self)
-}
-
-/// Max |a − b| / max(max|b|, floor): the error relative to the tensor's scale. The floor (default
-/// 1e-12) keeps tensors that are zero up to underflow (saturated logits) from dividing by ~0.
-func scaledError<T: BLASScalar>(_ a: Tensor<T>, _ b: Tensor<T>, floor: Double = 1e-12) -> Double {
-    precondition(a.shape == b.shape, "shapes \(a.shape) vs \(b.shape)")
-    var scale = floor, err = 0.0
-    for i in 0..<a.count {
-        scale = max(scale, abs(Double(b.scalars[i])))
-        err = max(err, abs(Double(a.scalars[i]) - Double(b.scalars[i])))
-    }
-    return err / scale
-}
-
-/// Central finite differences of the summed loss with respect to every prediction element.
-func finiteDifferenceGradient(_ loss: DiceLoss, _ x: Tensor<Double>, _ target: SegmentationTarget<Double>,
-                              validMask: Tensor<Double>? = nil, step: Double = 1e-6) throws -> Tensor<Double> {
-    var g = Tensor<Double>(shape: x.shape)
-    var probe = x
-    for i in 0..<x.count {
-        let h = step * max(1, abs(x.scalars[i]))
-        probe.storage[i] = x.scalars[i] + h
-        let up = try loss.evaluate(probe, target: target, validMask: validMask).value
-        probe.storage[i] = x.scalars[i] - h
-        let down = try loss.evaluate(probe, target: target, validMask: validMask).value
-        probe.storage[i] = x.scalars[i]
-        g.storage[i] = (up - down) / (2 * h)
-    }
-    return g
 }

@@ -23,8 +23,8 @@ final class ConfusionMatrixMetricTests: XCTestCase {
                                                reduction: Self.reductions[c["reduction"] as! String]!)
             let values = try metric.evaluate(predicted: p, target: t)
             let label = "\(name) background \(metric.includeBackground) sample \(metric.computeSample) \(metric.reduction)"
-            assertMatches(values, goldenNumbers(c["double"]), tolerance: 1e-9, label + " (float64)")
-            assertMatches(values, goldenNumbers(c["float"]), tolerance: 2e-4, label + " (MONAI float32)")
+            assertClose(values, goldenNumbers(c["double"]), relativeTolerance: 1e-9, absoluteTolerance: 1e-9, label + " (float64)")
+            assertClose(values, goldenNumbers(c["float"]), relativeTolerance: 2e-4, absoluteTolerance: 2e-4, label + " (MONAI float32)")
         }
     }
 
@@ -47,8 +47,8 @@ final class ConfusionMatrixMetricTests: XCTestCase {
                                              reduction: Self.reductions[c["reduction"] as! String]!)
             let values = try score.evaluate(predicted: p, target: t)
             let label = "GDS background \(score.includeBackground) \(score.weight) \(score.reduction)"
-            assertMatches(values, goldenNumbers(c["double"]), tolerance: 1e-9, label + " (float64)")
-            assertMatches(values, goldenNumbers(c["float"]), tolerance: 2e-4, label + " (MONAI float32)")
+            assertClose(values, goldenNumbers(c["double"]), relativeTolerance: 1e-9, absoluteTolerance: 1e-9, label + " (float64)")
+            assertClose(values, goldenNumbers(c["float"]), relativeTolerance: 2e-4, absoluteTolerance: 2e-4, label + " (MONAI float32)")
         }
     }
 
@@ -59,7 +59,7 @@ final class ConfusionMatrixMetricTests: XCTestCase {
             let reduction = Self.reductions[c["reduction"] as! String]!
             let reduced = reduction.reduce(values, samples: 4, classes: 3)
             XCTAssertEqual(reduced.count, reduction.shape(samples: 4, classes: 3).reduce(1, *))
-            assertMatches(reduced, goldenNumbers(c["double"]), tolerance: 1e-12, "\(reduction)")
+            assertClose(reduced, goldenNumbers(c["double"]), relativeTolerance: 1e-12, absoluteTolerance: 1e-12, "\(reduction)")
         }
     }
 }

@@ -26,17 +26,3 @@ func goldenMasks(_ input: [String: Any], _ key: String) throws -> ClassMasks {
     let labels = (input[key] as! [NSNumber]).map(\.intValue)
     return try ClassMasks(labels: LabelMap(shape: shape, labels: labels), classes: (input["classes"] as! NSNumber).intValue)
 }
-
-/// Asserts equal values (NaN to NaN, ∞ to ∞) within |a − e| ≤ tolerance·max(1, |e|).
-func assertMatches(_ actual: [Double], _ expected: [Double], tolerance: Double, _ message: String,
-                   file: StaticString = #filePath, line: UInt = #line) {
-    XCTAssertEqual(actual.count, expected.count, "count: \(message)", file: file, line: line)
-    for (i, (a, e)) in zip(actual, expected).enumerated() {
-        let ok = e.isNaN ? a.isNaN : (e.isInfinite ? a == e : abs(a - e) <= tolerance * max(1, abs(e)))
-        if !ok {
-            XCTFail("\(message): element \(i) is \(a), expected \(e) (tolerance \(tolerance)); all \(actual) vs \(expected)",
-                    file: file, line: line)
-            return
-        }
-    }
-}

@@ -16,11 +16,7 @@ final class OverlapMetricTests: XCTestCase {
     }
 
     func assertSame(_ a: [Double], _ b: [Double], _ message: String, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(a.count, b.count, message, file: file, line: line)
-        for (x, y) in zip(a, b) {
-            if y.isNaN { XCTAssertTrue(x.isNaN, "\(message): \(x) vs NaN", file: file, line: line) }
-            else { XCTAssertEqual(x, y, accuracy: 1e-12, message, file: file, line: line) }
-        }
+        assertClose(a, b, relativeTolerance: 0, absoluteTolerance: 1e-12, message, file: file, line: line)
     }
 
     func testAgainstMONAI() throws {

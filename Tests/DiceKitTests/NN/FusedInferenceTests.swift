@@ -37,7 +37,7 @@ final class FusedInferenceTests: XCTestCase {
         let sequence = SequentialLayer<T>(normalization ? [conv, bn, relu] : [conv, relu])
         let fused = try sequence.forward(x, mode: .evaluation)
         let scale = expected.scalars.map(abs).max() ?? 1
-        assertClose(fused, expected, rtol: tolerance, atol: tolerance * scale, "fused", file: file, line: line)
+        assertClose(fused, expected, relativeTolerance: tolerance, absoluteTolerance: tolerance * scale, "fused", file: file, line: line)
         XCTAssertEqual(fused.scalars.filter { $0 < 0 }.count, 0, "ReLU applied", file: file, line: line)
         XCTAssertGreaterThan(fused.scalars.filter { $0 == 0 }.count, 0, "some outputs rectified", file: file, line: line)
         // Nothing cached for backward.
@@ -69,7 +69,7 @@ final class FusedInferenceTests: XCTestCase {
         let after = try sequence.forward(x, mode: .evaluation)
         XCTAssertNotEqual(before, after, "a changed running mean rebuilds the folded kernel")
         let unfused = try relu.forward(bn.forward(conv.forward(x, mode: .evaluation), mode: .evaluation), mode: .evaluation)
-        assertClose(after, unfused, rtol: 2e-6, atol: 2e-6 * (unfused.scalars.max() ?? 1))
+        assertClose(after, unfused, relativeTolerance: 2e-6, absoluteTolerance: 2e-6 * (unfused.scalars.max() ?? 1))
         // Training mode is unchanged: layer by layer, with the caches backward needs.
         let trained = try sequence.forward(x, mode: .training)
         XCTAssertNoThrow(try sequence.backward(trained))
@@ -88,6 +88,6 @@ final class FusedInferenceTests: XCTestCase {
         XCTAssertEqual(KernelDispatch.lastUsed(.bfloat16Convolution), .avx512, "the fused pass ran the bfloat16 kernels")
         XCTAssertEqual(fused.scalars.filter { $0 < 0 }.count, 0, "ReLU applied after the bfloat16 kernels")
         let scale = unfused.scalars.map(abs).max() ?? 1
-        assertClose(fused, unfused, rtol: 0x1p-7, atol: 0x1p-7 * scale)
+        assertClose(fused, unfused, relativeTolerance: 0x1p-7, absoluteTolerance: 0x1p-7 * scale)
     }
 }

@@ -3,7 +3,7 @@
 // [in, out, k…], bias), ActivationLayer (ReLU, leaky ReLU) and SequentialLayer (convolution,
 // leaky ReLU, BatchNorm, convolution: input and every parameter; the activation sits before the
 // normalisation so that the first bias has a non-zero gradient). The loss is Σ y·r with a fixed
-// random r (GradientCheck.swift), every element is checked with step 1e-5. Relative error (to
+// random r (TestSupport.swift), every element is checked with step 1e-5. Relative error (to
 // the tensor's largest gradient) observed on an AMD EPYC (Zen 5): ≤ 2.8e-10 (convolution),
 // 1.0e-10 (the chain), 5.2e-11 (transposed convolution), 2.4e-11 (activations); bound 1e-8.
 // Kinks: activation inputs are kept at least 0.05 from 0 (the step is 1e-5); in the chain the
@@ -23,17 +23,18 @@ final class LayerWrapperGradientTests: XCTestCase {
         for parameter in layer.parameters { parameter.zeroGradient() }
         _ = try layer.forward(x, mode: .training)
         let inputGradient = try XCTUnwrap(try layer.backward(r))
-        var worst = relativeError(inputGradient, try numericalGradient(x) { dot(try layer.forward($0, mode: .training), r) })
+        var worst = scaledError(inputGradient, try finiteDifferenceGradient(at: x) { dot(try layer.forward($0, mode: .training), r) },
+                                floor: 1e-300)
         XCTAssertLessThanOrEqual(worst, 1e-8, "\(what): input", file: file, line: line)
         for (index, parameter) in layer.parameters.enumerated() where parameter.isTrainable {
             let original = parameter.value
-            let numeric = try numericalGradient(original) { value in
+            let numeric = try finiteDifferenceGradient(at: original) { value in
                 parameter.value = value
                 defer { parameter.value = original }
                 return dot(try layer.forward(x, mode: .training), r)
             }
             XCTAssertGreaterThan(numeric.scalars.map(abs).max() ?? 0, 0, "\(what): vacuous", file: file, line: line)
-            let error = relativeError(parameter.gradient, numeric)
+            let error = scaledError(parameter.gradient, numeric, floor: 1e-300)
             XCTAssertLessThanOrEqual(error, 1e-8, "\(what): parameter \(index) \(parameter.name)", file: file, line: line)
             worst = max(worst, error)
         }

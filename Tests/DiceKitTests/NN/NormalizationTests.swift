@@ -15,32 +15,19 @@ func checkLayerGradients(_ layer: some Layer<Double>, input: Tensor<Double>, mod
     for parameter in layer.parameters { parameter.zeroGradient() }
     let inputGradient = try XCTUnwrap(try layer.backward(weights))
     func loss(_ x: Tensor<Double>) throws -> Double { (try layer.forward(x, mode: mode) * weights).sum() }
-    let h = 1e-5
-    func compare(_ analytic: [Double], _ numeric: [Double], _ what: String) {
-        let scale = max(numeric.map(abs).max() ?? 0, 1e-12)
-        let worst = zip(analytic, numeric).map { abs($0 - $1) }.max() ?? 0
-        XCTAssertLessThanOrEqual(worst / scale, 1e-6, "\(what): relative error \(worst / scale)", file: file, line: line)
+    func compare(_ analytic: Tensor<Double>, _ numeric: Tensor<Double>, _ what: String) {
+        let error = scaledError(analytic, numeric)
+        XCTAssertLessThanOrEqual(error, 1e-6, "\(what): relative error \(error)", file: file, line: line)
     }
-    var numeric = [Double]()
-    for i in 0..<input.count {
-        var plus = input, minus = input
-        plus.scalars[i] += h
-        minus.scalars[i] -= h
-        numeric.append((try loss(plus) - loss(minus)) / (2 * h))
-    }
-    compare(inputGradient.scalars, numeric, "input gradient")
+    compare(inputGradient, try finiteDifferenceGradient(at: input, loss), "input gradient")
     for parameter in layer.parameters where parameter.isTrainable {
         let original = parameter.value
-        var numeric = [Double]()
-        for i in 0..<original.count {
-            parameter.value.scalars[i] = original.scalars[i] + h
-            let up = try loss(input)
-            parameter.value.scalars[i] = original.scalars[i] - h
-            let down = try loss(input)
-            parameter.value = original
-            numeric.append((up - down) / (2 * h))
+        let numeric = try finiteDifferenceGradient(at: original) { value in
+            parameter.value = value
+            defer { parameter.value = original }
+            return try loss(input)
         }
-        compare(parameter.gradient.scalars, numeric, "gradient of \(parameter.name)")
+        compare(parameter.gradient, numeric, "gradient of \(parameter.name)")
     }
 }
 
@@ -117,7 +104,7 @@ final class NormalizationTests: XCTestCase {
         let x = randomInput([2, 3, 4, 3])
         let a = try InstanceNorm<Double>(channels: 3).forward(x, mode: .training)
         let b = try GroupNorm<Double>(groups: 3, channels: 3, affine: false).forward(x, mode: .evaluation)
-        assertClose(a, b, rtol: 1e-12, atol: 1e-12)
+        assertClose(a, b, relativeTolerance: 1e-12, absoluteTolerance: 1e-12)
         XCTAssertTrue(try InstanceNorm<Double>(channels: 3).parameters.isEmpty)
     }
 
@@ -162,13 +149,13 @@ final class NormalizationPyTorchTests: XCTestCase {
             bias.value = try t("beta")
             weight.zeroGradient()
             bias.zeroGradient()
-            assertClose(try layer.forward(x, mode: mode), try t("\(name).y"), rtol: 1e-10, atol: 1e-12, name)
-            assertClose(try XCTUnwrap(try layer.backward(dy)), try t("\(name).dx"), rtol: 1e-9, atol: 1e-12, name)
-            assertClose(weight.gradient, try t("\(name).dgamma"), rtol: 1e-10, atol: 1e-12, name)
-            assertClose(bias.gradient, try t("\(name).dbeta"), rtol: 1e-10, atol: 1e-12, name)
+            assertClose(try layer.forward(x, mode: mode), try t("\(name).y"), relativeTolerance: 1e-10, absoluteTolerance: 1e-12, name)
+            assertClose(try XCTUnwrap(try layer.backward(dy)), try t("\(name).dx"), relativeTolerance: 1e-9, absoluteTolerance: 1e-12, name)
+            assertClose(weight.gradient, try t("\(name).dgamma"), relativeTolerance: 1e-10, absoluteTolerance: 1e-12, name)
+            assertClose(bias.gradient, try t("\(name).dbeta"), relativeTolerance: 1e-10, absoluteTolerance: 1e-12, name)
             if name == "bn" {
-                assertClose(bn.runningMean.value, try t("bn.running_mean"), rtol: 1e-12, atol: 1e-15)
-                assertClose(bn.runningVariance.value, try t("bn.running_var"), rtol: 1e-12)
+                assertClose(bn.runningMean.value, try t("bn.running_mean"), relativeTolerance: 1e-12, absoluteTolerance: 1e-15)
+                assertClose(bn.runningVariance.value, try t("bn.running_var"), relativeTolerance: 1e-12)
             }
         }
     }

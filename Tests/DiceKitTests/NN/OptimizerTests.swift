@@ -30,7 +30,7 @@ final class OptimizerTests: XCTestCase {
         let parameters = try run(optimizer)
         for p in parameters {
             // Same formulas in the same order as PyTorch, in Double: a few ulps apart at most.
-            assertClose(p.value, try tensor("\(config).\(p.name)"), rtol: 1e-12, atol: 1e-14, config, file: file, line: line)
+            assertClose(p.value, try tensor("\(config).\(p.name)"), relativeTolerance: 1e-12, absoluteTolerance: 1e-14, config, file: file, line: line)
         }
         XCTAssertEqual(optimizer.stepCount, 6, file: file, line: line)
     }
@@ -45,8 +45,8 @@ final class OptimizerTests: XCTestCase {
         let adam = try Adam<Double>(learningRate: 0.01, weightDecay: 0.05)
         try assertMatches("adam", adam)
         let state = adam.stateDict().safetensors
-        assertClose(try state.tensor(named: "p0.exp_avg", as: Double.self), try tensor("adam.p0.exp_avg"), rtol: 1e-12)
-        assertClose(try state.tensor(named: "p0.exp_avg_sq", as: Double.self), try tensor("adam.p0.exp_avg_sq"), rtol: 1e-12)
+        assertClose(try state.tensor(named: "p0.exp_avg", as: Double.self), try tensor("adam.p0.exp_avg"), relativeTolerance: 1e-12)
+        assertClose(try state.tensor(named: "p0.exp_avg_sq", as: Double.self), try tensor("adam.p0.exp_avg_sq"), relativeTolerance: 1e-12)
         try assertMatches("adamw", try AdamW<Double>(learningRate: 0.01, beta1: 0.8, beta2: 0.99, epsilon: 1e-6, weightDecay: 0.1))
     }
 
@@ -60,7 +60,7 @@ final class OptimizerTests: XCTestCase {
             }
             adam.step(parameters)
         }
-        assertClose(parameters[0].value, try tensor("adam.p0").converted(), rtol: 1e-5, atol: 1e-6)
+        assertClose(parameters[0].value, try tensor("adam.p0").converted(), relativeTolerance: 1e-5, absoluteTolerance: 1e-6)
     }
 
     /// Three steps, export, restore into a fresh optimiser, three more: equals six straight steps.
@@ -108,8 +108,8 @@ final class OptimizerTests: XCTestCase {
         parameters[1].gradient = try tensor("clip.g1")
         let norm = try clipGradientNorm(parameters, maxNorm: 0.5)
         XCTAssertEqual(norm, try tensor("clip.norm").scalars[0], accuracy: 1e-12)
-        assertClose(parameters[0].gradient, try tensor("clip.out0"), rtol: 1e-12)
-        assertClose(parameters[1].gradient, try tensor("clip.out1"), rtol: 1e-12)
+        assertClose(parameters[0].gradient, try tensor("clip.out0"), relativeTolerance: 1e-12)
+        assertClose(parameters[1].gradient, try tensor("clip.out1"), relativeTolerance: 1e-12)
         let unchanged = parameters[1].gradient
         XCTAssertEqual(try clipGradientNorm(parameters, maxNorm: 100), 0.5, accuracy: 1e-5)
         XCTAssertEqual(parameters[1].gradient, unchanged, "below the limit nothing changes")

@@ -80,11 +80,11 @@ final class KernelDispatchTests: XCTestCase {
                 let other = try run()
                 XCTAssertEqual(KernelDispatch.lastUsed(.convolution), isa, "case \(index) forced \(isa)")
                 let what = "case \(index) forced \(isa)"
-                assertClose(other.y, direct.y, rtol: 1e-5, atol: 1e-5 * (direct.y.scalars.map(abs).max() ?? 1), what)
-                assertClose(other.dw, direct.dw, rtol: 1e-5, atol: 1e-5 * (direct.dw.scalars.map(abs).max() ?? 1), what)
-                assertClose(other.db, direct.db, rtol: 1e-5, atol: 1e-5 * (direct.db.scalars.map(abs).max() ?? 1), what)
+                assertClose(other.y, direct.y, relativeTolerance: 1e-5, absoluteTolerance: 1e-5 * (direct.y.scalars.map(abs).max() ?? 1), what)
+                assertClose(other.dw, direct.dw, relativeTolerance: 1e-5, absoluteTolerance: 1e-5 * (direct.dw.scalars.map(abs).max() ?? 1), what)
+                assertClose(other.db, direct.db, relativeTolerance: 1e-5, absoluteTolerance: 1e-5 * (direct.db.scalars.map(abs).max() ?? 1), what)
                 if let a = other.dx, let b = direct.dx {
-                    assertClose(a, b, rtol: 1e-5, atol: 1e-5 * (b.scalars.map(abs).max() ?? 1), what)
+                    assertClose(a, b, relativeTolerance: 1e-5, absoluteTolerance: 1e-5 * (b.scalars.map(abs).max() ?? 1), what)
                 }
             }
         }

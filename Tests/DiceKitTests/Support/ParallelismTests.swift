@@ -11,8 +11,9 @@ final class ParallelismTests: XCTestCase {
         let count = 2000
         var ids = [pthread_t](repeating: pthread_t(), count: count)
         ids.withUnsafeMutableBufferPointer { buffer in
-            let base = buffer.baseAddress!
+            let shared = TaskShared(buffer.baseAddress!)
             WorkerPool.shared.run(count) { i in
+                let base = shared.buffers
                 var s: Float = 0
                 for k in 0..<500 { s += Float(k) }
                 base[i] = s > 0 ? pthread_self() : pthread_t()

@@ -40,8 +40,8 @@ final class SubnormalTests: XCTestCase {
         XCTAssertEqual(dk_fp_control(), before, "after the optimisers' steps")
         var flags = [Int32](repeating: -1, count: 64)
         flags.withUnsafeMutableBufferPointer { buffer in
-            let base = buffer.baseAddress!
-            WorkerPool.shared.run(64) { i in base[i] = dk_fp_flushes() }
+            let shared = TaskShared(buffer.baseAddress!)
+            WorkerPool.shared.run(64) { i in shared.buffers[i] = dk_fp_flushes() }
         }
         XCTAssertEqual(Set(flags), [1], "every participant of a pool call flushes")
         XCTAssertEqual(dk_fp_control(), before, "after WorkerPool.run")
@@ -57,8 +57,9 @@ final class SubnormalTests: XCTestCase {
         for _ in 0..<200 where !onWorker.contains(true) {
             flags.withUnsafeMutableBufferPointer { buffer in
                 onWorker.withUnsafeMutableBufferPointer { workers in
-                    let (base, where_) = (buffer.baseAddress!, workers.baseAddress!)
+                    let shared = TaskShared((buffer.baseAddress!, workers.baseAddress!))
                     pool.run(400) { i in
+                        let (base, where_) = shared.buffers
                         var s: Float = 0
                         for k in 0..<2000 { s += Float(k) * 1e-3 }
                         base[i] = s > 0 ? dk_fp_flushes() : -2

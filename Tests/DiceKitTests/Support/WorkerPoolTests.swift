@@ -8,12 +8,12 @@ import XCTest
 
 final class WorkerPoolTests: XCTestCase {
     /// Runs `count` tasks on `pool` and returns how often each index ran.
-    private func runCounts(_ pool: WorkerPool, _ count: Int) -> [Int] {
+    private static func runCounts(_ pool: WorkerPool, _ count: Int) -> [Int] {
         var hits = [Int](repeating: 0, count: count)
         hits.withUnsafeMutableBufferPointer { buffer in
             // Each task writes only its own slot, so the tasks need no synchronisation.
-            let base = buffer.baseAddress
-            pool.run(count) { i in base![i] += 1 }
+            let shared = TaskShared(buffer.baseAddress!)
+            pool.run(count) { i in shared.buffers[i] += 1 }
         }
         return hits
     }
@@ -22,14 +22,14 @@ final class WorkerPoolTests: XCTestCase {
         let pool = WorkerPool(workers: 3)
         for count in [0, 1, 2, 3, 4, 7, 64, 1000] {
             for _ in 0..<20 {
-                XCTAssertEqual(runCounts(pool, count), [Int](repeating: 1, count: count), "count \(count)")
+                XCTAssertEqual(Self.runCounts(pool, count), [Int](repeating: 1, count: count), "count \(count)")
             }
         }
     }
 
     func testPoolWithoutThreadsRunsOnTheCaller() {
         let pool = WorkerPool(workers: 0)
-        XCTAssertEqual(runCounts(pool, 10), [Int](repeating: 1, count: 10))
+        XCTAssertEqual(Self.runCounts(pool, 10), [Int](repeating: 1, count: 10))
     }
 
     func testNestedCallsComplete() {
@@ -37,10 +37,10 @@ final class WorkerPoolTests: XCTestCase {
         let outer = 6, inner = 50
         var hits = [Int](repeating: 0, count: outer * inner)
         hits.withUnsafeMutableBufferPointer { buffer in
-            let base = buffer.baseAddress
+            let shared = TaskShared(buffer.baseAddress!)
             pool.run(outer) { o in
                 // The pool is busy with the outer call: this one runs serially on this thread.
-                pool.run(inner) { i in base![o * inner + i] += 1 }
+                pool.run(inner) { i in shared.buffers[o * inner + i] += 1 }
             }
         }
         XCTAssertEqual(hits, [Int](repeating: 1, count: outer * inner))
@@ -51,10 +51,11 @@ final class WorkerPoolTests: XCTestCase {
         let callers = 4, rounds = 200, count = 37
         var failures = [Int](repeating: 0, count: callers)
         failures.withUnsafeMutableBufferPointer { buffer in
-            let base = buffer.baseAddress
+            // Each caller counts its own failures.
+            let shared = TaskShared(buffer.baseAddress!)
             DispatchQueue.concurrentPerform(iterations: callers) { caller in
-                for _ in 0..<rounds where runCounts(pool, count) != [Int](repeating: 1, count: count) {
-                    base![caller] += 1
+                for _ in 0..<rounds where Self.runCounts(pool, count) != [Int](repeating: 1, count: count) {
+                    shared.buffers[caller] += 1
                 }
             }
         }
@@ -65,14 +66,15 @@ final class WorkerPoolTests: XCTestCase {
         let pool = WorkerPool(workers: 3)
         // Per-task sums of a Float sequence, stored by task index and summed in index order: the
         // same bits whatever thread ran which task.
-        func partials(_ run: (Int, (Int) -> Void) -> Void) -> Double {
+        func partials(_ run: (Int, @Sendable (Int) -> Void) -> Void) -> Double {
             var sums = [Float](repeating: 0, count: 16)
             sums.withUnsafeMutableBufferPointer { buffer in
-                let base = buffer.baseAddress
+                let shared = TaskShared(buffer.baseAddress!)
                 run(16) { task in
+                    let base = shared.buffers
                     var s: Float = 0
                     for i in 0..<10_000 { s += Float.sin(Float(task * 10_000 + i) * 1e-3) }
-                    base![task] = s
+                    base[task] = s
                 }
             }
             return sums.reduce(0.0) { $0 + Double($1) }
@@ -88,22 +90,22 @@ final class WorkerPoolTests: XCTestCase {
         // One task far longer than the spin time: the caller parks until the worker finishes.
         var hits = [Int](repeating: 0, count: 2)
         hits.withUnsafeMutableBufferPointer { buffer in
-            let base = buffer.baseAddress
+            let shared = TaskShared(buffer.baseAddress!)
             pool.run(2) { i in
                 if i == 0 { usleep(100_000) }
-                base![i] += 1
+                shared.buffers[i] += 1
             }
         }
         XCTAssertEqual(hits, [1, 1])
         // Idle well past the spin time, so the worker parks; the next call wakes it.
         usleep(50_000)
-        XCTAssertEqual(runCounts(pool, 100), [Int](repeating: 1, count: 100))
+        XCTAssertEqual(Self.runCounts(pool, 100), [Int](repeating: 1, count: 100))
     }
 
     func testPrivatePoolEndsCleanly() {
         for _ in 0..<5 {
             let pool = WorkerPool(workers: 2)
-            XCTAssertEqual(runCounts(pool, 8), [Int](repeating: 1, count: 8))
+            XCTAssertEqual(Self.runCounts(pool, 8), [Int](repeating: 1, count: 8))
         }
         // A pool that never ran a parallel job has no threads to end.
         _ = WorkerPool(workers: 4)

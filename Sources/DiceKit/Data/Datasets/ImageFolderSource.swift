@@ -8,41 +8,35 @@
 // changes afterwards fails when its sample is read, with the same messages.
 
 import Foundation
+import Synchronization
 
 /// Counts decoded samples: how many are held at once, and how many were decoded in all.
-///
-/// `@unchecked Sendable`: every field is read and written under `lock`.
-final class DecodeCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var live = 0
-    private(set) var peak = 0
-    private(set) var total = 0
+final class DecodeCounter: Sendable {
+    private struct Figures {
+        var live = 0, peak = 0, total = 0
+    }
+
+    private let state = Mutex(Figures())
 
     func acquire(_ n: Int = 1) {
-        lock.lock()
-        live += n
-        total += n
-        peak = max(peak, live)
-        lock.unlock()
+        state.withLock {
+            $0.live += n
+            $0.total += n
+            $0.peak = max($0.peak, $0.live)
+        }
     }
 
     func release(_ n: Int = 1) {
-        lock.lock()
-        live -= n
-        lock.unlock()
+        state.withLock { $0.live -= n }
     }
 
     /// (samples held now, most held at once, decoded in all).
     var figures: (live: Int, peak: Int, total: Int) {
-        lock.lock()
-        defer { lock.unlock() }
-        return (live, peak, total)
+        state.withLock { ($0.live, $0.peak, $0.total) }
     }
 
     func reset() {
-        lock.lock()
-        (peak, total) = (live, 0)
-        lock.unlock()
+        state.withLock { ($0.peak, $0.total) = ($0.live, 0) }
     }
 }
 

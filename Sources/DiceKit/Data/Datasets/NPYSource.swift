@@ -7,11 +7,10 @@
 
 import Foundation
 
-/// An open .npy file: its parsed header and a descriptor for positioned reads.
-///
-/// `@unchecked Sendable`: the fields are immutable and `pread` does not move a shared offset,
-/// so reads from several threads do not interfere.
-final class NPYFileReader: @unchecked Sendable {
+/// An open .npy file: its parsed header and a descriptor for positioned reads. `Sendable`: the
+/// fields are immutable, and `pread` does not move a shared offset, so reads from several
+/// threads do not interfere.
+final class NPYFileReader: Sendable {
     let path: String
     let header: NPY.Header
     private let descriptor: Int32

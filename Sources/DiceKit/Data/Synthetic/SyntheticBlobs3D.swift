@@ -25,8 +25,10 @@ extension SegmentationDataset {
         var labels = [Int32](repeating: 0, count: count * voxels)
         values.withUnsafeMutableBufferPointer { valueBuffer in
             labels.withUnsafeMutableBufferPointer { labelBuffer in
-                let (v, l) = (valueBuffer, labelBuffer)
+                // Item n paints its own volume.
+                let shared = TaskShared((valueBuffer, labelBuffer))
                 WorkerPool.shared.run(count) { n in
+                    let (v, l) = shared.buffers
                     paintBlobVolume(seed: itemSeed(seed ^ 0x3D, n), extents: (depth, height, width),
                                     values: UnsafeMutableBufferPointer(rebasing: v[(n * voxels)..<((n + 1) * voxels)]),
                                     labels: UnsafeMutableBufferPointer(rebasing: l[(n * voxels)..<((n + 1) * voxels)]))

@@ -74,8 +74,10 @@ extension SegmentationDataset {
         var labels = [Int32](repeating: 0, count: count * h * w)
         pixels.withUnsafeMutableBufferPointer { pixelBuffer in
             labels.withUnsafeMutableBufferPointer { labelBuffer in
-                let (p, l) = (pixelBuffer, labelBuffer)
+                // Item n paints its own image.
+                let shared = TaskShared((pixelBuffer, labelBuffer))
                 WorkerPool.shared.run(count) { n in
+                    let (p, l) = shared.buffers
                     var painter = PolypPainter(seed: itemSeed(seed, n), configuration: configuration)
                     painter.paint(pixels: UnsafeMutableBufferPointer(rebasing: p[(n * h * w * 3)..<((n + 1) * h * w * 3)]),
                                   labels: UnsafeMutableBufferPointer(rebasing: l[(n * h * w)..<((n + 1) * h * w)]))

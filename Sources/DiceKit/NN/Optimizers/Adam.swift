@@ -158,9 +158,11 @@ struct AdamConstants<T: BLASScalar> {
 func adamUpdate<T: BLASScalar>(_ p: inout UnsafeMutableBufferPointer<T>, _ g: UnsafeBufferPointer<T>,
                                _ m: inout UnsafeMutableBufferPointer<T>, _ v: inout UnsafeMutableBufferPointer<T>,
                                _ k: AdamConstants<T>) {
-    let (pp, gp, mp, vp) = (p.baseAddress!, g.baseAddress!, m.baseAddress!, v.baseAddress!)
-    // Element-wise, so the split over the worker pool does not change a bit.
+    // Element-wise, so the split over the worker pool does not change a bit; each range writes
+    // its own elements.
+    let shared = TaskShared((p.baseAddress!, g.baseAddress!, m.baseAddress!, v.baseAddress!))
     WorkerPool.shared.forEachRange(p.count) { range in
+        let (pp, gp, mp, vp) = shared.buffers
         for i in range {
             let x = pp[i] * k.shrink
             let d = gp[i] + k.decay * x
