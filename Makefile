@@ -7,8 +7,11 @@ BENCH_ARGS  ?=
 DEMO_ARGS   ?=
 FUZZ_COUNT  ?= 10000
 FUZZ_SEED   ?= 1
+SWIFT_FORMAT ?= swift-format
+# Every Swift file of the project (not the build folders); the style is `.swift-format` at the root.
+FORMAT_PATHS = Package.swift Sources Tests Benchmarks Tools Examples/Consumer/Package.swift Examples/Consumer/Sources
 
-.PHONY: all deps build demo test bench consumer fuzz sanitize clean
+.PHONY: all deps build demo test bench consumer fuzz sanitize format lint clean
 
 all: build
 
@@ -75,6 +78,14 @@ consumer:
 bench: deps
 	$(SWIFT) build -c release --product dicekit-bench
 	.build/release/dicekit-bench $(BENCH_ARGS)
+
+# Formats every Swift file in place with the toolchain's swift-format and `.swift-format`.
+format:
+	$(SWIFT_FORMAT) format --in-place --recursive --parallel $(FORMAT_PATHS)
+
+# Fails when a Swift file is not as `make format` leaves it (CI runs this before `make test`).
+lint:
+	$(SWIFT_FORMAT) lint --strict --recursive --parallel $(FORMAT_PATHS)
 
 clean:
 	rm -rf .build Examples/Consumer/.build

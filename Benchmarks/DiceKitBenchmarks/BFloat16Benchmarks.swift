@@ -47,7 +47,8 @@ private func unetBenchmark(base: Int, precision: ComputePrecision) -> Benchmark 
         model.precision = precision
         var generator = SeededGenerator(seed: 3)
         let images = Tensor<Float>.normal([n, size, size, 3], generator: &generator)
-        let labels = try LabelMap(shape: [n, size, size], labels: (0..<(n * size * size)).map { _ in Int(generator.next() % 2) })
+        let labels = try LabelMap(
+            shape: [n, size, size], labels: (0..<(n * size * size)).map { _ in Int(generator.next() % 2) })
         let loss = DiceLoss(variant: .dice, activation: .softmax)
         let optimizer = try Adam<Float>(learningRate: 1e-3)
         let step = try context.time(warmup: 2, repetitions: 5) {

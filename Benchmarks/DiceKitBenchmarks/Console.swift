@@ -3,7 +3,7 @@
 // pipe at once, as a line-buffered stream would deliver it.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The benchmark tool's output streams.

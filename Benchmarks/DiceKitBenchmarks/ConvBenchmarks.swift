@@ -10,7 +10,9 @@
 
 import DiceKit
 
-let convShapes: [(n: Int, h: Int, cin: Int, cout: Int)] = [(8, 128, 3, 32), (8, 128, 32, 32), (8, 64, 64, 64), (8, 32, 128, 128)]
+let convShapes: [(n: Int, h: Int, cin: Int, cout: Int)] = [
+    (8, 128, 3, 32), (8, 128, 32, 32), (8, 64, 64, 64), (8, 32, 128, 128),
+]
 
 let convBenchmarks: [Benchmark] = convShapes.map { shape in
     let key = "conv3x3_n\(shape.n)_h\(shape.h)_c\(shape.cin)to\(shape.cout)"

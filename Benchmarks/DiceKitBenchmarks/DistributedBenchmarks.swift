@@ -34,7 +34,9 @@ let distributedBenchmarks: [Benchmark] = [
     },
     Benchmark(key: "unet_b16_d4_n8_128_distributed") { context in
         guard let world = context.world else {
-            printErr("  unet_b16_d4_n8_128_distributed: skipped (run under 'mpirun -np 2 dicekit-bench --filter distributed')")
+            printErr(
+                "  unet_b16_d4_n8_128_distributed: skipped (run under 'mpirun -np 2 dicekit-bench --filter distributed')"
+            )
             return []
         }
         let model = try UNet<Float>(UNetConfiguration(inputChannels: 3, classes: 2, baseWidth: 16, depth: 4), seed: 0)
@@ -45,8 +47,9 @@ let distributedBenchmarks: [Benchmark] = [
         let trainer = try Trainer(model: model, configuration: configuration)
         trainer.communicator = world
         // Each rank its own 8 images (rank-seeded), as a shard of a global batch of 8·N.
-        let data = try SegmentationDataset.syntheticPolyps(count: 8, seed: UInt64(world.rank),
-                                                           configuration: SyntheticPolypConfiguration(size: 128))
+        let data = try SegmentationDataset.syntheticPolyps(
+            count: 8, seed: UInt64(world.rank),
+            configuration: SyntheticPolypConfiguration(size: 128))
         let batch = try data.batches(size: 8).batch(0)
         let step = try context.time(warmup: 2, repetitions: 5) { _ = try trainer.trainStep(batch) }
         var gradients = [Float](repeating: 0, count: model.parameters.trainable.reduce(0) { $0 + $1.value.count })
@@ -55,7 +58,8 @@ let distributedBenchmarks: [Benchmark] = [
         return [
             Metric(key: key + "_train_step_ms", value: step * 1e3, unit: "ms"),
             Metric(key: key + "_train_images_per_s", value: Double(8 * world.size) / step, unit: "img/s (all ranks)"),
-            Metric(key: key + "_allreduce_gradients_ms", value: reduce * 1e3, unit: "ms (\(gradients.count * 4) bytes)"),
+            Metric(
+                key: key + "_allreduce_gradients_ms", value: reduce * 1e3, unit: "ms (\(gradients.count * 4) bytes)"),
             Metric(key: key + "_allreduce_share", value: reduce / step, unit: "of step (if not overlapped at all)"),
         ]
     },

@@ -8,9 +8,9 @@
 // machine it ran on (Machine.swift); `--against` and `--alternate` compare with the reference
 // script's JSON from the same sitting (Reference.swift).
 
-import Dispatch
 import DiceKit
 import DiceKitDistributed
+import Dispatch
 
 /// One reported figure.
 struct Metric {
@@ -73,21 +73,21 @@ struct BenchOptions {
     var reference: String?
 
     static let usage = """
-    usage: dicekit-bench [--quick] [--json] [--filter TEXT] [--list]
-                         [--against REF.json | --alternate N --reference CMD]
-      --quick          one warm-up run and a third of the repetitions (at least 3); the
-                       working sets and keys stay those of a full run
-      --json           also print one JSON object with flat keys as the last line
-      --filter TEXT    run only benchmarks whose key contains TEXT (baselines always run)
-      --list           print the benchmark keys and exit
-      --against FILE   after the run, compare with the JSON object in FILE (the output of
-                       shared/reference/bench_torch.py from the same sitting): for every key
-                       both have, DiceKit's speed over the reference's (>1: DiceKit faster)
-      --alternate N    run the benchmarks and the --reference command alternately, N times
-                       each (DiceKit first); print medians, their ratio and the per-pair ratios
-      --reference CMD  shell command whose standard output ends with the reference JSON, e.g.
-                       "cd ../shared && /work/refenv/bin/python reference/bench_torch.py --no-bf16"
-    """
+        usage: dicekit-bench [--quick] [--json] [--filter TEXT] [--list]
+                             [--against REF.json | --alternate N --reference CMD]
+          --quick          one warm-up run and a third of the repetitions (at least 3); the
+                           working sets and keys stay those of a full run
+          --json           also print one JSON object with flat keys as the last line
+          --filter TEXT    run only benchmarks whose key contains TEXT (baselines always run)
+          --list           print the benchmark keys and exit
+          --against FILE   after the run, compare with the JSON object in FILE (the output of
+                           shared/reference/bench_torch.py from the same sitting): for every key
+                           both have, DiceKit's speed over the reference's (>1: DiceKit faster)
+          --alternate N    run the benchmarks and the --reference command alternately, N times
+                           each (DiceKit first); print medians, their ratio and the per-pair ratios
+          --reference CMD  shell command whose standard output ends with the reference JSON, e.g.
+                           "cd ../shared && /work/refenv/bin/python reference/bench_torch.py --no-bf16"
+        """
 
     static func parse(_ arguments: [String]) -> Result<BenchOptions, BenchUsageError> {
         var options = BenchOptions()
@@ -107,7 +107,8 @@ struct BenchOptions {
                 case "--reference": options.reference = text
                 default:
                     guard let n = Int(text), (1...20).contains(n) else {
-                        return .failure(BenchUsageError(message: "--alternate needs a count from 1 to 20, got '\(text)'"))
+                        return .failure(
+                            BenchUsageError(message: "--alternate needs a count from 1 to 20, got '\(text)'"))
                     }
                     options.alternate = n
                 }
@@ -116,7 +117,8 @@ struct BenchOptions {
             }
         }
         if options.alternate != nil, options.reference == nil {
-            return .failure(BenchUsageError(message: "--alternate needs --reference CMD (the command printing the reference JSON)"))
+            return .failure(
+                BenchUsageError(message: "--alternate needs --reference CMD (the command printing the reference JSON)"))
         }
         if options.reference != nil, options.alternate == nil {
             return .failure(BenchUsageError(message: "--reference is used with --alternate N"))

@@ -10,7 +10,8 @@ func familyBenchmark(key: String, loss: any SegmentationLoss, channels: Int = 4,
         let logits = Tensor<Float>.normal([8, 256, 256, channels], generator: &generator)
         let positions = 8 * 256 * 256
         let classes = binary ? 2 : channels
-        let labels = try LabelMap(shape: [8, 256, 256], labels: (0..<positions).map { _ in Int(generator.next() % UInt64(classes)) })
+        let labels = try LabelMap(
+            shape: [8, 256, 256], labels: (0..<positions).map { _ in Int(generator.next() % UInt64(classes)) })
         var sink: Float = 0
         let seconds = try context.time(warmup: 2, repetitions: 10) {
             let result = try loss.evaluate(logits, target: .labels(labels), gradient: true)

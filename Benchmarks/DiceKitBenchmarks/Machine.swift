@@ -11,8 +11,9 @@ func machineFields() -> [(String, String)] {
     let selection = BLAS.coreSelection
     func string(_ text: String) -> String { JSONValue.string(text).encoded }
     func optional(_ value: Int?) -> String { value.map(String.init) ?? "null" }
-    let date = ISO8601DateFormatter.string(from: Date(), timeZone: TimeZone(identifier: "UTC")!,
-                                           formatOptions: [.withInternetDateTime])
+    let date = ISO8601DateFormatter.string(
+        from: Date(), timeZone: TimeZone(identifier: "UTC")!,
+        formatOptions: [.withInternetDateTime])
     return [
         ("date", string(date)),
         ("cpu_vendor", string(cpu.vendor)),
@@ -47,8 +48,11 @@ func printMachine() {
         ("cpu", "\(cpu.modelName) (\(cpu.vendor) family \(cpu.family) model \(cpu.model))"),
         ("cpu_isa", cpu.instructionSets.names.joined(separator: " ")),
         ("cpu_cores / caches", "\(cpu.cores) cores, \(cpu.cacheSummary)"),
-        ("kernel_isa", InstructionSet.current.description
-            + (ProcessInfo.processInfo.environment["DICEKIT_ISA"] != nil ? " (DICEKIT_ISA)" : "")),
+        (
+            "kernel_isa",
+            InstructionSet.current.description
+                + (ProcessInfo.processInfo.environment["DICEKIT_ISA"] != nil ? " (DICEKIT_ISA)" : "")
+        ),
         ("openblas", "\(BLAS.configuration) (\(BLAS.parallelism))"),
         ("openblas_core", selection.description),
     ]

@@ -11,7 +11,8 @@ func surfaceBenchmark() -> Benchmark {
     let key = "surface_128x128x128"
     return Benchmark(key: key) { context in
         let n = 128
-        var predicted = [Int](repeating: 0, count: n * n * n), target = predicted
+        var predicted = [Int](repeating: 0, count: n * n * n)
+        var target = predicted
         for z in 0..<n {
             for y in 0..<n {
                 for x in 0..<n {
@@ -35,7 +36,9 @@ func surfaceBenchmark() -> Benchmark {
         for (name, score) in scores {
             let metric = SurfaceDistanceMetric(score: score, spacing: spacing)
             var value = 0.0
-            let seconds = try context.time(warmup: 1, repetitions: 5) { value = try metric.scores(predicted: p, target: t)[0] }
+            let seconds = try context.time(warmup: 1, repetitions: 5) {
+                value = try metric.scores(predicted: p, target: t)[0]
+            }
             metrics.append(Metric(key: "\(key)_\(name)_ms", value: seconds * 1e3, unit: "ms"))
             metrics.append(Metric(key: "\(key)_\(name)_value", value: value, unit: ""))
         }

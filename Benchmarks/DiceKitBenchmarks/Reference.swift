@@ -25,16 +25,21 @@ func referenceNumbers(in text: String, origin: String) throws -> [String: Double
     // per line, or a single line); try the last such line first.
     for start in lines.indices.reversed() where lines[start].hasPrefix("{") {
         let candidate = lines[start...].joined(separator: "\n")
-        guard let object = try? JSONSerialization.jsonObject(with: Data(candidate.utf8)) as? [String: Any] else { continue }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(candidate.utf8)) as? [String: Any] else {
+            continue
+        }
         var numbers: [String: Double] = [:]
         for (key, value) in object {
             // Booleans decode as NSNumber too; their Objective-C type is "c".
-            if let number = value as? NSNumber, String(cString: number.objCType) != "c" { numbers[key] = number.doubleValue }
+            if let number = value as? NSNumber, String(cString: number.objCType) != "c" {
+                numbers[key] = number.doubleValue
+            }
         }
         guard !numbers.isEmpty else { throw ReferenceError(description: "\(origin): the JSON object holds no numbers") }
         return numbers
     }
-    throw ReferenceError(description: "\(origin): no JSON object found (expected the output of shared/reference/bench_torch.py)")
+    throw ReferenceError(
+        description: "\(origin): no JSON object found (expected the output of shared/reference/bench_torch.py)")
 }
 
 /// Reads a saved reference JSON.
@@ -58,7 +63,8 @@ func runReference(command: String) throws -> [String: Double] {
     let data = out.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     guard process.terminationStatus == 0 else {
-        throw ReferenceError(description: "reference command '\(command)' exited with status \(process.terminationStatus)")
+        throw ReferenceError(
+            description: "reference command '\(command)' exited with status \(process.terminationStatus)")
     }
     return try referenceNumbers(in: String(decoding: data, as: UTF8.self), origin: "output of '\(command)'")
 }
@@ -74,13 +80,16 @@ func speedRatio(key: String, ours: Double, reference: Double) -> Double? {
 func compare(_ metrics: [Metric], with reference: [String: Double]) -> [Metric] {
     var ratios: [Metric] = []
     printOut("")
-    printOut(pad("key (one run each)", 52) + pad("DiceKit", 14, left: true) + pad("reference", 14, left: true)
-          + pad("speed ratio", 14, left: true))
+    printOut(
+        pad("key (one run each)", 52) + pad("DiceKit", 14, left: true) + pad("reference", 14, left: true)
+            + pad("speed ratio", 14, left: true))
     for metric in metrics {
         guard let other = reference[metric.key],
-              let ratio = speedRatio(key: metric.key, ours: metric.value, reference: other) else { continue }
-        printOut(pad(metric.key, 52) + pad(format(metric.value), 14, left: true) + pad(format(other), 14, left: true)
-              + pad(format(ratio) + "×", 14, left: true))
+            let ratio = speedRatio(key: metric.key, ours: metric.value, reference: other)
+        else { continue }
+        printOut(
+            pad(metric.key, 52) + pad(format(metric.value), 14, left: true) + pad(format(other), 14, left: true)
+                + pad(format(ratio) + "×", 14, left: true))
         ratios.append(Metric(key: metric.key + "_vs_reference", value: ratio, unit: "×"))
     }
     if ratios.isEmpty { printErr("dicekit-bench: the reference shares no time or rate key with this run") }
@@ -89,8 +98,10 @@ func compare(_ metrics: [Metric], with reference: [String: Double]) -> [Metric] 
 
 /// `--alternate N`: DiceKit, reference, DiceKit, … N times each; prints and returns DiceKit's
 /// medians, the reference's (`<key>_reference`) and the ratio of the medians (`<key>_vs_reference`).
-func runAlternating(_ benchmarks: [Benchmark], options: BenchOptions, world: MPICommunicator?, rounds: Int,
-                    command: String) throws -> [Metric] {
+func runAlternating(
+    _ benchmarks: [Benchmark], options: BenchOptions, world: MPICommunicator?, rounds: Int,
+    command: String
+) throws -> [Metric] {
     var ours: [[Metric]] = []
     var references: [[String: Double]] = []
     for round in 1...rounds {
@@ -101,7 +112,9 @@ func runAlternating(_ benchmarks: [Benchmark], options: BenchOptions, world: MPI
     }
     var results: [Metric] = []
     printOut("")
-    printOut("\(rounds) alternated runs each; median [min–max]; speed ratio of the medians, then the range of the per-run ratios")
+    printOut(
+        "\(rounds) alternated runs each; median [min–max]; speed ratio of the medians, then the range of the per-run ratios"
+    )
     printOut(pad("key", 52) + pad("DiceKit", 26) + pad("reference", 26) + "speed ratio")
     for template in ours[0] {
         let values = ours.compactMap { run in run.first { $0.key == template.key }?.value }
@@ -109,12 +122,14 @@ func runAlternating(_ benchmarks: [Benchmark], options: BenchOptions, world: MPI
         let mine = median(values)
         results.append(Metric(key: template.key, value: mine, unit: template.unit))
         let others = references.compactMap { $0[template.key] }
-        guard others.count == rounds, let ratio = speedRatio(key: template.key, ours: mine, reference: median(others)) else { continue }
+        guard others.count == rounds, let ratio = speedRatio(key: template.key, ours: mine, reference: median(others))
+        else { continue }
         let pairs = zip(values, others).compactMap { speedRatio(key: template.key, ours: $0, reference: $1) }
         results.append(Metric(key: template.key + "_reference", value: median(others), unit: template.unit))
         results.append(Metric(key: template.key + "_vs_reference", value: ratio, unit: "×"))
-        printOut(pad(template.key, 52) + pad(spread(values), 26) + pad(spread(others), 26)
-              + format(ratio) + "× [" + format(pairs.min()!) + "–" + format(pairs.max()!) + "]")
+        printOut(
+            pad(template.key, 52) + pad(spread(values), 26) + pad(spread(others), 26)
+                + format(ratio) + "× [" + format(pairs.min()!) + "–" + format(pairs.max()!) + "]")
     }
     return results
 }

@@ -12,8 +12,9 @@ let unetBenchmarks: [Benchmark] = [
         let model = try UNet<Float>(UNetConfiguration(inputChannels: 3, classes: 2, baseWidth: 16, depth: 4), seed: 0)
         var generator = SeededGenerator(seed: 3)
         let images = Tensor<Float>.normal([n, size, size, 3], generator: &generator)
-        let labels = try LabelMap(shape: [n, size, size],
-                                  labels: (0..<(n * size * size)).map { _ in Int(generator.next() % 2) })
+        let labels = try LabelMap(
+            shape: [n, size, size],
+            labels: (0..<(n * size * size)).map { _ in Int(generator.next() % 2) })
         let loss = DiceLoss(variant: .dice, activation: .softmax)
         let optimizer = try Adam<Float>(learningRate: 1e-3)
         var stages = [Double](repeating: 0, count: 4)
@@ -45,7 +46,8 @@ let unetBenchmarks: [Benchmark] = [
         let profiled = profile.stages.reduce(0) { $0 + $1.forward + $1.backward }
         printErr("  stage          forward ms  backward ms  share")
         for stage in profile.stages {
-            let line = pad("  " + stage.name, 16) + pad(format(stage.forward / 3 * 1e3), 11, left: true)
+            let line =
+                pad("  " + stage.name, 16) + pad(format(stage.forward / 3 * 1e3), 11, left: true)
                 + pad(format(stage.backward / 3 * 1e3), 13, left: true)
                 + pad(format((stage.forward + stage.backward) / profiled * 100) + "%", 8, left: true)
             printErr(line)
@@ -62,5 +64,5 @@ let unetBenchmarks: [Benchmark] = [
             Metric(key: key + "_share_backward", value: stages[2] / total, unit: "of step"),
             Metric(key: key + "_share_optimizer", value: stages[3] / total, unit: "of step"),
         ]
-    },
+    }
 ]

@@ -4,7 +4,7 @@
 import DiceKit
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // Like PyTorch's caching allocator: reuse freed activation buffers instead of mapping (and
@@ -13,7 +13,8 @@ import Glibc
 AllocationPolicy.retainLargeBlocks()
 
 /// Every benchmark, in the order they run (baselines first regardless).
-let allBenchmarks: [Benchmark] = baselineBenchmarks + lossBenchmarks + lossFamilyBenchmarks + metricBenchmarks + convBenchmarks + unetBenchmarks
+let allBenchmarks: [Benchmark] =
+    baselineBenchmarks + lossBenchmarks + lossFamilyBenchmarks + metricBenchmarks + convBenchmarks + unetBenchmarks
     + bfloat16ConvBenchmarks + bfloat16UNetBenchmarks + distributedBenchmarks
 
 // Under mpirun every rank runs the same benchmarks (their collectives must match); rank 0 prints.
@@ -32,9 +33,12 @@ case .success(let options):
         for benchmark in allBenchmarks { printOut(benchmark.key) }
         exit(0)
     }
-    if let raw = getenv("DICEKIT_ISA"), case let requested = String(cString: raw), requested != InstructionSet.current.description {
-        printErr("dicekit-bench: DICEKIT_ISA=\(requested) cannot be used: expected one of "
-                 + InstructionSet.available.map(\.description).joined(separator: ", ") + " (this CPU)")
+    if let raw = getenv("DICEKIT_ISA"), case let requested = String(cString: raw),
+        requested != InstructionSet.current.description
+    {
+        printErr(
+            "dicekit-bench: DICEKIT_ISA=\(requested) cannot be used: expected one of "
+                + InstructionSet.available.map(\.description).joined(separator: ", ") + " (this CPU)")
         exit(2)
     }
     do {
@@ -43,7 +47,8 @@ case .success(let options):
         printMachine()
         var metrics: [Metric]
         if let rounds = options.alternate, let command = options.reference {
-            metrics = try runAlternating(allBenchmarks, options: options, world: benchWorld, rounds: rounds, command: command)
+            metrics = try runAlternating(
+                allBenchmarks, options: options, world: benchWorld, rounds: rounds, command: command)
         } else {
             metrics = runBenchmarks(allBenchmarks, options: options, world: benchWorld)
             if let reference { metrics += compare(metrics, with: reference) }

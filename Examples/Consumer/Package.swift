@@ -12,12 +12,12 @@ let diceKitRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 let package = Package(
     name: "Consumer",
     dependencies: [
-        .package(path: "../.."),
+        .package(path: "../..")
     ],
     targets: [
         .executableTarget(
             name: "Consumer",
             dependencies: [.product(name: "DiceKit", package: diceKitRoot.lastPathComponent)]
-        ),
+        )
     ]
 )

@@ -28,7 +28,8 @@ public final class MPICommunicator: Communicator {
     /// or PMI environment), i.e. whether `init()` will find other ranks.
     public static var isLaunchedByMPI: Bool {
         let environment = ProcessInfo.processInfo.environment
-        return environment["OMPI_COMM_WORLD_SIZE"] != nil || environment["PMI_SIZE"] != nil || environment["PMIX_RANK"] != nil
+        return environment["OMPI_COMM_WORLD_SIZE"] != nil || environment["PMI_SIZE"] != nil
+            || environment["PMIX_RANK"] != nil
     }
 
     /// Initialises MPI (once per process) and joins MPI_COMM_WORLD.
@@ -40,13 +41,17 @@ public final class MPICommunicator: Communicator {
         if initialized == 0 {
             var provided: Int32 = 0
             let code = MPI_Init_thread(nil, nil, dicekit_mpi_thread_funneled(), &provided)
-            guard code == dicekit_mpi_success() else { throw DiceKitError.value("MPI_Init_thread failed with code \(code); expected an MPI job started by mpirun") }
+            guard code == dicekit_mpi_success() else {
+                throw DiceKitError.value(
+                    "MPI_Init_thread failed with code \(code); expected an MPI job started by mpirun")
+            }
             guard provided >= dicekit_mpi_thread_funneled() else {
                 throw DiceKitError.value("MPI provides thread level \(provided); expected at least MPI_THREAD_FUNNELED")
             }
         }
         MPI_Comm_set_errhandler(dicekit_mpi_comm_world(), dicekit_mpi_errors_return())
-        var r: Int32 = 0, s: Int32 = 0
+        var r: Int32 = 0
+        var s: Int32 = 0
         MPI_Comm_rank(dicekit_mpi_comm_world(), &r)
         MPI_Comm_size(dicekit_mpi_comm_world(), &s)
         rank = Int(r)
@@ -63,7 +68,8 @@ public final class MPICommunicator: Communicator {
     /// Stops every rank of the job at once (MPI_Abort) after printing `reason` on stderr as one
     /// line naming this rank; for a rank that fails while the others wait in a collective.
     public func abort(reason: String, code: Int32 = 1) -> Never {
-        FileHandle.standardError.write(Data("dicekit: rank \(rank) of \(size) failed: \(reason); stopping all ranks\n".utf8))
+        FileHandle.standardError.write(
+            Data("dicekit: rank \(rank) of \(size) failed: \(reason); stopping all ranks\n".utf8))
         MPI_Abort(dicekit_mpi_comm_world(), code)
         exit(code)
     }
@@ -82,8 +88,9 @@ public final class MPICommunicator: Communicator {
     public func allGather(_ values: [Double]) throws -> [[Double]] {
         var counts = [Int64](repeating: 0, count: size)
         var mine = Int64(values.count)
-        try check(MPI_Allgather(&mine, 1, dicekit_mpi_int64(), &counts, 1, dicekit_mpi_int64(), dicekit_mpi_comm_world()),
-                  "all-gather of lengths")
+        try check(
+            MPI_Allgather(&mine, 1, dicekit_mpi_int64(), &counts, 1, dicekit_mpi_int64(), dicekit_mpi_comm_world()),
+            "all-gather of lengths")
         guard counts.reduce(0, +) < Int64(Int32.max) else {
             throw DiceKitError.value("all-gather of \(counts.reduce(0, +)) doubles; expected fewer than 2³¹")
         }
@@ -92,8 +99,10 @@ public final class MPICommunicator: Communicator {
         for i in 1..<max(size, 1) { displacements[i] = displacements[i - 1] + sizes[i - 1] }
         var all = [Double](repeating: 0, count: Int(counts.reduce(0, +)))
         try values.withUnsafeBufferPointer { source in
-            try check(MPI_Allgatherv(source.baseAddress, Int32(values.count), dicekit_mpi_double(), &all, sizes, displacements,
-                                     dicekit_mpi_double(), dicekit_mpi_comm_world()), "all-gather of \(values.count) doubles")
+            try check(
+                MPI_Allgatherv(
+                    source.baseAddress, Int32(values.count), dicekit_mpi_double(), &all, sizes, displacements,
+                    dicekit_mpi_double(), dicekit_mpi_comm_world()), "all-gather of \(values.count) doubles")
         }
         return (0..<size).map { Array(all[Int(displacements[$0])..<Int(displacements[$0] + sizes[$0])]) }
     }
@@ -105,8 +114,10 @@ public final class MPICommunicator: Communicator {
             var start = 0
             repeat {
                 let count = min(buffer.count - start, Int(Int32.max))
-                try check(MPI_Bcast(buffer.baseAddress.map { $0 + start }, Int32(count), dicekit_mpi_float(), Int32(root),
-                                    dicekit_mpi_comm_world()), "broadcast of \(buffer.count) floats")
+                try check(
+                    MPI_Bcast(
+                        buffer.baseAddress.map { $0 + start }, Int32(count), dicekit_mpi_float(), Int32(root),
+                        dicekit_mpi_comm_world()), "broadcast of \(buffer.count) floats")
                 start += count
             } while start < buffer.count
         }
@@ -126,8 +137,10 @@ public final class MPICommunicator: Communicator {
             while start < buffer.count {
                 let count = min(buffer.count - start, Int(Int32.max))
                 // MPI_IN_PLACE is a macro too: (void *) 1.
-                try check(MPI_Allreduce(UnsafeRawPointer(bitPattern: 1), buffer.baseAddress! + start, Int32(count), type,
-                                        dicekit_mpi_sum(), dicekit_mpi_comm_world()), name)
+                try check(
+                    MPI_Allreduce(
+                        UnsafeRawPointer(bitPattern: 1), buffer.baseAddress! + start, Int32(count), type,
+                        dicekit_mpi_sum(), dicekit_mpi_comm_world()), name)
                 start += count
             }
         }
@@ -152,7 +165,8 @@ final class MPIPendingAllReduce: PendingAllReduce {
     private let count: Int
 
     init(_ values: [Float], communicator: MPICommunicator) throws {
-        precondition(values.count < Int(Int32.max), "MPIPendingAllReduce: \(values.count) floats; expected fewer than 2³¹")
+        precondition(
+            values.count < Int(Int32.max), "MPIPendingAllReduce: \(values.count) floats; expected fewer than 2³¹")
         self.communicator = communicator
         count = values.count
         buffer = .allocate(capacity: max(values.count, 1))
@@ -162,9 +176,11 @@ final class MPIPendingAllReduce: PendingAllReduce {
         guard !done else { return }
         do {
             // MPI_IN_PLACE is (void *) 1.
-            try communicator.checked(MPI_Iallreduce(UnsafeRawPointer(bitPattern: 1), buffer.baseAddress, Int32(values.count),
-                                                    dicekit_mpi_float(), dicekit_mpi_sum(), dicekit_mpi_comm_world(), &request),
-                                     "start of an all-reduce of \(values.count) floats")
+            try communicator.checked(
+                MPI_Iallreduce(
+                    UnsafeRawPointer(bitPattern: 1), buffer.baseAddress, Int32(values.count),
+                    dicekit_mpi_float(), dicekit_mpi_sum(), dicekit_mpi_comm_world(), &request),
+                "start of an all-reduce of \(values.count) floats")
         } catch {
             done = true
             throw error
@@ -174,7 +190,8 @@ final class MPIPendingAllReduce: PendingAllReduce {
     func test() throws -> Bool {
         guard !done else { return true }
         var flag: Int32 = 0
-        try communicator.checked(MPI_Test(&request, &flag, dicekit_mpi_status_ignore()), "progress of an all-reduce of \(count) floats")
+        try communicator.checked(
+            MPI_Test(&request, &flag, dicekit_mpi_status_ignore()), "progress of an all-reduce of \(count) floats")
         done = flag != 0
         return done
     }

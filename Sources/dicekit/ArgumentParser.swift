@@ -44,7 +44,10 @@ struct ParsedArguments {
                 result.positionals.append(argument)
                 continue
             }
-            if argument == "--" { optionsEnded = true; continue }
+            if argument == "--" {
+                optionsEnded = true
+                continue
+            }
             var name = String(argument.dropFirst(2))
             var inlineValue: String?
             if let eq = name.firstIndex(of: "=") {
@@ -66,9 +69,11 @@ struct ParsedArguments {
             }
         }
         guard spec.positionals.contains(result.positionals.count) else {
-            let expected = spec.positionals.lowerBound == spec.positionals.upperBound
+            let expected =
+                spec.positionals.lowerBound == spec.positionals.upperBound
                 ? "\(spec.positionals.lowerBound)" : "\(spec.positionals.lowerBound)–\(spec.positionals.upperBound)"
-            throw UsageError(message: "'\(spec.name)' takes \(expected) positional argument(s), got \(result.positionals.count)")
+            throw UsageError(
+                message: "'\(spec.name)' takes \(expected) positional argument(s), got \(result.positionals.count)")
         }
         return result
     }
@@ -95,7 +100,9 @@ struct ParsedArguments {
     }
 
     /// An integer option within `range`; `default` when absent.
-    func int(_ name: String, default fallback: Int? = nil, in range: ClosedRange<Int> = Int.min...Int.max) throws -> Int? {
+    func int(_ name: String, default fallback: Int? = nil, in range: ClosedRange<Int> = Int.min...Int.max) throws
+        -> Int?
+    {
         guard let text = values[name] else { return fallback }
         guard let value = Int(text), range.contains(value) else {
             let bounds = range == Int.min...Int.max ? "" : " in \(range.lowerBound)...\(range.upperBound)"
@@ -117,7 +124,8 @@ struct ParsedArguments {
     }
 
     /// One of a fixed set of words, e.g. `--reduction mean|sum|none`.
-    func choice<E: RawRepresentable & CaseIterable>(_ name: String, as type: E.Type, default fallback: E? = nil) throws -> E?
+    func choice<E: RawRepresentable & CaseIterable>(_ name: String, as type: E.Type, default fallback: E? = nil) throws
+        -> E?
     where E.RawValue == String {
         guard let text = values[name] else { return fallback }
         guard let value = E(rawValue: text) else {

@@ -4,7 +4,7 @@
 import DiceKit
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The tool's output streams, written through their file descriptors rather than C's `stdout`

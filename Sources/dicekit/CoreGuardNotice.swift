@@ -9,8 +9,9 @@ func reportCoreGuard() {
     let selection = BLAS.coreSelection
     switch selection.reason {
     case .corrected:
-        printError("dicekit: OpenBLAS core \(selection.found) → \(selection.chosen): \(selection.detail) "
-                   + "(set OPENBLAS_CORETYPE to choose, \(BLAS.coreGuardSwitch)=0 to keep OpenBLAS's choice)")
+        printError(
+            "dicekit: OpenBLAS core \(selection.found) → \(selection.chosen): \(selection.detail) "
+                + "(set OPENBLAS_CORETYPE to choose, \(BLAS.coreGuardSwitch)=0 to keep OpenBLAS's choice)")
     case .failed:
         printError("dicekit: OpenBLAS runs its generic \(selection.chosen) kernels: \(selection.detail)")
     default:

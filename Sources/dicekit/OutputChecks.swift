@@ -50,13 +50,16 @@ private func cocoaReason(_ error: NSError) -> String {
     case CocoaError.fileWriteFileExists.rawValue: return "a file is in the way"
     case CocoaError.fileReadCorruptFile.rawValue: return "the file is corrupt"
     case CocoaError.fileReadTooLarge.rawValue: return "the file is too large"
-    case CocoaError.fileWriteInvalidFileName.rawValue, CocoaError.fileReadInvalidFileName.rawValue: return "invalid file name"
+    case CocoaError.fileWriteInvalidFileName.rawValue, CocoaError.fileReadInvalidFileName.rawValue:
+        return "invalid file name"
     default: return "file operation failed (code \(error.code))"
     }
 }
 
 /// `text` on one line: line breaks become "; ", and it is never empty.
 func flattened(_ text: String) -> String {
-    let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+        !$0.isEmpty
+    }
     return lines.isEmpty ? "unknown error" : lines.joined(separator: "; ")
 }

@@ -7,10 +7,10 @@ import DiceKit
 enum PrecisionOption {
     /// The help lines of `--precision`.
     static let help = """
-    --precision P  float32 (default) or bf16: convolutions with bfloat16 operands and float32
-                   accumulation (AVX512-BF16/AMX CPUs; else a notice and float32). Weights,
-                   optimiser state, statistics, losses and checkpoints stay float32.
-    """
+        --precision P  float32 (default) or bf16: convolutions with bfloat16 operands and float32
+                       accumulation (AVX512-BF16/AMX CPUs; else a notice and float32). Weights,
+                       optimiser state, statistics, losses and checkpoints stay float32.
+        """
 
     /// The requested precision (default float32); prints the fallback notice on stderr when the
     /// CPU cannot run bf16.
@@ -19,8 +19,9 @@ enum PrecisionOption {
     static func parse(_ arguments: ParsedArguments) throws -> ComputePrecision {
         guard let text = arguments.string("precision") else { return .float }
         let precision: ComputePrecision
-        do { precision = try ComputePrecision(parsing: text) }
-        catch let error as DiceKitError { throw UsageError(message: "--precision: \(error.description)") }
+        do { precision = try ComputePrecision(parsing: text) } catch let error as DiceKitError {
+            throw UsageError(message: "--precision: \(error.description)")
+        }
         if let notice = precision.fallbackNotice { printError(notice) }
         return precision
     }

@@ -6,9 +6,9 @@ import DiceKit
 enum ThreadsOption {
     /// The help lines of `--threads`, for the commands that take it.
     static let help = """
-    --threads T  threads for every computation (worker pool and OpenBLAS; 1–256; default
-                 $DICEKIT_THREADS, else the processor count). Same seed and same T: the same bits.
-    """
+        --threads T  threads for every computation (worker pool and OpenBLAS; 1–256; default
+                     $DICEKIT_THREADS, else the processor count). Same seed and same T: the same bits.
+        """
 
     /// Applies `--threads` when given. Call before any data is generated or read.
     static func apply(_ arguments: ParsedArguments) throws {
@@ -20,15 +20,19 @@ enum ThreadsOption {
     /// Refuses a DICEKIT_THREADS that is set but not a thread count (the library would ignore
     /// it), then applies the default count to the pool and OpenBLAS before any computation.
     static func applyEnvironment() throws {
-        if let raw = ProcessEnvironment.value(Parallelism.environmentVariable), Parallelism.environmentThreadCount == nil {
-            throw DiceKitError.option("\(Parallelism.environmentVariable)='\(raw)'; expected an integer in 1...\(Parallelism.maximumThreadCount)")
+        if let raw = ProcessEnvironment.value(Parallelism.environmentVariable),
+            Parallelism.environmentThreadCount == nil
+        {
+            throw DiceKitError.option(
+                "\(Parallelism.environmentVariable)='\(raw)'; expected an integer in 1...\(Parallelism.maximumThreadCount)"
+            )
         }
         _ = Parallelism.threadCount
     }
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Reads the process environment without Foundation.

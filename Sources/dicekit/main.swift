@@ -5,21 +5,21 @@
 import DiceKit
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 let version = "0.1.0"
 
 let overview = """
-dicekit \(version): Dice-family losses, metrics and U-Net training on OpenBLAS
+    dicekit \(version): Dice-family losses, metrics and U-Net training on OpenBLAS
 
-usage: dicekit <command> [options]
-       dicekit <command> --help
-       dicekit --version
+    usage: dicekit <command> [options]
+           dicekit <command> --help
+           dicekit --version
 
-commands:
-\(commands.map { "  " + $0.spec.name.padding(12) + $0.spec.summary }.joined(separator: "\n"))
-"""
+    commands:
+    \(commands.map { "  " + $0.spec.name.padding(12) + $0.spec.summary }.joined(separator: "\n"))
+    """
 
 extension String {
     func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(1, width - count)) }
@@ -66,5 +66,5 @@ func main() -> ExitStatus {
     }
 }
 
-AllocationPolicy.retainLargeBlocks()  // reuse freed tensor buffers across training steps
+AllocationPolicy.retainLargeBlocks() // reuse freed tensor buffers across training steps
 exit(main().rawValue)

@@ -2,6 +2,7 @@
 // closeness rule and the one finite-difference gradient.
 
 import XCTest
+
 @testable import DiceKit
 
 /// The folder of committed fixtures (`Tests/DiceKitTests/Fixtures`), copied as a bundle resource.
@@ -40,32 +41,40 @@ func dot(_ a: Tensor<Double>, _ b: Tensor<Double>) -> Double {
 
 /// Whether |actual − expected| ≤ max(`absoluteTolerance`, `relativeTolerance`·|expected|). NaN
 /// is close only to NaN, an infinity only to itself.
-func isApproximatelyEqual<T: BinaryFloatingPoint>(_ actual: T, to expected: T, absoluteTolerance: T,
-                                                  relativeTolerance: T = 0) -> Bool {
+func isApproximatelyEqual<T: BinaryFloatingPoint>(
+    _ actual: T, to expected: T, absoluteTolerance: T,
+    relativeTolerance: T = 0
+) -> Bool {
     if expected.isNaN { return actual.isNaN }
     if expected.isInfinite { return actual == expected }
     return abs(actual - expected) <= max(absoluteTolerance, relativeTolerance * abs(expected))
 }
 
 /// Asserts `isApproximatelyEqual` element-wise (equal counts), naming the first offender.
-func assertClose<T: BinaryFloatingPoint>(_ actual: [T], _ expected: [T], relativeTolerance: T, absoluteTolerance: T = 0,
-                                         _ message: String = "", file: StaticString = #filePath, line: UInt = #line) {
+func assertClose<T: BinaryFloatingPoint>(
+    _ actual: [T], _ expected: [T], relativeTolerance: T, absoluteTolerance: T = 0,
+    _ message: String = "", file: StaticString = #filePath, line: UInt = #line
+) {
     XCTAssertEqual(actual.count, expected.count, "count \(message)", file: file, line: line)
     for (i, (a, e)) in zip(actual, expected).enumerated()
     where !isApproximatelyEqual(a, to: e, absoluteTolerance: absoluteTolerance, relativeTolerance: relativeTolerance) {
-        XCTFail("element \(i): \(a) vs expected \(e) (relative \(relativeTolerance), absolute \(absoluteTolerance)) \(message)",
-                file: file, line: line)
+        XCTFail(
+            "element \(i): \(a) vs expected \(e) (relative \(relativeTolerance), absolute \(absoluteTolerance)) \(message)",
+            file: file, line: line)
         return
     }
 }
 
 /// Asserts equal shapes and `isApproximatelyEqual` element-wise, naming the first offender.
-func assertClose<T: BLASScalar>(_ actual: Tensor<T>, _ expected: Tensor<T>, relativeTolerance: T, absoluteTolerance: T = 0,
-                                _ message: String = "", file: StaticString = #filePath, line: UInt = #line) {
+func assertClose<T: BLASScalar>(
+    _ actual: Tensor<T>, _ expected: Tensor<T>, relativeTolerance: T, absoluteTolerance: T = 0,
+    _ message: String = "", file: StaticString = #filePath, line: UInt = #line
+) {
     XCTAssertEqual(actual.shape, expected.shape, "shape \(message)", file: file, line: line)
     guard actual.shape == expected.shape else { return }
-    assertClose(actual.scalars, expected.scalars, relativeTolerance: relativeTolerance, absoluteTolerance: absoluteTolerance,
-                message, file: file, line: line)
+    assertClose(
+        actual.scalars, expected.scalars, relativeTolerance: relativeTolerance, absoluteTolerance: absoluteTolerance,
+        message, file: file, line: line)
 }
 
 /// max |actual − expected| / max(max |expected|, floor): the difference relative to the expected
@@ -73,7 +82,8 @@ func assertClose<T: BLASScalar>(_ actual: Tensor<T>, _ expected: Tensor<T>, rela
 /// (saturated logits) from dividing by ~0.
 func scaledError<T: BLASScalar>(_ actual: Tensor<T>, _ expected: Tensor<T>, floor: Double = 1e-12) -> Double {
     precondition(actual.shape == expected.shape, "shapes \(actual.shape) vs \(expected.shape)")
-    var scale = floor, error = 0.0
+    var scale = floor
+    var error = 0.0
     for i in 0..<actual.count {
         scale = max(scale, abs(Double(expected.scalars[i])))
         error = max(error, abs(Double(actual.scalars[i]) - Double(expected.scalars[i])))
@@ -101,12 +111,15 @@ enum FiniteDifferenceStep {
 /// Central finite differences of `f` at `x`: (f(x + h·e_i) − f(x − h·e_i)) / 2h for every
 /// element i, in Double. Exact for linear maps up to rounding (≈ ε·|f|/h) and within
 /// h²·|f‴|/6 otherwise.
-func finiteDifferenceGradient(at x: Tensor<Double>, step: FiniteDifferenceStep = .absolute(1e-5),
-                              _ f: (Tensor<Double>) throws -> Double) rethrows -> Tensor<Double> {
+func finiteDifferenceGradient(
+    at x: Tensor<Double>, step: FiniteDifferenceStep = .absolute(1e-5),
+    _ f: (Tensor<Double>) throws -> Double
+) rethrows -> Tensor<Double> {
     var gradient = Tensor<Double>(shape: x.shape)
     var probe = x
     for i in 0..<x.count {
-        let original = x.scalars[i], h = step.size(at: original)
+        let original = x.scalars[i]
+        let h = step.size(at: original)
         probe.scalars[i] = original + h
         let plus = try f(probe)
         probe.scalars[i] = original - h
@@ -119,9 +132,11 @@ func finiteDifferenceGradient(at x: Tensor<Double>, step: FiniteDifferenceStep =
 
 /// Asserts that `analytic` matches the finite-difference gradient of `loss` at `x` to `bound`
 /// (default 1e-6) in `scaledError`, and that the gradient is not vacuous.
-func assertGradient(_ analytic: Tensor<Double>?, at x: Tensor<Double>, bound: Double = 1e-6, step: Double = 1e-5,
-                    _ message: String, file: StaticString = #filePath, line: UInt = #line,
-                    _ loss: (Tensor<Double>) throws -> Double) rethrows {
+func assertGradient(
+    _ analytic: Tensor<Double>?, at x: Tensor<Double>, bound: Double = 1e-6, step: Double = 1e-5,
+    _ message: String, file: StaticString = #filePath, line: UInt = #line,
+    _ loss: (Tensor<Double>) throws -> Double
+) rethrows {
     guard let analytic = analytic else {
         XCTFail("no analytic gradient: \(message)", file: file, line: line)
         return

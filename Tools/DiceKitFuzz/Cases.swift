@@ -22,21 +22,28 @@ struct Seeds {
 
     /// Training options shared by the seed run, the resumed runs and training on mutated data:
     /// small enough that a case takes a fraction of a second.
-    static let tinyTraining = ["--epochs", "1", "--depth", "1", "--base", "4", "--batch-size", "2", "--val-fraction", "0.34",
-                               "--no-augment", "--seed", "0", "--threads", "1"]
+    static let tinyTraining = [
+        "--epochs", "1", "--depth", "1", "--base", "4", "--batch-size", "2", "--val-fraction", "0.34",
+        "--no-augment", "--seed", "0", "--threads", "1",
+    ]
 
     /// Makes the seeds with `dicekit` (synth, then a one-epoch training run).
     static func make(in root: String, dicekit: String) throws -> Seeds {
         let seeds = Seeds(root: root)
         try? FileManager.default.removeItem(atPath: root)
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        try check(runTool(dicekit, ["synth", "--out", seeds.npyData, "--count", "6", "--size", "16", "--png", "--seed", "7"],
-                      in: root, timeout: 120), "synth")
+        try check(
+            runTool(
+                dicekit, ["synth", "--out", seeds.npyData, "--count", "6", "--size", "16", "--png", "--seed", "7"],
+                in: root, timeout: 120), "synth")
         for sub in ["images", "masks"] {
             try FileManager.default.createDirectory(atPath: seeds.pngData, withIntermediateDirectories: true)
             try FileManager.default.copyItem(atPath: seeds.npyData + "/" + sub, toPath: seeds.pngData + "/" + sub)
         }
-        try check(runTool(dicekit, ["train", "--data", seeds.npyData, "--out", seeds.run] + tinyTraining, in: root, timeout: 300), "train")
+        try check(
+            runTool(
+                dicekit, ["train", "--data", seeds.npyData, "--out", seeds.run] + tinyTraining, in: root, timeout: 300),
+            "train")
         return seeds
     }
 
@@ -65,17 +72,25 @@ func makeCase(_ kind: CaseKind, in directory: String, seeds: Seeds, random: inou
     case .npy:
         let data = directory + "/data"
         try fm.createDirectory(atPath: data, withIntermediateDirectories: true)
-        for name in ["images.npy", "masks.npy"] { try fm.copyItem(atPath: seeds.npyData + "/" + name, toPath: data + "/" + name) }
+        for name in ["images.npy", "masks.npy"] {
+            try fm.copyItem(atPath: seeds.npyData + "/" + name, toPath: data + "/" + name)
+        }
         let target = data + "/" + random.pick(["images.npy", "images.npy", "masks.npy"])
         try mutateFile(target, &random)
         let commands: [[String]] = [
             ["info", target],
             ["eval", "--checkpoint", seeds.checkpoint, "--data", data],
-            ["predict", "--checkpoint", seeds.checkpoint, "--input", data + "/images.npy", "--logits", directory + "/logits.npy"],
+            [
+                "predict", "--checkpoint", seeds.checkpoint, "--input", data + "/images.npy", "--logits",
+                directory + "/logits.npy",
+            ],
             ["train", "--data", data, "--out", directory + "/run"] + Seeds.tinyTraining,
             ["loss", target, seeds.npyData + "/masks.npy", "--labels", "--activation", "softmax"],
-            ["grad", "--checkpoint", seeds.checkpoint, "--images", data + "/images.npy", "--labels", data + "/masks.npy",
-             "--out", directory + "/grad.safetensors"],
+            [
+                "grad", "--checkpoint", seeds.checkpoint, "--images", data + "/images.npy", "--labels",
+                data + "/masks.npy",
+                "--out", directory + "/grad.safetensors",
+            ],
         ]
         return FuzzCase(kind: kind, mutated: target, arguments: random.pick(commands))
     case .safetensors:
@@ -84,9 +99,15 @@ func makeCase(_ kind: CaseKind, in directory: String, seeds: Seeds, random: inou
         try mutateFile(target, &random)
         let commands: [[String]] = [
             ["eval", "--checkpoint", target, "--data", seeds.npyData],
-            ["predict", "--checkpoint", target, "--input", seeds.npyData + "/images.npy", "--logits", directory + "/logits.npy"],
-            ["grad", "--checkpoint", target, "--images", seeds.npyData + "/images.npy", "--labels", seeds.npyData + "/masks.npy",
-             "--out", directory + "/grad.safetensors"],
+            [
+                "predict", "--checkpoint", target, "--input", seeds.npyData + "/images.npy", "--logits",
+                directory + "/logits.npy",
+            ],
+            [
+                "grad", "--checkpoint", target, "--images", seeds.npyData + "/images.npy", "--labels",
+                seeds.npyData + "/masks.npy",
+                "--out", directory + "/grad.safetensors",
+            ],
         ]
         return FuzzCase(kind: kind, mutated: target, arguments: random.pick(commands))
     case .png:
@@ -105,14 +126,18 @@ func makeCase(_ kind: CaseKind, in directory: String, seeds: Seeds, random: inou
     case .resume:
         let run = directory + "/run"
         try fm.copyItem(atPath: seeds.run, toPath: run)
-        let files = try fm.contentsOfDirectory(atPath: run).filter { $0.hasSuffix(".safetensors") || $0.hasSuffix(".jsonl") }.sorted()
+        let files = try fm.contentsOfDirectory(atPath: run).filter {
+            $0.hasSuffix(".safetensors") || $0.hasSuffix(".jsonl")
+        }.sorted()
         let target = run + "/" + random.pick(files)
         try mutateFile(target, &random)
         var options = Seeds.tinyTraining
-        options[1] = "2"  // one more epoch than the seed run
-        options.removeSubrange(2..<6)  // the architecture comes from the checkpoint
-        return FuzzCase(kind: kind, mutated: target,
-                        arguments: ["train", "--data", seeds.npyData, "--resume", run + "/last.safetensors", "--out", run] + options)
+        options[1] = "2" // one more epoch than the seed run
+        options.removeSubrange(2..<6) // the architecture comes from the checkpoint
+        return FuzzCase(
+            kind: kind, mutated: target,
+            arguments: ["train", "--data", seeds.npyData, "--resume", run + "/last.safetensors", "--out", run] + options
+        )
     }
 }
 

@@ -10,7 +10,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What one run of the tool did.
@@ -52,13 +52,19 @@ func runTool(_ executable: String, _ arguments: [String], in directory: String, 
     process.waitUntilExit()
     try? out.close()
     try? err.close()
-    let read = { (path: String) in (try? String(contentsOfFile: path, encoding: .utf8)) ?? String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self) }
-    return RunResult(status: process.terminationStatus, signalled: !timedOut && process.terminationReason == .uncaughtSignal,
-                     timedOut: timedOut, stdout: read(outPath), stderr: read(errPath))
+    let read = { (path: String) in
+        (try? String(contentsOfFile: path, encoding: .utf8))
+            ?? String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
+    }
+    return RunResult(
+        status: process.terminationStatus, signalled: !timedOut && process.terminationReason == .uncaughtSignal,
+        timedOut: timedOut, stdout: read(outPath), stderr: read(errPath))
 }
 
 /// Raw framework texts that must never reach the user.
-let rawErrorMarkers = ["Error Domain=", "Fatal error", "Swift runtime failure", "UserInfo=", "NSCocoaErrorDomain", "Stack dump"]
+let rawErrorMarkers = [
+    "Error Domain=", "Fatal error", "Swift runtime failure", "UserInfo=", "NSCocoaErrorDomain", "Stack dump",
+]
 
 /// Why `result` of `dicekit COMMAND …` is a finding, or nil when it behaved.
 func verdict(_ result: RunResult, command: String) -> String? {
@@ -79,7 +85,8 @@ func verdict(_ result: RunResult, command: String) -> String? {
         }
         return nil
     case 2:
-        guard trimmed.count >= 2, trimmed[trimmed.count - 2].hasPrefix(prefix), trimmed.last!.hasPrefix("run 'dicekit") else {
+        guard trimmed.count >= 2, trimmed[trimmed.count - 2].hasPrefix(prefix), trimmed.last!.hasPrefix("run 'dicekit")
+        else {
             return "bad error: exit 2 without a one-line usage message"
         }
         return nil

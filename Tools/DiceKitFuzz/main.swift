@@ -31,7 +31,10 @@ struct Options {
         var options = Options()
         var rest = arguments[...]
         while let name = rest.popFirst() {
-            if name == "--verbose" { options.verbose = true; continue }
+            if name == "--verbose" {
+                options.verbose = true
+                continue
+            }
             guard let value = rest.popFirst() else { throw FuzzError("\(name) needs a value") }
             func number<T: LosslessStringConvertible>(_: T.Type) throws -> T {
                 guard let parsed = T(value) else { throw FuzzError("\(name) expects a number, got '\(value)'") }
@@ -48,7 +51,9 @@ struct Options {
             case "--dicekit": options.dicekit = value
             case "--kinds":
                 options.kinds = try value.split(separator: ",").map {
-                    guard let kind = CaseKind(rawValue: String($0)) else { throw FuzzError("unknown kind '\($0)'; expected npy, safetensors, png, resume") }
+                    guard let kind = CaseKind(rawValue: String($0)) else {
+                        throw FuzzError("unknown kind '\($0)'; expected npy, safetensors, png, resume")
+                    }
                     return kind
                 }
             default: throw FuzzError("unknown option \(name)")
@@ -69,7 +74,9 @@ func fuzz(_ options: Options) throws -> Int32 {
     let fm = FileManager.default
     let executable = absolute(CommandLine.arguments[0])
     let dicekit = absolute(options.dicekit ?? (executable as NSString).deletingLastPathComponent + "/dicekit")
-    guard fm.isExecutableFile(atPath: dicekit) else { throw FuzzError("\(dicekit): no dicekit binary; build it or pass --dicekit PATH") }
+    guard fm.isExecutableFile(atPath: dicekit) else {
+        throw FuzzError("\(dicekit): no dicekit binary; build it or pass --dicekit PATH")
+    }
     let work = absolute(options.work ?? NSTemporaryDirectory() + "dicekit-fuzz-\(getpid())")
     let findings = absolute(options.findings)
     defer { if options.work == nil { try? fm.removeItem(atPath: work) } }
@@ -88,7 +95,9 @@ func fuzz(_ options: Options) throws -> Int32 {
         ran += 1
         if options.verbose {
             let last = result.stderr.split(separator: "\n").last.map(String.init) ?? ""
-            print("\(index) \(kind.rawValue) exit \(result.status): dicekit \(fuzzCase.arguments.prefix(3).joined(separator: " ")) … | \(last)")
+            print(
+                "\(index) \(kind.rawValue) exit \(result.status): dicekit \(fuzzCase.arguments.prefix(3).joined(separator: " ")) … | \(last)"
+            )
         }
         perKind[kind, default: 0] += 1
         if let problem = verdict(result, command: fuzzCase.arguments[0]) {
@@ -98,31 +107,33 @@ func fuzz(_ options: Options) throws -> Int32 {
             try fm.createDirectory(atPath: findings, withIntermediateDirectories: true)
             try fm.copyItem(atPath: directory, toPath: folder)
             let report = """
-            \(problem)
-            input \(index) of seed \(options.seed) (reproduce: dicekit-fuzz --seed \(options.seed) --first \(index) --count 1 --kinds \(kind.rawValue) --work DIR)
-            mutated: \(fuzzCase.mutated)
-            command: dicekit \(fuzzCase.arguments.joined(separator: " "))
-            exit status: \(result.status)\(result.signalled ? " (signal)" : "")
-            \(result.stderr.split(separator: "\n").first { $0.contains("Fatal error") }.map { "trap: " + $0 } ?? "")
-            --- stderr (first 20 lines; all of it in .stderr)
-            \(result.stderr.split(separator: "\n", omittingEmptySubsequences: false).prefix(20).joined(separator: "\n"))
-            --- stdout (last 500 characters; all of it in .stdout)
-            \(String(result.stdout.suffix(500)))
+                \(problem)
+                input \(index) of seed \(options.seed) (reproduce: dicekit-fuzz --seed \(options.seed) --first \(index) --count 1 --kinds \(kind.rawValue) --work DIR)
+                mutated: \(fuzzCase.mutated)
+                command: dicekit \(fuzzCase.arguments.joined(separator: " "))
+                exit status: \(result.status)\(result.signalled ? " (signal)" : "")
+                \(result.stderr.split(separator: "\n").first { $0.contains("Fatal error") }.map { "trap: " + $0 } ?? "")
+                --- stderr (first 20 lines; all of it in .stderr)
+                \(result.stderr.split(separator: "\n", omittingEmptySubsequences: false).prefix(20).joined(separator: "\n"))
+                --- stdout (last 500 characters; all of it in .stdout)
+                \(String(result.stdout.suffix(500)))
 
-            """
+                """
             try report.write(toFile: folder + "/finding.txt", atomically: true, encoding: .utf8)
             FileHandle.standardError.write(Data("dicekit-fuzz: input \(index) (\(kind.rawValue)): \(problem)\n".utf8))
         }
         if ran % 500 == 0 {
-            FileHandle.standardError.write(Data("dicekit-fuzz: \(ran) inputs, \(found.values.reduce(0, +)) finding(s)\n".utf8))
+            FileHandle.standardError.write(
+                Data("dicekit-fuzz: \(ran) inputs, \(found.values.reduce(0, +)) finding(s)\n".utf8))
         }
     }
     let seconds = Date().timeIntervalSince(started)
     let kinds = CaseKind.allCases.map { "\($0.rawValue) \(perKind[$0] ?? 0)" }.joined(separator: ", ")
     let total = found.values.reduce(0, +)
     let classes = found.keys.sorted().map { "\($0) \(found[$0]!)" }.joined(separator: ", ")
-    print("dicekit-fuzz: \(ran) inputs (\(kinds)) from seed \(options.seed), first \(options.first), in \(Int(seconds.rounded())) s: "
-          + "\(total) finding(s)\(total > 0 ? " (\(classes)) in \(findings)" : "")")
+    print(
+        "dicekit-fuzz: \(ran) inputs (\(kinds)) from seed \(options.seed), first \(options.first), in \(Int(seconds.rounded())) s: "
+            + "\(total) finding(s)\(total > 0 ? " (\(classes)) in \(findings)" : "")")
     return total == 0 ? 0 : 1
 }
 

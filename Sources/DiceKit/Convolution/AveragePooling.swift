@@ -18,7 +18,9 @@ public struct AveragePooling: Sendable, Equatable {
     /// Average pooling with the given window; the stride defaults to the kernel size.
     ///
     /// - Throws: as `MaxPooling.init`.
-    public init(kernelSize: [Int], stride: [Int]? = nil, padding: Padding = .valid, countIncludesPadding: Bool = true) throws {
+    public init(kernelSize: [Int], stride: [Int]? = nil, padding: Padding = .valid, countIncludesPadding: Bool = true)
+        throws
+    {
         (self.kernelSize, self.stride) = try poolingWindow(kernelSize, stride, operation: "average pooling")
         self.padding = padding
         self.countIncludesPadding = countIncludesPadding
@@ -37,11 +39,16 @@ public struct AveragePooling: Sendable, Equatable {
     public func forward<T: BLASScalar>(_ input: Tensor<T>) throws -> Tensor<T> {
         let g = try poolingGeometry(input.shape, kernelSize, stride, padding, operation: "average pooling")
         let all = countIncludesPadding
-        return specialised(T.self, float: {
-            PoolingKernels.average(g, input.reinterpreted(as: Float.self), countIncludesPadding: all).reinterpreted()
-        }, double: {
-            PoolingKernels.average(g, input.reinterpreted(as: Double.self), countIncludesPadding: all).reinterpreted()
-        })
+        return specialised(
+            T.self,
+            float: {
+                PoolingKernels.average(g, input.reinterpreted(as: Float.self), countIncludesPadding: all)
+                    .reinterpreted()
+            },
+            double: {
+                PoolingKernels.average(g, input.reinterpreted(as: Double.self), countIncludesPadding: all)
+                    .reinterpreted()
+            })
     }
 
     /// ∂loss/∂input for an input of shape `inputShape`: each output gradient spread evenly over its window.
@@ -51,13 +58,22 @@ public struct AveragePooling: Sendable, Equatable {
     public func backward<T: BLASScalar>(inputShape: [Int], outputGradient: Tensor<T>) throws -> Tensor<T> {
         let g = try poolingGeometry(inputShape, kernelSize, stride, padding, operation: "average pooling")
         guard outputGradient.shape == g.outputShape else {
-            throw DiceKitError.shape("average pooling backward: output gradient has shape \(outputGradient.shape); input \(inputShape) pools to \(g.outputShape)")
+            throw DiceKitError.shape(
+                "average pooling backward: output gradient has shape \(outputGradient.shape); input \(inputShape) pools to \(g.outputShape)"
+            )
         }
         let all = countIncludesPadding
-        return specialised(T.self, float: {
-            PoolingKernels.averageBackward(g, outputGradient.reinterpreted(as: Float.self), countIncludesPadding: all).reinterpreted()
-        }, double: {
-            PoolingKernels.averageBackward(g, outputGradient.reinterpreted(as: Double.self), countIncludesPadding: all).reinterpreted()
-        })
+        return specialised(
+            T.self,
+            float: {
+                PoolingKernels.averageBackward(
+                    g, outputGradient.reinterpreted(as: Float.self), countIncludesPadding: all
+                ).reinterpreted()
+            },
+            double: {
+                PoolingKernels.averageBackward(
+                    g, outputGradient.reinterpreted(as: Double.self), countIncludesPadding: all
+                ).reinterpreted()
+            })
     }
 }

@@ -26,7 +26,8 @@ extension ConvGeometry {
     /// level in use, a pass the Float direct kernels take, and input channels in multiples of 16.
     func runsBFloat16<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) -> Bool {
         guard settings.precision == .bfloat16, T.precision == .single, inChannels % directChannelMultiple == 0,
-              ComputePrecision.bfloat16Available else { return false }
+            ComputePrecision.bfloat16Available
+        else { return false }
         return runsDirect(T.self, inputGradient: pass.dx != nil, settings: settings)
     }
 
@@ -34,15 +35,17 @@ extension ConvGeometry {
     func runBFloat16(_ pass: LoweredPass<Float>, settings: ConvolutionSettings) {
         let workers = Swift.max(1, settings.workers ?? Parallelism.threadCount)
         if let x = pass.x, pass.y != nil || pass.weightGradient != nil {
-            let padded = PaddedSource(source: x, batch: batch, inner: input, channels: inChannels,
-                                      before: padBefore, after: padAfter, kernelWidth: kernel[2])
+            let padded = PaddedSource(
+                source: x, batch: batch, inner: input, channels: inChannels,
+                before: padBefore, after: padAfter, kernelWidth: kernel[2])
             let g = bfloat16Geometry(padded, output: output, cin: inChannels, cout: outChannels)
             padded.withBFloat16Batch(workers: workers) { xp in
                 if let y = pass.y {
                     let packed = packWeight(g, pass.weight)
                     defer { packed.deallocate() }
-                    bfloat16Forward(g, padded: padded, xp: xp, weight: packed, bias: pass.bias, y: y,
-                                    outputSample: outputPixels * outChannels, workers: workers)
+                    bfloat16Forward(
+                        g, padded: padded, xp: xp, weight: packed, bias: pass.bias, y: y,
+                        outputSample: outputPixels * outChannels, workers: workers)
                 }
                 if let dW = pass.weightGradient, let dy = pass.dy {
                     bfloat16WeightGradient(g, padded: padded, xp: xp, dy: dy, dW: dW, workers: workers)
@@ -54,33 +57,39 @@ extension ConvGeometry {
             addRows(dy, count: outputRows * outChannels, into: db, width: outChannels)
         }
         if let dx = pass.dx, let dy = pass.dy {
-            let padded = PaddedSource(source: dy, batch: batch, inner: output, channels: outChannels,
-                                      before: (0..<3).map { kernel[$0] - 1 - padBefore[$0] },
-                                      after: (0..<3).map { kernel[$0] - 1 - padAfter[$0] }, kernelWidth: kernel[2])
-            let weightCount = patch * outChannels, taps = kernelVolume
+            let padded = PaddedSource(
+                source: dy, batch: batch, inner: output, channels: outChannels,
+                before: (0..<3).map { kernel[$0] - 1 - padBefore[$0] },
+                after: (0..<3).map { kernel[$0] - 1 - padAfter[$0] }, kernelWidth: kernel[2])
+            let weightCount = patch * outChannels
+            let taps = kernelVolume
             let flipped = UnsafeMutablePointer<Float>.allocate(capacity: weightCount)
             defer { flipped.deallocate() }
             for t in 0..<taps {
                 let source = pass.weight + (taps - 1 - t) * inChannels * outChannels
                 let target = flipped + t * outChannels * inChannels
                 for co in 0..<outChannels {
-                    for ci in 0..<inChannels { (target + co * inChannels + ci).initialize(to: source[ci * outChannels + co]) }
+                    for ci in 0..<inChannels {
+                        (target + co * inChannels + ci).initialize(to: source[ci * outChannels + co])
+                    }
                 }
             }
             let g = bfloat16Geometry(padded, output: input, cin: outChannels, cout: inChannels)
             let packed = packWeight(g, flipped)
             defer { packed.deallocate() }
             padded.withBFloat16Batch(workers: workers) { dyp in
-                bfloat16Forward(g, padded: padded, xp: dyp, weight: packed, bias: pass.dxFill, y: dx,
-                                outputSample: inputPixels * inChannels, workers: workers)
+                bfloat16Forward(
+                    g, padded: padded, xp: dyp, weight: packed, bias: pass.dxFill, y: dx,
+                    outputSample: inputPixels * inChannels, workers: workers)
             }
         }
     }
 
     private func bfloat16Geometry(_ padded: PaddedSource, output: [Int], cin: Int, cout: Int) -> dk_conv_geometry {
-        dk_conv_geometry(hp: padded.extents[1], wp: padded.extents[2], od: output[0], oh: output[1], ow: output[2],
-                         kd: Int32(kernel[0]), kh: Int32(kernel[1]), kw: Int32(kernel[2]), cin: Int32(cin), cout: Int32(cout),
-                         weight_block: 0, relu: 0)
+        dk_conv_geometry(
+            hp: padded.extents[1], wp: padded.extents[2], od: output[0], oh: output[1], ow: output[2],
+            kd: Int32(kernel[0]), kh: Int32(kernel[1]), kw: Int32(kernel[2]), cin: Int32(cin), cout: Int32(cout),
+            weight_block: 0, relu: 0)
     }
 
     /// The kernel [kd·kh·kw·cin, cout] as bfloat16 row pairs (dk_bf16_pack_weight); the caller deallocates.
@@ -92,13 +101,16 @@ extension ConvGeometry {
     }
 
     /// y = conv over the batch in (sample, chunk of up to 3072 positions) tasks, dealt to the workers.
-    private func bfloat16Forward(_ g: dk_conv_geometry, padded: PaddedSource, xp: UnsafePointer<UInt16>,
-                                 weight: UnsafePointer<UInt16>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
-                                 outputSample: Int, workers: Int) {
+    private func bfloat16Forward(
+        _ g: dk_conv_geometry, padded: PaddedSource, xp: UnsafePointer<UInt16>,
+        weight: UnsafePointer<UInt16>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
+        outputSample: Int, workers: Int
+    ) {
         let positions = g.od * g.oh * g.ow
         // A multiple of every tile height (16, 12, 8, 6).
         let chunk = Swift.max(48, Swift.min(3072, (positions + 47) / 48 * 48))
-        let chunks = (positions + chunk - 1) / chunk, tasks = batch * chunks
+        let chunks = (positions + chunk - 1) / chunk
+        let tasks = batch * chunks
         let count = Swift.min(workers, tasks)
         withUnsafePointer(to: g) { gp in
             // Each task writes its own output positions of one sample.
@@ -108,16 +120,19 @@ extension ConvGeometry {
                 for task in Swift.stride(from: worker, to: tasks, by: count) {
                     let (n, c) = (task / chunks, task % chunks)
                     let q0 = c * chunk
-                    dk_conv_forward_bf16(gp, xp + n * padded.sampleCount, weight, bias, y + n * outputSample, q0,
-                                         Swift.min(positions, q0 + chunk))
+                    dk_conv_forward_bf16(
+                        gp, xp + n * padded.sampleCount, weight, bias, y + n * outputSample, q0,
+                        Swift.min(positions, q0 + chunk))
                 }
             }
         }
     }
 
     /// dW = Σ over the batch, in (segment, 64-channel block) tasks over pair-packed copies.
-    private func bfloat16WeightGradient(_ g: dk_conv_geometry, padded: PaddedSource, xp: UnsafePointer<UInt16>,
-                                        dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>, workers: Int) {
+    private func bfloat16WeightGradient(
+        _ g: dk_conv_geometry, padded: PaddedSource, xp: UnsafePointer<UInt16>,
+        dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>, workers: Int
+    ) {
         let positions = padded.sampleCount / inChannels
         let xqStride = 2 * padded.sampleCount
         let half = (g.ow + 1) / 2
@@ -145,16 +160,19 @@ extension ConvGeometry {
             // Tasks: (range of kernel rows in multiples of 16, block of 64 output channels), about
             // one per worker and of equal size; each streams the batch once and owns its part of dW.
             let block = Int(DK_CONV_CHANNEL_BLOCK)
-            let rowBlocks = patch / 16, blocks = (outChannels + block - 1) / block
+            let rowBlocks = patch / 16
+            let blocks = (outChannels + block - 1) / block
             let groups = Swift.min(rowBlocks, Swift.max(1, (workers + blocks - 1) / blocks))
-            let tasks = groups * blocks, count = Swift.min(workers, tasks)
+            let tasks = groups * blocks
+            let count = Swift.min(workers, tasks)
             runWorkers(count) { worker in
                 let (gp, _, _, xq, _, dyp, dW) = shared.buffers
                 for task in Swift.stride(from: worker, to: tasks, by: count) {
                     let (group, c) = (task / blocks, task % blocks)
-                    dk_conv_weight_grad_bf16(gp, xq, xqStride, dyp, dyStride, batch, dW,
-                                             16 * (rowBlocks * group / groups), 16 * (rowBlocks * (group + 1) / groups),
-                                             Int32(c * block), Int32(Swift.min(outChannels, (c + 1) * block)))
+                    dk_conv_weight_grad_bf16(
+                        gp, xq, xqStride, dyp, dyStride, batch, dW,
+                        16 * (rowBlocks * group / groups), 16 * (rowBlocks * (group + 1) / groups),
+                        Int32(c * block), Int32(Swift.min(outChannels, (c + 1) * block)))
                 }
             }
         }

@@ -12,13 +12,19 @@ extension Tensor {
         }
         let leading = Array(first.shape.dropLast())
         for t in tensors where t.rank != first.rank || Array(t.shape.dropLast()) != leading {
-            throw DiceKitError.shape("channel concatenation: shape \(t.shape) does not match \(first.shape) except in the last axis")
+            throw DiceKitError.shape(
+                "channel concatenation: shape \(t.shape) does not match \(first.shape) except in the last axis")
         }
-        return specialised(Scalar.self, float: {
-            ChannelKernels.concatenate(tensors.map { $0.reinterpreted(as: Float.self) }, leading: leading).reinterpreted()
-        }, double: {
-            ChannelKernels.concatenate(tensors.map { $0.reinterpreted(as: Double.self) }, leading: leading).reinterpreted()
-        })
+        return specialised(
+            Scalar.self,
+            float: {
+                ChannelKernels.concatenate(tensors.map { $0.reinterpreted(as: Float.self) }, leading: leading)
+                    .reinterpreted()
+            },
+            double: {
+                ChannelKernels.concatenate(tensors.map { $0.reinterpreted(as: Double.self) }, leading: leading)
+                    .reinterpreted()
+            })
     }
 
     /// The tensor cut along the last axis into pieces of `channels` channels each (the adjoint
@@ -27,13 +33,17 @@ extension Tensor {
     /// - Throws: `DiceKitError.shape` when the counts are negative or do not add up to the last extent.
     public func splittingChannels(_ channels: [Int]) throws -> [Tensor] {
         guard rank >= 1, channels.allSatisfy({ $0 >= 0 }), channels.reduce(0, +) == shape[rank - 1] else {
-            throw DiceKitError.shape("channel split: counts \(channels) do not add up to the last axis of shape \(shape)")
+            throw DiceKitError.shape(
+                "channel split: counts \(channels) do not add up to the last axis of shape \(shape)")
         }
-        return specialised(Scalar.self, float: {
-            ChannelKernels.split(reinterpreted(as: Float.self), channels).map { $0.reinterpreted() }
-        }, double: {
-            ChannelKernels.split(reinterpreted(as: Double.self), channels).map { $0.reinterpreted() }
-        })
+        return specialised(
+            Scalar.self,
+            float: {
+                ChannelKernels.split(reinterpreted(as: Float.self), channels).map { $0.reinterpreted() }
+            },
+            double: {
+                ChannelKernels.split(reinterpreted(as: Double.self), channels).map { $0.reinterpreted() }
+            })
     }
 }
 
@@ -56,8 +66,9 @@ enum ChannelKernels {
                     let shared = TaskShared((from, to))
                     WorkerPool.shared.forEachRange(rows, grain: Swift.max(1, (1 << 16) / total)) { range in
                         let (from, to) = shared.buffers
-                        copyRows(rows: range.count, width: width, from: from + range.lowerBound * width, sourceStride: width,
-                                 to: to + range.lowerBound * total, destinationStride: total)
+                        copyRows(
+                            rows: range.count, width: width, from: from + range.lowerBound * width, sourceStride: width,
+                            to: to + range.lowerBound * total, destinationStride: total)
                     }
                 }
                 offset += width
@@ -81,8 +92,9 @@ enum ChannelKernels {
                     let shared = TaskShared((from, to))
                     WorkerPool.shared.forEachRange(rows, grain: Swift.max(1, (1 << 16) / total)) { range in
                         let (from, to) = shared.buffers
-                        copyRows(rows: range.count, width: width, from: from + range.lowerBound * total, sourceStride: total,
-                                 to: to + range.lowerBound * width, destinationStride: width)
+                        copyRows(
+                            rows: range.count, width: width, from: from + range.lowerBound * total, sourceStride: total,
+                            to: to + range.lowerBound * width, destinationStride: width)
                     }
                     initialized = rows * width
                 }
@@ -94,11 +106,14 @@ enum ChannelKernels {
     }
 
     @inline(__always)
-    private static func copyRows<T: BLASScalar>(rows: Int, width: Int, from source: UnsafePointer<T>, sourceStride: Int,
-                                                to destination: UnsafeMutablePointer<T>, destinationStride: Int) {
+    private static func copyRows<T: BLASScalar>(
+        rows: Int, width: Int, from source: UnsafePointer<T>, sourceStride: Int,
+        to destination: UnsafeMutablePointer<T>, destinationStride: Int
+    ) {
         guard width > 0 else { return }
         for r in 0..<rows {
-            let s = source + r * sourceStride, d = destination + r * destinationStride
+            let s = source + r * sourceStride
+            let d = destination + r * destinationStride
             for k in 0..<width { (d + k).initialize(to: s[k]) }
         }
     }

@@ -83,7 +83,9 @@ extension ConvGeometry {
     /// Runs a lowered pass over the whole batch.
     func run<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) {
         precondition(pass.y == nil || pass.x != nil, "lowered pass: the forward product needs x")
-        precondition(pass.weightGradient == nil || (pass.x != nil && pass.dy != nil), "lowered pass: the weight gradient needs x and dy")
+        precondition(
+            pass.weightGradient == nil || (pass.x != nil && pass.dy != nil),
+            "lowered pass: the weight gradient needs x and dy")
         precondition(pass.dx == nil || pass.dy != nil, "lowered pass: the input gradient needs dy")
         precondition(pass.biasGradient == nil || pass.dy != nil, "lowered pass: the bias gradient needs dy")
         // bfloat16 hook (BFloat16Convolution.swift): qualifying Float passes with precision .bfloat16.
@@ -102,7 +104,8 @@ extension ConvGeometry {
         let scatters = pass.dx != nil && !isPointwise
         // Automatic: Parallelism.threadCount workers, but none with fewer than 64 rows; explicit: as asked
         // (at most one per row).
-        let workers = settings.workers.map { Swift.max(1, Swift.min($0, rowsTotal)) }
+        let workers =
+            settings.workers.map { Swift.max(1, Swift.min($0, rowsTotal)) }
             ?? Swift.min(Swift.max(1, Parallelism.threadCount), Swift.max(1, rowsTotal / 64))
         // Chunks of rows: single samples when col2im scatters and there are enough samples;
         // otherwise about four chunks per worker (each worker then owns its input gradient).
@@ -160,14 +163,18 @@ extension ConvGeometry {
         // into `biasWidth` accumulators (whole rows; ≥ 256 when Cout is small, so the adds
         // vectorise), folded to Cout at the end.
         let biasWidth = Swift.max(1, 256 / outChannels) * outChannels
-        let biasSums: [UnsafeMutablePointer<T>] = pass.biasGradient == nil ? [] : (0..<workers).map { _ in
-            let buffer = UnsafeMutablePointer<T>.allocate(capacity: biasWidth)
-            buffer.initialize(repeating: 0, count: biasWidth)
-            return buffer
-        }
+        let biasSums: [UnsafeMutablePointer<T>] =
+            pass.biasGradient == nil
+            ? []
+            : (0..<workers).map { _ in
+                let buffer = UnsafeMutablePointer<T>.allocate(capacity: biasWidth)
+                buffer.initialize(repeating: 0, count: biasWidth)
+                return buffer
+            }
         let weightT = transposedWeight.map { UnsafePointer($0) }
-        let tile = Swift.min(settings.tileRows(patch: patch, elementSize: MemoryLayout<T>.stride, workers: workers),
-                             chunks.map(\.count).max() ?? 1)
+        let tile = Swift.min(
+            settings.tileRows(patch: patch, elementSize: MemoryLayout<T>.stride, workers: workers),
+            chunks.map(\.count).max() ?? 1)
         let localGradients = gradients
         let localInputGradients = inputGradients
         dk_note_isa(DK_KERNEL_CONV, DK_ISA_PORTABLE)
@@ -185,16 +192,24 @@ extension ConvGeometry {
                 let rows = chunks[chunk]
                 if let dx = dx, !privateDX {
                     // Pointwise: x pixels are the lowered rows; otherwise the chunk is one sample.
-                    let pixels = isPointwise ? rows : (rows.lowerBound / outputPixels * inputPixels)..<(rows.upperBound / outputPixels * inputPixels)
-                    fillPixels(dx + pixels.lowerBound * inChannels, pixels: pixels.count, channels: inChannels, fill: pass.dxFill)
+                    let pixels =
+                        isPointwise
+                        ? rows
+                        : (rows.lowerBound / outputPixels * inputPixels)..<(rows.upperBound / outputPixels * inputPixels)
+                    fillPixels(
+                        dx + pixels.lowerBound * inChannels, pixels: pixels.count, channels: inChannels,
+                        fill: pass.dxFill)
                 }
                 if let col = workspace {
-                    runTiled(pass, rows: rows, tile: tile, col: col, weightGradient: dW, dx: dx, transposedWeight: weightT,
-                             biasSum: biasSum, biasWidth: biasWidth)
+                    runTiled(
+                        pass, rows: rows, tile: tile, col: col, weightGradient: dW, dx: dx, transposedWeight: weightT,
+                        biasSum: biasSum, biasWidth: biasWidth)
                 } else {
                     runPointwise(pass, rows: rows, weightGradient: dW, dx: dx)
                     if let sum = biasSum, let dy = pass.dy {
-                        addRows(dy + rows.lowerBound * outChannels, count: rows.count * outChannels, into: sum, width: biasWidth)
+                        addRows(
+                            dy + rows.lowerBound * outChannels, count: rows.count * outChannels, into: sum,
+                            width: biasWidth)
                     }
                 }
             }
@@ -230,9 +245,11 @@ extension ConvGeometry {
     }
 
     /// One chunk of rows of a pass, through im2col tiles of at most `tile` rows in `col`.
-    private func runTiled<T: BLASScalar>(_ pass: LoweredPass<T>, rows: Range<Int>, tile: Int, col: UnsafeMutablePointer<T>,
-                                         weightGradient: UnsafeMutablePointer<T>?, dx: UnsafeMutablePointer<T>?,
-                                         transposedWeight: UnsafePointer<T>?, biasSum: UnsafeMutablePointer<T>?, biasWidth: Int) {
+    private func runTiled<T: BLASScalar>(
+        _ pass: LoweredPass<T>, rows: Range<Int>, tile: Int, col: UnsafeMutablePointer<T>,
+        weightGradient: UnsafeMutablePointer<T>?, dx: UnsafeMutablePointer<T>?,
+        transposedWeight: UnsafePointer<T>?, biasSum: UnsafeMutablePointer<T>?, biasWidth: Int
+    ) {
         let (co, cout, k) = (outPerGroup, outChannels, patch)
         let w = pass.weight
         var start = rows.lowerBound
@@ -245,23 +262,28 @@ extension ConvGeometry {
             for g in 0..<groups {
                 if let x = pass.x { im2col(x, rows: start..<end, group: g, into: col) }
                 if let y = pass.y {
-                    BLAS.gemm(transposeA: .none, transposeB: .none, m: m, n: co, k: k,
-                              alpha: 1, a: col, lda: k, b: w + g * co, ldb: cout,
-                              beta: pass.bias == nil ? 0 : 1, c: y + start * cout + g * co, ldc: cout)
+                    BLAS.gemm(
+                        transposeA: .none, transposeB: .none, m: m, n: co, k: k,
+                        alpha: 1, a: col, lda: k, b: w + g * co, ldb: cout,
+                        beta: pass.bias == nil ? 0 : 1, c: y + start * cout + g * co, ldc: cout)
                 }
                 if let dW = weightGradient, let dy = pass.dy {
-                    BLAS.gemm(transposeA: .transpose, transposeB: .none, m: k, n: co, k: m,
-                              alpha: 1, a: col, lda: k, b: dy + start * cout + g * co, ldb: cout,
-                              beta: 1, c: dW + g * co, ldc: cout)
+                    BLAS.gemm(
+                        transposeA: .transpose, transposeB: .none, m: k, n: co, k: m,
+                        alpha: 1, a: col, lda: k, b: dy + start * cout + g * co, ldb: cout,
+                        beta: 1, c: dW + g * co, ldc: cout)
                 }
                 if let dx = dx, let dy = pass.dy, let wt = transposedWeight {
-                    BLAS.gemm(transposeA: .none, transposeB: .none, m: m, n: k, k: co,
-                              alpha: 1, a: dy + start * cout + g * co, lda: cout, b: wt + g * co * k, ldb: k,
-                              beta: 0, c: col, ldc: k)
+                    BLAS.gemm(
+                        transposeA: .none, transposeB: .none, m: m, n: k, k: co,
+                        alpha: 1, a: dy + start * cout + g * co, lda: cout, b: wt + g * co * k, ldb: k,
+                        beta: 0, c: col, ldc: k)
                     col2im(UnsafePointer(col), rows: start..<end, group: g, into: dx)
                 }
             }
-            if let sum = biasSum, let dy = pass.dy { addRows(dy + start * cout, count: m * cout, into: sum, width: biasWidth) }
+            if let sum = biasSum, let dy = pass.dy {
+                addRows(dy + start * cout, count: m * cout, into: sum, width: biasWidth)
+            }
             start = end
         }
     }
@@ -285,8 +307,10 @@ extension ConvGeometry {
 
     /// One chunk of rows of a pass for a 1×1, stride-1, unpadded convolution: the x-space
     /// tensor already is the lowered matrix (row stride Cin), so there is no copy.
-    private func runPointwise<T: BLASScalar>(_ pass: LoweredPass<T>, rows: Range<Int>,
-                                             weightGradient: UnsafeMutablePointer<T>?, dx: UnsafeMutablePointer<T>?) {
+    private func runPointwise<T: BLASScalar>(
+        _ pass: LoweredPass<T>, rows: Range<Int>,
+        weightGradient: UnsafeMutablePointer<T>?, dx: UnsafeMutablePointer<T>?
+    ) {
         let (cg, cin, co, cout) = (inPerGroup, inChannels, outPerGroup, outChannels)
         let (r, m) = (rows.lowerBound, rows.count)
         let w = pass.weight
@@ -294,19 +318,22 @@ extension ConvGeometry {
         defer { if pass.rectifies, let y = pass.y { rectify(y + r * cout, count: m * cout) } }
         for g in 0..<groups {
             if let y = pass.y, let x = pass.x {
-                BLAS.gemm(transposeA: .none, transposeB: .none, m: m, n: co, k: cg,
-                          alpha: 1, a: x + r * cin + g * cg, lda: cin, b: w + g * co, ldb: cout,
-                          beta: pass.bias == nil ? 0 : 1, c: y + r * cout + g * co, ldc: cout)
+                BLAS.gemm(
+                    transposeA: .none, transposeB: .none, m: m, n: co, k: cg,
+                    alpha: 1, a: x + r * cin + g * cg, lda: cin, b: w + g * co, ldb: cout,
+                    beta: pass.bias == nil ? 0 : 1, c: y + r * cout + g * co, ldc: cout)
             }
             if let dW = weightGradient, let x = pass.x, let dy = pass.dy {
-                BLAS.gemm(transposeA: .transpose, transposeB: .none, m: cg, n: co, k: m,
-                          alpha: 1, a: x + r * cin + g * cg, lda: cin, b: dy + r * cout + g * co, ldb: cout,
-                          beta: 1, c: dW + g * co, ldc: cout)
+                BLAS.gemm(
+                    transposeA: .transpose, transposeB: .none, m: cg, n: co, k: m,
+                    alpha: 1, a: x + r * cin + g * cg, lda: cin, b: dy + r * cout + g * co, ldb: cout,
+                    beta: 1, c: dW + g * co, ldc: cout)
             }
             if let dx = dx, let dy = pass.dy {
-                BLAS.gemm(transposeA: .none, transposeB: .transpose, m: m, n: cg, k: co,
-                          alpha: 1, a: dy + r * cout + g * co, lda: cout, b: w + g * co, ldb: cout,
-                          beta: 1, c: dx + r * cin + g * cg, ldc: cin)
+                BLAS.gemm(
+                    transposeA: .none, transposeB: .transpose, m: m, n: cg, k: co,
+                    alpha: 1, a: dy + r * cout + g * co, lda: cout, b: w + g * co, ldb: cout,
+                    beta: 1, c: dx + r * cin + g * cg, ldc: cin)
             }
         }
     }

@@ -54,36 +54,50 @@ struct ConvGeometry: Equatable, Sendable {
     /// - Throws: `DiceKitError.shape` for a wrong rank, mismatched channels, channels not
     ///   divisible by `groups`, or a dilated kernel larger than the padded input;
     ///   `DiceKitError.option` for non-positive stride, dilation or groups, or bad padding.
-    init(operation: String, inputShape: [Int], kernel: [Int], inPerGroup: Int, outChannels: Int,
-         stride: [Int], padding: Padding, dilation: [Int], groups: Int) throws {
+    init(
+        operation: String, inputShape: [Int], kernel: [Int], inPerGroup: Int, outChannels: Int,
+        stride: [Int], padding: Padding, dilation: [Int], groups: Int
+    ) throws {
         let rank = kernel.count
         guard rank == 2 || rank == 3 else {
             throw DiceKitError.shape("\(operation): kernel has \(rank) spatial axes; expected 2 or 3")
         }
         guard inputShape.count == rank + 2 else {
             let expected = rank == 2 ? "[batch, height, width, channels]" : "[batch, depth, height, width, channels]"
-            throw DiceKitError.shape("\(operation): input shape \(inputShape) has rank \(inputShape.count); expected rank \(rank + 2) \(expected)")
+            throw DiceKitError.shape(
+                "\(operation): input shape \(inputShape) has rank \(inputShape.count); expected rank \(rank + 2) \(expected)"
+            )
         }
         guard inputShape.allSatisfy({ $0 >= 1 }) else {
             throw DiceKitError.shape("\(operation): input shape \(inputShape) has an empty axis")
         }
         guard kernel.allSatisfy({ $0 >= 1 }), inPerGroup >= 1, outChannels >= 1 else {
-            throw DiceKitError.shape("\(operation): kernel \(kernel) with \(inPerGroup) input and \(outChannels) output channels has an empty axis")
+            throw DiceKitError.shape(
+                "\(operation): kernel \(kernel) with \(inPerGroup) input and \(outChannels) output channels has an empty axis"
+            )
         }
         guard groups >= 1 else { throw DiceKitError.option("\(operation): groups must be ≥ 1, got \(groups)") }
         let stride = try broadcastSpatial(stride, rank: rank, name: "\(operation): stride")
         let dilation = try broadcastSpatial(dilation, rank: rank, name: "\(operation): dilation")
-        guard stride.allSatisfy({ $0 >= 1 }) else { throw DiceKitError.option("\(operation): stride must be ≥ 1, got \(stride)") }
-        guard dilation.allSatisfy({ $0 >= 1 }) else { throw DiceKitError.option("\(operation): dilation must be ≥ 1, got \(dilation)") }
+        guard stride.allSatisfy({ $0 >= 1 }) else {
+            throw DiceKitError.option("\(operation): stride must be ≥ 1, got \(stride)")
+        }
+        guard dilation.allSatisfy({ $0 >= 1 }) else {
+            throw DiceKitError.option("\(operation): dilation must be ≥ 1, got \(dilation)")
+        }
         let channels = inputShape[rank + 1]
         guard outChannels % groups == 0 else {
-            throw DiceKitError.shape("\(operation): \(outChannels) output channels are not divisible by groups = \(groups)")
+            throw DiceKitError.shape(
+                "\(operation): \(outChannels) output channels are not divisible by groups = \(groups)")
         }
         guard channels % groups == 0 else {
-            throw DiceKitError.shape("\(operation): input shape \(inputShape) has \(channels) channels, not divisible by groups = \(groups)")
+            throw DiceKitError.shape(
+                "\(operation): input shape \(inputShape) has \(channels) channels, not divisible by groups = \(groups)")
         }
         guard channels == inPerGroup * groups else {
-            throw DiceKitError.shape("\(operation): input shape \(inputShape) has \(channels) channels; the kernel expects \(inPerGroup) × \(groups) groups = \(inPerGroup * groups)")
+            throw DiceKitError.shape(
+                "\(operation): input shape \(inputShape) has \(channels) channels; the kernel expects \(inPerGroup) × \(groups) groups = \(inPerGroup * groups)"
+            )
         }
         let spatial = Array(inputShape[1...rank])
         let (before, after) = try padding.resolve(input: spatial, kernel: kernel, stride: stride, dilation: dilation)
@@ -92,7 +106,9 @@ struct ConvGeometry: Equatable, Sendable {
             let padded = spatial[i] + before[i] + after[i]
             let span = dilation[i] * (kernel[i] - 1) + 1
             guard span <= padded else {
-                throw DiceKitError.shape("\(operation): kernel \(kernel) (dilation \(dilation), extent \(span) on spatial axis \(i)) is larger than the padded input \(padded) of input shape \(inputShape) with padding \(before)/\(after)")
+                throw DiceKitError.shape(
+                    "\(operation): kernel \(kernel) (dilation \(dilation), extent \(span) on spatial axis \(i)) is larger than the padded input \(padded) of input shape \(inputShape) with padding \(before)/\(after)"
+                )
             }
             out[i] = (padded - span) / stride[i] + 1
         }

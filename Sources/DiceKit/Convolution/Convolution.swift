@@ -40,10 +40,13 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
     /// - Throws: `DiceKitError.shape` when the weight is not rank 4 or 5, the bias is not [Cout],
     ///   or Cout is not divisible by `groups`; `DiceKitError.option` for a non-positive stride,
     ///   dilation or groups, or an option list of the wrong length.
-    public init(weight: Tensor<Scalar>, bias: Tensor<Scalar>? = nil, stride: [Int] = [1], padding: Padding = .valid,
-                dilation: [Int] = [1], groups: Int = 1, settings: ConvolutionSettings = .default) throws {
-        try Self.validate(weight: weight, bias: bias, biasChannels: weight.shape.last ?? 0, groups: groups,
-                          outputAxisCount: weight.shape.last ?? 0, operation: "convolution")
+    public init(
+        weight: Tensor<Scalar>, bias: Tensor<Scalar>? = nil, stride: [Int] = [1], padding: Padding = .valid,
+        dilation: [Int] = [1], groups: Int = 1, settings: ConvolutionSettings = .default
+    ) throws {
+        try Self.validate(
+            weight: weight, bias: bias, biasChannels: weight.shape.last ?? 0, groups: groups,
+            outputAxisCount: weight.shape.last ?? 0, operation: "convolution")
         self.weight = weight
         self.bias = bias
         self.stride = try broadcastSpatial(stride, rank: weight.rank - 2, name: "convolution stride")
@@ -64,16 +67,21 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
     ///   - useBias: whether to add a bias (default true).
     ///   - generator: the seeded source of the weights.
     /// - Throws: as `init(weight:bias:stride:padding:dilation:groups:settings:)`.
-    public init(kernelSize: [Int], inputChannels: Int, outputChannels: Int, stride: [Int] = [1],
-                padding: Padding = .valid, dilation: [Int] = [1], groups: Int = 1, useBias: Bool = true,
-                settings: ConvolutionSettings = .default, generator: inout SeededGenerator) throws {
+    public init(
+        kernelSize: [Int], inputChannels: Int, outputChannels: Int, stride: [Int] = [1],
+        padding: Padding = .valid, dilation: [Int] = [1], groups: Int = 1, useBias: Bool = true,
+        settings: ConvolutionSettings = .default, generator: inout SeededGenerator
+    ) throws {
         guard groups >= 1, inputChannels % groups == 0, outputChannels % groups == 0 else {
-            throw DiceKitError.shape("convolution: \(inputChannels) input and \(outputChannels) output channels are not both divisible by groups = \(groups)")
+            throw DiceKitError.shape(
+                "convolution: \(inputChannels) input and \(outputChannels) output channels are not both divisible by groups = \(groups)"
+            )
         }
         let shape = kernelSize + [inputChannels / groups, outputChannels]
         let weight: Tensor<Scalar> = try Initializer.he(shape: shape, distribution: .uniform, generator: &generator)
-        try self.init(weight: weight, bias: useBias ? Tensor(shape: [outputChannels]) : nil, stride: stride,
-                      padding: padding, dilation: dilation, groups: groups, settings: settings)
+        try self.init(
+            weight: weight, bias: useBias ? Tensor(shape: [outputChannels]) : nil, stride: stride,
+            padding: padding, dilation: dilation, groups: groups, settings: settings)
     }
 
     /// 2 for images, 3 for volumes.
@@ -102,13 +110,20 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
     /// (a convolution + ReLU in evaluation mode; NaN stays NaN, as `ReLU`).
     func forward(_ input: Tensor<Scalar>, rectified: Bool) throws -> Tensor<Scalar> {
         let g = try geometry(input.shape)
-        return specialised(Scalar.self, float: {
-            ConvolutionKernels.forward(g, x: input.reinterpreted(as: Float.self), weight: weight.reinterpreted(),
-                                       bias: bias?.reinterpreted(), settings: settings, rectified: rectified).reinterpreted()
-        }, double: {
-            ConvolutionKernels.forward(g, x: input.reinterpreted(as: Double.self), weight: weight.reinterpreted(),
-                                       bias: bias?.reinterpreted(), settings: settings, rectified: rectified).reinterpreted()
-        })
+        return specialised(
+            Scalar.self,
+            float: {
+                ConvolutionKernels.forward(
+                    g, x: input.reinterpreted(as: Float.self), weight: weight.reinterpreted(),
+                    bias: bias?.reinterpreted(), settings: settings, rectified: rectified
+                ).reinterpreted()
+            },
+            double: {
+                ConvolutionKernels.forward(
+                    g, x: input.reinterpreted(as: Double.self), weight: weight.reinterpreted(),
+                    bias: bias?.reinterpreted(), settings: settings, rectified: rectified
+                ).reinterpreted()
+            })
     }
 
     /// The gradients of a scalar loss with respect to the input, weight and bias, given the
@@ -122,49 +137,68 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
     ///   ∂loss/∂bias ([Cout], nil without bias).
     /// - Throws: as `outputShape(for:)`, and `DiceKitError.shape` when `outputGradient` does not
     ///   have the output's shape.
-    public func backward(input: Tensor<Scalar>, outputGradient: Tensor<Scalar>,
-                         computeInputGradient: Bool = true) throws -> ConvolutionGradients<Scalar> {
+    public func backward(
+        input: Tensor<Scalar>, outputGradient: Tensor<Scalar>,
+        computeInputGradient: Bool = true
+    ) throws -> ConvolutionGradients<Scalar> {
         let g = try geometry(input.shape)
         guard outputGradient.shape == g.outputShape else {
-            throw DiceKitError.shape("convolution backward: output gradient has shape \(outputGradient.shape); the output of input \(input.shape) has shape \(g.outputShape)")
+            throw DiceKitError.shape(
+                "convolution backward: output gradient has shape \(outputGradient.shape); the output of input \(input.shape) has shape \(g.outputShape)"
+            )
         }
         let hasBias = bias != nil
-        let result = specialised(Scalar.self, float: {
-            let r = ConvolutionKernels.backward(g, x: input.reinterpreted(as: Float.self), weight: weight.reinterpreted(),
-                                                outputGradient: outputGradient.reinterpreted(), inputGradient: computeInputGradient,
-                                                bias: hasBias, settings: settings)
-            return ConvolutionGradients<Scalar>(input: r.input?.reinterpreted(), weight: r.weight.reinterpreted(), bias: r.bias?.reinterpreted())
-        }, double: {
-            let r = ConvolutionKernels.backward(g, x: input.reinterpreted(as: Double.self), weight: weight.reinterpreted(),
-                                                outputGradient: outputGradient.reinterpreted(), inputGradient: computeInputGradient,
-                                                bias: hasBias, settings: settings)
-            return ConvolutionGradients<Scalar>(input: r.input?.reinterpreted(), weight: r.weight.reinterpreted(), bias: r.bias?.reinterpreted())
-        })
+        let result = specialised(
+            Scalar.self,
+            float: {
+                let r = ConvolutionKernels.backward(
+                    g, x: input.reinterpreted(as: Float.self), weight: weight.reinterpreted(),
+                    outputGradient: outputGradient.reinterpreted(), inputGradient: computeInputGradient,
+                    bias: hasBias, settings: settings)
+                return ConvolutionGradients<Scalar>(
+                    input: r.input?.reinterpreted(), weight: r.weight.reinterpreted(), bias: r.bias?.reinterpreted())
+            },
+            double: {
+                let r = ConvolutionKernels.backward(
+                    g, x: input.reinterpreted(as: Double.self), weight: weight.reinterpreted(),
+                    outputGradient: outputGradient.reinterpreted(), inputGradient: computeInputGradient,
+                    bias: hasBias, settings: settings)
+                return ConvolutionGradients<Scalar>(
+                    input: r.input?.reinterpreted(), weight: r.weight.reinterpreted(), bias: r.bias?.reinterpreted())
+            })
         return result
     }
 
     /// The validated geometry for an input shape.
     func geometry(_ inputShape: [Int]) throws -> ConvGeometry {
-        try ConvGeometry(operation: "convolution", inputShape: inputShape, kernel: kernelSize,
-                         inPerGroup: weight.shape[weight.rank - 2], outChannels: outputChannels,
-                         stride: stride, padding: padding, dilation: dilation, groups: groups)
+        try ConvGeometry(
+            operation: "convolution", inputShape: inputShape, kernel: kernelSize,
+            inPerGroup: weight.shape[weight.rank - 2], outChannels: outputChannels,
+            stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
 
     /// Checks the kernel's rank, the bias's shape and the divisibility of the grouped axis.
-    static func validate(weight: Tensor<Scalar>, bias: Tensor<Scalar>?, biasChannels: Int, groups: Int,
-                         outputAxisCount: Int, operation: String) throws {
+    static func validate(
+        weight: Tensor<Scalar>, bias: Tensor<Scalar>?, biasChannels: Int, groups: Int,
+        outputAxisCount: Int, operation: String
+    ) throws {
         guard weight.rank == 4 || weight.rank == 5 else {
-            throw DiceKitError.shape("\(operation): weight shape \(weight.shape) has rank \(weight.rank); expected [kh, kw, in, out] or [kd, kh, kw, in, out]")
+            throw DiceKitError.shape(
+                "\(operation): weight shape \(weight.shape) has rank \(weight.rank); expected [kh, kw, in, out] or [kd, kh, kw, in, out]"
+            )
         }
         guard weight.shape.allSatisfy({ $0 >= 1 }) else {
             throw DiceKitError.shape("\(operation): weight shape \(weight.shape) has an empty axis")
         }
         guard groups >= 1 else { throw DiceKitError.option("\(operation): groups must be ≥ 1, got \(groups)") }
         guard outputAxisCount % groups == 0 else {
-            throw DiceKitError.shape("\(operation): weight shape \(weight.shape): \(outputAxisCount) channels are not divisible by groups = \(groups)")
+            throw DiceKitError.shape(
+                "\(operation): weight shape \(weight.shape): \(outputAxisCount) channels are not divisible by groups = \(groups)"
+            )
         }
         if let bias = bias, bias.shape != [biasChannels] {
-            throw DiceKitError.shape("\(operation): bias shape \(bias.shape); expected [\(biasChannels)] for weight shape \(weight.shape)")
+            throw DiceKitError.shape(
+                "\(operation): bias shape \(bias.shape); expected [\(biasChannels)] for weight shape \(weight.shape)")
         }
     }
 }

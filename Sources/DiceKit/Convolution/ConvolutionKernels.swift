@@ -4,16 +4,20 @@
 
 enum ConvolutionKernels {
     /// y = conv(x, w) + b in y space, or max(0, conv(x, w) + b) with `rectified`.
-    static func forward<T: BLASScalar>(_ g: ConvGeometry, x: Tensor<T>, weight: Tensor<T>, bias: Tensor<T>?,
-                                       settings: ConvolutionSettings, rectified: Bool = false) -> Tensor<T> {
+    static func forward<T: BLASScalar>(
+        _ g: ConvGeometry, x: Tensor<T>, weight: Tensor<T>, bias: Tensor<T>?,
+        settings: ConvolutionSettings, rectified: Bool = false
+    ) -> Tensor<T> {
         // Every element is written by a GEMM with β = 0 or after the bias fill: no zeroing.
         let y = [T](unsafeUninitializedCapacity: g.outputRows * g.outChannels) { py, initialized in
             x.withUnsafeBufferPointer { px in
                 weight.withUnsafeBufferPointer { pw in
                     withOptionalPointer(bias) { pb in
-                        g.run(LoweredPass(x: px.baseAddress!, weight: pw.baseAddress!, y: py.baseAddress!, bias: pb,
-                                          rectifies: rectified),
-                              settings: settings)
+                        g.run(
+                            LoweredPass(
+                                x: px.baseAddress!, weight: pw.baseAddress!, y: py.baseAddress!, bias: pb,
+                                rectifies: rectified),
+                            settings: settings)
                     }
                 }
             }
@@ -23,9 +27,11 @@ enum ConvolutionKernels {
     }
 
     /// Input, weight and bias gradients of y = conv(x, w) + b, given dy in y space.
-    static func backward<T: BLASScalar>(_ g: ConvGeometry, x: Tensor<T>, weight: Tensor<T>, outputGradient dy: Tensor<T>,
-                                        inputGradient: Bool, bias: Bool,
-                                        settings: ConvolutionSettings) -> (input: Tensor<T>?, weight: Tensor<T>, bias: Tensor<T>?) {
+    static func backward<T: BLASScalar>(
+        _ g: ConvGeometry, x: Tensor<T>, weight: Tensor<T>, outputGradient dy: Tensor<T>,
+        inputGradient: Bool, bias: Bool,
+        settings: ConvolutionSettings
+    ) -> (input: Tensor<T>?, weight: Tensor<T>, bias: Tensor<T>?) {
         var dW = [T](repeating: 0, count: g.patch * g.outChannels)
         // The lowered pass sums dy into the bias gradient while its tiles are in cache.
         var db = [T](repeating: 0, count: bias ? g.outChannels : 0)
@@ -36,10 +42,12 @@ enum ConvolutionKernels {
                     dy.withUnsafeBufferPointer { pdy in
                         dW.withUnsafeMutableBufferPointer { pdW in
                             db.withUnsafeMutableBufferPointer { pdb in
-                                g.run(LoweredPass(x: px.baseAddress!, weight: pw.baseAddress!, dy: pdy.baseAddress!,
-                                                  weightGradient: pdW.baseAddress!, dx: inputGradient ? pdx.baseAddress! : nil,
-                                                  biasGradient: bias ? pdb.baseAddress! : nil),
-                                      settings: settings)
+                                g.run(
+                                    LoweredPass(
+                                        x: px.baseAddress!, weight: pw.baseAddress!, dy: pdy.baseAddress!,
+                                        weightGradient: pdW.baseAddress!, dx: inputGradient ? pdx.baseAddress! : nil,
+                                        biasGradient: bias ? pdb.baseAddress! : nil),
+                                    settings: settings)
                             }
                         }
                     }
@@ -47,21 +55,27 @@ enum ConvolutionKernels {
             }
             initialized = pdx.count
         }
-        return (inputGradient ? Tensor(uncheckedShape: x.shape, storage: dx) : nil,
-                Tensor(uncheckedShape: weight.shape, storage: dW),
-                bias ? Tensor(uncheckedShape: [g.outChannels], storage: db) : nil)
+        return (
+            inputGradient ? Tensor(uncheckedShape: x.shape, storage: dx) : nil,
+            Tensor(uncheckedShape: weight.shape, storage: dW),
+            bias ? Tensor(uncheckedShape: [g.outChannels], storage: db) : nil
+        )
     }
 
     /// The transposed convolution of `input` (y space) by w, plus b, in x space.
-    static func transposedForward<T: BLASScalar>(_ g: ConvGeometry, input: Tensor<T>, weight: Tensor<T>, bias: Tensor<T>?,
-                                                 settings: ConvolutionSettings) -> Tensor<T> {
+    static func transposedForward<T: BLASScalar>(
+        _ g: ConvGeometry, input: Tensor<T>, weight: Tensor<T>, bias: Tensor<T>?,
+        settings: ConvolutionSettings
+    ) -> Tensor<T> {
         // The workers write the bias (or zeros) into their own samples before scattering.
         let output = [T](unsafeUninitializedCapacity: g.batch * g.inputPixels * g.inChannels) { pout, initialized in
             input.withUnsafeBufferPointer { pin in
                 weight.withUnsafeBufferPointer { pw in
                     withOptionalPointer(bias) { pb in
-                        g.run(LoweredPass(weight: pw.baseAddress!, dy: pin.baseAddress!, dx: pout.baseAddress!, dxFill: pb),
-                              settings: settings)
+                        g.run(
+                            LoweredPass(
+                                weight: pw.baseAddress!, dy: pin.baseAddress!, dx: pout.baseAddress!, dxFill: pb),
+                            settings: settings)
                     }
                 }
             }
@@ -72,9 +86,11 @@ enum ConvolutionKernels {
 
     /// Input, weight and bias gradients of a transposed convolution, given the gradient of its
     /// output (x space). The input gradient is the ordinary convolution of that gradient.
-    static func transposedBackward<T: BLASScalar>(_ g: ConvGeometry, input: Tensor<T>, weight: Tensor<T>,
-                                                  outputGradient: Tensor<T>, inputGradient: Bool, bias: Bool,
-                                                  settings: ConvolutionSettings) -> (input: Tensor<T>?, weight: Tensor<T>, bias: Tensor<T>?) {
+    static func transposedBackward<T: BLASScalar>(
+        _ g: ConvGeometry, input: Tensor<T>, weight: Tensor<T>,
+        outputGradient: Tensor<T>, inputGradient: Bool, bias: Bool,
+        settings: ConvolutionSettings
+    ) -> (input: Tensor<T>?, weight: Tensor<T>, bias: Tensor<T>?) {
         var dW = [T](repeating: 0, count: g.patch * g.outChannels)
         // dInput is written by GEMMs with β = 0: no zeroing.
         let dInput = [T](unsafeUninitializedCapacity: inputGradient ? input.count : 0) { pdi, initialized in
@@ -82,19 +98,23 @@ enum ConvolutionKernels {
                 weight.withUnsafeBufferPointer { pw in
                     outputGradient.withUnsafeBufferPointer { pg in
                         dW.withUnsafeMutableBufferPointer { pdW in
-                            g.run(LoweredPass(x: pg.baseAddress!, weight: pw.baseAddress!,
-                                              y: inputGradient ? pdi.baseAddress! : nil,
-                                              dy: pin.baseAddress!, weightGradient: pdW.baseAddress!),
-                                  settings: settings)
+                            g.run(
+                                LoweredPass(
+                                    x: pg.baseAddress!, weight: pw.baseAddress!,
+                                    y: inputGradient ? pdi.baseAddress! : nil,
+                                    dy: pin.baseAddress!, weightGradient: pdW.baseAddress!),
+                                settings: settings)
                         }
                     }
                 }
             }
             initialized = pdi.count
         }
-        return (inputGradient ? Tensor(uncheckedShape: input.shape, storage: dInput) : nil,
-                Tensor(uncheckedShape: weight.shape, storage: dW),
-                bias ? outputGradient.channelSums() : nil)
+        return (
+            inputGradient ? Tensor(uncheckedShape: input.shape, storage: dInput) : nil,
+            Tensor(uncheckedShape: weight.shape, storage: dW),
+            bias ? outputGradient.channelSums() : nil
+        )
     }
 
     /// The whole lowered matrix [N·OD·OH·OW × K·C] of x (groups = 1).

@@ -39,8 +39,10 @@ public struct ConvolutionSettings: Sendable, Equatable {
     public var precision: ComputePrecision
 
     /// Settings with the given bounds; every parameter defaults to the values described above.
-    public init(workspaceLimit: Int = 64 << 20, tileRows: Int? = nil, workers: Int? = nil, allowsDirect: Bool = true,
-                precision: ComputePrecision = .float) {
+    public init(
+        workspaceLimit: Int = 64 << 20, tileRows: Int? = nil, workers: Int? = nil, allowsDirect: Bool = true,
+        precision: ComputePrecision = .float
+    ) {
         self.workspaceLimit = workspaceLimit
         self.tileRows = tileRows
         self.workers = workers

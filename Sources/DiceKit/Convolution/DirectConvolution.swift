@@ -37,24 +37,30 @@ extension ConvGeometry {
     /// Whether a pass over `T` (with or without an input gradient) runs on the direct kernels.
     func runsDirect<T: BLASScalar>(_: T.Type, inputGradient: Bool, settings: ConvolutionSettings) -> Bool {
         guard settings.allowsDirect, T.precision == .single, Self.directKernelsAvailable, groups == 1,
-              stride == [1, 1, 1], dilation == [1, 1, 1], !isPointwise, outChannels % directChannelMultiple == 0
+            stride == [1, 1, 1], dilation == [1, 1, 1], !isPointwise, outChannels % directChannelMultiple == 0
         else { return false }
         // Other input channel counts (a first layer on 1 or 3 channels): forward and weight
         // gradient only, with kernel rows in tiles of 3 (kernel width × channels divisible by 3).
-        guard inChannels % directChannelMultiple == 0 || (!inputGradient && (kernel[2] * inChannels) % 3 == 0) else { return false }
+        guard inChannels % directChannelMultiple == 0 || (!inputGradient && (kernel[2] * inChannels) % 3 == 0) else {
+            return false
+        }
         if inputGradient {
-            for axis in 0..<3 where padBefore[axis] > kernel[axis] - 1 || padAfter[axis] > kernel[axis] - 1 { return false }
+            for axis in 0..<3 where padBefore[axis] > kernel[axis] - 1 || padAfter[axis] > kernel[axis] - 1 {
+                return false
+            }
         }
         // The padded copies count against the same bound as the lowered path's im2col tiles.
         let workers = Swift.max(1, settings.workers ?? Parallelism.threadCount)
-        return directWorkspace(inputGradient: inputGradient, workers: workers) * MemoryLayout<Float>.stride <= settings.workspaceLimit
+        return directWorkspace(inputGradient: inputGradient, workers: workers) * MemoryLayout<Float>.stride
+            <= settings.workspaceLimit
     }
 
     /// The most scalars of padded copies a direct pass holds at once: one sample per worker
     /// when there are two samples per worker, otherwise the whole batch (and the whole batch for
     /// the weight gradient of small images); see `PaddedSource.forEachChunk`.
     func directWorkspace(inputGradient: Bool, workers: Int) -> Int {
-        var xSample = inChannels, dySample = outChannels
+        var xSample = inChannels
+        var dySample = outChannels
         for axis in 0..<3 {
             xSample *= input[axis] + padBefore[axis] + padAfter[axis]
             let dyExtent: Int = output[axis] + 2 * (kernel[axis] - 1) - padBefore[axis] - padAfter[axis]
@@ -72,16 +78,21 @@ extension ConvGeometry {
         let workers = Swift.max(1, settings.workers ?? Parallelism.threadCount)
         let weightCount = patch * outChannels
         if let x = pass.x {
-            let padded = PaddedSource(source: x, batch: batch, inner: input, channels: inChannels,
-                                      before: padBefore, after: padAfter, kernelWidth: kernel[2])
+            let padded = PaddedSource(
+                source: x, batch: batch, inner: input, channels: inChannels,
+                before: padBefore, after: padAfter, kernelWidth: kernel[2])
             var g = directGeometry(padded: padded, output: output, kernel: kernel, cin: inChannels, cout: outChannels)
             g.relu = pass.rectifies ? 1 : 0
             if let y = pass.y {
-                forwardTasks(g, padded: padded, weight: pass.weight, bias: pass.bias, y: y, outputSample: outputPixels * outChannels,
-                             workers: workers)
+                forwardTasks(
+                    g, padded: padded, weight: pass.weight, bias: pass.bias, y: y,
+                    outputSample: outputPixels * outChannels,
+                    workers: workers)
             }
             if let dW = pass.weightGradient, let dy = pass.dy {
-                weightGradientTasks(g, padded: padded, dy: dy, dW: dW, db: pass.biasGradient, weightCount: weightCount, workers: workers)
+                weightGradientTasks(
+                    g, padded: padded, dy: dy, dW: dW, db: pass.biasGradient, weightCount: weightCount, workers: workers
+                )
             }
         }
         if pass.weightGradient == nil, let db = pass.biasGradient, let dy = pass.dy {
@@ -89,9 +100,10 @@ extension ConvGeometry {
         }
         if let dx = pass.dx, let dy = pass.dy {
             // dy padded by kernel − 1 − pad: a full convolution with the flipped, transposed kernel.
-            let padded = PaddedSource(source: dy, batch: batch, inner: output, channels: outChannels,
-                                      before: (0..<3).map { kernel[$0] - 1 - padBefore[$0] },
-                                      after: (0..<3).map { kernel[$0] - 1 - padAfter[$0] }, kernelWidth: kernel[2])
+            let padded = PaddedSource(
+                source: dy, batch: batch, inner: output, channels: outChannels,
+                before: (0..<3).map { kernel[$0] - 1 - padBefore[$0] },
+                after: (0..<3).map { kernel[$0] - 1 - padAfter[$0] }, kernelWidth: kernel[2])
             let flipped = UnsafeMutablePointer<Float>.allocate(capacity: weightCount)
             defer { flipped.deallocate() }
             let taps = kernelVolume
@@ -102,26 +114,34 @@ extension ConvGeometry {
                 for c0 in Swift.stride(from: 0, to: inChannels, by: 16) {
                     let c1 = Swift.min(inChannels, c0 + 16)
                     for co in 0..<outChannels {
-                        for ci in c0..<c1 { (target + co * inChannels + ci).initialize(to: source[ci * outChannels + co]) }
+                        for ci in c0..<c1 {
+                            (target + co * inChannels + ci).initialize(to: source[ci * outChannels + co])
+                        }
                     }
                 }
             }
             let g = directGeometry(padded: padded, output: input, kernel: kernel, cin: outChannels, cout: inChannels)
-            forwardTasks(g, padded: padded, weight: flipped, bias: pass.dxFill, y: dx, outputSample: inputPixels * inChannels,
-                         workers: workers)
+            forwardTasks(
+                g, padded: padded, weight: flipped, bias: pass.dxFill, y: dx, outputSample: inputPixels * inChannels,
+                workers: workers)
         }
     }
 
-    private func directGeometry(padded: PaddedSource, output: [Int], kernel: [Int], cin: Int, cout: Int) -> dk_conv_geometry {
-        dk_conv_geometry(hp: padded.extents[1], wp: padded.extents[2], od: output[0], oh: output[1], ow: output[2],
-                         kd: Int32(kernel[0]), kh: Int32(kernel[1]), kw: Int32(kernel[2]), cin: Int32(cin), cout: Int32(cout),
-                         weight_block: ConvBlocking.current.weightBlock, relu: 0)
+    private func directGeometry(padded: PaddedSource, output: [Int], kernel: [Int], cin: Int, cout: Int)
+        -> dk_conv_geometry
+    {
+        dk_conv_geometry(
+            hp: padded.extents[1], wp: padded.extents[2], od: output[0], oh: output[1], ow: output[2],
+            kd: Int32(kernel[0]), kh: Int32(kernel[1]), kw: Int32(kernel[2]), cin: Int32(cin), cout: Int32(cout),
+            weight_block: ConvBlocking.current.weightBlock, relu: 0)
     }
 
     /// y = conv(padded, weight) (+ bias) over the batch, in chunks of output positions sized from
     /// L2 (`ConvBlocking.forwardChunk`: multiples of every tile height, 24, 12, 8, 6).
-    private func forwardTasks(_ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                              y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int) {
+    private func forwardTasks(
+        _ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+        y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int
+    ) {
         let positions = g.od * g.oh * g.ow
         let sized = ConvBlocking.current.forwardChunk(inChannels: Int(g.cin), outChannels: Int(g.cout))
         let chunk = Swift.max(24, Swift.min(sized, (positions + 23) / 24 * 24))
@@ -132,7 +152,8 @@ extension ConvGeometry {
             _ = padded.forEachChunk(chunks: (positions + chunk - 1) / chunk, workers: workers) { _, n, sample, c in
                 let (gp, weight, bias, y) = shared.buffers
                 let q0 = c * chunk
-                dk_conv_forward_f32(gp, sample, weight, bias, y + n * outputSample, q0, Swift.min(positions, q0 + chunk))
+                dk_conv_forward_f32(
+                    gp, sample, weight, bias, y + n * outputSample, q0, Swift.min(positions, q0 + chunk))
             }
         }
     }
@@ -140,13 +161,16 @@ extension ConvGeometry {
     /// dW (and db) = Σ over the batch, in chunks of whole output lines sized from L2
     /// (`ConvBlocking.weightGradientLines`),
     /// with an accumulator per worker summed in worker order.
-    private func weightGradientTasks(_ g: dk_conv_geometry, padded: PaddedSource, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
-                                     db: UnsafeMutablePointer<Float>?, weightCount: Int, workers: Int) {
+    private func weightGradientTasks(
+        _ g: dk_conv_geometry, padded: PaddedSource, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
+        db: UnsafeMutablePointer<Float>?, weightCount: Int, workers: Int
+    ) {
         // Small images (fewer output positions per sample than kernel rows: 8² and 16² in a
         // U-Net): a per-worker accumulator would be read and written once per sample, so the
         // workers split the kernel instead, each block summed over the whole batch.
         let block = Int(DK_CONV_CHANNEL_BLOCK)
-        let segments = kernel[0] * kernel[1], channelBlocks = (outChannels + block - 1) / block
+        let segments = kernel[0] * kernel[1]
+        let channelBlocks = (outChannels + block - 1) / block
         if g.od * g.oh * g.ow < patch && segments * channelBlocks >= 2 * workers {
             dW.update(repeating: 0, count: weightCount)
             withUnsafePointer(to: g) { gp in
@@ -156,8 +180,9 @@ extension ConvGeometry {
                     WorkerPool.shared.run(segments * channelBlocks) { task in
                         let (gp, xp, padded, dy, dW) = shared.buffers
                         let (s, c) = (task / channelBlocks, task % channelBlocks)
-                        dk_conv_weight_grad_block_f32(gp, xp, padded.sampleCount, dy, batch, dW, Int32(s), Int32(s + 1),
-                                                      Int32(c * block), Int32(Swift.min(outChannels, (c + 1) * block)))
+                        dk_conv_weight_grad_block_f32(
+                            gp, xp, padded.sampleCount, dy, batch, dW, Int32(s), Int32(s + 1),
+                            Int32(c * block), Int32(Swift.min(outChannels, (c + 1) * block)))
                     }
                 }
             }
@@ -165,7 +190,8 @@ extension ConvGeometry {
             return
         }
         let lines = g.od * g.oh
-        let linesPerChunk = ConvBlocking.current.weightGradientLines(inChannels: Int(g.cin), outChannels: Int(g.cout), width: g.ow)
+        let linesPerChunk = ConvBlocking.current.weightGradientLines(
+            inChannels: Int(g.cin), outChannels: Int(g.cout), width: g.ow)
         let cout = outChannels
         let sampleLines = lines * g.ow * cout
         // One block per worker: dW then db.
@@ -176,13 +202,19 @@ extension ConvGeometry {
         let used = withUnsafePointer(to: g) { gp in
             // Each worker accumulates into its own block of `sums`.
             let shared = TaskShared((gp, sums, dy, db))
-            return padded.forEachChunk(chunks: (lines + linesPerChunk - 1) / linesPerChunk, workers: workers) { worker, n, sample, c in
+            return padded.forEachChunk(chunks: (lines + linesPerChunk - 1) / linesPerChunk, workers: workers) {
+                worker, n, sample, c in
                 let (gp, sums, dy, db) = shared.buffers
                 let accumulator = sums + worker * width
-                let l0 = c * linesPerChunk, l1 = Swift.min(lines, l0 + linesPerChunk)
+                let l0 = c * linesPerChunk
+                let l1 = Swift.min(lines, l0 + linesPerChunk)
                 let sampleDY = dy + n * sampleLines
                 dk_conv_weight_grad_f32(gp, sample, sampleDY, accumulator, l0, l1)
-                if db != nil { addRows(sampleDY + l0 * g.ow * cout, count: (l1 - l0) * g.ow * cout, into: accumulator + weightCount, width: cout) }
+                if db != nil {
+                    addRows(
+                        sampleDY + l0 * g.ow * cout, count: (l1 - l0) * g.ow * cout, into: accumulator + weightCount,
+                        width: cout)
+                }
             }
         }
         dW.update(from: sums, count: weightCount)
@@ -194,7 +226,9 @@ extension ConvGeometry {
     }
 
     /// target = Σ of `rows` rows of `channels` (overwrites).
-    private func sumRows(_ source: UnsafePointer<Float>, rows: Int, channels: Int, into target: UnsafeMutablePointer<Float>) {
+    private func sumRows(
+        _ source: UnsafePointer<Float>, rows: Int, channels: Int, into target: UnsafeMutablePointer<Float>
+    ) {
         target.update(repeating: 0, count: channels)
         addRows(source, count: rows * channels, into: target, width: channels)
     }
@@ -213,7 +247,10 @@ struct PaddedSource {
     /// Scalars of one padded sample, and of the zeroed slack after it.
     let sampleCount: Int, slack: Int
 
-    init(source: UnsafePointer<Float>, batch: Int, inner: [Int], channels: Int, before: [Int], after: [Int], kernelWidth: Int) {
+    init(
+        source: UnsafePointer<Float>, batch: Int, inner: [Int], channels: Int, before: [Int], after: [Int],
+        kernelWidth: Int
+    ) {
         self.source = source
         self.batch = batch
         self.inner = inner
@@ -237,7 +274,8 @@ struct PaddedSource {
                     p.initialize(repeating: 0, count: extents[2] * channels)
                 } else {
                     p.initialize(repeating: 0, count: before[2] * channels)
-                    (p + before[2] * channels).initialize(from: from + (sz * inner[1] + sy) * rowLength, count: rowLength)
+                    (p + before[2] * channels).initialize(
+                        from: from + (sz * inner[1] + sy) * rowLength, count: rowLength)
                     (p + before[2] * channels + rowLength).initialize(repeating: 0, count: after[2] * channels)
                 }
                 p += extents[2] * channels
@@ -255,8 +293,10 @@ struct PaddedSource {
     /// workers-th one from w), so a per-worker accumulator holds the same sum on every run with
     /// the same worker count.
     @discardableResult
-    func forEachChunk(chunks: Int, workers: Int,
-                      _ body: @Sendable (_ worker: Int, _ n: Int, _ sample: UnsafePointer<Float>, _ chunk: Int) -> Void) -> Int {
+    func forEachChunk(
+        chunks: Int, workers: Int,
+        _ body: @Sendable (_ worker: Int, _ n: Int, _ sample: UnsafePointer<Float>, _ chunk: Int) -> Void
+    ) -> Int {
         // Each worker pads into its own buffer; `body` states what the chunks write.
         let source = TaskShared(self)
         if batch >= 2 * workers {
@@ -272,7 +312,8 @@ struct PaddedSource {
             }
             return workers
         }
-        let tasks = batch * chunks, count = Swift.min(workers, tasks)
+        let tasks = batch * chunks
+        let count = Swift.min(workers, tasks)
         withPaddedBatch(workers: workers) { whole in
             let shared = TaskShared((whole, sampleCount))
             runWorkers(count) { worker in

@@ -12,8 +12,10 @@ public enum Lowering {
     ///
     /// - Throws: `DiceKitError.shape` for a wrong rank or a kernel larger than the padded input;
     ///   `DiceKitError.option` for bad stride, dilation or padding.
-    public static func im2col<T: BLASScalar>(_ input: Tensor<T>, kernelSize: [Int], stride: [Int] = [1],
-                                             padding: Padding = .valid, dilation: [Int] = [1]) throws -> Tensor<T> {
+    public static func im2col<T: BLASScalar>(
+        _ input: Tensor<T>, kernelSize: [Int], stride: [Int] = [1],
+        padding: Padding = .valid, dilation: [Int] = [1]
+    ) throws -> Tensor<T> {
         try lower(input, rank: 2, kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation)
     }
 
@@ -21,9 +23,13 @@ public enum Lowering {
     /// batch of shape `inputShape` [batch, H, W, C], accumulating where windows overlap.
     ///
     /// - Throws: as `im2col`, and `DiceKitError.shape` when `columns` does not have the lowered shape.
-    public static func col2im<T: BLASScalar>(_ columns: Tensor<T>, inputShape: [Int], kernelSize: [Int], stride: [Int] = [1],
-                                             padding: Padding = .valid, dilation: [Int] = [1]) throws -> Tensor<T> {
-        try unlower(columns, inputShape: inputShape, rank: 2, kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation)
+    public static func col2im<T: BLASScalar>(
+        _ columns: Tensor<T>, inputShape: [Int], kernelSize: [Int], stride: [Int] = [1],
+        padding: Padding = .valid, dilation: [Int] = [1]
+    ) throws -> Tensor<T> {
+        try unlower(
+            columns, inputShape: inputShape, rank: 2, kernelSize: kernelSize, stride: stride, padding: padding,
+            dilation: dilation)
     }
 
     /// The lowered matrix of a channels-last volume batch.
@@ -32,8 +38,10 @@ public enum Lowering {
     /// order and columns in (kd, kh, kw, c) order, zeros in the padding.
     ///
     /// - Throws: as `im2col`.
-    public static func vol2col<T: BLASScalar>(_ input: Tensor<T>, kernelSize: [Int], stride: [Int] = [1],
-                                              padding: Padding = .valid, dilation: [Int] = [1]) throws -> Tensor<T> {
+    public static func vol2col<T: BLASScalar>(
+        _ input: Tensor<T>, kernelSize: [Int], stride: [Int] = [1],
+        padding: Padding = .valid, dilation: [Int] = [1]
+    ) throws -> Tensor<T> {
         try lower(input, rank: 3, kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation)
     }
 
@@ -41,41 +49,60 @@ public enum Lowering {
     /// shape `inputShape` [batch, D, H, W, C].
     ///
     /// - Throws: as `col2im`.
-    public static func col2vol<T: BLASScalar>(_ columns: Tensor<T>, inputShape: [Int], kernelSize: [Int], stride: [Int] = [1],
-                                              padding: Padding = .valid, dilation: [Int] = [1]) throws -> Tensor<T> {
-        try unlower(columns, inputShape: inputShape, rank: 3, kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation)
+    public static func col2vol<T: BLASScalar>(
+        _ columns: Tensor<T>, inputShape: [Int], kernelSize: [Int], stride: [Int] = [1],
+        padding: Padding = .valid, dilation: [Int] = [1]
+    ) throws -> Tensor<T> {
+        try unlower(
+            columns, inputShape: inputShape, rank: 3, kernelSize: kernelSize, stride: stride, padding: padding,
+            dilation: dilation)
     }
 
-    private static func geometry(_ inputShape: [Int], rank: Int, kernelSize: [Int], stride: [Int], padding: Padding,
-                                 dilation: [Int], operation: String) throws -> ConvGeometry {
+    private static func geometry(
+        _ inputShape: [Int], rank: Int, kernelSize: [Int], stride: [Int], padding: Padding,
+        dilation: [Int], operation: String
+    ) throws -> ConvGeometry {
         guard kernelSize.count == rank else {
             throw DiceKitError.option("\(operation): kernel size \(kernelSize) needs \(rank) entries")
         }
         guard inputShape.count == rank + 2 else {
-            throw DiceKitError.shape("\(operation): input shape \(inputShape) has rank \(inputShape.count); expected \(rank + 2)")
+            throw DiceKitError.shape(
+                "\(operation): input shape \(inputShape) has rank \(inputShape.count); expected \(rank + 2)")
         }
-        return try ConvGeometry(operation: operation, inputShape: inputShape, kernel: kernelSize,
-                                inPerGroup: Swift.max(inputShape[rank + 1], 1), outChannels: 1, stride: stride,
-                                padding: padding, dilation: dilation, groups: 1)
+        return try ConvGeometry(
+            operation: operation, inputShape: inputShape, kernel: kernelSize,
+            inPerGroup: Swift.max(inputShape[rank + 1], 1), outChannels: 1, stride: stride,
+            padding: padding, dilation: dilation, groups: 1)
     }
 
-    private static func lower<T: BLASScalar>(_ input: Tensor<T>, rank: Int, kernelSize: [Int], stride: [Int],
-                                             padding: Padding, dilation: [Int]) throws -> Tensor<T> {
-        let g = try geometry(input.shape, rank: rank, kernelSize: kernelSize, stride: stride, padding: padding,
-                             dilation: dilation, operation: rank == 2 ? "im2col" : "vol2col")
-        return specialised(T.self, float: { ConvolutionKernels.lower(g, x: input.reinterpreted(as: Float.self)).reinterpreted() },
-                           double: { ConvolutionKernels.lower(g, x: input.reinterpreted(as: Double.self)).reinterpreted() })
+    private static func lower<T: BLASScalar>(
+        _ input: Tensor<T>, rank: Int, kernelSize: [Int], stride: [Int],
+        padding: Padding, dilation: [Int]
+    ) throws -> Tensor<T> {
+        let g = try geometry(
+            input.shape, rank: rank, kernelSize: kernelSize, stride: stride, padding: padding,
+            dilation: dilation, operation: rank == 2 ? "im2col" : "vol2col")
+        return specialised(
+            T.self, float: { ConvolutionKernels.lower(g, x: input.reinterpreted(as: Float.self)).reinterpreted() },
+            double: { ConvolutionKernels.lower(g, x: input.reinterpreted(as: Double.self)).reinterpreted() })
     }
 
-    private static func unlower<T: BLASScalar>(_ columns: Tensor<T>, inputShape: [Int], rank: Int, kernelSize: [Int],
-                                               stride: [Int], padding: Padding, dilation: [Int]) throws -> Tensor<T> {
+    private static func unlower<T: BLASScalar>(
+        _ columns: Tensor<T>, inputShape: [Int], rank: Int, kernelSize: [Int],
+        stride: [Int], padding: Padding, dilation: [Int]
+    ) throws -> Tensor<T> {
         let operation = rank == 2 ? "col2im" : "col2vol"
-        let g = try geometry(inputShape, rank: rank, kernelSize: kernelSize, stride: stride, padding: padding,
-                             dilation: dilation, operation: operation)
+        let g = try geometry(
+            inputShape, rank: rank, kernelSize: kernelSize, stride: stride, padding: padding,
+            dilation: dilation, operation: operation)
         guard columns.shape == [g.outputRows, g.patch] else {
-            throw DiceKitError.shape("\(operation): columns have shape \(columns.shape); input shape \(inputShape) lowers to [\(g.outputRows), \(g.patch)]")
+            throw DiceKitError.shape(
+                "\(operation): columns have shape \(columns.shape); input shape \(inputShape) lowers to [\(g.outputRows), \(g.patch)]"
+            )
         }
-        return specialised(T.self, float: { ConvolutionKernels.unlower(g, columns: columns.reinterpreted(as: Float.self)).reinterpreted() },
-                           double: { ConvolutionKernels.unlower(g, columns: columns.reinterpreted(as: Double.self)).reinterpreted() })
+        return specialised(
+            T.self,
+            float: { ConvolutionKernels.unlower(g, columns: columns.reinterpreted(as: Float.self)).reinterpreted() },
+            double: { ConvolutionKernels.unlower(g, columns: columns.reinterpreted(as: Double.self)).reinterpreted() })
     }
 }

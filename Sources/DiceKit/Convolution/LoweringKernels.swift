@@ -62,10 +62,15 @@ struct OutputCursor {
     @inline(__always) mutating func advance() {
         ow += 1
         if ow == outW {
-            ow = 0; oh += 1
+            ow = 0
+            oh += 1
             if oh == outH {
-                oh = 0; od += 1
-                if od == outD { od = 0; n += 1 }
+                oh = 0
+                od += 1
+                if od == outD {
+                    od = 0
+                    n += 1
+                }
             }
         }
     }
@@ -80,8 +85,9 @@ extension ConvGeometry {
     /// columns is a strided copy of kW·C elements (or of C elements per tap near the border).
     func im2col<T: BLASScalar>(_ x: UnsafePointer<T>, rows: Range<Int>, group: Int, into col: UnsafeMutablePointer<T>) {
         forEachLine(rows) { sample, od, oh, ow0, ow1, target in
-            lowerLine(x + sample * inputPixels * inChannels + group * inPerGroup, od: od, oh: oh,
-                      columns: ow0..<ow1, into: col + (target - rows.lowerBound) * patch)
+            lowerLine(
+                x + sample * inputPixels * inChannels + group * inPerGroup, od: od, oh: oh,
+                columns: ow0..<ow1, into: col + (target - rows.lowerBound) * patch)
         }
     }
 
@@ -89,8 +95,9 @@ extension ConvGeometry {
     /// `group` of x (x space, whole batch), accumulating where windows overlap.
     func col2im<T: BLASScalar>(_ col: UnsafePointer<T>, rows: Range<Int>, group: Int, into x: UnsafeMutablePointer<T>) {
         forEachLine(rows) { sample, od, oh, ow0, ow1, target in
-            raiseLine(col + (target - rows.lowerBound) * patch, od: od, oh: oh, columns: ow0..<ow1,
-                      into: x + sample * inputPixels * inChannels + group * inPerGroup)
+            raiseLine(
+                col + (target - rows.lowerBound) * patch, od: od, oh: oh, columns: ow0..<ow1,
+                into: x + sample * inputPixels * inChannels + group * inPerGroup)
         }
     }
 
@@ -109,8 +116,10 @@ extension ConvGeometry {
 
     /// One output line of im2col; `sample` points at the sample's first channel of the group.
     @inline(__always)
-    private func lowerLine<T: BLASScalar>(_ sample: UnsafePointer<T>, od: Int, oh: Int, columns: Range<Int>,
-                                          into col: UnsafeMutablePointer<T>) {
+    private func lowerLine<T: BLASScalar>(
+        _ sample: UnsafePointer<T>, od: Int, oh: Int, columns: Range<Int>,
+        into col: UnsafeMutablePointer<T>
+    ) {
         let (inD, inH, inW, channels) = (input[0], input[1], input[2], inChannels)
         let (kH, kW) = (kernel[1], kernel[2])
         let (sW, dW, pW) = (stride[2], dilation[2], padBefore[2])
@@ -155,14 +164,18 @@ extension ConvGeometry {
     /// over the kw whose ow lies in `columns`. `source` points at the kernel row in the line's
     /// first lowered row.
     @inline(__always)
-    private func raiseKernelRow<T: BLASScalar>(_ source: UnsafePointer<T>, columns: Range<Int>,
-                                               into line: UnsafeMutablePointer<T>) {
+    private func raiseKernelRow<T: BLASScalar>(
+        _ source: UnsafePointer<T>, columns: Range<Int>,
+        into line: UnsafeMutablePointer<T>
+    ) {
         let (inW, channels, kW, pW, run) = (input[2], inChannels, kernel[2], padBefore[2], patch)
         let (ow0, ow1) = (columns.lowerBound, columns.upperBound)
-        let first = Swift.max(0, ow0 - pW), last = Swift.min(inW, ow1 - 1 - pW + kW)
+        let first = Swift.max(0, ow0 - pW)
+        let last = Swift.min(inW, ow1 - 1 - pW + kW)
         guard first < last else { return }
         for iw in first..<last {
-            let kwLow = Swift.max(0, iw + pW - (ow1 - 1)), kwHigh = Swift.min(kW - 1, iw + pW - ow0)
+            let kwLow = Swift.max(0, iw + pW - (ow1 - 1))
+            let kwHigh = Swift.min(kW - 1, iw + pW - ow0)
             guard kwLow <= kwHigh else { continue }
             let target = line + iw * channels
             for c in 0..<channels {
@@ -175,8 +188,10 @@ extension ConvGeometry {
 
     /// One output line of col2im (the adjoint of `lowerLine`).
     @inline(__always)
-    private func raiseLine<T: BLASScalar>(_ col: UnsafePointer<T>, od: Int, oh: Int, columns: Range<Int>,
-                                          into sample: UnsafeMutablePointer<T>) {
+    private func raiseLine<T: BLASScalar>(
+        _ col: UnsafePointer<T>, od: Int, oh: Int, columns: Range<Int>,
+        into sample: UnsafeMutablePointer<T>
+    ) {
         let (inD, inH, inW, channels) = (input[0], input[1], input[2], inChannels)
         let (kH, kW) = (kernel[1], kernel[2])
         let (sW, dW, pW) = (stride[2], dilation[2], padBefore[2])

@@ -38,15 +38,19 @@ public struct MaxPooling: Sendable, Equatable {
         let g = try poolingGeometry(input.shape, kernelSize, stride, padding, operation: "max pooling")
         if PoolingKernels.tiles(g) {
             let (output, taps) = Self.tiledForward(g, input)
-            return MaxPoolingResult(output: output, inputShape: input.shape, argmax: PoolingKernels.tiledArgmax(g, taps: taps))
+            return MaxPoolingResult(
+                output: output, inputShape: input.shape, argmax: PoolingKernels.tiledArgmax(g, taps: taps))
         }
-        let (output, argmax) = specialised(T.self, float: {
-            let (y, a) = PoolingKernels.max(g, input.reinterpreted(as: Float.self))
-            return (y.reinterpreted(as: T.self), a)
-        }, double: {
-            let (y, a) = PoolingKernels.max(g, input.reinterpreted(as: Double.self))
-            return (y.reinterpreted(as: T.self), a)
-        })
+        let (output, argmax) = specialised(
+            T.self,
+            float: {
+                let (y, a) = PoolingKernels.max(g, input.reinterpreted(as: Float.self))
+                return (y.reinterpreted(as: T.self), a)
+            },
+            double: {
+                let (y, a) = PoolingKernels.max(g, input.reinterpreted(as: Double.self))
+                return (y.reinterpreted(as: T.self), a)
+            })
         return MaxPoolingResult(output: output, inputShape: input.shape, argmax: argmax)
     }
 
@@ -55,16 +59,25 @@ public struct MaxPooling: Sendable, Equatable {
     /// - Throws: `DiceKitError.shape` when `outputGradient` does not have the output's shape.
     public func backward<T: BLASScalar>(_ result: MaxPoolingResult<T>, outputGradient: Tensor<T>) throws -> Tensor<T> {
         guard outputGradient.shape == result.output.shape else {
-            throw DiceKitError.shape("max pooling backward: output gradient has shape \(outputGradient.shape); the output has shape \(result.output.shape)")
+            throw DiceKitError.shape(
+                "max pooling backward: output gradient has shape \(outputGradient.shape); the output has shape \(result.output.shape)"
+            )
         }
         let count = result.inputShape.reduce(1, *)
-        return specialised(T.self, float: {
-            PoolingKernels.scatter(outputGradient.reinterpreted(as: Float.self), argmax: result.argmax,
-                                   inputShape: result.inputShape, count: count).reinterpreted()
-        }, double: {
-            PoolingKernels.scatter(outputGradient.reinterpreted(as: Double.self), argmax: result.argmax,
-                                   inputShape: result.inputShape, count: count).reinterpreted()
-        })
+        return specialised(
+            T.self,
+            float: {
+                PoolingKernels.scatter(
+                    outputGradient.reinterpreted(as: Float.self), argmax: result.argmax,
+                    inputShape: result.inputShape, count: count
+                ).reinterpreted()
+            },
+            double: {
+                PoolingKernels.scatter(
+                    outputGradient.reinterpreted(as: Double.self), argmax: result.argmax,
+                    inputShape: result.inputShape, count: count
+                ).reinterpreted()
+            })
     }
 }
 
@@ -89,7 +102,9 @@ extension MaxPooling {
     }
 
     /// ∂loss/∂input of a recorded forward pass, plus `addend` (the input's shape) when given.
-    func backward<T: BLASScalar>(_ record: Record<T>, outputGradient: Tensor<T>, adding addend: Tensor<T>?) throws -> Tensor<T> {
+    func backward<T: BLASScalar>(_ record: Record<T>, outputGradient: Tensor<T>, adding addend: Tensor<T>?) throws
+        -> Tensor<T>
+    {
         switch record {
         case .general(let result):
             var gradient = try backward(result, outputGradient: outputGradient)
@@ -97,24 +112,36 @@ extension MaxPooling {
             return gradient
         case .tiled(let g, let taps, let outputShape):
             guard outputGradient.shape == outputShape, addend.map({ $0.shape == g.inputShape }) ?? true else {
-                throw DiceKitError.shape("max pooling backward: output gradient has shape \(outputGradient.shape) (the output has shape \(outputShape)), addend \(addend?.shape ?? []) (the input has shape \(g.inputShape))")
+                throw DiceKitError.shape(
+                    "max pooling backward: output gradient has shape \(outputGradient.shape) (the output has shape \(outputShape)), addend \(addend?.shape ?? []) (the input has shape \(g.inputShape))"
+                )
             }
-            return specialised(T.self, float: {
-                PoolingKernels.tiledScatter(g, outputGradient.reinterpreted(as: Float.self), taps: taps, adding: addend?.reinterpreted()).reinterpreted()
-            }, double: {
-                PoolingKernels.tiledScatterLoops(g, outputGradient.reinterpreted(as: Double.self), taps: taps, adding: addend?.reinterpreted()).reinterpreted()
-            })
+            return specialised(
+                T.self,
+                float: {
+                    PoolingKernels.tiledScatter(
+                        g, outputGradient.reinterpreted(as: Float.self), taps: taps, adding: addend?.reinterpreted()
+                    ).reinterpreted()
+                },
+                double: {
+                    PoolingKernels.tiledScatterLoops(
+                        g, outputGradient.reinterpreted(as: Double.self), taps: taps, adding: addend?.reinterpreted()
+                    ).reinterpreted()
+                })
         }
     }
 
     private static func tiledForward<T: BLASScalar>(_ g: ConvGeometry, _ input: Tensor<T>) -> (Tensor<T>, [UInt8]) {
-        specialised(T.self, float: {
-            let (y, taps) = PoolingKernels.tiledMax(g, input.reinterpreted(as: Float.self))
-            return (y.reinterpreted(as: T.self), taps)
-        }, double: {
-            let (y, taps) = PoolingKernels.tiledMaxLoops(g, input.reinterpreted(as: Double.self))
-            return (y.reinterpreted(as: T.self), taps)
-        })
+        specialised(
+            T.self,
+            float: {
+                let (y, taps) = PoolingKernels.tiledMax(g, input.reinterpreted(as: Float.self))
+                return (y.reinterpreted(as: T.self), taps)
+            },
+            double: {
+                let (y, taps) = PoolingKernels.tiledMaxLoops(g, input.reinterpreted(as: Double.self))
+                return (y.reinterpreted(as: T.self), taps)
+            })
     }
 }
 

@@ -31,7 +31,8 @@ public enum Padding: Sendable, Equatable {
         case .valid:
             return ([Int](repeating: 0, count: rank), [Int](repeating: 0, count: rank))
         case .same:
-            var before = [Int](repeating: 0, count: rank), after = before
+            var before = [Int](repeating: 0, count: rank)
+            var after = before
             for i in 0..<rank {
                 let out = (input[i] + stride[i] - 1) / stride[i]
                 let total = Swift.max((out - 1) * stride[i] + dilation[i] * (kernel[i] - 1) + 1 - input[i], 0)

@@ -58,8 +58,9 @@ extension PoolingKernels {
         let y = [Float](unsafeUninitializedCapacity: count) { py, initialized in
             x.withUnsafeBufferPointer { px in
                 taps.withUnsafeMutableBufferPointer { pt in
-                    dk_maxpool2x2_f32(px.baseAddress!, py.baseAddress!, pt.baseAddress!, g.batch * g.output[0] * g.output[1],
-                                      g.output[2], g.input[2], g.inChannels)
+                    dk_maxpool2x2_f32(
+                        px.baseAddress!, py.baseAddress!, pt.baseAddress!, g.batch * g.output[0] * g.output[1],
+                        g.output[2], g.input[2], g.inChannels)
                 }
             }
             initialized = count
@@ -82,7 +83,9 @@ extension PoolingKernels {
                             var (best, code) = (x[base + k], UInt8(0))
                             for i in 1..<offsets.count {
                                 let v = x[base + offsets[i] + k]
-                                if v > best || (v.isNaN && !best.isNaN) { (best, code) = (v, UInt8(truncatingIfNeeded: i)) }
+                                if v > best || (v.isNaN && !best.isNaN) {
+                                    (best, code) = (v, UInt8(truncatingIfNeeded: i))
+                                }
                             }
                             y[row * c + k] = best
                             t[row * c + k] = code
@@ -108,20 +111,25 @@ extension PoolingKernels {
 
     /// ∂loss/∂input of `tiledMax` (shape `g.inputShape`), plus `addend` (same shape) when given:
     /// each output gradient goes to its window's winning tap, every other input element gets zero.
-    static func tiledScatter(_ g: ConvGeometry, _ dy: Tensor<Float>, taps: [UInt8], adding addend: Tensor<Float>?) -> Tensor<Float> {
+    static func tiledScatter(_ g: ConvGeometry, _ dy: Tensor<Float>, taps: [UInt8], adding addend: Tensor<Float>?)
+        -> Tensor<Float>
+    {
         guard isPlanarHalving(g) else { return tiledScatterLoops(g, dy, taps: taps, adding: addend) }
         return tiledGradient(g, addend) { dx, pa in
             dy.withUnsafeBufferPointer { pdy in
                 taps.withUnsafeBufferPointer { pt in
-                    dk_maxpool2x2_back_f32(pdy.baseAddress!, pt.baseAddress!, pa, dx, g.batch * g.output[0] * g.output[1],
-                                           g.output[2], g.input[2], g.inChannels)
+                    dk_maxpool2x2_back_f32(
+                        pdy.baseAddress!, pt.baseAddress!, pa, dx, g.batch * g.output[0] * g.output[1],
+                        g.output[2], g.input[2], g.inChannels)
                 }
             }
         }
     }
 
     /// `tiledScatter` for any scalar and tiling window.
-    static func tiledScatterLoops<T: BLASScalar>(_ g: ConvGeometry, _ dy: Tensor<T>, taps: [UInt8], adding addend: Tensor<T>?) -> Tensor<T> {
+    static func tiledScatterLoops<T: BLASScalar>(
+        _ g: ConvGeometry, _ dy: Tensor<T>, taps: [UInt8], adding addend: Tensor<T>?
+    ) -> Tensor<T> {
         let c = g.inChannels
         let offsets = tapOffsets(g)
         return tiledGradient(g, addend) { dx, pa in
@@ -143,15 +151,21 @@ extension PoolingKernels {
 
     /// An input gradient whose windows `body(dx, addend)` writes; input elements beyond the last
     /// whole window (floor mode) belong to no window and get the addend or zero first.
-    private static func tiledGradient<T: BLASScalar>(_ g: ConvGeometry, _ addend: Tensor<T>?,
-                                                     _ body: (UnsafeMutablePointer<T>, UnsafePointer<T>?) -> Void) -> Tensor<T> {
+    private static func tiledGradient<T: BLASScalar>(
+        _ g: ConvGeometry, _ addend: Tensor<T>?,
+        _ body: (UnsafeMutablePointer<T>, UnsafePointer<T>?) -> Void
+    ) -> Tensor<T> {
         let count = g.batch * g.inputPixels * g.inChannels
         let covered = (0..<3).allSatisfy { g.output[$0] * g.kernel[$0] == g.input[$0] }
         let dx = [T](unsafeUninitializedCapacity: count) { pdx, initialized in
             withOptionalPointer(addend) { pa in
                 let dx = pdx.baseAddress!
                 if !covered {
-                    if let pa = pa { dx.initialize(from: pa, count: count) } else { dx.initialize(repeating: 0, count: count) }
+                    if let pa = pa {
+                        dx.initialize(from: pa, count: count)
+                    } else {
+                        dx.initialize(repeating: 0, count: count)
+                    }
                 }
                 body(dx, pa)
             }

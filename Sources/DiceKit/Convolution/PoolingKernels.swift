@@ -16,17 +16,24 @@ func poolingWindow(_ kernel: [Int], _ stride: [Int]?, operation: String) throws 
 }
 
 /// The geometry of a pooling window as a one-group convolution that keeps the channels.
-func poolingGeometry(_ inputShape: [Int], _ kernel: [Int], _ stride: [Int], _ padding: Padding,
-                     operation: String) throws -> ConvGeometry {
+func poolingGeometry(
+    _ inputShape: [Int], _ kernel: [Int], _ stride: [Int], _ padding: Padding,
+    operation: String
+) throws -> ConvGeometry {
     let rank = kernel.count
     guard inputShape.count == rank + 2 else {
-        throw DiceKitError.shape("\(operation): input shape \(inputShape) has rank \(inputShape.count); expected \(rank + 2) for kernel \(kernel)")
+        throw DiceKitError.shape(
+            "\(operation): input shape \(inputShape) has rank \(inputShape.count); expected \(rank + 2) for kernel \(kernel)"
+        )
     }
     let channels = inputShape[rank + 1]
-    let g = try ConvGeometry(operation: operation, inputShape: inputShape, kernel: kernel, inPerGroup: Swift.max(channels, 1),
-                             outChannels: Swift.max(channels, 1), stride: stride, padding: padding, dilation: [1], groups: 1)
+    let g = try ConvGeometry(
+        operation: operation, inputShape: inputShape, kernel: kernel, inPerGroup: Swift.max(channels, 1),
+        outChannels: Swift.max(channels, 1), stride: stride, padding: padding, dilation: [1], groups: 1)
     for i in 0..<3 where g.padBefore[i] >= g.kernel[i] || g.padAfter[i] >= g.kernel[i] {
-        throw DiceKitError.option("\(operation): padding \(g.padBefore.suffix(rank))/\(g.padAfter.suffix(rank)) must be below the kernel \(kernel)")
+        throw DiceKitError.option(
+            "\(operation): padding \(g.padBefore.suffix(rank))/\(g.padAfter.suffix(rank)) must be below the kernel \(kernel)"
+        )
     }
     return g
 }
@@ -43,16 +50,20 @@ enum PoolingKernels {
     /// Calls `body` for every output position in row-major order with its sample, its output
     /// row (position index) and its clipped input window along depth, height and width.
     @inline(__always)
-    static func forEachWindow(_ g: ConvGeometry,
-                              _ body: (_ n: Int, _ row: Int, _ window: (Range<Int>, Range<Int>, Range<Int>)) -> Void) {
+    static func forEachWindow(
+        _ g: ConvGeometry,
+        _ body: (_ n: Int, _ row: Int, _ window: (Range<Int>, Range<Int>, Range<Int>)) -> Void
+    ) {
         var row = 0
         for n in 0..<g.batch {
             for od in 0..<g.output[0] {
                 let rd = window(od, stride: g.stride[0], pad: g.padBefore[0], kernel: g.kernel[0], extent: g.input[0])
                 for oh in 0..<g.output[1] {
-                    let rh = window(oh, stride: g.stride[1], pad: g.padBefore[1], kernel: g.kernel[1], extent: g.input[1])
+                    let rh = window(
+                        oh, stride: g.stride[1], pad: g.padBefore[1], kernel: g.kernel[1], extent: g.input[1])
                     for ow in 0..<g.output[2] {
-                        let rw = window(ow, stride: g.stride[2], pad: g.padBefore[2], kernel: g.kernel[2], extent: g.input[2])
+                        let rw = window(
+                            ow, stride: g.stride[2], pad: g.padBefore[2], kernel: g.kernel[2], extent: g.input[2])
                         body(n, row, (rd, rh, rw))
                         row += 1
                     }
@@ -63,8 +74,10 @@ enum PoolingKernels {
 
     /// Calls `body` with the flat offset of the first channel of every input cell in a window.
     @inline(__always)
-    static func forEachCell(_ g: ConvGeometry, sample n: Int, _ w: (Range<Int>, Range<Int>, Range<Int>),
-                            _ body: (_ base: Int) -> Void) {
+    static func forEachCell(
+        _ g: ConvGeometry, sample n: Int, _ w: (Range<Int>, Range<Int>, Range<Int>),
+        _ body: (_ base: Int) -> Void
+    ) {
         let (inD, inH, inW, c) = (g.input[0], g.input[1], g.input[2], g.inChannels)
         for id in w.0 {
             for ih in w.1 {
@@ -85,7 +98,10 @@ enum PoolingKernels {
                         var first = true
                         forEachCell(g, sample: n, w) { base in
                             if first {
-                                for k in 0..<c { py[out + k] = px[base + k]; pa[out + k] = base + k }
+                                for k in 0..<c {
+                                    py[out + k] = px[base + k]
+                                    pa[out + k] = base + k
+                                }
                                 first = false
                             } else {
                                 for k in 0..<c {
@@ -117,7 +133,9 @@ enum PoolingKernels {
     /// The divisor of one window: the window volume (padding counted; in floor mode every
     /// window fits inside the padded input) or the number of input cells it covers.
     @inline(__always)
-    static func divisor(_ g: ConvGeometry, clipped: (Range<Int>, Range<Int>, Range<Int>), countIncludesPadding: Bool) -> Int {
+    static func divisor(_ g: ConvGeometry, clipped: (Range<Int>, Range<Int>, Range<Int>), countIncludesPadding: Bool)
+        -> Int
+    {
         countIncludesPadding ? g.kernelVolume : clipped.0.count * clipped.1.count * clipped.2.count
     }
 
@@ -139,7 +157,9 @@ enum PoolingKernels {
         return Tensor(uncheckedShape: g.outputShape, storage: y)
     }
 
-    static func averageBackward<T: BLASScalar>(_ g: ConvGeometry, _ dy: Tensor<T>, countIncludesPadding: Bool) -> Tensor<T> {
+    static func averageBackward<T: BLASScalar>(_ g: ConvGeometry, _ dy: Tensor<T>, countIncludesPadding: Bool)
+        -> Tensor<T>
+    {
         let c = g.inChannels
         var dx = [T](repeating: 0, count: g.batch * g.inputPixels * c)
         dy.withUnsafeBufferPointer { pdy in

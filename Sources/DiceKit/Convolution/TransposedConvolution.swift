@@ -41,18 +41,22 @@ public struct TransposedConvolution<Scalar: BLASScalar>: Sendable {
     /// - Throws: `DiceKitError.shape` when the weight is not rank 4 or 5, the bias is not [Cout],
     ///   or Cin is not divisible by `groups`; `DiceKitError.option` for a non-positive stride,
     ///   dilation or groups, an output padding outside 0..<stride, or lists of the wrong length.
-    public init(weight: Tensor<Scalar>, bias: Tensor<Scalar>? = nil, stride: [Int] = [1], padding: Padding = .valid,
-                outputPadding: [Int] = [0], dilation: [Int] = [1], groups: Int = 1,
-                settings: ConvolutionSettings = .default) throws {
+    public init(
+        weight: Tensor<Scalar>, bias: Tensor<Scalar>? = nil, stride: [Int] = [1], padding: Padding = .valid,
+        outputPadding: [Int] = [0], dilation: [Int] = [1], groups: Int = 1,
+        settings: ConvolutionSettings = .default
+    ) throws {
         let cout = weight.rank >= 2 ? weight.shape[weight.rank - 2] * Swift.max(groups, 1) : 0
-        try Convolution<Scalar>.validate(weight: weight, bias: bias, biasChannels: cout, groups: groups,
-                                         outputAxisCount: weight.shape.last ?? 0, operation: "transposed convolution")
+        try Convolution<Scalar>.validate(
+            weight: weight, bias: bias, biasChannels: cout, groups: groups,
+            outputAxisCount: weight.shape.last ?? 0, operation: "transposed convolution")
         let rank = weight.rank - 2
         self.weight = weight
         self.bias = bias
         self.stride = try broadcastSpatial(stride, rank: rank, name: "transposed convolution stride")
         self.padding = padding
-        self.outputPadding = try broadcastSpatial(outputPadding, rank: rank, name: "transposed convolution output padding")
+        self.outputPadding = try broadcastSpatial(
+            outputPadding, rank: rank, name: "transposed convolution output padding")
         self.dilation = try broadcastSpatial(dilation, rank: rank, name: "transposed convolution dilation")
         self.groups = groups
         self.settings = settings
@@ -60,7 +64,8 @@ public struct TransposedConvolution<Scalar: BLASScalar>: Sendable {
             throw DiceKitError.option("transposed convolution: stride \(stride) and dilation \(dilation) must be ≥ 1")
         }
         guard zip(self.outputPadding, self.stride).allSatisfy({ $0 >= 0 && $0 < $1 }) else {
-            throw DiceKitError.option("transposed convolution: output padding \(outputPadding) must lie in 0..<stride \(self.stride)")
+            throw DiceKitError.option(
+                "transposed convolution: output padding \(outputPadding) must lie in 0..<stride \(self.stride)")
         }
     }
 
@@ -72,16 +77,22 @@ public struct TransposedConvolution<Scalar: BLASScalar>: Sendable {
     ///   - useBias: whether to add a bias (default true).
     ///   - generator: the seeded source of the weights.
     /// - Throws: as `init(weight:bias:stride:padding:outputPadding:dilation:groups:settings:)`.
-    public init(kernelSize: [Int], inputChannels: Int, outputChannels: Int, stride: [Int] = [1],
-                padding: Padding = .valid, outputPadding: [Int] = [0], dilation: [Int] = [1], groups: Int = 1,
-                useBias: Bool = true, settings: ConvolutionSettings = .default, generator: inout SeededGenerator) throws {
+    public init(
+        kernelSize: [Int], inputChannels: Int, outputChannels: Int, stride: [Int] = [1],
+        padding: Padding = .valid, outputPadding: [Int] = [0], dilation: [Int] = [1], groups: Int = 1,
+        useBias: Bool = true, settings: ConvolutionSettings = .default, generator: inout SeededGenerator
+    ) throws {
         guard groups >= 1, inputChannels % groups == 0, outputChannels % groups == 0 else {
-            throw DiceKitError.shape("transposed convolution: \(inputChannels) input and \(outputChannels) output channels are not both divisible by groups = \(groups)")
+            throw DiceKitError.shape(
+                "transposed convolution: \(inputChannels) input and \(outputChannels) output channels are not both divisible by groups = \(groups)"
+            )
         }
-        let weight: Tensor<Scalar> = try Initializer.glorot(shape: kernelSize + [outputChannels / groups, inputChannels],
-                                                            generator: &generator)
-        try self.init(weight: weight, bias: useBias ? Tensor(shape: [outputChannels]) : nil, stride: stride,
-                      padding: padding, outputPadding: outputPadding, dilation: dilation, groups: groups, settings: settings)
+        let weight: Tensor<Scalar> = try Initializer.glorot(
+            shape: kernelSize + [outputChannels / groups, inputChannels],
+            generator: &generator)
+        try self.init(
+            weight: weight, bias: useBias ? Tensor(shape: [outputChannels]) : nil, stride: stride,
+            padding: padding, outputPadding: outputPadding, dilation: dilation, groups: groups, settings: settings)
     }
 
     /// 2 for images, 3 for volumes.
@@ -103,13 +114,20 @@ public struct TransposedConvolution<Scalar: BLASScalar>: Sendable {
     /// - Throws: as `outputShape(for:)`.
     public func forward(_ input: Tensor<Scalar>) throws -> Tensor<Scalar> {
         let g = try geometry(input.shape)
-        return specialised(Scalar.self, float: {
-            ConvolutionKernels.transposedForward(g, input: input.reinterpreted(as: Float.self), weight: weight.reinterpreted(),
-                                                 bias: bias?.reinterpreted(), settings: settings).reinterpreted()
-        }, double: {
-            ConvolutionKernels.transposedForward(g, input: input.reinterpreted(as: Double.self), weight: weight.reinterpreted(),
-                                                 bias: bias?.reinterpreted(), settings: settings).reinterpreted()
-        })
+        return specialised(
+            Scalar.self,
+            float: {
+                ConvolutionKernels.transposedForward(
+                    g, input: input.reinterpreted(as: Float.self), weight: weight.reinterpreted(),
+                    bias: bias?.reinterpreted(), settings: settings
+                ).reinterpreted()
+            },
+            double: {
+                ConvolutionKernels.transposedForward(
+                    g, input: input.reinterpreted(as: Double.self), weight: weight.reinterpreted(),
+                    bias: bias?.reinterpreted(), settings: settings
+                ).reinterpreted()
+            })
     }
 
     /// The gradients of a scalar loss with respect to the input, weight and bias.
@@ -122,24 +140,35 @@ public struct TransposedConvolution<Scalar: BLASScalar>: Sendable {
     ///   ∂loss/∂bias ([Cout], nil without bias).
     /// - Throws: as `outputShape(for:)`, and `DiceKitError.shape` when `outputGradient` does not
     ///   have the output's shape.
-    public func backward(input: Tensor<Scalar>, outputGradient: Tensor<Scalar>,
-                         computeInputGradient: Bool = true) throws -> ConvolutionGradients<Scalar> {
+    public func backward(
+        input: Tensor<Scalar>, outputGradient: Tensor<Scalar>,
+        computeInputGradient: Bool = true
+    ) throws -> ConvolutionGradients<Scalar> {
         let g = try geometry(input.shape)
         guard outputGradient.shape == g.inputShape else {
-            throw DiceKitError.shape("transposed convolution backward: output gradient has shape \(outputGradient.shape); the output of input \(input.shape) has shape \(g.inputShape)")
+            throw DiceKitError.shape(
+                "transposed convolution backward: output gradient has shape \(outputGradient.shape); the output of input \(input.shape) has shape \(g.inputShape)"
+            )
         }
         let hasBias = bias != nil
-        return specialised(Scalar.self, float: {
-            let r = ConvolutionKernels.transposedBackward(g, input: input.reinterpreted(as: Float.self), weight: weight.reinterpreted(),
-                                                          outputGradient: outputGradient.reinterpreted(),
-                                                          inputGradient: computeInputGradient, bias: hasBias, settings: settings)
-            return ConvolutionGradients<Scalar>(input: r.input?.reinterpreted(), weight: r.weight.reinterpreted(), bias: r.bias?.reinterpreted())
-        }, double: {
-            let r = ConvolutionKernels.transposedBackward(g, input: input.reinterpreted(as: Double.self), weight: weight.reinterpreted(),
-                                                          outputGradient: outputGradient.reinterpreted(),
-                                                          inputGradient: computeInputGradient, bias: hasBias, settings: settings)
-            return ConvolutionGradients<Scalar>(input: r.input?.reinterpreted(), weight: r.weight.reinterpreted(), bias: r.bias?.reinterpreted())
-        })
+        return specialised(
+            Scalar.self,
+            float: {
+                let r = ConvolutionKernels.transposedBackward(
+                    g, input: input.reinterpreted(as: Float.self), weight: weight.reinterpreted(),
+                    outputGradient: outputGradient.reinterpreted(),
+                    inputGradient: computeInputGradient, bias: hasBias, settings: settings)
+                return ConvolutionGradients<Scalar>(
+                    input: r.input?.reinterpreted(), weight: r.weight.reinterpreted(), bias: r.bias?.reinterpreted())
+            },
+            double: {
+                let r = ConvolutionKernels.transposedBackward(
+                    g, input: input.reinterpreted(as: Double.self), weight: weight.reinterpreted(),
+                    outputGradient: outputGradient.reinterpreted(),
+                    inputGradient: computeInputGradient, bias: hasBias, settings: settings)
+                return ConvolutionGradients<Scalar>(
+                    input: r.input?.reinterpreted(), weight: r.weight.reinterpreted(), bias: r.bias?.reinterpreted())
+            })
     }
 
     /// The geometry of the adjoint convolution: x space is this layer's output, y space its input.
@@ -147,13 +176,17 @@ public struct TransposedConvolution<Scalar: BLASScalar>: Sendable {
         let rank = spatialRank
         let operation = "transposed convolution"
         guard inputShape.count == rank + 2 else {
-            throw DiceKitError.shape("\(operation): input shape \(inputShape) has rank \(inputShape.count); expected rank \(rank + 2) for weight shape \(weight.shape)")
+            throw DiceKitError.shape(
+                "\(operation): input shape \(inputShape) has rank \(inputShape.count); expected rank \(rank + 2) for weight shape \(weight.shape)"
+            )
         }
         guard inputShape.allSatisfy({ $0 >= 1 }) else {
             throw DiceKitError.shape("\(operation): input shape \(inputShape) has an empty axis")
         }
         guard inputShape[rank + 1] == inputChannels else {
-            throw DiceKitError.shape("\(operation): input shape \(inputShape) has \(inputShape[rank + 1]) channels; weight shape \(weight.shape) expects \(inputChannels)")
+            throw DiceKitError.shape(
+                "\(operation): input shape \(inputShape) has \(inputShape[rank + 1]) channels; weight shape \(weight.shape) expects \(inputChannels)"
+            )
         }
         let spatial = Array(inputShape[1...rank])
         var out = [Int](repeating: 0, count: rank)
@@ -164,20 +197,28 @@ public struct TransposedConvolution<Scalar: BLASScalar>: Sendable {
             cropping = .same
         case .valid, .explicit:
             // Resolve the explicit amounts (their values do not depend on the input extent).
-            let (before, after) = try padding.resolve(input: spatial, kernel: kernelSize, stride: stride, dilation: dilation)
+            let (before, after) = try padding.resolve(
+                input: spatial, kernel: kernelSize, stride: stride, dilation: dilation)
             for i in 0..<rank {
-                out[i] = (spatial[i] - 1) * stride[i] - before[i] - after[i] + dilation[i] * (kernelSize[i] - 1) + 1 + outputPadding[i]
+                out[i] =
+                    (spatial[i] - 1) * stride[i] - before[i] - after[i] + dilation[i] * (kernelSize[i] - 1) + 1
+                    + outputPadding[i]
             }
             cropping = .explicit(before: before, after: after)
             guard out.allSatisfy({ $0 >= 1 }) else {
-                throw DiceKitError.shape("\(operation): input shape \(inputShape) with kernel \(kernelSize), stride \(stride), padding \(before)/\(after) gives an empty output \(out)")
+                throw DiceKitError.shape(
+                    "\(operation): input shape \(inputShape) with kernel \(kernelSize), stride \(stride), padding \(before)/\(after) gives an empty output \(out)"
+                )
             }
         }
-        let g = try ConvGeometry(operation: operation, inputShape: [inputShape[0]] + out + [outputChannels],
-                                 kernel: kernelSize, inPerGroup: weight.shape[rank], outChannels: inputChannels,
-                                 stride: stride, padding: cropping, dilation: dilation, groups: groups)
+        let g = try ConvGeometry(
+            operation: operation, inputShape: [inputShape[0]] + out + [outputChannels],
+            kernel: kernelSize, inPerGroup: weight.shape[rank], outChannels: inputChannels,
+            stride: stride, padding: cropping, dilation: dilation, groups: groups)
         guard Array(g.output.suffix(rank)) == spatial else {
-            throw DiceKitError.shape("\(operation): input shape \(inputShape) does not map back onto output \(out) with kernel \(kernelSize), stride \(stride)")
+            throw DiceKitError.shape(
+                "\(operation): input shape \(inputShape) does not map back onto output \(out) with kernel \(kernelSize), stride \(stride)"
+            )
         }
         return g
     }

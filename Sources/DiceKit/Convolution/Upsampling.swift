@@ -42,7 +42,9 @@ public struct Upsampling: Sendable, Equatable {
     public func outputShape(for inputShape: [Int]) throws -> [Int] {
         let rank = scale.count
         guard inputShape.count == rank + 2, inputShape.allSatisfy({ $0 >= 1 }) else {
-            throw DiceKitError.shape("upsampling: input shape \(inputShape); expected rank \(rank + 2) with non-empty axes for scale \(scale)")
+            throw DiceKitError.shape(
+                "upsampling: input shape \(inputShape); expected rank \(rank + 2) with non-empty axes for scale \(scale)"
+            )
         }
         return [inputShape[0]] + (0..<rank).map { inputShape[$0 + 1] * scale[$0] } + [inputShape[rank + 1]]
     }
@@ -52,8 +54,9 @@ public struct Upsampling: Sendable, Equatable {
     /// - Throws: as `outputShape(for:)`.
     public func forward<T: BLASScalar>(_ input: Tensor<T>) throws -> Tensor<T> {
         let plan = try self.plan(input.shape)
-        return specialised(T.self, float: { plan.forward(input.reinterpreted(as: Float.self)).reinterpreted() },
-                           double: { plan.forward(input.reinterpreted(as: Double.self)).reinterpreted() })
+        return specialised(
+            T.self, float: { plan.forward(input.reinterpreted(as: Float.self)).reinterpreted() },
+            double: { plan.forward(input.reinterpreted(as: Double.self)).reinterpreted() })
     }
 
     /// ∂loss/∂input for an input of shape `inputShape`, given ∂loss/∂output.
@@ -63,10 +66,13 @@ public struct Upsampling: Sendable, Equatable {
     public func backward<T: BLASScalar>(inputShape: [Int], outputGradient: Tensor<T>) throws -> Tensor<T> {
         let plan = try self.plan(inputShape)
         guard outputGradient.shape == plan.outputShape else {
-            throw DiceKitError.shape("upsampling backward: output gradient has shape \(outputGradient.shape); input \(inputShape) upsamples to \(plan.outputShape)")
+            throw DiceKitError.shape(
+                "upsampling backward: output gradient has shape \(outputGradient.shape); input \(inputShape) upsamples to \(plan.outputShape)"
+            )
         }
-        return specialised(T.self, float: { plan.backward(outputGradient.reinterpreted(as: Float.self)).reinterpreted() },
-                           double: { plan.backward(outputGradient.reinterpreted(as: Double.self)).reinterpreted() })
+        return specialised(
+            T.self, float: { plan.backward(outputGradient.reinterpreted(as: Float.self)).reinterpreted() },
+            double: { plan.backward(outputGradient.reinterpreted(as: Double.self)).reinterpreted() })
     }
 
     private func plan(_ inputShape: [Int]) throws -> UpsamplingPlan {
@@ -94,8 +100,9 @@ public struct Upsampling: Sendable, Equatable {
             }
             axes.append(axis)
         }
-        return UpsamplingPlan(inputShape: inputShape, outputShape: outputShape, batch: inputShape[0],
-                              channels: inputShape[rank + 1], axes: axes)
+        return UpsamplingPlan(
+            inputShape: inputShape, outputShape: outputShape, batch: inputShape[0],
+            channels: inputShape[rank + 1], axes: axes)
     }
 }
 
@@ -104,7 +111,9 @@ struct UpsamplingPlan {
     struct Axis {
         var lower: [Int], upper: [Int], weight: [Double]
         mutating func append(_ i0: Int, _ i1: Int, _ lambda: Double) {
-            lower.append(i0); upper.append(i1); weight.append(lambda)
+            lower.append(i0)
+            upper.append(i1)
+            weight.append(lambda)
         }
     }
     let inputShape: [Int], outputShape: [Int]
@@ -116,7 +125,8 @@ struct UpsamplingPlan {
     private func forEachTap<T: BLASScalar>(_: T.Type, _ body: (Int, Int, T) -> Void) {
         let (ad, ah, aw) = (axes[0], axes[1], axes[2])
         let inD = inputShape.count == 5 ? inputShape[1] : 1
-        let inH = inputShape[inputShape.count - 3], inW = inputShape[inputShape.count - 2]
+        let inH = inputShape[inputShape.count - 3]
+        let inW = inputShape[inputShape.count - 2]
         let c = channels
         let wTaps: [(lo: Int, hi: Int, l0: T, l1: T)] = (0..<aw.lower.count).map {
             (aw.lower[$0], aw.upper[$0], T(1 - aw.weight[$0]), T(aw.weight[$0]))

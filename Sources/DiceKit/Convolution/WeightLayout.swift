@@ -17,7 +17,8 @@ public enum WeightLayout {
     /// - Throws: `DiceKitError.shape` unless the rank is 3, 4 or 5 (1, 2 or 3 spatial axes).
     public static func fromPyTorch<T: BLASScalar>(_ weight: Tensor<T>) throws -> Tensor<T> {
         guard (3...5).contains(weight.rank) else {
-            throw DiceKitError.shape("fromPyTorch: weight shape \(weight.shape); expected [out, in, k…] with 1 to 3 spatial axes")
+            throw DiceKitError.shape(
+                "fromPyTorch: weight shape \(weight.shape); expected [out, in, k…] with 1 to 3 spatial axes")
         }
         let (a, b) = (weight.shape[0], weight.shape[1])
         let spatial = Array(weight.shape[2...])
@@ -39,7 +40,8 @@ public enum WeightLayout {
     /// - Throws: `DiceKitError.shape` unless the rank is 3, 4 or 5.
     public static func toPyTorch<T: BLASScalar>(_ weight: Tensor<T>) throws -> Tensor<T> {
         guard (3...5).contains(weight.rank) else {
-            throw DiceKitError.shape("toPyTorch: weight shape \(weight.shape); expected [k…, in, out] with 1 to 3 spatial axes")
+            throw DiceKitError.shape(
+                "toPyTorch: weight shape \(weight.shape); expected [k…, in, out] with 1 to 3 spatial axes")
         }
         let r = weight.rank
         let (b, a) = (weight.shape[r - 2], weight.shape[r - 1])
@@ -57,15 +59,17 @@ public enum WeightLayout {
     /// Moves element (i, j, t) between PyTorch's [a, b, k] and DiceKit's [k, b, a] order: a
     /// transpose of an a × (b·k) matrix, in blocks of 16 values of i so that both sides are
     /// read and written a cache line at a time (a kernel is converted every training step).
-    private static func permute<T: BLASScalar>(_ source: UnsafePointer<T>, _ target: UnsafeMutablePointer<T>,
-                                               a: Int, b: Int, k: Int, toPyTorch: Bool) {
+    private static func permute<T: BLASScalar>(
+        _ source: UnsafePointer<T>, _ target: UnsafeMutablePointer<T>,
+        a: Int, b: Int, k: Int, toPyTorch: Bool
+    ) {
         let block = 16
         for i0 in stride(from: 0, to: a, by: block) {
             let i1 = Swift.min(a, i0 + block)
             for j in 0..<b {
                 for t in 0..<k {
-                    let dk = (t * b + j) * a       // DiceKit offset of (0, j, t)
-                    let pt = j * k + t             // PyTorch offset of (0, j, t)
+                    let dk = (t * b + j) * a // DiceKit offset of (0, j, t)
+                    let pt = j * k + t // PyTorch offset of (0, j, t)
                     if toPyTorch {
                         for i in i0..<i1 { (target + i * b * k + pt).initialize(to: source[dk + i]) }
                     } else {

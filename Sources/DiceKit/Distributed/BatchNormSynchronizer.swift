@@ -22,17 +22,22 @@ public final class BatchNormSynchronizer {
     }
 
     /// The global rows, mean and biased variance per channel from this rank's.
-    func merge(rows: Int, mean: [Double], variance: [Double]) throws -> (rows: Int, mean: [Double], variance: [Double]) {
+    func merge(rows: Int, mean: [Double], variance: [Double]) throws -> (rows: Int, mean: [Double], variance: [Double])
+    {
         let c = mean.count
         let n = contributes ? rows : 0
-        let local = [Double(n)] + (contributes ? mean : [Double](repeating: 0, count: c))
+        let local =
+            [Double(n)] + (contributes ? mean : [Double](repeating: 0, count: c))
             + (contributes ? variance.map { $0 * Double(rows) } : [Double](repeating: 0, count: c))
         let parts = try communicator.allGather(local)
         var total = 0.0
-        var m = [Double](repeating: 0, count: c), m2 = [Double](repeating: 0, count: c)
+        var m = [Double](repeating: 0, count: c)
+        var m2 = [Double](repeating: 0, count: c)
         for (rank, part) in parts.enumerated() {
             guard part.count == 2 * c + 1 else {
-                throw DiceKitError.value("rank \(rank) sent \(part.count) batch-norm statistics; expected \(2 * c + 1) (\(c) channels): the ranks' models differ")
+                throw DiceKitError.value(
+                    "rank \(rank) sent \(part.count) batch-norm statistics; expected \(2 * c + 1) (\(c) channels): the ranks' models differ"
+                )
             }
             let nb = part[0]
             guard nb > 0 else { continue }

@@ -18,7 +18,8 @@ public struct DistributedShards: Sendable, Equatable {
     ///
     /// - Precondition: `batchPerRank` ≥ 1 and `ranks` ≥ 1.
     public init(order: [Int], batchPerRank: Int, ranks: Int) {
-        precondition(batchPerRank >= 1 && ranks >= 1, "DistributedShards: batch \(batchPerRank) and ranks \(ranks) must be ≥ 1")
+        precondition(
+            batchPerRank >= 1 && ranks >= 1, "DistributedShards: batch \(batchPerRank) and ranks \(ranks) must be ≥ 1")
         self.order = order
         self.batchPerRank = batchPerRank
         self.ranks = ranks

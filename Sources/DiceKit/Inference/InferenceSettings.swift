@@ -30,7 +30,9 @@ public struct InferenceSettings: Sendable, Equatable {
     public var augmentation: TestTimeAugmentation
 
     /// Settings; the defaults run the whole image once with reflect padding.
-    public init(window: SlidingWindow? = nil, padding: PaddingMode = .reflect, augmentation: TestTimeAugmentation = .none) {
+    public init(
+        window: SlidingWindow? = nil, padding: PaddingMode = .reflect, augmentation: TestTimeAugmentation = .none
+    ) {
         self.window = window
         self.padding = padding
         self.augmentation = augmentation
@@ -42,13 +44,18 @@ public struct InferenceSettings: Sendable, Equatable {
     /// - Throws: `DiceKitError.option` naming the tile and the expected multiple.
     public func validate(for configuration: UNetConfiguration) throws {
         guard let window else { return }
-        let rank = configuration.spatialRank, multiple = 1 << configuration.depth
+        let rank = configuration.spatialRank
+        let multiple = 1 << configuration.depth
         guard window.tile.count == 1 || window.tile.count == rank else {
-            throw DiceKitError.option("tile \(window.tile.map(String.init).joined(separator: ",")) has \(window.tile.count) extents; expected 1 or \(rank) for a \(rank)-D network")
+            throw DiceKitError.option(
+                "tile \(window.tile.map(String.init).joined(separator: ",")) has \(window.tile.count) extents; expected 1 or \(rank) for a \(rank)-D network"
+            )
         }
         for extent in window.tile where extent % multiple != 0 {
             let below = max(multiple, extent / multiple * multiple)
-            throw DiceKitError.option("tile \(extent) is not a multiple of 2^depth = \(multiple) of the network; expected e.g. \(below) or \(below + multiple)")
+            throw DiceKitError.option(
+                "tile \(extent) is not a multiple of 2^depth = \(multiple) of the network; expected e.g. \(below) or \(below + multiple)"
+            )
         }
     }
 }

@@ -16,29 +16,38 @@ extension Predictor {
     ///
     /// - Throws: `DiceKitError.shape` when the image's rank or channel count does not fit the
     ///   network; `DiceKitError.option` for a tile that does not fit it (`InferenceSettings.validate`).
-    public static func logits(_ model: UNet<Float>, image: Tensor<Float>, settings: InferenceSettings = InferenceSettings()) throws -> Tensor<Float> {
+    public static func logits(
+        _ model: UNet<Float>, image: Tensor<Float>, settings: InferenceSettings = InferenceSettings()
+    ) throws -> Tensor<Float> {
         let configuration = model.configuration
         try settings.validate(for: configuration)
         let rank = configuration.spatialRank
         guard image.rank == rank + 1, image.shape.dropLast().allSatisfy({ $0 >= 1 }) else {
-            throw DiceKitError.shape("image shape \(image.shape); expected [\(rank == 2 ? "H, W" : "D, H, W"), \(configuration.inputChannels)] for a \(rank)-D network")
+            throw DiceKitError.shape(
+                "image shape \(image.shape); expected [\(rank == 2 ? "H, W" : "D, H, W"), \(configuration.inputChannels)] for a \(rank)-D network"
+            )
         }
         guard image.shape[rank] == configuration.inputChannels else {
-            throw DiceKitError.shape("image of \(image.shape[rank]) channel(s); the network expects \(configuration.inputChannels)")
+            throw DiceKitError.shape(
+                "image of \(image.shape[rank]) channel(s); the network expects \(configuration.inputChannels)")
         }
         let extents = Array(image.shape.dropLast())
-        let flips: [[Bool]] = settings.augmentation == .flip
+        let flips: [[Bool]] =
+            settings.augmentation == .flip
             ? (0..<(1 << rank)).map { mask in (0..<rank).map { mask & (1 << $0) != 0 } }
             : [[Bool](repeating: false, count: rank)]
         var sum: [Float] = []
         for flip in flips {
             let maps = extents.indices.map { a in flip[a] ? Array((0..<extents[a]).reversed()) : Array(0..<extents[a]) }
-            let flipped = flip.contains(true)
+            let flipped =
+                flip.contains(true)
                 ? SpatialRemap.remap(image.scalars, extents: extents, channels: image.shape[rank], maps: maps)
                 : image.scalars
             let logits = try padded(model, flipped, extents: extents, settings: settings)
             let classes = configuration.classes
-            let back = flip.contains(true) ? SpatialRemap.remap(logits, extents: extents, channels: classes, maps: maps) : logits
+            let back =
+                flip.contains(true)
+                ? SpatialRemap.remap(logits, extents: extents, channels: classes, maps: maps) : logits
             if sum.isEmpty { sum = back } else { for i in sum.indices { sum[i] += back[i] } }
         }
         if flips.count > 1 {
@@ -52,17 +61,24 @@ extension Predictor {
     static func multiple(of configuration: UNetConfiguration) -> Int { 1 << configuration.depth }
 
     /// Pads, predicts (whole or windowed) and crops back: logits [extents…, classes], row-major.
-    private static func padded(_ model: UNet<Float>, _ image: [Float], extents: [Int],
-                               settings: InferenceSettings) throws -> [Float] {
+    private static func padded(
+        _ model: UNet<Float>, _ image: [Float], extents: [Int],
+        settings: InferenceSettings
+    ) throws -> [Float] {
         let configuration = model.configuration
         let (c, classes, m) = (configuration.inputChannels, configuration.classes, multiple(of: configuration))
         let padded = extents.map { ($0 + m - 1) / m * m }
         let before = zip(extents, padded).map { ($1 - $0) / 2 }
         let needsPadding = padded != extents
-        let input = needsPadding
-            ? SpatialRemap.remap(image, extents: extents, channels: c, maps: extents.indices.map { a in
-                SpatialRemap.padMap(extent: extents[a], before: before[a], after: padded[a] - extents[a] - before[a], mode: settings.padding)
-            })
+        let input =
+            needsPadding
+            ? SpatialRemap.remap(
+                image, extents: extents, channels: c,
+                maps: extents.indices.map { a in
+                    SpatialRemap.padMap(
+                        extent: extents[a], before: before[a], after: padded[a] - extents[a] - before[a],
+                        mode: settings.padding)
+                })
             : image
         let logits: [Float]
         if let window = settings.window {
@@ -71,18 +87,22 @@ extension Predictor {
             logits = try model.forward(Tensor(shape: [1] + padded + [c], scalars: input), mode: .evaluation).scalars
         }
         guard needsPadding else { return logits }
-        return SpatialRemap.remap(logits, extents: padded, channels: classes,
-                                  maps: extents.indices.map { a in Array(before[a]..<(before[a] + extents[a])) })
+        return SpatialRemap.remap(
+            logits, extents: padded, channels: classes,
+            maps: extents.indices.map { a in Array(before[a]..<(before[a] + extents[a])) })
     }
 
     /// Gaussian-blended sliding-window logits of an image whose extents fit the network.
-    static func slidingWindow(_ model: UNet<Float>, _ image: [Float], extents: [Int], window: SlidingWindow) throws -> [Float] {
+    static func slidingWindow(_ model: UNet<Float>, _ image: [Float], extents: [Int], window: SlidingWindow) throws
+        -> [Float]
+    {
         let configuration = model.configuration
         let (c, classes) = (configuration.inputChannels, configuration.classes)
         let sizes = window.tile(for: extents)
         let positions = window.windows(extents: extents, sizes: sizes)
         let weight = window.importanceMap(sizes: sizes)
-        let voxels = extents.reduce(1, *), windowVoxels = sizes.reduce(1, *)
+        let voxels = extents.reduce(1, *)
+        let windowVoxels = sizes.reduce(1, *)
         var sum = [Float](repeating: 0, count: voxels * classes)
         var weights = [Float](repeating: 0, count: voxels)
         for batchStart in stride(from: 0, to: positions.count, by: window.batchSize) {
@@ -90,14 +110,18 @@ extension Predictor {
             var input = [Float]()
             input.reserveCapacity(batch.count * windowVoxels * c)
             for start in batch {
-                input += SpatialRemap.remap(image, extents: extents, channels: c,
-                                            maps: extents.indices.map { a in Array(start[a]..<(start[a] + sizes[a])) })
+                input += SpatialRemap.remap(
+                    image, extents: extents, channels: c,
+                    maps: extents.indices.map { a in Array(start[a]..<(start[a] + sizes[a])) })
             }
-            let output = try model.forward(Tensor(shape: [batch.count] + sizes + [c], scalars: input), mode: .evaluation).scalars
+            let output = try model.forward(
+                Tensor(shape: [batch.count] + sizes + [c], scalars: input), mode: .evaluation
+            ).scalars
             for (k, start) in batch.enumerated() {
                 let slice = output[(k * windowVoxels * classes)..<((k + 1) * windowVoxels * classes)]
-                SpatialRemap.accumulate(slice, weight: weight, windowExtents: sizes, at: start,
-                                        into: &sum, weights: &weights, extents: extents, channels: classes)
+                SpatialRemap.accumulate(
+                    slice, weight: weight, windowExtents: sizes, at: start,
+                    into: &sum, weights: &weights, extents: extents, channels: classes)
             }
         }
         for p in 0..<voxels {
@@ -124,7 +148,10 @@ extension Predictor {
                 let row = (p * k)..<((p + 1) * k)
                 let top = values[row].max()!
                 var total: Float = 0
-                for i in row { values[i] = expf(values[i] - top); total += values[i] }
+                for i in row {
+                    values[i] = expf(values[i] - top)
+                    total += values[i]
+                }
                 for i in row { values[i] /= total }
             }
         }

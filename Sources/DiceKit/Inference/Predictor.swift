@@ -16,10 +16,16 @@ public enum Predictor {
         logits.withUnsafeBufferPointer { x in
             for p in 0..<positions {
                 let row = p * k
-                if k == 1 { labels[p] = x[row] > 0 ? 1 : 0; continue }
+                if k == 1 {
+                    labels[p] = x[row] > 0 ? 1 : 0
+                    continue
+                }
                 var best = 0
                 var bestValue = x[row]
-                for c in 1..<k where x[row + c] > bestValue { best = c; bestValue = x[row + c] }
+                for c in 1..<k where x[row + c] > bestValue {
+                    best = c
+                    bestValue = x[row + c]
+                }
                 labels[p] = best
             }
         }
@@ -31,8 +37,10 @@ public enum Predictor {
     /// the model for the call and the previous one restored).
     ///
     /// - Throws: as `UNet.forward(_:mode:)`.
-    public static func logits(_ model: UNet<Float>, images: Tensor<Float>, batchSize: Int = 8,
-                              precision: ComputePrecision? = nil) throws -> Tensor<Float> {
+    public static func logits(
+        _ model: UNet<Float>, images: Tensor<Float>, batchSize: Int = 8,
+        precision: ComputePrecision? = nil
+    ) throws -> Tensor<Float> {
         let previous = model.precision
         if let precision { model.precision = precision }
         defer { model.precision = previous }
@@ -42,8 +50,9 @@ public enum Predictor {
         var outShape: [Int] = []
         for start in stride(from: 0, to: n, by: max(batchSize, 1)) {
             let end = min(start + batchSize, n)
-            let slice = try Tensor(shape: [end - start] + images.shape.dropFirst(),
-                                   scalars: Array(images.scalars[(start * per)..<(end * per)]))
+            let slice = try Tensor(
+                shape: [end - start] + images.shape.dropFirst(),
+                scalars: Array(images.scalars[(start * per)..<(end * per)]))
             let out = try model.forward(slice, mode: .evaluation)
             // The whole output is allocated once, when the first batch gives its size per image.
             if start == 0 { outputs.reserveCapacity(n * (out.count / max(end - start, 1))) }

@@ -33,7 +33,9 @@ public struct SlidingWindow: Sendable, Equatable {
         guard overlap.isFinite, overlap >= 0, overlap < 1 else {
             throw DiceKitError.invalidOption(name: "overlap", value: "\(overlap)", expected: "a fraction in [0, 1)")
         }
-        guard batchSize >= 1 else { throw DiceKitError.invalidOption(name: "window batch size", value: "\(batchSize)", expected: "≥ 1") }
+        guard batchSize >= 1 else {
+            throw DiceKitError.invalidOption(name: "window batch size", value: "\(batchSize)", expected: "≥ 1")
+        }
         guard sigmaScale.isFinite, sigmaScale > 0 else {
             throw DiceKitError.invalidOption(name: "sigma scale", value: "\(sigmaScale)", expected: "a positive number")
         }

@@ -9,12 +9,14 @@ enum SpatialRemap {
     /// destination position (i₀, i₁, …) takes source position (maps[0][i₀], maps[1][i₁], …),
     /// or zeros when any map gives −1. The result has extents `maps.map(\.count)`.
     static func remap(_ values: [Float], extents: [Int], channels c: Int, maps: [[Int]]) -> [Float] {
-        precondition(maps.count == extents.count && !extents.isEmpty, "SpatialRemap: \(maps.count) maps for extents \(extents)")
+        precondition(
+            maps.count == extents.count && !extents.isEmpty, "SpatialRemap: \(maps.count) maps for extents \(extents)")
         let target = maps.map(\.count)
         let rank = extents.count
         var sourceStrides = [Int](repeating: 1, count: rank)
         for a in stride(from: rank - 2, through: 0, by: -1) { sourceStrides[a] = sourceStrides[a + 1] * extents[a + 1] }
-        let inner = target[rank - 1], innerMap = maps[rank - 1]
+        let inner = target[rank - 1]
+        let innerMap = maps[rank - 1]
         let rows = target.dropLast().reduce(1, *)
         var output = [Float](repeating: 0, count: rows * inner * c)
         guard !output.isEmpty else { return output }
@@ -22,16 +24,21 @@ enum SpatialRemap {
         values.withUnsafeBufferPointer { x in
             output.withUnsafeMutableBufferPointer { y in
                 for row in 0..<rows {
-                    var base = 0, inside = true
+                    var base = 0
+                    var inside = true
                     for a in 0..<(rank - 1) {
                         let s = maps[a][coordinate[a]]
-                        if s < 0 { inside = false; break }
+                        if s < 0 {
+                            inside = false
+                            break
+                        }
                         base += s * sourceStrides[a]
                     }
                     if inside {
                         let rowStart = row * inner * c
                         for i in 0..<inner where innerMap[i] >= 0 {
-                            let from = (base + innerMap[i]) * c, to = rowStart + i * c
+                            let from = (base + innerMap[i]) * c
+                            let to = rowStart + i * c
                             for k in 0..<c { y[to + k] = x[from + k] }
                         }
                     }
@@ -51,8 +58,10 @@ enum SpatialRemap {
     /// Adds weight · window into `sum` and weight into `weights` at `start`: the window is
     /// [windowExtents…, channels], `weight` [windowExtents…], `sum` [extents…, channels] and
     /// `weights` [extents…]; the window lies inside the grid.
-    static func accumulate(_ window: ArraySlice<Float>, weight: [Float], windowExtents: [Int], at start: [Int],
-                           into sum: inout [Float], weights: inout [Float], extents: [Int], channels c: Int) {
+    static func accumulate(
+        _ window: ArraySlice<Float>, weight: [Float], windowExtents: [Int], at start: [Int],
+        into sum: inout [Float], weights: inout [Float], extents: [Int], channels c: Int
+    ) {
         let rank = extents.count
         var strides = [Int](repeating: 1, count: rank)
         for a in stride(from: rank - 2, through: 0, by: -1) { strides[a] = strides[a + 1] * extents[a + 1] }
@@ -67,7 +76,8 @@ enum SpatialRemap {
                         for a in 0..<(rank - 1) { base += (start[a] + coordinate[a]) * strides[a] }
                         for i in 0..<inner {
                             let g = weight[row * inner + i]
-                            let from = (row * inner + i) * c, to = (base + i) * c
+                            let from = (row * inner + i) * c
+                            let to = (base + i) * c
                             for k in 0..<c { y[to + k] += g * x[from + k] }
                             w[base + i] += g
                         }

@@ -39,9 +39,10 @@ public enum BLAS {
         a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
                 c.withUnsafeMutableBufferPointer { pc in
-                    gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
-                         alpha: alpha, a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb,
-                         beta: beta, c: pc.baseAddress!, ldc: ldc)
+                    gemm(
+                        transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                        alpha: alpha, a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb,
+                        beta: beta, c: pc.baseAddress!, ldc: ldc)
                 }
             }
         }
@@ -50,9 +51,11 @@ public enum BLAS {
     /// The matrix product op(A)·op(B) of two rank-2 tensors.
     ///
     /// - Throws: `DiceKitError.shape` when an operand is not rank 2 or the inner extents differ.
-    public static func matmul<T: BLASScalar>(_ a: Tensor<T>, _ b: Tensor<T>,
-                                             transposeA: Transpose = .none,
-                                             transposeB: Transpose = .none) throws -> Tensor<T> {
+    public static func matmul<T: BLASScalar>(
+        _ a: Tensor<T>, _ b: Tensor<T>,
+        transposeA: Transpose = .none,
+        transposeB: Transpose = .none
+    ) throws -> Tensor<T> {
         guard a.rank == 2, b.rank == 2 else {
             throw DiceKitError.shape("matmul needs two matrices, got shapes \(a.shape) and \(b.shape)")
         }
@@ -63,32 +66,38 @@ public enum BLAS {
         }
         var c = [T](repeating: 0, count: m * n)
         if m > 0, n > 0 {
-            gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: ka,
-                 a: a.scalars, lda: Swift.max(a.shape[1], 1), b: b.scalars, ldb: Swift.max(b.shape[1], 1),
-                 c: &c, ldc: n)
+            gemm(
+                transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: ka,
+                a: a.scalars, lda: Swift.max(a.shape[1], 1), b: b.scalars, ldb: Swift.max(b.shape[1], 1),
+                c: &c, ldc: n)
         }
         return Tensor(uncheckedShape: [m, n], storage: c)
     }
 
     /// y ← α·op(A)·x + β·y for a row-major m × n matrix A stored in an array with row stride `lda`.
-    public static func gemv<T: BLASScalar>(transpose: Transpose = .none, m: Int, n: Int,
-                                           alpha: T = 1, a: [T], lda: Int, x: [T],
-                                           beta: T = 0, y: inout [T]) {
+    public static func gemv<T: BLASScalar>(
+        transpose: Transpose = .none, m: Int, n: Int,
+        alpha: T = 1, a: [T], lda: Int, x: [T],
+        beta: T = 0, y: inout [T]
+    ) {
         checkOperand("A", rows: m, cols: n, ld: lda, count: a.count)
         let (xCount, yCount) = transpose == .none ? (n, m) : (m, n)
         ensureCoreGuard()
-        precondition(x.count >= xCount && y.count >= yCount,
-                     "gemv: x holds \(x.count) (needs \(xCount)), y holds \(y.count) (needs \(yCount))")
+        precondition(
+            x.count >= xCount && y.count >= yCount,
+            "gemv: x holds \(x.count) (needs \(xCount)), y holds \(y.count) (needs \(yCount))")
         a.withUnsafeBufferPointer { pa in
             x.withUnsafeBufferPointer { px in
                 y.withUnsafeMutableBufferPointer { py in
                     switch T.precision {
                     case .single:
-                        cblas_sgemv(CblasRowMajor, transpose.cblas, Int32(m), Int32(n), Float(alpha),
-                                    rebound(pa), Int32(lda), rebound(px), 1, Float(beta), rebound(py), 1)
+                        cblas_sgemv(
+                            CblasRowMajor, transpose.cblas, Int32(m), Int32(n), Float(alpha),
+                            rebound(pa), Int32(lda), rebound(px), 1, Float(beta), rebound(py), 1)
                     case .double:
-                        cblas_dgemv(CblasRowMajor, transpose.cblas, Int32(m), Int32(n), Double(alpha),
-                                    rebound(pa), Int32(lda), rebound(px), 1, Double(beta), rebound(py), 1)
+                        cblas_dgemv(
+                            CblasRowMajor, transpose.cblas, Int32(m), Int32(n), Double(alpha),
+                            rebound(pa), Int32(lda), rebound(px), 1, Double(beta), rebound(py), 1)
                     }
                 }
             }
@@ -141,17 +150,20 @@ public enum BLAS {
         alpha: T, a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
         beta: T, c: UnsafeMutablePointer<T>, ldc: Int
     ) {
-        precondition(m <= Int32.max && n <= Int32.max && k <= Int32.max, "gemm: extents exceed the 32-bit BLAS interface")
+        precondition(
+            m <= Int32.max && n <= Int32.max && k <= Int32.max, "gemm: extents exceed the 32-bit BLAS interface")
         ensureCoreGuard()
         switch T.precision {
         case .single:
-            cblas_sgemm(CblasRowMajor, transposeA.cblas, transposeB.cblas, Int32(m), Int32(n), Int32(k),
-                        Float(alpha), rebound(a), Int32(lda), rebound(b), Int32(ldb),
-                        Float(beta), rebound(c), Int32(ldc))
+            cblas_sgemm(
+                CblasRowMajor, transposeA.cblas, transposeB.cblas, Int32(m), Int32(n), Int32(k),
+                Float(alpha), rebound(a), Int32(lda), rebound(b), Int32(ldb),
+                Float(beta), rebound(c), Int32(ldc))
         case .double:
-            cblas_dgemm(CblasRowMajor, transposeA.cblas, transposeB.cblas, Int32(m), Int32(n), Int32(k),
-                        Double(alpha), rebound(a), Int32(lda), rebound(b), Int32(ldb),
-                        Double(beta), rebound(c), Int32(ldc))
+            cblas_dgemm(
+                CblasRowMajor, transposeA.cblas, transposeB.cblas, Int32(m), Int32(n), Int32(k),
+                Double(alpha), rebound(a), Int32(lda), rebound(b), Int32(ldb),
+                Double(beta), rebound(c), Int32(ldc))
         }
     }
 
@@ -167,9 +179,12 @@ public enum BLAS {
 
     private static func checkOperand(_ name: String, rows: Int, cols: Int, ld: Int, count: Int) {
         precondition(rows >= 0 && cols >= 0, "gemm: operand \(name) has negative extent \(rows)×\(cols)")
-        precondition(ld >= Swift.max(cols, 1), "gemm: ld\(name.lowercased()) = \(ld) is below the \(cols) stored columns of \(name)")
+        precondition(
+            ld >= Swift.max(cols, 1),
+            "gemm: ld\(name.lowercased()) = \(ld) is below the \(cols) stored columns of \(name)")
         let needed = rows == 0 ? 0 : (rows - 1) * ld + cols
-        precondition(count >= needed, "gemm: \(name) holds \(count) elements, \(rows)×\(cols) with ld \(ld) needs \(needed)")
+        precondition(
+            count >= needed, "gemm: \(name) holds \(count) elements, \(rows)×\(cols) with ld \(ld) needs \(needed)")
     }
 }
 

@@ -12,11 +12,12 @@
 // is left alone), restores the environment, and checks `openblas_get_corename()`. The kernels
 // compute the same products (to Float rounding); only the speed changes.
 
-#if canImport(Glibc)
-import Glibc
-#endif
 internal import CDiceKitKernels
 internal import COpenBLAS
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 extension BLAS {
     /// What the OpenBLAS core guard found and did, once per process.
@@ -98,8 +99,10 @@ extension BLAS {
     }
 
     /// Decides and applies; `userCoreType` and `guardSetting` are the two variables' values.
-    static func runCoreGuard(userCoreType: String?, guardSetting: String?,
-                             instructionSets: CPUInfo.InstructionSets) -> CoreSelection {
+    static func runCoreGuard(
+        userCoreType: String?, guardSetting: String?,
+        instructionSets: CPUInfo.InstructionSets
+    ) -> CoreSelection {
         let found = currentCoreName()
         func keep(_ reason: CoreSelection.Reason, _ detail: String) -> CoreSelection {
             CoreSelection(found: found, chosen: found, reason: reason, detail: detail)
@@ -124,13 +127,15 @@ extension BLAS {
         for core in candidates {
             let now = entries.reselect(core)
             if now.lowercased() == core.lowercased() {
-                return CoreSelection(found: found, chosen: now, reason: .corrected,
-                                     detail: "OpenBLAS chose its generic \(found) kernels on a CPU with \(isa); switched to \(now)")
+                return CoreSelection(
+                    found: found, chosen: now, reason: .corrected,
+                    detail: "OpenBLAS chose its generic \(found) kernels on a CPU with \(isa); switched to \(now)")
             }
         }
         let restored = entries.reselect(found)
-        return CoreSelection(found: found, chosen: restored, reason: .failed,
-                             detail: "re-selecting \(candidates.joined(separator: ", ")) did not take; kept \(restored)")
+        return CoreSelection(
+            found: found, chosen: restored, reason: .failed,
+            detail: "re-selecting \(candidates.joined(separator: ", ")) did not take; kept \(restored)")
     }
 
     /// Switches OpenBLAS to `core` now and returns the core name reported afterwards, or `nil`
@@ -161,8 +166,10 @@ private struct DynamicArch {
         let anchor: @convention(c) () -> UnsafeMutablePointer<CChar>? = openblas_get_corename
         let address = unsafeBitCast(anchor, to: UnsafeRawPointer.self)
         guard let quit = dk_loaded_symbol(address, "gotoblas_dynamic_quit"),
-              let initialize = dk_loaded_symbol(address, "gotoblas_dynamic_init") else { return nil }
-        return DynamicArch(quit: unsafeBitCast(quit, to: Entry.self), initialize: unsafeBitCast(initialize, to: Entry.self))
+            let initialize = dk_loaded_symbol(address, "gotoblas_dynamic_init")
+        else { return nil }
+        return DynamicArch(
+            quit: unsafeBitCast(quit, to: Entry.self), initialize: unsafeBitCast(initialize, to: Entry.self))
     }()
 
     /// quit, OPENBLAS_CORETYPE=core, init, then the variable as it was; returns the new core name.

@@ -6,8 +6,14 @@ extension BLAS {
     /// The number of threads OpenBLAS uses for one call. Setting it changes the pool for the
     /// whole process (values below 1 are raised to 1).
     public static var threadCount: Int {
-        get { ensureCoreGuard(); return Int(openblas_get_num_threads()) }
-        set { ensureCoreGuard(); openblas_set_num_threads(Int32(clamping: Swift.max(newValue, 1))) }
+        get {
+            ensureCoreGuard()
+            return Int(openblas_get_num_threads())
+        }
+        set {
+            ensureCoreGuard()
+            openblas_set_num_threads(Int32(clamping: Swift.max(newValue, 1)))
+        }
     }
 
     /// OpenBLAS's build configuration string, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64".

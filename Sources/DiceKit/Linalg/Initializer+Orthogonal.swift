@@ -24,8 +24,10 @@ extension Initializer {
     ///   - generator: the seeded source of the normal draws.
     /// - Throws: `DiceKitError.shape` for a shape of rank < 2 or an empty extent; `LAPACKError` if
     ///   the QR factorisation fails.
-    public static func orthogonal<T: BLASScalar>(shape: [Int], gain: T = 1,
-                                                 generator: inout SeededGenerator) throws -> Tensor<T> {
+    public static func orthogonal<T: BLASScalar>(
+        shape: [Int], gain: T = 1,
+        generator: inout SeededGenerator
+    ) throws -> Tensor<T> {
         guard shape.count >= 2, shape.allSatisfy({ $0 >= 1 }) else {
             throw DiceKitError.shape("orthogonal initialiser needs rank ≥ 2 with extents ≥ 1, got \(shape)")
         }

@@ -52,9 +52,13 @@ public enum LAPACK {
             try tau.withUnsafeMutableBufferPointer { pt in
                 switch T.precision {
                 case .single:
-                    try LAPACKError.check(LAPACKE_sgeqrf(LAPACK_ROW_MAJOR, Int32(m), Int32(n), rebound(pa), Int32(n), rebound(pt)), "sgeqrf")
+                    try LAPACKError.check(
+                        LAPACKE_sgeqrf(LAPACK_ROW_MAJOR, Int32(m), Int32(n), rebound(pa), Int32(n), rebound(pt)),
+                        "sgeqrf")
                 case .double:
-                    try LAPACKError.check(LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, Int32(m), Int32(n), rebound(pa), Int32(n), rebound(pt)), "dgeqrf")
+                    try LAPACKError.check(
+                        LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, Int32(m), Int32(n), rebound(pa), Int32(n), rebound(pt)),
+                        "dgeqrf")
                 }
             }
         }
@@ -66,9 +70,15 @@ public enum LAPACK {
             try tau.withUnsafeMutableBufferPointer { pt in
                 switch T.precision {
                 case .single:
-                    try LAPACKError.check(LAPACKE_sorgqr(LAPACK_ROW_MAJOR, Int32(m), Int32(k), Int32(k), rebound(pa), Int32(n), rebound(pt)), "sorgqr")
+                    try LAPACKError.check(
+                        LAPACKE_sorgqr(
+                            LAPACK_ROW_MAJOR, Int32(m), Int32(k), Int32(k), rebound(pa), Int32(n), rebound(pt)),
+                        "sorgqr")
                 case .double:
-                    try LAPACKError.check(LAPACKE_dorgqr(LAPACK_ROW_MAJOR, Int32(m), Int32(k), Int32(k), rebound(pa), Int32(n), rebound(pt)), "dorgqr")
+                    try LAPACKError.check(
+                        LAPACKE_dorgqr(
+                            LAPACK_ROW_MAJOR, Int32(m), Int32(k), Int32(k), rebound(pa), Int32(n), rebound(pt)),
+                        "dorgqr")
                 }
             }
         }
@@ -104,17 +114,23 @@ public enum LAPACK {
                     try vt.withUnsafeMutableBufferPointer { pv in
                         switch T.precision {
                         case .single:
-                            try LAPACKError.check(LAPACKE_sgesdd(LAPACK_ROW_MAJOR, jobz, Int32(m), Int32(n), rebound(pa), Int32(n),
-                                                                 rebound(ps), rebound(pu), Int32(k), rebound(pv), Int32(n)), "sgesdd")
+                            try LAPACKError.check(
+                                LAPACKE_sgesdd(
+                                    LAPACK_ROW_MAJOR, jobz, Int32(m), Int32(n), rebound(pa), Int32(n),
+                                    rebound(ps), rebound(pu), Int32(k), rebound(pv), Int32(n)), "sgesdd")
                         case .double:
-                            try LAPACKError.check(LAPACKE_dgesdd(LAPACK_ROW_MAJOR, jobz, Int32(m), Int32(n), rebound(pa), Int32(n),
-                                                                 rebound(ps), rebound(pu), Int32(k), rebound(pv), Int32(n)), "dgesdd")
+                            try LAPACKError.check(
+                                LAPACKE_dgesdd(
+                                    LAPACK_ROW_MAJOR, jobz, Int32(m), Int32(n), rebound(pa), Int32(n),
+                                    rebound(ps), rebound(pu), Int32(k), rebound(pv), Int32(n)), "dgesdd")
                         }
                     }
                 }
             }
         }
-        return (Tensor(uncheckedShape: [m, k], storage: u), Tensor(uncheckedShape: [k], storage: s),
-                Tensor(uncheckedShape: [k, n], storage: vt))
+        return (
+            Tensor(uncheckedShape: [m, k], storage: u), Tensor(uncheckedShape: [k], storage: s),
+            Tensor(uncheckedShape: [k, n], storage: vt)
+        )
     }
 }

@@ -8,8 +8,9 @@
 // which thread took which task or on the number of processors.
 
 import Synchronization
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The number of threads DiceKit's computations use.
@@ -30,7 +31,8 @@ public enum Parallelism {
     /// `DICEKIT_THREADS` parsed, or nil when it is unset or not an integer in 1...256.
     public static var environmentThreadCount: Int? {
         guard let raw = getenv(environmentVariable), let value = Int(String(cString: raw)),
-              (1...maximumThreadCount).contains(value) else { return nil }
+            (1...maximumThreadCount).contains(value)
+        else { return nil }
         return value
     }
 

@@ -25,8 +25,11 @@ public struct DiceFocalLoss: SegmentationLoss {
     /// MONAI's `DiceFocalLoss(sigmoid:/softmax:, gamma:, alpha:, weight:, include_background:)`:
     /// Dice with `activation`, sigmoid focal loss with γ and α, class weights and background
     /// exclusion shared by both, and `reduction` for both (`.none` is refused at evaluation).
-    public init(activation: DiceActivation, gamma: Double = FocalLoss.defaultGamma, alpha: Double? = nil, classWeights: [Double]? = nil,
-                excludeBackground: Bool = false, reduction: LossReduction = .mean, layout: Layout = .channelsLast) {
+    public init(
+        activation: DiceActivation, gamma: Double = FocalLoss.defaultGamma, alpha: Double? = nil,
+        classWeights: [Double]? = nil,
+        excludeBackground: Bool = false, reduction: LossReduction = .mean, layout: Layout = .channelsLast
+    ) {
         dice = DiceLoss(activation: activation, layout: layout)
         dice.classWeights = classWeights
         dice.excludeBackground = excludeBackground
@@ -41,33 +44,49 @@ public struct DiceFocalLoss: SegmentationLoss {
     ///
     /// - Throws: `DiceKitError` for negative weights, reduction none, layouts that differ, and
     ///   anything either term refuses.
-    public func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
-                                             gradient: Bool) throws -> DiceLossResult<Scalar> {
+    public func evaluate<Scalar: BLASScalar>(
+        _ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
+        gradient: Bool
+    ) throws -> DiceLossResult<Scalar> {
         for (name, v) in [("dice weight", diceWeight), ("focal weight", focalWeight)] where !(v.isFinite && v >= 0) {
             throw DiceKitError.value("\(name) is \(v); expected a finite number ≥ 0")
         }
         guard dice.reduction != .none, focal.reduction != .none else {
-            throw DiceKitError.option("dice-focal with reduction none (the terms have different shapes); expected mean or sum")
+            throw DiceKitError.option(
+                "dice-focal with reduction none (the terms have different shapes); expected mean or sum")
         }
         guard dice.layout == focal.layout else {
-            throw DiceKitError.option("dice-focal terms with layouts \(dice.layout.rawValue) and \(focal.layout.rawValue); expected one layout")
+            throw DiceKitError.option(
+                "dice-focal terms with layouts \(dice.layout.rawValue) and \(focal.layout.rawValue); expected one layout"
+            )
         }
         let a = try dice.evaluate(prediction, target: target, validMask: nil, gradient: gradient)
         let b = try focal.evaluate(prediction, target: target, gradient: gradient)
-        let loss = Tensor<Scalar>(uncheckedShape: [], storage: [Scalar(diceWeight) * a.value + Scalar(focalWeight) * b.value])
+        let loss = Tensor<Scalar>(
+            uncheckedShape: [], storage: [Scalar(diceWeight) * a.value + Scalar(focalWeight) * b.value])
         var g: Tensor<Scalar>? = nil
         if gradient, let ga = a.gradient, let gb = b.gradient {
             // Concrete loops (this generic body may run unspecialised from another module).
-            let sum: [Scalar] = specialised(Scalar.self, float: {
-                Self.weightedSum(ga.scalars.reinterpreted(), Float(diceWeight), gb.scalars.reinterpreted(), Float(focalWeight)).reinterpreted()
-            }, double: {
-                Self.weightedSum(ga.scalars.reinterpreted(), diceWeight, gb.scalars.reinterpreted(), focalWeight).reinterpreted()
-            })
+            let sum: [Scalar] = specialised(
+                Scalar.self,
+                float: {
+                    Self.weightedSum(
+                        ga.scalars.reinterpreted(), Float(diceWeight), gb.scalars.reinterpreted(), Float(focalWeight)
+                    ).reinterpreted()
+                },
+                double: {
+                    Self.weightedSum(ga.scalars.reinterpreted(), diceWeight, gb.scalars.reinterpreted(), focalWeight)
+                        .reinterpreted()
+                })
             g = Tensor(uncheckedShape: ga.shape, storage: sum)
         }
         return DiceLossResult(loss: loss, gradient: g)
     }
 
-    static func weightedSum(_ a: [Float], _ wa: Float, _ b: [Float], _ wb: Float) -> [Float] { zip(a, b).map { wa * $0 + wb * $1 } }
-    static func weightedSum(_ a: [Double], _ wa: Double, _ b: [Double], _ wb: Double) -> [Double] { zip(a, b).map { wa * $0 + wb * $1 } }
+    static func weightedSum(_ a: [Float], _ wa: Float, _ b: [Float], _ wb: Float) -> [Float] {
+        zip(a, b).map { wa * $0 + wb * $1 }
+    }
+    static func weightedSum(_ a: [Double], _ wa: Double, _ b: [Double], _ wb: Double) -> [Double] {
+        zip(a, b).map { wa * $0 + wb * $1 }
+    }
 }

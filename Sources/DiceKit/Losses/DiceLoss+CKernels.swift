@@ -48,9 +48,11 @@ enum CKernels {
     }
 
     /// Pass 1 for positions s0..<s1 of sample n; writes the same slot layout as the Swift pass.
-    static func statistics(plan: LossPlan, x: UnsafeRawPointer, target: Target,
-                           probabilities: UnsafeMutableRawPointer?, n: Int, s0: Int, s1: Int,
-                           out: UnsafeMutablePointer<Double>, bad: UnsafeMutablePointer<FirstBadInput>) {
+    static func statistics(
+        plan: LossPlan, x: UnsafeRawPointer, target: Target,
+        probabilities: UnsafeMutableRawPointer?, n: Int, s0: Int, s1: Int,
+        out: UnsafeMutablePointer<Double>, bad: UnsafeMutablePointer<FirstBadInput>
+    ) {
         var g = geometry(plan, s0, s1)
         var stats = dk_stats()
         let sample = n * plan.c * plan.s
@@ -83,16 +85,20 @@ enum CKernels {
 
     /// Pass 2 for positions s0..<s1 of sample n; `a`, `b`, `f` are [N, C] Float coefficients and
     /// `crossEntropyScale` the factor of (p − g) from the cross-entropy term.
-    static func gradient(plan: LossPlan, target: Target, grad: UnsafeMutableRawPointer,
-                         n: Int, s0: Int, s1: Int, a: UnsafeRawPointer, b: UnsafeRawPointer, f: UnsafeRawPointer,
-                         crossEntropyScale: Float) {
+    static func gradient(
+        plan: LossPlan, target: Target, grad: UnsafeMutableRawPointer,
+        n: Int, s0: Int, s1: Int, a: UnsafeRawPointer, b: UnsafeRawPointer, f: UnsafeRawPointer,
+        crossEntropyScale: Float
+    ) {
         var g = geometry(plan, s0, s1)
         g.ce_scale = crossEntropyScale
         let sample = n * plan.c * plan.s
         let row = n * plan.c
         let gf = grad.assumingMemoryBound(to: Float.self) + sample
-        let (af, bf, ff) = (a.assumingMemoryBound(to: Float.self) + row, b.assumingMemoryBound(to: Float.self) + row,
-                            f.assumingMemoryBound(to: Float.self) + row)
+        let (af, bf, ff) = (
+            a.assumingMemoryBound(to: Float.self) + row, b.assumingMemoryBound(to: Float.self) + row,
+            f.assumingMemoryBound(to: Float.self) + row
+        )
         switch target {
         case .labels(let labels): dk_grad_f32(&g, labels + n * plan.s, gf, af, bf)
         case .dense(let t): dk_grad_dense_f32(&g, t.assumingMemoryBound(to: Float.self) + sample, gf, af, bf, ff)

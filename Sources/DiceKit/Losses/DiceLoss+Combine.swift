@@ -23,36 +23,51 @@ struct CombinedLoss {
 
 extension DiceLoss {
     /// One unit's loss and its derivatives with respect to TP and P.
-    private struct UnitValue { var value: Double; var dTP: Double; var dP: Double; var counted: Bool }
+    private struct UnitValue {
+        var value: Double
+        var dTP: Double
+        var dP: Double
+        var counted: Bool
+    }
 
     /// The per-unit loss of the (non-generalized) variants, with the empty-class policy and the
     /// focal / log-cosh transform.
-    private func unitValue(tp: Double, p: Double, g: Double, positions: Double, snr: Double, sdr: Double,
-                           variant: DiceVariant, policy: EmptyClassPolicy) -> UnitValue {
-        var base = 0.0, dTP = 0.0, dP = 0.0
+    private func unitValue(
+        tp: Double, p: Double, g: Double, positions: Double, snr: Double, sdr: Double,
+        variant: DiceVariant, policy: EmptyClassPolicy
+    ) -> UnitValue {
+        var base = 0.0
+        var dTP = 0.0
+        var dP = 0.0
         if g == 0 && policy != .smooth {
             switch policy {
             case .exclude: return UnitValue(value: 0, dTP: 0, dP: 0, counted: false)
             case .one: base = 0
             case .zero: base = 1
             case .penalize:
-                if positions > 0 { base = p / positions; dP = 1 / positions }
+                if positions > 0 {
+                    base = p / positions
+                    dP = 1 / positions
+                }
             case .smooth: break
             }
         } else {
             switch variant {
             case .dice, .logCoshDice, .generalized:
-                let num = 2 * tp + snr, den = p + g + sdr
+                let num = 2 * tp + snr
+                let den = p + g + sdr
                 base = 1 - num / den
                 dTP = -2 / den
                 dP = num / (den * den)
             case .jaccard:
-                let num = 2 * tp + snr, den = 2 * (p + g - tp) + sdr
+                let num = 2 * tp + snr
+                let den = 2 * (p + g - tp) + sdr
                 base = 1 - num / den
                 dTP = -(2 * den + 2 * num) / (den * den)
                 dP = 2 * num / (den * den)
             case .tversky(let alpha, let beta), .focalTversky(let alpha, let beta, _):
-                let num = tp + snr, den = tp + alpha * (p - tp) + beta * (g - tp) + sdr
+                let num = tp + snr
+                let den = tp + alpha * (p - tp) + beta * (g - tp) + sdr
                 base = 1 - num / den
                 dTP = -(den - num * (1 - alpha - beta)) / (den * den)
                 dP = num * alpha / (den * den)
@@ -78,11 +93,15 @@ extension DiceLoss {
 
     /// Loss values and gradient coefficients from the statistics.
     func combine(plan: LossPlan, stats: LossStatistics, validMask: [Bool]?) throws -> CombinedLoss {
-        let nN = plan.n, nC = plan.c, c0 = plan.firstClass, nK = plan.classes
+        let nN = plan.n
+        let nC = plan.c
+        let c0 = plan.firstClass
+        let nK = plan.classes
         func valid(_ n: Int, _ c: Int) -> Bool { validMask?[n * nC + c] ?? true }
         let soft = plan.soft
         func effectiveTP(_ i: Int) -> Double { soft ? (stats.p[i] + stats.g[i] - stats.d[i]) / 2 : stats.tp[i] }
-        var dT = [Double](repeating: 0, count: nN * nC), dP = dT
+        var dT = [Double](repeating: 0, count: nN * nC)
+        var dP = dT
         var values: [Double] = []
         var shape: [Int] = []
         var total = 0.0
@@ -92,15 +111,21 @@ extension DiceLoss {
         if preset == nil, case .generalized(let weighting) = variant {
             // Units: one sample, or the whole batch with `batch`; members: its classes.
             let units: [[Int]] = batch ? [Array(0..<nN)] : (0..<nN).map { [$0] }
-            var unitValues: [Double] = [], counted: [Bool] = []
+            var unitValues: [Double] = []
+            var counted: [Bool] = []
             var unitDerivatives: [[(Double, Double)]] = []
             for samples in units {
-                var tp = [Double](repeating: 0, count: nK), pp = tp, gg = tp
+                var tp = [Double](repeating: 0, count: nK)
+                var pp = tp
+                var gg = tp
                 var has = [Bool](repeating: false, count: nK)
                 for n in samples {
                     for k in 0..<nK where valid(n, k + c0) {
                         let i = n * nC + k + c0
-                        tp[k] += effectiveTP(i); pp[k] += stats.p[i]; gg[k] += stats.g[i]; has[k] = true
+                        tp[k] += effectiveTP(i)
+                        pp[k] += stats.p[i]
+                        gg[k] += stats.g[i]
+                        has[k] = true
                     }
                 }
                 var w = [Double](repeating: 0, count: nK)
@@ -115,12 +140,17 @@ extension DiceLoss {
                 }
                 // Sudre/MONAI rule: an infinite weight (empty class) becomes the largest finite one.
                 for k in 0..<nK where has[k] && !w[k].isFinite { w[k] = maxFinite }
-                var num = snr, den = sdr
-                for k in 0..<nK where has[k] { num += 2 * w[k] * tp[k]; den += w[k] * (pp[k] + gg[k]) }
+                var num = snr
+                var den = sdr
+                for k in 0..<nK where has[k] {
+                    num += 2 * w[k] * tp[k]
+                    den += w[k] * (pp[k] + gg[k])
+                }
                 let any = has.contains(true)
                 unitValues.append(any ? 1 - num / den : 0)
                 counted.append(any)
-                unitDerivatives.append((0..<nK).map { k in has[k] ? (-2 * w[k] / den, num * w[k] / (den * den)) : (0, 0) })
+                unitDerivatives.append(
+                    (0..<nK).map { k in has[k] ? (-2 * w[k] / den, num * w[k] / (den * den)) : (0, 0) })
             }
             let countedUnits = Double(counted.filter { $0 }.count)
             for (u, samples) in units.enumerated() where counted[u] {
@@ -141,34 +171,62 @@ extension DiceLoss {
             shape = batch ? [1] : [nN, 1]
         } else {
             // Units as lists of (sample, channel) members, each with a class index and a weight.
-            struct Unit { var members: [(Int, Int)]; var classIndex: Int; var sample: Int }
+            struct Unit {
+                var members: [(Int, Int)]
+                var classIndex: Int
+                var sample: Int
+            }
             var units: [Unit] = []
             let pooledClasses = preset == .basic
             let overBatch = preset == nil && batch
             if pooledClasses {
-                for n in 0..<nN { units.append(Unit(members: (c0..<nC).filter { valid(n, $0) }.map { (n, $0) }, classIndex: -1, sample: n)) }
+                for n in 0..<nN {
+                    units.append(
+                        Unit(members: (c0..<nC).filter { valid(n, $0) }.map { (n, $0) }, classIndex: -1, sample: n))
+                }
                 shape = [nN]
             } else if overBatch {
-                for k in 0..<nK { units.append(Unit(members: (0..<nN).filter { valid($0, k + c0) }.map { ($0, k + c0) }, classIndex: k, sample: -1)) }
+                for k in 0..<nK {
+                    units.append(
+                        Unit(
+                            members: (0..<nN).filter { valid($0, k + c0) }.map { ($0, k + c0) }, classIndex: k,
+                            sample: -1))
+                }
                 shape = [nK]
             } else {
-                for n in 0..<nN { for k in 0..<nK { units.append(Unit(members: valid(n, k + c0) ? [(n, k + c0)] : [], classIndex: k, sample: n)) } }
+                for n in 0..<nN {
+                    for k in 0..<nK {
+                        units.append(Unit(members: valid(n, k + c0) ? [(n, k + c0)] : [], classIndex: k, sample: n))
+                    }
+                }
                 shape = [nN, nK]
             }
             let variant = preset != nil ? DiceVariant.dice : self.variant
             let policy = preset != nil ? EmptyClassPolicy.smooth : emptyClass
             var results: [UnitValue] = []
             for unit in units {
-                guard !unit.members.isEmpty else { results.append(UnitValue(value: 0, dTP: 0, dP: 0, counted: false)); continue }
-                var tp = 0.0, p = 0.0, g = 0.0, positions = 0.0
+                guard !unit.members.isEmpty else {
+                    results.append(UnitValue(value: 0, dTP: 0, dP: 0, counted: false))
+                    continue
+                }
+                var tp = 0.0
+                var p = 0.0
+                var g = 0.0
+                var positions = 0.0
                 for (n, c) in unit.members {
                     let i = n * nC + c
-                    tp += effectiveTP(i); p += stats.p[i]; g += stats.g[i]; positions += stats.counted[n]
+                    tp += effectiveTP(i)
+                    p += stats.p[i]
+                    g += stats.g[i]
+                    positions += stats.counted[n]
                 }
-                var r = unitValue(tp: tp, p: p, g: g, positions: positions, snr: snr, sdr: sdr, variant: variant, policy: policy)
+                var r = unitValue(
+                    tp: tp, p: p, g: g, positions: positions, snr: snr, sdr: sdr, variant: variant, policy: policy)
                 if preset == nil, let weights = classWeights, unit.classIndex >= 0 {
                     let w = weights[unit.classIndex]
-                    r.value *= w; r.dTP *= w; r.dP *= w
+                    r.value *= w
+                    r.dTP *= w
+                    r.dP *= w
                 }
                 results.append(r)
             }
@@ -220,13 +278,24 @@ extension DiceLoss {
             total += crossEntropyWeight * scale * stats.crossEntropy
             crossEntropyScale = crossEntropyWeight * scale
         }
-        var a = [Double](repeating: 0, count: nN * nC), b = a, f = a
+        var a = [Double](repeating: 0, count: nN * nC)
+        var b = a
+        var f = a
         for i in 0..<(nN * nC) {
-            let t = diceWeight * dT[i], q = diceWeight * dP[i]
-            if soft { b[i] = q + t / 2; f[i] = -t / 2 } else { a[i] = t; b[i] = q }
+            let t = diceWeight * dT[i]
+            let q = diceWeight * dP[i]
+            if soft {
+                b[i] = q + t / 2
+                f[i] = -t / 2
+            } else {
+                a[i] = t
+                b[i] = q
+            }
         }
         if reduction == .none {
-            return CombinedLoss(values: values.map { diceWeight * $0 }, shape: shape, a: a, b: b, f: f, crossEntropyScale: crossEntropyScale)
+            return CombinedLoss(
+                values: values.map { diceWeight * $0 }, shape: shape, a: a, b: b, f: f,
+                crossEntropyScale: crossEntropyScale)
         }
         return CombinedLoss(values: [total], shape: [], a: a, b: b, f: f, crossEntropyScale: crossEntropyScale)
     }

@@ -16,14 +16,18 @@ struct LossStatisticsExchange {
     /// The global plan (N = the gathered samples), the gathered statistics (ranks in order) and
     /// the index of this rank's first row.
     func gather(plan: LossPlan, stats: LossStatistics) throws -> (plan: LossPlan, stats: LossStatistics, offset: Int) {
-        let c = plan.c, width = 4 * c + 1
+        let c = plan.c
+        let width = 4 * c + 1
         let n = contributes ? plan.n : 0
         // Rows of [TP[C], P[C], G[C], D[C], counted], then the cross-entropy sum.
         var local = [Double]()
         local.reserveCapacity(n * width + 1)
         for i in 0..<n {
             let row = (i * c)..<((i + 1) * c)
-            local += stats.tp[row]; local += stats.p[row]; local += stats.g[row]; local += stats.d[row]
+            local += stats.tp[row]
+            local += stats.p[row]
+            local += stats.g[row]
+            local += stats.d[row]
             local.append(stats.counted[i])
         }
         local.append(contributes ? stats.crossEntropy : 0)
@@ -32,7 +36,9 @@ struct LossStatisticsExchange {
         var offset = 0
         for (rank, part) in all.enumerated() {
             guard part.count % width == 1 else {
-                throw DiceKitError.value("rank \(rank) sent \(part.count) loss statistics; expected rows of \(width) (classes \(c)) and one more: the ranks' models differ")
+                throw DiceKitError.value(
+                    "rank \(rank) sent \(part.count) loss statistics; expected rows of \(width) (classes \(c)) and one more: the ranks' models differ"
+                )
             }
             if rank == communicator.rank { offset = global.counted.count }
             for i in 0..<(part.count / width) {
@@ -45,10 +51,11 @@ struct LossStatisticsExchange {
             }
             global.crossEntropy += part[part.count - 1]
         }
-        let globalPlan = LossPlan(n: global.counted.count, c: c, s: plan.s, channelsLast: plan.channelsLast, activation: plan.activation,
-                                  squared: plan.squared, soft: plan.soft, hasIgnore: plan.hasIgnore, ignore: plan.ignore,
-                                  labelClasses: plan.labelClasses, labelOffset: plan.labelOffset,
-                                  crossEntropy: plan.crossEntropy, firstClass: plan.firstClass)
+        let globalPlan = LossPlan(
+            n: global.counted.count, c: c, s: plan.s, channelsLast: plan.channelsLast, activation: plan.activation,
+            squared: plan.squared, soft: plan.soft, hasIgnore: plan.hasIgnore, ignore: plan.ignore,
+            labelClasses: plan.labelClasses, labelOffset: plan.labelOffset,
+            crossEntropy: plan.crossEntropy, firstClass: plan.firstClass)
         return (globalPlan, global, offset)
     }
 }
@@ -72,15 +79,24 @@ extension DiceLoss {
     ///   - communicator: the ranks that share the batch.
     /// - Throws: as `evaluate(_:target:validMask:gradient:)`; `DiceKitError.value` when the ranks'
     ///   statistics do not fit together (different classes) or a collective fails.
-    public func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
-                                             contributes: Bool = true, gradient: Bool = false,
-                                             across communicator: any Communicator) throws -> DiceLossResult<Scalar> {
+    public func evaluate<Scalar: BLASScalar>(
+        _ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
+        contributes: Bool = true, gradient: Bool = false,
+        across communicator: any Communicator
+    ) throws -> DiceLossResult<Scalar> {
         let exchange = LossStatisticsExchange(communicator: communicator, contributes: contributes)
         // Concrete hand-off, as in `evaluate(_:target:validMask:gradient:)`.
-        return try specialised(Scalar.self, float: {
-            try evaluateImpl(prediction.reinterpreted(as: Float.self), target.reinterpreted(), nil, gradient, exchange: exchange).reinterpreted()
-        }, double: {
-            try evaluateImpl(prediction.reinterpreted(as: Double.self), target.reinterpreted(), nil, gradient, exchange: exchange).reinterpreted()
-        })
+        return try specialised(
+            Scalar.self,
+            float: {
+                try evaluateImpl(
+                    prediction.reinterpreted(as: Float.self), target.reinterpreted(), nil, gradient, exchange: exchange
+                ).reinterpreted()
+            },
+            double: {
+                try evaluateImpl(
+                    prediction.reinterpreted(as: Double.self), target.reinterpreted(), nil, gradient, exchange: exchange
+                ).reinterpreted()
+            })
     }
 }

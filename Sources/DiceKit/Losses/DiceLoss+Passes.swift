@@ -97,34 +97,51 @@ extension DiceLoss {
     /// Pass 1 in Swift for positions s0..<s1 of sample n. Writes 4C+2 Doubles at `out`:
     /// TP[C], P[C], G[C], D[C], counted, CE. Records the first non-finite prediction element and
     /// the first label out of range in `bad`.
-    static func statisticsPass<T: BLASScalar>(plan: LossPlan, x: UnsafePointer<T>, target: TargetStorage<T>,
-                                              probabilities: UnsafeMutablePointer<T>?, n: Int, s0: Int, s1: Int,
-                                              out: UnsafeMutablePointer<Double>, bad: UnsafeMutablePointer<FirstBadInput>) {
-        let c = plan.c, ps = plan.positionStride, cs = plan.channelStride
+    static func statisticsPass<T: BLASScalar>(
+        plan: LossPlan, x: UnsafePointer<T>, target: TargetStorage<T>,
+        probabilities: UnsafeMutablePointer<T>?, n: Int, s0: Int, s1: Int,
+        out: UnsafeMutablePointer<Double>, bad: UnsafeMutablePointer<FirstBadInput>
+    ) {
+        let c = plan.c
+        let ps = plan.positionStride
+        let cs = plan.channelStride
         let sampleBase = n * plan.c * plan.s
         let z = UnsafeMutablePointer<T>.allocate(capacity: 6 * c)
         defer { z.deallocate() }
-        let p = z + c, btp = z + 2 * c, bp = z + 3 * c, bg = z + 4 * c, bd = z + 5 * c
+        let p = z + c
+        let btp = z + 2 * c
+        let bp = z + 3 * c
+        let bg = z + 4 * c
+        let bd = z + 5 * c
         (btp).initialize(repeating: 0, count: 4 * c)
         for i in 0..<(4 * c + 2) { out[i] = 0 }
-        var counted = 0.0, ce = 0.0
+        var counted = 0.0
+        var ce = 0.0
         var inBlock = 0
         func flush() {
             for k in 0..<c {
-                out[k] += Double(btp[k]); out[c + k] += Double(bp[k])
-                out[2 * c + k] += Double(bg[k]); out[3 * c + k] += Double(bd[k])
+                out[k] += Double(btp[k])
+                out[c + k] += Double(bp[k])
+                out[2 * c + k] += Double(bg[k])
+                out[3 * c + k] += Double(bd[k])
             }
             btp.update(repeating: 0, count: 4 * c)
             inBlock = 0
         }
         // Loop invariants in locals, so that the inner loops test plain values.
-        var labels: UnsafePointer<Int32>? = nil, dense: UnsafePointer<T>? = nil
+        var labels: UnsafePointer<Int32>? = nil
+        var dense: UnsafePointer<T>? = nil
         switch target {
         case .labels(let l): labels = l
         case .dense(let t): dense = t
         }
-        let squared = plan.squared, soft = plan.soft, crossEntropy = plan.crossEntropy
-        let hasIgnore = plan.hasIgnore, ignore = plan.ignore, labelClasses = plan.labelClasses, offset = plan.labelOffset
+        let squared = plan.squared
+        let soft = plan.soft
+        let crossEntropy = plan.crossEntropy
+        let hasIgnore = plan.hasIgnore
+        let ignore = plan.ignore
+        let labelClasses = plan.labelClasses
+        let offset = plan.labelOffset
         let activation = plan.activation
         for s in s0..<s1 {
             let base = sampleBase + s * ps
@@ -154,7 +171,11 @@ extension DiceLoss {
                 for k in 0..<c { p[k] = 1 / (1 + T.exp(-z[k])) }
             case .softmax:
                 var sum: T = 0
-                for k in 0..<c { let e = T.exp(z[k] - m); p[k] = e; sum += e }
+                for k in 0..<c {
+                    let e = T.exp(z[k] - m)
+                    p[k] = e
+                    sum += e
+                }
                 let r = 1 / sum
                 for k in 0..<c { p[k] *= r }
                 if crossEntropy == .softmax { lse = m + T.log(sum) }
@@ -169,7 +190,13 @@ extension DiceLoss {
                 if let dense { g = dense[base + k * cs] } else { g = label == Int32(k) + offset ? 1 : 0 }
                 let pk = p[k]
                 btp[k] += pk * g
-                if squared { bp[k] += pk * pk; bg[k] += g * g } else { bp[k] += pk; bg[k] += g }
+                if squared {
+                    bp[k] += pk * pk
+                    bg[k] += g * g
+                } else {
+                    bp[k] += pk
+                    bg[k] += g
+                }
                 if soft { bd[k] += Swift.abs(pk - g) }
                 if crossEntropy == .softmax, dense != nil {
                     ce += Double(g * (lse - z[k]))
@@ -188,22 +215,31 @@ extension DiceLoss {
     }
 
     /// Pass 2 in Swift: `grad` holds the probabilities on entry and dL/dz on exit.
-    static func gradientPass<T: BLASScalar>(plan: LossPlan, target: TargetStorage<T>, grad: UnsafeMutablePointer<T>,
-                                            n: Int, s0: Int, s1: Int, a: UnsafePointer<T>, b: UnsafePointer<T>,
-                                            f: UnsafePointer<T>, crossEntropyScale: T) {
-        let c = plan.c, ps = plan.positionStride, cs = plan.channelStride
+    static func gradientPass<T: BLASScalar>(
+        plan: LossPlan, target: TargetStorage<T>, grad: UnsafeMutablePointer<T>,
+        n: Int, s0: Int, s1: Int, a: UnsafePointer<T>, b: UnsafePointer<T>,
+        f: UnsafePointer<T>, crossEntropyScale: T
+    ) {
+        let c = plan.c
+        let ps = plan.positionStride
+        let cs = plan.channelStride
         let sampleBase = n * plan.c * plan.s
         let coefficientBase = n * c
         let u = UnsafeMutablePointer<T>.allocate(capacity: 2 * c)
         defer { u.deallocate() }
         let gv = u + c
-        var labels: UnsafePointer<Int32>? = nil, dense: UnsafePointer<T>? = nil
+        var labels: UnsafePointer<Int32>? = nil
+        var dense: UnsafePointer<T>? = nil
         switch target {
         case .labels(let l): labels = l
         case .dense(let t): dense = t
         }
-        let squared = plan.squared, soft = plan.soft, hasIgnore = plan.hasIgnore, ignore = plan.ignore
-        let offset = plan.labelOffset, activation = plan.activation
+        let squared = plan.squared
+        let soft = plan.soft
+        let hasIgnore = plan.hasIgnore
+        let ignore = plan.ignore
+        let offset = plan.labelOffset
+        let activation = plan.activation
         for s in s0..<s1 {
             let base = sampleBase + s * ps
             var label: Int32 = 0
@@ -214,7 +250,8 @@ extension DiceLoss {
                     continue
                 }
             }
-            var dot: T = 0, gsum: T = 0
+            var dot: T = 0
+            var gsum: T = 0
             for k in 0..<c {
                 let g: T
                 if let dense { g = dense[base + k * cs] } else { g = label == Int32(k) + offset ? 1 : 0 }
@@ -247,8 +284,10 @@ extension DiceLoss {
     /// Both passes and the combine step, for one concrete scalar type.
     /// With an `exchange` (DiceLoss+Exchange.swift), the statistics of all ranks are gathered
     /// between the passes and combined as one batch.
-    func evaluateImpl<T: BLASScalar>(_ prediction: Tensor<T>, _ target: SegmentationTarget<T>, _ validMask: Tensor<T>?,
-                                     _ wantGradient: Bool, exchange: LossStatisticsExchange? = nil) throws -> DiceLossResult<T> {
+    func evaluateImpl<T: BLASScalar>(
+        _ prediction: Tensor<T>, _ target: SegmentationTarget<T>, _ validMask: Tensor<T>?,
+        _ wantGradient: Bool, exchange: LossStatisticsExchange? = nil
+    ) throws -> DiceLossResult<T> {
         let plan = try makePlan(prediction, target, validMask)
         var resultValues: CombinedLoss?
         let tasks = LossTasks(plan: plan)
@@ -256,9 +295,13 @@ extension DiceLoss {
         var slots = [Double](repeating: 0, count: tasks.count * width)
         var bad = [FirstBadInput](repeating: FirstBadInput(), count: tasks.count)
         // Uninitialised: pass 1 writes every element (probabilities) before pass 2 reads it.
-        var grad: [T] = wantGradient ? [T](unsafeUninitializedCapacity: prediction.count) { _, count in count = prediction.count } : []
+        var grad: [T] =
+            wantGradient
+            ? [T](unsafeUninitializedCapacity: prediction.count) { _, count in count = prediction.count } : []
         let useC = T.self == Float.self && CKernels.supports(plan: plan, target: target)
-        let fused = exchange == nil && fusedPasses && wantGradient && tasks.count > 1 && tasks.chunksPerSample == 1 && isSeparable(plan: plan, validMask: validMask)
+        let fused =
+            exchange == nil && fusedPasses && wantGradient && tasks.count > 1 && tasks.chunksPerSample == 1
+            && isSeparable(plan: plan, validMask: validMask)
 
         try prediction.withUnsafeBufferPointer { xb in
             try withTargetStorage(target) { storage in
@@ -266,27 +309,33 @@ extension DiceLoss {
                     let probs = wantGradient ? gb.baseAddress! : nil
                     slots.withUnsafeMutableBufferPointer { sb in
                         bad.withUnsafeMutableBufferPointer { bb in
-                            let slotBase = sb.baseAddress!, badBase = bb.baseAddress!
+                            let slotBase = sb.baseAddress!
+                            let badBase = bb.baseAddress!
                             // Task t writes its own slots and flags, and the probabilities and
                             // gradient of its own positions.
                             let shared = TaskShared((slotBase, badBase, xb, probs, storage))
                             tasks.run { task in
                                 let (slotBase, badBase, xb, probs, storage) = shared.buffers
                                 let (n, s0, s1) = tasks.range(task, plan: plan)
-                                let out = slotBase + task * width, flags = badBase + task
+                                let out = slotBase + task * width
+                                let flags = badBase + task
                                 if useC {
-                                    CKernels.statistics(plan: plan, x: UnsafeRawPointer(xb.baseAddress!), target: CKernels.Target(storage),
-                                                        probabilities: probs.map { UnsafeMutableRawPointer($0) },
-                                                        n: n, s0: s0, s1: s1, out: out, bad: flags)
+                                    CKernels.statistics(
+                                        plan: plan, x: UnsafeRawPointer(xb.baseAddress!),
+                                        target: CKernels.Target(storage),
+                                        probabilities: probs.map { UnsafeMutableRawPointer($0) },
+                                        n: n, s0: s0, s1: s1, out: out, bad: flags)
                                 } else {
-                                    Self.statisticsPass(plan: plan, x: xb.baseAddress!, target: storage, probabilities: probs,
-                                                        n: n, s0: s0, s1: s1, out: out, bad: flags)
+                                    Self.statisticsPass(
+                                        plan: plan, x: xb.baseAddress!, target: storage, probabilities: probs,
+                                        n: n, s0: s0, s1: s1, out: out, bad: flags)
                                 }
                                 // Fused mode: this sample's gradient needs only its own statistics, so
                                 // run pass 2 now, while its data is still in cache (and skip a dispatch).
                                 if fused, flags.pointee.isEmpty, let gradBase = probs {
-                                    fusedGradient(plan: plan, useC: useC, storage: storage, grad: gradBase, n: n, s0: s0, s1: s1,
-                                                  slot: UnsafeBufferPointer(start: out, count: width))
+                                    fusedGradient(
+                                        plan: plan, useC: useC, storage: storage, grad: gradBase, n: n, s0: s0, s1: s1,
+                                        slot: UnsafeBufferPointer(start: out, count: width))
                                 }
                             }
                         }
@@ -295,32 +344,40 @@ extension DiceLoss {
                     try reportBadInput(plan: plan, prediction: prediction, target: target, bad: bad)
                     var (combinePlan, stats, row) = (plan, Self.sumTasks(plan: plan, tasks: tasks, slots: slots), 0)
                     if let exchange { (combinePlan, stats, row) = try exchange.gather(plan: plan, stats: stats) }
-                    let combined = try combine(plan: combinePlan, stats: stats, validMask: validMask.map { $0.scalars.map { $0 != 0 } })
+                    let combined = try combine(
+                        plan: combinePlan, stats: stats, validMask: validMask.map { $0.scalars.map { $0 != 0 } })
                     resultValues = combined
                     guard wantGradient && !fused && exchange?.contributes != false else { return }
                     let nc = plan.n * plan.c
                     var coefficients = [T](repeating: 0, count: 3 * nc)
-                    let first = row * plan.c  // this rank's rows of a gathered table
+                    let first = row * plan.c // this rank's rows of a gathered table
                     for i in 0..<nc {
                         let j = first + i
-                        coefficients[i] = T(combined.a[j]); coefficients[nc + i] = T(combined.b[j]); coefficients[2 * nc + i] = T(combined.f[j])
+                        coefficients[i] = T(combined.a[j])
+                        coefficients[nc + i] = T(combined.b[j])
+                        coefficients[2 * nc + i] = T(combined.f[j])
                     }
                     let ceScale = T(combined.crossEntropyScale)
                     let gradBase = gb.baseAddress!
                     coefficients.withUnsafeBufferPointer { cb in
-                        let a = cb.baseAddress!, b = a + nc, f = a + 2 * nc
+                        let a = cb.baseAddress!
+                        let b = a + nc
+                        let f = a + 2 * nc
                         // Task t writes the gradient of its own positions.
                         let shared = TaskShared((gradBase, storage, a, b, f))
                         tasks.run { task in
                             let (gradBase, storage, a, b, f) = shared.buffers
                             let (n, s0, s1) = tasks.range(task, plan: plan)
                             if useC {
-                                CKernels.gradient(plan: plan, target: CKernels.Target(storage), grad: UnsafeMutableRawPointer(gradBase),
-                                                  n: n, s0: s0, s1: s1, a: UnsafeRawPointer(a), b: UnsafeRawPointer(b),
-                                                  f: UnsafeRawPointer(f), crossEntropyScale: Float(combined.crossEntropyScale))
+                                CKernels.gradient(
+                                    plan: plan, target: CKernels.Target(storage),
+                                    grad: UnsafeMutableRawPointer(gradBase),
+                                    n: n, s0: s0, s1: s1, a: UnsafeRawPointer(a), b: UnsafeRawPointer(b),
+                                    f: UnsafeRawPointer(f), crossEntropyScale: Float(combined.crossEntropyScale))
                             } else {
-                                Self.gradientPass(plan: plan, target: storage, grad: gradBase, n: n, s0: s0, s1: s1,
-                                                  a: a, b: b, f: f, crossEntropyScale: ceScale)
+                                Self.gradientPass(
+                                    plan: plan, target: storage, grad: gradBase, n: n, s0: s0, s1: s1,
+                                    a: a, b: b, f: f, crossEntropyScale: ceScale)
                             }
                         }
                     }
@@ -329,7 +386,8 @@ extension DiceLoss {
         }
         let combined = resultValues!
         let loss = Tensor<T>(uncheckedShape: combined.shape, storage: combined.values.map { T($0) })
-        return DiceLossResult(loss: loss, gradient: wantGradient ? Tensor(uncheckedShape: prediction.shape, storage: grad) : nil)
+        return DiceLossResult(
+            loss: loss, gradient: wantGradient ? Tensor(uncheckedShape: prediction.shape, storage: grad) : nil)
     }
 
     /// Whether the gradient of one sample depends on that sample's statistics alone (up to a
@@ -345,16 +403,20 @@ extension DiceLoss {
 
     /// Pass 2 for sample n from its own statistics (fused mode). The coefficients of a one-sample
     /// combine equal the batch's up to 1/N for means (and the presets, which average over samples).
-    func fusedGradient<T: BLASScalar>(plan: LossPlan, useC: Bool, storage: TargetStorage<T>, grad: UnsafeMutablePointer<T>,
-                                      n: Int, s0: Int, s1: Int, slot: UnsafeBufferPointer<Double>) {
+    func fusedGradient<T: BLASScalar>(
+        plan: LossPlan, useC: Bool, storage: TargetStorage<T>, grad: UnsafeMutablePointer<T>,
+        n: Int, s0: Int, s1: Int, slot: UnsafeBufferPointer<Double>
+    ) {
         let c = plan.c
-        let single = LossPlan(n: 1, c: c, s: plan.s, channelsLast: plan.channelsLast, activation: plan.activation,
-                              squared: plan.squared, soft: plan.soft, hasIgnore: plan.hasIgnore, ignore: plan.ignore,
-                              labelClasses: plan.labelClasses, labelOffset: plan.labelOffset,
-                              crossEntropy: plan.crossEntropy, firstClass: plan.firstClass)
+        let single = LossPlan(
+            n: 1, c: c, s: plan.s, channelsLast: plan.channelsLast, activation: plan.activation,
+            squared: plan.squared, soft: plan.soft, hasIgnore: plan.hasIgnore, ignore: plan.ignore,
+            labelClasses: plan.labelClasses, labelOffset: plan.labelOffset,
+            crossEntropy: plan.crossEntropy, firstClass: plan.firstClass)
         // Uniform sample sizes: without ignored labels every sample counts S positions.
-        let stats = LossStatistics(tp: Array(slot[0..<c]), p: Array(slot[c..<(2 * c)]), g: Array(slot[(2 * c)..<(3 * c)]),
-                                   d: Array(slot[(3 * c)..<(4 * c)]), counted: [slot[4 * c]], crossEntropy: 0)
+        let stats = LossStatistics(
+            tp: Array(slot[0..<c]), p: Array(slot[c..<(2 * c)]), g: Array(slot[(2 * c)..<(3 * c)]),
+            d: Array(slot[(3 * c)..<(4 * c)]), counted: [slot[4 * c]], crossEntropy: 0)
         guard let combined = try? combine(plan: single, stats: stats, validMask: nil) else { return }
         let scale = reduction != .none && (preset != nil || reduction == .mean) ? 1 / Double(plan.n) : 1
         // Rows of an [N, C] coefficient table; only row n is read.
@@ -366,46 +428,63 @@ extension DiceLoss {
             coefficients[2 * nc + n * c + k] = T(scale * combined.f[k])
         }
         coefficients.withUnsafeBufferPointer { cb in
-            let a = cb.baseAddress!, b = a + nc, f = a + 2 * nc
+            let a = cb.baseAddress!
+            let b = a + nc
+            let f = a + 2 * nc
             if useC {
-                CKernels.gradient(plan: plan, target: CKernels.Target(storage), grad: UnsafeMutableRawPointer(grad), n: n, s0: s0, s1: s1,
-                                  a: UnsafeRawPointer(a), b: UnsafeRawPointer(b), f: UnsafeRawPointer(f),
-                                  crossEntropyScale: Float(scale * combined.crossEntropyScale))
+                CKernels.gradient(
+                    plan: plan, target: CKernels.Target(storage), grad: UnsafeMutableRawPointer(grad), n: n, s0: s0,
+                    s1: s1,
+                    a: UnsafeRawPointer(a), b: UnsafeRawPointer(b), f: UnsafeRawPointer(f),
+                    crossEntropyScale: Float(scale * combined.crossEntropyScale))
             } else {
-                Self.gradientPass(plan: plan, target: storage, grad: grad, n: n, s0: s0, s1: s1, a: a, b: b, f: f,
-                                  crossEntropyScale: T(scale * combined.crossEntropyScale))
+                Self.gradientPass(
+                    plan: plan, target: storage, grad: grad, n: n, s0: s0, s1: s1, a: a, b: b, f: f,
+                    crossEntropyScale: T(scale * combined.crossEntropyScale))
             }
         }
     }
 
     /// Calls `body` with raw access to the target.
-    private func withTargetStorage<T: BLASScalar, R>(_ target: SegmentationTarget<T>, _ body: (TargetStorage<T>) throws -> R) rethrows -> R {
+    private func withTargetStorage<T: BLASScalar, R>(
+        _ target: SegmentationTarget<T>, _ body: (TargetStorage<T>) throws -> R
+    ) rethrows -> R {
         switch target {
-        case .labels(let labels): return try labels.storage.withUnsafeBufferPointer { try body(.labels($0.baseAddress!)) }
+        case .labels(let labels):
+            return try labels.storage.withUnsafeBufferPointer { try body(.labels($0.baseAddress!)) }
         case .oneHot(let t), .soft(let t): return try t.withUnsafeBufferPointer { try body(.dense($0.baseAddress!)) }
         }
     }
 
     /// Throws for the first non-finite prediction or out-of-range label that pass 1 saw.
-    private func reportBadInput<T: BLASScalar>(plan: LossPlan, prediction: Tensor<T>, target: SegmentationTarget<T>, bad: [FirstBadInput]) throws {
+    private func reportBadInput<T: BLASScalar>(
+        plan: LossPlan, prediction: Tensor<T>, target: SegmentationTarget<T>, bad: [FirstBadInput]
+    ) throws {
         if let firstPrediction = bad.compactMap(\.prediction).min() {
             // The C kernels report only the task; find the element.
             let i = prediction.scalars.firstIndex(where: { !$0.isFinite }) ?? firstPrediction
             throw DiceKitError.value("prediction element \(i) is \(prediction.scalars[i]); expected finite values")
         }
         if let firstLabel = bad.compactMap(\.label).min(), case .labels(let labels) = target {
-            let i = labels.storage.firstIndex(where: { ($0 < 0 || Int($0) >= plan.labelClasses) && !(plan.hasIgnore && $0 == plan.ignore) }) ?? firstLabel
+            let i =
+                labels.storage.firstIndex(where: {
+                    ($0 < 0 || Int($0) >= plan.labelClasses) && !(plan.hasIgnore && $0 == plan.ignore)
+                }) ?? firstLabel
             let expected = plan.c == 1 ? "0 or 1 (binary mask for a single channel)" : "0..<\(plan.c)"
-            throw DiceKitError.value("label \(labels.storage[i]) at element \(i); expected \(expected)\(plan.hasIgnore ? " or the ignore index \(plan.ignore)" : "")")
+            throw DiceKitError.value(
+                "label \(labels.storage[i]) at element \(i); expected \(expected)\(plan.hasIgnore ? " or the ignore index \(plan.ignore)" : "")"
+            )
         }
     }
 
     /// Sums the task slots in task order (deterministic).
     static func sumTasks(plan: LossPlan, tasks: LossTasks, slots: [Double]) -> LossStatistics {
-        let c = plan.c, width = TaskSlots.width(c)
-        var stats = LossStatistics(tp: .init(repeating: 0, count: plan.n * c), p: .init(repeating: 0, count: plan.n * c),
-                                   g: .init(repeating: 0, count: plan.n * c), d: .init(repeating: 0, count: plan.n * c),
-                                   counted: .init(repeating: 0, count: plan.n), crossEntropy: 0)
+        let c = plan.c
+        let width = TaskSlots.width(c)
+        var stats = LossStatistics(
+            tp: .init(repeating: 0, count: plan.n * c), p: .init(repeating: 0, count: plan.n * c),
+            g: .init(repeating: 0, count: plan.n * c), d: .init(repeating: 0, count: plan.n * c),
+            counted: .init(repeating: 0, count: plan.n), crossEntropy: 0)
         for task in 0..<tasks.count {
             let n = tasks.range(task, plan: plan).n
             let base = task * width

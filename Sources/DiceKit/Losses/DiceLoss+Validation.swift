@@ -32,14 +32,17 @@ struct LossPlan {
 
 extension DiceLoss {
     /// Checks shapes and options; returns the plan and the target labels' storage shape check.
-    func makePlan<T: BLASScalar>(_ prediction: Tensor<T>, _ target: SegmentationTarget<T>,
-                                 _ validMask: Tensor<T>?) throws -> LossPlan {
+    func makePlan<T: BLASScalar>(
+        _ prediction: Tensor<T>, _ target: SegmentationTarget<T>,
+        _ validMask: Tensor<T>?
+    ) throws -> LossPlan {
         let geometry = try SegmentationGeometry(prediction: prediction.shape, layout: layout)
         let (shape, n, c, s) = (geometry.shape, geometry.n, geometry.c, geometry.s)
         // The presets' ε replaces the smoothing; each variant checks only its own hyper-parameters.
         var values = [("smooth-nr", smoothNumerator), ("smooth-dr", smoothDenominator)]
         switch variant {
-        case .tversky(let alpha, let beta), .focalTversky(let alpha, let beta, _): values += [("alpha", alpha), ("beta", beta)]
+        case .tversky(let alpha, let beta), .focalTversky(let alpha, let beta, _):
+            values += [("alpha", alpha), ("beta", beta)]
         default: break
         }
         values += [("dice-weight", diceWeight), ("ce-weight", crossEntropyWeight)]
@@ -53,24 +56,33 @@ extension DiceLoss {
             throw DiceKitError.value("gamma is \(gamma); expected a finite number > 0")
         }
         if activation == .softmax && c == 1 {
-            throw DiceKitError.option("softmax over a single channel (prediction shape \(shape), \(layout.rawValue)); expected ≥ 2 channels or --activation sigmoid")
+            throw DiceKitError.option(
+                "softmax over a single channel (prediction shape \(shape), \(layout.rawValue)); expected ≥ 2 channels or --activation sigmoid"
+            )
         }
         if excludeBackground && c == 1 {
-            throw DiceKitError.option("exclude background with a single channel (prediction shape \(shape)); expected ≥ 2 channels")
+            throw DiceKitError.option(
+                "exclude background with a single channel (prediction shape \(shape)); expected ≥ 2 channels")
         }
         let firstClass = excludeBackground ? 1 : 0
         let classes = c - firstClass
         if preset == nil, case .generalized = variant {
             if classWeights != nil {
-                throw DiceKitError.option("class weights with the generalized variant; it weighs classes by their volume (see --generalized-weight)")
+                throw DiceKitError.option(
+                    "class weights with the generalized variant; it weighs classes by their volume (see --generalized-weight)"
+                )
             }
             if emptyClass != .smooth {
-                throw DiceKitError.option("empty-class policy \(emptyClass.rawValue) with the generalized variant; expected smooth (it has its own empty-class weight rule)")
+                throw DiceKitError.option(
+                    "empty-class policy \(emptyClass.rawValue) with the generalized variant; expected smooth (it has its own empty-class weight rule)"
+                )
             }
         }
         if let weights = preset?.classWeights ?? classWeights {
             guard weights.count == classes else {
-                throw DiceKitError.shape("class weights have \(weights.count) values; expected \(classes) (one per class\(excludeBackground ? " after excluding the background" : ""))")
+                throw DiceKitError.shape(
+                    "class weights have \(weights.count) values; expected \(classes) (one per class\(excludeBackground ? " after excluding the background" : ""))"
+                )
             }
             if let bad = weights.first(where: { !($0.isFinite && $0 >= 0) }) {
                 throw DiceKitError.value("class weight \(bad); expected finite values ≥ 0")
@@ -80,7 +92,9 @@ extension DiceLoss {
         if crossEntropyWeight > 0 {
             switch activation {
             case .none:
-                throw DiceKitError.option("cross-entropy needs logits: expected --activation softmax or sigmoid with a ce-weight of \(crossEntropyWeight)")
+                throw DiceKitError.option(
+                    "cross-entropy needs logits: expected --activation softmax or sigmoid with a ce-weight of \(crossEntropyWeight)"
+                )
             case .softmax: crossEntropy = .softmax
             case .sigmoid: crossEntropy = .binary
             }
@@ -111,9 +125,10 @@ extension DiceLoss {
             }
         }
         let ignore = try SegmentationGeometry.ignoreLabel(ignoreIndex) ?? 0
-        return LossPlan(n: n, c: c, s: s, channelsLast: layout == .channelsLast, activation: activation,
-                        squared: squared, soft: soft && !squared, hasIgnore: ignoreIndex != nil, ignore: ignore,
-                        labelClasses: c == 1 ? 2 : c, labelOffset: c == 1 ? 1 : 0,
-                        crossEntropy: crossEntropy, firstClass: firstClass)
+        return LossPlan(
+            n: n, c: c, s: s, channelsLast: layout == .channelsLast, activation: activation,
+            squared: squared, soft: soft && !squared, hasIgnore: ignoreIndex != nil, ignore: ignore,
+            labelClasses: c == 1 ? 2 : c, labelOffset: c == 1 ? 1 : 0,
+            crossEntropy: crossEntropy, firstClass: firstClass)
     }
 }

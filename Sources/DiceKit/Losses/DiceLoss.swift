@@ -80,8 +80,10 @@ public struct DiceLoss: Sendable {
     ///   - epsilon: ε added to numerator and denominator (default `SeedPreset.defaultEpsilon`, 1e-6; finite, ≥ 0).
     ///   - activation: the activation fused into the kernel (default `.none`).
     ///   - layout: where the channel axis is (default `.channelsLast`).
-    public static func seed(_ preset: SeedPreset, epsilon: Double = SeedPreset.defaultEpsilon,
-                            activation: DiceActivation = .none, layout: Layout = .channelsLast) -> DiceLoss {
+    public static func seed(
+        _ preset: SeedPreset, epsilon: Double = SeedPreset.defaultEpsilon,
+        activation: DiceActivation = .none, layout: Layout = .channelsLast
+    ) -> DiceLoss {
         DiceLoss(activation: activation, layout: layout).seeded(preset, epsilon: epsilon)
     }
 
@@ -104,14 +106,25 @@ public struct DiceLoss: Sendable {
     ///   - gradient: whether to compute the gradient (default false).
     /// - Throws: `DiceKitError` for mismatched shapes, non-finite predictions, labels out of
     ///   range, weights of the wrong length and inconsistent options; the message names the value.
-    public func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
-                                             validMask: Tensor<Scalar>? = nil,
-                                             gradient: Bool = false) throws -> DiceLossResult<Scalar> {
+    public func evaluate<Scalar: BLASScalar>(
+        _ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
+        validMask: Tensor<Scalar>? = nil,
+        gradient: Bool = false
+    ) throws -> DiceLossResult<Scalar> {
         // Hand off at once to concrete implementations: generic inner loops must not run unspecialised.
-        try specialised(Scalar.self, float: {
-            try evaluateImpl(prediction.reinterpreted(as: Float.self), target.reinterpreted(), validMask?.reinterpreted(), gradient).reinterpreted()
-        }, double: {
-            try evaluateImpl(prediction.reinterpreted(as: Double.self), target.reinterpreted(), validMask?.reinterpreted(), gradient).reinterpreted()
-        })
+        try specialised(
+            Scalar.self,
+            float: {
+                try evaluateImpl(
+                    prediction.reinterpreted(as: Float.self), target.reinterpreted(), validMask?.reinterpreted(),
+                    gradient
+                ).reinterpreted()
+            },
+            double: {
+                try evaluateImpl(
+                    prediction.reinterpreted(as: Double.self), target.reinterpreted(), validMask?.reinterpreted(),
+                    gradient
+                ).reinterpreted()
+            })
     }
 }

@@ -30,8 +30,9 @@ public enum DiceVariant: Sendable, Equatable {
     ///   - alpha: the weight of the false positives (default 0.5; finite, ≥ 0).
     ///   - beta: the weight of the false negatives (default 0.5; finite, ≥ 0).
     ///   - gamma: the exponent (default `defaultFocalTverskyGamma`, 0.75; finite, > 0).
-    case focalTversky(alpha: Double = DiceVariant.defaultTverskyAlpha, beta: Double = DiceVariant.defaultTverskyBeta,
-                      gamma: Double = DiceVariant.defaultFocalTverskyGamma)
+    case focalTversky(
+        alpha: Double = DiceVariant.defaultTverskyAlpha, beta: Double = DiceVariant.defaultTverskyBeta,
+        gamma: Double = DiceVariant.defaultFocalTverskyGamma)
     /// log(cosh(Dice loss)) per pair (Jadon 2020).
     case logCoshDice
     /// The generalized Dice loss (Sudre et al. 2017) with class weights from the target volume;
@@ -69,8 +70,11 @@ public enum DiceVariant: Sendable, Equatable {
     /// not used): the bridge from flat options, such as the command line's, to the typed form.
     ///
     /// - Parameters: as the cases; each defaults to the case's default.
-    public init(_ name: Name, alpha: Double = DiceVariant.defaultTverskyAlpha, beta: Double = DiceVariant.defaultTverskyBeta,
-                gamma: Double = DiceVariant.defaultFocalTverskyGamma, weighting: GeneralizedWeight = DiceVariant.defaultGeneralizedWeighting) {
+    public init(
+        _ name: Name, alpha: Double = DiceVariant.defaultTverskyAlpha, beta: Double = DiceVariant.defaultTverskyBeta,
+        gamma: Double = DiceVariant.defaultFocalTverskyGamma,
+        weighting: GeneralizedWeight = DiceVariant.defaultGeneralizedWeighting
+    ) {
         switch name {
         case .dice: self = .dice
         case .jaccard: self = .jaccard

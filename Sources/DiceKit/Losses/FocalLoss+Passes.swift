@@ -16,16 +16,27 @@ extension FocalLoss {
     /// `integerGamma` ≥ 0 when γ is a whole number ≤ 8: the focal term is then σ(−u)^γ by
     /// multiplication instead of an exponential (same value up to rounding).
     @inline(__always)
-    static func sigmoidElement<T: BLASScalar>(u: T, weight: T, gamma: T, integerGamma: Int, threshold: T?) -> (l: T, f: T, dl: T, df: T) {
-        let e = T.exp(-Swift.abs(u)), log1pe = logOnePlus(e)
+    static func sigmoidElement<T: BLASScalar>(u: T, weight: T, gamma: T, integerGamma: Int, threshold: T?) -> (
+        l: T, f: T, dl: T, df: T
+    ) {
+        let e = T.exp(-Swift.abs(u))
+        let log1pe = logOnePlus(e)
         let bce = Swift.max(-u, 0) + log1pe
         // σ(u) and σ(−u) from e = e^(−|u|) without cancellation.
-        let big = 1 / (1 + e), small = e * big
-        let sigU = u >= 0 ? big : small, sigMinusU = u >= 0 ? small : big
-        var f: T, df: T
+        let big = 1 / (1 + e)
+        let small = e * big
+        let sigU = u >= 0 ? big : small
+        let sigMinusU = u >= 0 ? small : big
+        var f: T
+        var df: T
         if let r = threshold {
-            if sigU < r { f = 1; df = 0 } else {
-                f = integerGamma >= 0 ? power(sigMinusU / r, integerGamma) : T.exp(gamma * (-(Swift.max(u, 0) + log1pe) - T.log(r)))
+            if sigU < r {
+                f = 1
+                df = 0
+            } else {
+                f =
+                    integerGamma >= 0
+                    ? power(sigMinusU / r, integerGamma) : T.exp(gamma * (-(Swift.max(u, 0) + log1pe) - T.log(r)))
                 df = -gamma * f * sigU
             }
         } else {
@@ -56,10 +67,14 @@ extension FocalLoss {
         gamma == gamma.rounded() && gamma >= 0 && gamma <= Double(DK_FOCAL_MAX_WHOLE_GAMMA) ? Int(gamma) : -1
     }
 
-    func compute<T: BLASScalar>(_ x: Tensor<T>, _ target: SegmentationTarget<T>, _ wantGradient: Bool) throws -> DiceLossResult<T> {
-        let input = try LossInput(x, target, layout: layout, ignoreIndex: nil, what: "focal loss", hard: activation == .sigmoid)
+    func compute<T: BLASScalar>(_ x: Tensor<T>, _ target: SegmentationTarget<T>, _ wantGradient: Bool) throws
+        -> DiceLossResult<T>
+    {
+        let input = try LossInput(
+            x, target, layout: layout, ignoreIndex: nil, what: "focal loss", hard: activation == .sigmoid)
         let weights = try checkedWeights(channels: input.c)
-        let first = excludeBackground ? 1 : 0, kept = input.c - first
+        let first = excludeBackground ? 1 : 0
+        let kept = input.c - first
         let (n, s) = (input.n, input.s)
         let elements = Double(n * kept * s)
         // Factor of every element's value in the reduced loss (normalized: per class, below).
@@ -69,20 +84,30 @@ extension FocalLoss {
         var partial = [Double](repeating: 0, count: tasks.ranges.count * 2 * kept)
         var gradient = wantGradient ? [T](repeating: 0, count: x.count) : []
         var values = reduction == .none ? [T](repeating: 0, count: n * kept * s) : []
-        let gammaT = T(gamma), thresholdT = reducedThreshold.map { T($0) }, alphaT = alpha.map { T($0) }
+        let gammaT = T(gamma)
+        let thresholdT = reducedThreshold.map { T($0) }
+        let alphaT = alpha.map { T($0) }
         let weightsT = weights.map { T($0) }
         let directGradient = wantGradient && !normalized
         let wholeGamma = integerGamma
         // Per class: the weight of an element whose target is 1, and of one whose target is 0.
-        let w1 = weightsT.map { $0 * (alphaT ?? 1) }, w0 = weightsT.map { $0 * (alphaT.map { 1 - $0 } ?? 1) }
-        let hasLabels = input.labels != nil, labels = input.labels ?? [], dense = input.dense ?? []
+        let w1 = weightsT.map { $0 * (alphaT ?? 1) }
+        let w0 = weightsT.map { $0 * (alphaT.map { 1 - $0 } ?? 1) }
+        let hasLabels = input.labels != nil
+        let labels = input.labels ?? []
+        let dense = input.dense ?? []
         // The C kernel's case: Float, channels-last labels, 16 % C == 0, whole γ ≤ 8, plain sums.
-        let useKernel = T.self == Float.self && activation == .sigmoid && hasLabels && input.channelsLast && Int(DK_FOCAL_LANES) % input.c == 0
-            && wholeGamma >= 0 && reducedThreshold == nil && !normalized && reduction != .none && (!wantGradient || directGradient)
+        let useKernel =
+            T.self == Float.self && activation == .sigmoid && hasLabels && input.channelsLast
+            && Int(DK_FOCAL_LANES) % input.c == 0
+            && wholeGamma >= 0 && reducedThreshold == nil && !normalized && reduction != .none
+            && (!wantGradient || directGradient)
             && kernelEnabled && dk_isa() == DK_ISA_AVX512
         let kernelW1 = (0..<input.c).map { $0 < first ? Float(0) : Float(w1[$0 - first]) }
         let kernelW0 = (0..<input.c).map { $0 < first ? Float(0) : Float(w0[$0 - first]) }
-        let scaleT = T(scale), outChannels = input.channelsLast ? kept : 1, outPositions = input.channelsLast ? 1 : s
+        let scaleT = T(scale)
+        let outChannels = input.channelsLast ? kept : 1
+        let outPositions = input.channelsLast ? 1 : s
         x.withUnsafeBufferPointer { xs in
             gradient.withUnsafeMutableBufferPointer { gs in
                 values.withUnsafeMutableBufferPointer { vs in
@@ -95,22 +120,31 @@ extension FocalLoss {
                             let out = ps.baseAddress! + task * 2 * kept
                             if useKernel {
                                 // The AVX-512 kernel (focal_sigmoid_avx512.c) for the common Float case.
-                                let xf = UnsafeRawPointer(xs.baseAddress! + i * input.c * s + p0 * input.c).assumingMemoryBound(to: Float.self)
-                                let gf = gs.isEmpty ? nil : UnsafeMutableRawPointer(gs.baseAddress! + i * input.c * s + p0 * input.c)
+                                let xf = UnsafeRawPointer(xs.baseAddress! + i * input.c * s + p0 * input.c)
                                     .assumingMemoryBound(to: Float.self)
+                                let gf =
+                                    gs.isEmpty
+                                    ? nil
+                                    : UnsafeMutableRawPointer(gs.baseAddress! + i * input.c * s + p0 * input.c)
+                                        .assumingMemoryBound(to: Float.self)
                                 var sums = [Double](repeating: 0, count: 2 * input.c)
                                 let ran = labels.withUnsafeBufferPointer { lb in
-                                    dk_focal_sigmoid_labels_f32(xf, lb.baseAddress! + i * s + p0, p1 - p0, Int32(input.c), input.labelOffset,
-                                                                kernelW1, kernelW0, Int32(wholeGamma), Float(scale), gf, &sums)
+                                    dk_focal_sigmoid_labels_f32(
+                                        xf, lb.baseAddress! + i * s + p0, p1 - p0, Int32(input.c), input.labelOffset,
+                                        kernelW1, kernelW0, Int32(wholeGamma), Float(scale), gf, &sums)
                                 }
                                 precondition(ran == 1, "focal kernel refused arguments it was chosen for")
-                                for k in first..<input.c { out[2 * (k - first)] = sums[k]; out[2 * (k - first) + 1] = sums[input.c + k] }
+                                for k in first..<input.c {
+                                    out[2 * (k - first)] = sums[k]
+                                    out[2 * (k - first) + 1] = sums[input.c + k]
+                                }
                             } else if activation == .sigmoid {
                                 // Positions outer, channels inner: contiguous for channels-last.
                                 let acc = UnsafeMutablePointer<Double>.allocate(capacity: 2 * kept)
                                 defer { acc.deallocate() }
                                 acc.initialize(repeating: 0, count: 2 * kept)
-                                let cs = input.channelStride, offset = input.labelOffset
+                                let cs = input.channelStride
+                                let offset = input.labelOffset
                                 for p in p0..<p1 {
                                     let label: Int32 = hasLabels ? labels[i * s + p] : -1
                                     let base = input.index(i, 0, p)
@@ -118,11 +152,15 @@ extension FocalLoss {
                                         let idx = base + k * cs
                                         let positive = hasLabels ? label == Int32(k) + offset : dense[idx] == 1
                                         let z = xs[idx]
-                                        let e = Self.sigmoidElement(u: positive ? z : -z, weight: positive ? w1[k - first] : w0[k - first],
-                                                                    gamma: gammaT, integerGamma: wholeGamma, threshold: thresholdT)
-                                        acc[2 * (k - first)] += Double(e.l); acc[2 * (k - first) + 1] += Double(e.f)
+                                        let e = Self.sigmoidElement(
+                                            u: positive ? z : -z, weight: positive ? w1[k - first] : w0[k - first],
+                                            gamma: gammaT, integerGamma: wholeGamma, threshold: thresholdT)
+                                        acc[2 * (k - first)] += Double(e.l)
+                                        acc[2 * (k - first) + 1] += Double(e.f)
                                         if directGradient { gs[idx] = (positive ? e.dl : -e.dl) * scaleT }
-                                        if !vs.isEmpty { vs[i * kept * s + p * outChannels + (k - first) * outPositions] = e.l }
+                                        if !vs.isEmpty {
+                                            vs[i * kept * s + p * outChannels + (k - first) * outPositions] = e.l
+                                        }
                                     }
                                 }
                                 for j in 0..<(2 * kept) { out[j] = acc[j] }
@@ -134,30 +172,43 @@ extension FocalLoss {
                 }
             }
         }
-        var a = [Double](repeating: 0, count: kept), phi = a
+        var a = [Double](repeating: 0, count: kept)
+        var phi = a
         for task in tasks.ranges.indices {
-            for k in 0..<kept { a[k] += partial[task * 2 * kept + 2 * k]; phi[k] += partial[task * 2 * kept + 2 * k + 1] }
+            for k in 0..<kept {
+                a[k] += partial[task * 2 * kept + 2 * k]
+                phi[k] += partial[task * 2 * kept + 2 * k + 1]
+            }
         }
         let value: Double
         if normalized {
             let perClass = Double(n * s)
             value = (0..<kept).reduce(0.0) { $0 + a[$1] / Swift.max(phi[$1], 1e-6) / perClass } / Double(kept)
-            if wantGradient { normalizedGradient(input, x, &gradient, a: a, phi: phi, first: first, weights: weightsT, tasks: tasks) }
+            if wantGradient {
+                normalizedGradient(input, x, &gradient, a: a, phi: phi, first: first, weights: weightsT, tasks: tasks)
+            }
         } else {
             value = a.reduce(0, +) * scale
         }
         var shape = x.shape
         shape[layout.channelAxis(rank: shape.count)] = kept
-        let loss = reduction == .none ? Tensor<T>(uncheckedShape: shape, storage: values) : Tensor<T>(uncheckedShape: [], storage: [T(value)])
-        return DiceLossResult(loss: loss, gradient: wantGradient ? Tensor<T>(uncheckedShape: x.shape, storage: gradient) : nil)
+        let loss =
+            reduction == .none
+            ? Tensor<T>(uncheckedShape: shape, storage: values) : Tensor<T>(uncheckedShape: [], storage: [T(value)])
+        return DiceLossResult(
+            loss: loss, gradient: wantGradient ? Tensor<T>(uncheckedShape: x.shape, storage: gradient) : nil)
     }
 
     /// Pass 2 of the normalized form: dL/dz = (2t − 1)·(dℓ/du / Φ_k − A_k/Φ_k²·dF/du) / (N·S·C').
-    private func normalizedGradient<T: BLASScalar>(_ input: LossInput<T>, _ x: Tensor<T>, _ gradient: inout [T], a: [Double], phi: [Double],
-                                                   first: Int, weights: [T], tasks: PositionTasks) {
+    private func normalizedGradient<T: BLASScalar>(
+        _ input: LossInput<T>, _ x: Tensor<T>, _ gradient: inout [T], a: [Double], phi: [Double],
+        first: Int, weights: [T], tasks: PositionTasks
+    ) {
         let kept = input.c - first
         let norm = 1 / Double(input.n * input.s * kept)
-        let gammaT = T(gamma), thresholdT = reducedThreshold.map { T($0) }, alphaT = alpha.map { T($0) }
+        let gammaT = T(gamma)
+        let thresholdT = reducedThreshold.map { T($0) }
+        let alphaT = alpha.map { T($0) }
         let c1 = (0..<kept).map { T(norm / Swift.max(phi[$0], 1e-6)) }
         let c2 = (0..<kept).map { phi[$0] > 1e-6 ? T(norm * a[$0] / (phi[$0] * phi[$0])) : 0 }
         x.withUnsafeBufferPointer { xs in
@@ -168,13 +219,17 @@ extension FocalLoss {
                     let (xs, gs) = shared.buffers
                     let (i, p0, p1) = tasks.ranges[task]
                     for k in first..<input.c {
-                        let w = weights[k - first], k1 = c1[k - first], k2 = c2[k - first]
+                        let w = weights[k - first]
+                        let k1 = c1[k - first]
+                        let k2 = c2[k - first]
                         for p in p0..<p1 {
                             let idx = input.index(i, k, p)
-                            let t = input.target(i, k, p), z = xs[idx]
+                            let t = input.target(i, k, p)
+                            let z = xs[idx]
                             let balance: T = alphaT.map { t == 1 ? $0 : 1 - $0 } ?? 1
-                            let e = Self.sigmoidElement(u: t == 1 ? z : -z, weight: w * balance, gamma: gammaT,
-                                                        integerGamma: integerGamma, threshold: thresholdT)
+                            let e = Self.sigmoidElement(
+                                u: t == 1 ? z : -z, weight: w * balance, gamma: gammaT,
+                                integerGamma: integerGamma, threshold: thresholdT)
                             let d = e.dl * k1 - e.df * k2
                             gs[idx] = t == 1 ? d : -d
                         }
@@ -185,15 +240,20 @@ extension FocalLoss {
     }
 
     /// The softmax form over positions p0..<p1 of sample i: values, gradient and the per-class sums.
-    private func softmaxRange<T: BLASScalar>(_ input: LossInput<T>, _ xs: UnsafeBufferPointer<T>, _ gs: UnsafeMutableBufferPointer<T>,
-                                             _ vs: UnsafeMutableBufferPointer<T>, _ i: Int, _ p0: Int, _ p1: Int, _ first: Int,
-                                             _ weights: [T], _ gamma: T, _ scale: T, _ out: UnsafeMutablePointer<Double>) {
-        let c = input.c, kept = c - first, wholeGamma = integerGamma
+    private func softmaxRange<T: BLASScalar>(
+        _ input: LossInput<T>, _ xs: UnsafeBufferPointer<T>, _ gs: UnsafeMutableBufferPointer<T>,
+        _ vs: UnsafeMutableBufferPointer<T>, _ i: Int, _ p0: Int, _ p1: Int, _ first: Int,
+        _ weights: [T], _ gamma: T, _ scale: T, _ out: UnsafeMutablePointer<Double>
+    ) {
+        let c = input.c
+        let kept = c - first
+        let wholeGamma = integerGamma
         let ls = UnsafeMutablePointer<T>.allocate(capacity: 2 * c)
         defer { ls.deallocate() }
         let h = ls + c
         var sums = [Double](repeating: 0, count: kept)
-        let outChannels = input.channelsLast ? kept : 1, outPositions = input.channelsLast ? 1 : input.s
+        let outChannels = input.channelsLast ? kept : 1
+        let outPositions = input.channelsLast ? 1 : input.s
         let probs = UnsafeMutablePointer<T>.allocate(capacity: c)
         defer { probs.deallocate() }
         let cs = input.channelStride
@@ -202,8 +262,13 @@ extension FocalLoss {
             var m = -T.infinity
             for k in first..<c { m = Swift.max(m, xs[base + k * cs]) }
             var total: T = 0
-            for k in first..<c { let e = T.exp(xs[base + k * cs] - m); probs[k] = e; total += e }
-            let lse = m + T.log(total), inverse = 1 / total
+            for k in first..<c {
+                let e = T.exp(xs[base + k * cs] - m)
+                probs[k] = e
+                total += e
+            }
+            let lse = m + T.log(total)
+            let inverse = 1 / total
             var hSum: T = 0
             for k in first..<c {
                 let l = xs[base + k * cs] - lse
@@ -211,14 +276,20 @@ extension FocalLoss {
                 probs[k] = prob
                 ls[k] = l
                 let g = input.target(i, k, p)
-                guard g != 0 else { h[k] = 0; if !vs.isEmpty { vs[i * kept * input.s + p * outChannels + (k - first) * outPositions] = 0 }; continue }
+                guard g != 0 else {
+                    h[k] = 0
+                    if !vs.isEmpty { vs[i * kept * input.s + p * outChannels + (k - first) * outPositions] = 0 }
+                    continue
+                }
                 let q = 1 - prob
                 let w = weights[k - first]
                 let qg: T = wholeGamma >= 0 ? Self.power(q, wholeGamma) : T.pow(q, gamma)
                 let value = -w * qg * l * g
                 sums[k - first] += Double(value)
                 if !vs.isEmpty { vs[i * kept * input.s + p * outChannels + (k - first) * outPositions] = value }
-                let focal: T = (gamma == 0 || q <= 0) ? 0
+                let focal: T =
+                    (gamma == 0 || q <= 0)
+                    ? 0
                     : gamma * (wholeGamma >= 1 ? Self.power(q, wholeGamma - 1) : T.pow(q, gamma - 1)) * prob * l
                 h[k] = w * g * (focal - qg) * scale
                 hSum += h[k]
@@ -227,6 +298,9 @@ extension FocalLoss {
                 for k in first..<c { gs[base + k * cs] = h[k] - probs[k] * hSum }
             }
         }
-        for k in 0..<kept { out[2 * k] = sums[k]; out[2 * k + 1] = 0 }
+        for k in 0..<kept {
+            out[2 * k] = sums[k]
+            out[2 * k + 1] = 0
+        }
     }
 }

@@ -53,7 +53,10 @@ public struct FocalLoss: SegmentationLoss {
     public static let defaultGamma = 2.0
 
     /// A focal loss with MONAI's defaults (γ = 2, no α, no weights, mean).
-    public init(activation: DiceActivation = .sigmoid, gamma: Double = FocalLoss.defaultGamma, alpha: Double? = nil, layout: Layout = .channelsLast) {
+    public init(
+        activation: DiceActivation = .sigmoid, gamma: Double = FocalLoss.defaultGamma, alpha: Double? = nil,
+        layout: Layout = .channelsLast
+    ) {
         self.activation = activation
         self.gamma = gamma
         self.alpha = alpha
@@ -65,16 +68,23 @@ public struct FocalLoss: SegmentationLoss {
     ///
     /// - Throws: `DiceKitError` for mismatched shapes, non-finite logits, labels out of range,
     ///   targets other than 0/1 (sigmoid form), weights of the wrong length and inconsistent options.
-    public func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
-                                             gradient: Bool) throws -> DiceLossResult<Scalar> {
-        try specialisedLoss(prediction, target, float: { try compute($0, $1, gradient) }, double: { try compute($0, $1, gradient) })
+    public func evaluate<Scalar: BLASScalar>(
+        _ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
+        gradient: Bool
+    ) throws -> DiceLossResult<Scalar> {
+        try specialisedLoss(
+            prediction, target, float: { try compute($0, $1, gradient) }, double: { try compute($0, $1, gradient) })
     }
 
     /// Checks the options against a prediction with `c` channels; returns the per-class weights
     /// of the kept channels (class weight × softmax α factor).
     func checkedWeights(channels c: Int) throws -> [Double] {
-        guard gamma.isFinite, gamma >= 0 else { throw DiceKitError.value("focal gamma is \(gamma); expected a finite number ≥ 0") }
-        if let a = alpha, !(a >= 0 && a <= 1) { throw DiceKitError.value("focal alpha is \(a); expected a number in [0, 1]") }
+        guard gamma.isFinite, gamma >= 0 else {
+            throw DiceKitError.value("focal gamma is \(gamma); expected a finite number ≥ 0")
+        }
+        if let a = alpha, !(a >= 0 && a <= 1) {
+            throw DiceKitError.value("focal alpha is \(a); expected a number in [0, 1]")
+        }
         if activation == .none {
             throw DiceKitError.option("the focal loss needs logits: expected activation sigmoid or softmax, got none")
         }
@@ -84,17 +94,24 @@ public struct FocalLoss: SegmentationLoss {
         }
         if activation == .softmax {
             if c - first < 2 {
-                throw DiceKitError.option("softmax focal loss over \(c - first) channel(s)\(excludeBackground ? " after excluding the background" : ""); expected ≥ 2 or activation sigmoid")
+                throw DiceKitError.option(
+                    "softmax focal loss over \(c - first) channel(s)\(excludeBackground ? " after excluding the background" : ""); expected ≥ 2 or activation sigmoid"
+                )
             }
             if normalized || reducedThreshold != nil {
-                throw DiceKitError.option("normalized and reduced-threshold focal loss are sigmoid-form options (smp); expected activation sigmoid")
+                throw DiceKitError.option(
+                    "normalized and reduced-threshold focal loss are sigmoid-form options (smp); expected activation sigmoid"
+                )
             }
             if excludeBackground && alpha != nil {
-                throw DiceKitError.option("focal alpha with softmax and the background excluded (MONAI ignores alpha there); drop one of them")
+                throw DiceKitError.option(
+                    "focal alpha with softmax and the background excluded (MONAI ignores alpha there); drop one of them"
+                )
             }
         }
         if normalized && reduction != .mean {
-            throw DiceKitError.option("normalized focal loss with reduction \(reduction.rawValue); expected mean (smp's form)")
+            throw DiceKitError.option(
+                "normalized focal loss with reduction \(reduction.rawValue); expected mean (smp's form)")
         }
         if let r = reducedThreshold, !(r > 0 && r <= 1) {
             throw DiceKitError.value("reduced threshold is \(r); expected a number in (0, 1]")
@@ -102,9 +119,13 @@ public struct FocalLoss: SegmentationLoss {
         var weights = [Double](repeating: 1, count: c - first)
         if let w = classWeights {
             guard w.count == c - first else {
-                throw DiceKitError.shape("class weights have \(w.count) values; expected \(c - first) (one per class\(excludeBackground ? " after excluding the background" : ""))")
+                throw DiceKitError.shape(
+                    "class weights have \(w.count) values; expected \(c - first) (one per class\(excludeBackground ? " after excluding the background" : ""))"
+                )
             }
-            if let bad = w.first(where: { !($0.isFinite && $0 >= 0) }) { throw DiceKitError.value("class weight \(bad); expected finite values ≥ 0") }
+            if let bad = w.first(where: { !($0.isFinite && $0 >= 0) }) {
+                throw DiceKitError.value("class weight \(bad); expected finite values ≥ 0")
+            }
             weights = w
         }
         if activation == .softmax, let a = alpha {

@@ -47,16 +47,24 @@ public struct LovaszLoss: SegmentationLoss {
     ///
     /// - Throws: `DiceKitError` for mismatched shapes, non-finite logits, labels out of range, a
     ///   dense target with Lovász-softmax, a single channel with Lovász-softmax.
-    public func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
-                                             gradient: Bool) throws -> DiceLossResult<Scalar> {
-        try specialisedLoss(prediction, target, float: { try compute($0, $1, gradient) }, double: { try compute($0, $1, gradient) })
+    public func evaluate<Scalar: BLASScalar>(
+        _ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
+        gradient: Bool
+    ) throws -> DiceLossResult<Scalar> {
+        try specialisedLoss(
+            prediction, target, float: { try compute($0, $1, gradient) }, double: { try compute($0, $1, gradient) })
     }
 
-    func compute<T: BLASScalar>(_ x: Tensor<T>, _ target: SegmentationTarget<T>, _ wantGradient: Bool) throws -> DiceLossResult<T> {
+    func compute<T: BLASScalar>(_ x: Tensor<T>, _ target: SegmentationTarget<T>, _ wantGradient: Bool) throws
+        -> DiceLossResult<T>
+    {
         let softmax = variant == .softmax
-        let input = try LossInput(x, target, layout: layout, ignoreIndex: ignoreIndex, what: variant.rawValue, hard: true, labelsOnly: softmax)
+        let input = try LossInput(
+            x, target, layout: layout, ignoreIndex: ignoreIndex, what: variant.rawValue, hard: true, labelsOnly: softmax
+        )
         if softmax && input.c < 2 {
-            throw DiceKitError.option("lovasz-softmax over a single channel; expected ≥ 2 channels (or lovasz-hinge for a binary mask)")
+            throw DiceKitError.option(
+                "lovasz-softmax over a single channel; expected ≥ 2 channels (or lovasz-hinge for a binary mask)")
         }
         let units = perImage ? input.n : 1
         let samplesPerUnit = perImage ? 1 : input.n
@@ -78,14 +86,20 @@ public struct LovaszLoss: SegmentationLoss {
                         let unit = softmax ? task / input.c : task
                         let firstClass = softmax ? task % input.c : 0
                         // Gather the unit's elements: flat index, error, foreground flag.
-                        var indices: [Int] = [], keys: [T] = [], fg: [UInt8] = []
+                        var indices: [Int] = []
+                        var keys: [T] = []
+                        var fg: [UInt8] = []
                         let capacity = samplesPerUnit * input.s * classesPerTask
-                        indices.reserveCapacity(capacity); keys.reserveCapacity(capacity); fg.reserveCapacity(capacity)
+                        indices.reserveCapacity(capacity)
+                        keys.reserveCapacity(capacity)
+                        fg.reserveCapacity(capacity)
                         for i in (unit * samplesPerUnit)..<((unit + 1) * samplesPerUnit) {
                             for q in 0..<input.s where !input.ignored(i, q) {
                                 for k in firstClass..<(firstClass + classesPerTask) {
-                                    let j = input.index(i, k, q), g = input.target(i, k, q)
-                                    indices.append(j); fg.append(g == 1 ? 1 : 0)
+                                    let j = input.index(i, k, q)
+                                    let g = input.target(i, k, q)
+                                    indices.append(j)
+                                    fg.append(g == 1 ? 1 : 0)
                                     keys.append(softmax ? Swift.abs(g - ps[j]) : 1 - ps[j] * (2 * g - 1))
                                 }
                             }
@@ -94,17 +108,24 @@ public struct LovaszLoss: SegmentationLoss {
                         var slope = [T](repeating: 0, count: gs.isEmpty ? 0 : keys.count)
                         let value = keys.withUnsafeMutableBufferPointer { k in
                             fg.withUnsafeBufferPointer { f in
-                                slope.withUnsafeMutableBufferPointer { s in lovaszExtension(keys: k, fg: f, slope: gs.isEmpty ? nil : s) }
+                                slope.withUnsafeMutableBufferPointer { s in
+                                    lovaszExtension(keys: k, fg: f, slope: gs.isEmpty ? nil : s)
+                                }
                             }
                         }
-                        rs[2 * task] = value; rs[2 * task + 1] = 1
+                        rs[2 * task] = value
+                        rs[2 * task + 1] = 1
                         // Chain rule without the reduction's factor (applied below): softmax
                         // de/dp = sign(p − g) = (1 − 2g); hinge de/dz = −(2g − 1).
                         if !gs.isEmpty {
                             for (r, j) in indices.enumerated() { gs[j] = slope[r] * (fg[r] == 1 ? -1 : 1) }
                         }
                     }
-                    if runParallel { WorkerPool.shared.run(taskCount, body) } else { for t in 0..<taskCount { body(t) } }
+                    if runParallel {
+                        WorkerPool.shared.run(taskCount, body)
+                    } else {
+                        for t in 0..<taskCount { body(t) }
+                    }
                 }
             }
         }
@@ -115,7 +136,10 @@ public struct LovaszLoss: SegmentationLoss {
             let range = softmax ? (unit * input.c)..<((unit + 1) * input.c) : unit..<(unit + 1)
             let present = range.reduce(0.0) { $0 + results[2 * $1 + 1] }
             let sum = range.reduce(0.0) { $0 + results[2 * $1] }
-            if present > 0 { total += sum / present; unitFactor[unit] = 1 / (present * Double(units)) }
+            if present > 0 {
+                total += sum / present
+                unitFactor[unit] = 1 / (present * Double(units))
+            }
         }
         var grad: Tensor<T>? = nil
         if wantGradient {

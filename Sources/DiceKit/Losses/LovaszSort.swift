@@ -10,14 +10,19 @@
 /// Δ is the discrete derivative of the Jaccard loss along the sorted order (Berman et al. 2018,
 /// Alg. 1): with G = Σ fg and cumulative sums over the first i sorted elements,
 /// J_i = 1 − (G − Σ fg) / (G + Σ (1 − fg)), Δ_0 = J_0, Δ_i = J_i − J_(i−1).
-func lovaszExtension<T: BLASScalar>(keys: UnsafeMutableBufferPointer<T>, fg: UnsafeBufferPointer<UInt8>,
-                                    slope: UnsafeMutableBufferPointer<T>?) -> Double {
+func lovaszExtension<T: BLASScalar>(
+    keys: UnsafeMutableBufferPointer<T>, fg: UnsafeBufferPointer<UInt8>,
+    slope: UnsafeMutableBufferPointer<T>?
+) -> Double {
     let m = keys.count
     guard m > 0 else { return 0 }
     let order = decreasingOrder(keys)
     var gts = 0.0
     for j in 0..<m { gts += Double(fg[j]) }
-    var cumFg = 0.0, cumBg = 0.0, previous = 0.0, value = 0.0
+    var cumFg = 0.0
+    var cumBg = 0.0
+    var previous = 0.0
+    var value = 0.0
     for r in 0..<m {
         let j = Int(order[r])
         if fg[j] != 0 { cumFg += 1 } else { cumBg += 1 }
@@ -34,22 +39,27 @@ func lovaszExtension<T: BLASScalar>(keys: UnsafeMutableBufferPointer<T>, fg: Uns
 /// Indices of `keys` in decreasing key order, ties by increasing index.
 func decreasingOrder<T: BLASScalar>(_ keys: UnsafeMutableBufferPointer<T>) -> [Int32] {
     precondition(keys.count < Int(Int32.max), "decreasingOrder: \(keys.count) keys")
-    return specialised(T.self, float: {
-        keys.withMemoryRebound(to: Float.self) { radixDecreasingOrder(UnsafeBufferPointer($0)) }
-    }, double: {
-        let k = UnsafeBufferPointer(keys)
-        return (0..<Int32(k.count)).sorted { a, b in
-            let x = k[Int(a)], y = k[Int(b)]
-            return x > y || (x == y && a < b)
-        }
-    })
+    return specialised(
+        T.self,
+        float: {
+            keys.withMemoryRebound(to: Float.self) { radixDecreasingOrder(UnsafeBufferPointer($0)) }
+        },
+        double: {
+            let k = UnsafeBufferPointer(keys)
+            return (0..<Int32(k.count)).sorted { a, b in
+                let x = k[Int(a)]
+                let y = k[Int(b)]
+                return x > y || (x == y && a < b)
+            }
+        })
 }
 
 /// Stable LSD radix sort of (key, index) pairs; the key bits are inverted so that larger floats
 /// come first. NaN never reaches here (inputs are checked finite).
 private func radixDecreasingOrder(_ keys: UnsafeBufferPointer<Float>) -> [Int32] {
     let m = keys.count
-    var a = [UInt64](repeating: 0, count: m), b = a
+    var a = [UInt64](repeating: 0, count: m)
+    var b = a
     for j in 0..<m {
         let bits = keys[j].bitPattern
         // Order-preserving map to unsigned (negative: all bits flipped; positive: sign set), inverted.
@@ -62,9 +72,19 @@ private func radixDecreasingOrder(_ keys: UnsafeBufferPointer<Float>) -> [Int32]
         for v in 0..<256 { counts[v] = 0 }
         for v in a { counts[Int((v >> shift) & 0xFF)] += 1 }
         var total = 0
-        for v in 0..<256 { let c = counts[v]; counts[v] = total; total += c }
-        if counts[Int((a[0] >> shift) & 0xFF)] == 0 && total == m && counts.allSatisfy({ $0 == 0 || $0 == m }) { continue }
-        for v in a { let bucket = Int((v >> shift) & 0xFF); b[counts[bucket]] = v; counts[bucket] += 1 }
+        for v in 0..<256 {
+            let c = counts[v]
+            counts[v] = total
+            total += c
+        }
+        if counts[Int((a[0] >> shift) & 0xFF)] == 0 && total == m && counts.allSatisfy({ $0 == 0 || $0 == m }) {
+            continue
+        }
+        for v in a {
+            let bucket = Int((v >> shift) & 0xFF)
+            b[counts[bucket]] = v
+            counts[bucket] += 1
+        }
         swap(&a, &b)
     }
     return a.map { Int32(truncatingIfNeeded: $0) }

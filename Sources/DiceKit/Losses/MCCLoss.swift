@@ -29,13 +29,20 @@ public struct MCCLoss: SegmentationLoss {
     ///
     /// - Throws: `DiceKitError` for mismatched shapes, non-finite predictions, labels out of range,
     ///   targets outside [0, 1] or a bad ε.
-    public func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
-                                             gradient: Bool) throws -> DiceLossResult<Scalar> {
-        try specialisedLoss(prediction, target, float: { try compute($0, $1, gradient) }, double: { try compute($0, $1, gradient) })
+    public func evaluate<Scalar: BLASScalar>(
+        _ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
+        gradient: Bool
+    ) throws -> DiceLossResult<Scalar> {
+        try specialisedLoss(
+            prediction, target, float: { try compute($0, $1, gradient) }, double: { try compute($0, $1, gradient) })
     }
 
-    func compute<T: BLASScalar>(_ x: Tensor<T>, _ target: SegmentationTarget<T>, _ wantGradient: Bool) throws -> DiceLossResult<T> {
-        guard epsilon.isFinite, epsilon > 0 else { throw DiceKitError.value("MCC epsilon is \(epsilon); expected a finite number > 0") }
+    func compute<T: BLASScalar>(_ x: Tensor<T>, _ target: SegmentationTarget<T>, _ wantGradient: Bool) throws
+        -> DiceLossResult<T>
+    {
+        guard epsilon.isFinite, epsilon > 0 else {
+            throw DiceKitError.value("MCC epsilon is \(epsilon); expected a finite number > 0")
+        }
         let input = try LossInput(x, target, layout: layout, ignoreIndex: nil, what: "MCC loss", hard: false)
         if activation == .softmax && input.c == 1 {
             throw DiceKitError.option("softmax over a single channel; expected ≥ 2 channels or activation sigmoid/none")
@@ -50,20 +57,36 @@ public struct MCCLoss: SegmentationLoss {
             tasks.run { task in
                 let out = shared.buffers
                 let (i, p0, p1) = tasks.ranges[task]
-                var sp = 0.0, sg = 0.0, spg = 0.0
+                var sp = 0.0
+                var sg = 0.0
+                var spg = 0.0
                 for q in p0..<p1 {
                     for k in 0..<input.c {
-                        let v = Double(p[input.index(i, k, q)]), g = Double(input.target(i, k, q))
-                        sp += v; sg += g; spg += v * g
+                        let v = Double(p[input.index(i, k, q)])
+                        let g = Double(input.target(i, k, q))
+                        sp += v
+                        sg += g
+                        spg += v * g
                     }
                 }
-                out[3 * task] = sp; out[3 * task + 1] = sg; out[3 * task + 2] = spg
+                out[3 * task] = sp
+                out[3 * task + 1] = sg
+                out[3 * task + 2] = spg
             }
         }
-        var sp = 0.0, sg = 0.0, spg = 0.0
-        for task in tasks.ranges.indices { sp += partial[3 * task]; sg += partial[3 * task + 1]; spg += partial[3 * task + 2] }
+        var sp = 0.0
+        var sg = 0.0
+        var spg = 0.0
+        for task in tasks.ranges.indices {
+            sp += partial[3 * task]
+            sg += partial[3 * task + 1]
+            spg += partial[3 * task + 2]
+        }
         let m = Double(x.count)
-        let tp = spg + epsilon, fp = sp - spg + epsilon, fn = sg - spg + epsilon, tn = m - sp - sg + spg + epsilon
+        let tp = spg + epsilon
+        let fp = sp - spg + epsilon
+        let fn = sg - spg + epsilon
+        let tn = m - sp - sg + spg + epsilon
         let numerator = tp * tn - fp * fn
         let product = (tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)
         let d = product.squareRoot()
@@ -73,7 +96,8 @@ public struct MCCLoss: SegmentationLoss {
             // dL/dp = α + β·g with β = −(tp + tn + fp + fn)/D, α = (tp + fn)/D + N·Π'/(2D³),
             // Π' = (tp + fn)(tn + fp)((tn + fn) − (tp + fp)).
             let dProduct = (tp + fn) * (tn + fp) * ((tn + fn) - (tp + fp))
-            let a = T((tp + fn) / d + numerator * dProduct / (2 * d * d * d)), b = T(-(tp + tn + fp + fn) / d)
+            let a = T((tp + fn) / d + numerator * dProduct / (2 * d * d * d))
+            let b = T(-(tp + tn + fp + fn) / d)
             var g = [T](repeating: 0, count: x.count)
             g.withUnsafeMutableBufferPointer { gs in
                 // Task t writes the gradient of its own positions.

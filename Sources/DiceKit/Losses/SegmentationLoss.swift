@@ -13,14 +13,18 @@ public protocol SegmentationLoss: Sendable {
     /// values)/d(prediction).
     ///
     /// - Throws: `DiceKitError` naming the offending shape, value or option.
-    func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
-                                      gradient: Bool) throws -> DiceLossResult<Scalar>
+    func evaluate<Scalar: BLASScalar>(
+        _ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
+        gradient: Bool
+    ) throws -> DiceLossResult<Scalar>
 }
 
 extension DiceLoss: SegmentationLoss {
     /// `evaluate(_:target:validMask:gradient:)` without a valid mask (the `SegmentationLoss` form).
-    public func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
-                                             gradient: Bool) throws -> DiceLossResult<Scalar> {
+    public func evaluate<Scalar: BLASScalar>(
+        _ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
+        gradient: Bool
+    ) throws -> DiceLossResult<Scalar> {
         try evaluate(prediction, target: target, validMask: nil, gradient: gradient)
     }
 }
@@ -35,8 +39,9 @@ func specialisedLoss<Scalar: BLASScalar>(
     float: (Tensor<Float>, SegmentationTarget<Float>) throws -> DiceLossResult<Float>,
     double: (Tensor<Double>, SegmentationTarget<Double>) throws -> DiceLossResult<Double>
 ) rethrows -> DiceLossResult<Scalar> {
-    try specialised(Scalar.self, float: { try float(prediction.reinterpreted(), target.reinterpreted()).reinterpreted() },
-                    double: { try double(prediction.reinterpreted(), target.reinterpreted()).reinterpreted() })
+    try specialised(
+        Scalar.self, float: { try float(prediction.reinterpreted(), target.reinterpreted()).reinterpreted() },
+        double: { try double(prediction.reinterpreted(), target.reinterpreted()).reinterpreted() })
 }
 
 /// A prediction and its target, checked: geometry, finite values, labels in range, 0/1 targets.
@@ -56,7 +61,9 @@ struct LossInput<T: BLASScalar> {
     var positionStride: Int { channelsLast ? c : 1 }
     var channelStride: Int { channelsLast ? 1 : s }
     /// The element of (sample, channel, position).
-    @inline(__always) func index(_ i: Int, _ k: Int, _ p: Int) -> Int { i * c * s + p * positionStride + k * channelStride }
+    @inline(__always) func index(_ i: Int, _ k: Int, _ p: Int) -> Int {
+        i * c * s + p * positionStride + k * channelStride
+    }
     /// Whether a position is ignored (labels only).
     @inline(__always) func ignored(_ i: Int, _ p: Int) -> Bool {
         guard let labels, let ignore else { return false }
@@ -74,14 +81,19 @@ struct LossInput<T: BLASScalar> {
     ///   - what: the loss's name, for messages.
     ///   - hard: dense targets must hold 0 or 1 only.
     ///   - labelsOnly: refuse dense targets.
-    init(_ prediction: Tensor<T>, _ target: SegmentationTarget<T>, layout: Layout, ignoreIndex: Int?,
-         what: String, hard: Bool, labelsOnly: Bool = false) throws {
+    init(
+        _ prediction: Tensor<T>, _ target: SegmentationTarget<T>, layout: Layout, ignoreIndex: Int?,
+        what: String, hard: Bool, labelsOnly: Bool = false
+    ) throws {
         let geometry = try SegmentationGeometry(prediction: prediction.shape, layout: layout, context: what)
-        n = geometry.n; c = geometry.c; s = geometry.s
+        n = geometry.n
+        c = geometry.c
+        s = geometry.s
         channelsLast = geometry.channelsLast
         labelOffset = geometry.labelOffset
         if let i = prediction.withUnsafeBufferPointer({ $0.firstIndex { !$0.isFinite } }) {
-            throw DiceKitError.value("\(what): prediction element \(i) is \(prediction.scalars[i]); expected finite values")
+            throw DiceKitError.value(
+                "\(what): prediction element \(i) is \(prediction.scalars[i]); expected finite values")
         }
         let ignore = try SegmentationGeometry.ignoreLabel(ignoreIndex)
         switch target {
@@ -89,24 +101,33 @@ struct LossInput<T: BLASScalar> {
             try geometry.check(labels: map)
             let classes = Int32(geometry.labelClasses)
             if let i = map.storage.firstIndex(where: { ($0 < 0 || $0 >= classes) && $0 != ignore }) {
-                throw DiceKitError.value("\(what): label \(map.storage[i]) at element \(i); expected 0..<\(classes)\(ignore.map { " or the ignore index \($0)" } ?? "")")
+                throw DiceKitError.value(
+                    "\(what): label \(map.storage[i]) at element \(i); expected 0..<\(classes)\(ignore.map { " or the ignore index \($0)" } ?? "")"
+                )
             }
-            labels = map.storage; dense = nil; self.ignore = ignore
+            labels = map.storage
+            dense = nil
+            self.ignore = ignore
         case .oneHot(let t), .soft(let t):
             if labelsOnly {
-                throw DiceKitError.option("\(what) takes integer labels (--labels); got a dense target of shape \(t.shape)")
+                throw DiceKitError.option(
+                    "\(what) takes integer labels (--labels); got a dense target of shape \(t.shape)")
             }
             try geometry.check(denseShape: t.shape)
             if ignoreIndex != nil {
-                throw DiceKitError.option("\(what): ignore index with a dense target; expected integer labels (--labels)")
+                throw DiceKitError.option(
+                    "\(what): ignore index with a dense target; expected integer labels (--labels)")
             }
             let bad: Int? = t.withUnsafeBufferPointer { b in
                 hard ? b.firstIndex { $0 != 0 && $0 != 1 } : b.firstIndex { !($0.isFinite && $0 >= 0 && $0 <= 1) }
             }
             if let i = bad {
-                throw DiceKitError.value("\(what): target element \(i) is \(t.scalars[i]); expected \(hard ? "0 or 1" : "values in [0, 1]")")
+                throw DiceKitError.value(
+                    "\(what): target element \(i) is \(t.scalars[i]); expected \(hard ? "0 or 1" : "values in [0, 1]")")
             }
-            labels = nil; dense = t.scalars; self.ignore = nil
+            labels = nil
+            dense = t.scalars
+            self.ignore = nil
         }
     }
 }
@@ -138,7 +159,11 @@ struct PositionTasks {
 
     /// Runs `body` for every task index.
     func run(_ body: @Sendable (Int) -> Void) {
-        if parallel && ranges.count > 1 { WorkerPool.shared.run(ranges.count, body) } else { for t in ranges.indices { body(t) } }
+        if parallel && ranges.count > 1 {
+            WorkerPool.shared.run(ranges.count, body)
+        } else {
+            for t in ranges.indices { body(t) }
+        }
     }
 }
 
@@ -157,12 +182,19 @@ extension LossInput {
                 let (i, p0, p1) = tasks.ranges[task]
                 for q in p0..<p1 {
                     if activation == .sigmoid {
-                        for k in 0..<c { let j = index(i, k, q); ps[j] = 1 / (1 + T.exp(-ps[j])) }
+                        for k in 0..<c {
+                            let j = index(i, k, q)
+                            ps[j] = 1 / (1 + T.exp(-ps[j]))
+                        }
                     } else {
                         var m = -T.infinity
                         for k in 0..<c { m = Swift.max(m, ps[index(i, k, q)]) }
                         var total: T = 0
-                        for k in 0..<c { let j = index(i, k, q); ps[j] = T.exp(ps[j] - m); total += ps[j] }
+                        for k in 0..<c {
+                            let j = index(i, k, q)
+                            ps[j] = T.exp(ps[j] - m)
+                            total += ps[j]
+                        }
                         let r = 1 / total
                         for k in 0..<c { ps[index(i, k, q)] *= r }
                     }
@@ -186,11 +218,20 @@ extension LossInput {
                     let (i, p0, p1) = tasks.ranges[task]
                     for q in p0..<p1 {
                         if activation == .sigmoid {
-                            for k in 0..<c { let j = index(i, k, q); gs[j] *= ps[j] * (1 - ps[j]) }
+                            for k in 0..<c {
+                                let j = index(i, k, q)
+                                gs[j] *= ps[j] * (1 - ps[j])
+                            }
                         } else {
                             var dot: T = 0
-                            for k in 0..<c { let j = index(i, k, q); dot += ps[j] * gs[j] }
-                            for k in 0..<c { let j = index(i, k, q); gs[j] = ps[j] * (gs[j] - dot) }
+                            for k in 0..<c {
+                                let j = index(i, k, q)
+                                dot += ps[j] * gs[j]
+                            }
+                            for k in 0..<c {
+                                let j = index(i, k, q)
+                                gs[j] = ps[j] * (gs[j] - dot)
+                            }
                         }
                     }
                 }

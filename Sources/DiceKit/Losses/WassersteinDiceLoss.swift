@@ -52,22 +52,35 @@ public struct WassersteinDiceLoss: SegmentationLoss {
     ///
     /// - Throws: `DiceKitError` for a dense target, mismatched shapes, a distance matrix that is not
     ///   C×C or has negative, non-finite or non-zero diagonal entries, labels out of range.
-    public func evaluate<Scalar: BLASScalar>(_ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
-                                             gradient: Bool) throws -> DiceLossResult<Scalar> {
-        try specialisedLoss(prediction, target, float: { try compute($0, $1, gradient) }, double: { try compute($0, $1, gradient) })
+    public func evaluate<Scalar: BLASScalar>(
+        _ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
+        gradient: Bool
+    ) throws -> DiceLossResult<Scalar> {
+        try specialisedLoss(
+            prediction, target, float: { try compute($0, $1, gradient) }, double: { try compute($0, $1, gradient) })
     }
 
-    func compute<T: BLASScalar>(_ x: Tensor<T>, _ target: SegmentationTarget<T>, _ wantGradient: Bool) throws -> DiceLossResult<T> {
-        let input = try LossInput(x, target, layout: layout, ignoreIndex: nil, what: "Wasserstein Dice loss", hard: true, labelsOnly: true)
-        let c = input.c, n = input.n
-        guard c >= 2 else { throw DiceKitError.option("the Wasserstein Dice loss takes softmax logits with ≥ 2 channels; got \(c)") }
+    func compute<T: BLASScalar>(_ x: Tensor<T>, _ target: SegmentationTarget<T>, _ wantGradient: Bool) throws
+        -> DiceLossResult<T>
+    {
+        let input = try LossInput(
+            x, target, layout: layout, ignoreIndex: nil, what: "Wasserstein Dice loss", hard: true, labelsOnly: true)
+        let c = input.c
+        let n = input.n
+        guard c >= 2 else {
+            throw DiceKitError.option("the Wasserstein Dice loss takes softmax logits with ≥ 2 channels; got \(c)")
+        }
         guard distanceMatrix.count == c * c else {
-            throw DiceKitError.shape("distance matrix has \(distanceMatrix.count) entries; expected \(c)×\(c) (one row and column per class)")
+            throw DiceKitError.shape(
+                "distance matrix has \(distanceMatrix.count) entries; expected \(c)×\(c) (one row and column per class)"
+            )
         }
         for (j, v) in distanceMatrix.enumerated() where !(v.isFinite && v >= 0) || (j / c == j % c && v != 0) {
-            throw DiceKitError.value("distance matrix entry [\(j / c), \(j % c)] is \(v); expected finite values ≥ 0 and 0 on the diagonal")
+            throw DiceKitError.value(
+                "distance matrix entry [\(j / c), \(j % c)] is \(v); expected finite values ≥ 0 and 0 on the diagonal")
         }
-        for (name, v) in [("smooth-nr", smoothNumerator), ("smooth-dr", smoothDenominator)] where !(v.isFinite && v >= 0) {
+        for (name, v) in [("smooth-nr", smoothNumerator), ("smooth-dr", smoothDenominator)]
+        where !(v.isFinite && v >= 0) {
             throw DiceKitError.value("\(name) is \(v); expected a finite number ≥ 0")
         }
         let labels = input.labels!
@@ -88,27 +101,39 @@ public struct WassersteinDiceLoss: SegmentationLoss {
                         let l = Int(labels[i * input.s + q])
                         var w: T = 0
                         for k in 0..<c { w += m[l * c + k] * ps[input.index(i, k, q)] }
-                        o[l] += 1; o[c + l] += Double(w)
+                        o[l] += 1
+                        o[c + l] += Double(w)
                     }
                 }
             }
         }
-        var volume = [Double](repeating: 0, count: n * c), distance = volume
+        var volume = [Double](repeating: 0, count: n * c)
+        var distance = volume
         for (task, range) in tasks.ranges.enumerated() {
-            for k in 0..<c { volume[range.sample * c + k] += partial[2 * c * task + k]; distance[range.sample * c + k] += partial[2 * c * task + c + k] }
+            for k in 0..<c {
+                volume[range.sample * c + k] += partial[2 * c * task + k]
+                distance[range.sample * c + k] += partial[2 * c * task + c + k]
+            }
         }
-        var values = [Double](repeating: 0, count: n), beta = [T](repeating: 0, count: n * c)
+        var values = [Double](repeating: 0, count: n)
+        var beta = [T](repeating: 0, count: n * c)
         let scale = reduction == .mean ? 1 / Double(n) : 1
         for i in 0..<n {
-            let v = volume[(i * c)..<(i * c + c)].map { $0 }, w = distance[(i * c)..<(i * c + c)].map { $0 }
+            let v = volume[(i * c)..<(i * c + c)].map { $0 }
+            let w = distance[(i * c)..<(i * c + c)].map { $0 }
             let alpha = (0..<c).map { k in weighting == .gdl ? 1 / (v[k] + 1) : (k == 0 ? 0 : 1) }
             let tp = (0..<c).reduce(0.0) { $0 + alpha[$1] * (v[$1] - w[$1]) }
-            let den = weighting == .gdl ? (0..<c).reduce(0.0) { $0 + alpha[$1] * (2 * v[$1] - w[$1]) } : 2 * tp + w.reduce(0, +)
-            let num = 2 * tp + smoothNumerator, d = den + smoothDenominator
+            let den =
+                weighting == .gdl
+                ? (0..<c).reduce(0.0) { $0 + alpha[$1] * (2 * v[$1] - w[$1]) } : 2 * tp + w.reduce(0, +)
+            let num = 2 * tp + smoothNumerator
+            let d = den + smoothDenominator
             values[i] = 1 - num / d
             for k in 0..<c {
                 // dL/dW_s for a position labelled k.
-                let dw = weighting == .gdl ? alpha[k] * (2 * d - num) / (d * d) : (2 * alpha[k] * d + num * (1 - 2 * alpha[k])) / (d * d)
+                let dw =
+                    weighting == .gdl
+                    ? alpha[k] * (2 * d - num) / (d * d) : (2 * alpha[k] * d + num * (1 - 2 * alpha[k])) / (d * d)
                 beta[i * c + k] = T(dw * scale)
             }
         }
@@ -122,7 +147,8 @@ public struct WassersteinDiceLoss: SegmentationLoss {
                     let gs = shared.buffers
                     let (i, p0, p1) = tasks.ranges[task]
                     for q in p0..<p1 {
-                        let l = Int(labels[i * input.s + q]), b = beta[i * c + l]
+                        let l = Int(labels[i * input.s + q])
+                        let b = beta[i * c + l]
                         for k in 0..<c { gs[input.index(i, k, q)] = b * m[l * c + k] }
                     }
                 }
@@ -130,7 +156,9 @@ public struct WassersteinDiceLoss: SegmentationLoss {
             input.backpropagate(&g, probabilities: p, .softmax)
             grad = Tensor(uncheckedShape: x.shape, storage: g)
         }
-        let loss = reduction == .none ? Tensor<T>(uncheckedShape: [n], storage: values.map { T($0) })
+        let loss =
+            reduction == .none
+            ? Tensor<T>(uncheckedShape: [n], storage: values.map { T($0) })
             : Tensor<T>(uncheckedShape: [], storage: [T(reduction.reduce(values.reduce(0, +), count: n))])
         return DiceLossResult(loss: loss, gradient: grad)
     }

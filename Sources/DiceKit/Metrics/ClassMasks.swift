@@ -26,9 +26,11 @@ public struct ClassMasks: Sendable, Equatable {
     /// - Throws: `DiceKitError.shape` when `storage.count` is not N · C · Π spatial.
     public init(samples: Int, classes: Int, spatialShape: [Int], storage: [Bool]) throws {
         guard samples >= 1, classes >= 1, !spatialShape.isEmpty, spatialShape.allSatisfy({ $0 >= 1 }),
-              storage.count == samples * classes * spatialShape.reduce(1, *) else {
-            throw DiceKitError.shape("masks of \(samples) samples, \(classes) classes and spatial shape \(spatialShape) "
-                                     + "do not hold \(storage.count) values; expected positive extents and N·C·Πspatial values")
+            storage.count == samples * classes * spatialShape.reduce(1, *)
+        else {
+            throw DiceKitError.shape(
+                "masks of \(samples) samples, \(classes) classes and spatial shape \(spatialShape) "
+                    + "do not hold \(storage.count) values; expected positive extents and N·C·Πspatial values")
         }
         self.samples = samples
         self.classes = classes
@@ -43,10 +45,13 @@ public struct ClassMasks: Sendable, Equatable {
     ///   `DiceKitError.shape` for a label map without spatial axes.
     public init(labels: LabelMap, classes: Int) throws {
         guard labels.shape.count >= 2 else {
-            throw DiceKitError.shape("label map shape \(labels.shape); expected [N, spatial…] with at least one spatial axis")
+            throw DiceKitError.shape(
+                "label map shape \(labels.shape); expected [N, spatial…] with at least one spatial axis")
         }
         guard classes >= 1 else { throw DiceKitError.value("classes is \(classes); expected ≥ 1") }
-        let n = labels.shape[0], spatial = Array(labels.shape.dropFirst()), s = spatial.reduce(1, *)
+        let n = labels.shape[0]
+        let spatial = Array(labels.shape.dropFirst())
+        let s = spatial.reduce(1, *)
         var storage = [Bool](repeating: false, count: n * classes * s)
         for b in 0..<n {
             for i in 0..<s {
@@ -68,7 +73,8 @@ public struct ClassMasks: Sendable, Equatable {
     public init(oneHot tensor: Tensor<Double>, layout: Layout) throws {
         let shape = tensor.shape
         guard shape.count >= 3 else {
-            throw DiceKitError.shape("one-hot shape \(shape); expected [N, spatial…, C] or [N, C, spatial…] with at least one spatial axis")
+            throw DiceKitError.shape(
+                "one-hot shape \(shape); expected [N, spatial…, C] or [N, C, spatial…] with at least one spatial axis")
         }
         let n = shape[0]
         let c = layout == .channelsLast ? shape[shape.count - 1] : shape[1]
@@ -82,7 +88,9 @@ public struct ClassMasks: Sendable, Equatable {
                     let index = layout == .channelsLast ? (b * s + i) * c + k : (b * c + k) * s + i
                     let v = values[index]
                     guard v == 0 || v == 1 else {
-                        throw DiceKitError.value("one-hot element \(index) is \(v); expected 0 or 1 (binarise probabilities first, or pass labels)")
+                        throw DiceKitError.value(
+                            "one-hot element \(index) is \(v); expected 0 or 1 (binarise probabilities first, or pass labels)"
+                        )
                     }
                     storage[(b * c + k) * s + i] = v == 1
                 }
@@ -93,15 +101,18 @@ public struct ClassMasks: Sendable, Equatable {
 
     /// The mask of (sample, class) as a slice of `storage`.
     func mask(sample: Int, class k: Int) -> ArraySlice<Bool> {
-        let s = positions, start = (sample * classes + k) * s
+        let s = positions
+        let start = (sample * classes + k) * s
         return storage[start..<(start + s)]
     }
 
     /// Checks that `other` has the same samples, classes and spatial shape.
     func checkMatches(_ other: ClassMasks) throws {
         guard samples == other.samples, classes == other.classes, spatialShape == other.spatialShape else {
-            throw DiceKitError.shape("prediction masks [N \(samples), C \(classes), spatial \(spatialShape)] and target masks "
-                                     + "[N \(other.samples), C \(other.classes), spatial \(other.spatialShape)]; expected the same shape")
+            throw DiceKitError.shape(
+                "prediction masks [N \(samples), C \(classes), spatial \(spatialShape)] and target masks "
+                    + "[N \(other.samples), C \(other.classes), spatial \(other.spatialShape)]; expected the same shape"
+            )
         }
     }
 

@@ -20,13 +20,19 @@ public struct ConfusionCounts: Sendable, Equatable {
         let scored = predicted.scoredClasses(includeBackground: includeBackground)
         samples = predicted.samples
         classes = scored.count
-        let size = samples * classes, s = predicted.positions
+        let size = samples * classes
+        let s = predicted.positions
         truePositives = .init(repeating: 0, count: size)
-        falsePositives = truePositives; trueNegatives = truePositives; falseNegatives = truePositives
+        falsePositives = truePositives
+        trueNegatives = truePositives
+        falseNegatives = truePositives
         for b in 0..<samples {
             for (j, k) in scored.enumerated() {
-                let p = predicted.mask(sample: b, class: k), t = target.mask(sample: b, class: k)
-                var tp = 0, pp = 0, tt = 0
+                let p = predicted.mask(sample: b, class: k)
+                let t = target.mask(sample: b, class: k)
+                var tp = 0
+                var pp = 0
+                var tt = 0
                 for (x, y) in zip(p, t) {
                     if x { pp += 1 }
                     if y { tt += 1 }
@@ -50,15 +56,17 @@ public struct ConfusionCounts: Sendable, Equatable {
     /// Each count reduced by `reduction` (MONAI reduces the [N, C, 4] matrix the same way).
     public func reduced(_ reduction: ScoreReduction) -> ConfusionCounts {
         let r = { (v: [Double]) in reduction.reduce(v, samples: samples, classes: classes) }
-        let n: Int, c: Int
+        let n: Int
+        let c: Int
         switch reduction {
         case .mean, .sum: (n, c) = (1, 1)
         case .meanBatch, .sumBatch: (n, c) = (1, classes)
         case .meanClasses, .sumClasses: (n, c) = (samples, 1)
         case .none: (n, c) = (samples, classes)
         }
-        return ConfusionCounts(samples: n, classes: c,
-                               tp: r(truePositives), fp: r(falsePositives), tn: r(trueNegatives), fn: r(falseNegatives))
+        return ConfusionCounts(
+            samples: n, classes: c,
+            tp: r(truePositives), fp: r(falsePositives), tn: r(trueNegatives), fn: r(falseNegatives))
     }
 }
 
@@ -128,10 +136,13 @@ public enum ConfusionMetricName: String, Sendable, CaseIterable {
 
     /// The metric of one set of counts (MONAI `compute_confusion_matrix_metric`); NaN for a zero denominator.
     public func value(tp: Double, fp: Double, tn: Double, fn: Double) -> Double {
-        let p = tp + fn, n = fp + tn
+        let p = tp + fn
+        let n = fp + tn
         func ratio(_ a: Double, _ b: Double) -> Double { b != 0 ? a / b : .nan }
-        let tpr = p > 0 ? tp / p : .nan, tnr = n > 0 ? tn / n : .nan
-        let ppv = tp + fp > 0 ? tp / (tp + fp) : .nan, npv = tn + fn > 0 ? tn / (tn + fn) : .nan
+        let tpr = p > 0 ? tp / p : .nan
+        let tnr = n > 0 ? tn / n : .nan
+        let ppv = tp + fp > 0 ? tp / (tp + fp) : .nan
+        let npv = tn + fn > 0 ? tn / (tn + fn) : .nan
         switch self {
         case .sensitivity: return ratio(tp, p)
         case .specificity: return ratio(tn, n)
@@ -146,7 +157,8 @@ public enum ConfusionMetricName: String, Sendable, CaseIterable {
         case .accuracy: return ratio(tp + tn, p + n)
         case .balancedAccuracy: return (tpr + tnr) / 2
         case .f1Score: return ratio(tp * 2, tp * 2 + fn + fp)
-        case .matthewsCorrelationCoefficient: return ratio(tp * tn - fp * fn, ((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)).squareRoot())
+        case .matthewsCorrelationCoefficient:
+            return ratio(tp * tn - fp * fn, ((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)).squareRoot())
         case .fowlkesMallowsIndex: return (ppv * tpr).squareRoot()
         case .informedness: return tpr + tnr - 1
         case .markedness: return ppv + npv - 1
@@ -171,8 +183,10 @@ public struct ConfusionMatrixMetric: Sendable {
     public var reduction: ScoreReduction
 
     /// A metric with MONAI's defaults.
-    public init(name: ConfusionMetricName, includeBackground: Bool = true, computeSample: Bool = false,
-                reduction: ScoreReduction = .mean) {
+    public init(
+        name: ConfusionMetricName, includeBackground: Bool = true, computeSample: Bool = false,
+        reduction: ScoreReduction = .mean
+    ) {
         self.name = name
         self.includeBackground = includeBackground
         self.computeSample = computeSample
@@ -182,8 +196,9 @@ public struct ConfusionMatrixMetric: Sendable {
     /// The metric per (sample, class), row-major [N, C'], NaN for a zero denominator.
     public func scores(_ counts: ConfusionCounts) -> [Double] {
         (0..<counts.truePositives.count).map {
-            name.value(tp: counts.truePositives[$0], fp: counts.falsePositives[$0],
-                       tn: counts.trueNegatives[$0], fn: counts.falseNegatives[$0])
+            name.value(
+                tp: counts.truePositives[$0], fp: counts.falsePositives[$0],
+                tn: counts.trueNegatives[$0], fn: counts.falseNegatives[$0])
         }
     }
 

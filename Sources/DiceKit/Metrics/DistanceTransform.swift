@@ -32,7 +32,9 @@ public enum DistanceTransform {
     ///   `DiceKitError.value` for a spacing that is not finite and positive or of the wrong length.
     public static func squaredEuclidean(features: [Bool], shape: [Int], spacing: [Double]? = nil) throws -> [Double] {
         guard !shape.isEmpty, shape.allSatisfy({ $0 >= 1 }), features.count == shape.reduce(1, *) else {
-            throw DiceKitError.shape("a feature mask of \(features.count) values with shape \(shape); expected positive extents whose product is the count")
+            throw DiceKitError.shape(
+                "a feature mask of \(features.count) values with shape \(shape); expected positive extents whose product is the count"
+            )
         }
         let steps = try checkedSpacing(spacing, rank: shape.count)
         var values = [Double](repeating: 0, count: features.count)
@@ -46,7 +48,8 @@ public enum DistanceTransform {
     static func checkedSpacing(_ spacing: [Double]?, rank: Int) throws -> [Double] {
         guard let spacing else { return Array(repeating: 1, count: rank) }
         guard spacing.count == rank else {
-            throw DiceKitError.value("spacing has \(spacing.count) values \(spacing); expected \(rank), one per spatial axis")
+            throw DiceKitError.value(
+                "spacing has \(spacing.count) values \(spacing); expected \(rank), one per spatial axis")
         }
         if let bad = spacing.first(where: { !($0.isFinite && $0 > 0) }) {
             throw DiceKitError.value("spacing \(bad) in \(spacing); expected finite values > 0")
@@ -57,15 +60,19 @@ public enum DistanceTransform {
     /// The squared distance transform of row-major `features` into `values` (same count) —
     /// everywhere, or, when `queries` is given, at least at the positions it marks (the last pass
     /// skips the lines without a query position).
-    static func transform(features: UnsafeBufferPointer<Bool>, into values: UnsafeMutableBufferPointer<Double>, shape: [Int],
-                          spacing: [Double], queries: UnsafeBufferPointer<Bool>? = nil) {
+    static func transform(
+        features: UnsafeBufferPointer<Bool>, into values: UnsafeMutableBufferPointer<Double>, shape: [Int],
+        spacing: [Double], queries: UnsafeBufferPointer<Bool>? = nil
+    ) {
         guard let base = values.baseAddress, let feature = features.baseAddress else { return }
         // The contiguous axis straight from the mask: on a line, the squared distance to the
         // nearest feature is (s·k)², k the index distance to the nearest feature found scanning
         // forward and backward; +∞ on a line without any.
-        let n = shape[shape.count - 1], step = spacing[shape.count - 1]
+        let n = shape[shape.count - 1]
+        let step = spacing[shape.count - 1]
         for start in stride(from: 0, to: features.count, by: n) {
-            let f = feature + start, d = base + start
+            let f = feature + start
+            let d = base + start
             var last = -1
             for q in 0..<n {
                 if f[q] { last = q }
@@ -86,8 +93,10 @@ public enum DistanceTransform {
 
     /// Transforms `values` in place along every axis but the last (contiguous) one, which must
     /// already be done: on exit the squared distance transform, at least where `queries` marks.
-    static func transformStrided(_ values: UnsafeMutableBufferPointer<Double>, shape: [Int], spacing: [Double],
-                                 queries: UnsafeBufferPointer<Bool>?) {
+    static func transformStrided(
+        _ values: UnsafeMutableBufferPointer<Double>, shape: [Int], spacing: [Double],
+        queries: UnsafeBufferPointer<Bool>?
+    ) {
         guard let base = values.baseAddress else { return }
         let longest = shape.max() ?? 1
         // `block` neighbouring lines at a time, stored [q][block]: row q of the block is
@@ -98,12 +107,19 @@ public enum DistanceTransform {
         let sites = UnsafeMutablePointer<Int>.allocate(capacity: longest)
         let bounds = UnsafeMutablePointer<Double>.allocate(capacity: longest + 1)
         let scratch = UnsafeMutablePointer<Double>.allocate(capacity: 3 * longest)
-        defer { lines.deallocate(); output.deallocate(); sites.deallocate(); bounds.deallocate(); scratch.deallocate() }
+        defer {
+            lines.deallocate()
+            output.deallocate()
+            sites.deallocate()
+            bounds.deallocate()
+            scratch.deallocate()
+        }
         let lastPass = shape.indices.first { shape[$0] > 1 }
         for axis in shape.indices.dropLast().reversed() {
             let n = shape[axis]
             if n == 1 { continue }
-            let inner = shape[(axis + 1)...].reduce(1, *), outer = shape[..<axis].reduce(1, *)
+            let inner = shape[(axis + 1)...].reduce(1, *)
+            let outer = shape[..<axis].reduce(1, *)
             let step = spacing[axis]
             let queried = axis == lastPass ? queries?.baseAddress : nil
             for o in 0..<outer {
@@ -119,7 +135,10 @@ public enum DistanceTransform {
                             let row = queried + (first &+ q &* inner)
                             for b in 0..<width where row[b] { wanted |= 1 << b }
                         }
-                        if wanted == 0 { i0 &+= width; continue }
+                        if wanted == 0 {
+                            i0 &+= width
+                            continue
+                        }
                     }
                     for q in 0..<n { (lines + q &* block).update(from: start + q &* inner, count: width) }
                     if let queried {
@@ -127,8 +146,10 @@ public enum DistanceTransform {
                         // straight into the field (the other positions are not needed).
                         for b in 0..<width where wanted & (1 << b) != 0 {
                             let marks = queried + (first &+ b)
-                            if envelope(lines + b, output, n: n, stride: block, step: step, sites: sites, bounds: bounds,
-                                        scratch: scratch, only: marks, onlyStride: inner) {
+                            if envelope(
+                                lines + b, output, n: n, stride: block, step: step, sites: sites, bounds: bounds,
+                                scratch: scratch, only: marks, onlyStride: inner)
+                            {
                                 for q in 0..<n where marks[q &* inner] { start[q &* inner &+ b] = output[q] }
                             }
                         }
@@ -137,7 +158,10 @@ public enum DistanceTransform {
                     }
                     for b in 0..<width where wanted & (1 << b) != 0 {
                         let line = lines + b
-                        if envelope(line, output, n: n, stride: block, step: step, sites: sites, bounds: bounds, scratch: scratch) {
+                        if envelope(
+                            line, output, n: n, stride: block, step: step, sites: sites, bounds: bounds,
+                            scratch: scratch)
+                        {
                             for q in 0..<n { line[q &* block] = output[q] }
                         }
                     }
@@ -153,10 +177,14 @@ public enum DistanceTransform {
     /// holds 3·n values: each envelope site's f + x², position x and f. With `only`, `d` is
     /// written only where `only[q·onlyStride]` is true.
     @inline(__always)
-    static func envelope(_ f: UnsafeMutablePointer<Double>, _ d: UnsafeMutablePointer<Double>, n: Int, stride: Int, step: Double,
-                         sites v: UnsafeMutablePointer<Int>, bounds z: UnsafeMutablePointer<Double>,
-                         scratch: UnsafeMutablePointer<Double>, only: UnsafePointer<Bool>? = nil, onlyStride: Int = 0) -> Bool {
-        let h = scratch, x = scratch + n, g = scratch + 2 &* n
+    static func envelope(
+        _ f: UnsafeMutablePointer<Double>, _ d: UnsafeMutablePointer<Double>, n: Int, stride: Int, step: Double,
+        sites v: UnsafeMutablePointer<Int>, bounds z: UnsafeMutablePointer<Double>,
+        scratch: UnsafeMutablePointer<Double>, only: UnsafePointer<Bool>? = nil, onlyStride: Int = 0
+    ) -> Bool {
+        let h = scratch
+        let x = scratch + n
+        let g = scratch + 2 &* n
         var k = -1
         for q in 0..<n {
             let fq = f[q &* stride]
@@ -165,7 +193,10 @@ public enum DistanceTransform {
             let hq = fq + xq * xq
             if k < 0 {
                 k = 0
-                v[0] = q; h[0] = hq; x[0] = xq; g[0] = fq
+                v[0] = q
+                h[0] = hq
+                x[0] = xq
+                g[0] = fq
                 z[0] = -.infinity
                 continue
             }
@@ -176,7 +207,10 @@ public enum DistanceTransform {
                 if crossing <= z[k] { k &-= 1 } else { break }
             }
             k &+= 1
-            v[k] = q; h[k] = hq; x[k] = xq; g[k] = fq
+            v[k] = q
+            h[k] = hq
+            x[k] = xq
+            g[k] = fq
             z[k] = crossing
         }
         if k < 0 { return false }
@@ -205,7 +239,8 @@ public enum DistanceTransform {
                 while end &+ 1 < n, Double(end &+ 1) * step <= bound { end &+= 1 }
                 while end >= q, Double(end) * step > bound { end &-= 1 }
             }
-            let site = v[j], value = g[j]
+            let site = v[j]
+            let value = g[j]
             while q <= end {
                 let delta = Double(q &- site) * step
                 d[q] = delta * delta + value

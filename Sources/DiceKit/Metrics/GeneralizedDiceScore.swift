@@ -26,7 +26,8 @@ public struct GeneralizedDiceScore: Sendable {
     public var reduction: ScoreReduction
 
     /// A score with MONAI's defaults.
-    public init(includeBackground: Bool = true, weight: GeneralizedWeight = .square, reduction: ScoreReduction = .mean) {
+    public init(includeBackground: Bool = true, weight: GeneralizedWeight = .square, reduction: ScoreReduction = .mean)
+    {
         self.includeBackground = includeBackground
         self.weight = weight
         self.reduction = reduction
@@ -47,16 +48,23 @@ public struct GeneralizedDiceScore: Sendable {
         let n = predicted.samples
         var values: [Double] = []
         for b in 0..<n {
-            var intersection: [Double] = [], predictedSize: [Double] = [], targetSize: [Double] = []
+            var intersection: [Double] = []
+            var predictedSize: [Double] = []
+            var targetSize: [Double] = []
             for k in scored {
-                let p = predicted.mask(sample: b, class: k), t = target.mask(sample: b, class: k)
-                var i = 0, ps = 0, ts = 0
+                let p = predicted.mask(sample: b, class: k)
+                let t = target.mask(sample: b, class: k)
+                var i = 0
+                var ps = 0
+                var ts = 0
                 for (x, y) in zip(p, t) {
                     if x { ps += 1 }
                     if y { ts += 1 }
                     if x && y { i += 1 }
                 }
-                intersection.append(Double(i)); predictedSize.append(Double(ps)); targetSize.append(Double(ts))
+                intersection.append(Double(i))
+                predictedSize.append(Double(ps))
+                targetSize.append(Double(ts))
             }
             var w = targetSize.map { g -> Double in
                 switch weight {
@@ -70,7 +78,8 @@ public struct GeneralizedDiceScore: Sendable {
                 w = w.map { $0.isInfinite ? (largest > 0 ? largest : 1) : $0 }
             }
             if sumsOverClasses {
-                var numerator = 0.0, denominator = 0.0
+                var numerator = 0.0
+                var denominator = 0.0
                 for c in w.indices {
                     numerator += intersection[c] * w[c]
                     denominator += (predictedSize[c] + targetSize[c]) * w[c]
@@ -79,7 +88,9 @@ public struct GeneralizedDiceScore: Sendable {
             } else {
                 for c in w.indices {
                     let denominator = (predictedSize[c] + targetSize[c]) * w[c]
-                    values.append(denominator == 0 ? (predictedSize[c] * w[c] == 0 ? 1 : 0) : 2 * (intersection[c] * w[c]) / denominator)
+                    values.append(
+                        denominator == 0
+                            ? (predictedSize[c] * w[c] == 0 ? 1 : 0) : 2 * (intersection[c] * w[c]) / denominator)
                 }
             }
         }

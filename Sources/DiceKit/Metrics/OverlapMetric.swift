@@ -63,7 +63,9 @@ public struct OverlapMetric: Sendable {
     public var layout: Layout = .channelsLast
 
     /// A metric with the given score and MONAI's defaults for the rest.
-    public init(score: OverlapScore = .dice, reduction: MetricReduction = .mean, emptyClass: EmptyClassPolicy = .exclude) {
+    public init(
+        score: OverlapScore = .dice, reduction: MetricReduction = .mean, emptyClass: EmptyClassPolicy = .exclude
+    ) {
         self.score = score
         self.reduction = reduction
         self.emptyClass = emptyClass
@@ -75,21 +77,32 @@ public struct OverlapMetric: Sendable {
     ///   outside 0..<classes (other than the ignore index in the target).
     public func counts(predicted: LabelMap, target: LabelMap, classes: Int) throws -> OverlapCounts {
         guard predicted.shape == target.shape, target.shape.count >= 2 else {
-            throw DiceKitError.shape("predicted labels \(predicted.shape) and target labels \(target.shape); expected the same shape [N, spatial…]")
+            throw DiceKitError.shape(
+                "predicted labels \(predicted.shape) and target labels \(target.shape); expected the same shape [N, spatial…]"
+            )
         }
         guard classes >= 1 else { throw DiceKitError.value("classes is \(classes); expected ≥ 1") }
-        let n = target.shape[0], s = target.count / max(n, 1)
-        var result = OverlapCounts(samples: n, classes: classes, truePositives: .init(repeating: 0, count: n * classes),
-                                   falsePositives: .init(repeating: 0, count: n * classes),
-                                   falseNegatives: .init(repeating: 0, count: n * classes), positions: .init(repeating: 0, count: n))
+        let n = target.shape[0]
+        let s = target.count / max(n, 1)
+        var result = OverlapCounts(
+            samples: n, classes: classes, truePositives: .init(repeating: 0, count: n * classes),
+            falsePositives: .init(repeating: 0, count: n * classes),
+            falseNegatives: .init(repeating: 0, count: n * classes), positions: .init(repeating: 0, count: n))
         for b in 0..<n {
             for i in 0..<s {
-                let t = Int(target.storage[b * s + i]), p = Int(predicted.storage[b * s + i])
+                let t = Int(target.storage[b * s + i])
+                let p = Int(predicted.storage[b * s + i])
                 if let k = ignoreIndex, t == k { continue }
-                guard t >= 0 && t < classes else { throw DiceKitError.value("target label \(t) at element \(b * s + i); expected 0..<\(classes)") }
-                guard p >= 0 && p < classes else { throw DiceKitError.value("predicted label \(p) at element \(b * s + i); expected 0..<\(classes)") }
+                guard t >= 0 && t < classes else {
+                    throw DiceKitError.value("target label \(t) at element \(b * s + i); expected 0..<\(classes)")
+                }
+                guard p >= 0 && p < classes else {
+                    throw DiceKitError.value("predicted label \(p) at element \(b * s + i); expected 0..<\(classes)")
+                }
                 result.positions[b] += 1
-                if p == t { result.truePositives[b * classes + t] += 1 } else {
+                if p == t {
+                    result.truePositives[b * classes + t] += 1
+                } else {
                     result.falsePositives[b * classes + p] += 1
                     result.falseNegatives[b * classes + t] += 1
                 }
@@ -103,8 +116,9 @@ public struct OverlapMetric: Sendable {
     ///
     /// - Throws: `DiceKitError` for mismatched shapes or labels out of range.
     public func counts<T: BLASScalar>(probabilities: Tensor<T>, target: SegmentationTarget<T>) throws -> OverlapCounts {
-        try specialised(T.self, float: { try countsImpl(probabilities.reinterpreted(as: Float.self), target.reinterpreted()) },
-                        double: { try countsImpl(probabilities.reinterpreted(as: Double.self), target.reinterpreted()) })
+        try specialised(
+            T.self, float: { try countsImpl(probabilities.reinterpreted(as: Float.self), target.reinterpreted()) },
+            double: { try countsImpl(probabilities.reinterpreted(as: Double.self), target.reinterpreted()) })
     }
 
     func countsImpl<T: BLASScalar>(_ x: Tensor<T>, _ target: SegmentationTarget<T>) throws -> OverlapCounts {
@@ -122,9 +136,10 @@ public struct OverlapMetric: Sendable {
             }
         }
         let (n, c, s) = (plan.n, plan.c, plan.s)
-        var result = OverlapCounts(samples: n, classes: c, truePositives: .init(repeating: 0, count: n * c),
-                                   falsePositives: .init(repeating: 0, count: n * c),
-                                   falseNegatives: .init(repeating: 0, count: n * c), positions: .init(repeating: 0, count: n))
+        var result = OverlapCounts(
+            samples: n, classes: c, truePositives: .init(repeating: 0, count: n * c),
+            falsePositives: .init(repeating: 0, count: n * c),
+            falseNegatives: .init(repeating: 0, count: n * c), positions: .init(repeating: 0, count: n))
         let threshold = T(self.threshold)
         for b in 0..<n {
             for i in 0..<s {
@@ -134,22 +149,30 @@ public struct OverlapMetric: Sendable {
                     label = labels.storage[b * s + i]
                     if label == ignore { continue }
                     guard label >= 0 && Int(label) < plan.labelClasses else {
-                        throw DiceKitError.value("target label \(label) at element \(b * s + i); expected 0..<\(plan.labelClasses)")
+                        throw DiceKitError.value(
+                            "target label \(label) at element \(b * s + i); expected 0..<\(plan.labelClasses)")
                     }
                 }
                 result.positions[b] += 1
                 for k in 0..<c {
                     let v = x.storage[base + k * plan.channelStride]
-                    guard v.isFinite else { throw DiceKitError.value("probability element \(base + k * plan.channelStride) is \(v); expected finite values") }
+                    guard v.isFinite else {
+                        throw DiceKitError.value(
+                            "probability element \(base + k * plan.channelStride) is \(v); expected finite values")
+                    }
                     let predicted = v >= threshold
                     let actual: Bool
                     switch target {
                     case .labels: actual = label == Int32(k) + plan.labelOffset
                     case .oneHot(let t), .soft(let t): actual = t.storage[base + k * plan.channelStride] >= 0.5
                     }
-                    if predicted && actual { result.truePositives[b * c + k] += 1 }
-                    else if predicted { result.falsePositives[b * c + k] += 1 }
-                    else if actual { result.falseNegatives[b * c + k] += 1 }
+                    if predicted && actual {
+                        result.truePositives[b * c + k] += 1
+                    } else if predicted {
+                        result.falsePositives[b * c + k] += 1
+                    } else if actual {
+                        result.falseNegatives[b * c + k] += 1
+                    }
                 }
             }
         }
@@ -164,7 +187,9 @@ public struct OverlapMetric: Sendable {
         for b in 0..<counts.samples {
             for k in first..<counts.classes {
                 let i = b * counts.classes + k
-                let (tp, fp, fn) = (Double(counts.truePositives[i]), Double(counts.falsePositives[i]), Double(counts.falseNegatives[i]))
+                let (tp, fp, fn) = (
+                    Double(counts.truePositives[i]), Double(counts.falsePositives[i]), Double(counts.falseNegatives[i])
+                )
                 if tp + fn == 0 {
                     switch emptyClass {
                     case .exclude: out.append(.nan)

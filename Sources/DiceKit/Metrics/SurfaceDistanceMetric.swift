@@ -53,8 +53,10 @@ public struct SurfaceDistanceMetric: Sendable {
     public var reduction: ScoreReduction
 
     /// A metric with MONAI's defaults: background excluded, unit spacing, mean reduction.
-    public init(score: SurfaceDistanceScore, includeBackground: Bool = false, spacing: [Double]? = nil,
-                reduction: ScoreReduction = .mean) {
+    public init(
+        score: SurfaceDistanceScore, includeBackground: Bool = false, spacing: [Double]? = nil,
+        reduction: ScoreReduction = .mean
+    ) {
         self.score = score
         self.includeBackground = includeBackground
         self.spacing = spacing
@@ -74,12 +76,15 @@ public struct SurfaceDistanceMetric: Sendable {
         var result: [SurfaceDistances] = []
         for b in 0..<predicted.samples {
             for k in predicted.scoredClasses(includeBackground: includeBackground) {
-                let p = predicted.mask(sample: b, class: k), t = target.mask(sample: b, class: k)
-                result.append(p.withUnsafeBufferPointer { pp in
-                    t.withUnsafeBufferPointer { tt in
-                        SurfaceDistances.compute(pp, tt, shape: predicted.spatialShape, spacing: steps, symmetric: symmetric)
-                    }
-                })
+                let p = predicted.mask(sample: b, class: k)
+                let t = target.mask(sample: b, class: k)
+                result.append(
+                    p.withUnsafeBufferPointer { pp in
+                        t.withUnsafeBufferPointer { tt in
+                            SurfaceDistances.compute(
+                                pp, tt, shape: predicted.spatialShape, spacing: steps, symmetric: symmetric)
+                        }
+                    })
             }
         }
         return result
@@ -119,7 +124,8 @@ public struct SurfaceDistanceMetric: Sendable {
             let tau = tolerances.count == 1 ? tolerances[0] : tolerances[classIndex]
             let complete = distances.predictedToTarget.count + distances.targetToPredicted.count
             guard complete > 0 else { return .nan }
-            let correct = distances.predictedToTarget.lazy.filter { $0 <= tau }.count
+            let correct =
+                distances.predictedToTarget.lazy.filter { $0 <= tau }.count
                 + distances.targetToPredicted.lazy.filter { $0 <= tau }.count
             return Double(correct) / Double(complete)
         }
@@ -136,8 +142,11 @@ public struct SurfaceDistanceMetric: Sendable {
     /// gives NaN exactly where torch does).
     static func quantile(_ sorted: [Double], _ q: Double) -> Double {
         let position = q * Double(sorted.count - 1)
-        let below = Int(position.rounded(.down)), above = Int(position.rounded(.up))
-        let a = sorted[below], b = sorted[above], w = position - Double(below)
+        let below = Int(position.rounded(.down))
+        let above = Int(position.rounded(.up))
+        let a = sorted[below]
+        let b = sorted[above]
+        let w = position - Double(below)
         return w < 0.5 ? a + w * (b - a) : b - (b - a) * (1 - w)
     }
 
@@ -150,7 +159,9 @@ public struct SurfaceDistanceMetric: Sendable {
             }
         case .surfaceDice(let tolerances):
             guard tolerances.count == 1 || tolerances.count == scoredClasses else {
-                throw DiceKitError.value("\(tolerances.count) tolerances for \(scoredClasses) scored classes; expected 1 or \(scoredClasses)")
+                throw DiceKitError.value(
+                    "\(tolerances.count) tolerances for \(scoredClasses) scored classes; expected 1 or \(scoredClasses)"
+                )
             }
             if let bad = tolerances.first(where: { !($0.isFinite && $0 >= 0) }) {
                 throw DiceKitError.value("tolerance \(bad); expected a finite value ≥ 0")

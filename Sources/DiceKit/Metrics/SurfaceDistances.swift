@@ -36,15 +36,20 @@ public struct SurfaceDistances: Sendable, Equatable {
     ///   - symmetric: also compute `targetToPredicted` (default true).
     /// - Throws: `DiceKitError.shape` for masks that do not hold the product of `shape`;
     ///   `DiceKitError.value` for a bad spacing.
-    public init(predicted: [Bool], target: [Bool], shape: [Int], spacing: [Double]? = nil, symmetric: Bool = true) throws {
+    public init(predicted: [Bool], target: [Bool], shape: [Int], spacing: [Double]? = nil, symmetric: Bool = true)
+        throws
+    {
         guard !shape.isEmpty, shape.allSatisfy({ $0 >= 1 }),
-              predicted.count == shape.reduce(1, *), target.count == predicted.count else {
-            throw DiceKitError.shape("masks of \(predicted.count) and \(target.count) values with shape \(shape); "
-                                     + "expected both to hold the product of the shape")
+            predicted.count == shape.reduce(1, *), target.count == predicted.count
+        else {
+            throw DiceKitError.shape(
+                "masks of \(predicted.count) and \(target.count) values with shape \(shape); "
+                    + "expected both to hold the product of the shape")
         }
         let steps = try DistanceTransform.checkedSpacing(spacing, rank: shape.count)
         self = predicted.withUnsafeBufferPointer { p in
-            target.withUnsafeBufferPointer { t in Self.compute(p, t, shape: shape, spacing: steps, symmetric: symmetric) }
+            target.withUnsafeBufferPointer { t in Self.compute(p, t, shape: shape, spacing: steps, symmetric: symmetric)
+            }
         }
     }
 
@@ -54,12 +59,15 @@ public struct SurfaceDistances: Sendable, Equatable {
     }
 
     /// The distances of two row-major masks (checked spacing, no other checks).
-    static func compute(_ predicted: UnsafeBufferPointer<Bool>, _ target: UnsafeBufferPointer<Bool>, shape: [Int],
-                        spacing: [Double], symmetric: Bool) -> SurfaceDistances {
+    static func compute(
+        _ predicted: UnsafeBufferPointer<Bool>, _ target: UnsafeBufferPointer<Bool>, shape: [Int],
+        spacing: [Double], symmetric: Bool
+    ) -> SurfaceDistances {
         guard let box = BoundingBox(predicted, target, shape: shape) else {
             return SurfaceDistances(predictedToTarget: [], targetToPredicted: [])
         }
-        let croppedPredicted = box.crop(predicted), croppedTarget = box.crop(target)
+        let croppedPredicted = box.crop(predicted)
+        let croppedTarget = box.crop(target)
         let edgesPredicted = croppedPredicted.withUnsafeBufferPointer { SurfaceExtraction.edges($0, shape: box.shape) }
         let edgesTarget = croppedTarget.withUnsafeBufferPointer { SurfaceExtraction.edges($0, shape: box.shape) }
         // The distance fields are allocated here, on the calling thread, so that a process
@@ -69,9 +77,11 @@ public struct SurfaceDistances: Sendable, Equatable {
         let fields = FieldBuffers(count: symmetric ? 2 * count : count)
         defer { fields.storage.deallocate() }
         guard symmetric else {
-            return SurfaceDistances(predictedToTarget: directed(from: edgesPredicted, to: edgesTarget, shape: box.shape, spacing: spacing,
-                                                                field: fields.field(0, count)),
-                                    targetToPredicted: [])
+            return SurfaceDistances(
+                predictedToTarget: directed(
+                    from: edgesPredicted, to: edgesTarget, shape: box.shape, spacing: spacing,
+                    field: fields.field(0, count)),
+                targetToPredicted: [])
         }
         // The two directions are independent: one thread each (the result does not depend on it).
         // Each side works in its own half of `fields`, freed after concurrentPerform returns.
@@ -79,8 +89,10 @@ public struct SurfaceDistances: Sendable, Equatable {
         let results = Mutex<(forward: [Double], backward: [Double])>(([], []))
         DispatchQueue.concurrentPerform(iterations: 2) { side in
             let field = shared.buffers.field(side, count)
-            let d = side == 0 ? directed(from: edgesPredicted, to: edgesTarget, shape: box.shape, spacing: spacing, field: field)
-                              : directed(from: edgesTarget, to: edgesPredicted, shape: box.shape, spacing: spacing, field: field)
+            let d =
+                side == 0
+                ? directed(from: edgesPredicted, to: edgesTarget, shape: box.shape, spacing: spacing, field: field)
+                : directed(from: edgesTarget, to: edgesPredicted, shape: box.shape, spacing: spacing, field: field)
             results.withLock { if side == 0 { $0.forward = d } else { $0.backward = d } }
         }
         let (forward, backward) = results.withLock { ($0.forward, $0.backward) }
@@ -89,13 +101,17 @@ public struct SurfaceDistances: Sendable, Equatable {
 
     /// Distances from each `from` surface position to the nearest `to` surface position, with
     /// get_surface_distance's conventions for an empty side.
-    static func directed(from: [Bool], to: [Bool], shape: [Int], spacing: [Double], field: UnsafeMutableBufferPointer<Double>) -> [Double] {
-        let fromCount = from.lazy.filter { $0 }.count, toCount = to.lazy.filter { $0 }.count
+    static func directed(
+        from: [Bool], to: [Bool], shape: [Int], spacing: [Double], field: UnsafeMutableBufferPointer<Double>
+    ) -> [Double] {
+        let fromCount = from.lazy.filter { $0 }.count
+        let toCount = to.lazy.filter { $0 }.count
         if toCount == 0 { return [Double](repeating: .infinity, count: fromCount) }
         if fromCount == 0 { return [Double](repeating: .infinity, count: toCount) }
         from.withUnsafeBufferPointer { queries in
             to.withUnsafeBufferPointer { features in
-                DistanceTransform.transform(features: features, into: field, shape: shape, spacing: spacing, queries: queries)
+                DistanceTransform.transform(
+                    features: features, into: field, shape: shape, spacing: spacing, queries: queries)
             }
         }
         var distances: [Double] = []
@@ -127,13 +143,15 @@ struct BoundingBox {
     /// Nil when both masks are empty.
     init?(_ a: UnsafeBufferPointer<Bool>, _ b: UnsafeBufferPointer<Bool>, shape: [Int]) {
         let rank = shape.count
-        var low = shape, high = [Int](repeating: -1, count: rank)
+        var low = shape
+        var high = [Int](repeating: -1, count: rank)
         var coordinate = [Int](repeating: 0, count: rank)
         let last = shape[rank - 1]
         var i = 0
         while i < a.count {
             // One row of the last axis at a time.
-            var first = -1, final = -1
+            var first = -1
+            var final = -1
             for x in 0..<last where a[i + x] || b[i + x] {
                 if first < 0 { first = x }
                 final = x
@@ -166,7 +184,8 @@ struct BoundingBox {
         let rank = shape.count
         var strides = [Int](repeating: 1, count: rank)
         for a in stride(from: rank - 2, through: 0, by: -1) { strides[a] = strides[a + 1] * imageShape[a + 1] }
-        let rows = shape.dropLast().reduce(1, *), width = shape[rank - 1]
+        let rows = shape.dropLast().reduce(1, *)
+        let width = shape[rank - 1]
         var result = [Bool](repeating: false, count: rows * width)
         var coordinate = [Int](repeating: 0, count: rank - 1)
         for row in 0..<rows {

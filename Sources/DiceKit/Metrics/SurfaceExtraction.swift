@@ -15,7 +15,9 @@ public enum SurfaceExtraction {
     /// - Throws: `DiceKitError.shape` when `mask.count` is not the product of `shape`.
     public static func edges(of mask: [Bool], shape: [Int]) throws -> [Bool] {
         guard !shape.isEmpty, shape.allSatisfy({ $0 >= 1 }), mask.count == shape.reduce(1, *) else {
-            throw DiceKitError.shape("a mask of \(mask.count) values with shape \(shape); expected positive extents whose product is the count")
+            throw DiceKitError.shape(
+                "a mask of \(mask.count) values with shape \(shape); expected positive extents whose product is the count"
+            )
         }
         return mask.withUnsafeBufferPointer { edges($0, shape: shape) }
     }
@@ -32,7 +34,8 @@ public enum SurfaceExtraction {
                 if mask[i] {
                     var edge = false
                     for a in 0..<rank {
-                        let c = coordinate[a], s = strides[a]
+                        let c = coordinate[a]
+                        let s = strides[a]
                         if c == 0 || c == shape[a] - 1 || !mask[i - s] || !mask[i + s] {
                             edge = true
                             break

@@ -50,7 +50,11 @@ public struct Sigmoid: Sendable, Equatable {
 
     /// σ(x), computed without overflow: 1/(1 + e⁻ˣ) for x ≥ 0 and eˣ/(1 + eˣ) for x < 0.
     public func forward<T: BLASScalar>(_ input: Tensor<T>) -> Tensor<T> {
-        ActivationKernels.dispatch(input, nil) { x, _ in ActivationKernels.sigmoid(x) } double: { x, _ in ActivationKernels.sigmoid(x) }
+        ActivationKernels.dispatch(input, nil) { x, _ in
+            ActivationKernels.sigmoid(x)
+        } double: { x, _ in
+            ActivationKernels.sigmoid(x)
+        }
     }
 
     /// ∂loss/∂input = ∂loss/∂output · σ·(1 − σ), from the forward pass's output σ.
@@ -58,7 +62,11 @@ public struct Sigmoid: Sendable, Equatable {
     /// - Throws: `DiceKitError.shape` when the shapes differ.
     public func backward<T: BLASScalar>(output: Tensor<T>, outputGradient: Tensor<T>) throws -> Tensor<T> {
         try ActivationKernels.checkShapes(output, outputGradient, "sigmoid")
-        return ActivationKernels.dispatch(output, outputGradient) { s, g in g * s * (1 - s) } double: { s, g in g * s * (1 - s) }
+        return ActivationKernels.dispatch(output, outputGradient) { s, g in
+            g * s * (1 - s)
+        } double: { s, g in
+            g * s * (1 - s)
+        }
     }
 }
 
@@ -82,8 +90,13 @@ enum ActivationKernels {
     /// worker pool's ranges (a closure called from there is not inlined); the activations of a
     /// U-Net are the largest tensors it touches.
     static func rectifier<T: BLASScalar>(_ x: Tensor<T>, gradient: Tensor<T>?, slope: Double?) -> Tensor<T> {
-        specialised(T.self, float: { rectify(x.reinterpreted(as: Float.self), gradient?.reinterpreted(), slope.map { Float($0) }).reinterpreted() },
-                    double: { rectify(x.reinterpreted(as: Double.self), gradient?.reinterpreted(), slope).reinterpreted() })
+        specialised(
+            T.self,
+            float: {
+                rectify(x.reinterpreted(as: Float.self), gradient?.reinterpreted(), slope.map { Float($0) })
+                    .reinterpreted()
+            },
+            double: { rectify(x.reinterpreted(as: Double.self), gradient?.reinterpreted(), slope).reinterpreted() })
     }
 
     @_specialize(where T == Float)
@@ -99,7 +112,8 @@ enum ActivationKernels {
                         let shared = TaskShared((px, pg.baseAddress!, po))
                         WorkerPool.shared.forEachRange(x.count) { range in
                             let (px, pg, po) = shared.buffers
-                            rectifyBackward(px + range.lowerBound, pg + range.lowerBound, po + range.lowerBound, range.count, slope)
+                            rectifyBackward(
+                                px + range.lowerBound, pg + range.lowerBound, po + range.lowerBound, range.count, slope)
                         }
                     }
                 } else {
@@ -118,32 +132,51 @@ enum ActivationKernels {
     // Counted loops from 0 with selects, which the compiler vectorises (a branch per element
     // would mispredict on half of them).
     @inline(__always)
-    private static func rectifyForward<T: BLASScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ n: Int, _ slope: T?) {
+    private static func rectifyForward<T: BLASScalar>(
+        _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ n: Int, _ slope: T?
+    ) {
         if let a = slope {
-            for i in 0..<n { let xi = x[i]; y[i] = xi > 0 ? xi : a * xi }
+            for i in 0..<n {
+                let xi = x[i]
+                y[i] = xi > 0 ? xi : a * xi
+            }
         } else {
             // NaN stays NaN (x != x), as PyTorch.
-            for i in 0..<n { let xi = x[i]; y[i] = xi > 0 || xi != xi ? xi : 0 }
+            for i in 0..<n {
+                let xi = x[i]
+                y[i] = xi > 0 || xi != xi ? xi : 0
+            }
         }
     }
 
     @inline(__always)
-    private static func rectifyBackward<T: BLASScalar>(_ x: UnsafePointer<T>, _ g: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>,
-                                                       _ n: Int, _ slope: T?) {
+    private static func rectifyBackward<T: BLASScalar>(
+        _ x: UnsafePointer<T>, _ g: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>,
+        _ n: Int, _ slope: T?
+    ) {
         // g[i] read unconditionally: a load under the condition would stay a branch.
         if let a = slope {
-            for i in 0..<n { let (xi, gi) = (x[i], g[i]); dx[i] = xi > 0 ? gi : a * gi }
+            for i in 0..<n {
+                let (xi, gi) = (x[i], g[i])
+                dx[i] = xi > 0 ? gi : a * gi
+            }
         } else {
-            for i in 0..<n { let (xi, gi) = (x[i], g[i]); dx[i] = xi > 0 ? gi : 0 }
+            for i in 0..<n {
+                let (xi, gi) = (x[i], g[i])
+                dx[i] = xi > 0 ? gi : 0
+            }
         }
     }
 
     /// result[i] = f(a[i], b[i]) (b[i] = 0 when b is nil), with `float` or `double` per T.
     @inline(__always)
-    static func dispatch<T: BLASScalar>(_ a: Tensor<T>, _ b: Tensor<T>?, float: (Float, Float) -> Float,
-                                        double: (Double, Double) -> Double) -> Tensor<T> {
-        specialised(T.self, float: { apply(a.reinterpreted(as: Float.self), b?.reinterpreted(), float).reinterpreted() },
-                    double: { apply(a.reinterpreted(as: Double.self), b?.reinterpreted(), double).reinterpreted() })
+    static func dispatch<T: BLASScalar>(
+        _ a: Tensor<T>, _ b: Tensor<T>?, float: (Float, Float) -> Float,
+        double: (Double, Double) -> Double
+    ) -> Tensor<T> {
+        specialised(
+            T.self, float: { apply(a.reinterpreted(as: Float.self), b?.reinterpreted(), float).reinterpreted() },
+            double: { apply(a.reinterpreted(as: Double.self), b?.reinterpreted(), double).reinterpreted() })
     }
 
     @inline(__always)

@@ -41,7 +41,9 @@ public enum CheckpointLayout: Sendable, Equatable {
         let (k, a, b) = (value.shape[..<(n - 2)].reduce(1, *), value.shape[n - 2], value.shape[n - 1])
         var out = [T](repeating: 0, count: value.count)
         value.withUnsafeBufferPointer { source in
-            for kk in 0..<k { for i in 0..<a { for j in 0..<b { out[(j * a + i) * k + kk] = source[(kk * a + i) * b + j] } } }
+            for kk in 0..<k {
+                for i in 0..<a { for j in 0..<b { out[(j * a + i) * k + kk] = source[(kk * a + i) * b + j] } }
+            }
         }
         return Tensor(uncheckedShape: checkpointShape(value.shape), storage: out)
     }
@@ -54,7 +56,9 @@ public enum CheckpointLayout: Sendable, Equatable {
         let (k, a, b) = (shape[..<(n - 2)].reduce(1, *), shape[n - 2], shape[n - 1])
         var out = [T](repeating: 0, count: stored.count)
         stored.withUnsafeBufferPointer { source in
-            for kk in 0..<k { for i in 0..<a { for j in 0..<b { out[(kk * a + i) * b + j] = source[(j * a + i) * k + kk] } } }
+            for kk in 0..<k {
+                for i in 0..<a { for j in 0..<b { out[(kk * a + i) * b + j] = source[(j * a + i) * k + kk] } }
+            }
         }
         return Tensor(uncheckedShape: shape, storage: out)
     }

@@ -44,7 +44,9 @@ public final class Parameter<Scalar: BLASScalar> {
     ///
     /// - Parameter checkpointLayout: `.convolutionKernel` for convolution and transposed
     ///   convolution weights kept in DiceKit's [k…, a, b] layout; default `.same`.
-    public init(name: String, value: Tensor<Scalar>, kind: Kind = .trainable, checkpointLayout: CheckpointLayout = .same) {
+    public init(
+        name: String, value: Tensor<Scalar>, kind: Kind = .trainable, checkpointLayout: CheckpointLayout = .same
+    ) {
         self.name = name
         self.kind = kind
         self.checkpointLayout = checkpointLayout

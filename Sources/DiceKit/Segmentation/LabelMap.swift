@@ -45,8 +45,9 @@ public struct LabelMap: Sendable, Equatable {
     /// - Throws: `DiceKitError.value` naming the first element that is not a whole number.
     public init<T: BLASScalar>(_ tensor: Tensor<T>) throws {
         // Hand off to concrete loops (no unspecialised generic loop runs from other modules).
-        storage = try specialised(T.self, float: { try Self.wholeNumbers(tensor.reinterpreted(as: Float.self).scalars) },
-                                  double: { try Self.wholeNumbers(tensor.reinterpreted(as: Double.self).scalars) })
+        storage = try specialised(
+            T.self, float: { try Self.wholeNumbers(tensor.reinterpreted(as: Float.self).scalars) },
+            double: { try Self.wholeNumbers(tensor.reinterpreted(as: Double.self).scalars) })
         self.shape = tensor.shape
     }
 

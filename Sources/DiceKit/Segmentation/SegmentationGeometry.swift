@@ -21,7 +21,9 @@ struct SegmentationGeometry {
     init(prediction shape: [Int], layout: Layout, context: String? = nil) throws {
         prefix = context.map { $0 + ": " } ?? ""
         guard shape.count >= 3 else {
-            throw DiceKitError.shape("\(prefix)prediction shape \(shape) has rank \(shape.count); expected [N, spatial…, C] or [N, C, spatial…] (rank ≥ 3)")
+            throw DiceKitError.shape(
+                "\(prefix)prediction shape \(shape) has rank \(shape.count); expected [N, spatial…, C] or [N, C, spatial…] (rank ≥ 3)"
+            )
         }
         let channelAxis = layout.channelAxis(rank: shape.count)
         var spatial = shape
@@ -29,7 +31,9 @@ struct SegmentationGeometry {
         spatial.removeFirst()
         self.shape = shape
         self.spatial = spatial
-        n = shape[0]; c = shape[channelAxis]; s = spatial.reduce(1, *)
+        n = shape[0]
+        c = shape[channelAxis]
+        s = spatial.reduce(1, *)
         channelsLast = layout == .channelsLast
         guard n >= 1, c >= 1, s >= 1 else {
             throw DiceKitError.shape("\(prefix)prediction shape \(shape) has an empty axis; expected every extent ≥ 1")
@@ -48,14 +52,18 @@ struct SegmentationGeometry {
     func check(labels: LabelMap) throws {
         let withChannel = channelsLast ? [n] + spatial + [1] : [n, 1] + spatial
         guard labels.shape == [n] + spatial || labels.shape == withChannel else {
-            throw DiceKitError.shape("\(prefix)label shape \(labels.shape) does not match prediction shape \(shape); expected \([n] + spatial)")
+            throw DiceKitError.shape(
+                "\(prefix)label shape \(labels.shape) does not match prediction shape \(shape); expected \([n] + spatial)"
+            )
         }
     }
 
     /// Checks that a dense target has the prediction's shape.
     func check(denseShape targetShape: [Int]) throws {
         guard targetShape == shape else {
-            throw DiceKitError.shape("\(prefix)target shape \(targetShape) does not match prediction shape \(shape); expected the same shape (or integer labels \([n] + spatial))")
+            throw DiceKitError.shape(
+                "\(prefix)target shape \(targetShape) does not match prediction shape \(shape); expected the same shape (or integer labels \([n] + spatial))"
+            )
         }
     }
 
@@ -64,7 +72,9 @@ struct SegmentationGeometry {
     /// - Throws: `DiceKitError.value` when it does not fit in 32 bits.
     static func ignoreLabel(_ index: Int?) throws -> Int32? {
         guard let k = index else { return nil }
-        guard let label = Int32(exactly: k) else { throw DiceKitError.value("ignore index \(k) does not fit in 32 bits") }
+        guard let label = Int32(exactly: k) else {
+            throw DiceKitError.value("ignore index \(k) does not fit in 32 bits")
+        }
         return label
     }
 }

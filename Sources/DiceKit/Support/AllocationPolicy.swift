@@ -9,7 +9,7 @@
 // process's allocator behind the caller's back; an executable opts in with one call.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Process-wide policy of the C allocator for large tensor buffers (glibc on Linux).
@@ -28,16 +28,16 @@ public enum AllocationPolicy {
     @discardableResult
     public static func retainLargeBlocks(threshold: Int = 32 << 20, retained: Int = 1 << 30) -> Bool {
         #if canImport(Glibc)
-        // mallopt is declared in <malloc.h>, which the Glibc module does not export; look it up.
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return false }
-        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
-        let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
-        let (trimThreshold, mmapThreshold): (Int32, Int32) = (-1, -3)  // M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
-        let mmap = mallopt(mmapThreshold, Int32(clamping: Swift.max(0, Swift.min(threshold, 32 << 20))))
-        let trim = mallopt(trimThreshold, Int32(clamping: Swift.max(0, retained)))
-        return mmap == 1 && trim == 1
+            // mallopt is declared in <malloc.h>, which the Glibc module does not export; look it up.
+            guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return false }
+            typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+            let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
+            let (trimThreshold, mmapThreshold): (Int32, Int32) = (-1, -3) // M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
+            let mmap = mallopt(mmapThreshold, Int32(clamping: Swift.max(0, Swift.min(threshold, 32 << 20))))
+            let trim = mallopt(trimThreshold, Int32(clamping: Swift.max(0, retained)))
+            return mmap == 1 && trim == 1
         #else
-        return false
+            return false
         #endif
     }
 }

@@ -3,11 +3,11 @@
 // reader (or a crash) sees either the complete old file or the complete new one, never a mix.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Writes whole files so that an interrupted write never destroys the previous version.
@@ -62,13 +62,17 @@ public enum AtomicFile {
             // The last dot-separated part is "tmp-<pid>-<random>" (neither number holds a dot).
             guard let last = name.split(separator: ".", omittingEmptySubsequences: false).last else { continue }
             let parts = last.split(separator: "-", omittingEmptySubsequences: false)
-            guard parts.count == 3, parts[0] == "tmp", let pid = Int32(parts[1]), UInt32(parts[2]) != nil else { continue }
-            if pid == getpid() || kill(pid, 0) == 0 || errno == EPERM { continue }  // still running
+            guard parts.count == 3, parts[0] == "tmp", let pid = Int32(parts[1]), UInt32(parts[2]) != nil else {
+                continue
+            }
+            if pid == getpid() || kill(pid, 0) == 0 || errno == EPERM { continue } // still running
             unlink(directory + "/" + name)
         }
     }
 
-    private static func write(_ bytes: [UInt8], to path: String, failAfterBytes: Int?, stages: ((Stage) -> Void)?) throws {
+    private static func write(_ bytes: [UInt8], to path: String, failAfterBytes: Int?, stages: ((Stage) -> Void)?)
+        throws
+    {
         let temporary = temporaryPath(for: path)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw failure(path, "cannot create a temporary file (\(lastError()))") }

@@ -67,7 +67,8 @@ public enum ComputePrecision: String, CaseIterable, Sendable, Codable {
     /// The one-line notice for a `.bfloat16` request on a CPU without it, else nil.
     public var fallbackNotice: String? {
         guard self == .bfloat16, !Self.bfloat16Available else { return nil }
-        return "note: --precision bf16: this CPU has neither AVX512-BF16 nor AMX-BF16 (or AVX-512 is disabled); running in float32"
+        return
+            "note: --precision bf16: this CPU has neither AVX512-BF16 nor AMX-BF16 (or AVX-512 is disabled); running in float32"
     }
 }
 

@@ -9,15 +9,16 @@
 //   leaf 4 (Intel) and 0x8000001D (AMD) subleaf i: EAX[4:0] type (1 data, 2 instruction,
 //   3 unified), EAX[7:5] level; size = (EBX[31:22]+1)·(EBX[21:12]+1)·(EBX[11:0]+1)·(ECX+1)
 
-import Foundation
 internal import CDiceKitKernels
+import Foundation
 
 extension CPUInfo {
     static func detect() -> CPUInfo {
         let leaf0 = cpuid(0)
         let vendor = leaf0.valid ? registerString([leaf0.ebx, leaf0.edx, leaf0.ecx]) : "unknown"
         let leaf1 = cpuid(1)
-        let baseFamily = Int((leaf1.eax >> 8) & 0xF), baseModel = Int((leaf1.eax >> 4) & 0xF)
+        let baseFamily = Int((leaf1.eax >> 8) & 0xF)
+        let baseModel = Int((leaf1.eax >> 4) & 0xF)
         let family = baseFamily == 0xF ? baseFamily + Int((leaf1.eax >> 20) & 0xFF) : baseFamily
         let model = baseFamily >= 6 ? baseModel + Int((leaf1.eax >> 16) & 0xF) << 4 : baseModel
         let logical = onlineCPUCount()
@@ -54,17 +55,23 @@ extension CPUInfo {
     }
 
     static func detectInstructionSets() -> InstructionSets {
-        let leaf1 = cpuid(1), leaf7 = cpuid(7, 0), leaf7s1 = cpuid(7, 1)
+        let leaf1 = cpuid(1)
+        let leaf7 = cpuid(7, 0)
+        let leaf7s1 = cpuid(7, 1)
         func bit(_ r: UInt32, _ i: UInt32) -> Bool { (r >> i) & 1 == 1 }
         let xcr0 = dk_xcr0()
-        let osYMM = xcr0 & 0x6 == 0x6, osZMM = xcr0 & 0xE6 == 0xE6, osAMX = xcr0 & 0x60000 == 0x60000
+        let osYMM = xcr0 & 0x6 == 0x6
+        let osZMM = xcr0 & 0xE6 == 0xE6
+        let osAMX = xcr0 & 0x60000 == 0x60000
         var sets: InstructionSets = []
         if bit(leaf1.ecx, 20) { sets.insert(.sse42) }
         if bit(leaf1.ecx, 28), osYMM { sets.insert(.avx) }
         if bit(leaf7.ebx, 5), osYMM { sets.insert(.avx2) }
         if bit(leaf1.ecx, 12), osYMM { sets.insert(.fma) }
         if osZMM {
-            for (i, set) in [(16, InstructionSets.avx512f), (28, .avx512cd), (30, .avx512bw), (17, .avx512dq), (31, .avx512vl)]
+            for (i, set) in [
+                (16, InstructionSets.avx512f), (28, .avx512cd), (30, .avx512bw), (17, .avx512dq), (31, .avx512vl),
+            ]
             where bit(leaf7.ebx, UInt32(i)) { sets.insert(set) }
             if bit(leaf7s1.eax, 5), sets.contains(.avx512f) { sets.insert(.avx512bf16) }
         }
@@ -84,9 +91,12 @@ extension CPUInfo {
             var caches = Caches(source: leaf == 4 ? "cpuid 4" : "cpuid 0x8000001d")
             for index in 0..<16 {
                 let r = cpuid(leaf, UInt32(index))
-                let type = r.eax & 0x1F, level = (r.eax >> 5) & 0x7
+                let type = r.eax & 0x1F
+                let level = (r.eax >> 5) & 0x7
                 if !r.valid || type == 0 { break }
-                let size = Int((r.ebx >> 22) + 1) * Int(((r.ebx >> 12) & 0x3FF) + 1) * Int((r.ebx & 0xFFF) + 1) * Int(r.ecx + 1)
+                let size =
+                    Int((r.ebx >> 22) + 1) * Int(((r.ebx >> 12) & 0x3FF) + 1) * Int((r.ebx & 0xFFF) + 1)
+                    * Int(r.ecx + 1)
                 switch (level, type) {
                 case (1, 1): caches.l1Data = size
                 case (2, 2...3): caches.l2 = size
@@ -97,10 +107,12 @@ extension CPUInfo {
             if caches.l1Data != nil || caches.l2 != nil { return caches }
         }
         guard amd, cpuid(0x8000_0000).eax >= 0x8000_0006 else { return nil }
-        let l1 = cpuid(0x8000_0005), l2l3 = cpuid(0x8000_0006)
+        let l1 = cpuid(0x8000_0005)
+        let l2l3 = cpuid(0x8000_0006)
         let l3 = Int(l2l3.edx >> 18) * 512 * 1024
-        return Caches(l1Data: Int(l1.ecx >> 24) * 1024, l2: Int(l2l3.ecx >> 16) * 1024,
-                      l3: l3 > 0 ? l3 : nil, source: "cpuid 0x80000005/6")
+        return Caches(
+            l1Data: Int(l1.ecx >> 24) * 1024, l2: Int(l2l3.ecx >> 16) * 1024,
+            l3: l3 > 0 ? l3 : nil, source: "cpuid 0x80000005/6")
     }
 
     /// /sys/devices/system/cpu/cpu0/cache/index*/{level,type,size}.
@@ -109,7 +121,8 @@ extension CPUInfo {
         for index in 0..<16 {
             let base = "/sys/devices/system/cpu/cpu0/cache/index\(index)/"
             guard let level = readLine(base + "level").flatMap(Int.init), let type = readLine(base + "type"),
-                  let size = readLine(base + "size").flatMap(parseSize) else { break }
+                let size = readLine(base + "size").flatMap(parseSize)
+            else { break }
             switch (level, type) {
             case (1, "Data"): caches.l1Data = size
             case (2, "Data"), (2, "Unified"): caches.l2 = size
@@ -125,9 +138,15 @@ extension CPUInfo {
         let scale: Int
         var digits = Substring(text)
         switch text.last {
-        case "K": scale = 1 << 10; digits.removeLast()
-        case "M": scale = 1 << 20; digits.removeLast()
-        case "G": scale = 1 << 30; digits.removeLast()
+        case "K":
+            scale = 1 << 10
+            digits.removeLast()
+        case "M":
+            scale = 1 << 20
+            digits.removeLast()
+        case "G":
+            scale = 1 << 30
+            digits.removeLast()
         default: scale = 1
         }
         return Int(digits).map { $0 * scale }
@@ -172,7 +191,9 @@ extension CPUInfo {
         }
         if cpuid(0).eax >= 0x16 {
             let r = cpuid(0x16)
-            if r.ebx & 0xFFFF > 0 { return Clock(gigahertz: Double(r.ebx & 0xFFFF) / 1e3, source: "cpuid 0x16 (maximum)") }
+            if r.ebx & 0xFFFF > 0 {
+                return Clock(gigahertz: Double(r.ebx & 0xFFFF) / 1e3, source: "cpuid 0x16 (maximum)")
+            }
             if r.eax & 0xFFFF > 0 { return Clock(gigahertz: Double(r.eax & 0xFFFF) / 1e3, source: "cpuid 0x16 (base)") }
         }
         if let brand = brandString(), let clock = brandClock(brand) { return clock }

@@ -38,9 +38,12 @@ extension CPUInfo {
         }
         let lanes = bits / 32
         let flops = units * lanes * 2
-        let basis = fused ? "\(units) FMA unit\(units == 1 ? "" : "s") × \(lanes) lanes × 2 FLOP"
-                          : "one \(lanes)-lane add + one \(lanes)-lane multiply"
-        return PeakRate(flopsPerCycle: flops, basis: basis,
-                        gigaflops: clock.map { Double(cores * flops) * $0.gigahertz })
+        let basis =
+            fused
+            ? "\(units) FMA unit\(units == 1 ? "" : "s") × \(lanes) lanes × 2 FLOP"
+            : "one \(lanes)-lane add + one \(lanes)-lane multiply"
+        return PeakRate(
+            flopsPerCycle: flops, basis: basis,
+            gigaflops: clock.map { Double(cores * flops) * $0.gigahertz })
     }
 }

@@ -105,7 +105,9 @@ public struct CPUInfo: Sendable, Equatable {
     public var summary: String {
         "\(modelName) (\(vendor) family \(family) model \(model)), \(cores) core\(cores == 1 ? "" : "s")"
             + (logicalCPUs != cores ? " / \(logicalCPUs) threads" : "")
-            + ", " + (instructionSets.names.isEmpty ? "no SIMD extension detected" : instructionSets.names.joined(separator: " "))
+            + ", "
+            + (instructionSets.names.isEmpty
+                ? "no SIMD extension detected" : instructionSets.names.joined(separator: " "))
     }
 
     /// One line for people with the cache sizes, e.g. "L1d 48 KiB, L2 1 MiB, L3 32 MiB (cpuid 0x8000001d)".

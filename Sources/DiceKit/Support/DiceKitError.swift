@@ -59,8 +59,10 @@ public enum DiceKitError: Error, Equatable, Sendable, CustomStringConvertible {
         case .value(let message): return "value error: \(message)"
         case .option(let message): return "option error: \(message)"
         case .file(let path, let reason): return "\(path): \(reason)"
-        case .invalidOption(let name, let value, let expected): return "option error: \(name) \(value); expected \(expected)"
-        case .invalidValue(let name, let value, let expected): return "value error: \(name) \(value); expected \(expected)"
+        case .invalidOption(let name, let value, let expected):
+            return "option error: \(name) \(value); expected \(expected)"
+        case .invalidValue(let name, let value, let expected):
+            return "value error: \(name) \(value); expected \(expected)"
         case .elementCount(let shape, let expected, let actual):
             return "shape error: shape \(shape) holds \(expected) elements, got \(actual)"
         }

@@ -7,11 +7,11 @@
 // generates any data, so a bad `--out` fails at once rather than after minutes of work.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// File-system helpers whose errors are `DiceKitError.file` with the path and one-line reason.
@@ -37,11 +37,13 @@ public enum FileSystem {
         }
         let normalized = "/" + components.joined(separator: "/")
         for root in pseudoFileSystems where normalized == root || normalized.hasPrefix(root + "/") {
-            throw DiceKitError.file(path: path, reason: "lies in the kernel's pseudo file system \(root); expected a directory on a real disk")
+            throw DiceKitError.file(
+                path: path,
+                reason: "lies in the kernel's pseudo file system \(root); expected a directory on a real disk")
         }
         try createDirectory(path)
         let probe = path + "/.dicekit-write-test-\(getpid())"
-        unlink(probe)  // a leftover of a killed process that had the same id
+        unlink(probe) // a leftover of a killed process that had the same id
         let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw DiceKitError.file(path: path, reason: "cannot create files in this directory (\(lastError()))")
@@ -93,7 +95,8 @@ public enum FileSystem {
     public static func readFile(_ path: String, limit: Int = 16 << 30) throws -> [UInt8] {
         var info = stat()
         guard stat(path, &info) == 0 else {
-            throw DiceKitError.file(path: path, reason: errno == ENOENT ? "no such file" : "cannot be read (\(lastError()))")
+            throw DiceKitError.file(
+                path: path, reason: errno == ENOENT ? "no such file" : "cannot be read (\(lastError()))")
         }
         let type = info.st_mode & S_IFMT
         if type == S_IFDIR { throw DiceKitError.file(path: path, reason: "is a directory; expected a file") }
@@ -113,7 +116,7 @@ public enum FileSystem {
                 if errno == EINTR { continue }
                 throw DiceKitError.file(path: path, reason: "read failed (\(lastError()))")
             }
-            if got == 0 { break }  // the file shrank while being read
+            if got == 0 { break } // the file shrank while being read
             offset += got
         }
         return offset == size ? bytes : Array(bytes[..<offset])

@@ -5,7 +5,8 @@
 ///
 /// Non-finite numbers (NaN, ±∞) encode as `null`, since JSON has no spelling for them.
 public indirect enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral,
-    ExpressibleByFloatLiteral, ExpressibleByBooleanLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral {
+    ExpressibleByFloatLiteral, ExpressibleByBooleanLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral
+{
     /// `null`.
     case null
     /// `true` / `false`.
@@ -32,7 +33,9 @@ public indirect enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral,
     /// An array literal.
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
     /// A dictionary literal; keys keep their order.
-    public init(dictionaryLiteral elements: (String, JSONValue)...) { self = .object(elements.map { JSONField($0.0, $0.1) }) }
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self = .object(elements.map { JSONField($0.0, $0.1) })
+    }
 
     /// An array of numbers.
     public static func numbers(_ values: [Double]) -> JSONValue { .array(values.map(JSONValue.number)) }
@@ -43,10 +46,11 @@ public indirect enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral,
         case .null: return "null"
         case .bool(let b): return b ? "true" : "false"
         case .integer(let i): return String(i)
-        case .number(let x): return x.isFinite ? "\(x)" : "null"  // Swift's shortest form is valid JSON: 0.1, 3.0, 1e-05
+        case .number(let x): return x.isFinite ? "\(x)" : "null" // Swift's shortest form is valid JSON: 0.1, 3.0, 1e-05
         case .string(let s): return jsonString(s)
         case .array(let items): return "[" + items.map(\.encoded).joined(separator: ",") + "]"
-        case .object(let fields): return "{" + fields.map { jsonString($0.key) + ":" + $0.value.encoded }.joined(separator: ",") + "}"
+        case .object(let fields):
+            return "{" + fields.map { jsonString($0.key) + ":" + $0.value.encoded }.joined(separator: ",") + "}"
         }
     }
 
@@ -59,7 +63,9 @@ public indirect enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral,
         case .array(let items) where !items.isEmpty && items.contains(where: \.isContainer):
             return "[\n" + items.map { inner + $0.pretty(indent: inner) }.joined(separator: ",\n") + "\n" + indent + "]"
         case .object(let fields) where !fields.isEmpty:
-            return "{\n" + fields.map { inner + jsonString($0.key) + ": " + $0.value.pretty(indent: inner) }.joined(separator: ",\n")
+            return "{\n"
+                + fields.map { inner + jsonString($0.key) + ": " + $0.value.pretty(indent: inner) }.joined(
+                    separator: ",\n")
                 + "\n" + indent + "}"
         default:
             return encoded
@@ -99,7 +105,7 @@ func jsonString(_ text: String) -> String {
         case "\r": out += "\\r"
         case "\t": out += "\\t"
         case _ where scalar.value < 0x20:
-            let hex = String(scalar.value, radix: 16)  // "\u001f": four lowercase digits, as printf's %04x
+            let hex = String(scalar.value, radix: 16) // "\u001f": four lowercase digits, as printf's %04x
             out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
         default: out.unicodeScalars.append(scalar)
         }

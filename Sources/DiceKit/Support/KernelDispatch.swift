@@ -22,7 +22,8 @@ enum KernelDispatch {
             return
         }
         guard dk_force_isa(isa.level.rawValue) == 0 else {
-            throw DiceKitError.option("instruction set \(isa) cannot be forced: this CPU runs at most \(InstructionSet.detected)")
+            throw DiceKitError.option(
+                "instruction set \(isa) cannot be forced: this CPU runs at most \(InstructionSet.detected)")
         }
     }
 

@@ -21,8 +21,9 @@
 
 internal import CDiceKitKernels
 import Synchronization
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A persistent pool of `workers` threads that runs the tasks of `run(_:_:)` with the caller.
@@ -108,7 +109,9 @@ final class WorkerPool: @unchecked Sendable {
         precondition(count >= 0 && count < 1 << 32, "WorkerPool.run: task count out of range")
         let control = dk_fp_flush_begin()
         defer { dk_fp_restore(control) }
-        guard count > 1, workers > 0, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+        guard count > 1, workers > 0,
+            busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
+        else {
             for i in 0..<count { body(i) }
             return
         }
@@ -139,7 +142,9 @@ final class WorkerPool: @unchecked Sendable {
             guard t >> 32 == epoch else { return }
             let l = limit.load(ordering: .acquiring)
             guard l >> 32 == epoch, t & 0xFFFF_FFFF < l & 0xFFFF_FFFF else { return }
-            guard ticket.compareExchange(expected: t, desired: t + 1, ordering: .acquiringAndReleasing).exchanged else { continue }
+            guard ticket.compareExchange(expected: t, desired: t + 1, ordering: .acquiringAndReleasing).exchanged else {
+                continue
+            }
             // The swap succeeded in this epoch and the task is not done: the job cannot end yet,
             // so `body` is still this job's.
             body!(Int(t & 0xFFFF_FFFF))
@@ -183,7 +188,9 @@ final class WorkerPool: @unchecked Sendable {
                 if spins & 63 == 0 && monotonicNanoseconds() > deadline {
                     pthread_mutex_lock(mutex)
                     sleepers += 1
-                    while !stopping && ticket.load(ordering: .acquiring) >> 32 == seen { pthread_cond_wait(wake, mutex) }
+                    while !stopping && ticket.load(ordering: .acquiring) >> 32 == seen {
+                        pthread_cond_wait(wake, mutex)
+                    }
                     sleepers -= 1
                     let stop = stopping
                     pthread_mutex_unlock(mutex)
@@ -204,14 +211,16 @@ final class WorkerPool: @unchecked Sendable {
         let context = Unmanaged.passUnretained(self).toOpaque()
         for _ in 0..<workers {
             var thread = pthread_t()
-            let status = pthread_create(&thread, nil, { context in
-                // Unretained: the pool's deinit joins its threads, so it outlives them; a retained
-                // reference would keep a private pool (and its threads) alive for ever. The
-                // thread is the pool's own: it flushes subnormals for its whole life.
-                _ = dk_fp_flush_begin()
-                Unmanaged<WorkerPool>.fromOpaque(context!)._withUnsafeGuaranteedRef { $0.workerLoop() }
-                return nil
-            }, context)
+            let status = pthread_create(
+                &thread, nil,
+                { context in
+                    // Unretained: the pool's deinit joins its threads, so it outlives them; a retained
+                    // reference would keep a private pool (and its threads) alive for ever. The
+                    // thread is the pool's own: it flushes subnormals for its whole life.
+                    _ = dk_fp_flush_begin()
+                    Unmanaged<WorkerPool>.fromOpaque(context!)._withUnsafeGuaranteedRef { $0.workerLoop() }
+                    return nil
+                }, context)
             precondition(status == 0, "WorkerPool: pthread_create failed (\(status))")
             threads.append(thread)
         }

@@ -7,11 +7,11 @@
 // internal wrappers that switch on `precision` (a constant the optimiser folds away).
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The precision of a `BLASScalar`, which selects the `s` (single) or `d` (double) routine.

@@ -49,8 +49,10 @@ extension Tensor {
     /// A tensor of independent uniform samples from [lower, upper).
     ///
     /// Values are drawn in Double and rounded, so Float and Double tensors from the same seed agree.
-    @inlinable public static func uniform(_ shape: [Int], lower: Scalar = 0, upper: Scalar = 1,
-                               generator: inout SeededGenerator) -> Tensor {
+    @inlinable public static func uniform(
+        _ shape: [Int], lower: Scalar = 0, upper: Scalar = 1,
+        generator: inout SeededGenerator
+    ) -> Tensor {
         var result = Tensor(shape: shape)
         let (lo, width) = (Double(lower), Double(upper) - Double(lower))
         for i in 0..<result.count { result.storage[i] = Scalar(lo + width * generator.nextUnit()) }
@@ -58,8 +60,10 @@ extension Tensor {
     }
 
     /// A tensor of independent normal samples with the given mean and standard deviation.
-    @inlinable public static func normal(_ shape: [Int], mean: Scalar = 0, standardDeviation: Scalar = 1,
-                              generator: inout SeededGenerator) -> Tensor {
+    @inlinable public static func normal(
+        _ shape: [Int], mean: Scalar = 0, standardDeviation: Scalar = 1,
+        generator: inout SeededGenerator
+    ) -> Tensor {
         var result = Tensor(shape: shape)
         let (mu, sigma) = (Double(mean), Double(standardDeviation))
         for i in 0..<result.count { result.storage[i] = Scalar(mu + sigma * generator.nextNormal()) }

@@ -19,8 +19,9 @@ public struct Tensor<Scalar: BLASScalar>: Equatable, Sendable {
     public var scalars: [Scalar] {
         get { storage }
         set {
-            precondition(newValue.count == storage.count,
-                         "Tensor.scalars: \(newValue.count) elements for shape \(shape)")
+            precondition(
+                newValue.count == storage.count,
+                "Tensor.scalars: \(newValue.count) elements for shape \(shape)")
             storage = newValue
         }
     }
@@ -78,12 +79,14 @@ public struct Tensor<Scalar: BLASScalar>: Equatable, Sendable {
 
     /// The row-major offset of a multi-dimensional index.
     public func flatIndex(_ indices: [Int]) -> Int {
-        precondition(indices.count == shape.count,
-                     "Tensor: \(indices.count) indices for a rank-\(shape.count) tensor")
+        precondition(
+            indices.count == shape.count,
+            "Tensor: \(indices.count) indices for a rank-\(shape.count) tensor")
         var offset = 0
         for (axis, index) in indices.enumerated() {
-            precondition(index >= 0 && index < shape[axis],
-                         "Tensor: index \(index) out of range 0..<\(shape[axis]) on axis \(axis)")
+            precondition(
+                index >= 0 && index < shape[axis],
+                "Tensor: index \(index) out of range 0..<\(shape[axis]) on axis \(axis)")
             offset = offset * shape[axis] + index
         }
         return offset

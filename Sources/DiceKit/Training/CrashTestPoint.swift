@@ -8,17 +8,19 @@
 //   metrics-after             after it
 // Without the variable every call is one comparison of an immutable value.
 
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Kill points for crash-safety tests (see the file header).
 enum CrashTestPoint {
     /// The requested point and epoch, read once from the environment.
     private static let target: (point: Substring, epoch: Int)? = {
         guard let value = ProcessInfo.processInfo.environment["DICEKIT_TEST_KILL_AT"],
-              let colon = value.lastIndex(of: ":"), let epoch = Int(value[value.index(after: colon)...]) else { return nil }
+            let colon = value.lastIndex(of: ":"), let epoch = Int(value[value.index(after: colon)...])
+        else { return nil }
         return (value[..<colon], epoch)
     }()
 

@@ -41,11 +41,12 @@ private struct EpochMetricsRecord: Decodable {
 
     /// Null (a non-finite figure) reads back as NaN; a null "val_loss" as nil.
     var metrics: EpochMetrics {
-        EpochMetrics(epoch: epoch, trainLoss: trainLoss ?? .nan, validationLoss: validationLoss,
-                     validationDice: (validationDice ?? []).map { $0 ?? .nan },
-                     validationIoU: (validationIoU ?? []).map { $0 ?? .nan },
-                     learningRate: learningRate ?? .nan, seconds: seconds ?? 0, imagesPerSecond: imagesPerSecond ?? 0,
-                     dataWaitFraction: dataWaitFraction)
+        EpochMetrics(
+            epoch: epoch, trainLoss: trainLoss ?? .nan, validationLoss: validationLoss,
+            validationDice: (validationDice ?? []).map { $0 ?? .nan },
+            validationIoU: (validationIoU ?? []).map { $0 ?? .nan },
+            learningRate: learningRate ?? .nan, seconds: seconds ?? 0, imagesPerSecond: imagesPerSecond ?? 0,
+            dataWaitFraction: dataWaitFraction)
     }
 }
 
@@ -59,8 +60,9 @@ extension EpochMetrics {
     /// read back as NaN (a null "val_loss" as nil). Never traps, whatever the line holds.
     public init?(jsonLine: String) {
         guard jsonLine.utf8.count <= 1 << 20,
-              let record = try? JSONDecoder().decode(EpochMetricsRecord.self, from: Data(jsonLine.utf8)),
-              record.isPlausible else { return nil }
+            let record = try? JSONDecoder().decode(EpochMetricsRecord.self, from: Data(jsonLine.utf8)),
+            record.isPlausible
+        else { return nil }
         self = record.metrics
     }
 
@@ -68,7 +70,8 @@ extension EpochMetrics {
     /// text is not such an array.
     static func history(jsonArray text: String) -> [EpochMetrics]? {
         guard let records = try? JSONDecoder().decode([EpochMetricsRecord].self, from: Data(text.utf8)),
-              records.allSatisfy(\.isPlausible) else { return nil }
+            records.allSatisfy(\.isPlausible)
+        else { return nil }
         return records.map(\.metrics)
     }
 }

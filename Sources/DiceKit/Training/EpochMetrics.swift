@@ -29,9 +29,11 @@ public struct EpochMetrics: Sendable, Equatable {
     public var dataWaitFraction: Double?
 
     /// An epoch record; see the properties.
-    public init(epoch: Int, trainLoss: Double, validationLoss: Double? = nil, validationDice: [Double] = [],
-                validationIoU: [Double] = [], learningRate: Double, seconds: Double, imagesPerSecond: Double,
-                dataWaitFraction: Double? = nil) {
+    public init(
+        epoch: Int, trainLoss: Double, validationLoss: Double? = nil, validationDice: [Double] = [],
+        validationIoU: [Double] = [], learningRate: Double, seconds: Double, imagesPerSecond: Double,
+        dataWaitFraction: Double? = nil
+    ) {
         self.epoch = epoch
         self.trainLoss = trainLoss
         self.validationLoss = validationLoss

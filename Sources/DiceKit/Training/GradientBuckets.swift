@@ -34,7 +34,9 @@ final class GradientBuckets {
         var groups: [String: [Parameter<Float>]] = [:]
         for parameter in model.parameters.trainable {
             let parts = parameter.name.split(separator: ".")
-            let stage = parts.count > 1 && (parts[0] == "head" || parts[0] == "mid") ? String(parts[0])
+            let stage =
+                parts.count > 1 && (parts[0] == "head" || parts[0] == "mid")
+                ? String(parts[0])
                 : parts.count > 2 ? "\(parts[0]).\(parts[1])" : ""
             groups[order.contains(stage) ? stage : "", default: []].append(parameter)
         }
@@ -67,7 +69,8 @@ final class GradientBuckets {
             var start = 0
             for parameter in parameters {
                 let count = parameter.gradient.count
-                parameter.gradient = Tensor(uncheckedShape: parameter.gradient.shape, storage: Array(sums[start..<(start + count)]))
+                parameter.gradient = Tensor(
+                    uncheckedShape: parameter.gradient.shape, storage: Array(sums[start..<(start + count)]))
                 start += count
             }
         }

@@ -2,10 +2,11 @@
 // between steps, so it can save a checkpoint and exit cleanly. The handler then restores the
 // default action, so a second Ctrl-C stops the process at once.
 
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 private let interruptRequested = Atomic<Int32>(0)
 

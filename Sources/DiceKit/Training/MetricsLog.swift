@@ -2,7 +2,7 @@
 // crashed or interrupted run keeps every finished epoch.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Appends one JSON line per epoch to a file (`OUT/metrics.jsonl`).
@@ -19,7 +19,8 @@ public final class MetricsLog {
         self.path = path
         descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0o644)
         guard descriptor >= 0 else {
-            throw DiceKitError.file(path: path, reason: "cannot be opened for writing (\(String(cString: strerror(errno))))")
+            throw DiceKitError.file(
+                path: path, reason: "cannot be opened for writing (\(String(cString: strerror(errno))))")
         }
     }
 

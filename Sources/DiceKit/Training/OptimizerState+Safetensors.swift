@@ -9,7 +9,7 @@ extension OptimizerState {
     /// The state as a safetensors file's tensors and metadata (see the file header).
     public var safetensors: SafetensorsFile {
         var file = SafetensorsFile(metadata: kind.map { settings.merging(["optimizer": $0]) { $1 } } ?? settings)
-        file.tensors["step"] = try! SafetensorsTensor(integers: [step], shape: [])  // I64 holds every Int
+        file.tensors["step"] = try! SafetensorsTensor(integers: [step], shape: []) // I64 holds every Int
         for (name, tensor) in tensors { file.setTensor(tensor, named: name) }
         return file
     }
@@ -25,7 +25,8 @@ extension OptimizerState {
             throw DiceKitError.value("optimizer state lacks the tensor 'step' (the step count)")
         }
         guard stepTensor.count == 1 else {
-            throw DiceKitError.shape("optimizer state tensor 'step' has shape \(stepTensor.shape); expected one integer (shape [])")
+            throw DiceKitError.shape(
+                "optimizer state tensor 'step' has shape \(stepTensor.shape); expected one integer (shape [])")
         }
         let step = try stepTensor.integers(name: "step")[0]
         var settings = file.metadata
@@ -34,7 +35,8 @@ extension OptimizerState {
         for name in file.names where name != "step" {
             let entry = file.tensors[name]!
             guard entry.dtype.isFloatingPoint else {
-                throw DiceKitError.value("optimizer state tensor '\(name)' has dtype \(entry.dtype.rawValue); expected F32 or F64")
+                throw DiceKitError.value(
+                    "optimizer state tensor '\(name)' has dtype \(entry.dtype.rawValue); expected F32 or F64")
             }
             tensors[name] = entry.tensor(of: Scalar.self)
         }

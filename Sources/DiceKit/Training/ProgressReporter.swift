@@ -2,10 +2,11 @@
 // loss, images/s, ETA); otherwise (a log file, CI), one line per finished epoch, so logs stay
 // short and readable.
 
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Reports training progress; see the file header for the two styles.
 public final class ProgressReporter {
@@ -32,8 +33,10 @@ public final class ProgressReporter {
     ///   - firstEpoch: the epoch the run starts at (from 1; later when resuming), for the ETA.
     ///   - sink: receives the text (default: written to standard error unbuffered).
     ///   - clock: seconds from an arbitrary origin (default: the monotonic clock); for tests.
-    public init(totalEpochs: Int, stepsPerEpoch: Int, firstEpoch: Int = 1, interactive: Bool? = nil,
-                sink: ((String) -> Void)? = nil, clock: (() -> Double)? = nil) {
+    public init(
+        totalEpochs: Int, stepsPerEpoch: Int, firstEpoch: Int = 1, interactive: Bool? = nil,
+        sink: ((String) -> Void)? = nil, clock: (() -> Double)? = nil
+    ) {
         self.totalEpochs = max(totalEpochs, 1)
         self.stepsPerEpoch = max(stepsPerEpoch, 1)
         self.interactive = interactive ?? (isatty(STDERR_FILENO) == 1)
@@ -58,7 +61,8 @@ public final class ProgressReporter {
         lastDraw = now
         let elapsed = now - epochStart
         let rate = elapsed > 0 ? Double(epochImages) / elapsed : 0
-        let text = "epoch \(epoch)/\(totalEpochs)  step \(step)/\(stepsPerEpoch)  loss \(format(epochLossSum / Double(epochSteps), 4))"
+        let text =
+            "epoch \(epoch)/\(totalEpochs)  step \(step)/\(stepsPerEpoch)  loss \(format(epochLossSum / Double(epochSteps), 4))"
             + "  \(format(rate, 1)) img/s  ETA \(Self.duration(eta(now)))"
         sink("\r\u{1B}[2K" + text)
         lineOpen = true

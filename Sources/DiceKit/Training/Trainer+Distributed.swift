@@ -33,10 +33,14 @@ extension Trainer {
     func prepareDistributed(training: any SegmentationSource, validation: (any SegmentationSource)?) throws {
         _ = try exchangingLoss()
         guard training.count >= communicator.size else {
-            throw DiceKitError.value("the training set has \(training.count) images for \(communicator.size) ranks; expected at least one image per rank")
+            throw DiceKitError.value(
+                "the training set has \(training.count) images for \(communicator.size) ranks; expected at least one image per rank"
+            )
         }
-        let c = configuration, m = model.configuration
-        let settings = "\(c.epochs) \(c.batchSize) \(c.learningRate) \(c.optimizer) \(c.schedule) \(c.loss) \(c.seed) "
+        let c = configuration
+        let m = model.configuration
+        let settings =
+            "\(c.epochs) \(c.batchSize) \(c.learningRate) \(c.optimizer) \(c.schedule) \(c.loss) \(c.seed) "
             + "\(c.gradientClip.map { "\($0)" } ?? "-") \(c.weightDecay) \(c.momentum) \(c.augmentation) "
             + "\(m.classes) \(m.baseWidth) \(m.depth) \(m.normalization.name) \(m.inputChannels) \(m.spatialRank) "
             + "\(training.count) \(training.spatialShape) \(validation?.count ?? 0) history \(history.count) sync-bn \(synchronizesBatchNorm) "
@@ -44,7 +48,9 @@ extension Trainer {
         let hash = Self.fingerprint(settings)
         let all = try communicator.allGather([Double(hash >> 32), Double(hash & 0xFFFF_FFFF)])
         if let rank = all.indices.first(where: { all[$0] != all[0] }) {
-            throw DiceKitError.value("rank \(rank)'s training settings, model or data differ from rank 0's; expected every rank to run the same command on the same data")
+            throw DiceKitError.value(
+                "rank \(rank)'s training settings, model or data differ from rank 0's; expected every rank to run the same command on the same data"
+            )
         }
         for parameter in model.parameters.all {
             var values = parameter.value.scalars
@@ -60,8 +66,9 @@ extension Trainer {
     /// - Throws: `DiceKitError.option` for the other losses, whose statistics are not exchanged.
     func exchangingLoss() throws -> DiceLoss {
         guard let dice = loss as? DiceLoss else {
-            throw DiceKitError.option("--distributed trains the Dice-family losses (dice, dice-ce, jaccard, tversky, focal-tversky, "
-                                      + "log-cosh-dice, generalized); \(configuration.loss.rawValue) is not exchanged across ranks yet")
+            throw DiceKitError.option(
+                "--distributed trains the Dice-family losses (dice, dice-ce, jaccard, tversky, focal-tversky, "
+                    + "log-cosh-dice, generalized); \(configuration.loss.rawValue) is not exchanged across ranks yet")
         }
         return dice
     }
@@ -82,14 +89,17 @@ extension Trainer {
         let seed = configuration.seed &+ UInt64(epoch)
         let plan: BatchPlan
         if communicator.isDistributed {
-            let shards = DistributedShards(order: SegmentationDataset.permutation(training.count, seed: seed),
-                                           batchPerRank: configuration.batchSize, ranks: communicator.size)
+            let shards = DistributedShards(
+                order: SegmentationDataset.permutation(training.count, seed: seed),
+                batchPerRank: configuration.batchSize, ranks: communicator.size)
             let rank = communicator.rank
-            plan = try BatchPlan(source: training, seed: seed, augmentation: configuration.augmentation,
-                                 positions: (0..<shards.steps).map { shards.positions(step: $0, rank: rank) })
+            plan = try BatchPlan(
+                source: training, seed: seed, augmentation: configuration.augmentation,
+                positions: (0..<shards.steps).map { shards.positions(step: $0, rank: rank) })
         } else {
-            plan = try BatchPlan(source: training, size: configuration.batchSize, seed: seed,
-                                 augmentation: configuration.augmentation)
+            plan = try BatchPlan(
+                source: training, size: configuration.batchSize, seed: seed,
+                augmentation: configuration.augmentation)
         }
         return try BatchPrefetcher(plan: plan, depth: configuration.prefetchDepth)
     }
@@ -103,15 +113,18 @@ extension Trainer {
         // zero placeholder image, contributing nothing) to take part in the layers' collectives.
         let synchronizer = model.batchNorms.first?.synchronizer
         synchronizer?.contributes = contributes
-        let input = contributes ? batch.images : synchronizer.map { _ in Tensor<Float>(shape: [1] + batch.images.shape.dropFirst()) }
+        let input =
+            contributes
+            ? batch.images : synchronizer.map { _ in Tensor<Float>(shape: [1] + batch.images.shape.dropFirst()) }
         let output = try input.map { try model.forward($0, mode: .training) }
         let logits = contributes ? output : nil
         let bad = logits.map { $0.withUnsafeBufferPointer { $0.contains { !$0.isFinite } } } ?? false
         if try communicator.anyRank(bad) { return StepOutcome(loss: .nan, nonFinite: ("loss", .nan)) }
         let (prediction, labels) = try lossInputs(batch, logits: logits)
-        let result = try exchangingLoss().evaluate(prediction, target: .labels(labels), contributes: contributes, gradient: true,
-                                                   across: communicator)
-        let value = Double(result.value)  // the global batch's: the same on every rank
+        let result = try exchangingLoss().evaluate(
+            prediction, target: .labels(labels), contributes: contributes, gradient: true,
+            across: communicator)
+        let value = Double(result.value) // the global batch's: the same on every rank
         guard value.isFinite else { return StepOutcome(loss: value, nonFinite: ("loss", value)) }
         // The gradients are summed over the ranks in buckets, each started as backward finishes
         // its stage (GradientBuckets), so the transfers overlap the rest of backward.
@@ -121,10 +134,11 @@ extension Trainer {
         if contributes {
             try model.backward(result.gradient!)
         } else if let output {
-            try model.backward(Tensor(shape: output.shape))  // zeros: only the collectives matter
+            try model.backward(Tensor(shape: output.shape)) // zeros: only the collectives matter
         }
         try buckets.finish()
-        let norm = try clipGradientNorm(model.parameters.trainable, maxNorm: configuration.gradientClip ?? .greatestFiniteMagnitude)
+        let norm = try clipGradientNorm(
+            model.parameters.trainable, maxNorm: configuration.gradientClip ?? .greatestFiniteMagnitude)
         guard norm.isFinite else { return StepOutcome(loss: value, nonFinite: ("gradient norm", norm)) }
         optimizer.step(model.parameters.trainable)
         return StepOutcome(loss: value)
@@ -136,8 +150,10 @@ extension Trainer {
         if let logits { return (logits, try LabelMap(shape: batch.labelShape, int32Labels: batch.labels)) }
         let spatial = Array(batch.labelShape.dropFirst())
         let positions = spatial.reduce(1, *)
-        return (Tensor(shape: [1] + spatial + [model.configuration.classes]),
-                try LabelMap(shape: [1] + spatial, int32Labels: [Int32](repeating: 0, count: positions)))
+        return (
+            Tensor(shape: [1] + spatial + [model.configuration.classes]),
+            try LabelMap(shape: [1] + spatial, int32Labels: [Int32](repeating: 0, count: positions))
+        )
     }
 
     /// The sum of `count` over the ranks (one process: `count`).
@@ -156,14 +172,17 @@ extension Trainer {
     /// `evaluate` across the ranks: each takes every p-th sample of each global batch; the
     /// loss is the global batch's, and the Dice/IoU sums and counts are summed over the ranks.
     /// Rank 0's buffers (BatchNorm running statistics) are broadcast first.
-    func distributedEvaluate(_ dataset: any SegmentationSource, batchSize: Int) throws -> (loss: Double, dice: [Double], iou: [Double]) {
+    func distributedEvaluate(_ dataset: any SegmentationSource, batchSize: Int) throws -> (
+        loss: Double, dice: [Double], iou: [Double]
+    ) {
         for parameter in model.parameters.all where !parameter.isTrainable {
             var values = parameter.value.scalars
             try communicator.broadcast(&values, root: 0)
             parameter.value = Tensor(uncheckedShape: parameter.value.shape, storage: values)
         }
         let classes = model.configuration.classes
-        let shards = DistributedShards(order: Array(0..<dataset.count), batchPerRank: batchSize, ranks: communicator.size)
+        let shards = DistributedShards(
+            order: Array(0..<dataset.count), batchPerRank: batchSize, ranks: communicator.size)
         // Per class: Σ Dice, Σ IoU, images with the class; then the loss sum.
         var sums = [Double](repeating: 0, count: 3 * classes)
         var lossSum = 0.0
@@ -172,18 +191,23 @@ extension Trainer {
             let part = try dataset.samples(indices)
             let logits = indices.isEmpty ? nil : try model.forward(part.images, mode: .evaluation)
             let bad = logits.map { $0.withUnsafeBufferPointer { $0.contains { !$0.isFinite } } } ?? false
-            let batch = SegmentationBatch(images: part.images, labels: part.labels, labelShape: part.labelShape, indices: indices)
+            let batch = SegmentationBatch(
+                images: part.images, labels: part.labels, labelShape: part.labelShape, indices: indices)
             if try communicator.anyRank(bad) {
-                lossSum += .nan  // weights that diverged give a NaN loss, not an input error
+                lossSum += .nan // weights that diverged give a NaN loss, not an input error
             } else {
                 let (prediction, labels) = try lossInputs(batch, logits: logits)
-                lossSum += Double(try exchangingLoss().evaluate(prediction, target: .labels(labels), contributes: logits != nil,
-                                                                across: communicator).value)
+                lossSum += Double(
+                    try exchangingLoss().evaluate(
+                        prediction, target: .labels(labels), contributes: logits != nil,
+                        across: communicator
+                    ).value)
             }
             guard let logits else { continue }
             let target = try LabelMap(shape: part.labelShape, int32Labels: part.labels)
             let diceMetric = OverlapMetric(score: .dice, reduction: .none, emptyClass: .exclude)
-            let counts = try diceMetric.counts(predicted: try Predictor.argmax(logits), target: target, classes: classes)
+            let counts = try diceMetric.counts(
+                predicted: try Predictor.argmax(logits), target: target, classes: classes)
             let iouScores = OverlapMetric(score: .iou, reduction: .none, emptyClass: .exclude).scores(counts)
             for (i, (d, j)) in zip(diceMetric.scores(counts), iouScores).enumerated() where !d.isNaN {
                 sums[i % classes] += d

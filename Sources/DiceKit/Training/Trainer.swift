@@ -39,11 +39,16 @@ public final class Trainer {
         self.configuration = configuration
         model.precision = configuration.precision
         switch configuration.optimizer {
-        case .adam: optimizer = try Adam<Float>(learningRate: configuration.learningRate, weightDecay: configuration.weightDecay)
-        case .adamw: optimizer = try AdamW<Float>(learningRate: configuration.learningRate, weightDecay: configuration.weightDecay)
+        case .adam:
+            optimizer = try Adam<Float>(
+                learningRate: configuration.learningRate, weightDecay: configuration.weightDecay)
+        case .adamw:
+            optimizer = try AdamW<Float>(
+                learningRate: configuration.learningRate, weightDecay: configuration.weightDecay)
         case .sgd:
-            optimizer = try SGD<Float>(learningRate: configuration.learningRate, momentum: configuration.momentum,
-                                       weightDecay: configuration.weightDecay, nesterov: configuration.momentum > 0)
+            optimizer = try SGD<Float>(
+                learningRate: configuration.learningRate, momentum: configuration.momentum,
+                weightDecay: configuration.weightDecay, nesterov: configuration.momentum > 0)
         }
         loss = configuration.loss.loss(classes: model.configuration.classes)
     }
@@ -90,11 +95,15 @@ public final class Trainer {
     ///   `DiceKitError.option` when `history` already holds `configuration.epochs` epochs;
     ///   `DiceKitError` for data that does not fit the model; file errors, and the source's error
     ///   for a sample that cannot be read (it names the file).
-    public func fit(training: any SegmentationSource, validation: (any SegmentationSource)?,
-                    reporter: ProgressReporter? = nil) throws -> TrainingSummary {
+    public func fit(
+        training: any SegmentationSource, validation: (any SegmentationSource)?,
+        reporter: ProgressReporter? = nil
+    ) throws -> TrainingSummary {
         let reporter = communicator.rank == 0 ? reporter : nil
         guard configuration.epochs > history.count else {
-            throw DiceKitError.option("epochs \(configuration.epochs), but \(history.count) epoch(s) are already done; expected more than \(history.count)")
+            throw DiceKitError.option(
+                "epochs \(configuration.epochs), but \(history.count) epoch(s) are already done; expected more than \(history.count)"
+            )
         }
         try checkCompatible(training)
         if let validation { try checkCompatible(validation) }
@@ -119,7 +128,8 @@ public final class Trainer {
         }
         var bestDice = history.compactMap(\.validationDiceForeground).max() ?? -.infinity
         var interrupted = false
-        var skippedSteps = 0, skippedInARow = 0
+        var skippedSteps = 0
+        var skippedInARow = 0
         var divergence: TrainingDivergence?
         var lastSaved: (path: String, epoch: Int)? = history.isEmpty ? nil : resumedFrom.map { ($0, history.count) }
         InterruptFlag.install()
@@ -127,14 +137,18 @@ public final class Trainer {
 
         epochs: for epoch in (history.count + 1)...configuration.epochs {
             let epochStart = ProcessInfo.processInfo.systemUptime
-            var lossSum = 0.0, steps = 0, images = 0
+            var lossSum = 0.0
+            var steps = 0
+            var images = 0
             // The next batches are decoded and augmented on a background thread meanwhile.
             let batches = try epochBatches(training, epoch: epoch)
             defer { batches.cancel() }
             var index = -1
             while let batch = try batches.next() {
                 index += 1
-                if communicator.isDistributed { CrashTestPoint.reach(index == 0 ? "rank-epoch-start" : "rank-step", epoch: epoch) }
+                if communicator.isDistributed {
+                    CrashTestPoint.reach(index == 0 ? "rank-epoch-start" : "rank-step", epoch: epoch)
+                }
                 let stepIndex = (epoch - 1) * stepsPerEpoch + index
                 optimizer.learningRate = schedule.learningRate(base: configuration.learningRate, step: stepIndex)
                 let outcome = try step(batch)
@@ -142,12 +156,16 @@ public final class Trainer {
                     if case .skip(let limit) = configuration.onNonFinite, skippedInARow < limit {
                         skippedSteps += 1
                         skippedInARow += 1
-                        if try stopRequested() { interrupted = true; break }
+                        if try stopRequested() {
+                            interrupted = true
+                            break
+                        }
                         continue
                     }
-                    divergence = TrainingDivergence(epoch: epoch, step: index + 1, quantity: bad.quantity, value: bad.value,
-                                                    skippedInARow: skippedInARow, lastCheckpoint: lastSaved,
-                                                    summary: TrainingSummary(epochs: [], seconds: 0))
+                    divergence = TrainingDivergence(
+                        epoch: epoch, step: index + 1, quantity: bad.quantity, value: bad.value,
+                        skippedInARow: skippedInARow, lastCheckpoint: lastSaved,
+                        summary: TrainingSummary(epochs: [], seconds: 0))
                     break epochs
                 }
                 skippedInARow = 0
@@ -156,14 +174,18 @@ public final class Trainer {
                 let stepImages = try globalCount(batch.count)
                 images += stepImages
                 reporter?.step(epoch: epoch, step: index + 1, loss: outcome.loss, images: stepImages)
-                if try stopRequested() { interrupted = true; break }
+                if try stopRequested() {
+                    interrupted = true
+                    break
+                }
             }
             let seconds = ProcessInfo.processInfo.systemUptime - epochStart
             batches.cancel()
-            var metrics = EpochMetrics(epoch: epoch, trainLoss: steps > 0 ? lossSum / Double(steps) : .nan,
-                                       learningRate: optimizer.learningRate, seconds: seconds,
-                                       imagesPerSecond: Double(images) / max(seconds, 1e-9),
-                                       dataWaitFraction: min(1, batches.waitSeconds / max(seconds, 1e-9)))
+            var metrics = EpochMetrics(
+                epoch: epoch, trainLoss: steps > 0 ? lossSum / Double(steps) : .nan,
+                learningRate: optimizer.learningRate, seconds: seconds,
+                imagesPerSecond: Double(images) / max(seconds, 1e-9),
+                dataWaitFraction: min(1, batches.waitSeconds / max(seconds, 1e-9)))
             if let validation, !interrupted {
                 let scores = try evaluate(validation)
                 metrics.validationLoss = scores.loss
@@ -171,7 +193,9 @@ public final class Trainer {
                 metrics.validationIoU = scores.iou
             }
             if interrupted && steps == 0 {
-                reporter?.message("interrupted before a step of epoch \(epoch); kept \(output.map { "\($0)/last.safetensors" } ?? "nothing (no output directory)")")
+                reporter?.message(
+                    "interrupted before a step of epoch \(epoch); kept \(output.map { "\($0)/last.safetensors" } ?? "nothing (no output directory)")"
+                )
                 break epochs
             }
             history.append(metrics)
@@ -192,13 +216,15 @@ public final class Trainer {
             }
             reporter?.endEpoch(metrics)
             if interrupted {
-                reporter?.message("interrupted: saved \(output.map { "\($0)/last.safetensors" } ?? "nothing (no output directory)")")
+                reporter?.message(
+                    "interrupted: saved \(output.map { "\($0)/last.safetensors" } ?? "nothing (no output directory)")")
                 break epochs
             }
         }
-        let summary = TrainingSummary(epochs: history, interrupted: interrupted, diverged: divergence?.description,
-                                      skippedSteps: skippedSteps, seconds: ProcessInfo.processInfo.systemUptime - start,
-                                      configuration: describe())
+        let summary = TrainingSummary(
+            epochs: history, interrupted: interrupted, diverged: divergence?.description,
+            skippedSteps: skippedSteps, seconds: ProcessInfo.processInfo.systemUptime - start,
+            configuration: describe())
         if let output {
             try summary.write(to: "\(output)/summary.json")
             try CurvePlot.write(history, to: "\(output)/curves.svg")
@@ -239,12 +265,14 @@ public final class Trainer {
         if logits.withUnsafeBufferPointer({ $0.contains { !$0.isFinite } }) {
             return StepOutcome(loss: .nan, nonFinite: ("loss", .nan))
         }
-        let result = try loss.evaluate(logits, target: .labels(try LabelMap(shape: batch.labelShape, int32Labels: batch.labels)),
-                                       gradient: true)
+        let result = try loss.evaluate(
+            logits, target: .labels(try LabelMap(shape: batch.labelShape, int32Labels: batch.labels)),
+            gradient: true)
         let value = Double(result.value)
         guard value.isFinite else { return StepOutcome(loss: value, nonFinite: ("loss", value)) }
         try model.backward(result.gradient!)
-        let norm = try clipGradientNorm(model.parameters.trainable, maxNorm: configuration.gradientClip ?? .greatestFiniteMagnitude)
+        let norm = try clipGradientNorm(
+            model.parameters.trainable, maxNorm: configuration.gradientClip ?? .greatestFiniteMagnitude)
         guard norm.isFinite else { return StepOutcome(loss: value, nonFinite: ("gradient norm", norm)) }
         optimizer.step(model.parameters.trainable)
         return StepOutcome(loss: value)
@@ -255,14 +283,21 @@ public final class Trainer {
     /// `DiceMetric(include_background=True, ignore_empty=True, reduction="mean_batch")`).
     /// With a `communicator` of several ranks this is a collective: the ranks split each global
     /// batch of `batchSize` (per rank) × ranks and every rank returns the whole set's figures.
-    public func evaluate(_ dataset: any SegmentationSource, batchSize: Int? = nil) throws -> (loss: Double, dice: [Double], iou: [Double]) {
+    public func evaluate(_ dataset: any SegmentationSource, batchSize: Int? = nil) throws -> (
+        loss: Double, dice: [Double], iou: [Double]
+    ) {
         try checkCompatible(dataset)
-        if communicator.isDistributed { return try distributedEvaluate(dataset, batchSize: batchSize ?? configuration.batchSize) }
+        if communicator.isDistributed {
+            return try distributedEvaluate(dataset, batchSize: batchSize ?? configuration.batchSize)
+        }
         let classes = model.configuration.classes
-        var dice = [[Double]](repeating: [], count: classes), iou = dice
-        var lossSum = 0.0, batches = 0
-        let prefetcher = try BatchPrefetcher(plan: BatchPlan(source: dataset, size: batchSize ?? configuration.batchSize),
-                                             depth: configuration.prefetchDepth)
+        var dice = [[Double]](repeating: [], count: classes)
+        var iou = dice
+        var lossSum = 0.0
+        var batches = 0
+        let prefetcher = try BatchPrefetcher(
+            plan: BatchPlan(source: dataset, size: batchSize ?? configuration.batchSize),
+            depth: configuration.prefetchDepth)
         defer { prefetcher.cancel() }
         while let batch = try prefetcher.next() {
             let logits = try model.forward(batch.images, mode: .evaluation)
@@ -272,7 +307,8 @@ public final class Trainer {
             lossSum += finite ? Double(try loss.evaluate(logits, target: .labels(target), gradient: false).value) : .nan
             batches += 1
             let diceMetric = OverlapMetric(score: .dice, reduction: .none, emptyClass: .exclude)
-            let counts = try diceMetric.counts(predicted: try Predictor.argmax(logits), target: target, classes: classes)
+            let counts = try diceMetric.counts(
+                predicted: try Predictor.argmax(logits), target: target, classes: classes)
             let iouScores = OverlapMetric(score: .iou, reduction: .none, emptyClass: .exclude).scores(counts)
             for (i, (d, j)) in zip(diceMetric.scores(counts), iouScores).enumerated() where !d.isNaN {
                 dice[i % classes].append(d)
@@ -290,9 +326,10 @@ public final class Trainer {
     public func saveCheckpoint(to path: String, epoch: Int) throws {
         var modelFile = model.parameters.stateDict(metadata: model.configuration.metadata)
         modelFile.metadata["loss"] = configuration.loss.rawValue
-        let checkpoint = TrainingCheckpoint(model: modelFile, optimizerState: optimizer.stateDict().safetensors, epoch: epoch,
-                                            history: history.filter { $0.epoch <= epoch },
-                                            options: configuration.recordedOptions)
+        let checkpoint = TrainingCheckpoint(
+            model: modelFile, optimizerState: optimizer.stateDict().safetensors, epoch: epoch,
+            history: history.filter { $0.epoch <= epoch },
+            options: configuration.recordedOptions)
         try AtomicFile.write(checkpoint.file.encode(), to: path) { stage in
             CrashTestPoint.reach("checkpoint-\(stage.rawValue)", epoch: epoch)
         }
@@ -303,32 +340,42 @@ public final class Trainer {
     ///
     /// - Throws: `SafetensorsError.io` when it cannot be written (the previous file stays intact).
     public func saveModel(to path: String, epoch: Int) throws {
-        try model.save(to: path, metadata: ["epoch": "\(epoch)", "loss": configuration.loss.rawValue, "dicekit.checkpoint": "model"])
+        try model.save(
+            to: path,
+            metadata: ["epoch": "\(epoch)", "loss": configuration.loss.rawValue, "dicekit.checkpoint": "model"])
     }
 
     private func checkCompatible(_ dataset: any SegmentationSource) throws {
         let c = model.configuration
         guard dataset.channels == c.inputChannels else {
-            throw DiceKitError.shape("data has \(dataset.channels) image channels; the model expects \(c.inputChannels)")
+            throw DiceKitError.shape(
+                "data has \(dataset.channels) image channels; the model expects \(c.inputChannels)")
         }
         guard dataset.classes <= c.classes else {
-            throw DiceKitError.value("data has labels up to \(dataset.classes - 1); the model predicts \(c.classes) classes")
+            throw DiceKitError.value(
+                "data has labels up to \(dataset.classes - 1); the model predicts \(c.classes) classes")
         }
         guard dataset.spatialShape.count == c.spatialRank,
-              dataset.spatialShape.allSatisfy({ $0 % (1 << c.depth) == 0 }) else {
-            throw DiceKitError.shape("images of size \(dataset.spatialShape) do not fit a depth-\(c.depth) U-Net; extents must be divisible by \(1 << c.depth)")
+            dataset.spatialShape.allSatisfy({ $0 % (1 << c.depth) == 0 })
+        else {
+            throw DiceKitError.shape(
+                "images of size \(dataset.spatialShape) do not fit a depth-\(c.depth) U-Net; extents must be divisible by \(1 << c.depth)"
+            )
         }
     }
 
     private func describe() -> [JSONField] {
-        let c = configuration, m = model.configuration
+        let c = configuration
+        let m = model.configuration
         let names = c.classNames.map { [JSONField("class_names", .array($0.map(JSONValue.string)))] } ?? []
-        let fields = [JSONField("epochs", .integer(c.epochs)), JSONField("batch_size", .integer(c.batchSize)),
-                JSONField("learning_rate", .number(c.learningRate)), JSONField("optimizer", .string(c.optimizer.rawValue)),
-                JSONField("schedule", .string(c.schedule.rawValue)), JSONField("loss", .string(c.loss.rawValue)),
-                JSONField("seed", .integer(Int(truncatingIfNeeded: c.seed))), JSONField("classes", .integer(m.classes)),
-                JSONField("base", .integer(m.baseWidth)), JSONField("depth", .integer(m.depth)),
-                JSONField("normalization", .string(m.normalization.name))]
+        let fields = [
+            JSONField("epochs", .integer(c.epochs)), JSONField("batch_size", .integer(c.batchSize)),
+            JSONField("learning_rate", .number(c.learningRate)), JSONField("optimizer", .string(c.optimizer.rawValue)),
+            JSONField("schedule", .string(c.schedule.rawValue)), JSONField("loss", .string(c.loss.rawValue)),
+            JSONField("seed", .integer(Int(truncatingIfNeeded: c.seed))), JSONField("classes", .integer(m.classes)),
+            JSONField("base", .integer(m.baseWidth)), JSONField("depth", .integer(m.depth)),
+            JSONField("normalization", .string(m.normalization.name)),
+        ]
         return fields + names
     }
 }

@@ -32,8 +32,10 @@ public struct TrainingCheckpoint {
     public var options: [String: String]
 
     /// A checkpoint of the given parts.
-    public init(model: SafetensorsFile, optimizerState: SafetensorsFile, epoch: Int, history: [EpochMetrics],
-                options: [String: String]) {
+    public init(
+        model: SafetensorsFile, optimizerState: SafetensorsFile, epoch: Int, history: [EpochMetrics],
+        options: [String: String]
+    ) {
         self.model = model
         self.optimizerState = optimizerState
         self.epoch = epoch
@@ -47,7 +49,8 @@ public struct TrainingCheckpoint {
         file.metadata["dicekit.checkpoint"] = "training"
         file.metadata["epoch"] = "\(epoch)"
         file.metadata["dicekit.history"] = JSONValue.array(history.map(\.json)).encoded
-        file.metadata["dicekit.options"] = JSONValue.object(options.keys.sorted().map { JSONField($0, .string(options[$0]!)) }).encoded
+        file.metadata["dicekit.options"] =
+            JSONValue.object(options.keys.sorted().map { JSONField($0, .string(options[$0]!)) }).encoded
         for (name, tensor) in optimizerState.tensors { file.tensors[Self.optimizerPrefix + name] = tensor }
         for (key, value) in optimizerState.metadata { file.metadata[Self.optimizerPrefix + key] = value }
         return file
@@ -63,24 +66,32 @@ public struct TrainingCheckpoint {
         let m = file.metadata
         guard m["dicekit.checkpoint"] == "training" else {
             let older = FileManager.default.fileExists(atPath: Self.olderOptimizerPath(for: path))
-            throw DiceKitError.value(older
-                ? "\(path) is a checkpoint of an earlier DiceKit (optimiser state in a separate .optim.safetensors file), which cannot be resumed; start a new run"
-                : "\(path) holds model weights only (best.safetensors or a PyTorch state_dict), which cannot be resumed; resume from last.safetensors of the same run")
+            throw DiceKitError.value(
+                older
+                    ? "\(path) is a checkpoint of an earlier DiceKit (optimiser state in a separate .optim.safetensors file), which cannot be resumed; start a new run"
+                    : "\(path) holds model weights only (best.safetensors or a PyTorch state_dict), which cannot be resumed; resume from last.safetensors of the same run"
+            )
         }
         guard let epoch = m["epoch"].flatMap({ Int($0) }), epoch >= 1 else {
-            throw DiceKitError.value("\(path): metadata 'epoch' is \(m["epoch"].map { "'\($0)'" } ?? "missing"); expected an integer ≥ 1")
+            throw DiceKitError.value(
+                "\(path): metadata 'epoch' is \(m["epoch"].map { "'\($0)'" } ?? "missing"); expected an integer ≥ 1")
         }
         guard let history = m["dicekit.history"].flatMap(EpochMetrics.history(jsonArray:)) else {
-            throw DiceKitError.value("\(path): metadata 'dicekit.history' is missing or not a JSON array of epoch objects")
+            throw DiceKitError.value(
+                "\(path): metadata 'dicekit.history' is missing or not a JSON array of epoch objects")
         }
         guard history.map(\.epoch) == Array(1...epoch) else {
-            throw DiceKitError.value("\(path): metadata 'dicekit.history' holds epochs \(history.map(\.epoch).prefix(8)); expected 1…\(epoch), one object each")
+            throw DiceKitError.value(
+                "\(path): metadata 'dicekit.history' holds epochs \(history.map(\.epoch).prefix(8)); expected 1…\(epoch), one object each"
+            )
         }
         guard let optionsText = m["dicekit.options"], let optionsData = optionsText.data(using: .utf8),
-              let options = (try? JSONSerialization.jsonObject(with: optionsData)) as? [String: String] else {
+            let options = (try? JSONSerialization.jsonObject(with: optionsData)) as? [String: String]
+        else {
             throw DiceKitError.value("\(path): metadata 'dicekit.options' is missing or not a JSON object of strings")
         }
-        var model = SafetensorsFile(), optimizer = SafetensorsFile()
+        var model = SafetensorsFile()
+        var optimizer = SafetensorsFile()
         for (name, tensor) in file.tensors {
             if name.hasPrefix(Self.optimizerPrefix) {
                 optimizer.tensors[String(name.dropFirst(Self.optimizerPrefix.count))] = tensor
@@ -96,7 +107,8 @@ public struct TrainingCheckpoint {
             }
         }
         guard !optimizer.tensors.isEmpty else {
-            throw DiceKitError.value("\(path) has no optimizer.* tensors; expected the optimiser state of a training checkpoint")
+            throw DiceKitError.value(
+                "\(path) has no optimizer.* tensors; expected the optimiser state of a training checkpoint")
         }
         self.init(model: model, optimizerState: optimizer, epoch: epoch, history: history, options: options)
     }

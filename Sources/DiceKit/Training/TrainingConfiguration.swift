@@ -74,7 +74,8 @@ public enum LossKind: String, Sendable, CaseIterable {
         case .diceFocal: return DiceFocalLoss(activation: .softmax)
         case .lovaszSoftmax: return LovaszLoss(variant: .softmax)
         case .lovaszHinge: return LovaszLoss(variant: .hinge)
-        case .wasserstein: return WassersteinDiceLoss(distanceMatrix: WassersteinDiceLoss.uniformDistances(classes: classes))
+        case .wasserstein:
+            return WassersteinDiceLoss(distanceMatrix: WassersteinDiceLoss.uniformDistances(classes: classes))
         case .mcc: return MCCLoss(activation: .softmax)
         }
     }
@@ -167,13 +168,22 @@ public struct TrainingConfiguration: Sendable {
     /// - Throws: `DiceKitError.option` naming the offending value.
     public func validate() throws {
         guard epochs >= 1 else { throw DiceKitError.invalidOption(name: "epochs", value: "\(epochs)", expected: "≥ 1") }
-        guard batchSize >= 1 else { throw DiceKitError.invalidOption(name: "batch size", value: "\(batchSize)", expected: "≥ 1") }
-        guard learningRate > 0, learningRate.isFinite else {
-            throw DiceKitError.invalidOption(name: "learning rate", value: "\(learningRate)", expected: "a finite value > 0")
+        guard batchSize >= 1 else {
+            throw DiceKitError.invalidOption(name: "batch size", value: "\(batchSize)", expected: "≥ 1")
         }
-        guard weightDecay >= 0, weightDecay.isFinite else { throw DiceKitError.invalidOption(name: "weight decay", value: "\(weightDecay)", expected: "≥ 0") }
-        guard (0..<1).contains(momentum) else { throw DiceKitError.invalidOption(name: "momentum", value: "\(momentum)", expected: "0 ≤ m < 1") }
-        guard (1...64).contains(prefetchDepth) else { throw DiceKitError.invalidOption(name: "prefetch depth", value: "\(prefetchDepth)", expected: "1…64") }
+        guard learningRate > 0, learningRate.isFinite else {
+            throw DiceKitError.invalidOption(
+                name: "learning rate", value: "\(learningRate)", expected: "a finite value > 0")
+        }
+        guard weightDecay >= 0, weightDecay.isFinite else {
+            throw DiceKitError.invalidOption(name: "weight decay", value: "\(weightDecay)", expected: "≥ 0")
+        }
+        guard (0..<1).contains(momentum) else {
+            throw DiceKitError.invalidOption(name: "momentum", value: "\(momentum)", expected: "0 ≤ m < 1")
+        }
+        guard (1...64).contains(prefetchDepth) else {
+            throw DiceKitError.invalidOption(name: "prefetch depth", value: "\(prefetchDepth)", expected: "1…64")
+        }
         if case .skip(let n) = onNonFinite, n < 1 {
             throw DiceKitError.option("on-nonfinite skip:\(n); expected skip:N with N ≥ 1")
         }

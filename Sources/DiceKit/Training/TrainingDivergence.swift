@@ -25,7 +25,8 @@ public struct TrainingDivergence: Error, CustomStringConvertible, Sendable {
     /// runs/x/last.safetensors (epoch 2)".
     public var description: String {
         let skipped = skippedInARow > 0 ? " after \(skippedInARow) skipped step(s) in a row" : ""
-        let kept = lastCheckpoint.map { "last good checkpoint \($0.path) (epoch \($0.epoch))" }
+        let kept =
+            lastCheckpoint.map { "last good checkpoint \($0.path) (epoch \($0.epoch))" }
             ?? "no checkpoint kept (no epoch finished, or no output directory)"
         return "training diverged at epoch \(epoch), step \(step): \(quantity) is \(value)\(skipped); \(kept)"
     }

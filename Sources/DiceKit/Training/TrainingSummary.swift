@@ -25,8 +25,10 @@ public struct TrainingSummary: Sendable, Equatable {
     public var configuration: [JSONField]
 
     /// A summary of `epochs`.
-    public init(epochs: [EpochMetrics], interrupted: Bool = false, diverged: String? = nil, skippedSteps: Int = 0,
-                seconds: Double, configuration: [JSONField] = []) {
+    public init(
+        epochs: [EpochMetrics], interrupted: Bool = false, diverged: String? = nil, skippedSteps: Int = 0,
+        seconds: Double, configuration: [JSONField] = []
+    ) {
         self.epochs = epochs
         self.interrupted = interrupted
         self.diverged = diverged
@@ -39,7 +41,8 @@ public struct TrainingSummary: Sendable, Equatable {
     /// epoch when none was validated).
     public var best: EpochMetrics? {
         let validated = epochs.filter { $0.validationDiceForeground != nil }
-        return validated.max { ($0.validationDiceForeground!, $0.epoch) < ($1.validationDiceForeground!, $1.epoch) } ?? epochs.last
+        return validated.max { ($0.validationDiceForeground!, $0.epoch) < ($1.validationDiceForeground!, $1.epoch) }
+            ?? epochs.last
     }
 
     /// The share of the epochs' training seconds spent waiting for data (epochs without the

@@ -11,17 +11,17 @@ enum CheckCommand: Command {
         name: "check",
         summary: "verify BLAS/LAPACKE on this machine (GEMM, QR, SVD); print the CPU, the BLAS setup and sgemm GFLOP/s",
         help: """
-        usage: dicekit check [--size N] [--seed S] [--sgemm-size M]
+            usage: dicekit check [--size N] [--seed S] [--sgemm-size M]
 
-        Multiplies two random N×N matrices (default 256) through OpenBLAS and compares with a
-        naive loop, builds a 3×3×16×32 orthogonal conv kernel and checks WᵀW = I, and
-        reconstructs a random matrix from its SVD. Then times an M×M×M single-precision GEMM
-        (default 2048; median of 5 after one warm-up) and compares it with the CPU's peak
-        (cores × FLOP per cycle × clock; "unknown" when the clock cannot be read).
-        Prints the CPU (vendor, family/model, instruction sets, caches, cores, clock) and
-        OpenBLAS's core before and after the core guard on stderr, and everything as one JSON
-        object on stdout; exits 1 on a mismatch.
-        """,
+            Multiplies two random N×N matrices (default 256) through OpenBLAS and compares with a
+            naive loop, builds a 3×3×16×32 orthogonal conv kernel and checks WᵀW = I, and
+            reconstructs a random matrix from its SVD. Then times an M×M×M single-precision GEMM
+            (default 2048; median of 5 after one warm-up) and compares it with the CPU's peak
+            (cores × FLOP per cycle × clock; "unknown" when the clock cannot be read).
+            Prints the CPU (vendor, family/model, instruction sets, caches, cores, clock) and
+            OpenBLAS's core before and after the core guard on stderr, and everything as one JSON
+            object on stdout; exits 1 on a mismatch.
+            """,
         valueOptions: ["size", "seed", "sgemm-size"]
     )
 
@@ -59,12 +59,16 @@ enum CheckCommand: Command {
         let peak = cpu.singlePrecisionPeak
         let fraction = peak.gigaflops.map { sgemm / $0 }
         printError("CPU: \(cpu.summary)")
-        printError("caches: \(cpu.cacheSummary); clock: "
-                   + (cpu.clock.map { "\(DecimalText.fixed($0.gigahertz, digits: 3)) GHz (\($0.source))" } ?? "unknown"))
+        printError(
+            "caches: \(cpu.cacheSummary); clock: "
+                + (cpu.clock.map { "\(DecimalText.fixed($0.gigahertz, digits: 3)) GHz (\($0.source))" } ?? "unknown"))
         printError("OpenBLAS core: \(selection)")
-        printError("sgemm \(sgemmSize)³: \(DecimalText.fixed(sgemm, digits: 1)) GFLOP/s on \(BLAS.threadCount) thread(s); peak "
-                   + (peak.gigaflops.map { "\(DecimalText.fixed($0, digits: 1)) GFLOP/s (\(cpu.cores) cores × \(peak.basis) × clock): "
-                       + "\(DecimalText.fixed(fraction! * 100, digits: 1)) % of it" } ?? "unknown (the clock cannot be read)"))
+        printError(
+            "sgemm \(sgemmSize)³: \(DecimalText.fixed(sgemm, digits: 1)) GFLOP/s on \(BLAS.threadCount) thread(s); peak "
+                + (peak.gigaflops.map {
+                    "\(DecimalText.fixed($0, digits: 1)) GFLOP/s (\(cpu.cores) cores × \(peak.basis) × clock): "
+                        + "\(DecimalText.fixed(fraction! * 100, digits: 1)) % of it"
+                } ?? "unknown (the clock cannot be read)"))
 
         let fields: [(String, String)] = [
             ("blas", jsonString(BLAS.configuration)),
@@ -98,7 +102,9 @@ enum CheckCommand: Command {
             ("ok", "\(ok)"),
         ]
         printOutput("{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")
-        if !ok { throw DiceKitError.value("numerical check failed: see the errors above (expected ≤ 1e-12, 1e-5, 1e-10)") }
+        if !ok {
+            throw DiceKitError.value("numerical check failed: see the errors above (expected ≤ 1e-12, 1e-5, 1e-10)")
+        }
     }
 
     /// GFLOP/s of an M×M×M sgemm through `BLAS.gemm`: the median of 5 timed calls after one warm-up.

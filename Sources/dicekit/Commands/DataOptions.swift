@@ -19,7 +19,9 @@ struct DataOptions {
     }
 
     /// The value options this file parses (added to each command's spec).
-    static let valueOptions: Set<String> = ["data", "val-data", "count", "size", "classes", "image-size", "resize", "mask-encoding"]
+    static let valueOptions: Set<String> = [
+        "data", "val-data", "count", "size", "classes", "image-size", "resize", "mask-encoding",
+    ]
 
     /// The help lines shared by the commands.
     static let help = """
@@ -48,22 +50,34 @@ struct DataOptions {
     ///
     /// - Throws: `UsageError` naming the option for anything inconsistent; `DiceKitError` for a
     ///   missing path or a bad classes.json.
-    static func parse(_ arguments: ParsedArguments, defaultSource: String? = "synthetic", defaultCount: Int,
-                      allowValidation: Bool = false) throws -> DataOptions {
-        guard let raw = arguments.string("data") ?? defaultSource else { throw UsageError(message: "--data is required") }
+    static func parse(
+        _ arguments: ParsedArguments, defaultSource: String? = "synthetic", defaultCount: Int,
+        allowValidation: Bool = false
+    ) throws -> DataOptions {
+        guard let raw = arguments.string("data") ?? defaultSource else {
+            throw UsageError(message: "--data is required")
+        }
         let source: Source = raw == "synthetic" ? .synthetic : raw == "synthetic3d" ? .synthetic3d : .path(raw)
         let synthetic = source != .path(raw)
         if !synthetic {
             for option in ["count", "size"] where arguments.string(option) != nil {
-                throw UsageError(message: "--\(option) applies only to --data synthetic or synthetic3d; \(raw) is read as it is (drop --\(option))")
+                throw UsageError(
+                    message:
+                        "--\(option) applies only to --data synthetic or synthetic3d; \(raw) is read as it is (drop --\(option))"
+                )
             }
         }
         let count = try arguments.int("count", default: defaultCount, in: 1...100_000)!
-        let size = source == .synthetic3d ? try arguments.int("size", default: 32, in: 8...256)!
-                                          : try arguments.int("size", default: 128, in: 16...2048)!
+        let size =
+            source == .synthetic3d
+            ? try arguments.int("size", default: 32, in: 8...256)!
+            : try arguments.int("size", default: 128, in: 16...2048)!
         if synthetic {
             for option in ["mask-encoding", "image-size", "resize"] where arguments.string(option) != nil {
-                throw UsageError(message: "--\(option) applies to data read from files, not --data \(raw)\(option == "image-size" ? " (use --size)" : "")")
+                throw UsageError(
+                    message:
+                        "--\(option) applies to data read from files, not --data \(raw)\(option == "image-size" ? " (use --size)" : "")"
+                )
             }
         }
         var options = try folderOptions(arguments)
@@ -71,7 +85,12 @@ struct DataOptions {
         let validation = arguments.string("val-data")
         if validation != nil {
             guard allowValidation else { throw UsageError(message: "--val-data is not an option of this command") }
-            guard !synthetic else { throw UsageError(message: "--val-data needs --data DIR|FILE.npy (the synthetic sets split off their own validation images)") }
+            guard !synthetic else {
+                throw UsageError(
+                    message:
+                        "--val-data needs --data DIR|FILE.npy (the synthetic sets split off their own validation images)"
+                )
+            }
         }
         var classNames: [String]?
         if case .path(let path) = source {
@@ -81,26 +100,38 @@ struct DataOptions {
                     throw DiceKitError.file(path: value, reason: "no such file or directory (--\(option))")
                 }
                 if options.imageSize != nil, isNPY(value) {
-                    throw UsageError(message: "--image-size applies to image folders (images/ + masks/); \(value) is a .npy data set, used at its stored size")
+                    throw UsageError(
+                        message:
+                            "--image-size applies to image folders (images/ + masks/); \(value) is a .npy data set, used at its stored size"
+                    )
                 }
                 if options.masks == .palette, isNPY(value) {
-                    throw UsageError(message: "--mask-encoding palette applies to PNG masks; \(value) is a .npy data set (use binary or index)")
+                    throw UsageError(
+                        message:
+                            "--mask-encoding palette applies to PNG masks; \(value) is a .npy data set (use binary or index)"
+                    )
                 }
             }
             classNames = try ClassNames.load(besides: path)
             if let names = classNames {
                 if let k = options.classes, k != names.count {
-                    throw UsageError(message: "--classes \(k) disagrees with the \(names.count) names of \(ClassNames.path(for: path))")
+                    throw UsageError(
+                        message:
+                            "--classes \(k) disagrees with the \(names.count) names of \(ClassNames.path(for: path))")
                 }
                 options.classes = names.count
             }
         } else if let k = options.classes {
             let range = source == .synthetic ? 2...3 : 2...2
             guard range.contains(k) else {
-                throw UsageError(message: "--classes \(k) for --data \(raw); expected \(range.lowerBound == range.upperBound ? "2" : "2 or 3")")
+                throw UsageError(
+                    message:
+                        "--classes \(k) for --data \(raw); expected \(range.lowerBound == range.upperBound ? "2" : "2 or 3")"
+                )
             }
         }
-        return DataOptions(source: source, validation: validation, count: count, size: size, dataset: options, classNames: classNames)
+        return DataOptions(
+            source: source, validation: validation, count: count, size: size, dataset: options, classNames: classNames)
     }
 
     /// `--mask-encoding`, `--image-size` and `--resize` (also used by `predict`).
@@ -129,8 +160,11 @@ struct DataOptions {
     /// Whether `path` names a .npy data set (a file, or a folder with images.npy).
     static func isNPY(_ path: String) -> Bool {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return path.hasSuffix(".npy") }
-        return !isDirectory.boolValue || FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("images.npy"))
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            return path.hasSuffix(".npy")
+        }
+        return !isDirectory.boolValue
+            || FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("images.npy"))
     }
 
     /// The data set (and the `--val-data` set), warnings printed on stderr.
@@ -139,7 +173,8 @@ struct DataOptions {
     ///   - seed: the synthetic sets' seed.
     ///   - classes: overrides the class count (eval: the model's); nil keeps the parsed one. The
     ///     synthetic polyps get it as their class count (default 2).
-    func load(seed: UInt64, classes: Int? = nil) throws -> (data: SegmentationDataset, validation: SegmentationDataset?) {
+    func load(seed: UInt64, classes: Int? = nil) throws -> (data: SegmentationDataset, validation: SegmentationDataset?)
+    {
         var options = dataset
         if let classes { options.classes = classes }
         let warn = { (message: String) in printError("warning: \(message)") }
@@ -154,7 +189,9 @@ struct DataOptions {
             guard let validation else { return (data, nil) }
             var held = try SegmentationDataset.load(from: validation, options: options, warning: warn)
             guard held.channels == data.channels, held.spatialShape.count == data.spatialShape.count else {
-                throw DiceKitError.shape("\(validation): images of shape \(held.images.shape.dropFirst()) do not match the training images \(data.images.shape.dropFirst()) of \(path)")
+                throw DiceKitError.shape(
+                    "\(validation): images of shape \(held.images.shape.dropFirst()) do not match the training images \(data.images.shape.dropFirst()) of \(path)"
+                )
             }
             if options.classes == nil, held.classes != data.classes {
                 // One class count for both: the larger of the two.
@@ -173,7 +210,9 @@ struct DataOptions {
     /// - Parameters:
     ///   - seed: the synthetic sets' seed.
     ///   - classes: overrides the class count (eval: the model's); nil keeps the parsed one.
-    func open(seed: UInt64, classes: Int? = nil) throws -> (data: any SegmentationSource, validation: (any SegmentationSource)?) {
+    func open(seed: UInt64, classes: Int? = nil) throws -> (
+        data: any SegmentationSource, validation: (any SegmentationSource)?
+    ) {
         guard case .path(let path) = source else {
             let (data, held) = try load(seed: seed, classes: classes)
             return (data, held)
@@ -185,7 +224,9 @@ struct DataOptions {
         guard let validation else { return (data, nil) }
         var held = try SegmentationDataset.open(validation, options: options, warning: warn)
         guard held.channels == data.channels, held.spatialShape.count == data.spatialShape.count else {
-            throw DiceKitError.shape("\(validation): images of shape \(held.spatialShape + [held.channels]) do not match the training images \(data.spatialShape + [data.channels]) of \(path)")
+            throw DiceKitError.shape(
+                "\(validation): images of shape \(held.spatialShape + [held.channels]) do not match the training images \(data.spatialShape + [data.channels]) of \(path)"
+            )
         }
         if options.classes == nil, held.classes != data.classes {
             // One class count for both: the larger of the two (both are opened again with it).

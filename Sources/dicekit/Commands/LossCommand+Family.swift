@@ -13,9 +13,14 @@ extension LossCommand {
 
     /// The options each family variant accepts beyond `commonOptions`.
     static let familyOptions: [String: Set<String>] = [
-        "focal": ["focal-gamma", "focal-alpha", "class-weights", "exclude-background", "reduction", "normalized", "reduced-threshold"],
-        "dice-focal": ["focal-gamma", "focal-alpha", "class-weights", "exclude-background", "reduction", "smooth-nr", "smooth-dr",
-                       "squared", "batch", "dice-weight", "focal-weight"],
+        "focal": [
+            "focal-gamma", "focal-alpha", "class-weights", "exclude-background", "reduction", "normalized",
+            "reduced-threshold",
+        ],
+        "dice-focal": [
+            "focal-gamma", "focal-alpha", "class-weights", "exclude-background", "reduction", "smooth-nr", "smooth-dr",
+            "squared", "batch", "dice-weight", "focal-weight",
+        ],
         "lovasz-softmax": ["per-image", "ignore-index"],
         "lovasz-hinge": ["per-image", "ignore-index"],
         "wasserstein": ["distance-matrix", "wasserstein-weighting", "smooth-nr", "smooth-dr", "reduction"],
@@ -30,18 +35,26 @@ extension LossCommand {
 
     /// Options that only the family variants take (refused with the Dice variants).
     static var familyOnlyOptions: Set<String> {
-        ["focal-gamma", "focal-alpha", "normalized", "reduced-threshold", "focal-weight", "per-image", "distance-matrix", "wasserstein-weighting"]
+        [
+            "focal-gamma", "focal-alpha", "normalized", "reduced-threshold", "focal-weight", "per-image",
+            "distance-matrix", "wasserstein-weighting",
+        ]
     }
 
     /// Refuses family-only options given with a Dice-family variant.
     static func checkDiceOptions(_ arguments: ParsedArguments, variant: String) throws {
-        guard DiceVariant.Name(rawValue: variant) != nil || arguments.string("preset") != nil && arguments.string("variant") == nil else {
+        guard
+            DiceVariant.Name(rawValue: variant) != nil
+                || arguments.string("preset") != nil && arguments.string("variant") == nil
+        else {
             let all = DiceVariant.Name.allCases.map(\.rawValue) + familyVariants
             throw UsageError(message: "--variant expects one of \(all.joined(separator: "|")), got '\(variant)'")
         }
-        for name in (Set(arguments.values.keys).union(arguments.flags)).sorted() where familyOnlyOptions.contains(name) {
+        for name in (Set(arguments.values.keys).union(arguments.flags)).sorted() where familyOnlyOptions.contains(name)
+        {
             let owners = familyVariants.filter { familyOptions[$0]!.contains(name) }.joined(separator: "|")
-            throw UsageError(message: "--\(name) does not apply to --variant \(variant); it belongs to --variant \(owners)")
+            throw UsageError(
+                message: "--\(name) does not apply to --variant \(variant); it belongs to --variant \(owners)")
         }
     }
 
@@ -52,13 +65,19 @@ extension LossCommand {
         let allowed = commonOptions.union(familyOptions[variant]!)
         for name in (Set(arguments.values.keys).union(arguments.flags)).sorted() where !allowed.contains(name) {
             let accepted = familyOptions[variant]!.sorted().map { "--" + $0 }.joined(separator: ", ")
-            throw UsageError(message: "--\(name) does not apply to --variant \(variant); it takes \(accepted.isEmpty ? "no options beyond --layout, --activation, --labels and --grad" : accepted)")
+            throw UsageError(
+                message:
+                    "--\(name) does not apply to --variant \(variant); it takes \(accepted.isEmpty ? "no options beyond --layout, --activation, --labels and --grad" : accepted)"
+            )
         }
         let layout = try arguments.choice("layout", as: Layout.self, default: .channelsLast)!
         let activations = familyActivations[variant]!
         let activation = try arguments.choice("activation", as: DiceActivation.self, default: DiceActivation.none)!
         guard activations.contains(activation) else {
-            throw UsageError(message: "--variant \(variant) takes --activation \(activations.map(\.rawValue).joined(separator: "|")), got '\(activation.rawValue)'")
+            throw UsageError(
+                message:
+                    "--variant \(variant) takes --activation \(activations.map(\.rawValue).joined(separator: "|")), got '\(activation.rawValue)'"
+            )
         }
         if ["lovasz-softmax", "wasserstein"].contains(variant) && !arguments.flag("labels") {
             throw UsageError(message: "--variant \(variant) takes integer class labels: add --labels")
@@ -67,7 +86,8 @@ extension LossCommand {
             throw UsageError(message: "--ignore-index needs --labels (integer class targets)")
         }
         let reduction = try arguments.choice("reduction", as: LossReduction.self, default: .mean)!
-        let gamma = try arguments.double("focal-gamma", default: FocalLoss.defaultGamma)!, alpha = try arguments.double("focal-alpha")
+        let gamma = try arguments.double("focal-gamma", default: FocalLoss.defaultGamma)!
+        let alpha = try arguments.double("focal-alpha")
         switch variant {
         case "focal":
             var loss = FocalLoss(activation: activation, gamma: gamma, alpha: alpha, layout: layout)
@@ -78,8 +98,10 @@ extension LossCommand {
             loss.reducedThreshold = try arguments.double("reduced-threshold")
             return loss
         case "dice-focal":
-            var loss = DiceFocalLoss(activation: activation, gamma: gamma, alpha: alpha, classWeights: try arguments.doubles("class-weights"),
-                                     excludeBackground: arguments.flag("exclude-background"), reduction: reduction, layout: layout)
+            var loss = DiceFocalLoss(
+                activation: activation, gamma: gamma, alpha: alpha,
+                classWeights: try arguments.doubles("class-weights"),
+                excludeBackground: arguments.flag("exclude-background"), reduction: reduction, layout: layout)
             loss.dice.smoothNumerator = try arguments.double("smooth-nr", default: DiceLoss.defaultSmoothing)!
             loss.dice.smoothDenominator = try arguments.double("smooth-dr", default: DiceLoss.defaultSmoothing)!
             loss.dice.squared = arguments.flag("squared")
@@ -88,7 +110,8 @@ extension LossCommand {
             loss.focalWeight = try arguments.double("focal-weight", default: 1)!
             return loss
         case "lovasz-softmax", "lovasz-hinge":
-            var loss = LovaszLoss(variant: LovaszVariant(rawValue: variant)!, perImage: arguments.flag("per-image"), layout: layout)
+            var loss = LovaszLoss(
+                variant: LovaszVariant(rawValue: variant)!, perImage: arguments.flag("per-image"), layout: layout)
             loss.ignoreIndex = try arguments.int("ignore-index")
             return loss
         case "wasserstein":
@@ -99,9 +122,11 @@ extension LossCommand {
             guard matrix.shape.count == 2, matrix.shape[0] == matrix.shape[1] else {
                 throw DiceKitError.shape("\(path): distance matrix shape \(matrix.shape); expected [C, C]")
             }
-            var loss = WassersteinDiceLoss(distanceMatrix: matrix.tensor(of: Double.self).scalars,
-                                           weighting: try arguments.choice("wasserstein-weighting", as: WassersteinWeighting.self, default: .default)!,
-                                           layout: layout)
+            var loss = WassersteinDiceLoss(
+                distanceMatrix: matrix.tensor(of: Double.self).scalars,
+                weighting: try arguments.choice(
+                    "wasserstein-weighting", as: WassersteinWeighting.self, default: .default)!,
+                layout: layout)
             loss.smoothNumerator = try arguments.double("smooth-nr", default: DiceLoss.defaultSmoothing)!
             loss.smoothDenominator = try arguments.double("smooth-dr", default: DiceLoss.defaultSmoothing)!
             loss.reduction = reduction

@@ -9,54 +9,57 @@ enum LossCommand: Command {
         name: "loss",
         summary: "compute a segmentation loss (and its gradient) of PRED.npy against TARGET.npy",
         help: """
-        usage: dicekit loss PRED.npy TARGET.npy [options] [--grad GRAD.npy]
+            usage: dicekit loss PRED.npy TARGET.npy [options] [--grad GRAD.npy]
 
-        Prints one JSON object: {"loss": x} (a nested array for --reduction none).
-        PRED float32 computes in Float, float64 in Double. Defaults follow MONAI 1.6.
+            Prints one JSON object: {"loss": x} (a nested array for --reduction none).
+            PRED float32 computes in Float, float64 in Double. Defaults follow MONAI 1.6.
 
-          --layout channels-last|channels-first   channel axis of PRED (default channels-last)
-          --activation none|sigmoid|softmax       applied to PRED inside the loss (default none)
-          --labels                 TARGET holds integer class indices (any integer or float dtype),
-                                   shape [N, spatial...]; otherwise TARGET has PRED's shape
-          --variant dice|jaccard|tversky|focal-tversky|log-cosh-dice|generalized   (default dice)
-                    |focal|dice-focal|lovasz-softmax|lovasz-hinge|wasserstein|mcc
-          --squared                Σp² and Σg² in the denominator
-          --soft-labels            soft-label TP = (Σp + Σg − Σ|p − g|)/2 for a dense TARGET
-          --smooth-nr X  --smooth-dr X            smoothing (default 1e-5 each)
-          --exclude-background     drop channel 0
-          --batch                  sum the statistics over the batch (one value per class)
-          --class-weights w0,w1,...               per-class loss weights (classes after exclusion)
-          --reduction mean|sum|none               (default mean)
-          --ignore-index K         label K contributes nothing (with --labels)
-          --alpha A  --beta B      Tversky weights of FP and FN (default 0.5, 0.5)
-          --gamma G                focal Tversky exponent (default 0.75)
-          --generalized-weight square|simple|uniform  (default square)
-          --dice-weight X  --ce-weight Y          compound loss X·Dice + Y·CE (default 1, 0)
-          --valid-mask MASK.npy    [N, C] of 0/1: pairs with 0 contribute nothing
-          --empty-class smooth|exclude|one|zero|penalize   absent classes (default smooth)
-          --preset seed-basic|seed-weighted|seed-multiclass  the seed article's functions
-          --epsilon E              the presets' ε (default 1e-6)
-          --grad GRAD.npy          write d(sum of loss values)/d(PRED), PRED's shape and dtype
+              --layout channels-last|channels-first   channel axis of PRED (default channels-last)
+              --activation none|sigmoid|softmax       applied to PRED inside the loss (default none)
+              --labels                 TARGET holds integer class indices (any integer or float dtype),
+                                       shape [N, spatial...]; otherwise TARGET has PRED's shape
+              --variant dice|jaccard|tversky|focal-tversky|log-cosh-dice|generalized   (default dice)
+                        |focal|dice-focal|lovasz-softmax|lovasz-hinge|wasserstein|mcc
+              --squared                Σp² and Σg² in the denominator
+              --soft-labels            soft-label TP = (Σp + Σg − Σ|p − g|)/2 for a dense TARGET
+              --smooth-nr X  --smooth-dr X            smoothing (default 1e-5 each)
+              --exclude-background     drop channel 0
+              --batch                  sum the statistics over the batch (one value per class)
+              --class-weights w0,w1,...               per-class loss weights (classes after exclusion)
+              --reduction mean|sum|none               (default mean)
+              --ignore-index K         label K contributes nothing (with --labels)
+              --alpha A  --beta B      Tversky weights of FP and FN (default 0.5, 0.5)
+              --gamma G                focal Tversky exponent (default 0.75)
+              --generalized-weight square|simple|uniform  (default square)
+              --dice-weight X  --ce-weight Y          compound loss X·Dice + Y·CE (default 1, 0)
+              --valid-mask MASK.npy    [N, C] of 0/1: pairs with 0 contribute nothing
+              --empty-class smooth|exclude|one|zero|penalize   absent classes (default smooth)
+              --preset seed-basic|seed-weighted|seed-multiclass  the seed article's functions
+              --epsilon E              the presets' ε (default 1e-6)
+              --grad GRAD.npy          write d(sum of loss values)/d(PRED), PRED's shape and dtype
 
-        Focal, Lovász, Wasserstein and MCC variants (other Dice options are refused with them):
-          focal           --activation sigmoid|softmax  --focal-gamma G (2)  --focal-alpha A
-                          --class-weights  --exclude-background  --reduction mean|sum|none
-                          --normalized  --reduced-threshold R   (smp's options; sigmoid, mean)
-          dice-focal      MONAI DiceFocalLoss: Dice with --activation, sigmoid focal; --focal-gamma,
-                          --focal-alpha, --class-weights, --exclude-background, --reduction mean|sum,
-                          --smooth-nr/--smooth-dr, --squared, --batch, --dice-weight X, --focal-weight Y
-          lovasz-softmax  --activation softmax, --labels; --per-image, --ignore-index K
-          lovasz-hinge    raw logits (--activation none); labels or a 0/1 TARGET; --per-image, --ignore-index K
-          wasserstein     --activation softmax, --labels, --distance-matrix M.npy ([C, C]),
-                          --wasserstein-weighting default|gdl, --smooth-nr/--smooth-dr, --reduction
-          mcc             --activation none|sigmoid|softmax (none: PRED holds probabilities)
+            Focal, Lovász, Wasserstein and MCC variants (other Dice options are refused with them):
+              focal           --activation sigmoid|softmax  --focal-gamma G (2)  --focal-alpha A
+                              --class-weights  --exclude-background  --reduction mean|sum|none
+                              --normalized  --reduced-threshold R   (smp's options; sigmoid, mean)
+              dice-focal      MONAI DiceFocalLoss: Dice with --activation, sigmoid focal; --focal-gamma,
+                              --focal-alpha, --class-weights, --exclude-background, --reduction mean|sum,
+                              --smooth-nr/--smooth-dr, --squared, --batch, --dice-weight X, --focal-weight Y
+              lovasz-softmax  --activation softmax, --labels; --per-image, --ignore-index K
+              lovasz-hinge    raw logits (--activation none); labels or a 0/1 TARGET; --per-image, --ignore-index K
+              wasserstein     --activation softmax, --labels, --distance-matrix M.npy ([C, C]),
+                              --wasserstein-weighting default|gdl, --smooth-nr/--smooth-dr, --reduction
+              mcc             --activation none|sigmoid|softmax (none: PRED holds probabilities)
 
-        Exit status: 0 on success, 1 on bad input (one line on stderr), 2 on bad usage.
-        """,
-        valueOptions: ["layout", "activation", "variant", "smooth-nr", "smooth-dr", "class-weights", "reduction",
-                       "ignore-index", "alpha", "beta", "gamma", "generalized-weight", "dice-weight", "ce-weight",
-                       "valid-mask", "empty-class", "preset", "epsilon", "grad",
-                       "focal-gamma", "focal-alpha", "reduced-threshold", "focal-weight", "distance-matrix", "wasserstein-weighting"],
+            Exit status: 0 on success, 1 on bad input (one line on stderr), 2 on bad usage.
+            """,
+        valueOptions: [
+            "layout", "activation", "variant", "smooth-nr", "smooth-dr", "class-weights", "reduction",
+            "ignore-index", "alpha", "beta", "gamma", "generalized-weight", "dice-weight", "ce-weight",
+            "valid-mask", "empty-class", "preset", "epsilon", "grad",
+            "focal-gamma", "focal-alpha", "reduced-threshold", "focal-weight", "distance-matrix",
+            "wasserstein-weighting",
+        ],
         flags: ["labels", "squared", "soft-labels", "exclude-background", "batch", "normalized", "per-image"],
         positionals: 2...2
     )
@@ -76,7 +79,8 @@ enum LossCommand: Command {
         let alpha = try arguments.double("alpha", default: DiceVariant.defaultTverskyAlpha)!
         let beta = try arguments.double("beta", default: DiceVariant.defaultTverskyBeta)!
         let gamma = try arguments.double("gamma", default: DiceVariant.defaultFocalTverskyGamma)!
-        let weighting = try arguments.choice("generalized-weight", as: GeneralizedWeight.self, default: DiceVariant.defaultGeneralizedWeighting)!
+        let weighting = try arguments.choice(
+            "generalized-weight", as: GeneralizedWeight.self, default: DiceVariant.defaultGeneralizedWeighting)!
         let diceWeight = try arguments.double("dice-weight", default: 1)!
         let crossEntropyWeight = try arguments.double("ce-weight", default: 0)!
         let emptyClass = try arguments.choice("empty-class", as: EmptyClassPolicy.self, default: .smooth)!
@@ -98,7 +102,8 @@ enum LossCommand: Command {
         case .multiclass?: loss = .seed(.multiclass, epsilon: epsilon, activation: activation, layout: layout)
         case .weighted?:
             // Without --class-weights the loss is refused once the class count is known (`requireSeedWeights`).
-            loss = .seed(.weighted(classWeights: classWeights ?? []), epsilon: epsilon, activation: activation, layout: layout)
+            loss = .seed(
+                .weighted(classWeights: classWeights ?? []), epsilon: epsilon, activation: activation, layout: layout)
         }
         // A preset does not use the variant, the smoothing, batch, the empty-class policy or (but
         // for seed-weighted's own) the class weights; they are set anyway, so that their values
@@ -130,12 +135,15 @@ enum LossCommand: Command {
             }
         }
         if case .focalTversky = variant { return }
-        guard gamma.isFinite, gamma > 0 else { throw DiceKitError.value("gamma is \(gamma); expected a finite number > 0") }
+        guard gamma.isFinite, gamma > 0 else {
+            throw DiceKitError.value("gamma is \(gamma); expected a finite number > 0")
+        }
     }
 
     /// Refuses `--preset seed-weighted` without `--class-weights`, naming the number of weights
     /// that `prediction`'s shape needs (left to the loss when the shape itself is wrong).
-    static func requireSeedWeights(_ arguments: ParsedArguments, _ loss: DiceLoss, predictionShape shape: [Int]) throws {
+    static func requireSeedWeights(_ arguments: ParsedArguments, _ loss: DiceLoss, predictionShape shape: [Int]) throws
+    {
         guard loss.preset?.name == .weighted, arguments.string("class-weights") == nil, shape.count >= 3 else { return }
         let classes = shape[loss.layout.channelAxis(rank: shape.count)] - (loss.excludeBackground ? 1 : 0)
         throw DiceKitError.option("preset seed-weighted needs class weights (\(classes) values)")
@@ -144,18 +152,22 @@ enum LossCommand: Command {
     static func run(_ arguments: ParsedArguments) throws {
         let loss: any SegmentationLoss = try makeFamilyLoss(arguments) ?? makeLoss(arguments)
         try checkOutputs(files: [arguments.string("grad")])
-        let predictionPath = arguments.positionals[0], targetPath = arguments.positionals[1]
+        let predictionPath = arguments.positionals[0]
+        let targetPath = arguments.positionals[1]
         let prediction = try NPY.read(contentsOf: predictionPath)
         switch prediction.dtype {
         case .float32: try run(Float.self, loss, prediction, targetPath, arguments)
         case .float64: try run(Double.self, loss, prediction, targetPath, arguments)
         default:
-            throw DiceKitError.value("\(predictionPath): dtype \(prediction.dtype.rawValue); expected float32 or float64 predictions")
+            throw DiceKitError.value(
+                "\(predictionPath): dtype \(prediction.dtype.rawValue); expected float32 or float64 predictions")
         }
     }
 
-    static func run<T: BLASScalar>(_ type: T.Type, _ loss: any SegmentationLoss, _ predictionArray: NPYArray, _ targetPath: String,
-                                   _ arguments: ParsedArguments) throws {
+    static func run<T: BLASScalar>(
+        _ type: T.Type, _ loss: any SegmentationLoss, _ predictionArray: NPYArray, _ targetPath: String,
+        _ arguments: ParsedArguments
+    ) throws {
         let prediction = predictionArray.tensor(of: T.self)
         let targetArray = try NPY.read(contentsOf: targetPath)
         let target: SegmentationTarget<T>
@@ -165,7 +177,9 @@ enum LossCommand: Command {
             let dense = targetArray.tensor(of: T.self)
             target = arguments.flag("soft-labels") ? .soft(dense) : .oneHot(dense)
         }
-        let mask: Tensor<T>? = try arguments.string("valid-mask").map { try NPY.read(contentsOf: $0).tensor(of: T.self) }
+        let mask: Tensor<T>? = try arguments.string("valid-mask").map {
+            try NPY.read(contentsOf: $0).tensor(of: T.self)
+        }
         let gradientPath = arguments.string("grad")
         let result: DiceLossResult<T>
         if let dice = loss as? DiceLoss {
@@ -184,8 +198,9 @@ enum LossCommand: Command {
     static func jsonValue<T: BLASScalar>(_ values: [T], shape: [Int]) -> String {
         guard let first = shape.first else { return jsonNumber(values[0]) }
         let inner = shape.dropFirst().reduce(1, *)
-        return "[" + (0..<first).map { i in
-            jsonValue(Array(values[(i * inner)..<((i + 1) * inner)]), shape: Array(shape.dropFirst()))
-        }.joined(separator: ", ") + "]"
+        return "["
+            + (0..<first).map { i in
+                jsonValue(Array(values[(i * inner)..<((i + 1) * inner)]), shape: Array(shape.dropFirst()))
+            }.joined(separator: ", ") + "]"
     }
 }

@@ -10,38 +10,40 @@ enum MetricsCommand: Command {
         name: "metrics",
         summary: "Hausdorff/HD95, surface distance, surface Dice, confusion metrics of PRED.npy against TARGET.npy",
         help: """
-        usage: dicekit metrics PRED.npy TARGET.npy [options]
+            usage: dicekit metrics PRED.npy TARGET.npy [options]
 
-        PRED and TARGET are label maps [N, spatial...] (integers, or floats holding whole numbers),
-        or, with --one-hot, masks of 0s and 1s with a channel axis: [N, spatial..., C]
-        (channels-last, default) or [N, C, spatial...] (--layout channels-first). A one-hot PRED
-        may be scored against a label-map TARGET (PRED has one axis more). 2-D and 3-D.
+            PRED and TARGET are label maps [N, spatial...] (integers, or floats holding whole numbers),
+            or, with --one-hot, masks of 0s and 1s with a channel axis: [N, spatial..., C]
+            (channels-last, default) or [N, C, spatial...] (--layout channels-first). A one-hot PRED
+            may be scored against a label-map TARGET (PRED has one axis more). 2-D and 3-D.
 
-          --metrics LIST           comma-separated, default hd95,assd,nsd,dice:
-                                   hd, hd95, asd, assd, nsd, dice, iou, gds, and the confusion
-                                   metrics sensitivity, specificity, precision, f1, balanced-accuracy
-                                   (or any MONAI ConfusionMatrixMetric name or alias, spaces as hyphens)
-          --classes K              classes of label maps (default: the largest label + 1, at least 2)
-          --spacing S,S[,S]        voxel size per spatial axis (default 1 each); each > 0
-          --percentile P           the percentile of hd95 (default 95), in 0...100
-          --tolerance T[,T...]     NSD tolerance in spacing units: one, or one per scored class (default 1)
-          --include-background     score class 0 too (default: excluded, as MONAI's distance metrics)
-          --directed               hd and hd95 from the prediction to the target only
-          --reduction R            mean|sum|mean-batch|sum-batch|mean-classes|sum-classes|none (default mean)
-          --compute-sample         confusion metrics: the ratio per (sample, class), then the reduction
-                                   (default: reduce the counts, then take the ratio, as MONAI)
-          --gds-weight W           square|simple|uniform (default square)
-          --one-hot                PRED (and TARGET when it has PRED's rank) are one-hot masks
-          --layout L               channels-last|channels-first, the channel axis of one-hot inputs
+              --metrics LIST           comma-separated, default hd95,assd,nsd,dice:
+                                       hd, hd95, asd, assd, nsd, dice, iou, gds, and the confusion
+                                       metrics sensitivity, specificity, precision, f1, balanced-accuracy
+                                       (or any MONAI ConfusionMatrixMetric name or alias, spaces as hyphens)
+              --classes K              classes of label maps (default: the largest label + 1, at least 2)
+              --spacing S,S[,S]        voxel size per spatial axis (default 1 each); each > 0
+              --percentile P           the percentile of hd95 (default 95), in 0...100
+              --tolerance T[,T...]     NSD tolerance in spacing units: one, or one per scored class (default 1)
+              --include-background     score class 0 too (default: excluded, as MONAI's distance metrics)
+              --directed               hd and hd95 from the prediction to the target only
+              --reduction R            mean|sum|mean-batch|sum-batch|mean-classes|sum-classes|none (default mean)
+              --compute-sample         confusion metrics: the ratio per (sample, class), then the reduction
+                                       (default: reduce the counts, then take the ratio, as MONAI)
+              --gds-weight W           square|simple|uniform (default square)
+              --one-hot                PRED (and TARGET when it has PRED's rank) are one-hot masks
+              --layout L               channels-last|channels-first, the channel axis of one-hot inputs
 
-        Prints {"classes": [scored class indices], "metrics": {NAME: {"value": reduced,
-        "per_class": mean over samples, "per_sample": [[per class] per sample]}}}. NaN (a class
-        absent from both sides, or a zero denominator) is null; infinity (a class present on one
-        side only) is the string "inf". Means skip NaN, as MONAI's reductions.
+            Prints {"classes": [scored class indices], "metrics": {NAME: {"value": reduced,
+            "per_class": mean over samples, "per_sample": [[per class] per sample]}}}. NaN (a class
+            absent from both sides, or a zero denominator) is null; infinity (a class present on one
+            side only) is the string "inf". Means skip NaN, as MONAI's reductions.
 
-        Exit status: 0 on success, 1 on bad input (one line on stderr), 2 on bad usage.
-        """,
-        valueOptions: ["metrics", "classes", "spacing", "percentile", "tolerance", "reduction", "gds-weight", "layout"],
+            Exit status: 0 on success, 1 on bad input (one line on stderr), 2 on bad usage.
+            """,
+        valueOptions: [
+            "metrics", "classes", "spacing", "percentile", "tolerance", "reduction", "gds-weight", "layout",
+        ],
         flags: ["include-background", "directed", "compute-sample", "one-hot"],
         positionals: 2...2
     )
@@ -64,7 +66,8 @@ enum MetricsCommand: Command {
     static func run(_ arguments: ParsedArguments) throws {
         let percentile = try arguments.double("percentile", default: 95)!
         guard (0...100).contains(percentile) else {
-            throw UsageError(message: "--percentile expects a value in 0...100, got '\(arguments.string("percentile")!)'")
+            throw UsageError(
+                message: "--percentile expects a value in 0...100, got '\(arguments.string("percentile")!)'")
         }
         let tolerances = try arguments.doubles("tolerance") ?? [1]
         if let bad = tolerances.first(where: { $0 < 0 }) {
@@ -75,7 +78,8 @@ enum MetricsCommand: Command {
             throw UsageError(message: "--spacing expects values > 0, got \(bad)")
         }
         let directed = arguments.flag("directed")
-        let requested = try (arguments.string("metrics") ?? "hd95,assd,nsd,dice").split(separator: ",").map { word -> Requested in
+        let requested = try (arguments.string("metrics") ?? "hd95,assd,nsd,dice").split(separator: ",").map {
+            word -> Requested in
             let name = word.trimmingSpaces()
             switch name {
             case "hd": return .surface(name, .hausdorff(percentile: nil, directed: directed))
@@ -88,8 +92,11 @@ enum MetricsCommand: Command {
             case "gds": return .generalizedDice
             default:
                 guard let metric = ConfusionMetricName(alias: name) else {
-                    throw UsageError(message: "--metrics: unknown metric '\(name)'; expected hd, hd95, asd, assd, nsd, dice, iou, gds "
-                                     + "or a confusion metric (\(ConfusionMetricName.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    throw UsageError(
+                        message:
+                            "--metrics: unknown metric '\(name)'; expected hd, hd95, asd, assd, nsd, dice, iou, gds "
+                            + "or a confusion metric (\(ConfusionMetricName.allCases.map(\.rawValue).joined(separator: ", ")))"
+                    )
                 }
                 return .confusion(name, metric)
             }
@@ -102,42 +109,57 @@ enum MetricsCommand: Command {
             throw UsageError(message: "--layout applies to one-hot inputs; add --one-hot")
         }
         if arguments.string("classes") != nil && arguments.flag("one-hot") {
-            throw UsageError(message: "--classes applies to label maps; a one-hot PRED gives the class count by its channel axis")
+            throw UsageError(
+                message: "--classes applies to label maps; a one-hot PRED gives the class count by its channel axis")
         }
 
         let (predicted, target) = try readMasks(arguments, layout: layout)
         if let spacing, spacing.count != predicted.spatialShape.count {
-            throw DiceKitError.value("--spacing has \(spacing.count) values; the inputs have \(predicted.spatialShape.count) spatial axes \(predicted.spatialShape)")
+            throw DiceKitError.value(
+                "--spacing has \(spacing.count) values; the inputs have \(predicted.spatialShape.count) spatial axes \(predicted.spatialShape)"
+            )
         }
-        let scored = includeBackground || predicted.classes == 1 ? Array(0..<predicted.classes) : Array(1..<predicted.classes)
+        let scored =
+            includeBackground || predicted.classes == 1 ? Array(0..<predicted.classes) : Array(1..<predicted.classes)
         var fields: [JSONField] = []
         for metric in requested {
-            let (perSample, columns, reduced, perClass) = try evaluate(metric, predicted, target, includeBackground: includeBackground,
-                                                                       spacing: spacing, reduction: reduction, weight: weight,
-                                                                       computeSample: arguments.flag("compute-sample"))
+            let (perSample, columns, reduced, perClass) = try evaluate(
+                metric, predicted, target, includeBackground: includeBackground,
+                spacing: spacing, reduction: reduction, weight: weight,
+                computeSample: arguments.flag("compute-sample"))
             let shape = reduction.shape(samples: predicted.samples, classes: columns)
-            fields.append(JSONField(metric.name, .object([
-                JSONField("value", nested(reduced, shape: shape)),
-                JSONField("per_class", .array(perClass.map(number))),
-                JSONField("per_sample", nested(perSample, shape: [predicted.samples, columns])),
-            ])))
+            fields.append(
+                JSONField(
+                    metric.name,
+                    .object([
+                        JSONField("value", nested(reduced, shape: shape)),
+                        JSONField("per_class", .array(perClass.map(number))),
+                        JSONField("per_sample", nested(perSample, shape: [predicted.samples, columns])),
+                    ])))
         }
-        let output: JSONValue = .object([JSONField("classes", .array(scored.map { .integer($0) })), JSONField("metrics", .object(fields))])
+        let output: JSONValue = .object([
+            JSONField("classes", .array(scored.map { .integer($0) })), JSONField("metrics", .object(fields)),
+        ])
         printOutput(output.encoded)
     }
 
     /// Per (sample, class) values with their column count, the reduced values and the per-class means.
-    static func evaluate(_ metric: Requested, _ p: ClassMasks, _ t: ClassMasks, includeBackground: Bool, spacing: [Double]?,
-                         reduction: ScoreReduction, weight: GeneralizedWeight, computeSample: Bool)
-        throws -> (perSample: [Double], columns: Int, reduced: [Double], perClass: [Double]) {
+    static func evaluate(
+        _ metric: Requested, _ p: ClassMasks, _ t: ClassMasks, includeBackground: Bool, spacing: [Double]?,
+        reduction: ScoreReduction, weight: GeneralizedWeight, computeSample: Bool
+    )
+        throws -> (perSample: [Double], columns: Int, reduced: [Double], perClass: [Double])
+    {
         let n = p.samples
         switch metric {
         case .surface(_, let score):
             let m = SurfaceDistanceMetric(score: score, includeBackground: includeBackground, spacing: spacing)
             let values = try m.scores(predicted: p, target: t)
             let columns = values.count / n
-            return (values, columns, reduction.reduce(values, samples: n, classes: columns),
-                    ScoreReduction.meanBatch.reduce(values, samples: n, classes: columns))
+            return (
+                values, columns, reduction.reduce(values, samples: n, classes: columns),
+                ScoreReduction.meanBatch.reduce(values, samples: n, classes: columns)
+            )
         case .overlap(_, let score):
             // MONAI DiceMetric / MeanIoU with ignore_empty: NaN where the target lacks the class.
             let counts = try ConfusionCounts(predicted: p, target: t, includeBackground: includeBackground)
@@ -146,34 +168,47 @@ enum MetricsCommand: Command {
                 if tp + fn == 0 { return .nan }
                 return score == .dice ? 2 * tp / (2 * tp + fp + fn) : tp / (tp + fp + fn)
             }
-            return (values, counts.classes, reduction.reduce(values, samples: n, classes: counts.classes),
-                    ScoreReduction.meanBatch.reduce(values, samples: n, classes: counts.classes))
+            return (
+                values, counts.classes, reduction.reduce(values, samples: n, classes: counts.classes),
+                ScoreReduction.meanBatch.reduce(values, samples: n, classes: counts.classes)
+            )
         case .generalizedDice:
-            let perSample = try GeneralizedDiceScore(includeBackground: includeBackground, weight: weight, reduction: .none)
-                .scores(predicted: p, target: t)
-            let reduced = try GeneralizedDiceScore(includeBackground: includeBackground, weight: weight, reduction: reduction)
-                .evaluate(predicted: p, target: t)
-            let perClass = try GeneralizedDiceScore(includeBackground: includeBackground, weight: weight, reduction: .meanBatch)
-                .evaluate(predicted: p, target: t)
+            let perSample = try GeneralizedDiceScore(
+                includeBackground: includeBackground, weight: weight, reduction: .none
+            )
+            .scores(predicted: p, target: t)
+            let reduced = try GeneralizedDiceScore(
+                includeBackground: includeBackground, weight: weight, reduction: reduction
+            )
+            .evaluate(predicted: p, target: t)
+            let perClass = try GeneralizedDiceScore(
+                includeBackground: includeBackground, weight: weight, reduction: .meanBatch
+            )
+            .evaluate(predicted: p, target: t)
             return (perSample.values, perSample.columns, reduced, perClass)
         case .confusion(_, let name):
             let counts = try ConfusionCounts(predicted: p, target: t, includeBackground: includeBackground)
             let perSample = ConfusionMatrixMetric(name: name, computeSample: true, reduction: .none).evaluate(counts)
-            let reduced = ConfusionMatrixMetric(name: name, computeSample: computeSample, reduction: reduction).evaluate(counts)
-            let perClass = ConfusionMatrixMetric(name: name, computeSample: computeSample, reduction: .meanBatch).evaluate(counts)
+            let reduced = ConfusionMatrixMetric(name: name, computeSample: computeSample, reduction: reduction)
+                .evaluate(counts)
+            let perClass = ConfusionMatrixMetric(name: name, computeSample: computeSample, reduction: .meanBatch)
+                .evaluate(counts)
             return (perSample, counts.classes, reduced, perClass)
         }
     }
 
     /// The prediction and target masks the arguments describe.
     static func readMasks(_ arguments: ParsedArguments, layout: Layout) throws -> (ClassMasks, ClassMasks) {
-        let predictionPath = arguments.positionals[0], targetPath = arguments.positionals[1]
-        let prediction = try NPY.read(contentsOf: predictionPath), target = try NPY.read(contentsOf: targetPath)
+        let predictionPath = arguments.positionals[0]
+        let targetPath = arguments.positionals[1]
+        let prediction = try NPY.read(contentsOf: predictionPath)
+        let target = try NPY.read(contentsOf: targetPath)
         let oneHot = arguments.flag("one-hot")
         let targetIsLabels = !oneHot || target.shape.count == prediction.shape.count - 1
         if !oneHot && prediction.shape != target.shape {
-            throw DiceKitError.shape("\(predictionPath) has shape \(prediction.shape) and \(targetPath) \(target.shape); expected the same "
-                                     + "label-map shape [N, spatial...] (add --one-hot for masks with a channel axis)")
+            throw DiceKitError.shape(
+                "\(predictionPath) has shape \(prediction.shape) and \(targetPath) \(target.shape); expected the same "
+                    + "label-map shape [N, spatial...] (add --one-hot for masks with a channel axis)")
         }
         if oneHot {
             let channelAxis = layout == .channelsLast ? prediction.shape.count - 1 : 1
@@ -181,14 +216,17 @@ enum MetricsCommand: Command {
             if spatial.count >= 3 { spatial.remove(at: channelAxis) }
             let expected = targetIsLabels ? spatial : prediction.shape
             guard prediction.shape.count >= 3, target.shape == expected else {
-                throw DiceKitError.shape("\(predictionPath) has shape \(prediction.shape) and \(targetPath) \(target.shape); expected a "
-                                         + "one-hot PRED [N, spatial..., C] (\(layout.rawValue)) and a TARGET of the same shape or its label map")
+                throw DiceKitError.shape(
+                    "\(predictionPath) has shape \(prediction.shape) and \(targetPath) \(target.shape); expected a "
+                        + "one-hot PRED [N, spatial..., C] (\(layout.rawValue)) and a TARGET of the same shape or its label map"
+                )
             }
         }
         let predictedMasks: ClassMasks
         var classes = try arguments.int("classes", in: 1...65_536)
         if oneHot {
-            predictedMasks = try ClassMasks(oneHot: Tensor(shape: prediction.shape, scalars: doubles(prediction)), layout: layout)
+            predictedMasks = try ClassMasks(
+                oneHot: Tensor(shape: prediction.shape, scalars: doubles(prediction)), layout: layout)
             classes = predictedMasks.classes
         } else {
             let labels = try prediction.integers()
@@ -198,7 +236,8 @@ enum MetricsCommand: Command {
             }
             predictedMasks = try masks(labels, shape: prediction.shape, classes: classes!, path: predictionPath)
         }
-        let targetMasks = targetIsLabels
+        let targetMasks =
+            targetIsLabels
             ? try masks(try target.integers(), shape: target.shape, classes: classes!, path: targetPath)
             : try ClassMasks(oneHot: Tensor(shape: target.shape, scalars: doubles(target)), layout: layout)
         return (predictedMasks, targetMasks)
@@ -230,6 +269,9 @@ enum MetricsCommand: Command {
     static func nested(_ values: [Double], shape: [Int]) -> JSONValue {
         guard let first = shape.first else { return number(values[0]) }
         let inner = shape.dropFirst().reduce(1, *)
-        return .array((0..<first).map { i in nested(Array(values[(i * inner)..<((i + 1) * inner)]), shape: Array(shape.dropFirst())) })
+        return .array(
+            (0..<first).map { i in
+                nested(Array(values[(i * inner)..<((i + 1) * inner)]), shape: Array(shape.dropFirst()))
+            })
     }
 }

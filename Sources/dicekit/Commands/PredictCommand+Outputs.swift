@@ -28,7 +28,8 @@ struct PredictionOutputs {
         probabilities = arguments.string("probabilities")
         maskValues = try arguments.choice("mask-values", as: MaskValues.self, default: .index)!
         guard overlays != nil || masks != nil || logits != nil || probabilities != nil else {
-            throw UsageError(message: "nothing to write: give --out DIR, --masks DIR, --logits OUT and/or --probabilities OUT")
+            throw UsageError(
+                message: "nothing to write: give --out DIR, --masks DIR, --logits OUT and/or --probabilities OUT")
         }
         if arguments.string("mask-values") != nil, masks == nil {
             throw UsageError(message: "--mask-values applies to mask files; give --masks DIR or --out DIR")
@@ -41,23 +42,29 @@ struct PredictionOutputs {
     /// Checks every location before any work.
     func check() throws {
         let arrays = [logits, probabilities].compactMap { $0 }
-        try checkOutputs(directories: [overlays, masks] + arrays.filter { !Self.isStacked($0) },
-                         files: arrays.filter(Self.isStacked))
+        try checkOutputs(
+            directories: [overlays, masks] + arrays.filter { !Self.isStacked($0) },
+            files: arrays.filter(Self.isStacked))
     }
 
     /// Checks the options that depend on the checkpoint.
     func check(against configuration: UNetConfiguration) throws {
         if maskValues == .binary, configuration.classes > 2 {
-            throw UsageError(message: "--mask-values 255 writes two-class masks; the checkpoint has \(configuration.classes) classes (use --mask-values index)")
+            throw UsageError(
+                message:
+                    "--mask-values 255 writes two-class masks; the checkpoint has \(configuration.classes) classes (use --mask-values index)"
+            )
         }
         if overlays != nil, configuration.spatialRank == 3 {
-            throw UsageError(message: "--out draws 2-D overlays; for a 3-D checkpoint give --masks, --logits or --probabilities")
+            throw UsageError(
+                message: "--out draws 2-D overlays; for a 3-D checkpoint give --masks, --logits or --probabilities")
         }
     }
 
     /// A writer for `count` images (creates the output folders).
     func writer(count: Int) throws -> PredictionWriter {
-        for folder in [overlays, masks] + [logits, probabilities].map({ $0.flatMap { Self.isStacked($0) ? nil : $0 } }) {
+        for folder in [overlays, masks] + [logits, probabilities].map({ $0.flatMap { Self.isStacked($0) ? nil : $0 } })
+        {
             if let folder { try FileSystem.createDirectory(folder) }
         }
         return PredictionWriter(outputs: self, count: count)
@@ -80,30 +87,44 @@ struct PredictionWriter {
 
     /// Writes `item`'s files: overlay (titled with `dice` when the ground truth is known), mask,
     /// per-image arrays; keeps what goes into stacked arrays.
-    mutating func write(_ item: PredictionInputs.Item, logits: Tensor<Float>, predicted: [Int32], dice: Double?) throws {
+    mutating func write(_ item: PredictionInputs.Item, logits: Tensor<Float>, predicted: [Int32], dice: Double?) throws
+    {
         let extents = item.extents
         if let folder = outputs.overlays {
-            var picture = try SegmentationOverlay.sideBySide(image: item.image, truth: item.labels, prediction: predicted)
-            if item.labels != nil { picture = try SegmentationOverlay.titled(picture, "DICE " + (dice.flatMap { $0.isFinite ? threeDecimals($0) : nil } ?? "-")) }
+            var picture = try SegmentationOverlay.sideBySide(
+                image: item.image, truth: item.labels, prediction: predicted)
+            if item.labels != nil {
+                picture = try SegmentationOverlay.titled(
+                    picture, "DICE " + (dice.flatMap { $0.isFinite ? threeDecimals($0) : nil } ?? "-"))
+            }
             try PNG.write(picture, to: path(folder, item.name + ".png"))
         }
         if let folder = outputs.masks {
             let values = predicted.map { UInt8(outputs.maskValues == .binary ? ($0 > 0 ? 255 : 0) : min($0, 255)) }
             if extents.count == 2 {
-                try PNG.write(try PNGImage(width: extents[1], height: extents[0], channels: 1, pixels: values),
-                              to: path(folder, item.name + "_mask.png"))
+                try PNG.write(
+                    try PNGImage(width: extents[1], height: extents[0], channels: 1, pixels: values),
+                    to: path(folder, item.name + "_mask.png"))
             } else {
-                try NPY.write(try NPYArray(integers: values.map(Int.init), shape: extents, dtype: .uint8), to: path(folder, item.name + "_mask.npy"))
+                try NPY.write(
+                    try NPYArray(integers: values.map(Int.init), shape: extents, dtype: .uint8),
+                    to: path(folder, item.name + "_mask.npy"))
             }
         }
         let probabilities = outputs.probabilities == nil ? nil : try Predictor.probabilities(logits)
-        if outputs.logits.map(PredictionOutputs.isStacked) == true || outputs.probabilities.map(PredictionOutputs.isStacked) == true {
+        if outputs.logits.map(PredictionOutputs.isStacked) == true
+            || outputs.probabilities.map(PredictionOutputs.isStacked) == true
+        {
             if let shape = stackShape, shape != logits.shape {
-                throw DiceKitError.shape("\(item.source): prediction \(logits.shape) unlike \(shape) of \(firstName); a stacked OUT.npy needs images of one size (give a folder for one file per image)")
+                throw DiceKitError.shape(
+                    "\(item.source): prediction \(logits.shape) unlike \(shape) of \(firstName); a stacked OUT.npy needs images of one size (give a folder for one file per image)"
+                )
             }
             if stackShape == nil { (stackShape, firstName) = (logits.shape, item.name) }
         }
-        for (target, array, suffix) in [(outputs.logits, Optional(logits), "_logits.npy"), (outputs.probabilities, probabilities, "_prob.npy")] {
+        for (target, array, suffix) in [
+            (outputs.logits, Optional(logits), "_logits.npy"), (outputs.probabilities, probabilities, "_prob.npy"),
+        ] {
             guard let target, let array else { continue }
             if PredictionOutputs.isStacked(target) {
                 if suffix == "_logits.npy" { logitsStack += array.scalars } else { probabilityStack += array.scalars }
@@ -122,8 +143,12 @@ struct PredictionWriter {
             printError("wrote \(target) [\(([written] + shape).map(String.init).joined(separator: ", "))]")
         }
         if let folder = outputs.overlays { printError("wrote \(written) overlay(s) to \(folder)") }
-        if let folder = outputs.masks { printError("wrote \(written) mask(s) to \(folder) (\(outputs.maskValues == .binary ? "0/255" : "class indices"))") }
-        for target in [outputs.logits, outputs.probabilities].compactMap({ $0 }) where !PredictionOutputs.isStacked(target) {
+        if let folder = outputs.masks {
+            printError(
+                "wrote \(written) mask(s) to \(folder) (\(outputs.maskValues == .binary ? "0/255" : "class indices"))")
+        }
+        for target in [outputs.logits, outputs.probabilities].compactMap({ $0 })
+        where !PredictionOutputs.isStacked(target) {
             printError("wrote \(written) array(s) to \(target)")
         }
     }

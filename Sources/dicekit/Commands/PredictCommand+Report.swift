@@ -20,17 +20,30 @@ struct DiceReport {
     /// Scores `item` (which has labels) against `predicted`.
     ///
     /// - Throws: `DiceKitError.value` naming the file for a label outside the checkpoint's classes.
-    mutating func add(_ item: PredictionInputs.Item, predicted: [Int32]) throws -> (perClass: [Double], foreground: Double) {
+    mutating func add(_ item: PredictionInputs.Item, predicted: [Int32]) throws -> (
+        perClass: [Double], foreground: Double
+    ) {
         let truth = item.labels!
-        var (tp, fp, fn) = ([Int](repeating: 0, count: classes), [Int](repeating: 0, count: classes), [Int](repeating: 0, count: classes))
+        var (tp, fp, fn) = (
+            [Int](repeating: 0, count: classes), [Int](repeating: 0, count: classes),
+            [Int](repeating: 0, count: classes)
+        )
         for (t, p) in zip(truth, predicted) {
             guard t >= 0, Int(t) < classes else {
-                throw DiceKitError.value("\(item.source): ground-truth label \(t); expected a class index in 0..<\(classes) of the checkpoint (check --mask-encoding)")
+                throw DiceKitError.value(
+                    "\(item.source): ground-truth label \(t); expected a class index in 0..<\(classes) of the checkpoint (check --mask-encoding)"
+                )
             }
-            if t == p { tp[Int(t)] += 1 } else { fn[Int(t)] += 1; fp[Int(p)] += 1 }
+            if t == p {
+                tp[Int(t)] += 1
+            } else {
+                fn[Int(t)] += 1
+                fp[Int(p)] += 1
+            }
         }
         let dice = (0..<classes).map { (c: Int) -> Double in
-            let overlap = Double(2 * tp[c]), total = Double(2 * tp[c] + fp[c] + fn[c])
+            let overlap = Double(2 * tp[c])
+            let total = Double(2 * tp[c] + fp[c] + fn[c])
             return tp[c] + fn[c] == 0 ? .nan : overlap / total
         }
         let present = dice.dropFirst().filter { !$0.isNaN }
@@ -40,12 +53,17 @@ struct DiceReport {
     }
 
     /// {"image", "shape", "predicted_fraction", and with ground truth "dice", "dice_foreground"}.
-    func jsonLine(_ item: PredictionInputs.Item, predicted: [Int32], dice: (perClass: [Double], foreground: Double)?) -> String {
+    func jsonLine(_ item: PredictionInputs.Item, predicted: [Int32], dice: (perClass: [Double], foreground: Double)?)
+        -> String
+    {
         var counts = [Int](repeating: 0, count: classes)
         for p in predicted where Int(p) < classes { counts[Int(p)] += 1 }
         let fractions = counts.map { jsonNumber(Double($0) / Double(max(predicted.count, 1))) }
-        var fields = ["\"image\": \(jsonString(item.name))", "\"shape\": [\(item.extents.map(String.init).joined(separator: ", "))]",
-                      "\"predicted_fraction\": [\(fractions.joined(separator: ", "))]"]
+        var fields = [
+            "\"image\": \(jsonString(item.name))",
+            "\"shape\": [\(item.extents.map(String.init).joined(separator: ", "))]",
+            "\"predicted_fraction\": [\(fractions.joined(separator: ", "))]",
+        ]
         if let dice {
             fields.append("\"dice\": [\(dice.perClass.map(jsonNumber).joined(separator: ", "))]")
             fields.append("\"dice_foreground\": \(jsonNumber(dice.foreground))")
@@ -62,13 +80,16 @@ struct DiceReport {
         let cell = { (text: String) in String(repeating: " ", count: max(1, column - text.count)) + text }
         printError("image".padding(width + 1) + " dice_fg" + classNames.map(cell).joined())
         for row in rows {
-            printError(row.name.padding(width + 1) + " \(fixed(row.foreground))" + row.dice.map { cell(fixed($0)) }.joined())
+            printError(
+                row.name.padding(width + 1) + " \(fixed(row.foreground))" + row.dice.map { cell(fixed($0)) }.joined())
         }
         let mean = { (values: [Double]) -> Double in
             let kept = values.filter { !$0.isNaN }
             return kept.isEmpty ? .nan : kept.reduce(0, +) / Double(kept.count)
         }
         let perClass = (0..<classes).map { c in mean(rows.map { $0.dice[c] }) }
-        printError("mean".padding(width + 1) + " \(fixed(mean(rows.map(\.foreground))))" + perClass.map { cell(fixed($0)) }.joined())
+        printError(
+            "mean".padding(width + 1) + " \(fixed(mean(rows.map(\.foreground))))"
+                + perClass.map { cell(fixed($0)) }.joined())
     }
 }

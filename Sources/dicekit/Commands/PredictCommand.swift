@@ -9,38 +9,40 @@ enum PredictCommand: Command {
         name: "predict",
         summary: "masks, overlays, logits and per-image Dice of a checkpoint on images of any size",
         help: """
-        usage: dicekit predict --checkpoint FILE --input FILE|DIR [--out DIR] [--masks DIR] [--mask-values index|255]
-                               [--logits OUT] [--probabilities OUT] [--tile S[,T[,U]]] [--overlap F] [--batch-size B]
-                               [--tta none|flip] [--padding reflect|zero] [--image-size H,W] [--resize MODE] [--mask-encoding E]
-                               [--threads T] [--precision float32|bf16]
+            usage: dicekit predict --checkpoint FILE --input FILE|DIR [--out DIR] [--masks DIR] [--mask-values index|255]
+                                   [--logits OUT] [--probabilities OUT] [--tile S[,T[,U]]] [--overlap F] [--batch-size B]
+                                   [--tta none|flip] [--padding reflect|zero] [--image-size H,W] [--resize MODE] [--mask-encoding E]
+                                   [--threads T] [--precision float32|bf16]
 
-        --input FILE     one image: .png, .jpg, .jpeg, or .npy [H, W, C] / [H, W] ([D, H, W, C] for a 3-D checkpoint);
-                         an .npy stack [N, H, W, C] ([N, D, H, W, C]) with FILE_masks.npy as ground truth if present
-        --input DIR      DIR/images.npy (+ masks.npy), DIR/images/* (+ masks/* where present), or a folder of
-                         PNG/JPEG/NPY images; every image is predicted at its own size
-        --out DIR        DIR/NAME.png: image | ground truth (if known) | prediction, with "DICE x" drawn above
-                         when the ground truth is known; and DIR/NAME_mask.png unless --masks says elsewhere
-        --masks DIR      DIR/NAME_mask.png, one grey value per pixel (NAME_mask.npy for volumes)
-        --mask-values V  index (default): the class index; 255: 0 and 255 (two-class checkpoints)
-        --logits OUT     OUT.npy: the logits of every image stacked [N, H, W, classes] (images of one size);
-                         any other OUT is a folder receiving OUT/NAME_logits.npy [H, W, classes] per image
-        --probabilities OUT   as --logits, softmax (sigmoid for one class) probabilities: OUT.npy or OUT/NAME_prob.npy
-        --tile S[,T[,U]] sliding-window inference with windows of S (per axis), multiples of 2^depth; a tile larger
-                         than the image is clamped to it; logits blended with Gaussian weights (MONAI's
-                         sliding_window_inference, mode gaussian, sigma_scale 0.125)
-        --overlap F      fraction of a window shared with the next, in [0, 1) (default 0.25; needs --tile)
-        --batch-size B   windows per forward pass with --tile (default 8): memory grows with B × tile, not the image
-        --tta flip       mean of the logits over every combination of flipped axes (4 passes; 8 for volumes)
-        --padding P      how images are padded to a multiple of 2^depth before inference and cropped back
-                         after: reflect (default, mirror about the edge) or zero
-        At least one of --out, --masks, --logits and --probabilities is required. Per image, one JSON line
-        on stdout; with ground truth, a Dice table on stderr.
-          --image-size, --resize and --mask-encoding read image files as `dicekit train` does.
-        \(ThreadsOption.help)
-        \(PrecisionOption.help)
-        """,
-        valueOptions: ["checkpoint", "input", "logits", "probabilities", "out", "masks", "mask-values", "batch-size",
-                       "tile", "overlap", "tta", "padding", "image-size", "resize", "mask-encoding", "threads", "precision"]
+            --input FILE     one image: .png, .jpg, .jpeg, or .npy [H, W, C] / [H, W] ([D, H, W, C] for a 3-D checkpoint);
+                             an .npy stack [N, H, W, C] ([N, D, H, W, C]) with FILE_masks.npy as ground truth if present
+            --input DIR      DIR/images.npy (+ masks.npy), DIR/images/* (+ masks/* where present), or a folder of
+                             PNG/JPEG/NPY images; every image is predicted at its own size
+            --out DIR        DIR/NAME.png: image | ground truth (if known) | prediction, with "DICE x" drawn above
+                             when the ground truth is known; and DIR/NAME_mask.png unless --masks says elsewhere
+            --masks DIR      DIR/NAME_mask.png, one grey value per pixel (NAME_mask.npy for volumes)
+            --mask-values V  index (default): the class index; 255: 0 and 255 (two-class checkpoints)
+            --logits OUT     OUT.npy: the logits of every image stacked [N, H, W, classes] (images of one size);
+                             any other OUT is a folder receiving OUT/NAME_logits.npy [H, W, classes] per image
+            --probabilities OUT   as --logits, softmax (sigmoid for one class) probabilities: OUT.npy or OUT/NAME_prob.npy
+            --tile S[,T[,U]] sliding-window inference with windows of S (per axis), multiples of 2^depth; a tile larger
+                             than the image is clamped to it; logits blended with Gaussian weights (MONAI's
+                             sliding_window_inference, mode gaussian, sigma_scale 0.125)
+            --overlap F      fraction of a window shared with the next, in [0, 1) (default 0.25; needs --tile)
+            --batch-size B   windows per forward pass with --tile (default 8): memory grows with B × tile, not the image
+            --tta flip       mean of the logits over every combination of flipped axes (4 passes; 8 for volumes)
+            --padding P      how images are padded to a multiple of 2^depth before inference and cropped back
+                             after: reflect (default, mirror about the edge) or zero
+            At least one of --out, --masks, --logits and --probabilities is required. Per image, one JSON line
+            on stdout; with ground truth, a Dice table on stderr.
+              --image-size, --resize and --mask-encoding read image files as `dicekit train` does.
+            \(ThreadsOption.help)
+            \(PrecisionOption.help)
+            """,
+        valueOptions: [
+            "checkpoint", "input", "logits", "probabilities", "out", "masks", "mask-values", "batch-size",
+            "tile", "overlap", "tta", "padding", "image-size", "resize", "mask-encoding", "threads", "precision",
+        ]
     )
 
     static func run(_ arguments: ParsedArguments) throws {
@@ -50,8 +52,10 @@ enum PredictCommand: Command {
         let (checkpoint, input) = (try arguments.required("checkpoint"), try arguments.required("input"))
         let options = try DataOptions.folderOptions(arguments)
         let window = try windowOption(arguments)
-        let settings = InferenceSettings(window: window, padding: try arguments.choice("padding", as: PaddingMode.self, default: .reflect)!,
-                                         augmentation: try arguments.choice("tta", as: TestTimeAugmentation.self, default: TestTimeAugmentation.none)!)
+        let settings = InferenceSettings(
+            window: window, padding: try arguments.choice("padding", as: PaddingMode.self, default: .reflect)!,
+            augmentation: try arguments.choice(
+                "tta", as: TestTimeAugmentation.self, default: TestTimeAugmentation.none)!)
         try outputs.check()
         let model = try UNet<Float>.load(contentsOf: checkpoint)
         model.precision = precision
@@ -87,18 +91,23 @@ enum PredictCommand: Command {
     static func windowOption(_ arguments: ParsedArguments) throws -> SlidingWindow? {
         let batchSize = try arguments.int("batch-size", default: 8, in: 1...4096)!
         guard let text = arguments.string("tile") else {
-            if let overlap = arguments.string("overlap") { throw UsageError(message: "--overlap \(overlap) needs --tile S") }
+            if let overlap = arguments.string("overlap") {
+                throw UsageError(message: "--overlap \(overlap) needs --tile S")
+            }
             return nil
         }
         let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingSpaces()) }
         guard (1...3).contains(parts.count), parts.allSatisfy({ ($0 ?? 0) >= 1 }) else {
-            throw UsageError(message: "--tile expects S or S,T (S,T,U for volumes) with positive integers, got '\(text)'")
+            throw UsageError(
+                message: "--tile expects S or S,T (S,T,U for volumes) with positive integers, got '\(text)'")
         }
         let overlap = try arguments.double("overlap", default: 0.25)!
         guard overlap >= 0, overlap < 1 else {
             throw UsageError(message: "--overlap \(arguments.string("overlap")!); expected a fraction in [0, 1)")
         }
-        do { return try SlidingWindow(tile: parts.map { $0! }, overlap: overlap, batchSize: batchSize) } catch DiceKitError.option(let message) {
+        do {
+            return try SlidingWindow(tile: parts.map { $0! }, overlap: overlap, batchSize: batchSize)
+        } catch DiceKitError.option(let message) {
             throw UsageError(message: "--tile: \(message)")
         }
     }

@@ -10,20 +10,20 @@ enum SynthCommand: Command {
         name: "synth",
         summary: "write the synthetic polyp data set (images.npy + masks.npy, or PNG/JPEG folders)",
         help: """
-        usage: dicekit synth --out DIR [--count N (100)] [--size S (128)] [--classes K (2)] [--seed S (0)]
-                             [--format npy|png|jpeg] [--mixed-sizes] [--quality Q (90)]
+            usage: dicekit synth --out DIR [--count N (100)] [--size S (128)] [--classes K (2)] [--seed S (0)]
+                                 [--format npy|png|jpeg] [--mixed-sizes] [--quality Q (90)]
 
-        --format npy (default) writes DIR/images.npy (float32 [N, S, S, 3] in [0, 1]) and
-                     DIR/masks.npy (uint8 [N, S, S]), the layout `dicekit train --data DIR` reads
-        --format png also writes DIR/images/NNNN.png and DIR/masks/NNNN.png (mask values 0, 255
-                     for two classes, the class index otherwise: train those with --mask-encoding index)
-        --format jpeg writes DIR/images/NNNN.jpg and DIR/masks/NNNN.jpg only, like Kvasir-SEG
-                     (binary masks with JPEG noise; two classes only), at --quality Q (1…100)
-        --png        the same as --format png
-        --mixed-sizes  every image gets its own size, H and W drawn in [3S/4, 5S/4] (PNG/JPEG
-                     only; train on it with --image-size)
-        Every format also writes DIR/classes.json (["background", "polyp"(, "instrument")]).
-        """,
+            --format npy (default) writes DIR/images.npy (float32 [N, S, S, 3] in [0, 1]) and
+                         DIR/masks.npy (uint8 [N, S, S]), the layout `dicekit train --data DIR` reads
+            --format png also writes DIR/images/NNNN.png and DIR/masks/NNNN.png (mask values 0, 255
+                         for two classes, the class index otherwise: train those with --mask-encoding index)
+            --format jpeg writes DIR/images/NNNN.jpg and DIR/masks/NNNN.jpg only, like Kvasir-SEG
+                         (binary masks with JPEG noise; two classes only), at --quality Q (1…100)
+            --png        the same as --format png
+            --mixed-sizes  every image gets its own size, H and W drawn in [3S/4, 5S/4] (PNG/JPEG
+                         only; train on it with --image-size)
+            Every format also writes DIR/classes.json (["background", "polyp"(, "instrument")]).
+            """,
         valueOptions: ["out", "count", "size", "classes", "seed", "format", "quality"],
         flags: ["png", "mixed-sizes"]
     )
@@ -46,25 +46,35 @@ enum SynthCommand: Command {
             format = .png
         }
         let mixed = arguments.flag("mixed-sizes")
-        if mixed && format == .npy { throw UsageError(message: "--mixed-sizes needs --format png or jpeg (a .npy array has one size)") }
-        if format == .jpeg && classes != 2 {
-            throw UsageError(message: "--format jpeg writes binary masks (JPEG is lossy); --classes \(classes) needs --format png")
+        if mixed && format == .npy {
+            throw UsageError(message: "--mixed-sizes needs --format png or jpeg (a .npy array has one size)")
         }
-        if arguments.string("quality") != nil && format != .jpeg { throw UsageError(message: "--quality applies to --format jpeg") }
+        if format == .jpeg && classes != 2 {
+            throw UsageError(
+                message: "--format jpeg writes binary masks (JPEG is lossy); --classes \(classes) needs --format png")
+        }
+        if arguments.string("quality") != nil && format != .jpeg {
+            throw UsageError(message: "--quality applies to --format jpeg")
+        }
         try checkOutputs(directories: [out] + (format == .npy ? [] : ["\(out)/images", "\(out)/masks"]))
         try FileSystem.createDirectory(out)
         let names = ["background", "polyp", "instrument"].prefix(classes).map(JSONValue.string)
         try AtomicFile.write(Array(JSONValue.array(names).encoded.utf8), to: "\(out)/classes.json")
 
         if !mixed {
-            let data = try SegmentationDataset.syntheticPolyps(count: count, seed: seed,
-                                                               configuration: SyntheticPolypConfiguration(size: size, classes: classes))
+            let data = try SegmentationDataset.syntheticPolyps(
+                count: count, seed: seed,
+                configuration: SyntheticPolypConfiguration(size: size, classes: classes))
             if format != .jpeg {
                 try NPY.write(data.images, to: "\(out)/images.npy")
-                try NPY.write(try NPYArray(integers: data.labels.map(Int.init), shape: data.labelShape, dtype: .uint8), to: "\(out)/masks.npy")
+                try NPY.write(
+                    try NPYArray(integers: data.labels.map(Int.init), shape: data.labelShape, dtype: .uint8),
+                    to: "\(out)/masks.npy")
             }
             if format != .npy {
-                for i in 0..<count { try writeSample(data, i, name: String(format: "%04d", i), to: out, format: format, quality: quality) }
+                for i in 0..<count {
+                    try writeSample(data, i, name: String(format: "%04d", i), to: out, format: format, quality: quality)
+                }
             }
             printError("wrote \(count) synthetic images of \(size)×\(size) to \(out)")
             return
@@ -75,23 +85,29 @@ enum SynthCommand: Command {
             let h = low + Int(sizes.next() % UInt64(high - low + 1))
             let w = low + Int(sizes.next() % UInt64(high - low + 1))
             // Images are painted from their own seeds; count 1 with a per-image seed keeps them distinct.
-            let data = try SegmentationDataset.syntheticPolyps(count: 1, seed: seed &+ UInt64(i) &* 0x9E37_79B9,
-                                                               configuration: SyntheticPolypConfiguration(height: h, width: w, classes: classes))
+            let data = try SegmentationDataset.syntheticPolyps(
+                count: 1, seed: seed &+ UInt64(i) &* 0x9E37_79B9,
+                configuration: SyntheticPolypConfiguration(height: h, width: w, classes: classes))
             try writeSample(data, 0, name: String(format: "%04d", i), to: out, format: format, quality: quality)
         }
         printError("wrote \(count) synthetic images of sizes \(low)…\(high) × \(low)…\(high) to \(out)")
     }
 
     /// Writes sample `i` of a 2-D data set as DIR/images/NAME.ext and DIR/masks/NAME.ext.
-    private static func writeSample(_ data: SegmentationDataset, _ i: Int, name: String, to out: String,
-                                    format: Format, quality: Int) throws {
+    private static func writeSample(
+        _ data: SegmentationDataset, _ i: Int, name: String, to out: String,
+        format: Format, quality: Int
+    ) throws {
         for sub in ["images", "masks"] { try FileSystem.createDirectory("\(out)/\(sub)") }
         let (h, w) = (data.spatialShape[0], data.spatialShape[1])
         let pixels = h * w
-        let image = try PNGImage(try Tensor(shape: [h, w, 3], scalars: Array(data.images.scalars[(i * pixels * 3)..<((i + 1) * pixels * 3)])))
+        let image = try PNGImage(
+            try Tensor(
+                shape: [h, w, 3], scalars: Array(data.images.scalars[(i * pixels * 3)..<((i + 1) * pixels * 3)])))
         let binary = data.classes == 2
-        let mask = try PNGImage(width: w, height: h, channels: 1,
-                                pixels: data.labels[(i * pixels)..<((i + 1) * pixels)].map { UInt8(binary ? Int($0) * 255 : Int($0)) })
+        let mask = try PNGImage(
+            width: w, height: h, channels: 1,
+            pixels: data.labels[(i * pixels)..<((i + 1) * pixels)].map { UInt8(binary ? Int($0) * 255 : Int($0)) })
         if format == .jpeg {
             try JPEG.write(image, to: "\(out)/images/\(name).jpg", quality: quality)
             try JPEG.write(mask, to: "\(out)/masks/\(name).jpg", quality: quality)

@@ -17,12 +17,17 @@ extension TrainCommand {
         let launched = MPICommunicator.isLaunchedByMPI
         guard arguments.flag("distributed") else {
             if launched, let ranks = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"], ranks != "1" {
-                throw UsageError(message: "started by mpirun with \(ranks) ranks but without --distributed; add --distributed (otherwise every rank trains alone into the same files)")
+                throw UsageError(
+                    message:
+                        "started by mpirun with \(ranks) ranks but without --distributed; add --distributed (otherwise every rank trains alone into the same files)"
+                )
             }
             return nil
         }
         guard launched else {
-            printError("dicekit train: --distributed without mpirun: training as one process (start 'mpirun -np N dicekit train --distributed ...' for N ranks)")
+            printError(
+                "dicekit train: --distributed without mpirun: training as one process (start 'mpirun -np N dicekit train --distributed ...' for N ranks)"
+            )
             return nil
         }
         return try MPICommunicator()

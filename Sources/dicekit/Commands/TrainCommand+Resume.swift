@@ -11,14 +11,17 @@ extension TrainCommand {
     /// Value options and flags whose canonical values `recordedOptions` stores; the others
     /// (--epochs, --lr, --schedule, --clip, --weight-decay, --momentum, --threads, --out,
     /// --on-nonfinite) may change on resume.
-    static let fixedOptions = ["data", "count", "size", "classes", "val-fraction", "no-augment", "loss", "batch-size",
-                               "seed", "optimizer", "base", "depth", "norm", "activation", "val-data", "image-size", "resize",
-                               "mask-encoding", "augment"]
+    static let fixedOptions = [
+        "data", "count", "size", "classes", "val-fraction", "no-augment", "loss", "batch-size",
+        "seed", "optimizer", "base", "depth", "norm", "activation", "val-data", "image-size", "resize",
+        "mask-encoding", "augment",
+    ]
 
     /// The checkpoint named by `--resume`, read and checked before any data is read.
     ///
     /// - Throws: `DiceKitError` for a model-only or malformed checkpoint (exit 1).
-    static func resumeCheckpoint(_ arguments: ParsedArguments) throws -> (path: String, checkpoint: TrainingCheckpoint)? {
+    static func resumeCheckpoint(_ arguments: ParsedArguments) throws -> (path: String, checkpoint: TrainingCheckpoint)?
+    {
         guard let path = arguments.string("resume") else { return nil }
         return (path, try TrainingCheckpoint.read(contentsOf: path))
     }
@@ -41,11 +44,16 @@ extension TrainCommand {
     /// checkpoint's value and the given one.
     ///
     /// - Throws: `UsageError` (exit 2).
-    static func checkUnchanged(_ recorded: [String: String], against stored: [String: String], checkpoint: String) throws {
+    static func checkUnchanged(_ recorded: [String: String], against stored: [String: String], checkpoint: String)
+        throws
+    {
         for name in fixedOptions where recorded[name] != stored[name] {
-            let given = recorded[name] ?? "(not given)", saved = stored[name] ?? "(not given)"
-            throw UsageError(message: "--\(name) \(given) differs from the value the run was started with (\(saved), stored in \(checkpoint)); "
-                + "it cannot change on resume: omit it or give \(saved)")
+            let given = recorded[name] ?? "(not given)"
+            let saved = stored[name] ?? "(not given)"
+            throw UsageError(
+                message:
+                    "--\(name) \(given) differs from the value the run was started with (\(saved), stored in \(checkpoint)); "
+                    + "it cannot change on resume: omit it or give \(saved)")
         }
     }
 
@@ -61,7 +69,8 @@ extension TrainCommand {
         let from = ((source.isEmpty ? "." : source) as NSString).appendingPathComponent("best.safetensors")
         let to = (output as NSString).appendingPathComponent("best.safetensors")
         guard canonicalPath(from) != canonicalPath(to), !FileManager.default.fileExists(atPath: to),
-              let bytes = FileManager.default.contents(atPath: from) else { return }
+            let bytes = FileManager.default.contents(atPath: from)
+        else { return }
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         try AtomicFile.write([UInt8](bytes), to: to)
     }

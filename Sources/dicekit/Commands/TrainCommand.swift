@@ -9,66 +9,68 @@ enum TrainCommand: Command {
         name: "train",
         summary: "train a 2-D or 3-D U-Net (synthetic, .npy, PNG/JPEG folder) with a Dice-family loss",
         help: """
-        usage: dicekit train [--data synthetic|synthetic3d|DIR|FILE.npy] [options]
+            usage: dicekit train [--data synthetic|synthetic3d|DIR|FILE.npy] [options]
 
-        data
-          --data SOURCE          synthetic (default: 2-D polyps), synthetic3d (3-D blobs, one channel),
-                                 a directory with images.npy + masks.npy, a directory with images/ + masks/
-                                 (*.png, *.jpg, *.jpeg matched by base name), or FILE.npy (+ FILE_masks.npy).
-                                 .npy images [N, H, W, C] train a 2-D U-Net, volumes [N, D, H, W, C] a 3-D one
-                                 (every extent divisible by 2^depth, e.g. --data vol.npy --depth 2)
-          --count N              synthetic images (default 400)
-          --size S               synthetic size (default 128; 32 for synthetic3d, volumes S × S × S)
-          --classes K            classes incl. background (default: classes.json, 2 synthetic, else
-                                 from the labels); 3 adds an instrument class to the synthetic polyps
-          --val-data SOURCE      a separate validation set, read like --data (instead of --val-fraction)
-          --val-fraction F       validation share split off --data (default 0.2)
-        \(augmentHelp)
-        \(DataOptions.help)
-        model
-          --base W               first-level width (default 16)        --depth D  levels (default 4)
-          --norm none|batch|instance|group:G   (default batch; none is the reference U-Net)
-          --activation relu|leaky-relu        (default relu)
-        optimisation
-          --epochs N (20)  --batch-size B (8)  --lr X (1e-3)  --optimizer adam|adamw|sgd (adam)
-          --weight-decay X (0)  --momentum M (0.99, sgd)  --schedule constant|cosine|poly (cosine)
-          --loss dice|dice-ce|jaccard|tversky|focal-tversky|log-cosh-dice|generalized|focal|dice-focal
-                 |lovasz-softmax|lovasz-hinge|wasserstein|mcc (dice-ce)
-          --clip X  global gradient-norm clip (12; 0 disables)   --seed S (0)
-          --threads T  threads for every computation (worker pool and OpenBLAS; 1–256; default
-                       $DICEKIT_THREADS, else the processor count); same seed and T: same bits
-          --on-nonfinite stop|skip|skip:N   a step whose loss or gradient norm is nan/inf: stop
-                                 (default; exit 1 naming epoch and step, last good checkpoint kept) or
-                                 skip its update (stop at a bad step after N skipped in a row; skip = skip:10)
-          --precision float32|bf16   convolution arithmetic (default float32); bf16: bfloat16 operands,
-                                 float32 accumulation on AVX512-BF16/AMX CPUs (else a notice and float32);
-                                 weights, optimiser state, statistics, losses and checkpoints stay float32
-        output
-          --out DIR              checkpoints (last/best.safetensors), metrics.jsonl, summary.json,
-                                 curves.svg (default runs/train; on resume, the checkpoint's folder)
-          --resume FILE          continue from DIR/last.safetensors: repeat the original command and
-                                 add --resume; --epochs is the total and must exceed the epochs done.
-                                 Omitted data, model, loss, batch-size, seed, optimizer, val-fraction
-                                 and augmentation options take the checkpoint's values; a different
-                                 value is refused. --epochs, --lr, --schedule, --clip, --weight-decay,
-                                 --momentum, --threads, --precision, --out and --on-nonfinite may change.
+            data
+              --data SOURCE          synthetic (default: 2-D polyps), synthetic3d (3-D blobs, one channel),
+                                     a directory with images.npy + masks.npy, a directory with images/ + masks/
+                                     (*.png, *.jpg, *.jpeg matched by base name), or FILE.npy (+ FILE_masks.npy).
+                                     .npy images [N, H, W, C] train a 2-D U-Net, volumes [N, D, H, W, C] a 3-D one
+                                     (every extent divisible by 2^depth, e.g. --data vol.npy --depth 2)
+              --count N              synthetic images (default 400)
+              --size S               synthetic size (default 128; 32 for synthetic3d, volumes S × S × S)
+              --classes K            classes incl. background (default: classes.json, 2 synthetic, else
+                                     from the labels); 3 adds an instrument class to the synthetic polyps
+              --val-data SOURCE      a separate validation set, read like --data (instead of --val-fraction)
+              --val-fraction F       validation share split off --data (default 0.2)
+            \(augmentHelp)
+            \(DataOptions.help)
+            model
+              --base W               first-level width (default 16)        --depth D  levels (default 4)
+              --norm none|batch|instance|group:G   (default batch; none is the reference U-Net)
+              --activation relu|leaky-relu        (default relu)
+            optimisation
+              --epochs N (20)  --batch-size B (8)  --lr X (1e-3)  --optimizer adam|adamw|sgd (adam)
+              --weight-decay X (0)  --momentum M (0.99, sgd)  --schedule constant|cosine|poly (cosine)
+              --loss dice|dice-ce|jaccard|tversky|focal-tversky|log-cosh-dice|generalized|focal|dice-focal
+                     |lovasz-softmax|lovasz-hinge|wasserstein|mcc (dice-ce)
+              --clip X  global gradient-norm clip (12; 0 disables)   --seed S (0)
+              --threads T  threads for every computation (worker pool and OpenBLAS; 1–256; default
+                           $DICEKIT_THREADS, else the processor count); same seed and T: same bits
+              --on-nonfinite stop|skip|skip:N   a step whose loss or gradient norm is nan/inf: stop
+                                     (default; exit 1 naming epoch and step, last good checkpoint kept) or
+                                     skip its update (stop at a bad step after N skipped in a row; skip = skip:10)
+              --precision float32|bf16   convolution arithmetic (default float32); bf16: bfloat16 operands,
+                                     float32 accumulation on AVX512-BF16/AMX CPUs (else a notice and float32);
+                                     weights, optimiser state, statistics, losses and checkpoints stay float32
+            output
+              --out DIR              checkpoints (last/best.safetensors), metrics.jsonl, summary.json,
+                                     curves.svg (default runs/train; on resume, the checkpoint's folder)
+              --resume FILE          continue from DIR/last.safetensors: repeat the original command and
+                                     add --resume; --epochs is the total and must exceed the epochs done.
+                                     Omitted data, model, loss, batch-size, seed, optimizer, val-fraction
+                                     and augmentation options take the checkpoint's values; a different
+                                     value is refused. --epochs, --lr, --schedule, --clip, --weight-decay,
+                                     --momentum, --threads, --precision, --out and --on-nonfinite may change.
 
-        distributed (Docs/Distributed.md)
-          --distributed          data-parallel under 'mpirun -np N' (--hostfile for several machines):
-                                 --batch-size is per rank, each global batch of N × B is split between
-                                 the ranks, gradients and loss statistics are summed over them (the
-                                 losses and weights are one process's with --batch-size N × B), and
-                                 rank 0 alone writes the output. Without mpirun it trains as one process.
-          --no-sync-bn           with --norm batch: each rank normalises with its own share of the batch
-                                 (default: synchronised batch norm, the statistics of the global batch)
+            distributed (Docs/Distributed.md)
+              --distributed          data-parallel under 'mpirun -np N' (--hostfile for several machines):
+                                     --batch-size is per rank, each global batch of N × B is split between
+                                     the ranks, gradients and loss statistics are summed over them (the
+                                     losses and weights are one process's with --batch-size N × B), and
+                                     rank 0 alone writes the output. Without mpirun it trains as one process.
+              --no-sync-bn           with --norm batch: each rank normalises with its own share of the batch
+                                     (default: synchronised batch norm, the statistics of the global batch)
 
-        Prints a progress line on a terminal (one line per epoch otherwise) and the summary JSON
-        at the end. Ctrl-C saves DIR/last.safetensors and exits cleanly; after a kill, --resume
-        continues from the last finished epoch.
-        """,
-        valueOptions: DataOptions.valueOptions.union(["val-fraction", "base", "depth", "norm", "activation",
-                       "epochs", "batch-size", "lr", "optimizer", "weight-decay", "momentum", "schedule", "loss",
-                       "clip", "seed", "threads", "out", "resume", "on-nonfinite", "augment", "precision"]),
+            Prints a progress line on a terminal (one line per epoch otherwise) and the summary JSON
+            at the end. Ctrl-C saves DIR/last.safetensors and exits cleanly; after a kill, --resume
+            continues from the last finished epoch.
+            """,
+        valueOptions: DataOptions.valueOptions.union([
+            "val-fraction", "base", "depth", "norm", "activation",
+            "epochs", "batch-size", "lr", "optimizer", "weight-decay", "momentum", "schedule", "loss",
+            "clip", "seed", "threads", "out", "resume", "on-nonfinite", "augment", "precision",
+        ]),
         flags: ["no-augment", "distributed", "no-sync-bn"]
     )
 
@@ -85,10 +87,15 @@ enum TrainCommand: Command {
         let seed = UInt64(try arguments.int("seed", default: 0, in: 0...Int.max)!)
         let data = try DataOptions.parse(arguments, defaultCount: 400, allowValidation: true)
         if data.validation != nil, arguments.string("val-fraction") != nil {
-            throw UsageError(message: "--val-fraction and --val-data exclude each other (the validation set is either split off or given)")
+            throw UsageError(
+                message:
+                    "--val-fraction and --val-data exclude each other (the validation set is either split off or given)"
+            )
         }
         let fraction = data.validation != nil ? 0 : try arguments.double("val-fraction", default: 0.2)!
-        guard (0..<1).contains(fraction) else { throw UsageError(message: "--val-fraction expects 0 ≤ F < 1, got \(fraction)") }
+        guard (0..<1).contains(fraction) else {
+            throw UsageError(message: "--val-fraction expects 0 ≤ F < 1, got \(fraction)")
+        }
 
         var config = TrainingConfiguration()
         config.epochs = try arguments.int("epochs", default: config.epochs, in: 1...100_000)!
@@ -113,18 +120,21 @@ enum TrainCommand: Command {
         var architecture = UNetConfiguration()
         architecture.baseWidth = try arguments.int("base", default: 16, in: 1...1024)!
         architecture.depth = try arguments.int("depth", default: 4, in: 1...8)!
-        do { architecture.normalization = try NormalizationKind(name: arguments.string("norm") ?? "batch") }
-        catch let error as DiceKitError { throw UsageError(message: error.description) }
+        do { architecture.normalization = try NormalizationKind(name: arguments.string("norm") ?? "batch") } catch let
+            error as DiceKitError
+        { throw UsageError(message: error.description) }
         switch arguments.string("activation") ?? "relu" {
         case "relu": architecture.activation = .relu
         case "leaky-relu": architecture.activation = .leakyReLU(slope: 0.01)
         case let other: throw UsageError(message: "--activation expects relu|leaky-relu, got '\(other)'")
         }
 
-        var recorded = ["val-fraction": "\(fraction)", "loss": config.loss.rawValue,
-                        "batch-size": "\(config.batchSize)", "seed": "\(seed)", "optimizer": config.optimizer.rawValue,
-                        "base": "\(architecture.baseWidth)", "depth": "\(architecture.depth)",
-                        "norm": architecture.normalization.name, "activation": arguments.string("activation") ?? "relu"]
+        var recorded = [
+            "val-fraction": "\(fraction)", "loss": config.loss.rawValue,
+            "batch-size": "\(config.batchSize)", "seed": "\(seed)", "optimizer": config.optimizer.rawValue,
+            "base": "\(architecture.baseWidth)", "depth": "\(architecture.depth)",
+            "norm": architecture.normalization.name, "activation": arguments.string("activation") ?? "relu",
+        ]
         recorded.merge(recordedAugmentation(config.augmentation)) { _, new in new }
         switch data.source {
         case .synthetic, .synthetic3d:
@@ -143,21 +153,23 @@ enum TrainCommand: Command {
             try checkUnchanged(recorded, against: resume.checkpoint.options, checkpoint: resume.path)
             let done = resume.checkpoint.epoch
             guard config.epochs > done else {
-                throw DiceKitError.option("--epochs \(config.epochs): \(resume.path) has already trained \(done) epoch(s); "
-                                          + "--epochs is the total, give more than \(done) to continue")
+                throw DiceKitError.option(
+                    "--epochs \(config.epochs): \(resume.path) has already trained \(done) epoch(s); "
+                        + "--epochs is the total, give more than \(done) to continue")
             }
         }
 
         // Folder and .npy data sets are read one batch at a time during training (not held in memory).
         let (dataset, heldOut) = try data.open(seed: seed &+ 1000)
         let (training, validation): (any SegmentationSource, (any SegmentationSource)?) =
-            fraction > 0 ? try SourceSubset.split(dataset, validationFraction: fraction, seed: seed) : (dataset, heldOut)
+            fraction > 0
+            ? try SourceSubset.split(dataset, validationFraction: fraction, seed: seed) : (dataset, heldOut)
         let model: UNet<Float>
         if let resume {
             model = try UNet<Float>(UNetConfiguration.inferred(from: resume.checkpoint.model))
         } else {
             architecture.inputChannels = dataset.channels
-            architecture.spatialRank = dataset.spatialShape.count  // 2 for images, 3 for volumes
+            architecture.spatialRank = dataset.spatialShape.count // 2 for images, 3 for volumes
             architecture.classes = max(dataset.classes, 2)
             model = try UNet<Float>(architecture, seed: seed)
         }
@@ -172,13 +184,17 @@ enum TrainCommand: Command {
             if isRankZero { try carryBestCheckpoint(from: resume.path, to: config.outputDirectory!) }
         }
         let steps = (training.count + trainer.globalBatchSize - 1) / trainer.globalBatchSize
-        let reporter = ProgressReporter(totalEpochs: config.epochs, stepsPerEpoch: steps, firstEpoch: trainer.history.count + 1)
+        let reporter = ProgressReporter(
+            totalEpochs: config.epochs, stepsPerEpoch: steps, firstEpoch: trainer.history.count + 1)
         let m = model.configuration
         let ranks = trainer.communicator.size
-        if isRankZero { reporter.message("training a U-Net (base \(m.baseWidth), depth \(m.depth), \(m.classes) classes, norm \(m.normalization.name), "
-                         + "loss \(config.loss.rawValue)) on \(training.count) images of \(training.spatialShape), "
-                         + "validating on \(validation?.count ?? 0); \(config.epochs) epochs × \(steps) steps; output in \(config.outputDirectory!)"
-                         + (ranks > 1 ? "; \(ranks) ranks × batch \(config.batchSize)" : "")) }
+        if isRankZero {
+            reporter.message(
+                "training a U-Net (base \(m.baseWidth), depth \(m.depth), \(m.classes) classes, norm \(m.normalization.name), "
+                    + "loss \(config.loss.rawValue)) on \(training.count) images of \(training.spatialShape), "
+                    + "validating on \(validation?.count ?? 0); \(config.epochs) epochs × \(steps) steps; output in \(config.outputDirectory!)"
+                    + (ranks > 1 ? "; \(ranks) ranks × batch \(config.batchSize)" : ""))
+        }
         try onAllRanks(world) {
             do {
                 let summary = try trainer.fit(training: training, validation: validation, reporter: reporter)

@@ -56,8 +56,9 @@ final class LayeringTests: XCTestCase {
             struct Probe { let t: Tensor<Float>; let s = "Trainer" } // Trainer
             """
         XCTAssertEqual(Set(capitalisedIdentifiers(in: code(of: text))), ["Probe", "Tensor", "Float"])
-        XCTAssertEqual(declaredTypes(in: "public struct A {}\nprivate enum B {}\n  struct C {}\nfinal class D {}"),
-                       ["A", "D"])
+        XCTAssertEqual(
+            declaredTypes(in: "public struct A {}\nprivate enum B {}\n  struct C {}\nfinal class D {}"),
+            ["A", "D"])
     }
 
     // MARK: - Reading the sources
@@ -76,9 +77,11 @@ final class LayeringTests: XCTestCase {
         for case let url as URL in walker where url.pathExtension == "swift" {
             let relative = url.path.dropFirst(root.path.count + 1)
             guard let slash = relative.firstIndex(of: "/") else { continue }
-            files.append(SourceFile(folder: String(relative[..<slash]),
-                                    name: String(relative[relative.index(after: slash)...]),
-                                    text: try String(contentsOf: url, encoding: .utf8)))
+            files.append(
+                SourceFile(
+                    folder: String(relative[..<slash]),
+                    name: String(relative[relative.index(after: slash)...]),
+                    text: try String(contentsOf: url, encoding: .utf8)))
         }
         return files
     }
@@ -89,8 +92,8 @@ final class LayeringTests: XCTestCase {
         let doc = try String(contentsOf: packageRoot.appendingPathComponent("Docs/Architecture.md"), encoding: .utf8)
         let lines = doc.components(separatedBy: "\n")
         guard let heading = lines.firstIndex(of: "## Dependency order"),
-              let open = lines[heading...].firstIndex(where: { $0.hasPrefix("```") }),
-              let close = lines[(open + 1)...].firstIndex(where: { $0.hasPrefix("```") })
+            let open = lines[heading...].firstIndex(where: { $0.hasPrefix("```") }),
+            let close = lines[(open + 1)...].firstIndex(where: { $0.hasPrefix("```") })
         else {
             XCTFail("Docs/Architecture.md has no fenced block under \"## Dependency order\"")
             return []
@@ -105,7 +108,8 @@ final class LayeringTests: XCTestCase {
 
 /// Names of the non-private types, protocols and type aliases declared at file scope.
 private func declaredTypes(in text: String) -> [String] {
-    let pattern = #"^(?:@\w+(?:\([^)]*\))?\s+)*((?:(?:public|internal|package|open|private|fileprivate|final|indirect|nonisolated)\s+)*)(?:struct|class|enum|protocol|actor|typealias)\s+([A-Za-z_]\w*)"#
+    let pattern =
+        #"^(?:@\w+(?:\([^)]*\))?\s+)*((?:(?:public|internal|package|open|private|fileprivate|final|indirect|nonisolated)\s+)*)(?:struct|class|enum|protocol|actor|typealias)\s+([A-Za-z_]\w*)"#
     let regex = try! NSRegularExpression(pattern: pattern, options: [.anchorsMatchLines])
     let range = NSRange(text.startIndex..., in: text)
     return regex.matches(in: text, range: range).compactMap { match in

@@ -10,16 +10,20 @@ final class BenchOptionsTests: XCTestCase {
     }
 
     func testUsageErrors() throws {
-        for arguments in [["--alternate", "3"], ["--reference", "true"], ["--alternate", "0", "--reference", "true"],
-                          ["--alternate", "x", "--reference", "true"], ["--against"], ["--against", "a.json", "--alternate", "2", "--reference", "true"],
-                          ["--bogus"]] {
+        for arguments in [
+            ["--alternate", "3"], ["--reference", "true"], ["--alternate", "0", "--reference", "true"],
+            ["--alternate", "x", "--reference", "true"], ["--against"],
+            ["--against", "a.json", "--alternate", "2", "--reference", "true"],
+            ["--bogus"],
+        ] {
             let result = try runBench(arguments)
             XCTAssertEqual(result.status, 2, "\(arguments): \(result.stderr)")
             XCTAssertTrue(result.stderr.hasPrefix("dicekit-bench: "), "\(arguments): \(result.stderr)")
         }
         let help = try runBench(["--help"])
         XCTAssertEqual(help.status, 0)
-        XCTAssertTrue(help.stdout.contains("--quick          one warm-up run and a third of the repetitions"), help.stdout)
+        XCTAssertTrue(
+            help.stdout.contains("--quick          one warm-up run and a third of the repetitions"), help.stdout)
     }
 
     func testBadReferenceFilesFailAtOnce() throws {
@@ -40,7 +44,9 @@ final class BenchOptionsTests: XCTestCase {
         // DICEKIT_ISA names the kernels' level; one this build does not know never runs silently at another.
         let result = try runTool("dicekit-bench", ["--quick"], environment: ["DICEKIT_ISA": "avx1024"])
         XCTAssertEqual(result.status, 2, result.stderr)
-        XCTAssertTrue(result.stderr.hasPrefix("dicekit-bench: DICEKIT_ISA=avx1024 cannot be used: expected one of portable"), result.stderr)
+        XCTAssertTrue(
+            result.stderr.hasPrefix("dicekit-bench: DICEKIT_ISA=avx1024 cannot be used: expected one of portable"),
+            result.stderr)
         XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)
         XCTAssertTrue(result.stdout.isEmpty, "nothing ran: \(result.stdout)")
     }

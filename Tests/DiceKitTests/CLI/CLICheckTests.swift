@@ -3,6 +3,7 @@
 // or removes it explicitly (the tests never depend on the variable of the machine's environment).
 
 import XCTest
+
 @testable import DiceKit
 
 final class CLICheckTests: XCTestCase {
@@ -47,8 +48,9 @@ final class CLICheckTests: XCTestCase {
     func testAnExplicitCoreTypeIsLeftAlone() throws {
         guard BLAS.configuration.contains("DYNAMIC_ARCH") else { throw XCTSkip("OpenBLAS without DYNAMIC_ARCH") }
         // Nehalem is a generic core: without the variable the guard would replace it.
-        let result = try runDicekit(["check", "--size", "32", "--sgemm-size", "128"],
-                                    set: ["OPENBLAS_CORETYPE": "Nehalem"], unset: ["DICEKIT_OPENBLAS_GUARD"])
+        let result = try runDicekit(
+            ["check", "--size", "32", "--sgemm-size", "128"],
+            set: ["OPENBLAS_CORETYPE": "Nehalem"], unset: ["DICEKIT_OPENBLAS_GUARD"])
         XCTAssertEqual(result.status, 0, result.stderr)
         let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(json["openblas_core_found"] as? String, "Nehalem")
@@ -62,7 +64,9 @@ final class CLICheckTests: XCTestCase {
         let reason = try XCTUnwrap(json["openblas_core_reason"] as? String)
         XCTAssertNotEqual(reason, "explicit")
         let core = try XCTUnwrap(json["openblas_core"] as? String)
-        if !BLAS.candidateCores(for: CPUInfo.current.instructionSets).isEmpty, BLAS.configuration.contains("DYNAMIC_ARCH") {
+        if !BLAS.candidateCores(for: CPUInfo.current.instructionSets).isEmpty,
+            BLAS.configuration.contains("DYNAMIC_ARCH")
+        {
             XCTAssertFalse(BLAS.genericCores.contains(core), "\(core) (\(reason)) on a CPU with AVX2 + FMA")
         }
         let off = try checkJSON(set: ["DICEKIT_OPENBLAS_GUARD": "0"], unset: ["OPENBLAS_CORETYPE"])

@@ -3,6 +3,7 @@
 // names, and the usage errors every data option gives before any data is read.
 
 import XCTest
+
 @testable import DiceKit
 
 final class CLIDataTests: XCTestCase {
@@ -11,33 +12,44 @@ final class CLIDataTests: XCTestCase {
         let dir = try temporaryDirectory(self).path
         let volumes = try SegmentationDataset.syntheticBlobs3D(count: 6, seed: 3)
         try NPY.write(volumes.images, to: "\(dir)/vol.npy")
-        try NPY.write(try NPYArray(integers: volumes.labels.map(Int.init), shape: volumes.labelShape, dtype: .uint8),
-                      to: "\(dir)/vol_masks.npy")
-        let train = try runDicekit(["train", "--data", "\(dir)/vol.npy", "--depth", "2", "--base", "4", "--epochs", "1",
-                                    "--batch-size", "2", "--out", "\(dir)/run"])
+        try NPY.write(
+            try NPYArray(integers: volumes.labels.map(Int.init), shape: volumes.labelShape, dtype: .uint8),
+            to: "\(dir)/vol_masks.npy")
+        let train = try runDicekit([
+            "train", "--data", "\(dir)/vol.npy", "--depth", "2", "--base", "4", "--epochs", "1",
+            "--batch-size", "2", "--out", "\(dir)/run",
+        ])
         XCTAssertEqual(train.status, 0, train.stderr)
         XCTAssertTrue(train.stderr.contains("[16, 16, 16]"), train.stderr)
         XCTAssertEqual(try UNet<Float>.load(contentsOf: "\(dir)/run/last.safetensors").configuration.spatialRank, 3)
         let eval = try runDicekit(["eval", "--checkpoint", "\(dir)/run/last.safetensors", "--data", "\(dir)/vol.npy"])
         XCTAssertEqual(eval.status, 0, eval.stderr)
         XCTAssertTrue(eval.stdout.contains("\"images\": 6"), eval.stdout)
-        let predict = try runDicekit(["predict", "--checkpoint", "\(dir)/run/last.safetensors", "--input", "\(dir)/vol.npy",
-                                      "--logits", "\(dir)/logits.npy"])
+        let predict = try runDicekit([
+            "predict", "--checkpoint", "\(dir)/run/last.safetensors", "--input", "\(dir)/vol.npy",
+            "--logits", "\(dir)/logits.npy",
+        ])
         XCTAssertEqual(predict.status, 0, predict.stderr)
         XCTAssertEqual(try NPY.read(contentsOf: "\(dir)/logits.npy").shape, [6, 16, 16, 16, 2])
-        let synthetic = try runDicekit(["train", "--data", "synthetic3d", "--count", "4", "--size", "16", "--depth", "2",
-                                        "--base", "4", "--epochs", "1", "--batch-size", "2", "--out", "\(dir)/run3d"])
+        let synthetic = try runDicekit([
+            "train", "--data", "synthetic3d", "--count", "4", "--size", "16", "--depth", "2",
+            "--base", "4", "--epochs", "1", "--batch-size", "2", "--out", "\(dir)/run3d",
+        ])
         XCTAssertEqual(synthetic.status, 0, synthetic.stderr)
     }
 
     func testKvasirLikeJPEGFolderTrainsWithAnImageSize() throws {
         let dir = try temporaryDirectory(self).path
-        let synth = try runDicekit(["synth", "--out", "\(dir)/kvasir", "--format", "jpeg", "--mixed-sizes", "--count", "10", "--size", "32"])
+        let synth = try runDicekit([
+            "synth", "--out", "\(dir)/kvasir", "--format", "jpeg", "--mixed-sizes", "--count", "10", "--size", "32",
+        ])
         XCTAssertEqual(synth.status, 0, synth.stderr)
         let files = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/kvasir/masks").sorted()
         XCTAssertEqual(files.count, 10)
         XCTAssertTrue(files.allSatisfy { $0.hasSuffix(".jpg") }, "\(files)")
-        let sizes = try files.map { try JPEG.read(contentsOf: "\(dir)/kvasir/images/\($0)") }.map { [$0.width, $0.height] }
+        let sizes = try files.map { try JPEG.read(contentsOf: "\(dir)/kvasir/images/\($0)") }.map {
+            [$0.width, $0.height]
+        }
         XCTAssertGreaterThan(Set(sizes).count, 1, "mixed sizes")
 
         let refused = try runDicekit(["train", "--data", "\(dir)/kvasir", "--epochs", "1", "--out", "\(dir)/no"])
@@ -45,34 +57,46 @@ final class CLIDataTests: XCTestCase {
         XCTAssertTrue(refused.stderr.contains("--image-size"), refused.stderr)
         XCTAssertEqual(refused.stderr.split(separator: "\n").count, 1, refused.stderr)
 
-        let train = try runDicekit(["train", "--data", "\(dir)/kvasir", "--image-size", "32,48", "--resize", "fit", "--depth", "2",
-                                    "--base", "4", "--epochs", "1", "--batch-size", "4", "--out", "\(dir)/run"])
+        let train = try runDicekit([
+            "train", "--data", "\(dir)/kvasir", "--image-size", "32,48", "--resize", "fit", "--depth", "2",
+            "--base", "4", "--epochs", "1", "--batch-size", "4", "--out", "\(dir)/run",
+        ])
         XCTAssertEqual(train.status, 0, train.stderr)
         XCTAssertTrue(train.stderr.contains("[32, 48]"), train.stderr)
         XCTAssertTrue(train.stdout.contains("\"class_names\": [\"background\",\"polyp\"]"), train.stdout)
         let summary = try String(contentsOfFile: "\(dir)/run/summary.json", encoding: .utf8)
         XCTAssertTrue(summary.contains("class_names"), summary)
 
-        let eval = try runDicekit(["eval", "--checkpoint", "\(dir)/run/last.safetensors", "--data", "\(dir)/kvasir",
-                                   "--image-size", "32,48"])
+        let eval = try runDicekit([
+            "eval", "--checkpoint", "\(dir)/run/last.safetensors", "--data", "\(dir)/kvasir",
+            "--image-size", "32,48",
+        ])
         XCTAssertEqual(eval.status, 0, eval.stderr)
         XCTAssertTrue(eval.stderr.contains("polyp"), eval.stderr)
         XCTAssertTrue(eval.stdout.contains("\"class_names\": [\"background\", \"polyp\"]"), eval.stdout)
-        let predict = try runDicekit(["predict", "--checkpoint", "\(dir)/run/last.safetensors", "--input", "\(dir)/kvasir",
-                                      "--image-size", "32,48", "--out", "\(dir)/overlays"])
+        let predict = try runDicekit([
+            "predict", "--checkpoint", "\(dir)/run/last.safetensors", "--input", "\(dir)/kvasir",
+            "--image-size", "32,48", "--out", "\(dir)/overlays",
+        ])
         XCTAssertEqual(predict.status, 0, predict.stderr)
         XCTAssertEqual(try PNG.read(contentsOf: "\(dir)/overlays/0000.png").width, 3 * 48 + 8)
 
         // A separate validation set: the same folder, so every image is validated.
-        let withValidation = try runDicekit(["train", "--data", "\(dir)/kvasir", "--val-data", "\(dir)/kvasir", "--image-size", "32",
-                                             "--depth", "2", "--base", "4", "--epochs", "1", "--batch-size", "4", "--out", "\(dir)/val"])
+        let withValidation = try runDicekit([
+            "train", "--data", "\(dir)/kvasir", "--val-data", "\(dir)/kvasir", "--image-size", "32",
+            "--depth", "2", "--base", "4", "--epochs", "1", "--batch-size", "4", "--out", "\(dir)/val",
+        ])
         XCTAssertEqual(withValidation.status, 0, withValidation.stderr)
-        XCTAssertTrue(withValidation.stderr.contains("on 10 images of [32, 32], validating on 10"), withValidation.stderr)
+        XCTAssertTrue(
+            withValidation.stderr.contains("on 10 images of [32, 32], validating on 10"), withValidation.stderr)
     }
 
     func testDataOptionErrorsComeFirst() throws {
         let dir = try temporaryDirectory(self).path
-        XCTAssertEqual(try runDicekit(["synth", "--out", "\(dir)/png", "--format", "png", "--count", "2", "--size", "16", "--classes", "3"]).status, 0)
+        XCTAssertEqual(
+            try runDicekit([
+                "synth", "--out", "\(dir)/png", "--format", "png", "--count", "2", "--size", "16", "--classes", "3",
+            ]).status, 0)
         XCTAssertEqual(try runDicekit(["synth", "--out", "\(dir)/npy", "--count", "2", "--size", "16"]).status, 0)
         for file in ["images.npy", "masks.npy"] { try FileManager.default.removeItem(atPath: "\(dir)/png/\(file)") }
         let usage: [([String], String)] = [
@@ -84,7 +108,10 @@ final class CLIDataTests: XCTestCase {
             (["train", "--data", "\(dir)/npy", "--mask-encoding", "palette"], "palette"),
             (["train", "--mask-encoding", "index"], "--mask-encoding applies"),
             (["train", "--data", "\(dir)/png", "--mask-encoding", "rgb"], "binary|index|palette"),
-            (["train", "--data", "\(dir)/png", "--val-data", "\(dir)/png", "--val-fraction", "0.1"], "exclude each other"),
+            (
+                ["train", "--data", "\(dir)/png", "--val-data", "\(dir)/png", "--val-fraction", "0.1"],
+                "exclude each other"
+            ),
             (["train", "--data", "\(dir)/png", "--classes", "2"], "disagrees with the 3 names"),
             (["train", "--data", "synthetic3d", "--classes", "3"], "--classes 3"),
             (["train", "--data", "\(dir)/png", "--count", "3"], "--count applies"),
@@ -103,7 +130,9 @@ final class CLIDataTests: XCTestCase {
         XCTAssertTrue(indices.stderr.contains("--mask-encoding index"), indices.stderr)
         XCTAssertEqual(indices.stderr.split(separator: "\n").count, 1, indices.stderr)
         // A corrupt JPEG in a folder: one line naming the file, exit 1.
-        XCTAssertEqual(try runDicekit(["synth", "--out", "\(dir)/jpeg", "--format", "jpeg", "--count", "2", "--size", "16"]).status, 0)
+        XCTAssertEqual(
+            try runDicekit(["synth", "--out", "\(dir)/jpeg", "--format", "jpeg", "--count", "2", "--size", "16"])
+                .status, 0)
         let file = "\(dir)/jpeg/images/0001.jpg"
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
         try Data(bytes.prefix(bytes.count / 2)).write(to: URL(fileURLWithPath: file))

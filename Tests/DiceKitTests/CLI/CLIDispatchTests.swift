@@ -17,8 +17,10 @@ final class CLIDispatchTests: XCTestCase {
     }
 
     func testUsageErrorsExitWithStatus2() throws {
-        for arguments in [[], ["frobnicate"], ["check", "--size"], ["check", "--size", "x"],
-                          ["check", "--bogus"], ["check", "extra"], ["check", "--size", "3", "--size", "4"]] {
+        for arguments in [
+            [], ["frobnicate"], ["check", "--size"], ["check", "--size", "x"],
+            ["check", "--bogus"], ["check", "extra"], ["check", "--size", "3", "--size", "4"],
+        ] {
             let result = try runDicekit(arguments)
             XCTAssertEqual(result.status, 2, "\(arguments): \(result.stderr)")
             XCTAssertFalse(result.stderr.isEmpty, "\(arguments)")
@@ -38,7 +40,9 @@ final class CLIDispatchTests: XCTestCase {
     func testInfoAndCheckRunOnRealData() throws {
         let info = try runDicekit(["info", fixtureURL("npy/int16.npy").path])
         XCTAssertEqual(info.status, 0, info.stderr)
-        XCTAssertTrue(info.stdout.contains("\"dtype\": \"int16\", \"shape\": [2, 3, 4], \"min\": 0.0, \"max\": 23.0"), info.stdout)
+        XCTAssertTrue(
+            info.stdout.contains("\"dtype\": \"int16\", \"shape\": [2, 3, 4], \"min\": 0.0, \"max\": 23.0"), info.stdout
+        )
         let check = try runDicekit(["check", "--size", "64"])
         XCTAssertEqual(check.status, 0, check.stderr)
         XCTAssertTrue(check.stdout.contains("\"ok\": true"), check.stdout)

@@ -2,6 +2,7 @@
 // and fails with one line naming the path and the reason; no raw Foundation error text.
 
 import XCTest
+
 @testable import DiceKit
 
 final class CLIFileErrorTests: XCTestCase {
@@ -18,34 +19,48 @@ final class CLIFileErrorTests: XCTestCase {
     func testOutputThatIsAFile() throws {
         let file = try temporaryDirectory(self).appendingPathComponent("in-the-way").path
         try Data("x".utf8).write(to: URL(fileURLWithPath: file))
-        try assertOneLineError(["synth", "--out", file, "--count", "2", "--size", "16"], mentioning: [file, "is a file"])
-        try assertOneLineError(["synth", "--out", file + "/sub", "--count", "2", "--size", "16", "--png"], mentioning: [file, "is a file"])
+        try assertOneLineError(
+            ["synth", "--out", file, "--count", "2", "--size", "16"], mentioning: [file, "is a file"])
+        try assertOneLineError(
+            ["synth", "--out", file + "/sub", "--count", "2", "--size", "16", "--png"], mentioning: [file, "is a file"])
         // Checked before the (missing) checkpoint and input are read.
-        try assertOneLineError(["predict", "--checkpoint", "/missing.safetensors", "--input", "/missing.npy", "--out", file],
-                               mentioning: [file, "is a file"])
-        try assertOneLineError(["train", "--data", "/missing-data", "--out", file + "/run", "--epochs", "1"], mentioning: [file, "is a file"])
+        try assertOneLineError(
+            ["predict", "--checkpoint", "/missing.safetensors", "--input", "/missing.npy", "--out", file],
+            mentioning: [file, "is a file"])
+        try assertOneLineError(
+            ["train", "--data", "/missing-data", "--out", file + "/run", "--epochs", "1"],
+            mentioning: [file, "is a file"])
     }
 
     func testOutputInsideProcOrSys() throws {
-        try assertOneLineError(["train", "--data", "/missing-data", "--out", "/proc/dicekit-run", "--epochs", "1"],
-                               mentioning: ["/proc/dicekit-run", "pseudo file system"])
-        try assertOneLineError(["synth", "--out", "/sys/dicekit", "--count", "2", "--size", "16"], mentioning: ["/sys/dicekit"])
-        try assertOneLineError(["predict", "--checkpoint", "/missing.safetensors", "--input", "/missing.npy", "--logits", "/proc/l.npy"],
-                               mentioning: ["/proc/l.npy"])
-        try assertOneLineError(["grad", "--checkpoint", "/missing.safetensors", "--images", "/a.npy", "--labels", "/b.npy", "--out", "/proc/g.safetensors"],
-                               mentioning: ["/proc/g.safetensors"])
+        try assertOneLineError(
+            ["train", "--data", "/missing-data", "--out", "/proc/dicekit-run", "--epochs", "1"],
+            mentioning: ["/proc/dicekit-run", "pseudo file system"])
+        try assertOneLineError(
+            ["synth", "--out", "/sys/dicekit", "--count", "2", "--size", "16"], mentioning: ["/sys/dicekit"])
+        try assertOneLineError(
+            ["predict", "--checkpoint", "/missing.safetensors", "--input", "/missing.npy", "--logits", "/proc/l.npy"],
+            mentioning: ["/proc/l.npy"])
+        try assertOneLineError(
+            [
+                "grad", "--checkpoint", "/missing.safetensors", "--images", "/a.npy", "--labels", "/b.npy", "--out",
+                "/proc/g.safetensors",
+            ],
+            mentioning: ["/proc/g.safetensors"])
     }
 
     func testHugeWidthCheckpointIsAOneLineError() throws {
         // down.0.0.weight [1000000, 3, 3, 0] with no data: a U-Net of width 10⁶ if trusted.
-        let header = #"{"down.0.0.weight":{"dtype":"F32","shape":[1000000,3,3,0],"data_offsets":[0,0]},"head.weight":{"dtype":"F32","shape":[2,16,1,1],"data_offsets":[0,128]}}"#
+        let header =
+            #"{"down.0.0.weight":{"dtype":"F32","shape":[1000000,3,3,0],"data_offsets":[0,0]},"head.weight":{"dtype":"F32","shape":[2,16,1,1],"data_offsets":[0,128]}}"#
         var bytes = [UInt8]()
         withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { bytes += $0 }
         bytes += Array(header.utf8) + [UInt8](repeating: 0, count: 128)
         let path = try temporaryDirectory(self).appendingPathComponent("huge.safetensors").path
         try Data(bytes).write(to: URL(fileURLWithPath: path))
-        try assertOneLineError(["eval", "--checkpoint", path, "--data", "synthetic", "--count", "1", "--size", "16"],
-                               mentioning: ["base width 1000000"])
+        try assertOneLineError(
+            ["eval", "--checkpoint", path, "--data", "synthetic", "--count", "1", "--size", "16"],
+            mentioning: ["base width 1000000"])
     }
 
     func testErrorQuotingANameWithALineBreakStaysOneLine() throws {
@@ -54,7 +69,8 @@ final class CLIFileErrorTests: XCTestCase {
         file.setTensor(Tensor<Float>([1]), named: "two\nlines")
         let path = try temporaryDirectory(self).appendingPathComponent("named.safetensors").path
         try file.write(to: path)
-        try assertOneLineError(["eval", "--checkpoint", path, "--data", "synthetic", "--count", "1", "--size", "16"],
-                               mentioning: ["two; lines"])
+        try assertOneLineError(
+            ["eval", "--checkpoint", path, "--data", "synthetic", "--count", "1", "--size", "16"],
+            mentioning: ["two; lines"])
     }
 }

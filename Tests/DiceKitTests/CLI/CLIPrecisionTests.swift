@@ -3,21 +3,27 @@
 // usage error that names it.
 
 import XCTest
+
 @testable import DiceKit
 
 final class CLIPrecisionTests: XCTestCase {
     private func eval(_ extra: [String]) throws -> ToolResult {
-        try runDicekit(["eval", "--checkpoint", fixtureURL("metrics/weights.safetensors").path,
-                        "--data", fixtureURL("metrics").path] + extra)
+        try runDicekit(
+            [
+                "eval", "--checkpoint", fixtureURL("metrics/weights.safetensors").path,
+                "--data", fixtureURL("metrics").path,
+            ] + extra)
     }
 
     func testBFloat16EvaluationIsCloseToFloat() throws {
-        let float = try eval(["--precision", "float32"]), bf16 = try eval(["--precision", "bf16"])
+        let float = try eval(["--precision", "float32"])
+        let bf16 = try eval(["--precision", "bf16"])
         XCTAssertEqual(float.status, 0, float.stderr)
         XCTAssertEqual(bf16.status, 0, bf16.stderr)
         let f = try JSONSerialization.jsonObject(with: Data(float.stdout.utf8)) as! [String: Any]
         let b = try JSONSerialization.jsonObject(with: Data(bf16.stdout.utf8)) as! [String: Any]
-        let fd = try XCTUnwrap(f["dice_foreground"] as? Double), bd = try XCTUnwrap(b["dice_foreground"] as? Double)
+        let fd = try XCTUnwrap(f["dice_foreground"] as? Double)
+        let bd = try XCTUnwrap(b["dice_foreground"] as? Double)
         XCTAssertEqual(bd, fd, accuracy: 0.02)
         // The fallback notice appears exactly when the CPU has no bfloat16 dot product.
         XCTAssertEqual(bf16.stderr.contains("running in float32"), !ComputePrecision.bfloat16Available, bf16.stderr)

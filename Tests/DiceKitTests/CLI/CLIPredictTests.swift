@@ -4,6 +4,7 @@
 // Fixtures/unet_variants/bn2d: 3 classes).
 
 import XCTest
+
 @testable import DiceKit
 
 final class CLIPredictTests: XCTestCase {
@@ -21,7 +22,9 @@ final class CLIPredictTests: XCTestCase {
     func testASingleImageOfOddSize() throws {
         let dir = try temporaryDirectory(self).path
         try PNG.write(try picture(13, 10, seed: 1), to: "\(dir)/shot.png")
-        let result = try runDicekit(["predict", "--checkpoint", checkpoint, "--input", "\(dir)/shot.png", "--out", "\(dir)/out"])
+        let result = try runDicekit([
+            "predict", "--checkpoint", checkpoint, "--input", "\(dir)/shot.png", "--out", "\(dir)/out",
+        ])
         XCTAssertEqual(result.status, 0, result.stderr)
         let lines = try jsonLines(result.stdout)
         XCTAssertEqual(lines.count, 1)
@@ -32,12 +35,15 @@ final class CLIPredictTests: XCTestCase {
         XCTAssertEqual([mask.width, mask.height, mask.channels], [10, 13, 1])
         XCTAssertTrue(Set(mask.pixels).isSubset(of: [0, 1]))
         let overlay = try PNG.read(contentsOf: "\(dir)/out/shot.png")
-        XCTAssertEqual([overlay.width, overlay.height], [2 * 10 + 4, 13], "image | prediction, no title without ground truth")
+        XCTAssertEqual(
+            [overlay.width, overlay.height], [2 * 10 + 4, 13], "image | prediction, no title without ground truth")
     }
 
     func testAFolderOfMixedSizesAndFormats() throws {
         let dir = try temporaryDirectory(self).path
-        for folder in ["set/images", "set/masks"] { try FileManager.default.createDirectory(atPath: "\(dir)/\(folder)", withIntermediateDirectories: true) }
+        for folder in ["set/images", "set/masks"] {
+            try FileManager.default.createDirectory(atPath: "\(dir)/\(folder)", withIntermediateDirectories: true)
+        }
         try PNG.write(try picture(20, 12, seed: 2), to: "\(dir)/set/images/a.png")
         try JPEG.write(try picture(17, 9, seed: 3), to: "\(dir)/set/images/b.jpg")
         var generator = SeededGenerator(seed: 4)
@@ -45,9 +51,13 @@ final class CLIPredictTests: XCTestCase {
         let truth = (0..<(20 * 12)).map { UInt8($0 % 12 < 6 ? 255 : 0) }
         try PNG.write(try PNGImage(width: 12, height: 20, channels: 1, pixels: truth), to: "\(dir)/set/masks/a.png")
         // c's mask has no foreground: its Dice is null and its title says "DICE -".
-        try PNG.write(try PNGImage(width: 8, height: 8, channels: 1, pixels: [UInt8](repeating: 0, count: 64)), to: "\(dir)/set/masks/c.png")
-        let result = try runDicekit(["predict", "--checkpoint", checkpoint, "--input", "\(dir)/set", "--out", "\(dir)/out",
-                                     "--masks", "\(dir)/masks", "--mask-values", "255", "--probabilities", "\(dir)/prob"])
+        try PNG.write(
+            try PNGImage(width: 8, height: 8, channels: 1, pixels: [UInt8](repeating: 0, count: 64)),
+            to: "\(dir)/set/masks/c.png")
+        let result = try runDicekit([
+            "predict", "--checkpoint", checkpoint, "--input", "\(dir)/set", "--out", "\(dir)/out",
+            "--masks", "\(dir)/masks", "--mask-values", "255", "--probabilities", "\(dir)/prob",
+        ])
         XCTAssertEqual(result.status, 0, result.stderr)
         let lines = try jsonLines(result.stdout)
         XCTAssertEqual(lines.map { $0["image"] as? String }, ["a", "b", "c"])
@@ -66,8 +76,10 @@ final class CLIPredictTests: XCTestCase {
             XCTAssertEqual(probabilities[0, 0, 0] + probabilities[0, 0, 1], 1, accuracy: 1e-6)
             XCTAssertEqual(mask.pixels[0] == 255, probabilities[0, 0, 1] > probabilities[0, 0, 0], name)
         }
-        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/out/a_mask.png"), "--masks puts the masks elsewhere")
-        let titled = try PNG.read(contentsOf: "\(dir)/out/a.png"), plain = try PNG.read(contentsOf: "\(dir)/out/b.png")
+        XCTAssertFalse(
+            FileManager.default.fileExists(atPath: "\(dir)/out/a_mask.png"), "--masks puts the masks elsewhere")
+        let titled = try PNG.read(contentsOf: "\(dir)/out/a.png")
+        let plain = try PNG.read(contentsOf: "\(dir)/out/b.png")
         XCTAssertGreaterThan(titled.height, 20, "a title strip above the panels")
         XCTAssertEqual(plain.height, 17)
         XCTAssertGreaterThan(try PNG.read(contentsOf: "\(dir)/out/c.png").height, 8)
@@ -80,7 +92,8 @@ final class CLIPredictTests: XCTestCase {
         var generator = SeededGenerator(seed: 5)
         try NPY.write(Tensor<Float>.uniform([2, 12, 20, 3], generator: &generator), to: "\(dir)/x.npy")
         func logits(_ extra: [String]) throws -> Tensor<Float> {
-            let result = try runDicekit(["predict", "--checkpoint", checkpoint, "--input", "\(dir)/x.npy", "--logits", "\(dir)/l.npy"] + extra)
+            let result = try runDicekit(
+                ["predict", "--checkpoint", checkpoint, "--input", "\(dir)/x.npy", "--logits", "\(dir)/l.npy"] + extra)
             XCTAssertEqual(result.status, 0, result.stderr)
             XCTAssertEqual(try jsonLines(result.stdout).count, 2)
             return try NPY.read(contentsOf: "\(dir)/l.npy").tensor(of: Float.self)
@@ -90,7 +103,9 @@ final class CLIPredictTests: XCTestCase {
         let model = try UNet<Float>.load(contentsOf: checkpoint)
         let x = try NPY.read(contentsOf: "\(dir)/x.npy").tensor(of: Float.self)
         XCTAssertEqual(plain, try model.forward(x, mode: .evaluation), "sizes that fit run as they are")
-        assertClose(try logits(["--tile", "64"]), plain, relativeTolerance: 1e-6, absoluteTolerance: 1e-7, "a tile larger than the image is clamped to it")
+        assertClose(
+            try logits(["--tile", "64"]), plain, relativeTolerance: 1e-6, absoluteTolerance: 1e-7,
+            "a tile larger than the image is clamped to it")
         let windowed = try logits(["--tile", "8,12", "--overlap", "0.5", "--batch-size", "3"])
         XCTAssertEqual(windowed.shape, plain.shape)
         XCTAssertNotEqual(windowed, plain)
@@ -124,14 +139,19 @@ final class CLIPredictTests: XCTestCase {
             (["--mask-values", "128"], "--mask-values expects one of"),
         ]
         for (arguments, fragment) in usage {
-            let result = try runDicekit(["predict", "--checkpoint", checkpoint, "--input", "\(dir)/ok.npy", "--out", "\(dir)/o"] + arguments)
+            let result = try runDicekit(
+                ["predict", "--checkpoint", checkpoint, "--input", "\(dir)/ok.npy", "--out", "\(dir)/o"] + arguments)
             XCTAssertEqual(result.status, 2, "\(arguments): \(result.stderr)")
             XCTAssertTrue(result.stderr.contains(fragment), result.stderr)
         }
-        let threeClasses = try runDicekit(["predict", "--checkpoint", fixtureURL("unet_variants/bn2d/weights.safetensors").path,
-                                           "--input", "\(dir)/ok.npy", "--masks", "\(dir)/m", "--mask-values", "255"])
+        let threeClasses = try runDicekit([
+            "predict", "--checkpoint", fixtureURL("unet_variants/bn2d/weights.safetensors").path,
+            "--input", "\(dir)/ok.npy", "--masks", "\(dir)/m", "--mask-values", "255",
+        ])
         XCTAssertEqual(threeClasses.status, 2)
         XCTAssertTrue(threeClasses.stderr.contains("the checkpoint has 3 classes"), threeClasses.stderr)
-        XCTAssertEqual(try runDicekit(["predict", "--checkpoint", checkpoint, "--input", "\(dir)/ok.npy"]).status, 2, "nothing to write")
+        XCTAssertEqual(
+            try runDicekit(["predict", "--checkpoint", checkpoint, "--input", "\(dir)/ok.npy"]).status, 2,
+            "nothing to write")
     }
 }

@@ -7,12 +7,15 @@
 
 import Foundation
 import XCTest
+
 @testable import DiceKit
 
 final class CLIResumeTests: XCTestCase {
     /// A tiny run: 6 training images (2 steps per epoch), 2 validation images, 3 epochs.
-    private let command = ["train", "--count", "8", "--size", "32", "--depth", "2", "--base", "4", "--batch-size", "4",
-                           "--threads", "1", "--epochs", "3"]
+    private let command = [
+        "train", "--count", "8", "--size", "32", "--depth", "2", "--base", "4", "--batch-size", "4",
+        "--threads", "1", "--epochs", "3",
+    ]
 
     /// The epochs of `dir/metrics.jsonl` as JSON lines, timings removed (they differ run to run).
     private func loggedEpochs(_ dir: String) throws -> [String] {
@@ -20,7 +23,7 @@ final class CLIResumeTests: XCTestCase {
             var metrics = try XCTUnwrap(EpochMetrics(jsonLine: String(line)), String(line))
             metrics.seconds = 0
             metrics.imagesPerSecond = 0
-            metrics.dataWaitFraction = 0  // a timing, like the two above
+            metrics.dataWaitFraction = 0 // a timing, like the two above
             return metrics.json.encoded
         }
     }
@@ -40,22 +43,33 @@ final class CLIResumeTests: XCTestCase {
         XCTAssertTrue(expectedLast.keys.contains("optimizer.step"))
         let expectedBest = try tensors("\(reference)/best.safetensors")
 
-        for point in ["checkpoint-mid-write", "checkpoint-before-rename", "checkpoint-after-rename", "metrics-before", "metrics-after"] {
+        for point in [
+            "checkpoint-mid-write", "checkpoint-before-rename", "checkpoint-after-rename", "metrics-before",
+            "metrics-after",
+        ] {
             let dir = "\(root)/\(point)"
             let killed = try runDicekit(command + ["--out", dir], environment: ["DICEKIT_TEST_KILL_AT": "\(point):2"])
-            XCTAssertTrue(killed.killedBySignal && killed.status == SIGKILL, "\(point): \(killed.status) \(killed.stderr)")
+            XCTAssertTrue(
+                killed.killedBySignal && killed.status == SIGKILL, "\(point): \(killed.status) \(killed.stderr)")
             let committed = try TrainingCheckpoint.read(contentsOf: "\(dir)/last.safetensors").epoch
-            XCTAssertEqual(committed, point.hasPrefix("checkpoint-") && point != "checkpoint-after-rename" ? 1 : 2, point)
-            let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix(".last.safetensors.tmp-") }
-            XCTAssertEqual(leftovers.count, point == "checkpoint-mid-write" || point == "checkpoint-before-rename" ? 1 : 0, point)
+            XCTAssertEqual(
+                committed, point.hasPrefix("checkpoint-") && point != "checkpoint-after-rename" ? 1 : 2, point)
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir).filter {
+                $0.hasPrefix(".last.safetensors.tmp-")
+            }
+            XCTAssertEqual(
+                leftovers.count, point == "checkpoint-mid-write" || point == "checkpoint-before-rename" ? 1 : 0, point)
 
             let resumed = try runDicekit(command + ["--out", dir, "--resume", "\(dir)/last.safetensors"])
             XCTAssertEqual(resumed.status, 0, "\(point): \(resumed.stderr)")
-            XCTAssertEqual(try loggedEpochs(dir), expectedLog, "\(point): epochs 1…3 once each, with the uninterrupted figures")
-            XCTAssertEqual(try tensors("\(dir)/last.safetensors"), expectedLast, "\(point): weights and optimiser state")
+            XCTAssertEqual(
+                try loggedEpochs(dir), expectedLog, "\(point): epochs 1…3 once each, with the uninterrupted figures")
+            XCTAssertEqual(
+                try tensors("\(dir)/last.safetensors"), expectedLast, "\(point): weights and optimiser state")
             XCTAssertEqual(try tensors("\(dir)/best.safetensors"), expectedBest, point)
-            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix(".") }, [],
-                           "\(point): temporary files of the killed write are removed")
+            XCTAssertEqual(
+                try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix(".") }, [],
+                "\(point): temporary files of the killed write are removed")
         }
     }
 
@@ -71,10 +85,14 @@ final class CLIResumeTests: XCTestCase {
         XCTAssertEqual(try loggedEpochs("\(root)/run").count, 2)
 
         // A changed option is refused by name, with the checkpoint's value and the given one.
-        for (option, value, stored) in [("size", "64", "32"), ("base", "8", "4"), ("loss", "dice", "dice-ce"), ("seed", "5", "0")] {
+        for (option, value, stored) in [
+            ("size", "64", "32"), ("base", "8", "4"), ("loss", "dice", "dice-ce"), ("seed", "5", "0"),
+        ] {
             let changed = try runDicekit(["train", "--\(option)", value, "--epochs", "5", "--resume", last])
             XCTAssertEqual(changed.status, 2, changed.stderr)
-            XCTAssertTrue(changed.stderr.contains("--\(option) \(value) differs") && changed.stderr.contains("(\(stored),"), changed.stderr)
+            XCTAssertTrue(
+                changed.stderr.contains("--\(option) \(value) differs") && changed.stderr.contains("(\(stored),"),
+                changed.stderr)
         }
         let augment = try runDicekit(["train", "--no-augment", "--epochs", "5", "--resume", last])
         XCTAssertTrue(augment.status == 2 && augment.stderr.contains("--no-augment true differs"), augment.stderr)
@@ -92,12 +110,17 @@ final class CLIResumeTests: XCTestCase {
 
         // Only --resume, --epochs and another --out: the data size, threads and the rest come from the
         // checkpoint (a 32² model is not resumed on the default 128² data) and the history moves along.
-        let moved = try runDicekit(["train", "--epochs", "3", "--threads", "1", "--resume", last, "--out", "\(root)/moved"])
+        let moved = try runDicekit([
+            "train", "--epochs", "3", "--threads", "1", "--resume", last, "--out", "\(root)/moved",
+        ])
         XCTAssertEqual(moved.status, 0, moved.stderr)
         XCTAssertTrue(moved.stderr.contains("on 6 images of [32, 32]"), moved.stderr)
-        XCTAssertEqual(try loggedEpochs("\(root)/moved").map { try XCTUnwrap(EpochMetrics(jsonLine: $0)).epoch }, [1, 2, 3])
+        XCTAssertEqual(
+            try loggedEpochs("\(root)/moved").map { try XCTUnwrap(EpochMetrics(jsonLine: $0)).epoch }, [1, 2, 3])
         XCTAssertEqual(try loggedEpochs("\(root)/moved").prefix(2), try loggedEpochs("\(root)/run")[...])
-        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(root)/moved/summary.json"))) as! [String: Any]
+        let summary =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(root)/moved/summary.json")))
+            as! [String: Any]
         XCTAssertEqual(summary["epochs"] as? Int, 3)
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(root)/moved/best.safetensors"))
     }
@@ -118,8 +141,9 @@ final class CLIResumeTests: XCTestCase {
         let stopped = try runDicekit(["train", "--epochs", "3", "--resume", path])
         XCTAssertEqual(stopped.status, 1)
         let lines = stopped.stderr.split(separator: "\n")
-        XCTAssertEqual(lines.last.map(String.init),
-                       "dicekit train: training diverged at epoch 2, step 1: loss is nan; last good checkpoint \(path) (epoch 1)")
+        XCTAssertEqual(
+            lines.last.map(String.init),
+            "dicekit train: training diverged at epoch 2, step 1: loss is nan; last good checkpoint \(path) (epoch 1)")
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), good, "the last good checkpoint is intact")
         XCTAssertTrue(stopped.stdout.contains("\"diverged\": \"training diverged at epoch 2, step 1"), stopped.stdout)
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir)/curves.svg"))
@@ -132,9 +156,13 @@ final class CLIResumeTests: XCTestCase {
         // skip:2 drops two updates (the rest of epoch 2), then stops on the third in a row.
         let skipping = try runDicekit(["train", "--epochs", "3", "--on-nonfinite", "skip:2", "--resume", path])
         XCTAssertEqual(skipping.status, 1)
-        XCTAssertTrue(skipping.stderr.contains("training diverged at epoch 3, step 1: loss is nan after 2 skipped step(s) in a row; "
-                                               + "last good checkpoint \(path) (epoch 2)"), skipping.stderr)
-        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/summary.json"))) as! [String: Any]
+        XCTAssertTrue(
+            skipping.stderr.contains(
+                "training diverged at epoch 3, step 1: loss is nan after 2 skipped step(s) in a row; "
+                    + "last good checkpoint \(path) (epoch 2)"), skipping.stderr)
+        let summary =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/summary.json")))
+            as! [String: Any]
         XCTAssertEqual(summary["skipped_steps"] as? Int, 2)
         XCTAssertEqual(summary["epochs"] as? Int, 2)
         XCTAssertEqual(try runDicekit(["train", "--on-nonfinite", "skip:0"]).status, 2)

@@ -13,15 +13,19 @@ struct ToolResult {
 
 /// Runs `dicekit` with `arguments` from the build products folder, with `environment` added to
 /// the test process's environment.
-func runDicekit(_ arguments: [String], environment: [String: String] = [:],
-                file: StaticString = #filePath, line: UInt = #line) throws -> ToolResult {
+func runDicekit(
+    _ arguments: [String], environment: [String: String] = [:],
+    file: StaticString = #filePath, line: UInt = #line
+) throws -> ToolResult {
     try runTool("dicekit", arguments, environment: environment)
 }
 
 /// Runs the built product `name` with `arguments`, with `environment` added to and `unset`
 /// removed from the test process's environment; skips the test when the product is not built.
-func runTool(_ name: String, _ arguments: [String], environment: [String: String] = [:],
-             unset: [String] = []) throws -> ToolResult {
+func runTool(
+    _ name: String, _ arguments: [String], environment: [String: String] = [:],
+    unset: [String] = []
+) throws -> ToolResult {
     let products = Bundle.module.bundleURL.deletingLastPathComponent()
     let tool = products.appendingPathComponent(name)
     guard FileManager.default.isExecutableFile(atPath: tool.path) else {
@@ -35,14 +39,16 @@ func runTool(_ name: String, _ arguments: [String], environment: [String: String
         for name in unset { merged[name] = nil }
         process.environment = merged
     }
-    let out = Pipe(), err = Pipe()
+    let out = Pipe()
+    let err = Pipe()
     process.standardOutput = out
     process.standardError = err
     try process.run()
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     let errData = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return ToolResult(status: process.terminationStatus, killedBySignal: process.terminationReason == .uncaughtSignal,
-                      stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+    return ToolResult(
+        status: process.terminationStatus, killedBySignal: process.terminationReason == .uncaughtSignal,
+        stdout: String(decoding: outData, as: UTF8.self),
+        stderr: String(decoding: errData, as: UTF8.self))
 }

@@ -2,14 +2,17 @@
 // commands' error handling.
 
 import XCTest
+
 @testable import DiceKit
 
 final class CLITrainingTests: XCTestCase {
     func testGradMatchesPyTorch() throws {
         let out = try temporaryDirectory(self).appendingPathComponent("g.safetensors").path
-        let result = try runDicekit(["grad", "--checkpoint", fixtureURL("unet/weights.safetensors").path,
-                                     "--images", fixtureURL("unet/images.npy").path,
-                                     "--labels", fixtureURL("unet/labels.npy").path, "--out", out])
+        let result = try runDicekit([
+            "grad", "--checkpoint", fixtureURL("unet/weights.safetensors").path,
+            "--images", fixtureURL("unet/images.npy").path,
+            "--labels", fixtureURL("unet/labels.npy").path, "--out", out,
+        ])
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stdout.hasPrefix("{\"loss\": 0.50236"), result.stdout)
         let ours = try SafetensorsFile.read(contentsOf: out)
@@ -24,29 +27,39 @@ final class CLITrainingTests: XCTestCase {
 
     func testTrainPredictEvalOnATinyRun() throws {
         let dir = try temporaryDirectory(self).path
-        let train = try runDicekit(["train", "--count", "8", "--size", "32", "--depth", "2", "--base", "4",
-                                    "--epochs", "1", "--batch-size", "4", "--out", dir])
+        let train = try runDicekit([
+            "train", "--count", "8", "--size", "32", "--depth", "2", "--base", "4",
+            "--epochs", "1", "--batch-size", "4", "--out", dir,
+        ])
         XCTAssertEqual(train.status, 0, train.stderr)
         XCTAssertTrue(train.stdout.contains("\"val_dice_foreground\""), train.stdout)
-        let eval = try runDicekit(["eval", "--checkpoint", "\(dir)/last.safetensors", "--data", "synthetic",
-                                   "--count", "4", "--size", "32"])
+        let eval = try runDicekit([
+            "eval", "--checkpoint", "\(dir)/last.safetensors", "--data", "synthetic",
+            "--count", "4", "--size", "32",
+        ])
         XCTAssertEqual(eval.status, 0, eval.stderr)
         XCTAssertTrue(eval.stdout.contains("\"dice_foreground\""), eval.stdout)
         let images = "\(dir)/x.npy"
         var generator = SeededGenerator(seed: 1)
         try NPY.write(Tensor<Float>.uniform([2, 32, 32, 3], generator: &generator), to: images)
-        let predict = try runDicekit(["predict", "--checkpoint", "\(dir)/last.safetensors", "--input", images,
-                                      "--logits", "\(dir)/logits.npy", "--out", "\(dir)/overlays"])
+        let predict = try runDicekit([
+            "predict", "--checkpoint", "\(dir)/last.safetensors", "--input", images,
+            "--logits", "\(dir)/logits.npy", "--out", "\(dir)/overlays",
+        ])
         XCTAssertEqual(predict.status, 0, predict.stderr)
         XCTAssertEqual(try NPY.read(contentsOf: "\(dir)/logits.npy").shape, [2, 32, 32, 2])
-        XCTAssertEqual(try PNG.read(contentsOf: "\(dir)/overlays/0001.png").width, 2 * 32 + 4, "image and prediction panels with a 4-pixel gap")
+        XCTAssertEqual(
+            try PNG.read(contentsOf: "\(dir)/overlays/0001.png").width, 2 * 32 + 4,
+            "image and prediction panels with a 4-pixel gap")
     }
 
     func testTrainingCommandErrors() throws {
         XCTAssertEqual(try runDicekit(["train", "--epochs", "0"]).status, 2)
         XCTAssertEqual(try runDicekit(["train", "--optimizer", "rmsprop"]).status, 2)
         XCTAssertEqual(try runDicekit(["train", "--data", "/nonexistent"]).status, 1)
-        let badSize = try runDicekit(["train", "--size", "36", "--count", "4", "--epochs", "1", "--out", try temporaryDirectory(self).path])
+        let badSize = try runDicekit([
+            "train", "--size", "36", "--count", "4", "--epochs", "1", "--out", try temporaryDirectory(self).path,
+        ])
         XCTAssertEqual(badSize.status, 1)
         XCTAssertTrue(badSize.stderr.contains("divisible by 16"), badSize.stderr)
         let missing = try runDicekit(["eval", "--checkpoint", "/nonexistent.safetensors", "--data", "synthetic"])

@@ -4,6 +4,7 @@
 
 import Foundation
 import XCTest
+
 @testable import DiceKit
 
 final class LossCommandTests: XCTestCase {
@@ -26,7 +27,8 @@ final class LossCommandTests: XCTestCase {
         let process = Process()
         process.executableURL = tool
         process.arguments = ["loss"] + arguments
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
@@ -50,8 +52,10 @@ final class LossCommandTests: XCTestCase {
         var loss = DiceLoss(activation: .softmax)
         loss.excludeBackground = true
         let api = try loss.evaluate(x, target: .labels(labels), gradient: true)
-        let (status, stdout, stderr) = try run([path("p32.npy"), path("labels.npy"), "--labels", "--activation", "softmax",
-                                                "--exclude-background", "--grad", path("g.npy")])
+        let (status, stdout, stderr) = try run([
+            path("p32.npy"), path("labels.npy"), "--labels", "--activation", "softmax",
+            "--exclude-background", "--grad", path("g.npy"),
+        ])
         XCTAssertEqual(status, 0, stderr)
         XCTAssertEqual(stdout, "{\"loss\": \(api.value)}\n")
         let written = try NPY.read(contentsOf: path("g.npy"))
@@ -61,19 +65,27 @@ final class LossCommandTests: XCTestCase {
         // float64 computes in Double; reduction none prints nested arrays.
         loss.reduction = .none
         let none = try loss.evaluate(x.converted(to: Double.self), target: .labels(labels))
-        let (s2, o2, e2) = try run([path("p64.npy"), path("labels.npy"), "--labels", "--activation=softmax",
-                                    "--exclude-background", "--reduction", "none"])
+        let (s2, o2, e2) = try run([
+            path("p64.npy"), path("labels.npy"), "--labels", "--activation=softmax",
+            "--exclude-background", "--reduction", "none",
+        ])
         XCTAssertEqual(s2, 0, e2)
-        let rows = (0..<2).map { n in "[" + (0..<2).map { "\(none.loss.scalars[n * 2 + $0])" }.joined(separator: ", ") + "]" }
+        let rows = (0..<2).map { n in
+            "[" + (0..<2).map { "\(none.loss.scalars[n * 2 + $0])" }.joined(separator: ", ") + "]"
+        }
         XCTAssertEqual(o2, "{\"loss\": [\(rows.joined(separator: ", "))]}\n")
 
         // Every option reaches the API: a preset and a validity mask.
         try NPY.write(try Tensor<Double>(shape: [2, 3], scalars: [1, 1, 0, 1, 0, 1]), to: path("mask.npy"))
         let preset = DiceLoss.seed(.multiclass, epsilon: 1e-4, activation: .sigmoid, layout: .channelsLast)
-        let presetValue = try preset.evaluate(x, target: .labels(labels),
-                                              validMask: try Tensor<Float>(shape: [2, 3], scalars: [1, 1, 0, 1, 0, 1])).value
-        let (s3, o3, e3) = try run([path("p32.npy"), path("labels.npy"), "--labels", "--activation", "sigmoid",
-                                    "--preset", "seed-multiclass", "--epsilon", "1e-4", "--valid-mask", path("mask.npy")])
+        let presetValue = try preset.evaluate(
+            x, target: .labels(labels),
+            validMask: try Tensor<Float>(shape: [2, 3], scalars: [1, 1, 0, 1, 0, 1])
+        ).value
+        let (s3, o3, e3) = try run([
+            path("p32.npy"), path("labels.npy"), "--labels", "--activation", "sigmoid",
+            "--preset", "seed-multiclass", "--epsilon", "1e-4", "--valid-mask", path("mask.npy"),
+        ])
         XCTAssertEqual(s3, 0, e3)
         XCTAssertEqual(o3, "{\"loss\": \(presetValue)}\n")
     }
@@ -84,12 +96,14 @@ final class LossCommandTests: XCTestCase {
         let (status, help, _) = try run(["--help"])
         XCTAssertEqual(status, 0)
         func text(_ x: Double) -> String { "\(x)".replacingOccurrences(of: "e-0", with: "e-") }
-        for line in ["smoothing (default \(text(DiceLoss.defaultSmoothing)) each)",
-                     "(default \(text(DiceVariant.defaultTverskyAlpha)), \(text(DiceVariant.defaultTverskyBeta)))",
-                     "focal Tversky exponent (default \(text(DiceVariant.defaultFocalTverskyGamma)))",
-                     "(default \(DiceVariant.defaultGeneralizedWeighting.rawValue))",
-                     "the presets' ε (default \(text(SeedPreset.defaultEpsilon)))",
-                     "--focal-gamma G (\(Int(FocalLoss.defaultGamma)))"] {
+        for line in [
+            "smoothing (default \(text(DiceLoss.defaultSmoothing)) each)",
+            "(default \(text(DiceVariant.defaultTverskyAlpha)), \(text(DiceVariant.defaultTverskyBeta)))",
+            "focal Tversky exponent (default \(text(DiceVariant.defaultFocalTverskyGamma)))",
+            "(default \(DiceVariant.defaultGeneralizedWeighting.rawValue))",
+            "the presets' ε (default \(text(SeedPreset.defaultEpsilon)))",
+            "--focal-gamma G (\(Int(FocalLoss.defaultGamma)))",
+        ] {
             XCTAssertTrue(help.contains(line), "help lacks '\(line)'")
         }
     }
@@ -114,11 +128,23 @@ final class LossCommandTests: XCTestCase {
             (["p.npy", "l.npy", "--labels", "--reduction", "avg"], 2, "--reduction expects one of mean|sum|none"),
             (["p.npy", "l.npy", "--labels", "--bogus"], 2, "unknown option '--bogus'"),
             (["p.npy", "l.npy", "--epsilon", "1e-3"], 2, "--epsilon applies to --preset only"),
-            (["p.npy", "l.npy", "--labels", "--preset", "seed-weighted"], 1, "preset seed-weighted needs class weights (3 values)"),
-            (["p.npy", "l.npy", "--labels", "--preset", "seed-weighted", "--class-weights", "1,2"], 1, "class weights have 2 values; expected 3"),
+            (
+                ["p.npy", "l.npy", "--labels", "--preset", "seed-weighted"], 1,
+                "preset seed-weighted needs class weights (3 values)"
+            ),
+            (
+                ["p.npy", "l.npy", "--labels", "--preset", "seed-weighted", "--class-weights", "1,2"], 1,
+                "class weights have 2 values; expected 3"
+            ),
             (["p.npy", "l.npy", "--labels", "--alpha", "-1"], 1, "alpha is -1.0; expected a finite number ≥ 0.0"),
-            (["p.npy", "l.npy", "--labels", "--variant", "tversky", "--beta", "-1"], 1, "beta is -1.0; expected a finite number ≥ 0.0"),
-            (["p.npy", "l.npy", "--labels", "--variant", "focal-tversky", "--gamma", "0"], 1, "gamma is 0.0; expected a finite number > 0"),
+            (
+                ["p.npy", "l.npy", "--labels", "--variant", "tversky", "--beta", "-1"], 1,
+                "beta is -1.0; expected a finite number ≥ 0.0"
+            ),
+            (
+                ["p.npy", "l.npy", "--labels", "--variant", "focal-tversky", "--gamma", "0"], 1,
+                "gamma is 0.0; expected a finite number > 0"
+            ),
         ]
         for (arguments, expectedStatus, text) in cases {
             let resolved = arguments.map { $0.hasSuffix(".npy") ? path($0) : $0 }

@@ -4,6 +4,7 @@
 
 import Foundation
 import XCTest
+
 @testable import DiceKit
 
 final class LossFamilyCommandTests: XCTestCase {
@@ -28,7 +29,8 @@ final class LossFamilyCommandTests: XCTestCase {
         try NPY.write(NPYArray(integers: mask, shape: [2, 5, 6]), to: path("mask.npy"))
         let m = [0, 1, 0.5, 1, 0, 0.8, 0.5, 0.8, 0]
         try NPY.write(Tensor<Double>(uncheckedShape: [3, 3], storage: m), to: path("m.npy"))
-        let labels = try LabelMap(shape: [2, 5, 6], labels: raw), binary = try LabelMap(shape: [2, 5, 6], labels: mask)
+        let labels = try LabelMap(shape: [2, 5, 6], labels: raw)
+        let binary = try LabelMap(shape: [2, 5, 6], labels: mask)
 
         var focal = FocalLoss(activation: .softmax, gamma: 1.5, alpha: 0.25)
         focal.reduction = .sum
@@ -36,15 +38,33 @@ final class LossFamilyCommandTests: XCTestCase {
         wasserstein.reduction = .none
         var diceFocal = DiceFocalLoss(activation: .softmax, gamma: 2)
         diceFocal.focalWeight = 0.5
-        var normalized = FocalLoss(gamma: 2); normalized.normalized = true; normalized.reducedThreshold = 0.4
+        var normalized = FocalLoss(gamma: 2)
+        normalized.normalized = true
+        normalized.reducedThreshold = 0.4
         let cases: [([String], any SegmentationLoss, Tensor<Double>, LabelMap)] = [
-            (["--variant", "focal", "--activation", "softmax", "--focal-gamma", "1.5", "--focal-alpha", "0.25", "--reduction", "sum"], focal, x, labels),
-            (["--variant", "focal", "--activation", "sigmoid", "--normalized", "--reduced-threshold", "0.4"], normalized, x, labels),
+            (
+                [
+                    "--variant", "focal", "--activation", "softmax", "--focal-gamma", "1.5", "--focal-alpha", "0.25",
+                    "--reduction", "sum",
+                ], focal, x, labels
+            ),
+            (
+                ["--variant", "focal", "--activation", "sigmoid", "--normalized", "--reduced-threshold", "0.4"],
+                normalized, x, labels
+            ),
             (["--variant", "dice-focal", "--activation", "softmax", "--focal-weight", "0.5"], diceFocal, x, labels),
-            (["--variant", "lovasz-softmax", "--activation", "softmax", "--per-image"], LovaszLoss(variant: .softmax, perImage: true), x, labels),
+            (
+                ["--variant", "lovasz-softmax", "--activation", "softmax", "--per-image"],
+                LovaszLoss(variant: .softmax, perImage: true), x, labels
+            ),
             (["--variant", "lovasz-hinge"], LovaszLoss(variant: .hinge), x1, binary),
-            (["--variant", "wasserstein", "--activation", "softmax", "--distance-matrix", path("m.npy"), "--wasserstein-weighting", "gdl",
-              "--reduction", "none"], wasserstein, x, labels),
+            (
+                [
+                    "--variant", "wasserstein", "--activation", "softmax", "--distance-matrix", path("m.npy"),
+                    "--wasserstein-weighting", "gdl",
+                    "--reduction", "none",
+                ], wasserstein, x, labels
+            ),
             (["--variant", "mcc", "--activation", "sigmoid"], MCCLoss(activation: .sigmoid), x1, binary),
         ]
         for (arguments, api, input, target) in cases {
@@ -56,7 +76,9 @@ final class LossFamilyCommandTests: XCTestCase {
             let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
             let values = (json["loss"] as? [Double]) ?? [json["loss"] as! Double]
             XCTAssertEqual(values.count, expected.loss.count, "\(arguments)")
-            for (a, b) in zip(values, expected.loss.scalars) { XCTAssertEqual(a, b, accuracy: 1e-12 * max(1, abs(b)), "\(arguments)") }
+            for (a, b) in zip(values, expected.loss.scalars) {
+                XCTAssertEqual(a, b, accuracy: 1e-12 * max(1, abs(b)), "\(arguments)")
+            }
             let g = try NPY.read(contentsOf: path("g.npy")).tensor(of: Double.self)
             XCTAssertEqual(g, expected.gradient!, "\(arguments)")
         }
@@ -67,20 +89,33 @@ final class LossFamilyCommandTests: XCTestCase {
         try NPY.write(Tensor<Float>.normal([1, 4, 4, 3], generator: &generator), to: path("x.npy"))
         try NPY.write(NPYArray(integers: (0..<16).map { $0 % 3 }, shape: [1, 4, 4]), to: path("labels.npy"))
         try NPY.write(Tensor<Double>(uncheckedShape: [2, 2], storage: [0, 1, 1, 0]), to: path("m2.npy"))
-        try NPY.write(Tensor<Double>(uncheckedShape: [3, 3], storage: [0, 1, 1, 1, 0, 1, 1, -1, 0]), to: path("mneg.npy"))
+        try NPY.write(
+            Tensor<Double>(uncheckedShape: [3, 3], storage: [0, 1, 1, 1, 0, 1, 1, -1, 0]), to: path("mneg.npy"))
         let base = [path("x.npy"), path("labels.npy"), "--labels"]
         let cases: [([String], Int32, String)] = [
-            (["--variant", "lovasz-softmax", "--focal-gamma", "2", "--activation", "softmax"], 2, "--focal-gamma does not apply to --variant lovasz-softmax"),
+            (
+                ["--variant", "lovasz-softmax", "--focal-gamma", "2", "--activation", "softmax"], 2,
+                "--focal-gamma does not apply to --variant lovasz-softmax"
+            ),
             (["--variant", "dice", "--focal-gamma", "2"], 2, "--focal-gamma does not apply to --variant dice"),
             (["--variant", "lovasz-softmax"], 2, "takes --activation softmax"),
             (["--variant", "lovasz-hinge", "--activation", "sigmoid"], 2, "takes --activation none"),
             (["--variant", "wasserstein", "--activation", "softmax"], 2, "needs --distance-matrix"),
-            (["--variant", "wasserstein", "--activation", "softmax", "--distance-matrix", path("m2.npy")], 1, "expected 3×3"),
-            (["--variant", "wasserstein", "--activation", "softmax", "--distance-matrix", path("mneg.npy")], 1, "entry [2, 1] is -1.0"),
+            (
+                ["--variant", "wasserstein", "--activation", "softmax", "--distance-matrix", path("m2.npy")], 1,
+                "expected 3×3"
+            ),
+            (
+                ["--variant", "wasserstein", "--activation", "softmax", "--distance-matrix", path("mneg.npy")], 1,
+                "entry [2, 1] is -1.0"
+            ),
             (["--variant", "focal", "--activation", "none"], 2, "takes --activation sigmoid|softmax"),
             (["--variant", "focal", "--activation", "sigmoid", "--focal-alpha", "1.5"], 1, "focal alpha is 1.5"),
             (["--variant", "focal", "--activation", "softmax", "--normalized"], 1, "expected activation sigmoid"),
-            (["--variant", "focal", "--activation", "sigmoid", "--normalized", "--reduction", "sum"], 1, "expected mean"),
+            (
+                ["--variant", "focal", "--activation", "sigmoid", "--normalized", "--reduction", "sum"], 1,
+                "expected mean"
+            ),
             (["--variant", "focal", "--activation", "sigmoid", "--class-weights", "1,2"], 1, "expected 3"),
             (["--variant", "dice-focal", "--activation", "softmax", "--reduction", "none"], 1, "reduction none"),
             (["--variant", "mcc", "--per-image"], 2, "--per-image does not apply to --variant mcc"),
@@ -91,7 +126,8 @@ final class LossFamilyCommandTests: XCTestCase {
             let r = try loss(base + arguments)
             XCTAssertEqual(r.status, status, "\(arguments): \(r.stderr)")
             XCTAssertTrue(r.stderr.contains(message), "\(arguments): \(r.stderr)")
-            XCTAssertEqual(r.stderr.split(separator: "\n").filter { !$0.hasPrefix("usage") && !$0.isEmpty }.count >= 1, true)
+            XCTAssertEqual(
+                r.stderr.split(separator: "\n").filter { !$0.hasPrefix("usage") && !$0.isEmpty }.count >= 1, true)
         }
         // Lovász-softmax without --labels.
         let dense = try loss([path("x.npy"), path("x.npy"), "--variant", "lovasz-softmax", "--activation", "softmax"])

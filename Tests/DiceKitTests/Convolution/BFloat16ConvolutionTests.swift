@@ -8,6 +8,7 @@
 // rounding really happens).
 
 import XCTest
+
 @testable import DiceKit
 
 final class BFloat16ConvolutionTests: XCTestCase {
@@ -15,10 +16,13 @@ final class BFloat16ConvolutionTests: XCTestCase {
         try XCTSkipUnless(ComputePrecision.bfloat16Available, "no AVX512-BF16: the bfloat16 kernels never run here")
     }
 
-    private func assertWithinBound(_ actual: Tensor<Float>, _ exact: Tensor<Double>, _ magnitude: Tensor<Double>, reduction: Int,
-                                   _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+    private func assertWithinBound(
+        _ actual: Tensor<Float>, _ exact: Tensor<Double>, _ magnitude: Tensor<Double>, reduction: Int,
+        _ what: String, file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertEqual(actual.shape, exact.shape, what, file: file, line: line)
-        let u = 1.0 / 256, factor = 2 * u + u * u + Double(reduction) * 0x1p-24
+        let u = 1.0 / 256
+        let factor = 2 * u + u * u + Double(reduction) * 0x1p-24
         var worst = 0.0
         for i in 0..<exact.count {
             let error = abs(Double(actual.scalars[i]) - exact.scalars[i])
@@ -27,37 +31,48 @@ final class BFloat16ConvolutionTests: XCTestCase {
             if error > bound { return }
             worst = max(worst, error / max(bound, .leastNonzeroMagnitude))
         }
-        XCTAssertGreaterThan(worst, 0, "\(what): no rounding at all (did the bfloat16 path run?)", file: file, line: line)
+        XCTAssertGreaterThan(
+            worst, 0, "\(what): no rounding at all (did the bfloat16 path run?)", file: file, line: line)
     }
 
-    private func check(input: [Int], kernel: [Int], cout: Int, padding: Padding, workers: Int? = nil, seed: UInt64,
-                       file: StaticString = #filePath, line: UInt = #line) throws {
+    private func check(
+        input: [Int], kernel: [Int], cout: Int, padding: Padding, workers: Int? = nil, seed: UInt64,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let cin = input.last!
         let x = randomTensor(input, seed: seed)
         let w = randomTensor(kernel + [cin, cout], seed: seed + 1)
         let b = randomTensor([cout], seed: seed + 2)
-        let exact = try Convolution(weight: w, bias: b, padding: padding, settings: ConvolutionSettings(allowsDirect: false))
-        let absolute = try Convolution(weight: w.map(abs), padding: padding, settings: ConvolutionSettings(allowsDirect: false))
-        let bf16 = try Convolution(weight: w.converted(to: Float.self), bias: b.converted(to: Float.self), padding: padding,
-                                   settings: ConvolutionSettings(workers: workers, precision: .bfloat16))
+        let exact = try Convolution(
+            weight: w, bias: b, padding: padding, settings: ConvolutionSettings(allowsDirect: false))
+        let absolute = try Convolution(
+            weight: w.map(abs), padding: padding, settings: ConvolutionSettings(allowsDirect: false))
+        let bf16 = try Convolution(
+            weight: w.converted(to: Float.self), bias: b.converted(to: Float.self), padding: padding,
+            settings: ConvolutionSettings(workers: workers, precision: .bfloat16))
         let geometry = try bf16.geometry(input)
         let y = try exact.forward(x)
         let dy = randomTensor(y.shape, seed: seed + 3)
         let expected = try exact.backward(input: x, outputGradient: dy)
         let magnitudes = try absolute.backward(input: x.map(abs), outputGradient: dy.map(abs))
-        let xf = x.converted(to: Float.self), dyf = dy.converted(to: Float.self)
+        let xf = x.converted(to: Float.self)
+        let dyf = dy.converted(to: Float.self)
         let y16 = try bf16.forward(xf)
         XCTAssertEqual(KernelDispatch.lastUsed(.bfloat16Convolution), .avx512, file: file, line: line)
-        let k = geometry.patch, positions = geometry.outputRows
+        let k = geometry.patch
+        let positions = geometry.outputRows
         assertWithinBound(y16, y, try absolute.forward(x.map(abs)), reduction: k, "forward", file: file, line: line)
         let grads = try bf16.backward(input: xf, outputGradient: dyf)
-        assertWithinBound(grads.input!, expected.input!, magnitudes.input!, reduction: geometry.kernelVolume * cout, "∂x",
-                          file: file, line: line)
-        assertWithinBound(grads.weight, expected.weight, magnitudes.weight, reduction: positions, "∂w", file: file, line: line)
+        assertWithinBound(
+            grads.input!, expected.input!, magnitudes.input!, reduction: geometry.kernelVolume * cout, "∂x",
+            file: file, line: line)
+        assertWithinBound(
+            grads.weight, expected.weight, magnitudes.weight, reduction: positions, "∂w", file: file, line: line)
         // The bias gradient stays Float.
         for i in 0..<cout {
-            XCTAssertEqual(Double(grads.bias!.scalars[i]), expected.bias!.scalars[i],
-                           accuracy: 1e-5 * max(1, abs(expected.bias!.scalars[i])), file: file, line: line)
+            XCTAssertEqual(
+                Double(grads.bias!.scalars[i]), expected.bias!.scalars[i],
+                accuracy: 1e-5 * max(1, abs(expected.bias!.scalars[i])), file: file, line: line)
         }
     }
 
@@ -83,7 +98,8 @@ final class BFloat16ConvolutionTests: XCTestCase {
         let dy = randomTensor([4, 12, 12, 32], seed: 1242).converted(to: Float.self)
         var results: [[Float]] = []
         for workers in [1, 2, 3] {
-            let conv = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(workers: workers, precision: .bfloat16))
+            let conv = try Convolution(
+                weight: w, padding: .same, settings: ConvolutionSettings(workers: workers, precision: .bfloat16))
             let g = try conv.backward(input: x, outputGradient: dy)
             results.append(try conv.forward(x).scalars + g.input!.scalars + g.weight.scalars)
         }

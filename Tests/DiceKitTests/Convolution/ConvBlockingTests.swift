@@ -2,6 +2,7 @@
 // (Docs/Convolution.md, "Sizes from the machine"), with stated fallbacks when a size is unknown.
 
 import XCTest
+
 @testable import DiceKit
 
 final class ConvBlockingTests: XCTestCase {

@@ -3,6 +3,7 @@
 // the initialisers have the documented spread.
 
 import XCTest
+
 @testable import DiceKit
 
 final class ConvolutionEngineTests: XCTestCase {
@@ -11,21 +12,23 @@ final class ConvolutionEngineTests: XCTestCase {
         let w = randomTensor([3, 3, 5, 4], seed: 201)
         let b = randomTensor([4], seed: 202)
         let r = randomTensor([3, 9, 10, 4], seed: 203)
-        let reference = try Convolution(weight: w, bias: b, padding: .same, settings: ConvolutionSettings(tileRows: 4096, workers: 1))
+        let reference = try Convolution(
+            weight: w, bias: b, padding: .same, settings: ConvolutionSettings(tileRows: 4096, workers: 1))
         let y0 = try reference.forward(x)
         let g0 = try reference.backward(input: x, outputGradient: r)
         let variants = [
             ConvolutionSettings(tileRows: 7, workers: 1),
-            ConvolutionSettings(tileRows: 13, workers: 2),   // samples split 1 + 2
-            ConvolutionSettings(workers: 3),                 // one sample per worker
-            ConvolutionSettings(tileRows: 11, workers: 5),   // more workers than samples: private buffers
-            ConvolutionSettings(workspaceLimit: 1),          // one lowered row per tile
+            ConvolutionSettings(tileRows: 13, workers: 2), // samples split 1 + 2
+            ConvolutionSettings(workers: 3), // one sample per worker
+            ConvolutionSettings(tileRows: 11, workers: 5), // more workers than samples: private buffers
+            ConvolutionSettings(workspaceLimit: 1), // one lowered row per tile
             ConvolutionSettings(),
         ]
         for settings in variants {
             var conv = reference
             conv.settings = settings
-            assertClose(try conv.forward(x), y0, relativeTolerance: 1e-12, absoluteTolerance: 1e-12, "forward \(settings)")
+            assertClose(
+                try conv.forward(x), y0, relativeTolerance: 1e-12, absoluteTolerance: 1e-12, "forward \(settings)")
             let g = try conv.backward(input: x, outputGradient: r)
             assertClose(g.input!, g0.input!, relativeTolerance: 1e-12, absoluteTolerance: 1e-12, "∂x \(settings)")
             assertClose(g.weight, g0.weight, relativeTolerance: 1e-12, absoluteTolerance: 1e-12, "∂w \(settings)")
@@ -40,8 +43,11 @@ final class ConvolutionEngineTests: XCTestCase {
         XCTAssertEqual(ConvolutionSettings().tileRows(patch: 27, elementSize: 4, workers: 2), 1024)
         // Automatic: one L2 of lowered tile (227 rows of 4608 B in 1 MiB, raised to 256; 455 in 2 MiB).
         let l2 = ConvBlocking.current.l2
-        XCTAssertEqual(ConvolutionSettings().tileRows(patch: 1152, elementSize: 4, workers: 2), min(max(l2 / 4608, 256), 1024))
-        if l2 == 1 << 20 { XCTAssertEqual(ConvolutionSettings().tileRows(patch: 1152, elementSize: 4, workers: 2), 256) }
+        XCTAssertEqual(
+            ConvolutionSettings().tileRows(patch: 1152, elementSize: 4, workers: 2), min(max(l2 / 4608, 256), 1024))
+        if l2 == 1 << 20 {
+            XCTAssertEqual(ConvolutionSettings().tileRows(patch: 1152, elementSize: 4, workers: 2), 256)
+        }
         XCTAssertEqual(ConvolutionSettings(workspaceLimit: 10).tileRows(patch: 1152, elementSize: 4, workers: 2), 1)
     }
 
@@ -51,11 +57,21 @@ final class ConvolutionEngineTests: XCTestCase {
         let col = try Lowering.im2col(x, kernelSize: [2, 3], stride: [2, 1], padding: padding, dilation: [1, 2])
         // OH = ⌊(5 + 1 − 1·1 − 1)/2⌋ + 1 = 3, OW = ⌊(6 + 2 − 2·2 − 1)/1⌋ + 1 = 4.
         XCTAssertEqual(col.shape, [2 * 3 * 4, 2 * 3 * 3])
-        for n in 0..<2 { for oh in 0..<3 { for ow in 0..<4 { for kh in 0..<2 { for kw in 0..<3 { for c in 0..<3 {
-            let (ih, iw) = (oh * 2 - 1 + kh, ow - 0 + kw * 2)
-            let expected = (0..<5).contains(ih) && (0..<6).contains(iw) ? x[n, ih, iw, c] : 0
-            XCTAssertEqual(col[(n * 3 + oh) * 4 + ow, (kh * 3 + kw) * 3 + c], expected)
-        } } } } } }
+        for n in 0..<2 {
+            for oh in 0..<3 {
+                for ow in 0..<4 {
+                    for kh in 0..<2 {
+                        for kw in 0..<3 {
+                            for c in 0..<3 {
+                                let (ih, iw) = (oh * 2 - 1 + kh, ow - 0 + kw * 2)
+                                let expected = (0..<5).contains(ih) && (0..<6).contains(iw) ? x[n, ih, iw, c] : 0
+                                XCTAssertEqual(col[(n * 3 + oh) * 4 + ow, (kh * 3 + kw) * 3 + c], expected)
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     func testCol2imAndCol2volAreAdjoints() throws {
@@ -63,14 +79,16 @@ final class ConvolutionEngineTests: XCTestCase {
         let x = randomTensor([2, 5, 6, 3], seed: 220)
         let col = try Lowering.im2col(x, kernelSize: [3, 2], stride: [1, 2], padding: .same, dilation: [2, 1])
         let c = randomTensor(col.shape, seed: 221)
-        let back = try Lowering.col2im(c, inputShape: x.shape, kernelSize: [3, 2], stride: [1, 2], padding: .same, dilation: [2, 1])
+        let back = try Lowering.col2im(
+            c, inputShape: x.shape, kernelSize: [3, 2], stride: [1, 2], padding: .same, dilation: [2, 1])
         XCTAssertEqual(dot(col, c), dot(x, back), accuracy: 1e-10)
 
         let v = randomTensor([1, 4, 3, 5, 2], seed: 222)
         let vcol = try Lowering.vol2col(v, kernelSize: [2, 2, 3], stride: [2, 1, 1], padding: .symmetric([1, 0, 1]))
         XCTAssertEqual(vcol.shape, [1 * 3 * 2 * 5, 2 * 2 * 3 * 2])
         let vc = randomTensor(vcol.shape, seed: 223)
-        let vback = try Lowering.col2vol(vc, inputShape: v.shape, kernelSize: [2, 2, 3], stride: [2, 1, 1], padding: .symmetric([1, 0, 1]))
+        let vback = try Lowering.col2vol(
+            vc, inputShape: v.shape, kernelSize: [2, 2, 3], stride: [2, 1, 1], padding: .symmetric([1, 0, 1]))
         XCTAssertEqual(dot(vcol, vc), dot(v, vback), accuracy: 1e-10)
     }
 
@@ -80,7 +98,9 @@ final class ConvolutionEngineTests: XCTestCase {
         let conv = try Convolution(weight: w, stride: [2], padding: .same)
         let col = try Lowering.im2col(x, kernelSize: [3, 3], stride: [2], padding: .same)
         let product = try BLAS.matmul(col, try w.reshaped(to: [27, 4]))
-        assertClose(try conv.forward(x).reshaped(to: product.shape), product, relativeTolerance: 1e-13, absoluteTolerance: 1e-13)
+        assertClose(
+            try conv.forward(x).reshaped(to: product.shape), product, relativeTolerance: 1e-13, absoluteTolerance: 1e-13
+        )
     }
 
     func testPointwiseMatchesGeneralPath() throws {
@@ -90,16 +110,22 @@ final class ConvolutionEngineTests: XCTestCase {
         let w = randomTensor([1, 1, 3, 4], seed: 241)
         let conv = try Convolution(weight: w, groups: 2)
         let y = try conv.forward(x)
-        for n in 0..<2 { for h in 0..<4 { for wi in 0..<3 { for o in 0..<4 {
-            let g = o / 2
-            var expected = 0.0
-            for c in 0..<3 { expected += x[n, h, wi, g * 3 + c] * w[0, 0, c, o] }
-            XCTAssertEqual(y[n, h, wi, o], expected, accuracy: 1e-12)
-        } } } }
+        for n in 0..<2 {
+            for h in 0..<4 {
+                for wi in 0..<3 {
+                    for o in 0..<4 {
+                        let g = o / 2
+                        var expected = 0.0
+                        for c in 0..<3 { expected += x[n, h, wi, g * 3 + c] * w[0, 0, c, o] }
+                        XCTAssertEqual(y[n, h, wi, o], expected, accuracy: 1e-12)
+                    }
+                }
+            }
+        }
     }
 
     func testWeightLayoutRoundTripsAndMatchesPyTorchIndexing() throws {
-        let torch = randomTensor([4, 3, 2, 5], seed: 250)  // [out, in, kh, kw]
+        let torch = randomTensor([4, 3, 2, 5], seed: 250) // [out, in, kh, kw]
         let ours = try WeightLayout.fromPyTorch(torch)
         XCTAssertEqual(ours.shape, [2, 5, 3, 4])
         XCTAssertEqual(ours[1, 3, 2, 0], torch[0, 2, 1, 3])
@@ -110,7 +136,7 @@ final class ConvolutionEngineTests: XCTestCase {
 
     func testInitialisersHaveTheDocumentedSpread() throws {
         var generator = SeededGenerator(seed: 260)
-        let shape = [3, 3, 64, 32]  // fan-in 576, fan-out 288
+        let shape = [3, 3, 64, 32] // fan-in 576, fan-out 288
         XCTAssertEqual(try Initializer.fans(of: shape).fanIn, 576)
         XCTAssertEqual(try Initializer.fans(of: shape).fanOut, 288)
         func std(_ t: Tensor<Double>) -> Double {
@@ -128,17 +154,21 @@ final class ConvolutionEngineTests: XCTestCase {
         XCTAssertLessThanOrEqual(glorotUniform.max()!, glorotBound)
         XCTAssertGreaterThanOrEqual(glorotUniform.min()!, -glorotBound)
         XCTAssertEqual(std(glorotUniform), glorotBound / 3.0.squareRoot(), accuracy: 0.02 * glorotBound)
-        let glorotNormal: Tensor<Double> = try Initializer.glorot(shape: shape, distribution: .normal, gain: 2, generator: &generator)
+        let glorotNormal: Tensor<Double> = try Initializer.glorot(
+            shape: shape, distribution: .normal, gain: 2, generator: &generator)
         XCTAssertEqual(std(glorotNormal), 2 * (2.0 / 864).squareRoot(), accuracy: 0.02 * 2 * (2.0 / 864).squareRoot())
-        let leaky: Tensor<Double> = try Initializer.he(shape: shape, negativeSlope: 1, mode: .fanOut, generator: &generator)
+        let leaky: Tensor<Double> = try Initializer.he(
+            shape: shape, negativeSlope: 1, mode: .fanOut, generator: &generator)
         XCTAssertEqual(std(leaky), (1.0 / 288).squareRoot(), accuracy: 0.02 * (1.0 / 288).squareRoot())
         XCTAssertThrowsError(try Initializer.he(shape: [3], generator: &generator) as Tensor<Float>)
     }
 
     func testFloatAndDoubleAgree() throws {
-        let x = randomTensor([2, 6, 7, 3], seed: 270), w = randomTensor([3, 3, 3, 5], seed: 271)
+        let x = randomTensor([2, 6, 7, 3], seed: 270)
+        let w = randomTensor([3, 3, 3, 5], seed: 271)
         let yd = try Convolution(weight: w, padding: .same).forward(x)
-        let yf = try Convolution(weight: w.converted(to: Float.self), padding: .same).forward(x.converted(to: Float.self))
+        let yf = try Convolution(weight: w.converted(to: Float.self), padding: .same).forward(
+            x.converted(to: Float.self))
         assertClose(yf, yd.converted(to: Float.self), relativeTolerance: 1e-5, absoluteTolerance: 1e-5)
     }
 }
@@ -146,13 +176,14 @@ final class ConvolutionEngineTests: XCTestCase {
 final class AllocationPolicyTests: XCTestCase {
     func testGlibcAcceptsTheRetainPolicy() throws {
         #if canImport(Glibc)
-        // AddressSanitizer (`make sanitize`) replaces malloc; its mallopt accepts nothing.
-        try XCTSkipIf(dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil, "malloc is AddressSanitizer's")
-        XCTAssertTrue(AllocationPolicy.retainLargeBlocks())
-        // Large allocations still work and are writable afterwards.
-        var big = [Float](repeating: 1, count: 8 << 20)
-        big[big.count - 1] = 2
-        XCTAssertEqual(big.reduce(0, +), Float(8 << 20) + 1)
+            // AddressSanitizer (`make sanitize`) replaces malloc; its mallopt accepts nothing.
+            try XCTSkipIf(
+                dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil, "malloc is AddressSanitizer's")
+            XCTAssertTrue(AllocationPolicy.retainLargeBlocks())
+            // Large allocations still work and are writable afterwards.
+            var big = [Float](repeating: 1, count: 8 << 20)
+            big[big.count - 1] = 2
+            XCTAssertEqual(big.reduce(0, +), Float(8 << 20) + 1)
         #endif
     }
 }

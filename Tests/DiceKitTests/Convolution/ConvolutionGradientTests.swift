@@ -2,12 +2,15 @@
 // differences in Double (relative error ≤ 1e-6), with respect to input, weight and bias.
 
 import XCTest
+
 @testable import DiceKit
 
 final class ConvolutionGradientTests: XCTestCase {
     /// Checks all three gradients of a convolution layer built by `make` from a weight and bias.
-    func checkConvolution(inputShape: [Int], weightShape: [Int], bias: Bool, seed: UInt64, _ name: String,
-                          make: @escaping (Tensor<Double>, Tensor<Double>?) throws -> Convolution<Double>) throws {
+    func checkConvolution(
+        inputShape: [Int], weightShape: [Int], bias: Bool, seed: UInt64, _ name: String,
+        make: @escaping (Tensor<Double>, Tensor<Double>?) throws -> Convolution<Double>
+    ) throws {
         let x = randomTensor(inputShape, seed: seed)
         let w = randomTensor(weightShape, seed: seed + 1)
         let b = bias ? randomTensor([weightShape.last!], seed: seed + 2) : nil
@@ -19,8 +22,10 @@ final class ConvolutionGradientTests: XCTestCase {
         if let b = b { try assertGradient(g.bias, at: b, "\(name) ∂b") { try dot(make(w, $0).forward(x), r) } }
     }
 
-    func checkTransposed(inputShape: [Int], weightShape: [Int], bias: Bool, seed: UInt64, _ name: String,
-                         make: @escaping (Tensor<Double>, Tensor<Double>?) throws -> TransposedConvolution<Double>) throws {
+    func checkTransposed(
+        inputShape: [Int], weightShape: [Int], bias: Bool, seed: UInt64, _ name: String,
+        make: @escaping (Tensor<Double>, Tensor<Double>?) throws -> TransposedConvolution<Double>
+    ) throws {
         let x = randomTensor(inputShape, seed: seed)
         let w = randomTensor(weightShape, seed: seed + 1)
         let probe = try make(w, nil)
@@ -34,9 +39,11 @@ final class ConvolutionGradientTests: XCTestCase {
     }
 
     func testConv2DStrideDilationGroupsOneSidedPadding() throws {
-        try checkConvolution(inputShape: [2, 7, 6, 4], weightShape: [3, 2, 2, 4], bias: true, seed: 10, "conv2d") { w, b in
-            try Convolution(weight: w, bias: b, stride: [2, 1], padding: .explicit(before: [0, 1], after: [2, 0]),
-                            dilation: [2, 1], groups: 2)
+        try checkConvolution(inputShape: [2, 7, 6, 4], weightShape: [3, 2, 2, 4], bias: true, seed: 10, "conv2d") {
+            w, b in
+            try Convolution(
+                weight: w, bias: b, stride: [2, 1], padding: .explicit(before: [0, 1], after: [2, 0]),
+                dilation: [2, 1], groups: 2)
         }
     }
 
@@ -44,44 +51,58 @@ final class ConvolutionGradientTests: XCTestCase {
         // Tiles of 5 rows and 3 workers over a batch of 2: the input gradient goes through the
         // private per-worker buffers; weight gradients are summed across workers and tiles.
         let settings = ConvolutionSettings(tileRows: 5, workers: 3)
-        try checkConvolution(inputShape: [2, 5, 5, 3], weightShape: [3, 3, 3, 2], bias: true, seed: 20, "conv2d same tiled") { w, b in
+        try checkConvolution(
+            inputShape: [2, 5, 5, 3], weightShape: [3, 3, 3, 2], bias: true, seed: 20, "conv2d same tiled"
+        ) { w, b in
             try Convolution(weight: w, bias: b, stride: [2], padding: .same, settings: settings)
         }
     }
 
     func testPointwiseConvolutionWithGroups() throws {
-        try checkConvolution(inputShape: [2, 3, 4, 6], weightShape: [1, 1, 2, 6], bias: true, seed: 30, "pointwise") { w, b in
+        try checkConvolution(inputShape: [2, 3, 4, 6], weightShape: [1, 1, 2, 6], bias: true, seed: 30, "pointwise") {
+            w, b in
             try Convolution(weight: w, bias: b, groups: 3, settings: ConvolutionSettings(workers: 2))
         }
     }
 
     func testConv3D() throws {
-        try checkConvolution(inputShape: [2, 3, 4, 3, 2], weightShape: [2, 3, 2, 2, 3], bias: true, seed: 40, "conv3d") { w, b in
-            try Convolution(weight: w, bias: b, stride: [1, 2, 1], padding: .symmetric([1, 1, 0]),
-                            settings: ConvolutionSettings(tileRows: 4, workers: 2))
+        try checkConvolution(
+            inputShape: [2, 3, 4, 3, 2], weightShape: [2, 3, 2, 2, 3], bias: true, seed: 40, "conv3d"
+        ) { w, b in
+            try Convolution(
+                weight: w, bias: b, stride: [1, 2, 1], padding: .symmetric([1, 1, 0]),
+                settings: ConvolutionSettings(tileRows: 4, workers: 2))
         }
     }
 
     func testTransposedConv2D() throws {
-        try checkTransposed(inputShape: [2, 3, 4, 4], weightShape: [3, 3, 1, 4], bias: true, seed: 50, "tconv2d") { w, b in
-            try TransposedConvolution(weight: w, bias: b, stride: [2], padding: .symmetric([1]), outputPadding: [1, 0],
-                                      groups: 2, settings: ConvolutionSettings(tileRows: 3, workers: 2))
+        try checkTransposed(inputShape: [2, 3, 4, 4], weightShape: [3, 3, 1, 4], bias: true, seed: 50, "tconv2d") {
+            w, b in
+            try TransposedConvolution(
+                weight: w, bias: b, stride: [2], padding: .symmetric([1]), outputPadding: [1, 0],
+                groups: 2, settings: ConvolutionSettings(tileRows: 3, workers: 2))
         }
         // One sample, three workers: the output goes through private buffers (the first holds the bias).
-        try checkTransposed(inputShape: [1, 3, 2, 3], weightShape: [2, 2, 2, 3], bias: true, seed: 55, "tconv2d k2s2") { w, b in
-            try TransposedConvolution(weight: w, bias: b, stride: [2], settings: ConvolutionSettings(tileRows: 2, workers: 3))
+        try checkTransposed(inputShape: [1, 3, 2, 3], weightShape: [2, 2, 2, 3], bias: true, seed: 55, "tconv2d k2s2") {
+            w, b in
+            try TransposedConvolution(
+                weight: w, bias: b, stride: [2], settings: ConvolutionSettings(tileRows: 2, workers: 3))
         }
     }
 
     func testTransposedConv3D() throws {
-        try checkTransposed(inputShape: [2, 2, 3, 2, 2], weightShape: [2, 2, 2, 3, 2], bias: true, seed: 60, "tconv3d") { w, b in
-            try TransposedConvolution(weight: w, bias: b, stride: [2, 1, 2], dilation: [1, 2, 1],
-                                      settings: ConvolutionSettings(workers: 2))
+        try checkTransposed(
+            inputShape: [2, 2, 3, 2, 2], weightShape: [2, 2, 2, 3, 2], bias: true, seed: 60, "tconv3d"
+        ) { w, b in
+            try TransposedConvolution(
+                weight: w, bias: b, stride: [2, 1, 2], dilation: [1, 2, 1],
+                settings: ConvolutionSettings(workers: 2))
         }
     }
 
     func testWithoutInputGradient() throws {
-        let x = randomTensor([1, 4, 4, 2], seed: 70), w = randomTensor([3, 3, 2, 3], seed: 71)
+        let x = randomTensor([1, 4, 4, 2], seed: 70)
+        let w = randomTensor([3, 3, 2, 3], seed: 71)
         let conv = try Convolution(weight: w, padding: .same)
         let r = randomTensor([1, 4, 4, 3], seed: 72)
         let full = try conv.backward(input: x, outputGradient: r)

@@ -7,6 +7,7 @@
 // (AMD EPYC Zen 5, AVX-512) is 8.9e-7 of the tensor's largest magnitude (conv3d output); the bound is 4e-6.
 
 import XCTest
+
 @testable import DiceKit
 
 final class DirectConvolutionGoldenTests: XCTestCase {
@@ -16,12 +17,15 @@ final class DirectConvolutionGoldenTests: XCTestCase {
 
     /// `firstLayer`: the layer skips its input gradient (a network's first layer on 3 channels,
     /// which the direct kernels take only then).
-    private func check(_ name: String, firstLayer: Bool = false, file: StaticString = #filePath, line: UInt = #line) throws {
+    private func check(_ name: String, firstLayer: Bool = false, file: StaticString = #filePath, line: UInt = #line)
+        throws
+    {
         let (x, w, b) = (try load(name, "x"), try load(name, "w"), try load(name, "b"))
         let (cout, cin) = (w.shape[0], w.shape[1])
         let kernel = Array(w.shape[2...])
         var generator = SeededGenerator(seed: 0)
-        let layer = try ConvolutionLayer<Float>(kernelSize: kernel, inputChannels: cin, outputChannels: cout, generator: &generator)
+        let layer = try ConvolutionLayer<Float>(
+            kernelSize: kernel, inputChannels: cin, outputChannels: cout, generator: &generator)
         layer.weight.value = w
         layer.bias.value = b
         layer.computesInputGradient = !firstLayer
@@ -29,17 +33,21 @@ final class DirectConvolutionGoldenTests: XCTestCase {
         if ConvGeometry.directKernelsAvailable {
             let convolution = try Convolution(weight: WeightLayout.fromPyTorch(w), bias: b, padding: .same)
             let geometry = try convolution.geometry(x.shape)
-            XCTAssertTrue(geometry.runsDirect(Float.self, inputGradient: false, settings: convolution.settings),
-                          "\(name): forward not on the direct kernels", file: file, line: line)
-            XCTAssertTrue(geometry.runsDirect(Float.self, inputGradient: !firstLayer, settings: convolution.settings),
-                          "\(name): backward not on the direct kernels", file: file, line: line)
+            XCTAssertTrue(
+                geometry.runsDirect(Float.self, inputGradient: false, settings: convolution.settings),
+                "\(name): forward not on the direct kernels", file: file, line: line)
+            XCTAssertTrue(
+                geometry.runsDirect(Float.self, inputGradient: !firstLayer, settings: convolution.settings),
+                "\(name): backward not on the direct kernels", file: file, line: line)
         }
 
         let y = try layer.forward(x, mode: .training)
         let gx = try layer.backward(try load(name, "gy"))
-        var errors = [("y", scaledError(y, try load(name, "y"))),
-                      ("gw", scaledError(layer.weight.gradient, try load(name, "gw"))),
-                      ("gb", scaledError(layer.bias.gradient, try load(name, "gb")))]
+        var errors = [
+            ("y", scaledError(y, try load(name, "y"))),
+            ("gw", scaledError(layer.weight.gradient, try load(name, "gw"))),
+            ("gb", scaledError(layer.bias.gradient, try load(name, "gb"))),
+        ]
         if firstLayer {
             XCTAssertNil(gx, "\(name): no input gradient", file: file, line: line)
         } else {

@@ -7,6 +7,7 @@
 // forward is the input-gradient pass). Each case first checks that the direct path is taken.
 
 import XCTest
+
 @testable import DiceKit
 
 final class DirectConvolutionTests: XCTestCase {
@@ -22,44 +23,56 @@ final class DirectConvolutionTests: XCTestCase {
     private var directLevels: [InstructionSet] { InstructionSet.available.filter { $0 >= .avx2 } }
 
     /// Compares `Float` (direct) with `Double` (lowered) results, scaled by the reference's largest magnitude.
-    private func assertMatches(_ actual: Tensor<Float>, _ expected: Tensor<Double>, _ what: String,
-                               file: StaticString = #filePath, line: UInt = #line) {
+    private func assertMatches(
+        _ actual: Tensor<Float>, _ expected: Tensor<Double>, _ what: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertEqual(actual.shape, expected.shape, what, file: file, line: line)
         let scale = expected.scalars.map(abs).max() ?? 1
         var worst = 0.0
         for i in 0..<expected.count { worst = max(worst, abs(Double(actual.scalars[i]) - expected.scalars[i])) }
-        XCTAssertLessThanOrEqual(worst, 2e-6 * scale, "\(what): max error \(worst) of scale \(scale)", file: file, line: line)
+        XCTAssertLessThanOrEqual(
+            worst, 2e-6 * scale, "\(what): max error \(worst) of scale \(scale)", file: file, line: line)
     }
 
-    private func checkConvolution(input: [Int], kernel: [Int], cout: Int, padding: Padding, workers: Int? = nil,
-                                  directInputGradient: Bool = true, seed: UInt64,
-                                  file: StaticString = #filePath, line: UInt = #line) throws {
+    private func checkConvolution(
+        input: [Int], kernel: [Int], cout: Int, padding: Padding, workers: Int? = nil,
+        directInputGradient: Bool = true, seed: UInt64,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let cin = input.last!
         let x = randomTensor(input, seed: seed)
         let w = randomTensor(kernel + [cin, cout], seed: seed + 1)
         let b = randomTensor([cout], seed: seed + 2)
-        let reference = try Convolution(weight: w, bias: b, padding: padding, settings: ConvolutionSettings(allowsDirect: false))
-        let direct = try Convolution(weight: w.converted(to: Float.self), bias: b.converted(to: Float.self), padding: padding,
-                                     settings: ConvolutionSettings(workers: workers))
+        let reference = try Convolution(
+            weight: w, bias: b, padding: padding, settings: ConvolutionSettings(allowsDirect: false))
+        let direct = try Convolution(
+            weight: w.converted(to: Float.self), bias: b.converted(to: Float.self), padding: padding,
+            settings: ConvolutionSettings(workers: workers))
         let y = try reference.forward(x)
         let dy = randomTensor(y.shape, seed: seed + 3)
         let expected = try reference.backward(input: x, outputGradient: dy)
         for isa in directLevels {
             try KernelDispatch.force(isa)
             let geometry = try direct.geometry(input)
-            XCTAssertTrue(geometry.runsDirect(Float.self, inputGradient: false, settings: direct.settings), "\(isa): forward not direct",
-                          file: file, line: line)
-            XCTAssertEqual(geometry.runsDirect(Float.self, inputGradient: true, settings: direct.settings), directInputGradient,
-                           "\(isa): input-gradient path", file: file, line: line)
+            XCTAssertTrue(
+                geometry.runsDirect(Float.self, inputGradient: false, settings: direct.settings),
+                "\(isa): forward not direct",
+                file: file, line: line)
+            XCTAssertEqual(
+                geometry.runsDirect(Float.self, inputGradient: true, settings: direct.settings), directInputGradient,
+                "\(isa): input-gradient path", file: file, line: line)
             assertMatches(try direct.forward(x.converted(to: Float.self)), y, "\(isa) forward", file: file, line: line)
             XCTAssertEqual(KernelDispatch.lastUsed(.convolution), isa, "forward level", file: file, line: line)
-            let actual = try direct.backward(input: x.converted(to: Float.self), outputGradient: dy.converted(to: Float.self))
+            let actual = try direct.backward(
+                input: x.converted(to: Float.self), outputGradient: dy.converted(to: Float.self))
             assertMatches(actual.input!, expected.input!, "\(isa) ∂x", file: file, line: line)
             assertMatches(actual.weight, expected.weight, "\(isa) ∂w", file: file, line: line)
             assertMatches(actual.bias!, expected.bias!, "\(isa) ∂b", file: file, line: line)
             // Without the input gradient (a network's first layer), always on the direct kernels.
-            let parameters = try direct.backward(input: x.converted(to: Float.self), outputGradient: dy.converted(to: Float.self),
-                                                 computeInputGradient: false)
+            let parameters = try direct.backward(
+                input: x.converted(to: Float.self), outputGradient: dy.converted(to: Float.self),
+                computeInputGradient: false)
             XCTAssertEqual(KernelDispatch.lastUsed(.convolution), isa, "weight-gradient level", file: file, line: line)
             XCTAssertNil(parameters.input, file: file, line: line)
             assertMatches(parameters.weight, expected.weight, "\(isa) ∂w without ∂x", file: file, line: line)
@@ -81,8 +94,9 @@ final class DirectConvolutionTests: XCTestCase {
     }
 
     func testAsymmetricPaddingAndFiveOutputVectors() throws {
-        try checkConvolution(input: [2, 5, 7, 16], kernel: [2, 3], cout: 80,
-                             padding: .explicit(before: [0, 2], after: [1, 0]), seed: 730)
+        try checkConvolution(
+            input: [2, 5, 7, 16], kernel: [2, 3], cout: 80,
+            padding: .explicit(before: [0, 2], after: [1, 0]), seed: 730)
     }
 
     func testWeightBlocksOfSeveralSegments() throws {
@@ -106,7 +120,8 @@ final class DirectConvolutionTests: XCTestCase {
     func testWorkersAndTasksDoNotChangeTheResult() throws {
         // 5 samples: 1 and 2 workers pad sample by sample into their own buffers, 3 share a padded batch.
         for workers in [1, 2, 3] {
-            try checkConvolution(input: [5, 9, 4, 32], kernel: [3, 3], cout: 64, padding: .same, workers: workers, seed: 750)
+            try checkConvolution(
+                input: [5, 9, 4, 32], kernel: [3, 3], cout: 64, padding: .same, workers: workers, seed: 750)
         }
     }
 
@@ -129,13 +144,16 @@ final class DirectConvolutionTests: XCTestCase {
 
     func testFirstLayerOnOneOrThreeChannels() throws {
         // Weight rows in tiles of 3; the input gradient stays on the lowered path.
-        try checkConvolution(input: [2, 9, 7, 3], kernel: [3, 3], cout: 16, padding: .same, directInputGradient: false, seed: 790)
-        try checkConvolution(input: [1, 5, 6, 1], kernel: [3, 3], cout: 80, padding: .same, directInputGradient: false, seed: 795)
+        try checkConvolution(
+            input: [2, 9, 7, 3], kernel: [3, 3], cout: 16, padding: .same, directInputGradient: false, seed: 790)
+        try checkConvolution(
+            input: [1, 5, 6, 1], kernel: [3, 3], cout: 80, padding: .same, directInputGradient: false, seed: 795)
     }
 
     func testPaddingBeyondTheKernelKeepsTheLoweredInputGradient() throws {
-        try checkConvolution(input: [1, 4, 4, 16], kernel: [3, 3], cout: 16, padding: .symmetric([3, 3]),
-                             directInputGradient: false, seed: 760)
+        try checkConvolution(
+            input: [1, 4, 4, 16], kernel: [3, 3], cout: 16, padding: .symmetric([3, 3]),
+            directInputGradient: false, seed: 760)
     }
 
     func testStrideOneTransposedConvolution() throws {
@@ -143,14 +161,18 @@ final class DirectConvolutionTests: XCTestCase {
         let x = randomTensor([2, 5, 6, 32], seed: 770)
         let w = randomTensor([3, 3, 16, 32], seed: 771)
         let b = randomTensor([16], seed: 772)
-        let reference = try TransposedConvolution(weight: w, bias: b, padding: .same, settings: ConvolutionSettings(allowsDirect: false))
-        let direct = try TransposedConvolution(weight: w.converted(to: Float.self), bias: b.converted(to: Float.self), padding: .same)
-        XCTAssertTrue(try direct.geometry(x.shape).runsDirect(Float.self, inputGradient: true, settings: direct.settings))
+        let reference = try TransposedConvolution(
+            weight: w, bias: b, padding: .same, settings: ConvolutionSettings(allowsDirect: false))
+        let direct = try TransposedConvolution(
+            weight: w.converted(to: Float.self), bias: b.converted(to: Float.self), padding: .same)
+        XCTAssertTrue(
+            try direct.geometry(x.shape).runsDirect(Float.self, inputGradient: true, settings: direct.settings))
         let y = try reference.forward(x)
         let dy = randomTensor(y.shape, seed: 773)
         let expected = try reference.backward(input: x, outputGradient: dy)
         assertMatches(try direct.forward(x.converted(to: Float.self)), y, "forward")
-        let actual = try direct.backward(input: x.converted(to: Float.self), outputGradient: dy.converted(to: Float.self))
+        let actual = try direct.backward(
+            input: x.converted(to: Float.self), outputGradient: dy.converted(to: Float.self))
         assertMatches(actual.input!, expected.input!, "∂x")
         assertMatches(actual.weight, expected.weight, "∂w")
         assertMatches(actual.bias!, expected.bias!, "∂b")
@@ -162,7 +184,8 @@ final class DirectConvolutionTests: XCTestCase {
         let w = randomTensor([3, 3, 16, 16], seed: 786).converted(to: Float.self)
         let bounded = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(workspaceLimit: 4096))
         let direct = try Convolution(weight: w, padding: .same)
-        XCTAssertFalse(try bounded.geometry(x.shape).runsDirect(Float.self, inputGradient: false, settings: bounded.settings))
+        XCTAssertFalse(
+            try bounded.geometry(x.shape).runsDirect(Float.self, inputGradient: false, settings: bounded.settings))
         XCTAssertEqual(try direct.geometry(x.shape).directWorkspace(inputGradient: false, workers: 2), 2 * 10 * 10 * 16)
         assertClose(try bounded.forward(x), try direct.forward(x), relativeTolerance: 1e-4, absoluteTolerance: 1e-4)
     }

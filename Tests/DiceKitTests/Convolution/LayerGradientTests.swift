@@ -2,12 +2,15 @@
 // central finite differences in Double (relative error ≤ 1e-6).
 
 import XCTest
+
 @testable import DiceKit
 
 final class LayerGradientTests: XCTestCase {
     func testMaxPooling() throws {
-        for (shape, pool) in [([2, 5, 6, 3], try MaxPooling(kernelSize: [3, 3], stride: [2], padding: .symmetric([1]))),
-                              ([1, 4, 5, 4, 2], try MaxPooling(kernelSize: [2, 2, 2]))] {
+        for (shape, pool) in [
+            ([2, 5, 6, 3], try MaxPooling(kernelSize: [3, 3], stride: [2], padding: .symmetric([1]))),
+            ([1, 4, 5, 4, 2], try MaxPooling(kernelSize: [2, 2, 2])),
+        ] {
             // Distinct values, spaced well beyond the step, so no window has a near tie.
             var x = randomTensor(shape, seed: 80)
             var order = Array(0..<x.count)
@@ -23,13 +26,20 @@ final class LayerGradientTests: XCTestCase {
     }
 
     func testAveragePooling() throws {
-        for (shape, pool) in [([2, 5, 6, 3], try AveragePooling(kernelSize: [3, 3], stride: [2], padding: .symmetric([1]))),
-                              ([1, 5, 6, 2], try AveragePooling(kernelSize: [3, 2], stride: [2, 1], padding: .symmetric([1]),
-                                                                countIncludesPadding: false)),
-                              ([1, 4, 5, 4, 2], try AveragePooling(kernelSize: [2, 2, 2]))] {
+        for (shape, pool) in [
+            ([2, 5, 6, 3], try AveragePooling(kernelSize: [3, 3], stride: [2], padding: .symmetric([1]))),
+            (
+                [1, 5, 6, 2],
+                try AveragePooling(
+                    kernelSize: [3, 2], stride: [2, 1], padding: .symmetric([1]),
+                    countIncludesPadding: false)
+            ),
+            ([1, 4, 5, 4, 2], try AveragePooling(kernelSize: [2, 2, 2])),
+        ] {
             let x = randomTensor(shape, seed: 90)
             let r = randomTensor(try pool.outputShape(for: shape), seed: 91)
-            try assertGradient(try pool.backward(inputShape: shape, outputGradient: r), at: x, "average pool \(shape)") {
+            try assertGradient(try pool.backward(inputShape: shape, outputGradient: r), at: x, "average pool \(shape)")
+            {
                 dot(try pool.forward($0), r)
             }
         }
@@ -46,7 +56,9 @@ final class LayerGradientTests: XCTestCase {
         for (shape, up) in cases {
             let x = randomTensor(shape, seed: 100)
             let r = randomTensor(try up.outputShape(for: shape), seed: 101)
-            try assertGradient(try up.backward(inputShape: shape, outputGradient: r), at: x, "upsample \(shape) \(up.mode)") {
+            try assertGradient(
+                try up.backward(inputShape: shape, outputGradient: r), at: x, "upsample \(shape) \(up.mode)"
+            ) {
                 dot(try up.forward($0), r)
             }
         }
@@ -66,7 +78,8 @@ final class LayerGradientTests: XCTestCase {
     }
 
     func testChannelConcatenationAndSplit() throws {
-        let a = randomTensor([2, 3, 2, 3], seed: 120), b = randomTensor([2, 3, 2, 1], seed: 121)
+        let a = randomTensor([2, 3, 2, 3], seed: 120)
+        let b = randomTensor([2, 3, 2, 1], seed: 121)
         let joined = try Tensor.concatenatingChannels([a, b])
         XCTAssertEqual(joined.shape, [2, 3, 2, 4])
         XCTAssertEqual(joined[1, 2, 1, 3], b[1, 2, 1, 0])

@@ -3,13 +3,15 @@
 // counts around the 16-lane vectors, odd extents, and the backward pass with an addend.
 
 import XCTest
+
 @testable import DiceKit
 
 final class MaxPoolingTilingTests: XCTestCase {
     /// Window maxima and flat argmax by direct loops over [N, H, W, C] with a 2×2 window.
     private func reference<T: BLASScalar>(_ x: Tensor<T>) -> (output: [T], argmax: [Int]) {
         let (n, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        var output: [T] = [], argmax: [Int] = []
+        var output: [T] = []
+        var argmax: [Int] = []
         for b in 0..<n {
             for oh in 0..<(h / 2) {
                 for ow in 0..<(w / 2) {

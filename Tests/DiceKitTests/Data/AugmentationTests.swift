@@ -2,13 +2,15 @@
 // the image stays derived), intensity ones leave the mask alone, and names parse and print.
 
 import XCTest
+
 @testable import DiceKit
 
 final class AugmentationTests: XCTestCase {
     /// One sample whose image holds its own coordinates (channel 0 = y, channel 1 = x) and whose
     /// labels number the pixels 1 + y·W + x (0 is left for "outside").
     private func coordinates(_ h: Int, _ w: Int, count: Int = 1) throws -> SegmentationDataset {
-        var pixels = [Float](), labels = [Int32]()
+        var pixels = [Float]()
+        var labels = [Int32]()
         for _ in 0..<count {
             for y in 0..<h {
                 for x in 0..<w {
@@ -17,12 +19,15 @@ final class AugmentationTests: XCTestCase {
                 }
             }
         }
-        return SegmentationDataset(unchecked: Tensor(uncheckedShape: [count, h, w, 2], storage: pixels), labels: labels,
-                                   classes: h * w + 1)
+        return SegmentationDataset(
+            unchecked: Tensor(uncheckedShape: [count, h, w, 2], storage: pixels), labels: labels,
+            classes: h * w + 1)
     }
 
     func testGeometricAugmentationsMoveImageAndMaskTogether() throws {
-        let kinds: [Set<Augmentation.Kind>] = [[.flip], [.rot90], [.scaleCrop], [.affine], [.flip, .rot90, .scaleCrop, .affine]]
+        let kinds: [Set<Augmentation.Kind>] = [
+            [.flip], [.rot90], [.scaleCrop], [.affine], [.flip, .rot90, .scaleCrop, .affine],
+        ]
         for (h, w) in [(12, 12), (10, 14)] {
             let data = try coordinates(h, w, count: 8)
             for set in kinds {
@@ -31,13 +36,15 @@ final class AugmentationTests: XCTestCase {
                 let out = augmentation.apply(to: data, seeds: (0..<8).map { UInt64(100 + $0) })
                 XCTAssertEqual(out.images.shape, data.images.shape)
                 let exact = set.isSubset(of: [.flip, .rot90])
-                var moved = false, inside = 0
+                var moved = false
+                var inside = 0
                 for p in 0..<out.labels.count {
                     let (iy, ix) = (out.images.scalars[2 * p], out.images.scalars[2 * p + 1])
                     let label = Int(out.labels[p])
                     if label != data.labels[p] { moved = true }
                     guard label != 0 else {
-                        XCTAssertEqual([iy, ix], [0, 0], "\(set) \(h)×\(w): outside is 0 in the image and background in the mask")
+                        XCTAssertEqual(
+                            [iy, ix], [0, 0], "\(set) \(h)×\(w): outside is 0 in the image and background in the mask")
                         continue
                     }
                     inside += 1
@@ -77,7 +84,8 @@ final class AugmentationTests: XCTestCase {
 
     /// The flip/turn/intensity pass as it was before the named augmentations (commit ef37699,
     /// `Augmentation.apply`), kept to prove that the default set still gives the same bytes.
-    private func earlierApply(_ a: Augmentation, to batch: SegmentationDataset, seeds: [UInt64]) -> SegmentationDataset {
+    private func earlierApply(_ a: Augmentation, to batch: SegmentationDataset, seeds: [UInt64]) -> SegmentationDataset
+    {
         let spatial = batch.spatialShape
         let (d, h, w) = spatial.count == 3 ? (spatial[0], spatial[1], spatial[2]) : (1, spatial[0], spatial[1])
         let c = batch.channels
@@ -117,25 +125,31 @@ final class AugmentationTests: XCTestCase {
                         let origin = (sz * h + sy) * w + sx
                         labels[labelBase + target] = batch.labels[labelBase + origin]
                         for k in 0..<c {
-                            pixels[imageBase + target * c + k] = (source[imageBase + origin * c + k] - mean) * factor + mean + shift
+                            pixels[imageBase + target * c + k] =
+                                (source[imageBase + origin * c + k] - mean) * factor + mean + shift
                         }
                     }
                 }
             }
         }
-        return SegmentationDataset(unchecked: Tensor(uncheckedShape: batch.images.shape, storage: pixels), labels: labels,
-                                   classes: batch.classes)
+        return SegmentationDataset(
+            unchecked: Tensor(uncheckedShape: batch.images.shape, storage: pixels), labels: labels,
+            classes: batch.classes)
     }
 
     func testTheDefaultSetGivesTheBytesOfEarlierVersions() throws {
         let square = try SegmentationDataset.syntheticPolyps(count: 6, seed: 1, configuration: .init(size: 16))
-        let wide = try SegmentationDataset.syntheticPolyps(count: 6, seed: 2, configuration: .init(height: 16, width: 24))
+        let wide = try SegmentationDataset.syntheticPolyps(
+            count: 6, seed: 2, configuration: .init(height: 16, width: 24))
         let volumes = try SegmentationDataset.syntheticBlobs3D(count: 6, seed: 3, depth: 4, height: 8, width: 8)
         let seeds = (0..<6).map { sampleSeed(77, $0) }
         for data in [square, wide, volumes] {
-            for augmentation in [Augmentation.standard, Augmentation(kinds: [.flip]), Augmentation(kinds: [.intensity])] {
-                XCTAssertEqual(augmentation.apply(to: data, seeds: seeds), earlierApply(augmentation, to: data, seeds: seeds),
-                               "\(augmentation.names ?? "") on \(data.images.shape)")
+            for augmentation in [
+                Augmentation.standard, Augmentation(kinds: [.flip]), Augmentation(kinds: [.intensity]),
+            ] {
+                XCTAssertEqual(
+                    augmentation.apply(to: data, seeds: seeds), earlierApply(augmentation, to: data, seeds: seeds),
+                    "\(augmentation.names ?? "") on \(data.images.shape)")
             }
         }
     }
@@ -147,8 +161,11 @@ final class AugmentationTests: XCTestCase {
         // Scale-crop, affine and gamma draw after the default set: its flips and turns stay put.
         let more = Augmentation(kinds: [.flip, .rot90, .intensity, .gamma]).apply(to: data, seeds: seeds)
         XCTAssertEqual(more.labels, standard.labels)
-        XCTAssertEqual(Augmentation.standard, Augmentation(horizontalFlip: 0.5, verticalFlip: 0.5, depthFlip: 0.5, rotate90: true,
-                                                           brightness: 0.1, contrast: 0.1))
+        XCTAssertEqual(
+            Augmentation.standard,
+            Augmentation(
+                horizontalFlip: 0.5, verticalFlip: 0.5, depthFlip: 0.5, rotate90: true,
+                brightness: 0.1, contrast: 0.1))
     }
 
     func testNamesParseAndPrint() throws {

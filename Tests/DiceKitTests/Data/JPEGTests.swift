@@ -3,6 +3,7 @@
 // byte or claim absurd sizes.
 
 import XCTest
+
 @testable import DiceKit
 
 final class JPEGTests: XCTestCase {
@@ -48,7 +49,9 @@ final class JPEGTests: XCTestCase {
         }
         let empty = directory.appendingPathComponent("empty.jpg").path
         XCTAssertTrue(FileManager.default.createFile(atPath: empty, contents: Data()))
-        XCTAssertThrowsError(try JPEG.read(contentsOf: empty)) { XCTAssertEqual($0 as? JPEGError, .notJPEG(path: empty)) }
+        XCTAssertThrowsError(try JPEG.read(contentsOf: empty)) {
+            XCTAssertEqual($0 as? JPEGError, .notJPEG(path: empty))
+        }
         let png = directory.appendingPathComponent("really.png").path
         try PNG.write(try smooth(4, 4, 1), to: png)
         XCTAssertThrowsError(try JPEG.read(contentsOf: png)) { XCTAssertEqual($0 as? JPEGError, .notJPEG(path: png)) }
@@ -73,7 +76,10 @@ final class JPEGTests: XCTestCase {
     func testCorruptedBytesNeverCrash() throws {
         let trials = ProcessInfo.processInfo.environment["DICEKIT_JPEG_FUZZ"].flatMap { Int($0) } ?? 600
         let progressive = try Data(contentsOf: fixtureURL("jpeg/progressive.jpg"))
-        let sources = [try JPEG.encode(try smooth(32, 24, 3), quality: 75), try JPEG.encode(try smooth(17, 9, 1)), [UInt8](progressive)]
+        let sources = [
+            try JPEG.encode(try smooth(32, 24, 3), quality: 75), try JPEG.encode(try smooth(17, 9, 1)),
+            [UInt8](progressive),
+        ]
         var generator = SeededGenerator(seed: 7)
         var failures = 0
         for trial in 0..<trials {

@@ -2,6 +2,7 @@
 // and one test per malformed-file error.
 
 import XCTest
+
 @testable import DiceKit
 
 final class NPYTests: XCTestCase {
@@ -94,7 +95,8 @@ final class NPYTests: XCTestCase {
         assertError("overflow.npy", .shapeOverflow(shape: "(4294967296, 4294967296, 4)"))
         assertError("not_npy.npy", .notNPY)
         assertError("bad_version.npy", .unsupportedVersion(major: 9, minor: 0))
-        assertError("header_past_end.npy", .malformedHeader("header length 60000 runs past the end of the 40-byte file"))
+        assertError(
+            "header_past_end.npy", .malformedHeader("header length 60000 runs past the end of the 40-byte file"))
         assertError("garbled_header.npy", .malformedHeader("missing key 'shape' or it is not a tuple of integers"))
         XCTAssertThrowsError(try NPY.read(contentsOf: "/nonexistent/x.npy")) {
             XCTAssertEqual($0 as? NPYError, .io(path: "/nonexistent/x.npy", reason: "no such file"))

@@ -1,6 +1,7 @@
 // Overlay titles: the built-in bitmap font and the title strip above a picture.
 
 import XCTest
+
 @testable import DiceKit
 
 final class OverlayTitleTests: XCTestCase {
@@ -21,7 +22,7 @@ final class OverlayTitleTests: XCTestCase {
             row.enumerated().filter { $0.element == "#" }.map { [$0.offset, y] }
         }
         XCTAssertEqual(ink, expected)
-        BitmapFont.draw("8", into: &pixels, width: 6, at: 4, 5, scale: 3)  // mostly outside: clipped, no trap
+        BitmapFont.draw("8", into: &pixels, width: 6, at: 4, 5, scale: 3) // mostly outside: clipped, no trap
     }
 
     func testTitleStripAboveThePicture() throws {
@@ -31,7 +32,10 @@ final class OverlayTitleTests: XCTestCase {
         XCTAssertEqual(titled.height, 4 + 7 + 4)
         let strip = titled.height - 4
         XCTAssertTrue(titled.pixels[0..<(strip * titled.width * 3)].contains(0), "ink in the strip")
-        XCTAssertEqual(Array(titled.pixels[(strip * titled.width * 3)..<(strip * titled.width * 3 + 24)]), [UInt8](repeating: 100, count: 24))
-        XCTAssertThrowsError(try SegmentationOverlay.titled(try PNGImage(width: 2, height: 2, channels: 1, pixels: [0, 0, 0, 0]), "X"))
+        XCTAssertEqual(
+            Array(titled.pixels[(strip * titled.width * 3)..<(strip * titled.width * 3 + 24)]),
+            [UInt8](repeating: 100, count: 24))
+        XCTAssertThrowsError(
+            try SegmentationOverlay.titled(try PNGImage(width: 2, height: 2, channels: 1, pixels: [0, 0, 0, 0]), "X"))
     }
 }

@@ -2,12 +2,14 @@
 // and typed errors for files that are not PNGs or are cut short.
 
 import XCTest
+
 @testable import DiceKit
 
 final class PNGTests: XCTestCase {
     private func pattern(_ width: Int, _ height: Int, _ channels: Int) throws -> PNGImage {
-        try PNGImage(width: width, height: height, channels: channels,
-                     pixels: (0..<(width * height * channels)).map { UInt8(($0 * 37 + $0 / 7) % 256) })
+        try PNGImage(
+            width: width, height: height, channels: channels,
+            pixels: (0..<(width * height * channels)).map { UInt8(($0 * 37 + $0 / 7) % 256) })
     }
 
     func testRoundTripsEveryChannelLayout() throws {
@@ -90,7 +92,9 @@ final class PNGTests: XCTestCase {
             let cut = directory.appendingPathComponent("cut\(keep).png").path
             try bytes.prefix(keep).write(to: URL(fileURLWithPath: cut))
             XCTAssertThrowsError(try PNG.read(contentsOf: cut), "kept \(keep) bytes") { error in
-                guard case PNGError.truncated(cut, _)? = error as? PNGError else { return XCTFail("kept \(keep): \(error)") }
+                guard case PNGError.truncated(cut, _)? = error as? PNGError else {
+                    return XCTFail("kept \(keep): \(error)")
+                }
                 XCTAssertFalse("\(error)".contains("\n"))
             }
         }
@@ -122,17 +126,24 @@ private func sixteenBitGreyPNG() -> [UInt8] {
         }
         return ~crc
     }
-    func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)] }
+    func be32(_ v: UInt32) -> [UInt8] {
+        [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)]
+    }
     func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
         let body = Array(type.utf8) + data
         return be32(UInt32(data.count)) + body + be32(crc32(body))
     }
-    let raw: [UInt8] = [0, 0x12, 0x34, 0xFF, 0xFF]  // filter byte, two 16-bit samples
+    let raw: [UInt8] = [0, 0x12, 0x34, 0xFF, 0xFF] // filter byte, two 16-bit samples
     var adler = (a: UInt32(1), b: UInt32(0))
-    for byte in raw { adler.a = (adler.a + UInt32(byte)) % 65521; adler.b = (adler.b + adler.a) % 65521 }
-    let zlib: [UInt8] = [0x78, 0x01, 0x01, UInt8(raw.count), 0, ~UInt8(raw.count), 0xFF] + raw + be32(adler.b << 16 | adler.a)
-    let header = be32(2) + be32(1) + [16, 0, 0, 0, 0]  // width, height, bit depth 16, grey
-    return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header) + chunk("IDAT", zlib) + chunk("IEND", [])
+    for byte in raw {
+        adler.a = (adler.a + UInt32(byte)) % 65521
+        adler.b = (adler.b + adler.a) % 65521
+    }
+    let zlib: [UInt8] =
+        [0x78, 0x01, 0x01, UInt8(raw.count), 0, ~UInt8(raw.count), 0xFF] + raw + be32(adler.b << 16 | adler.a)
+    let header = be32(2) + be32(1) + [16, 0, 0, 0, 0] // width, height, bit depth 16, grey
+    return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header) + chunk("IDAT", zlib)
+        + chunk("IEND", [])
 }
 
 final class SegmentationOverlayTests: XCTestCase {
@@ -146,11 +157,15 @@ final class SegmentationOverlayTests: XCTestCase {
         XCTAssertEqual(both.height, 4)
         XCTAssertEqual(Array(both.pixels[0..<3]), [128, 128, 128], "the plain image")
         XCTAssertEqual(Array(both.pixels[15..<18]), [255, 255, 255], "the gap")
-        let truthPixel = (1 * both.width + 9 + 2) * 3  // row 1, column 2 of panel 2
-        XCTAssertEqual(Array(both.pixels[truthPixel..<(truthPixel + 3)]), [0, 230, 90], "a one-pixel region is all outline")
-        let single = try SegmentationOverlay.sideBySide(image: Tensor<Float>(shape: [4, 5, 1], repeating: 0), truth: nil, prediction: prediction)
+        let truthPixel = (1 * both.width + 9 + 2) * 3 // row 1, column 2 of panel 2
+        XCTAssertEqual(
+            Array(both.pixels[truthPixel..<(truthPixel + 3)]), [0, 230, 90], "a one-pixel region is all outline")
+        let single = try SegmentationOverlay.sideBySide(
+            image: Tensor<Float>(shape: [4, 5, 1], repeating: 0), truth: nil, prediction: prediction)
         XCTAssertEqual(single.width, 2 * 5 + 4)
         XCTAssertThrowsError(try SegmentationOverlay.sideBySide(image: image, truth: [0], prediction: prediction))
-        XCTAssertThrowsError(try SegmentationOverlay.sideBySide(image: Tensor<Float>(shape: [4, 5, 2]), truth: nil, prediction: prediction))
+        XCTAssertThrowsError(
+            try SegmentationOverlay.sideBySide(
+                image: Tensor<Float>(shape: [4, 5, 2]), truth: nil, prediction: prediction))
     }
 }

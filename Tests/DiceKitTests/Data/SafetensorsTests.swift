@@ -2,6 +2,7 @@
 // test per way a malformed file must be rejected.
 
 import XCTest
+
 @testable import DiceKit
 
 final class SafetensorsTests: XCTestCase {
@@ -53,8 +54,9 @@ final class SafetensorsTests: XCTestCase {
             }
             XCTAssertEqual(try SafetensorsFile.read(contentsOf: path), old, "cut after \(cut) bytes")
         }
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path), ["checkpoint.safetensors"],
-                       "no temporary file is left behind")
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: directory.path), ["checkpoint.safetensors"],
+            "no temporary file is left behind")
         try new.write(to: path)
         XCTAssertEqual(try SafetensorsFile.read(contentsOf: path), new)
     }
@@ -73,51 +75,93 @@ final class SafetensorsTests: XCTestCase {
         return bytes + Array(header.utf8) + data
     }
 
-    private func assertRejects(_ bytes: [UInt8], _ check: (SafetensorsError) -> Bool,
-                               file: StaticString = #filePath, line: UInt = #line) {
+    private func assertRejects(
+        _ bytes: [UInt8], _ check: (SafetensorsError) -> Bool,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertThrowsError(try SafetensorsFile.decode(bytes), file: file, line: line) { error in
-            guard let error = error as? SafetensorsError else { return XCTFail("untyped \(error)", file: file, line: line) }
+            guard let error = error as? SafetensorsError else {
+                return XCTFail("untyped \(error)", file: file, line: line)
+            }
             XCTAssertTrue(check(error), "unexpected \(error)", file: file, line: line)
             XCTAssertFalse(error.description.contains("\n"), file: file, line: line)
         }
     }
 
     func testRejectsBadHeaderLength() {
-        assertRejects([1, 2, 3]) { if case .badHeaderLength = $0 { return true }; return false }
-        assertRejects(file(header: "{}", length: 1000)) { if case .badHeaderLength = $0 { return true }; return false }
-        assertRejects(file(header: "{}", length: UInt64.max)) { if case .badHeaderLength = $0 { return true }; return false }
-        assertRejects(file(header: "", length: 0)) { if case .badHeaderLength = $0 { return true }; return false }
+        assertRejects([1, 2, 3]) {
+            if case .badHeaderLength = $0 { return true }
+            return false
+        }
+        assertRejects(file(header: "{}", length: 1000)) {
+            if case .badHeaderLength = $0 { return true }
+            return false
+        }
+        assertRejects(file(header: "{}", length: UInt64.max)) {
+            if case .badHeaderLength = $0 { return true }
+            return false
+        }
+        assertRejects(file(header: "", length: 0)) {
+            if case .badHeaderLength = $0 { return true }
+            return false
+        }
     }
 
     func testRejectsMalformedJSON() {
-        assertRejects(file(header: "{\"a\": ")) { if case .malformedHeader = $0 { return true }; return false }
-        assertRejects(file(header: "[1, 2]")) { if case .malformedHeader = $0 { return true }; return false }
+        assertRejects(file(header: "{\"a\": ")) {
+            if case .malformedHeader = $0 { return true }
+            return false
+        }
+        assertRejects(file(header: "[1, 2]")) {
+            if case .malformedHeader = $0 { return true }
+            return false
+        }
         assertRejects(file(header: #"{"a": {"dtype": "F32", "shape": [1]}}"#, data: [0, 0, 0, 0])) {
-            if case .malformedHeader = $0 { return true }; return false
+            if case .malformedHeader = $0 { return true }
+            return false
         }
         assertRejects(file(header: #"{"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}"#)) {
-            if case .malformedHeader = $0 { return true }; return false
+            if case .malformedHeader = $0 { return true }
+            return false
         }
-        assertRejects(file(header: #"{"__metadata__": {"a": 1}}"#)) { if case .malformedHeader = $0 { return true }; return false }
+        assertRejects(file(header: #"{"__metadata__": {"a": 1}}"#)) {
+            if case .malformedHeader = $0 { return true }
+            return false
+        }
     }
 
     func testRejectsUnknownDType() {
-        assertRejects(file(header: #"{"a": {"dtype": "C64", "shape": [1], "data_offsets": [0, 8]}}"#, data: .init(repeating: 0, count: 8))) {
+        assertRejects(
+            file(
+                header: #"{"a": {"dtype": "C64", "shape": [1], "data_offsets": [0, 8]}}"#,
+                data: .init(repeating: 0, count: 8))
+        ) {
             $0 == .unknownDType(tensor: "a", dtype: "C64")
         }
     }
 
     func testRejectsOffsetsThatDoNotMatchTheShape() {
-        assertRejects(file(header: #"{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}"#, data: .init(repeating: 0, count: 8))) {
-            if case .badOffsets(tensor: "a", _) = $0 { return true }; return false
+        assertRejects(
+            file(
+                header: #"{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}"#,
+                data: .init(repeating: 0, count: 8))
+        ) {
+            if case .badOffsets(tensor: "a", _) = $0 { return true }
+            return false
         }
-        assertRejects(file(header: #"{"a": {"dtype": "F32", "shape": [0], "data_offsets": [8, 4]}}"#, data: .init(repeating: 0, count: 8))) {
-            if case .badOffsets(tensor: "a", _) = $0 { return true }; return false
+        assertRejects(
+            file(
+                header: #"{"a": {"dtype": "F32", "shape": [0], "data_offsets": [8, 4]}}"#,
+                data: .init(repeating: 0, count: 8))
+        ) {
+            if case .badOffsets(tensor: "a", _) = $0 { return true }
+            return false
         }
     }
 
     func testRejectsOverlappingTensors() {
-        let header = #"{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "b": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}"#
+        let header =
+            #"{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "b": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}"#
         assertRejects(file(header: header, data: .init(repeating: 0, count: 8))) {
             $0 == .overlappingTensors("a", "b") || $0 == .overlappingTensors("b", "a")
         }

@@ -3,6 +3,7 @@
 // offsets beyond the file, and an over-long header.
 
 import XCTest
+
 @testable import DiceKit
 
 final class SafetensorsValidationTests: XCTestCase {
@@ -13,9 +14,13 @@ final class SafetensorsValidationTests: XCTestCase {
     }
 
     /// Decoding `bytes` throws a one-line `SafetensorsError` whose text contains `fragment`.
-    private func assertRejects(_ bytes: [UInt8], mentioning fragment: String, file: StaticString = #filePath, line: UInt = #line) {
+    private func assertRejects(
+        _ bytes: [UInt8], mentioning fragment: String, file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertThrowsError(try SafetensorsFile.decode(bytes), file: file, line: line) { error in
-            guard let error = error as? SafetensorsError else { return XCTFail("untyped \(error)", file: file, line: line) }
+            guard let error = error as? SafetensorsError else {
+                return XCTFail("untyped \(error)", file: file, line: line)
+            }
             XCTAssertTrue(error.description.contains(fragment), "\(error)", file: file, line: line)
             XCTAssertFalse(error.description.contains("\n"), file: file, line: line)
         }
@@ -23,29 +28,49 @@ final class SafetensorsValidationTests: XCTestCase {
 
     func testShapeWhoseByteCountOverflowsIsAnErrorNotATrap() {
         // 2⁶² · 2⁶² elements, and 2⁶¹ F64 elements whose byte count alone overflows.
-        assertRejects(file(header: #"{"a": {"dtype": "F32", "shape": [4611686018427387904, 4611686018427387904], "data_offsets": [0, 4]}}"#,
-                           data: [0, 0, 0, 0]), mentioning: "more than \(Int.max)")
-        assertRejects(file(header: #"{"a": {"dtype": "F64", "shape": [2305843009213693952], "data_offsets": [0, 8]}}"#,
-                           data: .init(repeating: 0, count: 8)), mentioning: "more than \(Int.max)")
+        assertRejects(
+            file(
+                header:
+                    #"{"a": {"dtype": "F32", "shape": [4611686018427387904, 4611686018427387904], "data_offsets": [0, 4]}}"#,
+                data: [0, 0, 0, 0]), mentioning: "more than \(Int.max)")
+        assertRejects(
+            file(
+                header: #"{"a": {"dtype": "F64", "shape": [2305843009213693952], "data_offsets": [0, 8]}}"#,
+                data: .init(repeating: 0, count: 8)), mentioning: "more than \(Int.max)")
     }
 
     func testNumbersBeyondInt64AreMalformedNotATrap() {
         for number in ["1e300", "9223372036854775808", "18446744073709551616", "1.5", "-1e30", "true"] {
-            assertRejects(file(header: #"{"a": {"dtype": "F32", "shape": [\#(number)], "data_offsets": [0, 4]}}"#, data: [0, 0, 0, 0]),
-                          mentioning: "'shape'")
-            assertRejects(file(header: #"{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, \#(number)]}}"#, data: [0, 0, 0, 0]),
-                          mentioning: "a")
+            assertRejects(
+                file(
+                    header: #"{"a": {"dtype": "F32", "shape": [\#(number)], "data_offsets": [0, 4]}}"#,
+                    data: [0, 0, 0, 0]),
+                mentioning: "'shape'")
+            assertRejects(
+                file(
+                    header: #"{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, \#(number)]}}"#,
+                    data: [0, 0, 0, 0]),
+                mentioning: "a")
         }
     }
 
     func testOffsetsBeyondTheFileAreTruncationNotACopy() {
-        assertRejects(file(header: #"{"a": {"dtype": "U8", "shape": [4611686018427387904], "data_offsets": [0, 4611686018427387904]}}"#),
-                      mentioning: "truncated")
-        assertRejects(file(header: #"{"a": {"dtype": "U8", "shape": [4], "data_offsets": [4611686018427387900, 4611686018427387904]}}"#),
-                      mentioning: "truncated")
+        assertRejects(
+            file(
+                header:
+                    #"{"a": {"dtype": "U8", "shape": [4611686018427387904], "data_offsets": [0, 4611686018427387904]}}"#
+            ),
+            mentioning: "truncated")
+        assertRejects(
+            file(
+                header:
+                    #"{"a": {"dtype": "U8", "shape": [4], "data_offsets": [4611686018427387900, 4611686018427387904]}}"#
+            ),
+            mentioning: "truncated")
         // Int64.max is not exact as a JSON number read through a Double: refused as malformed.
-        assertRejects(file(header: #"{"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 9223372036854775807]}}"#),
-                      mentioning: "data_offsets")
+        assertRejects(
+            file(header: #"{"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 9223372036854775807]}}"#),
+            mentioning: "data_offsets")
     }
 
     func testDuplicateTensorNamesAreRefused() {
@@ -54,12 +79,16 @@ final class SafetensorsValidationTests: XCTestCase {
         let data = [UInt8](repeating: 0, count: 8)
         assertRejects(file(header: #"{"w": \#(entry), "w": \#(other)}"#, data: data), mentioning: "'w' appears twice")
         // The same key spelled with an escape is the same name.
-        assertRejects(file(header: #"{"w": \#(entry), "\u0077": \#(other)}"#, data: data), mentioning: "'w' appears twice")
+        assertRejects(
+            file(header: #"{"w": \#(entry), "\u0077": \#(other)}"#, data: data), mentioning: "'w' appears twice")
         // A key repeated inside an entry is refused too.
-        assertRejects(file(header: #"{"w": {"dtype": "F32", "dtype": "F64", "shape": [1], "data_offsets": [0, 4]}}"#, data: data),
-                      mentioning: "'dtype' appears twice")
+        assertRejects(
+            file(header: #"{"w": {"dtype": "F32", "dtype": "F64", "shape": [1], "data_offsets": [0, 4]}}"#, data: data),
+            mentioning: "'dtype' appears twice")
         // Equal strings that are values, not keys, are fine.
-        XCTAssertNoThrow(try SafetensorsFile.decode(file(header: #"{"a": \#(entry), "b": \#(other), "__metadata__": {"x": "a", "y": "a"}}"#, data: data)))
+        XCTAssertNoThrow(
+            try SafetensorsFile.decode(
+                file(header: #"{"a": \#(entry), "b": \#(other), "__metadata__": {"x": "a", "y": "a"}}"#, data: data)))
     }
 
     func testHeaderLongerThanTheLimitIsRefused() {
@@ -73,7 +102,8 @@ final class SafetensorsValidationTests: XCTestCase {
 
     func testNestedOverlapIsFound() {
         // b lies inside a but does not overlap its immediate neighbour in sorted order.
-        let header = #"{"a": {"dtype": "U8", "shape": [8], "data_offsets": [0, 8]}, "b": {"dtype": "U8", "shape": [1], "data_offsets": [1, 2]}, "c": {"dtype": "U8", "shape": [1], "data_offsets": [4, 5]}}"#
+        let header =
+            #"{"a": {"dtype": "U8", "shape": [8], "data_offsets": [0, 8]}, "b": {"dtype": "U8", "shape": [1], "data_offsets": [1, 2]}, "c": {"dtype": "U8", "shape": [1], "data_offsets": [4, 5]}}"#
         assertRejects(file(header: header, data: .init(repeating: 0, count: 8)), mentioning: "overlap")
     }
 
@@ -83,24 +113,28 @@ final class SafetensorsValidationTests: XCTestCase {
         }
         let directory = try temporaryDirectory(self).path
         XCTAssertThrowsError(try SafetensorsFile.read(contentsOf: directory)) {
-            XCTAssertEqual($0 as? SafetensorsError, .io(path: directory, reason: "is a directory; expected a .safetensors file"))
+            XCTAssertEqual(
+                $0 as? SafetensorsError, .io(path: directory, reason: "is a directory; expected a .safetensors file"))
         }
     }
 
     /// The byte-count check of an in-memory tensor throws its format's error in both readers:
     /// `SafetensorsError.byteCount` here, `NPYError.truncated` / `.trailingData` for `.npy`.
     func testByteCountMismatchThrowsTheFormatError() throws {
-        XCTAssertThrowsError(try SafetensorsTensor(dtype: .float32, shape: [2], data: [UInt8](repeating: 0, count: 7))) { error in
+        XCTAssertThrowsError(try SafetensorsTensor(dtype: .float32, shape: [2], data: [UInt8](repeating: 0, count: 7)))
+        { error in
             XCTAssertEqual(error as? SafetensorsError, .byteCount(shape: [2], dtype: .float32, actualBytes: 7))
             XCTAssertEqual("\(error)", "shape [2] of F32 needs 2 × 4 bytes, got 7")
         }
         XCTAssertThrowsError(try SafetensorsTensor(dtype: .int64, shape: [-1], data: [])) { error in
             XCTAssertEqual(error as? SafetensorsError, .invalidShape([-1]))
         }
-        XCTAssertThrowsError(try NPYArray(dtype: .float32, shape: [2], data: [UInt8](repeating: 0, count: 7))) { error in
+        XCTAssertThrowsError(try NPYArray(dtype: .float32, shape: [2], data: [UInt8](repeating: 0, count: 7))) {
+            error in
             XCTAssertEqual(error as? NPYError, .truncated(expectedBytes: 8, actualBytes: 7))
         }
-        XCTAssertThrowsError(try NPYArray(dtype: .float32, shape: [2], data: [UInt8](repeating: 0, count: 9))) { error in
+        XCTAssertThrowsError(try NPYArray(dtype: .float32, shape: [2], data: [UInt8](repeating: 0, count: 9))) {
+            error in
             XCTAssertEqual(error as? NPYError, .trailingData(expectedBytes: 8, actualBytes: 9))
         }
     }

@@ -5,6 +5,7 @@
 
 import Synchronization
 import XCTest
+
 @testable import DiceKit
 
 /// A source that counts its reads and takes `delay` seconds per sample.
@@ -36,7 +37,8 @@ final class StreamingTests: XCTestCase {
     private func polypFolder(count: Int, size: Int = 32) throws -> URL {
         let directory = try temporaryDirectory(self)
         for sub in ["images", "masks"] {
-            try FileManager.default.createDirectory(at: directory.appendingPathComponent(sub), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: directory.appendingPathComponent(sub), withIntermediateDirectories: true)
         }
         let data = try SegmentationDataset.syntheticPolyps(count: count, seed: 7, configuration: .init(size: size))
         for i in 0..<count {
@@ -79,7 +81,8 @@ final class StreamingTests: XCTestCase {
         let figures = source.decodes.figures
         XCTAssertEqual(figures.total, 24, "every sample decoded once per epoch, nothing cached")
         XCTAssertEqual(figures.live, 0)
-        XCTAssertLessThanOrEqual(figures.peak, 3, "at most one batch of decoded samples at once, not the 24 of the folder")
+        XCTAssertLessThanOrEqual(
+            figures.peak, 3, "at most one batch of decoded samples at once, not the 24 of the folder")
         XCTAssertGreaterThanOrEqual(figures.peak, 1)
         XCTAssertLessThanOrEqual(prefetcher.peakQueued, 2, "the queue holds at most `depth` batches")
         XCTAssertTrue(prefetcher.producerFinished)
@@ -91,7 +94,8 @@ final class StreamingTests: XCTestCase {
         let plan = try BatchPlan(source: CountingSource(data, delay: 0), size: 3, seed: 9, augmentation: augmentation)
         let direct = try (0..<plan.count).map { try plan.batch($0) }
         for (depth, pause) in [(1, 0.0), (2, 0.001), (4, 0.0), (16, 0.003)] {
-            let slow = try BatchPlan(source: CountingSource(data, delay: 0.0005), size: 3, seed: 9, augmentation: augmentation)
+            let slow = try BatchPlan(
+                source: CountingSource(data, delay: 0.0005), size: 3, seed: 9, augmentation: augmentation)
             let streamed = try drain(try BatchPrefetcher(plan: slow, depth: depth), pause: pause)
             XCTAssertEqual(streamed.map(\.images), direct.map(\.images), "depth \(depth)")
             XCTAssertEqual(streamed.map(\.labels), direct.map(\.labels), "depth \(depth)")
@@ -121,7 +125,8 @@ final class StreamingTests: XCTestCase {
         var config = TrainingConfiguration()
         config.epochs = 1
         config.batchSize = 2
-        XCTAssertThrowsError(try Trainer(model: model, configuration: config).fit(training: source, validation: nil)) { error in
+        XCTAssertThrowsError(try Trainer(model: model, configuration: config).fit(training: source, validation: nil)) {
+            error in
             XCTAssertTrue("\(error)".contains("f05.png"), "\(error)")
         }
     }
@@ -154,8 +159,9 @@ final class StreamingTests: XCTestCase {
         let directory = try temporaryDirectory(self)
         let data = try SegmentationDataset.syntheticPolyps(count: 6, seed: 4, configuration: .init(size: 16))
         try NPY.write(data.images, to: directory.appendingPathComponent("images.npy").path)
-        try NPY.write(try NPYArray(integers: data.labels.map(Int.init), shape: data.labelShape, dtype: .uint8),
-                      to: directory.appendingPathComponent("masks.npy").path)
+        try NPY.write(
+            try NPYArray(integers: data.labels.map(Int.init), shape: data.labelShape, dtype: .uint8),
+            to: directory.appendingPathComponent("masks.npy").path)
         let source = try SegmentationDataset.open(directory.path, options: DatasetOptions())
         XCTAssertTrue(source is NPYSource)
         let memory = try SegmentationDataset.load(from: directory.path, options: DatasetOptions())
@@ -163,8 +169,9 @@ final class StreamingTests: XCTestCase {
         XCTAssertEqual(try source.sample(at: 4), try memory.sample(at: 4))
 
         // 0/255 masks are refused as class indices, naming the file, as by the in-memory loader.
-        try NPY.write(try NPYArray(integers: data.labels.map { Int($0) * 255 }, shape: data.labelShape, dtype: .uint8),
-                      to: directory.appendingPathComponent("masks.npy").path)
+        try NPY.write(
+            try NPYArray(integers: data.labels.map { Int($0) * 255 }, shape: data.labelShape, dtype: .uint8),
+            to: directory.appendingPathComponent("masks.npy").path)
         XCTAssertThrowsError(try NPYSource(path: directory.path, options: DatasetOptions())) {
             XCTAssertTrue("\($0)".contains("masks.npy") && "\($0)".contains("255"), "\($0)")
         }
@@ -184,7 +191,8 @@ final class StreamingTests: XCTestCase {
         config.outputDirectory = dir
         let model = try UNet<Float>(UNetConfiguration(inputChannels: 3, classes: 2, baseWidth: 2, depth: 1), seed: 1)
         // A source 20 ms per sample: the first batch at least (80 ms) is waited for.
-        let summary = try Trainer(model: model, configuration: config).fit(training: CountingSource(data, delay: 0.02), validation: nil)
+        let summary = try Trainer(model: model, configuration: config).fit(
+            training: CountingSource(data, delay: 0.02), validation: nil)
         let fraction = try XCTUnwrap(summary.epochs.first?.dataWaitFraction)
         XCTAssertGreaterThan(fraction, 0)
         XCTAssertLessThanOrEqual(fraction, 1)

@@ -2,6 +2,7 @@
 // variety (empty images, tiny and large polyps, instruments).
 
 import XCTest
+
 @testable import DiceKit
 
 final class SyntheticDataTests: XCTestCase {
@@ -16,7 +17,8 @@ final class SyntheticDataTests: XCTestCase {
     }
 
     func testPolypShapesRangesAndVariety() throws {
-        let data = try SegmentationDataset.syntheticPolyps(count: 120, seed: 1, configuration: .init(height: 48, width: 64))
+        let data = try SegmentationDataset.syntheticPolyps(
+            count: 120, seed: 1, configuration: .init(height: 48, width: 64))
         XCTAssertEqual(data.images.shape, [120, 48, 64, 3])
         XCTAssertEqual(data.labelShape, [120, 48, 64])
         XCTAssertEqual(data.classes, 2)
@@ -33,13 +35,18 @@ final class SyntheticDataTests: XCTestCase {
         for i in 0..<data.labels.count {
             let (r, g) = (Double(data.images.scalars[3 * i]), Double(data.images.scalars[3 * i + 1]))
             guard r > 0.05 else { continue }
-            if data.labels[i] == 1 { inside = (inside.0 + g / r, inside.1 + 1) } else { outside = (outside.0 + g / r, outside.1 + 1) }
+            if data.labels[i] == 1 {
+                inside = (inside.0 + g / r, inside.1 + 1)
+            } else {
+                outside = (outside.0 + g / r, outside.1 + 1)
+            }
         }
         XCTAssertLessThan(inside.0 / Double(inside.1), outside.0 / Double(outside.1) - 0.05)
     }
 
     func testInstrumentClass() throws {
-        let data = try SegmentationDataset.syntheticPolyps(count: 30, seed: 3, configuration: .init(size: 40, classes: 3))
+        let data = try SegmentationDataset.syntheticPolyps(
+            count: 30, seed: 3, configuration: .init(size: 40, classes: 3))
         XCTAssertEqual(data.classes, 3)
         let frequencies = data.classFrequencies
         XCTAssertGreaterThan(frequencies[2], 0.005)
@@ -51,7 +58,9 @@ final class SyntheticDataTests: XCTestCase {
     func testBadConfigurationsThrow() {
         XCTAssertThrowsError(try SegmentationDataset.syntheticPolyps(count: 0, seed: 1))
         XCTAssertThrowsError(try SegmentationDataset.syntheticPolyps(count: 1, seed: 1, configuration: .init(size: 4)))
-        XCTAssertThrowsError(try SegmentationDataset.syntheticPolyps(count: 1, seed: 1, configuration: .init(size: 16, classes: 5))) {
+        XCTAssertThrowsError(
+            try SegmentationDataset.syntheticPolyps(count: 1, seed: 1, configuration: .init(size: 16, classes: 5))
+        ) {
             guard ($0 as? DiceKitError)?.kind == .option else { return XCTFail("\($0)") }
         }
         XCTAssertThrowsError(try SegmentationDataset.syntheticBlobs3D(count: 1, seed: 1, depth: 2))
@@ -61,7 +70,8 @@ final class SyntheticDataTests: XCTestCase {
         let data = try SegmentationDataset.syntheticBlobs3D(count: 10, seed: 5, depth: 8, height: 12, width: 10)
         XCTAssertEqual(data.images.shape, [10, 8, 12, 10, 1])
         XCTAssertEqual(data.labelShape, [10, 8, 12, 10])
-        XCTAssertEqual(data, try SegmentationDataset.syntheticBlobs3D(count: 10, seed: 5, depth: 8, height: 12, width: 10))
+        XCTAssertEqual(
+            data, try SegmentationDataset.syntheticBlobs3D(count: 10, seed: 5, depth: 8, height: 12, width: 10))
         let foreground = data.classFrequencies[1]
         XCTAssertGreaterThan(foreground, 0.02)
         XCTAssertLessThan(foreground, 0.5)

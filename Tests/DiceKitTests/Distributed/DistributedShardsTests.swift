@@ -2,6 +2,7 @@
 // process's order, and handle a short last batch (a rank may get nothing) without padding.
 
 import XCTest
+
 @testable import DiceKit
 
 final class DistributedShardsTests: XCTestCase {
@@ -21,7 +22,8 @@ final class DistributedShardsTests: XCTestCase {
                         XCTAssertLessThanOrEqual(mine.count, batch)
                         union += mine
                     }
-                    XCTAssertEqual(union.sorted(), global.sorted(), "step \(step): the ranks hold exactly one process's batch")
+                    XCTAssertEqual(
+                        union.sorted(), global.sorted(), "step \(step): the ranks hold exactly one process's batch")
                     seen += union
                 }
                 XCTAssertEqual(seen.sorted(), Array(0..<11), "every sample once per epoch")
@@ -33,7 +35,8 @@ final class DistributedShardsTests: XCTestCase {
         let shards = DistributedShards(order: Array(0..<7), batchPerRank: 1, ranks: 3)
         XCTAssertEqual(shards.steps, 3)
         XCTAssertEqual((0..<3).map { shards.positions(step: 0, rank: $0) }, [[0], [1], [2]])
-        XCTAssertEqual((0..<3).map { shards.positions(step: 2, rank: $0) }, [[6], [], []], "no padding: ranks 1 and 2 sit out")
+        XCTAssertEqual(
+            (0..<3).map { shards.positions(step: 2, rank: $0) }, [[6], [], []], "no padding: ranks 1 and 2 sit out")
         let two = DistributedShards(order: [9, 8, 7, 6, 5], batchPerRank: 2, ranks: 2)
         XCTAssertEqual(two.indices(step: 0, rank: 0), [9, 7])
         XCTAssertEqual(two.indices(step: 0, rank: 1), [8, 6])

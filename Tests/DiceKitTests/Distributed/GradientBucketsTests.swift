@@ -3,6 +3,7 @@
 // samples starts them all at the end): the condition for collectives not to deadlock.
 
 import XCTest
+
 @testable import DiceKit
 
 /// Records the sizes of the all-reduces started and doubles every value (a stand-in for a sum
@@ -35,7 +36,9 @@ final class GradientBucketsTests: XCTestCase {
         model.backwardStageFinished = { buckets.stageFinished($0) }
         try model.backward(Tensor(shape: logits.shape, repeating: 1))
         model.backwardStageFinished = nil
-        XCTAssertEqual(during.started.count, 8, "one bucket per stage with parameters: head, dec.1, up.1, dec.0, up.0, mid, down.1, down.0")
+        XCTAssertEqual(
+            during.started.count, 8,
+            "one bucket per stage with parameters: head, dec.1, up.1, dec.0, up.0, mid, down.1, down.0")
         let before = model.parameters.trainable.map(\.gradient.scalars)
         try buckets.finish()
         for (parameter, old) in zip(model.parameters.trainable, before) {

@@ -19,17 +19,23 @@ func mpirunPath() throws -> String {
 /// Runs `mpirun` with one application context per element of `contexts` (ranks, extra
 /// environment for those ranks, dicekit arguments), i.e. `mpirun -np 2 dicekit … : -np 1 -x V=… dicekit …`,
 /// and kills it after `timeout` seconds (the result then has `timedOut`).
-func runMPI(_ contexts: [(ranks: Int, environment: [String: String], arguments: [String])],
-            timeout: Double = 60) throws -> (result: ToolResult, timedOut: Bool, seconds: Double) {
+func runMPI(
+    _ contexts: [(ranks: Int, environment: [String: String], arguments: [String])],
+    timeout: Double = 60
+) throws -> (result: ToolResult, timedOut: Bool, seconds: Double) {
     let mpirun = try mpirunPath()
     let products = Bundle.module.bundleURL.deletingLastPathComponent()
     let tool = products.appendingPathComponent("dicekit").path
-    guard FileManager.default.isExecutableFile(atPath: tool) else { throw XCTSkip("dicekit executable not found at \(tool)") }
+    guard FileManager.default.isExecutableFile(atPath: tool) else {
+        throw XCTSkip("dicekit executable not found at \(tool)")
+    }
     var arguments = ["--oversubscribe", "--mca", "btl", "self,vader,tcp"]
     for (i, context) in contexts.enumerated() {
         if i > 0 { arguments.append(":") }
         arguments += ["-np", "\(context.ranks)"]
-        for (name, value) in context.environment.sorted(by: { $0.key < $1.key }) { arguments += ["-x", "\(name)=\(value)"] }
+        for (name, value) in context.environment.sorted(by: { $0.key < $1.key }) {
+            arguments += ["-x", "\(name)=\(value)"]
+        }
         arguments += [tool] + context.arguments
     }
     let process = Process()
@@ -49,10 +55,12 @@ func runMPI(_ contexts: [(ranks: Int, environment: [String: String], arguments: 
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dicekit-mpi-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
-    let outURL = directory.appendingPathComponent("out"), errURL = directory.appendingPathComponent("err")
+    let outURL = directory.appendingPathComponent("out")
+    let errURL = directory.appendingPathComponent("err")
     _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
     _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-    let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
+    let out = try FileHandle(forWritingTo: outURL)
+    let err = try FileHandle(forWritingTo: errURL)
     process.standardOutput = out
     process.standardError = err
     let start = Date()
@@ -71,13 +79,16 @@ func runMPI(_ contexts: [(ranks: Int, environment: [String: String], arguments: 
     process.waitUntilExit()
     try out.close()
     try err.close()
-    let result = ToolResult(status: process.terminationStatus, killedBySignal: process.terminationReason == .uncaughtSignal,
-                            stdout: try String(contentsOf: outURL, encoding: .utf8),
-                            stderr: try String(contentsOf: errURL, encoding: .utf8))
+    let result = ToolResult(
+        status: process.terminationStatus, killedBySignal: process.terminationReason == .uncaughtSignal,
+        stdout: try String(contentsOf: outURL, encoding: .utf8),
+        stderr: try String(contentsOf: errURL, encoding: .utf8))
     return (result, timedOut, Date().timeIntervalSince(start))
 }
 
 /// `runMPI` with `ranks` ranks of one command.
-func runMPI(ranks: Int, _ arguments: [String], timeout: Double = 60) throws -> (result: ToolResult, timedOut: Bool, seconds: Double) {
+func runMPI(ranks: Int, _ arguments: [String], timeout: Double = 60) throws -> (
+    result: ToolResult, timedOut: Bool, seconds: Double
+) {
     try runMPI([(ranks, [:], arguments)], timeout: timeout)
 }

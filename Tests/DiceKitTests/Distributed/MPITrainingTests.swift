@@ -8,14 +8,19 @@
 
 import Foundation
 import XCTest
+
 @testable import DiceKit
 
 final class MPITrainingTests: XCTestCase {
     /// 10 synthetic images, 8 for training and 2 for validation; no augmentation; no batch
     /// normalisation (per-rank batch statistics are not one process's).
     private func command(_ out: String, batch: Int, epochs: Int = 3, extra: [String] = []) -> [String] {
-        ["train", "--count", "10", "--size", "32", "--depth", "2", "--base", "4", "--norm", "group:2", "--loss", "dice-ce",
-         "--no-augment", "--threads", "1", "--seed", "5", "--epochs", "\(epochs)", "--batch-size", "\(batch)", "--out", out] + extra
+        [
+            "train", "--count", "10", "--size", "32", "--depth", "2", "--base", "4", "--norm", "group:2", "--loss",
+            "dice-ce",
+            "--no-augment", "--threads", "1", "--seed", "5", "--epochs", "\(epochs)", "--batch-size", "\(batch)",
+            "--out", out,
+        ] + extra
     }
 
     private func epochs(_ dir: String) throws -> [EpochMetrics] {
@@ -24,22 +29,30 @@ final class MPITrainingTests: XCTestCase {
         }
     }
 
-    private func assertSameRun(_ dir: String, as reference: String, _ label: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    private func assertSameRun(
+        _ dir: String, as reference: String, _ label: String, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let (a, b) = (try epochs(dir), try epochs(reference))
         XCTAssertEqual(a.count, b.count, label, file: file, line: line)
         for (x, y) in zip(a, b) {
-            XCTAssertEqual(x.trainLoss, y.trainLoss, accuracy: 1e-5 * abs(y.trainLoss), "\(label): epoch \(x.epoch) loss", file: file, line: line)
-            XCTAssertEqual(x.validationLoss ?? .nan, y.validationLoss ?? .nan, accuracy: 1e-5 * abs(y.validationLoss ?? 1),
-                           "\(label): epoch \(x.epoch) validation loss", file: file, line: line)
+            XCTAssertEqual(
+                x.trainLoss, y.trainLoss, accuracy: 1e-5 * abs(y.trainLoss), "\(label): epoch \(x.epoch) loss",
+                file: file, line: line)
+            XCTAssertEqual(
+                x.validationLoss ?? .nan, y.validationLoss ?? .nan, accuracy: 1e-5 * abs(y.validationLoss ?? 1),
+                "\(label): epoch \(x.epoch) validation loss", file: file, line: line)
             for (d, e) in zip(x.validationDice, y.validationDice) {
-                XCTAssertEqual(d, e, accuracy: 1e-5, "\(label): epoch \(x.epoch) validation Dice", file: file, line: line)
+                XCTAssertEqual(
+                    d, e, accuracy: 1e-5, "\(label): epoch \(x.epoch) validation Dice", file: file, line: line)
             }
         }
         let mine = try SafetensorsFile.read(contentsOf: "\(dir)/last.safetensors")
         let theirs = try SafetensorsFile.read(contentsOf: "\(reference)/last.safetensors")
         XCTAssertEqual(Set(mine.tensors.keys), Set(theirs.tensors.keys), label, file: file, line: line)
-        for name in theirs.tensors.keys.sorted() where theirs.tensors[name]!.dtype == .float32 && !name.hasPrefix("optimizer.") {
-            let x = try mine.tensor(named: name, as: Float.self).scalars, y = try theirs.tensor(named: name, as: Float.self).scalars
+        for name in theirs.tensors.keys.sorted()
+        where theirs.tensors[name]!.dtype == .float32 && !name.hasPrefix("optimizer.") {
+            let x = try mine.tensor(named: name, as: Float.self).scalars
+            let y = try theirs.tensor(named: name, as: Float.self).scalars
             // Relative to the tensor's largest magnitude; the floor covers the convolution biases
             // before BatchNorm, whose gradient is zero up to rounding (they stay near 0).
             let scale = max(y.map { abs($0) }.max() ?? 0, 1e-3)
@@ -57,13 +70,18 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertFalse(timedOut, two.stderr)
         XCTAssertEqual(two.status, 0, two.stderr)
         try assertSameRun("\(root)/two", as: "\(root)/one", "np 2")
-        XCTAssertEqual(two.stdout.components(separatedBy: "\"final_train_loss\"").count - 1, 1, "rank 0 alone prints the summary")
+        XCTAssertEqual(
+            two.stdout.components(separatedBy: "\"final_train_loss\"").count - 1, 1, "rank 0 alone prints the summary")
         XCTAssertEqual(two.stderr.components(separatedBy: "training a U-Net").count - 1, 1, "rank 0 alone reports")
 
         // Resume distributed: 2 epochs, then continue to 3, as the uninterrupted run.
-        let (first, _, _) = try runMPI(ranks: 2, command("\(root)/resumed", batch: 4, epochs: 2, extra: ["--distributed"]))
+        let (first, _, _) = try runMPI(
+            ranks: 2, command("\(root)/resumed", batch: 4, epochs: 2, extra: ["--distributed"]))
         XCTAssertEqual(first.status, 0, first.stderr)
-        let (rest, _, _) = try runMPI(ranks: 2, command("\(root)/resumed", batch: 4, extra: ["--distributed", "--resume", "\(root)/resumed/last.safetensors"]))
+        let (rest, _, _) = try runMPI(
+            ranks: 2,
+            command(
+                "\(root)/resumed", batch: 4, extra: ["--distributed", "--resume", "\(root)/resumed/last.safetensors"]))
         XCTAssertEqual(rest.status, 0, rest.stderr)
         try assertSameRun("\(root)/resumed", as: "\(root)/one", "np 2 resumed")
     }
@@ -79,7 +97,8 @@ final class MPITrainingTests: XCTestCase {
         try assertSameRun("\(root)/three", as: "\(root)/one", "np 3")
 
         // A checkpoint of 3 ranks resumes on 1 (the global batch is then the new one's).
-        let resumed = try runDicekit(command("\(root)/three", batch: 1, epochs: 4, extra: ["--resume", "\(root)/three/last.safetensors"]))
+        let resumed = try runDicekit(
+            command("\(root)/three", batch: 1, epochs: 4, extra: ["--resume", "\(root)/three/last.safetensors"]))
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertEqual(try epochs("\(root)/three").count, 4)
     }
@@ -104,7 +123,8 @@ final class MPITrainingTests: XCTestCase {
         try assertSameRun("\(root)/three", as: "\(root)/one", "np 3, synchronised batch norm")
 
         // Without synchronisation each rank normalises its own single image: another run.
-        let (local, _, _) = try runMPI(ranks: 3, batchNorm("\(root)/local", batch: 1) + ["--distributed", "--no-sync-bn"])
+        let (local, _, _) = try runMPI(
+            ranks: 3, batchNorm("\(root)/local", batch: 1) + ["--distributed", "--no-sync-bn"])
         XCTAssertEqual(local.status, 0, local.stderr)
         XCTAssertNotEqual(try epochs("\(root)/local")[0].trainLoss, try epochs("\(root)/one")[0].trainLoss)
     }
@@ -113,13 +133,15 @@ final class MPITrainingTests: XCTestCase {
         let root = try temporaryDirectory(self).path
         let arguments = command("\(root)/killed", batch: 2, epochs: 4, extra: ["--distributed"])
         // Rank 1 kills itself (SIGKILL) at the start of epoch 3; rank 0 waits in a collective.
-        let (run, timedOut, seconds) = try runMPI([(1, [:], arguments), (1, ["DICEKIT_TEST_KILL_AT": "rank-epoch-start:3"], arguments)],
-                                                  timeout: 45)
+        let (run, timedOut, seconds) = try runMPI(
+            [(1, [:], arguments), (1, ["DICEKIT_TEST_KILL_AT": "rank-epoch-start:3"], arguments)],
+            timeout: 45)
         XCTAssertFalse(timedOut, "the job hung: \(run.stderr)")
         XCTAssertNotEqual(run.status, 0)
         XCTAssertLessThan(seconds, 45)
         let checkpoint = try TrainingCheckpoint.read(contentsOf: "\(root)/killed/last.safetensors")
-        XCTAssertTrue([1, 2].contains(checkpoint.epoch), "rank 0 committed the epochs before the kill: \(checkpoint.epoch)")
+        XCTAssertTrue(
+            [1, 2].contains(checkpoint.epoch), "rank 0 committed the epochs before the kill: \(checkpoint.epoch)")
     }
 
     func testDistributedWithoutMPIRunTrainsAsOneProcessAndSaysSo() throws {
@@ -132,7 +154,9 @@ final class MPITrainingTests: XCTestCase {
 
     func testALossWhoseStatisticsAreNotExchangedIsRefused() throws {
         let root = try temporaryDirectory(self).path
-        let arguments = command("\(root)/focal", batch: 2, epochs: 1, extra: ["--distributed"]).map { $0 == "dice-ce" ? "focal" : $0 }
+        let arguments = command("\(root)/focal", batch: 2, epochs: 1, extra: ["--distributed"]).map {
+            $0 == "dice-ce" ? "focal" : $0
+        }
         let (run, timedOut, _) = try runMPI(ranks: 2, arguments, timeout: 45)
         XCTAssertFalse(timedOut, "the job hung: \(run.stderr)")
         XCTAssertNotEqual(run.status, 0)
@@ -147,14 +171,20 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertEqual(plain.status, 2, plain.stderr)
         XCTAssertTrue(plain.stderr.contains("started by mpirun with 2 ranks but without --distributed"), plain.stderr)
 
-        let (mismatch, timedOut, _) = try runMPI([(1, [:], command("\(root)/a", batch: 2, epochs: 1, extra: ["--distributed"])),
-                                                  (1, [:], command("\(root)/a", batch: 2, epochs: 1, extra: ["--distributed", "--lr", "0.01"]))], timeout: 45)
+        let (mismatch, timedOut, _) = try runMPI(
+            [
+                (1, [:], command("\(root)/a", batch: 2, epochs: 1, extra: ["--distributed"])),
+                (1, [:], command("\(root)/a", batch: 2, epochs: 1, extra: ["--distributed", "--lr", "0.01"])),
+            ], timeout: 45)
         XCTAssertFalse(timedOut)
         XCTAssertNotEqual(mismatch.status, 0)
-        XCTAssertTrue(mismatch.stderr.contains("rank 1's training settings, model or data differ from rank 0's"), mismatch.stderr)
+        XCTAssertTrue(
+            mismatch.stderr.contains("rank 1's training settings, model or data differ from rank 0's"), mismatch.stderr)
 
-        let few = ["train", "--count", "3", "--size", "32", "--depth", "2", "--base", "4", "--val-fraction", "0.5",
-                   "--epochs", "1", "--batch-size", "1", "--threads", "1", "--distributed", "--out", "\(root)/b"]
+        let few = [
+            "train", "--count", "3", "--size", "32", "--depth", "2", "--base", "4", "--val-fraction", "0.5",
+            "--epochs", "1", "--batch-size", "1", "--threads", "1", "--distributed", "--out", "\(root)/b",
+        ]
         let (small, smallTimedOut, _) = try runMPI(ranks: 3, few, timeout: 45)
         XCTAssertFalse(smallTimedOut)
         XCTAssertNotEqual(small.status, 0)

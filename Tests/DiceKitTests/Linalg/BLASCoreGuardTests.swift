@@ -4,6 +4,7 @@
 // the original one afterwards; they skip without a DYNAMIC_ARCH OpenBLAS or without AVX2 + FMA.
 
 import XCTest
+
 @testable import DiceKit
 
 final class BLASCoreGuardTests: XCTestCase {
@@ -11,8 +12,9 @@ final class BLASCoreGuardTests: XCTestCase {
         let avx2: CPUInfo.InstructionSets = [.sse42, .avx, .avx2, .fma]
         XCTAssertEqual(BLAS.candidateCores(for: avx2), ["Haswell"])
         XCTAssertEqual(BLAS.candidateCores(for: avx2.union(.avx512Server)), ["SkylakeX", "Haswell"])
-        XCTAssertEqual(BLAS.candidateCores(for: avx2.union(.avx512Server).union(.avx512bf16)),
-                       ["Cooperlake", "SkylakeX", "Haswell"])
+        XCTAssertEqual(
+            BLAS.candidateCores(for: avx2.union(.avx512Server).union(.avx512bf16)),
+            ["Cooperlake", "SkylakeX", "Haswell"])
         // AVX-512 F without BW/DQ/VL (Knights Landing) is not enough for SkylakeX.
         XCTAssertEqual(BLAS.candidateCores(for: avx2.union([.avx512f, .avx512cd])), ["Haswell"])
         XCTAssertEqual(BLAS.candidateCores(for: [.sse42, .avx]), [])
@@ -53,17 +55,20 @@ final class BLASCoreGuardTests: XCTestCase {
     func testCorrectingAGenericCoreGivesTheSameProducts() throws {
         let (_, best) = try switchableSetUp()
         let environmentBefore = getenv("OPENBLAS_CORETYPE").map { String(cString: $0) }
-        let genericFloat = products(Float.self), genericDouble = products(Double.self)
+        let genericFloat = products(Float.self)
+        let genericDouble = products(Double.self)
 
-        let selection = BLAS.runCoreGuard(userCoreType: nil, guardSetting: nil,
-                                          instructionSets: CPUInfo.current.instructionSets)
+        let selection = BLAS.runCoreGuard(
+            userCoreType: nil, guardSetting: nil,
+            instructionSets: CPUInfo.current.instructionSets)
         XCTAssertEqual(selection.reason, .corrected, selection.description)
         XCTAssertEqual(selection.found, "Prescott")
         XCTAssertEqual(selection.chosen, best)
         XCTAssertTrue(selection.corrected)
         XCTAssertEqual(BLAS.currentCoreName(), best)
-        XCTAssertEqual(getenv("OPENBLAS_CORETYPE").map { String(cString: $0) }, environmentBefore,
-                       "the guard restores the environment")
+        XCTAssertEqual(
+            getenv("OPENBLAS_CORETYPE").map { String(cString: $0) }, environmentBefore,
+            "the guard restores the environment")
 
         // k = 257 products of values in [−1, 1]: different kernels sum in different orders, so the
         // results agree to a few ulps of the largest element, not bit for bit.

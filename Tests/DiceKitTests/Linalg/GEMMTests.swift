@@ -2,12 +2,15 @@
 // combination and padded leading dimensions.
 
 import XCTest
+
 @testable import DiceKit
 
 final class GEMMTests: XCTestCase {
     /// Naive C ← α·op(A)·op(B) + β·C on row-major storage with leading dimensions.
-    private func naiveGEMM<T: BLASScalar>(_ ta: Transpose, _ tb: Transpose, m: Int, n: Int, k: Int, alpha: T,
-                                          a: [T], lda: Int, b: [T], ldb: Int, beta: T, c: [T], ldc: Int) -> [T] {
+    private func naiveGEMM<T: BLASScalar>(
+        _ ta: Transpose, _ tb: Transpose, m: Int, n: Int, k: Int, alpha: T,
+        a: [T], lda: Int, b: [T], ldb: Int, beta: T, c: [T], ldc: Int
+    ) -> [T] {
         var out = c
         for i in 0..<m {
             for j in 0..<n {
@@ -35,14 +38,17 @@ final class GEMMTests: XCTestCase {
                     let a = Tensor<T>.uniform([aRows * lda], lower: -1, upper: 1, generator: &generator).scalars
                     let b = Tensor<T>.uniform([bRows * ldb], lower: -1, upper: 1, generator: &generator).scalars
                     var c = Tensor<T>.uniform([m * ldc], lower: -1, upper: 1, generator: &generator).scalars
-                    let expected = naiveGEMM(ta, tb, m: m, n: n, k: k, alpha: T(1.5), a: a, lda: lda, b: b, ldb: ldb,
-                                             beta: T(-0.5), c: c, ldc: ldc)
-                    BLAS.gemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: T(1.5), a: a, lda: lda,
-                              b: b, ldb: ldb, beta: T(-0.5), c: &c, ldc: ldc)
+                    let expected = naiveGEMM(
+                        ta, tb, m: m, n: n, k: k, alpha: T(1.5), a: a, lda: lda, b: b, ldb: ldb,
+                        beta: T(-0.5), c: c, ldc: ldc)
+                    BLAS.gemm(
+                        transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: T(1.5), a: a, lda: lda,
+                        b: b, ldb: ldb, beta: T(-0.5), c: &c, ldc: ldc)
                     for i in 0..<m {
                         for j in 0..<n {
-                            XCTAssertEqual(c[i * ldc + j], expected[i * ldc + j], accuracy: tolerance,
-                                           "\(T.self) \(ta)/\(tb) pad \(pad) at (\(i), \(j))")
+                            XCTAssertEqual(
+                                c[i * ldc + j], expected[i * ldc + j], accuracy: tolerance,
+                                "\(T.self) \(ta)/\(tb) pad \(pad) at (\(i), \(j))")
                         }
                         // Padding columns of C are untouched.
                         for j in n..<ldc { XCTAssertEqual(c[i * ldc + j], expected[i * ldc + j]) }
@@ -61,14 +67,15 @@ final class GEMMTests: XCTestCase {
         XCTAssertEqual(try BLAS.matmul(a, b).scalars, [58, 64, 139, 154])
         XCTAssertEqual(try BLAS.matmul(a, a, transposeB: .transpose).scalars, [14, 32, 32, 77])
         XCTAssertThrowsError(try BLAS.matmul(a, a)) { error in
-            XCTAssertEqual(error as? DiceKitError,
-                           .shape("matmul inner extents differ: op(A) is 2×3, op(B) is 2×3"))
+            XCTAssertEqual(
+                error as? DiceKitError,
+                .shape("matmul inner extents differ: op(A) is 2×3, op(B) is 2×3"))
         }
         XCTAssertThrowsError(try BLAS.matmul(Tensor<Double>([1, 2]), b))
     }
 
     func testLevel2AndLevel1Routines() {
-        let a: [Double] = [1, 2, 3, 4, 5, 6]  // 2 × 3
+        let a: [Double] = [1, 2, 3, 4, 5, 6] // 2 × 3
         var y: [Double] = [1, 1]
         BLAS.gemv(m: 2, n: 3, alpha: 2, a: a, lda: 3, x: [1, 0, -1], beta: 1, y: &y)
         XCTAssertEqual(y, [-3, -3])
@@ -88,7 +95,7 @@ final class GEMMTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(original, 1)
         BLAS.withThreadCount(1) { XCTAssertEqual(BLAS.threadCount, 1) }
         XCTAssertEqual(BLAS.threadCount, original)
-        BLAS.threadCount = 0  // raised to 1
+        BLAS.threadCount = 0 // raised to 1
         XCTAssertEqual(BLAS.threadCount, 1)
         BLAS.threadCount = original
         XCTAssertEqual(BLAS.threadCount, original)

@@ -1,6 +1,7 @@
 // QR and SVD wrappers, their typed errors, and the orthogonal initialiser.
 
 import XCTest
+
 @testable import DiceKit
 
 final class LAPACKTests: XCTestCase {
@@ -37,7 +38,9 @@ final class LAPACKTests: XCTestCase {
             let a = Tensor<Double>.normal([m, n], generator: &generator)
             let (u, s, vt) = try LAPACK.svd(a)
             let k = min(m, n)
-            XCTAssertEqual(u.shape, [m, k]); XCTAssertEqual(s.shape, [k]); XCTAssertEqual(vt.shape, [k, n])
+            XCTAssertEqual(u.shape, [m, k])
+            XCTAssertEqual(s.shape, [k])
+            XCTAssertEqual(vt.shape, [k, n])
             XCTAssertEqual(s.scalars, s.scalars.sorted(by: >))
             XCTAssertTrue(s.scalars.allSatisfy { $0 >= 0 })
             var us = u
@@ -52,11 +55,16 @@ final class LAPACKTests: XCTestCase {
 
     func testFactorisationErrorsAreTyped() {
         let bad = try! Tensor<Double>(shape: [2, 2], scalars: [1, .nan, 0, 1])
-        XCTAssertThrowsError(try LAPACK.qr(bad)) { XCTAssertEqual($0 as? LAPACKError, .nonFiniteInput(routine: "geqrf")) }
-        XCTAssertThrowsError(try LAPACK.svd(bad)) { XCTAssertEqual($0 as? LAPACKError, .nonFiniteInput(routine: "gesdd")) }
+        XCTAssertThrowsError(try LAPACK.qr(bad)) {
+            XCTAssertEqual($0 as? LAPACKError, .nonFiniteInput(routine: "geqrf"))
+        }
+        XCTAssertThrowsError(try LAPACK.svd(bad)) {
+            XCTAssertEqual($0 as? LAPACKError, .nonFiniteInput(routine: "gesdd"))
+        }
         XCTAssertThrowsError(try LAPACK.qr(Tensor<Float>([1, 2, 3]))) { XCTAssertTrue($0 is DiceKitError) }
-        XCTAssertEqual(LAPACKError.illegalArgument(routine: "sgeqrf", index: 4).description,
-                       "sgeqrf: argument 4 had an illegal value")
+        XCTAssertEqual(
+            LAPACKError.illegalArgument(routine: "sgeqrf", index: 4).description,
+            "sgeqrf: argument 4 had an illegal value")
         XCTAssertThrowsError(try LAPACKError.check(-3, "dgesdd")) {
             XCTAssertEqual($0 as? LAPACKError, .illegalArgument(routine: "dgesdd", index: 3))
         }
@@ -71,16 +79,21 @@ final class LAPACKTests: XCTestCase {
         for shape in [[64, 32], [32, 64], [3, 3, 16, 32]] {
             let w: Tensor<Float> = try Initializer.orthogonal(shape: shape, generator: &generator)
             XCTAssertEqual(w.shape, shape)
-            let cols = shape.last!, rows = w.count / cols
+            let cols = shape.last!
+            let rows = w.count / cols
             let flat = try w.reshaped(to: [rows, cols])
-            let gram = rows >= cols ? try BLAS.matmul(flat, flat, transposeA: .transpose)
-                                    : try BLAS.matmul(flat, flat, transposeB: .transpose)
+            let gram =
+                rows >= cols
+                ? try BLAS.matmul(flat, flat, transposeA: .transpose)
+                : try BLAS.matmul(flat, flat, transposeB: .transpose)
             XCTAssertLessThan(identityError(gram), 1e-5, "shape \(shape)")
         }
         let scaled: Tensor<Double> = try Initializer.orthogonal(shape: [10, 6], gain: 2, generator: &generator)
         XCTAssertLessThan(identityError(try BLAS.matmul(scaled, scaled, transposeA: .transpose), scale: 4), 1e-12)
         // Reproducible from the seed; different seeds differ.
-        var g1 = SeededGenerator(seed: 11), g2 = SeededGenerator(seed: 11), g3 = SeededGenerator(seed: 12)
+        var g1 = SeededGenerator(seed: 11)
+        var g2 = SeededGenerator(seed: 11)
+        var g3 = SeededGenerator(seed: 12)
         let w1: Tensor<Float> = try Initializer.orthogonal(shape: [5, 5], generator: &g1)
         let w2: Tensor<Float> = try Initializer.orthogonal(shape: [5, 5], generator: &g2)
         let w3: Tensor<Float> = try Initializer.orthogonal(shape: [5, 5], generator: &g3)

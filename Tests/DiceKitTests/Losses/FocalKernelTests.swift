@@ -2,6 +2,7 @@
 // Swift loop it replaces.
 
 import XCTest
+
 @testable import DiceKit
 
 /// The focal loss's AVX-512 kernel (Float, channels-last labels, C dividing 16) against Double and
@@ -9,12 +10,17 @@ import XCTest
 final class FocalKernelTests: XCTestCase {
     func testKernelAgreesWithDoubleAndTheSwiftLoop() throws {
         var generator = SeededGenerator(seed: 61)
-        for (shape, gamma, alpha, exclude) in [([2, 9, 7, 4], 2.0, 0.25, false), ([3, 5, 13, 2], 0.0, nil, false),
-                                               ([2, 11, 3, 1], 3.0, 0.75, false), ([1, 8, 8, 8], 1.0, nil, true),
-                                               ([2, 3, 5, 16], 2.0, 0.5, false)] as [([Int], Double, Double?, Bool)] {
+        for (shape, gamma, alpha, exclude) in [
+            ([2, 9, 7, 4], 2.0, 0.25, false), ([3, 5, 13, 2], 0.0, nil, false),
+            ([2, 11, 3, 1], 3.0, 0.75, false), ([1, 8, 8, 8], 1.0, nil, true),
+            ([2, 3, 5, 16], 2.0, 0.5, false),
+        ] as [([Int], Double, Double?, Bool)] {
             let x = Tensor<Float>.normal(shape, standardDeviation: 4, generator: &generator)
-            let c = shape.last!, positions = shape.dropLast().reduce(1, *)
-            let labels = try LabelMap(shape: Array(shape.dropLast()), labels: (0..<positions).map { _ in Int(generator.next() % UInt64(max(c, 2))) })
+            let c = shape.last!
+            let positions = shape.dropLast().reduce(1, *)
+            let labels = try LabelMap(
+                shape: Array(shape.dropLast()),
+                labels: (0..<positions).map { _ in Int(generator.next() % UInt64(max(c, 2))) })
             var loss = FocalLoss(gamma: gamma, alpha: alpha)
             loss.excludeBackground = exclude
             if exclude { loss.classWeights = (1..<c).map { Double($0) / 3 } }
@@ -27,7 +33,8 @@ final class FocalKernelTests: XCTestCase {
                 let slow = try swiftLoop.evaluate(x, target: .labels(labels), gradient: true)
                 let what = "\(shape) γ \(gamma) \(reduction)"
                 XCTAssertEqual(Double(fast.value), reference.value, accuracy: 2e-6 * abs(reference.value), what)
-                XCTAssertLessThanOrEqual(scaledError(fast.gradient!.converted(to: Double.self), reference.gradient!), 2e-6, what)
+                XCTAssertLessThanOrEqual(
+                    scaledError(fast.gradient!.converted(to: Double.self), reference.gradient!), 2e-6, what)
                 XCTAssertLessThanOrEqual(scaledError(fast.gradient!, slow.gradient!), 2e-6, what)
             }
         }

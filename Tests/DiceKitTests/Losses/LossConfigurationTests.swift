@@ -2,6 +2,7 @@
 // presets are factories whose ε replaces the smoothing, and the defaults have one source.
 
 import XCTest
+
 @testable import DiceKit
 
 final class LossConfigurationTests: XCTestCase {
@@ -10,7 +11,8 @@ final class LossConfigurationTests: XCTestCase {
             XCTAssertEqual(DiceVariant(name).name, name)
         }
         XCTAssertEqual(DiceVariant(.dice, alpha: 9, beta: 9, gamma: 9, weighting: .uniform), .dice)
-        XCTAssertEqual(DiceVariant(.tversky, alpha: 0.2, gamma: 3), .tversky(alpha: 0.2, beta: DiceVariant.defaultTverskyBeta))
+        XCTAssertEqual(
+            DiceVariant(.tversky, alpha: 0.2, gamma: 3), .tversky(alpha: 0.2, beta: DiceVariant.defaultTverskyBeta))
         XCTAssertEqual(DiceVariant(.focalTversky, beta: 0.9, gamma: 2), .focalTversky(alpha: 0.5, beta: 0.9, gamma: 2))
         XCTAssertEqual(DiceVariant(.generalized, alpha: 0.1, weighting: .simple), .generalized(weighting: .simple))
         XCTAssertEqual(DiceVariant.focalTversky(), .focalTversky(alpha: 0.5, beta: 0.5, gamma: 0.75))
@@ -54,6 +56,7 @@ final class LossConfigurationTests: XCTestCase {
         var ignored = preset
         ignored.smoothNumerator = 3
         XCTAssertEqual(try ignored.evaluate(x, target: .labels(labels)).value, a.value)
-        XCTAssertNotEqual(try DiceLoss.seed(.multiclass, activation: .softmax).evaluate(x, target: .labels(labels)).value, a.value)
+        XCTAssertNotEqual(
+            try DiceLoss.seed(.multiclass, activation: .softmax).evaluate(x, target: .labels(labels)).value, a.value)
     }
 }

@@ -5,19 +5,29 @@
 
 import Foundation
 import XCTest
+
 @testable import DiceKit
 
 final class LossFixtureTests: XCTestCase {
-    struct Case { let name: String; let options: [String: Any]; let source: String; let doubleTolerance: Double? }
+    struct Case {
+        let name: String
+        let options: [String: Any]
+        let source: String
+        let doubleTolerance: Double?
+    }
 
     func cases() throws -> [Case] {
         let data = try Data(contentsOf: fixtureURL("losses/cases.json"))
         let list = try JSONSerialization.jsonObject(with: data) as! [[String: Any]]
-        return list.map { Case(name: $0["name"] as! String, options: $0["options"] as! [String: Any], source: $0["source"] as! String,
-                                 doubleTolerance: $0["doubleTolerance"] as? Double) }
+        return list.map {
+            Case(
+                name: $0["name"] as! String, options: $0["options"] as! [String: Any], source: $0["source"] as! String,
+                doubleTolerance: $0["doubleTolerance"] as? Double)
+        }
     }
 
-    func target<T: BLASScalar>(_ c: Case, layoutChange: (Tensor<T>) throws -> Tensor<T>) throws -> SegmentationTarget<T> {
+    func target<T: BLASScalar>(_ c: Case, layoutChange: (Tensor<T>) throws -> Tensor<T>) throws -> SegmentationTarget<T>
+    {
         let kind = c.options["target"] as! String
         switch kind {
         case "labels":
@@ -48,7 +58,9 @@ final class LossFixtureTests: XCTestCase {
                 let label = "\(c.name) [\(c.source), \(T.self), \(to.rawValue)]"
                 XCTAssertEqual(result.loss.shape, expectedLoss.shape, label)
                 if result.loss.shape == expectedLoss.shape {
-                    XCTAssertLessThanOrEqual(scaledError(result.loss, expectedLoss), tolerance, "loss \(label): \(result.loss.scalars) vs \(expectedLoss.scalars)")
+                    XCTAssertLessThanOrEqual(
+                        scaledError(result.loss, expectedLoss), tolerance,
+                        "loss \(label): \(result.loss.scalars) vs \(expectedLoss.scalars)")
                 }
                 let g = result.gradient!
                 XCTAssertFalse(g.scalars.contains { !$0.isFinite }, "non-finite gradient \(label)")
@@ -63,18 +75,21 @@ final class LossFixtureTests: XCTestCase {
     /// The C kernels' three instruction-set variants agree with each other and with Double.
     func testCKernelVariantsAgree() throws {
         var generator = SeededGenerator(seed: 7)
-        for (shape, activation, layout) in [([2, 37, 29, 4], DiceActivation.softmax, Layout.channelsLast),
-                                            ([2, 3, 5, 7, 9], .softmax, .channelsFirst),
-                                            ([3, 33, 17, 1], .sigmoid, .channelsLast),
-                                            ([1, 21, 19, 3], .sigmoid, .channelsLast),
-                                            ([2, 5, 40, 20], .softmax, .channelsFirst),
-                                            ([2, 19, 13, 7], .softmax, .channelsLast),
-                                            ([2, 23, 11, 2], .softmax, .channelsLast),
-                                            ([2, 2, 17, 9], .sigmoid, .channelsFirst),
-                                            ([2, 1, 37, 19], .sigmoid, .channelsFirst)] {
+        for (shape, activation, layout) in [
+            ([2, 37, 29, 4], DiceActivation.softmax, Layout.channelsLast),
+            ([2, 3, 5, 7, 9], .softmax, .channelsFirst),
+            ([3, 33, 17, 1], .sigmoid, .channelsLast),
+            ([1, 21, 19, 3], .sigmoid, .channelsLast),
+            ([2, 5, 40, 20], .softmax, .channelsFirst),
+            ([2, 19, 13, 7], .softmax, .channelsLast),
+            ([2, 23, 11, 2], .softmax, .channelsLast),
+            ([2, 2, 17, 9], .sigmoid, .channelsFirst),
+            ([2, 1, 37, 19], .sigmoid, .channelsFirst),
+        ] {
             let x = Tensor<Float>.normal(shape, standardDeviation: 3, generator: &generator)
             let c = layout == .channelsLast ? shape.last! : shape[1]
-            var spatial = shape; spatial.remove(at: layout.channelAxis(rank: shape.count))
+            var spatial = shape
+            spatial.remove(at: layout.channelAxis(rank: shape.count))
             let count = spatial.reduce(1, *)
             var labels = (0..<count).map { _ in Int(generator.next() % UInt64(max(c, 2))) }
             for i in stride(from: 0, to: count, by: 7) { labels[i] = 255 }
@@ -85,13 +100,19 @@ final class LossFixtureTests: XCTestCase {
                 switch option {
                 case 1: loss.squared = true
                 case 2: loss.crossEntropyWeight = 0.7
-                case 3: loss.squared = true; loss.crossEntropyWeight = 1.1; loss.activation = .none
+                case 3:
+                    loss.squared = true
+                    loss.crossEntropyWeight = 1.1
+                    loss.activation = .none
                 default: break
                 }
                 // activation none: probabilities in (0, 1).
-                let input = loss.activation == .none ? Tensor<Float>(uncheckedShape: x.shape, storage: x.scalars.map { 1 / (1 + Float.exp(-$0)) }) : x
+                let input =
+                    loss.activation == .none
+                    ? Tensor<Float>(uncheckedShape: x.shape, storage: x.scalars.map { 1 / (1 + Float.exp(-$0)) }) : x
                 if loss.activation == .none { loss.crossEntropyWeight = 0 }
-                let reference = try loss.evaluate(input.converted(to: Double.self), target: .labels(map), gradient: true)
+                let reference = try loss.evaluate(
+                    input.converted(to: Double.self), target: .labels(map), gradient: true)
                 for isa in InstructionSet.available {
                     try KernelDispatch.force(isa)
                     defer { try? KernelDispatch.force(nil) }
@@ -99,7 +120,8 @@ final class LossFixtureTests: XCTestCase {
                     let what = "isa \(isa) \(shape) option \(option)"
                     XCTAssertEqual(KernelDispatch.lastUsed(.loss), isa, what)
                     XCTAssertLessThanOrEqual(abs(Double(r.value) - reference.value) / abs(reference.value), 1e-5, what)
-                    XCTAssertLessThanOrEqual(scaledError(r.gradient!.converted(to: Double.self), reference.gradient!), 1e-5, what)
+                    XCTAssertLessThanOrEqual(
+                        scaledError(r.gradient!.converted(to: Double.self), reference.gradient!), 1e-5, what)
                 }
             }
         }
@@ -108,11 +130,13 @@ final class LossFixtureTests: XCTestCase {
     /// The dense-target C kernels (one-hot and soft) in every instruction-set variant against Double.
     func testDenseCKernelVariantsAgree() throws {
         var generator = SeededGenerator(seed: 8)
-        for (shape, activation, layout) in [([2, 37, 29, 4], DiceActivation.softmax, Layout.channelsLast),
-                                            ([2, 3, 9, 21], .softmax, .channelsFirst),
-                                            ([1, 33, 17, 3], .sigmoid, .channelsLast),
-                                            ([2, 19, 13, 5], .softmax, .channelsLast),
-                                            ([2, 31, 7, 1], .sigmoid, .channelsLast)] {
+        for (shape, activation, layout) in [
+            ([2, 37, 29, 4], DiceActivation.softmax, Layout.channelsLast),
+            ([2, 3, 9, 21], .softmax, .channelsFirst),
+            ([1, 33, 17, 3], .sigmoid, .channelsLast),
+            ([2, 19, 13, 5], .softmax, .channelsLast),
+            ([2, 31, 7, 1], .sigmoid, .channelsLast),
+        ] {
             let x = Tensor<Float>.normal(shape, standardDeviation: 3, generator: &generator)
             let soft = Tensor<Float>.uniform(shape, generator: &generator)
             let oneHot = Tensor<Float>(uncheckedShape: shape, storage: soft.scalars.map { $0 > 0.6 ? 1 : 0 })
@@ -121,9 +145,17 @@ final class LossFixtureTests: XCTestCase {
                 var target = SegmentationTarget<Float>.oneHot(oneHot)
                 var reference = SegmentationTarget<Double>.oneHot(oneHot.converted(to: Double.self))
                 switch option {
-                case 1: target = .soft(soft); reference = .soft(soft.converted(to: Double.self))
-                case 2: loss.squared = true; loss.crossEntropyWeight = 0.6
-                case 3: loss.crossEntropyWeight = 1.2; loss.reduction = .sum; target = .soft(soft); reference = .soft(soft.converted(to: Double.self))
+                case 1:
+                    target = .soft(soft)
+                    reference = .soft(soft.converted(to: Double.self))
+                case 2:
+                    loss.squared = true
+                    loss.crossEntropyWeight = 0.6
+                case 3:
+                    loss.crossEntropyWeight = 1.2
+                    loss.reduction = .sum
+                    target = .soft(soft)
+                    reference = .soft(soft.converted(to: Double.self))
                 default: break
                 }
                 let expected = try loss.evaluate(x.converted(to: Double.self), target: reference, gradient: true)
@@ -134,7 +166,8 @@ final class LossFixtureTests: XCTestCase {
                     let what = "isa \(isa) \(shape) option \(option)"
                     XCTAssertEqual(KernelDispatch.lastUsed(.loss), isa, what)
                     XCTAssertLessThanOrEqual(abs(Double(r.value) - expected.value) / abs(expected.value), 1e-5, what)
-                    XCTAssertLessThanOrEqual(scaledError(r.gradient!.converted(to: Double.self), expected.gradient!), 1e-5, what)
+                    XCTAssertLessThanOrEqual(
+                        scaledError(r.gradient!.converted(to: Double.self), expected.gradient!), 1e-5, what)
                 }
             }
         }

@@ -4,6 +4,7 @@
 // rounding ~1e-10 of the loss, both far below the bound).
 
 import XCTest
+
 @testable import DiceKit
 
 final class LossGradientTests: XCTestCase {
@@ -29,23 +30,47 @@ final class LossGradientTests: XCTestCase {
         OptionSet(name: "exclude background") { $0.excludeBackground = true },
         OptionSet(name: "batch") { $0.batch = true },
         OptionSet(name: "class weights") { $0.classWeights = [0.5, 1.5, 2] },
-        OptionSet(name: "weights, no background, sum") { $0.classWeights = [0.7, 1.3]; $0.excludeBackground = true; $0.reduction = .sum },
+        OptionSet(name: "weights, no background, sum") {
+            $0.classWeights = [0.7, 1.3]
+            $0.excludeBackground = true
+            $0.reduction = .sum
+        },
         OptionSet(name: "reduction none") { $0.reduction = .none },
-        OptionSet(name: "batch, none") { $0.batch = true; $0.reduction = .none },
+        OptionSet(name: "batch, none") {
+            $0.batch = true
+            $0.reduction = .none
+        },
         OptionSet(name: "ignore index", ignore: true) { $0.ignoreIndex = 255 },
-        OptionSet(name: "compound CE") { $0.crossEntropyWeight = 0.7; $0.diceWeight = 0.6 },
-        OptionSet(name: "compound CE, one-hot, sum", target: .oneHot) { $0.crossEntropyWeight = 1.1; $0.reduction = .sum },
-        OptionSet(name: "compound CE, ignore", ignore: true) { $0.crossEntropyWeight = 0.5; $0.ignoreIndex = 255 },
+        OptionSet(name: "compound CE") {
+            $0.crossEntropyWeight = 0.7
+            $0.diceWeight = 0.6
+        },
+        OptionSet(name: "compound CE, one-hot, sum", target: .oneHot) {
+            $0.crossEntropyWeight = 1.1
+            $0.reduction = .sum
+        },
+        OptionSet(name: "compound CE, ignore", ignore: true) {
+            $0.crossEntropyWeight = 0.5
+            $0.ignoreIndex = 255
+        },
         OptionSet(name: "empty smooth", emptyClass: true),
         OptionSet(name: "empty penalize", emptyClass: true) { $0.emptyClass = .penalize },
         OptionSet(name: "empty exclude", emptyClass: true) { $0.emptyClass = .exclude },
         OptionSet(name: "empty one", emptyClass: true) { $0.emptyClass = .one },
-        OptionSet(name: "empty zero, batch", emptyClass: true) { $0.emptyClass = .zero; $0.batch = true },
+        OptionSet(name: "empty zero, batch", emptyClass: true) {
+            $0.emptyClass = .zero
+            $0.batch = true
+        },
         OptionSet(name: "valid mask", mask: true),
         OptionSet(name: "valid mask, batch", mask: true) { $0.batch = true },
         OptionSet(name: "channels-first 3-D", channelsFirst3D: true) { $0.layout = .channelsFirst },
-        OptionSet(name: "smoothing") { $0.smoothNumerator = 0.3; $0.smoothDenominator = 0.1 },
-        OptionSet(name: "generalized simple") { if $0.variant.name == .generalized { $0.variant = .generalized(weighting: .simple) } },
+        OptionSet(name: "smoothing") {
+            $0.smoothNumerator = 0.3
+            $0.smoothDenominator = 0.1
+        },
+        OptionSet(name: "generalized simple") {
+            if $0.variant.name == .generalized { $0.variant = .generalized(weighting: .simple) }
+        },
         OptionSet(name: "generalized uniform, batch", emptyClass: true) {
             if $0.variant.name == .generalized { $0.variant = .generalized(weighting: .uniform) }
             $0.batch = true
@@ -57,12 +82,14 @@ final class LossGradientTests: XCTestCase {
 
     /// Random inputs for one combination: N = 2, C = 3, spatial 3×4 (or 2×3×2, channels-first).
     static func inputs(_ set: OptionSet, activation: DiceActivation, generator: inout SeededGenerator)
-        throws -> (Tensor<Double>, SegmentationTarget<Double>, Tensor<Double>?) {
+        throws -> (Tensor<Double>, SegmentationTarget<Double>, Tensor<Double>?)
+    {
         let (n, c) = (2, 3)
         let spatial = set.channelsFirst3D ? [2, 3, 2] : [3, 4]
         let shape = set.channelsFirst3D ? [n, c] + spatial : [n] + spatial + [c]
         let positions = n * spatial.reduce(1, *)
-        let x = activation == .none
+        let x =
+            activation == .none
             ? Tensor<Double>.uniform(shape, lower: 0.05, upper: 0.95, generator: &generator)
             : Tensor<Double>.normal(shape, standardDeviation: 1.5, generator: &generator)
         var labels = (0..<positions).map { _ in Int(generator.next() % 3) }
@@ -93,13 +120,18 @@ final class LossGradientTests: XCTestCase {
     /// Combinations that must be refused with an option error.
     static func isInvalid(_ loss: DiceLoss) -> Bool {
         if loss.crossEntropyWeight > 0 && loss.activation == .none { return true }
-        if loss.preset == nil && loss.variant.name == .generalized && (loss.classWeights != nil || loss.emptyClass != .smooth) { return true }
+        if loss.preset == nil && loss.variant.name == .generalized
+            && (loss.classWeights != nil || loss.emptyClass != .smooth)
+        {
+            return true
+        }
         return false
     }
 
     func testFiniteDifferencesEveryCombination() throws {
         var generator = SeededGenerator(seed: 2025)
-        var checked = 0, refused = 0
+        var checked = 0
+        var refused = 0
         for name in DiceVariant.Name.allCases {
             let variant = DiceVariant(name, alpha: 0.3, beta: 0.7, gamma: 1.5)
             for activation in DiceActivation.allCases {
@@ -110,14 +142,18 @@ final class LossGradientTests: XCTestCase {
                     let label = "\(name.rawValue) × \(activation.rawValue) × \(set.name)"
                     if Self.isInvalid(loss) {
                         XCTAssertThrowsError(try loss.evaluate(x, target: target, validMask: mask), label) { error in
-                            guard (error as? DiceKitError)?.kind == .option else { return XCTFail("\(label): \(error)") }
+                            guard (error as? DiceKitError)?.kind == .option else {
+                                return XCTFail("\(label): \(error)")
+                            }
                         }
                         refused += 1
                         continue
                     }
                     let result = try loss.evaluate(x, target: target, validMask: mask, gradient: true)
                     XCTAssertTrue(result.loss.scalars.allSatisfy(\.isFinite), label)
-                    let numeric = try finiteDifferenceGradient(at: x, step: .relative(1e-6)) { try loss.evaluate($0, target: target, validMask: mask).value }
+                    let numeric = try finiteDifferenceGradient(at: x, step: .relative(1e-6)) {
+                        try loss.evaluate($0, target: target, validMask: mask).value
+                    }
                     let error = scaledError(result.gradient!, numeric)
                     XCTAssertLessThanOrEqual(error, 1e-6, label)
                     checked += 1
@@ -144,9 +180,12 @@ final class LossGradientTests: XCTestCase {
                 case .soft(let t): targetF = .soft(t.converted(to: Float.self))
                 }
                 let d = try loss.evaluate(x, target: target, validMask: mask, gradient: true)
-                let f = try loss.evaluate(x.converted(to: Float.self), target: targetF, validMask: mask?.converted(to: Float.self), gradient: true)
+                let f = try loss.evaluate(
+                    x.converted(to: Float.self), target: targetF, validMask: mask?.converted(to: Float.self),
+                    gradient: true)
                 XCTAssertLessThanOrEqual(scaledError(f.loss.converted(to: Double.self), d.loss), 1e-5, set.name)
-                XCTAssertLessThanOrEqual(scaledError(f.gradient!.converted(to: Double.self), d.gradient!), 1e-5, set.name)
+                XCTAssertLessThanOrEqual(
+                    scaledError(f.gradient!.converted(to: Double.self), d.gradient!), 1e-5, set.name)
             }
         }
     }

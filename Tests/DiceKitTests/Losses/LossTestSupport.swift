@@ -3,17 +3,19 @@
 
 import Foundation
 import XCTest
+
 @testable import DiceKit
 
 /// A DiceLoss from the option names used in Tests/DiceKitTests/Fixtures/losses/cases.json.
 func makeLoss(_ options: [String: Any]) -> DiceLoss {
     var loss = DiceLoss()
     if let v = options["variant"] as? String {
-        loss.variant = DiceVariant(DiceVariant.Name(rawValue: v)!, alpha: options["alpha"] as? Double ?? DiceVariant.defaultTverskyAlpha,
-                                   beta: options["beta"] as? Double ?? DiceVariant.defaultTverskyBeta,
-                                   gamma: options["gamma"] as? Double ?? DiceVariant.defaultFocalTverskyGamma,
-                                   weighting: (options["generalizedWeight"] as? String).map { GeneralizedWeight(rawValue: $0)! }
-                                       ?? DiceVariant.defaultGeneralizedWeighting)
+        loss.variant = DiceVariant(
+            DiceVariant.Name(rawValue: v)!, alpha: options["alpha"] as? Double ?? DiceVariant.defaultTverskyAlpha,
+            beta: options["beta"] as? Double ?? DiceVariant.defaultTverskyBeta,
+            gamma: options["gamma"] as? Double ?? DiceVariant.defaultFocalTverskyGamma,
+            weighting: (options["generalizedWeight"] as? String).map { GeneralizedWeight(rawValue: $0)! }
+                ?? DiceVariant.defaultGeneralizedWeighting)
     }
     if let v = options["activation"] as? String { loss.activation = DiceActivation(rawValue: v)! }
     if let v = options["layout"] as? String { loss.layout = Layout(rawValue: v)! }

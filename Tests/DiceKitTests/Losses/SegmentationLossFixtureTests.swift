@@ -6,6 +6,7 @@
 
 import Foundation
 import XCTest
+
 @testable import DiceKit
 
 /// The loss a manifest entry describes, in `layout`.
@@ -14,7 +15,9 @@ func makeSegmentationLoss(_ o: [String: Any], layout: Layout) -> any Segmentatio
     let reduction = (o["reduction"] as? String).map { LossReduction(rawValue: $0)! } ?? .mean
     switch o["loss"] as! String {
     case "focal":
-        var loss = FocalLoss(activation: activation ?? .sigmoid, gamma: o["gamma"] as? Double ?? 2, alpha: o["alpha"] as? Double, layout: layout)
+        var loss = FocalLoss(
+            activation: activation ?? .sigmoid, gamma: o["gamma"] as? Double ?? 2, alpha: o["alpha"] as? Double,
+            layout: layout)
         loss.classWeights = o["classWeights"] as? [Double]
         loss.excludeBackground = o["excludeBackground"] as? Bool ?? false
         loss.reduction = reduction
@@ -22,19 +25,23 @@ func makeSegmentationLoss(_ o: [String: Any], layout: Layout) -> any Segmentatio
         loss.reducedThreshold = o["reducedThreshold"] as? Double
         return loss
     case "dice-focal":
-        var loss = DiceFocalLoss(activation: activation!, gamma: o["gamma"] as? Double ?? 2, alpha: o["alpha"] as? Double,
-                                 classWeights: o["classWeights"] as? [Double], excludeBackground: o["excludeBackground"] as? Bool ?? false,
-                                 reduction: reduction, layout: layout)
+        var loss = DiceFocalLoss(
+            activation: activation!, gamma: o["gamma"] as? Double ?? 2, alpha: o["alpha"] as? Double,
+            classWeights: o["classWeights"] as? [Double], excludeBackground: o["excludeBackground"] as? Bool ?? false,
+            reduction: reduction, layout: layout)
         loss.diceWeight = o["diceWeight"] as? Double ?? 1
         loss.focalWeight = o["focalWeight"] as? Double ?? 1
         return loss
     case "lovasz-softmax", "lovasz-hinge":
-        var loss = LovaszLoss(variant: LovaszVariant(rawValue: o["loss"] as! String)!, perImage: o["perImage"] as? Bool ?? false, layout: layout)
+        var loss = LovaszLoss(
+            variant: LovaszVariant(rawValue: o["loss"] as! String)!, perImage: o["perImage"] as? Bool ?? false,
+            layout: layout)
         loss.ignoreIndex = o["ignoreIndex"] as? Int
         return loss
     case "wasserstein":
-        var loss = WassersteinDiceLoss(distanceMatrix: o["distanceMatrix"] as! [Double],
-                                       weighting: WassersteinWeighting(rawValue: o["weighting"] as! String)!, layout: layout)
+        var loss = WassersteinDiceLoss(
+            distanceMatrix: o["distanceMatrix"] as! [Double],
+            weighting: WassersteinWeighting(rawValue: o["weighting"] as! String)!, layout: layout)
         loss.reduction = reduction
         return loss
     case "mcc":
@@ -55,7 +62,8 @@ final class SegmentationLossFixtureTests: XCTestCase {
         XCTAssertEqual(cases.count, 25)
         var seen = Set<String>()
         for c in cases {
-            let name = c["name"] as! String, options = c["options"] as! [String: Any]
+            let name = c["name"] as! String
+            let options = c["options"] as! [String: Any]
             seen.insert(options["loss"] as! String)
             for layout in [Layout.channelsFirst, .channelsLast] {
                 let change: (Tensor<T>) throws -> Tensor<T> = { try $0.converted(from: .channelsFirst, to: layout) }
@@ -76,7 +84,9 @@ final class SegmentationLossFixtureTests: XCTestCase {
                 let label = "\(name) [\(c["source"]!), \(T.self), \(layout.rawValue)]"
                 XCTAssertEqual(result.loss.shape, expectedLoss.shape, label)
                 if result.loss.shape == expectedLoss.shape {
-                    XCTAssertLessThanOrEqual(scaledError(result.loss, expectedLoss), tolerance, "loss \(label): \(result.loss.scalars.prefix(4)) vs \(expectedLoss.scalars.prefix(4))")
+                    XCTAssertLessThanOrEqual(
+                        scaledError(result.loss, expectedLoss), tolerance,
+                        "loss \(label): \(result.loss.scalars.prefix(4)) vs \(expectedLoss.scalars.prefix(4))")
                 }
                 XCTAssertLessThanOrEqual(scaledError(result.gradient!, expectedGrad), tolerance, "gradient \(label)")
             }

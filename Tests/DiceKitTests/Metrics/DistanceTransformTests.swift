@@ -2,20 +2,26 @@
 // to 3-D, with unit and anisotropic spacing; lines and volumes without any feature stay ∞.
 
 import XCTest
+
 @testable import DiceKit
 
 final class DistanceTransformTests: XCTestCase {
     func bruteForce(_ features: [Bool], shape: [Int], spacing: [Double]) -> [Double] {
         let rank = shape.count
         func coordinates(_ i: Int) -> [Int] {
-            var rest = i, c = [Int](repeating: 0, count: rank)
-            for a in stride(from: rank - 1, through: 0, by: -1) { c[a] = rest % shape[a]; rest /= shape[a] }
+            var rest = i
+            var c = [Int](repeating: 0, count: rank)
+            for a in stride(from: rank - 1, through: 0, by: -1) {
+                c[a] = rest % shape[a]
+                rest /= shape[a]
+            }
             return c
         }
         let sites = features.indices.filter { features[$0] }.map(coordinates)
         return features.indices.map { i in
             let x = coordinates(i)
-            return sites.map { s in (0..<rank).reduce(0.0) { $0 + pow(Double(x[$1] - s[$1]) * spacing[$1], 2) } }.min() ?? .infinity
+            return sites.map { s in (0..<rank).reduce(0.0) { $0 + pow(Double(x[$1] - s[$1]) * spacing[$1], 2) } }.min()
+                ?? .infinity
         }
     }
 
@@ -24,15 +30,22 @@ final class DistanceTransformTests: XCTestCase {
         let shapes: [[Int]] = [[17], [9, 13], [6, 7, 8], [1, 5, 9], [12, 1, 4]]
         for shape in shapes {
             for density in [0.02, 0.1, 0.5] {
-                for spacing in [[Double](repeating: 1, count: shape.count), [2.5, 0.7, 1.3].prefix(shape.count).map { $0 }] {
+                for spacing in [
+                    [Double](repeating: 1, count: shape.count), [2.5, 0.7, 1.3].prefix(shape.count).map { $0 },
+                ] {
                     let count = shape.reduce(1, *)
                     let features = (0..<count).map { _ in Double(generator.next() % 10_000) / 10_000 < density }
-                    let fast = try DistanceTransform.squaredEuclidean(features: features, shape: shape, spacing: spacing)
+                    let fast = try DistanceTransform.squaredEuclidean(
+                        features: features, shape: shape, spacing: spacing)
                     let slow = bruteForce(features, shape: shape, spacing: spacing)
                     for i in 0..<count {
-                        if slow[i].isInfinite { XCTAssertEqual(fast[i], .infinity); continue }
-                        XCTAssertEqual(fast[i], slow[i], accuracy: 1e-12 * max(1, slow[i]),
-                                       "shape \(shape) spacing \(spacing) density \(density) at \(i)")
+                        if slow[i].isInfinite {
+                            XCTAssertEqual(fast[i], .infinity)
+                            continue
+                        }
+                        XCTAssertEqual(
+                            fast[i], slow[i], accuracy: 1e-12 * max(1, slow[i]),
+                            "shape \(shape) spacing \(spacing) density \(density) at \(i)")
                     }
                 }
             }
@@ -46,8 +59,10 @@ final class DistanceTransformTests: XCTestCase {
 
     func testBadArgumentsThrow() {
         XCTAssertThrowsError(try DistanceTransform.squaredEuclidean(features: [true, false], shape: [3]))
-        XCTAssertThrowsError(try DistanceTransform.squaredEuclidean(features: [true, false], shape: [2], spacing: [-1]))
-        XCTAssertThrowsError(try DistanceTransform.squaredEuclidean(features: [true, false], shape: [2], spacing: [.nan]))
+        XCTAssertThrowsError(
+            try DistanceTransform.squaredEuclidean(features: [true, false], shape: [2], spacing: [-1]))
+        XCTAssertThrowsError(
+            try DistanceTransform.squaredEuclidean(features: [true, false], shape: [2], spacing: [.nan]))
     }
 }
 

@@ -4,6 +4,7 @@
 // as the strings "nan" and "inf".
 
 import XCTest
+
 @testable import DiceKit
 
 /// The parsed JSON object of a golden file.
@@ -24,5 +25,6 @@ func goldenNumbers(_ value: Any?) -> [Double] {
 func goldenMasks(_ input: [String: Any], _ key: String) throws -> ClassMasks {
     let shape = (input["shape"] as! [NSNumber]).map(\.intValue)
     let labels = (input[key] as! [NSNumber]).map(\.intValue)
-    return try ClassMasks(labels: LabelMap(shape: shape, labels: labels), classes: (input["classes"] as! NSNumber).intValue)
+    return try ClassMasks(
+        labels: LabelMap(shape: shape, labels: labels), classes: (input["classes"] as! NSNumber).intValue)
 }

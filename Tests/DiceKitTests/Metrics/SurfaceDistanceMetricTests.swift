@@ -4,6 +4,7 @@
 // target or both; then the surface extraction and the input checks.
 
 import XCTest
+
 @testable import DiceKit
 
 final class SurfaceDistanceMetricTests: XCTestCase {
@@ -11,14 +12,16 @@ final class SurfaceDistanceMetricTests: XCTestCase {
         let score: SurfaceDistanceScore
         switch name {
         case "hausdorff":
-            score = .hausdorff(percentile: (options["percentile"] as? NSNumber)?.doubleValue,
-                               directed: options["directed"] as? Bool ?? false)
+            score = .hausdorff(
+                percentile: (options["percentile"] as? NSNumber)?.doubleValue,
+                directed: options["directed"] as? Bool ?? false)
         case "asd": score = .averageSurfaceDistance(symmetric: options["symmetric"] as? Bool ?? false)
         default: score = .surfaceDice(tolerances: goldenNumbers(options["tolerances"]))
         }
         let spacing = options["spacing"].map(goldenNumbers)
-        return SurfaceDistanceMetric(score: score, includeBackground: options["include_background"] as! Bool,
-                                     spacing: spacing, reduction: .none)
+        return SurfaceDistanceMetric(
+            score: score, includeBackground: options["include_background"] as! Bool,
+            spacing: spacing, reduction: .none)
     }
 
     func testAgainstMONAI() throws {
@@ -28,12 +31,17 @@ final class SurfaceDistanceMetricTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(cases.count, 35)
         for c in cases {
             let input = inputs[c["input"] as! String]!
-            let p = try goldenMasks(input, "pred"), t = try goldenMasks(input, "target")
+            let p = try goldenMasks(input, "pred")
+            let t = try goldenMasks(input, "target")
             let m = metric(c["metric"] as! String, c["options"] as! [String: Any])
             let values = try m.scores(predicted: p, target: t)
             let name = c["name"] as! String
-            assertClose(values, goldenNumbers(c["double"]), relativeTolerance: 1e-9, absoluteTolerance: 1e-9, "\(name) (float64)")
-            assertClose(values, goldenNumbers(c["float"]), relativeTolerance: 2e-4, absoluteTolerance: 2e-4, "\(name) (MONAI float32)")
+            assertClose(
+                values, goldenNumbers(c["double"]), relativeTolerance: 1e-9, absoluteTolerance: 1e-9,
+                "\(name) (float64)")
+            assertClose(
+                values, goldenNumbers(c["float"]), relativeTolerance: 2e-4, absoluteTolerance: 2e-4,
+                "\(name) (MONAI float32)")
         }
     }
 
@@ -59,7 +67,8 @@ final class SurfaceDistanceMetricTests: XCTestCase {
 
     func testSingleVoxelsAreExact() throws {
         // Two single voxels (3, 4) apart with spacing (2, 0.5): distance √(36 + 4) both ways.
-        var p = [Bool](repeating: false, count: 100), t = p
+        var p = [Bool](repeating: false, count: 100)
+        var t = p
         p[1 * 10 + 1] = true
         t[4 * 10 + 5] = true
         let d = try SurfaceDistances(predicted: p, target: t, shape: [10, 10], spacing: [2, 0.5])
@@ -71,23 +80,56 @@ final class SurfaceDistanceMetricTests: XCTestCase {
         let p = try ClassMasks(labels: LabelMap(shape: [1, 4, 4], labels: [Int](repeating: 1, count: 16)), classes: 2)
         let q = try ClassMasks(labels: LabelMap(shape: [1, 4, 5], labels: [Int](repeating: 1, count: 20)), classes: 2)
         func message(_ body: () throws -> Void) -> String {
-            do { try body(); return "" } catch { return "\(error)" }
+            do {
+                try body()
+                return ""
+            } catch { return "\(error)" }
         }
-        XCTAssertTrue(message { _ = try SurfaceDistanceMetric(score: .hausdorff(percentile: nil, directed: false)).scores(predicted: p, target: q) }
+        XCTAssertTrue(
+            message {
+                _ = try SurfaceDistanceMetric(score: .hausdorff(percentile: nil, directed: false)).scores(
+                    predicted: p, target: q)
+            }
             .contains("expected the same shape"))
-        XCTAssertTrue(message { _ = try SurfaceDistanceMetric(score: .hausdorff(percentile: 101, directed: false)).scores(predicted: p, target: p) }
+        XCTAssertTrue(
+            message {
+                _ = try SurfaceDistanceMetric(score: .hausdorff(percentile: 101, directed: false)).scores(
+                    predicted: p, target: p)
+            }
             .contains("expected a value in 0...100"))
-        XCTAssertTrue(message { _ = try SurfaceDistanceMetric(score: .hausdorff(percentile: nil, directed: false), spacing: [1, 0]).scores(predicted: p, target: p) }
+        XCTAssertTrue(
+            message {
+                _ = try SurfaceDistanceMetric(score: .hausdorff(percentile: nil, directed: false), spacing: [1, 0])
+                    .scores(predicted: p, target: p)
+            }
             .contains("expected finite values > 0"))
-        XCTAssertTrue(message { _ = try SurfaceDistanceMetric(score: .hausdorff(percentile: nil, directed: false), spacing: [1]).scores(predicted: p, target: p) }
+        XCTAssertTrue(
+            message {
+                _ = try SurfaceDistanceMetric(score: .hausdorff(percentile: nil, directed: false), spacing: [1]).scores(
+                    predicted: p, target: p)
+            }
             .contains("one per spatial axis"))
-        XCTAssertTrue(message { _ = try SurfaceDistanceMetric(score: .surfaceDice(tolerances: [-1])).scores(predicted: p, target: p) }
+        XCTAssertTrue(
+            message {
+                _ = try SurfaceDistanceMetric(score: .surfaceDice(tolerances: [-1])).scores(predicted: p, target: p)
+            }
             .contains("≥ 0"))
-        XCTAssertTrue(message { _ = try ClassMasks(labels: LabelMap(shape: [1, 2, 2], labels: [0, 1, 2, 3]), classes: 2) }
-            .contains("label 2 at element 2; expected 0..<2"))
-        XCTAssertTrue(message { _ = try ClassMasks(oneHot: Tensor<Double>(shape: [1, 2, 2, 2], scalars: [0, 1, 0.5, 0.5, 1, 0, 0, 1]), layout: .channelsLast) }
+        XCTAssertTrue(
+            message { _ = try ClassMasks(labels: LabelMap(shape: [1, 2, 2], labels: [0, 1, 2, 3]), classes: 2) }
+                .contains("label 2 at element 2; expected 0..<2"))
+        XCTAssertTrue(
+            message {
+                _ = try ClassMasks(
+                    oneHot: Tensor<Double>(shape: [1, 2, 2, 2], scalars: [0, 1, 0.5, 0.5, 1, 0, 0, 1]),
+                    layout: .channelsLast)
+            }
             .contains("expected 0 or 1"))
-        for error in [message { _ = try SurfaceDistanceMetric(score: .hausdorff(percentile: -1, directed: false)).scores(predicted: p, target: p) }] {
+        for error in [
+            message {
+                _ = try SurfaceDistanceMetric(score: .hausdorff(percentile: -1, directed: false)).scores(
+                    predicted: p, target: p)
+            }
+        ] {
             XCTAssertFalse(error.contains("\n"))
         }
     }

@@ -3,10 +3,13 @@
 // tensors imply; optimiser state stored under "optimizer." is skipped by the model loader.
 
 import XCTest
+
 @testable import DiceKit
 
 final class CheckpointValidationTests: XCTestCase {
-    private func stateDict(_ configuration: UNetConfiguration = UNetConfiguration(baseWidth: 4, depth: 2)) throws -> SafetensorsFile {
+    private func stateDict(_ configuration: UNetConfiguration = UNetConfiguration(baseWidth: 4, depth: 2)) throws
+        -> SafetensorsFile
+    {
         try UNet<Float>(configuration).parameters.stateDict(metadata: configuration.metadata)
     }
 
@@ -23,14 +26,17 @@ final class CheckpointValidationTests: XCTestCase {
     func testCheckpointShapesMatchTheBuiltNetwork() throws {
         for normalization in [NormalizationKind.none, .batch, .instance, .group(groups: 2)] {
             for rank in [2, 3] {
-                let configuration = UNetConfiguration(inputChannels: 3, classes: 3, baseWidth: 4, depth: 2, spatialRank: rank,
-                                                      normalization: normalization)
+                let configuration = UNetConfiguration(
+                    inputChannels: 3, classes: 3, baseWidth: 4, depth: 2, spatialRank: rank,
+                    normalization: normalization)
                 let model = try UNet<Float>(configuration)
                 let built = model.parameters.all.map { ($0.name, $0.checkpointLayout.checkpointShape($0.value.shape)) }
                 let computed = configuration.checkpointShapes()
                 XCTAssertEqual(built.map(\.0), computed.map(\.name), "\(normalization) rank \(rank)")
                 XCTAssertEqual(built.map(\.1), computed.map(\.shape), "\(normalization) rank \(rank)")
-                XCTAssertEqual(try UNetConfiguration.inferred(from: model.parameters.stateDict(metadata: configuration.metadata)), configuration)
+                XCTAssertEqual(
+                    try UNetConfiguration.inferred(from: model.parameters.stateDict(metadata: configuration.metadata)),
+                    configuration)
             }
         }
     }
@@ -47,9 +53,11 @@ final class CheckpointValidationTests: XCTestCase {
     }
 
     func testBoundsOnWidthDepthClassesAndChannels() throws {
-        assertRejects(try stateDict(UNetConfiguration(baseWidth: 4, depth: 2)).replacing("head.weight", shape: [257, 4, 1, 1]),
-                      mentioning: "classes 257")
-        assertRejects(try stateDict().replacing("down.0.0.weight", shape: [4, 1025, 3, 3]), mentioning: "input channels 1025")
+        assertRejects(
+            try stateDict(UNetConfiguration(baseWidth: 4, depth: 2)).replacing("head.weight", shape: [257, 4, 1, 1]),
+            mentioning: "classes 257")
+        assertRejects(
+            try stateDict().replacing("down.0.0.weight", shape: [4, 1025, 3, 3]), mentioning: "input channels 1025")
         assertRejects(try stateDict().replacing("down.0.0.weight", shape: [2048, 3, 3, 3]), mentioning: "widest level")
         var deep = try stateDict()
         for i in 2...8 { deep.tensors["down.\(i).0.weight"] = deep.tensors["down.1.0.weight"] }
@@ -68,7 +76,9 @@ final class CheckpointValidationTests: XCTestCase {
     }
 
     func testEveryShapeIsComparedBeforeTheNetworkIsBuilt() throws {
-        assertRejects(try stateDict().replacing("mid.2.weight", shape: [16, 16, 3, 1]), mentioning: "'mid.2.weight' has shape [16, 16, 3, 1]")
+        assertRejects(
+            try stateDict().replacing("mid.2.weight", shape: [16, 16, 3, 1]),
+            mentioning: "'mid.2.weight' has shape [16, 16, 3, 1]")
         var missing = try stateDict()
         missing.tensors["dec.1.2.bias"] = nil
         assertRejects(missing, mentioning: "lacks tensor 'dec.1.2.bias'")
@@ -87,12 +97,13 @@ final class CheckpointValidationTests: XCTestCase {
     }
 }
 
-private extension SafetensorsFile {
+extension SafetensorsFile {
     /// A copy whose tensor `name` has `shape` (zeros of F32).
-    func replacing(_ name: String, shape: [Int]) throws -> SafetensorsFile {
+    fileprivate func replacing(_ name: String, shape: [Int]) throws -> SafetensorsFile {
         var copy = self
-        copy.tensors[name] = try SafetensorsTensor(dtype: .float32, shape: shape,
-                                                   data: .init(repeating: 0, count: 4 * shape.reduce(1, *)))
+        copy.tensors[name] = try SafetensorsTensor(
+            dtype: .float32, shape: shape,
+            data: .init(repeating: 0, count: 4 * shape.reduce(1, *)))
         return copy
     }
 }

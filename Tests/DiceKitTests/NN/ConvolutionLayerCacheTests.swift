@@ -2,6 +2,7 @@
 // unchanged; any assignment or in-place change of a parameter must be seen by the next forward pass.
 
 import XCTest
+
 @testable import DiceKit
 
 final class ConvolutionLayerCacheTests: XCTestCase {
@@ -17,7 +18,8 @@ final class ConvolutionLayerCacheTests: XCTestCase {
 
     func testForwardSeesChangedWeightsAndBias() throws {
         var generator = SeededGenerator(seed: 90)
-        let layer = try ConvolutionLayer<Float>(kernelSize: [3, 3], inputChannels: 2, outputChannels: 3, generator: &generator)
+        let layer = try ConvolutionLayer<Float>(
+            kernelSize: [3, 3], inputChannels: 2, outputChannels: 3, generator: &generator)
         let x = Tensor<Float>.normal([1, 5, 5, 2], generator: &generator)
         let first = try layer.forward(x, mode: .evaluation)
         XCTAssertEqual(try layer.forward(x, mode: .evaluation), first, "unchanged parameters: same output")
@@ -33,8 +35,9 @@ final class ConvolutionLayerCacheTests: XCTestCase {
 
     func testTransposedForwardSeesChangedWeights() throws {
         var generator = SeededGenerator(seed: 91)
-        let layer = try TransposedConvolutionLayer<Float>(kernelSize: [2, 2], inputChannels: 2, outputChannels: 3, stride: [2],
-                                                          generator: &generator)
+        let layer = try TransposedConvolutionLayer<Float>(
+            kernelSize: [2, 2], inputChannels: 2, outputChannels: 3, stride: [2],
+            generator: &generator)
         let x = Tensor<Float>.normal([1, 3, 3, 2], generator: &generator)
         _ = try layer.forward(x, mode: .evaluation)
         layer.weight.value = Tensor(shape: layer.weight.value.shape)

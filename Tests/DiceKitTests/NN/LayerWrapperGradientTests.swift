@@ -11,20 +11,24 @@
 // effect (a crossing would show as an error near 1e-2, not as drift).
 
 import XCTest
+
 @testable import DiceKit
 
 final class LayerWrapperGradientTests: XCTestCase {
     /// Checks a layer's input and parameter gradients for the loss Σ layer(x)·r; returns the worst
     /// relative error.
     @discardableResult
-    private func checkLayer(_ layer: any Layer<Double>, input x: Tensor<Double>, seed: UInt64, _ what: String,
-                            file: StaticString = #filePath, line: UInt = #line) throws -> Double {
+    private func checkLayer(
+        _ layer: any Layer<Double>, input x: Tensor<Double>, seed: UInt64, _ what: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws -> Double {
         let r = randomTensor(try layer.forward(x, mode: .training).shape, seed: seed)
         for parameter in layer.parameters { parameter.zeroGradient() }
         _ = try layer.forward(x, mode: .training)
         let inputGradient = try XCTUnwrap(try layer.backward(r))
-        var worst = scaledError(inputGradient, try finiteDifferenceGradient(at: x) { dot(try layer.forward($0, mode: .training), r) },
-                                floor: 1e-300)
+        var worst = scaledError(
+            inputGradient, try finiteDifferenceGradient(at: x) { dot(try layer.forward($0, mode: .training), r) },
+            floor: 1e-300)
         XCTAssertLessThanOrEqual(worst, 1e-8, "\(what): input", file: file, line: line)
         for (index, parameter) in layer.parameters.enumerated() where parameter.isTrainable {
             let original = parameter.value
@@ -35,7 +39,8 @@ final class LayerWrapperGradientTests: XCTestCase {
             }
             XCTAssertGreaterThan(numeric.scalars.map(abs).max() ?? 0, 0, "\(what): vacuous", file: file, line: line)
             let error = scaledError(parameter.gradient, numeric, floor: 1e-300)
-            XCTAssertLessThanOrEqual(error, 1e-8, "\(what): parameter \(index) \(parameter.name)", file: file, line: line)
+            XCTAssertLessThanOrEqual(
+                error, 1e-8, "\(what): parameter \(index) \(parameter.name)", file: file, line: line)
             worst = max(worst, error)
         }
         print("\(what): worst relative error \(worst)")
@@ -50,17 +55,20 @@ final class LayerWrapperGradientTests: XCTestCase {
             ([1, 4, 3, 5, 2], [3, 3, 3], 2, [1], .same),
         ]
         for (shape, kernel, cout, stride, padding) in cases {
-            let layer = try ConvolutionLayer<Double>(kernelSize: kernel, inputChannels: shape.last!, outputChannels: cout,
-                                                     stride: stride, padding: padding, generator: &generator)
+            let layer = try ConvolutionLayer<Double>(
+                kernelSize: kernel, inputChannels: shape.last!, outputChannels: cout,
+                stride: stride, padding: padding, generator: &generator)
             XCTAssertEqual(layer.weight.value.shape, [cout, shape.last!] + kernel, "PyTorch layout [out, in, k…]")
             layer.bias.value = randomTensor([cout], seed: 301)
-            try checkLayer(layer, input: randomTensor(shape, seed: 302), seed: 303, "conv \(shape) k\(kernel) s\(stride)")
+            try checkLayer(
+                layer, input: randomTensor(shape, seed: 302), seed: 303, "conv \(shape) k\(kernel) s\(stride)")
         }
     }
 
     func testConvolutionLayerWithoutInputGradient() throws {
         var generator = SeededGenerator(seed: 310)
-        let layer = try ConvolutionLayer<Double>(kernelSize: [3, 3], inputChannels: 3, outputChannels: 4, generator: &generator)
+        let layer = try ConvolutionLayer<Double>(
+            kernelSize: [3, 3], inputChannels: 3, outputChannels: 4, generator: &generator)
         layer.computesInputGradient = false
         let x = randomTensor([2, 4, 5, 3], seed: 311)
         let r = randomTensor([2, 4, 5, 4], seed: 312)
@@ -77,8 +85,9 @@ final class LayerWrapperGradientTests: XCTestCase {
     func testTransposedConvolutionLayerGradientsInPyTorchLayout() throws {
         var generator = SeededGenerator(seed: 320)
         for (shape, kernel, cout) in [([2, 3, 4, 4], [2, 2], 3), ([1, 2, 3, 2, 3], [2, 2, 2], 2)] {
-            let layer = try TransposedConvolutionLayer<Double>(kernelSize: kernel, inputChannels: shape.last!,
-                                                               outputChannels: cout, stride: [2], generator: &generator)
+            let layer = try TransposedConvolutionLayer<Double>(
+                kernelSize: kernel, inputChannels: shape.last!,
+                outputChannels: cout, stride: [2], generator: &generator)
             XCTAssertEqual(layer.weight.value.shape, [shape.last!, cout] + kernel, "PyTorch layout [in, out, k…]")
             try checkLayer(layer, input: randomTensor(shape, seed: 321), seed: 322, "transposed conv \(shape)")
         }
@@ -98,15 +107,18 @@ final class LayerWrapperGradientTests: XCTestCase {
     func testSequentialLayerChainsGradients() throws {
         var generator = SeededGenerator(seed: 340)
         let chain = SequentialLayer<Double>([
-            try ConvolutionLayer<Double>(kernelSize: [3, 3], inputChannels: 2, outputChannels: 4, generator: &generator),
+            try ConvolutionLayer<Double>(
+                kernelSize: [3, 3], inputChannels: 2, outputChannels: 4, generator: &generator),
             ActivationLayer<Double>(.leakyReLU(slope: 0.1)),
             try BatchNorm<Double>(channels: 4),
-            try ConvolutionLayer<Double>(kernelSize: [3, 3], inputChannels: 4, outputChannels: 3, generator: &generator),
+            try ConvolutionLayer<Double>(
+                kernelSize: [3, 3], inputChannels: 4, outputChannels: 3, generator: &generator),
         ])
         let norm = chain.layers[2] as! BatchNorm<Double>
         norm.weight.value = randomTensor([4], seed: 341).map { 1 + 0.3 * $0 }
         norm.bias.value = randomTensor([4], seed: 342).map { 0.3 * $0 }
         XCTAssertEqual(chain.parameters.filter(\.isTrainable).count, 6)
-        try checkLayer(chain, input: randomTensor([2, 4, 5, 2], seed: 343), seed: 344, "conv, leaky ReLU, batch norm, conv")
+        try checkLayer(
+            chain, input: randomTensor([2, 4, 5, 2], seed: 343), seed: 344, "conv, leaky ReLU, batch norm, conv")
     }
 }

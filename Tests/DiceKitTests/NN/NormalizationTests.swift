@@ -2,13 +2,16 @@
 // against central finite differences in Double.
 
 import XCTest
+
 @testable import DiceKit
 
 /// Checks input and parameter gradients of `layer` against central differences of
 /// L = Σ y·R (R fixed random weights): max |analytic − numeric| ≤ 1e-6 · max |numeric|.
 /// Step 1e-5: truncation error O(h²) ≈ 1e-10 and rounding ≈ 1e-16/h ≈ 1e-11, far below 1e-6.
-func checkLayerGradients(_ layer: some Layer<Double>, input: Tensor<Double>, mode: LayerMode,
-                         file: StaticString = #filePath, line: UInt = #line) throws {
+func checkLayerGradients(
+    _ layer: some Layer<Double>, input: Tensor<Double>, mode: LayerMode,
+    file: StaticString = #filePath, line: UInt = #line
+) throws {
     var generator = SeededGenerator(seed: 99)
     let output = try layer.forward(input, mode: mode)
     let weights = Tensor<Double>.normal(output.shape, generator: &generator)
@@ -63,7 +66,8 @@ final class NormalizationTests: XCTestCase {
         let instance = try InstanceNorm<Double>(channels: 3, affine: true)
         randomizeAffine(instance.parameters)
         try checkLayerGradients(instance, input: randomInput([2, 4, 3, 3]), mode: .training)
-        try checkLayerGradients(try InstanceNorm<Double>(channels: 2), input: randomInput([2, 2, 2, 3, 2]), mode: .training)
+        try checkLayerGradients(
+            try InstanceNorm<Double>(channels: 2), input: randomInput([2, 2, 2, 3, 2]), mode: .training)
     }
 
     func testBatchNormRunningStatisticsFollowPyTorch() throws {
@@ -91,7 +95,9 @@ final class NormalizationTests: XCTestCase {
         for n in 0..<2 {
             for g in 0..<2 {
                 var values = [Double]()
-                for i in 0..<5 { for j in 0..<5 { for c in (2 * g)..<(2 * g + 2) { values.append(Double(y[n, i, j, c])) } } }
+                for i in 0..<5 {
+                    for j in 0..<5 { for c in (2 * g)..<(2 * g + 2) { values.append(Double(y[n, i, j, c])) } }
+                }
                 let mean = values.reduce(0, +) / Double(values.count)
                 let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count)
                 XCTAssertEqual(mean, 0, accuracy: 1e-5)
@@ -112,8 +118,12 @@ final class NormalizationTests: XCTestCase {
         let store = ParameterStore<Float>()
         store.register(try BatchNorm<Float>(channels: 4), prefix: "down.0.1")
         store.register(try GroupNorm<Float>(groups: 2, channels: 4), prefix: "gn")
-        XCTAssertEqual(store.all.map(\.name), ["down.0.1.weight", "down.0.1.bias", "down.0.1.running_mean",
-                                                "down.0.1.running_var", "down.0.1.num_batches_tracked", "gn.weight", "gn.bias"])
+        XCTAssertEqual(
+            store.all.map(\.name),
+            [
+                "down.0.1.weight", "down.0.1.bias", "down.0.1.running_mean",
+                "down.0.1.running_var", "down.0.1.num_batches_tracked", "gn.weight", "gn.bias",
+            ])
         XCTAssertEqual(store.trainable.map(\.name), ["down.0.1.weight", "down.0.1.bias", "gn.weight", "gn.bias"])
     }
 
@@ -126,7 +136,8 @@ final class NormalizationTests: XCTestCase {
             guard ($0 as? DiceKitError)?.kind == .value else { return XCTFail("\($0)") }
         }
         XCTAssertThrowsError(try norm.backward(Tensor(shape: [2, 2, 2, 3]))) // no forward yet
-        XCTAssertThrowsError(try GroupNorm<Float>(groups: 1, channels: 2).forward(Tensor(shape: [4, 2]), mode: .training))
+        XCTAssertThrowsError(
+            try GroupNorm<Float>(groups: 1, channels: 2).forward(Tensor(shape: [4, 2]), mode: .training))
     }
 }
 
@@ -149,12 +160,18 @@ final class NormalizationPyTorchTests: XCTestCase {
             bias.value = try t("beta")
             weight.zeroGradient()
             bias.zeroGradient()
-            assertClose(try layer.forward(x, mode: mode), try t("\(name).y"), relativeTolerance: 1e-10, absoluteTolerance: 1e-12, name)
-            assertClose(try XCTUnwrap(try layer.backward(dy)), try t("\(name).dx"), relativeTolerance: 1e-9, absoluteTolerance: 1e-12, name)
-            assertClose(weight.gradient, try t("\(name).dgamma"), relativeTolerance: 1e-10, absoluteTolerance: 1e-12, name)
+            assertClose(
+                try layer.forward(x, mode: mode), try t("\(name).y"), relativeTolerance: 1e-10,
+                absoluteTolerance: 1e-12, name)
+            assertClose(
+                try XCTUnwrap(try layer.backward(dy)), try t("\(name).dx"), relativeTolerance: 1e-9,
+                absoluteTolerance: 1e-12, name)
+            assertClose(
+                weight.gradient, try t("\(name).dgamma"), relativeTolerance: 1e-10, absoluteTolerance: 1e-12, name)
             assertClose(bias.gradient, try t("\(name).dbeta"), relativeTolerance: 1e-10, absoluteTolerance: 1e-12, name)
             if name == "bn" {
-                assertClose(bn.runningMean.value, try t("bn.running_mean"), relativeTolerance: 1e-12, absoluteTolerance: 1e-15)
+                assertClose(
+                    bn.runningMean.value, try t("bn.running_mean"), relativeTolerance: 1e-12, absoluteTolerance: 1e-15)
                 assertClose(bn.runningVariance.value, try t("bn.running_var"), relativeTolerance: 1e-12)
             }
         }

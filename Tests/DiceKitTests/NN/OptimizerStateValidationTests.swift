@@ -2,6 +2,7 @@
 // checked, and each error is one line naming the tensor.
 
 import XCTest
+
 @testable import DiceKit
 
 final class OptimizerStateValidationTests: XCTestCase {
@@ -13,9 +14,12 @@ final class OptimizerStateValidationTests: XCTestCase {
         return (adam.stateDict().safetensors, parameters)
     }
 
-    private func assertRejects(_ state: SafetensorsFile, _ parameters: [Parameter<Double>], mentioning fragment: String,
-                               line: UInt = #line) {
-        XCTAssertThrowsError(try Adam<Double>().loadState(OptimizerState(state), parameters: parameters), line: line) { error in
+    private func assertRejects(
+        _ state: SafetensorsFile, _ parameters: [Parameter<Double>], mentioning fragment: String,
+        line: UInt = #line
+    ) {
+        XCTAssertThrowsError(try Adam<Double>().loadState(OptimizerState(state), parameters: parameters), line: line) {
+            error in
             XCTAssertTrue(error is DiceKitError || error is SafetensorsError, "untyped \(error)", line: line)
             XCTAssertTrue("\(error)".contains(fragment), "\(error)", line: line)
             XCTAssertFalse("\(error)".contains("\n"), line: line)
@@ -69,7 +73,9 @@ final class OptimizerStateValidationTests: XCTestCase {
     func testStateFileLayoutRoundTrips() throws {
         let (file, _) = try adamState()
         XCTAssertEqual(file.names, ["step", "w.exp_avg", "w.exp_avg_sq"])
-        XCTAssertEqual(file.metadata, ["optimizer": "adam", "lr": "0.001", "betas": "0.9,0.999", "eps": "1e-08", "weight_decay": "0.0"])
+        XCTAssertEqual(
+            file.metadata,
+            ["optimizer": "adam", "lr": "0.001", "betas": "0.9,0.999", "eps": "1e-08", "weight_decay": "0.0"])
         XCTAssertEqual(file.tensors["step"], try SafetensorsTensor(integers: [1], shape: [], dtype: .int64))
         XCTAssertEqual(file.tensors["w.exp_avg"]?.dtype, .of(Double.self))
         let state = try OptimizerState<Double>(file)
@@ -81,14 +87,17 @@ final class OptimizerStateValidationTests: XCTestCase {
 
     func testMetricsLinesNeverTrap() {
         let hostile = [
-            "", "null", "[[[[", String(repeating: "[", count: 100_000), "{\"epoch\": 1e400}", "{\"epoch\": 9223372036854775807}",
-            "{\"epoch\": 9.3e18}", "{\"epoch\": -3}", "{\"epoch\": 1.5}", "{\"epoch\": \"1\"}", "{\"epoch\": 2, \"val_dice\": \"x\"}",
-            "{\"epoch\": 2, \"val_dice\": [\(Array(repeating: "0.5", count: 300).joined(separator: ","))]}", "{\"epoch\": true}",
+            "", "null", "[[[[", String(repeating: "[", count: 100_000), "{\"epoch\": 1e400}",
+            "{\"epoch\": 9223372036854775807}",
+            "{\"epoch\": 9.3e18}", "{\"epoch\": -3}", "{\"epoch\": 1.5}", "{\"epoch\": \"1\"}",
+            "{\"epoch\": 2, \"val_dice\": \"x\"}",
+            "{\"epoch\": 2, \"val_dice\": [\(Array(repeating: "0.5", count: 300).joined(separator: ","))]}",
+            "{\"epoch\": true}",
             "{\"epoch\": 1, \"train_loss\": 1e38, \"val_loss\": 8e37, \"lr\": null, \"val_iou\": [null, 0.5]}",
             "{\"epoch\": 1, \"val_iou\": [null, \"a\"]}",
         ]
         let parsed = hostile.map { EpochMetrics(jsonLine: $0) }
-        XCTAssertEqual(parsed.compactMap { $0?.epoch }, [1])  // only the line with 1e38 is a well-formed epoch
+        XCTAssertEqual(parsed.compactMap { $0?.epoch }, [1]) // only the line with 1e38 is a well-formed epoch
         let good = parsed.compactMap { $0 }.first
         XCTAssertEqual(good?.trainLoss, 1e38)
         XCTAssertEqual(good?.validationIoU.count, 2)

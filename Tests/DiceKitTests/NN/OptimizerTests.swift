@@ -2,6 +2,7 @@
 // made by Scripts/make_training_fixtures.py with torch 2.15), plus state export and restore.
 
 import XCTest
+
 @testable import DiceKit
 
 final class OptimizerTests: XCTestCase {
@@ -14,7 +15,9 @@ final class OptimizerTests: XCTestCase {
     private func tensor(_ name: String) throws -> Tensor<Double> { try fixture.tensor(named: name, as: Double.self) }
 
     /// Six steps on loss = Σ w·(p − t)², gradient 2w(p − t), as the fixture script does.
-    private func run(_ optimizer: some Optimizer<Double>, steps: Int = 6, from start: [Parameter<Double>]? = nil) throws -> [Parameter<Double>] {
+    private func run(_ optimizer: some Optimizer<Double>, steps: Int = 6, from start: [Parameter<Double>]? = nil) throws
+        -> [Parameter<Double>]
+    {
         let parameters = try start ?? ["p0", "p1"].map { Parameter(name: $0, value: try tensor("init.\($0)")) }
         for _ in 0..<steps {
             for p in parameters {
@@ -26,28 +29,39 @@ final class OptimizerTests: XCTestCase {
         return parameters
     }
 
-    private func assertMatches(_ config: String, _ optimizer: some Optimizer<Double>, file: StaticString = #filePath, line: UInt = #line) throws {
+    private func assertMatches(
+        _ config: String, _ optimizer: some Optimizer<Double>, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let parameters = try run(optimizer)
         for p in parameters {
             // Same formulas in the same order as PyTorch, in Double: a few ulps apart at most.
-            assertClose(p.value, try tensor("\(config).\(p.name)"), relativeTolerance: 1e-12, absoluteTolerance: 1e-14, config, file: file, line: line)
+            assertClose(
+                p.value, try tensor("\(config).\(p.name)"), relativeTolerance: 1e-12, absoluteTolerance: 1e-14, config,
+                file: file, line: line)
         }
         XCTAssertEqual(optimizer.stepCount, 6, file: file, line: line)
     }
 
     func testSGDMatchesPyTorch() throws {
         try assertMatches("sgd", try SGD<Double>(learningRate: 0.1))
-        try assertMatches("sgd_momentum", try SGD<Double>(learningRate: 0.05, momentum: 0.9, dampening: 0.1, weightDecay: 0.01))
-        try assertMatches("sgd_nesterov", try SGD<Double>(learningRate: 0.05, momentum: 0.9, weightDecay: 0.01, nesterov: true))
+        try assertMatches(
+            "sgd_momentum", try SGD<Double>(learningRate: 0.05, momentum: 0.9, dampening: 0.1, weightDecay: 0.01))
+        try assertMatches(
+            "sgd_nesterov", try SGD<Double>(learningRate: 0.05, momentum: 0.9, weightDecay: 0.01, nesterov: true))
     }
 
     func testAdamAndAdamWMatchPyTorch() throws {
         let adam = try Adam<Double>(learningRate: 0.01, weightDecay: 0.05)
         try assertMatches("adam", adam)
         let state = adam.stateDict().safetensors
-        assertClose(try state.tensor(named: "p0.exp_avg", as: Double.self), try tensor("adam.p0.exp_avg"), relativeTolerance: 1e-12)
-        assertClose(try state.tensor(named: "p0.exp_avg_sq", as: Double.self), try tensor("adam.p0.exp_avg_sq"), relativeTolerance: 1e-12)
-        try assertMatches("adamw", try AdamW<Double>(learningRate: 0.01, beta1: 0.8, beta2: 0.99, epsilon: 1e-6, weightDecay: 0.1))
+        assertClose(
+            try state.tensor(named: "p0.exp_avg", as: Double.self), try tensor("adam.p0.exp_avg"),
+            relativeTolerance: 1e-12)
+        assertClose(
+            try state.tensor(named: "p0.exp_avg_sq", as: Double.self), try tensor("adam.p0.exp_avg_sq"),
+            relativeTolerance: 1e-12)
+        try assertMatches(
+            "adamw", try AdamW<Double>(learningRate: 0.01, beta1: 0.8, beta2: 0.99, epsilon: 1e-6, weightDecay: 0.1))
     }
 
     func testFloatAdamTracksDouble() throws {
@@ -55,12 +69,16 @@ final class OptimizerTests: XCTestCase {
         let adam = try Adam<Float>(learningRate: 0.01, weightDecay: 0.05)
         for _ in 0..<6 {
             for p in parameters {
-                let (w, t) = (try tensor("weight.\(p.name)").converted(to: Float.self), try tensor("target.\(p.name)").converted(to: Float.self))
+                let (w, t) = (
+                    try tensor("weight.\(p.name)").converted(to: Float.self),
+                    try tensor("target.\(p.name)").converted(to: Float.self)
+                )
                 p.gradient = 2 * (w * (p.value - t))
             }
             adam.step(parameters)
         }
-        assertClose(parameters[0].value, try tensor("adam.p0").converted(), relativeTolerance: 1e-5, absoluteTolerance: 1e-6)
+        assertClose(
+            parameters[0].value, try tensor("adam.p0").converted(), relativeTolerance: 1e-5, absoluteTolerance: 1e-6)
     }
 
     /// Three steps, export, restore into a fresh optimiser, three more: equals six straight steps.
@@ -93,8 +111,11 @@ final class OptimizerTests: XCTestCase {
         XCTAssertThrowsError(try SGD<Double>(learningRate: 1, momentum: 0.9).loadState(state, parameters: parameters)) {
             XCTAssertTrue("\($0)".contains("'adam'"))
         }
-        XCTAssertThrowsError(try Adam<Double>().loadState(state, parameters: [Parameter(name: "v", value: Tensor([1, 2]))]))
-        XCTAssertThrowsError(try Adam<Double>().loadState(state, parameters: [Parameter(name: "w", value: Tensor([1, 2, 3]))])) {
+        XCTAssertThrowsError(
+            try Adam<Double>().loadState(state, parameters: [Parameter(name: "v", value: Tensor([1, 2]))]))
+        XCTAssertThrowsError(
+            try Adam<Double>().loadState(state, parameters: [Parameter(name: "w", value: Tensor([1, 2, 3]))])
+        ) {
             guard ($0 as? DiceKitError)?.kind == .shape else { return XCTFail("\($0)") }
         }
         var noStep = state.safetensors
@@ -103,7 +124,9 @@ final class OptimizerTests: XCTestCase {
     }
 
     func testClipGradientNormMatchesPyTorch() throws {
-        let parameters = [Parameter<Double>(name: "a", value: Tensor(shape: [3, 2])), Parameter(name: "b", value: Tensor(shape: [4]))]
+        let parameters = [
+            Parameter<Double>(name: "a", value: Tensor(shape: [3, 2])), Parameter(name: "b", value: Tensor(shape: [4])),
+        ]
         parameters[0].gradient = try tensor("clip.g0")
         parameters[1].gradient = try tensor("clip.g1")
         let norm = try clipGradientNorm(parameters, maxNorm: 0.5)
@@ -123,7 +146,8 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(cosine.learningRate(base: 1, step: 4), 1)
         XCTAssertEqual(cosine.learningRate(base: 1, step: 9), 0.5, accuracy: 1e-12)
         XCTAssertEqual(cosine.learningRate(base: 1, step: 14), 0, accuracy: 1e-12)
-        XCTAssertEqual(LearningRateSchedule.cosine(warmup: 0, total: 10, minimum: 0.1).learningRate(base: 1, step: 100), 0.1)
+        XCTAssertEqual(
+            LearningRateSchedule.cosine(warmup: 0, total: 10, minimum: 0.1).learningRate(base: 1, step: 100), 0.1)
         let poly = LearningRateSchedule.polynomial(total: 1000)
         XCTAssertEqual(poly.learningRate(base: 0.01, step: 0), 0.01)
         XCTAssertEqual(poly.learningRate(base: 0.01, step: 500), 0.01 * Double.pow(0.5, 0.9), accuracy: 1e-15)

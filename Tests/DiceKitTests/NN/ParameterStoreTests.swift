@@ -1,6 +1,7 @@
 // ParameterStore: registration, state dicts through safetensors, strict loading.
 
 import XCTest
+
 @testable import DiceKit
 
 final class ParameterStoreTests: XCTestCase {

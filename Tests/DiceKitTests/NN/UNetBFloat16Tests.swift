@@ -8,6 +8,7 @@
 // below has L = 9 (depth 2: the first layer on 3 channels stays Float).
 
 import XCTest
+
 @testable import DiceKit
 
 final class UNetBFloat16Tests: XCTestCase {
@@ -19,7 +20,8 @@ final class UNetBFloat16Tests: XCTestCase {
     // for a debug build; it is a release-mode check, Docs/Training.md "Mixed precision".
 
     private func relativeError(_ a: [Float], _ b: [Float]) -> Double {
-        var difference = 0.0, norm = 0.0
+        var difference = 0.0
+        var norm = 0.0
         for i in 0..<a.count {
             difference += Double(a[i] - b[i]) * Double(a[i] - b[i])
             norm += Double(b[i]) * Double(b[i])
@@ -43,7 +45,8 @@ final class UNetBFloat16Tests: XCTestCase {
             results.append((logits.scalars, model.parameters.trainable.map { ($0.name, $0.gradient.scalars) }))
         }
         XCTAssertEqual(KernelDispatch.lastUsed(.bfloat16Convolution), .avx512)
-        let layers = 9.0, u2 = 0x1p-7
+        let layers = 9.0
+        let u2 = 0x1p-7
         let forward = relativeError(results[1].logits, results[0].logits)
         XCTAssertLessThanOrEqual(forward, layers * u2, "logits")
         XCTAssertGreaterThan(forward, 0, "the bfloat16 path did not run")

@@ -22,6 +22,7 @@
 // tests take about 7 s in a debug build.
 
 import XCTest
+
 @testable import DiceKit
 
 final class UNetGradientCheckTests: XCTestCase {
@@ -29,7 +30,9 @@ final class UNetGradientCheckTests: XCTestCase {
     private static let activations: [ActivationKind] = [.relu, .leakyReLU(slope: 0.01)]
 
     /// The worst sampled error of one configuration (see the file comment), with its tensor's name.
-    private func worstError(_ configuration: UNetConfiguration, batch: Int, extent: Int, seed: UInt64) throws -> (Double, String) {
+    private func worstError(_ configuration: UNetConfiguration, batch: Int, extent: Int, seed: UInt64) throws -> (
+        Double, String
+    ) {
         let model = try UNet<Double>(configuration, seed: seed)
         model.computesInputGradient = true
         var generator = SeededGenerator(seed: seed &+ 1)
@@ -39,8 +42,11 @@ final class UNetGradientCheckTests: XCTestCase {
         }
         let spatial = Array(repeating: extent, count: configuration.spatialRank)
         let input = Tensor<Double>.normal([batch] + spatial + [configuration.inputChannels], generator: &generator)
-        let labels = try LabelMap(shape: [batch] + spatial,
-                                  labels: (0..<(batch * spatial.reduce(1, *))).map { _ in Int(generator.next() % UInt64(configuration.classes)) })
+        let labels = try LabelMap(
+            shape: [batch] + spatial,
+            labels: (0..<(batch * spatial.reduce(1, *))).map { _ in
+                Int(generator.next() % UInt64(configuration.classes))
+            })
         var loss = DiceLoss(variant: .dice, activation: .softmax)
         loss.crossEntropyWeight = 1
 
@@ -48,30 +54,39 @@ final class UNetGradientCheckTests: XCTestCase {
             try loss.evaluate(try model.forward(x, mode: .training), target: .labels(labels)).value
         }
         model.parameters.zeroGradients()
-        let result = try loss.evaluate(try model.forward(input, mode: .training), target: .labels(labels), gradient: true)
+        let result = try loss.evaluate(
+            try model.forward(input, mode: .training), target: .labels(labels), gradient: true)
         let inputGradient = try XCTUnwrap(try model.backward(result.gradient!))
         XCTAssertEqual(inputGradient.shape, input.shape)
 
         var tensors: [(name: String, analytic: Tensor<Double>, probe: (Int, Double) throws -> Double)] = []
         for parameter in model.parameters.trainable {
-            tensors.append((parameter.name, parameter.gradient, { i, h in
-                let original = parameter.value.scalars[i]
-                parameter.value.scalars[i] = original + h
-                let plus = try value(input)
-                parameter.value.scalars[i] = original - h
-                let minus = try value(input)
-                parameter.value.scalars[i] = original
-                return (plus - minus) / (2 * h)
-            }))
+            tensors.append(
+                (
+                    parameter.name, parameter.gradient,
+                    { i, h in
+                        let original = parameter.value.scalars[i]
+                        parameter.value.scalars[i] = original + h
+                        let plus = try value(input)
+                        parameter.value.scalars[i] = original - h
+                        let minus = try value(input)
+                        parameter.value.scalars[i] = original
+                        return (plus - minus) / (2 * h)
+                    }
+                ))
         }
-        tensors.append(("input", inputGradient, { i, h in
-            var probe = input
-            probe.scalars[i] = input.scalars[i] + h
-            let plus = try value(probe)
-            probe.scalars[i] = input.scalars[i] - h
-            let minus = try value(probe)
-            return (plus - minus) / (2 * h)
-        }))
+        tensors.append(
+            (
+                "input", inputGradient,
+                { i, h in
+                    var probe = input
+                    probe.scalars[i] = input.scalars[i] + h
+                    let plus = try value(probe)
+                    probe.scalars[i] = input.scalars[i] - h
+                    let minus = try value(probe)
+                    return (plus - minus) / (2 * h)
+                }
+            ))
 
         let networkScale = tensors.map { $0.analytic.scalars.map(abs).max() ?? 0 }.max() ?? 0
         XCTAssertGreaterThan(networkScale, 0, "vacuous gradient")
@@ -94,8 +109,9 @@ final class UNetGradientCheckTests: XCTestCase {
         var report: [String] = []
         for normalization in Self.normalizations {
             for activation in Self.activations {
-                let configuration = UNetConfiguration(inputChannels: inputChannels, classes: classes, baseWidth: 4, depth: depth,
-                                                      spatialRank: spatialRank, normalization: normalization, activation: activation)
+                let configuration = UNetConfiguration(
+                    inputChannels: inputChannels, classes: classes, baseWidth: 4, depth: depth,
+                    spatialRank: spatialRank, normalization: normalization, activation: activation)
                 let (error, location) = try worstError(configuration, batch: 2, extent: extent, seed: 11)
                 let what = "\(spatialRank)-D \(normalization.name) \(activation)"
                 XCTAssertLessThanOrEqual(error, 1e-6, "\(what): \(location)")

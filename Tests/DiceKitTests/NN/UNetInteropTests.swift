@@ -6,6 +6,7 @@
 // logits 1.4e-7 (bound 1e-6), parameter gradients 9.1e-7 (bound 5e-6).
 
 import XCTest
+
 @testable import DiceKit
 
 final class UNetInteropTests: XCTestCase {
@@ -45,7 +46,7 @@ final class UNetInteropTests: XCTestCase {
         let model = try UNet<Float>(config, seed: 5)
         var generator = SeededGenerator(seed: 1)
         let x = Tensor<Float>.normal([2, 8, 8, 1], generator: &generator)
-        _ = try model.forward(x)  // updates BatchNorm running statistics
+        _ = try model.forward(x) // updates BatchNorm running statistics
         let path = dir.appendingPathComponent("model.safetensors").path
         try model.save(to: path, metadata: ["epoch": "1"])
         let loaded = try UNet<Float>.load(contentsOf: path)
@@ -53,7 +54,8 @@ final class UNetInteropTests: XCTestCase {
         XCTAssertEqual(try loaded.forward(x, mode: .evaluation), try model.forward(x, mode: .evaluation))
         let file = try SafetensorsFile.read(contentsOf: path)
         XCTAssertEqual(file.tensors["down.0.0.weight"]?.shape, [4, 1, 3, 3], "PyTorch conv layout [out, in, kh, kw]")
-        XCTAssertEqual(file.tensors["up.0.weight"]?.shape, [16, 8, 2, 2], "PyTorch transposed layout [in, out, kh, kw]")
+        XCTAssertEqual(
+            file.tensors["up.0.weight"]?.shape, [16, 8, 2, 2], "PyTorch transposed layout [in, out, kh, kw]")
         XCTAssertNotNil(file.tensors["down.0.1.running_mean"])
         XCTAssertEqual(file.metadata["epoch"], "1")
     }

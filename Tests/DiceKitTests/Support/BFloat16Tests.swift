@@ -2,6 +2,7 @@
 // and the vector loop (AVX-512) against a scalar reference over random bit patterns.
 
 import XCTest
+
 @testable import DiceKit
 
 final class BFloat16Tests: XCTestCase {
@@ -9,7 +10,8 @@ final class BFloat16Tests: XCTestCase {
     /// 16 discarded bits; NaN made quiet.
     private func reference(_ bits: UInt32) -> UInt16 {
         if bits & 0x7FFF_FFFF > 0x7F80_0000 { return UInt16(bits >> 16) | 0x0040 }
-        let upper = bits >> 16, lower = bits & 0xFFFF
+        let upper = bits >> 16
+        let lower = bits & 0xFFFF
         if lower > 0x8000 || (lower == 0x8000 && upper & 1 == 1) { return UInt16(truncatingIfNeeded: upper + 1) }
         return UInt16(upper)
     }
@@ -62,7 +64,9 @@ final class BFloat16Tests: XCTestCase {
         let bits = (0..<count).map { _ in UInt32(truncatingIfNeeded: generator.next()) }
         let output = convert(bits)
         for i in 0..<count where output[i] != reference(bits[i]) {
-            XCTFail("0x\(String(bits[i], radix: 16)): 0x\(String(output[i], radix: 16)), expected 0x\(String(reference(bits[i]), radix: 16))")
+            XCTFail(
+                "0x\(String(bits[i], radix: 16)): 0x\(String(output[i], radix: 16)), expected 0x\(String(reference(bits[i]), radix: 16))"
+            )
             return
         }
     }

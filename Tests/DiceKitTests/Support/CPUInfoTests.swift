@@ -2,14 +2,15 @@
 // parsers it uses, and the peak-rate table.
 
 import XCTest
+
 @testable import DiceKit
 
 final class CPUInfoTests: XCTestCase {
     private var isX86: Bool {
         #if arch(x86_64)
-        return true
+            return true
         #else
-        return false
+            return false
         #endif
     }
 
@@ -45,7 +46,8 @@ final class CPUInfoTests: XCTestCase {
 
     func testInstructionSetsMatchTheKernelsFlags() throws {
         guard isX86, let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else {
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+        else {
             throw XCTSkip("no /proc/cpuinfo flags")
         }
         let flags = Set(line.split(separator: ":")[1].split(separator: " ").map(String.init))
@@ -74,22 +76,30 @@ final class CPUInfoTests: XCTestCase {
         XCTAssertNil(CPUInfo.brandClock("AMD EPYC"))
     }
 
-    private func cpu(_ vendor: String, family: Int, model: Int = 0, _ sets: CPUInfo.InstructionSets,
-                     cores: Int = 2, ghz: Double? = 2.5) -> CPUInfo {
-        CPUInfo(vendor: vendor, family: family, model: model, stepping: 0, modelName: "test",
-                instructionSets: sets, caches: CPUInfo.Caches(source: "test"), logicalCPUs: cores, cores: cores,
-                clock: ghz.map { CPUInfo.Clock(gigahertz: $0, source: "test") })
+    private func cpu(
+        _ vendor: String, family: Int, model: Int = 0, _ sets: CPUInfo.InstructionSets,
+        cores: Int = 2, ghz: Double? = 2.5
+    ) -> CPUInfo {
+        CPUInfo(
+            vendor: vendor, family: family, model: model, stepping: 0, modelName: "test",
+            instructionSets: sets, caches: CPUInfo.Caches(source: "test"), logicalCPUs: cores, cores: cores,
+            clock: ghz.map { CPUInfo.Clock(gigahertz: $0, source: "test") })
     }
 
     func testPeakRateTable() {
         let avx2: CPUInfo.InstructionSets = [.sse42, .avx, .avx2, .fma]
         let avx512 = avx2.union(.avx512Server)
-        XCTAssertEqual(cpu("GenuineIntel", family: 6, model: 207, avx512.union(.amx)).singlePrecisionPeak.flopsPerCycle, 64)
-        XCTAssertEqual(cpu("AuthenticAMD", family: 0x19, model: 0x11, avx512).singlePrecisionPeak.flopsPerCycle, 32, "Zen 4")
-        XCTAssertEqual(cpu("AuthenticAMD", family: 0x1A, model: 2, avx512).singlePrecisionPeak.flopsPerCycle, 64, "Zen 5")
+        XCTAssertEqual(
+            cpu("GenuineIntel", family: 6, model: 207, avx512.union(.amx)).singlePrecisionPeak.flopsPerCycle, 64)
+        XCTAssertEqual(
+            cpu("AuthenticAMD", family: 0x19, model: 0x11, avx512).singlePrecisionPeak.flopsPerCycle, 32, "Zen 4")
+        XCTAssertEqual(
+            cpu("AuthenticAMD", family: 0x1A, model: 2, avx512).singlePrecisionPeak.flopsPerCycle, 64, "Zen 5")
         XCTAssertEqual(cpu("GenuineIntel", family: 6, model: 63, avx2).singlePrecisionPeak.flopsPerCycle, 32, "Haswell")
-        XCTAssertEqual(cpu("AuthenticAMD", family: 0x17, model: 0x01, avx2).singlePrecisionPeak.flopsPerCycle, 16, "Zen 1")
-        XCTAssertEqual(cpu("AuthenticAMD", family: 0x17, model: 0x31, avx2).singlePrecisionPeak.flopsPerCycle, 32, "Zen 2")
+        XCTAssertEqual(
+            cpu("AuthenticAMD", family: 0x17, model: 0x01, avx2).singlePrecisionPeak.flopsPerCycle, 16, "Zen 1")
+        XCTAssertEqual(
+            cpu("AuthenticAMD", family: 0x17, model: 0x31, avx2).singlePrecisionPeak.flopsPerCycle, 32, "Zen 2")
         XCTAssertEqual(cpu("GenuineIntel", family: 6, [.sse42, .avx]).singlePrecisionPeak.flopsPerCycle, 16)
         XCTAssertEqual(cpu("GenuineIntel", family: 6, [.sse42]).singlePrecisionPeak.flopsPerCycle, 8)
         XCTAssertEqual(cpu("AuthenticAMD", family: 0x1A, avx512, cores: 2, ghz: 2.5).singlePrecisionPeak.gigaflops, 320)

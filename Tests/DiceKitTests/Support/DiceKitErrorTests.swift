@@ -2,16 +2,20 @@
 // they replaced, so CLI output is unchanged; `kind` names the concern of every case.
 
 import XCTest
+
 @testable import DiceKit
 
 final class DiceKitErrorTests: XCTestCase {
     func testStructuredCasesPrintTheMessageForm() {
-        XCTAssertEqual("\(DiceKitError.invalidOption(name: "batch size", value: "0", expected: "≥ 1"))",
-                       "\(DiceKitError.option("batch size 0; expected ≥ 1"))")
-        XCTAssertEqual("\(DiceKitError.invalidValue(name: "class count", value: "0", expected: "≥ 1"))",
-                       "\(DiceKitError.value("class count 0; expected ≥ 1"))")
-        XCTAssertEqual("\(DiceKitError.elementCount(shape: [2, 2], expected: 4, actual: 3))",
-                       "\(DiceKitError.shape("shape [2, 2] holds 4 elements, got 3"))")
+        XCTAssertEqual(
+            "\(DiceKitError.invalidOption(name: "batch size", value: "0", expected: "≥ 1"))",
+            "\(DiceKitError.option("batch size 0; expected ≥ 1"))")
+        XCTAssertEqual(
+            "\(DiceKitError.invalidValue(name: "class count", value: "0", expected: "≥ 1"))",
+            "\(DiceKitError.value("class count 0; expected ≥ 1"))")
+        XCTAssertEqual(
+            "\(DiceKitError.elementCount(shape: [2, 2], expected: 4, actual: 3))",
+            "\(DiceKitError.shape("shape [2, 2] holds 4 elements, got 3"))")
     }
 
     func testKindNamesTheConcern() {

@@ -3,16 +3,21 @@
 // writes) use a file in the way or a path under /proc.
 
 import XCTest
+
 @testable import DiceKit
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 final class FileSystemTests: XCTestCase {
-    private func assertFileError<R>(_ body: @autoclosure () throws -> R, path: String, mentioning fragment: String, line: UInt = #line) {
+    private func assertFileError<R>(
+        _ body: @autoclosure () throws -> R, path: String, mentioning fragment: String, line: UInt = #line
+    ) {
         XCTAssertThrowsError(try body(), line: line) { error in
-            guard case DiceKitError.file(let reported, let reason) = error else { return XCTFail("\(error)", line: line) }
+            guard case DiceKitError.file(let reported, let reason) = error else {
+                return XCTFail("\(error)", line: line)
+            }
             XCTAssertEqual(reported, path, line: line)
             XCTAssertTrue(reason.contains(fragment), reason, line: line)
             XCTAssertFalse("\(error)".contains("\n"), line: line)
@@ -25,14 +30,17 @@ final class FileSystemTests: XCTestCase {
         try Data("x".utf8).write(to: URL(fileURLWithPath: file))
         assertFileError(try FileSystem.checkWritableDirectory(file), path: file, mentioning: "is a file")
         assertFileError(try FileSystem.checkWritableDirectory(file + "/sub/dir"), path: file, mentioning: "is a file")
-        assertFileError(try FileSystem.checkWritableFile(file + "/x.npy"), path: file + "/x.npy", mentioning: "is a file")
+        assertFileError(
+            try FileSystem.checkWritableFile(file + "/x.npy"), path: file + "/x.npy", mentioning: "is a file")
     }
 
     func testPseudoFileSystemsAreRefused() {
         for path in ["/proc/dicekit-out", "/sys/x/y", "/proc", "/tmp/../proc/self/x", "/dev/shm-not"] {
             assertFileError(try FileSystem.checkWritableDirectory(path), path: path, mentioning: "pseudo file system")
         }
-        assertFileError(try FileSystem.checkWritableFile("/proc/logits.npy"), path: "/proc/logits.npy", mentioning: "pseudo file system")
+        assertFileError(
+            try FileSystem.checkWritableFile("/proc/logits.npy"), path: "/proc/logits.npy",
+            mentioning: "pseudo file system")
     }
 
     func testDirectoryAsAFileName() throws {
@@ -51,7 +59,9 @@ final class FileSystemTests: XCTestCase {
     }
 
     func testReadOnlyDirectory() throws {
-        guard geteuid() != 0 else { throw XCTSkip("root ignores permission bits; /proc and file-in-the-way cases cover root") }
+        guard geteuid() != 0 else {
+            throw XCTSkip("root ignores permission bits; /proc and file-in-the-way cases cover root")
+        }
         let root = try temporaryDirectory(self).path
         chmod(root, 0o555)
         defer { chmod(root, 0o755) }

@@ -3,9 +3,10 @@
 // ran at, and the direct-kernel convolution shapes forced onto the AVX2 direct kernels and onto
 // the portable (lowered) path agree with the AVX-512 run.
 
-import XCTest
-@testable import DiceKit
 internal import CDiceKitKernels
+import XCTest
+
+@testable import DiceKit
 
 final class KernelDispatchTests: XCTestCase {
     override func tearDown() {
@@ -47,8 +48,9 @@ final class KernelDispatchTests: XCTestCase {
             XCTAssertEqual(KernelDispatch.lastUsed(.loss), isa)
             _ = try MaxPooling(kernelSize: [2, 2]).forward(image)
             XCTAssertEqual(KernelDispatch.lastUsed(.pooling), isa == .avx512 ? .avx512 : .portable, "\(isa)")
-            let conv = try Convolution(weight: Tensor<Float>.normal([3, 3, 32, 16], standardDeviation: 0.1, generator: &generator),
-                                       bias: nil, padding: .same)
+            let conv = try Convolution(
+                weight: Tensor<Float>.normal([3, 3, 32, 16], standardDeviation: 0.1, generator: &generator),
+                bias: nil, padding: .same)
             _ = try conv.forward(image)
             XCTAssertEqual(KernelDispatch.lastUsed(.convolution), isa, "\(isa)")
         }
@@ -80,11 +82,18 @@ final class KernelDispatchTests: XCTestCase {
                 let other = try run()
                 XCTAssertEqual(KernelDispatch.lastUsed(.convolution), isa, "case \(index) forced \(isa)")
                 let what = "case \(index) forced \(isa)"
-                assertClose(other.y, direct.y, relativeTolerance: 1e-5, absoluteTolerance: 1e-5 * (direct.y.scalars.map(abs).max() ?? 1), what)
-                assertClose(other.dw, direct.dw, relativeTolerance: 1e-5, absoluteTolerance: 1e-5 * (direct.dw.scalars.map(abs).max() ?? 1), what)
-                assertClose(other.db, direct.db, relativeTolerance: 1e-5, absoluteTolerance: 1e-5 * (direct.db.scalars.map(abs).max() ?? 1), what)
+                assertClose(
+                    other.y, direct.y, relativeTolerance: 1e-5,
+                    absoluteTolerance: 1e-5 * (direct.y.scalars.map(abs).max() ?? 1), what)
+                assertClose(
+                    other.dw, direct.dw, relativeTolerance: 1e-5,
+                    absoluteTolerance: 1e-5 * (direct.dw.scalars.map(abs).max() ?? 1), what)
+                assertClose(
+                    other.db, direct.db, relativeTolerance: 1e-5,
+                    absoluteTolerance: 1e-5 * (direct.db.scalars.map(abs).max() ?? 1), what)
                 if let a = other.dx, let b = direct.dx {
-                    assertClose(a, b, relativeTolerance: 1e-5, absoluteTolerance: 1e-5 * (b.scalars.map(abs).max() ?? 1), what)
+                    assertClose(
+                        a, b, relativeTolerance: 1e-5, absoluteTolerance: 1e-5 * (b.scalars.map(abs).max() ?? 1), what)
                 }
             }
         }

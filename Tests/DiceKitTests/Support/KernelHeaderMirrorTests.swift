@@ -4,9 +4,10 @@
 // size of dk_stats' arrays and splits the C and Swift paths, and the scoped instruction-set switch
 // restores the automatic choice.
 
-import XCTest
-@testable import DiceKit
 internal import CDiceKitKernels
+import XCTest
+
+@testable import DiceKit
 
 final class KernelHeaderMirrorTests: XCTestCase {
     override func tearDown() {
@@ -35,7 +36,8 @@ final class KernelHeaderMirrorTests: XCTestCase {
         XCTAssertEqual(CrossEntropyTerm.none.code, DK_CROSS_ENTROPY_NONE)
         XCTAssertEqual(CrossEntropyTerm.softmax.code, DK_CROSS_ENTROPY_SOFTMAX)
         XCTAssertEqual(CrossEntropyTerm.binary.code, DK_CROSS_ENTROPY_BINARY)
-        XCTAssertEqual(Set([DK_CROSS_ENTROPY_NONE, DK_CROSS_ENTROPY_SOFTMAX, DK_CROSS_ENTROPY_BINARY].map(\.rawValue)).count, 3)
+        XCTAssertEqual(
+            Set([DK_CROSS_ENTROPY_NONE, DK_CROSS_ENTROPY_SOFTMAX, DK_CROSS_ENTROPY_BINARY].map(\.rawValue)).count, 3)
     }
 
     func testChannelLimitIsTheStatisticsCapacity() {
@@ -54,7 +56,8 @@ final class KernelHeaderMirrorTests: XCTestCase {
             let labels = try LabelMap(shape: [2, 5, 7], labels: (0..<70).map { ($0 * 7) % c })
             let loss = DiceLoss(activation: .softmax)
             let double = try loss.evaluate(logits, target: .labels(labels), gradient: false).value
-            let float = try loss.evaluate(logits.converted(to: Float.self), target: .labels(labels), gradient: false).value
+            let float = try loss.evaluate(logits.converted(to: Float.self), target: .labels(labels), gradient: false)
+                .value
             XCTAssertEqual(Double(float), double, accuracy: 1e-5, "C = \(c)")
         }
         // Which path ran: the C kernels record their level, the Swift passes nothing.
@@ -68,7 +71,8 @@ final class KernelHeaderMirrorTests: XCTestCase {
         try KernelDispatch.withInstructionSet(.portable) { try run(Int(DK_MAX_CHANNELS)) }
         XCTAssertEqual(KernelDispatch.lastUsed(.loss), .portable)
         try run(Int(DK_MAX_CHANNELS) + 1)
-        XCTAssertEqual(KernelDispatch.lastUsed(.loss), .portable, "more than DK_MAX_CHANNELS channels ran the C kernels")
+        XCTAssertEqual(
+            KernelDispatch.lastUsed(.loss), .portable, "more than DK_MAX_CHANNELS channels ran the C kernels")
         try run(Int(DK_MAX_CHANNELS))
         XCTAssertEqual(KernelDispatch.lastUsed(.loss), detected)
     }

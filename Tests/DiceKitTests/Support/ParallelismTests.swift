@@ -3,6 +3,7 @@
 // takes it as --threads or DICEKIT_THREADS and refuses nonsense.
 
 import XCTest
+
 @testable import DiceKit
 
 final class ParallelismTests: XCTestCase {
@@ -40,8 +41,9 @@ final class ParallelismTests: XCTestCase {
         let bad = try runDicekit(["train", "--threads", "0"])
         XCTAssertEqual(bad.status, 2, bad.stderr)
         XCTAssertTrue(bad.stderr.contains("--threads"), bad.stderr)
-        let environment = try runDicekit(["eval", "--checkpoint", "x.safetensors", "--data", "synthetic"],
-                                         environment: [Parallelism.environmentVariable: "many"])
+        let environment = try runDicekit(
+            ["eval", "--checkpoint", "x.safetensors", "--data", "synthetic"],
+            environment: [Parallelism.environmentVariable: "many"])
         XCTAssertEqual(environment.status, 1, environment.stderr)
         XCTAssertTrue(environment.stderr.contains("DICEKIT_THREADS='many'"), environment.stderr)
         let check = try runDicekit(["check", "--size", "8"], environment: [Parallelism.environmentVariable: "3"])

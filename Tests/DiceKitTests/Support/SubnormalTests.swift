@@ -4,11 +4,12 @@
 // afterwards. A forward + backward pass whose weights produce subnormal activations and gradients
 // runs at about the speed of the same shapes with normal weights.
 
+internal import CDiceKitKernels
 import Dispatch
 import Glibc
 import XCTest
+
 @testable import DiceKit
-internal import CDiceKitKernels
 
 final class SubnormalTests: XCTestCase {
     /// MXCSR bits FTZ (15) and DAZ (6).
@@ -73,7 +74,8 @@ final class SubnormalTests: XCTestCase {
     }
 
     /// Seconds of one forward + backward pass (the best of `repeats`).
-    private func stepSeconds(_ net: UNet<Float>, _ x: Tensor<Float>, _ labels: LabelMap, repeats: Int) throws -> Double {
+    private func stepSeconds(_ net: UNet<Float>, _ x: Tensor<Float>, _ labels: LabelMap, repeats: Int) throws -> Double
+    {
         var best = Double.infinity
         for _ in 0..<repeats {
             net.parameters.zeroGradients()
@@ -92,10 +94,13 @@ final class SubnormalTests: XCTestCase {
         let tiny = try UNet<Float>(configuration, seed: 3)
         // Weights ×1e-19: the first convolution's outputs are ~1e-19, the second's ~1e-38
         // (subnormal), and the gradients flowing back through them are subnormal as well.
-        for p in tiny.parameters.trainable { p.value = Tensor(uncheckedShape: p.value.shape, storage: p.value.scalars.map { $0 * 1e-19 }) }
+        for p in tiny.parameters.trainable {
+            p.value = Tensor(uncheckedShape: p.value.shape, storage: p.value.scalars.map { $0 * 1e-19 })
+        }
         var generator = SeededGenerator(seed: 4)
         let x = Tensor<Float>.uniform([2, 32, 32, 3], generator: &generator)
-        let labels = try LabelMap(shape: [2, 32, 32], labels: (0..<(2 * 32 * 32)).map { ($0 / 32 + $0 % 32) % 7 == 0 ? 1 : 0 })
+        let labels = try LabelMap(
+            shape: [2, 32, 32], labels: (0..<(2 * 32 * 32)).map { ($0 / 32 + $0 % 32) % 7 == 0 ? 1 : 0 })
         // The weights do produce subnormals: count them in a forward pass without flushing.
         let subnormals = try countSubnormalActivations(tiny, x)
         XCTAssertGreaterThan(subnormals, 10_000, "the test weights must produce subnormal values")
@@ -118,11 +123,18 @@ final class SubnormalTests: XCTestCase {
         // PyTorch layout [Cout, Cin, kh, kw] → DiceKit's [kh, kw, Cin, Cout].
         let (cout, cin, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
         var k = [Float](repeating: 0, count: weight.count)
-        for o in 0..<cout { for i in 0..<cin { for y in 0..<kh { for z in 0..<kw {
-            k[((y * kw + z) * cin + i) * cout + o] = weight.scalars[((o * cin + i) * kh + y) * kw + z]
-        } } } }
-        let conv = try Convolution(weight: Tensor(uncheckedShape: [kh, kw, cin, cout], storage: k), padding: .same,
-                                   settings: ConvolutionSettings(workers: 1, allowsDirect: false))
+        for o in 0..<cout {
+            for i in 0..<cin {
+                for y in 0..<kh {
+                    for z in 0..<kw {
+                        k[((y * kw + z) * cin + i) * cout + o] = weight.scalars[((o * cin + i) * kh + y) * kw + z]
+                    }
+                }
+            }
+        }
+        let conv = try Convolution(
+            weight: Tensor(uncheckedShape: [kh, kw, cin, cout], storage: k), padding: .same,
+            settings: ConvolutionSettings(workers: 1, allowsDirect: false))
         let original = dk_fp_control()
         defer { dk_fp_set_control(original) }
         dk_fp_set_control(original & ~flushBits)

@@ -4,6 +4,7 @@
 
 import Dispatch
 import XCTest
+
 @testable import DiceKit
 
 final class WorkerPoolTests: XCTestCase {
@@ -34,7 +35,8 @@ final class WorkerPoolTests: XCTestCase {
 
     func testNestedCallsComplete() {
         let pool = WorkerPool(workers: 2)
-        let outer = 6, inner = 50
+        let outer = 6
+        let inner = 50
         var hits = [Int](repeating: 0, count: outer * inner)
         hits.withUnsafeMutableBufferPointer { buffer in
             let shared = TaskShared(buffer.baseAddress!)
@@ -48,7 +50,9 @@ final class WorkerPoolTests: XCTestCase {
 
     func testConcurrentCallersFromSeveralThreads() {
         let pool = WorkerPool(workers: 2)
-        let callers = 4, rounds = 200, count = 37
+        let callers = 4
+        let rounds = 200
+        let count = 37
         var failures = [Int](repeating: 0, count: callers)
         failures.withUnsafeMutableBufferPointer { buffer in
             // Each caller counts its own failures.

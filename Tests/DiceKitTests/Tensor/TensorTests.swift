@@ -1,6 +1,7 @@
 // Tensor construction, indexing, layout conversion and seeded random numbers.
 
 import XCTest
+
 @testable import DiceKit
 
 final class TensorTests: XCTestCase {
@@ -57,7 +58,9 @@ final class TensorTests: XCTestCase {
         let last = try Tensor<Float>(shape: [1, 2, 2, 3], scalars: scalars)
         let first = try last.converted(from: .channelsLast, to: .channelsFirst)
         XCTAssertEqual(first.shape, [1, 3, 2, 2])
-        for h in 0..<2 { for w in 0..<2 { for c in 0..<3 { XCTAssertEqual(first[0, c, h, w], Float(100 * h + 10 * w + c)) } } }
+        for h in 0..<2 {
+            for w in 0..<2 { for c in 0..<3 { XCTAssertEqual(first[0, c, h, w], Float(100 * h + 10 * w + c)) } }
+        }
         XCTAssertEqual(try first.converted(from: .channelsFirst, to: .channelsLast), last)
         XCTAssertEqual(try last.converted(from: .channelsLast, to: .channelsLast), last)
         XCTAssertThrowsError(try Tensor<Float>(shape: [2, 3]).converted(from: .channelsLast, to: .channelsFirst))
@@ -76,7 +79,8 @@ final class TensorTests: XCTestCase {
     }
 
     func testSeededRandomNumbersAreReproducible() {
-        var g1 = SeededGenerator(seed: 99), g2 = SeededGenerator(seed: 99)
+        var g1 = SeededGenerator(seed: 99)
+        var g2 = SeededGenerator(seed: 99)
         let a = Tensor<Float>.normal([1000], mean: 1, standardDeviation: 2, generator: &g1)
         let b = Tensor<Double>.normal([1000], mean: 1, standardDeviation: 2, generator: &g2)
         XCTAssertEqual(a, b.converted(to: Float.self), "Float and Double draw the same stream")

@@ -8,6 +8,7 @@
 // (3 and 4 do not divide 7) exercise the per-batch aggregation by class.
 
 import XCTest
+
 @testable import DiceKit
 
 /// The MONAI references of Fixtures/metrics/metrics.json.
@@ -17,7 +18,9 @@ struct MetricsGolden {
     let diceLoss: [Int: Double], diceCELoss: [Int: Double]
 
     init() throws {
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: fixtureURL("metrics/metrics.json"))) as! [String: Any]
+        let json =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: fixtureURL("metrics/metrics.json")))
+            as! [String: Any]
         dice = json["dice"] as! [Double]
         iou = json["iou"] as! [Double]
         func byBatchSize(_ key: String) -> [Int: Double] {
@@ -42,8 +45,10 @@ final class EvaluationMetricsTests: XCTestCase {
         let model = try UNet<Float>.load(contentsOf: fixtureURL("metrics/weights.safetensors").path)
         var diceOnly = TrainingConfiguration()
         diceOnly.loss = .dice
-        let trainers = [(try Trainer(model: model, configuration: TrainingConfiguration()), golden.diceCELoss),
-                        (try Trainer(model: model, configuration: diceOnly), golden.diceLoss)]
+        let trainers = [
+            (try Trainer(model: model, configuration: TrainingConfiguration()), golden.diceCELoss),
+            (try Trainer(model: model, configuration: diceOnly), golden.diceLoss),
+        ]
         for (trainer, expectedLoss) in trainers {
             for batchSize in [1, 3, 4, 7] {
                 let scores = try trainer.evaluate(data, batchSize: batchSize)

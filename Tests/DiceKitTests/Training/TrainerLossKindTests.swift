@@ -3,6 +3,7 @@
 // accepts the new names.
 
 import XCTest
+
 @testable import DiceKit
 
 final class TrainerLossKindTests: XCTestCase {
@@ -16,10 +17,14 @@ final class TrainerLossKindTests: XCTestCase {
             config.epochs = 2
             config.batchSize = 3
             config.loss = kind
-            let model = try UNet<Float>(UNetConfiguration(inputChannels: 3, classes: 2, baseWidth: 4, depth: 2), seed: 1)
-            let summary = try Trainer(model: model, configuration: config).fit(training: training, validation: validation)
+            let model = try UNet<Float>(
+                UNetConfiguration(inputChannels: 3, classes: 2, baseWidth: 4, depth: 2), seed: 1)
+            let summary = try Trainer(model: model, configuration: config).fit(
+                training: training, validation: validation)
             XCTAssertEqual(summary.epochs.count, 2, kind.rawValue)
-            XCTAssertTrue(summary.epochs.allSatisfy { $0.trainLoss.isFinite && $0.validationLoss?.isFinite == true }, kind.rawValue)
+            XCTAssertTrue(
+                summary.epochs.allSatisfy { $0.trainLoss.isFinite && $0.validationLoss?.isFinite == true },
+                kind.rawValue)
         }
     }
 
@@ -31,7 +36,8 @@ final class TrainerLossKindTests: XCTestCase {
             config.learningRate = 1e-2
             config.augmentation = .none
             config.loss = kind
-            let model = try UNet<Float>(UNetConfiguration(inputChannels: 3, classes: 3, baseWidth: 4, depth: 2), seed: 2)
+            let model = try UNet<Float>(
+                UNetConfiguration(inputChannels: 3, classes: 3, baseWidth: 4, depth: 2), seed: 2)
             let trainer = try Trainer(model: model, configuration: config)
             let first = try trainer.trainStep(batch)
             var last = first
@@ -42,8 +48,10 @@ final class TrainerLossKindTests: XCTestCase {
 
     func testTrainCommandAcceptsTheNewNames() throws {
         let dir = try temporaryDirectory(self).path
-        let train = try runDicekit(["train", "--count", "6", "--size", "32", "--depth", "2", "--base", "4",
-                                    "--epochs", "2", "--batch-size", "3", "--loss", "lovasz-softmax", "--out", dir])
+        let train = try runDicekit([
+            "train", "--count", "6", "--size", "32", "--depth", "2", "--base", "4",
+            "--epochs", "2", "--batch-size", "3", "--loss", "lovasz-softmax", "--out", dir,
+        ])
         XCTAssertEqual(train.status, 0, train.stderr)
         XCTAssertTrue(train.stdout.contains("\"loss\": \"lovasz-softmax\""), train.stdout)
         let bad = try runDicekit(["train", "--loss", "lovasz"])

@@ -2,13 +2,16 @@
 // written, a resumed run continues, and an interrupted checkpoint save keeps the previous file.
 
 import XCTest
+
 @testable import DiceKit
 
 final class TrainerTests: XCTestCase {
     func test3DUNetLossFallsOnSyntheticBlobs() throws {
         let data = try SegmentationDataset.syntheticBlobs3D(count: 4, seed: 1, depth: 8, height: 8, width: 8)
-        let model = try UNet<Float>(UNetConfiguration(inputChannels: data.channels, classes: 2, baseWidth: 4,
-                                                      depth: 1, spatialRank: 3), seed: 2)
+        let model = try UNet<Float>(
+            UNetConfiguration(
+                inputChannels: data.channels, classes: 2, baseWidth: 4,
+                depth: 1, spatialRank: 3), seed: 2)
         var config = TrainingConfiguration()
         config.learningRate = 1e-2
         config.augmentation = .none
@@ -36,17 +39,20 @@ final class TrainerTests: XCTestCase {
         for file in ["last.safetensors", "metrics.jsonl", "summary.json", "curves.svg"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir)/\(file)"), file)
         }
-        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/last.optim.safetensors"), "one file per checkpoint")
+        XCTAssertFalse(
+            FileManager.default.fileExists(atPath: "\(dir)/last.optim.safetensors"), "one file per checkpoint")
         let checkpoint = try TrainingCheckpoint.read(contentsOf: "\(dir)/last.safetensors")
         XCTAssertEqual(checkpoint.epoch, 2)
-        XCTAssertEqual(checkpoint.history, summary.epochs.map { try! XCTUnwrap(EpochMetrics(jsonLine: $0.json.encoded)) },
-                       "the history round-trips through the checkpoint's metadata")
+        XCTAssertEqual(
+            checkpoint.history, summary.epochs.map { try! XCTUnwrap(EpochMetrics(jsonLine: $0.json.encoded)) },
+            "the history round-trips through the checkpoint's metadata")
         XCTAssertEqual(checkpoint.optimizerState.metadata["optimizer"], "adam")
         XCTAssertNotNil(checkpoint.optimizerState.tensors["step"])
         let lines = try String(contentsOfFile: "\(dir)/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.count, 2)
         XCTAssertEqual(EpochMetrics(jsonLine: String(lines[1]))?.epoch, 2)
-        XCTAssertTrue(try String(contentsOfFile: "\(dir)/summary.json", encoding: .utf8).contains("\"val_dice_foreground\""))
+        XCTAssertTrue(
+            try String(contentsOfFile: "\(dir)/summary.json", encoding: .utf8).contains("\"val_dice_foreground\""))
 
         // Resume: two more epochs continue the history at epoch 3.
         config.epochs = 4
@@ -57,7 +63,8 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(trainer.optimizer.stepCount, 2 * 3)
         let resumed = try trainer.fit(training: training, validation: validation)
         XCTAssertEqual(resumed.epochs.map(\.epoch), [1, 2, 3, 4])
-        XCTAssertEqual(try String(contentsOfFile: "\(dir)/metrics.jsonl", encoding: .utf8).split(separator: "\n").count, 4)
+        XCTAssertEqual(
+            try String(contentsOfFile: "\(dir)/metrics.jsonl", encoding: .utf8).split(separator: "\n").count, 4)
     }
 
     func testInterruptedCheckpointSaveKeepsThePreviousCheckpoint() throws {
@@ -69,7 +76,8 @@ final class TrainerTests: XCTestCase {
         // Change the weights, then fail half-way through writing the new checkpoint.
         for p in model.parameters.trainable { p.value = p.value.map { $0 + 1 } }
         let bytes = model.parameters.stateDict(metadata: ["epoch": "2"]).encode().count
-        XCTAssertThrowsError(try model.parameters.stateDict(metadata: ["epoch": "2"]).write(to: path, failAfterBytes: bytes / 2))
+        XCTAssertThrowsError(
+            try model.parameters.stateDict(metadata: ["epoch": "2"]).write(to: path, failAfterBytes: bytes / 2))
         let after = try SafetensorsFile.read(contentsOf: path)
         XCTAssertEqual(after, before, "the previous checkpoint is intact")
         XCTAssertNoThrow(try UNet<Float>.load(contentsOf: path))
@@ -80,6 +88,7 @@ final class TrainerTests: XCTestCase {
     func testArgmaxPicksTheLargestLogit() throws {
         let logits = try Tensor<Float>(shape: [1, 1, 3, 3], scalars: [0, 2, 1, 5, -1, 5, -3, -2, -1])
         XCTAssertEqual(try Predictor.argmax(logits).labels, [1, 0, 2])
-        XCTAssertEqual(try Predictor.argmax(try Tensor<Float>(shape: [1, 2, 1], scalars: [0.5, -0.5])).labels, [1, 0])
+        XCTAssertEqual(
+            try Predictor.argmax(try Tensor<Float>(shape: [1, 2, 1], scalars: [0.5, -0.5])).labels, [1, 0])
     }
 }

@@ -5,19 +5,29 @@
 
 import Foundation
 import XCTest
+
 @testable import DiceKit
 
 final class TrainingRobustnessTests: XCTestCase {
-    private func epoch(_ n: Int, loss: Double, validationLoss: Double? = 0.5, dice: [Double] = [0.9, 0.6]) -> EpochMetrics {
-        EpochMetrics(epoch: n, trainLoss: loss, validationLoss: validationLoss, validationDice: dice, validationIoU: dice,
-                     learningRate: 1e-3, seconds: 1, imagesPerSecond: 10)
+    private func epoch(_ n: Int, loss: Double, validationLoss: Double? = 0.5, dice: [Double] = [0.9, 0.6])
+        -> EpochMetrics
+    {
+        EpochMetrics(
+            epoch: n, trainLoss: loss, validationLoss: validationLoss, validationDice: dice, validationIoU: dice,
+            learningRate: 1e-3, seconds: 1, imagesPerSecond: 10)
     }
 
     func testCurvesDrawAnyFiniteOrNonFiniteValue() {
         let losses: [Double] = [0.9, 8e37, 1e300, .greatestFiniteMagnitude, .nan, .infinity, -.infinity, 0.2, -3, 0]
-        let epochs = losses.enumerated().map { epoch($0.offset + 1, loss: $0.element, validationLoss: $0.element,
-                                                      dice: [.nan, $0.element]) }
-        for run in [epochs, Array(epochs.prefix(4)), [epoch(1, loss: .nan, validationLoss: nil, dice: [])], [epoch(1, loss: 1e300)]] {
+        let epochs = losses.enumerated().map {
+            epoch(
+                $0.offset + 1, loss: $0.element, validationLoss: $0.element,
+                dice: [.nan, $0.element])
+        }
+        for run in [
+            epochs, Array(epochs.prefix(4)), [epoch(1, loss: .nan, validationLoss: nil, dice: [])],
+            [epoch(1, loss: 1e300)],
+        ] {
             let svg = CurvePlot.svg(run)
             XCTAssertEqual(balancedTags(svg), "svg", "well-formed")
             XCTAssertFalse(svg.contains("nan") || svg.contains("inf"), "every coordinate and label is finite")
@@ -26,13 +36,17 @@ final class TrainingRobustnessTests: XCTestCase {
         let huge = CurvePlot.svg(Array(epochs.prefix(4)))
         XCTAssertTrue(huge.contains("log scale") && huge.contains(">1e+300<") && huge.contains(">0.1<"), huge)
         // A NaN breaks the line into two segments rather than dropping the points around it.
-        let gap = CurvePlot.svg([epoch(1, loss: 1), epoch(2, loss: 0.5), epoch(3, loss: .nan), epoch(4, loss: 0.3), epoch(5, loss: 0.2)])
+        let gap = CurvePlot.svg([
+            epoch(1, loss: 1), epoch(2, loss: 0.5), epoch(3, loss: .nan), epoch(4, loss: 0.3), epoch(5, loss: 0.2),
+        ])
         let trainPath = gap.split(separator: "\n").first { $0.contains("stroke=\"#1f77b4\" stroke-width") }!
         XCTAssertEqual(trainPath.filter { $0 == "M" }.count, 2, String(trainPath))
     }
 
     func testTickLabelsShowTheirStep() {
-        XCTAssertEqual([0, 0.25, 0.5, 0.75, 1, 1.25].map { CurvePlot.label($0, step: 0.25) }, ["0", "0.25", "0.5", "0.75", "1", "1.25"])
+        XCTAssertEqual(
+            [0, 0.25, 0.5, 0.75, 1, 1.25].map { CurvePlot.label($0, step: 0.25) },
+            ["0", "0.25", "0.5", "0.75", "1", "1.25"])
         XCTAssertEqual([0.1, 0.3, 0.7000000000000001].map { CurvePlot.label($0, step: 0.1) }, ["0.1", "0.3", "0.7"])
         XCTAssertEqual(CurvePlot.label(-0.0, step: 0.5), "0")
         XCTAssertEqual(CurvePlot.label(2e30, step: 1e30), "2e+30")
@@ -53,8 +67,9 @@ final class TrainingRobustnessTests: XCTestCase {
     }
 
     func testNonFiniteFiguresAreWrittenAsNullAndReadBack() throws {
-        let metrics = EpochMetrics(epoch: 4, trainLoss: .nan, validationLoss: .infinity, validationDice: [0.5, .nan, -.infinity],
-                                   validationIoU: [0.25, .nan, .nan], learningRate: 1e300, seconds: .infinity, imagesPerSecond: .nan)
+        let metrics = EpochMetrics(
+            epoch: 4, trainLoss: .nan, validationLoss: .infinity, validationDice: [0.5, .nan, -.infinity],
+            validationIoU: [0.25, .nan, .nan], learningRate: 1e300, seconds: .infinity, imagesPerSecond: .nan)
         let line = metrics.json.encoded
         XCTAssertTrue(line.contains("\"train_loss\":null") && line.contains("\"val_loss\":null"), line)
         XCTAssertFalse(line.contains("nan") || line.contains("inf"), line)
@@ -88,7 +103,7 @@ final class TrainingRobustnessTests: XCTestCase {
         let trainer = try Trainer(model: model, configuration: config)
         let data = try SegmentationDataset.syntheticPolyps(count: 4, seed: 1, configuration: .init(size: 32))
         _ = try trainer.trainStep(try data.batches(size: 4).batch(0))
-        try trainer.saveCheckpoint(to: "\(dir)/last.safetensors", epoch: 0)  // epoch 0: refused on reading below
+        try trainer.saveCheckpoint(to: "\(dir)/last.safetensors", epoch: 0) // epoch 0: refused on reading below
         XCTAssertThrowsError(try TrainingCheckpoint.read(contentsOf: "\(dir)/last.safetensors")) {
             XCTAssertTrue("\($0)".contains("'epoch' is '0'"), "\($0)")
         }
@@ -105,7 +120,10 @@ final class TrainingRobustnessTests: XCTestCase {
         XCTAssertEqual(loaded.parameters.stateDict().tensors, model.parameters.stateDict().tensors)
         // A model-only file is refused for resuming, naming last.safetensors.
         try trainer.saveModel(to: "\(dir)/best.safetensors", epoch: 1)
-        XCTAssertFalse(try SafetensorsFile.read(contentsOf: "\(dir)/best.safetensors").names.contains { $0.hasPrefix("optimizer.") })
+        XCTAssertFalse(
+            try SafetensorsFile.read(contentsOf: "\(dir)/best.safetensors").names.contains {
+                $0.hasPrefix("optimizer.")
+            })
         XCTAssertThrowsError(try trainer.resume(fromCheckpoint: "\(dir)/best.safetensors")) {
             XCTAssertTrue("\($0)".contains("resume from last.safetensors"), "\($0)")
         }
@@ -119,18 +137,22 @@ final class TrainingRobustnessTests: XCTestCase {
 
     func testLeftoversOfKilledWritesAreRemoved() throws {
         let dir = try temporaryDirectory(self).path
-        let dead = "\(dir)/.last.safetensors.tmp-2147483646-12345"  // no such process
-        let mine = "\(dir)/.last.safetensors.tmp-\(getpid())-7"  // a write of this process: kept
-        let other = "\(dir)/.notes.tmp-x"  // not one of ours
-        for path in [dead, mine, other, "\(dir)/last.safetensors"] { XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data([1]))) }
+        let dead = "\(dir)/.last.safetensors.tmp-2147483646-12345" // no such process
+        let mine = "\(dir)/.last.safetensors.tmp-\(getpid())-7" // a write of this process: kept
+        let other = "\(dir)/.notes.tmp-x" // not one of ours
+        for path in [dead, mine, other, "\(dir)/last.safetensors"] {
+            XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data([1])))
+        }
         AtomicFile.removeLeftovers(in: dir)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).sorted(),
-                       [".last.safetensors.tmp-\(getpid())-7", ".notes.tmp-x", "last.safetensors"])
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: dir).sorted(),
+            [".last.safetensors.tmp-\(getpid())-7", ".notes.tmp-x", "last.safetensors"])
     }
 
     func testADivergingTrainerStopsBeforeTheUpdateAndWritesItsSummary() throws {
         let dir = try temporaryDirectory(self).path
-        let model = try UNet<Float>(UNetConfiguration(inputChannels: 3, classes: 2, baseWidth: 4, depth: 2, normalization: .none), seed: 1)
+        let model = try UNet<Float>(
+            UNetConfiguration(inputChannels: 3, classes: 2, baseWidth: 4, depth: 2, normalization: .none), seed: 1)
         let head = model.parameters["head.weight"]!
         head.value = head.value.map { _ in .nan }
         let before = model.parameters.stateDict()
@@ -142,7 +164,10 @@ final class TrainingRobustnessTests: XCTestCase {
         let trainer = try Trainer(model: model, configuration: config)
         XCTAssertThrowsError(try trainer.fit(training: data, validation: nil)) { error in
             guard let divergence = error as? TrainingDivergence else { return XCTFail("\(error)") }
-            XCTAssertEqual("\(divergence)", "training diverged at epoch 1, step 1: loss is nan; no checkpoint kept (no epoch finished, or no output directory)")
+            XCTAssertEqual(
+                "\(divergence)",
+                "training diverged at epoch 1, step 1: loss is nan; no checkpoint kept (no epoch finished, or no output directory)"
+            )
             XCTAssertEqual(divergence.summary.epochs.count, 0)
         }
         XCTAssertEqual(trainer.optimizer.stepCount, 0, "no update")

@@ -3,12 +3,14 @@
 
 import Foundation
 import XCTest
+
 @testable import DiceKit
 
 final class TrainingSupportTests: XCTestCase {
     private func epoch(_ n: Int, dice: [Double] = [0.99, 0.8, 0.6]) -> EpochMetrics {
-        EpochMetrics(epoch: n, trainLoss: 1 / Double(n), validationLoss: 1.2 / Double(n), validationDice: dice,
-                     validationIoU: dice.map { $0 * 0.9 }, learningRate: 1e-3, seconds: 2, imagesPerSecond: 50)
+        EpochMetrics(
+            epoch: n, trainLoss: 1 / Double(n), validationLoss: 1.2 / Double(n), validationDice: dice,
+            validationIoU: dice.map { $0 * 0.9 }, learningRate: 1e-3, seconds: 2, imagesPerSecond: 50)
     }
 
     func testJSONEncoding() throws {
@@ -26,18 +28,25 @@ final class TrainingSupportTests: XCTestCase {
         XCTAssertEqual(object["epoch"] as? Int, 2)
         XCTAssertEqual(object["val_dice"] as? [Double], [0.99, 0.8, 0.6])
         XCTAssertEqual(object["val_dice_foreground"] as! Double, 0.7, accuracy: 1e-12)
-        let binary = EpochMetrics(epoch: 1, trainLoss: 0.5, validationDice: [0.9], learningRate: 0.1, seconds: 1, imagesPerSecond: 1)
+        let binary = EpochMetrics(
+            epoch: 1, trainLoss: 0.5, validationDice: [0.9], learningRate: 0.1, seconds: 1, imagesPerSecond: 1)
         XCTAssertEqual(binary.validationDiceForeground, 0.9)
-        XCTAssertNil(EpochMetrics(epoch: 1, trainLoss: 0.5, learningRate: 0.1, seconds: 1, imagesPerSecond: 1).validationDiceForeground)
+        XCTAssertNil(
+            EpochMetrics(epoch: 1, trainLoss: 0.5, learningRate: 0.1, seconds: 1, imagesPerSecond: 1)
+                .validationDiceForeground)
         // A class absent from every validation image (NaN) is skipped, as `dicekit eval` does.
-        let partial = EpochMetrics(epoch: 1, trainLoss: 0.5, validationDice: [0.99, .nan, 0.5], validationIoU: [0.98, .nan, 0.4],
-                                   learningRate: 0.1, seconds: 1, imagesPerSecond: 1)
+        let partial = EpochMetrics(
+            epoch: 1, trainLoss: 0.5, validationDice: [0.99, .nan, 0.5], validationIoU: [0.98, .nan, 0.4],
+            learningRate: 0.1, seconds: 1, imagesPerSecond: 1)
         XCTAssertEqual(partial.validationDiceForeground, 0.5)
         XCTAssertEqual(partial.validationIoUForeground, 0.4)
         let partialObject = try JSONSerialization.jsonObject(with: Data(partial.json.encoded.utf8)) as! [String: Any]
         XCTAssertEqual(partialObject["val_dice_foreground"] as? Double, 0.5)
-        XCTAssertNil(EpochMetrics(epoch: 1, trainLoss: 0.5, validationDice: [0.99, .nan], learningRate: 0.1, seconds: 1,
-                                  imagesPerSecond: 1).validationDiceForeground)
+        XCTAssertNil(
+            EpochMetrics(
+                epoch: 1, trainLoss: 0.5, validationDice: [0.99, .nan], learningRate: 0.1, seconds: 1,
+                imagesPerSecond: 1
+            ).validationDiceForeground)
     }
 
     func testMetricsLogWritesOneObjectPerLine() throws {
@@ -60,12 +69,16 @@ final class TrainingSupportTests: XCTestCase {
     }
 
     func testSummaryPicksTheBestEpoch() throws {
-        let epochs = [epoch(1, dice: [0.9, 0.5, 0.5]), epoch(2, dice: [0.95, 0.9, 0.92]), epoch(3, dice: [0.95, 0.85, 0.9])]
-        let summary = TrainingSummary(epochs: epochs, interrupted: true, seconds: 7, configuration: [JSONField("loss", "dice")])
+        let epochs = [
+            epoch(1, dice: [0.9, 0.5, 0.5]), epoch(2, dice: [0.95, 0.9, 0.92]), epoch(3, dice: [0.95, 0.85, 0.9]),
+        ]
+        let summary = TrainingSummary(
+            epochs: epochs, interrupted: true, seconds: 7, configuration: [JSONField("loss", "dice")])
         XCTAssertEqual(summary.best?.epoch, 2)
         let path = try temporaryDirectory(self).appendingPathComponent("summary.json").path
         try summary.write(to: path)
-        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+        let object =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
         XCTAssertEqual(object["val_dice_foreground"] as! Double, 0.91, accuracy: 1e-12)
         XCTAssertEqual(object["final_val_dice_foreground"] as! Double, 0.875, accuracy: 1e-12)
         XCTAssertEqual(object["best_epoch"] as? Int, 2)
@@ -74,9 +87,12 @@ final class TrainingSupportTests: XCTestCase {
     }
 
     func testCurvesSVGIsWellFormedWithAxesAndLegend() throws {
-        let svg = CurvePlot.svg((1...12).map { epoch($0, dice: [0.99, 0.5 + 0.03 * Double($0), 0.4 + 0.04 * Double($0)]) })
+        let svg = CurvePlot.svg(
+            (1...12).map { epoch($0, dice: [0.99, 0.5 + 0.03 * Double($0), 0.4 + 0.04 * Double($0)]) })
         XCTAssertEqual(balancedTags(svg), "svg", "well-formed: tags nest and close, root <svg>")
-        for text in ["train loss", "val loss", "Dice 1", "Dice 2", "mean Dice", "mean IoU", ">epoch<", "Loss", "Validation"] {
+        for text in [
+            "train loss", "val loss", "Dice 1", "Dice 2", "mean Dice", "mean IoU", ">epoch<", "Loss", "Validation",
+        ] {
             XCTAssertTrue(svg.contains(text), text)
         }
         XCTAssertFalse(svg.contains("nan"))
@@ -94,8 +110,12 @@ final class TrainingSupportTests: XCTestCase {
     func testProgressReporterStyles() {
         var time = 0.0
         var output = ""
-        let log = ProgressReporter(totalEpochs: 2, stepsPerEpoch: 3, interactive: false, sink: { output += $0 }, clock: { time })
-        for step in 1...3 { time += 1; log.step(epoch: 1, step: step, loss: 0.5, images: 4) }
+        let log = ProgressReporter(
+            totalEpochs: 2, stepsPerEpoch: 3, interactive: false, sink: { output += $0 }, clock: { time })
+        for step in 1...3 {
+            time += 1
+            log.step(epoch: 1, step: step, loss: 0.5, images: 4)
+        }
         log.endEpoch(epoch(1))
         XCTAssertEqual(output.filter { $0 == "\n" }.count, 1, "one line per epoch when not a terminal")
         XCTAssertFalse(output.contains("\r"))
@@ -104,8 +124,12 @@ final class TrainingSupportTests: XCTestCase {
 
         output = ""
         time = 0
-        let terminal = ProgressReporter(totalEpochs: 2, stepsPerEpoch: 3, interactive: true, sink: { output += $0 }, clock: { time })
-        for step in 1...3 { time += 1; terminal.step(epoch: 1, step: step, loss: 0.25, images: 8) }
+        let terminal = ProgressReporter(
+            totalEpochs: 2, stepsPerEpoch: 3, interactive: true, sink: { output += $0 }, clock: { time })
+        for step in 1...3 {
+            time += 1
+            terminal.step(epoch: 1, step: step, loss: 0.25, images: 8)
+        }
         XCTAssertEqual(output.components(separatedBy: "\r\u{1B}[2K").count - 1, 3)
         XCTAssertTrue(output.contains("epoch 1/2  step 3/3  loss 0.2500  8.0 img/s  ETA 0:03"), output)
         XCTAssertFalse(output.contains("\n"))
@@ -118,7 +142,7 @@ final class TrainingSupportTests: XCTestCase {
     func testInterruptFlag() {
         InterruptFlag.install()
         XCTAssertFalse(InterruptFlag.isRequested)
-        raise(SIGINT)  // handled: sets the flag instead of killing the test process
+        raise(SIGINT) // handled: sets the flag instead of killing the test process
         XCTAssertTrue(InterruptFlag.isRequested)
         XCTAssertEqual(InterruptFlag.signalNumber, SIGINT)
         InterruptFlag.uninstall()
@@ -143,7 +167,10 @@ func balancedTags(_ xml: String) -> String? {
             guard stack.popLast() == String(tag.dropFirst()) else { return nil }
         } else if !tag.hasSuffix("/") {
             let name = String(tag.prefix { $0 != " " })
-            if stack.isEmpty { if root != nil { return nil }; root = name }
+            if stack.isEmpty {
+                if root != nil { return nil }
+                root = name
+            }
             stack.append(name)
         } else if stack.isEmpty {
             return nil

@@ -37,8 +37,11 @@ let labels = try LabelMap(shape: [1, 4, 4], labels: (0..<16).map { $0 % 2 })
 var perfect = [Float](repeating: -20, count: 32)
 for (i, label) in labels.labels.enumerated() { perfect[2 * i + label] = 20 }
 let loss = DiceLoss(variant: .dice, activation: .softmax)
-let good = try loss.evaluate(try Tensor(shape: [1, 4, 4, 2], scalars: perfect), target: .labels(labels), gradient: true)
-guard good.value < 1e-3, good.gradient?.shape == [1, 4, 4, 2] else { fail("Dice loss of perfect logits is \(good.value)") }
+let good = try loss.evaluate(
+    try Tensor(shape: [1, 4, 4, 2], scalars: perfect), target: .labels(labels), gradient: true)
+guard good.value < 1e-3, good.gradient?.shape == [1, 4, 4, 2] else {
+    fail("Dice loss of perfect logits is \(good.value)")
+}
 
 // 5. One U-Net training step on random data lowers the loss of that batch.
 let model = try UNet<Float>(UNetConfiguration(inputChannels: 3, classes: 2, baseWidth: 4, depth: 2), seed: 1)
@@ -54,5 +57,6 @@ for _ in 0..<5 { _ = try trainer.trainStep(try dataset.batches(size: 2).batch(0)
 let after = try loss.evaluate(try model.forward(images, mode: .evaluation), target: .labels(batchLabels)).value
 guard after < before else { fail("five training steps did not lower the loss (\(before) → \(after))") }
 
-print("consumer: DiceKit linked; GEMM, orthogonal initialiser (max |WᵀW − I| = \(worst)), NPY round trip, "
-      + "Dice loss and U-Net training step (loss \(before) → \(after)) OK")
+print(
+    "consumer: DiceKit linked; GEMM, orthogonal initialiser (max |WᵀW − I| = \(worst)), NPY round trip, "
+        + "Dice loss and U-Net training step (loss \(before) → \(after)) OK")

@@ -41,18 +41,21 @@ extension ParameterStore {
         if strict {
             let missing = all.map(\.name).filter { file.tensors[$0] == nil }
             if !missing.isEmpty {
-                throw DiceKitError.value("checkpoint lacks \(missing.count) tensor(s): \(missing.prefix(5).joined(separator: ", "))")
+                throw DiceKitError.value(
+                    "checkpoint lacks \(missing.count) tensor(s): \(missing.prefix(5).joined(separator: ", "))")
             }
             let extra = file.names.filter { index[$0] == nil && !$0.hasPrefix(UNetConfiguration.optimizerStatePrefix) }
             if !extra.isEmpty {
-                throw DiceKitError.value("checkpoint has unexpected tensor(s): \(extra.prefix(5).joined(separator: ", "))")
+                throw DiceKitError.value(
+                    "checkpoint has unexpected tensor(s): \(extra.prefix(5).joined(separator: ", "))")
             }
         }
         for parameter in all {
             guard let entry = file.tensors[parameter.name] else { continue }
             let expected = parameter.checkpointLayout.checkpointShape(parameter.value.shape)
             guard entry.shape == expected else {
-                throw DiceKitError.shape("checkpoint tensor '\(parameter.name)' has shape \(entry.shape); the model expects \(expected)")
+                throw DiceKitError.shape(
+                    "checkpoint tensor '\(parameter.name)' has shape \(entry.shape); the model expects \(expected)")
             }
         }
         for parameter in all {

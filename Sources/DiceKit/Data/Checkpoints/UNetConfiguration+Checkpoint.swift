@@ -25,29 +25,38 @@ extension UNetConfiguration {
     ///   `validate()` (width, depth, classes, input channels).
     public static func inferred(from file: SafetensorsFile) throws -> UNetConfiguration {
         guard let first = file.tensors["down.0.0.weight"], let head = file.tensors["head.weight"] else {
-            throw DiceKitError.value("checkpoint is not a U-Net: expected tensors 'down.0.0.weight' ([out, in, k…]) and 'head.weight'")
+            throw DiceKitError.value(
+                "checkpoint is not a U-Net: expected tensors 'down.0.0.weight' ([out, in, k…]) and 'head.weight'")
         }
         guard first.shape.count == 4 || first.shape.count == 5 else {
-            throw DiceKitError.shape("checkpoint tensor 'down.0.0.weight' has shape \(first.shape); expected [out, in, 3, 3] or [out, in, 3, 3, 3]")
+            throw DiceKitError.shape(
+                "checkpoint tensor 'down.0.0.weight' has shape \(first.shape); expected [out, in, 3, 3] or [out, in, 3, 3, 3]"
+            )
         }
         guard head.shape.count == first.shape.count else {
-            throw DiceKitError.shape("checkpoint tensor 'head.weight' has shape \(head.shape); expected rank \(first.shape.count) like 'down.0.0.weight'")
+            throw DiceKitError.shape(
+                "checkpoint tensor 'head.weight' has shape \(head.shape); expected rank \(first.shape.count) like 'down.0.0.weight'"
+            )
         }
         var depth = 0
         while depth <= maximumDepth, file.tensors["down.\(depth).0.weight"] != nil { depth += 1 }
-        var config = UNetConfiguration(inputChannels: first.shape[1], classes: head.shape[0], baseWidth: first.shape[0],
-                                       depth: depth, spatialRank: first.shape.count - 2)
+        var config = UNetConfiguration(
+            inputChannels: first.shape[1], classes: head.shape[0], baseWidth: first.shape[0],
+            depth: depth, spatialRank: first.shape.count - 2)
         let m = file.metadata
         if let norm = m["dicekit.normalization"] {
             config.normalization = try NormalizationKind(name: norm)
         } else if file.tensors["down.0.1.running_mean"] != nil {
             config.normalization = .batch
         } else if file.tensors["down.0.1.weight"] != nil {
-            throw DiceKitError.value("checkpoint has normalisation layers but no 'dicekit.normalization' metadata; cannot tell instance from group normalisation")
+            throw DiceKitError.value(
+                "checkpoint has normalisation layers but no 'dicekit.normalization' metadata; cannot tell instance from group normalisation"
+            )
         }
         if let act = m["dicekit.activation"], act.hasPrefix("leaky_relu:") {
             guard let slope = Double(act.dropFirst(11)) else {
-                throw DiceKitError.value("checkpoint metadata 'dicekit.activation' is '\(act)'; expected relu or leaky_relu:SLOPE")
+                throw DiceKitError.value(
+                    "checkpoint metadata 'dicekit.activation' is '\(act)'; expected relu or leaky_relu:SLOPE")
             }
             config.activation = .leakyReLU(slope: slope)
         }
@@ -65,7 +74,7 @@ extension UNetConfiguration {
         var result: [(name: String, shape: [Int])] = []
         let kernel = Array(repeating: 3, count: spatialRank)
         func block(_ prefix: String, _ input: Int, _ output: Int) {
-            var stride = 3  // conv, norm, activation
+            var stride = 3 // conv, norm, activation
             if case .none = normalization { stride = 2 }
             for (n, (i, o)) in [(input, output), (output, output)].enumerated() {
                 let conv = "\(prefix).\(n * stride)"
@@ -75,7 +84,9 @@ extension UNetConfiguration {
                 switch normalization {
                 case .none: break
                 case .batch:
-                    for name in ["weight", "bias", "running_mean", "running_var"] { result.append(("\(norm).\(name)", [o])) }
+                    for name in ["weight", "bias", "running_mean", "running_var"] {
+                        result.append(("\(norm).\(name)", [o]))
+                    }
                     result.append(("\(norm).num_batches_tracked", []))
                 case .instance, .group:
                     for name in ["weight", "bias"] { result.append(("\(norm).\(name)", [o])) }
@@ -85,7 +96,8 @@ extension UNetConfiguration {
         for i in 0..<depth { block("down.\(i)", i == 0 ? inputChannels : width(level: i - 1), width(level: i)) }
         block("mid", width(level: depth - 1), width(level: depth))
         for (j, i) in (0..<depth).reversed().enumerated() {
-            result.append(("up.\(j).weight", [width(level: i + 1), width(level: i)] + Array(repeating: 2, count: spatialRank)))
+            result.append(
+                ("up.\(j).weight", [width(level: i + 1), width(level: i)] + Array(repeating: 2, count: spatialRank)))
             result.append(("up.\(j).bias", [width(level: i)]))
         }
         for (j, i) in (0..<depth).reversed().enumerated() { block("dec.\(j)", 2 * width(level: i), width(level: i)) }
@@ -103,18 +115,22 @@ extension UNetConfiguration {
     public func checkTensors(of file: SafetensorsFile) throws {
         let expected = checkpointShapes()
         let shapes = Dictionary(expected.map { ($0.name, $0.shape) }) { a, _ in a }
-        let architecture = "base \(baseWidth), depth \(depth), \(inputChannels) input channel(s), \(classes) classes, norm \(normalization.name)"
+        let architecture =
+            "base \(baseWidth), depth \(depth), \(inputChannels) input channel(s), \(classes) classes, norm \(normalization.name)"
         let unexpected = file.names.filter { !$0.hasPrefix(Self.optimizerStatePrefix) && shapes[$0] == nil }
         if !unexpected.isEmpty {
-            throw DiceKitError.value("checkpoint has \(unexpected.count) tensor(s) that a U-Net of \(architecture) does not have: "
-                                     + unexpected.prefix(5).map { "'\($0)'" }.joined(separator: ", "))
+            throw DiceKitError.value(
+                "checkpoint has \(unexpected.count) tensor(s) that a U-Net of \(architecture) does not have: "
+                    + unexpected.prefix(5).map { "'\($0)'" }.joined(separator: ", "))
         }
         for (name, shape) in expected {
             guard let entry = file.tensors[name] else {
-                throw DiceKitError.value("checkpoint lacks tensor '\(name)' of shape \(shape) (a U-Net of \(architecture))")
+                throw DiceKitError.value(
+                    "checkpoint lacks tensor '\(name)' of shape \(shape) (a U-Net of \(architecture))")
             }
             guard entry.shape == shape else {
-                throw DiceKitError.shape("checkpoint tensor '\(name)' has shape \(entry.shape); a U-Net of \(architecture) expects \(shape)")
+                throw DiceKitError.shape(
+                    "checkpoint tensor '\(name)' has shape \(entry.shape); a U-Net of \(architecture) expects \(shape)")
             }
         }
     }

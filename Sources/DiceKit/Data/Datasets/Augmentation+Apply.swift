@@ -56,7 +56,9 @@ extension Augmentation {
                         }
                     }
                 }
-                if let map { (image, mask) = Self.resample(image, mask, depth: d, height: h, width: w, channels: c, map: map) }
+                if let map {
+                    (image, mask) = Self.resample(image, mask, depth: d, height: h, width: w, channels: c, map: map)
+                }
                 if let gammaValue { Self.adjustGamma(&image, gammaValue) }
                 var mean: Float = 0
                 if factor != 1 {
@@ -73,8 +75,9 @@ extension Augmentation {
                 labels.replaceSubrange(labelBase..<(labelBase + positions), with: mask)
             }
         }
-        return SegmentationDataset(unchecked: Tensor(uncheckedShape: batch.images.shape, storage: pixels),
-                                   labels: labels, classes: batch.classes)
+        return SegmentationDataset(
+            unchecked: Tensor(uncheckedShape: batch.images.shape, storage: pixels),
+            labels: labels, classes: batch.classes)
     }
 
     /// The output-to-source map (sy, sx) = M·(y, x, 1) of the scale-crop composed with the
@@ -82,7 +85,7 @@ extension Augmentation {
     /// them into the source. Draws 3 values for the crop and 3 for the affine map, when enabled.
     private func sampleMap(_ generator: inout SeededGenerator, height h: Int, width w: Int) -> [Double] {
         let (H, W) = (Double(h), Double(w))
-        var crop = [1.0, 0, 0, 0, 1, 0]  // identity: (a, b, e; c, d, f)
+        var crop = [1.0, 0, 0, 0, 1, 0] // identity: (a, b, e; c, d, f)
         if scaleCrop > 0 {
             let side = 1 - scaleCrop * generator.nextUnit()
             let (ch, cw) = (side * H, side * W)
@@ -104,13 +107,17 @@ extension Augmentation {
         }
         // crop ∘ affine.
         let (p, q) = (crop, affine)
-        return [p[0] * q[0] + p[1] * q[3], p[0] * q[1] + p[1] * q[4], p[0] * q[2] + p[1] * q[5] + p[2],
-                p[3] * q[0] + p[4] * q[3], p[3] * q[1] + p[4] * q[4], p[3] * q[2] + p[4] * q[5] + p[5]]
+        return [
+            p[0] * q[0] + p[1] * q[3], p[0] * q[1] + p[1] * q[4], p[0] * q[2] + p[1] * q[5] + p[2],
+            p[3] * q[0] + p[4] * q[3], p[3] * q[1] + p[4] * q[4], p[3] * q[2] + p[4] * q[5] + p[5],
+        ]
     }
 
     /// One sample resampled through `map` in every depth slice: nearest labels, bilinear image.
-    static func resample(_ image: [Float], _ mask: [Int32], depth d: Int, height h: Int, width w: Int, channels c: Int,
-                         map m: [Double]) -> ([Float], [Int32]) {
+    static func resample(
+        _ image: [Float], _ mask: [Int32], depth d: Int, height h: Int, width w: Int, channels c: Int,
+        map m: [Double]
+    ) -> ([Float], [Int32]) {
         var outImage = [Float](repeating: 0, count: image.count)
         var outMask = [Int32](repeating: 0, count: mask.count)
         for y in 0..<h {
@@ -127,9 +134,12 @@ extension Augmentation {
                     let slice = z * h * w
                     outMask[slice + y * w + x] = mask[slice + ny * w + nx]
                     for k in 0..<c {
-                        let v00 = image[(slice + y0 * w + x0) * c + k], v01 = image[(slice + y0 * w + x1) * c + k]
-                        let v10 = image[(slice + y1 * w + x0) * c + k], v11 = image[(slice + y1 * w + x1) * c + k]
-                        outImage[(slice + y * w + x) * c + k] = (1 - fy) * ((1 - fx) * v00 + fx * v01) + fy * ((1 - fx) * v10 + fx * v11)
+                        let v00 = image[(slice + y0 * w + x0) * c + k]
+                        let v01 = image[(slice + y0 * w + x1) * c + k]
+                        let v10 = image[(slice + y1 * w + x0) * c + k]
+                        let v11 = image[(slice + y1 * w + x1) * c + k]
+                        outImage[(slice + y * w + x) * c + k] =
+                            (1 - fy) * ((1 - fx) * v00 + fx * v01) + fy * ((1 - fx) * v10 + fx * v11)
                     }
                 }
             }

@@ -47,9 +47,11 @@ public struct Augmentation: Sendable, Equatable {
     public var gamma: Double
 
     /// An augmentation; every default is "off".
-    public init(horizontalFlip: Double = 0, verticalFlip: Double = 0, depthFlip: Double = 0, rotate90: Bool = false,
-                brightness: Double = 0, contrast: Double = 0, scaleCrop: Double = 0, affineRotation: Double = 0,
-                affineScale: Double = 0, affineShear: Double = 0, gamma: Double = 0) {
+    public init(
+        horizontalFlip: Double = 0, verticalFlip: Double = 0, depthFlip: Double = 0, rotate90: Bool = false,
+        brightness: Double = 0, contrast: Double = 0, scaleCrop: Double = 0, affineRotation: Double = 0,
+        affineScale: Double = 0, affineShear: Double = 0, gamma: Double = 0
+    ) {
         self.horizontalFlip = horizontalFlip
         self.verticalFlip = verticalFlip
         self.depthFlip = depthFlip
@@ -78,18 +80,27 @@ public struct Augmentation: Sendable, Equatable {
     /// - Throws: `DiceKitError.option` naming the setting that is out of range (see the
     ///   properties). (Quarter turns are skipped for non-square H × W, not refused.)
     public func validate(spatialShape: [Int]) throws {
-        for (name, p) in [("horizontal flip", horizontalFlip), ("vertical flip", verticalFlip), ("depth flip", depthFlip)]
+        for (name, p) in [
+            ("horizontal flip", horizontalFlip), ("vertical flip", verticalFlip), ("depth flip", depthFlip),
+        ]
         where !(0...1).contains(p) {
             throw DiceKitError.option("\(name) probability \(p); expected a value in [0, 1]")
         }
         guard brightness >= 0, (0..<1).contains(contrast) else {
-            throw DiceKitError.option("brightness \(brightness), contrast \(contrast); expected brightness ≥ 0 and 0 ≤ contrast < 1")
+            throw DiceKitError.option(
+                "brightness \(brightness), contrast \(contrast); expected brightness ≥ 0 and 0 ≤ contrast < 1")
         }
-        guard (0..<1).contains(scaleCrop) else { throw DiceKitError.invalidOption(name: "scale-crop", value: "\(scaleCrop)", expected: "0 ≤ value < 1") }
+        guard (0..<1).contains(scaleCrop) else {
+            throw DiceKitError.invalidOption(name: "scale-crop", value: "\(scaleCrop)", expected: "0 ≤ value < 1")
+        }
         guard (0...180).contains(affineRotation), (0..<1).contains(affineScale), (0...1).contains(affineShear) else {
-            throw DiceKitError.option("affine rotation \(affineRotation)°, scale \(affineScale), shear \(affineShear); expected 0…180, [0, 1) and 0…1")
+            throw DiceKitError.option(
+                "affine rotation \(affineRotation)°, scale \(affineScale), shear \(affineShear); expected 0…180, [0, 1) and 0…1"
+            )
         }
-        guard gamma >= 0, gamma.isFinite else { throw DiceKitError.invalidOption(name: "gamma", value: "\(gamma)", expected: "a finite value ≥ 0") }
+        guard gamma >= 0, gamma.isFinite else {
+            throw DiceKitError.invalidOption(name: "gamma", value: "\(gamma)", expected: "a finite value ≥ 0")
+        }
     }
 }
 
@@ -127,16 +138,26 @@ extension Augmentation {
     /// - Throws: `DiceKitError.option` naming an unknown name and listing the known ones.
     public init(names text: String) throws {
         let names = text.split(separator: ",").map { $0.trimmingCharacters(in: " ") }
-        if names == ["none"] { self = .none; return }
-        if names == ["standard"] { self = .standard; return }
+        if names == ["none"] {
+            self = .none
+            return
+        }
+        if names == ["standard"] {
+            self = .standard
+            return
+        }
         var kinds = Set<Kind>()
         for name in names {
             guard let kind = Kind(rawValue: name) else {
-                throw DiceKitError.option("augmentation '\(name)'; expected a comma-separated list of \(Kind.allCases.map(\.rawValue).joined(separator: ", ")) (or none)")
+                throw DiceKitError.option(
+                    "augmentation '\(name)'; expected a comma-separated list of \(Kind.allCases.map(\.rawValue).joined(separator: ", ")) (or none)"
+                )
             }
             kinds.insert(kind)
         }
-        guard !kinds.isEmpty else { throw DiceKitError.option("augmentation list '\(text)' is empty; expected names or none") }
+        guard !kinds.isEmpty else {
+            throw DiceKitError.option("augmentation list '\(text)' is empty; expected names or none")
+        }
         self.init(kinds: kinds)
     }
 
@@ -150,10 +171,14 @@ extension Augmentation {
 
     /// Whether every setting this one turns on is on with the same value in `other`.
     private func isPart(of other: Augmentation) -> Bool {
-        let mine: [Double] = [horizontalFlip, verticalFlip, depthFlip, rotate90 ? 1 : 0, brightness, contrast, scaleCrop,
-                              affineRotation, affineScale, affineShear, gamma]
-        let theirs: [Double] = [other.horizontalFlip, other.verticalFlip, other.depthFlip, other.rotate90 ? 1 : 0, other.brightness,
-                                other.contrast, other.scaleCrop, other.affineRotation, other.affineScale, other.affineShear, other.gamma]
+        let mine: [Double] = [
+            horizontalFlip, verticalFlip, depthFlip, rotate90 ? 1 : 0, brightness, contrast, scaleCrop,
+            affineRotation, affineScale, affineShear, gamma,
+        ]
+        let theirs: [Double] = [
+            other.horizontalFlip, other.verticalFlip, other.depthFlip, other.rotate90 ? 1 : 0, other.brightness,
+            other.contrast, other.scaleCrop, other.affineRotation, other.affineScale, other.affineShear, other.gamma,
+        ]
         return zip(mine, theirs).allSatisfy { $0 == 0 || $0 == $1 } && mine.contains { $0 != 0 }
     }
 }

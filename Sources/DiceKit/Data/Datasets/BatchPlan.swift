@@ -28,8 +28,10 @@ public struct BatchPlan: Sendable {
     ///   - augmentation: applied per sample (default `.none`).
     ///   - dropLast: drop a final batch smaller than B (default false).
     /// - Throws: `DiceKitError.option` when size < 1 or the augmentation's settings are out of range.
-    public init(source: any SegmentationSource, size: Int, seed: UInt64? = nil, augmentation: Augmentation = .none,
-                dropLast: Bool = false) throws {
+    public init(
+        source: any SegmentationSource, size: Int, seed: UInt64? = nil, augmentation: Augmentation = .none,
+        dropLast: Bool = false
+    ) throws {
         guard size >= 1 else { throw DiceKitError.invalidOption(name: "batch size", value: "\(size)", expected: "≥ 1") }
         if seed != nil { try augmentation.validate(spatialShape: source.spatialShape) }
         self.source = source
@@ -69,7 +71,8 @@ public struct BatchPlan: Sendable {
         precondition(i >= 0 && i < count, "BatchPlan: batch \(i) out of 0..<\(count)")
         let chosen = positions?[i] ?? Array((i * size)..<Swift.min((i + 1) * size, order.count))
         let indices = chosen.map { order[$0] }
-        return assembled(try source.samples(indices), indices: indices, positions: chosen, seed: seed,
-                         augmentation: augmentation)
+        return assembled(
+            try source.samples(indices), indices: indices, positions: chosen, seed: seed,
+            augmentation: augmentation)
     }
 }

@@ -31,7 +31,9 @@ public final class BatchPrefetcher {
     /// - Parameter depth: the most finished batches held waiting (default 2), 1…64.
     /// - Throws: `DiceKitError.option` for a depth outside 1…64.
     public init(plan: BatchPlan, depth: Int = 2) throws {
-        guard (1...64).contains(depth) else { throw DiceKitError.invalidOption(name: "prefetch depth", value: "\(depth)", expected: "1…64") }
+        guard (1...64).contains(depth) else {
+            throw DiceKitError.invalidOption(name: "prefetch depth", value: "\(depth)", expected: "1…64")
+        }
         self.plan = plan
         self.depth = depth
         let state = PrefetchState(plan: plan, depth: depth)

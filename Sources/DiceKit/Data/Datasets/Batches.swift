@@ -29,12 +29,15 @@ extension SegmentationDataset {
     ///   - augmentation: applied per sample (default `.none`).
     ///   - dropLast: drop a final batch smaller than B (default false).
     /// - Throws: `DiceKitError.option` when size < 1 or the augmentation's settings are out of range.
-    public func batches(size: Int, seed: UInt64? = nil, augmentation: Augmentation = .none,
-                        dropLast: Bool = false) throws -> BatchSequence {
+    public func batches(
+        size: Int, seed: UInt64? = nil, augmentation: Augmentation = .none,
+        dropLast: Bool = false
+    ) throws -> BatchSequence {
         guard size >= 1 else { throw DiceKitError.invalidOption(name: "batch size", value: "\(size)", expected: "≥ 1") }
         if seed != nil { try augmentation.validate(spatialShape: spatialShape) }
         let order = seed.map { Self.permutation(count, seed: $0) } ?? Array(0..<count)
-        return BatchSequence(dataset: self, order: order, size: size, seed: seed, augmentation: augmentation, dropLast: dropLast)
+        return BatchSequence(
+            dataset: self, order: order, size: size, seed: seed, augmentation: augmentation, dropLast: dropLast)
     }
 }
 
@@ -56,8 +59,9 @@ public struct BatchSequence: Sequence, Sendable {
     public func batch(_ i: Int) -> SegmentationBatch {
         precondition(i >= 0 && i < count, "BatchSequence: batch \(i) out of 0..<\(count)")
         let indices = Array(order[(i * size)..<Swift.min((i + 1) * size, order.count)])
-        return assembled(dataset.subset(indices), indices: indices, positions: Array((i * size)..<(i * size + indices.count)),
-                         seed: seed, augmentation: augmentation)
+        return assembled(
+            dataset.subset(indices), indices: indices, positions: Array((i * size)..<(i * size + indices.count)),
+            seed: seed, augmentation: augmentation)
     }
 
     /// Iterates the batches in order.
@@ -74,8 +78,10 @@ public struct BatchSequence: Sequence, Sendable {
 /// The batch of the samples `part` (data set indices `indices`), augmented when `seed` is
 /// given: the sample at epoch position p gets the generator `sampleSeed(seed, p)`, so a batch
 /// depends on (seed, epoch, position) only, never on what was drawn before it.
-func assembled(_ part: SegmentationDataset, indices: [Int], positions: [Int], seed: UInt64?,
-               augmentation: Augmentation) -> SegmentationBatch {
+func assembled(
+    _ part: SegmentationDataset, indices: [Int], positions: [Int], seed: UInt64?,
+    augmentation: Augmentation
+) -> SegmentationBatch {
     var part = part
     if let seed, augmentation != .none, !indices.isEmpty {
         part = augmentation.apply(to: part, seeds: positions.map { sampleSeed(seed, $0) })

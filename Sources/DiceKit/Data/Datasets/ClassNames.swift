@@ -14,7 +14,8 @@ public enum ClassNames {
     /// folder of FILE.npy for a file.
     public static func path(for source: String) -> String {
         var isDirectory: ObjCBool = false
-        let folder = FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) && isDirectory.boolValue
+        let folder =
+            FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) && isDirectory.boolValue
             ? source : (source as NSString).deletingLastPathComponent
         return ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent(fileName)
     }
@@ -40,18 +41,23 @@ public enum ClassNames {
         let parsed = try? JSONSerialization.jsonObject(with: data)
         var names: [String]
         if let list = parsed as? [Any] {
-            guard let strings = list as? [String] else { throw DiceKitError.file(path: path, reason: "an entry is not a string; \(expected)") }
+            guard let strings = list as? [String] else {
+                throw DiceKitError.file(path: path, reason: "an entry is not a string; \(expected)")
+            }
             names = strings
         } else if let map = parsed as? [String: Any] {
             var byIndex = [Int: String]()
             for (key, value) in map {
                 guard let index = Int(key), index >= 0, index < 256, let name = value as? String else {
-                    throw DiceKitError.file(path: path, reason: "entry \"\(key)\" is not a class index 0…255 with a name; \(expected)")
+                    throw DiceKitError.file(
+                        path: path, reason: "entry \"\(key)\" is not a class index 0…255 with a name; \(expected)")
                 }
                 byIndex[index] = name
             }
             guard byIndex.keys.sorted() == Array(0..<byIndex.count) else {
-                throw DiceKitError.file(path: path, reason: "class indices \(byIndex.keys.sorted()) have a gap; expected 0..<\(byIndex.count)")
+                throw DiceKitError.file(
+                    path: path,
+                    reason: "class indices \(byIndex.keys.sorted()) have a gap; expected 0..<\(byIndex.count)")
             }
             names = (0..<byIndex.count).map { byIndex[$0]! }
         } else {

@@ -39,7 +39,9 @@ public struct ImageSize: Sendable, Equatable, CustomStringConvertible {
     ///
     /// - Throws: `DiceKitError.option` naming the text when it is not one or two positive integers.
     public init(parsing text: String) throws {
-        let parts = text.split(whereSeparator: { $0 == "," || $0 == "x" || $0 == "×" }).map { Int($0.trimmingCharacters()) }
+        let parts = text.split(whereSeparator: { $0 == "," || $0 == "x" || $0 == "×" }).map {
+            Int($0.trimmingCharacters())
+        }
         guard (1...2).contains(parts.count), parts.allSatisfy({ $0 != nil }) else {
             throw DiceKitError.option("image size '\(text)'; expected H,W or a single S (e.g. 256,320 or 256)")
         }
@@ -74,7 +76,9 @@ public struct DatasetOptions: Sendable, Equatable {
     public var resize: ResizeMode
 
     /// Options; every default keeps the data as it is on disk.
-    public init(masks: MaskEncoding? = nil, classes: Int? = nil, imageSize: ImageSize? = nil, resize: ResizeMode = .stretch) {
+    public init(
+        masks: MaskEncoding? = nil, classes: Int? = nil, imageSize: ImageSize? = nil, resize: ResizeMode = .stretch
+    ) {
         self.masks = masks
         self.classes = classes
         self.imageSize = imageSize
@@ -83,5 +87,7 @@ public struct DatasetOptions: Sendable, Equatable {
 }
 
 extension Substring {
-    fileprivate func trimmingCharacters() -> String { String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()) }
+    fileprivate func trimmingCharacters() -> String {
+        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+    }
 }

@@ -68,24 +68,34 @@ public struct ImageFolderSource: SegmentationSource {
     ///   - options: mask encoding (default `.binary`), class count, image size and resize mode.
     ///   - warning: receives one-line warnings (grey images among colour ones).
     /// - Throws: as `SegmentationDataset.loadImageFolder(_:options:warning:)`.
-    public init(directory: String, options: DatasetOptions = DatasetOptions(), warning: (String) -> Void = { _ in }) throws {
+    public init(directory: String, options: DatasetOptions = DatasetOptions(), warning: (String) -> Void = { _ in })
+        throws
+    {
         try self.init(directory: directory, options: options, warning: warning, collect: nil)
     }
 
     /// As the public initialiser; `collect` also receives every pair the checking pass decodes
     /// (its image in [0, 1] with its own channel count, 1 or 3, and its labels), in order.
-    init(directory: String, options: DatasetOptions, warning: (String) -> Void,
-         collect: ((_ image: [Float], _ channels: Int, _ labels: [Int32]) -> Void)?) throws {
+    init(
+        directory: String, options: DatasetOptions, warning: (String) -> Void,
+        collect: ((_ image: [Float], _ channels: Int, _ labels: [Int32]) -> Void)?
+    ) throws {
         let base = URL(fileURLWithPath: directory)
-        let (imageDirectory, maskDirectory) = (base.appendingPathComponent("images"), base.appendingPathComponent("masks"))
+        let (imageDirectory, maskDirectory) = (
+            base.appendingPathComponent("images"), base.appendingPathComponent("masks")
+        )
         let names = try SegmentationDataset.imageNames(in: imageDirectory.path)
-        let maskNames = Dictionary(((try? FileManager.default.contentsOfDirectory(atPath: maskDirectory.path)) ?? [])
-            .filter(ImageFile.isImage).sorted().map { (ImageFile.stem($0), $0) }, uniquingKeysWith: { first, _ in first })
+        let maskNames = Dictionary(
+            ((try? FileManager.default.contentsOfDirectory(atPath: maskDirectory.path)) ?? [])
+                .filter(ImageFile.isImage).sorted().map { (ImageFile.stem($0), $0) },
+            uniquingKeysWith: { first, _ in first })
         var maskPaths = [String]()
         for name in names {
             guard let mask = maskNames[ImageFile.stem(name)] else {
-                throw DiceKitError.file(path: maskDirectory.appendingPathComponent(name).path,
-                                        reason: "missing mask for image \(name) (expected masks/\(ImageFile.stem(name)).png, .jpg or .jpeg)")
+                throw DiceKitError.file(
+                    path: maskDirectory.appendingPathComponent(name).path,
+                    reason: "missing mask for image \(name) (expected masks/\(ImageFile.stem(name)).png, .jpg or .jpeg)"
+                )
             }
             maskPaths.append(maskDirectory.appendingPathComponent(mask).path)
         }
@@ -96,8 +106,13 @@ public struct ImageFolderSource: SegmentationSource {
         self.options = resolved
 
         // The checking pass: one pair decoded at a time.
-        var colour = [Bool](), size: (width: Int, height: Int)?
-        var largestRaw: Int32 = 0, anyAtThreshold = false, largestLabel: Int32 = 0, only0or255 = true, any255 = false
+        var colour = [Bool]()
+        var size: (width: Int, height: Int)?
+        var largestRaw: Int32 = 0
+        var anyAtThreshold = false
+        var largestLabel: Int32 = 0
+        var only0or255 = true
+        var any255 = false
         for i in 0..<names.count {
             let pair = try Self.decode(image: imagePaths[i], mask: maskPaths[i], options: resolved)
             size = try Self.sameSize(pair.width, pair.height, as: size, path: imagePaths[i], first: names[0])
@@ -110,11 +125,17 @@ public struct ImageFolderSource: SegmentationSource {
                 if label == 255 { any255 = true } else if label != 0 { only0or255 = false }
             }
         }
-        if case .binary(let threshold) = resolved.masks!, !anyAtThreshold, (1..<Int32(min(threshold, 32))).contains(largestRaw) {
-            throw DiceKitError.value("\(maskDirectory.path): every mask pixel is below the threshold \(threshold) and the largest grey level is \(largestRaw): these look like class-index masks (use --mask-encoding index)")
+        if case .binary(let threshold) = resolved.masks!, !anyAtThreshold,
+            (1..<Int32(min(threshold, 32))).contains(largestRaw)
+        {
+            throw DiceKitError.value(
+                "\(maskDirectory.path): every mask pixel is below the threshold \(threshold) and the largest grey level is \(largestRaw): these look like class-index masks (use --mask-encoding index)"
+            )
         }
         if resolved.masks == .classIndices || resolved.masks == .palette, any255, only0or255 {
-            throw DiceKitError.value("\(maskDirectory.path): the masks hold only 0 and 255, read as class indices; expected 0..<K (binary masks: use --mask-encoding binary)")
+            throw DiceKitError.value(
+                "\(maskDirectory.path): the masks hold only 0 and 255, read as class indices; expected 0..<K (binary masks: use --mask-encoding binary)"
+            )
         }
         let k = options.classes ?? max(2, Int(largestLabel) + 1)
         if Int(largestLabel) >= k {
@@ -125,7 +146,9 @@ public struct ImageFolderSource: SegmentationSource {
         let odd = zip(names, colour).filter { ($0.1 ? 3 : 1) != c }.map(\.0)
         if !odd.isEmpty {
             let listed = odd.prefix(3).joined(separator: ", ") + (odd.count > 3 ? " and \(odd.count - 3) more" : "")
-            warning("\(imageDirectory.path): \(listed) \(odd.count == 1 ? "is" : "are") grey (1 channel) among RGB images; replicated to RGB (convert to RGB to silence this)")
+            warning(
+                "\(imageDirectory.path): \(listed) \(odd.count == 1 ? "is" : "are") grey (1 channel) among RGB images; replicated to RGB (convert to RGB to silence this)"
+            )
         }
         spatialShape = [size!.height, size!.width]
         channels = c
@@ -141,15 +164,21 @@ public struct ImageFolderSource: SegmentationSource {
         precondition(index >= 0 && index < count, "ImageFolderSource: sample \(index) out of 0..<\(count)")
         let pair = try Self.decode(image: imagePaths[index], mask: maskPaths[index], options: options)
         guard [pair.height, pair.width] == spatialShape else {
-            throw DiceKitError.shape("\(imagePaths[index]) is \(pair.width) × \(pair.height); expected \(spatialShape[1]) × \(spatialShape[0]) like the other images")
+            throw DiceKitError.shape(
+                "\(imagePaths[index]) is \(pair.width) × \(pair.height); expected \(spatialShape[1]) × \(spatialShape[0]) like the other images"
+            )
         }
         if let bad = pair.labels.first(where: { Int($0) >= classes }) {
-            throw DiceKitError.value("\(maskPaths[index]): label \(bad); expected a class index in 0..<\(classes) (raise the class count, or check the masks)")
+            throw DiceKitError.value(
+                "\(maskPaths[index]): label \(bad); expected a class index in 0..<\(classes) (raise the class count, or check the masks)"
+            )
         }
         var image = pair.pixels
         if pair.channels != channels {
             guard channels == 3 else {
-                throw DiceKitError.shape("\(imagePaths[index]): 3 channels; expected 1 like the other images (it changed after the data set was opened)")
+                throw DiceKitError.shape(
+                    "\(imagePaths[index]): 3 channels; expected 1 like the other images (it changed after the data set was opened)"
+                )
             }
             image = image.flatMap { [$0, $0, $0] }
         }
@@ -166,23 +195,30 @@ public struct ImageFolderSource: SegmentationSource {
             decodes.acquire()
         }
         let shape = [indices.count] + spatialShape + [channels]
-        var pixels = [Float](), labels = [Int32]()
+        var pixels = [Float]()
+        var labels = [Int32]()
         pixels.reserveCapacity(shape.reduce(1, *))
         labels.reserveCapacity(indices.count * positionsPerSample)
         for sample in decoded {
             pixels += sample.image
             labels += sample.labels
         }
-        return SegmentationDataset(unchecked: Tensor(uncheckedShape: shape, storage: pixels), labels: labels, classes: classes)
+        return SegmentationDataset(
+            unchecked: Tensor(uncheckedShape: shape, storage: pixels), labels: labels, classes: classes)
     }
 
     /// One pair decoded: the image in [0, 1] (1 or 3 channels, resized as `options` say) and
     /// the mask's labels (resized by nearest neighbour), after the per-file checks.
     private static func decode(image imagePath: String, mask maskPath: String, options: DatasetOptions) throws
-        -> (pixels: [Float], channels: Int, width: Int, height: Int, labels: [Int32], largestRaw: Int32, anyAtThreshold: Bool) {
+        -> (
+            pixels: [Float], channels: Int, width: Int, height: Int, labels: [Int32], largestRaw: Int32,
+            anyAtThreshold: Bool
+        )
+    {
         let image = try ImageFile.read(contentsOf: imagePath)
         var mask: (width: Int, height: Int, labels: [Int32])
-        var largestRaw: Int32 = 0, anyAtThreshold = false
+        var largestRaw: Int32 = 0
+        var anyAtThreshold = false
         if case .binary(let threshold) = options.masks!, !ImageFile.isJPEG(maskPath) {
             // Keep the raw grey levels' range to catch class-index masks read as binary.
             let grey = try PNG.readLuminance(contentsOf: maskPath)
@@ -193,25 +229,34 @@ public struct ImageFolderSource: SegmentationSource {
             mask = try ImageFile.readMask(contentsOf: maskPath, encoding: options.masks!)
         }
         guard (mask.width, mask.height) == (image.width, image.height) else {
-            throw DiceKitError.shape("\(maskPath) is \(mask.width) × \(mask.height); expected \(image.width) × \(image.height) like its image \((imagePath as NSString).lastPathComponent)")
+            throw DiceKitError.shape(
+                "\(maskPath) is \(mask.width) × \(mask.height); expected \(image.width) × \(image.height) like its image \((imagePath as NSString).lastPathComponent)"
+            )
         }
         if let classes = options.classes, let bad = mask.labels.first(where: { Int($0) >= classes }) {
-            throw DiceKitError.value("\(maskPath): label \(bad); expected a class index in 0..<\(classes) (raise the class count, or check the masks)")
+            throw DiceKitError.value(
+                "\(maskPath): label \(bad); expected a class index in 0..<\(classes) (raise the class count, or check the masks)"
+            )
         }
         let (pixels, w, h) = try SegmentationDataset.prepared(image, path: imagePath, options: options)
         if let target = options.imageSize {
-            mask.labels = ImageResampling.resizeLabels(mask.labels, height: image.height, width: image.width,
-                                                       to: target, mode: options.resize)
+            mask.labels = ImageResampling.resizeLabels(
+                mask.labels, height: image.height, width: image.width,
+                to: target, mode: options.resize)
         }
         return (pixels, image.channels >= 3 ? 3 : 1, w, h, mask.labels, largestRaw, anyAtThreshold)
     }
 
     /// `size` (the first image's), after checking that w × h matches it.
-    private static func sameSize(_ w: Int, _ h: Int, as size: (width: Int, height: Int)?, path: String,
-                                 first: String) throws -> (width: Int, height: Int) {
+    private static func sameSize(
+        _ w: Int, _ h: Int, as size: (width: Int, height: Int)?, path: String,
+        first: String
+    ) throws -> (width: Int, height: Int) {
         let expected = size ?? (w, h)
         guard (w, h) == expected else {
-            throw DiceKitError.shape("\(path) is \(w) × \(h); expected \(expected.width) × \(expected.height) like \(first) (give an image size to resize on load, e.g. dicekit train --image-size H,W)")
+            throw DiceKitError.shape(
+                "\(path) is \(w) × \(h); expected \(expected.width) × \(expected.height) like \(first) (give an image size to resize on load, e.g. dicekit train --image-size H,W)"
+            )
         }
         return expected
     }

@@ -24,7 +24,9 @@ final class NPYFileReader: Sendable {
             throw NPYError.io(path: path, reason: "cannot be read, or is not a regular file; expected a .npy file")
         }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw NPYError.io(path: path, reason: "cannot be opened (\(String(cString: strerror(errno))))") }
+        guard fd >= 0 else {
+            throw NPYError.io(path: path, reason: "cannot be opened (\(String(cString: strerror(errno))))")
+        }
         self.path = path
         self.descriptor = fd
         let size = Int(info.st_size)
@@ -32,14 +34,20 @@ final class NPYFileReader: Sendable {
             // The header is at most 12 + 2^32 bytes by the format; real ones are a few hundred.
             var prefix = try Self.read(fd, path: path, offset: 0, count: min(size, 12))
             if prefix.count >= 10, prefix.starts(with: NPY.magic) {
-                let length = prefix[6] == 1 ? Int(prefix[8]) | Int(prefix[9]) << 8
+                let length =
+                    prefix[6] == 1
+                    ? Int(prefix[8]) | Int(prefix[9]) << 8
                     : prefix.count >= 12 ? (0..<4).reduce(0) { $0 | Int(prefix[8 + $1]) << (8 * $1) } : 0
                 prefix = try Self.read(fd, path: path, offset: 0, count: min(size, 12 + min(length, 1 << 24)))
             }
             header = try NPY.parseHeader(prefix)
             let available = size - header.dataOffset
-            if available < header.byteCount { throw NPYError.truncated(expectedBytes: header.byteCount, actualBytes: available) }
-            if available > header.byteCount { throw NPYError.trailingData(expectedBytes: header.byteCount, actualBytes: available) }
+            if available < header.byteCount {
+                throw NPYError.truncated(expectedBytes: header.byteCount, actualBytes: available)
+            }
+            if available > header.byteCount {
+                throw NPYError.trailingData(expectedBytes: header.byteCount, actualBytes: available)
+            }
         } catch {
             close(fd)
             throw error
@@ -55,7 +63,11 @@ final class NPYFileReader: Sendable {
         let size = header.dtype.size
         let bytes = try Self.read(descriptor, path: path, offset: header.dataOffset + first * size, count: count * size)
         guard bytes.count == count * size else {
-            throw NPYError.io(path: path, reason: "ended after \(bytes.count) of \(count * size) bytes at element \(first) (it changed after the data set was opened)")
+            throw NPYError.io(
+                path: path,
+                reason:
+                    "ended after \(bytes.count) of \(count * size) bytes at element \(first) (it changed after the data set was opened)"
+            )
         }
         return try NPYArray(dtype: header.dtype, shape: [count], data: bytes)
     }
@@ -64,7 +76,9 @@ final class NPYFileReader: Sendable {
         var bytes = [UInt8](repeating: 0, count: count)
         var done = 0
         while done < count {
-            let got = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }
+            let got = bytes.withUnsafeMutableBytes {
+                pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done))
+            }
             if got < 0 {
                 if errno == EINTR { continue }
                 throw NPYError.io(path: path, reason: "read failed (\(String(cString: strerror(errno))))")
@@ -104,12 +118,15 @@ public struct NPYSource: SegmentationSource {
     /// - Throws: as `SegmentationDataset.loadNPY(images:masks:classes:encoding:)`.
     public init(path: String, options: DatasetOptions) throws {
         if options.imageSize != nil {
-            throw DiceKitError.option("\(path): .npy data sets are used at their stored size; resize them beforehand or leave out the image size")
+            throw DiceKitError.option(
+                "\(path): .npy data sets are used at their stored size; resize them beforehand or leave out the image size"
+            )
         }
         let (imagesPath, masksPath) = try SegmentationDataset.npyPaths(path)
         let encoding = options.masks ?? .classIndices
         if encoding == .palette {
-            throw DiceKitError.option("\(masksPath): palette encoding applies to PNG masks; expected binary or index for .npy masks")
+            throw DiceKitError.option(
+                "\(masksPath): palette encoding applies to PNG masks; expected binary or index for .npy masks")
         }
         images = try NPYFileReader(path: imagesPath)
         masks = try NPYFileReader(path: masksPath)
@@ -120,14 +137,17 @@ public struct NPYSource: SegmentationSource {
         var imageShape = images.header.shape
         if imageShape == maskShape { imageShape.append(1) }
         guard Array(imageShape.dropLast()) == maskShape else {
-            throw DiceKitError.shape("\(imagesPath): image shape \(images.header.shape) does not fit mask shape \(maskShape) of \(masksPath); expected the mask shape plus a channel axis, [\(maskShape.map(String.init).joined(separator: ", ")), C]")
+            throw DiceKitError.shape(
+                "\(imagesPath): image shape \(images.header.shape) does not fit mask shape \(maskShape) of \(masksPath); expected the mask shape plus a channel axis, [\(maskShape.map(String.init).joined(separator: ", ")), C]"
+            )
         }
         switch images.header.dtype {
         case .float32, .float64: scale = 1
         case .uint8: scale = 1 / 255
         case .uint16: scale = 1 / 65535
         default:
-            throw DiceKitError.value("\(imagesPath): image dtype \(images.header.dtype); expected float32, float64, uint8 or uint16")
+            throw DiceKitError.value(
+                "\(imagesPath): image dtype \(images.header.dtype); expected float32, float64, uint8 or uint16")
         }
         self.imagesPath = imagesPath
         self.masksPath = masksPath
@@ -138,7 +158,9 @@ public struct NPYSource: SegmentationSource {
         classes = options.classes ?? 0
 
         // The checking pass, one sample at a time.
-        var largest: Int32 = 0, any255 = false, only0or255 = true
+        var largest: Int32 = 0
+        var any255 = false
+        var only0or255 = true
         for i in 0..<count {
             let sample = try read(i, checkingClasses: false)
             for label in sample.labels {
@@ -147,11 +169,15 @@ public struct NPYSource: SegmentationSource {
             }
         }
         if !binary, any255, only0or255 {
-            throw DiceKitError.value("\(masksPath): the masks hold only 0 and 255; expected class indices 0..<K (a binary mask: divide it by 255, or pass --mask-encoding binary)")
+            throw DiceKitError.value(
+                "\(masksPath): the masks hold only 0 and 255; expected class indices 0..<K (a binary mask: divide it by 255, or pass --mask-encoding binary)"
+            )
         }
         let k = options.classes ?? max(2, Int(largest) + 1)
         guard Int(largest) < k else {
-            throw DiceKitError.value("\(masksPath): label \(largest); expected a class index in 0..<\(k) (raise the class count, or check the masks)")
+            throw DiceKitError.value(
+                "\(masksPath): label \(largest); expected a class index in 0..<\(k) (raise the class count, or check the masks)"
+            )
         }
         classes = k
     }
@@ -178,7 +204,9 @@ public struct NPYSource: SegmentationSource {
         var labels = try SegmentationDataset.int32Labels(maskArray.integers(), source: "\(masksPath) (sample \(index))")
         if binary { labels = labels.map { $0 != 0 ? 1 : 0 } }
         if checkingClasses, let bad = labels.first(where: { Int($0) >= classes }) {
-            throw DiceKitError.value("\(masksPath) (sample \(index)): label \(bad); expected a class index in 0..<\(classes) (raise the class count, or check the masks)")
+            throw DiceKitError.value(
+                "\(masksPath) (sample \(index)): label \(bad); expected a class index in 0..<\(classes) (raise the class count, or check the masks)"
+            )
         }
         return SegmentationSample(image: image.scalars, labels: labels)
     }
@@ -204,7 +232,8 @@ extension SegmentationDataset {
         }
         let masks = String(path.dropLast(4)) + "_masks.npy"
         guard FileManager.default.fileExists(atPath: masks) else {
-            throw DiceKitError.file(path: path, reason: "no mask file \(masks) beside it (convention: FILE.npy + FILE_masks.npy)")
+            throw DiceKitError.file(
+                path: path, reason: "no mask file \(masks) beside it (convention: FILE.npy + FILE_masks.npy)")
         }
         return (path, masks)
     }

@@ -69,8 +69,10 @@ public struct PredictionInputs: Sendable {
     ///   - spatialRank: 2 (images, default) or 3 (volumes): how `.npy` shapes are read.
     /// - Throws: `DiceKitError.file` when nothing loadable is found; `DiceKitError.option` for an
     ///   image size with `.npy` input; the `.npy` stack's read and shape errors.
-    public static func load(from path: String, options: DatasetOptions = DatasetOptions(),
-                            spatialRank: Int = 2) throws -> PredictionInputs {
+    public static func load(
+        from path: String, options: DatasetOptions = DatasetOptions(),
+        spatialRank: Int = 2
+    ) throws -> PredictionInputs {
         precondition(spatialRank == 2 || spatialRank == 3, "PredictionInputs: spatial rank \(spatialRank)")
         var isDirectory: ObjCBool = false
         let fm = FileManager.default
@@ -79,27 +81,39 @@ public struct PredictionInputs: Sendable {
         }
         let base = URL(fileURLWithPath: path)
         func made(_ entries: [Entry], _ names: [String], _ stack: Stack? = nil) -> PredictionInputs {
-            let truth = stack.map { $0.labels != nil } ?? entries.contains { if case .file(_, let mask) = $0 { return mask != nil } else { return false } }
-            return PredictionInputs(names: names, spatialRank: spatialRank, hasGroundTruth: truth, entries: entries, stack: stack, options: options)
+            let truth =
+                stack.map { $0.labels != nil }
+                ?? entries.contains { if case .file(_, let mask) = $0 { return mask != nil } else { return false } }
+            return PredictionInputs(
+                names: names, spatialRank: spatialRank, hasGroundTruth: truth, entries: entries, stack: stack,
+                options: options)
         }
         if !isDirectory.boolValue {
             if isNPY(path) {
-                let stack = try readStack(path, masks: [stem(path) + "_masks.npy"], options: options, spatialRank: spatialRank)
+                let stack = try readStack(
+                    path, masks: [stem(path) + "_masks.npy"], options: options, spatialRank: spatialRank)
                 let n = stack.images.shape[0]
-                return made((0..<n).map { .stacked(index: $0) }, stack.single ? [ImageFile.stem((path as NSString).lastPathComponent)] : numbered(n), stack)
+                return made(
+                    (0..<n).map { .stacked(index: $0) },
+                    stack.single ? [ImageFile.stem((path as NSString).lastPathComponent)] : numbered(n), stack)
             }
             guard ImageFile.isImage(path) else {
-                throw DiceKitError.file(path: path, reason: "not an input file; expected .png, .jpg, .jpeg or .npy (or a folder)")
+                throw DiceKitError.file(
+                    path: path, reason: "not an input file; expected .png, .jpg, .jpeg or .npy (or a folder)")
             }
             let parent = base.deletingLastPathComponent()
-            let mask = parent.lastPathComponent == "images"
-                ? maskFile(for: base.lastPathComponent, in: parent.deletingLastPathComponent().appendingPathComponent("masks").path) : nil
+            let mask =
+                parent.lastPathComponent == "images"
+                ? maskFile(
+                    for: base.lastPathComponent,
+                    in: parent.deletingLastPathComponent().appendingPathComponent("masks").path) : nil
             return made([.file(image: path, mask: mask)], [ImageFile.stem(base.lastPathComponent)])
         }
         if fm.fileExists(atPath: base.appendingPathComponent("images.npy").path) {
-            let stack = try readStack(base.appendingPathComponent("images.npy").path,
-                                      masks: ["masks.npy", "labels.npy"].map { base.appendingPathComponent($0).path },
-                                      options: options, spatialRank: spatialRank)
+            let stack = try readStack(
+                base.appendingPathComponent("images.npy").path,
+                masks: ["masks.npy", "labels.npy"].map { base.appendingPathComponent($0).path },
+                options: options, spatialRank: spatialRank)
             let n = stack.images.shape[0]
             return made((0..<n).map { .stacked(index: $0) }, numbered(n), stack)
         }
@@ -108,15 +122,21 @@ public struct PredictionInputs: Sendable {
         if fm.fileExists(atPath: imageFolder.path, isDirectory: &sub), sub.boolValue {
             let files = try inputFiles(in: imageFolder.path)
             let masks = base.appendingPathComponent("masks").path
-            return made(files.map { .file(image: imageFolder.appendingPathComponent($0).path, mask: maskFile(for: $0, in: masks)) },
-                        files.map(ImageFile.stem))
+            return made(
+                files.map {
+                    .file(image: imageFolder.appendingPathComponent($0).path, mask: maskFile(for: $0, in: masks))
+                },
+                files.map(ImageFile.stem))
         }
         let files = try inputFiles(in: path).filter { !$0.hasSuffix("_masks.npy") }
         let present = Set(try inputFiles(in: path))
-        return made(files.map { name in
-            let mask = isNPY(name) && present.contains(stem(name) + "_masks.npy") ? base.appendingPathComponent(stem(name) + "_masks.npy").path : nil
-            return .file(image: base.appendingPathComponent(name).path, mask: mask)
-        }, files.map(ImageFile.stem))
+        return made(
+            files.map { name in
+                let mask =
+                    isNPY(name) && present.contains(stem(name) + "_masks.npy")
+                    ? base.appendingPathComponent(stem(name) + "_masks.npy").path : nil
+                return .file(image: base.appendingPathComponent(name).path, mask: mask)
+            }, files.map(ImageFile.stem))
     }
 
     /// Loads what `path` names for a 2-D network, with image-folder masks read as `masks`.
@@ -140,10 +160,12 @@ public struct PredictionInputs: Sendable {
         case .stacked(let i):
             let stack = stack!
             let shape = Array(stack.images.shape.dropFirst())
-            let size = shape.reduce(1, *), positions = shape.dropLast().reduce(1, *)
-            item = Item(name: names[index], source: stack.path,
-                        image: try Tensor(shape: shape, scalars: Array(stack.images.scalars[(i * size)..<((i + 1) * size)])),
-                        labels: stack.labels.map { Array($0[(i * positions)..<((i + 1) * positions)]) })
+            let size = shape.reduce(1, *)
+            let positions = shape.dropLast().reduce(1, *)
+            item = Item(
+                name: names[index], source: stack.path,
+                image: try Tensor(shape: shape, scalars: Array(stack.images.scalars[(i * size)..<((i + 1) * size)])),
+                labels: stack.labels.map { Array($0[(i * positions)..<((i + 1) * positions)]) })
         case .file(let image, let mask):
             item = try Self.readFile(image, mask: mask, name: names[index], options: options, spatialRank: spatialRank)
         }
@@ -152,21 +174,26 @@ public struct PredictionInputs: Sendable {
             let grey = item.image.scalars
             var rgb = [Float](repeating: 0, count: grey.count * 3)
             for (p, value) in grey.enumerated() { (rgb[3 * p], rgb[3 * p + 1], rgb[3 * p + 2]) = (value, value, value) }
-            return Item(name: item.name, source: item.source, image: try Tensor(shape: item.extents + [3], scalars: rgb), labels: item.labels)
+            return Item(
+                name: item.name, source: item.source, image: try Tensor(shape: item.extents + [3], scalars: rgb),
+                labels: item.labels)
         }
-        throw DiceKitError.shape("\(item.source): an image of \(item.image.shape.last!) channel(s); the checkpoint expects \(channels)")
+        throw DiceKitError.shape(
+            "\(item.source): an image of \(item.image.shape.last!) channel(s); the checkpoint expects \(channels)")
     }
 
     /// Every image stacked into [N, spatial…, C] with the labels of all (nil unless every image has them).
     ///
     /// - Throws: as `item(_:channels:)`; `DiceKitError.shape` naming the first image whose size differs.
     public func stacked(channels: Int? = nil) throws -> (images: Tensor<Float>, labels: [Int32]?) {
-        var pixels = [Float](), labels: [Int32]? = []
+        var pixels = [Float]()
+        var labels: [Int32]? = []
         var shape: [Int]?
         for i in 0..<count {
             let item = try item(i, channels: channels)
             if let shape, shape != item.image.shape {
-                throw DiceKitError.shape("\(item.source) is \(item.image.shape) unlike \(shape) of \(names[0]); expected one size to stack")
+                throw DiceKitError.shape(
+                    "\(item.source) is \(item.image.shape) unlike \(shape) of \(names[0]); expected one size to stack")
             }
             shape = item.image.shape
             pixels += item.image.scalars
@@ -190,19 +217,25 @@ public struct PredictionInputs: Sendable {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
             .filter { ImageFile.isImage($0) || isNPY($0) }.sorted()
         guard !names.isEmpty else {
-            throw DiceKitError.file(path: directory, reason: "no .png, .jpg, .jpeg or .npy files (expected FILE, DIR/images.npy, DIR/images/* or DIR/*)")
+            throw DiceKitError.file(
+                path: directory,
+                reason: "no .png, .jpg, .jpeg or .npy files (expected FILE, DIR/images.npy, DIR/images/* or DIR/*)")
         }
         return names
     }
 
     /// The mask of image file `name` in `folder`: the first of STEM.png, .jpg, .jpeg, .npy there.
     private static func maskFile(for name: String, in folder: String) -> String? {
-        ["png", "jpg", "jpeg", "npy", "PNG", "JPG", "JPEG"].map { (folder as NSString).appendingPathComponent(ImageFile.stem(name) + "." + $0) }
-            .first { FileManager.default.fileExists(atPath: $0) }
+        ["png", "jpg", "jpeg", "npy", "PNG", "JPG", "JPEG"].map {
+            (folder as NSString).appendingPathComponent(ImageFile.stem(name) + "." + $0)
+        }
+        .first { FileManager.default.fileExists(atPath: $0) }
     }
 
     /// An `.npy` array as images [N, spatial…, C] in [0, 1] with the first existing mask file.
-    private static func readStack(_ path: String, masks: [String], options: DatasetOptions, spatialRank r: Int) throws -> Stack {
+    private static func readStack(_ path: String, masks: [String], options: DatasetOptions, spatialRank r: Int) throws
+        -> Stack
+    {
         if options.imageSize != nil {
             throw DiceKitError.option("\(path): .npy inputs are used at their stored size; leave out the image size")
         }
@@ -214,7 +247,9 @@ public struct PredictionInputs: Sendable {
         case r: shape = [1] + shape + [1]
         default:
             let spatial = r == 2 ? "H, W" : "D, H, W"
-            throw DiceKitError.shape("\(path): shape \(array.shape); expected [N, \(spatial), C], [\(spatial), C] or [\(spatial)] for a \(r)-D network")
+            throw DiceKitError.shape(
+                "\(path): shape \(array.shape); expected [N, \(spatial), C], [\(spatial), C] or [\(spatial)] for a \(r)-D network"
+            )
         }
         guard shape.dropLast().allSatisfy({ $0 >= 1 }), shape.last! >= 1 else {
             throw DiceKitError.shape("\(path): shape \(array.shape) holds no image; expected every extent ≥ 1")
@@ -234,10 +269,15 @@ public struct PredictionInputs: Sendable {
         case .float32, .float64: scale = 1
         case .uint8: scale = 1 / 255
         case .uint16: scale = 1 / 65535
-        default: throw DiceKitError.value("\(path): image dtype \(array.dtype); expected float32, float64, uint8 or uint16")
+        default:
+            throw DiceKitError.value("\(path): image dtype \(array.dtype); expected float32, float64, uint8 or uint16")
         }
         var images = try array.tensor(of: Float.self).reshaped(to: shape)
-        if scale != 1 { images = images.map { $0 * scale } } else { try SegmentationDataset.checkUnitRange(images, path: path) }
+        if scale != 1 {
+            images = images.map { $0 * scale }
+        } else {
+            try SegmentationDataset.checkUnitRange(images, path: path)
+        }
         return images
     }
 
@@ -250,38 +290,52 @@ public struct PredictionInputs: Sendable {
         var labels = try SegmentationDataset.int32Labels(array.integers(), source: path)
         switch options.masks ?? .classIndices {
         case .binary: labels = labels.map { $0 != 0 ? 1 : 0 }
-        case .palette: throw DiceKitError.option("\(path): palette encoding applies to PNG masks; expected binary or index for .npy masks")
+        case .palette:
+            throw DiceKitError.option(
+                "\(path): palette encoding applies to PNG masks; expected binary or index for .npy masks")
         case .classIndices:
             if labels.contains(255), labels.allSatisfy({ $0 == 0 || $0 == 255 }) {
-                throw DiceKitError.value("\(path): the mask holds only 0 and 255; expected class indices 0..<K (a binary mask: use --mask-encoding binary)")
+                throw DiceKitError.value(
+                    "\(path): the mask holds only 0 and 255; expected class indices 0..<K (a binary mask: use --mask-encoding binary)"
+                )
             }
         }
         return labels
     }
 
     /// One image file (PNG, JPEG or a one-image `.npy`) with its mask.
-    private static func readFile(_ path: String, mask: String?, name: String, options: DatasetOptions, spatialRank r: Int) throws -> Item {
+    private static func readFile(
+        _ path: String, mask: String?, name: String, options: DatasetOptions, spatialRank r: Int
+    ) throws -> Item {
         if isNPY(path) {
-            let stack = try readStack(path, masks: mask.map { isNPY($0) ? [$0] : [] } ?? [], options: options, spatialRank: r)
+            let stack = try readStack(
+                path, masks: mask.map { isNPY($0) ? [$0] : [] } ?? [], options: options, spatialRank: r)
             guard stack.images.shape[0] == 1 else {
-                throw DiceKitError.shape("\(path): \(stack.images.shape[0]) images in one file; expected one image per file in a folder (give the file itself as the input for a stack)")
+                throw DiceKitError.shape(
+                    "\(path): \(stack.images.shape[0]) images in one file; expected one image per file in a folder (give the file itself as the input for a stack)"
+                )
             }
             let extents = Array(stack.images.shape.dropFirst().dropLast())
             var labels = stack.labels
             if let mask, !isNPY(mask) {
                 let read = try ImageFile.readMask(contentsOf: mask, encoding: options.masks ?? .binary)
                 guard [read.height, read.width] == extents else {
-                    throw DiceKitError.shape("\(mask) is \(read.width) × \(read.height); expected the extents \(extents) of its image \(path)")
+                    throw DiceKitError.shape(
+                        "\(mask) is \(read.width) × \(read.height); expected the extents \(extents) of its image \(path)"
+                    )
                 }
                 labels = read.labels
             }
-            return Item(name: name, source: path, image: try stack.images.reshaped(to: Array(stack.images.shape.dropFirst())), labels: labels)
+            return Item(
+                name: name, source: path, image: try stack.images.reshaped(to: Array(stack.images.shape.dropFirst())),
+                labels: labels)
         }
         guard r == 2 else {
             throw DiceKitError.shape("\(path): a 2-D picture; a 3-D network needs .npy volumes [D, H, W, C]")
         }
         let picture = try ImageFile.read(contentsOf: path)
-        var pixels = try SegmentationDataset.rgbOrGrey(picture.pixels.map { Float($0) / 255 }, channels: picture.channels, path: path)
+        var pixels = try SegmentationDataset.rgbOrGrey(
+            picture.pixels.map { Float($0) / 255 }, channels: picture.channels, path: path)
         let c = picture.channels >= 3 ? 3 : 1
         var (h, w) = (picture.height, picture.width)
         var labels: [Int32]?
@@ -293,13 +347,17 @@ public struct PredictionInputs: Sendable {
                 read = try ImageFile.readMask(contentsOf: mask, encoding: options.masks ?? .binary)
             }
             guard (read.width, read.height) == (w, h) else {
-                throw DiceKitError.shape("\(mask) is \(read.width) × \(read.height); expected \(w) × \(h) like its image \(path)")
+                throw DiceKitError.shape(
+                    "\(mask) is \(read.width) × \(read.height); expected \(w) × \(h) like its image \(path)")
             }
             labels = read.labels
         }
         if let size = options.imageSize {
-            pixels = ImageResampling.resizeImage(pixels, height: h, width: w, channels: c, to: size, mode: options.resize)
-            labels = labels.map { ImageResampling.resizeLabels($0, height: h, width: w, to: size, mode: options.resize) }
+            pixels = ImageResampling.resizeImage(
+                pixels, height: h, width: w, channels: c, to: size, mode: options.resize)
+            labels = labels.map {
+                ImageResampling.resizeLabels($0, height: h, width: w, to: size, mode: options.resize)
+            }
             (h, w) = (size.height, size.width)
         }
         return Item(name: name, source: path, image: try Tensor(shape: [h, w, c], scalars: pixels), labels: labels)

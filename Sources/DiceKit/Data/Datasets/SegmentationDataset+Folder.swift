@@ -25,11 +25,16 @@ extension SegmentationDataset {
     /// Every image is decoded into memory (once: `ImageFolderSource`'s checking pass keeps them);
     /// `ImageFolderSource` reads the same folder one sample at a time (for training on data sets
     /// larger than memory).
-    public static func loadImageFolder(_ directory: String, options: DatasetOptions = DatasetOptions(),
-                                       warning: (String) -> Void = { _ in }) throws -> SegmentationDataset {
+    public static func loadImageFolder(
+        _ directory: String, options: DatasetOptions = DatasetOptions(),
+        warning: (String) -> Void = { _ in }
+    ) throws -> SegmentationDataset {
         // The source's checking pass decodes every pair once; here they are kept.
-        var images = [[Float]](), colour = [Bool](), labels = [Int32]()
-        let source = try ImageFolderSource(directory: directory, options: options, warning: warning) { image, channels, mask in
+        var images = [[Float]]()
+        var colour = [Bool]()
+        var labels = [Int32]()
+        let source = try ImageFolderSource(directory: directory, options: options, warning: warning) {
+            image, channels, mask in
             images.append(image)
             colour.append(channels == 3)
             labels += mask
@@ -38,18 +43,25 @@ extension SegmentationDataset {
         var pixels = [Float]()
         pixels.reserveCapacity(images.count * h * w * source.channels)
         for (image, isColour) in zip(images, colour) {
-            if isColour || source.channels == 1 { pixels += image } else { for value in image { pixels += [value, value, value] } }
+            if isColour || source.channels == 1 {
+                pixels += image
+            } else {
+                for value in image { pixels += [value, value, value] }
+            }
         }
-        return SegmentationDataset(unchecked: Tensor(uncheckedShape: [images.count, h, w, source.channels], storage: pixels),
-                                   labels: labels, classes: source.classes)
+        return SegmentationDataset(
+            unchecked: Tensor(uncheckedShape: [images.count, h, w, source.channels], storage: pixels),
+            labels: labels, classes: source.classes)
     }
 
     /// Loads DIR/images/* with DIR/masks/*: `loadImageFolder` with the given mask encoding and
     /// class count (kept for callers of the PNG-only loader it replaces).
     ///
     /// - Throws: as `loadImageFolder(_:options:warning:)`.
-    public static func loadPNGFolder(_ directory: String, masks encoding: MaskEncoding = .binary,
-                                     classes: Int? = nil) throws -> SegmentationDataset {
+    public static func loadPNGFolder(
+        _ directory: String, masks encoding: MaskEncoding = .binary,
+        classes: Int? = nil
+    ) throws -> SegmentationDataset {
         try loadImageFolder(directory, options: DatasetOptions(masks: encoding, classes: classes))
     }
 
@@ -57,10 +69,13 @@ extension SegmentationDataset {
     /// [N, H, W, C] in [0, 1], C = 3 unless every image is grey.
     ///
     /// - Throws: as `loadImageFolder(_:options:warning:)` for the images.
-    public static func loadImages(in directory: String, names: [String], options: DatasetOptions = DatasetOptions(),
-                                  warning: (String) -> Void = { _ in }) throws -> Tensor<Float> {
+    public static func loadImages(
+        in directory: String, names: [String], options: DatasetOptions = DatasetOptions(),
+        warning: (String) -> Void = { _ in }
+    ) throws -> Tensor<Float> {
         guard !names.isEmpty else { throw DiceKitError.file(path: directory, reason: "no .png, .jpg or .jpeg images") }
-        var images = [[Float]](), colour = [Bool]()
+        var images = [[Float]]()
+        var colour = [Bool]()
         var size: (width: Int, height: Int)?
         for name in names {
             let path = (directory as NSString).appendingPathComponent(name)
@@ -70,41 +85,58 @@ extension SegmentationDataset {
             images.append(pixels)
             colour.append(image.channels >= 3)
         }
-        return stacked(images, colour: colour, names: names, height: size!.height, width: size!.width, folder: directory, warning: warning)
+        return stacked(
+            images, colour: colour, names: names, height: size!.height, width: size!.width, folder: directory,
+            warning: warning)
     }
 
     /// An image as Float samples in [0, 1] without alpha, resized when `options` give a size.
-    static func prepared(_ image: PNGImage, path: String, options: DatasetOptions) throws -> (pixels: [Float], width: Int, height: Int) {
+    static func prepared(_ image: PNGImage, path: String, options: DatasetOptions) throws -> (
+        pixels: [Float], width: Int, height: Int
+    ) {
         var pixels = try rgbOrGrey(image.pixels.map { Float($0) / 255 }, channels: image.channels, path: path)
         let c = image.channels >= 3 ? 3 : 1
         guard let target = options.imageSize else { return (pixels, image.width, image.height) }
-        pixels = ImageResampling.resizeImage(pixels, height: image.height, width: image.width, channels: c, to: target, mode: options.resize)
+        pixels = ImageResampling.resizeImage(
+            pixels, height: image.height, width: image.width, channels: c, to: target, mode: options.resize)
         return (pixels, target.width, target.height)
     }
 
     /// `size` (the first image's), after checking that w × h matches it.
-    private static func sameSize(_ w: Int, _ h: Int, as size: (width: Int, height: Int)?, path: String,
-                                 first: String) throws -> (width: Int, height: Int) {
+    private static func sameSize(
+        _ w: Int, _ h: Int, as size: (width: Int, height: Int)?, path: String,
+        first: String
+    ) throws -> (width: Int, height: Int) {
         let expected = size ?? (w, h)
         guard (w, h) == expected else {
-            throw DiceKitError.shape("\(path) is \(w) × \(h); expected \(expected.width) × \(expected.height) like \(first) (give an image size to resize on load, e.g. dicekit train --image-size H,W)")
+            throw DiceKitError.shape(
+                "\(path) is \(w) × \(h); expected \(expected.width) × \(expected.height) like \(first) (give an image size to resize on load, e.g. dicekit train --image-size H,W)"
+            )
         }
         return expected
     }
 
     /// One [N, H, W, C] tensor: C = 3 when any image is colour (grey ones replicated, with a warning), else 1.
-    private static func stacked(_ images: [[Float]], colour: [Bool], names: [String], height h: Int, width w: Int,
-                                folder: String, warning: (String) -> Void) -> Tensor<Float> {
+    private static func stacked(
+        _ images: [[Float]], colour: [Bool], names: [String], height h: Int, width w: Int,
+        folder: String, warning: (String) -> Void
+    ) -> Tensor<Float> {
         let channels = colour.contains(true) ? 3 : 1
         let odd = zip(names, colour).filter { ($0.1 ? 3 : 1) != channels }.map(\.0)
         if !odd.isEmpty {
             let listed = odd.prefix(3).joined(separator: ", ") + (odd.count > 3 ? " and \(odd.count - 3) more" : "")
-            warning("\(folder): \(listed) \(odd.count == 1 ? "is" : "are") grey (1 channel) among RGB images; replicated to RGB (convert to RGB to silence this)")
+            warning(
+                "\(folder): \(listed) \(odd.count == 1 ? "is" : "are") grey (1 channel) among RGB images; replicated to RGB (convert to RGB to silence this)"
+            )
         }
         var pixels = [Float]()
         pixels.reserveCapacity(images.count * w * h * channels)
         for (image, isColour) in zip(images, colour) {
-            if isColour || channels == 1 { pixels += image } else { for value in image { pixels += [value, value, value] } }
+            if isColour || channels == 1 {
+                pixels += image
+            } else {
+                for value in image { pixels += [value, value, value] }
+            }
         }
         return Tensor<Float>(uncheckedShape: [images.count, h, w, channels], storage: pixels)
     }
@@ -115,7 +147,8 @@ extension SegmentationDataset {
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: directory).filter(ImageFile.isImage).sorted()
         } catch {
-            throw DiceKitError.file(path: directory, reason: "cannot list the image folder; expected DIR/images/*.png or *.jpg")
+            throw DiceKitError.file(
+                path: directory, reason: "cannot list the image folder; expected DIR/images/*.png or *.jpg")
         }
         guard !names.isEmpty else { throw DiceKitError.file(path: directory, reason: "no .png, .jpg or .jpeg images") }
         return names

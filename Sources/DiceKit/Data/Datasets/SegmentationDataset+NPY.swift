@@ -22,10 +22,13 @@ extension SegmentationDataset {
     /// - Throws: `NPYError` for unreadable files; `DiceKitError.shape` when the shapes do not fit
     ///   together; `DiceKitError.value` for an unsupported image dtype, float images outside
     ///   [0, 1] or not finite, 0/255 masks read as class indices, or a bad label.
-    public static func loadNPY(images imagesPath: String, masks masksPath: String, classes: Int? = nil,
-                               encoding: MaskEncoding = .classIndices) throws -> SegmentationDataset {
+    public static func loadNPY(
+        images imagesPath: String, masks masksPath: String, classes: Int? = nil,
+        encoding: MaskEncoding = .classIndices
+    ) throws -> SegmentationDataset {
         if encoding == .palette {
-            throw DiceKitError.option("\(masksPath): palette encoding applies to PNG masks; expected binary or index for .npy masks")
+            throw DiceKitError.option(
+                "\(masksPath): palette encoding applies to PNG masks; expected binary or index for .npy masks")
         }
         let imageArray = try NPY.read(contentsOf: imagesPath)
         let maskArray = try NPY.read(contentsOf: masksPath)
@@ -35,7 +38,9 @@ extension SegmentationDataset {
         var imageShape = imageArray.shape
         if imageShape == maskArray.shape { imageShape.append(1) }
         guard Array(imageShape.dropLast()) == maskArray.shape else {
-            throw DiceKitError.shape("\(imagesPath): image shape \(imageArray.shape) does not fit mask shape \(maskArray.shape) of \(masksPath); expected the mask shape plus a channel axis, [\(maskArray.shape.map(String.init).joined(separator: ", ")), C]")
+            throw DiceKitError.shape(
+                "\(imagesPath): image shape \(imageArray.shape) does not fit mask shape \(maskArray.shape) of \(masksPath); expected the mask shape plus a channel axis, [\(maskArray.shape.map(String.init).joined(separator: ", ")), C]"
+            )
         }
         let scale: Float
         switch imageArray.dtype {
@@ -43,7 +48,8 @@ extension SegmentationDataset {
         case .uint8: scale = 1 / 255
         case .uint16: scale = 1 / 65535
         default:
-            throw DiceKitError.value("\(imagesPath): image dtype \(imageArray.dtype); expected float32, float64, uint8 or uint16")
+            throw DiceKitError.value(
+                "\(imagesPath): image dtype \(imageArray.dtype); expected float32, float64, uint8 or uint16")
         }
         var images = try imageArray.tensor(of: Float.self).reshaped(to: imageShape)
         if scale != 1 {
@@ -55,7 +61,9 @@ extension SegmentationDataset {
         if case .binary = encoding {
             labels = labels.map { $0 != 0 ? 1 : 0 }
         } else if labels.contains(255), labels.allSatisfy({ $0 == 0 || $0 == 255 }) {
-            throw DiceKitError.value("\(masksPath): the masks hold only 0 and 255; expected class indices 0..<K (a binary mask: divide it by 255, or pass --mask-encoding binary)")
+            throw DiceKitError.value(
+                "\(masksPath): the masks hold only 0 and 255; expected class indices 0..<K (a binary mask: divide it by 255, or pass --mask-encoding binary)"
+            )
         }
         do {
             return try SegmentationDataset(images: images, labels: labels, classes: classes)
@@ -75,7 +83,9 @@ extension SegmentationDataset {
             high = max(high, x)
         }
         guard low >= -1e-3, high <= 1 + 1e-3 else {
-            let hint = high > 1.5 && low >= 0 ? "divide the images by 255, or store them as uint8" : "rescale the images to [0, 1]"
+            let hint =
+                high > 1.5 && low >= 0
+                ? "divide the images by 255, or store them as uint8" : "rescale the images to [0, 1]"
             throw DiceKitError.value("\(path): float image values span [\(low), \(high)]; expected [0, 1] (\(hint))")
         }
     }
@@ -84,7 +94,9 @@ extension SegmentationDataset {
     ///
     /// - Throws: `DiceKitError.file` when neither mask file exists; otherwise as
     ///   `loadNPY(images:masks:classes:)`.
-    public static func loadNPY(directory: String, classes: Int? = nil, encoding: MaskEncoding = .classIndices) throws -> SegmentationDataset {
+    public static func loadNPY(directory: String, classes: Int? = nil, encoding: MaskEncoding = .classIndices) throws
+        -> SegmentationDataset
+    {
         let base = URL(fileURLWithPath: directory)
         let images = base.appendingPathComponent("images.npy").path
         let candidates = ["masks.npy", "labels.npy"].map { base.appendingPathComponent($0).path }
@@ -98,11 +110,14 @@ extension SegmentationDataset {
     ///
     /// - Throws: `DiceKitError.file` when the mask file is missing; otherwise as
     ///   `loadNPY(images:masks:classes:)`.
-    public static func loadNPY(file: String, classes: Int? = nil, encoding: MaskEncoding = .classIndices) throws -> SegmentationDataset {
+    public static func loadNPY(file: String, classes: Int? = nil, encoding: MaskEncoding = .classIndices) throws
+        -> SegmentationDataset
+    {
         let stem = file.hasSuffix(".npy") ? String(file.dropLast(4)) : file
         let masks = stem + "_masks.npy"
         guard FileManager.default.fileExists(atPath: masks) else {
-            throw DiceKitError.file(path: file, reason: "no mask file \(masks) beside it (convention: FILE.npy + FILE_masks.npy)")
+            throw DiceKitError.file(
+                path: file, reason: "no mask file \(masks) beside it (convention: FILE.npy + FILE_masks.npy)")
         }
         return try loadNPY(images: file, masks: masks, classes: classes, encoding: encoding)
     }

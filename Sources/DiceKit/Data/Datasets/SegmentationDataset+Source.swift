@@ -16,16 +16,22 @@ extension SegmentationDataset {
     ///   - warning: receives one-line warnings about the data (see `loadImageFolder`).
     /// - Throws: `DiceKitError.file` when `path` matches no layout; `DiceKitError.option` for an
     ///   image size with a .npy source; otherwise as the loader.
-    public static func load(from path: String, options: DatasetOptions,
-                            warning: (String) -> Void = { _ in }) throws -> SegmentationDataset {
+    public static func load(
+        from path: String, options: DatasetOptions,
+        warning: (String) -> Void = { _ in }
+    ) throws -> SegmentationDataset {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw DiceKitError.file(path: path, reason: "no such file or directory")
         }
         let base = URL(fileURLWithPath: path)
-        let isNPY = !isDirectory.boolValue || FileManager.default.fileExists(atPath: base.appendingPathComponent("images.npy").path)
+        let isNPY =
+            !isDirectory.boolValue
+            || FileManager.default.fileExists(atPath: base.appendingPathComponent("images.npy").path)
         if isNPY, options.imageSize != nil {
-            throw DiceKitError.option("\(path): .npy data sets are used at their stored size; resize them beforehand or leave out the image size")
+            throw DiceKitError.option(
+                "\(path): .npy data sets are used at their stored size; resize them beforehand or leave out the image size"
+            )
         }
         let encoding = options.masks ?? .classIndices
         if !isDirectory.boolValue {
@@ -36,10 +42,13 @@ extension SegmentationDataset {
         }
         if isNPY { return try loadNPY(directory: path, classes: options.classes, encoding: encoding) }
         var sub: ObjCBool = false
-        if FileManager.default.fileExists(atPath: base.appendingPathComponent("images").path, isDirectory: &sub), sub.boolValue {
+        if FileManager.default.fileExists(atPath: base.appendingPathComponent("images").path, isDirectory: &sub),
+            sub.boolValue
+        {
             return try loadImageFolder(path, options: options, warning: warning)
         }
-        throw DiceKitError.file(path: path, reason: "expected images.npy + masks.npy, or images/ + masks/ with PNG or JPEG files")
+        throw DiceKitError.file(
+            path: path, reason: "expected images.npy + masks.npy, or images/ + masks/ with PNG or JPEG files")
     }
 
     /// Loads the data set at `path` (see `load(from:options:warning:)`).
@@ -48,10 +57,14 @@ extension SegmentationDataset {
     ///   - masks: how image-folder masks become classes (default `.binary`); .npy masks are class indices.
     ///   - classes: K; nil takes max(label) + 1 (at least 2).
     /// - Throws: as `load(from:options:warning:)`.
-    public static func load(from path: String, masks: MaskEncoding = .binary, classes: Int? = nil) throws -> SegmentationDataset {
+    public static func load(from path: String, masks: MaskEncoding = .binary, classes: Int? = nil) throws
+        -> SegmentationDataset
+    {
         var isDirectory: ObjCBool = false
-        let isFolder = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
-            && !FileManager.default.fileExists(atPath: URL(fileURLWithPath: path).appendingPathComponent("images.npy").path)
+        let isFolder =
+            FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+            && !FileManager.default.fileExists(
+                atPath: URL(fileURLWithPath: path).appendingPathComponent("images.npy").path)
         return try load(from: path, options: DatasetOptions(masks: isFolder ? masks : nil, classes: classes))
     }
 }
@@ -63,19 +76,26 @@ extension SegmentationDataset {
     /// `load(from:options:warning:)`; samples read later fail with the same messages.
     ///
     /// - Throws: as `load(from:options:warning:)`.
-    public static func open(_ path: String, options: DatasetOptions,
-                            warning: (String) -> Void = { _ in }) throws -> any SegmentationSource {
+    public static func open(
+        _ path: String, options: DatasetOptions,
+        warning: (String) -> Void = { _ in }
+    ) throws -> any SegmentationSource {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw DiceKitError.file(path: path, reason: "no such file or directory")
         }
         let base = URL(fileURLWithPath: path)
-        let isNPY = !isDirectory.boolValue || FileManager.default.fileExists(atPath: base.appendingPathComponent("images.npy").path)
+        let isNPY =
+            !isDirectory.boolValue
+            || FileManager.default.fileExists(atPath: base.appendingPathComponent("images.npy").path)
         if isNPY { return try NPYSource(path: path, options: options) }
         var sub: ObjCBool = false
-        if FileManager.default.fileExists(atPath: base.appendingPathComponent("images").path, isDirectory: &sub), sub.boolValue {
+        if FileManager.default.fileExists(atPath: base.appendingPathComponent("images").path, isDirectory: &sub),
+            sub.boolValue
+        {
             return try ImageFolderSource(directory: path, options: options, warning: warning)
         }
-        throw DiceKitError.file(path: path, reason: "expected images.npy + masks.npy, or images/ + masks/ with PNG or JPEG files")
+        throw DiceKitError.file(
+            path: path, reason: "expected images.npy + masks.npy, or images/ + masks/ with PNG or JPEG files")
     }
 }

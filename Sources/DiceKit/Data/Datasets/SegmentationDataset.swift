@@ -29,7 +29,9 @@ public struct SegmentationDataset: Sendable, Equatable {
         }
         let expected = images.shape.dropLast().reduce(1, *)
         guard labels.count == expected else {
-            throw DiceKitError.shape("\(labels.count) labels for images of shape \(images.shape); expected \(expected) (shape \(Array(images.shape.dropLast())))")
+            throw DiceKitError.shape(
+                "\(labels.count) labels for images of shape \(images.shape); expected \(expected) (shape \(Array(images.shape.dropLast())))"
+            )
         }
         let largest = Int(labels.max() ?? 0)
         let k = classes ?? max(2, largest + 1)
@@ -76,14 +78,16 @@ public struct SegmentationDataset: Sendable, Equatable {
         var labelValues = [Int32](repeating: 0, count: indices.count * labelSize)
         images.withUnsafeBufferPointer { source in
             for (slot, index) in indices.enumerated() {
-                precondition(index >= 0 && index < count, "SegmentationDataset.subset: index \(index) out of 0..<\(count)")
+                precondition(
+                    index >= 0 && index < count, "SegmentationDataset.subset: index \(index) out of 0..<\(count)")
                 for j in 0..<imageSize { pixels[slot * imageSize + j] = source[index * imageSize + j] }
                 for j in 0..<labelSize { labelValues[slot * labelSize + j] = labels[index * labelSize + j] }
             }
         }
         var shape = images.shape
         shape[0] = indices.count
-        return SegmentationDataset(unchecked: Tensor(uncheckedShape: shape, storage: pixels), labels: labelValues, classes: classes)
+        return SegmentationDataset(
+            unchecked: Tensor(uncheckedShape: shape, storage: pixels), labels: labelValues, classes: classes)
     }
 
     /// The samples in an order drawn from `seed` (Fisher–Yates with `SeededGenerator`).
@@ -96,7 +100,9 @@ public struct SegmentationDataset: Sendable, Equatable {
     ///     at least 1, and the training set at least 1.
     ///   - seed: the shuffle's seed (the same seed always gives the same split).
     /// - Throws: `DiceKitError.option` when the fraction is outside (0, 1) or N < 2.
-    public func split(validationFraction: Double, seed: UInt64) throws -> (training: SegmentationDataset, validation: SegmentationDataset) {
+    public func split(validationFraction: Double, seed: UInt64) throws -> (
+        training: SegmentationDataset, validation: SegmentationDataset
+    ) {
         let parts = try Self.splitIndices(count: count, validationFraction: validationFraction, seed: seed)
         return (subset(parts.training), subset(parts.validation))
     }

@@ -55,13 +55,16 @@ extension SegmentationSource {
         var labels = [Int32](repeating: 0, count: indices.count * labelSize)
         for (slot, index) in indices.enumerated() {
             let sample = try sample(at: index)
-            precondition(sample.image.count == imageSize && sample.labels.count == labelSize,
-                         "SegmentationSource: sample \(index) has \(sample.image.count) values and \(sample.labels.count) labels; expected \(imageSize) and \(labelSize)")
+            precondition(
+                sample.image.count == imageSize && sample.labels.count == labelSize,
+                "SegmentationSource: sample \(index) has \(sample.image.count) values and \(sample.labels.count) labels; expected \(imageSize) and \(labelSize)"
+            )
             pixels.replaceSubrange((slot * imageSize)..<((slot + 1) * imageSize), with: sample.image)
             labels.replaceSubrange((slot * labelSize)..<((slot + 1) * labelSize), with: sample.labels)
         }
-        return SegmentationDataset(unchecked: Tensor(uncheckedShape: [indices.count] + spatialShape + [channels], storage: pixels),
-                                   labels: labels, classes: classes)
+        return SegmentationDataset(
+            unchecked: Tensor(uncheckedShape: [indices.count] + spatialShape + [channels], storage: pixels),
+            labels: labels, classes: classes)
     }
 }
 
@@ -80,9 +83,12 @@ extension SegmentationDataset: SegmentationSource {
     /// The training and validation indices of `split(validationFraction:seed:)`.
     ///
     /// - Throws: as `split(validationFraction:seed:)`.
-    static func splitIndices(count: Int, validationFraction: Double, seed: UInt64) throws -> (training: [Int], validation: [Int]) {
+    static func splitIndices(count: Int, validationFraction: Double, seed: UInt64) throws -> (
+        training: [Int], validation: [Int]
+    ) {
         guard validationFraction > 0, validationFraction < 1 else {
-            throw DiceKitError.invalidOption(name: "validation fraction", value: "\(validationFraction)", expected: "a value in (0, 1)")
+            throw DiceKitError.invalidOption(
+                name: "validation fraction", value: "\(validationFraction)", expected: "a value in (0, 1)")
         }
         guard count >= 2 else { throw DiceKitError.option("cannot split \(count) sample(s); expected at least 2") }
         let order = permutation(count, seed: seed)
@@ -128,9 +134,12 @@ public struct SourceSubset: SegmentationSource {
     /// samples, in the same order, as `SegmentationDataset.split(validationFraction:seed:)`.
     ///
     /// - Throws: `DiceKitError.option` when the fraction is outside (0, 1) or N < 2.
-    public static func split(_ source: any SegmentationSource, validationFraction: Double,
-                             seed: UInt64) throws -> (training: SourceSubset, validation: SourceSubset) {
-        let parts = try SegmentationDataset.splitIndices(count: source.count, validationFraction: validationFraction, seed: seed)
+    public static func split(
+        _ source: any SegmentationSource, validationFraction: Double,
+        seed: UInt64
+    ) throws -> (training: SourceSubset, validation: SourceSubset) {
+        let parts = try SegmentationDataset.splitIndices(
+            count: source.count, validationFraction: validationFraction, seed: seed)
         return (try SourceSubset(source, indices: parts.training), try SourceSubset(source, indices: parts.validation))
     }
 }

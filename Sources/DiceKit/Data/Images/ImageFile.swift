@@ -41,10 +41,14 @@ public enum ImageFile {
     ///
     /// - Throws: the readers' errors; `DiceKitError.value` naming the file when the encoding
     ///   does not suit it.
-    public static func readMask(contentsOf path: String, encoding: MaskEncoding) throws -> (width: Int, height: Int, labels: [Int32]) {
+    public static func readMask(contentsOf path: String, encoding: MaskEncoding) throws -> (
+        width: Int, height: Int, labels: [Int32]
+    ) {
         if isJPEG(path) {
             guard case .binary(let threshold) = encoding else {
-                throw DiceKitError.value("\(path): a JPEG mask holds lossy values; class-index and palette masks must be PNG (or use --mask-encoding binary)")
+                throw DiceKitError.value(
+                    "\(path): a JPEG mask holds lossy values; class-index and palette masks must be PNG (or use --mask-encoding binary)"
+                )
             }
             let image = try JPEG.read(contentsOf: path)
             let grey = luminance(image)
@@ -63,7 +67,9 @@ public enum ImageFile {
         case .palette:
             let read = try PNG.readPaletteIndices(contentsOf: path)
             guard let values = read.values else {
-                throw DiceKitError.value("\(path): not a palette PNG; expected palette masks (or use --mask-encoding index for grey class indices)")
+                throw DiceKitError.value(
+                    "\(path): not a palette PNG; expected palette masks (or use --mask-encoding index for grey class indices)"
+                )
             }
             return (read.width, read.height, values.map { Int32($0) })
         }
@@ -75,7 +81,9 @@ public enum ImageFile {
         let c = image.channels
         if c <= 2 { return stride(from: 0, to: image.pixels.count, by: c).map { image.pixels[$0] } }
         return (0..<(image.width * image.height)).map { p in
-            let (r, g, b) = (Double(image.pixels[p * c]), Double(image.pixels[p * c + 1]), Double(image.pixels[p * c + 2]))
+            let (r, g, b) = (
+                Double(image.pixels[p * c]), Double(image.pixels[p * c + 1]), Double(image.pixels[p * c + 2])
+            )
             return UInt8(min(255, (0.299 * r + 0.587 * g + 0.114 * b).rounded()))
         }
     }

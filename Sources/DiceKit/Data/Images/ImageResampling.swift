@@ -37,7 +37,7 @@ enum ImageResampling {
     static func taps(source: Int, target: Int) -> [[(index: Int, weight: Float)]] {
         let scale = Double(source) / Double(target)
         return (0..<target).map { i in
-            if target < source {  // shrinking: area average over the footprint
+            if target < source { // shrinking: area average over the footprint
                 let (start, end) = (Double(i) * scale, Double(i + 1) * scale)
                 var result = [(index: Int, weight: Float)]()
                 var j = Int(start)
@@ -58,11 +58,16 @@ enum ImageResampling {
     }
 
     /// An h × w × c image (row-major, interleaved) resized onto `size` (padding is 0).
-    static func resizeImage(_ pixels: [Float], height h: Int, width w: Int, channels c: Int,
-                            to size: ImageSize, mode: ResizeMode) -> [Float] {
+    static func resizeImage(
+        _ pixels: [Float], height h: Int, width w: Int, channels c: Int,
+        to size: ImageSize, mode: ResizeMode
+    ) -> [Float] {
         let place = ResizePlacement(height: h, width: w, size: size, mode: mode)
-        if (place.height, place.width, place.top, place.left) == (h, w, 0, 0), (h, w) == (size.height, size.width) { return pixels }
-        let rows = taps(source: h, target: place.height), columns = taps(source: w, target: place.width)
+        if (place.height, place.width, place.top, place.left) == (h, w, 0, 0), (h, w) == (size.height, size.width) {
+            return pixels
+        }
+        let rows = taps(source: h, target: place.height)
+        let columns = taps(source: w, target: place.width)
         var output = [Float](repeating: 0, count: size.height * size.width * c)
         var row = [Float](repeating: 0, count: w * c)
         for y in 0..<size.height {
@@ -86,10 +91,14 @@ enum ImageResampling {
     }
 
     /// An h × w label map resized onto `size` by nearest neighbour (padding is 0, background).
-    static func resizeLabels(_ labels: [Int32], height h: Int, width w: Int, to size: ImageSize, mode: ResizeMode) -> [Int32] {
+    static func resizeLabels(_ labels: [Int32], height h: Int, width w: Int, to size: ImageSize, mode: ResizeMode)
+        -> [Int32]
+    {
         let place = ResizePlacement(height: h, width: w, size: size, mode: mode)
         if (h, w) == (size.height, size.width), (place.height, place.width) == (h, w) { return labels }
-        let nearest = { (i: Int, source: Int, target: Int) in min(source - 1, Int((Double(i) + 0.5) * Double(source) / Double(target))) }
+        let nearest = { (i: Int, source: Int, target: Int) in
+            min(source - 1, Int((Double(i) + 0.5) * Double(source) / Double(target)))
+        }
         var output = [Int32](repeating: 0, count: size.height * size.width)
         for y in 0..<size.height {
             let sy = y - place.top

@@ -69,12 +69,14 @@ public enum JPEG {
         var size = 0
         var text = [CChar](repeating: 0, count: Int(DK_JPEG_MESSAGE_SIZE))
         let code = image.pixels.withUnsafeBufferPointer { pixels in
-            dk_jpeg_encode(pixels.baseAddress, Int32(image.width), Int32(image.height), Int32(image.channels),
-                           Int32(quality), &output, &size, &text)
+            dk_jpeg_encode(
+                pixels.baseAddress, Int32(image.width), Int32(image.height), Int32(image.channels),
+                Int32(quality), &output, &size, &text)
         }
         defer { dk_jpeg_free(output) }
         guard code == Int32(DK_JPEG_OK), let output else {
-            throw JPEGError.invalidImage(String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            throw JPEGError.invalidImage(
+                String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
         return Array(UnsafeBufferPointer(start: output, count: size))
     }
@@ -97,7 +99,8 @@ public enum JPEG {
         defer { try? handle.close() }
         let size = (try? handle.seekToEnd()).map { Int(clamping: $0) } ?? 0
         guard size <= maximumFileSize else {
-            throw JPEGError.unsupported(path: path, reason: "file of \(size) bytes exceeds the limit of \(maximumFileSize)")
+            throw JPEGError.unsupported(
+                path: path, reason: "file of \(size) bytes exceeds the limit of \(maximumFileSize)")
         }
         do {
             try handle.seek(toOffset: 0)

@@ -2,7 +2,7 @@
 // conversions to tensors (floating point) and integer labels.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The element types DiceKit reads from and writes to `.npy` files.
@@ -98,7 +98,13 @@ public struct NPYArray: Sendable, Equatable {
             case .uint16: fits = UInt16(exactly: value).map { append($0) } != nil
             case .uint32: fits = UInt32(exactly: value).map { append($0) } != nil
             case .uint64: fits = UInt64(exactly: value).map { append($0) } != nil
-            case .bool: fits = (value == 0 || value == 1) && { bytes.append(UInt8(value)); return true }()
+            case .bool:
+                fits =
+                    (value == 0 || value == 1)
+                    && {
+                        bytes.append(UInt8(value))
+                        return true
+                    }()
             case .float32, .float64:
                 throw NPYError.conversion("integers cannot be stored with dtype \(dtype)")
             }
@@ -114,16 +120,43 @@ public struct NPYArray: Sendable, Equatable {
         var values = [T](repeating: 0, count: count)
         data.withUnsafeBytes { raw in
             switch dtype {
-            case .float32: for i in values.indices { values[i] = T(Float(bitPattern: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian)) }
-            case .float64: for i in values.indices { values[i] = T(Double(bitPattern: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self).littleEndian)) }
+            case .float32:
+                for i in values.indices {
+                    values[i] = T(
+                        Float(bitPattern: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian))
+                }
+            case .float64:
+                for i in values.indices {
+                    values[i] = T(
+                        Double(bitPattern: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self).littleEndian))
+                }
             case .int8: for i in values.indices { values[i] = T(raw.loadUnaligned(fromByteOffset: i, as: Int8.self)) }
-            case .int16: for i in values.indices { values[i] = T(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self))) }
-            case .int32: for i in values.indices { values[i] = T(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) }
-            case .int64: for i in values.indices { values[i] = T(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))) }
-            case .uint8, .bool: for i in values.indices { values[i] = T(raw.loadUnaligned(fromByteOffset: i, as: UInt8.self)) }
-            case .uint16: for i in values.indices { values[i] = T(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
-            case .uint32: for i in values.indices { values[i] = T(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
-            case .uint64: for i in values.indices { values[i] = T(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))) }
+            case .int16:
+                for i in values.indices {
+                    values[i] = T(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self)))
+                }
+            case .int32:
+                for i in values.indices {
+                    values[i] = T(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
+                }
+            case .int64:
+                for i in values.indices {
+                    values[i] = T(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
+                }
+            case .uint8, .bool:
+                for i in values.indices { values[i] = T(raw.loadUnaligned(fromByteOffset: i, as: UInt8.self)) }
+            case .uint16:
+                for i in values.indices {
+                    values[i] = T(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+                }
+            case .uint32:
+                for i in values.indices {
+                    values[i] = T(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                }
+            case .uint64:
+                for i in values.indices {
+                    values[i] = T(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))
+                }
             }
         }
         return Tensor(uncheckedShape: shape, storage: values)
@@ -146,20 +179,46 @@ public struct NPYArray: Sendable, Equatable {
             }
             switch dtype {
             case .float32:
-                for i in values.indices { values[i] = try whole(Double(Float(bitPattern: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian)), i) }
+                for i in values.indices {
+                    values[i] = try whole(
+                        Double(
+                            Float(bitPattern: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian)),
+                        i)
+                }
             case .float64:
-                for i in values.indices { values[i] = try whole(Double(bitPattern: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self).littleEndian), i) }
+                for i in values.indices {
+                    values[i] = try whole(
+                        Double(bitPattern: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self).littleEndian), i)
+                }
             case .int8: for i in values.indices { values[i] = Int(raw.loadUnaligned(fromByteOffset: i, as: Int8.self)) }
-            case .int16: for i in values.indices { values[i] = Int(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self))) }
-            case .int32: for i in values.indices { values[i] = Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) }
-            case .int64: for i in values.indices { values[i] = Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))) }
-            case .uint8, .bool: for i in values.indices { values[i] = Int(raw.loadUnaligned(fromByteOffset: i, as: UInt8.self)) }
-            case .uint16: for i in values.indices { values[i] = Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
-            case .uint32: for i in values.indices { values[i] = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+            case .int16:
+                for i in values.indices {
+                    values[i] = Int(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self)))
+                }
+            case .int32:
+                for i in values.indices {
+                    values[i] = Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
+                }
+            case .int64:
+                for i in values.indices {
+                    values[i] = Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
+                }
+            case .uint8, .bool:
+                for i in values.indices { values[i] = Int(raw.loadUnaligned(fromByteOffset: i, as: UInt8.self)) }
+            case .uint16:
+                for i in values.indices {
+                    values[i] = Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+                }
+            case .uint32:
+                for i in values.indices {
+                    values[i] = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                }
             case .uint64:
                 for i in values.indices {
                     let v = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))
-                    guard let x = Int(exactly: v) else { throw NPYError.conversion("element \(i) is \(v); it does not fit in a 64-bit signed label") }
+                    guard let x = Int(exactly: v) else {
+                        throw NPYError.conversion("element \(i) is \(v); it does not fit in a 64-bit signed label")
+                    }
                     values[i] = x
                 }
             }

@@ -45,7 +45,8 @@ public enum NPYError: Error, Equatable, Sendable, CustomStringConvertible {
         case .truncated(let expected, let actual):
             return "truncated data: the header's shape and dtype need \(expected) bytes, the file holds \(actual)"
         case .trailingData(let expected, let actual):
-            return "the header's shape and dtype need \(expected) bytes but the file holds \(actual): the header does not match the data"
+            return
+                "the header's shape and dtype need \(expected) bytes but the file holds \(actual): the header does not match the data"
         case .conversion(let why): return why
         }
     }

@@ -13,7 +13,7 @@ import Foundation
 
 /// Reading and writing NumPy `.npy` files.
 public enum NPY {
-    static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // \x93NUMPY
+    static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59] // \x93NUMPY
 
     /// Reads a `.npy` file.
     ///
@@ -23,7 +23,9 @@ public enum NPY {
         do {
             bytes = try FileSystem.readFile(path)
         } catch DiceKitError.file(let path, let reason) {
-            throw NPYError.io(path: path, reason: reason == "is a directory; expected a file" ? "is a directory; expected a .npy file" : reason)
+            throw NPYError.io(
+                path: path,
+                reason: reason == "is a directory; expected a file" ? "is a directory; expected a .npy file" : reason)
         }
         return try decode(bytes)
     }
@@ -34,8 +36,12 @@ public enum NPY {
     public static func decode(_ bytes: [UInt8]) throws -> NPYArray {
         let header = try parseHeader(bytes)
         let available = bytes.count - header.dataOffset
-        if available < header.byteCount { throw NPYError.truncated(expectedBytes: header.byteCount, actualBytes: available) }
-        if available > header.byteCount { throw NPYError.trailingData(expectedBytes: header.byteCount, actualBytes: available) }
+        if available < header.byteCount {
+            throw NPYError.truncated(expectedBytes: header.byteCount, actualBytes: available)
+        }
+        if available > header.byteCount {
+            throw NPYError.trailingData(expectedBytes: header.byteCount, actualBytes: available)
+        }
         return try NPYArray(dtype: header.dtype, shape: header.shape, data: Array(bytes[header.dataOffset...]))
     }
 
@@ -64,7 +70,8 @@ public enum NPY {
         for i in 0..<lengthBytes { headerLength |= Int(bytes[8 + i]) << (8 * i) }
         let headerStart = 8 + lengthBytes
         guard headerStart + headerLength <= bytes.count else {
-            throw NPYError.malformedHeader("header length \(headerLength) runs past the end of the \(bytes.count)-byte file")
+            throw NPYError.malformedHeader(
+                "header length \(headerLength) runs past the end of the \(bytes.count)-byte file")
         }
         let headerBytes = bytes[headerStart..<(headerStart + headerLength)]
         guard let header = String(bytes: headerBytes, encoding: major == 3 ? .utf8 : .isoLatin1) else {
@@ -103,7 +110,10 @@ public enum NPY {
         var header = "{'descr': '\(array.dtype.descriptor)', 'fortran_order': False, 'shape': \(shapeText), }"
         var major: UInt8 = 1
         var prefix = 10
-        if header.utf8.count + 1 + prefix > 65_535 { major = 2; prefix = 12 }
+        if header.utf8.count + 1 + prefix > 65_535 {
+            major = 2
+            prefix = 12
+        }
         let padding = (64 - (prefix + header.utf8.count + 1) % 64) % 64
         header += String(repeating: " ", count: padding) + "\n"
         var bytes = magic + [major, 0]
@@ -162,7 +172,12 @@ public enum NPY {
 /// A parser for the small subset of Python literals a .npy header uses: a dict with string keys
 /// whose values are strings, True/False, or tuples of integers (other values are kept as `.other`).
 struct HeaderParser {
-    enum Value: Equatable { case string(String), bool(Bool), tuple([Int]), other }
+    enum Value: Equatable {
+        case string(String)
+        case bool(Bool)
+        case tuple([Int])
+        case other
+    }
 
     private let chars: [Character]
     private var index = 0
@@ -175,17 +190,28 @@ struct HeaderParser {
         var result: [String: Value] = [:]
         while true {
             skipSpace()
-            if peek() == "}" { index += 1; break }
-            guard case .string(let key) = try parseValue() else { throw NPYError.malformedHeader("dictionary keys must be strings") }
+            if peek() == "}" {
+                index += 1
+                break
+            }
+            guard case .string(let key) = try parseValue() else {
+                throw NPYError.malformedHeader("dictionary keys must be strings")
+            }
             skipSpace()
             try expect(":")
             skipSpace()
             guard result[key] == nil else { throw NPYError.malformedHeader("key '\(key)' appears twice") }
             result[key] = try parseValue()
             skipSpace()
-            if peek() == "," { index += 1; continue }
+            if peek() == "," {
+                index += 1
+                continue
+            }
             skipSpace()
-            if peek() == "}" { index += 1; break }
+            if peek() == "}" {
+                index += 1
+                break
+            }
             throw NPYError.malformedHeader("expected ',' or '}' at character \(index)")
         }
         return result
@@ -198,7 +224,10 @@ struct HeaderParser {
         case "'", "\"":
             index += 1
             var s = ""
-            while let d = peek(), d != c { s.append(d); index += 1 }
+            while let d = peek(), d != c {
+                s.append(d)
+                index += 1
+            }
             try expect(c)
             return .string(s)
         case "(":
@@ -206,19 +235,31 @@ struct HeaderParser {
             var items: [Int] = []
             while true {
                 skipSpace()
-                if peek() == ")" { index += 1; break }
+                if peek() == ")" {
+                    index += 1
+                    break
+                }
                 var digits = ""
-                if peek() == "-" { digits.append("-"); index += 1 }
-                while let d = peek(), d.isASCII, d.isNumber { digits.append(d); index += 1 }
-                if peek() == "L" { index += 1 }  // Python 2 long suffix
+                if peek() == "-" {
+                    digits.append("-")
+                    index += 1
+                }
+                while let d = peek(), d.isASCII, d.isNumber {
+                    digits.append(d)
+                    index += 1
+                }
+                if peek() == "L" { index += 1 } // Python 2 long suffix
                 guard let value = Int(digits) else {
                     if digits.count > 1 { throw NPYError.shapeOverflow(shape: "(\(digits), …)") }
                     throw NPYError.malformedHeader("shape entries must be integers near character \(index)")
                 }
                 items.append(value)
                 skipSpace()
-                if peek() == "," { index += 1 }
-                else if peek() != ")" { throw NPYError.malformedHeader("expected ',' or ')' in shape at character \(index)") }
+                if peek() == "," {
+                    index += 1
+                } else if peek() != ")" {
+                    throw NPYError.malformedHeader("expected ',' or ')' in shape at character \(index)")
+                }
             }
             return .tuple(items)
         case "[":
@@ -232,10 +273,14 @@ struct HeaderParser {
             return .other
         default:
             var word = ""
-            while let d = peek(), d.isLetter || d.isNumber { word.append(d); index += 1 }
+            while let d = peek(), d.isLetter || d.isNumber {
+                word.append(d)
+                index += 1
+            }
             if word == "True" { return .bool(true) }
             if word == "False" { return .bool(false) }
-            throw NPYError.malformedHeader("unexpected value '\(word.isEmpty ? String(c) : word)' at character \(index)")
+            throw NPYError.malformedHeader(
+                "unexpected value '\(word.isEmpty ? String(c) : word)' at character \(index)")
         }
     }
 

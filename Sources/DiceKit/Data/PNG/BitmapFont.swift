@@ -44,8 +44,10 @@ public enum BitmapFont {
 
     /// Draws `text` into the RGB `pixels` of a `width`-wide picture with its top-left corner at
     /// (`x`, `y`), each font pixel a `scale` × `scale` square; ink outside the picture is dropped.
-    public static func draw(_ text: String, into pixels: inout [UInt8], width: Int, at x: Int, _ y: Int,
-                            scale: Int = 1, colour: (UInt8, UInt8, UInt8) = (0, 0, 0)) {
+    public static func draw(
+        _ text: String, into pixels: inout [UInt8], width: Int, at x: Int, _ y: Int,
+        scale: Int = 1, colour: (UInt8, UInt8, UInt8) = (0, 0, 0)
+    ) {
         let height = pixels.count / max(1, width * 3)
         for (index, character) in text.uppercased().enumerated() {
             guard let rows = glyphs[character] else { continue }

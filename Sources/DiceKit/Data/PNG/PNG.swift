@@ -50,7 +50,7 @@ public enum PNG {
                 var colormap = [UInt8](repeating: 0, count: 4 * 256)
                 try finishRead(image, path: path, into: &values, colormap: &colormap)
             } else {
-                image.pointee.format = 0  // PNG_FORMAT_GRAY
+                image.pointee.format = 0 // PNG_FORMAT_GRAY
                 try finishRead(image, path: path, into: &values, colormap: nil)
             }
             return (width, height, values)
@@ -66,7 +66,7 @@ public enum PNG {
         try reading(path) { image in
             let (width, height) = (Int(image.pointee.width), Int(image.pointee.height))
             var values = [UInt8](repeating: 0, count: width * height)
-            image.pointee.format = 0  // PNG_FORMAT_GRAY
+            image.pointee.format = 0 // PNG_FORMAT_GRAY
             try finishRead(image, path: path, into: &values, colormap: nil)
             return (width, height, values)
         }
@@ -75,7 +75,8 @@ public enum PNG {
     /// Reads a palette PNG's indices; `values` is nil when the file has no palette.
     ///
     /// - Throws: as `read(contentsOf:)`.
-    public static func readPaletteIndices(contentsOf path: String) throws -> (width: Int, height: Int, values: [UInt8]?) {
+    public static func readPaletteIndices(contentsOf path: String) throws -> (width: Int, height: Int, values: [UInt8]?)
+    {
         let isPalette = try reading(path) { $0.pointee.format & flagColormap != 0 }
         let read = try readIndices(contentsOf: path)
         return (read.width, read.height, isPalette ? read.values : nil)
@@ -89,7 +90,7 @@ public enum PNG {
         header.version = UInt32(PNG_IMAGE_VERSION)
         header.width = UInt32(image.width)
         header.height = UInt32(image.height)
-        header.format = [0, flagAlpha, flagColor, flagColor | flagAlpha][image.channels - 1]  // GRAY, GA, RGB, RGBA
+        header.format = [0, flagAlpha, flagColor, flagColor | flagAlpha][image.channels - 1] // GRAY, GA, RGB, RGBA
         try encode(header, path: path, pixels: image.pixels, colormap: nil)
     }
 
@@ -98,8 +99,10 @@ public enum PNG {
     ///
     /// - Throws: `PNGError.invalidImage` for a bad size, an empty or too long palette, or an
     ///   index outside the palette; `PNGError.io` when the file cannot be written.
-    public static func writeIndexed(_ indices: [UInt8], width: Int, height: Int,
-                                    palette: [(red: UInt8, green: UInt8, blue: UInt8)], to path: String) throws {
+    public static func writeIndexed(
+        _ indices: [UInt8], width: Int, height: Int,
+        palette: [(red: UInt8, green: UInt8, blue: UInt8)], to path: String
+    ) throws {
         guard width > 0, height > 0, indices.count == width * height else {
             throw PNGError.invalidImage("\(indices.count) indices for \(width) × \(height)")
         }
@@ -113,7 +116,7 @@ public enum PNG {
         header.version = UInt32(PNG_IMAGE_VERSION)
         header.width = UInt32(width)
         header.height = UInt32(height)
-        header.format = flagColor | flagColormap  // PNG_FORMAT_RGB_COLORMAP
+        header.format = flagColor | flagColormap // PNG_FORMAT_RGB_COLORMAP
         header.colormap_entries = UInt32(palette.count)
         var colormap = palette.flatMap { [$0.red, $0.green, $0.blue] }
         try encode(header, path: path, pixels: indices, colormap: &colormap)
@@ -136,7 +139,7 @@ public enum PNG {
         let image = UnsafeMutablePointer<png_image>.allocate(capacity: 1)
         image.initialize(to: png_image())
         defer {
-            png_image_free(image)  // no-op when libpng has already freed it
+            png_image_free(image) // no-op when libpng has already freed it
             image.deallocate()
         }
         image.pointee.version = UInt32(PNG_IMAGE_VERSION)
@@ -146,15 +149,21 @@ public enum PNG {
         // A header may claim any size up to 2³¹ − 1 per side: refuse to allocate absurd buffers.
         let pixels = UInt64(image.pointee.width) * UInt64(image.pointee.height)
         guard pixels <= maximumPixels else {
-            throw PNGError.corrupt(path: path, reason: "image of \(image.pointee.width) × \(image.pointee.height) pixels exceeds the limit of \(maximumPixels)")
+            throw PNGError.corrupt(
+                path: path,
+                reason:
+                    "image of \(image.pointee.width) × \(image.pointee.height) pixels exceeds the limit of \(maximumPixels)"
+            )
         }
         // 16-bit files without gAMA/sRGB chunks are sRGB-encoded in practice (not linear).
         image.pointee.flags |= UInt32(PNG_IMAGE_FLAG_16BIT_sRGB)
         return try body(image)
     }
 
-    private static func finishRead(_ image: UnsafeMutablePointer<png_image>, path: String, into buffer: inout [UInt8],
-                                   colormap: UnsafeMutablePointer<[UInt8]>?) throws {
+    private static func finishRead(
+        _ image: UnsafeMutablePointer<png_image>, path: String, into buffer: inout [UInt8],
+        colormap: UnsafeMutablePointer<[UInt8]>?
+    ) throws {
         let ok = buffer.withUnsafeMutableBytes { pixels in
             if let colormap {
                 return colormap.pointee.withUnsafeMutableBytes { map in
@@ -166,8 +175,10 @@ public enum PNG {
         guard ok != 0 else { throw classify(message(of: image), path: path) }
     }
 
-    private static func encode(_ value: png_image, path: String, pixels: [UInt8],
-                               colormap: UnsafeMutablePointer<[UInt8]>?) throws {
+    private static func encode(
+        _ value: png_image, path: String, pixels: [UInt8],
+        colormap: UnsafeMutablePointer<[UInt8]>?
+    ) throws {
         let header = UnsafeMutablePointer<png_image>.allocate(capacity: 1)
         header.initialize(to: value)
         defer {
@@ -185,7 +196,9 @@ public enum PNG {
                 return png_image_write_to_memory(header, memory, &size, 0, source.baseAddress, 0, nil)
             }
         }
-        guard run(nil) != 0 else { throw PNGError.io(path: path, reason: "libpng cannot encode: \(message(of: header))") }
+        guard run(nil) != 0 else {
+            throw PNGError.io(path: path, reason: "libpng cannot encode: \(message(of: header))")
+        }
         var bytes = [UInt8](repeating: 0, count: Int(size))
         let ok = bytes.withUnsafeMutableBytes { run($0.baseAddress) }
         guard ok != 0 else { throw PNGError.io(path: path, reason: "libpng cannot encode: \(message(of: header))") }
@@ -204,7 +217,9 @@ public enum PNG {
 
     private static func classify(_ message: String, path: String) -> PNGError {
         let lower = message.lowercased()
-        if lower.contains("read error") || lower.contains("eof") || lower.contains("truncat") || lower.contains("not enough") {
+        if lower.contains("read error") || lower.contains("eof") || lower.contains("truncat")
+            || lower.contains("not enough")
+        {
             return .truncated(path: path, reason: message)
         }
         if lower.contains("not a png") { return .notPNG(path: path) }

@@ -21,9 +21,12 @@ public struct PNGImage: Sendable, Equatable {
         guard width > 0, height > 0, width <= 1 << 24, height <= 1 << 24 else {
             throw PNGError.invalidImage("size \(width) × \(height); expected 1…16777216 on each side")
         }
-        guard (1...4).contains(channels) else { throw PNGError.invalidImage("\(channels) channels; expected 1, 2, 3 or 4") }
+        guard (1...4).contains(channels) else {
+            throw PNGError.invalidImage("\(channels) channels; expected 1, 2, 3 or 4")
+        }
         guard pixels.count == width * height * channels else {
-            throw PNGError.invalidImage("\(pixels.count) samples for \(width) × \(height) × \(channels); expected \(width * height * channels)")
+            throw PNGError.invalidImage(
+                "\(pixels.count) samples for \(width) × \(height) × \(channels); expected \(width * height * channels)")
         }
         self.width = width
         self.height = height

@@ -6,7 +6,8 @@ public enum SegmentationOverlay {
     /// Class colours (index = class): background (unused), then hues that stand out on reddish
     /// mucosa: green (polyp), blue (instrument), yellow, magenta, cyan, orange, white.
     public static let palette: [(red: UInt8, green: UInt8, blue: UInt8)] = [
-        (0, 0, 0), (0, 230, 90), (40, 140, 255), (255, 220, 0), (230, 60, 255), (0, 230, 230), (255, 140, 0), (255, 255, 255),
+        (0, 0, 0), (0, 230, 90), (40, 140, 255), (255, 220, 0), (230, 60, 255), (0, 230, 230), (255, 140, 0),
+        (255, 255, 255),
     ]
 
     /// An RGB picture: the image, then (if given) the image with the ground truth, then the
@@ -19,8 +20,10 @@ public enum SegmentationOverlay {
     ///   - opacity: of the class colour inside a region (default 0.45); outlines are opaque.
     /// - Throws: `DiceKitError.shape` when the image is not [H, W, C] or a label map does not
     ///   have H × W entries.
-    public static func sideBySide<T: BLASScalar>(image: Tensor<T>, truth: [Int32]?, prediction: [Int32],
-                                                 opacity: Double = 0.45) throws -> PNGImage {
+    public static func sideBySide<T: BLASScalar>(
+        image: Tensor<T>, truth: [Int32]?, prediction: [Int32],
+        opacity: Double = 0.45
+    ) throws -> PNGImage {
         guard image.rank == 3, image.shape[2] == 1 || image.shape[2] >= 3 else {
             throw DiceKitError.shape("overlay image shape \(image.shape); expected [H, W, 1] or [H, W, ≥3]")
         }
@@ -46,11 +49,15 @@ public enum SegmentationOverlay {
                         let colour = palette[Int(labels[p]) % palette.count]
                         let edge = isEdge(labels, x, y, w, h)
                         let a = edge ? 1 : opacity
-                        rgb = (rgb.0 + (Double(colour.red) - rgb.0) * a, rgb.1 + (Double(colour.green) - rgb.1) * a,
-                               rgb.2 + (Double(colour.blue) - rgb.2) * a)
+                        rgb = (
+                            rgb.0 + (Double(colour.red) - rgb.0) * a, rgb.1 + (Double(colour.green) - rgb.1) * a,
+                            rgb.2 + (Double(colour.blue) - rgb.2) * a
+                        )
                     }
                     let q = (y * width + left + x) * 3
-                    (pixels[q], pixels[q + 1], pixels[q + 2]) = (UInt8(rgb.0.rounded()), UInt8(rgb.1.rounded()), UInt8(rgb.2.rounded()))
+                    (pixels[q], pixels[q + 1], pixels[q + 2]) = (
+                        UInt8(rgb.0.rounded()), UInt8(rgb.1.rounded()), UInt8(rgb.2.rounded())
+                    )
                 }
             }
         }
@@ -85,8 +92,10 @@ extension SegmentationOverlay {
         var pixels = [UInt8](repeating: 255, count: width * (strip + picture.height) * 3)
         BitmapFont.draw(title, into: &pixels, width: width, at: margin, margin, scale: scale)
         for y in 0..<picture.height {
-            let from = y * picture.width * 3, to = ((strip + y) * width) * 3
-            pixels.replaceSubrange(to..<(to + picture.width * 3), with: picture.pixels[from..<(from + picture.width * 3)])
+            let from = y * picture.width * 3
+            let to = ((strip + y) * width) * 3
+            pixels.replaceSubrange(
+                to..<(to + picture.width * 3), with: picture.pixels[from..<(from + picture.width * 3)])
         }
         return try PNGImage(width: width, height: strip + picture.height, channels: 3, pixels: pixels)
     }

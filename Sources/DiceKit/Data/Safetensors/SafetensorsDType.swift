@@ -3,13 +3,22 @@
 /// A safetensors element type. Raw values are the header's spelling ("F32", "I64", …).
 public enum SafetensorsDType: String, Sendable, CaseIterable {
     /// One-byte types: boolean, unsigned and signed 8-bit integers.
-    case bool = "BOOL", uint8 = "U8", int8 = "I8"
+    case bool = "BOOL"
+    case uint8 = "U8"
+    case int8 = "I8"
     /// Two-byte types: 16-bit integers, IEEE half precision and bfloat16 (read only as floats).
-    case uint16 = "U16", int16 = "I16", float16 = "F16", bfloat16 = "BF16"
+    case uint16 = "U16"
+    case int16 = "I16"
+    case float16 = "F16"
+    case bfloat16 = "BF16"
     /// Four-byte types: 32-bit integers and Float.
-    case uint32 = "U32", int32 = "I32", float32 = "F32"
+    case uint32 = "U32"
+    case int32 = "I32"
+    case float32 = "F32"
     /// Eight-byte types: 64-bit integers and Double.
-    case uint64 = "U64", int64 = "I64", float64 = "F64"
+    case uint64 = "U64"
+    case int64 = "I64"
+    case float64 = "F64"
 
     /// Bytes per element.
     public var size: Int {
@@ -36,16 +45,20 @@ public enum SafetensorsDType: String, Sendable, CaseIterable {
         case .int8: return Double(Int8(bitPattern: raw[i]))
         case .uint16: return Double(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
         case .int16: return Double(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self)))
-        case .float16: return Double(halfToFloat(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
+        case .float16:
+            return Double(halfToFloat(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
         case .bfloat16:
             let bits = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
             return Double(Float(bitPattern: UInt32(bits) << 16))
         case .uint32: return Double(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
         case .int32: return Double(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
-        case .float32: return Double(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))))
+        case .float32:
+            return Double(
+                Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))))
         case .uint64: return Double(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))
         case .int64: return Double(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
-        case .float64: return Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))
+        case .float64:
+            return Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))
         }
     }
 }

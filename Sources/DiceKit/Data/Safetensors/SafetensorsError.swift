@@ -35,17 +35,20 @@ public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertibl
         switch self {
         case .io(let path, let reason): return "\(path): \(reason)"
         case .badHeaderLength(let length, let size):
-            return "bad safetensors header length \(length) for a file of \(size) bytes; expected 2 ≤ length ≤ size − 8 and ≤ \(SafetensorsFile.maximumHeaderLength)"
+            return
+                "bad safetensors header length \(length) for a file of \(size) bytes; expected 2 ≤ length ≤ size − 8 and ≤ \(SafetensorsFile.maximumHeaderLength)"
         case .malformedHeader(let why): return "malformed safetensors header: \(why)"
         case .unknownDType(let tensor, let dtype):
-            return "tensor '\(tensor)' has unknown dtype '\(dtype)'; expected one of \(SafetensorsDType.allCases.map(\.rawValue).joined(separator: ", "))"
+            return
+                "tensor '\(tensor)' has unknown dtype '\(dtype)'; expected one of \(SafetensorsDType.allCases.map(\.rawValue).joined(separator: ", "))"
         case .badOffsets(let tensor, let reason): return "tensor '\(tensor)': bad data_offsets: \(reason)"
         case .overlappingTensors(let a, let b): return "tensors '\(a)' and '\(b)' overlap in the data section"
         case .truncated(let expected, let actual):
             return "truncated safetensors file: the header describes \(expected) data bytes, the file holds \(actual)"
         case .missingTensor(let name): return "no tensor named '\(name)' in the safetensors file"
         case .conversion(let tensor, let reason): return "tensor '\(tensor)': \(reason)"
-        case .invalidShape(let shape): return "invalid shape \(shape): extents must be ≥ 0 and their product must fit in Int"
+        case .invalidShape(let shape):
+            return "invalid shape \(shape): extents must be ≥ 0 and their product must fit in Int"
         case .byteCount(let shape, let dtype, let actual):
             let count = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue }
             return "shape \(shape) of \(dtype.rawValue) needs \(count) × \(dtype.size) bytes, got \(actual)"

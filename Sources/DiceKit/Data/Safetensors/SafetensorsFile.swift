@@ -56,7 +56,10 @@ public struct SafetensorsFile: Sendable, Equatable {
         do {
             bytes = try FileSystem.readFile(path)
         } catch DiceKitError.file(let path, let reason) {
-            throw SafetensorsError.io(path: path, reason: reason == "is a directory; expected a file" ? "is a directory; expected a .safetensors file" : reason)
+            throw SafetensorsError.io(
+                path: path,
+                reason: reason == "is a directory; expected a file"
+                    ? "is a directory; expected a .safetensors file" : reason)
         }
         return try decode(bytes)
     }
@@ -95,8 +98,9 @@ public struct SafetensorsFile: Sendable, Equatable {
         for name in order {
             let entry = tensors[name]!
             let shape = entry.shape.map(String.init).joined(separator: ",")
-            fields.append("\(jsonString(name)):{\"dtype\":\"\(entry.dtype.rawValue)\",\"shape\":[\(shape)],"
-                + "\"data_offsets\":[\(offset),\(offset + entry.data.count)]}")
+            fields.append(
+                "\(jsonString(name)):{\"dtype\":\"\(entry.dtype.rawValue)\",\"shape\":[\(shape)],"
+                    + "\"data_offsets\":[\(offset),\(offset + entry.data.count)]}")
             offset += entry.data.count
         }
         var header = Array("{\(fields.joined(separator: ","))}".utf8)
@@ -168,7 +172,8 @@ public struct SafetensorsFile: Sendable, Equatable {
         var file = SafetensorsFile(metadata: metadata)
         for (name, info) in infos {
             file.tensors[name] = try SafetensorsTensor(
-                dtype: info.dtype, shape: info.shape, data: Array(bytes[(dataStart + info.begin)..<(dataStart + info.end)]))
+                dtype: info.dtype, shape: info.shape,
+                data: Array(bytes[(dataStart + info.begin)..<(dataStart + info.end)]))
         }
         return file
     }
@@ -196,16 +201,22 @@ public struct SafetensorsFile: Sendable, Equatable {
                 expectingKey = stack.last?.isObject ?? false
             case UInt8(ascii: "\""):
                 var j = i + 1
-                while j < header.count && header[j] != UInt8(ascii: "\"") { j += header[j] == UInt8(ascii: "\\") ? 2 : 1 }
-                guard j < header.count else { return }  // unterminated: the JSON parser reports it
+                while j < header.count && header[j] != UInt8(ascii: "\"") {
+                    j += header[j] == UInt8(ascii: "\\") ? 2 : 1
+                }
+                guard j < header.count else { return } // unterminated: the JSON parser reports it
                 if expectingKey, !stack.isEmpty {
                     let literal = Array(header[i...j])
                     // An invalid escape leaves the key undecoded; the JSON parser reports it.
-                    if let decoded = (try? JSONSerialization.jsonObject(with: Data([UInt8(ascii: "[")] + literal + [UInt8(ascii: "]")]))) as? [String],
-                       let key = decoded.first {
+                    if let decoded =
+                        (try? JSONSerialization.jsonObject(
+                            with: Data([UInt8(ascii: "[")] + literal + [UInt8(ascii: "]")]))) as? [String],
+                        let key = decoded.first
+                    {
                         guard stack[stack.count - 1].keys.insert(key).inserted else {
                             let what = stack.count == 1 ? "tensor name" : "key"
-                            throw SafetensorsError.malformedHeader("the \(what) '\(key)' appears twice; expected unique names")
+                            throw SafetensorsError.malformedHeader(
+                                "the \(what) '\(key)' appears twice; expected unique names")
                         }
                     }
                     expectingKey = false
@@ -244,7 +255,8 @@ private struct TensorInfo {
         }
         let (begin, end) = (offsets[0], offsets[1])
         guard begin >= 0, end >= begin else {
-            throw SafetensorsError.badOffsets(tensor: name, reason: "[\(begin), \(end)] is not a range with 0 ≤ begin ≤ end")
+            throw SafetensorsError.badOffsets(
+                tensor: name, reason: "[\(begin), \(end)] is not a range with 0 ≤ begin ≤ end")
         }
         // Every product overflow-checked, the message included: a shape like [2⁶², 2⁶²] is an
         // error to report, not a trap while reporting it.
@@ -254,7 +266,8 @@ private struct TensorInfo {
         }
         guard bytes == end - begin else {
             throw SafetensorsError.badOffsets(
-                tensor: name, reason: "[\(begin), \(end)] holds \(end - begin) bytes; shape \(shape) of \(dtypeName) needs "
+                tensor: name,
+                reason: "[\(begin), \(end)] holds \(end - begin) bytes; shape \(shape) of \(dtypeName) needs "
                     + (bytes.map { "\($0)" } ?? "more than \(Int.max)"))
         }
         self.dtype = dtype

@@ -97,13 +97,15 @@ public struct SafetensorsTensor: Sendable, Equatable {
                 case .uint64:
                     let v = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))
                     guard let x = Int(exactly: v) else {
-                        throw SafetensorsError.conversion(tensor: name, reason: "element \(i) is \(v); it does not fit in Int")
+                        throw SafetensorsError.conversion(
+                            tensor: name, reason: "element \(i) is \(v); it does not fit in Int")
                     }
                     return x
                 default:
                     let x = dtype.load(raw, i)
                     guard x.isFinite, x.rounded() == x, let v = Int(exactly: x) else {
-                        throw SafetensorsError.conversion(tensor: name, reason: "element \(i) is \(x); expected a whole number")
+                        throw SafetensorsError.conversion(
+                            tensor: name, reason: "element \(i) is \(x); expected a whole number")
                     }
                     return v
                 }

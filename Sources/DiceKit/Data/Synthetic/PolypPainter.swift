@@ -2,7 +2,7 @@
 // pixels; u = x/W and v = y/H index the noise fields.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A polyp: a perturbed, rotated ellipse with its colour and highlights.
@@ -29,7 +29,8 @@ private struct Polyp {
         let (c3, s3) = (c2 * c1 - s2 * s1, s2 * c1 + c2 * s1)
         let (c4, s4) = (c2 * c2 - s2 * s2, 2 * s2 * c2)
         let (h2, h3, h4) = harmonics
-        let r = 1 + h2.amplitude * (c2 * h2.cosP - s2 * h2.sinP) + h3.amplitude * (c3 * h3.cosP - s3 * h3.sinP)
+        let r =
+            1 + h2.amplitude * (c2 * h2.cosP - s2 * h2.sinP) + h3.amplitude * (c3 * h3.cosP - s3 * h3.sinP)
             + h4.amplitude * (c4 * h4.cosP - s4 * h4.sinP)
         return d / (radius * r)
     }
@@ -53,13 +54,18 @@ struct PolypPainter {
         let (h, w) = (configuration.height, configuration.width)
         let size = Float(min(h, w))
         // Mucosa.
-        let base = (syntheticUniform(0.70, 0.88, &generator), syntheticUniform(0.30, 0.44, &generator), syntheticUniform(0.26, 0.40, &generator))
+        let base = (
+            syntheticUniform(0.70, 0.88, &generator), syntheticUniform(0.30, 0.44, &generator),
+            syntheticUniform(0.26, 0.40, &generator)
+        )
         let shading = ValueNoise(cells: 3, generator: &generator)
         let mottling = ValueNoise(cells: 7, generator: &generator)
         let fine = ValueNoise(cells: 24, generator: &generator)
         let veins = ValueNoise(cells: 5, generator: &generator)
         let veinStrength = syntheticUniform(0.15, 0.4, &generator)
-        let (vx, vy) = (syntheticUniform(0.35, 0.65, &generator) * Float(w), syntheticUniform(0.35, 0.65, &generator) * Float(h))
+        let (vx, vy) = (
+            syntheticUniform(0.35, 0.65, &generator) * Float(w), syntheticUniform(0.35, 0.65, &generator) * Float(h)
+        )
         let vignette = syntheticUniform(0.35, 0.7, &generator)
         let polypTexture = ValueNoise(cells: 20, generator: &generator)
         let pits = ValueNoise(cells: 44, generator: &generator)
@@ -72,8 +78,11 @@ struct PolypPainter {
         }
         var glints = [(x: Float, y: Float, sigma: Float, strength: Float)]()
         for _ in 0..<Int(generator.next() % 4) {
-            glints.append((syntheticUniform(0, Double(w), &generator), syntheticUniform(0, Double(h), &generator),
-                           syntheticUniform(0.004, 0.012, &generator) * size, syntheticUniform(0.4, 0.9, &generator)))
+            glints.append(
+                (
+                    syntheticUniform(0, Double(w), &generator), syntheticUniform(0, Double(h), &generator),
+                    syntheticUniform(0.004, 0.012, &generator) * size, syntheticUniform(0.4, 0.9, &generator)
+                ))
         }
         var instrument: Instrument?
         if configuration.classes == 3 && generator.nextUnit() < configuration.instrumentFraction {
@@ -89,7 +98,8 @@ struct PolypPainter {
                 let vig = max(0.15, 1 - vignette * 2 * (ex * ex + ey * ey))
                 let texture = 1 + 0.1 * (fine(u, v) - 0.5)
                 let ridge = 1 - abs(2 * veins(u, v) - 1)
-                let r2 = ridge * ridge, r4 = r2 * r2
+                let r2 = ridge * ridge
+                let r4 = r2 * r2
                 let vessel = veinStrength * r4 * r4 * r4
                 var r = base.0 * light * vig * texture * (1 - 0.3 * vessel)
                 var g = base.1 * light * vig * texture * (1 - 0.55 * vessel)
@@ -120,9 +130,11 @@ struct PolypPainter {
                     let dome = 0.68 + 0.42 * z
                     let surface = 1 + 0.14 * (polypTexture(u, v) - 0.5) + 0.1 * (pits(u, v) - 0.5)
                     let ambient = 0.55 + 0.45 * vig
-                    var (pr, pg, pb) = (polyp.tint.0 * light * ambient * dome * surface,
-                                        polyp.tint.1 * light * ambient * dome * surface,
-                                        polyp.tint.2 * light * ambient * dome * surface)
+                    var (pr, pg, pb) = (
+                        polyp.tint.0 * light * ambient * dome * surface,
+                        polyp.tint.1 * light * ambient * dome * surface,
+                        polyp.tint.2 * light * ambient * dome * surface
+                    )
                     for spot in polyp.highlights {
                         let (sx, sy) = (fx - spot.x, fy - spot.y)
                         let d2 = (sx * sx + sy * sy) / (2 * spot.sigma * spot.sigma)
@@ -178,22 +190,32 @@ struct PolypPainter {
             let mix = syntheticUniform(0.35, 0.55, &generator)
             tint = (base.0 + (0.95 - base.0) * mix, base.1 + (0.72 - base.1) * mix, base.2 + (0.66 - base.2) * mix)
         } else {
-            tint = (min(base.0 * syntheticUniform(1.05, 1.2, &generator), 1), base.1 * syntheticUniform(0.5, 0.72, &generator),
-                    base.2 * syntheticUniform(0.55, 0.8, &generator))
+            tint = (
+                min(base.0 * syntheticUniform(1.05, 1.2, &generator), 1),
+                base.1 * syntheticUniform(0.5, 0.72, &generator),
+                base.2 * syntheticUniform(0.55, 0.8, &generator)
+            )
         }
         // The main highlight faces a random light direction; up to two smaller ones.
         var highlights = [(x: Float, y: Float, sigma: Float, strength: Float)]()
         let lightAngle = syntheticUniform(0, 2 * Double.pi, &generator)
         let offset = syntheticUniform(0.2, 0.5, &generator) * radius
-        highlights.append((cx + offset * cosf(lightAngle), cy + offset * sinf(lightAngle),
-                           max(0.6, syntheticUniform(0.06, 0.14, &generator) * radius), syntheticUniform(0.6, 0.95, &generator)))
+        highlights.append(
+            (
+                cx + offset * cosf(lightAngle), cy + offset * sinf(lightAngle),
+                max(0.6, syntheticUniform(0.06, 0.14, &generator) * radius), syntheticUniform(0.6, 0.95, &generator)
+            ))
         for _ in 0..<Int(generator.next() % 3) {
             let (a, d) = (syntheticUniform(0, 2 * Double.pi, &generator), syntheticUniform(0, 0.7, &generator) * radius)
-            highlights.append((cx + d * cosf(a), cy + d * sinf(a), max(0.5, syntheticUniform(0.03, 0.07, &generator) * radius),
-                               syntheticUniform(0.4, 0.8, &generator)))
+            highlights.append(
+                (
+                    cx + d * cosf(a), cy + d * sinf(a), max(0.5, syntheticUniform(0.03, 0.07, &generator) * radius),
+                    syntheticUniform(0.4, 0.8, &generator)
+                ))
         }
-        return Polyp(cx: cx, cy: cy, radius: radius, cosT: cosf(angle), sinT: sinf(angle),
-                     aspect: syntheticUniform(0.75, 1.3, &generator), harmonics: harmonics, tint: tint, highlights: highlights)
+        return Polyp(
+            cx: cx, cy: cy, radius: radius, cosT: cosf(angle), sinT: sinf(angle),
+            aspect: syntheticUniform(0.75, 1.3, &generator), harmonics: harmonics, tint: tint, highlights: highlights)
     }
 
     private mutating func makeInstrument(width: Int, height: Int) -> Instrument {
@@ -202,14 +224,15 @@ struct PolypPainter {
         let along = syntheticUniform(0.15, 0.85, &generator)
         let (sx, sy, inward): (Float, Float, Float)
         switch side {
-        case 0: (sx, sy, inward) = (along * w, 0, Float.pi / 2)      // top edge, pointing down
-        case 1: (sx, sy, inward) = (along * w, h, -Float.pi / 2)     // bottom edge, pointing up
-        case 2: (sx, sy, inward) = (0, along * h, 0)                 // left edge, pointing right
-        default: (sx, sy, inward) = (w, along * h, Float.pi)         // right edge, pointing left
+        case 0: (sx, sy, inward) = (along * w, 0, Float.pi / 2) // top edge, pointing down
+        case 1: (sx, sy, inward) = (along * w, h, -Float.pi / 2) // bottom edge, pointing up
+        case 2: (sx, sy, inward) = (0, along * h, 0) // left edge, pointing right
+        default: (sx, sy, inward) = (w, along * h, Float.pi) // right edge, pointing left
         }
         let angle = inward + syntheticUniform(-0.6, 0.6, &generator)
         let size = min(w, h)
-        return Instrument(sx: sx, sy: sy, dx: cosf(angle), dy: sinf(angle), length: syntheticUniform(0.3, 0.7, &generator) * size,
-                          halfWidth: syntheticUniform(0.04, 0.07, &generator) * size, grey: syntheticUniform(0.5, 0.72, &generator))
+        return Instrument(
+            sx: sx, sy: sy, dx: cosf(angle), dy: sinf(angle), length: syntheticUniform(0.3, 0.7, &generator) * size,
+            halfWidth: syntheticUniform(0.04, 0.07, &generator) * size, grey: syntheticUniform(0.5, 0.72, &generator))
     }
 }

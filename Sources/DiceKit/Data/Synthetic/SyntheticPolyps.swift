@@ -16,7 +16,6 @@
 //
 // The label of a pixel is the last object whose hard boundary (ρ < 1) contains it.
 
-
 /// Settings of the synthetic polyp data set.
 public struct SyntheticPolypConfiguration: Sendable, Equatable {
     /// Image height H (default 128, ≥ 8).
@@ -31,8 +30,10 @@ public struct SyntheticPolypConfiguration: Sendable, Equatable {
     public var instrumentFraction: Double
 
     /// A configuration; see the properties for the defaults.
-    public init(height: Int = 128, width: Int = 128, classes: Int = 2, emptyFraction: Double = 0.1,
-                instrumentFraction: Double = 0.35) {
+    public init(
+        height: Int = 128, width: Int = 128, classes: Int = 2, emptyFraction: Double = 0.1,
+        instrumentFraction: Double = 0.35
+    ) {
         self.height = height
         self.width = width
         self.classes = classes
@@ -50,10 +51,13 @@ public struct SyntheticPolypConfiguration: Sendable, Equatable {
             throw DiceKitError.option("synthetic image size \(height) × \(width); expected at least 8 × 8")
         }
         guard classes == 2 || classes == 3 else {
-            throw DiceKitError.invalidOption(name: "synthetic classes", value: "\(classes)", expected: "2 (polyp) or 3 (polyp, instrument)")
+            throw DiceKitError.invalidOption(
+                name: "synthetic classes", value: "\(classes)", expected: "2 (polyp) or 3 (polyp, instrument)")
         }
         guard (0...1).contains(emptyFraction), (0...1).contains(instrumentFraction) else {
-            throw DiceKitError.option("synthetic fractions empty \(emptyFraction), instrument \(instrumentFraction); expected values in [0, 1]")
+            throw DiceKitError.option(
+                "synthetic fractions empty \(emptyFraction), instrument \(instrumentFraction); expected values in [0, 1]"
+            )
         }
     }
 }
@@ -65,9 +69,13 @@ extension SegmentationDataset {
     /// About 2 ms per 128 × 128 image per core in release builds; uses `Parallelism.threadCount` threads.
     ///
     /// - Throws: `DiceKitError.option` for count < 1 or an invalid configuration.
-    public static func syntheticPolyps(count: Int, seed: UInt64,
-                                       configuration: SyntheticPolypConfiguration = .init()) throws -> SegmentationDataset {
-        guard count >= 1 else { throw DiceKitError.invalidOption(name: "synthetic image count", value: "\(count)", expected: "≥ 1") }
+    public static func syntheticPolyps(
+        count: Int, seed: UInt64,
+        configuration: SyntheticPolypConfiguration = .init()
+    ) throws -> SegmentationDataset {
+        guard count >= 1 else {
+            throw DiceKitError.invalidOption(name: "synthetic image count", value: "\(count)", expected: "≥ 1")
+        }
         try configuration.validate()
         let (h, w) = (configuration.height, configuration.width)
         var pixels = [Float](repeating: 0, count: count * h * w * 3)
@@ -79,12 +87,14 @@ extension SegmentationDataset {
                 WorkerPool.shared.run(count) { n in
                     let (p, l) = shared.buffers
                     var painter = PolypPainter(seed: itemSeed(seed, n), configuration: configuration)
-                    painter.paint(pixels: UnsafeMutableBufferPointer(rebasing: p[(n * h * w * 3)..<((n + 1) * h * w * 3)]),
-                                  labels: UnsafeMutableBufferPointer(rebasing: l[(n * h * w)..<((n + 1) * h * w)]))
+                    painter.paint(
+                        pixels: UnsafeMutableBufferPointer(rebasing: p[(n * h * w * 3)..<((n + 1) * h * w * 3)]),
+                        labels: UnsafeMutableBufferPointer(rebasing: l[(n * h * w)..<((n + 1) * h * w)]))
                 }
             }
         }
-        return SegmentationDataset(unchecked: Tensor(uncheckedShape: [count, h, w, 3], storage: pixels),
-                                   labels: labels, classes: configuration.classes)
+        return SegmentationDataset(
+            unchecked: Tensor(uncheckedShape: [count, h, w, 3], storage: pixels),
+            labels: labels, classes: configuration.classes)
     }
 }

@@ -15,13 +15,16 @@ struct ValueNoise {
     /// The field at (u, v) in [0, 1]²; values in [0, 1).
     @inline(__always)
     func callAsFunction(_ u: Float, _ v: Float) -> Float {
-        let x = min(max(u, 0), 1) * Float(cells), y = min(max(v, 0), 1) * Float(cells)
+        let x = min(max(u, 0), 1) * Float(cells)
+        let y = min(max(v, 0), 1) * Float(cells)
         let (i, j) = (min(Int(x), cells - 1), min(Int(y), cells - 1))
         let (fx, fy) = (x - Float(i), y - Float(j))
         let (sx, sy) = (fx * fx * (3 - 2 * fx), fy * fy * (3 - 2 * fy))
         let row = cells + 1
-        let a = values[j * row + i], b = values[j * row + i + 1]
-        let c = values[(j + 1) * row + i], d = values[(j + 1) * row + i + 1]
+        let a = values[j * row + i]
+        let b = values[j * row + i + 1]
+        let c = values[(j + 1) * row + i]
+        let d = values[(j + 1) * row + i + 1]
         return (a + (b - a) * sx) + ((c + (d - c) * sx) - (a + (b - a) * sx)) * sy
     }
 }

@@ -31,7 +31,9 @@ public final class ActivationLayer<Scalar: BLASScalar>: Layer {
 
     /// The output gradient times the derivative at the cached input.
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
-        guard let input = cachedInput else { throw DiceKitError.shape("ActivationLayer.backward called before forward") }
+        guard let input = cachedInput else {
+            throw DiceKitError.shape("ActivationLayer.backward called before forward")
+        }
         cachedInput = nil
         switch kind {
         case .relu: return try ReLU().backward(input: input, outputGradient: outputGradient)

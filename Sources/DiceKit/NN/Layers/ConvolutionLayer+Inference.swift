@@ -22,7 +22,9 @@ extension ConvolutionLayer {
     ///
     /// - Throws: `DiceKitError.shape` when the input does not fit the kernel, or when the
     ///   normalisation's channel count is not the convolution's output channel count.
-    func evaluationForward(_ input: Tensor<Scalar>, folding normalization: BatchNorm<Scalar>?, rectified: Bool) throws -> Tensor<Scalar> {
+    func evaluationForward(_ input: Tensor<Scalar>, folding normalization: BatchNorm<Scalar>?, rectified: Bool) throws
+        -> Tensor<Scalar>
+    {
         let key = [weight.version, bias.version] + (normalization?.parameters.map(\.version) ?? [])
         var convolution: Convolution<Scalar>
         if let kept = folded, kept.key == key, kept.normalization === normalization {
@@ -45,7 +47,9 @@ extension ConvolutionLayer {
         }
         let channels = bias.value.count
         guard bn.channels == channels else {
-            throw DiceKitError.shape("BatchNorm of \(bn.channels) channels after a convolution of \(channels) output channels; expected \(channels)")
+            throw DiceKitError.shape(
+                "BatchNorm of \(bn.channels) channels after a convolution of \(channels) output channels; expected \(channels)"
+            )
         }
         var scale = [Double](repeating: 0, count: channels)
         var shifted = [Scalar](repeating: 0, count: channels)
@@ -58,7 +62,8 @@ extension ConvolutionLayer {
         // The kernel's last axis is the output channel (DiceKit's layout [k…, Cin, Cout]).
         var scaled = kernel.scalars
         for i in scaled.indices { scaled[i] = Scalar(Double(scaled[i]) * scale[i % channels]) }
-        return try Convolution(weight: Tensor(shape: kernel.shape, scalars: scaled), bias: Tensor(shape: [channels], scalars: shifted),
-                               stride: stride, padding: padding)
+        return try Convolution(
+            weight: Tensor(shape: kernel.shape, scalars: scaled), bias: Tensor(shape: [channels], scalars: shifted),
+            stride: stride, padding: padding)
     }
 }

@@ -40,11 +40,14 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     ///   - kernelSize: [kh, kw] or [kd, kh, kw].
     ///   - padding: default `.same` (the U-Net's 3×3, padding 1).
     /// - Throws: `DiceKitError` for impossible shapes or options.
-    public init(kernelSize: [Int], inputChannels: Int, outputChannels: Int, stride: [Int] = [1],
-                padding: Padding = .same, generator: inout SeededGenerator) throws {
-        let conv = try Convolution<Scalar>(kernelSize: kernelSize, inputChannels: inputChannels,
-                                           outputChannels: outputChannels, stride: stride, padding: padding,
-                                           generator: &generator)
+    public init(
+        kernelSize: [Int], inputChannels: Int, outputChannels: Int, stride: [Int] = [1],
+        padding: Padding = .same, generator: inout SeededGenerator
+    ) throws {
+        let conv = try Convolution<Scalar>(
+            kernelSize: kernelSize, inputChannels: inputChannels,
+            outputChannels: outputChannels, stride: stride, padding: padding,
+            generator: &generator)
         weight = Parameter(name: "weight", value: try WeightLayout.toPyTorch(conv.weight))
         bias = Parameter(name: "bias", value: Tensor(shape: [outputChannels]))
         self.stride = stride
@@ -74,8 +77,9 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
         guard let input = cachedInput, let convolution = cachedConvolution else {
             throw DiceKitError.shape("ConvolutionLayer.backward called before forward")
         }
-        let grads = try convolution.backward(input: input, outputGradient: outputGradient,
-                                             computeInputGradient: computesInputGradient)
+        let grads = try convolution.backward(
+            input: input, outputGradient: outputGradient,
+            computeInputGradient: computesInputGradient)
         weight.gradient += gemmToPyTorch(grads.weight)
         if let b = grads.bias { bias.gradient += b }
         cachedInput = nil
@@ -103,15 +107,22 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer {
     /// uniform in ±1/√(Cout·∏k) (fan-in as PyTorch computes it from the weight's second axis).
     ///
     /// - Throws: `DiceKitError` for impossible shapes or options.
-    public init(kernelSize: [Int], inputChannels: Int, outputChannels: Int, stride: [Int],
-                generator: inout SeededGenerator) throws {
+    public init(
+        kernelSize: [Int], inputChannels: Int, outputChannels: Int, stride: [Int],
+        generator: inout SeededGenerator
+    ) throws {
         let fanIn = outputChannels * kernelSize.reduce(1, *)
         let bound = Scalar(1 / Double(fanIn).squareRoot())
-        weight = Parameter(name: "weight", value: .uniform([inputChannels, outputChannels] + kernelSize,
-                                                           lower: -bound, upper: bound, generator: &generator))
-        bias = Parameter(name: "bias", value: .uniform([outputChannels], lower: -bound, upper: bound, generator: &generator))
+        weight = Parameter(
+            name: "weight",
+            value: .uniform(
+                [inputChannels, outputChannels] + kernelSize,
+                lower: -bound, upper: bound, generator: &generator))
+        bias = Parameter(
+            name: "bias", value: .uniform([outputChannels], lower: -bound, upper: bound, generator: &generator))
         self.stride = stride
-        _ = try TransposedConvolution(weight: pyTorchToGEMM(weight.value), bias: bias.value, stride: stride)  // validates now
+        // Validates the options now rather than at the first forward pass.
+        _ = try TransposedConvolution(weight: pyTorchToGEMM(weight.value), bias: bias.value, stride: stride)
     }
 
     /// `weight`, `bias`.
@@ -147,8 +158,10 @@ struct BuiltFromParameters<Value> {
     private var entry: (value: Value, weight: Int, bias: Int)?
 
     /// The kept value, or `build()`'s when the parameters changed (or on first use).
-    mutating func value<Scalar: BLASScalar>(weight: Parameter<Scalar>, bias: Parameter<Scalar>,
-                                            build: () throws -> Value) rethrows -> Value {
+    mutating func value<Scalar: BLASScalar>(
+        weight: Parameter<Scalar>, bias: Parameter<Scalar>,
+        build: () throws -> Value
+    ) rethrows -> Value {
         if let entry = entry, entry.weight == weight.version, entry.bias == bias.version { return entry.value }
         let value = try build()
         entry = (value, weight.version, bias.version)
@@ -159,12 +172,14 @@ struct BuiltFromParameters<Value> {
 // Kernel layout conversions handed off to concrete Float/Double code: these layers run behind
 // existentials, where generic code would otherwise execute unspecialised.
 func pyTorchToGEMM<T: BLASScalar>(_ weight: Tensor<T>) throws -> Tensor<T> {
-    try specialised(T.self, float: { try WeightLayout.fromPyTorch(weight.reinterpreted(as: Float.self)).reinterpreted() },
-                    double: { try WeightLayout.fromPyTorch(weight.reinterpreted(as: Double.self)).reinterpreted() })
+    try specialised(
+        T.self, float: { try WeightLayout.fromPyTorch(weight.reinterpreted(as: Float.self)).reinterpreted() },
+        double: { try WeightLayout.fromPyTorch(weight.reinterpreted(as: Double.self)).reinterpreted() })
 }
 
 private func gemmToPyTorch<T: BLASScalar>(_ weight: Tensor<T>) -> Tensor<T> {
     // The gradient has the kernel's own GEMM-layout shape, so the conversion cannot fail.
-    specialised(T.self, float: { try! WeightLayout.toPyTorch(weight.reinterpreted(as: Float.self)).reinterpreted() },
-                double: { try! WeightLayout.toPyTorch(weight.reinterpreted(as: Double.self)).reinterpreted() })
+    specialised(
+        T.self, float: { try! WeightLayout.toPyTorch(weight.reinterpreted(as: Float.self)).reinterpreted() },
+        double: { try! WeightLayout.toPyTorch(weight.reinterpreted(as: Double.self)).reinterpreted() })
 }

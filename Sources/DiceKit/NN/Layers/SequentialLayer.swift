@@ -58,7 +58,9 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
             var g: Tensor<Scalar>? = outputGradient
             for (i, layer) in layers.enumerated().reversed() {
                 guard let current = g else {
-                    throw DiceKitError.shape("layer \(i + 1) of the sequence computes no input gradient; expected only the first layer to leave it out")
+                    throw DiceKitError.shape(
+                        "layer \(i + 1) of the sequence computes no input gradient; expected only the first layer to leave it out"
+                    )
                 }
                 g = try layer.backward(current)
             }

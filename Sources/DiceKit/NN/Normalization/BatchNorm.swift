@@ -73,11 +73,16 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer {
         var scale = [Scalar](repeating: 0, count: c)
         if mode == .training {
             var (mean, variance) = input.withUnsafeBufferPointer { channelMoments($0, rows: localRows, channels: c) }
-            if let synchronizer { (rows, mean, variance) = try synchronizer.merge(rows: rows, mean: mean, variance: variance) }
-            guard rows > 1 else {
-                throw DiceKitError.value("BatchNorm: \(rows) value(s) per channel in training mode; expected more than 1 (shape \(input.shape))")
+            if let synchronizer {
+                (rows, mean, variance) = try synchronizer.merge(rows: rows, mean: mean, variance: variance)
             }
-            var newMean = runningMean.value.scalars, newVariance = runningVariance.value.scalars
+            guard rows > 1 else {
+                throw DiceKitError.value(
+                    "BatchNorm: \(rows) value(s) per channel in training mode; expected more than 1 (shape \(input.shape))"
+                )
+            }
+            var newMean = runningMean.value.scalars
+            var newVariance = runningVariance.value.scalars
             for k in 0..<c {
                 shift[k] = Scalar(mean[k])
                 scale[k] = Scalar(1 / (variance[k] + epsilon).squareRoot())
@@ -100,8 +105,9 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer {
         input.withUnsafeBufferPointer { x in
             xhat.withUnsafeMutableBufferPointer { h in
                 output.withUnsafeMutableBufferPointer { y in
-                    normalizeRows(x, rows: localRows, channels: c, shift: shift, scale: scale, gamma: gamma, beta: beta,
-                                  normalized: h, output: y)
+                    normalizeRows(
+                        x, rows: localRows, channels: c, shift: shift, scale: scale, gamma: gamma, beta: beta,
+                        normalized: h, output: y)
                 }
             }
         }
@@ -119,7 +125,9 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer {
     @_specialize(where Scalar == Double)
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
         guard let cache, cache.xhat.shape == outputGradient.shape else {
-            throw DiceKitError.shape("BatchNorm.backward: gradient shape \(outputGradient.shape); expected the last output's \(self.cache?.xhat.shape ?? [])")
+            throw DiceKitError.shape(
+                "BatchNorm.backward: gradient shape \(outputGradient.shape); expected the last output's \(self.cache?.xhat.shape ?? [])"
+            )
         }
         let c = channels
         let localRows = outputGradient.count / c
@@ -147,7 +155,8 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer {
                     for r in 0..<localRows {
                         let base = r * c
                         for k in 0..<c {
-                            dx[base + k] = cache.scale[k] * gamma[k] * (dy[base + k] - meanBeta[k] - h[base + k] * meanGamma[k])
+                            dx[base + k] =
+                                cache.scale[k] * gamma[k] * (dy[base + k] - meanBeta[k] - h[base + k] * meanGamma[k])
                         }
                     }
                 }

@@ -37,8 +37,9 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer {
 
     init(groups: Int, channels: Int, epsilon: Double, affine: Bool, layerName: String) throws {
         try requireOption(channels >= 1, "\(layerName) channels", channels, expected: "≥ 1")
-        try requireOption(groups >= 1 && channels % groups == 0, "\(layerName) groups", groups,
-                          expected: "a divisor of the \(channels) channels")
+        try requireOption(
+            groups >= 1 && channels % groups == 0, "\(layerName) groups", groups,
+            expected: "a divisor of the \(channels) channels")
         try requireOption(epsilon > 0, "\(layerName) epsilon", epsilon, expected: "> 0")
         self.groups = groups
         self.channels = channels
@@ -76,15 +77,18 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer {
                         for g in 0..<groups {
                             let members = (g * width)..<((g + 1) * width)
                             let mu = members.reduce(0.0) { $0 + mean[$1] } / Double(width)
-                            let sigma2 = members.reduce(0.0) { $0 + variance[$1] + (mean[$1] - mu) * (mean[$1] - mu) } / Double(width)
+                            let sigma2 =
+                                members.reduce(0.0) { $0 + variance[$1] + (mean[$1] - mu) * (mean[$1] - mu) }
+                                / Double(width)
                             for k in members {
                                 shift[k] = Scalar(mu)
                                 scale[k] = Scalar(1 / (sigma2 + epsilon).squareRoot())
                             }
                         }
-                        normalizeRows(block, rows: s, channels: c, shift: shift, scale: scale, gamma: gamma, beta: beta,
-                                      normalized: UnsafeMutableBufferPointer(rebasing: h[range]),
-                                      output: UnsafeMutableBufferPointer(rebasing: y[range]))
+                        normalizeRows(
+                            block, rows: s, channels: c, shift: shift, scale: scale, gamma: gamma, beta: beta,
+                            normalized: UnsafeMutableBufferPointer(rebasing: h[range]),
+                            output: UnsafeMutableBufferPointer(rebasing: y[range]))
                         scales.append(scale)
                     }
                 }
@@ -101,7 +105,9 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer {
     @_specialize(where Scalar == Double)
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
         guard let cache, cache.xhat.shape == outputGradient.shape else {
-            throw DiceKitError.shape("\(layerName).backward: gradient shape \(outputGradient.shape); expected the last output's \(self.cache?.xhat.shape ?? [])")
+            throw DiceKitError.shape(
+                "\(layerName).backward: gradient shape \(outputGradient.shape); expected the last output's \(self.cache?.xhat.shape ?? [])"
+            )
         }
         let (n, c) = (outputGradient.shape[0], channels)
         let s = outputGradient.count / max(n * c, 1)
@@ -117,7 +123,8 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer {
                     for sample in 0..<n {
                         let range = (sample * s * c)..<((sample + 1) * s * c)
                         let (dBeta, dGamma) = channelGradientSums(
-                            UnsafeBufferPointer(rebasing: dy[range]), UnsafeBufferPointer(rebasing: h[range]), rows: s, channels: c)
+                            UnsafeBufferPointer(rebasing: dy[range]), UnsafeBufferPointer(rebasing: h[range]), rows: s,
+                            channels: c)
                         // Per group: mean(d x̂) and mean(d x̂·x̂) with d x̂ = γ_c·dy.
                         var meanD = [Scalar](repeating: 0, count: c)
                         var meanDH = [Scalar](repeating: 0, count: c)
@@ -127,7 +134,10 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer {
                             let b = members.reduce(0.0) { $0 + Double(gamma[$1]) * dGamma[$1] } / count
                             for k in members { (meanD[k], meanDH[k]) = (Scalar(a), Scalar(b)) }
                         }
-                        for k in 0..<c { totalBeta[k] += dBeta[k]; totalGamma[k] += dGamma[k] }
+                        for k in 0..<c {
+                            totalBeta[k] += dBeta[k]
+                            totalGamma[k] += dGamma[k]
+                        }
                         let scale = cache.scale[sample]
                         for r in 0..<s {
                             let base = range.lowerBound + r * c

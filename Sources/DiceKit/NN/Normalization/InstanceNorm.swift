@@ -17,7 +17,8 @@ public final class InstanceNorm<Scalar: BLASScalar>: Layer {
     ///   - affine: default false (PyTorch's default).
     /// - Throws: `DiceKitError.invalidOption` unless channels ≥ 1 and epsilon > 0.
     public init(channels: Int, epsilon: Double = 1e-5, affine: Bool = false) throws {
-        core = try GroupNorm(groups: channels, channels: channels, epsilon: epsilon, affine: affine, layerName: "InstanceNorm")
+        core = try GroupNorm(
+            groups: channels, channels: channels, epsilon: epsilon, affine: affine, layerName: "InstanceNorm")
     }
 
     /// Channel count C.

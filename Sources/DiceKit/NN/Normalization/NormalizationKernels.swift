@@ -16,7 +16,8 @@
 /// Checks that `shape` is [N, spatial…, C] with the expected channel count; returns (N, S, C).
 func normalizationExtents(_ shape: [Int], channels: Int, layer: String) throws -> (Int, Int, Int) {
     guard shape.count >= 3, shape.last == channels else {
-        throw DiceKitError.shape("\(layer): input shape \(shape); expected [batch, spatial…, \(channels)] (channels-last, rank ≥ 3)")
+        throw DiceKitError.shape(
+            "\(layer): input shape \(shape); expected [batch, spatial…, \(channels)] (channels-last, rank ≥ 3)")
     }
     let spatial = shape.dropFirst().dropLast().reduce(1, *)
     return (shape[0], spatial, channels)
@@ -25,7 +26,9 @@ func normalizationExtents(_ shape: [Int], channels: Int, layer: String) throws -
 /// Per-channel statistics over all rows of an [M, C] matrix: (mean, biased variance).
 @_specialize(where T == Float)
 @_specialize(where T == Double)
-func channelMoments<T: BLASScalar>(_ x: UnsafeBufferPointer<T>, rows: Int, channels: Int) -> (mean: [Double], variance: [Double]) {
+func channelMoments<T: BLASScalar>(_ x: UnsafeBufferPointer<T>, rows: Int, channels: Int) -> (
+    mean: [Double], variance: [Double]
+) {
     var mean = [Double](repeating: 0, count: channels)
     var variance = [Double](repeating: 0, count: channels)
     guard rows > 0 else { return (mean, variance) }
@@ -53,9 +56,11 @@ func channelMoments<T: BLASScalar>(_ x: UnsafeBufferPointer<T>, rows: Int, chann
 /// y = γ_c·x̂ + β_c with x̂ = (x − shift_c)·scale_c, row by row over [M, C]; also stores x̂.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
-func normalizeRows<T: BLASScalar>(_ x: UnsafeBufferPointer<T>, rows: Int, channels: Int,
-                                  shift: [T], scale: [T], gamma: [T], beta: [T],
-                                  normalized: UnsafeMutableBufferPointer<T>, output: UnsafeMutableBufferPointer<T>) {
+func normalizeRows<T: BLASScalar>(
+    _ x: UnsafeBufferPointer<T>, rows: Int, channels: Int,
+    shift: [T], scale: [T], gamma: [T], beta: [T],
+    normalized: UnsafeMutableBufferPointer<T>, output: UnsafeMutableBufferPointer<T>
+) {
     shift.withUnsafeBufferPointer { shift in
         scale.withUnsafeBufferPointer { scale in
             gamma.withUnsafeBufferPointer { gamma in
@@ -77,8 +82,10 @@ func normalizeRows<T: BLASScalar>(_ x: UnsafeBufferPointer<T>, rows: Int, channe
 /// Per-channel Σ dy and Σ dy·x̂ over the rows of [M, C].
 @_specialize(where T == Float)
 @_specialize(where T == Double)
-func channelGradientSums<T: BLASScalar>(_ dy: UnsafeBufferPointer<T>, _ xhat: UnsafeBufferPointer<T>,
-                                        rows: Int, channels: Int) -> (dBeta: [Double], dGamma: [Double]) {
+func channelGradientSums<T: BLASScalar>(
+    _ dy: UnsafeBufferPointer<T>, _ xhat: UnsafeBufferPointer<T>,
+    rows: Int, channels: Int
+) -> (dBeta: [Double], dGamma: [Double]) {
     var dBeta = [Double](repeating: 0, count: channels)
     var dGamma = [Double](repeating: 0, count: channels)
     dBeta.withUnsafeMutableBufferPointer { b in

@@ -19,14 +19,20 @@ public final class Adam<Scalar: BLASScalar>: Optimizer {
     ///
     /// - Throws: `DiceKitError.invalidOption` unless learningRate ≥ 0, 0 ≤ β < 1, ε ≥ 0 and
     ///   weightDecay ≥ 0.
-    public init(learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999,
-                epsilon: Double = 1e-8, weightDecay: Double = 0) throws {
-        core = try AdamCore(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
-                        weightDecay: weightDecay, decoupled: false)
+    public init(
+        learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999,
+        epsilon: Double = 1e-8, weightDecay: Double = 0
+    ) throws {
+        core = try AdamCore(
+            learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+            weightDecay: weightDecay, decoupled: false)
     }
 
     /// The learning rate of the next step.
-    public var learningRate: Double { get { core.learningRate } set { core.learningRate = newValue } }
+    public var learningRate: Double {
+        get { core.learningRate }
+        set { core.learningRate = newValue }
+    }
     /// Steps taken so far.
     public var stepCount: Int { core.stepCount }
     /// One Adam update of every trainable parameter in `parameters`.
@@ -51,14 +57,20 @@ public final class AdamW<Scalar: BLASScalar>: Optimizer {
     ///
     /// - Throws: `DiceKitError.invalidOption` unless learningRate ≥ 0, 0 ≤ β < 1, ε ≥ 0 and
     ///   weightDecay ≥ 0.
-    public init(learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999,
-                epsilon: Double = 1e-8, weightDecay: Double = 0.01) throws {
-        core = try AdamCore(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
-                        weightDecay: weightDecay, decoupled: true)
+    public init(
+        learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999,
+        epsilon: Double = 1e-8, weightDecay: Double = 0.01
+    ) throws {
+        core = try AdamCore(
+            learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+            weightDecay: weightDecay, decoupled: true)
     }
 
     /// The learning rate of the next step.
-    public var learningRate: Double { get { core.learningRate } set { core.learningRate = newValue } }
+    public var learningRate: Double {
+        get { core.learningRate }
+        set { core.learningRate = newValue }
+    }
     /// Steps taken so far.
     public var stepCount: Int { core.stepCount }
     /// One AdamW update of every trainable parameter in `parameters`.
@@ -80,7 +92,9 @@ final class AdamCore<Scalar: BLASScalar> {
     private var first: [String: Tensor<Scalar>] = [:]
     private var second: [String: Tensor<Scalar>] = [:]
 
-    init(learningRate: Double, beta1: Double, beta2: Double, epsilon: Double, weightDecay: Double, decoupled: Bool) throws {
+    init(learningRate: Double, beta1: Double, beta2: Double, epsilon: Double, weightDecay: Double, decoupled: Bool)
+        throws
+    {
         let name = decoupled ? "AdamW" : "Adam"
         try requireOption(learningRate >= 0, "\(name) learning rate", learningRate, expected: "≥ 0")
         try requireOption((0..<1).contains(beta1), "\(name) beta1", beta1, expected: "0..<1")
@@ -108,11 +122,13 @@ final class AdamCore<Scalar: BLASScalar> {
             beta1: Scalar(beta1), beta2: Scalar(beta2), epsilon: Scalar(epsilon),
             decay: Scalar(decoupled ? 0 : weightDecay), shrink: Scalar(decoupled ? 1 - learningRate * weightDecay : 1))
         for parameter in parameters where parameter.isTrainable {
-            precondition(parameter.gradient.shape == parameter.value.shape,
-                         "Adam: gradient of '\(parameter.name)' has shape \(parameter.gradient.shape), value \(parameter.value.shape)")
+            precondition(
+                parameter.gradient.shape == parameter.value.shape,
+                "Adam: gradient of '\(parameter.name)' has shape \(parameter.gradient.shape), value \(parameter.value.shape)"
+            )
             var m = first[parameter.name] ?? Tensor(shape: parameter.value.shape)
             var v = second[parameter.name] ?? Tensor(shape: parameter.value.shape)
-            first[parameter.name] = nil  // keep the buffers uniquely referenced while updating
+            first[parameter.name] = nil // keep the buffers uniquely referenced while updating
             second[parameter.name] = nil
             let gradient = parameter.gradient
             parameter.value.withUnsafeMutableBufferPointer { p in
@@ -131,14 +147,18 @@ final class AdamCore<Scalar: BLASScalar> {
         var slots = OptimizerSlots<Scalar>([])
         slots.slots["exp_avg"] = first
         slots.slots["exp_avg_sq"] = second
-        return slots.encode(kind: kind, step: stepCount, settings: [
-            "lr": "\(learningRate)", "betas": "\(beta1),\(beta2)", "eps": "\(epsilon)", "weight_decay": "\(weightDecay)",
-        ])
+        return slots.encode(
+            kind: kind, step: stepCount,
+            settings: [
+                "lr": "\(learningRate)", "betas": "\(beta1),\(beta2)", "eps": "\(epsilon)",
+                "weight_decay": "\(weightDecay)",
+            ])
     }
 
     func loadState(_ state: OptimizerState<Scalar>, kind: String, parameters: [Parameter<Scalar>]) throws {
-        let (slots, step) = try OptimizerSlots<Scalar>.decode(state, kind: kind, slotNames: ["exp_avg_sq", "exp_avg"],
-                                                              parameters: parameters)
+        let (slots, step) = try OptimizerSlots<Scalar>.decode(
+            state, kind: kind, slotNames: ["exp_avg_sq", "exp_avg"],
+            parameters: parameters)
         let (m, v) = (slots.slots["exp_avg"] ?? [:], slots.slots["exp_avg_sq"] ?? [:])
         guard Set(m.keys) == Set(v.keys) else {
             throw DiceKitError.value("optimizer state has exp_avg and exp_avg_sq for different parameters")
@@ -155,9 +175,11 @@ struct AdamConstants<T: BLASScalar> {
 
 @_specialize(where T == Float)
 @_specialize(where T == Double)
-func adamUpdate<T: BLASScalar>(_ p: inout UnsafeMutableBufferPointer<T>, _ g: UnsafeBufferPointer<T>,
-                               _ m: inout UnsafeMutableBufferPointer<T>, _ v: inout UnsafeMutableBufferPointer<T>,
-                               _ k: AdamConstants<T>) {
+func adamUpdate<T: BLASScalar>(
+    _ p: inout UnsafeMutableBufferPointer<T>, _ g: UnsafeBufferPointer<T>,
+    _ m: inout UnsafeMutableBufferPointer<T>, _ v: inout UnsafeMutableBufferPointer<T>,
+    _ k: AdamConstants<T>
+) {
     // Element-wise, so the split over the worker pool does not change a bit; each range writes
     // its own elements.
     let shared = TaskShared((p.baseAddress!, g.baseAddress!, m.baseAddress!, v.baseAddress!))

@@ -35,11 +35,14 @@ public enum LearningRateSchedule: Sendable, Equatable {
         case .constant: return
         case .cosine(let warmup, let total, let minimum):
             guard total > 0, warmup >= 0, warmup <= total, minimum >= 0 else {
-                throw DiceKitError.option("cosine schedule: warmup \(warmup), total \(total), minimum \(minimum); expected 0 ≤ warmup ≤ total, total > 0, minimum ≥ 0")
+                throw DiceKitError.option(
+                    "cosine schedule: warmup \(warmup), total \(total), minimum \(minimum); expected 0 ≤ warmup ≤ total, total > 0, minimum ≥ 0"
+                )
             }
         case .polynomial(let total, let exponent):
             guard total > 0, exponent > 0 else {
-                throw DiceKitError.option("polynomial schedule: total \(total), exponent \(exponent); expected both > 0")
+                throw DiceKitError.option(
+                    "polynomial schedule: total \(total), exponent \(exponent); expected both > 0")
             }
         }
     }

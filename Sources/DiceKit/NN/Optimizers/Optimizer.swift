@@ -64,8 +64,10 @@ struct OptimizerSlots<Scalar: BLASScalar> {
 
     /// Decodes slots and the step; validates kind, step, names, shapes and values (finite;
     /// second-moment slots ≥ 0).
-    static func decode(_ state: OptimizerState<Scalar>, kind: String, slotNames: [String],
-                       parameters: [Parameter<Scalar>]) throws -> (OptimizerSlots, Int) {
+    static func decode(
+        _ state: OptimizerState<Scalar>, kind: String, slotNames: [String],
+        parameters: [Parameter<Scalar>]
+    ) throws -> (OptimizerSlots, Int) {
         if let stored = state.kind, stored != kind {
             throw DiceKitError.value("optimizer state is for '\(stored)'; expected '\(kind)'")
         }
@@ -77,7 +79,8 @@ struct OptimizerSlots<Scalar: BLASScalar> {
         var result = OptimizerSlots(slotNames)
         for name in state.tensors.keys.sorted() {
             guard let slot = slotNames.first(where: { name.hasSuffix(".\($0)") }) else {
-                throw DiceKitError.value("optimizer state tensor '\(name)' has no known slot (\(slotNames.joined(separator: ", ")))")
+                throw DiceKitError.value(
+                    "optimizer state tensor '\(name)' has no known slot (\(slotNames.joined(separator: ", ")))")
             }
             let parameter = String(name.dropLast(slot.count + 1))
             guard let shape = shapes[parameter] else {
@@ -85,12 +88,14 @@ struct OptimizerSlots<Scalar: BLASScalar> {
             }
             let tensor = state.tensors[name]!
             guard tensor.shape == shape else {
-                throw DiceKitError.shape("optimizer state tensor '\(name)' has shape \(tensor.shape); parameter '\(parameter)' has \(shape)")
+                throw DiceKitError.shape(
+                    "optimizer state tensor '\(name)' has shape \(tensor.shape); parameter '\(parameter)' has \(shape)")
             }
             let mustBeNonNegative = slot.hasSuffix("_sq")
             if let bad = tensor.scalars.firstIndex(where: { !$0.isFinite || (mustBeNonNegative && $0 < 0) }) {
-                throw DiceKitError.value("optimizer state tensor '\(name)' element \(bad) is \(tensor.scalars[bad]); expected a finite value"
-                                         + (mustBeNonNegative ? " ≥ 0" : ""))
+                throw DiceKitError.value(
+                    "optimizer state tensor '\(name)' element \(bad) is \(tensor.scalars[bad]); expected a finite value"
+                        + (mustBeNonNegative ? " ≥ 0" : ""))
             }
             result.slots[slot, default: [:]][parameter] = tensor
         }

@@ -20,8 +20,10 @@ public struct OptimizerState<Scalar: BLASScalar>: Sendable, Equatable {
     public var tensors: [String: Tensor<Scalar>]
 
     /// A state with the given parts (defaults: no kind, no settings, step 0, no tensors).
-    public init(kind: String? = nil, settings: [String: String] = [:], step: Int = 0,
-                tensors: [String: Tensor<Scalar>] = [:]) {
+    public init(
+        kind: String? = nil, settings: [String: String] = [:], step: Int = 0,
+        tensors: [String: Tensor<Scalar>] = [:]
+    ) {
         self.kind = kind
         self.settings = settings
         self.step = step

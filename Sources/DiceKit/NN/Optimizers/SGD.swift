@@ -31,8 +31,10 @@ public final class SGD<Scalar: BLASScalar>: Optimizer {
     /// - Throws: `DiceKitError.invalidOption` unless learningRate ≥ 0, momentum ≥ 0 and
     ///   weightDecay ≥ 0, or when Nesterov is asked for without momentum > 0 and dampening 0
     ///   (as in PyTorch).
-    public init(learningRate: Double, momentum: Double = 0, dampening: Double = 0,
-                weightDecay: Double = 0, nesterov: Bool = false) throws {
+    public init(
+        learningRate: Double, momentum: Double = 0, dampening: Double = 0,
+        weightDecay: Double = 0, nesterov: Bool = false
+    ) throws {
         try requireOption(learningRate >= 0, "SGD learning rate", learningRate, expected: "≥ 0")
         try requireOption(momentum >= 0, "SGD momentum", momentum, expected: "≥ 0")
         try requireOption(weightDecay >= 0, "SGD weight decay", weightDecay, expected: "≥ 0")
@@ -59,8 +61,10 @@ public final class SGD<Scalar: BLASScalar>: Optimizer {
         stepCount += 1
         let (lr, mu, tau, decay) = (Scalar(learningRate), Scalar(momentum), Scalar(dampening), Scalar(weightDecay))
         for parameter in parameters where parameter.isTrainable {
-            precondition(parameter.gradient.shape == parameter.value.shape,
-                         "SGD: gradient of '\(parameter.name)' has shape \(parameter.gradient.shape), value \(parameter.value.shape)")
+            precondition(
+                parameter.gradient.shape == parameter.value.shape,
+                "SGD: gradient of '\(parameter.name)' has shape \(parameter.gradient.shape), value \(parameter.value.shape)"
+            )
             var buffer = buffers[parameter.name]
             let first = buffer == nil
             if momentum != 0 && first { buffer = Tensor(shape: parameter.value.shape) }
@@ -71,7 +75,8 @@ public final class SGD<Scalar: BLASScalar>: Optimizer {
                         sgdPlain(&p, g, lr: lr, decay: decay)
                     } else {
                         buffer!.withUnsafeMutableBufferPointer { b in
-                            sgdMomentum(&p, g, &b, lr: lr, decay: decay, mu: mu, tau: tau, first: first, nesterov: nesterov)
+                            sgdMomentum(
+                                &p, g, &b, lr: lr, decay: decay, mu: mu, tau: tau, first: first, nesterov: nesterov)
                         }
                     }
                 }
@@ -84,14 +89,18 @@ public final class SGD<Scalar: BLASScalar>: Optimizer {
     public func stateDict() -> OptimizerState<Scalar> {
         var slots = OptimizerSlots<Scalar>([])
         slots.slots["momentum_buffer"] = buffers
-        return slots.encode(kind: Self.kind, step: stepCount, settings: [
-            "lr": "\(learningRate)", "momentum": "\(momentum)", "weight_decay": "\(weightDecay)", "nesterov": "\(nesterov)",
-        ])
+        return slots.encode(
+            kind: Self.kind, step: stepCount,
+            settings: [
+                "lr": "\(learningRate)", "momentum": "\(momentum)", "weight_decay": "\(weightDecay)",
+                "nesterov": "\(nesterov)",
+            ])
     }
 
     /// Restores `stateDict()` output; see `Optimizer.loadState(_:parameters:)`.
     public func loadState(_ state: OptimizerState<Scalar>, parameters: [Parameter<Scalar>]) throws {
-        let (slots, step) = try OptimizerSlots<Scalar>.decode(state, kind: Self.kind, slotNames: ["momentum_buffer"], parameters: parameters)
+        let (slots, step) = try OptimizerSlots<Scalar>.decode(
+            state, kind: Self.kind, slotNames: ["momentum_buffer"], parameters: parameters)
         buffers = slots.slots["momentum_buffer"] ?? [:]
         stepCount = step
     }
@@ -105,9 +114,11 @@ func sgdPlain<T: BLASScalar>(_ p: inout UnsafeMutableBufferPointer<T>, _ g: Unsa
 
 @_specialize(where T == Float)
 @_specialize(where T == Double)
-func sgdMomentum<T: BLASScalar>(_ p: inout UnsafeMutableBufferPointer<T>, _ g: UnsafeBufferPointer<T>,
-                                _ b: inout UnsafeMutableBufferPointer<T>, lr: T, decay: T, mu: T, tau: T,
-                                first: Bool, nesterov: Bool) {
+func sgdMomentum<T: BLASScalar>(
+    _ p: inout UnsafeMutableBufferPointer<T>, _ g: UnsafeBufferPointer<T>,
+    _ b: inout UnsafeMutableBufferPointer<T>, lr: T, decay: T, mu: T, tau: T,
+    first: Bool, nesterov: Bool
+) {
     for i in p.indices {
         let d = g[i] + decay * p[i]
         b[i] = first ? d : mu * b[i] + (1 - tau) * d

@@ -18,7 +18,9 @@ public final class LayerProfile {
         let result = try body()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
         let i: Int
-        if let known = index[name] { i = known } else {
+        if let known = index[name] {
+            i = known
+        } else {
             i = stages.count
             index[name] = i
             stages.append((name, 0, 0))

@@ -64,7 +64,8 @@ public final class UNet<Scalar: BLASScalar> {
         func block(_ input: Int, _ output: Int) throws -> SequentialLayer<Scalar> {
             var layers: [any Layer<Scalar>] = []
             for (i, o) in [(input, output), (output, output)] {
-                layers.append(try ConvolutionLayer(kernelSize: k, inputChannels: i, outputChannels: o, generator: &generator))
+                layers.append(
+                    try ConvolutionLayer(kernelSize: k, inputChannels: i, outputChannels: o, generator: &generator))
                 switch c.normalization {
                 case .none: break
                 case .batch: layers.append(try BatchNorm<Scalar>(channels: o))
@@ -75,17 +76,21 @@ public final class UNet<Scalar: BLASScalar> {
             }
             return SequentialLayer(layers)
         }
-        down = try (0..<c.depth).map { i in try block(i == 0 ? c.inputChannels : c.width(level: i - 1), c.width(level: i)) }
+        down = try (0..<c.depth).map { i in
+            try block(i == 0 ? c.inputChannels : c.width(level: i - 1), c.width(level: i))
+        }
         pools = try (0..<c.depth).map { _ in try MaxPoolingLayer(factor: 2, spatialRank: c.spatialRank) }
         mid = try block(c.width(level: c.depth - 1), c.width(level: c.depth))
         up = try (0..<c.depth).reversed().map { i in
-            try TransposedConvolutionLayer(kernelSize: Array(repeating: 2, count: c.spatialRank),
-                                           inputChannels: c.width(level: i + 1), outputChannels: c.width(level: i),
-                                           stride: [2], generator: &generator)
+            try TransposedConvolutionLayer(
+                kernelSize: Array(repeating: 2, count: c.spatialRank),
+                inputChannels: c.width(level: i + 1), outputChannels: c.width(level: i),
+                stride: [2], generator: &generator)
         }
         dec = try (0..<c.depth).reversed().map { i in try block(2 * c.width(level: i), c.width(level: i)) }
-        head = try ConvolutionLayer(kernelSize: Array(repeating: 1, count: c.spatialRank), inputChannels: c.baseWidth,
-                                    outputChannels: c.classes, padding: .valid, generator: &generator)
+        head = try ConvolutionLayer(
+            kernelSize: Array(repeating: 1, count: c.spatialRank), inputChannels: c.baseWidth,
+            outputChannels: c.classes, padding: .valid, generator: &generator)
         computesInputGradient = false
 
         for (i, b) in down.enumerated() { b.register(in: parameters, prefix: "down.\(i)") }
@@ -119,7 +124,9 @@ public final class UNet<Scalar: BLASScalar> {
         x = try timed("mid", false) { try mid.forward(x, mode: mode) }
         for j in 0..<configuration.depth {
             let upsampled = try timed("up.\(j)", false) { try up[j].forward(x, mode: mode) }
-            let joined = try timed("concat.\(j)", false) { try Tensor.concatenatingChannels([upsampled, skips.removeLast()]) }
+            let joined = try timed("concat.\(j)", false) {
+                try Tensor.concatenatingChannels([upsampled, skips.removeLast()])
+            }
             x = try timed("dec.\(j)", false) { try dec[j].forward(joined, mode: mode) }
         }
         return try timed("head", false) { try head.forward(x, mode: mode) }
@@ -160,10 +167,14 @@ public final class UNet<Scalar: BLASScalar> {
 
     /// `layer`'s input gradient, which every stage but down.0 must return (only the network's
     /// first convolution may leave it out).
-    private func inputGradient(of layer: any Layer<Scalar>, _ outputGradient: Tensor<Scalar>,
-                               _ name: String) throws -> Tensor<Scalar> {
+    private func inputGradient(
+        of layer: any Layer<Scalar>, _ outputGradient: Tensor<Scalar>,
+        _ name: String
+    ) throws -> Tensor<Scalar> {
         guard let g = try layer.backward(outputGradient) else {
-            throw DiceKitError.shape("U-Net stage \(name) computes no input gradient; expected only the first convolution (down.0.0) to leave it out")
+            throw DiceKitError.shape(
+                "U-Net stage \(name) computes no input gradient; expected only the first convolution (down.0.0) to leave it out"
+            )
         }
         return g
     }
@@ -180,9 +191,12 @@ public final class UNet<Scalar: BLASScalar> {
         let c = configuration
         let factor = 1 << c.depth
         guard shape.count == c.spatialRank + 2, shape.last == c.inputChannels,
-              shape.dropFirst().dropLast().allSatisfy({ $0 > 0 && $0 % factor == 0 }) else {
+            shape.dropFirst().dropLast().allSatisfy({ $0 > 0 && $0 % factor == 0 })
+        else {
             let dims = c.spatialRank == 2 ? "H, W" : "D, H, W"
-            throw DiceKitError.shape("U-Net input has shape \(shape); expected [N, \(dims), \(c.inputChannels)] with spatial extents divisible by 2^depth = \(factor)")
+            throw DiceKitError.shape(
+                "U-Net input has shape \(shape); expected [N, \(dims), \(c.inputChannels)] with spatial extents divisible by 2^depth = \(factor)"
+            )
         }
     }
 }

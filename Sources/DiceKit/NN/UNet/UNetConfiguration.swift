@@ -65,8 +65,10 @@ public struct UNetConfiguration: Sendable, Equatable {
     public var activation: ActivationKind
 
     /// A configuration; every argument has the reference default.
-    public init(inputChannels: Int = 3, classes: Int = 2, baseWidth: Int = 16, depth: Int = 4,
-                spatialRank: Int = 2, normalization: NormalizationKind = .none, activation: ActivationKind = .relu) {
+    public init(
+        inputChannels: Int = 3, classes: Int = 2, baseWidth: Int = 16, depth: Int = 4,
+        spatialRank: Int = 2, normalization: NormalizationKind = .none, activation: ActivationKind = .relu
+    ) {
         self.inputChannels = inputChannels
         self.classes = classes
         self.baseWidth = baseWidth
@@ -92,23 +94,32 @@ public struct UNetConfiguration: Sendable, Equatable {
     /// - Throws: `DiceKitError.option` naming the offending value.
     public func validate() throws {
         guard (1...Self.maximumInputChannels).contains(inputChannels) else {
-            throw DiceKitError.invalidOption(name: "input channels", value: "\(inputChannels)", expected: "1...\(Self.maximumInputChannels)")
+            throw DiceKitError.invalidOption(
+                name: "input channels", value: "\(inputChannels)", expected: "1...\(Self.maximumInputChannels)")
         }
         guard (1...Self.maximumClasses).contains(classes) else {
-            throw DiceKitError.invalidOption(name: "classes", value: "\(classes)", expected: "1...\(Self.maximumClasses)")
+            throw DiceKitError.invalidOption(
+                name: "classes", value: "\(classes)", expected: "1...\(Self.maximumClasses)")
         }
         guard (1...Self.maximumWidth).contains(baseWidth) else {
-            throw DiceKitError.invalidOption(name: "base width", value: "\(baseWidth)", expected: "1...\(Self.maximumWidth)")
+            throw DiceKitError.invalidOption(
+                name: "base width", value: "\(baseWidth)", expected: "1...\(Self.maximumWidth)")
         }
-        guard (1...Self.maximumDepth).contains(depth) else { throw DiceKitError.invalidOption(name: "depth", value: "\(depth)", expected: "1...\(Self.maximumDepth)") }
+        guard (1...Self.maximumDepth).contains(depth) else {
+            throw DiceKitError.invalidOption(name: "depth", value: "\(depth)", expected: "1...\(Self.maximumDepth)")
+        }
         guard baseWidth << depth <= Self.maximumWidth else {
-            throw DiceKitError.option("widest level base · 2^depth = \(baseWidth) · 2^\(depth) = \(baseWidth << depth); expected ≤ \(Self.maximumWidth)")
+            throw DiceKitError.option(
+                "widest level base · 2^depth = \(baseWidth) · 2^\(depth) = \(baseWidth << depth); expected ≤ \(Self.maximumWidth)"
+            )
         }
         guard spatialRank == 2 || spatialRank == 3 else {
-            throw DiceKitError.invalidOption(name: "spatial rank", value: "\(spatialRank)", expected: "2 (images) or 3 (volumes)")
+            throw DiceKitError.invalidOption(
+                name: "spatial rank", value: "\(spatialRank)", expected: "2 (images) or 3 (volumes)")
         }
         if case .group(let g) = normalization, baseWidth % g != 0 {
-            throw DiceKitError.option("group normalisation with \(g) groups needs a base width divisible by \(g), got \(baseWidth)")
+            throw DiceKitError.option(
+                "group normalisation with \(g) groups needs a base width divisible by \(g), got \(baseWidth)")
         }
         if case .leakyReLU(let slope) = activation, !(slope.isFinite && slope >= 0) {
             throw DiceKitError.invalidOption(name: "LeakyReLU slope", value: "\(slope)", expected: "a finite value ≥ 0")
@@ -120,9 +131,11 @@ public struct UNetConfiguration: Sendable, Equatable {
 
     /// The metadata DiceKit writes into checkpoints so the architecture reads back exactly.
     public var metadata: [String: String] {
-        var m = ["dicekit.in": "\(inputChannels)", "dicekit.classes": "\(classes)", "dicekit.base": "\(baseWidth)",
-                 "dicekit.depth": "\(depth)", "dicekit.spatial_rank": "\(spatialRank)",
-                 "dicekit.normalization": normalization.name]
+        var m = [
+            "dicekit.in": "\(inputChannels)", "dicekit.classes": "\(classes)", "dicekit.base": "\(baseWidth)",
+            "dicekit.depth": "\(depth)", "dicekit.spatial_rank": "\(spatialRank)",
+            "dicekit.normalization": normalization.name,
+        ]
         switch activation {
         case .relu: m["dicekit.activation"] = "relu"
         case .leakyReLU(let slope): m["dicekit.activation"] = "leaky_relu:\(slope)"

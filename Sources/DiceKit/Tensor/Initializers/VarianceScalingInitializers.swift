@@ -51,9 +51,11 @@ extension Initializer {
     ///   - mode: which fan to use; default `.fanIn`.
     ///   - generator: the seeded source of the draws.
     /// - Throws: `DiceKitError.shape` for a rank below 2 or an empty extent.
-    public static func he<T: BLASScalar>(shape: [Int], distribution: InitializerDistribution = .normal,
-                                         negativeSlope: Double = 0, mode: FanMode = .fanIn,
-                                         generator: inout SeededGenerator) throws -> Tensor<T> {
+    public static func he<T: BLASScalar>(
+        shape: [Int], distribution: InitializerDistribution = .normal,
+        negativeSlope: Double = 0, mode: FanMode = .fanIn,
+        generator: inout SeededGenerator
+    ) throws -> Tensor<T> {
         let (fanIn, fanOut) = try fans(of: shape)
         let gain = (2 / (1 + negativeSlope * negativeSlope)).squareRoot()
         let std = gain / Double(mode == .fanIn ? fanIn : fanOut).squareRoot()
@@ -68,15 +70,19 @@ extension Initializer {
     ///   - gain: multiplier; default 1.
     ///   - generator: the seeded source of the draws.
     /// - Throws: `DiceKitError.shape` for a rank below 2 or an empty extent.
-    public static func glorot<T: BLASScalar>(shape: [Int], distribution: InitializerDistribution = .uniform,
-                                             gain: Double = 1, generator: inout SeededGenerator) throws -> Tensor<T> {
+    public static func glorot<T: BLASScalar>(
+        shape: [Int], distribution: InitializerDistribution = .uniform,
+        gain: Double = 1, generator: inout SeededGenerator
+    ) throws -> Tensor<T> {
         let (fanIn, fanOut) = try fans(of: shape)
         let std = gain * (2 / Double(fanIn + fanOut)).squareRoot()
         return draw(shape: shape, std: std, distribution: distribution, generator: &generator)
     }
 
-    private static func draw<T: BLASScalar>(shape: [Int], std: Double, distribution: InitializerDistribution,
-                                            generator: inout SeededGenerator) -> Tensor<T> {
+    private static func draw<T: BLASScalar>(
+        shape: [Int], std: Double, distribution: InitializerDistribution,
+        generator: inout SeededGenerator
+    ) -> Tensor<T> {
         switch distribution {
         case .normal:
             return Tensor.normal(shape, mean: 0, standardDeviation: T(std), generator: &generator)
