@@ -110,20 +110,13 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
     /// (a convolution + ReLU in evaluation mode; NaN stays NaN, as `ReLU`).
     func forward(_ input: Tensor<Scalar>, rectified: Bool) throws -> Tensor<Scalar> {
         let g = try geometry(input.shape)
-        return specialised(
-            Scalar.self,
-            float: {
-                ConvolutionKernels.forward(
-                    g, x: input.reinterpreted(as: Float.self), weight: weight.reinterpreted(),
-                    bias: bias?.reinterpreted(), settings: settings, rectified: rectified
-                ).reinterpreted()
-            },
-            double: {
-                ConvolutionKernels.forward(
-                    g, x: input.reinterpreted(as: Double.self), weight: weight.reinterpreted(),
-                    bias: bias?.reinterpreted(), settings: settings, rectified: rectified
-                ).reinterpreted()
-            })
+        func run<T: BLASScalar>(_: T.Type) -> Tensor<Scalar> {
+            ConvolutionKernels.forward(
+                g, x: input.reinterpreted(as: T.self), weight: weight.reinterpreted(),
+                bias: bias?.reinterpreted(), settings: settings, rectified: rectified
+            ).reinterpreted()
+        }
+        return specialised(Scalar.self, float: { run(Float.self) }, double: { run(Double.self) })
     }
 
     /// The gradients of a scalar loss with respect to the input, weight and bias, given the
@@ -148,25 +141,16 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
             )
         }
         let hasBias = bias != nil
-        let result = specialised(
-            Scalar.self,
-            float: {
-                let r = ConvolutionKernels.backward(
-                    g, x: input.reinterpreted(as: Float.self), weight: weight.reinterpreted(),
-                    outputGradient: outputGradient.reinterpreted(), inputGradient: computeInputGradient,
-                    bias: hasBias, settings: settings)
-                return ConvolutionGradients<Scalar>(
-                    input: r.input?.reinterpreted(), weight: r.weight.reinterpreted(), bias: r.bias?.reinterpreted())
-            },
-            double: {
-                let r = ConvolutionKernels.backward(
-                    g, x: input.reinterpreted(as: Double.self), weight: weight.reinterpreted(),
-                    outputGradient: outputGradient.reinterpreted(), inputGradient: computeInputGradient,
-                    bias: hasBias, settings: settings)
-                return ConvolutionGradients<Scalar>(
-                    input: r.input?.reinterpreted(), weight: r.weight.reinterpreted(), bias: r.bias?.reinterpreted())
-            })
-        return result
+        func run<T: BLASScalar>(_: T.Type) -> ConvolutionGradients<Scalar> {
+            let r = ConvolutionKernels.backward(
+                g, x: input.reinterpreted(as: T.self), weight: weight.reinterpreted(),
+                outputGradient: outputGradient.reinterpreted(), inputGradient: computeInputGradient,
+                bias: hasBias, settings: settings
+            )
+            return ConvolutionGradients(
+                input: r.input?.reinterpreted(), weight: r.weight.reinterpreted(), bias: r.bias?.reinterpreted())
+        }
+        return specialised(Scalar.self, float: { run(Float.self) }, double: { run(Double.self) })
     }
 
     /// The validated geometry for an input shape.

@@ -114,20 +114,13 @@ public struct TransposedConvolution<Scalar: BLASScalar>: Sendable {
     /// - Throws: as `outputShape(for:)`.
     public func forward(_ input: Tensor<Scalar>) throws -> Tensor<Scalar> {
         let g = try geometry(input.shape)
-        return specialised(
-            Scalar.self,
-            float: {
-                ConvolutionKernels.transposedForward(
-                    g, input: input.reinterpreted(as: Float.self), weight: weight.reinterpreted(),
-                    bias: bias?.reinterpreted(), settings: settings
-                ).reinterpreted()
-            },
-            double: {
-                ConvolutionKernels.transposedForward(
-                    g, input: input.reinterpreted(as: Double.self), weight: weight.reinterpreted(),
-                    bias: bias?.reinterpreted(), settings: settings
-                ).reinterpreted()
-            })
+        func run<T: BLASScalar>(_: T.Type) -> Tensor<Scalar> {
+            ConvolutionKernels.transposedForward(
+                g, input: input.reinterpreted(as: T.self), weight: weight.reinterpreted(),
+                bias: bias?.reinterpreted(), settings: settings
+            ).reinterpreted()
+        }
+        return specialised(Scalar.self, float: { run(Float.self) }, double: { run(Double.self) })
     }
 
     /// The gradients of a scalar loss with respect to the input, weight and bias.
@@ -151,24 +144,16 @@ public struct TransposedConvolution<Scalar: BLASScalar>: Sendable {
             )
         }
         let hasBias = bias != nil
-        return specialised(
-            Scalar.self,
-            float: {
-                let r = ConvolutionKernels.transposedBackward(
-                    g, input: input.reinterpreted(as: Float.self), weight: weight.reinterpreted(),
-                    outputGradient: outputGradient.reinterpreted(),
-                    inputGradient: computeInputGradient, bias: hasBias, settings: settings)
-                return ConvolutionGradients<Scalar>(
-                    input: r.input?.reinterpreted(), weight: r.weight.reinterpreted(), bias: r.bias?.reinterpreted())
-            },
-            double: {
-                let r = ConvolutionKernels.transposedBackward(
-                    g, input: input.reinterpreted(as: Double.self), weight: weight.reinterpreted(),
-                    outputGradient: outputGradient.reinterpreted(),
-                    inputGradient: computeInputGradient, bias: hasBias, settings: settings)
-                return ConvolutionGradients<Scalar>(
-                    input: r.input?.reinterpreted(), weight: r.weight.reinterpreted(), bias: r.bias?.reinterpreted())
-            })
+        func run<T: BLASScalar>(_: T.Type) -> ConvolutionGradients<Scalar> {
+            let r = ConvolutionKernels.transposedBackward(
+                g, input: input.reinterpreted(as: T.self), weight: weight.reinterpreted(),
+                outputGradient: outputGradient.reinterpreted(),
+                inputGradient: computeInputGradient, bias: hasBias, settings: settings
+            )
+            return ConvolutionGradients(
+                input: r.input?.reinterpreted(), weight: r.weight.reinterpreted(), bias: r.bias?.reinterpreted())
+        }
+        return specialised(Scalar.self, float: { run(Float.self) }, double: { run(Double.self) })
     }
 
     /// The geometry of the adjoint convolution: x space is this layer's output, y space its input.

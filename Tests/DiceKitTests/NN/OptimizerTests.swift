@@ -50,6 +50,18 @@ final class OptimizerTests: XCTestCase {
             "sgd_nesterov", try SGD<Double>(learningRate: 0.05, momentum: 0.9, weightDecay: 0.01, nesterov: true))
     }
 
+    func testAdamWKeepsItsOwnDefaultsAndKind() throws {
+        let adamW = try AdamW<Double>()
+        XCTAssertEqual(adamW.core.weightDecay, 0.01)
+        XCTAssertTrue(adamW.core.decoupled)
+        XCTAssertEqual(adamW.stateDict().kind, "adamw")
+        let adam = try Adam<Double>()
+        XCTAssertEqual(adam.core.weightDecay, 0)
+        XCTAssertFalse(adam.core.decoupled)
+        XCTAssertEqual(adam.stateDict().kind, "adam")
+        XCTAssertThrowsError(try adam.loadState(adamW.stateDict(), parameters: []))
+    }
+
     func testAdamAndAdamWMatchPyTorch() throws {
         let adam = try Adam<Double>(learningRate: 0.01, weightDecay: 0.05)
         try assertMatches("adam", adam)

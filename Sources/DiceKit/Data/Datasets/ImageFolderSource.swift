@@ -247,8 +247,9 @@ public struct ImageFolderSource: SegmentationSource {
         return (pixels, image.channels >= 3 ? 3 : 1, w, h, mask.labels, largestRaw, anyAtThreshold)
     }
 
-    /// `size` (the first image's), after checking that w × h matches it.
-    private static func sameSize(
+    /// `size` (the first image's), after checking that w × h matches it; shared with the
+    /// in-memory folder data set (`SegmentationDataset+Folder.swift`).
+    static func sameSize(
         _ w: Int, _ h: Int, as size: (width: Int, height: Int)?, path: String,
         first: String
     ) throws -> (width: Int, height: Int) {

@@ -81,7 +81,7 @@ extension SegmentationDataset {
             let path = (directory as NSString).appendingPathComponent(name)
             let image = try ImageFile.read(contentsOf: path)
             let (pixels, w, h) = try prepared(image, path: path, options: options)
-            size = try sameSize(w, h, as: size, path: path, first: names[0])
+            size = try ImageFolderSource.sameSize(w, h, as: size, path: path, first: names[0])
             images.append(pixels)
             colour.append(image.channels >= 3)
         }
@@ -100,20 +100,6 @@ extension SegmentationDataset {
         pixels = ImageResampling.resizeImage(
             pixels, height: image.height, width: image.width, channels: c, to: target, mode: options.resize)
         return (pixels, target.width, target.height)
-    }
-
-    /// `size` (the first image's), after checking that w × h matches it.
-    private static func sameSize(
-        _ w: Int, _ h: Int, as size: (width: Int, height: Int)?, path: String,
-        first: String
-    ) throws -> (width: Int, height: Int) {
-        let expected = size ?? (w, h)
-        guard (w, h) == expected else {
-            throw DiceKitError.shape(
-                "\(path) is \(w) × \(h); expected \(expected.width) × \(expected.height) like \(first) (give an image size to resize on load, e.g. dicekit train --image-size H,W)"
-            )
-        }
-        return expected
     }
 
     /// One [N, H, W, C] tensor: C = 3 when any image is colour (grey ones replicated, with a warning), else 1.

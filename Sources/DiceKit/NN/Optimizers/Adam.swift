@@ -10,23 +10,27 @@
 /// p ← p − (lr/(1 − β₁ᵗ))·m / (√v/√(1 − β₂ᵗ) + ε)
 /// ```
 /// State: "<name>.exp_avg" (m), "<name>.exp_avg_sq" (v), "step".
-public final class Adam<Scalar: BLASScalar>: Optimizer {
+public class Adam<Scalar: BLASScalar>: Optimizer {
     /// "adam".
-    public static var kind: String { "adam" }
+    public class var kind: String { "adam" }
     let core: AdamCore<Scalar>
 
     /// An Adam optimiser; defaults are PyTorch's: lr 1e-3, β₁ 0.9, β₂ 0.999, ε 1e-8, λ 0.
     ///
     /// - Throws: `DiceKitError.invalidOption` unless learningRate ≥ 0, 0 ≤ β < 1, ε ≥ 0 and
     ///   weightDecay ≥ 0.
-    public init(
+    public convenience init(
         learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999,
         epsilon: Double = 1e-8, weightDecay: Double = 0
     ) throws {
-        core = try AdamCore(
-            learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
-            weightDecay: weightDecay, decoupled: false)
+        self.init(
+            core: try AdamCore(
+                learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                weightDecay: weightDecay, decoupled: false))
     }
+
+    /// An optimiser over `core` (coupled weight decay for Adam, decoupled for AdamW).
+    init(core: AdamCore<Scalar>) { self.core = core }
 
     /// The learning rate of the next step.
     public var learningRate: Double {
@@ -35,11 +39,11 @@ public final class Adam<Scalar: BLASScalar>: Optimizer {
     }
     /// Steps taken so far.
     public var stepCount: Int { core.stepCount }
-    /// One Adam update of every trainable parameter in `parameters`.
+    /// One update of every trainable parameter in `parameters`.
     public func step(_ parameters: [Parameter<Scalar>]) { withFlushToZero { core.step(parameters) } }
-    /// "<name>.exp_avg", "<name>.exp_avg_sq", the step count, kind "adam".
+    /// "<name>.exp_avg", "<name>.exp_avg_sq", the step count, and `kind`.
     public func stateDict() -> OptimizerState<Scalar> { core.stateDict(kind: Self.kind) }
-    /// Restores `stateDict()` output; see `Optimizer.loadState(_:parameters:)`.
+    /// Restores `stateDict()` output of the same kind; see `Optimizer.loadState(_:parameters:)`.
     public func loadState(_ state: OptimizerState<Scalar>, parameters: [Parameter<Scalar>]) throws {
         try core.loadState(state, kind: Self.kind, parameters: parameters)
     }
@@ -47,39 +51,24 @@ public final class Adam<Scalar: BLASScalar>: Optimizer {
 
 /// AdamW (PyTorch semantics): Adam with decoupled weight decay. At step t, before the Adam
 /// update (which then uses the raw gradient): p ← p·(1 − lr·λ). Default λ = 0.01, as PyTorch.
-/// State: "<name>.exp_avg", "<name>.exp_avg_sq", "step".
-public final class AdamW<Scalar: BLASScalar>: Optimizer {
+/// State: "<name>.exp_avg", "<name>.exp_avg_sq", "step"; its checkpoints say "adamw", so they
+/// do not load into `Adam`, nor Adam's into it.
+public final class AdamW<Scalar: BLASScalar>: Adam<Scalar> {
     /// "adamw".
-    public static var kind: String { "adamw" }
-    let core: AdamCore<Scalar>
+    public override class var kind: String { "adamw" }
 
     /// An AdamW optimiser; defaults are PyTorch's: lr 1e-3, β₁ 0.9, β₂ 0.999, ε 1e-8, λ 0.01.
     ///
     /// - Throws: `DiceKitError.invalidOption` unless learningRate ≥ 0, 0 ≤ β < 1, ε ≥ 0 and
     ///   weightDecay ≥ 0.
-    public init(
+    public convenience init(
         learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999,
         epsilon: Double = 1e-8, weightDecay: Double = 0.01
     ) throws {
-        core = try AdamCore(
-            learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
-            weightDecay: weightDecay, decoupled: true)
-    }
-
-    /// The learning rate of the next step.
-    public var learningRate: Double {
-        get { core.learningRate }
-        set { core.learningRate = newValue }
-    }
-    /// Steps taken so far.
-    public var stepCount: Int { core.stepCount }
-    /// One AdamW update of every trainable parameter in `parameters`.
-    public func step(_ parameters: [Parameter<Scalar>]) { withFlushToZero { core.step(parameters) } }
-    /// "<name>.exp_avg", "<name>.exp_avg_sq", the step count, kind "adamw".
-    public func stateDict() -> OptimizerState<Scalar> { core.stateDict(kind: Self.kind) }
-    /// Restores `stateDict()` output; see `Optimizer.loadState(_:parameters:)`.
-    public func loadState(_ state: OptimizerState<Scalar>, parameters: [Parameter<Scalar>]) throws {
-        try core.loadState(state, kind: Self.kind, parameters: parameters)
+        self.init(
+            core: try AdamCore(
+                learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                weightDecay: weightDecay, decoupled: true))
     }
 }
 
