@@ -172,9 +172,10 @@ extension Trainer {
     /// `evaluate` across the ranks: each takes every p-th sample of each global batch; the
     /// loss is the global batch's, and the Dice/IoU sums and counts are summed over the ranks.
     /// Rank 0's buffers (BatchNorm running statistics) are broadcast first.
-    func distributedEvaluate(_ dataset: any SegmentationSource, batchSize: Int) throws -> (
-        loss: Double, dice: [Double], iou: [Double]
-    ) {
+    func distributedEvaluate(
+        _ dataset: any SegmentationSource, batchSize: Int,
+        observe: ((_ predicted: LabelMap, _ target: LabelMap) throws -> Void)?
+    ) throws -> (loss: Double, dice: [Double], iou: [Double]) {
         for parameter in model.parameters.all where !parameter.isTrainable {
             var values = parameter.value.scalars
             try communicator.broadcast(&values, root: 0)
@@ -206,8 +207,9 @@ extension Trainer {
             guard let logits else { continue }
             let target = try LabelMap(shape: part.labelShape, int32Labels: part.labels)
             let diceMetric = OverlapMetric(score: .dice, reduction: .none, emptyClass: .exclude)
-            let counts = try diceMetric.counts(
-                predicted: try Predictor.argmax(logits), target: target, classes: classes)
+            let predicted = try Predictor.argmax(logits)
+            let counts = try diceMetric.counts(predicted: predicted, target: target, classes: classes)
+            try observe?(predicted, target)
             let iouScores = OverlapMetric(score: .iou, reduction: .none, emptyClass: .exclude).scores(counts)
             for (i, (d, j)) in zip(diceMetric.scores(counts), iouScores).enumerated() where !d.isNaN {
                 sums[i % classes] += d

@@ -283,12 +283,18 @@ public final class Trainer {
     /// `DiceMetric(include_background=True, ignore_empty=True, reduction="mean_batch")`).
     /// With a `communicator` of several ranks this is a collective: the ranks split each global
     /// batch of `batchSize` (per rank) × ranks and every rank returns the whole set's figures.
-    public func evaluate(_ dataset: any SegmentationSource, batchSize: Int? = nil) throws -> (
-        loss: Double, dice: [Double], iou: [Double]
-    ) {
+    ///
+    /// `observe`, when given, is called once per batch with the arg-max prediction and the
+    /// target of that batch, so that other metrics (e.g. surface distances) come from the same
+    /// forward pass; in a distributed run each rank observes its own share of the batch.
+    public func evaluate(
+        _ dataset: any SegmentationSource, batchSize: Int? = nil,
+        observe: ((_ predicted: LabelMap, _ target: LabelMap) throws -> Void)? = nil
+    ) throws -> (loss: Double, dice: [Double], iou: [Double]) {
         try checkCompatible(dataset)
         if communicator.isDistributed {
-            return try distributedEvaluate(dataset, batchSize: batchSize ?? configuration.batchSize)
+            return try distributedEvaluate(
+                dataset, batchSize: batchSize ?? configuration.batchSize, observe: observe)
         }
         let classes = model.configuration.classes
         var dice = [[Double]](repeating: [], count: classes)
@@ -307,8 +313,9 @@ public final class Trainer {
             lossSum += finite ? Double(try loss.evaluate(logits, target: .labels(target), gradient: false).value) : .nan
             batches += 1
             let diceMetric = OverlapMetric(score: .dice, reduction: .none, emptyClass: .exclude)
-            let counts = try diceMetric.counts(
-                predicted: try Predictor.argmax(logits), target: target, classes: classes)
+            let predicted = try Predictor.argmax(logits)
+            let counts = try diceMetric.counts(predicted: predicted, target: target, classes: classes)
+            try observe?(predicted, target)
             let iouScores = OverlapMetric(score: .iou, reduction: .none, emptyClass: .exclude).scores(counts)
             for (i, (d, j)) in zip(diceMetric.scores(counts), iouScores).enumerated() where !d.isNaN {
                 dice[i % classes].append(d)

@@ -68,15 +68,13 @@ enum EvalCommand: Command {
         var config = TrainingConfiguration()
         config.batchSize = batchSize
         config.precision = precision
-        let scores = try Trainer(model: model, configuration: config).evaluate(dataset)
+        // One forward pass per batch: the surface metrics observe the same arg-max predictions.
+        var surface = SurfaceMetricSums(
+            classes: classes, wanted: wanted, spacing: spacing, percentile: percentile, tolerance: tolerance)
+        let scores = try Trainer(model: model, configuration: config).evaluate(
+            dataset, observe: surface.isEmpty ? nil : { try surface.add(predicted: $0, target: $1) })
         var values: [EvalMetric: [Double]] = [.dice: scores.dice, .iou: scores.iou]
-        if wanted.contains(.hd95) || wanted.contains(.nsd) {
-            values.merge(
-                try surfaceMetrics(
-                    model, dataset, batchSize: batchSize, wanted: wanted, spacing: spacing,
-                    percentile: percentile, tolerance: tolerance)
-            ) { $1 }
-        }
+        values.merge(surface.means) { $1 }
         let names = data.classNames ?? (0..<classes).map(String.init)
         let width = max(6, (names.map(\.count).max() ?? 0) + 1)
         printError("class".padding(width + 1) + wanted.map { "  " + $0.rawValue.padding(8) }.joined())

@@ -24,32 +24,44 @@ enum EvalMetric: String, CaseIterable {
 
 /// Per class (every class, background included), the mean over the images of the HD95 (95th
 /// percentile, or `percentile`) and of the NSD at `tolerance`, skipping NaN (a class absent from
-/// both the prediction and the target); ∞ (a class on one side only) stays ∞.
-func surfaceMetrics(
-    _ model: UNet<Float>, _ dataset: any SegmentationSource, batchSize: Int, wanted: [EvalMetric],
-    spacing: [Double]?, percentile: Double, tolerance: Double
-) throws -> [EvalMetric: [Double]] {
-    let classes = model.configuration.classes
-    let scores: [(EvalMetric, SurfaceDistanceScore)] = [
-        (.hd95, .hausdorff(percentile: percentile, directed: false)),
-        (.nsd, .surfaceDice(tolerances: [tolerance])),
-    ].filter { wanted.contains($0.0) }
-    var sums = [EvalMetric: [[Double]]]()
-    for start in stride(from: 0, to: dataset.count, by: batchSize) {
-        // One batch decoded at a time (a folder or .npy source is not held in memory).
-        let batch = try dataset.samples(Array(start..<min(start + batchSize, dataset.count)))
-        let logits = try model.forward(batch.images, mode: .evaluation)
-        let predicted = try ClassMasks(labels: try Predictor.argmax(logits), classes: classes)
-        let target = try ClassMasks(
-            labels: try LabelMap(shape: [batch.count] + batch.spatialShape, int32Labels: batch.labels),
-            classes: classes)
-        for (name, score) in scores {
-            let values = try SurfaceDistanceMetric(score: score, includeBackground: true, spacing: spacing)
-                .scores(predicted: predicted, target: target)
-            var perClass = sums[name] ?? Array(repeating: [], count: classes)
-            for (i, v) in values.enumerated() where !v.isNaN { perClass[i % classes].append(v) }
-            sums[name] = perClass
+/// both the prediction and the target); ∞ (a class on one side only) stays ∞. Fed one batch of
+/// arg-max predictions at a time by `Trainer.evaluate(_:batchSize:observe:)`.
+struct SurfaceMetricSums {
+    let classes: Int
+    private let metrics: [(EvalMetric, SurfaceDistanceMetric)]
+    private var values: [EvalMetric: [[Double]]] = [:]
+
+    /// Sums for the surface metrics among `wanted` (none: `isEmpty`).
+    init(classes: Int, wanted: [EvalMetric], spacing: [Double]?, percentile: Double, tolerance: Double) {
+        self.classes = classes
+        let scores: [(EvalMetric, SurfaceDistanceScore)] = [
+            (.hd95, .hausdorff(percentile: percentile, directed: false)),
+            (.nsd, .surfaceDice(tolerances: [tolerance])),
+        ].filter { wanted.contains($0.0) }
+        metrics = scores.map { name, score in
+            (name, SurfaceDistanceMetric(score: score, includeBackground: true, spacing: spacing))
         }
     }
-    return sums.mapValues { $0.map { $0.isEmpty ? .nan : $0.reduce(0, +) / Double($0.count) } }
+
+    /// Whether no surface metric was asked for.
+    var isEmpty: Bool { metrics.isEmpty }
+
+    /// Adds the per-image, per-class values of one batch.
+    mutating func add(predicted: LabelMap, target: LabelMap) throws {
+        let predictedMasks = try ClassMasks(labels: predicted, classes: classes)
+        let targetMasks = try ClassMasks(labels: target, classes: classes)
+        for (name, metric) in metrics {
+            let scores = try metric.scores(predicted: predictedMasks, target: targetMasks)
+            var perClass = values[name] ?? Array(repeating: [], count: classes)
+            for (i, v) in scores.enumerated() where !v.isNaN { perClass[i % classes].append(v) }
+            values[name] = perClass
+        }
+    }
+
+    /// The mean per class of every metric asked for (NaN where no image defines it).
+    var means: [EvalMetric: [Double]] {
+        var result = values.mapValues { $0.map { $0.isEmpty ? .nan : $0.reduce(0, +) / Double($0.count) } }
+        for (name, _) in metrics where result[name] == nil { result[name] = Array(repeating: .nan, count: classes) }
+        return result
+    }
 }
