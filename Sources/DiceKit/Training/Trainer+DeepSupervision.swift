@@ -17,7 +17,7 @@ extension Trainer {
         guard let weighting = configuration.deepSupervision else { return nil }
         let depth = model.configuration.depth
         let outputs = configuration.deepSupervisionLevels ?? depth
-        guard (2...max(2, depth)).contains(outputs) && outputs <= depth else {
+        guard depth >= 2, (2...depth).contains(outputs) else {
             throw DiceKitError.invalidOption(
                 name: "deep supervision levels", value: "\(outputs)",
                 expected: "2...\(depth) for a depth-\(depth) U-Net (full resolution included)")
@@ -36,7 +36,13 @@ extension Trainer {
     /// One step with deep supervision: forward through every head, the weighted loss, backward
     /// from every output, clipping and the optimiser step, with `step`'s checks for non-finite
     /// values.
+    ///
+    /// - Throws: `DiceKitError.option` with a communicator of several ranks (the distributed loss
+    ///   exchange covers one output).
     func deepSupervisionStep(_ batch: SegmentationBatch) throws -> StepOutcome {
+        guard !communicator.isDistributed else {
+            throw DiceKitError.option("deep supervision with \(communicator.size) ranks; expected one process")
+        }
         model.parameters.zeroGradients()
         let outputs = try model.forwardDeepSupervision(batch.images, mode: .training)
         if outputs.contains(where: { $0.withUnsafeBufferPointer { $0.contains { !$0.isFinite } } }) {

@@ -263,8 +263,8 @@ public final class Trainer {
     /// Forward, loss, backward, clipping and the optimiser step, checking the loss (before the
     /// backward pass) and the global gradient norm (before the update) for non-finite values.
     private func step(_ batch: SegmentationBatch) throws -> StepOutcome {
-        if communicator.isDistributed { return try distributedStep(batch) }
         if deepSupervisionLoss != nil { return try deepSupervisionStep(batch) }
+        if communicator.isDistributed { return try distributedStep(batch) }
         model.parameters.zeroGradients()
         let logits = try model.forward(batch.images, mode: .training)
         // The loss rejects non-finite logits as bad input; here they mean the run diverged,
