@@ -8,7 +8,8 @@
 /// Input: channels-last images [N, H, W, inputChannels] (or volumes [N, D, H, W, inputChannels])
 /// whose spatial extents are divisible by 2^depth. Output: logits [N, H, W, classes].
 /// Parameters are registered in `parameters` under the names of the reference PyTorch model
-/// (`down.{i}.{0,2}.weight`, `mid.…`, `up.{j}.…`, `dec.{j}.…`, `head.…`).
+/// (`down.{i}.{0,2}.weight`, `mid.…`, `up.{j}.…`, `dec.{j}.…`, `head.…`), and the optional
+/// deep-supervision heads as `deep_supervision.{k}.…` (UNet+DeepSupervision.swift).
 public final class UNet<Scalar: BLASScalar> {
     /// The architecture.
     public let configuration: UNetConfiguration
