@@ -27,6 +27,8 @@ public final class Trainer {
     public var synchronizesBatchNorm = true
 
     let loss: any SegmentationLoss
+    /// `loss` over the deep-supervision outputs when `configuration.deepSupervision` is set.
+    let deepSupervisionLoss: DeepSupervisionLoss?
     /// The checkpoint `resume` read, if any.
     private var resumedFrom: String?
 
@@ -51,6 +53,7 @@ public final class Trainer {
                 weightDecay: configuration.weightDecay, nesterov: configuration.momentum > 0)
         }
         loss = configuration.loss.loss(classes: model.configuration.classes)
+        deepSupervisionLoss = try Self.enableDeepSupervision(model, configuration, loss: loss)
     }
 
     /// Restores the weights, the optimiser state and the epoch history of a training checkpoint
@@ -107,6 +110,9 @@ public final class Trainer {
         }
         try checkCompatible(training)
         if let validation { try checkCompatible(validation) }
+        if communicator.isDistributed && deepSupervisionLoss != nil {
+            throw DiceKitError.option("deep supervision with \(communicator.size) ranks; expected one process")
+        }
         if communicator.isDistributed { try prepareDistributed(training: training, validation: validation) }
         let start = ProcessInfo.processInfo.systemUptime
         let stepsPerEpoch = (training.count + globalBatchSize - 1) / globalBatchSize
@@ -257,6 +263,7 @@ public final class Trainer {
     /// Forward, loss, backward, clipping and the optimiser step, checking the loss (before the
     /// backward pass) and the global gradient norm (before the update) for non-finite values.
     private func step(_ batch: SegmentationBatch) throws -> StepOutcome {
+        if deepSupervisionLoss != nil { return try deepSupervisionStep(batch) }
         if communicator.isDistributed { return try distributedStep(batch) }
         model.parameters.zeroGradients()
         let logits = try model.forward(batch.images, mode: .training)
@@ -383,6 +390,13 @@ public final class Trainer {
             JSONField("base", .integer(m.baseWidth)), JSONField("depth", .integer(m.depth)),
             JSONField("normalization", .string(m.normalization.name)),
         ]
-        return fields + names
+        let supervision =
+            c.deepSupervision.map {
+                [
+                    JSONField("deep_supervision", .string($0.name)),
+                    JSONField("deep_supervision_levels", .integer(model.deepSupervisionOutputs)),
+                ]
+            } ?? []
+        return fields + supervision + names
     }
 }

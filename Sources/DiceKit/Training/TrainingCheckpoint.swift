@@ -1,7 +1,8 @@
 // The training checkpoint (`last.safetensors`): everything a resumed run needs, in ONE file, so
 // that writing it (temporary file, fsync, rename) is the run's single commit point per epoch.
 //
-//   tensors   the model's state_dict (PyTorch names and layouts, as `UNet.save` writes), and the
+//   tensors   the model's state_dict (PyTorch names and layouts, as `UNet.save` writes, plus the
+//             deep-supervision heads "deep_supervision.*" when the run has them), and the
 //             optimiser state under the prefix "optimizer." ("optimizer.step",
 //             "optimizer.<parameter>.exp_avg", …; see `Optimizer`)
 //   metadata  the model's configuration ("dicekit.*"), "dicekit.checkpoint" = "training",

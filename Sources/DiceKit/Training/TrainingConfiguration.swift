@@ -134,6 +134,13 @@ public struct TrainingConfiguration: Sendable {
     /// The objective (default Dice + cross-entropy, nnU-Net's: soft Dice alone with MONAI's
     /// per-image defaults can settle on "all background" when some images hold no object).
     public var loss: LossKind = .diceCE
+    /// Deep supervision (`DeepSupervisionLoss` with these weights over the full-resolution output
+    /// and `deepSupervisionLevels − 1` lower decoder levels' heads); nil (default) trains the
+    /// full-resolution output alone.
+    public var deepSupervision: DeepSupervisionWeighting? = nil
+    /// With `deepSupervision`: the outputs supervised, full resolution included, 2...depth;
+    /// nil (default) takes the model's depth (nnU-Net: every decoder level).
+    public var deepSupervisionLevels: Int? = nil
     /// Clip the global gradient L2 norm to this value (default 12, nnU-Net's); nil disables.
     public var gradientClip: Double? = 12
     /// Per-sample augmentation (default flips, 90° rotations, brightness/contrast jitter).
@@ -186,6 +193,10 @@ public struct TrainingConfiguration: Sendable {
         }
         if case .skip(let n) = onNonFinite, n < 1 {
             throw DiceKitError.option("on-nonfinite skip:\(n); expected skip:N with N ≥ 1")
+        }
+        if let levels = deepSupervisionLevels, levels < 2 {
+            throw DiceKitError.invalidOption(
+                name: "deep supervision levels", value: "\(levels)", expected: "2...depth (full resolution included)")
         }
         if let clip = gradientClip, !(clip > 0 && clip.isFinite) {
             throw DiceKitError.invalidOption(name: "gradient clip", value: "\(clip)", expected: "a finite value > 0")

@@ -34,6 +34,7 @@ enum TrainCommand: Command {
               --weight-decay X (0)  --momentum M (0.99, sgd)  --schedule constant|cosine|poly (cosine)
               --loss dice|dice-ce|jaccard|tversky|focal-tversky|log-cosh-dice|generalized|focal|dice-focal
                      |lovasz-softmax|lovasz-hinge|wasserstein|mcc (dice-ce)
+            \(deepSupervisionHelp)
               --clip X  global gradient-norm clip (12; 0 disables)   --seed S (0)
               --threads T  threads for every computation (worker pool and OpenBLAS; 1–256; default
                            $DICEKIT_THREADS, else the processor count); same seed and T: same bits
@@ -70,6 +71,7 @@ enum TrainCommand: Command {
             "val-fraction", "base", "depth", "norm", "activation",
             "epochs", "batch-size", "lr", "optimizer", "weight-decay", "momentum", "schedule", "loss",
             "clip", "seed", "threads", "out", "resume", "on-nonfinite", "augment", "precision",
+            "deep-supervision", "deep-supervision-levels",
         ]),
         flags: ["no-augment", "distributed", "no-sync-bn"]
     )
@@ -136,6 +138,7 @@ enum TrainCommand: Command {
             "norm": architecture.normalization.name, "activation": arguments.string("activation") ?? "relu",
         ]
         recorded.merge(recordedAugmentation(config.augmentation)) { _, new in new }
+        try parseDeepSupervision(arguments, depth: architecture.depth, into: &config, recorded: &recorded)
         switch data.source {
         case .synthetic, .synthetic3d:
             recorded["data"] = data.source == .synthetic ? "synthetic" : "synthetic3d"

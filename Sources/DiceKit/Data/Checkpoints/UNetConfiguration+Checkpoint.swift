@@ -11,13 +11,16 @@ extension UNetConfiguration {
     /// The prefix of tensors that hold optimiser state in the same file as the model; the model
     /// loader skips them.
     public static let optimizerStatePrefix = "optimizer."
+    /// The prefix of the deep-supervision heads' tensors (`UNet.enableDeepSupervision`), kept in
+    /// training checkpoints only; the architecture check skips them.
+    public static let deepSupervisionPrefix = "deep_supervision."
 
     /// The architecture of a checkpoint: from DiceKit's metadata when present, otherwise read
     /// from PyTorch's tensor names and shapes (a state_dict saved by the reference script).
     ///
     /// Every tensor of the file is checked against the architecture before this returns: every
     /// name the U-Net has must be present with its exact shape, and no other name may appear
-    /// except those starting with `optimizerStatePrefix`.
+    /// except those starting with `optimizerStatePrefix` or `deepSupervisionPrefix`.
     ///
     /// - Throws: `DiceKitError.value` when the tensors do not describe a U-Net or a tensor is
     ///   missing or unexpected; `DiceKitError.shape` for a tensor whose shape differs from the
@@ -107,7 +110,7 @@ extension UNetConfiguration {
     }
 
     /// Compares the tensors of `file` with `checkpointShapes()`: names starting with
-    /// `optimizerStatePrefix` are skipped, every other name must be expected, with its shape,
+    /// `optimizerStatePrefix` or `deepSupervisionPrefix` are skipped, every other name must be expected, with its shape,
     /// and every expected name present.
     ///
     /// - Throws: `DiceKitError.value` for a missing or unexpected tensor, `DiceKitError.shape`
@@ -117,7 +120,9 @@ extension UNetConfiguration {
         let shapes = Dictionary(expected.map { ($0.name, $0.shape) }) { a, _ in a }
         let architecture =
             "base \(baseWidth), depth \(depth), \(inputChannels) input channel(s), \(classes) classes, norm \(normalization.name)"
-        let unexpected = file.names.filter { !$0.hasPrefix(Self.optimizerStatePrefix) && shapes[$0] == nil }
+        let unexpected = file.names.filter {
+            !$0.hasPrefix(Self.optimizerStatePrefix) && !$0.hasPrefix(Self.deepSupervisionPrefix) && shapes[$0] == nil
+        }
         if !unexpected.isEmpty {
             throw DiceKitError.value(
                 "checkpoint has \(unexpected.count) tensor(s) that a U-Net of \(architecture) does not have: "

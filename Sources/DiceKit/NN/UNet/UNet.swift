@@ -8,7 +8,8 @@
 /// Input: channels-last images [N, H, W, inputChannels] (or volumes [N, D, H, W, inputChannels])
 /// whose spatial extents are divisible by 2^depth. Output: logits [N, H, W, classes].
 /// Parameters are registered in `parameters` under the names of the reference PyTorch model
-/// (`down.{i}.{0,2}.weight`, `mid.…`, `up.{j}.…`, `dec.{j}.…`, `head.…`).
+/// (`down.{i}.{0,2}.weight`, `mid.…`, `up.{j}.…`, `dec.{j}.…`, `head.…`), and the optional
+/// deep-supervision heads as `deep_supervision.{k}.…` (UNet+DeepSupervision.swift).
 public final class UNet<Scalar: BLASScalar> {
     /// The architecture.
     public let configuration: UNetConfiguration
@@ -51,6 +52,9 @@ public final class UNet<Scalar: BLASScalar> {
     private let up: [TransposedConvolutionLayer<Scalar>]
     private let dec: [SequentialLayer<Scalar>]
     private let head: ConvolutionLayer<Scalar>
+    /// The deep-supervision heads: [k - 1] maps decoder level k (1/2^k resolution) to logits
+    /// (UNet+DeepSupervision.swift); empty unless enabled.
+    var supervisionHeads: [ConvolutionLayer<Scalar>] = []
 
     /// A freshly initialised network (He-uniform convolutions, zero biases), reproducible from `seed`.
     ///
@@ -110,12 +114,14 @@ public final class UNet<Scalar: BLASScalar> {
     /// Subnormal values flush to zero while it runs (MXCSR FTZ and DAZ, the caller's restored).
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode = .training) throws -> Tensor<Scalar> {
         try checkInput(input.shape)
-        return try withFlushToZero { try forwardLayers(input, mode: mode) }
+        return try withFlushToZero { try forwardLayers(input, mode: mode, supervised: false)[0] }
     }
 
-    private func forwardLayers(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
+    /// The head's logits, then (when `supervised`) those of each deep-supervision head (level 1, 2, …).
+    func forwardLayers(_ input: Tensor<Scalar>, mode: LayerMode, supervised: Bool) throws -> [Tensor<Scalar>] {
         var x = input
         var skips: [Tensor<Scalar>] = []
+        var auxiliary: [Tensor<Scalar>] = []
         for i in 0..<configuration.depth {
             x = try timed("down.\(i)", false) { try down[i].forward(x, mode: mode) }
             skips.append(x)
@@ -128,8 +134,13 @@ public final class UNet<Scalar: BLASScalar> {
                 try Tensor.concatenatingChannels([upsampled, skips.removeLast()])
             }
             x = try timed("dec.\(j)", false) { try dec[j].forward(joined, mode: mode) }
+            let level = configuration.depth - 1 - j
+            if supervised && level >= 1 && level <= supervisionHeads.count {
+                let h = supervisionHeads[level - 1]
+                auxiliary.insert(try timed("deep_supervision.\(level)", false) { try h.forward(x, mode: mode) }, at: 0)
+            }
         }
-        return try timed("head", false) { try head.forward(x, mode: mode) }
+        return [try timed("head", false) { try head.forward(x, mode: mode) }] + auxiliary
     }
 
     /// Back-propagates d(loss)/d(logits) of the last `forward` call, adding every parameter's
@@ -142,10 +153,12 @@ public final class UNet<Scalar: BLASScalar> {
     /// - Throws: `DiceKitError.shape` when the gradient does not have the logits' shape.
     @discardableResult
     public func backward(_ logitsGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
-        try withFlushToZero { try backwardLayers(logitsGradient) }
+        try withFlushToZero { try backwardLayers(logitsGradient, auxiliary: []) }
     }
 
-    private func backwardLayers(_ logitsGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
+    /// Back-propagates the head's logits gradient and `auxiliary[k - 1]`, that of deep-supervision
+    /// head k (those of the last `forward`; fewer than the heads leave the rest out).
+    func backwardLayers(_ logitsGradient: Tensor<Scalar>, auxiliary: [Tensor<Scalar>]) throws -> Tensor<Scalar>? {
         var g = try timed("head", true) { try inputGradient(of: head, logitsGradient, "head") }
         var skipGradients = [Tensor<Scalar>?](repeating: nil, count: configuration.depth)
         for j in (0..<configuration.depth).reversed() {
@@ -155,6 +168,12 @@ public final class UNet<Scalar: BLASScalar> {
             let parts = try timed("concat.\(j)", true) { try joined.splittingChannels([width, width]) }
             skipGradients[level] = parts[1]
             g = try timed("up.\(j)", true) { try inputGradient(of: up[j], parts[0], "up.\(j)") }
+            // Decoder level + 1 (the input of up.j) also feeds deep-supervision head level + 1.
+            if level + 1 <= auxiliary.count && j > 0 {
+                let h = supervisionHeads[level]
+                let name = "deep_supervision.\(level + 1)"
+                g = g + (try timed(name, true) { try inputGradient(of: h, auxiliary[level], name) })
+            }
         }
         g = try timed("mid", true) { try inputGradient(of: mid, g, "mid") }
         for i in (1..<configuration.depth).reversed() {
@@ -187,7 +206,7 @@ public final class UNet<Scalar: BLASScalar> {
         return result
     }
 
-    private func checkInput(_ shape: [Int]) throws {
+    func checkInput(_ shape: [Int]) throws {
         let c = configuration
         let factor = 1 << c.depth
         guard shape.count == c.spatialRank + 2, shape.last == c.inputChannels,
