@@ -147,7 +147,11 @@ public final class Trainer {
             while let batch = try batches.next() {
                 index += 1
                 if communicator.isDistributed {
+                    communicator.noteProgress(
+                        "epoch \(epoch), step \(index + 1); last good checkpoint "
+                            + (lastSaved.map { "\($0.path) (epoch \($0.epoch))" } ?? "none yet"))
                     CrashTestPoint.reach(index == 0 ? "rank-epoch-start" : "rank-step", epoch: epoch)
+                    try CrashTestPoint.failIfRequested(index == 0 ? "rank-epoch-start" : "rank-step", epoch: epoch)
                 }
                 let stepIndex = (epoch - 1) * stepsPerEpoch + index
                 optimizer.learningRate = schedule.learningRate(base: configuration.learningRate, step: stepIndex)

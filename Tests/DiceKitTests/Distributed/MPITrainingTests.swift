@@ -134,11 +134,20 @@ final class MPITrainingTests: XCTestCase {
         let arguments = command("\(root)/killed", batch: 2, epochs: 4, extra: ["--distributed"])
         // Rank 1 kills itself (SIGKILL) at the start of epoch 3; rank 0 waits in a collective.
         let (run, timedOut, seconds) = try runMPI(
-            [(1, [:], arguments), (1, ["DICEKIT_TEST_KILL_AT": "rank-epoch-start:3"], arguments)],
+            [(1, [:], arguments), (1, ["DICEKIT_TEST_KILL_AT": "rank-epoch-start:3"], arguments)], options: ["-q"],
             timeout: 45)
         XCTAssertFalse(timedOut, "the job hung: \(run.stderr)")
         XCTAssertNotEqual(run.status, 0)
         XCTAssertLessThan(seconds, 45)
+        // Rank 0 names the rank, the cause, the step and the checkpoint in one line; `-q` keeps
+        // mpirun's own report out.
+        let lines = run.stderr.split(separator: "\n").filter { $0.hasPrefix("dicekit: rank") }
+        XCTAssertEqual(lines.count, 1, run.stderr)
+        XCTAssertTrue(
+            lines.first?.hasPrefix("dicekit: rank 1 of 2 stopped (its process ended unexpectedly") ?? false, run.stderr)
+        XCTAssertTrue(
+            lines.first?.contains("at epoch 3, step 1; last good checkpoint \(root)/killed/last.safetensors (epoch 2)")
+                ?? false, run.stderr)
         let checkpoint = try TrainingCheckpoint.read(contentsOf: "\(root)/killed/last.safetensors")
         XCTAssertTrue(
             [1, 2].contains(checkpoint.epoch), "rank 0 committed the epochs before the kill: \(checkpoint.epoch)")
