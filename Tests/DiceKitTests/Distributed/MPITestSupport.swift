@@ -94,8 +94,8 @@ func runMPI(
 }
 
 /// `runMPI` with `ranks` ranks of one command.
-func runMPI(ranks: Int, _ arguments: [String], timeout: Double = 60) throws -> (
+func runMPI(ranks: Int, _ arguments: [String], options: [String] = [], timeout: Double = 60) throws -> (
     result: ToolResult, timedOut: Bool, seconds: Double
 ) {
-    try runMPI([(ranks, [:], arguments)], timeout: timeout)
+    try runMPI([(ranks, [:], arguments)], options: options, timeout: timeout)
 }

@@ -161,16 +161,33 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertEqual(try epochs("\(root)/alone").count, 1)
     }
 
-    func testALossWhoseStatisticsAreNotExchangedIsRefused() throws {
+    func testPerSampleMeanLossesMatchOneProcessAndABatchWideLossIsRefused() throws {
         let root = try temporaryDirectory(self).path
-        let arguments = command("\(root)/focal", batch: 2, epochs: 1, extra: ["--distributed"]).map {
-            $0 == "dice-ce" ? "focal" : $0
-        }
-        let (run, timedOut, _) = try runMPI(ranks: 2, arguments, timeout: 45)
+        func with(_ loss: String, _ arguments: [String]) -> [String] { arguments.map { $0 == "dice-ce" ? loss : $0 } }
+        // Focal on two ranks against one process with the same global batch.
+        let focal = try runDicekit(with("focal", command("\(root)/focal1", batch: 4)))
+        XCTAssertEqual(focal.status, 0, focal.stderr)
+        let (two, twoTimedOut, _) = try runMPI(
+            ranks: 2, with("focal", command("\(root)/focal2", batch: 2, extra: ["--distributed"])))
+        XCTAssertFalse(twoTimedOut, two.stderr)
+        XCTAssertEqual(two.status, 0, two.stderr)
+        try assertSameRun("\(root)/focal2", as: "\(root)/focal1", "focal, np 2")
+        // Wasserstein Dice on three ranks with an uneven last step (rank 2 has no sample in it).
+        let wasserstein = try runDicekit(with("wasserstein", command("\(root)/w1", batch: 3)))
+        XCTAssertEqual(wasserstein.status, 0, wasserstein.stderr)
+        let (three, threeTimedOut, _) = try runMPI(
+            ranks: 3, with("wasserstein", command("\(root)/w3", batch: 1, extra: ["--distributed"])))
+        XCTAssertFalse(threeTimedOut, three.stderr)
+        XCTAssertEqual(three.status, 0, three.stderr)
+        try assertSameRun("\(root)/w3", as: "\(root)/w1", "wasserstein, np 3")
+
+        // MCC is one value over the whole batch: refused.
+        let arguments = with("mcc", command("\(root)/mcc", batch: 2, epochs: 1, extra: ["--distributed"]))
+        let (run, timedOut, _) = try runMPI(ranks: 2, arguments, options: ["-q"], timeout: 45)
         XCTAssertFalse(timedOut, "the job hung: \(run.stderr)")
         XCTAssertNotEqual(run.status, 0)
-        XCTAssertTrue(run.stderr.contains("focal is not exchanged across ranks yet"), run.stderr)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(root)/focal/last.safetensors"), "nothing trained")
+        XCTAssertTrue(run.stderr.contains("mcc is not exchanged across ranks yet"), run.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(root)/mcc/last.safetensors"), "nothing trained")
     }
 
     func testMismatchedSettingsAndTooFewImagesAreOneLineErrors() throws {
