@@ -217,6 +217,8 @@ public final class Trainer {
                 CrashTestPoint.reach("metrics-before", epoch: epoch)
                 try log?.append(metrics)
                 CrashTestPoint.reach("metrics-after", epoch: epoch)
+            } else if let directory = configuration.outputDirectory {
+                lastSaved = ("\(directory)/last.safetensors", epoch) // what rank 0 saved, for fault reports
             }
             reporter?.endEpoch(metrics)
             if interrupted {
