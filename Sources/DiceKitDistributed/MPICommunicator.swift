@@ -64,17 +64,19 @@ public final class MPICommunicator: Communicator {
 
     /// All-gathers every rank's host and process id and starts the `RankWatcher`.
     private func startWatching() throws {
-        var name = [CChar](repeating: 0, count: 256)
-        gethostname(&name, name.count - 1)
-        var host: UInt64 = 0xCBF2_9CE4_8422_2325 // FNV-1a of the host name
-        for byte in name.prefix(while: { $0 != 0 }) {
-            host = (host ^ UInt64(UInt8(bitPattern: byte))) &* 0x100_0000_01B3
-        }
+        let host = Self.fingerprint(RankWatcher.processSpace)
         let all = try allGather([Double(host >> 32), Double(host & 0xFFFF_FFFF), Double(getpid())])
         let watcher = RankWatcher(
             rank: rank, hosts: all.map { UInt64($0[0]) << 32 | UInt64($0[1]) }, pids: all.map { Int32($0[2]) })
         watcher.start()
         self.watcher = watcher
+    }
+
+    /// FNV-1a, 64 bits.
+    private static func fingerprint(_ text: String) -> UInt64 {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        return hash
     }
 
     /// Records where training is ("epoch 3, step 1; last good checkpoint …"), for the line that

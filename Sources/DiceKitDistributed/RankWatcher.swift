@@ -6,7 +6,8 @@
 // transport: it kills the survivors (SIGTERM, then SIGKILL a second later) and prints its own
 // block on stderr (`mpirun -q` silences it).
 //
-// How: at start the ranks all-gather (host, pid). A background thread polls every 100 ms the
+// How: at start the ranks all-gather (machine, pid), the machine being the host name, the boot
+// id and the pid namespace (so that containers sharing a host name are told apart). A background thread polls every 100 ms the
 // processes of the other ranks on the same host (/proc/PID/stat: gone, or a zombie whose exit
 // status says how it ended) and a per-host folder where a failing rank leaves its error
 // (`rank-R`). The thread never calls MPI (MPI_THREAD_FUNNELED): the reporting rank writes its
@@ -41,6 +42,21 @@ final class RankWatcher: Sendable {
             FileManager.default.temporaryDirectory.appendingPathComponent(
                 "dicekit-ranks-\(local[0].pid)"
             ).path
+    }
+
+    /// What identifies the process ids this process can see: the kernel's boot id (one per
+    /// machine and boot) and the pid namespace (containers on one machine have their own), with
+    /// the host name; two ranks with equal values can look at each other's /proc entries.
+    static var processSpace: String {
+        let boot = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)) ?? ""
+        var link = [CChar](repeating: 0, count: 256)
+        let length = readlink("/proc/self/ns/pid", &link, link.count - 1)
+        let namespace =
+            length > 0 ? String(decoding: link[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+        var name = [CChar](repeating: 0, count: 256)
+        gethostname(&name, name.count - 1)
+        let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return "\(host) \(boot.trimmingCharacters(in: .whitespacesAndNewlines)) \(namespace)"
     }
 
     /// Where training is, for the report ("epoch 3, step 1; last good checkpoint …").

@@ -199,6 +199,13 @@ extension Trainer {
         return Int(value[0])
     }
 
+    /// Tells the communicator where training is, for the line that reports a rank that ends or
+    /// fails: "epoch 3, step 1; last good checkpoint runs/x/last.safetensors (epoch 2)".
+    func noteProgress(_ position: String, lastSaved: (path: String, epoch: Int)?) {
+        communicator.noteProgress(
+            "\(position); last good checkpoint " + (lastSaved.map { "\($0.path) (epoch \($0.epoch))" } ?? "none yet"))
+    }
+
     /// Whether Ctrl-C was pressed on any rank (all ranks stop after the same step).
     func stopRequested() throws -> Bool {
         try communicator.anyRank(InterruptFlag.isRequested)

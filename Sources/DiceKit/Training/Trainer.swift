@@ -147,9 +147,7 @@ public final class Trainer {
             while let batch = try batches.next() {
                 index += 1
                 if communicator.isDistributed {
-                    communicator.noteProgress(
-                        "epoch \(epoch), step \(index + 1); last good checkpoint "
-                            + (lastSaved.map { "\($0.path) (epoch \($0.epoch))" } ?? "none yet"))
+                    noteProgress("epoch \(epoch), step \(index + 1)", lastSaved: lastSaved)
                     CrashTestPoint.reach(index == 0 ? "rank-epoch-start" : "rank-step", epoch: epoch)
                     try CrashTestPoint.failIfRequested(index == 0 ? "rank-epoch-start" : "rank-step", epoch: epoch)
                 }
@@ -220,6 +218,7 @@ public final class Trainer {
             } else if let directory = configuration.outputDirectory {
                 lastSaved = ("\(directory)/last.safetensors", epoch) // what rank 0 saved, for fault reports
             }
+            if communicator.isDistributed { noteProgress("the end of epoch \(epoch)", lastSaved: lastSaved) }
             reporter?.endEpoch(metrics)
             if interrupted {
                 reporter?.message(

@@ -43,8 +43,9 @@ final class MPIFaultTests: XCTestCase {
         let line = String(lines.first ?? "")
         XCTAssertTrue(line.hasPrefix("dicekit: rank 1 of 2 failed: "), line)
         XCTAssertTrue(line.contains("test failure requested at rank-step of epoch 2"), line)
-        XCTAssertTrue(
-            line.contains("at epoch 2, step 2; last good checkpoint \(root)/failed/last.safetensors (epoch 1)"), line)
+        // Rank 0 is in step 2 (or, on a busy machine, just leaving step 1) when the error arrives.
+        XCTAssertTrue(line.contains("at epoch 2, step "), line)
+        XCTAssertTrue(line.contains("; last good checkpoint \(root)/failed/last.safetensors (epoch 1)"), line)
         XCTAssertFalse(run.stderr.contains("MPI_ABORT"), "mpirun -q adds no block: \(run.stderr)")
         XCTAssertEqual(try TrainingCheckpoint.read(contentsOf: "\(root)/failed/last.safetensors").epoch, 1)
     }
