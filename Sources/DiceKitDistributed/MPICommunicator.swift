@@ -1,7 +1,9 @@
 // DiceKit's `Communicator` over Open MPI (Debian libopenmpi-dev, pkg-config ompi-c). The
 // predefined handles come from the C shim (CMPIShim), since Open MPI defines them as macros over
 // globals. Errors are returned, not fatal (MPI_ERRORS_RETURN), and become `DiceKitError`s; a
-// rank that fails calls `abort(reason:)` so that the job stops at once instead of hanging.
+// rank that fails calls `abort(reason:)` so that the job stops at once instead of hanging, and a
+// `RankWatcher` notices ranks on the same machine that end or fail, so that the lowest surviving
+// rank reports them in one line.
 // Threading: MPI_THREAD_FUNNELED, all calls from the thread that initialised MPI (the training
 // loop's); the compute threads (OpenBLAS, the worker pool) never call MPI.
 
@@ -23,6 +25,7 @@ public final class MPICommunicator: Communicator {
     /// The number of processes in MPI_COMM_WORLD.
     public let size: Int
     private var finished = false
+    private var watcher: RankWatcher?
 
     /// Whether this process was started by `mpirun` (or another launcher that sets the Open MPI
     /// or PMI environment), i.e. whether `init()` will find other ranks.
@@ -56,20 +59,54 @@ public final class MPICommunicator: Communicator {
         MPI_Comm_size(dicekit_mpi_comm_world(), &s)
         rank = Int(r)
         size = Int(s)
+        if size > 1 { try startWatching() }
     }
+
+    /// All-gathers every rank's host and process id and starts the `RankWatcher`.
+    private func startWatching() throws {
+        let host = Self.fingerprint(RankWatcher.processSpace)
+        let all = try allGather([Double(host >> 32), Double(host & 0xFFFF_FFFF), Double(getpid())])
+        let watcher = RankWatcher(
+            rank: rank, hosts: all.map { UInt64($0[0]) << 32 | UInt64($0[1]) }, pids: all.map { Int32($0[2]) })
+        watcher.start()
+        self.watcher = watcher
+    }
+
+    /// FNV-1a, 64 bits.
+    private static func fingerprint(_ text: String) -> UInt64 {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        return hash
+    }
+
+    /// Records where training is ("epoch 3, step 1; last good checkpoint …"), for the line that
+    /// reports a rank that ends or fails.
+    public func noteProgress(_ description: String) { watcher?.note(description) }
 
     /// Leaves MPI (MPI_Finalize, a collective: every rank calls it once at the end). Idempotent.
     public func finish() {
         guard !finished else { return }
         finished = true
+        watcher?.stop() // the ranks leave MPI_Finalize at different times
         MPI_Finalize()
+        watcher?.removeFolder()
     }
 
-    /// Stops every rank of the job at once (MPI_Abort) after printing `reason` on stderr as one
-    /// line naming this rank; for a rank that fails while the others wait in a collective.
+    /// Stops every rank of the job for a failure of this rank (one that the others wait for in a
+    /// collective). The line `dicekit: rank R of N failed: <reason> at <progress>; stopping all
+    /// ranks` comes from the lowest rank on this machine: this rank hands `reason` to it and
+    /// waits to be ended; rank 0 (or a rank whose reporter does not answer within 5 s) prints
+    /// it itself and calls MPI_Abort, which ends every rank at once.
     public func abort(reason: String, code: Int32 = 1) -> Never {
-        FileHandle.standardError.write(
-            Data("dicekit: rank \(rank) of \(size) failed: \(reason); stopping all ranks\n".utf8))
+        if let watcher, !watcher.isReporter, watcher.leaveNote(reason) {
+            for _ in 0..<50 { usleep(100_000) } // the reporter prints and ends the job meanwhile
+        }
+        watcher?.stop()
+        if watcher?.claimReport() ?? true {
+            let progress = watcher.map { " at \($0.currentProgress)" } ?? ""
+            FileHandle.standardError.write(
+                Data("dicekit: rank \(rank) of \(size) failed: \(reason)\(progress); stopping all ranks\n".utf8))
+        }
         MPI_Abort(dicekit_mpi_comm_world(), code)
         exit(code)
     }

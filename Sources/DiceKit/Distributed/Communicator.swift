@@ -26,6 +26,9 @@ public protocol Communicator: AnyObject {
     /// computation can go on while the data travels; `wait()` gives the sums. Like every
     /// collective, the ranks must start their all-reduces in the same order.
     func startAllReduceSum(_ values: [Float]) throws -> any PendingAllReduce
+    /// Records where training is ("epoch 3, step 1; last good checkpoint …"), for the message
+    /// that reports a rank that ends or fails. Not a collective.
+    func noteProgress(_ description: String)
 }
 
 /// An all-reduce in flight; see `Communicator.startAllReduceSum(_:)`.
@@ -58,6 +61,9 @@ extension Communicator {
         try allReduceSum(&sums)
         return CompletedAllReduce(sums)
     }
+
+    /// Ignores the note (nothing reports faults of other ranks).
+    public func noteProgress(_ description: String) {}
 
     /// True on every rank when `flag` is true on at least one rank.
     public func anyRank(_ flag: Bool) throws -> Bool {

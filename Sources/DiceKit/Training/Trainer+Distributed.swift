@@ -31,7 +31,7 @@ extension Trainer {
     /// - Throws: `DiceKitError.value` when the data set has fewer samples than ranks or when a
     ///   rank's settings differ from rank 0's.
     func prepareDistributed(training: any SegmentationSource, validation: (any SegmentationSource)?) throws {
-        _ = try exchangingLoss()
+        try checkDistributedLoss()
         guard training.count >= communicator.size else {
             throw DiceKitError.value(
                 "the training set has \(training.count) images for \(communicator.size) ranks; expected at least one image per rank"
@@ -61,16 +61,54 @@ extension Trainer {
         for layer in model.batchNorms { layer.synchronizer = synchronizer }
     }
 
-    /// The loss as a `DiceLoss`, whose statistics the ranks exchange between its two passes.
+    /// Checks that the loss can be computed over the global batch across the ranks: a `DiceLoss`
+    /// (its statistics are exchanged between its two passes) or a mean over the samples.
     ///
-    /// - Throws: `DiceKitError.option` for the other losses, whose statistics are not exchanged.
-    func exchangingLoss() throws -> DiceLoss {
-        guard let dice = loss as? DiceLoss else {
-            throw DiceKitError.option(
-                "--distributed trains the Dice-family losses (dice, dice-ce, jaccard, tversky, focal-tversky, "
-                    + "log-cosh-dice, generalized); \(configuration.loss.rawValue) is not exchanged across ranks yet")
+    /// - Throws: `DiceKitError.option` for the other losses (dice-focal, Lovász over the batch, MCC),
+    ///   whose batch-wide terms are not exchanged across ranks.
+    func checkDistributedLoss() throws {
+        guard !(loss is DiceLoss), !averagesOverSamples else { return }
+        throw DiceKitError.option(
+            "--distributed trains the Dice-family losses (dice, dice-ce, jaccard, tversky, focal-tversky, "
+                + "log-cosh-dice, generalized) and the per-sample means (focal, wasserstein); "
+                + "\(configuration.loss.rawValue) is not exchanged across ranks yet")
+    }
+
+    /// Whether the loss is the mean of per-sample values with a normalisation that does not depend
+    /// on the batch (focal and Wasserstein Dice with the mean reduction, Lovász per image): the
+    /// global batch's loss is then Σ_r (B_r / B)·(rank r's mean), and its gradient rank r's scaled
+    /// by B_r / B.
+    var averagesOverSamples: Bool {
+        switch loss {
+        case let focal as FocalLoss: return focal.reduction == .mean && !focal.normalized
+        case let wasserstein as WassersteinDiceLoss: return wasserstein.reduction == .mean
+        case let lovasz as LovaszLoss: return lovasz.perImage
+        default: return false
         }
-        return dice
+    }
+
+    /// The global batch's loss and d(it)/d(this rank's logits) (nil logits: a rank without
+    /// samples in this step, which contributes nothing but takes part in the collectives).
+    func distributedLoss(_ batch: SegmentationBatch, logits: Tensor<Float>?, gradient: Bool) throws -> (
+        value: Double, gradient: Tensor<Float>?
+    ) {
+        let (prediction, labels) = try lossInputs(batch, logits: logits)
+        if let dice = loss as? DiceLoss {
+            let result = try dice.evaluate(
+                prediction, target: .labels(labels), contributes: logits != nil, gradient: gradient,
+                across: communicator)
+            return (Double(result.value), result.gradient)
+        }
+        let share = Double(logits == nil ? 0 : batch.count) / Double(try globalCount(logits == nil ? 0 : batch.count))
+        var value = [0.0]
+        var scaled: Tensor<Float>?
+        if let logits {
+            let result = try loss.evaluate(logits, target: .labels(labels), gradient: gradient)
+            value[0] = Double(result.value) * share
+            scaled = result.gradient.map { Float(share) * $0 }
+        }
+        try communicator.allReduceSum(&value)
+        return (value[0], scaled)
     }
 
     /// FNV-1a, 64 bits: equal strings give equal values on every machine.
@@ -120,11 +158,8 @@ extension Trainer {
         let logits = contributes ? output : nil
         let bad = logits.map { $0.withUnsafeBufferPointer { $0.contains { !$0.isFinite } } } ?? false
         if try communicator.anyRank(bad) { return StepOutcome(loss: .nan, nonFinite: ("loss", .nan)) }
-        let (prediction, labels) = try lossInputs(batch, logits: logits)
-        let result = try exchangingLoss().evaluate(
-            prediction, target: .labels(labels), contributes: contributes, gradient: true,
-            across: communicator)
-        let value = Double(result.value) // the global batch's: the same on every rank
+        let result = try distributedLoss(batch, logits: logits, gradient: true)
+        let value = result.value // the global batch's: the same on every rank
         guard value.isFinite else { return StepOutcome(loss: value, nonFinite: ("loss", value)) }
         // The gradients are summed over the ranks in buckets, each started as backward finishes
         // its stage (GradientBuckets), so the transfers overlap the rest of backward.
@@ -164,6 +199,13 @@ extension Trainer {
         return Int(value[0])
     }
 
+    /// Tells the communicator where training is, for the line that reports a rank that ends or
+    /// fails: "epoch 3, step 1; last good checkpoint runs/x/last.safetensors (epoch 2)".
+    func noteProgress(_ position: String, lastSaved: (path: String, epoch: Int)?) {
+        communicator.noteProgress(
+            "\(position); last good checkpoint " + (lastSaved.map { "\($0.path) (epoch \($0.epoch))" } ?? "none yet"))
+    }
+
     /// Whether Ctrl-C was pressed on any rank (all ranks stop after the same step).
     func stopRequested() throws -> Bool {
         try communicator.anyRank(InterruptFlag.isRequested)
@@ -197,12 +239,7 @@ extension Trainer {
             if try communicator.anyRank(bad) {
                 lossSum += .nan // weights that diverged give a NaN loss, not an input error
             } else {
-                let (prediction, labels) = try lossInputs(batch, logits: logits)
-                lossSum += Double(
-                    try exchangingLoss().evaluate(
-                        prediction, target: .labels(labels), contributes: logits != nil,
-                        across: communicator
-                    ).value)
+                lossSum += try distributedLoss(batch, logits: logits, gradient: false).value
             }
             guard let logits else { continue }
             let target = try LabelMap(shape: part.labelShape, int32Labels: part.labels)

@@ -153,7 +153,9 @@ public final class Trainer {
             while let batch = try batches.next() {
                 index += 1
                 if communicator.isDistributed {
+                    noteProgress("epoch \(epoch), step \(index + 1)", lastSaved: lastSaved)
                     CrashTestPoint.reach(index == 0 ? "rank-epoch-start" : "rank-step", epoch: epoch)
+                    try CrashTestPoint.failIfRequested(index == 0 ? "rank-epoch-start" : "rank-step", epoch: epoch)
                 }
                 let stepIndex = (epoch - 1) * stepsPerEpoch + index
                 optimizer.learningRate = schedule.learningRate(base: configuration.learningRate, step: stepIndex)
@@ -219,7 +221,10 @@ public final class Trainer {
                 CrashTestPoint.reach("metrics-before", epoch: epoch)
                 try log?.append(metrics)
                 CrashTestPoint.reach("metrics-after", epoch: epoch)
+            } else if let directory = configuration.outputDirectory {
+                lastSaved = ("\(directory)/last.safetensors", epoch) // what rank 0 saved, for fault reports
             }
+            if communicator.isDistributed { noteProgress("the end of epoch \(epoch)", lastSaved: lastSaved) }
             reporter?.endEpoch(metrics)
             if interrupted {
                 reporter?.message(

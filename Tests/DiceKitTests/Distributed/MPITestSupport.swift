@@ -18,10 +18,12 @@ func mpirunPath() throws -> String {
 
 /// Runs `mpirun` with one application context per element of `contexts` (ranks, extra
 /// environment for those ranks, dicekit arguments), i.e. `mpirun -np 2 dicekit … : -np 1 -x V=… dicekit …`,
-/// and kills it after `timeout` seconds (the result then has `timedOut`).
+/// and kills it after `timeout` seconds (the result then has `timedOut`). `options` go to mpirun
+/// before the contexts (`-q`, `--hostfile FILE`); `signal` is sent to mpirun once its condition
+/// holds (polled every 50 ms).
 func runMPI(
     _ contexts: [(ranks: Int, environment: [String: String], arguments: [String])],
-    timeout: Double = 60
+    options: [String] = [], signal: (number: Int32, when: () -> Bool)? = nil, timeout: Double = 60
 ) throws -> (result: ToolResult, timedOut: Bool, seconds: Double) {
     let mpirun = try mpirunPath()
     let products = Bundle.module.bundleURL.deletingLastPathComponent()
@@ -29,7 +31,7 @@ func runMPI(
     guard FileManager.default.isExecutableFile(atPath: tool) else {
         throw XCTSkip("dicekit executable not found at \(tool)")
     }
-    var arguments = ["--oversubscribe", "--mca", "btl", "self,vader,tcp"]
+    var arguments = ["--oversubscribe", "--mca", "btl", "self,vader,tcp"] + options
     for (i, context) in contexts.enumerated() {
         if i > 0 { arguments.append(":") }
         arguments += ["-np", "\(context.ranks)"]
@@ -66,7 +68,12 @@ func runMPI(
     let start = Date()
     try process.run()
     var timedOut = false
+    var signalled = false
     while process.isRunning {
+        if let signal, !signalled, signal.when() {
+            signalled = true
+            kill(process.processIdentifier, signal.number)
+        }
         if Date().timeIntervalSince(start) > timeout {
             timedOut = true
             process.terminate()
@@ -87,8 +94,8 @@ func runMPI(
 }
 
 /// `runMPI` with `ranks` ranks of one command.
-func runMPI(ranks: Int, _ arguments: [String], timeout: Double = 60) throws -> (
+func runMPI(ranks: Int, _ arguments: [String], options: [String] = [], timeout: Double = 60) throws -> (
     result: ToolResult, timedOut: Bool, seconds: Double
 ) {
-    try runMPI([(ranks, [:], arguments)], timeout: timeout)
+    try runMPI([(ranks, [:], arguments)], options: options, timeout: timeout)
 }

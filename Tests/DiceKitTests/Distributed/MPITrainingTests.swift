@@ -134,11 +134,25 @@ final class MPITrainingTests: XCTestCase {
         let arguments = command("\(root)/killed", batch: 2, epochs: 4, extra: ["--distributed"])
         // Rank 1 kills itself (SIGKILL) at the start of epoch 3; rank 0 waits in a collective.
         let (run, timedOut, seconds) = try runMPI(
-            [(1, [:], arguments), (1, ["DICEKIT_TEST_KILL_AT": "rank-epoch-start:3"], arguments)],
+            [(1, [:], arguments), (1, ["DICEKIT_TEST_KILL_AT": "rank-epoch-start:3"], arguments)], options: ["-q"],
             timeout: 45)
         XCTAssertFalse(timedOut, "the job hung: \(run.stderr)")
         XCTAssertNotEqual(run.status, 0)
         XCTAssertLessThan(seconds, 45)
+        // Rank 0 names the rank, the cause, the step and the checkpoint in one line; `-q` keeps
+        // mpirun's own report out.
+        let lines = run.stderr.split(separator: "\n").filter { $0.hasPrefix("dicekit: rank") }
+        XCTAssertEqual(lines.count, 1, run.stderr)
+        XCTAssertTrue(
+            lines.first?.hasPrefix("dicekit: rank 1 of 2 stopped (its process ended unexpectedly") ?? false, run.stderr)
+        // Rank 0 is at step 1 of epoch 3, or still saving epoch 2 when rank 1 dies.
+        XCTAssertTrue(
+            ["at epoch 3, step 1", "at the end of epoch 2", "at epoch 2, step 2"].contains {
+                lines.first?.contains($0) ?? false
+            }, run.stderr)
+        XCTAssertTrue(
+            lines.first?.contains("; last good checkpoint \(root)/killed/last.safetensors (epoch ") ?? false, run.stderr
+        )
         let checkpoint = try TrainingCheckpoint.read(contentsOf: "\(root)/killed/last.safetensors")
         XCTAssertTrue(
             [1, 2].contains(checkpoint.epoch), "rank 0 committed the epochs before the kill: \(checkpoint.epoch)")
@@ -152,16 +166,33 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertEqual(try epochs("\(root)/alone").count, 1)
     }
 
-    func testALossWhoseStatisticsAreNotExchangedIsRefused() throws {
+    func testPerSampleMeanLossesMatchOneProcessAndABatchWideLossIsRefused() throws {
         let root = try temporaryDirectory(self).path
-        let arguments = command("\(root)/focal", batch: 2, epochs: 1, extra: ["--distributed"]).map {
-            $0 == "dice-ce" ? "focal" : $0
-        }
-        let (run, timedOut, _) = try runMPI(ranks: 2, arguments, timeout: 45)
+        func with(_ loss: String, _ arguments: [String]) -> [String] { arguments.map { $0 == "dice-ce" ? loss : $0 } }
+        // Focal on two ranks against one process with the same global batch.
+        let focal = try runDicekit(with("focal", command("\(root)/focal1", batch: 4)))
+        XCTAssertEqual(focal.status, 0, focal.stderr)
+        let (two, twoTimedOut, _) = try runMPI(
+            ranks: 2, with("focal", command("\(root)/focal2", batch: 2, extra: ["--distributed"])))
+        XCTAssertFalse(twoTimedOut, two.stderr)
+        XCTAssertEqual(two.status, 0, two.stderr)
+        try assertSameRun("\(root)/focal2", as: "\(root)/focal1", "focal, np 2")
+        // Wasserstein Dice on three ranks with an uneven last step (rank 2 has no sample in it).
+        let wasserstein = try runDicekit(with("wasserstein", command("\(root)/w1", batch: 3)))
+        XCTAssertEqual(wasserstein.status, 0, wasserstein.stderr)
+        let (three, threeTimedOut, _) = try runMPI(
+            ranks: 3, with("wasserstein", command("\(root)/w3", batch: 1, extra: ["--distributed"])))
+        XCTAssertFalse(threeTimedOut, three.stderr)
+        XCTAssertEqual(three.status, 0, three.stderr)
+        try assertSameRun("\(root)/w3", as: "\(root)/w1", "wasserstein, np 3")
+
+        // MCC is one value over the whole batch: refused.
+        let arguments = with("mcc", command("\(root)/mcc", batch: 2, epochs: 1, extra: ["--distributed"]))
+        let (run, timedOut, _) = try runMPI(ranks: 2, arguments, options: ["-q"], timeout: 45)
         XCTAssertFalse(timedOut, "the job hung: \(run.stderr)")
         XCTAssertNotEqual(run.status, 0)
-        XCTAssertTrue(run.stderr.contains("focal is not exchanged across ranks yet"), run.stderr)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(root)/focal/last.safetensors"), "nothing trained")
+        XCTAssertTrue(run.stderr.contains("mcc is not exchanged across ranks yet"), run.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(root)/mcc/last.safetensors"), "nothing trained")
     }
 
     func testMismatchedSettingsAndTooFewImagesAreOneLineErrors() throws {
