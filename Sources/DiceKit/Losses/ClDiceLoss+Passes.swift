@@ -14,13 +14,13 @@ extension ClDiceLoss {
         -> DiceLossResult<T>
     {
         try checkOptions()
-        let input = try LossInput(x, target, layout: layout, ignoreIndex: nil, what: "clDice loss", hard: false)
         let geometry = try SegmentationGeometry(prediction: x.shape, layout: layout, context: "clDice loss")
         guard let skeleton = SoftSkeleton(spatial: geometry.spatial, iterations: iterations) else {
             throw DiceKitError.shape(
                 "clDice loss: prediction shape \(x.shape) has \(geometry.spatial.count) spatial axes; expected 2 (images) or 3 (volumes)"
             )
         }
+        let input = try LossInput(x, target, layout: layout, ignoreIndex: nil, what: "clDice loss", hard: false)
         if activation == .softmax && input.c == 1 {
             throw DiceKitError.option("softmax over a single channel; expected ≥ 2 channels or activation sigmoid/none")
         }
