@@ -69,17 +69,26 @@ struct SoftSkeleton: Sendable {
         return ((h.0, w.0, w.0), (h.1, w.1, w.1), 2)
     }
 
-    /// y = erode(x).
+    /// y = erode(x): the minimum over the cross (the same value as the minimum of the axis minima).
     func erode<T: BLASScalar>(_ v: UnsafeBufferPointer<T>, into out: UnsafeMutableBufferPointer<T>) {
-        var q = 0
+        let plane = height * width
         for z in 0..<depth {
+            let front = volumetric && z > 0
+            let back = volumetric && z + 1 < depth
             for y in 0..<height {
+                let row = z * plane + y * width
+                let up = y > 0
+                let down = y + 1 < height
                 for x in 0..<width {
-                    let m = axisMinima(v, z, y, x)
-                    out[q] =
-                        m.axes == 3
-                        ? Swift.min(Swift.min(m.values.0, m.values.1), m.values.2) : Swift.min(m.values.0, m.values.1)
-                    q += 1
+                    let q = row + x
+                    var m = v[q]
+                    if x > 0 { m = Swift.min(m, v[q - 1]) }
+                    if x + 1 < width { m = Swift.min(m, v[q + 1]) }
+                    if up { m = Swift.min(m, v[q - width]) }
+                    if down { m = Swift.min(m, v[q + width]) }
+                    if front { m = Swift.min(m, v[q - plane]) }
+                    if back { m = Swift.min(m, v[q + plane]) }
+                    out[q] = m
                 }
             }
         }
