@@ -39,6 +39,25 @@ struct SoftSkeleton: Sendable {
         self.iterations = iterations
     }
 
+    /// The first minimum (in index order) of v[q − stride], v[q], v[q + stride], the neighbours
+    /// only where they exist, and its index.
+    @inline(__always)
+    func windowMinimum<T: BLASScalar>(
+        _ v: UnsafeBufferPointer<T>, _ q: Int, _ stride: Int, _ hasPrevious: Bool, _ hasNext: Bool
+    ) -> (T, Int) {
+        var index = hasPrevious ? q - stride : q
+        var best = v[index]
+        if hasPrevious && v[q] < best {
+            best = v[q]
+            index = q
+        }
+        if hasNext && v[q + stride] < best {
+            best = v[q + stride]
+            index = q + stride
+        }
+        return (best, index)
+    }
+
     /// The minimum of each axis window at (z, y, x) with its first index, in MONAI's axis order.
     @inline(__always)
     func axisMinima<T: BLASScalar>(_ v: UnsafeBufferPointer<T>, _ z: Int, _ y: Int, _ x: Int) -> (
@@ -46,24 +65,10 @@ struct SoftSkeleton: Sendable {
     ) {
         let plane = height * width
         let q = (z * height + y) * width + x
-        @inline(__always) func window(_ lo: Int, _ hi: Int, _ at: Int, _ stride: Int) -> (T, Int) {
-            var best = v[q + (lo - at) * stride]
-            var index = q + (lo - at) * stride
-            var k = lo + 1
-            while k <= hi {
-                let j = q + (k - at) * stride
-                if v[j] < best {
-                    best = v[j]
-                    index = j
-                }
-                k += 1
-            }
-            return (best, index)
-        }
-        let h = window(Swift.max(y - 1, 0), Swift.min(y + 1, height - 1), y, width)
-        let w = window(Swift.max(x - 1, 0), Swift.min(x + 1, width - 1), x, 1)
+        let h = windowMinimum(v, q, width, y > 0, y + 1 < height)
+        let w = windowMinimum(v, q, 1, x > 0, x + 1 < width)
         if volumetric {
-            let d = window(Swift.max(z - 1, 0), Swift.min(z + 1, depth - 1), z, plane)
+            let d = windowMinimum(v, q, plane, z > 0, z + 1 < depth)
             return ((d.0, h.0, w.0), (d.1, h.1, w.1), 3)
         }
         return ((h.0, w.0, w.0), (h.1, w.1, w.1), 2)
