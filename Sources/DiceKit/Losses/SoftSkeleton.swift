@@ -136,7 +136,8 @@ struct SoftSkeleton: Sendable {
         }
     }
 
-    /// The first maximum (row-major scan) of the cube around (z, y, x) and its index.
+    /// The first maximum (row-major scan) of the cube around (z, y, x) and its index: the rule that
+    /// `dilateBackward`'s separable search follows (the tests compare the two).
     @inline(__always)
     func cubeMaximum<T: BLASScalar>(_ v: UnsafeBufferPointer<T>, _ z: Int, _ y: Int, _ x: Int) -> (T, Int) {
         var best = -T.infinity
@@ -191,19 +192,61 @@ struct SoftSkeleton: Sendable {
     }
 
     /// dx += the gradient of dilate at `v` for the upstream gradient `dy`.
+    ///
+    /// The winner of each cube is found separably: the first maximum of each row's window, then
+    /// the first row (then plane) whose maximum is strictly the largest so far, which is the first
+    /// maximum of the cube in row-major order (`cubeMaximum`'s rule).
     func dilateBackward<T: BLASScalar>(
         _ v: UnsafeBufferPointer<T>, _ dy: UnsafeBufferPointer<T>, into dx: UnsafeMutableBufferPointer<T>
     ) {
-        var q = 0
-        for z in 0..<depth {
-            for y in 0..<height {
+        let n = count
+        let plane = height * width
+        var winners = [Int](repeating: 0, count: 2 * n)
+        winners.withUnsafeMutableBufferPointer { w in
+            let rows = UnsafeMutableBufferPointer(rebasing: w[0..<n])
+            let columns = UnsafeMutableBufferPointer(rebasing: w[n..<(2 * n)])
+            @inline(__always) func first(_ a: Int, _ b: Int, _ c: Int, _ hasA: Bool, _ hasC: Bool) -> Int {
+                var index = hasA ? a : b
+                var best = v[index]
+                if hasA && v[b] > best {
+                    best = v[b]
+                    index = b
+                }
+                if hasC && v[c] > best { index = c }
+                return index
+            }
+            for r in 0..<(depth * height) {
+                let row = r * width
                 for x in 0..<width {
-                    let g = dy[q]
-                    q += 1
-                    guard g != 0 else { continue }
-                    dx[cubeMaximum(v, z, y, x).1] += g
+                    let q = row + x
+                    rows[q] = first(q - 1, q, q + 1, x > 0, x + 1 < width)
                 }
             }
+            for z in 0..<depth {
+                for y in 0..<height {
+                    let row = z * plane + y * width
+                    let up = y > 0
+                    let down = y + 1 < height
+                    for x in 0..<width {
+                        let q = row + x
+                        columns[q] = first(
+                            up ? rows[q - width] : 0, rows[q], down ? rows[q + width] : 0, up, down)
+                    }
+                }
+            }
+            let winner = volumetric && depth > 1 ? rows : columns
+            if volumetric && depth > 1 {
+                for z in 0..<depth {
+                    let front = z > 0
+                    let back = z + 1 < depth
+                    for j in 0..<plane {
+                        let q = z * plane + j
+                        rows[q] = first(
+                            front ? columns[q - plane] : 0, columns[q], back ? columns[q + plane] : 0, front, back)
+                    }
+                }
+            }
+            for q in 0..<n where dy[q] != 0 { dx[winner[q]] += dy[q] }
         }
     }
 

@@ -128,6 +128,35 @@ final class ClDiceGradientTests: XCTestCase {
         XCTAssertEqual(gradient, [1, 0, 0, 0, 0, 0, 0, 0, 0])
     }
 
+    /// The separable winner search of the dilation's backward agrees with the cube scan
+    /// (`cubeMaximum`, PyTorch's first maximum in row-major order) on images full of ties.
+    func testSeparableDilationWinnersMatchTheCubeScan() {
+        var generator = SeededGenerator(seed: 16)
+        for spatial in [[5, 6], [4, 5, 3], [1, 4, 4]] {
+            let skeleton = SoftSkeleton(spatial: spatial, iterations: 0)!
+            let n = skeleton.count
+            let image = (0..<n).map { _ in Double(generator.next() % 3) }
+            let upstream = (0..<n).map { Double($0 + 1) }
+            var separable = [Double](repeating: 0, count: n)
+            var scan = separable
+            image.withUnsafeBufferPointer { v in
+                upstream.withUnsafeBufferPointer { dy in
+                    separable.withUnsafeMutableBufferPointer { skeleton.dilateBackward(v, dy, into: $0) }
+                }
+                var q = 0
+                for z in 0..<skeleton.depth {
+                    for y in 0..<skeleton.height {
+                        for x in 0..<skeleton.width {
+                            scan[skeleton.cubeMaximum(v, z, y, x).1] += upstream[q]
+                            q += 1
+                        }
+                    }
+                }
+            }
+            XCTAssertEqual(separable, scan, "\(spatial)")
+        }
+    }
+
     /// A bar one pixel wide is its own skeleton; a filled 5×5 square inside a 7×9 image keeps its
     /// centre only (MONAI's `soft_skel(t, 3)` gives the same).
     func testSkeletonOfSimpleShapes() {
