@@ -23,7 +23,7 @@ struct SoftSkeleton: Sendable {
     let depth: Int, height: Int, width: Int
     /// Whether the depth axis takes part (3-D images).
     let volumetric: Bool
-    /// K, the erosions after the first opening (MONAI's `iter_`, ≥ 0).
+    /// K, the erosions after the first opening (MONAI's `iter_`, ≥ 0), capped at Σ (extent − 1).
     let iterations: Int
 
     /// Elements per image.
@@ -36,7 +36,9 @@ struct SoftSkeleton: Sendable {
         case 3: (depth, height, width, volumetric) = (spatial[0], spatial[1], spatial[2], true)
         default: return nil
         }
-        self.iterations = iterations
+        // After Σ (extent − 1) erosions every value is the image's minimum, so later steps add
+        // δ_i = 0 (and no gradient): capping K there changes nothing and bounds time and memory.
+        self.iterations = Swift.min(iterations, (depth - 1) + (height - 1) + (width - 1))
     }
 
     /// The first minimum (in index order) of v[q − stride], v[q], v[q + stride], the neighbours

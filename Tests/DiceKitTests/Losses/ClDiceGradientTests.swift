@@ -174,6 +174,20 @@ final class ClDiceGradientTests: XCTestCase {
         XCTAssertEqual(out, centre)
     }
 
+    /// Iterations beyond the image's diameter change nothing (and cost nothing: K is capped).
+    func testIterationsBeyondTheDiameterChangeNothing() throws {
+        let (x, labels) = try problem(spatial: [3, 4], channels: 2, seed: 17)
+        let capped = try ClDiceLoss(activation: .softmax, iterations: 5).evaluate(
+            x, target: .labels(labels), gradient: true)
+        let huge = try ClDiceLoss(activation: .softmax, iterations: 1 << 40).evaluate(
+            x, target: .labels(labels), gradient: true)
+        XCTAssertEqual(capped.loss, huge.loss)
+        XCTAssertEqual(capped.gradient, huge.gradient)
+        let fewer = try ClDiceLoss(activation: .softmax, iterations: 4).evaluate(
+            x, target: .labels(labels), gradient: false)
+        XCTAssertEqual(fewer.loss, capped.loss)
+    }
+
     func message(_ body: () throws -> Void) -> String {
         do {
             try body()
