@@ -22,7 +22,8 @@
 /// [N, C, D, H, W] (channels-first); target labels [N, spatial…] (one-hot inside the loss) or a
 /// dense 0/1 or soft target with the prediction's shape.
 public struct ClDiceLoss: SegmentationLoss {
-    /// Applied to the prediction first (default `.none`: the prediction holds probabilities).
+    /// Applied to the prediction first (default `.none`: the prediction holds probabilities);
+    /// `.softmax` needs ≥ 2 channels (MONAI ignores it for one channel with a warning; DiceKit refuses).
     public var activation: DiceActivation = .none
     /// Where the channel axis is (default `.channelsLast`).
     public var layout: Layout = .channelsLast
