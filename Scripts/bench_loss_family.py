@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Reference timings for `dicekit-bench --against`: MONAI FocalLoss and smp LovaszLoss forward+backward
+"""Reference timings for `dicekit-bench --against`: MONAI FocalLoss, SoftclDiceLoss, SoftDiceclDiceLoss
+and smp LovaszLoss forward+backward
 on 8×4×256² (channels-first, label targets, float32, PyTorch's default threads), under the keys of
 Benchmarks/DiceKitBenchmarks/LossFamilyBenchmarks.swift. Prints one JSON object.
 
@@ -13,7 +14,7 @@ Benchmarks/DiceKitBenchmarks/LossFamilyBenchmarks.swift. Prints one JSON object.
 import importlib.util, json, sys, time, types, warnings
 warnings.filterwarnings("ignore")
 import torch
-from monai.losses import FocalLoss
+from monai.losses import FocalLoss, SoftclDiceLoss, SoftDiceclDiceLoss
 # smp's package __init__ imports its models (timm, torchvision); the losses need only torch.
 _spec = importlib.util.find_spec("segmentation_models_pytorch")
 _package = types.ModuleType("segmentation_models_pytorch")
@@ -57,6 +58,9 @@ cases = [
     ("lovasz_softmax_n8_c4_256x256_ms", lambda: smp.LovaszLoss("multiclass"), 4, "labels"),
     ("lovasz_softmax_per_image_n8_c4_256x256_ms", lambda: smp.LovaszLoss("multiclass", per_image=True), 4, "labels"),
     ("lovasz_hinge_n8_c1_256x256_ms", lambda: smp.LovaszLoss("binary"), 1, "binary"),
+    ("cldice_softmax_n8_c4_256x256_ms", lambda: SoftclDiceLoss(to_onehot_y=True, softmax=True), 4, "onehot-channel"),
+    ("cldice_dice_softmax_n8_c4_256x256_ms", lambda: SoftDiceclDiceLoss(to_onehot_y=True, softmax=True), 4,
+     "onehot-channel"),
 ]
 out = {"threads": torch.get_num_threads()}
 for key, make, c, kind in cases:

@@ -1,6 +1,7 @@
-// Focal and Lovász forward+backward through the public API on 8×4×256² (label targets,
+// Focal, Lovász and clDice forward+backward through the public API on 8×4×256² (label targets,
 // channels-last), under the same keys as Scripts/bench_loss_family.py prints for MONAI's
-// `FocalLoss` and smp's `LovaszLoss`, so that `--against REF.json` compares them key by key.
+// `FocalLoss`, `SoftclDiceLoss`, `SoftDiceclDiceLoss` and smp's `LovaszLoss`, so that
+// `--against REF.json` compares them key by key.
 
 import DiceKit
 
@@ -28,4 +29,6 @@ let lossFamilyBenchmarks: [Benchmark] = [
     familyBenchmark(key: "lovasz_softmax_n8_c4_256x256", loss: LovaszLoss(variant: .softmax)),
     familyBenchmark(key: "lovasz_softmax_per_image_n8_c4_256x256", loss: LovaszLoss(variant: .softmax, perImage: true)),
     familyBenchmark(key: "lovasz_hinge_n8_c1_256x256", loss: LovaszLoss(variant: .hinge), channels: 1, binary: true),
+    familyBenchmark(key: "cldice_softmax_n8_c4_256x256", loss: ClDiceLoss(activation: .softmax)),
+    familyBenchmark(key: "cldice_dice_softmax_n8_c4_256x256", loss: DiceClDiceLoss(activation: .softmax)),
 ]

@@ -62,21 +62,25 @@ public struct DiceFocalLoss: SegmentationLoss {
         }
         let a = try dice.evaluate(prediction, target: target, validMask: nil, gradient: gradient)
         let b = try focal.evaluate(prediction, target: target, gradient: gradient)
-        let loss = Tensor<Scalar>(
-            uncheckedShape: [], storage: [Scalar(diceWeight) * a.value + Scalar(focalWeight) * b.value])
+        return Self.combined(a, diceWeight, b, focalWeight)
+    }
+
+    /// wa·a + wb·b for two scalar-valued results, and the same sum of their gradients when both have one.
+    static func combined<Scalar: BLASScalar>(
+        _ a: DiceLossResult<Scalar>, _ wa: Double, _ b: DiceLossResult<Scalar>, _ wb: Double
+    ) -> DiceLossResult<Scalar> {
+        let loss = Tensor<Scalar>(uncheckedShape: [], storage: [Scalar(wa) * a.value + Scalar(wb) * b.value])
         var g: Tensor<Scalar>? = nil
-        if gradient, let ga = a.gradient, let gb = b.gradient {
+        if let ga = a.gradient, let gb = b.gradient {
             // Concrete loops (this generic body may run unspecialised from another module).
             let sum: [Scalar] = specialised(
                 Scalar.self,
                 float: {
-                    Self.weightedSum(
-                        ga.scalars.reinterpreted(), Float(diceWeight), gb.scalars.reinterpreted(), Float(focalWeight)
-                    ).reinterpreted()
+                    Self.weightedSum(ga.scalars.reinterpreted(), Float(wa), gb.scalars.reinterpreted(), Float(wb))
+                        .reinterpreted()
                 },
                 double: {
-                    Self.weightedSum(ga.scalars.reinterpreted(), diceWeight, gb.scalars.reinterpreted(), focalWeight)
-                        .reinterpreted()
+                    Self.weightedSum(ga.scalars.reinterpreted(), wa, gb.scalars.reinterpreted(), wb).reinterpreted()
                 })
             g = Tensor(uncheckedShape: ga.shape, storage: sum)
         }

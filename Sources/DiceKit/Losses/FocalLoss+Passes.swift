@@ -91,7 +91,9 @@ extension FocalLoss {
         let directGradient = wantGradient && !normalized
         let wholeGamma = integerGamma
         // Per class: the weight of an element whose target is 1, and of one whose target is 0.
-        let w1 = weightsT.map { $0 * (alphaT ?? 1) }
+        let w1 =
+            activation == .sigmoid && classAlpha != nil
+            ? zip(weightsT, classAlpha!).map { $0 * T($1) } : weightsT.map { $0 * (alphaT ?? 1) }
         let w0 = weightsT.map { $0 * (alphaT.map { 1 - $0 } ?? 1) }
         let hasLabels = input.labels != nil
         let labels = input.labels ?? []
@@ -226,7 +228,9 @@ extension FocalLoss {
                             let idx = input.index(i, k, p)
                             let t = input.target(i, k, p)
                             let z = xs[idx]
-                            let balance: T = alphaT.map { t == 1 ? $0 : 1 - $0 } ?? 1
+                            let balance: T =
+                                classAlpha.map { t == 1 ? T($0[k - first]) : 1 } ?? alphaT.map { t == 1 ? $0 : 1 - $0 }
+                                ?? 1
                             let e = Self.sigmoidElement(
                                 u: t == 1 ? z : -z, weight: w * balance, gamma: gammaT,
                                 integerGamma: integerGamma, threshold: thresholdT)

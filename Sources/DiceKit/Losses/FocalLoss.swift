@@ -32,6 +32,11 @@ public struct FocalLoss: SegmentationLoss {
     public var gamma: Double = FocalLoss.defaultGamma
     /// The balance α in [0, 1] (default nil: no balancing).
     public var alpha: Double? = nil
+    /// MONAI's per-class α (a sequence `alpha`, MONAI ≥ 1.4): one value per class after exclusion,
+    /// each finite and ≥ 0; sigmoid form: multiplies the elements whose target is 1 of that class
+    /// (those with target 0 keep weight 1); softmax form: multiplies that class's values. Not
+    /// together with `alpha` (default nil).
+    public var classAlpha: [Double]? = nil
     /// Multiplies each class's values; length = classes after exclusion, each ≥ 0 (default nil).
     public var classWeights: [Double]? = nil
     /// Drop channel 0 of the logits (MONAI's `include_background=False`: with softmax, before
@@ -85,6 +90,19 @@ public struct FocalLoss: SegmentationLoss {
         if let a = alpha, !(a >= 0 && a <= 1) {
             throw DiceKitError.value("focal alpha is \(a); expected a number in [0, 1]")
         }
+        if let a = classAlpha {
+            if alpha != nil {
+                throw DiceKitError.option("focal alpha given both as one value and per class; expected one of them")
+            }
+            if a.count != c - (excludeBackground ? 1 : 0) {
+                throw DiceKitError.shape(
+                    "focal alpha has \(a.count) values; expected \(c - (excludeBackground ? 1 : 0)) (one per class\(excludeBackground ? " after excluding the background" : ""))"
+                )
+            }
+            if let bad = a.first(where: { !($0.isFinite && $0 >= 0) }) {
+                throw DiceKitError.value("focal alpha value \(bad); expected finite values ≥ 0")
+            }
+        }
         if activation == .none {
             throw DiceKitError.option("the focal loss needs logits: expected activation sigmoid or softmax, got none")
         }
@@ -130,6 +148,9 @@ public struct FocalLoss: SegmentationLoss {
         }
         if activation == .softmax, let a = alpha {
             for k in weights.indices { weights[k] *= k == 0 ? 1 - a : a }
+        }
+        if activation == .softmax, let a = classAlpha {
+            for k in weights.indices { weights[k] *= a[k] }
         }
         return weights
     }

@@ -51,6 +51,13 @@ public enum LossKind: String, Sendable, CaseIterable {
     case wasserstein
     /// Matthews correlation loss of the softmax probabilities against the one-hot target.
     case mcc
+    /// Soft clDice of the softmax probabilities, 3 skeleton iterations (MONAI `SoftclDiceLoss(softmax=True)`).
+    case clDice = "cldice"
+    /// 0.5·Dice + 0.5·clDice of the softmax probabilities (MONAI `SoftDiceclDiceLoss(softmax=True)`).
+    case diceClDice = "dice-cldice"
+    /// Softmax generalized Dice (1/G² weights) + sigmoid focal (γ = 2), equal weights (MONAI
+    /// `GeneralizedDiceFocalLoss(softmax=True)`).
+    case generalizedDiceFocal = "generalized-dice-focal"
 
     /// The Tversky weights of `.tversky` and `.focalTversky`: α = 0.3 on the false positives,
     /// β = 0.7 on the false negatives (recall-leaning); γ is `DiceVariant.defaultFocalTverskyGamma`.
@@ -77,6 +84,9 @@ public enum LossKind: String, Sendable, CaseIterable {
         case .wasserstein:
             return WassersteinDiceLoss(distanceMatrix: WassersteinDiceLoss.uniformDistances(classes: classes))
         case .mcc: return MCCLoss(activation: .softmax)
+        case .clDice: return ClDiceLoss(activation: .softmax)
+        case .diceClDice: return DiceClDiceLoss(activation: .softmax)
+        case .generalizedDiceFocal: return GeneralizedDiceFocalLoss(activation: .softmax)
         }
     }
 }

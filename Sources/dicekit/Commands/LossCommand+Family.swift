@@ -1,4 +1,5 @@
-// `dicekit loss --variant focal|dice-focal|lovasz-softmax|lovasz-hinge|wasserstein|mcc`: the losses
+// `dicekit loss --variant focal|dice-focal|lovasz-softmax|lovasz-hinge|wasserstein|mcc` (and the clDice
+// and generalized Dice + focal variants of LossCommand+ClDice.swift): the losses
 // beyond the Dice family, with their options named as in MONAI / smp, and a one-line usage error
 // for every option that does not apply to the chosen variant.
 
@@ -6,7 +7,10 @@ import DiceKit
 
 extension LossCommand {
     /// The variants built here (the rest are `DiceVariant`s).
-    static let familyVariants = ["focal", "dice-focal", "lovasz-softmax", "lovasz-hinge", "wasserstein", "mcc"]
+    static let familyVariants = [
+        "focal", "dice-focal", "lovasz-softmax", "lovasz-hinge", "wasserstein", "mcc", "cldice", "dice-cldice",
+        "generalized-dice-focal",
+    ]
 
     /// Options every variant accepts.
     static let commonOptions: Set<String> = ["layout", "activation", "variant", "labels", "grad"]
@@ -25,19 +29,19 @@ extension LossCommand {
         "lovasz-hinge": ["per-image", "ignore-index"],
         "wasserstein": ["distance-matrix", "wasserstein-weighting", "smooth-nr", "smooth-dr", "reduction"],
         "mcc": [],
-    ]
+    ].merging(clDiceFamilyOptions) { a, _ in a }
 
     /// The activations each family variant takes.
     static let familyActivations: [String: [DiceActivation]] = [
         "focal": [.sigmoid, .softmax], "dice-focal": [.sigmoid, .softmax], "lovasz-softmax": [.softmax],
         "lovasz-hinge": [.none], "wasserstein": [.softmax], "mcc": [.none, .sigmoid, .softmax],
-    ]
+    ].merging(clDiceFamilyActivations) { a, _ in a }
 
     /// Options that only the family variants take (refused with the Dice variants).
     static var familyOnlyOptions: Set<String> {
         [
             "focal-gamma", "focal-alpha", "normalized", "reduced-threshold", "focal-weight", "per-image",
-            "distance-matrix", "wasserstein-weighting",
+            "distance-matrix", "wasserstein-weighting", "cldice-iterations", "cldice-alpha", "cldice-smooth",
         ]
     }
 
@@ -87,7 +91,7 @@ extension LossCommand {
         }
         let reduction = try arguments.choice("reduction", as: LossReduction.self, default: .mean)!
         let gamma = try arguments.double("focal-gamma", default: FocalLoss.defaultGamma)!
-        let alpha = try arguments.double("focal-alpha")
+        let (alpha, classAlpha) = try focalAlpha(arguments)
         switch variant {
         case "focal":
             var loss = FocalLoss(activation: activation, gamma: gamma, alpha: alpha, layout: layout)
@@ -96,6 +100,7 @@ extension LossCommand {
             loss.reduction = reduction
             loss.normalized = arguments.flag("normalized")
             loss.reducedThreshold = try arguments.double("reduced-threshold")
+            loss.classAlpha = classAlpha
             return loss
         case "dice-focal":
             var loss = DiceFocalLoss(
@@ -108,7 +113,11 @@ extension LossCommand {
             loss.dice.batch = arguments.flag("batch")
             loss.diceWeight = try arguments.double("dice-weight", default: 1)!
             loss.focalWeight = try arguments.double("focal-weight", default: 1)!
+            loss.focal.classAlpha = classAlpha
             return loss
+        case "cldice", "dice-cldice", "generalized-dice-focal":
+            return try makeClDiceFamilyLoss(
+                arguments, variant: variant, activation: activation, layout: layout, reduction: reduction)
         case "lovasz-softmax", "lovasz-hinge":
             var loss = LovaszLoss(
                 variant: LovaszVariant(rawValue: variant)!, perImage: arguments.flag("per-image"), layout: layout)

@@ -20,6 +20,7 @@ enum LossCommand: Command {
                                        shape [N, spatial...]; otherwise TARGET has PRED's shape
               --variant dice|jaccard|tversky|focal-tversky|log-cosh-dice|generalized   (default dice)
                         |focal|dice-focal|lovasz-softmax|lovasz-hinge|wasserstein|mcc
+                        |cldice|dice-cldice|generalized-dice-focal
               --squared                Σp² and Σg² in the denominator
               --soft-labels            soft-label TP = (Σp + Σg − Σ|p − g|)/2 for a dense TARGET
               --smooth-nr X  --smooth-dr X            smoothing (default 1e-5 each)
@@ -38,8 +39,9 @@ enum LossCommand: Command {
               --epsilon E              the presets' ε (default 1e-6)
               --grad GRAD.npy          write d(sum of loss values)/d(PRED), PRED's shape and dtype
 
-            Focal, Lovász, Wasserstein and MCC variants (other Dice options are refused with them):
-              focal           --activation sigmoid|softmax  --focal-gamma G (2)  --focal-alpha A
+            Focal, Lovász, Wasserstein, MCC and clDice variants (other Dice options are refused with them):
+              focal           --activation sigmoid|softmax  --focal-gamma G (2)  --focal-alpha A (or a0,a1,...
+                              per class, MONAI's sequence alpha)
                               --class-weights  --exclude-background  --reduction mean|sum|none
                               --normalized  --reduced-threshold R   (smp's options; sigmoid, mean)
               dice-focal      MONAI DiceFocalLoss: Dice with --activation, sigmoid focal; --focal-gamma,
@@ -50,6 +52,15 @@ enum LossCommand: Command {
               wasserstein     --activation softmax, --labels, --distance-matrix M.npy ([C, C]),
                               --wasserstein-weighting default|gdl, --smooth-nr/--smooth-dr, --reduction
               mcc             --activation none|sigmoid|softmax (none: PRED holds probabilities)
+              cldice          MONAI SoftclDiceLoss, 2-D or 3-D: --activation none|sigmoid|softmax,
+                              --cldice-iterations K (3, ≥ 0), --smooth-nr/--smooth-dr (1 each),
+                              --cldice-smooth S (1e-4), --exclude-background, --reduction mean|sum|none
+              dice-cldice     MONAI SoftDiceclDiceLoss: (1 − α)·Dice + α·clDice, --cldice-alpha α (0.5, in
+                              [0, 1]), the cldice options, --reduction mean|sum
+              generalized-dice-focal  MONAI GeneralizedDiceFocalLoss: generalized Dice with --activation
+                              sigmoid|softmax, sigmoid focal; --generalized-weight, --focal-gamma,
+                              --class-weights (focal term), --exclude-background, --batch, --reduction
+                              mean|sum, --smooth-nr/--smooth-dr, --dice-weight X, --focal-weight Y
 
             Exit status: 0 on success, 1 on bad input (one line on stderr), 2 on bad usage.
             """,
@@ -58,7 +69,7 @@ enum LossCommand: Command {
             "ignore-index", "alpha", "beta", "gamma", "generalized-weight", "dice-weight", "ce-weight",
             "valid-mask", "empty-class", "preset", "epsilon", "grad",
             "focal-gamma", "focal-alpha", "reduced-threshold", "focal-weight", "distance-matrix",
-            "wasserstein-weighting",
+            "wasserstein-weighting", "cldice-iterations", "cldice-alpha", "cldice-smooth",
         ],
         flags: ["labels", "squared", "soft-labels", "exclude-background", "batch", "normalized", "per-image"],
         positionals: 2...2

@@ -33,7 +33,8 @@ enum TrainCommand: Command {
               --epochs N (20)  --batch-size B (8)  --lr X (1e-3)  --optimizer adam|adamw|sgd (adam)
               --weight-decay X (0)  --momentum M (0.99, sgd)  --schedule constant|cosine|poly (cosine)
               --loss dice|dice-ce|jaccard|tversky|focal-tversky|log-cosh-dice|generalized|focal|dice-focal
-                     |lovasz-softmax|lovasz-hinge|wasserstein|mcc (dice-ce)
+                     |lovasz-softmax|lovasz-hinge|wasserstein|mcc
+                     |cldice|dice-cldice|generalized-dice-focal (dice-ce)
             \(deepSupervisionHelp)
               --clip X  global gradient-norm clip (12; 0 disables)   --seed S (0)
               --threads T  threads for every computation (worker pool and OpenBLAS; 1–256; default
