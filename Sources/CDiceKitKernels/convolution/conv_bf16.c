@@ -73,6 +73,21 @@ void dk_bf16_pack_weight(const dk_conv_geometry *g, const float *w, uint16_t *pa
         }
 }
 
+void dk_bf16_pack_weight_flipped(const dk_conv_geometry *g, const float *w, uint16_t *packed) {
+    // Row k = t·cout + co of the flipped, transposed kernel is W[taps − 1 − t][·][co] (length cin);
+    // cout is even, so the pair (k, k + 1) shares the tap t.
+    const long taps = (long)g->kd * g->kh * g->kw, cin = g->cin, cout = g->cout;
+    for (long t = 0; t < taps; t++) {
+        const float *source = w + (taps - 1 - t) * cin * cout;
+        uint16_t *target = packed + t * cout * cin;
+        for (long co = 0; co < cout; co += 2)
+            for (long ci = 0; ci < cin; ci++) {
+                target[co * cin + 2 * ci] = bf16_scalar(source[ci * cout + co]);
+                target[co * cin + 2 * ci + 1] = bf16_scalar(source[ci * cout + co + 1]);
+            }
+    }
+}
+
 /// Element offset (bf16 elements) in the padded sample of segment s = kz·kh + ky.
 static inline long segment_offset(const dk_conv_geometry *g, int s) {
     return ((long)(s / g->kh) * g->hp + s % g->kh) * g->wp * g->cin;
@@ -110,7 +125,10 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
     }
     DK_UNROLL for (int i = 0; i < MR; i++) {
         if (q + i >= end) break;
-        DK_UNROLL for (int j = 0; j < NV; j++) _mm512_storeu_ps(y + (q + i) * cout + co + 16 * j, acc[i * NV + j]);
+        // Evaluation-mode fusion: max(0, y) in the store (max(0, NaN) keeps the NaN, the second operand).
+        DK_UNROLL for (int j = 0; j < NV; j++)
+            _mm512_storeu_ps(y + (q + i) * cout + co + 16 * j,
+                             g->relu ? _mm512_max_ps(_mm512_setzero_ps(), acc[i * NV + j]) : acc[i * NV + j]);
     }
 }
 
