@@ -54,6 +54,8 @@ extension ConvGeometry {
                         g, padded: padded, weight: wp.baseAddress!, bias: pass.bias, y: y,
                         outputSample: outputPixels * outChannels, workers: workers)
                 }
+            } else if pass.y == nil, let dW = pass.weightGradient, let dy = pass.dy, runsBandedWeightGradient {
+                bfloat16WeightGradientInBands(g, padded: padded, dy: dy, dW: dW, workers: workers)
             } else {
                 padded.withBFloat16Batch(workers: workers) { xp in
                     if let y = pass.y {
@@ -185,6 +187,73 @@ extension ConvGeometry {
         }
     }
 
+    /// Whether the weight gradient runs in bands of lines (`bfloat16WeightGradientInBands`): 2-D,
+    /// at least two samples, and at least as many output positions per sample as kernel rows (in
+    /// small images the whole batch is small, and per-partial accumulators would not pay).
+    /// Decided from the geometry alone, so the bits do not depend on the worker count.
+    private var runsBandedWeightGradient: Bool {
+        kernel[0] == 1 && output[0] == 1 && batch >= 2 && outputPixels >= patch
+    }
+
+    /// dW = Σ over the batch in `min(batch, 8)` partial sums over fixed runs of samples, dealt
+    /// to the workers and added in order at the end (so the bits depend on the batch only). A
+    /// partial goes through its samples in bands of output lines whose pair-packed input
+    /// (about 128 KiB) and packed gradient are made just before the kernel reads them, while
+    /// they are in cache: no batch-sized bfloat16 copy, and each Float input read once.
+    private func bfloat16WeightGradientInBands(
+        _ g: dk_conv_geometry, padded: PaddedSource, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
+        workers: Int
+    ) {
+        let (weightCount, patch, outChannels) = (self.patch * self.outChannels, self.patch, self.outChannels)
+        let (oh, ow, kh, wp, cin) = (g.oh, g.ow, Int(g.kh), g.wp, inChannels)
+        let rowBytes = wp * cin * 4
+        let bandLines = Swift.max(1, Swift.min(oh, (1 << 17) / rowBytes - (kh - 1)))
+        let half = (ow + 1) / 2
+        let partials = Swift.min(batch, 8)
+        let sums = UnsafeMutablePointer<Float>.allocate(capacity: partials * weightCount)
+        sums.initialize(repeating: 0, count: partials * weightCount)
+        defer { sums.deallocate() }
+        let ySample = outputPixels * outChannels
+        let count = Swift.min(workers, partials)
+        withUnsafePointer(to: g) { gp in
+            // Each partial writes its own accumulator in `sums`; its worker owns its band buffers.
+            let shared = TaskShared((gp, padded, dy, sums))
+            runWorkers(count) { worker in
+                let (gp, padded, dy, sums) = shared.buffers
+                let rows = bandLines + kh - 1
+                let xp = UnsafeMutablePointer<UInt16>.allocate(capacity: rows * wp * cin)
+                let xq = UnsafeMutablePointer<UInt16>.allocate(capacity: 2 * rows * wp * cin)
+                let dyp = UnsafeMutablePointer<UInt16>.allocate(capacity: bandLines * half * outChannels * 2)
+                defer {
+                    xp.deallocate()
+                    xq.deallocate()
+                    dyp.deallocate()
+                }
+                for p in Swift.stride(from: worker, to: partials, by: count) {
+                    let accumulator = sums + p * weightCount
+                    for n in (padded.batch * p / partials)..<(padded.batch * (p + 1) / partials) {
+                        for l0 in Swift.stride(from: 0, to: oh, by: bandLines) {
+                            let lines = Swift.min(bandLines, oh - l0)
+                            // The band's geometry: its lines, and the padded rows they read.
+                            var band = gp.pointee
+                            band.oh = lines
+                            band.hp = lines + kh - 1
+                            padded.padBFloat16(sample: n, rows: l0..<(l0 + lines + kh - 1), into: xp)
+                            withUnsafePointer(to: band) { bp in
+                                dk_bf16_pack_pairs(bp, xp, xq, (lines + kh - 1) * wp)
+                                dk_bf16_pack_gradient(bp, dy + n * ySample + l0 * ow * outChannels, dyp)
+                                dk_conv_weight_grad_bf16(
+                                    bp, xq, 0, dyp, 0, 1, accumulator, 0, patch, 0, Int32(outChannels))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        dW.update(from: sums, count: weightCount)
+        for p in 1..<partials { addElements(sums + p * weightCount, dW, weightCount) }
+    }
+
     /// dW = Σ over the batch, in (segment, 64-channel block) tasks over pair-packed copies.
     private func bfloat16WeightGradient(
         _ g: dk_conv_geometry, padded: PaddedSource, xp: UnsafePointer<UInt16>,
@@ -240,11 +309,23 @@ extension PaddedSource {
     /// Writes sample n, padded and rounded to bfloat16, to `target` (`sampleCount` elements; the
     /// slack is not touched): one rounding pass per row, zeros around it.
     func padBFloat16(sample n: Int, into target: UnsafeMutablePointer<UInt16>) {
+        padBFloat16(sample: n, planes: 0..<extents[0], rows: 0..<extents[1], into: target)
+    }
+
+    /// Writes padded rows `rows` of every plane of a 2-D sample n (one plane), rounded to
+    /// bfloat16, to `target` (`rows.count` × padded width × channels elements).
+    func padBFloat16(sample n: Int, rows: Range<Int>, into target: UnsafeMutablePointer<UInt16>) {
+        padBFloat16(sample: n, planes: 0..<extents[0], rows: rows, into: target)
+    }
+
+    private func padBFloat16(
+        sample n: Int, planes: Range<Int>, rows: Range<Int>, into target: UnsafeMutablePointer<UInt16>
+    ) {
         let rowLength = inner[2] * channels
         let from = source + n * inner[0] * inner[1] * rowLength
         var p = target
-        for z in 0..<extents[0] {
-            for y in 0..<extents[1] {
+        for z in planes {
+            for y in rows {
                 let (sz, sy) = (z - before[0], y - before[1])
                 if sz < 0 || sz >= inner[0] || sy < 0 || sy >= inner[1] {
                     p.initialize(repeating: 0, count: extents[2] * channels)
