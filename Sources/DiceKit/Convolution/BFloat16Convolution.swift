@@ -20,10 +20,12 @@
 // Work split: the forward passes (forward, input gradient) with at least two samples per worker
 // let each worker round its own samples into a padded buffer that stays in cache while it is
 // read; otherwise the batch is padded and rounded whole (in parallel over samples) and
-// (sample, chunk of positions) tasks are dealt out. The weight gradient runs (range of kernel
-// rows, block of 64 output channels) tasks over the whole batch. Every output element is written
-// by one task in an order fixed by the geometry: the same bits on every run and for every worker
-// count.
+// (sample, chunk of positions) tasks are dealt out. The weight gradient of 2-D images with at
+// least as many positions per sample as kernel rows runs min(batch, 8) partial sums over fixed
+// runs of samples, each in bands of lines packed while in cache, added in order at the end;
+// other shapes run (range of kernel rows, block of 64 output channels) tasks over the whole
+// batch. Every output element is written by one task in an order fixed by the geometry and the
+// batch: the same bits on every run and for every worker count.
 
 internal import CDiceKitKernels
 
