@@ -57,6 +57,23 @@ private func unetBenchmark(base: Int, precision: ComputePrecision) -> Benchmark 
             try model.backward(try loss.evaluate(logits, target: .labels(labels), gradient: true).gradient!)
             optimizer.step(model.parameters.trainable)
         }
+        if precision == .bfloat16 {
+            // Where the bf16 step goes, stage by stage (printed, not part of the JSON keys).
+            let profile = LayerProfile()
+            model.profile = profile
+            for _ in 0..<2 {
+                model.parameters.zeroGradients()
+                let logits = try model.forward(images)
+                try model.backward(try loss.evaluate(logits, target: .labels(labels), gradient: true).gradient!)
+            }
+            model.profile = nil
+            printErr("  \(key)\(suffix) stage   forward ms  backward ms")
+            for stage in profile.stages {
+                printErr(
+                    pad("  " + stage.name, 16) + pad(format(stage.forward / 2 * 1e3), 11, left: true)
+                        + pad(format(stage.backward / 2 * 1e3), 13, left: true))
+            }
+        }
         let infer = try context.time(warmup: 1, repetitions: 5) { _ = try model.forward(images, mode: .evaluation) }
         return [
             Metric(key: key + "_train_step" + suffix + "_ms", value: step * 1e3, unit: "ms"),

@@ -73,14 +73,24 @@ void dk_bf16_pack_weight(const dk_conv_geometry *g, const float *w, uint16_t *pa
         }
 }
 
+void dk_bf16_pack_weight_flipped(const dk_conv_geometry *g, const float *w, uint16_t *packed) {
+    // Row k = t·cout + co of the flipped, transposed kernel is W[taps − 1 − t][·][co] (length cin);
+    // cout is even, so the pair (k, k + 1) shares the tap t.
+    const long taps = (long)g->kd * g->kh * g->kw, cin = g->cin, cout = g->cout;
+    for (long t = 0; t < taps; t++) {
+        const float *source = w + (taps - 1 - t) * cin * cout;
+        uint16_t *target = packed + t * cout * cin;
+        for (long co = 0; co < cout; co += 2)
+            for (long ci = 0; ci < cin; ci++) {
+                target[co * cin + 2 * ci] = bf16_scalar(source[ci * cout + co]);
+                target[co * cin + 2 * ci + 1] = bf16_scalar(source[ci * cout + co + 1]);
+            }
+    }
+}
+
 /// Element offset (bf16 elements) in the padded sample of segment s = kz·kh + ky.
 static inline long segment_offset(const dk_conv_geometry *g, int s) {
     return ((long)(s / g->kh) * g->hp + s % g->kh) * g->wp * g->cin;
-}
-
-static inline long grid_position(const dk_conv_geometry *g, long q) {
-    const long plane = g->oh * g->ow, z = q / plane, r = q % plane;
-    return (z * g->hp + r / g->ow) * g->wp + r % g->ow;
 }
 
 /// MR valid output positions from q × NV·16 output channels from `co`, one row pointer each.
@@ -91,11 +101,32 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
     const long pairs = (long)g->kw * g->cin / 2, cin = g->cin, cout = g->cout;
     DK_UNROLL for (int i = 0; i < MR; i++)
         DK_UNROLL for (int j = 0; j < NV; j++) acc[i * NV + j] = bias ? _mm512_loadu_ps(bias + co + 16 * j) : _mm512_setzero_ps();
+    // Row pointers stepped along the grid from q's (two divisions per tile, not per row: at 16
+    // channels they cost as much as the products); positions past `end` repeat the last one.
     const uint16_t *rows[16];
-    DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = xp + grid_position(g, q + i < end ? q + i : end - 1) * cin;
+    {
+        const long plane = g->oh * g->ow;
+        long z = q / plane, r = q % plane, yy = r / g->ow, x = r % g->ow;
+        const uint16_t *last = xp;
+        DK_UNROLL for (int i = 0; i < MR; i++) {
+            if (q + i < end) {
+                last = xp + ((z * g->hp + yy) * g->wp + x) * cin;
+                if (++x == g->ow) {
+                    x = 0;
+                    if (++yy == g->oh) {
+                        yy = 0;
+                        z++;
+                    }
+                }
+            }
+            rows[i] = last;
+        }
+    }
     const int segments = g->kd * g->kh;
+    // segment_offset(g, s), stepped: one padded row per ky, to the next plane after the last ky.
+    long offset = 0;
+    int ky = 0;
     for (int s = 0; s < segments; s++) {
-        const long offset = segment_offset(g, s);
         const uint16_t *b = wp + (s * pairs * cout + co) * 2;
         for (long k = 0; k < pairs; k++) {
             __m512bh bv[4];
@@ -107,10 +138,18 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
                 DK_UNROLL for (int j = 0; j < NV; j++) acc[i * NV + j] = _mm512_dpbf16_ps(acc[i * NV + j], av, bv[j]);
             }
         }
+        offset += g->wp * cin;
+        if (++ky == g->kh) {
+            ky = 0;
+            offset += (g->hp - g->kh) * g->wp * cin;
+        }
     }
     DK_UNROLL for (int i = 0; i < MR; i++) {
         if (q + i >= end) break;
-        DK_UNROLL for (int j = 0; j < NV; j++) _mm512_storeu_ps(y + (q + i) * cout + co + 16 * j, acc[i * NV + j]);
+        // Evaluation-mode fusion: max(0, y) in the store (max(0, NaN) keeps the NaN, the second operand).
+        DK_UNROLL for (int j = 0; j < NV; j++)
+            _mm512_storeu_ps(y + (q + i) * cout + co + 16 * j,
+                             g->relu ? _mm512_max_ps(_mm512_setzero_ps(), acc[i * NV + j]) : acc[i * NV + j]);
     }
 }
 

@@ -42,7 +42,12 @@ void dk_bf16_to_f32(const uint16_t *src, float *dst, long n);
 /// packed[(k/2)·cout·2 + 2·co + (k mod 2)] = w[k][co].
 void dk_bf16_pack_weight(const dk_conv_geometry *g, const float *w, uint16_t *packed);
 
-/// y = conv(xp, w) (+ bias) at output positions [q0, q1) of one sample as dk_conv_forward_f32,
+/// Packs the input-gradient kernel of the [kd·kh·kw·cin, cout] Float kernel `w` (cout even) as
+/// bfloat16 row pairs, as dk_bf16_pack_weight packs [kd·kh·kw·cout, cin] = W'[t][co][ci] =
+/// w[taps − 1 − t][ci][co], the flipped, transposed kernel; `g` is the forward geometry.
+void dk_bf16_pack_weight_flipped(const dk_conv_geometry *g, const float *w, uint16_t *packed);
+
+/// y = conv(xp, w) (+ bias), max(0, ·) of it with g->relu, at output positions [q0, q1) of one sample as dk_conv_forward_f32,
 /// with `xp` the padded sample in bfloat16 (cin a multiple of 16) and `wp` the packed kernel.
 void dk_conv_forward_bf16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias,
                           float *y, long q0, long q1);

@@ -13,11 +13,19 @@
 // so a product ≤ (2u + u²)|a||b|, and the Float accumulation of a length-K reduction adds
 // ≤ K·2⁻²⁴·Σ|a||b|: |y − y_exact| ≤ (2u + u² + K·2⁻²⁴)·Σ|a||b|.
 //
-// Work split: the batch is padded and rounded whole (in parallel over samples); the forward
-// passes deal (sample, chunk of positions) tasks, the weight gradient (range of kernel rows,
-// block of 64 output channels) tasks over the whole batch, so every output element is written by
-// one task in an order fixed by the geometry: the same bits on every run and for every worker
-// count.
+// The kernel is packed to bfloat16 once per kernel value (forward and flipped packings, kept by
+// the convolution's BFloat16WeightCache), and an evaluation-mode ReLU is applied by the forward
+// kernel's stores (`rectifies`), so inference reads the kernel once and the output once.
+//
+// Work split: the forward passes (forward, input gradient) with at least two samples per worker
+// let each worker round its own samples into a padded buffer that stays in cache while it is
+// read; otherwise the batch is padded and rounded whole (in parallel over samples) and
+// (sample, chunk of positions) tasks are dealt out. The weight gradient of 2-D images with at
+// least as many positions per sample as kernel rows runs min(batch, 8) partial sums over fixed
+// runs of samples, each in bands of lines packed while in cache, added in order at the end;
+// other shapes run (range of kernel rows, block of 64 output channels) tasks over the whole
+// batch. Every output element is written by one task in an order fixed by the geometry and the
+// batch: the same bits on every run and for every worker count.
 
 internal import CDiceKitKernels
 
@@ -34,21 +42,35 @@ extension ConvGeometry {
     /// Runs a pass that `runsBFloat16` accepted.
     func runBFloat16(_ pass: LoweredPass<Float>, settings: ConvolutionSettings) {
         let workers = Swift.max(1, settings.workers ?? Parallelism.threadCount)
+        let cache = pass.bfloat16Weights ?? BFloat16WeightCache()
         if let x = pass.x, pass.y != nil || pass.weightGradient != nil {
             let padded = PaddedSource(
                 source: x, batch: batch, inner: input, channels: inChannels,
                 before: padBefore, after: padAfter, kernelWidth: kernel[2])
-            let g = bfloat16Geometry(padded, output: output, cin: inChannels, cout: outChannels)
-            padded.withBFloat16Batch(workers: workers) { xp in
-                if let y = pass.y {
-                    let packed = packWeight(g, pass.weight)
-                    defer { packed.deallocate() }
+            var g = bfloat16Geometry(padded, output: output, cin: inChannels, cout: outChannels)
+            g.relu = pass.rectifies ? 1 : 0
+            if let y = pass.y, pass.weightGradient == nil {
+                let packed = packedWeight(g, pass.weight, cache: cache, packing: .forward)
+                packed.withUnsafeBufferPointer { wp in
                     bfloat16Forward(
-                        g, padded: padded, xp: xp, weight: packed, bias: pass.bias, y: y,
+                        g, padded: padded, weight: wp.baseAddress!, bias: pass.bias, y: y,
                         outputSample: outputPixels * outChannels, workers: workers)
                 }
-                if let dW = pass.weightGradient, let dy = pass.dy {
-                    bfloat16WeightGradient(g, padded: padded, xp: xp, dy: dy, dW: dW, workers: workers)
+            } else if pass.y == nil, let dW = pass.weightGradient, let dy = pass.dy, runsBandedWeightGradient {
+                bfloat16WeightGradientInBands(g, padded: padded, dy: dy, dW: dW, workers: workers)
+            } else {
+                padded.withBFloat16Batch(workers: workers) { xp in
+                    if let y = pass.y {
+                        let packed = packedWeight(g, pass.weight, cache: cache, packing: .forward)
+                        packed.withUnsafeBufferPointer { wp in
+                            bfloat16ForwardTasks(
+                                g, padded: padded, xp: xp, weight: wp.baseAddress!, bias: pass.bias, y: y,
+                                outputSample: outputPixels * outChannels, workers: workers)
+                        }
+                    }
+                    if let dW = pass.weightGradient, let dy = pass.dy {
+                        bfloat16WeightGradient(g, padded: padded, xp: xp, dy: dy, dW: dW, workers: workers)
+                    }
                 }
             }
         }
@@ -61,25 +83,13 @@ extension ConvGeometry {
                 source: dy, batch: batch, inner: output, channels: outChannels,
                 before: (0..<3).map { kernel[$0] - 1 - padBefore[$0] },
                 after: (0..<3).map { kernel[$0] - 1 - padAfter[$0] }, kernelWidth: kernel[2])
-            let weightCount = patch * outChannels
-            let taps = kernelVolume
-            let flipped = UnsafeMutablePointer<Float>.allocate(capacity: weightCount)
-            defer { flipped.deallocate() }
-            for t in 0..<taps {
-                let source = pass.weight + (taps - 1 - t) * inChannels * outChannels
-                let target = flipped + t * outChannels * inChannels
-                for co in 0..<outChannels {
-                    for ci in 0..<inChannels {
-                        (target + co * inChannels + ci).initialize(to: source[ci * outChannels + co])
-                    }
-                }
-            }
             let g = bfloat16Geometry(padded, output: input, cin: outChannels, cout: inChannels)
-            let packed = packWeight(g, flipped)
-            defer { packed.deallocate() }
-            padded.withBFloat16Batch(workers: workers) { dyp in
+            // The flipped, transposed kernel is packed from the forward geometry's weight.
+            let forward = bfloat16Geometry(padded, output: output, cin: inChannels, cout: outChannels)
+            let packed = packedWeight(forward, pass.weight, cache: cache, packing: .flipped)
+            packed.withUnsafeBufferPointer { wp in
                 bfloat16Forward(
-                    g, padded: padded, xp: dyp, weight: packed, bias: pass.dxFill, y: dx,
+                    g, padded: padded, weight: wp.baseAddress!, bias: pass.dxFill, y: dx,
                     outputSample: inputPixels * inChannels, workers: workers)
             }
         }
@@ -92,23 +102,74 @@ extension ConvGeometry {
             weight_block: 0, relu: 0)
     }
 
-    /// The kernel [kd·kh·kw·cin, cout] as bfloat16 row pairs (dk_bf16_pack_weight); the caller deallocates.
-    private func packWeight(_ g: dk_conv_geometry, _ weight: UnsafePointer<Float>) -> UnsafeMutablePointer<UInt16> {
-        let count = Int(g.kd * g.kh * g.kw * g.cin * g.cout)
-        let packed = UnsafeMutablePointer<UInt16>.allocate(capacity: count)
-        withUnsafePointer(to: g) { dk_bf16_pack_weight($0, weight, packed) }
-        return packed
+    /// The kernel [kd·kh·kw·cin, cout] of forward geometry `g` as bfloat16 row pairs
+    /// (dk_bf16_pack_weight), or its flipped, transposed form (dk_bf16_pack_weight_flipped), as
+    /// `cache` keeps it.
+    private func packedWeight(
+        _ g: dk_conv_geometry, _ weight: UnsafePointer<Float>, cache: BFloat16WeightCache,
+        packing: BFloat16WeightCache.Packing
+    ) -> [UInt16] {
+        cache.packed(packing, count: Int(g.kd * g.kh * g.kw * g.cin * g.cout)) { packed in
+            withUnsafePointer(to: g) { gp in
+                switch packing {
+                case .forward: dk_bf16_pack_weight(gp, weight, packed)
+                case .flipped: dk_bf16_pack_weight_flipped(gp, weight, packed)
+                }
+            }
+        }
     }
 
-    /// y = conv over the batch in (sample, chunk of up to 3072 positions) tasks, dealt to the workers.
+    /// y = conv over the batch: with at least two samples per worker, worker w rounds samples
+    /// w, w + workers, … into its own padded buffer, which stays in cache while every chunk of
+    /// the sample reads it; with fewer, the batch is rounded whole and (sample, chunk) tasks are
+    /// dealt out (`bfloat16ForwardTasks`). Every output element is the same sum either way.
     private func bfloat16Forward(
+        _ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<UInt16>, bias: UnsafePointer<Float>?,
+        y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int
+    ) {
+        guard batch >= 2 * workers else {
+            padded.withBFloat16Batch(workers: workers) { xp in
+                bfloat16ForwardTasks(
+                    g, padded: padded, xp: xp, weight: weight, bias: bias, y: y, outputSample: outputSample,
+                    workers: workers)
+            }
+            return
+        }
+        let positions = g.od * g.oh * g.ow
+        let chunk = Self.bfloat16Chunk(positions)
+        withUnsafePointer(to: g) { gp in
+            // Each worker rounds its own samples into its own buffer and writes their outputs.
+            let shared = TaskShared((gp, padded, weight, bias, y))
+            runWorkers(workers) { worker in
+                let (gp, padded, weight, bias, y) = shared.buffers
+                let buffer = UnsafeMutablePointer<UInt16>.allocate(capacity: padded.sampleCount + padded.slack)
+                defer { buffer.deallocate() }
+                (buffer + padded.sampleCount).initialize(repeating: 0, count: padded.slack)
+                for n in Swift.stride(from: worker, to: padded.batch, by: workers) {
+                    padded.padBFloat16(sample: n, into: buffer)
+                    for q0 in Swift.stride(from: 0, to: positions, by: chunk) {
+                        dk_conv_forward_bf16(
+                            gp, buffer, weight, bias, y + n * outputSample, q0, Swift.min(positions, q0 + chunk))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Output positions per forward task: a multiple of every tile height (16, 12, 8, 6), at most 3072.
+    private static func bfloat16Chunk(_ positions: Int) -> Int {
+        Swift.max(48, Swift.min(3072, (positions + 47) / 48 * 48))
+    }
+
+    /// y = conv over the batch rounded whole (`xp`), in (sample, chunk of up to 3072 positions)
+    /// tasks dealt to the workers.
+    private func bfloat16ForwardTasks(
         _ g: dk_conv_geometry, padded: PaddedSource, xp: UnsafePointer<UInt16>,
         weight: UnsafePointer<UInt16>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
         outputSample: Int, workers: Int
     ) {
         let positions = g.od * g.oh * g.ow
-        // A multiple of every tile height (16, 12, 8, 6).
-        let chunk = Swift.max(48, Swift.min(3072, (positions + 47) / 48 * 48))
+        let chunk = Self.bfloat16Chunk(positions)
         let chunks = (positions + chunk - 1) / chunk
         let tasks = batch * chunks
         let count = Swift.min(workers, tasks)
@@ -126,6 +187,73 @@ extension ConvGeometry {
                 }
             }
         }
+    }
+
+    /// Whether the weight gradient runs in bands of lines (`bfloat16WeightGradientInBands`): 2-D,
+    /// at least two samples, and at least as many output positions per sample as kernel rows (in
+    /// small images the whole batch is small, and per-partial accumulators would not pay).
+    /// Decided from the geometry alone, so the bits do not depend on the worker count.
+    private var runsBandedWeightGradient: Bool {
+        kernel[0] == 1 && output[0] == 1 && batch >= 2 && outputPixels >= patch
+    }
+
+    /// dW = Σ over the batch in `min(batch, 8)` partial sums over fixed runs of samples, dealt
+    /// to the workers and added in order at the end (so the bits depend on the batch only). A
+    /// partial goes through its samples in bands of output lines whose pair-packed input
+    /// (about 128 KiB) and packed gradient are made just before the kernel reads them, while
+    /// they are in cache: no batch-sized bfloat16 copy, and each Float input read once.
+    private func bfloat16WeightGradientInBands(
+        _ g: dk_conv_geometry, padded: PaddedSource, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
+        workers: Int
+    ) {
+        let (weightCount, patch, outChannels) = (self.patch * self.outChannels, self.patch, self.outChannels)
+        let (oh, ow, kh, wp, cin) = (g.oh, g.ow, Int(g.kh), g.wp, inChannels)
+        let rowBytes = wp * cin * 4
+        let bandLines = Swift.max(1, Swift.min(oh, (1 << 17) / rowBytes - (kh - 1)))
+        let half = (ow + 1) / 2
+        let partials = Swift.min(batch, 8)
+        let sums = UnsafeMutablePointer<Float>.allocate(capacity: partials * weightCount)
+        sums.initialize(repeating: 0, count: partials * weightCount)
+        defer { sums.deallocate() }
+        let ySample = outputPixels * outChannels
+        let count = Swift.min(workers, partials)
+        withUnsafePointer(to: g) { gp in
+            // Each partial writes its own accumulator in `sums`; its worker owns its band buffers.
+            let shared = TaskShared((gp, padded, dy, sums))
+            runWorkers(count) { worker in
+                let (gp, padded, dy, sums) = shared.buffers
+                let rows = bandLines + kh - 1
+                let xp = UnsafeMutablePointer<UInt16>.allocate(capacity: rows * wp * cin)
+                let xq = UnsafeMutablePointer<UInt16>.allocate(capacity: 2 * rows * wp * cin)
+                let dyp = UnsafeMutablePointer<UInt16>.allocate(capacity: bandLines * half * outChannels * 2)
+                defer {
+                    xp.deallocate()
+                    xq.deallocate()
+                    dyp.deallocate()
+                }
+                for p in Swift.stride(from: worker, to: partials, by: count) {
+                    let accumulator = sums + p * weightCount
+                    for n in (padded.batch * p / partials)..<(padded.batch * (p + 1) / partials) {
+                        for l0 in Swift.stride(from: 0, to: oh, by: bandLines) {
+                            let lines = Swift.min(bandLines, oh - l0)
+                            // The band's geometry: its lines, and the padded rows they read.
+                            var band = gp.pointee
+                            band.oh = lines
+                            band.hp = lines + kh - 1
+                            padded.padBFloat16(sample: n, rows: l0..<(l0 + lines + kh - 1), into: xp)
+                            withUnsafePointer(to: band) { bp in
+                                dk_bf16_pack_pairs(bp, xp, xq, (lines + kh - 1) * wp)
+                                dk_bf16_pack_gradient(bp, dy + n * ySample + l0 * ow * outChannels, dyp)
+                                dk_conv_weight_grad_bf16(
+                                    bp, xq, 0, dyp, 0, 1, accumulator, 0, patch, 0, Int32(outChannels))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        dW.update(from: sums, count: weightCount)
+        for p in 1..<partials { addElements(sums + p * weightCount, dW, weightCount) }
     }
 
     /// dW = Σ over the batch, in (segment, 64-channel block) tasks over pair-packed copies.
@@ -180,6 +308,39 @@ extension ConvGeometry {
 }
 
 extension PaddedSource {
+    /// Writes sample n, padded and rounded to bfloat16, to `target` (`sampleCount` elements; the
+    /// slack is not touched): one rounding pass per row, zeros around it.
+    func padBFloat16(sample n: Int, into target: UnsafeMutablePointer<UInt16>) {
+        padBFloat16(sample: n, planes: 0..<extents[0], rows: 0..<extents[1], into: target)
+    }
+
+    /// Writes padded rows `rows` of every plane of a 2-D sample n (one plane), rounded to
+    /// bfloat16, to `target` (`rows.count` × padded width × channels elements).
+    func padBFloat16(sample n: Int, rows: Range<Int>, into target: UnsafeMutablePointer<UInt16>) {
+        padBFloat16(sample: n, planes: 0..<extents[0], rows: rows, into: target)
+    }
+
+    private func padBFloat16(
+        sample n: Int, planes: Range<Int>, rows: Range<Int>, into target: UnsafeMutablePointer<UInt16>
+    ) {
+        let rowLength = inner[2] * channels
+        let from = source + n * inner[0] * inner[1] * rowLength
+        var p = target
+        for z in planes {
+            for y in rows {
+                let (sz, sy) = (z - before[0], y - before[1])
+                if sz < 0 || sz >= inner[0] || sy < 0 || sy >= inner[1] {
+                    p.initialize(repeating: 0, count: extents[2] * channels)
+                } else {
+                    p.initialize(repeating: 0, count: before[2] * channels)
+                    dk_f32_to_bf16(from + (sz * inner[1] + sy) * rowLength, p + before[2] * channels, rowLength)
+                    (p + before[2] * channels + rowLength).initialize(repeating: 0, count: after[2] * channels)
+                }
+                p += extents[2] * channels
+            }
+        }
+    }
+
     /// Calls `body` with the whole batch padded and rounded to bfloat16 (samples `sampleCount`
     /// apart, then zeroed slack), padded in parallel over samples; freed on return.
     func withBFloat16Batch(workers: Int, _ body: (UnsafePointer<UInt16>) -> Void) {
@@ -191,11 +352,8 @@ extension PaddedSource {
         let shared = TaskShared((self, whole))
         runWorkers(count) { worker in
             let (source, whole) = shared.buffers
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: source.sampleCount)
-            defer { buffer.deallocate() }
             for n in Swift.stride(from: worker, to: source.batch, by: count) {
-                source.pad(sample: n, into: buffer)
-                dk_f32_to_bf16(buffer, whole + n * source.sampleCount, source.sampleCount)
+                source.padBFloat16(sample: n, into: whole + n * source.sampleCount)
             }
         }
         body(UnsafePointer(whole))

@@ -46,6 +46,9 @@ struct LoweredPass<T: BLASScalar> {
     /// Whether `y` receives max(0, ·) in the output pass (an evaluation-mode convolution + ReLU;
     /// NaN stays NaN, as `ReLU`).
     var rectifies = false
+    /// Where the bfloat16 path keeps its packings of `weight` (the convolution's own cache); nil
+    /// packs them on every call.
+    var bfloat16Weights: BFloat16WeightCache? = nil
 }
 
 /// Writes `fill` (a vector of `channels` scalars) or zeros to `pixels` consecutive pixels.
@@ -90,9 +93,8 @@ extension ConvGeometry {
         precondition(pass.biasGradient == nil || pass.dy != nil, "lowered pass: the bias gradient needs dy")
         // bfloat16 hook (BFloat16Convolution.swift): qualifying Float passes with precision .bfloat16.
         if runsBFloat16(pass, settings: settings) {
+            // T is Float (runsBFloat16 checks the precision); the kernels' stores rectify.
             runBFloat16(unsafeBitCast(pass, to: LoweredPass<Float>.self), settings: settings)
-            // The bfloat16 kernels have no fused ReLU: an evaluation-mode fusion rectifies here.
-            if pass.rectifies, let y = pass.y { rectify(y, count: outputRows * outChannels) }
             return
         }
         if runsDirect(pass, settings: settings) {

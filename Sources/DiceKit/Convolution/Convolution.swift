@@ -21,7 +21,13 @@
 /// convolution multiplies the input directly, with no workspace.
 public struct Convolution<Scalar: BLASScalar>: Sendable {
     /// The kernel, [k…, Cin / groups, Cout].
-    public var weight: Tensor<Scalar>
+    public var weight: Tensor<Scalar> {
+        // A new kernel: the bfloat16 packings of the old one no longer apply.
+        didSet { bfloat16Weights = BFloat16WeightCache() }
+    }
+    /// The bfloat16 packings of `weight`, made by the first `.bfloat16` call that needs them
+    /// (BFloat16WeightCache.swift).
+    var bfloat16Weights = BFloat16WeightCache()
     /// The bias [Cout], or nil for none.
     public var bias: Tensor<Scalar>?
     /// Step between windows per spatial axis (one entry per axis, or one for all); default [1].
@@ -113,7 +119,8 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
         func run<T: BLASScalar>(_: T.Type) -> Tensor<Scalar> {
             ConvolutionKernels.forward(
                 g, x: input.reinterpreted(as: T.self), weight: weight.reinterpreted(),
-                bias: bias?.reinterpreted(), settings: settings, rectified: rectified
+                bias: bias?.reinterpreted(), settings: settings, rectified: rectified,
+                bfloat16Weights: bfloat16Weights
             ).reinterpreted()
         }
         return specialised(Scalar.self, float: { run(Float.self) }, double: { run(Double.self) })
@@ -145,7 +152,7 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
             let r = ConvolutionKernels.backward(
                 g, x: input.reinterpreted(as: T.self), weight: weight.reinterpreted(),
                 outputGradient: outputGradient.reinterpreted(), inputGradient: computeInputGradient,
-                bias: hasBias, settings: settings
+                bias: hasBias, settings: settings, bfloat16Weights: bfloat16Weights
             )
             return ConvolutionGradients(
                 input: r.input?.reinterpreted(), weight: r.weight.reinterpreted(), bias: r.bias?.reinterpreted())

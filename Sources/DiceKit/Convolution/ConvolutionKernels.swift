@@ -6,7 +6,7 @@ enum ConvolutionKernels {
     /// y = conv(x, w) + b in y space, or max(0, conv(x, w) + b) with `rectified`.
     static func forward<T: BLASScalar>(
         _ g: ConvGeometry, x: Tensor<T>, weight: Tensor<T>, bias: Tensor<T>?,
-        settings: ConvolutionSettings, rectified: Bool = false
+        settings: ConvolutionSettings, rectified: Bool = false, bfloat16Weights: BFloat16WeightCache? = nil
     ) -> Tensor<T> {
         // Every element is written by a GEMM with β = 0 or after the bias fill: no zeroing.
         let y = [T](unsafeUninitializedCapacity: g.outputRows * g.outChannels) { py, initialized in
@@ -16,7 +16,7 @@ enum ConvolutionKernels {
                         g.run(
                             LoweredPass(
                                 x: px.baseAddress!, weight: pw.baseAddress!, y: py.baseAddress!, bias: pb,
-                                rectifies: rectified),
+                                rectifies: rectified, bfloat16Weights: bfloat16Weights),
                             settings: settings)
                     }
                 }
@@ -30,7 +30,7 @@ enum ConvolutionKernels {
     static func backward<T: BLASScalar>(
         _ g: ConvGeometry, x: Tensor<T>, weight: Tensor<T>, outputGradient dy: Tensor<T>,
         inputGradient: Bool, bias: Bool,
-        settings: ConvolutionSettings
+        settings: ConvolutionSettings, bfloat16Weights: BFloat16WeightCache? = nil
     ) -> (input: Tensor<T>?, weight: Tensor<T>, bias: Tensor<T>?) {
         var dW = [T](repeating: 0, count: g.patch * g.outChannels)
         // The lowered pass sums dy into the bias gradient while its tiles are in cache.
@@ -46,7 +46,7 @@ enum ConvolutionKernels {
                                     LoweredPass(
                                         x: px.baseAddress!, weight: pw.baseAddress!, dy: pdy.baseAddress!,
                                         weightGradient: pdW.baseAddress!, dx: inputGradient ? pdx.baseAddress! : nil,
-                                        biasGradient: bias ? pdb.baseAddress! : nil),
+                                        biasGradient: bias ? pdb.baseAddress! : nil, bfloat16Weights: bfloat16Weights),
                                     settings: settings)
                             }
                         }
