@@ -120,6 +120,9 @@ extension ConvGeometry {
             chunks = evenRanges(rowsTotal, parts: Swift.min(rowsTotal, workers == 1 ? 1 : 4 * workers))
             privateDX = scatters && workers > 1
         }
+        // A 2×2 stride-2 up-sampling (`tilesExactly`) with workers on whole samples: col2im
+        // becomes one store per x pixel (fill + value), with no zero fill and no accumulation.
+        let scattersOnce = scatters && !privateDX && tilesExactly
         let weightCount = patch * outChannels
         let inputCount = batch * inputPixels * inChannels
         // Per-worker accumulators: worker 0 writes the caller's buffers, the others private ones.
@@ -192,7 +195,7 @@ extension ConvGeometry {
             defer { workspace?.deallocate() }
             for chunk in Swift.stride(from: worker, to: chunks.count, by: workers) {
                 let rows = chunks[chunk]
-                if let dx = dx, !privateDX {
+                if let dx = dx, !privateDX, !scattersOnce {
                     // Pointwise: x pixels are the lowered rows; otherwise the chunk is one sample.
                     let pixels =
                         isPointwise
@@ -205,7 +208,7 @@ extension ConvGeometry {
                 if let col = workspace {
                     runTiled(
                         pass, rows: rows, tile: tile, col: col, weightGradient: dW, dx: dx, transposedWeight: weightT,
-                        biasSum: biasSum, biasWidth: biasWidth)
+                        biasSum: biasSum, biasWidth: biasWidth, scattersOnce: scattersOnce)
                 } else {
                     runPointwise(pass, rows: rows, weightGradient: dW, dx: dx)
                     if let sum = biasSum, let dy = pass.dy {
@@ -250,7 +253,7 @@ extension ConvGeometry {
     private func runTiled<T: BLASScalar>(
         _ pass: LoweredPass<T>, rows: Range<Int>, tile: Int, col: UnsafeMutablePointer<T>,
         weightGradient: UnsafeMutablePointer<T>?, dx: UnsafeMutablePointer<T>?,
-        transposedWeight: UnsafePointer<T>?, biasSum: UnsafeMutablePointer<T>?, biasWidth: Int
+        transposedWeight: UnsafePointer<T>?, biasSum: UnsafeMutablePointer<T>?, biasWidth: Int, scattersOnce: Bool
     ) {
         let (co, cout, k) = (outPerGroup, outChannels, patch)
         let w = pass.weight
@@ -280,7 +283,11 @@ extension ConvGeometry {
                         transposeA: .none, transposeB: .none, m: m, n: k, k: co,
                         alpha: 1, a: dy + start * cout + g * co, lda: cout, b: wt + g * co * k, ldb: k,
                         beta: 0, c: col, ldc: k)
-                    col2im(UnsafePointer(col), rows: start..<end, group: g, into: dx)
+                    if scattersOnce {
+                        scatterTiles(UnsafePointer(col), rows: start..<end, fill: pass.dxFill, into: dx)
+                    } else {
+                        col2im(UnsafePointer(col), rows: start..<end, group: g, into: dx)
+                    }
                 }
             }
             if let sum = biasSum, let dy = pass.dy {
