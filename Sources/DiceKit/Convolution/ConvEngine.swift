@@ -84,7 +84,19 @@ func evenRanges(_ count: Int, parts: Int) -> [Range<Int>] {
 
 extension ConvGeometry {
     /// Runs a lowered pass over the whole batch.
+    ///
+    /// Its callers are generic and may run unspecialised (a nested generic function of a generic
+    /// type is not specialised), which would leave im2col, col2im and the fills calling the
+    /// scalar type's witnesses per element; so the pass continues in concrete Float or Double code.
     func run<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) {
+        switch T.precision {
+        case .single: runConcrete(unsafeBitCast(pass, to: LoweredPass<Float>.self), settings: settings)
+        case .double: runConcrete(unsafeBitCast(pass, to: LoweredPass<Double>.self), settings: settings)
+        }
+    }
+
+    /// `run` for a concrete scalar type (called only with Float or Double).
+    private func runConcrete<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) {
         precondition(pass.y == nil || pass.x != nil, "lowered pass: the forward product needs x")
         precondition(
             pass.weightGradient == nil || (pass.x != nil && pass.dy != nil),

@@ -23,28 +23,6 @@ extension ConvGeometry {
     func scatterTiles<T: BLASScalar>(
         _ col: UnsafePointer<T>, rows: Range<Int>, fill: UnsafePointer<T>?, into x: UnsafeMutablePointer<T>
     ) {
-        // Concrete Float or Double code (the generic caller may run unspecialised).
-        let (source, target) = (UnsafeRawPointer(col), UnsafeMutableRawPointer(x))
-        let bias = fill.map(UnsafeRawPointer.init)
-        switch T.precision {
-        case .single:
-            scatterTiles(
-                source.assumingMemoryBound(to: Float.self), rows: rows,
-                fill: bias?.assumingMemoryBound(to: Float.self), into: target.assumingMemoryBound(to: Float.self),
-                concrete: ())
-        case .double:
-            scatterTiles(
-                source.assumingMemoryBound(to: Double.self), rows: rows,
-                fill: bias?.assumingMemoryBound(to: Double.self), into: target.assumingMemoryBound(to: Double.self),
-                concrete: ())
-        }
-    }
-
-    @inline(__always)
-    private func scatterTiles<T: BLASScalar>(
-        _ col: UnsafePointer<T>, rows: Range<Int>, fill: UnsafePointer<T>?, into x: UnsafeMutablePointer<T>,
-        concrete: Void
-    ) {
         let channels = inChannels
         let (kd, kh, kw) = (kernel[0], kernel[1], kernel[2])
         let (inH, inW) = (input[1], input[2])
