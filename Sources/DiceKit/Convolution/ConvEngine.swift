@@ -123,6 +123,7 @@ extension ConvGeometry {
             ?? Swift.min(Swift.max(1, Parallelism.threadCount), Swift.max(1, rowsTotal / 64))
         // Chunks of rows: single samples when col2im scatters and there are enough samples;
         // otherwise about four chunks per worker (each worker then owns its input gradient).
+        // Single samples also keep each sample's GEMMs, and so its bits, independent of the batch.
         let chunks: [Range<Int>]
         let privateDX: Bool
         if scatters && batch >= workers {
@@ -133,7 +134,8 @@ extension ConvGeometry {
             privateDX = scatters && workers > 1
         }
         // A 2×2 stride-2 up-sampling (`tilesExactly`) with workers on whole samples: col2im
-        // becomes one store per x pixel (fill + value), with no zero fill and no accumulation.
+        // becomes one store per x pixel (fill + value), with no zero fill and no accumulation
+        // (ExactTiling.swift).
         let scattersOnce = scatters && !privateDX && tilesExactly
         let weightCount = patch * outChannels
         let inputCount = batch * inputPixels * inChannels
@@ -166,9 +168,11 @@ extension ConvGeometry {
         }
         // The input-gradient GEMM reads W transposed, [Cout × K·Cg]: OpenBLAS is markedly
         // faster with a plain operand than with a transposed one when K·Cg is small (27 for a
-        // 3×3 kernel on RGB: 92 vs 63 GFLOP/s on one core), so transpose it once per call.
+        // 3×3 kernel on RGB: 92 vs 63 GFLOP/s on one core), so transpose it once per call. Not
+        // for an exact tiling: K·Cg is then 4·Cout or more (an up-sampling's kernel, up to
+        // 2048 × 512 in a U-Net of base 32), which the GEMM reads transposed as well.
         var transposedWeight: UnsafeMutablePointer<T>? = nil
-        if pass.dx != nil && !isPointwise {
+        if pass.dx != nil && !isPointwise && !scattersOnce {
             let wt = UnsafeMutablePointer<T>.allocate(capacity: weightCount)
             for j in 0..<patch {
                 for o in 0..<outChannels { (wt + o * patch + j).initialize(to: pass.weight[j * outChannels + o]) }
@@ -290,16 +294,19 @@ extension ConvGeometry {
                         alpha: 1, a: col, lda: k, b: dy + start * cout + g * co, ldb: cout,
                         beta: 1, c: dW + g * co, ldc: cout)
                 }
-                if let dx = dx, let dy = pass.dy, let wt = transposedWeight {
+                if let dx = dx, let dy = pass.dy, scattersOnce {
+                    // One group: dcol = dy · Wᵀ with W [K·Cg × Cout] read transposed.
+                    BLAS.gemm(
+                        transposeA: .none, transposeB: .transpose, m: m, n: k, k: co,
+                        alpha: 1, a: dy + start * cout, lda: cout, b: w, ldb: cout,
+                        beta: 0, c: col, ldc: k)
+                    scatterTiles(UnsafePointer(col), rows: start..<end, fill: pass.dxFill, into: dx)
+                } else if let dx = dx, let dy = pass.dy, let wt = transposedWeight {
                     BLAS.gemm(
                         transposeA: .none, transposeB: .none, m: m, n: k, k: co,
                         alpha: 1, a: dy + start * cout + g * co, lda: cout, b: wt + g * co * k, ldb: k,
                         beta: 0, c: col, ldc: k)
-                    if scattersOnce {
-                        scatterTiles(UnsafePointer(col), rows: start..<end, fill: pass.dxFill, into: dx)
-                    } else {
-                        col2im(UnsafePointer(col), rows: start..<end, group: g, into: dx)
-                    }
+                    col2im(UnsafePointer(col), rows: start..<end, group: g, into: dx)
                 }
             }
             if let sum = biasSum, let dy = pass.dy {

@@ -2,7 +2,8 @@
 // 2×2 stride-2 up-sampling, ExactTiling.swift): against the definition in Double, and bit for
 // bit against the fill-then-accumulate col2im path (an output padding of 1 keeps the same values
 // on the same pixels but does not tile exactly), 2-D and 3-D, Float and Double, with and without
-// bias, odd channel counts, one and several samples and workers.
+// bias, odd channel counts, one and several samples and workers; and a sample alone against the
+// same sample in a batch, bit for bit.
 
 import XCTest
 
@@ -58,6 +59,13 @@ final class ExactTilingTests: XCTestCase {
                 XCTAssert(
                     y.scalars == cropped(z, to: y.shape),
                     "\(T.self) \(spatial) batch \(batch) workers \(workers): not the col2im path's bits")
+                // A sample's bits do not depend on the batch (alone it may take the col2im path).
+                let per = x.count / batch
+                let first = try exact.forward(
+                    Tensor(shape: [1] + spatial + [cin], scalars: Array(x.scalars[0..<per])))
+                XCTAssert(
+                    first.scalars == Array(y.scalars[0..<first.count]),
+                    "\(T.self) \(spatial) batch \(batch) workers \(workers): the first sample alone differs")
             }
         }
     }
