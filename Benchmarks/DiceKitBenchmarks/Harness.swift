@@ -2,7 +2,8 @@
 // a table for people and one flat JSON object (last line) for machines.
 //
 // A `Benchmark` owns a key prefix (e.g. "dice_softmax_n8_c4_256x256") and returns metrics whose
-// keys start with it; `--filter TEXT` runs the benchmarks whose key contains TEXT. Baselines
+// keys start with it; `--filter TEXT` runs the benchmarks whose key contains TEXT (or one of
+// the |-separated texts: `--filter 'conv|unet'`). Baselines
 // (sgemm peak, triad bandwidth, thread count) always run, so every figure can be read as a ratio
 // to figures measured in the same run on the same, shared, machine. The run opens with the
 // machine it ran on (Machine.swift); `--against` and `--alternate` compare with the reference
@@ -78,7 +79,8 @@ struct BenchOptions {
           --quick          one warm-up run and a third of the repetitions (at least 3); the
                            working sets and keys stay those of a full run
           --json           also print one JSON object with flat keys as the last line
-          --filter TEXT    run only benchmarks whose key contains TEXT (baselines always run)
+          --filter TEXT    run only benchmarks whose key contains TEXT, or one of TEXT's
+                           |-separated parts ('conv|unet'); baselines always run
           --list           print the benchmark keys and exit
           --against FILE   after the run, compare with the JSON object in FILE (the output of
                            shared/reference/bench_torch.py from the same sitting): for every key
@@ -137,7 +139,8 @@ struct BenchUsageError: Error { let message: String? }
 func runBenchmarks(_ benchmarks: [Benchmark], options: BenchOptions, world: MPICommunicator?) -> [Metric] {
     var context = BenchContext(quick: options.quick, world: world)
     var results: [Metric] = []
-    let selected = benchmarks.filter { $0.isBaseline || options.filter.map($0.key.contains) ?? true }
+    let parts = options.filter.map { $0.split(separator: "|").map(String.init) }
+    let selected = benchmarks.filter { b in b.isBaseline || parts.map { $0.contains(where: b.key.contains) } ?? true }
     let ordered = selected.filter(\.isBaseline) + selected.filter { !$0.isBaseline }
     for benchmark in ordered {
         printErr("running \(benchmark.key)…")

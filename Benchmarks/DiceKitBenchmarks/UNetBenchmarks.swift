@@ -1,7 +1,7 @@
 // The reference U-Net (base 16, depth 4, batch 8, 128×128, 3 inputs, 2 classes): one Adam
 // training step with the softmax Dice loss on label targets, and inference, with the keys of
 // shared/reference/bench_torch.py. A per-stage breakdown (forward, loss, backward, optimiser)
-// shows where the time goes.
+// shows where the time goes, and a per-layer one of training and of inference.
 
 import DiceKit
 import Dispatch
@@ -53,6 +53,18 @@ let unetBenchmarks: [Benchmark] = [
             printErr(line)
         }
         let infer = try context.time(warmup: 1, repetitions: 5) { _ = try model.forward(images, mode: .evaluation) }
+        // Where inference goes, stage by stage (printed, not part of the JSON keys).
+        profile.reset()
+        model.profile = profile
+        for _ in 0..<3 { _ = try model.forward(images, mode: .evaluation) }
+        model.profile = nil
+        let inferred = profile.stages.reduce(0) { $0 + $1.forward }
+        printErr("  inference stage  ms     share")
+        for stage in profile.stages {
+            printErr(
+                pad("  " + stage.name, 16) + pad(format(stage.forward / 3 * 1e3), 8, left: true)
+                    + pad(format(stage.forward / inferred * 100) + "%", 9, left: true))
+        }
         let total = stages.reduce(0, +)
         let key = "unet_b16_d4_n\(n)_\(size)"
         return [

@@ -84,7 +84,19 @@ func evenRanges(_ count: Int, parts: Int) -> [Range<Int>] {
 
 extension ConvGeometry {
     /// Runs a lowered pass over the whole batch.
+    ///
+    /// Its callers are generic and may run unspecialised (a nested generic function of a generic
+    /// type is not specialised), which would leave im2col, col2im and the fills calling the
+    /// scalar type's witnesses per element; so the pass continues in concrete Float or Double code.
     func run<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) {
+        switch T.precision {
+        case .single: runConcrete(unsafeBitCast(pass, to: LoweredPass<Float>.self), settings: settings)
+        case .double: runConcrete(unsafeBitCast(pass, to: LoweredPass<Double>.self), settings: settings)
+        }
+    }
+
+    /// `run` for a concrete scalar type (called only with Float or Double).
+    private func runConcrete<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) {
         precondition(pass.y == nil || pass.x != nil, "lowered pass: the forward product needs x")
         precondition(
             pass.weightGradient == nil || (pass.x != nil && pass.dy != nil),
@@ -111,6 +123,7 @@ extension ConvGeometry {
             ?? Swift.min(Swift.max(1, Parallelism.threadCount), Swift.max(1, rowsTotal / 64))
         // Chunks of rows: single samples when col2im scatters and there are enough samples;
         // otherwise about four chunks per worker (each worker then owns its input gradient).
+        // Single samples also keep each sample's GEMMs, and so its bits, independent of the batch.
         let chunks: [Range<Int>]
         let privateDX: Bool
         if scatters && batch >= workers {
@@ -120,6 +133,10 @@ extension ConvGeometry {
             chunks = evenRanges(rowsTotal, parts: Swift.min(rowsTotal, workers == 1 ? 1 : 4 * workers))
             privateDX = scatters && workers > 1
         }
+        // A 2×2 stride-2 up-sampling (`tilesExactly`) with workers on whole samples: col2im
+        // becomes one store per x pixel (fill + value), with no zero fill and no accumulation
+        // (ExactTiling.swift).
+        let scattersOnce = scatters && !privateDX && tilesExactly
         let weightCount = patch * outChannels
         let inputCount = batch * inputPixels * inChannels
         // Per-worker accumulators: worker 0 writes the caller's buffers, the others private ones.
@@ -151,9 +168,11 @@ extension ConvGeometry {
         }
         // The input-gradient GEMM reads W transposed, [Cout × K·Cg]: OpenBLAS is markedly
         // faster with a plain operand than with a transposed one when K·Cg is small (27 for a
-        // 3×3 kernel on RGB: 92 vs 63 GFLOP/s on one core), so transpose it once per call.
+        // 3×3 kernel on RGB: 92 vs 63 GFLOP/s on one core), so transpose it once per call. Not
+        // for an exact tiling: K·Cg is then 4·Cout or more (an up-sampling's kernel, up to
+        // 2048 × 512 in a U-Net of base 32), which the GEMM reads transposed as well.
         var transposedWeight: UnsafeMutablePointer<T>? = nil
-        if pass.dx != nil && !isPointwise {
+        if pass.dx != nil && !isPointwise && !scattersOnce {
             let wt = UnsafeMutablePointer<T>.allocate(capacity: weightCount)
             for j in 0..<patch {
                 for o in 0..<outChannels { (wt + o * patch + j).initialize(to: pass.weight[j * outChannels + o]) }
@@ -192,7 +211,7 @@ extension ConvGeometry {
             defer { workspace?.deallocate() }
             for chunk in Swift.stride(from: worker, to: chunks.count, by: workers) {
                 let rows = chunks[chunk]
-                if let dx = dx, !privateDX {
+                if let dx = dx, !privateDX, !scattersOnce {
                     // Pointwise: x pixels are the lowered rows; otherwise the chunk is one sample.
                     let pixels =
                         isPointwise
@@ -205,7 +224,7 @@ extension ConvGeometry {
                 if let col = workspace {
                     runTiled(
                         pass, rows: rows, tile: tile, col: col, weightGradient: dW, dx: dx, transposedWeight: weightT,
-                        biasSum: biasSum, biasWidth: biasWidth)
+                        biasSum: biasSum, biasWidth: biasWidth, scattersOnce: scattersOnce)
                 } else {
                     runPointwise(pass, rows: rows, weightGradient: dW, dx: dx)
                     if let sum = biasSum, let dy = pass.dy {
@@ -250,7 +269,7 @@ extension ConvGeometry {
     private func runTiled<T: BLASScalar>(
         _ pass: LoweredPass<T>, rows: Range<Int>, tile: Int, col: UnsafeMutablePointer<T>,
         weightGradient: UnsafeMutablePointer<T>?, dx: UnsafeMutablePointer<T>?,
-        transposedWeight: UnsafePointer<T>?, biasSum: UnsafeMutablePointer<T>?, biasWidth: Int
+        transposedWeight: UnsafePointer<T>?, biasSum: UnsafeMutablePointer<T>?, biasWidth: Int, scattersOnce: Bool
     ) {
         let (co, cout, k) = (outPerGroup, outChannels, patch)
         let w = pass.weight
@@ -275,7 +294,14 @@ extension ConvGeometry {
                         alpha: 1, a: col, lda: k, b: dy + start * cout + g * co, ldb: cout,
                         beta: 1, c: dW + g * co, ldc: cout)
                 }
-                if let dx = dx, let dy = pass.dy, let wt = transposedWeight {
+                if let dx = dx, let dy = pass.dy, scattersOnce {
+                    // One group: dcol = dy · Wᵀ with W [K·Cg × Cout] read transposed.
+                    BLAS.gemm(
+                        transposeA: .none, transposeB: .transpose, m: m, n: k, k: co,
+                        alpha: 1, a: dy + start * cout, lda: cout, b: w, ldb: cout,
+                        beta: 0, c: col, ldc: k)
+                    scatterTiles(UnsafePointer(col), rows: start..<end, fill: pass.dxFill, into: dx)
+                } else if let dx = dx, let dy = pass.dy, let wt = transposedWeight {
                     BLAS.gemm(
                         transposeA: .none, transposeB: .none, m: m, n: k, k: co,
                         alpha: 1, a: dy + start * cout + g * co, lda: cout, b: wt + g * co * k, ldb: k,

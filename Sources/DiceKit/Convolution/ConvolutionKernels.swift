@@ -1,6 +1,8 @@
-// The concrete convolution passes on whole tensors. Public layers validate their arguments,
-// build a `ConvGeometry` and call these with T = Float or T = Double spelled out, so every
-// loop below is compiled specialised.
+// The convolution passes on whole tensors. Public layers validate their arguments, build a
+// `ConvGeometry` and call these with T = Float or T = Double; those calls sit in nested generic
+// functions, which the compiler does not specialise, so the element loops live in
+// `ConvGeometry.run`, which continues in concrete code, and the zeroed buffers here are written
+// as bytes (`zeroedScalars`), not element by element through the scalar type's witnesses.
 
 enum ConvolutionKernels {
     /// y = conv(x, w) + b in y space, or max(0, conv(x, w) + b) with `rectified`.
@@ -32,9 +34,9 @@ enum ConvolutionKernels {
         inputGradient: Bool, bias: Bool,
         settings: ConvolutionSettings, bfloat16Weights: BFloat16WeightCache? = nil
     ) -> (input: Tensor<T>?, weight: Tensor<T>, bias: Tensor<T>?) {
-        var dW = [T](repeating: 0, count: g.patch * g.outChannels)
+        var dW = zeroedScalars(g.patch * g.outChannels) as [T]
         // The lowered pass sums dy into the bias gradient while its tiles are in cache.
-        var db = [T](repeating: 0, count: bias ? g.outChannels : 0)
+        var db = zeroedScalars(bias ? g.outChannels : 0) as [T]
         // dx is initialised by the workers (each zeroes its own samples).
         let dx = [T](unsafeUninitializedCapacity: inputGradient ? x.count : 0) { pdx, initialized in
             x.withUnsafeBufferPointer { px in
@@ -67,7 +69,7 @@ enum ConvolutionKernels {
         _ g: ConvGeometry, input: Tensor<T>, weight: Tensor<T>, bias: Tensor<T>?,
         settings: ConvolutionSettings
     ) -> Tensor<T> {
-        // The workers write the bias (or zeros) into their own samples before scattering.
+        // The workers write every element: the bias (or zeros) then col2im, or one store each (ExactTiling.swift).
         let output = [T](unsafeUninitializedCapacity: g.batch * g.inputPixels * g.inChannels) { pout, initialized in
             input.withUnsafeBufferPointer { pin in
                 weight.withUnsafeBufferPointer { pw in
@@ -91,7 +93,7 @@ enum ConvolutionKernels {
         outputGradient: Tensor<T>, inputGradient: Bool, bias: Bool,
         settings: ConvolutionSettings
     ) -> (input: Tensor<T>?, weight: Tensor<T>, bias: Tensor<T>?) {
-        var dW = [T](repeating: 0, count: g.patch * g.outChannels)
+        var dW = zeroedScalars(g.patch * g.outChannels) as [T]
         // dInput is written by GEMMs with β = 0: no zeroing.
         let dInput = [T](unsafeUninitializedCapacity: inputGradient ? input.count : 0) { pdi, initialized in
             input.withUnsafeBufferPointer { pin in
@@ -119,7 +121,7 @@ enum ConvolutionKernels {
 
     /// The whole lowered matrix [N·OD·OH·OW × K·C] of x (groups = 1).
     static func lower<T: BLASScalar>(_ g: ConvGeometry, x: Tensor<T>) -> Tensor<T> {
-        var col = [T](repeating: 0, count: g.outputRows * g.patch)
+        var col = zeroedScalars(g.outputRows * g.patch) as [T]
         x.withUnsafeBufferPointer { px in
             col.withUnsafeMutableBufferPointer { pc in
                 g.im2col(px.baseAddress!, rows: 0..<g.outputRows, group: 0, into: pc.baseAddress!)
@@ -130,13 +132,21 @@ enum ConvolutionKernels {
 
     /// The adjoint of `lower`: the lowered matrix summed back into x space.
     static func unlower<T: BLASScalar>(_ g: ConvGeometry, columns: Tensor<T>) -> Tensor<T> {
-        var x = [T](repeating: 0, count: g.batch * g.inputPixels * g.inChannels)
+        var x = zeroedScalars(g.batch * g.inputPixels * g.inChannels) as [T]
         columns.withUnsafeBufferPointer { pc in
             x.withUnsafeMutableBufferPointer { px in
                 g.col2im(pc.baseAddress!, rows: 0..<g.outputRows, group: 0, into: px.baseAddress!)
             }
         }
         return Tensor(uncheckedShape: g.inputShape, storage: x)
+    }
+}
+
+/// `count` zeros, written as bytes (all-zero bits are 0.0 in Float and Double).
+func zeroedScalars<T: BLASScalar>(_ count: Int) -> [T] {
+    [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+        _ = UnsafeMutableRawBufferPointer(buffer).initializeMemory(as: UInt8.self, repeating: 0)
+        initialized = count
     }
 }
 
