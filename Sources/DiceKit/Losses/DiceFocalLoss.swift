@@ -48,21 +48,32 @@ public struct DiceFocalLoss: SegmentationLoss {
         _ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
         gradient: Bool
     ) throws -> DiceLossResult<Scalar> {
-        for (name, v) in [("dice weight", diceWeight), ("focal weight", focalWeight)] where !(v.isFinite && v >= 0) {
-            throw DiceKitError.value("\(name) is \(v); expected a finite number ≥ 0")
+        try Self.compound(
+            "dice-focal", dice: dice, diceWeight: ("dice weight", diceWeight), focal: focal,
+            focalWeight: focalWeight, prediction, target, gradient: gradient)
+    }
+
+    /// wd·dice + wf·focal after the checks every Dice + focal compound makes (weights finite and
+    /// ≥ 0, a reduction other than none, one layout); `name` starts each message.
+    static func compound<Scalar: BLASScalar>(
+        _ name: String, dice: DiceLoss, diceWeight: (name: String, value: Double), focal: FocalLoss,
+        focalWeight: Double, _ prediction: Tensor<Scalar>, _ target: SegmentationTarget<Scalar>, gradient: Bool
+    ) throws -> DiceLossResult<Scalar> {
+        for (weight, v) in [diceWeight, ("focal weight", focalWeight)] where !(v.isFinite && v >= 0) {
+            throw DiceKitError.value("\(weight) is \(v); expected a finite number ≥ 0")
         }
         guard dice.reduction != .none, focal.reduction != .none else {
             throw DiceKitError.option(
-                "dice-focal with reduction none (the terms have different shapes); expected mean or sum")
+                "\(name) with reduction none (the terms have different shapes); expected mean or sum")
         }
         guard dice.layout == focal.layout else {
             throw DiceKitError.option(
-                "dice-focal terms with layouts \(dice.layout.rawValue) and \(focal.layout.rawValue); expected one layout"
+                "\(name) terms with layouts \(dice.layout.rawValue) and \(focal.layout.rawValue); expected one layout"
             )
         }
         let a = try dice.evaluate(prediction, target: target, validMask: nil, gradient: gradient)
         let b = try focal.evaluate(prediction, target: target, gradient: gradient)
-        return Self.combined(a, diceWeight, b, focalWeight)
+        return combined(a, diceWeight.value, b, focalWeight)
     }
 
     /// wa·a + wb·b for two scalar-valued results, and the same sum of their gradients when both have one.

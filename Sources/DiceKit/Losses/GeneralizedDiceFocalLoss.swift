@@ -47,21 +47,9 @@ public struct GeneralizedDiceFocalLoss: SegmentationLoss {
                 "generalized-dice-focal with a Dice term of variant \(generalizedDice.variant.name.rawValue); expected generalized"
             )
         }
-        for (name, v) in [("generalized dice weight", generalizedDiceWeight), ("focal weight", focalWeight)]
-        where !(v.isFinite && v >= 0) {
-            throw DiceKitError.value("\(name) is \(v); expected a finite number ≥ 0")
-        }
-        guard generalizedDice.reduction != .none, focal.reduction != .none else {
-            throw DiceKitError.option(
-                "generalized-dice-focal with reduction none (the terms have different shapes); expected mean or sum")
-        }
-        guard generalizedDice.layout == focal.layout else {
-            throw DiceKitError.option(
-                "generalized-dice-focal terms with layouts \(generalizedDice.layout.rawValue) and \(focal.layout.rawValue); expected one layout"
-            )
-        }
-        let a = try generalizedDice.evaluate(prediction, target: target, validMask: nil, gradient: gradient)
-        let b = try focal.evaluate(prediction, target: target, gradient: gradient)
-        return DiceFocalLoss.combined(a, generalizedDiceWeight, b, focalWeight)
+        return try DiceFocalLoss.compound(
+            "generalized-dice-focal", dice: generalizedDice,
+            diceWeight: ("generalized dice weight", generalizedDiceWeight), focal: focal, focalWeight: focalWeight,
+            prediction, target, gradient: gradient)
     }
 }
