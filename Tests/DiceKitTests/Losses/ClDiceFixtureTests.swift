@@ -49,46 +49,11 @@ func makeClDiceFamilyLoss(_ o: [String: Any], layout: Layout) -> any Segmentatio
 }
 
 final class ClDiceFixtureTests: XCTestCase {
-    func load<T: BLASScalar>(_ file: String) throws -> Tensor<T> {
-        try NPY.read(contentsOf: fixtureURL("cldice_losses/" + file).path).tensor(of: T.self)
-    }
-
     func check<T: BLASScalar>(_ type: T.Type, tolerance: Double) throws {
-        let data = try Data(contentsOf: fixtureURL("cldice_losses/cases.json"))
-        let cases = try JSONSerialization.jsonObject(with: data) as! [[String: Any]]
-        XCTAssertEqual(cases.count, 14)
-        var seen = Set<String>()
-        for c in cases {
-            let name = c["name"] as! String
-            let options = c["options"] as! [String: Any]
-            seen.insert(options["loss"] as! String)
-            for layout in [Layout.channelsFirst, .channelsLast] {
-                let change: (Tensor<T>) throws -> Tensor<T> = { try $0.converted(from: .channelsFirst, to: layout) }
-                let x = try change(load("\(name)_pred.npy"))
-                let target: SegmentationTarget<T>
-                switch options["target"] as! String {
-                case "labels":
-                    let array = try NPY.read(contentsOf: fixtureURL("cldice_losses/\(name)_target.npy").path)
-                    target = .labels(try LabelMap(shape: array.shape, labels: array.integers()))
-                case "soft": target = .soft(try change(load("\(name)_target.npy")))
-                default: target = .oneHot(try change(load("\(name)_target.npy")))
-                }
-                var expectedLoss: Tensor<T> = try load("\(name)_loss.npy")
-                if expectedLoss.rank >= 4 { expectedLoss = try change(expectedLoss) }
-                let expectedGrad = try change(load("\(name)_grad.npy"))
-                let loss = makeClDiceFamilyLoss(options, layout: layout)
-                let result = try loss.evaluate(x, target: target, gradient: true)
-                let label = "\(name) [\(c["source"]!), \(T.self), \(layout.rawValue)]"
-                XCTAssertEqual(result.loss.shape, expectedLoss.shape, label)
-                if result.loss.shape == expectedLoss.shape {
-                    XCTAssertLessThanOrEqual(
-                        scaledError(result.loss, expectedLoss), tolerance,
-                        "loss \(label): \(result.loss.scalars.prefix(4)) vs \(expectedLoss.scalars.prefix(4))")
-                }
-                XCTAssertLessThanOrEqual(scaledError(result.gradient!, expectedGrad), tolerance, "gradient \(label)")
-            }
-        }
-        XCTAssertEqual(seen, ["cldice", "dice-cldice", "generalized-dice-focal", "focal"])
+        try checkLossGoldens(
+            T.self, folder: "cldice_losses", cases: 14,
+            losses: ["cldice", "dice-cldice", "generalized-dice-focal", "focal"],
+            tolerance: tolerance, make: makeClDiceFamilyLoss)
     }
 
     func testGoldensDouble() throws { try check(Double.self, tolerance: 1e-9) }

@@ -51,47 +51,61 @@ func makeSegmentationLoss(_ o: [String: Any], layout: Layout) -> any Segmentatio
     }
 }
 
-final class SegmentationLossFixtureTests: XCTestCase {
-    func load<T: BLASScalar>(_ file: String) throws -> Tensor<T> {
-        try NPY.read(contentsOf: fixtureURL("segmentation_losses/" + file).path).tensor(of: T.self)
+/// Checks every case of a golden folder (`cases.json` + `<name>_pred/_target/_loss/_grad.npy`,
+/// channels-first) in both layouts: the loss and its gradient within `tolerance` of the
+/// reference's, relative to their largest value; `make` builds the loss from a case's options.
+func checkLossGoldens<T: BLASScalar>(
+    _ type: T.Type, folder: String, cases count: Int, losses: Set<String>, tolerance: Double,
+    make: ([String: Any], Layout) -> any SegmentationLoss, file: StaticString = #filePath, line: UInt = #line
+) throws {
+    func load(_ name: String) throws -> Tensor<T> {
+        try NPY.read(contentsOf: fixtureURL("\(folder)/\(name)").path).tensor(of: T.self)
     }
-
-    func check<T: BLASScalar>(_ type: T.Type, tolerance: Double) throws {
-        let data = try Data(contentsOf: fixtureURL("segmentation_losses/cases.json"))
-        let cases = try JSONSerialization.jsonObject(with: data) as! [[String: Any]]
-        XCTAssertEqual(cases.count, 25)
-        var seen = Set<String>()
-        for c in cases {
-            let name = c["name"] as! String
-            let options = c["options"] as! [String: Any]
-            seen.insert(options["loss"] as! String)
-            for layout in [Layout.channelsFirst, .channelsLast] {
-                let change: (Tensor<T>) throws -> Tensor<T> = { try $0.converted(from: .channelsFirst, to: layout) }
-                let x = try change(load("\(name)_pred.npy"))
-                let target: SegmentationTarget<T>
-                switch options["target"] as! String {
-                case "labels":
-                    let array = try NPY.read(contentsOf: fixtureURL("segmentation_losses/\(name)_target.npy").path)
-                    target = .labels(try LabelMap(shape: array.shape, labels: array.integers()))
-                case "soft": target = .soft(try change(load("\(name)_target.npy")))
-                default: target = .oneHot(try change(load("\(name)_target.npy")))
-                }
-                var expectedLoss: Tensor<T> = try load("\(name)_loss.npy")
-                if expectedLoss.rank == 4 { expectedLoss = try change(expectedLoss) }
-                let expectedGrad = try change(load("\(name)_grad.npy"))
-                let loss = makeSegmentationLoss(options, layout: layout)
-                let result = try loss.evaluate(x, target: target, gradient: true)
-                let label = "\(name) [\(c["source"]!), \(T.self), \(layout.rawValue)]"
-                XCTAssertEqual(result.loss.shape, expectedLoss.shape, label)
-                if result.loss.shape == expectedLoss.shape {
-                    XCTAssertLessThanOrEqual(
-                        scaledError(result.loss, expectedLoss), tolerance,
-                        "loss \(label): \(result.loss.scalars.prefix(4)) vs \(expectedLoss.scalars.prefix(4))")
-                }
-                XCTAssertLessThanOrEqual(scaledError(result.gradient!, expectedGrad), tolerance, "gradient \(label)")
+    let data = try Data(contentsOf: fixtureURL("\(folder)/cases.json"))
+    let cases = try JSONSerialization.jsonObject(with: data) as! [[String: Any]]
+    XCTAssertEqual(cases.count, count, file: file, line: line)
+    var seen = Set<String>()
+    for c in cases {
+        let name = c["name"] as! String
+        let options = c["options"] as! [String: Any]
+        seen.insert(options["loss"] as! String)
+        for layout in [Layout.channelsFirst, .channelsLast] {
+            let change: (Tensor<T>) throws -> Tensor<T> = { try $0.converted(from: .channelsFirst, to: layout) }
+            let x = try change(load("\(name)_pred.npy"))
+            let target: SegmentationTarget<T>
+            switch options["target"] as! String {
+            case "labels":
+                let array = try NPY.read(contentsOf: fixtureURL("\(folder)/\(name)_target.npy").path)
+                target = .labels(try LabelMap(shape: array.shape, labels: array.integers()))
+            case "soft": target = .soft(try change(load("\(name)_target.npy")))
+            default: target = .oneHot(try change(load("\(name)_target.npy")))
             }
+            // Per-element losses ([N, C, spatial…]) follow the layout; scalars and [N] do not.
+            var expectedLoss = try load("\(name)_loss.npy")
+            if expectedLoss.rank >= 4 { expectedLoss = try change(expectedLoss) }
+            let expectedGrad = try change(load("\(name)_grad.npy"))
+            let result = try make(options, layout).evaluate(x, target: target, gradient: true)
+            let label = "\(name) [\(c["source"]!), \(T.self), \(layout.rawValue)]"
+            XCTAssertEqual(result.loss.shape, expectedLoss.shape, label, file: file, line: line)
+            if result.loss.shape == expectedLoss.shape {
+                XCTAssertLessThanOrEqual(
+                    scaledError(result.loss, expectedLoss), tolerance,
+                    "loss \(label): \(result.loss.scalars.prefix(4)) vs \(expectedLoss.scalars.prefix(4))",
+                    file: file, line: line)
+            }
+            XCTAssertLessThanOrEqual(
+                scaledError(result.gradient!, expectedGrad), tolerance, "gradient \(label)", file: file, line: line)
         }
-        XCTAssertEqual(seen, ["focal", "dice-focal", "lovasz-softmax", "lovasz-hinge", "wasserstein", "mcc"])
+    }
+    XCTAssertEqual(seen, losses, file: file, line: line)
+}
+
+final class SegmentationLossFixtureTests: XCTestCase {
+    func check<T: BLASScalar>(_ type: T.Type, tolerance: Double) throws {
+        try checkLossGoldens(
+            T.self, folder: "segmentation_losses", cases: 25,
+            losses: ["focal", "dice-focal", "lovasz-softmax", "lovasz-hinge", "wasserstein", "mcc"],
+            tolerance: tolerance, make: makeSegmentationLoss)
     }
 
     func testGoldensDouble() throws { try check(Double.self, tolerance: 1e-9) }
