@@ -118,44 +118,19 @@ public struct NPYArray: Sendable, Equatable {
     /// Integers and booleans become their numeric values; float64 read as Float is rounded.
     public func tensor<T: BLASScalar>(of type: T.Type = T.self) -> Tensor<T> {
         var values = [T](repeating: 0, count: count)
-        data.withUnsafeBytes { raw in
-            switch dtype {
-            case .float32:
-                for i in values.indices {
-                    values[i] = T(
-                        Float(bitPattern: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian))
-                }
-            case .float64:
-                for i in values.indices {
-                    values[i] = T(
-                        Double(bitPattern: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self).littleEndian))
-                }
-            case .int8: for i in values.indices { values[i] = T(raw.loadUnaligned(fromByteOffset: i, as: Int8.self)) }
-            case .int16:
-                for i in values.indices {
-                    values[i] = T(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self)))
-                }
-            case .int32:
-                for i in values.indices {
-                    values[i] = T(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
-                }
-            case .int64:
-                for i in values.indices {
-                    values[i] = T(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
-                }
-            case .uint8, .bool:
-                for i in values.indices { values[i] = T(raw.loadUnaligned(fromByteOffset: i, as: UInt8.self)) }
-            case .uint16:
-                for i in values.indices {
-                    values[i] = T(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
-                }
-            case .uint32:
-                for i in values.indices {
-                    values[i] = T(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-                }
-            case .uint64:
-                for i in values.indices {
-                    values[i] = T(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))
+        values.withUnsafeMutableBufferPointer { out in
+            data.withUnsafeBytes { raw in
+                switch dtype {
+                case .float32: Self.forEachStored(UInt32.self, in: raw) { out[$0] = T(Float(bitPattern: $1)) }
+                case .float64: Self.forEachStored(UInt64.self, in: raw) { out[$0] = T(Double(bitPattern: $1)) }
+                case .int8: Self.forEachStored(Int8.self, in: raw) { out[$0] = T($1) }
+                case .int16: Self.forEachStored(Int16.self, in: raw) { out[$0] = T($1) }
+                case .int32: Self.forEachStored(Int32.self, in: raw) { out[$0] = T($1) }
+                case .int64: Self.forEachStored(Int64.self, in: raw) { out[$0] = T($1) }
+                case .uint8, .bool: Self.forEachStored(UInt8.self, in: raw) { out[$0] = T($1) }
+                case .uint16: Self.forEachStored(UInt16.self, in: raw) { out[$0] = T($1) }
+                case .uint32: Self.forEachStored(UInt32.self, in: raw) { out[$0] = T($1) }
+                case .uint64: Self.forEachStored(UInt64.self, in: raw) { out[$0] = T($1) }
                 }
             }
         }
@@ -169,60 +144,48 @@ public struct NPYArray: Sendable, Equatable {
     /// - Throws: `NPYError.conversion` naming the first value that is not a finite whole number
     ///   or does not fit in `Int`.
     public func integers() throws -> [Int] {
-        var values = [Int](repeating: 0, count: count)
-        try data.withUnsafeBytes { raw in
-            func whole(_ x: Double, _ i: Int) throws -> Int {
+        if dtype.isFloatingPoint {
+            return try tensor(of: Double.self).scalars.enumerated().map { i, x in
                 guard x.isFinite, x.rounded() == x, let v = Int(exactly: x) else {
                     throw NPYError.conversion("element \(i) is \(x); expected a whole-number label")
                 }
                 return v
             }
-            switch dtype {
-            case .float32:
-                for i in values.indices {
-                    values[i] = try whole(
-                        Double(
-                            Float(bitPattern: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian)),
-                        i)
-                }
-            case .float64:
-                for i in values.indices {
-                    values[i] = try whole(
-                        Double(bitPattern: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self).littleEndian), i)
-                }
-            case .int8: for i in values.indices { values[i] = Int(raw.loadUnaligned(fromByteOffset: i, as: Int8.self)) }
-            case .int16:
-                for i in values.indices {
-                    values[i] = Int(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self)))
-                }
-            case .int32:
-                for i in values.indices {
-                    values[i] = Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
-                }
-            case .int64:
-                for i in values.indices {
-                    values[i] = Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
-                }
-            case .uint8, .bool:
-                for i in values.indices { values[i] = Int(raw.loadUnaligned(fromByteOffset: i, as: UInt8.self)) }
-            case .uint16:
-                for i in values.indices {
-                    values[i] = Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
-                }
-            case .uint32:
-                for i in values.indices {
-                    values[i] = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-                }
-            case .uint64:
-                for i in values.indices {
-                    let v = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))
-                    guard let x = Int(exactly: v) else {
-                        throw NPYError.conversion("element \(i) is \(v); it does not fit in a 64-bit signed label")
+        }
+        var values = [Int](repeating: 0, count: count)
+        try values.withUnsafeMutableBufferPointer { out in
+            try data.withUnsafeBytes { raw in
+                switch dtype {
+                case .float32, .float64: preconditionFailure("floating-point dtypes are converted above")
+                case .int8: Self.forEachStored(Int8.self, in: raw) { out[$0] = Int($1) }
+                case .int16: Self.forEachStored(Int16.self, in: raw) { out[$0] = Int($1) }
+                case .int32: Self.forEachStored(Int32.self, in: raw) { out[$0] = Int($1) }
+                case .int64: Self.forEachStored(Int64.self, in: raw) { out[$0] = Int($1) }
+                case .uint8, .bool: Self.forEachStored(UInt8.self, in: raw) { out[$0] = Int($1) }
+                case .uint16: Self.forEachStored(UInt16.self, in: raw) { out[$0] = Int($1) }
+                case .uint32: Self.forEachStored(UInt32.self, in: raw) { out[$0] = Int($1) }
+                case .uint64:
+                    try Self.forEachStored(UInt64.self, in: raw) { i, v in
+                        guard let x = Int(exactly: v) else {
+                            throw NPYError.conversion("element \(i) is \(v); it does not fit in a 64-bit signed label")
+                        }
+                        out[i] = x
                     }
-                    values[i] = x
                 }
             }
         }
         return values
+    }
+
+    /// Calls `body` with the index and value of each stored element, read as the little-endian
+    /// integer type `I` (a float's bit pattern for the floating-point dtypes).
+    @inline(__always)
+    private static func forEachStored<I: FixedWidthInteger>(
+        _: I.Type, in raw: UnsafeRawBufferPointer, _ body: (Int, I) throws -> Void
+    ) rethrows {
+        let size = MemoryLayout<I>.size
+        for i in 0..<(raw.count / size) {
+            try body(i, I(littleEndian: raw.loadUnaligned(fromByteOffset: i * size, as: I.self)))
+        }
     }
 }
