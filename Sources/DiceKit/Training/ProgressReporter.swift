@@ -40,7 +40,7 @@ public final class ProgressReporter {
         self.totalEpochs = max(totalEpochs, 1)
         self.stepsPerEpoch = max(stepsPerEpoch, 1)
         self.interactive = interactive ?? (isatty(STDERR_FILENO) == 1)
-        self.sink = sink ?? { text in FileHandle.standardError.write(Data(text.utf8)) }
+        self.sink = sink ?? { text in StandardStream.error.write(text) }
         self.clock = clock ?? { ProcessInfo.processInfo.systemUptime }
         start = self.clock()
         epochStart = start
