@@ -24,6 +24,8 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
     /// as one convolution: the normalisation folded into its kernel and bias, the ReLU applied
     /// in its output pass (ConvolutionLayer+Inference.swift; the same values up to Float
     /// rounding). Such a forward caches nothing: `backward` needs a `.training` forward.
+    /// An activation overwrites the previous layer's output in place rather than allocating
+    /// a second tensor of the same size.
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
         try withFlushToZero {
             var x = input
@@ -41,7 +43,12 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
                         continue
                     }
                 }
-                x = try layers[i].forward(x, mode: mode)
+                if let activation = layers[i] as? ActivationLayer<Scalar> {
+                    // x is the previous layer's fresh output: rectified where it lies.
+                    try activation.forward(inPlace: &x, mode: mode)
+                } else {
+                    x = try layers[i].forward(x, mode: mode)
+                }
                 i += 1
             }
             return x
