@@ -12,7 +12,7 @@ public enum ActivationKind: Sendable, Equatable {
 }
 
 /// ReLU or LeakyReLU as a `Layer`.
-public final class ActivationLayer<Scalar: BLASScalar>: Layer {
+public final class ActivationLayer<Scalar: BLASScalar>: Layer, CacheReleasing {
     /// Which function.
     public let kind: ActivationKind
     /// The output (or, for a negative slope, the input) of the last training forward pass.
@@ -52,6 +52,26 @@ public final class ActivationLayer<Scalar: BLASScalar>: Layer {
         tensor.withUnsafeMutableBufferPointer { ActivationKernels.rectifyInPlace($0, slope: slope) }
         cached = tensor
     }
+
+    /// `backward(_:)` written over `gradient` (no second buffer when nothing else holds its
+    /// storage, a copy first otherwise).
+    func backward(inPlace gradient: inout Tensor<Scalar>) throws {
+        guard keepsOutput, let output = cached else {
+            gradient = try backward(gradient)!
+            return
+        }
+        cached = nil
+        try ActivationKernels.checkShapes(output, gradient, kind == .relu ? "ReLU" : "leaky ReLU")
+        let slope = slope
+        output.withUnsafeBufferPointer { y in
+            gradient.withUnsafeMutableBufferPointer { g in
+                ActivationKernels.rectifyGradientInPlace(g, output: y, slope: slope)
+            }
+        }
+    }
+
+    /// Forgets what the last forward pass kept for `backward` (after an evaluation pass).
+    func releaseCache() { cached = nil }
 
     /// The output gradient times the derivative at the cached input (read from the cached output).
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
