@@ -54,7 +54,7 @@ run_torch() {
     echo "pytorch $size $(max_rss_mb "$work/time.txt") $sps"
 }
 
-echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); load$(uptime | sed 's/.*load average//')"
+echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | sed "s/^ *//") (family $(grep -m1 "cpu family" /proc/cpuinfo | cut -d: -f2 | tr -d " "), model $(grep -m1 "^model\s" /proc/cpuinfo | cut -d: -f2 | tr -d " "), $(nproc) CPUs); load$(uptime | sed "s/.*load average//")"
 echo "# tool size max_rss_mb steps_per_second"
 for size in "${SIZES[@]}"; do
     for _ in $(seq "$RUNS"); do
