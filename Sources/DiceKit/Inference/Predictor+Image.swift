@@ -105,18 +105,22 @@ extension Predictor {
         let windowVoxels = sizes.reduce(1, *)
         var sum = [Float](repeating: 0, count: voxels * classes)
         var weights = [Float](repeating: 0, count: voxels)
+        // One input batch, refilled in place for every batch of windows (a last, shorter batch
+        // gets its own): the network keeps no reference to it once its evaluation pass returns.
+        var input = Tensor<Float>(shape: [min(window.batchSize, positions.count)] + sizes + [c])
         for batchStart in stride(from: 0, to: positions.count, by: window.batchSize) {
             let batch = positions[batchStart..<min(batchStart + window.batchSize, positions.count)]
-            var input = [Float]()
-            input.reserveCapacity(batch.count * windowVoxels * c)
-            for start in batch {
-                input += SpatialRemap.remap(
-                    image, extents: extents, channels: c,
-                    maps: extents.indices.map { a in Array(start[a]..<(start[a] + sizes[a])) })
+            if input.shape[0] != batch.count { input = Tensor(shape: [batch.count] + sizes + [c]) }
+            input.withUnsafeMutableBufferPointer { buffer in
+                for (k, start) in batch.enumerated() {
+                    SpatialRemap.remap(
+                        image, extents: extents, channels: c,
+                        maps: extents.indices.map { a in Array(start[a]..<(start[a] + sizes[a])) },
+                        into: UnsafeMutableBufferPointer(
+                            rebasing: buffer[(k * windowVoxels * c)..<((k + 1) * windowVoxels * c)]))
+                }
             }
-            let output = try model.forward(
-                Tensor(shape: [batch.count] + sizes + [c], scalars: input), mode: .evaluation
-            ).scalars
+            let output = try model.forward(input, mode: .evaluation).scalars
             for (k, start) in batch.enumerated() {
                 let slice = output[(k * windowVoxels * classes)..<((k + 1) * windowVoxels * classes)]
                 SpatialRemap.accumulate(

@@ -36,6 +36,9 @@ public enum Predictor {
     /// convolutions in `precision` (default nil: the model's own `precision`; a value is set on
     /// the model for the call and the previous one restored).
     ///
+    /// One input batch is allocated and refilled for every batch (a last, shorter batch gets its
+    /// own), and each batch's logits are copied into the result, allocated once.
+    ///
     /// - Throws: as `UNet.forward(_:mode:)`.
     public static func logits(
         _ model: UNet<Float>, images: Tensor<Float>, batchSize: Int = 8,
@@ -46,17 +49,28 @@ public enum Predictor {
         defer { model.precision = previous }
         let n = images.shape.first ?? 0
         let per = images.count / max(n, 1)
+        let size = max(batchSize, 1)
         var outputs: [Float] = []
         var outShape: [Int] = []
-        for start in stride(from: 0, to: n, by: max(batchSize, 1)) {
-            let end = min(start + batchSize, n)
-            let slice = try Tensor(
-                shape: [end - start] + images.shape.dropFirst(),
-                scalars: Array(images.scalars[(start * per)..<(end * per)]))
-            let out = try model.forward(slice, mode: .evaluation)
+        var batch = Tensor<Float>(shape: [min(size, n)] + images.shape.dropFirst())
+        for start in stride(from: 0, to: n, by: size) {
+            let end = min(start + size, n)
+            if batch.shape[0] != end - start { batch = Tensor(shape: [end - start] + images.shape.dropFirst()) }
+            images.withUnsafeBufferPointer { source in
+                batch.withUnsafeMutableBufferPointer { target in
+                    guard let from = source.baseAddress, let to = target.baseAddress else { return }
+                    to.update(from: from + start * per, count: (end - start) * per)
+                }
+            }
+            let out = try model.forward(batch, mode: .evaluation)
             // The whole output is allocated once, when the first batch gives its size per image.
-            if start == 0 { outputs.reserveCapacity(n * (out.count / max(end - start, 1))) }
-            outputs += out.scalars
+            if start == 0 { outputs = [Float](repeating: 0, count: n * (out.count / (end - start))) }
+            out.withUnsafeBufferPointer { source in
+                outputs.withUnsafeMutableBufferPointer { target in
+                    guard let from = source.baseAddress, let to = target.baseAddress else { return }
+                    (to + start * (source.count / (end - start))).update(from: from, count: source.count)
+                }
+            }
             outShape = Array(out.shape.dropFirst())
         }
         return try Tensor(shape: [n] + outShape, scalars: outputs)

@@ -9,6 +9,16 @@ enum SpatialRemap {
     /// destination position (i₀, i₁, …) takes source position (maps[0][i₀], maps[1][i₁], …),
     /// or zeros when any map gives −1. The result has extents `maps.map(\.count)`.
     static func remap(_ values: [Float], extents: [Int], channels c: Int, maps: [[Int]]) -> [Float] {
+        var output = [Float](repeating: 0, count: maps.map(\.count).reduce(c, *))
+        output.withUnsafeMutableBufferPointer { remap(values, extents: extents, channels: c, maps: maps, into: $0) }
+        return output
+    }
+
+    /// `remap(_:extents:channels:maps:)` written into `y` (`maps.map(\.count).reduce(c, *)`
+    /// elements, overwritten: the zeros included), so that a caller can reuse one buffer.
+    static func remap(
+        _ values: [Float], extents: [Int], channels c: Int, maps: [[Int]], into y: UnsafeMutableBufferPointer<Float>
+    ) {
         precondition(
             maps.count == extents.count && !extents.isEmpty, "SpatialRemap: \(maps.count) maps for extents \(extents)")
         let target = maps.map(\.count)
@@ -18,41 +28,40 @@ enum SpatialRemap {
         let inner = target[rank - 1]
         let innerMap = maps[rank - 1]
         let rows = target.dropLast().reduce(1, *)
-        var output = [Float](repeating: 0, count: rows * inner * c)
-        guard !output.isEmpty else { return output }
+        precondition(y.count == rows * inner * c, "SpatialRemap: a buffer of \(y.count) for \(rows * inner * c) values")
+        guard !y.isEmpty else { return }
+        // Zeros where a map gives −1 (the rest is overwritten below).
+        if maps.contains(where: { map in map.contains { $0 < 0 } }) { y.update(repeating: 0) }
         var coordinate = [Int](repeating: 0, count: rank - 1)
         values.withUnsafeBufferPointer { x in
-            output.withUnsafeMutableBufferPointer { y in
-                for row in 0..<rows {
-                    var base = 0
-                    var inside = true
-                    for a in 0..<(rank - 1) {
-                        let s = maps[a][coordinate[a]]
-                        if s < 0 {
-                            inside = false
-                            break
-                        }
-                        base += s * sourceStrides[a]
+            for row in 0..<rows {
+                var base = 0
+                var inside = true
+                for a in 0..<(rank - 1) {
+                    let s = maps[a][coordinate[a]]
+                    if s < 0 {
+                        inside = false
+                        break
                     }
-                    if inside {
-                        let rowStart = row * inner * c
-                        for i in 0..<inner where innerMap[i] >= 0 {
-                            let from = (base + innerMap[i]) * c
-                            let to = rowStart + i * c
-                            for k in 0..<c { y[to + k] = x[from + k] }
-                        }
+                    base += s * sourceStrides[a]
+                }
+                if inside {
+                    let rowStart = row * inner * c
+                    for i in 0..<inner where innerMap[i] >= 0 {
+                        let from = (base + innerMap[i]) * c
+                        let to = rowStart + i * c
+                        for k in 0..<c { y[to + k] = x[from + k] }
                     }
-                    var a = rank - 2
-                    while a >= 0 {
-                        coordinate[a] += 1
-                        if coordinate[a] < target[a] { break }
-                        coordinate[a] = 0
-                        a -= 1
-                    }
+                }
+                var a = rank - 2
+                while a >= 0 {
+                    coordinate[a] += 1
+                    if coordinate[a] < target[a] { break }
+                    coordinate[a] = 0
+                    a -= 1
                 }
             }
         }
-        return output
     }
 
     /// Adds weight · window into `sum` and weight into `weights` at `start`: the window is

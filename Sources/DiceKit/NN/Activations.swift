@@ -129,6 +129,64 @@ enum ActivationKernels {
         return Tensor(uncheckedShape: x.shape, storage: storage)
     }
 
+    /// ReLU (slope nil) or leaky ReLU of `buffer`'s elements, overwriting them (the same values
+    /// as `rectifier(_:gradient: nil, slope:)`, without a second buffer).
+    static func rectifyInPlace<T: BLASScalar>(_ buffer: UnsafeMutableBufferPointer<T>, slope: Double?) {
+        guard let base = buffer.baseAddress else { return }
+        let raw = UnsafeMutableRawPointer(base)
+        specialised(
+            T.self,
+            float: { rectifyInPlace(raw.assumingMemoryBound(to: Float.self), buffer.count, slope.map { Float($0) }) },
+            double: { rectifyInPlace(raw.assumingMemoryBound(to: Double.self), buffer.count, slope) })
+    }
+
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    private static func rectifyInPlace<T: BLASScalar>(_ p: UnsafeMutablePointer<T>, _ n: Int, _ slope: T?) {
+        // Each range reads and writes its own elements.
+        let shared = TaskShared(p)
+        WorkerPool.shared.forEachRange(n) { range in
+            let p = shared.buffers + range.lowerBound
+            rectifyForward(p, p, range.count, slope)
+        }
+    }
+
+    /// The backward pass of ReLU (slope nil) or leaky ReLU written over `gradient`, with the
+    /// derivative read from the forward pass's `output` (positive exactly where the input was,
+    /// for a slope ≥ 0): the same values as `rectifier(input, gradient:, slope:)`.
+    static func rectifyGradientInPlace<T: BLASScalar>(
+        _ gradient: UnsafeMutableBufferPointer<T>, output: UnsafeBufferPointer<T>, slope: Double?
+    ) {
+        guard let g = gradient.baseAddress, let y = output.baseAddress else { return }
+        let (rawG, rawY) = (UnsafeMutableRawPointer(g), UnsafeRawPointer(y))
+        specialised(
+            T.self,
+            float: {
+                rectifyGradientInPlace(
+                    rawY.assumingMemoryBound(to: Float.self), rawG.assumingMemoryBound(to: Float.self), gradient.count,
+                    slope.map { Float($0) })
+            },
+            double: {
+                rectifyGradientInPlace(
+                    rawY.assumingMemoryBound(to: Double.self), rawG.assumingMemoryBound(to: Double.self),
+                    gradient.count, slope)
+            })
+    }
+
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    private static func rectifyGradientInPlace<T: BLASScalar>(
+        _ y: UnsafePointer<T>, _ g: UnsafeMutablePointer<T>, _ n: Int, _ slope: T?
+    ) {
+        // Each range reads and writes its own elements.
+        let shared = TaskShared((y, g))
+        WorkerPool.shared.forEachRange(n) { range in
+            let (y, g) = shared.buffers
+            let offset = range.lowerBound
+            rectifyBackward(y + offset, g + offset, g + offset, range.count, slope)
+        }
+    }
+
     // Counted loops from 0 with selects, which the compiler vectorises (a branch per element
     // would mispredict on half of them).
     @inline(__always)

@@ -1,4 +1,7 @@
-// Element-wise activations as layers (no parameters), caching their input for the backward pass.
+// Element-wise activations as layers (no parameters). A ReLU, or a leaky ReLU whose slope is not
+// negative, keeps its output for the backward pass: the output is positive exactly where the
+// input is, so the derivative reads the same from either, and the tensor the next layer keeps
+// anyway is the only one held (the pre-activation can be freed, or overwritten in place).
 
 /// The activation a network uses after each convolution.
 public enum ActivationKind: Sendable, Equatable {
@@ -9,10 +12,11 @@ public enum ActivationKind: Sendable, Equatable {
 }
 
 /// ReLU or LeakyReLU as a `Layer`.
-public final class ActivationLayer<Scalar: BLASScalar>: Layer {
+public final class ActivationLayer<Scalar: BLASScalar>: Layer, CacheReleasing {
     /// Which function.
     public let kind: ActivationKind
-    private var cachedInput: Tensor<Scalar>?
+    /// The output (or, for a negative slope, the input) of the last training forward pass.
+    private var cached: Tensor<Scalar>?
 
     /// An activation layer of the given kind.
     public init(_ kind: ActivationKind) { self.kind = kind }
@@ -20,25 +24,62 @@ public final class ActivationLayer<Scalar: BLASScalar>: Layer {
     /// None.
     public var parameters: [Parameter<Scalar>] { [] }
 
-    /// The activation of every element; caches the input.
+    /// nil for ReLU, the slope for leaky ReLU.
+    private var slope: Double? {
+        if case .leakyReLU(let slope) = kind { return slope }
+        return nil
+    }
+
+    /// Whether the output tells where the input is positive (every ReLU, a leaky ReLU with a
+    /// slope ≥ 0): then the backward pass reads the derivative from the output.
+    private var keepsOutput: Bool { (slope ?? 0) >= 0 }
+
+    /// The activation of every element; caches the output (the input for a negative slope).
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
-        cachedInput = input
-        switch kind {
-        case .relu: return ReLU().forward(input)
-        case .leakyReLU(let slope): return LeakyReLU(negativeSlope: slope).forward(input)
+        let output = ActivationKernels.rectifier(input, gradient: nil, slope: slope)
+        cached = keepsOutput ? output : input
+        return output
+    }
+
+    /// The activation of `tensor`'s elements written over them (no second buffer when nothing
+    /// else holds `tensor`'s storage, a copy first otherwise), cached as `forward` caches.
+    func forward(inPlace tensor: inout Tensor<Scalar>, mode: LayerMode) throws {
+        guard keepsOutput else {
+            tensor = try forward(tensor, mode: mode)
+            return
+        }
+        let slope = slope
+        tensor.withUnsafeMutableBufferPointer { ActivationKernels.rectifyInPlace($0, slope: slope) }
+        cached = tensor
+    }
+
+    /// `backward(_:)` written over `gradient` (no second buffer when nothing else holds its
+    /// storage, a copy first otherwise).
+    func backward(inPlace gradient: inout Tensor<Scalar>) throws {
+        guard keepsOutput, let output = cached else {
+            gradient = try backward(gradient)!
+            return
+        }
+        cached = nil
+        try ActivationKernels.checkShapes(output, gradient, kind == .relu ? "ReLU" : "leaky ReLU")
+        let slope = slope
+        output.withUnsafeBufferPointer { y in
+            gradient.withUnsafeMutableBufferPointer { g in
+                ActivationKernels.rectifyGradientInPlace(g, output: y, slope: slope)
+            }
         }
     }
 
-    /// The output gradient times the derivative at the cached input.
+    /// Forgets what the last forward pass kept for `backward` (after an evaluation pass).
+    func releaseCache() { cached = nil }
+
+    /// The output gradient times the derivative at the cached input (read from the cached output).
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
-        guard let input = cachedInput else {
+        guard let cached = cached else {
             throw DiceKitError.shape("ActivationLayer.backward called before forward")
         }
-        cachedInput = nil
-        switch kind {
-        case .relu: return try ReLU().backward(input: input, outputGradient: outputGradient)
-        case .leakyReLU(let slope):
-            return try LeakyReLU(negativeSlope: slope).backward(input: input, outputGradient: outputGradient)
-        }
+        self.cached = nil
+        try ActivationKernels.checkShapes(cached, outputGradient, kind == .relu ? "ReLU" : "leaky ReLU")
+        return ActivationKernels.rectifier(cached, gradient: outputGradient, slope: slope)
     }
 }

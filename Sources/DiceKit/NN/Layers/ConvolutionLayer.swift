@@ -90,7 +90,7 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
 
 /// A transposed convolution layer with `weight` [Cin, Cout, k…] and `bias` [Cout] in PyTorch's
 /// layout; the U-Net's up-sampling uses kernel 2, stride 2 (output = 2 × input per axis).
-public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer {
+public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer, CacheReleasing {
     /// The kernel in PyTorch's layout [Cin, Cout, k…].
     public let weight: Parameter<Scalar>
     /// The bias [Cout].
@@ -100,6 +100,12 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer {
 
     private var cachedInput: Tensor<Scalar>?
     private var cachedConvolution: TransposedConvolution<Scalar>?
+
+    /// Forgets the kept input (see `CacheReleasing`).
+    func releaseCache() {
+        cachedInput = nil
+        cachedConvolution = nil
+    }
     /// As in `ConvolutionLayer`: built from the parameters, kept while they are unchanged.
     private var built = BuiltFromParameters<TransposedConvolution<Scalar>>()
 

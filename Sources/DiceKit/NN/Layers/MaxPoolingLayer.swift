@@ -1,7 +1,7 @@
 // Max pooling as a layer for networks built from `Layer`s.
 
 /// Max pooling as a `Layer` (kernel = stride, the U-Net's 2× down-sampling), backward through the argmax.
-public final class MaxPoolingLayer<Scalar: BLASScalar>: Layer {
+public final class MaxPoolingLayer<Scalar: BLASScalar>: Layer, CacheReleasing {
     /// The pooling operation.
     public let pooling: MaxPooling
     private var cached: MaxPooling.Record<Scalar>?
@@ -12,6 +12,9 @@ public final class MaxPoolingLayer<Scalar: BLASScalar>: Layer {
     public init(factor: Int, spatialRank: Int) throws {
         pooling = try MaxPooling(kernelSize: Array(repeating: factor, count: spatialRank))
     }
+
+    /// Forgets the kept winners (see `CacheReleasing`).
+    func releaseCache() { cached = nil }
 
     /// None.
     public var parameters: [Parameter<Scalar>] { [] }

@@ -24,6 +24,8 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
     /// as one convolution: the normalisation folded into its kernel and bias, the ReLU applied
     /// in its output pass (ConvolutionLayer+Inference.swift; the same values up to Float
     /// rounding). Such a forward caches nothing: `backward` needs a `.training` forward.
+    /// An activation overwrites the previous layer's output in place rather than allocating
+    /// a second tensor of the same size.
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
         try withFlushToZero {
             var x = input
@@ -41,7 +43,12 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
                         continue
                     }
                 }
-                x = try layers[i].forward(x, mode: mode)
+                if let activation = layers[i] as? ActivationLayer<Scalar> {
+                    // x is the previous layer's fresh output: rectified where it lies.
+                    try activation.forward(inPlace: &x, mode: mode)
+                } else {
+                    x = try layers[i].forward(x, mode: mode)
+                }
                 i += 1
             }
             return x
@@ -54,15 +61,30 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
     /// - Throws: `DiceKitError.shape` as the layers' `backward`, or when a layer other than the
     ///   first computes no input gradient (the layers before it would have none to take).
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
+        var g: Tensor<Scalar>? = outputGradient
+        return try backward(taking: &g)
+    }
+
+    /// `backward(_:)` of the gradient in `gradient`, which it takes (leaving nil): when nothing
+    /// else holds its storage, an activation's backward pass overwrites it rather than
+    /// allocating a second tensor of the same size.
+    func backward(taking gradient: inout Tensor<Scalar>?) throws -> Tensor<Scalar>? {
         try withFlushToZero {
-            var g: Tensor<Scalar>? = outputGradient
+            var g = gradient
+            gradient = nil
             for (i, layer) in layers.enumerated().reversed() {
-                guard let current = g else {
+                guard var current = g else {
                     throw DiceKitError.shape(
                         "layer \(i + 1) of the sequence computes no input gradient; expected only the first layer to leave it out"
                     )
                 }
-                g = try layer.backward(current)
+                g = nil
+                if let activation = layer as? ActivationLayer<Scalar> {
+                    try activation.backward(inPlace: &current)
+                    g = current
+                } else {
+                    g = try layer.backward(current)
+                }
             }
             return g
         }

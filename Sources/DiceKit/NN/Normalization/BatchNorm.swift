@@ -12,7 +12,7 @@
 ///
 /// Parameters, in PyTorch's state_dict order: `weight` (γ, ones), `bias` (β, zeros),
 /// `running_mean` (zeros), `running_var` (ones), `num_batches_tracked` (0, saved as I64).
-public final class BatchNorm<Scalar: BLASScalar>: Layer {
+public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
     /// Channel count C.
     public let channels: Int
     /// Weight of the newest batch in the running statistics (default 0.1, PyTorch's).
@@ -36,6 +36,9 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer {
 
     /// `rows`: the batch's rows per channel (all ranks' when synchronised).
     private var cache: (xhat: Tensor<Scalar>, scale: [Scalar], mode: LayerMode, rows: Int, synchronized: Bool)?
+
+    /// Forgets the kept x̂ (see `CacheReleasing`).
+    func releaseCache() { cache = nil }
 
     /// A BatchNorm for `channels` channels.
     ///

@@ -11,7 +11,7 @@
 ///
 /// Parameters (with `affine`, PyTorch's default for GroupNorm): `weight` (γ, ones) and `bias`
 /// (β, zeros), shape [C]. No buffers; `mode` makes no difference.
-public final class GroupNorm<Scalar: BLASScalar>: Layer {
+public final class GroupNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
     /// Group count G; C must be a multiple of it.
     public let groups: Int
     /// Channel count C.
@@ -25,6 +25,9 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer {
 
     private let layerName: String
     private var cache: (xhat: Tensor<Scalar>, scale: [[Scalar]])?
+
+    /// Forgets the kept x̂ (see `CacheReleasing`).
+    func releaseCache() { cache = nil }
 
     /// A GroupNorm with `groups` groups over `channels` channels.
     ///

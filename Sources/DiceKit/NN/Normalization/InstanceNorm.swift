@@ -7,8 +7,11 @@
 /// Equal to `GroupNorm` with one channel per group. Like PyTorch's `InstanceNorm2d/3d`, `affine`
 /// defaults to false and no running statistics are kept (both modes use the instance's own
 /// statistics); nnU-Net uses `affine: true`. Parameters with affine: `weight`, `bias`, shape [C].
-public final class InstanceNorm<Scalar: BLASScalar>: Layer {
+public final class InstanceNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
     private let core: GroupNorm<Scalar>
+
+    /// Forgets the kept x̂ (see `CacheReleasing`).
+    func releaseCache() { core.releaseCache() }
 
     /// An InstanceNorm over `channels` channels.
     ///

@@ -106,15 +106,27 @@ public final class UNet<Scalar: BLASScalar> {
 
     /// The logits [N, spatial…, classes] for `input` [N, spatial…, inputChannels].
     ///
-    /// `mode` selects BatchNorm's behaviour (batch statistics in training). Caches activations
-    /// for `backward`.
+    /// `mode` selects BatchNorm's behaviour (batch statistics in training). A `.training` pass
+    /// caches activations for `backward`; an `.evaluation` pass keeps nothing once it returns.
     ///
     /// - Throws: `DiceKitError.shape` when the input's rank, channels or extents do not fit.
     ///
     /// Subnormal values flush to zero while it runs (MXCSR FTZ and DAZ, the caller's restored).
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode = .training) throws -> Tensor<Scalar> {
         try checkInput(input.shape)
-        return try withFlushToZero { try forwardLayers(input, mode: mode, supervised: false)[0] }
+        let logits = try withFlushToZero { try forwardLayers(input, mode: mode, supervised: false)[0] }
+        // No backward pass follows an evaluation pass: what the layers kept for one is freed now
+        // rather than held until the next training step.
+        if mode == .evaluation { releaseCaches() }
+        return logits
+    }
+
+    /// Frees every tensor the layers kept for `backward`.
+    func releaseCaches() {
+        for block in down + [mid] + dec { block.releaseCache() }
+        for layer in pools { layer.releaseCache() }
+        for layer in up { layer.releaseCache() }
+        for layer in [head] + supervisionHeads { layer.releaseCache() }
     }
 
     /// The head's logits, then (when `supervised`) those of each deep-supervision head (level 1, 2, …).
@@ -159,29 +171,37 @@ public final class UNet<Scalar: BLASScalar> {
     /// Back-propagates the head's logits gradient and `auxiliary[k - 1]`, that of deep-supervision
     /// head k (those of the last `forward`; fewer than the heads leave the rest out).
     func backwardLayers(_ logitsGradient: Tensor<Scalar>, auxiliary: [Tensor<Scalar>]) throws -> Tensor<Scalar>? {
-        var g = try timed("head", true) { try inputGradient(of: head, logitsGradient, "head") }
+        // Each gradient is handed on (the variable left nil) rather than copied, so that its
+        // storage has one owner and the blocks' activations can overwrite it in place.
+        var g: Tensor<Scalar>? = try timed("head", true) { try inputGradient(of: head, logitsGradient, "head") }
         var skipGradients = [Tensor<Scalar>?](repeating: nil, count: configuration.depth)
         for j in (0..<configuration.depth).reversed() {
             let level = configuration.depth - 1 - j
             let width = configuration.width(level: level)
-            let joined = try timed("dec.\(j)", true) { try inputGradient(of: dec[j], g, "dec.\(j)") }
-            let parts = try timed("concat.\(j)", true) { try joined.splittingChannels([width, width]) }
-            skipGradients[level] = parts[1]
-            g = try timed("up.\(j)", true) { try inputGradient(of: up[j], parts[0], "up.\(j)") }
+            var joined: Tensor<Scalar>? = try timed("dec.\(j)", true) {
+                try inputGradient(of: dec[j], taking: &g, "dec.\(j)")
+            }
+            var parts = try timed("concat.\(j)", true) { try joined!.splittingChannels([width, width]) }
+            joined = nil
+            skipGradients[level] = parts.removeLast()
+            let upsampled = parts.removeLast()
+            g = try timed("up.\(j)", true) { try inputGradient(of: up[j], upsampled, "up.\(j)") }
             // Decoder level + 1 (the input of up.j) also feeds deep-supervision head level + 1.
             if level + 1 <= auxiliary.count && j > 0 {
                 let h = supervisionHeads[level]
                 let name = "deep_supervision.\(level + 1)"
-                g = g + (try timed(name, true) { try inputGradient(of: h, auxiliary[level], name) })
+                g = g! + (try timed(name, true) { try inputGradient(of: h, auxiliary[level], name) })
             }
         }
-        g = try timed("mid", true) { try inputGradient(of: mid, g, "mid") }
-        for i in (1..<configuration.depth).reversed() {
-            g = try timed("pool.\(i)", true) { try pools[i].backward(g, adding: skipGradients[i]!) }
-            g = try timed("down.\(i)", true) { try inputGradient(of: down[i], g, "down.\(i)") }
+        g = try timed("mid", true) { try inputGradient(of: mid, taking: &g, "mid") }
+        for i in (0..<configuration.depth).reversed() {
+            let skip = skipGradients[i]!
+            skipGradients[i] = nil
+            g = try timed("pool.\(i)", true) { try pools[i].backward(g!, adding: skip) }
+            if i == 0 { break }
+            g = try timed("down.\(i)", true) { try inputGradient(of: down[i], taking: &g, "down.\(i)") }
         }
-        g = try timed("pool.0", true) { try pools[0].backward(g, adding: skipGradients[0]!) }
-        return try timed("down.0", true) { try down[0].backward(g) }
+        return try timed("down.0", true) { try down[0].backward(taking: &g) }
     }
 
     /// `layer`'s input gradient, which every stage but down.0 must return (only the network's
@@ -191,6 +211,18 @@ public final class UNet<Scalar: BLASScalar> {
         _ name: String
     ) throws -> Tensor<Scalar> {
         guard let g = try layer.backward(outputGradient) else {
+            throw DiceKitError.shape(
+                "U-Net stage \(name) computes no input gradient; expected only the first convolution (down.0.0) to leave it out"
+            )
+        }
+        return g
+    }
+
+    /// The block's input gradient, taking `gradient` (left nil) as `SequentialLayer.backward(taking:)`.
+    private func inputGradient(
+        of block: SequentialLayer<Scalar>, taking gradient: inout Tensor<Scalar>?, _ name: String
+    ) throws -> Tensor<Scalar> {
+        guard let g = try block.backward(taking: &gradient) else {
             throw DiceKitError.shape(
                 "U-Net stage \(name) computes no input gradient; expected only the first convolution (down.0.0) to leave it out"
             )
