@@ -1,4 +1,4 @@
-// The clDice loss's two passes, one task per (sample, kept class) image.
+// The clDice loss's two passes over the (sample, kept class) images, in one task per core.
 // Pass 1: skel(p) and skel(g) of each image (the C kernel, SoftSkeleton+CKernel.swift), and its
 //   four sums A' = Σ skel(p)·g, B' = Σ skel(p), C' = Σ skel(g)·p, D' = Σ skel(g).
 // Per sample, with A = A' + s_nr, B = B' + s_dr, C = C' + s_nr, D = D' + s_dr, a = A/B, t = C/D,
@@ -44,56 +44,61 @@ extension ClDiceLoss {
         sums.withUnsafeMutableBufferPointer { out in
             targetSkeletons.withUnsafeMutableBufferPointer { skeletons in
                 products.withUnsafeMutableBufferPointer { products in
-                    // Task t writes the sums, the target skeleton and the products of image t only.
+                    // Task t runs a contiguous group of images with one workspace (allocated and
+                    // faulted in once), writing the sums, target skeletons and products of its
+                    // images only; each image's results do not depend on the grouping.
                     let shared = TaskShared((out, skeletons, products))
-                    Self.runImages(planes) { plane in
+                    let groups = Swift.min(planes, Swift.max(1, System.activeProcessorCount))
+                    Self.runImages(groups) { group in
                         let (out, keptSkeletons, keptProducts) = shared.buffers
-                        let (i, k) = (plane / kept, first + plane % kept)
-                        var image = [T](repeating: 0, count: 4 * s + skeleton.workspaceCount(gradient: keepGradient))
-                        var winners = [Int32](repeating: 0, count: keepGradient ? 2 * s : 0)
+                        let scratch = 6 * s + skeleton.workspaceCount(gradient: keepGradient)
+                        var image = [T](repeating: 0, count: scratch)
+                        var integers = [Int32](repeating: 0, count: keepGradient ? skeleton.workspaceIntegers : 0)
                         image.withUnsafeMutableBufferPointer { b in
-                            let pp = UnsafeMutableBufferPointer(rebasing: b[0..<s])
-                            let gg = UnsafeMutableBufferPointer(rebasing: b[s..<(2 * s)])
-                            let sp = UnsafeMutableBufferPointer(rebasing: b[(2 * s)..<(3 * s)])
-                            let sg = UnsafeMutableBufferPointer(rebasing: b[(3 * s)..<(4 * s)])
-                            let work = UnsafeMutableBufferPointer(rebasing: b[(4 * s)...])
-                            for q in 0..<s {
-                                pp[q] = p[input.index(i, k, q)]
-                                gg[q] = input.target(i, k, q)
-                            }
-                            skeleton.kernelSkeleton(UnsafeBufferPointer(gg), into: sg, work: work)
-                            if keepGradient {
-                                // The cotangents (g, 1 − g), pairwise; the products go to this image's slot.
-                                let pair = UnsafeMutableBufferPointer(
-                                    rebasing: keptProducts[(2 * plane * s)..<(2 * (plane + 1) * s)])
-                                var cotangents = [T](repeating: 0, count: 2 * s)
-                                for q in 0..<s {
-                                    cotangents[2 * q] = gg[q]
-                                    cotangents[2 * q + 1] = 1 - gg[q]
-                                }
-                                cotangents.withUnsafeBufferPointer { c in
-                                    winners.withUnsafeMutableBufferPointer { w in
+                            integers.withUnsafeMutableBufferPointer { w in
+                                let pp = UnsafeMutableBufferPointer(rebasing: b[0..<s])
+                                let gg = UnsafeMutableBufferPointer(rebasing: b[s..<(2 * s)])
+                                let sp = UnsafeMutableBufferPointer(rebasing: b[(2 * s)..<(3 * s)])
+                                let sg = UnsafeMutableBufferPointer(rebasing: b[(3 * s)..<(4 * s)])
+                                let cotangents = UnsafeMutableBufferPointer(rebasing: b[(4 * s)..<(6 * s)])
+                                let work = UnsafeMutableBufferPointer(rebasing: b[(6 * s)...])
+                                for plane in (group * planes / groups)..<((group + 1) * planes / groups) {
+                                    let (i, k) = (plane / kept, first + plane % kept)
+                                    for q in 0..<s {
+                                        pp[q] = p[input.index(i, k, q)]
+                                        gg[q] = input.target(i, k, q)
+                                    }
+                                    skeleton.kernelSkeleton(UnsafeBufferPointer(gg), into: sg, work: work)
+                                    if keepGradient {
+                                        // The cotangents (g, 1 − g), pairwise; the products go to this image's slot.
+                                        for q in 0..<s {
+                                            cotangents[2 * q] = gg[q]
+                                            cotangents[2 * q + 1] = 1 - gg[q]
+                                        }
                                         skeleton.kernelSkeletonProducts(
-                                            UnsafeBufferPointer(pp), cotangents: c, skeleton: sp, products: pair,
-                                            work: work, winners: w)
+                                            UnsafeBufferPointer(pp), cotangents: UnsafeBufferPointer(cotangents),
+                                            skeleton: sp,
+                                            products: UnsafeMutableBufferPointer(
+                                                rebasing: keptProducts[(2 * plane * s)..<(2 * (plane + 1) * s)]),
+                                            work: work, integers: w)
+                                    } else {
+                                        skeleton.kernelSkeleton(UnsafeBufferPointer(pp), into: sp, work: work)
+                                    }
+                                    var (a, b2, c2, d) = (0.0, 0.0, 0.0, 0.0)
+                                    for q in 0..<s {
+                                        a += Double(sp[q] * gg[q])
+                                        b2 += Double(sp[q])
+                                        c2 += Double(sg[q] * pp[q])
+                                        d += Double(sg[q])
+                                    }
+                                    out[4 * plane] = a
+                                    out[4 * plane + 1] = b2
+                                    out[4 * plane + 2] = c2
+                                    out[4 * plane + 3] = d
+                                    if keepGradient {
+                                        for q in 0..<s { keptSkeletons[plane * s + q] = sg[q] }
                                     }
                                 }
-                            } else {
-                                skeleton.kernelSkeleton(UnsafeBufferPointer(pp), into: sp, work: work)
-                            }
-                            var (a, b2, c2, d) = (0.0, 0.0, 0.0, 0.0)
-                            for q in 0..<s {
-                                a += Double(sp[q] * gg[q])
-                                b2 += Double(sp[q])
-                                c2 += Double(sg[q] * pp[q])
-                                d += Double(sg[q])
-                            }
-                            out[4 * plane] = a
-                            out[4 * plane + 1] = b2
-                            out[4 * plane + 2] = c2
-                            out[4 * plane + 3] = d
-                            if keepGradient {
-                                for q in 0..<s { keptSkeletons[plane * s + q] = sg[q] }
                             }
                         }
                     }
@@ -160,7 +165,7 @@ extension ClDiceLoss {
     static let workspaceLimit = 2.0 * 1_073_741_824
 
     /// Refuses iterations whose workspace per image passes `workspaceLimit` (with the gradient,
-    /// each task keeps the forward pass of one image: (3K + 11) images, K capped at the diameter).
+    /// each task keeps the forward pass of one image: (3K + 16) images, K capped at the diameter).
     ///
     /// - Throws: `DiceKitError.value` naming the iterations and the most that fit.
     func checkWorkspace<T: BLASScalar>(spatial: [Int], _: T.Type, gradient: Bool) throws {
@@ -168,7 +173,7 @@ extension ClDiceLoss {
         let size = Double(MemoryLayout<T>.size)
         let bytes = Double(skeleton.workspaceCount(gradient: gradient)) * size
         guard bytes > Self.workspaceLimit else { return }
-        let most = (Self.workspaceLimit / size / Double(skeleton.count) - 11) / 3
+        let most = (Self.workspaceLimit / size / Double(skeleton.count) - 16) / 3
         throw DiceKitError.value(
             "clDice iterations \(iterations) on \(spatial) images need \(Int(bytes / 1_048_576)) MiB per image; expected at most \(Swift.max(Int(most), 0)) iterations for this size"
         )

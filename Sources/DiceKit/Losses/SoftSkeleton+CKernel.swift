@@ -7,6 +7,9 @@ internal import CDiceKitKernels
 
 extension SoftSkeleton {
 
+    /// Integers of workspace `kernelSkeletonProducts` needs.
+    var workspaceIntegers: Int { Int(DK_SKELETON_INTEGERS_PER_ELEMENT) * count }
+
     /// Scalars of workspace the kernel needs, with or without the gradient.
     func workspaceCount(gradient: Bool) -> Int {
         dk_soft_skeleton_work(count, Int32(iterations), gradient ? 1 : 0)
@@ -33,27 +36,27 @@ extension SoftSkeleton {
     /// The skeleton of `image` into `skeleton`, and the vector-Jacobian products of two
     /// cotangents at once: `cotangents` and `products` hold pairs (2·`count` values, element j's
     /// at 2j and 2j + 1), products[2j + c] = Σ_q cotangents[2q + c]·∂skeleton_q/∂image_j.
-    /// `work` holds `workspaceCount(gradient: true)` values and `winners` 2·`count`.
+    /// `work` holds `workspaceCount(gradient: true)` values and `integers` `workspaceIntegers`.
     func kernelSkeletonProducts<T: BLASScalar>(
         _ image: UnsafeBufferPointer<T>, cotangents: UnsafeBufferPointer<T>,
         skeleton: UnsafeMutableBufferPointer<T>, products: UnsafeMutableBufferPointer<T>,
-        work: UnsafeMutableBufferPointer<T>, winners: UnsafeMutableBufferPointer<Int32>
+        work: UnsafeMutableBufferPointer<T>, integers: UnsafeMutableBufferPointer<Int32>
     ) {
         precondition(count < Int(Int32.max), "clDice image of \(count) elements; the kernel indexes with Int32")
         precondition(
             image.count >= count && cotangents.count >= 2 * count && skeleton.count >= count
                 && products.count >= 2 * count && work.count >= workspaceCount(gradient: true)
-                && winners.count >= 2 * count)
+                && integers.count >= workspaceIntegers)
         let k = Int32(iterations)
         let v: Int32 = volumetric ? 1 : 0
         if T.self == Float.self {
             dk_soft_skeleton_vjp2_f32(
                 floats(image), floats(cotangents), depth, height, width, v, k, floats(skeleton), floats(products),
-                floats(work), winners.baseAddress!)
+                floats(work), integers.baseAddress!)
         } else {
             dk_soft_skeleton_vjp2_f64(
                 doubles(image), doubles(cotangents), depth, height, width, v, k, doubles(skeleton),
-                doubles(products), doubles(work), winners.baseAddress!)
+                doubles(products), doubles(work), integers.baseAddress!)
         }
     }
 }
