@@ -211,10 +211,10 @@ final class MPITrainingTests: XCTestCase {
         // clDice (per-sample sums) on two ranks; Dice + clDice on three with an uneven last step.
         try same("cldice", ranks: 2, batch: 2) { with("cldice", command($0, batch: $1, extra: $2)) }
         try same("dicecldice", ranks: 3, batch: 1) { with("dice-cldice", command($0, batch: $1, extra: $2)) }
-        // Deep supervision: Dice + CE exchanges each level's statistics (two ranks); focal scales
-        // per rank, three ranks with an empty one in the last step (its placeholder gives the shapes).
+        // Deep supervision: Dice + CE exchanges each level's statistics, focal scales per rank;
+        // three ranks with an empty one in the last step (its placeholder gives the shapes).
         let supervised = ["--deep-supervision", "exp"]
-        try same("ds-dicece", ranks: 2, batch: 2) { command($0, batch: $1, extra: supervised + $2) }
+        try same("ds-dicece", ranks: 3, batch: 1) { command($0, batch: $1, extra: supervised + $2) }
         try same("ds-focal", ranks: 3, batch: 1) { with("focal", command($0, batch: $1, extra: supervised + $2)) }
         // The ranks must agree on deep supervision.
         let arguments = command("\(root)/mixed", batch: 2, epochs: 1, extra: ["--distributed"])
