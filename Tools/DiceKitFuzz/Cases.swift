@@ -1,4 +1,4 @@
-// The seed inputs (made by the tool itself) and the four kinds of fuzz case built from them.
+// The seed inputs (made by the tool itself) and the five kinds of fuzz case built from them.
 //
 // Seeds, made once per run in WORK/seeds: a synthetic data set (images.npy + masks.npy and the
 // same images as PNG files), a PNG-only copy of it, and a tiny real training run (depth 1,
@@ -9,7 +9,7 @@ import Foundation
 
 /// The kinds of input the harness mutates.
 enum CaseKind: String, CaseIterable {
-    case npy, safetensors, png, resume
+    case npy, safetensors, png, resume, loss
 }
 
 /// Paths of the seed inputs.
@@ -123,6 +123,8 @@ func makeCase(_ kind: CaseKind, in directory: String, seeds: Seeds, random: inou
             ["train", "--data", data, "--out", directory + "/run"] + Seeds.tinyTraining,
         ]
         return FuzzCase(kind: kind, mutated: target, arguments: random.pick(commands))
+    case .loss:
+        return try makeLossCase(in: directory, seeds: seeds, random: &random)
     case .resume:
         let run = directory + "/run"
         try fm.copyItem(atPath: seeds.run, toPath: run)

@@ -3,15 +3,16 @@
 // It makes seed inputs with the tool (a synthetic data set as .npy and PNG files, a tiny
 // training run with its checkpoint, optimiser state and metrics.jsonl), then, for input
 // i = first ..< first + count, mutates one file of one kind of case (NPY, safetensors, PNG
-// folder, resume folder) with a generator seeded by (seed, i), runs one command on it with a
-// time limit and judges the result (see Runner.swift for what counts as a finding). Findings
-// are copied to the findings folder with the command and the tool's output, and the run ends
-// with one summary line; the exit status is 1 when anything was found.
+// folder, resume folder) or writes small hostile `dicekit loss` inputs (LossCases.swift), with a
+// generator seeded by (seed, i), runs one command on it with a time limit and judges the result
+// (see Runner.swift for what counts as a finding). Findings are copied to the findings folder
+// with the command and the tool's output, and the run ends with one summary line; the exit
+// status is 1 when anything was found.
 //
 //   dicekit-fuzz [--count N (200)] [--seed S (1)] [--first I (0)] [--time-limit SECONDS (0: none)]
 //                [--timeout SECONDS (20, per run)] [--findings DIR (fuzz-findings)]
 //                [--work DIR (a temporary folder)] [--dicekit PATH (next to this binary)]
-//                [--kinds npy,safetensors,png,resume] [--verbose (a line per input)]
+//                [--kinds npy,safetensors,png,resume,loss] [--verbose (a line per input)]
 
 import Foundation
 
@@ -52,7 +53,7 @@ struct Options {
             case "--kinds":
                 options.kinds = try value.split(separator: ",").map {
                     guard let kind = CaseKind(rawValue: String($0)) else {
-                        throw FuzzError("unknown kind '\($0)'; expected npy, safetensors, png, resume")
+                        throw FuzzError("unknown kind '\($0)'; expected npy, safetensors, png, resume, loss")
                     }
                     return kind
                 }

@@ -124,6 +124,18 @@ public struct DeepSupervisionLoss: Sendable {
         _ predictions: [Tensor<Scalar>], target: SegmentationTarget<Scalar>,
         gradient: Bool
     ) throws -> DeepSupervisionResult<Scalar> {
+        try evaluate(predictions, target: target, gradient: gradient) { prediction, levelTarget in
+            try loss.evaluate(prediction, target: levelTarget, gradient: gradient)
+        }
+    }
+
+    /// As `evaluate(_:target:gradient:)`, with each level's loss computed by `levelLoss` from
+    /// the level's prediction and resampled target (the distributed trainer exchanges each
+    /// level's Dice statistics across the ranks there).
+    func evaluate<Scalar: BLASScalar>(
+        _ predictions: [Tensor<Scalar>], target: SegmentationTarget<Scalar>, gradient: Bool,
+        levelLoss: (Tensor<Scalar>, SegmentationTarget<Scalar>) throws -> DiceLossResult<Scalar>
+    ) throws -> DeepSupervisionResult<Scalar> {
         guard let first = predictions.first else {
             throw DiceKitError.value("deep supervision: no prediction; expected the full-resolution output first")
         }
@@ -146,7 +158,7 @@ public struct DeepSupervisionLoss: Sendable {
             case .oneHot(let t): levelTarget = .oneHot(try t.resampledNearestExact(toSpatial: spatial, layout: layout))
             case .soft(let t): levelTarget = .soft(try t.resampledNearestExact(toSpatial: spatial, layout: layout))
             }
-            let result = try loss.evaluate(prediction, target: levelTarget, gradient: gradient)
+            let result = try levelLoss(prediction, levelTarget)
             let w = Scalar(weights[l])
             levelLosses.append(result.loss)
             if let sum = total {

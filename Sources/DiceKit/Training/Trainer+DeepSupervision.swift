@@ -35,14 +35,9 @@ extension Trainer {
 
     /// One step with deep supervision: forward through every head, the weighted loss, backward
     /// from every output, clipping and the optimiser step, with `step`'s checks for non-finite
-    /// values.
-    ///
-    /// - Throws: `DiceKitError.option` with a communicator of several ranks (the distributed loss
-    ///   exchange covers one output).
+    /// values. With several ranks, `distributedDeepSupervisionStep`.
     func deepSupervisionStep(_ batch: SegmentationBatch) throws -> StepOutcome {
-        guard !communicator.isDistributed else {
-            throw DiceKitError.option("deep supervision with \(communicator.size) ranks; expected one process")
-        }
+        if communicator.isDistributed { return try distributedDeepSupervisionStep(batch) }
         model.parameters.zeroGradients()
         let outputs = try model.forwardDeepSupervision(batch.images, mode: .training)
         if outputs.contains(where: { $0.withUnsafeBufferPointer { $0.contains { !$0.isFinite } } }) {
@@ -59,5 +54,72 @@ extension Trainer {
         guard norm.isFinite else { return StepOutcome(loss: value, nonFinite: ("gradient norm", norm)) }
         optimizer.step(model.parameters.trainable)
         return StepOutcome(loss: value)
+    }
+
+    /// One distributed step with deep supervision (`distributedStep` with every output): each
+    /// level's loss is the global batch's (`distributedDeepSupervisionLoss`), the gradients of all
+    /// heads are summed over the ranks in the buckets started as backward finishes each stage.
+    func distributedDeepSupervisionStep(_ batch: SegmentationBatch) throws -> StepOutcome {
+        model.parameters.zeroGradients()
+        let contributes = batch.count > 0
+        let synchronizer = model.batchNorms.first?.synchronizer
+        synchronizer?.contributes = contributes
+        // A rank without samples runs a zero placeholder image: in training mode when batch norm
+        // is synchronised (its layers' collectives), else in evaluation mode (nothing changes),
+        // only for the outputs' shapes, which the Dice exchange's placeholders need.
+        let input = contributes ? batch.images : Tensor<Float>(shape: [1] + batch.images.shape.dropFirst())
+        let outputs = try model.forwardDeepSupervision(
+            input, mode: contributes || synchronizer != nil ? .training : .evaluation)
+        let bad = contributes && outputs.contains { $0.withUnsafeBufferPointer { $0.contains { !$0.isFinite } } }
+        if try communicator.anyRank(bad) { return StepOutcome(loss: .nan, nonFinite: ("loss", .nan)) }
+        let result = try distributedDeepSupervisionLoss(batch, outputs: outputs, contributes: contributes)
+        let value = result.value
+        guard value.isFinite else { return StepOutcome(loss: value, nonFinite: ("loss", value)) }
+        let buckets = GradientBuckets(model: model, communicator: communicator)
+        model.backwardStageFinished = { buckets.stageFinished($0) }
+        defer { model.backwardStageFinished = nil }
+        if contributes {
+            _ = try model.backward(deepSupervision: result.gradients)
+        } else if synchronizer != nil {
+            _ = try model.backward(deepSupervision: outputs.map { Tensor(shape: $0.shape) }) // the collectives only
+        }
+        try buckets.finish()
+        let norm = try clipGradientNorm(
+            model.parameters.trainable, maxNorm: configuration.gradientClip ?? .greatestFiniteMagnitude)
+        guard norm.isFinite else { return StepOutcome(loss: value, nonFinite: ("gradient norm", norm)) }
+        optimizer.step(model.parameters.trainable)
+        return StepOutcome(loss: value)
+    }
+
+    /// The global batch's deep-supervision loss Σ_l w_l·L_l and d(it)/d(this rank's outputs).
+    /// A Dice-family loss exchanges each level's statistics (`DiceLoss.evaluate(_:target:
+    /// contributes:gradient:across:)`); a per-sample mean (`averagesOverSamples`) scales this
+    /// rank's weighted sum and gradients by B_r / B and sums the values. On a rank without samples
+    /// `outputs` come from a placeholder image and only supply the shapes.
+    func distributedDeepSupervisionLoss(_ batch: SegmentationBatch, outputs: [Tensor<Float>], contributes: Bool)
+        throws -> (value: Double, gradients: [Tensor<Float>])
+    {
+        let supervision = deepSupervisionLoss!
+        let spatial = Array(batch.labelShape.dropFirst())
+        let labels =
+            contributes
+            ? try LabelMap(shape: batch.labelShape, int32Labels: batch.labels)
+            : try LabelMap(shape: [1] + spatial, int32Labels: [Int32](repeating: 0, count: spatial.reduce(1, *)))
+        if let dice = loss as? DiceLoss {
+            let result = try supervision.evaluate(outputs, target: .labels(labels), gradient: true) {
+                try dice.evaluate($0, target: $1, contributes: contributes, gradient: true, across: communicator)
+            }
+            return (Double(result.value), result.gradients ?? [])
+        }
+        let share = Double(contributes ? batch.count : 0) / Double(try globalCount(contributes ? batch.count : 0))
+        var value = [0.0]
+        var gradients: [Tensor<Float>] = []
+        if contributes {
+            let result = try supervision.evaluate(outputs, target: .labels(labels), gradient: true)
+            value[0] = Double(result.value) * share
+            gradients = (result.gradients ?? []).map { Float(share) * $0 }
+        }
+        try communicator.allReduceSum(&value)
+        return (value[0], gradients)
     }
 }

@@ -44,6 +44,7 @@ extension Trainer {
             + "\(c.gradientClip.map { "\($0)" } ?? "-") \(c.weightDecay) \(c.momentum) \(c.augmentation) "
             + "\(m.classes) \(m.baseWidth) \(m.depth) \(m.normalization.name) \(m.inputChannels) \(m.spatialRank) "
             + "\(training.count) \(training.spatialShape) \(validation?.count ?? 0) history \(history.count) sync-bn \(synchronizesBatchNorm) "
+            + "deep-supervision \(c.deepSupervision?.name ?? "-") \(model.deepSupervisionOutputs) "
             + "parameters \(model.parameters.all.map { "\($0.name)\($0.value.shape)" }.joined(separator: ","))"
         let hash = Self.fingerprint(settings)
         let all = try communicator.allGather([Double(hash >> 32), Double(hash & 0xFFFF_FFFF)])
@@ -70,12 +71,13 @@ extension Trainer {
         guard !(loss is DiceLoss), !averagesOverSamples else { return }
         throw DiceKitError.option(
             "--distributed trains the Dice-family losses (dice, dice-ce, jaccard, tversky, focal-tversky, "
-                + "log-cosh-dice, generalized) and the per-sample means (focal, wasserstein); "
+                + "log-cosh-dice, generalized) and the per-sample means (focal, wasserstein, cldice, dice-cldice); "
                 + "\(configuration.loss.rawValue) is not exchanged across ranks yet")
     }
 
     /// Whether the loss is the mean of per-sample values with a normalisation that does not depend
-    /// on the batch (focal and Wasserstein Dice with the mean reduction, Lovász per image): the
+    /// on the batch (focal, Wasserstein Dice, clDice and Dice + clDice with the mean reduction,
+    /// Lovász per image; clDice's sums run over one sample's channels and positions): the
     /// global batch's loss is then Σ_r (B_r / B)·(rank r's mean), and its gradient rank r's scaled
     /// by B_r / B.
     var averagesOverSamples: Bool {
@@ -83,6 +85,12 @@ extension Trainer {
         case let focal as FocalLoss: return focal.reduction == .mean && !focal.normalized
         case let wasserstein as WassersteinDiceLoss: return wasserstein.reduction == .mean
         case let lovasz as LovaszLoss: return lovasz.perImage
+        case let clDice as ClDiceLoss: return clDice.reduction == .mean
+        case let compound as DiceClDiceLoss:
+            // clDice per sample; Dice per (sample, class), C values per sample in the mean.
+            let dice = compound.dice
+            return compound.clDice.reduction == .mean && dice.reduction == .mean && !dice.batch
+                && dice.emptyClass == .smooth && dice.ignoreIndex == nil && dice.preset == nil
         default: return false
         }
     }

@@ -110,9 +110,6 @@ public final class Trainer {
         }
         try checkCompatible(training)
         if let validation { try checkCompatible(validation) }
-        if communicator.isDistributed && deepSupervisionLoss != nil {
-            throw DiceKitError.option("deep supervision with \(communicator.size) ranks; expected one process")
-        }
         if communicator.isDistributed { try prepareDistributed(training: training, validation: validation) }
         let start = ProcessInfo.processInfo.systemUptime
         let stepsPerEpoch = (training.count + globalBatchSize - 1) / globalBatchSize

@@ -36,10 +36,6 @@ extension TrainCommand {
                     "--deep-supervision with --depth \(depth): a depth-1 U-Net has no lower decoder level; expected --depth ≥ 2"
             )
         }
-        if arguments.flag("distributed") {
-            throw UsageError(
-                message: "--deep-supervision with --distributed: deep supervision trains as one process only")
-        }
         let levels = try arguments.int("deep-supervision-levels", default: depth, in: 2...depth)!
         do {
             let weighting = try DeepSupervisionWeighting(name: name)

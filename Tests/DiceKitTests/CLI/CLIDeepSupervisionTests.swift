@@ -71,7 +71,6 @@ final class CLIDeepSupervisionTests: XCTestCase {
             (["--deep-supervision", "exp", "--deep-supervision-levels", "1"], "in 2...4"),
             (["--deep-supervision-levels", "2"], "needs --deep-supervision"),
             (["--deep-supervision", "exp", "--depth", "1"], "no lower decoder level"),
-            (["--deep-supervision", "exp", "--distributed"], "one process"),
         ] {
             let result = try runDicekit(base + arguments)
             XCTAssertEqual(result.status, 2, "\(arguments): \(result.stderr)")

@@ -2,6 +2,7 @@
 // global batch: the same per-step losses (relative 1e-5; each epoch is one step, or the mean of
 // three with an uneven last step) and weights (1e-4 of each tensor's largest magnitude, at least 1e-7); resume
 // distributed and with another number of ranks; synchronised batch norm with an empty rank;
+// clDice, Dice + clDice and deep supervision (Dice exchanged per level, focal scaled per rank);
 // faults (a killed rank, mismatched settings, too few images, mpirun without --distributed) end
 // the job within seconds with a clear message; --distributed without mpirun trains as one
 // process and says so. The mpirun tests are skipped without mpirun.
@@ -193,6 +194,35 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertNotEqual(run.status, 0)
         XCTAssertTrue(run.stderr.contains("mcc is not exchanged across ranks yet"), run.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(root)/mcc/last.safetensors"), "nothing trained")
+    }
+
+    func testClDiceAndDeepSupervisionMatchOneProcess() throws {
+        let root = try temporaryDirectory(self).path
+        func with(_ loss: String, _ arguments: [String]) -> [String] { arguments.map { $0 == "dice-ce" ? loss : $0 } }
+        func same(_ label: String, ranks: Int, batch: Int, _ arguments: (String, Int, [String]) -> [String]) throws {
+            let single = try runDicekit(arguments("\(root)/\(label)1", ranks * batch, []))
+            XCTAssertEqual(single.status, 0, single.stderr)
+            let (run, timedOut, _) = try runMPI(
+                ranks: ranks, arguments("\(root)/\(label)\(ranks)", batch, ["--distributed"]))
+            XCTAssertFalse(timedOut, run.stderr)
+            XCTAssertEqual(run.status, 0, run.stderr)
+            try assertSameRun("\(root)/\(label)\(ranks)", as: "\(root)/\(label)1", "\(label), np \(ranks)")
+        }
+        // clDice (per-sample sums) on two ranks; Dice + clDice on three with an uneven last step.
+        try same("cldice", ranks: 2, batch: 2) { with("cldice", command($0, batch: $1, extra: $2)) }
+        try same("dicecldice", ranks: 3, batch: 1) { with("dice-cldice", command($0, batch: $1, extra: $2)) }
+        // Deep supervision: Dice + CE exchanges each level's statistics, focal scales per rank;
+        // three ranks with an empty one in the last step (its placeholder gives the shapes).
+        let supervised = ["--deep-supervision", "exp"]
+        try same("ds-dicece", ranks: 3, batch: 1) { command($0, batch: $1, extra: supervised + $2) }
+        try same("ds-focal", ranks: 3, batch: 1) { with("focal", command($0, batch: $1, extra: supervised + $2)) }
+        // The ranks must agree on deep supervision.
+        let arguments = command("\(root)/mixed", batch: 2, epochs: 1, extra: ["--distributed"])
+        let (mixed, timedOut, _) = try runMPI(
+            [(1, [:], arguments), (1, [:], arguments + supervised)], options: ["-q"], timeout: 45)
+        XCTAssertFalse(timedOut, "the job hung: \(mixed.stderr)")
+        XCTAssertNotEqual(mixed.status, 0)
+        XCTAssertTrue(mixed.stderr.contains("rank 1's training settings, model or data differ"), mixed.stderr)
     }
 
     func testMismatchedSettingsAndTooFewImagesAreOneLineErrors() throws {
