@@ -57,6 +57,15 @@ void dk_f32_to_bf16(const float *src, uint16_t *dst, long n) {
     for (long i = 0; i < n; i++) dst[i] = bf16_scalar(src[i]);
 }
 
+void dk_f32_to_bf16_runs(const float *src, uint16_t *dst, long runs, long run, long dst_stride) {
+    if (dk_isa() == DK_ISA_AVX512) {
+        for (long r = 0; r < runs; r++) bf16_vector(src + r * run, dst + r * dst_stride, run);
+        return;
+    }
+    for (long r = 0; r < runs; r++)
+        for (long i = 0; i < run; i++) dst[r * dst_stride + i] = bf16_scalar(src[r * run + i]);
+}
+
 void dk_bf16_to_f32(const uint16_t *src, float *dst, long n) {
     for (long i = 0; i < n; i++) {
         uint32_t u = (uint32_t)src[i] << 16;

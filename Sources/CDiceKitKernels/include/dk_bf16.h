@@ -35,6 +35,10 @@ int dk_force_bf16(int level);
 /// Round-to-nearest-even Float → bfloat16 bits (NaN stays NaN, quiet; subnormals rounded, not flushed).
 void dk_f32_to_bf16(const float *src, uint16_t *dst, long n);
 
+/// dst[r·dst_stride + i] = bfloat16(src[r·run + i]) for r < runs, i < run: consecutive runs of
+/// Float rounded (as dk_f32_to_bf16) into rows `dst_stride` elements apart.
+void dk_f32_to_bf16_runs(const float *src, uint16_t *dst, long runs, long run, long dst_stride);
+
 /// bfloat16 bits → Float (exact).
 void dk_bf16_to_f32(const uint16_t *src, float *dst, long n);
 

@@ -97,6 +97,11 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer {
     public let bias: Parameter<Scalar>
     /// Stride (up-sampling factor) per spatial axis.
     public let stride: [Int]
+    /// The arithmetic of its passes (default `.float`): `.bfloat16` rounds the operands of an
+    /// exact tiling (kernel = stride, Cin and kernel volume × Cout in multiples of 16) to bfloat16
+    /// with Float accumulation, on a CPU with a bfloat16 level (see `ComputePrecision`); the
+    /// parameters, the bias and its gradient stay in `Scalar`.
+    public var precision: ComputePrecision = .float
 
     private var cachedInput: Tensor<Scalar>?
     private var cachedConvolution: TransposedConvolution<Scalar>?
@@ -130,9 +135,10 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer {
 
     /// The transposed convolution of `input` plus the bias; caches the input.
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
-        let convolution = try built.value(weight: weight, bias: bias) {
+        var convolution = try built.value(weight: weight, bias: bias) {
             try TransposedConvolution(weight: pyTorchToGEMM(weight.value), bias: bias.value, stride: stride)
         }
+        convolution.settings.precision = precision
         cachedInput = input
         cachedConvolution = convolution
         return try convolution.forward(input)
