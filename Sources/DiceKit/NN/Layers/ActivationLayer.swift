@@ -29,6 +29,15 @@ public final class ActivationLayer<Scalar: BLASScalar>: Layer {
         }
     }
 
+    /// Takes `output`, a ReLU's output computed elsewhere (a convolution's rectifying output
+    /// pass, SequentialLayer.forward), as the forward pass's: ReLU's derivative at the output is
+    /// its derivative at the input (output > 0 exactly where input > 0; a NaN input gives a NaN
+    /// output, and neither passes the gradient), so `backward` gives the same bits.
+    func adoptRectifiedOutput(_ output: Tensor<Scalar>) {
+        precondition(kind == .relu, "ActivationLayer: only a ReLU's output can stand for its input")
+        cachedInput = output
+    }
+
     /// The output gradient times the derivative at the cached input.
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
         guard let input = cachedInput else {

@@ -61,13 +61,19 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     ///
     /// - Throws: `DiceKitError.shape` when the input does not fit the kernel.
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
+        try forward(input, rectified: false)
+    }
+
+    /// `forward`, with max(0, ·) applied by the convolution's output pass when `rectified` (a
+    /// convolution + ReLU in training, SequentialLayer.forward); caches the input the same way.
+    func forward(_ input: Tensor<Scalar>, rectified: Bool) throws -> Tensor<Scalar> {
         var convolution = try built.value(weight: weight, bias: bias) {
             try Convolution(weight: pyTorchToGEMM(weight.value), bias: bias.value, stride: stride, padding: padding)
         }
         convolution.settings.precision = precision
         cachedInput = input
         cachedConvolution = convolution
-        return try convolution.forward(input)
+        return try convolution.forward(input, rectified: rectified)
     }
 
     /// d(loss)/d(input); adds d(loss)/d(weight) and d(loss)/d(bias) into the parameters' gradients.
