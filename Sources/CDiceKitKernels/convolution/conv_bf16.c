@@ -14,7 +14,9 @@
 // DirectConvolution.swift): the reduction index k of a segment (kw·cin taps, consecutive in the
 // padded input, see conv_avx512.c) is taken two at a time, so the 32-bit broadcast of
 // xp[pos·cin + k .. k+1] pairs with the packed weights wp[s][k/2][co][2] (32 bf16 = 16 output
-// channels per vector). Weight gradient: the reduction runs over output positions, taken two
+// channels per vector). With 16 output channels (the pair kernel then does one broadcast per
+// product) the reduction is taken four at a time instead: a 64-bit broadcast feeds two vectors of
+// weights packed in quads (forward_tile16, quad_index). Weight gradient: the reduction runs over output positions, taken two
 // at a time along a row (x, x + 1): the output gradient is packed as dyp[line][x/2][co][2]
 // (zero past an odd width), the padded input as overlapping pairs xq[pos][ci][2] =
 // (xp[pos][ci], xp[pos + 1][ci]), so that tap k = kx·cin + ci of the pair (x, x + 1) is the
@@ -57,6 +59,15 @@ void dk_f32_to_bf16(const float *src, uint16_t *dst, long n) {
     for (long i = 0; i < n; i++) dst[i] = bf16_scalar(src[i]);
 }
 
+void dk_f32_to_bf16_runs(const float *src, uint16_t *dst, long runs, long run, long dst_stride) {
+    if (dk_isa() == DK_ISA_AVX512) {
+        for (long r = 0; r < runs; r++) bf16_vector(src + r * run, dst + r * dst_stride, run);
+        return;
+    }
+    for (long r = 0; r < runs; r++)
+        for (long i = 0; i < run; i++) dst[r * dst_stride + i] = bf16_scalar(src[r * run + i]);
+}
+
 void dk_bf16_to_f32(const uint16_t *src, float *dst, long n) {
     for (long i = 0; i < n; i++) {
         uint32_t u = (uint32_t)src[i] << 16;
@@ -64,8 +75,24 @@ void dk_bf16_to_f32(const uint16_t *src, float *dst, long n) {
     }
 }
 
+/// Whether a product with `cout` results per position and `segment` reduction elements per
+/// segment runs on the 16-channel kernel, whose weights are packed in quads (see below).
+static inline int quad_layout(long cout, long segment) { return cout == 16 && segment % 4 == 0; }
+
+/// Index in the quad packing of element (k, c) of a [K × 16] kernel: per quad of rows
+/// q = k / 4, two vectors v = c / 8 of 16 lanes i = 2·(c mod 8) + (k mod 4) / 2, each lane the
+/// pair (k rounded down to even, + 1).
+static inline long quad_index(long k, long c) {
+    return (((k / 4) * 2 + c / 8) * 16 + 2 * (c % 8) + (k % 4) / 2) * 2 + (k % 2);
+}
+
 void dk_bf16_pack_weight(const dk_conv_geometry *g, const float *w, uint16_t *packed) {
     const long rows = (long)g->kd * g->kh * g->kw * g->cin, cout = g->cout;
+    if (quad_layout(cout, (long)g->kw * g->cin)) {
+        for (long k = 0; k < rows; k++)
+            for (long c = 0; c < 16; c++) packed[quad_index(k, c)] = bf16_scalar(w[k * 16 + c]);
+        return;
+    }
     for (long k = 0; k < rows; k += 2)
         for (long co = 0; co < cout; co++) {
             packed[(k * cout) + 2 * co] = bf16_scalar(w[k * cout + co]);
@@ -77,6 +104,13 @@ void dk_bf16_pack_weight_flipped(const dk_conv_geometry *g, const float *w, uint
     // Row k = t·cout + co of the flipped, transposed kernel is W[taps − 1 − t][·][co] (length cin);
     // cout is even, so the pair (k, k + 1) shares the tap t.
     const long taps = (long)g->kd * g->kh * g->kw, cin = g->cin, cout = g->cout;
+    if (quad_layout(cin, (long)g->kw * cout)) {
+        for (long t = 0; t < taps; t++)
+            for (long co = 0; co < cout; co++)
+                for (long ci = 0; ci < 16; ci++)
+                    packed[quad_index(t * cout + co, ci)] = bf16_scalar(w[((taps - 1 - t) * cin + ci) * cout + co]);
+        return;
+    }
     for (long t = 0; t < taps; t++) {
         const float *source = w + (taps - 1 - t) * cin * cout;
         uint16_t *target = packed + t * cout * cin;
@@ -156,8 +190,77 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
 #define DK_BF16_FORWARD(MR, NV) \
     for (long q = q0; q < q1; q += MR) forward_tile(g, xp, wp, bias, y, q, q1, co, MR, NV);
 
+/// 16 output channels: MR valid output positions from q, the reduction taken four at a time.
+/// One 64-bit broadcast of x[k .. k+3] pairs (k, k+1) with the even lanes and (k+2, k+3) with the
+/// odd lanes of the two quad-packed weight vectors (output channels 0–7 and 8–15, two lanes
+/// each), so each broadcast feeds two products instead of one: at 16 channels the broadcasts,
+/// not the products, bound the pair kernel. The two partial sums of each channel are added at
+/// the end, then the bias.
+DKB512 static inline __attribute__((always_inline))
+void forward_tile16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias, float *y,
+                    long q, long end, const int MR) {
+    __m512 acc[24];
+    const long quads = (long)g->kw * g->cin / 4, cin = g->cin;
+    DK_UNROLL for (int i = 0; i < 2 * MR; i++) acc[i] = _mm512_setzero_ps();
+    const uint16_t *rows[16];
+    {
+        const long plane = g->oh * g->ow;
+        long z = q / plane, r = q % plane, yy = r / g->ow, x = r % g->ow;
+        const uint16_t *last = xp;
+        DK_UNROLL for (int i = 0; i < MR; i++) {
+            if (q + i < end) {
+                last = xp + ((z * g->hp + yy) * g->wp + x) * cin;
+                if (++x == g->ow) {
+                    x = 0;
+                    if (++yy == g->oh) {
+                        yy = 0;
+                        z++;
+                    }
+                }
+            }
+            rows[i] = last;
+        }
+    }
+    const int segments = g->kd * g->kh;
+    long offset = 0;
+    int ky = 0;
+    for (int s = 0; s < segments; s++) {
+        const uint16_t *b = wp + s * quads * 64;
+        for (long k = 0; k < quads; k++) {
+            const __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(b + k * 64));
+            const __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(b + k * 64 + 32));
+            DK_UNROLL for (int i = 0; i < MR; i++) {
+                long long quad;
+                __builtin_memcpy(&quad, rows[i] + offset + 4 * k, 8);
+                const __m512bh av = (__m512bh)_mm512_set1_epi64(quad);
+                acc[2 * i] = _mm512_dpbf16_ps(acc[2 * i], av, b0);
+                acc[2 * i + 1] = _mm512_dpbf16_ps(acc[2 * i + 1], av, b1);
+            }
+        }
+        offset += g->wp * cin;
+        if (++ky == g->kh) {
+            ky = 0;
+            offset += (g->hp - g->kh) * g->wp * cin;
+        }
+    }
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512 b = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
+    DK_UNROLL for (int i = 0; i < MR; i++) {
+        if (q + i >= end) break;
+        const __m512 sum = _mm512_add_ps(_mm512_permutex2var_ps(acc[2 * i], even, acc[2 * i + 1]),
+                                         _mm512_permutex2var_ps(acc[2 * i], odd, acc[2 * i + 1]));
+        const __m512 v = _mm512_add_ps(sum, b);
+        _mm512_storeu_ps(y + (q + i) * 16, g->relu ? _mm512_max_ps(_mm512_setzero_ps(), v) : v);
+    }
+}
+
 DKB512 static void forward_bf16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias,
                                 float *y, long q0, long q1) {
+    if (quad_layout(g->cout, (long)g->kw * g->cin)) {
+        for (long q = q0; q < q1; q += 12) forward_tile16(g, xp, wp, bias, y, q, q1, 12);
+        return;
+    }
     for (int co = 0; co < g->cout; co += 64) {
         switch ((g->cout - co) >= 64 ? 4 : (g->cout - co) / 16) {
         case 1: DK_BF16_FORWARD(16, 1) break;

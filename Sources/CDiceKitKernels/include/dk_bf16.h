@@ -35,16 +35,23 @@ int dk_force_bf16(int level);
 /// Round-to-nearest-even Float → bfloat16 bits (NaN stays NaN, quiet; subnormals rounded, not flushed).
 void dk_f32_to_bf16(const float *src, uint16_t *dst, long n);
 
+/// dst[r·dst_stride + i] = bfloat16(src[r·run + i]) for r < runs, i < run: consecutive runs of
+/// Float rounded (as dk_f32_to_bf16) into rows `dst_stride` elements apart.
+void dk_f32_to_bf16_runs(const float *src, uint16_t *dst, long runs, long run, long dst_stride);
+
 /// bfloat16 bits → Float (exact).
 void dk_bf16_to_f32(const uint16_t *src, float *dst, long n);
 
 /// Packs the [kd·kh·kw·cin, cout] Float kernel (kw·cin even) as bfloat16 row pairs:
-/// packed[(k/2)·cout·2 + 2·co + (k mod 2)] = w[k][co].
+/// packed[(k/2)·cout·2 + 2·co + (k mod 2)] = w[k][co]; with cout = 16 and kw·cin a multiple of 4,
+/// in quads for the 16-channel kernel: packed[(((k/4)·2 + co/8)·16 + 2·(co mod 8) + (k mod 4)/2)·2
+/// + (k mod 2)] = w[k][co] (the same number of elements).
 void dk_bf16_pack_weight(const dk_conv_geometry *g, const float *w, uint16_t *packed);
 
 /// Packs the input-gradient kernel of the [kd·kh·kw·cin, cout] Float kernel `w` (cout even) as
 /// bfloat16 row pairs, as dk_bf16_pack_weight packs [kd·kh·kw·cout, cin] = W'[t][co][ci] =
-/// w[taps − 1 − t][ci][co], the flipped, transposed kernel; `g` is the forward geometry.
+/// w[taps − 1 − t][ci][co], the flipped, transposed kernel; `g` is the forward geometry (in quads
+/// when cin = 16 and kw·cout is a multiple of 4).
 void dk_bf16_pack_weight_flipped(const dk_conv_geometry *g, const float *w, uint16_t *packed);
 
 /// y = conv(xp, w) (+ bias), max(0, ·) of it with g->relu, at output positions [q0, q1) of one sample as dk_conv_forward_f32,

@@ -2,7 +2,8 @@
 //
 // The bfloat16 kernels (BFloat16Convolution.swift) read the kernel rounded to bfloat16 in row
 // pairs: [K/2, Cout, 2] for the forward pass, and the flipped, transposed kernel packed the same
-// way for the input gradient. Packing is a pass over the whole kernel (1.9 M weights in the
+// way for the input gradient (in quads when the product has 16 output channels, see dk_bf16.h;
+// the same number of elements). Packing is a pass over the whole kernel (1.9 M weights in the
 // base-16 U-Net, 7.8 M in base 32) that used to run on every call; a `Convolution` now keeps
 // its packings here. The cache belongs to one kernel value: assigning or mutating
 // `Convolution.weight` replaces it (the property's observer), and the layers build a new

@@ -103,7 +103,12 @@ extension ConvGeometry {
             "lowered pass: the weight gradient needs x and dy")
         precondition(pass.dx == nil || pass.dy != nil, "lowered pass: the input gradient needs dy")
         precondition(pass.biasGradient == nil || pass.dy != nil, "lowered pass: the bias gradient needs dy")
-        // bfloat16 hook (BFloat16Convolution.swift): qualifying Float passes with precision .bfloat16.
+        // bfloat16 hooks (BFloat16ExactTiling.swift, BFloat16Convolution.swift): qualifying Float
+        // passes with precision .bfloat16.
+        if runsBFloat16Tiling(pass, settings: settings) {
+            runBFloat16Tiling(unsafeBitCast(pass, to: LoweredPass<Float>.self), settings: settings)
+            return
+        }
         if runsBFloat16(pass, settings: settings) {
             // T is Float (runsBFloat16 checks the precision); the kernels' stores rectify.
             runBFloat16(unsafeBitCast(pass, to: LoweredPass<Float>.self), settings: settings)

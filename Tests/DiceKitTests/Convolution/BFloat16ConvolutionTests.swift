@@ -129,4 +129,65 @@ final class BFloat16ConvolutionTests: XCTestCase {
         let bf16 = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(precision: .bfloat16))
         XCTAssertEqual(try float.forward(x).scalars, try bf16.forward(x).scalars)
     }
+
+    /// A 2×2 stride-2 transposed convolution (BFloat16ExactTiling.swift) against Double: forward
+    /// reduction K = Cin, input gradient K = 4·Cout, weight gradient K = N × input positions.
+    private func checkTransposed(
+        input: [Int], cout: Int, workers: Int? = nil, seed: UInt64, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let cin = input.last!
+        let x = randomTensor(input, seed: seed)
+        let w = randomTensor([2, 2, cout, cin], seed: seed + 1)
+        let b = randomTensor([cout], seed: seed + 2)
+        let exact = try TransposedConvolution(weight: w, bias: b, stride: [2])
+        let absolute = try TransposedConvolution(weight: w.map(abs), stride: [2])
+        let float = try TransposedConvolution(
+            weight: w.converted(to: Float.self), bias: b.converted(to: Float.self), stride: [2])
+        var bf16 = float
+        bf16.settings = ConvolutionSettings(workers: workers, precision: .bfloat16)
+        let y = try exact.forward(x)
+        let dy = randomTensor(y.shape, seed: seed + 3)
+        let expected = try exact.backward(input: x, outputGradient: dy)
+        let magnitudes = try absolute.backward(input: x.map(abs), outputGradient: dy.map(abs))
+        let (xf, dyf) = (x.converted(to: Float.self), dy.converted(to: Float.self))
+        let y16 = try bf16.forward(xf)
+        assertWithinBound(y16, y, try absolute.forward(x.map(abs)), reduction: cin, "forward", file: file, line: line)
+        XCTAssertNotEqual(
+            y16.scalars, try float.forward(xf).scalars, "forward: the Float path's bits", file: file, line: line)
+        let grads = try bf16.backward(input: xf, outputGradient: dyf)
+        assertWithinBound(
+            grads.input!, expected.input!, magnitudes.input!, reduction: 4 * cout, "∂x", file: file, line: line)
+        assertWithinBound(
+            grads.weight, expected.weight, magnitudes.weight, reduction: input.dropLast().reduce(1, *), "∂w",
+            file: file, line: line)
+        // The bias gradient is the Float channel sum of dy, as without bfloat16.
+        XCTAssertEqual(
+            grads.bias!.scalars, try float.backward(input: xf, outputGradient: dyf).bias!.scalars, file: file,
+            line: line)
+    }
+
+    func testTransposedOneChunk() throws {
+        // 70 rows, odd width, K = 64: one chunk; 16 output channels (one vector per tile row).
+        try checkTransposed(input: [2, 5, 7, 32], cout: 16, seed: 1280)
+    }
+
+    func testTransposedSeveralChunksAndPartials() throws {
+        // 297 rows in chunks of 128 (K = 256), chunks starting mid-line; 48 input channels.
+        try checkTransposed(input: [3, 9, 11, 48], cout: 64, workers: 2, seed: 1290)
+    }
+
+    func testTransposedSameBitsForEveryWorkerCount() throws {
+        let x = randomTensor([3, 9, 11, 32], seed: 1300).converted(to: Float.self)
+        let w = randomTensor([2, 2, 64, 32], seed: 1301).converted(to: Float.self)
+        let dy = randomTensor([3, 18, 22, 64], seed: 1302).converted(to: Float.self)
+        var results: [[Float]] = []
+        for workers in [1, 2, 3] {
+            let up = try TransposedConvolution(
+                weight: w, stride: [2], settings: ConvolutionSettings(workers: workers, precision: .bfloat16))
+            let g = try up.backward(input: x, outputGradient: dy)
+            results.append(try up.forward(x).scalars + g.input!.scalars + g.weight.scalars)
+        }
+        XCTAssertEqual(results[0], results[1])
+        XCTAssertEqual(results[0], results[2])
+    }
 }

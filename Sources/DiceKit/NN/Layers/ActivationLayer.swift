@@ -73,6 +73,15 @@ public final class ActivationLayer<Scalar: BLASScalar>: Layer, CacheReleasing {
     /// Forgets what the last forward pass kept for `backward` (after an evaluation pass).
     func releaseCache() { cached = nil }
 
+    /// Takes `output`, a ReLU's output computed elsewhere (a convolution's rectifying output
+    /// pass, SequentialLayer.forward), as the forward pass's: the cached output from which
+    /// `backward` reads the derivative (output > 0 exactly where input > 0; a NaN input gives a
+    /// NaN output, and neither passes the gradient), so `backward` gives the same bits.
+    func adoptRectifiedOutput(_ output: Tensor<Scalar>) {
+        precondition(kind == .relu, "ActivationLayer: only a ReLU's output can stand for its input")
+        cached = output
+    }
+
     /// The output gradient times the derivative at the cached input (read from the cached output).
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
         guard let cached = cached else {

@@ -61,13 +61,19 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     ///
     /// - Throws: `DiceKitError.shape` when the input does not fit the kernel.
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
+        try forward(input, rectified: false)
+    }
+
+    /// `forward`, with max(0, ·) applied by the convolution's output pass when `rectified` (a
+    /// convolution + ReLU in training, SequentialLayer.forward); caches the input the same way.
+    func forward(_ input: Tensor<Scalar>, rectified: Bool) throws -> Tensor<Scalar> {
         var convolution = try built.value(weight: weight, bias: bias) {
             try Convolution(weight: pyTorchToGEMM(weight.value), bias: bias.value, stride: stride, padding: padding)
         }
         convolution.settings.precision = precision
         cachedInput = input
         cachedConvolution = convolution
-        return try convolution.forward(input)
+        return try convolution.forward(input, rectified: rectified)
     }
 
     /// d(loss)/d(input); adds d(loss)/d(weight) and d(loss)/d(bias) into the parameters' gradients.
@@ -97,6 +103,11 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer, CacheR
     public let bias: Parameter<Scalar>
     /// Stride (up-sampling factor) per spatial axis.
     public let stride: [Int]
+    /// The arithmetic of its passes (default `.float`): `.bfloat16` rounds the operands of an
+    /// exact tiling (kernel = stride, Cin and kernel volume × Cout in multiples of 16) to bfloat16
+    /// with Float accumulation, on a CPU with a bfloat16 level (see `ComputePrecision`); the
+    /// parameters, the bias and its gradient stay in `Scalar`.
+    public var precision: ComputePrecision = .float
 
     private var cachedInput: Tensor<Scalar>?
     private var cachedConvolution: TransposedConvolution<Scalar>?
@@ -136,9 +147,10 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer, CacheR
 
     /// The transposed convolution of `input` plus the bias; caches the input.
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
-        let convolution = try built.value(weight: weight, bias: bias) {
+        var convolution = try built.value(weight: weight, bias: bias) {
             try TransposedConvolution(weight: pyTorchToGEMM(weight.value), bias: bias.value, stride: stride)
         }
+        convolution.settings.precision = precision
         cachedInput = input
         cachedConvolution = convolution
         return try convolution.forward(input)

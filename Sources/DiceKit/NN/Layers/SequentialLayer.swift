@@ -24,13 +24,25 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
     /// as one convolution: the normalisation folded into its kernel and bias, the ReLU applied
     /// in its output pass (ConvolutionLayer+Inference.swift; the same values up to Float
     /// rounding). Such a forward caches nothing: `backward` needs a `.training` forward.
-    /// An activation overwrites the previous layer's output in place rather than allocating
-    /// a second tensor of the same size.
+    ///
+    /// In `.training` mode a convolution directly followed by a ReLU applies max(0, ·) in its
+    /// output pass, and the ReLU keeps that output for its backward pass: the values of the two
+    /// layers one after the other (up to the sign of a zero) and the same gradients, with one
+    /// pass over the activations and one tensor fewer. Any other activation overwrites the
+    /// previous layer's output in place rather than allocating a second tensor of the same size.
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
         try withFlushToZero {
             var x = input
             var i = 0
             while i < layers.count {
+                if mode == .training, i + 1 < layers.count, let conv = layers[i] as? ConvolutionLayer<Scalar>,
+                    let relu = layers[i + 1] as? ActivationLayer<Scalar>, relu.kind == .relu
+                {
+                    x = try conv.forward(x, rectified: true)
+                    relu.adoptRectifiedOutput(x)
+                    i += 2
+                    continue
+                }
                 if mode == .evaluation, let conv = layers[i] as? ConvolutionLayer<Scalar> {
                     var next = i + 1
                     let norm = next < layers.count ? layers[next] as? BatchNorm<Scalar> : nil

@@ -34,15 +34,17 @@ public final class UNet<Scalar: BLASScalar> {
         (down + [mid] + dec).flatMap { $0.layers.compactMap { $0 as? BatchNorm<Scalar> } }
     }
 
-    /// The arithmetic of the 3×3 convolutions (default `.float`): with `.bfloat16`, those with
-    /// input channels in multiples of 16 take bfloat16 operands with Float accumulation on a CPU
-    /// that has AVX512-BF16 or AMX-BF16 (else Float); the first layer, the transposed and 1×1
-    /// convolutions, normalisation, activations and parameters stay `Scalar`.
+    /// The arithmetic of the 3×3 and up-sampling convolutions (default `.float`): with
+    /// `.bfloat16`, the 3×3 ones with input channels in multiples of 16 and the 2×2 transposed
+    /// ones take bfloat16 operands with Float accumulation on a CPU that has AVX512-BF16 or
+    /// AMX-BF16 (else Float); the first layer, the 1×1 head, normalisation, activations and
+    /// parameters stay `Scalar`.
     public var precision: ComputePrecision = .float {
         didSet {
             for block in down + [mid] + dec {
                 for case let layer as ConvolutionLayer<Scalar> in block.layers { layer.precision = precision }
             }
+            for layer in up { layer.precision = precision }
         }
     }
 

@@ -1,0 +1,185 @@
+// The bfloat16 path of an exact tiling (ExactTiling.swift: a U-Net's 2×2 stride-2 up-sampling,
+// kernel = stride, no padding): each lowered row is one y pixel and its patch is a disjoint
+// kh × kw block of x pixels, so every pass is a plain matrix product over the N·OH·OW rows and
+// runs on the 1×1 forms of the AVX512-BF16 kernels of conv_bf16.c (operands rounded to bfloat16,
+// to nearest, ties to even; Float accumulation; results in Float). With P = rows, K = patch
+// (kh·kw·C, C the x-space channels) and Co = the y-space channels:
+//
+//   transposed forward   col[P × K] = dy₁₆[P × Co] · W₁₆ᵀ[Co × K], stored once per x pixel with
+//                        the bias (scatterTiles), the lowered input-gradient pass
+//   transposed backward  y[P × Co]  = col(x)₁₆[P × K] · W₁₆[K × Co]        (its input gradient)
+//                        dW[K × Co] = Σ col(x)₁₆ᵀ · dy₁₆, over pairs of rows (its weight gradient)
+//
+// where col(x) gathers each row's block of x, rounded to bfloat16 on the way. The reduction
+// lengths are Co (transposed forward), K (input gradient) and P (weight gradient); the bound of
+// BFloat16Convolution.swift applies with those K.
+//
+// Work split: chunks of rows whose bfloat16 copies (about 128 KiB) stay in cache while the
+// kernels read them, sized from the geometry. The forward's chunks are dealt to the workers and
+// write disjoint x pixels. The backward's chunks are grouped into min(4, chunks) partial weight
+// gradients over fixed runs of chunks, added in order at the end: the bits depend on the
+// geometry only, not on the worker count.
+
+internal import CDiceKitKernels
+
+extension ConvGeometry {
+    /// Whether `pass` runs on the bfloat16 kernels as an exact tiling: precision `.bfloat16`, a
+    /// CPU with a bfloat16 level in use, a 2-D geometry that `tilesExactly`, K and Co in
+    /// multiples of 16, and either the transposed forward (dy → dx) or the transposed backward
+    /// (x, dy → y and dW) alone.
+    func runsBFloat16Tiling<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) -> Bool {
+        guard settings.precision == .bfloat16, T.precision == .single, ComputePrecision.bfloat16Available,
+            tilesExactly, kernel[0] == 1, input[0] == 1, patch % 16 == 0, outChannels % 16 == 0
+        else { return false }
+        let transposedForward = pass.dx != nil && pass.x == nil && pass.y == nil && pass.weightGradient == nil
+        let transposedBackward = pass.dx == nil && pass.x != nil && pass.dy != nil
+        return transposedForward || transposedBackward
+    }
+
+    /// Runs a pass that `runsBFloat16Tiling` accepted.
+    func runBFloat16Tiling(_ pass: LoweredPass<Float>, settings: ConvolutionSettings) {
+        let workers = Swift.max(1, settings.workers ?? Parallelism.threadCount)
+        if let dx = pass.dx, let dy = pass.dy {
+            bfloat16TilingForward(weight: pass.weight, dy: dy, fill: pass.dxFill, dx: dx, workers: workers)
+        } else if let x = pass.x, let dy = pass.dy {
+            bfloat16TilingBackward(pass, x: x, dy: dy, workers: workers)
+        }
+        if let db = pass.biasGradient, let dy = pass.dy {
+            db.update(repeating: 0, count: outChannels)
+            addRows(dy, count: outputRows * outChannels, into: db, width: outChannels)
+        }
+    }
+
+    /// Rows per chunk: an even count whose pair-packed bfloat16 rows (4·K bytes each) fill
+    /// about 128 KiB, from 32 to 1024 and at most the rows there are.
+    private var tilingChunk: Int {
+        Swift.min(outputRows, Swift.max(32, Swift.min(1024, (1 << 15) / patch)) / 2 * 2)
+    }
+
+    /// The 1×1 geometry of a product over `rows` consecutive rows with `cin` reduced channels
+    /// and `cout` results per row.
+    private func rowGeometry(rows: Int, cin: Int, cout: Int) -> dk_conv_geometry {
+        dk_conv_geometry(
+            hp: 1, wp: rows, od: 1, oh: 1, ow: rows, kd: 1, kh: 1, kw: 1, cin: Int32(cin), cout: Int32(cout),
+            weight_block: 0, relu: 0)
+    }
+
+    /// Writes rows [r0, r1) of col(x) [P × K], rounded to bfloat16, to `col` (`patch` elements
+    /// per row): for each image line and kernel row a, one strided conversion of its runs of
+    /// kw·C consecutive x scalars.
+    private func gatherBFloat16Tiles(
+        _ x: UnsafePointer<Float>, rows: Range<Int>, into col: UnsafeMutablePointer<UInt16>
+    ) {
+        let (kh, kw, channels) = (kernel[1], kernel[2], inChannels)
+        let (inH, inW, oh, ow) = (input[1], input[2], output[1], output[2])
+        let run = kw * channels
+        var p = rows.lowerBound
+        while p < rows.upperBound {
+            let (n, rest) = (p / (oh * ow), p % (oh * ow))
+            let (yy, xx) = (rest / ow, rest % ow)
+            let count = Swift.min(rows.upperBound - p, ow - xx)
+            for a in 0..<kh {
+                let line = x + ((n * inH + yy * kh + a) * inW + xx * kw) * channels
+                dk_f32_to_bf16_runs(line, col + (p - rows.lowerBound) * patch + a * run, count, run, patch)
+            }
+            p += count
+        }
+    }
+
+    /// dx = fill + the transposed convolution of dy, chunk by chunk: each chunk's dy rows rounded,
+    /// multiplied by the packed Wᵀ into a Float tile, and stored once per x pixel.
+    private func bfloat16TilingForward(
+        weight: UnsafePointer<Float>, dy: UnsafePointer<Float>, fill: UnsafePointer<Float>?,
+        dx: UnsafeMutablePointer<Float>, workers: Int
+    ) {
+        let (patch, outChannels, total) = (self.patch, self.outChannels, outputRows)
+        // Wᵀ [Co × K] as row pairs: the flipped packing of W [K × Co] read as a one-tap kernel.
+        var wg = rowGeometry(rows: 1, cin: patch, cout: outChannels)
+        let packed = [UInt16](unsafeUninitializedCapacity: patch * outChannels) { buffer, initialized in
+            dk_bf16_pack_weight_flipped(&wg, weight, buffer.baseAddress!)
+            initialized = patch * outChannels
+        }
+        let chunk = tilingChunk
+        let chunks = (total + chunk - 1) / chunk
+        let count = Swift.min(workers, chunks)
+        packed.withUnsafeBufferPointer { wp in
+            // Each chunk writes the x pixels of its own rows only.
+            let shared = TaskShared((self, wp.baseAddress!, dy, fill, dx))
+            runWorkers(count) { worker in
+                let (geometry, wp, dy, fill, dx) = shared.buffers
+                let rounded = UnsafeMutablePointer<UInt16>.allocate(capacity: chunk * outChannels)
+                let tile = UnsafeMutablePointer<Float>.allocate(capacity: chunk * patch)
+                defer {
+                    rounded.deallocate()
+                    tile.deallocate()
+                }
+                for c in Swift.stride(from: worker, to: chunks, by: count) {
+                    let rows = (c * chunk)..<Swift.min(total, (c + 1) * chunk)
+                    dk_f32_to_bf16(dy + rows.lowerBound * outChannels, rounded, rows.count * outChannels)
+                    var g = geometry.rowGeometry(rows: rows.count, cin: outChannels, cout: patch)
+                    dk_conv_forward_bf16(&g, rounded, wp, nil, tile, 0, rows.count)
+                    geometry.scatterTiles(UnsafePointer(tile), rows: rows, fill: fill, into: dx)
+                }
+            }
+        }
+    }
+
+    /// y = col(x) · W (when asked) and dW = Σ col(x)ᵀ · dy, from one gather of each chunk: the
+    /// chunks run in min(4, chunks) partials over fixed runs of chunks, added in order at the end.
+    private func bfloat16TilingBackward(
+        _ pass: LoweredPass<Float>, x: UnsafePointer<Float>, dy: UnsafePointer<Float>, workers: Int
+    ) {
+        let (patch, outChannels, total) = (self.patch, self.outChannels, outputRows)
+        let weightCount = patch * outChannels
+        var wg = rowGeometry(rows: 1, cin: patch, cout: outChannels)
+        let packed = [UInt16](unsafeUninitializedCapacity: pass.y == nil ? 0 : weightCount) { buffer, initialized in
+            if let base = buffer.baseAddress { dk_bf16_pack_weight(&wg, pass.weight, base) }
+            initialized = buffer.count
+        }
+        let chunk = tilingChunk
+        let chunks = (total + chunk - 1) / chunk
+        let partials = pass.weightGradient == nil ? chunks : Swift.min(4, chunks)
+        let sums = UnsafeMutablePointer<Float>.allocate(
+            capacity: pass.weightGradient == nil ? 0 : partials * weightCount)
+        defer { sums.deallocate() }
+        if pass.weightGradient != nil { sums.initialize(repeating: 0, count: partials * weightCount) }
+        let count = Swift.min(workers, partials)
+        packed.withUnsafeBufferPointer { wp in
+            // Each partial writes its own accumulator in `sums` and the y rows of its own chunks.
+            let shared = TaskShared((self, wp.baseAddress, x, dy, pass.y, pass.weightGradient != nil, sums))
+            runWorkers(count) { worker in
+                let (geometry, wp, x, dy, y, weightGradient, sums) = shared.buffers
+                let col = UnsafeMutablePointer<UInt16>.allocate(capacity: chunk * patch)
+                let pairs = UnsafeMutablePointer<UInt16>.allocate(capacity: weightGradient ? 2 * chunk * patch : 0)
+                let dyp = UnsafeMutablePointer<UInt16>.allocate(
+                    capacity: weightGradient ? (chunk + 1) * outChannels : 0)
+                defer {
+                    col.deallocate()
+                    pairs.deallocate()
+                    dyp.deallocate()
+                }
+                for p in Swift.stride(from: worker, to: partials, by: count) {
+                    for c in (chunks * p / partials)..<(chunks * (p + 1) / partials) {
+                        let rows = (c * chunk)..<Swift.min(total, (c + 1) * chunk)
+                        geometry.gatherBFloat16Tiles(x, rows: rows, into: col)
+                        if let y = y, let wp = wp {
+                            var g = geometry.rowGeometry(rows: rows.count, cin: patch, cout: outChannels)
+                            dk_conv_forward_bf16(&g, col, wp, nil, y + rows.lowerBound * outChannels, 0, rows.count)
+                        }
+                        if weightGradient {
+                            var g = geometry.rowGeometry(rows: rows.count, cin: patch, cout: outChannels)
+                            dk_bf16_pack_pairs(&g, col, pairs, rows.count)
+                            dk_bf16_pack_gradient(&g, dy + rows.lowerBound * outChannels, dyp)
+                            dk_conv_weight_grad_bf16(
+                                &g, pairs, 0, dyp, 0, 1, sums + p * weightCount, 0, patch, 0, Int32(outChannels))
+                        }
+                    }
+                }
+            }
+        }
+        if let dW = pass.weightGradient {
+            dW.update(from: sums, count: weightCount)
+            for p in 1..<partials { addElements(sums + p * weightCount, dW, weightCount) }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+// Training-mode fusion (SequentialLayer.forward): a convolution directly followed by a ReLU
+// applies max(0, ·) in its output pass and the ReLU keeps that output for its backward pass. The
+// outputs equal those of the layers run one by one (a zero's sign aside) and every gradient has
+// the same bits: in Double, in Float and, on a CPU with AVX512-BF16, in bfloat16.
+
+import XCTest
+
+@testable import DiceKit
+
+final class FusedTrainingTests: XCTestCase {
+    /// conv(cin → 16), ReLU, conv(16 → 16), ReLU, from one seed.
+    private func block<T: BLASScalar>(_: T.Type, cin: Int, precision: ComputePrecision, seed: UInt64) throws
+        -> [any Layer<T>]
+    {
+        var generator = SeededGenerator(seed: seed)
+        let first = try ConvolutionLayer<T>(
+            kernelSize: [3, 3], inputChannels: cin, outputChannels: 16, generator: &generator)
+        let second = try ConvolutionLayer<T>(
+            kernelSize: [3, 3], inputChannels: 16, outputChannels: 16, generator: &generator)
+        for (i, conv) in [first, second].enumerated() {
+            conv.bias.value = randomTensor([16], seed: seed + 1 + UInt64(i)).converted(to: T.self)
+            conv.precision = precision
+        }
+        return [first, ActivationLayer<T>(.relu), second, ActivationLayer<T>(.relu)]
+    }
+
+    private func check<T: BLASScalar>(
+        _: T.Type, cin: Int, precision: ComputePrecision, seed: UInt64, file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws {
+        let fusedLayers = try block(T.self, cin: cin, precision: precision, seed: seed)
+        let plainLayers = try block(T.self, cin: cin, precision: precision, seed: seed)
+        let x = randomTensor([2, 9, 10, cin], seed: seed + 5).converted(to: T.self)
+        let sequence = SequentialLayer<T>(fusedLayers)
+        let fused = try sequence.forward(x, mode: .training)
+        var plain = x
+        for layer in plainLayers { plain = try layer.forward(plain, mode: .training) }
+        // −0 and +0 compare equal: the fused store may keep a −0 that ReLU writes as +0.
+        XCTAssertEqual(fused.scalars, plain.scalars, "outputs", file: file, line: line)
+        XCTAssertGreaterThan(
+            fused.scalars.filter { $0 == 0 }.count, 0, "some outputs rectified", file: file, line: line)
+        let dy = randomTensor(fused.shape, seed: seed + 6).converted(to: T.self)
+        let fusedGradient = try sequence.backward(dy)
+        var plainGradient: Tensor<T>? = dy
+        for layer in plainLayers.reversed() { plainGradient = try layer.backward(plainGradient!) }
+        XCTAssertEqual(fusedGradient?.scalars, plainGradient?.scalars, "input gradient", file: file, line: line)
+        for (a, b) in zip(sequence.parameters, plainLayers.flatMap { $0.parameters }) {
+            XCTAssertEqual(a.gradient.scalars, b.gradient.scalars, "\(a.name) gradient", file: file, line: line)
+        }
+    }
+
+    func testConvolutionAndReLUFuseInTraining() throws {
+        try check(Double.self, cin: 3, precision: .float, seed: 60)
+        try check(Float.self, cin: 3, precision: .float, seed: 61)
+        try check(Float.self, cin: 16, precision: .float, seed: 62)
+    }
+
+    func testBFloat16ConvolutionAndReLUFuseInTraining() throws {
+        try XCTSkipUnless(ComputePrecision.bfloat16Available, "no AVX512-BF16: the bfloat16 kernels never run here")
+        try check(Float.self, cin: 16, precision: .bfloat16, seed: 63)
+        try check(Float.self, cin: 32, precision: .bfloat16, seed: 64)
+    }
+}
