@@ -135,7 +135,61 @@ public struct SurfaceDistanceMetric: Sendable {
     static func hausdorff(_ distances: [Double], percentile: Double?) -> Double {
         guard !distances.isEmpty else { return .nan }
         guard let percentile, percentile != 0 else { return distances.max()! }
-        return quantile(distances.sorted(), percentile / 100)
+        var values = distances
+        return quantile(selecting: &values, percentile / 100)
+    }
+
+    /// `quantile(_:_:)` of `values` without sorting them all: the two order statistics it
+    /// interpolates between are found by selection in linear time (`values` is reordered).
+    static func quantile(selecting values: inout [Double], _ q: Double) -> Double {
+        let position = q * Double(values.count - 1)
+        let below = Int(position.rounded(.down))
+        let above = Int(position.rounded(.up))
+        select(&values, below)
+        let a = values[below]
+        let b = above == below ? a : values[(below + 1)...].min()!
+        let w = position - Double(below)
+        return w < 0.5 ? a + w * (b - a) : b - (b - a) * (1 - w)
+    }
+
+    /// Reorders `values` so that `values[k]` is the k-th smallest, the ones before it no larger
+    /// and the ones after it no smaller (quickselect with a median-of-three pivot; after 64
+    /// rounds it sorts what is left, so it never goes quadratic). No value may be NaN.
+    static func select(_ values: inout [Double], _ k: Int) {
+        values.withUnsafeMutableBufferPointer { v in
+            var low = 0
+            var high = v.count - 1
+            var rounds = 0
+            while high > low {
+                rounds += 1
+                if rounds > 64 {
+                    v[low...high].sort()
+                    return
+                }
+                let a = v[low]
+                let b = v[low + (high - low) / 2]
+                let c = v[high]
+                let pivot = Swift.max(Swift.min(a, b), Swift.min(Swift.max(a, b), c))
+                var i = low
+                var j = high
+                while i <= j {
+                    while v[i] < pivot { i += 1 }
+                    while v[j] > pivot { j -= 1 }
+                    if i <= j {
+                        v.swapAt(i, j)
+                        i += 1
+                        j -= 1
+                    }
+                }
+                if k <= j {
+                    high = j
+                } else if k >= i {
+                    low = i
+                } else {
+                    return
+                }
+            }
+        }
     }
 
     /// torch.quantile's linear interpolation, with torch.lerp's two-sided formula (so ∞ − ∞
