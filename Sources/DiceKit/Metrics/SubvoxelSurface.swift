@@ -17,6 +17,9 @@
 //           / (Σ area of every corner of both),
 // NaN when neither mask has the class.
 
+import Dispatch
+import Synchronization
+
 /// The corner surface of one mask, for the sub-voxel surface Dice.
 struct SubvoxelSurface {
     /// Row-major over the corner grid: true where the corner is on the surface.
@@ -34,24 +37,32 @@ struct SubvoxelSurface {
     ) -> Double {
         guard let box = BoundingBox(predicted, target, shape: shape) else { return .nan }
         let measures = measureTable(spacing: spacing)
-        let p = corners(of: predicted, in: box, measures: measures)
-        let t = corners(of: target, in: box, measures: measures)
         let grid = box.shape.map { $0 + 1 }
         let budget = 2 * grid.reduce(1, *)
+        // The two masks' corners, then the two directions, on one thread each (the result does
+        // not depend on it).
+        let masks = TaskShared((predicted, target))
+        let surfaces = Mutex<[SubvoxelSurface?]>([nil, nil])
+        DispatchQueue.concurrentPerform(iterations: 2) { side in
+            let mask = side == 0 ? masks.buffers.0 : masks.buffers.1
+            let surface = corners(of: mask, in: box, measures: measures)
+            surfaces.withLock { $0[side] = surface }
+        }
+        let (p, t) = surfaces.withLock { ($0[0]!, $0[1]!) }
         let complete = t.areas.reduce(0, +) + p.areas.reduce(0, +)
         guard complete > 0 else { return .nan }
-        var predictedCorrect = 0.0
-        var targetCorrect = 0.0
-        if p.count > 0 {
+        // Per side: the area of its corners within τ of the other surface.
+        let correct = Mutex<[Double]>([0, 0])
+        DispatchQueue.concurrentPerform(iterations: 2) { side in
+            let (from, to) = side == 0 ? (p, t) : (t, p)
+            guard from.count > 0 else { return }
             let d = SurfaceDistances.directed(
-                from: (p.edges, p.count), to: (t.edges, t.count), shape: grid, spacing: spacing, budget: budget)
-            for (area, distance) in zip(p.areas, d) where distance <= tau { predictedCorrect += area }
+                from: (from.edges, from.count), to: (to.edges, to.count), shape: grid, spacing: spacing, budget: budget)
+            var sum = 0.0
+            for (area, distance) in zip(from.areas, d) where distance <= tau { sum += area }
+            correct.withLock { $0[side] = sum }
         }
-        if t.count > 0 {
-            let d = SurfaceDistances.directed(
-                from: (t.edges, t.count), to: (p.edges, p.count), shape: grid, spacing: spacing, budget: budget)
-            for (area, distance) in zip(t.areas, d) where distance <= tau { targetCorrect += area }
-        }
+        let (predictedCorrect, targetCorrect) = correct.withLock { ($0[0], $0[1]) }
         return (targetCorrect + predictedCorrect) / complete
     }
 
