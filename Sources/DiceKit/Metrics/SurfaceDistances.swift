@@ -71,16 +71,22 @@ public struct SurfaceDistances: Sendable, Equatable {
         guard let box = BoundingBox(predicted, target, shape: shape) else {
             return SurfaceDistances(predictedToTarget: [], targetToPredicted: [])
         }
-        let edgesPredicted = SurfaceExtraction.edges(predicted, in: box)
-        let edgesTarget = SurfaceExtraction.edges(target, in: box)
         let budget = searchBudget * box.shape.reduce(1, *)
+        // The two surfaces, then the two directions, on one thread each (the result does not
+        // depend on it).
+        let masks = TaskShared((predicted, target))
+        let surfaces = Mutex<[(edges: [Bool], count: Int)]>([([], 0), ([], 0)])
+        DispatchQueue.concurrentPerform(iterations: 2) { side in
+            let found = SurfaceExtraction.edges(side == 0 ? masks.buffers.0 : masks.buffers.1, in: box)
+            surfaces.withLock { $0[side] = found }
+        }
+        let (edgesPredicted, edgesTarget) = surfaces.withLock { ($0[0], $0[1]) }
         guard symmetric else {
             return SurfaceDistances(
                 predictedToTarget: directed(
                     from: edgesPredicted, to: edgesTarget, shape: box.shape, spacing: spacing, budget: budget),
                 targetToPredicted: [])
         }
-        // The two directions are independent: one thread each (the result does not depend on it).
         let results = Mutex<(forward: [Double], backward: [Double])>(([], []))
         DispatchQueue.concurrentPerform(iterations: 2) { side in
             let d =
