@@ -125,6 +125,10 @@ enum MetricsCommand: Command {
                 "--spacing has \(spacing.count) values; the inputs have \(predicted.spatialShape.count) spatial axes \(predicted.spatialShape)"
             )
         }
+        if subvoxels && !(2...3).contains(predicted.spatialShape.count) {
+            throw DiceKitError.value(
+                "--use-subvoxels needs 2-D or 3-D inputs; these have spatial shape \(predicted.spatialShape)")
+        }
         let scored =
             includeBackground || predicted.classes == 1 ? Array(0..<predicted.classes) : Array(1..<predicted.classes)
         var fields: [JSONField] = []

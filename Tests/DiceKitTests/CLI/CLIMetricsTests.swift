@@ -104,6 +104,8 @@ final class CLIMetricsTests: XCTestCase {
         let (pred, target, _, _) = try writePair(directory)
         let other = directory.appendingPathComponent("other.npy").path
         try NPY.write(NPYArray(integers: [Int](repeating: 0, count: 24), shape: [1, 4, 6]), to: other)
+        let line = directory.appendingPathComponent("line.npy").path
+        try NPY.write(NPYArray(integers: [0, 1, 1, 0, 1], shape: [1, 5]), to: line)
         let cases: [([String], Int32, String)] = [
             (["metrics", pred, other], 1, "expected the same label-map shape"),
             (["metrics", pred, target, "--classes", "2"], 1, "expected 0..<2"),
@@ -115,6 +117,7 @@ final class CLIMetricsTests: XCTestCase {
             (["metrics", pred, target, "--tolerance", "1,2,3"], 1, "expected 1 or 2"),
             (["metrics", pred, target, "--one-hot"], 1, "one-hot"),
             (["metrics", pred, target, "--metrics", "hd95", "--use-subvoxels"], 2, "--use-subvoxels applies to nsd"),
+            (["metrics", line, line, "--metrics", "nsd", "--use-subvoxels"], 1, "--use-subvoxels needs 2-D or 3-D"),
         ]
         for (arguments, status, text) in cases {
             let result = try runDicekit(arguments)
