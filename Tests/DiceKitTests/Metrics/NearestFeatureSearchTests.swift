@@ -153,6 +153,31 @@ final class SurfaceDistancePathTests: XCTestCase {
         }
     }
 
+    func testFarSurfacesFallBackToTheTransform() {
+        // A full first plane against one voxel in the far corner: with the default budget the
+        // search gives up (every query crosses the whole box) and the transform answers.
+        let shape = [12, 10, 11]
+        let count = shape.reduce(1, *)
+        var p = [Bool](repeating: false, count: count)
+        var t = p
+        for i in 0..<(10 * 11) { p[i] = true }
+        t[count - 1] = true
+        let spacing = [1.5, 0.7, 1.0]
+        let features = [Bool](repeating: false, count: count - 1) + [true]
+        let queries = p
+        let withinBudget = features.withUnsafeBufferPointer { f in
+            queries.withUnsafeBufferPointer { q in
+                NearestFeatureSearch.squaredDistances(
+                    features: f, queries: q, shape: shape, spacing: spacing, queryCount: 110, budget: 2 * count)
+            }
+        }
+        XCTAssertNil(withinBudget, "the default budget is exceeded")
+        let fallback = distances(p, t, shape: shape, spacing: spacing, budget: 2)
+        let searched = distances(p, t, shape: shape, spacing: spacing, budget: 1000)
+        XCTAssertEqual(fallback.predictedToTarget.count, 110)
+        for (a, b) in zip(fallback.all, searched.all) { XCTAssertEqual(a, b, accuracy: 1e-12 * b) }
+    }
+
     func testSingleVoxelsAndEmptySidesOnBothPaths() {
         let shape = [5, 6, 7]
         let count = shape.reduce(1, *)
