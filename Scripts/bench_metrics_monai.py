@@ -48,12 +48,15 @@ def main():
         "hd95": compute_hausdorff_distance(pred, gt, percentile=95, spacing=SPACING).item(),
         "assd": compute_average_surface_distance(pred, gt, symmetric=True, spacing=SPACING).item(),
         "nsd": compute_surface_dice(pred, gt, [1.0], spacing=SPACING).item(),
+        "nsd_subvoxels": compute_surface_dice(pred, gt, [1.0], spacing=SPACING, use_subvoxels=True).item(),
     }
     result = {
         f"{key}_hd95_ms": median_ms(lambda: compute_hausdorff_distance(pred, gt, percentile=95, spacing=SPACING)),
         f"{key}_assd_ms": median_ms(
             lambda: compute_average_surface_distance(pred, gt, symmetric=True, spacing=SPACING)),
         f"{key}_nsd_ms": median_ms(lambda: compute_surface_dice(pred, gt, [1.0], spacing=SPACING)),
+        f"{key}_nsd_subvoxels_ms": median_ms(
+            lambda: compute_surface_dice(pred, gt, [1.0], spacing=SPACING, use_subvoxels=True)),
     }
     for name, value in values.items():
         result[f"{key}_{name}_value"] = value

@@ -30,7 +30,8 @@ from scipy.spatial import KDTree
 from monai.metrics import (ConfusionMatrixMetric, GeneralizedDiceScore, compute_average_surface_distance,
                            compute_hausdorff_distance, compute_surface_dice)
 from monai.metrics.confusion_matrix import compute_confusion_matrix_metric, get_confusion_matrix
-from monai.metrics.utils import do_metric_reduction, get_mask_edges
+from monai.metrics.utils import (_get_neighbour_code_to_normals_table, create_table_neighbour_code_to_contour_length,
+                                 do_metric_reduction, get_mask_edges)
 
 warnings.filterwarnings("ignore")
 OUT = "Tests/DiceKitTests/Fixtures/metric_goldens"
@@ -90,6 +91,47 @@ def directed(from_edges, to_edges, spacing):
     return KDTree(b, leafsize=32).query(a, k=1)[0]
 
 
+def subvoxel_surface(mask, lo, hi, table):
+    """get_mask_edges with a spacing (use_subvoxels) in float64: the corner codes of `mask` cropped
+    to lo..hi (the union's box with a margin of 1, zeros outside the image), the corners on the
+    surface and their areas."""
+    padded = np.pad(mask, 1)[tuple(slice(l + 1, h + 1) for l, h in zip(lo, hi))].astype(np.int64)
+    rank = mask.ndim
+    grid = tuple(n - 1 for n in padded.shape)
+    code = np.zeros(grid, dtype=np.int64)
+    for corner in np.ndindex(*(2,) * rank):
+        weight = 1 << (2 ** rank - 1 - int("".join(map(str, corner)), 2))
+        code += weight * padded[tuple(slice(c, c + n) for c, n in zip(corner, grid))]
+    edges = (code != 0) & (code != 2 ** (2 ** rank) - 1)
+    return edges, table[code][edges]
+
+
+def subvoxel_nsd(pred_mask, target_mask, spacing, tau):
+    """compute_surface_dice(use_subvoxels=True) for one (sample, class), in float64."""
+    union = pred_mask | target_mask
+    if not union.any():
+        return np.nan
+    rank = pred_mask.ndim
+    spacing = [1.0] * rank if spacing is None else list(spacing)
+    if rank == 2:
+        table = create_table_neighbour_code_to_contour_length(spacing)[0].numpy().astype(np.float64)
+    else:
+        normals = _get_neighbour_code_to_normals_table().numpy().astype(np.float64)
+        s = np.array([spacing[1] * spacing[2], spacing[0] * spacing[2], spacing[0] * spacing[1]])
+        table = np.sqrt(((normals * s) ** 2).sum(-1)).sum(-1)
+    where = np.argwhere(union)
+    lo, hi = where.min(0) - 1, where.max(0) + 2
+    edges_p, areas_p = subvoxel_surface(pred_mask, lo, hi, table)
+    edges_t, areas_t = subvoxel_surface(target_mask, lo, hi, table)
+    d1 = directed(edges_p, edges_t, spacing)
+    d2 = directed(edges_t, edges_p, spacing)
+    complete = areas_t.sum() + areas_p.sum()
+    if complete == 0:
+        return np.nan
+    correct = (areas_t[d2 <= tau].sum() if len(areas_t) else 0.0) + (areas_p[d1 <= tau].sum() if len(areas_p) else 0.0)
+    return correct / complete
+
+
 def lerp_quantile(d, q):
     d = np.sort(d)
     pos = q * (len(d) - 1)
@@ -113,6 +155,11 @@ def double_scores(pred, target, classes, metric, opts):
     out = np.zeros((n, classes - first))
     for b in range(n):
         for c in range(first, classes):
+            if opts.get("use_subvoxels", False):
+                taus = opts["tolerances"]
+                tau = taus[0] if len(taus) == 1 else taus[c - first]
+                out[b, c - first] = subvoxel_nsd(pred[b] == c, target[b] == c, opts.get("spacing"), tau)
+                continue
             edges_p, edges_t = get_mask_edges(pred[b] == c, target[b] == c, crop=True, always_return_as_numpy=True)
             edges_p, edges_t = np.asarray(edges_p, bool), np.asarray(edges_t, bool)
             spacing = opts.get("spacing")
@@ -148,7 +195,8 @@ def monai_scores(pred, target, classes, metric, opts):
         first = 0 if ib or classes == 1 else 1
         taus = opts["tolerances"]
         taus = taus * (classes - first) if len(taus) == 1 else taus
-        r = compute_surface_dice(p, t, taus, include_background=ib, spacing=spacing)
+        r = compute_surface_dice(p, t, taus, include_background=ib, spacing=spacing,
+                                 use_subvoxels=opts.get("use_subvoxels", False))
     return r.numpy().astype(np.float64)
 
 
@@ -181,6 +229,11 @@ def surface_cases():
         ("nsd", {"tolerances": [0.0]}),
         ("nsd", {"tolerances": [1.5, 2.0], "spacing": "aniso"}),
         ("nsd", {"tolerances": [1.0, 0.5, 2.5], "include_background": True}),
+        ("nsd", {"tolerances": [1.0], "use_subvoxels": True}),
+        ("nsd", {"tolerances": [0.0], "use_subvoxels": True}),
+        ("nsd", {"tolerances": [1.3, 2.1], "spacing": "aniso", "use_subvoxels": True}),
+        ("nsd", {"tolerances": [1.0, 0.5, 2.5], "include_background": True, "use_subvoxels": True}),
+        ("nsd", {"tolerances": [0.7], "spacing": "aniso", "include_background": True, "use_subvoxels": True}),
     ]
     for key, (shape, classes, empties) in inputs.items():
         pred, target = make_pair(shape, classes, empties)

@@ -2,7 +2,8 @@
 // keys of Scripts/bench_metrics_monai.py (MONAI's compute_hausdorff_distance,
 // compute_average_surface_distance and compute_surface_dice), so that `--against` compares them:
 // a ball of radius 40 voxels at (64, 64, 64) as the prediction, an ellipsoid with semi-axes
-// (44, 38, 36) at (62, 66, 64) as the target, spacing (1.0, 0.8, 0.8), background excluded.
+// (44, 38, 36) at (62, 66, 64) as the target, spacing (1.0, 0.8, 0.8), background excluded;
+// `nsd_subvoxels` is the surface Dice on sub-voxel surfaces (MONAI's use_subvoxels=True).
 // The `_value` keys are the metric values, to check that both sides computed the same thing.
 
 import DiceKit
@@ -27,14 +28,15 @@ func surfaceBenchmark() -> Benchmark {
         let p = try ClassMasks(labels: LabelMap(shape: [1, n, n, n], labels: predicted), classes: 2)
         let t = try ClassMasks(labels: LabelMap(shape: [1, n, n, n], labels: target), classes: 2)
         let spacing = [1.0, 0.8, 0.8]
-        let scores: [(String, SurfaceDistanceScore)] = [
-            ("hd95", .hausdorff(percentile: 95, directed: false)),
-            ("assd", .averageSurfaceDistance(symmetric: true)),
-            ("nsd", .surfaceDice(tolerances: [1])),
+        let scores: [(String, SurfaceDistanceScore, Bool)] = [
+            ("hd95", .hausdorff(percentile: 95, directed: false), false),
+            ("assd", .averageSurfaceDistance(symmetric: true), false),
+            ("nsd", .surfaceDice(tolerances: [1]), false),
+            ("nsd_subvoxels", .surfaceDice(tolerances: [1]), true),
         ]
         var metrics: [Metric] = []
-        for (name, score) in scores {
-            let metric = SurfaceDistanceMetric(score: score, spacing: spacing)
+        for (name, score, subvoxels) in scores {
+            let metric = SurfaceDistanceMetric(score: score, spacing: spacing, useSubvoxels: subvoxels)
             var value = 0.0
             let seconds = try context.time(warmup: 1, repetitions: 5) {
                 value = try metric.scores(predicted: p, target: t)[0]

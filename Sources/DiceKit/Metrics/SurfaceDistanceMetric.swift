@@ -51,16 +51,23 @@ public struct SurfaceDistanceMetric: Sendable {
     public var spacing: [Double]?
     /// How `evaluate` reduces the [N, C'] scores (default `.mean`).
     public var reduction: ScoreReduction
+    /// Surface Dice only: measure the surfaces on the corners between voxels, each weighted by
+    /// its marching-cubes area (3-D) or contour length (2-D), as MONAI's
+    /// `SurfaceDiceMetric(use_subvoxels=True)` (default false: count surface voxels). Affects
+    /// `scores` and `evaluate`; `distances` stays the voxel surfaces'.
+    public var useSubvoxels: Bool
 
-    /// A metric with MONAI's defaults: background excluded, unit spacing, mean reduction.
+    /// A metric with MONAI's defaults: background excluded, unit spacing, mean reduction, no
+    /// sub-voxel surfaces.
     public init(
         score: SurfaceDistanceScore, includeBackground: Bool = false, spacing: [Double]? = nil,
-        reduction: ScoreReduction = .mean
+        reduction: ScoreReduction = .mean, useSubvoxels: Bool = false
     ) {
         self.score = score
         self.includeBackground = includeBackground
         self.spacing = spacing
         self.reduction = reduction
+        self.useSubvoxels = useSubvoxels
     }
 
     /// The distances of every scored (sample, class) pair, row-major [N, C'] (C' = C without
@@ -70,7 +77,9 @@ public struct SurfaceDistanceMetric: Sendable {
     ///   a bad spacing, percentile or tolerance.
     public func distances(predicted: ClassMasks, target: ClassMasks) throws -> [SurfaceDistances] {
         try predicted.checkMatches(target)
-        try validate(scoredClasses: predicted.scoredClasses(includeBackground: includeBackground).count)
+        try validate(
+            scoredClasses: predicted.scoredClasses(includeBackground: includeBackground).count,
+            rank: predicted.spatialShape.count)
         let steps = try DistanceTransform.checkedSpacing(spacing, rank: predicted.spatialShape.count)
         let symmetric = score.needsBothDirections
         var result: [SurfaceDistances] = []
@@ -95,6 +104,7 @@ public struct SurfaceDistanceMetric: Sendable {
     /// - Throws: as `distances(predicted:target:)`.
     public func scores(predicted: ClassMasks, target: ClassMasks) throws -> [Double] {
         let scored = predicted.scoredClasses(includeBackground: includeBackground).count
+        if useSubvoxels { return try subvoxelSurfaceDice(predicted: predicted, target: target) }
         return try distances(predicted: predicted, target: target).enumerated().map { i, d in
             value(of: d, classIndex: i % scored)
         }
@@ -106,6 +116,31 @@ public struct SurfaceDistanceMetric: Sendable {
     public func evaluate(predicted: ClassMasks, target: ClassMasks) throws -> [Double] {
         let values = try scores(predicted: predicted, target: target)
         return reduction.reduce(values, samples: predicted.samples, classes: values.count / predicted.samples)
+    }
+
+    /// The sub-voxel surface Dice of every scored (sample, class) pair, row-major [N, C'].
+    func subvoxelSurfaceDice(predicted: ClassMasks, target: ClassMasks) throws -> [Double] {
+        try predicted.checkMatches(target)
+        let classes = predicted.scoredClasses(includeBackground: includeBackground)
+        try validate(scoredClasses: classes.count, rank: predicted.spatialShape.count)
+        guard case .surfaceDice(let tolerances) = score else { return [] }
+        let steps = try DistanceTransform.checkedSpacing(spacing, rank: predicted.spatialShape.count)
+        var result: [Double] = []
+        for b in 0..<predicted.samples {
+            for (i, k) in classes.enumerated() {
+                let p = predicted.mask(sample: b, class: k)
+                let t = target.mask(sample: b, class: k)
+                let tau = tolerances.count == 1 ? tolerances[0] : tolerances[i]
+                result.append(
+                    p.withUnsafeBufferPointer { pp in
+                        t.withUnsafeBufferPointer { tt in
+                            SubvoxelSurface.surfaceDice(
+                                pp, tt, shape: predicted.spatialShape, spacing: steps, tolerance: tau)
+                        }
+                    })
+            }
+        }
+        return result
     }
 
     /// The score of one pair's distances; `classIndex` picks the tolerance among the scored classes.
@@ -135,7 +170,61 @@ public struct SurfaceDistanceMetric: Sendable {
     static func hausdorff(_ distances: [Double], percentile: Double?) -> Double {
         guard !distances.isEmpty else { return .nan }
         guard let percentile, percentile != 0 else { return distances.max()! }
-        return quantile(distances.sorted(), percentile / 100)
+        var values = distances
+        return quantile(selecting: &values, percentile / 100)
+    }
+
+    /// `quantile(_:_:)` of `values` without sorting them all: the two order statistics it
+    /// interpolates between are found by selection in linear time (`values` is reordered).
+    static func quantile(selecting values: inout [Double], _ q: Double) -> Double {
+        let position = q * Double(values.count - 1)
+        let below = Int(position.rounded(.down))
+        let above = Int(position.rounded(.up))
+        select(&values, below)
+        let a = values[below]
+        let b = above == below ? a : values[(below + 1)...].min()!
+        let w = position - Double(below)
+        return w < 0.5 ? a + w * (b - a) : b - (b - a) * (1 - w)
+    }
+
+    /// Reorders `values` so that `values[k]` is the k-th smallest, the ones before it no larger
+    /// and the ones after it no smaller (quickselect with a median-of-three pivot; after 64
+    /// rounds it sorts what is left, so it never goes quadratic). No value may be NaN.
+    static func select(_ values: inout [Double], _ k: Int) {
+        values.withUnsafeMutableBufferPointer { v in
+            var low = 0
+            var high = v.count - 1
+            var rounds = 0
+            while high > low {
+                rounds += 1
+                if rounds > 64 {
+                    v[low...high].sort()
+                    return
+                }
+                let a = v[low]
+                let b = v[low + (high - low) / 2]
+                let c = v[high]
+                let pivot = Swift.max(Swift.min(a, b), Swift.min(Swift.max(a, b), c))
+                var i = low
+                var j = high
+                while i <= j {
+                    while v[i] < pivot { i += 1 }
+                    while v[j] > pivot { j -= 1 }
+                    if i <= j {
+                        v.swapAt(i, j)
+                        i += 1
+                        j -= 1
+                    }
+                }
+                if k <= j {
+                    high = j
+                } else if k >= i {
+                    low = i
+                } else {
+                    return
+                }
+            }
+        }
     }
 
     /// torch.quantile's linear interpolation, with torch.lerp's two-sided formula (so ∞ − ∞
@@ -150,8 +239,21 @@ public struct SurfaceDistanceMetric: Sendable {
         return w < 0.5 ? a + w * (b - a) : b - (b - a) * (1 - w)
     }
 
-    /// Checks the percentile and the tolerances against the number of scored classes.
-    func validate(scoredClasses: Int) throws {
+    /// Checks the percentile and the tolerances against the number of scored classes, and
+    /// `useSubvoxels` against the score and the spatial rank.
+    func validate(scoredClasses: Int, rank: Int) throws {
+        if useSubvoxels {
+            guard case .surfaceDice = score else {
+                throw DiceKitError.invalidOption(
+                    name: "useSubvoxels", value: "true",
+                    expected: "false unless the score is the surface Dice (MONAI's use_subvoxels)")
+            }
+            guard rank == 2 || rank == 3 else {
+                throw DiceKitError.invalidOption(
+                    name: "useSubvoxels", value: "true with \(rank) spatial axes",
+                    expected: "2-D or 3-D masks")
+            }
+        }
         switch score {
         case .hausdorff(let percentile?, _):
             guard percentile.isFinite, (0...100).contains(percentile) else {

@@ -3,10 +3,13 @@
 // and get_surface_distance, Euclidean, without sub-voxel areas).
 //
 // MONAI finds, for every predicted surface position, the nearest target surface position with a
-// KD-tree. Here the exact Euclidean distance transform of the target surface
-// (DistanceTransform.swift, linear time) is read at the predicted surface positions: the same
-// distances. Both work inside the bounding box of the union of the two masks (MONAI crops to it
-// too); the surfaces lie inside it, so the distances do not change.
+// KD-tree. Here both work inside the bounding box of the union of the two masks (MONAI crops to
+// it too; the surfaces lie inside it, so the distances do not change): the surfaces are
+// extracted straight from the uncropped masks, then each direction (one thread each) searches
+// the rows of the box outward from every query position for the nearest surface position
+// (NearestFeatureSearch.swift), or, when the surfaces are far apart and that search would
+// cost more than a transform, reads the exact Euclidean distance transform of the other surface
+// at the query positions (DistanceTransform.swift). Both give the same distances.
 //
 // Empty sides follow get_surface_distance: with no target surface, every predicted surface
 // position is at ∞; with no predicted surface (and a target surface), the direction holds one ∞
@@ -58,41 +61,38 @@ public struct SurfaceDistances: Sendable, Equatable {
         self.targetToPredicted = targetToPredicted
     }
 
-    /// The distances of two row-major masks (checked spacing, no other checks).
+    /// The distances of two row-major masks (checked spacing, no other checks). `searchBudget`
+    /// caps the rows the nearest-feature search may visit per direction, as a multiple of the
+    /// box's positions (0 runs the distance transform straight away).
     static func compute(
         _ predicted: UnsafeBufferPointer<Bool>, _ target: UnsafeBufferPointer<Bool>, shape: [Int],
-        spacing: [Double], symmetric: Bool
+        spacing: [Double], symmetric: Bool, searchBudget: Int = 2
     ) -> SurfaceDistances {
         guard let box = BoundingBox(predicted, target, shape: shape) else {
             return SurfaceDistances(predictedToTarget: [], targetToPredicted: [])
         }
-        let croppedPredicted = box.crop(predicted)
-        let croppedTarget = box.crop(target)
-        let edgesPredicted = croppedPredicted.withUnsafeBufferPointer { SurfaceExtraction.edges($0, shape: box.shape) }
-        let edgesTarget = croppedTarget.withUnsafeBufferPointer { SurfaceExtraction.edges($0, shape: box.shape) }
-        // The distance fields are allocated here, on the calling thread, so that a process
-        // whose allocator retains large blocks (AllocationPolicy) reuses them across calls
-        // instead of page-faulting fresh worker-thread memory each time.
-        let count = box.shape.reduce(1, *)
-        let fields = FieldBuffers(count: symmetric ? 2 * count : count)
-        defer { fields.storage.deallocate() }
+        let budget = searchBudget * box.shape.reduce(1, *)
+        // The two surfaces, then the two directions, on one thread each (the result does not
+        // depend on it).
+        let masks = TaskShared((predicted, target))
+        let surfaces = Mutex<[(edges: [Bool], count: Int)]>([([], 0), ([], 0)])
+        DispatchQueue.concurrentPerform(iterations: 2) { side in
+            let found = SurfaceExtraction.edges(side == 0 ? masks.buffers.0 : masks.buffers.1, in: box)
+            surfaces.withLock { $0[side] = found }
+        }
+        let (edgesPredicted, edgesTarget) = surfaces.withLock { ($0[0], $0[1]) }
         guard symmetric else {
             return SurfaceDistances(
                 predictedToTarget: directed(
-                    from: edgesPredicted, to: edgesTarget, shape: box.shape, spacing: spacing,
-                    field: fields.field(0, count)),
+                    from: edgesPredicted, to: edgesTarget, shape: box.shape, spacing: spacing, budget: budget),
                 targetToPredicted: [])
         }
-        // The two directions are independent: one thread each (the result does not depend on it).
-        // Each side works in its own half of `fields`, freed after concurrentPerform returns.
-        let shared = TaskShared(fields)
         let results = Mutex<(forward: [Double], backward: [Double])>(([], []))
         DispatchQueue.concurrentPerform(iterations: 2) { side in
-            let field = shared.buffers.field(side, count)
             let d =
                 side == 0
-                ? directed(from: edgesPredicted, to: edgesTarget, shape: box.shape, spacing: spacing, field: field)
-                : directed(from: edgesTarget, to: edgesPredicted, shape: box.shape, spacing: spacing, field: field)
+                ? directed(from: edgesPredicted, to: edgesTarget, shape: box.shape, spacing: spacing, budget: budget)
+                : directed(from: edgesTarget, to: edgesPredicted, shape: box.shape, spacing: spacing, budget: budget)
             results.withLock { if side == 0 { $0.forward = d } else { $0.backward = d } }
         }
         let (forward, backward) = results.withLock { ($0.forward, $0.backward) }
@@ -100,36 +100,37 @@ public struct SurfaceDistances: Sendable, Equatable {
     }
 
     /// Distances from each `from` surface position to the nearest `to` surface position, with
-    /// get_surface_distance's conventions for an empty side.
+    /// get_surface_distance's conventions for an empty side: by the nearest-feature search when
+    /// it stays within `budget` row visits, else by the distance transform.
     static func directed(
-        from: [Bool], to: [Bool], shape: [Int], spacing: [Double], field: UnsafeMutableBufferPointer<Double>
+        from: (edges: [Bool], count: Int), to: (edges: [Bool], count: Int), shape: [Int], spacing: [Double],
+        budget: Int
     ) -> [Double] {
-        let fromCount = from.lazy.filter { $0 }.count
-        let toCount = to.lazy.filter { $0 }.count
-        if toCount == 0 { return [Double](repeating: .infinity, count: fromCount) }
-        if fromCount == 0 { return [Double](repeating: .infinity, count: toCount) }
-        from.withUnsafeBufferPointer { queries in
-            to.withUnsafeBufferPointer { features in
+        if to.count == 0 { return [Double](repeating: .infinity, count: from.count) }
+        if from.count == 0 { return [Double](repeating: .infinity, count: to.count) }
+        let searched = from.edges.withUnsafeBufferPointer { queries in
+            to.edges.withUnsafeBufferPointer { features in
+                NearestFeatureSearch.squaredDistances(
+                    features: features, queries: queries, shape: shape, spacing: spacing, queryCount: from.count,
+                    budget: budget)
+            }
+        }
+        if var distances = searched {
+            for i in distances.indices { distances[i] = distances[i].squareRoot() }
+            return distances
+        }
+        let field = UnsafeMutableBufferPointer<Double>.allocate(capacity: from.edges.count)
+        defer { field.deallocate() }
+        from.edges.withUnsafeBufferPointer { queries in
+            to.edges.withUnsafeBufferPointer { features in
                 DistanceTransform.transform(
                     features: features, into: field, shape: shape, spacing: spacing, queries: queries)
             }
         }
         var distances: [Double] = []
-        distances.reserveCapacity(fromCount)
-        for i in from.indices where from[i] { distances.append(field[i].squareRoot()) }
+        distances.reserveCapacity(from.count)
+        for i in from.edges.indices where from.edges[i] { distances.append(field[i].squareRoot()) }
         return distances
-    }
-}
-
-/// Scratch memory for one or two distance fields (every value is written before it is read).
-private struct FieldBuffers {
-    let storage: UnsafeMutableBufferPointer<Double>
-
-    init(count: Int) { storage = .allocate(capacity: count) }
-
-    /// The `index`-th field of `count` values.
-    func field(_ index: Int, _ count: Int) -> UnsafeMutableBufferPointer<Double> {
-        UnsafeMutableBufferPointer(rebasing: storage[(index * count)..<((index + 1) * count)])
     }
 }
 
@@ -150,12 +151,7 @@ struct BoundingBox {
         var i = 0
         while i < a.count {
             // One row of the last axis at a time.
-            var first = -1
-            var final = -1
-            for x in 0..<last where a[i + x] || b[i + x] {
-                if first < 0 { first = x }
-                final = x
-            }
+            let (first, final) = Self.extent(a, b, start: i, count: last)
             if first >= 0 {
                 for axis in 0..<(rank - 1) {
                     low[axis] = Swift.min(low[axis], coordinate[axis])
@@ -177,6 +173,37 @@ struct BoundingBox {
         origin = low
         self.shape = (0..<rank).map { high[$0] - low[$0] + 1 }
         imageShape = shape
+    }
+
+    /// The first and last x in start..<start+count where `a` or `b` is set, eight positions at a
+    /// time; (-1, -1) when there is none.
+    private static func extent(
+        _ a: UnsafeBufferPointer<Bool>, _ b: UnsafeBufferPointer<Bool>, start: Int, count: Int
+    ) -> (Int, Int) {
+        guard let pa = a.baseAddress, let pb = b.baseAddress else { return (-1, -1) }
+        let ra = UnsafeRawPointer(pa + start)
+        let rb = UnsafeRawPointer(pb + start)
+        var first = -1
+        var final = -1
+        var x = 0
+        while x &+ 8 <= count {
+            let word =
+                ra.loadUnaligned(fromByteOffset: x, as: UInt64.self)
+                | rb.loadUnaligned(fromByteOffset: x, as: UInt64.self)
+            if word != 0 {
+                if first < 0 { first = x &+ word.trailingZeroBitCount >> 3 }
+                final = x &+ 7 &- word.leadingZeroBitCount >> 3
+            }
+            x &+= 8
+        }
+        while x < count {
+            if pa[start &+ x] || pb[start &+ x] {
+                if first < 0 { first = x }
+                final = x
+            }
+            x &+= 1
+        }
+        return (first, final)
     }
 
     /// The part of a row-major mask of the image's shape inside the box.

@@ -10,6 +10,7 @@ enum EvalCommand: Command {
             usage: dicekit eval --checkpoint FILE --data synthetic|synthetic3d|DIR|FILE.npy [--count N] [--size S]
                                 [--seed S] [--batch-size B] [--image-size H,W] [--resize MODE] [--mask-encoding E]
                                 [--metrics dice,iou,hd95,nsd] [--spacing S,S[,S]] [--percentile P] [--tolerance T]
+                                [--use-subvoxels]
                                 [--threads T] [--precision float32|bf16]
 
             --data synthetic (synthetic3d) evaluates on freshly generated synthetic polyps (3-D blobs;
@@ -23,7 +24,8 @@ enum EvalCommand: Command {
             distance, --percentile P) and nsd (normalised surface Dice at --tolerance T, default 1)
             are MONAI's, in units of --spacing (default 1 per axis), per class averaged over the
             images where they are defined; a class missing from a prediction but not from its target
-            (or the reverse) makes HD95 NaN for that image and NSD 0. See Docs/Metrics.md.
+            (or the reverse) makes HD95 NaN for that image and NSD 0. --use-subvoxels measures the NSD
+            on the corners between voxels, weighted by area (MONAI's use_subvoxels). See Docs/Metrics.md.
             \(ThreadsOption.help)
             \(PrecisionOption.help)
             """,
@@ -31,7 +33,8 @@ enum EvalCommand: Command {
             .union([
                 "checkpoint", "seed", "batch-size", "metrics", "spacing", "percentile", "tolerance", "threads",
                 "precision",
-            ])
+            ]),
+        flags: ["use-subvoxels"]
     )
 
     static func run(_ arguments: ParsedArguments) throws {
@@ -58,6 +61,10 @@ enum EvalCommand: Command {
             throw UsageError(message: "--percentile expects a value in 0...100, got \(percentile)")
         }
         guard tolerance >= 0 else { throw UsageError(message: "--tolerance expects a value ≥ 0, got \(tolerance)") }
+        let subvoxels = arguments.flag("use-subvoxels")
+        if subvoxels && !wanted.contains(.nsd) {
+            throw UsageError(message: "--use-subvoxels applies to nsd; add nsd to --metrics")
+        }
         let model = try UNet<Float>.load(contentsOf: checkpoint)
         let classes = model.configuration.classes
         if let names = data.classNames, names.count != classes {
@@ -70,7 +77,8 @@ enum EvalCommand: Command {
         config.precision = precision
         // One forward pass per batch: the surface metrics observe the same arg-max predictions.
         var surface = SurfaceMetricSums(
-            classes: classes, wanted: wanted, spacing: spacing, percentile: percentile, tolerance: tolerance)
+            classes: classes, wanted: wanted, spacing: spacing, percentile: percentile, tolerance: tolerance,
+            subvoxels: subvoxels)
         let scores = try Trainer(model: model, configuration: config).evaluate(
             dataset, observe: surface.isEmpty ? nil : { try surface.add(predicted: $0, target: $1) })
         var values: [EvalMetric: [Double]] = [.dice: scores.dice, .iou: scores.iou]

@@ -32,14 +32,21 @@ struct SurfaceMetricSums {
     private var values: [EvalMetric: [[Double]]] = [:]
 
     /// Sums for the surface metrics among `wanted` (none: `isEmpty`).
-    init(classes: Int, wanted: [EvalMetric], spacing: [Double]?, percentile: Double, tolerance: Double) {
+    init(
+        classes: Int, wanted: [EvalMetric], spacing: [Double]?, percentile: Double, tolerance: Double,
+        subvoxels: Bool = false
+    ) {
         self.classes = classes
         let scores: [(EvalMetric, SurfaceDistanceScore)] = [
             (.hd95, .hausdorff(percentile: percentile, directed: false)),
             (.nsd, .surfaceDice(tolerances: [tolerance])),
         ].filter { wanted.contains($0.0) }
         metrics = scores.map { name, score in
-            (name, SurfaceDistanceMetric(score: score, includeBackground: true, spacing: spacing))
+            (
+                name,
+                SurfaceDistanceMetric(
+                    score: score, includeBackground: true, spacing: spacing, useSubvoxels: subvoxels && name == .nsd)
+            )
         }
     }
 

@@ -25,6 +25,8 @@ enum MetricsCommand: Command {
               --spacing S,S[,S]        voxel size per spatial axis (default 1 each); each > 0
               --percentile P           the percentile of hd95 (default 95), in 0...100
               --tolerance T[,T...]     NSD tolerance in spacing units: one, or one per scored class (default 1)
+              --use-subvoxels          nsd on the corners between voxels, weighted by their surface area
+                                       (contour length in 2-D), as MONAI's use_subvoxels
               --include-background     score class 0 too (default: excluded, as MONAI's distance metrics)
               --directed               hd and hd95 from the prediction to the target only
               --reduction R            mean|sum|mean-batch|sum-batch|mean-classes|sum-classes|none (default mean)
@@ -44,7 +46,7 @@ enum MetricsCommand: Command {
         valueOptions: [
             "metrics", "classes", "spacing", "percentile", "tolerance", "reduction", "gds-weight", "layout",
         ],
-        flags: ["include-background", "directed", "compute-sample", "one-hot"],
+        flags: ["include-background", "directed", "compute-sample", "one-hot", "use-subvoxels"],
         positionals: 2...2
     )
 
@@ -101,6 +103,10 @@ enum MetricsCommand: Command {
                 return .confusion(name, metric)
             }
         }
+        let subvoxels = arguments.flag("use-subvoxels")
+        if subvoxels && !requested.contains(where: { $0.name == "nsd" }) {
+            throw UsageError(message: "--use-subvoxels applies to nsd; add nsd to --metrics")
+        }
         let reduction = try arguments.choice("reduction", as: ScoreReduction.self, default: .mean)!
         let weight = try arguments.choice("gds-weight", as: GeneralizedWeight.self, default: .square)!
         let layout = try arguments.choice("layout", as: Layout.self, default: .channelsLast)!
@@ -119,6 +125,10 @@ enum MetricsCommand: Command {
                 "--spacing has \(spacing.count) values; the inputs have \(predicted.spatialShape.count) spatial axes \(predicted.spatialShape)"
             )
         }
+        if subvoxels && !(2...3).contains(predicted.spatialShape.count) {
+            throw DiceKitError.value(
+                "--use-subvoxels needs 2-D or 3-D inputs; these have spatial shape \(predicted.spatialShape)")
+        }
         let scored =
             includeBackground || predicted.classes == 1 ? Array(0..<predicted.classes) : Array(1..<predicted.classes)
         var fields: [JSONField] = []
@@ -126,7 +136,7 @@ enum MetricsCommand: Command {
             let (perSample, columns, reduced, perClass) = try evaluate(
                 metric, predicted, target, includeBackground: includeBackground,
                 spacing: spacing, reduction: reduction, weight: weight,
-                computeSample: arguments.flag("compute-sample"))
+                computeSample: arguments.flag("compute-sample"), subvoxels: subvoxels)
             let shape = reduction.shape(samples: predicted.samples, classes: columns)
             fields.append(
                 JSONField(
@@ -146,14 +156,15 @@ enum MetricsCommand: Command {
     /// Per (sample, class) values with their column count, the reduced values and the per-class means.
     static func evaluate(
         _ metric: Requested, _ p: ClassMasks, _ t: ClassMasks, includeBackground: Bool, spacing: [Double]?,
-        reduction: ScoreReduction, weight: GeneralizedWeight, computeSample: Bool
+        reduction: ScoreReduction, weight: GeneralizedWeight, computeSample: Bool, subvoxels: Bool = false
     )
         throws -> (perSample: [Double], columns: Int, reduced: [Double], perClass: [Double])
     {
         let n = p.samples
         switch metric {
         case .surface(_, let score):
-            let m = SurfaceDistanceMetric(score: score, includeBackground: includeBackground, spacing: spacing)
+            var m = SurfaceDistanceMetric(score: score, includeBackground: includeBackground, spacing: spacing)
+            if case .surfaceDice = score { m.useSubvoxels = subvoxels }
             let values = try m.scores(predicted: p, target: t)
             let columns = values.count / n
             return (

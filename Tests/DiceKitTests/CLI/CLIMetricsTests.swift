@@ -104,6 +104,8 @@ final class CLIMetricsTests: XCTestCase {
         let (pred, target, _, _) = try writePair(directory)
         let other = directory.appendingPathComponent("other.npy").path
         try NPY.write(NPYArray(integers: [Int](repeating: 0, count: 24), shape: [1, 4, 6]), to: other)
+        let line = directory.appendingPathComponent("line.npy").path
+        try NPY.write(NPYArray(integers: [0, 1, 1, 0, 1], shape: [1, 5]), to: line)
         let cases: [([String], Int32, String)] = [
             (["metrics", pred, other], 1, "expected the same label-map shape"),
             (["metrics", pred, target, "--classes", "2"], 1, "expected 0..<2"),
@@ -114,6 +116,8 @@ final class CLIMetricsTests: XCTestCase {
             (["metrics", pred, target, "--metrics", "hd99"], 2, "unknown metric 'hd99'"),
             (["metrics", pred, target, "--tolerance", "1,2,3"], 1, "expected 1 or 2"),
             (["metrics", pred, target, "--one-hot"], 1, "one-hot"),
+            (["metrics", pred, target, "--metrics", "hd95", "--use-subvoxels"], 2, "--use-subvoxels applies to nsd"),
+            (["metrics", line, line, "--metrics", "nsd", "--use-subvoxels"], 1, "--use-subvoxels needs 2-D or 3-D"),
         ]
         for (arguments, status, text) in cases {
             let result = try runDicekit(arguments)
@@ -122,6 +126,31 @@ final class CLIMetricsTests: XCTestCase {
             XCTAssertEqual(result.stderr.split(separator: "\n").count, status == 2 ? 2 : 1, result.stderr)
             XCTAssertTrue(result.stdout.isEmpty)
         }
+    }
+
+    func testSubvoxelSurfaceDiceMatchesTheLibrary() throws {
+        let directory = try temporaryDirectory(self)
+        let (pred, target, p, t) = try writePair(directory)
+        let json = try metrics(
+            runDicekit([
+                "metrics", pred, target, "--metrics", "nsd,hd95", "--spacing", "2,1,0.5", "--tolerance", "1.5",
+                "--use-subvoxels",
+            ]))
+        let pm = try ClassMasks(labels: p, classes: 3)
+        let tm = try ClassMasks(labels: t, classes: 3)
+        for (name, score, subvoxels) in [
+            ("nsd", SurfaceDistanceScore.surfaceDice(tolerances: [1.5]), true),
+            ("hd95", .hausdorff(percentile: 95, directed: false), false),
+        ] {
+            let metric = SurfaceDistanceMetric(score: score, spacing: [2, 1, 0.5], useSubvoxels: subvoxels)
+            let perSample = try metric.scores(predicted: pm, target: tm)
+            let rows = try XCTUnwrap(json[name]?["per_sample"] as? [[Double]])
+            assertClose(rows.flatMap { $0 }, perSample, relativeTolerance: 1e-14, absoluteTolerance: 1e-14, name)
+        }
+        let voxels = try SurfaceDistanceMetric(score: .surfaceDice(tolerances: [1.5]), spacing: [2, 1, 0.5])
+            .scores(predicted: pm, target: tm)
+        let rows = try XCTUnwrap(json["nsd"]?["per_sample"] as? [[Double]])
+        XCTAssertNotEqual(rows.flatMap { $0 }, voxels, "the option changes the NSD")
     }
 
     func testEvalReportsSurfaceMetrics() throws {

@@ -21,7 +21,7 @@ final class SurfaceDistanceMetricTests: XCTestCase {
         let spacing = options["spacing"].map(goldenNumbers)
         return SurfaceDistanceMetric(
             score: score, includeBackground: options["include_background"] as! Bool,
-            spacing: spacing, reduction: .none)
+            spacing: spacing, reduction: .none, useSubvoxels: options["use_subvoxels"] as? Bool ?? false)
     }
 
     func testAgainstMONAI() throws {
