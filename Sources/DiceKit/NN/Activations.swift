@@ -2,6 +2,8 @@
 // sigmoid. Each backward takes what its derivative needs: the input for (leaky) ReLU, the
 // output for the sigmoid (σ′ = σ·(1 − σ)), so a network keeps one tensor per activation.
 
+internal import CDiceKitKernels
+
 /// The rectified linear unit, y = max(x, 0), element-wise.
 public struct ReLU: Sendable, Equatable {
     /// A ReLU.
@@ -133,57 +135,44 @@ enum ActivationKernels {
     /// as `rectifier(_:gradient: nil, slope:)`, without a second buffer).
     static func rectifyInPlace<T: BLASScalar>(_ buffer: UnsafeMutableBufferPointer<T>, slope: Double?) {
         guard let base = buffer.baseAddress else { return }
-        let raw = UnsafeMutableRawPointer(base)
-        specialised(
-            T.self,
-            float: { rectifyInPlace(raw.assumingMemoryBound(to: Float.self), buffer.count, slope.map { Float($0) }) },
-            double: { rectifyInPlace(raw.assumingMemoryBound(to: Double.self), buffer.count, slope) })
-    }
-
-    @_specialize(where T == Float)
-    @_specialize(where T == Double)
-    private static func rectifyInPlace<T: BLASScalar>(_ p: UnsafeMutablePointer<T>, _ n: Int, _ slope: T?) {
         // Each range reads and writes its own elements.
-        let shared = TaskShared(p)
-        WorkerPool.shared.forEachRange(n) { range in
-            let p = shared.buffers + range.lowerBound
-            rectifyForward(p, p, range.count, slope)
+        let shared = TaskShared(UnsafeMutableRawPointer(base))
+        let (leaky, a) = (Int32(slope == nil ? 0 : 1), slope ?? 0)
+        WorkerPool.shared.forEachRange(buffer.count) { range in
+            let start = shared.buffers + range.lowerBound * MemoryLayout<T>.stride
+            if T.self == Float.self {
+                dk_rectify_inplace_f32(start.assumingMemoryBound(to: Float.self), range.count, Float(a), leaky)
+            } else {
+                dk_rectify_inplace_f64(start.assumingMemoryBound(to: Double.self), range.count, a, leaky)
+            }
         }
     }
 
     /// The backward pass of ReLU (slope nil) or leaky ReLU written over `gradient`, with the
     /// derivative read from the forward pass's `output` (positive exactly where the input was,
     /// for a slope ≥ 0): the same values as `rectifier(input, gradient:, slope:)`.
+    ///
+    /// Both in-place passes run in C (dk_activation.h): written over one buffer, the Swift
+    /// loop's store is skipped where the value is unchanged, a branch per element.
     static func rectifyGradientInPlace<T: BLASScalar>(
         _ gradient: UnsafeMutableBufferPointer<T>, output: UnsafeBufferPointer<T>, slope: Double?
     ) {
         guard let g = gradient.baseAddress, let y = output.baseAddress else { return }
-        let (rawG, rawY) = (UnsafeMutableRawPointer(g), UnsafeRawPointer(y))
-        specialised(
-            T.self,
-            float: {
-                rectifyGradientInPlace(
-                    rawY.assumingMemoryBound(to: Float.self), rawG.assumingMemoryBound(to: Float.self), gradient.count,
-                    slope.map { Float($0) })
-            },
-            double: {
-                rectifyGradientInPlace(
-                    rawY.assumingMemoryBound(to: Double.self), rawG.assumingMemoryBound(to: Double.self),
-                    gradient.count, slope)
-            })
-    }
-
-    @_specialize(where T == Float)
-    @_specialize(where T == Double)
-    private static func rectifyGradientInPlace<T: BLASScalar>(
-        _ y: UnsafePointer<T>, _ g: UnsafeMutablePointer<T>, _ n: Int, _ slope: T?
-    ) {
         // Each range reads and writes its own elements.
-        let shared = TaskShared((y, g))
-        WorkerPool.shared.forEachRange(n) { range in
-            let (y, g) = shared.buffers
-            let offset = range.lowerBound
-            rectifyBackward(y + offset, g + offset, g + offset, range.count, slope)
+        let shared = TaskShared((UnsafeRawPointer(y), UnsafeMutableRawPointer(g)))
+        let (leaky, a) = (Int32(slope == nil ? 0 : 1), slope ?? 0)
+        WorkerPool.shared.forEachRange(gradient.count) { range in
+            let offset = range.lowerBound * MemoryLayout<T>.stride
+            let (y, g) = (shared.buffers.0 + offset, shared.buffers.1 + offset)
+            if T.self == Float.self {
+                dk_rectify_backward_inplace_f32(
+                    y.assumingMemoryBound(to: Float.self), g.assumingMemoryBound(to: Float.self), range.count,
+                    Float(a), leaky)
+            } else {
+                dk_rectify_backward_inplace_f64(
+                    y.assumingMemoryBound(to: Double.self), g.assumingMemoryBound(to: Double.self), range.count, a,
+                    leaky)
+            }
         }
     }
 

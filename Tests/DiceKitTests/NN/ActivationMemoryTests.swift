@@ -56,6 +56,27 @@ final class ActivationMemoryTests: XCTestCase {
         XCTAssertEqual(dy.scalars, x.scalars.indices.map { Float($0 % 11) - 5.5 })
     }
 
+    /// The Double in-place passes, with the edge values in the vector body and in the scalar
+    /// remainder (an odd count).
+    func testInPlacePassesGiveTheFunctionsBitsInDouble() throws {
+        let edges: [Double] = [0, -0.0, .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .infinity, -.infinity, .nan]
+        let scalars = edges + randomTensor([3, 5, 7], seed: 3).scalars + edges
+        let x = try Tensor<Double>(shape: [scalars.count], scalars: scalars)
+        let dy = try Tensor<Double>(shape: x.shape, scalars: x.scalars.indices.map { Double($0 % 7) - 3.25 })
+        for kind in [ActivationKind.relu, .leakyReLU(slope: 0.2), .leakyReLU(slope: -0.5)] {
+            let reference = ActivationLayer<Double>(kind)
+            let expectedY = try reference.forward(x, mode: .training)
+            let expectedDx = try XCTUnwrap(try reference.backward(dy))
+            let layer = ActivationLayer<Double>(kind)
+            var y = try Tensor(shape: x.shape, scalars: x.scalars)
+            try layer.forward(inPlace: &y, mode: .training)
+            var g = try Tensor(shape: dy.shape, scalars: dy.scalars)
+            try layer.backward(inPlace: &g)
+            XCTAssertEqual(y.scalars.map(\.bitPattern), expectedY.scalars.map(\.bitPattern), "\(kind)")
+            XCTAssertEqual(g.scalars.map(\.bitPattern), expectedDx.scalars.map(\.bitPattern), "\(kind)")
+        }
+    }
+
     func testTakingBackwardEqualsBorrowingBackward() throws {
         func block() throws -> SequentialLayer<Float> {
             var generator = SeededGenerator(seed: 3)
