@@ -225,12 +225,25 @@ void dk_conv_weight_grad_f32(const dk_conv_geometry *g, const float *xp, const f
 }
 
 void dk_conv_weight_grad_block_f32(const dk_conv_geometry *g, const float *xp, long xp_stride, const float *dy, long samples,
-                                   float *dw, int s0, int s1, int co0, int co1) {
-    if (dk_isa() == DK_ISA_AVX512) {
-        dk_note_isa(DK_KERNEL_CONV, DK_ISA_AVX512);
-        weight_grad_avx512(g, xp, xp_stride, dy, samples, dw, 0, g->od * g->oh, s0, s1, co0, co1);
-    } else {
-        dk_note_isa(DK_KERNEL_CONV, DK_ISA_AVX2);
-        dk_conv_weight_grad_avx2(g, xp, xp_stride, dy, samples, dw, 0, g->od * g->oh, s0, s1, co0, co1);
+                                   float *dw, int s0, int s1, int co0, int co1, long lines) {
+    // Sample by sample and `lines` output lines at a time, every tile of the block: the
+    // chunk's input and output-gradient rows stay in L2 for all the block's tiles, where
+    // streaming the whole batch per tile read them from memory once per tile. Each dw element
+    // still sums its terms in (sample, line, x) order from the value it had, so the bits are
+    // those of one pass over the batch.
+    const long total = g->od * g->oh, step = lines > 0 && lines < total ? lines : total;
+    const long dy_stride = total * g->ow * g->cout;
+    const int avx512 = dk_isa() == DK_ISA_AVX512;
+    dk_note_isa(DK_KERNEL_CONV, avx512 ? DK_ISA_AVX512 : DK_ISA_AVX2);
+    for (long n = 0; n < samples; n++) {
+        for (long l0 = 0; l0 < total; l0 += step) {
+            const long l1 = l0 + step < total ? l0 + step : total;
+            const float *x = xp + n * xp_stride, *d = dy + n * dy_stride;
+            if (avx512) {
+                weight_grad_avx512(g, x, 0, d, 1, dw, l0, l1, s0, s1, co0, co1);
+            } else {
+                dk_conv_weight_grad_avx2(g, x, 0, d, 1, dw, l0, l1, s0, s1, co0, co1);
+            }
+        }
     }
 }

@@ -39,9 +39,11 @@ void dk_conv_weight_grad_f32(const dk_conv_geometry *g, const float *xp, const f
 /// [s·kw·cin, (s + 1)·kw·cin)) and output channels [co0, co1) (co0 a multiple of DK_CONV_CHANNEL_BLOCK), over every
 /// output line of `samples` samples: padded inputs `xp_stride` floats apart, output gradients
 /// od·oh·ow·cout apart. Disjoint blocks can run in parallel into one dw (small images, where a
-/// per-sample accumulator would be streamed once per sample).
+/// per-sample accumulator would be streamed once per sample). The block's tiles run over
+/// `lines` output lines of one sample at a time (all lines when ≤ 0), which the caller sizes
+/// to hold the lines' input and output-gradient rows in L2; the result does not depend on it.
 void dk_conv_weight_grad_block_f32(const dk_conv_geometry *g, const float *xp, long xp_stride, const float *dy, long samples,
-                                   float *dw, int s0, int s1, int co0, int co1);
+                                   float *dw, int s0, int s1, int co0, int co1, long lines);
 
 #ifdef __cplusplus
 }

@@ -173,6 +173,9 @@ extension ConvGeometry {
         let channelBlocks = (outChannels + block - 1) / block
         if g.od * g.oh * g.ow < patch && segments * channelBlocks >= 2 * workers {
             dW.update(repeating: 0, count: weightCount)
+            // Each block's tiles run over this many lines of one sample at a time, so that the
+            // lines' output-gradient rows are read from L1 by all of the block's tiles.
+            let lines = ConvBlocking.current.weightGradientBlockLines(outChannels: Int(g.cout), width: g.ow)
             withUnsafePointer(to: g) { gp in
                 padded.withPaddedBatch(workers: workers) { xp in
                     // Each task writes its own block of dW (one kernel segment, 64 output channels).
@@ -182,7 +185,7 @@ extension ConvGeometry {
                         let (s, c) = (task / channelBlocks, task % channelBlocks)
                         dk_conv_weight_grad_block_f32(
                             gp, xp, padded.sampleCount, dy, batch, dW, Int32(s), Int32(s + 1),
-                            Int32(c * block), Int32(Swift.min(outChannels, (c + 1) * block)))
+                            Int32(c * block), Int32(Swift.min(outChannels, (c + 1) * block)), lines)
                     }
                 }
             }

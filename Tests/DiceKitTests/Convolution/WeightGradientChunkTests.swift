@@ -1,0 +1,73 @@
+// The weight gradient of small images, split by (segment, 64-channel) blocks, runs each block's
+// tiles over a few output lines of one sample at a time (dk_conv_weight_grad_block_f32's
+// `lines`, sized from L2 by ConvBlocking.weightGradientLines). Every dw element still sums its
+// terms in (sample, line, position) order, so any chunk gives the bits of one pass over the
+// batch: checked on every direct level, for chunks of 1, 2 and 3 lines (ragged last chunks),
+// against the whole batch in one pass (lines ≤ 0) and against the lowered path in Double.
+
+internal import CDiceKitKernels
+import XCTest
+
+@testable import DiceKit
+
+final class WeightGradientChunkTests: XCTestCase {
+    override func setUpWithError() throws {
+        try XCTSkipUnless(ConvGeometry.directKernelsAvailable, "no AVX2: the direct kernels never run here")
+    }
+
+    override func tearDown() {
+        try? KernelDispatch.force(nil)
+    }
+
+    /// dW of a 3×3, padding-1 convolution of `x` [N, H, W, Cin] with output gradient `dy`
+    /// [N, H, W, Cout] from the block kernel, every block at once, `lines` lines per chunk.
+    private func blockGradient(
+        _ x: [Float], _ dy: [Float], shape: [Int], cout: Int, lines: Int
+    ) -> [Float] {
+        let (n, h, w, cin) = (shape[0], shape[1], shape[2], shape[3])
+        var g = dk_conv_geometry(
+            hp: h + 2, wp: w + 2, od: 1, oh: h, ow: w, kd: 1, kh: 3, kw: 3, cin: Int32(cin), cout: Int32(cout),
+            weight_block: 0, relu: 0)
+        var dW = [Float](repeating: 0, count: 9 * cin * cout)
+        x.withUnsafeBufferPointer { xs in
+            let padded = PaddedSource(
+                source: xs.baseAddress!, batch: n, inner: [1, h, w], channels: cin,
+                before: [0, 1, 1], after: [0, 1, 1], kernelWidth: 3)
+            padded.withPaddedBatch(workers: 1) { xp in
+                dy.withUnsafeBufferPointer { dyp in
+                    dW.withUnsafeMutableBufferPointer { dwp in
+                        dk_conv_weight_grad_block_f32(
+                            &g, xp, padded.sampleCount, dyp.baseAddress!, n, dwp.baseAddress!, 0, 3, 0,
+                            Int32(cout), lines)
+                    }
+                }
+            }
+        }
+        return dW
+    }
+
+    func testLineChunksGiveTheBitsOfOnePass() throws {
+        let shape = [3, 5, 7, 32]
+        let cout = 80
+        let x = randomTensor(shape, seed: 900)
+        let dy = randomTensor([3, 5, 7, cout], seed: 901)
+        let w = randomTensor([3, 3, 32, cout], seed: 902)
+        // Segments 0..<3 of the kernel (ky = 0, 1, 2 for a 2-D 3×3 kernel): the whole dW.
+        let reference = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(allowsDirect: false))
+        let expected = try reference.backward(input: x, outputGradient: dy, computeInputGradient: false).weight
+        let scale = expected.scalars.map(abs).max() ?? 1
+        let (xf, dyf) = (x.converted(to: Float.self).scalars, dy.converted(to: Float.self).scalars)
+        for isa in InstructionSet.available.filter({ $0 >= .avx2 }) {
+            try KernelDispatch.force(isa)
+            let whole = blockGradient(xf, dyf, shape: shape, cout: cout, lines: 0)
+            XCTAssertEqual(KernelDispatch.lastUsed(.convolution), isa)
+            var worst = 0.0
+            for i in 0..<whole.count { worst = max(worst, abs(Double(whole[i]) - expected.scalars[i])) }
+            XCTAssertLessThanOrEqual(worst, 2e-6 * scale, "\(isa): max error \(worst) of scale \(scale)")
+            for lines in [1, 2, 3, 5, 9] {
+                XCTAssertEqual(
+                    blockGradient(xf, dyf, shape: shape, cout: cout, lines: lines), whole, "\(isa), \(lines) lines")
+            }
+        }
+    }
+}
