@@ -9,7 +9,7 @@ final class ConvBlockingTests: XCTestCase {
     func testSizesFollowTheCaches() {
         // Zen 4/5: 48 KiB L1d (Zen 4: 32 KiB), 1 MiB L2.
         let zen5 = ConvBlocking(l1Data: 48 << 10, l2: 1 << 20)
-        XCTAssertEqual(zen5.weightBlock, 24 << 10)
+        XCTAssertEqual(zen5.weightBlock, 32 << 10)
         // (512 KiB) / (4 · (128 + 64)) = 682 → 672 positions.
         XCTAssertEqual(zen5.forwardChunk(inChannels: 128, outChannels: 128), 672)
         // (512 KiB) / (4 · (16 + 16)) = 4096, bounded by 3072.
@@ -30,6 +30,7 @@ final class ConvBlockingTests: XCTestCase {
         let unknown = ConvBlocking(l1Data: nil, l2: nil)
         XCTAssertEqual(unknown.l1Data, 32 << 10)
         XCTAssertEqual(unknown.l2, 256 << 10)
+        XCTAssertEqual(unknown.weightBlock, (32 << 10) * 2 / 3)
         // Wide layers never get fewer than 96 positions or one line per task.
         XCTAssertEqual(unknown.forwardChunk(inChannels: 1024, outChannels: 1024), 96)
         XCTAssertEqual(unknown.weightGradientLines(inChannels: 1024, outChannels: 1024, width: 512), 1)

@@ -101,7 +101,7 @@ final class DirectConvolutionTests: XCTestCase {
 
     func testWeightBlocksOfSeveralSegments() throws {
         // 96 and 128 input channels: one segment of 3×96 (3×128) rows × 64 channels, 72 (96) KiB,
-        // exceeds the weight block (half of L1d, ConvBlocking), so the AVX-512 forward kernel
+        // exceeds the weight block (two thirds of L1d, ConvBlocking), so the AVX-512 forward kernel
         // accumulates rows k0..<k1 of a segment at a time through the output.
         try checkConvolution(input: [2, 5, 6, 96], kernel: [3, 3], cout: 64, padding: .same, seed: 735)
         try checkConvolution(input: [2, 4, 5, 128], kernel: [3, 3], cout: 128, padding: .same, seed: 738)
