@@ -381,6 +381,15 @@ void weight_tile(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, 
 #define DK_BF16_WEIGHT(KR, NV) \
     for (long k = k0; k < k1; k += KR) weight_tile(g, a, xq_stride, d, dy_stride, batch, l0, l1, dw, s, k, co, KR, NV);
 
+/// A full 64-channel block: tiles of 6 rows (24 accumulators, each vector of dy feeding six
+/// products), then the 2 or 4 rows left of a multiple of 16 in tiles of 2.
+#define DK_BF16_WEIGHT_BLOCK                                                                                    \
+    {                                                                                                          \
+        long k = k0;                                                                                           \
+        for (; k + 6 <= k1; k += 6) weight_tile(g, a, xq_stride, d, dy_stride, batch, l0, l1, dw, s, k, co, 6, 4); \
+        for (; k < k1; k += 2) weight_tile(g, a, xq_stride, d, dy_stride, batch, l0, l1, dw, s, k, co, 2, 4);      \
+    }
+
 /// Samples in order, each in chunks of about 1024 output positions (whole lines) that stay in
 /// cache while every kernel row of [r0, r1) (multiples of 16) reads them. When a sample is one
 /// chunk and a 64-channel block of dw (rows × 256 bytes) would not stay in a 1 MiB L2 beside it
@@ -403,7 +412,7 @@ DKB512 static void weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *x
                 case 1: DK_BF16_WEIGHT(16, 1) break;
                 case 2: DK_BF16_WEIGHT(8, 2) break;
                 case 3: DK_BF16_WEIGHT(8, 3) break;
-                default: DK_BF16_WEIGHT(4, 4) break;
+                default: DK_BF16_WEIGHT_BLOCK break;
                 }
             }
         return;
@@ -420,7 +429,7 @@ DKB512 static void weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *x
                     case 1: DK_BF16_WEIGHT(16, 1) break;
                     case 2: DK_BF16_WEIGHT(8, 2) break;
                     case 3: DK_BF16_WEIGHT(8, 3) break;
-                    default: DK_BF16_WEIGHT(4, 4) break;
+                    default: DK_BF16_WEIGHT_BLOCK break;
                     }
                 }
             }

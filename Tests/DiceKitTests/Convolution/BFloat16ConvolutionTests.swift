@@ -109,6 +109,12 @@ final class BFloat16ConvolutionTests: XCTestCase {
         try check(input: [3, 4, 5, 384], kernel: [3, 3], cout: 32, padding: .same, workers: 1, seed: 1300)
     }
 
+    /// A 64-channel block of the whole-batch weight gradient whose two tasks split a segment of
+    /// kernel rows (144 rows at 16 input channels, split at row 64): 6-row tiles, then 2-row ones.
+    func testWeightGradientRowsSplitWithinSegment() throws {
+        try check(input: [2, 5, 6, 16], kernel: [3, 3], cout: 64, padding: .same, workers: 2, seed: 1310)
+    }
+
     func testSameBitsForEveryWorkerCount() throws {
         // 12² with 32 channels: whole-batch weight gradient; 20 × 24 with 16: in bands; 4 × 5
         // with 384: tiles across the samples with one worker, sample by sample with two or three
