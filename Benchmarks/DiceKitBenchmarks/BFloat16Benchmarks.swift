@@ -1,16 +1,22 @@
 // Mixed precision (`ComputePrecision.bfloat16`): the 3×3 convolution shapes of ConvBenchmarks
-// and the reference U-Net (base 16 and 32, depth 4, batch 8, 128×128) with bfloat16 operands and
-// Float accumulation, keyed with `_bf16` like shared/reference/bench_torch.py's autocast figures
-// (`unet_b16_d4_n8_128_train_step_bf16_ms`, `…_infer_bf16_ms`, the same for base 32). The base-32
-// U-Net also gets its Float keys, so that every bf16 figure has DiceKit's own Float one beside it.
-// On a CPU without AVX512-BF16 or AMX the bf16 keys measure the Float fallback (a notice says so).
+// and two small-image ones, and the reference U-Net (base 16 and 32, depth 4, batch 8, 128×128)
+// with bfloat16 operands and Float accumulation, keyed with `_bf16` like
+// shared/reference/bench_torch.py's autocast figures (`unet_b16_d4_n8_128_train_step_bf16_ms`,
+// `…_infer_bf16_ms`, the same for base 32). The base-32 U-Net also gets its Float keys, so that
+// every bf16 figure has DiceKit's own Float one beside it. On a CPU without AVX512-BF16 or AMX
+// the bf16 keys measure the Float fallback (a notice says so).
 
 import DiceKit
 import Dispatch
 
 private let bfloat16Settings = ConvolutionSettings(precision: .bfloat16)
 
-let bfloat16ConvBenchmarks: [Benchmark] = convShapes.map { shape in
+/// The shapes of ConvBenchmarks, then the small-image stages of the base-32 U-Net (16² with 256
+/// channels: `down.3`, `dec.0`; 8² with 512: `mid`), whose weight gradient reduces over few
+/// positions per sample.
+private let bfloat16ConvShapes = convShapes + [(8, 16, 256, 256), (8, 8, 512, 512)]
+
+let bfloat16ConvBenchmarks: [Benchmark] = bfloat16ConvShapes.map { shape in
     let key = "conv3x3_n\(shape.n)_h\(shape.h)_c\(shape.cin)to\(shape.cout)"
     return Benchmark(key: key + "_bf16") { context in
         if let notice = ComputePrecision.bfloat16.fallbackNotice { printErr(notice) }

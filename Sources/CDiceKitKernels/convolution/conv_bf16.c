@@ -345,22 +345,23 @@ void dk_bf16_pack_gradient(const dk_conv_geometry *g, const float *dy, uint16_t 
 }
 
 /// dw rows [k0, k0 + KR) of segment s × NV·16 output channels from `co`, over output lines
-/// [l0, l1) of one sample (pair-packed input `xq`, packed gradient `dyp`).
+/// [l0, l1) of `samples` samples in order (pair-packed input `xq`, packed gradient `dyp`, samples
+/// `xq_stride` and `dy_stride` apart): the accumulators stay in registers across the samples.
 DKB512 static inline __attribute__((always_inline))
-void weight_tile(const dk_conv_geometry *g, const uint16_t *xq, const uint16_t *dyp, long l0, long l1,
-                 float *dw, int s, long k0, int co, const int KR, const int NV) {
+void weight_tile(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, const uint16_t *dyp, long dy_stride,
+                 long samples, long l0, long l1, float *dw, int s, long k0, int co, const int KR, const int NV) {
     const long cin = g->cin, cout = g->cout, seg = (long)g->kw * cin, half = (g->ow + 1) / 2;
     float *row = dw + (s * seg + k0) * cout + co;
     __m512 acc[24];
     DK_UNROLL for (int r = 0; r < KR; r++)
         DK_UNROLL for (int j = 0; j < NV; j++) acc[r * NV + j] = _mm512_loadu_ps(row + r * cout + 16 * j);
     const long offset = segment_offset(g, s) + k0;
-    {
+    for (long n = 0; n < samples; n++) {
         for (long l = l0; l < l1; l++) {
             const long z = l / g->oh, yy = l % g->oh;
             // 32-bit pairs of the row of xq; element x·cin + k pairs positions x and x + 1.
-            const uint16_t *a = xq + (((z * g->hp + yy) * g->wp) * cin + offset) * 2;
-            const uint16_t *d = dyp + (l * half * cout + co) * 2;
+            const uint16_t *a = xq + n * xq_stride + (((z * g->hp + yy) * g->wp) * cin + offset) * 2;
+            const uint16_t *d = dyp + n * dy_stride + (l * half * cout + co) * 2;
             for (long x = 0; x < half; x++) {
                 __m512bh dv[4];
                 DK_UNROLL for (int j = 0; j < NV; j++) dv[j] = (__m512bh)_mm512_loadu_si512((const void *)(d + (x * cout + 16 * j) * 2));
@@ -378,18 +379,47 @@ void weight_tile(const dk_conv_geometry *g, const uint16_t *xq, const uint16_t *
 }
 
 #define DK_BF16_WEIGHT(KR, NV) \
-    for (long k = k0; k < k1; k += KR) weight_tile(g, a, d, l0, l1, dw, s, k, co, KR, NV);
+    for (long k = k0; k < k1; k += KR) weight_tile(g, a, xq_stride, d, dy_stride, batch, l0, l1, dw, s, k, co, KR, NV);
+
+/// A full 64-channel block: tiles of 6 rows (24 accumulators, each vector of dy feeding six
+/// products), then the 2 or 4 rows left of a multiple of 16 in tiles of 2.
+#define DK_BF16_WEIGHT_BLOCK                                                                                    \
+    {                                                                                                          \
+        long k = k0;                                                                                           \
+        for (; k + 6 <= k1; k += 6) weight_tile(g, a, xq_stride, d, dy_stride, batch, l0, l1, dw, s, k, co, 6, 4); \
+        for (; k < k1; k += 2) weight_tile(g, a, xq_stride, d, dy_stride, batch, l0, l1, dw, s, k, co, 2, 4);      \
+    }
 
 /// Samples in order, each in chunks of about 1024 output positions (whole lines) that stay in
-/// cache while every kernel row of [r0, r1) (multiples of 16) reads them; the order of the sums
-/// into each dw element is thus fixed by the geometry alone.
+/// cache while every kernel row of [r0, r1) (multiples of 16) reads them. When a sample is one
+/// chunk and a 64-channel block of dw (rows × 256 bytes) would not stay in a 1 MiB L2 beside it
+/// (small images with many channels: 8×8 with 512, whose dw is 9 MiB), each tile instead runs
+/// through every sample with its accumulators in registers, so dw is read and written once
+/// rather than once per sample. The sums into each dw element are in the same order either way
+/// (samples, then lines, then pairs of positions), fixed by the geometry alone.
 DKB512 static void weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, const uint16_t *dyp,
                                     long dy_stride, long samples, float *dw, long r0, long r1, int co0, int co1) {
     const long seg = (long)g->kw * g->cin, lines = g->od * g->oh;
     const int s0 = (int)(r0 / seg), s1 = (int)((r1 + seg - 1) / seg);
     const long per_chunk = g->ow >= 1024 ? 1 : 1024 / g->ow;
+    if (lines <= per_chunk && (r1 - r0) * DK_CONV_CHANNEL_BLOCK * (long)sizeof(float) > (768L << 10)) {
+        const uint16_t *a = xq, *d = dyp;
+        const long l0 = 0, l1 = lines, batch = samples;
+        for (int co = co0; co < co1; co += DK_CONV_CHANNEL_BLOCK)
+            for (int s = s0; s < s1; s++) {
+                const long k0 = r0 > s * seg ? r0 - s * seg : 0, k1 = r1 < (s + 1) * seg ? r1 - s * seg : seg;
+                switch ((co1 - co) >= DK_CONV_CHANNEL_BLOCK ? 4 : (co1 - co) / 16) {
+                case 1: DK_BF16_WEIGHT(16, 1) break;
+                case 2: DK_BF16_WEIGHT(8, 2) break;
+                case 3: DK_BF16_WEIGHT(8, 3) break;
+                default: DK_BF16_WEIGHT_BLOCK break;
+                }
+            }
+        return;
+    }
     for (long n = 0; n < samples; n++) {
         const uint16_t *a = xq + n * xq_stride, *d = dyp + n * dy_stride;
+        const long batch = 1;
         for (long l0 = 0; l0 < lines; l0 += per_chunk) {
             const long l1 = l0 + per_chunk < lines ? l0 + per_chunk : lines;
             for (int co = co0; co < co1; co += DK_CONV_CHANNEL_BLOCK) {
@@ -399,7 +429,7 @@ DKB512 static void weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *x
                     case 1: DK_BF16_WEIGHT(16, 1) break;
                     case 2: DK_BF16_WEIGHT(8, 2) break;
                     case 3: DK_BF16_WEIGHT(8, 3) break;
-                    default: DK_BF16_WEIGHT(4, 4) break;
+                    default: DK_BF16_WEIGHT_BLOCK break;
                     }
                 }
             }

@@ -24,7 +24,9 @@
 // least as many positions per sample as kernel rows runs min(batch, 8) partial sums over fixed
 // runs of samples, each in bands of lines packed while in cache, added in order at the end;
 // other shapes run (range of kernel rows, block of 64 output channels) tasks over the whole
-// batch. Every output element is written by one task in an order fixed by the geometry and the
+// batch, in tiles of 6 rows × 64 channels; when a 64-channel block of dW outgrows the L2 (8²
+// images with 512 channels), each tile runs through every sample with its sums in registers.
+// Every output element is written by one task in an order fixed by the geometry and the
 // batch: the same bits on every run and for every worker count.
 
 internal import CDiceKitKernels

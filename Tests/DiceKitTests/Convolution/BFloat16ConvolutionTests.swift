@@ -102,9 +102,24 @@ final class BFloat16ConvolutionTests: XCTestCase {
         try check(input: [2, 40, 33, 16], kernel: [3, 3], cout: 32, padding: .valid, seed: 1270)
     }
 
+    /// The whole-batch weight gradient whose tiles run through every sample with their sums in
+    /// registers (a 64-channel block of dW past 768 KiB: 3 × 3 × 384 = 3456 kernel rows, one
+    /// worker, so one range of rows), as in the small-image, many-channel layers of a U-Net.
+    func testWeightGradientTilesAcrossSamples() throws {
+        try check(input: [3, 4, 5, 384], kernel: [3, 3], cout: 32, padding: .same, workers: 1, seed: 1300)
+    }
+
+    /// A 64-channel block of the whole-batch weight gradient whose two tasks split a segment of
+    /// kernel rows (144 rows at 16 input channels, split at row 64): 6-row tiles, then 2-row ones.
+    func testWeightGradientRowsSplitWithinSegment() throws {
+        try check(input: [2, 5, 6, 16], kernel: [3, 3], cout: 64, padding: .same, workers: 2, seed: 1310)
+    }
+
     func testSameBitsForEveryWorkerCount() throws {
-        // 12² with 32 channels: whole-batch weight gradient; 20 × 24 with 16: in bands.
-        for (shape, seed) in [([4, 12, 12, 32], UInt64(1240)), ([5, 20, 24, 16], 1245)] {
+        // 12² with 32 channels: whole-batch weight gradient; 20 × 24 with 16: in bands; 4 × 5
+        // with 384: tiles across the samples with one worker, sample by sample with two or three
+        // (each then takes half or a third of the kernel rows).
+        for (shape, seed) in [([4, 12, 12, 32], UInt64(1240)), ([5, 20, 24, 16], 1245), ([3, 4, 5, 384], 1250)] {
             let cin = shape[3]
             let x = randomTensor(shape, seed: seed).converted(to: Float.self)
             let w = randomTensor([3, 3, cin, 32], seed: seed + 1).converted(to: Float.self)
