@@ -35,6 +35,9 @@ public struct LovaszLoss: SegmentationLoss {
     public var perImage = false
     /// Label targets only: positions with this label contribute nothing (default nil).
     public var ignoreIndex: Int? = nil
+    /// Whether Float errors go through the C kernel (default true; tests switch it off to compare
+    /// with the Swift sort and extension).
+    var kernelEnabled = true
 
     /// A Lovász loss over the whole batch.
     public init(variant: LovaszVariant = .softmax, perImage: Bool = false, layout: Layout = .channelsLast) {
@@ -76,6 +79,7 @@ public struct LovaszLoss: SegmentationLoss {
         // Per task: the value and whether it counts (softmax: the class is present).
         var results = [Double](repeating: 0, count: 2 * taskCount)
         let runParallel = x.count >= 1 << 16 && taskCount > 1
+        let kernel = kernelEnabled
         p.withUnsafeBufferPointer { ps in
             gradient.withUnsafeMutableBufferPointer { gradientBuffer in
                 results.withUnsafeMutableBufferPointer { resultBuffer in
@@ -105,20 +109,20 @@ public struct LovaszLoss: SegmentationLoss {
                             }
                         }
                         if softmax && !fg.contains(1) { return }
+                        // The slopes come signed by the chain rule without the reduction's factor
+                        // (applied below): softmax de/dp = sign(p − g) = (1 − 2g); hinge de/dz = −(2g − 1).
                         var slope = [T](repeating: 0, count: gs.isEmpty ? 0 : keys.count)
                         let value = keys.withUnsafeMutableBufferPointer { k in
                             fg.withUnsafeBufferPointer { f in
                                 slope.withUnsafeMutableBufferPointer { s in
-                                    lovaszExtension(keys: k, fg: f, slope: gs.isEmpty ? nil : s)
+                                    signedLovaszExtension(keys: k, fg: f, slope: gs.isEmpty ? nil : s, kernel: kernel)
                                 }
                             }
                         }
                         rs[2 * task] = value
                         rs[2 * task + 1] = 1
-                        // Chain rule without the reduction's factor (applied below): softmax
-                        // de/dp = sign(p − g) = (1 − 2g); hinge de/dz = −(2g − 1).
                         if !gs.isEmpty {
-                            for (r, j) in indices.enumerated() { gs[j] = slope[r] * (fg[r] == 1 ? -1 : 1) }
+                            for (r, j) in indices.enumerated() { gs[j] = slope[r] }
                         }
                     }
                     if runParallel {
