@@ -89,12 +89,16 @@ public struct LovaszLoss: SegmentationLoss {
                         let (ps, gs, rs) = shared.buffers
                         let unit = softmax ? task / input.c : task
                         let firstClass = softmax ? task % input.c : 0
-                        // Gather the unit's elements: flat index, error, foreground flag.
+                        let capacity = samplesPerUnit * input.s * classesPerTask
+                        // Hinge over every position with channels last (or one channel): the gather
+                        // order is the flat order, so the unit is one range of the gradient and the
+                        // slopes go straight into it (no index list, no slope buffer).
+                        let inPlace = !softmax && ignoreIndex == nil && (input.channelsLast || input.c == 1)
+                        // Gather the unit's elements: flat index (unless in place), error, foreground flag.
                         var indices: [Int] = []
                         var keys: [T] = []
                         var fg: [UInt8] = []
-                        let capacity = samplesPerUnit * input.s * classesPerTask
-                        indices.reserveCapacity(capacity)
+                        if !inPlace { indices.reserveCapacity(capacity) }
                         keys.reserveCapacity(capacity)
                         fg.reserveCapacity(capacity)
                         for i in (unit * samplesPerUnit)..<((unit + 1) * samplesPerUnit) {
@@ -102,7 +106,7 @@ public struct LovaszLoss: SegmentationLoss {
                                 for k in firstClass..<(firstClass + classesPerTask) {
                                     let j = input.index(i, k, q)
                                     let g = input.target(i, k, q)
-                                    indices.append(j)
+                                    if !inPlace { indices.append(j) }
                                     fg.append(g == 1 ? 1 : 0)
                                     keys.append(softmax ? Swift.abs(g - ps[j]) : 1 - ps[j] * (2 * g - 1))
                                 }
@@ -111,17 +115,23 @@ public struct LovaszLoss: SegmentationLoss {
                         if softmax && !fg.contains(1) { return }
                         // The slopes come signed by the chain rule without the reduction's factor
                         // (applied below): softmax de/dp = sign(p − g) = (1 − 2g); hinge de/dz = −(2g − 1).
-                        var slope = [T](repeating: 0, count: gs.isEmpty ? 0 : keys.count)
+                        var slope = [T](repeating: 0, count: gs.isEmpty || inPlace ? 0 : keys.count)
                         let value = keys.withUnsafeMutableBufferPointer { k in
                             fg.withUnsafeBufferPointer { f in
                                 slope.withUnsafeMutableBufferPointer { s in
-                                    signedLovaszExtension(keys: k, fg: f, slope: gs.isEmpty ? nil : s, kernel: kernel)
+                                    let out =
+                                        gs.isEmpty
+                                        ? nil
+                                        : inPlace
+                                            ? UnsafeMutableBufferPointer(
+                                                rebasing: gs[(unit * capacity)..<((unit + 1) * capacity)]) : s
+                                    return signedLovaszExtension(keys: k, fg: f, slope: out, kernel: kernel)
                                 }
                             }
                         }
                         rs[2 * task] = value
                         rs[2 * task + 1] = 1
-                        if !gs.isEmpty {
+                        if !gs.isEmpty && !inPlace {
                             for (r, j) in indices.enumerated() { gs[j] = slope[r] }
                         }
                     }
@@ -147,16 +157,18 @@ public struct LovaszLoss: SegmentationLoss {
         }
         var grad: Tensor<T>? = nil
         if wantGradient {
-            // Scale each unit's slopes by 1/(present classes · units).
+            // Scale each unit's slopes by 1/(present classes · units) (nothing to do when every factor is 1).
             let tasks = PositionTasks(n: input.n, s: input.s, c: input.c)
-            gradient.withUnsafeMutableBufferPointer { gs in
-                // Task t scales the gradient of its own positions.
-                let shared = TaskShared(gs)
-                tasks.run { [unitFactor] task in
-                    let gs = shared.buffers
-                    let (i, p0, p1) = tasks.ranges[task]
-                    let f = T(unitFactor[perImage ? i : 0])
-                    for q in p0..<p1 { for k in 0..<input.c { gs[input.index(i, k, q)] *= f } }
+            if unitFactor.contains(where: { $0 != 1 }) {
+                gradient.withUnsafeMutableBufferPointer { gs in
+                    // Task t scales the gradient of its own positions.
+                    let shared = TaskShared(gs)
+                    tasks.run { [unitFactor] task in
+                        let gs = shared.buffers
+                        let (i, p0, p1) = tasks.ranges[task]
+                        let f = T(unitFactor[perImage ? i : 0])
+                        for q in p0..<p1 { for k in 0..<input.c { gs[input.index(i, k, q)] *= f } }
+                    }
                 }
             }
             if softmax { input.backpropagate(&gradient, probabilities: p, .softmax) }
