@@ -62,11 +62,13 @@ double dk_lovasz_extension_f32(const float *keys, const uint8_t *fg, long m, flo
         const uint64_t flag = fg[j] != 0;
         foreground += (long)flag;
         // Finite e > 0: sign clear and not +0. Positive floats order as their bits; inverted, the
-        // largest error sorts first.
-        if ((bits & 0x80000000u) == 0 && bits != 0) {
-            a[positive++] = (uint64_t)(~bits) << 32 | flag << 31 | (uint64_t)j;
-        } else if (slope) {
-            slope[j] = flag ? -0.0f : 0.0f;
+        // largest error sorts first. Branch-free (the signs of the errors are random): every word
+        // is stored, the count advances past the positive ones; every slope starts as ∓0.
+        a[positive] = (uint64_t)(~bits) << 32 | flag << 31 | (uint64_t)j;
+        positive += (long)((int32_t)bits > 0);
+        if (slope) {
+            const uint32_t zero = (uint32_t)flag << 31;
+            memcpy(slope + j, &zero, sizeof zero);
         }
     }
     const uint64_t *sorted = radix_sort_high(a, b, positive);
@@ -78,7 +80,8 @@ double dk_lovasz_extension_f32(const float *keys, const uint8_t *fg, long m, flo
         const int is_fg = (int)((v >> 31) & 1);
         float e;
         memcpy(&e, &bits, sizeof e);
-        if (is_fg) cum_fg += 1; else cum_bg += 1;
+        cum_fg += (double)is_fg;  // branch-free: the flags are random
+        cum_bg += (double)(1 - is_fg);
         const double jaccard = 1 - (gts - cum_fg) / (gts + cum_bg);
         const double delta = jaccard - previous;
         previous = jaccard;
@@ -86,7 +89,10 @@ double dk_lovasz_extension_f32(const float *keys, const uint8_t *fg, long m, flo
         value += term;
         if (slope) {
             const float s = (float)delta;
-            slope[v & 0x7FFFFFFFu] = is_fg ? -s : s;
+            uint32_t sbits;
+            memcpy(&sbits, &s, sizeof sbits);
+            sbits ^= (uint32_t)is_fg << 31;  // −Δ for the foreground
+            memcpy(slope + (v & 0x7FFFFFFFu), &sbits, sizeof sbits);
         }
     }
     return value;
