@@ -94,45 +94,50 @@ public struct LovaszLoss: SegmentationLoss {
                         // order is the flat order, so the unit is one range of the gradient and the
                         // slopes go straight into it (no index list, no slope buffer).
                         let inPlace = !softmax && ignoreIndex == nil && (input.channelsLast || input.c == 1)
-                        // Gather the unit's elements: flat index (unless in place), error, foreground flag.
-                        var indices: [Int] = []
-                        var keys: [T] = []
-                        var fg: [UInt8] = []
-                        if !inPlace { indices.reserveCapacity(capacity) }
-                        keys.reserveCapacity(capacity)
-                        fg.reserveCapacity(capacity)
+                        // Gather the unit's elements: flat index (unless in place), error, foreground
+                        // flag, into buffers of the unit's size (stores, not appends).
+                        let indices = UnsafeMutableBufferPointer<Int>.allocate(capacity: inPlace ? 0 : capacity)
+                        let keys = UnsafeMutableBufferPointer<T>.allocate(capacity: capacity)
+                        let fg = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: capacity)
+                        let slope = UnsafeMutableBufferPointer<T>.allocate(
+                            capacity: gs.isEmpty || inPlace ? 0 : capacity)
+                        defer {
+                            indices.deallocate()
+                            keys.deallocate()
+                            fg.deallocate()
+                            slope.deallocate()
+                        }
+                        var m = 0
+                        var present = false
                         for i in (unit * samplesPerUnit)..<((unit + 1) * samplesPerUnit) {
                             for q in 0..<input.s where !input.ignored(i, q) {
                                 for k in firstClass..<(firstClass + classesPerTask) {
                                     let j = input.index(i, k, q)
                                     let g = input.target(i, k, q)
-                                    if !inPlace { indices.append(j) }
-                                    fg.append(g == 1 ? 1 : 0)
-                                    keys.append(softmax ? Swift.abs(g - ps[j]) : 1 - ps[j] * (2 * g - 1))
+                                    if !inPlace { indices[m] = j }
+                                    fg[m] = g == 1 ? 1 : 0
+                                    present = present || g == 1
+                                    keys[m] = softmax ? Swift.abs(g - ps[j]) : 1 - ps[j] * (2 * g - 1)
+                                    m += 1
                                 }
                             }
                         }
-                        if softmax && !fg.contains(1) { return }
+                        if softmax && !present { return }
                         // The slopes come signed by the chain rule without the reduction's factor
                         // (applied below): softmax de/dp = sign(p − g) = (1 − 2g); hinge de/dz = −(2g − 1).
-                        var slope = [T](repeating: 0, count: gs.isEmpty || inPlace ? 0 : keys.count)
-                        let value = keys.withUnsafeMutableBufferPointer { k in
-                            fg.withUnsafeBufferPointer { f in
-                                slope.withUnsafeMutableBufferPointer { s in
-                                    let out =
-                                        gs.isEmpty
-                                        ? nil
-                                        : inPlace
-                                            ? UnsafeMutableBufferPointer(
-                                                rebasing: gs[(unit * capacity)..<((unit + 1) * capacity)]) : s
-                                    return signedLovaszExtension(keys: k, fg: f, slope: out, kernel: kernel)
-                                }
-                            }
-                        }
+                        let out =
+                            gs.isEmpty
+                            ? nil
+                            : inPlace
+                                ? UnsafeMutableBufferPointer(rebasing: gs[(unit * capacity)..<((unit + 1) * capacity)])
+                                : UnsafeMutableBufferPointer(rebasing: slope[0..<m])
+                        let value = signedLovaszExtension(
+                            keys: UnsafeMutableBufferPointer(rebasing: keys[0..<m]),
+                            fg: UnsafeBufferPointer(rebasing: fg[0..<m]), slope: out, kernel: kernel)
                         rs[2 * task] = value
                         rs[2 * task + 1] = 1
                         if !gs.isEmpty && !inPlace {
-                            for (r, j) in indices.enumerated() { gs[j] = slope[r] }
+                            for r in 0..<m { gs[indices[r]] = slope[r] }
                         }
                     }
                     if runParallel {
