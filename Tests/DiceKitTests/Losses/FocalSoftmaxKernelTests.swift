@@ -6,14 +6,15 @@ import XCTest
 @testable import DiceKit
 
 /// The softmax focal kernel (Float, channels-last labels, C ≤ 16, whole γ) on odd position counts
-/// (the masked last step), with the background excluded, class weights and α, at every level.
+/// (the masked last step), C = 4 (the transposed path) with and without the background, class
+/// weights and α, at every level.
 final class FocalSoftmaxKernelTests: XCTestCase {
     func testKernelAgreesWithDoubleAndTheSwiftLoopAtEveryLevel() throws {
         var generator = SeededGenerator(seed: 67)
         for (shape, gamma, alpha, exclude) in [
             ([2, 9, 7, 4], 2.0, 0.25, false), ([3, 5, 13, 2], 0.0, nil, false),
             ([2, 11, 3, 3], 3.0, nil, true), ([1, 8, 8, 5], 1.0, 0.75, false),
-            ([2, 3, 5, 16], 2.0, nil, false), ([1, 1, 17, 7], 8.0, nil, true),
+            ([2, 3, 5, 16], 2.0, nil, false), ([1, 1, 17, 7], 8.0, nil, true), ([3, 4, 16, 4], 2.0, nil, true),
         ] as [([Int], Double, Double?, Bool)] {
             let x = Tensor<Float>.normal(shape, standardDeviation: 4, generator: &generator)
             let c = shape.last!
