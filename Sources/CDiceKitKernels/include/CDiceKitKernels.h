@@ -1,7 +1,8 @@
 // CDiceKitKernels: DiceKit's C kernels, by concern, each with AVX-512 (and, for the losses and
 // convolutions, AVX2) variants chosen at run time and no build flags:
 //   dk_dice.h         the Dice-loss passes (dice/: portable, AVX2, AVX-512, dense targets, dispatch)
-//   dk_focal.h        the sigmoid focal loss's element loop (focal/, AVX-512)
+//   dk_focal.h        the focal loss's element loops, sigmoid and softmax (focal/, AVX-512)
+//   dk_lovasz.h       the Lovász extension of Float errors: radix sort, value, signed slopes (lovasz/)
 //   dk_convolution.h  direct Float convolutions (convolution/: AVX-512, AVX2)
 //   dk_bf16.h         bfloat16 conversion and convolutions (convolution/conv_bf16.c, platform/bf16_dispatch.c)
 //   dk_pooling.h      2×2 max pooling (pooling/)
@@ -23,6 +24,7 @@
 #include "dk_dispatch.h"
 #include "dk_dice.h"
 #include "dk_focal.h"
+#include "dk_lovasz.h"
 #include "dk_convolution.h"
 #include "dk_bf16.h"
 #include "dk_pooling.h"

@@ -21,6 +21,16 @@ extern "C" {
 int dk_focal_sigmoid_labels_f32(const float *x, const int32_t *labels, long positions, int C, int label_offset,
                                 const float *w1, const float *w0, int gamma, float scale, float *grad, double *sums);
 
+/// The softmax focal loss over `positions` channels-last positions of C channels (2 ≤ C ≤
+/// DK_FOCAL_LANES) with integer labels in 0..<C, AVX-512 only, γ a whole number
+/// 0…DK_FOCAL_MAX_WHOLE_GAMMA. The softmax runs over channels first..<C (first ≤ C − 2; MONAI's
+/// excluded background is channel 0). At each position with label k ≥ first, the value
+/// −w[k]·(1 − p_k)^γ·log p_k is added to sums[k] (Double); grad (nullable) receives scale·dℓ/dz
+/// (0 for the channels below `first`). Returns 0, touching nothing, when the CPU or the arguments
+/// do not fit (the caller falls back).
+int dk_focal_softmax_labels_f32(const float *x, const int32_t *labels, long positions, int C, int first,
+                                const float *w, int gamma, float scale, float *grad, double *sums);
+
 #ifdef __cplusplus
 }
 #endif

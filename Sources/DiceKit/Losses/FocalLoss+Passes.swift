@@ -7,7 +7,8 @@
 //   h_c = w_c·g_c·(γ·q_c^(γ−1)·p_c·ls_c − q_c^γ),  dℓ/dz_j = h_j − p_j·Σ_c h_c.
 // Normalized (sigmoid, per class k over the batch): L_k = A_k / Φ_k with A_k = Σ ℓ, Φ_k = Σ F, so
 //   dL_k/du = (dℓ/du)/Φ_k − A_k/Φ_k²·dF/du; pass 1 gathers A_k and Φ_k, pass 2 writes the gradient.
-// Derivations: Docs/DiceMath.md, "Focal loss".
+// Derivations: Docs/DiceMath.md, "Focal loss". The common Float cases (channels-last labels, whole
+// γ) run the AVX-512 kernels of Sources/CDiceKitKernels/focal/.
 
 internal import CDiceKitKernels
 
@@ -105,6 +106,13 @@ extension FocalLoss {
             && wholeGamma >= 0 && reducedThreshold == nil && !normalized && reduction != .none
             && (!wantGradient || directGradient)
             && kernelEnabled && dk_isa() == DK_ISA_AVX512
+        // The softmax form's C kernel: Float, channels-last labels, C ≤ 16, whole γ ≤ 8, plain sums.
+        let useSoftmaxKernel =
+            T.self == Float.self && activation == .softmax && hasLabels && input.channelsLast
+            && input.c <= Int(DK_FOCAL_LANES) && input.labelOffset == 0
+            && wholeGamma >= 0 && reduction != .none
+            && kernelEnabled && dk_isa() == DK_ISA_AVX512
+        let kernelWeights = (0..<input.c).map { $0 < first ? Float(0) : Float(weightsT[$0 - first]) }
         let kernelW1 = (0..<input.c).map { $0 < first ? Float(0) : Float(w1[$0 - first]) }
         let kernelW0 = (0..<input.c).map { $0 < first ? Float(0) : Float(w0[$0 - first]) }
         let scaleT = T(scale)
@@ -139,6 +147,26 @@ extension FocalLoss {
                                 for k in first..<input.c {
                                     out[2 * (k - first)] = sums[k]
                                     out[2 * (k - first) + 1] = sums[input.c + k]
+                                }
+                            } else if useSoftmaxKernel {
+                                // The AVX-512 kernel (focal_softmax_avx512.c) for the common Float case.
+                                let xf = UnsafeRawPointer(xs.baseAddress! + i * input.c * s + p0 * input.c)
+                                    .assumingMemoryBound(to: Float.self)
+                                let gf =
+                                    gs.isEmpty
+                                    ? nil
+                                    : UnsafeMutableRawPointer(gs.baseAddress! + i * input.c * s + p0 * input.c)
+                                        .assumingMemoryBound(to: Float.self)
+                                var sums = [Double](repeating: 0, count: input.c)
+                                let ran = labels.withUnsafeBufferPointer { lb in
+                                    dk_focal_softmax_labels_f32(
+                                        xf, lb.baseAddress! + i * s + p0, p1 - p0, Int32(input.c), Int32(first),
+                                        kernelWeights, Int32(wholeGamma), Float(scale), gf, &sums)
+                                }
+                                precondition(ran == 1, "focal softmax kernel refused arguments it was chosen for")
+                                for k in first..<input.c {
+                                    out[2 * (k - first)] = sums[k]
+                                    out[2 * (k - first) + 1] = 0
                                 }
                             } else if activation == .sigmoid {
                                 // Positions outer, channels inner: contiguous for channels-last.

@@ -35,6 +35,9 @@ public struct LovaszLoss: SegmentationLoss {
     public var perImage = false
     /// Label targets only: positions with this label contribute nothing (default nil).
     public var ignoreIndex: Int? = nil
+    /// Whether Float errors go through the C kernel (default true; tests switch it off to compare
+    /// with the Swift sort and extension).
+    var kernelEnabled = true
 
     /// A Lovász loss over the whole batch.
     public init(variant: LovaszVariant = .softmax, perImage: Bool = false, layout: Layout = .channelsLast) {
@@ -76,6 +79,7 @@ public struct LovaszLoss: SegmentationLoss {
         // Per task: the value and whether it counts (softmax: the class is present).
         var results = [Double](repeating: 0, count: 2 * taskCount)
         let runParallel = x.count >= 1 << 16 && taskCount > 1
+        let kernel = kernelEnabled
         p.withUnsafeBufferPointer { ps in
             gradient.withUnsafeMutableBufferPointer { gradientBuffer in
                 results.withUnsafeMutableBufferPointer { resultBuffer in
@@ -85,40 +89,55 @@ public struct LovaszLoss: SegmentationLoss {
                         let (ps, gs, rs) = shared.buffers
                         let unit = softmax ? task / input.c : task
                         let firstClass = softmax ? task % input.c : 0
-                        // Gather the unit's elements: flat index, error, foreground flag.
-                        var indices: [Int] = []
-                        var keys: [T] = []
-                        var fg: [UInt8] = []
                         let capacity = samplesPerUnit * input.s * classesPerTask
-                        indices.reserveCapacity(capacity)
-                        keys.reserveCapacity(capacity)
-                        fg.reserveCapacity(capacity)
+                        // Hinge over every position with channels last (or one channel): the gather
+                        // order is the flat order, so the unit is one range of the gradient and the
+                        // slopes go straight into it (no index list, no slope buffer).
+                        let inPlace = !softmax && ignoreIndex == nil && (input.channelsLast || input.c == 1)
+                        // Gather the unit's elements: flat index (unless in place), error, foreground
+                        // flag, into buffers of the unit's size (stores, not appends).
+                        let indices = UnsafeMutableBufferPointer<Int>.allocate(capacity: inPlace ? 0 : capacity)
+                        let keys = UnsafeMutableBufferPointer<T>.allocate(capacity: capacity)
+                        let fg = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: capacity)
+                        let slope = UnsafeMutableBufferPointer<T>.allocate(
+                            capacity: gs.isEmpty || inPlace ? 0 : capacity)
+                        defer {
+                            indices.deallocate()
+                            keys.deallocate()
+                            fg.deallocate()
+                            slope.deallocate()
+                        }
+                        var m = 0
+                        var present = false
                         for i in (unit * samplesPerUnit)..<((unit + 1) * samplesPerUnit) {
                             for q in 0..<input.s where !input.ignored(i, q) {
                                 for k in firstClass..<(firstClass + classesPerTask) {
                                     let j = input.index(i, k, q)
                                     let g = input.target(i, k, q)
-                                    indices.append(j)
-                                    fg.append(g == 1 ? 1 : 0)
-                                    keys.append(softmax ? Swift.abs(g - ps[j]) : 1 - ps[j] * (2 * g - 1))
+                                    if !inPlace { indices[m] = j }
+                                    fg[m] = g == 1 ? 1 : 0
+                                    present = present || g == 1
+                                    keys[m] = softmax ? Swift.abs(g - ps[j]) : 1 - ps[j] * (2 * g - 1)
+                                    m += 1
                                 }
                             }
                         }
-                        if softmax && !fg.contains(1) { return }
-                        var slope = [T](repeating: 0, count: gs.isEmpty ? 0 : keys.count)
-                        let value = keys.withUnsafeMutableBufferPointer { k in
-                            fg.withUnsafeBufferPointer { f in
-                                slope.withUnsafeMutableBufferPointer { s in
-                                    lovaszExtension(keys: k, fg: f, slope: gs.isEmpty ? nil : s)
-                                }
-                            }
-                        }
+                        if softmax && !present { return }
+                        // The slopes come signed by the chain rule without the reduction's factor
+                        // (applied below): softmax de/dp = sign(p − g) = (1 − 2g); hinge de/dz = −(2g − 1).
+                        let out =
+                            gs.isEmpty
+                            ? nil
+                            : inPlace
+                                ? UnsafeMutableBufferPointer(rebasing: gs[(unit * capacity)..<((unit + 1) * capacity)])
+                                : UnsafeMutableBufferPointer(rebasing: slope[0..<m])
+                        let value = signedLovaszExtension(
+                            keys: UnsafeMutableBufferPointer(rebasing: keys[0..<m]),
+                            fg: UnsafeBufferPointer(rebasing: fg[0..<m]), slope: out, kernel: kernel)
                         rs[2 * task] = value
                         rs[2 * task + 1] = 1
-                        // Chain rule without the reduction's factor (applied below): softmax
-                        // de/dp = sign(p − g) = (1 − 2g); hinge de/dz = −(2g − 1).
-                        if !gs.isEmpty {
-                            for (r, j) in indices.enumerated() { gs[j] = slope[r] * (fg[r] == 1 ? -1 : 1) }
+                        if !gs.isEmpty && !inPlace {
+                            for r in 0..<m { gs[indices[r]] = slope[r] }
                         }
                     }
                     if runParallel {
@@ -143,16 +162,18 @@ public struct LovaszLoss: SegmentationLoss {
         }
         var grad: Tensor<T>? = nil
         if wantGradient {
-            // Scale each unit's slopes by 1/(present classes · units).
+            // Scale each unit's slopes by 1/(present classes · units) (nothing to do when every factor is 1).
             let tasks = PositionTasks(n: input.n, s: input.s, c: input.c)
-            gradient.withUnsafeMutableBufferPointer { gs in
-                // Task t scales the gradient of its own positions.
-                let shared = TaskShared(gs)
-                tasks.run { [unitFactor] task in
-                    let gs = shared.buffers
-                    let (i, p0, p1) = tasks.ranges[task]
-                    let f = T(unitFactor[perImage ? i : 0])
-                    for q in p0..<p1 { for k in 0..<input.c { gs[input.index(i, k, q)] *= f } }
+            if unitFactor.contains(where: { $0 != 1 }) {
+                gradient.withUnsafeMutableBufferPointer { gs in
+                    // Task t scales the gradient of its own positions.
+                    let shared = TaskShared(gs)
+                    tasks.run { [unitFactor] task in
+                        let gs = shared.buffers
+                        let (i, p0, p1) = tasks.ranges[task]
+                        let f = T(unitFactor[perImage ? i : 0])
+                        for q in p0..<p1 { for k in 0..<input.c { gs[input.index(i, k, q)] *= f } }
+                    }
                 }
             }
             if softmax { input.backpropagate(&gradient, probabilities: p, .softmax) }

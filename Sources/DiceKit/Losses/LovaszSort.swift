@@ -3,6 +3,10 @@
 // Errors are sorted in decreasing order, ties by position (so results do not depend on the sort
 // algorithm). Float keys use a stable LSD radix sort over (order-preserving key bits, index)
 // pairs: four passes of 8 bits, linear in the element count; Double keys use the standard sort.
+// These loops are the reference; the losses run Float errors through the C kernel
+// (Sources/CDiceKitKernels/lovasz/lovasz_extension.c), which gives the same bits.
+
+internal import CDiceKitKernels
 
 /// The Lovász-extension value Σ_i relu(e_(i))·Δ_i of errors `keys` with foreground flags `fg`,
 /// and, in `slope` (input order), ∂value/∂e_j = Δ_rank(j) where e_j > 0 (0 elsewhere).
@@ -32,6 +36,28 @@ func lovaszExtension<T: BLASScalar>(
         let e = keys[j]
         if e > 0 { value += Double(e) * delta }
         slope?[j] = e > 0 ? T(delta) : 0
+    }
+    return value
+}
+
+/// `lovaszExtension` with each slope signed by the error's derivative: −Δ where fg = 1, +Δ elsewhere
+/// (∓0 where e ≤ 0). Float keys run the C kernel (Sources/CDiceKitKernels/lovasz/, an 11-bit radix
+/// sort of the positive errors only) unless `kernel` is false; the result is the same bits.
+func signedLovaszExtension<T: BLASScalar>(
+    keys: UnsafeMutableBufferPointer<T>, fg: UnsafeBufferPointer<UInt8>,
+    slope: UnsafeMutableBufferPointer<T>?, kernel: Bool
+) -> Double {
+    if kernel && T.self == Float.self {
+        precondition(keys.count < Int(Int32.max), "signedLovaszExtension: \(keys.count) keys")
+        let scratch = UnsafeMutablePointer<UInt64>.allocate(capacity: 2 * keys.count)
+        defer { scratch.deallocate() }
+        let k = UnsafeRawPointer(keys.baseAddress)?.assumingMemoryBound(to: Float.self)
+        let s = slope.flatMap { UnsafeMutableRawPointer($0.baseAddress)?.assumingMemoryBound(to: Float.self) }
+        return dk_lovasz_extension_f32(k, fg.baseAddress, keys.count, s, scratch)
+    }
+    let value = lovaszExtension(keys: keys, fg: fg, slope: slope)
+    if let slope {
+        for r in 0..<slope.count { slope[r] = slope[r] * (fg[r] == 1 ? -1 : 1) }
     }
     return value
 }
