@@ -28,6 +28,8 @@ func machineFields() -> [(String, String)] {
         ("cpu_l3_bytes", optional(cpu.caches.l3)),
         ("cpu_clock_ghz", cpu.clock.map { jsonNumber($0.gigahertz) } ?? "null"),
         ("kernel_isa", string(InstructionSet.current.description)),
+        ("bf16_level", string(BFloat16KernelLevel.current.description)),
+        ("bf16_arithmetic", string(BFloat16Arithmetic.current.rawValue)),
         ("openblas", string(BLAS.configuration)),
         ("openblas_core_found", string(selection.found)),
         ("openblas_core", string(selection.chosen)),
@@ -53,6 +55,7 @@ func printMachine() {
             InstructionSet.current.description
                 + (ProcessInfo.processInfo.environment["DICEKIT_ISA"] != nil ? " (DICEKIT_ISA)" : "")
         ),
+        ("bf16", "\(BFloat16KernelLevel.current), \(BFloat16Arithmetic.selection)"),
         ("openblas", "\(BLAS.configuration) (\(BLAS.parallelism))"),
         ("openblas_core", selection.description),
     ]

@@ -22,6 +22,10 @@ enum PrecisionOption {
         do { precision = try ComputePrecision(parsing: text) } catch let error as DiceKitError {
             throw UsageError(message: "--precision: \(error.description)")
         }
+        if precision == .bfloat16, let value = BFloat16Arithmetic.invalidEnvironmentValue {
+            throw UsageError(
+                message: "\(BFloat16Arithmetic.environmentVariable)='\(value)': expected dot or rounded (or unset)")
+        }
         if let notice = precision.fallbackNotice { printError(notice) }
         return precision
     }

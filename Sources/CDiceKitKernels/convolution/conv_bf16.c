@@ -68,6 +68,35 @@ void dk_f32_to_bf16_runs(const float *src, uint16_t *dst, long runs, long run, l
         for (long i = 0; i < run; i++) dst[r * dst_stride + i] = bf16_scalar(src[r * run + i]);
 }
 
+DKI512 static void round_vector(const float *src, float *dst, long n) {
+    const __m512i abs_mask = _mm512_set1_epi32(0x7FFFFFFF), inf = _mm512_set1_epi32(0x7F800000);
+    const __m512i bias = _mm512_set1_epi32(0x7FFF), one = _mm512_set1_epi32(1), quiet = _mm512_set1_epi32(0x400000);
+    const __m512i high = _mm512_set1_epi32((int)0xFFFF0000u);
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i u = _mm512_loadu_si512((const void *)(src + i));
+        __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, abs_mask), inf);
+        __m512i rounded = _mm512_add_epi32(_mm512_add_epi32(u, bias), _mm512_and_si512(_mm512_srli_epi32(u, 16), one));
+        __m512i r = _mm512_mask_or_epi32(rounded, nan, u, quiet);
+        _mm512_storeu_si512((void *)(dst + i), _mm512_and_si512(r, high));
+    }
+    for (; i < n; i++) {
+        uint32_t u = (uint32_t)bf16_scalar(src[i]) << 16;
+        __builtin_memcpy(dst + i, &u, 4);
+    }
+}
+
+void dk_f32_round_bf16(const float *src, float *dst, long n) {
+    if (dk_isa() == DK_ISA_AVX512) {
+        round_vector(src, dst, n);
+        return;
+    }
+    for (long i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)bf16_scalar(src[i]) << 16;
+        __builtin_memcpy(dst + i, &u, 4);
+    }
+}
+
 void dk_bf16_to_f32(const uint16_t *src, float *dst, long n) {
     for (long i = 0; i < n; i++) {
         uint32_t u = (uint32_t)src[i] << 16;

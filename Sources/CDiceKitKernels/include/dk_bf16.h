@@ -39,6 +39,11 @@ void dk_f32_to_bf16(const float *src, uint16_t *dst, long n);
 /// Float rounded (as dk_f32_to_bf16) into rows `dst_stride` elements apart.
 void dk_f32_to_bf16_runs(const float *src, uint16_t *dst, long runs, long run, long dst_stride);
 
+/// dst[i] = the Float value of bfloat16(src[i]), rounded as dk_f32_to_bf16 (the low 16 bits
+/// cleared): the operands of the rounded-operand path, which the Float kernels multiply exactly.
+/// `src` and `dst` may be the same array.
+void dk_f32_round_bf16(const float *src, float *dst, long n);
+
 /// bfloat16 bits → Float (exact).
 void dk_bf16_to_f32(const uint16_t *src, float *dst, long n);
 

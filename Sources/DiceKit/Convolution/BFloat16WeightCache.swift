@@ -1,4 +1,5 @@
-// The bfloat16 packings of one convolution's Float kernel, kept between calls.
+// The bfloat16 packings of one convolution's Float kernel, kept between calls (and, for the
+// rounded-operand arithmetic, the kernel rounded to bfloat16 as Float values).
 //
 // The bfloat16 kernels (BFloat16Convolution.swift) read the kernel rounded to bfloat16 in row
 // pairs: [K/2, Cout, 2] for the forward pass, and the flipped, transposed kernel packed the same
@@ -27,6 +28,7 @@ final class BFloat16WeightCache: Sendable {
     }
 
     private let packings = Mutex<[Packing: [UInt16]]>([:])
+    private let roundedKernel = Mutex<[Float]?>(nil)
 
     /// An empty cache.
     init() {}
@@ -47,6 +49,21 @@ final class BFloat16WeightCache: Sendable {
         }
     }
 
-    /// How many packings are kept (tests).
-    var count: Int { packings.withLock { $0.count } }
+    /// The kernel rounded to bfloat16 and kept as Float values (the rounded-operand path,
+    /// BFloat16RoundedOperands.swift), `count` elements: the kept one, or the one `make` writes
+    /// into uninitialised storage on first use.
+    func rounded(count: Int, make: (UnsafeMutablePointer<Float>) -> Void) -> [Float] {
+        roundedKernel.withLock { kept in
+            if let found = kept, found.count == count { return found }
+            let made = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                make(buffer.baseAddress!)
+                initialized = count
+            }
+            kept = made
+            return made
+        }
+    }
+
+    /// How many packings are kept, the rounded Float kernel included (tests).
+    var count: Int { packings.withLock { $0.count } + roundedKernel.withLock { $0 == nil ? 0 : 1 } }
 }

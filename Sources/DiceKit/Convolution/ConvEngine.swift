@@ -104,14 +104,23 @@ extension ConvGeometry {
         precondition(pass.dx == nil || pass.dy != nil, "lowered pass: the input gradient needs dy")
         precondition(pass.biasGradient == nil || pass.dy != nil, "lowered pass: the bias gradient needs dy")
         // bfloat16 hooks (BFloat16ExactTiling.swift, BFloat16Convolution.swift): qualifying Float
-        // passes with precision .bfloat16.
+        // passes with precision .bfloat16, on the dot-product kernels or with rounded operands on
+        // the Float ones (BFloat16RoundedOperands.swift), as `BFloat16Arithmetic.current` says.
         if runsBFloat16Tiling(pass, settings: settings) {
-            runBFloat16Tiling(unsafeBitCast(pass, to: LoweredPass<Float>.self), settings: settings)
+            let pass = unsafeBitCast(pass, to: LoweredPass<Float>.self)
+            switch BFloat16Arithmetic.current {
+            case .dotProducts: runBFloat16Tiling(pass, settings: settings)
+            case .roundedOperands: runRoundedBFloat16Tiling(pass, settings: settings)
+            }
             return
         }
         if runsBFloat16(pass, settings: settings) {
             // T is Float (runsBFloat16 checks the precision); the kernels' stores rectify.
-            runBFloat16(unsafeBitCast(pass, to: LoweredPass<Float>.self), settings: settings)
+            let pass = unsafeBitCast(pass, to: LoweredPass<Float>.self)
+            switch BFloat16Arithmetic.current {
+            case .dotProducts: runBFloat16(pass, settings: settings)
+            case .roundedOperands: runRoundedBFloat16(pass, settings: settings)
+            }
             return
         }
         if runsDirect(pass, settings: settings) {

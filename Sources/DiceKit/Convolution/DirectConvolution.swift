@@ -73,14 +73,18 @@ extension ConvGeometry {
         return largest
     }
 
-    /// Runs a pass that `runsDirect` accepted.
-    func runDirect(_ pass: LoweredPass<Float>, settings: ConvolutionSettings) {
+    /// Runs a pass that `runsDirect` accepted. With `roundsOperands` (the rounded-operand
+    /// bfloat16 arithmetic, whose caller has already rounded `pass.weight`), x and dy are rounded
+    /// to bfloat16 as the kernels' copies of them are made; the bias gradient stays the Float sum
+    /// of dy.
+    func runDirect(_ pass: LoweredPass<Float>, settings: ConvolutionSettings, roundsOperands: Bool = false) {
         let workers = Swift.max(1, settings.workers ?? Parallelism.threadCount)
         let weightCount = patch * outChannels
         if let x = pass.x {
-            let padded = PaddedSource(
+            var padded = PaddedSource(
                 source: x, batch: batch, inner: input, channels: inChannels,
                 before: padBefore, after: padAfter, kernelWidth: kernel[2])
+            padded.roundsToBFloat16 = roundsOperands
             var g = directGeometry(padded: padded, output: output, kernel: kernel, cin: inChannels, cout: outChannels)
             g.relu = pass.rectifies ? 1 : 0
             if let y = pass.y {
@@ -91,8 +95,8 @@ extension ConvGeometry {
             }
             if let dW = pass.weightGradient, let dy = pass.dy {
                 weightGradientTasks(
-                    g, padded: padded, dy: dy, dW: dW, db: pass.biasGradient, weightCount: weightCount, workers: workers
-                )
+                    g, padded: padded, dy: dy, dW: dW, db: pass.biasGradient, weightCount: weightCount,
+                    roundsDY: roundsOperands, workers: workers)
             }
         }
         if pass.weightGradient == nil, let db = pass.biasGradient, let dy = pass.dy {
@@ -100,10 +104,11 @@ extension ConvGeometry {
         }
         if let dx = pass.dx, let dy = pass.dy {
             // dy padded by kernel − 1 − pad: a full convolution with the flipped, transposed kernel.
-            let padded = PaddedSource(
+            var padded = PaddedSource(
                 source: dy, batch: batch, inner: output, channels: outChannels,
                 before: (0..<3).map { kernel[$0] - 1 - padBefore[$0] },
                 after: (0..<3).map { kernel[$0] - 1 - padAfter[$0] }, kernelWidth: kernel[2])
+            padded.roundsToBFloat16 = roundsOperands
             let flipped = UnsafeMutablePointer<Float>.allocate(capacity: weightCount)
             defer { flipped.deallocate() }
             let taps = kernelVolume
@@ -160,10 +165,12 @@ extension ConvGeometry {
 
     /// dW (and db) = Σ over the batch, in chunks of whole output lines sized from L2
     /// (`ConvBlocking.weightGradientLines`),
-    /// with an accumulator per worker summed in worker order.
+    /// with an accumulator per worker summed in worker order. With `roundsDY`, dW reads dy
+    /// rounded to bfloat16: each chunk's lines are rounded into the worker's own buffer just
+    /// before the kernel reads them (the whole batch at once for small images); db reads dy.
     private func weightGradientTasks(
         _ g: dk_conv_geometry, padded: PaddedSource, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
-        db: UnsafeMutablePointer<Float>?, weightCount: Int, workers: Int
+        db: UnsafeMutablePointer<Float>?, weightCount: Int, roundsDY: Bool, workers: Int
     ) {
         // Small images (fewer output positions per sample than kernel rows: 8² and 16² in a
         // U-Net): a per-worker accumulator would be read and written once per sample, so the
@@ -176,10 +183,14 @@ extension ConvGeometry {
             // Each block's tiles run over this many lines of one sample at a time, so that the
             // lines' output-gradient rows are read from L1 by all of the block's tiles.
             let lines = ConvBlocking.current.weightGradientBlockLines(outChannels: Int(g.cout), width: g.ow)
+            let roundedDY = roundsDY ? UnsafeMutablePointer<Float>.allocate(capacity: outputRows * outChannels) : nil
+            defer { roundedDY?.deallocate() }
+            if let roundedDY { dk_f32_round_bf16(dy, roundedDY, outputRows * outChannels) }
+            let kernelDY = roundedDY.map { UnsafePointer($0) } ?? dy
             withUnsafePointer(to: g) { gp in
                 padded.withPaddedBatch(workers: workers) { xp in
                     // Each task writes its own block of dW (one kernel segment, 64 output channels).
-                    let shared = TaskShared((gp, xp, padded, dy, dW))
+                    let shared = TaskShared((gp, xp, padded, kernelDY, dW))
                     WorkerPool.shared.run(segments * channelBlocks) { task in
                         let (gp, xp, padded, dy, dW) = shared.buffers
                         let (s, c) = (task / channelBlocks, task % channelBlocks)
@@ -202,17 +213,26 @@ extension ConvGeometry {
         let sums = UnsafeMutablePointer<Float>.allocate(capacity: workers * width)
         sums.initialize(repeating: 0, count: workers * width)
         defer { sums.deallocate() }
+        // Per worker, a sample's worth of rounded dy, of which each chunk writes and reads its lines.
+        let rounded = roundsDY ? UnsafeMutablePointer<Float>.allocate(capacity: workers * sampleLines) : nil
+        defer { rounded?.deallocate() }
         let used = withUnsafePointer(to: g) { gp in
-            // Each worker accumulates into its own block of `sums`.
-            let shared = TaskShared((gp, sums, dy, db))
+            // Each worker accumulates into its own block of `sums` and rounds into its own part of `rounded`.
+            let shared = TaskShared((gp, sums, dy, db, rounded))
             return padded.forEachChunk(chunks: (lines + linesPerChunk - 1) / linesPerChunk, workers: workers) {
                 worker, n, sample, c in
-                let (gp, sums, dy, db) = shared.buffers
+                let (gp, sums, dy, db, rounded) = shared.buffers
                 let accumulator = sums + worker * width
                 let l0 = c * linesPerChunk
                 let l1 = Swift.min(lines, l0 + linesPerChunk)
                 let sampleDY = dy + n * sampleLines
-                dk_conv_weight_grad_f32(gp, sample, sampleDY, accumulator, l0, l1)
+                var kernelDY = sampleDY
+                if let rounded {
+                    let (own, first) = (rounded + worker * sampleLines, l0 * g.ow * cout)
+                    dk_f32_round_bf16(sampleDY + first, own + first, (l1 - l0) * g.ow * cout)
+                    kernelDY = UnsafePointer(own)
+                }
+                dk_conv_weight_grad_f32(gp, sample, kernelDY, accumulator, l0, l1)
                 if db != nil {
                     addRows(
                         sampleDY + l0 * g.ow * cout, count: (l1 - l0) * g.ow * cout, into: accumulator + weightCount,
@@ -249,6 +269,10 @@ struct PaddedSource {
     let channels: Int
     /// Scalars of one padded sample, and of the zeroed slack after it.
     let sampleCount: Int, slack: Int
+    /// Whether `pad` rounds the values to bfloat16 (kept as Float) on the way, for the
+    /// rounded-operand arithmetic (BFloat16RoundedOperands.swift): the copy the kernels read
+    /// anyway, so rounding costs no pass of its own.
+    var roundsToBFloat16 = false
 
     init(
         source: UnsafePointer<Float>, batch: Int, inner: [Int], channels: Int, before: [Int], after: [Int],
@@ -277,8 +301,12 @@ struct PaddedSource {
                     p.initialize(repeating: 0, count: extents[2] * channels)
                 } else {
                     p.initialize(repeating: 0, count: before[2] * channels)
-                    (p + before[2] * channels).initialize(
-                        from: from + (sz * inner[1] + sy) * rowLength, count: rowLength)
+                    let row = from + (sz * inner[1] + sy) * rowLength
+                    if roundsToBFloat16 {
+                        dk_f32_round_bf16(row, p + before[2] * channels, rowLength)
+                    } else {
+                        (p + before[2] * channels).initialize(from: row, count: rowLength)
+                    }
                     (p + before[2] * channels + rowLength).initialize(repeating: 0, count: after[2] * channels)
                 }
                 p += extents[2] * channels

@@ -14,6 +14,13 @@ import XCTest
 final class BFloat16ConvolutionTests: XCTestCase {
     override func setUpWithError() throws {
         try XCTSkipUnless(ComputePrecision.bfloat16Available, "no AVX512-BF16: the bfloat16 kernels never run here")
+        // The dot-product kernels, whichever arithmetic this CPU picks (the rounded-operand
+        // arithmetic: BFloat16RoundedOperandsTests).
+        BFloat16Arithmetic.force(.dotProducts)
+    }
+
+    override func tearDown() {
+        BFloat16Arithmetic.force(nil)
     }
 
     private func assertWithinBound(

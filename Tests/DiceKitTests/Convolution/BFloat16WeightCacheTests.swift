@@ -9,6 +9,11 @@ import XCTest
 final class BFloat16WeightCacheTests: XCTestCase {
     override func setUpWithError() throws {
         try XCTSkipUnless(ComputePrecision.bfloat16Available, "no AVX512-BF16: the bfloat16 kernels never run here")
+        BFloat16Arithmetic.force(.dotProducts)
+    }
+
+    override func tearDown() {
+        BFloat16Arithmetic.force(nil)
     }
 
     private func convolution(seed: UInt64, workers: Int? = nil) throws -> Convolution<Float> {

@@ -91,6 +91,8 @@ final class FusedInferenceTests: XCTestCase {
     /// more: within 2⁻⁷ of the output scale) and has no negative value.
     func testBFloat16LayerFusesWithItsPrecision() throws {
         guard ComputePrecision.bfloat16Available else { throw XCTSkip("no AVX512-BF16 or AMX-BF16 on this CPU") }
+        BFloat16Arithmetic.force(.dotProducts)
+        defer { BFloat16Arithmetic.force(nil) }
         let (conv, bn, relu) = try layers(Float.self, cin: 16, cout: 32, seed: 60)
         conv.precision = .bfloat16
         let x = randomTensor([2, 6, 7, 16], seed: 61).converted(to: Float.self)

@@ -1,0 +1,75 @@
+// The rounded-operand arithmetic of `.bfloat16` convolutions (BFloat16Arithmetic.swift): the
+// passes the bfloat16 kernels would take (BFloat16Convolution.swift, BFloat16ExactTiling.swift)
+// run on the Float kernels with their operands rounded to bfloat16, to nearest, ties to even:
+//
+//   forward          y  = conv(pad(x₁₆), W₁₆) (+ bias)
+//   input gradient   dx = conv(pad'(dy₁₆), W'₁₆) (+ dxFill)
+//   weight gradient  dW = Σ pad(x₁₆) patches ⊗ dy₁₆
+//   bias gradient    db = Σ dy rows, in Float (as the bfloat16 kernels do)
+//
+// Each product of two bfloat16 values is exact in Float, so this is the bfloat16 kernels' sum
+// in another order, within the same bound. The results are those of the Float path given the
+// rounded operands, bit for bit (BFloat16RoundedOperandsTests).
+//
+// Cost: the direct kernels round x and dy while making the padded copies they read anyway, and
+// the weight gradient rounds each chunk's lines of dy just before reading them; the kernel is
+// rounded once per kernel value and kept in the convolution's BFloat16WeightCache. The 2×2
+// up-samplings' passes round their operands into whole copies and run the Float tiling path.
+
+internal import CDiceKitKernels
+
+extension ConvGeometry {
+    /// Runs a pass that `runsBFloat16` accepted, with rounded operands on the Float direct kernels.
+    func runRoundedBFloat16(_ pass: LoweredPass<Float>, settings: ConvolutionSettings) {
+        let cache = pass.bfloat16Weights ?? BFloat16WeightCache()
+        let weight = roundedWeight(pass.weight, cache: cache)
+        weight.withUnsafeBufferPointer { wp in
+            var rounded = pass
+            rounded.weight = wp.baseAddress!
+            runDirect(rounded, settings: settings, roundsOperands: true)
+        }
+    }
+
+    /// Runs a pass that `runsBFloat16Tiling` accepted, with rounded copies of x, dy and the
+    /// kernel on the Float path; the bias gradient is the Float sum of dy.
+    func runRoundedBFloat16Tiling(_ pass: LoweredPass<Float>, settings: ConvolutionSettings) {
+        let cache = pass.bfloat16Weights ?? BFloat16WeightCache()
+        let weight = roundedWeight(pass.weight, cache: cache)
+        let xCount = batch * inputPixels * inChannels
+        let dyCount = outputRows * outChannels
+        let x = pass.x.map { source in
+            let copy = UnsafeMutablePointer<Float>.allocate(capacity: xCount)
+            dk_f32_round_bf16(source, copy, xCount)
+            return copy
+        }
+        let dy = pass.dy.map { source in
+            let copy = UnsafeMutablePointer<Float>.allocate(capacity: dyCount)
+            dk_f32_round_bf16(source, copy, dyCount)
+            return copy
+        }
+        defer {
+            x?.deallocate()
+            dy?.deallocate()
+        }
+        var floatSettings = settings
+        floatSettings.precision = .float
+        weight.withUnsafeBufferPointer { wp in
+            var rounded = pass
+            rounded.weight = wp.baseAddress!
+            rounded.x = x.map { UnsafePointer($0) }
+            rounded.dy = dy.map { UnsafePointer($0) }
+            rounded.biasGradient = nil
+            run(rounded, settings: floatSettings)
+        }
+        if let db = pass.biasGradient, let dy = pass.dy {
+            db.update(repeating: 0, count: outChannels)
+            addRows(dy, count: dyCount, into: db, width: outChannels)
+        }
+    }
+
+    /// The kernel [patch × Cout] rounded to bfloat16, as `cache` keeps it.
+    private func roundedWeight(_ weight: UnsafePointer<Float>, cache: BFloat16WeightCache) -> [Float] {
+        let count = patch * outChannels
+        return cache.rounded(count: count) { dk_f32_round_bf16(weight, $0, count) }
+    }
+}
