@@ -31,6 +31,12 @@ typedef struct {
 void dk_conv_forward_f32(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
                          float *y, long q0, long q1);
 
+/// y = conv(xp, w) (+ bias) as dk_conv_forward_f32, for few output channels (cout < 16; cin a
+/// multiple of 16), with the kernel given transposed: wt[co][k] = w[k][co], k over
+/// kd·kh·kw·cin (convolution/conv_narrow.c: the input gradient of a first layer).
+void dk_conv_forward_narrow_f32(const dk_conv_geometry *g, const float *xp, const float *wt, const float *bias,
+                                float *y, long q0, long q1);
+
 /// dw[kd·kh·kw·cin, cout] += the weight gradient from output lines [l0, l1) of one sample
 /// (line l = z·oh + y), with `dy` the sample's [od, oh, ow, cout] output gradient.
 void dk_conv_weight_grad_f32(const dk_conv_geometry *g, const float *xp, const float *dy, float *dw, long l0, long l1);

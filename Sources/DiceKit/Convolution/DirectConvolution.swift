@@ -2,9 +2,10 @@
 // dilation, one group and channels that are multiples of 16 run on the AVX-512 or AVX2 kernels
 // of Sources/CDiceKitKernels/convolution/conv_avx512.c and conv_avx2.c (the level in use picks
 // one)
-// instead of im2col + GEMM, with block and chunk sizes from the CPU's caches (ConvBlocking.swift); so does a pass without input
-// gradient whose kernel width × input channels is a multiple of 3 (a first layer on 1 or 3
-// channels with a 3×3 kernel).
+// instead of im2col + GEMM, with block and chunk sizes from the CPU's caches (ConvBlocking.swift); so does a pass
+// whose kernel width × input channels is a multiple of 3 (a first layer on 1 or 3 channels with
+// a 3×3 kernel), its input gradient then on the few-channel kernel of conv_narrow.c when there
+// are fewer than 16 input channels.
 //
 //   forward          y  = conv(pad(x), W) (+ bias)
 //   weight gradient  dW = Σ over output positions of pad(x) patches ⊗ dy
@@ -41,9 +42,10 @@ extension ConvGeometry {
         else { return false }
         // Other input channel counts (a first layer on 1 or 3 channels): forward and weight
         // gradient only, with kernel rows in tiles of 3 (kernel width × channels divisible by 3).
-        guard inChannels % directChannelMultiple == 0 || (!inputGradient && (kernel[2] * inChannels) % 3 == 0) else {
-            return false
-        }
+        // Their input gradient, a pass with as few output channels, runs on the narrow kernel
+        // (conv_narrow.c) when they number fewer than 16.
+        let firstLayer = (kernel[2] * inChannels) % 3 == 0 && (!inputGradient || inChannels < directChannelMultiple)
+        guard inChannels % directChannelMultiple == 0 || firstLayer else { return false }
         if inputGradient {
             for axis in 0..<3 where padBefore[axis] > kernel[axis] - 1 || padAfter[axis] > kernel[axis] - 1 {
                 return false
@@ -109,6 +111,12 @@ extension ConvGeometry {
                 before: (0..<3).map { kernel[$0] - 1 - padBefore[$0] },
                 after: (0..<3).map { kernel[$0] - 1 - padAfter[$0] }, kernelWidth: kernel[2])
             padded.roundsToBFloat16 = roundsOperands
+            let g = directGeometry(padded: padded, output: input, kernel: kernel, cin: outChannels, cout: inChannels)
+            if inChannels % directChannelMultiple != 0 {
+                narrowInputGradient(
+                    g, padded: padded, weight: pass.weight, fill: pass.dxFill, dx: dx, workers: workers)
+                return
+            }
             let flipped = UnsafeMutablePointer<Float>.allocate(capacity: weightCount)
             defer { flipped.deallocate() }
             let taps = kernelVolume
@@ -125,7 +133,6 @@ extension ConvGeometry {
                     }
                 }
             }
-            let g = directGeometry(padded: padded, output: input, kernel: kernel, cin: outChannels, cout: inChannels)
             forwardTasks(
                 g, padded: padded, weight: flipped, bias: pass.dxFill, y: dx, outputSample: inputPixels * inChannels,
                 workers: workers)
@@ -141,11 +148,33 @@ extension ConvGeometry {
             weight_block: ConvBlocking.current.weightBlock, relu: 0)
     }
 
+    /// dx of a layer with fewer than 16 input channels: the forward pass over the padded dy
+    /// (`g`) with the flipped kernel transposed for the narrow kernel, wt[ci][t·Cout + co] =
+    /// W[taps − 1 − t][ci][co] (conv_narrow.c).
+    private func narrowInputGradient(
+        _ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<Float>, fill: UnsafePointer<Float>?,
+        dx: UnsafeMutablePointer<Float>, workers: Int
+    ) {
+        let taps = kernelVolume
+        let transposed = UnsafeMutablePointer<Float>.allocate(capacity: patch * outChannels)
+        defer { transposed.deallocate() }
+        for ci in 0..<inChannels {
+            for t in 0..<taps {
+                let source = weight + ((taps - 1 - t) * inChannels + ci) * outChannels
+                (transposed + (ci * taps + t) * outChannels).initialize(from: source, count: outChannels)
+            }
+        }
+        forwardTasks(
+            g, padded: padded, weight: transposed, bias: fill, y: dx, outputSample: inputPixels * inChannels,
+            workers: workers, narrow: true)
+    }
+
     /// y = conv(padded, weight) (+ bias) over the batch, in chunks of output positions sized from
-    /// L2 (`ConvBlocking.forwardChunk`: multiples of every tile height, 24, 12, 8, 6).
+    /// L2 (`ConvBlocking.forwardChunk`: multiples of every tile height, 24, 12, 8, 6). `narrow`:
+    /// the few-channel kernel, with `weight` transposed (`narrowInputGradient`).
     private func forwardTasks(
         _ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-        y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int
+        y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int, narrow: Bool = false
     ) {
         let positions = g.od * g.oh * g.ow
         let sized = ConvBlocking.current.forwardChunk(inChannels: Int(g.cin), outChannels: Int(g.cout))
@@ -156,9 +185,12 @@ extension ConvGeometry {
             let shared = TaskShared((gp, weight, bias, y))
             _ = padded.forEachChunk(chunks: (positions + chunk - 1) / chunk, workers: workers) { _, n, sample, c in
                 let (gp, weight, bias, y) = shared.buffers
-                let q0 = c * chunk
-                dk_conv_forward_f32(
-                    gp, sample, weight, bias, y + n * outputSample, q0, Swift.min(positions, q0 + chunk))
+                let (q0, q1) = (c * chunk, Swift.min(positions, c * chunk + chunk))
+                if narrow {
+                    dk_conv_forward_narrow_f32(gp, sample, weight, bias, y + n * outputSample, q0, q1)
+                } else {
+                    dk_conv_forward_f32(gp, sample, weight, bias, y + n * outputSample, q0, q1)
+                }
             }
         }
     }

@@ -2,7 +2,7 @@
 // that ran asserted) against the lowered path in Double: forward,
 // input, weight and bias gradients for every tile shape the kernels have (16, 32, 48, 64 + 16
 // output channels; segment lengths that are and are not multiples of 48, and of 3 for 1 or 3
-// input channels), with and without the input gradient, 2-D and 3-D, same,
+// input channels, whose input gradient runs on the narrow kernel), with and without the input gradient, 2-D and 3-D, same,
 // valid and asymmetric padding, several workers, and a stride-1 transposed convolution (whose
 // forward is the input-gradient pass). Each case first checks that the direct path is taken.
 
@@ -143,11 +143,19 @@ final class DirectConvolutionTests: XCTestCase {
     }
 
     func testFirstLayerOnOneOrThreeChannels() throws {
-        // Weight rows in tiles of 3; the input gradient stays on the lowered path.
-        try checkConvolution(
-            input: [2, 9, 7, 3], kernel: [3, 3], cout: 16, padding: .same, directInputGradient: false, seed: 790)
-        try checkConvolution(
-            input: [1, 5, 6, 1], kernel: [3, 3], cout: 80, padding: .same, directInputGradient: false, seed: 795)
+        // Weight rows in tiles of 3; the input gradient on the narrow kernel (conv_narrow.c):
+        // 63 and 30 positions (not multiples of its 4- and 2-position tiles), 3 and 1 output
+        // channels of it, 16 and 80 reduced channels.
+        try checkConvolution(input: [2, 9, 7, 3], kernel: [3, 3], cout: 16, padding: .same, seed: 790)
+        try checkConvolution(input: [1, 5, 6, 1], kernel: [3, 3], cout: 80, padding: .same, seed: 795)
+    }
+
+    /// The narrow input gradient with valid padding (a full convolution of dy), two workers
+    /// sharing samples, 3-D, and six input channels (two channel groups of its tiles).
+    func testNarrowInputGradientShapes() throws {
+        try checkConvolution(input: [3, 8, 11, 3], kernel: [3, 3], cout: 32, padding: .valid, workers: 2, seed: 796)
+        try checkConvolution(input: [1, 4, 5, 6, 3], kernel: [3, 3, 3], cout: 16, padding: .same, seed: 797)
+        try checkConvolution(input: [2, 6, 7, 6], kernel: [3, 3], cout: 48, padding: .same, workers: 2, seed: 798)
     }
 
     func testPaddingBeyondTheKernelKeepsTheLoweredInputGradient() throws {
