@@ -56,7 +56,19 @@ final class CLICheckTests: XCTestCase {
         XCTAssertEqual(json["openblas_core_found"] as? String, "Nehalem")
         XCTAssertEqual(json["openblas_core"] as? String, "Nehalem")
         XCTAssertEqual(json["openblas_core_reason"] as? String, "explicit")
-        XCTAssertFalse(result.stderr.contains("dicekit: OpenBLAS core"), result.stderr)
+        XCTAssertFalse(result.rawStderr.contains("dicekit: OpenBLAS core"), result.rawStderr)
+    }
+
+    /// Where the guard corrects the core (this process's own selection tells), every command
+    /// says so once, on the first line of stderr, and an error still takes one line after it.
+    func testTheNoticeIsOneLineBeforeAnError() throws {
+        let result = try runDicekit(["loss", "--variant", "nonsense"], set: [:], unset: ["OPENBLAS_CORETYPE"])
+        XCTAssertNotEqual(result.status, 0)
+        let lines = result.rawStderr.split(separator: "\n")
+        let noticed = BLAS.coreSelection.reason == .corrected
+        XCTAssertEqual(lines.first?.hasPrefix("dicekit: OpenBLAS core "), noticed, result.rawStderr)
+        XCTAssertEqual(lines.filter { $0.hasPrefix("dicekit: OpenBLAS core ") }.count, noticed ? 1 : 0)
+        XCTAssertEqual(result.stderr.split(separator: "\n").first?.hasPrefix("dicekit loss: "), true, result.stderr)
     }
 
     func testWithoutTheVariableNoGenericCoreRunsOnAnAVX2CPU() throws {

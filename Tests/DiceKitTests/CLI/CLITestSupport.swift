@@ -8,7 +8,31 @@ struct ToolResult {
     let status: Int32
     let killedBySignal: Bool
     let stdout: String
+    /// Standard error without the OpenBLAS core guard's notice (`reportCoreGuard`), which comes
+    /// first, on its own line, on a machine where Debian's OpenBLAS picks a generic core (an
+    /// Intel Xeon it does not know): the tests of one-line errors read the lines after it.
     let stderr: String
+    /// Standard error as written.
+    let rawStderr: String
+
+    init(status: Int32, killedBySignal: Bool, stdout: String, stderr: String) {
+        self.status = status
+        self.killedBySignal = killedBySignal
+        self.stdout = stdout
+        self.rawStderr = stderr
+        self.stderr = ToolResult.withoutCoreGuardNotice(stderr)
+    }
+
+    /// The prefixes of the core guard's notice lines (Sources/dicekit/CoreGuardNotice.swift).
+    static let coreGuardPrefixes = ["dicekit: OpenBLAS core ", "dicekit: OpenBLAS runs its generic "]
+
+    /// `text` without its lines that start with a core guard notice prefix.
+    static func withoutCoreGuardNotice(_ text: String) -> String {
+        guard coreGuardPrefixes.contains(where: { text.contains($0) }) else { return text }
+        return text.split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { line in !coreGuardPrefixes.contains { line.hasPrefix($0) } }
+            .joined(separator: "\n")
+    }
 }
 
 /// Runs `dicekit` with `arguments` from the build products folder, with `environment` added to

@@ -22,7 +22,7 @@ final class LossCommandTests: XCTestCase {
         directory = try temporaryDirectory(self)
     }
 
-    /// Runs the tool; returns (status, stdout, stderr).
+    /// Runs the tool; returns (status, stdout, stderr without the core guard's notice).
     func run(_ arguments: [String]) throws -> (Int32, String, String) {
         let process = Process()
         process.executableURL = tool
@@ -35,7 +35,7 @@ final class LossCommandTests: XCTestCase {
         let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        return (process.terminationStatus, stdout, stderr)
+        return (process.terminationStatus, stdout, ToolResult.withoutCoreGuardNotice(stderr))
     }
 
     func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
