@@ -18,6 +18,9 @@
 // in which order, thus depends on the worker count only, never on scheduling: the same thread
 // count gives the same bits. (The pool's tasks are the workers' indices, not threads: a thread
 // that finds a worker's task untaken runs it, so an occupied core still delays nobody for long.)
+// GEMM tiles never cross samples and their size does not depend on the batch, so a sample's
+// forward product is the same bits in a batch of any size (OpenBLAS's kernel, and its rounding,
+// depend on the GEMM's shape; data-parallel ranks rely on it, Docs/Distributed.md).
 // OpenBLAS runs on one thread inside each worker (its thread count is process-global, so it is
 // set around the parallel region).
 
@@ -77,11 +80,6 @@ func runWorkers(_ workers: Int, _ body: @Sendable (Int) -> Void) {
     }
 }
 
-/// Splits 0..<count into `parts` contiguous, nearly equal ranges.
-func evenRanges(_ count: Int, parts: Int) -> [Range<Int>] {
-    (0..<parts).map { p in (count * p / parts)..<(count * (p + 1) / parts) }
-}
-
 extension ConvGeometry {
     /// Runs a lowered pass over the whole batch.
     ///
@@ -135,16 +133,34 @@ extension ConvGeometry {
         let workers =
             settings.workers.map { Swift.max(1, Swift.min($0, rowsTotal)) }
             ?? Swift.min(Swift.max(1, Parallelism.threadCount), Swift.max(1, rowsTotal / 64))
+        // GEMM tiles: each sample's rows in blocks of `tile` from the sample's first row, the last
+        // block shorter. `tile` depends on the sample's size, the patch and the requested thread
+        // count, never on the batch, so every output row comes from a GEMM of the same shape in
+        // a batch of any size: OpenBLAS chooses its kernel, and so the rounding, from the shape
+        // (SkylakeX runs m·n·k ≤ 10⁶ on its small-matrix kernel), and a sample's bits would
+        // otherwise depend on the samples around it (a data-parallel rank holds part of one
+        // process's batch; Docs/Distributed.md). With several threads, blocks of at least 64 rows
+        // and about a worker's share of a sample, so that one sample still feeds every worker.
+        let requested = Swift.max(1, settings.workers ?? Parallelism.threadCount)
+        let share = requested == 1 ? outputPixels : Swift.max(64, (outputPixels + requested - 1) / requested)
+        let tile = Swift.max(
+            1,
+            Swift.min(
+                settings.tileRows(patch: patch, elementSize: MemoryLayout<T>.stride, workers: requested),
+                outputPixels, share))
         // Chunks of rows: single samples when col2im scatters and there are enough samples;
-        // otherwise about four chunks per worker (each worker then owns its input gradient).
-        // Single samples also keep each sample's GEMMs, and so its bits, independent of the batch.
+        // otherwise the blocks (each worker then owns its input gradient).
         let chunks: [Range<Int>]
         let privateDX: Bool
         if scatters && batch >= workers {
             chunks = (0..<batch).map { ($0 * outputPixels)..<(($0 + 1) * outputPixels) }
             privateDX = false
         } else {
-            chunks = evenRanges(rowsTotal, parts: Swift.min(rowsTotal, workers == 1 ? 1 : 4 * workers))
+            chunks = (0..<batch).flatMap { n in
+                Swift.stride(from: 0, to: outputPixels, by: tile).map {
+                    (n * outputPixels + $0)..<(n * outputPixels + Swift.min($0 + tile, outputPixels))
+                }
+            }
             privateDX = scatters && workers > 1
         }
         // A 2×2 stride-2 up-sampling (`tilesExactly`) with workers on whole samples: col2im
@@ -207,9 +223,6 @@ extension ConvGeometry {
                 return buffer
             }
         let weightT = transposedWeight.map { UnsafePointer($0) }
-        let tile = Swift.min(
-            settings.tileRows(patch: patch, elementSize: MemoryLayout<T>.stride, workers: workers),
-            chunks.map(\.count).max() ?? 1)
         let localGradients = gradients
         let localInputGradients = inputGradients
         dk_note_isa(DK_KERNEL_CONV, DK_ISA_PORTABLE)

@@ -1,7 +1,8 @@
 // Closed-form gradients of the clDice losses (through the soft skeleton's pooling), generalized
 // Dice + focal and the focal loss's per-class α against central finite differences in Double
 // (relative to the gradient's scale, 1e-6), 2-D and 3-D, both layouts, and the Float path against
-// Double; the pooling's tie rule; and the one-line errors for bad options.
+// Double; the pooling's tie rule; a sample's gradient alone, in part of a batch and in the whole
+// batch (near-flat probabilities, ties), bit for bit; and the one-line errors for bad options.
 
 import Foundation
 import XCTest
@@ -98,6 +99,36 @@ final class ClDiceGradientTests: XCTestCase {
         focal = FocalLoss(activation: .softmax, gamma: 1.5)
         focal.classAlpha = [0.3, 1, 2]
         try check(focal, x, .labels(labels), "focal softmax class alpha")
+    }
+
+    /// A sample's gradient does not depend on the batch: the mean over 4 samples against the
+    /// halves (× 2/4, a data-parallel rank's share) and single samples (× 1/4), bit for bit, for
+    /// logits like an initial network's (near-flat probabilities, many exact ties in the pooling).
+    func testGradientOfASampleDoesNotDependOnTheBatch() throws {
+        var generator = SeededGenerator(seed: 44)
+        let (n, side, c) = (4, 24, 2)
+        // Logits on a grid of 2⁻¹², within ±2⁻⁸ of each other: probabilities within 0.4 % of ½, ties everywhere.
+        let logits = (0..<(n * side * side * c)).map { _ in Float(Int(generator.next() % 33) - 16) / 4096 }
+        let labels = (0..<(n * side * side)).map { ($0 % side) / 3 % 2 == 0 ? 1 : 0 }
+        let x = try Tensor<Float>(shape: [n, side, side, c], scalars: logits)
+        let loss = ClDiceLoss(activation: .softmax)
+        let whole = try XCTUnwrap(
+            loss.evaluate(x, target: .labels(try LabelMap(shape: [n, side, side], labels: labels)), gradient: true)
+                .gradient
+        ).scalars
+        let (pixels, elements) = (side * side, side * side * c)
+        for subset in [[0, 2], [1, 3], [0], [3]] {
+            let part = try Tensor<Float>(
+                shape: [subset.count, side, side, c],
+                scalars: subset.flatMap { logits[($0 * elements)..<(($0 + 1) * elements)] })
+            let partLabels = try LabelMap(
+                shape: [subset.count, side, side],
+                labels: subset.flatMap { labels[($0 * pixels)..<(($0 + 1) * pixels)] })
+            let share = Float(subset.count) / Float(n)
+            let gradient = try XCTUnwrap(loss.evaluate(part, target: .labels(partLabels), gradient: true).gradient)
+            let expected = subset.flatMap { whole[($0 * elements)..<(($0 + 1) * elements)] }
+            XCTAssertEqual(gradient.scalars.map { share * $0 }, expected, "samples \(subset)")
+        }
     }
 
     /// The pooling's tie rule: a constant image erodes and dilates to itself; the gradient of the
