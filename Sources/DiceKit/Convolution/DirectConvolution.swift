@@ -12,6 +12,8 @@
 //                    pad' = kernel − 1 − pad on each side (so the padding may not exceed kernel − 1)
 //   bias gradient    db = Σ dy rows
 //
+// The forward kernels read the kernel packed in 64-channel blocks in a 64-byte aligned buffer
+// (dk_conv_pack_weights; the input gradient's flipped kernel is written that way directly).
 // The kernels read a zero-padded copy of each sample with regularly spaced rows (the padded-grid
 // trick, see conv_avx512.c). With at least two samples per worker, worker w takes samples
 // w, w + workers, … and pads each into its own buffer, reused while it is in cache; with fewer,
@@ -88,8 +90,11 @@ extension ConvGeometry {
             var g = directGeometry(padded: padded, output: output, kernel: kernel, cin: inChannels, cout: outChannels)
             g.relu = pass.rectifies ? 1 : 0
             if let y = pass.y {
+                let packed = Self.allocateAligned(weightCount)
+                defer { packed.deallocate() }
+                withUnsafePointer(to: g) { dk_conv_pack_weights($0, pass.weight, packed) }
                 forwardTasks(
-                    g, padded: padded, weight: pass.weight, bias: pass.bias, y: y,
+                    g, padded: padded, weight: packed, bias: pass.bias, y: y,
                     outputSample: outputPixels * outChannels,
                     workers: workers)
             }
@@ -109,18 +114,22 @@ extension ConvGeometry {
                 before: (0..<3).map { kernel[$0] - 1 - padBefore[$0] },
                 after: (0..<3).map { kernel[$0] - 1 - padAfter[$0] }, kernelWidth: kernel[2])
             padded.roundsToBFloat16 = roundsOperands
-            let flipped = UnsafeMutablePointer<Float>.allocate(capacity: weightCount)
+            // The flipped, transposed kernel, written straight into the packed layout of
+            // dk_conv_pack_weights: its output channels (our input channels) in blocks of 64.
+            let flipped = Self.allocateAligned(weightCount)
             defer { flipped.deallocate() }
-            let taps = kernelVolume
+            let (taps, block) = (kernelVolume, Int(DK_CONV_CHANNEL_BLOCK))
+            let rows = taps * outChannels
             for t in 0..<taps {
                 // A transpose per tap, 16 input channels at a time so that both sides move whole cache lines.
                 let source = pass.weight + (taps - 1 - t) * inChannels * outChannels
-                let target = flipped + t * outChannels * inChannels
                 for c0 in Swift.stride(from: 0, to: inChannels, by: 16) {
-                    let c1 = Swift.min(inChannels, c0 + 16)
+                    let (c1, first) = (Swift.min(inChannels, c0 + 16), c0 / block * block)
+                    let width = Swift.min(block, inChannels - first)
+                    let target = flipped + first * rows + t * outChannels * width - first
                     for co in 0..<outChannels {
                         for ci in c0..<c1 {
-                            (target + co * inChannels + ci).initialize(to: source[ci * outChannels + co])
+                            (target + co * width + ci).initialize(to: source[ci * outChannels + co])
                         }
                     }
                 }
@@ -130,6 +139,13 @@ extension ConvGeometry {
                 g, padded: padded, weight: flipped, bias: pass.dxFill, y: dx, outputSample: inputPixels * inChannels,
                 workers: workers)
         }
+    }
+
+    /// Uninitialised Floats on a 64-byte boundary, so that the kernels' vector loads of the
+    /// packed weights never straddle two cache lines.
+    private static func allocateAligned(_ count: Int) -> UnsafeMutablePointer<Float> {
+        UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
+            .bindMemory(to: Float.self, capacity: count)
     }
 
     private func directGeometry(padded: PaddedSource, output: [Int], kernel: [Int], cin: Int, cout: Int)
