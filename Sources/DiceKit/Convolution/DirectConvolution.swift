@@ -195,7 +195,11 @@ extension ConvGeometry {
         let segments = kernel[0] * kernel[1]
         let channelBlocks = (outChannels + block - 1) / block
         if g.od * g.oh * g.ow < patch && segments * channelBlocks >= 2 * workers {
-            dW.update(repeating: 0, count: weightCount)
+            // The tiles load and store their dW rows once per pass: into an aligned buffer, copied
+            // to dW at the end, so that no 64-byte access straddles two cache lines.
+            let aligned = Self.allocateAligned(weightCount)
+            defer { aligned.deallocate() }
+            aligned.initialize(repeating: 0, count: weightCount)
             // Each block's tiles run over this many lines of one sample at a time, so that the
             // lines' output-gradient rows are read from L1 by all of the block's tiles.
             let lines = ConvBlocking.current.weightGradientBlockLines(outChannels: Int(g.cout), width: g.ow)
@@ -206,7 +210,7 @@ extension ConvGeometry {
             withUnsafePointer(to: g) { gp in
                 padded.withPaddedBatch(workers: workers) { xp in
                     // Each task writes its own block of dW (one kernel segment, 64 output channels).
-                    let shared = TaskShared((gp, xp, padded, kernelDY, dW))
+                    let shared = TaskShared((gp, xp, padded, kernelDY, aligned))
                     WorkerPool.shared.run(segments * channelBlocks) { task in
                         let (gp, xp, padded, dy, dW) = shared.buffers
                         let (s, c) = (task / channelBlocks, task % channelBlocks)
@@ -216,6 +220,7 @@ extension ConvGeometry {
                     }
                 }
             }
+            dW.update(from: aligned, count: weightCount)
             if let db = db { sumRows(dy, rows: outputRows, channels: outChannels, into: db) }
             return
         }
@@ -226,7 +231,7 @@ extension ConvGeometry {
         let sampleLines = lines * g.ow * cout
         // One block per worker: dW then db.
         let width = weightCount + cout
-        let sums = UnsafeMutablePointer<Float>.allocate(capacity: workers * width)
+        let sums = Self.allocateAligned(workers * width) // 64-byte aligned blocks: width is a multiple of 16
         sums.initialize(repeating: 0, count: workers * width)
         defer { sums.deallocate() }
         // Per worker, a sample's worth of rounded dy, of which each chunk writes and reads its lines.
