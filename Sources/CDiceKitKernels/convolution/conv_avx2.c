@@ -31,11 +31,13 @@ void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, co
     const float *rows[6];
     // Past the end, repeat the last position (computed, not stored) so that every read is valid.
     DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = xp + dk_conv_grid_position(g, q + i < end ? q + i : end - 1) * cin;
+    long width;
+    const float *block = dk_conv_packed_block(g, w, co, &width);
     for (int s = s0; s < s1; s++) {
         const long offset = dk_conv_segment_offset(g, s);
-        const float *b = w + s * seg * cout + co;
+        const float *b = block + s * seg * width;
         for (long k = 0; k < seg; k++) {
-            const __m256 b0 = _mm256_loadu_ps(b + k * cout), b1 = _mm256_loadu_ps(b + k * cout + 8);
+            const __m256 b0 = _mm256_loadu_ps(b + k * width), b1 = _mm256_loadu_ps(b + k * width + 8);
             DK_UNROLL for (int i = 0; i < MR; i++) {
                 const __m256 av = _mm256_broadcast_ss(rows[i] + offset + k);
                 acc[i * 2] = _mm256_fmadd_ps(av, b0, acc[i * 2]);

@@ -18,6 +18,11 @@
 // images in a U-Net) the tiles are 6–12 consecutive valid positions with a pointer each, so
 // nothing is computed twice (a fifth of the grid at 8²).
 //
+// The forward pass reads the kernel packed by dk_conv_pack_weights (64-channel blocks, each
+// block's rows contiguous and 64-byte aligned): a K block of it is contiguous, so it stays in L1
+// whatever the L1's associativity, where the rows of a wide kernel, cout floats apart, fell into a
+// fraction of the sets (Docs/Convolution.md, "Direct kernels").
+//
 // The weight gradient walks the valid output positions line by line: a tile of KR weight rows
 // (within one segment) × NV·16 output channels accumulates xp-row broadcasts times dy vectors.
 
@@ -25,11 +30,13 @@
 #include "dk_dispatch.h"
 #include "conv_internal.h"
 #include <immintrin.h>
+#include <string.h>
 
 #define DKC512 __attribute__((target("avx512f,avx512bw,avx512dq,fma")))
 #define DK_UNROLL _Pragma("clang loop unroll(full)")
 
-/// MR grid positions from `o` × NV·16 output channels from `co`, over every segment.
+/// MR grid positions from `o` × NV·16 output channels from `co`, over every segment (cout ≤ 32:
+/// the packed kernel is the plain one).
 DKC512 static inline __attribute__((always_inline))
 void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias, float *y,
                   long o, long end, int co, const int MR, const int NV) {
@@ -81,12 +88,14 @@ void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const floa
     const float *rows[12];
     // Past the end, repeat the last position (computed, not stored) so that every read is valid.
     DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = xp + dk_conv_grid_position(g, q + i < end ? q + i : end - 1) * cin;
+    long width;
+    const float *block = dk_conv_packed_block(g, w, co, &width);
     for (int s = s0; s < s1; s++) {
         const long offset = dk_conv_segment_offset(g, s);
-        const float *b = w + s * seg * cout + co;
+        const float *b = block + s * seg * width;
         for (long k = k0; k < k1; k++) {
             __m512 bv[4];
-            DK_UNROLL for (int j = 0; j < NV; j++) bv[j] = _mm512_loadu_ps(b + k * cout + 16 * j);
+            DK_UNROLL for (int j = 0; j < NV; j++) bv[j] = _mm512_loadu_ps(b + k * width + 16 * j);
             DK_UNROLL for (int i = 0; i < MR; i++) {
                 const __m512 av = _mm512_set1_ps(rows[i][offset + k]);
                 DK_UNROLL for (int j = 0; j < NV; j++) acc[i * NV + j] = _mm512_fmadd_ps(av, bv[j], acc[i * NV + j]);
@@ -135,6 +144,15 @@ DKC512 static void forward_avx512(const dk_conv_geometry *g, const float *xp, co
                 }
             }
         }
+    }
+}
+
+void dk_conv_pack_weights(const dk_conv_geometry *g, const float *w, float *packed) {
+    const long rows = (long)g->kd * g->kh * g->kw * g->cin;
+    for (int co = 0; co < g->cout; co += DK_CONV_CHANNEL_BLOCK) {
+        const int width = g->cout - co < DK_CONV_CHANNEL_BLOCK ? g->cout - co : DK_CONV_CHANNEL_BLOCK;
+        float *block = packed + co * rows;
+        for (long r = 0; r < rows; r++) memcpy(block + r * width, w + r * g->cout + co, (size_t)width * sizeof(float));
     }
 }
 

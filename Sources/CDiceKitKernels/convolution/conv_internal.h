@@ -18,6 +18,14 @@ static inline long dk_conv_grid_position(const dk_conv_geometry *g, long q) {
     return (z * g->hp + r / g->ow) * g->wp + r % g->ow;
 }
 
+/// The first of output channel co's packed kernel rows (dk_conv_pack_weights), and through
+/// `width` the floats from one row to the next: the width of co's 64-channel block.
+static inline const float *dk_conv_packed_block(const dk_conv_geometry *g, const float *w, int co, long *width) {
+    const int first = co / DK_CONV_CHANNEL_BLOCK * DK_CONV_CHANNEL_BLOCK, rest = g->cout - first;
+    *width = rest < DK_CONV_CHANNEL_BLOCK ? rest : DK_CONV_CHANNEL_BLOCK;
+    return w + (long)first * g->kd * g->kh * g->kw * g->cin + (co - first);
+}
+
 /// Bytes of weights one K block of the forward pass may hold (g->weight_block, 128 KiB when 0).
 static inline long dk_conv_weight_block(const dk_conv_geometry *g) {
     return g->weight_block > 0 ? g->weight_block : (128L << 10);

@@ -24,9 +24,16 @@ typedef struct {
     int relu;              ///< forward: 1 stores max(0, y) in the output pass, NaN kept (evaluation-mode fusion)
 } dk_conv_geometry;
 
+/// Writes the [kd·kh·kw·cin, cout] kernel `w` in the layout the forward pass reads: blocks of
+/// DK_CONV_CHANNEL_BLOCK output channels one after the other, each block (width
+/// min(64, cout − 64·b)) its kd·kh·kw·cin rows of that many floats, contiguous. With cout ≤ 64
+/// that is a plain copy. `packed` should be 64-byte aligned (the kernels' vector loads then
+/// never straddle a cache line) and holds kd·kh·kw·cin·cout floats.
+void dk_conv_pack_weights(const dk_conv_geometry *g, const float *w, float *packed);
+
 /// y = conv(xp, w) (+ bias) at output positions [q0, q1) of one sample, q = (z·oh + y)·ow + x.
-/// `y` is the sample's [od, oh, ow, cout] output, `w` the [kd, kh, kw, cin, cout] kernel, `bias`
-/// [cout] or NULL. `xp` must be readable for kw + 24 positions past the padded sample (zeros;
+/// `y` is the sample's [od, oh, ow, cout] output, `w` the [kd, kh, kw, cin, cout] kernel packed
+/// by dk_conv_pack_weights, `bias` [cout] or NULL. `xp` must be readable for kw + 24 positions past the padded sample (zeros;
 /// callers provide kw + DK_CONV_SLACK_POSITIONS).
 void dk_conv_forward_f32(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
                          float *y, long q0, long q1);

@@ -6,8 +6,11 @@
 //       The forward pass accumulates its output in K blocks: every tile of 6–12 output positions
 //       re-reads the block's weights (one vector per output-channel group and kernel row), so
 //       the block must stay in L1 beside the input rows the tile broadcasts from (a few cache
-//       lines per tile). Two thirds of L1d: 32 KiB of a 48 KiB L1d (Zen 4/5, Sapphire/Emerald
-//       Rapids), 128 kernel rows × 64 channels, a third of a 3×128-row segment. Every K block
+//       lines per tile). Two thirds of L1d: 32 KiB of a 48 KiB L1d (Zen 5, Sapphire/Emerald
+//       Rapids), 128 kernel rows × 64 channels, a third of a 3×128-row segment. The forward pass
+//       reads the kernel packed in 64-channel blocks (DirectConvolution.swift), so the block is
+//       contiguous and L1 holds it whatever its associativity; in the plain layout the rows of
+//       a 128-channel kernel fell into half of L1's sets and the block did not stay there. Every K block
 //       after the first reloads and stores the tiles' accumulators through the output; half of
 //       L1d (96 rows) spent about 3 % more cycles in the forward kernel at 64 → 64 and 128 → 128.
 //       Read from L2 instead (a whole 3×128-row segment is 96 KiB), the weights cost 256 bytes

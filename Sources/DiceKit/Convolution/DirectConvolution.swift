@@ -13,6 +13,8 @@
 //                    pad' = kernel − 1 − pad on each side (so the padding may not exceed kernel − 1)
 //   bias gradient    db = Σ dy rows
 //
+// The forward kernels read the kernel packed in 64-channel blocks in a 64-byte aligned buffer
+// (dk_conv_pack_weights; the input gradient's flipped kernel is written that way directly).
 // The kernels read a zero-padded copy of each sample with regularly spaced rows (the padded-grid
 // trick, see conv_avx512.c). With at least two samples per worker, worker w takes samples
 // w, w + workers, … and pads each into its own buffer, reused while it is in cache; with fewer,
@@ -90,8 +92,11 @@ extension ConvGeometry {
             var g = directGeometry(padded: padded, output: output, kernel: kernel, cin: inChannels, cout: outChannels)
             g.relu = pass.rectifies ? 1 : 0
             if let y = pass.y {
+                let packed = Self.allocateAligned(weightCount)
+                defer { packed.deallocate() }
+                withUnsafePointer(to: g) { dk_conv_pack_weights($0, pass.weight, packed) }
                 forwardTasks(
-                    g, padded: padded, weight: pass.weight, bias: pass.bias, y: y,
+                    g, padded: padded, weight: packed, bias: pass.bias, y: y,
                     outputSample: outputPixels * outChannels,
                     workers: workers)
             }
@@ -117,18 +122,22 @@ extension ConvGeometry {
                     g, padded: padded, weight: pass.weight, fill: pass.dxFill, dx: dx, workers: workers)
                 return
             }
-            let flipped = UnsafeMutablePointer<Float>.allocate(capacity: weightCount)
+            // The flipped, transposed kernel, written straight into the packed layout of
+            // dk_conv_pack_weights: its output channels (our input channels) in blocks of 64.
+            let flipped = Self.allocateAligned(weightCount)
             defer { flipped.deallocate() }
-            let taps = kernelVolume
+            let (taps, block) = (kernelVolume, Int(DK_CONV_CHANNEL_BLOCK))
+            let rows = taps * outChannels
             for t in 0..<taps {
                 // A transpose per tap, 16 input channels at a time so that both sides move whole cache lines.
                 let source = pass.weight + (taps - 1 - t) * inChannels * outChannels
-                let target = flipped + t * outChannels * inChannels
                 for c0 in Swift.stride(from: 0, to: inChannels, by: 16) {
-                    let c1 = Swift.min(inChannels, c0 + 16)
+                    let (c1, first) = (Swift.min(inChannels, c0 + 16), c0 / block * block)
+                    let width = Swift.min(block, inChannels - first)
+                    let target = flipped + first * rows + t * outChannels * width - first
                     for co in 0..<outChannels {
                         for ci in c0..<c1 {
-                            (target + co * inChannels + ci).initialize(to: source[ci * outChannels + co])
+                            (target + co * width + ci).initialize(to: source[ci * outChannels + co])
                         }
                     }
                 }
@@ -137,6 +146,13 @@ extension ConvGeometry {
                 g, padded: padded, weight: flipped, bias: pass.dxFill, y: dx, outputSample: inputPixels * inChannels,
                 workers: workers)
         }
+    }
+
+    /// Uninitialised Floats on a 64-byte boundary, so that the kernels' vector loads of the
+    /// packed weights never straddle two cache lines.
+    private static func allocateAligned(_ count: Int) -> UnsafeMutablePointer<Float> {
+        UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
+            .bindMemory(to: Float.self, capacity: count)
     }
 
     private func directGeometry(padded: PaddedSource, output: [Int], kernel: [Int], cin: Int, cout: Int)
@@ -211,7 +227,11 @@ extension ConvGeometry {
         let segments = kernel[0] * kernel[1]
         let channelBlocks = (outChannels + block - 1) / block
         if g.od * g.oh * g.ow < patch && segments * channelBlocks >= 2 * workers {
-            dW.update(repeating: 0, count: weightCount)
+            // The tiles load and store their dW rows once per pass: into an aligned buffer, copied
+            // to dW at the end, so that no 64-byte access straddles two cache lines.
+            let aligned = Self.allocateAligned(weightCount)
+            defer { aligned.deallocate() }
+            aligned.initialize(repeating: 0, count: weightCount)
             // Each block's tiles run over this many lines of one sample at a time, so that the
             // lines' output-gradient rows are read from L1 by all of the block's tiles.
             let lines = ConvBlocking.current.weightGradientBlockLines(outChannels: Int(g.cout), width: g.ow)
@@ -222,7 +242,7 @@ extension ConvGeometry {
             withUnsafePointer(to: g) { gp in
                 padded.withPaddedBatch(workers: workers) { xp in
                     // Each task writes its own block of dW (one kernel segment, 64 output channels).
-                    let shared = TaskShared((gp, xp, padded, kernelDY, dW))
+                    let shared = TaskShared((gp, xp, padded, kernelDY, aligned))
                     WorkerPool.shared.run(segments * channelBlocks) { task in
                         let (gp, xp, padded, dy, dW) = shared.buffers
                         let (s, c) = (task / channelBlocks, task % channelBlocks)
@@ -232,6 +252,7 @@ extension ConvGeometry {
                     }
                 }
             }
+            dW.update(from: aligned, count: weightCount)
             if let db = db { sumRows(dy, rows: outputRows, channels: outChannels, into: db) }
             return
         }
@@ -242,7 +263,7 @@ extension ConvGeometry {
         let sampleLines = lines * g.ow * cout
         // One block per worker: dW then db.
         let width = weightCount + cout
-        let sums = UnsafeMutablePointer<Float>.allocate(capacity: workers * width)
+        let sums = Self.allocateAligned(workers * width) // 64-byte aligned blocks: width is a multiple of 16
         sums.initialize(repeating: 0, count: workers * width)
         defer { sums.deallocate() }
         // Per worker, a sample's worth of rounded dy, of which each chunk writes and reads its lines.
