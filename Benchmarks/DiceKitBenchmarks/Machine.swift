@@ -35,6 +35,10 @@ func machineFields() -> [(String, String)] {
         ("openblas_core", string(selection.chosen)),
         ("openblas_core_reason", string(selection.reason.rawValue)),
         ("openblas_coretype_env", ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map(string) ?? "null"),
+        (
+            "openblas_thread_timeout_env",
+            ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"].map(string) ?? "null"
+        ),
     ]
 }
 
@@ -56,7 +60,11 @@ func printMachine() {
                 + (ProcessInfo.processInfo.environment["DICEKIT_ISA"] != nil ? " (DICEKIT_ISA)" : "")
         ),
         ("bf16", "\(BFloat16KernelLevel.current), \(BFloat16Arithmetic.selection)"),
-        ("openblas", "\(BLAS.configuration) (\(BLAS.parallelism))"),
+        (
+            "openblas",
+            "\(BLAS.configuration) (\(BLAS.parallelism), idle-thread spin OPENBLAS_THREAD_TIMEOUT="
+                + "\(ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"] ?? "unset"))"
+        ),
         ("openblas_core", selection.description),
     ]
     for (key, value) in rows { printOut(pad(key, 24) + value) }

@@ -7,6 +7,19 @@ import DiceKit
     import Glibc
 #endif
 
+// OpenBLAS's idle worker threads spin (calling sched_yield) for 2^28 time-stamp cycles, about
+// 0.1 s, after every call that used them. The sgemm baseline and each convolution's bare GEMM run
+// OpenBLAS on its threads, and the convolution timed next then shared the cores with them: on a
+// 2-core Intel Xeon, 64→64 and 128→128 forward ran at exactly half speed in about one run in
+// three (Docs/Benchmarks.md). OpenBLAS reads the timeout when it loads, so the benchmark runs
+// itself again once with OPENBLAS_THREAD_TIMEOUT=4 (2^4 cycles) unless the variable is set: the
+// counterpart of the OMP_WAIT_POLICY=passive that the reference script is run with.
+if getenv("OPENBLAS_THREAD_TIMEOUT") == nil {
+    setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1)
+    execv("/proc/self/exe", CommandLine.unsafeArgv)
+    // execv returns only when it fails: go on with OpenBLAS's default timeout.
+}
+
 // Like PyTorch's caching allocator: reuse freed activation buffers instead of mapping (and
 // page-faulting) every 16 MiB output anew; without it, 32→32 conv forward+backward measured
 // ≈ 118 instead of ≈ 142 GFLOP/s. Process-wide, for every benchmark.
