@@ -58,24 +58,22 @@ void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, co
             }
         }
     }
-    // The grid coordinates of o, then a step per position: two divisions per tile, not per
-    // position (a first layer's tile has only 27 multiply–adds per lane to hide them behind).
+    // The grid coordinates of o, then a branch-free step per position: two divisions per tile,
+    // not per position (a first layer's tile has only 27 multiply–adds per lane to hide them).
     const long plane = g->hp * g->wp, r0 = o % plane;
     long z = o / plane, yy = r0 / g->wp, x = r0 % g->wp;
     DK_UNROLL for (int i = 0; i < MR; i++) {
-        if (o + i >= end) break;
-        if (yy < g->oh && x < g->ow) {
+        if (o + i < end && yy < g->oh && x < g->ow) {
             float *dst = y + ((z * g->oh + yy) * g->ow + x) * cout + co;
             DK_UNROLL for (int j = 0; j < NV; j++)
                 _mm512_storeu_ps(dst + 16 * j, g->relu ? _mm512_max_ps(_mm512_setzero_ps(), acc[i * NV + j]) : acc[i * NV + j]);
         }
-        if (++x == g->wp) {
-            x = 0;
-            if (++yy == g->hp) {
-                yy = 0;
-                z++;
-            }
-        }
+        const long wrap_x = ++x == g->wp;
+        x = wrap_x ? 0 : x;
+        yy += wrap_x;
+        const long wrap_y = yy == g->hp;
+        yy = wrap_y ? 0 : yy;
+        z += wrap_y;
     }
 }
 
@@ -95,8 +93,7 @@ void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const floa
             acc[i * NV + j] = s0 > 0 || k0 > 0 ? (q + i < end ? _mm512_loadu_ps(y + (q + i) * cout + co + 16 * j) : _mm512_setzero_ps())
                             : bias ? _mm512_loadu_ps(bias + co + 16 * j) : _mm512_setzero_ps();
     const float *rows[12];
-    // Past the end, repeat the last position (computed, not stored) so that every read is valid.
-    DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = xp + dk_conv_grid_position(g, q + i < end ? q + i : end - 1) * cin;
+    dk_conv_tile_rows(g, xp, q, end, rows, MR);
     long width;
     const float *block = dk_conv_packed_block(g, w, co, &width);
     for (int s = s0; s < s1; s++) {
