@@ -29,7 +29,9 @@ void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, co
             acc[i * 2 + j] = s0 > 0 ? (q + i < end ? _mm256_loadu_ps(y + (q + i) * cout + co + 8 * j) : _mm256_setzero_ps())
                            : bias ? _mm256_loadu_ps(bias + co + 8 * j) : _mm256_setzero_ps();
     const float *rows[6];
-    dk_conv_tile_rows(g, xp, q, end, rows, MR);
+    long offsets[6];
+    dk_conv_tile_offsets(g, q, end, offsets, MR);
+    DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = xp + offsets[i];
     long width;
     const float *block = dk_conv_packed_block(g, w, co, &width);
     for (int s = s0; s < s1; s++) {

@@ -93,7 +93,9 @@ void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const floa
             acc[i * NV + j] = s0 > 0 || k0 > 0 ? (q + i < end ? _mm512_loadu_ps(y + (q + i) * cout + co + 16 * j) : _mm512_setzero_ps())
                             : bias ? _mm512_loadu_ps(bias + co + 16 * j) : _mm512_setzero_ps();
     const float *rows[12];
-    dk_conv_tile_rows(g, xp, q, end, rows, MR);
+    long offsets[12];
+    dk_conv_tile_offsets(g, q, end, offsets, MR);
+    DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = xp + offsets[i];
     long width;
     const float *block = dk_conv_packed_block(g, w, co, &width);
     for (int s = s0; s < s1; s++) {

@@ -24,6 +24,7 @@
 
 #include "dk_bf16.h"
 #include "dk_dispatch.h"
+#include "conv_internal.h"
 #include <immintrin.h>
 
 #define DKB512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
@@ -165,26 +166,11 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
     DK_UNROLL for (int i = 0; i < MR; i++)
         DK_UNROLL for (int j = 0; j < NV; j++) acc[i * NV + j] = bias ? _mm512_loadu_ps(bias + co + 16 * j) : _mm512_setzero_ps();
     // Row pointers stepped along the grid from q's (two divisions per tile, not per row: at 16
-    // channels they cost as much as the products); positions past `end` repeat the last one.
+    // channels they cost as much as the products; dk_conv_tile_offsets).
     const uint16_t *rows[16];
-    {
-        const long plane = g->oh * g->ow;
-        long z = q / plane, r = q % plane, yy = r / g->ow, x = r % g->ow;
-        const uint16_t *last = xp;
-        DK_UNROLL for (int i = 0; i < MR; i++) {
-            if (q + i < end) {
-                last = xp + ((z * g->hp + yy) * g->wp + x) * cin;
-                if (++x == g->ow) {
-                    x = 0;
-                    if (++yy == g->oh) {
-                        yy = 0;
-                        z++;
-                    }
-                }
-            }
-            rows[i] = last;
-        }
-    }
+    long offsets[16];
+    dk_conv_tile_offsets(g, q, end, offsets, MR);
+    DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = xp + offsets[i];
     const int segments = g->kd * g->kh;
     // segment_offset(g, s), stepped: one padded row per ky, to the next plane after the last ky.
     long offset = 0;
@@ -232,24 +218,9 @@ void forward_tile16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_
     const long quads = (long)g->kw * g->cin / 4, cin = g->cin;
     DK_UNROLL for (int i = 0; i < 2 * MR; i++) acc[i] = _mm512_setzero_ps();
     const uint16_t *rows[16];
-    {
-        const long plane = g->oh * g->ow;
-        long z = q / plane, r = q % plane, yy = r / g->ow, x = r % g->ow;
-        const uint16_t *last = xp;
-        DK_UNROLL for (int i = 0; i < MR; i++) {
-            if (q + i < end) {
-                last = xp + ((z * g->hp + yy) * g->wp + x) * cin;
-                if (++x == g->ow) {
-                    x = 0;
-                    if (++yy == g->oh) {
-                        yy = 0;
-                        z++;
-                    }
-                }
-            }
-            rows[i] = last;
-        }
-    }
+    long offsets[16];
+    dk_conv_tile_offsets(g, q, end, offsets, MR);
+    DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = xp + offsets[i];
     const int segments = g->kd * g->kh;
     long offset = 0;
     int ky = 0;

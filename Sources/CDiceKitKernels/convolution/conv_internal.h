@@ -18,20 +18,19 @@ static inline long dk_conv_grid_position(const dk_conv_geometry *g, long q) {
     return (z * g->hp + r / g->ow) * g->wp + r % g->ow;
 }
 
-/// rows[i] = the padded row of valid output position q + i for i < mr, the last position
-/// (end − 1) repeated past the end (computed, not stored, so that every read is valid): two
-/// divisions for q, then steps along the output lines, instead of two divisions per position.
-/// With AVX2, a first layer's forward went from 0.44–0.46 to 0.53–0.56 of the Haswell sgemm.
-static inline __attribute__((always_inline)) void dk_conv_tile_rows(const dk_conv_geometry *g, const float *xp,
-                                                                    long q, long end, const float **rows, int mr) {
+/// offsets[i] = the element offset in the padded sample of the row of valid output position
+/// q + i for i < mr, the last position (end − 1) repeated past the end (computed, not stored, so
+/// that every read is valid): two divisions for q, then branch-free steps along the output
+/// lines, instead of two divisions per position (with AVX2, a first layer's forward went from
+/// 0.44–0.46 to 0.53–0.56 of the Haswell sgemm). Shared by the Float and bfloat16 tiles.
+static inline __attribute__((always_inline)) void dk_conv_tile_offsets(const dk_conv_geometry *g, long q, long end,
+                                                                       long *offsets, int mr) {
     const long plane = g->oh * g->ow, r = q % plane;
-    long z = q / plane, y = r / g->ow, x = r % g->ow;
-    const float *last = xp;
-    // Branch-free steps, so that the callers' fully unrolled tiles keep the pointers in registers.
+    long z = q / plane, y = r / g->ow, x = r % g->ow, last = 0;
     for (int i = 0; i < mr; i++) {
-        const float *row = xp + ((z * g->hp + y) * g->wp + x) * g->cin;
+        const long row = ((z * g->hp + y) * g->wp + x) * g->cin;
         last = q + i < end ? row : last;
-        rows[i] = last;
+        offsets[i] = last;
         const long wrap_x = ++x == g->ow;
         x = wrap_x ? 0 : x;
         y += wrap_x;
