@@ -128,15 +128,21 @@ extension FocalLoss {
                             let (xs, gs, vs, ps) = shared.buffers
                             let (i, p0, p1) = tasks.ranges[task]
                             let out = ps.baseAddress! + task * 2 * kept
-                            if useKernel {
-                                // The AVX-512 kernel (focal_sigmoid_avx512.c) for the common Float case.
-                                let xf = UnsafeRawPointer(xs.baseAddress! + i * input.c * s + p0 * input.c)
-                                    .assumingMemoryBound(to: Float.self)
+                            /// The input and gradient from (i, p0) as Float, for the AVX-512 kernels
+                            /// (chosen only when the scalar type is Float).
+                            func floatRange() -> (UnsafePointer<Float>, UnsafeMutablePointer<Float>?) {
+                                let start = i * input.c * s + p0 * input.c
+                                let xf = UnsafeRawPointer(xs.baseAddress! + start).assumingMemoryBound(to: Float.self)
                                 let gf =
                                     gs.isEmpty
                                     ? nil
-                                    : UnsafeMutableRawPointer(gs.baseAddress! + i * input.c * s + p0 * input.c)
-                                        .assumingMemoryBound(to: Float.self)
+                                    : UnsafeMutableRawPointer(gs.baseAddress! + start).assumingMemoryBound(
+                                        to: Float.self)
+                                return (xf, gf)
+                            }
+                            if useKernel {
+                                // The AVX-512 kernel (focal_sigmoid_avx512.c) for the common Float case.
+                                let (xf, gf) = floatRange()
                                 var sums = [Double](repeating: 0, count: 2 * input.c)
                                 let ran = labels.withUnsafeBufferPointer { lb in
                                     dk_focal_sigmoid_labels_f32(
@@ -150,13 +156,7 @@ extension FocalLoss {
                                 }
                             } else if useSoftmaxKernel {
                                 // The AVX-512 kernel (focal_softmax_avx512.c) for the common Float case.
-                                let xf = UnsafeRawPointer(xs.baseAddress! + i * input.c * s + p0 * input.c)
-                                    .assumingMemoryBound(to: Float.self)
-                                let gf =
-                                    gs.isEmpty
-                                    ? nil
-                                    : UnsafeMutableRawPointer(gs.baseAddress! + i * input.c * s + p0 * input.c)
-                                        .assumingMemoryBound(to: Float.self)
+                                let (xf, gf) = floatRange()
                                 var sums = [Double](repeating: 0, count: input.c)
                                 let ran = labels.withUnsafeBufferPointer { lb in
                                     dk_focal_softmax_labels_f32(
