@@ -38,15 +38,19 @@ static inline uint16_t bf16_scalar(float f) {
     return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
 }
 
-DKI512 static void bf16_vector(const float *src, uint16_t *dst, long n) {
+/// 16 Floats' bits rounded as bf16_scalar: the bfloat16 in the upper half (low half not cleared).
+DKI512 static inline __m512i bf16_round_bits(__m512i u) {
     const __m512i abs_mask = _mm512_set1_epi32(0x7FFFFFFF), inf = _mm512_set1_epi32(0x7F800000);
     const __m512i bias = _mm512_set1_epi32(0x7FFF), one = _mm512_set1_epi32(1), quiet = _mm512_set1_epi32(0x400000);
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, abs_mask), inf);
+    __m512i rounded = _mm512_add_epi32(_mm512_add_epi32(u, bias), _mm512_and_si512(_mm512_srli_epi32(u, 16), one));
+    return _mm512_mask_or_epi32(rounded, nan, u, quiet);
+}
+
+DKI512 static void bf16_vector(const float *src, uint16_t *dst, long n) {
     long i = 0;
     for (; i + 16 <= n; i += 16) {
-        __m512i u = _mm512_loadu_si512((const void *)(src + i));
-        __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, abs_mask), inf);
-        __m512i rounded = _mm512_add_epi32(_mm512_add_epi32(u, bias), _mm512_and_si512(_mm512_srli_epi32(u, 16), one));
-        __m512i r = _mm512_mask_or_epi32(rounded, nan, u, quiet);
+        const __m512i r = bf16_round_bits(_mm512_loadu_si512((const void *)(src + i)));
         _mm256_storeu_si256((__m256i *)(dst + i), _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
     }
     for (; i < n; i++) dst[i] = bf16_scalar(src[i]);
@@ -69,22 +73,22 @@ void dk_f32_to_bf16_runs(const float *src, uint16_t *dst, long runs, long run, l
         for (long i = 0; i < run; i++) dst[r * dst_stride + i] = bf16_scalar(src[r * run + i]);
 }
 
-DKI512 static void round_vector(const float *src, float *dst, long n) {
-    const __m512i abs_mask = _mm512_set1_epi32(0x7FFFFFFF), inf = _mm512_set1_epi32(0x7F800000);
-    const __m512i bias = _mm512_set1_epi32(0x7FFF), one = _mm512_set1_epi32(1), quiet = _mm512_set1_epi32(0x400000);
-    const __m512i high = _mm512_set1_epi32((int)0xFFFF0000u);
-    long i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512i u = _mm512_loadu_si512((const void *)(src + i));
-        __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, abs_mask), inf);
-        __m512i rounded = _mm512_add_epi32(_mm512_add_epi32(u, bias), _mm512_and_si512(_mm512_srli_epi32(u, 16), one));
-        __m512i r = _mm512_mask_or_epi32(rounded, nan, u, quiet);
-        _mm512_storeu_si512((void *)(dst + i), _mm512_and_si512(r, high));
-    }
-    for (; i < n; i++) {
+/// dst[i] = the Float value of bf16_scalar(src[i]) for i in [from, n).
+static void round_scalar(const float *src, float *dst, long from, long n) {
+    for (long i = from; i < n; i++) {
         uint32_t u = (uint32_t)bf16_scalar(src[i]) << 16;
         __builtin_memcpy(dst + i, &u, 4);
     }
+}
+
+DKI512 static void round_vector(const float *src, float *dst, long n) {
+    const __m512i high = _mm512_set1_epi32((int)0xFFFF0000u);
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512i r = bf16_round_bits(_mm512_loadu_si512((const void *)(src + i)));
+        _mm512_storeu_si512((void *)(dst + i), _mm512_and_si512(r, high));
+    }
+    round_scalar(src, dst, i, n);
 }
 
 void dk_f32_round_bf16(const float *src, float *dst, long n) {
@@ -92,10 +96,7 @@ void dk_f32_round_bf16(const float *src, float *dst, long n) {
         round_vector(src, dst, n);
         return;
     }
-    for (long i = 0; i < n; i++) {
-        uint32_t u = (uint32_t)bf16_scalar(src[i]) << 16;
-        __builtin_memcpy(dst + i, &u, 4);
-    }
+    round_scalar(src, dst, 0, n);
 }
 
 void dk_bf16_to_f32(const uint16_t *src, float *dst, long n) {
