@@ -147,3 +147,14 @@ func assertGradient(
     XCTAssertLessThanOrEqual(error, bound, "relative error \(error): \(message)", file: file, line: line)
     XCTAssertGreaterThan(numeric.scalars.map(abs).max() ?? 0, 0, "vacuous gradient: \(message)", file: file, line: line)
 }
+
+/// The coordinates of row-major index `i` in a grid of extents `shape` (last axis fastest).
+func gridCoordinates(_ i: Int, shape: [Int]) -> [Int] {
+    var rest = i
+    var c = [Int](repeating: 0, count: shape.count)
+    for a in stride(from: shape.count - 1, through: 0, by: -1) {
+        c[a] = rest % shape[a]
+        rest /= shape[a]
+    }
+    return c
+}

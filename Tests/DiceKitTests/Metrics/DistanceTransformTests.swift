@@ -8,15 +8,7 @@ import XCTest
 final class DistanceTransformTests: XCTestCase {
     func bruteForce(_ features: [Bool], shape: [Int], spacing: [Double]) -> [Double] {
         let rank = shape.count
-        func coordinates(_ i: Int) -> [Int] {
-            var rest = i
-            var c = [Int](repeating: 0, count: rank)
-            for a in stride(from: rank - 1, through: 0, by: -1) {
-                c[a] = rest % shape[a]
-                rest /= shape[a]
-            }
-            return c
-        }
+        func coordinates(_ i: Int) -> [Int] { gridCoordinates(i, shape: shape) }
         let sites = features.indices.filter { features[$0] }.map(coordinates)
         return features.indices.map { i in
             let x = coordinates(i)

@@ -13,15 +13,7 @@ final class NearestFeatureSearchTests: XCTestCase {
     /// the order of the transform and of the search ((s₀Δ₀)² + ((s₁Δ₁)² + (s₂Δ₂)²)).
     func bruteForce(_ features: [Bool], at i: Int, shape: [Int], spacing: [Double]) -> Double {
         let rank = shape.count
-        func coordinates(_ i: Int) -> [Int] {
-            var rest = i
-            var c = [Int](repeating: 0, count: rank)
-            for a in stride(from: rank - 1, through: 0, by: -1) {
-                c[a] = rest % shape[a]
-                rest /= shape[a]
-            }
-            return c
-        }
+        func coordinates(_ i: Int) -> [Int] { gridCoordinates(i, shape: shape) }
         let x = coordinates(i)
         var best = Double.infinity
         for j in features.indices where features[j] {
