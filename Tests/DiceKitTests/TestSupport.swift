@@ -158,3 +158,12 @@ func gridCoordinates(_ i: Int, shape: [Int]) -> [Int] {
     }
     return c
 }
+
+/// The error `loss` throws for `x` against `target` (with the gradient), as text, or "no error".
+func lossErrorMessage<L: SegmentationLoss>(_ loss: L, _ x: Tensor<Float>, _ target: SegmentationTarget<Float>) -> String
+{
+    do {
+        _ = try loss.evaluate(x, target: target, gradient: true)
+        return "no error"
+    } catch { return "\(error)" }
+}
