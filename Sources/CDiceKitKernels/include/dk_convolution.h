@@ -31,6 +31,11 @@ typedef struct {
 /// never straddle a cache line) and holds kd·kh·kw·cin·cout floats.
 void dk_conv_pack_weights(const dk_conv_geometry *g, const float *w, float *packed);
 
+/// Copies `positions` positions of `channels` floats from the packed `src` to `dst`, `stride`
+/// floats apart (one part of a channel concatenation into a padded row: `stride` is the joined
+/// channel count), rounding each value to bfloat16 (kept as Float) when `round` is non-zero.
+void dk_conv_join_channels(const float *src, long channels, float *dst, long stride, long positions, int round);
+
 /// y = conv(xp, w) (+ bias) at output positions [q0, q1) of one sample, q = (z·oh + y)·ow + x.
 /// `y` is the sample's [od, oh, ow, cout] output, `w` the [kd, kh, kw, cin, cout] kernel packed
 /// by dk_conv_pack_weights, `bias` [cout] or NULL. `xp` must be readable for kw + 24 positions past the padded sample (zeros;

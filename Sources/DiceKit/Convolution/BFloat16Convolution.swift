@@ -325,8 +325,9 @@ extension PaddedSource {
     private func padBFloat16(
         sample n: Int, planes: Range<Int>, rows: Range<Int>, into target: UnsafeMutablePointer<UInt16>
     ) {
+        precondition(parts.count == 1, "bfloat16 padding: a concatenated input is joined on the Float path only")
         let rowLength = inner[2] * channels
-        let from = source + n * inner[0] * inner[1] * rowLength
+        let from = parts[0].source + n * inner[0] * inner[1] * rowLength
         var p = target
         for z in planes {
             for y in rows {

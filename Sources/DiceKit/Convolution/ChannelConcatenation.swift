@@ -7,14 +7,7 @@ extension Tensor {
     /// - Throws: `DiceKitError.shape` when the list is empty, a tensor is rank 0, or the shapes
     ///   differ other than in the last axis.
     public static func concatenatingChannels(_ tensors: [Tensor]) throws -> Tensor {
-        guard let first = tensors.first, first.rank >= 1 else {
-            throw DiceKitError.shape("channel concatenation needs at least one tensor of rank ≥ 1")
-        }
-        let leading = Array(first.shape.dropLast())
-        for t in tensors where t.rank != first.rank || Array(t.shape.dropLast()) != leading {
-            throw DiceKitError.shape(
-                "channel concatenation: shape \(t.shape) does not match \(first.shape) except in the last axis")
-        }
+        let leading = Array(try concatenatedChannelShape(tensors.map(\.shape)).dropLast())
         return specialised(
             Scalar.self,
             float: {
@@ -25,6 +18,20 @@ extension Tensor {
                 ChannelKernels.concatenate(tensors.map { $0.reinterpreted(as: Double.self) }, leading: leading)
                     .reinterpreted()
             })
+    }
+
+    /// The shape of the channel concatenation of tensors of these shapes.
+    ///
+    /// - Throws: as `concatenatingChannels`.
+    static func concatenatedChannelShape(_ shapes: [[Int]]) throws -> [Int] {
+        guard let first = shapes.first, !first.isEmpty else {
+            throw DiceKitError.shape("channel concatenation needs at least one tensor of rank ≥ 1")
+        }
+        for shape in shapes where shape.count != first.count || shape.dropLast() != first.dropLast() {
+            throw DiceKitError.shape(
+                "channel concatenation: shape \(shape) does not match \(first) except in the last axis")
+        }
+        return first.dropLast() + [shapes.reduce(0) { $0 + $1.last! }]
     }
 
     /// The tensor cut along the last axis into pieces of `channels` channels each (the adjoint

@@ -52,6 +52,9 @@ struct LoweredPass<T: BLASScalar> {
     /// Where the bfloat16 path keeps its packings of `weight` (the convolution's own cache); nil
     /// packs them on every call.
     var bfloat16Weights: BFloat16WeightCache? = nil
+    /// When set, x is the channel concatenation of these (`x` is the first), joined in the
+    /// direct kernels' padded copy; only for a forward pass that `joinsConcatenatedInput`.
+    var xParts: [ChannelPart]? = nil
 }
 
 /// Writes `fill` (a vector of `channels` scalars) or zeros to `pixels` consecutive pixels.
@@ -101,6 +104,9 @@ extension ConvGeometry {
             "lowered pass: the weight gradient needs x and dy")
         precondition(pass.dx == nil || pass.dy != nil, "lowered pass: the input gradient needs dy")
         precondition(pass.biasGradient == nil || pass.dy != nil, "lowered pass: the bias gradient needs dy")
+        precondition(
+            pass.xParts == nil || (pass.weightGradient == nil && joinsConcatenatedInput(settings: settings)),
+            "lowered pass: a concatenated input is joined by the direct forward pass only")
         // bfloat16 hooks (BFloat16ExactTiling.swift, BFloat16Convolution.swift): qualifying Float
         // passes with precision .bfloat16, on the dot-product kernels or with rounded operands on
         // the Float ones (BFloat16RoundedOperands.swift), as `BFloat16Arithmetic.current` says.

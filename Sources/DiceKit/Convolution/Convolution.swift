@@ -126,6 +126,23 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
         return specialised(Scalar.self, float: { run(Float.self) }, double: { run(Double.self) })
     }
 
+    /// `forward(_:rectified:)` of `Tensor.concatenatingChannels(parts)`, without writing the
+    /// concatenation where the direct kernels run: their padded copy of the input joins the
+    /// parts (a U-Net decoder's input in evaluation mode). The same values either way.
+    ///
+    /// - Throws: as `Tensor.concatenatingChannels` and `outputShape(for:)`.
+    func forward(concatenating parts: [Tensor<Scalar>], rectified: Bool) throws -> Tensor<Scalar> {
+        if parts.count == 1 { return try forward(parts[0], rectified: rectified) }
+        let g = try geometry(Tensor<Scalar>.concatenatedChannelShape(parts.map(\.shape)))
+        guard Scalar.precision == .single, g.joinsConcatenatedInput(settings: settings) else {
+            return try forward(Tensor.concatenatingChannels(parts), rectified: rectified)
+        }
+        return ConvolutionKernels.forward(
+            g, concatenating: parts.map { $0.reinterpreted(as: Float.self) }, weight: weight.reinterpreted(),
+            bias: bias?.reinterpreted(), settings: settings, rectified: rectified, bfloat16Weights: bfloat16Weights
+        ).reinterpreted()
+    }
+
     /// The gradients of a scalar loss with respect to the input, weight and bias, given the
     /// input of the forward pass and the gradient of the loss with respect to its output.
     ///

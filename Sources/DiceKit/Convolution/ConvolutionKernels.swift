@@ -28,6 +28,31 @@ enum ConvolutionKernels {
         return Tensor(uncheckedShape: g.outputShape, storage: y)
     }
 
+    /// `forward` of the channel concatenation of `parts` (each [batch, spatial…, its channels];
+    /// `g` is the joined input's geometry, for which the caller has checked
+    /// `joinsConcatenatedInput`): the direct kernels' padded copy joins them, so the
+    /// concatenation is never written on its own.
+    static func forward(
+        _ g: ConvGeometry, concatenating parts: [Tensor<Float>], weight: Tensor<Float>, bias: Tensor<Float>?,
+        settings: ConvolutionSettings, rectified: Bool, bfloat16Weights: BFloat16WeightCache?
+    ) -> Tensor<Float> {
+        let y = [Float](unsafeUninitializedCapacity: g.outputRows * g.outChannels) { py, initialized in
+            withPointers(parts[...]) { sources in
+                weight.withUnsafeBufferPointer { pw in
+                    withOptionalPointer(bias) { pb in
+                        var pass = LoweredPass(
+                            x: sources[0], weight: pw.baseAddress!, y: py.baseAddress!, bias: pb,
+                            rectifies: rectified, bfloat16Weights: bfloat16Weights)
+                        pass.xParts = zip(sources, parts).map { ChannelPart(source: $0, channels: $1.shape.last!) }
+                        g.run(pass, settings: settings)
+                    }
+                }
+            }
+            initialized = py.count
+        }
+        return Tensor(uncheckedShape: g.outputShape, storage: y)
+    }
+
     /// Input, weight and bias gradients of y = conv(x, w) + b, given dy in y space.
     static func backward<T: BLASScalar>(
         _ g: ConvGeometry, x: Tensor<T>, weight: Tensor<T>, outputGradient dy: Tensor<T>,
@@ -155,4 +180,12 @@ func zeroedScalars<T: BLASScalar>(_ count: Int) -> [T] {
 func withOptionalPointer<T: BLASScalar, R>(_ tensor: Tensor<T>?, _ body: (UnsafePointer<T>?) -> R) -> R {
     guard let tensor = tensor else { return body(nil) }
     return tensor.withUnsafeBufferPointer { body($0.baseAddress) }
+}
+
+/// Calls `body` with the base addresses of the tensors' elements, in order, all valid for the call.
+func withPointers<T: BLASScalar, R>(_ tensors: ArraySlice<Tensor<T>>, _ body: ([UnsafePointer<T>]) -> R) -> R {
+    guard let first = tensors.first else { return body([]) }
+    return first.withUnsafeBufferPointer { p in
+        withPointers(tensors.dropFirst()) { rest in body([p.baseAddress!] + rest) }
+    }
 }

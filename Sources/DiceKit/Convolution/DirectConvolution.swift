@@ -34,6 +34,18 @@ extension ConvGeometry {
         runsDirect(T.self, inputGradient: pass.dx != nil, settings: settings)
     }
 
+    /// Whether a Float forward pass may take its input as a channel concatenation of separate
+    /// tensors (`LoweredPass.xParts`): it runs on the direct kernels with Float operands or
+    /// rounded ones, whose padded copy joins them; the dot-product bfloat16 kernels read a
+    /// bfloat16 copy that does not.
+    func joinsConcatenatedInput(settings: ConvolutionSettings) -> Bool {
+        guard runsDirect(Float.self, inputGradient: false, settings: settings) else { return false }
+        let dotProducts =
+            settings.precision == .bfloat16 && ComputePrecision.bfloat16Available
+            && inChannels % directChannelMultiple == 0 && BFloat16Arithmetic.current == .dotProducts
+        return !dotProducts
+    }
+
     /// The channel multiple of the direct kernels (DK_CONV_CHANNEL_MULTIPLE, 16 floats).
     var directChannelMultiple: Int { Int(DK_CONV_CHANNEL_MULTIPLE) }
 
@@ -86,7 +98,7 @@ extension ConvGeometry {
         let weightCount = patch * outChannels
         if let x = pass.x {
             var padded = PaddedSource(
-                source: x, batch: batch, inner: input, channels: inChannels,
+                parts: pass.xParts ?? [ChannelPart(source: x, channels: inChannels)], batch: batch, inner: input,
                 before: padBefore, after: padAfter, kernelWidth: kernel[2])
             padded.roundsToBFloat16 = roundsOperands
             var g = directGeometry(padded: padded, output: output, kernel: kernel, cin: inChannels, cout: outChannels)
@@ -307,125 +319,5 @@ extension ConvGeometry {
     ) {
         target.update(repeating: 0, count: channels)
         addRows(source, count: rows * channels, into: target, width: channels)
-    }
-}
-
-/// A channels-last batch [N, D, H, W, C] as the kernels read it: each sample zero-padded by
-/// `before`/`after` per axis, followed by zeroed slack for the kernels' read-ahead (up to kernel
-/// width + 24 positions past a sample, conv_avx512.c; DK_CONV_SLACK_POSITIONS past the kernel width).
-struct PaddedSource {
-    let source: UnsafePointer<Float>
-    let batch: Int
-    /// Extents (D, H, W) of a sample before and after padding.
-    let inner: [Int], extents: [Int]
-    let before: [Int], after: [Int]
-    let channels: Int
-    /// Scalars of one padded sample, and of the zeroed slack after it.
-    let sampleCount: Int, slack: Int
-    /// Whether `pad` rounds the values to bfloat16 (kept as Float) on the way, for the
-    /// rounded-operand arithmetic (BFloat16RoundedOperands.swift): the copy the kernels read
-    /// anyway, so rounding costs no pass of its own.
-    var roundsToBFloat16 = false
-
-    init(
-        source: UnsafePointer<Float>, batch: Int, inner: [Int], channels: Int, before: [Int], after: [Int],
-        kernelWidth: Int
-    ) {
-        self.source = source
-        self.batch = batch
-        self.inner = inner
-        self.before = before
-        self.after = after
-        self.channels = channels
-        extents = (0..<3).map { inner[$0] + before[$0] + after[$0] }
-        sampleCount = extents[0] * extents[1] * extents[2] * channels
-        slack = (kernelWidth + Int(DK_CONV_SLACK_POSITIONS)) * channels
-    }
-
-    /// Writes sample n, padded, to `target` (`sampleCount` scalars; the slack is not touched).
-    func pad(sample n: Int, into target: UnsafeMutablePointer<Float>) {
-        let rowLength = inner[2] * channels
-        let from = source + n * inner[0] * inner[1] * rowLength
-        var p = target
-        for z in 0..<extents[0] {
-            for y in 0..<extents[1] {
-                let (sz, sy) = (z - before[0], y - before[1])
-                if sz < 0 || sz >= inner[0] || sy < 0 || sy >= inner[1] {
-                    p.initialize(repeating: 0, count: extents[2] * channels)
-                } else {
-                    p.initialize(repeating: 0, count: before[2] * channels)
-                    let row = from + (sz * inner[1] + sy) * rowLength
-                    if roundsToBFloat16 {
-                        dk_f32_round_bf16(row, p + before[2] * channels, rowLength)
-                    } else {
-                        (p + before[2] * channels).initialize(from: row, count: rowLength)
-                    }
-                    (p + before[2] * channels + rowLength).initialize(repeating: 0, count: after[2] * channels)
-                }
-                p += extents[2] * channels
-            }
-        }
-    }
-
-    /// Calls `body(worker, n, paddedSample, chunk)` for every sample n and chunk 0..<chunks, on
-    /// up to `workers` workers; returns how many workers ran.
-    ///
-    /// With at least two samples per worker, a worker takes whole samples and pads each into its
-    /// own buffer, which stays in cache for the chunks that follow and is reused (no batch-sized
-    /// copy). With fewer, the batch is padded whole first, so that workers can share a sample.
-    /// Either way worker w runs a fixed set of (sample, chunk) tasks in a fixed order (every
-    /// workers-th one from w), so a per-worker accumulator holds the same sum on every run with
-    /// the same worker count.
-    @discardableResult
-    func forEachChunk(
-        chunks: Int, workers: Int,
-        _ body: @Sendable (_ worker: Int, _ n: Int, _ sample: UnsafePointer<Float>, _ chunk: Int) -> Void
-    ) -> Int {
-        // Each worker pads into its own buffer; `body` states what the chunks write.
-        let source = TaskShared(self)
-        if batch >= 2 * workers {
-            runWorkers(workers) { worker in
-                let source = source.buffers
-                let buffer = UnsafeMutablePointer<Float>.allocate(capacity: source.sampleCount + source.slack)
-                defer { buffer.deallocate() }
-                (buffer + source.sampleCount).initialize(repeating: 0, count: source.slack)
-                for n in Swift.stride(from: worker, to: source.batch, by: workers) {
-                    source.pad(sample: n, into: buffer)
-                    for c in 0..<chunks { body(worker, n, UnsafePointer(buffer), c) }
-                }
-            }
-            return workers
-        }
-        let tasks = batch * chunks
-        let count = Swift.min(workers, tasks)
-        withPaddedBatch(workers: workers) { whole in
-            let shared = TaskShared((whole, sampleCount))
-            runWorkers(count) { worker in
-                let (whole, sampleCount) = shared.buffers
-                for task in Swift.stride(from: worker, to: tasks, by: count) {
-                    let (n, c) = (task / chunks, task % chunks)
-                    body(worker, n, whole + n * sampleCount, c)
-                }
-            }
-        }
-        return count
-    }
-
-    /// Calls `body` with the whole batch padded (samples `sampleCount` apart, then the slack),
-    /// padded in parallel over samples; the buffer is freed on return.
-    func withPaddedBatch(workers: Int, _ body: (UnsafePointer<Float>) -> Void) {
-        let whole = UnsafeMutablePointer<Float>.allocate(capacity: batch * sampleCount + slack)
-        defer { whole.deallocate() }
-        (whole + batch * sampleCount).initialize(repeating: 0, count: slack)
-        let count = Swift.min(workers, batch)
-        // Each worker pads its own samples.
-        let shared = TaskShared((self, whole))
-        runWorkers(count) { worker in
-            let (source, whole) = shared.buffers
-            for n in Swift.stride(from: worker, to: source.batch, by: count) {
-                source.pad(sample: n, into: whole + n * source.sampleCount)
-            }
-        }
-        body(UnsafePointer(whole))
     }
 }

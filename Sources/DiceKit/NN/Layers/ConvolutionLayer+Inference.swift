@@ -16,15 +16,18 @@
 
 extension ConvolutionLayer {
     /// max(0, ·) of the convolution (when `rectified`) after folding `normalization`'s running
-    /// statistics and affine parameters into the kernel and bias (when given).
+    /// statistics and affine parameters into the kernel and bias (when given), of the channel
+    /// concatenation of `parts` (one part: the input itself; several are joined where the
+    /// kernels copy the input anyway, `Convolution.forward(concatenating:rectified:)`).
     ///
     /// The folded convolution is kept while neither layer's parameters change.
     ///
-    /// - Throws: `DiceKitError.shape` when the input does not fit the kernel, or when the
-    ///   normalisation's channel count is not the convolution's output channel count.
-    func evaluationForward(_ input: Tensor<Scalar>, folding normalization: BatchNorm<Scalar>?, rectified: Bool) throws
-        -> Tensor<Scalar>
-    {
+    /// - Throws: `DiceKitError.shape` when the parts do not concatenate, the input does not fit
+    ///   the kernel, or the normalisation's channel count is not the convolution's output
+    ///   channel count.
+    func evaluationForward(
+        concatenating parts: [Tensor<Scalar>], folding normalization: BatchNorm<Scalar>?, rectified: Bool
+    ) throws -> Tensor<Scalar> {
         let key = [weight.version, bias.version] + (normalization?.parameters.map(\.version) ?? [])
         var convolution: Convolution<Scalar>
         if let kept = folded, kept.key == key, kept.normalization === normalization {
@@ -36,7 +39,7 @@ extension ConvolutionLayer {
         cachedInput = nil
         cachedConvolution = nil
         convolution.settings.precision = precision
-        return try convolution.forward(input, rectified: rectified)
+        return try convolution.forward(concatenating: parts, rectified: rectified)
     }
 
     /// The convolution with `normalization` folded in (the layer's own without it).

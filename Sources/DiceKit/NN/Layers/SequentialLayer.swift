@@ -31,9 +31,26 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
     /// pass over the activations and one tensor fewer. Any other activation overwrites the
     /// previous layer's output in place rather than allocating a second tensor of the same size.
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
+        try forward(concatenating: [input], mode: mode)
+    }
+
+    /// `forward` of `Tensor.concatenatingChannels(parts)`. In `.evaluation` mode with a
+    /// convolution first, the concatenation is never written on its own: the convolution joins
+    /// the parts where it copies its input anyway (a U-Net decoder level's up-sampled tensor
+    /// and skip).
+    ///
+    /// - Throws: as `forward`, and `DiceKitError.shape` when the parts do not concatenate.
+    func forward(concatenating parts: [Tensor<Scalar>], mode: LayerMode) throws -> Tensor<Scalar> {
         try withFlushToZero {
-            var x = input
+            var x: Tensor<Scalar>
             var i = 0
+            if parts.count > 1, mode == .evaluation, let conv = layers.first as? ConvolutionLayer<Scalar> {
+                let (norm, relu, next) = evaluationFusion(after: 0)
+                x = try conv.evaluationForward(concatenating: parts, folding: norm, rectified: relu)
+                i = next
+            } else {
+                x = parts.count == 1 ? parts[0] : try Tensor.concatenatingChannels(parts)
+            }
             while i < layers.count {
                 if mode == .training, i + 1 < layers.count, let conv = layers[i] as? ConvolutionLayer<Scalar>,
                     let relu = layers[i + 1] as? ActivationLayer<Scalar>, relu.kind == .relu
@@ -44,13 +61,9 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
                     continue
                 }
                 if mode == .evaluation, let conv = layers[i] as? ConvolutionLayer<Scalar> {
-                    var next = i + 1
-                    let norm = next < layers.count ? layers[next] as? BatchNorm<Scalar> : nil
-                    if norm != nil { next += 1 }
-                    let relu = next < layers.count && (layers[next] as? ActivationLayer<Scalar>)?.kind == .relu
-                    if relu { next += 1 }
+                    let (norm, relu, next) = evaluationFusion(after: i)
                     if norm != nil || relu {
-                        x = try conv.evaluationForward(x, folding: norm, rectified: relu)
+                        x = try conv.evaluationForward(concatenating: [x], folding: norm, rectified: relu)
                         i = next
                         continue
                     }
@@ -65,6 +78,18 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
             }
             return x
         }
+    }
+
+    /// What an evaluation-mode convolution at index `i` absorbs: the batch normalisation right
+    /// after it (folded into its kernel), a ReLU after that (applied by its output pass), and
+    /// the index of the first layer it leaves.
+    private func evaluationFusion(after i: Int) -> (norm: BatchNorm<Scalar>?, relu: Bool, next: Int) {
+        var next = i + 1
+        let norm = next < layers.count ? layers[next] as? BatchNorm<Scalar> : nil
+        if norm != nil { next += 1 }
+        let relu = next < layers.count && (layers[next] as? ActivationLayer<Scalar>)?.kind == .relu
+        if relu { next += 1 }
+        return (norm, relu, next)
     }
 
     /// Each layer's backward pass in reverse order (subnormals flushed to zero meanwhile).

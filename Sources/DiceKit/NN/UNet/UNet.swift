@@ -144,10 +144,16 @@ public final class UNet<Scalar: BLASScalar> {
         x = try timed("mid", false) { try mid.forward(x, mode: mode) }
         for j in 0..<configuration.depth {
             let upsampled = try timed("up.\(j)", false) { try up[j].forward(x, mode: mode) }
-            let joined = try timed("concat.\(j)", false) {
-                try Tensor.concatenatingChannels([upsampled, skips.removeLast()])
+            if mode == .evaluation {
+                // The decoder block's first convolution joins the two where it copies its input.
+                let parts = [upsampled, skips.removeLast()]
+                x = try timed("dec.\(j)", false) { try dec[j].forward(concatenating: parts, mode: mode) }
+            } else {
+                let joined = try timed("concat.\(j)", false) {
+                    try Tensor.concatenatingChannels([upsampled, skips.removeLast()])
+                }
+                x = try timed("dec.\(j)", false) { try dec[j].forward(joined, mode: mode) }
             }
-            x = try timed("dec.\(j)", false) { try dec[j].forward(joined, mode: mode) }
             let level = configuration.depth - 1 - j
             if supervised && level >= 1 && level <= supervisionHeads.count {
                 let h = supervisionHeads[level - 1]

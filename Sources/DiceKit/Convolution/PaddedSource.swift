@@ -1,0 +1,161 @@
+// The zero-padded copies of the input that the direct kernels read (DirectConvolution.swift,
+// BFloat16Convolution.swift, BFloat16RoundedOperands.swift).
+//
+// The input may be given as the channel concatenation of several tensors (a U-Net decoder's
+// up-sampled tensor and its skip, in evaluation mode: ConvolutionKernels.forward(concatenating:)).
+// The padded copy is then where they are joined, position by position, so the concatenated
+// tensor is never written on its own: one pass over the data fewer.
+
+internal import CDiceKitKernels
+
+/// One tensor of a channel concatenation, channels-last with `channels` scalars per position.
+struct ChannelPart {
+    let source: UnsafePointer<Float>
+    let channels: Int
+}
+
+/// A channels-last batch [N, D, H, W, C] as the kernels read it: each sample zero-padded by
+/// `before`/`after` per axis, followed by zeroed slack for the kernels' read-ahead (up to kernel
+/// width + 24 positions past a sample, conv_avx512.c; DK_CONV_SLACK_POSITIONS past the kernel width).
+struct PaddedSource {
+    /// The input: the channel concatenation of these, in order (one part: a plain tensor).
+    let parts: [ChannelPart]
+    let batch: Int
+    /// Extents (D, H, W) of a sample before and after padding.
+    let inner: [Int], extents: [Int]
+    let before: [Int], after: [Int]
+    let channels: Int
+    /// Scalars of one padded sample, and of the zeroed slack after it.
+    let sampleCount: Int, slack: Int
+    /// Whether `pad` rounds the values to bfloat16 (kept as Float) on the way, for the
+    /// rounded-operand arithmetic (BFloat16RoundedOperands.swift): the copy the kernels read
+    /// anyway, so rounding costs no pass of its own.
+    var roundsToBFloat16 = false
+
+    /// The padded form of `source`, [batch, inner…, channels].
+    init(
+        source: UnsafePointer<Float>, batch: Int, inner: [Int], channels: Int, before: [Int], after: [Int],
+        kernelWidth: Int
+    ) {
+        self.init(
+            parts: [ChannelPart(source: source, channels: channels)], batch: batch, inner: inner, before: before,
+            after: after, kernelWidth: kernelWidth)
+    }
+
+    /// The padded form of the channel concatenation of `parts`, each [batch, inner…, its channels].
+    init(parts: [ChannelPart], batch: Int, inner: [Int], before: [Int], after: [Int], kernelWidth: Int) {
+        self.parts = parts
+        self.batch = batch
+        self.inner = inner
+        self.before = before
+        self.after = after
+        self.channels = parts.reduce(0) { $0 + $1.channels }
+        extents = (0..<3).map { inner[$0] + before[$0] + after[$0] }
+        sampleCount = extents[0] * extents[1] * extents[2] * channels
+        slack = (kernelWidth + Int(DK_CONV_SLACK_POSITIONS)) * channels
+    }
+
+    /// Writes sample n, padded, to `target` (`sampleCount` scalars; the slack is not touched).
+    func pad(sample n: Int, into target: UnsafeMutablePointer<Float>) {
+        let rowLength = inner[2] * channels
+        var p = target
+        for z in 0..<extents[0] {
+            for y in 0..<extents[1] {
+                let (sz, sy) = (z - before[0], y - before[1])
+                if sz < 0 || sz >= inner[0] || sy < 0 || sy >= inner[1] {
+                    p.initialize(repeating: 0, count: extents[2] * channels)
+                } else {
+                    p.initialize(repeating: 0, count: before[2] * channels)
+                    copyRow((n * inner[0] + sz) * inner[1] + sy, into: p + before[2] * channels)
+                    (p + before[2] * channels + rowLength).initialize(repeating: 0, count: after[2] * channels)
+                }
+                p += extents[2] * channels
+            }
+        }
+    }
+
+    /// Writes input row `row` (counted over the whole batch: sample, plane, row) to `target`,
+    /// `inner[2]` positions of `channels` scalars, joining the parts' channels at each position
+    /// and rounding to bfloat16 when `roundsToBFloat16`.
+    private func copyRow(_ row: Int, into target: UnsafeMutablePointer<Float>) {
+        let width = inner[2]
+        guard parts.count > 1 else {
+            let from = parts[0].source + row * width * channels
+            if roundsToBFloat16 {
+                dk_f32_round_bf16(from, target, width * channels)
+            } else {
+                target.initialize(from: from, count: width * channels)
+            }
+            return
+        }
+        var offset = 0
+        for part in parts {
+            dk_conv_join_channels(
+                part.source + row * width * part.channels, part.channels, target + offset, channels, width,
+                roundsToBFloat16 ? 1 : 0)
+            offset += part.channels
+        }
+    }
+
+    /// Calls `body(worker, n, paddedSample, chunk)` for every sample n and chunk 0..<chunks, on
+    /// up to `workers` workers; returns how many workers ran.
+    ///
+    /// With at least two samples per worker, a worker takes whole samples and pads each into its
+    /// own buffer, which stays in cache for the chunks that follow and is reused (no batch-sized
+    /// copy). With fewer, the batch is padded whole first, so that workers can share a sample.
+    /// Either way worker w runs a fixed set of (sample, chunk) tasks in a fixed order (every
+    /// workers-th one from w), so a per-worker accumulator holds the same sum on every run with
+    /// the same worker count.
+    @discardableResult
+    func forEachChunk(
+        chunks: Int, workers: Int,
+        _ body: @Sendable (_ worker: Int, _ n: Int, _ sample: UnsafePointer<Float>, _ chunk: Int) -> Void
+    ) -> Int {
+        // Each worker pads into its own buffer; `body` states what the chunks write.
+        let source = TaskShared(self)
+        if batch >= 2 * workers {
+            runWorkers(workers) { worker in
+                let source = source.buffers
+                let buffer = UnsafeMutablePointer<Float>.allocate(capacity: source.sampleCount + source.slack)
+                defer { buffer.deallocate() }
+                (buffer + source.sampleCount).initialize(repeating: 0, count: source.slack)
+                for n in Swift.stride(from: worker, to: source.batch, by: workers) {
+                    source.pad(sample: n, into: buffer)
+                    for c in 0..<chunks { body(worker, n, UnsafePointer(buffer), c) }
+                }
+            }
+            return workers
+        }
+        let tasks = batch * chunks
+        let count = Swift.min(workers, tasks)
+        withPaddedBatch(workers: workers) { whole in
+            let shared = TaskShared((whole, sampleCount))
+            runWorkers(count) { worker in
+                let (whole, sampleCount) = shared.buffers
+                for task in Swift.stride(from: worker, to: tasks, by: count) {
+                    let (n, c) = (task / chunks, task % chunks)
+                    body(worker, n, whole + n * sampleCount, c)
+                }
+            }
+        }
+        return count
+    }
+
+    /// Calls `body` with the whole batch padded (samples `sampleCount` apart, then the slack),
+    /// padded in parallel over samples; the buffer is freed on return.
+    func withPaddedBatch(workers: Int, _ body: (UnsafePointer<Float>) -> Void) {
+        let whole = UnsafeMutablePointer<Float>.allocate(capacity: batch * sampleCount + slack)
+        defer { whole.deallocate() }
+        (whole + batch * sampleCount).initialize(repeating: 0, count: slack)
+        let count = Swift.min(workers, batch)
+        // Each worker pads its own samples.
+        let shared = TaskShared((self, whole))
+        runWorkers(count) { worker in
+            let (source, whole) = shared.buffers
+            for n in Swift.stride(from: worker, to: source.batch, by: count) {
+                source.pad(sample: n, into: whole + n * source.sampleCount)
+            }
+        }
+        body(UnsafePointer(whole))
+    }
+}
