@@ -35,6 +35,31 @@
 #define DKC512 __attribute__((target("avx512f,avx512bw,avx512dq,fma")))
 #define DK_UNROLL _Pragma("clang loop unroll(full)")
 
+/// Stores a grid tile's MR × NV accumulators (positions o, o + 1, … of the padded grid, output
+/// channels from `co`), skipping grid positions outside the output and at or past `end`, with
+/// max(0, ·) when g->relu. The grid coordinates of o, then a branch-free step per position: two
+/// divisions per tile, not per position (a first layer's tile has only 27 multiply–adds per lane
+/// to hide them).
+DKC512 static inline __attribute__((always_inline))
+void store_grid_tile(const dk_conv_geometry *g, const __m512 *acc, float *y, long o, long end, int co, const int MR,
+                     const int NV) {
+    const long plane = g->hp * g->wp, r0 = o % plane, cout = g->cout;
+    long z = o / plane, yy = r0 / g->wp, x = r0 % g->wp;
+    DK_UNROLL for (int i = 0; i < MR; i++) {
+        if (o + i < end && yy < g->oh && x < g->ow) {
+            float *dst = y + ((z * g->oh + yy) * g->ow + x) * cout + co;
+            DK_UNROLL for (int j = 0; j < NV; j++)
+                _mm512_storeu_ps(dst + 16 * j, g->relu ? _mm512_max_ps(_mm512_setzero_ps(), acc[i * NV + j]) : acc[i * NV + j]);
+        }
+        const long wrap_x = ++x == g->wp;
+        x = wrap_x ? 0 : x;
+        yy += wrap_x;
+        const long wrap_y = yy == g->hp;
+        yy = wrap_y ? 0 : yy;
+        z += wrap_y;
+    }
+}
+
 /// MR grid positions from `o` × NV·16 output channels from `co`, over every segment (cout ≤ 32:
 /// the packed kernel is the plain one).
 DKC512 static inline __attribute__((always_inline))
@@ -58,23 +83,43 @@ void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, co
             }
         }
     }
-    // The grid coordinates of o, then a branch-free step per position: two divisions per tile,
-    // not per position (a first layer's tile has only 27 multiply–adds per lane to hide them).
-    const long plane = g->hp * g->wp, r0 = o % plane;
-    long z = o / plane, yy = r0 / g->wp, x = r0 % g->wp;
-    DK_UNROLL for (int i = 0; i < MR; i++) {
-        if (o + i < end && yy < g->oh && x < g->ow) {
-            float *dst = y + ((z * g->oh + yy) * g->ow + x) * cout + co;
-            DK_UNROLL for (int j = 0; j < NV; j++)
-                _mm512_storeu_ps(dst + 16 * j, g->relu ? _mm512_max_ps(_mm512_setzero_ps(), acc[i * NV + j]) : acc[i * NV + j]);
+    store_grid_tile(g, acc, y, o, end, co, MR, NV);
+}
+
+/// forward_tile for a kernel 3 wide, all output channels (16 or 32): each broadcast input value
+/// serves the three taps that read it. In a segment, position i's tap kx reads grid position
+/// i + kx, so the value at grid position p (channel ci) multiplies kernel row kx·cin + ci into
+/// accumulator p − kx for kx = 0, 1, 2. Per input channel: 3·NV weight loads and MR + 2
+/// broadcasts for 3·MR·NV multiply–adds, where forward_tile needs a broadcast per MR·NV·… of
+/// them (at 16 output channels, one load per multiply–add: the load ports, not the FMA units,
+/// set its pace). Each accumulator adds its terms by segment, input channel, then tap.
+DKC512 static inline __attribute__((always_inline))
+void forward_tile_taps(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias, float *y,
+                       long o, long end, const int MR, const int NV) {
+    __m512 acc[24];
+    DK_UNROLL for (int i = 0; i < MR; i++)
+        DK_UNROLL for (int j = 0; j < NV; j++)
+            acc[i * NV + j] = bias ? _mm512_loadu_ps(bias + 16 * j) : _mm512_setzero_ps();
+    const long cin = g->cin, cout = g->cout;
+    const int segments = g->kd * g->kh;
+    for (int s = 0; s < segments; s++) {
+        const float *a = xp + o * cin + dk_conv_segment_offset(g, s);
+        const float *b = w + s * 3 * cin * cout;
+        for (long ci = 0; ci < cin; ci++) {
+            __m512 bv[3][2];
+            DK_UNROLL for (int kx = 0; kx < 3; kx++)
+                DK_UNROLL for (int j = 0; j < NV; j++) bv[kx][j] = _mm512_loadu_ps(b + (kx * cin + ci) * cout + 16 * j);
+            DK_UNROLL for (int p = 0; p < MR + 2; p++) {
+                const __m512 av = _mm512_set1_ps(a[p * cin + ci]);
+                DK_UNROLL for (int kx = 0; kx < 3; kx++) {
+                    if (p - kx < 0 || p - kx >= MR) continue;
+                    DK_UNROLL for (int j = 0; j < NV; j++)
+                        acc[(p - kx) * NV + j] = _mm512_fmadd_ps(av, bv[kx][j], acc[(p - kx) * NV + j]);
+                }
+            }
         }
-        const long wrap_x = ++x == g->wp;
-        x = wrap_x ? 0 : x;
-        yy += wrap_x;
-        const long wrap_y = yy == g->hp;
-        yy = wrap_y ? 0 : yy;
-        z += wrap_y;
     }
+    store_grid_tile(g, acc, y, o, end, 0, MR, NV);
 }
 
 /// MR valid output positions from q × NV·16 output channels from `co`, with one row pointer per
@@ -121,6 +166,8 @@ void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const floa
 
 #define DK_FORWARD_GRID(MR, NV) \
     for (long o = p0; o < p1; o += MR) forward_tile(g, xp, w, bias, y, o, p1, co, MR, NV);
+#define DK_FORWARD_TAPS(MR, NV) \
+    for (long o = p0; o < p1; o += MR) forward_tile_taps(g, xp, w, bias, y, o, p1, MR, NV);
 #define DK_FORWARD_COMPACT(MR, NV) \
     for (long q = q0; q < q1; q += MR) forward_tile_compact(g, xp, w, bias, y, q, q1, co, s0, s1, k0, k1, MR, NV);
 
@@ -130,7 +177,9 @@ DKC512 static void forward_avx512(const dk_conv_geometry *g, const float *xp, co
         // 16 or 32 output channels: tall tiles over the grid positions spanning q0..<q1.
         const long p0 = dk_conv_grid_position(g, q0), p1 = dk_conv_grid_position(g, q1 - 1) + 1;
         const int co = 0;
-        if (g->cout == 16) { DK_FORWARD_GRID(24, 1) } else { DK_FORWARD_GRID(12, 2) }
+        if (g->kw == 3) {
+            if (g->cout == 16) { DK_FORWARD_TAPS(24, 1) } else { DK_FORWARD_TAPS(12, 2) }
+        } else if (g->cout == 16) { DK_FORWARD_GRID(24, 1) } else { DK_FORWARD_GRID(12, 2) }
         return;
     }
     // K blocks with at most g->weight_block bytes of a 64-channel weight block each: whole
