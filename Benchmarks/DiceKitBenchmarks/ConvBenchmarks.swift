@@ -3,7 +3,9 @@
 // FLOPs are counted as bench_torch.py does: forward 2·N·H·W·Cin·Cout·9, forward+backward
 // (input and weight gradients) 3× that.
 //
-// Extra figures per shape: the ratios to `sgemm_2048_gflops` of the same run, the GFLOP/s of the
+// Extra figures per shape: the weight gradient's GFLOP/s alone (`_wgrad`) and the input
+// gradient's (`_dgrad`: the whole backward pass's time less the weight gradient's), the ratios
+// to `sgemm_2048_gflops` of the same run, the GFLOP/s of the
 // bare GEMM of the lowered shape [N·H·W × 9·Cin] × [9·Cin × Cout] (OpenBLAS on its own threads,
 // operands prepared in advance), and forward time / bare GEMM time (the im2col overhead).
 // The process runs under `AllocationPolicy.retainLargeBlocks()` (see main.swift).
@@ -35,6 +37,15 @@ let convBenchmarks: [Benchmark] = convShapes.map { shape in
             let g = try conv.backward(input: x, outputGradient: gy)
             sink += y.scalars[0] + g.weight.scalars[0]
         }
+        // The two backward passes apart: the weight gradient alone, and with the input gradient.
+        let weightGradient = try context.time(warmup: 2, repetitions: 10) {
+            let g = try conv.backward(input: x, outputGradient: gy, computeInputGradient: false)
+            sink += g.weight.scalars[0]
+        }
+        let backward = try context.time(warmup: 2, repetitions: 10) {
+            let g = try conv.backward(input: x, outputGradient: gy)
+            sink += g.weight.scalars[0]
+        }
         // The bare GEMM of the lowered shape.
         let (m, k) = (n * h * h, 9 * cin)
         let a = Tensor<Float>.uniform([m, k], lower: -1, upper: 1, generator: &generator).scalars
@@ -50,6 +61,8 @@ let convBenchmarks: [Benchmark] = convShapes.map { shape in
         return [
             Metric(key: key + "_fwd_gflops", value: forwardRate, unit: "GFLOP/s"),
             Metric(key: key + "_fwdbwd_gflops", value: forwardBackwardRate, unit: "GFLOP/s"),
+            Metric(key: key + "_wgrad_gflops", value: flops / weightGradient / 1e9, unit: "GFLOP/s"),
+            Metric(key: key + "_dgrad_gflops", value: flops / (backward - weightGradient) / 1e9, unit: "GFLOP/s"),
             Metric(key: key + "_fwd_vs_sgemm", value: forwardRate / sgemm, unit: "×"),
             Metric(key: key + "_fwdbwd_vs_sgemm", value: forwardBackwardRate / sgemm, unit: "×"),
             Metric(key: key + "_gemm_gflops", value: flops / gemm / 1e9, unit: "GFLOP/s"),

@@ -69,12 +69,11 @@ DKC256 void dk_conv_forward_avx2(const dk_conv_geometry *g, const float *xp, con
 }
 
 /// dw rows [k0, k0 + KR) of segment s × 16 output channels from `co`, over output lines [l0, l1)
-/// of `samples` samples (as weight_tile in conv_avx512.c).
+/// of one sample, its output gradient read through `dy` (as weight_tile in conv_avx512.c).
 DKC256 static inline __attribute__((always_inline))
-void weight_tile(const dk_conv_geometry *g, const float *xp, long xp_stride, const float *dy, long samples, float *dw,
+void weight_tile(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy, float *dw,
                  int s, long k0, int co, long l0, long l1, const int KR) {
     const long cin = g->cin, cout = g->cout, seg = (long)g->kw * cin;
-    const long dy_stride = g->od * g->oh * g->ow * cout;
     float *row = dw + (s * seg + k0) * cout + co;
     __m256 acc[12];
     DK_UNROLL for (int r = 0; r < KR; r++) {
@@ -82,18 +81,16 @@ void weight_tile(const dk_conv_geometry *g, const float *xp, long xp_stride, con
         acc[r * 2 + 1] = _mm256_loadu_ps(row + r * cout + 8);
     }
     const long offset = dk_conv_segment_offset(g, s) + k0;
-    for (long n = 0; n < samples; n++) {
-        for (long l = l0; l < l1; l++) {
-            const long z = l / g->oh, yy = l % g->oh;
-            const float *a = xp + n * xp_stride + ((z * g->hp + yy) * g->wp) * cin + offset;
-            const float *d = dy + n * dy_stride + l * g->ow * cout + co;
-            for (long x = 0; x < g->ow; x++) {
-                const __m256 d0 = _mm256_loadu_ps(d + x * cout), d1 = _mm256_loadu_ps(d + x * cout + 8);
-                DK_UNROLL for (int r = 0; r < KR; r++) {
-                    const __m256 av = _mm256_broadcast_ss(a + x * cin + r);
-                    acc[r * 2] = _mm256_fmadd_ps(av, d0, acc[r * 2]);
-                    acc[r * 2 + 1] = _mm256_fmadd_ps(av, d1, acc[r * 2 + 1]);
-                }
+    for (long l = l0; l < l1; l++) {
+        const long z = l / g->oh, yy = l % g->oh;
+        const float *a = xp + ((z * g->hp + yy) * g->wp) * cin + offset;
+        const float *d = dy.base + (l * g->ow - dy.q0) * dy.stride + (co - dy.c0);
+        for (long x = 0; x < g->ow; x++) {
+            const __m256 d0 = _mm256_loadu_ps(d + x * dy.stride), d1 = _mm256_loadu_ps(d + x * dy.stride + 8);
+            DK_UNROLL for (int r = 0; r < KR; r++) {
+                const __m256 av = _mm256_broadcast_ss(a + x * cin + r);
+                acc[r * 2] = _mm256_fmadd_ps(av, d0, acc[r * 2]);
+                acc[r * 2 + 1] = _mm256_fmadd_ps(av, d1, acc[r * 2 + 1]);
             }
         }
     }
@@ -104,9 +101,9 @@ void weight_tile(const dk_conv_geometry *g, const float *xp, long xp_stride, con
 }
 
 #define DK_WEIGHT_RUN(KR) \
-    for (long k = 0; k < seg; k += KR) weight_tile(g, xp, xp_stride, dy, samples, dw, s, k, co, l0, l1, KR);
+    for (long k = 0; k < seg; k += KR) weight_tile(g, xp, dy, dw, s, k, co, l0, l1, KR);
 
-DKC256 void dk_conv_weight_grad_avx2(const dk_conv_geometry *g, const float *xp, long xp_stride, const float *dy, long samples,
+DKC256 void dk_conv_weight_grad_avx2(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy,
                                      float *dw, long l0, long l1, int s0, int s1, int co0, int co1) {
     const long seg = (long)g->kw * g->cin;
     // Segment lengths are multiples of 16 (of 48 with a 3-wide kernel), or of 3 for a first

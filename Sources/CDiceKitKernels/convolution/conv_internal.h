@@ -64,9 +64,19 @@ static inline int dk_conv_segments_per_block(const dk_conv_geometry *g, long seg
 void dk_conv_forward_avx2(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
                           float *y, long q0, long q1);
 
+/// Where a weight-gradient pass reads one sample's output gradient: channel c at output position
+/// q (= line·ow + x) is base[(q − q0)·stride + c − c0]. The sample's own [.., cout] array is
+/// {dy, cout, 0, 0}; a copy of channels [c0, c0 + width) of positions from q0 is
+/// {copy, width, q0, c0}.
+typedef struct {
+    const float *base;
+    long stride, q0;
+    int c0;
+} dk_conv_dy_view;
+
 /// The AVX2 + FMA weight gradient of segments [s0, s1) × channels [co0, co1) (co0 a multiple of
-/// 16) over lines [l0, l1) of `samples` samples.
-void dk_conv_weight_grad_avx2(const dk_conv_geometry *g, const float *xp, long xp_stride, const float *dy, long samples,
+/// 16) over lines [l0, l1) of one sample.
+void dk_conv_weight_grad_avx2(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy,
                               float *dw, long l0, long l1, int s0, int s1, int co0, int co1);
 
 #endif

@@ -23,11 +23,14 @@
 //   weight-gradient lines = (L2 / 2) / (4 bytes · (Cin + Cout) · OW) output lines (at least 1)
 //       Every weight-gradient tile re-reads the chunk's input and output-gradient rows, so both
 //       must fit in L2 together.
-//   weight-gradient block lines = (L1d / 2) / (4 bytes · min(Cout, 64) · OW) (at least 1)
+//   weight-gradient block lines = (L2 / 2) / (4 bytes · (Cin + min(Cout, 64)) · OW) (at least 1)
 //       Small images split the weight gradient by (segment, 64 output channels) blocks over the
 //       whole batch; a block's tiles run over this many lines of one sample at a time, whose
-//       output-gradient rows (one vector per 16 channels per position) they all re-read from L1.
-//       Streaming the whole batch per tile read them from memory (Docs/Convolution.md).
+//       input rows and output-gradient block (copied out contiguous when Cout > 64) they all
+//       re-read from L2. Streaming the whole batch per tile read them from memory; chunks sized
+//       for L1 (a few lines) were worse than L2-sized ones on Emerald Rapids: 128 → 128 at 32²,
+//       3 lines 187–228 GFLOP/s, 16 lines 261–269, the whole 32-line sample 267–272
+//       (Docs/Convolution.md).
 //
 // Caches that cannot be read fall back to 32 KiB of L1d and 256 KiB of L2 (the smallest of
 // current x86-64 cores), which only makes the blocks smaller than they could be. Blocking never
@@ -58,12 +61,11 @@ struct ConvBlocking: Sendable, Equatable {
     }
 
     /// Output lines per pass of a weight-gradient block (small images, split by kernel segment
-    /// and 64 output channels): the lines' output-gradient rows of the block's channels fill at
-    /// most half of L1d, so every tile of the block re-reads them from L1.
-    func weightGradientBlockLines(outChannels: Int, width: Int) -> Int {
-        Swift.max(1, (l1Data / 2) / Swift.max(4 * Swift.min(outChannels, 64) * width, 1))
+    /// and 64 output channels): the lines' input rows and the block's output-gradient rows fill
+    /// at most half of L2, so every tile of the block re-reads them from L2.
+    func weightGradientBlockLines(inChannels: Int, outChannels: Int, width: Int) -> Int {
+        Swift.max(1, (l2 / 2) / Swift.max(4 * (inChannels + Swift.min(outChannels, 64)) * width, 1))
     }
-
     /// Output lines per task of the weight gradient.
     func weightGradientLines(inChannels: Int, outChannels: Int, width: Int) -> Int {
         Swift.max(1, (l2 / 2) / Swift.max(4 * (inChannels + outChannels) * width, 1))

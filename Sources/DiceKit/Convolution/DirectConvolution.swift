@@ -245,8 +245,9 @@ extension ConvGeometry {
             defer { aligned.deallocate() }
             aligned.initialize(repeating: 0, count: weightCount)
             // Each block's tiles run over this many lines of one sample at a time, so that the
-            // lines' output-gradient rows are read from L1 by all of the block's tiles.
-            let lines = ConvBlocking.current.weightGradientBlockLines(outChannels: Int(g.cout), width: g.ow)
+            // lines' input rows and output-gradient block are read from L2 by all of the block's tiles.
+            let lines = ConvBlocking.current.weightGradientBlockLines(
+                inChannels: Int(g.cin), outChannels: Int(g.cout), width: g.ow)
             let roundedDY = roundsDY ? UnsafeMutablePointer<Float>.allocate(capacity: outputRows * outChannels) : nil
             defer { roundedDY?.deallocate() }
             if let roundedDY { dk_f32_round_bf16(dy, roundedDY, outputRows * outChannels) }

@@ -16,14 +16,15 @@ final class ConvBlockingTests: XCTestCase {
         XCTAssertEqual(zen5.forwardChunk(inChannels: 16, outChannels: 16), 3072)
         // (512 KiB) / (4 · 256 · 32) = 16 lines of 32 positions.
         XCTAssertEqual(zen5.weightGradientLines(inChannels: 128, outChannels: 128, width: 32), 16)
-        // Small images' weight-gradient blocks: (24 KiB) / (4 · 64 · 32) = 3 lines of 32, and a
-        // whole 8 × 8 image of 256 channels (12 lines ≥ 8).
-        XCTAssertEqual(zen5.weightGradientBlockLines(outChannels: 128, width: 32), 3)
-        XCTAssertEqual(zen5.weightGradientBlockLines(outChannels: 256, width: 8), 12)
+        // Small images' weight-gradient blocks: (512 KiB) / (4 · (128 + 64) · 32) = 21 lines of
+        // 32, and a whole 8 × 8 image of 256 channels (51 lines ≥ 8).
+        XCTAssertEqual(zen5.weightGradientBlockLines(inChannels: 128, outChannels: 128, width: 32), 21)
+        XCTAssertEqual(zen5.weightGradientBlockLines(inChannels: 256, outChannels: 256, width: 8), 51)
         // Emerald Rapids: 2 MiB L2 doubles the chunks.
         let emerald = ConvBlocking(l1Data: 48 << 10, l2: 2 << 20)
         XCTAssertEqual(emerald.forwardChunk(inChannels: 128, outChannels: 128), 1365 / 24 * 24)
         XCTAssertEqual(emerald.weightGradientLines(inChannels: 128, outChannels: 128, width: 32), 32)
+        XCTAssertEqual(emerald.weightGradientBlockLines(inChannels: 128, outChannels: 128, width: 32), 42)
     }
 
     func testUnknownCachesFallBackToSmallCores() {
@@ -34,8 +35,9 @@ final class ConvBlockingTests: XCTestCase {
         // Wide layers never get fewer than 96 positions or one line per task.
         XCTAssertEqual(unknown.forwardChunk(inChannels: 1024, outChannels: 1024), 96)
         XCTAssertEqual(unknown.weightGradientLines(inChannels: 1024, outChannels: 1024, width: 512), 1)
-        XCTAssertEqual(unknown.weightGradientBlockLines(outChannels: 128, width: 32), 2)
-        XCTAssertEqual(unknown.weightGradientBlockLines(outChannels: 64, width: 512), 1)
+        // (128 KiB) / (4 · 192 · 32) = 5 lines; at least one.
+        XCTAssertEqual(unknown.weightGradientBlockLines(inChannels: 128, outChannels: 128, width: 32), 5)
+        XCTAssertEqual(unknown.weightGradientBlockLines(inChannels: 512, outChannels: 64, width: 512), 1)
     }
 
     func testCurrentMachineIsRead() {

@@ -1,6 +1,6 @@
 // The weight gradient of small images, split by (segment, 64-channel) blocks, runs each block's
 // tiles over a few output lines of one sample at a time (dk_conv_weight_grad_block_f32's
-// `lines`, sized from L2 by ConvBlocking.weightGradientLines). Every dw element still sums its
+// `lines`, sized from L2 by ConvBlocking.weightGradientBlockLines). Every dw element still sums its
 // terms in (sample, line, position) order, so any chunk gives the bits of one pass over the
 // batch: checked on every direct level, for chunks of 1, 2 and 3 lines (ragged last chunks),
 // against the whole batch in one pass (lines ≤ 0) and against the lowered path in Double.
@@ -20,9 +20,11 @@ final class WeightGradientChunkTests: XCTestCase {
     }
 
     /// dW of a 3×3, padding-1 convolution of `x` [N, H, W, Cin] with output gradient `dy`
-    /// [N, H, W, Cout] from the block kernel, every block at once, `lines` lines per chunk.
+    /// [N, H, W, Cout] from the block kernel, `lines` lines per chunk: every block at once, or
+    /// with `byChannelBlock` one call per 64 output channels (each then reading a contiguous
+    /// copy of its channels of dy).
     private func blockGradient(
-        _ x: [Float], _ dy: [Float], shape: [Int], cout: Int, lines: Int
+        _ x: [Float], _ dy: [Float], shape: [Int], cout: Int, lines: Int, byChannelBlock: Bool = false
     ) -> [Float] {
         let (n, h, w, cin) = (shape[0], shape[1], shape[2], shape[3])
         var g = dk_conv_geometry(
@@ -36,9 +38,13 @@ final class WeightGradientChunkTests: XCTestCase {
             padded.withPaddedBatch(workers: 1) { xp in
                 dy.withUnsafeBufferPointer { dyp in
                     dW.withUnsafeMutableBufferPointer { dwp in
-                        dk_conv_weight_grad_block_f32(
-                            &g, xp, padded.sampleCount, dyp.baseAddress!, n, dwp.baseAddress!, 0, 3, 0,
-                            Int32(cout), lines)
+                        let blocks = byChannelBlock ? Array(stride(from: 0, to: cout, by: 64)) : [0]
+                        for c0 in blocks {
+                            let c1 = byChannelBlock ? min(cout, c0 + 64) : cout
+                            dk_conv_weight_grad_block_f32(
+                                &g, xp, padded.sampleCount, dyp.baseAddress!, n, dwp.baseAddress!, 0, 3,
+                                Int32(c0), Int32(c1), lines)
+                        }
                     }
                 }
             }
@@ -67,6 +73,10 @@ final class WeightGradientChunkTests: XCTestCase {
             for lines in [1, 2, 3, 5, 9] {
                 XCTAssertEqual(
                     blockGradient(xf, dyf, shape: shape, cout: cout, lines: lines), whole, "\(isa), \(lines) lines")
+                // Blocks of 64 and 16 channels, narrower than dy's 80: read from contiguous copies.
+                XCTAssertEqual(
+                    blockGradient(xf, dyf, shape: shape, cout: cout, lines: lines, byChannelBlock: true), whole,
+                    "\(isa), \(lines) lines, by channel block")
             }
         }
     }
