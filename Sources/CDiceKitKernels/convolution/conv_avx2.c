@@ -80,15 +80,15 @@ void weight_tile(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy,
         acc[r * 2] = _mm256_loadu_ps(row + r * cout);
         acc[r * 2 + 1] = _mm256_loadu_ps(row + r * cout + 8);
     }
-    const long offset = dk_conv_segment_offset(g, s) + k0;
+    const long offset = dk_conv_segment_offset(g, s) + k0, step = dk_conv_stride_w(g) * cin;
     for (long l = l0; l < l1; l++) {
         const long z = l / g->oh, yy = l % g->oh;
-        const float *a = xp + ((z * g->hp + yy) * g->wp) * cin + offset;
+        const float *a = xp + ((dk_conv_stride_d(g) * z * g->hp + dk_conv_stride_h(g) * yy) * g->wp) * cin + offset;
         const float *d = dy.base + (l * g->ow - dy.q0) * dy.stride + (co - dy.c0);
         for (long x = 0; x < g->ow; x++) {
             const __m256 d0 = _mm256_loadu_ps(d + x * dy.stride), d1 = _mm256_loadu_ps(d + x * dy.stride + 8);
             DK_UNROLL for (int r = 0; r < KR; r++) {
-                const __m256 av = _mm256_broadcast_ss(a + x * cin + r);
+                const __m256 av = _mm256_broadcast_ss(a + x * step + r);
                 acc[r * 2] = _mm256_fmadd_ps(av, d0, acc[r * 2]);
                 acc[r * 2 + 1] = _mm256_fmadd_ps(av, d1, acc[r * 2 + 1]);
             }

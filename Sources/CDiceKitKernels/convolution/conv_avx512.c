@@ -174,7 +174,7 @@ void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const floa
 
 DKC512 static void forward_avx512(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
                                   float *y, long q0, long q1) {
-    if (g->cout < 48) {
+    if (g->cout < 48 && dk_conv_unit_stride(g)) {
         // 16 or 32 output channels: tall tiles over the grid positions spanning q0..<q1.
         const long p0 = dk_conv_grid_position(g, q0), p1 = dk_conv_grid_position(g, q1 - 1) + 1;
         const int co = 0;
@@ -235,16 +235,16 @@ void weight_tile(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy,
     __m512 acc[24];
     DK_UNROLL for (int r = 0; r < KR; r++)
         DK_UNROLL for (int j = 0; j < NV; j++) acc[r * NV + j] = _mm512_loadu_ps(row + r * cout + 16 * j);
-    const long offset = dk_conv_segment_offset(g, s) + k0;
+    const long offset = dk_conv_segment_offset(g, s) + k0, step = dk_conv_stride_w(g) * cin;
     for (long l = l0; l < l1; l++) {
         const long z = l / g->oh, yy = l % g->oh;
-        const float *a = xp + ((z * g->hp + yy) * g->wp) * cin + offset;
+        const float *a = xp + ((dk_conv_stride_d(g) * z * g->hp + dk_conv_stride_h(g) * yy) * g->wp) * cin + offset;
         const float *d = dy.base + (l * g->ow - dy.q0) * dy.stride + (co - dy.c0);
         for (long x = 0; x < g->ow; x++) {
             __m512 dv[4];
             DK_UNROLL for (int j = 0; j < NV; j++) dv[j] = _mm512_loadu_ps(d + x * dy.stride + 16 * j);
             DK_UNROLL for (int r = 0; r < KR; r++) {
-                const __m512 av = _mm512_set1_ps(a[x * cin + r]);
+                const __m512 av = _mm512_set1_ps(a[x * step + r]);
                 DK_UNROLL for (int j = 0; j < NV; j++) acc[r * NV + j] = _mm512_fmadd_ps(av, dv[j], acc[r * NV + j]);
             }
         }

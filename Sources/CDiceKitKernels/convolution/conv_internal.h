@@ -18,17 +18,29 @@ static inline long dk_conv_grid_position(const dk_conv_geometry *g, long q) {
     return (z * g->hp + r / g->ow) * g->wp + r % g->ow;
 }
 
+/// The strides of `g` along depth, height and width (a 0 field counts as 1).
+static inline long dk_conv_stride_d(const dk_conv_geometry *g) { return g->sd > 1 ? g->sd : 1; }
+static inline long dk_conv_stride_h(const dk_conv_geometry *g) { return g->sh > 1 ? g->sh : 1; }
+static inline long dk_conv_stride_w(const dk_conv_geometry *g) { return g->sw > 1 ? g->sw : 1; }
+
+/// Whether every stride of `g` is 1 (the grid tiles need it: consecutive output positions one
+/// position apart in the padded input).
+static inline int dk_conv_unit_stride(const dk_conv_geometry *g) {
+    return dk_conv_stride_d(g) == 1 && dk_conv_stride_h(g) == 1 && dk_conv_stride_w(g) == 1;
+}
+
 /// offsets[i] = the element offset in the padded sample of the row of valid output position
-/// q + i for i < mr, the last position (end − 1) repeated past the end (computed, not stored, so
+/// q + i (at the strides of `g`) for i < mr, the last position (end − 1) repeated past the end (computed, not stored, so
 /// that every read is valid): two divisions for q, then branch-free steps along the output
 /// lines, instead of two divisions per position (with AVX2, a first layer's forward went from
 /// 0.44–0.46 to 0.53–0.56 of the Haswell sgemm). Shared by the Float and bfloat16 tiles.
 static inline __attribute__((always_inline)) void dk_conv_tile_offsets(const dk_conv_geometry *g, long q, long end,
                                                                        long *offsets, int mr) {
     const long plane = g->oh * g->ow, r = q % plane;
+    const long sd = dk_conv_stride_d(g), sh = dk_conv_stride_h(g), sw = dk_conv_stride_w(g);
     long z = q / plane, y = r / g->ow, x = r % g->ow, last = 0;
     for (int i = 0; i < mr; i++) {
-        const long row = ((z * g->hp + y) * g->wp + x) * g->cin;
+        const long row = ((sd * z * g->hp + sh * y) * g->wp + sw * x) * g->cin;
         last = q + i < end ? row : last;
         offsets[i] = last;
         const long wrap_x = ++x == g->ow;

@@ -10,8 +10,8 @@
 extern "C" {
 #endif
 
-/// A direct convolution (convolution/conv_avx512.c for AVX-512, conv_avx2.c for AVX2): stride 1,
-/// no dilation, one group, `cout` a multiple of DK_CONV_CHANNEL_MULTIPLE, `cin` a multiple of it
+/// A direct convolution (convolution/conv_avx512.c for AVX-512, conv_avx2.c for AVX2): stride 1
+/// (or any stride for the forward pass and the weight gradient), no dilation, one group, `cout` a multiple of DK_CONV_CHANNEL_MULTIPLE, `cin` a multiple of it
 /// or kw·cin a multiple of 3, on one zero-padded channels-last sample of extents
 /// (od + kd − 1, hp, wp).
 typedef struct {
@@ -22,6 +22,10 @@ typedef struct {
     long weight_block;     ///< bytes of weights one K block of the forward pass may hold (0: 128 KiB);
                            ///< DiceKit derives it from L1d (Convolution/ConvBlocking.swift)
     int relu;              ///< forward: 1 stores max(0, y) in the output pass, NaN kept (evaluation-mode fusion)
+    int sd, sh, sw;        ///< strides (0 means 1): output position (z, y, x) reads the padded input from
+                           ///< (sd·z, sh·y, sw·x). Only the forward pass (its per-position tiles) and the
+                           ///< weight gradient take strides above 1; the input gradient, the grid tiles and
+                           ///< the bfloat16 and few-channel kernels need 1.
 } dk_conv_geometry;
 
 /// Writes the [kd·kh·kw·cin, cout] kernel `w` in the layout the forward pass reads: blocks of

@@ -36,7 +36,7 @@ extension ConvGeometry {
     /// level in use, a pass the Float direct kernels take, and input channels in multiples of 16.
     func runsBFloat16<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) -> Bool {
         guard settings.precision == .bfloat16, T.precision == .single, inChannels % directChannelMultiple == 0,
-            ComputePrecision.bfloat16Available
+            stride == [1, 1, 1], ComputePrecision.bfloat16Available
         else { return false }
         return runsDirect(T.self, inputGradient: pass.dx != nil, settings: settings)
     }
@@ -101,7 +101,7 @@ extension ConvGeometry {
         dk_conv_geometry(
             hp: padded.extents[1], wp: padded.extents[2], od: output[0], oh: output[1], ow: output[2],
             kd: Int32(kernel[0]), kh: Int32(kernel[1]), kw: Int32(kernel[2]), cin: Int32(cin), cout: Int32(cout),
-            weight_block: 0, relu: 0)
+            weight_block: 0, relu: 0, sd: 1, sh: 1, sw: 1)
     }
 
     /// The kernel [kd·kh·kw·cin, cout] of forward geometry `g` as bfloat16 row pairs

@@ -51,8 +51,12 @@ extension ConvGeometry {
 
     /// Whether a pass over `T` (with or without an input gradient) runs on the direct kernels.
     func runsDirect<T: BLASScalar>(_: T.Type, inputGradient: Bool, settings: ConvolutionSettings) -> Bool {
+        // Strides above 1 (a strided convolution, or the backward pass of a 2×2 stride-2
+        // up-sampling, a convolution of its output gradient) for the forward pass and the weight
+        // gradient only: the input gradient is a forward pass of stride 1 over the padded dy.
         guard settings.allowsDirect, T.precision == .single, Self.directKernelsAvailable, groups == 1,
-            stride == [1, 1, 1], dilation == [1, 1, 1], !isPointwise, outChannels % directChannelMultiple == 0
+            stride == [1, 1, 1] || !inputGradient, dilation == [1, 1, 1], !isPointwise,
+            outChannels % directChannelMultiple == 0
         else { return false }
         // Other input channel counts (a first layer on 1 or 3 channels): forward and weight
         // gradient only, with kernel rows in tiles of 3 (kernel width × channels divisible by 3).
@@ -101,7 +105,10 @@ extension ConvGeometry {
                 parts: pass.xParts ?? [ChannelPart(source: x, channels: inChannels)], batch: batch, inner: input,
                 before: padBefore, after: padAfter, kernelWidth: kernel[2])
             padded.roundsToBFloat16 = roundsOperands
-            var g = directGeometry(padded: padded, output: output, kernel: kernel, cin: inChannels, cout: outChannels)
+            // Strided passes run on per-position tiles only, which read nothing past a sample.
+            padded.readsInPlaceWhenUnpadded = stride != [1, 1, 1]
+            var g = directGeometry(
+                padded: padded, output: output, kernel: kernel, cin: inChannels, cout: outChannels, stride: stride)
             g.relu = pass.rectifies ? 1 : 0
             if let y = pass.y {
                 let packed = Self.allocateAligned(weightCount)
@@ -167,13 +174,14 @@ extension ConvGeometry {
             .bindMemory(to: Float.self, capacity: count)
     }
 
-    private func directGeometry(padded: PaddedSource, output: [Int], kernel: [Int], cin: Int, cout: Int)
-        -> dk_conv_geometry
-    {
+    private func directGeometry(
+        padded: PaddedSource, output: [Int], kernel: [Int], cin: Int, cout: Int, stride: [Int] = [1, 1, 1]
+    ) -> dk_conv_geometry {
         dk_conv_geometry(
             hp: padded.extents[1], wp: padded.extents[2], od: output[0], oh: output[1], ow: output[2],
             kd: Int32(kernel[0]), kh: Int32(kernel[1]), kw: Int32(kernel[2]), cin: Int32(cin), cout: Int32(cout),
-            weight_block: ConvBlocking.current.weightBlock, relu: 0)
+            weight_block: ConvBlocking.current.weightBlock, relu: 0, sd: Int32(stride[0]), sh: Int32(stride[1]),
+            sw: Int32(stride[2]))
     }
 
     /// dx of a layer with fewer than 16 input channels: the forward pass over the padded dy

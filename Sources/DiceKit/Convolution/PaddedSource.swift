@@ -31,6 +31,16 @@ struct PaddedSource {
     /// rounded-operand arithmetic (BFloat16RoundedOperands.swift): the copy the kernels read
     /// anyway, so rounding costs no pass of its own.
     var roundsToBFloat16 = false
+    /// Whether the kernels may read the source itself instead of a copy: set for passes whose
+    /// kernels read no position past a sample's last (the per-position tiles of a strided pass),
+    /// and honoured only when there is nothing to add: no padding, no rounding, one part.
+    var readsInPlaceWhenUnpadded = false
+
+    /// Whether `forEachChunk` and `withPaddedBatch` hand out the source's own samples.
+    var readsInPlace: Bool {
+        readsInPlaceWhenUnpadded && !roundsToBFloat16 && parts.count == 1
+            && before.allSatisfy { $0 == 0 } && after.allSatisfy { $0 == 0 }
+    }
 
     /// The padded form of `source`, [batch, inner…, channels].
     init(
@@ -113,7 +123,7 @@ struct PaddedSource {
     ) -> Int {
         // Each worker pads into its own buffer; `body` states what the chunks write.
         let source = TaskShared(self)
-        if batch >= 2 * workers {
+        if batch >= 2 * workers && !readsInPlace {
             runWorkers(workers) { worker in
                 let source = source.buffers
                 let buffer = UnsafeMutablePointer<Float>.allocate(capacity: source.sampleCount + source.slack)
@@ -142,8 +152,13 @@ struct PaddedSource {
     }
 
     /// Calls `body` with the whole batch padded (samples `sampleCount` apart, then the slack),
-    /// padded in parallel over samples; the buffer is freed on return.
+    /// padded in parallel over samples; the buffer is freed on return. When `readsInPlace`, with
+    /// the source itself (no slack).
     func withPaddedBatch(workers: Int, _ body: (UnsafePointer<Float>) -> Void) {
+        if readsInPlace {
+            body(parts[0].source)
+            return
+        }
         let whole = UnsafeMutablePointer<Float>.allocate(capacity: batch * sampleCount + slack)
         defer { whole.deallocate() }
         (whole + batch * sampleCount).initialize(repeating: 0, count: slack)

@@ -3,8 +3,10 @@
 // input, weight and bias gradients for every tile shape the kernels have (16, 32, 48, 64 + 16
 // output channels; segment lengths that are and are not multiples of 48, and of 3 for 1 or 3
 // input channels, whose input gradient runs on the narrow kernel), with and without the input gradient, 2-D and 3-D, same,
-// valid and asymmetric padding, several workers, and a stride-1 transposed convolution (whose
-// forward is the input-gradient pass). Each case first checks that the direct path is taken.
+// valid and asymmetric padding, several workers, a stride-1 transposed convolution (whose
+// forward is the input-gradient pass), strided convolutions (forward and weight gradient) and
+// the backward pass of a 2×2 stride-2 up-sampling. Each case first checks that the direct path
+// is taken.
 
 import XCTest
 
@@ -36,7 +38,7 @@ final class DirectConvolutionTests: XCTestCase {
     }
 
     private func checkConvolution(
-        input: [Int], kernel: [Int], cout: Int, padding: Padding, workers: Int? = nil,
+        input: [Int], kernel: [Int], cout: Int, padding: Padding, stride: [Int] = [1], workers: Int? = nil,
         directInputGradient: Bool = true, seed: UInt64,
         file: StaticString = #filePath, line: UInt = #line
     ) throws {
@@ -45,9 +47,9 @@ final class DirectConvolutionTests: XCTestCase {
         let w = randomTensor(kernel + [cin, cout], seed: seed + 1)
         let b = randomTensor([cout], seed: seed + 2)
         let reference = try Convolution(
-            weight: w, bias: b, padding: padding, settings: ConvolutionSettings(allowsDirect: false))
+            weight: w, bias: b, stride: stride, padding: padding, settings: ConvolutionSettings(allowsDirect: false))
         let direct = try Convolution(
-            weight: w.converted(to: Float.self), bias: b.converted(to: Float.self), padding: padding,
+            weight: w.converted(to: Float.self), bias: b.converted(to: Float.self), stride: stride, padding: padding,
             settings: ConvolutionSettings(workers: workers))
         let y = try reference.forward(x)
         let dy = randomTensor(y.shape, seed: seed + 3)
@@ -156,6 +158,67 @@ final class DirectConvolutionTests: XCTestCase {
         try checkConvolution(input: [3, 8, 11, 3], kernel: [3, 3], cout: 32, padding: .valid, workers: 2, seed: 796)
         try checkConvolution(input: [1, 4, 5, 6, 3], kernel: [3, 3, 3], cout: 16, padding: .same, seed: 797)
         try checkConvolution(input: [2, 6, 7, 6], kernel: [3, 3], cout: 48, padding: .same, workers: 2, seed: 798)
+    }
+
+    /// Strided convolutions: the forward pass and the weight gradient on the direct kernels'
+    /// per-position tiles (input rows at the strides), the input gradient on the lowered path.
+    func testStridedForwardAndWeightGradient() throws {
+        // 2×2 stride 2 (the backward pass of an up-sampling): 16 and 32 output channels, which
+        // take per-position tiles instead of the grid ones at stride 2.
+        try checkConvolution(
+            input: [2, 8, 10, 16], kernel: [2, 2], cout: 32, padding: .valid, stride: [2],
+            directInputGradient: false, seed: 800)
+        try checkConvolution(
+            input: [3, 6, 4, 32], kernel: [2, 2], cout: 16, padding: .valid, stride: [2], workers: 2,
+            directInputGradient: false, seed: 801)
+        // 3×3 stride 2 with padding, odd extents, 48 and 128 output channels (small images split
+        // the weight gradient by kernel blocks), and stride 2 along one axis only.
+        try checkConvolution(
+            input: [1, 9, 7, 16], kernel: [3, 3], cout: 48, padding: .same, stride: [2],
+            directInputGradient: false, seed: 802)
+        try checkConvolution(
+            input: [2, 5, 5, 32], kernel: [3, 3], cout: 128, padding: .same, stride: [2],
+            directInputGradient: false, seed: 803)
+        try checkConvolution(
+            input: [2, 6, 9, 16], kernel: [3, 3], cout: 32, padding: .same, stride: [1, 2],
+            directInputGradient: false, seed: 804)
+        // 3-D 2×2×2 stride 2, and a first layer on 3 channels.
+        try checkConvolution(
+            input: [2, 4, 6, 4, 16], kernel: [2, 2, 2], cout: 16, padding: .valid, stride: [2],
+            directInputGradient: false, seed: 805)
+        try checkConvolution(
+            input: [2, 9, 8, 3], kernel: [3, 3], cout: 32, padding: .same, stride: [2],
+            directInputGradient: false, seed: 806)
+    }
+
+    func testUpsamplingBackwardTakesTheDirectKernels() throws {
+        // A 2×2 stride-2 transposed convolution (weight [kh, kw, Cout, Cin]): its backward pass is
+        // a stride-2 convolution of the output gradient (∂x) and its weight gradient.
+        for (input, cout, seed) in [
+            ([2, 6, 5, 32], 16, UInt64(810)), ([3, 4, 4, 64], 32, 811), ([1, 3, 3, 256], 128, 812),
+        ] {
+            let cin = input.last!
+            let x = randomTensor(input, seed: seed)
+            let w = randomTensor([2, 2, cout, cin], seed: seed + 1)
+            let b = randomTensor([cout], seed: seed + 2)
+            let reference = try TransposedConvolution(
+                weight: w, bias: b, stride: [2], settings: ConvolutionSettings(allowsDirect: false))
+            let direct = try TransposedConvolution(
+                weight: w.converted(to: Float.self), bias: b.converted(to: Float.self), stride: [2])
+            let dy = randomTensor(try reference.outputShape(for: input), seed: seed + 3)
+            let expected = try reference.backward(input: x, outputGradient: dy)
+            for isa in directLevels {
+                try KernelDispatch.force(isa)
+                XCTAssertTrue(
+                    try direct.geometry(input).runsDirect(Float.self, inputGradient: false, settings: direct.settings))
+                let actual = try direct.backward(
+                    input: x.converted(to: Float.self), outputGradient: dy.converted(to: Float.self))
+                XCTAssertEqual(KernelDispatch.lastUsed(.convolution), isa, "\(input)")
+                assertMatches(actual.input!, expected.input!, "\(isa) \(input) ∂x")
+                assertMatches(actual.weight, expected.weight, "\(isa) \(input) ∂w")
+                assertMatches(actual.bias!, expected.bias!, "\(isa) \(input) ∂b")
+            }
+        }
     }
 
     func testPaddingBeyondTheKernelKeepsTheLoweredInputGradient() throws {
