@@ -23,10 +23,14 @@ DKC256 static inline __attribute__((always_inline))
 void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias, float *y,
                   long q, long end, int co, int s0, int s1, const int MR) {
     __m256 acc[12];
-    const long seg = (long)g->kw * g->cin, cin = g->cin, cout = g->cout;
+    const long seg = (long)g->kw * g->cin, cin = g->cin;
+    // The 16 channels from co are one vector of a scattered output's column layout (C is a multiple of 16).
+    long out[6];
+    dk_conv_output_offsets(g, q, end, out, MR);
+    const long column = dk_conv_output_column(g, co);
     DK_UNROLL for (int i = 0; i < MR; i++)
         DK_UNROLL for (int j = 0; j < 2; j++)
-            acc[i * 2 + j] = s0 > 0 ? (q + i < end ? _mm256_loadu_ps(y + (q + i) * cout + co + 8 * j) : _mm256_setzero_ps())
+            acc[i * 2 + j] = s0 > 0 ? (q + i < end ? _mm256_loadu_ps(y + out[i] + column + 8 * j) : _mm256_setzero_ps())
                            : bias ? _mm256_loadu_ps(bias + co + 8 * j) : _mm256_setzero_ps();
     const float *rows[6];
     long offsets[6];
@@ -51,7 +55,7 @@ void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, co
     DK_UNROLL for (int i = 0; i < MR; i++) {
         if (q + i >= end) break;
         DK_UNROLL for (int j = 0; j < 2; j++)
-            _mm256_storeu_ps(y + (q + i) * cout + co + 8 * j,
+            _mm256_storeu_ps(y + out[i] + column + 8 * j,
                              rectify ? _mm256_max_ps(_mm256_setzero_ps(), acc[i * 2 + j]) : acc[i * 2 + j]);
     }
 }

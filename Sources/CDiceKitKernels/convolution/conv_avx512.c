@@ -133,10 +133,13 @@ DKC512 static inline __attribute__((always_inline))
 void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias, float *y,
                           long q, long end, int co, int s0, int s1, long k0, long k1, const int MR, const int NV) {
     __m512 acc[28];
-    const long seg = (long)g->kw * g->cin, cin = g->cin, cout = g->cout;
+    const long seg = (long)g->kw * g->cin, cin = g->cin;
+    long out[12], column[4];
+    dk_conv_output_offsets(g, q, end, out, MR);
+    DK_UNROLL for (int j = 0; j < NV; j++) column[j] = dk_conv_output_column(g, co + 16 * j);
     DK_UNROLL for (int i = 0; i < MR; i++)
         DK_UNROLL for (int j = 0; j < NV; j++)
-            acc[i * NV + j] = s0 > 0 || k0 > 0 ? (q + i < end ? _mm512_loadu_ps(y + (q + i) * cout + co + 16 * j) : _mm512_setzero_ps())
+            acc[i * NV + j] = s0 > 0 || k0 > 0 ? (q + i < end ? _mm512_loadu_ps(y + out[i] + column[j]) : _mm512_setzero_ps())
                             : bias ? _mm512_loadu_ps(bias + co + 16 * j) : _mm512_setzero_ps();
     const float *rows[12];
     long offsets[12];
@@ -161,7 +164,7 @@ void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const floa
     DK_UNROLL for (int i = 0; i < MR; i++) {
         if (q + i >= end) break;
         DK_UNROLL for (int j = 0; j < NV; j++)
-            _mm512_storeu_ps(y + (q + i) * cout + co + 16 * j, rectify ? _mm512_max_ps(_mm512_setzero_ps(), acc[i * NV + j]) : acc[i * NV + j]);
+            _mm512_storeu_ps(y + out[i] + column[j], rectify ? _mm512_max_ps(_mm512_setzero_ps(), acc[i * NV + j]) : acc[i * NV + j]);
     }
 }
 
@@ -174,7 +177,7 @@ void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const floa
 
 DKC512 static void forward_avx512(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
                                   float *y, long q0, long q1) {
-    if (g->cout < 48 && dk_conv_unit_stride(g)) {
+    if (g->cout < 48 && dk_conv_unit_stride(g) && !dk_conv_scatters(g)) {
         // 16 or 32 output channels: tall tiles over the grid positions spanning q0..<q1.
         const long p0 = dk_conv_grid_position(g, q0), p1 = dk_conv_grid_position(g, q1 - 1) + 1;
         const int co = 0;

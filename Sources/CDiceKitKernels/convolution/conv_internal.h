@@ -52,6 +52,45 @@ static inline __attribute__((always_inline)) void dk_conv_tile_offsets(const dk_
     }
 }
 
+/// Whether `g` scatters its output (an up-sampling pass, dk_conv_geometry.ud/uh/uw).
+static inline int dk_conv_scatters(const dk_conv_geometry *g) { return g->ud > 0 && g->uh > 0 && g->uw > 0; }
+
+/// out[i] = the offset in the sample's output of valid output position q + i for i < mr (the
+/// last position, end − 1, repeated past the end): (q + i)·cout, or for a scattered output the
+/// first element of the position's up-sampled block (column offsets, dk_conv_output_column,
+/// are added to it). Steps along the output lines as dk_conv_tile_offsets does.
+static inline __attribute__((always_inline)) void dk_conv_output_offsets(const dk_conv_geometry *g, long q, long end,
+                                                                         long *out, int mr) {
+    if (!dk_conv_scatters(g)) {
+        for (int i = 0; i < mr; i++) out[i] = (q + i < end ? q + i : end - 1) * g->cout;
+        return;
+    }
+    const long channels = g->cout / (g->ud * g->uh * g->uw), h2 = g->uh * g->oh, w2 = g->uw * g->ow;
+    const long plane = g->oh * g->ow, r = q % plane;
+    long z = q / plane, y = r / g->ow, x = r % g->ow, last = 0;
+    for (int i = 0; i < mr; i++) {
+        const long offset = ((g->ud * z * h2 + g->uh * y) * w2 + g->uw * x) * channels;
+        last = q + i < end ? offset : last;
+        out[i] = last;
+        const long wrap_x = ++x == g->ow;
+        x = wrap_x ? 0 : x;
+        y += wrap_x;
+        const long wrap_y = y == g->oh;
+        y = wrap_y ? 0 : y;
+        z += wrap_y;
+    }
+}
+
+/// The offset of output column c from its position's offset (dk_conv_output_offsets): c, or for a
+/// scattered output, with c = ((a·uh + b)·uw + cc)·C + channel, that of up-sampled position
+/// (a, b, cc) of the block, channel `channel`.
+static inline long dk_conv_output_column(const dk_conv_geometry *g, long c) {
+    if (!dk_conv_scatters(g)) return c;
+    const long channels = g->cout / (g->ud * g->uh * g->uw), h2 = g->uh * g->oh, w2 = g->uw * g->ow;
+    const long t = c / channels, cc = t % g->uw, b = (t / g->uw) % g->uh, a = t / (g->uw * g->uh);
+    return ((a * h2 + b) * w2 + cc) * channels + c % channels;
+}
+
 /// The first of output channel co's packed kernel rows (dk_conv_pack_weights), and through
 /// `width` the floats from one row to the next: the width of co's 64-channel block.
 static inline const float *dk_conv_packed_block(const dk_conv_geometry *g, const float *w, int co, long *width) {

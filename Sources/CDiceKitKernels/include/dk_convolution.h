@@ -26,6 +26,12 @@ typedef struct {
                            ///< (sd·z, sh·y, sw·x). Only the forward pass (its per-position tiles) and the
                            ///< weight gradient take strides above 1; the input gradient, the grid tiles and
                            ///< the bfloat16 and few-channel kernels need 1.
+    int ud, uh, uw;        ///< up-sampling factors of a scattered output (0: none). With them the forward
+                           ///< pass is a 1×1 one whose cout = ud·uh·uw·C columns (a, b, c, channel) of output
+                           ///< position (z, y, x) go to position (ud·z + a, uh·y + b, uw·x + c) of a
+                           ///< [ud·od, uh·oh, uw·ow, C] output: the forward pass of a transposed convolution
+                           ///< whose kernel equals its stride (the input gradient of a convolution that
+                           ///< tiles its input exactly). C must be a multiple of 16; per-position tiles only.
 } dk_conv_geometry;
 
 /// Writes the [kd·kh·kw·cin, cout] kernel `w` in the layout the forward pass reads: blocks of

@@ -53,10 +53,13 @@ extension ConvGeometry {
     func runsDirect<T: BLASScalar>(_: T.Type, inputGradient: Bool, settings: ConvolutionSettings) -> Bool {
         // Strides above 1 (a strided convolution, or the backward pass of a 2×2 stride-2
         // up-sampling, a convolution of its output gradient) for the forward pass and the weight
-        // gradient only: the input gradient is a forward pass of stride 1 over the padded dy.
+        // gradient; the input gradient is a forward pass of stride 1 over the padded dy, or when
+        // the kernel tiles the input exactly a scattered 1×1 pass (DirectUpsampling.swift: the
+        // forward pass of the up-sampling), which needs input channels in multiples of 16.
+        let strided = stride != [1, 1, 1]
         guard settings.allowsDirect, T.precision == .single, Self.directKernelsAvailable, groups == 1,
-            stride == [1, 1, 1] || !inputGradient, dilation == [1, 1, 1], !isPointwise,
-            outChannels % directChannelMultiple == 0
+            !strided || !inputGradient || (tilesExactly && inChannels % directChannelMultiple == 0),
+            dilation == [1, 1, 1], !isPointwise, outChannels % directChannelMultiple == 0
         else { return false }
         // Other input channel counts (a first layer on 1 or 3 channels): forward and weight
         // gradient only, with kernel rows in tiles of 3 (kernel width × channels divisible by 3).
@@ -128,7 +131,12 @@ extension ConvGeometry {
         if pass.weightGradient == nil, let db = pass.biasGradient, let dy = pass.dy {
             sumRows(dy, rows: outputRows, channels: outChannels, into: db)
         }
-        if let dx = pass.dx, let dy = pass.dy {
+        if let dx = pass.dx, let dy = pass.dy, stride != [1, 1, 1] {
+            // An exact tiling (runsDirect): every x pixel takes one value of one dy row.
+            scatteredInputGradient(
+                weight: pass.weight, dy: dy, fill: pass.dxFill, dx: dx, roundsOperands: roundsOperands, workers: workers
+            )
+        } else if let dx = pass.dx, let dy = pass.dy {
             // dy padded by kernel − 1 − pad: a full convolution with the flipped, transposed kernel.
             var padded = PaddedSource(
                 source: dy, batch: batch, inner: output, channels: outChannels,
@@ -169,7 +177,7 @@ extension ConvGeometry {
 
     /// Uninitialised Floats on a 64-byte boundary, so that the kernels' vector loads of the
     /// packed weights never straddle two cache lines.
-    private static func allocateAligned(_ count: Int) -> UnsafeMutablePointer<Float> {
+    static func allocateAligned(_ count: Int) -> UnsafeMutablePointer<Float> {
         UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
             .bindMemory(to: Float.self, capacity: count)
     }
@@ -181,7 +189,7 @@ extension ConvGeometry {
             hp: padded.extents[1], wp: padded.extents[2], od: output[0], oh: output[1], ow: output[2],
             kd: Int32(kernel[0]), kh: Int32(kernel[1]), kw: Int32(kernel[2]), cin: Int32(cin), cout: Int32(cout),
             weight_block: ConvBlocking.current.weightBlock, relu: 0, sd: Int32(stride[0]), sh: Int32(stride[1]),
-            sw: Int32(stride[2]))
+            sw: Int32(stride[2]), ud: 0, uh: 0, uw: 0)
     }
 
     /// dx of a layer with fewer than 16 input channels: the forward pass over the padded dy
@@ -208,7 +216,7 @@ extension ConvGeometry {
     /// y = conv(padded, weight) (+ bias) over the batch, in chunks of output positions sized from
     /// L2 (`ConvBlocking.forwardChunk`: multiples of every tile height, 24, 12, 8, 6). `narrow`:
     /// the few-channel kernel, with `weight` transposed (`narrowInputGradient`).
-    private func forwardTasks(
+    func forwardTasks(
         _ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
         y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int, narrow: Bool = false
     ) {

@@ -161,16 +161,15 @@ final class DirectConvolutionTests: XCTestCase {
     }
 
     /// Strided convolutions: the forward pass and the weight gradient on the direct kernels'
-    /// per-position tiles (input rows at the strides), the input gradient on the lowered path.
+    /// per-position tiles (input rows at the strides); the input gradient there too when the
+    /// kernel tiles the input exactly (a scattered 1×1 pass), else on the lowered path.
     func testStridedForwardAndWeightGradient() throws {
         // 2×2 stride 2 (the backward pass of an up-sampling): 16 and 32 output channels, which
         // take per-position tiles instead of the grid ones at stride 2.
         try checkConvolution(
-            input: [2, 8, 10, 16], kernel: [2, 2], cout: 32, padding: .valid, stride: [2],
-            directInputGradient: false, seed: 800)
+            input: [2, 8, 10, 16], kernel: [2, 2], cout: 32, padding: .valid, stride: [2], seed: 800)
         try checkConvolution(
-            input: [3, 6, 4, 32], kernel: [2, 2], cout: 16, padding: .valid, stride: [2], workers: 2,
-            directInputGradient: false, seed: 801)
+            input: [3, 6, 4, 32], kernel: [2, 2], cout: 16, padding: .valid, stride: [2], workers: 2, seed: 801)
         // 3×3 stride 2 with padding, odd extents, 48 and 128 output channels (small images split
         // the weight gradient by kernel blocks), and stride 2 along one axis only.
         try checkConvolution(
@@ -182,35 +181,47 @@ final class DirectConvolutionTests: XCTestCase {
         try checkConvolution(
             input: [2, 6, 9, 16], kernel: [3, 3], cout: 32, padding: .same, stride: [1, 2],
             directInputGradient: false, seed: 804)
-        // 3-D 2×2×2 stride 2, and a first layer on 3 channels.
+        // 3-D 2×2×2 stride 2, a first layer on 3 channels, and an exact tiling of 3 input
+        // channels, whose input gradient stays lowered.
         try checkConvolution(
-            input: [2, 4, 6, 4, 16], kernel: [2, 2, 2], cout: 16, padding: .valid, stride: [2],
-            directInputGradient: false, seed: 805)
+            input: [2, 4, 6, 4, 16], kernel: [2, 2, 2], cout: 16, padding: .valid, stride: [2], seed: 805)
+        try checkConvolution(
+            input: [2, 6, 8, 3], kernel: [2, 2], cout: 16, padding: .valid, stride: [2],
+            directInputGradient: false, seed: 807)
         try checkConvolution(
             input: [2, 9, 8, 3], kernel: [3, 3], cout: 32, padding: .same, stride: [2],
             directInputGradient: false, seed: 806)
     }
 
-    func testUpsamplingBackwardTakesTheDirectKernels() throws {
-        // A 2×2 stride-2 transposed convolution (weight [kh, kw, Cout, Cin]): its backward pass is
-        // a stride-2 convolution of the output gradient (∂x) and its weight gradient.
-        for (input, cout, seed) in [
-            ([2, 6, 5, 32], 16, UInt64(810)), ([3, 4, 4, 64], 32, 811), ([1, 3, 3, 256], 128, 812),
-        ] {
+    func testUpsamplingTakesTheDirectKernels() throws {
+        // A 2×2 (2×2×2) stride-2 transposed convolution (weight [k…, Cout, Cin]): its forward pass
+        // is the scattered 1×1 pass, its backward pass a stride-2 convolution of the output
+        // gradient (∂x) and its weight gradient.
+        let cases: [([Int], Int, UInt64)] = [
+            ([2, 6, 5, 32], 16, 810), ([3, 4, 4, 64], 32, 811), ([1, 3, 3, 256], 128, 812),
+            ([2, 2, 3, 2, 32], 16, 813),
+        ]
+        for (input, cout, seed) in cases {
             let cin = input.last!
             let x = randomTensor(input, seed: seed)
-            let w = randomTensor([2, 2, cout, cin], seed: seed + 1)
+            let w = randomTensor(Array(repeating: 2, count: input.count - 2) + [cout, cin], seed: seed + 1)
             let b = randomTensor([cout], seed: seed + 2)
             let reference = try TransposedConvolution(
                 weight: w, bias: b, stride: [2], settings: ConvolutionSettings(allowsDirect: false))
             let direct = try TransposedConvolution(
                 weight: w.converted(to: Float.self), bias: b.converted(to: Float.self), stride: [2])
-            let dy = randomTensor(try reference.outputShape(for: input), seed: seed + 3)
+            let y = try reference.forward(x)
+            let dy = randomTensor(y.shape, seed: seed + 3)
             let expected = try reference.backward(input: x, outputGradient: dy)
             for isa in directLevels {
                 try KernelDispatch.force(isa)
-                XCTAssertTrue(
-                    try direct.geometry(input).runsDirect(Float.self, inputGradient: false, settings: direct.settings))
+                for inputGradient in [false, true] {
+                    XCTAssertTrue(
+                        try direct.geometry(input).runsDirect(
+                            Float.self, inputGradient: inputGradient, settings: direct.settings))
+                }
+                assertMatches(try direct.forward(x.converted(to: Float.self)), y, "\(isa) \(input) forward")
+                XCTAssertEqual(KernelDispatch.lastUsed(.convolution), isa, "\(input) forward")
                 let actual = try direct.backward(
                     input: x.converted(to: Float.self), outputGradient: dy.converted(to: Float.self))
                 XCTAssertEqual(KernelDispatch.lastUsed(.convolution), isa, "\(input)")

@@ -1,0 +1,61 @@
+// The input gradient of a convolution whose kernel windows tile its input exactly (kernel =
+// stride > 1, no padding; ExactTiling.swift) on the direct kernels. It is also the forward pass
+// of the transposed convolution with that kernel, a U-Net's 2×2 stride-2 up-sampling:
+//
+//   dx[n, kd·z + a, kh·y + b, kw·x + c, ci] = fill[ci] + Σ_co dy[n, z, y, x, co] · W[(a, b, c, ci)][co]
+//
+// Every x pixel takes one product of one dy row, so the pass is a 1×1 "convolution" of dy with
+// Cout input and kd·kh·kw·Cin output columns, whose column (a, b, c, ci) of position (z, y, x)
+// is stored at x position (kd·z + a, kh·y + b, kw·x + c), channel ci: the direct kernels'
+// per-position tiles with a scattered output (dk_conv_geometry.ud/uh/uw), reading dy in place.
+// On the lowered path the same pass is a GEMM into a tile followed by the scatter of
+// ExactTiling.swift; the direct tiles store each 16-channel vector once, where it belongs.
+
+internal import CDiceKitKernels
+
+extension ConvGeometry {
+    /// dx = fill + the exact-tiling scatter of dy · Wᵀ (see the file comment), on the direct
+    /// kernels; every element of dx is written once. With `roundsOperands` (the rounded-operand
+    /// bfloat16 arithmetic, whose caller has rounded `weight`), dy is rounded as it is read.
+    func scatteredInputGradient(
+        weight: UnsafePointer<Float>, dy: UnsafePointer<Float>, fill: UnsafePointer<Float>?,
+        dx: UnsafeMutablePointer<Float>, roundsOperands: Bool, workers: Int
+    ) {
+        let (rows, columns) = (outChannels, patch)
+        var padded = PaddedSource(
+            source: dy, batch: batch, inner: output, channels: rows, before: [0, 0, 0], after: [0, 0, 0],
+            kernelWidth: 1)
+        padded.roundsToBFloat16 = roundsOperands
+        // Per-position tiles only (the output scatters): nothing is read past a sample.
+        padded.readsInPlaceWhenUnpadded = true
+        let g = dk_conv_geometry(
+            hp: output[1], wp: output[2], od: output[0], oh: output[1], ow: output[2], kd: 1, kh: 1, kw: 1,
+            cin: Int32(rows), cout: Int32(columns), weight_block: ConvBlocking.current.weightBlock, relu: 0,
+            sd: 1, sh: 1, sw: 1, ud: Int32(kernel[0]), uh: Int32(kernel[1]), uw: Int32(kernel[2]))
+        // Wᵀ [Cout × K·Cin], written straight into the packed layout of dk_conv_pack_weights:
+        // its columns in blocks of 64, each block's rows contiguous.
+        let packed = Self.allocateAligned(rows * columns)
+        defer { packed.deallocate() }
+        let block = Int(DK_CONV_CHANNEL_BLOCK)
+        for first in Swift.stride(from: 0, to: columns, by: block) {
+            let width = Swift.min(block, columns - first)
+            let target = packed + first * rows
+            for r in 0..<rows {
+                for j in 0..<width { (target + r * width + j).initialize(to: weight[(first + j) * rows + r]) }
+            }
+        }
+        // The fill of each x channel, repeated for every (a, b, c) column group.
+        let bias = fill.map { fill in (0..<columns).map { fill[$0 % inChannels] } }
+        withOptionalBuffer(bias) { bias in
+            forwardTasks(
+                g, padded: padded, weight: packed, bias: bias, y: dx, outputSample: inputPixels * inChannels,
+                workers: workers)
+        }
+    }
+}
+
+/// Calls `body` with the base address of an optional array's elements, or nil.
+private func withOptionalBuffer<R>(_ array: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let array else { return body(nil) }
+    return array.withUnsafeBufferPointer { body($0.baseAddress) }
+}
