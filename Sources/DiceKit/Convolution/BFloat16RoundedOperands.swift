@@ -14,12 +14,15 @@
 // Cost: the direct kernels round x and dy while making the padded copies they read anyway, and
 // the weight gradient rounds each chunk's lines of dy just before reading them; the kernel is
 // rounded once per kernel value and kept in the convolution's BFloat16WeightCache. The 2×2
-// up-samplings' passes round their operands into whole copies and run the Float tiling path.
+// up-samplings' passes take the direct kernels too where the Float path would (rounding dy and
+// x in the copies those make); elsewhere they round their operands into whole copies and run
+// the Float tiling path.
 
 internal import CDiceKitKernels
 
 extension ConvGeometry {
-    /// Runs a pass that `runsBFloat16` accepted, with rounded operands on the Float direct kernels.
+    /// Runs a pass that `runsBFloat16` accepted (or an up-sampling pass that `runsDirect`
+    /// accepts), with rounded operands on the Float direct kernels.
     func runRoundedBFloat16(_ pass: LoweredPass<Float>, settings: ConvolutionSettings) {
         let cache = pass.bfloat16Weights ?? BFloat16WeightCache()
         let weight = roundedWeight(pass.weight, cache: cache)

@@ -114,6 +114,9 @@ extension ConvGeometry {
             let pass = unsafeBitCast(pass, to: LoweredPass<Float>.self)
             switch BFloat16Arithmetic.current {
             case .dotProducts: runBFloat16Tiling(pass, settings: settings)
+            // The direct kernels round x and dy as they read them (DirectUpsampling.swift).
+            case .roundedOperands where runsDirect(pass, settings: settings):
+                runRoundedBFloat16(pass, settings: settings)
             case .roundedOperands: runRoundedBFloat16Tiling(pass, settings: settings)
             }
             return
