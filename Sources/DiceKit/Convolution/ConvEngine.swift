@@ -135,6 +135,10 @@ extension ConvGeometry {
             runDirect(unsafeBitCast(pass, to: LoweredPass<Float>.self), settings: settings)
             return
         }
+        if runsNarrowPointwise(pass, settings: settings) {
+            runNarrowPointwise(unsafeBitCast(pass, to: LoweredPass<Float>.self), settings: settings)
+            return
+        }
         let rowsTotal = outputRows
         let scatters = pass.dx != nil && !isPointwise
         // Automatic: Parallelism.threadCount workers, but none with fewer than 64 rows; explicit: as asked

@@ -232,6 +232,33 @@ final class DirectConvolutionTests: XCTestCase {
         }
     }
 
+    func testFewChannelPointwiseForwardOnTheNarrowKernel() throws {
+        // A segmentation head: 1×1, 16/32/48 features to 1–3 logits (and a ragged 4-position
+        // tile: 3·5·7 = 105 positions per sample), 2-D and 3-D; its backward stays lowered.
+        let cases: [([Int], Int, UInt64)] = [
+            ([2, 5, 7, 16], 2, 820), ([3, 3, 5, 32], 3, 821), ([1, 2, 3, 4, 48], 1, 822),
+        ]
+        for (input, cout, seed) in cases {
+            let x = randomTensor(input, seed: seed)
+            let w = randomTensor(Array(repeating: 1, count: input.count - 2) + [input.last!, cout], seed: seed + 1)
+            let b = randomTensor([cout], seed: seed + 2)
+            let reference = try Convolution(weight: w, bias: b, settings: ConvolutionSettings(allowsDirect: false))
+            let direct = try Convolution(weight: w.converted(to: Float.self), bias: b.converted(to: Float.self))
+            let y = try reference.forward(x)
+            let dy = randomTensor(y.shape, seed: seed + 3)
+            let expected = try reference.backward(input: x, outputGradient: dy)
+            for isa in directLevels {
+                try KernelDispatch.force(isa)
+                assertMatches(try direct.forward(x.converted(to: Float.self)), y, "\(isa) \(input) forward")
+                XCTAssertEqual(KernelDispatch.lastUsed(.convolution), isa, "\(input) forward")
+                let actual = try direct.backward(
+                    input: x.converted(to: Float.self), outputGradient: dy.converted(to: Float.self))
+                assertMatches(actual.input!, expected.input!, "\(isa) \(input) ∂x")
+                assertMatches(actual.weight, expected.weight, "\(isa) \(input) ∂w")
+            }
+        }
+    }
+
     func testPaddingBeyondTheKernelKeepsTheLoweredInputGradient() throws {
         try checkConvolution(
             input: [1, 4, 4, 16], kernel: [3, 3], cout: 16, padding: .symmetric([3, 3]),
