@@ -29,47 +29,18 @@ static inline int dk_conv_unit_stride(const dk_conv_geometry *g) {
     return dk_conv_stride_d(g) == 1 && dk_conv_stride_h(g) == 1 && dk_conv_stride_w(g) == 1;
 }
 
-/// offsets[i] = the element offset in the padded sample of the row of valid output position
-/// q + i (at the strides of `g`) for i < mr, the last position (end − 1) repeated past the end (computed, not stored, so
-/// that every read is valid): two divisions for q, then branch-free steps along the output
-/// lines, instead of two divisions per position (with AVX2, a first layer's forward went from
-/// 0.44–0.46 to 0.53–0.56 of the Haswell sgemm). Shared by the Float and bfloat16 tiles.
-static inline __attribute__((always_inline)) void dk_conv_tile_offsets(const dk_conv_geometry *g, long q, long end,
-                                                                       long *offsets, int mr) {
-    const long plane = g->oh * g->ow, r = q % plane;
-    const long sd = dk_conv_stride_d(g), sh = dk_conv_stride_h(g), sw = dk_conv_stride_w(g);
-    long z = q / plane, y = r / g->ow, x = r % g->ow, last = 0;
-    for (int i = 0; i < mr; i++) {
-        const long row = ((sd * z * g->hp + sh * y) * g->wp + sw * x) * g->cin;
-        last = q + i < end ? row : last;
-        offsets[i] = last;
-        const long wrap_x = ++x == g->ow;
-        x = wrap_x ? 0 : x;
-        y += wrap_x;
-        const long wrap_y = y == g->oh;
-        y = wrap_y ? 0 : y;
-        z += wrap_y;
-    }
-}
-
-/// Whether `g` scatters its output (an up-sampling pass, dk_conv_geometry.ud/uh/uw).
-static inline int dk_conv_scatters(const dk_conv_geometry *g) { return g->ud > 0 && g->uh > 0 && g->uw > 0; }
-
-/// out[i] = the offset in the sample's output of valid output position q + i for i < mr (the
-/// last position, end − 1, repeated past the end): (q + i)·cout, or for a scattered output the
-/// first element of the position's up-sampled block (column offsets, dk_conv_output_column,
-/// are added to it). Steps along the output lines as dk_conv_tile_offsets does.
-static inline __attribute__((always_inline)) void dk_conv_output_offsets(const dk_conv_geometry *g, long q, long end,
-                                                                         long *out, int mr) {
-    if (!dk_conv_scatters(g)) {
-        for (int i = 0; i < mr; i++) out[i] = (q + i < end ? q + i : end - 1) * g->cout;
-        return;
-    }
-    const long channels = g->cout / (g->ud * g->uh * g->uw), h2 = g->uh * g->oh, w2 = g->uw * g->ow;
+/// out[i] = z·dz + y·dy + x·dx for valid output position q + i = (z·oh + y)·ow + x, i < mr, the
+/// last position (end − 1) repeated past the end (computed, not stored, so that every read is
+/// valid): two divisions for q, then branch-free steps along the output lines, instead of two
+/// divisions per position (with AVX2, a first layer's forward went from 0.44–0.46 to 0.53–0.56
+/// of the Haswell sgemm). Serves the input rows and the output positions of the tiles.
+static inline __attribute__((always_inline)) void dk_conv_position_offsets(const dk_conv_geometry *g, long q, long end,
+                                                                           long dz, long dy, long dx, long *out,
+                                                                           int mr) {
     const long plane = g->oh * g->ow, r = q % plane;
     long z = q / plane, y = r / g->ow, x = r % g->ow, last = 0;
     for (int i = 0; i < mr; i++) {
-        const long offset = ((g->ud * z * h2 + g->uh * y) * w2 + g->uw * x) * channels;
+        const long offset = z * dz + y * dy + x * dx;
         last = q + i < end ? offset : last;
         out[i] = last;
         const long wrap_x = ++x == g->ow;
@@ -79,6 +50,33 @@ static inline __attribute__((always_inline)) void dk_conv_output_offsets(const d
         y = wrap_y ? 0 : y;
         z += wrap_y;
     }
+}
+
+/// offsets[i] = the element offset in the padded sample of the row of valid output position
+/// q + i (at the strides of `g`), as dk_conv_position_offsets. Shared by the Float and bfloat16
+/// tiles.
+static inline __attribute__((always_inline)) void dk_conv_tile_offsets(const dk_conv_geometry *g, long q, long end,
+                                                                       long *offsets, int mr) {
+    const long row = g->wp * g->cin;
+    dk_conv_position_offsets(g, q, end, dk_conv_stride_d(g) * g->hp * row, dk_conv_stride_h(g) * row,
+                             dk_conv_stride_w(g) * g->cin, offsets, mr);
+}
+
+/// Whether `g` scatters its output (an up-sampling pass, dk_conv_geometry.ud/uh/uw).
+static inline int dk_conv_scatters(const dk_conv_geometry *g) { return g->ud > 0 && g->uh > 0 && g->uw > 0; }
+
+/// out[i] = the offset in the sample's output of valid output position q + i for i < mr (the
+/// last position, end − 1, repeated past the end): (q + i)·cout, or for a scattered output the
+/// first element of the position's up-sampled block (column offsets, dk_conv_output_column,
+/// are added to it).
+static inline __attribute__((always_inline)) void dk_conv_output_offsets(const dk_conv_geometry *g, long q, long end,
+                                                                         long *out, int mr) {
+    if (!dk_conv_scatters(g)) {
+        for (int i = 0; i < mr; i++) out[i] = (q + i < end ? q + i : end - 1) * g->cout;
+        return;
+    }
+    const long channels = g->cout / (g->ud * g->uh * g->uw), row = g->uw * g->ow * channels;
+    dk_conv_position_offsets(g, q, end, g->ud * g->uh * g->oh * row, g->uh * row, g->uw * channels, out, mr);
 }
 
 /// The offset of output column c from its position's offset (dk_conv_output_offsets): c, or for a
