@@ -19,6 +19,8 @@ if getenv("OPENBLAS_THREAD_TIMEOUT") == nil {
     execv("/proc/self/exe", CommandLine.unsafeArgv)
     // execv returns only when it fails: go on with OpenBLAS's default timeout.
 }
+// OpenBLAS loads with the core the guard would choose, as in `dicekit` (BLASCoreGuard.swift).
+BLAS.reexecuteWithCorrectedCoreIfNeeded()
 
 // Like PyTorch's caching allocator: reuse freed activation buffers instead of mapping (and
 // page-faulting) every 16 MiB output anew; without it, 32→32 conv forward+backward measured

@@ -66,5 +66,7 @@ func main() -> ExitStatus {
     }
 }
 
+// OpenBLAS loads with the core the guard would choose, rather than switching it at run time.
+BLAS.reexecuteWithCorrectedCoreIfNeeded()
 AllocationPolicy.retainLargeBlocks() // reuse freed tensor buffers across training steps
 exit(main().rawValue)

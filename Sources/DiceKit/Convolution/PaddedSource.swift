@@ -112,7 +112,8 @@ struct PaddedSource {
     ///
     /// With at least two samples per worker, a worker takes whole samples and pads each into its
     /// own buffer, which stays in cache for the chunks that follow and is reused (no batch-sized
-    /// copy). With fewer, the batch is padded whole first, so that workers can share a sample.
+    /// copy). With fewer, the batch is padded whole first, so that workers can share a sample;
+    /// when `readsInPlace`, the source's own samples are dealt out that way, with no copy.
     /// Either way worker w runs a fixed set of (sample, chunk) tasks in a fixed order (every
     /// workers-th one from w), so a per-worker accumulator holds the same sum on every run with
     /// the same worker count.

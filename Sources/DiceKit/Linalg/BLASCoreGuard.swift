@@ -11,6 +11,15 @@
 // `gotoblas_dynamic_init` (both found with dlsym; a build without DYNAMIC_ARCH lacks them and
 // is left alone), restores the environment, and checks `openblas_get_corename()`. The kernels
 // compute the same products (to Float rounding); only the speed changes.
+//
+// Executables do better at their first line: `reexecuteWithCorrectedCoreIfNeeded()` runs the
+// program again with OPENBLAS_CORETYPE set, so that OpenBLAS loads with the right core and
+// nothing is switched while the process runs. Switching at run time raced, in rare runs, with
+// OpenBLAS's own start-up: `dicekit` once died of a segmentation fault inside
+// `gotoblas_dynamic_init`, whose core table had been emptied between its check and its call.
+// The new process learns from DICEKIT_OPENBLAS_FOUND which core OpenBLAS had chosen and reports
+// the correction as the run-time guard would; both variables are then removed from its
+// environment.
 
 internal import CDiceKitKernels
 internal import COpenBLAS
@@ -77,13 +86,59 @@ extension BLAS {
     /// The environment variable that turns the guard off when set to 0, off, false or no.
     public static let coreGuardSwitch = "DICEKIT_OPENBLAS_GUARD"
 
+    /// The variable through which a process started by `reexecuteWithCorrectedCoreIfNeeded()`
+    /// learns the core OpenBLAS had chosen by itself (removed once read).
+    public static let coreGuardFoundVariable = "DICEKIT_OPENBLAS_FOUND"
+
+    /// For an executable's first line: when the guard would switch OpenBLAS's core, runs this
+    /// program again (execv of /proc/self/exe, same arguments and environment) with
+    /// OPENBLAS_CORETYPE set to that core, so that OpenBLAS loads with it and nothing is switched
+    /// while the process runs; `coreSelection` there reports the correction all the same.
+    /// Returns when there is nothing to correct, when this process is already the re-executed
+    /// one, or when execv fails (the run-time guard then applies).
+    public static func reexecuteWithCorrectedCoreIfNeeded() {
+        guard environmentValue(coreGuardFoundVariable) == nil,
+            let core = plannedCore(
+                userCoreType: environmentValue("OPENBLAS_CORETYPE"), guardSetting: environmentValue(coreGuardSwitch),
+                instructionSets: CPUInfo.current.instructionSets)
+        else { return }
+        setenv(coreGuardFoundVariable, currentCoreName(), 1)
+        setenv("OPENBLAS_CORETYPE", core, 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        // execv returns only when it fails.
+        unsetenv(coreGuardFoundVariable)
+        unsetenv("OPENBLAS_CORETYPE")
+    }
+
     /// Runs the guard once (a no-op after the first call); every BLAS/LAPACK entry point calls it.
     @inline(__always)
     static func ensureCoreGuard() { _ = guardedSelection.reason }
 
-    private static let guardedSelection: CoreSelection = runCoreGuard(
-        userCoreType: environmentValue("OPENBLAS_CORETYPE"), guardSetting: environmentValue(coreGuardSwitch),
-        instructionSets: CPUInfo.current.instructionSets)
+    private static let guardedSelection: CoreSelection = {
+        let reexecutedFrom = environmentValue(coreGuardFoundVariable)
+        let userCoreType = environmentValue("OPENBLAS_CORETYPE")
+        if reexecutedFrom != nil {
+            // Set by reexecuteWithCorrectedCoreIfNeeded for this process's OpenBLAS, not by the user.
+            unsetenv(coreGuardFoundVariable)
+            unsetenv("OPENBLAS_CORETYPE")
+        }
+        return runCoreGuard(
+            userCoreType: userCoreType, guardSetting: environmentValue(coreGuardSwitch),
+            instructionSets: CPUInfo.current.instructionSets, reexecutedFrom: reexecutedFrom)
+    }()
+
+    /// The core the guard would switch to (the best candidate), or nil when it would leave
+    /// OpenBLAS's choice alone; the same rule as `runCoreGuard`.
+    static func plannedCore(userCoreType: String?, guardSetting: String?, instructionSets: CPUInfo.InstructionSets)
+        -> String?
+    {
+        if let user = userCoreType, !user.isEmpty { return nil }
+        if let setting = guardSetting, ["0", "off", "false", "no"].contains(setting.lowercased()) { return nil }
+        let found = currentCoreName()
+        guard genericCores.contains(where: { $0.lowercased() == found.lowercased() }), DynamicArch.entryPoints != nil
+        else { return nil }
+        return candidateCores(for: instructionSets).first
+    }
 
     // MARK: - The rule and its application
 
@@ -98,14 +153,28 @@ extension BLAS {
         return cores
     }
 
-    /// Decides and applies; `userCoreType` and `guardSetting` are the two variables' values.
+    /// Decides and applies; `userCoreType` and `guardSetting` are the two variables' values,
+    /// `reexecutedFrom` the core OpenBLAS had chosen before `reexecuteWithCorrectedCoreIfNeeded`
+    /// started this process with `userCoreType` set (nil otherwise).
     static func runCoreGuard(
         userCoreType: String?, guardSetting: String?,
-        instructionSets: CPUInfo.InstructionSets
+        instructionSets: CPUInfo.InstructionSets, reexecutedFrom: String? = nil
     ) -> CoreSelection {
         let found = currentCoreName()
         func keep(_ reason: CoreSelection.Reason, _ detail: String) -> CoreSelection {
             CoreSelection(found: found, chosen: found, reason: reason, detail: detail)
+        }
+        let isa = instructionSets.contains(.avx512f) ? "AVX-512" : "AVX2 + FMA"
+        var userCoreType = userCoreType
+        if let original = reexecutedFrom, let requested = userCoreType {
+            if found.lowercased() == requested.lowercased() {
+                return CoreSelection(
+                    found: original, chosen: found, reason: .corrected,
+                    detail:
+                        "OpenBLAS chose its generic \(original) kernels on a CPU with \(isa); loaded \(found) instead")
+            }
+            // The core asked for at load did not take: decide as if nothing had been set.
+            userCoreType = nil
         }
         if let user = userCoreType, !user.isEmpty {
             return keep(.explicit, "OPENBLAS_CORETYPE=\(user) is set; the user's choice is kept")
@@ -123,7 +192,6 @@ extension BLAS {
         guard let entries = DynamicArch.entryPoints else {
             return keep(.notDynamic, "OpenBLAS has no gotoblas_dynamic_init/quit (built without DYNAMIC_ARCH)")
         }
-        let isa = instructionSets.contains(.avx512f) ? "AVX-512" : "AVX2 + FMA"
         for core in candidates {
             let now = entries.reselect(core)
             if now.lowercased() == core.lowercased() {

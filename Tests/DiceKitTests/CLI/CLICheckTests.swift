@@ -45,6 +45,19 @@ final class CLICheckTests: XCTestCase {
         XCTAssertEqual(json["ok"] as? Bool, true)
     }
 
+    /// `dicekit` corrects the core by running itself again with OPENBLAS_CORETYPE set, so that
+    /// OpenBLAS loads with it; the report is that of a correction all the same.
+    func testTheCorrectionHappensAtLoad() throws {
+        guard BLAS.coreSelection.reason == .corrected else {
+            throw XCTSkip("OpenBLAS's own core is kept here (\(BLAS.coreSelection))")
+        }
+        let json = try checkJSON(unset: ["OPENBLAS_CORETYPE", "DICEKIT_OPENBLAS_GUARD", BLAS.coreGuardFoundVariable])
+        XCTAssertEqual(json["openblas_core_reason"] as? String, "corrected")
+        XCTAssertEqual(json["openblas_core_found"] as? String, BLAS.coreSelection.found)
+        XCTAssertEqual(json["openblas_core"] as? String, BLAS.coreSelection.chosen)
+        XCTAssertTrue((json["openblas_core_detail"] as? String)?.contains("loaded") ?? false, "\(json)")
+    }
+
     func testAnExplicitCoreTypeIsLeftAlone() throws {
         guard BLAS.configuration.contains("DYNAMIC_ARCH") else { throw XCTSkip("OpenBLAS without DYNAMIC_ARCH") }
         // Nehalem is a generic core: without the variable the guard would replace it.

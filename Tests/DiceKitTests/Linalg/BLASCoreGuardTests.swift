@@ -76,6 +76,31 @@ final class BLASCoreGuardTests: XCTestCase {
         assertSame(products(Double.self), genericDouble, relative: 1e-13, "Double, \(best) vs Prescott")
     }
 
+    func testAReexecutedProcessReportsTheCorrection() throws {
+        let (_, best) = try switchableSetUp()
+        let sets = CPUInfo.current.instructionSets
+        // From a generic core, the plan is the best candidate; an explicit variable or the off
+        // switch plans nothing.
+        XCTAssertEqual(BLAS.plannedCore(userCoreType: nil, guardSetting: nil, instructionSets: sets), best)
+        XCTAssertNil(BLAS.plannedCore(userCoreType: "Prescott", guardSetting: nil, instructionSets: sets))
+        XCTAssertNil(BLAS.plannedCore(userCoreType: nil, guardSetting: "off", instructionSets: sets))
+        // As if OpenBLAS had loaded with OPENBLAS_CORETYPE=best after choosing Prescott itself.
+        XCTAssertEqual(BLAS.reselectCore(best), best)
+        XCTAssertNil(BLAS.plannedCore(userCoreType: nil, guardSetting: nil, instructionSets: sets), "not generic")
+        let loaded = BLAS.runCoreGuard(
+            userCoreType: best, guardSetting: nil, instructionSets: sets, reexecutedFrom: "Prescott")
+        XCTAssertEqual(loaded.reason, .corrected, loaded.description)
+        XCTAssertEqual(loaded.found, "Prescott")
+        XCTAssertEqual(loaded.chosen, best)
+        XCTAssertEqual(BLAS.currentCoreName(), best, "nothing switched at run time")
+        // When the core asked for at load did not take, the guard decides as without the variable.
+        XCTAssertEqual(BLAS.reselectCore("Prescott"), "Prescott")
+        let retried = BLAS.runCoreGuard(
+            userCoreType: "NoSuchCore", guardSetting: nil, instructionSets: sets, reexecutedFrom: "Prescott")
+        XCTAssertEqual(retried.reason, .corrected, retried.description)
+        XCTAssertEqual(retried.chosen, best)
+    }
+
     func testExplicitVariableSwitchAndSuitableCoresAreLeftAlone() throws {
         let (_, best) = try switchableSetUp()
         let sets = CPUInfo.current.instructionSets
