@@ -347,18 +347,6 @@ extension PaddedSource {
     /// Calls `body` with the whole batch padded and rounded to bfloat16 (samples `sampleCount`
     /// apart, then zeroed slack), padded in parallel over samples; freed on return.
     func withBFloat16Batch(workers: Int, _ body: (UnsafePointer<UInt16>) -> Void) {
-        let whole = UnsafeMutablePointer<UInt16>.allocate(capacity: batch * sampleCount + slack)
-        defer { whole.deallocate() }
-        (whole + batch * sampleCount).initialize(repeating: 0, count: slack)
-        let count = Swift.min(workers, batch)
-        // Each worker rounds its own samples.
-        let shared = TaskShared((self, whole))
-        runWorkers(count) { worker in
-            let (source, whole) = shared.buffers
-            for n in Swift.stride(from: worker, to: source.batch, by: count) {
-                source.padBFloat16(sample: n, into: whole + n * source.sampleCount)
-            }
-        }
-        body(UnsafePointer(whole))
+        withWholeBatch(of: UInt16.self, workers: workers, pad: { $0.padBFloat16(sample: $1, into: $2) }, body)
     }
 }

@@ -160,16 +160,25 @@ struct PaddedSource {
             body(parts[0].source)
             return
         }
-        let whole = UnsafeMutablePointer<Float>.allocate(capacity: batch * sampleCount + slack)
+        withWholeBatch(of: Float.self, workers: workers, pad: { $0.pad(sample: $1, into: $2) }, body)
+    }
+
+    /// Allocates the whole batch (samples `sampleCount` apart, then zeroed slack), has `pad`
+    /// write each sample, in parallel over samples (each worker its own), calls `body` with it
+    /// and frees it.
+    func withWholeBatch<T: Numeric & SendableMetatype>(
+        of _: T.Type, workers: Int, pad: @Sendable (PaddedSource, Int, UnsafeMutablePointer<T>) -> Void,
+        _ body: (UnsafePointer<T>) -> Void
+    ) {
+        let whole = UnsafeMutablePointer<T>.allocate(capacity: batch * sampleCount + slack)
         defer { whole.deallocate() }
         (whole + batch * sampleCount).initialize(repeating: 0, count: slack)
         let count = Swift.min(workers, batch)
-        // Each worker pads its own samples.
         let shared = TaskShared((self, whole))
         runWorkers(count) { worker in
             let (source, whole) = shared.buffers
             for n in Swift.stride(from: worker, to: source.batch, by: count) {
-                source.pad(sample: n, into: whole + n * source.sampleCount)
+                pad(source, n, whole + n * source.sampleCount)
             }
         }
         body(UnsafePointer(whole))
