@@ -52,12 +52,7 @@ void store_grid_tile(const dk_conv_geometry *g, const __m512 *acc, float *y, lon
             DK_UNROLL for (int j = 0; j < NV; j++)
                 _mm512_storeu_ps(dst + 16 * j, g->relu ? _mm512_max_ps(_mm512_setzero_ps(), acc[i * NV + j]) : acc[i * NV + j]);
         }
-        const long wrap_x = ++x == g->wp;
-        x = wrap_x ? 0 : x;
-        yy += wrap_x;
-        const long wrap_y = yy == g->hp;
-        yy = wrap_y ? 0 : yy;
-        z += wrap_y;
+        dk_conv_step(&z, &yy, &x, g->wp, g->hp);
     }
 }
 

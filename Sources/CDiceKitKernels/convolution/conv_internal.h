@@ -29,6 +29,17 @@ static inline int dk_conv_unit_stride(const dk_conv_geometry *g) {
     return dk_conv_stride_d(g) == 1 && dk_conv_stride_h(g) == 1 && dk_conv_stride_w(g) == 1;
 }
 
+/// Moves (z, y, x) one position along lines `width` long in planes of `height` lines, without
+/// a branch: the step the tiles take from one position to the next.
+static inline __attribute__((always_inline)) void dk_conv_step(long *z, long *y, long *x, long width, long height) {
+    const long wrap_x = ++*x == width;
+    *x = wrap_x ? 0 : *x;
+    *y += wrap_x;
+    const long wrap_y = *y == height;
+    *y = wrap_y ? 0 : *y;
+    *z += wrap_y;
+}
+
 /// out[i] = z·dz + y·dy + x·dx for valid output position q + i = (z·oh + y)·ow + x, i < mr, the
 /// last position (end − 1) repeated past the end (computed, not stored, so that every read is
 /// valid): two divisions for q, then branch-free steps along the output lines, instead of two
@@ -43,12 +54,7 @@ static inline __attribute__((always_inline)) void dk_conv_position_offsets(const
         const long offset = z * dz + y * dy + x * dx;
         last = q + i < end ? offset : last;
         out[i] = last;
-        const long wrap_x = ++x == g->ow;
-        x = wrap_x ? 0 : x;
-        y += wrap_x;
-        const long wrap_y = y == g->oh;
-        y = wrap_y ? 0 : y;
-        z += wrap_y;
+        dk_conv_step(&z, &y, &x, g->ow, g->oh);
     }
 }
 

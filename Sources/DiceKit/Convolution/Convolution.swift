@@ -138,9 +138,8 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
             return try forward(Tensor.concatenatingChannels(parts), rectified: rectified)
         }
         return ConvolutionKernels.forward(
-            g, concatenating: parts.map { $0.reinterpreted(as: Float.self) }, weight: weight.reinterpreted(),
-            bias: bias?.reinterpreted(), settings: settings, rectified: rectified, bfloat16Weights: bfloat16Weights
-        ).reinterpreted()
+            g, concatenating: parts, weight: weight, bias: bias, settings: settings, rectified: rectified,
+            bfloat16Weights: bfloat16Weights)
     }
 
     /// The gradients of a scalar loss with respect to the input, weight and bias, given the

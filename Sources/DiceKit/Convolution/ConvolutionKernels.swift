@@ -10,40 +10,34 @@ enum ConvolutionKernels {
         _ g: ConvGeometry, x: Tensor<T>, weight: Tensor<T>, bias: Tensor<T>?,
         settings: ConvolutionSettings, rectified: Bool = false, bfloat16Weights: BFloat16WeightCache? = nil
     ) -> Tensor<T> {
-        // Every element is written by a GEMM with β = 0 or after the bias fill: no zeroing.
-        let y = [T](unsafeUninitializedCapacity: g.outputRows * g.outChannels) { py, initialized in
-            x.withUnsafeBufferPointer { px in
-                weight.withUnsafeBufferPointer { pw in
-                    withOptionalPointer(bias) { pb in
-                        g.run(
-                            LoweredPass(
-                                x: px.baseAddress!, weight: pw.baseAddress!, y: py.baseAddress!, bias: pb,
-                                rectifies: rectified, bfloat16Weights: bfloat16Weights),
-                            settings: settings)
-                    }
-                }
-            }
-            initialized = py.count
-        }
-        return Tensor(uncheckedShape: g.outputShape, storage: y)
+        forward(
+            g, concatenating: [x], weight: weight, bias: bias, settings: settings, rectified: rectified,
+            bfloat16Weights: bfloat16Weights)
     }
 
     /// `forward` of the channel concatenation of `parts` (each [batch, spatial…, its channels];
-    /// `g` is the joined input's geometry, for which the caller has checked
-    /// `joinsConcatenatedInput`): the direct kernels' padded copy joins them, so the
-    /// concatenation is never written on its own.
-    static func forward(
-        _ g: ConvGeometry, concatenating parts: [Tensor<Float>], weight: Tensor<Float>, bias: Tensor<Float>?,
+    /// `g` is the joined input's geometry). With more than one part the caller has checked
+    /// `joinsConcatenatedInput` (so T is Float): the direct kernels' padded copy joins them, and
+    /// the concatenation is never written on its own.
+    static func forward<T: BLASScalar>(
+        _ g: ConvGeometry, concatenating parts: [Tensor<T>], weight: Tensor<T>, bias: Tensor<T>?,
         settings: ConvolutionSettings, rectified: Bool, bfloat16Weights: BFloat16WeightCache?
-    ) -> Tensor<Float> {
-        let y = [Float](unsafeUninitializedCapacity: g.outputRows * g.outChannels) { py, initialized in
+    ) -> Tensor<T> {
+        // Every element is written by a GEMM with β = 0 or after the bias fill: no zeroing.
+        let y = [T](unsafeUninitializedCapacity: g.outputRows * g.outChannels) { py, initialized in
             withPointers(parts[...]) { sources in
                 weight.withUnsafeBufferPointer { pw in
                     withOptionalPointer(bias) { pb in
                         var pass = LoweredPass(
                             x: sources[0], weight: pw.baseAddress!, y: py.baseAddress!, bias: pb,
                             rectifies: rectified, bfloat16Weights: bfloat16Weights)
-                        pass.xParts = zip(sources, parts).map { ChannelPart(source: $0, channels: $1.shape.last!) }
+                        if parts.count > 1 {
+                            pass.xParts = zip(sources, parts).map { source, part in
+                                ChannelPart(
+                                    source: UnsafeRawPointer(source).assumingMemoryBound(to: Float.self),
+                                    channels: part.shape.last!)
+                            }
+                        }
                         g.run(pass, settings: settings)
                     }
                 }

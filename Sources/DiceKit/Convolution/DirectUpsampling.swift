@@ -45,17 +45,13 @@ extension ConvGeometry {
             }
         }
         // The fill of each x channel, repeated for every (a, b, c) column group.
-        let bias = fill.map { fill in (0..<columns).map { fill[$0 % inChannels] } }
-        withOptionalBuffer(bias) { bias in
+        let bias = fill.map { fill in
+            Tensor<Float>(uncheckedShape: [columns], storage: (0..<columns).map { fill[$0 % inChannels] })
+        }
+        withOptionalPointer(bias) { bias in
             forwardTasks(
                 g, padded: padded, weight: packed, bias: bias, y: dx, outputSample: inputPixels * inChannels,
                 workers: workers)
         }
     }
-}
-
-/// Calls `body` with the base address of an optional array's elements, or nil.
-private func withOptionalBuffer<R>(_ array: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
-    guard let array else { return body(nil) }
-    return array.withUnsafeBufferPointer { body($0.baseAddress) }
 }
