@@ -19,9 +19,9 @@
 // nothing is computed twice (a fifth of the grid at 8²).
 //
 // The forward pass reads the kernel packed by dk_conv_pack_weights (64-channel blocks, each
-// block's rows contiguous and 64-byte aligned): a K block of it is contiguous, so it stays in L1
-// whatever the L1's associativity, where the rows of a wide kernel, cout floats apart, fell into a
-// fraction of the sets (Docs/Convolution.md, "Direct kernels").
+// block's rows contiguous and 64-byte aligned): a K block of it is contiguous, so the prefetchers
+// stream it from L2 and no cache's associativity matters, where the rows of a wide kernel, cout
+// floats apart, fell into a fraction of the sets (Docs/Convolution.md, "Direct kernels").
 //
 // The weight gradient walks the valid output positions line by line: a tile of KR weight rows
 // (within one segment) × NV·16 output channels accumulates xp-row broadcasts times dy vectors.
@@ -122,7 +122,7 @@ void forward_tile_taps(const dk_conv_geometry *g, const float *xp, const float *
 /// position: no grid padding is computed, which pays at small widths (a fifth of the grid at 8²)
 /// and costs registers, so it serves the tiles of ≥ 48 output channels (MR ≤ 12).
 /// Segments s0..<s1, rows k0..<k1 of each, only: the first block starts from the bias, later ones
-/// from y (K blocking, so that the block of weights the tiles share stays in L1). Blocking does
+/// from y (K blocking, so that the block of weights the tiles share stays in L2). Blocking does
 /// not change the result: the accumulators are Float either way, in the same k order.
 DKC512 static inline __attribute__((always_inline))
 void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias, float *y,

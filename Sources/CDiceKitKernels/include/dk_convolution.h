@@ -20,7 +20,7 @@ typedef struct {
     int kd, kh, kw;        ///< kernel extents
     int cin, cout;         ///< channels
     long weight_block;     ///< bytes of weights one K block of the forward pass may hold (0: 128 KiB);
-                           ///< DiceKit derives it from L1d (Convolution/ConvBlocking.swift)
+                           ///< DiceKit derives it from L2 (Convolution/ConvBlocking.swift)
     int relu;              ///< forward: 1 stores max(0, y) in the output pass, NaN kept (evaluation-mode fusion)
     int sd, sh, sw;        ///< strides (0 means 1): output position (z, y, x) reads the padded input from
                            ///< (sd·z, sh·y, sw·x). Only the forward pass (its per-position tiles) and the

@@ -2,19 +2,18 @@
 // of the CPU this process runs on (`CPUInfo.current.caches`), never from constants tuned on one
 // machine. The derivation (Docs/Convolution.md, "Sizes from the machine"):
 //
-//   weight block   = L1d · 2 / 3
+//   weight block   = L2 / 4
 //       The forward pass accumulates its output in K blocks: every tile of 6–12 output positions
-//       re-reads the block's weights (one vector per output-channel group and kernel row), so
-//       the block must stay in L1 beside the input rows the tile broadcasts from (a few cache
-//       lines per tile). Two thirds of L1d: 32 KiB of a 48 KiB L1d (Zen 5, Sapphire/Emerald
-//       Rapids), 128 kernel rows × 64 channels, a third of a 3×128-row segment. The forward pass
-//       reads the kernel packed in 64-channel blocks (DirectConvolution.swift), so the block is
-//       contiguous and L1 holds it whatever its associativity; in the plain layout the rows of
-//       a 128-channel kernel fell into half of L1's sets and the block did not stay there. Every K block
-//       after the first reloads and stores the tiles' accumulators through the output; half of
-//       L1d (96 rows) spent about 3 % more cycles in the forward kernel at 64 → 64 and 128 → 128.
-//       Read from L2 instead (a whole 3×128-row segment is 96 KiB), the weights cost 256 bytes
-//       per 24 FMAs, more than L2 delivers: the 128→128 convolution at 32² ran at half speed.
+//       re-reads the block's weights (one vector per output-channel group and kernel row), and
+//       every block after the first reloads and stores the tiles' accumulators through the
+//       output. The kernel is packed in 64-channel blocks (DirectConvolution.swift), so a K block
+//       is contiguous and the hardware prefetchers stream it from L2 at 256 bytes per 24 FMAs;
+//       it gets a quarter of L2 beside the chunk's inputs and outputs (half of L2, below), which
+//       makes one K block of every 64-channel weight block up to 128 input channels at 2 MiB of
+//       L2. Blocks of two thirds of L1d (until 2026-12-01) kept the weights in L1, but the
+//       reloads and the per-block tile set-up cost more than the L2 reads: on Emerald Rapids,
+//       64 → 64 at 64² forward went from 277–287 to 300–312 GFLOP/s and 128 → 128 at 32² from
+//       279–307 to 311–320 (alternated runs; Docs/Convolution.md, "Sizes from the machine").
 //   forward chunk  = (L2 / 2) / (4 bytes · (Cin + min(Cout, 64))) output positions,
 //                    rounded down to a multiple of 24, within [96, 3072]
 //       One chunk's input rows (Cin floats per position) and the output block it accumulates
@@ -32,26 +31,24 @@
 //       3 lines 187–228 GFLOP/s, 16 lines 261–269, the whole 32-line sample 267–272
 //       (Docs/Convolution.md).
 //
-// Caches that cannot be read fall back to 32 KiB of L1d and 256 KiB of L2 (the smallest of
-// current x86-64 cores), which only makes the blocks smaller than they could be. Blocking never
-// changes a result: the kernels accumulate in Float in the same order whatever the blocks.
+// An L2 that cannot be read falls back to 256 KiB (the smallest of current x86-64 cores), which
+// only makes the blocks smaller than they could be. Blocking never changes a result: the kernels accumulate in Float in the same order whatever the blocks.
 
 /// Block and chunk sizes of the direct convolution kernels for one CPU.
 struct ConvBlocking: Sendable, Equatable {
-    /// Bytes of L1 data cache and of L2 per core that the sizes derive from.
-    let l1Data: Int, l2: Int
+    /// Bytes of L2 per core that the sizes derive from.
+    let l2: Int
 
-    /// Sizes for a CPU with the given per-core caches (nil: not reported; 32 KiB and 256 KiB assumed).
-    init(l1Data: Int?, l2: Int?) {
-        self.l1Data = Swift.max(l1Data ?? (32 << 10), 16 << 10)
+    /// Sizes for a CPU with the given L2 per core (nil: not reported; 256 KiB assumed).
+    init(l2: Int?) {
         self.l2 = Swift.max(l2 ?? (256 << 10), 128 << 10)
     }
 
     /// The sizes of the CPU this process runs on.
-    static let current = ConvBlocking(l1Data: CPUInfo.current.caches.l1Data, l2: CPUInfo.current.caches.l2)
+    static let current = ConvBlocking(l2: CPUInfo.current.caches.l2)
 
     /// Bytes of weights one K block of the forward pass may hold.
-    var weightBlock: Int { l1Data * 2 / 3 }
+    var weightBlock: Int { l2 / 4 }
 
     /// Output positions per task of the forward pass (a multiple of every tile height: 24, 12, 8, 6).
     func forwardChunk(inChannels: Int, outChannels: Int) -> Int {

@@ -7,9 +7,9 @@ import XCTest
 
 final class ConvBlockingTests: XCTestCase {
     func testSizesFollowTheCaches() {
-        // Zen 4/5: 48 KiB L1d (Zen 4: 32 KiB), 1 MiB L2.
-        let zen5 = ConvBlocking(l1Data: 48 << 10, l2: 1 << 20)
-        XCTAssertEqual(zen5.weightBlock, 32 << 10)
+        // Zen 4/5: 1 MiB L2.
+        let zen5 = ConvBlocking(l2: 1 << 20)
+        XCTAssertEqual(zen5.weightBlock, 256 << 10)
         // (512 KiB) / (4 · (128 + 64)) = 682 → 672 positions.
         XCTAssertEqual(zen5.forwardChunk(inChannels: 128, outChannels: 128), 672)
         // (512 KiB) / (4 · (16 + 16)) = 4096, bounded by 3072.
@@ -21,17 +21,17 @@ final class ConvBlockingTests: XCTestCase {
         XCTAssertEqual(zen5.weightGradientBlockLines(inChannels: 128, outChannels: 128, width: 32), 21)
         XCTAssertEqual(zen5.weightGradientBlockLines(inChannels: 256, outChannels: 256, width: 8), 51)
         // Emerald Rapids: 2 MiB L2 doubles the chunks.
-        let emerald = ConvBlocking(l1Data: 48 << 10, l2: 2 << 20)
+        let emerald = ConvBlocking(l2: 2 << 20)
+        XCTAssertEqual(emerald.weightBlock, 512 << 10)
         XCTAssertEqual(emerald.forwardChunk(inChannels: 128, outChannels: 128), 1365 / 24 * 24)
         XCTAssertEqual(emerald.weightGradientLines(inChannels: 128, outChannels: 128, width: 32), 32)
         XCTAssertEqual(emerald.weightGradientBlockLines(inChannels: 128, outChannels: 128, width: 32), 42)
     }
 
     func testUnknownCachesFallBackToSmallCores() {
-        let unknown = ConvBlocking(l1Data: nil, l2: nil)
-        XCTAssertEqual(unknown.l1Data, 32 << 10)
+        let unknown = ConvBlocking(l2: nil)
         XCTAssertEqual(unknown.l2, 256 << 10)
-        XCTAssertEqual(unknown.weightBlock, (32 << 10) * 2 / 3)
+        XCTAssertEqual(unknown.weightBlock, 64 << 10)
         // Wide layers never get fewer than 96 positions or one line per task.
         XCTAssertEqual(unknown.forwardChunk(inChannels: 1024, outChannels: 1024), 96)
         XCTAssertEqual(unknown.weightGradientLines(inChannels: 1024, outChannels: 1024, width: 512), 1)
@@ -42,6 +42,6 @@ final class ConvBlockingTests: XCTestCase {
 
     func testCurrentMachineIsRead() {
         let caches = CPUInfo.current.caches
-        XCTAssertEqual(ConvBlocking.current, ConvBlocking(l1Data: caches.l1Data, l2: caches.l2))
+        XCTAssertEqual(ConvBlocking.current, ConvBlocking(l2: caches.l2))
     }
 }
