@@ -91,6 +91,8 @@ void weight_tile(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy,
         const float *d = dy.base + (l * g->ow - dy.q0) * dy.stride + (co - dy.c0);
         for (long x = 0; x < g->ow; x++) {
             const __m256 d0 = _mm256_loadu_ps(d + x * dy.stride), d1 = _mm256_loadu_ps(d + x * dy.stride + 8);
+            _mm_prefetch((const char *)(d + (x + DK_CONV_PREFETCH_POSITIONS) * dy.stride), _MM_HINT_T0);
+            _mm_prefetch((const char *)(a + (x + DK_CONV_PREFETCH_POSITIONS) * step), _MM_HINT_T0);
             DK_UNROLL for (int r = 0; r < KR; r++) {
                 const __m256 av = _mm256_broadcast_ss(a + x * step + r);
                 acc[r * 2] = _mm256_fmadd_ps(av, d0, acc[r * 2]);

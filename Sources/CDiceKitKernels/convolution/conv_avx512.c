@@ -241,6 +241,10 @@ void weight_tile(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy,
         for (long x = 0; x < g->ow; x++) {
             __m512 dv[4];
             DK_UNROLL for (int j = 0; j < NV; j++) dv[j] = _mm512_loadu_ps(d + x * dy.stride + 16 * j);
+            // The vectors and the input row of a position DK_CONV_PREFETCH_POSITIONS ahead.
+            const long ahead = x + DK_CONV_PREFETCH_POSITIONS;
+            DK_UNROLL for (int j = 0; j < NV; j++) _mm_prefetch((const char *)(d + ahead * dy.stride + 16 * j), _MM_HINT_T0);
+            _mm_prefetch((const char *)(a + ahead * step), _MM_HINT_T0);
             DK_UNROLL for (int r = 0; r < KR; r++) {
                 const __m512 av = _mm512_set1_ps(a[x * step + r]);
                 DK_UNROLL for (int j = 0; j < NV; j++) acc[r * NV + j] = _mm512_fmadd_ps(av, dv[j], acc[r * NV + j]);

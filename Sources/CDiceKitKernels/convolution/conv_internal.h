@@ -129,6 +129,15 @@ typedef struct {
     int c0;
 } dk_conv_dy_view;
 
+/// How many output positions ahead a weight-gradient tile prefetches its output-gradient
+/// vectors and input row (into L1). Every tile re-reads its chunk's rows from L2, a few cache lines
+/// per position, and the hardware prefetchers did not keep up: on Emerald Rapids the weight
+/// gradient went from 245–281 to 279–327 GFLOP/s (AVX-512) and from 124–140 to 131–147 (AVX2)
+/// at 32 → 32, 64 → 64 and 128 → 128, alternated runs (Docs/Convolution.md). Not a cache size:
+/// 8 positions are about 100 cycles of a tile's multiply–adds ahead, more than an L2 hit takes on
+/// current x86-64 cores; 4 and 16 measured the same. A prefetch past the data never faults.
+#define DK_CONV_PREFETCH_POSITIONS 8
+
 /// The AVX2 + FMA weight gradient of segments [s0, s1) × channels [co0, co1) (co0 a multiple of
 /// 16) over lines [l0, l1) of one sample.
 void dk_conv_weight_grad_avx2(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy,
