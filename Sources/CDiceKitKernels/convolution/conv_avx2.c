@@ -21,12 +21,13 @@
 /// first block starts from the bias, later ones from y (K blocking, see conv_avx512.c).
 DKC256 static inline __attribute__((always_inline))
 void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias, float *y,
-                  long q, long end, int co, int s0, int s1, const int MR) {
+                  long q, dk_conv_position at, long end, int co, int s0, int s1, dk_conv_segment_cursor segment,
+                  const int MR) {
     __m256 acc[12];
     const long seg = (long)g->kw * g->cin, cin = g->cin;
     // The 16 channels from co are one vector of a scattered output's column layout (C is a multiple of 16).
     long out[6];
-    dk_conv_output_offsets(g, q, end, out, MR);
+    dk_conv_output_offsets(g, at, q, end, out, MR);
     const long column = dk_conv_output_column(g, co);
     DK_UNROLL for (int i = 0; i < MR; i++)
         DK_UNROLL for (int j = 0; j < 2; j++)
@@ -34,12 +35,12 @@ void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, co
                            : bias ? _mm256_loadu_ps(bias + co + 8 * j) : _mm256_setzero_ps();
     const float *rows[6];
     long offsets[6];
-    dk_conv_tile_offsets(g, q, end, offsets, MR);
+    dk_conv_tile_offsets(g, at, q, end, offsets, MR);
     DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = xp + offsets[i];
     long width;
     const float *block = dk_conv_packed_block(g, w, co, &width);
-    for (int s = s0; s < s1; s++) {
-        const long offset = dk_conv_segment_offset(g, s);
+    for (int s = s0; s < s1; s++, dk_conv_next_segment(g, &segment)) {
+        const long offset = segment.offset;
         const float *b = block + s * seg * width;
         for (long k = 0; k < seg; k++) {
             const __m256 b0 = _mm256_loadu_ps(b + k * width), b1 = _mm256_loadu_ps(b + k * width + 8);
@@ -67,8 +68,12 @@ DKC256 void dk_conv_forward_avx2(const dk_conv_geometry *g, const float *xp, con
     const int per_block = dk_conv_segments_per_block(g, segment_bytes);
     for (int s0 = 0; s0 < segments; s0 += per_block) {
         const int s1 = s0 + per_block < segments ? s0 + per_block : segments;
-        for (int co = 0; co < g->cout; co += 16)
-            for (long q = q0; q < q1; q += 6) forward_tile(g, xp, w, bias, y, q, q1, co, s0, s1, 6);
+        const dk_conv_segment_cursor first = dk_conv_segment_start(g, s0);
+        for (int co = 0; co < g->cout; co += 16) {
+            dk_conv_position at = dk_conv_position_of(g, q0);
+            for (long q = q0; q < q1; q += 6, dk_conv_position_advance(g, &at, 6))
+                forward_tile(g, xp, w, bias, y, q, at, q1, co, s0, s1, first, 6);
+        }
     }
 }
 

@@ -153,30 +153,25 @@ void dk_bf16_pack_weight_flipped(const dk_conv_geometry *g, const float *w, uint
     }
 }
 
-/// Element offset (bf16 elements) in the padded sample of segment s = kz·kh + ky.
-static inline long segment_offset(const dk_conv_geometry *g, int s) {
-    return ((long)(s / g->kh) * g->hp + s % g->kh) * g->wp * g->cin;
-}
-
 /// MR valid output positions from q × NV·16 output channels from `co`, one row pointer each.
 DKB512 static inline __attribute__((always_inline))
 void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias, float *y,
-                  long q, long end, int co, const int MR, const int NV) {
+                  long q, dk_conv_position at, long end, int co, const int MR, const int NV) {
     __m512 acc[28];
     const long pairs = (long)g->kw * g->cin / 2, cin = g->cin, cout = g->cout;
     DK_UNROLL for (int i = 0; i < MR; i++)
         DK_UNROLL for (int j = 0; j < NV; j++) acc[i * NV + j] = bias ? _mm512_loadu_ps(bias + co + 16 * j) : _mm512_setzero_ps();
-    // Row pointers stepped along the grid from q's (two divisions per tile, not per row: at 16
+    // Row pointers stepped along the grid from q's coordinates `at` (no division per row: at 16
     // channels they cost as much as the products; dk_conv_tile_offsets).
     const uint16_t *rows[16];
     long offsets[16];
-    dk_conv_tile_offsets(g, q, end, offsets, MR);
+    dk_conv_tile_offsets(g, at, q, end, offsets, MR);
     DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = xp + offsets[i];
     const int segments = g->kd * g->kh;
-    // segment_offset(g, s), stepped: one padded row per ky, to the next plane after the last ky.
-    long offset = 0;
-    int ky = 0;
-    for (int s = 0; s < segments; s++) {
+    // Segment offsets stepped, not divided (the segment cursor counts elements, bf16 here).
+    dk_conv_segment_cursor segment = dk_conv_segment_start(g, 0);
+    for (int s = 0; s < segments; s++, dk_conv_next_segment(g, &segment)) {
+        const long offset = segment.offset;
         const uint16_t *b = wp + (s * pairs * cout + co) * 2;
         for (long k = 0; k < pairs; k++) {
             __m512bh bv[4];
@@ -188,11 +183,6 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
                 DK_UNROLL for (int j = 0; j < NV; j++) acc[i * NV + j] = _mm512_dpbf16_ps(acc[i * NV + j], av, bv[j]);
             }
         }
-        offset += g->wp * cin;
-        if (++ky == g->kh) {
-            ky = 0;
-            offset += (g->hp - g->kh) * g->wp * cin;
-        }
     }
     DK_UNROLL for (int i = 0; i < MR; i++) {
         if (q + i >= end) break;
@@ -203,8 +193,9 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
     }
 }
 
-#define DK_BF16_FORWARD(MR, NV) \
-    for (long q = q0; q < q1; q += MR) forward_tile(g, xp, wp, bias, y, q, q1, co, MR, NV);
+#define DK_BF16_FORWARD(MR, NV)                                                              \
+    for (long q = q0; q < q1; q += MR, dk_conv_position_advance(g, &at, MR))                  \
+        forward_tile(g, xp, wp, bias, y, q, at, q1, co, MR, NV);
 
 /// 16 output channels: MR valid output positions from q, the reduction taken four at a time.
 /// One 64-bit broadcast of x[k .. k+3] pairs (k, k+1) with the even lanes and (k+2, k+3) with the
@@ -214,18 +205,18 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
 /// the end, then the bias.
 DKB512 static inline __attribute__((always_inline))
 void forward_tile16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias, float *y,
-                    long q, long end, const int MR) {
+                    long q, dk_conv_position at, long end, const int MR) {
     __m512 acc[24];
     const long quads = (long)g->kw * g->cin / 4, cin = g->cin;
     DK_UNROLL for (int i = 0; i < 2 * MR; i++) acc[i] = _mm512_setzero_ps();
     const uint16_t *rows[16];
     long offsets[16];
-    dk_conv_tile_offsets(g, q, end, offsets, MR);
+    dk_conv_tile_offsets(g, at, q, end, offsets, MR);
     DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = xp + offsets[i];
     const int segments = g->kd * g->kh;
-    long offset = 0;
-    int ky = 0;
-    for (int s = 0; s < segments; s++) {
+    dk_conv_segment_cursor segment = dk_conv_segment_start(g, 0);
+    for (int s = 0; s < segments; s++, dk_conv_next_segment(g, &segment)) {
+        const long offset = segment.offset;
         const uint16_t *b = wp + s * quads * 64;
         for (long k = 0; k < quads; k++) {
             const __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(b + k * 64));
@@ -237,11 +228,6 @@ void forward_tile16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_
                 acc[2 * i] = _mm512_dpbf16_ps(acc[2 * i], av, b0);
                 acc[2 * i + 1] = _mm512_dpbf16_ps(acc[2 * i + 1], av, b1);
             }
-        }
-        offset += g->wp * cin;
-        if (++ky == g->kh) {
-            ky = 0;
-            offset += (g->hp - g->kh) * g->wp * cin;
         }
     }
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -259,10 +245,12 @@ void forward_tile16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_
 DKB512 static void forward_bf16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias,
                                 float *y, long q0, long q1) {
     if (quad_layout(g->cout, (long)g->kw * g->cin)) {
-        for (long q = q0; q < q1; q += 12) forward_tile16(g, xp, wp, bias, y, q, q1, 12);
+        dk_conv_position at = dk_conv_position_of(g, q0);
+        for (long q = q0; q < q1; q += 12, dk_conv_position_advance(g, &at, 12)) forward_tile16(g, xp, wp, bias, y, q, at, q1, 12);
         return;
     }
     for (int co = 0; co < g->cout; co += 64) {
+        dk_conv_position at = dk_conv_position_of(g, q0);
         switch ((g->cout - co) >= 64 ? 4 : (g->cout - co) / 16) {
         case 1: DK_BF16_FORWARD(16, 1) break;
         case 2: DK_BF16_FORWARD(12, 2) break;
@@ -356,7 +344,7 @@ void weight_tile(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, 
     __m512 acc[24];
     DK_UNROLL for (int r = 0; r < KR; r++)
         DK_UNROLL for (int j = 0; j < NV; j++) acc[r * NV + j] = _mm512_loadu_ps(row + r * cout + 16 * j);
-    const long offset = segment_offset(g, s) + k0;
+    const long offset = dk_conv_segment_offset(g, s) + k0;
     for (long n = 0; n < samples; n++) {
         for (long l = l0; l < l1; l++) {
             const long z = l / g->oh, yy = l % g->oh;
