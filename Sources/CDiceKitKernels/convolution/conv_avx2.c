@@ -77,29 +77,34 @@ DKC256 void dk_conv_forward_avx2(const dk_conv_geometry *g, const float *xp, con
     }
 }
 
-/// dw rows [k0, k0 + KR) of segment s × 16 output channels from `co`, over output lines [l0, l1)
-/// of one sample, its output gradient read through `dy` (as weight_tile in conv_avx512.c).
+/// dw rows [r0, r0 + KR) of the kernel × 16 output channels from `co`, over output lines
+/// [l0, l1) of one sample, its output gradient read through `dy`; rows across segments when
+/// SPANS (as weight_tile in conv_avx512.c).
 DKC256 static inline __attribute__((always_inline))
 void weight_tile(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy, float *dw,
-                 int s, long k0, int co, long l0, long l1, const int KR) {
+                 long r0, int co, long l0, long l1, const int KR, const int SPANS) {
     const long cin = g->cin, cout = g->cout, seg = (long)g->kw * cin;
-    float *row = dw + (s * seg + k0) * cout + co;
+    float *row = dw + r0 * cout + co;
     __m256 acc[12];
     DK_UNROLL for (int r = 0; r < KR; r++) {
         acc[r * 2] = _mm256_loadu_ps(row + r * cout);
         acc[r * 2 + 1] = _mm256_loadu_ps(row + r * cout + 8);
     }
-    const long offset = dk_conv_segment_offset(g, s) + k0, step = dk_conv_stride_w(g) * cin;
+    long offset[6];
+    const long first = dk_conv_segment_offset(g, (int)(r0 / seg)) + r0 % seg;
+    DK_UNROLL for (int r = 0; r < KR; r++)
+        offset[r] = SPANS ? dk_conv_segment_offset(g, (int)((r0 + r) / seg)) + (r0 + r) % seg : first + r;
+    const long step = dk_conv_stride_w(g) * cin;
     for (long l = l0; l < l1; l++) {
         const long z = l / g->oh, yy = l % g->oh;
-        const float *a = xp + ((dk_conv_stride_d(g) * z * g->hp + dk_conv_stride_h(g) * yy) * g->wp) * cin + offset;
+        const float *a = xp + ((dk_conv_stride_d(g) * z * g->hp + dk_conv_stride_h(g) * yy) * g->wp) * cin;
         const float *d = dy.base + (l * g->ow - dy.q0) * dy.stride + (co - dy.c0);
         for (long x = 0; x < g->ow; x++) {
             const __m256 d0 = _mm256_loadu_ps(d + x * dy.stride), d1 = _mm256_loadu_ps(d + x * dy.stride + 8);
             _mm_prefetch((const char *)(d + (x + DK_CONV_PREFETCH_POSITIONS) * dy.stride), _MM_HINT_T0);
-            _mm_prefetch((const char *)(a + (x + DK_CONV_PREFETCH_POSITIONS) * step), _MM_HINT_T0);
+            _mm_prefetch((const char *)(a + (x + DK_CONV_PREFETCH_POSITIONS) * step + offset[0]), _MM_HINT_T0);
             DK_UNROLL for (int r = 0; r < KR; r++) {
-                const __m256 av = _mm256_broadcast_ss(a + x * step + r);
+                const __m256 av = _mm256_broadcast_ss(a + x * step + offset[r]);
                 acc[r * 2] = _mm256_fmadd_ps(av, d0, acc[r * 2]);
                 acc[r * 2 + 1] = _mm256_fmadd_ps(av, d1, acc[r * 2 + 1]);
             }
@@ -112,21 +117,24 @@ void weight_tile(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy,
 }
 
 #define DK_WEIGHT_RUN(KR) \
-    for (long k = 0; k < seg; k += KR) weight_tile(g, xp, dy, dw, s, k, co, l0, l1, KR);
+    for (long k = 0; k < seg; k += KR) weight_tile(g, xp, dy, dw, s * seg + k, co, l0, l1, KR, 0);
 
 DKC256 void dk_conv_weight_grad_avx2(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy,
                                      float *dw, long l0, long l1, int s0, int s1, int co0, int co1) {
     const long seg = (long)g->kw * g->cin;
     // Segment lengths are multiples of 16 (of 48 with a 3-wide kernel), or of 3 for a first
-    // layer on 1 or 3 channels.
+    // layer on 1 or 3 channels: then tiles of 6 rows span segments (tiles of 3 rows had 6
+    // accumulators and waited on the FMA latency), with one of 3 for an odd rest.
     const int kr = seg % 6 == 0 ? 6 : seg % 4 == 0 ? 4 : 3;
     for (int co = co0; co < co1; co += 16) {
+        if (kr == 3) {
+            long r = s0 * seg;
+            for (; r + 6 <= s1 * seg; r += 6) weight_tile(g, xp, dy, dw, r, co, l0, l1, 6, 1);
+            for (; r < s1 * seg; r += 3) weight_tile(g, xp, dy, dw, r, co, l0, l1, 3, 1);
+            continue;
+        }
         for (int s = s0; s < s1; s++) {
-            switch (kr) {
-            case 6: DK_WEIGHT_RUN(6) break;
-            case 4: DK_WEIGHT_RUN(4) break;
-            default: DK_WEIGHT_RUN(3) break;
-            }
+            if (kr == 6) { DK_WEIGHT_RUN(6) } else { DK_WEIGHT_RUN(4) }
         }
     }
 }

@@ -238,20 +238,26 @@ void dk_conv_forward_f32(const dk_conv_geometry *g, const float *xp, const float
     }
 }
 
-/// dw rows [k0, k0 + KR) of segment s × NV·16 output channels from `co`, accumulated over the
+/// dw rows [r0, r0 + KR) of the kernel × NV·16 output channels from `co`, accumulated over the
 /// output lines [l0, l1) (line l = z·oh + y) of one sample, its output gradient read through `dy`.
+/// The rows lie in one segment unless SPANS; with SPANS (a first layer's segments are 3 or 9
+/// rows) each row is addressed on its own, so that a tile can hold enough accumulators.
 DKC512 static inline __attribute__((always_inline))
 void weight_tile(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy, float *dw,
-                 int s, long k0, int co, long l0, long l1, const int KR, const int NV) {
+                 long r0, int co, long l0, long l1, const int KR, const int NV, const int SPANS) {
     const long cin = g->cin, cout = g->cout, seg = (long)g->kw * cin;
-    float *row = dw + (s * seg + k0) * cout + co;
+    float *row = dw + r0 * cout + co;
     __m512 acc[24];
     DK_UNROLL for (int r = 0; r < KR; r++)
         DK_UNROLL for (int j = 0; j < NV; j++) acc[r * NV + j] = _mm512_loadu_ps(row + r * cout + 16 * j);
-    const long offset = dk_conv_segment_offset(g, s) + k0, step = dk_conv_stride_w(g) * cin;
+    long offset[24];
+    const long first = dk_conv_segment_offset(g, (int)(r0 / seg)) + r0 % seg;
+    DK_UNROLL for (int r = 0; r < KR; r++)
+        offset[r] = SPANS ? dk_conv_segment_offset(g, (int)((r0 + r) / seg)) + (r0 + r) % seg : first + r;
+    const long step = dk_conv_stride_w(g) * cin;
     for (long l = l0; l < l1; l++) {
         const long z = l / g->oh, yy = l % g->oh;
-        const float *a = xp + ((dk_conv_stride_d(g) * z * g->hp + dk_conv_stride_h(g) * yy) * g->wp) * cin + offset;
+        const float *a = xp + ((dk_conv_stride_d(g) * z * g->hp + dk_conv_stride_h(g) * yy) * g->wp) * cin;
         const float *d = dy.base + (l * g->ow - dy.q0) * dy.stride + (co - dy.c0);
         for (long x = 0; x < g->ow; x++) {
             __m512 dv[4];
@@ -259,9 +265,9 @@ void weight_tile(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy,
             // The vectors and the input row of a position DK_CONV_PREFETCH_POSITIONS ahead.
             const long ahead = x + DK_CONV_PREFETCH_POSITIONS;
             DK_UNROLL for (int j = 0; j < NV; j++) _mm_prefetch((const char *)(d + ahead * dy.stride + 16 * j), _MM_HINT_T0);
-            _mm_prefetch((const char *)(a + ahead * step), _MM_HINT_T0);
+            _mm_prefetch((const char *)(a + ahead * step + offset[0]), _MM_HINT_T0);
             DK_UNROLL for (int r = 0; r < KR; r++) {
-                const __m512 av = _mm512_set1_ps(a[x * step + r]);
+                const __m512 av = _mm512_set1_ps(a[x * step + offset[r]]);
                 DK_UNROLL for (int j = 0; j < NV; j++) acc[r * NV + j] = _mm512_fmadd_ps(av, dv[j], acc[r * NV + j]);
             }
         }
@@ -271,7 +277,13 @@ void weight_tile(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy,
 }
 
 #define DK_WEIGHT_RUN(KR, NV) \
-    for (long k = 0; k < seg; k += KR) weight_tile(g, xp, dy, dw, s, k, co, l0, l1, KR, NV);
+    for (long k = 0; k < seg; k += KR) weight_tile(g, xp, dy, dw, s * seg + k, co, l0, l1, KR, NV, 0);
+#define DK_WEIGHT_SPAN(KR, NV)                                                                        \
+    {                                                                                                 \
+        long r = s0 * seg;                                                                            \
+        for (; r + KR <= s1 * seg; r += KR) weight_tile(g, xp, dy, dw, r, co, l0, l1, KR, NV, 1);    \
+        for (; r < s1 * seg; r += 3) weight_tile(g, xp, dy, dw, r, co, l0, l1, 3, NV, 1);             \
+    }
 
 /// Segments [s0, s1) × output channels [co0, co1) (co0 a multiple of DK_CONV_CHANNEL_BLOCK) over
 /// lines [l0, l1) of one sample, its output gradient read through `dy`.
@@ -279,20 +291,22 @@ DKC512 static void weight_grad_avx512(const dk_conv_geometry *g, const float *xp
                                       float *dw, long l0, long l1, int s0, int s1, int co0, int co1) {
     const long seg = (long)g->kw * g->cin;
     // Segment lengths are multiples of 16 (the larger tiles need multiples of 48), or of 3 for
-    // a first layer on 1 or 3 channels (3×3 kernel): tiles of 3 rows.
+    // a first layer on 1 or 3 channels: then the tiles span segments (12, 9 or 6 rows, as many
+    // accumulators as the wider tiles, where tiles of one 3-row segment had 3–12 and waited on
+    // the FMA latency), with tiles of 3 rows for the rest.
     const int wide = seg % 48 == 0, tiny = seg % 16 != 0;
     for (int co = co0; co < co1; co += DK_CONV_CHANNEL_BLOCK) {
         const int nv = (co1 - co) >= DK_CONV_CHANNEL_BLOCK ? 4 : (co1 - co) / 16;
-        for (int s = s0; s < s1; s++) {
-            if (tiny) {
-                switch (nv) {
-                case 1: DK_WEIGHT_RUN(3, 1) break;
-                case 2: DK_WEIGHT_RUN(3, 2) break;
-                case 3: DK_WEIGHT_RUN(3, 3) break;
-                default: DK_WEIGHT_RUN(3, 4) break;
-                }
-                continue;
+        if (tiny) {
+            switch (nv) {
+            case 1: DK_WEIGHT_SPAN(12, 1) break;
+            case 2: DK_WEIGHT_SPAN(9, 2) break;
+            case 3: DK_WEIGHT_SPAN(6, 3) break;
+            default: DK_WEIGHT_SPAN(6, 4) break;
             }
+            continue;
+        }
+        for (int s = s0; s < s1; s++) {
             switch (nv) {
             case 1: if (wide) { DK_WEIGHT_RUN(24, 1) } else { DK_WEIGHT_RUN(16, 1) } break;
             case 2: if (wide) { DK_WEIGHT_RUN(12, 2) } else { DK_WEIGHT_RUN(8, 2) } break;

@@ -23,24 +23,31 @@
 #define DKN256 __attribute__((target("avx2,fma")))
 #define DK_UNROLL _Pragma("clang loop unroll(full)")
 
-/// The padded rows of positions q .. q + 3 (the last valid one repeated past `end`).
-static inline void narrow_rows(const dk_conv_geometry *g, const float *xp, long q, long end, const float **rows) {
-    for (int i = 0; i < 4; i++) rows[i] = xp + dk_conv_grid_position(g, q + i < end ? q + i : end - 1) * g->cin;
+/// The padded rows of positions q .. q + mr − 1 (the last valid one repeated past `end`), `at`
+/// the coordinates of q: stepped, not divided (dk_conv_tile_offsets).
+static inline __attribute__((always_inline)) void narrow_rows(const dk_conv_geometry *g, const float *xp,
+                                                              dk_conv_position at, long q, long end,
+                                                              const float **rows, int mr) {
+    long offsets[4];
+    dk_conv_tile_offsets(g, at, q, end, offsets, mr);
+    for (int i = 0; i < mr; i++) rows[i] = xp + offsets[i];
 }
 
 DKN512 static void narrow_avx512(const dk_conv_geometry *g, const float *xp, const float *wt, const float *bias,
                                  float *y, long q0, long q1) {
     const long seg = (long)g->kw * g->cin, cout = g->cout, k_total = (long)g->kd * g->kh * seg;
     const int segments = g->kd * g->kh;
-    for (long q = q0; q < q1; q += 4) {
+    dk_conv_position at = dk_conv_position_of(g, q0);
+    for (long q = q0; q < q1; q += 4, dk_conv_position_advance(g, &at, 4)) {
         const float *rows[4];
-        narrow_rows(g, xp, q, q1, rows);
+        narrow_rows(g, xp, at, q, q1, rows, 4);
         for (int co = 0; co < cout; co += 3) {
             const int nc = cout - co < 3 ? (int)(cout - co) : 3;
             __m512 acc[12];
             DK_UNROLL for (int i = 0; i < 12; i++) acc[i] = _mm512_setzero_ps();
-            for (int s = 0; s < segments; s++) {
-                const long offset = dk_conv_segment_offset(g, s);
+            dk_conv_segment_cursor segment = dk_conv_segment_start(g, 0);
+            for (int s = 0; s < segments; s++, dk_conv_next_segment(g, &segment)) {
+                const long offset = segment.offset;
                 const float *w0 = wt + co * k_total + s * seg;
                 for (long k = 0; k < seg; k += 16) {
                     __m512 xv[4];
@@ -72,16 +79,18 @@ DKN256 static void narrow_avx2(const dk_conv_geometry *g, const float *xp, const
                                float *y, long q0, long q1) {
     const long seg = (long)g->kw * g->cin, cout = g->cout, k_total = (long)g->kd * g->kh * seg;
     const int segments = g->kd * g->kh;
-    for (long q = q0; q < q1; q += 2) {
-        const float *rows[4];
-        narrow_rows(g, xp, q, q1, rows);
+    dk_conv_position at = dk_conv_position_of(g, q0);
+    for (long q = q0; q < q1; q += 2, dk_conv_position_advance(g, &at, 2)) {
+        const float *rows[2];
+        narrow_rows(g, xp, at, q, q1, rows, 2);
         for (int co = 0; co < cout; co += 3) {
             const int nc = cout - co < 3 ? (int)(cout - co) : 3;
             // 2 positions × 3 channels × two halves: 12 accumulators of 16 ymm registers.
             __m256 acc[12];
             DK_UNROLL for (int i = 0; i < 12; i++) acc[i] = _mm256_setzero_ps();
-            for (int s = 0; s < segments; s++) {
-                const long offset = dk_conv_segment_offset(g, s);
+            dk_conv_segment_cursor segment = dk_conv_segment_start(g, 0);
+            for (int s = 0; s < segments; s++, dk_conv_next_segment(g, &segment)) {
+                const long offset = segment.offset;
                 const float *w0 = wt + co * k_total + s * seg;
                 for (long k = 0; k < seg; k += 16) {
                     DK_UNROLL for (int h = 0; h < 2; h++) {

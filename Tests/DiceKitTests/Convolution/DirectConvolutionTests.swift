@@ -145,7 +145,8 @@ final class DirectConvolutionTests: XCTestCase {
     }
 
     func testFirstLayerOnOneOrThreeChannels() throws {
-        // Weight rows in tiles of 3; the input gradient on the narrow kernel (conv_narrow.c):
+        // Weight-gradient tiles spanning the 9- and 3-row segments (12 + 12 + 3 rows at 16
+        // channels, 6 + 3 at 64 and 3 at the last 16 of 80); the input gradient on the narrow kernel (conv_narrow.c):
         // 63 and 30 positions (not multiples of its 4- and 2-position tiles), 3 and 1 output
         // channels of it, 16 and 80 reduced channels.
         try checkConvolution(input: [2, 9, 7, 3], kernel: [3, 3], cout: 16, padding: .same, seed: 790)
