@@ -51,13 +51,14 @@ void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, co
             }
         }
     }
-    // ReLU in the output pass: after the last K block only.
-    const int rectify = g->relu && s1 == g->kd * g->kh;
+    // ReLU in the output pass, after the last K block only: a max with a floor of 0, or of −∞
+    // (every value, NaN included, unchanged), as in conv_avx512.c's store_grid_tile.
+    const __m256 floor = g->relu && s1 == g->kd * g->kh ? _mm256_setzero_ps() : _mm256_set1_ps(-__builtin_inff());
+    const int valid = q + MR <= end ? MR : (int)(end - q);
     DK_UNROLL for (int i = 0; i < MR; i++) {
-        if (q + i >= end) break;
+        if (i >= valid) break;
         DK_UNROLL for (int j = 0; j < 2; j++)
-            _mm256_storeu_ps(y + out[i] + column + 8 * j,
-                             rectify ? _mm256_max_ps(_mm256_setzero_ps(), acc[i * 2 + j]) : acc[i * 2 + j]);
+            _mm256_storeu_ps(y + out[i] + column + 8 * j, _mm256_max_ps(floor, acc[i * 2 + j]));
     }
 }
 
