@@ -213,6 +213,15 @@ extension ConvGeometry {
             workers: workers, narrow: true)
     }
 
+    /// How many padded rows (planes × rows, in order) of a sample the passes of `g` read for output
+    /// positions 0...q: through the last kernel row of the last kernel plane of q's line.
+    static func paddedRowsRead(_ g: dk_conv_geometry, through q: Int) -> Int {
+        let (plane, line) = (g.oh * g.ow, Swift.max(q, 0))
+        let (z, y) = (line / plane, line % plane / g.ow)
+        let (sd, sh) = (Int(Swift.max(g.sd, 1)), Int(Swift.max(g.sh, 1)))
+        return (z * sd + Int(g.kd) - 1) * g.hp + y * sh + Int(g.kh)
+    }
+
     /// y = conv(padded, weight) (+ bias) over the batch, in chunks of output positions sized from
     /// L2 (`ConvBlocking.forwardChunk`: multiples of every tile height, 24, 12, 8, 6). `narrow`:
     /// the few-channel kernel, with `weight` transposed (`narrowInputGradient`).
@@ -227,7 +236,11 @@ extension ConvGeometry {
         withUnsafePointer(to: g) { gp in
             // Each chunk writes its own output positions of one sample.
             let shared = TaskShared((gp, weight, bias, y))
-            _ = padded.forEachChunk(chunks: (positions + chunk - 1) / chunk, workers: workers) { _, n, sample, c in
+            let rowsRead: @Sendable (Int) -> Int = { c in
+                Self.paddedRowsRead(g, through: Swift.min(positions, c * chunk + chunk) - 1)
+            }
+            _ = padded.forEachChunk(chunks: (positions + chunk - 1) / chunk, workers: workers, rowsRead: rowsRead) {
+                _, n, sample, c in
                 let (gp, weight, bias, y) = shared.buffers
                 let (q0, q1) = (c * chunk, Swift.min(positions, c * chunk + chunk))
                 if narrow {
@@ -301,8 +314,12 @@ extension ConvGeometry {
         let used = withUnsafePointer(to: g) { gp in
             // Each worker accumulates into its own block of `sums` and rounds into its own part of `rounded`.
             let shared = TaskShared((gp, sums, dy, db, rounded))
-            return padded.forEachChunk(chunks: (lines + linesPerChunk - 1) / linesPerChunk, workers: workers) {
-                worker, n, sample, c in
+            let rowsRead: @Sendable (Int) -> Int = { c in
+                Self.paddedRowsRead(g, through: Swift.min(lines, c * linesPerChunk + linesPerChunk) * g.ow - 1)
+            }
+            return padded.forEachChunk(
+                chunks: (lines + linesPerChunk - 1) / linesPerChunk, workers: workers, rowsRead: rowsRead
+            ) { worker, n, sample, c in
                 let (gp, sums, dy, db, rounded) = shared.buffers
                 let accumulator = sums + worker * width
                 let l0 = c * linesPerChunk

@@ -1,0 +1,103 @@
+// PaddedSource.forEachChunk pads a worker's sample row by row, just before the first chunk that
+// reads the rows (`rowsRead`). Checked: every chunk finds the rows it reads (and the read-ahead
+// rows after them) equal to the sample padded whole, in 2-D and 3-D, for one and two workers;
+// and convolutions whose samples take several chunks give the bits of the lowered path's
+// neighbours within Float rounding, forward and backward.
+
+internal import CDiceKitKernels
+import Synchronization
+import XCTest
+
+@testable import DiceKit
+
+final class PaddedSourceTests: XCTestCase {
+    /// Runs forEachChunk over `x` [N, D, H, W, C] padded by 1 on every spatial side, `chunks`
+    /// chunks per sample, chunk c reading rows 0..<rowsRead(c); returns the chunks whose rows
+    /// differed from the sample padded whole.
+    private func mismatchedChunks(
+        shape: [Int], chunks: Int, workers: Int, rowsRead: @escaping @Sendable (Int) -> Int
+    ) -> [String] {
+        let (n, c) = (shape[0], shape[4])
+        let x = randomTensor(shape, seed: 930).converted(to: Float.self).scalars
+        return x.withUnsafeBufferPointer { xs in
+            let padded = PaddedSource(
+                source: xs.baseAddress!, batch: n, inner: Array(shape[1...3]), channels: c, before: [1, 1, 1],
+                after: [1, 1, 1], kernelWidth: 3)
+            let rowLength = padded.extents[2] * c
+            let ahead = 1 + padded.slack / rowLength
+            let expected = UnsafeMutablePointer<Float>.allocate(capacity: n * padded.sampleCount)
+            defer { expected.deallocate() }
+            for s in 0..<n { padded.pad(sample: s, into: expected + s * padded.sampleCount) }
+            let found = Mutex([String]())
+            let shared = TaskShared((expected, padded))
+            padded.forEachChunk(chunks: chunks, workers: workers, rowsRead: rowsRead) { _, s, sample, chunk in
+                let (expected, padded) = shared.buffers
+                let rows = chunk == chunks - 1 ? padded.rowCount : min(padded.rowCount, rowsRead(chunk) + ahead)
+                let whole = expected + s * padded.sampleCount
+                for i in 0..<rows * rowLength where sample[i].bitPattern != whole[i].bitPattern {
+                    found.withLock { $0.append("sample \(s), chunk \(chunk), row \(i / rowLength)") }
+                    return
+                }
+            }
+            return found.withLock { $0 }
+        }
+    }
+
+    func testEveryChunkFindsItsRowsPadded() {
+        // 2-D (one plane: 7 + 2 padded rows) and 3-D (3 + 2 planes of 5 + 2 rows); the chunks
+        // read uneven numbers of rows, one of them none beyond the previous chunk's.
+        let plane: @Sendable (Int) -> Int = { [3, 3, 6, 9][$0] }
+        XCTAssertEqual(mismatchedChunks(shape: [4, 1, 7, 5, 16], chunks: 4, workers: 2, rowsRead: plane), [])
+        XCTAssertEqual(mismatchedChunks(shape: [5, 1, 7, 5, 16], chunks: 4, workers: 1, rowsRead: plane), [])
+        let volume: @Sendable (Int) -> Int = { [8, 20, 35][$0] }
+        XCTAssertEqual(mismatchedChunks(shape: [4, 3, 5, 4, 3], chunks: 3, workers: 2, rowsRead: volume), [])
+    }
+
+    func testRowsReadThroughAPosition() {
+        // 3×3 over 20 × 13 outputs (22 padded rows): line 0 reads rows 0..<3, line 1 0..<4.
+        let plane = dk_conv_geometry(
+            hp: 22, wp: 15, od: 1, oh: 20, ow: 13, kd: 1, kh: 3, kw: 3, cin: 16, cout: 16, weight_block: 0, relu: 0,
+            sd: 1, sh: 1, sw: 1, ud: 0, uh: 0, uw: 0)
+        XCTAssertEqual(ConvGeometry.paddedRowsRead(plane, through: 12), 3)
+        XCTAssertEqual(ConvGeometry.paddedRowsRead(plane, through: 13), 4)
+        XCTAssertEqual(ConvGeometry.paddedRowsRead(plane, through: 259), 22)
+        // 3×3×3 over 5 planes of 5 × 4 (7 padded rows a plane): the last line of plane 0 reads
+        // through row 4 + 2 of plane 2; stride 2 doubles the rows and planes skipped.
+        var volume = dk_conv_geometry(
+            hp: 7, wp: 6, od: 5, oh: 5, ow: 4, kd: 3, kh: 3, kw: 3, cin: 16, cout: 16, weight_block: 0, relu: 0,
+            sd: 1, sh: 1, sw: 1, ud: 0, uh: 0, uw: 0)
+        XCTAssertEqual(ConvGeometry.paddedRowsRead(volume, through: 19), 2 * 7 + 4 + 3)
+        volume.sd = 2
+        volume.sh = 2
+        XCTAssertEqual(ConvGeometry.paddedRowsRead(volume, through: 20 + 4), 4 * 7 + 2 + 3)
+    }
+
+    func testConvolutionsOverSeveralChunksPerSample() throws {
+        try XCTSkipUnless(ConvGeometry.directKernelsAvailable, "no AVX2: the direct kernels never run here")
+        // 20 × 13 = 260 positions per sample: three forward chunks of at most 96 positions (or
+        // more, by the L2 size), four samples for two workers (each pads its own samples).
+        for (cin, cout) in [(16, 32), (32, 64), (3, 16)] {
+            let x = randomTensor([4, 20, 13, cin], seed: 931)
+            let w = randomTensor([3, 3, cin, cout], seed: 932)
+            let dy = randomTensor([4, 20, 13, cout], seed: 933)
+            let lowered = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(allowsDirect: false))
+            let direct = try Convolution(
+                weight: w.converted(to: Float.self), padding: .same, settings: ConvolutionSettings(workers: 2))
+            let xf = x.converted(to: Float.self)
+            let expected = try lowered.forward(x).scalars
+            let found = try direct.forward(xf).scalars
+            let scale = expected.map(abs).max() ?? 1
+            for i in expected.indices { XCTAssertEqual(Double(found[i]), expected[i], accuracy: 2e-5 * scale) }
+            let want = try lowered.backward(input: x, outputGradient: dy)
+            let got = try direct.backward(input: xf, outputGradient: dy.converted(to: Float.self))
+            let (dw, dx) = (want.weight.scalars, want.input!.scalars)
+            let (dwScale, dxScale) = (dw.map(abs).max() ?? 1, dx.map(abs).max() ?? 1)
+            for i in dw.indices {
+                XCTAssertEqual(Double(got.weight.scalars[i]), dw[i], accuracy: 2e-5 * dwScale, "\(cin)→\(cout) ∂w")
+            }
+            for i in dx.indices {
+                XCTAssertEqual(Double(got.input!.scalars[i]), dx[i], accuracy: 2e-5 * dxScale, "\(cin)→\(cout) ∂x")
+            }
+        }
+    }
+}
