@@ -7,7 +7,8 @@
 // output channels (12 accumulators, 2 weight vectors, 1 broadcast), the 6×16 micro-kernel shape
 // of OpenBLAS's Haswell sgemm. Every tile has one row pointer per valid output position, so no
 // grid padding is computed. The weight-gradient tile is KR kernel rows × 16 output channels
-// with KR = 6, 4 or 3 (whichever divides the segment length kw·cin): at most 12 accumulators.
+// with KR = 6 or 4 (whichever divides the segment length kw·cin), or for a first layer 6 rows
+// across its 3- or 9-row segments and 3 for the rest: at most 12 accumulators.
 
 #include "dk_convolution.h"
 #include "dk_dispatch.h"

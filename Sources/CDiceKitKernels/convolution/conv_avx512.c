@@ -24,7 +24,8 @@
 // floats apart, fell into a fraction of the sets (Docs/Convolution.md, "Direct kernels").
 //
 // The weight gradient walks the valid output positions line by line: a tile of KR weight rows
-// (within one segment) × NV·16 output channels accumulates xp-row broadcasts times dy vectors.
+// (within one segment, or across a first layer's 3- and 9-row segments) × NV·16 output channels
+// accumulates xp-row broadcasts times dy vectors.
 
 #include "dk_convolution.h"
 #include "dk_dispatch.h"
