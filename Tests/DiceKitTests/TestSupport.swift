@@ -167,3 +167,13 @@ func lossErrorMessage<L: SegmentationLoss>(_ loss: L, _ x: Tensor<Float>, _ targ
         return "no error"
     } catch { return "\(error)" }
 }
+
+/// The level the kernels run at when nothing is forced: the detected one, capped by
+/// `DICEKIT_ISA` when the suite runs under it (`DICEKIT_ISA=avx2 swift test` on an AVX-512 CPU).
+var automaticInstructionSet: InstructionSet {
+    let detected = InstructionSet.detected
+    guard let cap = ProcessInfo.processInfo.environment["DICEKIT_ISA"],
+        let level = InstructionSet.allCases.first(where: { $0.description == cap }), level <= detected
+    else { return detected }
+    return level
+}

@@ -33,7 +33,8 @@ dk_isa_level dk_isa_detected(void);
 dk_isa_level dk_isa(void);
 
 /// Forces `level` (a dk_isa_level) for every kernel family; DK_ISA_AUTOMATIC (-1) restores
-/// automatic choice. Returns 0, or -1 (and changes nothing) when the CPU lacks that level.
+/// automatic choice (under the cap of DICEKIT_ISA, when set). Returns 0, or -1 (and changes
+/// nothing) when the CPU lacks that level.
 int dk_force_isa(int level);
 
 /// Whether 2×2 max pooling runs its AVX-512 loop (the level in use is AVX-512 and the CPU has VL).

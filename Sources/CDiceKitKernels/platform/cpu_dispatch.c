@@ -19,6 +19,10 @@ static int detected_pool_avx512 = 0;
 
 /// DK_ISA_AUTOMATIC, else a level the CPU has (checked by dk_force_isa).
 static _Atomic int forced_level = DK_ISA_AUTOMATIC;
+/// The cap DICEKIT_ISA sets (DK_ISA_AUTOMATIC without one): what dk_force_isa(DK_ISA_AUTOMATIC)
+/// returns to, so that the cap holds for the whole process even after a forced level ends.
+/// Written once inside pthread_once.
+static int environment_level = DK_ISA_AUTOMATIC;
 static _Atomic int last_level[DK_KERNEL_FAMILIES];
 
 static void detect(void) {
@@ -41,7 +45,10 @@ static void detect(void) {
     if (cap) {
         int level = !strcmp(cap, "portable") ? DK_ISA_PORTABLE : !strcmp(cap, "avx2") ? DK_ISA_AVX2
                   : !strcmp(cap, "avx512") ? DK_ISA_AVX512 : DK_ISA_NONE;
-        if (level >= 0 && level <= (int)detected_level) atomic_store_explicit(&forced_level, level, memory_order_relaxed);
+        if (level >= 0 && level <= (int)detected_level) {
+            environment_level = level;
+            atomic_store_explicit(&forced_level, level, memory_order_relaxed);
+        }
     }
     for (int f = 0; f < DK_KERNEL_FAMILIES; f++) atomic_init(&last_level[f], DK_ISA_NONE);
 }
@@ -59,7 +66,8 @@ dk_isa_level dk_isa(void) {
 
 int dk_force_isa(int level) {
     if (level < 0) {
-        atomic_store_explicit(&forced_level, DK_ISA_AUTOMATIC, memory_order_relaxed);
+        pthread_once(&detect_once, detect);
+        atomic_store_explicit(&forced_level, environment_level, memory_order_relaxed);
         return 0;
     }
     if (level > (int)dk_isa_detected()) return -1;

@@ -11,7 +11,8 @@ enum KernelDispatch {
     static var instructionSet: String { InstructionSet.current.description }
 
     /// Limits every kernel family (losses, pooling, convolutions) to `isa`, or restores the
-    /// automatic choice with nil; for tests that compare the variants. Process-wide: prefer
+    /// automatic choice with nil (under the cap `DICEKIT_ISA` sets, when it is set); for tests
+    /// that compare the variants. Process-wide: prefer
     /// `withInstructionSet(_:_:)`, which restores the automatic choice when its body returns.
     ///
     /// - Throws: `DiceKitError.option` when the CPU lacks `isa` (nothing changes): a forced
