@@ -85,7 +85,7 @@ DKC256 void dk_conv_forward_avx2(const dk_conv_geometry *g, const float *xp, con
 DKC256 static inline __attribute__((always_inline))
 void weight_tile(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy, float *dw,
                  long r0, int co, long l0, long l1, const int KR, const int SPANS) {
-    const long cin = g->cin, cout = g->cout, seg = (long)g->kw * cin;
+    const long cout = g->cout, step = dk_conv_stride_w(g) * g->cin;
     float *row = dw + r0 * cout + co;
     __m256 acc[12];
     DK_UNROLL for (int r = 0; r < KR; r++) {
@@ -93,14 +93,9 @@ void weight_tile(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy,
         acc[r * 2 + 1] = _mm256_loadu_ps(row + r * cout + 8);
     }
     long offset[6];
-    const long first = dk_conv_segment_offset(g, (int)(r0 / seg)) + r0 % seg;
-    DK_UNROLL for (int r = 0; r < KR; r++)
-        offset[r] = SPANS ? dk_conv_segment_offset(g, (int)((r0 + r) / seg)) + (r0 + r) % seg : first + r;
-    const long step = dk_conv_stride_w(g) * cin;
+    dk_conv_weight_row_offsets(g, r0, KR, SPANS, offset);
     for (long l = l0; l < l1; l++) {
-        const long z = l / g->oh, yy = l % g->oh;
-        const float *a = xp + ((dk_conv_stride_d(g) * z * g->hp + dk_conv_stride_h(g) * yy) * g->wp) * cin;
-        const float *d = dy.base + (l * g->ow - dy.q0) * dy.stride + (co - dy.c0);
+        const float *a = dk_conv_weight_line(g, xp, l), *d = dk_conv_dy_line(g, dy, l, co);
         for (long x = 0; x < g->ow; x++) {
             const __m256 d0 = _mm256_loadu_ps(d + x * dy.stride), d1 = _mm256_loadu_ps(d + x * dy.stride + 8);
             _mm_prefetch((const char *)(d + (x + DK_CONV_PREFETCH_POSITIONS) * dy.stride), _MM_HINT_T0);

@@ -246,20 +246,15 @@ void dk_conv_forward_f32(const dk_conv_geometry *g, const float *xp, const float
 DKC512 static inline __attribute__((always_inline))
 void weight_tile(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy, float *dw,
                  long r0, int co, long l0, long l1, const int KR, const int NV, const int SPANS) {
-    const long cin = g->cin, cout = g->cout, seg = (long)g->kw * cin;
+    const long cout = g->cout, step = dk_conv_stride_w(g) * g->cin;
     float *row = dw + r0 * cout + co;
     __m512 acc[24];
     DK_UNROLL for (int r = 0; r < KR; r++)
         DK_UNROLL for (int j = 0; j < NV; j++) acc[r * NV + j] = _mm512_loadu_ps(row + r * cout + 16 * j);
     long offset[24];
-    const long first = dk_conv_segment_offset(g, (int)(r0 / seg)) + r0 % seg;
-    DK_UNROLL for (int r = 0; r < KR; r++)
-        offset[r] = SPANS ? dk_conv_segment_offset(g, (int)((r0 + r) / seg)) + (r0 + r) % seg : first + r;
-    const long step = dk_conv_stride_w(g) * cin;
+    dk_conv_weight_row_offsets(g, r0, KR, SPANS, offset);
     for (long l = l0; l < l1; l++) {
-        const long z = l / g->oh, yy = l % g->oh;
-        const float *a = xp + ((dk_conv_stride_d(g) * z * g->hp + dk_conv_stride_h(g) * yy) * g->wp) * cin;
-        const float *d = dy.base + (l * g->ow - dy.q0) * dy.stride + (co - dy.c0);
+        const float *a = dk_conv_weight_line(g, xp, l), *d = dk_conv_dy_line(g, dy, l, co);
         for (long x = 0; x < g->ow; x++) {
             __m512 dv[4];
             DK_UNROLL for (int j = 0; j < NV; j++) dv[j] = _mm512_loadu_ps(d + x * dy.stride + 16 * j);

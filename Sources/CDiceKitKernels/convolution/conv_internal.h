@@ -180,6 +180,32 @@ typedef struct {
     int c0;
 } dk_conv_dy_view;
 
+/// The first element of output line l (= z·oh + y) of `dy`, channel co.
+static inline __attribute__((always_inline)) const float *dk_conv_dy_line(const dk_conv_geometry *g,
+                                                                          dk_conv_dy_view dy, long l, int co) {
+    return dy.base + (l * g->ow - dy.q0) * dy.stride + (co - dy.c0);
+}
+
+/// The padded input row that output line l (= z·oh + y) starts from, at the strides of `g`: a
+/// weight-gradient tile reads kernel row r of position x at row + x·stride_w·cin + offset[r].
+static inline __attribute__((always_inline)) const float *dk_conv_weight_line(const dk_conv_geometry *g,
+                                                                              const float *xp, long l) {
+    const long z = l / g->oh, y = l % g->oh;
+    return xp + ((dk_conv_stride_d(g) * z * g->hp + dk_conv_stride_h(g) * y) * g->wp) * g->cin;
+}
+
+/// offset[r] for kernel rows r0 .. r0 + kr − 1 of a weight-gradient tile (row s·kw·cin + k is
+/// element k of segment s): consecutive within one segment, or each row's own segment offset
+/// when `spans` (a first layer's tiles cross its 3- or 9-row segments). Shared by the AVX-512
+/// and AVX2 tiles.
+static inline __attribute__((always_inline)) void dk_conv_weight_row_offsets(const dk_conv_geometry *g, long r0,
+                                                                             int kr, int spans, long *offset) {
+    const long seg = (long)g->kw * g->cin;
+    const long first = dk_conv_segment_offset(g, (int)(r0 / seg)) + r0 % seg;
+    for (int r = 0; r < kr; r++)
+        offset[r] = spans ? dk_conv_segment_offset(g, (int)((r0 + r) / seg)) + (r0 + r) % seg : first + r;
+}
+
 /// How many output positions ahead a weight-gradient tile prefetches its output-gradient
 /// vectors and input row (into L1). Every tile re-reads its chunk's rows from L2, a few cache lines
 /// per position, and the hardware prefetchers did not keep up: on Emerald Rapids the weight

@@ -136,16 +136,16 @@ struct PaddedSource {
         if batch >= 2 * workers && !readsInPlace {
             runWorkers(workers) { worker in
                 let source = source.buffers
+                // The grid tiles read ahead past a chunk's last position (results not stored) by
+                // at most the slack: those rows are padded too, so that every read is of this
+                // sample's data.
+                let ahead = 1 + source.slack / (source.extents[2] * source.channels)
                 let buffer = UnsafeMutablePointer<Float>.allocate(capacity: source.sampleCount + source.slack)
                 defer { buffer.deallocate() }
                 (buffer + source.sampleCount).initialize(repeating: 0, count: source.slack)
                 for n in Swift.stride(from: worker, to: source.batch, by: workers) {
                     var padded = 0
                     for c in 0..<chunks {
-                        // The grid tiles read ahead past a chunk's last position (results not
-                        // stored) by at most the slack: pad those rows too, so that every read
-                        // is of this sample's data.
-                        let ahead = 1 + source.slack / (source.extents[2] * source.channels)
                         let rows = c == chunks - 1 ? source.rowCount : Swift.min(source.rowCount, rowsRead(c) + ahead)
                         if rows > padded {
                             source.pad(sample: n, rows: padded..<rows, into: buffer)
