@@ -16,7 +16,9 @@
 // positions, one row pointer for all, and grid positions with x ≥ ow or y ≥ oh are computed and
 // not stored (kw − 1 columns per row: 2 of 130 at 128²). With ≥ 48 output channels (small
 // images in a U-Net) the tiles are 6–12 consecutive valid positions with a pointer each, so
-// nothing is computed twice (a fifth of the grid at 8²).
+// nothing is computed twice (a fifth of the grid at 8²). A geometry with per_position set (a
+// border strip one column wide, or chunks whose grid tiles would read past the input) takes
+// the per-position tiles at 16 and 32 channels too, summing in the grid tiles' order.
 //
 // The forward pass reads the kernel packed by dk_conv_pack_weights (64-channel blocks, each
 // block's rows contiguous and 64-byte aligned): a K block of it is contiguous, so the prefetchers
@@ -51,8 +53,9 @@ void store_grid_tile(const dk_conv_geometry *g, const __m512 *acc, float *y, lon
                      const int NV) {
     const __m512 floor = g->relu ? _mm512_setzero_ps() : _mm512_set1_ps(-__builtin_inff());
     const long plane = g->hp * g->wp, r0 = o % plane, cout = g->cout, ow = g->ow, oh = g->oh;
+    const long yw = dk_conv_output_width(g), yh = dk_conv_output_height(g);
     long z = o / plane, yy = r0 / g->wp, x = r0 % g->wp;
-    float *line = y + (z * oh + yy) * ow * cout + co;
+    float *line = y + (z * yh + yy) * yw * cout + co;
     if (o + MR <= end && yy < oh && x + MR <= ow) {
         DK_UNROLL for (int i = 0; i < MR; i++)
             DK_UNROLL for (int j = 0; j < NV; j++)
@@ -61,7 +64,7 @@ void store_grid_tile(const dk_conv_geometry *g, const __m512 *acc, float *y, lon
     }
     DK_UNROLL for (int i = 0; i < MR; i++) {
         if (o + i < end && yy < oh && x < ow) {
-            float *dst = y + ((z * oh + yy) * ow + x) * cout + co;
+            float *dst = y + ((z * yh + yy) * yw + x) * cout + co;
             DK_UNROLL for (int j = 0; j < NV; j++) _mm512_storeu_ps(dst + 16 * j, _mm512_max_ps(floor, acc[i * NV + j]));
         }
         dk_conv_step(&z, &yy, &x, g->wp, g->hp);
@@ -136,10 +139,13 @@ void forward_tile_taps(const dk_conv_geometry *g, const float *xp, const float *
 /// Segments s0..<s1, rows k0..<k1 of each, only: the first block starts from the bias, later ones
 /// from y (K blocking, so that the block of weights the tiles share stays in L2). Blocking does
 /// not change the result: the accumulators are Float either way, in the same k order.
+/// With TAPS (a kernel 3 wide, whole segments), the terms of a segment are added by input channel,
+/// then tap, the order of forward_tile_taps: a pass on per-position tiles (dk_conv_geometry.
+/// per_position) then gives the bits of the grid tiles.
 DKC512 static inline __attribute__((always_inline))
 void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias, float *y,
                           long q, dk_conv_position at, long end, int co, int s0, int s1, dk_conv_segment_cursor segment,
-                          long k0, long k1, const int MR, const int NV) {
+                          long k0, long k1, const int MR, const int NV, const int TAPS) {
     __m512 acc[28];
     const long seg = (long)g->kw * g->cin, cin = g->cin;
     long out[12], column[4];
@@ -158,6 +164,19 @@ void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const floa
     for (int s = s0; s < s1; s++, dk_conv_next_segment(g, &segment)) {
         const long offset = segment.offset;
         const float *b = block + s * seg * width;
+        if (TAPS) {
+            for (long ci = 0; ci < cin; ci++)
+                DK_UNROLL for (int kx = 0; kx < 3; kx++) {
+                    const long k = kx * cin + ci;
+                    __m512 bv[4];
+                    DK_UNROLL for (int j = 0; j < NV; j++) bv[j] = _mm512_loadu_ps(b + k * width + 16 * j);
+                    DK_UNROLL for (int i = 0; i < MR; i++) {
+                        const __m512 av = _mm512_set1_ps(rows[i][offset + k]);
+                        DK_UNROLL for (int j = 0; j < NV; j++) acc[i * NV + j] = _mm512_fmadd_ps(av, bv[j], acc[i * NV + j]);
+                    }
+                }
+            continue;
+        }
         for (long k = k0; k < k1; k++) {
             __m512 bv[4];
             DK_UNROLL for (int j = 0; j < NV; j++) bv[j] = _mm512_loadu_ps(b + k * width + 16 * j);
@@ -180,12 +199,23 @@ void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const floa
     for (long o = p0; o < p1; o += MR) forward_tile(g, xp, w, bias, y, o, p1, co, MR, NV);
 #define DK_FORWARD_TAPS(MR, NV) \
     for (long o = p0; o < p1; o += MR) forward_tile_taps(g, xp, w, bias, y, o, p1, MR, NV);
-#define DK_FORWARD_COMPACT(MR, NV)                                                       \
+#define DK_FORWARD_COMPACT(MR, NV, TAPS)                                                 \
     for (long q = q0; q < q1; q += MR, dk_conv_position_advance(g, &at, MR))              \
-        forward_tile_compact(g, xp, w, bias, y, q, at, q1, co, s0, s1, first, k0, k1, MR, NV);
+        forward_tile_compact(g, xp, w, bias, y, q, at, q1, co, s0, s1, first, k0, k1, MR, NV, TAPS);
 
 DKC512 static void forward_avx512(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
                                   float *y, long q0, long q1) {
+    if (g->cout < 48 && dk_conv_unit_stride(g) && !dk_conv_scatters(g) && g->per_position) {
+        // 16 or 32 output channels on per-position tiles, whole segments in the grid tiles' order.
+        const int co = 0, s0 = 0, s1 = g->kd * g->kh;
+        const long k0 = 0, k1 = (long)g->kw * g->cin;
+        const dk_conv_segment_cursor first = dk_conv_segment_start(g, 0);
+        dk_conv_position at = dk_conv_position_of(g, q0);
+        if (g->kw == 3) {
+            if (g->cout == 16) { DK_FORWARD_COMPACT(12, 1, 1) } else { DK_FORWARD_COMPACT(12, 2, 1) }
+        } else if (g->cout == 16) { DK_FORWARD_COMPACT(12, 1, 0) } else { DK_FORWARD_COMPACT(12, 2, 0) }
+        return;
+    }
     if (g->cout < 48 && dk_conv_unit_stride(g) && !dk_conv_scatters(g)) {
         // 16 or 32 output channels: tall tiles over the grid positions spanning q0..<q1.
         const long p0 = dk_conv_grid_position(g, q0), p1 = dk_conv_grid_position(g, q1 - 1) + 1;
@@ -209,10 +239,10 @@ DKC512 static void forward_avx512(const dk_conv_geometry *g, const float *xp, co
                 const long k1 = k0 + rows < seg ? k0 + rows : seg;
                 dk_conv_position at = dk_conv_position_of(g, q0);
                 switch ((g->cout - co) >= 64 ? 4 : (g->cout - co) / 16) {
-                case 1: DK_FORWARD_COMPACT(12, 1) break;
-                case 2: DK_FORWARD_COMPACT(12, 2) break;
-                case 3: DK_FORWARD_COMPACT(8, 3) break;
-                default: DK_FORWARD_COMPACT(6, 4) break;
+                case 1: DK_FORWARD_COMPACT(12, 1, 0) break;
+                case 2: DK_FORWARD_COMPACT(12, 2, 0) break;
+                case 3: DK_FORWARD_COMPACT(8, 3, 0) break;
+                default: DK_FORWARD_COMPACT(6, 4, 0) break;
                 }
             }
         }

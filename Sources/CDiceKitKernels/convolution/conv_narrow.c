@@ -41,6 +41,8 @@ DKN512 static void narrow_avx512(const dk_conv_geometry *g, const float *xp, con
     for (long q = q0; q < q1; q += 4, dk_conv_position_advance(g, &at, 4)) {
         const float *rows[4];
         narrow_rows(g, xp, at, q, q1, rows, 4);
+        long out[4];
+        dk_conv_output_offsets(g, at, q, q1, out, 4);
         for (int co = 0; co < cout; co += 3) {
             const int nc = cout - co < 3 ? (int)(cout - co) : 3;
             __m512 acc[12];
@@ -61,7 +63,7 @@ DKN512 static void narrow_avx512(const dk_conv_geometry *g, const float *xp, con
             }
             for (int i = 0; i < 4 && q + i < q1; i++)
                 for (int c = 0; c < nc; c++)
-                    y[(q + i) * cout + co + c] = (bias ? bias[co + c] : 0.0f) + _mm512_reduce_add_ps(acc[i * 3 + c]);
+                    y[out[i] + co + c] = (bias ? bias[co + c] : 0.0f) + _mm512_reduce_add_ps(acc[i * 3 + c]);
         }
     }
 }
@@ -83,6 +85,8 @@ DKN256 static void narrow_avx2(const dk_conv_geometry *g, const float *xp, const
     for (long q = q0; q < q1; q += 2, dk_conv_position_advance(g, &at, 2)) {
         const float *rows[2];
         narrow_rows(g, xp, at, q, q1, rows, 2);
+        long out[2];
+        dk_conv_output_offsets(g, at, q, q1, out, 2);
         for (int co = 0; co < cout; co += 3) {
             const int nc = cout - co < 3 ? (int)(cout - co) : 3;
             // 2 positions × 3 channels × two halves: 12 accumulators of 16 ymm registers.
@@ -107,7 +111,7 @@ DKN256 static void narrow_avx2(const dk_conv_geometry *g, const float *xp, const
             }
             for (int i = 0; i < 2 && q + i < q1; i++)
                 for (int c = 0; c < nc; c++)
-                    y[(q + i) * cout + co + c] =
+                    y[out[i] + co + c] =
                         (bias ? bias[co + c] : 0.0f) + reduce256(acc[(i * 3 + c) * 2], acc[(i * 3 + c) * 2 + 1]);
         }
     }

@@ -32,6 +32,16 @@ typedef struct {
                            ///< [ud·od, uh·oh, uw·ow, C] output: the forward pass of a transposed convolution
                            ///< whose kernel equals its stride (the input gradient of a convolution that
                            ///< tiles its input exactly). C must be a multiple of 16; per-position tiles only.
+    long yw, yh;           ///< the output around this pass's window (0: none, the output is od × oh × ow):
+                           ///< positions per output line and lines per output plane of a larger output
+                           ///< that the pass writes a box of, given `y` at the box's first position. DiceKit's
+                           ///< forward passes that read their input in place write an interior box and
+                           ///< border strips of one output that way (Convolution/InPlaceForward.swift). Not
+                           ///< with a scattered output.
+    int per_position;      ///< 1: per-position tiles where grid tiles would serve (16 or 32 output channels),
+                           ///< for a pass a few columns wide (a border strip: its grid would be mostly
+                           ///< positions computed and not stored) or one whose input has no slack after it.
+                           ///< They sum in the grid tiles' order: the bits are the same.
 } dk_conv_geometry;
 
 /// Writes the [kd·kh·kw·cin, cout] kernel `w` in the layout the forward pass reads: blocks of
@@ -47,7 +57,8 @@ void dk_conv_pack_weights(const dk_conv_geometry *g, const float *w, float *pack
 void dk_conv_join_channels(const float *src, long channels, float *dst, long stride, long positions, int round);
 
 /// y = conv(xp, w) (+ bias) at output positions [q0, q1) of one sample, q = (z·oh + y)·ow + x.
-/// `y` is the sample's [od, oh, ow, cout] output, `w` the [kd, kh, kw, cin, cout] kernel packed
+/// `y` is the sample's [od, oh, ow, cout] output (or the first position of a window of a larger
+/// one: dk_conv_geometry.yw/yh), `w` the [kd, kh, kw, cin, cout] kernel packed
 /// by dk_conv_pack_weights, `bias` [cout] or NULL. `xp` must be readable for kw + 24 positions past the padded sample (zeros;
 /// callers provide kw + DK_CONV_SLACK_POSITIONS).
 void dk_conv_forward_f32(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,

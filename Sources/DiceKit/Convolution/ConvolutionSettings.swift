@@ -28,21 +28,27 @@ public struct ConvolutionSettings: Sendable, Equatable {
     /// (default) uses `Parallelism.threadCount`. With 1, the GEMMs run on OpenBLAS's own thread pool.
     public var workers: Int?
     /// Whether Float convolutions that qualify (stride 1, no dilation, one group, input and
-    /// output channels multiples of 16, on a CPU with AVX-512) run on the direct kernels instead
-    /// of im2col + GEMM. Default true; false forces the lowered path (tests compare the two).
-    /// The direct path allocates a zero-padded copy of its input (and, for the input gradient,
-    /// of the output gradient) instead of the im2col tiles.
+    /// output channels multiples of 16, on a CPU with AVX2 or AVX-512) run on the direct kernels
+    /// instead of im2col + GEMM. Default true; false forces the lowered path (tests compare the
+    /// two). The direct path allocates zero-padded copies of its input (for the weight gradient,
+    /// and where `readsInPlace` does not apply) instead of the im2col tiles.
     public var allowsDirect: Bool
     /// The arithmetic of Float convolutions: `.float` (default) or `.bfloat16` operands with Float
     /// accumulation where the direct kernels and the CPU allow it (see `ComputePrecision`;
     /// BFloat16Convolution.swift). Double convolutions ignore it.
     public var precision: ComputePrecision
+    /// Whether the direct kernels' stride-1 forward passes (a convolution's forward pass and its
+    /// input gradient) read their input in place, with only its border strips padded
+    /// (InPlaceForward.swift), instead of a padded copy of every sample. Default true; the bits
+    /// are the same either way (tests compare the two).
+    public var readsInPlace: Bool
 
     /// Settings with the given bounds; every parameter defaults to the values described above.
     public init(
         workspaceLimit: Int = 64 << 20, tileRows: Int? = nil, workers: Int? = nil, allowsDirect: Bool = true,
-        precision: ComputePrecision = .float
+        precision: ComputePrecision = .float, readsInPlace: Bool = true
     ) {
+        self.readsInPlace = readsInPlace
         self.workspaceLimit = workspaceLimit
         self.tileRows = tileRows
         self.workers = workers

@@ -16,7 +16,8 @@
 // The forward kernels read the kernel packed in 64-channel blocks in a 64-byte aligned buffer
 // (dk_conv_pack_weights; the input gradient's flipped kernel is written that way directly).
 // The kernels read a zero-padded copy of each sample with regularly spaced rows (the padded-grid
-// trick, see conv_avx512.c). With at least two samples per worker, worker w takes samples
+// trick, see conv_avx512.c), or for a stride-1 forward pass over one plain tensor the tensor
+// itself plus padded border strips (InPlaceForward.swift). With at least two samples per worker, worker w takes samples
 // w, w + workers, … and pads each into its own buffer, reused while it is in cache; with fewer,
 // the batch is padded whole and (sample, position chunk) tasks are dealt out the same way. Each
 // worker owns a weight- and bias-gradient accumulator, summed at the end in worker order: the
@@ -120,7 +121,7 @@ extension ConvGeometry {
                 forwardTasks(
                     g, padded: padded, weight: packed, bias: pass.bias, y: y,
                     outputSample: outputPixels * outChannels,
-                    workers: workers)
+                    workers: workers, inPlace: settings.readsInPlace)
             }
             if let dW = pass.weightGradient, let dy = pass.dy {
                 weightGradientTasks(
@@ -146,7 +147,8 @@ extension ConvGeometry {
             let g = directGeometry(padded: padded, output: input, kernel: kernel, cin: outChannels, cout: inChannels)
             if inChannels % directChannelMultiple != 0 {
                 narrowInputGradient(
-                    g, padded: padded, weight: pass.weight, fill: pass.dxFill, dx: dx, workers: workers)
+                    g, padded: padded, weight: pass.weight, fill: pass.dxFill, dx: dx, workers: workers,
+                    inPlace: settings.readsInPlace)
                 return
             }
             // The flipped, transposed kernel, written straight into the packed layout of
@@ -171,7 +173,7 @@ extension ConvGeometry {
             }
             forwardTasks(
                 g, padded: padded, weight: flipped, bias: pass.dxFill, y: dx, outputSample: inputPixels * inChannels,
-                workers: workers)
+                workers: workers, inPlace: settings.readsInPlace)
         }
     }
 
@@ -189,7 +191,7 @@ extension ConvGeometry {
             hp: padded.extents[1], wp: padded.extents[2], od: output[0], oh: output[1], ow: output[2],
             kd: Int32(kernel[0]), kh: Int32(kernel[1]), kw: Int32(kernel[2]), cin: Int32(cin), cout: Int32(cout),
             weight_block: ConvBlocking.current.weightBlock, relu: 0, sd: Int32(stride[0]), sh: Int32(stride[1]),
-            sw: Int32(stride[2]), ud: 0, uh: 0, uw: 0)
+            sw: Int32(stride[2]), ud: 0, uh: 0, uw: 0, yw: 0, yh: 0, per_position: 0)
     }
 
     /// dx of a layer with fewer than 16 input channels: the forward pass over the padded dy
@@ -197,7 +199,7 @@ extension ConvGeometry {
     /// W[taps − 1 − t][ci][co] (conv_narrow.c).
     private func narrowInputGradient(
         _ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<Float>, fill: UnsafePointer<Float>?,
-        dx: UnsafeMutablePointer<Float>, workers: Int
+        dx: UnsafeMutablePointer<Float>, workers: Int, inPlace: Bool
     ) {
         let taps = kernelVolume
         let transposed = UnsafeMutablePointer<Float>.allocate(capacity: patch * outChannels)
@@ -210,7 +212,7 @@ extension ConvGeometry {
         }
         forwardTasks(
             g, padded: padded, weight: transposed, bias: fill, y: dx, outputSample: inputPixels * inChannels,
-            workers: workers, narrow: true)
+            workers: workers, narrow: true, inPlace: inPlace)
     }
 
     /// How many padded rows (planes × rows, in order) of a sample the passes of `g` read for output
@@ -224,13 +226,21 @@ extension ConvGeometry {
 
     /// y = conv(padded, weight) (+ bias) over the batch, in chunks of output positions sized from
     /// L2 (`ConvBlocking.forwardChunk`: multiples of every tile height, 24, 12, 8, 6). `narrow`:
-    /// the few-channel kernel, with `weight` transposed (`narrowInputGradient`).
+    /// the few-channel kernel, with `weight` transposed (`narrowInputGradient`). `inPlace`: read
+    /// the input itself where `InPlaceForward` accepts the pass, instead of a padded copy.
     func forwardTasks(
         _ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-        y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int, narrow: Bool = false
+        y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int, narrow: Bool = false, inPlace: Bool = false
     ) {
-        let positions = g.od * g.oh * g.ow
         let sized = ConvBlocking.current.forwardChunk(inChannels: Int(g.cin), outChannels: Int(g.cout))
+        if inPlace, let plan = InPlaceForward(g, source: padded) {
+            let positions = plan.interior.od * plan.interior.oh * plan.interior.ow
+            plan.run(
+                source: padded, weight: weight, bias: bias, y: y, outputSample: outputSample,
+                chunk: Swift.max(24, Swift.min(sized, (positions + 23) / 24 * 24)), workers: workers, narrow: narrow)
+            return
+        }
+        let positions = g.od * g.oh * g.ow
         let chunk = Swift.max(24, Swift.min(sized, (positions + 23) / 24 * 24))
         // One read-only geometry for every worker (not an inout per call).
         withUnsafePointer(to: g) { gp in

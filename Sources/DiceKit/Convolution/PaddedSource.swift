@@ -1,5 +1,6 @@
 // The zero-padded copies of the input that the direct kernels read (DirectConvolution.swift,
-// BFloat16Convolution.swift, BFloat16RoundedOperands.swift).
+// BFloat16Convolution.swift, BFloat16RoundedOperands.swift), whole or as border strips
+// (InPlaceForward.swift).
 //
 // The input may be given as the channel concatenation of several tensors (a U-Net decoder's
 // up-sampled tensor and its skip, in evaluation mode: ConvolutionKernels.forward(concatenating:)).

@@ -29,7 +29,7 @@ final class WeightGradientChunkTests: XCTestCase {
         let (n, h, w, cin) = (shape[0], shape[1], shape[2], shape[3])
         var g = dk_conv_geometry(
             hp: h + 2, wp: w + 2, od: 1, oh: h, ow: w, kd: 1, kh: 3, kw: 3, cin: Int32(cin), cout: Int32(cout),
-            weight_block: 0, relu: 0, sd: 1, sh: 1, sw: 1, ud: 0, uh: 0, uw: 0)
+            weight_block: 0, relu: 0, sd: 1, sh: 1, sw: 1, ud: 0, uh: 0, uw: 0, yw: 0, yh: 0, per_position: 0)
         var dW = [Float](repeating: 0, count: 9 * cin * cout)
         x.withUnsafeBufferPointer { xs in
             let padded = PaddedSource(

@@ -1,0 +1,228 @@
+// The stride-1 forward passes of the direct kernels (a convolution's forward pass and its input
+// gradient) without a padded copy of their input: the kernels read the input itself.
+//
+// An output position whose receptive field lies inside the input (the interior: in − k + 1
+// positions per axis) reads no padding, so the interior is a valid convolution of the unpadded
+// sample, run in place on the padded-grid kernels with the sample's own extents as the grid and
+// its results written into a window of the output (dk_conv_geometry.yw/yh). The border — the
+// first `before` and last `after` positions per axis — is computed from strips of the padded
+// input copied into a small per-worker buffer: whole output lines above and below the interior
+// (and whole planes in 3-D), and the border columns of the interior lines, on per-position
+// tiles (dk_conv_geometry.per_position) where a strip is too narrow for the grid tiles. At 128²
+// with a 3×3 kernel the strips hold 12 of every 130 positions that a padded copy would write.
+//
+// The bits are those of the padded copy: every output position sums the same terms in the same
+// order (per-position tiles sum in the grid tiles' order), and the padding is zeros either way
+// (`InPlaceForwardTests` compares the two bit for bit).
+
+internal import CDiceKitKernels
+
+/// A box of one sample's output positions, origin and extents per axis (D, H, W).
+struct OutputBox: Equatable {
+    var origin: [Int]
+    var extents: [Int]
+
+    var count: Int { extents[0] * extents[1] * extents[2] }
+}
+
+/// How a stride-1 direct forward pass over `PaddedSource` runs in place: its interior box and
+/// its border strips.
+struct InPlaceForward {
+    /// The smallest interior share of the output worth a pass in place: below it the border
+    /// strips (about 12 positions per output line with a 3×3 kernel) cost about what the padded
+    /// copy does. At 3×3 it admits 16² and larger (196 of 256 positions), not 8² (36 of 64).
+    static let minimumInteriorShare = 0.75
+
+    /// The valid convolution of the unpadded sample, writing the interior window of the output.
+    let interior: dk_conv_geometry
+    /// The same on per-position tiles: for the last sample's chunks, whose grid tiles would read
+    /// past the end of the batch (the input has no slack after it).
+    let interiorPerPosition: dk_conv_geometry
+    /// The interior's first output position in a sample's output, in scalars.
+    let interiorOffset: Int
+    /// The border strips: the output box, the padded box it reads, its geometry and output offset.
+    let strips: [Strip]
+    /// Scalars of the largest strip's padded box plus the kernels' read-ahead slack.
+    let stripCapacity: Int
+    /// Positions of one unpadded input sample, and the kernel's reach from a grid position.
+    private let samplePositions: Int, reach: Int
+
+    /// One border strip of the output.
+    struct Strip {
+        let output: OutputBox
+        /// The padded box it reads (padded coordinates): the output box grown by kernel − 1.
+        let read: OutputBox
+        let geometry: dk_conv_geometry
+        /// Offset, in scalars, of the strip's first output position in a sample's output.
+        let outputOffset: Int
+    }
+
+    /// The plan for `g` (a stride-1 pass over the padded form of `source`, output extents
+    /// (od, oh, ow)), or nil when it does not qualify: one part, no rounding, some padding, an
+    /// interior of at least `minimumInteriorShare` of the output, no scattered output.
+    init?(_ g: dk_conv_geometry, source: PaddedSource) {
+        let kernel = [Int(g.kd), Int(g.kh), Int(g.kw)]
+        let output = [g.od, g.oh, g.ow]
+        guard source.parts.count == 1, !source.roundsToBFloat16, g.ud == 0, g.uh == 0, g.uw == 0,
+            Swift.max(g.sd, g.sh, g.sw) <= 1,
+            source.before.contains(where: { $0 > 0 }) || source.after.contains(where: { $0 > 0 })
+        else { return nil }
+        let inner = (0..<3).map { source.inner[$0] - kernel[$0] + 1 }
+        guard inner.allSatisfy({ $0 >= 1 }),
+            Double(inner.reduce(1, *)) >= Self.minimumInteriorShare * Double(output.reduce(1, *))
+        else { return nil }
+        let cout = Int(g.cout)
+        let offset = { (origin: [Int]) in ((origin[0] * output[1] + origin[1]) * output[2] + origin[2]) * cout }
+        var interior = g
+        (interior.hp, interior.wp) = (source.inner[1], source.inner[2])
+        (interior.od, interior.oh, interior.ow) = (inner[0], inner[1], inner[2])
+        (interior.yw, interior.yh) = (output[2], output[1])
+        self.interior = interior
+        var perPosition = interior
+        perPosition.per_position = 1
+        interiorPerPosition = perPosition
+        interiorOffset = offset(source.before)
+        samplePositions = source.inner.reduce(1, *)
+        reach = ((kernel[0] - 1) * source.inner[1] + kernel[1] - 1) * source.inner[2] + kernel[2]
+
+        var strips: [Strip] = []
+        var capacity = 0
+        for box in Self.border(output: output, interior: OutputBox(origin: source.before, extents: inner)) {
+            var s = g
+            // The padded box [origin, origin + extents + kernel − 1) per axis, as a padded sample.
+            (s.hp, s.wp) = (box.extents[1] + kernel[1] - 1, box.extents[2] + kernel[2] - 1)
+            (s.od, s.oh, s.ow) = (box.extents[0], box.extents[1], box.extents[2])
+            (s.yw, s.yh) = (output[2], output[1])
+            // A strip narrower than a grid tile's height would be mostly grid columns not stored.
+            s.per_position = box.extents[2] < 24 ? 1 : 0
+            let read = OutputBox(origin: box.origin, extents: (0..<3).map { box.extents[$0] + kernel[$0] - 1 })
+            strips.append(Strip(output: box, read: read, geometry: s, outputOffset: offset(box.origin)))
+            capacity = Swift.max(capacity, (box.extents[0] + kernel[0] - 1) * s.hp * s.wp)
+        }
+        self.strips = strips
+        stripCapacity = (capacity + kernel[2] + Int(DK_CONV_SLACK_POSITIONS)) * Int(g.cin)
+    }
+
+    /// The output positions outside `interior`, as boxes: the planes before and after it (3-D),
+    /// then within its planes the lines above and below it, then within its lines the columns
+    /// to its left and right. Each position is in one box.
+    static func border(output: [Int], interior: OutputBox) -> [OutputBox] {
+        var boxes: [OutputBox] = []
+        var origin = [0, 0, 0]
+        var extents = output
+        for axis in 0..<3 {
+            let (lo, hi) = (interior.origin[axis], interior.origin[axis] + interior.extents[axis])
+            if lo > 0 {
+                var box = OutputBox(origin: origin, extents: extents)
+                box.extents[axis] = lo
+                boxes.append(box)
+            }
+            if hi < output[axis] {
+                var box = OutputBox(origin: origin, extents: extents)
+                (box.origin[axis], box.extents[axis]) = (hi, output[axis] - hi)
+                boxes.append(box)
+            }
+            (origin[axis], extents[axis]) = (lo, interior.extents[axis])
+        }
+        return boxes
+    }
+
+    /// Whether the grid tiles of interior positions [q0, q1) may read past the end of a sample
+    /// (up to kw + 24 positions past the last one's receptive field, conv_avx512.c): the last
+    /// sample's such chunks run on per-position tiles.
+    func readsPastSample(_ q0: Int, _ q1: Int) -> Bool {
+        let (plane, last) = (interior.oh * interior.ow, q1 - 1)
+        let (z, y, x) = (last / plane, last % plane / interior.ow, last % interior.ow)
+        let grid = (z * interior.hp + y) * interior.wp + x
+        return grid + reach + Int(DK_CONV_SLACK_POSITIONS) > samplePositions
+    }
+}
+
+extension InPlaceForward {
+    /// y = conv(padded source, weight) (+ bias) over the batch, `y` samples `outputSample`
+    /// scalars apart: per sample, the interior in chunks of `chunk` positions, then the strips.
+    /// With at least two samples per worker, worker w takes samples w, w + workers, …; with
+    /// fewer, the (sample, task) pairs are dealt out the same way. Every output position is
+    /// written by one task, so the result does not depend on the assignment. `narrow`: the
+    /// few-channel kernel (`ConvGeometry.forwardTasks`).
+    func run(
+        source: PaddedSource, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
+        outputSample: Int, chunk: Int, workers: Int, narrow: Bool
+    ) {
+        let positions = interior.od * interior.oh * interior.ow
+        let chunks = (positions + chunk - 1) / chunk
+        let perSample = chunks + strips.count
+        let (batch, inputSample) = (source.batch, samplePositions * source.channels)
+        // Every geometry the kernels read, for the call's duration: interior, per-position
+        // interior, then the strips'.
+        let geometries = UnsafeMutablePointer<dk_conv_geometry>.allocate(capacity: 2 + strips.count)
+        defer { geometries.deallocate() }
+        geometries.initialize(to: interior)
+        (geometries + 1).initialize(to: interiorPerPosition)
+        for (i, strip) in strips.enumerated() { (geometries + 2 + i).initialize(to: strip.geometry) }
+        let shared = TaskShared((self, source, geometries, weight, bias, y))
+        let task: @Sendable (Int, Int, UnsafeMutablePointer<Float>) -> Void = { n, j, buffer in
+            let (plan, source, geometries, weight, bias, y) = shared.buffers
+            let kernel = narrow ? dk_conv_forward_narrow_f32 : dk_conv_forward_f32
+            let output = y + n * outputSample
+            if j < chunks {
+                let (q0, q1) = (j * chunk, Swift.min(positions, j * chunk + chunk))
+                let g = n == batch - 1 && plan.readsPastSample(q0, q1) ? geometries + 1 : geometries
+                kernel(g, source.parts[0].source + n * inputSample, weight, bias, output + plan.interiorOffset, q0, q1)
+                return
+            }
+            let strip = plan.strips[j - chunks]
+            source.pad(sample: n, box: strip.read, into: buffer)
+            kernel(
+                geometries + 2 + (j - chunks), buffer, weight, bias, output + strip.outputOffset, 0, strip.output.count)
+        }
+        let capacity = stripCapacity
+        let bySample = batch >= 2 * workers
+        let count = Swift.min(workers, bySample ? batch : batch * perSample)
+        runWorkers(count) { worker in
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: capacity)
+            defer { buffer.deallocate() }
+            // Zeros past any strip: the grid tiles' read-ahead (results not stored).
+            buffer.initialize(repeating: 0, count: capacity)
+            if bySample {
+                for n in Swift.stride(from: worker, to: batch, by: count) {
+                    for j in 0..<perSample { task(n, j, buffer) }
+                }
+            } else {
+                for t in Swift.stride(from: worker, to: batch * perSample, by: count) {
+                    task(t / perSample, t % perSample, buffer)
+                }
+            }
+        }
+    }
+}
+
+extension PaddedSource {
+    /// Writes the padded box `box` (padded coordinates: origin, extents per axis) of sample n to
+    /// `target`, contiguous (extents[1] · extents[2] positions per plane): the input values, and
+    /// zeros where the box covers padding. One part, not rounded (`InPlaceForward`).
+    func pad(sample n: Int, box: OutputBox, into target: UnsafeMutablePointer<Float>) {
+        precondition(parts.count == 1 && !roundsToBFloat16, "PaddedSource: boxes of one plain part only")
+        let c = channels
+        let width = box.extents[2]
+        // The box's columns that hold input: [first, last) in box coordinates.
+        let first = Swift.min(width, Swift.max(0, before[2] - box.origin[2]))
+        let last = Swift.max(first, Swift.min(width, before[2] + inner[2] - box.origin[2]))
+        var row = target
+        for pz in box.origin[0]..<(box.origin[0] + box.extents[0]) {
+            for py in box.origin[1]..<(box.origin[1] + box.extents[1]) {
+                defer { row += width * c }
+                let (z, y) = (pz - before[0], py - before[1])
+                guard z >= 0, z < inner[0], y >= 0, y < inner[1] else {
+                    row.initialize(repeating: 0, count: width * c)
+                    continue
+                }
+                row.initialize(repeating: 0, count: first * c)
+                let x = box.origin[2] + first - before[2]
+                let from = parts[0].source + (((n * inner[0] + z) * inner[1] + y) * inner[2] + x) * c
+                (row + first * c).initialize(from: from, count: (last - first) * c)
+                (row + last * c).initialize(repeating: 0, count: (width - last) * c)
+            }
+        }
+    }
+}

@@ -1,0 +1,153 @@
+// The direct kernels' stride-1 forward passes read in place (Convolution/InPlaceForward.swift:
+// the interior of the unpadded input plus padded border strips) give the bits of the padded
+// copy, for the forward pass (bias, ReLU) and the input gradient (wide and few-channel
+// kernels), 2-D and 3-D, symmetric and one-sided padding, one and two workers, one sample and
+// several (the last sample's per-position tiles), at every level with direct kernels; and the
+// plan's border boxes cover every output position once.
+
+internal import CDiceKitKernels
+import XCTest
+
+@testable import DiceKit
+
+final class InPlaceForwardTests: XCTestCase {
+    override func tearDown() { try? KernelDispatch.force(nil) }
+
+    /// A source pointer for plans, which never read it.
+    private let dummy = UnsafePointer(UnsafeMutablePointer<Float>.allocate(capacity: 1))
+
+    private func settings(workers: Int, inPlace: Bool) -> ConvolutionSettings {
+        ConvolutionSettings(workers: workers, readsInPlace: inPlace)
+    }
+
+    /// The forward pass (with and without the ReLU) and the backward pass in place against the
+    /// padded copy, bit for bit; `plans` states whether the forward pass has an in-place plan.
+    private func check(
+        kernel: [Int], cin: Int, cout: Int, spatial: [Int], batch: Int, workers: Int, padding: Padding = .same,
+        seed: UInt64, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let weight = randomTensor(kernel + [cin, cout], seed: seed).converted(to: Float.self)
+        let bias = randomTensor([cout], seed: seed + 1).converted(to: Float.self)
+        let copy = try Convolution(
+            weight: weight, bias: bias, padding: padding, settings: settings(workers: workers, inPlace: false))
+        var inPlace = copy
+        inPlace.settings = settings(workers: workers, inPlace: true)
+        let x = randomTensor([batch] + spatial + [cin], seed: seed + 2).converted(to: Float.self)
+        let label = "kernel \(kernel), \(cin)→\(cout), \(spatial), batch \(batch), \(workers) workers"
+        for rectified in [false, true] {
+            let expected = try copy.forward(x, rectified: rectified)
+            let actual = try inPlace.forward(x, rectified: rectified)
+            assertSameBits(actual, expected, "y, rectified \(rectified), \(label)", file: file, line: line)
+        }
+        let dy = randomTensor(try copy.outputShape(for: x.shape), seed: seed + 3).converted(to: Float.self)
+        let expected = try copy.backward(input: x, outputGradient: dy)
+        let actual = try inPlace.backward(input: x, outputGradient: dy)
+        assertSameBits(
+            try XCTUnwrap(actual.input), try XCTUnwrap(expected.input), "dx, \(label)", file: file, line: line)
+        assertSameBits(actual.weight, expected.weight, "dW, \(label)", file: file, line: line)
+    }
+
+    /// Fails with the first position whose bits differ (not the whole tensors).
+    private func assertSameBits(
+        _ actual: Tensor<Float>, _ expected: Tensor<Float>, _ label: String, file: StaticString, line: UInt
+    ) {
+        XCTAssertEqual(actual.shape, expected.shape, label, file: file, line: line)
+        let (a, e) = (actual.scalars, expected.scalars)
+        if let i = a.indices.first(where: { a[$0].bitPattern != e[$0].bitPattern }) {
+            XCTFail("\(label): element \(i) is \(a[i]), the padded copy gives \(e[i])", file: file, line: line)
+        }
+    }
+
+    func testInPlaceGivesThePaddedCopysBitsAtEveryLevel() throws {
+        let levels = InstructionSet.available.filter { $0 != .portable }
+        try XCTSkipIf(levels.isEmpty, "no direct kernels on this CPU")
+        for isa in levels {
+            try KernelDispatch.force(isa)
+            for workers in [1, 2] {
+                // Batch 1 deals (sample, task) pairs out, batch 4 whole samples per worker.
+                for batch in [1, 4] {
+                    // 16 and 32 output channels: grid tiles (three-tap with a 3-wide kernel).
+                    try check(
+                        kernel: [3, 3], cin: 16, cout: 16, spatial: [20, 26], batch: batch, workers: workers, seed: 1)
+                    try check(
+                        kernel: [3, 3], cin: 32, cout: 32, spatial: [19, 24], batch: batch, workers: workers, seed: 2)
+                    // 48 and 64: per-position tiles in K blocks.
+                    try check(
+                        kernel: [3, 3], cin: 16, cout: 48, spatial: [17, 18], batch: batch, workers: workers, seed: 3)
+                    // A first layer on 3 channels: its input gradient on the few-channel kernel.
+                    try check(
+                        kernel: [3, 3], cin: 3, cout: 32, spatial: [24, 20], batch: batch, workers: workers, seed: 4)
+                    // A 5-wide kernel (plain grid tiles), and a 2-wide one padded after only.
+                    try check(
+                        kernel: [5, 5], cin: 16, cout: 16, spatial: [28, 30], batch: batch, workers: workers, seed: 5)
+                    try check(
+                        kernel: [2, 2], cin: 16, cout: 32, spatial: [12, 14], batch: batch, workers: workers, seed: 6)
+                    // One-sided explicit padding.
+                    try check(
+                        kernel: [3, 3], cin: 16, cout: 16, spatial: [18, 21], batch: batch, workers: workers,
+                        padding: .explicit(before: [2, 0], after: [0, 1]), seed: 7)
+                }
+                try check(
+                    kernel: [3, 3, 3], cin: 16, cout: 16, spatial: [24, 24, 25], batch: 2, workers: workers, seed: 8)
+            }
+            XCTAssertEqual(KernelDispatch.lastUsed(.convolution), isa, "\(isa)")
+        }
+    }
+
+    func testPlansTheInteriorAndBorderOfLargeEnoughOutputs() throws {
+        func plan(_ spatial: [Int], kernel: Int = 3, channels: Int = 16) throws -> InPlaceForward? {
+            let weight = Tensor<Float>(shape: [kernel, kernel, channels, 16])
+            let g = try Convolution(weight: weight, padding: .same).geometry([1] + spatial + [channels])
+            let source = PaddedSource(
+                source: dummy, batch: 1, inner: g.input, channels: channels,
+                before: g.padBefore, after: g.padAfter, kernelWidth: kernel)
+            var geometry = dk_conv_geometry()
+            (geometry.od, geometry.oh, geometry.ow) = (g.output[0], g.output[1], g.output[2])
+            (geometry.kd, geometry.kh, geometry.kw) = (1, Int32(kernel), Int32(kernel))
+            (geometry.cin, geometry.cout) = (Int32(channels), 16)
+            return InPlaceForward(geometry, source: source)
+        }
+        // 3×3 at 16² keeps 196 of 256 positions inside; at 8², 36 of 64.
+        XCTAssertNotNil(try plan([16, 16]))
+        XCTAssertNil(try plan([8, 8]))
+        let p = try XCTUnwrap(plan([20, 26]))
+        XCTAssertEqual([p.interior.oh, p.interior.ow, p.interior.yh, p.interior.yw], [18, 24, 20, 26])
+        XCTAssertEqual(p.interiorOffset, (26 + 1) * 16)
+        // Lines above and below the interior, then its columns left and right.
+        XCTAssertEqual(p.strips.map(\.output.origin), [[0, 0, 0], [0, 19, 0], [0, 1, 0], [0, 1, 25]])
+        XCTAssertEqual(p.strips.map(\.output.extents), [[1, 1, 26], [1, 1, 26], [1, 18, 1], [1, 18, 1]])
+        XCTAssertEqual(p.strips.map(\.geometry.per_position), [0, 0, 1, 1])
+        // Every output position in exactly one box, interior included, in 3-D too.
+        for (output, interior) in [
+            ([1, 20, 26], OutputBox(origin: [0, 1, 1], extents: [1, 18, 24])),
+            ([9, 7, 8], OutputBox(origin: [2, 0, 1], extents: [5, 6, 6])),
+        ] {
+            var covered = [Int](repeating: 0, count: output.reduce(1, *))
+            for box in InPlaceForward.border(output: output, interior: interior) + [interior] {
+                for z in box.origin[0]..<(box.origin[0] + box.extents[0]) {
+                    for y in box.origin[1]..<(box.origin[1] + box.extents[1]) {
+                        for x in box.origin[2]..<(box.origin[2] + box.extents[2]) {
+                            covered[(z * output[1] + y) * output[2] + x] += 1
+                        }
+                    }
+                }
+            }
+            XCTAssertEqual(Set(covered), [1], "\(output)")
+        }
+    }
+
+    func testReadsPastTheSampleOnlyNearItsEnd() throws {
+        let weight = Tensor<Float>(shape: [3, 3, 16, 16])
+        let g = try Convolution(weight: weight, padding: .same).geometry([1, 30, 30, 16])
+        let source = PaddedSource(
+            source: dummy, batch: 1, inner: g.input, channels: 16, before: g.padBefore,
+            after: g.padAfter, kernelWidth: 3)
+        var geometry = dk_conv_geometry()
+        (geometry.od, geometry.oh, geometry.ow, geometry.kd, geometry.kh, geometry.kw) = (1, 30, 30, 1, 3, 3)
+        (geometry.cin, geometry.cout) = (16, 16)
+        let p = try XCTUnwrap(InPlaceForward(geometry, source: source))
+        // The interior is 28 × 28; its last line's grid tiles read past the 30 × 30 sample.
+        XCTAssertFalse(p.readsPastSample(0, 28 * 26))
+        XCTAssertTrue(p.readsPastSample(0, 28 * 28))
+    }
+}
