@@ -127,10 +127,23 @@ struct InPlaceForward {
         return boxes
     }
 
+    /// The end of the longest run [q0, end) of interior positions, within [q0, q1), whose grid
+    /// tiles read nothing past the sample (`readsPastSample`): in the last sample, the positions
+    /// from there on run on per-position tiles.
+    func lastGridPosition(_ q0: Int, _ q1: Int) -> Int {
+        guard readsPastSample(q0, q1) else { return q1 }
+        var (low, high) = (q0, q1) // readsPastSample(q0, low) is false (or low == q0), (q0, high) true
+        while high - low > 1 {
+            let middle = (low + high) / 2
+            if readsPastSample(q0, middle) { high = middle } else { low = middle }
+        }
+        return low
+    }
+
     /// Whether the grid tiles of interior positions [q0, q1) may read past the end of a sample
-    /// (up to kw + 24 positions past the last one's receptive field, conv_avx512.c): the last
-    /// sample's such chunks run on per-position tiles.
+    /// (up to kw + 24 positions past the last one's receptive field, conv_avx512.c).
     func readsPastSample(_ q0: Int, _ q1: Int) -> Bool {
+        guard q1 > q0 else { return false }
         let (plane, last) = (interior.oh * interior.ow, q1 - 1)
         let (z, y, x) = (last / plane, last % plane / interior.ow, last % interior.ow)
         let grid = (z * interior.hp + y) * interior.wp + x
@@ -167,8 +180,11 @@ extension InPlaceForward {
             let output = y + n * outputSample
             if j < chunks {
                 let (q0, q1) = (j * chunk, Swift.min(positions, j * chunk + chunk))
-                let g = n == batch - 1 && plan.readsPastSample(q0, q1) ? geometries + 1 : geometries
-                kernel(g, source.parts[0].source + n * inputSample, weight, bias, output + plan.interiorOffset, q0, q1)
+                let (x, window) = (source.parts[0].source + n * inputSample, output + plan.interiorOffset)
+                // The last sample's positions whose grid tiles would read past the tensor: per position.
+                let split = n == batch - 1 ? plan.lastGridPosition(q0, q1) : q1
+                kernel(geometries, x, weight, bias, window, q0, split)
+                kernel(geometries + 1, x, weight, bias, window, split, q1)
                 return
             }
             let strip = plan.strips[j - chunks]

@@ -149,5 +149,10 @@ final class InPlaceForwardTests: XCTestCase {
         // The interior is 28 × 28; its last line's grid tiles read past the 30 × 30 sample.
         XCTAssertFalse(p.readsPastSample(0, 28 * 26))
         XCTAssertTrue(p.readsPastSample(0, 28 * 28))
+        // Grid tiles up to the last position that reads nothing past it, then per position.
+        let split = p.lastGridPosition(28 * 20, 28 * 28)
+        XCTAssertFalse(p.readsPastSample(28 * 20, split))
+        XCTAssertTrue(p.readsPastSample(28 * 20, split + 1))
+        XCTAssertEqual(p.lastGridPosition(0, 28 * 26), 28 * 26)
     }
 }
