@@ -35,8 +35,8 @@ struct InPlaceForward {
 
     /// The valid convolution of the unpadded sample, writing the interior window of the output.
     let interior: dk_conv_geometry
-    /// The same on per-position tiles: for the last sample's chunks, whose grid tiles would read
-    /// past the end of the batch (the input has no slack after it).
+    /// The same on per-position tiles: for the last sample's final positions, whose grid tiles
+    /// would read past the end of the batch (the input has no slack after it; `lastGridPosition`).
     let interiorPerPosition: dk_conv_geometry
     /// The interior's first output position in a sample's output, in scalars.
     let interiorOffset: Int
