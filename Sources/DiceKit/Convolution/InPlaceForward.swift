@@ -17,8 +17,9 @@
 
 internal import CDiceKitKernels
 
-/// A box of one sample's output positions, origin and extents per axis (D, H, W).
-struct OutputBox: Equatable {
+/// A box of one sample's positions, origin and extents per axis (D, H, W): output positions, or
+/// positions of the padded input (`PaddedSource.pad(sample:box:into:)`).
+struct PositionBox: Equatable {
     var origin: [Int]
     var extents: [Int]
 
@@ -49,9 +50,9 @@ struct InPlaceForward {
 
     /// One border strip of the output.
     struct Strip {
-        let output: OutputBox
+        let output: PositionBox
         /// The padded box it reads (padded coordinates): the output box grown by kernel − 1.
-        let read: OutputBox
+        let read: PositionBox
         let geometry: dk_conv_geometry
         /// Offset, in scalars, of the strip's first output position in a sample's output.
         let outputOffset: Int
@@ -87,7 +88,7 @@ struct InPlaceForward {
 
         var strips: [Strip] = []
         var capacity = 0
-        for box in Self.border(output: output, interior: OutputBox(origin: source.before, extents: inner)) {
+        for box in Self.border(output: output, interior: PositionBox(origin: source.before, extents: inner)) {
             var s = g
             // The padded box [origin, origin + extents + kernel − 1) per axis, as a padded sample.
             (s.hp, s.wp) = (box.extents[1] + kernel[1] - 1, box.extents[2] + kernel[2] - 1)
@@ -95,7 +96,7 @@ struct InPlaceForward {
             (s.yw, s.yh) = (output[2], output[1])
             // A strip narrower than a grid tile's height would be mostly grid columns not stored.
             s.per_position = box.extents[2] < 24 ? 1 : 0
-            let read = OutputBox(origin: box.origin, extents: (0..<3).map { box.extents[$0] + kernel[$0] - 1 })
+            let read = PositionBox(origin: box.origin, extents: (0..<3).map { box.extents[$0] + kernel[$0] - 1 })
             strips.append(Strip(output: box, read: read, geometry: s, outputOffset: offset(box.origin)))
             capacity = Swift.max(capacity, (box.extents[0] + kernel[0] - 1) * s.hp * s.wp)
         }
@@ -106,19 +107,19 @@ struct InPlaceForward {
     /// The output positions outside `interior`, as boxes: the planes before and after it (3-D),
     /// then within its planes the lines above and below it, then within its lines the columns
     /// to its left and right. Each position is in one box.
-    static func border(output: [Int], interior: OutputBox) -> [OutputBox] {
-        var boxes: [OutputBox] = []
+    static func border(output: [Int], interior: PositionBox) -> [PositionBox] {
+        var boxes: [PositionBox] = []
         var origin = [0, 0, 0]
         var extents = output
         for axis in 0..<3 {
             let (lo, hi) = (interior.origin[axis], interior.origin[axis] + interior.extents[axis])
             if lo > 0 {
-                var box = OutputBox(origin: origin, extents: extents)
+                var box = PositionBox(origin: origin, extents: extents)
                 box.extents[axis] = lo
                 boxes.append(box)
             }
             if hi < output[axis] {
-                var box = OutputBox(origin: origin, extents: extents)
+                var box = PositionBox(origin: origin, extents: extents)
                 (box.origin[axis], box.extents[axis]) = (hi, output[axis] - hi)
                 boxes.append(box)
             }
@@ -217,7 +218,7 @@ extension PaddedSource {
     /// Writes the padded box `box` (padded coordinates: origin, extents per axis) of sample n to
     /// `target`, contiguous (extents[1] · extents[2] positions per plane): the input values, and
     /// zeros where the box covers padding. One part, not rounded (`InPlaceForward`).
-    func pad(sample n: Int, box: OutputBox, into target: UnsafeMutablePointer<Float>) {
+    func pad(sample n: Int, box: PositionBox, into target: UnsafeMutablePointer<Float>) {
         precondition(parts.count == 1 && !roundsToBFloat16, "PaddedSource: boxes of one plain part only")
         let c = channels
         let width = box.extents[2]

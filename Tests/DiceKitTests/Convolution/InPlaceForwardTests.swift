@@ -119,8 +119,8 @@ final class InPlaceForwardTests: XCTestCase {
         XCTAssertEqual(p.strips.map(\.geometry.per_position), [0, 0, 1, 1])
         // Every output position in exactly one box, interior included, in 3-D too.
         for (output, interior) in [
-            ([1, 20, 26], OutputBox(origin: [0, 1, 1], extents: [1, 18, 24])),
-            ([9, 7, 8], OutputBox(origin: [2, 0, 1], extents: [5, 6, 6])),
+            ([1, 20, 26], PositionBox(origin: [0, 1, 1], extents: [1, 18, 24])),
+            ([9, 7, 8], PositionBox(origin: [2, 0, 1], extents: [5, 6, 6])),
         ] {
             var covered = [Int](repeating: 0, count: output.reduce(1, *))
             for box in InPlaceForward.border(output: output, interior: interior) + [interior] {
