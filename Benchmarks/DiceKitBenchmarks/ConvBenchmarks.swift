@@ -70,3 +70,32 @@ let convBenchmarks: [Benchmark] = convShapes.map { shape in
         ]
     }
 }
+
+/// A 3×3×3 convolution of a volume (batch 2, 64³, 16 → 16 channels, padding 1, no bias): DiceKit's
+/// own figure for 3-D data (the reference script has no 3-D convolution), forward and
+/// forward + backward, FLOPs counted as for the 2-D shapes (27 taps).
+let volumeConvBenchmark = Benchmark(key: "conv3x3x3_n2_d64_c16to16") { context in
+    var generator = SeededGenerator(seed: 8)
+    let (n, d, cin, cout) = (2, 64, 16, 16)
+    let x = Tensor<Float>.uniform([n, d, d, d, cin], lower: -1, upper: 1, generator: &generator)
+    let weight = Tensor<Float>.uniform([3, 3, 3, cin, cout], lower: -0.1, upper: 0.1, generator: &generator)
+    let conv = try Convolution(weight: weight, stride: [1], padding: .symmetric([1]))
+    let gy = Tensor<Float>.uniform([n, d, d, d, cout], lower: -1, upper: 1, generator: &generator)
+    let flops = 2.0 * Double(n * d * d * d * cin * cout * 27)
+    var sink: Float = 0
+    let forward = try context.time(warmup: 2, repetitions: 9) {
+        let y = try conv.forward(x)
+        sink += y.scalars[0]
+    }
+    let forwardBackward = try context.time(warmup: 2, repetitions: 9) {
+        let y = try conv.forward(x)
+        let g = try conv.backward(input: x, outputGradient: gy)
+        sink += y.scalars[0] + g.weight.scalars[0]
+    }
+    if sink.isNaN { printErr("conv3x3x3: NaN in the output") }
+    return [
+        Metric(key: "conv3x3x3_n2_d64_c16to16_fwd_gflops", value: flops / forward / 1e9, unit: "GFLOP/s"),
+        Metric(
+            key: "conv3x3x3_n2_d64_c16to16_fwdbwd_gflops", value: 3 * flops / forwardBackward / 1e9, unit: "GFLOP/s"),
+    ]
+}

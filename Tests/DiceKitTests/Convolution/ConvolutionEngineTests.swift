@@ -184,6 +184,13 @@ final class AllocationPolicyTests: XCTestCase {
             var big = [Float](repeating: 1, count: 8 << 20)
             big[big.count - 1] = 2
             XCTAssertEqual(big.reduce(0, +), Float(8 << 20) + 1)
+            // A block above glibc's 32 MiB threshold is not mapped on its own either: malloc's
+            // chunk header (the size word before the block) has no IS_MMAPPED bit (0x2).
+            let block = try XCTUnwrap(malloc(48 << 20))
+            defer { free(block) }
+            let header = block.load(fromByteOffset: -MemoryLayout<Int>.size, as: Int.self)
+            XCTAssertEqual(header & 0x2, 0, "a 48 MiB block was mapped on its own (chunk header \(header))")
+            block.storeBytes(of: 1, toByteOffset: (48 << 20) - 1, as: UInt8.self)
         #endif
     }
 }
