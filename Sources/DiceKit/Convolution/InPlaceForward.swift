@@ -94,14 +94,22 @@ struct InPlaceForward {
             (s.hp, s.wp) = (box.extents[1] + kernel[1] - 1, box.extents[2] + kernel[2] - 1)
             (s.od, s.oh, s.ow) = (box.extents[0], box.extents[1], box.extents[2])
             (s.yw, s.yh) = (output[2], output[1])
-            // A strip narrower than a grid tile's height would be mostly grid columns not stored.
-            s.per_position = box.extents[2] < 24 ? 1 : 0
+            // Per-position tiles where the grid tiles would compute half as many positions again
+            // as they store: a column strip (3 grid columns per output at 3×3), or in 3-D a line
+            // strip over several planes (hp = 3 grid rows per output line).
+            s.per_position = Self.gridPositions(s) * 2 > box.count * 3 ? 1 : 0
             let read = PositionBox(origin: box.origin, extents: (0..<3).map { box.extents[$0] + kernel[$0] - 1 })
             strips.append(Strip(output: box, read: read, geometry: s, outputOffset: offset(box.origin)))
             capacity = Swift.max(capacity, (box.extents[0] + kernel[0] - 1) * s.hp * s.wp)
         }
         self.strips = strips
         stripCapacity = (capacity + kernel[2] + Int(DK_CONV_SLACK_POSITIONS)) * Int(g.cin)
+    }
+
+    /// How many grid positions the grid tiles compute for all of `g`'s outputs: every grid
+    /// position from the first output's to the last one's.
+    static func gridPositions(_ g: dk_conv_geometry) -> Int {
+        ((g.od - 1) * g.hp + g.oh - 1) * g.wp + g.ow
     }
 
     /// The output positions outside `interior`, as boxes: the planes before and after it (3-D),

@@ -107,6 +107,17 @@ final class InPlaceForwardTests: XCTestCase {
             (geometry.cin, geometry.cout) = (Int32(channels), 16)
             return InPlaceForward(geometry, source: source)
         }
+        func plan3D(_ spatial: [Int]) throws -> InPlaceForward? {
+            let weight = Tensor<Float>(shape: [3, 3, 3, 16, 16])
+            let g = try Convolution(weight: weight, padding: .same).geometry([1] + spatial + [16])
+            let source = PaddedSource(
+                source: dummy, batch: 1, inner: g.input, channels: 16, before: g.padBefore, after: g.padAfter,
+                kernelWidth: 3)
+            var geometry = dk_conv_geometry()
+            (geometry.od, geometry.oh, geometry.ow) = (g.output[0], g.output[1], g.output[2])
+            (geometry.kd, geometry.kh, geometry.kw, geometry.cin, geometry.cout) = (3, 3, 3, 16, 16)
+            return InPlaceForward(geometry, source: source)
+        }
         // 3×3 at 16² keeps 196 of 256 positions inside; at 8², 36 of 64.
         XCTAssertNotNil(try plan([16, 16]))
         XCTAssertNil(try plan([8, 8]))
@@ -117,6 +128,10 @@ final class InPlaceForwardTests: XCTestCase {
         XCTAssertEqual(p.strips.map(\.output.origin), [[0, 0, 0], [0, 19, 0], [0, 1, 0], [0, 1, 25]])
         XCTAssertEqual(p.strips.map(\.output.extents), [[1, 1, 26], [1, 1, 26], [1, 18, 1], [1, 18, 1]])
         XCTAssertEqual(p.strips.map(\.geometry.per_position), [0, 0, 1, 1])
+        // In 3-D, line strips over several planes take per-position tiles too; planes do not.
+        let volume = try XCTUnwrap(plan3D([24, 20, 26]))
+        XCTAssertEqual(volume.strips.map(\.output.extents[1]), [20, 20, 1, 1, 18, 18])
+        XCTAssertEqual(volume.strips.map(\.geometry.per_position), [0, 0, 1, 1, 1, 1])
         // Every output position in exactly one box, interior included, in 3-D too.
         for (output, interior) in [
             ([1, 20, 26], PositionBox(origin: [0, 1, 1], extents: [1, 18, 24])),
