@@ -17,11 +17,12 @@
 // (dk_conv_pack_weights; the input gradient's flipped kernel is written that way directly).
 // The kernels read a zero-padded copy of each sample with regularly spaced rows (the padded-grid
 // trick, see conv_avx512.c), or for a stride-1 forward pass over one plain tensor the tensor
-// itself plus padded border strips (InPlaceForward.swift). With at least two samples per worker, worker w takes samples
-// w, w + workers, … and pads each into its own buffer, reused while it is in cache; with fewer,
-// the batch is padded whole and (sample, position chunk) tasks are dealt out the same way. Each
-// worker owns a weight- and bias-gradient accumulator, summed at the end in worker order: the
-// assignment is fixed by the worker count, so the sums are the same bits on every run.
+// itself plus padded border strips (InPlaceForward.swift). With at least two samples per
+// worker, worker w takes samples w, w + workers, … and pads each into its own buffer, reused
+// while it is in cache; with fewer, the batch is padded whole and (sample, position chunk)
+// tasks are dealt out the same way. Each worker owns a weight- and bias-gradient accumulator,
+// summed at the end in worker order: the assignment is fixed by the worker count, so the sums
+// are the same bits on every run.
 
 internal import CDiceKitKernels
 
