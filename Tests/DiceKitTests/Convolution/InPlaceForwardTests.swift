@@ -21,7 +21,7 @@ final class InPlaceForwardTests: XCTestCase {
     }
 
     /// The forward pass (with and without the ReLU) and the backward pass in place against the
-    /// padded copy, bit for bit; `plans` states whether the forward pass has an in-place plan.
+    /// padded copy, bit for bit (the forward pass must have an in-place plan).
     private func check(
         kernel: [Int], cin: Int, cout: Int, spatial: [Int], batch: Int, workers: Int, padding: Padding = .same,
         seed: UInt64, file: StaticString = #filePath, line: UInt = #line
@@ -33,6 +33,8 @@ final class InPlaceForwardTests: XCTestCase {
         var inPlace = copy
         inPlace.settings = settings(workers: workers, inPlace: true)
         let x = randomTensor([batch] + spatial + [cin], seed: seed + 2).converted(to: Float.self)
+        XCTAssertNotNil(
+            try plan(copy, input: x.shape), "no in-place plan: the copy would meet itself", file: file, line: line)
         let label = "kernel \(kernel), \(cin)→\(cout), \(spatial), batch \(batch), \(workers) workers"
         for rectified in [false, true] {
             let expected = try copy.forward(x, rectified: rectified)
@@ -58,6 +60,21 @@ final class InPlaceForwardTests: XCTestCase {
         }
     }
 
+    /// The 2-D passes compared: kernel, channels, extents, padding.
+    private let planeCases: [(kernel: [Int], cin: Int, cout: Int, spatial: [Int], padding: Padding)] = [
+        // 16 and 32 output channels: grid tiles (three-tap with a 3-wide kernel).
+        ([3, 3], 16, 16, [20, 26], .same),
+        ([3, 3], 32, 32, [19, 24], .same),
+        // 48: per-position tiles in K blocks.
+        ([3, 3], 16, 48, [17, 18], .same),
+        // A first layer on 3 channels: its input gradient on the few-channel kernel.
+        ([3, 3], 3, 32, [24, 20], .same),
+        // A 5-wide kernel (plain grid tiles), a 2-wide one padded after only, one-sided padding.
+        ([5, 5], 16, 16, [40, 44], .same),
+        ([2, 2], 16, 32, [12, 14], .same),
+        ([3, 3], 16, 16, [18, 21], .explicit(before: [2, 0], after: [0, 1])),
+    ]
+
     func testInPlaceGivesThePaddedCopysBitsAtEveryLevel() throws {
         let levels = InstructionSet.available.filter { $0 != .portable }
         try XCTSkipIf(levels.isEmpty, "no direct kernels on this CPU")
@@ -66,26 +83,12 @@ final class InPlaceForwardTests: XCTestCase {
             for workers in [1, 2] {
                 // Batch 1 deals (sample, task) pairs out, batch 4 whole samples per worker.
                 for batch in [1, 4] {
-                    // 16 and 32 output channels: grid tiles (three-tap with a 3-wide kernel).
-                    try check(
-                        kernel: [3, 3], cin: 16, cout: 16, spatial: [20, 26], batch: batch, workers: workers, seed: 1)
-                    try check(
-                        kernel: [3, 3], cin: 32, cout: 32, spatial: [19, 24], batch: batch, workers: workers, seed: 2)
-                    // 48 and 64: per-position tiles in K blocks.
-                    try check(
-                        kernel: [3, 3], cin: 16, cout: 48, spatial: [17, 18], batch: batch, workers: workers, seed: 3)
-                    // A first layer on 3 channels: its input gradient on the few-channel kernel.
-                    try check(
-                        kernel: [3, 3], cin: 3, cout: 32, spatial: [24, 20], batch: batch, workers: workers, seed: 4)
-                    // A 5-wide kernel (plain grid tiles), and a 2-wide one padded after only.
-                    try check(
-                        kernel: [5, 5], cin: 16, cout: 16, spatial: [28, 30], batch: batch, workers: workers, seed: 5)
-                    try check(
-                        kernel: [2, 2], cin: 16, cout: 32, spatial: [12, 14], batch: batch, workers: workers, seed: 6)
-                    // One-sided explicit padding.
-                    try check(
-                        kernel: [3, 3], cin: 16, cout: 16, spatial: [18, 21], batch: batch, workers: workers,
-                        padding: .explicit(before: [2, 0], after: [0, 1]), seed: 7)
+                    for (i, c) in planeCases.enumerated() {
+                        try check(
+                            kernel: c.kernel, cin: c.cin, cout: c.cout, spatial: c.spatial, batch: batch,
+                            workers: workers,
+                            padding: c.padding, seed: UInt64(i + 1))
+                    }
                 }
                 try check(
                     kernel: [3, 3, 3], cin: 16, cout: 16, spatial: [24, 24, 25], batch: 2, workers: workers, seed: 8)
@@ -95,29 +98,6 @@ final class InPlaceForwardTests: XCTestCase {
     }
 
     func testPlansTheInteriorAndBorderOfLargeEnoughOutputs() throws {
-        func plan(_ spatial: [Int], kernel: Int = 3, channels: Int = 16) throws -> InPlaceForward? {
-            let weight = Tensor<Float>(shape: [kernel, kernel, channels, 16])
-            let g = try Convolution(weight: weight, padding: .same).geometry([1] + spatial + [channels])
-            let source = PaddedSource(
-                source: dummy, batch: 1, inner: g.input, channels: channels,
-                before: g.padBefore, after: g.padAfter, kernelWidth: kernel)
-            var geometry = dk_conv_geometry()
-            (geometry.od, geometry.oh, geometry.ow) = (g.output[0], g.output[1], g.output[2])
-            (geometry.kd, geometry.kh, geometry.kw) = (1, Int32(kernel), Int32(kernel))
-            (geometry.cin, geometry.cout) = (Int32(channels), 16)
-            return InPlaceForward(geometry, source: source)
-        }
-        func plan3D(_ spatial: [Int]) throws -> InPlaceForward? {
-            let weight = Tensor<Float>(shape: [3, 3, 3, 16, 16])
-            let g = try Convolution(weight: weight, padding: .same).geometry([1] + spatial + [16])
-            let source = PaddedSource(
-                source: dummy, batch: 1, inner: g.input, channels: 16, before: g.padBefore, after: g.padAfter,
-                kernelWidth: 3)
-            var geometry = dk_conv_geometry()
-            (geometry.od, geometry.oh, geometry.ow) = (g.output[0], g.output[1], g.output[2])
-            (geometry.kd, geometry.kh, geometry.kw, geometry.cin, geometry.cout) = (3, 3, 3, 16, 16)
-            return InPlaceForward(geometry, source: source)
-        }
         // 3×3 at 16² keeps 196 of 256 positions inside; at 8², 36 of 64.
         XCTAssertNotNil(try plan([16, 16]))
         XCTAssertNil(try plan([8, 8]))
@@ -129,7 +109,7 @@ final class InPlaceForwardTests: XCTestCase {
         XCTAssertEqual(p.strips.map(\.output.extents), [[1, 1, 26], [1, 1, 26], [1, 18, 1], [1, 18, 1]])
         XCTAssertEqual(p.strips.map(\.geometry.per_position), [0, 0, 1, 1])
         // In 3-D, line strips over several planes take per-position tiles too; planes do not.
-        let volume = try XCTUnwrap(plan3D([24, 20, 26]))
+        let volume = try XCTUnwrap(plan([24, 20, 26]))
         XCTAssertEqual(volume.strips.map(\.output.extents[1]), [20, 20, 1, 1, 18, 18])
         XCTAssertEqual(volume.strips.map(\.geometry.per_position), [0, 0, 1, 1, 1, 1])
         // Every output position in exactly one box, interior included, in 3-D too.
@@ -152,15 +132,7 @@ final class InPlaceForwardTests: XCTestCase {
     }
 
     func testReadsPastTheSampleOnlyNearItsEnd() throws {
-        let weight = Tensor<Float>(shape: [3, 3, 16, 16])
-        let g = try Convolution(weight: weight, padding: .same).geometry([1, 30, 30, 16])
-        let source = PaddedSource(
-            source: dummy, batch: 1, inner: g.input, channels: 16, before: g.padBefore,
-            after: g.padAfter, kernelWidth: 3)
-        var geometry = dk_conv_geometry()
-        (geometry.od, geometry.oh, geometry.ow, geometry.kd, geometry.kh, geometry.kw) = (1, 30, 30, 1, 3, 3)
-        (geometry.cin, geometry.cout) = (16, 16)
-        let p = try XCTUnwrap(InPlaceForward(geometry, source: source))
+        let p = try XCTUnwrap(plan([30, 30]))
         // The interior is 28 × 28; its last line's grid tiles read past the 30 × 30 sample.
         XCTAssertFalse(p.readsPastSample(0, 28 * 26))
         XCTAssertTrue(p.readsPastSample(0, 28 * 28))
@@ -169,5 +141,26 @@ final class InPlaceForwardTests: XCTestCase {
         XCTAssertFalse(p.readsPastSample(28 * 20, split))
         XCTAssertTrue(p.readsPastSample(28 * 20, split + 1))
         XCTAssertEqual(p.lastGridPosition(0, 28 * 26), 28 * 26)
+    }
+
+    /// The plan of a 3×3 (or, for three extents, 3×3×3) 'same' convolution of one sample of
+    /// `spatial` extents, 16 → 16 channels.
+    private func plan(_ spatial: [Int]) throws -> InPlaceForward? {
+        let kernel = [Int](repeating: 3, count: spatial.count)
+        let conv = try Convolution(weight: Tensor<Float>(shape: kernel + [16, 16]), padding: .same)
+        return try plan(conv, input: [1] + spatial + [16])
+    }
+
+    /// The in-place plan of `conv`'s forward pass on an input of shape `input`.
+    private func plan(_ conv: Convolution<Float>, input: [Int]) throws -> InPlaceForward? {
+        let g = try conv.geometry(input)
+        let source = PaddedSource(
+            source: dummy, batch: g.batch, inner: g.input, channels: g.inChannels, before: g.padBefore,
+            after: g.padAfter, kernelWidth: g.kernel[2])
+        var geometry = dk_conv_geometry()
+        (geometry.od, geometry.oh, geometry.ow) = (g.output[0], g.output[1], g.output[2])
+        (geometry.kd, geometry.kh, geometry.kw) = (Int32(g.kernel[0]), Int32(g.kernel[1]), Int32(g.kernel[2]))
+        (geometry.cin, geometry.cout) = (Int32(g.inChannels), Int32(g.outChannels))
+        return InPlaceForward(geometry, source: source)
     }
 }
