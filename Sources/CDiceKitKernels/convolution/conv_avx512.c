@@ -133,6 +133,20 @@ void forward_tile_taps(const dk_conv_geometry *g, const float *xp, const float *
     store_grid_tile(g, acc, y, o, end, 0, MR, NV);
 }
 
+/// One multiply–add step of forward_tile_compact: acc[i][j] += rows[i][offset + k] · b[k][16·j ..],
+/// kernel row k of the block (rows `width` floats apart), element k of a segment `offset` into
+/// every position's row.
+DKC512 static inline __attribute__((always_inline))
+void compact_step(__m512 *acc, const float *b, long width, const float *const *rows, long offset, long k,
+                  const int MR, const int NV) {
+    __m512 bv[4];
+    DK_UNROLL for (int j = 0; j < NV; j++) bv[j] = _mm512_loadu_ps(b + k * width + 16 * j);
+    DK_UNROLL for (int i = 0; i < MR; i++) {
+        const __m512 av = _mm512_set1_ps(rows[i][offset + k]);
+        DK_UNROLL for (int j = 0; j < NV; j++) acc[i * NV + j] = _mm512_fmadd_ps(av, bv[j], acc[i * NV + j]);
+    }
+}
+
 /// MR valid output positions from q × NV·16 output channels from `co`, with one row pointer per
 /// position: no grid padding is computed, which pays at small widths (a fifth of the grid at 8²)
 /// and costs registers, so it serves the tiles of ≥ 48 output channels (MR ≤ 12).
@@ -166,25 +180,10 @@ void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const floa
         const float *b = block + s * seg * width;
         if (TAPS) {
             for (long ci = 0; ci < cin; ci++)
-                DK_UNROLL for (int kx = 0; kx < 3; kx++) {
-                    const long k = kx * cin + ci;
-                    __m512 bv[4];
-                    DK_UNROLL for (int j = 0; j < NV; j++) bv[j] = _mm512_loadu_ps(b + k * width + 16 * j);
-                    DK_UNROLL for (int i = 0; i < MR; i++) {
-                        const __m512 av = _mm512_set1_ps(rows[i][offset + k]);
-                        DK_UNROLL for (int j = 0; j < NV; j++) acc[i * NV + j] = _mm512_fmadd_ps(av, bv[j], acc[i * NV + j]);
-                    }
-                }
+                DK_UNROLL for (int kx = 0; kx < 3; kx++) compact_step(acc, b, width, rows, offset, kx * cin + ci, MR, NV);
             continue;
         }
-        for (long k = k0; k < k1; k++) {
-            __m512 bv[4];
-            DK_UNROLL for (int j = 0; j < NV; j++) bv[j] = _mm512_loadu_ps(b + k * width + 16 * j);
-            DK_UNROLL for (int i = 0; i < MR; i++) {
-                const __m512 av = _mm512_set1_ps(rows[i][offset + k]);
-                DK_UNROLL for (int j = 0; j < NV; j++) acc[i * NV + j] = _mm512_fmadd_ps(av, bv[j], acc[i * NV + j]);
-            }
-        }
+        for (long k = k0; k < k1; k++) compact_step(acc, b, width, rows, offset, k, MR, NV);
     }
     // ReLU in the output pass: after the last K block only.
     const int rectify = g->relu && s1 == g->kd * g->kh && k1 == seg;
@@ -205,21 +204,21 @@ void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const floa
 
 DKC512 static void forward_avx512(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
                                   float *y, long q0, long q1) {
-    if (g->cout < 48 && dk_conv_unit_stride(g) && !dk_conv_scatters(g) && g->per_position) {
-        // 16 or 32 output channels on per-position tiles, whole segments in the grid tiles' order.
-        const int co = 0, s0 = 0, s1 = g->kd * g->kh;
-        const long k0 = 0, k1 = (long)g->kw * g->cin;
-        const dk_conv_segment_cursor first = dk_conv_segment_start(g, 0);
-        dk_conv_position at = dk_conv_position_of(g, q0);
-        if (g->kw == 3) {
-            if (g->cout == 16) { DK_FORWARD_COMPACT(12, 1, 1) } else { DK_FORWARD_COMPACT(12, 2, 1) }
-        } else if (g->cout == 16) { DK_FORWARD_COMPACT(12, 1, 0) } else { DK_FORWARD_COMPACT(12, 2, 0) }
-        return;
-    }
     if (g->cout < 48 && dk_conv_unit_stride(g) && !dk_conv_scatters(g)) {
+        const int co = 0;
+        if (g->per_position) {
+            // 16 or 32 output channels on per-position tiles, whole segments in the grid tiles' order.
+            const int s0 = 0, s1 = g->kd * g->kh;
+            const long k0 = 0, k1 = (long)g->kw * g->cin;
+            const dk_conv_segment_cursor first = dk_conv_segment_start(g, 0);
+            dk_conv_position at = dk_conv_position_of(g, q0);
+            if (g->kw == 3) {
+                if (g->cout == 16) { DK_FORWARD_COMPACT(12, 1, 1) } else { DK_FORWARD_COMPACT(12, 2, 1) }
+            } else if (g->cout == 16) { DK_FORWARD_COMPACT(12, 1, 0) } else { DK_FORWARD_COMPACT(12, 2, 0) }
+            return;
+        }
         // 16 or 32 output channels: tall tiles over the grid positions spanning q0..<q1.
         const long p0 = dk_conv_grid_position(g, q0), p1 = dk_conv_grid_position(g, q1 - 1) + 1;
-        const int co = 0;
         if (g->kw == 3) {
             if (g->cout == 16) { DK_FORWARD_TAPS(24, 1) } else { DK_FORWARD_TAPS(12, 2) }
         } else if (g->cout == 16) { DK_FORWARD_GRID(24, 1) } else { DK_FORWARD_GRID(12, 2) }

@@ -126,11 +126,6 @@ static inline int dk_conv_scatters(const dk_conv_geometry *g) { return g->ud > 0
 static inline long dk_conv_output_width(const dk_conv_geometry *g) { return g->yw > 0 ? g->yw : g->ow; }
 static inline long dk_conv_output_height(const dk_conv_geometry *g) { return g->yh > 0 ? g->yh : g->oh; }
 
-/// Whether `g` writes a window of a larger output (dk_conv_geometry.yw/yh).
-static inline int dk_conv_windowed(const dk_conv_geometry *g) {
-    return dk_conv_output_width(g) != g->ow || dk_conv_output_height(g) != g->oh;
-}
-
 /// out[i] = the offset in the sample's output of valid output position q + i for i < mr (the
 /// last position, end − 1, repeated past the end; `at` the coordinates of q): (q + i)·cout, its
 /// place in the output around a window, or for a scattered output the first element of the
@@ -138,13 +133,9 @@ static inline int dk_conv_windowed(const dk_conv_geometry *g) {
 static inline __attribute__((always_inline)) void dk_conv_output_offsets(const dk_conv_geometry *g,
                                                                          dk_conv_position at, long q, long end,
                                                                          long *out, int mr) {
-    if (dk_conv_windowed(g)) {
+    if (!dk_conv_scatters(g)) {
         const long line = dk_conv_output_width(g) * g->cout;
         dk_conv_position_offsets(g, at, q, end, dk_conv_output_height(g) * line, line, g->cout, out, mr);
-        return;
-    }
-    if (!dk_conv_scatters(g)) {
-        for (int i = 0; i < mr; i++) out[i] = (q + i < end ? q + i : end - 1) * g->cout;
         return;
     }
     const long channels = g->cout / (g->ud * g->uh * g->uw), row = g->uw * g->ow * channels;

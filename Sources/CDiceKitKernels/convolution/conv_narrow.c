@@ -23,14 +23,16 @@
 #define DKN256 __attribute__((target("avx2,fma")))
 #define DK_UNROLL _Pragma("clang loop unroll(full)")
 
-/// The padded rows of positions q .. q + mr − 1 (the last valid one repeated past `end`), `at`
-/// the coordinates of q: stepped, not divided (dk_conv_tile_offsets).
-static inline __attribute__((always_inline)) void narrow_rows(const dk_conv_geometry *g, const float *xp,
+/// The padded rows and the output offsets of positions q .. q + mr − 1 (the last valid one
+/// repeated past `end`), `at` the coordinates of q: stepped, not divided (dk_conv_tile_offsets,
+/// dk_conv_output_offsets).
+static inline __attribute__((always_inline)) void narrow_tile(const dk_conv_geometry *g, const float *xp,
                                                               dk_conv_position at, long q, long end,
-                                                              const float **rows, int mr) {
+                                                              const float **rows, long *out, int mr) {
     long offsets[4];
     dk_conv_tile_offsets(g, at, q, end, offsets, mr);
     for (int i = 0; i < mr; i++) rows[i] = xp + offsets[i];
+    dk_conv_output_offsets(g, at, q, end, out, mr);
 }
 
 DKN512 static void narrow_avx512(const dk_conv_geometry *g, const float *xp, const float *wt, const float *bias,
@@ -40,9 +42,8 @@ DKN512 static void narrow_avx512(const dk_conv_geometry *g, const float *xp, con
     dk_conv_position at = dk_conv_position_of(g, q0);
     for (long q = q0; q < q1; q += 4, dk_conv_position_advance(g, &at, 4)) {
         const float *rows[4];
-        narrow_rows(g, xp, at, q, q1, rows, 4);
         long out[4];
-        dk_conv_output_offsets(g, at, q, q1, out, 4);
+        narrow_tile(g, xp, at, q, q1, rows, out, 4);
         for (int co = 0; co < cout; co += 3) {
             const int nc = cout - co < 3 ? (int)(cout - co) : 3;
             __m512 acc[12];
@@ -84,9 +85,8 @@ DKN256 static void narrow_avx2(const dk_conv_geometry *g, const float *xp, const
     dk_conv_position at = dk_conv_position_of(g, q0);
     for (long q = q0; q < q1; q += 2, dk_conv_position_advance(g, &at, 2)) {
         const float *rows[2];
-        narrow_rows(g, xp, at, q, q1, rows, 2);
         long out[2];
-        dk_conv_output_offsets(g, at, q, q1, out, 2);
+        narrow_tile(g, xp, at, q, q1, rows, out, 2);
         for (int co = 0; co < cout; co += 3) {
             const int nc = cout - co < 3 ? (int)(cout - co) : 3;
             // 2 positions × 3 channels × two halves: 12 accumulators of 16 ymm registers.
