@@ -225,28 +225,14 @@ extension InPlaceForward {
 extension PaddedSource {
     /// Writes the padded box `box` (padded coordinates: origin, extents per axis) of sample n to
     /// `target`, contiguous (extents[1] · extents[2] positions per plane): the input values, and
-    /// zeros where the box covers padding. One part, not rounded (`InPlaceForward`).
+    /// zeros where the box covers padding.
     func pad(sample n: Int, box: PositionBox, into target: UnsafeMutablePointer<Float>) {
-        precondition(parts.count == 1 && !roundsToBFloat16, "PaddedSource: boxes of one plain part only")
-        let c = channels
-        let width = box.extents[2]
-        // The box's columns that hold input: [first, last) in box coordinates.
-        let first = Swift.min(width, Swift.max(0, before[2] - box.origin[2]))
-        let last = Swift.max(first, Swift.min(width, before[2] + inner[2] - box.origin[2]))
+        let columns = box.origin[2]..<(box.origin[2] + box.extents[2])
         var row = target
         for pz in box.origin[0]..<(box.origin[0] + box.extents[0]) {
             for py in box.origin[1]..<(box.origin[1] + box.extents[1]) {
-                defer { row += width * c }
-                let (z, y) = (pz - before[0], py - before[1])
-                guard z >= 0, z < inner[0], y >= 0, y < inner[1] else {
-                    row.initialize(repeating: 0, count: width * c)
-                    continue
-                }
-                row.initialize(repeating: 0, count: first * c)
-                let x = box.origin[2] + first - before[2]
-                let from = parts[0].source + (((n * inner[0] + z) * inner[1] + y) * inner[2] + x) * c
-                (row + first * c).initialize(from: from, count: (last - first) * c)
-                (row + last * c).initialize(repeating: 0, count: (width - last) * c)
+                pad(sample: n, row: pz * extents[1] + py, columns: columns, into: row)
+                row += columns.count * channels
             }
         }
     }

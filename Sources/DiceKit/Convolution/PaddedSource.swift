@@ -77,38 +77,46 @@ struct PaddedSource {
     /// Writes padded rows `rows` (counted over planes and rows: plane·extents[1] + row) of sample
     /// n to their places in `target`, a padded sample.
     func pad(sample n: Int, rows: Range<Int>, into target: UnsafeMutablePointer<Float>) {
-        let (rowLength, padded) = (inner[2] * channels, extents[2] * channels)
-        for r in rows {
-            let p = target + r * padded
-            let (sz, sy) = (r / extents[1] - before[0], r % extents[1] - before[1])
-            if sz < 0 || sz >= inner[0] || sy < 0 || sy >= inner[1] {
-                p.initialize(repeating: 0, count: padded)
-            } else {
-                p.initialize(repeating: 0, count: before[2] * channels)
-                copyRow((n * inner[0] + sz) * inner[1] + sy, into: p + before[2] * channels)
-                (p + before[2] * channels + rowLength).initialize(repeating: 0, count: after[2] * channels)
-            }
-        }
+        for r in rows { pad(sample: n, row: r, columns: 0..<extents[2], into: target + r * extents[2] * channels) }
     }
 
-    /// Writes input row `row` (counted over the whole batch: sample, plane, row) to `target`,
-    /// `inner[2]` positions of `channels` scalars, joining the parts' channels at each position
-    /// and rounding to bfloat16 when `roundsToBFloat16`.
-    private func copyRow(_ row: Int, into target: UnsafeMutablePointer<Float>) {
-        let width = inner[2]
+    /// Writes padded columns `columns` of padded row `r` (plane·extents[1] + row) of sample n to
+    /// `target`, `columns.count` positions: the input's values (joined and rounded as `copyRow`
+    /// writes them) where the row and columns hold input, zeros where they lie in the padding.
+    func pad(sample n: Int, row r: Int, columns: Range<Int>, into target: UnsafeMutablePointer<Float>) {
+        let (sz, sy, width) = (r / extents[1] - before[0], r % extents[1] - before[1], columns.count)
+        guard sz >= 0, sz < inner[0], sy >= 0, sy < inner[1] else {
+            target.initialize(repeating: 0, count: width * channels)
+            return
+        }
+        // The columns that hold input: [first, last) counted from columns.lowerBound.
+        let first = Swift.min(width, Swift.max(0, before[2] - columns.lowerBound))
+        let last = Swift.max(first, Swift.min(width, before[2] + inner[2] - columns.lowerBound))
+        target.initialize(repeating: 0, count: first * channels)
+        copyRow(
+            (n * inner[0] + sz) * inner[1] + sy, from: columns.lowerBound + first - before[2], count: last - first,
+            into: target + first * channels)
+        (target + last * channels).initialize(repeating: 0, count: (width - last) * channels)
+    }
+
+    /// Writes positions [x, x + count) of input row `row` (counted over the whole batch: sample,
+    /// plane, row) to `target`, `channels` scalars each, joining the parts' channels at each
+    /// position and rounding to bfloat16 when `roundsToBFloat16`.
+    private func copyRow(_ row: Int, from x: Int, count: Int, into target: UnsafeMutablePointer<Float>) {
+        let position = row * inner[2] + x
         guard parts.count > 1 else {
-            let from = parts[0].source + row * width * channels
+            let from = parts[0].source + position * channels
             if roundsToBFloat16 {
-                dk_f32_round_bf16(from, target, width * channels)
+                dk_f32_round_bf16(from, target, count * channels)
             } else {
-                target.initialize(from: from, count: width * channels)
+                target.initialize(from: from, count: count * channels)
             }
             return
         }
         var offset = 0
         for part in parts {
             dk_conv_join_channels(
-                part.source + row * width * part.channels, part.channels, target + offset, channels, width,
+                part.source + position * part.channels, part.channels, target + offset, channels, count,
                 roundsToBFloat16 ? 1 : 0)
             offset += part.channels
         }
