@@ -28,12 +28,8 @@ let bfloat16ConvBenchmarks: [Benchmark] = bfloat16ConvShapes.map { shape in
         let gy = Tensor<Float>.uniform([n, h, h, cout], lower: -1, upper: 1, generator: &generator)
         let flops = 2.0 * Double(n * h * h * cin * cout * 9)
         var sink: Float = 0
-        let forward = try context.time(warmup: 3, repetitions: 15) { sink += try conv.forward(x).scalars[0] }
-        let forwardBackward = try context.time(warmup: 3, repetitions: 15) {
-            let y = try conv.forward(x)
-            let g = try conv.backward(input: x, outputGradient: gy)
-            sink += y.scalars[0] + g.weight.scalars[0]
-        }
+        let (forward, forwardBackward) = try forwardAndBackwardTimes(
+            conv, x: x, gy: gy, context: context, warmup: 3, repetitions: 15, sink: &sink)
         if sink.isNaN { printErr("\(key)_bf16: NaN in the output") }
         return [
             Metric(key: key + "_fwd_bf16_gflops", value: flops / forward / 1e9, unit: "GFLOP/s"),

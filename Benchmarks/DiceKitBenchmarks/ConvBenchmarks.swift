@@ -28,15 +28,8 @@ let convBenchmarks: [Benchmark] = convShapes.map { shape in
         let flops = 2.0 * Double(n * h * h * cin * cout * 9)
 
         var sink: Float = 0
-        let forward = try context.time(warmup: 3, repetitions: 15) {
-            let y = try conv.forward(x)
-            sink += y.scalars[0]
-        }
-        let forwardBackward = try context.time(warmup: 3, repetitions: 15) {
-            let y = try conv.forward(x)
-            let g = try conv.backward(input: x, outputGradient: gy)
-            sink += y.scalars[0] + g.weight.scalars[0]
-        }
+        let (forward, forwardBackward) = try forwardAndBackwardTimes(
+            conv, x: x, gy: gy, context: context, warmup: 3, repetitions: 15, sink: &sink)
         // The two backward passes apart: the weight gradient alone, and with the input gradient.
         let weightGradient = try context.time(warmup: 2, repetitions: 10) {
             let g = try conv.backward(input: x, outputGradient: gy, computeInputGradient: false)
@@ -83,19 +76,31 @@ let volumeConvBenchmark = Benchmark(key: "conv3x3x3_n2_d64_c16to16") { context i
     let gy = Tensor<Float>.uniform([n, d, d, d, cout], lower: -1, upper: 1, generator: &generator)
     let flops = 2.0 * Double(n * d * d * d * cin * cout * 27)
     var sink: Float = 0
-    let forward = try context.time(warmup: 2, repetitions: 9) {
-        let y = try conv.forward(x)
-        sink += y.scalars[0]
-    }
-    let forwardBackward = try context.time(warmup: 2, repetitions: 9) {
-        let y = try conv.forward(x)
-        let g = try conv.backward(input: x, outputGradient: gy)
-        sink += y.scalars[0] + g.weight.scalars[0]
-    }
+    let (forward, forwardBackward) = try forwardAndBackwardTimes(
+        conv, x: x, gy: gy, context: context, warmup: 2, repetitions: 9, sink: &sink)
     if sink.isNaN { printErr("conv3x3x3: NaN in the output") }
     return [
         Metric(key: "conv3x3x3_n2_d64_c16to16_fwd_gflops", value: flops / forward / 1e9, unit: "GFLOP/s"),
         Metric(
             key: "conv3x3x3_n2_d64_c16to16_fwdbwd_gflops", value: 3 * flops / forwardBackward / 1e9, unit: "GFLOP/s"),
     ]
+}
+
+/// Medians, in seconds, of `conv`'s forward pass on `x` and of that pass followed by the backward
+/// pass with output gradient `gy` (input and weight gradients); an element of each output is
+/// added to `sink`, so that no pass can be left out.
+func forwardAndBackwardTimes(
+    _ conv: Convolution<Float>, x: Tensor<Float>, gy: Tensor<Float>, context: BenchContext, warmup: Int,
+    repetitions: Int, sink: inout Float
+) throws -> (forward: Double, forwardBackward: Double) {
+    let forward = try context.time(warmup: warmup, repetitions: repetitions) {
+        let y = try conv.forward(x)
+        sink += y.scalars[0]
+    }
+    let forwardBackward = try context.time(warmup: warmup, repetitions: repetitions) {
+        let y = try conv.forward(x)
+        let g = try conv.backward(input: x, outputGradient: gy)
+        sink += y.scalars[0] + g.weight.scalars[0]
+    }
+    return (forward, forwardBackward)
 }

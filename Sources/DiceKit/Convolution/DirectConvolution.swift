@@ -233,16 +233,18 @@ extension ConvGeometry {
         _ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
         y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int, narrow: Bool = false, inPlace: Bool = false
     ) {
+        // Positions per chunk of a pass over `positions` output positions.
         let sized = ConvBlocking.current.forwardChunk(inChannels: Int(g.cin), outChannels: Int(g.cout))
+        let chunkSize = { (positions: Int) in Swift.max(24, Swift.min(sized, (positions + 23) / 24 * 24)) }
         if inPlace, let plan = InPlaceForward(g, source: padded) {
-            let positions = plan.interior.od * plan.interior.oh * plan.interior.ow
             plan.run(
                 source: padded, weight: weight, bias: bias, y: y, outputSample: outputSample,
-                chunk: Swift.max(24, Swift.min(sized, (positions + 23) / 24 * 24)), workers: workers, narrow: narrow)
+                chunk: chunkSize(plan.interior.od * plan.interior.oh * plan.interior.ow), workers: workers,
+                narrow: narrow)
             return
         }
         let positions = g.od * g.oh * g.ow
-        let chunk = Swift.max(24, Swift.min(sized, (positions + 23) / 24 * 24))
+        let chunk = chunkSize(positions)
         // One read-only geometry for every worker (not an inout per call).
         withUnsafePointer(to: g) { gp in
             // Each chunk writes its own output positions of one sample.
