@@ -99,9 +99,7 @@ extension ConvGeometry {
 
     private func bfloat16Geometry(_ padded: PaddedSource, output: [Int], cin: Int, cout: Int) -> dk_conv_geometry {
         dk_conv_geometry(
-            hp: padded.extents[1], wp: padded.extents[2], od: output[0], oh: output[1], ow: output[2],
-            kd: Int32(kernel[0]), kh: Int32(kernel[1]), kw: Int32(kernel[2]), cin: Int32(cin), cout: Int32(cout),
-            weight_block: 0, relu: 0, sd: 1, sh: 1, sw: 1, ud: 0, uh: 0, uw: 0, yw: 0, yh: 0, per_position: 0)
+            hp: padded.extents[1], wp: padded.extents[2], output: output, kernel: kernel, cin: cin, cout: cout)
     }
 
     /// The kernel [kd·kh·kw·cin, cout] of forward geometry `g` as bfloat16 row pairs

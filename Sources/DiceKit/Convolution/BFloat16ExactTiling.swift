@@ -59,9 +59,7 @@ extension ConvGeometry {
     /// The 1×1 geometry of a product over `rows` consecutive rows with `cin` reduced channels
     /// and `cout` results per row.
     private func rowGeometry(rows: Int, cin: Int, cout: Int) -> dk_conv_geometry {
-        dk_conv_geometry(
-            hp: 1, wp: rows, od: 1, oh: 1, ow: rows, kd: 1, kh: 1, kw: 1, cin: Int32(cin), cout: Int32(cout),
-            weight_block: 0, relu: 0, sd: 1, sh: 1, sw: 1, ud: 0, uh: 0, uw: 0, yw: 0, yh: 0, per_position: 0)
+        dk_conv_geometry(hp: 1, wp: rows, output: [1, 1, rows], kernel: [1, 1, 1], cin: cin, cout: cout)
     }
 
     /// Writes rows [r0, r1) of col(x) [P × K], rounded to bfloat16, to `col` (`patch` elements

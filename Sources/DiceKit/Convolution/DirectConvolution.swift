@@ -188,11 +188,11 @@ extension ConvGeometry {
     private func directGeometry(
         padded: PaddedSource, output: [Int], kernel: [Int], cin: Int, cout: Int, stride: [Int] = [1, 1, 1]
     ) -> dk_conv_geometry {
-        dk_conv_geometry(
-            hp: padded.extents[1], wp: padded.extents[2], od: output[0], oh: output[1], ow: output[2],
-            kd: Int32(kernel[0]), kh: Int32(kernel[1]), kw: Int32(kernel[2]), cin: Int32(cin), cout: Int32(cout),
-            weight_block: ConvBlocking.current.weightBlock, relu: 0, sd: Int32(stride[0]), sh: Int32(stride[1]),
-            sw: Int32(stride[2]), ud: 0, uh: 0, uw: 0, yw: 0, yh: 0, per_position: 0)
+        var g = dk_conv_geometry(
+            hp: padded.extents[1], wp: padded.extents[2], output: output, kernel: kernel, cin: cin, cout: cout)
+        g.weight_block = ConvBlocking.current.weightBlock
+        (g.sd, g.sh, g.sw) = (Int32(stride[0]), Int32(stride[1]), Int32(stride[2]))
+        return g
     }
 
     /// dx of a layer with fewer than 16 input channels: the forward pass over the padded dy

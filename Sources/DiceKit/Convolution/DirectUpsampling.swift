@@ -28,11 +28,10 @@ extension ConvGeometry {
         padded.roundsToBFloat16 = roundsOperands
         // Per-position tiles only (the output scatters): nothing is read past a sample.
         padded.readsInPlaceWhenUnpadded = true
-        let g = dk_conv_geometry(
-            hp: output[1], wp: output[2], od: output[0], oh: output[1], ow: output[2], kd: 1, kh: 1, kw: 1,
-            cin: Int32(rows), cout: Int32(columns), weight_block: ConvBlocking.current.weightBlock, relu: 0,
-            sd: 1, sh: 1, sw: 1, ud: Int32(kernel[0]), uh: Int32(kernel[1]), uw: Int32(kernel[2]), yw: 0, yh: 0,
-            per_position: 0)
+        var g = dk_conv_geometry(
+            hp: output[1], wp: output[2], output: output, kernel: [1, 1, 1], cin: rows, cout: columns)
+        g.weight_block = ConvBlocking.current.weightBlock
+        (g.ud, g.uh, g.uw) = (Int32(kernel[0]), Int32(kernel[1]), Int32(kernel[2]))
         // Wᵀ [Cout × K·Cin], written straight into the packed layout of dk_conv_pack_weights:
         // its columns in blocks of 64, each block's rows contiguous.
         let packed = Self.allocateAligned(rows * columns)

@@ -28,9 +28,7 @@ extension ConvGeometry {
         // The narrow tiles read each position's own row and nothing past a sample.
         padded.readsInPlaceWhenUnpadded = true
         let g = dk_conv_geometry(
-            hp: output[1], wp: output[2], od: output[0], oh: output[1], ow: output[2], kd: 1, kh: 1, kw: 1,
-            cin: Int32(inChannels), cout: Int32(outChannels), weight_block: 0, relu: 0, sd: 1, sh: 1, sw: 1,
-            ud: 0, uh: 0, uw: 0, yw: 0, yh: 0, per_position: 0)
+            hp: output[1], wp: output[2], output: output, kernel: [1, 1, 1], cin: inChannels, cout: outChannels)
         // The kernel transposed, wt[co][ci] (conv_narrow.c).
         let transposed = UnsafeMutablePointer<Float>.allocate(capacity: inChannels * outChannels)
         defer { transposed.deallocate() }

@@ -27,9 +27,8 @@ final class ForwardKBlockTests: XCTestCase {
     ) -> [Float] {
         let (n, h, width, cin) = (shape[0], shape[1], shape[2], shape[3])
         var g = dk_conv_geometry(
-            hp: h + 2, wp: width + 2, od: 1, oh: h, ow: width, kd: 1, kh: 3, kw: 3, cin: Int32(cin),
-            cout: Int32(cout), weight_block: weightBlock, relu: relu ? 1 : 0, sd: 1, sh: 1, sw: 1, ud: 0, uh: 0,
-            uw: 0, yw: 0, yh: 0, per_position: 0)
+            hp: h + 2, wp: width + 2, output: [1, h, width], kernel: [1, 3, 3], cin: cin, cout: cout)
+        (g.weight_block, g.relu) = (weightBlock, relu ? 1 : 0)
         let positions = h * width
         var y = [Float](repeating: .nan, count: n * positions * cout)
         let packed = ConvGeometry.allocateAligned(w.count)

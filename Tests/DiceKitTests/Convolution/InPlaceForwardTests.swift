@@ -157,10 +157,9 @@ final class InPlaceForwardTests: XCTestCase {
         let source = PaddedSource(
             source: dummy, batch: g.batch, inner: g.input, channels: g.inChannels, before: g.padBefore,
             after: g.padAfter, kernelWidth: g.kernel[2])
-        var geometry = dk_conv_geometry()
-        (geometry.od, geometry.oh, geometry.ow) = (g.output[0], g.output[1], g.output[2])
-        (geometry.kd, geometry.kh, geometry.kw) = (Int32(g.kernel[0]), Int32(g.kernel[1]), Int32(g.kernel[2]))
-        (geometry.cin, geometry.cout) = (Int32(g.inChannels), Int32(g.outChannels))
+        let geometry = dk_conv_geometry(
+            hp: source.extents[1], wp: source.extents[2], output: g.output, kernel: g.kernel, cin: g.inChannels,
+            cout: g.outChannels)
         return InPlaceForward(geometry, source: source)
     }
 }

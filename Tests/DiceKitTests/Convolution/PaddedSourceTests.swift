@@ -55,17 +55,13 @@ final class PaddedSourceTests: XCTestCase {
 
     func testRowsReadThroughAPosition() {
         // 3×3 over 20 × 13 outputs (22 padded rows): line 0 reads rows 0..<3, line 1 0..<4.
-        let plane = dk_conv_geometry(
-            hp: 22, wp: 15, od: 1, oh: 20, ow: 13, kd: 1, kh: 3, kw: 3, cin: 16, cout: 16, weight_block: 0, relu: 0,
-            sd: 1, sh: 1, sw: 1, ud: 0, uh: 0, uw: 0, yw: 0, yh: 0, per_position: 0)
+        let plane = dk_conv_geometry(hp: 22, wp: 15, output: [1, 20, 13], kernel: [1, 3, 3], cin: 16, cout: 16)
         XCTAssertEqual(ConvGeometry.paddedRowsRead(plane, through: 12), 3)
         XCTAssertEqual(ConvGeometry.paddedRowsRead(plane, through: 13), 4)
         XCTAssertEqual(ConvGeometry.paddedRowsRead(plane, through: 259), 22)
         // 3×3×3 over 5 planes of 5 × 4 (7 padded rows a plane): the last line of plane 0 reads
         // through row 4 + 2 of plane 2; stride 2 doubles the rows and planes skipped.
-        var volume = dk_conv_geometry(
-            hp: 7, wp: 6, od: 5, oh: 5, ow: 4, kd: 3, kh: 3, kw: 3, cin: 16, cout: 16, weight_block: 0, relu: 0,
-            sd: 1, sh: 1, sw: 1, ud: 0, uh: 0, uw: 0, yw: 0, yh: 0, per_position: 0)
+        var volume = dk_conv_geometry(hp: 7, wp: 6, output: [5, 5, 4], kernel: [3, 3, 3], cin: 16, cout: 16)
         XCTAssertEqual(ConvGeometry.paddedRowsRead(volume, through: 19), 2 * 7 + 4 + 3)
         volume.sd = 2
         volume.sh = 2

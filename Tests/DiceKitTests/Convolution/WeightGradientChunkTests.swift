@@ -27,9 +27,7 @@ final class WeightGradientChunkTests: XCTestCase {
         _ x: [Float], _ dy: [Float], shape: [Int], cout: Int, lines: Int, byChannelBlock: Bool = false
     ) -> [Float] {
         let (n, h, w, cin) = (shape[0], shape[1], shape[2], shape[3])
-        var g = dk_conv_geometry(
-            hp: h + 2, wp: w + 2, od: 1, oh: h, ow: w, kd: 1, kh: 3, kw: 3, cin: Int32(cin), cout: Int32(cout),
-            weight_block: 0, relu: 0, sd: 1, sh: 1, sw: 1, ud: 0, uh: 0, uw: 0, yw: 0, yh: 0, per_position: 0)
+        var g = dk_conv_geometry(hp: h + 2, wp: w + 2, output: [1, h, w], kernel: [1, 3, 3], cin: cin, cout: cout)
         var dW = [Float](repeating: 0, count: 9 * cin * cout)
         x.withUnsafeBufferPointer { xs in
             let padded = PaddedSource(
