@@ -10,9 +10,11 @@
 // conv_avx512.c), and the kernel is given transposed, wt[co][s·kw·cin + k], so both operands of
 //   y[q][co] = Σ_s Σ_k xp[grid(q)·cin + offset(s) + k] · wt[co][s·kw·cin + k]
 // are contiguous. A tile is 4 positions × 3 output channels: 12 vector accumulators, each load of
-// the input serving 3 FMAs and each load of the kernel 4. Each accumulator is summed across its
-// lanes once at the end of the reduction (a fixed tree: same bits on every run). Positions past
-// the end repeat the last one (computed, not stored).
+// the input serving 3 FMAs and each load of the kernel 4 (16-float vectors with AVX-512, 8-float
+// ones with AVX2). Each accumulator is summed across its lanes once at the end of the reduction
+// (a fixed tree: same bits on every run; the AVX2 tile sums its 12 together, narrow_tile_avx2).
+// Positions past the end repeat the last one (computed, not stored). The segmentation head (1×1,
+// 16–48 features to 1–3 logits) runs on these kernels too.
 
 #include "dk_convolution.h"
 #include "dk_dispatch.h"
@@ -25,11 +27,22 @@
 
 /// The padded rows and the output offsets of positions q .. q + mr − 1 (the last valid one
 /// repeated past `end`), `at` the coordinates of q: stepped, not divided (dk_conv_tile_offsets,
-/// dk_conv_output_offsets).
+/// dk_conv_output_offsets), or for positions on one output line (most tiles) constant steps from
+/// the first (a few per cent of the AVX2 input gradient of a first layer).
 static inline __attribute__((always_inline)) void narrow_tile(const dk_conv_geometry *g, const float *xp,
                                                               dk_conv_position at, long q, long end,
                                                               const float **rows, long *out, int mr) {
     long offsets[4];
+    if (at.x + mr <= g->ow && q + mr <= end && !dk_conv_scatters(g)) {
+        // All on one output line: constant steps from the first.
+        dk_conv_tile_offsets(g, at, q, end, offsets, 1);
+        dk_conv_output_offsets(g, at, q, end, out, 1);
+        for (int i = 0; i < mr; i++) {
+            rows[i] = xp + offsets[0] + i * dk_conv_stride_w(g) * g->cin;
+            out[i] = out[0] + i * g->cout;
+        }
+        return;
+    }
     dk_conv_tile_offsets(g, at, q, end, offsets, mr);
     for (int i = 0; i < mr; i++) rows[i] = xp + offsets[i];
     dk_conv_output_offsets(g, at, q, end, out, mr);
@@ -69,51 +82,81 @@ DKN512 static void narrow_avx512(const dk_conv_geometry *g, const float *xp, con
     }
 }
 
-/// The AVX2 form: 8-float halves of the same 16-float steps, added in the same lane tree.
-DKN256 static inline float reduce256(__m256 a, __m256 b) {
-    const __m256 s = _mm256_add_ps(a, b);
-    __m128 r = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
+/// The sums of the 8 lanes of a[0] … a[7], in order, in one vector: a fixed tree of pairwise
+/// additions (horizontal adds, then the two 128-bit halves), the same on every run.
+DKN256 static inline __attribute__((always_inline)) __m256 sum8_avx2(const __m256 *a) {
+    const __m256 t0 = _mm256_hadd_ps(a[0], a[1]), t1 = _mm256_hadd_ps(a[2], a[3]);
+    const __m256 t2 = _mm256_hadd_ps(a[4], a[5]), t3 = _mm256_hadd_ps(a[6], a[7]);
+    const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+/// The sums of the 8 lanes of a[0] … a[3], in order, in one 4-float vector (the tree of sum8_avx2).
+DKN256 static inline __attribute__((always_inline)) __m128 sum4_avx2(const __m256 *a) {
+    const __m256 u = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+    return _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
+}
+
+/// The AVX2 tile: 4 positions × NC output channels (NC ≤ 3) over 8-float steps of the
+/// reduction, 4·NC accumulators. The NC kernel vectors of a step are loaded first and each input
+/// vector serves NC multiply–adds as it arrives: 12 accumulators, 3 kernel vectors and 1 input
+/// vector fill the 16 ymm registers. The accumulators are then summed across their lanes
+/// together (sum8_avx2, sum4_avx2: about a third of the instructions of one reduction each), in
+/// the order of the outputs: (position i, channel c) is sum i·NC + c, and when the 4 positions
+/// are consecutive outputs of a 3-channel output (a first layer's input gradient on one line)
+/// the 12 sums are stored as two vectors. Where a 2 × 3 tile over 16-float steps reduced each
+/// accumulator on its own, a first layer's input gradient (3 → 32 at 128²) spent a quarter of its
+/// time outside the multiply–add loop. The lane tree differs from the AVX-512 tile's, so the two
+/// levels round differently (each the same on every run).
+DKN256 static inline __attribute__((always_inline))
+void narrow_tile_avx2(const dk_conv_geometry *g, const float *const *rows, const float *wt, const float *bias,
+                      float *y, const long *out, long q, long end, long co, const int NC) {
+    const long seg = (long)g->kw * g->cin, k_total = (long)g->kd * g->kh * seg;
+    __m256 acc[12];
+    DK_UNROLL for (int i = 0; i < 4 * NC; i++) acc[i] = _mm256_setzero_ps();
+    dk_conv_segment_cursor segment = dk_conv_segment_start(g, 0);
+    for (int s = 0; s < g->kd * g->kh; s++, dk_conv_next_segment(g, &segment)) {
+        const long offset = segment.offset;
+        const float *w0 = wt + co * k_total + s * seg;
+        for (long k = 0; k < seg; k += 8) {
+            __m256 wv[3];
+            DK_UNROLL for (int c = 0; c < NC; c++) wv[c] = _mm256_loadu_ps(w0 + c * k_total + k);
+            DK_UNROLL for (int i = 0; i < 4; i++) {
+                const __m256 xv = _mm256_loadu_ps(rows[i] + offset + k);
+                DK_UNROLL for (int c = 0; c < NC; c++) acc[i * NC + c] = _mm256_fmadd_ps(xv, wv[c], acc[i * NC + c]);
+            }
+        }
+    }
+    float sums[12], shift[12];
+    DK_UNROLL for (int i = 0; i < 4 * NC; i++) shift[i] = bias ? bias[co + i % NC] : 0.0f;
+    if (NC == 3) {
+        _mm256_storeu_ps(sums, _mm256_add_ps(_mm256_loadu_ps(shift), sum8_avx2(acc)));
+        _mm_storeu_ps(sums + 8, _mm_add_ps(_mm_loadu_ps(shift + 8), sum4_avx2(acc + 8)));
+    } else if (NC == 2) {
+        _mm256_storeu_ps(sums, _mm256_add_ps(_mm256_loadu_ps(shift), sum8_avx2(acc)));
+    } else {
+        _mm_storeu_ps(sums, _mm_add_ps(_mm_loadu_ps(shift), sum4_avx2(acc)));
+    }
+    if (NC == 3 && g->cout == 3 && q + 4 <= end && out[3] == out[0] + 9) {
+        _mm256_storeu_ps(y + out[0], _mm256_loadu_ps(sums));
+        _mm_storeu_ps(y + out[0] + 8, _mm_loadu_ps(sums + 8));
+        return;
+    }
+    for (int i = 0; i < 4 && q + i < end; i++)
+        for (int c = 0; c < NC; c++) y[out[i] + co + c] = sums[i * NC + c];
 }
 
 DKN256 static void narrow_avx2(const dk_conv_geometry *g, const float *xp, const float *wt, const float *bias,
                                float *y, long q0, long q1) {
-    const long seg = (long)g->kw * g->cin, cout = g->cout, k_total = (long)g->kd * g->kh * seg;
-    const int segments = g->kd * g->kh;
     dk_conv_position at = dk_conv_position_of(g, q0);
-    for (long q = q0; q < q1; q += 2, dk_conv_position_advance(g, &at, 2)) {
-        const float *rows[2];
-        long out[2];
-        narrow_tile(g, xp, at, q, q1, rows, out, 2);
-        for (int co = 0; co < cout; co += 3) {
-            const int nc = cout - co < 3 ? (int)(cout - co) : 3;
-            // 2 positions × 3 channels × two halves: 12 accumulators of 16 ymm registers.
-            __m256 acc[12];
-            DK_UNROLL for (int i = 0; i < 12; i++) acc[i] = _mm256_setzero_ps();
-            dk_conv_segment_cursor segment = dk_conv_segment_start(g, 0);
-            for (int s = 0; s < segments; s++, dk_conv_next_segment(g, &segment)) {
-                const long offset = segment.offset;
-                const float *w0 = wt + co * k_total + s * seg;
-                for (long k = 0; k < seg; k += 16) {
-                    DK_UNROLL for (int h = 0; h < 2; h++) {
-                        const __m256 x0 = _mm256_loadu_ps(rows[0] + offset + k + 8 * h);
-                        const __m256 x1 = _mm256_loadu_ps(rows[1] + offset + k + 8 * h);
-                        DK_UNROLL for (int c = 0; c < 3; c++) {
-                            if (c >= nc) break;
-                            const __m256 wv = _mm256_loadu_ps(w0 + c * k_total + k + 8 * h);
-                            acc[(0 * 3 + c) * 2 + h] = _mm256_fmadd_ps(x0, wv, acc[(0 * 3 + c) * 2 + h]);
-                            acc[(1 * 3 + c) * 2 + h] = _mm256_fmadd_ps(x1, wv, acc[(1 * 3 + c) * 2 + h]);
-                        }
-                    }
-                }
-            }
-            for (int i = 0; i < 2 && q + i < q1; i++)
-                for (int c = 0; c < nc; c++)
-                    y[out[i] + co + c] =
-                        (bias ? bias[co + c] : 0.0f) + reduce256(acc[(i * 3 + c) * 2], acc[(i * 3 + c) * 2 + 1]);
-        }
+    for (long q = q0; q < q1; q += 4, dk_conv_position_advance(g, &at, 4)) {
+        const float *rows[4];
+        long out[4];
+        narrow_tile(g, xp, at, q, q1, rows, out, 4);
+        long co = 0;
+        for (; co + 3 <= g->cout; co += 3) narrow_tile_avx2(g, rows, wt, bias, y, out, q, q1, co, 3);
+        if (g->cout - co == 2) narrow_tile_avx2(g, rows, wt, bias, y, out, q, q1, co, 2);
+        if (g->cout - co == 1) narrow_tile_avx2(g, rows, wt, bias, y, out, q, q1, co, 1);
     }
 }
 
