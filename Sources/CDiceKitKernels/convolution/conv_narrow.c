@@ -48,6 +48,49 @@ static inline __attribute__((always_inline)) void narrow_tile(const dk_conv_geom
     dk_conv_output_offsets(g, at, q, end, out, mr);
 }
 
+/// The sums of the 8 lanes of a[0] … a[7], in order, in one vector: a fixed tree of pairwise
+/// additions (horizontal adds, then the two 128-bit halves), the same on every run.
+DKN256 static inline __attribute__((always_inline)) __m256 sum8_avx2(const __m256 *a) {
+    const __m256 t0 = _mm256_hadd_ps(a[0], a[1]), t1 = _mm256_hadd_ps(a[2], a[3]);
+    const __m256 t2 = _mm256_hadd_ps(a[4], a[5]), t3 = _mm256_hadd_ps(a[6], a[7]);
+    const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+/// The sums of the 8 lanes of a[0] … a[3], in order, in one 4-float vector (the tree of sum8_avx2).
+DKN256 static inline __attribute__((always_inline)) __m128 sum4_avx2(const __m256 *a) {
+    const __m256 u = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+    return _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
+}
+
+/// Stores output channels co … co + nc − 1 of the 4 positions at `out` (those before `end`, the
+/// first at q): the lane sums of acc (position i, channel c at i·NC + c, c < NC) plus the bias,
+/// summed together in the order of the outputs. When the 4 positions are consecutive outputs of a
+/// 3-channel output (a first layer's input gradient on one line) the 12 results are two vector
+/// stores. Reducing the 12 accumulators one by one had taken a quarter of a first layer's input
+/// gradient (3 → 32 at 128²) outside the multiply–add loop.
+DKN256 static inline __attribute__((always_inline))
+void narrow_store(const dk_conv_geometry *g, const __m256 *acc, const float *bias, float *y, const long *out, long q,
+                  long end, long co, int nc, const int NC) {
+    float sums[12], shift[12];
+    DK_UNROLL for (int i = 0; i < 4 * NC; i++) shift[i] = bias && i % NC < nc ? bias[co + i % NC] : 0.0f;
+    if (NC == 3) {
+        _mm256_storeu_ps(sums, _mm256_add_ps(_mm256_loadu_ps(shift), sum8_avx2(acc)));
+        _mm_storeu_ps(sums + 8, _mm_add_ps(_mm_loadu_ps(shift + 8), sum4_avx2(acc + 8)));
+    } else if (NC == 2) {
+        _mm256_storeu_ps(sums, _mm256_add_ps(_mm256_loadu_ps(shift), sum8_avx2(acc)));
+    } else {
+        _mm_storeu_ps(sums, _mm_add_ps(_mm_loadu_ps(shift), sum4_avx2(acc)));
+    }
+    if (NC == 3 && nc == 3 && g->cout == 3 && q + 4 <= end && out[3] == out[0] + 9) {
+        _mm256_storeu_ps(y + out[0], _mm256_loadu_ps(sums));
+        _mm_storeu_ps(y + out[0] + 8, _mm_loadu_ps(sums + 8));
+        return;
+    }
+    for (int i = 0; i < 4 && q + i < end; i++)
+        for (int c = 0; c < nc; c++) y[out[i] + co + c] = sums[i * NC + c];
+}
+
 DKN512 static void narrow_avx512(const dk_conv_geometry *g, const float *xp, const float *wt, const float *bias,
                                  float *y, long q0, long q1) {
     const long seg = (long)g->kw * g->cin, cout = g->cout, k_total = (long)g->kd * g->kh * seg;
@@ -75,39 +118,24 @@ DKN512 static void narrow_avx512(const dk_conv_geometry *g, const float *xp, con
                     }
                 }
             }
-            for (int i = 0; i < 4 && q + i < q1; i++)
-                for (int c = 0; c < nc; c++)
-                    y[out[i] + co + c] = (bias ? bias[co + c] : 0.0f) + _mm512_reduce_add_ps(acc[i * 3 + c]);
+            // Each accumulator's two 8-float halves added, then summed as the AVX2 tile's.
+            __m256 halves[12];
+            DK_UNROLL for (int i = 0; i < 12; i++) {
+                const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[i]), 1));
+                halves[i] = _mm256_add_ps(_mm512_castps512_ps256(acc[i]), high);
+            }
+            narrow_store(g, halves, bias, y, out, q, q1, co, nc, 3);
         }
     }
-}
-
-/// The sums of the 8 lanes of a[0] … a[7], in order, in one vector: a fixed tree of pairwise
-/// additions (horizontal adds, then the two 128-bit halves), the same on every run.
-DKN256 static inline __attribute__((always_inline)) __m256 sum8_avx2(const __m256 *a) {
-    const __m256 t0 = _mm256_hadd_ps(a[0], a[1]), t1 = _mm256_hadd_ps(a[2], a[3]);
-    const __m256 t2 = _mm256_hadd_ps(a[4], a[5]), t3 = _mm256_hadd_ps(a[6], a[7]);
-    const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
-    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
-}
-
-/// The sums of the 8 lanes of a[0] … a[3], in order, in one 4-float vector (the tree of sum8_avx2).
-DKN256 static inline __attribute__((always_inline)) __m128 sum4_avx2(const __m256 *a) {
-    const __m256 u = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
-    return _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
 }
 
 /// The AVX2 tile: 4 positions × NC output channels (NC ≤ 3) over 8-float steps of the
 /// reduction, 4·NC accumulators. The NC kernel vectors of a step are loaded first and each input
 /// vector serves NC multiply–adds as it arrives: 12 accumulators, 3 kernel vectors and 1 input
-/// vector fill the 16 ymm registers. The accumulators are then summed across their lanes
-/// together (sum8_avx2, sum4_avx2: about a third of the instructions of one reduction each), in
-/// the order of the outputs: (position i, channel c) is sum i·NC + c, and when the 4 positions
-/// are consecutive outputs of a 3-channel output (a first layer's input gradient on one line)
-/// the 12 sums are stored as two vectors. Where a 2 × 3 tile over 16-float steps reduced each
-/// accumulator on its own, a first layer's input gradient (3 → 32 at 128²) spent a quarter of its
-/// time outside the multiply–add loop. The lane tree differs from the AVX-512 tile's, so the two
-/// levels round differently (each the same on every run).
+/// vector fill the 16 ymm registers (a 2 × 3 tile over 16-float steps loaded 10 vectors per 12
+/// multiply–adds). The accumulators are then summed together (narrow_store). Its lanes sum other
+/// products than the AVX-512 tile's, so the two levels round differently (each the same on every
+/// run).
 DKN256 static inline __attribute__((always_inline))
 void narrow_tile_avx2(const dk_conv_geometry *g, const float *const *rows, const float *wt, const float *bias,
                       float *y, const long *out, long q, long end, long co, const int NC) {
@@ -127,23 +155,7 @@ void narrow_tile_avx2(const dk_conv_geometry *g, const float *const *rows, const
             }
         }
     }
-    float sums[12], shift[12];
-    DK_UNROLL for (int i = 0; i < 4 * NC; i++) shift[i] = bias ? bias[co + i % NC] : 0.0f;
-    if (NC == 3) {
-        _mm256_storeu_ps(sums, _mm256_add_ps(_mm256_loadu_ps(shift), sum8_avx2(acc)));
-        _mm_storeu_ps(sums + 8, _mm_add_ps(_mm_loadu_ps(shift + 8), sum4_avx2(acc + 8)));
-    } else if (NC == 2) {
-        _mm256_storeu_ps(sums, _mm256_add_ps(_mm256_loadu_ps(shift), sum8_avx2(acc)));
-    } else {
-        _mm_storeu_ps(sums, _mm_add_ps(_mm_loadu_ps(shift), sum4_avx2(acc)));
-    }
-    if (NC == 3 && g->cout == 3 && q + 4 <= end && out[3] == out[0] + 9) {
-        _mm256_storeu_ps(y + out[0], _mm256_loadu_ps(sums));
-        _mm_storeu_ps(y + out[0] + 8, _mm_loadu_ps(sums + 8));
-        return;
-    }
-    for (int i = 0; i < 4 && q + i < end; i++)
-        for (int c = 0; c < NC; c++) y[out[i] + co + c] = sums[i * NC + c];
+    narrow_store(g, acc, bias, y, out, q, end, co, NC, NC);
 }
 
 DKN256 static void narrow_avx2(const dk_conv_geometry *g, const float *xp, const float *wt, const float *bias,
