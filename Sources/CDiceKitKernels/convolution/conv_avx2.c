@@ -68,8 +68,6 @@ void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, co
     DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = SEG > 0 ? xp + offsets[0] + i * cin : xp + offsets[i];
     long width;
     const float *block = dk_conv_packed_block(g, w, co, &width);
-    // Opaque to the optimiser: the unrolled tile's weights are the same in every tile, and
-    // clang otherwise hoisted their loads out of the loop over tiles and spilled them to the stack.
     for (int s = s0; s < s1; s++, dk_conv_next_segment(g, &segment)) {
         const long offset = segment.offset;
         const float *b = block + s * seg * width;

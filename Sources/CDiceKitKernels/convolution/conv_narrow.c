@@ -11,8 +11,8 @@
 //   y[q][co] = Σ_s Σ_k xp[grid(q)·cin + offset(s) + k] · wt[co][s·kw·cin + k]
 // are contiguous. A tile is 4 positions × 3 output channels: 12 vector accumulators, each load of
 // the input serving 3 FMAs and each load of the kernel 4 (16-float vectors with AVX-512, 8-float
-// ones with AVX2). Each accumulator is summed across its lanes once at the end of the reduction
-// (a fixed tree: same bits on every run; the AVX2 tile sums its 12 together, narrow_tile_avx2).
+// ones with AVX2). The 12 accumulators are summed across their lanes together at the end of the
+// reduction (narrow_store: a fixed tree, the same bits on every run).
 // Positions past the end repeat the last one (computed, not stored). The segmentation head (1×1,
 // 16–48 features to 1–3 logits) runs on these kernels too.
 
