@@ -43,10 +43,13 @@ void multiply_add_step(__m256 *acc, const float *b, const float *const *rows, lo
 /// 128², Haswell sgemm 82). The line-crossing tiles (one in 21 at 128²) stay general. Same sums,
 /// same order, same bits. Its loop over the SEG steps stays rolled: unrolled, clang hoisted the
 /// weight loads (the same in every tile) out of the loop over tiles and spilled the accumulators.
+///
+/// PARTS: the input in two parts (dk_conv_geometry.xb), each tap's channels read from the first,
+/// then from the second: the joined input's order.
 DKC256 static inline __attribute__((always_inline))
 void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias, float *y,
                   long q, dk_conv_position at, long end, int co, int s0, int s1, dk_conv_segment_cursor segment,
-                  const int MR, const int SEG, const int CIN) {
+                  const int MR, const int SEG, const int CIN, const int PARTS) {
     __m256 acc[12];
     const long seg = SEG > 0 ? SEG : (long)g->kw * g->cin, cin = CIN > 0 ? CIN : g->cin;
     // The 16 channels from co are one vector of a scattered output's column layout (C is a multiple of 16).
@@ -68,9 +71,30 @@ void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, co
     DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = SEG > 0 ? xp + offsets[0] + i * cin : xp + offsets[i];
     long width;
     const float *block = dk_conv_packed_block(g, w, co, &width);
+    // With two parts (dk_conv_geometry.xb): each part's row of each position, from its grid position.
+    const dk_conv_parts parts = dk_conv_input_parts(g, xp);
+    const float *part_rows[2][6];
+    if (PARTS) {
+        long cells[6];
+        dk_conv_position_offsets(g, at, q, end, dk_conv_stride_d(g) * g->hp * g->wp, dk_conv_stride_h(g) * g->wp,
+                                 dk_conv_stride_w(g), cells, MR);
+        DK_UNROLL for (int part = 0; part < 2; part++)
+            DK_UNROLL for (int i = 0; i < MR; i++) part_rows[part][i] = parts.base[part] + cells[i] * parts.channels[part];
+    }
     for (int s = s0; s < s1; s++, dk_conv_next_segment(g, &segment)) {
         const long offset = segment.offset;
         const float *b = block + s * seg * width;
+        if (PARTS) {
+            // The joined input's order: per tap, the first part's channels, then the second's.
+            const long cells = dk_conv_segment_cells(g, s);
+            for (long kx = 0; kx < g->kw; kx++)
+                for (int part = 0; part < 2; part++) {
+                    const long pc = parts.channels[part], row = kx * cin + parts.first[part];
+                    for (long ci = 0; ci < pc; ci++)
+                        multiply_add_step(acc, b + (row + ci) * width, part_rows[part], (cells + kx) * pc + ci, MR);
+                }
+            continue;
+        }
         if (SEG > 0) {
             _Pragma("clang loop unroll(disable)") for (int k = 0; k < SEG; k++)
                 multiply_add_step(acc, b + k * width, rows, offset + k, MR);
@@ -104,12 +128,14 @@ DKC256 void dk_conv_forward_avx2(const dk_conv_geometry *g, const float *xp, con
             dk_conv_position at = dk_conv_position_of(g, q0);
             for (long q = q0; q < q1; q += 6, dk_conv_position_advance(g, &at, 6)) {
                 const int line = first_layer > 0 && at.x + 6 <= g->ow && q + 6 <= q1;
-                if (line && first_layer == 9) {
-                    forward_tile(g, xp, w, bias, y, q, at, q1, co, s0, s1, first, 6, 9, 3);
+                if (g->xb) {
+                    forward_tile(g, xp, w, bias, y, q, at, q1, co, s0, s1, first, 6, 0, 0, 1);
+                } else if (line && first_layer == 9) {
+                    forward_tile(g, xp, w, bias, y, q, at, q1, co, s0, s1, first, 6, 9, 3, 0);
                 } else if (line && first_layer == 3) {
-                    forward_tile(g, xp, w, bias, y, q, at, q1, co, s0, s1, first, 6, 3, 1);
+                    forward_tile(g, xp, w, bias, y, q, at, q1, co, s0, s1, first, 6, 3, 1, 0);
                 } else {
-                    forward_tile(g, xp, w, bias, y, q, at, q1, co, s0, s1, first, 6, 0, 0);
+                    forward_tile(g, xp, w, bias, y, q, at, q1, co, s0, s1, first, 6, 0, 0, 0);
                 }
             }
         }

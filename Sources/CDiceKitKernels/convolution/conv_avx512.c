@@ -25,6 +25,11 @@
 // stream it from L2 and no cache's associativity matters, where the rows of a wide kernel, cout
 // floats apart, fell into a fraction of the sets (Docs/Convolution.md, "Direct kernels").
 //
+// A forward pass may read its input as two parts (dk_conv_geometry.xb: a channel concatenation
+// read in place): every tile then takes each tap's channels from the first part, then from the
+// second, the joined input's order (PARTS: a second instance of each tile, so that the one-part
+// tiles are compiled as before).
+//
 // The weight gradient walks the valid output positions line by line: a tile of KR weight rows
 // (within one segment, or across a first layer's 3- and 9-row segments) × NV·16 output channels
 // accumulates xp-row broadcasts times dy vectors.
@@ -71,30 +76,68 @@ void store_grid_tile(const dk_conv_geometry *g, const __m512 *acc, float *y, lon
     }
 }
 
+/// One multiply–add step of a grid tile: acc[i][j] += a[i·stride] · brow[16·j ..] for MR
+/// positions `stride` floats apart.
+DKC512 static inline __attribute__((always_inline))
+void grid_step(__m512 *acc, const float *brow, const float *a, long stride, const int MR, const int NV) {
+    __m512 bv[4];
+    DK_UNROLL for (int j = 0; j < NV; j++) bv[j] = _mm512_loadu_ps(brow + 16 * j);
+    DK_UNROLL for (int i = 0; i < MR; i++) {
+        const __m512 av = _mm512_set1_ps(a[i * stride]);
+        DK_UNROLL for (int j = 0; j < NV; j++) acc[i * NV + j] = _mm512_fmadd_ps(av, bv[j], acc[i * NV + j]);
+    }
+}
+
 /// MR grid positions from `o` × NV·16 output channels from `co`, over every segment (cout ≤ 32:
-/// the packed kernel is the plain one).
+/// the packed kernel is the plain one). With PARTS (dk_conv_geometry.xb), each tap's channels
+/// are read from the two parts in turn: the joined input's order.
 DKC512 static inline __attribute__((always_inline))
 void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias, float *y,
-                  long o, long end, int co, const int MR, const int NV) {
+                  long o, long end, int co, const int MR, const int NV, const int PARTS) {
     __m512 acc[28];
     DK_UNROLL for (int i = 0; i < MR; i++)
         DK_UNROLL for (int j = 0; j < NV; j++)
             acc[i * NV + j] = bias ? _mm512_loadu_ps(bias + co + 16 * j) : _mm512_setzero_ps();
     const long seg = (long)g->kw * g->cin, cin = g->cin, cout = g->cout;
     const int segments = g->kd * g->kh;
+    const dk_conv_parts parts = dk_conv_input_parts(g, xp);
     for (int s = 0; s < segments; s++) {
-        const float *a = xp + o * cin + dk_conv_segment_offset(g, s);
         const float *b = w + s * seg * cout + co;
-        for (long k = 0; k < seg; k++) {
-            __m512 bv[4];
-            DK_UNROLL for (int j = 0; j < NV; j++) bv[j] = _mm512_loadu_ps(b + k * cout + 16 * j);
-            DK_UNROLL for (int i = 0; i < MR; i++) {
-                const __m512 av = _mm512_set1_ps(a[i * cin + k]);
-                DK_UNROLL for (int j = 0; j < NV; j++) acc[i * NV + j] = _mm512_fmadd_ps(av, bv[j], acc[i * NV + j]);
+        if (!PARTS) {
+            const float *a = xp + o * cin + dk_conv_segment_offset(g, s);
+            for (long k = 0; k < seg; k++) grid_step(acc, b + k * cout, a + k, cin, MR, NV);
+            continue;
+        }
+        const long cells = o + dk_conv_segment_cells(g, s);
+        for (long kx = 0; kx < g->kw; kx++)
+            for (int part = 0; part < 2; part++) {
+                const long pc = parts.channels[part], row = kx * cin + parts.first[part];
+                const float *a = parts.base[part] + (cells + kx) * pc;
+                for (long ci = 0; ci < pc; ci++) grid_step(acc, b + (row + ci) * cout, a + ci, pc, MR, NV);
+            }
+    }
+    store_grid_tile(g, acc, y, o, end, co, MR, NV);
+}
+
+/// The three-tap steps of forward_tile_taps for `count` input channels, read `stride` floats
+/// apart per grid position from `a` (the input, or one of its two parts): channel ci's kernel row
+/// for tap kx at b + (kx·cin + ci)·cout (`b`: the segment's row of the part's first channel).
+DKC512 static inline __attribute__((always_inline))
+void taps_steps(__m512 *acc, const float *a, long stride, long count, const float *b, long cin, long cout,
+                const int MR, const int NV) {
+    for (long ci = 0; ci < count; ci++) {
+        __m512 bv[3][2];
+        DK_UNROLL for (int kx = 0; kx < 3; kx++)
+            DK_UNROLL for (int j = 0; j < NV; j++) bv[kx][j] = _mm512_loadu_ps(b + (kx * cin + ci) * cout + 16 * j);
+        DK_UNROLL for (int p = 0; p < MR + 2; p++) {
+            const __m512 av = _mm512_set1_ps(a[p * stride + ci]);
+            DK_UNROLL for (int kx = 0; kx < 3; kx++) {
+                if (p - kx < 0 || p - kx >= MR) continue;
+                DK_UNROLL for (int j = 0; j < NV; j++)
+                    acc[(p - kx) * NV + j] = _mm512_fmadd_ps(av, bv[kx][j], acc[(p - kx) * NV + j]);
             }
         }
     }
-    store_grid_tile(g, acc, y, o, end, co, MR, NV);
 }
 
 /// forward_tile for a kernel 3 wide, all output channels (16 or 32): each broadcast input value
@@ -106,28 +149,25 @@ void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, co
 /// set its pace). Each accumulator adds its terms by segment, input channel, then tap.
 DKC512 static inline __attribute__((always_inline))
 void forward_tile_taps(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias, float *y,
-                       long o, long end, const int MR, const int NV) {
+                       long o, long end, const int MR, const int NV, const int PARTS) {
     __m512 acc[24];
     DK_UNROLL for (int i = 0; i < MR; i++)
         DK_UNROLL for (int j = 0; j < NV; j++)
             acc[i * NV + j] = bias ? _mm512_loadu_ps(bias + 16 * j) : _mm512_setzero_ps();
     const long cin = g->cin, cout = g->cout;
     const int segments = g->kd * g->kh;
+    const dk_conv_parts parts = dk_conv_input_parts(g, xp);
     for (int s = 0; s < segments; s++) {
-        const float *a = xp + o * cin + dk_conv_segment_offset(g, s);
         const float *b = w + s * 3 * cin * cout;
-        for (long ci = 0; ci < cin; ci++) {
-            __m512 bv[3][2];
-            DK_UNROLL for (int kx = 0; kx < 3; kx++)
-                DK_UNROLL for (int j = 0; j < NV; j++) bv[kx][j] = _mm512_loadu_ps(b + (kx * cin + ci) * cout + 16 * j);
-            DK_UNROLL for (int p = 0; p < MR + 2; p++) {
-                const __m512 av = _mm512_set1_ps(a[p * cin + ci]);
-                DK_UNROLL for (int kx = 0; kx < 3; kx++) {
-                    if (p - kx < 0 || p - kx >= MR) continue;
-                    DK_UNROLL for (int j = 0; j < NV; j++)
-                        acc[(p - kx) * NV + j] = _mm512_fmadd_ps(av, bv[kx][j], acc[(p - kx) * NV + j]);
-                }
-            }
+        if (!PARTS) {
+            taps_steps(acc, xp + o * cin + dk_conv_segment_offset(g, s), cin, cin, b, cin, cout, MR, NV);
+            continue;
+        }
+        // The joined input's channels in order: the first part's, then the second's.
+        const long cells = o + dk_conv_segment_cells(g, s);
+        for (int part = 0; part < 2; part++) {
+            const long pc = parts.channels[part];
+            taps_steps(acc, parts.base[part] + cells * pc, pc, pc, b + parts.first[part] * cout, cin, cout, MR, NV);
         }
     }
     store_grid_tile(g, acc, y, o, end, 0, MR, NV);
@@ -147,6 +187,37 @@ void compact_step(__m512 *acc, const float *b, long width, const float *const *r
     }
 }
 
+/// The multiply–add steps of forward_tile_compact over one segment of a two-part input
+/// (dk_conv_geometry.xb), kernel rows [k0, k1) of it, in the joined input's order: per tap, the
+/// first part's channels, then the second's (with TAPS, by joined channel, then tap). `cells[i]`:
+/// the grid position of tile position i; `segment`: grid positions from a position to its
+/// receptive field's first in this segment (dk_conv_segment_cells); `b`: the segment's first
+/// kernel row.
+DKC512 static inline __attribute__((always_inline))
+void compact_parts(__m512 *acc, const dk_conv_geometry *g, dk_conv_parts parts, const long *cells, long segment,
+                   const float *b, long width, long k0, long k1, const int MR, const int NV, const int TAPS) {
+    const long cin = g->cin;
+    const float *rows[2][12];
+    DK_UNROLL for (int part = 0; part < 2; part++)
+        DK_UNROLL for (int i = 0; i < MR; i++) rows[part][i] = parts.base[part] + (cells[i] + segment) * parts.channels[part];
+    if (TAPS) {
+        for (int part = 0; part < 2; part++) {
+            const long pc = parts.channels[part], c0 = parts.first[part];
+            for (long ci = 0; ci < pc; ci++)
+                DK_UNROLL for (int kx = 0; kx < 3; kx++)
+                    compact_step(acc, b + (kx * cin + c0) * width, width, rows[part], kx * pc, ci, MR, NV);
+        }
+        return;
+    }
+    for (long kx = 0; kx < g->kw; kx++)
+        for (int part = 0; part < 2; part++) {
+            const long pc = parts.channels[part], row = kx * cin + parts.first[part];
+            // This tap's channels of this part whose kernel rows lie in [k0, k1).
+            const long from = k0 > row ? k0 - row : 0, to = k1 - row < pc ? k1 - row : pc;
+            for (long ci = from; ci < to; ci++) compact_step(acc, b + row * width, width, rows[part], kx * pc, ci, MR, NV);
+        }
+}
+
 /// MR valid output positions from q × NV·16 output channels from `co`, with one row pointer per
 /// position: no grid padding is computed, which pays at small widths (a fifth of the grid at 8²)
 /// and costs registers, so it serves the tiles of ≥ 48 output channels (MR ≤ 12).
@@ -159,7 +230,7 @@ void compact_step(__m512 *acc, const float *b, long width, const float *const *r
 DKC512 static inline __attribute__((always_inline))
 void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias, float *y,
                           long q, dk_conv_position at, long end, int co, int s0, int s1, dk_conv_segment_cursor segment,
-                          long k0, long k1, const int MR, const int NV, const int TAPS) {
+                          long k0, long k1, const int MR, const int NV, const int TAPS, const int PARTS) {
     __m512 acc[28];
     const long seg = (long)g->kw * g->cin, cin = g->cin;
     long out[12], column[4];
@@ -173,11 +244,23 @@ void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const floa
     long offsets[12];
     dk_conv_tile_offsets(g, at, q, end, offsets, MR);
     DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = xp + offsets[i];
+    // With two parts: each position's grid position, from which each part's row is found.
+    long cells[12];
+    if (PARTS) {
+        const long wp = g->wp, plane = g->hp * wp;
+        dk_conv_position_offsets(g, at, q, end, dk_conv_stride_d(g) * plane, dk_conv_stride_h(g) * wp,
+                                 dk_conv_stride_w(g), cells, MR);
+    }
     long width;
     const float *block = dk_conv_packed_block(g, w, co, &width);
     for (int s = s0; s < s1; s++, dk_conv_next_segment(g, &segment)) {
         const long offset = segment.offset;
         const float *b = block + s * seg * width;
+        if (PARTS) {
+            compact_parts(acc, g, dk_conv_input_parts(g, xp), cells, dk_conv_segment_cells(g, s), b, width, k0, k1, MR,
+                          NV, TAPS);
+            continue;
+        }
         if (TAPS) {
             for (long ci = 0; ci < cin; ci++)
                 DK_UNROLL for (int kx = 0; kx < 3; kx++) compact_step(acc, b, width, rows, offset, kx * cin + ci, MR, NV);
@@ -195,15 +278,17 @@ void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const floa
 }
 
 #define DK_FORWARD_GRID(MR, NV) \
-    for (long o = p0; o < p1; o += MR) forward_tile(g, xp, w, bias, y, o, p1, co, MR, NV);
+    for (long o = p0; o < p1; o += MR) forward_tile(g, xp, w, bias, y, o, p1, co, MR, NV, PARTS);
 #define DK_FORWARD_TAPS(MR, NV) \
-    for (long o = p0; o < p1; o += MR) forward_tile_taps(g, xp, w, bias, y, o, p1, MR, NV);
+    for (long o = p0; o < p1; o += MR) forward_tile_taps(g, xp, w, bias, y, o, p1, MR, NV, PARTS);
 #define DK_FORWARD_COMPACT(MR, NV, TAPS)                                                 \
     for (long q = q0; q < q1; q += MR, dk_conv_position_advance(g, &at, MR))              \
-        forward_tile_compact(g, xp, w, bias, y, q, at, q1, co, s0, s1, first, k0, k1, MR, NV, TAPS);
+        forward_tile_compact(g, xp, w, bias, y, q, at, q1, co, s0, s1, first, k0, k1, MR, NV, TAPS, PARTS);
 
-DKC512 static void forward_avx512(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
-                                  float *y, long q0, long q1) {
+/// The forward pass on the tiles for one input (PARTS 0) or two (PARTS 1, dk_conv_geometry.xb).
+DKC512 static inline __attribute__((always_inline))
+void forward_avx512_parts(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias, float *y,
+                          long q0, long q1, const int PARTS) {
     if (g->cout < 48 && dk_conv_unit_stride(g) && !dk_conv_scatters(g)) {
         const int co = 0;
         if (g->per_position) {
@@ -245,6 +330,15 @@ DKC512 static void forward_avx512(const dk_conv_geometry *g, const float *xp, co
                 }
             }
         }
+    }
+}
+
+DKC512 static void forward_avx512(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
+                                  float *y, long q0, long q1) {
+    if (g->xb) {
+        forward_avx512_parts(g, xp, w, bias, y, q0, q1, 1);
+    } else {
+        forward_avx512_parts(g, xp, w, bias, y, q0, q1, 0);
     }
 }
 

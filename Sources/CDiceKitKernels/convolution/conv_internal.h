@@ -7,9 +7,14 @@
 #include "dk_convolution.h"
 #include "dk_dispatch.h"
 
+/// Grid positions from a padded sample's first to segment s = kz·kh + ky's first row.
+static inline long dk_conv_segment_cells(const dk_conv_geometry *g, int s) {
+    return ((long)(s / g->kh) * g->hp + s % g->kh) * g->wp;
+}
+
 /// Element offset (Float or bf16 elements) in the padded sample of segment s = kz·kh + ky.
 static inline long dk_conv_segment_offset(const dk_conv_geometry *g, int s) {
-    return ((long)(s / g->kh) * g->hp + s % g->kh) * g->wp * g->cin;
+    return dk_conv_segment_cells(g, s) * g->cin;
 }
 
 /// Segment s's offset in the padded sample (dk_conv_segment_offset) and its kernel row ky = s mod
@@ -33,6 +38,20 @@ static inline __attribute__((always_inline)) void dk_conv_next_segment(const dk_
     const int wrap = ++cursor->ky == g->kh;
     cursor->ky = wrap ? 0 : cursor->ky;
     cursor->offset += row + (wrap ? (g->hp - g->kh) * row : 0);
+}
+
+/// The parts a forward pass reads its input from: one (xp, cin floats per position), or two
+/// (dk_conv_geometry.xb): base, channels per position, and first joined channel of each.
+typedef struct {
+    const float *base[2];
+    long channels[2], first[2];
+    int count;
+} dk_conv_parts;
+
+/// The parts of `g`'s input, the first at `xp`.
+static inline dk_conv_parts dk_conv_input_parts(const dk_conv_geometry *g, const float *xp) {
+    if (!g->xb) return (dk_conv_parts){{xp, xp}, {g->cin, 0}, {0, 0}, 1};
+    return (dk_conv_parts){{xp, (const float *)g->xb}, {g->cin_a, g->cin - g->cin_a}, {0, g->cin_a}, 2};
 }
 
 /// The grid position of valid output position q = (z·oh + y)·ow + x.

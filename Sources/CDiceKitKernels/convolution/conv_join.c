@@ -1,5 +1,5 @@
-// The copy that joins a channel concatenation's parts inside the direct kernels' padded input
-// (Sources/DiceKit/Convolution/PaddedSource.swift): a U-Net decoder's up-sampled tensor and skip,
+// The copy that joins a channel concatenation's parts inside the direct kernels' padded input or
+// border strips (Sources/DiceKit/Convolution/PaddedSource.swift): a U-Net decoder's up-sampled tensor and skip,
 // each with 16–256 channels per position, written side by side into one padded row. A copy per
 // position of a few cache lines: whole 64-byte blocks when the part's channels allow, which the
 // compiler turns into vector moves at any instruction-set level.

@@ -5,6 +5,7 @@
 #define DK_CONVOLUTION_H
 
 #include "dk_limits.h"
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,6 +43,12 @@ typedef struct {
                            ///< for a pass a few columns wide (a border strip: its grid would be mostly
                            ///< positions computed and not stored) or one whose input has no slack after it.
                            ///< They sum in the grid tiles' order: the bits are the same.
+    uintptr_t xb;          ///< forward: the input as two parts (a channel concatenation read in place, a U-Net
+    int cin_a;             ///< decoder's up-sampled tensor and skip): channels [0, cin_a) of a position at `xp`
+                           ///< (cin_a per position), channels [cin_a, cin) at address `xb` (cin − cin_a per
+                           ///< position), same grid; 0: one part. An address, not a pointer, so that the
+                           ///< geometry stays a plain value (Swift: Sendable). The sums are those of the
+                           ///< joined input, in its order. Float forward tiles only (not the first-layer ones).
 } dk_conv_geometry;
 
 /// Writes the [kd·kh·kw·cin, cout] kernel `w` in the layout the forward pass reads: blocks of

@@ -127,8 +127,9 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
     }
 
     /// `forward(_:rectified:)` of `Tensor.concatenatingChannels(parts)`, without writing the
-    /// concatenation where the direct kernels run: their padded copy of the input joins the
-    /// parts (a U-Net decoder's input in evaluation mode). The same values either way.
+    /// concatenation where the direct kernels run: they read two parts in place (the border's
+    /// padded strips and a padded copy where the pass is not read in place join them; a U-Net
+    /// decoder's input in evaluation mode). The same values either way.
     ///
     /// - Throws: as `Tensor.concatenatingChannels` and `outputShape(for:)`.
     func forward(concatenating parts: [Tensor<Scalar>], rectified: Bool) throws -> Tensor<Scalar> {

@@ -17,8 +17,8 @@ enum ConvolutionKernels {
 
     /// `forward` of the channel concatenation of `parts` (each [batch, spatial…, its channels];
     /// `g` is the joined input's geometry). With more than one part the caller has checked
-    /// `joinsConcatenatedInput` (so T is Float): the direct kernels' padded copy joins them, and
-    /// the concatenation is never written on its own.
+    /// `joinsConcatenatedInput` (so T is Float): the direct kernels read two parts in place or join
+    /// them in their padded copy, and the concatenation is never written on its own.
     static func forward<T: BLASScalar>(
         _ g: ConvGeometry, concatenating parts: [Tensor<T>], weight: Tensor<T>, bias: Tensor<T>?,
         settings: ConvolutionSettings, rectified: Bool, bfloat16Weights: BFloat16WeightCache?

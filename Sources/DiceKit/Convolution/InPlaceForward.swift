@@ -11,9 +11,13 @@
 // tiles (dk_conv_geometry.per_position) where a strip is too narrow for the grid tiles. At 128²
 // with a 3×3 kernel the strips hold 12 of every 130 positions that a padded copy would write.
 //
+// A channel concatenation of two parts (a U-Net decoder's input in evaluation mode) is read in
+// place as well: the interior's tiles take each tap's channels from the first part, then from
+// the second (dk_conv_geometry.xb, set per sample), and the strips join the parts in their boxes.
+//
 // The bits are those of the padded copy: every output position sums the same terms in the same
-// order (per-position tiles sum in the grid tiles' order), and the padding is zeros either way
-// (`InPlaceForwardTests` compares the two bit for bit).
+// order (per-position tiles sum in the grid tiles' order, two parts in the joined order), and the
+// padding is zeros either way (`InPlaceForwardTests`, `TwoPartInputTests` compare them bit for bit).
 
 internal import CDiceKitKernels
 
@@ -45,8 +49,10 @@ struct InPlaceForward {
     let strips: [Strip]
     /// Scalars of the largest strip's padded box plus the kernels' read-ahead slack.
     let stripCapacity: Int
-    /// Positions of one unpadded input sample, and the kernel's reach from a grid position.
-    private let samplePositions: Int, reach: Int
+    /// The kernel's reach from a grid position, in positions.
+    private let reach: Int
+    /// Positions of one unpadded input sample.
+    let samplePositions: Int
 
     /// One border strip of the output.
     struct Strip {
@@ -59,12 +65,15 @@ struct InPlaceForward {
     }
 
     /// The plan for `g` (a stride-1 pass over the padded form of `source`, output extents
-    /// (od, oh, ow)), or nil when it does not qualify: one part, no rounding, some padding, an
-    /// interior of at least `minimumInteriorShare` of the output, no scattered output.
+    /// (od, oh, ow)), or nil when it does not qualify: one part (or two, read by the interior's
+    /// tiles in turn, for output channels in multiples of 16: a decoder's joined input), no
+    /// rounding, some padding, an interior of at least `minimumInteriorShare` of the output, no
+    /// scattered output.
     init?(_ g: dk_conv_geometry, source: PaddedSource) {
         let kernel = [Int(g.kd), Int(g.kh), Int(g.kw)]
         let output = [g.od, g.oh, g.ow]
-        guard source.parts.count == 1, !source.roundsToBFloat16, g.ud == 0, g.uh == 0, g.uw == 0,
+        guard source.parts.count == 1 || (source.parts.count == 2 && g.cout % 16 == 0),
+            !source.roundsToBFloat16, g.ud == 0, g.uh == 0, g.uw == 0,
             Swift.max(g.sd, g.sh, g.sw) <= 1,
             source.before.contains(where: { $0 > 0 }) || source.after.contains(where: { $0 > 0 })
         else { return nil }
@@ -78,6 +87,9 @@ struct InPlaceForward {
         (interior.hp, interior.wp) = (source.inner[1], source.inner[2])
         (interior.od, interior.oh, interior.ow) = (inner[0], inner[1], inner[2])
         (interior.yw, interior.yh) = (output[2], output[1])
+        // Two parts: the first's channels at the kernels' input pointer, the second's at `xb`
+        // (set per sample, `run`).
+        if source.parts.count == 2 { interior.cin_a = Int32(source.parts[0].channels) }
         self.interior = interior
         var perPosition = interior
         perPosition.per_position = 1
@@ -174,7 +186,7 @@ extension InPlaceForward {
         let positions = interior.od * interior.oh * interior.ow
         let chunks = (positions + chunk - 1) / chunk
         let perSample = chunks + strips.count
-        let (batch, inputSample) = (source.batch, samplePositions * source.channels)
+        let batch = source.batch
         // Every geometry the kernels read, for the call's duration: interior, per-position
         // interior, then the strips'.
         let geometries = UnsafeMutablePointer<dk_conv_geometry>.allocate(capacity: 2 + strips.count)
@@ -189,11 +201,15 @@ extension InPlaceForward {
             let output = y + n * outputSample
             if j < chunks {
                 let (q0, q1) = (j * chunk, Swift.min(positions, j * chunk + chunk))
-                let (x, window) = (source.parts[0].source + n * inputSample, output + plan.interiorOffset)
+                let parts = source.parts.map { $0.source + n * plan.samplePositions * $0.channels }
+                let window = output + plan.interiorOffset
                 // The last sample's positions whose grid tiles would read past the tensor: per position.
                 let split = n == batch - 1 ? plan.lastGridPosition(q0, q1) : q1
-                kernel(geometries, x, weight, bias, window, q0, split)
-                kernel(geometries + 1, x, weight, bias, window, split, q1)
+                for (g, range) in [(geometries[0], q0..<split), (geometries[1], split..<q1)] where !range.isEmpty {
+                    var g = g
+                    if parts.count == 2 { g.xb = UInt(bitPattern: parts[1]) }
+                    kernel(&g, parts[0], weight, bias, window, range.lowerBound, range.upperBound)
+                }
                 return
             }
             let strip = plan.strips[j - chunks]

@@ -4,8 +4,9 @@
 //
 // The input may be given as the channel concatenation of several tensors (a U-Net decoder's
 // up-sampled tensor and its skip, in evaluation mode: ConvolutionKernels.forward(concatenating:)).
-// The padded copy is then where they are joined, position by position, so the concatenated
-// tensor is never written on its own: one pass over the data fewer.
+// The padded copy (or a border strip's padded box, when the interior's kernels read the two parts
+// in place: InPlaceForward.swift) is then where they are joined, position by position, so the
+// concatenated tensor is never written on its own: one pass over the data fewer.
 
 internal import CDiceKitKernels
 
