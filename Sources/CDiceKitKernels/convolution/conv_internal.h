@@ -45,13 +45,12 @@ static inline __attribute__((always_inline)) void dk_conv_next_segment(const dk_
 typedef struct {
     const float *base[2];
     long channels[2], first[2];
-    int count;
 } dk_conv_parts;
 
-/// The parts of `g`'s input, the first at `xp`.
+/// The parts of `g`'s input, the first at `xp` (with one part, the second is empty).
 static inline dk_conv_parts dk_conv_input_parts(const dk_conv_geometry *g, const float *xp) {
-    if (!g->xb) return (dk_conv_parts){{xp, xp}, {g->cin, 0}, {0, 0}, 1};
-    return (dk_conv_parts){{xp, (const float *)g->xb}, {g->cin_a, g->cin - g->cin_a}, {0, g->cin_a}, 2};
+    if (!g->xb) return (dk_conv_parts){{xp, xp}, {g->cin, 0}, {0, g->cin}};
+    return (dk_conv_parts){{xp, (const float *)g->xb}, {g->cin_a, g->cin - g->cin_a}, {0, g->cin_a}};
 }
 
 /// The grid position of valid output position q = (z·oh + y)·ow + x.
