@@ -65,22 +65,19 @@ void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, co
         DK_UNROLL for (int j = 0; j < 2; j++)
             acc[i * 2 + j] = s0 > 0 ? (q + i < end ? _mm256_loadu_ps(y + out[i] + column + 8 * j) : _mm256_setzero_ps())
                            : bias ? _mm256_loadu_ps(bias + co + 8 * j) : _mm256_setzero_ps();
-    const float *rows[6];
-    long offsets[6];
-    dk_conv_tile_offsets(g, at, q, end, offsets, SEG > 0 ? 1 : MR);
-    DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = SEG > 0 ? xp + offsets[0] + i * cin : xp + offsets[i];
+    // Each position's row: in the input (one pointer for a first layer's one-line tile), or with
+    // two parts (dk_conv_geometry.xb) in each part.
+    const float *rows[6], *part_rows[2][6];
+    const dk_conv_parts parts = dk_conv_input_parts(g, xp);
+    if (PARTS) {
+        dk_conv_part_rows(g, parts, at, q, end, part_rows[0], part_rows[1], MR);
+    } else {
+        long offsets[6];
+        dk_conv_tile_offsets(g, at, q, end, offsets, SEG > 0 ? 1 : MR);
+        DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = SEG > 0 ? xp + offsets[0] + i * cin : xp + offsets[i];
+    }
     long width;
     const float *block = dk_conv_packed_block(g, w, co, &width);
-    // With two parts (dk_conv_geometry.xb): each part's row of each position, from its grid position.
-    const dk_conv_parts parts = dk_conv_input_parts(g, xp);
-    const float *part_rows[2][6];
-    if (PARTS) {
-        long cells[6];
-        dk_conv_position_offsets(g, at, q, end, dk_conv_stride_d(g) * g->hp * g->wp, dk_conv_stride_h(g) * g->wp,
-                                 dk_conv_stride_w(g), cells, MR);
-        DK_UNROLL for (int part = 0; part < 2; part++)
-            DK_UNROLL for (int i = 0; i < MR; i++) part_rows[part][i] = parts.base[part] + cells[i] * parts.channels[part];
-    }
     for (int s = s0; s < s1; s++, dk_conv_next_segment(g, &segment)) {
         const long offset = segment.offset;
         const float *b = block + s * seg * width;

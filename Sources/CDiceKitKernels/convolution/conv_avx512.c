@@ -189,23 +189,21 @@ void compact_step(__m512 *acc, const float *b, long width, const float *const *r
 
 /// The multiply–add steps of forward_tile_compact over one segment of a two-part input
 /// (dk_conv_geometry.xb), kernel rows [k0, k1) of it, in the joined input's order: per tap, the
-/// first part's channels, then the second's (with TAPS, by joined channel, then tap). `cells[i]`:
-/// the grid position of tile position i; `segment`: grid positions from a position to its
-/// receptive field's first in this segment (dk_conv_segment_cells); `b`: the segment's first
-/// kernel row.
+/// first part's channels, then the second's (with TAPS, by joined channel, then tap). `rows`:
+/// each part's row of each tile position (dk_conv_part_rows); `segment`: grid positions from a
+/// position to its receptive field's first in this segment (dk_conv_segment_cells); `b`: the
+/// segment's first kernel row.
 DKC512 static inline __attribute__((always_inline))
-void compact_parts(__m512 *acc, const dk_conv_geometry *g, dk_conv_parts parts, const long *cells, long segment,
-                   const float *b, long width, long k0, long k1, const int MR, const int NV, const int TAPS) {
+void compact_parts(__m512 *acc, const dk_conv_geometry *g, dk_conv_parts parts, const float *(*rows)[12],
+                   long segment, const float *b, long width, long k0, long k1, const int MR, const int NV,
+                   const int TAPS) {
     const long cin = g->cin;
-    const float *rows[2][12];
-    DK_UNROLL for (int part = 0; part < 2; part++)
-        DK_UNROLL for (int i = 0; i < MR; i++) rows[part][i] = parts.base[part] + (cells[i] + segment) * parts.channels[part];
     if (TAPS) {
         for (int part = 0; part < 2; part++) {
             const long pc = parts.channels[part], c0 = parts.first[part];
             for (long ci = 0; ci < pc; ci++)
                 DK_UNROLL for (int kx = 0; kx < 3; kx++)
-                    compact_step(acc, b + (kx * cin + c0) * width, width, rows[part], kx * pc, ci, MR, NV);
+                    compact_step(acc, b + (kx * cin + c0) * width, width, rows[part], (segment + kx) * pc, ci, MR, NV);
         }
         return;
     }
@@ -214,7 +212,8 @@ void compact_parts(__m512 *acc, const dk_conv_geometry *g, dk_conv_parts parts, 
             const long pc = parts.channels[part], row = kx * cin + parts.first[part];
             // This tap's channels of this part whose kernel rows lie in [k0, k1).
             const long from = k0 > row ? k0 - row : 0, to = k1 - row < pc ? k1 - row : pc;
-            for (long ci = from; ci < to; ci++) compact_step(acc, b + row * width, width, rows[part], kx * pc, ci, MR, NV);
+            for (long ci = from; ci < to; ci++)
+                compact_step(acc, b + row * width, width, rows[part], (segment + kx) * pc, ci, MR, NV);
         }
 }
 
@@ -240,16 +239,15 @@ void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const floa
         DK_UNROLL for (int j = 0; j < NV; j++)
             acc[i * NV + j] = s0 > 0 || k0 > 0 ? (q + i < end ? _mm512_loadu_ps(y + out[i] + column[j]) : _mm512_setzero_ps())
                             : bias ? _mm512_loadu_ps(bias + co + 16 * j) : _mm512_setzero_ps();
-    const float *rows[12];
-    long offsets[12];
-    dk_conv_tile_offsets(g, at, q, end, offsets, MR);
-    DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = xp + offsets[i];
-    // With two parts: each position's grid position, from which each part's row is found.
-    long cells[12];
+    // Each position's row: in the input, or with two parts in each part.
+    const float *rows[12], *part_rows[2][12];
+    const dk_conv_parts parts = dk_conv_input_parts(g, xp);
     if (PARTS) {
-        const long wp = g->wp, plane = g->hp * wp;
-        dk_conv_position_offsets(g, at, q, end, dk_conv_stride_d(g) * plane, dk_conv_stride_h(g) * wp,
-                                 dk_conv_stride_w(g), cells, MR);
+        dk_conv_part_rows(g, parts, at, q, end, part_rows[0], part_rows[1], MR);
+    } else {
+        long offsets[12];
+        dk_conv_tile_offsets(g, at, q, end, offsets, MR);
+        DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = xp + offsets[i];
     }
     long width;
     const float *block = dk_conv_packed_block(g, w, co, &width);
@@ -257,8 +255,8 @@ void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const floa
         const long offset = segment.offset;
         const float *b = block + s * seg * width;
         if (PARTS) {
-            compact_parts(acc, g, dk_conv_input_parts(g, xp), cells, dk_conv_segment_cells(g, s), b, width, k0, k1, MR,
-                          NV, TAPS);
+            compact_parts(acc, g, parts, part_rows, dk_conv_segment_cells(g, s), b, width,
+                          k0, k1, MR, NV, TAPS);
             continue;
         }
         if (TAPS) {

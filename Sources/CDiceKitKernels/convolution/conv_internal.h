@@ -136,6 +136,21 @@ static inline __attribute__((always_inline)) void dk_conv_tile_offsets(const dk_
                              dk_conv_stride_w(g) * g->cin, offsets, mr);
 }
 
+/// first[i] and second[i] = the rows of valid output position q + i (i < mr, `at` the
+/// coordinates of q) in the two parts of `g`'s input (dk_conv_input_parts): each part's base plus
+/// the position's grid position times the part's channels (dk_conv_tile_offsets for one part).
+static inline __attribute__((always_inline)) void dk_conv_part_rows(const dk_conv_geometry *g, dk_conv_parts parts,
+                                                                    dk_conv_position at, long q, long end,
+                                                                    const float **first, const float **second, int mr) {
+    long cells[12];
+    dk_conv_position_offsets(g, at, q, end, dk_conv_stride_d(g) * g->hp * g->wp, dk_conv_stride_h(g) * g->wp,
+                             dk_conv_stride_w(g), cells, mr);
+    for (int i = 0; i < mr; i++) {
+        first[i] = parts.base[0] + cells[i] * parts.channels[0];
+        second[i] = parts.base[1] + cells[i] * parts.channels[1];
+    }
+}
+
 /// Whether `g` scatters its output (an up-sampling pass, dk_conv_geometry.ud/uh/uw).
 static inline int dk_conv_scatters(const dk_conv_geometry *g) { return g->ud > 0 && g->uh > 0 && g->uw > 0; }
 

@@ -201,15 +201,16 @@ extension InPlaceForward {
             let output = y + n * outputSample
             if j < chunks {
                 let (q0, q1) = (j * chunk, Swift.min(positions, j * chunk + chunk))
-                let parts = source.parts.map { $0.source + n * plan.samplePositions * $0.channels }
-                let window = output + plan.interiorOffset
+                // Sample n of each part (the second, if any, reaches the kernels through `xb`).
+                let sample = { (part: ChannelPart) in part.source + n * plan.samplePositions * part.channels }
+                let (x, window) = (sample(source.parts[0]), output + plan.interiorOffset)
+                let second = source.parts.count == 2 ? UInt(bitPattern: sample(source.parts[1])) : 0
                 // The last sample's positions whose grid tiles would read past the tensor: per position.
                 let split = n == batch - 1 ? plan.lastGridPosition(q0, q1) : q1
-                for (g, range) in [(geometries[0], q0..<split), (geometries[1], split..<q1)] where !range.isEmpty {
-                    var g = g
-                    if parts.count == 2 { g.xb = UInt(bitPattern: parts[1]) }
-                    kernel(&g, parts[0], weight, bias, window, range.lowerBound, range.upperBound)
-                }
+                var (grid, perPosition) = (geometries[0], geometries[1])
+                (grid.xb, perPosition.xb) = (second, second)
+                kernel(&grid, x, weight, bias, window, q0, split)
+                kernel(&perPosition, x, weight, bias, window, split, q1)
                 return
             }
             let strip = plan.strips[j - chunks]
