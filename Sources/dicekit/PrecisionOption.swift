@@ -22,9 +22,8 @@ enum PrecisionOption {
         do { precision = try ComputePrecision(parsing: text) } catch let error as DiceKitError {
             throw UsageError(message: "--precision: \(error.description)")
         }
-        if precision == .bfloat16, let value = BFloat16Arithmetic.invalidEnvironmentValue {
-            throw UsageError(
-                message: "\(BFloat16Arithmetic.environmentVariable)='\(value)': expected dot or rounded (or unset)")
+        if precision == .bfloat16, let message = BFloat16Arithmetic.environmentError {
+            throw UsageError(message: message)
         }
         if let notice = precision.fallbackNotice { printError(notice) }
         return precision

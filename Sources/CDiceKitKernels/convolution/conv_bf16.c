@@ -31,12 +31,7 @@
 #define DKI512 __attribute__((target("avx512f,avx512bw")))
 #define DK_UNROLL _Pragma("clang loop unroll(full)")
 
-static inline uint16_t bf16_scalar(float f) {
-    uint32_t u;
-    __builtin_memcpy(&u, &f, 4);
-    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x0040u);
-    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
-}
+static inline uint16_t bf16_scalar(float f) { return dk_bf16_bits(f); }
 
 /// 16 Floats' bits rounded as bf16_scalar: the bfloat16 in the upper half (low half not cleared).
 DKI512 static inline __m512i bf16_round_bits(__m512i u) {

@@ -7,6 +7,15 @@
 #include "dk_convolution.h"
 #include "dk_dispatch.h"
 
+/// Round-to-nearest-even Float → bfloat16 bits, as dk_f32_to_bf16 (conv_bf16.c's header comment):
+/// a NaN stays a quiet NaN, subnormals are rounded, not flushed.
+static inline uint16_t dk_bf16_bits(float f) {
+    uint32_t u;
+    __builtin_memcpy(&u, &f, 4);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x0040u);
+    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
 /// Grid positions from a padded sample's first to segment s = kz·kh + ky's first row.
 static inline long dk_conv_segment_cells(const dk_conv_geometry *g, int s) {
     return ((long)(s / g->kh) * g->hp + s % g->kh) * g->wp;

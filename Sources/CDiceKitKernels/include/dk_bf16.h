@@ -1,4 +1,5 @@
-// bfloat16 conversion and the AVX512-BF16 direct convolutions (convolution/conv_bf16.c), with
+// bfloat16 conversion, the AVX512-BF16 direct convolutions (convolution/conv_bf16.c) and the AMX-BF16
+// tile convolutions (convolution/conv_amx.c), with
 // their own levels (platform/bf16_dispatch.c); reached from Sources/DiceKit/Support/BFloat16.swift
 // and Sources/DiceKit/Convolution/BFloat16Convolution.swift.
 #ifndef DK_BF16_H
@@ -16,7 +17,7 @@ typedef enum {
     DK_BF16_AUTOMATIC = -1, ///< dk_force_bf16: no forced level (the detected one is used)
     DK_BF16_NONE = 0,      ///< no bfloat16 dot product: bfloat16 requests run in Float
     DK_BF16_AVX512 = 1,    ///< AVX512-BF16 with AVX-512 F/BW/VL
-    DK_BF16_AMX = 2        ///< AMX-BF16 + AMX-TILE, tile data permitted by the kernel (no tile kernel yet: runs level 1)
+    DK_BF16_AMX = 2        ///< AMX-BF16 + AMX-TILE, tile data permitted by the kernel (the tile kernels of conv_amx.c)
 } dk_bf16_level;
 
 /// The best bfloat16 level of this CPU, detected once (pthread_once); requests the AMX tile
@@ -77,6 +78,66 @@ void dk_bf16_pack_gradient(const dk_conv_geometry *g, const float *dy, uint16_t 
 /// (`dy_stride` apart); the summation order of each element depends on the geometry only.
 void dk_conv_weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, const uint16_t *dyp,
                               long dy_stride, long samples, float *dw, long r0, long r1, int co0, int co1);
+
+/// Packs the [kd·kh·kw·cin, cout] Float kernel (cin and cout multiples of 16) for the tile
+/// kernels: 16-channel blocks one after the other, each its K/2 row pairs of 16 channels × 2,
+/// packed[((b·K/2 + k/2)·16 + c)·2 + (k mod 2)] = w[k][16·b + c] (K = kd·kh·kw·cin). With
+/// `flipped` non-zero, the flipped, transposed kernel of the input gradient instead (K =
+/// kd·kh·kw·cout rows W'[t·cout + co][ci] = w[taps − 1 − t][ci][co], cin columns), as
+/// dk_bf16_pack_weight_flipped; `g` is the forward geometry either way.
+void dk_bf16_pack_weight_tiles(const dk_conv_geometry *g, const float *w, uint16_t *packed, int flipped);
+
+/// y = conv(xp, wt) (+ bias), max(0, ·) of it with g->relu, at output positions [q0, q1) of one
+/// sample, as dk_conv_forward_bf16 but on AMX tiles (cin and cout multiples of 16, stride 1, one
+/// input part, output not a window or scattered): `wt` packed by dk_bf16_pack_weight_tiles, `xp`
+/// readable for DK_CONV_SLACK_POSITIONS positions past the padded sample. Runs on the tile unit
+/// when the bfloat16 level in use is DK_BF16_AMX, else on the software model of conv_amx.c (the
+/// tests' way to run the tile arithmetic on a CPU without AMX; at -O2 about 25 times slower than
+/// dk_conv_forward_bf16).
+void dk_conv_forward_tiles(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wt, const float *bias,
+                           float *y, long q0, long q1);
+
+/// dk_conv_forward_tiles on the tile unit (`hardware` non-zero) or on the software model (0),
+/// whatever the level in use. Returns -1 without running when the tile unit is asked for and the
+/// detected level is not DK_BF16_AMX, else 0. For tests.
+int dk_conv_forward_tiles_on(int hardware, const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wt,
+                             const float *bias, float *y, long q0, long q1);
+
+/// Grid positions one sample's weight gradient sums over on tiles: the padded grid up to the last
+/// output position, rounded up to a multiple of 32 (zero gradients off the output grid).
+long dk_conv_tile_grid_length(const dk_conv_geometry *g);
+
+/// Elements per channel row of dk_bf16_transpose_grid's transpose: the padded grid of one sample
+/// ((od + kd − 1)·hp·wp positions) and 32 zeros the tiles read ahead.
+long dk_conv_tile_transpose_row(const dk_conv_geometry *g);
+
+/// xt[c·row + p] = xp[p·cin + c] for the grid positions p of one padded bfloat16 sample, zero
+/// for p up to row = dk_conv_tile_transpose_row(g): the channel-major input of the tile weight gradient.
+void dk_bf16_transpose_grid(const dk_conv_geometry *g, const uint16_t *xp, uint16_t *xt);
+
+/// dyg[(p/2)·cout·2 + 2·co + p mod 2] = bfloat16(dy[q][co]) for the grid positions p <
+/// dk_conv_tile_grid_length(g) of output positions q, 0 for grid positions off the output grid:
+/// one sample's output gradient on the padded grid, in pairs of positions.
+void dk_bf16_pack_gradient_grid(const dk_conv_geometry *g, const float *dy, uint16_t *dyg);
+
+/// dw[16·kb0 ..< 16·kb1][16·cb0 ..< 16·cb1] += Σ over `samples` samples and their grid positions of
+/// X[p][k]·dY[p][co] on AMX tiles, from the transposes `xt` (dk_bf16_transpose_grid, `xt_stride`
+/// elements apart) and gradients `dyg` (dk_bf16_pack_gradient_grid, `dyg_stride` apart); cin
+/// and cout multiples of 16, stride 1. Each element sums the samples in order, each over its grid
+/// in order: the bits depend on the geometry only. On the tile unit when the bfloat16 level in use
+/// is DK_BF16_AMX, else on the software model (as dk_conv_forward_tiles).
+void dk_conv_weight_grad_tiles(const dk_conv_geometry *g, const uint16_t *xt, long xt_stride, const uint16_t *dyg,
+                               long dyg_stride, long samples, float *dw, long kb0, long kb1, long cb0, long cb1);
+
+/// dk_conv_weight_grad_tiles on the tile unit (`hardware` non-zero) or the model (0), as
+/// dk_conv_forward_tiles_on: -1 without running when the tile unit is asked for without AMX.
+int dk_conv_weight_grad_tiles_on(int hardware, const dk_conv_geometry *g, const uint16_t *xt, long xt_stride,
+                                 const uint16_t *dyg, long dyg_stride, long samples, float *dw, long kb0, long kb1,
+                                 long cb0, long cb1);
+
+/// How many calls with work ran a tile kernel (forward or weight gradient) on the tile unit (`hardware`
+/// non-zero) or on the software model (0) in this process (tests: which one ran).
+long dk_conv_tile_calls(int hardware);
 
 #ifdef __cplusplus
 }

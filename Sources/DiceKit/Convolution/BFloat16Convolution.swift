@@ -1,8 +1,10 @@
 // The bfloat16 path of a lowered pass (ConvEngine.swift hooks it in before the Float direct
 // path): Float convolutions with `ConvolutionSettings.precision == .bfloat16` that the direct
 // kernels take (DirectConvolution.swift) and whose input channels are a multiple of 16 run on
-// the AVX512-BF16 kernels of Sources/CDiceKitKernels/convolution/conv_bf16.c: operands rounded to
-// bfloat16 (to nearest, ties to even), products accumulated in Float, results in Float.
+// the AVX512-BF16 kernels of Sources/CDiceKitKernels/convolution/conv_bf16.c (the dot-product
+// arithmetic), or with the tile arithmetic their forward passes on the AMX kernel of conv_amx.c:
+// operands rounded to bfloat16 (to nearest, ties to even), products accumulated in Float,
+// results in Float.
 //
 //   forward          y  = conv(pad(x)₁₆, W₁₆) (+ bias)
 //   input gradient   dx = conv(pad'(dy)₁₆, W'₁₆) (+ dxFill), the flipped kernel as in the Float path
@@ -41,8 +43,9 @@ extension ConvGeometry {
         return runsDirect(T.self, inputGradient: pass.dx != nil, settings: settings)
     }
 
-    /// Runs a pass that `runsBFloat16` accepted.
-    func runBFloat16(_ pass: LoweredPass<Float>, settings: ConvolutionSettings) {
+    /// Runs a pass that `runsBFloat16` accepted: on the AMX tile kernels with `tiles`
+    /// (BFloat16TileWeightGradient.swift for the weight gradient), else on the AVX512-BF16 ones.
+    func runBFloat16(_ pass: LoweredPass<Float>, settings: ConvolutionSettings, tiles: Bool = false) {
         let workers = Swift.max(1, settings.workers ?? Parallelism.threadCount)
         let cache = pass.bfloat16Weights ?? BFloat16WeightCache()
         if let x = pass.x, pass.y != nil || pass.weightGradient != nil {
@@ -52,26 +55,31 @@ extension ConvGeometry {
             var g = bfloat16Geometry(padded, output: output, cin: inChannels, cout: outChannels)
             g.relu = pass.rectifies ? 1 : 0
             if let y = pass.y, pass.weightGradient == nil {
-                let packed = packedWeight(g, pass.weight, cache: cache, packing: .forward)
+                let packed = packedWeight(g, pass.weight, cache: cache, packing: tiles ? .tilesForward : .forward)
                 packed.withUnsafeBufferPointer { wp in
                     bfloat16Forward(
                         g, padded: padded, weight: wp.baseAddress!, bias: pass.bias, y: y,
-                        outputSample: outputPixels * outChannels, workers: workers)
+                        outputSample: outputPixels * outChannels, workers: workers, tiles: tiles)
                 }
-            } else if pass.y == nil, let dW = pass.weightGradient, let dy = pass.dy, runsBandedWeightGradient {
+            } else if pass.y == nil, let dW = pass.weightGradient, let dy = pass.dy, !tiles, runsBandedWeightGradient {
                 bfloat16WeightGradientInBands(g, padded: padded, dy: dy, dW: dW, workers: workers)
             } else {
                 padded.withBFloat16Batch(workers: workers) { xp in
                     if let y = pass.y {
-                        let packed = packedWeight(g, pass.weight, cache: cache, packing: .forward)
+                        let packed = packedWeight(
+                            g, pass.weight, cache: cache, packing: tiles ? .tilesForward : .forward)
                         packed.withUnsafeBufferPointer { wp in
                             bfloat16ForwardTasks(
                                 g, padded: padded, xp: xp, weight: wp.baseAddress!, bias: pass.bias, y: y,
-                                outputSample: outputPixels * outChannels, workers: workers)
+                                outputSample: outputPixels * outChannels, workers: workers, tiles: tiles)
                         }
                     }
                     if let dW = pass.weightGradient, let dy = pass.dy {
-                        bfloat16WeightGradient(g, padded: padded, xp: xp, dy: dy, dW: dW, workers: workers)
+                        if tiles {
+                            tileWeightGradient(g, padded: padded, xp: xp, dy: dy, dW: dW, workers: workers)
+                        } else {
+                            bfloat16WeightGradient(g, padded: padded, xp: xp, dy: dy, dW: dW, workers: workers)
+                        }
                     }
                 }
             }
@@ -88,11 +96,11 @@ extension ConvGeometry {
             let g = bfloat16Geometry(padded, output: input, cin: outChannels, cout: inChannels)
             // The flipped, transposed kernel is packed from the forward geometry's weight.
             let forward = bfloat16Geometry(padded, output: output, cin: inChannels, cout: outChannels)
-            let packed = packedWeight(forward, pass.weight, cache: cache, packing: .flipped)
+            let packed = packedWeight(forward, pass.weight, cache: cache, packing: tiles ? .tilesFlipped : .flipped)
             packed.withUnsafeBufferPointer { wp in
                 bfloat16Forward(
                     g, padded: padded, weight: wp.baseAddress!, bias: pass.dxFill, y: dx,
-                    outputSample: inputPixels * inChannels, workers: workers)
+                    outputSample: inputPixels * inChannels, workers: workers, tiles: tiles)
             }
         }
     }
@@ -103,8 +111,8 @@ extension ConvGeometry {
     }
 
     /// The kernel [kd·kh·kw·cin, cout] of forward geometry `g` as bfloat16 row pairs
-    /// (dk_bf16_pack_weight), or its flipped, transposed form (dk_bf16_pack_weight_flipped), as
-    /// `cache` keeps it.
+    /// (dk_bf16_pack_weight), its flipped, transposed form (dk_bf16_pack_weight_flipped), or
+    /// either in the tile kernels' blocks (dk_bf16_pack_weight_tiles), as `cache` keeps it.
     private func packedWeight(
         _ g: dk_conv_geometry, _ weight: UnsafePointer<Float>, cache: BFloat16WeightCache,
         packing: BFloat16WeightCache.Packing
@@ -114,6 +122,8 @@ extension ConvGeometry {
                 switch packing {
                 case .forward: dk_bf16_pack_weight(gp, weight, packed)
                 case .flipped: dk_bf16_pack_weight_flipped(gp, weight, packed)
+                case .tilesForward: dk_bf16_pack_weight_tiles(gp, weight, packed, 0)
+                case .tilesFlipped: dk_bf16_pack_weight_tiles(gp, weight, packed, 1)
                 }
             }
         }
@@ -125,13 +135,13 @@ extension ConvGeometry {
     /// dealt out (`bfloat16ForwardTasks`). Every output element is the same sum either way.
     private func bfloat16Forward(
         _ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<UInt16>, bias: UnsafePointer<Float>?,
-        y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int
+        y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int, tiles: Bool
     ) {
         guard batch >= 2 * workers else {
             padded.withBFloat16Batch(workers: workers) { xp in
                 bfloat16ForwardTasks(
                     g, padded: padded, xp: xp, weight: weight, bias: bias, y: y, outputSample: outputSample,
-                    workers: workers)
+                    workers: workers, tiles: tiles)
             }
             return
         }
@@ -148,8 +158,8 @@ extension ConvGeometry {
                 for n in Swift.stride(from: worker, to: padded.batch, by: workers) {
                     padded.padBFloat16(sample: n, into: buffer)
                     for q0 in Swift.stride(from: 0, to: positions, by: chunk) {
-                        dk_conv_forward_bf16(
-                            gp, buffer, weight, bias, y + n * outputSample, q0, Swift.min(positions, q0 + chunk))
+                        runBFloat16ForwardKernel(
+                            tiles, gp, buffer, weight, bias, y + n * outputSample, q0, Swift.min(positions, q0 + chunk))
                     }
                 }
             }
@@ -166,7 +176,7 @@ extension ConvGeometry {
     private func bfloat16ForwardTasks(
         _ g: dk_conv_geometry, padded: PaddedSource, xp: UnsafePointer<UInt16>,
         weight: UnsafePointer<UInt16>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
-        outputSample: Int, workers: Int
+        outputSample: Int, workers: Int, tiles: Bool
     ) {
         let positions = g.od * g.oh * g.ow
         let chunk = Self.bfloat16Chunk(positions)
@@ -181,8 +191,8 @@ extension ConvGeometry {
                 for task in Swift.stride(from: worker, to: tasks, by: count) {
                     let (n, c) = (task / chunks, task % chunks)
                     let q0 = c * chunk
-                    dk_conv_forward_bf16(
-                        gp, xp + n * padded.sampleCount, weight, bias, y + n * outputSample, q0,
+                    runBFloat16ForwardKernel(
+                        tiles, gp, xp + n * padded.sampleCount, weight, bias, y + n * outputSample, q0,
                         Swift.min(positions, q0 + chunk))
                 }
             }
@@ -304,6 +314,20 @@ extension ConvGeometry {
                 }
             }
         }
+    }
+}
+
+/// Output positions [q0, q1) of one sample's forward pass (dk_conv_forward_bf16's arguments) on
+/// the AMX tile kernel (dk_conv_forward_tiles, `weight` in its packing) with `tiles`, else on the
+/// AVX512-BF16 kernel.
+func runBFloat16ForwardKernel(
+    _ tiles: Bool, _ g: UnsafePointer<dk_conv_geometry>, _ xp: UnsafePointer<UInt16>, _ weight: UnsafePointer<UInt16>,
+    _ bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ q0: Int, _ q1: Int
+) {
+    if tiles {
+        dk_conv_forward_tiles(g, xp, weight, bias, y, q0, q1)
+    } else {
+        dk_conv_forward_bf16(g, xp, weight, bias, y, q0, q1)
     }
 }
 

@@ -1,8 +1,9 @@
 // The bfloat16 path of an exact tiling (ExactTiling.swift: a U-Net's 2×2 stride-2 up-sampling,
 // kernel = stride, no padding): each lowered row is one y pixel and its patch is a disjoint
 // kh × kw block of x pixels, so every pass is a plain matrix product over the N·OH·OW rows and
-// runs on the 1×1 forms of the AVX512-BF16 kernels of conv_bf16.c (operands rounded to bfloat16,
-// to nearest, ties to even; Float accumulation; results in Float). With P = rows, K = patch
+// runs on the 1×1 forms of the AVX512-BF16 kernels of conv_bf16.c, or with the tile arithmetic on
+// those of the AMX kernels of conv_amx.c (operands rounded to bfloat16, to nearest, ties to even;
+// Float accumulation; results in Float). With P = rows, K = patch
 // (kh·kw·C, C the x-space channels) and Co = the y-space channels:
 //
 //   transposed forward   col[P × K] = dy₁₆[P × Co] · W₁₆ᵀ[Co × K], stored once per x pixel with
@@ -36,13 +37,15 @@ extension ConvGeometry {
         return transposedForward || transposedBackward
     }
 
-    /// Runs a pass that `runsBFloat16Tiling` accepted.
-    func runBFloat16Tiling(_ pass: LoweredPass<Float>, settings: ConvolutionSettings) {
+    /// Runs a pass that `runsBFloat16Tiling` accepted: on the AMX tile kernels with `tiles`, else
+    /// on the AVX512-BF16 ones.
+    func runBFloat16Tiling(_ pass: LoweredPass<Float>, settings: ConvolutionSettings, tiles: Bool = false) {
         let workers = Swift.max(1, settings.workers ?? Parallelism.threadCount)
         if let dx = pass.dx, let dy = pass.dy {
-            bfloat16TilingForward(weight: pass.weight, dy: dy, fill: pass.dxFill, dx: dx, workers: workers)
+            bfloat16TilingForward(
+                weight: pass.weight, dy: dy, fill: pass.dxFill, dx: dx, workers: workers, tiles: tiles)
         } else if let x = pass.x, let dy = pass.dy {
-            bfloat16TilingBackward(pass, x: x, dy: dy, workers: workers)
+            bfloat16TilingBackward(pass, x: x, dy: dy, workers: workers, tiles: tiles)
         }
         if let db = pass.biasGradient, let dy = pass.dy {
             db.update(repeating: 0, count: outChannels)
@@ -55,6 +58,10 @@ extension ConvGeometry {
     private var tilingChunk: Int {
         Swift.min(outputRows, Swift.max(32, Swift.min(1024, (1 << 15) / patch)) / 2 * 2)
     }
+
+    /// Rows of zeroed slack after a chunk's bfloat16 rows, which the tile kernel may read past
+    /// the last (DK_CONV_SLACK_POSITIONS).
+    private static var tileSlack: Int { Int(DK_CONV_SLACK_POSITIONS) }
 
     /// The 1×1 geometry of a product over `rows` consecutive rows with `cin` reduced channels
     /// and `cout` results per row.
@@ -88,13 +95,17 @@ extension ConvGeometry {
     /// multiplied by the packed Wᵀ into a Float tile, and stored once per x pixel.
     private func bfloat16TilingForward(
         weight: UnsafePointer<Float>, dy: UnsafePointer<Float>, fill: UnsafePointer<Float>?,
-        dx: UnsafeMutablePointer<Float>, workers: Int
+        dx: UnsafeMutablePointer<Float>, workers: Int, tiles: Bool
     ) {
         let (patch, outChannels, total) = (self.patch, self.outChannels, outputRows)
         // Wᵀ [Co × K] as row pairs: the flipped packing of W [K × Co] read as a one-tap kernel.
         var wg = rowGeometry(rows: 1, cin: patch, cout: outChannels)
         let packed = [UInt16](unsafeUninitializedCapacity: patch * outChannels) { buffer, initialized in
-            dk_bf16_pack_weight_flipped(&wg, weight, buffer.baseAddress!)
+            if tiles {
+                dk_bf16_pack_weight_tiles(&wg, weight, buffer.baseAddress!, 1)
+            } else {
+                dk_bf16_pack_weight_flipped(&wg, weight, buffer.baseAddress!)
+            }
             initialized = patch * outChannels
         }
         let chunk = tilingChunk
@@ -105,7 +116,9 @@ extension ConvGeometry {
             let shared = TaskShared((self, wp.baseAddress!, dy, fill, dx))
             runWorkers(count) { worker in
                 let (geometry, wp, dy, fill, dx) = shared.buffers
-                let rounded = UnsafeMutablePointer<UInt16>.allocate(capacity: chunk * outChannels)
+                // The tile kernel's read-ahead past the last row: zeroed slack.
+                let rounded = UnsafeMutablePointer<UInt16>.allocate(capacity: (chunk + Self.tileSlack) * outChannels)
+                (rounded + chunk * outChannels).initialize(repeating: 0, count: Self.tileSlack * outChannels)
                 let tile = UnsafeMutablePointer<Float>.allocate(capacity: chunk * patch)
                 defer {
                     rounded.deallocate()
@@ -115,7 +128,7 @@ extension ConvGeometry {
                     let rows = (c * chunk)..<Swift.min(total, (c + 1) * chunk)
                     dk_f32_to_bf16(dy + rows.lowerBound * outChannels, rounded, rows.count * outChannels)
                     var g = geometry.rowGeometry(rows: rows.count, cin: outChannels, cout: patch)
-                    dk_conv_forward_bf16(&g, rounded, wp, nil, tile, 0, rows.count)
+                    runBFloat16ForwardKernel(tiles, &g, rounded, wp, nil, tile, 0, rows.count)
                     geometry.scatterTiles(UnsafePointer(tile), rows: rows, fill: fill, into: dx)
                 }
             }
@@ -125,13 +138,19 @@ extension ConvGeometry {
     /// y = col(x) · W (when asked) and dW = Σ col(x)ᵀ · dy, from one gather of each chunk: the
     /// chunks run in min(4, chunks) partials over fixed runs of chunks, added in order at the end.
     private func bfloat16TilingBackward(
-        _ pass: LoweredPass<Float>, x: UnsafePointer<Float>, dy: UnsafePointer<Float>, workers: Int
+        _ pass: LoweredPass<Float>, x: UnsafePointer<Float>, dy: UnsafePointer<Float>, workers: Int, tiles: Bool
     ) {
         let (patch, outChannels, total) = (self.patch, self.outChannels, outputRows)
         let weightCount = patch * outChannels
         var wg = rowGeometry(rows: 1, cin: patch, cout: outChannels)
         let packed = [UInt16](unsafeUninitializedCapacity: pass.y == nil ? 0 : weightCount) { buffer, initialized in
-            if let base = buffer.baseAddress { dk_bf16_pack_weight(&wg, pass.weight, base) }
+            if let base = buffer.baseAddress {
+                if tiles {
+                    dk_bf16_pack_weight_tiles(&wg, pass.weight, base, 0)
+                } else {
+                    dk_bf16_pack_weight(&wg, pass.weight, base)
+                }
+            }
             initialized = buffer.count
         }
         let chunk = tilingChunk
@@ -147,10 +166,14 @@ extension ConvGeometry {
             let shared = TaskShared((self, wp.baseAddress, x, dy, pass.y, pass.weightGradient != nil, sums))
             runWorkers(count) { worker in
                 let (geometry, wp, x, dy, y, weightGradient, sums) = shared.buffers
-                let col = UnsafeMutablePointer<UInt16>.allocate(capacity: chunk * patch)
-                let pairs = UnsafeMutablePointer<UInt16>.allocate(capacity: weightGradient ? 2 * chunk * patch : 0)
+                let col = UnsafeMutablePointer<UInt16>.allocate(capacity: (chunk + Self.tileSlack) * patch)
+                (col + chunk * patch).initialize(repeating: 0, count: Self.tileSlack * patch)
+                // Pair-packed rows, or with the tiles the transposed rows and the gradient in pairs
+                // of rows up to a multiple of 32 (dk_conv_tile_transpose_row, dk_conv_tile_grid_length).
+                let pairs = UnsafeMutablePointer<UInt16>.allocate(
+                    capacity: weightGradient ? Swift.max(2 * chunk, chunk + Self.tileSlack) * patch : 0)
                 let dyp = UnsafeMutablePointer<UInt16>.allocate(
-                    capacity: weightGradient ? (chunk + 1) * outChannels : 0)
+                    capacity: weightGradient ? (chunk + Self.tileSlack) * outChannels : 0)
                 defer {
                     col.deallocate()
                     pairs.deallocate()
@@ -162,9 +185,16 @@ extension ConvGeometry {
                         geometry.gatherBFloat16Tiles(x, rows: rows, into: col)
                         if let y = y, let wp = wp {
                             var g = geometry.rowGeometry(rows: rows.count, cin: patch, cout: outChannels)
-                            dk_conv_forward_bf16(&g, col, wp, nil, y + rows.lowerBound * outChannels, 0, rows.count)
+                            runBFloat16ForwardKernel(
+                                tiles, &g, col, wp, nil, y + rows.lowerBound * outChannels, 0, rows.count)
                         }
-                        if weightGradient {
+                        if weightGradient && tiles {
+                            var g = geometry.rowGeometry(rows: rows.count, cin: patch, cout: outChannels)
+                            dk_bf16_transpose_grid(&g, col, pairs)
+                            dk_bf16_pack_gradient_grid(&g, dy + rows.lowerBound * outChannels, dyp)
+                            dk_conv_weight_grad_tiles(
+                                &g, pairs, 0, dyp, 0, 1, sums + p * weightCount, 0, patch / 16, 0, outChannels / 16)
+                        } else if weightGradient {
                             var g = geometry.rowGeometry(rows: rows.count, cin: patch, cout: outChannels)
                             dk_bf16_pack_pairs(&g, col, pairs, rows.count)
                             dk_bf16_pack_gradient(&g, dy + rows.lowerBound * outChannels, dyp)

@@ -4,7 +4,7 @@
 // The bfloat16 kernels (BFloat16Convolution.swift) read the kernel rounded to bfloat16 in row
 // pairs: [K/2, Cout, 2] for the forward pass, and the flipped, transposed kernel packed the same
 // way for the input gradient (in quads when the product has 16 output channels, see dk_bf16.h;
-// the same number of elements). Packing is a pass over the whole kernel (1.9 M weights in the
+// the same number of elements); the AMX tile kernels read both in 16-channel blocks instead. Packing is a pass over the whole kernel (1.9 M weights in the
 // base-16 U-Net, 7.8 M in base 32) that used to run on every call; a `Convolution` now keeps
 // its packings here. The cache belongs to one kernel value: assigning or mutating
 // `Convolution.weight` replaces it (the property's observer), and the layers build a new
@@ -25,6 +25,10 @@ final class BFloat16WeightCache: Sendable {
         case forward
         /// The flipped, transposed kernel [K/2, Cin, 2], the input gradient's (dk_bf16_pack_weight_flipped).
         case flipped
+        /// The forward kernel in 16-channel blocks of row pairs, the tile kernels' (dk_bf16_pack_weight_tiles).
+        case tilesForward
+        /// The flipped, transposed kernel in the tile kernels' blocks (dk_bf16_pack_weight_tiles, flipped).
+        case tilesFlipped
     }
 
     private let packings = Mutex<[Packing: [UInt16]]>([:])

@@ -108,12 +108,13 @@ extension ConvGeometry {
             pass.xParts == nil || (pass.weightGradient == nil && joinsConcatenatedInput(settings: settings)),
             "lowered pass: a concatenated input is joined by the direct forward pass only")
         // bfloat16 hooks (BFloat16ExactTiling.swift, BFloat16Convolution.swift): qualifying Float
-        // passes with precision .bfloat16, on the dot-product kernels or with rounded operands on
-        // the Float ones (BFloat16RoundedOperands.swift), as `BFloat16Arithmetic.current` says.
+        // passes with precision .bfloat16, on the dot-product kernels, on AMX tiles, or with rounded
+        // operands on the Float ones (BFloat16RoundedOperands.swift), as `BFloat16Arithmetic.current` says.
         if runsBFloat16Tiling(pass, settings: settings) {
             let pass = unsafeBitCast(pass, to: LoweredPass<Float>.self)
             switch BFloat16Arithmetic.current {
             case .dotProducts: runBFloat16Tiling(pass, settings: settings)
+            case .tiles: runBFloat16Tiling(pass, settings: settings, tiles: true)
             // The direct kernels round x and dy as they read them (DirectUpsampling.swift).
             case .roundedOperands where runsDirect(pass, settings: settings):
                 runRoundedBFloat16(pass, settings: settings)
@@ -126,6 +127,7 @@ extension ConvGeometry {
             let pass = unsafeBitCast(pass, to: LoweredPass<Float>.self)
             switch BFloat16Arithmetic.current {
             case .dotProducts: runBFloat16(pass, settings: settings)
+            case .tiles: runBFloat16(pass, settings: settings, tiles: true)
             case .roundedOperands: runRoundedBFloat16(pass, settings: settings)
             }
             return

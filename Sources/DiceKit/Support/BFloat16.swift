@@ -78,8 +78,8 @@ public enum BFloat16KernelLevel: Int, Comparable, Sendable, CustomStringConverti
     case none = 0
     /// AVX512-BF16 (vdpbf16ps) with AVX-512 F/BW/VL.
     case avx512bf16 = 1
-    /// AMX-BF16 tiles, permission granted by the kernel; no tile kernel exists yet, so this
-    /// level runs the AVX512-BF16 kernels.
+    /// AMX-BF16 tiles, permission granted by the kernel: the tile kernels of conv_amx.c
+    /// (`BFloat16Arithmetic.tiles`) for forward passes and input gradients.
     case amx = 2
 
     /// The best level of this CPU (the AMX permission is requested once, thread-safely).

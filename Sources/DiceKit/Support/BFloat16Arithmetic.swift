@@ -1,26 +1,31 @@
 // How `.bfloat16` convolutions multiply: with the CPU's bfloat16 dot-product instruction
-// (vdpbf16ps, the AVX512-BF16 kernels of conv_bf16.c), or by rounding the operands to bfloat16
-// and running the Float kernels on them.
+// (vdpbf16ps, the AVX512-BF16 kernels of conv_bf16.c), on AMX tiles (tdpbf16ps, conv_amx.c), or
+// by rounding the operands to bfloat16 and running the Float kernels on them.
 //
-// Both compute the same thing: operands rounded to bfloat16 (to nearest, ties to even), products
-// accumulated in Float. A product of two bfloat16 values has at most 16 significant bits, so a
-// Float FMA forms it exactly, as vdpbf16ps does; the two differ only in the order of the Float
-// additions (vdpbf16ps adds a pair of products per step), so both meet the same error bound
-// (BFloat16Convolution.swift).
+// All three compute the same thing: operands rounded to bfloat16 (to nearest, ties to even),
+// products accumulated in Float. A product of two bfloat16 values has at most 16 significant
+// bits, so a Float FMA forms it exactly, as vdpbf16ps and tdpbf16ps do; they differ only in the
+// order of the Float additions (the dot products add a pair of products per step), so all meet
+// the same error bound (BFloat16Convolution.swift).
 //
 // Which one is faster is a property of the core, which CPUID does not report:
 //   - AMD Zen 4 and Zen 5 run vdpbf16ps at twice the multiply–add rate of Float FMAs (measured on
 //     Zen 5: the bfloat16 kernels at 1.5–1.7× the Float ones, Docs/Benchmarks.md);
-//   - Intel cores with AVX512-BF16 and no usable AMX tile kernel (Cooper Lake; Sapphire, Emerald
-//     and Granite Rapids, whose AMX has no DiceKit kernel yet or is hidden by a hypervisor) run
-//     it at best at the Float rate: measured on a Xeon family 6 model 207, the bfloat16 kernels
-//     reach 160–170 GFLOP/s where the Float ones reach 260–290, and PyTorch's own bfloat16
-//     autocast is 1.4× slower than its Float there.
-// So the automatic choice is by vendor: rounded operands on GenuineIntel, dot products on every
-// other CPU with AVX512-BF16. `DICEKIT_BF16_ARITHMETIC=dot|rounded` overrides it for the
-// process, `force` for tests; `dicekit check` prints the choice and `dicekit-bench`'s
-// `_bf16` keys measure the one in use.
+//   - Intel cores with AVX512-BF16 and no usable AMX (Cooper Lake; Sapphire, Emerald and Granite
+//     Rapids whose AMX a hypervisor hides) run it at best at the Float rate: measured on a Xeon
+//     family 6 model 207, the bfloat16 kernels reach 160–170 GFLOP/s where the Float ones reach
+//     260–290, and PyTorch's own bfloat16 autocast is 1.4× slower than its Float there;
+//   - AMX tiles multiply 16 × 32 by 32 × 16 bfloat16 per instruction, several times the
+//     AVX-512 rate (not yet measured here: no machine so far exposed AMX).
+// So the automatic choice is tiles where the AMX level is in use (the CPU has AMX-BF16 and Linux
+// granted the tile data), else by vendor: rounded operands on GenuineIntel, dot products on every
+// other CPU with AVX512-BF16. `DICEKIT_BF16_ARITHMETIC=dot|rounded|amx` overrides it for the
+// process (amx only where the AMX level is in use), `force` for tests (which may force tiles on a
+// CPU without AMX: the tile kernel then runs on conv_amx.c's software model of the tile unit,
+// about 25 times slower than the dot products); `dicekit check` prints the choice and
+// `dicekit-bench`'s `_bf16` keys measure the one in use.
 
+internal import CDiceKitKernels
 import Synchronization
 
 #if canImport(Glibc)
@@ -34,8 +39,10 @@ public enum BFloat16Arithmetic: String, CaseIterable, Sendable, CustomStringConv
     /// Operands rounded to bfloat16 (kept as Float values) and multiplied by the Float kernels:
     /// the same exact products, Float FMA throughput.
     case roundedOperands = "rounded"
+    /// AMX-BF16 tile products (tdpbf16ps, conv_amx.c): forward passes, input and weight gradients.
+    case tiles = "amx"
 
-    /// The environment variable that chooses the arithmetic for a process ("dot" or "rounded").
+    /// The environment variable that chooses the arithmetic for a process ("dot", "rounded" or "amx").
     public static let environmentVariable = "DICEKIT_BF16_ARITHMETIC"
 
     /// The arithmetic in use: the forced one, else the environment's, else `automatic`.
@@ -45,28 +52,50 @@ public enum BFloat16Arithmetic: String, CaseIterable, Sendable, CustomStringConv
         return environmentChoice ?? automatic
     }
 
-    /// The choice for this CPU: `.roundedOperands` on GenuineIntel, `.dotProducts` elsewhere
-    /// (see the file comment).
+    /// The choice for this CPU: `.tiles` where the AMX level is in use, else `.roundedOperands`
+    /// on GenuineIntel and `.dotProducts` elsewhere (see the file comment).
     public static var automatic: BFloat16Arithmetic {
-        CPUInfo.current.vendor == "GenuineIntel" ? .roundedOperands : .dotProducts
+        if tilesAvailable { return .tiles }
+        return CPUInfo.current.vendor == "GenuineIntel" ? .roundedOperands : .dotProducts
     }
+
+    /// Whether the tile unit runs `.tiles`: the bfloat16 level in use is AMX (AMX-BF16 and
+    /// AMX-TILE, tile data granted by Linux, not forced lower).
+    public static var tilesAvailable: Bool { dk_bf16_level_in_use() == DK_BF16_AMX }
 
     /// One line for reports: the arithmetic in use and why.
     public static var selection: String {
         if forced.load(ordering: .relaxed) >= 0 { return "\(current) (forced)" }
         if let chosen = environmentChoice { return "\(chosen) (\(environmentVariable))" }
-        let reason =
-            automatic == .roundedOperands
-            ? "Intel: vdpbf16ps runs no faster than Float FMAs" : "vdpbf16ps at twice the Float multiply-add rate"
+        let reason: String
+        switch automatic {
+        case .tiles: reason = "AMX-BF16 tiles granted"
+        case .roundedOperands: reason = "Intel without AMX tiles: vdpbf16ps runs no faster than Float FMAs"
+        case .dotProducts: reason = "vdpbf16ps at twice the Float multiply-add rate"
+        }
         return "\(automatic) (\(reason))"
     }
 
-    /// The value of `DICEKIT_BF16_ARITHMETIC` when it is set to something other than dot or
-    /// rounded (the CLI refuses it), else nil.
+    /// The value of `DICEKIT_BF16_ARITHMETIC` when it is set to something other than dot,
+    /// rounded or amx (the CLI refuses it), else nil.
     public static var invalidEnvironmentValue: String? {
         guard let raw = getenv(environmentVariable) else { return nil }
         let text = String(cString: raw)
         return BFloat16Arithmetic(rawValue: text.lowercased()) == nil ? text : nil
+    }
+
+    /// The one-line error for a `DICEKIT_BF16_ARITHMETIC` that cannot be honoured (a value other
+    /// than dot, rounded or amx; amx where the AMX level is not in use), else nil. The CLI
+    /// refuses `--precision bf16` with it; elsewhere such a value is ignored.
+    public static var environmentError: String? {
+        if let value = invalidEnvironmentValue {
+            return "\(environmentVariable)='\(value)': expected dot, rounded or amx (or unset)"
+        }
+        guard let raw = getenv(environmentVariable), String(cString: raw).lowercased() == tiles.rawValue,
+            !tilesAvailable
+        else { return nil }
+        return
+            "\(environmentVariable)=amx: this CPU has no AMX-BF16 tiles in use (bfloat16 level: \(BFloat16KernelLevel.current)); expected dot or rounded"
     }
 
     /// Forces `arithmetic` for the whole process (nil: the environment's or automatic choice
@@ -87,14 +116,17 @@ public enum BFloat16Arithmetic: String, CaseIterable, Sendable, CustomStringConv
         switch self {
         case .dotProducts: return "dot products"
         case .roundedOperands: return "rounded operands"
+        case .tiles: return "AMX tiles"
         }
     }
 
     /// Index into `allCases` of the forced arithmetic, or −1.
     private static let forced = Atomic<Int>(-1)
 
-    /// The environment's choice, read once (nil when unset or not dot/rounded).
+    /// The environment's choice, read once (nil when unset, not dot/rounded/amx, or amx where
+    /// the AMX level is not in use).
     private static let environmentChoice: BFloat16Arithmetic? = getenv(environmentVariable).flatMap {
-        BFloat16Arithmetic(rawValue: String(cString: $0).lowercased())
+        let choice = BFloat16Arithmetic(rawValue: String(cString: $0).lowercased())
+        return choice == .tiles && !tilesAvailable ? nil : choice
     }
 }

@@ -5,18 +5,43 @@
 // gradient, N × output positions for the weight gradient), Σ|a||b| the same convolution of the
 // absolute values, and the last term the Float rounding of the bias addition. Each case checks
 // that the bfloat16 kernels ran and that they differ from the Float path (a test that the
-// rounding really happens).
+// rounding really happens). BFloat16TileConvolutionTests runs the same cases on the tile arithmetic.
 
+internal import CDiceKitKernels
 import XCTest
 
 @testable import DiceKit
 
 final class BFloat16ConvolutionTests: XCTestCase {
+    /// The arithmetic the cases force: the dot-product kernels, whichever arithmetic this CPU
+    /// picks (the rounded-operand arithmetic: BFloat16RoundedOperandsTests), or the tiles
+    /// (`withTiles`, BFloat16TileConvolutionTests.swift).
+    private(set) var arithmetic = BFloat16Arithmetic.dotProducts
+
     override func setUpWithError() throws {
         try XCTSkipUnless(ComputePrecision.bfloat16Available, "no AVX512-BF16: the bfloat16 kernels never run here")
-        // The dot-product kernels, whichever arithmetic this CPU picks (the rounded-operand
-        // arithmetic: BFloat16RoundedOperandsTests).
-        BFloat16Arithmetic.force(.dotProducts)
+        arithmetic = .dotProducts
+        BFloat16Arithmetic.force(arithmetic)
+    }
+
+    /// Runs `body` with the tile arithmetic forced: on the tile unit where the AMX level is in
+    /// use, else on the tile kernel's software model.
+    func withTiles(_ body: () throws -> Void) rethrows {
+        arithmetic = .tiles
+        BFloat16Arithmetic.force(.tiles)
+        try body()
+    }
+
+    /// Calls of the tile kernel so far, on the tile unit and on its model.
+    private var tileCalls: Int { dk_conv_tile_calls(0) + dk_conv_tile_calls(1) }
+
+    /// Checks that the forced arithmetic's forward kernel ran since `tileCalls` was `before`.
+    private func assertKernelRan(since before: Int, file: StaticString, line: UInt) {
+        if arithmetic == .tiles {
+            XCTAssertGreaterThan(tileCalls, before, "the tile kernel did not run", file: file, line: line)
+        } else {
+            XCTAssertEqual(KernelDispatch.lastUsed(.bfloat16Convolution), .avx512, file: file, line: line)
+        }
     }
 
     override func tearDown() {
@@ -64,8 +89,9 @@ final class BFloat16ConvolutionTests: XCTestCase {
         let magnitudes = try absolute.backward(input: x.map(abs), outputGradient: dy.map(abs))
         let xf = x.converted(to: Float.self)
         let dyf = dy.converted(to: Float.self)
+        let before = tileCalls
         let y16 = try bf16.forward(xf)
-        XCTAssertEqual(KernelDispatch.lastUsed(.bfloat16Convolution), .avx512, file: file, line: line)
+        assertKernelRan(since: before, file: file, line: line)
         let k = geometry.patch
         let positions = geometry.outputRows
         assertWithinBound(y16, y, try absolute.forward(x.map(abs)), reduction: k, "forward", file: file, line: line)
@@ -172,7 +198,9 @@ final class BFloat16ConvolutionTests: XCTestCase {
         let expected = try exact.backward(input: x, outputGradient: dy)
         let magnitudes = try absolute.backward(input: x.map(abs), outputGradient: dy.map(abs))
         let (xf, dyf) = (x.converted(to: Float.self), dy.converted(to: Float.self))
+        let before = tileCalls
         let y16 = try bf16.forward(xf)
+        assertKernelRan(since: before, file: file, line: line)
         assertWithinBound(y16, y, try absolute.forward(x.map(abs)), reduction: cin, "forward", file: file, line: line)
         XCTAssertNotEqual(
             y16.scalars, try float.forward(xf).scalars, "forward: the Float path's bits", file: file, line: line)

@@ -8,6 +8,7 @@
 // below has L = 11 (depth 2: nine 3×3 convolutions, the first layer on 3 channels staying Float,
 // and two 2×2 up-samplings).
 
+internal import CDiceKitKernels
 import XCTest
 
 @testable import DiceKit
@@ -43,6 +44,7 @@ final class UNetBFloat16Tests: XCTestCase {
         let loss = LossKind.diceCE.loss(classes: configuration.classes)
         let target = SegmentationTarget<Float>.labels(try LabelMap(shape: batch.labelShape, int32Labels: batch.labels))
         var results: [(logits: [Float], gradients: [(String, [Float])])] = []
+        let tileCalls = dk_conv_tile_calls(0) + dk_conv_tile_calls(1)
         for precision in [ComputePrecision.float, .bfloat16] {
             let model = try UNet<Float>(configuration, seed: 5)
             model.precision = precision
@@ -52,6 +54,11 @@ final class UNetBFloat16Tests: XCTestCase {
             results.append((logits.scalars, model.parameters.trainable.map { ($0.name, $0.gradient.scalars) }))
         }
         if arithmetic == .dotProducts { XCTAssertEqual(KernelDispatch.lastUsed(.bfloat16Convolution), .avx512) }
+        if arithmetic == .tiles {
+            // On the tile unit where AMX is in use, else on its software model (conv_amx.c).
+            XCTAssertGreaterThan(
+                dk_conv_tile_calls(0) + dk_conv_tile_calls(1), tileCalls, "the tile kernels did not run")
+        }
         let layers = 11.0
         let u2 = 0x1p-7
         let forward = relativeError(results[1].logits, results[0].logits)

@@ -1,0 +1,276 @@
+// AMX-BF16 convolutions: the forward pass (and so the input gradient, a forward pass with the
+// flipped kernel) and the weight gradient as tile products, tdpbf16ps: C[16 × 16 Float] += A[16 × 32 bfloat16] ·
+// B[16 pairs × 16 × 2 bfloat16], each C element summing pairs of products in Float
+// (conv_amx_kernel.h has the blocking). Operands are rounded to bfloat16 to nearest, ties to
+// even, as for the AVX512-BF16 kernels (conv_bf16.c), so the error bound of
+// BFloat16Convolution.swift holds; the tile unit treats subnormal inputs as zero and flushes
+// subnormal sums, as vdpbf16ps does.
+//
+// The kernel is compiled twice from conv_amx_kernel.h: once on the tile unit, which a process
+// may use only after Linux grants it the tile data state (bf16_dispatch.c asks once), and once
+// on amx_model, a software model of the tile operations that follows the pseudo-code of Intel's
+// instruction set reference for ldtilecfg, tileloadd, tilestored, tilezero and tdpbf16ps,
+// including the shape checks that raise #UD (the model aborts). The model lets the tests check
+// the kernel's addressing, blocking and packing on every CPU; the hardware compilation is
+// checked against it and against Float on a CPU with AMX.
+
+#include "dk_bf16.h"
+#include "dk_dispatch.h"
+#include "conv_internal.h"
+#include <immintrin.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+/// The 64-byte tile configuration that ldtilecfg reads (palette 1: 8 tiles of up to 16 rows of
+/// up to 64 bytes).
+typedef struct __attribute__((aligned(64))) {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} dk_tile_config;
+
+_Static_assert(sizeof(dk_tile_config) == 64, "ldtilecfg reads 64 bytes");
+
+// MARK: - The software model of the tile unit
+
+/// Eight tiles of 16 rows × 64 bytes and the configuration in force.
+typedef struct {
+    dk_tile_config config;
+    int configured;
+    uint8_t tile[8][16][64];
+} amx_model;
+
+/// What the hardware reports as #UD: the model stops the process.
+static void model_require(int condition) {
+    if (!condition) abort();
+}
+
+static void model_config(amx_model *m, const dk_tile_config *c) {
+    model_require(c->palette == 1 && c->start_row == 0);
+    for (int i = 0; i < 14; i++) model_require(c->reserved[i] == 0);
+    for (int t = 0; t < 16; t++) {
+        const int used = t < 8;
+        model_require(used ? c->rows[t] <= 16 && c->colsb[t] <= 64 : c->rows[t] == 0 && c->colsb[t] == 0);
+        model_require((c->rows[t] == 0) == (c->colsb[t] == 0));
+    }
+    m->config = *c;
+    m->configured = 1;
+    __builtin_memset(m->tile, 0, sizeof m->tile);
+}
+
+static void model_zero(amx_model *m, int t) {
+    model_require(m->configured);
+    __builtin_memset(m->tile[t], 0, sizeof m->tile[t]);
+}
+
+/// tileloadd: rows[t] rows of colsb[t] bytes, `stride` bytes apart; the rest of the tile zeroed.
+static void model_load(amx_model *m, int t, const void *base, long stride) {
+    model_require(m->configured && m->config.rows[t] > 0);
+    __builtin_memset(m->tile[t], 0, sizeof m->tile[t]);
+    for (int r = 0; r < m->config.rows[t]; r++)
+        __builtin_memcpy(m->tile[t][r], (const uint8_t *)base + r * stride, m->config.colsb[t]);
+}
+
+static void model_store(amx_model *m, int t, void *base, long stride) {
+    model_require(m->configured && m->config.rows[t] > 0);
+    for (int r = 0; r < m->config.rows[t]; r++)
+        __builtin_memcpy((uint8_t *)base + r * stride, m->tile[t][r], m->config.colsb[t]);
+}
+
+/// A bfloat16 operand as tdpbf16ps reads it: subnormals as zero (DAZ).
+static float model_operand(const uint8_t *p) {
+    uint16_t h;
+    __builtin_memcpy(&h, p, 2);
+    uint32_t u = (h & 0x7F80u) == 0 ? (uint32_t)(h & 0x8000u) << 16 : (uint32_t)h << 16;
+    float f;
+    __builtin_memcpy(&f, &u, 4);
+    return f;
+}
+
+/// A Float sum as tdpbf16ps writes it: subnormals flushed to a zero of their sign (FTZ).
+static float model_flush(float f) {
+    uint32_t u;
+    __builtin_memcpy(&u, &f, 4);
+    if ((u & 0x7F800000u) == 0) u &= 0x80000000u;
+    __builtin_memcpy(&f, &u, 4);
+    return f;
+}
+
+/// tdpbf16ps c, a, b: for each row m of c and each pair k of a's row, c[m][n] += a[m][2k]·b[k][2n],
+/// then += a[m][2k+1]·b[k][2n+1] (each product exact in Float, each sum rounded to nearest even).
+static void model_dp(amx_model *m, int c, int a, int b) {
+    const dk_tile_config *k = &m->config;
+    model_require(m->configured && c != a && c != b && a != b);
+    model_require(k->rows[c] == k->rows[a] && k->colsb[a] == 4 * k->rows[b] && k->colsb[c] == k->colsb[b]);
+    model_require(k->colsb[c] % 4 == 0 && k->colsb[a] % 4 == 0);
+    for (int row = 0; row < k->rows[c]; row++) {
+        float sums[16];
+        __builtin_memcpy(sums, m->tile[c][row], 64);
+        for (int pair = 0; pair < k->colsb[a] / 4; pair++)
+            for (int n = 0; n < k->colsb[c] / 4; n++) {
+                const uint8_t *x = m->tile[a][row] + 4 * pair, *w = m->tile[b][pair] + 4 * n;
+                sums[n] = model_flush(sums[n] + model_operand(x) * model_operand(w));
+                sums[n] = model_flush(sums[n] + model_operand(x + 2) * model_operand(w + 2));
+            }
+        __builtin_memset(m->tile[c][row], 0, 64);
+        __builtin_memcpy(m->tile[c][row], sums, k->colsb[c]);
+    }
+}
+
+// MARK: - Shared by both compilations
+
+/// Writes the stored rows of a block of 32 grid positions from `p` × 32 (or 16 when `both` is
+/// 0) output channels from 16·nb: the tile sums plus the bias, max(0, ·) of them with g->relu.
+/// Grid positions off the output grid or at or past `end` are skipped.
+static void amx_store_block(const dk_conv_geometry *g, float sums[4][16][16], const float *bias, float *y, long p,
+                            long end, long q0, long q1, int nb, int both) {
+    const long cout = g->cout;
+    for (int r = 0; r < 32 && p + r < end; r++) {
+        const long grid = p + r, x = grid % g->wp, line = grid / g->wp, row = line % g->hp, z = line / g->hp;
+        if (x >= g->ow || row >= g->oh) continue;
+        const long q = (z * g->oh + row) * g->ow + x;
+        if (q < q0 || q >= q1) continue;
+        for (int j = 0; j <= both; j++) {
+            const float *s = sums[2 * (r / 16) + j][r % 16];
+            const long c0 = 16 * (nb + j);
+            float *out = y + q * cout + c0;
+            for (int c = 0; c < 16; c++) {
+                const float v = s[c] + (bias ? bias[c0 + c] : 0.0f);
+                out[c] = g->relu ? (v > 0.0f || v != v ? v : 0.0f) : v;
+            }
+        }
+    }
+}
+
+/// Element offset in the transpose (dk_bf16_transpose_grid, `row` elements per channel) of
+/// kernel row block kb's first grid position: kernel row k = 16·kb = s·segment + kx·cin + ci
+/// reads channel ci from grid position cells(s) + kx on.
+static long amx_kernel_row_origin(const dk_conv_geometry *g, long kb, long segment, long row) {
+    const long k = 16 * kb, s = k / segment, j = k % segment;
+    return (j % g->cin) * row + dk_conv_segment_cells(g, (int)s) + j / g->cin;
+}
+
+// MARK: - The two compilations
+
+#define AMX_NAME(name) name##_hardware
+#define AMX_TARGET __attribute__((target("amx-tile,amx-bf16")))
+#define AMX_STATE
+#define TILE_CONFIG(cfg) _tile_loadconfig(cfg)
+#define TILE_RELEASE() _tile_release()
+#define TILE_ZERO(t) _tile_zero(t)
+#define TILE_LOAD(t, p, s) _tile_loadd(t, p, s)
+#define TILE_STORE(t, p, s) _tile_stored(t, p, s)
+#define TILE_DP(c, a, b) _tile_dpbf16ps(c, a, b)
+#include "conv_amx_kernel.h"
+#undef AMX_NAME
+#undef AMX_TARGET
+#undef AMX_STATE
+#undef TILE_CONFIG
+#undef TILE_RELEASE
+#undef TILE_ZERO
+#undef TILE_LOAD
+#undef TILE_STORE
+#undef TILE_DP
+
+#define AMX_NAME(name) name##_model
+#define AMX_TARGET
+#define AMX_STATE amx_model model;
+#define TILE_CONFIG(cfg) model_config(&model, cfg)
+#define TILE_RELEASE() ((void)0)
+#define TILE_ZERO(t) model_zero(&model, t)
+#define TILE_LOAD(t, p, s) model_load(&model, t, p, s)
+#define TILE_STORE(t, p, s) model_store(&model, t, p, s)
+#define TILE_DP(c, a, b) model_dp(&model, c, a, b)
+#include "conv_amx_kernel.h"
+
+// MARK: - Entry points
+
+void dk_bf16_pack_weight_tiles(const dk_conv_geometry *g, const float *w, uint16_t *packed, int flipped) {
+    const long taps = (long)g->kd * g->kh * g->kw, cin = g->cin, cout = g->cout;
+    // The product's reduction length and result channels: [taps·cin, cout] forward, [taps·cout,
+    // cin] flipped (row t·cout + co of W' is W[taps − 1 − t][·][co]).
+    const long rows = flipped ? taps * cout : taps * cin, columns = flipped ? cin : cout;
+    for (long block = 0; block < columns / 16; block++)
+        for (long k = 0; k < rows; k++)
+            for (long c = 0; c < 16; c++) {
+                const long column = 16 * block + c;
+                const float v = flipped ? w[((taps - 1 - k / cout) * cin + column) * cout + k % cout]
+                                        : w[k * cout + column];
+                packed[((block * (rows / 2) + k / 2) * 16 + c) * 2 + k % 2] = dk_bf16_bits(v);
+            }
+}
+
+long dk_conv_tile_grid_length(const dk_conv_geometry *g) {
+    const long positions = g->od * g->oh * g->ow;
+    return positions > 0 ? (dk_conv_grid_position(g, positions - 1) + 32) / 32 * 32 : 0;
+}
+
+long dk_conv_tile_transpose_row(const dk_conv_geometry *g) {
+    return (g->od + g->kd - 1) * g->hp * g->wp + 32;
+}
+
+void dk_bf16_transpose_grid(const dk_conv_geometry *g, const uint16_t *xp, uint16_t *xt) {
+    const long grid = (g->od + g->kd - 1) * g->hp * g->wp, row = dk_conv_tile_transpose_row(g), cin = g->cin;
+    for (long c = 0; c < cin; c++) {
+        uint16_t *to = xt + c * row;
+        for (long p = 0; p < grid; p++) to[p] = xp[p * cin + c];
+        for (long p = grid; p < row; p++) to[p] = 0;
+    }
+}
+
+void dk_bf16_pack_gradient_grid(const dk_conv_geometry *g, const float *dy, uint16_t *dyg) {
+    const long length = dk_conv_tile_grid_length(g), cout = g->cout;
+    long x = 0, line = 0, plane = 0, q = 0;  // the grid position's coordinates, and its output position
+    for (long p = 0; p < length; p++) {
+        const int stored = x < g->ow && line < g->oh && plane < g->od;
+        uint16_t *to = dyg + (p / 2) * cout * 2 + p % 2;
+        for (long co = 0; co < cout; co++) to[2 * co] = stored ? dk_bf16_bits(dy[q * cout + co]) : 0;
+        q += stored;
+        if (++x == g->wp) {
+            x = 0;
+            if (++line == g->hp) line = 0, plane++;
+        }
+    }
+}
+
+/// Calls of the tile kernel on the model [0] and on the tile unit [1] (dk_conv_tile_calls).
+static _Atomic long tile_calls[2];
+
+int dk_conv_forward_tiles_on(int hardware, const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wt,
+                             const float *bias, float *y, long q0, long q1) {
+    if (hardware && dk_bf16_detected() != DK_BF16_AMX) return -1;
+    if (q1 <= q0) return 0;
+    atomic_fetch_add_explicit(&tile_calls[hardware ? 1 : 0], 1, memory_order_relaxed);
+    if (hardware)
+        forward_tiles_hardware(g, xp, wt, bias, y, q0, q1);
+    else
+        forward_tiles_model(g, xp, wt, bias, y, q0, q1);
+    return 0;
+}
+
+void dk_conv_forward_tiles(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wt, const float *bias,
+                           float *y, long q0, long q1) {
+    dk_conv_forward_tiles_on(dk_bf16_level_in_use() == DK_BF16_AMX, g, xp, wt, bias, y, q0, q1);
+}
+
+long dk_conv_tile_calls(int hardware) { return atomic_load_explicit(&tile_calls[hardware ? 1 : 0], memory_order_relaxed); }
+
+int dk_conv_weight_grad_tiles_on(int hardware, const dk_conv_geometry *g, const uint16_t *xt, long xt_stride,
+                                 const uint16_t *dyg, long dyg_stride, long samples, float *dw, long kb0, long kb1,
+                                 long cb0, long cb1) {
+    if (hardware && dk_bf16_detected() != DK_BF16_AMX) return -1;
+    if (kb1 <= kb0 || cb1 <= cb0) return 0;
+    atomic_fetch_add_explicit(&tile_calls[hardware ? 1 : 0], 1, memory_order_relaxed);
+    const long row = dk_conv_tile_transpose_row(g);
+    if (hardware)
+        weight_grad_tiles_hardware(g, xt, xt_stride, row, dyg, dyg_stride, samples, dw, kb0, kb1, cb0, cb1);
+    else
+        weight_grad_tiles_model(g, xt, xt_stride, row, dyg, dyg_stride, samples, dw, kb0, kb1, cb0, cb1);
+    return 0;
+}
+
+void dk_conv_weight_grad_tiles(const dk_conv_geometry *g, const uint16_t *xt, long xt_stride, const uint16_t *dyg,
+                               long dyg_stride, long samples, float *dw, long kb0, long kb1, long cb0, long cb1) {
+    dk_conv_weight_grad_tiles_on(dk_bf16_level_in_use() == DK_BF16_AMX, g, xt, xt_stride, dyg, dyg_stride, samples,
+                                 dw, kb0, kb1, cb0, cb1);
+}
