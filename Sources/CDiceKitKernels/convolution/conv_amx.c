@@ -17,6 +17,7 @@
 #include "dk_bf16.h"
 #include "dk_dispatch.h"
 #include "conv_internal.h"
+#include "bf16_round.h"
 #include <immintrin.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -30,6 +31,8 @@ typedef struct __attribute__((aligned(64))) {
 } dk_tile_config;
 
 _Static_assert(sizeof(dk_tile_config) == 64, "ldtilecfg reads 64 bytes");
+
+#define DKA512 __attribute__((target("avx512f,avx512bw")))
 
 // MARK: - The software model of the tile unit
 
@@ -119,24 +122,31 @@ static void model_dp(amx_model *m, int c, int a, int b) {
 
 // MARK: - Shared by both compilations
 
-/// Writes the stored rows of a block of 32 grid positions from `p` × 32 (or 16 when `both` is
-/// 0) output channels from 16·nb: the tile sums plus the bias, max(0, ·) of them with g->relu.
-/// Grid positions off the output grid or at or past `end` are skipped.
-static void amx_store_block(const dk_conv_geometry *g, float sums[4][16][16], const float *bias, float *y, long p,
-                            long end, long q0, long q1, int nb, int both) {
-    const long cout = g->cout;
-    for (int r = 0; r < 32 && p + r < end; r++) {
+/// The output positions of the 32 grid positions from `p`: out[r] = q for an output position in
+/// [q0, q1) (grid positions before `end`), −1 for one off the output grid or out of range.
+static void amx_block_outputs(const dk_conv_geometry *g, long p, long end, long q0, long q1, long out[32]) {
+    for (int r = 0; r < 32; r++) {
         const long grid = p + r, x = grid % g->wp, line = grid / g->wp, row = line % g->hp, z = line / g->hp;
-        if (x >= g->ow || row >= g->oh) continue;
         const long q = (z * g->oh + row) * g->ow + x;
-        if (q < q0 || q >= q1) continue;
+        out[r] = grid < end && x < g->ow && row < g->oh && q >= q0 && q < q1 ? q : -1;
+    }
+}
+
+/// Writes the rows of a block of 32 grid positions whose output positions `out` names (≥ 0) ×
+/// 32 (or 16 when `both` is 0) output channels from 16·nb: the tile sums plus the bias, max(0, ·)
+/// of them with g->relu (NaN kept).
+static void amx_store_block(const dk_conv_geometry *g, float sums[4][16][16], const float *bias, float *y,
+                            const long out[32], int nb, int both) {
+    const long cout = g->cout;
+    for (int r = 0; r < 32; r++) {
+        if (out[r] < 0) continue;
         for (int j = 0; j <= both; j++) {
             const float *s = sums[2 * (r / 16) + j][r % 16];
             const long c0 = 16 * (nb + j);
-            float *out = y + q * cout + c0;
+            float *to = y + out[r] * cout + c0;
             for (int c = 0; c < 16; c++) {
                 const float v = s[c] + (bias ? bias[c0 + c] : 0.0f);
-                out[c] = g->relu ? (v > 0.0f || v != v ? v : 0.0f) : v;
+                to[c] = g->relu ? (v > 0.0f || v != v ? v : 0.0f) : v;
             }
         }
     }
@@ -209,27 +219,89 @@ long dk_conv_tile_transpose_row(const dk_conv_geometry *g) {
     return (g->od + g->kd - 1) * g->hp * g->wp + 32;
 }
 
+/// Channels c and c + 1 of 32 grid positions at a time: two gathers of the 32-bit pairs (c, c + 1)
+/// of 16 positions each, split into the two channels' rows by 16-bit permutes.
+DKA512 static long transpose_avx512(const uint16_t *xp, uint16_t *xt, long grid, long row, long cin) {
+    const __m512i index = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             _mm512_set1_epi32((int)(cin / 2)));
+    int16_t even_words[32], odd_words[32];
+    for (int i = 0; i < 32; i++) even_words[i] = (int16_t)(2 * i), odd_words[i] = (int16_t)(2 * i + 1);
+    const __m512i even = _mm512_loadu_si512((const void *)even_words), odd = _mm512_loadu_si512((const void *)odd_words);
+    long p = 0;
+    for (; p + 32 <= grid; p += 32)
+        for (long c = 0; c < cin; c += 2) {
+            const int *pairs = (const int *)(const void *)(xp + p * cin + c);
+            const __m512i first = _mm512_i32gather_epi32(index, pairs, 4);
+            const __m512i second = _mm512_i32gather_epi32(index, pairs + 8 * cin, 4);
+            _mm512_storeu_si512((void *)(xt + c * row + p), _mm512_permutex2var_epi16(first, even, second));
+            _mm512_storeu_si512((void *)(xt + (c + 1) * row + p), _mm512_permutex2var_epi16(first, odd, second));
+        }
+    return p;
+}
+
 void dk_bf16_transpose_grid(const dk_conv_geometry *g, const uint16_t *xp, uint16_t *xt) {
     const long grid = (g->od + g->kd - 1) * g->hp * g->wp, row = dk_conv_tile_transpose_row(g), cin = g->cin;
+    const long done = dk_isa() == DK_ISA_AVX512 && cin % 2 == 0 ? transpose_avx512(xp, xt, grid, row, cin) : 0;
     for (long c = 0; c < cin; c++) {
         uint16_t *to = xt + c * row;
-        for (long p = 0; p < grid; p++) to[p] = xp[p * cin + c];
+        for (long p = done; p < grid; p++) to[p] = xp[p * cin + c];
         for (long p = grid; p < row; p++) to[p] = 0;
+    }
+}
+
+/// The next grid position's coordinates (x along the padded width, line, plane) and output
+/// position q: q counts the positions on the output grid (x < ow, line < oh, plane < od).
+typedef struct {
+    long x, line, plane, q;
+} amx_grid_cursor;
+
+/// Whether the cursor's grid position is an output position; moves the cursor to the next one.
+static inline int amx_grid_next(const dk_conv_geometry *g, amx_grid_cursor *c) {
+    const int stored = c->x < g->ow && c->line < g->oh && c->plane < g->od;
+    c->q += stored;
+    if (++c->x == g->wp) {
+        c->x = 0;
+        if (++c->line == g->hp) c->line = 0, c->plane++;
+    }
+    return stored;
+}
+
+/// Two grid positions at a time, 16 channels at a time: lane co = bf16(dy[first][co]) |
+/// bf16(dy[second][co]) << 16, zero for a position off the output grid.
+DKA512 static void gradient_grid_avx512(const dk_conv_geometry *g, const float *dy, uint16_t *dyg, long length) {
+    const long cout = g->cout;
+    const __m512i high = _mm512_set1_epi32((int)0xFFFF0000u);
+    amx_grid_cursor cursor = {0, 0, 0, 0};
+    for (long p = 0; p < length; p += 2) {
+        const float *first = dy + cursor.q * cout;
+        const int first_stored = amx_grid_next(g, &cursor);
+        const float *second = dy + cursor.q * cout;
+        const int second_stored = amx_grid_next(g, &cursor);
+        uint16_t *to = dyg + p * cout;
+        for (long co = 0; co < cout; co += 16) {
+            const __m512i lo = first_stored
+                                   ? _mm512_srli_epi32(dk_bf16_round_bits(_mm512_loadu_si512((const void *)(first + co))), 16)
+                                   : _mm512_setzero_si512();
+            const __m512i hi = second_stored
+                                   ? _mm512_and_si512(dk_bf16_round_bits(_mm512_loadu_si512((const void *)(second + co))), high)
+                                   : _mm512_setzero_si512();
+            _mm512_storeu_si512((void *)(to + 2 * co), _mm512_or_si512(lo, hi));
+        }
     }
 }
 
 void dk_bf16_pack_gradient_grid(const dk_conv_geometry *g, const float *dy, uint16_t *dyg) {
     const long length = dk_conv_tile_grid_length(g), cout = g->cout;
-    long x = 0, line = 0, plane = 0, q = 0;  // the grid position's coordinates, and its output position
+    if (dk_isa() == DK_ISA_AVX512 && cout % 16 == 0) {
+        gradient_grid_avx512(g, dy, dyg, length);
+        return;
+    }
+    amx_grid_cursor cursor = {0, 0, 0, 0};
     for (long p = 0; p < length; p++) {
-        const int stored = x < g->ow && line < g->oh && plane < g->od;
+        const long q = cursor.q;
+        const int stored = amx_grid_next(g, &cursor);
         uint16_t *to = dyg + (p / 2) * cout * 2 + p % 2;
         for (long co = 0; co < cout; co++) to[2 * co] = stored ? dk_bf16_bits(dy[q * cout + co]) : 0;
-        q += stored;
-        if (++x == g->wp) {
-            x = 0;
-            if (++line == g->hp) line = 0, plane++;
-        }
     }
 }
 

@@ -35,7 +35,9 @@ AMX_TARGET static void AMX_NAME(forward_tiles)(const dk_conv_geometry *g, const 
     float sums[4][16][16] __attribute__((aligned(64)));
     const long first = dk_conv_grid_position(g, q0), end = dk_conv_grid_position(g, q1 - 1) + 1;
     const int segments = g->kd * g->kh, blocks = (int)(cout / 16);
+    long out[32];
     for (long p = first; p < end; p += 32) {
+        amx_block_outputs(g, p, end, q0, q1, out);
         for (int nb = 0; nb < blocks; nb += 2) {
             const int both = nb + 1 < blocks;
             TILE_ZERO(0);
@@ -63,7 +65,7 @@ AMX_TARGET static void AMX_NAME(forward_tiles)(const dk_conv_geometry *g, const 
             TILE_STORE(1, sums[1], 64);
             TILE_STORE(2, sums[2], 64);
             TILE_STORE(3, sums[3], 64);
-            amx_store_block(g, sums, bias, y, p, end, q0, q1, nb, both);
+            amx_store_block(g, sums, bias, y, out, nb, both);
         }
     }
     TILE_RELEASE();

@@ -25,6 +25,7 @@
 #include "dk_bf16.h"
 #include "dk_dispatch.h"
 #include "conv_internal.h"
+#include "bf16_round.h"
 #include <immintrin.h>
 
 #define DKB512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
@@ -33,19 +34,11 @@
 
 static inline uint16_t bf16_scalar(float f) { return dk_bf16_bits(f); }
 
-/// 16 Floats' bits rounded as bf16_scalar: the bfloat16 in the upper half (low half not cleared).
-DKI512 static inline __m512i bf16_round_bits(__m512i u) {
-    const __m512i abs_mask = _mm512_set1_epi32(0x7FFFFFFF), inf = _mm512_set1_epi32(0x7F800000);
-    const __m512i bias = _mm512_set1_epi32(0x7FFF), one = _mm512_set1_epi32(1), quiet = _mm512_set1_epi32(0x400000);
-    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, abs_mask), inf);
-    __m512i rounded = _mm512_add_epi32(_mm512_add_epi32(u, bias), _mm512_and_si512(_mm512_srli_epi32(u, 16), one));
-    return _mm512_mask_or_epi32(rounded, nan, u, quiet);
-}
 
 DKI512 static void bf16_vector(const float *src, uint16_t *dst, long n) {
     long i = 0;
     for (; i + 16 <= n; i += 16) {
-        const __m512i r = bf16_round_bits(_mm512_loadu_si512((const void *)(src + i)));
+        const __m512i r = dk_bf16_round_bits(_mm512_loadu_si512((const void *)(src + i)));
         _mm256_storeu_si256((__m256i *)(dst + i), _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
     }
     for (; i < n; i++) dst[i] = bf16_scalar(src[i]);
@@ -80,7 +73,7 @@ DKI512 static void round_vector(const float *src, float *dst, long n) {
     const __m512i high = _mm512_set1_epi32((int)0xFFFF0000u);
     long i = 0;
     for (; i + 16 <= n; i += 16) {
-        const __m512i r = bf16_round_bits(_mm512_loadu_si512((const void *)(src + i)));
+        const __m512i r = dk_bf16_round_bits(_mm512_loadu_si512((const void *)(src + i)));
         _mm512_storeu_si512((void *)(dst + i), _mm512_and_si512(r, high));
     }
     round_scalar(src, dst, i, n);
@@ -261,15 +254,6 @@ void dk_conv_forward_bf16(const dk_conv_geometry *g, const uint16_t *xp, const u
     if (q1 > q0) forward_bf16(g, xp, wp, bias, y, q0, q1);
 }
 
-/// The rounding of 16 Floats to bfloat16 in the upper halves of 32-bit lanes (low halves garbage).
-DKI512 static inline __m512i bf16_upper(__m512i u) {
-    const __m512i abs_mask = _mm512_set1_epi32(0x7FFFFFFF), inf = _mm512_set1_epi32(0x7F800000);
-    const __m512i bias = _mm512_set1_epi32(0x7FFF), one = _mm512_set1_epi32(1), quiet = _mm512_set1_epi32(0x400000);
-    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, abs_mask), inf);
-    __m512i rounded = _mm512_add_epi32(_mm512_add_epi32(u, bias), _mm512_and_si512(_mm512_srli_epi32(u, 16), one));
-    return _mm512_mask_or_epi32(rounded, nan, u, quiet);
-}
-
 /// Pairs 16 channels at a time (cin is a multiple of 16): lane c = xp[p][c] | xp[p + 1][c] << 16.
 DKI512 static void pack_pairs_avx512(const uint16_t *xp, uint16_t *xq, long positions, long cin) {
     for (long p = 0; p + 1 < positions; p++)
@@ -288,8 +272,8 @@ DKI512 static void pack_gradient_avx512(const float *dy, uint16_t *dyp, long lin
         for (long x = 0; x < half; x++)
             for (long co = 0; co < cout; co += 16) {
                 const float *d = dy + (l * ow + 2 * x) * cout + co;
-                const __m512i lo = _mm512_srli_epi32(bf16_upper(_mm512_loadu_si512((const void *)d)), 16);
-                const __m512i hi = 2 * x + 1 < ow ? _mm512_and_si512(bf16_upper(_mm512_loadu_si512((const void *)(d + cout))), high)
+                const __m512i lo = _mm512_srli_epi32(dk_bf16_round_bits(_mm512_loadu_si512((const void *)d)), 16);
+                const __m512i hi = 2 * x + 1 < ow ? _mm512_and_si512(dk_bf16_round_bits(_mm512_loadu_si512((const void *)(d + cout))), high)
                                                   : _mm512_setzero_si512();
                 _mm512_storeu_si512((void *)(dyp + ((l * half + x) * cout + co) * 2), _mm512_or_si512(lo, hi));
             }
