@@ -1,18 +1,18 @@
 // AMX-BF16 convolutions: the forward pass (and so the input gradient, a forward pass with the
-// flipped kernel) and the weight gradient as tile products, tdpbf16ps: C[16 × 16 Float] += A[16 × 32 bfloat16] ·
-// B[16 pairs × 16 × 2 bfloat16], each C element summing pairs of products in Float
-// (conv_amx_kernel.h has the blocking). Operands are rounded to bfloat16 to nearest, ties to
-// even, as for the AVX512-BF16 kernels (conv_bf16.c), so the error bound of
+// flipped kernel) and the weight gradient as tile products, tdpbf16ps: C[16 × 16 Float] +=
+// A[16 × 32 bfloat16] · B[16 pairs × 16 × 2 bfloat16], each C element summing pairs of products
+// in Float (conv_amx_kernel.h has the blocking). Operands are rounded to bfloat16 to nearest,
+// ties to even, as for the AVX512-BF16 kernels (conv_bf16.c), so the error bound of
 // BFloat16Convolution.swift holds; the tile unit treats subnormal inputs as zero and flushes
 // subnormal sums, as vdpbf16ps does.
 //
-// The kernel is compiled twice from conv_amx_kernel.h: once on the tile unit, which a process
+// The kernels are compiled twice from conv_amx_kernel.h: once on the tile unit, which a process
 // may use only after Linux grants it the tile data state (bf16_dispatch.c asks once), and once
 // on amx_model, a software model of the tile operations that follows the pseudo-code of Intel's
 // instruction set reference for ldtilecfg, tileloadd, tilestored, tilezero and tdpbf16ps,
 // including the shape checks that raise #UD (the model aborts). The model lets the tests check
-// the kernel's addressing, blocking and packing on every CPU; the hardware compilation is
-// checked against it and against Float on a CPU with AMX.
+// the kernels' addressing, blocking and packing on every CPU with AVX512-BF16; on a CPU with AMX
+// the tests check the tile unit against it and against Double.
 
 #include "dk_bf16.h"
 #include "dk_dispatch.h"

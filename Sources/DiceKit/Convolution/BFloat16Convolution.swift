@@ -2,9 +2,10 @@
 // path): Float convolutions with `ConvolutionSettings.precision == .bfloat16` that the direct
 // kernels take (DirectConvolution.swift) and whose input channels are a multiple of 16 run on
 // the AVX512-BF16 kernels of Sources/CDiceKitKernels/convolution/conv_bf16.c (the dot-product
-// arithmetic), or with the tile arithmetic their forward passes on the AMX kernel of conv_amx.c:
-// operands rounded to bfloat16 (to nearest, ties to even), products accumulated in Float,
-// results in Float.
+// arithmetic) or, with the tile arithmetic, on the AMX kernels of conv_amx.c (the weight gradient:
+// BFloat16TileWeightGradient.swift): operands rounded to bfloat16 (to nearest, ties to even),
+// products accumulated in Float, results in Float. The work split below is the dot products'; the
+// tile forward passes share it.
 //
 //   forward          y  = conv(pad(x)₁₆, W₁₆) (+ bias)
 //   input gradient   dx = conv(pad'(dy)₁₆, W'₁₆) (+ dxFill), the flipped kernel as in the Float path
