@@ -63,7 +63,8 @@ public enum BFloat16Arithmetic: String, CaseIterable, Sendable, CustomStringConv
     /// AMX-TILE, tile data granted by Linux, not forced lower).
     public static var tilesAvailable: Bool { dk_bf16_level_in_use() == DK_BF16_AMX }
 
-    /// One line for reports: the arithmetic in use and why.
+    /// One line for reports: the arithmetic in use and why (and a `DICEKIT_BF16_ARITHMETIC`
+    /// that is ignored, with `environmentError`).
     public static var selection: String {
         if forced.load(ordering: .relaxed) >= 0 { return "\(current) (forced)" }
         if let chosen = environmentChoice { return "\(chosen) (\(environmentVariable))" }
@@ -73,7 +74,8 @@ public enum BFloat16Arithmetic: String, CaseIterable, Sendable, CustomStringConv
         case .roundedOperands: reason = "Intel without AMX tiles: vdpbf16ps runs no faster than Float FMAs"
         case .dotProducts: reason = "vdpbf16ps at twice the Float multiply-add rate"
         }
-        return "\(automatic) (\(reason))"
+        let ignored = environmentError.map { "; ignored \($0)" } ?? ""
+        return "\(automatic) (\(reason)\(ignored))"
     }
 
     /// The value of `DICEKIT_BF16_ARITHMETIC` when it is set to something other than dot,

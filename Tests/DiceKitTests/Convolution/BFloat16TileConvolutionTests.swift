@@ -320,7 +320,7 @@ final class AMXTileKernelTests: XCTestCase {
     }
 
     /// DICEKIT_BF16_ARITHMETIC=amx where the AMX level is not in use: `--precision bf16` is a
-    /// usage error that names the variable and what this CPU has.
+    /// usage error that names the variable and what this CPU has; `dicekit check` says it is ignored.
     func testAMXEnvironmentWithoutAMXIsAUsageError() throws {
         try XCTSkipIf(BFloat16Arithmetic.tilesAvailable, "AMX tiles are in use here")
         let result = try runDicekit(
@@ -332,5 +332,14 @@ final class AMXTileKernelTests: XCTestCase {
         XCTAssertTrue(
             result.stderr.contains("DICEKIT_BF16_ARITHMETIC=amx") && result.stderr.contains("no AMX-BF16 tiles"),
             result.stderr)
+        // `dicekit check` runs on, with the automatic arithmetic, and says the variable was ignored.
+        let check = try runDicekit(
+            ["check", "--size", "32", "--sgemm-size", "64"],
+            environment: [BFloat16Arithmetic.environmentVariable: "amx"])
+        XCTAssertEqual(check.status, 0, check.stderr)
+        XCTAssertTrue(check.stderr.contains("ignored"), check.stderr)
+        let object = try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: Data(check.stdout.utf8)) as? [String: Any], check.stdout)
+        XCTAssertEqual(object["bf16_arithmetic"] as? String, BFloat16Arithmetic.automatic.rawValue)
     }
 }
