@@ -1,6 +1,7 @@
-// The AMX-BF16 forward convolution, written once against the tile operations below and compiled
-// twice by conv_amx.c: on the tile unit (the AMX intrinsics) and on amx_model, its software
-// model. Not a header to include anywhere else. Before including it, conv_amx.c defines:
+// The AMX-BF16 convolution kernels (forward pass, weight gradient), written once against the tile
+// operations below and compiled twice by conv_amx.c: on the tile unit (the AMX intrinsics) and on
+// amx_model, its software model. Not a header to include anywhere else. Before including it,
+// conv_amx.c defines:
 //   AMX_NAME(name)        the function's name for this compilation
 //   AMX_TARGET            its target attribute (AMX for the hardware, nothing for the model)
 //   AMX_STATE             the declarations the operations need (the model's tiles)
@@ -9,7 +10,7 @@
 //   TILE_LOAD(t, p, s)    tileloadd (s bytes between rows)
 //   TILE_STORE(t, p, s)   tilestored
 //
-// Tiles: 0–3 the sums of 32 positions × 32 output channels (C[i][j]: positions 16·i, channels
+// Forward pass. Tiles: 0–3 the sums of 32 positions × 32 output channels (C[i][j]: positions 16·i, channels
 // 16·j of the block), 4–5 the input rows of the two halves of the positions, 6–7 the kernel
 // pairs of the two 16-channel halves. A tile of input is 16 grid positions along the padded
 // grid (rows 2·cin bytes apart, so consecutive rows overlap), each row `chunk` consecutive
