@@ -1,12 +1,12 @@
-// Run-time dispatch of the bfloat16 kernels (conv_bf16.c), apart from the Float levels
+// Run-time dispatch of the bfloat16 kernels (conv_bf16.c, conv_amx.c), apart from the Float levels
 // of cpu_dispatch.c: a CPU either has a bfloat16 dot-product instruction or not, independently
 // of the Float level in use. Detected once under pthread_once (thread-safe), from CPUID and XCR0:
 //   AVX512-BF16  CPUID.(7,1):EAX[5] (vdpbf16ps), with AVX-512 F/BW/VL usable (XCR0 bits 5–7)
 //   AMX-BF16     CPUID.(7,0):EDX[22] and AMX-TILE EDX[24], usable only after Linux grants the
 //                process the tile data state: arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA),
 //                requested once inside the same pthread_once; a refusal leaves the AVX512-BF16 level.
-// The AMX level is detected and named so that tile kernels can be added; none exists yet, so
-// the AMX level runs the AVX512-BF16 kernels (and records that level as the one that ran).
+// At the AMX level the tile arithmetic (BFloat16Arithmetic.tiles) runs the tile kernels of
+// conv_amx.c; the AVX512-BF16 kernels stay available to the other arithmetics.
 
 #include "dk_bf16.h"
 #include "dk_dispatch.h"
