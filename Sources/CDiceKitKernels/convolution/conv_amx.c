@@ -215,9 +215,10 @@ long dk_conv_tile_grid_length(const dk_conv_geometry *g) {
     return positions > 0 ? (dk_conv_grid_position(g, positions - 1) + 32) / 32 * 32 : 0;
 }
 
-long dk_conv_tile_transpose_row(const dk_conv_geometry *g) {
-    return (g->od + g->kd - 1) * g->hp * g->wp + 32;
-}
+/// Positions of one padded sample's grid ((od + kd − 1) planes of hp × wp, stride 1).
+static long amx_padded_positions(const dk_conv_geometry *g) { return (g->od + g->kd - 1) * g->hp * g->wp; }
+
+long dk_conv_tile_transpose_row(const dk_conv_geometry *g) { return amx_padded_positions(g) + 32; }
 
 /// Channels c and c + 1 of 32 grid positions at a time: two gathers of the 32-bit pairs (c, c + 1)
 /// of 16 positions each, split into the two channels' rows by 16-bit permutes.
@@ -240,7 +241,7 @@ DKA512 static long transpose_avx512(const uint16_t *xp, uint16_t *xt, long grid,
 }
 
 void dk_bf16_transpose_grid(const dk_conv_geometry *g, const uint16_t *xp, uint16_t *xt) {
-    const long grid = (g->od + g->kd - 1) * g->hp * g->wp, row = dk_conv_tile_transpose_row(g), cin = g->cin;
+    const long grid = amx_padded_positions(g), row = dk_conv_tile_transpose_row(g), cin = g->cin;
     const long done = dk_isa() == DK_ISA_AVX512 && cin % 2 == 0 ? transpose_avx512(xp, xt, grid, row, cin) : 0;
     for (long c = 0; c < cin; c++) {
         uint16_t *to = xt + c * row;
