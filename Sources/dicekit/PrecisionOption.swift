@@ -1,6 +1,7 @@
 // `--precision float32|bf16` (train, eval, predict): the convolutions' arithmetic. bf16 runs the
 // qualifying convolutions with bfloat16 operands and Float accumulation on a CPU with
-// AVX512-BF16 or AMX-BF16; elsewhere it prints a one-line notice and runs in float32.
+// AVX512-BF16 or AMX-BF16; elsewhere it prints a one-line notice and runs in float32 (and where
+// the AMX tiles failed their self-check, a notice that the arithmetic of a CPU without AMX runs).
 
 import DiceKit
 
@@ -26,6 +27,7 @@ enum PrecisionOption {
             throw UsageError(message: message)
         }
         if let notice = precision.fallbackNotice { printError(notice) }
+        if precision == .bfloat16, let notice = BFloat16Arithmetic.tileFallbackNotice { printError(notice) }
         return precision
     }
 }

@@ -306,6 +306,26 @@ void dk_bf16_pack_gradient_grid(const dk_conv_geometry *g, const float *dy, uint
     }
 }
 
+void dk_amx_forward_run(int hardware, const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wt,
+                        const float *bias, float *y, long q0, long q1) {
+    if (q1 <= q0) return;
+    if (hardware)
+        forward_tiles_hardware(g, xp, wt, bias, y, q0, q1);
+    else
+        forward_tiles_model(g, xp, wt, bias, y, q0, q1);
+}
+
+void dk_amx_weight_grad_run(int hardware, const dk_conv_geometry *g, const uint16_t *xt, long xt_stride,
+                            const uint16_t *dyg, long dyg_stride, long samples, float *dw, long kb0, long kb1,
+                            long cb0, long cb1) {
+    if (kb1 <= kb0 || cb1 <= cb0) return;
+    const long row = dk_conv_tile_transpose_row(g);
+    if (hardware)
+        weight_grad_tiles_hardware(g, xt, xt_stride, row, dyg, dyg_stride, samples, dw, kb0, kb1, cb0, cb1);
+    else
+        weight_grad_tiles_model(g, xt, xt_stride, row, dyg, dyg_stride, samples, dw, kb0, kb1, cb0, cb1);
+}
+
 /// Calls of the tile kernel on the model [0] and on the tile unit [1] (dk_conv_tile_calls).
 static _Atomic long tile_calls[2];
 
@@ -314,10 +334,7 @@ int dk_conv_forward_tiles_on(int hardware, const dk_conv_geometry *g, const uint
     if (hardware && dk_bf16_detected() != DK_BF16_AMX) return -1;
     if (q1 <= q0) return 0;
     atomic_fetch_add_explicit(&tile_calls[hardware ? 1 : 0], 1, memory_order_relaxed);
-    if (hardware)
-        forward_tiles_hardware(g, xp, wt, bias, y, q0, q1);
-    else
-        forward_tiles_model(g, xp, wt, bias, y, q0, q1);
+    dk_amx_forward_run(hardware, g, xp, wt, bias, y, q0, q1);
     return 0;
 }
 
@@ -334,11 +351,7 @@ int dk_conv_weight_grad_tiles_on(int hardware, const dk_conv_geometry *g, const 
     if (hardware && dk_bf16_detected() != DK_BF16_AMX) return -1;
     if (kb1 <= kb0 || cb1 <= cb0) return 0;
     atomic_fetch_add_explicit(&tile_calls[hardware ? 1 : 0], 1, memory_order_relaxed);
-    const long row = dk_conv_tile_transpose_row(g);
-    if (hardware)
-        weight_grad_tiles_hardware(g, xt, xt_stride, row, dyg, dyg_stride, samples, dw, kb0, kb1, cb0, cb1);
-    else
-        weight_grad_tiles_model(g, xt, xt_stride, row, dyg, dyg_stride, samples, dw, kb0, kb1, cb0, cb1);
+    dk_amx_weight_grad_run(hardware, g, xt, xt_stride, dyg, dyg_stride, samples, dw, kb0, kb1, cb0, cb1);
     return 0;
 }
 

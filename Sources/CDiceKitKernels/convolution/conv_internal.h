@@ -263,6 +263,20 @@ static inline __attribute__((always_inline)) void dk_conv_weight_row_offsets(con
 /// current x86-64 cores; 4 and 16 measured the same. A prefetch past the data never faults.
 #define DK_CONV_PREFETCH_POSITIONS 8
 
+/// The tile kernels of conv_amx.c on the tile unit (`hardware` non-zero) or its software model,
+/// as dk_conv_forward_tiles_on and dk_conv_weight_grad_tiles_on but without their level check and
+/// call count: for the self-check (conv_amx_check.c) that runs while the level is being detected.
+/// The tile unit only where Linux granted the tile data.
+void dk_amx_forward_run(int hardware, const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wt,
+                        const float *bias, float *y, long q0, long q1);
+void dk_amx_weight_grad_run(int hardware, const dk_conv_geometry *g, const uint16_t *xt, long xt_stride,
+                            const uint16_t *dyg, long dyg_stride, long samples, float *dw, long kb0, long kb1,
+                            long cb0, long cb1);
+
+/// dk_amx_self_check without its permission check, for bf16_dispatch.c's detection (which runs it
+/// on the tile unit right after Linux grants the tile data, inside its pthread_once).
+int dk_amx_self_check_run(int hardware, char *detail, long size);
+
 /// The AVX2 + FMA weight gradient of segments [s0, s1) × channels [co0, co1) (co0 a multiple of
 /// 16) over lines [l0, l1) of one sample.
 void dk_conv_weight_grad_avx2(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy,

@@ -27,6 +27,21 @@ dk_bf16_level dk_bf16_detected(void);
 /// 1 when the AMX tile-data permission was granted, 0 when refused, -1 when never asked (no AMX).
 int dk_amx_permission(void);
 
+/// Runs both tile kernels (conv_amx.c) over small problems whose sums are exact in Float
+/// (convolution/conv_amx_check.c), on the tile unit (`hardware` non-zero) or on the software model
+/// (0), and compares every output with its exact sum, bit for bit. Returns 0 when all match, else
+/// the number of mismatches, the first described in `detail` (`size` bytes; may be NULL); -1
+/// without running when the tile unit is asked for and Linux did not grant this process the tile data.
+int dk_amx_self_check(int hardware, char *detail, long size);
+
+/// The self-check that detection runs on the tile unit once Linux grants the tile data: 1 passed
+/// (the AMX level is detected), 0 failed (the AVX512-BF16 level is detected instead), -1 not run
+/// (no AMX, or the tile data refused).
+int dk_amx_self_check_status(void);
+
+/// The first mismatch of a failed detection self-check (dk_amx_self_check_status() == 0), else "".
+const char *dk_amx_self_check_detail(void);
+
 /// The level in use: the forced one, else the detected one; NONE when the Float level in use is below AVX-512.
 dk_bf16_level dk_bf16_level_in_use(void);
 

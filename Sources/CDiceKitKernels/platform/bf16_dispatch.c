@@ -5,12 +5,16 @@
 //   AMX-BF16     CPUID.(7,0):EDX[22] and AMX-TILE EDX[24], usable only after Linux grants the
 //                process the tile data state: arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA),
 //                requested once inside the same pthread_once; a refusal leaves the AVX512-BF16 level.
+//                Once granted, both tile kernels run their self-check on the tile unit
+//                (conv_amx_check.c: exact sums, bit for bit); a failure leaves the AVX512-BF16
+//                level too, and dk_amx_self_check_detail says what differed.
 // At the AMX level the tile arithmetic (BFloat16Arithmetic.tiles) runs the tile kernels of
 // conv_amx.c; the AVX512-BF16 kernels stay available to the other arithmetics.
 
 #include "dk_bf16.h"
 #include "dk_dispatch.h"
 #include "dk_platform.h"
+#include "../convolution/conv_internal.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #if defined(__linux__) && defined(__x86_64__)
@@ -25,6 +29,8 @@ static pthread_once_t bf16_once = PTHREAD_ONCE_INIT;
 /// Written once inside pthread_once, which orders it before every reader's return from it.
 static dk_bf16_level bf16_detected = DK_BF16_NONE;
 static int amx_permission = -1;
+static int amx_check_status = -1;
+static char amx_check_detail[256];
 static _Atomic int bf16_forced = DK_BF16_AUTOMATIC;
 
 static void detect_bf16(void) {
@@ -43,7 +49,9 @@ static void detect_bf16(void) {
 #else
     amx_permission = 0;
 #endif
-    if (amx_permission) bf16_detected = DK_BF16_AMX;
+    if (!amx_permission) return;
+    amx_check_status = dk_amx_self_check_run(1, amx_check_detail, sizeof amx_check_detail) == 0;
+    if (amx_check_status) bf16_detected = DK_BF16_AMX;
 }
 
 dk_bf16_level dk_bf16_detected(void) {
@@ -54,6 +62,16 @@ dk_bf16_level dk_bf16_detected(void) {
 int dk_amx_permission(void) {
     pthread_once(&bf16_once, detect_bf16);
     return amx_permission;
+}
+
+int dk_amx_self_check_status(void) {
+    pthread_once(&bf16_once, detect_bf16);
+    return amx_check_status;
+}
+
+const char *dk_amx_self_check_detail(void) {
+    pthread_once(&bf16_once, detect_bf16);
+    return amx_check_status == 0 ? amx_check_detail : "";
 }
 
 dk_bf16_level dk_bf16_level_in_use(void) {

@@ -17,8 +17,9 @@
 //     260–290, and PyTorch's own bfloat16 autocast is 1.4× slower than its Float there;
 //   - AMX tiles multiply 16 × 32 by 32 × 16 bfloat16 per instruction, several times the
 //     AVX-512 rate (not yet measured here: no machine so far exposed AMX).
-// So the automatic choice is tiles where the AMX level is in use (the CPU has AMX-BF16 and Linux
-// granted the tile data), else by vendor: rounded operands on GenuineIntel, dot products on every
+// So the automatic choice is tiles where the AMX level is in use (the CPU has AMX-BF16, Linux
+// granted the tile data and the tile kernels passed their self-check on the tile unit,
+// conv_amx_check.c), else by vendor: rounded operands on GenuineIntel, dot products on every
 // other CPU with AVX512-BF16. `DICEKIT_BF16_ARITHMETIC=dot|rounded|amx` overrides it for the
 // process (amx only where the AMX level is in use), `force` for tests (which may force tiles on a
 // CPU without AMX: the tile kernel then runs on conv_amx.c's software model of the tile unit,
@@ -68,14 +69,21 @@ public enum BFloat16Arithmetic: String, CaseIterable, Sendable, CustomStringConv
     public static var selection: String {
         if forced.load(ordering: .relaxed) >= 0 { return "\(current) (forced)" }
         if let chosen = environmentChoice { return "\(chosen) (\(environmentVariable))" }
-        let reason: String
-        switch automatic {
-        case .tiles: reason = "AMX-BF16 tiles granted"
-        case .roundedOperands: reason = "Intel without AMX tiles: vdpbf16ps runs no faster than Float FMAs"
-        case .dotProducts: reason = "vdpbf16ps at twice the Float multiply-add rate"
-        }
         let ignored = environmentError.map { "; ignored \($0)" } ?? ""
-        return "\(automatic) (\(reason)\(ignored))"
+        return "\(automatic) (\(reason(for: automatic, tileSelfCheck))\(ignored))"
+    }
+
+    /// Why `automatic` is the automatic choice on a CPU whose tile self-check ended as `check`.
+    static func reason(for automatic: BFloat16Arithmetic, _ check: TileSelfCheck) -> String {
+        switch (automatic, check) {
+        case (.tiles, _): return "AMX-BF16 tiles granted, self-check passed"
+        case (.roundedOperands, .failed(let detail)):
+            return "AMX tiles failed their self-check (\(detail)); vdpbf16ps runs no faster than Float FMAs"
+        case (.roundedOperands, _): return "Intel without AMX tiles: vdpbf16ps runs no faster than Float FMAs"
+        case (.dotProducts, .failed(let detail)):
+            return "AMX tiles failed their self-check (\(detail)); vdpbf16ps at twice the Float multiply-add rate"
+        case (.dotProducts, _): return "vdpbf16ps at twice the Float multiply-add rate"
+        }
     }
 
     /// The value of `DICEKIT_BF16_ARITHMETIC` when it is set to something other than dot,
@@ -96,8 +104,58 @@ public enum BFloat16Arithmetic: String, CaseIterable, Sendable, CustomStringConv
         guard let raw = getenv(environmentVariable), String(cString: raw).lowercased() == tiles.rawValue,
             !tilesAvailable
         else { return nil }
+        return amxUnavailableError(tileSelfCheck)
+    }
+
+    /// The error for `DICEKIT_BF16_ARITHMETIC=amx` where the tiles are not in use, on a CPU whose
+    /// tile self-check ended as `check`.
+    static func amxUnavailableError(_ check: TileSelfCheck) -> String {
+        if case .failed(let detail) = check {
+            return
+                "\(environmentVariable)=amx: the AMX tiles failed their self-check (\(detail)); expected dot or rounded"
+        }
         return
             "\(environmentVariable)=amx: this CPU has no AMX-BF16 tiles in use (bfloat16 level: \(BFloat16KernelLevel.current)); expected dot or rounded"
+    }
+
+    /// The outcome of the tile kernels' self-check on the tile unit (conv_amx_check.c), which
+    /// detection runs once Linux grants the tile data: exact sums, compared bit for bit.
+    public enum TileSelfCheck: Equatable, Sendable, CustomStringConvertible {
+        /// Not run: no AMX-BF16, or the tile data refused.
+        case notRun
+        /// Every output matched: the AMX level is in use.
+        case passed
+        /// An output differed (the first one described): the AVX512-BF16 level is in use instead.
+        case failed(String)
+
+        /// "not run", "passed" or "failed: …".
+        public var description: String {
+            switch self {
+            case .notRun: return "not run"
+            case .passed: return "passed"
+            case .failed(let detail): return "failed: \(detail)"
+            }
+        }
+    }
+
+    /// The tile unit's self-check of this process (run once, at detection).
+    public static var tileSelfCheck: TileSelfCheck {
+        switch dk_amx_self_check_status() {
+        case 1: return .passed
+        case 0: return .failed(String(cString: dk_amx_self_check_detail()))
+        default: return .notRun
+        }
+    }
+
+    /// The one-line notice for a bfloat16 run on a CPU whose AMX tiles failed their self-check
+    /// (the run goes on with the arithmetic of a CPU without AMX), else nil.
+    public static var tileFallbackNotice: String? { tileFallbackNotice(tileSelfCheck) }
+
+    /// The notice of `tileFallbackNotice` for a self-check that ended as `check`.
+    static func tileFallbackNotice(_ check: TileSelfCheck) -> String? {
+        guard case .failed(let detail) = check else { return nil }
+        return
+            "note: --precision bf16: the AMX tiles failed their self-check (\(detail)); running with \(current) instead"
     }
 
     /// Forces `arithmetic` for the whole process (nil: the environment's or automatic choice

@@ -63,7 +63,9 @@ enum CheckCommand: Command {
             "caches: \(cpu.cacheSummary); clock: "
                 + (cpu.clock.map { "\(DecimalText.fixed($0.gigahertz, digits: 3)) GHz (\($0.source))" } ?? "unknown"))
         printError("OpenBLAS core: \(selection)")
-        printError("bf16 kernels: \(BFloat16KernelLevel.current); arithmetic: \(BFloat16Arithmetic.selection)")
+        printError(
+            "bf16 kernels: \(BFloat16KernelLevel.current); arithmetic: \(BFloat16Arithmetic.selection); "
+                + "AMX tile self-check: \(BFloat16Arithmetic.tileSelfCheck)")
         printError(
             "sgemm \(sgemmSize)³: \(DecimalText.fixed(sgemm, digits: 1)) GFLOP/s on \(BLAS.threadCount) thread(s); peak "
                 + (peak.gigaflops.map {
@@ -96,6 +98,7 @@ enum CheckCommand: Command {
             ("openblas_core_detail", jsonString(selection.detail)),
             ("bf16_level", jsonString(BFloat16KernelLevel.current.description)),
             ("bf16_arithmetic", jsonString(BFloat16Arithmetic.current.rawValue)),
+            ("amx_self_check", jsonString(BFloat16Arithmetic.tileSelfCheck.description)),
             ("sgemm_size", "\(sgemmSize)"),
             ("sgemm_gflops", jsonNumber(sgemm)),
             ("peak_gflops", peak.gigaflops.map { jsonNumber($0) } ?? "null"),

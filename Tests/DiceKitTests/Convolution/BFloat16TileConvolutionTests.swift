@@ -12,7 +12,8 @@
 // written, and NaN in the read-ahead slack after the sample does not reach a stored output.
 // The weight gradient likewise, with the bound over its reduction (samples × grid positions).
 // Where AMX is in use, the tile unit against Double and the model, and the forced AVX512-BF16
-// level on the AMX CPU.
+// level on the AMX CPU. The self-check that detection runs on the tile unit (exact sums, bit for
+// bit) passes on the model, and on the tile unit where Linux grants the tile data.
 
 internal import CDiceKitKernels
 import XCTest
@@ -300,6 +301,58 @@ final class AMXTileKernelTests: XCTestCase {
         XCTAssertGreaterThan(dk_conv_tile_calls(1), before, "the tile unit did not run")
     }
 
+    /// dk_amx_self_check on the tile unit or the model: its result and its detail line.
+    private func selfCheck(hardware: Bool) -> (result: Int32, detail: String) {
+        var buffer = [CChar](repeating: 0, count: 256)
+        return buffer.withUnsafeMutableBufferPointer {
+            let result = dk_amx_self_check(hardware ? 1 : 0, $0.baseAddress, 256)
+            return (result, String(cString: $0.baseAddress!))
+        }
+    }
+
+    /// The self-check (conv_amx_check.c) passes on the model; on a CPU whose tile data was
+    /// granted, detection ran it on the tile unit and it passed there too (a failure would have
+    /// left the AVX512-BF16 level and skipped every other tile-unit test: it fails here instead).
+    func testSelfCheck() throws {
+        let model = selfCheck(hardware: false)
+        XCTAssertEqual(model.result, 0, "model: \(model.detail)")
+        XCTAssertEqual(model.detail, "")
+        let check = BFloat16Arithmetic.tileSelfCheck
+        if case .failed = check { XCTFail("tile unit: \(check)") }
+        guard dk_amx_permission() == 1 else {
+            XCTAssertEqual(check, .notRun)
+            let refused = selfCheck(hardware: true)
+            XCTAssertEqual(refused.result, -1, "the tile unit was run without the tile data")
+            XCTAssertTrue(refused.detail.contains("no AMX tile data"), refused.detail)
+            throw XCTSkip("no AMX tile data granted on this CPU: the self-check ran on the model only")
+        }
+        XCTAssertEqual(check, .passed)
+        XCTAssertEqual(BFloat16KernelLevel.detected, .amx)
+        let hardware = selfCheck(hardware: true)
+        XCTAssertEqual(hardware.result, 0, "tile unit: \(hardware.detail)")
+    }
+
+    /// What a failed self-check makes the reports say: the automatic choice's reason, the error
+    /// for DICEKIT_BF16_ARITHMETIC=amx and the CLI's notice each name the failure and its detail.
+    func testFailedSelfCheckIsReported() {
+        let failed = BFloat16Arithmetic.TileSelfCheck.failed(
+            "forward 16→16: output (position 3, channel 1) is 2, expected 5")
+        for automatic in [BFloat16Arithmetic.roundedOperands, .dotProducts] {
+            let reason = BFloat16Arithmetic.reason(for: automatic, failed)
+            XCTAssertTrue(reason.contains("failed their self-check (forward 16→16: output"), reason)
+            XCTAssertFalse(BFloat16Arithmetic.reason(for: automatic, .notRun).contains("self-check"))
+        }
+        XCTAssertTrue(BFloat16Arithmetic.reason(for: .tiles, .passed).contains("self-check passed"))
+        let error = BFloat16Arithmetic.amxUnavailableError(failed)
+        XCTAssertTrue(
+            error.hasPrefix("DICEKIT_BF16_ARITHMETIC=amx: the AMX tiles failed their self-check (forward"), error)
+        let notice = BFloat16Arithmetic.tileFallbackNotice(failed)
+        XCTAssertTrue(notice?.contains("self-check (forward 16→16") == true, notice ?? "nil")
+        XCTAssertNil(BFloat16Arithmetic.tileFallbackNotice(.passed))
+        XCTAssertNil(BFloat16Arithmetic.tileFallbackNotice(.notRun))
+        XCTAssertEqual(failed.description, "failed: forward 16→16: output (position 3, channel 1) is 2, expected 5")
+    }
+
     /// On an AMX CPU, forcing the AVX512-BF16 level turns the automatic tile arithmetic off and
     /// the dot-product kernels run; automatic again, the tiles are chosen.
     func testForcedAVX512LevelOnAnAMXCPU() throws {
@@ -341,5 +394,6 @@ final class AMXTileKernelTests: XCTestCase {
         let object = try XCTUnwrap(
             try JSONSerialization.jsonObject(with: Data(check.stdout.utf8)) as? [String: Any], check.stdout)
         XCTAssertEqual(object["bf16_arithmetic"] as? String, BFloat16Arithmetic.automatic.rawValue)
+        XCTAssertEqual(object["amx_self_check"] as? String, BFloat16Arithmetic.tileSelfCheck.description)
     }
 }
