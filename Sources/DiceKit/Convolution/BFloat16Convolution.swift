@@ -56,7 +56,7 @@ extension ConvGeometry {
             var g = bfloat16Geometry(padded, output: output, cin: inChannels, cout: outChannels)
             g.relu = pass.rectifies ? 1 : 0
             if let y = pass.y, pass.weightGradient == nil {
-                let packed = packedWeight(g, pass.weight, cache: cache, packing: tiles ? .tilesForward : .forward)
+                let packed = packedWeight(g, pass.weight, cache: cache, packing: .init(flipped: false, tiles: tiles))
                 packed.withUnsafeBufferPointer { wp in
                     bfloat16Forward(
                         g, padded: padded, weight: wp.baseAddress!, bias: pass.bias, y: y,
@@ -68,7 +68,7 @@ extension ConvGeometry {
                 padded.withBFloat16Batch(workers: workers) { xp in
                     if let y = pass.y {
                         let packed = packedWeight(
-                            g, pass.weight, cache: cache, packing: tiles ? .tilesForward : .forward)
+                            g, pass.weight, cache: cache, packing: .init(flipped: false, tiles: tiles))
                         packed.withUnsafeBufferPointer { wp in
                             bfloat16ForwardTasks(
                                 g, padded: padded, xp: xp, weight: wp.baseAddress!, bias: pass.bias, y: y,
@@ -97,7 +97,7 @@ extension ConvGeometry {
             let g = bfloat16Geometry(padded, output: input, cin: outChannels, cout: inChannels)
             // The flipped, transposed kernel is packed from the forward geometry's weight.
             let forward = bfloat16Geometry(padded, output: output, cin: inChannels, cout: outChannels)
-            let packed = packedWeight(forward, pass.weight, cache: cache, packing: tiles ? .tilesFlipped : .flipped)
+            let packed = packedWeight(forward, pass.weight, cache: cache, packing: .init(flipped: true, tiles: tiles))
             packed.withUnsafeBufferPointer { wp in
                 bfloat16Forward(
                     g, padded: padded, weight: wp.baseAddress!, bias: pass.dxFill, y: dx,
@@ -119,14 +119,7 @@ extension ConvGeometry {
         packing: BFloat16WeightCache.Packing
     ) -> [UInt16] {
         cache.packed(packing, count: Int(g.kd * g.kh * g.kw * g.cin * g.cout)) { packed in
-            withUnsafePointer(to: g) { gp in
-                switch packing {
-                case .forward: dk_bf16_pack_weight(gp, weight, packed)
-                case .flipped: dk_bf16_pack_weight_flipped(gp, weight, packed)
-                case .tilesForward: dk_bf16_pack_weight_tiles(gp, weight, packed, 0)
-                case .tilesFlipped: dk_bf16_pack_weight_tiles(gp, weight, packed, 1)
-                }
-            }
+            withUnsafePointer(to: g) { packing.pack($0, weight, into: packed) }
         }
     }
 

@@ -101,11 +101,7 @@ extension ConvGeometry {
         // Wᵀ [Co × K] as row pairs: the flipped packing of W [K × Co] read as a one-tap kernel.
         var wg = rowGeometry(rows: 1, cin: patch, cout: outChannels)
         let packed = [UInt16](unsafeUninitializedCapacity: patch * outChannels) { buffer, initialized in
-            if tiles {
-                dk_bf16_pack_weight_tiles(&wg, weight, buffer.baseAddress!, 1)
-            } else {
-                dk_bf16_pack_weight_flipped(&wg, weight, buffer.baseAddress!)
-            }
+            BFloat16WeightCache.Packing(flipped: true, tiles: tiles).pack(&wg, weight, into: buffer.baseAddress!)
             initialized = patch * outChannels
         }
         let chunk = tilingChunk
@@ -145,11 +141,7 @@ extension ConvGeometry {
         var wg = rowGeometry(rows: 1, cin: patch, cout: outChannels)
         let packed = [UInt16](unsafeUninitializedCapacity: pass.y == nil ? 0 : weightCount) { buffer, initialized in
             if let base = buffer.baseAddress {
-                if tiles {
-                    dk_bf16_pack_weight_tiles(&wg, pass.weight, base, 0)
-                } else {
-                    dk_bf16_pack_weight(&wg, pass.weight, base)
-                }
+                BFloat16WeightCache.Packing(flipped: false, tiles: tiles).pack(&wg, pass.weight, into: base)
             }
             initialized = buffer.count
         }

@@ -12,6 +12,7 @@
 // checkpoint load, a fold of new normalisation statistics), so a packing is never older than
 // the Float master weights it came from.
 
+internal import CDiceKitKernels
 import Synchronization
 
 /// The bfloat16 packings of a convolution's kernel, made on first use and kept.
@@ -29,6 +30,30 @@ final class BFloat16WeightCache: Sendable {
         case tilesForward
         /// The flipped, transposed kernel in the tile kernels' blocks (dk_bf16_pack_weight_tiles, flipped).
         case tilesFlipped
+
+        /// The forward or the flipped packing, of the dot-product kernels or with `tiles` of the tile kernels.
+        init(flipped: Bool, tiles: Bool) {
+            switch (flipped, tiles) {
+            case (false, false): self = .forward
+            case (true, false): self = .flipped
+            case (false, true): self = .tilesForward
+            case (true, true): self = .tilesFlipped
+            }
+        }
+
+        /// Writes this packing of the [kd·kh·kw·cin, cout] Float kernel `weight` of forward
+        /// geometry `g` to `packed` (kd·kh·kw·cin·cout elements).
+        func pack(
+            _ g: UnsafePointer<dk_conv_geometry>, _ weight: UnsafePointer<Float>,
+            into packed: UnsafeMutablePointer<UInt16>
+        ) {
+            switch self {
+            case .forward: dk_bf16_pack_weight(g, weight, packed)
+            case .flipped: dk_bf16_pack_weight_flipped(g, weight, packed)
+            case .tilesForward: dk_bf16_pack_weight_tiles(g, weight, packed, 0)
+            case .tilesFlipped: dk_bf16_pack_weight_tiles(g, weight, packed, 1)
+            }
+        }
     }
 
     private let packings = Mutex<[Packing: [UInt16]]>([:])
