@@ -75,14 +75,12 @@ public enum BFloat16Arithmetic: String, CaseIterable, Sendable, CustomStringConv
 
     /// Why `automatic` is the automatic choice on a CPU whose tile self-check ended as `check`.
     static func reason(for automatic: BFloat16Arithmetic, _ check: TileSelfCheck) -> String {
-        switch (automatic, check) {
+        switch (automatic, check.failure) {
         case (.tiles, _): return "AMX-BF16 tiles granted, self-check passed"
-        case (.roundedOperands, .failed(let detail)):
-            return "AMX tiles failed their self-check (\(detail)); vdpbf16ps runs no faster than Float FMAs"
-        case (.roundedOperands, _): return "Intel without AMX tiles: vdpbf16ps runs no faster than Float FMAs"
-        case (.dotProducts, .failed(let detail)):
-            return "AMX tiles failed their self-check (\(detail)); vdpbf16ps at twice the Float multiply-add rate"
-        case (.dotProducts, _): return "vdpbf16ps at twice the Float multiply-add rate"
+        case (.roundedOperands, let failure?): return "\(failure); vdpbf16ps runs no faster than Float FMAs"
+        case (.roundedOperands, nil): return "Intel without AMX tiles: vdpbf16ps runs no faster than Float FMAs"
+        case (.dotProducts, let failure?): return "\(failure); vdpbf16ps at twice the Float multiply-add rate"
+        case (.dotProducts, nil): return "vdpbf16ps at twice the Float multiply-add rate"
         }
     }
 
@@ -110,10 +108,7 @@ public enum BFloat16Arithmetic: String, CaseIterable, Sendable, CustomStringConv
     /// The error for `DICEKIT_BF16_ARITHMETIC=amx` where the tiles are not in use, on a CPU whose
     /// tile self-check ended as `check`.
     static func amxUnavailableError(_ check: TileSelfCheck) -> String {
-        if case .failed(let detail) = check {
-            return
-                "\(environmentVariable)=amx: the AMX tiles failed their self-check (\(detail)); expected dot or rounded"
-        }
+        if let failure = check.failure { return "\(environmentVariable)=amx: the \(failure); expected dot or rounded" }
         return
             "\(environmentVariable)=amx: this CPU has no AMX-BF16 tiles in use (bfloat16 level: \(BFloat16KernelLevel.current)); expected dot or rounded"
     }
@@ -127,6 +122,12 @@ public enum BFloat16Arithmetic: String, CaseIterable, Sendable, CustomStringConv
         case passed
         /// An output differed (the first one described): the AVX512-BF16 level is in use instead.
         case failed(String)
+
+        /// "AMX tiles failed their self-check (…)" for a failed check, else nil.
+        var failure: String? {
+            guard case .failed(let detail) = self else { return nil }
+            return "AMX tiles failed their self-check (\(detail))"
+        }
 
         /// "not run", "passed" or "failed: …".
         public var description: String {
@@ -153,9 +154,7 @@ public enum BFloat16Arithmetic: String, CaseIterable, Sendable, CustomStringConv
 
     /// The notice of `tileFallbackNotice` for a self-check that ended as `check`.
     static func tileFallbackNotice(_ check: TileSelfCheck) -> String? {
-        guard case .failed(let detail) = check else { return nil }
-        return
-            "note: --precision bf16: the AMX tiles failed their self-check (\(detail)); running with \(current) instead"
+        check.failure.map { "note: --precision bf16: the \($0); running with \(current) instead" }
     }
 
     /// Forces `arithmetic` for the whole process (nil: the environment's or automatic choice
