@@ -78,9 +78,16 @@ let package = Package(
         ),
 
         // MARK: - Unit test bundles
+        // Runs the tile unit's compilation of the AMX kernels on a CPU without AMX by trapping and
+        // emulating each tile instruction (tests only).
+        .target(
+            name: "AMXTrapEmulator",
+            dependencies: ["CDiceKitKernels"],
+            path: "Tests/AMXTrapEmulator"
+        ),
         .testTarget(
             name: "DiceKitTests",
-            dependencies: ["DiceKit", "DiceKitDistributed", "dicekit"],
+            dependencies: ["DiceKit", "DiceKitDistributed", "dicekit", "AMXTrapEmulator"],
             resources: [.copy("Fixtures")]
         ),
     ]

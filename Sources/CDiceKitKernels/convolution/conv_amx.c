@@ -8,117 +8,23 @@
 //
 // The kernels are compiled twice from conv_amx_kernel.h: once on the tile unit, which a process
 // may use only after Linux grants it the tile data state (bf16_dispatch.c asks once), and once
-// on amx_model, a software model of the tile operations that follows the pseudo-code of Intel's
-// instruction set reference for ldtilecfg, tileloadd, tilestored, tilezero and tdpbf16ps,
-// including the shape checks that raise #UD (the model aborts). The model lets the tests check
-// the kernels' addressing, blocking and packing on every CPU with AVX512-BF16; on a CPU with AMX
-// the tests check the tile unit against it and against Double.
+// on amx_model (amx_model.h), a software model of the tile operations that follows the pseudo-code
+// of Intel's instruction set reference for ldtilecfg, tileloadd, tilestored, tilezero and
+// tdpbf16ps, including the shape checks that raise #UD (the model aborts). The model lets the
+// tests check the kernels' addressing, blocking and packing on every CPU with AVX512-BF16, and the
+// tests' trap emulator runs the tile unit's compilation on it; on a CPU with AMX the tests check
+// the tile unit against it and against Double.
 
 #include "dk_bf16.h"
 #include "dk_dispatch.h"
 #include "conv_internal.h"
 #include "bf16_round.h"
+#include "amx_model.h"
 #include <immintrin.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
-/// The 64-byte tile configuration that ldtilecfg reads (palette 1: 8 tiles of up to 16 rows of
-/// up to 64 bytes).
-typedef struct __attribute__((aligned(64))) {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} dk_tile_config;
-
-_Static_assert(sizeof(dk_tile_config) == 64, "ldtilecfg reads 64 bytes");
-
 #define DKA512 __attribute__((target("avx512f,avx512bw")))
-
-// MARK: - The software model of the tile unit
-
-/// Eight tiles of 16 rows × 64 bytes and the configuration in force.
-typedef struct {
-    dk_tile_config config;
-    int configured;
-    uint8_t tile[8][16][64];
-} amx_model;
-
-/// What the hardware reports as #UD: the model stops the process.
-static void model_require(int condition) {
-    if (!condition) abort();
-}
-
-static void model_config(amx_model *m, const dk_tile_config *c) {
-    model_require(c->palette == 1 && c->start_row == 0);
-    for (int i = 0; i < 14; i++) model_require(c->reserved[i] == 0);
-    for (int t = 0; t < 16; t++) {
-        const int used = t < 8;
-        model_require(used ? c->rows[t] <= 16 && c->colsb[t] <= 64 : c->rows[t] == 0 && c->colsb[t] == 0);
-        model_require((c->rows[t] == 0) == (c->colsb[t] == 0));
-    }
-    m->config = *c;
-    m->configured = 1;
-    __builtin_memset(m->tile, 0, sizeof m->tile);
-}
-
-static void model_zero(amx_model *m, int t) {
-    model_require(m->configured);
-    __builtin_memset(m->tile[t], 0, sizeof m->tile[t]);
-}
-
-/// tileloadd: rows[t] rows of colsb[t] bytes, `stride` bytes apart; the rest of the tile zeroed.
-static void model_load(amx_model *m, int t, const void *base, long stride) {
-    model_require(m->configured && m->config.rows[t] > 0);
-    __builtin_memset(m->tile[t], 0, sizeof m->tile[t]);
-    for (int r = 0; r < m->config.rows[t]; r++)
-        __builtin_memcpy(m->tile[t][r], (const uint8_t *)base + r * stride, m->config.colsb[t]);
-}
-
-static void model_store(amx_model *m, int t, void *base, long stride) {
-    model_require(m->configured && m->config.rows[t] > 0);
-    for (int r = 0; r < m->config.rows[t]; r++)
-        __builtin_memcpy((uint8_t *)base + r * stride, m->tile[t][r], m->config.colsb[t]);
-}
-
-/// A bfloat16 operand as tdpbf16ps reads it: subnormals as zero (DAZ).
-static float model_operand(const uint8_t *p) {
-    uint16_t h;
-    __builtin_memcpy(&h, p, 2);
-    uint32_t u = (h & 0x7F80u) == 0 ? (uint32_t)(h & 0x8000u) << 16 : (uint32_t)h << 16;
-    float f;
-    __builtin_memcpy(&f, &u, 4);
-    return f;
-}
-
-/// A Float sum as tdpbf16ps writes it: subnormals flushed to a zero of their sign (FTZ).
-static float model_flush(float f) {
-    uint32_t u;
-    __builtin_memcpy(&u, &f, 4);
-    if ((u & 0x7F800000u) == 0) u &= 0x80000000u;
-    __builtin_memcpy(&f, &u, 4);
-    return f;
-}
-
-/// tdpbf16ps c, a, b: for each row m of c and each pair k of a's row, c[m][n] += a[m][2k]·b[k][2n],
-/// then += a[m][2k+1]·b[k][2n+1] (each product exact in Float, each sum rounded to nearest even).
-static void model_dp(amx_model *m, int c, int a, int b) {
-    const dk_tile_config *k = &m->config;
-    model_require(m->configured && c != a && c != b && a != b);
-    model_require(k->rows[c] == k->rows[a] && k->colsb[a] == 4 * k->rows[b] && k->colsb[c] == k->colsb[b]);
-    model_require(k->colsb[c] % 4 == 0 && k->colsb[a] % 4 == 0);
-    for (int row = 0; row < k->rows[c]; row++) {
-        float sums[16];
-        __builtin_memcpy(sums, m->tile[c][row], 64);
-        for (int pair = 0; pair < k->colsb[a] / 4; pair++)
-            for (int n = 0; n < k->colsb[c] / 4; n++) {
-                const uint8_t *x = m->tile[a][row] + 4 * pair, *w = m->tile[b][pair] + 4 * n;
-                sums[n] = model_flush(sums[n] + model_operand(x) * model_operand(w));
-                sums[n] = model_flush(sums[n] + model_operand(x + 2) * model_operand(w + 2));
-            }
-        __builtin_memset(m->tile[c][row], 0, 64);
-        __builtin_memcpy(m->tile[c][row], sums, k->colsb[c]);
-    }
-}
 
 // MARK: - Shared by both compilations
 
@@ -328,10 +234,25 @@ void dk_amx_weight_grad_run(int hardware, const dk_conv_geometry *g, const uint1
 
 /// Calls of the tile kernel on the model [0] and on the tile unit [1] (dk_conv_tile_calls).
 static _Atomic long tile_calls[2];
+/// Set by dk_amx_route_to_tile_unit (the tests' trap emulator).
+static _Atomic int tile_unit_routed;
+
+void dk_amx_route_to_tile_unit(int on) { atomic_store_explicit(&tile_unit_routed, on != 0, memory_order_relaxed); }
+
+/// Whether the tile unit's compilation may run: the AMX level detected, or a test routed it there.
+static int tile_unit_allowed(void) {
+    return dk_bf16_detected() == DK_BF16_AMX || atomic_load_explicit(&tile_unit_routed, memory_order_relaxed);
+}
+
+/// Whether the tile arithmetic runs on the tile unit rather than the model: the AMX level in use,
+/// or a test routed it there.
+static int tile_unit_in_use(void) {
+    return dk_bf16_level_in_use() == DK_BF16_AMX || atomic_load_explicit(&tile_unit_routed, memory_order_relaxed);
+}
 
 int dk_conv_forward_tiles_on(int hardware, const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wt,
                              const float *bias, float *y, long q0, long q1) {
-    if (hardware && dk_bf16_detected() != DK_BF16_AMX) return -1;
+    if (hardware && !tile_unit_allowed()) return -1;
     if (q1 <= q0) return 0;
     atomic_fetch_add_explicit(&tile_calls[hardware ? 1 : 0], 1, memory_order_relaxed);
     dk_amx_forward_run(hardware, g, xp, wt, bias, y, q0, q1);
@@ -340,7 +261,7 @@ int dk_conv_forward_tiles_on(int hardware, const dk_conv_geometry *g, const uint
 
 void dk_conv_forward_tiles(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wt, const float *bias,
                            float *y, long q0, long q1) {
-    dk_conv_forward_tiles_on(dk_bf16_level_in_use() == DK_BF16_AMX, g, xp, wt, bias, y, q0, q1);
+    dk_conv_forward_tiles_on(tile_unit_in_use(), g, xp, wt, bias, y, q0, q1);
 }
 
 long dk_conv_tile_calls(int hardware) { return atomic_load_explicit(&tile_calls[hardware ? 1 : 0], memory_order_relaxed); }
@@ -348,7 +269,7 @@ long dk_conv_tile_calls(int hardware) { return atomic_load_explicit(&tile_calls[
 int dk_conv_weight_grad_tiles_on(int hardware, const dk_conv_geometry *g, const uint16_t *xt, long xt_stride,
                                  const uint16_t *dyg, long dyg_stride, long samples, float *dw, long kb0, long kb1,
                                  long cb0, long cb1) {
-    if (hardware && dk_bf16_detected() != DK_BF16_AMX) return -1;
+    if (hardware && !tile_unit_allowed()) return -1;
     if (kb1 <= kb0 || cb1 <= cb0) return 0;
     atomic_fetch_add_explicit(&tile_calls[hardware ? 1 : 0], 1, memory_order_relaxed);
     dk_amx_weight_grad_run(hardware, g, xt, xt_stride, dyg, dyg_stride, samples, dw, kb0, kb1, cb0, cb1);
@@ -357,6 +278,6 @@ int dk_conv_weight_grad_tiles_on(int hardware, const dk_conv_geometry *g, const 
 
 void dk_conv_weight_grad_tiles(const dk_conv_geometry *g, const uint16_t *xt, long xt_stride, const uint16_t *dyg,
                                long dyg_stride, long samples, float *dw, long kb0, long kb1, long cb0, long cb1) {
-    dk_conv_weight_grad_tiles_on(dk_bf16_level_in_use() == DK_BF16_AMX, g, xt, xt_stride, dyg, dyg_stride, samples,
+    dk_conv_weight_grad_tiles_on(tile_unit_in_use(), g, xt, xt_stride, dyg, dyg_stride, samples,
                                  dw, kb0, kb1, cb0, cb1);
 }

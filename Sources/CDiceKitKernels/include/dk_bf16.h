@@ -150,6 +150,13 @@ int dk_conv_weight_grad_tiles_on(int hardware, const dk_conv_geometry *g, const 
                                  const uint16_t *dyg, long dyg_stride, long samples, float *dw, long kb0, long kb1,
                                  long cb0, long cb1);
 
+/// For the tests' trap emulator (Tests/AMXTrapEmulator): non-zero makes dk_conv_forward_tiles and
+/// dk_conv_weight_grad_tiles run the tile unit's compilation of the kernels, and the `_on` forms
+/// accept `hardware`, whatever the level detected; 0 (the default) restores the rule. On a CPU
+/// without AMX tiles in use, a process without the emulator's SIGILL handler then stops at the
+/// first tile instruction.
+void dk_amx_route_to_tile_unit(int on);
+
 /// How many calls with work ran a tile kernel (forward or weight gradient) on the tile unit (`hardware`
 /// non-zero) or on the software model (0) in this process (tests: which one ran).
 long dk_conv_tile_calls(int hardware);

@@ -50,187 +50,21 @@ final class AMXTileKernelTests: XCTestCase {
         try XCTSkipUnless(ComputePrecision.bfloat16Available, "no AVX512-BF16: no bfloat16 path here")
     }
 
-    /// One forward pass of the tile kernel over random bfloat16 data: the outputs (NaN where not
-    /// written), the exact sums of the rounded operands, their Σ|a||b|, and the reduction length.
-    private struct Pass {
-        var output: [Float], exact: [Double], magnitude: [Double], reduction: Int
-    }
-
-    private func run(
-        output: [Int], kernel: [Int], cin: Int, cout: Int, range: Range<Int>? = nil, relu: Bool = false,
-        bias: Bool = true, hardware: Bool = false, seed: UInt64
-    ) throws -> Pass {
-        let (od, oh, ow) = (output[0], output[1], output[2])
-        let (kd, kh, kw) = (kernel[0], kernel[1], kernel[2])
-        let (dp, hp, wp) = (od + kd - 1, oh + kh - 1, ow + kw - 1)
-        let count = dp * hp * wp * cin
-        let slack = (kw + Int(DK_CONV_SLACK_POSITIONS)) * cin
-        var generator = SeededGenerator(seed: seed)
-        let x = (0..<count).map { _ in BFloat16.rounded(Float.random(in: -1...1, using: &generator)) }
-        var xp = [UInt16](repeating: 0x7FC0, count: count + slack) // NaN after the sample
-        dk_f32_to_bf16(x, &xp, count)
-        let k = kd * kh * kw * cin
-        let w = (0..<k * cout).map { _ in BFloat16.rounded(Float.random(in: -1...1, using: &generator)) }
-        let b = (0..<cout).map { _ in Float.random(in: -1...1, using: &generator) }
-        var g = dk_conv_geometry(hp: hp, wp: wp, output: output, kernel: kernel, cin: cin, cout: cout)
-        g.relu = relu ? 1 : 0
-        var packed = [UInt16](repeating: 0, count: k * cout)
-        dk_bf16_pack_weight_tiles(&g, w, &packed, 0)
-        let positions = od * oh * ow
-        let range = range ?? 0..<positions
-        var y = [Float](repeating: .nan, count: positions * cout)
-        let status = b.withUnsafeBufferPointer { bp in
-            dk_conv_forward_tiles_on(
-                hardware ? 1 : 0, &g, xp, packed, bias ? bp.baseAddress : nil, &y, range.lowerBound, range.upperBound)
-        }
-        XCTAssertEqual(status, 0)
-        var exact = [Double](repeating: 0, count: positions * cout)
-        var magnitude = [Double](repeating: 0, count: positions * cout)
-        for q in range {
-            let (z, r) = q.quotientAndRemainder(dividingBy: oh * ow)
-            let (row, column) = r.quotientAndRemainder(dividingBy: ow)
-            for co in 0..<cout {
-                var sum = bias ? Double(b[co]) : 0
-                var absolute = abs(sum)
-                for dz in 0..<kd {
-                    for dy in 0..<kh {
-                        for dx in 0..<kw {
-                            let input = (((z + dz) * hp + row + dy) * wp + column + dx) * cin
-                            let tap = ((dz * kh + dy) * kw + dx) * cin
-                            for ci in 0..<cin {
-                                let product = Double(x[input + ci]) * Double(w[(tap + ci) * cout + co])
-                                sum += product
-                                absolute += abs(product)
-                            }
-                        }
-                    }
-                }
-                exact[q * cout + co] = relu ? max(0, sum) : sum
-                magnitude[q * cout + co] = absolute
-            }
-        }
-        return Pass(output: y, exact: exact, magnitude: magnitude, reduction: k)
-    }
-
-    private func assertWithinBound(
-        _ pass: Pass, range: Range<Int>, cout: Int, _ what: String, file: StaticString = #filePath, line: UInt = #line
-    ) {
-        for i in 0..<pass.output.count {
-            let stored = range.contains(i / cout)
-            guard stored else {
-                XCTAssertTrue(
-                    pass.output[i].isNaN, "\(what): [\(i)] outside the range was written", file: file, line: line)
-                continue
-            }
-            let bound = Double(pass.reduction + 1) * 0x1p-24 * pass.magnitude[i]
-            let error = abs(Double(pass.output[i]) - pass.exact[i])
-            XCTAssertLessThanOrEqual(error, bound, "\(what)[\(i)]", file: file, line: line)
-            if !(error <= bound) { return }
-        }
-    }
-
-    /// Segments of 3·16 (chunks of 16) and 3·32 (chunks of 32) taps, one and two 16-channel
-    /// blocks per tile pair (cout 16, 48), widths that end a tile mid-line, a range that starts and
-    /// ends mid-grid, ReLU, no bias, 3-D, and 1×1 products over rows (the up-sampling's form).
-    func testModelAgainstDouble() throws {
-        let cases: [(output: [Int], kernel: [Int], cin: Int, cout: Int, range: Range<Int>?, relu: Bool, bias: Bool)] = [
-            ([1, 8, 8], [1, 3, 3], 16, 16, nil, false, true),
-            ([1, 8, 8], [1, 3, 3], 32, 48, nil, true, true),
-            ([1, 9, 7], [1, 3, 3], 48, 32, 5..<50, false, false),
-            ([1, 16, 18], [1, 3, 3], 64, 64, nil, false, true),
-            ([3, 5, 6], [3, 3, 3], 16, 32, nil, false, true),
-            ([1, 1, 37], [1, 1, 1], 64, 16, nil, false, false),
-            ([1, 1, 40], [1, 1, 1], 16, 80, 3..<33, true, true),
-        ]
-        for (index, c) in cases.enumerated() {
-            let pass = try run(
+    /// TileKernelHarness.forwardCases on the model, against Double.
+    func testModelAgainstDouble() {
+        for (index, c) in TileKernelHarness.forwardCases.enumerated() {
+            let pass = TileKernelHarness.run(
                 output: c.output, kernel: c.kernel, cin: c.cin, cout: c.cout, range: c.range, relu: c.relu,
                 bias: c.bias, seed: 7000 + UInt64(index))
             let positions = c.output.reduce(1, *)
-            assertWithinBound(pass, range: c.range ?? 0..<positions, cout: c.cout, "case \(index)")
+            TileKernelHarness.assertWithinBound(pass, range: c.range ?? 0..<positions, cout: c.cout, "case \(index)")
         }
     }
 
-    /// The tile weight gradient of `samples` samples over kernel row blocks `rows` and channel
-    /// blocks `channels` (16 each), added to dW = 0.5 everywhere, against the Double sum of the
-    /// same rounded operands: within (N·grid + 1)·2⁻²⁴·Σ|a||b| inside the blocks, 0.5 outside.
-    private func checkWeightGradient(
-        samples: Int, output: [Int], kernel: [Int], cin: Int, cout: Int, rows: Range<Int>, channels: Range<Int>,
-        hardware: Bool = false, seed: UInt64, file: StaticString = #filePath, line: UInt = #line
-    ) throws -> [Float] {
-        let (od, oh, ow) = (output[0], output[1], output[2])
-        let (kd, kh, kw) = (kernel[0], kernel[1], kernel[2])
-        let (hp, wp) = (oh + kh - 1, ow + kw - 1)
-        let count = (od + kd - 1) * hp * wp * cin
-        let positions = od * oh * ow
-        var generator = SeededGenerator(seed: seed)
-        let x = (0..<samples * count).map { _ in BFloat16.rounded(Float.random(in: -1...1, using: &generator)) }
-        let dy = (0..<samples * positions * cout).map { _ in
-            BFloat16.rounded(Float.random(in: -1...1, using: &generator))
-        }
-        var g = dk_conv_geometry(hp: hp, wp: wp, output: output, kernel: kernel, cin: cin, cout: cout)
-        let xtStride = cin * dk_conv_tile_transpose_row(&g)
-        let dygStride = dk_conv_tile_grid_length(&g) * cout
-        var xt = [UInt16](repeating: 0, count: samples * xtStride)
-        var dyg = [UInt16](repeating: 0, count: samples * dygStride)
-        var xp = [UInt16](repeating: 0, count: count)
-        for n in 0..<samples {
-            dk_f32_to_bf16(Array(x[(n * count)..<((n + 1) * count)]), &xp, count)
-            xt.withUnsafeMutableBufferPointer { dk_bf16_transpose_grid(&g, xp, $0.baseAddress! + n * xtStride) }
-            dyg.withUnsafeMutableBufferPointer {
-                dk_bf16_pack_gradient_grid(&g, Array(dy[(n * positions * cout)...]), $0.baseAddress! + n * dygStride)
-            }
-        }
-        let k = kd * kh * kw * cin
-        var dw = [Float](repeating: 0.5, count: k * cout)
-        let status = dk_conv_weight_grad_tiles_on(
-            hardware ? 1 : 0, &g, xt, xtStride, dyg, dygStride, samples, &dw, rows.lowerBound, rows.upperBound,
-            channels.lowerBound, channels.upperBound)
-        XCTAssertEqual(status, 0, file: file, line: line)
-        let grid = dk_conv_tile_grid_length(&g)
-        for row in 0..<k {
-            let (s, j) = row.quotientAndRemainder(dividingBy: kw * cin)
-            let (dz, ky, kx, ci) = (s / kh, s % kh, j / cin, j % cin)
-            for co in 0..<cout {
-                guard rows.contains(row / 16), channels.contains(co / 16) else {
-                    XCTAssertEqual(
-                        dw[row * cout + co], 0.5, "(\(row), \(co)) outside the blocks", file: file, line: line)
-                    continue
-                }
-                var (sum, magnitude) = (0.5, 0.5)
-                for n in 0..<samples {
-                    for q in 0..<positions {
-                        let (z, r) = q.quotientAndRemainder(dividingBy: oh * ow)
-                        let (y, xx) = r.quotientAndRemainder(dividingBy: ow)
-                        let input = n * count + (((z + dz) * hp + y + ky) * wp + xx + kx) * cin + ci
-                        let product = Double(x[input]) * Double(dy[(n * positions + q) * cout + co])
-                        sum += product
-                        magnitude += abs(product)
-                    }
-                }
-                let bound = Double(samples * grid + 1) * 0x1p-24 * magnitude
-                let error = abs(Double(dw[row * cout + co]) - sum)
-                XCTAssertLessThanOrEqual(error, bound, "(\(row), \(co))", file: file, line: line)
-                if !(error <= bound) { return dw }
-            }
-        }
-        return dw
-    }
-
-    /// Both row and channel blocks in pairs and alone (odd block counts, ranges that start past
-    /// 0), several samples, 3-D, and the 1×1 product over rows of the up-sampling.
-    func testWeightGradientModelAgainstDouble() throws {
-        let cases:
-            [(samples: Int, output: [Int], kernel: [Int], cin: Int, cout: Int, rows: Range<Int>, channels: Range<Int>)] =
-                [
-                    (2, [1, 8, 8], [1, 3, 3], 16, 16, 0..<9, 0..<1),
-                    (3, [1, 7, 9], [1, 3, 3], 32, 48, 0..<18, 0..<3),
-                    (1, [1, 9, 7], [1, 3, 3], 48, 32, 3..<20, 1..<2),
-                    (2, [3, 5, 6], [3, 3, 3], 16, 32, 0..<27, 0..<2),
-                    (2, [1, 1, 37], [1, 1, 1], 64, 16, 0..<4, 0..<1),
-                ]
-        for (index, c) in cases.enumerated() {
-            _ = try checkWeightGradient(
+    /// TileKernelHarness.weightCases on the model, against Double.
+    func testWeightGradientModelAgainstDouble() {
+        for (index, c) in TileKernelHarness.weightCases.enumerated() {
+            TileKernelHarness.checkWeightGradient(
                 samples: c.samples, output: c.output, kernel: c.kernel, cin: c.cin, cout: c.cout, rows: c.rows,
                 channels: c.channels, seed: 7300 + UInt64(index))
         }
@@ -280,20 +114,21 @@ final class AMXTileKernelTests: XCTestCase {
         for (index, (output, cin, cout)) in [([1, 16, 18], 64, 64), ([1, 9, 7], 16, 48)].enumerated() {
             let kernel = [1, 3, 3]
             let seed = 7100 + UInt64(index)
-            let tiles = try run(output: output, kernel: kernel, cin: cin, cout: cout, hardware: true, seed: seed)
-            let model = try run(output: output, kernel: kernel, cin: cin, cout: cout, seed: seed)
+            let tiles = TileKernelHarness.run(
+                output: output, kernel: kernel, cin: cin, cout: cout, on: .hardware, seed: seed)
+            let model = TileKernelHarness.run(output: output, kernel: kernel, cin: cin, cout: cout, seed: seed)
             let positions = output.reduce(1, *)
-            assertWithinBound(tiles, range: 0..<positions, cout: cout, "tile unit, case \(index)")
+            TileKernelHarness.assertWithinBound(tiles, range: 0..<positions, cout: cout, "tile unit, case \(index)")
             for i in 0..<tiles.output.count {
                 let bound = 2 * Double(tiles.reduction + 1) * 0x1p-24 * tiles.magnitude[i]
                 XCTAssertEqual(
                     Double(tiles.output[i]), Double(model.output[i]), accuracy: bound, "tile unit vs model [\(i)]")
             }
         }
-        let tiles = try checkWeightGradient(
+        let tiles = TileKernelHarness.checkWeightGradient(
             samples: 2, output: [1, 9, 7], kernel: [1, 3, 3], cin: 48, cout: 32, rows: 0..<27, channels: 0..<2,
-            hardware: true, seed: 7110)
-        let model = try checkWeightGradient(
+            on: .hardware, seed: 7110)
+        let model = TileKernelHarness.checkWeightGradient(
             samples: 2, output: [1, 9, 7], kernel: [1, 3, 3], cin: 48, cout: 32, rows: 0..<27, channels: 0..<2,
             seed: 7110)
         let difference = zip(tiles, model).map { abs($0 - $1) }.max() ?? 0

@@ -1,0 +1,195 @@
+// The tile unit's compilation of the AMX kernels (conv_amx.c), run on this CPU under the trap
+// emulator (Tests/AMXTrapEmulator): each AMX instruction the CPU refuses is decoded from its bytes
+// and executed on the software model of the tile unit, everything else runs natively. These tests
+// check what the model's compilation of the same source cannot: the code the compiler emitted for
+// the intrinsics (tile numbers, operand order, strides and addresses in registers), the
+// configuration's bytes in memory, and the release between calls.
+//
+// - The decoder against the encodings the compiled kernels contain, and a hand-written probe of
+//   every addressing form against scalar sums.
+// - The library's self-check (exact sums, bit for bit) on the tile unit's compilation.
+// - TileKernelHarness's cases on the tile unit's compilation, bit for bit equal to the model's
+//   (the same instruction semantics in the same order: any difference is the compilation's), and
+//   within the bound against Double; also from several threads at once (the tiles are per thread).
+//
+// On a CPU with AMX the same code runs on the tile unit itself and no instruction traps.
+
+internal import AMXTrapEmulator
+internal import CDiceKitKernels
+import Dispatch
+import XCTest
+
+@testable import DiceKit
+
+final class AMXTrapEmulationTests: XCTestCase {
+    override func setUpWithError() throws {
+        // Detection first: on a CPU with AMX it asks for the tile data, and the code then runs natively.
+        _ = dk_bf16_detected()
+        try XCTSkipUnless(amx_trap_install() == 0, "the trap emulator runs on x86-64 Linux only")
+    }
+
+    override func tearDown() {
+        amx_trap_remove()
+    }
+
+    /// Instructions emulated so far, by kind.
+    private func counts() -> [Int] {
+        var counts = [Int](repeating: 0, count: Int(AMX_TRAP_KINDS.rawValue))
+        amx_trap_counts(&counts)
+        return counts
+    }
+
+    /// A kind as amx_trap_decode returns it.
+    private func kind(_ kind: amx_trap_kind) -> Int32 { Int32(kind.rawValue) }
+
+    /// Whether the tile unit runs the instructions itself (nothing traps).
+    private var native: Bool { dk_amx_permission() == 1 }
+
+    /// The encodings below are those of the kernels' debug and release compilations (objdump of
+    /// conv_amx.c.o): rsp as a base with a 32-bit displacement, r8–r15 bases and indices, an 8-bit
+    /// displacement, a register form with VEX.vvvv; and instructions the emulator must not take.
+    func testDecoder() {
+        let cases: [(bytes: [UInt8], kind: Int32, length: Int32)] = [
+            ([0xC4, 0xE2, 0x78, 0x49, 0x84, 0x24, 0xC0, 0x00, 0x00, 0x00], kind(AMX_TRAP_LDTILECFG), 10),
+            ([0xC4, 0xE2, 0x78, 0x49, 0x00], kind(AMX_TRAP_LDTILECFG), 5),
+            ([0xC4, 0xE2, 0x78, 0x49, 0xC0], kind(AMX_TRAP_TILERELEASE), 5),
+            ([0xC4, 0xE2, 0x7B, 0x49, 0xD8], kind(AMX_TRAP_TILEZERO), 5),
+            ([0xC4, 0x82, 0x7B, 0x4B, 0x6C, 0x0D, 0x00], kind(AMX_TRAP_TILELOADD), 7),
+            ([0xC4, 0xA2, 0x7B, 0x4B, 0x2C, 0x1B], kind(AMX_TRAP_TILELOADD), 6),
+            ([0xC4, 0xA2, 0x7A, 0x4B, 0x84, 0x00, 0x00, 0xFC, 0xFF, 0xFF], kind(AMX_TRAP_TILESTORED), 10),
+            ([0xC4, 0xE2, 0x42, 0x5C, 0xDD], kind(AMX_TRAP_TDPBF16PS), 5),
+            ([0x0F, 0x0B], -1, 0), // ud2
+            ([0xC4, 0xE2, 0x7B, 0x4B, 0x00], -1, 0), // tileloadd without a SIB byte
+            ([0xC4, 0xE2, 0x02, 0x5C, 0xDD], -1, 0), // tdpbf16ps with vvvv = tmm15
+            ([0xC4, 0xE2, 0xFB, 0x49, 0xD8], -1, 0), // tilezero with W1
+            ([0xC4, 0xE3, 0x78, 0x49, 0xC0], -1, 0), // map 0F3A
+            ([0xC4, 0xE2, 0x79, 0x49, 0x00], -1, 0), // sttilecfg: never emitted, not emulated
+        ]
+        for c in cases {
+            var length: Int32 = 0
+            let bytes = c.bytes + [UInt8](repeating: 0, count: 16 - c.bytes.count)
+            let kind = amx_trap_decode(bytes, &length)
+            XCTAssertEqual(kind, c.kind, "\(c.bytes.map { String($0, radix: 16) })")
+            if kind >= 0 { XCTAssertEqual(length, c.length, "\(c.bytes.map { String($0, radix: 16) })") }
+        }
+    }
+
+    /// The probe's instructions: two configurations (through r9, then through rsp), three loads
+    /// (disp8 with r10/r11, disp32 with r12/r13·2, a base without an index), a zero, a product,
+    /// two stores, a release; its results equal the scalar sums.
+    func testProbe() {
+        let before = counts()
+        XCTAssertEqual(
+            amx_trap_probe(), 0, "the probe's tile results differ from its scalar sums \(TileKernelHarness.fault)")
+        let emulated = zip(counts(), before).map { $0 - $1 }
+        XCTAssertEqual(emulated, native ? [0, 0, 0, 0, 0, 0] : [2, 1, 1, 3, 2, 1])
+    }
+
+    /// The self-check that detection runs on the tile unit, on the tile unit's compilation.
+    func testSelfCheck() {
+        let before = counts()
+        var detail = [CChar](repeating: 0, count: 256)
+        let result = detail.withUnsafeMutableBufferPointer { amx_trap_self_check($0.baseAddress, 256) }
+        XCTAssertEqual(result, 0, detail.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
+        let products = counts()[Int(AMX_TRAP_TDPBF16PS.rawValue)] - before[Int(AMX_TRAP_TDPBF16PS.rawValue)]
+        XCTAssertTrue(native || products > 0, "no tile instruction was trapped")
+    }
+
+    /// The forward cases: the same bits as the model, written where the model writes (NaN
+    /// elsewhere), within the bound against Double.
+    func testForwardSameBitsAsTheModel() {
+        let before = counts()
+        for (index, c) in TileKernelHarness.forwardCases.enumerated() {
+            let seed = 7000 + UInt64(index)
+            let model = TileKernelHarness.run(
+                output: c.output, kernel: c.kernel, cin: c.cin, cout: c.cout, range: c.range, relu: c.relu,
+                bias: c.bias, seed: seed)
+            let trapped = TileKernelHarness.run(
+                output: c.output, kernel: c.kernel, cin: c.cin, cout: c.cout, range: c.range, relu: c.relu,
+                bias: c.bias, on: .trapped, seed: seed)
+            let positions = c.output.reduce(1, *)
+            TileKernelHarness.assertWithinBound(
+                trapped, range: c.range ?? 0..<positions, cout: c.cout, "trapped, case \(index)")
+            let first = trapped.output.indices.first { trapped.output[$0].bitPattern != model.output[$0].bitPattern }
+            XCTAssertNil(first, "case \(index): output [\(first ?? 0)] differs from the model's")
+        }
+        XCTAssertTrue(native || counts()[Int(AMX_TRAP_TDPBF16PS.rawValue)] > before[Int(AMX_TRAP_TDPBF16PS.rawValue)])
+    }
+
+    /// The weight-gradient cases: the same bits as the model, 0.5 kept outside the blocks, within
+    /// the bound against Double.
+    func testWeightGradientSameBitsAsTheModel() {
+        for (index, c) in TileKernelHarness.weightCases.enumerated() {
+            let seed = 7300 + UInt64(index)
+            let model = TileKernelHarness.checkWeightGradient(
+                samples: c.samples, output: c.output, kernel: c.kernel, cin: c.cin, cout: c.cout, rows: c.rows,
+                channels: c.channels, seed: seed)
+            let trapped = TileKernelHarness.checkWeightGradient(
+                samples: c.samples, output: c.output, kernel: c.kernel, cin: c.cin, cout: c.cout, rows: c.rows,
+                channels: c.channels, on: .trapped, seed: seed)
+            let first = trapped.indices.first { trapped[$0].bitPattern != model[$0].bitPattern }
+            XCTAssertNil(first, "case \(index): dW[\(first ?? 0)] differs from the model's")
+        }
+    }
+
+    /// Four threads at once, each its own case: each thread's tiles stay its own.
+    func testThreadsKeepTheirOwnTiles() {
+        let cases = Array(TileKernelHarness.forwardCases.prefix(4))
+        let models = cases.enumerated().map { index, c in
+            TileKernelHarness.run(
+                output: c.output, kernel: c.kernel, cin: c.cin, cout: c.cout, range: c.range, relu: c.relu,
+                bias: c.bias, seed: 7400 + UInt64(index)
+            ).output
+        }
+        // Each thread counts the outputs of its case that differ from the model's.
+        var differences = [Int](repeating: -1, count: cases.count)
+        differences.withUnsafeMutableBufferPointer { buffer in
+            let shared = TaskShared(buffer.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: cases.count) { index in
+                let c = cases[index]
+                let trapped = TileKernelHarness.run(
+                    output: c.output, kernel: c.kernel, cin: c.cin, cout: c.cout, range: c.range, relu: c.relu,
+                    bias: c.bias, on: .trapped, seed: 7400 + UInt64(index))
+                shared.buffers[index] =
+                    zip(trapped.output, models[index]).filter { $0.bitPattern != $1.bitPattern }.count
+            }
+        }
+        XCTAssertEqual(differences, [Int](repeating: 0, count: cases.count))
+    }
+    /// One U-Net forward and backward pass in bfloat16 with the tile arithmetic (the network and
+    /// batch of UNetBFloat16Tests): the logits, then every trainable parameter's gradient.
+    private func unetStep() throws -> [[Float]] {
+        let configuration = UNetConfiguration(inputChannels: 3, classes: 2, baseWidth: 16, depth: 2)
+        let data = try SegmentationDataset.syntheticPolyps(count: 4, seed: 21, configuration: .init(size: 32))
+        let batch = try XCTUnwrap(try data.batches(size: 4).makeIterator().next())
+        let loss = LossKind.diceCE.loss(classes: configuration.classes)
+        let target = SegmentationTarget<Float>.labels(try LabelMap(shape: batch.labelShape, int32Labels: batch.labels))
+        let model = try UNet<Float>(configuration, seed: 5)
+        model.precision = .bfloat16
+        model.parameters.zeroGradients()
+        let logits = try model.forward(batch.images, mode: .training)
+        _ = try model.backward(try XCTUnwrap(try loss.evaluate(logits, target: target, gradient: true).gradient))
+        return [logits.scalars] + model.parameters.trainable.map(\.gradient.scalars)
+    }
+
+    /// The whole data flow: a U-Net training step with the tile arithmetic, its convolutions
+    /// (forward, input and weight gradients, up-sampling) routed to the tile unit's compilation and
+    /// run by the worker pool's threads, gives the bits of the same step on the model.
+    func testUNetStepSameBitsAsTheModel() throws {
+        try XCTSkipUnless(ComputePrecision.bfloat16Available, "no AVX512-BF16: the U-Net runs in Float here")
+        try BFloat16Arithmetic.with(.tiles) {
+            let model = try unetStep()
+            let (calls, products) = (dk_conv_tile_calls(1), counts()[Int(AMX_TRAP_TDPBF16PS.rawValue)])
+            dk_amx_route_to_tile_unit(1)
+            defer { dk_amx_route_to_tile_unit(0) }
+            let trapped = try unetStep()
+            XCTAssertGreaterThan(dk_conv_tile_calls(1), calls, "the tile unit's compilation did not run")
+            XCTAssertTrue(native || counts()[Int(AMX_TRAP_TDPBF16PS.rawValue)] > products, "nothing was trapped")
+            XCTAssertEqual(trapped.count, model.count)
+            for (index, (a, b)) in zip(trapped, model).enumerated() {
+                XCTAssertEqual(
+                    a.map(\.bitPattern), b.map(\.bitPattern), index == 0 ? "logits" : "gradient \(index - 1)")
+            }
+        }
+    }
+}
