@@ -101,12 +101,8 @@ final class AMXTrapEmulationTests: XCTestCase {
         let before = counts()
         for (index, c) in TileKernelHarness.forwardCases.enumerated() {
             let seed = 7000 + UInt64(index)
-            let model = TileKernelHarness.run(
-                output: c.output, kernel: c.kernel, cin: c.cin, cout: c.cout, range: c.range, relu: c.relu,
-                bias: c.bias, seed: seed)
-            let trapped = TileKernelHarness.run(
-                output: c.output, kernel: c.kernel, cin: c.cin, cout: c.cout, range: c.range, relu: c.relu,
-                bias: c.bias, on: .trapped, seed: seed)
+            let model = TileKernelHarness.run(c, seed: seed)
+            let trapped = TileKernelHarness.run(c, on: .trapped, seed: seed)
             let positions = c.output.reduce(1, *)
             TileKernelHarness.assertWithinBound(
                 trapped, range: c.range ?? 0..<positions, cout: c.cout, "trapped, case \(index)")
@@ -121,12 +117,8 @@ final class AMXTrapEmulationTests: XCTestCase {
     func testWeightGradientSameBitsAsTheModel() {
         for (index, c) in TileKernelHarness.weightCases.enumerated() {
             let seed = 7300 + UInt64(index)
-            let model = TileKernelHarness.checkWeightGradient(
-                samples: c.samples, output: c.output, kernel: c.kernel, cin: c.cin, cout: c.cout, rows: c.rows,
-                channels: c.channels, seed: seed)
-            let trapped = TileKernelHarness.checkWeightGradient(
-                samples: c.samples, output: c.output, kernel: c.kernel, cin: c.cin, cout: c.cout, rows: c.rows,
-                channels: c.channels, on: .trapped, seed: seed)
+            let model = TileKernelHarness.checkWeightGradient(c, seed: seed)
+            let trapped = TileKernelHarness.checkWeightGradient(c, on: .trapped, seed: seed)
             let first = trapped.indices.first { trapped[$0].bitPattern != model[$0].bitPattern }
             XCTAssertNil(first, "case \(index): dW[\(first ?? 0)] differs from the model's")
         }
@@ -135,27 +127,20 @@ final class AMXTrapEmulationTests: XCTestCase {
     /// Four threads at once, each its own case: each thread's tiles stay its own.
     func testThreadsKeepTheirOwnTiles() {
         let cases = Array(TileKernelHarness.forwardCases.prefix(4))
-        let models = cases.enumerated().map { index, c in
-            TileKernelHarness.run(
-                output: c.output, kernel: c.kernel, cin: c.cin, cout: c.cout, range: c.range, relu: c.relu,
-                bias: c.bias, seed: 7400 + UInt64(index)
-            ).output
-        }
+        let models = cases.enumerated().map { TileKernelHarness.run($1, seed: 7400 + UInt64($0)).output }
         // Each thread counts the outputs of its case that differ from the model's.
         var differences = [Int](repeating: -1, count: cases.count)
         differences.withUnsafeMutableBufferPointer { buffer in
             let shared = TaskShared(buffer.baseAddress!)
             DispatchQueue.concurrentPerform(iterations: cases.count) { index in
-                let c = cases[index]
-                let trapped = TileKernelHarness.run(
-                    output: c.output, kernel: c.kernel, cin: c.cin, cout: c.cout, range: c.range, relu: c.relu,
-                    bias: c.bias, on: .trapped, seed: 7400 + UInt64(index))
+                let trapped = TileKernelHarness.run(cases[index], on: .trapped, seed: 7400 + UInt64(index))
                 shared.buffers[index] =
                     zip(trapped.output, models[index]).filter { $0.bitPattern != $1.bitPattern }.count
             }
         }
         XCTAssertEqual(differences, [Int](repeating: 0, count: cases.count))
     }
+
     /// One U-Net forward and backward pass in bfloat16 with the tile arithmetic (the network and
     /// batch of UNetBFloat16Tests): the logits, then every trainable parameter's gradient.
     private func unetStep() throws -> [[Float]] {

@@ -53,9 +53,7 @@ final class AMXTileKernelTests: XCTestCase {
     /// TileKernelHarness.forwardCases on the model, against Double.
     func testModelAgainstDouble() {
         for (index, c) in TileKernelHarness.forwardCases.enumerated() {
-            let pass = TileKernelHarness.run(
-                output: c.output, kernel: c.kernel, cin: c.cin, cout: c.cout, range: c.range, relu: c.relu,
-                bias: c.bias, seed: 7000 + UInt64(index))
+            let pass = TileKernelHarness.run(c, seed: 7000 + UInt64(index))
             let positions = c.output.reduce(1, *)
             TileKernelHarness.assertWithinBound(pass, range: c.range ?? 0..<positions, cout: c.cout, "case \(index)")
         }
@@ -64,9 +62,7 @@ final class AMXTileKernelTests: XCTestCase {
     /// TileKernelHarness.weightCases on the model, against Double.
     func testWeightGradientModelAgainstDouble() {
         for (index, c) in TileKernelHarness.weightCases.enumerated() {
-            TileKernelHarness.checkWeightGradient(
-                samples: c.samples, output: c.output, kernel: c.kernel, cin: c.cin, cout: c.cout, rows: c.rows,
-                channels: c.channels, seed: 7300 + UInt64(index))
+            TileKernelHarness.checkWeightGradient(c, seed: 7300 + UInt64(index))
         }
     }
 

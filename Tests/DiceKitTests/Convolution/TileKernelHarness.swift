@@ -30,33 +30,41 @@ enum TileUnit: CustomStringConvertible {
 }
 
 enum TileKernelHarness {
+    /// A forward pass: output and kernel extents, channels, output range (nil: all), ReLU, bias.
+    typealias ForwardCase = (
+        output: [Int], kernel: [Int], cin: Int, cout: Int, range: Range<Int>?, relu: Bool, bias: Bool
+    )
+
+    /// A weight gradient: samples, output and kernel extents, channels, row and channel blocks.
+    typealias WeightCase = (
+        samples: Int, output: [Int], kernel: [Int], cin: Int, cout: Int, rows: Range<Int>, channels: Range<Int>
+    )
+
     /// What the trap emulator's last #UD on this thread broke, else "".
     static var fault: String { String(cString: amx_trap_fault_detail()) }
 
     /// Forward cases: segments of 3·16 (chunks of 16) and 3·32 (chunks of 32) taps, one and two
     /// 16-channel blocks per tile pair (cout 16, 48), widths that end a tile mid-line, a range that
     /// starts and ends mid-grid, ReLU, no bias, 3-D, and 1×1 products over rows (the up-sampling's form).
-    static let forwardCases:
-        [(output: [Int], kernel: [Int], cin: Int, cout: Int, range: Range<Int>?, relu: Bool, bias: Bool)] = [
-            ([1, 8, 8], [1, 3, 3], 16, 16, nil, false, true),
-            ([1, 8, 8], [1, 3, 3], 32, 48, nil, true, true),
-            ([1, 9, 7], [1, 3, 3], 48, 32, 5..<50, false, false),
-            ([1, 16, 18], [1, 3, 3], 64, 64, nil, false, true),
-            ([3, 5, 6], [3, 3, 3], 16, 32, nil, false, true),
-            ([1, 1, 37], [1, 1, 1], 64, 16, nil, false, false),
-            ([1, 1, 40], [1, 1, 1], 16, 80, 3..<33, true, true),
-        ]
+    static let forwardCases: [ForwardCase] = [
+        ([1, 8, 8], [1, 3, 3], 16, 16, nil, false, true),
+        ([1, 8, 8], [1, 3, 3], 32, 48, nil, true, true),
+        ([1, 9, 7], [1, 3, 3], 48, 32, 5..<50, false, false),
+        ([1, 16, 18], [1, 3, 3], 64, 64, nil, false, true),
+        ([3, 5, 6], [3, 3, 3], 16, 32, nil, false, true),
+        ([1, 1, 37], [1, 1, 1], 64, 16, nil, false, false),
+        ([1, 1, 40], [1, 1, 1], 16, 80, 3..<33, true, true),
+    ]
 
     /// Weight-gradient cases: row and channel blocks in pairs and alone (odd block counts, ranges
     /// that start past 0), several samples, 3-D, and the 1×1 product over rows of the up-sampling.
-    static let weightCases:
-        [(samples: Int, output: [Int], kernel: [Int], cin: Int, cout: Int, rows: Range<Int>, channels: Range<Int>)] = [
-            (2, [1, 8, 8], [1, 3, 3], 16, 16, 0..<9, 0..<1),
-            (3, [1, 7, 9], [1, 3, 3], 32, 48, 0..<18, 0..<3),
-            (1, [1, 9, 7], [1, 3, 3], 48, 32, 3..<20, 1..<2),
-            (2, [3, 5, 6], [3, 3, 3], 16, 32, 0..<27, 0..<2),
-            (2, [1, 1, 37], [1, 1, 1], 64, 16, 0..<4, 0..<1),
-        ]
+    static let weightCases: [WeightCase] = [
+        (2, [1, 8, 8], [1, 3, 3], 16, 16, 0..<9, 0..<1),
+        (3, [1, 7, 9], [1, 3, 3], 32, 48, 0..<18, 0..<3),
+        (1, [1, 9, 7], [1, 3, 3], 48, 32, 3..<20, 1..<2),
+        (2, [3, 5, 6], [3, 3, 3], 16, 32, 0..<27, 0..<2),
+        (2, [1, 1, 37], [1, 1, 1], 64, 16, 0..<4, 0..<1),
+    ]
 
     /// One forward pass of the tile kernel over random bfloat16 data: the outputs (NaN where not
     /// written), the exact sums of the rounded operands, their Σ|a||b|, and the reduction length.
@@ -124,6 +132,25 @@ enum TileKernelHarness {
         return Pass(output: y, exact: exact, magnitude: magnitude, reduction: k)
     }
 
+    /// run(output:…) of a forward case.
+    static func run(_ c: ForwardCase, on unit: TileUnit = .model, seed: UInt64) -> Pass {
+        run(
+            output: c.output, kernel: c.kernel, cin: c.cin, cout: c.cout, range: c.range, relu: c.relu, bias: c.bias,
+            on: unit, seed: seed)
+    }
+
+    /// checkWeightGradient(samples:…) of a weight-gradient case.
+    @discardableResult
+    static func checkWeightGradient(
+        _ c: WeightCase, on unit: TileUnit = .model, seed: UInt64, file: StaticString = #filePath, line: UInt = #line
+    ) -> [Float] {
+        checkWeightGradient(
+            samples: c.samples, output: c.output, kernel: c.kernel, cin: c.cin, cout: c.cout, rows: c.rows,
+            channels: c.channels, on: unit, seed: seed, file: file, line: line)
+    }
+
+    /// Every output in `range` within (K + 1)·2⁻²⁴·Σ|a||b| of the exact sum (K the reduction
+    /// length), every other still NaN (not written).
     static func assertWithinBound(
         _ pass: Pass, range: Range<Int>, cout: Int, _ what: String, file: StaticString = #filePath, line: UInt = #line
     ) {
