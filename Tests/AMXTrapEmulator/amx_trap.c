@@ -55,8 +55,8 @@ static int installed;
 typedef struct {
     int kind, length;
     int tile, a, b;          // ModRM.reg (destination or source tile), ModRM.rm, VEX.vvvv
-    const uint8_t *address;  // base + index·scale is not it: for sibmem the index is the stride
-    long stride;
+    const uint8_t *address;  // base + displacement (+ index·scale for ldtilecfg)
+    long stride;             // tileloadd and tilestored (sibmem): index·scale, the bytes between rows
 } amx_instruction;
 
 /// The general registers in ModRM/SIB numbering (rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8–r15).
@@ -116,8 +116,10 @@ static int decode(const uint8_t *code, const ucontext_t *context, amx_instructio
     if (rip_relative) base = (long)(code + out->length);
     out->address = (const uint8_t *)(base + displacement);
     out->stride = stride;
-    if (opcode == 0x49 && pp == 0 && (modrm >> 3 & 7) == 0 && !r && !vvvv) out->kind = AMX_TRAP_LDTILECFG;
-    else if (opcode == 0x4B && (pp == 3 || pp == 1) && has_sib && reg < 8 && !vvvv) out->kind = AMX_TRAP_TILELOADD;
+    if (opcode == 0x49 && pp == 0 && (modrm >> 3 & 7) == 0 && !r && !vvvv) {
+        out->kind = AMX_TRAP_LDTILECFG;  // an ordinary memory operand: the index is part of the address
+        out->address += stride, out->stride = 0;
+    } else if (opcode == 0x4B && (pp == 3 || pp == 1) && has_sib && reg < 8 && !vvvv) out->kind = AMX_TRAP_TILELOADD;
     else if (opcode == 0x4B && pp == 2 && has_sib && reg < 8 && !vvvv) out->kind = AMX_TRAP_TILESTORED;
     else return 0;
     return 1;

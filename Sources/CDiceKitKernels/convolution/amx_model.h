@@ -1,10 +1,11 @@
 // The software model of the AMX tile unit: eight tiles and the configuration in force, and the
 // operations ldtilecfg, tilezero, tileloadd, tilestored and tdpbf16ps as the pseudo-code of
 // Intel's instruction set reference gives them, including the shape checks that raise #UD (the
-// model aborts). conv_amx.c compiles its tile kernels against it (the tests' way to run the tile
-// arithmetic on a CPU without AMX); the tests' trap emulator (Tests/AMXTrapEmulator) executes the
-// tile unit's compilation of the same kernels on it, one trapped instruction at a time.
-// Header-only (static inline) so that the model's compilation of the kernels inlines it.
+// model names the rule broken and stops the process). conv_amx.c compiles its tile kernels
+// against it (the tests' way to run the tile arithmetic on a CPU without AMX); the tests' trap
+// emulator (Tests/AMXTrapEmulator) executes the tile unit's compilation of the same kernels on
+// it, one trapped instruction at a time. Header-only (static inline) so that the model's
+// compilation of the kernels inlines it.
 
 #ifndef DK_AMX_MODEL_H
 #define DK_AMX_MODEL_H
@@ -42,6 +43,7 @@ static inline void model_require(int condition, const char *what) {
     if (!condition) DK_AMX_MODEL_FAULT(what);
 }
 
+/// ldtilecfg: the configuration `c` after the reference's checks; every tile zeroed.
 static inline void model_config(amx_model *m, const dk_tile_config *c) {
     model_require(c->palette == 1 && c->start_row == 0, "ldtilecfg: palette 1 and start_row 0");
     for (int i = 0; i < 14; i++) model_require(c->reserved[i] == 0, "ldtilecfg: reserved bytes 2–15 zero");
@@ -57,6 +59,7 @@ static inline void model_config(amx_model *m, const dk_tile_config *c) {
     __builtin_memset(m->tile, 0, sizeof m->tile);
 }
 
+/// tilezero: tile t all zero.
 static inline void model_zero(amx_model *m, int t) {
     model_require(m->configured, "tilezero: tiles configured");
     __builtin_memset(m->tile[t], 0, sizeof m->tile[t]);
@@ -70,6 +73,7 @@ static inline void model_load(amx_model *m, int t, const void *base, long stride
         __builtin_memcpy(m->tile[t][r], (const uint8_t *)base + r * stride, m->config.colsb[t]);
 }
 
+/// tilestored: rows[t] rows of colsb[t] bytes to `base`, `stride` bytes apart.
 static inline void model_store(amx_model *m, int t, void *base, long stride) {
     model_require(m->configured && m->config.rows[t] > 0, "tilestored: the tile configured");
     for (int r = 0; r < m->config.rows[t]; r++)

@@ -10,7 +10,7 @@
 // may use only after Linux grants it the tile data state (bf16_dispatch.c asks once), and once
 // on amx_model (amx_model.h), a software model of the tile operations that follows the pseudo-code
 // of Intel's instruction set reference for ldtilecfg, tileloadd, tilestored, tilezero and
-// tdpbf16ps, including the shape checks that raise #UD (the model aborts). The model lets the
+// tdpbf16ps, including the shape checks that raise #UD (the model stops the process). It lets the
 // tests check the kernels' addressing, blocking and packing on every CPU with AVX512-BF16, and the
 // tests' trap emulator runs the tile unit's compilation on it; on a CPU with AMX the tests check
 // the tile unit against it and against Double.

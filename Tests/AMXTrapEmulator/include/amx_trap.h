@@ -38,7 +38,8 @@ int amx_trap_decode(const unsigned char *code, int *length);
 // silicon would.
 
 /// Runs a fixed sequence of tile instructions written with explicit registers (r8–r15 bases and
-/// strides, displacements of 8 and 32 bits, a base without an index, rsp as a base) and compares
+/// strides, displacements of 8 and 32 bits, a base without an index, rsp as a base, a
+/// configuration addressed with an index) and compares
 /// its results with scalar sums. Returns 0 when they agree, else the number of the first failing
 /// step, or -1. Traps only where the tile unit is absent.
 int amx_trap_probe(void);

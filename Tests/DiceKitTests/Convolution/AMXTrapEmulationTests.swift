@@ -74,7 +74,7 @@ final class AMXTrapEmulationTests: XCTestCase {
         }
     }
 
-    /// The probe's instructions: two configurations (through r9, then through rsp), three loads
+    /// The probe's instructions: two configurations (through rsp, then r9 + r8·2 + 8), three loads
     /// (disp8 with r10/r11, disp32 with r12/r13·2, a base without an index), a zero, a product,
     /// two stores, a release; its results equal the scalar sums.
     func testProbe() {
