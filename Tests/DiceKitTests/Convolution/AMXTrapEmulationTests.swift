@@ -2,8 +2,8 @@
 // emulator (Tests/AMXTrapEmulator): each AMX instruction the CPU refuses is decoded from its bytes
 // and executed on the software model of the tile unit, everything else runs natively. These tests
 // check what the model's compilation of the same source cannot: the code the compiler emitted for
-// the intrinsics (tile numbers, operand order, strides and addresses in registers), the
-// configuration's bytes in memory, and the release between calls.
+// the intrinsics (tile numbers, operand order, strides and addresses in registers) and the
+// configuration's bytes in memory.
 //
 // - The decoder against the encodings the compiled kernels contain, and a hand-written probe of
 //   every addressing form against scalar sums.
@@ -11,6 +11,8 @@
 // - TileKernelHarness's cases on the tile unit's compilation, bit for bit equal to the model's
 //   (the same instruction semantics in the same order: any difference is the compilation's), and
 //   within the bound against Double; also from several threads at once (the tiles are per thread).
+// - A U-Net training step with the tile arithmetic routed to the tile unit's compilation, bit for
+//   bit equal to the same step on the model.
 //
 // On a CPU with AMX the same code runs on the tile unit itself and no instruction traps.
 
