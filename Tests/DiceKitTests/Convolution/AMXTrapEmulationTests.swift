@@ -41,6 +41,15 @@ final class AMXTrapEmulationTests: XCTestCase {
         return counts
     }
 
+    /// Products (tdpbf16ps) emulated so far.
+    private var trappedProducts: Int { counts()[Int(AMX_TRAP_TDPBF16PS.rawValue)] }
+
+    /// Fails unless a product was emulated since trappedProducts was `before`, or the tile unit
+    /// ran the instructions itself.
+    private func assertTrapped(since before: Int, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertTrue(native || trappedProducts > before, "no tile instruction was trapped", file: file, line: line)
+    }
+
     /// A kind as amx_trap_decode returns it.
     private func kind(_ kind: amx_trap_kind) -> Int32 { Int32(kind.rawValue) }
 
@@ -89,18 +98,17 @@ final class AMXTrapEmulationTests: XCTestCase {
 
     /// The self-check that detection runs on the tile unit, on the tile unit's compilation.
     func testSelfCheck() {
-        let before = counts()
+        let before = trappedProducts
         var detail = [CChar](repeating: 0, count: 256)
         let result = detail.withUnsafeMutableBufferPointer { amx_trap_self_check($0.baseAddress, 256) }
         XCTAssertEqual(result, 0, detail.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
-        let products = counts()[Int(AMX_TRAP_TDPBF16PS.rawValue)] - before[Int(AMX_TRAP_TDPBF16PS.rawValue)]
-        XCTAssertTrue(native || products > 0, "no tile instruction was trapped")
+        assertTrapped(since: before)
     }
 
     /// The forward cases: the same bits as the model, written where the model writes (NaN
     /// elsewhere), within the bound against Double.
     func testForwardSameBitsAsTheModel() {
-        let before = counts()
+        let before = trappedProducts
         for (index, c) in TileKernelHarness.forwardCases.enumerated() {
             let seed = 7000 + UInt64(index)
             let model = TileKernelHarness.run(c, seed: seed)
@@ -111,7 +119,7 @@ final class AMXTrapEmulationTests: XCTestCase {
             let first = trapped.output.indices.first { trapped.output[$0].bitPattern != model.output[$0].bitPattern }
             XCTAssertNil(first, "case \(index): output [\(first ?? 0)] differs from the model's")
         }
-        XCTAssertTrue(native || counts()[Int(AMX_TRAP_TDPBF16PS.rawValue)] > before[Int(AMX_TRAP_TDPBF16PS.rawValue)])
+        assertTrapped(since: before)
     }
 
     /// The weight-gradient cases: the same bits as the model, 0.5 kept outside the blocks, within
@@ -166,12 +174,12 @@ final class AMXTrapEmulationTests: XCTestCase {
         try XCTSkipUnless(ComputePrecision.bfloat16Available, "no AVX512-BF16: the U-Net runs in Float here")
         try BFloat16Arithmetic.with(.tiles) {
             let model = try unetStep()
-            let (calls, products) = (dk_conv_tile_calls(1), counts()[Int(AMX_TRAP_TDPBF16PS.rawValue)])
+            let (calls, products) = (dk_conv_tile_calls(1), trappedProducts)
             dk_amx_route_to_tile_unit(1)
             defer { dk_amx_route_to_tile_unit(0) }
             let trapped = try unetStep()
             XCTAssertGreaterThan(dk_conv_tile_calls(1), calls, "the tile unit's compilation did not run")
-            XCTAssertTrue(native || counts()[Int(AMX_TRAP_TDPBF16PS.rawValue)] > products, "nothing was trapped")
+            assertTrapped(since: products)
             XCTAssertEqual(trapped.count, model.count)
             for (index, (a, b)) in zip(trapped, model).enumerated() {
                 XCTAssertEqual(
