@@ -12,6 +12,7 @@
 #
 #     Scripts/bench_memory.sh [SIZES…]          default: 256 512
 #     RUNS=3 BATCH=8 DICEKIT=.build/release/dicekit PYTHON=/work/refenv/bin/python Scripts/bench_memory.sh 512
+#     PRECISION=bf16 Scripts/bench_memory.sh 512   # dicekit --precision bf16 against torch.autocast(bfloat16)
 #
 # Needs a release build (`swift build -c release --product dicekit`) and a Python with torch.
 # Output: one line per run, `tool size max_rss_mb steps_per_second`, then the medians and the
@@ -22,6 +23,12 @@ DICEKIT=${DICEKIT:-.build/release/dicekit}
 PYTHON=${PYTHON:-/work/refenv/bin/python}
 RUNS=${RUNS:-1}
 BATCH=${BATCH:-8}
+PRECISION=${PRECISION:-float32}
+case "$PRECISION" in
+float32) torch_precision=() ;;
+bf16) torch_precision=(--bf16) ;;
+*) echo "bench_memory.sh: PRECISION=$PRECISION; expected float32 or bf16" >&2; exit 2 ;;
+esac
 STEPS=4
 SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(256 512)
@@ -37,7 +44,7 @@ run_dicekit() {
     rm -rf "$out"
     /usr/bin/time -v -o "$work/time.txt" "$DICEKIT" train --data synthetic --size "$size" \
         --count $((5 * BATCH)) --val-fraction 0.2 --epochs 1 --batch-size "$BATCH" --base 16 --depth 4 \
-        --norm none --loss dice --no-augment --threads 2 --seed 0 --out "$out" > /dev/null 2> "$work/err.txt" ||
+        --norm none --loss dice --no-augment --threads 2 --seed 0 --precision "$PRECISION" --out "$out" > /dev/null 2> "$work/err.txt" ||
         { cat "$work/err.txt" >&2; exit 1; }
     local ips
     ips=$(sed -n 's/.*"images_per_second": *\([0-9.eE+-]*\).*/\1/p' "$out/metrics.jsonl" | head -1)
@@ -47,7 +54,7 @@ run_dicekit() {
 run_torch() {
     local size=$1
     /usr/bin/time -v -o "$work/time.txt" "$PYTHON" Scripts/bench_memory_torch.py --size "$size" \
-        --batch "$BATCH" --steps $STEPS --threads 2 > "$work/torch.json" 2> "$work/err.txt" ||
+        --batch "$BATCH" --steps $STEPS --threads 2 "${torch_precision[@]}" > "$work/torch.json" 2> "$work/err.txt" ||
         { cat "$work/err.txt" >&2; exit 1; }
     local sps
     sps=$(sed -n 's/.*"steps_per_second": *\([0-9.eE+-]*\).*/\1/p' "$work/torch.json")
@@ -55,7 +62,7 @@ run_torch() {
 }
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | sed "s/^ *//") (family $(grep -m1 "cpu family" /proc/cpuinfo | cut -d: -f2 | tr -d " "), model $(grep -m1 "^model\s" /proc/cpuinfo | cut -d: -f2 | tr -d " "), $(nproc) CPUs); load$(uptime | sed "s/.*load average//")"
-echo "# tool size max_rss_mb steps_per_second"
+echo "# precision $PRECISION; tool size max_rss_mb steps_per_second"
 for size in "${SIZES[@]}"; do
     for _ in $(seq "$RUNS"); do
         run_dicekit "$size" | tee -a "$work/all.txt"

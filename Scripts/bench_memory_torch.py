@@ -22,6 +22,7 @@ parser.add_argument("--base", type=int, default=16)
 parser.add_argument("--depth", type=int, default=4)
 parser.add_argument("--threads", type=int, default=2)
 parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--bf16", action="store_true", help="forward and loss under torch.autocast('cpu', bfloat16)")
 parser.add_argument("--reference", default=os.path.join(here, "..", "..", "shared", "reference"),
                     help="folder holding unet_torch.py (default ../shared/reference beside the repository)")
 args = parser.parse_args()
@@ -40,7 +41,8 @@ labels = torch.randint(0, 2, (args.batch, args.size, args.size))
 start = time.perf_counter()
 for _ in range(args.steps):
     optimizer.zero_grad()
-    loss = dice_loss(net(images), labels)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+        loss = dice_loss(net(images), labels)
     loss.backward()
     optimizer.step()
 seconds = time.perf_counter() - start

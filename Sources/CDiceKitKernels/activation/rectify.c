@@ -67,6 +67,20 @@ void dk_rectify_backward_inplace_f32(const float *y, float *g, long n, float slo
     for (; i < n; i++) g[i] = y[i] > 0 ? g[i] : (leaky ? slope * g[i] : 0.0f);
 }
 
+void dk_rectify_backward_inplace_bf16(const unsigned short *y, float *g, long n, float slope, int leaky) {
+    // Blocks widened on the stack (in L1), then the Float pass: one comparison for both forms.
+    enum { block = 1024 };
+    float wide[block];
+    for (long i = 0; i < n; i += block) {
+        long count = n - i < block ? n - i : block;
+        for (long k = 0; k < count; k++) {
+            unsigned int u = (unsigned int)y[i + k] << 16;
+            __builtin_memcpy(wide + k, &u, 4);
+        }
+        dk_rectify_backward_inplace_f32(wide, g + i, count, slope, leaky);
+    }
+}
+
 void dk_rectify_backward_inplace_f64(const double *y, double *g, long n, double slope, int leaky) {
     long i = 0;
 #if defined(__SSE2__)

@@ -14,5 +14,8 @@ void dk_rectify_inplace_f64(double *x, long n, double slope, int leaky);
 void dk_rectify_backward_inplace_f32(const float *y, float *g, long n, float slope, int leaky);
 /// The Double form of dk_rectify_backward_inplace_f32.
 void dk_rectify_backward_inplace_f64(const double *y, double *g, long n, double slope, int leaky);
+/// dk_rectify_backward_inplace_f32 with the output kept as bfloat16 bit patterns: each y[i] is
+/// widened to its Float value (exact) and compared as there, so the same MXCSR gives the same bits.
+void dk_rectify_backward_inplace_bf16(const unsigned short *y, float *g, long n, float slope, int leaky);
 
 #endif

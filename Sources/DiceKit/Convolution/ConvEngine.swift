@@ -96,6 +96,19 @@ extension ConvGeometry {
         }
     }
 
+    /// Whether a Float backward pass (x, dy and the weight gradient, with `y` and/or `dx` when
+    /// set) takes one of `runConcrete`'s bfloat16 hooks, which read x and dy only through their
+    /// bfloat16 roundings. The hooks decide from which operands a pass has, never from their
+    /// values, so a placeholder stands for each.
+    func backwardRoundsOperands(y: Bool, dx: Bool, settings: ConvolutionSettings) -> Bool {
+        var placeholder: Float = 0
+        return withUnsafeMutablePointer(to: &placeholder) { p in
+            let pass = LoweredPass<Float>(
+                x: p, weight: p, y: y ? p : nil, dy: p, weightGradient: p, dx: dx ? p : nil)
+            return runsBFloat16Tiling(pass, settings: settings) || runsBFloat16(pass, settings: settings)
+        }
+    }
+
     /// `run` for a concrete scalar type (called only with Float or Double).
     private func runConcrete<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) {
         precondition(pass.y == nil || pass.x != nil, "lowered pass: the forward product needs x")

@@ -156,6 +156,14 @@ public struct TransposedConvolution<Scalar: BLASScalar>: Sendable {
         return specialised(Scalar.self, float: { run(Float.self) }, double: { run(Double.self) })
     }
 
+    /// Whether `backward(input:…)` for an input of this shape (with its input gradient) reads
+    /// the input only through its bfloat16 rounding: the adjoint's backward pass, whose dy is
+    /// this layer's input, runs on a bfloat16 path (BFloat16Activation.swift).
+    func backwardRoundsInput(_ inputShape: [Int]) -> Bool {
+        guard Scalar.self == Float.self, let g = try? geometry(inputShape) else { return false }
+        return g.backwardRoundsOperands(y: true, dx: false, settings: settings)
+    }
+
     /// The geometry of the adjoint convolution: x space is this layer's output, y space its input.
     func geometry(_ inputShape: [Int]) throws -> ConvGeometry {
         let rank = spatialRank

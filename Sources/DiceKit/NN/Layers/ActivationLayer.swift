@@ -1,7 +1,11 @@
 // Element-wise activations as layers (no parameters). A ReLU, or a leaky ReLU whose slope is not
 // negative, keeps its output for the backward pass: the output is positive exactly where the
 // input is, so the derivative reads the same from either, and the tensor the next layer keeps
-// anyway is the only one held (the pre-activation can be freed, or overwritten in place).
+// anyway is the only one held (the pre-activation can be freed, or overwritten in place). In a
+// `.bfloat16` training step that output may be kept as its bfloat16 rounding
+// (BFloat16Activation.swift).
+
+internal import CDiceKitKernels
 
 /// The activation a network uses after each convolution.
 public enum ActivationKind: Sendable, Equatable {
@@ -17,6 +21,8 @@ public final class ActivationLayer<Scalar: BLASScalar>: Layer, CacheReleasing {
     public let kind: ActivationKind
     /// The output (or, for a negative slope, the input) of the last training forward pass.
     private var cached: Tensor<Scalar>?
+    /// The output kept as its bfloat16 rounding instead (`keep(rounded:)`), else nil.
+    private var rounded: BFloat16Activation?
 
     /// An activation layer of the given kind.
     public init(_ kind: ActivationKind) { self.kind = kind }
@@ -38,12 +44,14 @@ public final class ActivationLayer<Scalar: BLASScalar>: Layer, CacheReleasing {
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
         let output = ActivationKernels.rectifier(input, gradient: nil, slope: slope)
         cached = keepsOutput ? output : input
+        rounded = nil
         return output
     }
 
     /// The activation of `tensor`'s elements written over them (no second buffer when nothing
     /// else holds `tensor`'s storage, a copy first otherwise), cached as `forward` caches.
     func forward(inPlace tensor: inout Tensor<Scalar>, mode: LayerMode) throws {
+        rounded = nil
         guard keepsOutput else {
             tensor = try forward(tensor, mode: mode)
             return
@@ -56,6 +64,11 @@ public final class ActivationLayer<Scalar: BLASScalar>: Layer, CacheReleasing {
     /// `backward(_:)` written over `gradient` (no second buffer when nothing else holds its
     /// storage, a copy first otherwise).
     func backward(inPlace gradient: inout Tensor<Scalar>) throws {
+        if let rounded = rounded {
+            self.rounded = nil
+            try backward(inPlace: &gradient, rounded: rounded)
+            return
+        }
         guard keepsOutput, let output = cached else {
             gradient = try backward(gradient)!
             return
@@ -70,8 +83,52 @@ public final class ActivationLayer<Scalar: BLASScalar>: Layer, CacheReleasing {
         }
     }
 
+    /// `backward(inPlace:)` with the output kept as `rounded` (read where it is positive, as the
+    /// Float output would be: BFloat16Activation.swift).
+    private func backward(inPlace gradient: inout Tensor<Scalar>, rounded: BFloat16Activation) throws {
+        guard rounded.shape == gradient.shape else {
+            throw DiceKitError.shape(
+                "\(kind == .relu ? "ReLU" : "leaky ReLU") backward: gradient has shape \(gradient.shape); the kept output has shape \(rounded.shape)"
+            )
+        }
+        let slope = slope
+        let (leaky, a) = (Int32(slope == nil ? 0 : 1), Float(slope ?? 0))
+        let y = UnsafePointer(rounded.storage.pointer)
+        gradient.withUnsafeMutableBufferPointer { g in
+            guard let gp = g.baseAddress else { return }
+            // Each range reads and writes its own elements.
+            let shared = TaskShared((y, UnsafeMutableRawPointer(gp)))
+            WorkerPool.shared.forEachRange(g.count) { range in
+                let (y, g) = shared.buffers
+                dk_rectify_backward_inplace_bf16(
+                    y + range.lowerBound, g.assumingMemoryBound(to: Float.self) + range.lowerBound, range.count,
+                    a, leaky)
+            }
+        }
+    }
+
+    /// The output the last training forward pass kept (nil when it keeps the input, or the
+    /// rounding instead): the tensor `keep(rounded:)` may replace.
+    var keptOutput: Tensor<Scalar>? { keepsOutput ? cached : nil }
+
+    /// The output kept as its bfloat16 rounding, else nil.
+    var keptRounded: BFloat16Activation? { rounded }
+
+    /// Keeps `rounded`, the bfloat16 rounding of `keptOutput`, instead of it (a `.bfloat16`
+    /// training step: BFloat16Activation.swift); `backward` then gives the same bits.
+    func keep(rounded: BFloat16Activation) {
+        precondition(
+            Scalar.self == Float.self && keptOutput?.shape == rounded.shape,
+            "ActivationLayer: only a kept Float output can be kept rounded")
+        cached = nil
+        self.rounded = rounded
+    }
+
     /// Forgets what the last forward pass kept for `backward` (after an evaluation pass).
-    func releaseCache() { cached = nil }
+    func releaseCache() {
+        cached = nil
+        rounded = nil
+    }
 
     /// Takes `output`, a ReLU's output computed elsewhere (a convolution's rectifying output
     /// pass, SequentialLayer.forward), as the forward pass's: the cached output from which
@@ -80,10 +137,16 @@ public final class ActivationLayer<Scalar: BLASScalar>: Layer, CacheReleasing {
     func adoptRectifiedOutput(_ output: Tensor<Scalar>) {
         precondition(kind == .relu, "ActivationLayer: only a ReLU's output can stand for its input")
         cached = output
+        rounded = nil
     }
 
     /// The output gradient times the derivative at the cached input (read from the cached output).
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
+        if rounded != nil {
+            var gradient = outputGradient
+            try backward(inPlace: &gradient)
+            return gradient
+        }
         guard let cached = cached else {
             throw DiceKitError.shape("ActivationLayer.backward called before forward")
         }

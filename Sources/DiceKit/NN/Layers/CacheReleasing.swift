@@ -15,6 +15,7 @@ protocol CacheReleasing: AnyObject {
 extension ConvolutionLayer: CacheReleasing {
     func releaseCache() {
         cachedInput = nil
+        roundedInput = nil
         cachedConvolution = nil
     }
 }

@@ -37,6 +37,7 @@ extension ConvolutionLayer {
             folded = (convolution, key, normalization)
         }
         cachedInput = nil
+        roundedInput = nil
         cachedConvolution = nil
         convolution.settings.precision = precision
         return try convolution.forward(concatenating: parts, rectified: rectified)

@@ -48,12 +48,19 @@ public final class UNet<Scalar: BLASScalar> {
         }
     }
 
-    private let down: [SequentialLayer<Scalar>]
+    /// Whether a `.bfloat16` training forward pass keeps the activations that its backward pass
+    /// reads only through their bfloat16 roundings (the bfloat16 convolutions' inputs, the ReLUs'
+    /// outputs) as those roundings (default true): about half the bytes of what a step keeps,
+    /// and the same gradients bit for bit (UNet+BFloat16Activations.swift). False keeps them in
+    /// Float, and spares the conversions.
+    public var storesActivationsInBFloat16 = true
+
+    let down: [SequentialLayer<Scalar>]
     private let pools: [MaxPoolingLayer<Scalar>]
-    private let mid: SequentialLayer<Scalar>
-    private let up: [TransposedConvolutionLayer<Scalar>]
-    private let dec: [SequentialLayer<Scalar>]
-    private let head: ConvolutionLayer<Scalar>
+    let mid: SequentialLayer<Scalar>
+    let up: [TransposedConvolutionLayer<Scalar>]
+    let dec: [SequentialLayer<Scalar>]
+    let head: ConvolutionLayer<Scalar>
     /// The deep-supervision heads: [k - 1] maps decoder level k (1/2^k resolution) to logits
     /// (UNet+DeepSupervision.swift); empty unless enabled.
     var supervisionHeads: [ConvolutionLayer<Scalar>] = []
@@ -136,14 +143,30 @@ public final class UNet<Scalar: BLASScalar> {
         var x = input
         var skips: [Tensor<Scalar>] = []
         var auxiliary: [Tensor<Scalar>] = []
+        // Each stage hands what it kept over to bfloat16 as it ends (UNet+BFloat16Activations.swift).
+        let rounds = keepsActivationsInBFloat16(mode)
         for i in 0..<configuration.depth {
-            x = try timed("down.\(i)", false) { try down[i].forward(x, mode: mode) }
+            x = try timed("down.\(i)", false) {
+                let output = try down[i].forward(x, mode: mode)
+                if rounds { down[i].keepActivationsInBFloat16(output: true) }
+                return output
+            }
             skips.append(x)
             x = try timed("pool.\(i)", false) { try pools[i].forward(x, mode: mode) }
         }
-        x = try timed("mid", false) { try mid.forward(x, mode: mode) }
+        x = try timed("mid", false) {
+            let output = try mid.forward(x, mode: mode)
+            if rounds { mid.keepActivationsInBFloat16(output: false) }
+            return output
+        }
+        // Whether a deep-supervision head (Float) keeps x, the last decoder level's output.
+        var headKeepsInput = false
         for j in 0..<configuration.depth {
-            let upsampled = try timed("up.\(j)", false) { try up[j].forward(x, mode: mode) }
+            let upsampled = try timed("up.\(j)", false) {
+                let output = try up[j].forward(x, mode: mode)
+                if rounds && !headKeepsInput { keepInBFloat16(outputOf: j == 0 ? mid : dec[j - 1], inputOf: up[j]) }
+                return output
+            }
             if mode == .evaluation {
                 // The decoder block's first convolution joins the two where it copies its input.
                 let parts = [upsampled, skips.removeLast()]
@@ -152,10 +175,15 @@ public final class UNet<Scalar: BLASScalar> {
                 let joined = try timed("concat.\(j)", false) {
                     try Tensor.concatenatingChannels([upsampled, skips.removeLast()])
                 }
-                x = try timed("dec.\(j)", false) { try dec[j].forward(joined, mode: mode) }
+                x = try timed("dec.\(j)", false) {
+                    let output = try dec[j].forward(joined, mode: mode)
+                    if rounds { dec[j].keepActivationsInBFloat16(output: false) }
+                    return output
+                }
             }
             let level = configuration.depth - 1 - j
-            if supervised && level >= 1 && level <= supervisionHeads.count {
+            headKeepsInput = supervised && level >= 1 && level <= supervisionHeads.count
+            if headKeepsInput {
                 let h = supervisionHeads[level - 1]
                 auxiliary.insert(try timed("deep_supervision.\(level)", false) { try h.forward(x, mode: mode) }, at: 0)
             }

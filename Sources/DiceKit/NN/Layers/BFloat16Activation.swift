@@ -1,0 +1,128 @@
+// Activations kept for the backward pass in bfloat16 (a `.bfloat16` training step,
+// UNet.storesActivationsInBFloat16). A tensor that the backward pass reads only through its
+// bfloat16 rounding (the input of a convolution whose weight gradient rounds its operands, the
+// output of a ReLU, whose derivative reads only where it is positive) is kept as that rounding:
+// half the bytes, and the same gradients bit for bit.
+//
+//   a convolution's weight gradient   reads x₁₆ (BFloat16Convolution.swift), so (x₁₆)₁₆ = x₁₆ gives
+//                                     the same sums (rounding a bfloat16 value is the identity;
+//                                     a NaN stays the same quiet NaN)
+//   a ReLU's derivative               reads y > 0; for a normal Float y, y₁₆ > 0 exactly when
+//                                     y > 0 (rounding to nearest keeps the sign and never goes
+//                                     below the least normal, which both formats share), a NaN
+//                                     stays NaN, and the U-Net runs with subnormals flushed
+//                                     (FTZ, DAZ), so no y is subnormal
+//
+// Layers hold the copy instead of the Float tensor (ConvolutionLayer, TransposedConvolutionLayer,
+// ActivationLayer); one copy serves every layer that kept the same tensor (a ReLU's output and
+// the next convolution's input), and a tensor is converted only when every layer that keeps it
+// takes the copy, so that no Float tensor stays alive beside its copy.
+
+internal import CDiceKitKernels
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A Float tensor kept as its bfloat16 rounding (round to nearest, ties to even; `BFloat16`).
+///
+/// The bits live in memory of their own (`BFloat16Storage`), not in malloc's heap, where the
+/// copies, made while the Float tensors they replace are still alive and freed in another order,
+/// would leave holes that larger tensors later in the step cannot use.
+struct BFloat16Activation: Sendable {
+    /// The shape of the tensor it was made from.
+    let shape: [Int]
+    /// The bfloat16 bit patterns, row-major.
+    let storage: BFloat16Storage
+
+    /// The rounding of `tensor`, converted in parallel over ranges of elements.
+    init(rounding tensor: Tensor<Float>) {
+        shape = tensor.shape
+        storage = BFloat16Storage(count: tensor.count)
+        let target = storage.pointer
+        tensor.withUnsafeBufferPointer { source in
+            guard let s = source.baseAddress else { return }
+            // Each range converts its own elements.
+            let shared = TaskShared((s, target))
+            WorkerPool.shared.forEachRange(source.count) { range in
+                let (s, t) = shared.buffers
+                dk_f32_to_bf16(s + range.lowerBound, t + range.lowerBound, range.count)
+            }
+        }
+    }
+
+    /// The bit patterns as an array (tests).
+    var bits: [UInt16] { Array(UnsafeBufferPointer(start: storage.pointer, count: storage.count)) }
+
+    /// The Float values of the bit patterns (exact), as a `Scalar` tensor (Float: the only type
+    /// whose activations are kept this way).
+    func widened<Scalar: BLASScalar>(as _: Scalar.Type = Scalar.self) -> Tensor<Scalar> {
+        precondition(Scalar.self == Float.self, "BFloat16Activation: only Float tensors are kept in bfloat16")
+        let source = UnsafePointer(storage.pointer)
+        let values = [Float](unsafeUninitializedCapacity: storage.count) { target, initialized in
+            if let t = target.baseAddress {
+                // Each range converts its own elements.
+                let shared = TaskShared((source, t))
+                WorkerPool.shared.forEachRange(storage.count) { range in
+                    let (s, t) = shared.buffers
+                    dk_bf16_to_f32(s + range.lowerBound, t + range.lowerBound, range.count)
+                }
+            }
+            initialized = storage.count
+        }
+        return Tensor<Float>(uncheckedShape: shape, storage: values).reinterpreted()
+    }
+}
+
+/// The memory of one bfloat16 copy: from 1 MiB up mapped from the kernel on its own (so it never
+/// fragments malloc's heap), populated at once (one call faults in every page, rather than a
+/// fault per page as the conversion first writes it) and given back when freed, so the backward
+/// pass returns each copy's pages as it finishes with it; smaller ones from malloc.
+final class BFloat16Storage: @unchecked Sendable {
+    /// The elements (written once, by the initialiser of `BFloat16Activation`, then only read).
+    let pointer: UnsafeMutablePointer<UInt16>
+    /// The number of elements.
+    let count: Int
+    /// Whether `pointer` is a mapping of its own.
+    private let mapped: Bool
+
+    /// Uninitialised memory for `count` elements.
+    init(count: Int) {
+        self.count = count
+        let bytes = Swift.max(1, count) * MemoryLayout<UInt16>.stride
+        #if canImport(Glibc)
+            if bytes >= 1 << 20 {
+                let flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE
+                let address = mmap(nil, bytes, PROT_READ | PROT_WRITE, flags, -1, 0)
+                guard let address = address, address != MAP_FAILED else {
+                    preconditionFailure("bfloat16 activation: cannot map \(bytes) bytes (errno \(errno))")
+                }
+                pointer = address.bindMemory(to: UInt16.self, capacity: Swift.max(1, count))
+                mapped = true
+                return
+            }
+        #endif
+        pointer = .allocate(capacity: Swift.max(1, count))
+        mapped = false
+    }
+
+    deinit {
+        #if canImport(Glibc)
+            if mapped {
+                munmap(pointer, Swift.max(1, count) * MemoryLayout<UInt16>.stride)
+                return
+            }
+        #endif
+        pointer.deallocate()
+    }
+}
+
+extension Tensor {
+    /// Whether `other` holds this tensor's storage (not a copy of it): the test by which layers
+    /// that kept the same tensor share one bfloat16 copy. Both are alive while it runs, so equal
+    /// addresses mean one buffer.
+    func sharesStorage(with other: Tensor) -> Bool {
+        withUnsafeBufferPointer { a in other.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress } }
+            && shape == other.shape
+    }
+}

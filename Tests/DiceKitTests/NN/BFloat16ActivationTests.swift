@@ -1,0 +1,166 @@
+// Activations kept in bfloat16 (BFloat16Activation.swift, UNet+BFloat16Activations.swift): the
+// same gradients, bit for bit, as the same step with every activation kept in Float, while the
+// kept bytes drop to about half; and the tensors that must stay Float do.
+
+import XCTest
+
+@testable import DiceKit
+
+final class BFloat16ActivationTests: XCTestCase {
+    private func bits(_ values: [Float]) -> [UInt32] { values.map(\.bitPattern) }
+
+    /// A ReLU's (and a non-negative leaky ReLU's) backward pass from its rounded output equals the
+    /// one from its Float output, with subnormals flushed as in a U-Net step: ±0, the least
+    /// normal, ±∞, NaN, values that round up to a power of two, and more than one 1024-element
+    /// block.
+    func testRectifierBackwardFromTheRoundedOutputGivesTheSameBits() throws {
+        var scalars: [Float] = [0, -0.0, .leastNormalMagnitude, -.leastNormalMagnitude, .infinity, -.infinity, .nan]
+        scalars += [1.9999999, -1.9999999, Float(bitPattern: 0x7F7F_FFFF), 3.0e-38, -3.0e-38]
+        scalars += randomTensor([2100], seed: 11).scalars.map { Float($0) }
+        let x = try Tensor(shape: [scalars.count], scalars: scalars)
+        let dy = try Tensor(shape: x.shape, scalars: scalars.indices.map { Float($0 % 13) - 6.25 })
+        try withFlushToZero {
+            for kind in [ActivationKind.relu, .leakyReLU(slope: 0.01), .leakyReLU(slope: 0)] {
+                let reference = ActivationLayer<Float>(kind)
+                _ = try reference.forward(x, mode: .training)
+                let expected = try XCTUnwrap(try reference.backward(dy))
+                let layer = ActivationLayer<Float>(kind)
+                var y = x
+                try layer.forward(inPlace: &y, mode: .training)
+                layer.keep(rounded: BFloat16Activation(rounding: try XCTUnwrap(layer.keptOutput)))
+                XCTAssertNil(layer.keptOutput, "the Float output is still kept (\(kind))")
+                var g = dy
+                try layer.backward(inPlace: &g)
+                XCTAssertEqual(bits(g.scalars), bits(expected.scalars), "\(kind)")
+                // Through the Layer protocol as well.
+                _ = try layer.forward(x, mode: .training)
+                layer.keep(rounded: BFloat16Activation(rounding: try XCTUnwrap(layer.keptOutput)))
+                XCTAssertEqual(bits(try XCTUnwrap(try layer.backward(dy)).scalars), bits(expected.scalars), "\(kind)")
+                XCTAssertThrowsError(try layer.backward(dy), "a second backward must throw (\(kind))")
+            }
+        }
+    }
+
+    /// The rounding is exact to widen: every bfloat16 value comes back as itself.
+    func testRoundingWidensExactly() {
+        let values = randomTensor([3, 70], seed: 4).converted(to: Float.self)
+        let rounded = BFloat16Activation(rounding: values)
+        XCTAssertEqual(rounded.shape, [3, 70])
+        XCTAssertEqual(rounded.bits, BFloat16.bits(values.scalars))
+        let widened: Tensor<Float> = rounded.widened()
+        XCTAssertEqual(bits(widened.scalars), bits(BFloat16.floats(rounded.bits)))
+    }
+
+    /// Copies from 1 MiB up (mapped apart from the heap) and below (from malloc) hold the rounding.
+    func testLargeAndSmallCopiesHoldTheRounding() {
+        for count in [1 << 20, 1000] {
+            let values = BFloat16Activation(rounding: Tensor(shape: [count], repeating: 1.5))
+            XCTAssertEqual(values.storage.count, count)
+            XCTAssertEqual(values.bits, [UInt16](repeating: 0x3FC0, count: count))
+        }
+    }
+
+    private struct Step {
+        var logits: [[Float]]
+        var gradients: [(String, [Float])]
+        var kept: (float: Int, bfloat16: Int)
+    }
+
+    /// One bfloat16 training step of `configuration` (batch 4), with activations kept as `stores` says.
+    private func step(
+        _ configuration: UNetConfiguration, size: Int, supervision: Int, stores: Bool
+    ) throws -> (Step, UNet<Float>) {
+        let model = try UNet<Float>(configuration, seed: 9)
+        if supervision > 1 { try model.enableDeepSupervision(outputs: supervision, seed: 3) }
+        model.precision = .bfloat16
+        model.storesActivationsInBFloat16 = stores
+        let spatial = Array(repeating: size, count: configuration.spatialRank)
+        let images = randomTensor([4] + spatial + [configuration.inputChannels], seed: 17).converted(to: Float.self)
+        model.parameters.zeroGradients()
+        let outputs = try model.forwardDeepSupervision(images, mode: .training)
+        let kept = model.keptActivationBytes
+        // A fixed, non-trivial gradient per output.
+        let gradients = outputs.enumerated().map { k, output in
+            randomTensor(output.shape, seed: UInt64(30 + k)).converted(to: Float.self)
+        }
+        try model.backward(deepSupervision: gradients)
+        let step = Step(
+            logits: outputs.map(\.scalars),
+            gradients: model.parameters.trainable.map { ($0.name, $0.gradient.scalars) },
+            kept: kept)
+        return (step, model)
+    }
+
+    private func checkSameStep(
+        _ configuration: UNetConfiguration, size: Int = 32, supervision: Int = 1, label: String
+    ) throws -> (float: Step, rounded: Step) {
+        let (float, _) = try step(configuration, size: size, supervision: supervision, stores: false)
+        let (rounded, model) = try step(configuration, size: size, supervision: supervision, stores: true)
+        XCTAssertEqual(rounded.logits.map(bits), float.logits.map(bits), "logits (\(label))")
+        XCTAssertEqual(rounded.gradients.count, float.gradients.count)
+        for ((name, a), (_, b)) in zip(rounded.gradients, float.gradients) {
+            XCTAssertEqual(bits(a), bits(b), "gradient of \(name) (\(label))")
+        }
+        XCTAssertEqual(float.kept.bfloat16, 0, "nothing is rounded when the Float form is asked for (\(label))")
+        // Once the backward pass has run, nothing is kept.
+        XCTAssertEqual(model.keptActivationBytes.float + model.keptActivationBytes.bfloat16, 0, label)
+        print(
+            "kept activations (\(label)): Float \(float.kept.float) bytes; with bfloat16 \(rounded.kept.float) + \(rounded.kept.bfloat16) bytes"
+        )
+        return (float, rounded)
+    }
+
+    func testUNetStepGivesTheSameBitsWithHalfTheKeptBytes() throws {
+        try XCTSkipUnless(ComputePrecision.bfloat16Available, "no AVX512-BF16: bfloat16 runs in Float here")
+        for arithmetic in BFloat16Arithmetic.allCases {
+            try BFloat16Arithmetic.with(arithmetic) {
+                for normalization in [NormalizationKind.none, .batch] {
+                    var configuration = UNetConfiguration(inputChannels: 3, classes: 2, baseWidth: 16, depth: 2)
+                    configuration.normalization = normalization
+                    let label = "\(arithmetic), \(normalization)"
+                    let (float, rounded) = try checkSameStep(configuration, label: label)
+                    // Rounded: every block's inputs and ReLU outputs but the image (the first
+                    // convolution, on 3 channels, runs in Float) and the last decoder level's
+                    // output (the Float 1×1 head keeps it).
+                    let total = rounded.kept.float + 2 * rounded.kept.bfloat16
+                    XCTAssertEqual(total, float.kept.float, "the same tensors, in either form (\(label))")
+                    XCTAssertLessThanOrEqual(
+                        Double(rounded.kept.float + rounded.kept.bfloat16), 0.62 * Double(float.kept.float), label)
+                }
+            }
+        }
+    }
+
+    /// Deep supervision: a decoder level whose output a (Float) head keeps keeps it in Float.
+    func testDeepSupervisionKeepsTheHeadsInputsInFloat() throws {
+        try XCTSkipUnless(ComputePrecision.bfloat16Available, "no AVX512-BF16: bfloat16 runs in Float here")
+        let configuration = UNetConfiguration(inputChannels: 3, classes: 2, baseWidth: 16, depth: 3)
+        let (plain, _) = try step(configuration, size: 32, supervision: 1, stores: true)
+        let (_, supervised) = try checkSameStep(configuration, supervision: 3, label: "deep supervision")
+        XCTAssertGreaterThan(supervised.kept.float, plain.kept.float, "the heads' inputs stay Float")
+    }
+
+    /// Volumes: the 3-D convolutions keep their inputs rounded; the up-samplings, which run in
+    /// Float in 3-D, keep theirs (and so the ReLU outputs they share) in Float.
+    func testVolumesKeepOnlyWhatTheirBackwardRounds() throws {
+        try XCTSkipUnless(ComputePrecision.bfloat16Available, "no AVX512-BF16: bfloat16 runs in Float here")
+        var configuration = UNetConfiguration(inputChannels: 1, classes: 2, baseWidth: 16, depth: 1)
+        configuration.spatialRank = 3
+        let (float, rounded) = try checkSameStep(configuration, size: 8, label: "3-D")
+        XCTAssertGreaterThan(rounded.kept.bfloat16, 0)
+        XCTAssertEqual(rounded.kept.float + 2 * rounded.kept.bfloat16, float.kept.float)
+    }
+
+    /// Evaluation and Float training keep nothing rounded.
+    func testOnlyABFloat16TrainingPassRounds() throws {
+        let configuration = UNetConfiguration(inputChannels: 3, classes: 2, baseWidth: 16, depth: 2)
+        let model = try UNet<Float>(configuration, seed: 1)
+        let images = randomTensor([2, 32, 32, 3], seed: 2).converted(to: Float.self)
+        _ = try model.forward(images, mode: .training)
+        XCTAssertEqual(model.keptActivationBytes.bfloat16, 0, "Float training")
+        XCTAssertGreaterThan(model.keptActivationBytes.float, 0)
+        model.precision = .bfloat16
+        _ = try model.forward(images, mode: .evaluation)
+        XCTAssertEqual(model.keptActivationBytes.float + model.keptActivationBytes.bfloat16, 0, "evaluation")
+    }
+}
