@@ -60,6 +60,32 @@ final class BFloat16ActivationTests: XCTestCase {
         }
     }
 
+    /// A convolution whose input is kept rounded: a backward pass that throws (a gradient of the
+    /// wrong shape) leaves the input kept, and the next one gives the bits of the Float-kept input.
+    func testThrowingBackwardLeavesTheRoundedInputKept() throws {
+        try XCTSkipUnless(ComputePrecision.bfloat16Available, "no AVX512-BF16: bfloat16 runs in Float here")
+        let generator = SeededGenerator(seed: 8)
+        let input = randomTensor([2, 8, 8, 16], seed: 12).converted(to: Float.self)
+        let dy = randomTensor([2, 8, 8, 16], seed: 13).converted(to: Float.self)
+        var results: [[UInt32]] = []
+        for rounds in [false, true] {
+            var g = generator
+            let layer = try ConvolutionLayer<Float>(
+                kernelSize: [3, 3], inputChannels: 16, outputChannels: 16, generator: &g)
+            layer.precision = .bfloat16
+            _ = try layer.forward(input, mode: .training)
+            if rounds {
+                XCTAssertTrue(layer.backwardRoundsKeptInput)
+                layer.keep(roundedInput: BFloat16Activation(rounding: try XCTUnwrap(layer.keptInput.tensor)))
+                XCTAssertNil(layer.keptInput.tensor)
+                XCTAssertThrowsError(try layer.backward(Tensor(shape: [2, 8, 8, 15])))
+            }
+            let dx = try XCTUnwrap(try layer.backward(dy))
+            results.append(bits(dx.scalars) + bits(layer.weight.gradient.scalars) + bits(layer.bias.gradient.scalars))
+        }
+        XCTAssertEqual(results[1], results[0])
+    }
+
     private struct Step {
         var logits: [[Float]]
         var gradients: [(String, [Float])]

@@ -42,12 +42,7 @@ struct BFloat16Activation: Sendable {
         let target = storage.pointer
         tensor.withUnsafeBufferPointer { source in
             guard let s = source.baseAddress else { return }
-            // Each range converts its own elements.
-            let shared = TaskShared((s, target))
-            WorkerPool.shared.forEachRange(source.count) { range in
-                let (s, t) = shared.buffers
-                dk_f32_to_bf16(s + range.lowerBound, t + range.lowerBound, range.count)
-            }
+            convertInParallel(s, target, count: source.count) { dk_f32_to_bf16($0, $1, $2) }
         }
     }
 
@@ -61,16 +56,59 @@ struct BFloat16Activation: Sendable {
         let source = UnsafePointer(storage.pointer)
         let values = [Float](unsafeUninitializedCapacity: storage.count) { target, initialized in
             if let t = target.baseAddress {
-                // Each range converts its own elements.
-                let shared = TaskShared((source, t))
-                WorkerPool.shared.forEachRange(storage.count) { range in
-                    let (s, t) = shared.buffers
-                    dk_bf16_to_f32(s + range.lowerBound, t + range.lowerBound, range.count)
-                }
+                convertInParallel(source, t, count: storage.count) { dk_bf16_to_f32($0, $1, $2) }
             }
             initialized = storage.count
         }
         return Tensor<Float>(uncheckedShape: shape, storage: values).reinterpreted()
+    }
+}
+
+/// `convert(source + i, target + i, n)` over ranges [i, i + n) of `count` elements, in parallel:
+/// the element-wise conversions between Float and bfloat16.
+private func convertInParallel<Source, Target>(
+    _ source: UnsafePointer<Source>, _ target: UnsafeMutablePointer<Target>, count: Int,
+    _ convert: @Sendable @escaping (UnsafePointer<Source>, UnsafeMutablePointer<Target>, Int) -> Void
+) {
+    // Each range converts its own elements.
+    let shared = TaskShared((source, target))
+    WorkerPool.shared.forEachRange(count) { range in
+        let (s, t) = shared.buffers
+        convert(s + range.lowerBound, t + range.lowerBound, range.count)
+    }
+}
+
+/// What a convolution layer keeps of its input for the backward pass: the tensor itself, or its
+/// bfloat16 rounding once `keep(rounded:)` has replaced it.
+struct KeptInput<Scalar: BLASScalar> {
+    /// The input, while it is kept as it is.
+    private(set) var tensor: Tensor<Scalar>?
+    /// Its rounding, once kept so.
+    private(set) var rounded: BFloat16Activation?
+
+    /// Keeps `input` (a forward pass), or nothing (nil: after a backward pass, or to release it).
+    mutating func keep(_ input: Tensor<Scalar>?) {
+        tensor = input
+        rounded = nil
+    }
+
+    /// Keeps `rounded`, the rounding of the kept tensor, instead of it.
+    mutating func keep(rounded: BFloat16Activation) {
+        precondition(tensor?.shape == rounded.shape, "KeptInput: only a kept tensor can be kept rounded")
+        tensor = nil
+        self.rounded = rounded
+    }
+
+    /// The input as the backward pass reads it. A rounding is widened (exact: the pass rounds it
+    /// back to the same bits) and kept in its place: the copy is let go of before the pass runs
+    /// (a copy shared with another layer stays with it), and a pass that throws leaves the input
+    /// kept, as a Float one would be.
+    mutating func forBackward() -> Tensor<Scalar>? {
+        if let rounded = rounded {
+            tensor = rounded.widened()
+            self.rounded = nil
+        }
+        return tensor
     }
 }
 

@@ -14,8 +14,7 @@ protocol CacheReleasing: AnyObject {
 
 extension ConvolutionLayer: CacheReleasing {
     func releaseCache() {
-        cachedInput = nil
-        roundedInput = nil
+        keptInput.keep(nil)
         cachedConvolution = nil
     }
 }

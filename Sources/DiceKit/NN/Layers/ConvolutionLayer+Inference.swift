@@ -36,8 +36,7 @@ extension ConvolutionLayer {
             convolution = try foldedConvolution(normalization)
             folded = (convolution, key, normalization)
         }
-        cachedInput = nil
-        roundedInput = nil
+        keptInput.keep(nil)
         cachedConvolution = nil
         convolution.settings.precision = precision
         return try convolution.forward(concatenating: parts, rectified: rectified)

@@ -25,9 +25,8 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     /// passes that qualify (see `ComputePrecision`); the parameters stay in `Scalar`.
     public var precision: ComputePrecision = .float
 
-    var cachedInput: Tensor<Scalar>?
-    /// The input kept as its bfloat16 rounding instead (`keep(roundedInput:)`), else nil.
-    var roundedInput: BFloat16Activation?
+    /// The input of the last training forward pass, as it is or rounded (`keep(roundedInput:)`).
+    var keptInput = KeptInput<Scalar>()
     var cachedConvolution: Convolution<Scalar>?
     /// The convolution built from the parameters, kept while they are unchanged (inference,
     /// evaluation): the kernel conversion is done once.
@@ -73,8 +72,7 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
             try Convolution(weight: pyTorchToGEMM(weight.value), bias: bias.value, stride: stride, padding: padding)
         }
         convolution.settings.precision = precision
-        cachedInput = input
-        roundedInput = nil
+        keptInput.keep(input)
         cachedConvolution = convolution
         return try convolution.forward(input, rectified: rectified)
     }
@@ -82,29 +80,22 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     /// Whether the backward pass reads the kept input only through its bfloat16 rounding (a
     /// `.bfloat16` weight gradient, BFloat16Activation.swift), so that it may be kept rounded.
     var backwardRoundsKeptInput: Bool {
-        guard let input = cachedInput, let convolution = cachedConvolution else { return false }
+        guard let input = keptInput.tensor, let convolution = cachedConvolution else { return false }
         return convolution.backwardRoundsInput(input.shape, computeInputGradient: computesInputGradient)
     }
 
     /// Keeps `rounded`, the bfloat16 rounding of the kept input, instead of it; the backward
     /// pass then gives the same bits (precondition: `backwardRoundsKeptInput`).
     func keep(roundedInput rounded: BFloat16Activation) {
-        precondition(
-            backwardRoundsKeptInput && cachedInput?.shape == rounded.shape,
-            "ConvolutionLayer: the kept input can be kept rounded only where the backward pass rounds it")
-        cachedInput = nil
-        roundedInput = rounded
+        precondition(backwardRoundsKeptInput, "ConvolutionLayer: the backward pass does not round its input")
+        keptInput.keep(rounded: rounded)
     }
 
     /// d(loss)/d(input); adds d(loss)/d(weight) and d(loss)/d(bias) into the parameters' gradients.
     ///
     /// Returns nil when `computesInputGradient` is false.
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
-        // A rounded input is widened for the pass, which rounds it back to the same bits; the
-        // layer lets go of its copy first (a copy it shares stays with the other keeper).
-        let widened = roundedInput?.widened(as: Scalar.self)
-        roundedInput = nil
-        guard let input = cachedInput ?? widened, let convolution = cachedConvolution else {
+        guard let input = keptInput.forBackward(), let convolution = cachedConvolution else {
             throw DiceKitError.shape("ConvolutionLayer.backward called before forward")
         }
         let grads = try convolution.backward(
@@ -112,8 +103,7 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
             computeInputGradient: computesInputGradient)
         weight.gradient += gemmToPyTorch(grads.weight)
         if let b = grads.bias { bias.gradient += b }
-        cachedInput = nil
-        roundedInput = nil
+        keptInput.keep(nil)
         cachedConvolution = nil
         return grads.input
     }
@@ -134,39 +124,28 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer, CacheR
     /// parameters, the bias and its gradient stay in `Scalar`.
     public var precision: ComputePrecision = .float
 
-    private var cachedInput: Tensor<Scalar>?
-    /// The input kept as its bfloat16 rounding instead (`keep(roundedInput:)`), else nil.
-    private var roundedInput: BFloat16Activation?
+    /// The input of the last training forward pass, as it is or rounded (`keep(roundedInput:)`).
+    private(set) var keptInput = KeptInput<Scalar>()
     private var cachedConvolution: TransposedConvolution<Scalar>?
 
     /// Forgets the kept input (see `CacheReleasing`).
     func releaseCache() {
-        cachedInput = nil
-        roundedInput = nil
+        keptInput.keep(nil)
         cachedConvolution = nil
     }
-
-    /// The input the last training forward pass kept (nil once kept rounded).
-    var keptInput: Tensor<Scalar>? { cachedInput }
 
     /// Whether the backward pass reads the kept input only through its bfloat16 rounding (a
     /// `.bfloat16` weight gradient, BFloat16Activation.swift), so that it may be kept rounded.
     var backwardRoundsKeptInput: Bool {
-        guard let input = cachedInput, let convolution = cachedConvolution else { return false }
+        guard let input = keptInput.tensor, let convolution = cachedConvolution else { return false }
         return convolution.backwardRoundsInput(input.shape)
     }
-
-    /// The input kept as its bfloat16 rounding, else nil.
-    var keptRoundedInput: BFloat16Activation? { roundedInput }
 
     /// Keeps `rounded`, the bfloat16 rounding of the kept input, instead of it; the backward
     /// pass then gives the same bits (precondition: `backwardRoundsKeptInput`).
     func keep(roundedInput rounded: BFloat16Activation) {
-        precondition(
-            backwardRoundsKeptInput && cachedInput?.shape == rounded.shape,
-            "TransposedConvolutionLayer: the kept input can be kept rounded only where the backward pass rounds it")
-        cachedInput = nil
-        roundedInput = rounded
+        precondition(backwardRoundsKeptInput, "TransposedConvolutionLayer: the backward pass does not round its input")
+        keptInput.keep(rounded: rounded)
     }
     /// As in `ConvolutionLayer`: built from the parameters, kept while they are unchanged.
     private var built = BuiltFromParameters<TransposedConvolution<Scalar>>()
@@ -202,25 +181,20 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer, CacheR
             try TransposedConvolution(weight: pyTorchToGEMM(weight.value), bias: bias.value, stride: stride)
         }
         convolution.settings.precision = precision
-        cachedInput = input
-        roundedInput = nil
+        keptInput.keep(input)
         cachedConvolution = convolution
         return try convolution.forward(input)
     }
 
     /// d(loss)/d(input); adds the weight and bias gradients into the parameters.
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
-        // As in ConvolutionLayer.backward: widened for the pass, the copy let go of first.
-        let widened = roundedInput?.widened(as: Scalar.self)
-        roundedInput = nil
-        guard let input = cachedInput ?? widened, let convolution = cachedConvolution else {
+        guard let input = keptInput.forBackward(), let convolution = cachedConvolution else {
             throw DiceKitError.shape("TransposedConvolutionLayer.backward called before forward")
         }
         let grads = try convolution.backward(input: input, outputGradient: outputGradient)
         weight.gradient += gemmToPyTorch(grads.weight)
         if let b = grads.bias { bias.gradient += b }
-        cachedInput = nil
-        roundedInput = nil
+        keptInput.keep(nil)
         cachedConvolution = nil
         return grads.input
     }

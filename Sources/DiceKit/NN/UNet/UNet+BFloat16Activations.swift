@@ -21,7 +21,7 @@ extension SequentialLayer {
         guard Scalar.self == Float.self else { return }
         for (i, layer) in layers.enumerated() {
             guard let convolution = layer as? ConvolutionLayer<Scalar>, convolution.backwardRoundsKeptInput,
-                let input = convolution.cachedInput
+                let input = convolution.keptInput.tensor
             else { continue }
             let rounded = BFloat16Activation(rounding: input.reinterpreted(as: Float.self))
             if i > 0, let activation = layers[i - 1] as? ActivationLayer<Scalar>,
@@ -58,8 +58,8 @@ extension UNet {
         for block in down + [mid] + dec {
             for layer in block.layers {
                 if let convolution = layer as? ConvolutionLayer<Scalar> {
-                    count(convolution.cachedInput)
-                    count(convolution.roundedInput)
+                    count(convolution.keptInput.tensor)
+                    count(convolution.keptInput.rounded)
                 } else if let activation = layer as? ActivationLayer<Scalar> {
                     count(activation.keptOutput)
                     count(activation.keptRounded)
@@ -67,10 +67,10 @@ extension UNet {
             }
         }
         for layer in up {
-            count(layer.keptInput)
-            count(layer.keptRoundedInput)
+            count(layer.keptInput.tensor)
+            count(layer.keptInput.rounded)
         }
-        for layer in [head] + supervisionHeads { count(layer.cachedInput) }
+        for layer in [head] + supervisionHeads { count(layer.keptInput.tensor) }
         return (float.values.reduce(0, +), bfloat16.values.reduce(0, +))
     }
 
@@ -85,7 +85,8 @@ extension UNet {
     func keepInBFloat16(outputOf block: SequentialLayer<Scalar>, inputOf upsampling: TransposedConvolutionLayer<Scalar>)
     {
         guard let activation = block.layers.last as? ActivationLayer<Scalar>, let output = activation.keptOutput,
-            upsampling.backwardRoundsKeptInput, let input = upsampling.keptInput, output.sharesStorage(with: input)
+            upsampling.backwardRoundsKeptInput, let input = upsampling.keptInput.tensor,
+            output.sharesStorage(with: input)
         else { return }
         let rounded = BFloat16Activation(rounding: output.reinterpreted(as: Float.self))
         activation.keep(rounded: rounded)
