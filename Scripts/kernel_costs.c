@@ -1,6 +1,6 @@
 // The C driver behind Docs/DiceMath.md §7: the single-thread cost per prediction element of the
 // Dice-loss kernels (pass 1 statistics, pass 2 gradient) for each instruction set, and the
-// accuracy of the AVX-512 exponentials in ulp against double-precision exp.
+// accuracy of the AVX-512 and AVX2 exponentials in ulp against double-precision exp.
 //
 // Run by hand from the repository root (never by CI), with the toolchain's clang (the compiler
 // SwiftPM uses for the C target; GCC 12 at -O2 leaves the portable and AVX2 lane loops scalar
@@ -12,7 +12,7 @@
 //   /tmp/kernel_costs ulp [K]    # exp accuracy on every K-th float of the range (default 3,
 //                                # about 20 s)
 // It links the kernels' own sources, includes their polynomial header (so the static inline
-// AVX-512 exponentials are reachable) and forces each instruction set with dk_force_isa; one
+// AVX-512 and AVX2 exponentials are reachable) and forces each instruction set with dk_force_isa; one
 // sample of S = 65536 positions (L2-resident), median of 41 runs. Prints the CPU model first.
 
 #define _GNU_SOURCE
@@ -113,10 +113,25 @@ static double ulps(float y, double e) {
     return fabs((double)y - e) / ulp;
 }
 
-DK512 static void exp_accuracy(long step) {
-    // exp512 on [−87.3, 88.3] (e^x) and expneg512 on [−87.3, 87.3] (e^(−z)).
-    double worst_exp = 0, worst_neg = 0;
-    float in[16] __attribute__((aligned(64))), out[16] __attribute__((aligned(64)));
+/// Evaluates e^x (which == 0) or e^(−z) (which == 1) on 16 floats with one instruction set's exponentials.
+typedef void (*exp16_fn)(int which, const float *in, float *out);
+
+DK512 static void exp16_avx512(int which, const float *in, float *out) {
+    __m512 x = _mm512_loadu_ps(in);
+    _mm512_storeu_ps(out, which == 0 ? exp512(x) : expneg512(x));
+}
+
+DK256 static void exp16_avx2(int which, const float *in, float *out) {
+    for (int h = 0; h < 16; h += 8) {
+        __m256 x = _mm256_loadu_ps(in + h);
+        _mm256_storeu_ps(out + h, which == 0 ? exp256(x) : expneg256(x));
+    }
+}
+
+/// The worst ulp of `exp16` over the floats of [−87.3, 88.3] (e^x) and [−87.3, 87.3] (e^(−z)),
+/// every `step`-th one, in *worst_exp and *worst_neg.
+static void exp_accuracy(exp16_fn exp16, long step, double *worst_exp, double *worst_neg) {
+    float in[16], out[16];
     for (int which = 0; which < 2; which++) {
         const float lo = -87.3f, hi = which == 0 ? 88.3f : 87.3f;
         double worst = 0;
@@ -131,8 +146,7 @@ DK512 static void exp_accuracy(long step) {
                 uint32_t bits = (uint32_t)u | (negative ? 0x80000000u : 0);
                 memcpy(&in[n++], &bits, 4);
                 if (n < 16) continue;
-                __m512 r = which == 0 ? exp512(_mm512_load_ps(in)) : expneg512(_mm512_load_ps(in));
-                _mm512_store_ps(out, r);
+                exp16(which, in, out);
                 for (int j = 0; j < 16; j++) {
                     double e = which == 0 ? exp((double)in[j]) : exp(-(double)in[j]);
                     double err = ulps(out[j], e);
@@ -141,17 +155,24 @@ DK512 static void exp_accuracy(long step) {
                 n = 0;
             }
         }
-        if (which == 0) worst_exp = worst; else worst_neg = worst;
+        if (which == 0) *worst_exp = worst; else *worst_neg = worst;
     }
-    printf("floats %ld apart: exp512 (e^x, Cephes form) %.2f ulp; expneg512 (e^(-z), degree 6) %.2f ulp\n",
-           step, worst_exp, worst_neg);
 }
 
 int main(int argc, char **argv) {
     cpu_model();
     if (argc > 1 && strcmp(argv[1], "ulp") == 0) {
-        if (!__builtin_cpu_supports("avx512f")) { printf("no AVX-512\n"); return 1; }
-        exp_accuracy(argc > 2 ? atol(argv[2]) : 3);
+        const long step = argc > 2 ? atol(argv[2]) : 3;
+        const struct { const char *name; int supported; exp16_fn fn; } sets[] = {
+            {"AVX-512", __builtin_cpu_supports("avx512f"), exp16_avx512},
+            {"AVX2", __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"), exp16_avx2}};
+        for (int i = 0; i < 2; i++) {
+            if (!sets[i].supported) { printf("%s: not on this CPU\n", sets[i].name); continue; }
+            double worst_exp, worst_neg;
+            exp_accuracy(sets[i].fn, step, &worst_exp, &worst_neg);
+            printf("%s, floats %ld apart: e^x (Cephes form) %.2f ulp; e^(-z) (degree 6) %.2f ulp\n", sets[i].name, step,
+                   worst_exp, worst_neg);
+        }
         return 0;
     }
     cost_table();

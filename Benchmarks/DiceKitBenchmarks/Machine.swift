@@ -59,7 +59,12 @@ func printMachine() {
             InstructionSet.current.description
                 + (ProcessInfo.processInfo.environment["DICEKIT_ISA"] != nil ? " (DICEKIT_ISA)" : "")
         ),
-        ("bf16", "\(BFloat16KernelLevel.current), \(BFloat16Arithmetic.selection)"),
+        (
+            "bf16",
+            BFloat16KernelLevel.current == .none
+                ? "none: the _bf16 keys run in float32"
+                : "\(BFloat16KernelLevel.current), \(BFloat16Arithmetic.selection)"
+        ),
         (
             "openblas",
             "\(BLAS.configuration) (\(BLAS.parallelism), idle-thread spin OPENBLAS_THREAD_TIMEOUT="

@@ -1,13 +1,12 @@
-// The label-target Dice-loss passes in blocks of DK_W positions with loops over the lanes:
-// the portable variant (dice_portable.c, compiled for SSE2) and the AVX2 variant (dice_avx2.c,
-// the same code compiled for AVX2 + FMA). Static inline; internal to dice/.
+// The label-target Dice-loss passes in blocks of DK_W positions with loops over the lanes, for
+// the portable variant (dice_portable.c, compiled for SSE2). Static inline; internal to dice/.
 #ifndef DK_DICE_BLOCKED_H
 #define DK_DICE_BLOCKED_H
 
 #include "dice_scalar.h"
 
 // Blocks of DK_W positions with loops over the lanes, which the compiler vectorises for the
-// target of the caller (SSE2 for the portable variant, AVX2 + FMA for the AVX2 variant).
+// target of the caller.
 #define DK_W 16
 
 static inline __attribute__((always_inline))

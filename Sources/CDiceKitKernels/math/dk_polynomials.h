@@ -1,7 +1,9 @@
 // The polynomial e^x and ln x shared by the Dice-loss kernels (dice/): Cephes-style forms for
 // Float, as scalar C that the compiler vectorises for the caller's target (dk_expf, dk_logf) and
-// as AVX-512 intrinsics (exp512, expneg512, log512). Static inline: every variant compiles them
-// for its own instruction set. Internal: not part of the public headers.
+// as AVX-512 intrinsics (exp512, expneg512, log512) and as AVX2 + FMA intrinsics (exp256,
+// expneg256, log256: the same operations, 2^n built from the exponent bits where AVX-512 has
+// vscalefps). Static inline: every variant compiles them for its own instruction set. Internal:
+// not part of the public headers.
 #ifndef DK_POLYNOMIALS_H
 #define DK_POLYNOMIALS_H
 
@@ -11,6 +13,8 @@
 
 /// The target of the AVX-512 kernels and of their helpers.
 #define DK512 __attribute__((target("avx512f,avx512bw,avx512dq,fma")))
+/// The target of the AVX2 kernels and of their helpers.
+#define DK256 __attribute__((target("avx2,fma")))
 
 // MARK: - Portable (any target)
 
@@ -132,6 +136,76 @@ DK512 static inline __attribute__((always_inline)) __m512 log512(__m512 x) {
     y = _mm512_fmadd_ps(fe, _mm512_set1_ps(-2.12194440e-4f), y);
     y = _mm512_fmadd_ps(z, _mm512_set1_ps(-0.5f), y);
     return _mm512_fmadd_ps(fe, _mm512_set1_ps(0.693359375f), _mm512_add_ps(t, y));
+}
+
+// MARK: - AVX2 + FMA
+
+/// y·2^n for a whole-valued n in [−126, 127] (the exponents exp256 and expneg256 produce): the
+/// power built from its exponent bits, a normal Float, so the product is vscalefps' result.
+DK256 static inline __attribute__((always_inline)) __m256 scale256(__m256 y, __m256 n) {
+    __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(bits));
+}
+
+/// e^x, the operations of exp512 (x clamped to [−87.3, 88.3]).
+DK256 static inline __attribute__((always_inline)) __m256 exp256(__m256 x) {
+    x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.3f)), _mm256_set1_ps(-87.3f));
+    __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fmadd_ps(fx, _mm256_set1_ps(2.12194440e-4f), r);
+    __m256 r2 = _mm256_mul_ps(r, r);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, r2, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    return scale256(y, fx);
+}
+
+/// e^(−z) for the sigmoid, the operations of expneg512 (z clamped to [−87.3, 87.3]).
+DK256 static inline __attribute__((always_inline)) __m256 expneg256(__m256 z) {
+    z = _mm256_max_ps(_mm256_min_ps(z, _mm256_set1_ps(87.3f)), _mm256_set1_ps(-87.3f));
+    __m256 fx = _mm256_round_ps(_mm256_mul_ps(z, _mm256_set1_ps(-1.44269504088896341f)),
+                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmsub_ps(fx, _mm256_set1_ps(0.693359375f), z);
+    r = _mm256_fmadd_ps(fx, _mm256_set1_ps(2.12194440e-4f), r);
+    __m256 y = _mm256_fmadd_ps(_mm256_set1_ps(1.38146128e-3f), r, _mm256_set1_ps(8.36871006e-3f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.16683890e-2f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.66665211e-1f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.99999940e-1f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.0f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.0f));
+    return scale256(y, fx);
+}
+
+/// ln x for normal x > 0, the operations of log512.
+DK256 static inline __attribute__((always_inline)) __m256 log256(__m256 x) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256i bits = _mm256_castps_si256(x);
+    __m256i e = _mm256_sub_epi32(_mm256_and_si256(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(0xff)),
+                                 _mm256_set1_epi32(126));
+    __m256 m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32((int)0x807fffff)),
+                                                   _mm256_set1_epi32(0x3f000000)));
+    __m256 small = _mm256_cmp_ps(m, _mm256_set1_ps(0.707106781186547524f), _CMP_LT_OQ);
+    __m256 fe = _mm256_sub_ps(_mm256_cvtepi32_ps(e), _mm256_and_ps(small, one));
+    __m256 t = _mm256_add_ps(_mm256_sub_ps(m, one), _mm256_and_ps(small, m));
+    __m256 z = _mm256_mul_ps(t, t);
+    __m256 y = _mm256_set1_ps(7.0376836292e-2f);
+    y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(-1.1514610310e-1f));
+    y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(1.1676998740e-1f));
+    y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(-1.2420140846e-1f));
+    y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(1.4249322787e-1f));
+    y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(-1.6668057665e-1f));
+    y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(2.0000714765e-1f));
+    y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(-2.4999993993e-1f));
+    y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(3.3333331174e-1f));
+    y = _mm256_mul_ps(_mm256_mul_ps(y, t), z);
+    y = _mm256_fmadd_ps(fe, _mm256_set1_ps(-2.12194440e-4f), y);
+    y = _mm256_fmadd_ps(z, _mm256_set1_ps(-0.5f), y);
+    return _mm256_fmadd_ps(fe, _mm256_set1_ps(0.693359375f), _mm256_add_ps(t, y));
 }
 
 #endif

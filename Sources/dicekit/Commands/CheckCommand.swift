@@ -63,9 +63,13 @@ enum CheckCommand: Command {
             "caches: \(cpu.cacheSummary); clock: "
                 + (cpu.clock.map { "\(DecimalText.fixed($0.gigahertz, digits: 3)) GHz (\($0.source))" } ?? "unknown"))
         printError("OpenBLAS core: \(selection)")
+        let bf16Level = BFloat16KernelLevel.current
         printError(
-            "bf16 kernels: \(BFloat16KernelLevel.current); arithmetic: \(BFloat16Arithmetic.selection); "
-                + "AMX tile self-check: \(BFloat16Arithmetic.tileSelfCheck)")
+            "bf16 kernels: \(bf16Level)"
+                + (bf16Level == .none
+                    ? " (--precision bf16 runs in float32 here); arithmetic with them: "
+                    : "; arithmetic: ")
+                + "\(BFloat16Arithmetic.selection); AMX tile self-check: \(BFloat16Arithmetic.tileSelfCheck)")
         printError(
             "sgemm \(sgemmSize)³: \(DecimalText.fixed(sgemm, digits: 1)) GFLOP/s on \(BLAS.threadCount) thread(s); peak "
                 + (peak.gigaflops.map {

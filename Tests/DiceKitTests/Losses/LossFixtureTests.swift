@@ -85,6 +85,13 @@ final class LossFixtureTests: XCTestCase {
             ([2, 23, 11, 2], .softmax, .channelsLast),
             ([2, 2, 17, 9], .sigmoid, .channelsFirst),
             ([2, 1, 37, 19], .sigmoid, .channelsFirst),
+            // Channels-last counts with their own bodies (5, 6, 8), the generic one (10) and
+            // three softmax channels: the AVX2 variant's table transposes.
+            ([1, 9, 13, 5], .softmax, .channelsLast),
+            ([1, 7, 11, 6], .sigmoid, .channelsLast),
+            ([1, 5, 19, 8], .softmax, .channelsLast),
+            ([1, 4, 23, 10], .softmax, .channelsLast),
+            ([2, 11, 9, 3], .softmax, .channelsLast),
         ] {
             let x = Tensor<Float>.normal(shape, standardDeviation: 3, generator: &generator)
             let c = layout == .channelsLast ? shape.last! : shape[1]
@@ -123,6 +130,48 @@ final class LossFixtureTests: XCTestCase {
                     XCTAssertLessThanOrEqual(
                         scaledError(r.gradient!.converted(to: Double.self), reference.gradient!), 1e-5, what)
                 }
+            }
+        }
+    }
+
+    /// Every instruction-set variant reports a non-finite logit and a label out of range that lie
+    /// inside its vector steps (not only in the per-position tail), in both layouts.
+    func testCKernelVariantsReportBadInput() throws {
+        var generator = SeededGenerator(seed: 9)
+        for (shape, activation, layout) in [
+            ([2, 16, 16, 4], DiceActivation.softmax, Layout.channelsLast),
+            ([2, 16, 16, 3], .softmax, .channelsLast),
+            ([2, 16, 16, 1], .sigmoid, .channelsLast),
+            ([2, 2, 16, 16], .softmax, .channelsFirst),
+        ] {
+            let x = Tensor<Float>.normal(shape, generator: &generator)
+            let c = layout == .channelsLast ? shape.last! : shape[1]
+            var spatial = shape
+            spatial.remove(at: layout.channelAxis(rank: shape.count))
+            let labels = (0..<(x.count / c)).map { $0 % max(c, 2) }
+            var high = labels
+            high[133] = max(c, 2)
+            let loss = DiceLoss(activation: activation, layout: layout)
+            func assertFails(_ body: () throws -> Void, _ text: String, _ what: String) {
+                XCTAssertThrowsError(try body(), what) { error in
+                    XCTAssertTrue("\(error)".contains(text), "\(what): \(error)")
+                }
+            }
+            for isa in InstructionSet.available {
+                try KernelDispatch.force(isa)
+                defer { try? KernelDispatch.force(nil) }
+                let what = "isa \(isa) \(shape)"
+                for value in [Float.nan, .infinity, -.infinity] {
+                    var bad = x
+                    bad.storage[77] = value
+                    assertFails(
+                        { _ = try loss.evaluate(bad, target: .labels(LabelMap(shape: spatial, labels: labels))) },
+                        "prediction element 77 is \(value)", what)
+                }
+                assertFails(
+                    { _ = try loss.evaluate(x, target: .labels(LabelMap(shape: spatial, labels: high))) },
+                    "label \(max(c, 2)) at element 133", what)
+                XCTAssertEqual(KernelDispatch.lastUsed(.loss), isa, what)
             }
         }
     }
