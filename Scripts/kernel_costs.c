@@ -12,8 +12,9 @@
 //   /tmp/kernel_costs ulp [K]    # exp accuracy on every K-th float of the range (default 3,
 //                                # about 20 s)
 // It links the kernels' own sources, includes their polynomial header (so the static inline
-// AVX-512 and AVX2 exponentials are reachable) and forces each instruction set with dk_force_isa; one
-// sample of S = 65536 positions (L2-resident), median of 41 runs. Prints the CPU model first.
+// AVX-512 and AVX2 exponentials are reachable) and forces each instruction set with
+// dk_force_isa; one sample of S = 65536 positions (L2-resident), median of 41 runs. Prints the
+// CPU model first.
 
 #define _GNU_SOURCE
 #include "CDiceKitKernels.h"
@@ -113,7 +114,8 @@ static double ulps(float y, double e) {
     return fabs((double)y - e) / ulp;
 }
 
-/// Evaluates e^x (which == 0) or e^(−z) (which == 1) on 16 floats with one instruction set's exponentials.
+/// Evaluates e^x (which == 0) or e^(−z) (which == 1) on 16 floats with one instruction set's
+/// exponentials.
 typedef void (*exp16_fn)(int which, const float *in, float *out);
 
 DK512 static void exp16_avx512(int which, const float *in, float *out) {
@@ -170,8 +172,8 @@ int main(int argc, char **argv) {
             if (!sets[i].supported) { printf("%s: not on this CPU\n", sets[i].name); continue; }
             double worst_exp, worst_neg;
             exp_accuracy(sets[i].fn, step, &worst_exp, &worst_neg);
-            printf("%s, floats %ld apart: e^x (Cephes form) %.2f ulp; e^(-z) (degree 6) %.2f ulp\n", sets[i].name, step,
-                   worst_exp, worst_neg);
+            printf("%s, floats %ld apart: e^x (Cephes form) %.2f ulp; e^(-z) (degree 6) %.2f ulp\n",
+                   sets[i].name, step, worst_exp, worst_neg);
         }
         return 0;
     }
