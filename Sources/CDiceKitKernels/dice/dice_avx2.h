@@ -11,35 +11,52 @@
 
 /// Permutations and lane masks that move 8 positions × C channels between interleaved
 /// (channels-last) order in C consecutive vectors and C per-channel vectors, for the channel
-/// counts without a fixed transpose (5 and up).
+/// counts without a fixed transpose (5 and up). `*_used` marks the pairs with a lane to move (the
+/// role of a non-zero mask register in dice_avx512.h), so the steps skip the others without
+/// reading their masks.
 typedef struct {
     int32_t gather_idx[DK_MAX_CHANNELS][DK_MAX_CHANNELS][8];    // [channel][source vector][lane]
     int32_t gather_mask[DK_MAX_CHANNELS][DK_MAX_CHANNELS][8];
+    uint8_t gather_used[DK_MAX_CHANNELS][DK_MAX_CHANNELS];
     int32_t scatter_idx[DK_MAX_CHANNELS][DK_MAX_CHANNELS][8];   // [destination vector][channel][lane]
     int32_t scatter_mask[DK_MAX_CHANNELS][DK_MAX_CHANNELS][8];
+    uint8_t scatter_used[DK_MAX_CHANNELS][DK_MAX_CHANNELS];
 } dk_tables256;
 
 static inline void build_tables256(dk_tables256 *t, int C) {
-    memset(t, 0, sizeof *t);
+    // Only the masks and flags need zeros (as in dice_avx512.h): an index row is read only where
+    // its pair is used, and a lane its mask does not select is dropped by the blend.
+    memset(t->gather_mask, 0, sizeof t->gather_mask);
+    memset(t->gather_used, 0, sizeof t->gather_used);
+    memset(t->scatter_mask, 0, sizeof t->scatter_mask);
+    memset(t->scatter_used, 0, sizeof t->scatter_used);
     for (int c = 0; c < C; c++)
         for (int j = 0; j < 8; j++) {
             int e = j * C + c, k = e / 8;
             t->gather_mask[c][k][j] = -1;
             t->gather_idx[c][k][j] = e % 8;
+            t->gather_used[c][k] = 1;
         }
     for (int k = 0; k < C; k++)
         for (int l = 0; l < 8; l++) {
             int e = 8 * k + l, c = e % C, j = e / C;
             t->scatter_mask[k][c][l] = -1;
             t->scatter_idx[k][c][l] = j;
+            t->scatter_used[k][c] = 1;
         }
 }
 
-/// Whether any lane of a mask row is set (a source vector that holds none of the channel's lanes).
-static inline int lanes_any(const int32_t *mask) {
-    for (int l = 0; l < 8; l++)
-        if (mask[l]) return 1;
-    return 0;
+/// One vector assembled from the C vectors `src`: from each used source i, its lanes permuted by
+/// idx[i] where mask[i] selects them (a row of dk_tables256).
+DK256 static inline __attribute__((always_inline))
+__m256 assemble256(int C, const __m256 *src, const int32_t (*idx)[8], const int32_t (*mask)[8], const uint8_t *used) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < C; i++) {
+        if (!used[i]) continue;
+        __m256 moved = _mm256_permutevar8x32_ps(src[i], _mm256_loadu_si256((const __m256i *)idx[i]));
+        acc = _mm256_blendv_ps(acc, moved, _mm256_loadu_ps((const float *)mask[i]));
+    }
+    return acc;
 }
 
 /// The C channel vectors of positions s … s + 7: contiguous rows of stride S, or channels-last
@@ -79,15 +96,7 @@ void load_channels256(const dk_tables256 *t, int C, int interleaved, const float
         v[2] = _mm256_shuffle_ps(t1, t3, 0x44); v[3] = _mm256_shuffle_ps(t1, t3, 0xEE);
         return;
     }
-    for (int c = 0; c < C; c++) {
-        __m256 acc = _mm256_setzero_ps();
-        for (int k = 0; k < C; k++) {
-            if (!lanes_any(t->gather_mask[c][k])) continue;
-            __m256 moved = _mm256_permutevar8x32_ps(raw[k], _mm256_loadu_si256((const __m256i *)t->gather_idx[c][k]));
-            acc = _mm256_blendv_ps(acc, moved, _mm256_loadu_ps((const float *)t->gather_mask[c][k]));
-        }
-        v[c] = acc;
-    }
+    for (int c = 0; c < C; c++) v[c] = assemble256(C, raw, t->gather_idx[c], t->gather_mask[c], t->gather_used[c]);
 }
 
 /// Stores the C channel vectors of load_channels256 back in the layout they came from.
@@ -121,15 +130,9 @@ void store_channels256(const dk_tables256 *t, int C, int interleaved, float *y, 
         _mm256_storeu_ps(y + s * C + 24, _mm256_shuffle_ps(t1, t3, 0xEE));
         return;
     }
-    for (int k = 0; k < C; k++) {
-        __m256 acc = _mm256_setzero_ps();
-        for (int c = 0; c < C; c++) {
-            if (!lanes_any(t->scatter_mask[k][c])) continue;
-            __m256 moved = _mm256_permutevar8x32_ps(v[c], _mm256_loadu_si256((const __m256i *)t->scatter_idx[k][c]));
-            acc = _mm256_blendv_ps(acc, moved, _mm256_loadu_ps((const float *)t->scatter_mask[k][c]));
-        }
-        _mm256_storeu_ps(y + s * C + 8 * k, acc);
-    }
+    for (int k = 0; k < C; k++)
+        _mm256_storeu_ps(y + s * C + 8 * k,
+                         assemble256(C, v, t->scatter_idx[k], t->scatter_mask[k], t->scatter_used[k]));
 }
 
 /// The labels of 8 positions in the slot order that load_channels256 produces for C = 2 and 4

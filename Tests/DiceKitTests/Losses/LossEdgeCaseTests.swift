@@ -183,19 +183,7 @@ final class LossEdgeCaseTests: XCTestCase {
         XCTAssertLessThanOrEqual(abs(Double(f) - d) / d, 1e-6)
     }
 
-    // MARK: - Validation: one-line errors naming the value
-
-    func assertError(
-        _ expression: @autoclosure () throws -> Any, contains text: String, file: StaticString = #filePath,
-        line: UInt = #line
-    ) {
-        XCTAssertThrowsError(try expression(), file: file, line: line) { error in
-            let message = "\(error)"
-            XCTAssertTrue(error is DiceKitError, "\(error)", file: file, line: line)
-            XCTAssertTrue(message.contains(text), "'\(message)' lacks '\(text)'", file: file, line: line)
-            XCTAssertFalse(message.contains("\n"), file: file, line: line)
-        }
-    }
+    // MARK: - Validation: one-line errors naming the value (assertError: LossTestSupport.swift)
 
     func testValidation() throws {
         var generator = SeededGenerator(seed: 18)

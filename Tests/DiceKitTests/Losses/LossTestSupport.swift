@@ -1,10 +1,25 @@
-// Helpers for the loss tests: building a DiceLoss from the fixture manifest's options and loading
-// fixtures (closeness and finite differences: TestSupport.swift).
+// Helpers for the loss tests: building a DiceLoss from the fixture manifest's options, loading
+// fixtures and asserting one-line errors (closeness and finite differences: TestSupport.swift).
 
 import Foundation
 import XCTest
 
 @testable import DiceKit
+
+/// Asserts that `expression` throws a one-line `DiceKitError` whose message contains `text`;
+/// `context` (e.g. the instruction set and shape of a case) prefixes the failure messages.
+func assertError(
+    _ expression: @autoclosure () throws -> Any, contains text: String, context: String = "",
+    file: StaticString = #filePath, line: UInt = #line
+) {
+    let prefix = context.isEmpty ? "" : "\(context): "
+    XCTAssertThrowsError(try expression(), "\(prefix)did not throw", file: file, line: line) { error in
+        let message = "\(error)"
+        XCTAssertTrue(error is DiceKitError, "\(prefix)\(error)", file: file, line: line)
+        XCTAssertTrue(message.contains(text), "\(prefix)'\(message)' lacks '\(text)'", file: file, line: line)
+        XCTAssertFalse(message.contains("\n"), "\(prefix)\(message)", file: file, line: line)
+    }
+}
 
 /// A DiceLoss from the option names used in Tests/DiceKitTests/Fixtures/losses/cases.json.
 func makeLoss(_ options: [String: Any]) -> DiceLoss {
