@@ -1,6 +1,6 @@
 // The C driver behind Docs/DiceMath.md §7: the single-thread cost per prediction element of the
 // Dice-loss kernels (pass 1 statistics, pass 2 gradient) for each instruction set, and the
-// accuracy of the AVX-512 and AVX2 exponentials in ulp against double-precision exp.
+// accuracy of the AVX-512 and AVX2 exponentials and logarithms in ulp against double precision.
 //
 // Run by hand from the repository root (never by CI), with the toolchain's clang (the compiler
 // SwiftPM uses for the C target; GCC 12 at -O2 leaves the portable and AVX2 lane loops scalar
@@ -9,10 +9,10 @@
 //   /opt/swift/usr/bin/clang -O2 -I$K/include Scripts/kernel_costs.c $K/dice/*.c $K/platform/cpu_dispatch.c \
 //       -lm -lpthread -o /tmp/kernel_costs
 //   /tmp/kernel_costs            # cost table (a few seconds)
-//   /tmp/kernel_costs ulp [K]    # exp accuracy on every K-th float of the range (default 3,
+//   /tmp/kernel_costs ulp [K]    # exp and log accuracy on every K-th float of the range (default 3,
 //                                # about 20 s)
 // It links the kernels' own sources, includes their polynomial header (so the static inline
-// AVX-512 and AVX2 exponentials are reachable) and forces each instruction set with
+// AVX-512 and AVX2 polynomials are reachable) and forces each instruction set with
 // dk_force_isa; one sample of S = 65536 positions (L2-resident), median of 41 runs. Prints the
 // CPU model first.
 
@@ -20,6 +20,7 @@
 #include "CDiceKitKernels.h"
 #include "../Sources/CDiceKitKernels/math/dk_polynomials.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,20 +115,43 @@ static double ulps(float y, double e) {
     return fabs((double)y - e) / ulp;
 }
 
-/// Evaluates e^x (which == 0) or e^(−z) (which == 1) on 16 floats with one instruction set's
-/// exponentials.
+/// Evaluates e^x (which == 0), e^(−z) (which == 1) or ln x (which == 2) on 16 floats with one
+/// instruction set's polynomials.
 typedef void (*exp16_fn)(int which, const float *in, float *out);
 
 DK512 static void exp16_avx512(int which, const float *in, float *out) {
     __m512 x = _mm512_loadu_ps(in);
-    _mm512_storeu_ps(out, which == 0 ? exp512(x) : expneg512(x));
+    _mm512_storeu_ps(out, which == 0 ? exp512(x) : which == 1 ? expneg512(x) : log512(x));
 }
 
 DK256 static void exp16_avx2(int which, const float *in, float *out) {
     for (int h = 0; h < 16; h += 8) {
         __m256 x = _mm256_loadu_ps(in + h);
-        _mm256_storeu_ps(out + h, which == 0 ? exp256(x) : expneg256(x));
+        _mm256_storeu_ps(out + h, which == 0 ? exp256(x) : which == 1 ? expneg256(x) : log256(x));
     }
+}
+
+/// The worst ulp of ln x over every `step`-th positive normal float.
+static double log_accuracy(exp16_fn fn16, long step) {
+    float in[16], out[16];
+    double worst = 0;
+    int n = 0;
+    const float lo = FLT_MIN, hi = FLT_MAX;
+    uint32_t first, last;
+    memcpy(&first, &lo, 4);
+    memcpy(&last, &hi, 4);
+    for (uint64_t u = first; u <= last; u += (uint64_t)step) {
+        uint32_t bits = (uint32_t)u;
+        memcpy(&in[n++], &bits, 4);
+        if (n < 16) continue;
+        fn16(2, in, out);
+        for (int j = 0; j < 16; j++) {
+            double err = ulps(out[j], log((double)in[j]));
+            if (err > worst) worst = err;
+        }
+        n = 0;
+    }
+    return worst;
 }
 
 /// The worst ulp of `exp16` over the floats of [−87.3, 88.3] (e^x) and [−87.3, 87.3] (e^(−z)),
@@ -172,8 +196,8 @@ int main(int argc, char **argv) {
             if (!sets[i].supported) { printf("%s: not on this CPU\n", sets[i].name); continue; }
             double worst_exp, worst_neg;
             exp_accuracy(sets[i].fn, step, &worst_exp, &worst_neg);
-            printf("%s, floats %ld apart: e^x (Cephes form) %.2f ulp; e^(-z) (degree 6) %.2f ulp\n",
-                   sets[i].name, step, worst_exp, worst_neg);
+            printf("%s, floats %ld apart: e^x (Cephes form) %.2f ulp; e^(-z) (degree 6) %.2f ulp; ln x %.2f ulp\n",
+                   sets[i].name, step, worst_exp, worst_neg, log_accuracy(sets[i].fn, step));
         }
         return 0;
     }

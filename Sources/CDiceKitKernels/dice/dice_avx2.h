@@ -1,7 +1,8 @@
 // Helpers of the AVX2 + FMA Dice-loss passes (dice_avx2.c): the in-register transposes between
 // channels-last blocks of 8 positions and per-channel vectors, the slot order of the labels, and
 // the activation. The counterpart of dice_avx512.h for 8 lanes and without mask registers: a
-// lane mask is a vector whose lanes are all ones or all zeros. Static inline; internal to dice/.
+// lane mask is a vector whose lanes are all ones or all zeros. Static inline; internal to dice/
+// and focal/ (the softmax focal pass reuses the transposes).
 #ifndef DK_DICE_AVX2_H
 #define DK_DICE_AVX2_H
 

@@ -4,8 +4,7 @@
 // normalization); everything else runs in Swift (FocalLoss+Passes.swift), which is also the
 // portable fallback. Sums are accumulated in float for blocks of 256 steps, then in double.
 
-#include "dk_focal.h"
-#include "dk_dispatch.h"
+#include "focal_variants.h"
 #include <math.h>
 #include <immintrin.h>
 
@@ -43,8 +42,9 @@ DKF512 static inline __m512 focal_log(__m512 w) {
     return _mm512_fmadd_ps(k, _mm512_set1_ps(0.693147180559945309f), _mm512_mul_ps(_mm512_add_ps(s, s), p));
 }
 
-DKF512 static void focal_sigmoid_avx512(const float *x, const int32_t *labels, long positions, int C, int label_offset,
-                                        const float *w1, const float *w0, int gamma, float scale, float *grad, double *sums) {
+DKF512 void dk_focal_sigmoid_avx512(const float *x, const int32_t *labels, long positions, int C, int label_offset,
+                                    const float *w1, const float *w0, int gamma, float scale, float *grad,
+                                    double *sums) {
     const int per = 16 / C;  // positions per step
     int lane_k[16], lane_p[16];
     float lane_w1[16], lane_w0[16];
@@ -99,33 +99,7 @@ DKF512 static void focal_sigmoid_avx512(const float *x, const int32_t *labels, l
     }
     for (int l = 0; l < 16; l++) { sums[lane_k[l]] += lane_l[l]; sums[C + lane_k[l]] += lane_f[l]; }
     // The remaining positions, scalar (libm).
-    for (long p = steps * per; p < positions; p++) {
-        for (int k = 0; k < C; k++) {
-            const long j = p * C + k;
-            const int pos = labels[p] == k + label_offset;
-            const float u = pos ? x[j] : -x[j];
-            const float e = expf(-fabsf(u)), l1 = log1pf(e);
-            const float bce = (u < 0 ? -u : 0) + l1;
-            const float big = 1 / (1 + e), small = e * big;
-            const float su = u >= 0 ? big : small, smu = u >= 0 ? small : big;
-            float f = 1;
-            for (int g = 0; g < gamma; g++) f *= smu;
-            const float dfv = -(float)gamma * f * su, wt = pos ? w1[k] : w0[k];
-            sums[k] += (double)(wt * f * bce);
-            sums[C + k] += (double)f;
-            if (grad) {
-                const float dl = wt * (dfv * bce - f * smu);
-                grad[j] = (pos ? dl : -dl) * scale;
-            }
-        }
-    }
-}
-
-int dk_focal_sigmoid_labels_f32(const float *x, const int32_t *labels, long positions, int C, int label_offset,
-                                const float *w1, const float *w0, int gamma, float scale, float *grad, double *sums) {
-    if (dk_isa() != DK_ISA_AVX512 || C < 1 || C > DK_FOCAL_LANES || DK_FOCAL_LANES % C != 0 || gamma < 0
-        || gamma > DK_FOCAL_MAX_WHOLE_GAMMA || positions < 0)
-        return 0;
-    focal_sigmoid_avx512(x, labels, positions, C, label_offset, w1, w0, gamma, scale, grad, sums);
-    return 1;
+    for (long p = steps * per; p < positions; p++)
+        dk_focal_sigmoid_position(x + p * C, labels[p], C, label_offset, w1, w0, gamma, scale, grad ? grad + p * C : 0,
+                                  sums);
 }

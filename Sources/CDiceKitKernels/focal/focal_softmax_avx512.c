@@ -7,13 +7,12 @@
 // (FocalLoss+Passes.swift), which is also the portable fallback. Sums are accumulated in float
 // for blocks of 256 steps, then in double.
 
-#include "dk_focal.h"
-#include "dk_dispatch.h"
+#include "focal_variants.h"
 #include "../math/dk_polynomials.h"
 #include <math.h>
 
-DK512 static void focal_softmax_avx512(const float *x, const int32_t *labels, long positions, int C, int first,
-                                       const float *w, int gamma, float scale, float *grad, double *sums) {
+DK512 void dk_focal_softmax_avx512(const float *x, const int32_t *labels, long positions, int C, int first,
+                                   const float *w, int gamma, float scale, float *grad, double *sums) {
     const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
     const __m512 gammav = _mm512_set1_ps((float)gamma), scalev = _mm512_set1_ps(scale);
     const __m512i stride = _mm512_mullo_epi32(
@@ -120,13 +119,4 @@ DK512 static void focal_softmax_avx512(const float *x, const int32_t *labels, lo
         for (int lane = 0; lane < 16; lane++) s += lane_sums[k][lane];
         sums[k] += s;
     }
-}
-
-int dk_focal_softmax_labels_f32(const float *x, const int32_t *labels, long positions, int C, int first,
-                                const float *w, int gamma, float scale, float *grad, double *sums) {
-    if (dk_isa() != DK_ISA_AVX512 || C < 2 || C > DK_FOCAL_LANES || first < 0 || first > C - 2 || gamma < 0
-        || gamma > DK_FOCAL_MAX_WHOLE_GAMMA || positions < 0)
-        return 0;
-    focal_softmax_avx512(x, labels, positions, C, first, w, gamma, scale, grad, sums);
-    return 1;
 }

@@ -8,7 +8,7 @@
 // Normalized (sigmoid, per class k over the batch): L_k = A_k / Φ_k with A_k = Σ ℓ, Φ_k = Σ F, so
 //   dL_k/du = (dℓ/du)/Φ_k − A_k/Φ_k²·dF/du; pass 1 gathers A_k and Φ_k, pass 2 writes the gradient.
 // Derivations: Docs/DiceMath.md, "Focal loss". The common Float cases (channels-last labels, whole
-// γ) run the AVX-512 kernels of Sources/CDiceKitKernels/focal/.
+// γ) run the AVX-512 or AVX2 kernels of Sources/CDiceKitKernels/focal/.
 
 internal import CDiceKitKernels
 
@@ -97,6 +97,8 @@ extension FocalLoss {
             ? zip(weightsT, classAlpha!).map { $0 * T($1) } : weightsT.map { $0 * (alphaT ?? 1) }
         let w0 = weightsT.map { $0 * (alphaT.map { 1 - $0 } ?? 1) }
         let hasLabels = input.labels != nil
+        // The C kernels have AVX-512 and AVX2 + FMA variants; below those the Swift loops run.
+        let vectorKernels = dk_isa().rawValue >= DK_ISA_AVX2.rawValue
         let labels = input.labels ?? []
         let dense = input.dense ?? []
         // The C kernel's case: Float, channels-last labels, 16 % C == 0, whole γ ≤ 8, plain sums.
@@ -105,13 +107,13 @@ extension FocalLoss {
             && Int(DK_FOCAL_LANES) % input.c == 0
             && wholeGamma >= 0 && reducedThreshold == nil && !normalized && reduction != .none
             && (!wantGradient || directGradient)
-            && kernelEnabled && dk_isa() == DK_ISA_AVX512
+            && kernelEnabled && vectorKernels
         // The softmax form's C kernel: Float, channels-last labels, C ≤ 16, whole γ ≤ 8, plain sums.
         let useSoftmaxKernel =
             T.self == Float.self && activation == .softmax && hasLabels && input.channelsLast
             && input.c <= Int(DK_FOCAL_LANES) && input.labelOffset == 0
             && wholeGamma >= 0 && reduction != .none
-            && kernelEnabled && dk_isa() == DK_ISA_AVX512
+            && kernelEnabled && vectorKernels
         let kernelWeights = (0..<input.c).map { $0 < first ? Float(0) : Float(weightsT[$0 - first]) }
         let kernelW1 = (0..<input.c).map { $0 < first ? Float(0) : Float(w1[$0 - first]) }
         let kernelW0 = (0..<input.c).map { $0 < first ? Float(0) : Float(w0[$0 - first]) }
@@ -128,7 +130,7 @@ extension FocalLoss {
                             let (xs, gs, vs, ps) = shared.buffers
                             let (i, p0, p1) = tasks.ranges[task]
                             let out = ps.baseAddress! + task * 2 * kept
-                            /// The input and gradient from (i, p0) as Float, for the AVX-512 kernels
+                            /// The input and gradient from (i, p0) as Float, for the vector kernels
                             /// (chosen only when the scalar type is Float).
                             func floatRange() -> (UnsafePointer<Float>, UnsafeMutablePointer<Float>?) {
                                 let start = i * input.c * s + p0 * input.c
@@ -141,7 +143,7 @@ extension FocalLoss {
                                 return (xf, gf)
                             }
                             if useKernel {
-                                // The AVX-512 kernel (focal_sigmoid_avx512.c) for the common Float case.
+                                // The vector kernel (focal_sigmoid_avx512.c or _avx2.c) for the common Float case.
                                 let (xf, gf) = floatRange()
                                 var sums = [Double](repeating: 0, count: 2 * input.c)
                                 let ran = labels.withUnsafeBufferPointer { lb in
@@ -155,7 +157,7 @@ extension FocalLoss {
                                     out[2 * (k - first) + 1] = sums[input.c + k]
                                 }
                             } else if useSoftmaxKernel {
-                                // The AVX-512 kernel (focal_softmax_avx512.c) for the common Float case.
+                                // The vector kernel (focal_softmax_avx512.c or _avx2.c) for the common Float case.
                                 let (xf, gf) = floatRange()
                                 var sums = [Double](repeating: 0, count: input.c)
                                 let ran = labels.withUnsafeBufferPointer { lb in

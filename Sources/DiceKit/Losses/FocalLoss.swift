@@ -50,7 +50,7 @@ public struct FocalLoss: SegmentationLoss {
     /// smp's reduced focal loss (sigmoid only): the focal term is ((1 − p_t)/r)^γ where p_t ≥ r
     /// and 1 where p_t < r; r in (0, 1] (default nil: off).
     public var reducedThreshold: Double? = nil
-    /// Whether the AVX-512 kernel may run (default true; tests switch it off to compare with
+    /// Whether the vector kernels (AVX-512 or AVX2) may run (default true; tests switch it off to compare with
     /// the Swift loop).
     var kernelEnabled = true
 

@@ -1,19 +1,20 @@
-// The focal loss's AVX-512 kernel (Sources/CDiceKitKernels/focal/focal_sigmoid_avx512.c) against Double and the
-// Swift loop it replaces.
+// The focal loss's vector kernels (Sources/CDiceKitKernels/focal/focal_sigmoid_avx512.c and _avx2.c) against
+// Double and the Swift loop they replace, at every instruction-set level this CPU runs.
 
 import XCTest
 
 @testable import DiceKit
 
-/// The focal loss's AVX-512 kernel (Float, channels-last labels, C dividing 16) against Double and
-/// against the Swift loop, including the scalar tail (position counts not a multiple of 16/C).
+/// The focal loss's vector kernels (Float, channels-last labels, C dividing 16) against Double and
+/// against the Swift loop, including the scalar tail (position counts not a multiple of 16/C),
+/// at every level.
 final class FocalKernelTests: XCTestCase {
     func testKernelAgreesWithDoubleAndTheSwiftLoop() throws {
         var generator = SeededGenerator(seed: 61)
         for (shape, gamma, alpha, exclude) in [
             ([2, 9, 7, 4], 2.0, 0.25, false), ([3, 5, 13, 2], 0.0, nil, false),
             ([2, 11, 3, 1], 3.0, 0.75, false), ([1, 8, 8, 8], 1.0, nil, true),
-            ([2, 3, 5, 16], 2.0, 0.5, false),
+            ([2, 3, 5, 16], 2.0, 0.5, false), ([1, 7, 9, 8], 8.0, 0.25, true), ([2, 5, 5, 2], 1.0, nil, true),
         ] as [([Int], Double, Double?, Bool)] {
             let x = Tensor<Float>.normal(shape, standardDeviation: 4, generator: &generator)
             let c = shape.last!
@@ -27,15 +28,19 @@ final class FocalKernelTests: XCTestCase {
             for reduction in [LossReduction.mean, .sum] {
                 loss.reduction = reduction
                 let reference = try loss.evaluate(x.converted(to: Double.self), target: .labels(labels), gradient: true)
-                let fast = try loss.evaluate(x, target: .labels(labels), gradient: true)
                 var swiftLoop = loss
                 swiftLoop.kernelEnabled = false
                 let slow = try swiftLoop.evaluate(x, target: .labels(labels), gradient: true)
-                let what = "\(shape) γ \(gamma) \(reduction)"
-                XCTAssertEqual(Double(fast.value), reference.value, accuracy: 2e-6 * abs(reference.value), what)
-                XCTAssertLessThanOrEqual(
-                    scaledError(fast.gradient!.converted(to: Double.self), reference.gradient!), 2e-6, what)
-                XCTAssertLessThanOrEqual(scaledError(fast.gradient!, slow.gradient!), 2e-6, what)
+                for isa in InstructionSet.available {
+                    let fast = try KernelDispatch.withInstructionSet(isa) {
+                        try loss.evaluate(x, target: .labels(labels), gradient: true)
+                    }
+                    let what = "\(shape) γ \(gamma) \(reduction) \(isa)"
+                    XCTAssertEqual(Double(fast.value), reference.value, accuracy: 2e-6 * abs(reference.value), what)
+                    XCTAssertLessThanOrEqual(
+                        scaledError(fast.gradient!.converted(to: Double.self), reference.gradient!), 2e-6, what)
+                    XCTAssertLessThanOrEqual(scaledError(fast.gradient!, slow.gradient!), 2e-6, what)
+                }
             }
         }
     }
