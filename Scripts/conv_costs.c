@@ -1,0 +1,211 @@
+// The direct convolution kernels' forward pass measured in-process, without the Swift layer,
+// against the FMA peak this process measures on the same cores in the same runs: the fraction of
+// peak that the kernel reaches, on one core and on every core (up to 4, one sample each).
+//
+// Why a ratio to a measured peak: this machine kind's cores switch between speeds from one run to
+// the next (a core at two thirds of its usual rate for seconds at a time, whatever runs on it),
+// and multi-threaded benchmarks mix the two. A loop of 12 independent multiply-adds, timed
+// beside each convolution, gives the peak of that moment; the minimum of each over many
+// alternated repetitions gives both at full speed.
+//
+// Run by hand from the repository root (never by CI), with the toolchain's clang:
+//   K=Sources/CDiceKitKernels
+//   /opt/swift/usr/bin/clang -O2 -I$K/include Scripts/conv_costs.c $K/convolution/*.c $K/platform/*.c \
+//       -lm -lpthread -o /tmp/conv_costs
+//   /tmp/conv_costs [repetitions [H,Cin,Cout ...]]   # default 25 and the shapes of bench_torch.py's
+//                                                    # 3×3 keys; DICEKIT_ISA=avx2 forces the AVX2 kernels
+// The block sizes follow Convolution/ConvBlocking.swift from the L2 size in sysfs; the forward
+// pass runs in that file's chunks, 3×3 kernels, padding 1, no bias. Prints the CPU model first.
+
+#define _GNU_SOURCE
+#include "CDiceKitKernels.h"
+
+#include <immintrin.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { MAX_THREADS = 4, MAX_SHAPES = 16 };
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+static void cpu_model(void) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[512];
+    while (f && fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) == 0) { printf("CPU:%s", strchr(line, ':') + 1); break; }
+    }
+    if (f) fclose(f);
+}
+
+/// L2 bytes of cpu0 from sysfs (256 KiB when unreadable, as ConvBlocking).
+static long l2_bytes(void) {
+    FILE *f = fopen("/sys/devices/system/cpu/cpu0/cache/index2/size", "r");
+    long kib = 0;
+    if (f) {
+        if (fscanf(f, "%ldK", &kib) != 1) kib = 0;
+        fclose(f);
+    }
+    return kib > 0 ? kib << 10 : 256 << 10;
+}
+
+// MARK: - Peak
+
+enum { PEAK_STEPS = 1 << 20 };
+
+/// FLOP per second of 12 independent multiply-add chains (the accumulators of a forward tile).
+__attribute__((target("avx2,fma"))) static double peak_avx2(void) {
+    __m256 acc[12], a = _mm256_set1_ps(0.999f), b = _mm256_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++) acc[i] = _mm256_set1_ps((float)i);
+    const double t0 = now();
+    for (long s = 0; s < PEAK_STEPS; s++) {
+        for (int i = 0; i < 12; i++) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
+        __asm__ volatile("" : "+x"(acc[0]), "+x"(acc[5]), "+x"(acc[11]));
+    }
+    const double t = now() - t0;
+    float sink = 0;
+    for (int i = 0; i < 12; i++) sink += acc[i][0];
+    if (sink == 12345) printf(" ");
+    return 12.0 * 8 * 2 * PEAK_STEPS / t;
+}
+
+__attribute__((target("avx512f"))) static double peak_avx512(void) {
+    __m512 acc[12], a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++) acc[i] = _mm512_set1_ps((float)i);
+    const double t0 = now();
+    for (long s = 0; s < PEAK_STEPS; s++) {
+        for (int i = 0; i < 12; i++) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+        __asm__ volatile("" : "+v"(acc[0]), "+v"(acc[5]), "+v"(acc[11]));
+    }
+    const double t = now() - t0;
+    float sink = 0;
+    for (int i = 0; i < 12; i++) sink += acc[i][0];
+    if (sink == 12345) printf(" ");
+    return 12.0 * 16 * 2 * PEAK_STEPS / t;
+}
+
+// MARK: - Convolution
+
+typedef struct {
+    int h, cin, cout;
+    long chunk;
+    dk_conv_geometry g;
+    float *xp[MAX_THREADS], *w, *y[MAX_THREADS];
+} Shape;
+
+static void setup(Shape *s, int h, int cin, int cout, long l2, int threads) {
+    memset(s, 0, sizeof *s);
+    s->h = h; s->cin = cin; s->cout = cout;
+    dk_conv_geometry *g = &s->g;
+    g->hp = g->wp = h + 2;
+    g->od = 1; g->oh = g->ow = h;
+    g->kd = 1; g->kh = g->kw = 3;
+    g->cin = cin; g->cout = cout;
+    g->weight_block = l2 / 4;
+    const long padded = (long)(h + 2) * (h + 2) * cin, slack = (3L + DK_CONV_SLACK_POSITIONS) * cin;
+    for (int t = 0; t < threads; t++) {
+        s->xp[t] = aligned_alloc(64, sizeof(float) * (size_t)(padded + slack + 16));
+        for (long i = 0; i < padded + slack; i++) {
+            const long position = i / cin, row = position / (h + 2), column = position % (h + 2);
+            const int border = row == 0 || row == h + 1 || column == 0 || column == h + 1 || i >= padded;
+            s->xp[t][i] = border ? 0 : (float)((i * 7) % 13) * 0.1f - 0.6f;
+        }
+        s->y[t] = aligned_alloc(64, sizeof(float) * (size_t)h * h * cout);
+    }
+    float *w = malloc(sizeof(float) * 9 * cin * cout);
+    for (long i = 0; i < 9L * cin * cout; i++) w[i] = (float)((i * 5) % 11) * 0.01f - 0.05f;
+    s->w = aligned_alloc(64, sizeof(float) * 9 * cin * cout);
+    dk_conv_pack_weights(g, w, s->w);
+    free(w);
+    const long per_position = 4L * (cin + (cout < 64 ? cout : 64));
+    long chunk = (l2 / 2) / per_position / 24 * 24;
+    s->chunk = chunk < 96 ? 96 : chunk > 3072 ? 3072 : chunk;
+}
+
+static void forward(const Shape *s, int t) {
+    const long positions = (long)s->h * s->h;
+    for (long q = 0; q < positions; q += s->chunk)
+        dk_conv_forward_f32(&s->g, s->xp[t], s->w, NULL, s->y[t], q,
+                            q + s->chunk < positions ? q + s->chunk : positions);
+}
+
+typedef struct { const Shape *s; int t; } Job;
+
+static void *worker(void *arg) {
+    const Job *j = arg;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(j->t, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    forward(j->s, j->t);
+    return NULL;
+}
+
+/// Seconds for `threads` samples, one per thread pinned to cores 0, 1, ….
+static double timed(const Shape *s, int threads) {
+    pthread_t id[MAX_THREADS];
+    Job jobs[MAX_THREADS];
+    const double t0 = now();
+    for (int t = 0; t < threads; t++) {
+        jobs[t] = (Job){s, t};
+        pthread_create(&id[t], NULL, worker, &jobs[t]);
+    }
+    for (int t = 0; t < threads; t++) pthread_join(id[t], NULL);
+    return now() - t0;
+}
+
+int main(int argc, char **argv) {
+    cpu_model();
+    const int repetitions = argc > 1 ? atoi(argv[1]) : 25;
+    const long l2 = l2_bytes();
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    const int threads = cores > MAX_THREADS ? MAX_THREADS : cores < 1 ? 1 : (int)cores;
+    const int wide = dk_isa() == DK_ISA_AVX512;
+    if (dk_isa() < DK_ISA_AVX2) { printf("no AVX2: the forward pass would take the lowered path\n"); return 0; }
+    printf("kernels: %s; L2 %ld KiB; %d cores; %d repetitions (minimum of each)\n", wide ? "AVX-512" : "AVX2",
+           l2 >> 10, threads, repetitions);
+    int shapes[MAX_SHAPES][3] = {{128, 3, 32}, {128, 32, 32}, {64, 64, 64}, {32, 128, 128}, {16, 256, 256}};
+    int count = 5;
+    if (argc > 2) {
+        count = 0;
+        for (int a = 2; a < argc && count < MAX_SHAPES; a++) {
+            int *t = shapes[count];
+            if (sscanf(argv[a], "%d,%d,%d", &t[0], &t[1], &t[2]) != 3 || t[0] < 1 || t[1] < 1 || t[2] < 16 || t[2] % 16) {
+                fprintf(stderr, "conv_costs: shape '%s'; expected H,Cin,Cout with Cout a multiple of 16\n", argv[a]);
+                return 1;
+            }
+            count++;
+        }
+    }
+    Shape s[MAX_SHAPES];
+    for (int i = 0; i < count; i++) setup(&s[i], shapes[i][0], shapes[i][1], shapes[i][2], l2, threads);
+    double peak = 0, one[MAX_SHAPES], all[MAX_SHAPES];
+    for (int i = 0; i < count; i++) one[i] = all[i] = 1e9;
+    for (int r = 0; r < repetitions; r++) {
+        const double p = wide ? peak_avx512() : peak_avx2();
+        if (p > peak) peak = p;
+        for (int i = 0; i < count; i++) {
+            const double a = timed(&s[i], 1), b = timed(&s[i], threads);
+            if (a < one[i]) one[i] = a;
+            if (b < all[i]) all[i] = b;
+        }
+    }
+    printf("FMA peak of one core: %.1f GFLOP/s (12 chains)\n", peak * 1e-9);
+    printf("| shape | one core GFLOP/s | of peak | %d cores GFLOP/s | of %d × peak |\n", threads, threads);
+    printf("| --- | --- | --- | --- | --- |\n");
+    for (int i = 0; i < count; i++) {
+        const double flop = 2.0 * s[i].h * s[i].h * s[i].cout * 9 * s[i].cin;
+        const double single = flop / one[i], every = threads * flop / all[i];
+        printf("| %d² %d → %d | %.1f | %.0f %% | %.1f | %.0f %% |\n", s[i].h, s[i].cin, s[i].cout, single * 1e-9,
+               100 * single / peak, every * 1e-9, 100 * every / (threads * peak));
+    }
+    return 0;
+}
