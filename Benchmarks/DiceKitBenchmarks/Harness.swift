@@ -86,7 +86,8 @@ struct BenchOptions {
                            shared/reference/bench_torch.py from the same sitting): for every key
                            both have, DiceKit's speed over the reference's (>1: DiceKit faster)
           --alternate N    run the benchmarks and the --reference command alternately, N times
-                           each (DiceKit first); print medians, their ratio and the per-pair ratios
+                           each (DiceKit first); print medians, their ratio, the per-pair ratios
+                           and the ratio of each side's best run
           --reference CMD  shell command whose standard output ends with the reference JSON, e.g.
                            "cd ../shared && /work/refenv/bin/python reference/bench_torch.py --no-bf16"
         """

@@ -1,6 +1,7 @@
 // `dicekit-bench`'s options that fail before any benchmark runs: usage errors exit 2, a reference
 // file that cannot be read or holds no JSON object exits 1 with one line (the file is read
 // before the run, so a bad file costs no benchmark time), and a DICEKIT_ISA it cannot honour exits 2.
+// And `--alternate`'s summary against a fixed reference: the ratio of each side's best run.
 
 import XCTest
 
@@ -55,5 +56,32 @@ final class BenchOptionsTests: XCTestCase {
         let list = try runBench(["--list"])
         XCTAssertEqual(list.status, 0)
         XCTAssertTrue(list.stdout.contains("conv3x3_n8_h32_c128to128"), list.stdout)
+    }
+
+    func testAlternateReportsTheRatioOfTheBestRuns() throws {
+        // A reference that always prints the same figures: its best run is that figure, so the best
+        // runs' ratio is DiceKit's fastest run (smallest time, largest rate) over it.
+        let key = "dice_sigmoid_n8_c1_256x256_ms"
+        let result = try runBench([
+            "--quick", "--filter", "dice_sigmoid_n8", "--alternate", "2", "--json",
+            "--reference", "printf '{\"\(key)\": 30.0, \"triad_gbs\": 1.0}'",
+        ])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        let json = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as? [String: Any], result.stdout)
+        for (name, reference, timed) in [(key, 30.0, true), ("triad_gbs", 1.0, false)] {
+            // The table row: key, DiceKit's median [min–max], the reference's, the ratios, the best runs' ratio.
+            let row = try XCTUnwrap(lines.last { $0.hasPrefix(name + " ") }, result.stdout)
+            let range = try XCTUnwrap(row.split(separator: "[").dropFirst().first?.split(separator: "]").first)
+            let bounds = range.split(separator: "–").compactMap { Double($0) }
+            XCTAssertEqual(bounds.count, 2, row)
+            let expected = timed ? reference / bounds[0] : bounds[1] / reference
+            let best = try XCTUnwrap(json[name + "_vs_reference_best"] as? Double, "\(json)")
+            let medians = try XCTUnwrap(json[name + "_vs_reference"] as? Double, "\(json)")
+            XCTAssertEqual(best, expected, accuracy: 2e-3 * expected, row)
+            XCTAssertGreaterThanOrEqual(best, medians * (1 - 1e-3), row)
+            XCTAssertTrue(row.hasSuffix("×"), row)
+        }
     }
 }
