@@ -24,8 +24,8 @@ focal_half(__m256 z, __m256i lab, __m256i kv, __m256 w1v, __m256 w0v, int gamma,
     const __m256 nonneg = _mm256_cmp_ps(u, zero, _CMP_GE_OQ);
     const __m256 sig_u = _mm256_blendv_ps(small, inv, nonneg);
     const __m256 sig_mu = _mm256_blendv_ps(inv, small, nonneg);
-    // log(1 + e) = log w + log(1 + (e − (w − 1))/w); w − 1 is exact and the second term is its
-    // first order (the rest is below e·2⁻⁴⁸).
+    // log(1 + e) = log w + log(1 + d), d = (e − (w − 1))/w: w − 1 and e − (w − 1) are exact, and
+    // log(1 + d) ≈ d drops d²/2 < e·2⁻²⁵ (|d| ≤ min(e, 2⁻²⁴)).
     const __m256 log1pe = _mm256_fmadd_ps(_mm256_sub_ps(e, _mm256_sub_ps(w, one)), inv, log256(w));
     const __m256 bce = _mm256_add_ps(_mm256_max_ps(_mm256_xor_ps(u, sign), zero), log1pe);
     __m256 f = one;

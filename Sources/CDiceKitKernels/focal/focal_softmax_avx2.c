@@ -63,7 +63,6 @@ focal_step(const dk_tables256 *t, int C, int first, const float *w, int gamma, _
 DK256 static inline __attribute__((always_inline)) void
 focal_softmax_body(const dk_tables256 *t, const float *x, const int32_t *labels, long positions, int C, int first,
                    const float *w, int gamma, float scale, float *grad, double *sums) {
-    const dk_tables256 *tables = t;
     const __m256 scalev = _mm256_set1_ps(scale);
     double lane_sums[DK_FOCAL_LANES][8] = {{0}};  // [class][lane]
     long p0 = 0;
@@ -74,22 +73,22 @@ focal_softmax_body(const dk_tables256 *t, const float *x, const int32_t *labels,
             const long left = positions - p0;
             if (left >= 8) {
                 const __m256i lab = _mm256_loadu_si256((const __m256i *)(labels + p0));
-                focal_step(tables, C, first, w, gamma, scalev, x + p0 * C, lab, grad ? grad + p0 * C : 0, acc);
+                focal_step(t, C, first, w, gamma, scalev, x + p0 * C, lab, grad ? grad + p0 * C : 0, acc);
             } else {
                 // The last positions, padded: zeros score finitely, and label −1 selects no class.
                 float xs[8 * DK_FOCAL_LANES] = {0}, gs[8 * DK_FOCAL_LANES];
                 int32_t ls[8] = {-1, -1, -1, -1, -1, -1, -1, -1};
                 memcpy(xs, x + p0 * C, sizeof(float) * (size_t)(left * C));
                 memcpy(ls, labels + p0, sizeof(int32_t) * (size_t)left);
-                focal_step(tables, C, first, w, gamma, scalev, xs, _mm256_loadu_si256((const __m256i *)ls),
+                focal_step(t, C, first, w, gamma, scalev, xs, _mm256_loadu_si256((const __m256i *)ls),
                            grad ? gs : 0, acc);
                 if (grad) memcpy(grad + p0 * C, gs, sizeof(float) * (size_t)(left * C));
             }
         }
         for (int k = first; k < C; k++) {
-            float t[8];
-            _mm256_storeu_ps(t, acc[k]);
-            for (int lane = 0; lane < 8; lane++) lane_sums[k][lane] += t[lane];
+            float lanes[8];
+            _mm256_storeu_ps(lanes, acc[k]);
+            for (int lane = 0; lane < 8; lane++) lane_sums[k][lane] += lanes[lane];
         }
     }
     for (int k = first; k < C; k++) {
