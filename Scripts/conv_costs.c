@@ -15,10 +15,11 @@
 //   /tmp/conv_costs [repetitions [H,Cin,Cout ...]]   # default 25 and the shapes of bench_torch.py's
 //                                                    # 3×3 keys; DICEKIT_ISA=avx2 forces the AVX2 kernels
 // The block sizes follow Convolution/ConvBlocking.swift from the L2 size in sysfs; the forward
-// pass runs in that file's chunks, 3×3 kernels, padding 1, no bias. Prints the CPU model first.
+// pass runs in that file's chunks, 3×3 kernels, padding 1, no bias. Prints the CPU first (model, family and vector flags; driver_support.h).
 
 #define _GNU_SOURCE
 #include "CDiceKitKernels.h"
+#include "driver_support.h"
 
 #include <immintrin.h>
 #include <pthread.h>
@@ -31,20 +32,7 @@
 
 enum { MAX_THREADS = 4, MAX_SHAPES = 16 };
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
-static void cpu_model(void) {
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    char line[512];
-    while (f && fgets(line, sizeof line, f)) {
-        if (strncmp(line, "model name", 10) == 0) { printf("CPU:%s", strchr(line, ':') + 1); break; }
-    }
-    if (f) fclose(f);
-}
 
 /// L2 bytes of cpu0 from sysfs (256 KiB when unreadable, as ConvBlocking).
 static long l2_bytes(void) {

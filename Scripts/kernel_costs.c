@@ -14,10 +14,11 @@
 // It links the kernels' own sources, includes their polynomial header (so the static inline
 // AVX-512 and AVX2 polynomials are reachable) and forces each instruction set with
 // dk_force_isa; one sample of S = 65536 positions (L2-resident), median of 41 runs. Prints the
-// CPU model first.
+// CPU (model, family and vector flags; driver_support.h) first.
 
 #define _GNU_SOURCE
 #include "CDiceKitKernels.h"
+#include "driver_support.h"
 #include "../Sources/CDiceKitKernels/math/dk_polynomials.h"
 
 #include <float.h>
@@ -29,25 +30,12 @@
 
 enum { S = 65536, RUNS = 41 };
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 static int compare(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-static void cpu_model(void) {
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    char line[512];
-    while (f && fgets(line, sizeof line, f)) {
-        if (strncmp(line, "model name", 10) == 0) { printf("CPU:%s", strchr(line, ':') + 1); break; }
-    }
-    if (f) fclose(f);
-}
 
 typedef struct { const char *name; int channels, channels_last, activation, cross_entropy; } Case;
 
