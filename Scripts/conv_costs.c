@@ -15,7 +15,8 @@
 //   /tmp/conv_costs [repetitions [H,Cin,Cout ...]]   # default 25 and the shapes of bench_torch.py's
 //                                                    # 3×3 keys; DICEKIT_ISA=avx2 forces the AVX2 kernels
 // The block sizes follow Convolution/ConvBlocking.swift from the L2 size in sysfs; the forward
-// pass runs in that file's chunks, 3×3 kernels, padding 1, no bias. Prints the CPU first (model, family and vector flags; driver_support.h).
+// pass runs in that file's chunks, 3×3 kernels, padding 1, no bias. Prints the CPU first (model,
+// family and vector flags; driver_support.h).
 
 #define _GNU_SOURCE
 #include "CDiceKitKernels.h"
@@ -166,7 +167,8 @@ int main(int argc, char **argv) {
         count = 0;
         for (int a = 2; a < argc && count < MAX_SHAPES; a++) {
             int *t = shapes[count];
-            if (sscanf(argv[a], "%d,%d,%d", &t[0], &t[1], &t[2]) != 3 || t[0] < 1 || t[1] < 1 || t[2] < 16 || t[2] % 16) {
+            const int parsed = sscanf(argv[a], "%d,%d,%d", &t[0], &t[1], &t[2]);
+            if (parsed != 3 || t[0] < 1 || t[1] < 1 || t[2] < 16 || t[2] % 16) {
                 fprintf(stderr, "conv_costs: shape '%s'; expected H,Cin,Cout with Cout a multiple of 16\n", argv[a]);
                 return 1;
             }
