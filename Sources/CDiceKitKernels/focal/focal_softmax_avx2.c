@@ -98,24 +98,24 @@ focal_softmax_body(const dk_tables256 *t, const float *x, const int32_t *labels,
     }
 }
 
-#define FOCAL_BODY(c, f)                                                                                              \
-    DK256 static void focal_softmax_c##c##_f##f(const dk_tables256 *t, const float *x, const int32_t *labels,         \
-                                                long positions, const float *w, int gamma, float scale, float *grad, \
-                                                double *sums) {                                                       \
-        focal_softmax_body(t, x, labels, positions, c, f, w, gamma, scale, grad, sums);                               \
-    }
-FOCAL_BODY(2, 0) FOCAL_BODY(3, 0) FOCAL_BODY(4, 0) FOCAL_BODY(5, 0) FOCAL_BODY(6, 0) FOCAL_BODY(8, 0)
-FOCAL_BODY(3, 1) FOCAL_BODY(4, 1) FOCAL_BODY(5, 1) FOCAL_BODY(6, 1) FOCAL_BODY(8, 1)
+// Bodies with C and `first` (0 or 1: the background kept or excluded) compiled in, as
+// dice_avx2.c does for the Dice passes; other counts (≤ 16) take the generic body.
+#define FOCAL_CASE(n)                                                                                                 \
+    case n:                                                                                                           \
+        first == 0 ? focal_softmax_body(t, x, labels, positions, n, 0, w, gamma, scale, grad, sums)                  \
+                   : focal_softmax_body(t, x, labels, positions, n, 1, w, gamma, scale, grad, sums);                 \
+        return;
 
 DK256 void dk_focal_softmax_avx2(const float *x, const int32_t *labels, long positions, int C, int first,
                                  const float *w, int gamma, float scale, float *grad, double *sums) {
     dk_tables256 tables;
     if (C > 4) build_tables256(&tables, C);
     const dk_tables256 *t = &tables;
-#define FOCAL_CASE(c, f)                                                                                              \
-    if (C == c && first == f) return focal_softmax_c##c##_f##f(t, x, labels, positions, w, gamma, scale, grad, sums);
-    FOCAL_CASE(2, 0) FOCAL_CASE(3, 0) FOCAL_CASE(4, 0) FOCAL_CASE(5, 0) FOCAL_CASE(6, 0) FOCAL_CASE(8, 0)
-    FOCAL_CASE(3, 1) FOCAL_CASE(4, 1) FOCAL_CASE(5, 1) FOCAL_CASE(6, 1) FOCAL_CASE(8, 1)
-#undef FOCAL_CASE
+    if (first <= 1) {
+        switch (C) {
+        FOCAL_CASE(2) FOCAL_CASE(3) FOCAL_CASE(4) FOCAL_CASE(5) FOCAL_CASE(6) FOCAL_CASE(8)
+        default: break;
+        }
+    }
     focal_softmax_body(t, x, labels, positions, C, first, w, gamma, scale, grad, sums);
 }
