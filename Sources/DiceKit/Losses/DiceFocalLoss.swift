@@ -54,10 +54,13 @@ public struct DiceFocalLoss: SegmentationLoss {
     }
 
     /// wd·dice + wf·focal after the checks every Dice + focal compound makes (weights finite and
-    /// ≥ 0, a reduction other than none, one layout); `name` starts each message.
+    /// ≥ 0, a reduction other than none, one layout); `name` starts each message. With `exchange`
+    /// (the ranks, and whether this one has samples), each term is the global batch's
+    /// (DistributedLoss.swift).
     static func compound<Scalar: BLASScalar>(
         _ name: String, dice: DiceLoss, diceWeight: (name: String, value: Double), focal: FocalLoss,
-        focalWeight: Double, _ prediction: Tensor<Scalar>, _ target: SegmentationTarget<Scalar>, gradient: Bool
+        focalWeight: Double, _ prediction: Tensor<Scalar>, _ target: SegmentationTarget<Scalar>, gradient: Bool,
+        exchange: (communicator: any Communicator, contributes: Bool)? = nil
     ) throws -> DiceLossResult<Scalar> {
         for (weight, v) in [diceWeight, ("focal weight", focalWeight)] where !(v.isFinite && v >= 0) {
             throw DiceKitError.value("\(weight) is \(v); expected a finite number ≥ 0")
@@ -71,8 +74,15 @@ public struct DiceFocalLoss: SegmentationLoss {
                 "\(name) terms with layouts \(dice.layout.rawValue) and \(focal.layout.rawValue); expected one layout"
             )
         }
-        let a = try dice.evaluate(prediction, target: target, validMask: nil, gradient: gradient)
-        let b = try focal.evaluate(prediction, target: target, gradient: gradient)
+        guard let (communicator, contributes) = exchange else {
+            let a = try dice.evaluate(prediction, target: target, validMask: nil, gradient: gradient)
+            let b = try focal.evaluate(prediction, target: target, gradient: gradient)
+            return combined(a, diceWeight.value, b, focalWeight)
+        }
+        let a = try dice.evaluate(
+            prediction, target: target, contributes: contributes, gradient: gradient, across: communicator)
+        let b = try focal.evaluate(
+            prediction, target: target, contributes: contributes, gradient: gradient, across: communicator)
         return combined(a, diceWeight.value, b, focalWeight)
     }
 

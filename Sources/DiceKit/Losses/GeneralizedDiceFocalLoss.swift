@@ -42,6 +42,14 @@ public struct GeneralizedDiceFocalLoss: SegmentationLoss {
         _ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
         gradient: Bool
     ) throws -> DiceLossResult<Scalar> {
+        try evaluate(prediction, target: target, gradient: gradient, exchange: nil)
+    }
+
+    /// `evaluate(_:target:gradient:)`, over the global batch with `exchange` (DistributedLoss.swift).
+    func evaluate<Scalar: BLASScalar>(
+        _ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>, gradient: Bool,
+        exchange: (communicator: any Communicator, contributes: Bool)?
+    ) throws -> DiceLossResult<Scalar> {
         guard case .generalized = generalizedDice.variant else {
             throw DiceKitError.option(
                 "generalized-dice-focal with a Dice term of variant \(generalizedDice.variant.name.rawValue); expected generalized"
@@ -50,6 +58,6 @@ public struct GeneralizedDiceFocalLoss: SegmentationLoss {
         return try DiceFocalLoss.compound(
             "generalized-dice-focal", dice: generalizedDice,
             diceWeight: ("generalized dice weight", generalizedDiceWeight), focal: focal, focalWeight: focalWeight,
-            prediction, target, gradient: gradient)
+            prediction, target, gradient: gradient, exchange: exchange)
     }
 }

@@ -37,9 +37,32 @@ public struct MCCLoss: SegmentationLoss {
             prediction, target, float: { try compute($0, $1, gradient) }, double: { try compute($0, $1, gradient) })
     }
 
-    func compute<T: BLASScalar>(_ x: Tensor<T>, _ target: SegmentationTarget<T>, _ wantGradient: Bool) throws
-        -> DiceLossResult<T>
-    {
+    /// The loss of the global batch that `communicator`'s ranks hold between them and its
+    /// gradient with respect to this rank's `prediction` (`DistributedSegmentationLoss`): the
+    /// four sums (Σ p, Σ g, Σ p·g and the element count) are summed over the ranks between the
+    /// two passes, so every rank's coefficients are the whole batch's.
+    public func evaluate<Scalar: BLASScalar>(
+        _ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
+        contributes: Bool = true, gradient: Bool = false, across communicator: any Communicator
+    ) throws -> DiceLossResult<Scalar> {
+        let exchange = { (sums: inout [Double]) in
+            if !contributes { sums = [Double](repeating: 0, count: sums.count) }
+            try communicator.allReduceSum(&sums)
+            guard sums[3] > 0 else {
+                throw DiceKitError.value("no rank has samples in this step; expected at least one")
+            }
+        }
+        return try specialisedLoss(
+            prediction, target, float: { try compute($0, $1, gradient, exchange: exchange) },
+            double: { try compute($0, $1, gradient, exchange: exchange) })
+    }
+
+    /// The loss and gradient; `exchange` (across ranks) replaces the sums [Σ p, Σ g, Σ p·g,
+    /// elements] by the global batch's between the two passes.
+    func compute<T: BLASScalar>(
+        _ x: Tensor<T>, _ target: SegmentationTarget<T>, _ wantGradient: Bool,
+        exchange: ((inout [Double]) throws -> Void)? = nil
+    ) throws -> DiceLossResult<T> {
         guard epsilon.isFinite, epsilon > 0 else {
             throw DiceKitError.value("MCC epsilon is \(epsilon); expected a finite number > 0")
         }
@@ -74,15 +97,12 @@ public struct MCCLoss: SegmentationLoss {
                 out[3 * task + 2] = spg
             }
         }
-        var sp = 0.0
-        var sg = 0.0
-        var spg = 0.0
+        var sums = [0, 0, 0, Double(x.count)]
         for task in tasks.ranges.indices {
-            sp += partial[3 * task]
-            sg += partial[3 * task + 1]
-            spg += partial[3 * task + 2]
+            for k in 0..<3 { sums[k] += partial[3 * task + k] }
         }
-        let m = Double(x.count)
+        try exchange?(&sums)
+        let (sp, sg, spg, m) = (sums[0], sums[1], sums[2], sums[3])
         let tp = spg + epsilon
         let fp = sp - spg + epsilon
         let fn = sg - spg + epsilon

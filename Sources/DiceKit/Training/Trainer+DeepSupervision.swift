@@ -91,11 +91,9 @@ extension Trainer {
         return StepOutcome(loss: value)
     }
 
-    /// The global batch's deep-supervision loss Σ_l w_l·L_l and d(it)/d(this rank's outputs).
-    /// A Dice-family loss exchanges each level's statistics (`DiceLoss.evaluate(_:target:
-    /// contributes:gradient:across:)`); a per-sample mean (`averagesOverSamples`) scales this
-    /// rank's weighted sum and gradients by B_r / B and sums the values. On a rank without samples
-    /// `outputs` come from a placeholder image and only supply the shapes.
+    /// The global batch's deep-supervision loss Σ_l w_l·L_l and d(it)/d(this rank's outputs):
+    /// each level's loss is exchanged across the ranks (`exchangedLoss`). On a rank without
+    /// samples `outputs` come from a placeholder image and only supply the shapes.
     func distributedDeepSupervisionLoss(_ batch: SegmentationBatch, outputs: [Tensor<Float>], contributes: Bool)
         throws -> (value: Double, gradients: [Tensor<Float>])
     {
@@ -105,21 +103,9 @@ extension Trainer {
             contributes
             ? try LabelMap(shape: batch.labelShape, int32Labels: batch.labels)
             : try LabelMap(shape: [1] + spatial, int32Labels: [Int32](repeating: 0, count: spatial.reduce(1, *)))
-        if let dice = loss as? DiceLoss {
-            let result = try supervision.evaluate(outputs, target: .labels(labels), gradient: true) {
-                try dice.evaluate($0, target: $1, contributes: contributes, gradient: true, across: communicator)
-            }
-            return (Double(result.value), result.gradients ?? [])
+        let result = try supervision.evaluate(outputs, target: .labels(labels), gradient: true) {
+            try exchangedLoss($0, target: $1, contributes: contributes, gradient: true)
         }
-        let share = Double(contributes ? batch.count : 0) / Double(try globalCount(contributes ? batch.count : 0))
-        var value = [0.0]
-        var gradients: [Tensor<Float>] = []
-        if contributes {
-            let result = try supervision.evaluate(outputs, target: .labels(labels), gradient: true)
-            value[0] = Double(result.value) * share
-            gradients = (result.gradients ?? []).map { Float(share) * $0 }
-        }
-        try communicator.allReduceSum(&value)
-        return (value[0], gradients)
+        return (Double(result.value), result.gradients ?? [])
     }
 }

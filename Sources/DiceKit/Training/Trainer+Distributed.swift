@@ -62,27 +62,27 @@ extension Trainer {
         for layer in model.batchNorms { layer.synchronizer = synchronizer }
     }
 
-    /// Checks that the loss can be computed over the global batch across the ranks: a `DiceLoss`
-    /// (its statistics are exchanged between its two passes) or a mean over the samples.
+    /// Checks that the loss can be computed over the global batch across the ranks: a
+    /// `DistributedSegmentationLoss` (its batch-wide terms are exchanged) or a mean over the samples.
     ///
-    /// - Throws: `DiceKitError.option` for the other losses (dice-focal, Lovász over the batch, MCC),
-    ///   whose batch-wide terms are not exchanged across ranks.
+    /// - Throws: `DiceKitError.option` for the other losses (Lovász over the whole batch), whose
+    ///   sort spans every rank's errors.
     func checkDistributedLoss() throws {
-        guard !(loss is DiceLoss), !averagesOverSamples else { return }
+        guard !(loss is any DistributedSegmentationLoss), !averagesOverSamples else { return }
         throw DiceKitError.option(
-            "--distributed trains the Dice-family losses (dice, dice-ce, jaccard, tversky, focal-tversky, "
-                + "log-cosh-dice, generalized) and the per-sample means (focal, wasserstein, cldice, dice-cldice); "
-                + "\(configuration.loss.rawValue) is not exchanged across ranks yet")
+            "--distributed trains the Dice family (dice, dice-ce, jaccard, tversky, focal-tversky, log-cosh-dice, "
+                + "generalized), the compounds with focal (dice-focal, generalized-dice-focal), mcc and the per-sample "
+                + "means (focal, wasserstein, cldice, dice-cldice); \(configuration.loss.rawValue) sorts the errors "
+                + "of the whole batch, which are not exchanged across ranks")
     }
 
     /// Whether the loss is the mean of per-sample values with a normalisation that does not depend
-    /// on the batch (focal, Wasserstein Dice, clDice and Dice + clDice with the mean reduction,
-    /// Lovász per image; clDice's sums run over one sample's channels and positions): the
-    /// global batch's loss is then Σ_r (B_r / B)·(rank r's mean), and its gradient rank r's scaled
-    /// by B_r / B.
+    /// on the batch (Wasserstein Dice, clDice and Dice + clDice with the mean reduction, Lovász per
+    /// image; clDice's sums run over one sample's channels and positions): the global batch's
+    /// loss is then Σ_r (B_r / B)·(rank r's mean), and its gradient rank r's scaled by B_r / B.
+    /// (The focal loss exchanges itself: `DistributedSegmentationLoss`.)
     var averagesOverSamples: Bool {
         switch loss {
-        case let focal as FocalLoss: return focal.reduction == .mean && !focal.normalized
         case let wasserstein as WassersteinDiceLoss: return wasserstein.reduction == .mean
         case let lovasz as LovaszLoss: return lovasz.perImage
         case let clDice as ClDiceLoss: return clDice.reduction == .mean
@@ -101,22 +101,24 @@ extension Trainer {
         value: Double, gradient: Tensor<Float>?
     ) {
         let (prediction, labels) = try lossInputs(batch, logits: logits)
-        if let dice = loss as? DiceLoss {
-            let result = try dice.evaluate(
-                prediction, target: .labels(labels), contributes: logits != nil, gradient: gradient,
-                across: communicator)
-            return (Double(result.value), result.gradient)
+        let result = try exchangedLoss(
+            prediction, target: .labels(labels), contributes: logits != nil, gradient: gradient)
+        return (Double(result.value), result.gradient)
+    }
+
+    /// The training loss of the global batch and its gradient with respect to this rank's
+    /// `prediction`: exchanged by the loss itself (`DistributedSegmentationLoss`), or, for a mean
+    /// over samples (`averagesOverSamples`), this rank's mean scaled by B_r / B and summed.
+    func exchangedLoss(
+        _ prediction: Tensor<Float>, target: SegmentationTarget<Float>, contributes: Bool, gradient: Bool
+    ) throws -> DiceLossResult<Float> {
+        if let exchanging = loss as? any DistributedSegmentationLoss {
+            return try exchanging.evaluate(
+                prediction, target: target, contributes: contributes, gradient: gradient, across: communicator)
         }
-        let share = Double(logits == nil ? 0 : batch.count) / Double(try globalCount(logits == nil ? 0 : batch.count))
-        var value = [0.0]
-        var scaled: Tensor<Float>?
-        if let logits {
-            let result = try loss.evaluate(logits, target: .labels(labels), gradient: gradient)
-            value[0] = Double(result.value) * share
-            scaled = result.gradient.map { Float(share) * $0 }
-        }
-        try communicator.allReduceSum(&value)
-        return (value[0], scaled)
+        let local = try loss.evaluate(prediction, target: target, gradient: gradient)
+        return try SampleMeanExchange(communicator: communicator, contributes: contributes, mean: true)
+            .combine(local, samples: prediction.shape.first ?? 0)
     }
 
     /// FNV-1a, 64 bits: equal strings give equal values on every machine.

@@ -1,4 +1,5 @@
-// Exact global Dice: the loss statistics gathered between the two passes give every rank the
+// Exact global losses: the statistics exchanged between the two passes (the Dice family, MCC)
+// or the per-rank means weighted by their samples (focal, in compounds with Dice) give every rank the
 // loss of the whole batch and the gradient of its own samples, equal to one process on the
 // global batch to Float rounding. The ranks run one after the other here: a recording pass
 // collects each rank's contribution, then each rank replays the gather with all of them (the
@@ -8,25 +9,38 @@ import XCTest
 
 @testable import DiceKit
 
-/// A stand-in for p ranks run in sequence: `allGather` records this rank's contribution and
-/// returns all recorded so far (a rank not recorded yet counts as one without samples).
+/// A stand-in for p ranks run in sequence: each collective (the k-th call of an evaluation)
+/// records this rank's contribution and answers with all recorded so far (a rank not recorded
+/// yet counts as one without samples: an empty gather, zeros in a sum).
 final class ReplayCommunicator: Communicator {
     let rank: Int
     let size: Int
-    var parts: [[Double]]
+    /// calls[k][r]: rank r's contribution to the k-th collective.
+    var calls: [[[Double]]]
+    private var next = 0
 
-    init(rank: Int, size: Int, parts: [[Double]]) {
+    init(rank: Int, size: Int, calls: [[[Double]]]) {
         self.rank = rank
         self.size = size
-        self.parts = parts
+        self.calls = calls
     }
 
-    func allReduceSum(_ values: inout [Float]) throws { XCTFail("not used by the loss") }
-    func allReduceSum(_ values: inout [Double]) throws { XCTFail("not used by the loss") }
-    func broadcast(_ values: inout [Float], root: Int) throws { XCTFail("not used by the loss") }
+    /// Records `values` as this rank's part of the next collective and returns every rank's.
+    private func record(_ values: [Double]) -> [[Double]] {
+        if next == calls.count { calls.append([[Double]](repeating: [], count: size)) }
+        calls[next][rank] = values
+        next += 1
+        return calls[next - 1]
+    }
+
+    func allReduceSum(_ values: inout [Float]) throws { XCTFail("not used by the losses") }
+    func allReduceSum(_ values: inout [Double]) throws {
+        let parts = record(values)
+        values = (0..<values.count).map { i in parts.reduce(0) { $0 + ($1.isEmpty ? 0 : $1[i]) } }
+    }
+    func broadcast(_ values: inout [Float], root: Int) throws { XCTFail("not used by the losses") }
     func allGather(_ values: [Double]) throws -> [[Double]] {
-        parts[rank] = values
-        return parts.map { $0.isEmpty ? [0] : $0 }
+        record(values).map { $0.isEmpty ? [0] : $0 }
     }
 }
 
@@ -34,7 +48,7 @@ final class LossExchangeTests: XCTestCase {
     /// Splits a batch of `n` samples between `ranks` ranks (rank r takes samples r, r+p, …) and
     /// compares each rank's loss and gradient rows with one evaluation of the whole batch.
     private func check<T: BLASScalar>(
-        _ type: T.Type, _ name: String, loss: DiceLoss, n: Int, ranks: Int, tolerance: Double,
+        _ type: T.Type, _ name: String, loss: any DistributedSegmentationLoss, n: Int, ranks: Int, tolerance: Double,
         file: StaticString = #filePath, line: UInt = #line
     ) throws {
         let (h, w, c) = (5, 4, 3)
@@ -55,17 +69,18 @@ final class LossExchangeTests: XCTestCase {
             )
         }
         // Record every rank's contribution, then replay the gather on each rank.
-        var parts = [[Double]](repeating: [], count: ranks)
+        var calls: [[[Double]]] = []
         for r in 0..<ranks {
-            let recorder = ReplayCommunicator(rank: r, size: ranks, parts: parts)
+            let recorder = ReplayCommunicator(rank: r, size: ranks, calls: calls)
             let (x, y) = rows(shards[r])
-            _ = try loss.evaluate(x, target: .labels(y), gradient: false, across: recorder)
-            parts = recorder.parts
+            _ = try loss.evaluate(x, target: .labels(y), contributes: true, gradient: false, across: recorder)
+            calls = recorder.calls
         }
         for r in 0..<ranks {
             let (x, y) = rows(shards[r])
             let result = try loss.evaluate(
-                x, target: .labels(y), gradient: true, across: ReplayCommunicator(rank: r, size: ranks, parts: parts))
+                x, target: .labels(y), contributes: true, gradient: true,
+                across: ReplayCommunicator(rank: r, size: ranks, calls: calls))
             XCTAssertEqual(
                 Double(result.value), Double(whole.value), accuracy: tolerance * max(1, abs(Double(whole.value))),
                 "\(name), p \(ranks), rank \(r): the global batch's loss", file: file, line: line)
@@ -83,7 +98,7 @@ final class LossExchangeTests: XCTestCase {
         }
     }
 
-    private func losses() -> [(String, DiceLoss)] {
+    private func losses() -> [(String, any DistributedSegmentationLoss)] {
         var batchDice = DiceLoss(activation: .softmax)
         batchDice.batch = true
         var perImage = DiceLoss(activation: .softmax)
@@ -95,9 +110,17 @@ final class LossExchangeTests: XCTestCase {
         var sum = DiceLoss(variant: .tversky(), activation: .sigmoid)
         sum.reduction = .sum
         sum.batch = true
+        var focalSum = FocalLoss(activation: .softmax, gamma: 1.5)
+        focalSum.reduction = .sum
+        var diceFocal = DiceFocalLoss(activation: .softmax, gamma: 2, alpha: 0.25, excludeBackground: true)
+        diceFocal.focalWeight = 0.5
         return [
             ("batch dice", batchDice), ("per-image dice-ce", perImage), ("generalized batch", generalized),
             ("jaccard, empty excluded", excluded), ("tversky sigmoid sum", sum),
+            ("focal sigmoid mean", FocalLoss(activation: .sigmoid)), ("focal softmax sum", focalSum),
+            ("dice-focal", diceFocal),
+            ("generalized dice-focal batch", GeneralizedDiceFocalLoss(activation: .softmax, batch: true)),
+            ("mcc softmax", MCCLoss(activation: .softmax)), ("mcc sigmoid", MCCLoss(activation: .sigmoid)),
         ]
     }
 
@@ -128,13 +151,52 @@ final class LossExchangeTests: XCTestCase {
         // Rank 1 has no samples: it passes a placeholder and does not contribute.
         let placeholder = Tensor<Double>(shape: [1, 2, 2, 2])
         let none = try LabelMap(shape: [1, 2, 2], labels: [0, 0, 0, 0])
-        var parts: [[Double]] = [[], []]
-        let r0 = ReplayCommunicator(rank: 0, size: 2, parts: parts)
+        let r0 = ReplayCommunicator(rank: 0, size: 2, calls: [])
         _ = try loss.evaluate(x, target: .labels(y), across: r0)
-        parts = r0.parts
-        let r1 = ReplayCommunicator(rank: 1, size: 2, parts: parts)
+        let r1 = ReplayCommunicator(rank: 1, size: 2, calls: r0.calls)
         let value = try loss.evaluate(placeholder, target: .labels(none), contributes: false, across: r1).value
-        XCTAssertEqual(r1.parts[1].count, 1, "only the cross-entropy slot (zero)")
+        XCTAssertEqual(r1.calls[0][1].count, 1, "only the cross-entropy slot (zero)")
         XCTAssertEqual(Double(value), Double(whole.value), accuracy: 1e-14)
+        // The same for the losses that sum over the ranks: the placeholder adds nothing.
+        var focal = FocalLoss(activation: .softmax)
+        focal.reduction = .sum
+        let others: [(String, any DistributedSegmentationLoss)] = [
+            ("focal mean", FocalLoss(activation: .softmax)), ("focal sum", focal),
+            ("dice-focal", DiceFocalLoss(activation: .softmax)), ("mcc", MCCLoss(activation: .softmax)),
+        ]
+        for (name, loss) in others {
+            let whole = try loss.evaluate(x, target: .labels(y), gradient: true)
+            let r0 = ReplayCommunicator(rank: 0, size: 2, calls: [])
+            _ = try loss.evaluate(x, target: .labels(y), contributes: true, gradient: false, across: r0)
+            let r1 = ReplayCommunicator(rank: 1, size: 2, calls: r0.calls)
+            _ = try loss.evaluate(placeholder, target: .labels(none), contributes: false, gradient: false, across: r1)
+            for (r, samples, labels, contributes) in [(0, x, y, true), (1, placeholder, none, false)] {
+                let replay = ReplayCommunicator(rank: r, size: 2, calls: r1.calls)
+                let result = try loss.evaluate(
+                    samples, target: .labels(labels), contributes: contributes, gradient: true, across: replay)
+                XCTAssertEqual(Double(result.value), Double(whole.value), accuracy: 1e-12, "\(name), rank \(r)")
+                if contributes {
+                    for (a, b) in zip(result.gradient!.scalars, whole.gradient!.scalars) {
+                        XCTAssertEqual(a, b, accuracy: 1e-12 * max(1, abs(b)), "\(name): rank 0's gradient")
+                    }
+                }
+            }
+        }
+    }
+
+    func testSettingsThatCannotBeExchangedAreRefused() throws {
+        let x = Tensor<Double>(shape: [1, 2, 2, 2])
+        let y = try LabelMap(shape: [1, 2, 2], labels: [0, 1, 1, 0])
+        var none = FocalLoss(activation: .sigmoid)
+        none.reduction = .none
+        var normalized = FocalLoss(activation: .sigmoid)
+        normalized.normalized = true
+        for (loss, text) in [(none, "reduction none"), (normalized, "normalized focal loss across ranks")] {
+            let replay = ReplayCommunicator(rank: 0, size: 2, calls: [])
+            XCTAssertThrowsError(try loss.evaluate(x, target: .labels(y), across: replay)) { error in
+                XCTAssertTrue("\(error)".contains(text), "\(error)")
+            }
+            XCTAssertTrue(replay.calls.isEmpty, "refused before any collective")
+        }
     }
 }

@@ -3,6 +3,7 @@
 // three with an uneven last step) and weights (1e-4 of each tensor's largest magnitude, at least 1e-7); resume
 // distributed and with another number of ranks; synchronised batch norm with an empty rank;
 // clDice, Dice + clDice and deep supervision (Dice exchanged per level, focal scaled per rank);
+// Dice + focal, generalized Dice + focal and MCC (batch-wide terms exchanged);
 // faults (a killed rank, mismatched settings, too few images, mpirun without --distributed) end
 // the job within seconds with a clear message; --distributed without mpirun trains as one
 // process and says so. The mpirun tests are skipped without mpirun.
@@ -191,13 +192,33 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertEqual(three.status, 0, three.stderr)
         try assertSameRun("\(root)/w3", as: "\(root)/w1", "wasserstein, np 3")
 
-        // MCC is one value over the whole batch: refused.
-        let arguments = with("mcc", command("\(root)/mcc", batch: 2, epochs: 1, extra: ["--distributed"]))
+        // Lovász softmax over the whole batch sorts every rank's errors together: refused.
+        let arguments = with("lovasz-softmax", command("\(root)/lovasz", batch: 2, epochs: 1, extra: ["--distributed"]))
         let (run, timedOut, _) = try runMPI(ranks: 2, arguments, options: ["-q"], timeout: 45)
         XCTAssertFalse(timedOut, "the job hung: \(run.stderr)")
         XCTAssertNotEqual(run.status, 0)
-        XCTAssertTrue(run.stderr.contains("mcc is not exchanged across ranks yet"), run.stderr)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(root)/mcc/last.safetensors"), "nothing trained")
+        XCTAssertTrue(run.stderr.contains("lovasz-softmax sorts the errors of the whole batch"), run.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(root)/lovasz/last.safetensors"), "nothing trained")
+    }
+
+    func testBatchWideCompoundsAndMCCMatchOneProcess() throws {
+        let root = try temporaryDirectory(self).path
+        func with(_ loss: String, _ arguments: [String]) -> [String] { arguments.map { $0 == "dice-ce" ? loss : $0 } }
+        func same(_ loss: String, ranks: Int, batch: Int) throws {
+            let single = try runDicekit(with(loss, command("\(root)/\(loss)1", batch: ranks * batch)))
+            XCTAssertEqual(single.status, 0, single.stderr)
+            let (run, timedOut, _) = try runMPI(
+                ranks: ranks, with(loss, command("\(root)/\(loss)\(ranks)", batch: batch, extra: ["--distributed"])))
+            XCTAssertFalse(timedOut, run.stderr)
+            XCTAssertEqual(run.status, 0, run.stderr)
+            try assertSameRun("\(root)/\(loss)\(ranks)", as: "\(root)/\(loss)1", "\(loss), np \(ranks)")
+        }
+        // Dice + focal: the Dice statistics gathered, the focal means weighted by samples.
+        try same("dice-focal", ranks: 2, batch: 2)
+        // Generalized Dice + focal (weights of the global batch) and MCC (four sums over the
+        // batch) on three ranks with an uneven last step: rank 2 has no sample in it.
+        try same("generalized-dice-focal", ranks: 3, batch: 1)
+        try same("mcc", ranks: 3, batch: 1)
     }
 
     func testClDiceAndDeepSupervisionMatchOneProcess() throws {
