@@ -2,10 +2,12 @@
 // the whole batch's loss and the gradient with respect to its own prediction, as one process on
 // the whole batch would (to Float rounding: the sums are added in another order).
 //
-// Three kinds of exchange, one collective each per evaluation:
+// Four kinds of exchange, one collective each per evaluation:
 //   - the Dice family gathers its per-(sample, class) statistics between its two passes
 //     (DiceLoss+Exchange.swift);
 //   - MCC sums its four batch-wide counts between its two passes (MCCLoss.swift);
+//   - Lovász over the whole batch gathers every rank's errors and sorts them together
+//     (LovaszLoss+Exchange.swift);
 //   - a mean over samples (focal with reduction mean: every sample has the same number of
 //     elements) is Σ_r (B_r / B)·(rank r's mean) and its gradient rank r's scaled by B_r / B; a
 //     sum over samples is Σ_r (rank r's sum), its gradient rank r's as it is (`SampleMeanExchange`).
@@ -14,9 +16,9 @@
 /// A loss that can be evaluated on a batch split across the ranks of a `Communicator`.
 ///
 /// `DiceLoss`, `FocalLoss` (mean or sum, not normalized), `DiceFocalLoss`,
-/// `GeneralizedDiceFocalLoss` and `MCCLoss` conform. The data-parallel `Trainer` trains them
-/// with `--distributed`; the Lovász losses over the whole batch do not conform (their sort spans
-/// every rank's errors).
+/// `GeneralizedDiceFocalLoss`, `MCCLoss` and `LovaszLoss` (per image, or over the whole batch
+/// with every rank's errors sorted together: LovaszLoss+Exchange.swift) conform. The
+/// data-parallel `Trainer` trains them with `--distributed`.
 public protocol DistributedSegmentationLoss: SegmentationLoss {
     /// The loss over the global batch that `communicator`'s ranks hold between them, and the
     /// gradient of that loss with respect to this rank's `prediction`: with every rank calling

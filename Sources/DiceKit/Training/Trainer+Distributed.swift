@@ -63,28 +63,25 @@ extension Trainer {
     }
 
     /// Checks that the loss can be computed over the global batch across the ranks: a
-    /// `DistributedSegmentationLoss` (its batch-wide terms are exchanged) or a mean over the samples.
+    /// `DistributedSegmentationLoss` (its batch-wide terms are exchanged) or a mean over the
+    /// samples (`averagesOverSamples`). Every `LossKind` qualifies with the settings it makes.
     ///
-    /// - Throws: `DiceKitError.option` for the other losses (Lovász over the whole batch), whose
-    ///   sort spans every rank's errors.
+    /// - Throws: `DiceKitError.option` for a loss that is neither.
     func checkDistributedLoss() throws {
         guard !(loss is any DistributedSegmentationLoss), !averagesOverSamples else { return }
         throw DiceKitError.option(
-            "--distributed trains the Dice family (dice, dice-ce, jaccard, tversky, focal-tversky, log-cosh-dice, "
-                + "generalized), the compounds with focal (dice-focal, generalized-dice-focal), mcc and the per-sample "
-                + "means (focal, wasserstein, cldice, dice-cldice); \(configuration.loss.rawValue) sorts the errors "
-                + "of the whole batch, which are not exchanged across ranks")
+            "--distributed with loss \(configuration.loss.rawValue): its batch-wide terms are not exchanged across "
+                + "ranks; expected a loss of the Dice family, focal, lovasz, mcc or a per-sample mean")
     }
 
     /// Whether the loss is the mean of per-sample values with a normalisation that does not depend
-    /// on the batch (Wasserstein Dice, clDice and Dice + clDice with the mean reduction, Lovász per
-    /// image; clDice's sums run over one sample's channels and positions): the global batch's
-    /// loss is then Σ_r (B_r / B)·(rank r's mean), and its gradient rank r's scaled by B_r / B.
-    /// (The focal loss exchanges itself: `DistributedSegmentationLoss`.)
+    /// on the batch (Wasserstein Dice, clDice and Dice + clDice with the mean reduction; clDice's
+    /// sums run over one sample's channels and positions): the global batch's loss is then
+    /// Σ_r (B_r / B)·(rank r's mean), and its gradient rank r's scaled by B_r / B. (Focal and
+    /// Lovász exchange themselves: `DistributedSegmentationLoss`.)
     var averagesOverSamples: Bool {
         switch loss {
         case let wasserstein as WassersteinDiceLoss: return wasserstein.reduction == .mean
-        case let lovasz as LovaszLoss: return lovasz.perImage
         case let clDice as ClDiceLoss: return clDice.reduction == .mean
         case let compound as DiceClDiceLoss:
             // clDice per sample; Dice per (sample, class), C values per sample in the mean.

@@ -1,5 +1,6 @@
-// Exact global losses: the statistics exchanged between the two passes (the Dice family, MCC)
-// or the per-rank means weighted by their samples (focal, in compounds with Dice) give every rank the
+// Exact global losses: the statistics exchanged between the two passes (the Dice family, MCC),
+// the errors sorted together (Lovász over the batch) or the per-rank means weighted by their
+// samples (focal, in compounds with Dice; Lovász per image) give every rank the
 // loss of the whole batch and the gradient of its own samples, equal to one process on the
 // global batch to Float rounding. The ranks run one after the other here: a recording pass
 // collects each rank's contribution, then each rank replays the gather with all of them (the
@@ -110,6 +111,9 @@ final class LossExchangeTests: XCTestCase {
         var sum = DiceLoss(variant: .tversky(), activation: .sigmoid)
         sum.reduction = .sum
         sum.batch = true
+        // Label 1 ignored: the samples send different numbers of errors.
+        var ignoring = LovaszLoss(variant: .softmax)
+        ignoring.ignoreIndex = 1
         var focalSum = FocalLoss(activation: .softmax, gamma: 1.5)
         focalSum.reduction = .sum
         var diceFocal = DiceFocalLoss(activation: .softmax, gamma: 2, alpha: 0.25, excludeBackground: true)
@@ -121,6 +125,9 @@ final class LossExchangeTests: XCTestCase {
             ("dice-focal", diceFocal),
             ("generalized dice-focal batch", GeneralizedDiceFocalLoss(activation: .softmax, batch: true)),
             ("mcc softmax", MCCLoss(activation: .softmax)), ("mcc sigmoid", MCCLoss(activation: .sigmoid)),
+            ("lovasz softmax batch", LovaszLoss(variant: .softmax)),
+            ("lovasz hinge batch", LovaszLoss(variant: .hinge)),
+            ("lovasz softmax batch, ignore 1", ignoring), ("lovasz per image", LovaszLoss(perImage: true)),
         ]
     }
 
@@ -163,6 +170,7 @@ final class LossExchangeTests: XCTestCase {
         let others: [(String, any DistributedSegmentationLoss)] = [
             ("focal mean", FocalLoss(activation: .softmax)), ("focal sum", focal),
             ("dice-focal", DiceFocalLoss(activation: .softmax)), ("mcc", MCCLoss(activation: .softmax)),
+            ("lovasz softmax", LovaszLoss(variant: .softmax)), ("lovasz hinge", LovaszLoss(variant: .hinge)),
         ]
         for (name, loss) in others {
             let whole = try loss.evaluate(x, target: .labels(y), gradient: true)
@@ -180,6 +188,45 @@ final class LossExchangeTests: XCTestCase {
                         XCTAssertEqual(a, b, accuracy: 1e-12 * max(1, abs(b)), "\(name): rank 0's gradient")
                     }
                 }
+            }
+        }
+    }
+
+    func testLovaszTiesAreOrderedAsInTheGlobalBatch() throws {
+        // Every sample has the same logits, so each error ties with its counterparts in the other
+        // samples; ties go by position, so the slopes depend on where each sample sits in the
+        // gathered batch. Two ranks take samples 0, 2 and 1, 3 (the trainer's interleaving).
+        let (n, s, c) = (4, 6, 2)
+        let one = (0..<(s * c)).map { Double($0 % 5) * 0.5 - 1 }
+        let x = try Tensor<Double>(shape: [n, s, 1, c], scalars: Array((0..<n).map { _ in one }.joined()))
+        let labels = (0..<(n * s)).map { ($0 * 7 / 3) % 2 }
+        let loss = LovaszLoss(variant: .softmax)
+        let whole = try loss.evaluate(
+            x, target: .labels(try LabelMap(shape: [n, s, 1], labels: labels)), gradient: true)
+        func part(_ r: Int) throws -> (Tensor<Double>, LabelMap) {
+            let samples = [r, r + 2]
+            return (
+                try Tensor(shape: [2, s, 1, c], scalars: Array(samples.map { _ in one }.joined())),
+                try LabelMap(shape: [2, s, 1], labels: samples.flatMap { labels[($0 * s)..<(($0 + 1) * s)] })
+            )
+        }
+        let recorder0 = ReplayCommunicator(rank: 0, size: 2, calls: [])
+        let (x0, y0) = try part(0)
+        _ = try loss.evaluate(x0, target: .labels(y0), across: recorder0)
+        let recorder1 = ReplayCommunicator(rank: 1, size: 2, calls: recorder0.calls)
+        let (x1, y1) = try part(1)
+        _ = try loss.evaluate(x1, target: .labels(y1), across: recorder1)
+        for r in 0..<2 {
+            let (xr, yr) = try part(r)
+            let result = try loss.evaluate(
+                xr, target: .labels(yr), gradient: true,
+                across: ReplayCommunicator(rank: r, size: 2, calls: recorder1.calls))
+            XCTAssertEqual(result.value, whole.value, accuracy: 1e-15)
+            for (i, sample) in [r, r + 2].enumerated() {
+                XCTAssertEqual(
+                    Array(result.gradient!.scalars[(i * s * c)..<((i + 1) * s * c)]),
+                    Array(whole.gradient!.scalars[(sample * s * c)..<((sample + 1) * s * c)]),
+                    "rank \(r), sample \(sample): the slopes of one process on the global batch")
             }
         }
     }
