@@ -135,43 +135,36 @@ struct LovaszErrorExchange {
         var counts: [[[Int]]] = [] // [rank][task][sample]
         var offsets: [[Int]] = [] // [rank][task]: index of the task's first error in the rank's part
         for (rank, part) in parts.enumerated() {
-            guard let first = part.first, first >= 0, first == first.rounded(), Int(first) <= part.count else {
-                throw DiceKitError.value("rank \(rank) sent a malformed Lovász error list; expected the same loss")
-            }
-            let n = Int(first)
+            let malformed = DiceKitError.value(
+                "rank \(rank) sent a malformed list of \(part.count) Lovász values; expected \(local.count) tasks' "
+                    + "counts, errors and flags: the ranks' models or losses differ")
+            // A count is a whole number that fits in the part.
+            let count = { (v: Double) -> Int? in v >= 0 && v <= Double(part.count) && v == v.rounded() ? Int(v) : nil }
+            guard let first = part.first, let n = count(first) else { throw malformed }
             var at = 1
             var rankCounts: [[Int]] = []
             var rankOffsets: [Int] = []
             for _ in local.indices {
-                guard at + n <= part.count else {
-                    throw DiceKitError.value(
-                        "rank \(rank) sent \(part.count) Lovász values; expected \(local.count) tasks: the ranks' models differ"
-                    )
-                }
-                let c = part[at..<(at + n)].map { Int($0) }
+                guard at + n <= part.count else { throw malformed }
+                let c = part[at..<(at + n)].compactMap(count)
                 let m = c.reduce(0, +)
-                guard at + n + 2 * m <= part.count else {
-                    throw DiceKitError.value(
-                        "rank \(rank) sent \(part.count) Lovász values; expected more for its counts")
-                }
+                guard c.count == n, at + n + 2 * m <= part.count else { throw malformed }
                 rankCounts.append(c)
                 rankOffsets.append(at + n)
                 at += n + 2 * m
             }
-            guard at == part.count else {
-                throw DiceKitError.value("rank \(rank) sent \(part.count) Lovász values; expected \(at)")
-            }
+            guard at == part.count else { throw malformed }
             counts.append(rankCounts)
             offsets.append(rankOffsets)
         }
         let ranks = parts.count
         let rounds = counts.map { $0.first?.count ?? 0 }.max() ?? 0
         return local.indices.map { task in
-            let total = (0..<ranks).reduce(0) { $0 + counts[$1][task].reduce(0, +) }
+            let totals = (0..<ranks).map { counts[$0][task].reduce(0, +) } // each rank's errors, then its flags
             var keys = [T]()
             var fg = [UInt8]()
-            keys.reserveCapacity(total)
-            fg.reserveCapacity(total)
+            keys.reserveCapacity(totals.reduce(0, +))
+            fg.reserveCapacity(totals.reduce(0, +))
             var ownStarts: [Int] = []
             var next = [Int](repeating: 0, count: ranks) // next error of each rank's task
             for i in 0..<rounds {
@@ -179,7 +172,7 @@ struct LovaszErrorExchange {
                     let m = counts[rank][task][i]
                     let part = parts[rank]
                     let base = offsets[rank][task] + next[rank]
-                    let flags = base + counts[rank][task].reduce(0, +) // the rank's flags follow its errors
+                    let flags = base + totals[rank]
                     if rank == communicator.rank { ownStarts.append(keys.count) }
                     keys += part[base..<(base + m)].map { T($0) }
                     fg += part[flags..<(flags + m)].map { $0 == 1 ? 1 : 0 }

@@ -231,6 +231,19 @@ final class LossExchangeTests: XCTestCase {
         }
     }
 
+    func testAMalformedLovaszContributionIsAOneLineError() throws {
+        let x = Tensor<Double>(shape: [1, 2, 2, 2])
+        let y = try LabelMap(shape: [1, 2, 2], labels: [0, 1, 1, 0])
+        // Rank 1's part: a fractional sample count; a count past the end; a NaN count; one value too many.
+        for bad in [[0.5], [1, 1e9, 0, 0], [1, .nan, 0, 0, 0, 0, 0], [0, 0, 0]] as [[Double]] {
+            let replay = ReplayCommunicator(rank: 0, size: 2, calls: [[[], bad]])
+            XCTAssertThrowsError(try LovaszLoss().evaluate(x, target: .labels(y), across: replay)) { error in
+                XCTAssertTrue("\(error)".contains("rank 1 sent a malformed list"), "\(error)")
+                XCTAssertFalse("\(error)".contains("\n"))
+            }
+        }
+    }
+
     func testSettingsThatCannotBeExchangedAreRefused() throws {
         let x = Tensor<Double>(shape: [1, 2, 2, 2])
         let y = try LabelMap(shape: [1, 2, 2], labels: [0, 1, 1, 0])
