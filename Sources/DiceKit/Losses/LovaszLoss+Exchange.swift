@@ -37,13 +37,7 @@ extension LovaszLoss: DistributedSegmentationLoss {
         _ x: Tensor<T>, _ target: SegmentationTarget<T>, _ wantGradient: Bool, exchange: LovaszErrorExchange
     ) throws -> DiceLossResult<T> {
         let softmax = variant == .softmax
-        let input = try LossInput(
-            x, target, layout: layout, ignoreIndex: ignoreIndex, what: variant.rawValue, hard: true, labelsOnly: softmax
-        )
-        if softmax && input.c < 2 {
-            throw DiceKitError.option(
-                "lovasz-softmax over a single channel; expected ≥ 2 channels (or lovasz-hinge for a binary mask)")
-        }
+        let input = try checkedInput(x, target)
         let p = softmax ? input.probabilities(x, .softmax) : x.scalars
         let tasks = softmax ? input.c : 1
         // This rank's elements per task, in sample order: flat index, error, foreground flag.

@@ -58,9 +58,9 @@ public struct LovaszLoss: SegmentationLoss {
             prediction, target, float: { try compute($0, $1, gradient) }, double: { try compute($0, $1, gradient) })
     }
 
-    func compute<T: BLASScalar>(_ x: Tensor<T>, _ target: SegmentationTarget<T>, _ wantGradient: Bool) throws
-        -> DiceLossResult<T>
-    {
+    /// The checked prediction and target (hard targets; labels only for the softmax form, which
+    /// needs ≥ 2 channels).
+    func checkedInput<T: BLASScalar>(_ x: Tensor<T>, _ target: SegmentationTarget<T>) throws -> LossInput<T> {
         let softmax = variant == .softmax
         let input = try LossInput(
             x, target, layout: layout, ignoreIndex: ignoreIndex, what: variant.rawValue, hard: true, labelsOnly: softmax
@@ -69,6 +69,14 @@ public struct LovaszLoss: SegmentationLoss {
             throw DiceKitError.option(
                 "lovasz-softmax over a single channel; expected ≥ 2 channels (or lovasz-hinge for a binary mask)")
         }
+        return input
+    }
+
+    func compute<T: BLASScalar>(_ x: Tensor<T>, _ target: SegmentationTarget<T>, _ wantGradient: Bool) throws
+        -> DiceLossResult<T>
+    {
+        let softmax = variant == .softmax
+        let input = try checkedInput(x, target)
         let units = perImage ? input.n : 1
         let samplesPerUnit = perImage ? 1 : input.n
         // Softmax: one task per (unit, class); hinge: one per unit (all channels together).
