@@ -27,25 +27,33 @@
 // MARK: - Dispatch
 
 // The level comes from platform/cpu_dispatch.c (detected once, thread-safely; forced by tests), and each
-// call records the level it ran at.
+// call records the level it ran at. A weighted cross-entropy (class weights, label smoothing) has no
+// AVX-512 body: at that level it runs the AVX2 variant, which every AVX-512 CPU here can run.
 
-static dk_isa_level loss_level(void) {
+static dk_isa_level loss_level(const dk_geometry *geo) {
     dk_isa_level level = dk_isa();
+    if (level == DK_ISA_AVX512 && dk_ce_weighted(geo)) level = DK_ISA_AVX2;
     dk_note_isa(DK_KERNEL_LOSS, level);
     return level;
 }
 
+/// The mean's denominator where the pass does not weigh it: the counted positions.
+static void settle_norm(const dk_geometry *geo, int labels, dk_stats *out) {
+    if (!(labels && dk_ce_weighted(geo) && geo->cross_entropy == DK_CROSS_ENTROPY_SOFTMAX)) out->ce_norm = out->counted;
+}
+
 void dk_stats_f32(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs, dk_stats *out) {
     memset(out, 0, sizeof *out);
-    switch (loss_level()) {
+    switch (loss_level(geo)) {
     case DK_ISA_AVX512: dk_dice_stats_avx512(geo, x, labels, probs, out); break;
     case DK_ISA_AVX2: dk_dice_stats_avx2(geo, x, labels, probs, out); break;
     default: dk_dice_stats_portable(geo, x, labels, probs, out); break;
     }
+    settle_norm(geo, 1, out);
 }
 
 void dk_grad_f32(const dk_geometry *geo, const int32_t *labels, float *grad, const float *a, const float *b) {
-    switch (loss_level()) {
+    switch (loss_level(geo)) {
     case DK_ISA_AVX512: dk_dice_grad_avx512(geo, labels, grad, a, b); break;
     case DK_ISA_AVX2: dk_dice_grad_avx2(geo, labels, grad, a, b); break;
     default: dk_dice_grad_portable(geo, labels, grad, a, b); break;
@@ -54,15 +62,16 @@ void dk_grad_f32(const dk_geometry *geo, const int32_t *labels, float *grad, con
 
 void dk_stats_dense_f32(const dk_geometry *geo, const float *x, const float *t, float *probs, dk_stats *out) {
     memset(out, 0, sizeof *out);
-    switch (loss_level()) {
+    switch (loss_level(geo)) {
     case DK_ISA_AVX512: dk_dice_stats_dense_avx512(geo, x, t, probs, out); break;
     case DK_ISA_AVX2: dk_dice_stats_dense_avx2(geo, x, t, probs, out); break;
     default: dk_dice_stats_dense_portable(geo, x, t, probs, out); break;
     }
+    settle_norm(geo, 0, out);
 }
 
 void dk_grad_dense_f32(const dk_geometry *geo, const float *t, float *grad, const float *a, const float *b, const float *f) {
-    switch (loss_level()) {
+    switch (loss_level(geo)) {
     case DK_ISA_AVX512: dk_dice_grad_dense_avx512(geo, t, grad, a, b, f); break;
     case DK_ISA_AVX2: dk_dice_grad_dense_avx2(geo, t, grad, a, b, f); break;
     default: dk_dice_grad_dense_portable(geo, t, grad, a, b, f); break;

@@ -8,6 +8,41 @@
 #include "../math/dk_polynomials.h"
 #include <math.h>
 
+// MARK: - Weighted cross-entropy (class weights, label smoothing; dk_ce_weighted)
+
+/// The cross-entropy weight of channel c: 1 without weights.
+static inline __attribute__((always_inline)) float ce_class_weight(const dk_geometry *geo, int c) {
+    return geo->ce_weight ? geo->ce_weight[c] : 1.0f;
+}
+
+/// Σ_c w_c: the weight of a position's smoothed target mass, ε·W/C of Q.
+static inline __attribute__((always_inline)) float ce_weight_total(const dk_geometry *geo) {
+    float total = 0;
+    for (int c = 0; c < geo->channels; c++) total += ce_class_weight(geo, c);
+    return total;
+}
+
+/// Softmax CE of one position with its target weights q_c = w_c·((1 − ε)·g_c + ε/C), label targets:
+/// (1 − ε)·w_y·(lse − z_y) + (ε/C)·Σ_c w_c·(lse − z_c).
+static inline __attribute__((always_inline))
+float softmax_ce_label_weighted(const dk_geometry *geo, const float *z, float lse, int y) {
+    const float eps = geo->ce_smoothing;
+    float v = (1.0f - eps) * ce_class_weight(geo, y) * (lse - z[y]);
+    if (eps != 0.0f) {
+        float smoothed = 0;
+        for (int c = 0; c < geo->channels; c++) smoothed += ce_class_weight(geo, c) * (lse - z[c]);
+        v += eps / (float)geo->channels * smoothed;
+    }
+    return v;
+}
+
+/// Binary CE with logits of one element with pos_weight w: w·g·softplus(−z) + (1 − g)·softplus(z),
+/// from `plain` = softplus(z) − z·g and softplus(z): plain + (w − 1)·g·(softplus(z) − z).
+static inline __attribute__((always_inline)) float binary_ce_weighted(float plain, float softplus, float z, float g,
+                                                                      float w) {
+    return plain + (w - 1.0f) * g * (softplus - z);
+}
+
 // MARK: - Integer-label targets
 
 /// One position of the portable passes: reads the C logits at x[base + c·cs] into z (flagging
@@ -43,8 +78,9 @@ void stats_portable(const dk_geometry *geo, const float *x, const int32_t *label
                     dk_stats *out, long s_begin, long s_end) {
     const int C = geo->channels;
     const long ps = geo->channels_last ? C : 1, cs = geo->channels_last ? 1 : geo->spatial;
-    float btp[DK_MAX_CHANNELS] = {0}, bp[DK_MAX_CHANNELS] = {0}, bg[DK_MAX_CHANNELS] = {0}, bce = 0;
+    float btp[DK_MAX_CHANNELS] = {0}, bp[DK_MAX_CHANNELS] = {0}, bg[DK_MAX_CHANNELS] = {0}, bce = 0, bnorm = 0;
     float z[DK_MAX_CHANNELS], p[DK_MAX_CHANNELS];
+    const int weighted = dk_ce_weighted(geo);
     int in_block = 0;
     for (long s = s_begin; s < s_end; s++) {
         const long base = s * ps;
@@ -59,21 +95,33 @@ void stats_portable(const dk_geometry *geo, const float *x, const int32_t *label
             float g = label == c + geo->label_offset ? 1.0f : 0.0f;
             btp[c] += p[c] * g; bp[c] += geo->squared ? p[c] * p[c] : p[c]; bg[c] += g;
         }
-        if (geo->cross_entropy == DK_CROSS_ENTROPY_SOFTMAX) bce += m + dk_logf(sum) - z[label];
+        if (geo->cross_entropy == DK_CROSS_ENTROPY_SOFTMAX) {
+            if (!weighted) {
+                bce += m + dk_logf(sum) - z[label];
+            } else {
+                bce += softmax_ce_label_weighted(geo, z, m + dk_logf(sum), label);
+                bnorm += ce_class_weight(geo, label);
+            }
+        }
         if (geo->cross_entropy == DK_CROSS_ENTROPY_BINARY)
             for (int c = 0; c < C; c++) {
                 float g = label == c + geo->label_offset ? 1.0f : 0.0f;
                 float q = p[c] > 0.5f ? p[c] : 1.0f - p[c];     // σ(|z|): log1p(e^(−|z|)) = −ln σ(|z|)
-                bce += (z[c] > 0 ? z[c] : 0.0f) - z[c] * g - dk_logf(q);
+                float term = (z[c] > 0 ? z[c] : 0.0f) - z[c] * g - dk_logf(q);
+                if (weighted)
+                    term = binary_ce_weighted(term, (z[c] > 0 ? z[c] : 0.0f) - dk_logf(q), z[c], g,
+                                              ce_class_weight(geo, c));
+                bce += term;
             }
         if (++in_block == DK_ACCUMULATION_BLOCK) {
             for (int c = 0; c < C; c++) { out->tp[c] += btp[c]; out->p[c] += bp[c]; out->g[c] += bg[c]; btp[c] = bp[c] = bg[c] = 0; }
-            out->ce += bce; bce = 0;
+            out->ce += bce; out->ce_norm += bnorm; bce = bnorm = 0;
             in_block = 0;
         }
     }
     for (int c = 0; c < C; c++) { out->tp[c] += btp[c]; out->p[c] += bp[c]; out->g[c] += bg[c]; }
     out->ce += bce;
+    out->ce_norm += bnorm;
 }
 
 static inline __attribute__((always_inline))
@@ -82,6 +130,8 @@ void grad_portable(const dk_geometry *geo, const int32_t *labels, float *grad, c
     const int C = geo->channels;
     const long ps = geo->channels_last ? C : 1, cs = geo->channels_last ? 1 : geo->spatial;
     float u[DK_MAX_CHANNELS];
+    const int weighted = dk_ce_weighted(geo);
+    const float eps = geo->ce_smoothing, smoothed_total = eps / (float)C * ce_weight_total(geo);
     for (long s = s_begin; s < s_end; s++) {
         const long base = s * ps;
         const int32_t label = labels[s];
@@ -100,7 +150,16 @@ void grad_portable(const dk_geometry *geo, const int32_t *labels, float *grad, c
         for (int c = 0; c < C; c++) {
             float pc = grad[base + c * cs], g = label == c + geo->label_offset ? 1.0f : 0.0f;
             float d = geo->activation == DK_ACTIVATION_SOFTMAX ? pc * (u[c] - dot) : geo->activation == DK_ACTIVATION_SIGMOID ? u[c] * pc * (1.0f - pc) : u[c];
-            grad[base + c * cs] = d + ce * (pc - g);
+            if (!weighted) {
+                grad[base + c * cs] = d + ce * (pc - g);
+            } else if (geo->cross_entropy == DK_CROSS_ENTROPY_SOFTMAX) {   // Q·p − q_c
+                const float w = ce_class_weight(geo, c);
+                const float q_total = (1.0f - eps) * ce_class_weight(geo, label) + smoothed_total;
+                grad[base + c * cs] = d + ce * (q_total * pc - w * ((1.0f - eps) * g + eps / (float)C));
+            } else {                                                       // p·(1 + (w − 1)·g) − w·g
+                const float w = ce_class_weight(geo, c);
+                grad[base + c * cs] = d + ce * (pc * (1.0f + (w - 1.0f) * g) - w * g);
+            }
         }
     }
 }
@@ -114,6 +173,8 @@ void stats_dense_portable(const dk_geometry *geo, const float *x, const float *t
     const long ps = geo->channels_last ? C : 1, cs = geo->channels_last ? 1 : geo->spatial;
     float btp[DK_MAX_CHANNELS] = {0}, bp[DK_MAX_CHANNELS] = {0}, bg[DK_MAX_CHANNELS] = {0}, bd[DK_MAX_CHANNELS] = {0}, bce = 0;
     float z[DK_MAX_CHANNELS], p[DK_MAX_CHANNELS];
+    const int weighted = dk_ce_weighted(geo);
+    const float eps = geo->ce_smoothing;
     int in_block = 0;
     for (long s = s_begin; s < s_end; s++) {
         const long base = s * ps;
@@ -127,10 +188,17 @@ void stats_dense_portable(const dk_geometry *geo, const float *x, const float *t
             bp[c] += geo->squared ? p[c] * p[c] : p[c];
             bg[c] += geo->squared ? g * g : g;
             if (geo->soft) bd[c] += fabsf(p[c] - g);
-            if (geo->cross_entropy == DK_CROSS_ENTROPY_SOFTMAX) bce += g * (lse - z[c]);
+            if (geo->cross_entropy == DK_CROSS_ENTROPY_SOFTMAX) {
+                if (!weighted) bce += g * (lse - z[c]);
+                else bce += ce_class_weight(geo, c) * ((1.0f - eps) * g + eps / (float)C) * (lse - z[c]);
+            }
             if (geo->cross_entropy == DK_CROSS_ENTROPY_BINARY) {
                 float q = p[c] > 0.5f ? p[c] : 1.0f - p[c];
-                bce += (z[c] > 0 ? z[c] : 0.0f) - z[c] * g - dk_logf(q);
+                float term = (z[c] > 0 ? z[c] : 0.0f) - z[c] * g - dk_logf(q);
+                if (weighted)
+                    term = binary_ce_weighted(term, (z[c] > 0 ? z[c] : 0.0f) - dk_logf(q), z[c], g,
+                                              ce_class_weight(geo, c));
+                bce += term;
             }
         }
         if (++in_block == DK_ACCUMULATION_BLOCK) {
@@ -152,7 +220,9 @@ void grad_dense_portable(const dk_geometry *geo, const float *t, float *grad, co
     const int C = geo->channels;
     const long ps = geo->channels_last ? C : 1, cs = geo->channels_last ? 1 : geo->spatial;
     const float ce = geo->ce_scale;
-    float u[DK_MAX_CHANNELS];
+    const int weighted = dk_ce_weighted(geo);
+    const float eps = geo->ce_smoothing;
+    float u[DK_MAX_CHANNELS], q[DK_MAX_CHANNELS];
     for (long s = s_begin; s < s_end; s++) {
         const long base = s * ps;
         float dot = 0, gsum = 0;
@@ -161,13 +231,21 @@ void grad_dense_portable(const dk_geometry *geo, const float *t, float *grad, co
             u[c] = a[c] * g + (geo->squared ? 2.0f * b[c] * pc : b[c]);
             if (geo->soft) u[c] += f[c] * (pc > g ? 1.0f : (pc < g ? -1.0f : 0.0f));
             dot += pc * u[c];
-            gsum += g;
+            // Weighted softmax CE: the target weights q_c, summed into Q in place of Σg.
+            q[c] = weighted ? ce_class_weight(geo, c) * ((1.0f - eps) * g + eps / (float)C) : g;
+            gsum += q[c];
         }
         for (int c = 0; c < C; c++) {
             float g = t[base + c * cs], pc = grad[base + c * cs];
-            if (geo->activation == DK_ACTIVATION_SOFTMAX) grad[base + c * cs] = pc * (u[c] - dot) + ce * (pc * gsum - g);
-            else if (geo->activation == DK_ACTIVATION_SIGMOID) grad[base + c * cs] = u[c] * pc * (1.0f - pc) + ce * (pc - g);
-            else grad[base + c * cs] = u[c];
+            if (geo->activation == DK_ACTIVATION_SOFTMAX) {
+                grad[base + c * cs] = pc * (u[c] - dot) + ce * (pc * gsum - q[c]);
+            } else if (geo->activation == DK_ACTIVATION_SIGMOID) {
+                const float w = weighted ? ce_class_weight(geo, c) : 1.0f;
+                float d = u[c] * pc * (1.0f - pc);
+                grad[base + c * cs] = weighted ? d + ce * (pc * (1.0f + (w - 1.0f) * g) - w * g) : d + ce * (pc - g);
+            } else {
+                grad[base + c * cs] = u[c];
+            }
         }
     }
 }

@@ -35,6 +35,8 @@ typedef struct {
     int squared;           ///< P = Σp² (G = Σg² = Σg for labels); the gradient uses 2b·p
     dk_cross_entropy cross_entropy;
     float ce_scale;        ///< pass 2: the factor of (p − g) added for the cross-entropy
+    const float *ce_weight;  ///< per channel, C values, or NULL (all 1): softmax class weights / binary pos_weight
+    float ce_smoothing;    ///< softmax: label smoothing ε in [0, 1], targets (1 − ε)·g + ε/C (0: none)
     int soft;              ///< dense targets: also accumulate D = Σ|p − g| (soft-label TP); pass 2 uses f·sign(p − g)
     int has_ignore;        ///< whether `ignore` is in effect
     int32_t ignore;        ///< the ignore index
@@ -48,9 +50,18 @@ typedef struct {
     double d[DK_MAX_CHANNELS];  ///< Σ|p − g| (dense targets with `soft`)
     double counted;
     double ce;             ///< Σ of the cross-entropy over counted positions (softmax) or elements (binary)
+    double ce_norm;        ///< the mean's denominator: Σ of the label's class weight (softmax, labels), else counted
     int nonfinite;         ///< a prediction was NaN or infinite
     int bad_label;         ///< a label (not ignored) was outside 0..<label_limit
 } dk_stats;
+
+/// Whether the cross-entropy carries class weights or label smoothing: its weighted form
+/// (Docs/DiceMath.md, "Weighted cross-entropy"). Per position, with q_c = w_c·((1 − ε)·g_c + ε/C):
+/// softmax CE = Σ_c q_c·(lse − z_c), gradient (Σ_c q_c)·p_k − q_k; binary CE (pos_weight w_c)
+/// = w·g·softplus(−z) + (1 − g)·softplus(z), gradient p·(1 + (w − 1)·g) − w·g.
+static inline int dk_ce_weighted(const dk_geometry *geo) {
+    return geo->cross_entropy != DK_CROSS_ENTROPY_NONE && (geo->ce_weight != 0 || geo->ce_smoothing != 0.0f);
+}
 
 /// Pass 1. `x`, `labels`, `probs` point at the sample's first element; `probs` may be NULL.
 void dk_stats_f32(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs, dk_stats *out);

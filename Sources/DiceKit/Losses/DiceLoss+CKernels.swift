@@ -39,6 +39,7 @@ enum CKernels {
         }
         g.squared = plan.squared ? 1 : 0
         g.cross_entropy = plan.crossEntropy.code
+        g.ce_smoothing = Float(plan.labelSmoothing)
         g.soft = plan.soft ? 1 : 0
         g.has_ignore = plan.hasIgnore ? 1 : 0
         g.ignore = plan.ignore
@@ -58,9 +59,11 @@ enum CKernels {
         let sample = n * plan.c * plan.s
         let xf = x.assumingMemoryBound(to: Float.self) + sample
         let pf = probabilities.map { $0.assumingMemoryBound(to: Float.self) + sample }
-        switch target {
-        case .labels(let labels): dk_stats_f32(&g, xf, labels + n * plan.s, pf, &stats)
-        case .dense(let t): dk_stats_dense_f32(&g, xf, t.assumingMemoryBound(to: Float.self) + sample, pf, &stats)
+        withCrossEntropyWeights(plan, &g) { g in
+            switch target {
+            case .labels(let labels): dk_stats_f32(&g, xf, labels + n * plan.s, pf, &stats)
+            case .dense(let t): dk_stats_dense_f32(&g, xf, t.assumingMemoryBound(to: Float.self) + sample, pf, &stats)
+            }
         }
         let c = plan.c
         withUnsafeBytes(of: &stats.tp) { tp in
@@ -79,6 +82,7 @@ enum CKernels {
         }
         out[4 * c] = stats.counted
         out[4 * c + 1] = stats.ce
+        out[4 * c + 2] = stats.ce_norm
         if stats.nonfinite != 0 { bad.pointee.prediction = sample + s0 }
         if stats.bad_label != 0 { bad.pointee.label = n * plan.s + s0 }
     }
@@ -99,9 +103,23 @@ enum CKernels {
             a.assumingMemoryBound(to: Float.self) + row, b.assumingMemoryBound(to: Float.self) + row,
             f.assumingMemoryBound(to: Float.self) + row
         )
-        switch target {
-        case .labels(let labels): dk_grad_f32(&g, labels + n * plan.s, gf, af, bf)
-        case .dense(let t): dk_grad_dense_f32(&g, t.assumingMemoryBound(to: Float.self) + sample, gf, af, bf, ff)
+        withCrossEntropyWeights(plan, &g) { g in
+            switch target {
+            case .labels(let labels): dk_grad_f32(&g, labels + n * plan.s, gf, af, bf)
+            case .dense(let t): dk_grad_dense_f32(&g, t.assumingMemoryBound(to: Float.self) + sample, gf, af, bf, ff)
+            }
+        }
+    }
+
+    /// Runs `body` with `g.ce_weight` pointing at the plan's Float weights (NULL without them).
+    private static func withCrossEntropyWeights(
+        _ plan: LossPlan, _ g: inout dk_geometry, _ body: (inout dk_geometry) -> Void
+    ) {
+        guard let weights = plan.crossEntropyWeightsFloat else { return body(&g) }
+        weights.withUnsafeBufferPointer { w in
+            g.ce_weight = w.baseAddress
+            body(&g)
+            g.ce_weight = nil
         }
     }
 }

@@ -272,7 +272,8 @@ extension DiceLoss {
         var crossEntropyScale = 0.0
         total *= diceWeight
         if plan.crossEntropy != .none {
-            var count = stats.counted.reduce(0, +)
+            // The positions (elements for binary), or the labels' class weights (weighted softmax on labels).
+            var count = stats.crossEntropyNorm
             if plan.crossEntropy == .binary { count *= Double(nC) }
             let scale = reduction == .sum ? 1 : (count > 0 ? 1 / count : 0)
             total += crossEntropyWeight * scale * stats.crossEntropy

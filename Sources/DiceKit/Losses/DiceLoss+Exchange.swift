@@ -19,9 +19,9 @@ struct LossStatisticsExchange {
         let c = plan.c
         let width = 4 * c + 1
         let n = contributes ? plan.n : 0
-        // Rows of [TP[C], P[C], G[C], D[C], counted], then the cross-entropy sum.
+        // Rows of [TP[C], P[C], G[C], D[C], counted], then the cross-entropy sum and its mean's denominator.
         var local = [Double]()
-        local.reserveCapacity(n * width + 1)
+        local.reserveCapacity(n * width + 2)
         for i in 0..<n {
             let row = (i * c)..<((i + 1) * c)
             local += stats.tp[row]
@@ -30,14 +30,14 @@ struct LossStatisticsExchange {
             local += stats.d[row]
             local.append(stats.counted[i])
         }
-        local.append(contributes ? stats.crossEntropy : 0)
+        local += contributes ? [stats.crossEntropy, stats.crossEntropyNorm] : [0, 0]
         let all = try communicator.allGather(local)
-        var global = LossStatistics(tp: [], p: [], g: [], d: [], counted: [], crossEntropy: 0)
+        var global = LossStatistics(tp: [], p: [], g: [], d: [], counted: [], crossEntropy: 0, crossEntropyNorm: 0)
         var offset = 0
         for (rank, part) in all.enumerated() {
-            guard part.count % width == 1 else {
+            guard part.count % width == 2 else {
                 throw DiceKitError.value(
-                    "rank \(rank) sent \(part.count) loss statistics; expected rows of \(width) (classes \(c)) and one more: the ranks' models differ"
+                    "rank \(rank) sent \(part.count) loss statistics; expected rows of \(width) (classes \(c)) and two more: the ranks' models differ"
                 )
             }
             if rank == communicator.rank { offset = global.counted.count }
@@ -49,14 +49,10 @@ struct LossStatisticsExchange {
                 global.d += part[(base + 3 * c)..<(base + 4 * c)]
                 global.counted.append(part[base + 4 * c])
             }
-            global.crossEntropy += part[part.count - 1]
+            global.crossEntropy += part[part.count - 2]
+            global.crossEntropyNorm += part[part.count - 1]
         }
-        let globalPlan = LossPlan(
-            n: global.counted.count, c: c, s: plan.s, channelsLast: plan.channelsLast, activation: plan.activation,
-            squared: plan.squared, soft: plan.soft, hasIgnore: plan.hasIgnore, ignore: plan.ignore,
-            labelClasses: plan.labelClasses, labelOffset: plan.labelOffset,
-            crossEntropy: plan.crossEntropy, firstClass: plan.firstClass)
-        return (globalPlan, global, offset)
+        return (plan.resized(n: global.counted.count), global, offset)
     }
 }
 

@@ -31,6 +31,9 @@ struct LossStatistics {
     var counted: [Double]
     /// Σ of the per-position (softmax) or per-element (binary) cross-entropy.
     var crossEntropy: Double
+    /// The cross-entropy mean's denominator before the binary ×C: Σ of the labels' class weights
+    /// with a weighted softmax cross-entropy on labels, else the counted positions.
+    var crossEntropyNorm: Double
 }
 
 /// How the work is split: per sample, and into position chunks when a sample is large.
@@ -88,15 +91,16 @@ struct FirstBadInput {
     var isEmpty: Bool { prediction == nil && label == nil }
 }
 
-/// Per-task outputs of pass 1: 4·C sums, the count, the CE sum (the first bad input apart).
+/// Per-task outputs of pass 1: 4·C sums, the count, the CE sum and its mean's denominator (the
+/// first bad input apart).
 struct TaskSlots {
-    static func width(_ c: Int) -> Int { 4 * c + 2 }
+    static func width(_ c: Int) -> Int { 4 * c + 3 }
 }
 
 extension DiceLoss {
-    /// Pass 1 in Swift for positions s0..<s1 of sample n. Writes 4C+2 Doubles at `out`:
-    /// TP[C], P[C], G[C], D[C], counted, CE. Records the first non-finite prediction element and
-    /// the first label out of range in `bad`.
+    /// Pass 1 in Swift for positions s0..<s1 of sample n. Writes 4C+3 Doubles at `out`:
+    /// TP[C], P[C], G[C], D[C], counted, CE, CE norm. Records the first non-finite prediction element
+    /// and the first label out of range in `bad`.
     static func statisticsPass<T: BLASScalar>(
         plan: LossPlan, x: UnsafePointer<T>, target: TargetStorage<T>,
         probabilities: UnsafeMutablePointer<T>?, n: Int, s0: Int, s1: Int,
@@ -114,9 +118,10 @@ extension DiceLoss {
         let bg = z + 4 * c
         let bd = z + 5 * c
         (btp).initialize(repeating: 0, count: 4 * c)
-        for i in 0..<(4 * c + 2) { out[i] = 0 }
+        for i in 0..<TaskSlots.width(c) { out[i] = 0 }
         var counted = 0.0
         var ce = 0.0
+        var ceNorm = 0.0
         var inBlock = 0
         func flush() {
             for k in 0..<c {
@@ -143,6 +148,11 @@ extension DiceLoss {
         let labelClasses = plan.labelClasses
         let offset = plan.labelOffset
         let activation = plan.activation
+        // The weighted cross-entropy (Docs/DiceMath.md): target weights q_c = w_c·((1 − ε)·g_c + ε/C).
+        let weighted = plan.weightedCrossEntropy
+        let weights = (0..<c).map { T(plan.crossEntropyWeights?[$0] ?? 1) }
+        let kept = 1 - T(plan.labelSmoothing)
+        let spread = T(plan.labelSmoothing) / T(c)
         for s in s0..<s1 {
             let base = sampleBase + s * ps
             var label: Int32 = 0
@@ -199,19 +209,32 @@ extension DiceLoss {
                 }
                 if soft { bd[k] += Swift.abs(pk - g) }
                 if crossEntropy == .softmax, dense != nil {
-                    ce += Double(g * (lse - z[k]))
+                    ce += Double((weighted ? weights[k] * (kept * g + spread) : g) * (lse - z[k]))
                 } else if crossEntropy == .binary {
                     let zk = z[k]
-                    ce += Double(Swift.max(zk, 0) - zk * g + T.log1p(T.exp(-Swift.abs(zk))))
+                    let softplus = Swift.max(zk, 0) + T.log1p(T.exp(-Swift.abs(zk)))
+                    // pos_weight w: w·g·softplus(−z) + (1 − g)·softplus(z) = softplus(z) − z·g + (w − 1)·g·(softplus(z) − z).
+                    ce += Double(softplus - zk * g + (weighted ? (weights[k] - 1) * g * (softplus - zk) : 0))
                 }
             }
-            if crossEntropy == .softmax, labels != nil { ce += Double(lse - z[Int(label)]) }
+            if crossEntropy == .softmax, labels != nil {
+                let y = Int(label)
+                if weighted {
+                    var smoothed: T = 0
+                    if spread != 0 { for k in 0..<c { smoothed += weights[k] * (lse - z[k]) } }
+                    ce += Double(kept * weights[y] * (lse - z[y]) + spread * smoothed)
+                    ceNorm += Double(weights[y])
+                } else {
+                    ce += Double(lse - z[y])
+                }
+            }
             inBlock += 1
             if inBlock == lossBlockLength { flush() }
         }
         flush()
         out[4 * c] = counted
         out[4 * c + 1] = ce
+        out[4 * c + 2] = plan.weightedLabelNorm ? ceNorm : counted
     }
 
     /// Pass 2 in Swift: `grad` holds the probabilities on entry and dL/dz on exit.
@@ -225,9 +248,15 @@ extension DiceLoss {
         let cs = plan.channelStride
         let sampleBase = n * plan.c * plan.s
         let coefficientBase = n * c
-        let u = UnsafeMutablePointer<T>.allocate(capacity: 2 * c)
+        let u = UnsafeMutablePointer<T>.allocate(capacity: 3 * c)
         defer { u.deallocate() }
         let gv = u + c
+        // The softmax cross-entropy's target weights q_c (g_c unweighted), summed into Q.
+        let qv = u + 2 * c
+        let weighted = plan.weightedCrossEntropy
+        let weights = (0..<c).map { T(plan.crossEntropyWeights?[$0] ?? 1) }
+        let kept = 1 - T(plan.labelSmoothing)
+        let spread = T(plan.labelSmoothing) / T(c)
         var labels: UnsafePointer<Int32>? = nil
         var dense: UnsafePointer<T>? = nil
         switch target {
@@ -251,12 +280,13 @@ extension DiceLoss {
                 }
             }
             var dot: T = 0
-            var gsum: T = 0
+            var qsum: T = 0
             for k in 0..<c {
                 let g: T
                 if let dense { g = dense[base + k * cs] } else { g = label == Int32(k) + offset ? 1 : 0 }
                 gv[k] = g
-                gsum += g
+                qv[k] = weighted ? weights[k] * (kept * g + spread) : g
+                qsum += qv[k]
                 let pk = grad[base + k * cs]
                 var du = a[coefficientBase + k] * g
                 du += squared ? 2 * b[coefficientBase + k] * pk : b[coefficientBase + k]
@@ -270,12 +300,14 @@ extension DiceLoss {
             case .sigmoid:
                 for k in 0..<c {
                     let pk = grad[base + k * cs]
-                    grad[base + k * cs] = u[k] * pk * (1 - pk) + crossEntropyScale * (pk - gv[k])
+                    // pos_weight w: p·(1 + (w − 1)·g) − w·g.
+                    let ceSlope = weighted ? pk * (1 + (weights[k] - 1) * gv[k]) - weights[k] * gv[k] : pk - gv[k]
+                    grad[base + k * cs] = u[k] * pk * (1 - pk) + crossEntropyScale * ceSlope
                 }
             case .softmax:
                 for k in 0..<c {
                     let pk = grad[base + k * cs]
-                    grad[base + k * cs] = pk * (u[k] - dot) + crossEntropyScale * (pk * gsum - gv[k])
+                    grad[base + k * cs] = pk * (u[k] - dot) + crossEntropyScale * (pk * qsum - qv[k])
                 }
             }
         }
@@ -397,6 +429,8 @@ extension DiceLoss {
         // The cross-entropy's mean divides by the counted positions of the whole batch: known in
         // advance (N·S or N·S·C) unless labels are ignored; presets average over samples even for sum.
         if plan.crossEntropy != .none && (plan.hasIgnore || (preset != nil && reduction == .sum)) { return false }
+        // With class-weighted labels it divides by the batch's sum of the labels' weights.
+        if plan.weightedLabelNorm && reduction == .mean { return false }
         if preset != nil { return true }
         return !batch && emptyClass != .exclude
     }
@@ -408,15 +442,12 @@ extension DiceLoss {
         n: Int, s0: Int, s1: Int, slot: UnsafeBufferPointer<Double>
     ) {
         let c = plan.c
-        let single = LossPlan(
-            n: 1, c: c, s: plan.s, channelsLast: plan.channelsLast, activation: plan.activation,
-            squared: plan.squared, soft: plan.soft, hasIgnore: plan.hasIgnore, ignore: plan.ignore,
-            labelClasses: plan.labelClasses, labelOffset: plan.labelOffset,
-            crossEntropy: plan.crossEntropy, firstClass: plan.firstClass)
+        let single = plan.resized(n: 1)
         // Uniform sample sizes: without ignored labels every sample counts S positions.
         let stats = LossStatistics(
             tp: Array(slot[0..<c]), p: Array(slot[c..<(2 * c)]), g: Array(slot[(2 * c)..<(3 * c)]),
-            d: Array(slot[(3 * c)..<(4 * c)]), counted: [slot[4 * c]], crossEntropy: 0)
+            d: Array(slot[(3 * c)..<(4 * c)]), counted: [slot[4 * c]], crossEntropy: 0,
+            crossEntropyNorm: slot[4 * c + 2])
         guard let combined = try? combine(plan: single, stats: stats, validMask: nil) else { return }
         let scale = reduction != .none && (preset != nil || reduction == .mean) ? 1 / Double(plan.n) : 1
         // Rows of an [N, C] coefficient table; only row n is read.
@@ -484,7 +515,7 @@ extension DiceLoss {
         var stats = LossStatistics(
             tp: .init(repeating: 0, count: plan.n * c), p: .init(repeating: 0, count: plan.n * c),
             g: .init(repeating: 0, count: plan.n * c), d: .init(repeating: 0, count: plan.n * c),
-            counted: .init(repeating: 0, count: plan.n), crossEntropy: 0)
+            counted: .init(repeating: 0, count: plan.n), crossEntropy: 0, crossEntropyNorm: 0)
         for task in 0..<tasks.count {
             let n = tasks.range(task, plan: plan).n
             let base = task * width
@@ -496,6 +527,7 @@ extension DiceLoss {
             }
             stats.counted[n] += slots[base + 4 * c]
             stats.crossEntropy += slots[base + 4 * c + 1]
+            stats.crossEntropyNorm += slots[base + 4 * c + 2]
         }
         return stats
     }

@@ -5,7 +5,8 @@
 /// The checked geometry and options that the passes read.
 struct LossPlan {
     /// Batch size, channels, spatial positions per sample.
-    let n: Int, c: Int, s: Int
+    var n: Int
+    let c: Int, s: Int
     let channelsLast: Bool
     let activation: DiceActivation
     /// Σ p², Σ g² in P and G.
@@ -20,6 +21,12 @@ struct LossPlan {
     let labelOffset: Int32
     /// The cross-entropy term added to the Dice statistics.
     let crossEntropy: CrossEntropyTerm
+    /// The cross-entropy's weight per channel (softmax class weights, binary pos_weight); nil: all 1.
+    let crossEntropyWeights: [Double]?
+    /// `crossEntropyWeights` in Float, for the C kernels.
+    let crossEntropyWeightsFloat: [Float]?
+    /// The softmax cross-entropy's label smoothing ε (0: none).
+    let labelSmoothing: Double
     /// The first channel that counts (1 when the background is excluded).
     let firstClass: Int
 
@@ -28,6 +35,20 @@ struct LossPlan {
     var channelStride: Int { channelsLast ? 1 : s }
     /// Classes that count.
     var classes: Int { c - firstClass }
+    /// Whether the cross-entropy has class weights or label smoothing (the C kernels' `dk_ce_weighted`).
+    var weightedCrossEntropy: Bool { crossEntropy != .none && (crossEntropyWeights != nil || labelSmoothing != 0) }
+    /// Whether the cross-entropy's mean divides by the labels' class weights (PyTorch's class-index
+    /// targets) rather than by the counted positions.
+    var weightedLabelNorm: Bool { weightedCrossEntropy && crossEntropy == .softmax && !dense }
+    /// Whether the target is dense (one-hot or soft) rather than labels.
+    let dense: Bool
+
+    /// The same plan for a batch of `n` samples.
+    func resized(n: Int) -> LossPlan {
+        var plan = self
+        plan.n = n
+        return plan
+    }
 }
 
 extension DiceLoss {
@@ -88,6 +109,7 @@ extension DiceLoss {
                 throw DiceKitError.value("class weight \(bad); expected finite values ≥ 0")
             }
         }
+        try checkCrossEntropyOptions(channels: c)
         var crossEntropy = CrossEntropyTerm.none
         if crossEntropyWeight > 0 {
             switch activation {
@@ -125,10 +147,43 @@ extension DiceLoss {
             }
         }
         let ignore = try SegmentationGeometry.ignoreLabel(ignoreIndex) ?? 0
+        let dense: Bool
+        if case .labels = target { dense = false } else { dense = true }
         return LossPlan(
             n: n, c: c, s: s, channelsLast: layout == .channelsLast, activation: activation,
             squared: squared, soft: soft && !squared, hasIgnore: ignoreIndex != nil, ignore: ignore,
             labelClasses: c == 1 ? 2 : c, labelOffset: c == 1 ? 1 : 0,
-            crossEntropy: crossEntropy, firstClass: firstClass)
+            crossEntropy: crossEntropy, crossEntropyWeights: crossEntropyClassWeights,
+            crossEntropyWeightsFloat: crossEntropyClassWeights?.map { Float($0) }, labelSmoothing: labelSmoothing,
+            firstClass: firstClass, dense: dense)
+    }
+
+    /// The cross-entropy's class weights and label smoothing: in range, and only where a
+    /// cross-entropy term uses them.
+    private func checkCrossEntropyOptions(channels c: Int) throws {
+        if let weights = crossEntropyClassWeights {
+            guard crossEntropyWeight > 0 else {
+                throw DiceKitError.option(
+                    "cross-entropy class weights with a ce-weight of 0; expected a ce-weight > 0 (they weigh the cross-entropy term)"
+                )
+            }
+            guard weights.count == c else {
+                throw DiceKitError.shape(
+                    "cross-entropy class weights have \(weights.count) values; expected \(c) (one per channel, the background included)"
+                )
+            }
+            if let bad = weights.first(where: { !($0.isFinite && $0 >= 0) }) {
+                throw DiceKitError.value("cross-entropy class weight \(bad); expected finite values ≥ 0")
+            }
+        }
+        guard labelSmoothing != 0 else { return }
+        guard labelSmoothing.isFinite, (0...1).contains(labelSmoothing) else {
+            throw DiceKitError.value("label smoothing is \(labelSmoothing); expected a number in [0, 1]")
+        }
+        guard crossEntropyWeight > 0, activation == .softmax else {
+            throw DiceKitError.option(
+                "label smoothing \(labelSmoothing) with \(crossEntropyWeight > 0 ? "activation \(activation.rawValue)" : "a ce-weight of 0"); expected the softmax cross-entropy (--activation softmax, a ce-weight > 0)"
+            )
+        }
     }
 }

@@ -49,6 +49,17 @@ public struct DiceLoss: Sendable {
     /// Weight of the cross-entropy term (default 0, ≥ 0): softmax CE with softmax, binary CE
     /// with logits with sigmoid (MONAI's `DiceCELoss` uses softmax CE for > 1 channel; DiceKit does not).
     public var crossEntropyWeight: Double = 0
+    /// The cross-entropy's weight per channel, C values (the background included), each finite
+    /// and ≥ 0; nil (default) weighs every class 1. Softmax: PyTorch's `CrossEntropyLoss(weight:)`
+    /// (label targets: the mean divides by the sum of the labels' weights; dense targets: by the
+    /// positions). Sigmoid: `BCEWithLogitsLoss(pos_weight:)` per channel. MONAI's
+    /// `DiceCELoss(weight: w)` is `crossEntropyClassWeights = w` with `classWeights = w` (`w[1...]`
+    /// when the background is excluded). Needs `crossEntropyWeight > 0`.
+    public var crossEntropyClassWeights: [Double]? = nil
+    /// Label smoothing ε of the softmax cross-entropy, in [0, 1] (default 0): the target becomes
+    /// (1 − ε)·g + ε/C, as PyTorch's `CrossEntropyLoss(label_smoothing:)` and MONAI's `DiceCELoss`.
+    /// Needs the softmax activation and `crossEntropyWeight > 0`.
+    public var labelSmoothing: Double = 0
     /// What an absent class does (default `.smooth`, MONAI's behaviour; the generalized variant
     /// takes `.smooth` only).
     public var emptyClass: EmptyClassPolicy = .smooth

@@ -283,6 +283,58 @@ final class LossEdgeCaseTests: XCTestCase {
             try DiceLoss(variant: .tversky(alpha: -1), activation: .softmax).evaluate(x, target: .labels(labels)),
             contains: "alpha is -1.0")
     }
+
+    /// The weighted cross-entropy's options: in range, and only where a cross-entropy uses them.
+    func testCrossEntropyOptionValidation() throws {
+        var generator = SeededGenerator(seed: 19)
+        let x = Tensor<Float>.normal([2, 4, 4, 3], generator: &generator)
+        let labels = try LabelMap(shape: [2, 4, 4], labels: (0..<32).map { $0 % 3 })
+        func attempt(_ configure: (inout DiceLoss) -> Void) -> () throws -> Any {
+            var loss = DiceLoss(activation: .softmax)
+            loss.crossEntropyWeight = 1
+            configure(&loss)
+            return { try loss.evaluate(x, target: .labels(labels)) }
+        }
+        assertError(
+            try attempt { $0.crossEntropyClassWeights = [1, 2] }(),
+            contains: "cross-entropy class weights have 2 values; expected 3 (one per channel, the background included)"
+        )
+        assertError(
+            try attempt {
+                $0.crossEntropyClassWeights = [1, 2]
+                $0.excludeBackground = true
+            }(), contains: "have 2 values; expected 3")
+        for bad in [-1.0, .nan, .infinity] {
+            assertError(
+                try attempt { $0.crossEntropyClassWeights = [1, bad, 1] }(),
+                contains: "cross-entropy class weight \(bad); expected finite values ≥ 0")
+        }
+        assertError(
+            try attempt {
+                $0.crossEntropyClassWeights = [1, 2, 3]
+                $0.crossEntropyWeight = 0
+            }(), contains: "cross-entropy class weights with a ce-weight of 0")
+        for bad in [-0.1, 1.5, .nan, -.infinity] {
+            assertError(
+                try attempt { $0.labelSmoothing = bad }(),
+                contains: "label smoothing is \(bad); expected a number in [0, 1]")
+        }
+        assertError(
+            try attempt {
+                $0.labelSmoothing = 0.1
+                $0.activation = .sigmoid
+            }(), contains: "label smoothing 0.1 with activation sigmoid; expected the softmax cross-entropy")
+        assertError(
+            try attempt {
+                $0.labelSmoothing = 0.1
+                $0.crossEntropyWeight = 0
+            }(), contains: "label smoothing 0.1 with a ce-weight of 0")
+        XCTAssertNoThrow(
+            try attempt {
+                $0.labelSmoothing = 1
+                $0.crossEntropyClassWeights = [0, 0, 2]
+            }())
+    }
 }
 
 /// Large enough inputs to run in parallel tasks: the fused per-sample passes must give the
@@ -342,6 +394,16 @@ final class LossFusedPassTests: XCTestCase {
                 }
             ),
             ("compound CE, ignore (two passes)", { $0.crossEntropyWeight = 0.5 }),
+            (
+                // Softmax: the mean divides by the batch's label weights (two passes); sigmoid: fused.
+                "weighted CE, smoothing",
+                {
+                    $0.crossEntropyWeight = 0.9
+                    $0.crossEntropyClassWeights = [0.5, 1, 2, 1.5]
+                    if $0.activation == .softmax { $0.labelSmoothing = 0.1 }
+                    $0.ignoreIndex = nil
+                }
+            ),
         ]
         for activation in [DiceActivation.softmax, .sigmoid] {
             for (name, configure) in configurations {

@@ -1,5 +1,6 @@
 // Goldens from MONAI 1.6, PyTorch autograd and the seed article's TensorFlow functions, made by
-// Scripts/make_loss_fixtures.py (see its header for the producing code). Each case runs in
+// Scripts/make_loss_fixtures.py and Scripts/make_cross_entropy_fixtures.py (see their headers
+// for the producing code). Each case runs in
 // Double (tolerance 1e-10, relative) and Float (1e-5, relative to the tensor's scale), in the
 // case's own layout and converted to the other one.
 
@@ -16,13 +17,17 @@ final class LossFixtureTests: XCTestCase {
         let doubleTolerance: Double?
     }
 
+    /// The cases of both manifests: Scripts/make_loss_fixtures.py's and, for the weighted
+    /// cross-entropy, Scripts/make_cross_entropy_fixtures.py's.
     func cases() throws -> [Case] {
-        let data = try Data(contentsOf: fixtureURL("losses/cases.json"))
-        let list = try JSONSerialization.jsonObject(with: data) as! [[String: Any]]
-        return list.map {
-            Case(
-                name: $0["name"] as! String, options: $0["options"] as! [String: Any], source: $0["source"] as! String,
-                doubleTolerance: $0["doubleTolerance"] as? Double)
+        try ["losses/cases.json", "losses/cross_entropy_cases.json"].flatMap { manifest in
+            let data = try Data(contentsOf: fixtureURL(manifest))
+            let list = try JSONSerialization.jsonObject(with: data) as! [[String: Any]]
+            return list.map {
+                Case(
+                    name: $0["name"] as! String, options: $0["options"] as! [String: Any],
+                    source: $0["source"] as! String, doubleTolerance: $0["doubleTolerance"] as? Double)
+            }
         }
     }
 
@@ -101,7 +106,7 @@ final class LossFixtureTests: XCTestCase {
             var labels = (0..<count).map { _ in Int(generator.next() % UInt64(max(c, 2))) }
             for i in stride(from: 0, to: count, by: 7) { labels[i] = 255 }
             let map = try LabelMap(shape: spatial, labels: labels)
-            for option in 0..<4 {
+            for option in 0..<6 {
                 var loss = DiceLoss(activation: activation, layout: layout)
                 loss.ignoreIndex = 255
                 switch option {
@@ -111,6 +116,18 @@ final class LossFixtureTests: XCTestCase {
                     loss.squared = true
                     loss.crossEntropyWeight = 1.1
                     loss.activation = .none
+                case 4: // weighted cross-entropy: class weights (pos_weight for sigmoid), smoothing
+                    loss.crossEntropyWeight = 0.9
+                    loss.crossEntropyClassWeights = (0..<c).map { 0.25 + 0.5 * Double($0 % 4) }
+                    if activation == .softmax { loss.labelSmoothing = 0.2 }
+                case 5: // label smoothing alone (softmax), weights alone with squared statistics (sigmoid)
+                    loss.crossEntropyWeight = 1.2
+                    if activation == .softmax {
+                        loss.labelSmoothing = 0.05
+                    } else {
+                        loss.squared = true
+                        loss.crossEntropyClassWeights = (0..<c).map { 2 - 0.3 * Double($0 % 5) }
+                    }
                 default: break
                 }
                 // activation none: probabilities in (0, 1).
@@ -184,7 +201,8 @@ final class LossFixtureTests: XCTestCase {
             let x = Tensor<Float>.normal(shape, standardDeviation: 3, generator: &generator)
             let soft = Tensor<Float>.uniform(shape, generator: &generator)
             let oneHot = Tensor<Float>(uncheckedShape: shape, storage: soft.scalars.map { $0 > 0.6 ? 1 : 0 })
-            for option in 0..<4 {
+            let c = layout == .channelsLast ? shape.last! : shape[1]
+            for option in 0..<6 {
                 var loss = DiceLoss(activation: activation, layout: layout)
                 var target = SegmentationTarget<Float>.oneHot(oneHot)
                 var reference = SegmentationTarget<Double>.oneHot(oneHot.converted(to: Double.self))
@@ -200,6 +218,14 @@ final class LossFixtureTests: XCTestCase {
                     loss.reduction = .sum
                     target = .soft(soft)
                     reference = .soft(soft.converted(to: Double.self))
+                case 4, 5: // weighted cross-entropy (pos_weight for sigmoid), one-hot then soft
+                    loss.crossEntropyWeight = 0.8
+                    loss.crossEntropyClassWeights = (0..<c).map { 0.3 + 0.6 * Double($0 % 3) }
+                    if activation == .softmax { loss.labelSmoothing = 0.25 }
+                    if option == 5 {
+                        target = .soft(soft)
+                        reference = .soft(soft.converted(to: Double.self))
+                    }
                 default: break
                 }
                 let expected = try loss.evaluate(x.converted(to: Double.self), target: reference, gradient: true)

@@ -53,6 +53,31 @@ final class LossGradientTests: XCTestCase {
             $0.crossEntropyWeight = 0.5
             $0.ignoreIndex = 255
         },
+        OptionSet(name: "CE class weights, smoothing") {
+            $0.crossEntropyWeight = 0.8
+            $0.crossEntropyClassWeights = [0.5, 2, 1.2]
+            $0.labelSmoothing = 0.15
+        },
+        OptionSet(name: "CE class weights, ignore", ignore: true) {
+            $0.crossEntropyWeight = 1.3
+            $0.crossEntropyClassWeights = [0.3, 2, 0]
+            $0.ignoreIndex = 255
+        },
+        OptionSet(name: "CE class weights, one-hot, smoothing, sum", target: .oneHot) {
+            $0.crossEntropyWeight = 0.9
+            $0.crossEntropyClassWeights = [1.5, 0.4, 1]
+            $0.labelSmoothing = 0.1
+            $0.reduction = .sum
+        },
+        OptionSet(name: "CE class weights, soft, smoothing", target: .soft) {
+            $0.crossEntropyWeight = 1.1
+            $0.crossEntropyClassWeights = [0.7, 1.9, 0.2]
+            $0.labelSmoothing = 0.3
+        },
+        OptionSet(name: "CE pos weights, soft", target: .soft) {
+            $0.crossEntropyWeight = 0.6
+            $0.crossEntropyClassWeights = [2.5, 0.5, 1]
+        },
         OptionSet(name: "empty smooth", emptyClass: true),
         OptionSet(name: "empty penalize", emptyClass: true) { $0.emptyClass = .penalize },
         OptionSet(name: "empty exclude", emptyClass: true) { $0.emptyClass = .exclude },
@@ -120,6 +145,7 @@ final class LossGradientTests: XCTestCase {
     /// Combinations that must be refused with an option error.
     static func isInvalid(_ loss: DiceLoss) -> Bool {
         if loss.crossEntropyWeight > 0 && loss.activation == .none { return true }
+        if loss.labelSmoothing != 0 && loss.activation != .softmax { return true }
         if loss.preset == nil && loss.variant.name == .generalized
             && (loss.classWeights != nil || loss.emptyClass != .smooth)
         {

@@ -21,7 +21,8 @@ func assertError(
     }
 }
 
-/// A DiceLoss from the option names used in Tests/DiceKitTests/Fixtures/losses/cases.json.
+/// A DiceLoss from the option names used in Tests/DiceKitTests/Fixtures/losses/cases.json and
+/// cross_entropy_cases.json.
 func makeLoss(_ options: [String: Any]) -> DiceLoss {
     var loss = DiceLoss()
     if let v = options["variant"] as? String {
@@ -46,6 +47,8 @@ func makeLoss(_ options: [String: Any]) -> DiceLoss {
     if let v = options["smoothDenominator"] as? Double { loss.smoothDenominator = v }
     if let v = options["diceWeight"] as? Double { loss.diceWeight = v }
     if let v = options["crossEntropyWeight"] as? Double { loss.crossEntropyWeight = v }
+    if let v = options["crossEntropyClassWeights"] as? [Double] { loss.crossEntropyClassWeights = v }
+    if let v = options["labelSmoothing"] as? Double { loss.labelSmoothing = v }
     if let v = options["preset"] as? String {
         let epsilon = options["epsilon"] as? Double ?? SeedPreset.defaultEpsilon
         switch SeedPreset.Name(rawValue: v)! {
