@@ -273,7 +273,7 @@ extension DiceLoss {
         total *= diceWeight
         if plan.crossEntropy != .none {
             // The positions (elements for binary), or the labels' class weights (weighted softmax on labels).
-            var count = stats.crossEntropyNorm
+            var count = stats.crossEntropyNorm.reduce(0, +)
             if plan.crossEntropy == .binary { count *= Double(nC) }
             let scale = reduction == .sum ? 1 : (count > 0 ? 1 / count : 0)
             total += crossEntropyWeight * scale * stats.crossEntropy

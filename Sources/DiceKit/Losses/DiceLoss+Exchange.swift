@@ -1,9 +1,9 @@
 // Exact global Dice across processes: the hook between the two passes. Pass 1 gives every rank
-// the statistics of its own samples (TP, P, G, D per (sample, class), the counted positions per
-// sample, the cross-entropy sum): O(N·C) numbers. All ranks gather them into the table of the
-// global batch, run the same combine step on it (so batch Dice, per-image Dice, the generalized
-// weights and the mean's 1/N are those of the global batch), and keep the gradient coefficients
-// of their own rows for pass 2. The loss value and the gradient are then a one-process run's on
+// the statistics of its own samples (TP, P, G, D per (sample, class), the counted positions and
+// the cross-entropy mean's denominator per sample, the cross-entropy sum): O(N·C) numbers. All
+// ranks gather them into the table of the global batch, run the same combine step on it (so
+// batch Dice, per-image Dice, the generalized weights and the mean's 1/N are those of the global
+// batch), and keep the gradient coefficients of their own rows for pass 2. The loss value and the gradient are then a one-process run's on
 // the global batch, to Float rounding (the sums are added in another order).
 
 /// Gathers the per-sample loss statistics of a batch that is split across processes.
@@ -17,11 +17,11 @@ struct LossStatisticsExchange {
     /// the index of this rank's first row.
     func gather(plan: LossPlan, stats: LossStatistics) throws -> (plan: LossPlan, stats: LossStatistics, offset: Int) {
         let c = plan.c
-        let width = 4 * c + 1
+        let width = 4 * c + 2
         let n = contributes ? plan.n : 0
-        // Rows of [TP[C], P[C], G[C], D[C], counted], then the cross-entropy sum and its mean's denominator.
+        // Rows of [TP[C], P[C], G[C], D[C], counted, CE norm], then the cross-entropy sum.
         var local = [Double]()
-        local.reserveCapacity(n * width + 2)
+        local.reserveCapacity(n * width + 1)
         for i in 0..<n {
             let row = (i * c)..<((i + 1) * c)
             local += stats.tp[row]
@@ -29,15 +29,16 @@ struct LossStatisticsExchange {
             local += stats.g[row]
             local += stats.d[row]
             local.append(stats.counted[i])
+            local.append(stats.crossEntropyNorm[i])
         }
-        local += contributes ? [stats.crossEntropy, stats.crossEntropyNorm] : [0, 0]
+        local.append(contributes ? stats.crossEntropy : 0)
         let all = try communicator.allGather(local)
-        var global = LossStatistics(tp: [], p: [], g: [], d: [], counted: [], crossEntropy: 0, crossEntropyNorm: 0)
+        var global = LossStatistics(tp: [], p: [], g: [], d: [], counted: [], crossEntropy: 0, crossEntropyNorm: [])
         var offset = 0
         for (rank, part) in all.enumerated() {
-            guard part.count % width == 2 else {
+            guard part.count % width == 1 else {
                 throw DiceKitError.value(
-                    "rank \(rank) sent \(part.count) loss statistics; expected rows of \(width) (classes \(c)) and two more: the ranks' models differ"
+                    "rank \(rank) sent \(part.count) loss statistics; expected rows of \(width) (classes \(c)) and one more: the ranks' models differ"
                 )
             }
             if rank == communicator.rank { offset = global.counted.count }
@@ -48,9 +49,9 @@ struct LossStatisticsExchange {
                 global.g += part[(base + 2 * c)..<(base + 3 * c)]
                 global.d += part[(base + 3 * c)..<(base + 4 * c)]
                 global.counted.append(part[base + 4 * c])
+                global.crossEntropyNorm.append(part[base + 4 * c + 1])
             }
-            global.crossEntropy += part[part.count - 2]
-            global.crossEntropyNorm += part[part.count - 1]
+            global.crossEntropy += part[part.count - 1]
         }
         return (plan.resized(n: global.counted.count), global, offset)
     }

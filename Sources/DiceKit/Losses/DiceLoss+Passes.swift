@@ -31,9 +31,9 @@ struct LossStatistics {
     var counted: [Double]
     /// Σ of the per-position (softmax) or per-element (binary) cross-entropy.
     var crossEntropy: Double
-    /// The cross-entropy mean's denominator before the binary ×C: Σ of the labels' class weights
-    /// with a weighted softmax cross-entropy on labels, else the counted positions.
-    var crossEntropyNorm: Double
+    /// Per sample, the cross-entropy mean's share of the denominator (before the binary ×C): Σ of
+    /// the labels' class weights with a weighted softmax cross-entropy on labels, else `counted`.
+    var crossEntropyNorm: [Double]
 }
 
 /// How the work is split: per sample, and into position chunks when a sample is large.
@@ -447,7 +447,7 @@ extension DiceLoss {
         let stats = LossStatistics(
             tp: Array(slot[0..<c]), p: Array(slot[c..<(2 * c)]), g: Array(slot[(2 * c)..<(3 * c)]),
             d: Array(slot[(3 * c)..<(4 * c)]), counted: [slot[4 * c]], crossEntropy: 0,
-            crossEntropyNorm: slot[4 * c + 2])
+            crossEntropyNorm: [slot[4 * c + 2]])
         guard let combined = try? combine(plan: single, stats: stats, validMask: nil) else { return }
         let scale = reduction != .none && (preset != nil || reduction == .mean) ? 1 / Double(plan.n) : 1
         // Rows of an [N, C] coefficient table; only row n is read.
@@ -515,7 +515,8 @@ extension DiceLoss {
         var stats = LossStatistics(
             tp: .init(repeating: 0, count: plan.n * c), p: .init(repeating: 0, count: plan.n * c),
             g: .init(repeating: 0, count: plan.n * c), d: .init(repeating: 0, count: plan.n * c),
-            counted: .init(repeating: 0, count: plan.n), crossEntropy: 0, crossEntropyNorm: 0)
+            counted: .init(repeating: 0, count: plan.n), crossEntropy: 0,
+            crossEntropyNorm: .init(repeating: 0, count: plan.n))
         for task in 0..<tasks.count {
             let n = tasks.range(task, plan: plan).n
             let base = task * width
@@ -527,7 +528,7 @@ extension DiceLoss {
             }
             stats.counted[n] += slots[base + 4 * c]
             stats.crossEntropy += slots[base + 4 * c + 1]
-            stats.crossEntropyNorm += slots[base + 4 * c + 2]
+            stats.crossEntropyNorm[n] += slots[base + 4 * c + 2]
         }
         return stats
     }

@@ -52,7 +52,7 @@ public final class Trainer {
                 learningRate: configuration.learningRate, momentum: configuration.momentum,
                 weightDecay: configuration.weightDecay, nesterov: configuration.momentum > 0)
         }
-        loss = configuration.loss.loss(classes: model.configuration.classes)
+        loss = try configuration.objective(classes: model.configuration.classes)
         deepSupervisionLoss = try Self.enableDeepSupervision(model, configuration, loss: loss)
     }
 
@@ -392,6 +392,11 @@ public final class Trainer {
             JSONField("base", .integer(m.baseWidth)), JSONField("depth", .integer(m.depth)),
             JSONField("normalization", .string(m.normalization.name)),
         ]
+        var crossEntropy: [JSONField] = []
+        if let weights = c.crossEntropyClassWeights {
+            crossEntropy.append(JSONField("ce_class_weights", .array(weights.map(JSONValue.number))))
+        }
+        if c.labelSmoothing != 0 { crossEntropy.append(JSONField("label_smoothing", .number(c.labelSmoothing))) }
         let supervision =
             c.deepSupervision.map {
                 [
@@ -399,6 +404,6 @@ public final class Trainer {
                     JSONField("deep_supervision_levels", .integer(model.deepSupervisionOutputs)),
                 ]
             } ?? []
-        return fields + supervision + names
+        return fields + crossEntropy + supervision + names
     }
 }

@@ -33,6 +33,9 @@ enum LossCommand: Command {
               --gamma G                focal Tversky exponent (default 0.75)
               --generalized-weight square|simple|uniform  (default square)
               --dice-weight X  --ce-weight Y          compound loss X·Dice + Y·CE (default 1, 0)
+              --ce-class-weights w0,w1,...            CE weight per channel, background included: softmax
+                                       class weights (PyTorch's weight=), sigmoid pos_weight (needs --ce-weight)
+              --label-smoothing E      softmax CE targets (1 − E)·g + E/C, E in [0, 1] (default 0)
               --valid-mask MASK.npy    [N, C] of 0/1: pairs with 0 contribute nothing
               --empty-class smooth|exclude|one|zero|penalize   absent classes (default smooth)
               --preset seed-basic|seed-weighted|seed-multiclass  the seed article's functions
@@ -67,6 +70,7 @@ enum LossCommand: Command {
         valueOptions: [
             "layout", "activation", "variant", "smooth-nr", "smooth-dr", "class-weights", "reduction",
             "ignore-index", "alpha", "beta", "gamma", "generalized-weight", "dice-weight", "ce-weight",
+            "ce-class-weights", "label-smoothing",
             "valid-mask", "empty-class", "preset", "epsilon", "grad",
             "focal-gamma", "focal-alpha", "reduced-threshold", "focal-weight", "distance-matrix",
             "wasserstein-weighting", "cldice-iterations", "cldice-alpha", "cldice-smooth",
@@ -94,6 +98,8 @@ enum LossCommand: Command {
             "generalized-weight", as: GeneralizedWeight.self, default: DiceVariant.defaultGeneralizedWeighting)!
         let diceWeight = try arguments.double("dice-weight", default: 1)!
         let crossEntropyWeight = try arguments.double("ce-weight", default: 0)!
+        let crossEntropyClassWeights = try arguments.doubles("ce-class-weights")
+        let labelSmoothing = try arguments.double("label-smoothing", default: 0)!
         let emptyClass = try arguments.choice("empty-class", as: EmptyClassPolicy.self, default: .smooth)!
         let presetName = try arguments.choice("preset", as: SeedPreset.Name.self)
         if arguments.string("epsilon") != nil && presetName == nil {
@@ -131,6 +137,8 @@ enum LossCommand: Command {
         loss.ignoreIndex = ignoreIndex
         loss.diceWeight = diceWeight
         loss.crossEntropyWeight = crossEntropyWeight
+        loss.crossEntropyClassWeights = crossEntropyClassWeights
+        loss.labelSmoothing = labelSmoothing
         loss.emptyClass = emptyClass
         return loss
     }

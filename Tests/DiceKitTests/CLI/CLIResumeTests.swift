@@ -87,6 +87,7 @@ final class CLIResumeTests: XCTestCase {
         // A changed option is refused by name, with the checkpoint's value and the given one.
         for (option, value, stored) in [
             ("size", "64", "32"), ("base", "8", "4"), ("loss", "dice", "dice-ce"), ("seed", "5", "0"),
+            ("label-smoothing", "0.1", "(not given)"), ("ce-class-weights", "1.0,2.0", "(not given)"),
         ] {
             let changed = try runDicekit(["train", "--\(option)", value, "--epochs", "5", "--resume", last])
             XCTAssertEqual(changed.status, 2, changed.stderr)

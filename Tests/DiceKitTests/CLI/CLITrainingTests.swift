@@ -1,6 +1,7 @@
 // `dicekit grad` against PyTorch's parameter gradients (Fixtures/unet), and the training
 // commands' error handling.
 
+import Foundation
 import XCTest
 
 @testable import DiceKit
@@ -67,5 +68,42 @@ final class CLITrainingTests: XCTestCase {
         XCTAssertEqual(missing.stderr.split(separator: "\n").count, 1, missing.stderr)
         XCTAssertEqual(try runDicekit(["grad", "--checkpoint", "x"]).status, 2, "missing --images is a usage error")
         XCTAssertEqual(try runDicekit(["predict", "--checkpoint", "x", "--input", "y.npy"]).status, 2)
+        let otherLoss = try runDicekit(["train", "--loss", "dice", "--ce-class-weights", "1,2"])
+        XCTAssertEqual(otherLoss.status, 2, otherLoss.stderr)
+        XCTAssertTrue(otherLoss.stderr.contains("cross-entropy class weights with loss dice"), otherLoss.stderr)
+        let smoothing = try runDicekit(["train", "--label-smoothing", "nan"])
+        XCTAssertEqual(smoothing.status, 2, smoothing.stderr)
+        let count = try runDicekit([
+            "train", "--count", "4", "--size", "32", "--epochs", "1", "--ce-class-weights", "1,2,3",
+            "--out", try temporaryDirectory(self).path,
+        ])
+        XCTAssertEqual(count.status, 1, count.stderr)
+        XCTAssertTrue(count.stderr.contains("class weights have 3 values; expected 2"), count.stderr)
+        XCTAssertEqual(count.stderr.split(separator: "\n").count, 1, count.stderr)
+    }
+
+    /// `--ce-class-weights` and `--label-smoothing` reach the loss (the training loss changes) and
+    /// the summary's configuration.
+    func testCrossEntropyOptionsReachTheLossAndTheSummary() throws {
+        let root = try temporaryDirectory(self).path
+        func train(_ out: String, _ extra: [String]) throws -> [String: Any] {
+            let run = try runDicekit(
+                [
+                    "train", "--count", "8", "--size", "32", "--depth", "2", "--base", "4", "--epochs", "1",
+                    "--batch-size", "4", "--threads", "1", "--no-augment", "--out", "\(root)/\(out)",
+                ] + extra)
+            XCTAssertEqual(run.status, 0, run.stderr)
+            let data = try Data(contentsOf: URL(fileURLWithPath: "\(root)/\(out)/summary.json"))
+            return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        }
+        let plain = try train("plain", [])
+        let weighted = try train("weighted", ["--ce-class-weights", "0.25,4", "--label-smoothing", "0.2"])
+        let configuration = try XCTUnwrap(weighted["configuration"] as? [String: Any])
+        XCTAssertEqual(configuration["ce_class_weights"] as? [Double], [0.25, 4])
+        XCTAssertEqual(configuration["label_smoothing"] as? Double, 0.2)
+        XCTAssertNil((plain["configuration"] as? [String: Any])?["ce_class_weights"])
+        let plainLoss = try XCTUnwrap(plain["final_train_loss"] as? Double)
+        let weightedLoss = try XCTUnwrap(weighted["final_train_loss"] as? Double)
+        XCTAssertGreaterThan(abs(plainLoss - weightedLoss), 1e-3 * plainLoss, "the options changed nothing")
     }
 }

@@ -88,6 +88,19 @@ final class LossCommandTests: XCTestCase {
         ])
         XCTAssertEqual(s3, 0, e3)
         XCTAssertEqual(o3, "{\"loss\": \(presetValue)}\n")
+
+        // The weighted cross-entropy: class weights and label smoothing.
+        var weighted = DiceLoss(activation: .softmax)
+        weighted.crossEntropyWeight = 0.5
+        weighted.crossEntropyClassWeights = [0.2, 1, 3]
+        weighted.labelSmoothing = 0.1
+        let weightedValue = try weighted.evaluate(x, target: .labels(labels)).value
+        let (s4, o4, e4) = try run([
+            path("p32.npy"), path("labels.npy"), "--labels", "--activation", "softmax", "--ce-weight", "0.5",
+            "--ce-class-weights", "0.2,1,3", "--label-smoothing", "0.1",
+        ])
+        XCTAssertEqual(s4, 0, e4)
+        XCTAssertEqual(o4, "{\"loss\": \(weightedValue)}\n")
     }
 
     /// The help states the library's defaults (`DiceLoss.defaultSmoothing`, `DiceVariant`'s and
@@ -137,6 +150,38 @@ final class LossCommandTests: XCTestCase {
                 "class weights have 2 values; expected 3"
             ),
             (["p.npy", "l.npy", "--labels", "--alpha", "-1"], 1, "alpha is -1.0; expected a finite number ≥ 0.0"),
+            (
+                [
+                    "p.npy", "l.npy", "--labels", "--activation", "softmax", "--ce-weight", "1", "--ce-class-weights",
+                    "1,2",
+                ],
+                1, "cross-entropy class weights have 2 values; expected 3"
+            ),
+            (
+                ["p.npy", "l.npy", "--labels", "--activation", "softmax", "--ce-class-weights", "1,2,3"], 1,
+                "cross-entropy class weights with a ce-weight of 0"
+            ),
+            (
+                [
+                    "p.npy", "l.npy", "--labels", "--activation", "softmax", "--ce-weight", "1", "--label-smoothing",
+                    "1.5",
+                ],
+                1, "label smoothing is 1.5; expected a number in [0, 1]"
+            ),
+            (
+                [
+                    "p.npy", "l.npy", "--labels", "--activation", "sigmoid", "--ce-weight", "1", "--label-smoothing",
+                    "0.1",
+                ],
+                1, "label smoothing 0.1 with activation sigmoid"
+            ),
+            (
+                [
+                    "p.npy", "l.npy", "--labels", "--variant", "focal", "--activation", "softmax", "--label-smoothing",
+                    "0.1",
+                ],
+                2, "--label-smoothing does not apply to --variant focal"
+            ),
             (
                 ["p.npy", "l.npy", "--labels", "--variant", "tversky", "--beta", "-1"], 1,
                 "beta is -1.0; expected a finite number ≥ 0.0"

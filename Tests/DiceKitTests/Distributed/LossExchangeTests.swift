@@ -104,6 +104,13 @@ final class LossExchangeTests: XCTestCase {
         batchDice.batch = true
         var perImage = DiceLoss(activation: .softmax)
         perImage.crossEntropyWeight = 1
+        // The CE mean divides by the global batch's sum of the labels' class weights.
+        var weightedCE = perImage
+        weightedCE.crossEntropyClassWeights = [0.3, 2, 1.4]
+        weightedCE.labelSmoothing = 0.1
+        var posWeighted = DiceLoss(activation: .sigmoid)
+        posWeighted.crossEntropyWeight = 0.7
+        posWeighted.crossEntropyClassWeights = [2.5, 0.5, 1]
         var generalized = DiceLoss(variant: .generalized(), activation: .softmax)
         generalized.batch = true
         var excluded = DiceLoss(variant: .jaccard, activation: .softmax)
@@ -120,6 +127,7 @@ final class LossExchangeTests: XCTestCase {
         diceFocal.focalWeight = 0.5
         return [
             ("batch dice", batchDice), ("per-image dice-ce", perImage), ("generalized batch", generalized),
+            ("dice-ce, class weights, smoothing", weightedCE), ("dice + BCE, pos_weight", posWeighted),
             ("jaccard, empty excluded", excluded), ("tversky sigmoid sum", sum),
             ("focal sigmoid mean", FocalLoss(activation: .sigmoid)), ("focal softmax sum", focalSum),
             ("dice-focal", diceFocal),

@@ -196,15 +196,18 @@ final class MPITrainingTests: XCTestCase {
     func testBatchWideLossesMatchOneProcess() throws {
         let root = try temporaryDirectory(self).path
         func with(_ loss: String, _ arguments: [String]) -> [String] { arguments.map { $0 == "dice-ce" ? loss : $0 } }
-        func same(_ loss: String, ranks: Int, batch: Int) throws {
-            let single = try runDicekit(with(loss, command("\(root)/\(loss)1", batch: ranks * batch)))
+        func same(_ loss: String, ranks: Int, batch: Int, extra: [String] = []) throws {
+            let single = try runDicekit(with(loss, command("\(root)/\(loss)1", batch: ranks * batch, extra: extra)))
             XCTAssertEqual(single.status, 0, single.stderr)
             let (run, timedOut, _) = try runMPI(
-                ranks: ranks, with(loss, command("\(root)/\(loss)\(ranks)", batch: batch, extra: ["--distributed"])))
+                ranks: ranks,
+                with(loss, command("\(root)/\(loss)\(ranks)", batch: batch, extra: extra + ["--distributed"])))
             XCTAssertFalse(timedOut, run.stderr)
             XCTAssertEqual(run.status, 0, run.stderr)
             try assertSameRun("\(root)/\(loss)\(ranks)", as: "\(root)/\(loss)1", "\(loss), np \(ranks)")
         }
+        // Class-weighted, smoothed cross-entropy: its mean divides by the global batch's label weights.
+        try same("dice-ce", ranks: 3, batch: 1, extra: ["--ce-class-weights", "0.2,3", "--label-smoothing", "0.1"])
         // Dice + focal: the Dice statistics gathered, the focal means weighted by samples.
         try same("dice-focal", ranks: 2, batch: 2)
         // Generalized Dice + focal (weights of the global batch) and MCC (four sums over the
