@@ -1,6 +1,7 @@
-// Focal, Lovász and clDice forward+backward through the public API on 8×4×256² (label targets,
-// channels-last), under the same keys as Scripts/bench_loss_family.py prints for MONAI's
-// `FocalLoss`, `SoftclDiceLoss`, `SoftDiceclDiceLoss` and smp's `LovaszLoss`, so that
+// Focal, Lovász, clDice and Dice + cross-entropy (plain, and with class weights and label
+// smoothing) forward+backward through the public API on 8×4×256² (label targets, channels-last),
+// under the same keys as Scripts/bench_loss_family.py prints for MONAI's `FocalLoss`,
+// `SoftclDiceLoss`, `SoftDiceclDiceLoss`, `DiceCELoss` and smp's `LovaszLoss`, so that
 // `--against REF.json` compares them key by key.
 
 import DiceKit
@@ -31,4 +32,18 @@ let lossFamilyBenchmarks: [Benchmark] = [
     familyBenchmark(key: "lovasz_hinge_n8_c1_256x256", loss: LovaszLoss(variant: .hinge), channels: 1, binary: true),
     familyBenchmark(key: "cldice_softmax_n8_c4_256x256", loss: ClDiceLoss(activation: .softmax)),
     familyBenchmark(key: "cldice_dice_softmax_n8_c4_256x256", loss: DiceClDiceLoss(activation: .softmax)),
+    familyBenchmark(key: "dice_ce_softmax_n8_c4_256x256", loss: diceCE(weighted: false)),
+    familyBenchmark(key: "dice_ce_weighted_smoothed_softmax_n8_c4_256x256", loss: diceCE(weighted: true)),
 ]
+
+/// MONAI's `DiceCELoss(softmax=True)`; weighted: `weight=[0.2, 1, 2, 3], label_smoothing=0.1`.
+func diceCE(weighted: Bool) -> DiceLoss {
+    var loss = DiceLoss(activation: .softmax)
+    loss.crossEntropyWeight = 1
+    if weighted {
+        loss.classWeights = [0.2, 1, 2, 3]
+        loss.crossEntropyClassWeights = [0.2, 1, 2, 3]
+        loss.labelSmoothing = 0.1
+    }
+    return loss
+}
