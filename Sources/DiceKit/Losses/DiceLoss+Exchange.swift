@@ -1,10 +1,11 @@
-// Exact global Dice across processes: the hook between the two passes. Pass 1 gives every rank
-// the statistics of its own samples (TP, P, G, D per (sample, class), the counted positions and
-// the cross-entropy mean's denominator per sample, the cross-entropy sum): O(N·C) numbers. All
-// ranks gather them into the table of the global batch, run the same combine step on it (so
-// batch Dice, per-image Dice, the generalized weights and the mean's 1/N are those of the global
-// batch), and keep the gradient coefficients of their own rows for pass 2. The loss value and the gradient are then a one-process run's on
-// the global batch, to Float rounding (the sums are added in another order).
+// Exact global Dice across processes: the hook between the two passes. Pass 1 gives every rank the
+// statistics of its own samples (TP, P, G, D per (sample, class), the counted positions and the
+// cross-entropy mean's denominator per sample, the cross-entropy sum): O(N·C) numbers. All ranks
+// gather them into the table of the global batch, run the same combine step on it (so batch Dice,
+// per-image Dice, the generalized weights and the mean's 1/N are those of the global batch), and
+// keep the gradient coefficients of their own rows for pass 2. The loss value and the gradient are
+// then a one-process run's on the global batch, to Float rounding (the sums are added in another
+// order).
 
 /// Gathers the per-sample loss statistics of a batch that is split across processes.
 struct LossStatisticsExchange {
