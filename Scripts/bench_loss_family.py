@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Reference timings for `dicekit-bench --against`: MONAI FocalLoss, SoftclDiceLoss, SoftDiceclDiceLoss,
-DiceCELoss (plain, and with class weights and label smoothing) and smp LovaszLoss forward+backward
+DiceCELoss (plain, and with class weights and label smoothing), HausdorffDTLoss and smp LovaszLoss forward+backward
 on 8×4×256² (channels-first, label targets, float32, PyTorch's default threads), under the keys of
 Benchmarks/DiceKitBenchmarks/LossFamilyBenchmarks.swift. Prints one JSON object.
 
@@ -14,7 +14,7 @@ Benchmarks/DiceKitBenchmarks/LossFamilyBenchmarks.swift. Prints one JSON object.
 import importlib.util, json, sys, time, types, warnings
 warnings.filterwarnings("ignore")
 import torch
-from monai.losses import DiceCELoss, FocalLoss, SoftclDiceLoss, SoftDiceclDiceLoss
+from monai.losses import DiceCELoss, FocalLoss, HausdorffDTLoss, SoftclDiceLoss, SoftDiceclDiceLoss
 # smp's package __init__ imports its models (timm, torchvision); the losses need only torch.
 _spec = importlib.util.find_spec("segmentation_models_pytorch")
 _package = types.ModuleType("segmentation_models_pytorch")
@@ -65,6 +65,8 @@ cases = [
     ("dice_ce_weighted_smoothed_softmax_n8_c4_256x256_ms",
      lambda: DiceCELoss(to_onehot_y=True, softmax=True, weight=torch.tensor([0.2, 1.0, 2.0, 3.0]), label_smoothing=0.1),
      4, "onehot-channel"),
+    ("hausdorff_dt_softmax_n8_c4_256x256_ms", lambda: HausdorffDTLoss(to_onehot_y=True, softmax=True), 4,
+     "onehot-channel"),
 ]
 out = {"threads": torch.get_num_threads()}
 for key, make, c, kind in cases:

@@ -1,7 +1,7 @@
-// Focal, Lovász, clDice and Dice + cross-entropy (plain, and with class weights and label
-// smoothing) forward+backward through the public API on 8×4×256² (label targets, channels-last),
+// Focal, Lovász, clDice, Hausdorff DT and Dice + cross-entropy (plain, and with class weights and
+// label smoothing) forward+backward through the public API on 8×4×256² (label targets, channels-last),
 // under the same keys as Scripts/bench_loss_family.py prints for MONAI's `FocalLoss`,
-// `SoftclDiceLoss`, `SoftDiceclDiceLoss`, `DiceCELoss` and smp's `LovaszLoss`, so that
+// `SoftclDiceLoss`, `SoftDiceclDiceLoss`, `DiceCELoss`, `HausdorffDTLoss` and smp's `LovaszLoss`, so that
 // `--against REF.json` compares them key by key.
 
 import DiceKit
@@ -34,6 +34,7 @@ let lossFamilyBenchmarks: [Benchmark] = [
     familyBenchmark(key: "cldice_dice_softmax_n8_c4_256x256", loss: DiceClDiceLoss(activation: .softmax)),
     familyBenchmark(key: "dice_ce_softmax_n8_c4_256x256", loss: diceCE(weighted: false)),
     familyBenchmark(key: "dice_ce_weighted_smoothed_softmax_n8_c4_256x256", loss: diceCE(weighted: true)),
+    familyBenchmark(key: "hausdorff_dt_softmax_n8_c4_256x256", loss: HausdorffDTLoss(activation: .softmax)),
 ]
 
 /// MONAI's `DiceCELoss(softmax=True)`; weighted: `weight=[0.2, 1, 2, 3], label_smoothing=0.1`.

@@ -4,8 +4,8 @@
 
 /// A loss that `Trainer` can train with: a value and d(sum of the loss values)/d(prediction).
 ///
-/// `DiceLoss`, `FocalLoss`, `DiceFocalLoss`, `LovaszLoss`, `WassersteinDiceLoss` and `MCCLoss`
-/// conform. Shapes: the prediction is [N, spatial…, C] (channels-last) or [N, C, spatial…]
+/// `DiceLoss`, `FocalLoss`, `DiceFocalLoss`, `LovaszLoss`, `WassersteinDiceLoss`, `MCCLoss`, the
+/// clDice losses, `GeneralizedDiceFocalLoss` and `HausdorffDTLoss` conform. Shapes: the prediction is [N, spatial…, C] (channels-last) or [N, C, spatial…]
 /// (channels-first) as each loss's `layout` says; targets are labels with the spatial shape or
 /// dense tensors with the prediction's shape.
 public protocol SegmentationLoss: Sendable {

@@ -9,7 +9,7 @@ extension LossCommand {
     /// The variants built here (the rest are `DiceVariant`s).
     static let familyVariants = [
         "focal", "dice-focal", "lovasz-softmax", "lovasz-hinge", "wasserstein", "mcc", "cldice", "dice-cldice",
-        "generalized-dice-focal",
+        "generalized-dice-focal", "hausdorff-dt",
     ]
 
     /// Options every variant accepts.
@@ -29,12 +29,14 @@ extension LossCommand {
         "lovasz-hinge": ["per-image", "ignore-index"],
         "wasserstein": ["distance-matrix", "wasserstein-weighting", "smooth-nr", "smooth-dr", "reduction"],
         "mcc": [],
+        "hausdorff-dt": ["hd-alpha", "include-background", "batch", "reduction", "log", "spacing"],
     ].merging(clDiceFamilyOptions) { a, _ in a }
 
     /// The activations each family variant takes.
     static let familyActivations: [String: [DiceActivation]] = [
         "focal": [.sigmoid, .softmax], "dice-focal": [.sigmoid, .softmax], "lovasz-softmax": [.softmax],
         "lovasz-hinge": [.none], "wasserstein": [.softmax], "mcc": [.none, .sigmoid, .softmax],
+        "hausdorff-dt": [.none, .sigmoid, .softmax],
     ].merging(clDiceFamilyActivations) { a, _ in a }
 
     /// Options that only the family variants take (refused with the Dice variants).
@@ -42,6 +44,7 @@ extension LossCommand {
         [
             "focal-gamma", "focal-alpha", "normalized", "reduced-threshold", "focal-weight", "per-image",
             "distance-matrix", "wasserstein-weighting", "cldice-iterations", "cldice-alpha", "cldice-smooth",
+            "hd-alpha", "include-background", "log", "spacing",
         ]
     }
 
@@ -139,6 +142,15 @@ extension LossCommand {
             loss.smoothNumerator = try arguments.double("smooth-nr", default: DiceLoss.defaultSmoothing)!
             loss.smoothDenominator = try arguments.double("smooth-dr", default: DiceLoss.defaultSmoothing)!
             loss.reduction = reduction
+            return loss
+        case "hausdorff-dt":
+            var loss = HausdorffDTLoss(activation: activation, layout: layout)
+            loss.alpha = try arguments.double("hd-alpha", default: HausdorffDTLoss.defaultAlpha)!
+            loss.excludeBackground = !arguments.flag("include-background")
+            loss.batch = arguments.flag("batch")
+            loss.reduction = reduction
+            loss.logarithmic = arguments.flag("log")
+            loss.spacing = try arguments.doubles("spacing")
             return loss
         default:
             return MCCLoss(activation: activation, layout: layout)

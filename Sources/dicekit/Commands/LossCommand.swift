@@ -20,7 +20,7 @@ enum LossCommand: Command {
                                        shape [N, spatial...]; otherwise TARGET has PRED's shape
               --variant dice|jaccard|tversky|focal-tversky|log-cosh-dice|generalized   (default dice)
                         |focal|dice-focal|lovasz-softmax|lovasz-hinge|wasserstein|mcc
-                        |cldice|dice-cldice|generalized-dice-focal
+                        |cldice|dice-cldice|generalized-dice-focal|hausdorff-dt
               --squared                Σp² and Σg² in the denominator
               --soft-labels            soft-label TP = (Σp + Σg − Σ|p − g|)/2 for a dense TARGET
               --smooth-nr X  --smooth-dr X            smoothing (default 1e-5 each)
@@ -64,6 +64,10 @@ enum LossCommand: Command {
                               sigmoid|softmax, sigmoid focal; --generalized-weight, --focal-gamma,
                               --class-weights (focal term), --exclude-background, --batch, --reduction
                               mean|sum, --smooth-nr/--smooth-dr, --dice-weight X, --focal-weight Y
+              hausdorff-dt    MONAI HausdorffDTLoss, 2-D or 3-D: --activation none|sigmoid|softmax, --hd-alpha A
+                              (\(HausdorffDTLoss.defaultAlpha)), background excluded unless --include-background (MONAI's
+                              default), --batch, --reduction mean|sum|none, --log (LogHausdorffDTLoss),
+                              --spacing s0,s1[,s2] (voxel size per spatial axis; default 1)
 
             Exit status: 0 on success, 1 on bad input (one line on stderr), 2 on bad usage.
             """,
@@ -73,9 +77,12 @@ enum LossCommand: Command {
             "ce-class-weights", "label-smoothing",
             "valid-mask", "empty-class", "preset", "epsilon", "grad",
             "focal-gamma", "focal-alpha", "reduced-threshold", "focal-weight", "distance-matrix",
-            "wasserstein-weighting", "cldice-iterations", "cldice-alpha", "cldice-smooth",
+            "wasserstein-weighting", "cldice-iterations", "cldice-alpha", "cldice-smooth", "hd-alpha", "spacing",
         ],
-        flags: ["labels", "squared", "soft-labels", "exclude-background", "batch", "normalized", "per-image"],
+        flags: [
+            "labels", "squared", "soft-labels", "exclude-background", "batch", "normalized", "per-image",
+            "include-background", "log",
+        ],
         positionals: 2...2
     )
 

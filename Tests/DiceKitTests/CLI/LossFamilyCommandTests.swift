@@ -1,4 +1,4 @@
-// `dicekit loss --variant focal|dice-focal|lovasz-softmax|lovasz-hinge|wasserstein|mcc` end to end:
+// `dicekit loss --variant focal|dice-focal|lovasz-softmax|lovasz-hinge|wasserstein|mcc|hausdorff-dt` end to end:
 // the tool's JSON and --grad output equal the API's; options that do not apply to the variant,
 // wrong activations and bad distance matrices give one line on stderr and a non-zero exit.
 
@@ -41,6 +41,13 @@ final class LossFamilyCommandTests: XCTestCase {
         var normalized = FocalLoss(gamma: 2)
         normalized.normalized = true
         normalized.reducedThreshold = 0.4
+        var hausdorff = HausdorffDTLoss(activation: .softmax)
+        hausdorff.alpha = 1.5
+        hausdorff.excludeBackground = false
+        hausdorff.logarithmic = true
+        hausdorff.reduction = .none
+        hausdorff.batch = true // one value per class: a flat JSON list
+        hausdorff.spacing = [2, 0.5]
         let cases: [([String], any SegmentationLoss, Tensor<Double>, LabelMap)] = [
             (
                 [
@@ -66,6 +73,16 @@ final class LossFamilyCommandTests: XCTestCase {
                 ], wasserstein, x, labels
             ),
             (["--variant", "mcc", "--activation", "sigmoid"], MCCLoss(activation: .sigmoid), x1, binary),
+            (
+                [
+                    "--variant", "hausdorff-dt", "--activation", "softmax", "--hd-alpha", "1.5", "--include-background",
+                    "--log", "--reduction", "none", "--batch", "--spacing", "2,0.5",
+                ], hausdorff, x, labels
+            ),
+            (
+                ["--variant", "hausdorff-dt", "--activation", "sigmoid"], HausdorffDTLoss(activation: .sigmoid), x1,
+                binary
+            ),
         ]
         for (arguments, api, input, target) in cases {
             let inputPath = input.shape.last == 1 ? path("x1.npy") : path("x.npy")
@@ -119,6 +136,10 @@ final class LossFamilyCommandTests: XCTestCase {
             (["--variant", "focal", "--activation", "sigmoid", "--class-weights", "1,2"], 1, "expected 3"),
             (["--variant", "dice-focal", "--activation", "softmax", "--reduction", "none"], 1, "reduction none"),
             (["--variant", "mcc", "--per-image"], 2, "--per-image does not apply to --variant mcc"),
+            (["--variant", "hausdorff-dt", "--squared"], 2, "--squared does not apply to --variant hausdorff-dt"),
+            (["--variant", "dice", "--log"], 2, "--log does not apply to --variant dice"),
+            (["--variant", "hausdorff-dt", "--spacing", "1,1,1"], 1, "spacing has 3 values"),
+            (["--variant", "hausdorff-dt", "--hd-alpha", "-1"], 1, "alpha is -1.0"),
             (["--variant", "dice", "--per-image"], 2, "--per-image does not apply"),
             (["--variant", "lovasz", "--activation", "softmax"], 2, "--variant expects one of"),
         ]
