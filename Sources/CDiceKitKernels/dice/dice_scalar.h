@@ -36,11 +36,14 @@ float softmax_ce_label_weighted(const dk_geometry *geo, const float *z, float ls
     return v;
 }
 
-/// Binary CE with logits of one element with pos_weight w: w·g·softplus(−z) + (1 − g)·softplus(z),
-/// from `plain` = softplus(z) − z·g and softplus(z): plain + (w − 1)·g·(softplus(z) − z).
-static inline __attribute__((always_inline)) float binary_ce_weighted(float plain, float softplus, float z, float g,
-                                                                      float w) {
-    return plain + (w - 1.0f) * g * (softplus - z);
+/// Binary CE with logits of one element (channel c, logit z, probability p, target g):
+/// softplus(z) − z·g = max(z, 0) − z·g − ln max(p, 1 − p) (σ(|z|): log1p(e^(−|z|)) = −ln σ(|z|)); with
+/// pos_weight w (`weighted`), w·g·softplus(−z) + (1 − g)·softplus(z), that is + (w − 1)·g·(softplus(z) − z).
+static inline __attribute__((always_inline))
+float binary_ce_term(const dk_geometry *geo, int weighted, int c, float z, float p, float g) {
+    const float relu = z > 0 ? z : 0.0f, log_q = dk_logf(p > 0.5f ? p : 1.0f - p);
+    const float plain = relu - z * g - log_q;
+    return weighted ? plain + (ce_class_weight(geo, c) - 1.0f) * g * (relu - log_q - z) : plain;
 }
 
 // MARK: - Integer-label targets
@@ -104,15 +107,8 @@ void stats_portable(const dk_geometry *geo, const float *x, const int32_t *label
             }
         }
         if (geo->cross_entropy == DK_CROSS_ENTROPY_BINARY)
-            for (int c = 0; c < C; c++) {
-                float g = label == c + geo->label_offset ? 1.0f : 0.0f;
-                float q = p[c] > 0.5f ? p[c] : 1.0f - p[c];     // σ(|z|): log1p(e^(−|z|)) = −ln σ(|z|)
-                float term = (z[c] > 0 ? z[c] : 0.0f) - z[c] * g - dk_logf(q);
-                if (weighted)
-                    term = binary_ce_weighted(term, (z[c] > 0 ? z[c] : 0.0f) - dk_logf(q), z[c], g,
-                                              ce_class_weight(geo, c));
-                bce += term;
-            }
+            for (int c = 0; c < C; c++)
+                bce += binary_ce_term(geo, weighted, c, z[c], p[c], label == c + geo->label_offset ? 1.0f : 0.0f);
         if (++in_block == DK_ACCUMULATION_BLOCK) {
             for (int c = 0; c < C; c++) { out->tp[c] += btp[c]; out->p[c] += bp[c]; out->g[c] += bg[c]; btp[c] = bp[c] = bg[c] = 0; }
             out->ce += bce; out->ce_norm += bnorm; bce = bnorm = 0;
@@ -192,14 +188,7 @@ void stats_dense_portable(const dk_geometry *geo, const float *x, const float *t
                 if (!weighted) bce += g * (lse - z[c]);
                 else bce += ce_class_weight(geo, c) * ((1.0f - eps) * g + eps / (float)C) * (lse - z[c]);
             }
-            if (geo->cross_entropy == DK_CROSS_ENTROPY_BINARY) {
-                float q = p[c] > 0.5f ? p[c] : 1.0f - p[c];
-                float term = (z[c] > 0 ? z[c] : 0.0f) - z[c] * g - dk_logf(q);
-                if (weighted)
-                    term = binary_ce_weighted(term, (z[c] > 0 ? z[c] : 0.0f) - dk_logf(q), z[c], g,
-                                              ce_class_weight(geo, c));
-                bce += term;
-            }
+            if (geo->cross_entropy == DK_CROSS_ENTROPY_BINARY) bce += binary_ce_term(geo, weighted, c, z[c], p[c], g);
         }
         if (++in_block == DK_ACCUMULATION_BLOCK) {
             for (int c = 0; c < C; c++) {

@@ -159,15 +159,16 @@ extension DiceLoss {
     }
 
     /// The cross-entropy's class weights and label smoothing: in range, and only where a
-    /// cross-entropy term uses them.
-    private func checkCrossEntropyOptions(channels c: Int) throws {
+    /// cross-entropy term uses them; their count against `channels` when it is known (the
+    /// trainer checks its configuration before it has a model).
+    func checkCrossEntropyOptions(channels c: Int?) throws {
         if let weights = crossEntropyClassWeights {
             guard crossEntropyWeight > 0 else {
                 throw DiceKitError.option(
                     "cross-entropy class weights with a ce-weight of 0; expected a ce-weight > 0 (they weigh the cross-entropy term)"
                 )
             }
-            guard weights.count == c else {
+            if let c, weights.count != c {
                 throw DiceKitError.shape(
                     "cross-entropy class weights have \(weights.count) values; expected \(c) (one per channel, the background included)"
                 )

@@ -89,7 +89,7 @@ extension HausdorffDTLoss: SegmentationLoss {
         let first = excludeBackground && c > 1 ? 1 : 0
         let classes = c - first
 
-        // Per (sample, class): Σ (p − g)²·D and the slope 2·(p − g)·D into `slope` (in place of u = ∂f/∂p).
+        // Per (sample, class): Σ (p − g)²·D, and the slope 2·(p − g)·D of each element into `slope`.
         var sums = [Double](repeating: 0, count: n * classes)
         var slope = [T](repeating: 0, count: wantGradient ? p.count : 0)
         let pairs = n * classes
@@ -159,20 +159,17 @@ extension HausdorffDTLoss: SegmentationLoss {
         let loss = Tensor<T>(uncheckedShape: reduction == .none ? shape : [], storage: reduced.map { T($0) })
         guard wantGradient else { return DiceLossResult(loss: loss, gradient: nil) }
 
-        // ∂L/∂p for the counted classes (0 for an excluded background), then through the activation.
-        var u = [T](repeating: 0, count: p.count)
+        // ∂L/∂p: the slopes scaled in place (an excluded background keeps its zeros), then through
+        // the activation.
         for i in 0..<n {
             for kk in 0..<classes {
                 let v = batch ? kk : i * classes + kk
                 let scale = T(factor * outer[reduction == .none ? v : 0] / count)
-                for q in 0..<s {
-                    let j = input.index(i, first + kk, q)
-                    u[j] = scale * slope[j]
-                }
+                for q in 0..<s { slope[input.index(i, first + kk, q)] *= scale }
             }
         }
-        input.backpropagate(&u, probabilities: p, activation)
-        return DiceLossResult(loss: loss, gradient: Tensor(uncheckedShape: prediction.shape, storage: u))
+        input.backpropagate(&slope, probabilities: p, activation)
+        return DiceLossResult(loss: loss, gradient: Tensor(uncheckedShape: prediction.shape, storage: slope))
     }
 
     /// D^α of a thresholded mask: at a foreground position the distance to the nearest background

@@ -76,36 +76,29 @@ extension TrainingConfiguration {
     /// with `crossEntropyClassWeights` and `labelSmoothing` applied.
     ///
     /// - Throws: `DiceKitError` when those options do not fit: another objective than `.diceCE`,
-    ///   or a number of class weights other than `classes`.
+    ///   values out of range, or a number of class weights other than `classes`.
     public func objective(classes: Int) throws -> any SegmentationLoss {
-        let objective = loss.loss(classes: classes)
-        guard crossEntropyClassWeights != nil || labelSmoothing != 0 else { return objective }
-        try validateCrossEntropyOptions()
-        guard var dice = objective as? DiceLoss else { return objective }
-        if let weights = crossEntropyClassWeights, weights.count != classes {
-            throw DiceKitError.shape(
-                "cross-entropy class weights have \(weights.count) values; expected \(classes) (one per class, the background included)"
-            )
-        }
-        dice.crossEntropyClassWeights = crossEntropyClassWeights
-        dice.labelSmoothing = labelSmoothing
-        return dice
+        guard crossEntropyClassWeights != nil || labelSmoothing != 0 else { return loss.loss(classes: classes) }
+        return try weightedDiceCE(classes: classes)
     }
 
-    /// The cross-entropy options: with the objective that has a cross-entropy term, in range.
+    /// The cross-entropy options: with the objective that has a cross-entropy term, in range
+    /// (their count is checked once the classes are known, by `objective(classes:)`).
     func validateCrossEntropyOptions() throws {
         guard crossEntropyClassWeights != nil || labelSmoothing != 0 else { return }
-        guard loss == .diceCE else {
+        _ = try weightedDiceCE(classes: nil)
+    }
+
+    /// Dice + CE with the cross-entropy options, checked by `DiceLoss`'s own check.
+    private func weightedDiceCE(classes: Int?) throws -> DiceLoss {
+        guard loss == .diceCE, var dice = loss.loss(classes: classes ?? 2) as? DiceLoss else {
             let given = crossEntropyClassWeights != nil ? "cross-entropy class weights" : "label smoothing"
             throw DiceKitError.option(
                 "\(given) with loss \(loss.rawValue); expected loss dice-ce (the objective with a cross-entropy term)")
         }
-        if let bad = crossEntropyClassWeights?.first(where: { !($0.isFinite && $0 >= 0) }) {
-            throw DiceKitError.invalidOption(
-                name: "cross-entropy class weight", value: "\(bad)", expected: "finite values ≥ 0")
-        }
-        guard labelSmoothing.isFinite, (0...1).contains(labelSmoothing) else {
-            throw DiceKitError.invalidOption(name: "label smoothing", value: "\(labelSmoothing)", expected: "0 ≤ ε ≤ 1")
-        }
+        dice.crossEntropyClassWeights = crossEntropyClassWeights
+        dice.labelSmoothing = labelSmoothing
+        try dice.checkCrossEntropyOptions(channels: classes)
+        return dice
     }
 }

@@ -47,7 +47,8 @@ final class LossConfigurationTests: XCTestCase {
         XCTAssertEqual(dice.crossEntropyWeight, 1)
         assertError(
             try configuration.objective(classes: 2),
-            contains: "cross-entropy class weights have 3 values; expected 2 (one per class, the background included)")
+            contains: "cross-entropy class weights have 3 values; expected 2 (one per channel, the background included)"
+        )
         configuration.loss = .focal
         assertError(
             try configuration.validate(),
