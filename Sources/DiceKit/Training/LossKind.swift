@@ -1,5 +1,5 @@
 // The training objectives (`dicekit train --loss`) and the loss `Trainer` builds from a
-// configuration: the objective with the cross-entropy's class weights and label smoothing applied.
+// configuration: the objective with its hyper-parameters (`LossOptions`) applied.
 
 /// The training objectives `dicekit train --loss` offers; all take the logits and the label maps.
 /// The Dice family, focal, Lovász-softmax, Wasserstein and MCC act on the softmax probabilities;
@@ -39,66 +39,126 @@ public enum LossKind: String, Sendable, CaseIterable {
     /// `GeneralizedDiceFocalLoss(softmax=True)`).
     case generalizedDiceFocal = "generalized-dice-focal"
 
+    /// Dice + 0.1·Hausdorff distance-transform loss (α = 2, background left out of the Hausdorff
+    /// term as in MONAI's `HausdorffDTLoss`): `DiceHausdorffLoss`.
+    case diceHausdorff = "dice-hausdorff"
+
     /// The Tversky weights of `.tversky` and `.focalTversky`: α = 0.3 on the false positives,
     /// β = 0.7 on the false negatives (recall-leaning); γ is `DiceVariant.defaultFocalTverskyGamma`.
     public static let tverskyWeights = (alpha: 0.3, beta: 0.7)
 
-    /// The loss this objective stands for, for a model with `classes` output channels.
+    /// The loss this objective stands for, for a model with `classes` output channels, with every
+    /// hyper-parameter at its default (`LossOptions.objective(_:classes:)` applies others).
     public func loss(classes: Int) -> any SegmentationLoss {
-        let (alpha, beta) = LossKind.tverskyWeights
-        switch self {
-        case .dice: return DiceLoss(variant: .dice, activation: .softmax)
-        case .diceCE:
-            var loss = DiceLoss(variant: .dice, activation: .softmax)
-            loss.crossEntropyWeight = 1
+        LossOptions().objective(self, classes: classes)
+    }
+}
+
+extension LossOptions {
+    /// The loss of `kind` for a model with `classes` output channels, with these options applied
+    /// (call `check(for:)` first: an option that does not fit `kind` is not used here).
+    public func objective(_ kind: LossKind, classes: Int) -> any SegmentationLoss {
+        switch kind {
+        case .dice, .diceCE, .jaccard, .tversky, .focalTversky, .logCoshDice, .generalized:
+            return diceLoss(kind)
+        case .focal:
+            var focal = FocalLoss(activation: .softmax)
+            focal.gamma = focalGamma ?? focal.gamma
+            focal.classWeights = classWeights
+            focal.excludeBackground = excludeBackground
+            return focal
+        case .diceFocal:
+            var loss = DiceFocalLoss(
+                activation: .softmax, gamma: focalGamma ?? FocalLoss.defaultGamma, classWeights: classWeights,
+                excludeBackground: excludeBackground)
+            loss.dice.batch = batch
+            loss.diceWeight = diceWeight ?? 1
+            loss.focalWeight = focalWeight ?? 1
             return loss
-        case .jaccard: return DiceLoss(variant: .jaccard, activation: .softmax)
-        case .tversky: return DiceLoss(variant: .tversky(alpha: alpha, beta: beta), activation: .softmax)
-        case .focalTversky: return DiceLoss(variant: .focalTversky(alpha: alpha, beta: beta), activation: .softmax)
-        case .logCoshDice: return DiceLoss(variant: .logCoshDice, activation: .softmax)
-        case .generalized: return DiceLoss(variant: .generalized(), activation: .softmax)
-        case .focal: return FocalLoss(activation: .softmax)
-        case .diceFocal: return DiceFocalLoss(activation: .softmax)
+        case .generalizedDiceFocal:
+            var loss = GeneralizedDiceFocalLoss(
+                activation: .softmax, gamma: focalGamma ?? FocalLoss.defaultGamma, classWeights: classWeights,
+                excludeBackground: excludeBackground, batch: batch)
+            loss.generalizedDiceWeight = diceWeight ?? 1
+            loss.focalWeight = focalWeight ?? 1
+            return loss
         case .lovaszSoftmax: return LovaszLoss(variant: .softmax)
         case .lovaszHinge: return LovaszLoss(variant: .hinge)
         case .wasserstein:
-            return WassersteinDiceLoss(distanceMatrix: WassersteinDiceLoss.uniformDistances(classes: classes))
+            return WassersteinDiceLoss(
+                distanceMatrix: distanceMatrix ?? WassersteinDiceLoss.uniformDistances(classes: classes))
         case .mcc: return MCCLoss(activation: .softmax)
-        case .clDice: return ClDiceLoss(activation: .softmax)
-        case .diceClDice: return DiceClDiceLoss(activation: .softmax)
-        case .generalizedDiceFocal: return GeneralizedDiceFocalLoss(activation: .softmax)
+        case .clDice:
+            var loss = ClDiceLoss(activation: .softmax, iterations: clDiceIterations ?? ClDiceLoss.defaultIterations)
+            loss.excludeBackground = excludeBackground
+            return loss
+        case .diceClDice:
+            return DiceClDiceLoss(
+                activation: .softmax, iterations: clDiceIterations ?? ClDiceLoss.defaultIterations,
+                alpha: clDiceAlpha ?? DiceClDiceLoss.defaultAlpha, excludeBackground: excludeBackground)
+        case .diceHausdorff:
+            var loss = DiceHausdorffLoss(activation: .softmax, alpha: hausdorffAlpha ?? HausdorffDTLoss.defaultAlpha)
+            loss.dice = diceLoss(.dice)
+            loss.diceWeight = diceWeight ?? 1
+            loss.hausdorffWeight = hausdorffWeight ?? DiceHausdorffLoss.defaultHausdorffWeight
+            return loss
         }
+    }
+
+    /// The softmax `DiceLoss` of a Dice-family objective with these options.
+    private func diceLoss(_ kind: LossKind) -> DiceLoss {
+        let alpha = tverskyAlpha ?? LossKind.tverskyWeights.alpha
+        let beta = tverskyBeta ?? LossKind.tverskyWeights.beta
+        let variant: DiceVariant
+        switch kind {
+        case .jaccard: variant = .jaccard
+        case .tversky: variant = .tversky(alpha: alpha, beta: beta)
+        case .focalTversky:
+            variant = .focalTversky(
+                alpha: alpha, beta: beta, gamma: tverskyGamma ?? DiceVariant.defaultFocalTverskyGamma)
+        case .logCoshDice: variant = .logCoshDice
+        case .generalized: variant = .generalized()
+        default: variant = .dice
+        }
+        var dice = DiceLoss(variant: variant, activation: .softmax)
+        dice.classWeights = classWeights
+        dice.excludeBackground = excludeBackground
+        dice.batch = batch
+        if kind == .diceCE {
+            dice.diceWeight = diceWeight ?? 1
+            dice.crossEntropyWeight = crossEntropyWeight ?? 1
+            dice.crossEntropyClassWeights = crossEntropyClassWeights
+            dice.labelSmoothing = labelSmoothing
+        }
+        return dice
     }
 }
 
 extension TrainingConfiguration {
     /// The loss `Trainer` minimises for a model with `classes` output channels: `loss`'s objective
-    /// with `crossEntropyClassWeights` and `labelSmoothing` applied.
+    /// with `lossOptions` applied.
     ///
-    /// - Throws: `DiceKitError` when those options do not fit: another objective than `.diceCE`,
-    ///   values out of range, or a number of class weights other than `classes`.
+    /// - Throws: `DiceKitError` when an option does not fit the objective or is out of range
+    ///   (`LossOptions.check(for:)`); the counts against `classes` are checked when the loss first runs.
     public func objective(classes: Int) throws -> any SegmentationLoss {
-        guard crossEntropyClassWeights != nil || labelSmoothing != 0 else { return loss.loss(classes: classes) }
-        return try weightedDiceCE(classes: classes)
+        try lossOptions.check(for: loss)
+        return lossOptions.objective(loss, classes: classes)
     }
+}
 
-    /// The cross-entropy options: with the objective that has a cross-entropy term, in range
-    /// (their count is checked once the classes are known, by `objective(classes:)`).
-    func validateCrossEntropyOptions() throws {
-        guard crossEntropyClassWeights != nil || labelSmoothing != 0 else { return }
-        _ = try weightedDiceCE(classes: nil)
-    }
-
-    /// Dice + CE with the cross-entropy options, checked by `DiceLoss`'s own check.
-    private func weightedDiceCE(classes: Int?) throws -> DiceLoss {
-        guard loss == .diceCE, var dice = loss.loss(classes: classes ?? 2) as? DiceLoss else {
-            let given = crossEntropyClassWeights != nil ? "cross-entropy class weights" : "label smoothing"
-            throw DiceKitError.option(
-                "\(given) with loss \(loss.rawValue); expected loss dice-ce (the objective with a cross-entropy term)")
-        }
-        dice.crossEntropyClassWeights = crossEntropyClassWeights
-        dice.labelSmoothing = labelSmoothing
-        try dice.checkCrossEntropyOptions(channels: classes)
-        return dice
+extension TrainingConfiguration {
+    /// `objective(classes:)`, evaluated once on a zero input of `spatialRank` axes (4 positions
+    /// each), so that what the loss refuses with these settings (a count of class weights other
+    /// than the classes, a distance matrix of another size, …) fails before the first step.
+    ///
+    /// - Throws: `DiceKitError` from `objective(classes:)` or from that evaluation.
+    func probedObjective(classes: Int, spatialRank: Int) throws -> any SegmentationLoss {
+        let loss = try objective(classes: classes)
+        let spatial = [Int](repeating: 4, count: spatialRank)
+        let logits = Tensor<Float>(shape: [1] + spatial + [classes])
+        let labels = try LabelMap(
+            shape: [1] + spatial, int32Labels: [Int32](repeating: 0, count: 1 << (2 * spatialRank)))
+        _ = try loss.evaluate(logits, target: .labels(labels), gradient: true)
+        return loss
     }
 }

@@ -40,7 +40,7 @@ extension Trainer {
         let c = configuration
         let m = model.configuration
         let settings =
-            "\(c.epochs) \(c.batchSize) \(c.learningRate) \(c.optimizer) \(c.schedule) \(c.loss) \(c.seed) "
+            "\(c.epochs) \(c.batchSize) \(c.learningRate) \(c.optimizer) \(c.schedule) \(c.loss) \(c.lossOptions) \(c.seed) "
             + "\(c.gradientClip.map { "\($0)" } ?? "-") \(c.weightDecay) \(c.momentum) \(c.augmentation) "
             + "\(m.classes) \(m.baseWidth) \(m.depth) \(m.normalization.name) \(m.inputChannels) \(m.spatialRank) "
             + "\(training.count) \(training.spatialShape) \(validation?.count ?? 0) history \(history.count) sync-bn \(synchronizesBatchNorm) "

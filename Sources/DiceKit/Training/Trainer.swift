@@ -52,7 +52,8 @@ public final class Trainer {
                 learningRate: configuration.learningRate, momentum: configuration.momentum,
                 weightDecay: configuration.weightDecay, nesterov: configuration.momentum > 0)
         }
-        loss = try configuration.objective(classes: model.configuration.classes)
+        loss = try configuration.probedObjective(
+            classes: model.configuration.classes, spatialRank: model.configuration.spatialRank)
         deepSupervisionLoss = try Self.enableDeepSupervision(model, configuration, loss: loss)
     }
 
@@ -380,7 +381,7 @@ public final class Trainer {
         }
     }
 
-    private func describe() -> [JSONField] {
+    func describe() -> [JSONField] {
         let c = configuration
         let m = model.configuration
         let names = c.classNames.map { [JSONField("class_names", .array($0.map(JSONValue.string)))] } ?? []
@@ -392,11 +393,10 @@ public final class Trainer {
             JSONField("base", .integer(m.baseWidth)), JSONField("depth", .integer(m.depth)),
             JSONField("normalization", .string(m.normalization.name)),
         ]
-        var crossEntropy: [JSONField] = []
-        if let weights = c.crossEntropyClassWeights {
-            crossEntropy.append(JSONField("ce_class_weights", .array(weights.map(JSONValue.number))))
+        // The loss options given, by their CLI spelling in snake case ("ce_class_weights", …).
+        let lossOptions = c.lossOptions.given.map {
+            JSONField($0.name.replacingOccurrences(of: "-", with: "_"), $0.value)
         }
-        if c.labelSmoothing != 0 { crossEntropy.append(JSONField("label_smoothing", .number(c.labelSmoothing))) }
         let supervision =
             c.deepSupervision.map {
                 [
@@ -404,6 +404,6 @@ public final class Trainer {
                     JSONField("deep_supervision_levels", .integer(model.deepSupervisionOutputs)),
                 ]
             } ?? []
-        return fields + crossEntropy + supervision + names
+        return fields + lossOptions + supervision + names
     }
 }

@@ -74,12 +74,9 @@ public struct TrainingConfiguration: Sendable {
     /// The objective (default Dice + cross-entropy, nnU-Net's: soft Dice alone with MONAI's
     /// per-image defaults can settle on "all background" when some images hold no object).
     public var loss: LossKind = .diceCE
-    /// The cross-entropy's weight per class, background included (`DiceLoss.crossEntropyClassWeights`),
-    /// with `loss` `.diceCE` only; nil (default) weighs every class 1. Each finite and ≥ 0.
-    public var crossEntropyClassWeights: [Double]? = nil
-    /// The cross-entropy's label smoothing ε in [0, 1] (`DiceLoss.labelSmoothing`), with `loss`
-    /// `.diceCE` only (default 0).
-    public var labelSmoothing = 0.0
+    /// The objective's hyper-parameters (class weights, background exclusion, batch Dice, Tversky
+    /// and focal exponents, term weights, …); the default keeps `loss`'s own settings.
+    public var lossOptions = LossOptions()
     /// Deep supervision (`DeepSupervisionLoss` with these weights over the full-resolution output
     /// and `deepSupervisionLevels − 1` lower decoder levels' heads); nil (default) trains the
     /// full-resolution output alone.
@@ -144,7 +141,7 @@ public struct TrainingConfiguration: Sendable {
             throw DiceKitError.invalidOption(
                 name: "deep supervision levels", value: "\(levels)", expected: "2...depth (full resolution included)")
         }
-        try validateCrossEntropyOptions()
+        try lossOptions.check(for: loss)
         if let clip = gradientClip, !(clip > 0 && clip.isFinite) {
             throw DiceKitError.invalidOption(name: "gradient clip", value: "\(clip)", expected: "a finite value > 0")
         }

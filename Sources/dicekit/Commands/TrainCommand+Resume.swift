@@ -1,7 +1,7 @@
 // `dicekit train --resume`: the same command plus `--resume DIR/last.safetensors` continues the
 // run. The settings that cannot change mid-run (data, validation data, sizes, image size,
 // resizing, mask encoding, classes, validation share,
-// augmentation, loss and its cross-entropy options, deep supervision, batch size, seed, optimiser, architecture)
+// augmentation, loss and its options (TrainCommand+LossOptions.swift), deep supervision, batch size, seed, optimiser, architecture)
 // are stored in the checkpoint;
 // an omitted one takes the checkpoint's value (not the default), a given one must equal it.
 
@@ -12,12 +12,12 @@ extension TrainCommand {
     /// Value options and flags whose canonical values `recordedOptions` stores; the others
     /// (--epochs, --lr, --schedule, --clip, --weight-decay, --momentum, --threads, --out,
     /// --on-nonfinite) may change on resume.
-    static let fixedOptions = [
-        "data", "count", "size", "classes", "val-fraction", "no-augment", "loss", "batch-size",
-        "seed", "optimizer", "base", "depth", "norm", "activation", "val-data", "image-size", "resize",
-        "mask-encoding", "augment", "deep-supervision", "deep-supervision-levels", "ce-class-weights",
-        "label-smoothing",
-    ]
+    static let fixedOptions =
+        [
+            "data", "count", "size", "classes", "val-fraction", "no-augment", "loss", "batch-size",
+            "seed", "optimizer", "base", "depth", "norm", "activation", "val-data", "image-size", "resize",
+            "mask-encoding", "augment", "deep-supervision", "deep-supervision-levels",
+        ] + lossValueOptions.union(lossFlags).sorted()
 
     /// The checkpoint named by `--resume`, read and checked before any data is read.
     ///

@@ -34,11 +34,8 @@ enum TrainCommand: Command {
               --weight-decay X (0)  --momentum M (0.99, sgd)  --schedule constant|cosine|poly (cosine)
               --loss dice|dice-ce|jaccard|tversky|focal-tversky|log-cosh-dice|generalized|focal|dice-focal
                      |lovasz-softmax|lovasz-hinge|wasserstein|mcc
-                     |cldice|dice-cldice|generalized-dice-focal (dice-ce)
-              --ce-class-weights w0,w1,...  dice-ce: the cross-entropy's weight per class, background
-                                     included (PyTorch CrossEntropyLoss weight=; the mean divides by the
-                                     labels' weights)
-              --label-smoothing E    dice-ce: cross-entropy targets (1 − E)·g + E/C, 0 ≤ E ≤ 1 (default 0)
+                     |cldice|dice-cldice|generalized-dice-focal|dice-hausdorff (dice-ce)
+            \(lossOptionsHelp)
             \(deepSupervisionHelp)
               --clip X  global gradient-norm clip (12; 0 disables)   --seed S (0)
               --threads T  threads for every computation (worker pool and OpenBLAS; 1–256; default
@@ -75,11 +72,10 @@ enum TrainCommand: Command {
         valueOptions: DataOptions.valueOptions.union([
             "val-fraction", "base", "depth", "norm", "activation",
             "epochs", "batch-size", "lr", "optimizer", "weight-decay", "momentum", "schedule", "loss",
-            "clip", "seed", "threads", "out", "resume", "on-nonfinite", "augment", "precision", "ce-class-weights",
-            "label-smoothing",
+            "clip", "seed", "threads", "out", "resume", "on-nonfinite", "augment", "precision",
             "deep-supervision", "deep-supervision-levels",
-        ]),
-        flags: ["no-augment", "distributed", "no-sync-bn"]
+        ]).union(lossValueOptions),
+        flags: lossFlags.union(["no-augment", "distributed", "no-sync-bn"])
     )
 
     static func run(_ given: ParsedArguments) throws {
@@ -114,8 +110,7 @@ enum TrainCommand: Command {
         config.momentum = try arguments.double("momentum", default: config.momentum)!
         config.schedule = try arguments.choice("schedule", as: ScheduleKind.self, default: config.schedule)!
         config.loss = try arguments.choice("loss", as: LossKind.self, default: config.loss)!
-        config.crossEntropyClassWeights = try arguments.doubles("ce-class-weights")
-        config.labelSmoothing = try arguments.double("label-smoothing", default: 0)!
+        config.lossOptions = try lossOptions(arguments)
         let clip = try arguments.double("clip", default: 12)!
         config.gradientClip = clip == 0 ? nil : clip
         config.augmentation = try augmentation(arguments)
@@ -145,10 +140,7 @@ enum TrainCommand: Command {
             "base": "\(architecture.baseWidth)", "depth": "\(architecture.depth)",
             "norm": architecture.normalization.name, "activation": arguments.string("activation") ?? "relu",
         ]
-        if let weights = config.crossEntropyClassWeights {
-            recorded["ce-class-weights"] = weights.map { "\($0)" }.joined(separator: ",")
-        }
-        if config.labelSmoothing != 0 { recorded["label-smoothing"] = "\(config.labelSmoothing)" }
+        recorded.merge(recordedLossOptions(config.lossOptions)) { _, new in new }
         recorded.merge(recordedAugmentation(config.augmentation)) { _, new in new }
         try parseDeepSupervision(arguments, depth: architecture.depth, into: &config, recorded: &recorded)
         switch data.source {

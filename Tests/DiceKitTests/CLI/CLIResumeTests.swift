@@ -88,6 +88,7 @@ final class CLIResumeTests: XCTestCase {
         for (option, value, stored) in [
             ("size", "64", "32"), ("base", "8", "4"), ("loss", "dice", "dice-ce"), ("seed", "5", "0"),
             ("label-smoothing", "0.1", "(not given)"), ("ce-class-weights", "1.0,2.0", "(not given)"),
+            ("dice-weight", "0.5", "(not given)"),
         ] {
             let changed = try runDicekit(["train", "--\(option)", value, "--epochs", "5", "--resume", last])
             XCTAssertEqual(changed.status, 2, changed.stderr)
@@ -97,6 +98,8 @@ final class CLIResumeTests: XCTestCase {
         }
         let augment = try runDicekit(["train", "--no-augment", "--epochs", "5", "--resume", last])
         XCTAssertTrue(augment.status == 2 && augment.stderr.contains("--no-augment true differs"), augment.stderr)
+        let batchDice = try runDicekit(["train", "--batch-dice", "--epochs", "5", "--resume", last])
+        XCTAssertTrue(batchDice.status == 2 && batchDice.stderr.contains("--batch-dice true differs"), batchDice.stderr)
 
         // --epochs is the total: no more epochs to train is an error, not a silent success.
         let done = try runDicekit(["train", "--epochs", "2", "--resume", last])

@@ -70,7 +70,8 @@ final class CLITrainingTests: XCTestCase {
         XCTAssertEqual(try runDicekit(["predict", "--checkpoint", "x", "--input", "y.npy"]).status, 2)
         let otherLoss = try runDicekit(["train", "--loss", "dice", "--ce-class-weights", "1,2"])
         XCTAssertEqual(otherLoss.status, 2, otherLoss.stderr)
-        XCTAssertTrue(otherLoss.stderr.contains("cross-entropy class weights with loss dice"), otherLoss.stderr)
+        XCTAssertTrue(
+            otherLoss.stderr.contains("--ce-class-weights with loss dice; expected loss dice-ce"), otherLoss.stderr)
         let smoothing = try runDicekit(["train", "--label-smoothing", "nan"])
         XCTAssertEqual(smoothing.status, 2, smoothing.stderr)
         let count = try runDicekit([

@@ -125,6 +125,10 @@ final class LossExchangeTests: XCTestCase {
         focalSum.reduction = .sum
         var diceFocal = DiceFocalLoss(activation: .softmax, gamma: 2, alpha: 0.25, excludeBackground: true)
         diceFocal.focalWeight = 0.5
+        var diceHausdorff = DiceHausdorffLoss(activation: .softmax, alpha: 1.5)
+        diceHausdorff.dice.batch = true
+        diceHausdorff.hausdorffWeight = 0.3
+        let hausdorffSum = DiceHausdorffLoss(activation: .sigmoid, reduction: .sum)
         return [
             ("batch dice", batchDice), ("per-image dice-ce", perImage), ("generalized batch", generalized),
             ("dice-ce, class weights, smoothing", weightedCE), ("dice + BCE, pos_weight", posWeighted),
@@ -136,6 +140,7 @@ final class LossExchangeTests: XCTestCase {
             ("lovasz softmax batch", LovaszLoss(variant: .softmax)),
             ("lovasz hinge batch", LovaszLoss(variant: .hinge)),
             ("lovasz softmax batch, ignore 1", ignoring), ("lovasz per image", LovaszLoss(perImage: true)),
+            ("dice-hausdorff, batch dice", diceHausdorff), ("dice-hausdorff sigmoid sum", hausdorffSum),
         ]
     }
 
@@ -260,6 +265,19 @@ final class LossExchangeTests: XCTestCase {
         var normalized = FocalLoss(activation: .sigmoid)
         normalized.normalized = true
         for (loss, text) in [(none, "reduction none"), (normalized, "normalized focal loss across ranks")] {
+            let replay = ReplayCommunicator(rank: 0, size: 2, calls: [])
+            XCTAssertThrowsError(try loss.evaluate(x, target: .labels(y), across: replay)) { error in
+                XCTAssertTrue("\(error)".contains(text), "\(error)")
+            }
+            XCTAssertTrue(replay.calls.isEmpty, "refused before any collective")
+        }
+        var batchHausdorff = DiceHausdorffLoss(activation: .softmax)
+        batchHausdorff.hausdorff.batch = true
+        var logHausdorff = DiceHausdorffLoss(activation: .softmax)
+        logHausdorff.hausdorff.logarithmic = true
+        for (loss, text) in [
+            (batchHausdorff, "a batch Hausdorff term"), (logHausdorff, "a logarithmic Hausdorff term"),
+        ] {
             let replay = ReplayCommunicator(rank: 0, size: 2, calls: [])
             XCTAssertThrowsError(try loss.evaluate(x, target: .labels(y), across: replay)) { error in
                 XCTAssertTrue("\(error)".contains(text), "\(error)")

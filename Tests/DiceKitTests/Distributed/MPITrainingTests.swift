@@ -218,6 +218,12 @@ final class MPITrainingTests: XCTestCase {
         // of the synthetic images) ordered as one process orders them.
         try same("lovasz-softmax", ranks: 2, batch: 2)
         try same("lovasz-hinge", ranks: 3, batch: 1)
+        // Dice + Hausdorff: batch Dice statistics gathered, the Hausdorff means weighted by samples.
+        try same("dice-hausdorff", ranks: 3, batch: 1, extra: ["--batch-dice", "--hausdorff-weight", "0.3"])
+        // Tversky with its options: the background left out, one class weight.
+        try same(
+            "tversky", ranks: 2, batch: 2,
+            extra: ["--tversky-alpha", "0.2", "--exclude-background", "--class-weights", "2"])
     }
 
     func testClDiceAndDeepSupervisionMatchOneProcess() throws {
@@ -259,7 +265,10 @@ final class MPITrainingTests: XCTestCase {
         let (mismatch, timedOut, _) = try runMPI(
             [
                 (1, [:], command("\(root)/a", batch: 2, epochs: 1, extra: ["--distributed"])),
-                (1, [:], command("\(root)/a", batch: 2, epochs: 1, extra: ["--distributed", "--lr", "0.01"])),
+                (
+                    1, [:],
+                    command("\(root)/a", batch: 2, epochs: 1, extra: ["--distributed", "--label-smoothing", "0.1"])
+                ),
             ], timeout: 45)
         XCTAssertFalse(timedOut)
         XCTAssertNotEqual(mismatch.status, 0)

@@ -34,34 +34,6 @@ final class LossConfigurationTests: XCTestCase {
         XCTAssertEqual((LossKind.focal.loss(classes: 3) as? FocalLoss)?.gamma, FocalLoss.defaultGamma)
     }
 
-    /// The trainer's objective carries the cross-entropy options to dice-ce and refuses them elsewhere.
-    func testTrainerObjectiveCarriesTheCrossEntropyOptions() throws {
-        var configuration = TrainingConfiguration()
-        XCTAssertNil(try XCTUnwrap(configuration.objective(classes: 3) as? DiceLoss).crossEntropyClassWeights)
-        configuration.crossEntropyClassWeights = [0.5, 1, 4]
-        configuration.labelSmoothing = 0.1
-        try configuration.validate()
-        let dice = try XCTUnwrap(configuration.objective(classes: 3) as? DiceLoss)
-        XCTAssertEqual(dice.crossEntropyClassWeights, [0.5, 1, 4])
-        XCTAssertEqual(dice.labelSmoothing, 0.1)
-        XCTAssertEqual(dice.crossEntropyWeight, 1)
-        assertError(
-            try configuration.objective(classes: 2),
-            contains: "cross-entropy class weights have 3 values; expected 2 (one per channel, the background included)"
-        )
-        configuration.loss = .focal
-        assertError(
-            try configuration.validate(),
-            contains: "cross-entropy class weights with loss focal; expected loss dice-ce")
-        assertError(try configuration.objective(classes: 3), contains: "with loss focal")
-        configuration.loss = .diceCE
-        configuration.labelSmoothing = -0.5
-        assertError(try configuration.validate(), contains: "label smoothing")
-        configuration.labelSmoothing = 0
-        configuration.crossEntropyClassWeights = [1, .nan, 1]
-        assertError(try configuration.validate(), contains: "cross-entropy class weight")
-    }
-
     /// seed-multiclass (per class, mean over the batch, mean over the classes) is the MONAI form's
     /// mean over all pairs with ε as both smoothings: the preset's ε is what reaches the formula.
     func testSeedPresetEpsilonIsTheSmoothing() throws {

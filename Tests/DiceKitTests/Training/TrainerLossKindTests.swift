@@ -7,7 +7,7 @@ import XCTest
 @testable import DiceKit
 
 final class TrainerLossKindTests: XCTestCase {
-    let kinds: [LossKind] = [.focal, .diceFocal, .lovaszSoftmax, .lovaszHinge, .wasserstein, .mcc]
+    let kinds: [LossKind] = [.focal, .diceFocal, .lovaszSoftmax, .lovaszHinge, .wasserstein, .mcc, .diceHausdorff]
 
     func testEveryNewObjectiveTrainsTwoEpochs() throws {
         let data = try SegmentationDataset.syntheticPolyps(count: 8, seed: 5, configuration: .init(size: 32))

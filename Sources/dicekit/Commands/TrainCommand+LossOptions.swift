@@ -1,0 +1,99 @@
+// `dicekit train`'s loss hyper-parameters (`--class-weights`, `--tversky-alpha`, `--focal-gamma`,
+// …): parsed into `LossOptions`, checked against `--loss` by the library, and recorded in the
+// checkpoint in a canonical form (numbers as Swift prints them, the distance matrix inline), so a
+// resume takes them and refuses a different value.
+
+import DiceKit
+import Foundation
+
+extension TrainCommand {
+    /// The help lines of the loss options.
+    static let lossOptionsHelp = """
+          loss options (each refused with a --loss it does not fit; defaults: the objective's own)
+          --class-weights w,...  Dice/focal weight per class after --exclude-background (MONAI weight=):
+                                 the Dice family but generalized, focal, dice-focal, generalized-dice-focal
+          --exclude-background   leave class 0 out of the Dice, focal and clDice terms (the softmax
+                                 keeps it; MONAI include_background=False)
+          --batch-dice           Dice statistics summed over the batch (MONAI batch=True, nnU-Net)
+          --tversky-alpha A --tversky-beta B   tversky, focal-tversky: FP and FN weights (0.3, 0.7)
+          --tversky-gamma G      focal-tversky exponent (0.75)
+          --focal-gamma G        focal, dice-focal, generalized-dice-focal (2)
+          --dice-weight X        the Dice term of dice-ce, dice-focal, generalized-dice-focal,
+                                 dice-hausdorff (1)
+          --ce-weight Y          dice-ce: the cross-entropy term (1)
+          --focal-weight Y       dice-focal, generalized-dice-focal: the focal term (1)
+          --ce-class-weights w0,w1,...  dice-ce: the cross-entropy's weight per class, background
+                                 included (PyTorch CrossEntropyLoss weight=; the mean divides by the
+                                 labels' weights)
+          --label-smoothing E    dice-ce: cross-entropy targets (1 − E)·g + E/C, 0 ≤ E ≤ 1 (default 0)
+          --cldice-alpha A       dice-cldice: the clDice share (0.5)
+          --cldice-iterations K  cldice, dice-cldice: soft-skeleton iterations (3)
+          --distance-matrix M    wasserstein: C×C class distances, M.npy or d00,d01,... row-major (1 − I)
+          --hd-alpha A           dice-hausdorff: the distances' exponent (2)
+          --hausdorff-weight Y   dice-hausdorff: the Hausdorff term (0.1)
+        """
+
+    /// The loss options that take a value.
+    static let lossValueOptions: Set<String> = [
+        "class-weights", "tversky-alpha", "tversky-beta", "tversky-gamma", "focal-gamma", "dice-weight", "ce-weight",
+        "focal-weight", "ce-class-weights", "label-smoothing", "cldice-alpha", "cldice-iterations", "distance-matrix",
+        "hd-alpha", "hausdorff-weight",
+    ]
+    /// The loss options that are flags.
+    static let lossFlags: Set<String> = ["exclude-background", "batch-dice"]
+
+    /// The loss options given on the command line.
+    ///
+    /// - Throws: `UsageError` for a value that is not a number (list) or an unreadable distance
+    ///   matrix; `DiceKitError` for a malformed .npy.
+    static func lossOptions(_ arguments: ParsedArguments) throws -> LossOptions {
+        var options = LossOptions()
+        options.classWeights = try arguments.doubles("class-weights")
+        options.excludeBackground = arguments.flag("exclude-background")
+        options.batch = arguments.flag("batch-dice")
+        options.tverskyAlpha = try arguments.double("tversky-alpha")
+        options.tverskyBeta = try arguments.double("tversky-beta")
+        options.tverskyGamma = try arguments.double("tversky-gamma")
+        options.focalGamma = try arguments.double("focal-gamma")
+        options.diceWeight = try arguments.double("dice-weight")
+        options.crossEntropyWeight = try arguments.double("ce-weight")
+        options.focalWeight = try arguments.double("focal-weight")
+        options.crossEntropyClassWeights = try arguments.doubles("ce-class-weights")
+        options.labelSmoothing = try arguments.double("label-smoothing", default: 0)!
+        options.clDiceAlpha = try arguments.double("cldice-alpha")
+        options.clDiceIterations = try arguments.int("cldice-iterations", in: 0...1000)
+        options.distanceMatrix = try distanceMatrix(arguments)
+        options.hausdorffAlpha = try arguments.double("hd-alpha")
+        options.hausdorffWeight = try arguments.double("hausdorff-weight")
+        return options
+    }
+
+    /// `--distance-matrix`: a C×C .npy file, or its C² values row-major, comma-separated.
+    private static func distanceMatrix(_ arguments: ParsedArguments) throws -> [Double]? {
+        guard let text = arguments.string("distance-matrix") else { return nil }
+        guard text.hasSuffix(".npy") else { return try arguments.doubles("distance-matrix") }
+        let matrix = try NPY.read(contentsOf: text)
+        guard matrix.shape.count == 2, matrix.shape[0] == matrix.shape[1] else {
+            throw DiceKitError.shape("\(text): distance matrix shape \(matrix.shape); expected [C, C]")
+        }
+        return matrix.tensor(of: Double.self).scalars
+    }
+
+    /// The options given, as the checkpoint stores them: "true" for a flag, numbers as Swift
+    /// prints them, lists comma-separated (the distance matrix inline, whatever form it was given in).
+    static func recordedLossOptions(_ options: LossOptions) -> [String: String] {
+        var recorded: [String: String] = [:]
+        for (name, value) in options.given { recorded[name] = text(value) }
+        return recorded
+    }
+
+    private static func text(_ value: JSONValue) -> String {
+        switch value {
+        case .bool(let flag): return "\(flag)"
+        case .integer(let n): return "\(n)"
+        case .number(let x): return "\(x)"
+        case .array(let items): return items.map(text).joined(separator: ",")
+        default: return "\(value)"
+        }
+    }
+}
