@@ -39,7 +39,7 @@ public enum LossKind: String, Sendable, CaseIterable {
     /// `GeneralizedDiceFocalLoss(softmax=True)`).
     case generalizedDiceFocal = "generalized-dice-focal"
 
-    /// Dice + 0.1·Hausdorff distance-transform loss (α = 2, background left out of the Hausdorff
+    /// Dice + 0.01·Hausdorff distance-transform loss (α = 2, background left out of the Hausdorff
     /// term as in MONAI's `HausdorffDTLoss`): `DiceHausdorffLoss`.
     case diceHausdorff = "dice-hausdorff"
 
@@ -101,6 +101,7 @@ extension LossOptions {
             loss.dice = diceLoss(.dice)
             loss.diceWeight = diceWeight ?? 1
             loss.hausdorffWeight = hausdorffWeight ?? DiceHausdorffLoss.defaultHausdorffWeight
+            loss.hausdorff.logarithmic = hausdorffLogarithmic
             return loss
         }
     }

@@ -50,6 +50,8 @@ public struct LossOptions: Sendable, Equatable {
     public var hausdorffAlpha: Double?
     /// λ of the Hausdorff term (dice-hausdorff; default `DiceHausdorffLoss.defaultHausdorffWeight`).
     public var hausdorffWeight: Double?
+    /// log(1 + the Hausdorff term), MONAI's `LogHausdorffDTLoss` (dice-hausdorff; default false).
+    public var hausdorffLogarithmic = false
 
     /// Every field at its default: the objective's own settings.
     public init() {}
@@ -103,6 +105,8 @@ public struct LossOptions: Sendable, Equatable {
         Rule(name: "distance-matrix", value: { numbers($0.distanceMatrix) }, objectives: [.wasserstein]),
         Rule(name: "hd-alpha", value: { number($0.hausdorffAlpha) }, objectives: [.diceHausdorff]),
         Rule(name: "hausdorff-weight", value: { number($0.hausdorffWeight) }, objectives: [.diceHausdorff]),
+        Rule(
+            name: "hd-log", value: { $0.hausdorffLogarithmic ? .bool(true) : nil }, objectives: [.diceHausdorff]),
     ]
 
     /// The options that are set, by their `dicekit train` spelling, with their values.

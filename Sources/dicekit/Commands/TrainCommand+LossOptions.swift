@@ -30,7 +30,8 @@ extension TrainCommand {
           --cldice-iterations K  cldice, dice-cldice: soft-skeleton iterations (3)
           --distance-matrix M    wasserstein: C×C class distances, M.npy or d00,d01,... row-major (1 − I)
           --hd-alpha A           dice-hausdorff: the distances' exponent (2)
-          --hausdorff-weight Y   dice-hausdorff: the Hausdorff term (0.1)
+          --hausdorff-weight Y   dice-hausdorff: the Hausdorff term (0.01)
+          --hd-log               dice-hausdorff: log(1 + the Hausdorff term) (MONAI LogHausdorffDTLoss)
         """
 
     /// The loss options that take a value.
@@ -40,7 +41,7 @@ extension TrainCommand {
         "hd-alpha", "hausdorff-weight",
     ]
     /// The loss options that are flags.
-    static let lossFlags: Set<String> = ["exclude-background", "batch-dice"]
+    static let lossFlags: Set<String> = ["exclude-background", "batch-dice", "hd-log"]
 
     /// The loss options given on the command line.
     ///
@@ -65,6 +66,7 @@ extension TrainCommand {
         options.distanceMatrix = try distanceMatrix(arguments)
         options.hausdorffAlpha = try arguments.double("hd-alpha")
         options.hausdorffWeight = try arguments.double("hausdorff-weight")
+        options.hausdorffLogarithmic = arguments.flag("hd-log")
         return options
     }
 

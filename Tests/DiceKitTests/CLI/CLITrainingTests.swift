@@ -107,4 +107,41 @@ final class CLITrainingTests: XCTestCase {
         let weightedLoss = try XCTUnwrap(weighted["final_train_loss"] as? Double)
         XCTAssertGreaterThan(abs(plainLoss - weightedLoss), 1e-3 * plainLoss, "the options changed nothing")
     }
+
+    /// A loss option reaches the loss and the summary, and is recorded in a canonical form: a
+    /// distance matrix given as .npy resumes with the same values given inline, not with others.
+    func testLossOptionsReachTheLossAndResumeInCanonicalForm() throws {
+        let root = try temporaryDirectory(self).path
+        let matrix = "\(root)/m.npy"
+        try NPY.write(Tensor<Double>(shape: [2, 2], scalars: [0, 3, 3, 0]), to: matrix)
+        let base = [
+            "train", "--count", "8", "--size", "32", "--depth", "2", "--base", "4", "--batch-size", "4",
+            "--threads", "1", "--no-augment", "--loss", "wasserstein",
+        ]
+        func summary(_ out: String) throws -> [String: Any] {
+            let data = try Data(contentsOf: URL(fileURLWithPath: "\(root)/\(out)/summary.json"))
+            return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        }
+        let plain = try runDicekit(base + ["--epochs", "1", "--out", "\(root)/plain"])
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        let given = try runDicekit(base + ["--epochs", "1", "--distance-matrix", matrix, "--out", "\(root)/m"])
+        XCTAssertEqual(given.status, 0, given.stderr)
+        let configuration = try XCTUnwrap(try summary("m")["configuration"] as? [String: Any])
+        XCTAssertEqual(configuration["distance_matrix"] as? [Double], [0, 3, 3, 0])
+        let a = try XCTUnwrap(try summary("plain")["final_train_loss"] as? Double)
+        let b = try XCTUnwrap(try summary("m")["final_train_loss"] as? Double)
+        XCTAssertGreaterThan(abs(a - b), 1e-3 * a, "the distance matrix changed nothing")
+
+        let last = "\(root)/m/last.safetensors"
+        let inline = try runDicekit(base + ["--epochs", "2", "--distance-matrix", "0,3,3,0", "--resume", last])
+        XCTAssertEqual(inline.status, 0, inline.stderr)
+        let other = try runDicekit(base + ["--epochs", "3", "--distance-matrix", "0,2,2,0", "--resume", last])
+        XCTAssertEqual(other.status, 2, other.stderr)
+        XCTAssertTrue(other.stderr.contains("--distance-matrix 0.0,2.0,2.0,0.0 differs"), other.stderr)
+        let omitted = try runDicekit(base + ["--epochs", "3", "--resume", last])
+        XCTAssertEqual(omitted.status, 0, omitted.stderr)
+        XCTAssertEqual(
+            try XCTUnwrap(try summary("m")["configuration"] as? [String: Any])["distance_matrix"] as? [Double],
+            [0, 3, 3, 0], "the resumed run took the stored matrix")
+    }
 }

@@ -102,11 +102,13 @@ final class LossOptionsTests: XCTestCase {
         diceHausdorff.dice.classWeights = [1, 1, 5]
         diceHausdorff.diceWeight = 0.5
         diceHausdorff.hausdorffWeight = 2
+        diceHausdorff.hausdorff.logarithmic = true
         add(
             "dice-hausdorff", .diceHausdorff,
             {
                 $0.hausdorffAlpha = 1
                 $0.hausdorffWeight = 2
+                $0.hausdorffLogarithmic = true
                 $0.diceWeight = 0.5
                 $0.classWeights = [1, 1, 5]
             }, diceHausdorff)
@@ -162,6 +164,7 @@ final class LossOptionsTests: XCTestCase {
                     case "distance-matrix": one.distanceMatrix = options.distanceMatrix
                     case "hd-alpha": one.hausdorffAlpha = options.hausdorffAlpha
                     case "hausdorff-weight": one.hausdorffWeight = options.hausdorffWeight
+                    case "hd-log": one.hausdorffLogarithmic = true
                     default: XCTFail("no example for \(rule.name)")
                     }
                 }
