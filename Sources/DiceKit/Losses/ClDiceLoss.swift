@@ -135,17 +135,11 @@ public struct DiceClDiceLoss: SegmentationLoss {
         guard alpha >= 0 && alpha <= 1 else {
             throw DiceKitError.value("clDice alpha is \(alpha); expected a number in [0, 1]")
         }
-        guard dice.reduction != .none, clDice.reduction != .none else {
-            throw DiceKitError.option(
-                "dice-cldice with reduction none (the terms have different shapes); expected mean or sum")
-        }
-        guard dice.layout == clDice.layout else {
-            throw DiceKitError.option(
-                "dice-cldice terms with layouts \(dice.layout.rawValue) and \(clDice.layout.rawValue); expected one layout"
-            )
-        }
+        try CompoundLoss.checkTerms(
+            "dice-cldice", weights: [], reductions: [dice.reduction, clDice.reduction],
+            layouts: [dice.layout, clDice.layout])
         let a = try dice.evaluate(prediction, target: target, validMask: nil, gradient: gradient)
         let b = try clDice.evaluate(prediction, target: target, gradient: gradient)
-        return DiceFocalLoss.combined(a, 1 - alpha, b, alpha)
+        return CompoundLoss.combined(a, 1 - alpha, b, alpha)
     }
 }

@@ -62,56 +62,18 @@ public struct DiceFocalLoss: SegmentationLoss {
         focalWeight: Double, _ prediction: Tensor<Scalar>, _ target: SegmentationTarget<Scalar>, gradient: Bool,
         exchange: (communicator: any Communicator, contributes: Bool)? = nil
     ) throws -> DiceLossResult<Scalar> {
-        for (weight, v) in [diceWeight, ("focal weight", focalWeight)] where !(v.isFinite && v >= 0) {
-            throw DiceKitError.value("\(weight) is \(v); expected a finite number ≥ 0")
-        }
-        guard dice.reduction != .none, focal.reduction != .none else {
-            throw DiceKitError.option(
-                "\(name) with reduction none (the terms have different shapes); expected mean or sum")
-        }
-        guard dice.layout == focal.layout else {
-            throw DiceKitError.option(
-                "\(name) terms with layouts \(dice.layout.rawValue) and \(focal.layout.rawValue); expected one layout"
-            )
-        }
+        try CompoundLoss.checkTerms(
+            name, weights: [diceWeight, ("focal weight", focalWeight)], reductions: [dice.reduction, focal.reduction],
+            layouts: [dice.layout, focal.layout])
         guard let (communicator, contributes) = exchange else {
             let a = try dice.evaluate(prediction, target: target, validMask: nil, gradient: gradient)
             let b = try focal.evaluate(prediction, target: target, gradient: gradient)
-            return combined(a, diceWeight.value, b, focalWeight)
+            return CompoundLoss.combined(a, diceWeight.value, b, focalWeight)
         }
         let a = try dice.evaluate(
             prediction, target: target, contributes: contributes, gradient: gradient, across: communicator)
         let b = try focal.evaluate(
             prediction, target: target, contributes: contributes, gradient: gradient, across: communicator)
-        return combined(a, diceWeight.value, b, focalWeight)
-    }
-
-    /// wa·a + wb·b for two scalar-valued results, and the same sum of their gradients when both have one.
-    static func combined<Scalar: BLASScalar>(
-        _ a: DiceLossResult<Scalar>, _ wa: Double, _ b: DiceLossResult<Scalar>, _ wb: Double
-    ) -> DiceLossResult<Scalar> {
-        let loss = Tensor<Scalar>(uncheckedShape: [], storage: [Scalar(wa) * a.value + Scalar(wb) * b.value])
-        var g: Tensor<Scalar>? = nil
-        if let ga = a.gradient, let gb = b.gradient {
-            // Concrete loops (this generic body may run unspecialised from another module).
-            let sum: [Scalar] = specialised(
-                Scalar.self,
-                float: {
-                    Self.weightedSum(ga.scalars.reinterpreted(), Float(wa), gb.scalars.reinterpreted(), Float(wb))
-                        .reinterpreted()
-                },
-                double: {
-                    Self.weightedSum(ga.scalars.reinterpreted(), wa, gb.scalars.reinterpreted(), wb).reinterpreted()
-                })
-            g = Tensor(uncheckedShape: ga.shape, storage: sum)
-        }
-        return DiceLossResult(loss: loss, gradient: g)
-    }
-
-    static func weightedSum(_ a: [Float], _ wa: Float, _ b: [Float], _ wb: Float) -> [Float] {
-        zip(a, b).map { wa * $0 + wb * $1 }
-    }
-    static func weightedSum(_ a: [Double], _ wa: Double, _ b: [Double], _ wb: Double) -> [Double] {
-        zip(a, b).map { wa * $0 + wb * $1 }
+        return CompoundLoss.combined(a, diceWeight.value, b, focalWeight)
     }
 }

@@ -66,24 +66,14 @@ public struct DiceHausdorffLoss: SegmentationLoss {
         try checkCompound()
         let a = try dice.evaluate(prediction, target: target, validMask: nil, gradient: gradient)
         let b = try hausdorff.evaluate(prediction, target: target, gradient: gradient)
-        return DiceFocalLoss.combined(a, diceWeight, b, hausdorffWeight)
+        return CompoundLoss.combined(a, diceWeight, b, hausdorffWeight)
     }
 
     /// The checks of the compound itself; each term checks its own settings.
     func checkCompound() throws {
-        for (name, v) in [("dice weight", diceWeight), ("hausdorff weight", hausdorffWeight)]
-        where !(v.isFinite && v >= 0) {
-            throw DiceKitError.value("\(name) is \(v); expected a finite number ≥ 0")
-        }
-        guard dice.reduction != .none, hausdorff.reduction != .none else {
-            throw DiceKitError.option(
-                "dice-hausdorff with reduction none (the terms have different shapes); expected mean or sum")
-        }
-        guard dice.layout == hausdorff.layout else {
-            throw DiceKitError.option(
-                "dice-hausdorff terms with layouts \(dice.layout.rawValue) and \(hausdorff.layout.rawValue); "
-                    + "expected one layout")
-        }
+        try CompoundLoss.checkTerms(
+            "dice-hausdorff", weights: [("dice weight", diceWeight), ("hausdorff weight", hausdorffWeight)],
+            reductions: [dice.reduction, hausdorff.reduction], layouts: [dice.layout, hausdorff.layout])
     }
 }
 
@@ -119,6 +109,6 @@ extension DiceHausdorffLoss: DistributedSegmentationLoss {
                 loss: Tensor(uncheckedShape: [], storage: [Scalar(Double.log1p(value))]),
                 gradient: b.gradient.map { Scalar(1 / (1 + value)) * $0 })
         }
-        return DiceFocalLoss.combined(a, diceWeight, b, hausdorffWeight)
+        return CompoundLoss.combined(a, diceWeight, b, hausdorffWeight)
     }
 }

@@ -1,0 +1,55 @@
+// What the two-term losses (Dice + focal, generalized Dice + focal, Dice + clDice, Dice +
+// Hausdorff) share: the checks of the compound itself (weights, reductions, one layout) and the
+// weighted sum of the two terms' values and gradients.
+
+/// Helpers of the losses that sum two terms on the same logits and target.
+enum CompoundLoss {
+    /// The checks every two-term loss makes before its terms run: each weight finite and ≥ 0, no
+    /// term with reduction none (the terms' per-unit shapes differ), one layout. `name` starts
+    /// the reduction and layout messages.
+    ///
+    /// - Throws: `DiceKitError.value` for a weight, `DiceKitError.option` for the others.
+    static func checkTerms(
+        _ name: String, weights: [(name: String, value: Double)], reductions: [LossReduction], layouts: [Layout]
+    ) throws {
+        for (weight, v) in weights where !(v.isFinite && v >= 0) {
+            throw DiceKitError.value("\(weight) is \(v); expected a finite number ≥ 0")
+        }
+        guard !reductions.contains(.none) else {
+            throw DiceKitError.option(
+                "\(name) with reduction none (the terms have different shapes); expected mean or sum")
+        }
+        guard let first = layouts.first, let other = layouts.first(where: { $0 != first }) else { return }
+        throw DiceKitError.option(
+            "\(name) terms with layouts \(first.rawValue) and \(other.rawValue); expected one layout")
+    }
+
+    /// wa·a + wb·b for two scalar-valued results, and the same sum of their gradients when both have one.
+    static func combined<Scalar: BLASScalar>(
+        _ a: DiceLossResult<Scalar>, _ wa: Double, _ b: DiceLossResult<Scalar>, _ wb: Double
+    ) -> DiceLossResult<Scalar> {
+        let loss = Tensor<Scalar>(uncheckedShape: [], storage: [Scalar(wa) * a.value + Scalar(wb) * b.value])
+        var g: Tensor<Scalar>? = nil
+        if let ga = a.gradient, let gb = b.gradient {
+            // Concrete loops (this generic body may run unspecialised from another module).
+            let sum: [Scalar] = specialised(
+                Scalar.self,
+                float: {
+                    Self.weightedSum(ga.scalars.reinterpreted(), Float(wa), gb.scalars.reinterpreted(), Float(wb))
+                        .reinterpreted()
+                },
+                double: {
+                    Self.weightedSum(ga.scalars.reinterpreted(), wa, gb.scalars.reinterpreted(), wb).reinterpreted()
+                })
+            g = Tensor(uncheckedShape: ga.shape, storage: sum)
+        }
+        return DiceLossResult(loss: loss, gradient: g)
+    }
+
+    static func weightedSum(_ a: [Float], _ wa: Float, _ b: [Float], _ wb: Float) -> [Float] {
+        zip(a, b).map { wa * $0 + wb * $1 }
+    }
+    static func weightedSum(_ a: [Double], _ wa: Double, _ b: [Double], _ wb: Double) -> [Double] {
+        zip(a, b).map { wa * $0 + wb * $1 }
+    }
+}
