@@ -10,8 +10,10 @@ extension TrainCommand {
     /// The help lines of the loss options.
     static let lossOptionsHelp = """
           loss options (each refused with a --loss it does not fit; defaults: the objective's own)
-          --class-weights w,...  Dice/focal weight per class after --exclude-background (MONAI weight=):
-                                 the Dice family but generalized, focal, dice-focal, generalized-dice-focal
+          --class-weights w,...|auto   Dice/focal weight per class after --exclude-background (MONAI
+                                 weight=): the Dice family but generalized, focal, dice-focal,
+                                 generalized-dice-focal, dice-hausdorff; auto: median frequency
+                                 balancing over the training set (w_c = median(f)/f_c)
           --exclude-background   leave class 0 out of the Dice, focal and clDice terms (the softmax
                                  keeps it; MONAI include_background=False)
           --batch-dice           Dice statistics summed over the batch (MONAI batch=True, nnU-Net)
@@ -22,9 +24,9 @@ extension TrainCommand {
                                  dice-hausdorff (1)
           --ce-weight Y          dice-ce: the cross-entropy term (1)
           --focal-weight Y       dice-focal, generalized-dice-focal: the focal term (1)
-          --ce-class-weights w0,w1,...  dice-ce: the cross-entropy's weight per class, background
+          --ce-class-weights w0,w1,...|auto  dice-ce: the cross-entropy's weight per class, background
                                  included (PyTorch CrossEntropyLoss weight=; the mean divides by the
-                                 labels' weights)
+                                 labels' weights); auto as for --class-weights
           --label-smoothing E    dice-ce: cross-entropy targets (1 − E)·g + E/C, 0 ≤ E ≤ 1 (default 0)
           --cldice-alpha A       dice-cldice: the clDice share (0.5)
           --cldice-iterations K  cldice, dice-cldice: soft-skeleton iterations (3)
@@ -49,7 +51,9 @@ extension TrainCommand {
     ///   matrix; `DiceKitError` for a malformed .npy.
     static func lossOptions(_ arguments: ParsedArguments) throws -> LossOptions {
         var options = LossOptions()
-        options.classWeights = try arguments.doubles("class-weights")
+        // "auto" (median frequency balancing) is resolved once the training set is open
+        // (`balanceClassWeights`); the empty list holds its place for the checks until then.
+        options.classWeights = try balanced("class-weights", arguments) ? [] : arguments.doubles("class-weights")
         options.excludeBackground = arguments.flag("exclude-background")
         options.batch = arguments.flag("batch-dice")
         options.tverskyAlpha = try arguments.double("tversky-alpha")
@@ -59,7 +63,8 @@ extension TrainCommand {
         options.diceWeight = try arguments.double("dice-weight")
         options.crossEntropyWeight = try arguments.double("ce-weight")
         options.focalWeight = try arguments.double("focal-weight")
-        options.crossEntropyClassWeights = try arguments.doubles("ce-class-weights")
+        options.crossEntropyClassWeights =
+            try balanced("ce-class-weights", arguments) ? [] : arguments.doubles("ce-class-weights")
         options.labelSmoothing = try arguments.double("label-smoothing", default: 0)!
         options.clDiceAlpha = try arguments.double("cldice-alpha")
         options.clDiceIterations = try arguments.int("cldice-iterations", in: 0...1000)
@@ -68,6 +73,29 @@ extension TrainCommand {
         options.hausdorffWeight = try arguments.double("hausdorff-weight")
         options.hausdorffLogarithmic = arguments.flag("hd-log")
         return options
+    }
+
+    /// Whether `--NAME auto` asks for median-frequency-balanced weights.
+    private static func balanced(_ name: String, _ arguments: ParsedArguments) -> Bool {
+        arguments.string(name) == "auto"
+    }
+
+    /// Replaces the place-holders of `--class-weights auto` and `--ce-class-weights auto` with
+    /// the training set's median-frequency-balanced weights (`medianFrequencyWeights()`; the
+    /// Dice weights without the background's under `--exclude-background`). Returns the weights,
+    /// nil when neither option asks for them.
+    ///
+    /// - Throws: what reading the training set throws; `DiceKitError.value` for a class that no
+    ///   training sample contains.
+    static func balanceClassWeights(
+        _ arguments: ParsedArguments, training: any SegmentationSource, into options: inout LossOptions
+    ) throws -> [Double]? {
+        let (dice, crossEntropy) = (balanced("class-weights", arguments), balanced("ce-class-weights", arguments))
+        guard dice || crossEntropy else { return nil }
+        let weights = try training.medianFrequencyWeights()
+        if dice { options.classWeights = options.excludeBackground ? Array(weights.dropFirst()) : weights }
+        if crossEntropy { options.crossEntropyClassWeights = weights }
+        return weights
     }
 
     /// `--distance-matrix`: a C×C .npy file, or its C² values row-major, comma-separated.
@@ -86,6 +114,8 @@ extension TrainCommand {
     static func recordedLossOptions(_ options: LossOptions) -> [String: String] {
         var recorded: [String: String] = [:]
         for (name, value) in options.given { recorded[name] = text(value) }
+        // "auto" is recorded as given: a resumed run balances the same training set again.
+        for name in ["class-weights", "ce-class-weights"] where recorded[name] == "" { recorded[name] = "auto" }
         return recorded
     }
 

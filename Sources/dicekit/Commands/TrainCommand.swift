@@ -171,6 +171,7 @@ enum TrainCommand: Command {
         let (training, validation): (any SegmentationSource, (any SegmentationSource)?) =
             fraction > 0
             ? try SourceSubset.split(dataset, validationFraction: fraction, seed: seed) : (dataset, heldOut)
+        let balancedWeights = try balanceClassWeights(arguments, training: training, into: &config.lossOptions)
         let model: UNet<Float>
         if let resume {
             model = try UNet<Float>(UNetConfiguration.inferred(from: resume.checkpoint.model))
@@ -200,7 +201,11 @@ enum TrainCommand: Command {
                 "training a U-Net (base \(m.baseWidth), depth \(m.depth), \(m.classes) classes, norm \(m.normalization.name), "
                     + "loss \(config.loss.rawValue)) on \(training.count) images of \(training.spatialShape), "
                     + "validating on \(validation?.count ?? 0); \(config.epochs) epochs × \(steps) steps; output in \(config.outputDirectory!)"
-                    + (ranks > 1 ? "; \(ranks) ranks × batch \(config.batchSize)" : ""))
+                    + (ranks > 1 ? "; \(ranks) ranks × batch \(config.batchSize)" : "")
+                    + (balancedWeights.map { w in
+                        "; class weights by median frequency: "
+                            + w.map { String(format: "%.4g", $0) }.joined(separator: ", ")
+                    } ?? ""))
         }
         try onAllRanks(world) {
             do {
