@@ -110,12 +110,12 @@ extension TrainCommand {
     }
 
     /// The options given, as the checkpoint stores them: "true" for a flag, numbers as Swift
-    /// prints them, lists comma-separated (the distance matrix inline, whatever form it was given in).
-    static func recordedLossOptions(_ options: LossOptions) -> [String: String] {
+    /// prints them, lists comma-separated (the distance matrix inline, whatever form it was given
+    /// in), and "auto" as given, so a resumed run balances the same training set again.
+    static func recordedLossOptions(_ options: LossOptions, _ arguments: ParsedArguments) -> [String: String] {
         var recorded: [String: String] = [:]
         for (name, value) in options.given { recorded[name] = text(value) }
-        // "auto" is recorded as given: a resumed run balances the same training set again.
-        for name in ["class-weights", "ce-class-weights"] where recorded[name] == "" { recorded[name] = "auto" }
+        for name in ["class-weights", "ce-class-weights"] where balanced(name, arguments) { recorded[name] = "auto" }
         return recorded
     }
 

@@ -140,7 +140,7 @@ enum TrainCommand: Command {
             "base": "\(architecture.baseWidth)", "depth": "\(architecture.depth)",
             "norm": architecture.normalization.name, "activation": arguments.string("activation") ?? "relu",
         ]
-        recorded.merge(recordedLossOptions(config.lossOptions)) { _, new in new }
+        recorded.merge(recordedLossOptions(config.lossOptions, arguments)) { _, new in new }
         recorded.merge(recordedAugmentation(config.augmentation)) { _, new in new }
         try parseDeepSupervision(arguments, depth: architecture.depth, into: &config, recorded: &recorded)
         switch data.source {
