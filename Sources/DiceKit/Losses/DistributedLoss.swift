@@ -11,6 +11,7 @@
 //   - a mean over samples (focal with reduction mean: every sample has the same number of
 //     elements) is Σ_r (B_r / B)·(rank r's mean) and its gradient rank r's scaled by B_r / B; a
 //     sum over samples is Σ_r (rank r's sum), its gradient rank r's as it is (`SampleMeanExchange`).
+//     With an ignore index the focal mean weighs each rank by its counted positions instead of B_r.
 // A compound (Dice + focal, generalized Dice + focal) exchanges each term in turn.
 
 /// A loss that can be evaluated on a batch split across the ranks of a `Communicator`.
@@ -58,18 +59,25 @@ struct SampleMeanExchange {
     /// True for a mean over samples, false for a sum.
     let mean: Bool
 
-    /// Σ_r (B_r / B)·value_r (a mean) or Σ_r value_r (a sum) on every rank, with this rank's
-    /// gradient scaled by B_r / B (a mean) or 1 (a sum; 0 on a rank without samples).
-    func combine<Scalar: BLASScalar>(_ local: DiceLossResult<Scalar>, samples: Int) throws -> DiceLossResult<Scalar> {
+    /// Σ_r (w_r / W)·value_r (a mean) or Σ_r value_r (a sum) on every rank, with this rank's
+    /// gradient scaled by w_r / W (a mean) or 1 (a sum; 0 on a rank without samples).
+    ///
+    /// - Parameter weight: w_r, this rank's share of the mean: nil for its sample count B_r; the
+    ///   counted positions of a loss with an ignore index. A mean whose weights are all 0 (every
+    ///   position ignored) is 0.
+    func combine<Scalar: BLASScalar>(_ local: DiceLossResult<Scalar>, samples: Int, weight: Double? = nil) throws
+        -> DiceLossResult<Scalar>
+    {
         let n = contributes ? Double(samples) : 0
+        let w = contributes ? weight ?? n : 0
         let value = contributes ? Double(local.value) : 0
-        var sums = [n, mean ? n * value : value]
+        var sums = [n, w, mean ? w * value : value]
         try communicator.allReduceSum(&sums)
         guard sums[0] > 0 else {
             throw DiceKitError.value("no rank has samples in this step; expected at least one")
         }
-        let scale = mean ? n / sums[0] : (contributes ? 1 : 0)
-        let total = mean ? sums[1] / sums[0] : sums[1]
+        let scale = mean ? (sums[1] > 0 ? w / sums[1] : 0) : (contributes ? 1 : 0)
+        let total = mean ? (sums[1] > 0 ? sums[2] / sums[1] : 0) : sums[2]
         return DiceLossResult(
             loss: Tensor(uncheckedShape: [], storage: [Scalar(total)]),
             gradient: local.gradient.map { scale == 1 ? $0 : Scalar(scale) * $0 })
@@ -78,8 +86,9 @@ struct SampleMeanExchange {
 
 extension FocalLoss: DistributedSegmentationLoss {
     /// The focal loss of the global batch (`DistributedSegmentationLoss`): with reduction mean,
-    /// Σ_r (B_r / B)·(rank r's mean) (every sample has the same number of elements); with
-    /// reduction sum, Σ_r (rank r's sum).
+    /// Σ_r (B_r / B)·(rank r's mean) (every sample has the same number of elements; with an
+    /// ignore index, each rank weighs by its counted positions instead); with reduction sum,
+    /// Σ_r (rank r's sum).
     ///
     /// - Throws: as `evaluate(_:target:gradient:)`; `DiceKitError.option` for reduction none or
     ///   the normalized form (its per-class sums span the batch).
@@ -97,7 +106,11 @@ extension FocalLoss: DistributedSegmentationLoss {
         let local = try evaluate(prediction, target: target, gradient: gradient)
         let exchange = SampleMeanExchange(
             communicator: communicator, contributes: contributes, mean: reduction == .mean)
-        return try exchange.combine(local, samples: prediction.shape.first ?? 0)
+        var weight: Double? = nil
+        if let ignoreIndex, case .labels(let map) = target {
+            weight = Double(map.storage.reduce(0) { $0 + (Int($1) == ignoreIndex ? 0 : 1) })
+        }
+        return try exchange.combine(local, samples: prediction.shape.first ?? 0, weight: weight)
     }
 }
 

@@ -72,14 +72,25 @@ extension FocalLoss {
         -> DiceLossResult<T>
     {
         let input = try LossInput(
-            x, target, layout: layout, ignoreIndex: nil, what: "focal loss", hard: activation == .sigmoid)
+            x, target, layout: layout, ignoreIndex: ignoreIndex, what: "focal loss", hard: activation == .sigmoid)
         let weights = try checkedWeights(channels: input.c)
         let first = excludeBackground ? 1 : 0
         let kept = input.c - first
         let (n, s) = (input.n, input.s)
-        let elements = Double(n * kept * s)
-        // Factor of every element's value in the reduced loss (normalized: per class, below).
-        let scale: Double = reduction == .mean ? 1 / elements : reduction == .sum ? 1 / Double(s) : 1
+        // The positions of each sample that count (all of them without an ignore index).
+        let counted = input.countedPositions()
+        let elements = Double(counted.reduce(0, +) * kept)
+        // Factor of every element's value of sample i in the reduced loss (normalized: per class,
+        // below); 0 where nothing counts.
+        let scales: [Double] = counted.map { m in
+            switch reduction {
+            case .mean: return elements > 0 ? 1 / elements : 0
+            case .sum: return m > 0 ? 1 / Double(m) : 0
+            case .none: return 1
+            }
+        }
+        let hasIgnore = input.ignore != nil
+        let ignore = input.ignore ?? 0
         let tasks = PositionTasks(n: n, s: s, c: input.c)
         // Per task: A_k (Σ ℓ) and Φ_k (Σ F) for each kept class.
         var partial = [Double](repeating: 0, count: tasks.ranges.count * 2 * kept)
@@ -101,9 +112,11 @@ extension FocalLoss {
         let vectorKernels = dk_isa().rawValue >= DK_ISA_AVX2.rawValue
         let labels = input.labels ?? []
         let dense = input.dense ?? []
-        // The C kernel's case: Float, channels-last labels, 16 % C == 0, whole γ ≤ 8, plain sums.
+        // The C kernel's case: Float, channels-last labels, 16 % C == 0, whole γ ≤ 8, plain sums,
+        // nothing ignored. (The softmax kernel below needs no exception: an ignored label selects
+        // no class, so its position adds nothing and gets a zero gradient.)
         let useKernel =
-            T.self == Float.self && activation == .sigmoid && hasLabels && input.channelsLast
+            T.self == Float.self && activation == .sigmoid && hasLabels && !hasIgnore && input.channelsLast
             && Int(DK_FOCAL_LANES) % input.c == 0
             && wholeGamma >= 0 && reducedThreshold == nil && !normalized && reduction != .none
             && (!wantGradient || directGradient)
@@ -117,7 +130,6 @@ extension FocalLoss {
         let kernelWeights = (0..<input.c).map { $0 < first ? Float(0) : Float(weightsT[$0 - first]) }
         let kernelW1 = (0..<input.c).map { $0 < first ? Float(0) : Float(w1[$0 - first]) }
         let kernelW0 = (0..<input.c).map { $0 < first ? Float(0) : Float(w0[$0 - first]) }
-        let scaleT = T(scale)
         let outChannels = input.channelsLast ? kept : 1
         let outPositions = input.channelsLast ? 1 : s
         x.withUnsafeBufferPointer { xs in
@@ -130,6 +142,8 @@ extension FocalLoss {
                             let (xs, gs, vs, ps) = shared.buffers
                             let (i, p0, p1) = tasks.ranges[task]
                             let out = ps.baseAddress! + task * 2 * kept
+                            let scale = scales[i]
+                            let scaleT = T(scale)
                             /// The input and gradient from (i, p0) as Float, for the vector kernels
                             /// (chosen only when the scalar type is Float).
                             func floatRange() -> (UnsafePointer<Float>, UnsafeMutablePointer<Float>?) {
@@ -179,6 +193,7 @@ extension FocalLoss {
                                 let offset = input.labelOffset
                                 for p in p0..<p1 {
                                     let label: Int32 = hasLabels ? labels[i * s + p] : -1
+                                    if hasIgnore && label == ignore { continue }
                                     let base = input.index(i, 0, p)
                                     for k in first..<input.c {
                                         let idx = base + k * cs
@@ -214,13 +229,22 @@ extension FocalLoss {
         }
         let value: Double
         if normalized {
-            let perClass = Double(n * s)
+            let perClass = Double(Swift.max(counted.reduce(0, +), 1))
             value = (0..<kept).reduce(0.0) { $0 + a[$1] / Swift.max(phi[$1], 1e-6) / perClass } / Double(kept)
             if wantGradient {
-                normalizedGradient(input, x, &gradient, a: a, phi: phi, first: first, weights: weightsT, tasks: tasks)
+                normalizedGradient(
+                    input, x, &gradient, a: a, phi: phi, first: first, weights: weightsT, tasks: tasks,
+                    norm: 1 / (perClass * Double(kept)))
             }
+        } else if !hasIgnore || reduction != .sum {
+            // Every sample has the same scale.
+            value = a.reduce(0, +) * (scales.first ?? 0)
         } else {
-            value = a.reduce(0, +) * scale
+            // Σ over tasks of the task's sample's scale × its sums.
+            value = tasks.ranges.indices.reduce(0.0) { total, task in
+                let sums = (0..<kept).reduce(0.0) { $0 + partial[task * 2 * kept + 2 * $1] }
+                return total + sums * scales[tasks.ranges[task].sample]
+            }
         }
         var shape = x.shape
         shape[layout.channelAxis(rank: shape.count)] = kept
@@ -231,13 +255,13 @@ extension FocalLoss {
             loss: loss, gradient: wantGradient ? Tensor<T>(uncheckedShape: x.shape, storage: gradient) : nil)
     }
 
-    /// Pass 2 of the normalized form: dL/dz = (2t − 1)·(dℓ/du / Φ_k − A_k/Φ_k²·dF/du) / (N·S·C').
+    /// Pass 2 of the normalized form: dL/dz = (2t − 1)·(dℓ/du / Φ_k − A_k/Φ_k²·dF/du)·`norm`,
+    /// norm = 1/(counted positions·C'); ignored positions keep a zero gradient.
     private func normalizedGradient<T: BLASScalar>(
         _ input: LossInput<T>, _ x: Tensor<T>, _ gradient: inout [T], a: [Double], phi: [Double],
-        first: Int, weights: [T], tasks: PositionTasks
+        first: Int, weights: [T], tasks: PositionTasks, norm: Double
     ) {
         let kept = input.c - first
-        let norm = 1 / Double(input.n * input.s * kept)
         let gammaT = T(gamma)
         let thresholdT = reducedThreshold.map { T($0) }
         let alphaT = alpha.map { T($0) }
@@ -254,7 +278,7 @@ extension FocalLoss {
                         let w = weights[k - first]
                         let k1 = c1[k - first]
                         let k2 = c2[k - first]
-                        for p in p0..<p1 {
+                        for p in p0..<p1 where !input.ignored(i, p) {
                             let idx = input.index(i, k, p)
                             let t = input.target(i, k, p)
                             let z = xs[idx]

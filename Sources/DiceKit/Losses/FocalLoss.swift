@@ -20,6 +20,9 @@
 /// ```
 /// Reductions as MONAI: `.mean` over all elements, `.sum` the spatial mean summed over samples
 /// and classes, `.none` the element-wise values (the prediction's shape, channels after exclusion).
+/// With an ignore index, ignored positions are left out as if they were not there: the value and
+/// gradient are those of the same loss on the remaining positions (the means count only those),
+/// and the ignored positions get a zero gradient and value.
 ///
 /// Shapes: prediction [N, spatial…, C] (channels-last) or [N, C, spatial…] (channels-first), logits;
 /// target labels [N, spatial…] or a one-hot tensor with the prediction's shape.
@@ -50,6 +53,9 @@ public struct FocalLoss: SegmentationLoss {
     /// smp's reduced focal loss (sigmoid only): the focal term is ((1 − p_t)/r)^γ where p_t ≥ r
     /// and 1 where p_t < r; r in (0, 1] (default nil: off).
     public var reducedThreshold: Double? = nil
+    /// With integer labels: positions whose label is this count nowhere (default nil). A batch
+    /// with every position ignored has loss 0 and a zero gradient.
+    public var ignoreIndex: Int? = nil
     /// Whether the vector kernels (AVX-512 or AVX2) may run (default true; tests switch it off to compare with
     /// the Swift loop).
     var kernelEnabled = true

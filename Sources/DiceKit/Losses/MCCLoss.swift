@@ -10,7 +10,9 @@
 /// ```
 /// p is the prediction after `activation` (smp's loss takes probabilities: `.none`, or `.sigmoid`
 /// of logits; `.softmax` flattens every channel against the one-hot target). Shapes as `DiceLoss`;
-/// targets: labels (a binary mask for one channel), or a dense 0/1 or soft target.
+/// targets: labels (a binary mask for one channel), or a dense 0/1 or soft target. With an ignore
+/// index, ignored positions are left out of the four sums (as if they were not there) and get a
+/// zero gradient.
 public struct MCCLoss: SegmentationLoss {
     /// Applied to the prediction first (default `.none`: the prediction holds probabilities).
     public var activation: DiceActivation = .none
@@ -18,6 +20,8 @@ public struct MCCLoss: SegmentationLoss {
     public var layout: Layout = .channelsLast
     /// Added to each of the four counts (default 1e-5, smp's; finite, > 0).
     public var epsilon: Double = 1e-5
+    /// With integer labels: positions whose label is this count nowhere (default nil).
+    public var ignoreIndex: Int? = nil
 
     /// An MCC loss with smp's ε.
     public init(activation: DiceActivation = .none, layout: Layout = .channelsLast) {
@@ -39,8 +43,8 @@ public struct MCCLoss: SegmentationLoss {
 
     /// The loss of the global batch that `communicator`'s ranks hold between them and its
     /// gradient with respect to this rank's `prediction` (`DistributedSegmentationLoss`): the
-    /// four sums (Σ p, Σ g, Σ p·g and the element count) are summed over the ranks between the
-    /// two passes, so every rank's coefficients are the whole batch's.
+    /// four sums (Σ p, Σ g, Σ p·g and the counted elements) are summed over the ranks between
+    /// the two passes, so every rank's coefficients are the whole batch's.
     public func evaluate<Scalar: BLASScalar>(
         _ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
         contributes: Bool = true, gradient: Bool = false, across communicator: any Communicator
@@ -48,7 +52,7 @@ public struct MCCLoss: SegmentationLoss {
         let exchange = { (sums: inout [Double]) in
             if !contributes { sums = [Double](repeating: 0, count: sums.count) }
             try communicator.allReduceSum(&sums)
-            guard sums[3] > 0 else {
+            guard sums[4] > 0 else {
                 throw DiceKitError.value("no rank has samples in this step; expected at least one")
             }
         }
@@ -58,7 +62,7 @@ public struct MCCLoss: SegmentationLoss {
     }
 
     /// The loss and gradient; `exchange` (across ranks) replaces the sums [Σ p, Σ g, Σ p·g,
-    /// elements] by the global batch's between the two passes.
+    /// counted elements, samples] by the global batch's between the two passes.
     func compute<T: BLASScalar>(
         _ x: Tensor<T>, _ target: SegmentationTarget<T>, _ wantGradient: Bool,
         exchange: ((inout [Double]) throws -> Void)? = nil
@@ -66,7 +70,7 @@ public struct MCCLoss: SegmentationLoss {
         guard epsilon.isFinite, epsilon > 0 else {
             throw DiceKitError.value("MCC epsilon is \(epsilon); expected a finite number > 0")
         }
-        let input = try LossInput(x, target, layout: layout, ignoreIndex: nil, what: "MCC loss", hard: false)
+        let input = try LossInput(x, target, layout: layout, ignoreIndex: ignoreIndex, what: "MCC loss", hard: false)
         if activation == .softmax && input.c == 1 {
             throw DiceKitError.option("softmax over a single channel; expected ≥ 2 channels or activation sigmoid/none")
         }
@@ -83,7 +87,7 @@ public struct MCCLoss: SegmentationLoss {
                 var sp = 0.0
                 var sg = 0.0
                 var spg = 0.0
-                for q in p0..<p1 {
+                for q in p0..<p1 where !input.ignored(i, q) {
                     for k in 0..<input.c {
                         let v = Double(p[input.index(i, k, q)])
                         let g = Double(input.target(i, k, q))
@@ -97,7 +101,7 @@ public struct MCCLoss: SegmentationLoss {
                 out[3 * task + 2] = spg
             }
         }
-        var sums = [0, 0, 0, Double(x.count)]
+        var sums = [0, 0, 0, Double(input.countedPositions().reduce(0, +) * input.c), Double(input.n)]
         for task in tasks.ranges.indices {
             for k in 0..<3 { sums[k] += partial[3 * task + k] }
         }
@@ -125,7 +129,7 @@ public struct MCCLoss: SegmentationLoss {
                 tasks.run { task in
                     let gs = shared.buffers
                     let (i, p0, p1) = tasks.ranges[task]
-                    for q in p0..<p1 {
+                    for q in p0..<p1 where !input.ignored(i, q) {
                         for k in 0..<input.c { gs[input.index(i, k, q)] = a + b * input.target(i, k, q) }
                     }
                 }

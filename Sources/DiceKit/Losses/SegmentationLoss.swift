@@ -69,6 +69,11 @@ struct LossInput<T: BLASScalar> {
         guard let labels, let ignore else { return false }
         return labels[i * s + p] == ignore
     }
+    /// The positions of each sample that are not ignored (S each without an ignore index).
+    func countedPositions() -> [Int] {
+        guard let labels, let ignore else { return [Int](repeating: s, count: n) }
+        return (0..<n).map { i in s - labels[(i * s)..<((i + 1) * s)].reduce(0) { $0 + ($1 == ignore ? 1 : 0) } }
+    }
     /// The target of (sample, channel, position): 0 or 1 (soft values for dense targets).
     @inline(__always) func target(_ i: Int, _ k: Int, _ p: Int) -> T {
         if let labels { return labels[i * s + p] == Int32(k) + labelOffset ? 1 : 0 }

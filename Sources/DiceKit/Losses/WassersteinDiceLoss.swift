@@ -19,7 +19,8 @@ public enum WassersteinWeighting: String, Sendable, CaseIterable {
 /// loss = 1 − (2·TP + s_nr) / (D + s_dr),  D = 2·TP + Σ_s W_s (default) or Σ_s α_{l_s}·(2 − W_s) (gdl)
 /// ```
 /// p is the softmax of the logits over the channel axis (the loss needs logits and labels).
-/// Shapes: prediction [N, spatial…, C] or [N, C, spatial…]; labels [N, spatial…] in 0..<C.
+/// Shapes: prediction [N, spatial…, C] or [N, C, spatial…]; labels [N, spatial…] in 0..<C, or
+/// the ignore index: those positions are left out of every sum and get a zero gradient.
 public struct WassersteinDiceLoss: SegmentationLoss {
     /// The C×C class distance matrix, row-major: M[i·C + j] is the distance between classes i and j
     /// (finite, ≥ 0, 0 on the diagonal).
@@ -34,6 +35,8 @@ public struct WassersteinDiceLoss: SegmentationLoss {
     public var smoothDenominator: Double = DiceLoss.defaultSmoothing
     /// `.mean` (default) or `.sum` over the samples, or `.none` (shape [N]).
     public var reduction: LossReduction = .mean
+    /// Positions whose label is this count nowhere (default nil).
+    public var ignoreIndex: Int? = nil
 
     /// A loss with the given distance matrix (row-major, C×C).
     public init(distanceMatrix: [Double], weighting: WassersteinWeighting = .default, layout: Layout = .channelsLast) {
@@ -64,7 +67,8 @@ public struct WassersteinDiceLoss: SegmentationLoss {
         -> DiceLossResult<T>
     {
         let input = try LossInput(
-            x, target, layout: layout, ignoreIndex: nil, what: "Wasserstein Dice loss", hard: true, labelsOnly: true)
+            x, target, layout: layout, ignoreIndex: ignoreIndex, what: "Wasserstein Dice loss", hard: true,
+            labelsOnly: true)
         let c = input.c
         let n = input.n
         guard c >= 2 else {
@@ -97,7 +101,7 @@ public struct WassersteinDiceLoss: SegmentationLoss {
                     let (out, ps) = shared.buffers
                     let (i, p0, p1) = tasks.ranges[task]
                     let o = out.baseAddress! + 2 * c * task
-                    for q in p0..<p1 {
+                    for q in p0..<p1 where !input.ignored(i, q) {
                         let l = Int(labels[i * input.s + q])
                         var w: T = 0
                         for k in 0..<c { w += m[l * c + k] * ps[input.index(i, k, q)] }
@@ -146,7 +150,7 @@ public struct WassersteinDiceLoss: SegmentationLoss {
                 tasks.run { [beta] task in
                     let gs = shared.buffers
                     let (i, p0, p1) = tasks.ranges[task]
-                    for q in p0..<p1 {
+                    for q in p0..<p1 where !input.ignored(i, q) {
                         let l = Int(labels[i * input.s + q])
                         let b = beta[i * c + l]
                         for k in 0..<c { gs[input.index(i, k, q)] = b * m[l * c + k] }

@@ -48,30 +48,47 @@ public enum LossKind: String, Sendable, CaseIterable {
     public static let tverskyWeights = (alpha: 0.3, beta: 0.7)
 
     /// The loss this objective stands for, for a model with `classes` output channels, with every
-    /// hyper-parameter at its default (`LossOptions.objective(_:classes:)` applies others).
+    /// hyper-parameter at its default (`LossOptions.objective(_:classes:ignoreIndex:)` applies others).
     public func loss(classes: Int) -> any SegmentationLoss {
         LossOptions().objective(self, classes: classes)
+    }
+
+    /// Whether the objective can leave unlabelled positions out (`TrainingConfiguration.ignoreIndex`):
+    /// all but clDice, Dice + clDice and Dice + Hausdorff, whose soft skeletons and distance
+    /// transforms are taken over the whole target and have no meaning where it is unknown.
+    public var acceptsIgnoreIndex: Bool {
+        switch self {
+        case .clDice, .diceClDice, .diceHausdorff: return false
+        default: return true
+        }
     }
 }
 
 extension LossOptions {
     /// The loss of `kind` for a model with `classes` output channels, with these options applied
-    /// (call `check(for:)` first: an option that does not fit `kind` is not used here).
-    public func objective(_ kind: LossKind, classes: Int) -> any SegmentationLoss {
+    /// (call `check(for:)` first: an option that does not fit `kind` is not used here), leaving
+    /// out the positions labelled `ignoreIndex` (for objectives that `acceptsIgnoreIndex`; the
+    /// others are built without it).
+    public func objective(_ kind: LossKind, classes: Int, ignoreIndex: Int? = nil) -> any SegmentationLoss {
         switch kind {
         case .dice, .diceCE, .jaccard, .tversky, .focalTversky, .logCoshDice, .generalized:
-            return diceLoss(kind)
+            var dice = diceLoss(kind)
+            dice.ignoreIndex = ignoreIndex
+            return dice
         case .focal:
             var focal = FocalLoss(activation: .softmax)
             focal.gamma = focalGamma ?? focal.gamma
             focal.classWeights = classWeights
             focal.excludeBackground = excludeBackground
+            focal.ignoreIndex = ignoreIndex
             return focal
         case .diceFocal:
             var loss = DiceFocalLoss(
                 activation: .softmax, gamma: focalGamma ?? FocalLoss.defaultGamma, classWeights: classWeights,
                 excludeBackground: excludeBackground)
             loss.dice.batch = batch
+            loss.dice.ignoreIndex = ignoreIndex
+            loss.focal.ignoreIndex = ignoreIndex
             loss.diceWeight = diceWeight ?? 1
             loss.focalWeight = focalWeight ?? 1
             return loss
@@ -79,15 +96,24 @@ extension LossOptions {
             var loss = GeneralizedDiceFocalLoss(
                 activation: .softmax, gamma: focalGamma ?? FocalLoss.defaultGamma, classWeights: classWeights,
                 excludeBackground: excludeBackground, batch: batch)
+            loss.generalizedDice.ignoreIndex = ignoreIndex
+            loss.focal.ignoreIndex = ignoreIndex
             loss.generalizedDiceWeight = diceWeight ?? 1
             loss.focalWeight = focalWeight ?? 1
             return loss
-        case .lovaszSoftmax: return LovaszLoss(variant: .softmax)
-        case .lovaszHinge: return LovaszLoss(variant: .hinge)
+        case .lovaszSoftmax, .lovaszHinge:
+            var loss = LovaszLoss(variant: kind == .lovaszSoftmax ? .softmax : .hinge)
+            loss.ignoreIndex = ignoreIndex
+            return loss
         case .wasserstein:
-            return WassersteinDiceLoss(
+            var loss = WassersteinDiceLoss(
                 distanceMatrix: distanceMatrix ?? WassersteinDiceLoss.uniformDistances(classes: classes))
-        case .mcc: return MCCLoss(activation: .softmax)
+            loss.ignoreIndex = ignoreIndex
+            return loss
+        case .mcc:
+            var loss = MCCLoss(activation: .softmax)
+            loss.ignoreIndex = ignoreIndex
+            return loss
         case .clDice:
             var loss = ClDiceLoss(activation: .softmax, iterations: clDiceIterations ?? ClDiceLoss.defaultIterations)
             loss.excludeBackground = excludeBackground
@@ -143,7 +169,25 @@ extension TrainingConfiguration {
     ///   (`LossOptions.check(for:)`); the counts against `classes` are checked when the loss first runs.
     public func objective(classes: Int) throws -> any SegmentationLoss {
         try lossOptions.check(for: loss)
-        return lossOptions.objective(loss, classes: classes)
+        try checkIgnoreIndex(classes: classes)
+        return lossOptions.objective(loss, classes: classes, ignoreIndex: ignoreIndex)
+    }
+
+    /// Checks `ignoreIndex` against the objective and a model with `classes` outputs (nil: the
+    /// class count is not known yet).
+    ///
+    /// - Throws: `DiceKitError.option` for an objective that cannot leave positions out;
+    ///   `DiceKitError.value` for an index among the classes or beyond 32 bits.
+    func checkIgnoreIndex(classes: Int?) throws {
+        guard let ignoreIndex else { return }
+        guard loss.acceptsIgnoreIndex else {
+            let accepting = LossKind.allCases.filter(\.acceptsIgnoreIndex).map(\.rawValue)
+            throw DiceKitError.option(
+                "--ignore-index with loss \(loss.rawValue) (its skeleton or distance transform needs every position labelled); expected loss \(accepting.joined(separator: ", "))"
+            )
+        }
+        _ = try SegmentationGeometry.ignoreLabel(ignoreIndex)
+        if let classes { _ = try LabelRange(classes: classes, ignoreIndex: ignoreIndex, largest: 0) }
     }
 }
 

@@ -40,7 +40,7 @@ extension Trainer {
         let c = configuration
         let m = model.configuration
         let settings =
-            "\(c.epochs) \(c.batchSize) \(c.learningRate) \(c.optimizer) \(c.schedule) \(c.loss) \(c.lossOptions) \(c.seed) "
+            "\(c.epochs) \(c.batchSize) \(c.learningRate) \(c.optimizer) \(c.schedule) \(c.loss) \(c.lossOptions) \(c.ignoreIndex.map(String.init) ?? "-") \(c.seed) "
             + "\(c.gradientClip.map { "\($0)" } ?? "-") \(c.weightDecay) \(c.momentum) \(c.augmentation) "
             + "\(m.classes) \(m.baseWidth) \(m.depth) \(m.normalization.name) \(m.inputChannels) \(m.spatialRank) "
             + "\(training.count) \(training.spatialShape) \(validation?.count ?? 0) history \(history.count) sync-bn \(synchronizesBatchNorm) "
@@ -250,15 +250,12 @@ extension Trainer {
             }
             guard let logits else { continue }
             let target = try LabelMap(shape: part.labelShape, int32Labels: part.labels)
-            let diceMetric = OverlapMetric(score: .dice, reduction: .none, emptyClass: .exclude)
             let predicted = try Predictor.argmax(logits)
-            let counts = try diceMetric.counts(predicted: predicted, target: target, classes: classes)
             try observe?(predicted, target)
-            let iouScores = OverlapMetric(score: .iou, reduction: .none, emptyClass: .exclude).scores(counts)
-            for (i, (d, j)) in zip(diceMetric.scores(counts), iouScores).enumerated() where !d.isNaN {
-                sums[i % classes] += d
-                sums[classes + i % classes] += j
-                sums[2 * classes + i % classes] += 1
+            for score in try validationScores(predicted: predicted, target: target) {
+                sums[score.class] += score.dice
+                sums[classes + score.class] += score.iou
+                sums[2 * classes + score.class] += 1
             }
         }
         try communicator.allReduceSum(&sums)

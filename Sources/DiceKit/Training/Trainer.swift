@@ -322,18 +322,28 @@ public final class Trainer {
             let finite = !logits.withUnsafeBufferPointer { $0.contains { !$0.isFinite } }
             lossSum += finite ? Double(try loss.evaluate(logits, target: .labels(target), gradient: false).value) : .nan
             batches += 1
-            let diceMetric = OverlapMetric(score: .dice, reduction: .none, emptyClass: .exclude)
             let predicted = try Predictor.argmax(logits)
-            let counts = try diceMetric.counts(predicted: predicted, target: target, classes: classes)
             try observe?(predicted, target)
-            let iouScores = OverlapMetric(score: .iou, reduction: .none, emptyClass: .exclude).scores(counts)
-            for (i, (d, j)) in zip(diceMetric.scores(counts), iouScores).enumerated() where !d.isNaN {
-                dice[i % classes].append(d)
-                iou[i % classes].append(j)
+            for score in try validationScores(predicted: predicted, target: target) {
+                dice[score.class].append(score.dice)
+                iou[score.class].append(score.iou)
             }
         }
         func mean(_ v: [Double]) -> Double { v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count) }
         return (lossSum / Double(max(batches, 1)), dice.map(mean), iou.map(mean))
+    }
+
+    /// The Dice and IoU of every (image, class) pair of a batch in which the class is present
+    /// (positions labelled `configuration.ignoreIndex` count nowhere).
+    func validationScores(predicted: LabelMap, target: LabelMap) throws -> [(class: Int, dice: Double, iou: Double)] {
+        let classes = model.configuration.classes
+        var diceMetric = OverlapMetric(score: .dice, reduction: .none, emptyClass: .exclude)
+        diceMetric.ignoreIndex = configuration.ignoreIndex
+        let counts = try diceMetric.counts(predicted: predicted, target: target, classes: classes)
+        let iouScores = OverlapMetric(score: .iou, reduction: .none, emptyClass: .exclude).scores(counts)
+        return zip(diceMetric.scores(counts), iouScores).enumerated().compactMap { i, pair in
+            pair.0.isNaN ? nil : (i % classes, pair.0, pair.1)
+        }
     }
 
     /// Writes the training checkpoint (`TrainingCheckpoint`: model, optimiser state, `epoch`,
@@ -362,7 +372,12 @@ public final class Trainer {
             metadata: ["epoch": "\(epoch)", "loss": configuration.loss.rawValue, "dicekit.checkpoint": "model"])
     }
 
-    private func checkCompatible(_ dataset: any SegmentationSource) throws {
+    func checkCompatible(_ dataset: any SegmentationSource) throws {
+        if let ignore = dataset.ignoreIndex, ignore != configuration.ignoreIndex {
+            throw DiceKitError.value(
+                "the data marks unlabelled positions with \(ignore); the training configuration's ignore index is \(configuration.ignoreIndex.map(String.init) ?? "not set"); expected the same (--ignore-index \(ignore))"
+            )
+        }
         let c = model.configuration
         guard dataset.channels == c.inputChannels else {
             throw DiceKitError.shape(
@@ -404,6 +419,7 @@ public final class Trainer {
                     JSONField("deep_supervision_levels", .integer(model.deepSupervisionOutputs)),
                 ]
             } ?? []
-        return fields + lossOptions + supervision + names
+        let ignore = c.ignoreIndex.map { [JSONField("ignore_index", .integer($0))] } ?? []
+        return fields + lossOptions + supervision + ignore + names
     }
 }

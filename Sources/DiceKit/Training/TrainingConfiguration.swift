@@ -110,6 +110,13 @@ public struct TrainingConfiguration: Sendable {
     /// as `class_names` in `summary.json`'s configuration. Default nil (no names).
     public var classNames: [String]?
 
+    /// The label of unlabelled positions (default nil: every position has a class). The loss
+    /// and the validation metrics leave those positions out (the loss as if they were not
+    /// there, with a zero gradient); it must lie outside 0..<classes, and the data sets must
+    /// have the same `ignoreIndex` (or none). Refused with the objectives that need every
+    /// position labelled (`LossKind.acceptsIgnoreIndex`).
+    public var ignoreIndex: Int?
+
     /// The defaults above.
     public init() {}
 
@@ -142,6 +149,7 @@ public struct TrainingConfiguration: Sendable {
                 name: "deep supervision levels", value: "\(levels)", expected: "2...depth (full resolution included)")
         }
         try lossOptions.check(for: loss)
+        try checkIgnoreIndex(classes: nil)
         if let clip = gradientClip, !(clip > 0 && clip.isFinite) {
             throw DiceKitError.invalidOption(name: "gradient clip", value: "\(clip)", expected: "a finite value > 0")
         }

@@ -5,8 +5,8 @@
 import DiceKit
 import Foundation
 
-/// Parsed `--data`, `--val-data`, `--count`, `--size`, `--classes`, `--image-size`, `--resize`
-/// and `--mask-encoding`.
+/// Parsed `--data`, `--val-data`, `--count`, `--size`, `--classes`, `--image-size`, `--resize`,
+/// `--mask-encoding` and `--ignore-index`.
 struct DataOptions {
     /// Where the images come from.
     enum Source: Equatable {
@@ -20,7 +20,7 @@ struct DataOptions {
 
     /// The value options this file parses (added to each command's spec).
     static let valueOptions: Set<String> = [
-        "data", "val-data", "count", "size", "classes", "image-size", "resize", "mask-encoding",
+        "data", "val-data", "count", "size", "classes", "image-size", "resize", "mask-encoding", "ignore-index",
     ]
 
     /// The help lines shared by the commands.
@@ -33,6 +33,8 @@ struct DataOptions {
           --mask-encoding binary|index|palette   binary: luminance ≥ 128 is class 1 (default for
                                  folders; the only mode for JPEG masks); index: pixel values are class indices
                                  (default for .npy); palette: a palette PNG read as its indices
+          --ignore-index K       mask value K marks unlabelled pixels (e.g. 255, VOC's void): not a
+                                 class, left out of the loss and the metrics (index/palette masks)
           classes.json beside the data (["background", "polyp", …]) names the classes in tables and JSON
         """
 
@@ -73,7 +75,8 @@ struct DataOptions {
             ? try arguments.int("size", default: 32, in: 8...256)!
             : try arguments.int("size", default: 128, in: 16...2048)!
         if synthetic {
-            for option in ["mask-encoding", "image-size", "resize"] where arguments.string(option) != nil {
+            for option in ["mask-encoding", "image-size", "resize", "ignore-index"]
+            where arguments.string(option) != nil {
                 throw UsageError(
                     message:
                         "--\(option) applies to data read from files, not --data \(raw)\(option == "image-size" ? " (use --size)" : "")"
@@ -153,6 +156,13 @@ struct DataOptions {
         if arguments.string("resize") != nil {
             guard options.imageSize != nil else { throw UsageError(message: "--resize needs --image-size H,W") }
             options.resize = try arguments.choice("resize", as: ResizeMode.self)!
+        }
+        options.ignoreIndex = try arguments.int("ignore-index", in: Int(Int32.min)...Int(Int32.max))
+        if let k = options.ignoreIndex, options.masks == .binary {
+            throw UsageError(
+                message:
+                    "--ignore-index \(k) needs class-index masks (binary masks hold only 0 and 1); add --mask-encoding index or palette"
+            )
         }
         return options
     }

@@ -9,6 +9,7 @@ enum EvalCommand: Command {
         help: """
             usage: dicekit eval --checkpoint FILE --data synthetic|synthetic3d|DIR|FILE.npy [--count N] [--size S]
                                 [--seed S] [--batch-size B] [--image-size H,W] [--resize MODE] [--mask-encoding E]
+                                [--ignore-index K]
                                 [--metrics dice,iou,hd95,nsd] [--spacing S,S[,S]] [--percentile P] [--tolerance T]
                                 [--use-subvoxels]
                                 [--threads T] [--precision float32|bf16]
@@ -65,6 +66,12 @@ enum EvalCommand: Command {
         if subvoxels && !wanted.contains(.nsd) {
             throw UsageError(message: "--use-subvoxels applies to nsd; add nsd to --metrics")
         }
+        if let k = data.dataset.ignoreIndex, let surface = wanted.first(where: { $0 != .dice && $0 != .iou }) {
+            throw UsageError(
+                message:
+                    "--metrics \(surface.rawValue) with --ignore-index \(k): surface distances need every pixel labelled; expected --metrics dice,iou"
+            )
+        }
         let model = try UNet<Float>.load(contentsOf: checkpoint)
         let classes = model.configuration.classes
         if let names = data.classNames, names.count != classes {
@@ -75,6 +82,7 @@ enum EvalCommand: Command {
         var config = TrainingConfiguration()
         config.batchSize = batchSize
         config.precision = precision
+        config.ignoreIndex = data.dataset.ignoreIndex
         // One forward pass per batch: the surface metrics observe the same arg-max predictions.
         var surface = SurfaceMetricSums(
             classes: classes, wanted: wanted, spacing: spacing, percentile: percentile, tolerance: tolerance,

@@ -10,11 +10,14 @@ struct DiceReport {
     let classes: Int
     /// Column titles: the classes.json names when they fit the checkpoint, else "class K".
     let classNames: [String]
+    /// The ground-truth label of unlabelled pixels (`--ignore-index`), which count nowhere.
+    let ignore: Int32?
     private var rows: [(name: String, dice: [Double], foreground: Double)] = []
 
-    init(classes: Int, names: [String]?) {
+    init(classes: Int, names: [String]?, ignore: Int?) {
         self.classes = classes
         classNames = names?.count == classes ? names! : (0..<classes).map { "class \($0)" }
+        self.ignore = ignore.flatMap { Int32(exactly: $0) }
     }
 
     /// Scores `item` (which has labels) against `predicted`.
@@ -28,10 +31,10 @@ struct DiceReport {
             [Int](repeating: 0, count: classes), [Int](repeating: 0, count: classes),
             [Int](repeating: 0, count: classes)
         )
-        for (t, p) in zip(truth, predicted) {
+        for (t, p) in zip(truth, predicted) where t != ignore {
             guard t >= 0, Int(t) < classes else {
                 throw DiceKitError.value(
-                    "\(item.source): ground-truth label \(t); expected a class index in 0..<\(classes) of the checkpoint (check --mask-encoding)"
+                    "\(item.source): ground-truth label \(t); expected a class index in 0..<\(classes) of the checkpoint (check --mask-encoding\(ignore == nil ? "; --ignore-index if \(t) marks unlabelled pixels" : ""))"
                 )
             }
             if t == p {

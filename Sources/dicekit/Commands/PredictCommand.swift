@@ -12,6 +12,7 @@ enum PredictCommand: Command {
             usage: dicekit predict --checkpoint FILE --input FILE|DIR [--out DIR] [--masks DIR] [--mask-values index|255]
                                    [--logits OUT] [--probabilities OUT] [--tile S[,T[,U]]] [--overlap F] [--batch-size B]
                                    [--tta none|flip] [--padding reflect|zero] [--image-size H,W] [--resize MODE] [--mask-encoding E]
+                                   [--ignore-index K]
                                    [--threads T] [--precision float32|bf16]
 
             --input FILE     one image: .png, .jpg, .jpeg, or .npy [H, W, C] / [H, W] ([D, H, W, C] for a 3-D checkpoint);
@@ -35,13 +36,15 @@ enum PredictCommand: Command {
                              after: reflect (default, mirror about the edge) or zero
             At least one of --out, --masks, --logits and --probabilities is required. Per image, one JSON line
             on stdout; with ground truth, a Dice table on stderr.
-              --image-size, --resize and --mask-encoding read image files as `dicekit train` does.
+              --image-size, --resize, --mask-encoding and --ignore-index read image files as `dicekit train` does
+              (ground-truth pixels labelled with the ignore index count nowhere in the Dice).
             \(ThreadsOption.help)
             \(PrecisionOption.help)
             """,
         valueOptions: [
             "checkpoint", "input", "logits", "probabilities", "out", "masks", "mask-values", "batch-size",
-            "tile", "overlap", "tta", "padding", "image-size", "resize", "mask-encoding", "threads", "precision",
+            "tile", "overlap", "tta", "padding", "image-size", "resize", "mask-encoding", "ignore-index", "threads",
+            "precision",
         ]
     )
 
@@ -65,7 +68,14 @@ enum PredictCommand: Command {
         }
         try outputs.check(against: configuration)
         let inputs = try PredictionInputs.load(from: input, options: options, spatialRank: configuration.spatialRank)
-        var report = DiceReport(classes: max(2, configuration.classes), names: try classNames(besides: input))
+        if let k = options.ignoreIndex, (0..<max(2, configuration.classes)).contains(k) {
+            throw UsageError(
+                message:
+                    "--ignore-index \(k) is one of the checkpoint's class indices 0..<\(max(2, configuration.classes)); expected a value outside them"
+            )
+        }
+        var report = DiceReport(
+            classes: max(2, configuration.classes), names: try classNames(besides: input), ignore: options.ignoreIndex)
         var writer = try outputs.writer(count: inputs.count)
         for index in 0..<inputs.count {
             let item = try inputs.item(index, channels: configuration.inputChannels)

@@ -11,7 +11,7 @@ enum SynthCommand: Command {
         summary: "write the synthetic polyp data set (images.npy + masks.npy, or PNG/JPEG folders)",
         help: """
             usage: dicekit synth --out DIR [--count N (100)] [--size S (128)] [--classes K (2)] [--seed S (0)]
-                                 [--format npy|png|jpeg] [--mixed-sizes] [--quality Q (90)]
+                                 [--format npy|png|jpeg] [--mixed-sizes] [--quality Q (90)] [--void-border W]
 
             --format npy (default) writes DIR/images.npy (float32 [N, S, S, 3] in [0, 1]) and
                          DIR/masks.npy (uint8 [N, S, S]), the layout `dicekit train --data DIR` reads
@@ -22,9 +22,12 @@ enum SynthCommand: Command {
             --png        the same as --format png
             --mixed-sizes  every image gets its own size, H and W drawn in [3S/4, 5S/4] (PNG/JPEG
                          only; train on it with --image-size)
+            --void-border W  mark a band 2W pixels wide along every class boundary as unlabelled (255,
+                         PASCAL VOC's void; W in 1…16); masks then hold class indices and 255 in every
+                         format but JPEG: train with --mask-encoding index --ignore-index 255
             Every format also writes DIR/classes.json (["background", "polyp"(, "instrument")]).
             """,
-        valueOptions: ["out", "count", "size", "classes", "seed", "format", "quality"],
+        valueOptions: ["out", "count", "size", "classes", "seed", "format", "quality", "void-border"],
         flags: ["png", "mixed-sizes"]
     )
 
@@ -56,15 +59,24 @@ enum SynthCommand: Command {
         if arguments.string("quality") != nil && format != .jpeg {
             throw UsageError(message: "--quality applies to --format jpeg")
         }
+        let voidBorder = try arguments.int("void-border", in: 1...16)
+        if voidBorder != nil && format == .jpeg {
+            throw UsageError(message: "--void-border needs lossless masks; expected --format npy or png")
+        }
+        /// The synthetic set with the void borders drawn in, if asked for.
+        func generated(_ count: Int, seed: UInt64, _ configuration: SyntheticPolypConfiguration) throws
+            -> SegmentationDataset
+        {
+            let data = try SegmentationDataset.syntheticPolyps(count: count, seed: seed, configuration: configuration)
+            return try voidBorder.map { try data.withUnlabelledBorders(width: $0, ignoreIndex: 255) } ?? data
+        }
         try checkOutputs(directories: [out] + (format == .npy ? [] : ["\(out)/images", "\(out)/masks"]))
         try FileSystem.createDirectory(out)
         let names = ["background", "polyp", "instrument"].prefix(classes).map(JSONValue.string)
         try AtomicFile.write(Array(JSONValue.array(names).encoded.utf8), to: "\(out)/classes.json")
 
         if !mixed {
-            let data = try SegmentationDataset.syntheticPolyps(
-                count: count, seed: seed,
-                configuration: SyntheticPolypConfiguration(size: size, classes: classes))
+            let data = try generated(count, seed: seed, SyntheticPolypConfiguration(size: size, classes: classes))
             if format != .jpeg {
                 try NPY.write(data.images, to: "\(out)/images.npy")
                 try NPY.write(
@@ -76,7 +88,7 @@ enum SynthCommand: Command {
                     try writeSample(data, i, name: String(format: "%04d", i), to: out, format: format, quality: quality)
                 }
             }
-            printError("wrote \(count) synthetic images of \(size)×\(size) to \(out)")
+            printError("wrote \(count) synthetic images of \(size)×\(size) to \(out)\(voidNote(voidBorder))")
             return
         }
         var sizes = SeededGenerator(seed: seed ^ 0x5EED_5123)
@@ -85,12 +97,19 @@ enum SynthCommand: Command {
             let h = low + Int(sizes.next() % UInt64(high - low + 1))
             let w = low + Int(sizes.next() % UInt64(high - low + 1))
             // Images are painted from their own seeds; count 1 with a per-image seed keeps them distinct.
-            let data = try SegmentationDataset.syntheticPolyps(
-                count: 1, seed: seed &+ UInt64(i) &* 0x9E37_79B9,
-                configuration: SyntheticPolypConfiguration(height: h, width: w, classes: classes))
+            let data = try generated(
+                1, seed: seed &+ UInt64(i) &* 0x9E37_79B9,
+                SyntheticPolypConfiguration(height: h, width: w, classes: classes))
             try writeSample(data, 0, name: String(format: "%04d", i), to: out, format: format, quality: quality)
         }
-        printError("wrote \(count) synthetic images of sizes \(low)…\(high) × \(low)…\(high) to \(out)")
+        printError(
+            "wrote \(count) synthetic images of sizes \(low)…\(high) × \(low)…\(high) to \(out)\(voidNote(voidBorder))")
+    }
+
+    /// How to train on masks with void borders, for the closing message.
+    private static func voidNote(_ width: Int?) -> String {
+        guard let width else { return "" }
+        return "; \(2 * width)-pixel void borders (255): train with --mask-encoding index --ignore-index 255"
     }
 
     /// Writes sample `i` of a 2-D data set as DIR/images/NAME.ext and DIR/masks/NAME.ext.
@@ -104,7 +123,8 @@ enum SynthCommand: Command {
         let image = try PNGImage(
             try Tensor(
                 shape: [h, w, 3], scalars: Array(data.images.scalars[(i * pixels * 3)..<((i + 1) * pixels * 3)])))
-        let binary = data.classes == 2
+        // Two-class masks are written 0/255 (binary) unless they hold unlabelled pixels.
+        let binary = data.classes == 2 && data.ignoreIndex == nil
         let mask = try PNGImage(
             width: w, height: h, channels: 1,
             pixels: data.labels[(i * pixels)..<((i + 1) * pixels)].map { UInt8(binary ? Int($0) * 255 : Int($0)) })

@@ -1,6 +1,6 @@
 // `dicekit train --resume`: the same command plus `--resume DIR/last.safetensors` continues the
 // run. The settings that cannot change mid-run (data, validation data, sizes, image size,
-// resizing, mask encoding, classes, validation share,
+// resizing, mask encoding, ignore index, classes, validation share,
 // augmentation, loss and its options (TrainCommand+LossOptions.swift), deep supervision, batch size, seed, optimiser, architecture)
 // are stored in the checkpoint;
 // an omitted one takes the checkpoint's value (not the default), a given one must equal it.
@@ -16,7 +16,7 @@ extension TrainCommand {
         [
             "data", "count", "size", "classes", "val-fraction", "no-augment", "loss", "batch-size",
             "seed", "optimizer", "base", "depth", "norm", "activation", "val-data", "image-size", "resize",
-            "mask-encoding", "augment", "deep-supervision", "deep-supervision-levels",
+            "mask-encoding", "ignore-index", "augment", "deep-supervision", "deep-supervision-levels",
         ] + lossValueOptions.union(lossFlags).sorted()
 
     /// The checkpoint named by `--resume`, read and checked before any data is read.

@@ -117,6 +117,7 @@ enum TrainCommand: Command {
         config.seed = seed
         config.outputDirectory = outputDirectory
         config.precision = try PrecisionOption.parse(arguments)
+        config.ignoreIndex = data.dataset.ignoreIndex
         do {
             config.onNonFinite = try NonFinitePolicy(name: arguments.string("on-nonfinite") ?? "stop")
             try config.validate()
@@ -154,6 +155,7 @@ enum TrainCommand: Command {
             if let classes = data.dataset.classes { recorded["classes"] = "\(classes)" }
             if let validation = data.validation { recorded["val-data"] = canonicalPath(validation) }
             for option in ["image-size", "resize", "mask-encoding"] { recorded[option] = arguments.string(option) }
+            recorded["ignore-index"] = data.dataset.ignoreIndex.map(String.init)
         }
         config.recordedOptions = recorded
         if let resume {

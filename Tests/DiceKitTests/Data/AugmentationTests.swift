@@ -21,7 +21,7 @@ final class AugmentationTests: XCTestCase {
         }
         return SegmentationDataset(
             unchecked: Tensor(uncheckedShape: [count, h, w, 2], storage: pixels), labels: labels,
-            classes: h * w + 1)
+            classes: h * w + 1, ignoreIndex: nil)
     }
 
     func testGeometricAugmentationsMoveImageAndMaskTogether() throws {
@@ -134,7 +134,7 @@ final class AugmentationTests: XCTestCase {
         }
         return SegmentationDataset(
             unchecked: Tensor(uncheckedShape: batch.images.shape, storage: pixels), labels: labels,
-            classes: batch.classes)
+            classes: batch.classes, ignoreIndex: batch.ignoreIndex)
     }
 
     func testTheDefaultSetGivesTheBytesOfEarlierVersions() throws {

@@ -23,6 +23,7 @@ private final class CountingSource: SegmentationSource, Sendable {
     var spatialShape: [Int] { base.spatialShape }
     var channels: Int { base.channels }
     var classes: Int { base.classes }
+    var ignoreIndex: Int? { base.ignoreIndex }
     var reads: Int { readCount.withLock { $0 } }
 
     func sample(at index: Int) throws -> SegmentationSample {

@@ -18,6 +18,9 @@ extension Augmentation {
         let positions = d * h * w
         var pixels = [Float](repeating: 0, count: batch.images.count)
         var labels = [Int32](repeating: 0, count: batch.labels.count)
+        // What the mask holds where the affine map reaches outside the sample: unlabelled, when the
+        // data set has an ignore index, else the background.
+        let outside = batch.ignoreIndex.flatMap { Int32(exactly: $0) } ?? 0
         batch.images.withUnsafeBufferPointer { source in
             for (n, seed) in seeds.enumerated() {
                 var generator = SeededGenerator(seed: seed)
@@ -57,7 +60,8 @@ extension Augmentation {
                     }
                 }
                 if let map {
-                    (image, mask) = Self.resample(image, mask, depth: d, height: h, width: w, channels: c, map: map)
+                    (image, mask) = Self.resample(
+                        image, mask, depth: d, height: h, width: w, channels: c, map: map, fill: outside)
                 }
                 if let gammaValue { Self.adjustGamma(&image, gammaValue) }
                 var mean: Float = 0
@@ -77,7 +81,7 @@ extension Augmentation {
         }
         return SegmentationDataset(
             unchecked: Tensor(uncheckedShape: batch.images.shape, storage: pixels),
-            labels: labels, classes: batch.classes)
+            labels: labels, classes: batch.classes, ignoreIndex: batch.ignoreIndex)
     }
 
     /// The output-to-source map (sy, sx) = M·(y, x, 1) of the scale-crop composed with the
@@ -113,13 +117,14 @@ extension Augmentation {
         ]
     }
 
-    /// One sample resampled through `map` in every depth slice: nearest labels, bilinear image.
+    /// One sample resampled through `map` in every depth slice: nearest labels, bilinear image;
+    /// positions mapped from outside the sample get 0 in the image and `fill` in the mask.
     static func resample(
         _ image: [Float], _ mask: [Int32], depth d: Int, height h: Int, width w: Int, channels c: Int,
-        map m: [Double]
+        map m: [Double], fill: Int32 = 0
     ) -> ([Float], [Int32]) {
         var outImage = [Float](repeating: 0, count: image.count)
-        var outMask = [Int32](repeating: 0, count: mask.count)
+        var outMask = [Int32](repeating: fill, count: mask.count)
         for y in 0..<h {
             for x in 0..<w {
                 let sy = m[0] * Double(y) + m[1] * Double(x) + m[2]

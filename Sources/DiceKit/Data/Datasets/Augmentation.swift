@@ -12,7 +12,8 @@
 /// s uniform in [1 − scaleCrop, 1], at a uniform position, stretched back to H × W); an affine
 /// map about the centre (rotation uniform in ±`affineRotation` degrees, scale in
 /// [1 − affineScale, 1 + affineScale], horizontal shear in ±`affineShear`), positions that fall
-/// outside the sample becoming 0 in the image and background in the mask; gamma,
+/// outside the sample becoming 0 in the image and background in the mask (the ignore index when
+/// the data set has one); gamma,
 /// x ← lo + (hi − lo)·((x − lo)/(hi − lo))^γ with lo, hi the sample's extremes and
 /// γ = (1 + gamma)^u, u uniform in [−1, 1] (MONAI's `RandAdjustContrast`); then
 /// x ← (x − m)·c + m + b with m the sample's mean over all channels, contrast factor c uniform

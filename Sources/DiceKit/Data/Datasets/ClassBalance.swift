@@ -5,8 +5,9 @@
 
 extension SegmentationSource {
     /// Median-frequency-balanced class weights, one per class (background included): with
-    /// f_c = (positions labelled c) / (positions of the samples that contain c),
-    /// w_c = median(f) / f_c. Reads every sample once, in order.
+    /// f_c = (positions labelled c) / (labelled positions of the samples that contain c),
+    /// w_c = median(f) / f_c; positions whose label is the ignore index count nowhere. Reads every
+    /// sample once, in order.
     ///
     /// - Throws: what `sample(at:)` throws; `DiceKitError.value` naming a class that no sample
     ///   contains (its frequency is undefined: give the weights explicitly, or check the class count).
@@ -14,13 +15,15 @@ extension SegmentationSource {
         var labelled = [Int](repeating: 0, count: classes)
         var containing = [Int](repeating: 0, count: classes)
         var counts = [Int](repeating: 0, count: classes)
+        let ignore = ignoreIndex.flatMap { Int32(exactly: $0) }
         for index in 0..<count {
             let labels = try sample(at: index).labels
             for k in counts.indices { counts[k] = 0 }
-            for label in labels { counts[Int(label)] += 1 }
+            for label in labels where label != ignore { counts[Int(label)] += 1 }
+            let known = counts.reduce(0, +)
             for k in counts.indices where counts[k] > 0 {
                 labelled[k] += counts[k]
-                containing[k] += labels.count
+                containing[k] += known
             }
         }
         if let absent = containing.firstIndex(of: 0) {

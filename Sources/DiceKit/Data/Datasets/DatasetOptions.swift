@@ -74,15 +74,25 @@ public struct DatasetOptions: Sendable, Equatable {
     public var imageSize: ImageSize?
     /// How an image whose aspect ratio differs from `imageSize` is fitted (default `.stretch`).
     public var resize: ResizeMode
+    /// The mask value of positions nobody labelled (PASCAL VOC's 255 "void", sparse annotations),
+    /// or nil (default: every mask value is a class). It lies outside 0..<K and does not count
+    /// towards the inferred class count; the losses and metrics of a `Trainer` whose
+    /// `TrainingConfiguration.ignoreIndex` is the same leave those positions out. Needs
+    /// class-index or palette masks (binary masks cannot hold it). Where a transform has no source
+    /// pixel for a mask position (`.fit` padding, augmentation outside the image) that position
+    /// gets the ignore index instead of the background.
+    public var ignoreIndex: Int?
 
     /// Options; every default keeps the data as it is on disk.
     public init(
-        masks: MaskEncoding? = nil, classes: Int? = nil, imageSize: ImageSize? = nil, resize: ResizeMode = .stretch
+        masks: MaskEncoding? = nil, classes: Int? = nil, imageSize: ImageSize? = nil, resize: ResizeMode = .stretch,
+        ignoreIndex: Int? = nil
     ) {
         self.masks = masks
         self.classes = classes
         self.imageSize = imageSize
         self.resize = resize
+        self.ignoreIndex = ignoreIndex
     }
 }
 

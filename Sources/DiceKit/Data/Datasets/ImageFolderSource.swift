@@ -52,8 +52,13 @@ public struct ImageFolderSource: SegmentationSource {
     public let spatialShape: [Int]
     /// 3 when any image is colour (grey ones are replicated), else 1.
     public let channels: Int
-    /// The class count: the given one, else max(label) + 1 over the masks (at least 2).
+    /// The class count: the given one, else the largest label other than the ignore index, + 1,
+    /// over the masks (at least 2).
     public let classes: Int
+    /// The label of unlabelled positions (`DatasetOptions.ignoreIndex`), or nil.
+    public var ignoreIndex: Int? { options.ignoreIndex }
+    /// The labels the masks may hold.
+    private let range: LabelRange
     /// Decoded-sample figures (for tests of the memory bound).
     let decodes = DecodeCounter()
 
@@ -101,6 +106,7 @@ public struct ImageFolderSource: SegmentationSource {
         }
         var resolved = options
         resolved.masks = options.masks ?? .binary
+        let ignore = try options.ignoreLabel(encoding: resolved.masks!)
         self.imagePaths = names.map { imageDirectory.appendingPathComponent($0).path }
         self.maskPaths = maskPaths
         self.options = resolved
@@ -110,9 +116,7 @@ public struct ImageFolderSource: SegmentationSource {
         var size: (width: Int, height: Int)?
         var largestRaw: Int32 = 0
         var anyAtThreshold = false
-        var largestLabel: Int32 = 0
-        var only0or255 = true
-        var any255 = false
+        var survey = LabelSurvey(ignore: ignore)
         for i in 0..<names.count {
             let pair = try Self.decode(image: imagePaths[i], mask: maskPaths[i], options: resolved)
             size = try Self.sameSize(pair.width, pair.height, as: size, path: imagePaths[i], first: names[0])
@@ -120,10 +124,7 @@ public struct ImageFolderSource: SegmentationSource {
             collect?(pair.pixels, pair.channels, pair.labels)
             largestRaw = max(largestRaw, pair.largestRaw)
             anyAtThreshold = anyAtThreshold || pair.anyAtThreshold
-            for label in pair.labels {
-                largestLabel = max(largestLabel, label)
-                if label == 255 { any255 = true } else if label != 0 { only0or255 = false }
-            }
+            survey.add(pair.labels)
         }
         if case .binary(let threshold) = resolved.masks!, !anyAtThreshold,
             (1..<Int32(min(threshold, 32))).contains(largestRaw)
@@ -132,16 +133,11 @@ public struct ImageFolderSource: SegmentationSource {
                 "\(maskDirectory.path): every mask pixel is below the threshold \(threshold) and the largest grey level is \(largestRaw): these look like class-index masks (use --mask-encoding index)"
             )
         }
-        if resolved.masks == .classIndices || resolved.masks == .palette, any255, only0or255 {
-            throw DiceKitError.value(
-                "\(maskDirectory.path): the masks hold only 0 and 255, read as class indices; expected 0..<K (binary masks: use --mask-encoding binary)"
-            )
+        if resolved.masks == .classIndices || resolved.masks == .palette {
+            try survey.refuseBinaryMasksReadAsIndices(
+                path: maskDirectory.path, binaryHint: "binary masks: use --mask-encoding binary")
         }
-        let k = options.classes ?? max(2, Int(largestLabel) + 1)
-        if Int(largestLabel) >= k {
-            // Only reachable without a given class count when labels exceed it; kept as a guard.
-            throw DiceKitError.value("\(maskDirectory.path): label \(largestLabel); expected a class index in 0..<\(k)")
-        }
+        range = try survey.range(classes: options.classes, path: maskDirectory.path)
         let c = colour.contains(true) ? 3 : 1
         let odd = zip(names, colour).filter { ($0.1 ? 3 : 1) != c }.map(\.0)
         if !odd.isEmpty {
@@ -152,7 +148,7 @@ public struct ImageFolderSource: SegmentationSource {
         }
         spatialShape = [size!.height, size!.width]
         channels = c
-        classes = k
+        classes = range.classes
         decodes.reset()
     }
 
@@ -168,11 +164,7 @@ public struct ImageFolderSource: SegmentationSource {
                 "\(imagePaths[index]) is \(pair.width) × \(pair.height); expected \(spatialShape[1]) × \(spatialShape[0]) like the other images"
             )
         }
-        if let bad = pair.labels.first(where: { Int($0) >= classes }) {
-            throw DiceKitError.value(
-                "\(maskPaths[index]): label \(bad); expected a class index in 0..<\(classes) (raise the class count, or check the masks)"
-            )
-        }
+        try range.check(pair.labels, context: maskPaths[index])
         var image = pair.pixels
         if pair.channels != channels {
             guard channels == 3 else {
@@ -204,7 +196,8 @@ public struct ImageFolderSource: SegmentationSource {
             labels += sample.labels
         }
         return SegmentationDataset(
-            unchecked: Tensor(uncheckedShape: shape, storage: pixels), labels: labels, classes: classes)
+            unchecked: Tensor(uncheckedShape: shape, storage: pixels), labels: labels, classes: classes,
+            ignoreIndex: ignoreIndex)
     }
 
     /// One pair decoded: the image in [0, 1] (1 or 3 channels, resized as `options` say) and
@@ -233,16 +226,16 @@ public struct ImageFolderSource: SegmentationSource {
                 "\(maskPath) is \(mask.width) × \(mask.height); expected \(image.width) × \(image.height) like its image \((imagePath as NSString).lastPathComponent)"
             )
         }
-        if let classes = options.classes, let bad = mask.labels.first(where: { Int($0) >= classes }) {
-            throw DiceKitError.value(
-                "\(maskPath): label \(bad); expected a class index in 0..<\(classes) (raise the class count, or check the masks)"
-            )
+        let ignore = try options.ignoreLabel(encoding: options.masks!)
+        if let classes = options.classes {
+            try LabelRange(classes: classes, ignoreIndex: options.ignoreIndex, largest: 0)
+                .check(mask.labels, context: maskPath)
         }
         let (pixels, w, h) = try SegmentationDataset.prepared(image, path: imagePath, options: options)
         if let target = options.imageSize {
             mask.labels = ImageResampling.resizeLabels(
                 mask.labels, height: image.height, width: image.width,
-                to: target, mode: options.resize)
+                to: target, mode: options.resize, fill: ignore ?? 0)
         }
         return (pixels, image.channels >= 3 ? 3 : 1, w, h, mask.labels, largestRaw, anyAtThreshold)
     }

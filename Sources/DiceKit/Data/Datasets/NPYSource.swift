@@ -100,14 +100,19 @@ public struct NPYSource: SegmentationSource {
     public let spatialShape: [Int]
     /// The channel count C (1 for images without a channel axis).
     public let channels: Int
-    /// The given class count, else max(label) + 1 (at least 2).
-    public private(set) var classes: Int
+    /// The given class count, else the largest label other than the ignore index, + 1 (at least 2).
+    public var classes: Int { range.classes }
+    /// The label of unlabelled positions (`DatasetOptions.ignoreIndex`), or nil.
+    public let ignoreIndex: Int?
     /// The number of samples N.
     public let count: Int
     private let images: NPYFileReader
     private let masks: NPYFileReader
     private let scale: Float
     private let binary: Bool
+    /// The labels the masks may hold (`.binary`'s 0 and 1 during the checking pass).
+    private var range: LabelRange
+    private let ignore: Int32?
 
     /// Opens a .npy data set: a FILE.npy (with FILE_masks.npy) or a directory with images.npy
     /// (and masks.npy or labels.npy), and checks every sample once.
@@ -128,6 +133,8 @@ public struct NPYSource: SegmentationSource {
             throw DiceKitError.option(
                 "\(masksPath): palette encoding applies to PNG masks; expected binary or index for .npy masks")
         }
+        ignore = try options.ignoreLabel(encoding: encoding)
+        ignoreIndex = options.ignoreIndex
         images = try NPYFileReader(path: imagesPath)
         masks = try NPYFileReader(path: masksPath)
         let maskShape = masks.header.shape
@@ -155,31 +162,17 @@ public struct NPYSource: SegmentationSource {
         count = maskShape[0]
         spatialShape = Array(maskShape.dropFirst())
         channels = imageShape.last!
-        classes = options.classes ?? 0
+        range = try LabelRange(classes: 2, ignoreIndex: nil, largest: 0)
 
         // The checking pass, one sample at a time.
-        var largest: Int32 = 0
-        var any255 = false
-        var only0or255 = true
+        var survey = LabelSurvey(ignore: ignore)
         for i in 0..<count {
-            let sample = try read(i, checkingClasses: false)
-            for label in sample.labels {
-                largest = max(largest, label)
-                if label == 255 { any255 = true } else if label != 0 { only0or255 = false }
-            }
+            survey.add(try read(i, checkingClasses: false).labels)
         }
-        if !binary, any255, only0or255 {
-            throw DiceKitError.value(
-                "\(masksPath): the masks hold only 0 and 255; expected class indices 0..<K (a binary mask: divide it by 255, or pass --mask-encoding binary)"
-            )
+        if !binary {
+            try survey.refuseBinaryMasksReadAsIndices(path: masksPath, binaryHint: SegmentationDataset.binaryNPYHint)
         }
-        let k = options.classes ?? max(2, Int(largest) + 1)
-        guard Int(largest) < k else {
-            throw DiceKitError.value(
-                "\(masksPath): label \(largest); expected a class index in 0..<\(k) (raise the class count, or check the masks)"
-            )
-        }
-        classes = k
+        range = try survey.range(classes: options.classes, path: masksPath)
     }
 
     /// Sample `index`, read from both files now.
@@ -201,13 +194,10 @@ public struct NPYSource: SegmentationSource {
             try SegmentationDataset.checkUnitRange(image, path: "\(imagesPath) (sample \(index))")
         }
         let maskArray = try masks.elements(from: index * positions, count: positions)
-        var labels = try SegmentationDataset.int32Labels(maskArray.integers(), source: "\(masksPath) (sample \(index))")
+        var labels = try SegmentationDataset.int32Labels(
+            maskArray.integers(), source: "\(masksPath) (sample \(index))", ignore: ignore)
         if binary { labels = labels.map { $0 != 0 ? 1 : 0 } }
-        if checkingClasses, let bad = labels.first(where: { Int($0) >= classes }) {
-            throw DiceKitError.value(
-                "\(masksPath) (sample \(index)): label \(bad); expected a class index in 0..<\(classes) (raise the class count, or check the masks)"
-            )
-        }
+        if checkingClasses { try range.check(labels, context: "\(masksPath) (sample \(index))") }
         return SegmentationSample(image: image.scalars, labels: labels)
     }
 }

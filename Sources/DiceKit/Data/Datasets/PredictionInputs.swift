@@ -287,18 +287,19 @@ public struct PredictionInputs: Sendable {
         guard array.shape == expected || [1] + array.shape == expected || array.shape == expected + [1] else {
             throw DiceKitError.shape("\(path): mask shape \(array.shape); expected \(expected) to fit the images")
         }
-        var labels = try SegmentationDataset.int32Labels(array.integers(), source: path)
-        switch options.masks ?? .classIndices {
+        let encoding = options.masks ?? .classIndices
+        let ignore = try options.ignoreLabel(encoding: encoding)
+        var labels = try SegmentationDataset.int32Labels(array.integers(), source: path, ignore: ignore)
+        switch encoding {
         case .binary: labels = labels.map { $0 != 0 ? 1 : 0 }
         case .palette:
             throw DiceKitError.option(
                 "\(path): palette encoding applies to PNG masks; expected binary or index for .npy masks")
         case .classIndices:
-            if labels.contains(255), labels.allSatisfy({ $0 == 0 || $0 == 255 }) {
-                throw DiceKitError.value(
-                    "\(path): the mask holds only 0 and 255; expected class indices 0..<K (a binary mask: use --mask-encoding binary)"
-                )
-            }
+            var survey = LabelSurvey(ignore: ignore)
+            survey.add(labels)
+            try survey.refuseBinaryMasksReadAsIndices(
+                path: path, binaryHint: "a binary mask: use --mask-encoding binary")
         }
         return labels
     }
@@ -356,7 +357,9 @@ public struct PredictionInputs: Sendable {
             pixels = ImageResampling.resizeImage(
                 pixels, height: h, width: w, channels: c, to: size, mode: options.resize)
             labels = labels.map {
-                ImageResampling.resizeLabels($0, height: h, width: w, to: size, mode: options.resize)
+                ImageResampling.resizeLabels(
+                    $0, height: h, width: w, to: size, mode: options.resize,
+                    fill: options.ignoreIndex.flatMap { Int32(exactly: $0) } ?? 0)
             }
             (h, w) = (size.height, size.width)
         }

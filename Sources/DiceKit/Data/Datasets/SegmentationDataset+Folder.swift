@@ -51,7 +51,7 @@ extension SegmentationDataset {
         }
         return SegmentationDataset(
             unchecked: Tensor(uncheckedShape: [images.count, h, w, source.channels], storage: pixels),
-            labels: labels, classes: source.classes)
+            labels: labels, classes: source.classes, ignoreIndex: source.ignoreIndex)
     }
 
     /// Loads DIR/images/* with DIR/masks/*: `loadImageFolder` with the given mask encoding and

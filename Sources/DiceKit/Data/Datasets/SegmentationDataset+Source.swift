@@ -38,9 +38,13 @@ extension SegmentationDataset {
             guard path.hasSuffix(".npy") else {
                 throw DiceKitError.file(path: path, reason: "expected a .npy file (with FILE_masks.npy) or a directory")
             }
-            return try loadNPY(file: path, classes: options.classes, encoding: encoding)
+            return try loadNPY(
+                file: path, classes: options.classes, encoding: encoding, ignoreIndex: options.ignoreIndex)
         }
-        if isNPY { return try loadNPY(directory: path, classes: options.classes, encoding: encoding) }
+        if isNPY {
+            return try loadNPY(
+                directory: path, classes: options.classes, encoding: encoding, ignoreIndex: options.ignoreIndex)
+        }
         var sub: ObjCBool = false
         if FileManager.default.fileExists(atPath: base.appendingPathComponent("images").path, isDirectory: &sub),
             sub.boolValue

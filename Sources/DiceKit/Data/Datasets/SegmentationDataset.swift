@@ -9,7 +9,8 @@
 /// - `labels`: `Int32` class indices in row-major order with shape `labelShape` = [N, H, W] or
 ///   [N, D, H, W] (no channel axis, never one-hot). `Int32` halves the memory of `Int` and is
 ///   the element type of the losses' `LabelMap`.
-/// - `classes`: the number of classes K; every label lies in 0..<K (0 is the background).
+/// - `classes`: the number of classes K; every label lies in 0..<K (0 is the background), or is
+///   the `ignoreIndex` (unlabelled positions) when the data set has one.
 public struct SegmentationDataset: Sendable, Equatable {
     /// [N, spatial…, C] Float images, channels-last.
     public let images: Tensor<Float>
@@ -18,12 +19,19 @@ public struct SegmentationDataset: Sendable, Equatable {
     /// The number of classes K (labels lie in 0..<K).
     public let classes: Int
 
+    /// The mask value of unlabelled positions (outside 0..<K), or nil: see
+    /// `DatasetOptions.ignoreIndex`.
+    public let ignoreIndex: Int?
+
     /// Wraps images and labels after checking that they fit together.
     ///
-    /// - Parameter classes: K; nil takes max(label) + 1 (at least 2).
+    /// - Parameters:
+    ///   - classes: K; nil takes the largest label other than `ignoreIndex`, + 1 (at least 2).
+    ///   - ignoreIndex: the label of unlabelled positions (outside 0..<K), or nil.
     /// - Throws: `DiceKitError.shape` when the images are not rank 4 or 5 or the label count is
-    ///   not N × spatial; `DiceKitError.value` when a label lies outside 0..<K.
-    public init(images: Tensor<Float>, labels: [Int32], classes: Int? = nil) throws {
+    ///   not N × spatial; `DiceKitError.value` when a label is neither in 0..<K nor the ignore
+    ///   index, or the ignore index is one of the classes.
+    public init(images: Tensor<Float>, labels: [Int32], classes: Int? = nil, ignoreIndex: Int? = nil) throws {
         guard images.rank == 4 || images.rank == 5 else {
             throw DiceKitError.shape("images have shape \(images.shape); expected [N, H, W, C] or [N, D, H, W, C]")
         }
@@ -33,22 +41,22 @@ public struct SegmentationDataset: Sendable, Equatable {
                 "\(labels.count) labels for images of shape \(images.shape); expected \(expected) (shape \(Array(images.shape.dropLast())))"
             )
         }
-        let largest = Int(labels.max() ?? 0)
-        let k = classes ?? max(2, largest + 1)
-        guard k >= 1 else { throw DiceKitError.invalidValue(name: "class count", value: "\(k)", expected: "≥ 1") }
-        if let bad = labels.firstIndex(where: { $0 < 0 || Int($0) >= k }) {
-            throw DiceKitError.value("label \(labels[bad]) at element \(bad); expected a class index in 0..<\(k)")
-        }
+        var survey = LabelSurvey(ignore: try SegmentationGeometry.ignoreLabel(ignoreIndex))
+        survey.add(labels)
+        let range = try LabelRange(classes: classes, ignoreIndex: ignoreIndex, largest: survey.largest)
+        try range.check(labels, context: nil)
         self.images = images
         self.labels = labels
-        self.classes = k
+        self.classes = range.classes
+        self.ignoreIndex = ignoreIndex
     }
 
     /// Internal: trusted parts (already checked).
-    init(unchecked images: Tensor<Float>, labels: [Int32], classes: Int) {
+    init(unchecked images: Tensor<Float>, labels: [Int32], classes: Int, ignoreIndex: Int?) {
         self.images = images
         self.labels = labels
         self.classes = classes
+        self.ignoreIndex = ignoreIndex
     }
 
     /// The number of samples N.
@@ -62,11 +70,14 @@ public struct SegmentationDataset: Sendable, Equatable {
     /// Pixels (voxels) per sample.
     var positions: Int { spatialShape.reduce(1, *) }
 
-    /// The fraction of labels equal to each class, over the whole data set.
+    /// The fraction of labelled positions (those whose label is not the ignore index) that
+    /// belong to each class, over the whole data set.
     public var classFrequencies: [Double] {
         var counts = [Int](repeating: 0, count: classes)
-        for label in labels { counts[Int(label)] += 1 }
-        return counts.map { Double($0) / Double(max(labels.count, 1)) }
+        let ignore = ignoreIndex.flatMap { Int32(exactly: $0) }
+        for label in labels where label != ignore { counts[Int(label)] += 1 }
+        let labelled = counts.reduce(0, +)
+        return counts.map { Double($0) / Double(max(labelled, 1)) }
     }
 
     /// The samples at `indices`, in that order (repeats allowed).
@@ -87,7 +98,8 @@ public struct SegmentationDataset: Sendable, Equatable {
         var shape = images.shape
         shape[0] = indices.count
         return SegmentationDataset(
-            unchecked: Tensor(uncheckedShape: shape, storage: pixels), labels: labelValues, classes: classes)
+            unchecked: Tensor(uncheckedShape: shape, storage: pixels), labels: labelValues, classes: classes,
+            ignoreIndex: ignoreIndex)
     }
 
     /// The samples in an order drawn from `seed` (Fisher–Yates with `SeededGenerator`).

@@ -19,7 +19,8 @@ public struct SegmentationSample: Sendable, Equatable {
 
 /// A data set read one sample at a time.
 ///
-/// Every sample has the same `spatialShape` and `channels`; every label lies in 0..<`classes`.
+/// Every sample has the same `spatialShape` and `channels`; every label lies in 0..<`classes` or
+/// is the `ignoreIndex`.
 /// Conforming types must be safe to read from a background thread (`BatchPrefetcher` does).
 public protocol SegmentationSource: Sendable {
     /// The number of samples N.
@@ -30,6 +31,8 @@ public protocol SegmentationSource: Sendable {
     var channels: Int { get }
     /// The number of classes K (labels lie in 0..<K).
     var classes: Int { get }
+    /// The label of unlabelled positions (outside 0..<K), or nil: see `DatasetOptions.ignoreIndex`.
+    var ignoreIndex: Int? { get }
 
     /// Sample `index`, decoded (read) now.
     ///
@@ -64,7 +67,7 @@ extension SegmentationSource {
         }
         return SegmentationDataset(
             unchecked: Tensor(uncheckedShape: [indices.count] + spatialShape + [channels], storage: pixels),
-            labels: labels, classes: classes)
+            labels: labels, classes: classes, ignoreIndex: ignoreIndex)
     }
 }
 
@@ -123,6 +126,8 @@ public struct SourceSubset: SegmentationSource {
     public var channels: Int { base.channels }
     /// The base's class count.
     public var classes: Int { base.classes }
+    /// The base's ignore index.
+    public var ignoreIndex: Int? { base.ignoreIndex }
 
     /// The base's sample `indices[index]`.
     public func sample(at index: Int) throws -> SegmentationSample { try base.sample(at: indices[index]) }

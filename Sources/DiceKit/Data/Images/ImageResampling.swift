@@ -90,16 +90,17 @@ enum ImageResampling {
         return output
     }
 
-    /// An h × w label map resized onto `size` by nearest neighbour (padding is 0, background).
-    static func resizeLabels(_ labels: [Int32], height h: Int, width w: Int, to size: ImageSize, mode: ResizeMode)
-        -> [Int32]
-    {
+    /// An h × w label map resized onto `size` by nearest neighbour; padding (`.fit`) is `fill`
+    /// (default 0, the background; the ignore index for data sets that have one).
+    static func resizeLabels(
+        _ labels: [Int32], height h: Int, width w: Int, to size: ImageSize, mode: ResizeMode, fill: Int32 = 0
+    ) -> [Int32] {
         let place = ResizePlacement(height: h, width: w, size: size, mode: mode)
         if (h, w) == (size.height, size.width), (place.height, place.width) == (h, w) { return labels }
         let nearest = { (i: Int, source: Int, target: Int) in
             min(source - 1, Int((Double(i) + 0.5) * Double(source) / Double(target)))
         }
-        var output = [Int32](repeating: 0, count: size.height * size.width)
+        var output = [Int32](repeating: fill, count: size.height * size.width)
         for y in 0..<size.height {
             let sy = y - place.top
             guard sy >= 0, sy < place.height else { continue }

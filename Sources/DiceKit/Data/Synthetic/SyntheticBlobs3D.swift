@@ -41,7 +41,7 @@ extension SegmentationDataset {
         }
         return SegmentationDataset(
             unchecked: Tensor(uncheckedShape: [count, depth, height, width, 1], storage: values),
-            labels: labels, classes: 2)
+            labels: labels, classes: 2, ignoreIndex: nil)
     }
 }
 

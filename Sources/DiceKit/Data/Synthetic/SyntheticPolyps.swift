@@ -95,6 +95,6 @@ extension SegmentationDataset {
         }
         return SegmentationDataset(
             unchecked: Tensor(uncheckedShape: [count, h, w, 3], storage: pixels),
-            labels: labels, classes: configuration.classes)
+            labels: labels, classes: configuration.classes, ignoreIndex: nil)
     }
 }
