@@ -130,6 +130,16 @@ final class LossExchangeTests: XCTestCase {
         diceHausdorff.hausdorffWeight = 0.3
         var hausdorffSum = DiceHausdorffLoss(activation: .sigmoid, reduction: .sum)
         hausdorffSum.hausdorff.logarithmic = true
+        // Label 1 ignored: the focal mean weighs each rank by its counted positions.
+        var focalIgnoring = FocalLoss(activation: .softmax)
+        focalIgnoring.ignoreIndex = 1
+        var sigmoidFocalIgnoring = FocalLoss(activation: .sigmoid, gamma: 1.5)
+        sigmoidFocalIgnoring.ignoreIndex = 1
+        var mccIgnoring = MCCLoss(activation: .softmax)
+        mccIgnoring.ignoreIndex = 1
+        var diceFocalIgnoring = DiceFocalLoss(activation: .softmax)
+        diceFocalIgnoring.dice.ignoreIndex = 1
+        diceFocalIgnoring.focal.ignoreIndex = 1
         return [
             ("batch dice", batchDice), ("per-image dice-ce", perImage), ("generalized batch", generalized),
             ("dice-ce, class weights, smoothing", weightedCE), ("dice + BCE, pos_weight", posWeighted),
@@ -142,6 +152,8 @@ final class LossExchangeTests: XCTestCase {
             ("lovasz hinge batch", LovaszLoss(variant: .hinge)),
             ("lovasz softmax batch, ignore 1", ignoring), ("lovasz per image", LovaszLoss(perImage: true)),
             ("dice-hausdorff, batch dice", diceHausdorff), ("dice-hausdorff sigmoid sum, log", hausdorffSum),
+            ("focal softmax mean, ignore 1", focalIgnoring), ("focal sigmoid mean, ignore 1", sigmoidFocalIgnoring),
+            ("mcc softmax, ignore 1", mccIgnoring), ("dice-focal, ignore 1", diceFocalIgnoring),
         ]
     }
 

@@ -4,6 +4,7 @@
 // distributed and with another number of ranks; synchronised batch norm with an empty rank;
 // clDice, Dice + clDice and deep supervision (Dice exchanged per level, focal scaled per rank);
 // Dice + focal, generalized Dice + focal, MCC and Lovász over the batch (batch-wide terms exchanged);
+// unlabelled positions (an ignore index) in Dice + focal and MCC;
 // faults (a killed rank, mismatched settings, too few images, mpirun without --distributed) end
 // the job within seconds with a clear message; --distributed without mpirun trains as one
 // process and says so. The mpirun tests are skipped without mpirun.
@@ -224,6 +225,31 @@ final class MPITrainingTests: XCTestCase {
         try same(
             "tversky", ranks: 2, batch: 2,
             extra: ["--tversky-alpha", "0.2", "--exclude-background", "--class-weights", "2"])
+    }
+
+    func testUnlabelledPositionsMatchOneProcess() throws {
+        let root = try temporaryDirectory(self).path
+        let synth = try runDicekit([
+            "synth", "--out", "\(root)/data", "--count", "10", "--size", "32", "--void-border", "1",
+        ])
+        XCTAssertEqual(synth.status, 0, synth.stderr)
+        // The focal mean weighs each rank by its labelled positions; MCC sums only those; the
+        // validation Dice leaves them out on every rank.
+        for (loss, ranks, batch) in [("dice-focal", 2, 2), ("mcc", 3, 1)] {
+            let arguments = [
+                "train", "--data", "\(root)/data", "--ignore-index", "255", "--loss", loss, "--depth", "2", "--base",
+                "4", "--norm", "group:2", "--no-augment", "--threads", "1", "--seed", "5", "--epochs", "2",
+            ]
+            let single = try runDicekit(arguments + ["--batch-size", "\(ranks * batch)", "--out", "\(root)/\(loss)1"])
+            XCTAssertEqual(single.status, 0, single.stderr)
+            let (run, timedOut, _) = try runMPI(
+                ranks: ranks,
+                arguments + ["--batch-size", "\(batch)", "--out", "\(root)/\(loss)\(ranks)", "--distributed"])
+            XCTAssertFalse(timedOut, run.stderr)
+            XCTAssertEqual(run.status, 0, run.stderr)
+            try assertSameRun(
+                "\(root)/\(loss)\(ranks)", as: "\(root)/\(loss)1", "\(loss) with void borders, np \(ranks)")
+        }
     }
 
     func testClDiceAndDeepSupervisionMatchOneProcess() throws {
