@@ -180,6 +180,50 @@ soft = rng.uniform(size=x.shape)
 run("mcc_softmax_soft", lambda z, y: smp.MCCLoss()(torch.softmax(z, 1), y), x, soft, torch.tensor(soft),
     {"loss": "mcc", "activation": "softmax", "target": "soft"}, "smp.losses.MCCLoss()(softmax(z, 1), soft target)")
 
+# --- Unlabelled positions (an ignore index) ----------------------------------------------------
+# smp's multiclass FocalLoss filters the ignored positions itself. MONAI's FocalLoss and
+# GeneralizedWassersteinDiceLoss and smp's MCCLoss take no ignore index: their references run on
+# the labelled positions alone (gathered into [1, C, M]; per sample for the Wasserstein loss,
+# whose value is a mean over samples), which is what DiceKit's ignore index means.
+x, lab = problem(c=3, ignore=255)
+run("smp_focal_multiclass_ignore", smp.FocalLoss("multiclass", ignore_index=255), x, lab, torch.tensor(lab),
+    {"loss": "focal", "activation": "sigmoid", "ignoreIndex": 255, "target": "labels"},
+    "smp.losses.FocalLoss('multiclass', ignore_index=255)")
+x, lab = problem(c=3, ignore=255)
+run("smp_focal_multiclass_normalized_ignore",
+    smp.FocalLoss("multiclass", ignore_index=255, normalized=True, gamma=1.5), x, lab, torch.tensor(lab),
+    {"loss": "focal", "activation": "sigmoid", "ignoreIndex": 255, "normalized": True, "gamma": 1.5,
+     "target": "labels"},
+    "smp.losses.FocalLoss('multiclass', ignore_index=255, normalized=True, gamma=1.5)")
+
+
+def labelled(z, y):
+    """The labelled positions of logits [N, C, …] and labels [N, …] as [1, C, M] and [1, 1, M]."""
+    keep = y != 255
+    return z.movedim(1, -1)[keep].T[None], y[keep][None, None]
+
+
+x, lab = problem(c=3, ignore=255)
+run("focal_softmax_ignore",
+    lambda z, y: FocalLoss(use_softmax=True, to_onehot_y=True, gamma=2.0)(*labelled(z, y)), x, lab,
+    torch.tensor(lab), {"loss": "focal", "activation": "softmax", "ignoreIndex": 255, "target": "labels"},
+    "monai.losses.FocalLoss(use_softmax=True, to_onehot_y=True) on the labelled positions")
+x, lab = problem(c=3, ignore=255)
+run("mcc_softmax_ignore",
+    lambda z, y: (lambda p, g: smp.MCCLoss()(torch.softmax(p, 1), torch.eye(3)[g[:, 0]].movedim(-1, 1)))(*labelled(z, y)),
+    x, lab, torch.tensor(lab), {"loss": "mcc", "activation": "softmax", "ignoreIndex": 255, "target": "labels"},
+    "smp.losses.MCCLoss()(softmax(z), one-hot) on the labelled positions")
+x, lab = problem(c=3, ignore=255)
+distances = [[0.0, 1.0, 2.0], [1.0, 0.0, 1.5], [2.0, 1.5, 0.0]]
+run("wasserstein_ignore",
+    lambda z, y: torch.stack([
+        GeneralizedWassersteinDiceLoss(dist_matrix=np.array(distances), weighting_mode="default")(
+            *labelled(z[i:i + 1], y[i:i + 1])) for i in range(z.shape[0])]).mean(),
+    x, lab, torch.tensor(lab),
+    {"loss": "wasserstein", "distanceMatrix": sum(distances, []), "weighting": "default", "ignoreIndex": 255,
+     "target": "labels"},
+    "monai.losses.GeneralizedWassersteinDiceLoss(weighting_mode='default') on each sample's labelled positions, mean")
+
 with open(os.path.join(OUT, "cases.json"), "w") as f:
     json.dump(cases, f, indent=1)
 print(f"{len(cases)} cases written to {os.path.normpath(OUT)}")

@@ -23,7 +23,8 @@ public enum WassersteinWeighting: String, Sendable, CaseIterable {
 /// the ignore index: those positions are left out of every sum and get a zero gradient.
 public struct WassersteinDiceLoss: SegmentationLoss {
     /// The C×C class distance matrix, row-major: M[i·C + j] is the distance between classes i and j
-    /// (finite, ≥ 0, 0 on the diagonal).
+    /// (finite, ≥ 0, 0 on the diagonal, at least one entry > 0). It is divided by its largest entry
+    /// before use, as MONAI does, so only the ratios between distances matter.
     public var distanceMatrix: [Double]
     /// The class weighting (default `.default`, MONAI's).
     public var weighting: WassersteinWeighting = .default
@@ -83,13 +84,18 @@ public struct WassersteinDiceLoss: SegmentationLoss {
             throw DiceKitError.value(
                 "distance matrix entry [\(j / c), \(j % c)] is \(v); expected finite values ≥ 0 and 0 on the diagonal")
         }
+        let largest = distanceMatrix.max()!
+        guard largest > 0 else {
+            throw DiceKitError.value("distance matrix is all zeros; expected at least one distance > 0")
+        }
         for (name, v) in [("smooth-nr", smoothNumerator), ("smooth-dr", smoothDenominator)]
         where !(v.isFinite && v >= 0) {
             throw DiceKitError.value("\(name) is \(v); expected a finite number ≥ 0")
         }
         let labels = input.labels!
         let p = input.probabilities(x, .softmax)
-        let m = distanceMatrix.map { T($0) }
+        // MONAI's normalisation: the largest distance is 1.
+        let m = distanceMatrix.map { T($0 / largest) }
         // Pass 1: per task and class, V_c and Σ W over the positions labelled c.
         let tasks = PositionTasks(n: n, s: input.s, c: c)
         var partial = [Double](repeating: 0, count: 2 * c * tasks.ranges.count)

@@ -40,6 +40,10 @@ final class LossFamilyErrorTests: XCTestCase {
                 "entry [1, 1] is 0.5"
             ),
             (
+                WassersteinDiceLoss(distanceMatrix: [Double](repeating: 0, count: 9)), x, .labels(labels),
+                "distance matrix is all zeros"
+            ),
+            (
                 WassersteinDiceLoss(distanceMatrix: WassersteinDiceLoss.uniformDistances(classes: 3)), x,
                 .labels(try LabelMap(shape: [1, 3], labels: [0, 1, 2])), "label shape [1, 3] does not match"
             ),

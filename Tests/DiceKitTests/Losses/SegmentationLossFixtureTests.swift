@@ -1,5 +1,6 @@
 // Goldens from MONAI 1.6 (FocalLoss, DiceFocalLoss, GeneralizedWassersteinDiceLoss) and
-// segmentation_models_pytorch 0.6 (FocalLoss normalized/reduced, LovaszLoss, MCCLoss), made by
+// segmentation_models_pytorch 0.6 (FocalLoss normalized/reduced, LovaszLoss, MCCLoss), with and
+// without an ignore index (MONAI's losses and smp's MCC on the labelled positions alone), made by
 // Scripts/make_segmentation_loss_fixtures.py (see its header for the producing code). Each case
 // runs in Double (1e-9, relative to the tensor's scale) and Float (2e-4), in the case's own
 // layout (channels-first) and converted to channels-last.
@@ -23,6 +24,7 @@ func makeSegmentationLoss(_ o: [String: Any], layout: Layout) -> any Segmentatio
         loss.reduction = reduction
         loss.normalized = o["normalized"] as? Bool ?? false
         loss.reducedThreshold = o["reducedThreshold"] as? Double
+        loss.ignoreIndex = o["ignoreIndex"] as? Int
         return loss
     case "dice-focal":
         var loss = DiceFocalLoss(
@@ -43,9 +45,12 @@ func makeSegmentationLoss(_ o: [String: Any], layout: Layout) -> any Segmentatio
             distanceMatrix: o["distanceMatrix"] as! [Double],
             weighting: WassersteinWeighting(rawValue: o["weighting"] as! String)!, layout: layout)
         loss.reduction = reduction
+        loss.ignoreIndex = o["ignoreIndex"] as? Int
         return loss
     case "mcc":
-        return MCCLoss(activation: activation ?? .none, layout: layout)
+        var loss = MCCLoss(activation: activation ?? .none, layout: layout)
+        loss.ignoreIndex = o["ignoreIndex"] as? Int
+        return loss
     default:
         fatalError("unknown loss \(o["loss"]!)")
     }
@@ -103,7 +108,7 @@ func checkLossGoldens<T: BLASScalar>(
 final class SegmentationLossFixtureTests: XCTestCase {
     func check<T: BLASScalar>(_ type: T.Type, tolerance: Double) throws {
         try checkLossGoldens(
-            T.self, folder: "segmentation_losses", cases: 25,
+            T.self, folder: "segmentation_losses", cases: 30,
             losses: ["focal", "dice-focal", "lovasz-softmax", "lovasz-hinge", "wasserstein", "mcc"],
             tolerance: tolerance, make: makeSegmentationLoss)
     }
