@@ -206,8 +206,10 @@ struct DataOptions {
             if options.classes == nil, held.classes != data.classes {
                 // One class count for both: the larger of the two.
                 let k = max(held.classes, data.classes)
-                data = try SegmentationDataset(images: data.images, labels: data.labels, classes: k)
-                held = try SegmentationDataset(images: held.images, labels: held.labels, classes: k)
+                data = try SegmentationDataset(
+                    images: data.images, labels: data.labels, classes: k, ignoreIndex: options.ignoreIndex)
+                held = try SegmentationDataset(
+                    images: held.images, labels: held.labels, classes: k, ignoreIndex: options.ignoreIndex)
             }
             return (data, held)
         }

@@ -113,7 +113,9 @@ final class CLITrainingTests: XCTestCase {
     func testLossOptionsReachTheLossAndResumeInCanonicalForm() throws {
         let root = try temporaryDirectory(self).path
         let matrix = "\(root)/m.npy"
-        try NPY.write(Tensor<Double>(shape: [2, 2], scalars: [0, 3, 3, 0]), to: matrix)
+        // Asymmetric: the loss divides the matrix by its largest entry (as MONAI), so two classes
+        // need unequal distances to differ from the default 1 − I.
+        try NPY.write(Tensor<Double>(shape: [2, 2], scalars: [0, 3, 1, 0]), to: matrix)
         let base = [
             "train", "--count", "8", "--size", "32", "--depth", "2", "--base", "4", "--batch-size", "4",
             "--threads", "1", "--no-augment", "--loss", "wasserstein",
@@ -127,21 +129,21 @@ final class CLITrainingTests: XCTestCase {
         let given = try runDicekit(base + ["--epochs", "1", "--distance-matrix", matrix, "--out", "\(root)/m"])
         XCTAssertEqual(given.status, 0, given.stderr)
         let configuration = try XCTUnwrap(try summary("m")["configuration"] as? [String: Any])
-        XCTAssertEqual(configuration["distance_matrix"] as? [Double], [0, 3, 3, 0])
+        XCTAssertEqual(configuration["distance_matrix"] as? [Double], [0, 3, 1, 0])
         let a = try XCTUnwrap(try summary("plain")["final_train_loss"] as? Double)
         let b = try XCTUnwrap(try summary("m")["final_train_loss"] as? Double)
         XCTAssertGreaterThan(abs(a - b), 1e-3 * a, "the distance matrix changed nothing")
 
         let last = "\(root)/m/last.safetensors"
-        let inline = try runDicekit(base + ["--epochs", "2", "--distance-matrix", "0,3,3,0", "--resume", last])
+        let inline = try runDicekit(base + ["--epochs", "2", "--distance-matrix", "0,3,1,0", "--resume", last])
         XCTAssertEqual(inline.status, 0, inline.stderr)
-        let other = try runDicekit(base + ["--epochs", "3", "--distance-matrix", "0,2,2,0", "--resume", last])
+        let other = try runDicekit(base + ["--epochs", "3", "--distance-matrix", "0,2,1,0", "--resume", last])
         XCTAssertEqual(other.status, 2, other.stderr)
-        XCTAssertTrue(other.stderr.contains("--distance-matrix 0.0,2.0,2.0,0.0 differs"), other.stderr)
+        XCTAssertTrue(other.stderr.contains("--distance-matrix 0.0,2.0,1.0,0.0 differs"), other.stderr)
         let omitted = try runDicekit(base + ["--epochs", "3", "--resume", last])
         XCTAssertEqual(omitted.status, 0, omitted.stderr)
         XCTAssertEqual(
             try XCTUnwrap(try summary("m")["configuration"] as? [String: Any])["distance_matrix"] as? [Double],
-            [0, 3, 3, 0], "the resumed run took the stored matrix")
+            [0, 3, 1, 0], "the resumed run took the stored matrix")
     }
 }
