@@ -19,16 +19,18 @@ extension LossCommand {
     static let familyOptions: [String: Set<String>] = [
         "focal": [
             "focal-gamma", "focal-alpha", "class-weights", "exclude-background", "reduction", "normalized",
-            "reduced-threshold",
+            "reduced-threshold", "ignore-index",
         ],
         "dice-focal": [
             "focal-gamma", "focal-alpha", "class-weights", "exclude-background", "reduction", "smooth-nr", "smooth-dr",
-            "squared", "batch", "dice-weight", "focal-weight",
+            "squared", "batch", "dice-weight", "focal-weight", "ignore-index",
         ],
         "lovasz-softmax": ["per-image", "ignore-index"],
         "lovasz-hinge": ["per-image", "ignore-index"],
-        "wasserstein": ["distance-matrix", "wasserstein-weighting", "smooth-nr", "smooth-dr", "reduction"],
-        "mcc": [],
+        "wasserstein": [
+            "distance-matrix", "wasserstein-weighting", "smooth-nr", "smooth-dr", "reduction", "ignore-index",
+        ],
+        "mcc": ["ignore-index"],
         "hausdorff-dt": ["hd-alpha", "include-background", "batch", "reduction", "log", "spacing"],
     ].merging(clDiceFamilyOptions) { a, _ in a }
 
@@ -104,6 +106,7 @@ extension LossCommand {
             loss.normalized = arguments.flag("normalized")
             loss.reducedThreshold = try arguments.double("reduced-threshold")
             loss.classAlpha = classAlpha
+            loss.ignoreIndex = try arguments.int("ignore-index")
             return loss
         case "dice-focal":
             var loss = DiceFocalLoss(
@@ -117,6 +120,8 @@ extension LossCommand {
             loss.diceWeight = try arguments.double("dice-weight", default: 1)!
             loss.focalWeight = try arguments.double("focal-weight", default: 1)!
             loss.focal.classAlpha = classAlpha
+            loss.dice.ignoreIndex = try arguments.int("ignore-index")
+            loss.focal.ignoreIndex = loss.dice.ignoreIndex
             return loss
         case "cldice", "dice-cldice", "generalized-dice-focal":
             return try makeClDiceFamilyLoss(
@@ -142,6 +147,7 @@ extension LossCommand {
             loss.smoothNumerator = try arguments.double("smooth-nr", default: DiceLoss.defaultSmoothing)!
             loss.smoothDenominator = try arguments.double("smooth-dr", default: DiceLoss.defaultSmoothing)!
             loss.reduction = reduction
+            loss.ignoreIndex = try arguments.int("ignore-index")
             return loss
         case "hausdorff-dt":
             var loss = HausdorffDTLoss(activation: activation, layout: layout)
@@ -153,7 +159,9 @@ extension LossCommand {
             loss.spacing = try arguments.doubles("spacing")
             return loss
         default:
-            return MCCLoss(activation: activation, layout: layout)
+            var loss = MCCLoss(activation: activation, layout: layout)
+            loss.ignoreIndex = try arguments.int("ignore-index")
+            return loss
         }
     }
 }

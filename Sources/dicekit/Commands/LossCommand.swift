@@ -47,6 +47,7 @@ enum LossCommand: Command {
                               per class, MONAI's sequence alpha)
                               --class-weights  --exclude-background  --reduction mean|sum|none
                               --normalized  --reduced-threshold R   (smp's options; sigmoid, mean)
+                              --ignore-index K (with --labels; also dice-focal, wasserstein, mcc)
               dice-focal      MONAI DiceFocalLoss: Dice with --activation, sigmoid focal; --focal-gamma,
                               --focal-alpha, --class-weights, --exclude-background, --reduction mean|sum,
                               --smooth-nr/--smooth-dr, --squared, --batch, --dice-weight X, --focal-weight Y

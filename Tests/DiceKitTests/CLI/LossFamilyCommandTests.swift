@@ -101,6 +101,43 @@ final class LossFamilyCommandTests: XCTestCase {
         }
     }
 
+    func testTheIgnoreIndexReachesEveryVariantThatTakesIt() throws {
+        var generator = SeededGenerator(seed: 43)
+        let x = Tensor<Double>.normal([2, 5, 6, 3], standardDeviation: 2, generator: &generator)
+        let raw = (0..<60).map { _ in generator.next() % 4 == 0 ? 7 : Int(generator.next() % 3) }
+        try NPY.write(x, to: path("x.npy"))
+        try NPY.write(NPYArray(integers: raw, shape: [2, 5, 6]), to: path("labels.npy"))
+        try NPY.write(Tensor<Double>(uncheckedShape: [3, 3], storage: [0, 1, 2, 1, 0, 1, 2, 1, 0]), to: path("m.npy"))
+        let labels = try LabelMap(shape: [2, 5, 6], labels: raw)
+        var focal = FocalLoss(activation: .softmax)
+        focal.ignoreIndex = 7
+        var diceFocal = DiceFocalLoss(activation: .softmax)
+        diceFocal.dice.ignoreIndex = 7
+        diceFocal.focal.ignoreIndex = 7
+        var wasserstein = WassersteinDiceLoss(distanceMatrix: [0, 1, 2, 1, 0, 1, 2, 1, 0])
+        wasserstein.ignoreIndex = 7
+        var mcc = MCCLoss(activation: .softmax)
+        mcc.ignoreIndex = 7
+        let cases: [([String], any SegmentationLoss)] = [
+            (["--variant", "focal", "--activation", "softmax"], focal),
+            (["--variant", "dice-focal", "--activation", "softmax"], diceFocal),
+            (["--variant", "wasserstein", "--activation", "softmax", "--distance-matrix", path("m.npy")], wasserstein),
+            (["--variant", "mcc", "--activation", "softmax"], mcc),
+        ]
+        for (arguments, api) in cases {
+            let r = try loss(
+                [path("x.npy"), path("labels.npy"), "--labels", "--ignore-index", "7", "--grad", path("g.npy")]
+                    + arguments)
+            XCTAssertEqual(r.status, 0, "\(arguments): \(r.stderr)")
+            let expected = try api.evaluate(x, target: .labels(labels), gradient: true)
+            let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+            XCTAssertEqual(json["loss"] as! Double, Double(expected.value), accuracy: 1e-12, "\(arguments)")
+            XCTAssertEqual(try NPY.read(contentsOf: path("g.npy")).tensor(of: Double.self), expected.gradient!)
+            let refused = try loss([path("x.npy"), path("labels.npy"), "--labels"] + arguments)
+            XCTAssertEqual(refused.status, 1, "\(arguments): label 7 without --ignore-index")
+        }
+    }
+
     func testBadCombinationsAreRefused() throws {
         var generator = SeededGenerator(seed: 42)
         try NPY.write(Tensor<Float>.normal([1, 4, 4, 3], generator: &generator), to: path("x.npy"))
