@@ -186,8 +186,12 @@ extension TrainingConfiguration {
                 "--ignore-index with loss \(loss.rawValue) (its skeleton or distance transform needs every position labelled); expected loss \(accepting.joined(separator: ", "))"
             )
         }
-        _ = try SegmentationGeometry.ignoreLabel(ignoreIndex)
-        if let classes { _ = try LabelRange(classes: classes, ignoreIndex: ignoreIndex, largest: 0) }
+        // LabelRange also checks that the index fits 32 bits.
+        if let classes {
+            _ = try LabelRange(classes: classes, ignoreIndex: ignoreIndex, largest: 0)
+        } else {
+            _ = try SegmentationGeometry.ignoreLabel(ignoreIndex)
+        }
     }
 }
 

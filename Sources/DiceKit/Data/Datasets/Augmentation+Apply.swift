@@ -20,7 +20,7 @@ extension Augmentation {
         var labels = [Int32](repeating: 0, count: batch.labels.count)
         // What the mask holds where the affine map reaches outside the sample: unlabelled, when the
         // data set has an ignore index, else the background.
-        let outside = batch.ignoreIndex.flatMap { Int32(exactly: $0) } ?? 0
+        let outside = batch.ignoreLabel ?? 0
         batch.images.withUnsafeBufferPointer { source in
             for (n, seed) in seeds.enumerated() {
                 var generator = SeededGenerator(seed: seed)

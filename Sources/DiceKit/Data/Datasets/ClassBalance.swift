@@ -15,7 +15,7 @@ extension SegmentationSource {
         var labelled = [Int](repeating: 0, count: classes)
         var containing = [Int](repeating: 0, count: classes)
         var counts = [Int](repeating: 0, count: classes)
-        let ignore = ignoreIndex.flatMap { Int32(exactly: $0) }
+        let ignore = ignoreLabel
         for index in 0..<count {
             let labels = try sample(at: index).labels
             for k in counts.indices { counts[k] = 0 }

@@ -120,7 +120,7 @@ extension DatasetOptions {
                 "ignore index \(ignoreIndex) with binary masks (every pixel is read as 0 or 1, so none is unlabelled); expected class-index masks (--mask-encoding index or palette)"
             )
         }
-        if let classes { _ = try LabelRange(classes: classes, ignoreIndex: ignoreIndex, largest: 0) }
+        if let classes { return try LabelRange(classes: classes, ignoreIndex: ignoreIndex, largest: 0).ignore }
         return try SegmentationGeometry.ignoreLabel(ignoreIndex)
     }
 }

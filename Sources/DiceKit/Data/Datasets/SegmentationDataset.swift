@@ -74,7 +74,7 @@ public struct SegmentationDataset: Sendable, Equatable {
     /// belong to each class, over the whole data set.
     public var classFrequencies: [Double] {
         var counts = [Int](repeating: 0, count: classes)
-        let ignore = ignoreIndex.flatMap { Int32(exactly: $0) }
+        let ignore = ignoreLabel
         for label in labels where label != ignore { counts[Int(label)] += 1 }
         let labelled = counts.reduce(0, +)
         return counts.map { Double($0) / Double(max(labelled, 1)) }

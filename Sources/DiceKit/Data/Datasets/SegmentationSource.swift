@@ -51,6 +51,9 @@ extension SegmentationSource {
     /// Pixels (voxels) per sample.
     var positionsPerSample: Int { spatialShape.reduce(1, *) }
 
+    /// `ignoreIndex` as a label value (the sources check that it fits 32 bits when they are made).
+    var ignoreLabel: Int32? { ignoreIndex.flatMap { Int32(exactly: $0) } }
+
     /// Default: `sample(at:)` for each index, copied into one [B, spatial…, C] batch.
     public func samples(_ indices: [Int]) throws -> SegmentationDataset {
         let (imageSize, labelSize) = (positionsPerSample * channels, positionsPerSample)
