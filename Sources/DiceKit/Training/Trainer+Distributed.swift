@@ -222,7 +222,7 @@ extension Trainer {
     /// loss is the global batch's, and the Dice/IoU sums and counts are summed over the ranks.
     /// Rank 0's buffers (BatchNorm running statistics) are broadcast first.
     func distributedEvaluate(
-        _ dataset: any SegmentationSource, batchSize: Int,
+        _ dataset: any SegmentationSource, batchSize: Int, postprocessing: ComponentFilter?,
         observe: ((_ predicted: LabelMap, _ target: LabelMap) throws -> Void)?
     ) throws -> (loss: Double, dice: [Double], iou: [Double]) {
         for parameter in model.parameters.all where !parameter.isTrainable {
@@ -250,7 +250,8 @@ extension Trainer {
             }
             guard let logits else { continue }
             let target = try LabelMap(shape: part.labelShape, int32Labels: part.labels)
-            let predicted = try Predictor.argmax(logits)
+            var predicted = try Predictor.argmax(logits)
+            if let postprocessing { predicted = try postprocessing.apply(to: predicted) }
             try observe?(predicted, target)
             for score in try validationScores(predicted: predicted, target: target) {
                 sums[score.class] += score.dice

@@ -297,14 +297,17 @@ public final class Trainer {
     /// `observe`, when given, is called once per batch with the arg-max prediction and the
     /// target of that batch, so that other metrics (e.g. surface distances) come from the same
     /// forward pass; in a distributed run each rank observes its own share of the batch.
+    /// `postprocessing`, when given, filters the arg-max prediction's components first (the loss
+    /// is the network's): the scores and `observe` see the filtered labels.
     public func evaluate(
-        _ dataset: any SegmentationSource, batchSize: Int? = nil,
+        _ dataset: any SegmentationSource, batchSize: Int? = nil, postprocessing: ComponentFilter? = nil,
         observe: ((_ predicted: LabelMap, _ target: LabelMap) throws -> Void)? = nil
     ) throws -> (loss: Double, dice: [Double], iou: [Double]) {
         try checkCompatible(dataset)
         if communicator.isDistributed {
             return try distributedEvaluate(
-                dataset, batchSize: batchSize ?? configuration.batchSize, observe: observe)
+                dataset, batchSize: batchSize ?? configuration.batchSize, postprocessing: postprocessing,
+                observe: observe)
         }
         let classes = model.configuration.classes
         var dice = [[Double]](repeating: [], count: classes)
@@ -322,7 +325,8 @@ public final class Trainer {
             let finite = !logits.withUnsafeBufferPointer { $0.contains { !$0.isFinite } }
             lossSum += finite ? Double(try loss.evaluate(logits, target: .labels(target), gradient: false).value) : .nan
             batches += 1
-            let predicted = try Predictor.argmax(logits)
+            var predicted = try Predictor.argmax(logits)
+            if let postprocessing { predicted = try postprocessing.apply(to: predicted) }
             try observe?(predicted, target)
             for score in try validationScores(predicted: predicted, target: target) {
                 dice[score.class].append(score.dice)

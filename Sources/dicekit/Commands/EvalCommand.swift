@@ -11,7 +11,8 @@ enum EvalCommand: Command {
                                 [--seed S] [--batch-size B] [--image-size H,W] [--resize MODE] [--mask-encoding E]
                                 [--ignore-index K]
                                 [--metrics dice,iou,hd95,nsd] [--spacing S,S[,S]] [--percentile P] [--tolerance T]
-                                [--use-subvoxels]
+                                [--use-subvoxels] [--match-iou T] [--keep-largest N] [--min-size S]
+                                [--postprocess-classes LIST] [--merge-classes] [--connectivity K]
                                 [--threads T] [--precision float32|bf16]
 
             --data synthetic (synthetic3d) evaluates on freshly generated synthetic polyps (3-D blobs;
@@ -27,15 +28,23 @@ enum EvalCommand: Command {
             images where they are defined; a class missing from a prediction but not from its target
             (or the reverse) makes HD95 NaN for that image and NSD 0. --use-subvoxels measures the NSD
             on the corners between voxels, weighted by area (MONAI's use_subvoxels). See Docs/Metrics.md.
+            Lesion-wise (the connected components of each class, --connectivity K): pq, sq, rq (MONAI's
+            panoptic, segmentation and recognition quality; rq is the lesion-detection F1),
+            lesion-sensitivity and lesion-precision, a predicted and a true lesion matching when their
+            IoU exceeds --match-iou T (default 0.5; below 0.5 the matching of largest IoU sum); the counts
+            are pooled over the images and the JSON gives them ("lesions": tp, fp, fn per class).
+            \(PostprocessOption.help)
+            Every metric then scores the post-processed prediction.
             \(ThreadsOption.help)
             \(PrecisionOption.help)
             """,
         valueOptions: DataOptions.valueOptions.subtracting(["val-data", "classes"])
             .union([
                 "checkpoint", "seed", "batch-size", "metrics", "spacing", "percentile", "tolerance", "threads",
-                "precision",
-            ]),
-        flags: ["use-subvoxels"]
+                "precision", "match-iou",
+            ])
+            .union(PostprocessOption.valueOptions),
+        flags: Set(["use-subvoxels"]).union(PostprocessOption.flags)
     )
 
     static func run(_ arguments: ParsedArguments) throws {
@@ -66,10 +75,20 @@ enum EvalCommand: Command {
         if subvoxels && !wanted.contains(.nsd) {
             throw UsageError(message: "--use-subvoxels applies to nsd; add nsd to --metrics")
         }
-        if let k = data.dataset.ignoreIndex, let surface = wanted.first(where: { $0 != .dice && $0 != .iou }) {
+        if let k = data.dataset.ignoreIndex, let other = wanted.first(where: { $0 != .dice && $0 != .iou }) {
             throw UsageError(
                 message:
-                    "--metrics \(surface.rawValue) with --ignore-index \(k): surface distances need every pixel labelled; expected --metrics dice,iou"
+                    "--metrics \(other.rawValue) with --ignore-index \(k): \(other.isLesionWise ? "lesions" : "surface distances") need every pixel labelled; expected --metrics dice,iou"
+            )
+        }
+        let matchThreshold = try arguments.double("match-iou", default: 0.5)!
+        guard matchThreshold > 0 && matchThreshold <= 1 else {
+            throw UsageError(message: "--match-iou expects an IoU in (0, 1], got \(matchThreshold)")
+        }
+        if arguments.string("match-iou") != nil && !wanted.contains(where: \.isLesionWise) {
+            throw UsageError(
+                message:
+                    "--match-iou applies to the lesion metrics; add pq, sq, rq, lesion-sensitivity or lesion-precision to --metrics"
             )
         }
         let model = try UNet<Float>.load(contentsOf: checkpoint)
@@ -77,6 +96,13 @@ enum EvalCommand: Command {
         if let names = data.classNames, names.count != classes {
             throw DiceKitError.value("classes.json names \(names.count) classes; the checkpoint predicts \(classes)")
         }
+        let rank = model.configuration.spatialRank
+        let postprocessing = try PostprocessOption.parse(
+            arguments, classes: classes, spatialRank: rank,
+            connectivityHasOtherUse: wanted.contains(where: \.isLesionWise))
+        var lesions = try LesionMetricSums(
+            classes: classes, wanted: wanted, matchThreshold: matchThreshold,
+            connectivity: try PostprocessOption.connectivityOption(arguments, spatialRank: rank))
         // Folder and .npy data sets are read one batch at a time (not held in memory).
         let dataset = try data.open(seed: seed &+ 2000, classes: classes).data
         var config = TrainingConfiguration()
@@ -87,15 +113,27 @@ enum EvalCommand: Command {
         var surface = SurfaceMetricSums(
             classes: classes, wanted: wanted, spacing: spacing, percentile: percentile, tolerance: tolerance,
             subvoxels: subvoxels)
+        let observe: ((LabelMap, LabelMap) throws -> Void)? =
+            surface.isEmpty && lesions.isEmpty
+            ? nil
+            : {
+                if !surface.isEmpty { try surface.add(predicted: $0, target: $1) }
+                if !lesions.isEmpty { try lesions.add(predicted: $0, target: $1) }
+            }
         let scores = try Trainer(model: model, configuration: config).evaluate(
-            dataset, observe: surface.isEmpty ? nil : { try surface.add(predicted: $0, target: $1) })
+            dataset, postprocessing: postprocessing, observe: observe)
         var values: [EvalMetric: [Double]] = [.dice: scores.dice, .iou: scores.iou]
         values.merge(surface.means) { $1 }
+        values.merge(lesions.values) { $1 }
         let names = data.classNames ?? (0..<classes).map(String.init)
         let width = max(6, (names.map(\.count).max() ?? 0) + 1)
-        printError("class".padding(width + 1) + wanted.map { "  " + $0.rawValue.padding(8) }.joined())
+        let columns = wanted.map { max(8, $0.rawValue.count + 1) }
+        printError(
+            "class".padding(width + 1) + zip(wanted, columns).map { "  " + $0.rawValue.padding($1) }.joined())
         for c in 0..<classes {
-            printError("\(names[c].padding(width)) " + wanted.map { " " + fixed(values[$0]![c]) + "  " }.joined())
+            printError(
+                "\(names[c].padding(width)) "
+                    + zip(wanted, columns).map { " " + fixed(values[$0]![c]).padding($1 - 1) + "  " }.joined())
         }
         // Foreground means skip NaN (absent classes); an infinite HD95 stays infinite.
         let mean = { (v: [Double]) in v.isEmpty ? Double.nan : v.reduce(0, +) / Double(v.count) }
@@ -107,6 +145,7 @@ enum EvalCommand: Command {
         }
         printOutput(
             "{\"images\": \(dataset.count), " + fields.joined(separator: ", ")
+                + (lesions.isEmpty ? "" : ", " + lesions.jsonField)
                 + (data.classNames.map { ", \"class_names\": [\($0.map(jsonString).joined(separator: ", "))]" } ?? "")
                 + "}")
     }

@@ -6,7 +6,12 @@ import DiceKit
 
 /// The metrics `dicekit eval --metrics` accepts, in output order.
 enum EvalMetric: String, CaseIterable {
-    case dice, iou, hd95, nsd
+    case dice, iou, hd95, nsd, pq, sq, rq
+    case lesionSensitivity = "lesion-sensitivity"
+    case lesionPrecision = "lesion-precision"
+
+    /// Whether the metric scores lesions (connected components) rather than pixels.
+    var isLesionWise: Bool { PanopticScore(rawValue: rawValue) != nil }
 
     /// The list an `--metrics` value names (default dice,iou).
     static func parse(_ text: String?) throws -> [EvalMetric] {
@@ -15,7 +20,8 @@ enum EvalMetric: String, CaseIterable {
             guard let metric = EvalMetric(rawValue: word.trimmingSpaces()) else {
                 throw UsageError(
                     message:
-                        "--metrics: unknown metric '\(word)'; expected a comma-separated list of dice, iou, hd95, nsd")
+                        "--metrics: unknown metric '\(word)'; expected a comma-separated list of "
+                        + allCases.map(\.rawValue).joined(separator: ", "))
             }
             return metric
         }

@@ -1,6 +1,7 @@
 // `dicekit metrics PRED.npy TARGET.npy`: segmentation metrics of a prediction against a target
 // as MONAI computes them — Hausdorff (and HD95), average (symmetric) surface distance, normalised
-// surface Dice, Dice, IoU, generalized Dice score and the confusion-matrix metrics — per
+// surface Dice, Dice, IoU, generalized Dice score, the confusion-matrix metrics and the
+// lesion-wise panoptic quality — per
 // (sample, class), per class and reduced, as one JSON object (see Docs/Metrics.md).
 
 import DiceKit
@@ -20,7 +21,9 @@ enum MetricsCommand: Command {
               --metrics LIST           comma-separated, default hd95,assd,nsd,dice:
                                        hd, hd95, asd, assd, nsd, dice, iou, gds, and the confusion
                                        metrics sensitivity, specificity, precision, f1, balanced-accuracy
-                                       (or any MONAI ConfusionMatrixMetric name or alias, spaces as hyphens)
+                                       (or any MONAI ConfusionMatrixMetric name or alias, spaces as hyphens),
+                                       and the lesion-wise pq, sq, rq, lesion-sensitivity, lesion-precision
+                                       (a class's lesions are its connected components; MONAI's panoptic quality)
               --classes K              classes of label maps (default: the largest label + 1, at least 2)
               --spacing S,S[,S]        voxel size per spatial axis (default 1 each); each > 0
               --percentile P           the percentile of hd95 (default 95), in 0...100
@@ -30,8 +33,11 @@ enum MetricsCommand: Command {
               --include-background     score class 0 too (default: excluded, as MONAI's distance metrics)
               --directed               hd and hd95 from the prediction to the target only
               --reduction R            mean|sum|mean-batch|sum-batch|mean-classes|sum-classes|none (default mean)
-              --compute-sample         confusion metrics: the ratio per (sample, class), then the reduction
-                                       (default: reduce the counts, then take the ratio, as MONAI)
+              --compute-sample         confusion and lesion metrics: the ratio per (sample, class), then the
+                                       reduction (default: reduce the counts, then take the ratio, as MONAI)
+              --match-iou T            lesion metrics: the IoU a predicted and a true lesion must exceed to
+                                       match, in (0, 1] (default 0.5; below 0.5 the matching of largest IoU sum)
+              --connectivity K         lesion metrics: neighbours along at most K axes, 1 to the rank (default)
               --gds-weight W           square|simple|uniform (default square)
               --one-hot                PRED (and TARGET when it has PRED's rank) are one-hot masks
               --layout L               channels-last|channels-first, the channel axis of one-hot inputs
@@ -45,6 +51,7 @@ enum MetricsCommand: Command {
             """,
         valueOptions: [
             "metrics", "classes", "spacing", "percentile", "tolerance", "reduction", "gds-weight", "layout",
+            "match-iou", "connectivity",
         ],
         flags: ["include-background", "directed", "compute-sample", "one-hot", "use-subvoxels"],
         positionals: 2...2
@@ -56,10 +63,12 @@ enum MetricsCommand: Command {
         case overlap(String, OverlapScore)
         case generalizedDice
         case confusion(String, ConfusionMetricName)
+        case lesion(String, PanopticScore)
 
         var name: String {
             switch self {
-            case .surface(let name, _), .overlap(let name, _), .confusion(let name, _): return name
+            case .surface(let name, _), .overlap(let name, _), .confusion(let name, _), .lesion(let name, _):
+                return name
             case .generalizedDice: return "gds"
             }
         }
@@ -92,12 +101,14 @@ enum MetricsCommand: Command {
             case "dice": return .overlap(name, .dice)
             case "iou": return .overlap(name, .iou)
             case "gds": return .generalizedDice
+            case _ where PanopticScore(rawValue: name) != nil: return .lesion(name, PanopticScore(rawValue: name)!)
             default:
                 guard let metric = ConfusionMetricName(alias: name) else {
                     throw UsageError(
                         message:
-                            "--metrics: unknown metric '\(name)'; expected hd, hd95, asd, assd, nsd, dice, iou, gds "
-                            + "or a confusion metric (\(ConfusionMetricName.allCases.map(\.rawValue).joined(separator: ", ")))"
+                            "--metrics: unknown metric '\(name)'; expected hd, hd95, asd, assd, nsd, dice, iou, gds, "
+                            + PanopticScore.allCases.map(\.rawValue).joined(separator: ", ")
+                            + " or a confusion metric (\(ConfusionMetricName.allCases.map(\.rawValue).joined(separator: ", ")))"
                     )
                 }
                 return .confusion(name, metric)
@@ -107,6 +118,17 @@ enum MetricsCommand: Command {
         if subvoxels && !requested.contains(where: { $0.name == "nsd" }) {
             throw UsageError(message: "--use-subvoxels applies to nsd; add nsd to --metrics")
         }
+        let lesionWise = requested.contains { if case .lesion = $0 { true } else { false } }
+        let matchIoU = try arguments.double("match-iou", default: 0.5)!
+        guard matchIoU > 0 && matchIoU <= 1 else {
+            throw UsageError(message: "--match-iou expects an IoU in (0, 1], got \(matchIoU)")
+        }
+        for option in ["match-iou", "connectivity"] where arguments.string(option) != nil && !lesionWise {
+            throw UsageError(
+                message:
+                    "--\(option) applies to the lesion metrics; add pq, sq, rq, lesion-sensitivity or lesion-precision")
+        }
+        let connectivity = try arguments.int("connectivity", in: 1...3)
         let reduction = try arguments.choice("reduction", as: ScoreReduction.self, default: .mean)!
         let weight = try arguments.choice("gds-weight", as: GeneralizedWeight.self, default: .square)!
         let layout = try arguments.choice("layout", as: Layout.self, default: .channelsLast)!
@@ -136,7 +158,8 @@ enum MetricsCommand: Command {
             let (perSample, columns, reduced, perClass) = try evaluate(
                 metric, predicted, target, includeBackground: includeBackground,
                 spacing: spacing, reduction: reduction, weight: weight,
-                computeSample: arguments.flag("compute-sample"), subvoxels: subvoxels)
+                computeSample: arguments.flag("compute-sample"), subvoxels: subvoxels,
+                lesions: (matchIoU, connectivity))
             let shape = reduction.shape(samples: predicted.samples, classes: columns)
             fields.append(
                 JSONField(
@@ -156,7 +179,8 @@ enum MetricsCommand: Command {
     /// Per (sample, class) values with their column count, the reduced values and the per-class means.
     static func evaluate(
         _ metric: Requested, _ p: ClassMasks, _ t: ClassMasks, includeBackground: Bool, spacing: [Double]?,
-        reduction: ScoreReduction, weight: GeneralizedWeight, computeSample: Bool, subvoxels: Bool = false
+        reduction: ScoreReduction, weight: GeneralizedWeight, computeSample: Bool, subvoxels: Bool = false,
+        lesions: (matchIoU: Double, connectivity: Int?) = (0.5, nil)
     )
         throws -> (perSample: [Double], columns: Int, reduced: [Double], perClass: [Double])
     {
@@ -205,6 +229,31 @@ enum MetricsCommand: Command {
             let perClass = ConfusionMatrixMetric(name: name, computeSample: computeSample, reduction: .meanBatch)
                 .evaluate(counts)
             return (perSample, counts.classes, reduced, perClass)
+        case .lesion(_, let score):
+            let metric = try PanopticQualityMetric(
+                matchThreshold: lesions.matchIoU, connectivity: lesions.connectivity,
+                includeBackground: includeBackground)
+            let counts = try metric.counts(predicted: p, target: t)
+            let columns = counts.count / n
+            let perSample = counts.map { $0.score(score) }
+            // As MONAI's PanopticQualityMetric: the counts reduced first, then the ratio.
+            func ratio(_ reduction: ScoreReduction) -> [Double] {
+                let r = { (f: (InstanceMatchCounts) -> Double) in
+                    reduction.reduce(counts.map(f), samples: n, classes: columns)
+                }
+                let (tp, fp, fn) = (
+                    r { Double($0.truePositives) }, r { Double($0.falsePositives) }, r { Double($0.falseNegatives) }
+                )
+                let iou = r(\.iouSum)
+                return tp.indices.map {
+                    score.value(truePositives: tp[$0], falsePositives: fp[$0], falseNegatives: fn[$0], iouSum: iou[$0])
+                }
+            }
+            return computeSample
+                ? (
+                    perSample, columns, reduction.reduce(perSample, samples: n, classes: columns),
+                    ScoreReduction.meanBatch.reduce(perSample, samples: n, classes: columns)
+                ) : (perSample, columns, ratio(reduction), ratio(.meanBatch))
         }
     }
 

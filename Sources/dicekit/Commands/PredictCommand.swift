@@ -12,7 +12,8 @@ enum PredictCommand: Command {
             usage: dicekit predict --checkpoint FILE --input FILE|DIR [--out DIR] [--masks DIR] [--mask-values index|255]
                                    [--logits OUT] [--probabilities OUT] [--tile S[,T[,U]]] [--overlap F] [--batch-size B]
                                    [--tta none|flip] [--padding reflect|zero] [--image-size H,W] [--resize MODE] [--mask-encoding E]
-                                   [--ignore-index K]
+                                   [--ignore-index K] [--keep-largest N] [--min-size S] [--postprocess-classes LIST]
+                                   [--merge-classes] [--connectivity K]
                                    [--threads T] [--precision float32|bf16]
 
             --input FILE     one image: .png, .jpg, .jpeg, or .npy [H, W, C] / [H, W] ([D, H, W, C] for a 3-D checkpoint);
@@ -38,14 +39,18 @@ enum PredictCommand: Command {
             on stdout; with ground truth, a Dice table on stderr.
               --image-size, --resize, --mask-encoding and --ignore-index read image files as `dicekit train` does
               (ground-truth pixels labelled with the ignore index count nowhere in the Dice).
+            \(PostprocessOption.help)
+            The masks, overlays and Dice show the post-processed prediction; --logits and --probabilities
+            stay the network's.
             \(ThreadsOption.help)
             \(PrecisionOption.help)
             """,
-        valueOptions: [
+        valueOptions: Set([
             "checkpoint", "input", "logits", "probabilities", "out", "masks", "mask-values", "batch-size",
             "tile", "overlap", "tta", "padding", "image-size", "resize", "mask-encoding", "ignore-index", "threads",
             "precision",
-        ]
+        ]).union(PostprocessOption.valueOptions),
+        flags: PostprocessOption.flags
     )
 
     static func run(_ arguments: ParsedArguments) throws {
@@ -67,6 +72,8 @@ enum PredictCommand: Command {
             throw UsageError(message: "--tile: \(message)")
         }
         try outputs.check(against: configuration)
+        let postprocessing = try PostprocessOption.parse(
+            arguments, classes: configuration.classes, spatialRank: configuration.spatialRank)
         let inputs = try PredictionInputs.load(from: input, options: options, spatialRank: configuration.spatialRank)
         if let k = options.ignoreIndex, (0..<max(2, configuration.classes)).contains(k) {
             throw UsageError(
@@ -80,7 +87,8 @@ enum PredictCommand: Command {
         for index in 0..<inputs.count {
             let item = try inputs.item(index, channels: configuration.inputChannels)
             let logits = try Predictor.logits(model, image: item.image, settings: settings)
-            let predicted = try Predictor.argmax(try logits.reshaped(to: [1] + logits.shape)).labels.map { Int32($0) }
+            var predicted = try Predictor.argmax(try logits.reshaped(to: [1] + logits.shape)).labels.map { Int32($0) }
+            try postprocessing?.applyToSample(&predicted, spatialShape: Array(logits.shape.dropLast()))
             let dice = item.labels == nil ? nil : try report.add(item, predicted: predicted)
             try writer.write(item, logits: logits, predicted: predicted, dice: dice?.foreground)
             printOutput(report.jsonLine(item, predicted: predicted, dice: dice))
