@@ -53,13 +53,7 @@ enum SpatialRemap {
                         for k in 0..<c { y[to + k] = x[from + k] }
                     }
                 }
-                var a = rank - 2
-                while a >= 0 {
-                    coordinate[a] += 1
-                    if coordinate[a] < target[a] { break }
-                    coordinate[a] = 0
-                    a -= 1
-                }
+                RowMajor.advance(&coordinate, extents: target, lastAxis: rank - 2)
             }
         }
     }
@@ -90,13 +84,7 @@ enum SpatialRemap {
                             for k in 0..<c { y[to + k] += g * x[from + k] }
                             w[base + i] += g
                         }
-                        var a = rank - 2
-                        while a >= 0 {
-                            coordinate[a] += 1
-                            if coordinate[a] < windowExtents[a] { break }
-                            coordinate[a] = 0
-                            a -= 1
-                        }
+                        RowMajor.advance(&coordinate, extents: windowExtents, lastAxis: rank - 2)
                     }
                 }
             }

@@ -161,13 +161,7 @@ struct BoundingBox {
                 high[rank - 1] = Swift.max(high[rank - 1], final)
             }
             i += last
-            var axis = rank - 2
-            while axis >= 0 {
-                coordinate[axis] += 1
-                if coordinate[axis] < shape[axis] { break }
-                coordinate[axis] = 0
-                axis -= 1
-            }
+            RowMajor.advance(&coordinate, extents: shape, lastAxis: rank - 2)
         }
         guard high[0] >= 0 else { return nil }
         origin = low
@@ -219,13 +213,7 @@ struct BoundingBox {
             var start = origin[rank - 1]
             for axis in 0..<(rank - 1) { start += (origin[axis] + coordinate[axis]) * strides[axis] }
             for x in 0..<width { result[row * width + x] = mask[start + x] }
-            var axis = rank - 2
-            while axis >= 0 {
-                coordinate[axis] += 1
-                if coordinate[axis] < shape[axis] { break }
-                coordinate[axis] = 0
-                axis -= 1
-            }
+            RowMajor.advance(&coordinate, extents: shape, lastAxis: rank - 2)
         }
         return result
     }

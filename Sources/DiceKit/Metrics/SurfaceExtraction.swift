@@ -43,14 +43,7 @@ public enum SurfaceExtraction {
                     }
                     out[i] = edge
                 }
-                // Advance the odometer (last axis fastest).
-                var a = rank - 1
-                while a >= 0 {
-                    coordinate[a] += 1
-                    if coordinate[a] < shape[a] { break }
-                    coordinate[a] = 0
-                    a -= 1
-                }
+                RowMajor.advance(&coordinate, extents: shape, lastAxis: rank - 1)
             }
         }
         return result
@@ -111,13 +104,7 @@ extension SurfaceExtraction {
                 var count = 0
                 for x in 0..<width { count &+= Int(target[x]) }
                 total += count
-                var axis = rank - 2
-                while axis >= 0 {
-                    coordinate[axis] += 1
-                    if coordinate[axis] < box.shape[axis] { break }
-                    coordinate[axis] = 0
-                    axis -= 1
-                }
+                RowMajor.advance(&coordinate, extents: box.shape, lastAxis: rank - 2)
             }
         }
         return (result, total)

@@ -109,14 +109,7 @@ public struct ConnectedComponents: Sendable, Equatable {
                     if a != b { parent[max(a, b)] = min(a, b) }
                 }
             }
-            // Advance the coordinate of position i + 1.
-            var axis = rank - 1
-            while axis >= 0 {
-                coordinate[axis] += 1
-                if coordinate[axis] < shape[axis] { break }
-                coordinate[axis] = 0
-                axis -= 1
-            }
+            RowMajor.advance(&coordinate, extents: shape, lastAxis: rank - 1) // position i + 1
         }
         var labels = [Int32](repeating: 0, count: mask.count)
         var sizes: [Int] = []
