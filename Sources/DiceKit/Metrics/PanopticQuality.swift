@@ -39,36 +39,49 @@ public struct InstanceMatchCounts: Sendable, Equatable {
                 "instance maps of \(predicted.count) and \(target.count) positions; expected equal")
         }
         try PanopticQualityMetric.checkThreshold(matchThreshold)
-        // Dense ids 0..<n per side (in order of value), then their sizes and overlaps.
         let (p, pCount) = Self.denseIDs(predicted)
         let (t, tCount) = Self.denseIDs(target)
-        var pSize = [Int](repeating: 0, count: pCount)
-        var tSize = [Int](repeating: 0, count: tCount)
-        var overlap: [Int: Int] = [:] // t · pCount + p → shared positions
+        self = Self.matching(p, count: pCount, t, count: tCount, threshold: matchThreshold)
+    }
+
+    /// The match of two components' labellings of one mask each (already numbered 1...count).
+    init(predicted: ConnectedComponents, target: ConnectedComponents, matchThreshold: Double) {
+        self = Self.matching(
+            predicted.labels, count: predicted.count, target.labels, count: target.count, threshold: matchThreshold)
+    }
+
+    /// The match of instance ids numbered 1...count on each side (0 is background).
+    private static func matching(
+        _ p: [Int32], count pCount: Int, _ t: [Int32], count tCount: Int, threshold: Double
+    ) -> Self {
+        var pSize = [Int](repeating: 0, count: pCount + 1)
+        var tSize = [Int](repeating: 0, count: tCount + 1)
+        var overlap: [Int: Int] = [:] // (t − 1) · pCount + (p − 1) → shared positions
         for i in 0..<p.count {
-            if p[i] >= 0 { pSize[p[i]] += 1 }
-            if t[i] >= 0 { tSize[t[i]] += 1 }
-            if p[i] >= 0 && t[i] >= 0 { overlap[t[i] * pCount + p[i], default: 0] += 1 }
+            let (pi, ti) = (Int(p[i]), Int(t[i]))
+            pSize[pi] += 1
+            tSize[ti] += 1
+            if pi > 0 && ti > 0 { overlap[(ti - 1) * pCount + pi - 1, default: 0] += 1 }
         }
         var pairs: [(t: Int, p: Int, iou: Double)] = overlap.map { key, shared in
             let (ti, pi) = key.quotientAndRemainder(dividingBy: pCount)
-            return (ti, pi, Double(shared) / Double(tSize[ti] + pSize[pi] - shared))
+            return (ti, pi, Double(shared) / Double(tSize[ti + 1] + pSize[pi + 1] - shared))
         }
         pairs.sort { ($0.t, $0.p) < ($1.t, $1.p) }
         let matched =
-            matchThreshold >= 0.5
-            ? pairs.filter { $0.iou > matchThreshold }
-            : LinearAssignment.maximumSum(pairs).filter { $0.iou > matchThreshold }
-        self.init(
+            threshold >= 0.5
+            ? pairs.filter { $0.iou > threshold }
+            : LinearAssignment.maximumSum(pairs).filter { $0.iou > threshold }
+        return Self(
             truePositives: matched.count, falsePositives: pCount - matched.count,
             falseNegatives: tCount - matched.count, iouSum: matched.reduce(0) { $0 + $1.iou })
     }
 
-    /// Each non-zero value's rank among the distinct non-zero values (−1 for 0), and their count.
-    private static func denseIDs(_ map: [Int32]) -> ([Int], Int) {
+    /// Each value's rank among the distinct non-zero values, from 1 (0 stays 0), and their count.
+    private static func denseIDs(_ map: [Int32]) -> ([Int32], Int) {
         let ids = Set(map).subtracting([0]).sorted()
-        let rank = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
-        return (map.map { $0 == 0 ? -1 : rank[$0]! }, ids.count)
+        let rank = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, Int32($0 + 1)) })
+        return (map.map { $0 == 0 ? 0 : rank[$0]! }, ids.count)
     }
 
     /// Field-wise sum (lesion counts over images).
@@ -180,12 +193,12 @@ public struct PanopticQualityMetric: Sendable, Equatable {
         for b in 0..<predicted.samples {
             for c in predicted.scoredClasses(includeBackground: includeBackground) {
                 let lesions = { (mask: ArraySlice<Bool>) in
-                    try ConnectedComponents(mask: Array(mask), shape: spatial, connectivity: self.connectivity).labels
+                    try ConnectedComponents(mask: Array(mask), shape: spatial, connectivity: self.connectivity)
                 }
                 result.append(
-                    try InstanceMatchCounts(
-                        predicted: lesions(predicted.mask(sample: b, class: c)),
-                        target: lesions(target.mask(sample: b, class: c)), matchThreshold: matchThreshold))
+                    InstanceMatchCounts(
+                        predicted: try lesions(predicted.mask(sample: b, class: c)),
+                        target: try lesions(target.mask(sample: b, class: c)), matchThreshold: matchThreshold))
             }
         }
         return result
