@@ -223,6 +223,7 @@ extension Trainer {
     /// Rank 0's buffers (BatchNorm running statistics) are broadcast first.
     func distributedEvaluate(
         _ dataset: any SegmentationSource, batchSize: Int, postprocessing: ComponentFilter?,
+        predict: (Tensor<Float>) throws -> (Tensor<Float>, LabelMap),
         observe: ((_ predicted: LabelMap, _ target: LabelMap) throws -> Void)?
     ) throws -> (loss: Double, dice: [Double], iou: [Double]) {
         for parameter in model.parameters.all where !parameter.isTrainable {
@@ -239,7 +240,8 @@ extension Trainer {
         for step in 0..<shards.steps {
             let indices = shards.indices(step: step, rank: communicator.rank)
             let part = try dataset.samples(indices)
-            let logits = indices.isEmpty ? nil : try model.forward(part.images, mode: .evaluation)
+            let prediction = indices.isEmpty ? nil : try predict(part.images)
+            let logits = prediction?.0
             let bad = logits.map { $0.withUnsafeBufferPointer { $0.contains { !$0.isFinite } } } ?? false
             let batch = SegmentationBatch(
                 images: part.images, labels: part.labels, labelShape: part.labelShape, indices: indices)
@@ -248,9 +250,8 @@ extension Trainer {
             } else {
                 lossSum += try distributedLoss(batch, logits: logits, gradient: false).value
             }
-            guard let logits else { continue }
+            guard var predicted = prediction?.1 else { continue }
             let target = try LabelMap(shape: part.labelShape, int32Labels: part.labels)
-            var predicted = try Predictor.argmax(logits)
             if let postprocessing { predicted = try postprocessing.apply(to: predicted) }
             try observe?(predicted, target)
             for score in try validationScores(predicted: predicted, target: target) {

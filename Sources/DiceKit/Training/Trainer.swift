@@ -120,6 +120,17 @@ public final class Trainer {
         case .constant: schedule = .constant
         case .cosine: schedule = .cosine(warmup: min(stepsPerEpoch, totalSteps - 1), total: totalSteps)
         case .poly: schedule = .polynomial(total: totalSteps)
+        case .plateau: schedule = .constant // the base is set per epoch, below
+        }
+        if validation == nil, configuration.schedule == .plateau || configuration.earlyStopping != nil {
+            throw DiceKitError.option(
+                "\(configuration.schedule == .plateau ? "the plateau schedule" : "early stopping") watches the validation Dice; expected a validation set"
+            )
+        }
+        if let rule = configuration.earlyStopping, let verdict = rule.verdict(history) {
+            throw DiceKitError.option(
+                "early stopping: the history already has \(verdict.waited) validated epoch(s) without improvement since epoch \(verdict.bestEpoch) (patience \(rule.patience)); expected a larger patience to continue"
+            )
         }
         let output = communicator.rank == 0 ? configuration.outputDirectory : nil
         var log: MetricsLog?
@@ -136,11 +147,16 @@ public final class Trainer {
         var skippedInARow = 0
         var divergence: TrainingDivergence?
         var lastSaved: (path: String, epoch: Int)? = history.isEmpty ? nil : resumedFrom.map { ($0, history.count) }
+        var stoppedEarly: EarlyStoppingRecord?
         InterruptFlag.install()
         defer { InterruptFlag.uninstall() }
 
         epochs: for epoch in (history.count + 1)...configuration.epochs {
             let epochStart = ProcessInfo.processInfo.systemUptime
+            let baseRate =
+                configuration.schedule == .plateau
+                ? configuration.plateau.learningRate(base: configuration.learningRate, after: history)
+                : configuration.learningRate
             var lossSum = 0.0
             var steps = 0
             var images = 0
@@ -156,7 +172,7 @@ public final class Trainer {
                     try CrashTestPoint.failIfRequested(index == 0 ? "rank-epoch-start" : "rank-step", epoch: epoch)
                 }
                 let stepIndex = (epoch - 1) * stepsPerEpoch + index
-                optimizer.learningRate = schedule.learningRate(base: configuration.learningRate, step: stepIndex)
+                optimizer.learningRate = schedule.learningRate(base: baseRate, step: stepIndex)
                 let outcome = try step(batch)
                 if let bad = outcome.nonFinite {
                     if case .skip(let limit) = configuration.onNonFinite, skippedInARow < limit {
@@ -229,10 +245,19 @@ public final class Trainer {
                     "interrupted: saved \(output.map { "\($0)/last.safetensors" } ?? "nothing (no output directory)")")
                 break epochs
             }
+            if let rule = configuration.earlyStopping, let verdict = rule.verdict(history), epoch < configuration.epochs
+            {
+                stoppedEarly = EarlyStoppingRecord(epoch: epoch, bestEpoch: verdict.bestEpoch, patience: rule.patience)
+                reporter?.message(
+                    "stopping early after epoch \(epoch): no validation Dice improvement for \(verdict.waited) epoch(s) since epoch \(verdict.bestEpoch) (patience \(rule.patience))"
+                )
+                break epochs
+            }
         }
         let summary = TrainingSummary(
             epochs: history, interrupted: interrupted, diverged: divergence?.description,
-            skippedSteps: skippedSteps, seconds: ProcessInfo.processInfo.systemUptime - start,
+            skippedSteps: skippedSteps, stoppedEarly: stoppedEarly,
+            seconds: ProcessInfo.processInfo.systemUptime - start,
             configuration: describe())
         if let output {
             try summary.write(to: "\(output)/summary.json")
@@ -299,15 +324,22 @@ public final class Trainer {
     /// forward pass; in a distributed run each rank observes its own share of the batch.
     /// `postprocessing`, when given, filters the arg-max prediction's components first (the loss
     /// is the network's): the scores and `observe` see the filtered labels.
+    /// `ensemble`, when given, predicts instead of `model` (whose BatchNorm statistics are still
+    /// the ones broadcast in a distributed run): the labels are `Ensemble.labels` of its combined
+    /// probabilities, and the loss is this trainer's loss of `Ensemble.logits(fromProbabilities:)`.
+    ///
+    /// - Throws: `DiceKitError.value` for an ensemble whose channels or classes differ from
+    ///   `model`'s; otherwise as the forward passes and the data set's reads.
     public func evaluate(
         _ dataset: any SegmentationSource, batchSize: Int? = nil, postprocessing: ComponentFilter? = nil,
-        observe: ((_ predicted: LabelMap, _ target: LabelMap) throws -> Void)? = nil
+        ensemble: Ensemble? = nil, observe: ((_ predicted: LabelMap, _ target: LabelMap) throws -> Void)? = nil
     ) throws -> (loss: Double, dice: [Double], iou: [Double]) {
         try checkCompatible(dataset)
+        let predict = try predictions(ensemble)
         if communicator.isDistributed {
             return try distributedEvaluate(
                 dataset, batchSize: batchSize ?? configuration.batchSize, postprocessing: postprocessing,
-                observe: observe)
+                predict: predict, observe: observe)
         }
         let classes = model.configuration.classes
         var dice = [[Double]](repeating: [], count: classes)
@@ -319,13 +351,12 @@ public final class Trainer {
             depth: configuration.prefetchDepth)
         defer { prefetcher.cancel() }
         while let batch = try prefetcher.next() {
-            let logits = try model.forward(batch.images, mode: .evaluation)
+            var (logits, predicted) = try predict(batch.images)
             let target = try LabelMap(shape: batch.labelShape, int32Labels: batch.labels)
             // Non-finite logits (weights that diverged) give a NaN loss, not an input error.
             let finite = !logits.withUnsafeBufferPointer { $0.contains { !$0.isFinite } }
             lossSum += finite ? Double(try loss.evaluate(logits, target: .labels(target), gradient: false).value) : .nan
             batches += 1
-            var predicted = try Predictor.argmax(logits)
             if let postprocessing { predicted = try postprocessing.apply(to: predicted) }
             try observe?(predicted, target)
             for score in try validationScores(predicted: predicted, target: target) {
@@ -335,6 +366,29 @@ public final class Trainer {
         }
         func mean(_ v: [Double]) -> Double { v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count) }
         return (lossSum / Double(max(batches, 1)), dice.map(mean), iou.map(mean))
+    }
+
+    /// The logits and arg-max labels of a batch of images: `model`'s, or `ensemble`'s (its
+    /// probabilities' labels, and logits whose softmax gives those probabilities).
+    func predictions(_ ensemble: Ensemble?) throws -> (Tensor<Float>) throws -> (Tensor<Float>, LabelMap) {
+        guard let ensemble else {
+            return { [model] images in
+                let logits = try model.forward(images, mode: .evaluation)
+                return (logits, try Predictor.argmax(logits))
+            }
+        }
+        let (own, theirs) = (model.configuration, ensemble.configuration)
+        guard own.inputChannels == theirs.inputChannels, own.classes == theirs.classes,
+            own.spatialRank == theirs.spatialRank
+        else {
+            throw DiceKitError.value(
+                "the ensemble takes \(theirs.inputChannels) channel(s) and predicts \(theirs.classes) classes; the trainer's model \(own.inputChannels) and \(own.classes)"
+            )
+        }
+        return { images in
+            let probabilities = try ensemble.probabilities(images: images, batchSize: images.shape[0])
+            return (Ensemble.logits(fromProbabilities: probabilities), try Ensemble.labels(probabilities))
+        }
     }
 
     /// The Dice and IoU of every (image, class) pair of a batch in which the class is present

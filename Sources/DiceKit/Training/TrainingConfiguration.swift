@@ -19,6 +19,9 @@ public enum ScheduleKind: String, Sendable, CaseIterable {
     case cosine
     /// nnU-Net's (1 − t/T)^0.9.
     case poly
+    /// The base rate, multiplied by `TrainingConfiguration.plateau`'s factor whenever the
+    /// validation Dice stops improving (PyTorch's `ReduceLROnPlateau`); set per epoch.
+    case plateau
 }
 
 /// What `Trainer` does with a training step whose loss or gradient norm is not finite.
@@ -71,6 +74,11 @@ public struct TrainingConfiguration: Sendable {
     public var momentum = 0.99
     /// Learning-rate schedule (default cosine with a one-epoch warm-up).
     public var schedule: ScheduleKind = .cosine
+    /// The rule of `ScheduleKind.plateau` (PyTorch's defaults); unused by the other schedules.
+    public var plateau = LearningRatePlateau()
+    /// Stop when the validation Dice has not improved for a number of epochs (nil, the default:
+    /// train every epoch). Needs a validation set.
+    public var earlyStopping: EarlyStopping?
     /// The objective (default Dice + cross-entropy, nnU-Net's: soft Dice alone with MONAI's
     /// per-image defaults can settle on "all background" when some images hold no object).
     public var loss: LossKind = .diceCE
@@ -150,6 +158,8 @@ public struct TrainingConfiguration: Sendable {
         }
         try lossOptions.check(for: loss)
         try checkIgnoreIndex(classes: nil)
+        try plateau.validate()
+        try earlyStopping?.validate()
         if let clip = gradientClip, !(clip > 0 && clip.isFinite) {
             throw DiceKitError.invalidOption(name: "gradient clip", value: "\(clip)", expected: "a finite value > 0")
         }

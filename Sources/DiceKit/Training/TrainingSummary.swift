@@ -4,7 +4,8 @@
 ///
 /// Keys, in order: "epochs", "interrupted", "diverged" (null, or the one-line message of a run
 /// stopped by a non-finite loss or gradient norm), "skipped_steps" (steps whose update was
-/// dropped for a non-finite value), "seconds", "images_per_second" (mean of the
+/// dropped for a non-finite value), "stopped_early" (null, or {"epoch", "best_epoch", "patience"}
+/// of a run that early stopping ended before its last epoch), "seconds", "images_per_second" (mean of the
 /// epochs' training throughput), "data_wait_fraction" (the share of all epochs' training time
 /// spent waiting for data, weighted by the epochs' seconds; null when not measured),
 /// "val_dice_foreground" (the **best** epoch's foreground Dice: the checkpoint that is kept),
@@ -19,6 +20,8 @@ public struct TrainingSummary: Sendable, Equatable {
     public var diverged: String?
     /// Steps whose update was dropped for a non-finite loss or gradient norm.
     public var skippedSteps: Int
+    /// Where early stopping ended the run (nil when it ran every epoch or stopped otherwise).
+    public var stoppedEarly: EarlyStoppingRecord?
     /// Total wall-clock seconds.
     public var seconds: Double
     /// Free-form settings to record (model, loss, optimiser, data…).
@@ -27,8 +30,9 @@ public struct TrainingSummary: Sendable, Equatable {
     /// A summary of `epochs`.
     public init(
         epochs: [EpochMetrics], interrupted: Bool = false, diverged: String? = nil, skippedSteps: Int = 0,
-        seconds: Double, configuration: [JSONField] = []
+        stoppedEarly: EarlyStoppingRecord? = nil, seconds: Double, configuration: [JSONField] = []
     ) {
+        self.stoppedEarly = stoppedEarly
         self.epochs = epochs
         self.interrupted = interrupted
         self.diverged = diverged
@@ -64,6 +68,9 @@ public struct TrainingSummary: Sendable, Equatable {
             "interrupted": .bool(interrupted),
             "diverged": diverged.map(JSONValue.string) ?? .null,
             "skipped_steps": .integer(skippedSteps),
+            "stopped_early": stoppedEarly.map {
+                ["epoch": .integer($0.epoch), "best_epoch": .integer($0.bestEpoch), "patience": .integer($0.patience)]
+            } ?? .null,
             "seconds": .number(seconds),
             "images_per_second": meanRate.map(JSONValue.number) ?? .null,
             "data_wait_fraction": dataWaitFraction.map(JSONValue.number) ?? .null,
@@ -84,5 +91,22 @@ public struct TrainingSummary: Sendable, Equatable {
     /// - Throws: `DiceKitError.file` when it cannot be written.
     public func write(to path: String) throws {
         try AtomicFile.write(Array(json.prettyEncoded.utf8), to: path)
+    }
+}
+
+/// Where early stopping (`EarlyStopping`) ended a run.
+public struct EarlyStoppingRecord: Sendable, Equatable {
+    /// The last epoch trained.
+    public var epoch: Int
+    /// The epoch of the best validation Dice (the one in best.safetensors).
+    public var bestEpoch: Int
+    /// The patience that was reached.
+    public var patience: Int
+
+    /// A record of a stop after `epoch`.
+    public init(epoch: Int, bestEpoch: Int, patience: Int) {
+        self.epoch = epoch
+        self.bestEpoch = bestEpoch
+        self.patience = patience
     }
 }

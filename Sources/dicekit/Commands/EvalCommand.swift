@@ -7,9 +7,9 @@ enum EvalCommand: Command {
         name: "eval",
         summary: "per-class Dice and IoU of a checkpoint on a data set (table on stderr, JSON on stdout)",
         help: """
-            usage: dicekit eval --checkpoint FILE --data synthetic|synthetic3d|DIR|FILE.npy [--count N] [--size S]
+            usage: dicekit eval --checkpoint FILE[,FILE…] --data synthetic|synthetic3d|DIR|FILE.npy [--count N] [--size S]
                                 [--seed S] [--batch-size B] [--image-size H,W] [--resize MODE] [--mask-encoding E]
-                                [--ignore-index K]
+                                [--ignore-index K] [--folds K --fold I] [--ensemble mean|vote] [--ensemble-weights W,…]
                                 [--metrics dice,iou,hd95,nsd] [--spacing S,S[,S]] [--percentile P] [--tolerance T]
                                 [--use-subvoxels] [--match-iou T] [--keep-largest N] [--min-size S]
                                 [--postprocess-classes LIST] [--merge-classes] [--connectivity K]
@@ -19,6 +19,9 @@ enum EvalCommand: Command {
             seed S + 2000, so not the training images); DIR and FILE.npy are read as `dicekit train`
             reads them (images or volumes, PNG/JPEG folders), with the checkpoint's class count.
             --count, --size and --seed describe the synthetic sets only and are refused with any other --data.
+            --folds K --fold I evaluates on fold I of the K-fold cross-validation that `dicekit train --folds K
+            --fold I` held out: repeat train's --data, --seed (and --count, --size for synthetic data, which is
+            then generated as train generates it).
             \(DataOptions.help)
             Dice and IoU per class are means over the images in which the class is present (MONAI's
             DiceMetric with ignore_empty); the JSON also gives the foreground mean.
@@ -35,27 +38,29 @@ enum EvalCommand: Command {
             are pooled over the images and the JSON gives them ("lesions": tp, fp, fn per class).
             \(PostprocessOption.help)
             Every metric then scores the post-processed prediction.
+            \(CheckpointOption.help)
             \(ThreadsOption.help)
             \(PrecisionOption.help)
             """,
         valueOptions: DataOptions.valueOptions.subtracting(["val-data", "classes"])
             .union([
-                "checkpoint", "seed", "batch-size", "metrics", "spacing", "percentile", "tolerance", "threads",
+                "seed", "batch-size", "metrics", "spacing", "percentile", "tolerance", "threads",
                 "precision", "match-iou",
             ])
-            .union(PostprocessOption.valueOptions),
+            .union(PostprocessOption.valueOptions).union(CheckpointOption.valueOptions).union(FoldOption.valueOptions),
         flags: Set(["use-subvoxels"]).union(PostprocessOption.flags)
     )
 
     static func run(_ arguments: ParsedArguments) throws {
         try ThreadsOption.apply(arguments)
         let precision = try PrecisionOption.parse(arguments)
-        let checkpoint = try arguments.required("checkpoint")
-        let data = try DataOptions.parse(arguments, defaultSource: nil, defaultCount: 100)
-        if case .path(let source) = data.source, arguments.string("seed") != nil {
+        let fold = try FoldOption.parse(arguments)
+        // With a fold, synthetic data is generated as `train` generates it (its default count too).
+        let data = try DataOptions.parse(arguments, defaultSource: nil, defaultCount: fold == nil ? 100 : 400)
+        if case .path(let source) = data.source, arguments.string("seed") != nil, fold == nil {
             throw UsageError(
                 message:
-                    "--seed applies only to --data synthetic or synthetic3d; '\(source)' is read as it is (drop --seed)"
+                    "--seed applies only to --data synthetic or synthetic3d (or with --folds); '\(source)' is read as it is (drop --seed)"
             )
         }
         let seed = UInt64(try arguments.int("seed", default: 0, in: 0...Int.max)!)
@@ -91,7 +96,7 @@ enum EvalCommand: Command {
                     "--match-iou applies to the lesion metrics; add pq, sq, rq, lesion-sensitivity or lesion-precision to --metrics"
             )
         }
-        let model = try UNet<Float>.load(contentsOf: checkpoint)
+        let (model, ensemble) = try CheckpointOption.load(arguments, precision: precision)
         let classes = model.configuration.classes
         if let names = data.classNames, names.count != classes {
             throw DiceKitError.value("classes.json names \(names.count) classes; the checkpoint predicts \(classes)")
@@ -104,7 +109,13 @@ enum EvalCommand: Command {
             classes: classes, wanted: wanted, matchThreshold: matchThreshold,
             connectivity: try PostprocessOption.connectivityOption(arguments, spatialRank: rank))
         // Folder and .npy data sets are read one batch at a time (not held in memory).
-        let dataset = try data.open(seed: seed &+ 2000, classes: classes).data
+        var dataset: any SegmentationSource = try data.open(seed: seed &+ (fold == nil ? 2000 : 1000), classes: classes)
+            .data
+        if let fold {
+            do { dataset = try fold.split(dataset, seed: seed).validation } catch DiceKitError.option(let message) {
+                throw UsageError(message: "--folds \(fold.folds): \(message)")
+            }
+        }
         var config = TrainingConfiguration()
         config.batchSize = batchSize
         config.precision = precision
@@ -121,7 +132,7 @@ enum EvalCommand: Command {
                 if !lesions.isEmpty { try lesions.add(predicted: $0, target: $1) }
             }
         let scores = try Trainer(model: model, configuration: config).evaluate(
-            dataset, postprocessing: postprocessing, observe: observe)
+            dataset, postprocessing: postprocessing, ensemble: ensemble, observe: observe)
         var values: [EvalMetric: [Double]] = [.dice: scores.dice, .iou: scores.iou]
         values.merge(surface.means) { $1 }
         values.merge(lesions.values) { $1 }

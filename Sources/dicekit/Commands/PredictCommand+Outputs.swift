@@ -73,6 +73,20 @@ struct PredictionOutputs {
 
 /// Writes each image's outputs as it is predicted and the stacked arrays at the end.
 struct PredictionWriter {
+    /// What the network (or ensemble) gave for one image, [spatial…, classes].
+    enum Scores {
+        /// One network's logits (the probabilities are their softmax).
+        case logits(Tensor<Float>)
+        /// An ensemble's combined probabilities (no logits).
+        case probabilities(Tensor<Float>)
+
+        var shape: [Int] {
+            switch self {
+            case .logits(let t), .probabilities(let t): return t.shape
+            }
+        }
+    }
+
     let outputs: PredictionOutputs
     let count: Int
     private var logitsStack: [Float] = [], probabilityStack: [Float] = []
@@ -87,8 +101,7 @@ struct PredictionWriter {
 
     /// Writes `item`'s files: overlay (titled with `dice` when the ground truth is known), mask,
     /// per-image arrays; keeps what goes into stacked arrays.
-    mutating func write(_ item: PredictionInputs.Item, logits: Tensor<Float>, predicted: [Int32], dice: Double?) throws
-    {
+    mutating func write(_ item: PredictionInputs.Item, _ scores: Scores, predicted: [Int32], dice: Double?) throws {
         let extents = item.extents
         if let folder = outputs.overlays {
             var picture = try SegmentationOverlay.sideBySide(
@@ -111,19 +124,26 @@ struct PredictionWriter {
                     to: path(folder, item.name + "_mask.npy"))
             }
         }
-        let probabilities = outputs.probabilities == nil ? nil : try Predictor.probabilities(logits)
+        var logits: Tensor<Float>?
+        var probabilities: Tensor<Float>?
+        switch scores {
+        case .logits(let values):
+            logits = values
+            if outputs.probabilities != nil { probabilities = try Predictor.probabilities(values) }
+        case .probabilities(let values): probabilities = values
+        }
         if outputs.logits.map(PredictionOutputs.isStacked) == true
             || outputs.probabilities.map(PredictionOutputs.isStacked) == true
         {
-            if let shape = stackShape, shape != logits.shape {
+            if let shape = stackShape, shape != scores.shape {
                 throw DiceKitError.shape(
-                    "\(item.source): prediction \(logits.shape) unlike \(shape) of \(firstName); a stacked OUT.npy needs images of one size (give a folder for one file per image)"
+                    "\(item.source): prediction \(scores.shape) unlike \(shape) of \(firstName); a stacked OUT.npy needs images of one size (give a folder for one file per image)"
                 )
             }
-            if stackShape == nil { (stackShape, firstName) = (logits.shape, item.name) }
+            if stackShape == nil { (stackShape, firstName) = (scores.shape, item.name) }
         }
         for (target, array, suffix) in [
-            (outputs.logits, Optional(logits), "_logits.npy"), (outputs.probabilities, probabilities, "_prob.npy"),
+            (outputs.logits, logits, "_logits.npy"), (outputs.probabilities, probabilities, "_prob.npy"),
         ] {
             guard let target, let array else { continue }
             if PredictionOutputs.isStacked(target) {

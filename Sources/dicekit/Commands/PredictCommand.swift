@@ -9,11 +9,11 @@ enum PredictCommand: Command {
         name: "predict",
         summary: "masks, overlays, logits and per-image Dice of a checkpoint on images of any size",
         help: """
-            usage: dicekit predict --checkpoint FILE --input FILE|DIR [--out DIR] [--masks DIR] [--mask-values index|255]
+            usage: dicekit predict --checkpoint FILE[,FILE…] --input FILE|DIR [--out DIR] [--masks DIR] [--mask-values index|255]
                                    [--logits OUT] [--probabilities OUT] [--tile S[,T[,U]]] [--overlap F] [--batch-size B]
                                    [--tta none|flip] [--padding reflect|zero] [--image-size H,W] [--resize MODE] [--mask-encoding E]
                                    [--ignore-index K] [--keep-largest N] [--min-size S] [--postprocess-classes LIST]
-                                   [--merge-classes] [--connectivity K]
+                                   [--merge-classes] [--connectivity K] [--ensemble mean|vote] [--ensemble-weights W,…]
                                    [--threads T] [--precision float32|bf16]
 
             --input FILE     one image: .png, .jpg, .jpeg, or .npy [H, W, C] / [H, W] ([D, H, W, C] for a 3-D checkpoint);
@@ -42,14 +42,17 @@ enum PredictCommand: Command {
             \(PostprocessOption.help)
             The masks, overlays and Dice show the post-processed prediction; --logits and --probabilities
             stay the network's.
+            \(CheckpointOption.help)
+            With several checkpoints, --probabilities writes the ensemble's (vote: each class's share of the
+            votes) and --logits is refused (an ensemble has no logits).
             \(ThreadsOption.help)
             \(PrecisionOption.help)
             """,
         valueOptions: Set([
-            "checkpoint", "input", "logits", "probabilities", "out", "masks", "mask-values", "batch-size",
+            "input", "logits", "probabilities", "out", "masks", "mask-values", "batch-size",
             "tile", "overlap", "tta", "padding", "image-size", "resize", "mask-encoding", "ignore-index", "threads",
             "precision",
-        ]).union(PostprocessOption.valueOptions),
+        ]).union(PostprocessOption.valueOptions).union(CheckpointOption.valueOptions),
         flags: PostprocessOption.flags
     )
 
@@ -57,7 +60,7 @@ enum PredictCommand: Command {
         let outputs = try PredictionOutputs(arguments)
         try ThreadsOption.apply(arguments)
         let precision = try PrecisionOption.parse(arguments)
-        let (checkpoint, input) = (try arguments.required("checkpoint"), try arguments.required("input"))
+        let input = try arguments.required("input")
         let options = try DataOptions.folderOptions(arguments)
         let window = try windowOption(arguments)
         let settings = InferenceSettings(
@@ -65,10 +68,16 @@ enum PredictCommand: Command {
             augmentation: try arguments.choice(
                 "tta", as: TestTimeAugmentation.self, default: TestTimeAugmentation.none)!)
         try outputs.check()
-        let model = try UNet<Float>.load(contentsOf: checkpoint)
-        model.precision = precision
+        let paths = try CheckpointOption.paths(arguments)
+        if paths.count > 1, let target = outputs.logits {
+            throw UsageError(
+                message: "--logits \(target): an ensemble of checkpoints has no logits; give --probabilities OUT")
+        }
+        let (model, ensemble) = try CheckpointOption.load(arguments, paths: paths, precision: precision)
         let configuration = model.configuration
-        do { try settings.validate(for: configuration) } catch DiceKitError.option(let message) {
+        do {
+            for member in ensemble?.members ?? [model] { try settings.validate(for: member.configuration) }
+        } catch DiceKitError.option(let message) {
             throw UsageError(message: "--tile: \(message)")
         }
         try outputs.check(against: configuration)
@@ -86,11 +95,21 @@ enum PredictCommand: Command {
         var writer = try outputs.writer(count: inputs.count)
         for index in 0..<inputs.count {
             let item = try inputs.item(index, channels: configuration.inputChannels)
-            let logits = try Predictor.logits(model, image: item.image, settings: settings)
-            var predicted = try Predictor.argmax(try logits.reshaped(to: [1] + logits.shape)).labels.map { Int32($0) }
-            try postprocessing?.applyToSample(&predicted, spatialShape: Array(logits.shape.dropLast()))
+            let prediction: PredictionWriter.Scores
+            let labels: LabelMap
+            if let ensemble {
+                let probabilities = try ensemble.probabilities(image: item.image, settings: settings)
+                prediction = .probabilities(probabilities)
+                labels = try Ensemble.labels(try probabilities.reshaped(to: [1] + probabilities.shape))
+            } else {
+                let logits = try Predictor.logits(model, image: item.image, settings: settings)
+                prediction = .logits(logits)
+                labels = try Predictor.argmax(try logits.reshaped(to: [1] + logits.shape))
+            }
+            var predicted = labels.labels.map { Int32($0) }
+            try postprocessing?.applyToSample(&predicted, spatialShape: Array(labels.shape.dropFirst()))
             let dice = item.labels == nil ? nil : try report.add(item, predicted: predicted)
-            try writer.write(item, logits: logits, predicted: predicted, dice: dice?.foreground)
+            try writer.write(item, prediction, predicted: predicted, dice: dice?.foreground)
             printOutput(report.jsonLine(item, predicted: predicted, dice: dice))
         }
         try writer.finish()

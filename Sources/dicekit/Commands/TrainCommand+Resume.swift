@@ -1,6 +1,6 @@
 // `dicekit train --resume`: the same command plus `--resume DIR/last.safetensors` continues the
 // run. The settings that cannot change mid-run (data, validation data, sizes, image size,
-// resizing, mask encoding, ignore index, classes, validation share,
+// resizing, mask encoding, ignore index, classes, validation share or fold,
 // augmentation, loss and its options (TrainCommand+LossOptions.swift), deep supervision, batch size, seed, optimiser, architecture)
 // are stored in the checkpoint;
 // an omitted one takes the checkpoint's value (not the default), a given one must equal it.
@@ -14,7 +14,7 @@ extension TrainCommand {
     /// --on-nonfinite) may change on resume.
     static let fixedOptions =
         [
-            "data", "count", "size", "classes", "val-fraction", "no-augment", "loss", "batch-size",
+            "data", "count", "size", "classes", "val-fraction", "folds", "fold", "no-augment", "loss", "batch-size",
             "seed", "optimizer", "base", "depth", "norm", "activation", "val-data", "image-size", "resize",
             "mask-encoding", "ignore-index", "augment", "deep-supervision", "deep-supervision-levels",
         ] + lossValueOptions.union(lossFlags).sorted()

@@ -23,6 +23,7 @@ enum TrainCommand: Command {
                                      from the labels); 3 adds an instrument class to the synthetic polyps
               --val-data SOURCE      a separate validation set, read like --data (instead of --val-fraction)
               --val-fraction F       validation share split off --data (default 0.2)
+            \(FoldOption.help)
             \(augmentHelp)
             \(DataOptions.help)
             model
@@ -31,7 +32,12 @@ enum TrainCommand: Command {
               --activation relu|leaky-relu        (default relu)
             optimisation
               --epochs N (20)  --batch-size B (8)  --lr X (1e-3)  --optimizer adam|adamw|sgd (adam)
-              --weight-decay X (0)  --momentum M (0.99, sgd)  --schedule constant|cosine|poly (cosine)
+              --weight-decay X (0)  --momentum M (0.99, sgd)  --schedule constant|cosine|poly|plateau (cosine)
+              --plateau-patience N (10)  --plateau-factor F (0.1)  --min-lr X (0)   with --schedule plateau: the
+                                     rate × F after more than N epochs without a better validation Dice
+                                     (PyTorch's ReduceLROnPlateau, mode max)
+              --early-stop N         stop after N validated epochs without a better validation Dice (Keras's
+                                     EarlyStopping); --early-stop-delta D: a better Dice exceeds the best by > D
               --loss dice|dice-ce|jaccard|tversky|focal-tversky|log-cosh-dice|generalized|focal|dice-focal
                      |lovasz-softmax|lovasz-hinge|wasserstein|mcc
                      |cldice|dice-cldice|generalized-dice-focal|dice-hausdorff (dice-ce)
@@ -53,8 +59,9 @@ enum TrainCommand: Command {
                                      add --resume; --epochs is the total and must exceed the epochs done.
                                      Omitted data, model, loss (and its options), batch-size, seed, optimizer, val-fraction
                                      and augmentation options take the checkpoint's values; a different
-                                     value is refused. --epochs, --lr, --schedule, --clip, --weight-decay,
-                                     --momentum, --threads, --precision, --out and --on-nonfinite may change.
+                                     value is refused. --epochs, --lr, --schedule (and the plateau options),
+                                     --early-stop, --clip, --weight-decay, --momentum, --threads, --precision,
+                                     --out and --on-nonfinite may change.
 
             distributed (Docs/Distributed.md)
               --distributed          data-parallel under 'mpirun -np N' (--hostfile for several machines):
@@ -73,8 +80,9 @@ enum TrainCommand: Command {
             "val-fraction", "base", "depth", "norm", "activation",
             "epochs", "batch-size", "lr", "optimizer", "weight-decay", "momentum", "schedule", "loss",
             "clip", "seed", "threads", "out", "resume", "on-nonfinite", "augment", "precision",
-            "deep-supervision", "deep-supervision-levels",
-        ]).union(lossValueOptions),
+            "deep-supervision", "deep-supervision-levels", "plateau-patience", "plateau-factor", "min-lr",
+            "early-stop", "early-stop-delta",
+        ]).union(lossValueOptions).union(FoldOption.valueOptions),
         flags: lossFlags.union(["no-augment", "distributed", "no-sync-bn"])
     )
 
@@ -90,15 +98,27 @@ enum TrainCommand: Command {
         try ThreadsOption.apply(arguments)
         let seed = UInt64(try arguments.int("seed", default: 0, in: 0...Int.max)!)
         let data = try DataOptions.parse(arguments, defaultCount: 400, allowValidation: true)
-        if data.validation != nil, arguments.string("val-fraction") != nil {
+        // The exclusions look at the options given (a resumed run's record fills in val-fraction 0).
+        let fold = try FoldOption.parse(arguments)
+        for (a, b) in [("val-fraction", "val-data"), ("folds", "val-data"), ("folds", "val-fraction")]
+        where given.string(a) != nil && given.string(b) != nil {
             throw UsageError(
                 message:
-                    "--val-fraction and --val-data exclude each other (the validation set is either split off or given)"
-            )
+                    "--\(a) and --\(b) exclude each other (the validation set is a fold, a share split off, or given)")
         }
-        let fraction = data.validation != nil ? 0 : try arguments.double("val-fraction", default: 0.2)!
+        let fraction = data.validation != nil || fold != nil ? 0 : try arguments.double("val-fraction", default: 0.2)!
         guard (0..<1).contains(fraction) else {
             throw UsageError(message: "--val-fraction expects 0 ≤ F < 1, got \(fraction)")
+        }
+        if fraction == 0, data.validation == nil, fold == nil,
+            let rule = ["early-stop", "plateau-patience", "plateau-factor", "min-lr"].first(where: {
+                arguments.string($0) != nil
+            }) ?? (arguments.string("schedule") == "plateau" ? "schedule plateau" : nil)
+        {
+            throw UsageError(
+                message:
+                    "--\(rule) watches the validation Dice; --val-fraction 0 leaves no validation set (give --val-fraction F, --val-data or --folds)"
+            )
         }
 
         var config = TrainingConfiguration()
@@ -109,6 +129,7 @@ enum TrainCommand: Command {
         config.weightDecay = try arguments.double("weight-decay", default: config.weightDecay)!
         config.momentum = try arguments.double("momentum", default: config.momentum)!
         config.schedule = try arguments.choice("schedule", as: ScheduleKind.self, default: config.schedule)!
+        try parseValidationRules(arguments, into: &config)
         config.loss = try arguments.choice("loss", as: LossKind.self, default: config.loss)!
         config.lossOptions = try lossOptions(arguments)
         let clip = try arguments.double("clip", default: 12)!
@@ -141,6 +162,7 @@ enum TrainCommand: Command {
             "base": "\(architecture.baseWidth)", "depth": "\(architecture.depth)",
             "norm": architecture.normalization.name, "activation": arguments.string("activation") ?? "relu",
         ]
+        if let fold { (recorded["folds"], recorded["fold"]) = ("\(fold.folds)", "\(fold.fold)") }
         recorded.merge(recordedLossOptions(config.lossOptions, arguments)) { _, new in new }
         recorded.merge(recordedAugmentation(config.augmentation)) { _, new in new }
         try parseDeepSupervision(arguments, depth: architecture.depth, into: &config, recorded: &recorded)
@@ -171,8 +193,9 @@ enum TrainCommand: Command {
         // Folder and .npy data sets are read one batch at a time during training (not held in memory).
         let (dataset, heldOut) = try data.open(seed: seed &+ 1000)
         let (training, validation): (any SegmentationSource, (any SegmentationSource)?) =
-            fraction > 0
-            ? try SourceSubset.split(dataset, validationFraction: fraction, seed: seed) : (dataset, heldOut)
+            try fold.map { try $0.split(dataset, seed: seed) }
+            ?? (fraction > 0
+                ? try SourceSubset.split(dataset, validationFraction: fraction, seed: seed) : (dataset, heldOut))
         let balancedWeights = try balanceClassWeights(arguments, training: training, into: &config.lossOptions)
         let model: UNet<Float>
         if let resume {

@@ -129,6 +129,31 @@ final class CLIResumeTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(root)/moved/best.safetensors"))
     }
 
+    func testARunWithValidationDataResumes() throws {
+        // The record holds val-fraction 0 beside val-data; filling it in on resume is not the
+        // user giving both.
+        let root = try temporaryDirectory(self).path
+        for (name, seed) in [("train", "1"), ("val", "2")] {
+            let synth = try runDicekit([
+                "synth", "--out", "\(root)/\(name)", "--count", "5", "--size", "32", "--seed", seed,
+            ])
+            XCTAssertEqual(synth.status, 0, synth.stderr)
+        }
+        let first = try runDicekit(
+            ["train"] + Array(command.dropFirst(5).dropLast()) + [
+                "1", "--data", "\(root)/train", "--val-data", "\(root)/val", "--out", "\(root)/run",
+            ])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let resumed = try runDicekit(["train", "--epochs", "2", "--resume", "\(root)/run/last.safetensors"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("on 5 images of [32, 32], validating on 5"), resumed.stderr)
+        let both = try runDicekit([
+            "train", "--data", "\(root)/train", "--val-data", "\(root)/val", "--val-fraction", "0.2", "--out",
+            "\(root)/both",
+        ])
+        XCTAssertTrue(both.status == 2 && both.stderr.contains("exclude each other"), both.stderr)
+    }
+
     func testADivergingRunStopsNamingEpochAndStepAndKeepsItsLastGoodCheckpoint() throws {
         let dir = try temporaryDirectory(self).path
         let first = try runDicekit(command.dropLast() + ["1", "--norm", "none", "--out", dir])

@@ -1,0 +1,150 @@
+// Several trained networks as one predictor (the models of a k-fold cross-validation, or of
+// different seeds or architectures): the weighted mean of their class probabilities (MONAI's
+// MeanEnsemble on softmax outputs, nnU-Net's ensembling of folds and configurations), or the
+// weighted majority vote of their label maps (MONAI's VoteEnsemble). See Docs/Inference.md.
+
+import Foundation
+
+/// How an `Ensemble` combines its members' predictions.
+public enum EnsembleCombination: String, Sendable, Equatable, CaseIterable {
+    /// The weighted mean of the members' probabilities (softmax; sigmoid for one class); the
+    /// label is the class of largest mean probability (one class: mean > 0.5). The default.
+    case mean
+    /// The weighted share of members whose arg-max label is each class; the label is the class
+    /// with the largest share, ties going to the lower index (one class: share > 0.5).
+    case vote
+}
+
+/// Networks that predict together: every member sees the same image, and their probabilities
+/// (`.mean`) or labels (`.vote`) are combined with the members' weights.
+///
+/// Members must agree on the input channels, the class count and the spatial rank; their widths,
+/// depths, normalisations and precisions may differ (each is padded to its own multiple).
+public struct Ensemble {
+    /// The networks, in the order their weights are given.
+    public let members: [UNet<Float>]
+    /// One non-negative weight per member, with a positive sum (default: all 1).
+    public let weights: [Double]
+    /// How the members' predictions are combined.
+    public let combination: EnsembleCombination
+
+    /// An ensemble of `members`.
+    ///
+    /// - Throws: `DiceKitError.value` for no members, a member whose channels, classes or rank
+    ///   differ from the first's, or weights that are not one finite non-negative value per
+    ///   member with a positive sum.
+    public init(_ members: [UNet<Float>], weights: [Double]? = nil, combination: EnsembleCombination = .mean) throws {
+        guard let first = members.first?.configuration else {
+            throw DiceKitError.value("an ensemble needs at least one network")
+        }
+        for (i, member) in members.enumerated().dropFirst() {
+            let c = member.configuration
+            guard c.inputChannels == first.inputChannels, c.classes == first.classes,
+                c.spatialRank == first.spatialRank
+            else {
+                throw DiceKitError.value(
+                    "ensemble member \(i + 1) takes \(c.inputChannels) channel(s), predicts \(c.classes) classes in \(c.spatialRank)-D; "
+                        + "expected member 1's \(first.inputChannels) channel(s), \(first.classes) classes, \(first.spatialRank)-D"
+                )
+            }
+        }
+        let weights = weights ?? [Double](repeating: 1, count: members.count)
+        guard weights.count == members.count else {
+            throw DiceKitError.value(
+                "\(weights.count) ensemble weight(s) for \(members.count) network(s); expected one each")
+        }
+        guard weights.allSatisfy({ $0.isFinite && $0 >= 0 }), weights.reduce(0, +) > 0 else {
+            throw DiceKitError.value(
+                "ensemble weights \(weights.map { "\($0)" }.joined(separator: ",")); expected finite values ≥ 0 with a positive sum"
+            )
+        }
+        self.members = members
+        self.weights = weights
+        self.combination = combination
+    }
+
+    /// The first member's configuration: input channels, classes and rank are the ensemble's.
+    public var configuration: UNetConfiguration { members[0].configuration }
+
+    /// The combined probabilities [spatial…, K] of one image [spatial…, C] of any size: each
+    /// member runs `Predictor.logits(_:image:settings:)` (padding, window and flips as `settings`
+    /// say), then its probabilities (`.mean`) or one-hot arg-max (`.vote`) are averaged with the
+    /// weights.
+    ///
+    /// - Throws: as `Predictor.logits(_:image:settings:)`.
+    public func probabilities(image: Tensor<Float>, settings: InferenceSettings = InferenceSettings()) throws
+        -> Tensor<Float>
+    {
+        try combined(members.map { try Predictor.logits($0, image: image, settings: settings) })
+    }
+
+    /// The combined probabilities [N, spatial…, K] of a batch of images [N, spatial…, C] whose
+    /// extents fit every member (`Predictor.logits(_:images:batchSize:precision:)` per member).
+    ///
+    /// - Throws: as `Predictor.logits(_:images:batchSize:precision:)`.
+    public func probabilities(images: Tensor<Float>, batchSize: Int = 8) throws -> Tensor<Float> {
+        try combined(members.map { try Predictor.logits($0, images: images, batchSize: batchSize) })
+    }
+
+    /// Combines the members' logits (one tensor each, all of one shape [..., K]) into the
+    /// ensemble's probabilities: the weighted mean of their softmax (sigmoid for K = 1) for
+    /// `.mean`, of their one-hot arg-max for `.vote`.
+    ///
+    /// - Throws: `DiceKitError.shape` when the count or shapes do not match the members.
+    public func combined(_ logits: [Tensor<Float>]) throws -> Tensor<Float> {
+        guard logits.count == members.count, let shape = logits.first?.shape,
+            logits.allSatisfy({ $0.shape == shape }), let k = shape.last, k == configuration.classes
+        else {
+            throw DiceKitError.shape(
+                "ensemble of \(members.count) network(s) predicting \(configuration.classes) classes got logits of shapes \(logits.map(\.shape))"
+            )
+        }
+        let total = weights.reduce(0, +)
+        var sum = [Double](repeating: 0, count: logits[0].count)
+        for (member, weight) in zip(logits, weights) where weight > 0 {
+            let share = weight / total
+            let values: [Float]
+            switch combination {
+            case .mean: values = try Predictor.probabilities(member).scalars
+            case .vote: values = try Self.oneHotArgmax(member)
+            }
+            for i in sum.indices { sum[i] += share * Double(values[i]) }
+        }
+        return try Tensor(shape: shape, scalars: sum.map { Float($0) })
+    }
+
+    /// The labels [N, spatial…] of combined probabilities [N, spatial…, K]: the largest class,
+    /// ties to the lower index; for K = 1, class 1 where the probability exceeds 0.5.
+    ///
+    /// - Throws: `DiceKitError.shape` for a tensor of rank below 2.
+    public static func labels(_ probabilities: Tensor<Float>) throws -> LabelMap {
+        guard probabilities.shape.last == 1 else { return try Predictor.argmax(probabilities) }
+        return try LabelMap(
+            shape: Array(probabilities.shape.dropLast()), labels: probabilities.scalars.map { $0 > 0.5 ? 1 : 0 })
+    }
+
+    /// Logits whose softmax (sigmoid for K = 1) gives `probabilities` back, and so whose arg-max
+    /// is the ensemble's label up to rounding: log p (log-odds for K = 1), with p clamped to the
+    /// smallest normal Float so that every value is finite. For losses of the ensemble's output.
+    public static func logits(fromProbabilities probabilities: Tensor<Float>) -> Tensor<Float> {
+        let tiny = Float.leastNormalMagnitude
+        let single = probabilities.shape.last == 1
+        return Tensor(
+            uncheckedShape: probabilities.shape,
+            storage: probabilities.scalars.map { p in
+                let q = min(max(p, tiny), 1)
+                return single ? logf(q) - logf(max(1 - q, tiny)) : logf(q)
+            })
+    }
+
+    /// The one-hot arg-max (`Predictor.argmax`) of logits [..., K], as Float.
+    static func oneHotArgmax(_ logits: Tensor<Float>) throws -> [Float] {
+        let k = logits.shape.last!
+        let flat = try logits.reshaped(to: [1, logits.count / k, k])
+        let labels = try Predictor.argmax(flat).labels
+        if k == 1 { return labels.map(Float.init) }
+        var values = [Float](repeating: 0, count: logits.count)
+        for (p, label) in labels.enumerated() { values[p * k + label] = 1 }
+        return values
+    }
+}
