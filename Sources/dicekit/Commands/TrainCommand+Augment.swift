@@ -15,6 +15,8 @@ extension TrainCommand {
                                    scale-crop  a window of 75–100 % of each side, stretched back
                                    affine      rotation ±15°, scale ±10 %, shear ±0.1 (bilinear image,
                                                nearest mask; outside becomes 0 / background)
+                                   noise       p 0.15: Gaussian noise of σ in [0, 0.05] (image only)
+                                   blur        p 0.2: Gaussian blur of σ in [0.5, 1] pixels (image only)
                                  none is --no-augment
           --no-augment           disable augmentation
         """

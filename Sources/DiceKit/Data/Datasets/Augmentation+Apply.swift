@@ -1,6 +1,7 @@
 // Applying an Augmentation to a batch, sample by sample (see Augmentation.swift for what each
 // setting does). Per sample: draw every random value first (in a fixed order), then the
-// dihedral copy, the resampling (scale-crop ∘ affine, one map), gamma, brightness/contrast.
+// dihedral copy, the resampling (scale-crop ∘ affine, one map), noise, blur, gamma,
+// brightness/contrast.
 //
 // Resampling maps each output pixel centre to a source position (sy, sx) with one 2 × 3 matrix;
 // the mask takes the nearest source label (background when that pixel lies outside), the image
@@ -35,6 +36,11 @@ extension Augmentation {
                 let shift = Float(brightness * (2 * generator.nextUnit() - 1))
                 let map = resamples ? sampleMap(&generator, height: h, width: w) : nil
                 let gammaValue = gamma > 0 ? Float(pow(1 + gamma, 2 * generator.nextUnit() - 1)) : nil
+                let noiseDeviation =
+                    hasNoise && generator.nextUnit() < noiseProbability
+                    ? noiseStandardDeviation * generator.nextUnit() : nil
+                let blur =
+                    hasBlur && generator.nextUnit() < blurProbability ? blurSigma * (1 + generator.nextUnit()) / 2 : nil
 
                 let (imageBase, labelBase) = (n * positions * c, n * positions)
                 var image = [Float](repeating: 0, count: positions * c)
@@ -63,12 +69,14 @@ extension Augmentation {
                     (image, mask) = Self.resample(
                         image, mask, depth: d, height: h, width: w, channels: c, map: map, fill: outside)
                 }
+                if let noiseDeviation { Self.addNoise(&image, deviation: noiseDeviation, generator: &generator) }
+                if let blur { Self.gaussianBlur(&image, extents: spatial, channels: c, sigma: blur) }
                 if let gammaValue { Self.adjustGamma(&image, gammaValue) }
                 var mean: Float = 0
                 if factor != 1 {
-                    // Without resampling or gamma the values are the source's, summed in its order.
+                    // Without resampling, noise, blur or gamma the values are the source's, summed in its order.
                     var total = 0.0
-                    if map == nil && gammaValue == nil {
+                    if map == nil && gammaValue == nil && noiseDeviation == nil && blur == nil {
                         for j in 0..<(positions * c) { total += Double(source[imageBase + j]) }
                     } else {
                         for value in image { total += Double(value) }

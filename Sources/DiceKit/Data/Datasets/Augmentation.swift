@@ -1,7 +1,8 @@
 // Seeded data augmentation, switchable by name (`Augmentation.Kind`): the dihedral transforms
 // of the H–W plane (flips, quarter turns) and a depth flip for volumes; a random scale-crop and
 // a small affine map (rotation, scale, shear), resampled bilinearly for images and by nearest
-// neighbour for masks; brightness/contrast and gamma, which touch the image only. Geometric
+// neighbour for masks; brightness/contrast, gamma, Gaussian noise and Gaussian blur, which touch
+// the image only. Geometric
 // transforms move image and labels together. The per-sample work is in Augmentation+Apply.swift.
 
 /// Random per-sample augmentation, drawn from a seeded generator.
@@ -13,7 +14,11 @@
 /// map about the centre (rotation uniform in ±`affineRotation` degrees, scale in
 /// [1 − affineScale, 1 + affineScale], horizontal shear in ±`affineShear`), positions that fall
 /// outside the sample becoming 0 in the image and background in the mask (the ignore index when
-/// the data set has one); gamma,
+/// the data set has one); with probability `noiseProbability`, Gaussian noise of standard
+/// deviation σ uniform in [0, `noiseStandardDeviation`] added to every value (MONAI's
+/// `RandGaussianNoise`); with probability `blurProbability`, a Gaussian blur of σ uniform in
+/// [`blurSigma`/2, `blurSigma`] pixels on every spatial axis (scipy's `gaussian_filter`, mode
+/// "reflect", truncated at 4σ; nnU-Net's blur); gamma,
 /// x ← lo + (hi − lo)·((x − lo)/(hi − lo))^γ with lo, hi the sample's extremes and
 /// γ = (1 + gamma)^u, u uniform in [−1, 1] (MONAI's `RandAdjustContrast`); then
 /// x ← (x − m)·c + m + b with m the sample's mean over all channels, contrast factor c uniform
@@ -21,8 +26,8 @@
 /// Values are not clamped. Volumes get the same scale-crop and affine map in every depth slice.
 ///
 /// The generator is drawn in a fixed order (flips, turn, contrast, brightness, then scale-crop,
-/// affine and gamma only when enabled), so the flip/turn/intensity set gives the same samples
-/// whether or not the later augmentations exist.
+/// affine, gamma, noise and blur only when enabled, the noise values last), so the
+/// flip/turn/intensity set gives the same samples whether or not the later augmentations exist.
 public struct Augmentation: Sendable, Equatable {
     /// Probability of mirroring the W axis (default 0.5 in `.standard`).
     public var horizontalFlip: Double
@@ -46,13 +51,26 @@ public struct Augmentation: Sendable, Equatable {
     public var affineShear: Double
     /// Gamma range: γ lies in [1/(1 + gamma), 1 + gamma], gamma ≥ 0 (0: off).
     public var gamma: Double
+    /// Probability of adding Gaussian noise to a sample, in [0, 1].
+    public var noiseProbability: Double
+    /// The largest standard deviation of the noise, ≥ 0 (0: off).
+    public var noiseStandardDeviation: Double
+    /// Probability of blurring a sample, in [0, 1].
+    public var blurProbability: Double
+    /// The largest blur σ in pixels, 0…8 (0: off); σ is drawn from [blurSigma/2, blurSigma].
+    public var blurSigma: Double
 
     /// An augmentation; every default is "off".
     public init(
         horizontalFlip: Double = 0, verticalFlip: Double = 0, depthFlip: Double = 0, rotate90: Bool = false,
         brightness: Double = 0, contrast: Double = 0, scaleCrop: Double = 0, affineRotation: Double = 0,
-        affineScale: Double = 0, affineShear: Double = 0, gamma: Double = 0
+        affineScale: Double = 0, affineShear: Double = 0, gamma: Double = 0, noiseProbability: Double = 0,
+        noiseStandardDeviation: Double = 0, blurProbability: Double = 0, blurSigma: Double = 0
     ) {
+        self.noiseProbability = noiseProbability
+        self.noiseStandardDeviation = noiseStandardDeviation
+        self.blurProbability = blurProbability
+        self.blurSigma = blurSigma
         self.horizontalFlip = horizontalFlip
         self.verticalFlip = verticalFlip
         self.depthFlip = depthFlip
@@ -75,6 +93,8 @@ public struct Augmentation: Sendable, Equatable {
     /// Whether the sample is resampled (scale-crop or affine map).
     var resamples: Bool { scaleCrop > 0 || hasAffine }
     var hasAffine: Bool { affineRotation > 0 || affineScale > 0 || affineShear > 0 }
+    var hasNoise: Bool { noiseProbability > 0 && noiseStandardDeviation > 0 }
+    var hasBlur: Bool { blurProbability > 0 && blurSigma > 0 }
 
     /// Checks the settings against a sample's spatial shape.
     ///
@@ -83,6 +103,7 @@ public struct Augmentation: Sendable, Equatable {
     public func validate(spatialShape: [Int]) throws {
         for (name, p) in [
             ("horizontal flip", horizontalFlip), ("vertical flip", verticalFlip), ("depth flip", depthFlip),
+            ("noise", noiseProbability), ("blur", blurProbability),
         ]
         where !(0...1).contains(p) {
             throw DiceKitError.option("\(name) probability \(p); expected a value in [0, 1]")
@@ -102,6 +123,13 @@ public struct Augmentation: Sendable, Equatable {
         guard gamma >= 0, gamma.isFinite else {
             throw DiceKitError.invalidOption(name: "gamma", value: "\(gamma)", expected: "a finite value ≥ 0")
         }
+        guard noiseStandardDeviation >= 0, noiseStandardDeviation.isFinite else {
+            throw DiceKitError.invalidOption(
+                name: "noise standard deviation", value: "\(noiseStandardDeviation)", expected: "a finite value ≥ 0")
+        }
+        guard (0...8).contains(blurSigma) else {
+            throw DiceKitError.invalidOption(name: "blur sigma", value: "\(blurSigma)", expected: "0…8 pixels")
+        }
     }
 }
 
@@ -120,6 +148,10 @@ extension Augmentation {
         case scaleCrop = "scale-crop"
         /// Rotation ±15°, scale ±10%, shear ±0.1 about the centre.
         case affine
+        /// With probability 0.15, Gaussian noise of σ uniform in [0, 0.05] (image only).
+        case noise
+        /// With probability 0.2, a Gaussian blur of σ uniform in [0.5, 1] pixels (image only).
+        case blur
     }
 
     /// The augmentations `kinds`, each with its standard setting (see `Kind`).
@@ -131,6 +163,8 @@ extension Augmentation {
         if kinds.contains(.gamma) { gamma = 0.5 }
         if kinds.contains(.scaleCrop) { scaleCrop = 0.25 }
         if kinds.contains(.affine) { (affineRotation, affineScale, affineShear) = (15, 0.1, 0.1) }
+        if kinds.contains(.noise) { (noiseProbability, noiseStandardDeviation) = (0.15, 0.05) }
+        if kinds.contains(.blur) { (blurProbability, blurSigma) = (0.2, 1) }
     }
 
     /// Parses a comma-separated list of `Kind` names ("flip,rot90,scale-crop"); "none" is no
@@ -174,11 +208,13 @@ extension Augmentation {
     private func isPart(of other: Augmentation) -> Bool {
         let mine: [Double] = [
             horizontalFlip, verticalFlip, depthFlip, rotate90 ? 1 : 0, brightness, contrast, scaleCrop,
-            affineRotation, affineScale, affineShear, gamma,
+            affineRotation, affineScale, affineShear, gamma, noiseProbability, noiseStandardDeviation, blurProbability,
+            blurSigma,
         ]
         let theirs: [Double] = [
             other.horizontalFlip, other.verticalFlip, other.depthFlip, other.rotate90 ? 1 : 0, other.brightness,
             other.contrast, other.scaleCrop, other.affineRotation, other.affineScale, other.affineShear, other.gamma,
+            other.noiseProbability, other.noiseStandardDeviation, other.blurProbability, other.blurSigma,
         ]
         return zip(mine, theirs).allSatisfy { $0 == 0 || $0 == $1 } && mine.contains { $0 != 0 }
     }
