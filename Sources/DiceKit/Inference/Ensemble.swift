@@ -1,7 +1,7 @@
 // Several trained networks as one predictor (the models of a k-fold cross-validation, or of
 // different seeds or architectures): the weighted mean of their class probabilities (MONAI's
-// MeanEnsemble on softmax outputs, nnU-Net's ensembling of folds and configurations), or the
-// weighted majority vote of their label maps (MONAI's VoteEnsemble). See Docs/Inference.md.
+// MeanEnsemble on softmax outputs), or the weighted majority vote of their label maps (MONAI's
+// VoteEnsemble). See Docs/Inference.md.
 
 import Foundation
 

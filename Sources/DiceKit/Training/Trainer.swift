@@ -96,7 +96,9 @@ public final class Trainer {
     ///
     /// - Throws: `TrainingDivergence` when a non-finite loss or gradient norm stops the run
     ///   (after summary.json and curves.svg are written; see `NonFinitePolicy`);
-    ///   `DiceKitError.option` when `history` already holds `configuration.epochs` epochs;
+    ///   `DiceKitError.option` when `history` already holds `configuration.epochs` epochs, when
+    ///   the plateau schedule or early stopping has no validation set, or when `history` already
+    ///   meets the early-stopping rule;
     ///   `DiceKitError` for data that does not fit the model; file errors, and the source's error
     ///   for a sample that cannot be read (it names the file).
     public func fit(

@@ -1,7 +1,7 @@
 // k-fold cross-validation: one seeded shuffle of the samples (the shuffle of `--val-fraction`'s
 // split) cut into k consecutive folds, fold i the validation set of run i and the other k − 1
 // folds its training set. Fold sizes follow scikit-learn's KFold: the first N mod k folds hold
-// one sample more. See Docs/Training.md, "Cross-validation and ensembles".
+// one sample more. See Docs/Training.md, "Cross-validation".
 
 /// One fold of a k-fold partition of a data set.
 public struct CrossValidationFold: Sendable, Equatable {
