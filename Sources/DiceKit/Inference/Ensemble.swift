@@ -15,6 +15,15 @@ public enum EnsembleCombination: String, Sendable, Equatable, CaseIterable {
     case vote
 }
 
+extension UNetConfiguration {
+    /// Whether a network of this configuration takes the same images and predicts the same
+    /// classes as one of `other` (input channels, classes and spatial rank agree), so that their
+    /// predictions can be combined.
+    func predictsLike(_ other: UNetConfiguration) -> Bool {
+        inputChannels == other.inputChannels && classes == other.classes && spatialRank == other.spatialRank
+    }
+}
+
 /// Networks that predict together: every member sees the same image, and their probabilities
 /// (`.mean`) or labels (`.vote`) are combined with the members' weights.
 ///
@@ -39,9 +48,7 @@ public struct Ensemble {
         }
         for (i, member) in members.enumerated().dropFirst() {
             let c = member.configuration
-            guard c.inputChannels == first.inputChannels, c.classes == first.classes,
-                c.spatialRank == first.spatialRank
-            else {
+            guard c.predictsLike(first) else {
                 throw DiceKitError.value(
                     "ensemble member \(i + 1) takes \(c.inputChannels) channel(s), predicts \(c.classes) classes in \(c.spatialRank)-D; "
                         + "expected member 1's \(first.inputChannels) channel(s), \(first.classes) classes, \(first.spatialRank)-D"

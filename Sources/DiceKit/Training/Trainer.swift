@@ -380,9 +380,7 @@ public final class Trainer {
             }
         }
         let (own, theirs) = (model.configuration, ensemble.configuration)
-        guard own.inputChannels == theirs.inputChannels, own.classes == theirs.classes,
-            own.spatialRank == theirs.spatialRank
-        else {
+        guard own.predictsLike(theirs) else {
             throw DiceKitError.value(
                 "the ensemble takes \(theirs.inputChannels) channel(s) and predicts \(theirs.classes) classes; the trainer's model \(own.inputChannels) and \(own.classes)"
             )

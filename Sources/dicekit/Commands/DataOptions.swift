@@ -215,6 +215,11 @@ struct DataOptions {
         }
     }
 
+    /// What `train` adds to `--seed` for its synthetic images (`eval --folds` generates them alike).
+    static let trainingSeedOffset: UInt64 = 1000
+    /// What `eval` adds to `--seed` for unseen synthetic images.
+    static let evaluationSeedOffset: UInt64 = 2000
+
     /// The data set (and the `--val-data` set) opened for streaming: a folder or .npy data set
     /// is checked but not read into memory (`SegmentationDataset.open`); the synthetic sets are
     /// generated in memory. Warnings are printed on stderr.

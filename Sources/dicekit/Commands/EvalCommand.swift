@@ -109,8 +109,11 @@ enum EvalCommand: Command {
             classes: classes, wanted: wanted, matchThreshold: matchThreshold,
             connectivity: try PostprocessOption.connectivityOption(arguments, spatialRank: rank))
         // Folder and .npy data sets are read one batch at a time (not held in memory).
-        var dataset: any SegmentationSource = try data.open(seed: seed &+ (fold == nil ? 2000 : 1000), classes: classes)
-            .data
+        var dataset: any SegmentationSource = try data.open(
+            seed: seed &+ (fold == nil ? DataOptions.evaluationSeedOffset : DataOptions.trainingSeedOffset),
+            classes: classes
+        )
+        .data
         if let fold {
             do { dataset = try fold.split(dataset, seed: seed).validation } catch DiceKitError.option(let message) {
                 throw UsageError(message: "--folds \(fold.folds): \(message)")

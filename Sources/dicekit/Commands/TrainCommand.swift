@@ -191,7 +191,7 @@ enum TrainCommand: Command {
         }
 
         // Folder and .npy data sets are read one batch at a time during training (not held in memory).
-        let (dataset, heldOut) = try data.open(seed: seed &+ 1000)
+        let (dataset, heldOut) = try data.open(seed: seed &+ DataOptions.trainingSeedOffset)
         let (training, validation): (any SegmentationSource, (any SegmentationSource)?) =
             try fold.map { try $0.split(dataset, seed: seed) }
             ?? (fraction > 0

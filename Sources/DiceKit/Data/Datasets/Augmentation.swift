@@ -204,18 +204,18 @@ extension Augmentation {
         return enabled.isEmpty ? "none" : enabled.map(\.rawValue).joined(separator: ",")
     }
 
-    /// Whether every setting this one turns on is on with the same value in `other`.
-    private func isPart(of other: Augmentation) -> Bool {
-        let mine: [Double] = [
+    /// Every setting as a number (a quarter turn as 1), in a fixed order.
+    private var settings: [Double] {
+        [
             horizontalFlip, verticalFlip, depthFlip, rotate90 ? 1 : 0, brightness, contrast, scaleCrop,
             affineRotation, affineScale, affineShear, gamma, noiseProbability, noiseStandardDeviation, blurProbability,
             blurSigma,
         ]
-        let theirs: [Double] = [
-            other.horizontalFlip, other.verticalFlip, other.depthFlip, other.rotate90 ? 1 : 0, other.brightness,
-            other.contrast, other.scaleCrop, other.affineRotation, other.affineScale, other.affineShear, other.gamma,
-            other.noiseProbability, other.noiseStandardDeviation, other.blurProbability, other.blurSigma,
-        ]
+    }
+
+    /// Whether every setting this one turns on is on with the same value in `other`.
+    private func isPart(of other: Augmentation) -> Bool {
+        let (mine, theirs) = (settings, other.settings)
         return zip(mine, theirs).allSatisfy { $0 == 0 || $0 == $1 } && mine.contains { $0 != 0 }
     }
 }
