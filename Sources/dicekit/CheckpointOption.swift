@@ -84,7 +84,13 @@ enum CheckpointOption {
             )
         }
         let models = try paths.map { path in
-            let model = try UNet<Float>.load(contentsOf: path)
+            let model: UNet<Float>
+            do { model = try UNet<Float>.load(contentsOf: path) } catch {
+                // With several checkpoints the message must say which one failed.
+                let message = "\(error)"
+                guard paths.count > 1, !message.contains(path) else { throw error }
+                throw DiceKitError.file(path: path, reason: message)
+            }
             model.precision = precision
             return model
         }

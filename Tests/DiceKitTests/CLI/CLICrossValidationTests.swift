@@ -107,6 +107,8 @@ final class CLICrossValidationTests: XCTestCase {
         let root = try temporaryDirectory(self).path
         try trainFolds(root)
         let one = "\(root)/cv/fold_0/best.safetensors"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: one))
+        try bytes.prefix(300).write(to: URL(fileURLWithPath: "\(root)/truncated.safetensors"))
         for (arguments, status, expected) in [
             (["train", "--folds", "3"], 2, "--folds 3 needs --fold I, the fold to hold out (0...2)"),
             (["train", "--fold", "1"], 2, "--fold 1 needs --folds K"),
@@ -136,6 +138,10 @@ final class CLICrossValidationTests: XCTestCase {
             (["eval", "--checkpoint", "\(one),", "--data", "synthetic"], 2, "has an empty item"),
             (["eval", "--checkpoint", root, "--data", "synthetic"], 1, "folder without best.safetensors"),
             (["eval", "--checkpoint", "\(root)/none", "--data", "synthetic"], 1, "no such checkpoint file or folder"),
+            (
+                ["eval", "--checkpoint", "\(one),\(root)/truncated.safetensors", "--data", "synthetic"], 1,
+                "\(root)/truncated.safetensors: bad safetensors header"
+            ),
         ] {
             let result = try runDicekit(arguments)
             XCTAssertEqual(result.status, Int32(status), "\(arguments): \(result.stderr)")
