@@ -4,7 +4,9 @@
   mean  MONAI MeanEnsemble(weights) on the members' softmax (sigmoid for one channel)
         probabilities, then the arg-max over the classes (one channel: probability > 0.5);
   vote  MONAI VoteEnsemble(num_classes=K) on the members' arg-max label maps (one channel:
-        VoteEnsemble() on the 0/1 maps, which rounds the mean vote half to even, so a tie is 0).
+        VoteEnsemble() on the 0/1 maps, which rounds the mean vote half to even, so a tie is 0);
+  logits  nnU-Net's ensemble of folds: the mean of the members' logits (weighted here:
+        sum(w_i x_i) / sum(w_i), in float64 with PyTorch), its softmax (sigmoid) and arg-max.
 
 Members' logits are random, channels-last [N, H, W, K] (DiceKit's layout) and permuted to
 MONAI's channel-first for the transforms. Vote cases use 2 and 4 members, so that ties occur
@@ -47,15 +49,26 @@ for name, members, k, weights, spread in [
     ("vote_k3_four", 4, 3, None, 1.0),
     ("vote_k1_four", 4, 1, None, 1.0),
     ("vote_k5_three", 3, 5, None, 1.0),
+    ("logits_k3_plain", 5, 3, None, 2.0),
+    ("logits_k3_weighted", 3, 3, [1.0, 2.0, 0.5], 2.0),
+    ("logits_k1_weighted", 3, 1, [0.25, 1.0, 3.0], 2.0),
 ]:
     shape = (2, 5, 6, k)
     logits = [(rng.standard_normal(shape) * spread).astype(np.float32) for _ in range(members)]
+    expected_mean_logits = None
     if name.startswith("mean"):
         probs = [channel_first(probabilities(x)) for x in logits]
         ensemble = MeanEnsemble(weights=weights) if weights is not None else MeanEnsemble()
         combined = ensemble(probs).permute(0, 2, 3, 1)  # back to channels-last
         labels = (combined[..., 0] > 0.5).long() if k == 1 else torch.argmax(combined, dim=-1)
         expected_probabilities = combined.reshape(-1).tolist()
+    elif name.startswith("logits"):
+        w = torch.tensor(weights if weights is not None else [1.0] * members, dtype=torch.float64)
+        stacked = torch.stack([torch.from_numpy(x).double() for x in logits])
+        mean_logits = (stacked * w.view(-1, 1, 1, 1, 1)).sum(0) / w.sum()
+        expected_mean_logits = mean_logits.reshape(-1).tolist()
+        expected_probabilities = probabilities(mean_logits.numpy()).reshape(-1).tolist()
+        labels = labels_of(mean_logits.numpy())
     else:
         votes = [labels_of(x) for x in logits]
         if k == 1:
@@ -67,11 +80,12 @@ for name, members, k, weights, spread in [
         expected_probabilities = None
     cases.append({
         "name": name,
-        "combination": "mean" if name.startswith("mean") else "vote",
+        "combination": name.split("_")[0],
         "shape": list(shape),
         "weights": weights,
         "logits": [x.reshape(-1).tolist() for x in logits],
         "probabilities": expected_probabilities,
+        "mean_logits": expected_mean_logits,
         "labels": labels.reshape(-1).tolist(),
     })
 

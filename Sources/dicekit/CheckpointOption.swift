@@ -1,5 +1,5 @@
 // `--checkpoint` (eval, predict): one checkpoint, or several that predict together as an
-// ensemble (`--ensemble mean|vote`, `--ensemble-weights`). A folder stands for its
+// ensemble (`--ensemble mean|vote|logits`, `--ensemble-weights`). A folder stands for its
 // best.safetensors, or, without one, for the best.safetensors of each of its subfolders (the
 // fold_0 … fold_{k−1} runs of a cross-validation).
 
@@ -12,8 +12,9 @@ enum CheckpointOption {
         --checkpoint C[,C…]  one checkpoint, or several predicting as an ensemble; a folder means its
                              best.safetensors, or else every SUBFOLDER/best.safetensors (the folds of a
                              cross-validation), in name order
-        --ensemble mean|vote mean (default): the weighted mean of the members' probabilities; vote: the
-                             class most members predict (ties to the lower index)
+        --ensemble mean|vote|logits   mean (default): the weighted mean of the members' probabilities;
+                             vote: the class most members predict (ties to the lower index); logits: the
+                             weighted mean of their logits (nnU-Net's ensemble of folds)
         --ensemble-weights W1,W2,…  one weight ≥ 0 per member (default all 1)
         """
 
@@ -102,9 +103,18 @@ enum CheckpointOption {
             throw UsageError(message: "--checkpoint \(paths.joined(separator: ",")): \(message)")
         }
         printError(
-            "ensemble of \(models.count) checkpoints (\(combination == .mean ? "mean of probabilities" : "majority vote")): "
+            "ensemble of \(models.count) checkpoints (\(Self.describe(combination))): "
                 + zip(paths, ensemble.weights).map { "\($0) ×\(formatWeight($1))" }.joined(separator: ", "))
         return (models[0], ensemble)
+    }
+
+    /// The combination in words, for the member list.
+    private static func describe(_ combination: EnsembleCombination) -> String {
+        switch combination {
+        case .mean: return "mean of probabilities"
+        case .vote: return "majority vote"
+        case .logits: return "mean of logits"
+        }
     }
 
     /// "1" or "0.5": a weight without trailing zeros.

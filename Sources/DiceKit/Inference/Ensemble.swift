@@ -1,7 +1,8 @@
 // Several trained networks as one predictor (the models of a k-fold cross-validation, or of
 // different seeds or architectures): the weighted mean of their class probabilities (MONAI's
-// MeanEnsemble on softmax outputs), or the weighted majority vote of their label maps (MONAI's
-// VoteEnsemble). See Docs/Inference.md.
+// MeanEnsemble on softmax outputs), the weighted majority vote of their label maps (MONAI's
+// VoteEnsemble), or the weighted mean of their logits (nnU-Net's ensemble of folds). See
+// Docs/Inference.md.
 
 import Foundation
 
@@ -13,6 +14,9 @@ public enum EnsembleCombination: String, Sendable, Equatable, CaseIterable {
     /// The weighted share of members whose arg-max label is each class; the label is the class
     /// with the largest share, ties going to the lower index (one class: share > 0.5).
     case vote
+    /// The weighted mean of the members' logits (nnU-Net's predictor over the models of its
+    /// folds); the probabilities and the label are those of the mean logits.
+    case logits
 }
 
 extension UNetConfiguration {
@@ -25,7 +29,7 @@ extension UNetConfiguration {
 }
 
 /// Networks that predict together: every member sees the same image, and their probabilities
-/// (`.mean`) or labels (`.vote`) are combined with the members' weights.
+/// (`.mean`), labels (`.vote`) or logits (`.logits`) are combined with the members' weights.
 ///
 /// Members must agree on the input channels, the class count and the spatial rank; their widths,
 /// depths, normalisations and precisions may differ (each is padded to its own multiple).
@@ -75,8 +79,8 @@ public struct Ensemble {
 
     /// The combined probabilities [spatial…, K] of one image [spatial…, C] of any size: each
     /// member runs `Predictor.logits(_:image:settings:)` (padding, window and flips as `settings`
-    /// say), then its probabilities (`.mean`) or one-hot arg-max (`.vote`) are averaged with the
-    /// weights.
+    /// say), then its probabilities (`.mean`), one-hot arg-max (`.vote`) or logits (`.logits`)
+    /// are averaged with the weights (for `.logits`, the softmax of that mean).
     ///
     /// - Throws: as `Predictor.logits(_:image:settings:)`.
     public func probabilities(image: Tensor<Float>, settings: InferenceSettings = InferenceSettings()) throws
@@ -93,12 +97,51 @@ public struct Ensemble {
         try combined(members.map { try Predictor.logits($0, images: images, batchSize: batchSize) })
     }
 
+    /// The weighted mean of the members' logits [spatial…, K] for one image, as
+    /// `probabilities(image:settings:)` computes them: the `.logits` ensemble's output, whose
+    /// softmax (sigmoid for one class) is its probabilities and whose arg-max is its label.
+    ///
+    /// - Throws: as `Predictor.logits(_:image:settings:)`.
+    public func meanLogits(image: Tensor<Float>, settings: InferenceSettings = InferenceSettings()) throws
+        -> Tensor<Float>
+    {
+        try meanLogits(members.map { try Predictor.logits($0, image: image, settings: settings) })
+    }
+
+    /// The weighted mean of the members' logits [N, spatial…, K] for a batch of images, as
+    /// `probabilities(images:batchSize:)` computes them.
+    ///
+    /// - Throws: as `Predictor.logits(_:images:batchSize:precision:)`.
+    public func meanLogits(images: Tensor<Float>, batchSize: Int = 8) throws -> Tensor<Float> {
+        try meanLogits(members.map { try Predictor.logits($0, images: images, batchSize: batchSize) })
+    }
+
     /// Combines the members' logits (one tensor each, all of one shape [..., K]) into the
     /// ensemble's probabilities: the weighted mean of their softmax (sigmoid for K = 1) for
-    /// `.mean`, of their one-hot arg-max for `.vote`.
+    /// `.mean`, of their one-hot arg-max for `.vote`, and the softmax of their weighted mean for
+    /// `.logits`.
     ///
     /// - Throws: `DiceKitError.shape` when the count or shapes do not match the members.
     public func combined(_ logits: [Tensor<Float>]) throws -> Tensor<Float> {
+        switch combination {
+        case .mean: return try weightedMean(logits) { try Predictor.probabilities($0).scalars }
+        case .vote: return try weightedMean(logits, Self.oneHotArgmax)
+        case .logits: return try Predictor.probabilities(try meanLogits(logits))
+        }
+    }
+
+    /// The weighted mean of the members' logits (one tensor each, all of one shape [..., K]),
+    /// whatever the combination.
+    ///
+    /// - Throws: `DiceKitError.shape` when the count or shapes do not match the members.
+    public func meanLogits(_ logits: [Tensor<Float>]) throws -> Tensor<Float> {
+        try weightedMean(logits) { $0.scalars }
+    }
+
+    /// The weighted mean of `transform` of each member's logits, accumulated in Double.
+    private func weightedMean(_ logits: [Tensor<Float>], _ transform: (Tensor<Float>) throws -> [Float]) throws
+        -> Tensor<Float>
+    {
         guard logits.count == members.count, let shape = logits.first?.shape,
             logits.allSatisfy({ $0.shape == shape }), let k = shape.last, k == configuration.classes
         else {
@@ -110,11 +153,7 @@ public struct Ensemble {
         var sum = [Double](repeating: 0, count: logits[0].count)
         for (member, weight) in zip(logits, weights) where weight > 0 {
             let share = weight / total
-            let values: [Float]
-            switch combination {
-            case .mean: values = try Predictor.probabilities(member).scalars
-            case .vote: values = try Self.oneHotArgmax(member)
-            }
+            let values = try transform(member)
             for i in sum.indices { sum[i] += share * Double(values[i]) }
         }
         return try Tensor(shape: shape, scalars: sum.map { Float($0) })

@@ -370,8 +370,9 @@ public final class Trainer {
         return (lossSum / Double(max(batches, 1)), dice.map(mean), iou.map(mean))
     }
 
-    /// The logits and arg-max labels of a batch of images: `model`'s, or `ensemble`'s (its
-    /// probabilities' labels, and logits whose softmax gives those probabilities).
+    /// The logits and arg-max labels of a batch of images: `model`'s, or `ensemble`'s (its mean
+    /// logits for `.logits`; otherwise its probabilities' labels, and logits whose softmax gives
+    /// those probabilities).
     func predictions(_ ensemble: Ensemble?) throws -> (Tensor<Float>) throws -> (Tensor<Float>, LabelMap) {
         guard let ensemble else {
             return { [model] images in
@@ -384,6 +385,12 @@ public final class Trainer {
             throw DiceKitError.value(
                 "the ensemble takes \(theirs.inputChannels) channel(s) and predicts \(theirs.classes) classes; the trainer's model \(own.inputChannels) and \(own.classes)"
             )
+        }
+        if ensemble.combination == .logits {
+            return { images in
+                let logits = try ensemble.meanLogits(images: images, batchSize: images.shape[0])
+                return (logits, try Predictor.argmax(logits))
+            }
         }
         return { images in
             let probabilities = try ensemble.probabilities(images: images, batchSize: images.shape[0])
@@ -421,13 +428,16 @@ public final class Trainer {
     }
 
     /// Writes the model alone (PyTorch's state_dict, loadable with `load_state_dict`) with
-    /// `epoch`, the loss and "dicekit.checkpoint" = "model" in the metadata, atomically.
+    /// `epoch`, the loss, "dicekit.checkpoint" = "model" and `configuration.recordedOptions`
+    /// (when any) in the metadata, atomically.
     ///
     /// - Throws: `SafetensorsError.io` when it cannot be written (the previous file stays intact).
     public func saveModel(to path: String, epoch: Int) throws {
-        try model.save(
-            to: path,
-            metadata: ["epoch": "\(epoch)", "loss": configuration.loss.rawValue, "dicekit.checkpoint": "model"])
+        var metadata = ["epoch": "\(epoch)", "loss": configuration.loss.rawValue, "dicekit.checkpoint": "model"]
+        if !configuration.recordedOptions.isEmpty {
+            metadata[TrainingCheckpoint.optionsKey] = TrainingCheckpoint.encoded(options: configuration.recordedOptions)
+        }
+        try model.save(to: path, metadata: metadata)
     }
 
     func checkCompatible(_ dataset: any SegmentationSource) throws {

@@ -11,7 +11,8 @@
 //             "dicekit.options" (a JSON object of the settings a resumed run must repeat)
 //
 // The model-only checkpoint (`best.safetensors`) has "dicekit.checkpoint" = "model" and no
-// "optimizer." tensors, so it loads into PyTorch with `load_state_dict(strict=True)`.
+// "optimizer." tensors, so it loads into PyTorch with `load_state_dict(strict=True)`; it keeps
+// "dicekit.options" too, so that it tells what it was trained on (its fold, seed and data).
 
 import Foundation
 
@@ -50,8 +51,7 @@ public struct TrainingCheckpoint {
         file.metadata["dicekit.checkpoint"] = "training"
         file.metadata["epoch"] = "\(epoch)"
         file.metadata["dicekit.history"] = JSONValue.array(history.map(\.json)).encoded
-        file.metadata["dicekit.options"] =
-            JSONValue.object(options.keys.sorted().map { JSONField($0, .string(options[$0]!)) }).encoded
+        file.metadata[Self.optionsKey] = Self.encoded(options: options)
         for (name, tensor) in optimizerState.tensors { file.tensors[Self.optimizerPrefix + name] = tensor }
         for (key, value) in optimizerState.metadata { file.metadata[Self.optimizerPrefix + key] = value }
         return file
@@ -86,9 +86,7 @@ public struct TrainingCheckpoint {
                 "\(path): metadata 'dicekit.history' holds epochs \(history.map(\.epoch).prefix(8)); expected 1…\(epoch), one object each"
             )
         }
-        guard let optionsText = m["dicekit.options"], let optionsData = optionsText.data(using: .utf8),
-            let options = (try? JSONSerialization.jsonObject(with: optionsData)) as? [String: String]
-        else {
+        guard let options = Self.recordedOptions(in: m) else {
             throw DiceKitError.value("\(path): metadata 'dicekit.options' is missing or not a JSON object of strings")
         }
         var model = SafetensorsFile()
@@ -112,6 +110,21 @@ public struct TrainingCheckpoint {
                 "\(path) has no optimizer.* tensors; expected the optimiser state of a training checkpoint")
         }
         self.init(model: model, optimizerState: optimizer, epoch: epoch, history: history, options: options)
+    }
+
+    /// The metadata key of the recorded options.
+    public static let optionsKey = "dicekit.options"
+
+    /// The options record as the metadata stores it: a JSON object of strings, keys sorted.
+    public static func encoded(options: [String: String]) -> String {
+        JSONValue.object(options.keys.sorted().map { JSONField($0, .string(options[$0]!)) }).encoded
+    }
+
+    /// The options recorded in a checkpoint's metadata (a training checkpoint's, or a
+    /// `best.safetensors` of this version), or nil when it has no well-formed record.
+    public static func recordedOptions(in metadata: [String: String]) -> [String: String]? {
+        guard let text = metadata[optionsKey], let data = text.data(using: .utf8) else { return nil }
+        return (try? JSONSerialization.jsonObject(with: data)) as? [String: String]
     }
 
     /// Reads and checks a training checkpoint (see `init(_:path:)`).

@@ -9,7 +9,7 @@ enum EvalCommand: Command {
         help: """
             usage: dicekit eval --checkpoint FILE[,FILE…] --data synthetic|synthetic3d|DIR|FILE.npy [--count N] [--size S]
                                 [--seed S] [--batch-size B] [--image-size H,W] [--resize MODE] [--mask-encoding E]
-                                [--ignore-index K] [--folds K --fold I] [--ensemble mean|vote] [--ensemble-weights W,…]
+                                [--ignore-index K] [--folds K --fold I] [--ensemble mean|vote|logits] [--ensemble-weights W,…]
                                 [--metrics dice,iou,hd95,nsd] [--spacing S,S[,S]] [--percentile P] [--tolerance T]
                                 [--use-subvoxels] [--match-iou T] [--keep-largest N] [--min-size S]
                                 [--postprocess-classes LIST] [--merge-classes] [--connectivity K]

@@ -13,7 +13,7 @@ enum PredictCommand: Command {
                                    [--logits OUT] [--probabilities OUT] [--tile S[,T[,U]]] [--overlap F] [--batch-size B]
                                    [--tta none|flip] [--padding reflect|zero] [--image-size H,W] [--resize MODE] [--mask-encoding E]
                                    [--ignore-index K] [--keep-largest N] [--min-size S] [--postprocess-classes LIST]
-                                   [--merge-classes] [--connectivity K] [--ensemble mean|vote] [--ensemble-weights W,…]
+                                   [--merge-classes] [--connectivity K] [--ensemble mean|vote|logits] [--ensemble-weights W,…]
                                    [--threads T] [--precision float32|bf16]
 
             --input FILE     one image: .png, .jpg, .jpeg, or .npy [H, W, C] / [H, W] ([D, H, W, C] for a 3-D checkpoint);
@@ -44,7 +44,7 @@ enum PredictCommand: Command {
             stay the network's.
             \(CheckpointOption.help)
             With several checkpoints, --probabilities writes the ensemble's (vote: each class's share of the
-            votes) and --logits is refused (an ensemble has no logits).
+            votes); --logits writes the mean logits of --ensemble logits and is refused for mean and vote.
             \(ThreadsOption.help)
             \(PrecisionOption.help)
             """,
@@ -69,11 +69,13 @@ enum PredictCommand: Command {
                 "tta", as: TestTimeAugmentation.self, default: TestTimeAugmentation.none)!)
         try outputs.check()
         let paths = try CheckpointOption.paths(arguments)
-        if paths.count > 1, let target = outputs.logits {
-            throw UsageError(
-                message: "--logits \(target): an ensemble of checkpoints has no logits; give --probabilities OUT")
-        }
         let (model, ensemble) = try CheckpointOption.load(arguments, paths: paths, precision: precision)
+        if let ensemble, ensemble.combination != .logits, let target = outputs.logits {
+            throw UsageError(
+                message:
+                    "--logits \(target): an ensemble of --ensemble \(ensemble.combination.rawValue) has no logits; give --probabilities OUT, or --ensemble logits"
+            )
+        }
         let configuration = model.configuration
         do {
             for member in ensemble?.members ?? [model] { try settings.validate(for: member.configuration) }
@@ -97,7 +99,11 @@ enum PredictCommand: Command {
             let item = try inputs.item(index, channels: configuration.inputChannels)
             let prediction: PredictionWriter.Scores
             let labels: LabelMap
-            if let ensemble {
+            if let ensemble, ensemble.combination == .logits {
+                let logits = try ensemble.meanLogits(image: item.image, settings: settings)
+                prediction = .logits(logits)
+                labels = try Predictor.argmax(try logits.reshaped(to: [1] + logits.shape))
+            } else if let ensemble {
                 let probabilities = try ensemble.probabilities(image: item.image, settings: settings)
                 prediction = .probabilities(probabilities)
                 labels = try Ensemble.labels(try probabilities.reshaped(to: [1] + probabilities.shape))

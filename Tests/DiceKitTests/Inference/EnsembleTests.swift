@@ -14,7 +14,13 @@ final class EnsembleTests: XCTestCase {
         let weights: [Double]?
         let logits: [[Float]]
         let probabilities: [Double]?
+        let meanLogits: [Double]?
         let labels: [Int]
+
+        enum CodingKeys: String, CodingKey {
+            case name, combination, shape, weights, logits, probabilities, labels
+            case meanLogits = "mean_logits"
+        }
     }
 
     private struct Fixture: Decodable { let cases: [Case] }
@@ -30,10 +36,10 @@ final class EnsembleTests: XCTestCase {
         }
     }
 
-    func testCombinationMatchesMONAIMeanAndVoteEnsembles() throws {
+    func testCombinationMatchesMONAIMeanAndVoteEnsemblesAndTheMeanOfLogits() throws {
         let data = try Data(contentsOf: fixtureURL("ensemble/combinations.json"))
         let fixture = try JSONDecoder().decode(Fixture.self, from: data)
-        XCTAssertEqual(fixture.cases.count, 8)
+        XCTAssertEqual(fixture.cases.count, 11)
         for golden in fixture.cases {
             let k = golden.shape.last!
             let ensemble = try Ensemble(
@@ -51,6 +57,12 @@ final class EnsembleTests: XCTestCase {
                 XCTAssertTrue(combined.scalars.allSatisfy { abs($0 * members - ($0 * members).rounded()) < 1e-5 })
             }
             XCTAssertEqual(try Ensemble.labels(combined).labels, golden.labels, golden.name)
+            if let expected = golden.meanLogits {
+                let mean = try ensemble.meanLogits(logits)
+                let worst = zip(mean.scalars, expected).map { abs(Double($0) - $1) / max(1, abs($1)) }.max()!
+                XCTAssertLessThan(worst, 1e-6, golden.name)
+                XCTAssertEqual(try Predictor.argmax(mean).labels, golden.labels, golden.name)
+            }
         }
     }
 
@@ -138,6 +150,38 @@ final class EnsembleTests: XCTestCase {
         XCTAssertEqual(alone.dice, plain.dice)
         XCTAssertEqual(alone.iou, plain.iou)
         XCTAssertEqual(alone.loss, plain.loss, accuracy: 1e-5)
+    }
+
+    func testTheLogitsCombinationAveragesLogitsInEveryPath() throws {
+        let models = try networks(2, classes: 3)
+        let ensemble = try Ensemble(models, weights: [1, 3], combination: .logits)
+        let image = try Tensor<Float>(
+            shape: [12, 10, 3], scalars: randomTensor([12, 10, 3], seed: 7).scalars.map(Float.init))
+        let settings = InferenceSettings(augmentation: .flip)
+        let own = try models.map { try Predictor.logits($0, image: image, settings: settings) }
+        let mean = try ensemble.meanLogits(image: image, settings: settings)
+        for i in 0..<mean.count {
+            XCTAssertEqual(mean.scalars[i], 0.25 * own[0].scalars[i] + 0.75 * own[1].scalars[i], accuracy: 1e-5)
+        }
+        XCTAssertEqual(
+            try ensemble.probabilities(image: image, settings: settings).scalars,
+            try Predictor.probabilities(mean).scalars)
+
+        // Evaluation scores the arg-max of the mean logits, and their loss is the members' mean.
+        let dataset = try SegmentationDataset.load(from: fixtureURL("metrics").path, classes: 3)
+        var configuration = TrainingConfiguration()
+        configuration.batchSize = 4
+        let trainer = try Trainer(model: models[0], configuration: configuration)
+        let scores = try trainer.evaluate(dataset, ensemble: ensemble)
+        let batch = try ensemble.meanLogits(images: dataset.images)
+        let predicted = try Predictor.argmax(batch)
+        let target = try LabelMap(shape: dataset.labelShape, int32Labels: dataset.labels)
+        let metric = OverlapMetric(score: .dice, reduction: .none, emptyClass: .exclude)
+        let perImage = metric.scores(try metric.counts(predicted: predicted, target: target, classes: 3))
+        for c in 0..<3 {
+            let present = stride(from: c, to: perImage.count, by: 3).map { perImage[$0] }.filter { !$0.isNaN }
+            XCTAssertEqual(scores.dice[c], present.reduce(0, +) / Double(present.count), accuracy: 1e-12, "class \(c)")
+        }
     }
 
     func testMembersAndWeightsAreChecked() throws {

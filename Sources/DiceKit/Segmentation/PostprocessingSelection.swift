@@ -1,0 +1,153 @@
+// nnU-Net's choice of post-processing (`determine_postprocessing`), on predictions whose targets
+// are known (best: the out-of-fold predictions of a cross-validation, so no image was trained on):
+//
+//   1. keep only the largest component of the foreground (all classes above 0 merged); kept when
+//      the foreground mean Dice rises and no class's mean Dice falls;
+//   2. with more than one foreground class, for each class c in turn, on top of what was kept:
+//      keep only the largest component of c; kept when c's mean Dice rises.
+//
+// Dice as nnU-Net computes it for this choice: per image and class, 2TP / (2TP + FP + FN) with
+// ignored positions left out; an image whose target and prediction both lack the class is left
+// out, one whose target lacks it and prediction has it scores 0, so that stray components on
+// images without the class count against a plan that keeps them. The class means average over
+// the images; the foreground mean averages the class means (classes never scored are skipped).
+
+/// The outcome of `PostprocessingPlan.choose`: the plan and the scores that decided it.
+public struct PostprocessingSelection: Sendable {
+    /// One candidate filter and its effect.
+    public struct Trial: Sendable {
+        /// The filter tried, on top of the steps accepted before it.
+        public let filter: ComponentFilter
+        /// Mean Dice per label 0..<L before and after the filter (see the file header).
+        public let before: [Double], after: [Double]
+        /// Whether it joined the plan.
+        public let accepted: Bool
+    }
+
+    /// The accepted filters.
+    public let plan: PostprocessingPlan
+    /// Every candidate, in the order tried.
+    public let trials: [Trial]
+    /// Mean Dice per label without post-processing, and with the plan.
+    public let baseline: [Double], final: [Double]
+    /// The images scored.
+    public let images: Int
+
+    /// The mean of the foreground labels' means (NaN ones skipped).
+    public static func foregroundMean(_ dice: [Double]) -> Double {
+        let scored = dice.dropFirst().filter { !$0.isNaN }
+        return scored.isEmpty ? .nan : scored.reduce(0, +) / Double(scored.count)
+    }
+
+    /// The file `dicekit eval --choose-postprocessing` writes (read back by
+    /// `PostprocessingPlan(contentsOf:)`).
+    public func json(classes: Int, spatialRank: Int) -> JSONValue {
+        func scores(_ dice: [Double]) -> JSONValue {
+            .object([
+                JSONField("dice", .numbers(dice)),
+                JSONField("dice_foreground", .number(Self.foregroundMean(dice))),
+            ])
+        }
+        return .object([
+            JSONField("classes", .integer(max(2, classes))),
+            JSONField("spatial_rank", .integer(spatialRank)),
+            JSONField("steps", plan.stepsJSON),
+            JSONField("images", .integer(images)),
+            JSONField("before", scores(baseline)),
+            JSONField("after", scores(final)),
+            JSONField(
+                "trials",
+                .array(
+                    trials.map { trial in
+                        .object([
+                            JSONField("step", PostprocessingPlan(steps: [trial.filter]).stepsJSON),
+                            JSONField("accepted", .bool(trial.accepted)),
+                            JSONField("before", scores(trial.before)),
+                            JSONField("after", scores(trial.after)),
+                        ])
+                    })),
+        ])
+    }
+}
+
+extension PostprocessingPlan {
+    /// Chooses the post-processing of predictions by nnU-Net's procedure (see the file header).
+    ///
+    /// - Parameters:
+    ///   - predicted: predicted label maps [n, spatial…] (batches of any size).
+    ///   - targets: the true label maps, one per prediction, of the same shapes.
+    ///   - classes: the model's class count (labels 0..<max(2, classes)).
+    ///   - ignoreIndex: the target label of unlabelled positions, which count nowhere.
+    ///   - connectivity: the components' neighbourhood (nil: the full one, as nnU-Net's).
+    /// - Throws: `DiceKitError.shape` for mismatched maps; `DiceKitError.value` for no images.
+    public static func choose(
+        predicted: [LabelMap], targets: [LabelMap], classes: Int, ignoreIndex: Int? = nil, connectivity: Int? = nil
+    ) throws -> PostprocessingSelection {
+        guard predicted.count == targets.count else {
+            throw DiceKitError.shape("\(predicted.count) predicted label map(s) for \(targets.count) target(s)")
+        }
+        let images = predicted.reduce(0) { $0 + ($1.shape.first ?? 0) }
+        guard images > 0 else { throw DiceKitError.value("no predictions to choose a post-processing on") }
+        let labels = max(2, classes)
+        let score = { (maps: [LabelMap]) in
+            try meanDice(predicted: maps, targets: targets, labels: labels, ignoreIndex: ignoreIndex)
+        }
+        var current = predicted
+        var scores = try score(current)
+        let baseline = scores
+        var steps: [ComponentFilter] = []
+        var trials: [PostprocessingSelection.Trial] = []
+        let foreground = Array(1..<labels)
+        var candidates = [
+            try ComponentFilter(keepLargest: 1, classes: foreground, connectivity: connectivity, mergeClasses: true)
+        ]
+        if foreground.count > 1 {
+            candidates += try foreground.map {
+                try ComponentFilter(keepLargest: 1, classes: [$0], connectivity: connectivity)
+            }
+        }
+        for (index, filter) in candidates.enumerated() {
+            let processed = try current.map { try filter.apply(to: $0) }
+            let after = try score(processed)
+            let accepted: Bool
+            if index == 0 {
+                // Defensive, as nnU-Net: no class may get worse.
+                accepted =
+                    PostprocessingSelection.foregroundMean(after) > PostprocessingSelection.foregroundMean(scores)
+                    && !zip(after, scores).dropFirst().contains { $0 < $1 }
+            } else {
+                let c = filter.classes![0]
+                accepted = after[c] > scores[c]
+            }
+            trials.append(.init(filter: filter, before: scores, after: after, accepted: accepted))
+            if accepted {
+                steps.append(filter)
+                current = processed
+                scores = after
+            }
+        }
+        return PostprocessingSelection(
+            plan: PostprocessingPlan(steps: steps), trials: trials, baseline: baseline, final: scores, images: images)
+    }
+
+    /// Mean Dice per label over the images (nnU-Net's convention, see the file header).
+    static func meanDice(predicted: [LabelMap], targets: [LabelMap], labels: Int, ignoreIndex: Int?) throws -> [Double]
+    {
+        var metric = OverlapMetric(score: .dice, reduction: .none, emptyClass: .exclude)
+        metric.ignoreIndex = ignoreIndex
+        var sums = [Double](repeating: 0, count: labels)
+        var counts = [Int](repeating: 0, count: labels)
+        for (p, t) in zip(predicted, targets) {
+            let c = try metric.counts(predicted: p, target: t, classes: labels)
+            for i in 0..<(c.samples * labels) {
+                let (tp, fp, fn) = (
+                    Double(c.truePositives[i]), Double(c.falsePositives[i]), Double(c.falseNegatives[i])
+                )
+                guard tp + fp + fn > 0 else { continue }
+                sums[i % labels] += 2 * tp / (2 * tp + fp + fn)
+                counts[i % labels] += 1
+            }
+        }
+        return zip(sums, counts).map { $1 == 0 ? .nan : $0 / Double($1) }
+    }
+}

@@ -1,0 +1,158 @@
+// nnU-Net's choice of post-processing: `PostprocessingPlan.choose` against nnU-Net v2's own
+// `determine_postprocessing` (Fixtures/postprocessing, Scripts/make_postprocessing_fixtures.py),
+// and plan files written and read back.
+
+import XCTest
+
+@testable import DiceKit
+
+final class PostprocessingSelectionTests: XCTestCase {
+    private struct Scores: Decodable {
+        let foreground: Double
+        let perClass: [String: Double]
+
+        enum CodingKeys: String, CodingKey {
+            case foreground
+            case perClass = "per_class"
+        }
+    }
+
+    /// A chosen step: a list of labels (the merged foreground) or one label.
+    private enum Step: Decodable, Equatable {
+        case merged([Int])
+        case single(Int)
+
+        init(from decoder: Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let list = try? container.decode([Int].self) {
+                self = .merged(list)
+            } else {
+                self = .single(try container.decode(Int.self))
+            }
+        }
+    }
+
+    private struct Case: Decodable {
+        let name: String
+        let classes: Int
+        let ignoreIndex: Int?
+        let shape: [Int]
+        let targets: [Int]
+        let predicted: [Int]
+        let steps: [Step]
+        let before: Scores
+        let after: Scores
+
+        enum CodingKeys: String, CodingKey {
+            case name, classes, shape, targets, predicted, steps, before, after
+            case ignoreIndex = "ignore_index"
+        }
+    }
+
+    private struct Fixture: Decodable { let cases: [Case] }
+
+    private func cases() throws -> [Case] {
+        let data = try Data(contentsOf: fixtureURL("postprocessing/choices.json"))
+        return try JSONDecoder().decode(Fixture.self, from: data).cases
+    }
+
+    /// The maps of a case, cut into batches of `batch` images (the choice must not depend on it).
+    private func maps(_ golden: Case, batch: Int) throws -> (predicted: [LabelMap], targets: [LabelMap]) {
+        let n = golden.shape[0]
+        let size = golden.shape.dropFirst().reduce(1, *)
+        var predicted: [LabelMap] = []
+        var targets: [LabelMap] = []
+        for start in stride(from: 0, to: n, by: batch) {
+            let end = min(n, start + batch)
+            let shape = [end - start] + Array(golden.shape.dropFirst())
+            predicted.append(try LabelMap(shape: shape, labels: Array(golden.predicted[(start * size)..<(end * size)])))
+            targets.append(try LabelMap(shape: shape, labels: Array(golden.targets[(start * size)..<(end * size)])))
+        }
+        return (predicted, targets)
+    }
+
+    func testTheChoiceAndItsScoresEqualNNUNets() throws {
+        let all = try cases()
+        XCTAssertEqual(all.count, 6)
+        var accepted = Set<String>()
+        for golden in all {
+            for batch in [golden.shape[0], 5] {
+                let (predicted, targets) = try maps(golden, batch: batch)
+                let selection = try PostprocessingPlan.choose(
+                    predicted: predicted, targets: targets, classes: golden.classes, ignoreIndex: golden.ignoreIndex)
+                let steps = selection.plan.steps.map { step -> Step in
+                    step.mergeClasses ? .merged(step.classes!) : .single(step.classes![0])
+                }
+                XCTAssertEqual(steps, golden.steps, golden.name)
+                XCTAssertTrue(selection.plan.steps.allSatisfy { $0.keepLargest == 1 && $0.minimumSize == nil })
+                for (scores, expected) in [(selection.baseline, golden.before), (selection.final, golden.after)] {
+                    XCTAssertEqual(
+                        PostprocessingSelection.foregroundMean(scores), expected.foreground, accuracy: 1e-12,
+                        golden.name)
+                    for (label, value) in expected.perClass {
+                        XCTAssertEqual(scores[Int(label)!], value, accuracy: 1e-12, "\(golden.name) class \(label)")
+                    }
+                }
+                XCTAssertEqual(selection.images, golden.shape[0])
+                // The plan applied to the predictions gives the final scores.
+                let cleaned = try predicted.map { try selection.plan.apply(to: $0) }
+                let rescored = try PostprocessingPlan.meanDice(
+                    predicted: cleaned, targets: targets, labels: max(2, golden.classes),
+                    ignoreIndex: golden.ignoreIndex)
+                XCTAssertEqual(rescored.map { $0.isNaN ? -1 : $0 }, selection.final.map { $0.isNaN ? -1 : $0 })
+            }
+            for step in golden.steps {
+                if case .merged = step { accepted.insert("merged") } else { accepted.insert("single") }
+            }
+            if golden.steps.isEmpty { accepted.insert("none") }
+        }
+        // The fixtures exercise every outcome.
+        XCTAssertEqual(accepted, ["merged", "single", "none"])
+    }
+
+    func testAPlanFileRoundTripsAndIsChecked() throws {
+        let golden = try cases().first { $0.name == "three_classes_nested" }!
+        let (predicted, targets) = try maps(golden, batch: 4)
+        let selection = try PostprocessingPlan.choose(predicted: predicted, targets: targets, classes: 3)
+        XCTAssertEqual(selection.plan.steps.count, 2)
+        let directory = try temporaryDirectory(self).path
+        let path = "\(directory)/postprocessing.json"
+        try selection.json(classes: 3, spatialRank: 2).prettyEncoded.write(
+            toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try PostprocessingPlan(contentsOf: path, classes: 3, spatialRank: 2), selection.plan)
+        XCTAssertEqual(try PostprocessingPlan(contentsOf: path), selection.plan)
+        XCTAssertEqual(
+            try selection.plan.apply(to: predicted[0]),
+            try selection.plan.steps[1].apply(to: try selection.plan.steps[0].apply(to: predicted[0])))
+
+        XCTAssertThrowsError(try PostprocessingPlan(contentsOf: path, classes: 4)) {
+            XCTAssertTrue("\($0)".contains("chosen for 3 labels; the checkpoint predicts 4"), "\($0)")
+        }
+        XCTAssertThrowsError(try PostprocessingPlan(contentsOf: path, spatialRank: 3)) {
+            XCTAssertTrue("\($0)".contains("chosen for 2-D predictions"), "\($0)")
+        }
+        for (text, expected) in [
+            ("{\"steps\": 3}", "expected a JSON object with a \"steps\" array"),
+            ("[1, 2]", "expected a JSON object"),
+            ("{\"steps\": [{\"keep_largest\": \"one\"}]}", "step 1: \"keep_largest\" is not an integer"),
+            ("{\"steps\": [{\"classes\": [1]}]}", "step 1: a component filter needs keepLargest"),
+            ("{\"steps\": [{\"keep_largest\": 1, \"classes\": [0]}]}", "expected foreground classes ≥ 1"),
+        ] {
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            XCTAssertThrowsError(try PostprocessingPlan(contentsOf: path), text) {
+                XCTAssertTrue("\($0)".contains(expected), "\(text): \($0)")
+            }
+        }
+        try "{\"steps\": [{\"keep_largest\": 1, \"classes\": [5]}]}".write(
+            toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try PostprocessingPlan(contentsOf: path, classes: 3)) {
+            XCTAssertTrue("\($0)".contains("filters class 5"), "\($0)")
+        }
+        XCTAssertThrowsError(try PostprocessingPlan(contentsOf: "\(directory)/none.json")) {
+            XCTAssertTrue("\($0)".contains("cannot read"), "\($0)")
+        }
+        XCTAssertThrowsError(try PostprocessingPlan.choose(predicted: [], targets: [], classes: 2)) {
+            XCTAssertTrue("\($0)".contains("no predictions"), "\($0)")
+        }
+    }
+}
