@@ -84,17 +84,7 @@ enum CheckpointOption {
                     "--ensemble-weights has \(weights.count) value(s) for \(paths.count) checkpoint(s); expected one each"
             )
         }
-        let models = try paths.map { path in
-            let model: UNet<Float>
-            do { model = try UNet<Float>.load(contentsOf: path) } catch {
-                // With several checkpoints the message must say which one failed.
-                let message = "\(error)"
-                guard paths.count > 1, !message.contains(path) else { throw error }
-                throw DiceKitError.file(path: path, reason: message)
-            }
-            model.precision = precision
-            return model
-        }
+        let models = try Self.models(paths, precision: precision)
         guard models.count > 1 else { return (models[0], nil) }
         let ensemble: Ensemble
         do { ensemble = try Ensemble(models, weights: weights, combination: combination) } catch DiceKitError.value(
@@ -106,6 +96,23 @@ enum CheckpointOption {
             "ensemble of \(models.count) checkpoints (\(Self.describe(combination))): "
                 + zip(paths, ensemble.weights).map { "\($0) ×\(formatWeight($1))" }.joined(separator: ", "))
         return (models[0], ensemble)
+    }
+
+    /// The networks of `paths`, in `precision`.
+    ///
+    /// - Throws: `DiceKitError` for an unreadable checkpoint, naming it when there are several.
+    static func models(_ paths: [String], precision: ComputePrecision) throws -> [UNet<Float>] {
+        try paths.map { path in
+            let model: UNet<Float>
+            do { model = try UNet<Float>.load(contentsOf: path) } catch {
+                // With several checkpoints the message must say which one failed.
+                let message = "\(error)"
+                guard paths.count > 1, !message.contains(path) else { throw error }
+                throw DiceKitError.file(path: path, reason: message)
+            }
+            model.precision = precision
+            return model
+        }
     }
 
     /// The combination in words, for the member list.

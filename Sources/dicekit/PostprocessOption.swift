@@ -1,6 +1,7 @@
 // `--keep-largest N`, `--min-size S`, `--postprocess-classes LIST`, `--merge-classes` and
 // `--connectivity K` (predict, eval): connected-component post-processing of the arg-max
-// prediction (`ComponentFilter`; MONAI's KeepLargestConnectedComponent and RemoveSmallObjects).
+// prediction (`ComponentFilter`; MONAI's KeepLargestConnectedComponent and RemoveSmallObjects);
+// or `--postprocess FILE`, the plan `eval --choose-postprocessing` wrote (`PostprocessingPlan`).
 
 import DiceKit
 
@@ -16,12 +17,40 @@ enum PostprocessOption {
           --merge-classes        components of the union of those classes, not of each class
           --connectivity K       neighbours along at most K axes: 1 (4-/6-neighbours) to the rank
                                  (8-/26-neighbours, the default)
+          --postprocess FILE     the steps of a post-processing file that eval --choose-postprocessing
+                                 wrote (instead of the options above)
         """
 
     /// The value options.
-    static let valueOptions: Set<String> = ["keep-largest", "min-size", "postprocess-classes", "connectivity"]
+    static let valueOptions: Set<String> = [
+        "keep-largest", "min-size", "postprocess-classes", "connectivity", "postprocess",
+    ]
     /// The flags.
     static let flags: Set<String> = ["merge-classes"]
+
+    /// The post-processing the options describe: the plan of `--postprocess FILE`, the filter of
+    /// `--keep-largest` and `--min-size`, or nil.
+    ///
+    /// - Throws: `UsageError` for a malformed value or a mix of `--postprocess` and a filter
+    ///   option; `DiceKitError.file` for a plan file that cannot be read or does not fit.
+    static func parse(
+        _ arguments: ParsedArguments, classes: Int, spatialRank: Int, connectivityHasOtherUse: Bool = false
+    ) throws -> (any LabelPostprocessor)? {
+        guard let file = arguments.string("postprocess") else {
+            return try filter(
+                arguments, classes: classes, spatialRank: spatialRank, connectivityHasOtherUse: connectivityHasOtherUse)
+        }
+        let mixed =
+            ["keep-largest", "min-size", "postprocess-classes"].first { arguments.string($0) != nil }
+            ?? (arguments.flag("merge-classes") ? "merge-classes" : nil)
+            ?? (arguments.string("connectivity") != nil && !connectivityHasOtherUse ? "connectivity" : nil)
+        if let mixed {
+            throw UsageError(
+                message:
+                    "--postprocess \(file) and --\(mixed): the file holds the whole post-processing; give one of them")
+        }
+        return try PostprocessingPlan(contentsOf: file, classes: classes, spatialRank: spatialRank)
+    }
 
     /// The filter the options describe, or nil without `--keep-largest` and `--min-size`.
     ///
@@ -31,8 +60,8 @@ enum PostprocessOption {
     ///   - connectivityHasOtherUse: whether `--connectivity` also serves another option (the lesion
     ///     metrics of `eval`), so that it is not refused without a filter.
     /// - Throws: `UsageError` for a malformed value or an option without a filter to apply to.
-    static func parse(
-        _ arguments: ParsedArguments, classes: Int, spatialRank: Int, connectivityHasOtherUse: Bool = false
+    static func filter(
+        _ arguments: ParsedArguments, classes: Int, spatialRank: Int, connectivityHasOtherUse: Bool
     ) throws -> ComponentFilter? {
         let keep = try arguments.int("keep-largest")
         let minimum = try arguments.int("min-size")

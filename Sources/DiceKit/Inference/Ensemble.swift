@@ -23,7 +23,7 @@ extension UNetConfiguration {
     /// Whether a network of this configuration takes the same images and predicts the same
     /// classes as one of `other` (input channels, classes and spatial rank agree), so that their
     /// predictions can be combined.
-    func predictsLike(_ other: UNetConfiguration) -> Bool {
+    public func predictsLike(_ other: UNetConfiguration) -> Bool {
         inputChannels == other.inputChannels && classes == other.classes && spatialRank == other.spatialRank
     }
 }

@@ -222,7 +222,7 @@ extension Trainer {
     /// loss is the global batch's, and the Dice/IoU sums and counts are summed over the ranks.
     /// Rank 0's buffers (BatchNorm running statistics) are broadcast first.
     func distributedEvaluate(
-        _ dataset: any SegmentationSource, batchSize: Int, postprocessing: ComponentFilter?,
+        _ dataset: any SegmentationSource, batchSize: Int, postprocessing: (any LabelPostprocessor)?,
         predict: (Tensor<Float>) throws -> (Tensor<Float>, LabelMap),
         observe: ((_ predicted: LabelMap, _ target: LabelMap) throws -> Void)?
     ) throws -> (loss: Double, dice: [Double], iou: [Double]) {

@@ -333,7 +333,7 @@ public final class Trainer {
     /// - Throws: `DiceKitError.value` for an ensemble whose channels or classes differ from
     ///   `model`'s; otherwise as the forward passes and the data set's reads.
     public func evaluate(
-        _ dataset: any SegmentationSource, batchSize: Int? = nil, postprocessing: ComponentFilter? = nil,
+        _ dataset: any SegmentationSource, batchSize: Int? = nil, postprocessing: (any LabelPostprocessor)? = nil,
         ensemble: Ensemble? = nil, observe: ((_ predicted: LabelMap, _ target: LabelMap) throws -> Void)? = nil
     ) throws -> (loss: Double, dice: [Double], iou: [Double]) {
         try checkCompatible(dataset)

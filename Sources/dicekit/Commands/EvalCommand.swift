@@ -1,4 +1,6 @@
-// `dicekit eval`: per-class Dice and IoU of a checkpoint on a data set, as a table and JSON.
+// `dicekit eval`: per-class Dice and IoU of a checkpoint on a data set, as a table and JSON;
+// with `--fold all`, of a cross-validation's checkpoints on their held-out folds, pooled; with
+// `--choose-postprocessing FILE`, nnU-Net's choice of post-processing on those predictions.
 
 import DiceKit
 
@@ -9,11 +11,12 @@ enum EvalCommand: Command {
         help: """
             usage: dicekit eval --checkpoint FILE[,FILE…] --data synthetic|synthetic3d|DIR|FILE.npy [--count N] [--size S]
                                 [--seed S] [--batch-size B] [--image-size H,W] [--resize MODE] [--mask-encoding E]
-                                [--ignore-index K] [--folds K --fold I] [--ensemble mean|vote|logits] [--ensemble-weights W,…]
+                                [--ignore-index K] [--folds K --fold I|all] [--ensemble mean|vote|logits] [--ensemble-weights W,…]
                                 [--metrics dice,iou,hd95,nsd] [--spacing S,S[,S]] [--percentile P] [--tolerance T]
                                 [--use-subvoxels] [--match-iou T] [--keep-largest N] [--min-size S]
                                 [--postprocess-classes LIST] [--merge-classes] [--connectivity K]
-                                [--threads T] [--precision float32|bf16]
+                                [--postprocess FILE] [--choose-postprocessing FILE] [--threads T]
+                                [--precision float32|bf16]
 
             --data synthetic (synthetic3d) evaluates on freshly generated synthetic polyps (3-D blobs;
             seed S + 2000, so not the training images); DIR and FILE.npy are read as `dicekit train`
@@ -21,7 +24,11 @@ enum EvalCommand: Command {
             --count, --size and --seed describe the synthetic sets only and are refused with any other --data.
             --folds K --fold I evaluates on fold I of the K-fold cross-validation that `dicekit train --folds K
             --fold I` held out: repeat train's --data, --seed (and --count, --size for synthetic data, which is
-            then generated as train generates it).
+            then generated as train generates it). Each checkpoint's record (in best.safetensors, or in the
+            last.safetensors beside it) must show that it held out fold I of K, with that data and seed.
+            --fold all scores every fold with the checkpoint that held it out (give the folder of the fold
+            runs, one checkpoint per fold) and pools the images, as nnU-Net's cross-validation summary;
+            the JSON adds "folds", one entry per fold.
             \(DataOptions.help)
             Dice and IoU per class are means over the images in which the class is present (MONAI's
             DiceMetric with ignore_empty); the JSON also gives the foreground mean.
@@ -38,6 +45,13 @@ enum EvalCommand: Command {
             are pooled over the images and the JSON gives them ("lesions": tp, fp, fn per class).
             \(PostprocessOption.help)
             Every metric then scores the post-processed prediction.
+            --choose-postprocessing FILE chooses the post-processing by nnU-Net's rule on the predictions
+            scored (best on --fold all: no image was trained on): keep the largest foreground component
+            if the foreground mean Dice rises and no class falls; then, with several classes, keep each
+            class's largest component if that class's Dice rises. Dice here is nnU-Net's: an image with
+            neither the class nor a prediction of it is left out, one with a predicted class it lacks
+            scores 0. FILE (JSON) holds the steps and the scores; predict and eval apply it with
+            --postprocess FILE. The metrics reported are those before post-processing.
             \(CheckpointOption.help)
             \(ThreadsOption.help)
             \(PrecisionOption.help)
@@ -45,7 +59,7 @@ enum EvalCommand: Command {
         valueOptions: DataOptions.valueOptions.subtracting(["val-data", "classes"])
             .union([
                 "seed", "batch-size", "metrics", "spacing", "percentile", "tolerance", "threads",
-                "precision", "match-iou",
+                "precision", "match-iou", "choose-postprocessing",
             ])
             .union(PostprocessOption.valueOptions).union(CheckpointOption.valueOptions).union(FoldOption.valueOptions),
         flags: Set(["use-subvoxels"]).union(PostprocessOption.flags)
@@ -54,7 +68,7 @@ enum EvalCommand: Command {
     static func run(_ arguments: ParsedArguments) throws {
         try ThreadsOption.apply(arguments)
         let precision = try PrecisionOption.parse(arguments)
-        let fold = try FoldOption.parse(arguments)
+        let fold = try FoldOption.parseEvaluation(arguments)
         // With a fold, synthetic data is generated as `train` generates it (its default count too).
         let data = try DataOptions.parse(arguments, defaultSource: nil, defaultCount: fold == nil ? 100 : 400)
         if case .path(let source) = data.source, arguments.string("seed") != nil, fold == nil {
@@ -96,7 +110,34 @@ enum EvalCommand: Command {
                     "--match-iou applies to the lesion metrics; add pq, sq, rq, lesion-sensitivity or lesion-precision to --metrics"
             )
         }
-        let (model, ensemble) = try CheckpointOption.load(arguments, precision: precision)
+        let paths = try CheckpointOption.paths(arguments)
+        let choiceFile = arguments.string("choose-postprocessing")
+        if let choiceFile {
+            if let option = ["postprocess", "keep-largest", "min-size"].first(where: { arguments.string($0) != nil }) {
+                throw UsageError(
+                    message:
+                        "--choose-postprocessing \(choiceFile) and --\(option): the choice is made on the predictions before post-processing; drop --\(option)"
+                )
+            }
+            try checkOutputs(files: [choiceFile])
+        }
+        // Folder and .npy data sets are read one batch at a time (not held in memory).
+        let opened = try data.open(
+            seed: seed &+ (fold == nil ? DataOptions.evaluationSeedOffset : DataOptions.trainingSeedOffset),
+            classes: try CheckpointOption.models([paths[0]], precision: precision)[0].configuration.classes
+        )
+        .data
+        var split = ["seed": "\(seed)"]
+        switch data.source {
+        case .synthetic, .synthetic3d:
+            (split["data"], split["count"], split["size"]) = (
+                data.source == .synthetic ? "synthetic" : "synthetic3d", "\(data.count)", "\(data.size)"
+            )
+        case .path(let path): split["data"] = TrainCommand.canonicalPath(path)
+        }
+        let passes = try passes(
+            fold, arguments: arguments, paths: paths, precision: precision, dataset: opened, seed: seed, split: split)
+        let model = passes[0].model
         let classes = model.configuration.classes
         if let names = data.classNames, names.count != classes {
             throw DiceKitError.value("classes.json names \(names.count) classes; the checkpoint predicts \(classes)")
@@ -108,17 +149,6 @@ enum EvalCommand: Command {
         var lesions = try LesionMetricSums(
             classes: classes, wanted: wanted, matchThreshold: matchThreshold,
             connectivity: try PostprocessOption.connectivityOption(arguments, spatialRank: rank))
-        // Folder and .npy data sets are read one batch at a time (not held in memory).
-        var dataset: any SegmentationSource = try data.open(
-            seed: seed &+ (fold == nil ? DataOptions.evaluationSeedOffset : DataOptions.trainingSeedOffset),
-            classes: classes
-        )
-        .data
-        if let fold {
-            do { dataset = try fold.split(dataset, seed: seed).validation } catch DiceKitError.option(let message) {
-                throw UsageError(message: "--folds \(fold.folds): \(message)")
-            }
-        }
         var config = TrainingConfiguration()
         config.batchSize = batchSize
         config.precision = precision
@@ -127,16 +157,31 @@ enum EvalCommand: Command {
         var surface = SurfaceMetricSums(
             classes: classes, wanted: wanted, spacing: spacing, percentile: percentile, tolerance: tolerance,
             subvoxels: subvoxels)
-        let observe: ((LabelMap, LabelMap) throws -> Void)? =
-            surface.isEmpty && lesions.isEmpty
-            ? nil
-            : {
-                if !surface.isEmpty { try surface.add(predicted: $0, target: $1) }
-                if !lesions.isEmpty { try lesions.add(predicted: $0, target: $1) }
+        var pool = OverlapPool(classes: classes, ignoreIndex: config.ignoreIndex)
+        var observed: (predicted: [LabelMap], targets: [LabelMap]) = ([], [])
+        let observe: (LabelMap, LabelMap) throws -> Void = {
+            try pool.add(predicted: $0, target: $1)
+            if !surface.isEmpty { try surface.add(predicted: $0, target: $1) }
+            if !lesions.isEmpty { try lesions.add(predicted: $0, target: $1) }
+            if choiceFile != nil {
+                observed.predicted.append($0)
+                observed.targets.append($1)
             }
-        let scores = try Trainer(model: model, configuration: config).evaluate(
-            dataset, postprocessing: postprocessing, ensemble: ensemble, observe: observe)
-        var values: [EvalMetric: [Double]] = [.dice: scores.dice, .iou: scores.iou]
+        }
+        var foldFields: [String] = []
+        for pass in passes {
+            let scores = try Trainer(model: pass.model, configuration: config).evaluate(
+                pass.dataset, postprocessing: postprocessing, ensemble: pass.ensemble, observe: observe)
+            guard let checkpoint = pass.checkpoint, let fold = pass.fold else { continue }
+            let foreground = foregroundMean(scores.dice)
+            printError(
+                "fold \(fold) (\(checkpoint)): \(pass.dataset.count) images, foreground Dice \(fixed(foreground))")
+            foldFields.append(
+                "{\"fold\": \(fold), \"checkpoint\": \(jsonString(checkpoint)), \"images\": \(pass.dataset.count), \"dice_foreground\": \(jsonNumber(foreground))}"
+            )
+        }
+        let pooled = pool.means
+        var values: [EvalMetric: [Double]] = [.dice: pooled.dice, .iou: pooled.iou]
         values.merge(surface.means) { $1 }
         values.merge(lesions.values) { $1 }
         let names = data.classNames ?? (0..<classes).map(String.init)
@@ -149,16 +194,19 @@ enum EvalCommand: Command {
                 "\(names[c].padding(width)) "
                     + zip(wanted, columns).map { " " + fixed(values[$0]![c]).padding($1 - 1) + "  " }.joined())
         }
-        // Foreground means skip NaN (absent classes); an infinite HD95 stays infinite.
-        let mean = { (v: [Double]) in v.isEmpty ? Double.nan : v.reduce(0, +) / Double(v.count) }
         let fields = wanted.map { metric in
             let perClass = values[metric]!
-            let foreground = Array(perClass.dropFirst()).filter { !$0.isNaN }
             return "\"\(metric.rawValue)\": [\(perClass.map { jsonNumber($0) }.joined(separator: ", "))], "
-                + "\"\(metric.rawValue)_foreground\": \(jsonNumber(mean(foreground)))"
+                + "\"\(metric.rawValue)_foreground\": \(jsonNumber(foregroundMean(perClass)))"
+        }
+        var extra = foldFields.isEmpty ? "" : ", \"folds\": [" + foldFields.joined(separator: ", ") + "]"
+        if let choiceFile {
+            extra += try choosePostprocessing(
+                observed, file: choiceFile, classes: classes, spatialRank: rank, ignoreIndex: config.ignoreIndex,
+                connectivity: try PostprocessOption.connectivityOption(arguments, spatialRank: rank))
         }
         printOutput(
-            "{\"images\": \(dataset.count), " + fields.joined(separator: ", ")
+            "{\"images\": \(passes.reduce(0) { $0 + $1.dataset.count }), " + fields.joined(separator: ", ") + extra
                 + (lesions.isEmpty ? "" : ", " + lesions.jsonField)
                 + (data.classNames.map { ", \"class_names\": [\($0.map(jsonString).joined(separator: ", "))]" } ?? "")
                 + "}")

@@ -69,13 +69,14 @@ enum PredictCommand: Command {
                 "tta", as: TestTimeAugmentation.self, default: TestTimeAugmentation.none)!)
         try outputs.check()
         let paths = try CheckpointOption.paths(arguments)
-        let (model, ensemble) = try CheckpointOption.load(arguments, paths: paths, precision: precision)
-        if let ensemble, ensemble.combination != .logits, let target = outputs.logits {
+        let combination = try arguments.choice("ensemble", as: EnsembleCombination.self, default: .mean)!
+        if paths.count > 1, combination != .logits, let target = outputs.logits {
             throw UsageError(
                 message:
-                    "--logits \(target): an ensemble of --ensemble \(ensemble.combination.rawValue) has no logits; give --probabilities OUT, or --ensemble logits"
+                    "--logits \(target): an ensemble of --ensemble \(combination.rawValue) has no logits; give --probabilities OUT, or --ensemble logits"
             )
         }
+        let (model, ensemble) = try CheckpointOption.load(arguments, paths: paths, precision: precision)
         let configuration = model.configuration
         do {
             for member in ensemble?.members ?? [model] { try settings.validate(for: member.configuration) }
