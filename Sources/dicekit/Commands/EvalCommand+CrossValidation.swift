@@ -21,6 +21,7 @@ extension EvalCommand {
     /// with its own checkpoint.
     ///
     /// - Parameters:
+    ///   - open: opens the data set for the checkpoints' class count.
     ///   - split: the options that decide the folds, canonical as train records them (data,
     ///     seed, and count and size for synthetic data).
     /// - Throws: `UsageError` when an option differs from a checkpoint's record or `--fold all`
@@ -28,15 +29,17 @@ extension EvalCommand {
     ///   or, with `--fold all`, records no fold.
     static func passes(
         _ folds: FoldOption.Evaluation?, arguments: ParsedArguments, paths: [String], precision: ComputePrecision,
-        dataset: any SegmentationSource, seed: UInt64, split: [String: String]
+        open: (_ classes: Int) throws -> any SegmentationSource, seed: UInt64, split: [String: String]
     ) throws -> [Pass] {
         switch folds {
         case nil:
             let (model, ensemble) = try CheckpointOption.load(arguments, paths: paths, precision: precision)
+            let dataset = try open(model.configuration.classes)
             return [Pass(fold: nil, checkpoint: nil, model: model, ensemble: ensemble, dataset: dataset)]
         case .one(let fold):
             for path in paths { _ = try checkedFold(of: path, folds: fold.folds, expected: fold.fold, split: split) }
             let (model, ensemble) = try CheckpointOption.load(arguments, paths: paths, precision: precision)
+            let dataset = try open(model.configuration.classes)
             return [
                 Pass(
                     fold: fold.fold, checkpoint: nil, model: model, ensemble: ensemble,
@@ -68,6 +71,7 @@ extension EvalCommand {
                     "\(ordered[odd]) predicts \(models[odd].configuration.classes) classes from \(models[odd].configuration.inputChannels) channel(s); fold 0's checkpoint \(models[0].configuration.classes) from \(models[0].configuration.inputChannels)"
                 )
             }
+            let dataset = try open(models[0].configuration.classes)
             return try (0..<k).map { i in
                 Pass(
                     fold: i, checkpoint: ordered[i], model: models[i], ensemble: nil,

@@ -122,11 +122,13 @@ enum EvalCommand: Command {
             try checkOutputs(files: [choiceFile])
         }
         // Folder and .npy data sets are read one batch at a time (not held in memory).
-        let opened = try data.open(
-            seed: seed &+ (fold == nil ? DataOptions.evaluationSeedOffset : DataOptions.trainingSeedOffset),
-            classes: try CheckpointOption.models([paths[0]], precision: precision)[0].configuration.classes
-        )
-        .data
+        let open = { (classes: Int) in
+            try data.open(
+                seed: seed &+ (fold == nil ? DataOptions.evaluationSeedOffset : DataOptions.trainingSeedOffset),
+                classes: classes
+            )
+            .data
+        }
         var split = ["seed": "\(seed)"]
         switch data.source {
         case .synthetic, .synthetic3d:
@@ -136,7 +138,7 @@ enum EvalCommand: Command {
         case .path(let path): split["data"] = TrainCommand.canonicalPath(path)
         }
         let passes = try passes(
-            fold, arguments: arguments, paths: paths, precision: precision, dataset: opened, seed: seed, split: split)
+            fold, arguments: arguments, paths: paths, precision: precision, open: open, seed: seed, split: split)
         let model = passes[0].model
         let classes = model.configuration.classes
         if let names = data.classNames, names.count != classes {

@@ -69,7 +69,14 @@ final class CLIPostprocessTests: XCTestCase {
     func testPredictWritesFilteredMasks() throws {
         let predicted = try fixture().predicted
         let directory = try temporaryDirectory(self)
-        for (name, extra) in [("plain", [String]()), ("filtered", ["--min-size", "20", "--keep-largest", "2"])] {
+        // The same filter as a plan file (`--postprocess`): a size step, then a count step.
+        let plan = directory.path + "/plan.json"
+        try #"{"classes": 3, "spatial_rank": 2, "steps": [{"min_size": 20}, {"keep_largest": 2}]}"#.write(
+            toFile: plan, atomically: true, encoding: .utf8)
+        for (name, extra) in [
+            ("plain", [String]()), ("filtered", ["--min-size", "20", "--keep-largest", "2"]),
+            ("planned", ["--postprocess", plan]),
+        ] {
             let result = try runDicekit(
                 ["predict", "--checkpoint", checkpoint, "--input", data, "--masks", directory.path + "/" + name]
                     + extra)
@@ -81,11 +88,14 @@ final class CLIPostprocessTests: XCTestCase {
         XCTAssertEqual(names.count, 7)
         var written: [Int] = []
         var plain: [Int] = []
+        var planned: [Int] = []
         for name in names {
             written += try PNG.read(contentsOf: directory.path + "/filtered/" + name).pixels.map(Int.init)
             plain += try PNG.read(contentsOf: directory.path + "/plain/" + name).pixels.map(Int.init)
+            planned += try PNG.read(contentsOf: directory.path + "/planned/" + name).pixels.map(Int.init)
         }
         XCTAssertEqual(written, expected)
+        XCTAssertEqual(planned, expected)
         XCTAssertEqual(plain, predicted.labels)
         XCTAssertNotEqual(written, plain, "the filter changed something to check")
     }
