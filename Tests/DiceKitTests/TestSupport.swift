@@ -177,3 +177,13 @@ var automaticInstructionSet: InstructionSet {
     else { return detected }
     return level
 }
+
+/// By hand, for checking evaluations: each class's per-image Dice (MONAI's `DiceMetric` straight
+/// from `OverlapMetric`), over the images whose target holds the class, in image order.
+func presentDice(predicted: LabelMap, target: LabelMap, classes: Int) throws -> [[Double]] {
+    let metric = OverlapMetric(score: .dice, reduction: .none, emptyClass: .exclude)
+    let perImage = metric.scores(try metric.counts(predicted: predicted, target: target, classes: classes))
+    return (0..<classes).map { c in
+        stride(from: c, to: perImage.count, by: classes).map { perImage[$0] }.filter { !$0.isNaN }
+    }
+}

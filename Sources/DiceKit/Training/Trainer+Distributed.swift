@@ -254,7 +254,9 @@ extension Trainer {
             let target = try LabelMap(shape: part.labelShape, int32Labels: part.labels)
             if let postprocessing { predicted = try postprocessing.apply(to: predicted) }
             try observe?(predicted, target)
-            for score in try validationScores(predicted: predicted, target: target) {
+            for score in try OverlapPool.scores(
+                predicted: predicted, target: target, classes: classes, ignoreIndex: configuration.ignoreIndex)
+            {
                 sums[score.class] += score.dice
                 sums[classes + score.class] += score.iou
                 sums[2 * classes + score.class] += 1

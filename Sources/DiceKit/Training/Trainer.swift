@@ -343,9 +343,7 @@ public final class Trainer {
                 dataset, batchSize: batchSize ?? configuration.batchSize, postprocessing: postprocessing,
                 predict: predict, observe: observe)
         }
-        let classes = model.configuration.classes
-        var dice = [[Double]](repeating: [], count: classes)
-        var iou = dice
+        var pool = OverlapPool(classes: model.configuration.classes, ignoreIndex: configuration.ignoreIndex)
         var lossSum = 0.0
         var batches = 0
         let prefetcher = try BatchPrefetcher(
@@ -361,13 +359,10 @@ public final class Trainer {
             batches += 1
             if let postprocessing { predicted = try postprocessing.apply(to: predicted) }
             try observe?(predicted, target)
-            for score in try validationScores(predicted: predicted, target: target) {
-                dice[score.class].append(score.dice)
-                iou[score.class].append(score.iou)
-            }
+            try pool.add(predicted: predicted, target: target)
         }
-        func mean(_ v: [Double]) -> Double { v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count) }
-        return (lossSum / Double(max(batches, 1)), dice.map(mean), iou.map(mean))
+        let means = pool.means
+        return (lossSum / Double(max(batches, 1)), means.dice, means.iou)
     }
 
     /// The logits and arg-max labels of a batch of images: `model`'s, or `ensemble`'s (its mean
@@ -395,19 +390,6 @@ public final class Trainer {
         return { images in
             let probabilities = try ensemble.probabilities(images: images, batchSize: images.shape[0])
             return (Ensemble.logits(fromProbabilities: probabilities), try Ensemble.labels(probabilities))
-        }
-    }
-
-    /// The Dice and IoU of every (image, class) pair of a batch in which the class is present
-    /// (positions labelled `configuration.ignoreIndex` count nowhere).
-    func validationScores(predicted: LabelMap, target: LabelMap) throws -> [(class: Int, dice: Double, iou: Double)] {
-        let classes = model.configuration.classes
-        var diceMetric = OverlapMetric(score: .dice, reduction: .none, emptyClass: .exclude)
-        diceMetric.ignoreIndex = configuration.ignoreIndex
-        let counts = try diceMetric.counts(predicted: predicted, target: target, classes: classes)
-        let iouScores = OverlapMetric(score: .iou, reduction: .none, emptyClass: .exclude).scores(counts)
-        return zip(diceMetric.scores(counts), iouScores).enumerated().compactMap { i, pair in
-            pair.0.isNaN ? nil : (i % classes, pair.0, pair.1)
         }
     }
 

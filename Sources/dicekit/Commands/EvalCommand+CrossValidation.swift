@@ -141,36 +141,3 @@ extension EvalCommand {
         return TrainingCheckpoint.recordedOptions(in: file.metadata)
     }
 }
-
-/// Per-class Dice and IoU pooled over every image observed (as `Trainer.evaluate` scores one
-/// pass: MONAI's DiceMetric, images without the class left out, the mean over images).
-struct OverlapPool {
-    let classes: Int
-    let ignoreIndex: Int?
-    private var dice: [[Double]], iou: [[Double]]
-
-    init(classes: Int, ignoreIndex: Int?) {
-        self.classes = classes
-        self.ignoreIndex = ignoreIndex
-        dice = [[Double]](repeating: [], count: classes)
-        iou = dice
-    }
-
-    /// Adds the images of a batch.
-    mutating func add(predicted: LabelMap, target: LabelMap) throws {
-        var metric = OverlapMetric(score: .dice, reduction: .none, emptyClass: .exclude)
-        metric.ignoreIndex = ignoreIndex
-        let counts = try metric.counts(predicted: predicted, target: target, classes: classes)
-        let iouScores = OverlapMetric(score: .iou, reduction: .none, emptyClass: .exclude).scores(counts)
-        for (i, (d, j)) in zip(metric.scores(counts), iouScores).enumerated() where !d.isNaN {
-            dice[i % classes].append(d)
-            iou[i % classes].append(j)
-        }
-    }
-
-    /// The means per class (NaN for a class no image holds).
-    var means: (dice: [Double], iou: [Double]) {
-        func mean(_ v: [Double]) -> Double { v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count) }
-        return (dice.map(mean), iou.map(mean))
-    }
-}

@@ -63,12 +63,9 @@ final class CLICrossValidationTests: XCTestCase {
             count: 5, seed: 2000, configuration: SyntheticPolypConfiguration(size: 32, classes: 2))
         let p = try models.map { try Predictor.probabilities(try Predictor.logits($0, images: data.images)) }
         let mean = try Tensor<Float>(shape: p[0].shape, scalars: zip(p[0].scalars, p[1].scalars).map { ($0 + $1) / 2 })
-        let metric = OverlapMetric(score: .dice, reduction: .none, emptyClass: .exclude)
-        let perImage = metric.scores(
-            try metric.counts(
-                predicted: try Predictor.argmax(mean),
-                target: try LabelMap(shape: data.labelShape, int32Labels: data.labels), classes: 2))
-        let polyp = stride(from: 1, to: perImage.count, by: 2).map { perImage[$0] }.filter { !$0.isNaN }
+        let polyp = try presentDice(
+            predicted: try Predictor.argmax(mean),
+            target: try LabelMap(shape: data.labelShape, int32Labels: data.labels), classes: 2)[1]
         XCTAssertEqual(
             try XCTUnwrap(ensemble["dice_foreground"] as? Double), polyp.reduce(0, +) / Double(polyp.count),
             accuracy: 1e-12)
@@ -102,9 +99,7 @@ final class CLICrossValidationTests: XCTestCase {
             let model = try UNet<Float>.load(contentsOf: "\(root)/cv/fold_\(fold)/best.safetensors")
             let predicted = try Predictor.argmax(try Predictor.logits(model, images: images.images))
             let target = try LabelMap(shape: images.labelShape, int32Labels: images.labels)
-            let metric = OverlapMetric(score: .dice, reduction: .none, emptyClass: .exclude)
-            let perImage = metric.scores(try metric.counts(predicted: predicted, target: target, classes: 2))
-            pooled += stride(from: 1, to: perImage.count, by: 2).map { perImage[$0] }.filter { !$0.isNaN }
+            pooled += try presentDice(predicted: predicted, target: target, classes: 2)[1]
             observed.predicted.append(predicted)
             observed.targets.append(target)
         }
@@ -132,10 +127,7 @@ final class CLICrossValidationTests: XCTestCase {
         let filter = try ComponentFilter(keepLargest: 1, mergeClasses: true)
         var filtered: [Double] = []
         for (predicted, target) in zip(observed.predicted, observed.targets) {
-            let metric = OverlapMetric(score: .dice, reduction: .none, emptyClass: .exclude)
-            let perImage = metric.scores(
-                try metric.counts(predicted: try filter.apply(to: predicted), target: target, classes: 2))
-            filtered += stride(from: 1, to: perImage.count, by: 2).map { perImage[$0] }.filter { !$0.isNaN }
+            filtered += try presentDice(predicted: try filter.apply(to: predicted), target: target, classes: 2)[1]
         }
         XCTAssertEqual(
             try XCTUnwrap(kept["dice_foreground"] as? Double), filtered.reduce(0, +) / Double(filtered.count),

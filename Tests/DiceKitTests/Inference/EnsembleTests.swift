@@ -136,10 +136,8 @@ final class EnsembleTests: XCTestCase {
             scalars: (0..<p[0].count).map { (p[0].scalars[$0] + 2 * p[1].scalars[$0] + p[2].scalars[$0]) / 4 })
         let predicted = try Predictor.argmax(mean)
         let target = try LabelMap(shape: dataset.labelShape, int32Labels: dataset.labels)
-        let metric = OverlapMetric(score: .dice, reduction: .none, emptyClass: .exclude)
-        let perImage = metric.scores(try metric.counts(predicted: predicted, target: target, classes: 3))
-        for c in 0..<3 {
-            let present = stride(from: c, to: perImage.count, by: 3).map { perImage[$0] }.filter { !$0.isNaN }
+        let dice = try presentDice(predicted: predicted, target: target, classes: 3)
+        for (c, present) in dice.enumerated() {
             XCTAssertEqual(scores.dice[c], present.reduce(0, +) / Double(present.count), accuracy: 1e-12, "class \(c)")
         }
         XCTAssertTrue(scores.loss.isFinite)
@@ -176,10 +174,8 @@ final class EnsembleTests: XCTestCase {
         let batch = try ensemble.meanLogits(images: dataset.images)
         let predicted = try Predictor.argmax(batch)
         let target = try LabelMap(shape: dataset.labelShape, int32Labels: dataset.labels)
-        let metric = OverlapMetric(score: .dice, reduction: .none, emptyClass: .exclude)
-        let perImage = metric.scores(try metric.counts(predicted: predicted, target: target, classes: 3))
-        for c in 0..<3 {
-            let present = stride(from: c, to: perImage.count, by: 3).map { perImage[$0] }.filter { !$0.isNaN }
+        let dice = try presentDice(predicted: predicted, target: target, classes: 3)
+        for (c, present) in dice.enumerated() {
             XCTAssertEqual(scores.dice[c], present.reduce(0, +) / Double(present.count), accuracy: 1e-12, "class \(c)")
         }
     }
