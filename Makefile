@@ -2,7 +2,7 @@
 # Every target first installs the Debian packages DiceKit links against, if they are missing.
 
 SWIFT       ?= swift
-APT_PACKAGES = libopenblas-dev liblapacke-dev libpng-dev libjpeg62-turbo-dev libopenmpi-dev openmpi-bin pkg-config
+APT_PACKAGES = libopenblas-dev liblapacke-dev libpng-dev libjpeg62-turbo-dev libnifti2-dev libniftiio-dev libopenmpi-dev openmpi-bin pkg-config
 BENCH_ARGS  ?=
 DEMO_ARGS   ?=
 FUZZ_COUNT  ?= 10000

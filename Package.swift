@@ -13,7 +13,7 @@ let package = Package(
         .executable(name: "dicekit-fuzz", targets: ["DiceKitFuzz"]),
     ],
     targets: [
-        // MARK: - System libraries (Debian: libopenblas-dev, liblapacke-dev, libpng-dev, libjpeg62-turbo-dev, libopenmpi-dev)
+        // MARK: - System libraries (Debian: libopenblas-dev, liblapacke-dev, libpng-dev, libjpeg62-turbo-dev, libopenmpi-dev; libnifti2-dev below)
         .systemLibrary(
             name: "COpenBLAS",
             pkgConfig: "openblas",
@@ -46,13 +46,20 @@ let package = Package(
         .target(name: "CDiceKitKernels"),
         // libjpeg-turbo behind a C shim that keeps its setjmp/longjmp error handling inside C.
         .target(name: "CImageCodecs", dependencies: ["CJPEG"]),
+        // Debian's NIfTI library (libnifti2-dev, libniftiio-dev; no pkg-config file) behind a C shim that
+        // keeps its structures and messages in C.
+        .target(
+            name: "CNIfTICodec",
+            cSettings: [.headerSearchPath("compat")],
+            linkerSettings: [.linkedLibrary("nifti2"), .linkedLibrary("znz")]
+        ),
         // Open MPI's predefined handles (macros over globals) as functions.
         .target(name: "CMPIShim", dependencies: ["CMPI"]),
 
         // MARK: - The library
         .target(
             name: "DiceKit",
-            dependencies: ["COpenBLAS", "CLAPACKE", "CPNG", "CDiceKitKernels", "CImageCodecs"]
+            dependencies: ["COpenBLAS", "CLAPACKE", "CPNG", "CDiceKitKernels", "CImageCodecs", "CNIfTICodec"]
         ),
 
         // Data-parallel training: DiceKit's Communicator over Open MPI (Docs/Distributed.md).

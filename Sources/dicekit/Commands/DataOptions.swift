@@ -21,6 +21,7 @@ struct DataOptions {
     /// The value options this file parses (added to each command's spec).
     static let valueOptions: Set<String> = [
         "data", "val-data", "count", "size", "classes", "image-size", "resize", "mask-encoding", "ignore-index",
+        "intensity",
     ]
 
     /// The help lines shared by the commands.
@@ -35,7 +36,14 @@ struct DataOptions {
                                  (default for .npy); palette: a palette PNG read as its indices
           --ignore-index K       mask value K marks unlabelled pixels (e.g. 255, VOC's void): not a
                                  class, left out of the loss and the metrics (index/palette masks)
-          classes.json beside the data (["background", "polyp", …]) names the classes in tables and JSON
+          --intensity zscore|none|window:LOW,HIGH   NIfTI volumes only, per volume and channel:
+                                 zscore (default, nnU-Net's), as stored, or clipped to a window and
+                                 mapped to [0, 1] (CT, e.g. window:-1000,1000)
+          NIfTI volumes (.nii, .nii.gz): DIR/imagesTr/CASE_0000.nii.gz … (a file per channel) or
+          CASE.nii.gz (3-D or 4-D), with DIR/labelsTr/CASE.nii.gz, as nnU-Net and the Decathlon lay
+          them out; --image-size D,H,W resizes volumes of mixed sizes
+          classes.json beside the data (["background", "polyp", …]) names the classes in tables and
+          JSON; without it, the "labels" of a dataset.json do
         """
 
     let source: Source
@@ -75,7 +83,7 @@ struct DataOptions {
             ? try arguments.int("size", default: 32, in: 8...256)!
             : try arguments.int("size", default: 128, in: 16...2048)!
         if synthetic {
-            for option in ["mask-encoding", "image-size", "resize", "ignore-index"]
+            for option in ["mask-encoding", "image-size", "resize", "ignore-index", "intensity"]
             where arguments.string(option) != nil {
                 throw UsageError(
                     message:
@@ -156,6 +164,11 @@ struct DataOptions {
         if arguments.string("resize") != nil {
             guard options.imageSize != nil else { throw UsageError(message: "--resize needs --image-size H,W") }
             options.resize = try arguments.choice("resize", as: ResizeMode.self)!
+        }
+        if let text = arguments.string("intensity") {
+            do { options.intensity = try IntensityNormalization(parsing: text) } catch let error as DiceKitError {
+                throw UsageError(message: "--intensity: \(error.description)")
+            }
         }
         options.ignoreIndex = try arguments.int("ignore-index", in: Int(Int32.min)...Int(Int32.max))
         if let k = options.ignoreIndex, options.masks == .binary {

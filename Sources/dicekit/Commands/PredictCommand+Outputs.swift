@@ -102,7 +102,7 @@ struct PredictionWriter {
     /// Writes `item`'s files: overlay (titled with `dice` when the ground truth is known), mask,
     /// per-image arrays; keeps what goes into stacked arrays.
     mutating func write(_ item: PredictionInputs.Item, _ scores: Scores, predicted: [Int32], dice: Double?) throws {
-        let extents = item.extents
+        let extents = item.outputExtents
         if let folder = outputs.overlays {
             var picture = try SegmentationOverlay.sideBySide(
                 image: item.image, truth: item.labels, prediction: predicted)
@@ -112,7 +112,12 @@ struct PredictionWriter {
             }
             try PNG.write(picture, to: path(folder, item.name + ".png"))
         }
-        if let folder = outputs.masks {
+        if let folder = outputs.masks, let grid = item.grid {
+            // A NIfTI case: CASE.nii.gz with its scan's spacing and orientation, as nnU-Net writes it.
+            let values = predicted.map { outputs.maskValues == .binary ? ($0 > 0 ? 255 : 0) : $0 }
+            try NIfTI.writeLabels(
+                values, extents: extents, to: path(folder, item.name + ".nii.gz"), geometryOf: grid.reference)
+        } else if let folder = outputs.masks {
             let values = predicted.map { UInt8(outputs.maskValues == .binary ? ($0 > 0 ? 255 : 0) : min($0, 255)) }
             if extents.count == 2 {
                 try PNG.write(

@@ -64,7 +64,7 @@ struct DiceReport {
         let fractions = counts.map { jsonNumber(Double($0) / Double(max(predicted.count, 1))) }
         var fields = [
             "\"image\": \(jsonString(item.name))",
-            "\"shape\": [\(item.extents.map(String.init).joined(separator: ", "))]",
+            "\"shape\": [\(item.outputExtents.map(String.init).joined(separator: ", "))]",
             "\"predicted_fraction\": [\(fractions.joined(separator: ", "))]",
         ]
         if let dice {

@@ -20,6 +20,11 @@ enum PredictCommand: Command {
                              an .npy stack [N, H, W, C] ([N, D, H, W, C]) with FILE_masks.npy as ground truth if present
             --input DIR      DIR/images.npy (+ masks.npy), DIR/images/* (+ masks/* where present), or a folder of
                              PNG/JPEG/NPY images; every image is predicted at its own size
+            NIfTI (3-D checkpoints): --input CASE_0000.nii.gz, DIR/imagesTs/ (+ labelsTs/), DIR/imagesTr/ (+ labelsTr/)
+                             or a folder of .nii/.nii.gz files, grouped into cases as nnU-Net does; --masks DIR writes
+                             DIR/CASE.nii.gz with the scan's spacing and orientation. --intensity and a D,H,W
+                             --image-size default to the checkpoint's training options; a resized volume's scores
+                             are resampled back to its own grid before the argmax, the Dice and every output
             --out DIR        DIR/NAME.png: image | ground truth (if known) | prediction, with "DICE x" drawn above
                              when the ground truth is known; and DIR/NAME_mask.png unless --masks says elsewhere
             --masks DIR      DIR/NAME_mask.png, one grey value per pixel (NAME_mask.npy for volumes)
@@ -51,7 +56,7 @@ enum PredictCommand: Command {
         valueOptions: Set([
             "input", "logits", "probabilities", "out", "masks", "mask-values", "batch-size",
             "tile", "overlap", "tta", "padding", "image-size", "resize", "mask-encoding", "ignore-index", "threads",
-            "precision",
+            "precision", "intensity",
         ]).union(PostprocessOption.valueOptions).union(CheckpointOption.valueOptions),
         flags: PostprocessOption.flags
     )
@@ -61,7 +66,7 @@ enum PredictCommand: Command {
         try ThreadsOption.apply(arguments)
         let precision = try PrecisionOption.parse(arguments)
         let input = try arguments.required("input")
-        let options = try DataOptions.folderOptions(arguments)
+        var options = try DataOptions.folderOptions(arguments)
         let window = try windowOption(arguments)
         let settings = InferenceSettings(
             window: window, padding: try arguments.choice("padding", as: PaddingMode.self, default: .reflect)!,
@@ -86,6 +91,9 @@ enum PredictCommand: Command {
         try outputs.check(against: configuration)
         let postprocessing = try PostprocessOption.parse(
             arguments, classes: configuration.classes, spatialRank: configuration.spatialRank)
+        if configuration.spatialRank == 3, PredictionInputs.namesNIfTI(input) {
+            try inheritVolumeOptions(&options, from: paths[0])
+        }
         let inputs = try PredictionInputs.load(from: input, options: options, spatialRank: configuration.spatialRank)
         if let k = options.ignoreIndex, (0..<max(2, configuration.classes)).contains(k) {
             throw UsageError(
@@ -98,8 +106,8 @@ enum PredictCommand: Command {
         var writer = try outputs.writer(count: inputs.count)
         for index in 0..<inputs.count {
             let item = try inputs.item(index, channels: configuration.inputChannels)
-            let prediction: PredictionWriter.Scores
-            let labels: LabelMap
+            var prediction: PredictionWriter.Scores
+            var labels: LabelMap
             if let ensemble, ensemble.combination == .logits {
                 let logits = try ensemble.meanLogits(image: item.image, settings: settings)
                 prediction = .logits(logits)
@@ -113,6 +121,21 @@ enum PredictCommand: Command {
                 prediction = .logits(logits)
                 labels = try Predictor.argmax(try logits.reshaped(to: [1] + logits.shape))
             }
+            if item.outputExtents != item.extents {
+                // A resized NIfTI volume: its scores go back to its own grid first.
+                switch prediction {
+                case .logits(let values):
+                    let mapped = try item.scoresOnGrid(values)
+                    (prediction, labels) = (
+                        .logits(mapped), try Predictor.argmax(try mapped.reshaped(to: [1] + mapped.shape))
+                    )
+                case .probabilities(let values):
+                    let mapped = try item.scoresOnGrid(values)
+                    (prediction, labels) = (
+                        .probabilities(mapped), try Ensemble.labels(try mapped.reshaped(to: [1] + mapped.shape))
+                    )
+                }
+            }
             var predicted = labels.labels.map { Int32($0) }
             try postprocessing?.applyToSample(&predicted, spatialShape: Array(labels.shape.dropFirst()))
             let dice = item.labels == nil ? nil : try report.add(item, predicted: predicted)
@@ -121,6 +144,24 @@ enum PredictCommand: Command {
         }
         try writer.finish()
         report.printTable()
+    }
+
+    /// A NIfTI input is read as the checkpoint's training data was: `--intensity` and a D,H,W
+    /// `--image-size` left out take the recorded values (a notice says so).
+    static func inheritVolumeOptions(_ options: inout DatasetOptions, from checkpoint: String) throws {
+        guard let record = try EvalCommand.record(of: checkpoint) else { return }
+        var taken = [String]()
+        if options.intensity == nil, let text = record["intensity"] {
+            options.intensity = try IntensityNormalization(parsing: text)
+            taken.append("--intensity \(text)")
+        }
+        if options.imageSize == nil, let text = record["image-size"], let size = try? ImageSize(parsing: text),
+            size.depth != nil
+        {
+            options.imageSize = size
+            taken.append("--image-size \(text)")
+        }
+        if !taken.isEmpty { printError("predict: \(taken.joined(separator: " ")) as the checkpoint was trained") }
     }
 
     /// The classes.json beside the input (for DIR/images/FILE, DIR's), for the table's columns.

@@ -1,6 +1,7 @@
 // `dicekit synth`: writes the synthetic polyp data set as .npy files, or as a folder of PNG or
-// JPEG images and masks (optionally of mixed sizes, like Kvasir-SEG), so it can be inspected,
-// used by other frameworks, or used to try the image-folder path of `dicekit train`.
+// JPEG images and masks (optionally of mixed sizes, like Kvasir-SEG), or the synthetic 3-D blobs
+// as NIfTI volumes in nnU-Net's layout, so it can be inspected, used by other frameworks, or used
+// to try the folder paths of `dicekit train`.
 
 import DiceKit
 import Foundation
@@ -8,10 +9,10 @@ import Foundation
 enum SynthCommand: Command {
     static let spec = CommandSpec(
         name: "synth",
-        summary: "write the synthetic polyp data set (images.npy + masks.npy, or PNG/JPEG folders)",
+        summary: "write the synthetic polyp data set (images.npy + masks.npy, PNG/JPEG folders) or 3-D NIfTI blobs",
         help: """
             usage: dicekit synth --out DIR [--count N (100)] [--size S (128)] [--classes K (2)] [--seed S (0)]
-                                 [--format npy|png|jpeg] [--mixed-sizes] [--quality Q (90)] [--void-border W]
+                                 [--format npy|png|jpeg|nifti] [--mixed-sizes] [--quality Q (90)] [--void-border W]
 
             --format npy (default) writes DIR/images.npy (float32 [N, S, S, 3] in [0, 1]) and
                          DIR/masks.npy (uint8 [N, S, S]), the layout `dicekit train --data DIR` reads
@@ -19,9 +20,12 @@ enum SynthCommand: Command {
                          for two classes, the class index otherwise: train those with --mask-encoding index)
             --format jpeg writes DIR/images/NNNN.jpg and DIR/masks/NNNN.jpg only, like Kvasir-SEG
                          (binary masks with JPEG noise; two classes only), at --quality Q (1…100)
+            --format nifti writes the synthetic 3-D blobs (S³ voxels, default S 32) as an nnU-Net raw
+                         data set: DIR/imagesTr/blob_NNN_0000.nii.gz (values like an MR scan's, spacing
+                         2 × 0.8 × 0.8 mm), DIR/labelsTr/blob_NNN.nii.gz and DIR/dataset.json
             --png        the same as --format png
-            --mixed-sizes  every image gets its own size, H and W drawn in [3S/4, 5S/4] (PNG/JPEG
-                         only; train on it with --image-size)
+            --mixed-sizes  every image gets its own size, each side drawn in [3S/4, 5S/4] (PNG, JPEG
+                         and NIfTI; train on it with --image-size)
             --void-border W  mark a band 2W pixels wide along every class boundary as unlabelled (255,
                          PASCAL VOC's void; W in 1…16); masks then hold class indices and 255 in every
                          format but JPEG: train with --mask-encoding index --ignore-index 255
@@ -32,16 +36,19 @@ enum SynthCommand: Command {
     )
 
     /// The output formats.
-    enum Format: String, CaseIterable { case npy, png, jpeg }
+    enum Format: String, CaseIterable { case npy, png, jpeg, nifti }
 
     static func run(_ arguments: ParsedArguments) throws {
         let out = try arguments.required("out")
         let count = try arguments.int("count", default: 100, in: 1...100_000)!
-        let size = try arguments.int("size", default: 128, in: 16...2048)!
+        var format = try arguments.choice("format", as: Format.self, default: .npy)!
+        let size =
+            format == .nifti
+            ? try arguments.int("size", default: 32, in: 8...256)!
+            : try arguments.int("size", default: 128, in: 16...2048)!
         let classes = try arguments.int("classes", default: 2, in: 2...3)!
         let seed = UInt64(try arguments.int("seed", default: 0, in: 0...Int.max)!)
         let quality = try arguments.int("quality", default: 90, in: 1...100)!
-        var format = try arguments.choice("format", as: Format.self, default: .npy)!
         if arguments.flag("png") {
             guard arguments.string("format") == nil || format == .png else {
                 throw UsageError(message: "--png and --format \(format.rawValue) contradict each other")
@@ -62,6 +69,14 @@ enum SynthCommand: Command {
         let voidBorder = try arguments.int("void-border", in: 1...16)
         if voidBorder != nil && format == .jpeg {
             throw UsageError(message: "--void-border needs lossless masks; expected --format npy or png")
+        }
+        if format == .nifti {
+            if voidBorder != nil || arguments.string("classes") != nil {
+                throw UsageError(
+                    message: "--format nifti writes the two-class 3-D blobs; drop --void-border and --classes")
+            }
+            try writeNIfTI(to: out, count: count, size: size, seed: seed, mixed: mixed)
+            return
         }
         /// The synthetic set with the void borders drawn in, if asked for.
         func generated(_ count: Int, seed: UInt64, _ configuration: SyntheticPolypConfiguration) throws
@@ -104,6 +119,39 @@ enum SynthCommand: Command {
         }
         printError(
             "wrote \(count) synthetic images of sizes \(low)…\(high) × \(low)…\(high) to \(out)\(voidNote(voidBorder))")
+    }
+
+    /// Writes the 3-D blobs as an nnU-Net raw data set (see the help). Values are scaled like an
+    /// MR scan's (200 + 800 x, whole numbers in float32), so the default z-score normalisation matters.
+    private static func writeNIfTI(to out: String, count: Int, size: Int, seed: UInt64, mixed: Bool) throws {
+        let (images, labels) = ("\(out)/imagesTr", "\(out)/labelsTr")
+        try checkOutputs(directories: [out, images, labels])
+        for folder in [out, images, labels] { try FileSystem.createDirectory(folder) }
+        let dataset: JSONValue = [
+            "channel_names": ["0": "MRI"],
+            "labels": ["background": 0, "blob": 1],
+            "numTraining": .integer(count),
+            "file_ending": ".nii.gz",
+            "name": "DiceKit synthetic blobs",
+        ]
+        try AtomicFile.write(Array(dataset.encoded.utf8), to: "\(out)/dataset.json")
+        var sizes = SeededGenerator(seed: seed ^ 0x5EED_3D3D)
+        let (low, high) = (size * 3 / 4, size * 5 / 4)
+        for i in 0..<count {
+            let extents = (0..<3).map { _ in mixed ? low + Int(sizes.next() % UInt64(high - low + 1)) : size }
+            let data = try SegmentationDataset.syntheticBlobs3D(
+                count: 1, seed: seed &+ UInt64(i) &* 0x9E37_79B9, depth: extents[0], height: extents[1],
+                width: extents[2])
+            let name = "blob_" + String(format: "%03d", i)
+            let values = data.images.scalars.map { (200 + 800 * $0).rounded() }
+            let image = "\(images)/\(name)_0000.nii.gz"
+            try NIfTI.write(values, extents: extents, channels: 1, to: image, geometryOf: nil, spacing: [2, 0.8, 0.8])
+            try NIfTI.writeLabels(data.labels, extents: extents, to: "\(labels)/\(name).nii.gz", geometryOf: image)
+        }
+        let sides = mixed ? "\(low)…\(high) per side" : "\(size)³"
+        printError(
+            "wrote \(count) synthetic NIfTI volumes of \(sides) to \(out) (nnU-Net layout: imagesTr/, labelsTr/, dataset.json)"
+        )
     }
 
     /// How to train on masks with void borders, for the closing message.

@@ -16,7 +16,7 @@ extension TrainCommand {
         [
             "data", "count", "size", "classes", "val-fraction", "folds", "fold", "no-augment", "loss", "batch-size",
             "seed", "optimizer", "base", "depth", "norm", "activation", "val-data", "image-size", "resize",
-            "mask-encoding", "ignore-index", "augment", "deep-supervision", "deep-supervision-levels",
+            "mask-encoding", "intensity", "ignore-index", "augment", "deep-supervision", "deep-supervision-levels",
         ] + lossValueOptions.union(lossFlags).sorted()
 
     /// The checkpoint named by `--resume`, read and checked before any data is read.

@@ -176,7 +176,9 @@ enum TrainCommand: Command {
             recorded["data"] = canonicalPath(path)
             if let classes = data.dataset.classes { recorded["classes"] = "\(classes)" }
             if let validation = data.validation { recorded["val-data"] = canonicalPath(validation) }
-            for option in ["image-size", "resize", "mask-encoding"] { recorded[option] = arguments.string(option) }
+            for option in ["image-size", "resize", "mask-encoding", "intensity"] {
+                recorded[option] = arguments.string(option)
+            }
             recorded["ignore-index"] = data.dataset.ignoreIndex.map(String.init)
         }
         config.recordedOptions = recorded

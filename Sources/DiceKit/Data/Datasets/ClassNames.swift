@@ -2,6 +2,8 @@
 //
 // Accepted forms: a JSON array of names in class order, ["background", "polyp"], or an object
 // from class index to name, {"0": "background", "1": "polyp"} (indices 0..<K, each once).
+// Without a classes.json, the "labels" of a dataset.json (nnU-Net v2: {"background": 0, "liver":
+// 1}; the Medical Segmentation Decathlon: {"0": "background", "1": "liver"}) name the classes.
 
 import Foundation
 
@@ -26,19 +28,65 @@ public enum ClassNames {
     ///   (empty, more than 256 names, an empty or repeated name, a gap in the indices).
     public static func load(besides source: String) throws -> [String]? {
         let path = path(for: source)
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        guard FileManager.default.fileExists(atPath: path) else {
+            let dataset = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(
+                "dataset.json")
+            guard FileManager.default.fileExists(atPath: dataset) else { return nil }
+            return try readDatasetJSON(contentsOf: dataset)
+        }
         return try read(contentsOf: path)
+    }
+
+    /// The class names of a dataset.json's "labels" (nil when it has none), checked as a
+    /// classes.json's.
+    ///
+    /// - Throws: `DiceKitError.file` naming the file for nnU-Net regions (a list of labels), an
+    ///   "ignore" label (give it as the ignore index instead) or the errors of `read(contentsOf:)`.
+    public static func readDatasetJSON(contentsOf path: String) throws -> [String]? {
+        guard let data = FileManager.default.contents(atPath: path),
+            let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        else {
+            throw DiceKitError.file(
+                path: path, reason: "not a JSON object (expected nnU-Net's or the Decathlon's dataset.json)")
+        }
+        guard let labels = root["labels"] as? [String: Any] else { return nil }
+        var byIndex = [String: String]()
+        for (key, value) in labels {
+            if let name = value as? String {
+                byIndex[key] = name
+            } else if let index = value as? Int {
+                if key == "ignore" {
+                    throw DiceKitError.file(
+                        path: path,
+                        reason: "an \"ignore\" label \(index); give it as the ignore index (--ignore-index \(index))")
+                }
+                byIndex[String(index)] = key
+            } else {
+                throw DiceKitError.file(
+                    path: path,
+                    reason: "label \"\(key)\" is a region (a list of labels); expected one class index per name")
+            }
+        }
+        do {
+            return try names(from: byIndex, path: path)
+        } catch DiceKitError.file(_, let reason) {
+            throw DiceKitError.file(path: path, reason: "labels: " + reason)
+        }
     }
 
     /// The class names in a classes.json file.
     ///
     /// - Throws: as `load(besides:)`.
     public static func read(contentsOf path: String) throws -> [String] {
-        let expected = "expected [\"background\", \"polyp\", …] or {\"0\": \"background\", …}"
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DiceKitError.file(path: path, reason: "cannot be read")
         }
-        let parsed = try? JSONSerialization.jsonObject(with: data)
+        return try names(from: try? JSONSerialization.jsonObject(with: data), path: path)
+    }
+
+    /// The names in parsed JSON of an accepted form; `path` names the file in errors.
+    private static func names(from parsed: Any?, path: String) throws -> [String] {
+        let expected = "expected [\"background\", \"polyp\", …] or {\"0\": \"background\", …}"
         var names: [String]
         if let list = parsed as? [Any] {
             guard let strings = list as? [String] else {

@@ -10,6 +10,10 @@
 //   DIR/images.npy            as FILE.npy, with DIR/masks.npy or DIR/labels.npy
 //   DIR/images/*              PNG/JPEG/NPY files (one image each), DIR/masks/STEM.* where present
 //   DIR/*                     PNG/JPEG/NPY files (one image each; STEM_masks.npy is STEM.npy's ground truth)
+//   NIfTI volumes (3-D networks; PredictionInputs+NIfTI.swift): FILE.nii(.gz), DIR/imagesTs/,
+//                             DIR/imagesTr/, DIR/images/ or DIR/*.nii.gz, grouped into cases as
+//                             nnU-Net does (CASE_0000, CASE_0001, … are the channels of CASE), with
+//                             labelsTs/, labelsTr/ or masks/ beside them as the ground truth
 
 import Foundation
 
@@ -23,11 +27,25 @@ public struct PredictionInputs: Sendable {
         public let source: String
         /// The image [spatial…, C], values in [0, 1].
         public let image: Tensor<Float>
-        /// Ground-truth class indices, one per spatial position, or nil without a mask.
+        /// Ground-truth class indices, one per spatial position of `outputExtents`, or nil without a mask.
         public let labels: [Int32]?
+        /// For a NIfTI volume: its own grid (the image may have been resized to the network's),
+        /// on which its outputs are written with the file's geometry; nil otherwise.
+        public let grid: NIfTIGrid?
+
+        /// An item without a NIfTI grid.
+        init(name: String, source: String, image: Tensor<Float>, labels: [Int32]?, grid: NIfTIGrid? = nil) {
+            self.name = name
+            self.source = source
+            self.image = image
+            self.labels = labels
+            self.grid = grid
+        }
 
         /// The spatial extents of the image.
         public var extents: [Int] { Array(image.shape.dropLast()) }
+        /// The spatial extents of the outputs and the ground truth: the NIfTI grid's, else the image's.
+        public var outputExtents: [Int] { grid?.extents ?? extents }
     }
 
     /// Where an item's pixels are.
@@ -36,6 +54,8 @@ public struct PredictionInputs: Sendable {
         case stacked(index: Int)
         /// An image file and its mask file, if any.
         case file(image: String, mask: String?)
+        /// A NIfTI case (its channel files and label map).
+        case nifti(NIfTICase)
     }
 
     /// A `.npy` stack read whole: [N, spatial…, C] and its labels, if any.
@@ -83,11 +103,27 @@ public struct PredictionInputs: Sendable {
         func made(_ entries: [Entry], _ names: [String], _ stack: Stack? = nil) -> PredictionInputs {
             let truth =
                 stack.map { $0.labels != nil }
-                ?? entries.contains { if case .file(_, let mask) = $0 { return mask != nil } else { return false } }
+                ?? entries.contains {
+                    switch $0 {
+                    case .file(_, let mask): return mask != nil
+                    case .nifti(let item): return item.labels != nil
+                    case .stacked: return false
+                    }
+                }
             return PredictionInputs(
                 names: names, spatialRank: spatialRank, hasGroundTruth: truth, entries: entries, stack: stack,
                 options: options)
         }
+        if let cases = try niftiCases(path, isDirectory: isDirectory.boolValue) {
+            guard spatialRank == 3 else {
+                throw DiceKitError.shape("\(path): NIfTI volumes; a 2-D network needs pictures or .npy images")
+            }
+            if let size = options.imageSize, size.depth == nil {
+                throw DiceKitError.option("\(path): NIfTI volumes need a 3-D image size D,H,W; got \(size)")
+            }
+            return made(cases.map { .nifti($0) }, cases.map(\.name))
+        }
+        try SegmentationDataset.refuseNIfTIOptions(options, path: path)
         if !isDirectory.boolValue {
             if isNPY(path) {
                 let stack = try readStack(
@@ -168,6 +204,8 @@ public struct PredictionInputs: Sendable {
                 labels: stack.labels.map { Array($0[(i * positions)..<((i + 1) * positions)]) })
         case .file(let image, let mask):
             item = try Self.readFile(image, mask: mask, name: names[index], options: options, spatialRank: spatialRank)
+        case .nifti(let volume):
+            item = try Self.readNIfTI(volume, options: options)
         }
         guard let channels, item.image.shape.last != channels else { return item }
         if channels == 3, item.image.shape.last == 1 {
@@ -176,7 +214,7 @@ public struct PredictionInputs: Sendable {
             for (p, value) in grey.enumerated() { (rgb[3 * p], rgb[3 * p + 1], rgb[3 * p + 2]) = (value, value, value) }
             return Item(
                 name: item.name, source: item.source, image: try Tensor(shape: item.extents + [3], scalars: rgb),
-                labels: item.labels)
+                labels: item.labels, grid: item.grid)
         }
         throw DiceKitError.shape(
             "\(item.source): an image of \(item.image.shape.last!) channel(s); the checkpoint expects \(channels)")

@@ -5,6 +5,8 @@ import Foundation
 extension SegmentationDataset {
     /// Loads the data set a user names: `path` is
     /// - a directory holding images.npy (with masks.npy or labels.npy) → `loadNPY(directory:)`;
+    /// - a directory holding imagesTr/ + labelsTr/ (or images/ + masks/) of NIfTI volumes →
+    ///   `NIfTIFolderSource` (read whole);
     /// - a directory holding images/ (and masks/) → `loadImageFolder(_:options:warning:)`;
     /// - a file FILE.npy (with FILE_masks.npy) → `loadNPY(file:)`.
     /// (The synthetic sets have no path: call `syntheticPolyps(count:seed:configuration:)` or
@@ -28,6 +30,7 @@ extension SegmentationDataset {
         let isNPY =
             !isDirectory.boolValue
             || FileManager.default.fileExists(atPath: base.appendingPathComponent("images.npy").path)
+        if isNPY { try refuseNIfTIOptions(options, path: path) }
         if isNPY, options.imageSize != nil {
             throw DiceKitError.option(
                 "\(path): .npy data sets are used at their stored size; resize them beforehand or leave out the image size"
@@ -45,14 +48,34 @@ extension SegmentationDataset {
             return try loadNPY(
                 directory: path, classes: options.classes, encoding: encoding, ignoreIndex: options.ignoreIndex)
         }
+        if NIfTICases.layout(of: path) != nil {
+            let source = try NIfTIFolderSource(directory: path, options: options)
+            return try source.samples(Array(0..<source.count))
+        }
+        try refuseNIfTIOptions(options, path: path)
         var sub: ObjCBool = false
         if FileManager.default.fileExists(atPath: base.appendingPathComponent("images").path, isDirectory: &sub),
             sub.boolValue
         {
             return try loadImageFolder(path, options: options, warning: warning)
         }
-        throw DiceKitError.file(
-            path: path, reason: "expected images.npy + masks.npy, or images/ + masks/ with PNG or JPEG files")
+        throw DiceKitError.file(path: path, reason: layoutsExpected)
+    }
+
+    /// What `load` and `open` accept, for their error.
+    static let layoutsExpected =
+        "expected images.npy + masks.npy, images/ + masks/ with PNG or JPEG files, or imagesTr/ + labelsTr/ with NIfTI volumes"
+
+    /// Refuses the options that only NIfTI volumes take.
+    static func refuseNIfTIOptions(_ options: DatasetOptions, path: String) throws {
+        if options.intensity != nil {
+            throw DiceKitError.option(
+                "\(path): an intensity normalisation applies to NIfTI volumes; pictures are read in [0, 1] and .npy as stored"
+            )
+        }
+        if let size = options.imageSize, size.depth != nil {
+            throw DiceKitError.option("\(path): a 3-D image size (\(size)) applies to NIfTI volumes; expected H,W")
+        }
     }
 
     /// Loads the data set at `path` (see `load(from:options:warning:)`).
@@ -76,7 +99,7 @@ extension SegmentationDataset {
 extension SegmentationDataset {
     /// Opens the data set a user names without reading it into memory: an image folder as an
     /// `ImageFolderSource` (decoded on demand), a .npy data set as an `NPYSource` (each sample
-    /// read from the file at its offset). The layouts and checks are those of
+    /// read from the file at its offset), NIfTI volumes as a `NIfTIFolderSource`. The layouts and checks are those of
     /// `load(from:options:warning:)`; samples read later fail with the same messages.
     ///
     /// - Throws: as `load(from:options:warning:)`.
@@ -92,14 +115,18 @@ extension SegmentationDataset {
         let isNPY =
             !isDirectory.boolValue
             || FileManager.default.fileExists(atPath: base.appendingPathComponent("images.npy").path)
-        if isNPY { return try NPYSource(path: path, options: options) }
+        if isNPY {
+            try refuseNIfTIOptions(options, path: path)
+            return try NPYSource(path: path, options: options)
+        }
+        if NIfTICases.layout(of: path) != nil { return try NIfTIFolderSource(directory: path, options: options) }
+        try refuseNIfTIOptions(options, path: path)
         var sub: ObjCBool = false
         if FileManager.default.fileExists(atPath: base.appendingPathComponent("images").path, isDirectory: &sub),
             sub.boolValue
         {
             return try ImageFolderSource(directory: path, options: options, warning: warning)
         }
-        throw DiceKitError.file(
-            path: path, reason: "expected images.npy + masks.npy, or images/ + masks/ with PNG or JPEG files")
+        throw DiceKitError.file(path: path, reason: layoutsExpected)
     }
 }

@@ -1,0 +1,127 @@
+// A folder of NIfTI volumes and label maps (nnU-Net's or the Decathlon's layout, see
+// NIfTICases.swift) read one case at a time: each sample is read, normalised
+// (`DatasetOptions.intensity`, z-score by default) and resized (`DatasetOptions.imageSize`
+// D × H × W: linear/area for the image, nearest for the labels) when it is asked for.
+//
+// Opening checks every case once (one in memory at a time): channel files that agree, a label
+// map of the image's extents, labels against the class count, one size for all unless a size is
+// given; so bad data fails before training, naming the file. dataset.json beside the folders
+// names the classes (ClassNames).
+
+import Foundation
+
+/// DIR/imagesTr + DIR/labelsTr of NIfTI volumes, read on demand (see the file header).
+public struct NIfTIFolderSource: SegmentationSource {
+    /// The cases, in sorted name order.
+    public let cases: [NIfTICase]
+    /// The loader options (the intensity normalisation resolved).
+    public let options: DatasetOptions
+    /// [D, H, W] of every sample (after resizing).
+    public let spatialShape: [Int]
+    /// The channel count: channel files per case, or the fourth extent of a 4-D file.
+    public let channels: Int
+    /// The class count: the given one, else the largest label other than the ignore index, + 1.
+    public let classes: Int
+    /// The label of unlabelled voxels, or nil.
+    public var ignoreIndex: Int? { options.ignoreIndex }
+    /// Each case's extents and spacing [dz, dy, dx] as stored (before resizing).
+    public let native: [(extents: [Int], spacing: [Double])]
+    private let range: LabelRange
+
+    /// The number of cases.
+    public var count: Int { cases.count }
+
+    /// Lists the cases of `directory` and checks every one (see the file header).
+    ///
+    /// - Throws: `DiceKitError.file` when the layout is not found or a label map is missing;
+    ///   `DiceKitError.option` for a 2-D image size or a resize mode other than stretch;
+    ///   `DiceKitError.shape` naming the file for extents that differ (without an image size) or
+    ///   a label map that does not fit its image; `DiceKitError.value` for labels out of range;
+    ///   the reader's `NIfTIError`s.
+    public init(directory: String, options: DatasetOptions = DatasetOptions()) throws {
+        guard let layout = NIfTICases.layout(of: directory) else {
+            throw DiceKitError.file(
+                path: directory, reason: "expected imagesTr/ + labelsTr/ (or images/ + masks/) with NIfTI files")
+        }
+        if let size = options.imageSize, size.depth == nil {
+            throw DiceKitError.option(
+                "\(directory): NIfTI volumes need a 3-D image size D,H,W; got \(size)")
+        }
+        if options.imageSize != nil, options.resize != .stretch {
+            throw DiceKitError.option(
+                "\(directory): volumes are resized by stretching; resize mode \(options.resize.rawValue) applies to pictures"
+            )
+        }
+        if options.masks != nil, options.masks != .classIndices {
+            throw DiceKitError.option(
+                "\(directory): NIfTI label maps hold class indices; leave out the mask encoding or give index")
+        }
+        let cases = try NIfTICases.list(images: layout.images, labels: layout.labels)
+        if let missing = cases.first(where: { $0.labels == nil }) {
+            throw DiceKitError.file(
+                path: layout.labels,
+                reason: "missing label map for case \(missing.name) (expected \(missing.name).nii.gz)")
+        }
+        var resolved = options
+        resolved.masks = .classIndices
+        resolved.intensity = options.intensity ?? .zscore
+        let ignore = try SegmentationGeometry.ignoreLabel(options.ignoreIndex)
+        var survey = LabelSurvey(ignore: ignore)
+        var native = [(extents: [Int], spacing: [Double])]()
+        var channels: Int?
+        for item in cases {
+            let (image, labels) = try Self.read(item, channels: channels)
+            if native.isEmpty == false, options.imageSize == nil, image.extents != native[0].extents {
+                throw DiceKitError.shape(
+                    "\(item.images[0]): extents \(image.extents); expected \(native[0].extents) like case \(cases[0].name) (give a size to resize on load, e.g. dicekit train --image-size D,H,W)"
+                )
+            }
+            channels = image.channels
+            native.append((image.extents, image.spacing))
+            survey.add(labels.labels)
+        }
+        self.cases = cases
+        self.options = resolved
+        self.native = native
+        self.channels = channels!
+        self.spatialShape = options.imageSize?.extents ?? native[0].extents
+        self.range = try survey.range(classes: options.classes, path: layout.labels)
+        self.classes = range.classes
+    }
+
+    /// Sample `index`: read, normalised and resized now.
+    ///
+    /// - Throws: the reader's errors; `DiceKitError.shape` / `.value` naming the file when it no
+    ///   longer fits the data set.
+    public func sample(at index: Int) throws -> SegmentationSample {
+        precondition(index >= 0 && index < count, "NIfTIFolderSource: sample \(index) out of 0..<\(count)")
+        let item = cases[index]
+        let (image, map) = try Self.read(item, channels: channels)
+        guard options.imageSize != nil || image.extents == spatialShape else {
+            throw DiceKitError.shape(
+                "\(item.images[0]): extents \(image.extents); expected \(spatialShape) like the other cases")
+        }
+        try range.check(map.labels, context: item.labels!)
+        var values = image.values
+        options.intensity!.apply(to: &values, channels: channels)
+        return SegmentationSample(
+            image: VolumeResampling.resize(values, extents: image.extents, channels: channels, to: spatialShape),
+            labels: VolumeResampling.resizeLabels(map.labels, extents: image.extents, to: spatialShape))
+    }
+
+    /// A case's image and label map, checked against each other (and `channels` when known).
+    private static func read(_ item: NIfTICase, channels: Int?) throws -> (NIfTIVolume, NIfTILabelMap) {
+        let image = try NIfTICases.readImage(item)
+        if let channels, image.channels != channels {
+            throw DiceKitError.shape(
+                "\(item.images[0]): \(image.channels) channel(s); expected \(channels) like the other cases")
+        }
+        let labels = try NIfTI.readLabels(contentsOf: item.labels!)
+        guard labels.extents == image.extents else {
+            throw DiceKitError.shape(
+                "\(item.labels!): extents \(labels.extents); expected \(image.extents) like its image \((item.images[0] as NSString).lastPathComponent)"
+            )
+        }
+        return (image, labels)
+    }
+}
