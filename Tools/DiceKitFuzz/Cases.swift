@@ -1,15 +1,16 @@
-// The seed inputs (made by the tool itself) and the five kinds of fuzz case built from them.
+// The seed inputs (made by the tool itself) and the six kinds of fuzz case built from them.
 //
 // Seeds, made once per run in WORK/seeds: a synthetic data set (images.npy + masks.npy and the
-// same images as PNG files), a PNG-only copy of it, and a tiny real training run (depth 1,
-// base 4, one epoch) whose folder holds a checkpoint, its optimiser state and metrics.jsonl.
+// same images as PNG files), a PNG-only copy of it, a tiny real training run (depth 1,
+// base 4, one epoch) whose folder holds a checkpoint, its optimiser state and metrics.jsonl,
+// and NIfTI volumes in nnU-Net's layout with a 3-D checkpoint trained on them.
 // Each case copies what it mutates into WORK/case and runs one command on it.
 
 import Foundation
 
 /// The kinds of input the harness mutates.
 enum CaseKind: String, CaseIterable {
-    case npy, safetensors, png, resume, loss
+    case npy, safetensors, png, resume, loss, nifti
 }
 
 /// Paths of the seed inputs.
@@ -19,6 +20,8 @@ struct Seeds {
     var pngData: String { root + "/png" }
     var run: String { root + "/run" }
     var checkpoint: String { run + "/last.safetensors" }
+    var niftiData: String { root + "/nifti" }
+    var volumeCheckpoint: String { root + "/run3d/last.safetensors" }
 
     /// Training options shared by the seed run, the resumed runs and training on mutated data:
     /// small enough that a case takes a fraction of a second.
@@ -44,6 +47,14 @@ struct Seeds {
             runTool(
                 dicekit, ["train", "--data", seeds.npyData, "--out", seeds.run] + tinyTraining, in: root, timeout: 300),
             "train")
+        try check(
+            runTool(
+                dicekit, ["synth", "--format", "nifti", "--out", seeds.niftiData, "--count", "4", "--size", "8"],
+                in: root, timeout: 120), "synth --format nifti")
+        try check(
+            runTool(
+                dicekit, ["train", "--data", seeds.niftiData, "--out", root + "/run3d"] + tinyTraining, in: root,
+                timeout: 300), "train on NIfTI")
         return seeds
     }
 
@@ -125,6 +136,20 @@ func makeCase(_ kind: CaseKind, in directory: String, seeds: Seeds, random: inou
         return FuzzCase(kind: kind, mutated: target, arguments: random.pick(commands))
     case .loss:
         return try makeLossCase(in: directory, seeds: seeds, random: &random)
+    case .nifti:
+        let data = directory + "/nifti"
+        try fm.copyItem(atPath: seeds.niftiData, toPath: data)
+        let labels = random.chance(0.4)
+        let (folder, name) = labels ? ("labelsTr", "blob_001") : ("imagesTr", "blob_001_0000")
+        try fm.removeItem(atPath: "\(data)/\(folder)/\(name).nii.gz")
+        let target = "\(data)/\(folder)/\(name).nii"
+        try Data(mutateNIfTI(niftiSeedFile(labels: labels, &random), &random)).write(to: URL(fileURLWithPath: target))
+        let commands: [[String]] = [
+            ["eval", "--checkpoint", seeds.volumeCheckpoint, "--data", data],
+            ["predict", "--checkpoint", seeds.volumeCheckpoint, "--input", data, "--masks", directory + "/masks"],
+            ["train", "--data", data, "--out", directory + "/run"] + Seeds.tinyTraining,
+        ]
+        return FuzzCase(kind: kind, mutated: target, arguments: random.pick(commands))
     case .resume:
         let run = directory + "/run"
         try fm.copyItem(atPath: seeds.run, toPath: run)

@@ -12,7 +12,7 @@
 //   dicekit-fuzz [--count N (200)] [--seed S (1)] [--first I (0)] [--time-limit SECONDS (0: none)]
 //                [--timeout SECONDS (20, per run)] [--findings DIR (fuzz-findings)]
 //                [--work DIR (a temporary folder)] [--dicekit PATH (next to this binary)]
-//                [--kinds npy,safetensors,png,resume,loss] [--verbose (a line per input)]
+//                [--kinds npy,safetensors,png,resume,loss,nifti] [--verbose (a line per input)]
 
 import Foundation
 
