@@ -1,15 +1,18 @@
-// `dicekit info FILE.npy…`: the dtype, shape and value range of .npy files, as JSON lines.
+// `dicekit info FILE…`: the dtype, shape and value range of .npy files, and the extents,
+// channels, spacing and value range of NIfTI volumes, as JSON lines.
 
 import DiceKit
 
 enum InfoCommand: Command {
     static let spec = CommandSpec(
         name: "info",
-        summary: "print dtype, shape and value range of .npy files",
+        summary: "print dtype, shape and value range of .npy files (extents and spacing of NIfTI volumes)",
         help: """
-            usage: dicekit info FILE.npy [FILE.npy ...]
+            usage: dicekit info FILE.npy|FILE.nii[.gz] [FILE ...]
 
-            Prints one JSON object per file: {"file", "dtype", "shape", "min", "max", "finite"}.
+            Prints one JSON object per file: {"file", "dtype", "shape", "min", "max", "finite"} for .npy;
+            {"file", "format": "nifti", "shape": [D, H, W, C], "spacing": [dz, dy, dx], "min", "max"} for
+            NIfTI (axes as DiceKit reads them: x fastest, so D is the file's z; scaling applied).
             Exits 1 with a one-line message if a file is missing or malformed.
             """,
         positionals: 1...1000
@@ -17,6 +20,15 @@ enum InfoCommand: Command {
 
     static func run(_ arguments: ParsedArguments) throws {
         for path in arguments.positionals {
+            if NIfTI.isNIfTI(path) {
+                let volume = try NIfTI.read(contentsOf: path)
+                let list = { (values: [String]) in "[" + values.joined(separator: ", ") + "]" }
+                printOutput(
+                    "{\"file\": \(jsonString(path)), \"format\": \"nifti\", \"shape\": \(list((volume.extents + [volume.channels]).map(String.init))), "
+                        + "\"spacing\": \(list(volume.spacing.map(jsonNumber))), \"min\": \(jsonNumber(Double(volume.values.min() ?? .nan))), "
+                        + "\"max\": \(jsonNumber(Double(volume.values.max() ?? .nan)))}")
+                continue
+            }
             let array = try NPY.read(contentsOf: path)
             let values = array.tensor(of: Double.self)
             let shape = "[" + array.shape.map(String.init).joined(separator: ", ") + "]"

@@ -29,7 +29,7 @@ enum SynthCommand: Command {
             --void-border W  mark a band 2W pixels wide along every class boundary as unlabelled (255,
                          PASCAL VOC's void; W in 1…16); masks then hold class indices and 255 in every
                          format but JPEG: train with --mask-encoding index --ignore-index 255
-            Every format also writes DIR/classes.json (["background", "polyp"(, "instrument")]).
+            Every format but nifti also writes DIR/classes.json (["background", "polyp"(, "instrument")]).
             """,
         valueOptions: ["out", "count", "size", "classes", "seed", "format", "quality", "void-border"],
         flags: ["png", "mixed-sizes"]

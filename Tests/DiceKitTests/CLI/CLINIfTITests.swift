@@ -17,6 +17,12 @@ final class CLINIfTITests: XCTestCase {
         XCTAssertEqual(synth.status, 0, synth.stderr)
         XCTAssertTrue(synth.stderr.contains("wrote 6 synthetic NIfTI volumes of 12…20 per side"), synth.stderr)
         let first = try NIfTI.read(contentsOf: "\(dir)/blobs/imagesTr/blob_000_0000.nii.gz")
+        let info = try runDicekit(["info", "\(dir)/blobs/imagesTr/blob_000_0000.nii.gz"])
+        XCTAssertEqual(info.status, 0, info.stderr)
+        XCTAssertTrue(
+            info.stdout.contains(
+                "\"format\": \"nifti\", \"shape\": [\((first.extents + [1]).map(String.init).joined(separator: ", "))]"),
+            info.stdout)
         XCTAssertEqual(first.spacing, [2, 0.8, 0.8].map { Double(Float($0)) })
         XCTAssertGreaterThan(first.values.max()!, 200)
 

@@ -99,7 +99,10 @@ final class ImageFolderTests: XCTestCase {
                 [1, 2], height: 1, width: 2, to: try ImageSize(height: 4, width: 4), mode: .fit),
             [0, 0, 0, 0, 1, 1, 2, 2, 1, 1, 2, 2, 0, 0, 0, 0])
         XCTAssertEqual(try ImageSize(parsing: "64"), try ImageSize(height: 64, width: 64))
-        for bad in ["", "0", "3,4,5", "a,b", "-2"] { XCTAssertThrowsError(try ImageSize(parsing: bad), bad) }
+        XCTAssertEqual(try ImageSize(parsing: "3,4,5").extents, [3, 4, 5])
+        for bad in ["", "0", "3,4,5,6", "a,b", "-2", "5000,4,4"] {
+            XCTAssertThrowsError(try ImageSize(parsing: bad), bad)
+        }
     }
 
     /// Issue 9, item 7: a palette mask whose index 1 is white is read by its colour in binary mode.

@@ -3,7 +3,7 @@
 //   DIR/imagesTr/CASE_0000.nii.gz, CASE_0001.nii.gz, …   one file per channel (nnU-Net)
 //   DIR/imagesTr/CASE.nii.gz                                one file, 3-D or 4-D (x, y, z, channel) (MSD)
 //   DIR/labelsTr/CASE.nii.gz                                the label map of CASE
-// (DIR/images/ + DIR/masks/ with NIfTI files work alike.) A stem ending in _ and four digits is
+// (DIR/images/ + DIR/masks/ and DIR/imagesTs/ + DIR/labelsTs/ with NIfTI files work alike.) A stem ending in _ and four digits is
 // a channel file unless a label map carries the whole stem. Names starting with "." (macOS's
 // "._CASE.nii.gz" forks in the Decathlon's archives) are skipped.
 
@@ -20,11 +20,11 @@ public struct NIfTICase: Sendable, Equatable {
 }
 
 enum NIfTICases {
-    /// (images folder, labels folder) when `directory` holds imagesTr/ (labelsTr/) or images/
-    /// (masks/) with NIfTI files in it, else nil.
+    /// (images folder, labels folder) when `directory` holds imagesTr/ (labelsTr/), images/
+    /// (masks/) or imagesTs/ (labelsTs/) with NIfTI files in it, looked for in that order, else nil.
     static func layout(of directory: String) -> (images: String, labels: String)? {
         let base = URL(fileURLWithPath: directory)
-        for (images, labels) in [("imagesTr", "labelsTr"), ("images", "masks")] {
+        for (images, labels) in [("imagesTr", "labelsTr"), ("images", "masks"), ("imagesTs", "labelsTs")] {
             let folder = base.appendingPathComponent(images).path
             if (try? files(in: folder))?.isEmpty == false {
                 return (folder, base.appendingPathComponent(labels).path)

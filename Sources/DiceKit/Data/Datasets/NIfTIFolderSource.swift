@@ -41,7 +41,8 @@ public struct NIfTIFolderSource: SegmentationSource {
     public init(directory: String, options: DatasetOptions = DatasetOptions()) throws {
         guard let layout = NIfTICases.layout(of: directory) else {
             throw DiceKitError.file(
-                path: directory, reason: "expected imagesTr/ + labelsTr/ (or images/ + masks/) with NIfTI files")
+                path: directory,
+                reason: "expected imagesTr/ + labelsTr/ (or images/ + masks/, imagesTs/ + labelsTs/) with NIfTI files")
         }
         if let size = options.imageSize, size.depth == nil {
             throw DiceKitError.option(

@@ -121,6 +121,15 @@ public struct PredictionInputs: Sendable {
             if let size = options.imageSize, size.depth == nil {
                 throw DiceKitError.option("\(path): NIfTI volumes need a 3-D image size D,H,W; got \(size)")
             }
+            if options.imageSize != nil, options.resize != .stretch {
+                throw DiceKitError.option(
+                    "\(path): volumes are resized by stretching; resize mode \(options.resize.rawValue) applies to pictures"
+                )
+            }
+            if options.masks != nil, options.masks != .classIndices {
+                throw DiceKitError.option(
+                    "\(path): NIfTI label maps hold class indices; leave out the mask encoding or give index")
+            }
             return made(cases.map { .nifti($0) }, cases.map(\.name))
         }
         try SegmentationDataset.refuseNIfTIOptions(options, path: path)
