@@ -4,17 +4,23 @@
 // bits per voxel, data offset, spacing, scaling, the magic) to a hostile value half of the time,
 // its bytes otherwise. It replaces one image or label map of a copy of the seed data set.
 
+/// Little-endian int16 `value` at `offset`.
+private func put16(_ bytes: inout [UInt8], _ offset: Int, _ value: Int) {
+    bytes[offset] = UInt8(truncatingIfNeeded: value)
+    bytes[offset + 1] = UInt8(truncatingIfNeeded: value >> 8)
+}
+
+/// Little-endian float32 `value` at `offset`.
+private func putFloat(_ bytes: inout [UInt8], _ offset: Int, _ value: Float) {
+    let bits = value.bitPattern
+    for k in 0..<4 { bytes[offset + k] = UInt8(truncatingIfNeeded: bits >> (8 * k)) }
+}
+
 /// An uncompressed NIfTI-1 file of 8³ voxels: float32 image values, or uint8 labels (0 and 1).
 func niftiSeedFile(labels: Bool, _ random: inout FuzzRandom) -> [UInt8] {
     var header = [UInt8](repeating: 0, count: 352)
-    func put16(_ offset: Int, _ value: Int) {
-        header[offset] = UInt8(truncatingIfNeeded: value)
-        header[offset + 1] = UInt8(truncatingIfNeeded: value >> 8)
-    }
-    func putFloat(_ offset: Int, _ value: Float) {
-        let bits = value.bitPattern
-        for k in 0..<4 { header[offset + k] = UInt8(truncatingIfNeeded: bits >> (8 * k)) }
-    }
+    func put16(_ offset: Int, _ value: Int) { DiceKitFuzz.put16(&header, offset, value) }
+    func putFloat(_ offset: Int, _ value: Float) { DiceKitFuzz.putFloat(&header, offset, value) }
     put16(0, 348) // sizeof_hdr (little-endian int32)
     for (axis, extent) in [3, 8, 8, 8, 1, 1, 1, 1].enumerated() { put16(40 + 2 * axis, extent) }
     put16(70, labels ? 2 : 16) // datatype: uint8 or float32
@@ -41,14 +47,8 @@ func niftiSeedFile(labels: Bool, _ random: inout FuzzRandom) -> [UInt8] {
 func mutateNIfTI(_ bytes: [UInt8], _ random: inout FuzzRandom) -> [UInt8] {
     guard bytes.count >= 352, random.chance(0.6) else { return mutateBytes(bytes, &random) }
     var out = bytes
-    func put16(_ offset: Int, _ value: Int) {
-        out[offset] = UInt8(truncatingIfNeeded: value)
-        out[offset + 1] = UInt8(truncatingIfNeeded: value >> 8)
-    }
-    func putFloat(_ offset: Int, _ value: Float) {
-        let bits = value.bitPattern
-        for k in 0..<4 { out[offset + k] = UInt8(truncatingIfNeeded: bits >> (8 * k)) }
-    }
+    func put16(_ offset: Int, _ value: Int) { DiceKitFuzz.put16(&out, offset, value) }
+    func putFloat(_ offset: Int, _ value: Float) { DiceKitFuzz.putFloat(&out, offset, value) }
     let extents = [0, 1, 2, 7, 9, 255, 256, 4096, 32767, 32768, 65535]
     switch random.below(7) {
     case 0: put16(40 + 2 * random.below(8), random.pick(extents)) // dim[0…7]

@@ -33,6 +33,25 @@ enum NIfTICases {
         return nil
     }
 
+    /// Refuses the loader options that do not apply to volumes: a 2-D image size, a resize mode
+    /// other than stretch, a mask encoding other than class indices.
+    ///
+    /// - Throws: `DiceKitError.option` naming `path` and what was expected.
+    static func checkOptions(_ options: DatasetOptions, path: String) throws {
+        if let size = options.imageSize, size.depth == nil {
+            throw DiceKitError.option("\(path): NIfTI volumes need a 3-D image size D,H,W; got \(size)")
+        }
+        if options.imageSize != nil, options.resize != .stretch {
+            throw DiceKitError.option(
+                "\(path): volumes are resized by stretching; resize mode \(options.resize.rawValue) applies to pictures"
+            )
+        }
+        if options.masks != nil, options.masks != .classIndices {
+            throw DiceKitError.option(
+                "\(path): NIfTI label maps hold class indices; leave out the mask encoding or give index")
+        }
+    }
+
     /// The NIfTI files of a folder, sorted, hidden ones left out.
     static func files(in folder: String) throws -> [String] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else {

@@ -44,19 +44,7 @@ public struct NIfTIFolderSource: SegmentationSource {
                 path: directory,
                 reason: "expected imagesTr/ + labelsTr/ (or images/ + masks/, imagesTs/ + labelsTs/) with NIfTI files")
         }
-        if let size = options.imageSize, size.depth == nil {
-            throw DiceKitError.option(
-                "\(directory): NIfTI volumes need a 3-D image size D,H,W; got \(size)")
-        }
-        if options.imageSize != nil, options.resize != .stretch {
-            throw DiceKitError.option(
-                "\(directory): volumes are resized by stretching; resize mode \(options.resize.rawValue) applies to pictures"
-            )
-        }
-        if options.masks != nil, options.masks != .classIndices {
-            throw DiceKitError.option(
-                "\(directory): NIfTI label maps hold class indices; leave out the mask encoding or give index")
-        }
+        try NIfTICases.checkOptions(options, path: directory)
         let cases = try NIfTICases.list(images: layout.images, labels: layout.labels)
         if let missing = cases.first(where: { $0.labels == nil }) {
             throw DiceKitError.file(

@@ -118,18 +118,7 @@ public struct PredictionInputs: Sendable {
             guard spatialRank == 3 else {
                 throw DiceKitError.shape("\(path): NIfTI volumes; a 2-D network needs pictures or .npy images")
             }
-            if let size = options.imageSize, size.depth == nil {
-                throw DiceKitError.option("\(path): NIfTI volumes need a 3-D image size D,H,W; got \(size)")
-            }
-            if options.imageSize != nil, options.resize != .stretch {
-                throw DiceKitError.option(
-                    "\(path): volumes are resized by stretching; resize mode \(options.resize.rawValue) applies to pictures"
-                )
-            }
-            if options.masks != nil, options.masks != .classIndices {
-                throw DiceKitError.option(
-                    "\(path): NIfTI label maps hold class indices; leave out the mask encoding or give index")
-            }
+            try NIfTICases.checkOptions(options, path: path)
             return made(cases.map { .nifti($0) }, cases.map(\.name))
         }
         try SegmentationDataset.refuseNIfTIOptions(options, path: path)
