@@ -85,6 +85,23 @@ struct PredictionWriter {
             case .logits(let t), .probabilities(let t): return t.shape
             }
         }
+
+        /// The same kind of scores with `transform` applied to the values.
+        func mapped(_ transform: (Tensor<Float>) throws -> Tensor<Float>) rethrows -> Scores {
+            switch self {
+            case .logits(let t): return .logits(try transform(t))
+            case .probabilities(let t): return .probabilities(try transform(t))
+            }
+        }
+
+        /// The arg-max label map [1, spatial…]: of the logits, or of the combined probabilities
+        /// (`Ensemble.labels`).
+        func labels() throws -> LabelMap {
+            switch self {
+            case .logits(let t): return try Predictor.argmax(try t.reshaped(to: [1] + t.shape))
+            case .probabilities(let t): return try Ensemble.labels(try t.reshaped(to: [1] + t.shape))
+            }
+        }
     }
 
     let outputs: PredictionOutputs

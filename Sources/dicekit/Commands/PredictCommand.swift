@@ -106,36 +106,17 @@ enum PredictCommand: Command {
         var writer = try outputs.writer(count: inputs.count)
         for index in 0..<inputs.count {
             let item = try inputs.item(index, channels: configuration.inputChannels)
-            var prediction: PredictionWriter.Scores
-            var labels: LabelMap
+            let scores: PredictionWriter.Scores
             if let ensemble, ensemble.combination == .logits {
-                let logits = try ensemble.meanLogits(image: item.image, settings: settings)
-                prediction = .logits(logits)
-                labels = try Predictor.argmax(try logits.reshaped(to: [1] + logits.shape))
+                scores = .logits(try ensemble.meanLogits(image: item.image, settings: settings))
             } else if let ensemble {
-                let probabilities = try ensemble.probabilities(image: item.image, settings: settings)
-                prediction = .probabilities(probabilities)
-                labels = try Ensemble.labels(try probabilities.reshaped(to: [1] + probabilities.shape))
+                scores = .probabilities(try ensemble.probabilities(image: item.image, settings: settings))
             } else {
-                let logits = try Predictor.logits(model, image: item.image, settings: settings)
-                prediction = .logits(logits)
-                labels = try Predictor.argmax(try logits.reshaped(to: [1] + logits.shape))
+                scores = .logits(try Predictor.logits(model, image: item.image, settings: settings))
             }
-            if item.outputExtents != item.extents {
-                // A resized NIfTI volume: its scores go back to its own grid first.
-                switch prediction {
-                case .logits(let values):
-                    let mapped = try item.scoresOnGrid(values)
-                    (prediction, labels) = (
-                        .logits(mapped), try Predictor.argmax(try mapped.reshaped(to: [1] + mapped.shape))
-                    )
-                case .probabilities(let values):
-                    let mapped = try item.scoresOnGrid(values)
-                    (prediction, labels) = (
-                        .probabilities(mapped), try Ensemble.labels(try mapped.reshaped(to: [1] + mapped.shape))
-                    )
-                }
-            }
+            // A resized NIfTI volume's scores go back to its own grid before the argmax.
+            let prediction = try scores.mapped(item.scoresOnGrid)
+            let labels = try prediction.labels()
             var predicted = labels.labels.map { Int32($0) }
             try postprocessing?.applyToSample(&predicted, spatialShape: Array(labels.shape.dropFirst()))
             let dice = item.labels == nil ? nil : try report.add(item, predicted: predicted)

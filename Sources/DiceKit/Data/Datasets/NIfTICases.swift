@@ -109,13 +109,29 @@ enum NIfTICases {
     private static func channelSuffix(_ stem: String) -> (String, Int)? {
         let characters = Array(stem)
         guard characters.count > 5, characters[characters.count - 5] == "_",
-            let channel = Int(String(characters.suffix(4))), characters.suffix(4).allSatisfy(\.isASCII)
+            characters.suffix(4).allSatisfy({ $0.isASCII && $0.isNumber }),
+            let channel = Int(String(characters.suffix(4)))
         else { return nil }
         return (String(characters.prefix(characters.count - 5)), channel)
     }
 
     private static func fourDigits(_ n: Int) -> String {
         String(repeating: "0", count: max(0, 4 - String(n).count)) + String(n)
+    }
+
+    /// A case's image and, when it has one, its label map, checked to have the image's extents.
+    ///
+    /// - Throws: as `readImage(_:)`; `DiceKitError.shape` naming the label map when its extents differ.
+    static func read(_ item: NIfTICase) throws -> (image: NIfTIVolume, labels: NIfTILabelMap?) {
+        let image = try readImage(item)
+        guard let path = item.labels else { return (image, nil) }
+        let labels = try NIfTI.readLabels(contentsOf: path)
+        guard labels.extents == image.extents else {
+            throw DiceKitError.shape(
+                "\(path): extents \(labels.extents); expected \(image.extents) like its image \((item.images[0] as NSString).lastPathComponent)"
+            )
+        }
+        return (image, labels)
     }
 
     /// The image of one case: its channel files read and stacked channels-last.

@@ -100,17 +100,11 @@ public struct NIfTIFolderSource: SegmentationSource {
 
     /// A case's image and label map, checked against each other (and `channels` when known).
     private static func read(_ item: NIfTICase, channels: Int?) throws -> (NIfTIVolume, NIfTILabelMap) {
-        let image = try NIfTICases.readImage(item)
+        let (image, labels) = try NIfTICases.read(item)
         if let channels, image.channels != channels {
             throw DiceKitError.shape(
                 "\(item.images[0]): \(image.channels) channel(s); expected \(channels) like the other cases")
         }
-        let labels = try NIfTI.readLabels(contentsOf: item.labels!)
-        guard labels.extents == image.extents else {
-            throw DiceKitError.shape(
-                "\(item.labels!): extents \(labels.extents); expected \(image.extents) like its image \((item.images[0] as NSString).lastPathComponent)"
-            )
-        }
-        return (image, labels)
+        return (image, labels!)
     }
 }

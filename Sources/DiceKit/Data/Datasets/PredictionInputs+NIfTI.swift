@@ -62,30 +62,22 @@ extension PredictionInputs {
 
     /// One NIfTI case: normalised, resized to the image size (if any), with its ground truth on its own grid.
     static func readNIfTI(_ item: NIfTICase, options: DatasetOptions) throws -> Item {
-        let volume = try NIfTICases.readImage(item)
+        let (volume, map) = try NIfTICases.read(item)
         var values = volume.values
         (options.intensity ?? .zscore).apply(to: &values, channels: volume.channels)
         let extents = options.imageSize?.extents ?? volume.extents
         values = VolumeResampling.resize(values, extents: volume.extents, channels: volume.channels, to: extents)
-        var labels: [Int32]?
-        if let path = item.labels {
-            let map = try NIfTI.readLabels(contentsOf: path)
-            guard map.extents == volume.extents else {
-                throw DiceKitError.shape(
-                    "\(path): extents \(map.extents); expected \(volume.extents) like its image \((item.images[0] as NSString).lastPathComponent)"
-                )
-            }
-            let ignore = try options.ignoreLabel(encoding: .classIndices)
-            var survey = LabelSurvey(ignore: ignore)
+        if let map, let path = item.labels {
+            var survey = LabelSurvey(ignore: try options.ignoreLabel(encoding: .classIndices))
             survey.add(map.labels)
             try survey.refuseBinaryMasksReadAsIndices(
                 path: path, binaryHint: "a 0/255 label map; expected class indices")
-            labels = map.labels
         }
         return Item(
             name: item.name, source: item.images[0],
             image: try Tensor(shape: extents + [volume.channels], scalars: values),
-            labels: labels, grid: NIfTIGrid(extents: volume.extents, spacing: volume.spacing, reference: item.images[0])
+            labels: map?.labels,
+            grid: NIfTIGrid(extents: volume.extents, spacing: volume.spacing, reference: item.images[0])
         )
     }
 }

@@ -171,8 +171,9 @@ public enum NIfTI {
         }
     }
 
-    /// Runs `body` on a temporary file beside `path` (same extension), then moves its bytes
-    /// into place with `AtomicFile` (fsync, rename): an interrupted write leaves the old file.
+    /// Runs `body` on a temporary file of the same extension in the system's temporary folder, then
+    /// moves its bytes into place with `AtomicFile` (fsync, rename): an interrupted write leaves the
+    /// old file.
     private static func write(
         to path: String, reference: String?, extents: [Int],
         _ body: (String, OpaquePointer?, inout dk_nifti_header) -> Int32
@@ -184,10 +185,11 @@ public enum NIfTI {
                 "extents \(extents) to write with the geometry of \(geometry.path), whose extents are \(geometry.layout.extents)"
             )
         }
-        let url = URL(fileURLWithPath: path)
+        // libnifti2 writes (and compresses) into the system's temporary folder, so a kill at this
+        // point leaves nothing in the output folder; AtomicFile then moves the bytes into place.
         let suffix = path.lowercased().hasSuffix(".gz") ? ".nii.gz" : ".nii"
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(
-            ".\(url.lastPathComponent).nifti-\(getpid())-\(UInt32.random(in: 0...UInt32.max))\(suffix)"
+        let temporary = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "dicekit-nifti-\(getpid())-\(UInt32.random(in: 0...UInt32.max))\(suffix)"
         ).path
         defer { unlink(temporary) }
         var header = dk_nifti_header()
@@ -195,11 +197,8 @@ public enum NIfTI {
         guard code == Int32(DK_NIFTI_OK) else {
             throw NIfTIError.io(path: path, reason: message(&header.message))
         }
-        guard let bytes = FileManager.default.contents(atPath: temporary) else {
-            throw NIfTIError.io(path: path, reason: "the written file cannot be read back")
-        }
         do {
-            try AtomicFile.write([UInt8](bytes), to: path)
+            try AtomicFile.write(try FileSystem.readFile(temporary), to: path)
         } catch DiceKitError.file(_, let reason) {
             throw NIfTIError.io(path: path, reason: reason)
         }
