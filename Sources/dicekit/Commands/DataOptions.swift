@@ -247,22 +247,52 @@ struct DataOptions {
             let (data, held) = try load(seed: seed, classes: classes)
             return (data, held)
         }
+        return try openPair(path, classes: classes) { path, options, warn in
+            try SegmentationDataset.open(path, options: options, warning: warn)
+        } describe: {
+            ($0.channels, $0.spatialShape.count, $0.classes, "\($0.spatialShape + [$0.channels])")
+        }
+    }
+
+    /// The data set (and the `--val-data` set) as cases to cut patches from: a NIfTI folder keeps
+    /// each case's own size (`SegmentationDataset.openCases`); other data is opened as by
+    /// `open(seed:classes:)`, every sample a case.
+    func openCases(seed: UInt64, classes: Int? = nil) throws -> (
+        data: any CaseSource, validation: (any CaseSource)?
+    ) {
+        guard case .path(let path) = source else {
+            let (data, held) = try open(seed: seed, classes: classes)
+            return (UniformCases(data), held.map { UniformCases($0) })
+        }
+        return try openPair(path, classes: classes) { path, options, warn in
+            try SegmentationDataset.openCases(path, options: options, warning: warn)
+        } describe: {
+            ($0.channels, $0.spatialRank, $0.classes, "\($0.spatialRank)-D with \($0.channels) channel(s)")
+        }
+    }
+
+    /// `path` and `--val-data` opened by `opener`, checked to agree in channels and rank, with one
+    /// class count for both (the larger, unless given).
+    private func openPair<Source>(
+        _ path: String, classes: Int?, _ opener: (String, DatasetOptions, (String) -> Void) throws -> Source,
+        describe: (Source) -> (channels: Int, rank: Int, classes: Int, shape: String)
+    ) throws -> (data: Source, validation: Source?) {
         let warn = { (message: String) in printError("warning: \(message)") }
         var options = dataset
         if let classes { options.classes = classes }
-        var data = try SegmentationDataset.open(path, options: options, warning: warn)
+        var data = try opener(path, options, warn)
         guard let validation else { return (data, nil) }
-        var held = try SegmentationDataset.open(validation, options: options, warning: warn)
-        guard held.channels == data.channels, held.spatialShape.count == data.spatialShape.count else {
+        var held = try opener(validation, options, warn)
+        let (a, b) = (describe(data), describe(held))
+        guard a.channels == b.channels, a.rank == b.rank else {
             throw DiceKitError.shape(
-                "\(validation): images of shape \(held.spatialShape + [held.channels]) do not match the training images \(data.spatialShape + [data.channels]) of \(path)"
-            )
+                "\(validation): images of shape \(b.shape) do not match the training images \(a.shape) of \(path)")
         }
-        if options.classes == nil, held.classes != data.classes {
+        if options.classes == nil, a.classes != b.classes {
             // One class count for both: the larger of the two (both are opened again with it).
-            options.classes = max(held.classes, data.classes)
-            data = try SegmentationDataset.open(path, options: options)
-            held = try SegmentationDataset.open(validation, options: options)
+            options.classes = max(a.classes, b.classes)
+            data = try opener(path, options, { _ in })
+            held = try opener(validation, options, { _ in })
         }
         return (data, held)
     }

@@ -14,7 +14,22 @@ extension EvalCommand {
         let fold: Int?, checkpoint: String?
         let model: UNet<Float>
         let ensemble: Ensemble?
-        let dataset: any SegmentationSource
+        let dataset: EvalData
+    }
+
+    /// What a pass scores: samples of one size, in batches, or whole cases of any size, one at a
+    /// time through a sliding window (a network trained on patches).
+    enum EvalData {
+        case samples(any SegmentationSource)
+        case cases(any CaseSource)
+
+        /// The number of images (cases).
+        var count: Int {
+            switch self {
+            case .samples(let source): return source.count
+            case .cases(let cases): return cases.count
+            }
+        }
     }
 
     /// The passes of an evaluation: the whole set, fold I for every checkpoint, or each fold
@@ -29,7 +44,7 @@ extension EvalCommand {
     ///   or, with `--fold all`, records no fold.
     static func passes(
         _ folds: FoldOption.Evaluation?, arguments: ParsedArguments, paths: [String], precision: ComputePrecision,
-        open: (_ classes: Int) throws -> any SegmentationSource, seed: UInt64, split: [String: String]
+        open: (_ classes: Int) throws -> EvalData, seed: UInt64, split: [String: String]
     ) throws -> [Pass] {
         switch folds {
         case nil:
@@ -81,10 +96,14 @@ extension EvalCommand {
     }
 
     /// The images of `fold` (the validation part of train's split).
-    private static func heldOut(_ fold: CrossValidationFold, of dataset: any SegmentationSource, seed: UInt64) throws
-        -> any SegmentationSource
-    {
-        do { return try fold.split(dataset, seed: seed).validation } catch DiceKitError.option(let message) {
+    private static func heldOut(_ fold: CrossValidationFold, of dataset: EvalData, seed: UInt64) throws -> EvalData {
+        do {
+            switch dataset {
+            case .samples(let source): return .samples(try fold.split(source, seed: seed).validation)
+            case .cases(let cases):
+                return .cases(try CaseSubset(cases, indices: fold.indices(count: cases.count, seed: seed).validation))
+            }
+        } catch DiceKitError.option(let message) {
             throw UsageError(message: "--folds \(fold.folds): \(message)")
         }
     }

@@ -59,7 +59,7 @@ enum EvalCommand: Command {
         valueOptions: DataOptions.valueOptions.subtracting(["val-data", "classes"])
             .union([
                 "seed", "batch-size", "metrics", "spacing", "percentile", "tolerance", "threads",
-                "precision", "match-iou", "choose-postprocessing",
+                "precision", "match-iou", "choose-postprocessing", "tile", "overlap",
             ])
             .union(PostprocessOption.valueOptions).union(CheckpointOption.valueOptions).union(FoldOption.valueOptions),
         flags: Set(["use-subvoxels"]).union(PostprocessOption.flags)
@@ -111,6 +111,10 @@ enum EvalCommand: Command {
             )
         }
         let paths = try CheckpointOption.paths(arguments)
+        // A window (given, or the patch size of a checkpoint trained on patches) scores whole cases.
+        let window = try PredictCommand.windowOption(
+            arguments, recordedTile: try PredictCommand.patchTile(of: paths[0], arguments, command: "eval"))
+        let settings = InferenceSettings(window: window)
         let choiceFile = arguments.string("choose-postprocessing")
         if let choiceFile {
             if let option = ["postprocess", "keep-largest", "min-size"].first(where: { arguments.string($0) != nil }) {
@@ -122,12 +126,11 @@ enum EvalCommand: Command {
             try checkOutputs(files: [choiceFile])
         }
         // Folder and .npy data sets are read one batch at a time (not held in memory).
-        let open = { (classes: Int) in
-            try data.open(
-                seed: seed &+ (fold == nil ? DataOptions.evaluationSeedOffset : DataOptions.trainingSeedOffset),
-                classes: classes
-            )
-            .data
+        let dataSeed = seed &+ (fold == nil ? DataOptions.evaluationSeedOffset : DataOptions.trainingSeedOffset)
+        let open = { (classes: Int) -> EvalData in
+            window == nil
+                ? .samples(try data.open(seed: dataSeed, classes: classes).data)
+                : .cases(try data.openCases(seed: dataSeed, classes: classes).data)
         }
         var split = ["seed": "\(seed)"]
         switch data.source {
@@ -140,6 +143,15 @@ enum EvalCommand: Command {
         let passes = try passes(
             fold, arguments: arguments, paths: paths, precision: precision, open: open, seed: seed, split: split)
         let model = passes[0].model
+        do {
+            for pass in passes {
+                for member in pass.ensemble?.members ?? [pass.model] {
+                    try settings.validate(for: member.configuration)
+                }
+            }
+        } catch DiceKitError.option(let message) {
+            throw UsageError(message: "--tile: \(message)")
+        }
         let classes = model.configuration.classes
         if let names = data.classNames, names.count != classes {
             throw DiceKitError.value("classes.json names \(names.count) classes; the checkpoint predicts \(classes)")
@@ -161,9 +173,16 @@ enum EvalCommand: Command {
             subvoxels: subvoxels)
         var pool = OverlapPool(classes: classes, ignoreIndex: config.ignoreIndex)
         var observed: (predicted: [LabelMap], targets: [LabelMap]) = ([], [])
+        // Whole cases are observed one at a time, in order: a NIfTI case's surface metrics use its
+        // own header spacing unless --spacing is given.
+        var caseSpacing: (Int) -> [Double]? = { _ in nil }
+        var observedCases = 0
         let observe: (LabelMap, LabelMap) throws -> Void = {
             try pool.add(predicted: $0, target: $1)
-            if !surface.isEmpty { try surface.add(predicted: $0, target: $1) }
+            if !surface.isEmpty {
+                try surface.add(predicted: $0, target: $1, spacing: spacing == nil ? caseSpacing(observedCases) : nil)
+            }
+            observedCases += 1
             if !lesions.isEmpty { try lesions.add(predicted: $0, target: $1) }
             if choiceFile != nil {
                 observed.predicted.append($0)
@@ -172,8 +191,18 @@ enum EvalCommand: Command {
         }
         var foldFields: [String] = []
         for pass in passes {
-            let scores = try Trainer(model: pass.model, configuration: config).evaluate(
-                pass.dataset, postprocessing: postprocessing, ensemble: pass.ensemble, observe: observe)
+            let trainer = try Trainer(model: pass.model, configuration: config)
+            let scores: (loss: Double, dice: [Double], iou: [Double])
+            switch pass.dataset {
+            case .samples(let source):
+                scores = try trainer.evaluate(
+                    source, postprocessing: postprocessing, ensemble: pass.ensemble, observe: observe)
+            case .cases(let cases):
+                (caseSpacing, observedCases) = ({ cases.spacing(ofCase: $0) }, 0)
+                scores = try trainer.evaluate(
+                    cases: cases, settings: settings, postprocessing: postprocessing, ensemble: pass.ensemble,
+                    observe: observe)
+            }
             guard let checkpoint = pass.checkpoint, let fold = pass.fold else { continue }
             let foreground = foregroundMean(scores.dice)
             printError(

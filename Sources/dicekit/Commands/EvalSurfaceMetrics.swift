@@ -59,11 +59,14 @@ struct SurfaceMetricSums {
     /// Whether no surface metric was asked for.
     var isEmpty: Bool { metrics.isEmpty }
 
-    /// Adds the per-image, per-class values of one batch.
-    mutating func add(predicted: LabelMap, target: LabelMap) throws {
+    /// Adds the per-image, per-class values of one batch; `spacing`, when given, replaces the
+    /// one of `init` for this batch (a NIfTI case's own spacing).
+    mutating func add(predicted: LabelMap, target: LabelMap, spacing: [Double]? = nil) throws {
         let predictedMasks = try ClassMasks(labels: predicted, classes: classes)
         let targetMasks = try ClassMasks(labels: target, classes: classes)
-        for (name, metric) in metrics {
+        for (name, shared) in metrics {
+            var metric = shared
+            if let spacing { metric.spacing = spacing }
             let scores = try metric.scores(predicted: predictedMasks, target: targetMasks)
             var perClass = values[name] ?? Array(repeating: [], count: classes)
             for (i, v) in scores.enumerated() where !v.isNaN { perClass[i % classes].append(v) }

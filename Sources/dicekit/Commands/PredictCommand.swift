@@ -67,13 +67,13 @@ enum PredictCommand: Command {
         let precision = try PrecisionOption.parse(arguments)
         let input = try arguments.required("input")
         var options = try DataOptions.folderOptions(arguments)
-        let window = try windowOption(arguments)
+        let paths = try CheckpointOption.paths(arguments)
+        let window = try windowOption(arguments, recordedTile: try patchTile(of: paths[0], arguments))
         let settings = InferenceSettings(
             window: window, padding: try arguments.choice("padding", as: PaddingMode.self, default: .reflect)!,
             augmentation: try arguments.choice(
                 "tta", as: TestTimeAugmentation.self, default: TestTimeAugmentation.none)!)
         try outputs.check()
-        let paths = try CheckpointOption.paths(arguments)
         let combination = try arguments.choice("ensemble", as: EnsembleCombination.self, default: .mean)!
         if paths.count > 1, combination != .logits, let target = outputs.logits {
             throw UsageError(
@@ -153,10 +153,23 @@ enum PredictCommand: Command {
         return try ClassNames.load(besides: (folder as NSString).deletingLastPathComponent)
     }
 
-    /// `--tile` and `--overlap` (with `--batch-size` windows per pass), or nil without `--tile`.
-    static func windowOption(_ arguments: ParsedArguments) throws -> SlidingWindow? {
+    /// The patch size of a checkpoint trained on patches (`train --patch-size`), the window to
+    /// slide when neither `--tile` nor `--image-size` is given (a notice says so); else nil.
+    static func patchTile(of checkpoint: String, _ arguments: ParsedArguments, command: String = "predict") throws
+        -> String?
+    {
+        guard arguments.string("tile") == nil, arguments.string("image-size") == nil,
+            let tile = try EvalCommand.record(of: checkpoint)?["patch-size"]
+        else { return nil }
+        printError("\(command): --tile \(tile) as the checkpoint was trained on patches of that size")
+        return tile
+    }
+
+    /// `--tile` (or `recordedTile`, the checkpoint's patch size) and `--overlap` (with
+    /// `--batch-size` windows per pass), or nil without either.
+    static func windowOption(_ arguments: ParsedArguments, recordedTile: String? = nil) throws -> SlidingWindow? {
         let batchSize = try arguments.int("batch-size", default: 8, in: 1...4096)!
-        guard let text = arguments.string("tile") else {
+        guard let text = arguments.string("tile") ?? recordedTile else {
             if let overlap = arguments.string("overlap") {
                 throw UsageError(message: "--overlap \(overlap) needs --tile S")
             }

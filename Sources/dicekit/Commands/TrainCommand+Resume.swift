@@ -17,6 +17,7 @@ extension TrainCommand {
             "data", "count", "size", "classes", "val-fraction", "folds", "fold", "no-augment", "loss", "batch-size",
             "seed", "optimizer", "base", "depth", "norm", "activation", "val-data", "image-size", "resize",
             "mask-encoding", "intensity", "ignore-index", "augment", "deep-supervision", "deep-supervision-levels",
+            "patch-size", "patches-per-case", "foreground-oversampling",
         ] + lossValueOptions.union(lossFlags).sorted()
 
     /// The checkpoint named by `--resume`, read and checked before any data is read.

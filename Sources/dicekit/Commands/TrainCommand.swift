@@ -26,6 +26,7 @@ enum TrainCommand: Command {
             \(FoldOption.help)
             \(augmentHelp)
             \(DataOptions.help)
+            \(patchHelp)
             model
               --base W               first-level width (default 16)        --depth D  levels (default 4)
               --norm none|batch|instance|group:G   (default batch; none is the reference U-Net)
@@ -82,7 +83,7 @@ enum TrainCommand: Command {
             "clip", "seed", "threads", "out", "resume", "on-nonfinite", "augment", "precision",
             "deep-supervision", "deep-supervision-levels", "plateau-patience", "plateau-factor", "min-lr",
             "early-stop", "early-stop-delta",
-        ]).union(lossValueOptions).union(FoldOption.valueOptions),
+        ]).union(lossValueOptions).union(FoldOption.valueOptions).union(patchValueOptions),
         flags: lossFlags.union(["no-augment", "distributed", "no-sync-bn"])
     )
 
@@ -166,6 +167,7 @@ enum TrainCommand: Command {
         recorded.merge(recordedLossOptions(config.lossOptions, arguments)) { _, new in new }
         recorded.merge(recordedAugmentation(config.augmentation)) { _, new in new }
         try parseDeepSupervision(arguments, depth: architecture.depth, into: &config, recorded: &recorded)
+        let patches = try patchSampling(arguments, depth: architecture.depth, recorded: &recorded)
         switch data.source {
         case .synthetic, .synthetic3d:
             recorded["data"] = data.source == .synthetic ? "synthetic" : "synthetic3d"
@@ -193,19 +195,31 @@ enum TrainCommand: Command {
         }
 
         // Folder and .npy data sets are read one batch at a time during training (not held in memory).
-        let (dataset, heldOut) = try data.open(seed: seed &+ DataOptions.trainingSeedOffset)
-        let (training, validation): (any SegmentationSource, (any SegmentationSource)?) =
-            try fold.map { try $0.split(dataset, seed: seed) }
-            ?? (fraction > 0
-                ? try SourceSubset.split(dataset, validationFraction: fraction, seed: seed) : (dataset, heldOut))
+        let training: any SegmentationSource
+        let validation: (any SegmentationSource)?
+        let shape: (channels: Int, rank: Int, classes: Int, cases: Int)
+        if let patches {
+            let parts = try patchSources(data, sampling: patches, fold: fold, fraction: fraction, seed: seed)
+            (training, validation) = (parts.training, parts.validation)
+            shape = (
+                parts.cases.channels, parts.cases.spatialRank, parts.cases.classes, parts.training.caseIndices.count
+            )
+        } else {
+            let (dataset, heldOut) = try data.open(seed: seed &+ DataOptions.trainingSeedOffset)
+            (training, validation) =
+                try fold.map { try $0.split(dataset, seed: seed) }
+                ?? (fraction > 0
+                    ? try SourceSubset.split(dataset, validationFraction: fraction, seed: seed) : (dataset, heldOut))
+            shape = (dataset.channels, dataset.spatialShape.count, dataset.classes, training.count)
+        }
         let balancedWeights = try balanceClassWeights(arguments, training: training, into: &config.lossOptions)
         let model: UNet<Float>
         if let resume {
             model = try UNet<Float>(UNetConfiguration.inferred(from: resume.checkpoint.model))
         } else {
-            architecture.inputChannels = dataset.channels
-            architecture.spatialRank = dataset.spatialShape.count // 2 for images, 3 for volumes
-            architecture.classes = max(dataset.classes, 2)
+            architecture.inputChannels = shape.channels
+            architecture.spatialRank = shape.rank // 2 for images, 3 for volumes
+            architecture.classes = max(shape.classes, 2)
             model = try UNet<Float>(architecture, seed: seed)
         }
         config.classNames = data.classNames
@@ -226,7 +240,9 @@ enum TrainCommand: Command {
         if isRankZero {
             reporter.message(
                 "training a U-Net (base \(m.baseWidth), depth \(m.depth), \(m.classes) classes, norm \(m.normalization.name), "
-                    + "loss \(config.loss.rawValue)) on \(training.count) images of \(training.spatialShape), "
+                    + "loss \(config.loss.rawValue)) on "
+                    + (patches.map { "\(training.count) patches of \($0.extents) from \(shape.cases) cases, " }
+                        ?? "\(training.count) images of \(training.spatialShape), ")
                     + "validating on \(validation?.count ?? 0); \(config.epochs) epochs × \(steps) steps; output in \(config.outputDirectory!)"
                     + (ranks > 1 ? "; \(ranks) ranks × batch \(config.batchSize)" : "")
                     + (balancedWeights.map { w in

@@ -1,6 +1,7 @@
 // The batches of one epoch over any SegmentationSource: the same order, the same per-sample
 // augmentation seeds and so the same bytes as `SegmentationDataset.batches`, but each batch is
-// read (decoded, resized, augmented) only when it is asked for, and reading may fail.
+// read (decoded, resized, augmented) only when it is asked for, and reading may fail. A source
+// whose samples are drawn per epoch (`PatchSource`) is drawn with the epoch's seed.
 
 /// The batches of one epoch of a `SegmentationSource`, built on demand.
 ///
@@ -34,7 +35,7 @@ public struct BatchPlan: Sendable {
     ) throws {
         guard size >= 1 else { throw DiceKitError.invalidOption(name: "batch size", value: "\(size)", expected: "≥ 1") }
         if seed != nil { try augmentation.validate(spatialShape: source.spatialShape) }
-        self.source = source
+        self.source = seed.map { Self.drawn(source, seed: $0) } ?? source
         self.order = seed.map { SegmentationDataset.permutation(source.count, seed: $0) } ?? Array(0..<source.count)
         self.size = size
         self.seed = seed
@@ -51,13 +52,18 @@ public struct BatchPlan: Sendable {
     /// - Throws: `DiceKitError.option` for augmentations the samples' shape does not allow.
     init(source: any SegmentationSource, seed: UInt64, augmentation: Augmentation, positions: [[Int]]) throws {
         try augmentation.validate(spatialShape: source.spatialShape)
-        self.source = source
+        self.source = Self.drawn(source, seed: seed)
         self.order = SegmentationDataset.permutation(source.count, seed: seed)
         self.size = positions.map(\.count).max() ?? 1
         self.seed = seed
         self.augmentation = augmentation
         self.dropLast = false
         self.positions = positions
+    }
+
+    /// `source` drawn for the epoch's `seed` when its samples vary by epoch (`PatchSource`), else `source`.
+    static func drawn(_ source: any SegmentationSource, seed: UInt64) -> any SegmentationSource {
+        (source as? any EpochDrawnSource)?.drawn(seed: seed) ?? source
     }
 
     /// The number of batches.

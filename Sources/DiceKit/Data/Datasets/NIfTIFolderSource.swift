@@ -1,110 +1,54 @@
-// A folder of NIfTI volumes and label maps (nnU-Net's or the Decathlon's layout, see
-// NIfTICases.swift) read one case at a time: each sample is read, normalised
-// (`DatasetOptions.intensity`, z-score by default) and resized (`DatasetOptions.imageSize`
-// D × H × W: linear/area for the image, nearest for the labels) when it is asked for.
-//
-// Opening checks every case once (one in memory at a time): channel files that agree, a label
-// map of the image's extents, labels against the class count, one size for all unless a size is
-// given; so bad data fails before training, naming the file. dataset.json beside the folders
-// names the classes (ClassNames).
+// A folder of NIfTI volumes (`NIfTICaseFolder`) as samples of one size: each case is read,
+// normalised and resized (`DatasetOptions.imageSize` D × H × W: linear/area for the image,
+// nearest for the labels) when it is asked for. Without an image size every case must have the
+// same extents.
 
-import Foundation
-
-/// DIR/imagesTr + DIR/labelsTr of NIfTI volumes, read on demand (see the file header).
+/// DIR/imagesTr + DIR/labelsTr of NIfTI volumes, read on demand at one size (see the file header).
 public struct NIfTIFolderSource: SegmentationSource {
-    /// The cases, in sorted name order.
-    public let cases: [NIfTICase]
-    /// The loader options (the intensity normalisation resolved).
-    public let options: DatasetOptions
+    /// The cases at their own sizes.
+    public let folder: NIfTICaseFolder
     /// [D, H, W] of every sample (after resizing).
     public let spatialShape: [Int]
-    /// The channel count: channel files per case, or the fourth extent of a 4-D file.
-    public let channels: Int
-    /// The class count: the given one, else the largest label other than the ignore index, + 1.
-    public let classes: Int
+
+    /// The cases, in sorted name order.
+    public var cases: [NIfTICase] { folder.cases }
+    /// The loader options (the intensity normalisation resolved).
+    public var options: DatasetOptions { folder.options }
+    /// The channel count.
+    public var channels: Int { folder.channels }
+    /// The class count.
+    public var classes: Int { folder.classes }
     /// The label of unlabelled voxels, or nil.
-    public var ignoreIndex: Int? { options.ignoreIndex }
+    public var ignoreIndex: Int? { folder.ignoreIndex }
     /// Each case's extents and spacing [dz, dy, dx] as stored (before resizing).
-    public let native: [(extents: [Int], spacing: [Double])]
-    private let range: LabelRange
-
+    public var native: [(extents: [Int], spacing: [Double])] { folder.native }
     /// The number of cases.
-    public var count: Int { cases.count }
+    public var count: Int { folder.count }
 
-    /// Lists the cases of `directory` and checks every one (see the file header).
+    /// Lists the cases of `directory` and checks every one (`NIfTICaseFolder`).
     ///
-    /// - Throws: `DiceKitError.file` when the layout is not found or a label map is missing;
-    ///   `DiceKitError.option` for a 2-D image size or a resize mode other than stretch;
-    ///   `DiceKitError.shape` naming the file for extents that differ (without an image size) or
-    ///   a label map that does not fit its image; `DiceKitError.value` for labels out of range;
-    ///   the reader's `NIfTIError`s.
+    /// - Throws: as `NIfTICaseFolder.init(directory:options:)`; `DiceKitError.shape` naming the
+    ///   file of the first case whose extents differ from the first case's, without an image size.
     public init(directory: String, options: DatasetOptions = DatasetOptions()) throws {
-        guard let layout = NIfTICases.layout(of: directory) else {
-            throw DiceKitError.file(
-                path: directory,
-                reason: "expected imagesTr/ + labelsTr/ (or images/ + masks/, imagesTs/ + labelsTs/) with NIfTI files")
+        let folder = try NIfTICaseFolder(directory: directory, options: options)
+        let first = folder.native[0].extents
+        if options.imageSize == nil, let other = folder.native.firstIndex(where: { $0.extents != first }) {
+            throw DiceKitError.shape(
+                "\(folder.cases[other].images[0]): extents \(folder.native[other].extents); expected \(first) like case \(folder.cases[0].name) (give a size to resize on load, e.g. dicekit train --image-size D,H,W, or train on patches with --patch-size D,H,W)"
+            )
         }
-        try NIfTICases.checkOptions(options, path: directory)
-        let cases = try NIfTICases.list(images: layout.images, labels: layout.labels)
-        if let missing = cases.first(where: { $0.labels == nil }) {
-            throw DiceKitError.file(
-                path: layout.labels,
-                reason: "missing label map for case \(missing.name) (expected \(missing.name).nii.gz)")
-        }
-        var resolved = options
-        resolved.masks = .classIndices
-        resolved.intensity = options.intensity ?? .zscore
-        let ignore = try SegmentationGeometry.ignoreLabel(options.ignoreIndex)
-        var survey = LabelSurvey(ignore: ignore)
-        var native = [(extents: [Int], spacing: [Double])]()
-        var channels: Int?
-        for item in cases {
-            let (image, labels) = try Self.read(item, channels: channels)
-            if native.isEmpty == false, options.imageSize == nil, image.extents != native[0].extents {
-                throw DiceKitError.shape(
-                    "\(item.images[0]): extents \(image.extents); expected \(native[0].extents) like case \(cases[0].name) (give a size to resize on load, e.g. dicekit train --image-size D,H,W)"
-                )
-            }
-            channels = image.channels
-            native.append((image.extents, image.spacing))
-            survey.add(labels.labels)
-        }
-        self.cases = cases
-        self.options = resolved
-        self.native = native
-        self.channels = channels!
-        self.spatialShape = options.imageSize?.extents ?? native[0].extents
-        self.range = try survey.range(classes: options.classes, path: layout.labels)
-        self.classes = range.classes
+        self.folder = folder
+        self.spatialShape = options.imageSize?.extents ?? first
     }
 
     /// Sample `index`: read, normalised and resized now.
     ///
-    /// - Throws: the reader's errors; `DiceKitError.shape` / `.value` naming the file when it no
-    ///   longer fits the data set.
+    /// - Throws: as `NIfTICaseFolder.readCase(_:)`.
     public func sample(at index: Int) throws -> SegmentationSample {
-        precondition(index >= 0 && index < count, "NIfTIFolderSource: sample \(index) out of 0..<\(count)")
-        let item = cases[index]
-        let (image, map) = try Self.read(item, channels: channels)
-        guard options.imageSize != nil || image.extents == spatialShape else {
-            throw DiceKitError.shape(
-                "\(item.images[0]): extents \(image.extents); expected \(spatialShape) like the other cases")
-        }
-        try range.check(map.labels, context: item.labels!)
-        var values = image.values
-        options.intensity!.apply(to: &values, channels: channels)
+        let extents = folder.native[index].extents
+        let sample = try folder.readCase(index)
         return SegmentationSample(
-            image: VolumeResampling.resize(values, extents: image.extents, channels: channels, to: spatialShape),
-            labels: VolumeResampling.resizeLabels(map.labels, extents: image.extents, to: spatialShape))
-    }
-
-    /// A case's image and label map, checked against each other (and `channels` when known).
-    private static func read(_ item: NIfTICase, channels: Int?) throws -> (NIfTIVolume, NIfTILabelMap) {
-        let (image, labels) = try NIfTICases.read(item)
-        if let channels, image.channels != channels {
-            throw DiceKitError.shape(
-                "\(item.images[0]): \(image.channels) channel(s); expected \(channels) like the other cases")
-        }
-        return (image, labels!)
+            image: VolumeResampling.resize(sample.image, extents: extents, channels: channels, to: spatialShape),
+            labels: VolumeResampling.resizeLabels(sample.labels, extents: extents, to: spatialShape))
     }
 }

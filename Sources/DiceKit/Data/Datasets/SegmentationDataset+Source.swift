@@ -130,3 +130,20 @@ extension SegmentationDataset {
         throw DiceKitError.file(path: path, reason: layoutsExpected)
     }
 }
+
+extension SegmentationDataset {
+    /// Opens the data set a user names as cases to cut patches from (`PatchSource`): a NIfTI
+    /// folder as a `NIfTICaseFolder` (each case at its own size; an image size, when given,
+    /// resizes them all to it first), anything else as `UniformCases` of `open(_:options:warning:)`.
+    ///
+    /// - Throws: as `open(_:options:warning:)`.
+    public static func openCases(
+        _ path: String, options: DatasetOptions,
+        warning: (String) -> Void = { _ in }
+    ) throws -> any CaseSource {
+        if options.imageSize == nil, NIfTICases.layout(of: path) != nil {
+            return try NIfTICaseFolder(directory: path, options: options)
+        }
+        return UniformCases(try open(path, options: options, warning: warning))
+    }
+}

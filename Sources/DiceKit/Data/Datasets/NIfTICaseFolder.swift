@@ -1,0 +1,107 @@
+// A folder of NIfTI volumes and label maps (nnU-Net's or the Decathlon's layout, see
+// NIfTICases.swift) as cases of their own sizes, read one at a time and normalised
+// (`DatasetOptions.intensity`, z-score by default). Opening checks every case once (one in memory
+// at a time): channel files that agree, a label map of the image's extents, labels against the
+// class count; so bad data fails before training, naming the file. dataset.json beside the
+// folders names the classes (ClassNames). `NIfTIFolderSource` serves these cases at one size;
+// `PatchSource` cuts patches from them.
+
+import Foundation
+
+/// DIR/imagesTr + DIR/labelsTr of NIfTI volumes of any sizes, read on demand (see the file header).
+public struct NIfTICaseFolder: CaseSource {
+    /// The cases, in sorted name order.
+    public let cases: [NIfTICase]
+    /// The loader options (the intensity normalisation resolved).
+    public let options: DatasetOptions
+    /// The channel count: channel files per case, or the fourth extent of a 4-D file.
+    public let channels: Int
+    /// The class count: the given one, else the largest label other than the ignore index, + 1.
+    public let classes: Int
+    /// The label of unlabelled voxels, or nil.
+    public var ignoreIndex: Int? { options.ignoreIndex }
+    /// Each case's extents [D, H, W] and spacing [dz, dy, dx] as stored.
+    public let native: [(extents: [Int], spacing: [Double])]
+    private let range: LabelRange
+
+    /// The number of cases.
+    public var count: Int { cases.count }
+    /// 3: volumes.
+    public var spatialRank: Int { 3 }
+
+    /// Lists the cases of `directory` and checks every one (see the file header).
+    ///
+    /// - Throws: `DiceKitError.file` when the layout is not found or a label map is missing;
+    ///   `DiceKitError.option` for a 2-D image size or a resize mode other than stretch;
+    ///   `DiceKitError.shape` naming the file for a label map that does not fit its image or
+    ///   channel counts that differ; `DiceKitError.value` for labels out of range; the reader's
+    ///   `NIfTIError`s.
+    public init(directory: String, options: DatasetOptions = DatasetOptions()) throws {
+        guard let layout = NIfTICases.layout(of: directory) else {
+            throw DiceKitError.file(
+                path: directory,
+                reason: "expected imagesTr/ + labelsTr/ (or images/ + masks/, imagesTs/ + labelsTs/) with NIfTI files")
+        }
+        try NIfTICases.checkOptions(options, path: directory)
+        let cases = try NIfTICases.list(images: layout.images, labels: layout.labels)
+        if let missing = cases.first(where: { $0.labels == nil }) {
+            throw DiceKitError.file(
+                path: layout.labels,
+                reason: "missing label map for case \(missing.name) (expected \(missing.name).nii.gz)")
+        }
+        var resolved = options
+        resolved.masks = .classIndices
+        resolved.intensity = options.intensity ?? .zscore
+        let ignore = try SegmentationGeometry.ignoreLabel(options.ignoreIndex)
+        var survey = LabelSurvey(ignore: ignore)
+        var native = [(extents: [Int], spacing: [Double])]()
+        var channels: Int?
+        for item in cases {
+            let (image, labels) = try Self.read(item, channels: channels)
+            channels = image.channels
+            native.append((image.extents, image.spacing))
+            survey.add(labels.labels)
+        }
+        self.cases = cases
+        self.options = resolved
+        self.native = native
+        self.channels = channels!
+        self.range = try survey.range(classes: options.classes, path: layout.labels)
+        self.classes = range.classes
+    }
+
+    /// Case `index`'s extents as stored.
+    public func extents(ofCase index: Int) -> [Int] { native[index].extents }
+
+    /// Case `index`'s spacing [dz, dy, dx] from its header.
+    public func spacing(ofCase index: Int) -> [Double]? { native[index].spacing }
+
+    /// Case `index` at its stored extents: read and normalised now.
+    ///
+    /// - Throws: the reader's errors; `DiceKitError.shape` / `.value` naming the file when it no
+    ///   longer fits the data set.
+    public func readCase(_ index: Int) throws -> SegmentationSample {
+        precondition(index >= 0 && index < count, "NIfTICaseFolder: case \(index) out of 0..<\(count)")
+        let item = cases[index]
+        let (image, map) = try Self.read(item, channels: channels)
+        guard image.extents == native[index].extents else {
+            throw DiceKitError.shape(
+                "\(item.images[0]): extents \(image.extents); expected \(native[index].extents) as when the data set was opened"
+            )
+        }
+        try range.check(map.labels, context: item.labels!)
+        var values = image.values
+        options.intensity!.apply(to: &values, channels: channels)
+        return SegmentationSample(image: values, labels: map.labels)
+    }
+
+    /// A case's image and label map, checked against each other (and `channels` when known).
+    private static func read(_ item: NIfTICase, channels: Int?) throws -> (NIfTIVolume, NIfTILabelMap) {
+        let (image, labels) = try NIfTICases.read(item)
+        if let channels, image.channels != channels {
+            throw DiceKitError.shape(
+                "\(item.images[0]): \(image.channels) channel(s); expected \(channels) like the other cases")
+        }
+        return (image, labels!)
+    }
+}

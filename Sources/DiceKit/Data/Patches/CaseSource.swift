@@ -1,0 +1,100 @@
+// CaseSource: whole cases (scans, large images) that may differ in extents, read one at a time —
+// what `PatchSource` cuts its fixed-size training patches from. A NIfTI folder of mixed sizes is
+// one (`NIfTICaseFolder`); any `SegmentationSource` of one size is another (`UniformCases`).
+
+/// Whole cases that may differ in extents, read one at a time.
+///
+/// Every case has `channels` channels and `spatialRank` spatial axes; every label lies in
+/// 0..<`classes` or is the `ignoreIndex`. Conforming types must be safe to read from a background
+/// thread.
+public protocol CaseSource: Sendable {
+    /// The number of cases.
+    var count: Int { get }
+    /// The number of spatial axes: 2 for images, 3 for volumes.
+    var spatialRank: Int { get }
+    /// The channel count C.
+    var channels: Int { get }
+    /// The number of classes K (labels lie in 0..<K).
+    var classes: Int { get }
+    /// The label of unlabelled positions (outside 0..<K), or nil.
+    var ignoreIndex: Int? { get }
+
+    /// The spatial extents of case `index` as `readCase(_:)` returns it.
+    ///
+    /// - Precondition: 0 ≤ index < count.
+    func extents(ofCase index: Int) -> [Int]
+
+    /// Case `index` at its own extents: image [extents…, C] channels-last, labels [extents…].
+    ///
+    /// - Precondition: 0 ≤ index < count.
+    /// - Throws: an error naming the file when the case cannot be read or no longer fits.
+    func readCase(_ index: Int) throws -> SegmentationSample
+
+    /// The physical size of a voxel of case `index` along each spatial axis (NIfTI's header
+    /// spacing [dz, dy, dx]), or nil when the data do not say (the default).
+    func spacing(ofCase index: Int) -> [Double]?
+}
+
+extension CaseSource {
+    /// nil: the data do not say.
+    public func spacing(ofCase index: Int) -> [Double]? { nil }
+}
+
+/// The samples of a `SegmentationSource` (all of one size) as cases.
+public struct UniformCases: CaseSource {
+    /// The source the cases come from.
+    public let source: any SegmentationSource
+
+    /// The samples of `source` as cases.
+    public init(_ source: any SegmentationSource) { self.source = source }
+
+    /// The source's sample count.
+    public var count: Int { source.count }
+    /// The source's spatial rank.
+    public var spatialRank: Int { source.spatialShape.count }
+    /// The source's channel count.
+    public var channels: Int { source.channels }
+    /// The source's class count.
+    public var classes: Int { source.classes }
+    /// The source's ignore index.
+    public var ignoreIndex: Int? { source.ignoreIndex }
+    /// The source's one spatial shape.
+    public func extents(ofCase index: Int) -> [Int] { source.spatialShape }
+    /// The source's sample `index`.
+    public func readCase(_ index: Int) throws -> SegmentationSample { try source.sample(at: index) }
+}
+
+/// The cases of another case source at chosen indices (a fold, a validation share).
+public struct CaseSubset: CaseSource {
+    /// The source the cases come from.
+    public let base: any CaseSource
+    /// The base's indices, in this subset's order.
+    public let indices: [Int]
+
+    /// The cases of `base` at `indices`.
+    ///
+    /// - Throws: `DiceKitError.value` naming the first index outside 0..<base.count.
+    public init(_ base: any CaseSource, indices: [Int]) throws {
+        if let bad = indices.first(where: { $0 < 0 || $0 >= base.count }) {
+            throw DiceKitError.invalidValue(name: "case index", value: "\(bad)", expected: "0..<\(base.count)")
+        }
+        (self.base, self.indices) = (base, indices)
+    }
+
+    /// The number of chosen cases.
+    public var count: Int { indices.count }
+    /// The base's spatial rank.
+    public var spatialRank: Int { base.spatialRank }
+    /// The base's channel count.
+    public var channels: Int { base.channels }
+    /// The base's class count.
+    public var classes: Int { base.classes }
+    /// The base's ignore index.
+    public var ignoreIndex: Int? { base.ignoreIndex }
+    /// The base's extents of case `indices[index]`.
+    public func extents(ofCase index: Int) -> [Int] { base.extents(ofCase: indices[index]) }
+    /// The base's case `indices[index]`.
+    public func readCase(_ index: Int) throws -> SegmentationSample { try base.readCase(indices[index]) }
+    /// The base's spacing of case `indices[index]`.
+    public func spacing(ofCase index: Int) -> [Double]? { base.spacing(ofCase: indices[index]) }
+}
