@@ -16,7 +16,7 @@ enum EvalCommand: Command {
                                 [--use-subvoxels] [--match-iou T] [--keep-largest N] [--min-size S]
                                 [--postprocess-classes LIST] [--merge-classes] [--connectivity K]
                                 [--postprocess FILE] [--choose-postprocessing FILE] [--threads T]
-                                [--precision float32|bf16]
+                                [--precision float32|bf16] [--tile S[,T[,U]]] [--overlap F]
 
             --data synthetic (synthetic3d) evaluates on freshly generated synthetic polyps (3-D blobs;
             seed S + 2000, so not the training images); DIR and FILE.npy are read as `dicekit train`
@@ -30,6 +30,11 @@ enum EvalCommand: Command {
             runs, one checkpoint per fold) and pools the images, as nnU-Net's cross-validation summary;
             the JSON adds "folds", one entry per fold.
             \(DataOptions.help)
+            --tile S[,T[,U]] scores whole cases of any size one at a time through a sliding window of S
+            (per axis; as predict's --tile, --overlap F default 0.25, --batch-size windows per pass); a
+            checkpoint trained with --patch-size takes its patch size as the window unless --tile or
+            --image-size is given. NIfTI cases are then scored on their own grid, and hd95/nsd use each
+            case's header spacing unless --spacing is given.
             Dice and IoU per class are means over the images in which the class is present (MONAI's
             DiceMetric with ignore_empty); the JSON also gives the foreground mean.
             --metrics picks what is reported (default dice,iou); hd95 (95th-percentile Hausdorff

@@ -34,8 +34,9 @@ enum PredictCommand: Command {
             --probabilities OUT   as --logits, softmax (sigmoid for one class) probabilities: OUT.npy or OUT/NAME_prob.npy
             --tile S[,T[,U]] sliding-window inference with windows of S (per axis), multiples of 2^depth; a tile larger
                              than the image is clamped to it; logits blended with Gaussian weights (MONAI's
-                             sliding_window_inference, mode gaussian, sigma_scale 0.125)
-            --overlap F      fraction of a window shared with the next, in [0, 1) (default 0.25; needs --tile)
+                             sliding_window_inference, mode gaussian, sigma_scale 0.125); a checkpoint trained
+                             with --patch-size slides its patch size unless --tile or --image-size is given
+            --overlap F      fraction of a window shared with the next, in [0, 1) (default 0.25; needs a window)
             --batch-size B   windows per forward pass with --tile (default 8): memory grows with B × tile, not the image
             --tta flip       mean of the logits over every combination of flipped axes (4 passes; 8 for volumes)
             --padding P      how images are padded to a multiple of 2^depth before inference and cropped back

@@ -103,6 +103,13 @@ extension SegmentationDataset: SegmentationSource {
     }
 }
 
+/// Throws `DiceKitError.value` naming the first of `indices` outside 0..<count (`name`: "sample index").
+func checkIndices(_ indices: [Int], count: Int, name: String) throws {
+    if let bad = indices.first(where: { $0 < 0 || $0 >= count }) {
+        throw DiceKitError.invalidValue(name: name, value: "\(bad)", expected: "0..<\(count)")
+    }
+}
+
 /// The samples of another source at chosen indices (nothing is read until a sample is asked for).
 public struct SourceSubset: SegmentationSource {
     /// The source the samples come from.
@@ -114,9 +121,7 @@ public struct SourceSubset: SegmentationSource {
     ///
     /// - Throws: `DiceKitError.value` naming the first index outside 0..<base.count.
     public init(_ base: any SegmentationSource, indices: [Int]) throws {
-        if let bad = indices.first(where: { $0 < 0 || $0 >= base.count }) {
-            throw DiceKitError.invalidValue(name: "sample index", value: "\(bad)", expected: "0..<\(base.count)")
-        }
+        try checkIndices(indices, count: base.count, name: "sample index")
         self.base = base
         self.indices = indices
     }

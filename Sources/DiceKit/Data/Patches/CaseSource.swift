@@ -75,9 +75,7 @@ public struct CaseSubset: CaseSource {
     ///
     /// - Throws: `DiceKitError.value` naming the first index outside 0..<base.count.
     public init(_ base: any CaseSource, indices: [Int]) throws {
-        if let bad = indices.first(where: { $0 < 0 || $0 >= base.count }) {
-            throw DiceKitError.invalidValue(name: "case index", value: "\(bad)", expected: "0..<\(base.count)")
-        }
+        try checkIndices(indices, count: base.count, name: "case index")
         (self.base, self.indices) = (base, indices)
     }
 

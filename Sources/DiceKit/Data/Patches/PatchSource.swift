@@ -37,9 +37,7 @@ public struct PatchSource: EpochDrawnSource {
             )
         }
         let indices = caseIndices ?? Array(0..<cases.count)
-        if let bad = indices.first(where: { $0 < 0 || $0 >= cases.count }) {
-            throw DiceKitError.invalidValue(name: "case index", value: "\(bad)", expected: "0..<\(cases.count)")
-        }
+        try checkIndices(indices, count: cases.count, name: "case index")
         _ = try SegmentationGeometry.ignoreLabel(cases.ignoreIndex)
         (self.cases, self.caseIndices, self.sampling, self.seed) = (cases, indices, sampling, seed)
     }
