@@ -1,7 +1,8 @@
 // `dicekit train --resume`: the same command plus `--resume DIR/last.safetensors` continues the
 // run. The settings that cannot change mid-run (data, validation data, sizes, image size,
 // resizing, mask encoding, ignore index, classes, validation share or fold,
-// augmentation, loss and its options (TrainCommand+LossOptions.swift), deep supervision, batch size, seed, optimiser, architecture)
+// augmentation, patches, loss and its options (TrainCommand+LossOptions.swift), deep supervision, batch size, seed,
+// optimiser, architecture)
 // are stored in the checkpoint;
 // an omitted one takes the checkpoint's value (not the default), a given one must equal it.
 
