@@ -68,13 +68,16 @@ enum PredictCommand: Command {
         let precision = try PrecisionOption.parse(arguments)
         let input = try arguments.required("input")
         var options = try DataOptions.folderOptions(arguments)
-        let paths = try CheckpointOption.paths(arguments)
-        let window = try windowOption(arguments, recordedTile: try patchTile(of: paths[0], arguments))
-        let settings = InferenceSettings(
-            window: window, padding: try arguments.choice("padding", as: PaddingMode.self, default: .reflect)!,
-            augmentation: try arguments.choice(
-                "tta", as: TestTimeAugmentation.self, default: TestTimeAugmentation.none)!)
+        // A given --tile is checked now; without one, a patch-trained checkpoint's size is taken
+        // once the outputs and the checkpoint's path are known to be usable.
+        var window = arguments.string("tile") == nil ? nil : try windowOption(arguments)
+        let padding = try arguments.choice("padding", as: PaddingMode.self, default: .reflect)!
+        let augmentation = try arguments.choice(
+            "tta", as: TestTimeAugmentation.self, default: TestTimeAugmentation.none)!
         try outputs.check()
+        let paths = try CheckpointOption.paths(arguments)
+        if window == nil { window = try windowOption(arguments, recordedTile: try patchTile(of: paths[0], arguments)) }
+        let settings = InferenceSettings(window: window, padding: padding, augmentation: augmentation)
         let combination = try arguments.choice("ensemble", as: EnsembleCombination.self, default: .mean)!
         if paths.count > 1, combination != .logits, let target = outputs.logits {
             throw UsageError(
