@@ -168,28 +168,24 @@ static int dk_check_count(const dk_nifti_handle *image, int64_t count, dk_nifti_
     return DK_NIFTI_OK;
 }
 
+/// Voxel i with the header's scaling (scl_slope, scl_inter) applied; a slope of 0 means none.
+static double dk_scaled_voxel(const nifti_image *nim, int64_t i) {
+    double v = dk_voxel(nim, i), slope = nim->scl_slope, inter = nim->scl_inter;
+    return slope != 0 && (slope != 1 || inter != 0) ? v * slope + inter : v;
+}
+
 int dk_nifti_copy_float(const dk_nifti_handle *image, float *out, int64_t count, dk_nifti_header *header) {
     int code = dk_check_count(image, count, header);
     if (code != DK_NIFTI_OK) return code;
-    const nifti_image *nim = image->image;
-    double slope = nim->scl_slope, inter = nim->scl_inter;
-    int scaled = slope != 0 && (slope != 1 || inter != 0);
-    for (int64_t i = 0; i < count; i++) {
-        double v = dk_voxel(nim, i);
-        out[i] = (float)(scaled ? v * slope + inter : v);
-    }
+    for (int64_t i = 0; i < count; i++) out[i] = (float)dk_scaled_voxel(image->image, i);
     return DK_NIFTI_OK;
 }
 
 int dk_nifti_copy_labels(const dk_nifti_handle *image, int32_t *out, int64_t count, dk_nifti_header *header) {
     int code = dk_check_count(image, count, header);
     if (code != DK_NIFTI_OK) return code;
-    const nifti_image *nim = image->image;
-    double slope = nim->scl_slope, inter = nim->scl_inter;
-    int scaled = slope != 0 && (slope != 1 || inter != 0);
     for (int64_t i = 0; i < count; i++) {
-        double v = dk_voxel(nim, i);
-        if (scaled) v = v * slope + inter;
+        double v = dk_scaled_voxel(image->image, i);
         if (!(v == floor(v)) || v < (double)INT32_MIN || v > (double)INT32_MAX) {
             char text[DK_NIFTI_MESSAGE_SIZE];
             snprintf(text, sizeof text, "voxel %lld holds %g; expected a whole class index", (long long)i, v);
