@@ -1,12 +1,14 @@
 // Evaluation over whole cases of any size (`CaseSource`), each predicted through
 // `InferenceSettings` (padding, a sliding window, flips): how a network trained on patches is
-// scored on whole scans, as nnU-Net's and MONAI's validation do it. The loss is averaged over
-// cases (each case one batch of one), the Dice and IoU pooled as `evaluate(_:)` pools them.
+// scored on whole scans, as nnU-Net's and MONAI's validation do it. A case read resampled to a
+// target spacing is scored on its stored grid, against its stored label map. The loss is averaged
+// over cases (each case one batch of one), the Dice and IoU pooled as `evaluate(_:)` pools them.
 
 extension Trainer {
     /// Loss and per-class Dice and IoU over whole cases, one at a time (see the file header).
     /// `postprocessing`, `ensemble` and `observe` act as in `evaluate(_:batchSize:postprocessing:ensemble:observe:)`;
-    /// `observe` is called once per case, in order, with its labels [1, extents…].
+    /// `observe` is called once per case, in order, with its labels [1, extents…] (on the stored
+    /// grid for a case read resampled, see `CaseSource.storedGrid(ofCase:)`).
     ///
     /// - Throws: `DiceKitError.shape` / `.value` when the cases' channels, rank, classes or
     ///   ignore index do not fit the model; as `Predictor.logits(_:image:settings:)` and the
@@ -41,8 +43,12 @@ extension Trainer {
             let extents = cases.extents(ofCase: index)
             let sample = try cases.readCase(index)
             let image = Tensor(uncheckedShape: extents + [cases.channels], storage: sample.image)
-            var (logits, predicted) = try wholeCasePrediction(image, settings: settings, ensemble: ensemble)
-            let target = try LabelMap(shape: [1] + extents, int32Labels: sample.labels)
+            let stored = cases.storedGrid(ofCase: index)?.extents
+            var (logits, predicted) = try wholeCasePrediction(
+                image, settings: settings, ensemble: ensemble, storedGrid: stored)
+            let target = try LabelMap(
+                shape: [1] + (stored ?? extents),
+                int32Labels: stored == nil ? sample.labels : try cases.readStoredLabels(index))
             let finite = !logits.withUnsafeBufferPointer { $0.contains { !$0.isFinite } }
             lossSum += finite ? Double(try loss.evaluate(logits, target: .labels(target), gradient: false).value) : .nan
             if let postprocessing { predicted = try postprocessing.apply(to: predicted) }
@@ -54,11 +60,20 @@ extension Trainer {
     }
 
     /// The logits [1, extents…, K] and labels [1, extents…] of one image [extents…, C]: the
-    /// model's through `settings`, or the ensemble's as `predictions(_:)` combines them.
+    /// model's through `settings`, or the ensemble's as `predictions(_:)` combines them. With a
+    /// stored grid [D, H, W], the logits (the ensemble's probabilities) are first resampled to it,
+    /// as `predict` maps a resampled scan's scores back before the arg-max.
     private func wholeCasePrediction(
-        _ image: Tensor<Float>, settings: InferenceSettings, ensemble: Ensemble?
+        _ image: Tensor<Float>, settings: InferenceSettings, ensemble: Ensemble?, storedGrid: [Int]?
     ) throws -> (Tensor<Float>, LabelMap) {
-        let batched = { (t: Tensor<Float>) in Tensor(uncheckedShape: [1] + t.shape, storage: t.scalars) }
+        let batched = { (t: Tensor<Float>) in
+            guard let storedGrid else { return Tensor(uncheckedShape: [1] + t.shape, storage: t.scalars) }
+            let k = t.shape.last!
+            return Tensor(
+                uncheckedShape: [1] + storedGrid + [k],
+                storage: VolumeResampling.resize(
+                    t.scalars, extents: Array(t.shape.dropLast()), channels: k, to: storedGrid))
+        }
         guard let ensemble else {
             let logits = batched(try Predictor.logits(model, image: image, settings: settings))
             return (logits, try Predictor.argmax(logits))

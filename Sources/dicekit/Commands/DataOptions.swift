@@ -21,7 +21,7 @@ struct DataOptions {
     /// The value options this file parses (added to each command's spec).
     static let valueOptions: Set<String> = [
         "data", "val-data", "count", "size", "classes", "image-size", "resize", "mask-encoding", "ignore-index",
-        "intensity",
+        "intensity", "target-spacing",
     ]
 
     /// The help lines shared by the commands.
@@ -39,6 +39,11 @@ struct DataOptions {
           --intensity zscore|none|window:LOW,HIGH   NIfTI volumes only, per volume and channel:
                                  zscore (default, nnU-Net's), as stored, or clipped to a window and
                                  mapped to [0, 1] (CT, e.g. window:-1000,1000)
+          --target-spacing DZ,DY,DX|S|median   NIfTI volumes only: resample every volume to this
+                                 voxel spacing (header units, mm) on load, so a voxel is the same size
+                                 in every case (nnU-Net's target spacing); median (train only) takes
+                                 each axis's median over the training cases. The checkpoint records it:
+                                 predict and eval resample alike and score on each scan's own grid
           NIfTI volumes (.nii, .nii.gz): DIR/imagesTr/CASE_0000.nii.gz … (a file per channel) or
           CASE.nii.gz (3-D or 4-D), with DIR/labelsTr/CASE.nii.gz, as nnU-Net and the Decathlon lay
           them out; --image-size D,H,W resizes volumes of mixed sizes
@@ -62,7 +67,7 @@ struct DataOptions {
     ///   missing path or a bad classes.json.
     static func parse(
         _ arguments: ParsedArguments, defaultSource: String? = "synthetic", defaultCount: Int,
-        allowValidation: Bool = false
+        allowValidation: Bool = false, allowsMedianSpacing: Bool = false
     ) throws -> DataOptions {
         guard let raw = arguments.string("data") ?? defaultSource else {
             throw UsageError(message: "--data is required")
@@ -83,7 +88,7 @@ struct DataOptions {
             ? try arguments.int("size", default: 32, in: 8...256)!
             : try arguments.int("size", default: 128, in: 16...2048)!
         if synthetic {
-            for option in ["mask-encoding", "image-size", "resize", "ignore-index", "intensity"]
+            for option in ["mask-encoding", "image-size", "resize", "ignore-index", "intensity", "target-spacing"]
             where arguments.string(option) != nil {
                 throw UsageError(
                     message:
@@ -91,7 +96,7 @@ struct DataOptions {
                 )
             }
         }
-        var options = try folderOptions(arguments)
+        var options = try folderOptions(arguments, allowsMedianSpacing: allowsMedianSpacing)
         options.classes = try arguments.int("classes", in: 1...256)
         let validation = arguments.string("val-data")
         if validation != nil {
@@ -114,6 +119,12 @@ struct DataOptions {
                     throw UsageError(
                         message:
                             "--image-size applies to image folders (images/ + masks/); \(value) is a .npy data set, used at its stored size"
+                    )
+                }
+                if let spacing = arguments.string("target-spacing"), isNPY(value) {
+                    throw UsageError(
+                        message:
+                            "--target-spacing \(spacing) applies to NIfTI volumes; \(value) is a .npy data set, which has no voxel spacing"
                     )
                 }
                 if options.masks == .palette, isNPY(value) {
@@ -145,8 +156,10 @@ struct DataOptions {
             source: source, validation: validation, count: count, size: size, dataset: options, classNames: classNames)
     }
 
-    /// `--mask-encoding`, `--image-size` and `--resize` (also used by `predict`).
-    static func folderOptions(_ arguments: ParsedArguments) throws -> DatasetOptions {
+    /// `--mask-encoding`, `--image-size`, `--resize`, `--intensity`, `--target-spacing` (median
+    /// only when `allowsMedianSpacing`: train) and `--ignore-index` (also used by `predict`).
+    static func folderOptions(_ arguments: ParsedArguments, allowsMedianSpacing: Bool = false) throws -> DatasetOptions
+    {
         var options = DatasetOptions()
         if let text = arguments.string("mask-encoding") {
             switch text {
@@ -168,6 +181,23 @@ struct DataOptions {
         if let text = arguments.string("intensity") {
             do { options.intensity = try IntensityNormalization(parsing: text) } catch let error as DiceKitError {
                 throw UsageError(message: "--intensity: \(error.description)")
+            }
+        }
+        if let text = arguments.string("target-spacing") {
+            do { options.targetSpacing = try TargetSpacing(parsing: text) } catch let error as DiceKitError {
+                throw UsageError(message: "--target-spacing: \(error.description)")
+            }
+            if let size = options.imageSize {
+                throw UsageError(
+                    message:
+                        "--target-spacing \(text) and --image-size \(size) both set the volumes' extents; give one of them"
+                )
+            }
+            if options.targetSpacing == .median, !allowsMedianSpacing {
+                throw UsageError(
+                    message:
+                        "--target-spacing median is the training cases' median, for train; expected DZ,DY,DX (left out, the checkpoint's is taken)"
+                )
             }
         }
         options.ignoreIndex = try arguments.int("ignore-index", in: Int(Int32.min)...Int(Int32.max))
@@ -281,6 +311,8 @@ struct DataOptions {
         var options = dataset
         if let classes { options.classes = classes }
         var data = try opener(path, options, warn)
+        // A median target spacing is the training cases': the validation cases are resampled to it.
+        if let resolved = Self.targetSpacing(of: data) { options.targetSpacing = .spacing(resolved) }
         guard let validation else { return (data, nil) }
         var held = try opener(validation, options, warn)
         let (a, b) = (describe(data), describe(held))
@@ -295,6 +327,11 @@ struct DataOptions {
             held = try opener(validation, options, { _ in })
         }
         return (data, held)
+    }
+
+    /// The spacing a NIfTI source resamples its cases to (a median resolved), else nil.
+    static func targetSpacing(of source: Any) -> [Double]? {
+        (source as? NIfTICaseFolder)?.targetSpacing ?? (source as? NIfTIFolderSource)?.folder.targetSpacing
     }
 
     /// A short description of the source for progress messages.

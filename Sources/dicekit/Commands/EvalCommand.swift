@@ -11,7 +11,8 @@ enum EvalCommand: Command {
         help: """
             usage: dicekit eval --checkpoint FILE[,FILE…] --data synthetic|synthetic3d|DIR|FILE.npy [--count N] [--size S]
                                 [--seed S] [--batch-size B] [--image-size H,W] [--resize MODE] [--mask-encoding E]
-                                [--ignore-index K] [--folds K --fold I|all] [--ensemble mean|vote|logits] [--ensemble-weights W,…]
+                                [--intensity N] [--target-spacing DZ,DY,DX] [--ignore-index K] [--folds K --fold I|all]
+                                [--ensemble mean|vote|logits] [--ensemble-weights W,…]
                                 [--metrics dice,iou,hd95,nsd] [--spacing S,S[,S]] [--percentile P] [--tolerance T]
                                 [--use-subvoxels] [--match-iou T] [--keep-largest N] [--min-size S]
                                 [--postprocess-classes LIST] [--merge-classes] [--connectivity K]
@@ -33,8 +34,10 @@ enum EvalCommand: Command {
             --tile S[,T[,U]] scores whole cases of any size one at a time through a sliding window of S
             (per axis; as predict's --tile, --overlap F default 0.25, --batch-size windows per pass); a
             checkpoint trained with --patch-size takes its patch size as the window unless --tile or
-            --image-size is given. NIfTI cases are then scored on their own grid, and hd95/nsd use each
-            case's header spacing unless --spacing is given.
+            --image-size is given. NIfTI cases are then scored on their own grid (a case resampled to a
+            target spacing is mapped back to it first), and hd95/nsd use each case's header spacing
+            unless --spacing is given. NIfTI data left without --intensity, --image-size or
+            --target-spacing is read with the checkpoint's (a notice says so).
             Dice and IoU per class are means over the images in which the class is present (MONAI's
             DiceMetric with ignore_empty); the JSON also gives the foreground mean.
             --metrics picks what is reported (default dice,iou); hd95 (95th-percentile Hausdorff
@@ -75,7 +78,7 @@ enum EvalCommand: Command {
         let precision = try PrecisionOption.parse(arguments)
         let fold = try FoldOption.parseEvaluation(arguments)
         // With a fold, synthetic data is generated as `train` generates it (its default count too).
-        let data = try DataOptions.parse(arguments, defaultSource: nil, defaultCount: fold == nil ? 100 : 400)
+        var data = try DataOptions.parse(arguments, defaultSource: nil, defaultCount: fold == nil ? 100 : 400)
         if case .path(let source) = data.source, arguments.string("seed") != nil, fold == nil {
             throw UsageError(
                 message:
@@ -116,6 +119,10 @@ enum EvalCommand: Command {
             )
         }
         let paths = try CheckpointOption.paths(arguments)
+        // NIfTI cases are read as the checkpoint's training cases were (intensity, size or spacing).
+        if case .path(let path) = data.source, PredictionInputs.namesNIfTI(path) {
+            try PredictCommand.inheritVolumeOptions(&data.dataset, from: paths[0], command: "eval")
+        }
         // A window (given, or the patch size of a checkpoint trained on patches) scores whole cases.
         let window = try PredictCommand.windowOption(
             arguments, recordedTile: try PredictCommand.patchTile(of: paths[0], arguments, command: "eval"))
@@ -203,7 +210,10 @@ enum EvalCommand: Command {
                 scores = try trainer.evaluate(
                     source, postprocessing: postprocessing, ensemble: pass.ensemble, observe: observe)
             case .cases(let cases):
-                (caseSpacing, observedCases) = ({ cases.spacing(ofCase: $0) }, 0)
+                // A resampled case is scored on its stored grid, at its stored spacing.
+                (caseSpacing, observedCases) = (
+                    { cases.storedGrid(ofCase: $0)?.spacing ?? cases.spacing(ofCase: $0) }, 0
+                )
                 scores = try trainer.evaluate(
                     cases: cases, settings: settings, postprocessing: postprocessing, ensemble: pass.ensemble,
                     observe: observe)

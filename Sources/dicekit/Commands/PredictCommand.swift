@@ -22,9 +22,10 @@ enum PredictCommand: Command {
                              PNG/JPEG/NPY images; every image is predicted at its own size
             NIfTI (3-D checkpoints): --input CASE_0000.nii.gz, DIR/imagesTs/ (+ labelsTs/), DIR/imagesTr/ (+ labelsTr/)
                              or a folder of .nii/.nii.gz files, grouped into cases as nnU-Net does; --masks DIR writes
-                             DIR/CASE.nii.gz with the scan's spacing and orientation. --intensity and a D,H,W
-                             --image-size default to the checkpoint's training options; a resized volume's scores
-                             are resampled back to its own grid before the argmax, the Dice and every output
+                             DIR/CASE.nii.gz with the scan's spacing and orientation. --intensity, and a D,H,W
+                             --image-size or --target-spacing DZ,DY,DX, default to the checkpoint's training options;
+                             a resampled volume's scores go back to its own grid before the argmax, the Dice and
+                             every output
             --out DIR        DIR/NAME.png: image | ground truth (if known) | prediction, with "DICE x" drawn above
                              when the ground truth is known; and DIR/NAME_mask.png unless --masks says elsewhere
             --masks DIR      DIR/NAME_mask.png, one grey value per pixel (NAME_mask.npy for volumes)
@@ -57,7 +58,7 @@ enum PredictCommand: Command {
         valueOptions: Set([
             "input", "logits", "probabilities", "out", "masks", "mask-values", "batch-size",
             "tile", "overlap", "tta", "padding", "image-size", "resize", "mask-encoding", "ignore-index", "threads",
-            "precision", "intensity",
+            "precision", "intensity", "target-spacing",
         ]).union(PostprocessOption.valueOptions).union(CheckpointOption.valueOptions),
         flags: PostprocessOption.flags
     )
@@ -131,22 +132,28 @@ enum PredictCommand: Command {
         report.printTable()
     }
 
-    /// A NIfTI input is read as the checkpoint's training data was: `--intensity` and a D,H,W
-    /// `--image-size` left out take the recorded values (a notice says so).
-    static func inheritVolumeOptions(_ options: inout DatasetOptions, from checkpoint: String) throws {
+    /// A NIfTI input is read as the checkpoint's training data was: `--intensity`, and a D,H,W
+    /// `--image-size` or the target spacing (median resolved) when neither is given, take the
+    /// recorded values (a notice on stderr, prefixed with `command`, says so).
+    static func inheritVolumeOptions(
+        _ options: inout DatasetOptions, from checkpoint: String, command: String = "predict"
+    ) throws {
         guard let record = try EvalCommand.record(of: checkpoint) else { return }
         var taken = [String]()
         if options.intensity == nil, let text = record["intensity"] {
             options.intensity = try IntensityNormalization(parsing: text)
             taken.append("--intensity \(text)")
         }
-        if options.imageSize == nil, let text = record["image-size"], let size = try? ImageSize(parsing: text),
-            size.depth != nil
-        {
-            options.imageSize = size
-            taken.append("--image-size \(text)")
+        if options.imageSize == nil, options.targetSpacing == nil {
+            if let text = record["image-size"], let size = try? ImageSize(parsing: text), size.depth != nil {
+                options.imageSize = size
+                taken.append("--image-size \(text)")
+            } else if let text = record["trained-spacing"] {
+                options.targetSpacing = try TargetSpacing(parsing: text)
+                taken.append("--target-spacing \(text)")
+            }
         }
-        if !taken.isEmpty { printError("predict: \(taken.joined(separator: " ")) as the checkpoint was trained") }
+        if !taken.isEmpty { printError("\(command): \(taken.joined(separator: " ")) as the checkpoint was trained") }
     }
 
     /// The classes.json beside the input (for DIR/images/FILE, DIR's), for the table's columns.

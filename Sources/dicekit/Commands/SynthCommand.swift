@@ -12,7 +12,7 @@ enum SynthCommand: Command {
         summary: "write the synthetic polyp data set (images.npy + masks.npy, PNG/JPEG folders) or 3-D NIfTI blobs",
         help: """
             usage: dicekit synth --out DIR [--count N (100)] [--size S (128)] [--classes K (2)] [--seed S (0)]
-                                 [--format npy|png|jpeg|nifti] [--mixed-sizes] [--quality Q (90)] [--void-border W]
+                                 [--format npy|png|jpeg|nifti] [--mixed-sizes] [--mixed-spacings] [--quality Q (90)] [--void-border W]
 
             --format npy (default) writes DIR/images.npy (float32 [N, S, S, 3] in [0, 1]) and
                          DIR/masks.npy (uint8 [N, S, S]), the layout `dicekit train --data DIR` reads
@@ -26,13 +26,16 @@ enum SynthCommand: Command {
             --png        the same as --format png
             --mixed-sizes  every image gets its own size, each side drawn in [3S/4, 5S/4] (PNG, JPEG
                          and NIfTI; train on it with --image-size)
+            --mixed-spacings  NIfTI: every volume gets its own spacing (slices of 1, 1.5, 2, 3 or 4 mm,
+                         pixels of 0.5…1 mm) over the same field of view, so its extents differ (train on
+                         it with --patch-size and --target-spacing)
             --void-border W  mark a band 2W pixels wide along every class boundary as unlabelled (255,
                          PASCAL VOC's void; W in 1…16); masks then hold class indices and 255 in every
                          format but JPEG: train with --mask-encoding index --ignore-index 255
             Every format but nifti also writes DIR/classes.json (["background", "polyp"(, "instrument")]).
             """,
         valueOptions: ["out", "count", "size", "classes", "seed", "format", "quality", "void-border"],
-        flags: ["png", "mixed-sizes"]
+        flags: ["png", "mixed-sizes", "mixed-spacings"]
     )
 
     /// The output formats.
@@ -75,8 +78,13 @@ enum SynthCommand: Command {
                 throw UsageError(
                     message: "--format nifti writes the two-class 3-D blobs; drop --void-border and --classes")
             }
-            try writeNIfTI(to: out, count: count, size: size, seed: seed, mixed: mixed)
+            try writeNIfTI(
+                to: out, count: count, size: size, seed: seed, mixed: mixed,
+                mixedSpacings: arguments.flag("mixed-spacings"))
             return
+        }
+        if arguments.flag("mixed-spacings") {
+            throw UsageError(message: "--mixed-spacings applies to --format nifti (pictures have no voxel spacing)")
         }
         /// The synthetic set with the void borders drawn in, if asked for.
         func generated(_ count: Int, seed: UInt64, _ configuration: SyntheticPolypConfiguration) throws
@@ -123,7 +131,13 @@ enum SynthCommand: Command {
 
     /// Writes the 3-D blobs as an nnU-Net raw data set (see the help). Values are scaled like an
     /// MR scan's (200 + 800 x, whole numbers in float32), so the default z-score normalisation matters.
-    private static func writeNIfTI(to out: String, count: Int, size: Int, seed: UInt64, mixed: Bool) throws {
+    /// With `mixedSpacings`, each volume covers the same field of view (S × 2 mm, S × 0.8 mm, S × 0.8 mm,
+    /// scaled like its size with `mixed`) at its own spacing: slices of 1, 1.5, 2, 3 or 4 mm and pixels
+    /// of 0.5…1 mm, so a blob has one physical size and different extents in voxels, as in scans from
+    /// different scanners.
+    private static func writeNIfTI(
+        to out: String, count: Int, size: Int, seed: UInt64, mixed: Bool, mixedSpacings: Bool
+    ) throws {
         let (images, labels) = ("\(out)/imagesTr", "\(out)/labelsTr")
         try checkOutputs(directories: [out, images, labels])
         for folder in [out, images, labels] { try FileSystem.createDirectory(folder) }
@@ -137,18 +151,29 @@ enum SynthCommand: Command {
         try AtomicFile.write(Array(dataset.encoded.utf8), to: "\(out)/dataset.json")
         var sizes = SeededGenerator(seed: seed ^ 0x5EED_3D3D)
         let (low, high) = (size * 3 / 4, size * 5 / 4)
+        var spacings = SeededGenerator(seed: seed ^ 0x5BAC_1465)
+        let stored = [2.0, 0.8, 0.8]
         for i in 0..<count {
-            let extents = (0..<3).map { _ in mixed ? low + Int(sizes.next() % UInt64(high - low + 1)) : size }
+            var extents = (0..<3).map { _ in mixed ? low + Int(sizes.next() % UInt64(high - low + 1)) : size }
+            var spacing = stored
+            if mixedSpacings {
+                let pixel = 0.5 + 0.05 * Double(spacings.next() % 11)
+                spacing = [[1, 1.5, 2, 3, 4][Int(spacings.next() % 5)], pixel, pixel]
+                extents = (0..<3).map { max(8, Int((Double(extents[$0]) * stored[$0] / spacing[$0]).rounded())) }
+            }
             let data = try SegmentationDataset.syntheticBlobs3D(
                 count: 1, seed: seed &+ UInt64(i) &* 0x9E37_79B9, depth: extents[0], height: extents[1],
                 width: extents[2])
             let name = "blob_" + String(format: "%03d", i)
             let values = data.images.scalars.map { (200 + 800 * $0).rounded() }
             let image = "\(images)/\(name)_0000.nii.gz"
-            try NIfTI.write(values, extents: extents, channels: 1, to: image, geometryOf: nil, spacing: [2, 0.8, 0.8])
+            try NIfTI.write(values, extents: extents, channels: 1, to: image, geometryOf: nil, spacing: spacing)
             try NIfTI.writeLabels(data.labels, extents: extents, to: "\(labels)/\(name).nii.gz", geometryOf: image)
         }
-        let sides = mixed ? "\(low)…\(high) per side" : "\(size)³"
+        let sides =
+            mixedSpacings
+            ? "one field of view each at slices of 1…4 mm and pixels of 0.5…1 mm"
+            : mixed ? "\(low)…\(high) per side" : "\(size)³"
         printError(
             "wrote \(count) synthetic NIfTI volumes of \(sides) to \(out) (nnU-Net layout: imagesTr/, labelsTr/, dataset.json)"
         )

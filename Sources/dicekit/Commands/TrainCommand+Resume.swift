@@ -1,6 +1,6 @@
 // `dicekit train --resume`: the same command plus `--resume DIR/last.safetensors` continues the
 // run. The settings that cannot change mid-run (data, validation data, sizes, image size,
-// resizing, mask encoding, ignore index, classes, validation share or fold,
+// resizing, target spacing, mask encoding, ignore index, classes, validation share or fold,
 // augmentation, patches, loss and its options (TrainCommand+LossOptions.swift), deep supervision, batch size, seed,
 // optimiser, architecture)
 // are stored in the checkpoint;
@@ -17,7 +17,8 @@ extension TrainCommand {
         [
             "data", "count", "size", "classes", "val-fraction", "folds", "fold", "no-augment", "loss", "batch-size",
             "seed", "optimizer", "base", "depth", "norm", "activation", "val-data", "image-size", "resize",
-            "mask-encoding", "intensity", "ignore-index", "augment", "deep-supervision", "deep-supervision-levels",
+            "mask-encoding", "intensity", "target-spacing", "ignore-index", "augment", "deep-supervision",
+            "deep-supervision-levels",
             "patch-size", "patches-per-case", "foreground-oversampling",
         ] + lossValueOptions.union(lossFlags).sorted()
 

@@ -98,7 +98,8 @@ enum TrainCommand: Command {
         try checkOutputs(directories: [outputDirectory])
         try ThreadsOption.apply(arguments)
         let seed = UInt64(try arguments.int("seed", default: 0, in: 0...Int.max)!)
-        let data = try DataOptions.parse(arguments, defaultCount: 400, allowValidation: true)
+        let data = try DataOptions.parse(
+            arguments, defaultCount: 400, allowValidation: true, allowsMedianSpacing: true)
         // The exclusions look at the options given (a resumed run's record fills in val-fraction 0).
         let fold = try FoldOption.parse(arguments)
         for (a, b) in [("val-fraction", "val-data"), ("folds", "val-data"), ("folds", "val-fraction")]
@@ -182,6 +183,7 @@ enum TrainCommand: Command {
                 recorded[option] = arguments.string(option)
             }
             recorded["ignore-index"] = data.dataset.ignoreIndex.map(String.init)
+            recorded["target-spacing"] = data.dataset.targetSpacing?.description
         }
         config.recordedOptions = recorded
         if let resume {
@@ -204,8 +206,14 @@ enum TrainCommand: Command {
             shape = (
                 parts.cases.channels, parts.cases.spatialRank, parts.cases.classes, parts.training.caseIndices.count
             )
+            config.recordedOptions["trained-spacing"] = DataOptions.targetSpacing(of: parts.cases).map {
+                TargetSpacing.spacing($0).description
+            }
         } else {
             let (dataset, heldOut) = try data.open(seed: seed &+ DataOptions.trainingSeedOffset)
+            config.recordedOptions["trained-spacing"] = DataOptions.targetSpacing(of: dataset).map {
+                TargetSpacing.spacing($0).description
+            }
             (training, validation) =
                 try fold.map { try $0.split(dataset, seed: seed) }
                 ?? (fraction > 0
@@ -245,6 +253,7 @@ enum TrainCommand: Command {
                         ?? "\(training.count) images of \(training.spatialShape), ")
                     + "validating on \(validation?.count ?? 0); \(config.epochs) epochs × \(steps) steps; output in \(config.outputDirectory!)"
                     + (ranks > 1 ? "; \(ranks) ranks × batch \(config.batchSize)" : "")
+                    + (config.recordedOptions["trained-spacing"].map { "; volumes resampled to spacing \($0)" } ?? "")
                     + (balancedWeights.map { w in
                         "; class weights by median frequency: "
                             + w.map { String(format: "%.4g", $0) }.joined(separator: ", ")

@@ -173,11 +173,14 @@ public struct DatasetOptions: Sendable, Equatable {
     public var ignoreIndex: Int?
     /// How NIfTI volumes are normalised on load; nil takes `.zscore`. Other sources refuse it.
     public var intensity: IntensityNormalization?
+    /// The voxel spacing NIfTI volumes are resampled to on load, or nil (read at their own grid).
+    /// Excludes `imageSize`; other sources refuse it.
+    public var targetSpacing: TargetSpacing?
 
     /// Options; every default keeps the data as it is on disk (NIfTI volumes: z-scored).
     public init(
         masks: MaskEncoding? = nil, classes: Int? = nil, imageSize: ImageSize? = nil, resize: ResizeMode = .stretch,
-        ignoreIndex: Int? = nil, intensity: IntensityNormalization? = nil
+        ignoreIndex: Int? = nil, intensity: IntensityNormalization? = nil, targetSpacing: TargetSpacing? = nil
     ) {
         self.masks = masks
         self.classes = classes
@@ -185,6 +188,7 @@ public struct DatasetOptions: Sendable, Equatable {
         self.resize = resize
         self.ignoreIndex = ignoreIndex
         self.intensity = intensity
+        self.targetSpacing = targetSpacing
     }
 }
 

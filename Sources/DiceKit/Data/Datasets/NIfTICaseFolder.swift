@@ -1,10 +1,11 @@
 // A folder of NIfTI volumes and label maps (nnU-Net's or the Decathlon's layout, see
-// NIfTICases.swift) as cases of their own sizes, read one at a time and normalised
-// (`DatasetOptions.intensity`, z-score by default). Opening checks every case once (one in memory
-// at a time): channel files that agree, a label map of the image's extents, labels against the
-// class count; so bad data fails before training, naming the file. dataset.json beside the
-// folders names the classes (ClassNames). `NIfTIFolderSource` serves these cases at one size;
-// `PatchSource` cuts patches from them.
+// NIfTICases.swift) as cases of their own sizes, read one at a time, normalised
+// (`DatasetOptions.intensity`, z-score by default) and, with a target spacing, resampled to it
+// (TargetSpacing.swift). Opening checks every case once (one in memory at a time): channel files
+// that agree, a label map of the image's extents, labels against the class count, a resampled
+// size that fits in memory; so bad data fails before training, naming the file. dataset.json
+// beside the folders names the classes (ClassNames). `NIfTIFolderSource` serves these cases at one
+// size; `PatchSource` cuts patches from them.
 
 import Foundation
 
@@ -22,6 +23,13 @@ public struct NIfTICaseFolder: CaseSource {
     public var ignoreIndex: Int? { options.ignoreIndex }
     /// Each case's extents [D, H, W] and spacing [dz, dy, dx] as stored.
     public let native: [(extents: [Int], spacing: [Double])]
+    /// The spacing every case is resampled to (`options.targetSpacing` resolved), or nil.
+    public var targetSpacing: [Double]? {
+        if case .spacing(let values) = options.targetSpacing { return values }
+        return nil
+    }
+    /// Each case's extents as `readCase` returns it (resampled to the target spacing).
+    private let resampled: [[Int]]
     private let range: LabelRange
 
     /// The number of cases.
@@ -32,10 +40,11 @@ public struct NIfTICaseFolder: CaseSource {
     /// Lists the cases of `directory` and checks every one (see the file header).
     ///
     /// - Throws: `DiceKitError.file` when the layout is not found or a label map is missing;
-    ///   `DiceKitError.option` for a 2-D image size or a resize mode other than stretch;
-    ///   `DiceKitError.shape` naming the file for a label map that does not fit its image or
-    ///   channel counts that differ; `DiceKitError.value` for labels out of range; the reader's
-    ///   `NIfTIError`s.
+    ///   `DiceKitError.option` for a 2-D image size, a resize mode other than stretch, or both an
+    ///   image size and a target spacing; `DiceKitError.shape` naming the file for a label map
+    ///   that does not fit its image or channel counts that differ; `DiceKitError.value` for labels
+    ///   out of range or a case that its target spacing makes larger than `NIfTI.maximumVoxels`;
+    ///   the reader's `NIfTIError`s.
     public init(directory: String, options: DatasetOptions = DatasetOptions()) throws {
         guard let layout = NIfTICases.layout(of: directory) else {
             throw DiceKitError.file(
@@ -62,21 +71,61 @@ public struct NIfTICaseFolder: CaseSource {
             native.append((image.extents, image.spacing))
             survey.add(labels.labels)
         }
+        if options.targetSpacing == .median {
+            resolved.targetSpacing = .spacing(TargetSpacing.median(of: native.map(\.spacing)))
+        }
+        var resampled = native.map(\.extents)
+        if case .spacing(let target) = resolved.targetSpacing {
+            resampled = native.map { TargetSpacing.extents($0.extents, spacing: $0.spacing, target: target) }
+            let limit = NIfTI.maximumVoxels / channels!
+            if let large = resampled.firstIndex(where: { $0.reduce(1) { min($0 * $1, Int(Int32.max)) } > limit }) {
+                throw DiceKitError.value(
+                    "\(cases[large].images[0]): spacing \(native[large].spacing) resampled to \(target) makes \(resampled[large]) voxels; expected at most \(limit) (give a coarser target spacing)"
+                )
+            }
+        }
         self.cases = cases
         self.options = resolved
         self.native = native
+        self.resampled = resampled
         self.channels = channels!
         self.range = try survey.range(classes: options.classes, path: layout.labels)
         self.classes = range.classes
     }
 
-    /// Case `index`'s extents as stored.
-    public func extents(ofCase index: Int) -> [Int] { native[index].extents }
+    /// Case `index`'s extents as `readCase` returns it: as stored, or resampled to the target spacing.
+    public func extents(ofCase index: Int) -> [Int] { resampled[index] }
 
-    /// Case `index`'s spacing [dz, dy, dx] from its header.
-    public func spacing(ofCase index: Int) -> [Double]? { native[index].spacing }
+    /// Case `index`'s spacing [dz, dy, dx] as `readCase` returns it: from its header, or, resampled,
+    /// the stored size over the new extents (the target spacing up to the rounding of the extents).
+    public func spacing(ofCase index: Int) -> [Double]? {
+        let (extents, spacing) = native[index]
+        return (0..<3).map { spacing[$0] * Double(extents[$0]) / Double(resampled[index][$0]) }
+    }
 
-    /// Case `index` at its stored extents: read and normalised now.
+    /// Case `index`'s extents and spacing as stored, when it is read resampled; else nil.
+    public func storedGrid(ofCase index: Int) -> (extents: [Int], spacing: [Double])? {
+        resampled[index] == native[index].extents ? nil : native[index]
+    }
+
+    /// Case `index`'s label map as stored (checked as when the folder was opened).
+    ///
+    /// - Throws: the reader's errors; `DiceKitError.shape` / `.value` naming the file when it no
+    ///   longer fits the data set.
+    public func readStoredLabels(_ index: Int) throws -> [Int32] {
+        precondition(index >= 0 && index < count, "NIfTICaseFolder: case \(index) out of 0..<\(count)")
+        let path = cases[index].labels!
+        let map = try NIfTI.readLabels(contentsOf: path)
+        guard map.extents == native[index].extents else {
+            throw DiceKitError.shape(
+                "\(path): extents \(map.extents); expected \(native[index].extents) as when the data set was opened")
+        }
+        try range.check(map.labels, context: path)
+        return map.labels
+    }
+
+    /// Case `index` read, normalised and (with a target spacing) resampled now: the image
+    /// linearly or by area averaging, the label map by nearest neighbour.
     ///
     /// - Throws: the reader's errors; `DiceKitError.shape` / `.value` naming the file when it no
     ///   longer fits the data set.
@@ -92,7 +141,10 @@ public struct NIfTICaseFolder: CaseSource {
         try range.check(map.labels, context: item.labels!)
         var values = image.values
         options.intensity!.apply(to: &values, channels: channels)
-        return SegmentationSample(image: values, labels: map.labels)
+        let (stored, target) = (native[index].extents, resampled[index])
+        return SegmentationSample(
+            image: VolumeResampling.resize(values, extents: stored, channels: channels, to: target),
+            labels: VolumeResampling.resizeLabels(map.labels, extents: stored, to: target))
     }
 
     /// A case's image and label map, checked against each other (and `channels` when known).

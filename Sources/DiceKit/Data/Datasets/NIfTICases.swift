@@ -34,7 +34,8 @@ enum NIfTICases {
     }
 
     /// Refuses the loader options that do not apply to volumes: a 2-D image size, a resize mode
-    /// other than stretch, a mask encoding other than class indices.
+    /// other than stretch, an image size with a target spacing, a mask encoding other than class
+    /// indices.
     ///
     /// - Throws: `DiceKitError.option` naming `path` and what was expected.
     static func checkOptions(_ options: DatasetOptions, path: String) throws {
@@ -44,6 +45,11 @@ enum NIfTICases {
         if options.imageSize != nil, options.resize != .stretch {
             throw DiceKitError.option(
                 "\(path): volumes are resized by stretching; resize mode \(options.resize.rawValue) applies to pictures"
+            )
+        }
+        if let size = options.imageSize, let spacing = options.targetSpacing {
+            throw DiceKitError.option(
+                "\(path): image size \(size) and target spacing \(spacing) both set the volumes' extents; expected one of them"
             )
         }
         if options.masks != nil, options.masks != .classIndices {

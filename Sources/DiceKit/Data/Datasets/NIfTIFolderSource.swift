@@ -1,7 +1,7 @@
 // A folder of NIfTI volumes (`NIfTICaseFolder`) as samples of one size: each case is read,
-// normalised and resized (`DatasetOptions.imageSize` D × H × W: linear/area for the image,
-// nearest for the labels) when it is asked for. Without an image size every case must have the
-// same extents.
+// normalised, resampled to the target spacing (if any) and resized (`DatasetOptions.imageSize`
+// D × H × W: linear/area for the image, nearest for the labels) when it is asked for. Without an
+// image size every case must have the same extents (after resampling).
 
 /// DIR/imagesTr + DIR/labelsTr of NIfTI volumes, read on demand at one size (see the file header).
 public struct NIfTIFolderSource: SegmentationSource {
@@ -31,10 +31,13 @@ public struct NIfTIFolderSource: SegmentationSource {
     ///   file of the first case whose extents differ from the first case's, without an image size.
     public init(directory: String, options: DatasetOptions = DatasetOptions()) throws {
         let folder = try NIfTICaseFolder(directory: directory, options: options)
-        let first = folder.native[0].extents
-        if options.imageSize == nil, let other = folder.native.firstIndex(where: { $0.extents != first }) {
+        let first = folder.extents(ofCase: 0)
+        let resampled = folder.targetSpacing == nil ? "" : " at the target spacing"
+        if options.imageSize == nil,
+            let other = (0..<folder.count).first(where: { folder.extents(ofCase: $0) != first })
+        {
             throw DiceKitError.shape(
-                "\(folder.cases[other].images[0]): extents \(folder.native[other].extents); expected \(first) like case \(folder.cases[0].name) (give a size to resize on load, e.g. dicekit train --image-size D,H,W, or train on patches with --patch-size D,H,W)"
+                "\(folder.cases[other].images[0]): extents \(folder.extents(ofCase: other))\(resampled); expected \(first) like case \(folder.cases[0].name) (\(resampled.isEmpty ? "give a size to resize on load, e.g. dicekit train --image-size D,H,W, or " : "")train on patches with --patch-size D,H,W)"
             )
         }
         self.folder = folder
@@ -45,7 +48,7 @@ public struct NIfTIFolderSource: SegmentationSource {
     ///
     /// - Throws: as `NIfTICaseFolder.readCase(_:)`.
     public func sample(at index: Int) throws -> SegmentationSample {
-        let extents = folder.native[index].extents
+        let extents = folder.extents(ofCase: index)
         let sample = try folder.readCase(index)
         return SegmentationSample(
             image: VolumeResampling.resize(sample.image, extents: extents, channels: channels, to: spatialShape),

@@ -4,9 +4,9 @@
 // case in labelsTs/, labelsTr/ or masks/ beside the images folder, where there is one.
 //
 // Each volume is normalised as in training (`DatasetOptions.intensity`) and, with a D,H,W image
-// size, resized to it; the item keeps the volume's own grid (`NIfTIGrid`), so that its scores are
-// mapped back (`Item.scoresOnGrid`) before they are scored against the ground truth and written
-// as CASE.nii.gz with the file's spacing and orientation.
+// size or a target spacing, resized to it; the item keeps the volume's own grid (`NIfTIGrid`), so
+// that its scores are mapped back (`Item.scoresOnGrid`) before they are scored against the ground
+// truth and written as CASE.nii.gz with the file's spacing and orientation.
 
 import Foundation
 
@@ -65,7 +65,7 @@ extension PredictionInputs {
         let (volume, map) = try NIfTICases.read(item)
         var values = volume.values
         (options.intensity ?? .zscore).apply(to: &values, channels: volume.channels)
-        let extents = options.imageSize?.extents ?? volume.extents
+        let extents = try options.imageSize?.extents ?? resampledExtents(volume, options: options, path: item.images[0])
         values = VolumeResampling.resize(values, extents: volume.extents, channels: volume.channels, to: extents)
         if let map, let path = item.labels {
             var survey = LabelSurvey(ignore: try options.ignoreLabel(encoding: .classIndices))
@@ -79,6 +79,29 @@ extension PredictionInputs {
             labels: map?.labels,
             grid: NIfTIGrid(extents: volume.extents, spacing: volume.spacing, reference: item.images[0])
         )
+    }
+
+    /// The extents of `volume` at `options.targetSpacing`, or as stored without one.
+    ///
+    /// - Throws: `DiceKitError.option` for `.median` (a training data set's statistic);
+    ///   `DiceKitError.value` when the resampled volume would exceed `NIfTI.maximumVoxels`.
+    private static func resampledExtents(_ volume: NIfTIVolume, options: DatasetOptions, path: String) throws -> [Int] {
+        switch options.targetSpacing {
+        case nil: return volume.extents
+        case .median:
+            throw DiceKitError.option(
+                "\(path): target spacing median is the training cases' median; expected DZ,DY,DX (the checkpoint's, which predict takes when none is given)"
+            )
+        case .spacing(let target):
+            let extents = TargetSpacing.extents(volume.extents, spacing: volume.spacing, target: target)
+            let limit = NIfTI.maximumVoxels / volume.channels
+            guard extents.reduce(1, { min($0 * $1, Int(Int32.max)) }) <= limit else {
+                throw DiceKitError.value(
+                    "\(path): spacing \(volume.spacing) resampled to \(target) makes \(extents) voxels; expected at most \(limit) (give a coarser target spacing)"
+                )
+            }
+            return extents
+        }
     }
 }
 

@@ -76,6 +76,11 @@ extension SegmentationDataset {
         if let size = options.imageSize, size.depth != nil {
             throw DiceKitError.option("\(path): a 3-D image size (\(size)) applies to NIfTI volumes; expected H,W")
         }
+        if let spacing = options.targetSpacing {
+            throw DiceKitError.option(
+                "\(path): a target spacing (\(spacing)) applies to NIfTI volumes, whose headers give their voxel size; this data has none"
+            )
+        }
     }
 
     /// Loads the data set at `path` (see `load(from:options:warning:)`).

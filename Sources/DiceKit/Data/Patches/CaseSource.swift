@@ -33,11 +33,27 @@ public protocol CaseSource: Sendable {
     /// The physical size of a voxel of case `index` along each spatial axis (NIfTI's header
     /// spacing [dz, dy, dx]), or nil when the data do not say (the default).
     func spacing(ofCase index: Int) -> [Double]?
+
+    /// Case `index`'s extents and spacing as stored, when `readCase` returns it resampled
+    /// (`DatasetOptions.targetSpacing`); nil (the default) when it is read as stored. Evaluation
+    /// maps predictions back to this grid and scores them against `readStoredLabels(_:)`.
+    func storedGrid(ofCase index: Int) -> (extents: [Int], spacing: [Double])?
+
+    /// Case `index`'s label map on its stored grid (read only when `storedGrid(ofCase:)` is not nil).
+    ///
+    /// - Throws: an error naming the file when it cannot be read or no longer fits.
+    func readStoredLabels(_ index: Int) throws -> [Int32]
 }
 
 extension CaseSource {
     /// nil: the data do not say.
     public func spacing(ofCase index: Int) -> [Double]? { nil }
+
+    /// nil: cases are read as stored.
+    public func storedGrid(ofCase index: Int) -> (extents: [Int], spacing: [Double])? { nil }
+
+    /// The labels `readCase(_:)` returns (cases read as stored).
+    public func readStoredLabels(_ index: Int) throws -> [Int32] { try readCase(index).labels }
 }
 
 /// The samples of a `SegmentationSource` (all of one size) as cases.
@@ -95,4 +111,10 @@ public struct CaseSubset: CaseSource {
     public func readCase(_ index: Int) throws -> SegmentationSample { try base.readCase(indices[index]) }
     /// The base's spacing of case `indices[index]`.
     public func spacing(ofCase index: Int) -> [Double]? { base.spacing(ofCase: indices[index]) }
+    /// The base's stored grid of case `indices[index]`.
+    public func storedGrid(ofCase index: Int) -> (extents: [Int], spacing: [Double])? {
+        base.storedGrid(ofCase: indices[index])
+    }
+    /// The base's stored labels of case `indices[index]`.
+    public func readStoredLabels(_ index: Int) throws -> [Int32] { try base.readStoredLabels(indices[index]) }
 }
