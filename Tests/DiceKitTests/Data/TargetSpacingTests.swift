@@ -71,9 +71,10 @@ final class TargetSpacingTests: XCTestCase {
             XCTAssertEqual(
                 read.image, VolumeResampling.resize(original.image, extents: grid.extents, channels: 1, to: target))
             XCTAssertEqual(
-                read.labels, VolumeResampling.resizeLabels(original.labels, extents: grid.extents, to: target))
+                read.labels, VolumeResampling.resizeLabelsByClass(original.labels, extents: grid.extents, to: target))
         }
-        // Case a doubles its slices: slice 2z and 2z + 1 take slice z's labels.
+        // Case a doubles its slices: slices 2z and 2z + 1 lie a quarter slice from slice z, whose
+        // labels weigh 3/4 in both.
         let labels = try folder.readCase(0).labels
         XCTAssertEqual(Array(labels[0..<48]), Array(stored[0].labels[0..<48]))
         XCTAssertEqual(Array(labels[48..<96]), Array(stored[0].labels[0..<48]))
@@ -94,6 +95,34 @@ final class TargetSpacingTests: XCTestCase {
         let subset = try CaseSubset(folder, indices: [1])
         XCTAssertEqual(subset.storedGrid(ofCase: 0)?.extents, [8, 6, 5])
         XCTAssertEqual(try subset.readStoredLabels(0), stored[1].labels)
+    }
+
+    func testLabelMapsAreResampledClassByClass() throws {
+        // A one-voxel-thick plane of label 2 at x = 1 of [1, 1, 4], halved along x: the pair
+        // (x 0, x 1) averages to 1/2 background and 1/2 label 2 (the smaller value wins the tie),
+        // (x 2, x 3) to label 1 entirely. Nearest neighbour would keep x 0 and x 2 only.
+        XCTAssertEqual(
+            VolumeResampling.resizeLabelsByClass([0, 2, 1, 1], extents: [1, 1, 4], to: [1, 1, 2]), [0, 1])
+        XCTAssertEqual(
+            VolumeResampling.resizeLabelsByClass([2, 2, 0, 1], extents: [1, 1, 4], to: [1, 1, 2]), [2, 0])
+        // Three voxels onto two: output 0 covers x 0 and half of x 1 (2/3 and 1/3 of its weight),
+        // output 1 the other half of x 1 and x 2.
+        XCTAssertEqual(VolumeResampling.resizeLabelsByClass([3, 0, 0], extents: [1, 1, 3], to: [1, 1, 2]), [3, 0])
+        XCTAssertEqual(VolumeResampling.resizeLabelsByClass([0, 3, 0], extents: [1, 1, 3], to: [1, 1, 2]), [0, 0])
+        XCTAssertEqual(VolumeResampling.resizeLabelsByClass([3, 3, 0], extents: [1, 1, 3], to: [1, 1, 2]), [3, 0])
+        // Doubling one axis weighs the nearer voxel 3/4: nearest neighbour's labels. (Along three
+        // axes at once, the nearest voxel weighs 27/64 and three neighbours of one value can
+        // outweigh it.)
+        let labels: [Int32] = [0, 1, 1, 255, 0, 2, 2, 1]
+        XCTAssertEqual(
+            VolumeResampling.resizeLabelsByClass(labels, extents: [2, 2, 2], to: [2, 2, 4]),
+            VolumeResampling.resizeLabels(labels, extents: [2, 2, 2], to: [2, 2, 4]))
+        XCTAssertNotEqual(
+            VolumeResampling.resizeLabelsByClass(labels, extents: [2, 2, 2], to: [4, 4, 4]),
+            VolumeResampling.resizeLabels(labels, extents: [2, 2, 2], to: [4, 4, 4]))
+        // One value fills the output.
+        XCTAssertEqual(
+            VolumeResampling.resizeLabelsByClass([7, 7], extents: [1, 1, 2], to: [2, 1, 3]), [7, 7, 7, 7, 7, 7])
     }
 
     func testMisusesAreRefusedWithWhatWasExpected() throws {

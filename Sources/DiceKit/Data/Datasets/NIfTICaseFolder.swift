@@ -125,7 +125,7 @@ public struct NIfTICaseFolder: CaseSource {
     }
 
     /// Case `index` read, normalised and (with a target spacing) resampled now: the image
-    /// linearly or by area averaging, the label map by nearest neighbour.
+    /// linearly or by area averaging, the label map class by class (`resizeLabelsByClass`).
     ///
     /// - Throws: the reader's errors; `DiceKitError.shape` / `.value` naming the file when it no
     ///   longer fits the data set.
@@ -144,7 +144,7 @@ public struct NIfTICaseFolder: CaseSource {
         let (stored, target) = (native[index].extents, resampled[index])
         return SegmentationSample(
             image: VolumeResampling.resize(values, extents: stored, channels: channels, to: target),
-            labels: VolumeResampling.resizeLabels(map.labels, extents: stored, to: target))
+            labels: VolumeResampling.resizeLabelsByClass(map.labels, extents: stored, to: target))
     }
 
     /// A case's image and label map, checked against each other (and `channels` when known).

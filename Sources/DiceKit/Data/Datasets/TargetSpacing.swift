@@ -3,8 +3,10 @@
 // pixels and 5 mm slices and one of 1 mm isotropic voxels then show an organ at the same size in
 // voxels. A case of extents e and spacing s becomes max(1, round(e · s / t)) voxels along each
 // axis; the image is resampled as `VolumeResampling` resizes (area averaging when an axis
-// shrinks, linear when it grows), the label map by nearest neighbour. Predictions are mapped back
-// to each scan's own grid before they are written or scored.
+// shrinks, linear when it grows), the label map class by class (each value's indicator resampled
+// alike, the value of greatest weight kept, as nnU-Net resamples segmentations; nearest neighbour
+// would drop thin structures where an axis shrinks). Predictions are mapped back to each scan's
+// own grid before they are written or scored.
 
 /// The voxel spacing NIfTI volumes are resampled to on load (see the file header).
 public enum TargetSpacing: Sendable, Equatable, CustomStringConvertible {

@@ -1,8 +1,9 @@
 // Resizing volumes: the separable resampler of ImageResampling (area averaging when an axis
 // shrinks, linear interpolation with half-voxel centres when it grows, PyTorch's
 // align_corners=False), applied along W, then H, then D; label maps by nearest neighbour with the
-// same centre rule. Used to bring NIfTI volumes of mixed sizes to one training size, and a
-// network's class probabilities back to a volume's own extents.
+// same centre rule, or class by class (`resizeLabelsByClass`, for a target spacing). Used to bring
+// NIfTI volumes of mixed sizes to one training size or spacing, and a network's class scores back
+// to a volume's own extents.
 
 enum VolumeResampling {
     /// A [D, H, W, C] volume (channels-last, row-major) resized to `target` [D', H', W'].
@@ -38,6 +39,30 @@ enum VolumeResampling {
             }
         }
         return y
+    }
+
+    /// A [D, H, W] label map resized to `target` class by class, as nnU-Net resamples
+    /// segmentations: each label value's indicator is resampled like an image (`resize`: area
+    /// averaging where an axis shrinks, linear where it grows) and each voxel takes the value of
+    /// greatest weight (the smaller value on a tie). Unlike nearest neighbour, a thin structure
+    /// keeps the voxels it mostly covers when an axis shrinks. Time O(voxels × values), memory
+    /// O(voxels).
+    static func resizeLabelsByClass(_ labels: [Int32], extents: [Int], to target: [Int]) -> [Int32] {
+        precondition(extents.count == 3 && target.count == 3, "VolumeResampling: extents \(extents) → \(target)")
+        if extents == target { return labels }
+        let values = Set(labels).sorted()
+        let count = target.reduce(1, *)
+        guard values.count > 1 else { return [Int32](repeating: values.first ?? 0, count: count) }
+        var output = [Int32](repeating: values[0], count: count)
+        var best = resize(labels.map { $0 == values[0] ? 1 : 0 }, extents: extents, channels: 1, to: target)
+        for value in values.dropFirst() {
+            let weight = resize(labels.map { $0 == value ? 1 : 0 }, extents: extents, channels: 1, to: target)
+            for p in 0..<count where weight[p] > best[p] {
+                best[p] = weight[p]
+                output[p] = value
+            }
+        }
+        return output
     }
 
     /// A [D, H, W] label map resized to `target` by nearest neighbour.
