@@ -37,7 +37,7 @@ public struct NIfTIFolderSource: SegmentationSource {
             let other = (0..<folder.count).first(where: { folder.extents(ofCase: $0) != first })
         {
             throw DiceKitError.shape(
-                "\(folder.cases[other].images[0]): extents \(folder.extents(ofCase: other))\(resampled); expected \(first) like case \(folder.cases[0].name) (\(resampled.isEmpty ? "give a size to resize on load, e.g. dicekit train --image-size D,H,W, or " : "")train on patches with --patch-size D,H,W)"
+                "\(folder.cases[other].images[0]): extents \(folder.extents(ofCase: other))\(resampled); expected \(first) like case \(folder.cases[0].name) (\(resampled.isEmpty ? "give a size to resize on load, e.g. dicekit train --image-size D,H,W, or " : "")train on patches with --patch-size D,H,W; eval scores whole cases with --tile)"
             )
         }
         self.folder = folder
