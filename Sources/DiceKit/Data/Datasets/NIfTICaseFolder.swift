@@ -100,6 +100,7 @@ public struct NIfTICaseFolder: CaseSource {
     /// the stored size over the new extents (the target spacing up to the rounding of the extents).
     public func spacing(ofCase index: Int) -> [Double]? {
         let (extents, spacing) = native[index]
+        guard resampled[index] != extents else { return spacing }
         return (0..<3).map { spacing[$0] * Double(extents[$0]) / Double(resampled[index][$0]) }
     }
 
