@@ -45,18 +45,8 @@ final class CLIPatchTests: XCTestCase {
         XCTAssertTrue(
             predict.stderr.contains("predict: --tile 16,16,16 as the checkpoint was trained on patches"),
             predict.stderr)
-        var dices = [Double]()
-        for index in 0..<3 {
-            let name = "blob_00\(index)"
-            let image = try NIfTI.read(contentsOf: "\(dir)/test/imagesTr/\(name)_0000.nii.gz")
-            let truth = try NIfTI.readLabels(contentsOf: "\(dir)/test/labelsTr/\(name).nii.gz")
-            let mask = try NIfTI.readLabels(contentsOf: "\(dir)/m/\(name).nii.gz")
-            XCTAssertEqual(mask.extents, image.extents, name)
-            guard truth.labels.contains(1) else { continue }
-            let both = zip(mask.labels, truth.labels).filter { $0 == 1 && $1 == 1 }.count
-            let sizes = mask.labels.filter { $0 == 1 }.count + truth.labels.filter { $0 == 1 }.count
-            dices.append(2 * Double(both) / Double(sizes))
-        }
+        let dices = try writtenMaskDices(
+            masks: "\(dir)/m", data: "\(dir)/test", cases: (0..<3).map { "blob_00\($0)" })
         XCTAssertFalse(dices.isEmpty)
 
         // eval scores the same whole cases through the same window: the same Dice.

@@ -85,7 +85,7 @@ final class TargetSpacingTests: XCTestCase {
         XCTAssertEqual(median.options.targetSpacing, .spacing([1.5, 1, 1.5]))
         XCTAssertEqual(median.extents(ofCase: 0), [5, 6, 5])
         XCTAssertEqual(median.extents(ofCase: 1), [5, 6, 7])
-        assertClose(median.spacing(ofCase: 0)!, [1.6, 1, 1.6], accuracy: 1e-12)
+        assertClose(median.spacing(ofCase: 0)!, [1.6, 1, 1.6], relativeTolerance: 0, absoluteTolerance: 1e-12)
         // A spacing the case already has reads it as stored.
         let same = try NIfTICaseFolder(
             directory: directory.path, options: DatasetOptions(targetSpacing: .spacing([2, 1, 1])))
@@ -196,11 +196,4 @@ final class TargetSpacingTests: XCTestCase {
         }
         XCTAssertTrue(scores.loss.isFinite)
     }
-}
-
-private func assertClose(
-    _ a: [Double], _ b: [Double], accuracy: Double, file: StaticString = #filePath, line: UInt = #line
-) {
-    XCTAssertEqual(a.count, b.count, file: file, line: line)
-    for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: accuracy, file: file, line: line) }
 }
