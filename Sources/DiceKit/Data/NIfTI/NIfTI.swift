@@ -67,13 +67,7 @@ public enum NIfTI {
         let file = try OpenFile(path: path)
         defer { file.close() }
         let (extents, channels) = file.layout
-        var raw = [Float](repeating: 0, count: file.voxels)
-        try file.load()
-        var header = file.header
-        let code = raw.withUnsafeMutableBufferPointer {
-            dk_nifti_copy_float(file.handle, $0.baseAddress, Int64(file.voxels), &header)
-        }
-        try file.check(code, &header)
+        let raw = try file.voxelData(as: Float.self, copy: dk_nifti_copy_float)
         if let bad = raw.firstIndex(where: { !$0.isFinite }) {
             throw NIfTIError.invalidValue(
                 path: path, reason: "voxel \(bad) is \(raw[bad]); expected finite image values")
@@ -94,13 +88,7 @@ public enum NIfTI {
             throw NIfTIError.unsupported(
                 path: path, reason: "a label map of \(channels) channels; expected one 3-D volume of class indices")
         }
-        var labels = [Int32](repeating: 0, count: file.voxels)
-        try file.load()
-        var header = file.header
-        let code = labels.withUnsafeMutableBufferPointer {
-            dk_nifti_copy_labels(file.handle, $0.baseAddress, Int64(file.voxels), &header)
-        }
-        try file.check(code, &header)
+        let labels = try file.voxelData(as: Int32.self, copy: dk_nifti_copy_labels)
         return NIfTILabelMap(extents: extents, spacing: try file.spacing(), labels: labels)
     }
 
@@ -284,6 +272,19 @@ private final class OpenFile {
     func load() throws {
         var header = self.header
         try check(dk_nifti_load(handle, &header), &header)
+    }
+
+    /// Every voxel loaded and converted by `copy` (one of the codec's dk_nifti_copy_* functions).
+    func voxelData<T: Numeric>(
+        as type: T.Type,
+        copy: (OpaquePointer?, UnsafeMutablePointer<T>?, Int64, UnsafeMutablePointer<dk_nifti_header>?) -> Int32
+    ) throws -> [T] {
+        var values = [T](repeating: 0, count: voxels)
+        try load()
+        var header = self.header
+        let code = values.withUnsafeMutableBufferPointer { copy(handle, $0.baseAddress, Int64(voxels), &header) }
+        try check(code, &header)
+        return values
     }
 
     func check(_ code: Int32, _ header: inout dk_nifti_header) throws {
