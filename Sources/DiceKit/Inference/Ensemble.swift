@@ -21,10 +21,11 @@ public enum EnsembleCombination: String, Sendable, Equatable, CaseIterable {
 
 extension UNetConfiguration {
     /// Whether a network of this configuration takes the same images and predicts the same
-    /// classes as one of `other` (input channels, classes and spatial rank agree), so that their
-    /// predictions can be combined.
+    /// classes as one of `other` (input channels, classes, regions and spatial rank agree), so
+    /// that their predictions can be combined.
     public func predictsLike(_ other: UNetConfiguration) -> Bool {
         inputChannels == other.inputChannels && classes == other.classes && spatialRank == other.spatialRank
+            && regions == other.regions
     }
 }
 
@@ -54,8 +55,8 @@ public struct Ensemble {
             let c = member.configuration
             guard c.predictsLike(first) else {
                 throw DiceKitError.value(
-                    "ensemble member \(i + 1) takes \(c.inputChannels) channel(s), predicts \(c.classes) classes in \(c.spatialRank)-D; "
-                        + "expected member 1's \(first.inputChannels) channel(s), \(first.classes) classes, \(first.spatialRank)-D"
+                    "ensemble member \(i + 1) takes \(c.inputChannels) channel(s), predicts \(c.classes) \(c.outputsName) in \(c.spatialRank)-D; "
+                        + "expected member 1's \(first.inputChannels) channel(s), \(first.classes) \(first.outputsName), \(first.spatialRank)-D"
                 )
             }
         }
@@ -119,14 +120,18 @@ public struct Ensemble {
     /// Combines the members' logits (one tensor each, all of one shape [..., K]) into the
     /// ensemble's probabilities: the weighted mean of their softmax (sigmoid for K = 1) for
     /// `.mean`, of their one-hot arg-max for `.vote`, and the softmax of their weighted mean for
-    /// `.logits`.
+    /// `.logits`. Members with regions: each region's sigmoid, and a vote per region (logit > 0).
     ///
     /// - Throws: `DiceKitError.shape` when the count or shapes do not match the members.
     public func combined(_ logits: [Tensor<Float>]) throws -> Tensor<Float> {
         switch combination {
-        case .mean: return try weightedMean(logits) { try Predictor.probabilities($0).scalars }
-        case .vote: return try weightedMean(logits, Self.oneHotArgmax)
-        case .logits: return try Predictor.probabilities(try meanLogits(logits))
+        case .mean: return try weightedMean(logits) { try configuration.probabilities(logits: $0).scalars }
+        case .vote:
+            guard configuration.regions == nil else {
+                return try weightedMean(logits) { $0.scalars.map { $0 > 0 ? 1 : 0 } }
+            }
+            return try weightedMean(logits, Self.oneHotArgmax)
+        case .logits: return try configuration.probabilities(logits: try meanLogits(logits))
         }
     }
 
@@ -159,6 +164,21 @@ public struct Ensemble {
         return try Tensor(shape: shape, scalars: sum.map { Float($0) })
     }
 
+    /// The labels [N, spatial…] of this ensemble's combined probabilities [N, spatial…, K]:
+    /// its regions' labels (`LabelRegions.labels(probabilities:)`) or `Ensemble.labels(_:)`.
+    ///
+    /// - Throws: `DiceKitError.shape` for a tensor of rank below 2 or of another channel count.
+    public func labels(probabilities: Tensor<Float>) throws -> LabelMap {
+        try configuration.regions?.labels(probabilities: probabilities) ?? Self.labels(probabilities)
+    }
+
+    /// Logits whose probabilities (`UNetConfiguration.probabilities(logits:)`) give this
+    /// ensemble's `probabilities` back: each region's log-odds with regions, otherwise
+    /// `Ensemble.logits(fromProbabilities:)`.
+    public func logits(fromProbabilities probabilities: Tensor<Float>) -> Tensor<Float> {
+        Self.logits(fromProbabilities: probabilities, sigmoid: configuration.regions != nil)
+    }
+
     /// The labels [N, spatial…] of combined probabilities [N, spatial…, K]: the largest class,
     /// ties to the lower index; for K = 1, class 1 where the probability exceeds 0.5.
     ///
@@ -172,9 +192,10 @@ public struct Ensemble {
     /// Logits whose softmax (sigmoid for K = 1) gives `probabilities` back, and so whose arg-max
     /// is the ensemble's label up to rounding: log p (log-odds for K = 1), with p clamped to the
     /// smallest normal Float so that every value is finite. For losses of the ensemble's output.
-    public static func logits(fromProbabilities probabilities: Tensor<Float>) -> Tensor<Float> {
+    /// With `sigmoid`, every channel's log-odds (independent sigmoid channels: regions).
+    public static func logits(fromProbabilities probabilities: Tensor<Float>, sigmoid: Bool = false) -> Tensor<Float> {
         let tiny = Float.leastNormalMagnitude
-        let single = probabilities.shape.last == 1
+        let single = sigmoid || probabilities.shape.last == 1
         return Tensor(
             uncheckedShape: probabilities.shape,
             storage: probabilities.scalars.map { p in

@@ -1,6 +1,8 @@
 // Turning logits into label maps: the arg-max over the channel axis (the class with the largest
 // logit, which is also the largest softmax probability; ties go to the lower index).
 
+import Foundation
+
 /// Predictions from a trained network.
 public enum Predictor {
     /// The arg-max class of channels-last logits [N, spatial…, K] as labels [N, spatial…].
@@ -74,5 +76,28 @@ public enum Predictor {
             outShape = Array(out.shape.dropFirst())
         }
         return try Tensor(shape: [n] + outShape, scalars: outputs)
+    }
+}
+
+extension UNetConfiguration {
+    /// The label map of this network's channels-last logits [N, spatial…, classes]: the
+    /// regions' labels (`LabelRegions.labels(logits:)`) or the arg-max class (`Predictor.argmax`).
+    ///
+    /// - Throws: `DiceKitError.shape` for logits of another channel count or rank below 2.
+    public func labels(logits: Tensor<Float>) throws -> LabelMap {
+        try regions?.labels(logits: logits) ?? Predictor.argmax(logits)
+    }
+
+    /// The probabilities of this network's channels-last logits [..., classes]: each region's
+    /// sigmoid with `regions`, otherwise `Predictor.probabilities` (the softmax; the sigmoid of a
+    /// single channel).
+    ///
+    /// - Throws: `DiceKitError.shape` for logits of another channel count.
+    public func probabilities(logits: Tensor<Float>) throws -> Tensor<Float> {
+        guard regions != nil else { return try Predictor.probabilities(logits) }
+        guard logits.shape.last == classes else {
+            throw DiceKitError.shape("region logits of shape \(logits.shape); expected [..., \(classes)]")
+        }
+        return Tensor(uncheckedShape: logits.shape, storage: logits.scalars.map { 1 / (1 + expf(-$0)) })
     }
 }

@@ -53,6 +53,16 @@ public enum LossKind: String, Sendable, CaseIterable {
         LossOptions().objective(self, classes: classes)
     }
 
+    /// Whether the objective can train overlapping regions (`LabelRegions`, through `RegionLoss`):
+    /// the Dice family and Dice + cross-entropy (binary, as nnU-Net's regions), whose sigmoid form
+    /// reads each region on its own.
+    public var acceptsRegions: Bool {
+        switch self {
+        case .dice, .diceCE, .jaccard, .tversky, .focalTversky, .logCoshDice, .generalized: return true
+        default: return false
+        }
+    }
+
     /// Whether the objective can leave unlabelled positions out (`TrainingConfiguration.ignoreIndex`):
     /// all but clDice, Dice + clDice and Dice + Hausdorff, whose soft skeletons and distance
     /// transforms are taken over the whole target and have no meaning where it is unknown.
@@ -68,8 +78,14 @@ extension LossOptions {
     /// The loss of `kind` for a model with `classes` output channels, with these options applied
     /// (call `check(for:)` first: an option that does not fit `kind` is not used here), leaving
     /// out the positions labelled `ignoreIndex` (for objectives that `acceptsIgnoreIndex`; the
-    /// others are built without it).
-    public func objective(_ kind: LossKind, classes: Int, ignoreIndex: Int? = nil) -> any SegmentationLoss {
+    /// others are built without it). With `regions` (for objectives that `acceptsRegions`), the
+    /// objective's sigmoid form over the regions (`RegionLoss`), `classes` being their count.
+    public func objective(
+        _ kind: LossKind, classes: Int, ignoreIndex: Int? = nil, regions: LabelRegions? = nil
+    ) -> any SegmentationLoss {
+        if let regions, kind.acceptsRegions {
+            return RegionLoss(regions: regions, loss: diceLoss(kind), ignoreIndex: ignoreIndex)
+        }
         switch kind {
         case .dice, .diceCE, .jaccard, .tversky, .focalTversky, .logCoshDice, .generalized:
             var dice = diceLoss(kind)
@@ -165,12 +181,28 @@ extension TrainingConfiguration {
     /// The loss `Trainer` minimises for a model with `classes` output channels: `loss`'s objective
     /// with `lossOptions` applied.
     ///
+    /// With `regions`, the objective's sigmoid form over them (`RegionLoss`; `classes` is their count).
+    ///
     /// - Throws: `DiceKitError` when an option does not fit the objective or is out of range
-    ///   (`LossOptions.check(for:)`); the counts against `classes` are checked when the loss first runs.
-    public func objective(classes: Int) throws -> any SegmentationLoss {
+    ///   (`LossOptions.check(for:)`), or the objective or `excludeBackground` does not fit
+    ///   regions; the counts against `classes` are checked when the loss first runs.
+    public func objective(classes: Int, regions: LabelRegions? = nil) throws -> any SegmentationLoss {
         try lossOptions.check(for: loss)
-        try checkIgnoreIndex(classes: classes)
-        return lossOptions.objective(loss, classes: classes, ignoreIndex: ignoreIndex)
+        try checkIgnoreIndex(classes: regions?.labelClasses ?? classes)
+        if regions != nil {
+            guard loss.acceptsRegions else {
+                let accepting = LossKind.allCases.filter(\.acceptsRegions).map(\.rawValue)
+                throw DiceKitError.option(
+                    "regions with loss \(loss.rawValue); expected loss \(accepting.joined(separator: ", ")) (their sigmoid form)"
+                )
+            }
+            guard !lossOptions.excludeBackground else {
+                throw DiceKitError.option(
+                    "--exclude-background with regions: a region network has no background channel; expected it left out"
+                )
+            }
+        }
+        return lossOptions.objective(loss, classes: classes, ignoreIndex: ignoreIndex, regions: regions)
     }
 
     /// Checks `ignoreIndex` against the objective and a model with `classes` outputs (nil: the
@@ -201,8 +233,8 @@ extension TrainingConfiguration {
     /// than the classes, a distance matrix of another size, …) fails before the first step.
     ///
     /// - Throws: `DiceKitError` from `objective(classes:)` or from that evaluation.
-    func probedObjective(classes: Int, spatialRank: Int) throws -> any SegmentationLoss {
-        let loss = try objective(classes: classes)
+    func probedObjective(classes: Int, spatialRank: Int, regions: LabelRegions? = nil) throws -> any SegmentationLoss {
+        let loss = try objective(classes: classes, regions: regions)
         let spatial = [Int](repeating: 4, count: spatialRank)
         let logits = Tensor<Float>(shape: [1] + spatial + [classes])
         let labels = try LabelMap(

@@ -28,16 +28,13 @@ extension Trainer {
                 "data of \(cases.spatialRank)-D cases with \(cases.channels) channel(s); the model expects \(c.spatialRank)-D with \(c.inputChannels)"
             )
         }
-        guard cases.classes <= c.classes else {
-            throw DiceKitError.value(
-                "data has labels up to \(cases.classes - 1); the model predicts \(c.classes) classes")
-        }
+        try checkLabelCount(cases.classes)
         if let ensemble, !c.predictsLike(ensemble.configuration) {
             throw DiceKitError.value(
                 "the ensemble takes \(ensemble.configuration.inputChannels) channel(s) and predicts \(ensemble.configuration.classes) classes; the trainer's model \(c.inputChannels) and \(c.classes)"
             )
         }
-        var pool = OverlapPool(classes: c.classes, ignoreIndex: configuration.ignoreIndex)
+        var pool = overlapPool()
         var lossSum = 0.0
         for index in 0..<cases.count {
             let extents = cases.extents(ofCase: index)
@@ -76,13 +73,13 @@ extension Trainer {
         }
         guard let ensemble else {
             let logits = batched(try Predictor.logits(model, image: image, settings: settings))
-            return (logits, try Predictor.argmax(logits))
+            return (logits, try model.configuration.labels(logits: logits))
         }
         if ensemble.combination == .logits {
             let logits = batched(try ensemble.meanLogits(image: image, settings: settings))
-            return (logits, try Predictor.argmax(logits))
+            return (logits, try ensemble.configuration.labels(logits: logits))
         }
         let probabilities = batched(try ensemble.probabilities(image: image, settings: settings))
-        return (Ensemble.logits(fromProbabilities: probabilities), try Ensemble.labels(probabilities))
+        return (ensemble.logits(fromProbabilities: probabilities), try ensemble.labels(probabilities: probabilities))
     }
 }

@@ -231,7 +231,8 @@ extension Trainer {
             try communicator.broadcast(&values, root: 0)
             parameter.value = Tensor(uncheckedShape: parameter.value.shape, storage: values)
         }
-        let classes = model.configuration.classes
+        let regions = model.configuration.regions
+        let classes = regions?.scoredCount ?? model.configuration.classes
         let shards = DistributedShards(
             order: Array(0..<dataset.count), batchPerRank: batchSize, ranks: communicator.size)
         // Per class: Σ Dice, Σ IoU, images with the class; then the loss sum.
@@ -255,7 +256,8 @@ extension Trainer {
             if let postprocessing { predicted = try postprocessing.apply(to: predicted) }
             try observe?(predicted, target)
             for score in try OverlapPool.scores(
-                predicted: predicted, target: target, classes: classes, ignoreIndex: configuration.ignoreIndex)
+                predicted: predicted, target: target, classes: classes, ignoreIndex: configuration.ignoreIndex,
+                regions: regions)
             {
                 sums[score.class] += score.dice
                 sums[classes + score.class] += score.iou

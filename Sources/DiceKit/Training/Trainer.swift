@@ -53,7 +53,8 @@ public final class Trainer {
                 weightDecay: configuration.weightDecay, nesterov: configuration.momentum > 0)
         }
         loss = try configuration.probedObjective(
-            classes: model.configuration.classes, spatialRank: model.configuration.spatialRank)
+            classes: model.configuration.classes, spatialRank: model.configuration.spatialRank,
+            regions: model.configuration.regions)
         deepSupervisionLoss = try Self.enableDeepSupervision(model, configuration, loss: loss)
     }
 
@@ -315,8 +316,8 @@ public final class Trainer {
         return StepOutcome(loss: value)
     }
 
-    /// Validation loss, and Dice and IoU per class (index 0 = background) of the arg-max
-    /// prediction, each the mean over images in which the class is present (MONAI's
+    /// Validation loss, and Dice and IoU per class (index 0 = background; with regions, the
+    /// background then each region) of the arg-max prediction (the regions' labels), each the mean over images in which the class is present (MONAI's
     /// `DiceMetric(include_background=True, ignore_empty=True, reduction="mean_batch")`).
     /// With a `communicator` of several ranks this is a collective: the ranks split each global
     /// batch of `batchSize` (per rank) × ranks and every rank returns the whole set's figures.
@@ -343,7 +344,7 @@ public final class Trainer {
                 dataset, batchSize: batchSize ?? configuration.batchSize, postprocessing: postprocessing,
                 predict: predict, observe: observe)
         }
-        var pool = OverlapPool(classes: model.configuration.classes, ignoreIndex: configuration.ignoreIndex)
+        var pool = overlapPool()
         var lossSum = 0.0
         var batches = 0
         let prefetcher = try BatchPrefetcher(
@@ -372,7 +373,7 @@ public final class Trainer {
         guard let ensemble else {
             return { [model] images in
                 let logits = try model.forward(images, mode: .evaluation)
-                return (logits, try Predictor.argmax(logits))
+                return (logits, try model.configuration.labels(logits: logits))
             }
         }
         let (own, theirs) = (model.configuration, ensemble.configuration)
@@ -384,12 +385,14 @@ public final class Trainer {
         if ensemble.combination == .logits {
             return { images in
                 let logits = try ensemble.meanLogits(images: images, batchSize: images.shape[0])
-                return (logits, try Predictor.argmax(logits))
+                return (logits, try ensemble.configuration.labels(logits: logits))
             }
         }
         return { images in
             let probabilities = try ensemble.probabilities(images: images, batchSize: images.shape[0])
-            return (Ensemble.logits(fromProbabilities: probabilities), try Ensemble.labels(probabilities))
+            return (
+                ensemble.logits(fromProbabilities: probabilities), try ensemble.labels(probabilities: probabilities)
+            )
         }
     }
 
@@ -433,10 +436,7 @@ public final class Trainer {
             throw DiceKitError.shape(
                 "data has \(dataset.channels) image channels; the model expects \(c.inputChannels)")
         }
-        guard dataset.classes <= c.classes else {
-            throw DiceKitError.value(
-                "data has labels up to \(dataset.classes - 1); the model predicts \(c.classes) classes")
-        }
+        try checkLabelCount(dataset.classes)
         guard dataset.spatialShape.count == c.spatialRank,
             dataset.spatialShape.allSatisfy({ $0 % (1 << c.depth) == 0 })
         else {
@@ -444,6 +444,33 @@ public final class Trainer {
                 "images of size \(dataset.spatialShape) do not fit a depth-\(c.depth) U-Net; extents must be divisible by \(1 << c.depth)"
             )
         }
+    }
+
+    /// Checks that labels 0..<`classes` are what the model predicts: at most its classes, or
+    /// the labels its regions cover.
+    ///
+    /// - Throws: `DiceKitError.value` naming the largest label and what the model predicts.
+    func checkLabelCount(_ classes: Int) throws {
+        let c = model.configuration
+        guard let regions = c.regions else {
+            guard classes <= c.classes else {
+                throw DiceKitError.value(
+                    "data has labels up to \(classes - 1); the model predicts \(c.classes) classes")
+            }
+            return
+        }
+        guard classes <= regions.labelClasses else {
+            throw DiceKitError.value(
+                "data has labels up to \(classes - 1); the model's regions \(regions.description) cover labels up to \(regions.labelClasses - 1)"
+            )
+        }
+    }
+
+    /// An empty pool of the model's classes, or of its regions.
+    func overlapPool() -> OverlapPool {
+        OverlapPool(
+            classes: model.configuration.classes, ignoreIndex: configuration.ignoreIndex,
+            regions: model.configuration.regions)
     }
 
     func describe() -> [JSONField] {

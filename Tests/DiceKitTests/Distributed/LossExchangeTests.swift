@@ -140,6 +140,14 @@ final class LossExchangeTests: XCTestCase {
         var diceFocalIgnoring = DiceFocalLoss(activation: .softmax)
         diceFocalIgnoring.dice.ignoreIndex = 1
         diceFocalIgnoring.focal.ignoreIndex = 1
+        // Regions over labels 1 and 2 (order 1, 2, 1 gives both back); label 2 ignored in the
+        // second: the Dice alone and the rescaled cross-entropy, both exchanged.
+        let regions = try! LabelRegions(regions: [[1, 2], [2], [1]], order: [1, 2, 1])
+        var regionDiceCE = DiceLoss(variant: .dice)
+        regionDiceCE.crossEntropyWeight = 1
+        regionDiceCE.batch = true
+        let regionIgnoring = RegionLoss(
+            regions: try! LabelRegions(regions: [[1], [1], [1]], order: [1, 1, 1]), loss: regionDiceCE, ignoreIndex: 2)
         return [
             ("batch dice", batchDice), ("per-image dice-ce", perImage), ("generalized batch", generalized),
             ("dice-ce, class weights, smoothing", weightedCE), ("dice + BCE, pos_weight", posWeighted),
@@ -154,6 +162,8 @@ final class LossExchangeTests: XCTestCase {
             ("dice-hausdorff, batch dice", diceHausdorff), ("dice-hausdorff sigmoid sum, log", hausdorffSum),
             ("focal softmax mean, ignore 1", focalIgnoring), ("focal sigmoid mean, ignore 1", sigmoidFocalIgnoring),
             ("mcc softmax, ignore 1", mccIgnoring), ("dice-focal, ignore 1", diceFocalIgnoring),
+            ("regions, batch dice + BCE", RegionLoss(regions: regions, loss: regionDiceCE)),
+            ("regions, dice + BCE, ignore 2", regionIgnoring),
         ]
     }
 

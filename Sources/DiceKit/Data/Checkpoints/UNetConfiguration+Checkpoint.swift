@@ -7,6 +7,8 @@
 // from the configuration and compare the file with it, name by name, all before `UNet.init`
 // allocates a single weight.
 
+import Foundation
+
 extension UNetConfiguration {
     /// The prefix of tensors that hold optimiser state in the same file as the model; the model
     /// loader skips them.
@@ -63,9 +65,30 @@ extension UNetConfiguration {
             }
             config.activation = .leakyReLU(slope: slope)
         }
+        config.regions = try regions(in: m)
         try config.validate()
         try config.checkTensors(of: file)
         return config
+    }
+
+    /// The regions a checkpoint's metadata records ("dicekit.regions", "dicekit.region_order",
+    /// "dicekit.region_names"), or nil when it records none.
+    ///
+    /// - Throws: `DiceKitError.value` naming the metadata entry that does not parse.
+    static func regions(in metadata: [String: String]) throws -> LabelRegions? {
+        guard let text = metadata["dicekit.regions"] else { return nil }
+        do {
+            let parsed = try LabelRegions(parsing: text, order: metadata["dicekit.region_order"])
+            guard let namesText = metadata["dicekit.region_names"] else { return parsed }
+            guard let data = namesText.data(using: .utf8),
+                let names = (try? JSONSerialization.jsonObject(with: data)) as? [String]
+            else {
+                throw DiceKitError.value("'dicekit.region_names' is not a JSON array of strings")
+            }
+            return try LabelRegions(regions: parsed.regions, order: parsed.order, names: names)
+        } catch let error as DiceKitError {
+            throw DiceKitError.value("checkpoint metadata 'dicekit.regions' \(text): \(error.description)")
+        }
     }
 
     /// Every tensor of a checkpoint of this architecture, by name, with its shape in checkpoint

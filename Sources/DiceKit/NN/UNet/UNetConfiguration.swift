@@ -51,7 +51,8 @@ public enum NormalizationKind: Sendable, Equatable {
 public struct UNetConfiguration: Sendable, Equatable {
     /// Channels of the input images (default 3, RGB).
     public var inputChannels: Int
-    /// Output channels, one logit per class including background (default 2).
+    /// Output channels, one logit per class including background (default 2); with `regions`,
+    /// one sigmoid logit per region.
     public var classes: Int
     /// Width of the first level (default 16).
     public var baseWidth: Int
@@ -63,12 +64,18 @@ public struct UNetConfiguration: Sendable, Equatable {
     public var normalization: NormalizationKind
     /// Activation after each convolution (default ReLU).
     public var activation: ActivationKind
+    /// What the outputs mean: nil (default) for one softmax logit per class, or the overlapping
+    /// regions of labels whose sigmoid logits the outputs are (region-based training; `classes`
+    /// is then the region count).
+    public var regions: LabelRegions?
 
     /// A configuration; every argument has the reference default.
     public init(
         inputChannels: Int = 3, classes: Int = 2, baseWidth: Int = 16, depth: Int = 4,
-        spatialRank: Int = 2, normalization: NormalizationKind = .none, activation: ActivationKind = .relu
+        spatialRank: Int = 2, normalization: NormalizationKind = .none, activation: ActivationKind = .relu,
+        regions: LabelRegions? = nil
     ) {
+        self.regions = regions
         self.inputChannels = inputChannels
         self.classes = classes
         self.baseWidth = baseWidth
@@ -124,7 +131,15 @@ public struct UNetConfiguration: Sendable, Equatable {
         if case .leakyReLU(let slope) = activation, !(slope.isFinite && slope >= 0) {
             throw DiceKitError.invalidOption(name: "LeakyReLU slope", value: "\(slope)", expected: "a finite value ≥ 0")
         }
+        if let regions, regions.count != classes {
+            throw DiceKitError.option(
+                "\(regions.count) regions (\(regions.description)) but \(classes) output channels; expected one channel per region"
+            )
+        }
     }
+
+    /// What the outputs are, for messages: "classes", or "regions" with `regions`.
+    public var outputsName: String { regions == nil ? "classes" : "regions" }
 
     /// Width of level i: base · 2ⁱ.
     public func width(level i: Int) -> Int { baseWidth << i }
@@ -139,6 +154,13 @@ public struct UNetConfiguration: Sendable, Equatable {
         switch activation {
         case .relu: m["dicekit.activation"] = "relu"
         case .leakyReLU(let slope): m["dicekit.activation"] = "leaky_relu:\(slope)"
+        }
+        if let regions {
+            m["dicekit.regions"] = regions.description
+            m["dicekit.region_order"] = regions.orderDescription
+            if let names = regions.names {
+                m["dicekit.region_names"] = JSONValue.array(names.map(JSONValue.string)).encoded
+            }
         }
         return m
     }

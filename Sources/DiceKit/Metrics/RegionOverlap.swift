@@ -1,0 +1,96 @@
+// Scoring region-based predictions (Segmentation/LabelRegions.swift): a region is scored as
+// nnU-Net scores it, on the label maps — predicted region r is where the predicted label lies in
+// region r, and the same for the target. Scored region 0 is the background (label 0), so that
+// tables and `EpochMetrics` keep their "index 0 = background" convention.
+
+extension LabelRegions {
+    /// The scored regions: the background, then the R regions.
+    public var scoredCount: Int { count + 1 }
+
+    /// The name of scored region k: "background", then `name(k − 1)`.
+    public func scoredName(_ k: Int) -> String { k == 0 ? "background" : name(k - 1) }
+
+    /// Overlap counts per (sample, scored region) of predicted against target label maps [N,
+    /// spatial…]. Positions whose target is `ignoreIndex` count nowhere.
+    ///
+    /// - Throws: `DiceKitError.shape` for maps of different shapes; `DiceKitError.value` for a
+    ///   label outside 0..<`labelClasses` (other than the ignore index in the target).
+    public func counts(predicted: LabelMap, target: LabelMap, ignoreIndex: Int?) throws -> OverlapCounts {
+        guard predicted.shape == target.shape, target.shape.count >= 2 else {
+            throw DiceKitError.shape(
+                "predicted labels \(predicted.shape) and target labels \(target.shape); expected the same shape [N, spatial…]"
+            )
+        }
+        let classes = labelClasses
+        let n = target.shape[0]
+        let s = target.count / max(n, 1)
+        let scored = scoredCount
+        let table = scoredMembership()
+        var result = OverlapCounts(
+            samples: n, classes: scored, truePositives: .init(repeating: 0, count: n * scored),
+            falsePositives: .init(repeating: 0, count: n * scored),
+            falseNegatives: .init(repeating: 0, count: n * scored), positions: .init(repeating: 0, count: n))
+        for b in 0..<n {
+            for i in 0..<s {
+                let t = Int(target.storage[b * s + i])
+                let p = Int(predicted.storage[b * s + i])
+                if let k = ignoreIndex, t == k { continue }
+                guard t >= 0 && t < classes else {
+                    throw DiceKitError.value("target label \(t) at element \(b * s + i); expected 0..<\(classes)")
+                }
+                guard p >= 0 && p < classes else {
+                    throw DiceKitError.value("predicted label \(p) at element \(b * s + i); expected 0..<\(classes)")
+                }
+                result.positions[b] += 1
+                for k in 0..<scored {
+                    switch (table[p * scored + k], table[t * scored + k]) {
+                    case (true, true): result.truePositives[b * scored + k] += 1
+                    case (true, false): result.falsePositives[b * scored + k] += 1
+                    case (false, true): result.falseNegatives[b * scored + k] += 1
+                    case (false, false): break
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    /// Binary masks per scored region (0: background, r + 1: region r) of a label map [N,
+    /// spatial…], for the surface-distance and confusion metrics.
+    ///
+    /// - Throws: `DiceKitError.shape` for a map without spatial axes; `DiceKitError.value` for a
+    ///   label outside 0..<`labelClasses`.
+    public func masks(_ labels: LabelMap) throws -> ClassMasks {
+        guard labels.shape.count >= 2 else {
+            throw DiceKitError.shape("label map shape \(labels.shape); expected [N, spatial…]")
+        }
+        let n = labels.shape[0]
+        let spatial = Array(labels.shape.dropFirst())
+        let s = spatial.reduce(1, *)
+        let scored = scoredCount
+        let table = scoredMembership()
+        var storage = [Bool](repeating: false, count: n * scored * s)
+        for b in 0..<n {
+            for i in 0..<s {
+                let label = Int(labels.storage[b * s + i])
+                guard label >= 0 && label < labelClasses else {
+                    throw DiceKitError.value("label \(label) at element \(b * s + i); expected 0..<\(labelClasses)")
+                }
+                for k in 0..<scored where table[label * scored + k] { storage[(b * scored + k) * s + i] = true }
+            }
+        }
+        return try ClassMasks(samples: n, classes: scored, spatialShape: spatial, storage: storage)
+    }
+
+    /// Row l (labels 0..<`labelClasses`): whether label l lies in each scored region.
+    private func scoredMembership() -> [Bool] {
+        let scored = scoredCount
+        let member: [UInt8] = membership()
+        var table = [Bool](repeating: false, count: labelClasses * scored)
+        for label in 0..<labelClasses {
+            table[label * scored] = label == 0
+            for r in 0..<count { table[label * scored + r + 1] = member[label * count + r] != 0 }
+        }
+        return table
+    }
+}

@@ -1,0 +1,129 @@
+// RegionLoss: MONAI's BraTS recipe and nnU-Net's region loss (Fixtures/regions,
+// Scripts/make_region_fixtures.py), the closed-form gradient with an ignore index against central
+// finite differences, the ignored positions' independence, and the errors.
+
+import Foundation
+import XCTest
+
+@testable import DiceKit
+
+final class RegionLossTests: XCTestCase {
+    private struct Case: Decodable {
+        let name: String
+        let regions: String
+        let order: String
+        let shape: [Int]
+        let labels: [Int32]
+        let logits: [Double]
+        let ignore_index: Int?
+        let options: [String: Double]
+        let value: Double
+        let gradient: [Double]
+        let nnunet_total: Double?
+        let nnunet_ce: Double?
+    }
+
+    private func fixtures() throws -> [Case] {
+        struct File: Decodable { let cases: [Case] }
+        return try JSONDecoder().decode(File.self, from: Data(contentsOf: fixtureURL("regions/losses.json"))).cases
+    }
+
+    private func loss(_ c: Case) throws -> RegionLoss {
+        var dice = DiceLoss()
+        dice.squared = c.options["squared"] == 1
+        dice.batch = c.options["batch"] == 1
+        dice.smoothNumerator = c.options["smooth_nr"] ?? dice.smoothNumerator
+        dice.smoothDenominator = c.options["smooth_dr"] ?? dice.smoothDenominator
+        dice.crossEntropyWeight = c.options["ce_weight"] ?? 0
+        return RegionLoss(
+            regions: try LabelRegions(parsing: c.regions, order: c.order), loss: dice, ignoreIndex: c.ignore_index)
+    }
+
+    func testMatchesMONAIsBraTSRecipeAndNNUNetsRegionLoss() throws {
+        let cases = try fixtures()
+        XCTAssertEqual(cases.count, 7)
+        for c in cases {
+            let x = try Tensor<Double>(shape: c.shape, scalars: c.logits)
+            let labels = try LabelMap(shape: Array(c.shape.dropLast()), int32Labels: c.labels)
+            let result = try loss(c).evaluate(x, target: .labels(labels), gradient: true)
+            // nnU-Net computes its cross-entropy in Float (it casts the target): 1e-6 there.
+            let tolerance = c.name.hasPrefix("monai") ? 1e-10 : 1e-6
+            XCTAssertEqual(Double(result.value), c.value, accuracy: tolerance, c.name)
+            let expected = try Tensor<Double>(shape: c.shape, scalars: c.gradient)
+            XCTAssertLessThan(scaledError(result.gradient!, expected), tolerance * 10, c.name)
+            if let total = c.nnunet_total, let ce = c.nnunet_ce {
+                // nnU-Net's own forward with its ignore channel: the same Dice term; its masked
+                // cross-entropy divides by the counted positions, DiceKit's by the elements.
+                let regions = Double(c.shape.last!)
+                XCTAssertEqual(Double(result.value), total + 1 - ce + ce / regions, accuracy: 1e-6, c.name)
+            }
+        }
+    }
+
+    func testGradientWithIgnoredPositionsMatchesFiniteDifferences() throws {
+        let regions = try LabelRegions(parsing: "1,2,3;2,3;3")
+        var generator = SeededGenerator(seed: 5)
+        let shape = [2, 3, 4, 3]
+        let labels = try LabelMap(
+            shape: [2, 3, 4], int32Labels: (0..<24).map { _ in [0, 1, 2, 3, 255][Int(generator.next() % 5)] })
+        let x = try Tensor<Double>(shape: shape, scalars: (0..<72).map { _ in 4 * generator.nextUnit() - 2 })
+        for (name, variant, ce, batch) in [
+            ("dice + BCE", DiceVariant.dice, 1.0, false), ("tversky + BCE, batch", .tversky(), 0.5, true),
+            ("jaccard", .jaccard, 0, false),
+        ] {
+            var dice = DiceLoss(variant: variant)
+            dice.crossEntropyWeight = ce
+            dice.batch = batch
+            let loss = RegionLoss(regions: regions, loss: dice, ignoreIndex: 255)
+            let analytic = try loss.evaluate(x, target: .labels(labels), gradient: true).gradient
+            try assertGradient(analytic, at: x, bound: 1e-7, name) {
+                Double(try loss.evaluate($0, target: .labels(labels), gradient: false).value)
+            }
+        }
+    }
+
+    func testIgnoredPositionsChangeNeitherTheValueNorTheOtherGradients() throws {
+        var dice = DiceLoss()
+        dice.crossEntropyWeight = 1
+        let loss = RegionLoss(regions: try LabelRegions(parsing: "1,2;2"), loss: dice, ignoreIndex: 7)
+        let labels = try LabelMap(shape: [1, 2, 3], int32Labels: [0, 1, 7, 2, 7, 1])
+        var x = try Tensor<Double>(shape: [1, 2, 3, 2], scalars: (0..<12).map { Double($0) / 3 - 2 })
+        let before = try loss.evaluate(x, target: .labels(labels), gradient: true)
+        x.scalars[4] = 40
+        x.scalars[9] = -3
+        let after = try loss.evaluate(x, target: .labels(labels), gradient: true)
+        XCTAssertEqual(before.value, after.value)
+        XCTAssertEqual(before.gradient!.scalars, after.gradient!.scalars)
+        XCTAssertEqual([4, 5, 8, 9].map { after.gradient!.scalars[$0] }, [0, 0, 0, 0])
+        // Without the ignored positions the loss is the one of the counted positions alone.
+        let kept = [0, 1, 3, 5]
+        let alone = try loss.evaluate(
+            try Tensor<Double>(
+                shape: [1, 4, 2], scalars: kept.flatMap { [x.scalars[2 * $0], x.scalars[2 * $0 + 1]] }),
+            target: .labels(try LabelMap(shape: [1, 4], int32Labels: kept.map { labels.storage[$0] })), gradient: false)
+        XCTAssertEqual(Double(after.value), Double(alone.value), accuracy: 1e-12)
+    }
+
+    func testRefusesWhatItCannotScore() throws {
+        let loss = RegionLoss(regions: try LabelRegions(parsing: "1,2;2"), loss: DiceLoss(), ignoreIndex: 9)
+        let x = Tensor<Float>(shape: [1, 2, 2, 2])
+        let labels = try LabelMap(shape: [1, 2, 2], int32Labels: [0, 1, 2, 3])
+        XCTAssertEqual(
+            lossErrorMessage(loss, x, .labels(labels)),
+            "value error: region loss: label 3 at element 3; expected 0..<3 (the labels of regions 1,2;2) or the ignore index 9"
+        )
+        XCTAssertEqual(
+            lossErrorMessage(loss, Tensor<Float>(shape: [1, 2, 2, 3]), .labels(labels)),
+            "shape error: region loss: prediction of shape [1, 2, 2, 3]; expected [N, spatial…, 2] (one channel per region)"
+        )
+        XCTAssertEqual(
+            lossErrorMessage(loss, x, .oneHot(x)), "option error: region loss takes label maps; got a dense target")
+        var none = DiceLoss()
+        none.reduction = .none
+        XCTAssertEqual(
+            lossErrorMessage(
+                RegionLoss(regions: loss.regions, loss: none, ignoreIndex: 9), x,
+                .labels(try LabelMap(shape: [1, 2, 2], int32Labels: [0, 1, 2, 9]))),
+            "option error: region loss with an ignore index and reduction none; expected reduction mean or sum")
+    }
+}
