@@ -15,12 +15,19 @@ final class RegionLossTests: XCTestCase {
         let shape: [Int]
         let labels: [Int32]
         let logits: [Double]
-        let ignore_index: Int?
+        let ignoreIndex: Int?
         let options: [String: Double]
         let value: Double
         let gradient: [Double]
-        let nnunet_total: Double?
-        let nnunet_ce: Double?
+        let nnunetTotal: Double?
+        let nnunetCE: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case name, regions, order, shape, labels, logits, options, value, gradient
+            case ignoreIndex = "ignore_index"
+            case nnunetTotal = "nnunet_total"
+            case nnunetCE = "nnunet_ce"
+        }
     }
 
     private func fixtures() throws -> [Case] {
@@ -36,7 +43,7 @@ final class RegionLossTests: XCTestCase {
         dice.smoothDenominator = c.options["smooth_dr"] ?? dice.smoothDenominator
         dice.crossEntropyWeight = c.options["ce_weight"] ?? 0
         return RegionLoss(
-            regions: try LabelRegions(parsing: c.regions, order: c.order), loss: dice, ignoreIndex: c.ignore_index)
+            regions: try LabelRegions(parsing: c.regions, order: c.order), loss: dice, ignoreIndex: c.ignoreIndex)
     }
 
     func testMatchesMONAIsBraTSRecipeAndNNUNetsRegionLoss() throws {
@@ -51,7 +58,7 @@ final class RegionLossTests: XCTestCase {
             XCTAssertEqual(Double(result.value), c.value, accuracy: tolerance, c.name)
             let expected = try Tensor<Double>(shape: c.shape, scalars: c.gradient)
             XCTAssertLessThan(scaledError(result.gradient!, expected), tolerance * 10, c.name)
-            if let total = c.nnunet_total, let ce = c.nnunet_ce {
+            if let total = c.nnunetTotal, let ce = c.nnunetCE {
                 // nnU-Net's own forward with its ignore channel: the same Dice term; its masked
                 // cross-entropy divides by the counted positions, DiceKit's by the elements.
                 let regions = Double(c.shape.last!)
