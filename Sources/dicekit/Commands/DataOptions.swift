@@ -60,6 +60,8 @@ struct DataOptions {
     var dataset: DatasetOptions
     /// The names from classes.json beside the data, if any.
     let classNames: [String]?
+    /// The regions of an nnU-Net dataset.json beside the data (its labels name regions), if any.
+    var datasetRegions: LabelRegions? = nil
 
     /// Parses and checks the data options; `defaultCount` is the synthetic count when not given.
     ///
@@ -109,6 +111,7 @@ struct DataOptions {
             }
         }
         var classNames: [String]?
+        var datasetRegions: LabelRegions?
         if case .path(let path) = source {
             for (option, value) in [("data", path), ("val-data", validation)] {
                 guard let value else { continue }
@@ -135,6 +138,7 @@ struct DataOptions {
                 }
             }
             classNames = try ClassNames.load(besides: path)
+            datasetRegions = try LabelRegions.load(besides: path)
             if let names = classNames {
                 if let k = options.classes, k != names.count {
                     throw UsageError(
@@ -153,7 +157,8 @@ struct DataOptions {
             }
         }
         return DataOptions(
-            source: source, validation: validation, count: count, size: size, dataset: options, classNames: classNames)
+            source: source, validation: validation, count: count, size: size, dataset: options, classNames: classNames,
+            datasetRegions: datasetRegions)
     }
 
     /// `--mask-encoding`, `--image-size`, `--resize`, `--intensity`, `--target-spacing` (median

@@ -49,12 +49,12 @@ extension EvalCommand {
         switch folds {
         case nil:
             let (model, ensemble) = try CheckpointOption.load(arguments, paths: paths, precision: precision)
-            let dataset = try open(model.configuration.classes)
+            let dataset = try open(model.configuration.labelClasses)
             return [Pass(fold: nil, checkpoint: nil, model: model, ensemble: ensemble, dataset: dataset)]
         case .one(let fold):
             for path in paths { _ = try checkedFold(of: path, folds: fold.folds, expected: fold.fold, split: split) }
             let (model, ensemble) = try CheckpointOption.load(arguments, paths: paths, precision: precision)
-            let dataset = try open(model.configuration.classes)
+            let dataset = try open(model.configuration.labelClasses)
             return [
                 Pass(
                     fold: fold.fold, checkpoint: nil, model: model, ensemble: ensemble,
@@ -86,7 +86,7 @@ extension EvalCommand {
                     "\(ordered[odd]) predicts \(models[odd].configuration.classes) classes from \(models[odd].configuration.inputChannels) channel(s); fold 0's checkpoint \(models[0].configuration.classes) from \(models[0].configuration.inputChannels)"
                 )
             }
-            let dataset = try open(models[0].configuration.classes)
+            let dataset = try open(models[0].configuration.labelClasses)
             return try (0..<k).map { i in
                 Pass(
                     fold: i, checkpoint: ordered[i], model: models[i], ensemble: nil,

@@ -164,9 +164,14 @@ enum EvalCommand: Command {
         } catch DiceKitError.option(let message) {
             throw UsageError(message: "--tile: \(message)")
         }
-        let classes = model.configuration.classes
-        if let names = data.classNames, names.count != classes {
+        let regions = model.configuration.regions
+        // Scored columns: the classes, or the background and each region.
+        let classes = regions?.scoredCount ?? model.configuration.classes
+        if regions == nil, let names = data.classNames, names.count != classes {
             throw DiceKitError.value("classes.json names \(names.count) classes; the checkpoint predicts \(classes)")
+        }
+        if let regions {
+            try refuseRegionOptions(arguments, wanted: wanted, regions: regions)
         }
         let rank = model.configuration.spatialRank
         let postprocessing = try PostprocessOption.parse(
@@ -182,8 +187,8 @@ enum EvalCommand: Command {
         // One forward pass per batch: the surface metrics observe the same arg-max predictions.
         var surface = SurfaceMetricSums(
             classes: classes, wanted: wanted, spacing: spacing, percentile: percentile, tolerance: tolerance,
-            subvoxels: subvoxels)
-        var pool = OverlapPool(classes: classes, ignoreIndex: config.ignoreIndex)
+            subvoxels: subvoxels, regions: regions)
+        var pool = OverlapPool(classes: classes, ignoreIndex: config.ignoreIndex, regions: regions)
         var observed: (predicted: [LabelMap], targets: [LabelMap]) = ([], [])
         // Whole cases are observed one at a time, in order: a NIfTI case's surface metrics use its
         // own header spacing unless --spacing is given.
@@ -230,7 +235,8 @@ enum EvalCommand: Command {
         var values: [EvalMetric: [Double]] = [.dice: pooled.dice, .iou: pooled.iou]
         values.merge(surface.means) { $1 }
         values.merge(lesions.values) { $1 }
-        let names = data.classNames ?? (0..<classes).map(String.init)
+        let names =
+            regions.map { r in (0..<classes).map(r.scoredName) } ?? data.classNames ?? (0..<classes).map(String.init)
         let width = max(6, (names.map(\.count).max() ?? 0) + 1)
         let columns = wanted.map { max(8, $0.rawValue.count + 1) }
         printError(
@@ -254,8 +260,32 @@ enum EvalCommand: Command {
         printOutput(
             "{\"images\": \(passes.reduce(0) { $0 + $1.dataset.count }), " + fields.joined(separator: ", ") + extra
                 + (lesions.isEmpty ? "" : ", " + lesions.jsonField)
-                + (data.classNames.map { ", \"class_names\": [\($0.map(jsonString).joined(separator: ", "))]" } ?? "")
+                + ((regions == nil ? data.classNames : names).map {
+                    ", \"class_names\": [\($0.map(jsonString).joined(separator: ", "))]"
+                } ?? "")
                 + "}")
+    }
+}
+
+extension EvalCommand {
+    /// Refuses what scores labels rather than regions: lesion metrics and post-processing, which
+    /// count the connected components of each label.
+    ///
+    /// - Throws: `UsageError` naming the option.
+    static func refuseRegionOptions(_ arguments: ParsedArguments, wanted: [EvalMetric], regions: LabelRegions) throws {
+        if let lesion = wanted.first(where: \.isLesionWise) {
+            throw UsageError(
+                message:
+                    "--metrics \(lesion.rawValue) with a region checkpoint (\(regions.description)): lesions are counted per label; expected dice, iou, hd95 or nsd"
+            )
+        }
+        for option in ["postprocess", "keep-largest", "min-size", "choose-postprocessing"]
+        where arguments.string(option) != nil {
+            throw UsageError(
+                message:
+                    "--\(option) with a region checkpoint (\(regions.description)): post-processing filters the components of each label; drop --\(option)"
+            )
+        }
     }
 }
 

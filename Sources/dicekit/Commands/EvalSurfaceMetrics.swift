@@ -34,15 +34,18 @@ enum EvalMetric: String, CaseIterable {
 /// arg-max predictions at a time by `Trainer.evaluate(_:batchSize:observe:)`.
 struct SurfaceMetricSums {
     let classes: Int
+    /// The regions scored instead of the labels (`LabelRegions.masks`), or nil.
+    let regions: LabelRegions?
     private let metrics: [(EvalMetric, SurfaceDistanceMetric)]
     private var values: [EvalMetric: [[Double]]] = [:]
 
     /// Sums for the surface metrics among `wanted` (none: `isEmpty`).
     init(
         classes: Int, wanted: [EvalMetric], spacing: [Double]?, percentile: Double, tolerance: Double,
-        subvoxels: Bool = false
+        subvoxels: Bool = false, regions: LabelRegions? = nil
     ) {
         self.classes = classes
+        self.regions = regions
         let scores: [(EvalMetric, SurfaceDistanceScore)] = [
             (.hd95, .hausdorff(percentile: percentile, directed: false)),
             (.nsd, .surfaceDice(tolerances: [tolerance])),
@@ -62,8 +65,8 @@ struct SurfaceMetricSums {
     /// Adds the per-image, per-class values of one batch; `spacing`, when given, replaces the
     /// one of `init` for this batch (a NIfTI case's own spacing).
     mutating func add(predicted: LabelMap, target: LabelMap, spacing: [Double]? = nil) throws {
-        let predictedMasks = try ClassMasks(labels: predicted, classes: classes)
-        let targetMasks = try ClassMasks(labels: target, classes: classes)
+        let predictedMasks = try regions?.masks(predicted) ?? ClassMasks(labels: predicted, classes: classes)
+        let targetMasks = try regions?.masks(target) ?? ClassMasks(labels: target, classes: classes)
         for (name, shared) in metrics {
             var metric = shared
             if let spacing { metric.spacing = spacing }

@@ -62,12 +62,12 @@ struct PredictionOutputs {
     }
 
     /// A writer for `count` images (creates the output folders).
-    func writer(count: Int) throws -> PredictionWriter {
+    func writer(count: Int, configuration: UNetConfiguration) throws -> PredictionWriter {
         for folder in [overlays, masks] + [logits, probabilities].map({ $0.flatMap { Self.isStacked($0) ? nil : $0 } })
         {
             if let folder { try FileSystem.createDirectory(folder) }
         }
-        return PredictionWriter(outputs: self, count: count)
+        return PredictionWriter(outputs: self, count: count, configuration: configuration)
     }
 }
 
@@ -94,26 +94,31 @@ struct PredictionWriter {
             }
         }
 
-        /// The arg-max label map [1, spatial…]: of the logits, or of the combined probabilities
-        /// (`Ensemble.labels`).
-        func labels() throws -> LabelMap {
+        /// The label map [1, spatial…] of a network of `configuration`: the arg-max (or the
+        /// regions' labels) of the logits, or of the combined probabilities (`Ensemble.labels`).
+        func labels(_ configuration: UNetConfiguration) throws -> LabelMap {
             switch self {
-            case .logits(let t): return try Predictor.argmax(try t.reshaped(to: [1] + t.shape))
-            case .probabilities(let t): return try Ensemble.labels(try t.reshaped(to: [1] + t.shape))
+            case .logits(let t): return try configuration.labels(logits: try t.reshaped(to: [1] + t.shape))
+            case .probabilities(let t):
+                let batched = try t.reshaped(to: [1] + t.shape)
+                return try configuration.regions?.labels(probabilities: batched) ?? Ensemble.labels(batched)
             }
         }
     }
 
     let outputs: PredictionOutputs
     let count: Int
+    /// The network's configuration: its probabilities are its regions' sigmoids when it has regions.
+    let configuration: UNetConfiguration
     private var logitsStack: [Float] = [], probabilityStack: [Float] = []
     private var stackShape: [Int]?
     private var firstName = ""
     private var written = 0
 
-    init(outputs: PredictionOutputs, count: Int) {
+    init(outputs: PredictionOutputs, count: Int, configuration: UNetConfiguration) {
         self.outputs = outputs
         self.count = count
+        self.configuration = configuration
     }
 
     /// Writes `item`'s files: overlay (titled with `dice` when the ground truth is known), mask,
@@ -151,7 +156,7 @@ struct PredictionWriter {
         switch scores {
         case .logits(let values):
             logits = values
-            if outputs.probabilities != nil { probabilities = try Predictor.probabilities(values) }
+            if outputs.probabilities != nil { probabilities = try configuration.probabilities(logits: values) }
         case .probabilities(let values): probabilities = values
         }
         if outputs.logits.map(PredictionOutputs.isStacked) == true

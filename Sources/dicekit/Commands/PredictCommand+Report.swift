@@ -12,11 +12,16 @@ struct DiceReport {
     let classNames: [String]
     /// The ground-truth label of unlabelled pixels (`--ignore-index`), which count nowhere.
     let ignore: Int32?
+    /// A region checkpoint's regions: the columns are then the background and each region.
+    let regions: LabelRegions?
     private var rows: [(name: String, dice: [Double], foreground: Double)] = []
 
-    init(classes: Int, names: [String]?, ignore: Int?) {
-        self.classes = classes
-        classNames = names?.count == classes ? names! : (0..<classes).map { "class \($0)" }
+    init(classes: Int, names: [String]?, ignore: Int?, regions: LabelRegions? = nil) {
+        self.classes = regions?.scoredCount ?? classes
+        self.regions = regions
+        classNames =
+            regions.map { r in (0..<r.scoredCount).map(r.scoredName) }
+            ?? (names?.count == classes ? names! : (0..<classes).map { "class \($0)" })
         self.ignore = ignore.flatMap { Int32(exactly: $0) }
     }
 
@@ -27,6 +32,16 @@ struct DiceReport {
         perClass: [Double], foreground: Double
     ) {
         let truth = item.labels!
+        if let regions {
+            let counts: OverlapCounts
+            do {
+                counts = try regions.counts(
+                    predicted: try LabelMap(shape: [1, predicted.count], int32Labels: predicted),
+                    target: try LabelMap(shape: [1, truth.count], int32Labels: truth), ignoreIndex: ignore.map(Int.init)
+                )
+            } catch let error as DiceKitError { throw DiceKitError.value("\(item.source): \(error.description)") }
+            return record(item, tp: counts.truePositives, fp: counts.falsePositives, fn: counts.falseNegatives)
+        }
         var (tp, fp, fn) = (
             [Int](repeating: 0, count: classes), [Int](repeating: 0, count: classes),
             [Int](repeating: 0, count: classes)
@@ -44,6 +59,13 @@ struct DiceReport {
                 fp[Int(p)] += 1
             }
         }
+        return record(item, tp: tp, fp: fp, fn: fn)
+    }
+
+    /// Records the Dice of each column from its counts.
+    private mutating func record(_ item: PredictionInputs.Item, tp: [Int], fp: [Int], fn: [Int]) -> (
+        perClass: [Double], foreground: Double
+    ) {
         let dice = (0..<classes).map { (c: Int) -> Double in
             let overlap = Double(2 * tp[c])
             let total = Double(2 * tp[c] + fp[c] + fn[c])
@@ -60,7 +82,13 @@ struct DiceReport {
         -> String
     {
         var counts = [Int](repeating: 0, count: classes)
-        for p in predicted where Int(p) < classes { counts[Int(p)] += 1 }
+        if let regions, let masks = try? regions.masks(LabelMap(shape: [1, predicted.count], int32Labels: predicted)) {
+            for k in 0..<classes {
+                counts[k] = masks.storage[(k * predicted.count)..<((k + 1) * predicted.count)].filter { $0 }.count
+            }
+        } else {
+            for p in predicted where Int(p) < classes { counts[Int(p)] += 1 }
+        }
         let fractions = counts.map { jsonNumber(Double($0) / Double(max(predicted.count, 1))) }
         var fields = [
             "\"image\": \(jsonString(item.name))",

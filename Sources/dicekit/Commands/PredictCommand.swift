@@ -100,15 +100,23 @@ enum PredictCommand: Command {
             try inheritVolumeOptions(&options, from: paths[0])
         }
         let inputs = try PredictionInputs.load(from: input, options: options, spatialRank: configuration.spatialRank)
-        if let k = options.ignoreIndex, (0..<max(2, configuration.classes)).contains(k) {
+        let labelClasses = max(2, configuration.labelClasses)
+        if let k = options.ignoreIndex, (0..<labelClasses).contains(k) {
             throw UsageError(
                 message:
-                    "--ignore-index \(k) is one of the checkpoint's class indices 0..<\(max(2, configuration.classes)); expected a value outside them"
+                    "--ignore-index \(k) is one of the checkpoint's class indices 0..<\(labelClasses); expected a value outside them"
+            )
+        }
+        if let regions = configuration.regions, postprocessing != nil {
+            throw UsageError(
+                message:
+                    "post-processing with a region checkpoint (\(regions.description)): it filters the components of each label; drop --keep-largest and --min-size"
             )
         }
         var report = DiceReport(
-            classes: max(2, configuration.classes), names: try classNames(besides: input), ignore: options.ignoreIndex)
-        var writer = try outputs.writer(count: inputs.count)
+            classes: labelClasses, names: try classNames(besides: input), ignore: options.ignoreIndex,
+            regions: configuration.regions)
+        var writer = try outputs.writer(count: inputs.count, configuration: configuration)
         for index in 0..<inputs.count {
             let item = try inputs.item(index, channels: configuration.inputChannels)
             let scores: PredictionWriter.Scores
@@ -121,7 +129,7 @@ enum PredictCommand: Command {
             }
             // A resized NIfTI volume's scores go back to its own grid before the argmax.
             let prediction = try scores.mapped(item.scoresOnGrid)
-            let labels = try prediction.labels()
+            let labels = try prediction.labels(configuration)
             var predicted = labels.labels.map { Int32($0) }
             try postprocessing?.applyToSample(&predicted, spatialShape: Array(labels.shape.dropFirst()))
             let dice = item.labels == nil ? nil : try report.add(item, predicted: predicted)

@@ -19,7 +19,7 @@ extension TrainCommand {
             "seed", "optimizer", "base", "depth", "norm", "activation", "val-data", "image-size", "resize",
             "mask-encoding", "intensity", "target-spacing", "ignore-index", "augment", "deep-supervision",
             "deep-supervision-levels",
-            "patch-size", "patches-per-case", "foreground-oversampling",
+            "patch-size", "patches-per-case", "foreground-oversampling", "regions", "region-order",
         ] + lossValueOptions.union(lossFlags).sorted()
 
     /// The checkpoint named by `--resume`, read and checked before any data is read.

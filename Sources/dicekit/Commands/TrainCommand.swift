@@ -44,6 +44,7 @@ enum TrainCommand: Command {
                      |cldice|dice-cldice|generalized-dice-focal|dice-hausdorff (dice-ce)
             \(lossOptionsHelp)
             \(deepSupervisionHelp)
+            \(regionHelp)
               --clip X  global gradient-norm clip (12; 0 disables)   --seed S (0)
               --threads T  threads for every computation (worker pool and OpenBLAS; 1–256; default
                            $DICEKIT_THREADS, else the processor count); same seed and T: same bits
@@ -83,7 +84,8 @@ enum TrainCommand: Command {
             "clip", "seed", "threads", "out", "resume", "on-nonfinite", "augment", "precision",
             "deep-supervision", "deep-supervision-levels", "plateau-patience", "plateau-factor", "min-lr",
             "early-stop", "early-stop-delta",
-        ]).union(lossValueOptions).union(FoldOption.valueOptions).union(patchValueOptions),
+        ]).union(lossValueOptions).union(FoldOption.valueOptions).union(patchValueOptions)
+            .union(regionValueOptions),
         flags: lossFlags.union(["no-augment", "distributed", "no-sync-bn"])
     )
 
@@ -98,8 +100,10 @@ enum TrainCommand: Command {
         try checkOutputs(directories: [outputDirectory])
         try ThreadsOption.apply(arguments)
         let seed = UInt64(try arguments.int("seed", default: 0, in: 0...Int.max)!)
-        let data = try DataOptions.parse(
+        var data = try DataOptions.parse(
             arguments, defaultCount: 400, allowValidation: true, allowsMedianSpacing: true)
+        let regions = try regions(arguments, data: data)
+        if let regions, data.dataset.classes == nil { data.dataset.classes = regions.labelClasses }
         // The exclusions look at the options given (a resumed run's record fills in val-fraction 0).
         let fold = try FoldOption.parse(arguments)
         for (a, b) in [("val-fraction", "val-data"), ("folds", "val-data"), ("folds", "val-fraction")]
@@ -165,6 +169,9 @@ enum TrainCommand: Command {
             "norm": architecture.normalization.name, "activation": arguments.string("activation") ?? "relu",
         ]
         if let fold { (recorded["folds"], recorded["fold"]) = ("\(fold.folds)", "\(fold.fold)") }
+        if let regions {
+            (recorded["regions"], recorded["region-order"]) = (regions.description, regions.orderDescription)
+        }
         recorded.merge(recordedLossOptions(config.lossOptions, arguments)) { _, new in new }
         recorded.merge(recordedAugmentation(config.augmentation)) { _, new in new }
         try parseDeepSupervision(arguments, depth: architecture.depth, into: &config, recorded: &recorded)
@@ -227,10 +234,12 @@ enum TrainCommand: Command {
         } else {
             architecture.inputChannels = shape.channels
             architecture.spatialRank = shape.rank // 2 for images, 3 for volumes
-            architecture.classes = max(shape.classes, 2)
+            architecture.classes = regions?.count ?? max(shape.classes, 2)
+            architecture.regions = regions
             model = try UNet<Float>(architecture, seed: seed)
         }
-        config.classNames = data.classNames
+        config.classNames =
+            model.configuration.regions.map { r in (0..<r.scoredCount).map(r.scoredName) } ?? data.classNames
         let trainer = try Trainer(model: model, configuration: config)
         let world = try joinRanks(arguments)
         trainer.communicator = world ?? SingleProcessCommunicator()
@@ -247,7 +256,7 @@ enum TrainCommand: Command {
         let ranks = trainer.communicator.size
         if isRankZero {
             reporter.message(
-                "training a U-Net (base \(m.baseWidth), depth \(m.depth), \(m.classes) classes, norm \(m.normalization.name), "
+                "training a U-Net (base \(m.baseWidth), depth \(m.depth), \(m.classes) \(m.outputsName), norm \(m.normalization.name), "
                     + "loss \(config.loss.rawValue)) on "
                     + (patches.map { "\(training.count) patches of \($0.extents) from \(shape.cases) cases, " }
                         ?? "\(training.count) images of \(training.spatialShape), ")

@@ -40,7 +40,9 @@ public enum ClassNames {
     /// The class names of a dataset.json's "labels" (nil when it has none), checked as a
     /// classes.json's.
     ///
-    /// - Throws: `DiceKitError.file` naming the file for nnU-Net regions (a list of labels), an
+    /// nil too for nnU-Net regions (a label given as a list of labels: `LabelRegions.readDatasetJSON`).
+    ///
+    /// - Throws: `DiceKitError.file` naming the file for an
     ///   "ignore" label (give it as the ignore index instead) or the errors of `read(contentsOf:)`.
     public static func readDatasetJSON(contentsOf path: String) throws -> [String]? {
         guard let data = FileManager.default.contents(atPath: path),
@@ -50,6 +52,8 @@ public enum ClassNames {
                 path: path, reason: "not a JSON object (expected nnU-Net's or the Decathlon's dataset.json)")
         }
         guard let labels = root["labels"] as? [String: Any] else { return nil }
+        // nnU-Net regions name regions, not classes (`LabelRegions.readDatasetJSON(contentsOf:)`).
+        if labels.values.contains(where: { $0 is [Any] }) { return nil }
         var byIndex = [String: String]()
         for (key, value) in labels {
             if let name = value as? String {

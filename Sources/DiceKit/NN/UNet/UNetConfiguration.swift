@@ -138,6 +138,10 @@ public struct UNetConfiguration: Sendable, Equatable {
         }
     }
 
+    /// The labels the network's outputs stand for: its classes, or the labels its regions cover
+    /// (labels 0..<`labelClasses`).
+    public var labelClasses: Int { regions?.labelClasses ?? classes }
+
     /// What the outputs are, for messages: "classes", or "regions" with `regions`.
     public var outputsName: String { regions == nil ? "classes" : "regions" }
 

@@ -1,0 +1,137 @@
+// Region-based training through the tool: `train --regions` learns overlapping regions of the
+// three-class polyps (polyp ∪ instrument, instrument), records them in the checkpoint, and
+// `eval` and `predict` score each region alike; an nnU-Net dataset.json with regions sets them,
+// in the file's order; and the misuses are refused with one line.
+
+import Foundation
+import XCTest
+
+@testable import DiceKit
+
+final class CLIRegionTests: XCTestCase {
+    func testTrainRegionsThenEvaluateAndPredictScoreEachRegionAlike() throws {
+        let dir = try temporaryDirectory(self).path
+        let synth = try runDicekit([
+            "synth", "--out", "\(dir)/data", "--count", "40", "--size", "32", "--classes", "3", "--png",
+        ])
+        XCTAssertEqual(synth.status, 0, synth.stderr)
+        let train = try runDicekit([
+            "train", "--data", "\(dir)/data", "--mask-encoding", "index", "--regions", "1,2;2", "--loss", "dice-ce",
+            "--batch-dice", "--epochs", "6", "--batch-size", "8", "--base", "8", "--depth", "2", "--lr", "0.01",
+            "--out", "\(dir)/run",
+        ])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        XCTAssertTrue(train.stderr.contains("2 regions"), train.stderr)
+        let model = try UNet<Float>.load(contentsOf: "\(dir)/run/best.safetensors")
+        XCTAssertEqual(model.configuration.classes, 2)
+        XCTAssertEqual(model.configuration.regions, try LabelRegions(parsing: "1,2;2"))
+        let summary = try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: Data(train.stdout.utf8)) as? [String: Any], train.stdout)
+        let best = try XCTUnwrap(summary["best_val_dice"] as? [Double])
+        XCTAssertEqual(best.count, 3, "background, then the two regions")
+        XCTAssertGreaterThan((best[1] + best[2]) / 2, 0.4, "the regions are learnt: \(best)")
+
+        let eval = try runDicekit([
+            "eval", "--checkpoint", "\(dir)/run/best.safetensors", "--data", "\(dir)/data", "--mask-encoding", "index",
+        ])
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        XCTAssertTrue(eval.stderr.contains("labels 1+2"), eval.stderr)
+        let scores = try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as? [String: Any], eval.stdout)
+        let dice = try XCTUnwrap(scores["dice"] as? [Double])
+        XCTAssertEqual(dice.count, 3)
+
+        // predict's per-image Dice of each region, averaged over the images that hold it, is eval's.
+        let predict = try runDicekit([
+            "predict", "--checkpoint", "\(dir)/run/best.safetensors", "--input", "\(dir)/data", "--mask-encoding",
+            "index", "--masks", "\(dir)/masks", "--mask-values", "index",
+        ])
+        XCTAssertEqual(predict.status, 0, predict.stderr)
+        let lines = predict.stdout.split(separator: "\n").map {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        XCTAssertEqual(lines.count, 40)
+        for k in 0..<3 {
+            let values = lines.compactMap { ($0?["dice"] as? [Any])?[k] as? Double }
+            XCTAssertEqual(values.reduce(0, +) / Double(values.count), dice[k], accuracy: 1e-9, "scored region \(k)")
+        }
+        // The masks hold the labels the regions write back: 0, 1 (polyp) and 2 (instrument).
+        let mask = try PNG.read(contentsOf: "\(dir)/masks/0000_mask.png")
+        XCTAssertTrue(Set(mask.pixels).isSubset(of: [0, 1, 2]), "\(Set(mask.pixels))")
+    }
+
+    func testAnNNUNetDatasetJSONWithRegionsSetsThemInTheFilesOrder() throws {
+        let dir = try temporaryDirectory(self).path
+        let path = "\(dir)/dataset.json"
+        try """
+        {"channel_names": {"0": "T1"}, "labels": {"background": 0, "whole tumor": [1, 2, 3],
+         "tumor core": [2, 3], "enhancing tumor": 3}, "regions_class_order": [1, 2, 3],
+         "numTraining": 0, "file_ending": ".nii.gz"}
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let regions = try XCTUnwrap(try LabelRegions.readDatasetJSON(contentsOf: path))
+        XCTAssertEqual(regions.regions, [[1, 2, 3], [2, 3], [3]])
+        XCTAssertEqual(regions.order, [1, 2, 3])
+        XCTAssertEqual(regions.names, ["whole tumor", "tumor core", "enhancing tumor"])
+        XCTAssertNil(try ClassNames.readDatasetJSON(contentsOf: path))
+        try """
+        {"labels": {"background": 0, "whole tumor": [1, 2, 3], "tumor core": [2, 3]}}
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try LabelRegions.readDatasetJSON(contentsOf: path)) {
+            XCTAssertEqual(
+                "\($0)",
+                "\(path): labels hold regions (lists of labels) but there is no \"regions_class_order\"; expected one label per region, as nnU-Net needs"
+            )
+        }
+        try """
+        {"labels": {"background": 0, "liver": 1}}
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertNil(try LabelRegions.readDatasetJSON(contentsOf: path))
+
+        // Through the tool: the NIfTI blobs relabelled as one region of label 1.
+        let synth = try runDicekit([
+            "synth", "--format", "nifti", "--out", "\(dir)/blobs", "--count", "4", "--size", "16",
+        ])
+        XCTAssertEqual(synth.status, 0, synth.stderr)
+        try """
+        {"channel_names": {"0": "MR"}, "labels": {"background": 0, "blob": [1]}, "regions_class_order": [1],
+         "numTraining": 4, "file_ending": ".nii.gz"}
+        """.write(toFile: "\(dir)/blobs/dataset.json", atomically: true, encoding: .utf8)
+        let train = try runDicekit([
+            "train", "--data", "\(dir)/blobs", "--depth", "2", "--base", "4", "--epochs", "1", "--batch-size", "2",
+            "--loss", "dice", "--out", "\(dir)/run",
+        ])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let model = try UNet<Float>.load(contentsOf: "\(dir)/run/last.safetensors")
+        XCTAssertEqual(model.configuration.regions?.names, ["blob"])
+        let clash = try runDicekit([
+            "train", "--data", "\(dir)/blobs", "--regions", "1;1", "--region-order", "1,1", "--epochs", "1",
+            "--out", "\(dir)/clash",
+        ])
+        XCTAssertEqual(clash.status, 2, clash.stderr)
+        XCTAssertTrue(clash.stderr.contains("disagrees with the dataset.json's regions 1 (order 1)"), clash.stderr)
+    }
+
+    func testMisusesAreRefusedWithOneLine() throws {
+        let dir = try temporaryDirectory(self).path
+        let base = [
+            "train", "--data", "synthetic", "--classes", "3", "--count", "16", "--size", "32", "--epochs", "1", "--out",
+            "\(dir)/run",
+        ]
+        for (extra, expected) in [
+            (
+                ["--regions", "1,2;2", "--loss", "focal"],
+                "regions with loss focal; expected loss dice, dice-ce, jaccard"
+            ),
+            (["--regions", "1,2;2", "--exclude-background"], "--exclude-background with regions"),
+            (["--regions", "1,2;2", "--class-weights", "auto"], "--class-weights auto balances classes, not regions"),
+            (["--region-order", "1,2"], "--region-order 1,2 needs --regions"),
+            (["--regions", "1,2;1,2"], "--regions: value error: region 1 (labels 1,2) lies inside later regions"),
+            (["--regions", "1"], "data has labels up to 2; the model's regions 1 cover labels up to 1"),
+        ] {
+            let run = try runDicekit(base + extra)
+            XCTAssertNotEqual(run.status, 0, "\(extra)")
+            XCTAssertTrue(run.stderr.contains(expected), "\(extra): \(run.stderr)")
+            XCTAssertEqual(run.stderr.split(separator: "\n").filter { $0.hasPrefix("dicekit") }.count, 1, run.stderr)
+        }
+    }
+}
