@@ -60,6 +60,9 @@ enum EvalCommand: Command {
             neither the class nor a prediction of it is left out, one with a predicted class it lacks
             scores 0. FILE (JSON) holds the steps and the scores; predict and eval apply it with
             --postprocess FILE. The metrics reported are those before post-processing.
+            A region checkpoint (train --regions) is scored per region: the background, then each
+            region. --regions R;R;… scores a class checkpoint's label maps by regions too (nnU-Net's
+            BraTS evaluation), so class and region training compare on the same regions.
             \(CheckpointOption.help)
             \(ThreadsOption.help)
             \(PrecisionOption.help)
@@ -67,7 +70,7 @@ enum EvalCommand: Command {
         valueOptions: DataOptions.valueOptions.subtracting(["val-data", "classes"])
             .union([
                 "seed", "batch-size", "metrics", "spacing", "percentile", "tolerance", "threads",
-                "precision", "match-iou", "choose-postprocessing", "tile", "overlap",
+                "precision", "match-iou", "choose-postprocessing", "tile", "overlap", "regions",
             ])
             .union(PostprocessOption.valueOptions).union(CheckpointOption.valueOptions).union(FoldOption.valueOptions),
         flags: Set(["use-subvoxels"]).union(PostprocessOption.flags)
@@ -164,7 +167,7 @@ enum EvalCommand: Command {
         } catch DiceKitError.option(let message) {
             throw UsageError(message: "--tile: \(message)")
         }
-        let regions = model.configuration.regions
+        let regions = try scoredRegions(arguments, model.configuration)
         // Scored columns: the classes, or the background and each region.
         let classes = regions?.scoredCount ?? model.configuration.classes
         if regions == nil, let names = data.classNames, names.count != classes {
@@ -268,6 +271,36 @@ enum EvalCommand: Command {
 }
 
 extension EvalCommand {
+    /// The regions scored: the checkpoint's, or `--regions` for a class checkpoint (its labels
+    /// scored by regions); nil to score classes.
+    ///
+    /// - Throws: `UsageError` for regions that do not parse, that differ from a region
+    ///   checkpoint's, or that cover fewer labels than a class checkpoint predicts.
+    static func scoredRegions(_ arguments: ParsedArguments, _ configuration: UNetConfiguration) throws -> LabelRegions?
+    {
+        guard let text = arguments.string("regions") else { return configuration.regions }
+        let regions: LabelRegions
+        do { regions = try LabelRegions(parsing: text) } catch let error as DiceKitError {
+            throw UsageError(message: "--regions: \(error.description)")
+        }
+        if let own = configuration.regions {
+            guard own.regions == regions.regions else {
+                throw UsageError(
+                    message:
+                        "--regions \(regions.description): the checkpoint was trained on regions \(own.description); drop --regions"
+                )
+            }
+            return own
+        }
+        guard configuration.classes <= regions.labelClasses else {
+            throw UsageError(
+                message:
+                    "--regions \(regions.description) cover labels up to \(regions.labelClasses - 1); the checkpoint predicts labels up to \(configuration.classes - 1)"
+            )
+        }
+        return regions
+    }
+
     /// Refuses what scores labels rather than regions: lesion metrics and post-processing, which
     /// count the connected components of each label.
     ///

@@ -111,6 +111,35 @@ final class CLIRegionTests: XCTestCase {
         XCTAssertTrue(clash.stderr.contains("disagrees with the dataset.json's regions 1 (order 1)"), clash.stderr)
     }
 
+    func testEvalScoresAClassCheckpointByRegions() throws {
+        let dir = try temporaryDirectory(self).path
+        let data = ["--data", "synthetic", "--count", "12", "--size", "32"]
+        let train = try runDicekit(
+            ["train"] + data + [
+                "--classes", "3", "--epochs", "1", "--base", "4", "--depth", "2", "--out", "\(dir)/run",
+            ])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let checkpoint = ["eval", "--checkpoint", "\(dir)/run/last.safetensors"] + data
+        let byClass = try runDicekit(checkpoint)
+        let byRegion = try runDicekit(checkpoint + ["--regions", "1,2;2"])
+        XCTAssertEqual(byRegion.status, 0, byRegion.stderr)
+        XCTAssertTrue(
+            byRegion.stdout.contains(#""class_names": ["background", "labels 1+2", "labels 2"]"#), byRegion.stdout)
+        // The background and region "2" are the classes 0 and 2; region "1+2" is their union.
+        let json = { (text: String) in
+            try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        }
+        let classDice = try XCTUnwrap(try json(byClass.stdout)["dice"] as? [Double])
+        let regionDice = try XCTUnwrap(try json(byRegion.stdout)["dice"] as? [Double])
+        XCTAssertEqual(regionDice[0], classDice[0], accuracy: 1e-12)
+        XCTAssertEqual(regionDice[2], classDice[2], accuracy: 1e-12)
+        let short = try runDicekit(checkpoint + ["--regions", "1"])
+        XCTAssertEqual(short.status, 2, short.stderr)
+        XCTAssertTrue(
+            short.stderr.contains("--regions 1 cover labels up to 1; the checkpoint predicts labels up to 2"),
+            short.stderr)
+    }
+
     func testMisusesAreRefusedWithOneLine() throws {
         let dir = try temporaryDirectory(self).path
         let base = [

@@ -143,16 +143,24 @@ final class NIfTIFolderTests: XCTestCase {
         XCTAssertThrowsError(
             try NIfTIFolderSource(directory: directory.path, options: DatasetOptions(classes: 3))
         ) { XCTAssertTrue("\($0)".contains("5"), "\($0)") }
+        // Regions name regions, not classes: LabelRegions reads them, and wants their order.
+        try Data(#"{"labels": {"background": 0, "whole": [1, 2]}}"#.utf8).write(
+            to: directory.appendingPathComponent("dataset.json"))
+        XCTAssertNil(try ClassNames.load(besides: directory.path))
+        XCTAssertThrowsError(try LabelRegions.load(besides: directory.path)) {
+            XCTAssertTrue("\($0)".contains("no \"regions_class_order\""), "\($0)")
+        }
         for (json, expected) in [
-            (#"{"labels": {"background": 0, "whole": [1, 2]}}"#, "is a region"),
+            (#"{"labels": {"background": 0, "whole": [1, "x"]}}"#, "not a label or a list of labels"),
             (#"{"labels": {"background": 0, "ignore": 4}}"#, "--ignore-index 4"),
             ("[1, 2", "not a JSON object"),
         ] {
             let path = directory.appendingPathComponent("dataset.json")
             try Data(json.utf8).write(to: path)
-            XCTAssertThrowsError(try ClassNames.load(besides: directory.path)) {
-                XCTAssertTrue("\($0)".contains(expected), "\($0)")
-            }
+            XCTAssertThrowsError(
+                try ClassNames.load(besides: directory.path)
+                    ?? LabelRegions.load(besides: directory.path).map { _ in [] }
+            ) { XCTAssertTrue("\($0)".contains(expected), "\($0)") }
         }
     }
 
