@@ -76,18 +76,43 @@ public struct OverlapMetric: Sendable {
     /// - Throws: `DiceKitError.shape` for different shapes; `DiceKitError.value` for a label
     ///   outside 0..<classes (other than the ignore index in the target).
     public func counts(predicted: LabelMap, target: LabelMap, classes: Int) throws -> OverlapCounts {
+        guard classes >= 1 else { throw DiceKitError.value("classes is \(classes); expected ≥ 1") }
+        let n = target.shape.first ?? 0
+        var tp = [Int](repeating: 0, count: n * classes)
+        var fp = tp
+        var fn = tp
+        let positions = try Self.countedPairs(
+            predicted: predicted, target: target, classes: classes, ignoreIndex: ignoreIndex
+        ) { b, p, t in
+            if p == t {
+                tp[b * classes + t] += 1
+            } else {
+                fp[b * classes + p] += 1
+                fn[b * classes + t] += 1
+            }
+        }
+        return OverlapCounts(
+            samples: n, classes: classes, truePositives: tp, falsePositives: fp, falseNegatives: fn,
+            positions: positions)
+    }
+
+    /// Calls `body(sample, predicted label, target label)` for every position of label maps [N,
+    /// spatial…] whose target is not `ignoreIndex`; returns the counted positions per sample.
+    ///
+    /// - Throws: `DiceKitError.shape` for maps of different shapes; `DiceKitError.value` for a
+    ///   label outside 0..<classes (other than the ignore index in the target).
+    static func countedPairs(
+        predicted: LabelMap, target: LabelMap, classes: Int, ignoreIndex: Int?,
+        _ body: (_ sample: Int, _ predicted: Int, _ target: Int) -> Void
+    ) throws -> [Int] {
         guard predicted.shape == target.shape, target.shape.count >= 2 else {
             throw DiceKitError.shape(
                 "predicted labels \(predicted.shape) and target labels \(target.shape); expected the same shape [N, spatial…]"
             )
         }
-        guard classes >= 1 else { throw DiceKitError.value("classes is \(classes); expected ≥ 1") }
         let n = target.shape[0]
         let s = target.count / max(n, 1)
-        var result = OverlapCounts(
-            samples: n, classes: classes, truePositives: .init(repeating: 0, count: n * classes),
-            falsePositives: .init(repeating: 0, count: n * classes),
-            falseNegatives: .init(repeating: 0, count: n * classes), positions: .init(repeating: 0, count: n))
+        var positions = [Int](repeating: 0, count: n)
         for b in 0..<n {
             for i in 0..<s {
                 let t = Int(target.storage[b * s + i])
@@ -99,16 +124,11 @@ public struct OverlapMetric: Sendable {
                 guard p >= 0 && p < classes else {
                     throw DiceKitError.value("predicted label \(p) at element \(b * s + i); expected 0..<\(classes)")
                 }
-                result.positions[b] += 1
-                if p == t {
-                    result.truePositives[b * classes + t] += 1
-                } else {
-                    result.falsePositives[b * classes + p] += 1
-                    result.falseNegatives[b * classes + t] += 1
-                }
+                positions[b] += 1
+                body(b, p, t)
             }
         }
-        return result
+        return positions
     }
 
     /// Counts from probabilities thresholded at `threshold` (multi-label: each channel on its

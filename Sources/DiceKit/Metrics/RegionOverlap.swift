@@ -16,43 +16,27 @@ extension LabelRegions {
     /// - Throws: `DiceKitError.shape` for maps of different shapes; `DiceKitError.value` for a
     ///   label outside 0..<`labelClasses` (other than the ignore index in the target).
     public func counts(predicted: LabelMap, target: LabelMap, ignoreIndex: Int?) throws -> OverlapCounts {
-        guard predicted.shape == target.shape, target.shape.count >= 2 else {
-            throw DiceKitError.shape(
-                "predicted labels \(predicted.shape) and target labels \(target.shape); expected the same shape [N, spatial…]"
-            )
-        }
-        let classes = labelClasses
-        let n = target.shape[0]
-        let s = target.count / max(n, 1)
+        let n = target.shape.first ?? 0
         let scored = scoredCount
         let table = scoredMembership()
-        var result = OverlapCounts(
-            samples: n, classes: scored, truePositives: .init(repeating: 0, count: n * scored),
-            falsePositives: .init(repeating: 0, count: n * scored),
-            falseNegatives: .init(repeating: 0, count: n * scored), positions: .init(repeating: 0, count: n))
-        for b in 0..<n {
-            for i in 0..<s {
-                let t = Int(target.storage[b * s + i])
-                let p = Int(predicted.storage[b * s + i])
-                if let k = ignoreIndex, t == k { continue }
-                guard t >= 0 && t < classes else {
-                    throw DiceKitError.value("target label \(t) at element \(b * s + i); expected 0..<\(classes)")
-                }
-                guard p >= 0 && p < classes else {
-                    throw DiceKitError.value("predicted label \(p) at element \(b * s + i); expected 0..<\(classes)")
-                }
-                result.positions[b] += 1
-                for k in 0..<scored {
-                    switch (table[p * scored + k], table[t * scored + k]) {
-                    case (true, true): result.truePositives[b * scored + k] += 1
-                    case (true, false): result.falsePositives[b * scored + k] += 1
-                    case (false, true): result.falseNegatives[b * scored + k] += 1
-                    case (false, false): break
-                    }
+        var tp = [Int](repeating: 0, count: n * scored)
+        var fp = tp
+        var fn = tp
+        let positions = try OverlapMetric.countedPairs(
+            predicted: predicted, target: target, classes: labelClasses, ignoreIndex: ignoreIndex
+        ) { b, p, t in
+            for k in 0..<scored {
+                switch (table[p * scored + k], table[t * scored + k]) {
+                case (true, true): tp[b * scored + k] += 1
+                case (true, false): fp[b * scored + k] += 1
+                case (false, true): fn[b * scored + k] += 1
+                case (false, false): break
                 }
             }
         }
-        return result
+        return OverlapCounts(
+            samples: n, classes: scored, truePositives: tp, falsePositives: fp, falseNegatives: fn, positions: positions
+        )
     }
 
     /// Binary masks per scored region (0: background, r + 1: region r) of a label map [N,

@@ -83,6 +83,12 @@ final class CLIRegionTests: XCTestCase {
             )
         }
         try """
+        {"labels": {"background": 0, "tumor": [1, 2], "ignore": 3}, "regions_class_order": [1]}
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try LabelRegions.readDatasetJSON(contentsOf: path)) {
+            XCTAssertEqual("\($0)", "\(path): an \"ignore\" label 3; give it as the ignore index (--ignore-index 3)")
+        }
+        try """
         {"labels": {"background": 0, "liver": 1}}
         """.write(toFile: path, atomically: true, encoding: .utf8)
         XCTAssertNil(try LabelRegions.readDatasetJSON(contentsOf: path))
@@ -146,6 +152,14 @@ final class CLIRegionTests: XCTestCase {
             "train", "--data", "synthetic", "--classes", "3", "--count", "16", "--size", "32", "--epochs", "1", "--out",
             "\(dir)/run",
         ]
+        // Deep supervision downsamples the label maps; every head predicts the regions.
+        let supervised = try runDicekit(
+            base + ["--regions", "1,2;2", "--deep-supervision", "same", "--base", "4", "--depth", "3"])
+        XCTAssertEqual(supervised.status, 0, supervised.stderr)
+        let heads = try TrainingCheckpoint.read(contentsOf: "\(dir)/run/last.safetensors").model.tensors
+            .filter { $0.key.hasPrefix("deep_supervision.") && $0.key.hasSuffix(".weight") }
+        XCTAssertEqual(heads.count, 2)
+        XCTAssertTrue(heads.values.allSatisfy { $0.shape.first == 2 }, "\(heads.mapValues(\.shape))")
         for (extra, expected) in [
             (
                 ["--regions", "1,2;2", "--loss", "focal"],

@@ -28,7 +28,8 @@ extension LabelRegions {
     /// The regions of a dataset.json (nil when no label is a list of labels).
     ///
     /// - Throws: `DiceKitError.file` naming the file when it is not a JSON object, a region is
-    ///   not a label or a list of labels, "regions_class_order" is missing or not one label per
+    ///   not a label or a list of labels, an "ignore" label is listed (give it as the ignore
+    ///   index instead), "regions_class_order" is missing or not one label per
     ///   region, or the regions are refused by `init(regions:order:names:)` (the reason given).
     public static func readDatasetJSON(contentsOf path: String) throws -> LabelRegions? {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8),
@@ -61,6 +62,11 @@ extension LabelRegions {
                 members = values.count == list.count ? values : nil
             } else {
                 members = nil
+            }
+            if name == "ignore", let label = members?.first {
+                throw DiceKitError.file(
+                    path: path,
+                    reason: "an \"ignore\" label \(label); give it as the ignore index (--ignore-index \(label))")
             }
             guard let members else {
                 throw DiceKitError.file(
