@@ -44,6 +44,15 @@ public struct ClassMasks: Sendable, Equatable {
     /// - Throws: `DiceKitError.value` naming the first label outside 0..<classes;
     ///   `DiceKitError.shape` for a label map without spatial axes.
     public init(labels: LabelMap, classes: Int) throws {
+        try self.init(labels: labels, masksOf: (0..<max(classes, 0)).map { [$0] }, classes: classes)
+    }
+
+    /// Masks from a label map [N, spatial…] where label l sets the masks `masksOf[l]` (each in
+    /// 0..<classes): one per class, or overlapping regions (`LabelRegions.masks`).
+    ///
+    /// - Throws: `DiceKitError.value` for classes below 1 or naming the first label outside
+    ///   0..<masksOf.count; `DiceKitError.shape` for a label map without spatial axes.
+    init(labels: LabelMap, masksOf: [[Int]], classes: Int) throws {
         guard labels.shape.count >= 2 else {
             throw DiceKitError.shape(
                 "label map shape \(labels.shape); expected [N, spatial…] with at least one spatial axis")
@@ -56,10 +65,10 @@ public struct ClassMasks: Sendable, Equatable {
         for b in 0..<n {
             for i in 0..<s {
                 let label = Int(labels.storage[b * s + i])
-                guard label >= 0 && label < classes else {
-                    throw DiceKitError.value("label \(label) at element \(b * s + i); expected 0..<\(classes)")
+                guard label >= 0 && label < masksOf.count else {
+                    throw DiceKitError.value("label \(label) at element \(b * s + i); expected 0..<\(masksOf.count)")
                 }
-                storage[(b * classes + label) * s + i] = true
+                for k in masksOf[label] { storage[(b * classes + k) * s + i] = true }
             }
         }
         try self.init(samples: n, classes: classes, spatialShape: spatial, storage: storage)

@@ -45,25 +45,12 @@ extension LabelRegions {
     /// - Throws: `DiceKitError.shape` for a map without spatial axes; `DiceKitError.value` for a
     ///   label outside 0..<`labelClasses`.
     public func masks(_ labels: LabelMap) throws -> ClassMasks {
-        guard labels.shape.count >= 2 else {
-            throw DiceKitError.shape("label map shape \(labels.shape); expected [N, spatial…]")
-        }
-        let n = labels.shape[0]
-        let spatial = Array(labels.shape.dropFirst())
-        let s = spatial.reduce(1, *)
         let scored = scoredCount
         let table = scoredMembership()
-        var storage = [Bool](repeating: false, count: n * scored * s)
-        for b in 0..<n {
-            for i in 0..<s {
-                let label = Int(labels.storage[b * s + i])
-                guard label >= 0 && label < labelClasses else {
-                    throw DiceKitError.value("label \(label) at element \(b * s + i); expected 0..<\(labelClasses)")
-                }
-                for k in 0..<scored where table[label * scored + k] { storage[(b * scored + k) * s + i] = true }
-            }
-        }
-        return try ClassMasks(samples: n, classes: scored, spatialShape: spatial, storage: storage)
+        return try ClassMasks(
+            labels: labels,
+            masksOf: (0..<labelClasses).map { label in (0..<scored).filter { table[label * scored + $0] } },
+            classes: scored)
     }
 
     /// Row l (labels 0..<`labelClasses`): whether label l lies in each scored region.
