@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Reference timings for `dicekit-bench --against`: MONAI FocalLoss, SoftclDiceLoss, SoftDiceclDiceLoss,
-DiceCELoss (plain, and with class weights and label smoothing), HausdorffDTLoss and smp LovaszLoss forward+backward
-on 8×4×256² (channels-first, label targets, float32, PyTorch's default threads), under the keys of
+DiceCELoss (plain, and with class weights and label smoothing), HausdorffDTLoss, smp LovaszLoss and the BraTS
+region losses (DiceLoss and DiceCELoss with sigmoid on the three regions' channels) forward+backward on 8×4×256²
+(8×3×256² for the regions; channels-first, label targets, float32, PyTorch's default threads), under the keys of
 Benchmarks/DiceKitBenchmarks/LossFamilyBenchmarks.swift. Prints one JSON object.
 
     /work/refenv/bin/python Scripts/bench_loss_family.py > ref.json
@@ -14,7 +15,7 @@ Benchmarks/DiceKitBenchmarks/LossFamilyBenchmarks.swift. Prints one JSON object.
 import importlib.util, json, sys, time, types, warnings
 warnings.filterwarnings("ignore")
 import torch
-from monai.losses import DiceCELoss, FocalLoss, HausdorffDTLoss, SoftclDiceLoss, SoftDiceclDiceLoss
+from monai.losses import DiceCELoss, DiceLoss, FocalLoss, HausdorffDTLoss, SoftclDiceLoss, SoftDiceclDiceLoss
 # smp's package __init__ imports its models (timm, torchvision); the losses need only torch.
 _spec = importlib.util.find_spec("segmentation_models_pytorch")
 _package = types.ModuleType("segmentation_models_pytorch")
@@ -35,9 +36,20 @@ def bench(fn, reps=10, warm=2):
     return ts[len(ts) // 2]
 
 
+def brats_regions(lab):
+    """MONAI's ConvertToMultiChannelBasedOnBratsClasses on labels 0..3: whole tumour {1, 2, 3},
+    tumour core {2, 3}, enhancing {3}, as Float channels [N, 3, H, W]."""
+    return torch.stack([lab > 0, lab >= 2, lab == 3], 1).float()
+
+
 def timed(loss, c, target_kind):
     x = torch.randn(8, c, 256, 256, requires_grad=True)
-    lab = torch.randint(0, max(c, 2), (8, 256, 256))
+    lab = torch.randint(0, 4 if target_kind == "brats" else max(c, 2), (8, 256, 256))
+    if target_kind == "brats":            # the regions' target is built in every step, as DiceKit's
+        def step():
+            x.grad = None
+            loss(x, brats_regions(lab)).backward()
+        return bench(step) * 1e3
     if target_kind == "onehot-channel":   # MONAI: labels [N, 1, H, W] with to_onehot_y
         y = lab[:, None].float()
     elif target_kind == "binary":         # smp binary: a [N, 1, H, W] mask
@@ -67,6 +79,10 @@ cases = [
      4, "onehot-channel"),
     ("hausdorff_dt_softmax_n8_c4_256x256_ms", lambda: HausdorffDTLoss(to_onehot_y=True, softmax=True), 4,
      "onehot-channel"),
+    # MONAI's BraTS tutorial loss, and Dice + binary cross-entropy (nnU-Net's region loss).
+    ("region_dice_n8_r3_256x256_ms", lambda: DiceLoss(sigmoid=True, squared_pred=True, smooth_nr=0, smooth_dr=1e-5),
+     3, "brats"),
+    ("region_dice_ce_n8_r3_256x256_ms", lambda: DiceCELoss(sigmoid=True), 3, "brats"),
 ]
 out = {"threads": torch.get_num_threads()}
 for key, make, c, kind in cases:

@@ -15,9 +15,14 @@ largest components, so the two rules agree on every image here.
 
 Needs nnunetv2 (pip install --no-deps nnunetv2 acvl-utils batchgenerators
 dynamic-network-architectures; then SimpleITK nibabel pandas tifffile blosc2 scikit-image).
+Region cases (nnU-Net's region-based training: a dataset.json whose labels are lists, with
+`regions_class_order`): nested discs of labels 1 ⊃ 2 ⊃ 3 with stray specks, scored and filtered
+by region. Their steps are all label lists (step 1 every covered label, then one region's); their
+scores are keyed by scored column (1 + the region's index).
+
 Run by hand (never by CI) from the repository root:
     /work/refenv/bin/python Scripts/make_postprocessing_fixtures.py
-It writes Tests/DiceKitTests/Fixtures/postprocessing/choices.json.
+It writes Tests/DiceKitTests/Fixtures/postprocessing/choices.json and region_choices.json.
 """
 import json
 import os
@@ -81,6 +86,88 @@ def candidate_masks(predicted, classes):
         yield predicted == c
 
 
+def draw_nested(labels, stray_rate, empty_rate):
+    """One (target, prediction) pair of nested discs, label 1 outermost and `labels` − 1 innermost
+    (an inner disc missing with empty_rate each), the prediction shifted copies plus stray specks."""
+    target = np.zeros((SIZE, SIZE), np.uint8)
+    predicted = np.zeros_like(target)
+    cy, cx = rng.integers(8, SIZE - 8, size=2)
+    r = int(rng.integers(6, 8))
+    for c in range(1, labels):
+        if c > 1 and rng.random() < empty_rate:
+            break
+        target[disc(target.shape, cy, cx, r)] = c
+        dy, dx = rng.integers(-1, 2, size=2)
+        predicted[disc(target.shape, cy + dy, cx + dx, max(1, r + int(rng.integers(-1, 2))))] = c
+        r = max(1, r - int(rng.integers(2, 4)))
+    for _ in range(rng.poisson(stray_rate)):
+        y, x = rng.integers(0, SIZE - 2, size=2)
+        h, w = rng.integers(1, 3, size=2)
+        predicted[y:y + h, x:x + w] = rng.integers(1, labels)
+    return target, predicted
+
+
+def region_cases():
+    cases = []
+    for name, regions, count, stray, empty, ignore in [
+        ("brats_regions", [[1, 2, 3], [2, 3], [3]], 14, 1.5, 0.2, None),
+        ("two_regions_ignore", [[1, 2], [2]], 12, 1.0, 0.1, 3),
+        ("brats_clean", [[1, 2, 3], [2, 3], [3]], 10, 0.0, 0.0, None),
+    ]:
+        labels = max(max(r) for r in regions) + 1
+        targets, predictions = [], []
+        while len(targets) < count:
+            t, p = draw_nested(labels, stray, empty)
+            masks = [p > 0] + [np.isin(p, r) for r in regions]
+            if any(has_tie(m) for m in masks):
+                continue  # nnU-Net would keep every tied component; redraw
+            if ignore is not None:
+                t[rng.integers(0, SIZE, size=20), rng.integers(0, SIZE, size=20)] = ignore
+            targets.append(t)
+            predictions.append(p)
+        with tempfile.TemporaryDirectory() as root:
+            ref, pred = os.path.join(root, "ref"), os.path.join(root, "pred")
+            os.makedirs(ref)
+            os.makedirs(pred)
+            for i, (t, p) in enumerate(zip(targets, predictions)):
+                Image.fromarray(t).save(os.path.join(ref, f"case_{i:03d}.png"))
+                Image.fromarray(p).save(os.path.join(pred, f"case_{i:03d}.png"))
+            names = {"background": 0, **{f"region{k + 1}": r for k, r in enumerate(regions)}}
+            if ignore is not None:
+                names["ignore"] = ignore
+            order = [min(set(r) - set().union(*map(set, regions[k + 1:]))) for k, r in enumerate(regions)]
+            dataset = {"labels": names, "regions_class_order": order, "file_ending": ".png",
+                       "channel_names": {"0": "R"}, "numTraining": count}
+            plans = {"image_reader_writer": "NaturalImage2DIO", "label_manager": "LabelManager"}
+            fns, kwargs = determine_postprocessing(pred, ref, plans, dataset, num_processes=1,
+                                                   keep_postprocessed_files=False)
+            with open(os.path.join(pred, "postprocessing.json")) as f:
+                summary = json.load(f)
+
+        keys = [str(tuple(r)) for r in regions]
+
+        def dice(block):
+            means = block["mean"]
+            assert sorted(means) == sorted(keys), (sorted(means), keys)
+            return {"foreground": block["foreground_mean"]["Dice"],
+                    "per_column": {str(k + 1): means[key]["Dice"] for k, key in enumerate(keys)}}
+
+        steps = [k["labels_or_regions"] for k in kwargs]
+        cases.append({
+            "name": name,
+            "regions": regions,
+            "ignore_index": ignore,
+            "shape": [count, SIZE, SIZE],
+            "targets": np.stack(targets).reshape(-1).tolist(),
+            "predicted": np.stack(predictions).reshape(-1).tolist(),
+            "steps": [sorted(map(int, s)) if isinstance(s, (list, tuple)) else [int(s)] for s in steps],
+            "before": dice(summary["input_folder"]),
+            "after": dice(summary["postprocessed"]),
+        })
+        print(name, "steps", cases[-1]["steps"], "before", cases[-1]["before"], "after", cases[-1]["after"])
+    return cases
+
+
 def main():
     cases = []
     for name, classes, count, stray, pieces, empty, ignore in [
@@ -141,6 +228,12 @@ def main():
     with open(out, "w") as f:
         json.dump({"generator": "Scripts/make_postprocessing_fixtures.py", "nnunetv2": nnunetv2.__version__
                    if hasattr(nnunetv2, "__version__") else "2.8.1", "cases": cases}, f)
+    print("wrote", out, len(cases), "cases")
+
+    out = "Tests/DiceKitTests/Fixtures/postprocessing/region_choices.json"
+    cases = region_cases()
+    with open(out, "w") as f:
+        json.dump({"generator": "Scripts/make_postprocessing_fixtures.py", "nnunetv2": "2.8.1", "cases": cases}, f)
     print("wrote", out, len(cases), "cases")
 
 

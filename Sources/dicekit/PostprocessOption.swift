@@ -9,12 +9,14 @@ enum PostprocessOption {
     /// The help lines.
     static let help = """
         post-processing of the arg-max prediction (Docs/Inference.md, "Post-processing"):
-          --keep-largest N       keep the N largest connected components of each class, the rest
-                                 becomes background (MONAI KeepLargestConnectedComponent)
+          --keep-largest N       keep the N largest connected components of each class (of each
+                                 region's labels together, with regions), the rest becomes
+                                 background (MONAI KeepLargestConnectedComponent)
           --min-size S           drop components of fewer than S pixels/voxels (MONAI
                                  RemoveSmallObjects), before --keep-largest when both are given
           --postprocess-classes LIST   the classes filtered, e.g. 1,3 (default: every class but 0)
           --merge-classes        components of the union of those classes, not of each class
+                                 (neither option applies with regions)
           --connectivity K       neighbours along at most K axes: 1 (4-/6-neighbours) to the rank
                                  (8-/26-neighbours, the default)
           --postprocess FILE     the steps of a post-processing file that eval --choose-postprocessing
@@ -29,16 +31,23 @@ enum PostprocessOption {
     static let flags: Set<String> = ["merge-classes"]
 
     /// The post-processing the options describe: the plan of `--postprocess FILE`, the filter of
-    /// `--keep-largest` and `--min-size`, or nil.
+    /// `--keep-largest` and `--min-size` (with `regions`, one per region: nnU-Net's region
+    /// post-processing), or nil.
     ///
     /// - Throws: `UsageError` for a malformed value or a mix of `--postprocess` and a filter
     ///   option; `DiceKitError.file` for a plan file that cannot be read or does not fit.
     static func parse(
-        _ arguments: ParsedArguments, classes: Int, spatialRank: Int, connectivityHasOtherUse: Bool = false
+        _ arguments: ParsedArguments, classes: Int, spatialRank: Int, connectivityHasOtherUse: Bool = false,
+        regions: LabelRegions? = nil
     ) throws -> (any LabelPostprocessor)? {
         guard let file = arguments.string("postprocess") else {
-            return try filter(
-                arguments, classes: classes, spatialRank: spatialRank, connectivityHasOtherUse: connectivityHasOtherUse)
+            guard let regions else {
+                return try filter(
+                    arguments, classes: classes, spatialRank: spatialRank,
+                    connectivityHasOtherUse: connectivityHasOtherUse)
+            }
+            return try regionFilters(
+                arguments, regions: regions, spatialRank: spatialRank, connectivityHasOtherUse: connectivityHasOtherUse)
         }
         let mixed =
             ["keep-largest", "min-size", "postprocess-classes"].first { arguments.string($0) != nil }
@@ -49,7 +58,34 @@ enum PostprocessOption {
                 message:
                     "--postprocess \(file) and --\(mixed): the file holds the whole post-processing; give one of them")
         }
-        return try PostprocessingPlan(contentsOf: file, classes: classes, spatialRank: spatialRank)
+        return try PostprocessingPlan(
+            contentsOf: file, classes: regions?.labelClasses ?? classes, spatialRank: spatialRank, regions: regions)
+    }
+
+    /// The per-region filters of `--keep-largest` and `--min-size` (`PostprocessingPlan(regions:)`),
+    /// or nil without them.
+    ///
+    /// - Throws: `UsageError` for a malformed value, `--postprocess-classes` or `--merge-classes`
+    ///   (a region is the set filtered), or an option without a filter to apply to.
+    static func regionFilters(
+        _ arguments: ParsedArguments, regions: LabelRegions, spatialRank: Int, connectivityHasOtherUse: Bool
+    ) throws -> PostprocessingPlan? {
+        if let option = ["postprocess-classes", "merge-classes"].first(where: {
+            arguments.string($0) != nil || arguments.flag($0)
+        }) {
+            throw UsageError(
+                message:
+                    "--\(option) with regions \(regions.description): each region's labels are filtered together; drop --\(option)"
+            )
+        }
+        guard
+            let filter = try filter(
+                arguments, classes: regions.labelClasses, spatialRank: spatialRank,
+                connectivityHasOtherUse: connectivityHasOtherUse)
+        else { return nil }
+        return try PostprocessingPlan(
+            regions: regions, keepLargest: filter.keepLargest, minimumSize: filter.minimumSize,
+            connectivity: filter.connectivity)
     }
 
     /// The filter the options describe, or nil without `--keep-largest` and `--min-size`.

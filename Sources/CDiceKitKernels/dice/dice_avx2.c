@@ -4,8 +4,7 @@
 // channel vectors in registers (dice_avx2.h). Specialised per channel count (1–6, 8), with
 // squared/cross-entropy code compiled out of the common case, and for one sigmoid channel.
 // Positions past the last whole step run the per-position loops of dice_scalar.h. Dense
-// targets: the portable code (dice_scalar.h) compiled for AVX2 + FMA through the target
-// attribute (no build flags).
+// targets: dice_dense_avx2.c.
 //
 // Before these bodies the label passes were the blocked lane loops of dice_blocked.h compiled
 // for AVX2: their 16-lane arrays per channel did not fit the 16 ymm registers, and on an AMD
@@ -244,14 +243,4 @@ DK256 void dk_dice_grad_avx2(const dk_geometry *geo, const int32_t *labels, floa
     DK_CASES(DK_GRAD_CASE)
     default: grad_avx2_body(geo, labels, grad, a, b, geo->channels, 1, -1); break;
     }
-}
-
-DK256 void dk_dice_stats_dense_avx2(const dk_geometry *geo, const float *x, const float *t, float *probs,
-                                    dk_stats *out) {
-    stats_dense_portable(geo, x, t, probs, out, geo->s0, geo->s1);
-}
-
-DK256 void dk_dice_grad_dense_avx2(const dk_geometry *geo, const float *t, float *grad, const float *a, const float *b,
-                                   const float *f) {
-    grad_dense_portable(geo, t, grad, a, b, f, geo->s0, geo->s1);
 }

@@ -10,11 +10,12 @@
 // the package), one file each:
 //   dice_avx512.c, dice_dense_avx512.c  AVX-512 (avx512f/bw/dq + FMA): 16 positions per step,
 //     channels-last blocks transposed in registers (dice_avx512.h).
-//   dice_avx2.c  AVX2 + FMA: 8 positions per step, the same structure with lane-mask vectors
-//     (dice_avx2.h).
+//   dice_avx2.c, dice_dense_avx2.c  AVX2 + FMA: 8 positions per step, the same structure with
+//     lane-mask vectors (dice_avx2.h).
 //   dice_portable.c  C code in blocks of 16 positions with loops over the lanes
 //     (dice_blocked.h), compiled for the baseline (SSE2), which the compiler vectorises.
-//   Dense targets below AVX-512: plain per-position loops (dice_scalar.h).
+//   Dense targets: the portable variant, and a weighted cross-entropy at every level, run plain
+//     per-position loops (dice_scalar.h).
 // Every variant uses the polynomials of math/dk_polynomials.h. Accumulation: per lane in float
 // over at most DK_ACCUMULATION_BLOCK positions, then added into double (see Docs/DiceMath.md,
 // "Accumulation").

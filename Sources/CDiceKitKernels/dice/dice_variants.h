@@ -1,5 +1,6 @@
 // The instruction-set variants of the Dice-loss passes, one file each (dice_portable.c,
-// dice_avx2.c, dice_avx512.c, dice_dense_avx512.c), chosen per call by dice_dispatch.c.
+// dice_avx2.c, dice_dense_avx2.c, dice_avx512.c, dice_dense_avx512.c), chosen per call by
+// dice_dispatch.c.
 // Arguments as the public entry points of dk_dice.h (pass 1 zeroes nothing: the entry point
 // clears `out`). Hidden: internal to the library.
 #ifndef DK_DICE_VARIANTS_H

@@ -6,6 +6,13 @@
 //   2. with more than one foreground class, for each class c in turn, on top of what was kept:
 //      keep only the largest component of c; kept when c's mean Dice rises.
 //
+// With regions (LabelRegions, a region-based model or regions scored on a class model), as
+// nnU-Net's region-based choice: step 1 keeps the largest component of every covered label
+// merged; step 2 tries, region by region in order, the largest component of the region's labels
+// merged, kept when the region's mean Dice rises (a region holding every covered label repeats
+// step 1, as in nnU-Net, judged then by its own Dice); the columns scored are the background and
+// the regions.
+//
 // Dice as nnU-Net computes it for this choice: per image and class, 2TP / (2TP + FP + FN) with
 // ignored positions left out; an image whose target and prediction both lack the class is left
 // out, one whose target lacks it and prediction has it scores 0, so that stray components on
@@ -18,7 +25,11 @@ public struct PostprocessingSelection: Sendable {
     public struct Trial: Sendable {
         /// The filter tried, on top of the steps accepted before it.
         public let filter: ComponentFilter
-        /// Mean Dice per label 0..<L before and after the filter (see the file header).
+        /// The scored column whose Dice decided (a class, or 1 + a region); nil for the
+        /// foreground step, which the foreground mean decides.
+        public let column: Int?
+        /// Mean Dice per scored column (labels 0..<L, or the background and each region) before
+        /// and after the filter (see the file header).
         public let before: [Double], after: [Double]
         /// Whether it joined the plan.
         public let accepted: Bool
@@ -40,33 +51,37 @@ public struct PostprocessingSelection: Sendable {
     }
 
     /// The file `dicekit eval --choose-postprocessing` writes (read back by
-    /// `PostprocessingPlan(contentsOf:)`).
-    public func json(classes: Int, spatialRank: Int) -> JSONValue {
+    /// `PostprocessingPlan(contentsOf:)`): `classes` is the model's class count, or with `regions`
+    /// the count of labels they cover (`labelClasses`); the regions are recorded.
+    public func json(classes: Int, spatialRank: Int, regions: LabelRegions? = nil) -> JSONValue {
         func scores(_ dice: [Double]) -> JSONValue {
             .object([
                 JSONField("dice", .numbers(dice)),
                 JSONField("dice_foreground", .number(Self.foregroundMean(dice))),
             ])
         }
-        return .object([
-            JSONField("classes", .integer(max(2, classes))),
-            JSONField("spatial_rank", .integer(spatialRank)),
-            JSONField("steps", plan.stepsJSON),
-            JSONField("images", .integer(images)),
-            JSONField("before", scores(baseline)),
-            JSONField("after", scores(final)),
-            JSONField(
-                "trials",
-                .array(
-                    trials.map { trial in
-                        .object([
-                            JSONField("step", PostprocessingPlan(steps: [trial.filter]).stepsJSON),
-                            JSONField("accepted", .bool(trial.accepted)),
-                            JSONField("before", scores(trial.before)),
-                            JSONField("after", scores(trial.after)),
-                        ])
-                    })),
-        ])
+        let recorded = regions.map { [JSONField("regions", .string($0.description))] } ?? []
+        return .object(
+            [
+                JSONField("classes", .integer(max(2, regions?.labelClasses ?? classes))),
+                JSONField("spatial_rank", .integer(spatialRank)),
+            ] + recorded + [
+                JSONField("steps", plan.stepsJSON),
+                JSONField("images", .integer(images)),
+                JSONField("before", scores(baseline)),
+                JSONField("after", scores(final)),
+                JSONField(
+                    "trials",
+                    .array(
+                        trials.map { trial in
+                            .object([
+                                JSONField("step", PostprocessingPlan(steps: [trial.filter]).stepsJSON),
+                                JSONField("accepted", .bool(trial.accepted)),
+                                JSONField("before", scores(trial.before)),
+                                JSONField("after", scores(trial.after)),
+                            ])
+                        })),
+            ])
     }
 }
 
@@ -79,9 +94,12 @@ extension PostprocessingPlan {
     ///   - classes: the model's class count (labels 0..<max(2, classes)).
     ///   - ignoreIndex: the target label of unlabelled positions, which count nowhere.
     ///   - connectivity: the components' neighbourhood (nil: the full one, as nnU-Net's).
-    /// - Throws: `DiceKitError.shape` for mismatched maps; `DiceKitError.value` for no images.
+    ///   - regions: the regions scored and filtered instead of the classes (see the file header).
+    /// - Throws: `DiceKitError.shape` for mismatched maps; `DiceKitError.value` for no images or a
+    ///   label outside the classes (the regions' labels).
     public static func choose(
-        predicted: [LabelMap], targets: [LabelMap], classes: Int, ignoreIndex: Int? = nil, connectivity: Int? = nil
+        predicted: [LabelMap], targets: [LabelMap], classes: Int, ignoreIndex: Int? = nil, connectivity: Int? = nil,
+        regions: LabelRegions? = nil
     ) throws -> PostprocessingSelection {
         guard predicted.count == targets.count else {
             throw DiceKitError.shape("\(predicted.count) predicted label map(s) for \(targets.count) target(s)")
@@ -90,36 +108,45 @@ extension PostprocessingPlan {
         guard images > 0 else { throw DiceKitError.value("no predictions to choose a post-processing on") }
         let labels = max(2, classes)
         let score = { (maps: [LabelMap]) in
-            try meanDice(predicted: maps, targets: targets, labels: labels, ignoreIndex: ignoreIndex)
+            try meanDice(predicted: maps, targets: targets, labels: labels, ignoreIndex: ignoreIndex, regions: regions)
         }
         var current = predicted
         var scores = try score(current)
         let baseline = scores
         var steps: [ComponentFilter] = []
         var trials: [PostprocessingSelection.Trial] = []
-        let foreground = Array(1..<labels)
-        var candidates = [
-            try ComponentFilter(keepLargest: 1, classes: foreground, connectivity: connectivity, mergeClasses: true)
+        let foreground = regions.map { $0.coveredLabels.map(Int.init) } ?? Array(1..<labels)
+        var candidates: [(ComponentFilter, column: Int?)] = [
+            (
+                try ComponentFilter(
+                    keepLargest: 1, classes: foreground, connectivity: connectivity, mergeClasses: true), nil
+            )
         ]
-        if foreground.count > 1 {
+        if let regions {
+            for (r, region) in regions.regions.enumerated() where regions.count > 1 {
+                let labels = region.map(Int.init)
+                let filter = try ComponentFilter(
+                    keepLargest: 1, classes: labels, connectivity: connectivity, mergeClasses: true)
+                candidates.append((filter, r + 1))
+            }
+        } else if foreground.count > 1 {
             candidates += try foreground.map {
-                try ComponentFilter(keepLargest: 1, classes: [$0], connectivity: connectivity)
+                (try ComponentFilter(keepLargest: 1, classes: [$0], connectivity: connectivity), $0)
             }
         }
-        for (index, filter) in candidates.enumerated() {
+        for (filter, column) in candidates {
             let processed = try current.map { try filter.apply(to: $0) }
             let after = try score(processed)
             let accepted: Bool
-            if index == 0 {
+            if let column {
+                accepted = after[column] > scores[column]
+            } else {
                 // Defensive, as nnU-Net: no class may get worse.
                 accepted =
                     PostprocessingSelection.foregroundMean(after) > PostprocessingSelection.foregroundMean(scores)
                     && !zip(after, scores).dropFirst().contains { $0 < $1 }
-            } else {
-                let c = filter.classes![0]
-                accepted = after[c] > scores[c]
             }
-            trials.append(.init(filter: filter, before: scores, after: after, accepted: accepted))
+            trials.append(.init(filter: filter, column: column, before: scores, after: after, accepted: accepted))
             if accepted {
                 steps.append(filter)
                 current = processed
@@ -130,22 +157,27 @@ extension PostprocessingPlan {
             plan: PostprocessingPlan(steps: steps), trials: trials, baseline: baseline, final: scores, images: images)
     }
 
-    /// Mean Dice per label over the images (nnU-Net's convention, see the file header).
-    static func meanDice(predicted: [LabelMap], targets: [LabelMap], labels: Int, ignoreIndex: Int?) throws -> [Double]
-    {
+    /// Mean Dice per scored column (label 0..<`labels`, or the background and each region) over
+    /// the images (nnU-Net's convention, see the file header).
+    static func meanDice(
+        predicted: [LabelMap], targets: [LabelMap], labels: Int, ignoreIndex: Int?, regions: LabelRegions? = nil
+    ) throws -> [Double] {
         var metric = OverlapMetric(score: .dice, reduction: .none, emptyClass: .exclude)
         metric.ignoreIndex = ignoreIndex
-        var sums = [Double](repeating: 0, count: labels)
-        var counts = [Int](repeating: 0, count: labels)
+        let columns = regions?.scoredCount ?? labels
+        var sums = [Double](repeating: 0, count: columns)
+        var counts = [Int](repeating: 0, count: columns)
         for (p, t) in zip(predicted, targets) {
-            let c = try metric.counts(predicted: p, target: t, classes: labels)
-            for i in 0..<(c.samples * labels) {
+            let c =
+                try regions?.counts(predicted: p, target: t, ignoreIndex: ignoreIndex)
+                ?? metric.counts(predicted: p, target: t, classes: labels)
+            for i in 0..<(c.samples * columns) {
                 let (tp, fp, fn) = (
                     Double(c.truePositives[i]), Double(c.falsePositives[i]), Double(c.falseNegatives[i])
                 )
                 guard tp + fp + fn > 0 else { continue }
-                sums[i % labels] += 2 * tp / (2 * tp + fp + fn)
-                counts[i % labels] += 1
+                sums[i % columns] += 2 * tp / (2 * tp + fp + fn)
+                counts[i % columns] += 1
             }
         }
         return zip(sums, counts).map { $1 == 0 ? .nan : $0 / Double($1) }

@@ -25,6 +25,10 @@ public struct LabelRegions: Sendable, Equatable {
     public let order: [Int32]
     /// One name per region (nnU-Net's dataset.json keys), or nil.
     public let names: [String]?
+    /// Every label that lies in some region, ascending.
+    public let coveredLabels: [Int32]
+    /// Labels the regions can hold: 0…(largest covered label).
+    public let labelClasses: Int
 
     /// The largest number of regions (a network head's channels).
     public static let maximumRegions = 256
@@ -62,6 +66,8 @@ public struct LabelRegions: Sendable, Equatable {
             throw DiceKitError.value("\(names.count) region names; expected one per region (\(sorted.count))")
         }
         (self.regions, self.order, self.names) = (sorted, order, names)
+        coveredLabels = Array(Set(sorted.joined())).sorted()
+        labelClasses = Int(coveredLabels.last ?? 0) + 1
         for label in coveredLabels where decode(label) != label {
             throw DiceKitError.value(
                 "regions \(description) in order \(Self.text(order)) turn label \(label) into \(decode(label)); expected every label back (reorder the regions or give --region-order)"
@@ -90,10 +96,6 @@ public struct LabelRegions: Sendable, Equatable {
 
     /// The number of regions R (the network's output channels).
     public var count: Int { regions.count }
-    /// Every label that lies in some region, ascending.
-    public var coveredLabels: [Int32] { Array(Set(regions.joined())).sorted() }
-    /// Labels the regions can hold: 0…(largest covered label).
-    public var labelClasses: Int { Int(coveredLabels.last ?? 0) + 1 }
 
     /// The name of region r: its dataset.json name, or its labels ("labels 2+3").
     public func name(_ r: Int) -> String {
@@ -126,11 +128,13 @@ public struct LabelRegions: Sendable, Equatable {
     /// the label lies in region r. Labels outside 0..<`labelClasses` (the ignore index) give 0.
     public func targets<T: BLASScalar>(labels: [Int32], as: T.Type = T.self) -> [T] {
         let table: [T] = membership()
-        let r = count
+        let (r, limit) = (count, Int32(labelClasses))
         var out = [T](repeating: 0, count: labels.count * r)
         out.withUnsafeMutableBufferPointer { o in
-            for (p, label) in labels.enumerated() where label >= 0 && Int(label) < labelClasses {
-                for k in 0..<r { o[p * r + k] = table[Int(label) * r + k] }
+            table.withUnsafeBufferPointer { table in
+                for (p, label) in labels.enumerated() where label >= 0 && label < limit {
+                    for k in 0..<r { o[p * r + k] = table[Int(label) * r + k] }
+                }
             }
         }
         return out
@@ -157,11 +161,12 @@ public struct LabelRegions: Sendable, Equatable {
                 "region predictions of shape \(scores.shape); expected [N, spatial…, \(count)] (one channel per region)"
             )
         }
-        let positions = scores.count / count
+        let (r, order) = (count, order)
+        let positions = scores.count / r
         var out = [Int32](repeating: 0, count: positions)
         scores.withUnsafeBufferPointer { x in
             for p in 0..<positions {
-                for r in 0..<count where x[p * count + r] > threshold { out[p] = order[r] }
+                for k in 0..<r where x[p * r + k] > threshold { out[p] = order[k] }
             }
         }
         return try LabelMap(shape: Array(scores.shape.dropLast()), int32Labels: out)

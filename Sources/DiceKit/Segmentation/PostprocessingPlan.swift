@@ -3,8 +3,9 @@
 // and what `dicekit eval --choose-postprocessing` writes and `--postprocess FILE` applies.
 //
 // File (JSON): {"classes": L, "spatial_rank": r, "steps": [{"keep_largest": 1, "min_size": null,
-// "classes": [1, 2], "merge_classes": true, "connectivity": null}, …], …}; other fields (the
-// scores that led to the choice) are kept for the reader and ignored here.
+// "classes": [1, 2], "merge_classes": true, "connectivity": null}, …], …}, and "regions": "1,2,3;2,3;3"
+// when chosen on regions (L is then the count of labels they cover); other fields (the scores
+// that led to the choice) are kept for the reader and ignored here.
 
 import Foundation
 
@@ -30,6 +31,21 @@ public struct PostprocessingPlan: LabelPostprocessor, Equatable {
 
     /// A plan of `steps`.
     public init(steps: [ComponentFilter] = []) { self.steps = steps }
+
+    /// nnU-Net's post-processing of a region-based prediction: one filter per region, in region
+    /// order, on the union of the region's labels (`mergeClasses`); a dropped component becomes
+    /// background.
+    ///
+    /// - Throws: `DiceKitError.option` as `ComponentFilter.init`.
+    public init(regions: LabelRegions, keepLargest: Int? = nil, minimumSize: Int? = nil, connectivity: Int? = nil)
+        throws
+    {
+        steps = try regions.regions.map { region in
+            try ComponentFilter(
+                keepLargest: keepLargest, minimumSize: minimumSize, classes: region.map(Int.init),
+                connectivity: connectivity, mergeClasses: true)
+        }
+    }
 
     public func apply(to labels: LabelMap) throws -> LabelMap {
         var labels = labels
@@ -59,11 +75,14 @@ public struct PostprocessingPlan: LabelPostprocessor, Equatable {
     }
 
     /// Reads the "steps" of a plan file, and checks it against a model that predicts `classes`
-    /// classes in `spatialRank` dimensions (when given).
+    /// classes (labels) in `spatialRank` dimensions (when given), scored by `regions`: a file
+    /// chosen on regions fits only the same regions.
     ///
     /// - Throws: `DiceKitError.file` for an unreadable or malformed file, or one written for
-    ///   another class count or rank.
-    public init(contentsOf path: String, classes: Int? = nil, spatialRank: Int? = nil) throws {
+    ///   another class count, rank or regions.
+    public init(
+        contentsOf path: String, classes: Int? = nil, spatialRank: Int? = nil, regions: LabelRegions? = nil
+    ) throws {
         func bad(_ reason: String) -> DiceKitError { .file(path: path, reason: reason) }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw bad("cannot read the post-processing file")
@@ -78,6 +97,11 @@ public struct PostprocessingPlan: LabelPostprocessor, Equatable {
         }
         if let spatialRank, let saved = root["spatial_rank"] as? Int, saved != spatialRank {
             throw bad("chosen for \(saved)-D predictions; the checkpoint is \(spatialRank)-D")
+        }
+        if let saved = root["regions"] as? String, saved != regions?.description {
+            throw bad(
+                "chosen for regions \(saved); the predictions are scored by \(regions.map { "regions \($0.description)" } ?? "classes")"
+            )
         }
         self.steps = try steps.enumerated().map { i, step in
             func integer(_ key: String) throws -> Int? {

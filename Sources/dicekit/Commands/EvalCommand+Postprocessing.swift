@@ -11,32 +11,33 @@ extension EvalCommand {
         return foreground.isEmpty ? .nan : foreground.reduce(0, +) / Double(foreground.count)
     }
 
-    /// Chooses the post-processing on the observed predictions, writes it to `file` and prints
-    /// each trial; returns the JSON field for eval's output.
+    /// Chooses the post-processing on the observed predictions (of a model with `classes`
+    /// classes, scored by `regions` when given), writes it to `file` and prints each trial with
+    /// the scored columns' `names`; returns the JSON field for eval's output.
     static func choosePostprocessing(
         _ observed: (predicted: [LabelMap], targets: [LabelMap]), file: String, classes: Int, spatialRank: Int,
-        ignoreIndex: Int?, connectivity: Int?
+        ignoreIndex: Int?, connectivity: Int?, regions: LabelRegions?, names: [String]
     ) throws -> String {
         let selection = try PostprocessingPlan.choose(
             predicted: observed.predicted, targets: observed.targets, classes: classes, ignoreIndex: ignoreIndex,
-            connectivity: connectivity)
+            connectivity: connectivity, regions: regions)
         for trial in selection.trials {
             let what =
-                trial.filter.mergeClasses
-                ? "largest foreground component" : "largest component of class \(trial.filter.classes![0])"
+                trial.column.map {
+                    "largest component of \(regions == nil ? "class" : "region") \(names[$0])"
+                } ?? "largest foreground component"
             let (before, after) =
-                trial.filter.mergeClasses
-                ? (
+                trial.column.map { (trial.before[$0], trial.after[$0]) } ?? (
                     PostprocessingSelection.foregroundMean(trial.before),
                     PostprocessingSelection.foregroundMean(trial.after)
                 )
-                : (trial.before[trial.filter.classes![0]], trial.after[trial.filter.classes![0]])
             printError(
                 "post-processing: keep the \(what): Dice \(fixed(before)) → \(fixed(after)), \(trial.accepted ? "kept" : "not kept")"
             )
         }
         try AtomicFile.write(
-            Array(selection.json(classes: classes, spatialRank: spatialRank).prettyEncoded.utf8), to: file)
+            Array(selection.json(classes: classes, spatialRank: spatialRank, regions: regions).prettyEncoded.utf8),
+            to: file)
         printError(
             "wrote \(file): \(selection.plan.steps.count) step(s); foreground Dice (nnU-Net's) \(fixed(PostprocessingSelection.foregroundMean(selection.baseline))) → \(fixed(PostprocessingSelection.foregroundMean(selection.final)))"
         )

@@ -62,7 +62,9 @@ enum EvalCommand: Command {
             --postprocess FILE. The metrics reported are those before post-processing.
             A region checkpoint (train --regions) is scored per region: the background, then each
             region. --regions R;R;… scores a class checkpoint's label maps by regions too (nnU-Net's
-            BraTS evaluation), so class and region training compare on the same regions.
+            BraTS evaluation), so class and region training compare on the same regions. With regions,
+            lesions are the components of each region, and post-processing (--keep-largest, --min-size,
+            --choose-postprocessing) filters each region's labels together, as nnU-Net's.
             \(CheckpointOption.help)
             \(ThreadsOption.help)
             \(PrecisionOption.help)
@@ -173,16 +175,13 @@ enum EvalCommand: Command {
         if regions == nil, let names = data.classNames, names.count != classes {
             throw DiceKitError.value("classes.json names \(names.count) classes; the checkpoint predicts \(classes)")
         }
-        if let regions {
-            try refuseRegionOptions(arguments, wanted: wanted, regions: regions)
-        }
         let rank = model.configuration.spatialRank
         let postprocessing = try PostprocessOption.parse(
             arguments, classes: classes, spatialRank: rank,
-            connectivityHasOtherUse: wanted.contains(where: \.isLesionWise))
+            connectivityHasOtherUse: wanted.contains(where: \.isLesionWise), regions: regions)
         var lesions = try LesionMetricSums(
             classes: classes, wanted: wanted, matchThreshold: matchThreshold,
-            connectivity: try PostprocessOption.connectivityOption(arguments, spatialRank: rank))
+            connectivity: try PostprocessOption.connectivityOption(arguments, spatialRank: rank), regions: regions)
         var config = TrainingConfiguration()
         config.batchSize = batchSize
         config.precision = precision
@@ -257,8 +256,10 @@ enum EvalCommand: Command {
         var extra = foldFields.isEmpty ? "" : ", \"folds\": [" + foldFields.joined(separator: ", ") + "]"
         if let choiceFile {
             extra += try choosePostprocessing(
-                observed, file: choiceFile, classes: classes, spatialRank: rank, ignoreIndex: config.ignoreIndex,
-                connectivity: try PostprocessOption.connectivityOption(arguments, spatialRank: rank))
+                observed, file: choiceFile, classes: model.configuration.classes, spatialRank: rank,
+                ignoreIndex: config.ignoreIndex,
+                connectivity: try PostprocessOption.connectivityOption(arguments, spatialRank: rank), regions: regions,
+                names: names)
         }
         printOutput(
             "{\"images\": \(passes.reduce(0) { $0 + $1.dataset.count }), " + fields.joined(separator: ", ") + extra
@@ -299,26 +300,6 @@ extension EvalCommand {
             )
         }
         return regions
-    }
-
-    /// Refuses what scores labels rather than regions: lesion metrics and post-processing, which
-    /// count the connected components of each label.
-    ///
-    /// - Throws: `UsageError` naming the option.
-    static func refuseRegionOptions(_ arguments: ParsedArguments, wanted: [EvalMetric], regions: LabelRegions) throws {
-        if let lesion = wanted.first(where: \.isLesionWise) {
-            throw UsageError(
-                message:
-                    "--metrics \(lesion.rawValue) with a region checkpoint (\(regions.description)): lesions are counted per label; expected dice, iou, hd95 or nsd"
-            )
-        }
-        for option in ["postprocess", "keep-largest", "min-size", "choose-postprocessing"]
-        where arguments.string(option) != nil {
-            throw UsageError(
-                message:
-                    "--\(option) with a region checkpoint (\(regions.description)): post-processing filters the components of each label; drop --\(option)"
-            )
-        }
     }
 }
 

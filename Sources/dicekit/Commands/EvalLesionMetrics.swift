@@ -7,17 +7,23 @@ import DiceKit
 /// Per class, the lesion counts summed over the images; fed one batch at a time by
 /// `Trainer.evaluate(_:batchSize:postprocessing:observe:)`. The columns are eval's: one per class,
 /// the background's NaN (it is one region, not lesions); a one-class (sigmoid) checkpoint's single
-/// column is its foreground.
+/// column is its foreground. With regions, the columns are the background and the regions, and a
+/// lesion is a connected component of a region's mask (`LabelRegions.masks`).
 struct LesionMetricSums {
     let classes: Int
+    /// The regions scored instead of the labels, or nil.
+    let regions: LabelRegions?
     private let metric: PanopticQualityMetric
     private let scores: [(EvalMetric, PanopticScore)]
     /// Per foreground label 1..<max(2, classes).
     private var totals: [InstanceMatchCounts]
 
     /// Sums for the lesion metrics among `wanted` (none: `isEmpty`).
-    init(classes: Int, wanted: [EvalMetric], matchThreshold: Double, connectivity: Int?) throws {
+    init(
+        classes: Int, wanted: [EvalMetric], matchThreshold: Double, connectivity: Int?, regions: LabelRegions? = nil
+    ) throws {
         self.classes = classes
+        self.regions = regions
         metric = try PanopticQualityMetric(matchThreshold: matchThreshold, connectivity: connectivity)
         scores = wanted.compactMap { name in PanopticScore(rawValue: name.rawValue).map { (name, $0) } }
         totals = Array(repeating: InstanceMatchCounts(), count: max(2, classes) - 1)
@@ -28,7 +34,9 @@ struct LesionMetricSums {
 
     /// Adds the lesion counts of one batch.
     mutating func add(predicted: LabelMap, target: LabelMap) throws {
-        let counts = try metric.counts(predicted: predicted, target: target, classes: max(2, classes))
+        let counts =
+            try regions.map { try metric.counts(predicted: $0.masks(predicted), target: $0.masks(target)) }
+            ?? metric.counts(predicted: predicted, target: target, classes: max(2, classes))
         for (i, count) in counts.enumerated() { totals[i % totals.count] = totals[i % totals.count] + count }
     }
 

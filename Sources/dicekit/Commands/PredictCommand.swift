@@ -95,7 +95,8 @@ enum PredictCommand: Command {
         }
         try outputs.check(against: configuration)
         let postprocessing = try PostprocessOption.parse(
-            arguments, classes: configuration.classes, spatialRank: configuration.spatialRank)
+            arguments, classes: configuration.classes, spatialRank: configuration.spatialRank,
+            regions: configuration.regions)
         if configuration.spatialRank == 3, PredictionInputs.namesNIfTI(input) {
             try inheritVolumeOptions(&options, from: paths[0])
         }
@@ -105,12 +106,6 @@ enum PredictCommand: Command {
             throw UsageError(
                 message:
                     "--ignore-index \(k) is one of the checkpoint's class indices 0..<\(labelClasses); expected a value outside them"
-            )
-        }
-        if let regions = configuration.regions, postprocessing != nil {
-            throw UsageError(
-                message:
-                    "post-processing with a region checkpoint (\(regions.description)): it filters the components of each label; drop --keep-largest and --min-size"
             )
         }
         var report = DiceReport(

@@ -1,7 +1,8 @@
 // Region-based training through the tool: `train --regions` learns overlapping regions of the
 // three-class polyps (polyp ∪ instrument, instrument), records them in the checkpoint, and
-// `eval` and `predict` score each region alike; an nnU-Net dataset.json with regions sets them,
-// in the file's order; and the misuses are refused with one line.
+// `eval` and `predict` score each region alike; lesions and post-processing follow the regions;
+// an nnU-Net dataset.json with regions sets them, in the file's order; and the misuses are
+// refused with one line.
 
 import Foundation
 import XCTest
@@ -58,6 +59,94 @@ final class CLIRegionTests: XCTestCase {
         // The masks hold the labels the regions write back: 0, 1 (polyp) and 2 (instrument).
         let mask = try PNG.read(contentsOf: "\(dir)/masks/0000_mask.png")
         XCTAssertTrue(Set(mask.pixels).isSubset(of: [0, 1, 2]), "\(Set(mask.pixels))")
+    }
+
+    func testLesionsAndPostprocessingFollowTheRegions() throws {
+        let dir = try temporaryDirectory(self).path
+        let synth = try runDicekit([
+            "synth", "--out", "\(dir)/data", "--count", "12", "--size", "32", "--classes", "3", "--png",
+        ])
+        XCTAssertEqual(synth.status, 0, synth.stderr)
+        // Briefly trained, so that the predictions hold stray components.
+        let train = try runDicekit([
+            "train", "--data", "\(dir)/data", "--mask-encoding", "index", "--regions", "1,2;2", "--epochs", "2",
+            "--batch-size", "4", "--base", "4", "--depth", "2", "--out", "\(dir)/run",
+        ])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let checkpoint = ["--checkpoint", "\(dir)/run/last.safetensors"]
+        let data = ["--mask-encoding", "index"]
+        let predict = { (name: String, extra: [String]) in
+            let run = try runDicekit(
+                ["predict"] + checkpoint + [
+                    "--input", "\(dir)/data", "--masks", "\(dir)/\(name)", "--mask-values", "index",
+                ]
+                    + data + extra)
+            XCTAssertEqual(run.status, 0, run.stderr)
+            return try (0..<12).map { i in
+                try LabelMap(
+                    shape: [1, 32, 32],
+                    labels: try PNG.read(contentsOf: "\(dir)/\(name)/\(String(format: "%04d", i))_mask.png").pixels.map(
+                        Int.init))
+            }
+        }
+        let targets = try (0..<12).map { i in
+            try LabelMap(
+                shape: [1, 32, 32],
+                labels: try PNG.read(contentsOf: "\(dir)/data/masks/\(String(format: "%04d", i)).png").pixels.map(
+                    Int.init))
+        }
+        let raw = try predict("raw", [])
+        let regions = try LabelRegions(parsing: "1,2;2")
+
+        // Lesions are the components of each region's mask.
+        let eval = try runDicekit(
+            ["eval"] + checkpoint + ["--data", "\(dir)/data"] + data + [
+                "--metrics", "dice,pq,lesion-sensitivity", "--choose-postprocessing", "\(dir)/pp.json",
+            ])
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        let scores = try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as? [String: Any], eval.stdout)
+        let lesions = try XCTUnwrap(scores["lesions"] as? [String: [Int]], eval.stdout)
+        var expected = [InstanceMatchCounts](repeating: InstanceMatchCounts(), count: 2)
+        for (p, t) in zip(raw, targets) {
+            let counts = try PanopticQualityMetric().counts(predicted: regions.masks(p), target: regions.masks(t))
+            for (r, count) in counts.enumerated() { expected[r] = expected[r] + count }
+        }
+        XCTAssertEqual(lesions["tp"], [0] + expected.map(\.truePositives))
+        XCTAssertEqual(lesions["fp"], [0] + expected.map(\.falsePositives))
+        XCTAssertEqual(lesions["fn"], [0] + expected.map(\.falseNegatives))
+        XCTAssertGreaterThan(expected.map(\.falsePositives).reduce(0, +), 0, "stray components to filter")
+
+        // The choice is made by regions, and the plan predict applies is the library's on the raw masks.
+        let choice = try PostprocessingPlan.choose(
+            predicted: raw, targets: targets, classes: 2, regions: regions)
+        XCTAssertEqual(choice.trials.map(\.column), [nil, 1, 2])
+        let file = try String(contentsOfFile: "\(dir)/pp.json", encoding: .utf8)
+        XCTAssertTrue(file.contains("\"regions\"") && file.contains("\"1,2;2\""), file)
+        XCTAssertEqual(try PostprocessingPlan(contentsOf: "\(dir)/pp.json", classes: 3, regions: regions), choice.plan)
+        let chosen = try predict("chosen", ["--postprocess", "\(dir)/pp.json"])
+        XCTAssertEqual(chosen, try raw.map { try choice.plan.apply(to: $0) })
+
+        // --keep-largest filters each region's labels together.
+        let largest = try predict("largest", ["--keep-largest", "1"])
+        let plan = try PostprocessingPlan(regions: regions, keepLargest: 1)
+        XCTAssertEqual(largest, try raw.map { try plan.apply(to: $0) })
+        for map in largest {
+            for region in regions.regions {
+                let mask = map.storage.map { region.contains($0) }
+                XCTAssertLessThanOrEqual(try ConnectedComponents(mask: mask, shape: [32, 32]).sizes.count, 1)
+            }
+        }
+        let classes = try runDicekit(
+            ["predict"] + checkpoint + [
+                "--input", "\(dir)/data", "--masks", "\(dir)/refused", "--keep-largest", "1", "--postprocess-classes",
+                "1",
+            ])
+        XCTAssertEqual(classes.status, 2, classes.stderr)
+        XCTAssertTrue(
+            classes.stderr.contains(
+                "--postprocess-classes with regions 1,2;2: each region's labels are filtered together"),
+            classes.stderr)
     }
 
     func testAnNNUNetDatasetJSONWithRegionsSetsThemInTheFilesOrder() throws {

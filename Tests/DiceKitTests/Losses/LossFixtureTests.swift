@@ -205,6 +205,8 @@ final class LossFixtureTests: XCTestCase {
             ([1, 33, 17, 3], .sigmoid, .channelsLast),
             ([2, 19, 13, 5], .softmax, .channelsLast),
             ([2, 31, 7, 1], .sigmoid, .channelsLast),
+            ([2, 23, 11, 2], .sigmoid, .channelsLast), // a region loss's target (RegionLoss)
+            ([1, 7, 13, 19], .sigmoid, .channelsFirst), // a channel count without a specialised body
         ] {
             let x = Tensor<Float>.normal(shape, standardDeviation: 3, generator: &generator)
             let soft = Tensor<Float>.uniform(shape, generator: &generator)

@@ -1,6 +1,6 @@
 // nnU-Net's choice of post-processing: `PostprocessingPlan.choose` against nnU-Net v2's own
 // `determine_postprocessing` (Fixtures/postprocessing, Scripts/make_postprocessing_fixtures.py),
-// and plan files written and read back.
+// by classes and by regions; plan files written and read back; the per-region filters.
 
 import XCTest
 
@@ -50,6 +50,35 @@ final class PostprocessingSelectionTests: XCTestCase {
     }
 
     private struct Fixture: Decodable { let cases: [Case] }
+
+    /// A region case: scores per scored column (1 + the region's index), steps as label lists.
+    private struct RegionCase: Decodable {
+        struct Scores: Decodable {
+            let foreground: Double
+            let perColumn: [String: Double]
+
+            enum CodingKeys: String, CodingKey {
+                case foreground
+                case perColumn = "per_column"
+            }
+        }
+        let name: String
+        let regions: [[Int32]]
+        let ignoreIndex: Int?
+        let shape: [Int]
+        let targets: [Int]
+        let predicted: [Int]
+        let steps: [[Int]]
+        let before: Scores
+        let after: Scores
+
+        enum CodingKeys: String, CodingKey {
+            case name, regions, shape, targets, predicted, steps, before, after
+            case ignoreIndex = "ignore_index"
+        }
+    }
+
+    private struct RegionFixture: Decodable { let cases: [RegionCase] }
 
     private func cases() throws -> [Case] {
         let data = try Data(contentsOf: fixtureURL("postprocessing/choices.json"))
@@ -110,6 +139,71 @@ final class PostprocessingSelectionTests: XCTestCase {
         XCTAssertEqual(accepted, ["merged", "single", "none"])
     }
 
+    func testTheRegionChoiceAndItsScoresEqualNNUNets() throws {
+        let data = try Data(contentsOf: fixtureURL("postprocessing/region_choices.json"))
+        let all = try JSONDecoder().decode(RegionFixture.self, from: data).cases
+        XCTAssertEqual(all.count, 3)
+        for golden in all {
+            let regions = try LabelRegions(regions: golden.regions)
+            let size = golden.shape.dropFirst().reduce(1, *)
+            let n = golden.shape[0]
+            for batch in [n, 5] {
+                var predicted: [LabelMap] = []
+                var targets: [LabelMap] = []
+                for start in stride(from: 0, to: n, by: batch) {
+                    let end = min(n, start + batch)
+                    let shape = [end - start] + Array(golden.shape.dropFirst())
+                    let range = (start * size)..<(end * size)
+                    predicted.append(try LabelMap(shape: shape, labels: Array(golden.predicted[range])))
+                    targets.append(try LabelMap(shape: shape, labels: Array(golden.targets[range])))
+                }
+                let selection = try PostprocessingPlan.choose(
+                    predicted: predicted, targets: targets, classes: regions.count, ignoreIndex: golden.ignoreIndex,
+                    regions: regions)
+                XCTAssertEqual(selection.plan.steps.map { $0.classes! }, golden.steps, golden.name)
+                XCTAssertTrue(selection.plan.steps.allSatisfy { $0.mergeClasses && $0.keepLargest == 1 })
+                XCTAssertEqual(selection.trials.map(\.column), [nil] + (1...regions.count).map { $0 }, golden.name)
+                for (scores, expected) in [(selection.baseline, golden.before), (selection.final, golden.after)] {
+                    XCTAssertEqual(scores.count, regions.scoredCount)
+                    XCTAssertEqual(
+                        PostprocessingSelection.foregroundMean(scores), expected.foreground, accuracy: 1e-12,
+                        golden.name)
+                    for (column, value) in expected.perColumn {
+                        XCTAssertEqual(scores[Int(column)!], value, accuracy: 1e-12, "\(golden.name) column \(column)")
+                    }
+                }
+                let cleaned = try predicted.map { try selection.plan.apply(to: $0) }
+                let rescored = try PostprocessingPlan.meanDice(
+                    predicted: cleaned, targets: targets, labels: regions.labelClasses,
+                    ignoreIndex: golden.ignoreIndex, regions: regions)
+                XCTAssertEqual(rescored.map { $0.isNaN ? -1 : $0 }, selection.final.map { $0.isNaN ? -1 : $0 })
+            }
+        }
+        // The fixtures exercise a chosen region step and an empty plan.
+        XCTAssertTrue(all.contains { $0.steps.count > 1 } && all.contains { $0.steps.isEmpty })
+    }
+
+    /// Per region, in order, the region's labels are one mask; a dropped component becomes
+    /// background, also where an earlier region holds it (nnU-Net's rule).
+    func testRegionFiltersDropComponentsOfEachRegionsLabels() throws {
+        let regions = try LabelRegions(parsing: "1,2;2")
+        let plan = try PostprocessingPlan(regions: regions, keepLargest: 1, connectivity: 1)
+        XCTAssertEqual(plan.steps.map { $0.classes! }, [[1, 2], [2]])
+        for (input, expected) in [
+            // {1, 2}: components of 4, 1 and 2 positions; the largest stays.
+            ([1, 2, 2, 1, 0, 2, 0, 1, 1], [1, 2, 2, 1, 0, 0, 0, 0, 0]),
+            // {2}: inside the one {1, 2} component, the single 2 goes to background, not to 1.
+            ([1, 2, 1, 2, 2, 1, 0, 0, 0], [1, 0, 1, 2, 2, 1, 0, 0, 0]),
+        ] {
+            let map = try LabelMap(shape: [1, 1, 9], labels: input)
+            XCTAssertEqual(try plan.apply(to: map), try LabelMap(shape: [1, 1, 9], labels: expected), "\(input)")
+        }
+        let sized = try PostprocessingPlan(regions: regions, minimumSize: 2, connectivity: 1)
+        // {1, 2}: the three single positions go; {2}: the pair left stays.
+        let map = try LabelMap(shape: [1, 1, 9], labels: [2, 0, 1, 2, 2, 0, 2, 0, 1])
+        XCTAssertEqual(try sized.apply(to: map), try LabelMap(shape: [1, 1, 9], labels: [0, 0, 1, 2, 2, 0, 0, 0, 0]))
+    }
+
     func testAPlanFileRoundTripsAndIsChecked() throws {
         let golden = try cases().first { $0.name == "three_classes_nested" }!
         let (predicted, targets) = try maps(golden, batch: 4)
@@ -153,6 +247,22 @@ final class PostprocessingSelectionTests: XCTestCase {
         }
         XCTAssertThrowsError(try PostprocessingPlan.choose(predicted: [], targets: [], classes: 2)) {
             XCTAssertTrue("\($0)".contains("no predictions"), "\($0)")
+        }
+
+        // A plan chosen on regions records them (and the labels they cover) and fits only them.
+        let regions = try LabelRegions(parsing: "1,2;2")
+        let byRegion = try PostprocessingPlan.choose(
+            predicted: predicted, targets: targets, classes: 2, regions: regions)
+        try byRegion.json(classes: 2, spatialRank: 2, regions: regions).prettyEncoded.write(
+            toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertEqual(
+            try PostprocessingPlan(contentsOf: path, classes: 3, spatialRank: 2, regions: regions), byRegion.plan)
+        XCTAssertThrowsError(try PostprocessingPlan(contentsOf: path, classes: 3)) {
+            XCTAssertTrue(
+                "\($0)".contains("chosen for regions 1,2;2; the predictions are scored by classes"), "\($0)")
+        }
+        XCTAssertThrowsError(try PostprocessingPlan(contentsOf: path, regions: try LabelRegions(parsing: "1;2"))) {
+            XCTAssertTrue("\($0)".contains("scored by regions 1;2"), "\($0)")
         }
     }
 }
