@@ -86,6 +86,25 @@ def candidate_masks(predicted, classes):
         yield predicted == c
 
 
+def nnunet_choice(targets, predictions, dataset):
+    """nnU-Net's determine_postprocessing on the maps, written as PNG files into temporary folders
+    (NaturalImage2DIO reader, one process); `dataset` holds the dataset.json's labels (and
+    regions_class_order). Returns its chosen steps' kwargs and its postprocessing.json."""
+    with tempfile.TemporaryDirectory() as root:
+        ref, pred = os.path.join(root, "ref"), os.path.join(root, "pred")
+        os.makedirs(ref)
+        os.makedirs(pred)
+        for i, (t, p) in enumerate(zip(targets, predictions)):
+            Image.fromarray(t).save(os.path.join(ref, f"case_{i:03d}.png"))
+            Image.fromarray(p).save(os.path.join(pred, f"case_{i:03d}.png"))
+        dataset = {**dataset, "file_ending": ".png", "channel_names": {"0": "R"}, "numTraining": len(targets)}
+        plans = {"image_reader_writer": "NaturalImage2DIO", "label_manager": "LabelManager"}
+        _, kwargs = determine_postprocessing(pred, ref, plans, dataset, num_processes=1,
+                                             keep_postprocessed_files=False)
+        with open(os.path.join(pred, "postprocessing.json")) as f:
+            return kwargs, json.load(f)
+
+
 def draw_nested(labels, stray_rate, empty_rate):
     """One (target, prediction) pair of nested discs, label 1 outermost and `labels` − 1 innermost
     (an inner disc missing with empty_rate each), the prediction shifted copies plus stray specks."""
@@ -125,24 +144,11 @@ def region_cases():
                 t[rng.integers(0, SIZE, size=20), rng.integers(0, SIZE, size=20)] = ignore
             targets.append(t)
             predictions.append(p)
-        with tempfile.TemporaryDirectory() as root:
-            ref, pred = os.path.join(root, "ref"), os.path.join(root, "pred")
-            os.makedirs(ref)
-            os.makedirs(pred)
-            for i, (t, p) in enumerate(zip(targets, predictions)):
-                Image.fromarray(t).save(os.path.join(ref, f"case_{i:03d}.png"))
-                Image.fromarray(p).save(os.path.join(pred, f"case_{i:03d}.png"))
-            names = {"background": 0, **{f"region{k + 1}": r for k, r in enumerate(regions)}}
-            if ignore is not None:
-                names["ignore"] = ignore
-            order = [min(set(r) - set().union(*map(set, regions[k + 1:]))) for k, r in enumerate(regions)]
-            dataset = {"labels": names, "regions_class_order": order, "file_ending": ".png",
-                       "channel_names": {"0": "R"}, "numTraining": count}
-            plans = {"image_reader_writer": "NaturalImage2DIO", "label_manager": "LabelManager"}
-            fns, kwargs = determine_postprocessing(pred, ref, plans, dataset, num_processes=1,
-                                                   keep_postprocessed_files=False)
-            with open(os.path.join(pred, "postprocessing.json")) as f:
-                summary = json.load(f)
+        names = {"background": 0, **{f"region{k + 1}": r for k, r in enumerate(regions)}}
+        if ignore is not None:
+            names["ignore"] = ignore
+        order = [min(set(r) - set().union(*map(set, regions[k + 1:]))) for k, r in enumerate(regions)]
+        kwargs, summary = nnunet_choice(targets, predictions, {"labels": names, "regions_class_order": order})
 
         keys = [str(tuple(r)) for r in regions]
 
@@ -187,22 +193,10 @@ def main():
                 t[rng.integers(0, SIZE, size=20), rng.integers(0, SIZE, size=20)] = ignore
             targets.append(t)
             predictions.append(p)
-        with tempfile.TemporaryDirectory() as root:
-            ref, pred = os.path.join(root, "ref"), os.path.join(root, "pred")
-            os.makedirs(ref)
-            os.makedirs(pred)
-            for i, (t, p) in enumerate(zip(targets, predictions)):
-                Image.fromarray(t).save(os.path.join(ref, f"case_{i:03d}.png"))
-                Image.fromarray(p).save(os.path.join(pred, f"case_{i:03d}.png"))
-            labels = {"background": 0, **{f"class{c}": c for c in range(1, classes)}}
-            if ignore is not None:
-                labels["ignore"] = ignore
-            dataset = {"labels": labels, "file_ending": ".png", "channel_names": {"0": "R"}, "numTraining": count}
-            plans = {"image_reader_writer": "NaturalImage2DIO", "label_manager": "LabelManager"}
-            fns, kwargs = determine_postprocessing(pred, ref, plans, dataset, num_processes=1,
-                                                   keep_postprocessed_files=False)
-            with open(os.path.join(pred, "postprocessing.json")) as f:
-                summary = json.load(f)
+        labels = {"background": 0, **{f"class{c}": c for c in range(1, classes)}}
+        if ignore is not None:
+            labels["ignore"] = ignore
+        kwargs, summary = nnunet_choice(targets, predictions, {"labels": labels})
 
         def dice(block):
             return {"foreground": block["foreground_mean"]["Dice"],
