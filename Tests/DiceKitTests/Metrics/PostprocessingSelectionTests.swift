@@ -87,17 +87,24 @@ final class PostprocessingSelectionTests: XCTestCase {
 
     /// The maps of a case, cut into batches of `batch` images (the choice must not depend on it).
     private func maps(_ golden: Case, batch: Int) throws -> (predicted: [LabelMap], targets: [LabelMap]) {
-        let n = golden.shape[0]
-        let size = golden.shape.dropFirst().reduce(1, *)
-        var predicted: [LabelMap] = []
-        var targets: [LabelMap] = []
+        try maps(shape: golden.shape, predicted: golden.predicted, targets: golden.targets, batch: batch)
+    }
+
+    /// Flat maps of `shape` [n, spatial…], cut into batches of `batch` images.
+    private func maps(shape: [Int], predicted: [Int], targets: [Int], batch: Int) throws -> (
+        predicted: [LabelMap], targets: [LabelMap]
+    ) {
+        let n = shape[0]
+        let size = shape.dropFirst().reduce(1, *)
+        var result: (predicted: [LabelMap], targets: [LabelMap]) = ([], [])
         for start in stride(from: 0, to: n, by: batch) {
             let end = min(n, start + batch)
-            let shape = [end - start] + Array(golden.shape.dropFirst())
-            predicted.append(try LabelMap(shape: shape, labels: Array(golden.predicted[(start * size)..<(end * size)])))
-            targets.append(try LabelMap(shape: shape, labels: Array(golden.targets[(start * size)..<(end * size)])))
+            let batchShape = [end - start] + Array(shape.dropFirst())
+            let range = (start * size)..<(end * size)
+            result.predicted.append(try LabelMap(shape: batchShape, labels: Array(predicted[range])))
+            result.targets.append(try LabelMap(shape: batchShape, labels: Array(targets[range])))
         }
-        return (predicted, targets)
+        return result
     }
 
     func testTheChoiceAndItsScoresEqualNNUNets() throws {
@@ -145,18 +152,9 @@ final class PostprocessingSelectionTests: XCTestCase {
         XCTAssertEqual(all.count, 3)
         for golden in all {
             let regions = try LabelRegions(regions: golden.regions)
-            let size = golden.shape.dropFirst().reduce(1, *)
-            let n = golden.shape[0]
-            for batch in [n, 5] {
-                var predicted: [LabelMap] = []
-                var targets: [LabelMap] = []
-                for start in stride(from: 0, to: n, by: batch) {
-                    let end = min(n, start + batch)
-                    let shape = [end - start] + Array(golden.shape.dropFirst())
-                    let range = (start * size)..<(end * size)
-                    predicted.append(try LabelMap(shape: shape, labels: Array(golden.predicted[range])))
-                    targets.append(try LabelMap(shape: shape, labels: Array(golden.targets[range])))
-                }
+            for batch in [golden.shape[0], 5] {
+                let (predicted, targets) = try maps(
+                    shape: golden.shape, predicted: golden.predicted, targets: golden.targets, batch: batch)
                 let selection = try PostprocessingPlan.choose(
                     predicted: predicted, targets: targets, classes: regions.count, ignoreIndex: golden.ignoreIndex,
                     regions: regions)
