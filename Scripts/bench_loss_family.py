@@ -12,16 +12,11 @@ Benchmarks/DiceKitBenchmarks/LossFamilyBenchmarks.swift. Prints one JSON object.
 
 `--only TEXT` times only the keys that contain TEXT.
 """
-import importlib.util, json, sys, time, types, warnings
+import json, sys, time, warnings
 warnings.filterwarnings("ignore")
 import torch
 from monai.losses import DiceCELoss, DiceLoss, FocalLoss, HausdorffDTLoss, SoftclDiceLoss, SoftDiceclDiceLoss
-# smp's package __init__ imports its models (timm, torchvision); the losses need only torch.
-_spec = importlib.util.find_spec("segmentation_models_pytorch")
-_package = types.ModuleType("segmentation_models_pytorch")
-_package.__path__ = list(_spec.submodule_search_locations)
-sys.modules["segmentation_models_pytorch"] = _package
-import segmentation_models_pytorch.losses as smp
+from reference_losses import smp
 
 torch.manual_seed(0)
 

@@ -17,35 +17,18 @@ in places (MONAI's FocalLoss calls `input.float()`; smp's Lovász gradient `gt.f
 MONAI's Wasserstein weights `.float()`): the references run with `Tensor.float` made a no-op, so
 that the same code runs in float64 throughout. "options" in the manifest use DiceKit's API names.
 """
-import contextlib, json, os, warnings
+import json, os, warnings
 import numpy as np
 import torch
 warnings.filterwarnings("ignore")
 from monai.losses import FocalLoss, DiceFocalLoss, GeneralizedWassersteinDiceLoss
-import importlib.util, sys, types
-# smp's package __init__ imports its models (timm, torchvision); the losses need only torch, so
-# the package is registered without running that __init__ and smp.losses is imported as is.
-_spec = importlib.util.find_spec("segmentation_models_pytorch")
-_package = types.ModuleType("segmentation_models_pytorch")
-_package.__path__ = list(_spec.submodule_search_locations)
-sys.modules["segmentation_models_pytorch"] = _package
-import segmentation_models_pytorch.losses as smp
+from reference_losses import float64_everywhere, smp
 
 torch.set_default_dtype(torch.float64)
 OUT = os.path.join(os.path.dirname(__file__), "..", "Tests", "DiceKitTests", "Fixtures", "segmentation_losses")
 os.makedirs(OUT, exist_ok=True)
 rng = np.random.default_rng(20261130)
 cases = []
-
-
-@contextlib.contextmanager
-def float64_everywhere():
-    original = torch.Tensor.float
-    torch.Tensor.float = lambda self, *a, **k: self if self.is_floating_point() else self.to(torch.float64)
-    try:
-        yield
-    finally:
-        torch.Tensor.float = original
 
 
 def run(name, fn, x, target_saved, target_torch, options, source):

@@ -1,6 +1,7 @@
 // What the two-term losses (Dice + focal, generalized Dice + focal, Dice + clDice, Dice +
 // Hausdorff) share: the checks of the compound itself (weights, reductions, one layout) and the
-// weighted sum of the two terms' values and gradients.
+// weighted sum of the two terms' values and gradients (and one scaled result, for the terms
+// RegionLoss adds).
 
 /// Helpers of the losses that sum two terms on the same logits and target.
 enum CompoundLoss {
@@ -44,6 +45,17 @@ enum CompoundLoss {
             g = Tensor(uncheckedShape: ga.shape, storage: sum)
         }
         return DiceLossResult(loss: loss, gradient: g)
+    }
+
+    /// w·a for a scalar-valued result, and its gradient scaled by w.
+    static func scaled<Scalar: BLASScalar>(_ a: DiceLossResult<Scalar>, _ w: Double) -> DiceLossResult<Scalar> {
+        guard w != 1 else { return a }
+        var result = DiceLossResult(
+            loss: Tensor<Scalar>(uncheckedShape: [], storage: [Scalar(w) * a.value]), gradient: a.gradient)
+        result.gradient?.withUnsafeMutableBufferPointer { g in
+            for i in g.indices { g[i] *= Scalar(w) }
+        }
+        return result
     }
 
     static func weightedSum(_ a: [Float], _ wa: Float, _ b: [Float], _ wb: Float) -> [Float] {

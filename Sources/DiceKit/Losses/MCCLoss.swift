@@ -22,6 +22,9 @@ public struct MCCLoss: SegmentationLoss {
     public var epsilon: Double = 1e-5
     /// With integer labels: positions whose label is this count nowhere (default nil).
     public var ignoreIndex: Int? = nil
+    /// Elements of a dense target left out of the element count (RegionLoss's masked positions,
+    /// which add 0 to Σ p, Σ g and Σ p·g; default 0).
+    var maskedElements = 0
 
     /// An MCC loss with smp's ε.
     public init(activation: DiceActivation = .none, layout: Layout = .channelsLast) {
@@ -101,7 +104,7 @@ public struct MCCLoss: SegmentationLoss {
                 out[3 * task + 2] = spg
             }
         }
-        var sums = [0, 0, 0, Double(input.countedPositions().reduce(0, +) * input.c), Double(input.n)]
+        var sums = [0, 0, 0, Double(input.countedPositions().reduce(0, +) * input.c - maskedElements), Double(input.n)]
         for task in tasks.ranges.indices {
             for k in 0..<3 { sums[k] += partial[3 * task + k] }
         }

@@ -1,32 +1,30 @@
-// RegionLoss: a sigmoid Dice-family loss over overlapping regions of labels (LabelRegions), the
-// loss of nnU-Net's region-based training (Dice + binary cross-entropy, `--loss dice-ce`) and of
-// MONAI's BraTS recipe (`DiceLoss(sigmoid=True)`, `--loss dice`).
+// RegionLoss: a sigmoid loss over overlapping regions of labels (LabelRegions): the loss of
+// nnU-Net's region-based training (Dice + binary cross-entropy, `--loss dice-ce`), of MONAI's
+// BraTS recipe (`DiceLoss(sigmoid=True)`, `--loss dice`; `DiceFocalLoss(sigmoid=True)`) and of
+// smp's multilabel mode (`FocalLoss`, `LovaszLoss`).
 //
-// The label map becomes the R-channel 0/1 target of the regions, and the inner `DiceLoss`
-// (sigmoid, channels-last) runs on it unchanged, so every Dice variant, weight and option keeps
-// its meaning. Unlabelled positions (the ignore index) count nowhere, as in nnU-Net's masked
-// loss: their logits are replaced by −10⁴ and their target by 0, so that p = σ(−10⁴) = 0 and
-// g = 0 add nothing to any Dice sum nor to the cross-entropy's; the cross-entropy's mean, which
-// divides by every element, is then rescaled to the counted elements (two passes: Dice alone,
-// cross-entropy alone), and the gradient at those positions is 0.
+// The label map becomes the R-channel 0/1 target of the regions, and the inner loss (a
+// `RegionObjective` in its sigmoid, channels-last form) runs on it unchanged, so every variant,
+// weight and option keeps its meaning. Unlabelled positions (the ignore index) count nowhere, as
+// in nnU-Net's masked loss: their logits are replaced by −10⁴ and their target by 0, so that
+// p = σ(−10⁴) = 0 and g = 0 add nothing to any sum; the terms that are means over every element
+// (cross-entropy, focal) are then rescaled to the counted elements (RegionObjective.swift), and
+// the gradient at those positions is 0.
 
-/// A sigmoid Dice-family loss of R-channel logits against label maps through `regions`.
+/// A sigmoid loss of R-channel logits against label maps through `regions`.
 public struct RegionLoss: SegmentationLoss {
     /// The regions: channel r of the prediction is region r.
     public let regions: LabelRegions
-    /// The loss of the logits against the regions' 0/1 target (sigmoid, channels-last).
-    public var loss: DiceLoss
+    /// The loss of the logits against the regions' 0/1 target (its `regionForm`: sigmoid,
+    /// channels-last).
+    public var loss: any RegionObjective
     /// Positions with this label count nowhere (default nil).
     public var ignoreIndex: Int?
 
-    /// The loss of `loss` (its activation set to sigmoid and its layout to channels-last) over
+    /// The loss of `loss` in its region form (the sigmoid of each channel, channels-last) over
     /// `regions`.
-    public init(regions: LabelRegions, loss: DiceLoss, ignoreIndex: Int? = nil) {
-        var loss = loss
-        loss.activation = .sigmoid
-        loss.layout = .channelsLast
-        loss.ignoreIndex = nil
-        (self.regions, self.loss, self.ignoreIndex) = (regions, loss, ignoreIndex)
+    public init(regions: LabelRegions, loss: some RegionObjective, ignoreIndex: Int? = nil) {
+        (self.regions, self.loss, self.ignoreIndex) = (regions, loss.regionForm, ignoreIndex)
     }
 
     /// The logit that stands for an unlabelled position: σ(−10⁴) is 0 in Float and in Double.
@@ -35,10 +33,11 @@ public struct RegionLoss: SegmentationLoss {
     /// The loss of `prediction` [N, spatial…, R] against label maps [N, spatial…] and, when
     /// `gradient` is true, d(sum of the loss values)/d(prediction).
     ///
-    /// - Throws: `DiceKitError.option` for a dense target, or an ignore index with reduction
-    ///   none; `DiceKitError.shape` for a prediction of other than R channels or labels of another
-    ///   spatial shape; `DiceKitError.value` for a label outside 0..<`regions.labelClasses` (the
-    ///   ignore index aside); the inner loss's errors.
+    /// - Throws: `DiceKitError.option` for a dense target, an inner loss without a region form
+    ///   (`RegionObjective.checkRegionForm()`), or an ignore index with a reduction it cannot
+    ///   mask (`RegionObjective.maskedTerms(masked:)`); `DiceKitError.shape` for a prediction
+    ///   of other than R channels or labels of another spatial shape; `DiceKitError.value` for a
+    ///   label outside 0..<`regions.labelClasses` (the ignore index aside); the inner loss's errors.
     public func evaluate<Scalar: BLASScalar>(
         _ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>, gradient: Bool
     ) throws -> DiceLossResult<Scalar> {
@@ -54,33 +53,31 @@ public struct RegionLoss: SegmentationLoss {
     /// batch's.
     func evaluate<Scalar: BLASScalar>(
         _ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>, gradient: Bool,
-        run: (Tensor<Scalar>, SegmentationTarget<Scalar>, DiceLoss) throws -> DiceLossResult<Scalar>,
+        run: (Tensor<Scalar>, SegmentationTarget<Scalar>, any RegionObjective) throws -> DiceLossResult<Scalar>,
         globalCounts: ([Double]) throws -> [Double]
     ) throws -> DiceLossResult<Scalar> {
+        try loss.checkRegionForm()
         let (labels, ignored) = try checkedLabels(prediction, target)
         let dense = try Tensor<Scalar>(shape: prediction.shape, scalars: regions.targets(labels: labels.storage))
         // The path depends on the settings alone, so every rank of a distributed batch runs the
         // same collectives.
         guard ignoreIndex != nil else { return try run(prediction, .oneHot(dense), loss) }
-        guard loss.reduction != .none else {
-            throw DiceKitError.option(
-                "region loss with an ignore index and reduction none; expected reduction mean or sum")
-        }
+        let terms = try loss.maskedTerms(masked: ignored * regions.count)
         var scale = 1.0
-        if loss.crossEntropyWeight > 0 && loss.reduction == .mean {
+        if terms.contains(where: \.elementMean) {
             let total = Double(labels.count)
             let counts = try globalCounts([total - Double(ignored), total])
             scale = counts[0] > 0 ? counts[1] / counts[0] : 0
         }
-        return try masked(prediction, dense, labels, run: run, crossEntropyScale: scale)
+        return try masked(prediction, dense, labels, terms: terms, run: run, elementMeanScale: scale)
     }
 
-    /// The loss with the ignored positions masked out (see the file header): the Dice term, plus
-    /// the cross-entropy term scaled by `crossEntropyScale` when there is one.
+    /// The loss with the ignored positions masked out (see the file header): the sum of the
+    /// weighted `terms`, those that are means over the elements scaled by `elementMeanScale`.
     private func masked<Scalar: BLASScalar>(
-        _ prediction: Tensor<Scalar>, _ dense: Tensor<Scalar>, _ labels: LabelMap,
-        run: (Tensor<Scalar>, SegmentationTarget<Scalar>, DiceLoss) throws -> DiceLossResult<Scalar>,
-        crossEntropyScale: Double
+        _ prediction: Tensor<Scalar>, _ dense: Tensor<Scalar>, _ labels: LabelMap, terms: [RegionTerm],
+        run: (Tensor<Scalar>, SegmentationTarget<Scalar>, any RegionObjective) throws -> DiceLossResult<Scalar>,
+        elementMeanScale: Double
     ) throws -> DiceLossResult<Scalar> {
         let r = regions.count
         let ignore = Int32(truncatingIfNeeded: ignoreIndex ?? -1)
@@ -90,23 +87,14 @@ public struct RegionLoss: SegmentationLoss {
                 for k in 0..<r { x[p * r + k] = Scalar(Self.ignoredLogit) }
             }
         }
-        var diceOnly = loss
-        diceOnly.crossEntropyWeight = 0
-        diceOnly.crossEntropyClassWeights = nil
-        var result = try run(logits, .oneHot(dense), diceOnly)
-        if loss.crossEntropyWeight > 0 {
-            var crossEntropyOnly = loss
-            crossEntropyOnly.diceWeight = 0
-            let term = try run(logits, .oneHot(dense), crossEntropyOnly)
-            let scale = Scalar(crossEntropyScale)
-            result.loss = try Tensor(
-                shape: result.loss.shape, scalars: zip(result.loss.scalars, term.loss.scalars).map { $0 + scale * $1 })
-            if var g = result.gradient, let h = term.gradient {
-                g.withUnsafeMutableBufferPointer { g in
-                    h.withUnsafeBufferPointer { h in for i in g.indices { g[i] += scale * h[i] } }
-                }
-                result.gradient = g
-            }
+        var result: DiceLossResult<Scalar>? = nil
+        for term in terms {
+            let value = try run(logits, .oneHot(dense), term.loss)
+            let weight = term.weight * (term.elementMean ? elementMeanScale : 1)
+            result = result.map { CompoundLoss.combined($0, 1, value, weight) } ?? CompoundLoss.scaled(value, weight)
+        }
+        guard var result else {
+            throw DiceKitError.option("region loss with no terms; expected at least one")
         }
         if var g = result.gradient {
             g.withUnsafeMutableBufferPointer { g in
@@ -155,7 +143,7 @@ public struct RegionLoss: SegmentationLoss {
 
 extension RegionLoss: DistributedSegmentationLoss {
     /// The global batch's loss through the inner loss's exchange; with an ignore index the
-    /// cross-entropy's rescaling counts the positions of every rank.
+    /// rescaling of the means over the elements counts the positions of every rank.
     public func evaluate<Scalar: BLASScalar>(
         _ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>,
         contributes: Bool, gradient: Bool, across communicator: any Communicator

@@ -54,12 +54,18 @@ public enum LossKind: String, Sendable, CaseIterable {
     }
 
     /// Whether the objective can train overlapping regions (`LabelRegions`, through `RegionLoss`):
-    /// the Dice family and Dice + cross-entropy (binary, as nnU-Net's regions), whose sigmoid form
-    /// reads each region on its own.
+    /// those with a sigmoid form that reads each region on its own (`RegionObjective`) — the Dice
+    /// family and Dice + cross-entropy (binary, as nnU-Net's regions), focal, Dice + focal and
+    /// generalized Dice + focal (MONAI's `sigmoid=True`), Lovász-hinge and MCC (smp's multilabel
+    /// and binary losses). Lovász-softmax, Wasserstein, clDice, Dice + clDice and Dice + Hausdorff
+    /// compare classes that exclude each other, or skeletons and distances of class masks.
     public var acceptsRegions: Bool {
         switch self {
-        case .dice, .diceCE, .jaccard, .tversky, .focalTversky, .logCoshDice, .generalized: return true
-        default: return false
+        case .dice, .diceCE, .jaccard, .tversky, .focalTversky, .logCoshDice, .generalized, .focal, .diceFocal,
+            .generalizedDiceFocal, .lovaszHinge, .mcc:
+            return true
+        case .lovaszSoftmax, .wasserstein, .clDice, .diceClDice, .diceHausdorff:
+            return false
         }
     }
 
@@ -83,9 +89,16 @@ extension LossOptions {
     public func objective(
         _ kind: LossKind, classes: Int, ignoreIndex: Int? = nil, regions: LabelRegions? = nil
     ) -> any SegmentationLoss {
-        if let regions, kind.acceptsRegions {
-            return RegionLoss(regions: regions, loss: diceLoss(kind), ignoreIndex: ignoreIndex)
+        if let regions, kind.acceptsRegions,
+            let inner = classObjective(kind, classes: classes, ignoreIndex: nil) as? any RegionObjective
+        {
+            return RegionLoss(regions: regions, loss: inner, ignoreIndex: ignoreIndex)
         }
+        return classObjective(kind, classes: classes, ignoreIndex: ignoreIndex)
+    }
+
+    /// The objective over `classes` exclusive classes (RegionLoss takes the sigmoid form of it).
+    private func classObjective(_ kind: LossKind, classes: Int, ignoreIndex: Int?) -> any SegmentationLoss {
         switch kind {
         case .dice, .diceCE, .jaccard, .tversky, .focalTversky, .logCoshDice, .generalized:
             var dice = diceLoss(kind)
@@ -193,7 +206,7 @@ extension TrainingConfiguration {
             guard loss.acceptsRegions else {
                 let accepting = LossKind.allCases.filter(\.acceptsRegions).map(\.rawValue)
                 throw DiceKitError.option(
-                    "regions with loss \(loss.rawValue); expected loss \(accepting.joined(separator: ", ")) (their sigmoid form)"
+                    "regions with loss \(loss.rawValue) (it has no form that reads each region on its own); expected loss \(accepting.joined(separator: ", ")) (their sigmoid form)"
                 )
             }
             guard !lossOptions.excludeBackground else {

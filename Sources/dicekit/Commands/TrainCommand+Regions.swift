@@ -1,6 +1,6 @@
 // `dicekit train --regions`: region-based training (nnU-Net's regions, MONAI's BraTS recipe,
 // smp's multilabel mode): one sigmoid output per region of labels, trained with the sigmoid form
-// of a Dice-family loss (`RegionLoss`), scored and written back as label maps (`LabelRegions`).
+// of a loss (`RegionLoss`), scored and written back as label maps (`LabelRegions`).
 
 import DiceKit
 
@@ -10,9 +10,10 @@ extension TrainCommand {
           --regions R;R;…        region-based training (nnU-Net's regions, MONAI's BraTS recipe): one
                                  sigmoid output per region of labels, e.g. 1,2,3;2,3;3 (whole tumour,
                                  tumour core, enhancing); a dataset.json whose labels are regions sets them.
-                                 Losses: dice, dice-ce (+ binary cross-entropy: nnU-Net's), jaccard,
-                                 tversky, focal-tversky, log-cosh-dice, generalized. Validation, eval and
-                                 predict score each region; predict writes the labels back
+                                 Losses (sigmoid form): dice, dice-ce (+ binary cross-entropy: nnU-Net's),
+                                 jaccard, tversky, focal-tversky, log-cosh-dice, generalized, focal,
+                                 dice-focal, generalized-dice-focal, lovasz-hinge, mcc. Validation, eval
+                                 and predict score each region; predict writes the labels back
           --region-order L,L,…   the label each region writes where it is predicted, region by region
                                  (nnU-Net's regions_class_order; default: each region's smallest label
                                  that no later region holds)

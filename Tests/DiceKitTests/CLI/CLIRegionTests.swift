@@ -61,6 +61,28 @@ final class CLIRegionTests: XCTestCase {
         XCTAssertTrue(Set(mask.pixels).isSubset(of: [0, 1, 2]), "\(Set(mask.pixels))")
     }
 
+    func testTheFocalLovaszAndMCCLossesTrainRegionsToo() throws {
+        let dir = try temporaryDirectory(self).path
+        let synth = try runDicekit([
+            "synth", "--out", "\(dir)/data", "--count", "24", "--size", "32", "--classes", "3", "--png",
+        ])
+        XCTAssertEqual(synth.status, 0, synth.stderr)
+        for loss in ["focal", "dice-focal", "generalized-dice-focal", "lovasz-hinge", "mcc"] {
+            let train = try runDicekit([
+                "train", "--data", "\(dir)/data", "--mask-encoding", "index", "--regions", "1,2;2", "--loss", loss,
+                "--epochs", "6", "--batch-size", "8", "--base", "8", "--depth", "2", "--lr", "0.01",
+                "--out", "\(dir)/\(loss)",
+            ])
+            XCTAssertEqual(train.status, 0, "\(loss): \(train.stderr)")
+            XCTAssertTrue(train.stderr.contains("2 regions"), train.stderr)
+            let summary = try XCTUnwrap(
+                try JSONSerialization.jsonObject(with: Data(train.stdout.utf8)) as? [String: Any], train.stdout)
+            let best = try XCTUnwrap(summary["best_val_dice"] as? [Double], loss)
+            XCTAssertEqual(best.count, 3, loss)
+            XCTAssertGreaterThan((best[1] + best[2]) / 2, 0.3, "\(loss) learns the regions: \(best)")
+        }
+    }
+
     func testLesionsAndPostprocessingFollowTheRegions() throws {
         let dir = try temporaryDirectory(self).path
         let synth = try runDicekit([
@@ -251,8 +273,8 @@ final class CLIRegionTests: XCTestCase {
         XCTAssertTrue(heads.values.allSatisfy { $0.shape.first == 2 }, "\(heads.mapValues(\.shape))")
         for (extra, expected) in [
             (
-                ["--regions", "1,2;2", "--loss", "focal"],
-                "regions with loss focal; expected loss dice, dice-ce, jaccard"
+                ["--regions", "1,2;2", "--loss", "lovasz-softmax"],
+                "regions with loss lovasz-softmax (it has no form that reads each region on its own); expected loss dice, dice-ce, jaccard"
             ),
             (["--regions", "1,2;2", "--exclude-background"], "--exclude-background with regions"),
             (["--regions", "1,2;2", "--class-weights", "auto"], "--class-weights auto balances classes, not regions"),

@@ -146,8 +146,8 @@ final class LossExchangeTests: XCTestCase {
         var regionDiceCE = DiceLoss(variant: .dice)
         regionDiceCE.crossEntropyWeight = 1
         regionDiceCE.batch = true
-        let regionIgnoring = RegionLoss(
-            regions: try! LabelRegions(regions: [[1], [1], [1]], order: [1, 1, 1]), loss: regionDiceCE, ignoreIndex: 2)
+        let labelOne = try! LabelRegions(regions: [[1], [1], [1]], order: [1, 1, 1])
+        let regionIgnoring = RegionLoss(regions: labelOne, loss: regionDiceCE, ignoreIndex: 2)
         return [
             ("batch dice", batchDice), ("per-image dice-ce", perImage), ("generalized batch", generalized),
             ("dice-ce, class weights, smoothing", weightedCE), ("dice + BCE, pos_weight", posWeighted),
@@ -164,6 +164,19 @@ final class LossExchangeTests: XCTestCase {
             ("mcc softmax, ignore 1", mccIgnoring), ("dice-focal, ignore 1", diceFocalIgnoring),
             ("regions, batch dice + BCE", RegionLoss(regions: regions, loss: regionDiceCE)),
             ("regions, dice + BCE, ignore 2", regionIgnoring),
+            (
+                "regions, generalized dice-focal batch",
+                RegionLoss(regions: regions, loss: GeneralizedDiceFocalLoss(activation: .sigmoid, batch: true))
+            ),
+            (
+                "regions, dice-focal, ignore 2",
+                RegionLoss(regions: labelOne, loss: DiceFocalLoss(activation: .sigmoid), ignoreIndex: 2)
+            ),
+            (
+                "regions, lovasz-hinge, ignore 2",
+                RegionLoss(regions: labelOne, loss: LovaszLoss(variant: .hinge), ignoreIndex: 2)
+            ),
+            ("regions, mcc, ignore 2", RegionLoss(regions: labelOne, loss: MCCLoss(), ignoreIndex: 2)),
         ]
     }
 

@@ -1,4 +1,5 @@
-// RegionLoss: MONAI's BraTS recipe and nnU-Net's region loss (Fixtures/regions,
+// RegionLoss: MONAI's BraTS recipe, nnU-Net's region loss, MONAI's sigmoid focal and Dice + focal
+// losses and smp's multilabel Lovász-hinge and MCC (Fixtures/regions,
 // Scripts/make_region_fixtures.py), the closed-form gradient with an ignore index against central
 // finite differences, the ignored positions' independence, and the errors.
 
@@ -10,6 +11,7 @@ import XCTest
 final class RegionLossTests: XCTestCase {
     private struct Case: Decodable {
         let name: String
+        let loss: String
         let regions: String
         let order: String
         let shape: [Int]
@@ -23,7 +25,7 @@ final class RegionLossTests: XCTestCase {
         let nnunetCE: Double?
 
         enum CodingKeys: String, CodingKey {
-            case name, regions, order, shape, labels, logits, options, value, gradient
+            case name, loss, regions, order, shape, labels, logits, options, value, gradient
             case ignoreIndex = "ignore_index"
             case nnunetTotal = "nnunet_total"
             case nnunetCE = "nnunet_ce"
@@ -42,19 +44,35 @@ final class RegionLossTests: XCTestCase {
         dice.smoothNumerator = c.options["smooth_nr"] ?? dice.smoothNumerator
         dice.smoothDenominator = c.options["smooth_dr"] ?? dice.smoothDenominator
         dice.crossEntropyWeight = c.options["ce_weight"] ?? 0
+        let inner: any RegionObjective
+        switch c.loss {
+        case "dice": inner = dice
+        case "focal": inner = FocalLoss(gamma: c.options["gamma"] ?? FocalLoss.defaultGamma)
+        case "dice-focal":
+            var loss = DiceFocalLoss(activation: .sigmoid)
+            loss.dice.batch = dice.batch
+            loss.focalWeight = c.options["focal_weight"] ?? 1
+            inner = loss
+        case "generalized-dice-focal": inner = GeneralizedDiceFocalLoss(activation: .sigmoid)
+        case "lovasz-hinge": inner = LovaszLoss(variant: .hinge, perImage: c.options["per_image"] == 1)
+        case "mcc": inner = MCCLoss(activation: .sigmoid)
+        default: throw DiceKitError.option("fixture loss \(c.loss)")
+        }
         return RegionLoss(
-            regions: try LabelRegions(parsing: c.regions, order: c.order), loss: dice, ignoreIndex: c.ignoreIndex)
+            regions: try LabelRegions(parsing: c.regions, order: c.order), loss: inner, ignoreIndex: c.ignoreIndex)
     }
 
     func testMatchesMONAIsBraTSRecipeAndNNUNetsRegionLoss() throws {
         let cases = try fixtures()
-        XCTAssertEqual(cases.count, 7)
+        XCTAssertEqual(cases.count, 19)
+        XCTAssertEqual(
+            Set(cases.map(\.loss)), ["dice", "focal", "dice-focal", "generalized-dice-focal", "lovasz-hinge", "mcc"])
         for c in cases {
             let x = try Tensor<Double>(shape: c.shape, scalars: c.logits)
             let labels = try LabelMap(shape: Array(c.shape.dropLast()), int32Labels: c.labels)
             let result = try loss(c).evaluate(x, target: .labels(labels), gradient: true)
             // nnU-Net computes its cross-entropy in Float (it casts the target): 1e-6 there.
-            let tolerance = c.name.hasPrefix("monai") ? 1e-10 : 1e-6
+            let tolerance = c.name.hasPrefix("nnunet") ? 1e-6 : 1e-10
             XCTAssertEqual(Double(result.value), c.value, accuracy: tolerance, c.name)
             let expected = try Tensor<Double>(shape: c.shape, scalars: c.gradient)
             XCTAssertLessThan(scaledError(result.gradient!, expected), tolerance * 10, c.name)
@@ -67,6 +85,26 @@ final class RegionLossTests: XCTestCase {
         }
     }
 
+    /// One objective of each kind RegionLoss runs, with the options that change how ignored
+    /// positions enter it (a cross-entropy or focal mean, batch Dice, an MCC element count).
+    private func objectives() -> [(String, any RegionObjective)] {
+        var diceCE = DiceLoss()
+        diceCE.crossEntropyWeight = 1
+        var tversky = DiceLoss(variant: .tversky())
+        tversky.crossEntropyWeight = 0.5
+        tversky.batch = true
+        var diceFocal = DiceFocalLoss(activation: .sigmoid, gamma: 1.5)
+        diceFocal.focalWeight = 0.25
+        var summed = diceCE
+        summed.reduction = .sum
+        return [
+            ("dice + BCE", diceCE), ("tversky + BCE, batch", tversky), ("jaccard", DiceLoss(variant: .jaccard)),
+            ("dice + BCE, sum", summed), ("focal", FocalLoss()), ("dice + focal", diceFocal),
+            ("generalized dice + focal", GeneralizedDiceFocalLoss(activation: .sigmoid, batch: true)),
+            ("mcc", MCCLoss(activation: .sigmoid)),
+        ]
+    }
+
     func testGradientWithIgnoredPositionsMatchesFiniteDifferences() throws {
         let regions = try LabelRegions(parsing: "1,2,3;2,3;3")
         var generator = SeededGenerator(seed: 5)
@@ -74,14 +112,9 @@ final class RegionLossTests: XCTestCase {
         let labels = try LabelMap(
             shape: [2, 3, 4], int32Labels: (0..<24).map { _ in [0, 1, 2, 3, 255][Int(generator.next() % 5)] })
         let x = try Tensor<Double>(shape: shape, scalars: (0..<72).map { _ in 4 * generator.nextUnit() - 2 })
-        for (name, variant, ce, batch) in [
-            ("dice + BCE", DiceVariant.dice, 1.0, false), ("tversky + BCE, batch", .tversky(), 0.5, true),
-            ("jaccard", .jaccard, 0, false),
-        ] {
-            var dice = DiceLoss(variant: variant)
-            dice.crossEntropyWeight = ce
-            dice.batch = batch
-            let loss = RegionLoss(regions: regions, loss: dice, ignoreIndex: 255)
+        // (Lovász-hinge is piecewise linear: its gradient is checked on the goldens.)
+        for (name, objective) in objectives() {
+            let loss = RegionLoss(regions: regions, loss: objective, ignoreIndex: 255)
             let analytic = try loss.evaluate(x, target: .labels(labels), gradient: true).gradient
             try assertGradient(analytic, at: x, bound: 1e-7, name) {
                 Double(try loss.evaluate($0, target: .labels(labels), gradient: false).value)
@@ -90,25 +123,29 @@ final class RegionLossTests: XCTestCase {
     }
 
     func testIgnoredPositionsChangeNeitherTheValueNorTheOtherGradients() throws {
-        var dice = DiceLoss()
-        dice.crossEntropyWeight = 1
-        let loss = RegionLoss(regions: try LabelRegions(parsing: "1,2;2"), loss: dice, ignoreIndex: 7)
         let labels = try LabelMap(shape: [1, 2, 3], int32Labels: [0, 1, 7, 2, 7, 1])
-        var x = try Tensor<Double>(shape: [1, 2, 3, 2], scalars: (0..<12).map { Double($0) / 3 - 2 })
-        let before = try loss.evaluate(x, target: .labels(labels), gradient: true)
-        x.scalars[4] = 40
-        x.scalars[9] = -3
-        let after = try loss.evaluate(x, target: .labels(labels), gradient: true)
-        XCTAssertEqual(before.value, after.value)
-        XCTAssertEqual(before.gradient!.scalars, after.gradient!.scalars)
-        XCTAssertEqual([4, 5, 8, 9].map { after.gradient!.scalars[$0] }, [0, 0, 0, 0])
-        // Without the ignored positions the loss is the one of the counted positions alone.
         let kept = [0, 1, 3, 5]
-        let alone = try loss.evaluate(
-            try Tensor<Double>(
-                shape: [1, 4, 2], scalars: kept.flatMap { [x.scalars[2 * $0], x.scalars[2 * $0 + 1]] }),
-            target: .labels(try LabelMap(shape: [1, 4], int32Labels: kept.map { labels.storage[$0] })), gradient: false)
-        XCTAssertEqual(Double(after.value), Double(alone.value), accuracy: 1e-12)
+        let keptLabels = try LabelMap(shape: [1, 4], int32Labels: kept.map { labels.storage[$0] })
+        for (name, objective) in objectives() + [("lovasz-hinge", LovaszLoss(variant: .hinge))] {
+            let loss = RegionLoss(regions: try LabelRegions(parsing: "1,2;2"), loss: objective, ignoreIndex: 7)
+            var x = try Tensor<Double>(shape: [1, 2, 3, 2], scalars: (0..<12).map { Double($0) / 3 - 2 })
+            let before = try loss.evaluate(x, target: .labels(labels), gradient: true)
+            x.scalars[4] = 40
+            x.scalars[9] = -3
+            let after = try loss.evaluate(x, target: .labels(labels), gradient: true)
+            XCTAssertEqual(before.value, after.value, name)
+            XCTAssertEqual(before.gradient!.scalars, after.gradient!.scalars, name)
+            XCTAssertEqual([4, 5, 8, 9].map { after.gradient!.scalars[$0] }, [0, 0, 0, 0], name)
+            // Without the ignored positions the loss is the one of the counted positions alone.
+            let alone = try loss.evaluate(
+                try Tensor<Double>(
+                    shape: [1, 4, 2], scalars: kept.flatMap { [x.scalars[2 * $0], x.scalars[2 * $0 + 1]] }),
+                target: .labels(keptLabels), gradient: true)
+            XCTAssertEqual(Double(after.value), Double(alone.value), accuracy: 1e-12, name)
+            let keptGradient = kept.flatMap { [after.gradient!.scalars[2 * $0], after.gradient!.scalars[2 * $0 + 1]] }
+            XCTAssertLessThan(
+                zip(keptGradient, alone.gradient!.scalars).map { abs($0 - $1) }.max()!, 1e-12, name)
+        }
     }
 
     func testRefusesWhatItCannotScore() throws {
@@ -131,6 +168,20 @@ final class RegionLossTests: XCTestCase {
             lossErrorMessage(
                 RegionLoss(regions: loss.regions, loss: none, ignoreIndex: 9), x,
                 .labels(try LabelMap(shape: [1, 2, 2], int32Labels: [0, 1, 2, 9]))),
-            "option error: region loss with an ignore index and reduction none; expected reduction mean or sum")
+            "option error: region loss (dice) with an ignore index and reduction none; expected reduction mean or sum")
+        var summedFocal = FocalLoss()
+        summedFocal.reduction = .sum
+        XCTAssertEqual(
+            lossErrorMessage(
+                RegionLoss(
+                    regions: loss.regions, loss: DiceFocalLoss(dice: DiceLoss(), focal: summedFocal), ignoreIndex: 9),
+                x, .labels(try LabelMap(shape: [1, 2, 2], int32Labels: [0, 1, 2, 9]))),
+            "option error: region loss (focal) with an ignore index and reduction sum (a sum of each image's spatial means); expected reduction mean"
+        )
+        XCTAssertEqual(
+            lossErrorMessage(
+                RegionLoss(regions: loss.regions, loss: LovaszLoss()), x,
+                .labels(try LabelMap(shape: [1, 2, 2], int32Labels: [0, 1, 2, 0]))),
+            "option error: region loss with lovasz-softmax (a softmax over exclusive classes); expected lovasz-hinge")
     }
 }
