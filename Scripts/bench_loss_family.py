@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Reference timings for `dicekit-bench --against`: MONAI FocalLoss, SoftclDiceLoss, SoftDiceclDiceLoss,
 DiceCELoss (plain, and with class weights and label smoothing), HausdorffDTLoss, smp LovaszLoss and the BraTS
-region losses (DiceLoss and DiceCELoss with sigmoid on the three regions' channels) forward+backward on 8×4×256²
-(8×3×256² for the regions; channels-first, label targets, float32, PyTorch's default threads), under the keys of
+region losses (DiceLoss, DiceCELoss and DiceFocalLoss with sigmoid, smp's multilabel LovaszLoss, on the three
+regions' channels) forward+backward on 8×4×256² (8×3×256² for the regions; channels-first, label targets,
+float32, PyTorch's default threads), under the keys of
 Benchmarks/DiceKitBenchmarks/LossFamilyBenchmarks.swift. Prints one JSON object.
 
     /work/refenv/bin/python Scripts/bench_loss_family.py > ref.json
@@ -15,7 +16,7 @@ Benchmarks/DiceKitBenchmarks/LossFamilyBenchmarks.swift. Prints one JSON object.
 import json, sys, time, warnings
 warnings.filterwarnings("ignore")
 import torch
-from monai.losses import DiceCELoss, DiceLoss, FocalLoss, HausdorffDTLoss, SoftclDiceLoss, SoftDiceclDiceLoss
+from monai.losses import DiceCELoss, DiceFocalLoss, DiceLoss, FocalLoss, HausdorffDTLoss, SoftclDiceLoss, SoftDiceclDiceLoss
 from reference_losses import smp
 
 torch.manual_seed(0)
@@ -78,6 +79,9 @@ cases = [
     ("region_dice_n8_r3_256x256_ms", lambda: DiceLoss(sigmoid=True, squared_pred=True, smooth_nr=0, smooth_dr=1e-5),
      3, "brats"),
     ("region_dice_ce_n8_r3_256x256_ms", lambda: DiceCELoss(sigmoid=True), 3, "brats"),
+    # MONAI's Dice + focal and smp's multilabel Lovász-hinge on the same regions.
+    ("region_dice_focal_n8_r3_256x256_ms", lambda: DiceFocalLoss(sigmoid=True), 3, "brats"),
+    ("region_lovasz_hinge_n8_r3_256x256_ms", lambda: smp.LovaszLoss("multilabel"), 3, "brats"),
 ]
 out = {"threads": torch.get_num_threads()}
 for key, make, c, kind in cases:

@@ -1,6 +1,7 @@
 // Focal, Lovász, clDice, Hausdorff DT, Dice + cross-entropy (plain, and with class weights and
-// label smoothing) and the BraTS region losses forward+backward through the public API on 8×4×256²
-// (8×3×256² for the regions; label targets, channels-last),
+// label smoothing) and the BraTS region losses (Dice, Dice + BCE, Dice + focal, Lovász-hinge)
+// forward+backward through the public API on 8×4×256² (8×3×256² for the regions; label targets,
+// channels-last),
 // under the same keys as Scripts/bench_loss_family.py prints for MONAI's `FocalLoss`,
 // `SoftclDiceLoss`, `SoftDiceclDiceLoss`, `DiceCELoss`, `HausdorffDTLoss` and smp's `LovaszLoss`, so that
 // `--against REF.json` compares them key by key.
@@ -42,6 +43,14 @@ let lossFamilyBenchmarks: [Benchmark] = [
     familyBenchmark(key: "region_dice_n8_r3_256x256", loss: bratsRegions(crossEntropy: false), channels: 3, labels: 4),
     familyBenchmark(
         key: "region_dice_ce_n8_r3_256x256", loss: bratsRegions(crossEntropy: true), channels: 3, labels: 4),
+    familyBenchmark(
+        key: "region_dice_focal_n8_r3_256x256",
+        loss: RegionLoss(regions: try! LabelRegions(parsing: "1,2,3;2,3;3"), loss: DiceFocalLoss(activation: .sigmoid)),
+        channels: 3, labels: 4),
+    familyBenchmark(
+        key: "region_lovasz_hinge_n8_r3_256x256",
+        loss: RegionLoss(regions: try! LabelRegions(parsing: "1,2,3;2,3;3"), loss: LovaszLoss(variant: .hinge)),
+        channels: 3, labels: 4),
 ]
 
 /// The BraTS regions (whole tumour {1, 2, 3}, tumour core {2, 3}, enhancing {3}) with MONAI's

@@ -45,16 +45,21 @@ public struct GeneralizedDiceFocalLoss: SegmentationLoss {
         try evaluate(prediction, target: target, gradient: gradient, exchange: nil)
     }
 
-    /// `evaluate(_:target:gradient:)`, over the global batch with `exchange` (DistributedLoss.swift).
-    func evaluate<Scalar: BLASScalar>(
-        _ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>, gradient: Bool,
-        exchange: (communicator: any Communicator, contributes: Bool)?
-    ) throws -> DiceLossResult<Scalar> {
+    /// Refuses a Dice term that is not generalized.
+    func checkVariant() throws {
         guard case .generalized = generalizedDice.variant else {
             throw DiceKitError.option(
                 "generalized-dice-focal with a Dice term of variant \(generalizedDice.variant.name.rawValue); expected generalized"
             )
         }
+    }
+
+    /// `evaluate(_:target:gradient:)`, over the global batch with `exchange` (DistributedLoss.swift).
+    func evaluate<Scalar: BLASScalar>(
+        _ prediction: Tensor<Scalar>, target: SegmentationTarget<Scalar>, gradient: Bool,
+        exchange: (communicator: any Communicator, contributes: Bool)?
+    ) throws -> DiceLossResult<Scalar> {
+        try checkVariant()
         return try DiceFocalLoss.compound(
             "generalized-dice-focal", dice: generalizedDice,
             diceWeight: ("generalized dice weight", generalizedDiceWeight), focal: focal, focalWeight: focalWeight,

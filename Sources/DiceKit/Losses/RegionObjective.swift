@@ -25,8 +25,9 @@ public protocol RegionObjective: DistributedSegmentationLoss {
     /// element, which RegionLoss rescales to a mean over the counted elements; the other terms'
     /// values and gradients are already those of the counted elements alone.
     ///
-    /// - Throws: `DiceKitError.option` for a reduction that keeps a value per sample or element
-    ///   (none), which an ignore index cannot mask; a compound's own checks.
+    /// - Throws: `DiceKitError.option` for a reduction the masking cannot make exact (none,
+    ///   which keeps a value per unit; the focal loss's sum of per-image means); a compound's
+    ///   own checks.
     func maskedTerms(masked: Int) throws -> [RegionTerm]
 
     /// Throws when this loss has no region form (a default that accepts every loss is given).
@@ -144,6 +145,7 @@ extension GeneralizedDiceFocalLoss: RegionObjective {
 
     /// The generalized Dice terms weighted by λ_gdl, then the focal term weighted by λ_focal.
     public func maskedTerms(masked: Int) throws -> [RegionTerm] {
+        try checkVariant()
         try CompoundLoss.checkTerms(
             "generalized-dice-focal",
             weights: [("generalized dice weight", generalizedDiceWeight), ("focal weight", focalWeight)],
