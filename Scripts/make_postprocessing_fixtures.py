@@ -182,7 +182,7 @@ def main():
         ("three_classes_mixed", 3, 14, {1: 1.5, 2: 0.1}, {1: 1, 2: 2}, 0.15, None),
         ("three_classes_clean", 3, 10, 0.0, 1, 0.0, None),
         ("three_classes_nested", 3, 12, {1: 1.0, 2: 1.0}, "nested", 0.0, None),
-    ("four_classes_ignore", 4, 12, {1: 1.0, 2: 0.0, 3: 2.0}, {1: 1, 2: 2, 3: 1}, 0.1, 4),
+        ("four_classes_ignore", 4, 12, {1: 1.0, 2: 0.0, 3: 2.0}, {1: 1, 2: 2, 3: 1}, 0.1, 4),
     ]:
         targets, predictions = [], []
         while len(targets) < count:
