@@ -45,7 +45,8 @@ extension Trainer {
             + "\(m.classes) \(m.baseWidth) \(m.depth) \(m.normalization.name) \(m.inputChannels) \(m.spatialRank) "
             + "\(training.count) \(training.spatialShape) \(validation?.count ?? 0) history \(history.count) sync-bn \(synchronizesBatchNorm) "
             + "deep-supervision \(c.deepSupervision?.name ?? "-") \(model.deepSupervisionOutputs) "
-            + "parameters \(model.parameters.all.map { "\($0.name)\($0.value.shape)" }.joined(separator: ","))"
+            + "parameters \(model.parameters.all.map { "\($0.name)\($0.value.shape)" }.joined(separator: ",")) "
+            + "ema \(c.weightAveraging.map { "\($0.decay) \($0.warmup)" } ?? "-") \(weightAverage?.updates ?? 0)"
         let hash = Self.fingerprint(settings)
         let all = try communicator.allGather([Double(hash >> 32), Double(hash & 0xFFFF_FFFF)])
         if let rank = all.indices.first(where: { all[$0] != all[0] }) {
@@ -58,6 +59,7 @@ extension Trainer {
             try communicator.broadcast(&values, root: 0)
             parameter.value = Tensor(uncheckedShape: parameter.value.shape, storage: values)
         }
+        try broadcastAverage()
         let synchronizer = synchronizesBatchNorm ? BatchNormSynchronizer(communicator: communicator) : nil
         for layer in model.batchNorms { layer.synchronizer = synchronizer }
     }

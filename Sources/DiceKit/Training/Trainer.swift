@@ -22,6 +22,9 @@ public final class Trainer {
     /// more than one rank, `fit` runs data-parallel (Trainer+Distributed.swift): the batch size
     /// is per rank and only rank 0 writes files and reports progress.
     public var communicator: any Communicator = SingleProcessCommunicator()
+    /// The running average of the weights when `configuration.weightAveraging` is set (updated
+    /// after every optimiser step; see Trainer+WeightAverage.swift), otherwise nil.
+    public let weightAverage: WeightAverage<Float>?
     /// With more than one rank and `--norm batch`: whether BatchNorm uses the statistics of the
     /// whole global batch (synchronised batch norm, default true) or of each rank's share.
     public var synchronizesBatchNorm = true
@@ -56,18 +59,22 @@ public final class Trainer {
             classes: model.configuration.classes, spatialRank: model.configuration.spatialRank,
             regions: model.configuration.regions)
         deepSupervisionLoss = try Self.enableDeepSupervision(model, configuration, loss: loss)
+        weightAverage = try configuration.weightAveraging.map { try WeightAverage($0, of: model.parameters) }
     }
 
-    /// Restores the weights, the optimiser state and the epoch history of a training checkpoint
-    /// (`last.safetensors`, see `TrainingCheckpoint`); `fit` then continues with the next epoch.
+    /// Restores the weights, the optimiser state, the weight average and the epoch history of a
+    /// training checkpoint (`last.safetensors`, see `TrainingCheckpoint`); `fit` then continues
+    /// with the next epoch.
     ///
-    /// - Throws: `DiceKitError` when the checkpoint belongs to another architecture or optimiser.
+    /// - Throws: `DiceKitError` when the checkpoint belongs to another architecture or optimiser,
+    ///   or has a weight average where the configuration has none or another (or the other way round).
     ///
     /// - Parameter path: where the checkpoint was read from, named as the last good checkpoint
     ///   if the run diverges before it writes one of its own (default nil).
     public func resume(from checkpoint: TrainingCheckpoint, path: String? = nil) throws {
         try model.parameters.load(checkpoint.model)
         try optimizer.loadState(OptimizerState(checkpoint.optimizerState), parameters: model.parameters.trainable)
+        try restoreAverage(checkpoint.averagedWeights, path: path ?? "the checkpoint")
         history = checkpoint.history
         resumedFrom = path
     }
@@ -194,6 +201,7 @@ public final class Trainer {
                     break epochs
                 }
                 skippedInARow = 0
+                weightAverage?.update(from: model.parameters)
                 lossSum += outcome.loss
                 steps += 1
                 let stepImages = try globalCount(batch.count)
@@ -212,7 +220,7 @@ public final class Trainer {
                 imagesPerSecond: Double(images) / max(seconds, 1e-9),
                 dataWaitFraction: min(1, batches.waitSeconds / max(seconds, 1e-9)))
             if let validation, !interrupted {
-                let scores = try evaluate(validation)
+                let scores = try withAveragedWeights { try evaluate(validation) }
                 metrics.validationLoss = scores.loss
                 metrics.validationDice = scores.dice
                 metrics.validationIoU = scores.iou
@@ -225,14 +233,15 @@ public final class Trainer {
             }
             history.append(metrics)
             if let output {
-                // The order makes a kill anywhere recoverable: best first (a kill after it
-                // redoes this epoch, which rewrites it identically), then last.safetensors (the
+                // The order makes a kill anywhere recoverable: best (and ema) first (a kill after
+                // them redoes this epoch, which rewrites them identically), then last.safetensors (the
                 // commit point: model, optimiser, epoch and history in one rename), then the
                 // log line (rewritten from the checkpoint's history on resume).
                 if let dice = metrics.validationDiceForeground, dice > bestDice {
                     bestDice = dice
-                    try saveModel(to: "\(output)/best.safetensors", epoch: epoch)
+                    try saveAveragedModel(to: "\(output)/best.safetensors", epoch: epoch)
                 }
+                if weightAverage != nil { try saveAveragedModel(to: "\(output)/ema.safetensors", epoch: epoch) }
                 try saveCheckpoint(to: "\(output)/last.safetensors", epoch: epoch)
                 lastSaved = ("\(output)/last.safetensors", epoch)
                 CrashTestPoint.reach("metrics-before", epoch: epoch)
@@ -282,6 +291,7 @@ public final class Trainer {
     /// weights and sets up synchronised batch norm first; a direct caller does that itself).
     public func trainStep(_ batch: SegmentationBatch) throws -> Double {
         let outcome = try step(batch)
+        if outcome.nonFinite == nil { weightAverage?.update(from: model.parameters) }
         return outcome.nonFinite == nil ? outcome.loss : (outcome.loss.isFinite ? .nan : outcome.loss)
     }
 
@@ -406,19 +416,20 @@ public final class Trainer {
         let checkpoint = TrainingCheckpoint(
             model: modelFile, optimizerState: optimizer.stateDict().safetensors, epoch: epoch,
             history: history.filter { $0.epoch <= epoch },
-            options: configuration.recordedOptions)
+            options: configuration.recordedOptions, averagedWeights: averagedWeightsState)
         try AtomicFile.write(checkpoint.file.encode(), to: path) { stage in
             CrashTestPoint.reach("checkpoint-\(stage.rawValue)", epoch: epoch)
         }
     }
 
     /// Writes the model alone (PyTorch's state_dict, loadable with `load_state_dict`) with
-    /// `epoch`, the loss, "dicekit.checkpoint" = "model" and `configuration.recordedOptions`
-    /// (when any) in the metadata, atomically.
+    /// `epoch`, the loss, "dicekit.checkpoint" = "model", `configuration.recordedOptions`
+    /// (when any) and `metadata` (default none) in the metadata, atomically.
     ///
     /// - Throws: `SafetensorsError.io` when it cannot be written (the previous file stays intact).
-    public func saveModel(to path: String, epoch: Int) throws {
+    public func saveModel(to path: String, epoch: Int, metadata extra: [String: String] = [:]) throws {
         var metadata = ["epoch": "\(epoch)", "loss": configuration.loss.rawValue, "dicekit.checkpoint": "model"]
+        metadata.merge(extra) { _, new in new }
         if !configuration.recordedOptions.isEmpty {
             metadata[TrainingCheckpoint.optionsKey] = TrainingCheckpoint.encoded(options: configuration.recordedOptions)
         }
@@ -497,6 +508,10 @@ public final class Trainer {
                 ]
             } ?? []
         let ignore = c.ignoreIndex.map { [JSONField("ignore_index", .integer($0))] } ?? []
-        return fields + lossOptions + supervision + ignore + names
+        let average =
+            c.weightAveraging.map {
+                [JSONField("ema_decay", .number($0.decay)), JSONField("ema_warmup", .bool($0.warmup))]
+            } ?? []
+        return fields + lossOptions + supervision + ignore + average + names
     }
 }

@@ -4,11 +4,13 @@
 //   tensors   the model's state_dict (PyTorch names and layouts, as `UNet.save` writes, plus the
 //             deep-supervision heads "deep_supervision.*" when the run has them), and the
 //             optimiser state under the prefix "optimizer." ("optimizer.step",
-//             "optimizer.<parameter>.exp_avg", …; see `Optimizer`)
+//             "optimizer.<parameter>.exp_avg", …; see `Optimizer`); with a weight average,
+//             its state_dict under the prefix "ema." ("ema.down.0.0.weight", …)
 //   metadata  the model's configuration ("dicekit.*"), "dicekit.checkpoint" = "training",
 //             "epoch", "loss", the optimiser's own metadata under "optimizer." (its kind, lr, …),
 //             "dicekit.history" (a JSON array: one metrics.jsonl object per finished epoch) and
-//             "dicekit.options" (a JSON object of the settings a resumed run must repeat)
+//             "dicekit.options" (a JSON object of the settings a resumed run must repeat);
+//             with a weight average "ema.decay", "ema.warmup" and "ema.updates"
 //
 // The model-only checkpoint (`best.safetensors`) has "dicekit.checkpoint" = "model" and no
 // "optimizer." tensors, so it loads into PyTorch with `load_state_dict(strict=True)`; it keeps
@@ -32,18 +34,25 @@ public struct TrainingCheckpoint {
     /// Settings a resumed run must repeat (option name → canonical value), as given by
     /// `TrainingConfiguration.recordedOptions`.
     public var options: [String: String]
+    /// The weight average (`WeightAverage`), if the run keeps one: its state_dict, with
+    /// "decay", "warmup" and "updates" in the metadata (names without the prefix).
+    public var averagedWeights: SafetensorsFile?
 
     /// A checkpoint of the given parts.
     public init(
         model: SafetensorsFile, optimizerState: SafetensorsFile, epoch: Int, history: [EpochMetrics],
-        options: [String: String]
+        options: [String: String], averagedWeights: SafetensorsFile? = nil
     ) {
         self.model = model
         self.optimizerState = optimizerState
         self.epoch = epoch
         self.history = history
         self.options = options
+        self.averagedWeights = averagedWeights
     }
+
+    /// The prefix of the weight average's tensors and metadata inside the file.
+    public static let averagedWeightsPrefix = UNetConfiguration.averagedWeightsPrefix
 
     /// The single safetensors file holding every part (see the file header for the layout).
     public var file: SafetensorsFile {
@@ -54,6 +63,10 @@ public struct TrainingCheckpoint {
         file.metadata[Self.optionsKey] = Self.encoded(options: options)
         for (name, tensor) in optimizerState.tensors { file.tensors[Self.optimizerPrefix + name] = tensor }
         for (key, value) in optimizerState.metadata { file.metadata[Self.optimizerPrefix + key] = value }
+        if let averagedWeights {
+            for (name, tensor) in averagedWeights.tensors { file.tensors[Self.averagedWeightsPrefix + name] = tensor }
+            for (key, value) in averagedWeights.metadata { file.metadata[Self.averagedWeightsPrefix + key] = value }
+        }
         return file
     }
 
@@ -91,9 +104,12 @@ public struct TrainingCheckpoint {
         }
         var model = SafetensorsFile()
         var optimizer = SafetensorsFile()
+        var average = SafetensorsFile()
         for (name, tensor) in file.tensors {
             if name.hasPrefix(Self.optimizerPrefix) {
                 optimizer.tensors[String(name.dropFirst(Self.optimizerPrefix.count))] = tensor
+            } else if name.hasPrefix(Self.averagedWeightsPrefix) {
+                average.tensors[String(name.dropFirst(Self.averagedWeightsPrefix.count))] = tensor
             } else {
                 model.tensors[name] = tensor
             }
@@ -101,6 +117,8 @@ public struct TrainingCheckpoint {
         for (key, value) in m {
             if key.hasPrefix(Self.optimizerPrefix) {
                 optimizer.metadata[String(key.dropFirst(Self.optimizerPrefix.count))] = value
+            } else if key.hasPrefix(Self.averagedWeightsPrefix) {
+                average.metadata[String(key.dropFirst(Self.averagedWeightsPrefix.count))] = value
             } else if !["dicekit.checkpoint", "dicekit.history", "dicekit.options"].contains(key) {
                 model.metadata[key] = value
             }
@@ -109,7 +127,14 @@ public struct TrainingCheckpoint {
             throw DiceKitError.value(
                 "\(path) has no optimizer.* tensors; expected the optimiser state of a training checkpoint")
         }
-        self.init(model: model, optimizerState: optimizer, epoch: epoch, history: history, options: options)
+        guard average.tensors.isEmpty == average.metadata.isEmpty else {
+            throw DiceKitError.value(
+                "\(path) has ema.* \(average.tensors.isEmpty ? "metadata" : "tensors") only; expected a weight average's tensors and metadata together, or neither"
+            )
+        }
+        self.init(
+            model: model, optimizerState: optimizer, epoch: epoch, history: history, options: options,
+            averagedWeights: average.tensors.isEmpty ? nil : average)
     }
 
     /// The metadata key of the recorded options.

@@ -109,6 +109,11 @@ public struct TrainingConfiguration: Sendable {
     /// `ComputePrecision`). Master weights, optimiser state, normalisation statistics, losses and
     /// checkpoints stay Float either way.
     public var precision: ComputePrecision = .float
+    /// An exponential moving average of the weights, kept beside them (nil, the default: none).
+    /// With one, validation scores the averaged weights, `best.safetensors` holds them when their
+    /// Dice improves and `ema.safetensors` after every epoch; `last.safetensors` keeps the trained
+    /// weights and the average (see `WeightAverage`, `TrainingCheckpoint`).
+    public var weightAveraging: WeightAveraging?
     /// Settings that a resumed run must repeat (option name → canonical value: data source,
     /// sizes, loss, seed, …), stored verbatim in every training checkpoint for the caller to
     /// compare on resume (`dicekit train --resume` does). Default empty.
@@ -160,6 +165,7 @@ public struct TrainingConfiguration: Sendable {
         try checkIgnoreIndex(classes: nil)
         try plateau.validate()
         try earlyStopping?.validate()
+        try weightAveraging?.validate()
         if let clip = gradientClip, !(clip > 0 && clip.isFinite) {
             throw DiceKitError.invalidOption(name: "gradient clip", value: "\(clip)", expected: "a finite value > 0")
         }

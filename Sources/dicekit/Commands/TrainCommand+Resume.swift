@@ -1,10 +1,9 @@
 // `dicekit train --resume`: the same command plus `--resume DIR/last.safetensors` continues the
 // run. The settings that cannot change mid-run (data, validation data, sizes, image size,
 // resizing, target spacing, mask encoding, ignore index, classes, validation share or fold,
-// augmentation, patches, loss and its options (TrainCommand+LossOptions.swift), deep supervision, batch size, seed,
-// optimiser, architecture)
-// are stored in the checkpoint;
-// an omitted one takes the checkpoint's value (not the default), a given one must equal it.
+// augmentation, patches, loss and its options (TrainCommand+LossOptions.swift), deep supervision,
+// weight average, batch size, seed, optimiser, architecture) are stored in the checkpoint; an
+// omitted one takes the checkpoint's value (not the default), a given one must equal it.
 
 import DiceKit
 import Foundation
@@ -19,7 +18,8 @@ extension TrainCommand {
             "seed", "optimizer", "base", "depth", "norm", "activation", "val-data", "image-size", "resize",
             "mask-encoding", "intensity", "target-spacing", "ignore-index", "augment", "deep-supervision",
             "deep-supervision-levels",
-            "patch-size", "patches-per-case", "foreground-oversampling", "regions", "region-order",
+            "patch-size", "patches-per-case", "foreground-oversampling", "regions", "region-order", "ema",
+            "ema-warmup",
         ] + lossValueOptions.union(lossFlags).sorted()
 
     /// The checkpoint named by `--resume`, read and checked before any data is read.

@@ -45,6 +45,7 @@ enum TrainCommand: Command {
             \(lossOptionsHelp)
             \(deepSupervisionHelp)
             \(regionHelp)
+            \(weightAverageHelp)
               --clip X  global gradient-norm clip (12; 0 disables)   --seed S (0)
               --threads T  threads for every computation (worker pool and OpenBLAS; 1–256; default
                            $DICEKIT_THREADS, else the processor count); same seed and T: same bits
@@ -55,7 +56,7 @@ enum TrainCommand: Command {
                                      float32 accumulation on AVX512-BF16/AMX CPUs (else a notice and float32);
                                      weights, optimiser state, statistics, losses and checkpoints stay float32
             output
-              --out DIR              checkpoints (last/best.safetensors), metrics.jsonl, summary.json,
+              --out DIR              checkpoints (last/best[/ema].safetensors), metrics.jsonl, summary.json,
                                      curves.svg (default runs/train; on resume, the checkpoint's folder)
               --resume FILE          continue from DIR/last.safetensors: repeat the original command and
                                      add --resume; --epochs is the total and must exceed the epochs done.
@@ -83,10 +84,10 @@ enum TrainCommand: Command {
             "epochs", "batch-size", "lr", "optimizer", "weight-decay", "momentum", "schedule", "loss",
             "clip", "seed", "threads", "out", "resume", "on-nonfinite", "augment", "precision",
             "deep-supervision", "deep-supervision-levels", "plateau-patience", "plateau-factor", "min-lr",
-            "early-stop", "early-stop-delta",
+            "early-stop", "early-stop-delta", "ema",
         ]).union(lossValueOptions).union(FoldOption.valueOptions).union(patchValueOptions)
             .union(regionValueOptions),
-        flags: lossFlags.union(["no-augment", "distributed", "no-sync-bn"])
+        flags: lossFlags.union(["no-augment", "distributed", "no-sync-bn", "ema-warmup"])
     )
 
     static func run(_ given: ParsedArguments) throws {
@@ -175,6 +176,7 @@ enum TrainCommand: Command {
         recorded.merge(recordedLossOptions(config.lossOptions, arguments)) { _, new in new }
         recorded.merge(recordedAugmentation(config.augmentation)) { _, new in new }
         try parseDeepSupervision(arguments, depth: architecture.depth, into: &config, recorded: &recorded)
+        try parseWeightAverage(arguments, into: &config, recorded: &recorded)
         let patches = try patchSampling(arguments, depth: architecture.depth, recorded: &recorded)
         switch data.source {
         case .synthetic, .synthetic3d:

@@ -4,7 +4,7 @@
 // distributed and with another number of ranks; synchronised batch norm with an empty rank;
 // clDice, Dice + clDice and deep supervision (Dice exchanged per level, focal scaled per rank);
 // Dice + focal, generalized Dice + focal, MCC and Lovász over the batch (batch-wide terms exchanged);
-// unlabelled positions (an ignore index) in Dice + focal and MCC;
+// unlabelled positions (an ignore index) in Dice + focal and MCC; a weight average (--ema);
 // faults (a killed rank, mismatched settings, too few images, mpirun without --distributed) end
 // the job within seconds with a clear message; --distributed without mpirun trains as one
 // process and says so. The mpirun tests are skipped without mpirun.
@@ -87,6 +87,21 @@ final class MPITrainingTests: XCTestCase {
                 "\(root)/resumed", batch: 4, extra: ["--distributed", "--resume", "\(root)/resumed/last.safetensors"]))
         XCTAssertEqual(rest.status, 0, rest.stderr)
         try assertSameRun("\(root)/resumed", as: "\(root)/one", "np 2 resumed")
+    }
+
+    func testAWeightAverageMatchesOneProcess() throws {
+        let root = try temporaryDirectory(self).path
+        let ema = ["--ema", "0.6", "--ema-warmup"]
+        let single = try runDicekit(command("\(root)/one", batch: 8, extra: ema))
+        XCTAssertEqual(single.status, 0, single.stderr)
+        let (two, timedOut, _) = try runMPI(ranks: 2, command("\(root)/two", batch: 4, extra: ema + ["--distributed"]))
+        XCTAssertFalse(timedOut, two.stderr)
+        XCTAssertEqual(two.status, 0, two.stderr)
+        // The validation figures are the average's; last.safetensors holds it under "ema.".
+        try assertSameRun("\(root)/two", as: "\(root)/one", "np 2 with --ema")
+        XCTAssertTrue(
+            try SafetensorsFile.read(contentsOf: "\(root)/two/last.safetensors").names.contains { $0.hasPrefix("ema.") }
+        )
     }
 
     func testThreeRanksWithAnUnevenLastStepMatchOneProcess() throws {

@@ -32,8 +32,9 @@ extension ParameterStore {
     ///
     /// - Parameter strict: default true: every registered name must be present and no other
     ///   tensor may be in the file (PyTorch's `load_state_dict(strict=True)`), except names
-    ///   starting with `UNetConfiguration.optimizerStatePrefix` ("optimizer."): optimiser state
-    ///   stored in the same file, always skipped here. With false, missing and extra names are
+    ///   starting with `UNetConfiguration.optimizerStatePrefix` ("optimizer.") or
+    ///   `averagedWeightsPrefix` ("ema."): optimiser state and weight average stored in the same
+    ///   file, always skipped here. With false, missing and extra names are
     ///   ignored.
     /// - Throws: `DiceKitError.value` naming missing or unexpected tensors, `DiceKitError.shape`
     ///   naming a tensor whose shape differs.
@@ -44,7 +45,10 @@ extension ParameterStore {
                 throw DiceKitError.value(
                     "checkpoint lacks \(missing.count) tensor(s): \(missing.prefix(5).joined(separator: ", "))")
             }
-            let extra = file.names.filter { index[$0] == nil && !$0.hasPrefix(UNetConfiguration.optimizerStatePrefix) }
+            let extra = file.names.filter {
+                index[$0] == nil && !$0.hasPrefix(UNetConfiguration.optimizerStatePrefix)
+                    && !$0.hasPrefix(UNetConfiguration.averagedWeightsPrefix)
+            }
             if !extra.isEmpty {
                 throw DiceKitError.value(
                     "checkpoint has unexpected tensor(s): \(extra.prefix(5).joined(separator: ", "))")

@@ -6,9 +6,10 @@
 extension UNet {
     /// Loads a network from a `.safetensors` checkpoint (DiceKit's or PyTorch's).
     ///
-    /// Tensors named `optimizer.*` (the optimiser state inside a training checkpoint,
-    /// `last.safetensors`) and `deep_supervision.*` (the deep-supervision heads a training
-    /// checkpoint keeps) are skipped: the network predicts with its full-resolution head.
+    /// Tensors named `optimizer.*` and `ema.*` (the optimiser state and the weight average inside
+    /// a training checkpoint, `last.safetensors`) and `deep_supervision.*` (the deep-supervision
+    /// heads a training checkpoint keeps) are skipped: the network predicts with its trained
+    /// weights and its full-resolution head.
     ///
     /// - Throws: `SafetensorsError` for an unreadable file; `DiceKitError.value` when the
     ///   tensors do not describe a U-Net or a tensor is missing or unexpected;
@@ -16,7 +17,9 @@ extension UNet {
     public static func load(contentsOf path: String) throws -> UNet {
         var file = try SafetensorsFile.read(contentsOf: path)
         file.tensors = file.tensors.filter {
-            !$0.key.hasPrefix("optimizer.") && !$0.key.hasPrefix(UNetConfiguration.deepSupervisionPrefix)
+            !$0.key.hasPrefix(UNetConfiguration.optimizerStatePrefix)
+                && !$0.key.hasPrefix(UNetConfiguration.averagedWeightsPrefix)
+                && !$0.key.hasPrefix(UNetConfiguration.deepSupervisionPrefix)
         }
         let model = try UNet(UNetConfiguration.inferred(from: file))
         try model.parameters.load(file)

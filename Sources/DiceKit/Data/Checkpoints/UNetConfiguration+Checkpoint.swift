@@ -13,6 +13,9 @@ extension UNetConfiguration {
     /// The prefix of tensors that hold optimiser state in the same file as the model; the model
     /// loader skips them.
     public static let optimizerStatePrefix = "optimizer."
+    /// The prefix of tensors that hold the weight average (`WeightAverage`) in a training
+    /// checkpoint; the model loader skips them.
+    public static let averagedWeightsPrefix = "ema."
     /// The prefix of the deep-supervision heads' tensors (`UNet.enableDeepSupervision`), kept in
     /// training checkpoints only; the architecture check skips them.
     public static let deepSupervisionPrefix = "deep_supervision."
@@ -144,7 +147,8 @@ extension UNetConfiguration {
         let architecture =
             "base \(baseWidth), depth \(depth), \(inputChannels) input channel(s), \(classes) classes, norm \(normalization.name)"
         let unexpected = file.names.filter {
-            !$0.hasPrefix(Self.optimizerStatePrefix) && !$0.hasPrefix(Self.deepSupervisionPrefix) && shapes[$0] == nil
+            !$0.hasPrefix(Self.optimizerStatePrefix) && !$0.hasPrefix(Self.averagedWeightsPrefix)
+                && !$0.hasPrefix(Self.deepSupervisionPrefix) && shapes[$0] == nil
         }
         if !unexpected.isEmpty {
             throw DiceKitError.value(

@@ -1,0 +1,109 @@
+// The exponential moving average of weights against PyTorch's `AveragedModel` with
+// `get_ema_multi_avg_fn` and `use_buffers=True` (Fixtures/training/weight_average.safetensors,
+// made by Scripts/make_weight_average_fixtures.py), with and without the warm-up; the
+// installed-and-restored contract; option checks.
+
+import XCTest
+
+@testable import DiceKit
+
+final class WeightAverageTests: XCTestCase {
+    private var fixture: SafetensorsFile!
+
+    override func setUpWithError() throws {
+        fixture = try SafetensorsFile.read(contentsOf: fixtureURL("training/weight_average.safetensors").path)
+    }
+
+    /// Conv2d(3, 4, 3) and BatchNorm2d(4) under "0" and "1", the fixture's module.
+    private func store() throws -> ParameterStore<Float> {
+        var generator = SeededGenerator(seed: 1)
+        let store = ParameterStore<Float>()
+        store.register(
+            try ConvolutionLayer<Float>(
+                kernelSize: [3, 3], inputChannels: 3, outputChannels: 4, generator: &generator), prefix: "0")
+        store.register(try BatchNorm<Float>(channels: 4), prefix: "1")
+        return store
+    }
+
+    /// The fixture's tensors under `prefix`, the prefix removed.
+    private func part(_ prefix: String) -> SafetensorsFile {
+        var file = SafetensorsFile()
+        for (name, tensor) in fixture.tensors where name.hasPrefix(prefix + ".") {
+            file.tensors[String(name.dropFirst(prefix.count + 1))] = tensor
+        }
+        return file
+    }
+
+    /// Runs the fixture's six updates; checks the copy after the first; returns the average.
+    private func averaged(_ averaging: WeightAveraging) throws -> WeightAverage<Float> {
+        let model = try store()
+        let average = try WeightAverage(averaging, of: model)
+        for step in 1...6 {
+            try model.load(part("step\(step)"))
+            average.update(from: model)
+            if step == 1 {
+                for p in average.parameters.all where p.kind != .integerBuffer {
+                    XCTAssertEqual(p.value, try part("first").tensor(named: p.name, as: Float.self), p.name)
+                }
+            }
+        }
+        XCTAssertEqual(average.updates, 6)
+        XCTAssertEqual(average.parameters["1.num_batches_tracked"]?.value.scalars, [6], "integer buffers are copied")
+        return average
+    }
+
+    /// Every averaged value equals PyTorch's bit for bit: its vectorised lerp is the same fused
+    /// multiply-add in the same form (all 128 values of the fixture, tails included).
+    private func assertMatches(_ average: WeightAverage<Float>, _ prefix: String) throws {
+        let expected = part(prefix)
+        XCTAssertEqual(expected.names.count, 6)
+        for name in expected.names {
+            let a = average.parameters[name]!.value.scalars
+            let e = try expected.tensor(named: name, as: Float.self).scalars
+            XCTAssertEqual(a.map(\.bitPattern), e.map(\.bitPattern), "\(prefix).\(name): \(a) vs \(e)")
+        }
+    }
+
+    func testAverageEqualsPyTorchsAveragedModel() throws {
+        try assertMatches(try averaged(WeightAveraging(decay: 0.9)), "ema")
+    }
+
+    func testWarmupEqualsTensorFlowsNumUpdatesRuleInPyTorch() throws {
+        let averaging = WeightAveraging(decay: 0.99, warmup: true)
+        XCTAssertEqual(averaging.decay(update: 2), 3.0 / 12.0)
+        XCTAssertEqual(averaging.decay(update: 10_000), 0.99)
+        XCTAssertEqual(WeightAveraging(decay: 0.5, warmup: false).decay(update: 2), 0.5)
+        try assertMatches(try averaged(averaging), "warmup")
+    }
+
+    func testInstalledSwapsTheAverageInAndPutsTheWeightsBack() throws {
+        let model = try store()
+        let average = try WeightAverage(WeightAveraging(decay: 0.5), of: model)
+        try model.load(part("step1"))
+        average.update(from: model)
+        try model.load(part("step2"))
+        average.update(from: model)
+        let own = model.all.map(\.value)
+        let seen = try average.installed(in: model) { () -> [Tensor<Float>] in
+            let values = model.all.map(\.value)
+            model.all[0].value = model.all[0].value.map { $0 + 1 } // what a body may do to the values
+            return values
+        }
+        XCTAssertEqual(seen, average.parameters.all.map(\.value))
+        XCTAssertNotEqual(seen[0], own[0])
+        XCTAssertEqual(model.all.map(\.value), own, "the trained values come back")
+        XCTAssertThrowsError(try average.installed(in: model) { throw DiceKitError.value("stop") })
+        XCTAssertEqual(model.all.map(\.value), own, "also when the body throws")
+    }
+
+    func testDecayOutsideTheOpenUnitIntervalIsRefused() throws {
+        for decay in [0, 1, -0.5, 1.5, .nan] {
+            XCTAssertThrowsError(try WeightAverage(WeightAveraging(decay: decay), of: try store())) { error in
+                XCTAssertTrue("\(error)".contains("0 < decay < 1"), "\(error)")
+            }
+        }
+        var config = TrainingConfiguration()
+        config.weightAveraging = WeightAveraging(decay: 1)
+        XCTAssertThrowsError(try config.validate())
+    }
+}
