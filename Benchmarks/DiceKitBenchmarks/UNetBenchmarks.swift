@@ -1,7 +1,8 @@
 // The reference U-Net (base 16, depth 4, batch 8, 128×128, 3 inputs, 2 classes): one Adam
 // training step with the softmax Dice loss on label targets, and inference, with the keys of
 // shared/reference/bench_torch.py. A per-stage breakdown (forward, loss, backward, optimiser)
-// shows where the time goes, and a per-layer one of training and of inference.
+// shows where the time goes, and a per-layer one of training and of inference. Beside it, what
+// a weight-average update (`--ema`) adds to a step, against the Adam step it follows.
 
 import DiceKit
 import Dispatch
@@ -76,5 +77,26 @@ let unetBenchmarks: [Benchmark] = [
             Metric(key: key + "_share_backward", value: stages[2] / total, unit: "of step"),
             Metric(key: key + "_share_optimizer", value: stages[3] / total, unit: "of step"),
         ]
-    }
+    },
+    Benchmark(key: "weight_average_b16_d4") { context in
+        // The reference U-Net's weights and BatchNorm statistics (1.94 M values): one update of
+        // the average, and one Adam step on gradients of ones, for scale.
+        var architecture = UNetConfiguration(inputChannels: 3, classes: 2, baseWidth: 16, depth: 4)
+        architecture.normalization = .batch
+        let model = try UNet<Float>(architecture, seed: 0)
+        let average = try WeightAverage(WeightAveraging(decay: 0.999), of: model.parameters)
+        average.update(from: model.parameters) // the first update copies
+        let update = context.time(warmup: 2, repetitions: 20) { average.update(from: model.parameters) }
+        for p in model.parameters.trainable { p.gradient = p.value.map { _ in 1 } }
+        let optimizer = try Adam<Float>(learningRate: 1e-6)
+        let adam = context.time(warmup: 2, repetitions: 20) { optimizer.step(model.parameters.trainable) }
+        let values = model.parameters.all.reduce(0) { $0 + $1.value.count }
+        return [
+            Metric(key: "weight_average_b16_d4_update_ms", value: update * 1e3, unit: "ms"),
+            Metric(key: "weight_average_b16_d4_adam_step_ms", value: adam * 1e3, unit: "ms"),
+            Metric(
+                key: "weight_average_b16_d4_update_gb_per_s", value: Double(values * 4 * 3) / update / 1e9,
+                unit: "GB/s (read 2, write 1 per value)"),
+        ]
+    },
 ]

@@ -26,7 +26,7 @@ extension Trainer {
     public var globalBatchSize: Int { configuration.batchSize * communicator.size }
 
     /// Checks that every rank trains the same model with the same settings on the same data,
-    /// then broadcasts rank 0's weights and buffers. Called by `fit` when distributed.
+    /// then broadcasts rank 0's weights, buffers and weight average. Called by `fit` when distributed.
     ///
     /// - Throws: `DiceKitError.value` when the data set has fewer samples than ranks or when a
     ///   rank's settings differ from rank 0's.
@@ -54,14 +54,19 @@ extension Trainer {
                 "rank \(rank)'s training settings, model or data differ from rank 0's; expected every rank to run the same command on the same data"
             )
         }
-        for parameter in model.parameters.all {
+        try broadcastValues(of: model.parameters.all)
+        if let weightAverage { try broadcastValues(of: weightAverage.parameters.all) }
+        let synchronizer = synchronizesBatchNorm ? BatchNormSynchronizer(communicator: communicator) : nil
+        for layer in model.batchNorms { layer.synchronizer = synchronizer }
+    }
+
+    /// Sets the values of `parameters` on every rank to rank 0's.
+    func broadcastValues(of parameters: [Parameter<Float>]) throws {
+        for parameter in parameters {
             var values = parameter.value.scalars
             try communicator.broadcast(&values, root: 0)
             parameter.value = Tensor(uncheckedShape: parameter.value.shape, storage: values)
         }
-        try broadcastAverage()
-        let synchronizer = synchronizesBatchNorm ? BatchNormSynchronizer(communicator: communicator) : nil
-        for layer in model.batchNorms { layer.synchronizer = synchronizer }
     }
 
     /// Checks that the loss can be computed over the global batch across the ranks: a
@@ -228,11 +233,7 @@ extension Trainer {
         predict: (Tensor<Float>) throws -> (Tensor<Float>, LabelMap),
         observe: ((_ predicted: LabelMap, _ target: LabelMap) throws -> Void)?
     ) throws -> (loss: Double, dice: [Double], iou: [Double]) {
-        for parameter in model.parameters.all where !parameter.isTrainable {
-            var values = parameter.value.scalars
-            try communicator.broadcast(&values, root: 0)
-            parameter.value = Tensor(uncheckedShape: parameter.value.shape, storage: values)
-        }
+        try broadcastValues(of: model.parameters.all.filter { !$0.isTrainable })
         let regions = model.configuration.regions
         let classes = regions?.scoredCount ?? model.configuration.classes
         let shards = DistributedShards(

@@ -76,15 +76,4 @@ extension Trainer {
         try weightAverage.parameters.load(state)
         try weightAverage.restore(updates: updates)
     }
-
-    /// Broadcasts rank 0's averaged values to every rank (the update counts are compared with
-    /// the other settings in `prepareDistributed`).
-    func broadcastAverage() throws {
-        guard let weightAverage else { return }
-        for parameter in weightAverage.parameters.all {
-            var values = parameter.value.scalars
-            try communicator.broadcast(&values, root: 0)
-            parameter.value = Tensor(uncheckedShape: parameter.value.shape, storage: values)
-        }
-    }
 }

@@ -72,9 +72,9 @@ public final class Trainer {
     /// - Parameter path: where the checkpoint was read from, named as the last good checkpoint
     ///   if the run diverges before it writes one of its own (default nil).
     public func resume(from checkpoint: TrainingCheckpoint, path: String? = nil) throws {
+        try restoreAverage(checkpoint.averagedWeights, path: path ?? "the checkpoint") // refusals first
         try model.parameters.load(checkpoint.model)
         try optimizer.loadState(OptimizerState(checkpoint.optimizerState), parameters: model.parameters.trainable)
-        try restoreAverage(checkpoint.averagedWeights, path: path ?? "the checkpoint")
         history = checkpoint.history
         resumedFrom = path
     }

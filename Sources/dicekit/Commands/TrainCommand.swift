@@ -265,6 +265,9 @@ enum TrainCommand: Command {
                     + "validating on \(validation?.count ?? 0); \(config.epochs) epochs × \(steps) steps; output in \(config.outputDirectory!)"
                     + (ranks > 1 ? "; \(ranks) ranks × batch \(config.batchSize)" : "")
                     + (config.recordedOptions["trained-spacing"].map { "; volumes resampled to spacing \($0)" } ?? "")
+                    + (config.weightAveraging.map {
+                        "; validating the weights' moving average (decay \($0.decay)\($0.warmup ? ", warm-up" : ""))"
+                    } ?? "")
                     + (balancedWeights.map { w in
                         "; class weights by median frequency: "
                             + w.map { String(format: "%.4g", $0) }.joined(separator: ", ")

@@ -25,6 +25,8 @@ final class CLIWeightAverageTests: XCTestCase {
         let run = try runDicekit(command + ["--out", reference])
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertTrue(run.stdout.contains("\"ema_decay\": 0.8"), run.stdout)
+        XCTAssertTrue(
+            run.stderr.contains("validating the weights' moving average (decay 0.8, warm-up)"), run.stderr)
         let ema = try SafetensorsFile.read(contentsOf: "\(reference)/ema.safetensors")
         XCTAssertEqual(ema.metadata["weights"], "ema")
         XCTAssertEqual(ema.metadata["ema_updates"], "6")

@@ -34,8 +34,7 @@ extension ParameterStore {
     ///   tensor may be in the file (PyTorch's `load_state_dict(strict=True)`), except names
     ///   starting with `UNetConfiguration.optimizerStatePrefix` ("optimizer.") or
     ///   `averagedWeightsPrefix` ("ema."): optimiser state and weight average stored in the same
-    ///   file, always skipped here. With false, missing and extra names are
-    ///   ignored.
+    ///   file, always skipped here. With false, missing and extra names are ignored.
     /// - Throws: `DiceKitError.value` naming missing or unexpected tensors, `DiceKitError.shape`
     ///   naming a tensor whose shape differs.
     public func load(_ file: SafetensorsFile, strict: Bool = true) throws {
