@@ -219,8 +219,10 @@ public final class Trainer {
                 learningRate: optimizer.learningRate, seconds: seconds,
                 imagesPerSecond: Double(images) / max(seconds, 1e-9),
                 dataWaitFraction: min(1, batches.waitSeconds / max(seconds, 1e-9)))
-            if let validation, !interrupted {
-                let scores = try withAveragedWeights { try evaluate(validation) }
+            // With a weight average: the average's scores and model file (nil for an interrupted epoch).
+            let (scores, averaged) =
+                interrupted ? (nil, nil) : try validateEpoch(epoch, training: training, validation: validation)
+            if let scores {
                 metrics.validationLoss = scores.loss
                 metrics.validationDice = scores.dice
                 metrics.validationIoU = scores.iou
@@ -239,9 +241,9 @@ public final class Trainer {
                 // log line (rewritten from the checkpoint's history on resume).
                 if let dice = metrics.validationDiceForeground, dice > bestDice {
                     bestDice = dice
-                    try saveAveragedModel(to: "\(output)/best.safetensors", epoch: epoch)
+                    try (averaged ?? modelFile(epoch: epoch)).write(to: "\(output)/best.safetensors")
                 }
-                if weightAverage != nil { try saveAveragedModel(to: "\(output)/ema.safetensors", epoch: epoch) }
+                try averaged?.write(to: "\(output)/ema.safetensors")
                 try saveCheckpoint(to: "\(output)/last.safetensors", epoch: epoch)
                 lastSaved = ("\(output)/last.safetensors", epoch)
                 CrashTestPoint.reach("metrics-before", epoch: epoch)
@@ -428,12 +430,17 @@ public final class Trainer {
     ///
     /// - Throws: `SafetensorsError.io` when it cannot be written (the previous file stays intact).
     public func saveModel(to path: String, epoch: Int, metadata extra: [String: String] = [:]) throws {
+        try modelFile(epoch: epoch, metadata: extra).write(to: path)
+    }
+
+    /// The file `saveModel` writes.
+    func modelFile(epoch: Int, metadata extra: [String: String] = [:]) -> SafetensorsFile {
         var metadata = ["epoch": "\(epoch)", "loss": configuration.loss.rawValue, "dicekit.checkpoint": "model"]
         metadata.merge(extra) { _, new in new }
         if !configuration.recordedOptions.isEmpty {
             metadata[TrainingCheckpoint.optionsKey] = TrainingCheckpoint.encoded(options: configuration.recordedOptions)
         }
-        try model.save(to: path, metadata: metadata)
+        return model.checkpointFile(metadata: metadata)
     }
 
     func checkCompatible(_ dataset: any SegmentationSource) throws {

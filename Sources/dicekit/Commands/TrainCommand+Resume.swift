@@ -19,7 +19,7 @@ extension TrainCommand {
             "mask-encoding", "intensity", "target-spacing", "ignore-index", "augment", "deep-supervision",
             "deep-supervision-levels",
             "patch-size", "patches-per-case", "foreground-oversampling", "regions", "region-order", "ema",
-            "ema-warmup",
+            "ema-warmup", "ema-bn",
         ] + lossValueOptions.union(lossFlags).sorted()
 
     /// The checkpoint named by `--resume`, read and checked before any data is read.

@@ -1,7 +1,9 @@
-// `dicekit train --ema D [--ema-warmup]`: an exponential moving average of the weights
-// (`WeightAverage`; PyTorch's `AveragedModel` with `get_ema_multi_avg_fn(D)`, Keras's `use_ema`).
-// Validation scores the averaged weights; best.safetensors and ema.safetensors hold them. Both
-// options are fixed for --resume: the average in last.safetensors belongs to its decay.
+// `dicekit train --ema D [--ema-warmup] [--ema-bn average|recompute]`: an exponential moving
+// average of the weights (`WeightAverage`; PyTorch's `AveragedModel` with
+// `get_ema_multi_avg_fn(D)`, Keras's `use_ema`). Validation scores the averaged weights (with
+// BatchNorm statistics recomputed for them with recompute: PyTorch's `update_bn`);
+// best.safetensors and ema.safetensors hold them. The options are fixed for --resume: the
+// average in last.safetensors belongs to them.
 
 import DiceKit
 
@@ -12,26 +14,38 @@ extension TrainCommand {
                                  0.999): validation scores it, best.safetensors and ema.safetensors hold it
                                  (PyTorch's AveragedModel with get_ema_multi_avg_fn(D), buffers averaged too)
           --ema-warmup           update k uses min(D, (1 + k)/(10 + k)) (TensorFlow's num_updates rule)
+          --ema-bn average|recompute   the averaged model's BatchNorm statistics: the average of the
+                                 model's (default) or recomputed for its weights by a pass over the training
+                                 set before each validation (PyTorch's update_bn; better for short runs)
         """
 
-    /// Reads `--ema` and `--ema-warmup` into `config` and their record into `recorded`.
+    /// Reads `--ema`, `--ema-warmup` and `--ema-bn` into `config` and their record into `recorded`.
     ///
-    /// - Throws: `UsageError` for a decay outside 0 < D < 1 or `--ema-warmup` without `--ema`.
+    /// - Throws: `UsageError` for a decay outside 0 < D < 1, another `--ema-bn` than average or
+    ///   recompute, or `--ema-warmup` or `--ema-bn` without `--ema`.
     static func parseWeightAverage(
         _ arguments: ParsedArguments, into config: inout TrainingConfiguration, recorded: inout [String: String]
     ) throws {
         guard let decay = try arguments.double("ema") else {
-            if arguments.flag("ema-warmup") {
-                throw UsageError(message: "--ema-warmup applies to --ema D; give the decay D (e.g. --ema 0.999)")
+            if let option = arguments.flag("ema-warmup")
+                ? "ema-warmup" : arguments.string("ema-bn").map({ _ in "ema-bn" })
+            {
+                throw UsageError(message: "--\(option) applies to --ema D; give the decay D (e.g. --ema 0.999)")
             }
             return
         }
-        let averaging = WeightAveraging(decay: decay, warmup: arguments.flag("ema-warmup"))
         guard decay > 0, decay < 1 else {
             throw UsageError(message: "--ema expects a decay 0 < D < 1 (e.g. 0.999), got \(decay)")
         }
+        let statistics = arguments.string("ema-bn") ?? "average"
+        guard ["average", "recompute"].contains(statistics) else {
+            throw UsageError(message: "--ema-bn expects average or recompute, got '\(statistics)'")
+        }
+        let averaging = WeightAveraging(
+            decay: decay, warmup: arguments.flag("ema-warmup"), recomputesStatistics: statistics == "recompute")
         config.weightAveraging = averaging
         recorded["ema"] = "\(decay)"
         recorded["ema-warmup"] = "\(averaging.warmup)"
+        recorded["ema-bn"] = averaging.statisticsName
     }
 }

@@ -84,7 +84,7 @@ enum TrainCommand: Command {
             "epochs", "batch-size", "lr", "optimizer", "weight-decay", "momentum", "schedule", "loss",
             "clip", "seed", "threads", "out", "resume", "on-nonfinite", "augment", "precision",
             "deep-supervision", "deep-supervision-levels", "plateau-patience", "plateau-factor", "min-lr",
-            "early-stop", "early-stop-delta", "ema",
+            "early-stop", "early-stop-delta", "ema", "ema-bn",
         ]).union(lossValueOptions).union(FoldOption.valueOptions).union(patchValueOptions)
             .union(regionValueOptions),
         flags: lossFlags.union(["no-augment", "distributed", "no-sync-bn", "ema-warmup"])
@@ -266,7 +266,8 @@ enum TrainCommand: Command {
                     + (ranks > 1 ? "; \(ranks) ranks × batch \(config.batchSize)" : "")
                     + (config.recordedOptions["trained-spacing"].map { "; volumes resampled to spacing \($0)" } ?? "")
                     + (config.weightAveraging.map {
-                        "; validating the weights' moving average (decay \($0.decay)\($0.warmup ? ", warm-up" : ""))"
+                        "; validating the weights' moving average (decay \($0.decay)\($0.warmup ? ", warm-up" : "")"
+                            + "\($0.recomputesStatistics ? ", BatchNorm statistics recomputed" : ""))"
                     } ?? "")
                     + (balancedWeights.map { w in
                         "; class weights by median frequency: "

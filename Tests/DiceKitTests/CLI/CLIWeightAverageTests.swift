@@ -72,6 +72,8 @@ final class CLIWeightAverageTests: XCTestCase {
             (["--ema", "-0.5"], "--ema expects a decay 0 < D < 1"),
             (["--ema", "nan"], "--ema expects a finite number"),
             (["--ema-warmup"], "--ema-warmup applies to --ema D"),
+            (["--ema-bn", "recompute"], "--ema-bn applies to --ema D"),
+            (["--ema", "0.9", "--ema-bn", "sometimes"], "--ema-bn expects average or recompute, got 'sometimes'"),
         ]
         for (extra, message) in cases {
             let result = try runDicekit(["train", "--count", "8", "--size", "32", "--epochs", "1"] + extra)

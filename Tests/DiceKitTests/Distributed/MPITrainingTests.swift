@@ -4,7 +4,8 @@
 // distributed and with another number of ranks; synchronised batch norm with an empty rank;
 // clDice, Dice + clDice and deep supervision (Dice exchanged per level, focal scaled per rank);
 // Dice + focal, generalized Dice + focal, MCC and Lovász over the batch (batch-wide terms exchanged);
-// unlabelled positions (an ignore index) in Dice + focal and MCC; a weight average (--ema);
+// unlabelled positions (an ignore index) in Dice + focal and MCC; a weight average (--ema, also
+// with BatchNorm statistics recomputed for it);
 // faults (a killed rank, mismatched settings, too few images, mpirun without --distributed) end
 // the job within seconds with a clear message; --distributed without mpirun trains as one
 // process and says so. The mpirun tests are skipped without mpirun.
@@ -102,6 +103,27 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertTrue(
             try SafetensorsFile.read(contentsOf: "\(root)/two/last.safetensors").names.contains { $0.hasPrefix("ema.") }
         )
+
+        // Synchronised batch norm, its statistics recomputed for the average over the training
+        // set split between 3 ranks (rank 2 without a sample in the last batch): the global
+        // batches' statistics, as one process. SGD, as in the synchronised batch norm test below.
+        let recompute = ema + ["--ema-bn", "recompute", "--optimizer", "sgd", "--momentum", "0.9", "--lr", "0.01"]
+        func batchNorm(_ arguments: [String]) -> [String] { arguments.map { $0 == "group:2" ? "batch" : $0 } }
+        let bn = try runDicekit(batchNorm(command("\(root)/bn-one", batch: 3, extra: recompute)))
+        XCTAssertEqual(bn.status, 0, bn.stderr)
+        let (bnThree, _, _) = try runMPI(
+            ranks: 3, batchNorm(command("\(root)/bn-three", batch: 1, extra: recompute + ["--distributed"])))
+        XCTAssertEqual(bnThree.status, 0, bnThree.stderr)
+        try assertSameRun("\(root)/bn-three", as: "\(root)/bn-one", "np 3 with --ema and recomputed statistics")
+        let (x, y) = (
+            try UNet<Float>.load(contentsOf: "\(root)/bn-three/ema.safetensors"),
+            try UNet<Float>.load(contentsOf: "\(root)/bn-one/ema.safetensors")
+        )
+        for (a, b) in zip(x.parameters.all, y.parameters.all) where a.name.contains("running") {
+            let scale = max(b.value.scalars.map { abs($0) }.max() ?? 0, 1e-3)
+            let worst = zip(a.value.scalars, b.value.scalars).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertLessThanOrEqual(worst, 1e-4 * scale, "ema.safetensors \(a.name)")
+        }
     }
 
     func testThreeRanksWithAnUnevenLastStepMatchOneProcess() throws {

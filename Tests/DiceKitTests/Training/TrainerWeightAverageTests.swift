@@ -2,7 +2,9 @@
 // weights updates the average (a skipped non-finite step does not); validation scores the average,
 // best.safetensors and ema.safetensors hold it and load as models; last.safetensors keeps the
 // trained weights and the average, and a resumed run equals an uninterrupted one bit for bit;
-// a checkpoint whose average differs from the configuration's is refused with one line.
+// a checkpoint whose average differs from the configuration's is refused with one line; BatchNorm
+// statistics recomputed for the averaged weights (PyTorch's `update_bn`) are the mean of the batch
+// statistics, go into the averaged model's files, and leave the average and the weights alone.
 
 import XCTest
 
@@ -112,8 +114,14 @@ final class TrainerWeightAverageTests: XCTestCase {
         var none = configuration(epochs: 2, output: nil)
         none.weightAveraging = nil
         let cases: [(TrainingConfiguration, String)] = [
-            (none, "holds a weight average of decay 0.7 (warm-up true); the configuration has none"),
-            (configuration(epochs: 2, output: nil, decay: 0.9), "the configuration has decay 0.9 (warm-up true)"),
+            (
+                none,
+                "holds a weight average of decay 0.7 (warm-up true, statistics average); the configuration has none"
+            ),
+            (
+                configuration(epochs: 2, output: nil, decay: 0.9),
+                "the configuration has decay 0.9 (warm-up true, statistics average)"
+            ),
         ]
         for (config, message) in cases {
             let trainer = try Trainer(model: try model(), configuration: config)
@@ -135,5 +143,77 @@ final class TrainerWeightAverageTests: XCTestCase {
         XCTAssertThrowsError(try TrainingCheckpoint(file, path: "x.safetensors")) { error in
             XCTAssertTrue("\(error)".contains("has ema.* tensors only"), "\(error)")
         }
+    }
+
+    private func batchNormModel() throws -> UNet<Float> {
+        var architecture = UNetConfiguration(inputChannels: 3, classes: 2, baseWidth: 4, depth: 2)
+        architecture.normalization = .batch
+        return try UNet<Float>(architecture, seed: 1)
+    }
+
+    /// Every BatchNorm buffer of `model`, by name.
+    private func statistics(_ model: UNet<Float>) -> [String: [Float]] {
+        Dictionary(
+            uniqueKeysWithValues: model.parameters.all.filter { $0.kind != .trainable }.map {
+                ($0.name, $0.value.scalars)
+            })
+    }
+
+    func testRecomputedStatisticsAreTheMeanOfTheBatchStatistics() throws {
+        let model = try batchNormModel()
+        var config = TrainingConfiguration()
+        config.batchSize = 6
+        let trainer = try Trainer(model: model, configuration: config)
+        let weights = model.parameters.trainable.map(\.value)
+        let momenta = model.batchNorms.map(\.momentum)
+        let halves = [data.subset(Array(0..<6)), data.subset(Array(6..<12))]
+        var parts: [[String: [Float]]] = []
+        for half in halves {
+            try trainer.recomputeBatchNormStatistics(on: half)
+            parts.append(statistics(model))
+        }
+        try trainer.recomputeBatchNormStatistics(on: data) // the two halves as its two batches
+        let whole = statistics(model)
+        XCTAssertEqual(model.parameters.trainable.map(\.value), weights, "the weights do not change")
+        XCTAssertEqual(model.batchNorms.map(\.momentum), momenta, "the momentum comes back")
+        for (name, values) in whole {
+            if name.hasSuffix("num_batches_tracked") {
+                XCTAssertEqual(values, [2], name)
+                continue
+            }
+            for (i, value) in values.enumerated() {
+                let mean = (parts[0][name]![i] + parts[1][name]![i]) / 2
+                XCTAssertEqual(value, mean, accuracy: 2e-6 * max(1, abs(mean)), "\(name)[\(i)]")
+            }
+        }
+        XCTAssertNotEqual(parts[0], parts[1])
+    }
+
+    func testRecomputedStatisticsGoIntoTheAveragedModelOnly() throws {
+        let dir = try temporaryDirectory(self).path
+        let (training, validation) = try data.split(validationFraction: 0.25, seed: 0)
+        var config = configuration(epochs: 2, output: dir)
+        config.weightAveraging?.recomputesStatistics = true
+        let trainer = try Trainer(model: try batchNormModel(), configuration: config)
+        let summary = try trainer.fit(training: training, validation: validation)
+        let averaged = try UNet<Float>.load(contentsOf: "\(dir)/ema.safetensors")
+        XCTAssertEqual(
+            try SafetensorsFile.read(contentsOf: "\(dir)/ema.safetensors").metadata["ema_statistics"], "recompute")
+        // The file's statistics are those a recomputation over the training set gives its weights.
+        let saved = statistics(averaged)
+        var plain = TrainingConfiguration()
+        plain.batchSize = config.batchSize
+        let check = try Trainer(model: averaged, configuration: plain)
+        try check.recomputeBatchNormStatistics(on: training)
+        XCTAssertEqual(statistics(averaged), saved)
+        XCTAssertEqual(summary.epochs.last?.validationDice, try check.evaluate(validation).dice)
+        // The average keeps the averaged statistics, the model its own.
+        let average = try XCTUnwrap(trainer.weightAverage)
+        let kept = Dictionary(
+            uniqueKeysWithValues: average.parameters.all.filter { $0.kind == .buffer }.map {
+                ($0.name, $0.value.scalars)
+            })
+        XCTAssertNotEqual(kept, saved.filter { !$0.key.hasSuffix("num_batches_tracked") })
+        XCTAssertNotEqual(statistics(trainer.model), saved)
     }
 }

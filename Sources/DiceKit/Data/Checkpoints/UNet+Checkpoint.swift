@@ -33,9 +33,15 @@ extension UNet {
     /// - Throws: `SafetensorsError.io` when the file cannot be written; the previous file at
     ///   `path`, if any, is then left intact.
     public func save(to path: String, metadata: [String: String] = [:]) throws {
+        try checkpointFile(metadata: metadata).write(to: path)
+    }
+
+    /// What `save(to:metadata:)` writes: the state_dict without the deep-supervision heads, with
+    /// the configuration and `metadata` as string metadata.
+    public func checkpointFile(metadata: [String: String] = [:]) -> SafetensorsFile {
         let all = configuration.metadata.merging(metadata) { _, new in new }
         var file = parameters.stateDict(metadata: all)
         file.tensors = file.tensors.filter { !$0.key.hasPrefix(UNetConfiguration.deepSupervisionPrefix) }
-        try file.write(to: path)
+        return file
     }
 }

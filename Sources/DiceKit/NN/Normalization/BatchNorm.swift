@@ -15,8 +15,9 @@
 public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
     /// Channel count C.
     public let channels: Int
-    /// Weight of the newest batch in the running statistics (default 0.1, PyTorch's).
-    public let momentum: Double
+    /// Weight of the newest batch in the running statistics (default 0.1, PyTorch's); set
+    /// per batch while statistics are recomputed (`Trainer`'s weight average).
+    public internal(set) var momentum: Double
     /// Added to the variance (default 1e-5, PyTorch's).
     public let epsilon: Double
     /// γ, shape [C].
@@ -56,6 +57,14 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
         runningMean = Parameter(name: "running_mean", value: Tensor(shape: [channels]), kind: .buffer)
         runningVariance = Parameter(name: "running_var", value: Tensor(shape: [channels], repeating: 1), kind: .buffer)
         batchesTracked = Parameter(name: "num_batches_tracked", value: Tensor(shape: []), kind: .integerBuffer)
+    }
+
+    /// Sets the running statistics to their initial values (mean 0, variance 1, no batches), as
+    /// PyTorch's `reset_running_stats`.
+    func resetRunningStatistics() {
+        runningMean.value = Tensor(shape: [channels])
+        runningVariance.value = Tensor(shape: [channels], repeating: 1)
+        batchesTracked.value = Tensor(shape: [])
     }
 
     /// `weight`, `bias`, `running_mean`, `running_var`, `num_batches_tracked`.

@@ -18,17 +18,30 @@ public struct WeightAveraging: Sendable, Equatable {
     public var decay: Double
     /// Whether update k uses min(decay, (1 + k)/(10 + k)) instead of `decay` (default false).
     public var warmup: Bool
+    /// Whether the averaged model is validated and saved with BatchNorm statistics recomputed
+    /// for its weights over the training set (PyTorch's `update_bn`, see
+    /// `Trainer.recomputeBatchNormStatistics(on:)`) instead of the average of the trained
+    /// model's statistics (default false). The average itself is the same either way.
+    public var recomputesStatistics: Bool
 
-    /// An average with the given decay and warm-up.
-    public init(decay: Double = 0.999, warmup: Bool = false) {
+    /// An average with the given decay, warm-up and statistics.
+    public init(decay: Double = 0.999, warmup: Bool = false, recomputesStatistics: Bool = false) {
         self.decay = decay
         self.warmup = warmup
+        self.recomputesStatistics = recomputesStatistics
     }
 
     /// The decay of update `k` (1-based; update 1 copies and uses none).
     public func decay(update k: Int) -> Double {
         warmup ? min(decay, Double(1 + k) / Double(10 + k)) : decay
     }
+
+    /// How the averaged model's BatchNorm statistics are made: "average" or "recompute"
+    /// (`dicekit train --ema-bn`).
+    public var statisticsName: String { recomputesStatistics ? "recompute" : "average" }
+
+    /// "warm-up true, statistics average": the settings besides the decay, for messages.
+    public var summary: String { "warm-up \(warmup), statistics \(statisticsName)" }
 
     /// Checks the decay.
     ///
