@@ -517,7 +517,10 @@ public final class Trainer {
         let ignore = c.ignoreIndex.map { [JSONField("ignore_index", .integer($0))] } ?? []
         let average =
             c.weightAveraging.map {
-                [JSONField("ema_decay", .number($0.decay)), JSONField("ema_warmup", .bool($0.warmup))]
+                [
+                    JSONField("ema_decay", .number($0.decay)), JSONField("ema_warmup", .bool($0.warmup)),
+                    JSONField("ema_statistics", .string($0.statisticsName)),
+                ]
             } ?? []
         return fields + lossOptions + supervision + ignore + average + names
     }

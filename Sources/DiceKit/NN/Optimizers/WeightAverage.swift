@@ -102,9 +102,19 @@ public final class WeightAverage<Scalar: BLASScalar> {
                 average.value = trained.value
                 continue
             }
+            guard trained.value.count > 0 else { continue }
             trained.value.withUnsafeBufferPointer { p in
                 average.value.withUnsafeMutableBufferPointer { a in
-                    for i in a.indices { a[i] = (small ? a[i] : p[i]).addingProduct(coefficient, p[i] - a[i]) }
+                    // Element-wise, so the split over the worker pool does not change a bit.
+                    let shared = TaskShared((p.baseAddress!, a.baseAddress!))
+                    WorkerPool.shared.forEachRange(a.count) { range in
+                        let (pp, ap) = shared.buffers
+                        if small {
+                            for i in range { ap[i] = ap[i].addingProduct(coefficient, pp[i] - ap[i]) }
+                        } else {
+                            for i in range { ap[i] = pp[i].addingProduct(coefficient, pp[i] - ap[i]) }
+                        }
+                    }
                 }
             }
         }
