@@ -79,11 +79,10 @@ let unetBenchmarks: [Benchmark] = [
         ]
     },
     Benchmark(key: "weight_average_b16_d4") { context in
-        // The reference U-Net's weights and BatchNorm statistics (1.94 M values): one update of
-        // the average, and one Adam step on gradients of ones, for scale.
-        var architecture = UNetConfiguration(inputChannels: 3, classes: 2, baseWidth: 16, depth: 4)
-        architecture.normalization = .batch
-        let model = try UNet<Float>(architecture, seed: 0)
+        // The reference U-Net's weights (1.94 M values): one update of the average, and one Adam
+        // step on gradients of ones, for scale; Scripts/bench_weight_average_torch.py times
+        // PyTorch's AveragedModel and Adam on the same tensors.
+        let model = try UNet<Float>(UNetConfiguration(inputChannels: 3, classes: 2, baseWidth: 16, depth: 4), seed: 0)
         let average = try WeightAverage(WeightAveraging(decay: 0.999), of: model.parameters)
         average.update(from: model.parameters) // the first update copies
         let update = context.time(warmup: 2, repetitions: 20) { average.update(from: model.parameters) }

@@ -30,6 +30,7 @@
 #include "dk_pooling.h"
 #include "dk_skeleton.h"
 #include "dk_activation.h"
+#include "dk_average.h"
 #include "dk_platform.h"
 
 #endif

@@ -68,6 +68,32 @@ final class WeightAverageTests: XCTestCase {
         try assertMatches(try averaged(WeightAveraging(decay: 0.9)), "ema")
     }
 
+    func testEveryInstructionSetGivesTheSameBits() throws {
+        defer { try? KernelDispatch.force(nil) }
+        for isa in InstructionSet.available {
+            try KernelDispatch.force(isa)
+            try assertMatches(try averaged(WeightAveraging(decay: 0.9)), "ema")
+            try assertMatches(try averaged(WeightAveraging(decay: 0.99, warmup: true)), "warmup")
+        }
+    }
+
+    func testDoubleValuesTakeOneRoundingPerUpdate() throws {
+        let model = ParameterStore<Double>()
+        var generator = SeededGenerator(seed: 5)
+        let count = 1000 // vector bodies and a remainder
+        model.register(Parameter(name: "w", value: Tensor<Double>.normal([count], generator: &generator)))
+        let average = try WeightAverage(WeightAveraging(decay: 0.3), of: model) // w = 0.7: the large-step form
+        average.update(from: model)
+        var expected = model.all[0].value.scalars
+        for _ in 0..<3 {
+            model.all[0].value = Tensor<Double>.normal([count], generator: &generator)
+            average.update(from: model)
+            let p = model.all[0].value.scalars
+            for i in 0..<count { expected[i] = p[i].addingProduct(0.7 - 1, p[i] - expected[i]) }
+        }
+        XCTAssertEqual(average.parameters.all[0].value.scalars, expected)
+    }
+
     func testWarmupEqualsTensorFlowsNumUpdatesRuleInPyTorch() throws {
         let averaging = WeightAveraging(decay: 0.99, warmup: true)
         XCTAssertEqual(averaging.decay(update: 2), 3.0 / 12.0)

@@ -5,12 +5,15 @@
 // The first update copies every parameter and buffer; update k ≥ 2 moves each floating-point
 // value a towards the trained value p by the weight w = 1 − decay_k, as PyTorch's vectorised
 // `lerp` computes it: a ← a + w·(p − a) for w < 0.5, a ← p + (w − 1)·(p − a) otherwise, each one
-// fused multiply-add (the second form keeps a large step accurate). decay_k is `decay`, or
-// with the warm-up min(decay, (1 + k)/(10 + k)) (TensorFlow's `ExponentialMovingAverage` with
-// `num_updates`), which lets a short run's average leave its random initialisation. Integer
+// fused multiply-add (the second form keeps a large step accurate; the pass is C's, dk_average.h).
+// decay_k is `decay`, or with the warm-up min(decay, (1 + k)/(10 + k)) (TensorFlow's
+// `ExponentialMovingAverage` with `num_updates`), which lets a short run's average leave its
+// random initialisation. Integer
 // buffers (BatchNorm's `num_batches_tracked`) are copied (timm's rule). Where the average goes
 // in a training run (validation, checkpoints) is `Trainer`'s concern; how it is stored, Training's
 // (TrainingCheckpoint.swift).
+
+internal import CDiceKitKernels
 
 /// How the averaged weights follow the trained ones: the decay, and whether it warms up.
 public struct WeightAveraging: Sendable, Equatable {
@@ -105,14 +108,21 @@ public final class WeightAverage<Scalar: BLASScalar> {
             guard trained.value.count > 0 else { continue }
             trained.value.withUnsafeBufferPointer { p in
                 average.value.withUnsafeMutableBufferPointer { a in
-                    // Element-wise, so the split over the worker pool does not change a bit.
-                    let shared = TaskShared((p.baseAddress!, a.baseAddress!))
+                    // Element-wise (dk_average.h), so the split over the worker pool does not
+                    // change a bit.
+                    let shared = TaskShared((UnsafeRawPointer(p.baseAddress!), UnsafeMutableRawPointer(a.baseAddress!)))
+                    let (fromTarget, w) = (Int32(small ? 0 : 1), Double(coefficient))
                     WorkerPool.shared.forEachRange(a.count) { range in
-                        let (pp, ap) = shared.buffers
-                        if small {
-                            for i in range { ap[i] = ap[i].addingProduct(coefficient, pp[i] - ap[i]) }
+                        let offset = range.lowerBound * MemoryLayout<Scalar>.stride
+                        let (pp, ap) = (shared.buffers.0 + offset, shared.buffers.1 + offset)
+                        if Scalar.self == Float.self {
+                            dk_lerp_inplace_f32(
+                                ap.assumingMemoryBound(to: Float.self), pp.assumingMemoryBound(to: Float.self),
+                                range.count, Float(w), fromTarget)
                         } else {
-                            for i in range { ap[i] = pp[i].addingProduct(coefficient, pp[i] - ap[i]) }
+                            dk_lerp_inplace_f64(
+                                ap.assumingMemoryBound(to: Double.self), pp.assumingMemoryBound(to: Double.self),
+                                range.count, w, fromTarget)
                         }
                     }
                 }
