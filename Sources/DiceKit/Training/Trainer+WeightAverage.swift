@@ -2,8 +2,9 @@
 // weightAveraging`, `WeightAverage`): every optimiser step that updates the weights then updates
 // the average; validation scores the averaged weights (with BatchNorm statistics recomputed for
 // them when asked: PyTorch's `update_bn`), `best.safetensors` holds them when their validation
-// Dice improves and `ema.safetensors` after every epoch (model-only files, PyTorch state_dicts); `last.safetensors` keeps the trained weights, and the average under "ema.", so a
-// resumed run continues both bit for bit. In a distributed run every rank keeps the same average
+// Dice improves and `ema.safetensors` after every epoch (model-only files, PyTorch state_dicts);
+// `last.safetensors` keeps the trained weights, and the average under "ema.", so a resumed run
+// continues both bit for bit. In a distributed run every rank keeps the same average
 // (the weights are the same on every rank; rank 0's values are broadcast at the start).
 
 extension Trainer {
@@ -98,7 +99,7 @@ extension Trainer {
     /// Restores the average from a checkpoint's `averagedWeights`.
     ///
     /// - Throws: `DiceKitError.value` when the checkpoint has an average and the configuration
-    ///   none, or the other way round, or their decay or warm-up differ; or when the stored
+    ///   none, or the other way round, or their decay, warm-up or statistics differ; or when the stored
     ///   average does not fit the model or has no valid update count.
     func restoreAverage(_ state: SafetensorsFile?, path: String) throws {
         let configured = configuration.weightAveraging

@@ -236,9 +236,9 @@ public final class Trainer {
             history.append(metrics)
             if let output {
                 // The order makes a kill anywhere recoverable: best (and ema) first (a kill after
-                // them redoes this epoch, which rewrites them identically), then last.safetensors (the
-                // commit point: model, optimiser, epoch and history in one rename), then the
-                // log line (rewritten from the checkpoint's history on resume).
+                // them redoes this epoch, which rewrites them identically), then last.safetensors
+                // (the commit point: model, optimiser, average, epoch and history in one rename),
+                // then the log line (rewritten from the checkpoint's history on resume).
                 if let dice = metrics.validationDiceForeground, dice > bestDice {
                     bestDice = dice
                     try (averaged ?? modelFile(epoch: epoch)).write(to: "\(output)/best.safetensors")

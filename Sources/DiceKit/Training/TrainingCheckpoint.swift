@@ -10,7 +10,7 @@
 //             "epoch", "loss", the optimiser's own metadata under "optimizer." (its kind, lr, …),
 //             "dicekit.history" (a JSON array: one metrics.jsonl object per finished epoch) and
 //             "dicekit.options" (a JSON object of the settings a resumed run must repeat);
-//             with a weight average "ema.decay", "ema.warmup" and "ema.updates"
+//             with a weight average "ema.decay", "ema.warmup", "ema.statistics" and "ema.updates"
 //
 // The model-only checkpoint (`best.safetensors`) has "dicekit.checkpoint" = "model" and no
 // "optimizer." tensors, so it loads into PyTorch with `load_state_dict(strict=True)`; it keeps
@@ -35,7 +35,7 @@ public struct TrainingCheckpoint {
     /// `TrainingConfiguration.recordedOptions`.
     public var options: [String: String]
     /// The weight average (`WeightAverage`), if the run keeps one: its state_dict, with
-    /// "decay", "warmup" and "updates" in the metadata (names without the prefix).
+    /// "decay", "warmup", "statistics" and "updates" in the metadata (names without the prefix).
     public var averagedWeights: SafetensorsFile?
 
     /// A checkpoint of the given parts.

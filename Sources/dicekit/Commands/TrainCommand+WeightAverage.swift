@@ -27,9 +27,7 @@ extension TrainCommand {
         _ arguments: ParsedArguments, into config: inout TrainingConfiguration, recorded: inout [String: String]
     ) throws {
         guard let decay = try arguments.double("ema") else {
-            if let option = arguments.flag("ema-warmup")
-                ? "ema-warmup" : arguments.string("ema-bn").map({ _ in "ema-bn" })
-            {
+            for option in ["ema-warmup", "ema-bn"] where arguments.flag(option) || arguments.string(option) != nil {
                 throw UsageError(message: "--\(option) applies to --ema D; give the decay D (e.g. --ema 0.999)")
             }
             return
