@@ -130,6 +130,16 @@ extension Trainer {
                 "\(path): the weight average \(expected.contains(odd) ? "lacks" : "has an unexpected") tensor 'ema.\(odd)'; expected one per parameter and buffer of the model"
             )
         }
+        for parameter in weightAverage.parameters.all {
+            let (stored, shape) = (
+                state.tensors[parameter.name]!.shape, parameter.checkpointLayout.checkpointShape(parameter.value.shape)
+            )
+            guard stored == shape else {
+                throw DiceKitError.shape(
+                    "\(path): the weight average's tensor 'ema.\(parameter.name)' has shape \(stored); the model expects \(shape)"
+                )
+            }
+        }
         try weightAverage.parameters.load(state)
         try weightAverage.restore(updates: updates)
     }

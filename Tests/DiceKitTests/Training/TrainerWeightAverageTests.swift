@@ -137,6 +137,20 @@ final class TrainerWeightAverageTests: XCTestCase {
         XCTAssertThrowsError(try trainer.resume(fromCheckpoint: "\(noneDir)/last.safetensors")) { error in
             XCTAssertTrue("\(error)".contains("holds no weight average"), "\(error)")
         }
+        // An averaged tensor of another shape, and a malformed update count.
+        var reshaped = try SafetensorsFile.read(contentsOf: path)
+        reshaped.setTensor(Tensor<Float>(shape: [1]), named: "ema.down.0.0.bias")
+        var recount = try SafetensorsFile.read(contentsOf: path)
+        recount.metadata["ema.updates"] = "many"
+        for (bad, message) in [
+            (reshaped, "the weight average's tensor 'ema.down.0.0.bias' has shape [1]; the model expects [4]"),
+            (recount, "metadata 'ema.updates' is 'many'; expected an integer ≥ 0"),
+        ] {
+            let trainer = try Trainer(model: try model(), configuration: configuration(epochs: 2, output: nil))
+            XCTAssertThrowsError(try trainer.resume(from: TrainingCheckpoint(bad, path: "x"), path: "x")) { error in
+                XCTAssertTrue("\(error)".contains(message), "\(error)")
+            }
+        }
         // An average without its metadata.
         var file = try SafetensorsFile.read(contentsOf: path)
         file.metadata = file.metadata.filter { !$0.key.hasPrefix("ema.") }
