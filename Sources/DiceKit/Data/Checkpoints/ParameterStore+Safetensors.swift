@@ -44,10 +44,7 @@ extension ParameterStore {
                 throw DiceKitError.value(
                     "checkpoint lacks \(missing.count) tensor(s): \(missing.prefix(5).joined(separator: ", "))")
             }
-            let extra = file.names.filter {
-                index[$0] == nil && !$0.hasPrefix(UNetConfiguration.optimizerStatePrefix)
-                    && !$0.hasPrefix(UNetConfiguration.averagedWeightsPrefix)
-            }
+            let extra = file.names.filter { index[$0] == nil && !UNetConfiguration.isTrainingState($0) }
             if !extra.isEmpty {
                 throw DiceKitError.value(
                     "checkpoint has unexpected tensor(s): \(extra.prefix(5).joined(separator: ", "))")

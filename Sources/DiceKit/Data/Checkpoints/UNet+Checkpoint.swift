@@ -17,9 +17,7 @@ extension UNet {
     public static func load(contentsOf path: String) throws -> UNet {
         var file = try SafetensorsFile.read(contentsOf: path)
         file.tensors = file.tensors.filter {
-            !$0.key.hasPrefix(UNetConfiguration.optimizerStatePrefix)
-                && !$0.key.hasPrefix(UNetConfiguration.averagedWeightsPrefix)
-                && !$0.key.hasPrefix(UNetConfiguration.deepSupervisionPrefix)
+            !UNetConfiguration.isTrainingState($0.key) && !$0.key.hasPrefix(UNetConfiguration.deepSupervisionPrefix)
         }
         let model = try UNet(UNetConfiguration.inferred(from: file))
         try model.parameters.load(file)

@@ -16,6 +16,12 @@ extension UNetConfiguration {
     /// The prefix of tensors that hold the weight average (`WeightAverage`) in a training
     /// checkpoint; the model loader skips them.
     public static let averagedWeightsPrefix = "ema."
+
+    /// Whether `name` is a tensor of a training checkpoint's state beside the model (optimiser
+    /// state or weight average), which every model loader skips.
+    public static func isTrainingState(_ name: String) -> Bool {
+        name.hasPrefix(optimizerStatePrefix) || name.hasPrefix(averagedWeightsPrefix)
+    }
     /// The prefix of the deep-supervision heads' tensors (`UNet.enableDeepSupervision`), kept in
     /// training checkpoints only; the architecture check skips them.
     public static let deepSupervisionPrefix = "deep_supervision."
@@ -147,8 +153,7 @@ extension UNetConfiguration {
         let architecture =
             "base \(baseWidth), depth \(depth), \(inputChannels) input channel(s), \(classes) classes, norm \(normalization.name)"
         let unexpected = file.names.filter {
-            !$0.hasPrefix(Self.optimizerStatePrefix) && !$0.hasPrefix(Self.averagedWeightsPrefix)
-                && !$0.hasPrefix(Self.deepSupervisionPrefix) && shapes[$0] == nil
+            !Self.isTrainingState($0) && !$0.hasPrefix(Self.deepSupervisionPrefix) && shapes[$0] == nil
         }
         if !unexpected.isEmpty {
             throw DiceKitError.value(
