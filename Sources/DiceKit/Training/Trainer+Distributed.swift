@@ -46,7 +46,7 @@ extension Trainer {
             + "\(training.count) \(training.spatialShape) \(validation?.count ?? 0) history \(history.count) sync-bn \(synchronizesBatchNorm) "
             + "deep-supervision \(c.deepSupervision?.name ?? "-") \(model.deepSupervisionOutputs) "
             + "parameters \(model.parameters.all.map { "\($0.name)\($0.value.shape)" }.joined(separator: ",")) "
-            + "ema \(c.weightAveraging.map { "\($0.decay) \($0.warmup)" } ?? "-") \(weightAverage?.updates ?? 0)"
+            + "average \(averageSettings.sorted { $0.key < $1.key }) \(weightAverage?.updates ?? 0)"
         let hash = Self.fingerprint(settings)
         let all = try communicator.allGather([Double(hash >> 32), Double(hash & 0xFFFF_FFFF)])
         if let rank = all.indices.first(where: { all[$0] != all[0] }) {

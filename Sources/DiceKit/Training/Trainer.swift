@@ -23,7 +23,8 @@ public final class Trainer {
     /// is per rank and only rank 0 writes files and reports progress.
     public var communicator: any Communicator = SingleProcessCommunicator()
     /// The running average of the weights when `configuration.weightAveraging` is set (updated
-    /// after every optimiser step; see Trainer+WeightAverage.swift), otherwise nil.
+    /// after every optimiser step) or `configuration.stochasticWeightAveraging` (updated at the
+    /// end of every epoch from its start; see Trainer+WeightAverage.swift), otherwise nil.
     public let weightAverage: WeightAverage<Float>?
     /// With more than one rank and `--norm batch`: whether BatchNorm uses the statistics of the
     /// whole global batch (synchronised batch norm, default true) or of each rank's share.
@@ -59,7 +60,13 @@ public final class Trainer {
             classes: model.configuration.classes, spatialRank: model.configuration.spatialRank,
             regions: model.configuration.regions)
         deepSupervisionLoss = try Self.enableDeepSupervision(model, configuration, loss: loss)
-        weightAverage = try configuration.weightAveraging.map { try WeightAverage($0, of: model.parameters) }
+        if let averaging = configuration.weightAveraging {
+            weightAverage = try WeightAverage(averaging, of: model.parameters)
+        } else if configuration.stochasticWeightAveraging != nil {
+            weightAverage = try WeightAverage(.equal, of: model.parameters)
+        } else {
+            weightAverage = nil
+        }
     }
 
     /// Restores the weights, the optimiser state, the weight average and the epoch history of a
@@ -182,7 +189,9 @@ public final class Trainer {
                     try CrashTestPoint.failIfRequested(index == 0 ? "rank-epoch-start" : "rank-step", epoch: epoch)
                 }
                 let stepIndex = (epoch - 1) * stepsPerEpoch + index
-                optimizer.learningRate = schedule.learningRate(base: baseRate, step: stepIndex)
+                optimizer.learningRate =
+                    averagedLearningRate(epoch: epoch)
+                    ?? schedule.learningRate(base: baseRate, step: stepIndex)
                 let outcome = try step(batch)
                 if let bad = outcome.nonFinite {
                     if case .skip(let limit) = configuration.onNonFinite, skippedInARow < limit {
@@ -201,7 +210,7 @@ public final class Trainer {
                     break epochs
                 }
                 skippedInARow = 0
-                weightAverage?.update(from: model.parameters)
+                if configuration.weightAveraging != nil { weightAverage?.update(from: model.parameters) }
                 lossSum += outcome.loss
                 steps += 1
                 let stepImages = try globalCount(batch.count)
@@ -214,6 +223,9 @@ public final class Trainer {
             }
             let seconds = ProcessInfo.processInfo.systemUptime - epochStart
             batches.cancel()
+            if let swa = configuration.stochasticWeightAveraging, epoch >= swa.start, steps > 0 {
+                weightAverage?.update(from: model.parameters)
+            }
             var metrics = EpochMetrics(
                 epoch: epoch, trainLoss: steps > 0 ? lossSum / Double(steps) : .nan,
                 learningRate: optimizer.learningRate, seconds: seconds,
@@ -243,7 +255,7 @@ public final class Trainer {
                     bestDice = dice
                     try (averaged ?? modelFile(epoch: epoch)).write(to: "\(output)/best.safetensors")
                 }
-                try averaged?.write(to: "\(output)/ema.safetensors")
+                try averaged?.write(to: "\(output)/\(averagedWeightsFileName)")
                 try saveCheckpoint(to: "\(output)/last.safetensors", epoch: epoch)
                 lastSaved = ("\(output)/last.safetensors", epoch)
                 CrashTestPoint.reach("metrics-before", epoch: epoch)
@@ -291,9 +303,14 @@ public final class Trainer {
     /// With a `communicator` of several ranks this is a collective: every rank calls it with its
     /// share of the global batch and gets the global batch's loss (`fit` also broadcasts rank 0's
     /// weights and sets up synchronised batch norm first; a direct caller does that itself).
+    /// With a moving average (`configuration.weightAveraging`) the average follows the step;
+    /// stochastic weight averaging is `fit`'s, once per epoch (a direct caller calls
+    /// `weightAverage.update(from:)` itself).
     public func trainStep(_ batch: SegmentationBatch) throws -> Double {
         let outcome = try step(batch)
-        if outcome.nonFinite == nil { weightAverage?.update(from: model.parameters) }
+        if outcome.nonFinite == nil, configuration.weightAveraging != nil {
+            weightAverage?.update(from: model.parameters)
+        }
         return outcome.nonFinite == nil ? outcome.loss : (outcome.loss.isFinite ? .nan : outcome.loss)
     }
 
@@ -522,6 +539,16 @@ public final class Trainer {
                     JSONField("ema_statistics", .string($0.statisticsName)),
                 ]
             } ?? []
-        return fields + lossOptions + supervision + ignore + average + names
+        let stochastic =
+            c.stochasticWeightAveraging.map {
+                [
+                    JSONField("swa_start", .integer($0.start)),
+                    JSONField("swa_lr", $0.learningRate.map { .number($0) } ?? .null),
+                    JSONField("swa_anneal_epochs", .integer($0.annealEpochs)),
+                    JSONField("swa_anneal", .string($0.anneal.rawValue)),
+                    JSONField("swa_statistics", .string($0.statisticsName)),
+                ]
+            } ?? []
+        return fields + lossOptions + supervision + ignore + average + stochastic + names
     }
 }

@@ -114,6 +114,13 @@ public struct TrainingConfiguration: Sendable {
     /// Dice improves and `ema.safetensors` after every epoch; `last.safetensors` keeps the trained
     /// weights and the average (see `WeightAverage`, `TrainingCheckpoint`).
     public var weightAveraging: WeightAveraging?
+    /// Stochastic weight averaging (nil, the default: none): the equal average of the weights
+    /// at the ends of the epochs from its start on, the learning rate of the later epochs
+    /// annealed to its rate. Validation scores the average from the start epoch on (the trained
+    /// weights before), `best.safetensors` holds whichever scored best and `swa.safetensors`
+    /// the average after every epoch from the start; `last.safetensors` keeps both. Not with
+    /// `weightAveraging` (one average per run).
+    public var stochasticWeightAveraging: StochasticWeightAveraging?
     /// Settings that a resumed run must repeat (option name → canonical value: data source,
     /// sizes, loss, seed, …), stored verbatim in every training checkpoint for the caller to
     /// compare on resume (`dicekit train --resume` does). Default empty.
@@ -166,6 +173,11 @@ public struct TrainingConfiguration: Sendable {
         try plateau.validate()
         try earlyStopping?.validate()
         try weightAveraging?.validate()
+        try stochasticWeightAveraging?.validate(epochs: epochs)
+        if weightAveraging != nil, stochasticWeightAveraging != nil {
+            throw DiceKitError.option(
+                "a moving average and stochastic weight averaging together; expected one weight average per run")
+        }
         if let clip = gradientClip, !(clip > 0 && clip.isFinite) {
             throw DiceKitError.invalidOption(name: "gradient clip", value: "\(clip)", expected: "a finite value > 0")
         }

@@ -19,7 +19,7 @@ extension TrainCommand {
             "mask-encoding", "intensity", "target-spacing", "ignore-index", "augment", "deep-supervision",
             "deep-supervision-levels",
             "patch-size", "patches-per-case", "foreground-oversampling", "regions", "region-order", "ema",
-            "ema-warmup", "ema-bn",
+            "ema-warmup", "ema-bn", "swa", "swa-lr", "swa-anneal-epochs", "swa-anneal", "swa-bn",
         ] + lossValueOptions.union(lossFlags).sorted()
 
     /// The checkpoint named by `--resume`, read and checked before any data is read.

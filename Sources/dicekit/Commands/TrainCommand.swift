@@ -56,7 +56,7 @@ enum TrainCommand: Command {
                                      float32 accumulation on AVX512-BF16/AMX CPUs (else a notice and float32);
                                      weights, optimiser state, statistics, losses and checkpoints stay float32
             output
-              --out DIR              checkpoints (last/best[/ema].safetensors), metrics.jsonl, summary.json,
+              --out DIR              checkpoints (last/best[/ema|swa].safetensors), metrics.jsonl, summary.json,
                                      curves.svg (default runs/train; on resume, the checkpoint's folder)
               --resume FILE          continue from DIR/last.safetensors: repeat the original command and
                                      add --resume; --epochs is the total and must exceed the epochs done.
@@ -84,7 +84,8 @@ enum TrainCommand: Command {
             "epochs", "batch-size", "lr", "optimizer", "weight-decay", "momentum", "schedule", "loss",
             "clip", "seed", "threads", "out", "resume", "on-nonfinite", "augment", "precision",
             "deep-supervision", "deep-supervision-levels", "plateau-patience", "plateau-factor", "min-lr",
-            "early-stop", "early-stop-delta", "ema", "ema-bn",
+            "early-stop", "early-stop-delta", "ema", "ema-bn", "swa", "swa-lr", "swa-anneal-epochs", "swa-anneal",
+            "swa-bn",
         ]).union(lossValueOptions).union(FoldOption.valueOptions).union(patchValueOptions)
             .union(regionValueOptions),
         flags: lossFlags.union(["no-augment", "distributed", "no-sync-bn", "ema-warmup"])
@@ -177,6 +178,7 @@ enum TrainCommand: Command {
         recorded.merge(recordedAugmentation(config.augmentation)) { _, new in new }
         try parseDeepSupervision(arguments, depth: architecture.depth, into: &config, recorded: &recorded)
         try parseWeightAverage(arguments, into: &config, recorded: &recorded)
+        try parseStochasticWeightAverage(arguments, into: &config, recorded: &recorded)
         let patches = try patchSampling(arguments, depth: architecture.depth, recorded: &recorded)
         switch data.source {
         case .synthetic, .synthetic3d:
@@ -267,6 +269,10 @@ enum TrainCommand: Command {
                     + (config.recordedOptions["trained-spacing"].map { "; volumes resampled to spacing \($0)" } ?? "")
                     + (config.weightAveraging.map {
                         "; validating the weights' moving average (decay \($0.decay)\($0.warmup ? ", warm-up" : "")"
+                            + "\($0.recomputesStatistics ? ", BatchNorm statistics recomputed" : ""))"
+                    } ?? "")
+                    + (config.stochasticWeightAveraging.map {
+                        "; averaging the weights from epoch \($0.start) (SWA, \($0.learningRate.map { "lr annealed to \($0)" } ?? "lr unchanged")"
                             + "\($0.recomputesStatistics ? ", BatchNorm statistics recomputed" : ""))"
                     } ?? "")
                     + (balancedWeights.map { w in

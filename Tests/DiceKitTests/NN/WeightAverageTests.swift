@@ -1,7 +1,8 @@
-// The exponential moving average of weights against PyTorch's `AveragedModel` with
-// `get_ema_multi_avg_fn` and `use_buffers=True` (Fixtures/training/weight_average.safetensors,
-// made by Scripts/make_weight_average_fixtures.py), with and without the warm-up; the
-// installed-and-restored contract; option checks.
+// The averages of weights against PyTorch's `AveragedModel` with `use_buffers=True`
+// (Fixtures/training/weight_average.safetensors, made by Scripts/make_weight_average_fixtures.py):
+// the exponential moving average (`get_ema_multi_avg_fn`) with and without the warm-up, the equal
+// average of stochastic weight averaging, and `SWALR`'s learning rates; the installed-and-restored
+// contract; option checks.
 
 import XCTest
 
@@ -36,8 +37,13 @@ final class WeightAverageTests: XCTestCase {
 
     /// Runs the fixture's six updates; checks the copy after the first; returns the average.
     private func averaged(_ averaging: WeightAveraging) throws -> WeightAverage<Float> {
+        try averaged(.exponential(averaging))
+    }
+
+    /// Runs the fixture's six updates under `rule`; checks the copy after the first.
+    private func averaged(_ rule: AveragingRule) throws -> WeightAverage<Float> {
         let model = try store()
-        let average = try WeightAverage(averaging, of: model)
+        let average = try WeightAverage(rule, of: model)
         for step in 1...6 {
             try model.load(part("step\(step)"))
             average.update(from: model)
@@ -74,6 +80,52 @@ final class WeightAverageTests: XCTestCase {
             try KernelDispatch.force(isa)
             try assertMatches(try averaged(WeightAveraging(decay: 0.9)), "ema")
             try assertMatches(try averaged(WeightAveraging(decay: 0.99, warmup: true)), "warmup")
+            try assertMatches(try averaged(.equal), "swa")
+        }
+    }
+
+    /// Update k lerps by 1/k rounded once to Float, as PyTorch's `1 / (n_averaged + 1)`.
+    func testEqualAverageEqualsPyTorchsStochasticWeightAveraging() throws {
+        try assertMatches(try averaged(.equal), "swa")
+        XCTAssertEqual(AveragingRule.equal.weight(update: 3), 1.0 / 3.0)
+        XCTAssertNil(try WeightAverage<Float>(.equal, of: try store()).averaging)
+    }
+
+    /// The rate of each averaged epoch equals what `SWALR` sets after each step, for both anneals
+    /// and 0, 1 and 3 anneal epochs (PyTorch recovers the start rate from the current one at every
+    /// step, so the last bits may differ).
+    func testAnnealedRatesEqualPyTorchsSWALR() throws {
+        for anneal in StochasticWeightAveraging.Anneal.allCases {
+            for epochs in [0, 1, 3] {
+                let rates = try fixture.tensor(named: "swalr.\(anneal.rawValue).\(epochs)", as: Double.self).scalars
+                let swa = StochasticWeightAveraging(start: 5, learningRate: 0.05, annealEpochs: epochs, anneal: anneal)
+                XCTAssertNil(swa.learningRate(epoch: 5, startRate: rates[0]), "epoch start follows the run's schedule")
+                for j in 1...6 {
+                    let rate = try XCTUnwrap(swa.learningRate(epoch: 5 + j, startRate: rates[0]))
+                    XCTAssertEqual(rate, rates[j], accuracy: 1e-15, "\(anneal) over \(epochs), averaged epoch \(j)")
+                }
+            }
+        }
+        let unchanged = StochasticWeightAveraging(start: 2)
+        XCTAssertEqual(unchanged.learningRate(epoch: 9, startRate: 0.125), 0.125)
+    }
+
+    func testStochasticWeightAveragingSettingsAreChecked() throws {
+        XCTAssertNoThrow(
+            try StochasticWeightAveraging(start: 3, learningRate: 0.01, annealEpochs: 0).validate(epochs: 3))
+        for swa in [
+            StochasticWeightAveraging(start: 0), StochasticWeightAveraging(start: 4),
+            StochasticWeightAveraging(start: 1, learningRate: 0),
+            StochasticWeightAveraging(start: 1, learningRate: .nan),
+            StochasticWeightAveraging(start: 1, annealEpochs: -1),
+        ] {
+            XCTAssertThrowsError(try swa.validate(epochs: 3), "\(swa)")
+        }
+        var config = TrainingConfiguration()
+        config.weightAveraging = WeightAveraging(decay: 0.9)
+        config.stochasticWeightAveraging = StochasticWeightAveraging(start: 1)
+        XCTAssertThrowsError(try config.validate()) { error in
+            XCTAssertTrue("\(error)".contains("one weight average per run"), "\(error)")
         }
     }
 

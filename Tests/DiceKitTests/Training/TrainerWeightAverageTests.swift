@@ -113,14 +113,20 @@ final class TrainerWeightAverageTests: XCTestCase {
         let path = "\(dir)/last.safetensors"
         var none = configuration(epochs: 2, output: nil)
         none.weightAveraging = nil
+        var stochastic = none
+        stochastic.stochasticWeightAveraging = StochasticWeightAveraging(start: 2)
         let cases: [(TrainingConfiguration, String)] = [
             (
                 none,
-                "holds a weight average of decay 0.7 (warm-up true, statistics average); the configuration has none"
+                "holds a weight average (decay 0.7, statistics average, warmup true); the configuration has none"
             ),
             (
                 configuration(epochs: 2, output: nil, decay: 0.9),
-                "the configuration has decay 0.9 (warm-up true, statistics average)"
+                "the configuration has decay 0.9, statistics average, warmup true"
+            ),
+            (
+                stochastic,
+                "the configuration has anneal cos, anneal_epochs 10, lr none, rule swa, start 2, statistics recompute"
             ),
         ]
         for (config, message) in cases {

@@ -1,11 +1,14 @@
-// The exponential moving average of a model's weights, kept beside the trained ones: PyTorch's
-// `AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)`, Keras's
-// optimiser option `use_ema`, timm's `ModelEma`.
+// An average of a model's weights, kept beside the trained ones: the exponential moving average
+// (PyTorch's `AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)`,
+// Keras's optimiser option `use_ema`, timm's `ModelEma`) or the equal average of stochastic
+// weight averaging (PyTorch's `AveragedModel(model, use_buffers=True)`).
 //
 // The first update copies every parameter and buffer; update k ≥ 2 moves each floating-point
-// value a towards the trained value p by the weight w = 1 − decay_k, as PyTorch's vectorised
-// `lerp` computes it: a ← a + w·(p − a) for w < 0.5, a ← p + (w − 1)·(p − a) otherwise, each one
-// fused multiply-add (the second form keeps a large step accurate; the pass is C's, dk_average.h).
+// value a towards the trained value p. The moving average's weight w = 1 − decay_k goes as
+// PyTorch's vectorised `lerp` computes it: a ← a + w·(p − a) for w < 0.5, a ← p + (w − 1)·(p − a)
+// otherwise, each one fused multiply-add (the second form keeps a large step accurate). The
+// equal average's update k is a ← a + (p − a)/k, as PyTorch's `get_swa_avg_fn` on a CPU (the
+// passes are C's, dk_average.h).
 // decay_k is `decay`, or with the warm-up min(decay, (1 + k)/(10 + k)) (TensorFlow's
 // `ExponentialMovingAverage` with `num_updates`), which lets a short run's average leave its
 // random initialisation. Integer
@@ -57,6 +60,23 @@ public struct WeightAveraging: Sendable, Equatable {
     }
 }
 
+/// How each update of a `WeightAverage` weighs the trained values.
+public enum AveragingRule: Sendable, Equatable {
+    /// An exponential moving average: update k has weight 1 − decay_k.
+    case exponential(WeightAveraging)
+    /// The equal average of the updates: update k has weight 1/k, applied as a + (p − a)/k
+    /// (stochastic weight averaging).
+    case equal
+
+    /// The weight of the trained values at update `k` (1-based; update 1 copies).
+    public func weight(update k: Int) -> Double {
+        switch self {
+        case .exponential(let averaging): return 1 - averaging.decay(update: k)
+        case .equal: return 1 / Double(k)
+        }
+    }
+}
+
 /// The running average of every parameter and buffer of a `ParameterStore` (see the file header).
 ///
 /// ```
@@ -65,8 +85,13 @@ public struct WeightAveraging: Sendable, Equatable {
 /// let scores = try average.installed(in: model.parameters) { try trainer.evaluate(validation) }
 /// ```
 public final class WeightAverage<Scalar: BLASScalar> {
-    /// The decay and warm-up.
-    public let averaging: WeightAveraging
+    /// How each update weighs the trained values.
+    public let rule: AveragingRule
+    /// The decay and warm-up of an exponential moving average (nil for the equal average).
+    public var averaging: WeightAveraging? {
+        if case .exponential(let averaging) = rule { return averaging }
+        return nil
+    }
     /// The averaged values, under the names, kinds and checkpoint layouts of the model's
     /// parameters (its `stateDict()` is a state_dict of the model).
     public let parameters: ParameterStore<Scalar>
@@ -77,9 +102,17 @@ public final class WeightAverage<Scalar: BLASScalar> {
     /// first update.
     ///
     /// - Throws: `DiceKitError.invalidOption` for a decay outside 0 < decay < 1.
-    public init(_ averaging: WeightAveraging, of model: ParameterStore<Scalar>) throws {
-        try averaging.validate()
-        self.averaging = averaging
+    public convenience init(_ averaging: WeightAveraging, of model: ParameterStore<Scalar>) throws {
+        try self.init(.exponential(averaging), of: model)
+    }
+
+    /// An average of `model`'s parameters under `rule`, holding a copy of their current values
+    /// until the first update.
+    ///
+    /// - Throws: `DiceKitError.invalidOption` for an exponential rule's decay outside 0 < decay < 1.
+    public init(_ rule: AveragingRule, of model: ParameterStore<Scalar>) throws {
+        if case .exponential(let averaging) = rule { try averaging.validate() }
+        self.rule = rule
         parameters = ParameterStore()
         for p in model.all {
             parameters.register(
@@ -95,10 +128,11 @@ public final class WeightAverage<Scalar: BLASScalar> {
     public func update(from model: ParameterStore<Scalar>) {
         precondition(model.all.count == parameters.all.count, "WeightAverage: the model's parameters changed")
         updates += 1
-        let weight = Scalar(1 - averaging.decay(update: updates))
+        let weight = Scalar(rule.weight(update: updates))
         // PyTorch's lerp: a + w·(p − a) for a small weight, p + (w − 1)·(p − a) for a large one.
         let small = abs(weight) < 0.5
         let coefficient = small ? weight : weight - 1
+        let (equal, count) = (rule == .equal, Double(updates))
         for (average, trained) in zip(parameters.all, model.all) {
             precondition(average.value.shape == trained.value.shape, "WeightAverage: '\(trained.name)' changed shape")
             if updates == 1 || average.kind == .integerBuffer {
@@ -115,7 +149,15 @@ public final class WeightAverage<Scalar: BLASScalar> {
                     WorkerPool.shared.forEachRange(a.count) { range in
                         let offset = range.lowerBound * MemoryLayout<Scalar>.stride
                         let (pp, ap) = (shared.buffers.0 + offset, shared.buffers.1 + offset)
-                        if Scalar.self == Float.self {
+                        if equal, Scalar.self == Float.self {
+                            dk_mean_update_f32(
+                                ap.assumingMemoryBound(to: Float.self), pp.assumingMemoryBound(to: Float.self),
+                                range.count, Float(count))
+                        } else if equal {
+                            dk_mean_update_f64(
+                                ap.assumingMemoryBound(to: Double.self), pp.assumingMemoryBound(to: Double.self),
+                                range.count, count)
+                        } else if Scalar.self == Float.self {
                             dk_lerp_inplace_f32(
                                 ap.assumingMemoryBound(to: Float.self), pp.assumingMemoryBound(to: Float.self),
                                 range.count, Float(w), fromTarget)
