@@ -173,7 +173,7 @@ public struct TrainingConfiguration: Sendable {
         try plateau.validate()
         try earlyStopping?.validate()
         try weightAveraging?.validate()
-        try stochasticWeightAveraging?.validate(epochs: epochs)
+        try stochasticWeightAveraging?.validate()
         if weightAveraging != nil, stochasticWeightAveraging != nil {
             throw DiceKitError.option(
                 "a moving average and stochastic weight averaging together; expected one weight average per run")

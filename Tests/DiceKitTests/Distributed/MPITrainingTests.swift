@@ -103,6 +103,16 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertTrue(
             try SafetensorsFile.read(contentsOf: "\(root)/two/last.safetensors").names.contains { $0.hasPrefix("ema.") }
         )
+        // Stochastic weight averaging: the average of epochs 2 and 3 and epoch 3's annealed rate.
+        let swa = ["--swa", "2", "--swa-lr", "0.0005", "--swa-anneal-epochs", "1", "--swa-bn", "average"]
+        let swaOne = try runDicekit(command("\(root)/swa-one", batch: 8, extra: swa))
+        XCTAssertEqual(swaOne.status, 0, swaOne.stderr)
+        let (swaTwo, _, _) = try runMPI(ranks: 2, command("\(root)/swa-two", batch: 4, extra: swa + ["--distributed"]))
+        XCTAssertEqual(swaTwo.status, 0, swaTwo.stderr)
+        try assertSameRun("\(root)/swa-two", as: "\(root)/swa-one", "np 2 with --swa")
+        XCTAssertEqual(try epochs("\(root)/swa-two").last?.learningRate, 0.0005)
+        XCTAssertEqual(
+            try SafetensorsFile.read(contentsOf: "\(root)/swa-two/swa.safetensors").metadata["swa_updates"], "2")
 
         // Synchronised batch norm, its statistics recomputed for the average over the training
         // set split between 3 ranks (rank 2 without a sample in the last batch): the global

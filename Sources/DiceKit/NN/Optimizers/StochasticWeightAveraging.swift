@@ -72,14 +72,15 @@ public struct StochasticWeightAveraging: Sendable, Equatable {
         return target * alpha + startRate * (1 - alpha)
     }
 
-    /// Checks the settings against a run of `epochs` epochs.
+    /// Checks the settings. A start after the run's last epoch is allowed (a run trained in
+    /// parts, resumed with more epochs later); until then nothing is averaged.
     ///
-    /// - Throws: `DiceKitError.invalidOption` for a start outside 1...epochs, a rate that is not
-    ///   finite and > 0, or negative anneal epochs.
-    public func validate(epochs: Int) throws {
-        guard start >= 1, start <= epochs else {
+    /// - Throws: `DiceKitError.invalidOption` for a start below 1, a rate that is not finite
+    ///   and > 0, or negative anneal epochs.
+    public func validate() throws {
+        guard start >= 1 else {
             throw DiceKitError.invalidOption(
-                name: "weight-averaging start epoch", value: "\(start)", expected: "1…\(epochs) (the run's epochs)")
+                name: "weight-averaging start epoch", value: "\(start)", expected: "≥ 1 (1-based epochs)")
         }
         if let rate = learningRate, !(rate > 0 && rate.isFinite) {
             throw DiceKitError.invalidOption(
