@@ -10,7 +10,9 @@
 //             "epoch", "loss", the optimiser's own metadata under "optimizer." (its kind, lr, …),
 //             "dicekit.history" (a JSON array: one metrics.jsonl object per finished epoch) and
 //             "dicekit.options" (a JSON object of the settings a resumed run must repeat);
-//             with a weight average "ema.decay", "ema.warmup", "ema.statistics" and "ema.updates"
+//             with a moving average "ema.decay", "ema.warmup", "ema.statistics" and "ema.updates";
+//             with stochastic weight averaging "ema.rule" = "swa", "ema.start", "ema.lr",
+//             "ema.anneal_epochs", "ema.anneal", "ema.statistics" and "ema.updates"
 //
 // The model-only checkpoint (`best.safetensors`) has "dicekit.checkpoint" = "model" and no
 // "optimizer." tensors, so it loads into PyTorch with `load_state_dict(strict=True)`; it keeps
@@ -34,8 +36,8 @@ public struct TrainingCheckpoint {
     /// Settings a resumed run must repeat (option name → canonical value), as given by
     /// `TrainingConfiguration.recordedOptions`.
     public var options: [String: String]
-    /// The weight average (`WeightAverage`), if the run keeps one: its state_dict, with
-    /// "decay", "warmup", "statistics" and "updates" in the metadata (names without the prefix).
+    /// The weight average (`WeightAverage`), if the run keeps one: its state_dict, with its
+    /// settings and "updates" in the metadata (names without the prefix; the file header lists them).
     public var averagedWeights: SafetensorsFile?
 
     /// A checkpoint of the given parts.
