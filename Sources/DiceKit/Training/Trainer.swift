@@ -102,8 +102,9 @@ public final class Trainer {
     /// history: the epoch's commit point); then the epoch's line in `metrics.jsonl`. At the end
     /// `summary.json` and `curves.svg`. A resumed run first rewrites `metrics.jsonl` from the
     /// history and removes temporary files that killed writes left in the output directory.
-    /// A SIGINT (Ctrl-C) finishes the current step, saves `last.safetensors` and returns a
-    /// summary marked interrupted.
+    /// A SIGINT (Ctrl-C) finishes the current step (or, when it arrives during an epoch's
+    /// validation, that validation), saves `last.safetensors` and returns a summary marked
+    /// interrupted.
     ///
     /// Each epoch's batches are prepared on a background thread (`BatchPrefetcher`, at most
     /// `configuration.prefetchDepth` ahead); the batches are the same as reading them in turn,
@@ -266,6 +267,9 @@ public final class Trainer {
             }
             if communicator.isDistributed { noteProgress("the end of epoch \(epoch)", lastSaved: lastSaved) }
             reporter?.endEpoch(metrics)
+            // A stop asked for during validation (or the statistics pass before it) ends the run
+            // here, at a finished epoch, rather than after the next epoch's first step.
+            if !interrupted, epoch < configuration.epochs, try stopRequested() { interrupted = true }
             if interrupted {
                 reporter?.message(
                     "interrupted: saved \(output.map { "\($0)/last.safetensors" } ?? "nothing (no output directory)")")

@@ -3,7 +3,8 @@
 // (checked against a mirror fed by a run of the same steps without it), the epochs after the
 // start take SWALR's rate, validation scores the trained weights before the start and the average
 // from it, swa.safetensors holds the average, and a run resumed before or after the start equals
-// an uninterrupted one bit for bit.
+// an uninterrupted one bit for bit; a stop asked for during the statistics pass and validation
+// ends the run at that finished epoch.
 
 import XCTest
 
@@ -111,5 +112,39 @@ final class TrainerStochasticWeightAverageTests: XCTestCase {
                 "\(error)".contains(
                     "the configuration has anneal linear, anneal_epochs 1, lr 0.001, rule swa, start 3"), "\(error)")
         }
+    }
+
+    func testAStopDuringValidationEndsTheRunAtThatEpoch() throws {
+        let dir = try temporaryDirectory(self).path
+        let (training, validation) = try data.split(validationFraction: 0.25, seed: 0)
+        var config = configuration(epochs: 3, output: dir)
+        config.stochasticWeightAveraging?.start = 1
+        let trainer = try Trainer(model: try model(), configuration: config)
+        let summary = try trainer.fit(training: training, validation: StoppingSource(base: validation))
+        XCTAssertTrue(summary.interrupted)
+        XCTAssertEqual(summary.epochs.count, 1, "no step of epoch 2")
+        XCTAssertNotNil(summary.epochs.first?.validationDice, "the validation that was asked to stop finished")
+        XCTAssertEqual(try TrainingCheckpoint.read(contentsOf: "\(dir)/last.safetensors").epoch, 1)
+        XCTAssertEqual(trainer.weightAverage?.updates, 1)
+    }
+}
+
+/// A validation set whose reads ask the training loop to stop, as a Ctrl-C during validation.
+private struct StoppingSource: SegmentationSource {
+    let base: any SegmentationSource
+    var count: Int { base.count }
+    var spatialShape: [Int] { base.spatialShape }
+    var channels: Int { base.channels }
+    var classes: Int { base.classes }
+    var ignoreIndex: Int? { base.ignoreIndex }
+
+    func sample(at index: Int) throws -> SegmentationSample {
+        InterruptFlag.request()
+        return try base.sample(at: index)
+    }
+
+    func samples(_ indices: [Int]) throws -> SegmentationDataset {
+        InterruptFlag.request()
+        return try base.samples(indices)
     }
 }
