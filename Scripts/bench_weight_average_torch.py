@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch's side of `dicekit-bench`'s weight-average keys (weight_average_b16_d4): one update of
 `AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.999), use_buffers=True)` of the
-reference U-Net (shared/reference/unet_torch.py, base 16, depth 4: 1.94 M values), and one Adam
+reference U-Net (shared/reference/unet_torch.py, base 16, depth 4: 1.94 M values), one update of
+the equal average of stochastic weight averaging (`AveragedModel(model, use_buffers=True)`), and one Adam
 step on gradients of ones, 2 threads, each the median of 20 after 2 warm-up calls (the first
 update, which copies, among them), as dicekit-bench times them.
 
@@ -37,8 +38,14 @@ def bench(fn, reps=20, warm=2):
 model = UNet(3, 2, 16, 4)
 average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.999), use_buffers=True)
 update = bench(lambda: average.update_parameters(model))
+equal = AveragedModel(model, use_buffers=True)
+swa_update = bench(lambda: equal.update_parameters(model))
 for p in model.parameters():
     p.grad = torch.ones_like(p)
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-6)
 adam = bench(optimizer.step)
-print(json.dumps({"weight_average_b16_d4_update_ms": update * 1e3, "weight_average_b16_d4_adam_step_ms": adam * 1e3}))
+print(json.dumps({
+    "weight_average_b16_d4_update_ms": update * 1e3,
+    "weight_average_b16_d4_swa_update_ms": swa_update * 1e3,
+    "weight_average_b16_d4_adam_step_ms": adam * 1e3,
+}))

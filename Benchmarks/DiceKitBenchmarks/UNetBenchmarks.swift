@@ -86,6 +86,10 @@ let unetBenchmarks: [Benchmark] = [
         let average = try WeightAverage(WeightAveraging(decay: 0.999), of: model.parameters)
         average.update(from: model.parameters) // the first update copies
         let update = context.time(warmup: 2, repetitions: 20) { average.update(from: model.parameters) }
+        // The equal average of stochastic weight averaging: a + (p − a)/k, a division per value.
+        let equal = try WeightAverage(.equal, of: model.parameters)
+        equal.update(from: model.parameters)
+        let equalUpdate = context.time(warmup: 2, repetitions: 20) { equal.update(from: model.parameters) }
         for p in model.parameters.trainable { p.gradient = p.value.map { _ in 1 } }
         let optimizer = try Adam<Float>(learningRate: 1e-6)
         let adam = context.time(warmup: 2, repetitions: 20) { optimizer.step(model.parameters.trainable) }
@@ -93,6 +97,7 @@ let unetBenchmarks: [Benchmark] = [
         return [
             Metric(key: "weight_average_b16_d4_update_ms", value: update * 1e3, unit: "ms"),
             Metric(key: "weight_average_b16_d4_adam_step_ms", value: adam * 1e3, unit: "ms"),
+            Metric(key: "weight_average_b16_d4_swa_update_ms", value: equalUpdate * 1e3, unit: "ms"),
             Metric(
                 key: "weight_average_b16_d4_update_gb_per_s", value: Double(values * 4 * 3) / update / 1e9,
                 unit: "GB/s (read 2, write 1 per value)"),
