@@ -6,6 +6,12 @@
 //   2. with more than one foreground class, for each class c in turn, on top of what was kept:
 //      keep only the largest component of c; kept when c's mean Dice rises.
 //
+// With `minimumSizeSearch` (not nnU-Net's: it only ever tries "keep the largest"), a third step
+// follows: for each foreground class (region) in turn, on top of what was kept, remove its
+// components smaller than S for S = 2, 4, 8, … up to the median size of that class's target
+// components (so a typical true object is never a candidate for removal); the S with the highest
+// mean Dice of the class joins the plan when it beats the Dice without it (ties: the smaller S).
+//
 // With regions (LabelRegions, a region-based model or regions scored on a class model), as
 // nnU-Net's region-based choice: step 1 keeps the largest component of every covered label
 // merged; step 2 tries, region by region in order, the largest component of the region's labels
@@ -95,11 +101,13 @@ extension PostprocessingPlan {
     ///   - ignoreIndex: the target label of unlabelled positions, which count nowhere.
     ///   - connectivity: the components' neighbourhood (nil: the full one, as nnU-Net's).
     ///   - regions: the regions scored and filtered instead of the classes (see the file header).
+    ///   - minimumSizeSearch: also search a minimum component size per class (region) after
+    ///     nnU-Net's steps (see the file header; default false: nnU-Net's procedure alone).
     /// - Throws: `DiceKitError.shape` for mismatched maps; `DiceKitError.value` for no images or a
     ///   label outside the classes (the regions' labels).
     public static func choose(
         predicted: [LabelMap], targets: [LabelMap], classes: Int, ignoreIndex: Int? = nil, connectivity: Int? = nil,
-        regions: LabelRegions? = nil
+        regions: LabelRegions? = nil, minimumSizeSearch: Bool = false
     ) throws -> PostprocessingSelection {
         guard predicted.count == targets.count else {
             throw DiceKitError.shape("\(predicted.count) predicted label map(s) for \(targets.count) target(s)")
@@ -153,8 +161,58 @@ extension PostprocessingPlan {
                 scores = after
             }
         }
+        if minimumSizeSearch {
+            // One column per foreground class, or per region (labels merged, as nnU-Net's).
+            let columns: [(labels: [Int], merge: Bool, column: Int)] =
+                regions.map { $0.regions.enumerated().map { (labels: $1.map(Int.init), merge: true, column: $0 + 1) } }
+                ?? foreground.map { (labels: [$0], merge: false, column: $0) }
+            for (labels, merge, column) in columns {
+                let sizes = try targetComponentSizes(targets, labels: labels, connectivity: connectivity)
+                guard !sizes.isEmpty else { continue }
+                let median = sizes[(sizes.count - 1) / 2]
+                var tried: [(filter: ComponentFilter, processed: [LabelMap], after: [Double])] = []
+                var size = 2
+                while size <= median {
+                    let filter = try ComponentFilter(
+                        minimumSize: size, classes: labels, connectivity: connectivity, mergeClasses: merge)
+                    let processed = try current.map { try filter.apply(to: $0) }
+                    tried.append((filter, processed, try score(processed)))
+                    size *= 2
+                }
+                // The first of the best (the smallest size), when it beats the Dice without it.
+                let best = tried.indices.max { tried[$0].after[column] < tried[$1].after[column] || $0 > $1 }
+                    .flatMap { tried[$0].after[column] > scores[column] ? $0 : nil }
+                for (i, trial) in tried.enumerated() {
+                    trials.append(
+                        .init(
+                            filter: trial.filter, column: column, before: scores, after: trial.after,
+                            accepted: i == best))
+                }
+                if let best {
+                    steps.append(tried[best].filter)
+                    current = tried[best].processed
+                    scores = tried[best].after
+                }
+            }
+        }
         return PostprocessingSelection(
             plan: PostprocessingPlan(steps: steps), trials: trials, baseline: baseline, final: scores, images: images)
+    }
+
+    /// The sizes of the connected components of `labels` (merged) in every target image, ascending.
+    static func targetComponentSizes(_ targets: [LabelMap], labels: [Int], connectivity: Int?) throws -> [Int] {
+        let wanted = Set(labels.map(Int32.init))
+        var sizes: [Int] = []
+        for target in targets where target.shape.count >= 2 {
+            let spatial = Array(target.shape.dropFirst())
+            let positions = spatial.reduce(1, *)
+            let all = target.storage
+            for n in 0..<target.shape[0] {
+                let mask = (0..<positions).map { wanted.contains(all[n * positions + $0]) }
+                sizes += try ConnectedComponents(mask: mask, shape: spatial, connectivity: connectivity).sizes
+            }
+        }
+        return sizes.sorted()
     }
 
     /// Mean Dice per scored column (label 0..<`labels`, or the background and each region) over

@@ -1,5 +1,6 @@
-// `eval --choose-postprocessing FILE`: nnU-Net's choice of post-processing on the predictions eval
-// scored (`PostprocessingPlan.choose`), written for `--postprocess FILE`.
+// `eval --choose-postprocessing FILE [--search-min-size]`: nnU-Net's choice of post-processing on
+// the predictions eval scored (`PostprocessingPlan.choose`; with a minimum component size searched
+// per class after it), written for `--postprocess FILE`.
 
 import DiceKit
 
@@ -16,16 +17,16 @@ extension EvalCommand {
     /// the scored columns' `names`; returns the JSON field for eval's output.
     static func choosePostprocessing(
         _ observed: (predicted: [LabelMap], targets: [LabelMap]), file: String, classes: Int, spatialRank: Int,
-        ignoreIndex: Int?, connectivity: Int?, regions: LabelRegions?, names: [String]
+        ignoreIndex: Int?, connectivity: Int?, regions: LabelRegions?, names: [String], minimumSizeSearch: Bool
     ) throws -> String {
         let selection = try PostprocessingPlan.choose(
             predicted: observed.predicted, targets: observed.targets, classes: classes, ignoreIndex: ignoreIndex,
-            connectivity: connectivity, regions: regions)
+            connectivity: connectivity, regions: regions, minimumSizeSearch: minimumSizeSearch)
         for trial in selection.trials {
+            let owner = trial.column.map { "\(regions == nil ? "class" : "region") \(names[$0])" }
             let what =
-                trial.column.map {
-                    "largest component of \(regions == nil ? "class" : "region") \(names[$0])"
-                } ?? "largest foreground component"
+                trial.filter.minimumSize.map { "components of \(owner ?? "the foreground") of \($0)+ positions" }
+                ?? owner.map { "largest component of \($0)" } ?? "largest foreground component"
             let (before, after) =
                 trial.column.map { (trial.before[$0], trial.after[$0]) } ?? (
                     PostprocessingSelection.foregroundMean(trial.before),

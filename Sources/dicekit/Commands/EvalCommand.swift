@@ -16,7 +16,7 @@ enum EvalCommand: Command {
                                 [--metrics dice,iou,hd95,nsd] [--spacing S,S[,S]] [--percentile P] [--tolerance T]
                                 [--use-subvoxels] [--match-iou T] [--keep-largest N] [--min-size S]
                                 [--postprocess-classes LIST] [--merge-classes] [--connectivity K]
-                                [--postprocess FILE] [--choose-postprocessing FILE] [--threads T]
+                                [--postprocess FILE] [--choose-postprocessing FILE [--search-min-size]] [--threads T]
                                 [--precision float32|bf16] [--tile S[,T[,U]]] [--overlap F]
 
             --data synthetic (synthetic3d) evaluates on freshly generated synthetic polyps (3-D blobs;
@@ -60,6 +60,9 @@ enum EvalCommand: Command {
             neither the class nor a prediction of it is left out, one with a predicted class it lacks
             scores 0. FILE (JSON) holds the steps and the scores; predict and eval apply it with
             --postprocess FILE. The metrics reported are those before post-processing.
+            --search-min-size with --choose-postprocessing: then, for each class (region) in turn, remove
+            its components smaller than S, S = 2, 4, 8, … up to the median size of its true components,
+            keeping the S of the highest Dice when it rises (not in nnU-Net's rule).
             A region checkpoint (train --regions) is scored per region: the background, then each
             region. --regions R;R;… scores a class checkpoint's label maps by regions too (nnU-Net's
             BraTS evaluation), so class and region training compare on the same regions. With regions,
@@ -75,7 +78,7 @@ enum EvalCommand: Command {
                 "precision", "match-iou", "choose-postprocessing", "tile", "overlap", "regions",
             ])
             .union(PostprocessOption.valueOptions).union(CheckpointOption.valueOptions).union(FoldOption.valueOptions),
-        flags: Set(["use-subvoxels"]).union(PostprocessOption.flags)
+        flags: Set(["use-subvoxels", "search-min-size"]).union(PostprocessOption.flags)
     )
 
     static func run(_ arguments: ParsedArguments) throws {
@@ -141,6 +144,9 @@ enum EvalCommand: Command {
                 )
             }
             try checkOutputs(files: [choiceFile])
+        } else if arguments.flag("search-min-size") {
+            throw UsageError(
+                message: "--search-min-size applies to --choose-postprocessing FILE; give the file to write")
         }
         // Folder and .npy data sets are read one batch at a time (not held in memory).
         let dataSeed = seed &+ (fold == nil ? DataOptions.evaluationSeedOffset : DataOptions.trainingSeedOffset)
@@ -259,7 +265,7 @@ enum EvalCommand: Command {
                 observed, file: choiceFile, classes: model.configuration.classes, spatialRank: rank,
                 ignoreIndex: config.ignoreIndex,
                 connectivity: try PostprocessOption.connectivityOption(arguments, spatialRank: rank), regions: regions,
-                names: names)
+                names: names, minimumSizeSearch: arguments.flag("search-min-size"))
         }
         printOutput(
             "{\"images\": \(passes.reduce(0) { $0 + $1.dataset.count }), " + fields.joined(separator: ", ") + extra

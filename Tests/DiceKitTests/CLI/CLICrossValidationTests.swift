@@ -115,6 +115,21 @@ final class CLICrossValidationTests: XCTestCase {
         XCTAssertEqual(
             try XCTUnwrap(choice["dice_foreground_before"] as? Double),
             PostprocessingSelection.foregroundMean(selection.baseline), accuracy: 1e-12)
+        // With the minimum-size search, the library's choice with it.
+        let searched = "\(root)/searched.json"
+        let run = try runDicekit(
+            [
+                "eval", "--checkpoint", "\(root)/cv", "--fold", "all", "--choose-postprocessing", searched,
+                "--search-min-size",
+            ]
+                + data)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let withSizes = try PostprocessingPlan.choose(
+            predicted: observed.predicted, targets: observed.targets, classes: 2, minimumSizeSearch: true)
+        XCTAssertEqual(try PostprocessingPlan(contentsOf: searched, classes: 2, spatialRank: 2), withSizes.plan)
+        XCTAssertGreaterThan(withSizes.trials.count, selection.trials.count)
+        XCTAssertTrue(
+            run.stderr.contains("post-processing: keep the components of class 1 of 2+ positions"), run.stderr)
         let applied = try json(
             try runDicekit(["eval", "--checkpoint", "\(root)/cv", "--fold", "all", "--postprocess", pp] + data))
         XCTAssertEqual(applied["images"] as? Int, 12)
@@ -256,6 +271,10 @@ final class CLICrossValidationTests: XCTestCase {
             (
                 ["eval", "--checkpoint", one, "--choose-postprocessing", "\(root)/p.json", "--keep-largest", "1"]
                     + data, 2, "the choice is made on the predictions before post-processing"
+            ),
+            (
+                ["eval", "--checkpoint", one, "--search-min-size"] + data, 2,
+                "--search-min-size applies to --choose-postprocessing FILE"
             ),
             (
                 ["eval", "--checkpoint", one, "--postprocess", "\(root)/p.json", "--min-size", "3"] + data, 2,

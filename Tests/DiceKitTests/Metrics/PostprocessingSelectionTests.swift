@@ -1,6 +1,7 @@
 // nnU-Net's choice of post-processing: `PostprocessingPlan.choose` against nnU-Net v2's own
 // `determine_postprocessing` (Fixtures/postprocessing, Scripts/make_postprocessing_fixtures.py),
-// by classes and by regions; plan files written and read back; the per-region filters.
+// by classes and by regions; plan files written and read back; the per-region filters; the
+// minimum-size search that follows nnU-Net's steps when asked for.
 
 import XCTest
 
@@ -200,6 +201,46 @@ final class PostprocessingSelectionTests: XCTestCase {
         // {1, 2}: the three single positions go; {2}: the pair left stays.
         let map = try LabelMap(shape: [1, 1, 9], labels: [2, 0, 1, 2, 2, 0, 2, 0, 1])
         XCTAssertEqual(try sized.apply(to: map), try LabelMap(shape: [1, 1, 9], labels: [0, 0, 1, 2, 2, 0, 0, 0, 0]))
+    }
+
+    func testTheMinimumSizeSearchKeepsTheSmallestSizeOfTheBestDice() throws {
+        // Image 0: true objects of 6 and 4 positions, predicted with specks of 1 and 3; image 1:
+        // no object, a speck of 2. Keeping the largest component loses the object of 4 (refused).
+        let target = [
+            [1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0], [Int](repeating: 0, count: 23),
+        ]
+        var predicted = target
+        predicted[0][16] = 1
+        predicted[0][18...20] = [1, 1, 1]
+        predicted[1][5...6] = [1, 1]
+        let maps = try (0..<2).map {
+            (
+                try LabelMap(shape: [1, 1, 23], labels: predicted[$0]),
+                try LabelMap(shape: [1, 1, 23], labels: target[$0])
+            )
+        }
+        let plain = try PostprocessingPlan.choose(
+            predicted: maps.map(\.0), targets: maps.map(\.1), classes: 2, connectivity: 1)
+        XCTAssertEqual(plain.plan.steps, [])
+        let searched = try PostprocessingPlan.choose(
+            predicted: maps.map(\.0), targets: maps.map(\.1), classes: 2, connectivity: 1, minimumSizeSearch: true)
+        // Candidates 2 and 4 (the median true object has 4 positions); 4 removes every speck and
+        // scores 1 (image 1 then has neither the class nor a prediction of it: left out).
+        XCTAssertEqual(searched.trials.map(\.filter.minimumSize), [nil, 2, 4])
+        XCTAssertEqual(searched.trials.map(\.accepted), [false, false, true])
+        XCTAssertEqual(searched.plan.steps, [try ComponentFilter(minimumSize: 4, classes: [1], connectivity: 1)])
+        XCTAssertEqual(searched.baseline[1], (20.0 / 24.0 + 0) / 2, accuracy: 1e-15)
+        XCTAssertEqual(searched.trials[1].after[1], (20.0 / 23.0 + 0) / 2, accuracy: 1e-15)
+        XCTAssertEqual(searched.final[1], 1)
+        // A tie keeps the smaller size: with specks of one position only, 2 and 4 score the same.
+        var single = predicted
+        single[0][18...20] = [0, 0, 0]
+        single[1][6] = 0
+        let tie = try PostprocessingPlan.choose(
+            predicted: try single.map { try LabelMap(shape: [1, 1, 23], labels: $0) }, targets: maps.map(\.1),
+            classes: 2, connectivity: 1, minimumSizeSearch: true)
+        XCTAssertEqual(tie.trials.map(\.accepted), [false, true, false])
+        XCTAssertEqual(tie.trials[1].after[1], tie.trials[2].after[1])
     }
 
     func testAPlanFileRoundTripsAndIsChecked() throws {
