@@ -56,12 +56,6 @@ public struct StochasticWeightAveraging: Sendable, Equatable {
     /// (`dicekit train --swa-bn`).
     public var statisticsName: String { recomputesStatistics ? "recompute" : "average" }
 
-    /// "start 30, lr 0.0005 (cos over 10 epochs), statistics recompute": the settings, for messages.
-    public var summary: String {
-        let rate = learningRate.map { "lr \($0) (\(anneal.rawValue) over \(annealEpochs) epoch(s))" } ?? "lr unchanged"
-        return "start \(start), \(rate), statistics \(statisticsName)"
-    }
-
     /// The learning rate of epoch `epoch` (1-based) when the last step of epoch `start` had
     /// `startRate`; nil for the epochs up to `start`, which follow the run's schedule.
     public func learningRate(epoch: Int, startRate: Double) -> Double? {

@@ -46,9 +46,6 @@ public struct WeightAveraging: Sendable, Equatable {
     /// (`dicekit train --ema-bn`).
     public var statisticsName: String { recomputesStatistics ? "recompute" : "average" }
 
-    /// "warm-up true, statistics average": the settings besides the decay, for messages.
-    public var summary: String { "warm-up \(warmup), statistics \(statisticsName)" }
-
     /// Checks the decay.
     ///
     /// - Throws: `DiceKitError.invalidOption` for a decay outside 0 < decay < 1.
