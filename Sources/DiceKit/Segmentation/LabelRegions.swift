@@ -126,18 +126,27 @@ public struct LabelRegions: Sendable, Equatable {
 
     /// The R-channel 0/1 target of label maps, channels-last [positions, R]: channel r is 1 where
     /// the label lies in region r. Labels outside 0..<`labelClasses` (the ignore index) give 0.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func targets<T: BLASScalar>(labels: [Int32], as: T.Type = T.self) -> [T] {
-        let table: [T] = membership()
-        let (r, limit) = (count, Int32(labelClasses))
-        var out = [T](repeating: 0, count: labels.count * r)
-        out.withUnsafeMutableBufferPointer { o in
+        // A row of zeros after the table stands for every label outside it, so each position
+        // copies one row without a branch and the output is written once (no zero fill first).
+        let r = count
+        var table: [T] = membership()
+        table += [T](repeating: 0, count: r)
+        let outside = labelClasses
+        return [T](unsafeUninitializedCapacity: labels.count * r) { out, initialized in
             table.withUnsafeBufferPointer { table in
-                for (p, label) in labels.enumerated() where label >= 0 && label < limit {
-                    for k in 0..<r { o[p * r + k] = table[Int(label) * r + k] }
+                labels.withUnsafeBufferPointer { labels in
+                    for p in 0..<labels.count {
+                        let label = Int(labels[p])
+                        let row = (label >= 0 && label < outside ? label : outside) * r
+                        for k in 0..<r { (out.baseAddress! + p * r + k).initialize(to: table[row + k]) }
+                    }
                 }
             }
+            initialized = labels.count * r
         }
-        return out
     }
 
     /// The label map of channels-last logits [N, spatial…, R]: 0, then `order[r]` wherever
