@@ -5,25 +5,34 @@
 #include "dk_dispatch.h"
 #include <math.h>
 
+/// The sigmoid focal loss of one position whose element k is positive when `positive(k)`.
+#define DK_FOCAL_SIGMOID_POSITION(positive)                                                                         \
+    for (int k = 0; k < C; k++) {                                                                                   \
+        const int pos = (positive);                                                                                 \
+        const float u = pos ? x[k] : -x[k];                                                                         \
+        const float e = expf(-fabsf(u)), l1 = log1pf(e);                                                            \
+        const float bce = (u < 0 ? -u : 0) + l1;                                                                    \
+        const float big = 1 / (1 + e), small = e * big;                                                             \
+        const float su = u >= 0 ? big : small, smu = u >= 0 ? small : big;                                         \
+        float f = 1;                                                                                                \
+        for (int g = 0; g < gamma; g++) f *= smu;                                                                   \
+        const float dfv = -(float)gamma * f * su, wt = pos ? w1[k] : w0[k];                                         \
+        sums[k] += (double)(wt * f * bce);                                                                          \
+        sums[C + k] += (double)f;                                                                                   \
+        if (grad) {                                                                                                 \
+            const float dl = wt * (dfv * bce - f * smu);                                                            \
+            grad[k] = (pos ? dl : -dl) * scale;                                                                     \
+        }                                                                                                           \
+    }
+
+void dk_focal_sigmoid_dense_position(const float *x, const float *t, int C, const float *w1, const float *w0,
+                                     int gamma, float scale, float *grad, double *sums) {
+    DK_FOCAL_SIGMOID_POSITION(t[k] == 1.0f)
+}
+
 void dk_focal_sigmoid_position(const float *x, int32_t label, int C, int label_offset, const float *w1,
                                const float *w0, int gamma, float scale, float *grad, double *sums) {
-    for (int k = 0; k < C; k++) {
-        const int pos = label == k + label_offset;
-        const float u = pos ? x[k] : -x[k];
-        const float e = expf(-fabsf(u)), l1 = log1pf(e);
-        const float bce = (u < 0 ? -u : 0) + l1;
-        const float big = 1 / (1 + e), small = e * big;
-        const float su = u >= 0 ? big : small, smu = u >= 0 ? small : big;
-        float f = 1;
-        for (int g = 0; g < gamma; g++) f *= smu;
-        const float dfv = -(float)gamma * f * su, wt = pos ? w1[k] : w0[k];
-        sums[k] += (double)(wt * f * bce);
-        sums[C + k] += (double)f;
-        if (grad) {
-            const float dl = wt * (dfv * bce - f * smu);
-            grad[k] = (pos ? dl : -dl) * scale;
-        }
-    }
+    DK_FOCAL_SIGMOID_POSITION(label == k + label_offset)
 }
 
 int dk_focal_sigmoid_labels_f32(const float *x, const int32_t *labels, long positions, int C, int label_offset,
@@ -52,4 +61,13 @@ int dk_focal_softmax_labels_f32(const float *x, const int32_t *labels, long posi
     case DK_ISA_AVX2: dk_focal_softmax_avx2(x, labels, positions, C, first, w, gamma, scale, grad, sums); return 1;
     default: return 0;
     }
+}
+
+int dk_focal_sigmoid_dense_f32(const float *x, const float *t, long positions, int C, const float *w1,
+                               const float *w0, int gamma, float scale, float *grad, double *sums) {
+    if (C < 1 || C > DK_FOCAL_LANES || gamma < 0 || gamma > DK_FOCAL_MAX_WHOLE_GAMMA || positions < 0) return 0;
+    // The AVX2 + FMA variant serves AVX-512 CPUs too.
+    if (dk_isa() < DK_ISA_AVX2) return 0;
+    dk_focal_sigmoid_dense_avx2(x, t, positions, C, w1, w0, gamma, scale, grad, sums);
+    return 1;
 }

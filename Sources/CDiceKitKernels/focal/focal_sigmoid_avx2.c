@@ -9,13 +9,12 @@
 #include "focal_variants.h"
 #include "../math/dk_polynomials.h"
 
-/// One half-step: the 8 elements z with labels `lab` (per lane) against the lanes' classes `kv`.
-/// Adds w·F·bce to *acc_l and F to *acc_f; returns scale·dℓ/dz.
+/// 8 elements z whose target is 1 where `positive` is all ones. Adds w·F·bce to *acc_l and F to
+/// *acc_f; returns scale·dℓ/dz.
 DK256 static inline __attribute__((always_inline)) __m256
-focal_half(__m256 z, __m256i lab, __m256i kv, __m256 w1v, __m256 w0v, int gamma, __m256 scalev, __m256 *acc_l,
-           __m256 *acc_f) {
+focal_elements(__m256 z, __m256 positive, __m256 w1v, __m256 w0v, int gamma, __m256 scalev, __m256 *acc_l,
+               __m256 *acc_f) {
     const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps(), sign = _mm256_set1_ps(-0.0f);
-    const __m256 positive = _mm256_castsi256_ps(_mm256_cmpeq_epi32(lab, kv));
     const __m256 u = _mm256_blendv_ps(_mm256_xor_ps(z, sign), z, positive);
     const __m256 e = expneg256(_mm256_andnot_ps(sign, u));  // e^(−|u|)
     const __m256 w = _mm256_add_ps(one, e);
@@ -36,6 +35,13 @@ focal_half(__m256 z, __m256i lab, __m256i kv, __m256 w1v, __m256 w0v, int gamma,
     *acc_f = _mm256_add_ps(*acc_f, f);
     const __m256 dl = _mm256_mul_ps(wt, _mm256_fmsub_ps(df, bce, _mm256_mul_ps(f, sig_mu)));
     return _mm256_mul_ps(_mm256_blendv_ps(_mm256_xor_ps(dl, sign), dl, positive), scalev);
+}
+
+/// One half-step: the 8 elements z with labels `lab` (per lane) against the lanes' classes `kv`.
+DK256 static inline __attribute__((always_inline)) __m256
+focal_half(__m256 z, __m256i lab, __m256i kv, __m256 w1v, __m256 w0v, int gamma, __m256 scalev, __m256 *acc_l,
+           __m256 *acc_f) {
+    return focal_elements(z, _mm256_castsi256_ps(_mm256_cmpeq_epi32(lab, kv)), w1v, w0v, gamma, scalev, acc_l, acc_f);
 }
 
 DK256 void dk_focal_sigmoid_avx2(const float *x, const int32_t *labels, long positions, int C, int label_offset,
@@ -92,4 +98,52 @@ DK256 void dk_focal_sigmoid_avx2(const float *x, const int32_t *labels, long pos
     for (long p = steps * per; p < positions; p++)
         dk_focal_sigmoid_position(x + p * C, labels[p], C, label_offset, w1, w0, gamma, scale, grad ? grad + p * C : 0,
                                   sums);
+}
+
+DK256 void dk_focal_sigmoid_dense_avx2(const float *x, const float *t, long positions, int C, const float *w1,
+                                       const float *w0, int gamma, float scale, float *grad, double *sums) {
+    // Elements in order: element e has class e mod C. A block of C vectors (8·C elements) starts
+    // at a multiple of C, so lane l of its vector j always has class (8j + l) mod C: the vector's
+    // weights and accumulators are indexed by j alone.
+    __m256 w1v[DK_FOCAL_LANES], w0v[DK_FOCAL_LANES];
+    for (int j = 0; j < C; j++) {
+        float a[8], b[8];
+        for (int l = 0; l < 8; l++) { a[l] = w1[(8 * j + l) % C]; b[l] = w0[(8 * j + l) % C]; }
+        w1v[j] = _mm256_loadu_ps(a);
+        w0v[j] = _mm256_loadu_ps(b);
+    }
+    const __m256 scalev = _mm256_set1_ps(scale), zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+    double lane_l[DK_FOCAL_LANES][8] = {{0}}, lane_f[DK_FOCAL_LANES][8] = {{0}};
+    const long elements = positions * C, blocks = elements / (8L * C);
+    long block = 0;
+    while (block < blocks) {
+        // Float sums over at most 32 blocks, then Double (as the labels kernel's 256 steps).
+        const long end = block + 32 < blocks ? block + 32 : blocks;
+        __m256 acc_l[DK_FOCAL_LANES], acc_f[DK_FOCAL_LANES];
+        for (int j = 0; j < C; j++) acc_l[j] = acc_f[j] = zero;
+        for (; block < end; block++) {
+            const long e0 = block * 8L * C;
+            for (int j = 0; j < C; j++) {
+                const long e = e0 + 8L * j;
+                const __m256 positive = _mm256_cmp_ps(_mm256_loadu_ps(t + e), one, _CMP_EQ_OQ);
+                const __m256 dz =
+                    focal_elements(_mm256_loadu_ps(x + e), positive, w1v[j], w0v[j], gamma, scalev, &acc_l[j], &acc_f[j]);
+                if (grad) _mm256_storeu_ps(grad + e, dz);
+            }
+        }
+        for (int j = 0; j < C; j++) {
+            float tl[8], tf[8];
+            _mm256_storeu_ps(tl, acc_l[j]);
+            _mm256_storeu_ps(tf, acc_f[j]);
+            for (int l = 0; l < 8; l++) { lane_l[j][l] += tl[l]; lane_f[j][l] += tf[l]; }
+        }
+    }
+    for (int j = 0; j < C; j++)
+        for (int l = 0; l < 8; l++) {
+            sums[(8 * j + l) % C] += lane_l[j][l];
+            sums[C + (8 * j + l) % C] += lane_f[j][l];
+        }
+    // The remaining positions (fewer than 8), scalar (libm).
+    for (long p = blocks * 8L; p < positions; p++)
+        dk_focal_sigmoid_dense_position(x + p * C, t + p * C, C, w1, w0, gamma, scale, grad ? grad + p * C : 0, sums);
 }

@@ -22,6 +22,15 @@ DK_FOCAL_INTERNAL void dk_focal_softmax_avx2(const float *x, const int32_t *labe
                                              int first, const float *w, int gamma, float scale, float *grad,
                                              double *sums);
 
+DK_FOCAL_INTERNAL void dk_focal_sigmoid_dense_avx2(const float *x, const float *t, long positions, int C,
+                                                   const float *w1, const float *w0, int gamma, float scale,
+                                                   float *grad, double *sums);
+
+/// The scalar sigmoid focal loss of one position with a 0/1 target (libm): the dense kernel's tail.
+DK_FOCAL_INTERNAL void dk_focal_sigmoid_dense_position(const float *x, const float *t, int C, const float *w1,
+                                                       const float *w0, int gamma, float scale, float *grad,
+                                                       double *sums);
+
 /// The scalar sigmoid focal loss of one position (libm): the tail both vector variants share.
 DK_FOCAL_INTERNAL void dk_focal_sigmoid_position(const float *x, int32_t label, int C, int label_offset,
                                                  const float *w1, const float *w0, int gamma, float scale,

@@ -21,6 +21,15 @@ extern "C" {
 int dk_focal_sigmoid_labels_f32(const float *x, const int32_t *labels, long positions, int C, int label_offset,
                                 const float *w1, const float *w0, int gamma, float scale, float *grad, double *sums);
 
+/// The sigmoid focal loss over `positions` channels-last positions of C channels (1 ≤ C ≤
+/// DK_FOCAL_LANES) against a dense 0/1 target t (an element is positive where t is 1: region
+/// targets, one-hot targets), AVX2 + FMA (also on AVX-512 CPUs), γ a whole number
+/// 0…DK_FOCAL_MAX_WHOLE_GAMMA; otherwise as dk_focal_sigmoid_labels_f32: sums[k] += w·F·bce,
+/// sums[C + k] += F, grad (nullable) = scale·dℓ/dz. Returns 0, touching nothing, when the CPU or
+/// the arguments do not fit (the caller falls back).
+int dk_focal_sigmoid_dense_f32(const float *x, const float *t, long positions, int C, const float *w1,
+                               const float *w0, int gamma, float scale, float *grad, double *sums);
+
 /// The softmax focal loss over `positions` channels-last positions of C channels (2 ≤ C ≤
 /// DK_FOCAL_LANES) with integer labels in 0..<C, AVX-512 or AVX2 + FMA, γ a whole number
 /// 0…DK_FOCAL_MAX_WHOLE_GAMMA. The softmax runs over channels first..<C (first ≤ C − 2; MONAI's

@@ -8,7 +8,8 @@
 // Normalized (sigmoid, per class k over the batch): L_k = A_k / Φ_k with A_k = Σ ℓ, Φ_k = Σ F, so
 //   dL_k/du = (dℓ/du)/Φ_k − A_k/Φ_k²·dF/du; pass 1 gathers A_k and Φ_k, pass 2 writes the gradient.
 // Derivations: Docs/DiceMath.md, "Focal loss". The common Float cases (channels-last labels, whole
-// γ) run the AVX-512 or AVX2 kernels of Sources/CDiceKitKernels/focal/.
+// γ; the sigmoid form also with a dense 0/1 target, as region losses give it) run the AVX-512 or
+// AVX2 kernels of Sources/CDiceKitKernels/focal/.
 
 internal import CDiceKitKernels
 
@@ -121,6 +122,13 @@ extension FocalLoss {
             && wholeGamma >= 0 && reducedThreshold == nil && !normalized && reduction != .none
             && (!wantGradient || directGradient)
             && kernelEnabled && vectorKernels
+        // The same for a dense 0/1 target (region targets): C ≤ 16, AVX2 + FMA.
+        let useDenseKernel =
+            T.self == Float.self && activation == .sigmoid && !hasLabels && input.channelsLast
+            && input.c <= Int(DK_FOCAL_LANES)
+            && wholeGamma >= 0 && reducedThreshold == nil && !normalized && reduction != .none
+            && (!wantGradient || directGradient)
+            && kernelEnabled && vectorKernels
         // The softmax form's C kernel: Float, channels-last labels, C ≤ 16, whole γ ≤ 8, plain sums.
         let useSoftmaxKernel =
             T.self == Float.self && activation == .softmax && hasLabels && input.channelsLast
@@ -166,6 +174,23 @@ extension FocalLoss {
                                         kernelW1, kernelW0, Int32(wholeGamma), Float(scale), gf, &sums)
                                 }
                                 precondition(ran == 1, "focal kernel refused arguments it was chosen for")
+                                for k in first..<input.c {
+                                    out[2 * (k - first)] = sums[k]
+                                    out[2 * (k - first) + 1] = sums[input.c + k]
+                                }
+                            } else if useDenseKernel {
+                                // focal_sigmoid_avx2.c's dense loop: targets read as 0/1 values.
+                                let (xf, gf) = floatRange()
+                                var sums = [Double](repeating: 0, count: 2 * input.c)
+                                let start = i * input.c * s + p0 * input.c
+                                let ran = dense.withUnsafeBufferPointer { d in
+                                    let tf = UnsafeRawPointer(d.baseAddress! + start).assumingMemoryBound(
+                                        to: Float.self)
+                                    return dk_focal_sigmoid_dense_f32(
+                                        xf, tf, p1 - p0, Int32(input.c), kernelW1, kernelW0, Int32(wholeGamma),
+                                        Float(scale), gf, &sums)
+                                }
+                                precondition(ran == 1, "focal dense kernel refused arguments it was chosen for")
                                 for k in first..<input.c {
                                     out[2 * (k - first)] = sums[k]
                                     out[2 * (k - first) + 1] = sums[input.c + k]

@@ -1,5 +1,6 @@
 // The focal loss's vector kernels (Sources/CDiceKitKernels/focal/focal_sigmoid_avx512.c and _avx2.c) against
-// Double and the Swift loop they replace, at every instruction-set level this CPU runs.
+// Double and the Swift loop they replace, at every instruction-set level this CPU runs, with label
+// maps and with dense 0/1 targets (the region losses' overlapping targets).
 
 import XCTest
 
@@ -36,6 +37,41 @@ final class FocalKernelTests: XCTestCase {
                         try loss.evaluate(x, target: .labels(labels), gradient: true)
                     }
                     let what = "\(shape) γ \(gamma) \(reduction) \(isa)"
+                    XCTAssertEqual(Double(fast.value), reference.value, accuracy: 2e-6 * abs(reference.value), what)
+                    XCTAssertLessThanOrEqual(
+                        scaledError(fast.gradient!.converted(to: Double.self), reference.gradient!), 2e-6, what)
+                    XCTAssertLessThanOrEqual(scaledError(fast.gradient!, slow.gradient!), 2e-6, what)
+                }
+            }
+        }
+    }
+
+    /// The dense-target loop: any C up to 16 (blocks of 8·C elements and a scalar tail of fewer
+    /// than 8 positions), targets where several channels of a position are 1 (regions).
+    func testDenseTargetKernelAgreesWithDoubleAndTheSwiftLoop() throws {
+        var generator = SeededGenerator(seed: 67)
+        for (shape, gamma, alpha, exclude) in [
+            ([2, 9, 7, 3], 2.0, 0.25, false), ([3, 5, 13, 1], 0.0, nil, false), ([2, 11, 3, 5], 3.0, 0.75, false),
+            ([1, 8, 8, 16], 1.0, nil, true), ([2, 4, 4, 2], 2.0, 0.5, true), ([1, 3, 1, 7], 8.0, nil, false),
+        ] as [([Int], Double, Double?, Bool)] {
+            let x = Tensor<Float>.normal(shape, standardDeviation: 4, generator: &generator)
+            let t = try Tensor<Float>(
+                shape: shape, scalars: (0..<x.count).map { _ in generator.next() % 3 == 0 ? 1 : 0 })
+            var loss = FocalLoss(gamma: gamma, alpha: alpha)
+            loss.excludeBackground = exclude
+            if exclude { loss.classWeights = (1..<shape.last!).map { Double($0) / 3 } }
+            for reduction in [LossReduction.mean, .sum] {
+                loss.reduction = reduction
+                let reference = try loss.evaluate(
+                    x.converted(to: Double.self), target: .oneHot(t.converted(to: Double.self)), gradient: true)
+                var swiftLoop = loss
+                swiftLoop.kernelEnabled = false
+                let slow = try swiftLoop.evaluate(x, target: .oneHot(t), gradient: true)
+                for isa in InstructionSet.available {
+                    let fast = try KernelDispatch.withInstructionSet(isa) {
+                        try loss.evaluate(x, target: .oneHot(t), gradient: true)
+                    }
+                    let what = "dense \(shape) γ \(gamma) \(reduction) \(isa)"
                     XCTAssertEqual(Double(fast.value), reference.value, accuracy: 2e-6 * abs(reference.value), what)
                     XCTAssertLessThanOrEqual(
                         scaledError(fast.gradient!.converted(to: Double.self), reference.gradient!), 2e-6, what)
