@@ -96,7 +96,7 @@ struct LossInput<T: BLASScalar> {
         s = geometry.s
         channelsLast = geometry.channelsLast
         labelOffset = geometry.labelOffset
-        if let i = prediction.withUnsafeBufferPointer({ $0.firstIndex { !$0.isFinite } }) {
+        if let i = prediction.withUnsafeBufferPointer({ $0.firstIndexScanningBlocks { !$0.isFinite } }) {
             throw DiceKitError.value(
                 "\(what): prediction element \(i) is \(prediction.scalars[i]); expected finite values")
         }
@@ -124,7 +124,11 @@ struct LossInput<T: BLASScalar> {
                     "\(what): ignore index with a dense target; expected integer labels (--labels)")
             }
             let bad: Int? = t.withUnsafeBufferPointer { b in
-                hard ? b.firstIndex { $0 != 0 && $0 != 1 } : b.firstIndex { !($0.isFinite && $0 >= 0 && $0 <= 1) }
+                // t·(t − 1) is 0 exactly for t = 0 and t = 1 (NaN and ±inf give NaN or inf): one
+                // comparison without a branch, where `t != 0 && t != 1` branches per element.
+                hard
+                    ? b.firstIndexScanningBlocks { $0 * ($0 - 1) != 0 }
+                    : b.firstIndexScanningBlocks { !($0.isFinite && $0 >= 0 && $0 <= 1) }
             }
             if let i = bad {
                 throw DiceKitError.value(
@@ -242,5 +246,24 @@ extension LossInput {
                 }
             }
         }
+    }
+}
+
+extension UnsafeBufferPointer where Element: BinaryFloatingPoint {
+    /// The first index where `bad` holds. Blocks are scanned without a branch per element (only a
+    /// block that holds a bad value is searched again), so the usual all-good input vectorises:
+    /// the loss inputs' checks cost a fraction of a pass over the values.
+    @inline(__always)
+    func firstIndexScanningBlocks(where bad: (Element) -> Bool) -> Int? {
+        guard let base = baseAddress else { return nil }
+        var start = 0
+        while start < count {
+            let end = Swift.min(start + 4096, count)
+            var found: UInt8 = 0
+            for i in start..<end { found |= bad(base[i]) ? 1 : 0 }
+            if found != 0 { return (start..<end).first { bad(base[$0]) } }
+            start = end
+        }
+        return nil
     }
 }
