@@ -25,24 +25,26 @@ enum CompoundLoss {
             "\(name) terms with layouts \(first.rawValue) and \(other.rawValue); expected one layout")
     }
 
-    /// wa·a + wb·b for two scalar-valued results, and the same sum of their gradients when both have one.
+    /// wa·a + wb·b for two scalar-valued results, and the same sum of their gradients when both
+    /// have one, written over a's gradient (no new buffer when the caller hands a over).
     static func combined<Scalar: BLASScalar>(
-        _ a: DiceLossResult<Scalar>, _ wa: Double, _ b: DiceLossResult<Scalar>, _ wb: Double
+        _ a: consuming DiceLossResult<Scalar>, _ wa: Double, _ b: DiceLossResult<Scalar>, _ wb: Double
     ) -> DiceLossResult<Scalar> {
         let loss = Tensor<Scalar>(uncheckedShape: [], storage: [Scalar(wa) * a.value + Scalar(wb) * b.value])
-        var g: Tensor<Scalar>? = nil
-        if let ga = a.gradient, let gb = b.gradient {
-            // Concrete loops (this generic body may run unspecialised from another module).
-            let sum: [Scalar] = specialised(
-                Scalar.self,
-                float: {
-                    Self.weightedSum(ga.scalars.reinterpreted(), Float(wa), gb.scalars.reinterpreted(), Float(wb))
-                        .reinterpreted()
-                },
-                double: {
-                    Self.weightedSum(ga.scalars.reinterpreted(), wa, gb.scalars.reinterpreted(), wb).reinterpreted()
-                })
-            g = Tensor(uncheckedShape: ga.shape, storage: sum)
+        guard var g = a.gradient.take(), let gb = b.gradient else { return DiceLossResult(loss: loss, gradient: nil) }
+        g.withUnsafeMutableBufferPointer { ga in
+            gb.withUnsafeBufferPointer { gb in
+                // Concrete loops (this generic body may run unspecialised from another module).
+                if Scalar.self == Float.self {
+                    ga.withMemoryRebound(to: Float.self) { ga in
+                        gb.withMemoryRebound(to: Float.self) { Self.weightedSum(into: ga, Float(wa), $0, Float(wb)) }
+                    }
+                } else {
+                    ga.withMemoryRebound(to: Double.self) { ga in
+                        gb.withMemoryRebound(to: Double.self) { Self.weightedSum(into: ga, wa, $0, wb) }
+                    }
+                }
+            }
         }
         return DiceLossResult(loss: loss, gradient: g)
     }
@@ -58,10 +60,16 @@ enum CompoundLoss {
         return result
     }
 
-    static func weightedSum(_ a: [Float], _ wa: Float, _ b: [Float], _ wb: Float) -> [Float] {
-        zip(a, b).map { wa * $0 + wb * $1 }
+    /// a ← wa·a + wb·b.
+    static func weightedSum(
+        into a: UnsafeMutableBufferPointer<Float>, _ wa: Float, _ b: UnsafeBufferPointer<Float>, _ wb: Float
+    ) {
+        for i in a.indices { a[i] = wa * a[i] + wb * b[i] }
     }
-    static func weightedSum(_ a: [Double], _ wa: Double, _ b: [Double], _ wb: Double) -> [Double] {
-        zip(a, b).map { wa * $0 + wb * $1 }
+    /// a ← wa·a + wb·b.
+    static func weightedSum(
+        into a: UnsafeMutableBufferPointer<Double>, _ wa: Double, _ b: UnsafeBufferPointer<Double>, _ wb: Double
+    ) {
+        for i in a.indices { a[i] = wa * a[i] + wb * b[i] }
     }
 }
