@@ -26,23 +26,7 @@ final class FocalKernelTests: XCTestCase {
             var loss = FocalLoss(gamma: gamma, alpha: alpha)
             loss.excludeBackground = exclude
             if exclude { loss.classWeights = (1..<c).map { Double($0) / 3 } }
-            for reduction in [LossReduction.mean, .sum] {
-                loss.reduction = reduction
-                let reference = try loss.evaluate(x.converted(to: Double.self), target: .labels(labels), gradient: true)
-                var swiftLoop = loss
-                swiftLoop.kernelEnabled = false
-                let slow = try swiftLoop.evaluate(x, target: .labels(labels), gradient: true)
-                for isa in InstructionSet.available {
-                    let fast = try KernelDispatch.withInstructionSet(isa) {
-                        try loss.evaluate(x, target: .labels(labels), gradient: true)
-                    }
-                    let what = "\(shape) γ \(gamma) \(reduction) \(isa)"
-                    XCTAssertEqual(Double(fast.value), reference.value, accuracy: 2e-6 * abs(reference.value), what)
-                    XCTAssertLessThanOrEqual(
-                        scaledError(fast.gradient!.converted(to: Double.self), reference.gradient!), 2e-6, what)
-                    XCTAssertLessThanOrEqual(scaledError(fast.gradient!, slow.gradient!), 2e-6, what)
-                }
-            }
+            try assertKernelAgrees(loss, x, .labels(labels), .labels(labels), "\(shape) γ \(gamma)")
         }
     }
 
@@ -60,23 +44,32 @@ final class FocalKernelTests: XCTestCase {
             var loss = FocalLoss(gamma: gamma, alpha: alpha)
             loss.excludeBackground = exclude
             if exclude { loss.classWeights = (1..<shape.last!).map { Double($0) / 3 } }
-            for reduction in [LossReduction.mean, .sum] {
-                loss.reduction = reduction
-                let reference = try loss.evaluate(
-                    x.converted(to: Double.self), target: .oneHot(t.converted(to: Double.self)), gradient: true)
-                var swiftLoop = loss
-                swiftLoop.kernelEnabled = false
-                let slow = try swiftLoop.evaluate(x, target: .oneHot(t), gradient: true)
-                for isa in InstructionSet.available {
-                    let fast = try KernelDispatch.withInstructionSet(isa) {
-                        try loss.evaluate(x, target: .oneHot(t), gradient: true)
-                    }
-                    let what = "dense \(shape) γ \(gamma) \(reduction) \(isa)"
-                    XCTAssertEqual(Double(fast.value), reference.value, accuracy: 2e-6 * abs(reference.value), what)
-                    XCTAssertLessThanOrEqual(
-                        scaledError(fast.gradient!.converted(to: Double.self), reference.gradient!), 2e-6, what)
-                    XCTAssertLessThanOrEqual(scaledError(fast.gradient!, slow.gradient!), 2e-6, what)
+            try assertKernelAgrees(
+                loss, x, .oneHot(t), .oneHot(t.converted(to: Double.self)), "dense \(shape) γ \(gamma)")
+        }
+    }
+
+    /// `loss` (mean and sum) on Float at every level against Double and against the Swift loop.
+    private func assertKernelAgrees(
+        _ loss: FocalLoss, _ x: Tensor<Float>, _ target: SegmentationTarget<Float>,
+        _ doubleTarget: SegmentationTarget<Double>, _ label: String
+    ) throws {
+        var loss = loss
+        for reduction in [LossReduction.mean, .sum] {
+            loss.reduction = reduction
+            let reference = try loss.evaluate(x.converted(to: Double.self), target: doubleTarget, gradient: true)
+            var swiftLoop = loss
+            swiftLoop.kernelEnabled = false
+            let slow = try swiftLoop.evaluate(x, target: target, gradient: true)
+            for isa in InstructionSet.available {
+                let fast = try KernelDispatch.withInstructionSet(isa) {
+                    try loss.evaluate(x, target: target, gradient: true)
                 }
+                let what = "\(label) \(reduction) \(isa)"
+                XCTAssertEqual(Double(fast.value), reference.value, accuracy: 2e-6 * abs(reference.value), what)
+                XCTAssertLessThanOrEqual(
+                    scaledError(fast.gradient!.converted(to: Double.self), reference.gradient!), 2e-6, what)
+                XCTAssertLessThanOrEqual(scaledError(fast.gradient!, slow.gradient!), 2e-6, what)
             }
         }
     }
