@@ -170,28 +170,32 @@ extension PostprocessingPlan {
                 let sizes = try targetComponentSizes(targets, labels: labels, connectivity: connectivity)
                 guard !sizes.isEmpty else { continue }
                 let median = sizes[(sizes.count - 1) / 2]
-                var tried: [(filter: ComponentFilter, processed: [LabelMap], after: [Double])] = []
+                // Only the best candidate's maps are kept: the first (smallest size) whose Dice
+                // beats the Dice without it and every candidate's before it.
+                var tried: [(filter: ComponentFilter, after: [Double])] = []
+                var best: (index: Int, processed: [LabelMap])?
                 var size = 2
                 while size <= median {
                     let filter = try ComponentFilter(
                         minimumSize: size, classes: labels, connectivity: connectivity, mergeClasses: merge)
                     let processed = try current.map { try filter.apply(to: $0) }
-                    tried.append((filter, processed, try score(processed)))
+                    let after = try score(processed)
+                    if after[column] > (best.map { tried[$0.index].after[column] } ?? scores[column]) {
+                        best = (tried.count, processed)
+                    }
+                    tried.append((filter, after))
                     size *= 2
                 }
-                // The first of the best (the smallest size), when it beats the Dice without it.
-                let best = tried.indices.max { tried[$0].after[column] < tried[$1].after[column] || $0 > $1 }
-                    .flatMap { tried[$0].after[column] > scores[column] ? $0 : nil }
                 for (i, trial) in tried.enumerated() {
                     trials.append(
                         .init(
                             filter: trial.filter, column: column, before: scores, after: trial.after,
-                            accepted: i == best))
+                            accepted: i == best?.index))
                 }
                 if let best {
-                    steps.append(tried[best].filter)
-                    current = tried[best].processed
-                    scores = tried[best].after
+                    steps.append(tried[best.index].filter)
+                    current = best.processed
+                    scores = tried[best.index].after
                 }
             }
         }
