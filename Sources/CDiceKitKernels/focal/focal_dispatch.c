@@ -5,34 +5,33 @@
 #include "dk_dispatch.h"
 #include <math.h>
 
-/// The sigmoid focal loss of one position whose element k is positive when `positive(k)`.
-#define DK_FOCAL_SIGMOID_POSITION(positive)                                                                         \
-    for (int k = 0; k < C; k++) {                                                                                   \
-        const int pos = (positive);                                                                                 \
-        const float u = pos ? x[k] : -x[k];                                                                         \
-        const float e = expf(-fabsf(u)), l1 = log1pf(e);                                                            \
-        const float bce = (u < 0 ? -u : 0) + l1;                                                                    \
-        const float big = 1 / (1 + e), small = e * big;                                                             \
-        const float su = u >= 0 ? big : small, smu = u >= 0 ? small : big;                                         \
-        float f = 1;                                                                                                \
-        for (int g = 0; g < gamma; g++) f *= smu;                                                                   \
-        const float dfv = -(float)gamma * f * su, wt = pos ? w1[k] : w0[k];                                         \
-        sums[k] += (double)(wt * f * bce);                                                                          \
-        sums[C + k] += (double)f;                                                                                   \
-        if (grad) {                                                                                                 \
-            const float dl = wt * (dfv * bce - f * smu);                                                            \
-            grad[k] = (pos ? dl : -dl) * scale;                                                                     \
-        }                                                                                                           \
+/// Element k of one position's sigmoid focal loss, positive (target 1) or not.
+static inline void sigmoid_element(const float *x, int k, int pos, int C, const float *w1, const float *w0, int gamma,
+                                   float scale, float *grad, double *sums) {
+    const float u = pos ? x[k] : -x[k];
+    const float e = expf(-fabsf(u)), l1 = log1pf(e);
+    const float bce = (u < 0 ? -u : 0) + l1;
+    const float big = 1 / (1 + e), small = e * big;
+    const float su = u >= 0 ? big : small, smu = u >= 0 ? small : big;
+    float f = 1;
+    for (int g = 0; g < gamma; g++) f *= smu;
+    const float dfv = -(float)gamma * f * su, wt = pos ? w1[k] : w0[k];
+    sums[k] += (double)(wt * f * bce);
+    sums[C + k] += (double)f;
+    if (grad) {
+        const float dl = wt * (dfv * bce - f * smu);
+        grad[k] = (pos ? dl : -dl) * scale;
     }
+}
 
 void dk_focal_sigmoid_dense_position(const float *x, const float *t, int C, const float *w1, const float *w0,
                                      int gamma, float scale, float *grad, double *sums) {
-    DK_FOCAL_SIGMOID_POSITION(t[k] == 1.0f)
+    for (int k = 0; k < C; k++) sigmoid_element(x, k, t[k] == 1.0f, C, w1, w0, gamma, scale, grad, sums);
 }
 
 void dk_focal_sigmoid_position(const float *x, int32_t label, int C, int label_offset, const float *w1,
                                const float *w0, int gamma, float scale, float *grad, double *sums) {
-    DK_FOCAL_SIGMOID_POSITION(label == k + label_offset)
+    for (int k = 0; k < C; k++) sigmoid_element(x, k, label == k + label_offset, C, w1, w0, gamma, scale, grad, sums);
 }
 
 int dk_focal_sigmoid_labels_f32(const float *x, const int32_t *labels, long positions, int C, int label_offset,

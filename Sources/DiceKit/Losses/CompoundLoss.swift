@@ -35,15 +35,20 @@ enum CompoundLoss {
         g.withUnsafeMutableBufferPointer { ga in
             gb.withUnsafeBufferPointer { gb in
                 // Concrete loops (this generic body may run unspecialised from another module).
-                if Scalar.self == Float.self {
-                    ga.withMemoryRebound(to: Float.self) { ga in
-                        gb.withMemoryRebound(to: Float.self) { Self.weightedSum(into: ga, Float(wa), $0, Float(wb)) }
-                    }
-                } else {
-                    ga.withMemoryRebound(to: Double.self) { ga in
-                        gb.withMemoryRebound(to: Double.self) { Self.weightedSum(into: ga, wa, $0, wb) }
-                    }
-                }
+                specialised(
+                    Scalar.self,
+                    float: {
+                        ga.withMemoryRebound(to: Float.self) { ga in
+                            gb.withMemoryRebound(to: Float.self) {
+                                Self.weightedSum(into: ga, Float(wa), $0, Float(wb))
+                            }
+                        }
+                    },
+                    double: {
+                        ga.withMemoryRebound(to: Double.self) { ga in
+                            gb.withMemoryRebound(to: Double.self) { Self.weightedSum(into: ga, wa, $0, wb) }
+                        }
+                    })
             }
         }
         return DiceLossResult(loss: loss, gradient: g)

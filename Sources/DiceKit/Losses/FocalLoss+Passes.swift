@@ -152,10 +152,11 @@ extension FocalLoss {
                             let out = ps.baseAddress! + task * 2 * kept
                             let scale = scales[i]
                             let scaleT = T(scale)
+                            // The task's first element (channels-last, for the vector kernels).
+                            let start = i * input.c * s + p0 * input.c
                             /// The input and gradient from (i, p0) as Float, for the vector kernels
                             /// (chosen only when the scalar type is Float).
                             func floatRange() -> (UnsafePointer<Float>, UnsafeMutablePointer<Float>?) {
-                                let start = i * input.c * s + p0 * input.c
                                 let xf = UnsafeRawPointer(xs.baseAddress! + start).assumingMemoryBound(to: Float.self)
                                 let gf =
                                     gs.isEmpty
@@ -163,6 +164,13 @@ extension FocalLoss {
                                     : UnsafeMutableRawPointer(gs.baseAddress! + start).assumingMemoryBound(
                                         to: Float.self)
                                 return (xf, gf)
+                            }
+                            /// A sigmoid kernel's sums (Σ ℓ of class k at k, Σ F at C + k) as the task's partials.
+                            func storeSigmoidSums(_ sums: [Double]) {
+                                for k in first..<input.c {
+                                    out[2 * (k - first)] = sums[k]
+                                    out[2 * (k - first) + 1] = sums[input.c + k]
+                                }
                             }
                             if useKernel {
                                 // The vector kernel (focal_sigmoid_avx512.c or _avx2.c) for the common Float case.
@@ -174,15 +182,11 @@ extension FocalLoss {
                                         kernelW1, kernelW0, Int32(wholeGamma), Float(scale), gf, &sums)
                                 }
                                 precondition(ran == 1, "focal kernel refused arguments it was chosen for")
-                                for k in first..<input.c {
-                                    out[2 * (k - first)] = sums[k]
-                                    out[2 * (k - first) + 1] = sums[input.c + k]
-                                }
+                                storeSigmoidSums(sums)
                             } else if useDenseKernel {
                                 // focal_sigmoid_avx2.c's dense loop: targets read as 0/1 values.
                                 let (xf, gf) = floatRange()
                                 var sums = [Double](repeating: 0, count: 2 * input.c)
-                                let start = i * input.c * s + p0 * input.c
                                 let ran = dense.withUnsafeBufferPointer { d in
                                     let tf = UnsafeRawPointer(d.baseAddress! + start).assumingMemoryBound(
                                         to: Float.self)
@@ -191,10 +195,7 @@ extension FocalLoss {
                                         Float(scale), gf, &sums)
                                 }
                                 precondition(ran == 1, "focal dense kernel refused arguments it was chosen for")
-                                for k in first..<input.c {
-                                    out[2 * (k - first)] = sums[k]
-                                    out[2 * (k - first) + 1] = sums[input.c + k]
-                                }
+                                storeSigmoidSums(sums)
                             } else if useSoftmaxKernel {
                                 // The vector kernel (focal_softmax_avx512.c or _avx2.c) for the common Float case.
                                 let (xf, gf) = floatRange()

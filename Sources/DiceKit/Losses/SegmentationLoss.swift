@@ -250,9 +250,9 @@ extension LossInput {
 }
 
 extension UnsafeBufferPointer where Element: BinaryFloatingPoint {
-    /// The first index where `bad` holds. Blocks are scanned without a branch per element (only a
-    /// block that holds a bad value is searched again), so the usual all-good input vectorises:
-    /// the loss inputs' checks cost a fraction of a pass over the values.
+    /// The first index where `bad` holds. Blocks are scanned without an early exit per element
+    /// (only a block that holds a bad value is searched again), so that a branch-free `bad` can
+    /// vectorise over the usual all-good input.
     @inline(__always)
     func firstIndexScanningBlocks(where bad: (Element) -> Bool) -> Int? {
         guard let base = baseAddress else { return nil }
