@@ -160,7 +160,7 @@ extension Trainer {
                 "\(path) holds a weight average (\(describe(stored))); the configuration has \(describe(configured)); expected the same"
             )
         }
-        guard let updates = state.metadata["updates"].flatMap({ Int($0) }) else {
+        guard let updates = state.metadata["updates"].flatMap({ Int($0) }), updates >= 0 else {
             throw DiceKitError.value(
                 "\(path): metadata 'ema.updates' is \(state.metadata["updates"].map { "'\($0)'" } ?? "missing"); expected an integer ≥ 0"
             )

@@ -148,9 +148,12 @@ final class TrainerWeightAverageTests: XCTestCase {
         reshaped.setTensor(Tensor<Float>(shape: [1]), named: "ema.down.0.0.bias")
         var recount = try SafetensorsFile.read(contentsOf: path)
         recount.metadata["ema.updates"] = "many"
+        var negative = recount
+        negative.metadata["ema.updates"] = "-3"
         for (bad, message) in [
             (reshaped, "the weight average's tensor 'ema.down.0.0.bias' has shape [1]; the model expects [4]"),
             (recount, "metadata 'ema.updates' is 'many'; expected an integer ≥ 0"),
+            (negative, "x: metadata 'ema.updates' is '-3'; expected an integer ≥ 0"),
         ] {
             let trainer = try Trainer(model: try model(), configuration: configuration(epochs: 2, output: nil))
             XCTAssertThrowsError(try trainer.resume(from: TrainingCheckpoint(bad, path: "x"), path: "x")) { error in
