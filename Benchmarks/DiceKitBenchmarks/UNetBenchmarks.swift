@@ -78,6 +78,25 @@ let unetBenchmarks: [Benchmark] = [
             Metric(key: key + "_share_optimizer", value: stages[3] / total, unit: "of step"),
         ]
     },
+    Benchmark(key: "weight_layout_b16_d4") { context in
+        // What a training step spends on kernel layouts: every kernel is converted from
+        // PyTorch's layout when its parameters changed (each step) and every kernel gradient back
+        // (WeightLayout), over the reference U-Net's 1.94 M weights.
+        let model = try UNet<Float>(UNetConfiguration(inputChannels: 3, classes: 2, baseWidth: 16, depth: 4), seed: 0)
+        let kernels = model.parameters.trainable.map(\.value).filter { $0.rank == 4 }
+        var sink: Float = 0
+        let time = try context.time(warmup: 2, repetitions: 20) {
+            for kernel in kernels { sink += try WeightLayout.toPyTorch(WeightLayout.fromPyTorch(kernel)).scalars[0] }
+        }
+        if sink.isNaN { printErr("weight_layout_b16_d4: NaN") }
+        let values = kernels.reduce(0) { $0 + $1.count }
+        return [
+            Metric(key: "weight_layout_b16_d4_round_trip_ms", value: time * 1e3, unit: "ms"),
+            Metric(
+                key: "weight_layout_b16_d4_gb_per_s", value: Double(values * 4 * 4) / time / 1e9,
+                unit: "GB/s (read and write, both ways)"),
+        ]
+    },
     Benchmark(key: "weight_average_b16_d4") { context in
         // The reference U-Net's weights (1.94 M values): one update of the average, and one Adam
         // step on gradients of ones, for scale; Scripts/bench_weight_average_torch.py times

@@ -134,6 +134,25 @@ final class ConvolutionEngineTests: XCTestCase {
         XCTAssertEqual(try WeightLayout.toPyTorch(try WeightLayout.fromPyTorch(volume)), volume)
     }
 
+    /// A kernel larger than one range of the worker pool (147 k values, several ranges of j):
+    /// every element lands where the index formula puts it, both ways, as for a small kernel.
+    func testWeightLayoutOfALargeKernelSplitAcrossWorkers() throws {
+        let (cout, cin, kh, kw) = (64, 256, 3, 3)
+        let torch = randomTensor([cout, cin, kh, kw], seed: 252)
+        let ours = try WeightLayout.fromPyTorch(torch)
+        XCTAssertEqual(ours.shape, [kh, kw, cin, cout])
+        var misplaced = 0
+        for o in 0..<cout {
+            for c in 0..<cin {
+                for y in 0..<kh {
+                    for x in 0..<kw where ours[y, x, c, o] != torch[o, c, y, x] { misplaced += 1 }
+                }
+            }
+        }
+        XCTAssertEqual(misplaced, 0)
+        XCTAssertEqual(try WeightLayout.toPyTorch(ours), torch)
+    }
+
     func testInitialisersHaveTheDocumentedSpread() throws {
         var generator = SeededGenerator(seed: 260)
         let shape = [3, 3, 64, 32] // fan-in 576, fan-out 288
