@@ -13,8 +13,8 @@ private let bfloat16Settings = ConvolutionSettings(precision: .bfloat16)
 
 /// The shapes of ConvBenchmarks, then the small-image stages of the base-32 U-Net (16² with 256
 /// channels: `down.3`, `dec.0`; 8² with 512: `mid`), whose weight gradient reduces over few
-/// positions per sample.
-private let bfloat16ConvShapes = convShapes + [(8, 16, 256, 256), (8, 8, 512, 512)]
+/// positions per sample, and the base-16 U-Net's 16-channel level (128², `down.0`, `dec.3`).
+private let bfloat16ConvShapes = convShapes + [(8, 16, 256, 256), (8, 8, 512, 512), (8, 128, 16, 16)]
 
 let bfloat16ConvBenchmarks: [Benchmark] = bfloat16ConvShapes.map { shape in
     let key = "conv3x3_n\(shape.n)_h\(shape.h)_c\(shape.cin)to\(shape.cout)"
@@ -30,10 +30,20 @@ let bfloat16ConvBenchmarks: [Benchmark] = bfloat16ConvShapes.map { shape in
         var sink: Float = 0
         let (forward, forwardBackward) = try forwardAndBackwardTimes(
             conv, x: x, gy: gy, context: context, warmup: 3, repetitions: 15, sink: &sink)
+        // The two backward passes apart, as ConvBenchmarks: the weight gradient alone, and the
+        // input gradient as the whole backward pass less it.
+        let weightGradient = try context.time(warmup: 2, repetitions: 10) {
+            sink += try conv.backward(input: x, outputGradient: gy, computeInputGradient: false).weight.scalars[0]
+        }
+        let backward = try context.time(warmup: 2, repetitions: 10) {
+            sink += try conv.backward(input: x, outputGradient: gy).weight.scalars[0]
+        }
         if sink.isNaN { printErr("\(key)_bf16: NaN in the output") }
         return [
             Metric(key: key + "_fwd_bf16_gflops", value: flops / forward / 1e9, unit: "GFLOP/s"),
             Metric(key: key + "_fwdbwd_bf16_gflops", value: 3 * flops / forwardBackward / 1e9, unit: "GFLOP/s"),
+            Metric(key: key + "_wgrad_bf16_gflops", value: flops / weightGradient / 1e9, unit: "GFLOP/s"),
+            Metric(key: key + "_dgrad_bf16_gflops", value: flops / (backward - weightGradient) / 1e9, unit: "GFLOP/s"),
         ]
     }
 }

@@ -31,7 +31,7 @@ AllocationPolicy.retainLargeBlocks()
 let allBenchmarks: [Benchmark] =
     baselineBenchmarks + lossBenchmarks + lossFamilyBenchmarks + metricBenchmarks + convBenchmarks + [
         volumeConvBenchmark
-    ] + unetBenchmarks
+    ] + normalizationBenchmarks + unetBenchmarks
     + bfloat16ConvBenchmarks + bfloat16UNetBenchmarks + distributedBenchmarks
 
 // Under mpirun every rank runs the same benchmarks (their collectives must match); rank 0 prints.
