@@ -58,6 +58,59 @@ final class NormalizationTests: XCTestCase {
         }
     }
 
+    /// A batch large enough for the element-wise passes to be split across the worker pool
+    /// (16 384 rows of 16 channels, four ranges): Float results within Float rounding of the
+    /// definition evaluated here in Double, and the same bits with 1 and 3 threads.
+    func testBatchNormSplitAcrossWorkersMatchesTheDefinitionAndIsTheSameForEveryThreadCount() throws {
+        let (rows, c) = (4 * 64 * 64, 16)
+        let input = randomInput([4, 64, 64, c], seed: 7)
+        var generator = SeededGenerator(seed: 8)
+        let gradient = Tensor<Double>.normal(input.shape, generator: &generator)
+        let gamma = (0..<c).map { 0.5 + Double($0) / 8 }
+        let beta = (0..<c).map { Double($0) / 4 - 2 }
+        func run(threads: Int) throws -> (y: [Float], dx: [Float], dGamma: [Float]) {
+            let original = Parallelism.threadCount
+            defer { Parallelism.threadCount = original }
+            Parallelism.threadCount = threads
+            let norm = try BatchNorm<Float>(channels: c)
+            norm.weight.value = try Tensor(shape: [c], scalars: gamma.map { Float($0) })
+            norm.bias.value = try Tensor(shape: [c], scalars: beta.map { Float($0) })
+            let y = try norm.forward(
+                try Tensor(shape: input.shape, scalars: input.scalars.map { Float($0) }), mode: .training)
+            let dy = try Tensor(shape: gradient.shape, scalars: gradient.scalars.map { Float($0) })
+            let dx = try XCTUnwrap(try norm.backward(dy))
+            return (y.scalars, dx.scalars, norm.weight.gradient.scalars)
+        }
+        // The definition: x̂ = (x − μ)/√(σ² + ε), y = γx̂ + β, dx = (γ/√(σ² + ε))·(dy − mean(dy) − x̂·mean(dy·x̂)).
+        let (x, dy) = (input.scalars, gradient.scalars)
+        var (mean, variance) = ([Double](repeating: 0, count: c), [Double](repeating: 0, count: c))
+        for r in 0..<rows { for k in 0..<c { mean[k] += x[r * c + k] / Double(rows) } }
+        for r in 0..<rows { for k in 0..<c { variance[k] += pow(x[r * c + k] - mean[k], 2) / Double(rows) } }
+        let inverse = variance.map { 1 / ($0 + 1e-5).squareRoot() }
+        let xhat = (0..<(rows * c)).map { (x[$0] - mean[$0 % c]) * inverse[$0 % c] }
+        var (meanDy, meanDyXhat) = ([Double](repeating: 0, count: c), [Double](repeating: 0, count: c))
+        for i in 0..<(rows * c) {
+            meanDy[i % c] += dy[i] / Double(rows)
+            meanDyXhat[i % c] += dy[i] * xhat[i] / Double(rows)
+        }
+        let y = (0..<(rows * c)).map { gamma[$0 % c] * xhat[$0] + beta[$0 % c] }
+        let dx = (0..<(rows * c)).map { i in
+            let k = i % c
+            return gamma[k] * inverse[k] * (dy[i] - meanDy[k] - xhat[i] * meanDyXhat[k])
+        }
+        let one = try run(threads: 1)
+        let three = try run(threads: 3)
+        XCTAssertEqual(one.y, three.y)
+        XCTAssertEqual(one.dx, three.dx)
+        XCTAssertEqual(one.dGamma, three.dGamma)
+        func worst(_ a: [Float], _ b: [Double]) -> Double {
+            zip(a, b).reduce(0) { Swift.max($0, abs(Double($1.0) - $1.1) / Swift.max(1, abs($1.1))) }
+        }
+        XCTAssertLessThan(worst(one.y, y), 1e-5)
+        XCTAssertLessThan(worst(one.dx, dx), 1e-5)
+        XCTAssertLessThan(worst(one.dGamma, meanDyXhat.map { $0 * Double(rows) }), 1e-4)
+    }
+
     func testGroupAndInstanceNormGradients() throws {
         let group = try GroupNorm<Double>(groups: 2, channels: 6)
         randomizeAffine(group.parameters)

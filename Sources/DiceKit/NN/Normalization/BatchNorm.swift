@@ -117,9 +117,17 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
         input.withUnsafeBufferPointer { x in
             xhat.withUnsafeMutableBufferPointer { h in
                 output.withUnsafeMutableBufferPointer { y in
-                    normalizeRows(
-                        x, rows: localRows, channels: c, shift: shift, scale: scale, gamma: gamma, beta: beta,
-                        normalized: h, output: y)
+                    // Element-wise: rows in parallel give the same bits as one pass.
+                    let shared = TaskShared((x, h, y, shift, scale, gamma, beta))
+                    WorkerPool.shared.forEachRange(localRows, grain: Swift.max(1, (1 << 16) / c)) { range in
+                        let (x, h, y, shift, scale, gamma, beta) = shared.buffers
+                        let (start, count) = (range.lowerBound * c, range.count * c)
+                        normalizeRows(
+                            UnsafeBufferPointer(rebasing: x[start..<(start + count)]), rows: range.count, channels: c,
+                            shift: shift, scale: scale, gamma: gamma, beta: beta,
+                            normalized: UnsafeMutableBufferPointer(rebasing: h[start..<(start + count)]),
+                            output: UnsafeMutableBufferPointer(rebasing: y[start..<(start + count)]))
+                    }
                 }
             }
         }
@@ -164,11 +172,16 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
         outputGradient.withUnsafeBufferPointer { dy in
             cache.xhat.withUnsafeBufferPointer { h in
                 inputGradient.withUnsafeMutableBufferPointer { dx in
-                    for r in 0..<localRows {
-                        let base = r * c
-                        for k in 0..<c {
-                            dx[base + k] =
-                                cache.scale[k] * gamma[k] * (dy[base + k] - meanBeta[k] - h[base + k] * meanGamma[k])
+                    // Element-wise: rows in parallel give the same bits as one pass.
+                    let shared = TaskShared((dy, h, dx, cache.scale, gamma, meanBeta, meanGamma))
+                    WorkerPool.shared.forEachRange(localRows, grain: Swift.max(1, (1 << 16) / c)) { range in
+                        let (dy, h, dx, scale, gamma, meanBeta, meanGamma) = shared.buffers
+                        for r in range {
+                            let base = r * c
+                            for k in 0..<c {
+                                dx[base + k] =
+                                    scale[k] * gamma[k] * (dy[base + k] - meanBeta[k] - h[base + k] * meanGamma[k])
+                            }
                         }
                     }
                 }
