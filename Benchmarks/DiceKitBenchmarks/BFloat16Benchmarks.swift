@@ -30,14 +30,7 @@ let bfloat16ConvBenchmarks: [Benchmark] = bfloat16ConvShapes.map { shape in
         var sink: Float = 0
         let (forward, forwardBackward) = try forwardAndBackwardTimes(
             conv, x: x, gy: gy, context: context, warmup: 3, repetitions: 15, sink: &sink)
-        // The two backward passes apart, as ConvBenchmarks: the weight gradient alone, and the
-        // input gradient as the whole backward pass less it.
-        let weightGradient = try context.time(warmup: 2, repetitions: 10) {
-            sink += try conv.backward(input: x, outputGradient: gy, computeInputGradient: false).weight.scalars[0]
-        }
-        let backward = try context.time(warmup: 2, repetitions: 10) {
-            sink += try conv.backward(input: x, outputGradient: gy).weight.scalars[0]
-        }
+        let (weightGradient, backward) = try backwardTimes(conv, x: x, gy: gy, context: context, sink: &sink)
         if sink.isNaN { printErr("\(key)_bf16: NaN in the output") }
         return [
             Metric(key: key + "_fwd_bf16_gflops", value: flops / forward / 1e9, unit: "GFLOP/s"),

@@ -30,15 +30,7 @@ let convBenchmarks: [Benchmark] = convShapes.map { shape in
         var sink: Float = 0
         let (forward, forwardBackward) = try forwardAndBackwardTimes(
             conv, x: x, gy: gy, context: context, warmup: 3, repetitions: 15, sink: &sink)
-        // The two backward passes apart: the weight gradient alone, and with the input gradient.
-        let weightGradient = try context.time(warmup: 2, repetitions: 10) {
-            let g = try conv.backward(input: x, outputGradient: gy, computeInputGradient: false)
-            sink += g.weight.scalars[0]
-        }
-        let backward = try context.time(warmup: 2, repetitions: 10) {
-            let g = try conv.backward(input: x, outputGradient: gy)
-            sink += g.weight.scalars[0]
-        }
+        let (weightGradient, backward) = try backwardTimes(conv, x: x, gy: gy, context: context, sink: &sink)
         // The bare GEMM of the lowered shape.
         let (m, k) = (n * h * h, 9 * cin)
         let a = Tensor<Float>.uniform([m, k], lower: -1, upper: 1, generator: &generator).scalars
@@ -84,6 +76,20 @@ let volumeConvBenchmark = Benchmark(key: "conv3x3x3_n2_d64_c16to16") { context i
         Metric(
             key: "conv3x3x3_n2_d64_c16to16_fwdbwd_gflops", value: 3 * flops / forwardBackward / 1e9, unit: "GFLOP/s"),
     ]
+}
+
+/// The two backward passes apart: the weight gradient alone, and the whole backward pass (with
+/// the input gradient); the input gradient's time is the difference.
+func backwardTimes(
+    _ conv: Convolution<Float>, x: Tensor<Float>, gy: Tensor<Float>, context: BenchContext, sink: inout Float
+) throws -> (weightGradient: Double, backward: Double) {
+    let weightGradient = try context.time(warmup: 2, repetitions: 10) {
+        sink += try conv.backward(input: x, outputGradient: gy, computeInputGradient: false).weight.scalars[0]
+    }
+    let backward = try context.time(warmup: 2, repetitions: 10) {
+        sink += try conv.backward(input: x, outputGradient: gy).weight.scalars[0]
+    }
+    return (weightGradient, backward)
 }
 
 /// Medians, in seconds, of `conv`'s forward pass on `x` and of that pass followed by the backward
