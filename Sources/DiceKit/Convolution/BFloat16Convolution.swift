@@ -49,10 +49,17 @@ extension ConvGeometry {
     func runBFloat16(_ pass: LoweredPass<Float>, settings: ConvolutionSettings, tiles: Bool = false) {
         let workers = Swift.max(1, settings.workers ?? Parallelism.threadCount)
         let cache = pass.bfloat16Weights ?? BFloat16WeightCache()
-        if let x = pass.x, pass.y != nil || pass.weightGradient != nil {
-            let padded = PaddedSource(
-                source: x, batch: batch, inner: input, channels: inChannels,
-                before: padBefore, after: padAfter, kernelWidth: kernel[2])
+        if pass.x != nil || pass.xRounded != nil, pass.y != nil || pass.weightGradient != nil {
+            let padded =
+                if let x = pass.x {
+                    PaddedSource(
+                        source: x, batch: batch, inner: input, channels: inChannels,
+                        before: padBefore, after: padAfter, kernelWidth: kernel[2])
+                } else {
+                    PaddedSource(
+                        rounded: pass.xRounded!, batch: batch, inner: input, channels: inChannels,
+                        before: padBefore, after: padAfter, kernelWidth: kernel[2])
+                }
             var g = bfloat16Geometry(padded, output: output, cin: inChannels, cout: outChannels)
             g.relu = pass.rectifies ? 1 : 0
             if let y = pass.y, pass.weightGradient == nil {
@@ -327,7 +334,8 @@ func runBFloat16ForwardKernel(
 
 extension PaddedSource {
     /// Writes sample n, padded and rounded to bfloat16, to `target` (`sampleCount` elements; the
-    /// slack is not touched): one rounding pass per row, zeros around it.
+    /// slack is not touched): one rounding pass per row (a copy of the bits, for an input given
+    /// as `rounded`), zeros around it.
     func padBFloat16(sample n: Int, into target: UnsafeMutablePointer<UInt16>) {
         padBFloat16(sample: n, planes: 0..<extents[0], rows: 0..<extents[1], into: target)
     }
@@ -341,9 +349,11 @@ extension PaddedSource {
     private func padBFloat16(
         sample n: Int, planes: Range<Int>, rows: Range<Int>, into target: UnsafeMutablePointer<UInt16>
     ) {
-        precondition(parts.count == 1, "bfloat16 padding: a concatenated input is joined on the Float path only")
+        precondition(
+            parts.count == 1 || rounded != nil,
+            "bfloat16 padding: a concatenated input is joined on the Float path only")
         let rowLength = inner[2] * channels
-        let from = parts[0].source + n * inner[0] * inner[1] * rowLength
+        let offset = n * inner[0] * inner[1] * rowLength
         var p = target
         for z in planes {
             for y in rows {
@@ -352,7 +362,12 @@ extension PaddedSource {
                     p.initialize(repeating: 0, count: extents[2] * channels)
                 } else {
                     p.initialize(repeating: 0, count: before[2] * channels)
-                    dk_f32_to_bf16(from + (sz * inner[1] + sy) * rowLength, p + before[2] * channels, rowLength)
+                    let row = offset + (sz * inner[1] + sy) * rowLength
+                    if let rounded = rounded {
+                        (p + before[2] * channels).initialize(from: rounded + row, count: rowLength)
+                    } else {
+                        dk_f32_to_bf16(parts[0].source + row, p + before[2] * channels, rowLength)
+                    }
                     (p + before[2] * channels + rowLength).initialize(repeating: 0, count: after[2] * channels)
                 }
                 p += extents[2] * channels

@@ -55,6 +55,11 @@ struct LoweredPass<T: BLASScalar> {
     /// When set, x is the channel concatenation of these (`x` is the first), joined in the
     /// direct kernels' padded copy; only for a forward pass that `joinsConcatenatedInput`.
     var xParts: [ChannelPart]? = nil
+    /// x as its bfloat16 rounding (a kept activation, BFloat16Activation.swift), given instead of
+    /// `x` to a Float backward pass whose weight gradient rounds x anyway (`backwardRoundsOperands`):
+    /// the dot-product and tile kernels copy its bits into their padded operand; the other
+    /// bfloat16 paths (rounded operands, exact tilings) read a Float copy widened from it (exact).
+    var xRounded: UnsafePointer<UInt16>? = nil
 }
 
 /// Writes `fill` (a vector of `channels` scalars) or zeros to `pixels` consecutive pixels.
@@ -96,6 +101,19 @@ extension ConvGeometry {
         }
     }
 
+    /// Runs `pass` with x widened from `rounded` into a Float copy (exact), made in parallel.
+    private func runWidened(_ pass: LoweredPass<Float>, _ rounded: UnsafePointer<UInt16>, settings: ConvolutionSettings)
+    {
+        let count = batch * inputPixels * inChannels
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, count))
+        defer { x.deallocate() }
+        convertInParallel(rounded, x, count: count) { dk_bf16_to_f32($0, $1, $2) }
+        var pass = pass
+        pass.x = UnsafePointer(x)
+        pass.xRounded = nil
+        runConcrete(pass, settings: settings)
+    }
+
     /// Whether a Float backward pass (x, dy and the weight gradient, with `y` and/or `dx` when
     /// set) takes one of `runConcrete`'s bfloat16 hooks, which read x and dy only through their
     /// bfloat16 roundings. The hooks decide from which operands a pass has, never from their
@@ -111,6 +129,19 @@ extension ConvGeometry {
 
     /// `run` for a concrete scalar type (called only with Float or Double).
     private func runConcrete<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) {
+        if pass.x == nil, let rounded = pass.xRounded {
+            precondition(
+                pass.y == nil && backwardRoundsOperands(y: false, dx: pass.dx != nil, settings: settings),
+                "lowered pass: x given in bfloat16 to a pass that does not round it")
+            let pass = unsafeBitCast(pass, to: LoweredPass<Float>.self)
+            let arithmetic = BFloat16Arithmetic.current
+            if !runsBFloat16Tiling(pass, settings: settings), arithmetic != .roundedOperands {
+                runBFloat16(pass, settings: settings, tiles: arithmetic == .tiles)
+            } else {
+                runWidened(pass, rounded, settings: settings)
+            }
+            return
+        }
         precondition(pass.y == nil || pass.x != nil, "lowered pass: the forward product needs x")
         precondition(
             pass.weightGradient == nil || (pass.x != nil && pass.dy != nil),

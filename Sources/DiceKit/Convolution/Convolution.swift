@@ -158,6 +158,14 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
         input: Tensor<Scalar>, outputGradient: Tensor<Scalar>,
         computeInputGradient: Bool = true
     ) throws -> ConvolutionGradients<Scalar> {
+        try backward(kept: .tensor(input), outputGradient: outputGradient, computeInputGradient: computeInputGradient)
+    }
+
+    /// `backward(input:…)` from the input as a layer kept it: a rounding only when
+    /// `backwardRoundsInput` holds for its shape (the weight gradient then reads it as it is).
+    func backward(
+        kept input: BackwardInput<Scalar>, outputGradient: Tensor<Scalar>, computeInputGradient: Bool
+    ) throws -> ConvolutionGradients<Scalar> {
         let g = try geometry(input.shape)
         guard outputGradient.shape == g.outputShape else {
             throw DiceKitError.shape(

@@ -49,25 +49,27 @@ enum ConvolutionKernels {
 
     /// Input, weight and bias gradients of y = conv(x, w) + b, given dy in y space.
     static func backward<T: BLASScalar>(
-        _ g: ConvGeometry, x: Tensor<T>, weight: Tensor<T>, outputGradient dy: Tensor<T>,
+        _ g: ConvGeometry, x: BackwardInput<T>, weight: Tensor<T>, outputGradient dy: Tensor<T>,
         inputGradient: Bool, bias: Bool,
         settings: ConvolutionSettings, bfloat16Weights: BFloat16WeightCache? = nil
     ) -> (input: Tensor<T>?, weight: Tensor<T>, bias: Tensor<T>?) {
+        let inputCount = g.batch * g.inputPixels * g.inChannels
         var dW = zeroedScalars(g.patch * g.outChannels) as [T]
         // The lowered pass sums dy into the bias gradient while its tiles are in cache.
         var db = zeroedScalars(bias ? g.outChannels : 0) as [T]
         // dx is initialised by the workers (each zeroes its own samples).
-        let dx = [T](unsafeUninitializedCapacity: inputGradient ? x.count : 0) { pdx, initialized in
-            x.withUnsafeBufferPointer { px in
+        let dx = [T](unsafeUninitializedCapacity: inputGradient ? inputCount : 0) { pdx, initialized in
+            x.withPointers { px, pxRounded in
                 weight.withUnsafeBufferPointer { pw in
                     dy.withUnsafeBufferPointer { pdy in
                         dW.withUnsafeMutableBufferPointer { pdW in
                             db.withUnsafeMutableBufferPointer { pdb in
                                 g.run(
                                     LoweredPass(
-                                        x: px.baseAddress!, weight: pw.baseAddress!, dy: pdy.baseAddress!,
+                                        x: px, weight: pw.baseAddress!, dy: pdy.baseAddress!,
                                         weightGradient: pdW.baseAddress!, dx: inputGradient ? pdx.baseAddress! : nil,
-                                        biasGradient: bias ? pdb.baseAddress! : nil, bfloat16Weights: bfloat16Weights),
+                                        biasGradient: bias ? pdb.baseAddress! : nil, bfloat16Weights: bfloat16Weights,
+                                        xRounded: pxRounded),
                                     settings: settings)
                             }
                         }

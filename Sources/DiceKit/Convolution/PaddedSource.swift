@@ -20,8 +20,11 @@ struct ChannelPart {
 /// `before`/`after` per axis, followed by zeroed slack for the kernels' read-ahead (up to kernel
 /// width + 24 positions past a sample, conv_avx512.c; DK_CONV_SLACK_POSITIONS past the kernel width).
 struct PaddedSource {
-    /// The input: the channel concatenation of these, in order (one part: a plain tensor).
+    /// The input: the channel concatenation of these, in order (one part: a plain tensor); none
+    /// when the input is given as `rounded`.
     let parts: [ChannelPart]
+    /// The input as its bfloat16 bits, [batch, inner…, channels], instead of `parts`.
+    let rounded: UnsafePointer<UInt16>?
     let batch: Int
     /// Extents (D, H, W) of a sample before and after padding.
     let inner: [Int], extents: [Int]
@@ -40,7 +43,7 @@ struct PaddedSource {
 
     /// Whether `forEachChunk` and `withPaddedBatch` hand out the source's own samples.
     var readsInPlace: Bool {
-        readsInPlaceWhenUnpadded && !roundsToBFloat16 && parts.count == 1
+        readsInPlaceWhenUnpadded && !roundsToBFloat16 && parts.count == 1 && rounded == nil
             && before.allSatisfy { $0 == 0 } && after.allSatisfy { $0 == 0 }
     }
 
@@ -56,12 +59,34 @@ struct PaddedSource {
 
     /// The padded form of the channel concatenation of `parts`, each [batch, inner…, its channels].
     init(parts: [ChannelPart], batch: Int, inner: [Int], before: [Int], after: [Int], kernelWidth: Int) {
+        self.init(
+            parts: parts, rounded: nil, channels: parts.reduce(0) { $0 + $1.channels }, batch: batch, inner: inner,
+            before: before, after: after, kernelWidth: kernelWidth)
+    }
+
+    /// The padded form of a batch [batch, inner…, channels] given as its bfloat16 rounding (a kept
+    /// activation, BFloat16Activation.swift): only the bfloat16 padding (`padBFloat16`,
+    /// `withBFloat16Batch`) reads it, copying the bits as they are.
+    init(
+        rounded: UnsafePointer<UInt16>, batch: Int, inner: [Int], channels: Int, before: [Int], after: [Int],
+        kernelWidth: Int
+    ) {
+        self.init(
+            parts: [], rounded: rounded, channels: channels, batch: batch, inner: inner, before: before,
+            after: after, kernelWidth: kernelWidth)
+    }
+
+    private init(
+        parts: [ChannelPart], rounded: UnsafePointer<UInt16>?, channels: Int, batch: Int, inner: [Int],
+        before: [Int], after: [Int], kernelWidth: Int
+    ) {
         self.parts = parts
+        self.rounded = rounded
         self.batch = batch
         self.inner = inner
         self.before = before
         self.after = after
-        self.channels = parts.reduce(0) { $0 + $1.channels }
+        self.channels = channels
         extents = (0..<3).map { inner[$0] + before[$0] + after[$0] }
         sampleCount = extents[0] * extents[1] * extents[2] * channels
         slack = (kernelWidth + Int(DK_CONV_SLACK_POSITIONS)) * channels
@@ -104,6 +129,7 @@ struct PaddedSource {
     /// plane, row) to `target`, `channels` scalars each, joining the parts' channels at each
     /// position and rounding to bfloat16 when `roundsToBFloat16`.
     private func copyRow(_ row: Int, from x: Int, count: Int, into target: UnsafeMutablePointer<Float>) {
+        precondition(!parts.isEmpty, "padding: an input given in bfloat16 is read by the bfloat16 padding only")
         let position = row * inner[2] + x
         guard parts.count > 1 else {
             let from = parts[0].source + position * channels

@@ -168,6 +168,8 @@ public final class Trainer {
         var stoppedEarly: EarlyStoppingRecord?
         InterruptFlag.install()
         defer { InterruptFlag.uninstall() }
+        // The bfloat16 activation copies' memory, kept from step to step, is given back at the end.
+        defer { BFloat16Storage.releaseKeptMappings() }
 
         epochs: for epoch in (history.count + 1)...configuration.epochs {
             let epochStart = ProcessInfo.processInfo.systemUptime

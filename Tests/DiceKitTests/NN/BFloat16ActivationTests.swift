@@ -60,6 +60,39 @@ final class BFloat16ActivationTests: XCTestCase {
         }
     }
 
+    /// A freed copy's mapping is handed to the next copy of its size (with the new values), and
+    /// the kept mappings with the live ones stay within the most ever live at once: a copy of a
+    /// new size first gives back the oldest kept ones.
+    func testFreedMappingsAreReusedWithinThePeak() {
+        BFloat16Storage.releaseKeptMappings()
+        let mib = 1 << 20
+        let (count, baseLive) = (mib / 2, BFloat16Storage.mappedByteCounts.live) // 1 MiB copies
+        var first: BFloat16Activation? = BFloat16Activation(rounding: Tensor(shape: [2 * count], repeating: 1.5))
+        var second: BFloat16Activation? = BFloat16Activation(rounding: Tensor(shape: [2 * count], repeating: 2.5))
+        let (a, b) = (first!.storage.pointer, second!.storage.pointer)
+        XCTAssertEqual(BFloat16Storage.mappedByteCounts.live - baseLive, 4 * mib)
+        first = nil
+        second = nil
+        XCTAssertEqual(BFloat16Storage.mappedByteCounts.kept, 4 * mib)
+        // Reused, most recently freed first, holding the new values.
+        var reused: BFloat16Activation? = BFloat16Activation(rounding: Tensor(shape: [2 * count], repeating: -3))
+        XCTAssertEqual(reused!.storage.pointer, b)
+        XCTAssertEqual(reused!.bits, [UInt16](repeating: 0xC040, count: 2 * count))
+        XCTAssertEqual(BFloat16Storage.mappedByteCounts.kept, 2 * mib)
+        reused = nil
+        // A 1 MiB copy: 1 live + 4 kept would pass the peak of 4, so the oldest kept (`a`) goes.
+        let small = BFloat16Activation(rounding: Tensor(shape: [count], repeating: 1))
+        XCTAssertEqual(small.bits, [UInt16](repeating: 0x3F80, count: count))
+        XCTAssertEqual(BFloat16Storage.mappedByteCounts.kept, 2 * mib)
+        var again: BFloat16Activation? = BFloat16Activation(rounding: Tensor(shape: [2 * count], repeating: 1))
+        XCTAssertEqual(again!.storage.pointer, b)
+        XCTAssertNotEqual(again!.storage.pointer, a)
+        again = nil
+        XCTAssertEqual(BFloat16Storage.releaseKeptMappings(), 2 * mib)
+        XCTAssertEqual(BFloat16Storage.mappedByteCounts.kept, 0)
+        withExtendedLifetime(small) {}
+    }
+
     /// A convolution whose input is kept rounded: a backward pass that throws (a gradient of the
     /// wrong shape) leaves the input kept, and the next one gives the bits of the Float-kept input.
     func testThrowingBackwardLeavesTheRoundedInputKept() throws {

@@ -16,13 +16,12 @@
 // Layers hold the copy instead of the Float tensor (ConvolutionLayer, TransposedConvolutionLayer,
 // ActivationLayer); one copy serves every layer that kept the same tensor (a ReLU's output and
 // the next convolution's input), and a tensor is converted only when every layer that keeps it
-// takes the copy, so that no Float tensor stays alive beside its copy.
+// takes the copy, so that no Float tensor stays alive beside its copy. A convolution's backward
+// pass hands the copy's bits to the bfloat16 kernels as they are (ConvEngine.swift, `xRounded`):
+// no Float tensor is widened from it, and its padded operand is a copy of bits, not a rounding.
+// The copies' memory is kept from step to step (BFloat16Storage.swift).
 
 internal import CDiceKitKernels
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// A Float tensor kept as its bfloat16 rounding (round to nearest, ties to even; `BFloat16`).
 ///
@@ -66,7 +65,7 @@ struct BFloat16Activation: Sendable {
 
 /// `convert(source + i, target + i, n)` over ranges [i, i + n) of `count` elements, in parallel:
 /// the element-wise conversions between Float and bfloat16.
-private func convertInParallel<Source, Target>(
+func convertInParallel<Source, Target>(
     _ source: UnsafePointer<Source>, _ target: UnsafeMutablePointer<Target>, count: Int,
     _ convert: @Sendable @escaping (UnsafePointer<Source>, UnsafeMutablePointer<Target>, Int) -> Void
 ) {
@@ -99,11 +98,18 @@ struct KeptInput<Scalar: BLASScalar> {
         self.rounded = rounded
     }
 
-    /// The input as the backward pass reads it. A rounding is widened (exact: the pass rounds it
-    /// back to the same bits) and kept in its place: the copy is let go of before the pass runs
-    /// (a copy shared with another layer stays with it), and a pass that throws leaves the input
-    /// kept, as a Float one would be.
-    mutating func forBackward() -> Tensor<Scalar>? {
+    /// The input as the backward pass reads it, the tensor or its rounding as kept (a
+    /// convolution's weight gradient reads a rounding as it is: ConvEngine.swift, `xRounded`).
+    var forBackward: BackwardInput<Scalar>? {
+        if let rounded = rounded { return .rounded(rounded) }
+        return tensor.map { .tensor($0) }
+    }
+
+    /// The input as a Float tensor for a backward pass that reads only that. A rounding is widened
+    /// (exact: the pass rounds it back to the same bits) and kept in its place: the copy is let
+    /// go of before the pass runs (a copy shared with another layer stays with it), and a pass
+    /// that throws leaves the input kept, as a Float one would be.
+    mutating func widenedForBackward() -> Tensor<Scalar>? {
         if let rounded = rounded {
             tensor = rounded.widened()
             self.rounded = nil
@@ -112,46 +118,34 @@ struct KeptInput<Scalar: BLASScalar> {
     }
 }
 
-/// The memory of one bfloat16 copy: from 1 MiB up mapped from the kernel on its own (so it never
-/// fragments malloc's heap), populated at once (one call faults in every page, rather than a
-/// fault per page as the conversion first writes it) and given back when freed, so the backward
-/// pass returns each copy's pages as it finishes with it; smaller ones from malloc.
-final class BFloat16Storage: @unchecked Sendable {
-    /// The elements (written once, by the initialiser of `BFloat16Activation`, then only read).
-    let pointer: UnsafeMutablePointer<UInt16>
-    /// The number of elements.
-    let count: Int
-    /// Whether `pointer` is a mapping of its own.
-    private let mapped: Bool
+/// A layer's input as its backward pass reads it: the tensor, or (Float only) its bfloat16
+/// rounding kept instead of it.
+enum BackwardInput<Scalar: BLASScalar> {
+    case tensor(Tensor<Scalar>)
+    case rounded(BFloat16Activation)
 
-    /// Uninitialised memory for `count` elements.
-    init(count: Int) {
-        self.count = count
-        let bytes = Swift.max(1, count) * MemoryLayout<UInt16>.stride
-        #if canImport(Glibc)
-            if bytes >= 1 << 20 {
-                let flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE
-                let address = mmap(nil, bytes, PROT_READ | PROT_WRITE, flags, -1, 0)
-                guard let address = address, address != MAP_FAILED else {
-                    preconditionFailure("bfloat16 activation: cannot map \(bytes) bytes (errno \(errno))")
-                }
-                pointer = address.bindMemory(to: UInt16.self, capacity: Swift.max(1, count))
-                mapped = true
-                return
-            }
-        #endif
-        pointer = .allocate(capacity: Swift.max(1, count))
-        mapped = false
+    /// The input's shape.
+    var shape: [Int] {
+        switch self {
+        case .tensor(let t): t.shape
+        case .rounded(let r): r.shape
+        }
     }
 
-    deinit {
-        #if canImport(Glibc)
-            if mapped {
-                munmap(pointer, Swift.max(1, count) * MemoryLayout<UInt16>.stride)
-                return
-            }
-        #endif
-        pointer.deallocate()
+    /// The same input with scalar type `T` (the same type: `Scalar` and `T` are one type at run time).
+    func reinterpreted<T: BLASScalar>(as _: T.Type) -> BackwardInput<T> {
+        switch self {
+        case .tensor(let t): .tensor(t.reinterpreted(as: T.self))
+        case .rounded(let r): .rounded(r)
+        }
+    }
+
+    /// Calls `body` with a pointer to the tensor's scalars, or to the rounding's bits.
+    func withPointers<R>(_ body: (UnsafePointer<Scalar>?, UnsafePointer<UInt16>?) -> R) -> R {
+        switch self {
+        case .tensor(let t): t.withUnsafeBufferPointer { body($0.baseAddress!, nil) }
+        case .rounded(let r): body(nil, UnsafePointer(r.storage.pointer))
+        }
     }
 }
 

@@ -95,12 +95,11 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     ///
     /// Returns nil when `computesInputGradient` is false.
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
-        guard let input = keptInput.forBackward(), let convolution = cachedConvolution else {
+        guard let input = keptInput.forBackward, let convolution = cachedConvolution else {
             throw DiceKitError.shape("ConvolutionLayer.backward called before forward")
         }
         let grads = try convolution.backward(
-            input: input, outputGradient: outputGradient,
-            computeInputGradient: computesInputGradient)
+            kept: input, outputGradient: outputGradient, computeInputGradient: computesInputGradient)
         weight.gradient += gemmToPyTorch(grads.weight)
         if let b = grads.bias { bias.gradient += b }
         keptInput.keep(nil)
@@ -188,7 +187,7 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer, CacheR
 
     /// d(loss)/d(input); adds the weight and bias gradients into the parameters.
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
-        guard let input = keptInput.forBackward(), let convolution = cachedConvolution else {
+        guard let input = keptInput.widenedForBackward(), let convolution = cachedConvolution else {
             throw DiceKitError.shape("TransposedConvolutionLayer.backward called before forward")
         }
         let grads = try convolution.backward(input: input, outputGradient: outputGradient)
