@@ -111,6 +111,44 @@ final class NormalizationTests: XCTestCase {
         XCTAssertLessThan(worst(one.dGamma, meanDyXhat.map { $0 * Double(rows) }), 1e-4)
     }
 
+    /// A batch normalisation followed by a ReLU in a training sequence (the ReLU applied in the
+    /// normalisation's output pass) gives the bits of the two layers run one after the other:
+    /// outputs, input gradients, parameter gradients and running statistics, with channels whose
+    /// outputs are all negative (γ < 0), ±0 (γ = 0, β = −0) and NaN.
+    func testBatchNormFollowedByAReLUInTrainingGivesTheSameBitsAsTwoPasses() throws {
+        let c = 5
+        var scalars = randomInput([3, 40, 40, c], seed: 21).scalars.map { Float($0) }
+        scalars[4] = .nan // channel 4 is all NaN after normalisation
+        let x = try Tensor(shape: [3, 40, 40, c], scalars: scalars)
+        let dy = try Tensor(shape: x.shape, scalars: randomInput(x.shape, seed: 22).scalars.map { Float($0) })
+        func run(fused: Bool) throws -> [[UInt32]] {
+            let norm = try BatchNorm<Float>(channels: c)
+            norm.weight.value = try Tensor(shape: [c], scalars: [1.5, -2, 0, 0.75, 1])
+            norm.bias.value = try Tensor(shape: [c], scalars: [0.25, -0.5, -0.0, 0, 0.5])
+            let relu = ActivationLayer<Float>(.relu)
+            let y: Tensor<Float>
+            let dx: Tensor<Float>
+            if fused {
+                let sequence = SequentialLayer<Float>([norm, relu])
+                y = try sequence.forward(x, mode: .training)
+                dx = try XCTUnwrap(try sequence.backward(dy))
+            } else {
+                y = try relu.forward(try norm.forward(x, mode: .training), mode: .training)
+                dx = try XCTUnwrap(try norm.backward(try XCTUnwrap(try relu.backward(dy))))
+            }
+            return [
+                y, dx, norm.weight.gradient, norm.bias.gradient, norm.runningMean.value, norm.runningVariance.value,
+            ]
+            .map { $0.scalars.map(\.bitPattern) }
+        }
+        let (fused, separate) = (try run(fused: true), try run(fused: false))
+        XCTAssertEqual(fused, separate)
+        // The cases are there: +0 outputs, NaN outputs, and positive ones.
+        let y = fused[0].map { Float(bitPattern: $0) }
+        XCTAssertTrue(y.contains { $0.bitPattern == 0 } && y.contains(where: \.isNaN) && y.contains { $0 > 0 })
+        XCTAssertFalse(y.contains { $0 < 0 || $0.bitPattern == (-Float.zero).bitPattern })
+    }
+
     func testGroupAndInstanceNormGradients() throws {
         let group = try GroupNorm<Double>(groups: 2, channels: 6)
         randomizeAffine(group.parameters)

@@ -25,10 +25,10 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
     /// in its output pass (ConvolutionLayer+Inference.swift; the same values up to Float
     /// rounding). Such a forward caches nothing: `backward` needs a `.training` forward.
     ///
-    /// In `.training` mode a convolution directly followed by a ReLU applies max(0, ·) in its
-    /// output pass, and the ReLU keeps that output for its backward pass: the values of the two
-    /// layers one after the other (up to the sign of a zero) and the same gradients, with one
-    /// pass over the activations and one tensor fewer. Any other activation overwrites the
+    /// In `.training` mode a convolution or a batch normalisation directly followed by a ReLU
+    /// applies it in its output pass, and the ReLU keeps that output for its backward pass: the
+    /// values of the two layers one after the other (up to the sign of a zero after a
+    /// convolution) and the same gradients, with one pass over the activations fewer. Any other activation overwrites the
     /// previous layer's output in place rather than allocating a second tensor of the same size.
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
         try forward(concatenating: [input], mode: mode)
@@ -56,6 +56,14 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
                     let relu = layers[i + 1] as? ActivationLayer<Scalar>, relu.kind == .relu
                 {
                     x = try conv.forward(x, rectified: true)
+                    relu.adoptRectifiedOutput(x)
+                    i += 2
+                    continue
+                }
+                if mode == .training, i + 1 < layers.count, let norm = layers[i] as? BatchNorm<Scalar>,
+                    let relu = layers[i + 1] as? ActivationLayer<Scalar>, relu.kind == .relu
+                {
+                    x = try norm.forward(x, mode: mode, rectified: true)
                     relu.adoptRectifiedOutput(x)
                     i += 2
                     continue

@@ -74,9 +74,17 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
     ///
     /// - Throws: `DiceKitError.shape` when the last axis is not C or the rank is below 3;
     ///   `DiceKitError.value` in training mode when a channel has a single element (no variance).
+    public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
+        try forward(input, mode: mode, rectified: false)
+    }
+
+    /// `forward`, with a ReLU applied to the output in the same pass when `rectified` (a batch
+    /// normalisation + ReLU in training, SequentialLayer.forward): y ≤ 0 (−0 included) becomes
+    /// +0 and a NaN stays NaN, as `ActivationKind.relu`, so the ReLU's backward pass may read
+    /// this output as its own.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
+    func forward(_ input: Tensor<Scalar>, mode: LayerMode, rectified: Bool) throws -> Tensor<Scalar> {
         let (n, s, c) = try normalizationExtents(input.shape, channels: channels, layer: "BatchNorm")
         let localRows = n * s
         var rows = localRows
@@ -124,7 +132,7 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
                         let (start, count) = (range.lowerBound * c, range.count * c)
                         normalizeRows(
                             UnsafeBufferPointer(rebasing: x[start..<(start + count)]), rows: range.count, channels: c,
-                            shift: shift, scale: scale, gamma: gamma, beta: beta,
+                            shift: shift, scale: scale, gamma: gamma, beta: beta, rectifies: rectified,
                             normalized: UnsafeMutableBufferPointer(rebasing: h[start..<(start + count)]),
                             output: UnsafeMutableBufferPointer(rebasing: y[start..<(start + count)]))
                     }

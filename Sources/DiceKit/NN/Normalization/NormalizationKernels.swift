@@ -53,13 +53,31 @@ func channelMoments<T: BLASScalar>(_ x: UnsafeBufferPointer<T>, rows: Int, chann
     return (mean, variance)
 }
 
-/// y = γ_c·x̂ + β_c with x̂ = (x − shift_c)·scale_c, row by row over [M, C]; also stores x̂.
+/// y = γ_c·x̂ + β_c with x̂ = (x − shift_c)·scale_c, row by row over [M, C]; also stores x̂. With
+/// `rectifies`, y is a ReLU's output instead: +0 where γ_c·x̂ + β_c ≤ 0, NaN kept.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 func normalizeRows<T: BLASScalar>(
     _ x: UnsafeBufferPointer<T>, rows: Int, channels: Int,
-    shift: [T], scale: [T], gamma: [T], beta: [T],
+    shift: [T], scale: [T], gamma: [T], beta: [T], rectifies: Bool = false,
     normalized: UnsafeMutableBufferPointer<T>, output: UnsafeMutableBufferPointer<T>
+) {
+    guard !rectifies else {
+        normalizeRows(
+            x, rows: rows, channels: channels, shift: shift, scale: scale, gamma: gamma, beta: beta,
+            normalized: normalized, output: output, { $0 <= 0 ? 0 : $0 })
+        return
+    }
+    normalizeRows(
+        x, rows: rows, channels: channels, shift: shift, scale: scale, gamma: gamma, beta: beta,
+        normalized: normalized, output: output, { $0 })
+}
+
+/// `normalizeRows` with `activation` applied to y (inlined into each caller's loop).
+@inline(__always)
+private func normalizeRows<T: BLASScalar>(
+    _ x: UnsafeBufferPointer<T>, rows: Int, channels: Int, shift: [T], scale: [T], gamma: [T], beta: [T],
+    normalized: UnsafeMutableBufferPointer<T>, output: UnsafeMutableBufferPointer<T>, _ activation: (T) -> T
 ) {
     shift.withUnsafeBufferPointer { shift in
         scale.withUnsafeBufferPointer { scale in
@@ -70,7 +88,7 @@ func normalizeRows<T: BLASScalar>(
                         for c in 0..<channels {
                             let h = (x[base &+ c] - shift[c]) * scale[c]
                             normalized[base &+ c] = h
-                            output[base &+ c] = gamma[c] * h + beta[c]
+                            output[base &+ c] = activation(gamma[c] * h + beta[c])
                         }
                     }
                 }
