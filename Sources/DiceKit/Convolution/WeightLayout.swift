@@ -56,28 +56,46 @@ public enum WeightLayout {
         return Tensor(uncheckedShape: [a, b] + spatial, storage: result)
     }
 
+    /// target += toPyTorch(source) in one pass, with no converted tensor in between (each
+    /// training step's kernel gradients): `source` a kernel of DiceKit shape `shape` (rank 3 to
+    /// 5), `target` in PyTorch's layout; the same sums, element by element.
+    static func addToPyTorch<T: BLASScalar>(
+        _ source: UnsafePointer<T>, shape: [Int], into target: UnsafeMutablePointer<T>
+    ) {
+        let r = shape.count
+        precondition((3...5).contains(r), "addToPyTorch: kernel shape \(shape); expected rank 3 to 5")
+        permute(
+            source, target, a: shape[r - 1], b: shape[r - 2], k: shape[..<(r - 2)].reduce(1, *), toPyTorch: true,
+            adding: true)
+    }
+
     /// Moves element (i, j, t) between PyTorch's [a, b, k] and DiceKit's [k, b, a] order: a
     /// transpose of an a × (b·k) matrix, in blocks of 16 values of i so that both sides are
     /// read and written a cache line at a time. A training step converts every kernel and every
     /// kernel gradient (1.9 M values in the base-16 U-Net, 7.8 M in base 32), so the values of
     /// j are dealt out to the worker pool in ranges of about 64 k values: each (j, t) row of
     /// both layouts belongs to one range, and the result is the same whatever the split.
+    /// With `adding` (toPyTorch only), the target holds values and each is added to.
     private static func permute<T: BLASScalar>(
         _ source: UnsafePointer<T>, _ target: UnsafeMutablePointer<T>,
-        a: Int, b: Int, k: Int, toPyTorch: Bool
+        a: Int, b: Int, k: Int, toPyTorch: Bool, adding: Bool = false
     ) {
         let shared = TaskShared((source, target))
         WorkerPool.shared.forEachRange(b, grain: Swift.max(1, (1 << 16) / Swift.max(1, a * k))) { range in
             let (source, target) = shared.buffers
-            permute(source, target, a: a, b: b, k: k, j: range, toPyTorch: toPyTorch)
+            if adding {
+                permute(source, target, a: a, b: b, k: k, j: range, toPyTorch: true) { $0.pointee += $1 }
+            } else {
+                permute(source, target, a: a, b: b, k: k, j: range, toPyTorch: toPyTorch) { $0.initialize(to: $1) }
+            }
         }
     }
 
-    /// `permute` of the values whose j lies in `js`.
+    /// `permute` of the values whose j lies in `js`, each written by `store(target address, value)`.
     @inline(__always)
     private static func permute<T: BLASScalar>(
         _ source: UnsafePointer<T>, _ target: UnsafeMutablePointer<T>,
-        a: Int, b: Int, k: Int, j js: Range<Int>, toPyTorch: Bool
+        a: Int, b: Int, k: Int, j js: Range<Int>, toPyTorch: Bool, _ store: (UnsafeMutablePointer<T>, T) -> Void
     ) {
         let block = 16
         for i0 in stride(from: 0, to: a, by: block) {
@@ -87,9 +105,9 @@ public enum WeightLayout {
                     let dk = (t * b + j) * a // DiceKit offset of (0, j, t)
                     let pt = j * k + t // PyTorch offset of (0, j, t)
                     if toPyTorch {
-                        for i in i0..<i1 { (target + i * b * k + pt).initialize(to: source[dk + i]) }
+                        for i in i0..<i1 { store(target + i * b * k + pt, source[dk + i]) }
                     } else {
-                        for i in i0..<i1 { (target + dk + i).initialize(to: source[i * b * k + pt]) }
+                        for i in i0..<i1 { store(target + dk + i, source[i * b * k + pt]) }
                     }
                 }
             }

@@ -153,6 +153,42 @@ final class ConvolutionEngineTests: XCTestCase {
         XCTAssertEqual(try WeightLayout.toPyTorch(ours), torch)
     }
 
+    /// A kernel gradient added into its parameter's gradient in PyTorch's layout in one pass
+    /// (each training step's `ConvolutionLayer.backward`) gives the bits of converting it, then
+    /// adding: 2-D across several ranges of the worker pool, 1-D and 3-D; and two backward passes
+    /// of a layer add up.
+    func testKernelGradientAddedInPyTorchLayoutIsTheConvertedSum() throws {
+        for (shape, seed) in [([3, 3, 256, 64], 253), ([5, 6, 7], 254), ([2, 3, 2, 5, 4], 255)] as [([Int], UInt64)] {
+            let gradient = randomTensor(shape, seed: seed)
+            let initial = try WeightLayout.toPyTorch(randomTensor(shape, seed: seed + 10))
+            var sum = initial
+            gradient.withUnsafeBufferPointer { source in
+                sum.withUnsafeMutableBufferPointer { target in
+                    WeightLayout.addToPyTorch(source.baseAddress!, shape: shape, into: target.baseAddress!)
+                }
+            }
+            let expected = initial + (try WeightLayout.toPyTorch(gradient))
+            XCTAssertEqual(sum.shape, expected.shape)
+            XCTAssertEqual(sum.scalars.map(\.bitPattern), expected.scalars.map(\.bitPattern), "\(shape)")
+        }
+        var generator = SeededGenerator(seed: 256)
+        let layer = try ConvolutionLayer<Double>(
+            kernelSize: [3, 3], inputChannels: 3, outputChannels: 5, generator: &generator)
+        let x = randomTensor([2, 6, 6, 3], seed: 257)
+        let dy = randomTensor([2, 6, 6, 5], seed: 258)
+        _ = try layer.forward(x, mode: .training)
+        _ = try layer.backward(dy)
+        let once = layer.weight.gradient
+        _ = try layer.forward(x, mode: .training)
+        _ = try layer.backward(dy)
+        XCTAssertEqual(layer.weight.gradient, once + once)
+        let direct = try Convolution(
+            weight: WeightLayout.fromPyTorch(layer.weight.value), bias: layer.bias.value, padding: .same
+        )
+        .backward(input: x, outputGradient: dy)
+        XCTAssertEqual(once, try WeightLayout.toPyTorch(direct.weight))
+    }
+
     func testInitialisersHaveTheDocumentedSpread() throws {
         var generator = SeededGenerator(seed: 260)
         let shape = [3, 3, 64, 32] // fan-in 576, fan-out 288

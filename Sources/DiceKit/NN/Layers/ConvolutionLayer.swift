@@ -100,7 +100,7 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
         }
         let grads = try convolution.backward(
             kept: input, outputGradient: outputGradient, computeInputGradient: computesInputGradient)
-        weight.gradient += gemmToPyTorch(grads.weight)
+        addGEMMGradient(grads.weight, into: &weight.gradient)
         if let b = grads.bias { bias.gradient += b }
         keptInput.keep(nil)
         cachedConvolution = nil
@@ -191,7 +191,7 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer, CacheR
             throw DiceKitError.shape("TransposedConvolutionLayer.backward called before forward")
         }
         let grads = try convolution.backward(input: input, outputGradient: outputGradient)
-        weight.gradient += gemmToPyTorch(grads.weight)
+        addGEMMGradient(grads.weight, into: &weight.gradient)
         if let b = grads.bias { bias.gradient += b }
         keptInput.keep(nil)
         cachedConvolution = nil
@@ -224,9 +224,27 @@ func pyTorchToGEMM<T: BLASScalar>(_ weight: Tensor<T>) throws -> Tensor<T> {
         double: { try WeightLayout.fromPyTorch(weight.reinterpreted(as: Double.self)).reinterpreted() })
 }
 
-private func gemmToPyTorch<T: BLASScalar>(_ weight: Tensor<T>) -> Tensor<T> {
-    // The gradient has the kernel's own GEMM-layout shape, so the conversion cannot fail.
-    specialised(
-        T.self, float: { try! WeightLayout.toPyTorch(weight.reinterpreted(as: Float.self)).reinterpreted() },
-        double: { try! WeightLayout.toPyTorch(weight.reinterpreted(as: Double.self)).reinterpreted() })
+/// `gradient += WeightLayout.toPyTorch(weight)`, a kernel gradient added to its parameter's, in one pass.
+private func addGEMMGradient<T: BLASScalar>(_ weight: Tensor<T>, into gradient: inout Tensor<T>) {
+    let r = weight.rank
+    precondition(
+        gradient.shape == [weight.shape[r - 1], weight.shape[r - 2]] + weight.shape[..<(r - 2)],
+        "kernel gradient of shape \(weight.shape) for a parameter of shape \(gradient.shape)")
+    weight.withUnsafeBufferPointer { source in
+        gradient.withUnsafeMutableBufferPointer { target in
+            let (s, t) = (UnsafeRawPointer(source.baseAddress!), UnsafeMutableRawPointer(target.baseAddress!))
+            specialised(
+                T.self,
+                float: {
+                    WeightLayout.addToPyTorch(
+                        s.assumingMemoryBound(to: Float.self), shape: weight.shape,
+                        into: t.assumingMemoryBound(to: Float.self))
+                },
+                double: {
+                    WeightLayout.addToPyTorch(
+                        s.assumingMemoryBound(to: Double.self), shape: weight.shape,
+                        into: t.assumingMemoryBound(to: Double.self))
+                })
+        }
+    }
 }
