@@ -51,7 +51,11 @@ extension ConvGeometry {
         let cache = pass.bfloat16Weights ?? BFloat16WeightCache()
         if pass.x != nil || pass.xRounded != nil, pass.y != nil || pass.weightGradient != nil {
             let padded =
-                if let x = pass.x {
+                if let parts = pass.xParts {
+                    PaddedSource(
+                        parts: parts, batch: batch, inner: input, before: padBefore, after: padAfter,
+                        kernelWidth: kernel[2])
+                } else if let x = pass.x {
                     PaddedSource(
                         source: x, batch: batch, inner: input, channels: inChannels,
                         before: padBefore, after: padAfter, kernelWidth: kernel[2])
@@ -335,7 +339,8 @@ func runBFloat16ForwardKernel(
 extension PaddedSource {
     /// Writes sample n, padded and rounded to bfloat16, to `target` (`sampleCount` elements; the
     /// slack is not touched): one rounding pass per row (a copy of the bits, for an input given
-    /// as `rounded`), zeros around it.
+    /// as `rounded`; the parts' channels joined position by position, for a concatenation),
+    /// zeros around it.
     func padBFloat16(sample n: Int, into target: UnsafeMutablePointer<UInt16>) {
         padBFloat16(sample: n, planes: 0..<extents[0], rows: 0..<extents[1], into: target)
     }
@@ -349,9 +354,6 @@ extension PaddedSource {
     private func padBFloat16(
         sample n: Int, planes: Range<Int>, rows: Range<Int>, into target: UnsafeMutablePointer<UInt16>
     ) {
-        precondition(
-            parts.count == 1 || rounded != nil,
-            "bfloat16 padding: a concatenated input is joined on the Float path only")
         let rowLength = inner[2] * channels
         let offset = n * inner[0] * inner[1] * rowLength
         var p = target
@@ -365,8 +367,17 @@ extension PaddedSource {
                     let row = offset + (sz * inner[1] + sy) * rowLength
                     if let rounded = rounded {
                         (p + before[2] * channels).initialize(from: rounded + row, count: rowLength)
-                    } else {
+                    } else if parts.count == 1 {
                         dk_f32_to_bf16(parts[0].source + row, p + before[2] * channels, rowLength)
+                    } else {
+                        // The parts' channels joined at each position as they are rounded.
+                        var offset = before[2] * channels
+                        for part in parts {
+                            dk_f32_to_bf16_runs(
+                                part.source + row / channels * part.channels, p + offset, inner[2], part.channels,
+                                channels)
+                            offset += part.channels
+                        }
                     }
                     (p + before[2] * channels + rowLength).initialize(repeating: 0, count: after[2] * channels)
                 }

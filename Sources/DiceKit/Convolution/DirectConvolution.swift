@@ -37,15 +37,10 @@ extension ConvGeometry {
     }
 
     /// Whether a Float forward pass may take its input as a channel concatenation of separate
-    /// tensors (`LoweredPass.xParts`): it runs on the direct kernels with Float operands or
-    /// rounded ones, whose padded copy joins them; the dot-product and tile bfloat16 kernels read
-    /// a bfloat16 copy that does not.
+    /// tensors (`LoweredPass.xParts`): it runs on the direct kernels, with Float operands,
+    /// rounded ones, or bfloat16 ones (dot products, tiles), whose padded copy joins them.
     func joinsConcatenatedInput(settings: ConvolutionSettings) -> Bool {
-        guard runsDirect(Float.self, inputGradient: false, settings: settings) else { return false }
-        let bfloat16Copy =
-            settings.precision == .bfloat16 && ComputePrecision.bfloat16Available
-            && inChannels % directChannelMultiple == 0 && BFloat16Arithmetic.current != .roundedOperands
-        return !bfloat16Copy
+        runsDirect(Float.self, inputGradient: false, settings: settings)
     }
 
     /// The channel multiple of the direct kernels (DK_CONV_CHANNEL_MULTIPLE, 16 floats).

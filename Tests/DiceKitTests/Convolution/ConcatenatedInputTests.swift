@@ -2,8 +2,8 @@
 // copy (Convolution/PaddedSource.swift, `Convolution.forward(concatenating:rectified:)`) gives
 // the bits of the convolution of the concatenated tensor: 2-D and 3-D, two and three parts,
 // one worker and two (padding per sample, or the whole batch), every instruction-set level with
-// direct kernels, the rounded-operand bfloat16 arithmetic; and where the parts cannot be joined
-// there (Double, the lowered path, the dot-product kernels) it concatenates first. A U-Net
+// direct kernels, every bfloat16 arithmetic (rounded operands, dot products, tiles); and where
+// the parts cannot be joined there (Double, the lowered path) it concatenates first. A U-Net
 // decoder block in evaluation mode takes the same route.
 
 import XCTest
@@ -70,7 +70,7 @@ final class ConcatenatedInputTests: XCTestCase {
         }
     }
 
-    func testRoundedOperandsJoinToo() throws {
+    func testBFloat16ArithmeticsJoinToo() throws {
         try XCTSkipUnless(ComputePrecision.bfloat16Available, "no bfloat16 instructions on this CPU")
         var settings = ConvolutionSettings.default
         settings.precision = .bfloat16
@@ -78,9 +78,15 @@ final class ConcatenatedInputTests: XCTestCase {
         try BFloat16Arithmetic.with(.roundedOperands) {
             try check(conv, spatial: [8, 6], parts: [16, 16], batch: 3, joins: true, seed: 51)
         }
-        // The dot-product kernels read a bfloat16 copy of their own: the parts are concatenated first.
-        try BFloat16Arithmetic.with(.dotProducts) {
-            try check(conv, spatial: [8, 6], parts: [16, 16], batch: 3, joins: false, seed: 52)
+        // The dot-product and tile kernels join the parts in their bfloat16 copy: with the whole
+        // batch rounded (batch 3, two workers) and per worker (batch 4), three parts too.
+        for arithmetic in [BFloat16Arithmetic.dotProducts, .tiles] {
+            try BFloat16Arithmetic.with(arithmetic) {
+                try check(conv, spatial: [8, 6], parts: [16, 16], batch: 3, joins: true, seed: 52)
+                try check(conv, spatial: [5, 7], parts: [16, 16], batch: 4, joins: true, seed: 53)
+                let three = try convolution([3, 3], cin: 64, cout: 32, seed: 54, settings: settings)
+                try check(three, spatial: [6, 5], parts: [32, 16, 16], batch: 4, joins: true, seed: 55)
+            }
         }
     }
 
