@@ -56,7 +56,8 @@ struct LoweredPass<T: BLASScalar> {
     /// direct kernels' padded copy; only for a forward pass that `joinsConcatenatedInput`.
     var xParts: [ChannelPart]? = nil
     /// x as its bfloat16 rounding (a kept activation, BFloat16Activation.swift), given instead of
-    /// `x` to a Float backward pass whose weight gradient rounds x anyway (`backwardRoundsOperands`):
+    /// `x` to a Float forward pass that `forwardReadsRoundedOperand`, or to a Float backward pass
+    /// whose weight gradient rounds x anyway (`backwardRoundsOperands`):
     /// the dot-product and tile kernels copy its bits into their padded operand; the other
     /// bfloat16 paths (rounded operands, exact tilings) read a Float copy widened from it (exact).
     var xRounded: UnsafePointer<UInt16>? = nil
@@ -101,6 +102,17 @@ extension ConvGeometry {
         }
     }
 
+    /// Whether a Float forward pass (x → y) runs on the bfloat16 dot-product or tile kernels, which
+    /// read x only through its rounding and may be handed that rounding (`LoweredPass.xRounded`).
+    func forwardReadsRoundedOperand(settings: ConvolutionSettings) -> Bool {
+        var placeholder: Float = 0
+        return withUnsafeMutablePointer(to: &placeholder) { p in
+            let pass = LoweredPass<Float>(x: p, weight: p, y: p)
+            return !runsBFloat16Tiling(pass, settings: settings) && runsBFloat16(pass, settings: settings)
+                && BFloat16Arithmetic.current != .roundedOperands
+        }
+    }
+
     /// Runs `pass` with x widened from `rounded` into a Float copy (exact), made in parallel.
     private func runWidened(_ pass: LoweredPass<Float>, _ rounded: UnsafePointer<UInt16>, settings: ConvolutionSettings)
     {
@@ -130,8 +142,11 @@ extension ConvGeometry {
     /// `run` for a concrete scalar type (called only with Float or Double).
     private func runConcrete<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) {
         if pass.x == nil, let rounded = pass.xRounded {
+            let forward = pass.y != nil && pass.weightGradient == nil && pass.dx == nil
             precondition(
-                pass.y == nil && backwardRoundsOperands(y: false, dx: pass.dx != nil, settings: settings),
+                forward
+                    ? forwardReadsRoundedOperand(settings: settings)
+                    : pass.y == nil && backwardRoundsOperands(y: false, dx: pass.dx != nil, settings: settings),
                 "lowered pass: x given in bfloat16 to a pass that does not round it")
             let pass = unsafeBitCast(pass, to: LoweredPass<Float>.self)
             let arithmetic = BFloat16Arithmetic.current

@@ -126,6 +126,36 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
         return specialised(Scalar.self, float: { run(Float.self) }, double: { run(Double.self) })
     }
 
+    /// `forward(_:rectified:)` of the Float tensor whose bfloat16 rounding `rounded` is, read as it
+    /// is by a forward pass that `readsRoundedInput` (the same values: the pass rounds its input).
+    func forward(rounded: BFloat16Activation, rectified: Bool) throws -> Tensor<Scalar> {
+        let g = try geometry(rounded.shape)
+        precondition(Scalar.self == Float.self, "convolution: only a Float convolution reads a bfloat16 input")
+        let y = [Float](unsafeUninitializedCapacity: g.outputRows * g.outChannels) { py, initialized in
+            weight.reinterpreted(as: Float.self).withUnsafeBufferPointer { pw in
+                withOptionalPointer(bias?.reinterpreted(as: Float.self)) { pb in
+                    g.run(
+                        LoweredPass(
+                            weight: pw.baseAddress!, y: py.baseAddress!, bias: pb, rectifies: rectified,
+                            bfloat16Weights: bfloat16Weights, xRounded: UnsafePointer(rounded.storage.pointer)),
+                        settings: settings)
+                }
+            }
+            initialized = py.count
+        }
+        return Tensor<Float>(uncheckedShape: g.outputShape, storage: y).reinterpreted()
+    }
+
+    /// Whether a training forward pass on an input of this shape may read its bfloat16 rounding
+    /// (`forward(rounded:rectified:)`) on the bfloat16 kernels, and its backward pass read the
+    /// same rounding (`backwardRoundsInput`): a layer may then keep only the rounding.
+    func readsRoundedInput(_ inputShape: [Int], computeInputGradient: Bool) -> Bool {
+        guard backwardRoundsInput(inputShape, computeInputGradient: computeInputGradient),
+            let g = try? geometry(inputShape)
+        else { return false }
+        return g.forwardReadsRoundedOperand(settings: settings)
+    }
+
     /// `forward(_:rectified:)` of `Tensor.concatenatingChannels(parts)`, without writing the
     /// concatenation where the direct kernels run: they read two parts in place (the border's
     /// padded strips and a padded copy where the pass is not read in place join them; a U-Net

@@ -60,6 +60,18 @@ final class BFloat16ActivationTests: XCTestCase {
         }
     }
 
+    /// A decoder block's input rounded from its two parts (UNet.forwardLayers, in a bfloat16 step:
+    /// the Float concatenation is never written) has the bits of the concatenation's rounding,
+    /// over several ranges of positions on the worker pool.
+    func testConcatenationRoundedFromItsPartsIsTheRoundedConcatenation() throws {
+        let parts = [randomTensor([2, 40, 40, 16], seed: 31), randomTensor([2, 40, 40, 32], seed: 32)]
+            .map { $0.converted(to: Float.self) }
+        let rounded = BFloat16Activation(roundingConcatenation: parts)
+        let expected = BFloat16Activation(rounding: try Tensor.concatenatingChannels(parts))
+        XCTAssertEqual(rounded.shape, [2, 40, 40, 48])
+        XCTAssertEqual(rounded.bits, expected.bits)
+    }
+
     /// A freed copy's mapping is handed to the next copy of its size (with the new values), and
     /// the kept mappings with the live ones stay within the most ever live at once: a copy of a
     /// new size first gives back the oldest kept ones.

@@ -45,6 +45,31 @@ struct BFloat16Activation: Sendable {
         }
     }
 
+    /// The rounding of `Tensor.concatenatingChannels(parts)` (parts [N, spatial…, Cᵢ] alike but in
+    /// the last axis, checked by the caller), written position by position from the parts: the
+    /// Float concatenation is never written. Converted in parallel over ranges of positions.
+    init(roundingConcatenation parts: [Tensor<Float>]) {
+        let channels = parts.reduce(0) { $0 + $1.shape.last! }
+        shape = Array(parts[0].shape.dropLast()) + [channels]
+        let positions = parts[0].count / parts[0].shape.last!
+        storage = BFloat16Storage(count: positions * channels)
+        let target = storage.pointer
+        withPointers(parts[...]) { sources in
+            // Each range of positions writes its own rows of every part's channels.
+            let shared = TaskShared((sources, parts.map { $0.shape.last! }, target))
+            WorkerPool.shared.forEachRange(positions, grain: Swift.max(1, (1 << 16) / channels)) { range in
+                let (sources, widths, target) = shared.buffers
+                var offset = 0
+                for (source, width) in zip(sources, widths) {
+                    dk_f32_to_bf16_runs(
+                        source + range.lowerBound * width, target + range.lowerBound * channels + offset,
+                        range.count, width, channels)
+                    offset += width
+                }
+            }
+        }
+    }
+
     /// The bit patterns as an array (tests).
     var bits: [UInt16] { Array(UnsafeBufferPointer(start: storage.pointer, count: storage.count)) }
 
@@ -89,6 +114,13 @@ struct KeptInput<Scalar: BLASScalar> {
     mutating func keep(_ input: Tensor<Scalar>?) {
         tensor = input
         rounded = nil
+    }
+
+    /// Keeps `rounded`, the rounding of an input that was never kept as a tensor (its forward
+    /// pass read the rounding: `ConvolutionLayer.forward(rounded:rectified:)`).
+    mutating func keep(roundedOnly rounded: BFloat16Activation) {
+        tensor = nil
+        self.rounded = rounded
     }
 
     /// Keeps `rounded`, the rounding of the kept tensor, instead of it.

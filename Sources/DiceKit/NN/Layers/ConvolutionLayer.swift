@@ -68,9 +68,7 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     /// `forward`, with max(0, ·) applied by the convolution's output pass when `rectified` (a
     /// convolution + ReLU in training, SequentialLayer.forward); caches the input the same way.
     func forward(_ input: Tensor<Scalar>, rectified: Bool) throws -> Tensor<Scalar> {
-        var convolution = try built.value(weight: weight, bias: bias) {
-            try Convolution(weight: pyTorchToGEMM(weight.value), bias: bias.value, stride: stride, padding: padding)
-        }
+        var convolution = try convolutionFromParameters()
         convolution.settings.precision = precision
         keptInput.keep(input)
         cachedConvolution = convolution
@@ -82,6 +80,35 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     var backwardRoundsKeptInput: Bool {
         guard let input = keptInput.tensor, let convolution = cachedConvolution else { return false }
         return convolution.backwardRoundsInput(input.shape, computeInputGradient: computesInputGradient)
+    }
+
+    /// Whether a training forward pass on an input of `shape` may take the input's bfloat16
+    /// rounding instead of it (`forward(rounded:rectified:)`): its forward and backward passes
+    /// both read the input only through that rounding, on the bfloat16 kernels.
+    func readsRoundedInput(ofShape shape: [Int]) -> Bool {
+        guard precision == .bfloat16, Scalar.self == Float.self, var convolution = try? convolutionFromParameters()
+        else { return false }
+        convolution.settings.precision = precision
+        return convolution.readsRoundedInput(shape, computeInputGradient: computesInputGradient)
+    }
+
+    /// The training forward pass of the Float input whose bfloat16 rounding `rounded` is
+    /// (precondition: `readsRoundedInput(ofShape:)`): the same output and, in the backward pass,
+    /// the same gradients as `forward(_:rectified:)` of that input; only the rounding is kept.
+    func forward(rounded: BFloat16Activation, rectified: Bool) throws -> Tensor<Scalar> {
+        precondition(readsRoundedInput(ofShape: rounded.shape), "ConvolutionLayer: the passes do not round the input")
+        var convolution = try convolutionFromParameters()
+        convolution.settings.precision = precision
+        keptInput.keep(roundedOnly: rounded)
+        cachedConvolution = convolution
+        return try convolution.forward(rounded: rounded, rectified: rectified)
+    }
+
+    /// The convolution of the current parameters, built when they changed.
+    private func convolutionFromParameters() throws -> Convolution<Scalar> {
+        try built.value(weight: weight, bias: bias) {
+            try Convolution(weight: pyTorchToGEMM(weight.value), bias: bias.value, stride: stride, padding: padding)
+        }
     }
 
     /// Keeps `rounded`, the bfloat16 rounding of the kept input, instead of it; the backward

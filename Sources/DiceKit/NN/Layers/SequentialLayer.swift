@@ -51,41 +51,66 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
             } else {
                 x = parts.count == 1 ? parts[0] : try Tensor.concatenatingChannels(parts)
             }
-            while i < layers.count {
-                if mode == .training, i + 1 < layers.count, let conv = layers[i] as? ConvolutionLayer<Scalar>,
-                    let relu = layers[i + 1] as? ActivationLayer<Scalar>, relu.kind == .relu
-                {
-                    x = try conv.forward(x, rectified: true)
-                    relu.adoptRectifiedOutput(x)
-                    i += 2
-                    continue
-                }
-                if mode == .training, i + 1 < layers.count, let norm = layers[i] as? BatchNorm<Scalar>,
-                    let relu = layers[i + 1] as? ActivationLayer<Scalar>, relu.kind == .relu
-                {
-                    x = try norm.forward(x, mode: mode, rectified: true)
-                    relu.adoptRectifiedOutput(x)
-                    i += 2
-                    continue
-                }
-                if mode == .evaluation, let conv = layers[i] as? ConvolutionLayer<Scalar> {
-                    let (norm, relu, next) = evaluationFusion(after: i)
-                    if norm != nil || relu {
-                        x = try conv.evaluationForward(concatenating: [x], folding: norm, rectified: relu)
-                        i = next
-                        continue
-                    }
-                }
-                if let activation = layers[i] as? ActivationLayer<Scalar> {
-                    // x is the previous layer's fresh output: rectified where it lies.
-                    try activation.forward(inPlace: &x, mode: mode)
-                } else {
-                    x = try layers[i].forward(x, mode: mode)
-                }
-                i += 1
-            }
-            return x
+            return try forwardLayers(from: i, x, mode: mode)
         }
+    }
+
+    /// A training forward pass of the Float input whose bfloat16 rounding `rounded` is (a U-Net
+    /// decoder block's concatenation, rounded from its parts: UNet.forwardLayers): the first
+    /// layer, a convolution that `readsRoundedInput(ofShape:)`, reads and keeps the rounding
+    /// (with a ReLU after it applied in its output pass, as in `forward`); the same values and
+    /// gradients as `forward` of that input, which is never written in Float.
+    func forward(rounded: BFloat16Activation) throws -> Tensor<Scalar> {
+        try withFlushToZero {
+            guard let conv = layers.first as? ConvolutionLayer<Scalar> else {
+                preconditionFailure("SequentialLayer: a rounded input needs a convolution first")
+            }
+            let relu = layers.count > 1 ? layers[1] as? ActivationLayer<Scalar> : nil
+            let rectifies = relu?.kind == .relu
+            let x = try conv.forward(rounded: rounded, rectified: rectifies)
+            if rectifies { relu?.adoptRectifiedOutput(x) }
+            return try forwardLayers(from: rectifies ? 2 : 1, x, mode: .training)
+        }
+    }
+
+    /// Layers `start…` of `forward`, from `input`.
+    private func forwardLayers(from start: Int, _ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
+        var x = input
+        var i = start
+        while i < layers.count {
+            if mode == .training, i + 1 < layers.count, let conv = layers[i] as? ConvolutionLayer<Scalar>,
+                let relu = layers[i + 1] as? ActivationLayer<Scalar>, relu.kind == .relu
+            {
+                x = try conv.forward(x, rectified: true)
+                relu.adoptRectifiedOutput(x)
+                i += 2
+                continue
+            }
+            if mode == .training, i + 1 < layers.count, let norm = layers[i] as? BatchNorm<Scalar>,
+                let relu = layers[i + 1] as? ActivationLayer<Scalar>, relu.kind == .relu
+            {
+                x = try norm.forward(x, mode: mode, rectified: true)
+                relu.adoptRectifiedOutput(x)
+                i += 2
+                continue
+            }
+            if mode == .evaluation, let conv = layers[i] as? ConvolutionLayer<Scalar> {
+                let (norm, relu, next) = evaluationFusion(after: i)
+                if norm != nil || relu {
+                    x = try conv.evaluationForward(concatenating: [x], folding: norm, rectified: relu)
+                    i = next
+                    continue
+                }
+            }
+            if let activation = layers[i] as? ActivationLayer<Scalar> {
+                // x is the previous layer's fresh output: rectified where it lies.
+                try activation.forward(inPlace: &x, mode: mode)
+            } else {
+                x = try layers[i].forward(x, mode: mode)
+            }
+            i += 1
+        }
+        return x
     }
 
     /// What an evaluation-mode convolution at index `i` absorbs: the batch normalisation right

@@ -80,6 +80,22 @@ extension UNet {
             && ComputePrecision.bfloat16Available
     }
 
+    /// The parts of a decoder block's input as Float tensors, when the block's first convolution
+    /// reads the concatenation only through its bfloat16 rounding in both passes
+    /// (`ConvolutionLayer.readsRoundedInput(ofShape:)`), so that the rounding may be made from
+    /// the parts; nil otherwise (the block takes the Float concatenation).
+    ///
+    /// - Throws: `DiceKitError.shape` when the two do not concatenate.
+    func roundedConcatenationParts(
+        _ upsampled: Tensor<Scalar>, _ skip: Tensor<Scalar>, block: SequentialLayer<Scalar>
+    ) throws -> [Tensor<Float>]? {
+        let shape = try Tensor<Scalar>.concatenatedChannelShape([upsampled.shape, skip.shape])
+        guard let convolution = block.layers.first as? ConvolutionLayer<Scalar>,
+            convolution.readsRoundedInput(ofShape: shape)
+        else { return nil }
+        return [upsampled.reinterpreted(as: Float.self), skip.reinterpreted(as: Float.self)]
+    }
+
     /// Keeps the output of `block`'s last activation and the input `upsampling` kept, when they
     /// are one tensor and the up-sampling's backward pass rounds it, as one bfloat16 copy.
     func keepInBFloat16(outputOf block: SequentialLayer<Scalar>, inputOf upsampling: TransposedConvolutionLayer<Scalar>)

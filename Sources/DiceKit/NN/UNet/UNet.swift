@@ -171,6 +171,15 @@ public final class UNet<Scalar: BLASScalar> {
                 // The decoder block's first convolution joins the two where it copies its input.
                 let parts = [upsampled, skips.removeLast()]
                 x = try timed("dec.\(j)", false) { try dec[j].forward(concatenating: parts, mode: mode) }
+            } else if rounds, let parts = try roundedConcatenationParts(upsampled, skips.last!, block: dec[j]) {
+                // Its passes read only the rounding: the Float concatenation is never written.
+                skips.removeLast()
+                let rounded = timed("concat.\(j)", false) { BFloat16Activation(roundingConcatenation: parts) }
+                x = try timed("dec.\(j)", false) {
+                    let output = try dec[j].forward(rounded: rounded)
+                    dec[j].keepActivationsInBFloat16(output: false)
+                    return output
+                }
             } else {
                 let joined = try timed("concat.\(j)", false) {
                     try Tensor.concatenatingChannels([upsampled, skips.removeLast()])
