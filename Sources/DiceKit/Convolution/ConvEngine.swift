@@ -55,7 +55,7 @@ struct LoweredPass<T: BLASScalar> {
     /// When set, x is the channel concatenation of these (`x` is the first), joined in the
     /// direct kernels' padded copy; only for a forward pass that `joinsConcatenatedInput`.
     var xParts: [ChannelPart]? = nil
-    /// x as its bfloat16 rounding (a kept activation, BFloat16Activation.swift), given instead of
+    /// x as its bfloat16 rounding (a kept activation, KeptActivations.swift), given instead of
     /// `x` to a Float forward pass that `forwardReadsRoundedOperand`, or to a Float backward pass
     /// whose weight gradient rounds x anyway (`backwardRoundsOperands`):
     /// the dot-product and tile kernels copy its bits into their padded operand; the other

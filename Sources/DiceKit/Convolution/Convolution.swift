@@ -217,7 +217,7 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
 
     /// Whether `backward(input:…)` for an input of this shape reads the input only through its
     /// bfloat16 rounding (its weight gradient runs on a bfloat16 path), so that a layer may keep
-    /// the rounding for it (BFloat16Activation.swift).
+    /// the rounding for it (KeptActivations.swift).
     func backwardRoundsInput(_ inputShape: [Int], computeInputGradient: Bool) -> Bool {
         guard Scalar.self == Float.self, let g = try? geometry(inputShape) else { return false }
         return g.backwardRoundsOperands(y: false, dx: computeInputGradient, settings: settings)

@@ -65,7 +65,7 @@ struct PaddedSource {
     }
 
     /// The padded form of a batch [batch, inner…, channels] given as its bfloat16 rounding (a kept
-    /// activation, BFloat16Activation.swift): only the bfloat16 padding (`padBFloat16`,
+    /// activation, KeptActivations.swift): only the bfloat16 padding (`padBFloat16`,
     /// `withBFloat16Batch`) reads it, copying the bits as they are.
     init(
         rounded: UnsafePointer<UInt16>, batch: Int, inner: [Int], channels: Int, before: [Int], after: [Int],

@@ -158,7 +158,7 @@ public struct TransposedConvolution<Scalar: BLASScalar>: Sendable {
 
     /// Whether `backward(input:…)` for an input of this shape (with its input gradient) reads
     /// the input only through its bfloat16 rounding: the adjoint's backward pass, whose dy is
-    /// this layer's input, runs on a bfloat16 path (BFloat16Activation.swift).
+    /// this layer's input, runs on a bfloat16 path (KeptActivations.swift).
     func backwardRoundsInput(_ inputShape: [Int]) -> Bool {
         guard Scalar.self == Float.self, let g = try? geometry(inputShape) else { return false }
         return g.backwardRoundsOperands(y: true, dx: false, settings: settings)

@@ -1,4 +1,4 @@
-// Activations kept in bfloat16 (BFloat16Activation.swift, UNet+BFloat16Activations.swift): the
+// Activations kept in bfloat16 (KeptActivations.swift, UNet+BFloat16Activations.swift): the
 // same gradients, bit for bit, as the same step with every activation kept in Float, while the
 // kept bytes drop to about half; and the tensors that must stay Float do.
 

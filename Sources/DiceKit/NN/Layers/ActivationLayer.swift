@@ -3,7 +3,7 @@
 // input is, so the derivative reads the same from either, and the tensor the next layer keeps
 // anyway is the only one held (the pre-activation can be freed, or overwritten in place). In a
 // `.bfloat16` training step that output may be kept as its bfloat16 rounding
-// (BFloat16Activation.swift).
+// (KeptActivations.swift).
 
 internal import CDiceKitKernels
 
@@ -84,7 +84,7 @@ public final class ActivationLayer<Scalar: BLASScalar>: Layer, CacheReleasing {
     }
 
     /// `backward(inPlace:)` with the output kept as `rounded` (read where it is positive, as the
-    /// Float output would be: BFloat16Activation.swift).
+    /// Float output would be: KeptActivations.swift).
     private func backward(inPlace gradient: inout Tensor<Scalar>, rounded: BFloat16Activation) throws {
         guard rounded.shape == gradient.shape else {
             throw DiceKitError.shape(
@@ -115,7 +115,7 @@ public final class ActivationLayer<Scalar: BLASScalar>: Layer, CacheReleasing {
     var keptRounded: BFloat16Activation? { rounded }
 
     /// Keeps `rounded`, the bfloat16 rounding of `keptOutput`, instead of it (a `.bfloat16`
-    /// training step: BFloat16Activation.swift); `backward` then gives the same bits.
+    /// training step: KeptActivations.swift); `backward` then gives the same bits.
     func keep(rounded: BFloat16Activation) {
         precondition(
             Scalar.self == Float.self && keptOutput?.shape == rounded.shape,

@@ -76,7 +76,7 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     }
 
     /// Whether the backward pass reads the kept input only through its bfloat16 rounding (a
-    /// `.bfloat16` weight gradient, BFloat16Activation.swift), so that it may be kept rounded.
+    /// `.bfloat16` weight gradient, KeptActivations.swift), so that it may be kept rounded.
     var backwardRoundsKeptInput: Bool {
         guard let input = keptInput.tensor, let convolution = cachedConvolution else { return false }
         return convolution.backwardRoundsInput(input.shape, computeInputGradient: computesInputGradient)
@@ -161,7 +161,7 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer, CacheR
     }
 
     /// Whether the backward pass reads the kept input only through its bfloat16 rounding (a
-    /// `.bfloat16` weight gradient, BFloat16Activation.swift), so that it may be kept rounded.
+    /// `.bfloat16` weight gradient, KeptActivations.swift), so that it may be kept rounded.
     var backwardRoundsKeptInput: Bool {
         guard let input = keptInput.tensor, let convolution = cachedConvolution else { return false }
         return convolution.backwardRoundsInput(input.shape)

@@ -1,4 +1,4 @@
-// The activations a `.bfloat16` training step keeps in bfloat16 (BFloat16Activation.swift). The
+// The activations a `.bfloat16` training step keeps in bfloat16 (KeptActivations.swift). The
 // U-Net's forward pass hands each stage's kept tensors over as it finishes the stage, so the
 // Float tensors are freed while the pass goes on, and the end of the forward pass (the step's
 // peak) holds the roundings:

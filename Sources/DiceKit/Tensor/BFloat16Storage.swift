@@ -1,4 +1,5 @@
-// The memory of the bfloat16 copies of a training step's activations (BFloat16Activation.swift).
+// The memory of the bfloat16 copies of a training step's activations (BFloat16Activation.swift,
+// NN/Layers/KeptActivations.swift).
 //
 // Copies from 1 MiB up are mappings of their own, never malloc's heap: made while the Float
 // tensors they replace are still alive and freed in another order, they would leave holes in the

@@ -1,0 +1,85 @@
+// A Float tensor kept as its bfloat16 rounding: the form in which a bfloat16 training step keeps
+// the activations that its backward pass reads only through their rounding (NN/Layers/
+// KeptActivations.swift), and in which the bfloat16 convolution kernels may read them
+// (LoweredPass.xRounded). Its memory: BFloat16Storage.swift.
+
+internal import CDiceKitKernels
+
+/// A Float tensor kept as its bfloat16 rounding (round to nearest, ties to even; `BFloat16`).
+///
+/// The bits live in memory of their own (`BFloat16Storage`), not in malloc's heap, where the
+/// copies, made while the Float tensors they replace are still alive and freed in another order,
+/// would leave holes that larger tensors later in the step cannot use.
+struct BFloat16Activation: Sendable {
+    /// The shape of the tensor it was made from.
+    let shape: [Int]
+    /// The bfloat16 bit patterns, row-major.
+    let storage: BFloat16Storage
+
+    /// The rounding of `tensor`, converted in parallel over ranges of elements.
+    init(rounding tensor: Tensor<Float>) {
+        shape = tensor.shape
+        storage = BFloat16Storage(count: tensor.count)
+        let target = storage.pointer
+        tensor.withUnsafeBufferPointer { source in
+            guard let s = source.baseAddress else { return }
+            convertInParallel(s, target, count: source.count) { dk_f32_to_bf16($0, $1, $2) }
+        }
+    }
+
+    /// The rounding of `Tensor.concatenatingChannels(parts)` (parts [N, spatial…, Cᵢ] alike but in
+    /// the last axis, checked by the caller), written position by position from the parts: the
+    /// Float concatenation is never written. Converted in parallel over ranges of positions.
+    init(roundingConcatenation parts: [Tensor<Float>]) {
+        let channels = parts.reduce(0) { $0 + $1.shape.last! }
+        shape = Array(parts[0].shape.dropLast()) + [channels]
+        let positions = parts[0].count / parts[0].shape.last!
+        storage = BFloat16Storage(count: positions * channels)
+        let target = storage.pointer
+        withPointers(parts[...]) { sources in
+            // Each range of positions writes its own rows of every part's channels.
+            let shared = TaskShared((sources, parts.map { $0.shape.last! }, target))
+            WorkerPool.shared.forEachRange(positions, grain: Swift.max(1, (1 << 16) / channels)) { range in
+                let (sources, widths, target) = shared.buffers
+                var offset = 0
+                for (source, width) in zip(sources, widths) {
+                    dk_f32_to_bf16_runs(
+                        source + range.lowerBound * width, target + range.lowerBound * channels + offset,
+                        range.count, width, channels)
+                    offset += width
+                }
+            }
+        }
+    }
+
+    /// The bit patterns as an array (tests).
+    var bits: [UInt16] { Array(UnsafeBufferPointer(start: storage.pointer, count: storage.count)) }
+
+    /// The Float values of the bit patterns (exact), as a `Scalar` tensor (Float: the only type
+    /// whose activations are kept this way).
+    func widened<Scalar: BLASScalar>(as _: Scalar.Type = Scalar.self) -> Tensor<Scalar> {
+        precondition(Scalar.self == Float.self, "BFloat16Activation: only Float tensors are kept in bfloat16")
+        let source = UnsafePointer(storage.pointer)
+        let values = [Float](unsafeUninitializedCapacity: storage.count) { target, initialized in
+            if let t = target.baseAddress {
+                convertInParallel(source, t, count: storage.count) { dk_bf16_to_f32($0, $1, $2) }
+            }
+            initialized = storage.count
+        }
+        return Tensor<Float>(uncheckedShape: shape, storage: values).reinterpreted()
+    }
+}
+
+/// `convert(source + i, target + i, n)` over ranges [i, i + n) of `count` elements, in parallel:
+/// the element-wise conversions between Float and bfloat16.
+func convertInParallel<Source, Target>(
+    _ source: UnsafePointer<Source>, _ target: UnsafeMutablePointer<Target>, count: Int,
+    _ convert: @Sendable @escaping (UnsafePointer<Source>, UnsafeMutablePointer<Target>, Int) -> Void
+) {
+    // Each range converts its own elements.
+    let shared = TaskShared((source, target))
+    WorkerPool.shared.forEachRange(count) { range in
+        let (s, t) = shared.buffers
+        convert(s + range.lowerBound, t + range.lowerBound, range.count)
+    }
+}
