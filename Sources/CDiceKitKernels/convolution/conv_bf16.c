@@ -35,7 +35,7 @@
 static inline uint16_t bf16_scalar(float f) { return dk_bf16_bits(f); }
 
 
-DKI512 static void bf16_vector(const float *src, uint16_t *dst, long n) {
+DKI512 static inline __attribute__((always_inline)) void bf16_vector(const float *src, uint16_t *dst, long n) {
     long i = 0;
     for (; i + 16 <= n; i += 16) {
         const __m512i r = dk_bf16_round_bits(_mm512_loadu_si512((const void *)(src + i)));
@@ -44,9 +44,17 @@ DKI512 static void bf16_vector(const float *src, uint16_t *dst, long n) {
     for (; i < n; i++) dst[i] = bf16_scalar(src[i]);
 }
 
+DKI512 static void bf16_vector_call(const float *src, uint16_t *dst, long n) { bf16_vector(src, dst, n); }
+
+/// Every run in one call: a run is often one vector (16 channels of a position), and a call per
+/// run would cost as much as its conversion.
+DKI512 static void bf16_runs_vector(const float *src, uint16_t *dst, long runs, long run, long dst_stride) {
+    for (long r = 0; r < runs; r++) bf16_vector(src + r * run, dst + r * dst_stride, run);
+}
+
 void dk_f32_to_bf16(const float *src, uint16_t *dst, long n) {
     if (dk_isa() == DK_ISA_AVX512) {
-        bf16_vector(src, dst, n);
+        bf16_vector_call(src, dst, n);
         return;
     }
     for (long i = 0; i < n; i++) dst[i] = bf16_scalar(src[i]);
@@ -54,7 +62,7 @@ void dk_f32_to_bf16(const float *src, uint16_t *dst, long n) {
 
 void dk_f32_to_bf16_runs(const float *src, uint16_t *dst, long runs, long run, long dst_stride) {
     if (dk_isa() == DK_ISA_AVX512) {
-        for (long r = 0; r < runs; r++) bf16_vector(src + r * run, dst + r * dst_stride, run);
+        bf16_runs_vector(src, dst, runs, run, dst_stride);
         return;
     }
     for (long r = 0; r < runs; r++)
