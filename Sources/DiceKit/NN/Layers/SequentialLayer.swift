@@ -28,8 +28,9 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
     /// In `.training` mode a convolution or a batch normalisation directly followed by a ReLU
     /// applies it in its output pass, and the ReLU keeps that output for its backward pass: the
     /// values of the two layers one after the other (up to the sign of a zero after a
-    /// convolution) and the same gradients, with one pass over the activations fewer. Any other activation overwrites the
-    /// previous layer's output in place rather than allocating a second tensor of the same size.
+    /// convolution) and the same gradients, with one pass over the activations fewer. Any other
+    /// activation overwrites the previous layer's output in place rather than allocating a
+    /// second tensor of the same size.
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
         try forward(concatenating: [input], mode: mode)
     }

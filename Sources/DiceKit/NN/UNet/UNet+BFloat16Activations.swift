@@ -4,6 +4,8 @@
 // peak) holds the roundings:
 //
 //   in a block       each bfloat16 convolution's input, one copy with the ReLU that produced it
+//   dec.j's input    the concatenation of the up-sampled tensor and the skip, rounded from the
+//                    two before the block runs (`roundedConcatenationParts`): never Float
 //   down.i           its last ReLU's output (the skip and the pooling's input: neither keeps it)
 //   mid, dec.j       their last ReLU's output, one copy with the up-sampling that keeps it as its
 //                    input (not the last decoder level's, which the Float 1×1 head keeps, nor
