@@ -370,14 +370,10 @@ extension PaddedSource {
                     } else if parts.count == 1 {
                         dk_f32_to_bf16(parts[0].source + row, p + before[2] * channels, rowLength)
                     } else {
-                        // The parts' channels joined at each position as they are rounded.
-                        var offset = before[2] * channels
-                        for part in parts {
-                            dk_f32_to_bf16_runs(
-                                part.source + row / channels * part.channels, p + offset, inner[2], part.channels,
-                                channels)
-                            offset += part.channels
-                        }
+                        let first = row / channels
+                        roundJoining(
+                            parts, positions: first..<(first + inner[2]), channels: channels,
+                            into: p + before[2] * channels)
                     }
                     (p + before[2] * channels + rowLength).initialize(repeating: 0, count: after[2] * channels)
                 }

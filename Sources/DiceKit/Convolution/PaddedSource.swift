@@ -10,12 +10,6 @@
 
 internal import CDiceKitKernels
 
-/// One tensor of a channel concatenation, channels-last with `channels` scalars per position.
-struct ChannelPart {
-    let source: UnsafePointer<Float>
-    let channels: Int
-}
-
 /// A channels-last batch [N, D, H, W, C] as the kernels read it: each sample zero-padded by
 /// `before`/`after` per axis, followed by zeroed slack for the kernels' read-ahead (up to kernel
 /// width + 24 positions past a sample, conv_avx512.c; DK_CONV_SLACK_POSITIONS past the kernel width).

@@ -38,16 +38,12 @@ struct BFloat16Activation: Sendable {
         let target = storage.pointer
         withPointers(parts[...]) { sources in
             // Each range of positions writes its own rows of every part's channels.
-            let shared = TaskShared((sources, parts.map { $0.shape.last! }, target))
+            let joined = zip(sources, parts).map { ChannelPart(source: $0, channels: $1.shape.last!) }
+            let shared = TaskShared((joined, target))
             WorkerPool.shared.forEachRange(positions, grain: Swift.max(1, (1 << 16) / channels)) { range in
-                let (sources, widths, target) = shared.buffers
-                var offset = 0
-                for (source, width) in zip(sources, widths) {
-                    dk_f32_to_bf16_runs(
-                        source + range.lowerBound * width, target + range.lowerBound * channels + offset,
-                        range.count, width, channels)
-                    offset += width
-                }
+                let (joined, target) = shared.buffers
+                roundJoining(
+                    joined, positions: range, channels: channels, into: target + range.lowerBound * channels)
             }
         }
     }
@@ -67,6 +63,27 @@ struct BFloat16Activation: Sendable {
             initialized = storage.count
         }
         return Tensor<Float>(uncheckedShape: shape, storage: values).reinterpreted()
+    }
+}
+
+/// One tensor of a channel concatenation, channels-last with `channels` scalars per position.
+struct ChannelPart {
+    let source: UnsafePointer<Float>
+    let channels: Int
+}
+
+/// Writes positions `positions` of the channel concatenation of `parts` (`channels` scalars per
+/// position in all), rounded to bfloat16, to `target`: each part's channels rounded into their
+/// place at every position, the concatenation itself never written.
+func roundJoining(
+    _ parts: [ChannelPart], positions: Range<Int>, channels: Int, into target: UnsafeMutablePointer<UInt16>
+) {
+    var offset = 0
+    for part in parts {
+        dk_f32_to_bf16_runs(
+            part.source + positions.lowerBound * part.channels, target + offset, positions.count, part.channels,
+            channels)
+        offset += part.channels
     }
 }
 
