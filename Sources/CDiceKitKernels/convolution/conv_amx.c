@@ -40,19 +40,22 @@ static void amx_block_outputs(const dk_conv_geometry *g, long p, long end, long 
 
 /// Writes the rows of a block of 32 grid positions whose output positions `out` names (≥ 0) ×
 /// 32 (or 16 when `both` is 0) output channels from 16·nb: the tile sums plus the bias, max(0, ·)
-/// of them with g->relu (NaN kept).
-static void amx_store_block(const dk_conv_geometry *g, float sums[4][16][16], const float *bias, float *y,
+/// of them with g->relu (NaN kept); their bfloat16 bits with g->round_output.
+static void amx_store_block(const dk_conv_geometry *g, float sums[4][16][16], const float *bias, void *y,
                             const long out[32], int nb, int both) {
     const long cout = g->cout;
     for (int r = 0; r < 32; r++) {
         if (out[r] < 0) continue;
         for (int j = 0; j <= both; j++) {
             const float *s = sums[2 * (r / 16) + j][r % 16];
-            const long c0 = 16 * (nb + j);
-            float *to = y + out[r] * cout + c0;
+            const long c0 = 16 * (nb + j), at = out[r] * cout + c0;
             for (int c = 0; c < 16; c++) {
-                const float v = s[c] + (bias ? bias[c0 + c] : 0.0f);
-                to[c] = g->relu ? (v > 0.0f || v != v ? v : 0.0f) : v;
+                float v = s[c] + (bias ? bias[c0 + c] : 0.0f);
+                if (g->relu) v = v > 0.0f || v != v ? v : 0.0f;
+                if (g->round_output)
+                    ((uint16_t *)y)[at + c] = dk_bf16_bits(v);
+                else
+                    ((float *)y)[at + c] = v;
             }
         }
     }
@@ -213,7 +216,7 @@ void dk_bf16_pack_gradient_grid(const dk_conv_geometry *g, const float *dy, uint
 }
 
 void dk_amx_forward_run(int hardware, const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wt,
-                        const float *bias, float *y, long q0, long q1) {
+                        const float *bias, void *y, long q0, long q1) {
     if (q1 <= q0) return;
     if (hardware)
         forward_tiles_hardware(g, xp, wt, bias, y, q0, q1);
@@ -251,7 +254,7 @@ static int tile_unit_in_use(void) {
 }
 
 int dk_conv_forward_tiles_on(int hardware, const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wt,
-                             const float *bias, float *y, long q0, long q1) {
+                             const float *bias, void *y, long q0, long q1) {
     if (hardware && !tile_unit_allowed()) return -1;
     if (q1 <= q0) return 0;
     atomic_fetch_add_explicit(&tile_calls[hardware ? 1 : 0], 1, memory_order_relaxed);
@@ -260,7 +263,7 @@ int dk_conv_forward_tiles_on(int hardware, const dk_conv_geometry *g, const uint
 }
 
 void dk_conv_forward_tiles(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wt, const float *bias,
-                           float *y, long q0, long q1) {
+                           void *y, long q0, long q1) {
     dk_conv_forward_tiles_on(tile_unit_in_use(), g, xp, wt, bias, y, q0, q1);
 }
 

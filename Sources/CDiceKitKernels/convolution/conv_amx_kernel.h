@@ -21,7 +21,7 @@
 // last one stored, which the slack after a padded sample holds (DK_CONV_SLACK_POSITIONS).
 
 AMX_TARGET static void AMX_NAME(forward_tiles)(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wt,
-                                                 const float *bias, float *y, long q0, long q1) {
+                                                 const float *bias, void *y, long q0, long q1) {
     AMX_STATE
     const long cin = g->cin, cout = g->cout, segment = (long)g->kw * cin;
     const long pairs = (long)g->kd * g->kh * segment / 2;  // rows of pairs of one 16-channel block

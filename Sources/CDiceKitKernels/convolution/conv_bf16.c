@@ -149,9 +149,22 @@ void dk_bf16_pack_weight_flipped(const dk_conv_geometry *g, const float *w, uint
     }
 }
 
+/// Stores 16 output values at element `at` of `y`: max(0, v) with g->relu (max(0, NaN) keeps the
+/// NaN, the second operand), as Floats, or as their bfloat16 bits with g->round_output (the same
+/// bits as dk_f32_to_bf16 of the Float store).
+DKB512 static inline __attribute__((always_inline)) void store_output(const dk_conv_geometry *g, void *y, long at, __m512 v) {
+    if (g->relu) v = _mm512_max_ps(_mm512_setzero_ps(), v);
+    if (g->round_output) {
+        const __m512i r = dk_bf16_round_bits(_mm512_castps_si512(v));
+        _mm256_storeu_si256((__m256i *)((uint16_t *)y + at), _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
+    } else {
+        _mm512_storeu_ps((float *)y + at, v);
+    }
+}
+
 /// MR valid output positions from q × NV·16 output channels from `co`, one row pointer each.
 DKB512 static inline __attribute__((always_inline))
-void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias, float *y,
+void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias, void *y,
                   long q, dk_conv_position at, long end, int co, const int MR, const int NV) {
     __m512 acc[28];
     const long pairs = (long)g->kw * g->cin / 2, cin = g->cin, cout = g->cout;
@@ -182,10 +195,7 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
     }
     DK_UNROLL for (int i = 0; i < MR; i++) {
         if (q + i >= end) break;
-        // Evaluation-mode fusion: max(0, y) in the store (max(0, NaN) keeps the NaN, the second operand).
-        DK_UNROLL for (int j = 0; j < NV; j++)
-            _mm512_storeu_ps(y + (q + i) * cout + co + 16 * j,
-                             g->relu ? _mm512_max_ps(_mm512_setzero_ps(), acc[i * NV + j]) : acc[i * NV + j]);
+        DK_UNROLL for (int j = 0; j < NV; j++) store_output(g, y, (q + i) * cout + co + 16 * j, acc[i * NV + j]);
     }
 }
 
@@ -200,7 +210,7 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
 /// not the products, bound the pair kernel. The two partial sums of each channel are added at
 /// the end, then the bias.
 DKB512 static inline __attribute__((always_inline))
-void forward_tile16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias, float *y,
+void forward_tile16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias, void *y,
                     long q, dk_conv_position at, long end, const int MR) {
     __m512 acc[24];
     const long quads = (long)g->kw * g->cin / 4, cin = g->cin;
@@ -233,13 +243,12 @@ void forward_tile16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_
         if (q + i >= end) break;
         const __m512 sum = _mm512_add_ps(_mm512_permutex2var_ps(acc[2 * i], even, acc[2 * i + 1]),
                                          _mm512_permutex2var_ps(acc[2 * i], odd, acc[2 * i + 1]));
-        const __m512 v = _mm512_add_ps(sum, b);
-        _mm512_storeu_ps(y + (q + i) * 16, g->relu ? _mm512_max_ps(_mm512_setzero_ps(), v) : v);
+        store_output(g, y, (q + i) * 16, _mm512_add_ps(sum, b));
     }
 }
 
 DKB512 static void forward_bf16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias,
-                                float *y, long q0, long q1) {
+                                void *y, long q0, long q1) {
     if (quad_layout(g->cout, (long)g->kw * g->cin)) {
         dk_conv_position at = dk_conv_position_of(g, q0);
         for (long q = q0; q < q1; q += 12, dk_conv_position_advance(g, &at, 12)) forward_tile16(g, xp, wp, bias, y, q, at, q1, 12);
@@ -257,7 +266,7 @@ DKB512 static void forward_bf16(const dk_conv_geometry *g, const uint16_t *xp, c
 }
 
 void dk_conv_forward_bf16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias,
-                          float *y, long q0, long q1) {
+                          void *y, long q0, long q1) {
     dk_note_isa(DK_KERNEL_CONV_BF16, DK_ISA_AVX512);
     if (q1 > q0) forward_bf16(g, xp, wp, bias, y, q0, q1);
 }

@@ -268,7 +268,7 @@ static inline __attribute__((always_inline)) void dk_conv_weight_row_offsets(con
 /// call count: for the self-check (conv_amx_check.c) that runs while the level is being detected.
 /// The tile unit only where Linux granted the tile data.
 void dk_amx_forward_run(int hardware, const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wt,
-                        const float *bias, float *y, long q0, long q1);
+                        const float *bias, void *y, long q0, long q1);
 void dk_amx_weight_grad_run(int hardware, const dk_conv_geometry *g, const uint16_t *xt, long xt_stride,
                             const uint16_t *dyg, long dyg_stride, long samples, float *dw, long kb0, long kb1,
                             long cb0, long cb1);

@@ -77,8 +77,9 @@ void dk_bf16_pack_weight_flipped(const dk_conv_geometry *g, const float *w, uint
 
 /// y = conv(xp, w) (+ bias), max(0, ·) of it with g->relu, at output positions [q0, q1) of one sample as dk_conv_forward_f32,
 /// with `xp` the padded sample in bfloat16 (cin a multiple of 16) and `wp` the packed kernel.
+/// `y` is a float array, or with g->round_output a uint16_t one that receives the values' bfloat16 bits.
 void dk_conv_forward_bf16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias,
-                          float *y, long q0, long q1);
+                          void *y, long q0, long q1);
 
 /// xq[p][c] = (xp[p][c], xp[p + 1][c]) for the `positions` positions of a padded bfloat16 sample
 /// (the last pairs with 0).
@@ -108,15 +109,15 @@ void dk_bf16_pack_weight_tiles(const dk_conv_geometry *g, const float *w, uint16
 /// readable for DK_CONV_SLACK_POSITIONS positions past the padded sample. Runs on the tile unit
 /// when the bfloat16 level in use is DK_BF16_AMX, else on the software model of conv_amx.c (the
 /// tests' way to run the tile arithmetic on a CPU without AMX; at -O2 about 25 times slower than
-/// dk_conv_forward_bf16).
+/// dk_conv_forward_bf16). `y` as dk_conv_forward_bf16's (bfloat16 bits with g->round_output).
 void dk_conv_forward_tiles(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wt, const float *bias,
-                           float *y, long q0, long q1);
+                           void *y, long q0, long q1);
 
 /// dk_conv_forward_tiles on the tile unit (`hardware` non-zero) or on the software model (0),
 /// whatever the level in use. Returns -1 without running when the tile unit is asked for and the
 /// detected level is not DK_BF16_AMX, else 0. For tests.
 int dk_conv_forward_tiles_on(int hardware, const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wt,
-                             const float *bias, float *y, long q0, long q1);
+                             const float *bias, void *y, long q0, long q1);
 
 /// Grid positions one sample's weight gradient sums over on tiles: the padded grid up to the last
 /// output position, rounded up to a multiple of 32 (zero gradients off the output grid).

@@ -49,6 +49,10 @@ typedef struct {
                            ///< position), same grid; 0: one part. An address, not a pointer, so that the
                            ///< geometry stays a plain value (Swift: Sendable). The sums are those of the
                            ///< joined input, in its order. Float forward tiles only (not the first-layer ones).
+    int round_output;      ///< bfloat16 forward passes (dk_conv_forward_bf16, dk_conv_forward_tiles) only: 1
+                           ///< makes `y` a uint16_t array that receives the bfloat16 bits (dk_bf16_bits: to
+                           ///< nearest, ties to even) of each value otherwise stored, after the ReLU: the
+                           ///< activation the next bfloat16 convolution reads, with no Float copy between.
 } dk_conv_geometry;
 
 /// Writes the [kd·kh·kw·cin, cout] kernel `w` in the layout the forward pass reads: blocks of

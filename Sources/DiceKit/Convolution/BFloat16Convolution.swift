@@ -49,7 +49,7 @@ extension ConvGeometry {
     func runBFloat16(_ pass: LoweredPass<Float>, settings: ConvolutionSettings, tiles: Bool = false) {
         let workers = Swift.max(1, settings.workers ?? Parallelism.threadCount)
         let cache = pass.bfloat16Weights ?? BFloat16WeightCache()
-        if pass.x != nil || pass.xRounded != nil, pass.y != nil || pass.weightGradient != nil {
+        if pass.x != nil || pass.xRounded != nil, pass.y != nil || pass.yRounded != nil || pass.weightGradient != nil {
             let padded =
                 if let parts = pass.xParts {
                     PaddedSource(
@@ -66,12 +66,17 @@ extension ConvGeometry {
                 }
             var g = bfloat16Geometry(padded, output: output, cin: inChannels, cout: outChannels)
             g.relu = pass.rectifies ? 1 : 0
-            if let y = pass.y, pass.weightGradient == nil {
+            if let y = pass.y.map(UnsafeMutableRawPointer.init) ?? pass.yRounded.map(UnsafeMutableRawPointer.init),
+                pass.weightGradient == nil
+            {
+                // Float values, or their bfloat16 bits (round_output).
+                g.round_output = pass.yRounded != nil ? 1 : 0
+                let scalarSize = pass.yRounded != nil ? MemoryLayout<UInt16>.size : MemoryLayout<Float>.size
                 let packed = packedWeight(g, pass.weight, cache: cache, packing: .init(flipped: false, tiles: tiles))
                 packed.withUnsafeBufferPointer { wp in
                     bfloat16Forward(
                         g, padded: padded, weight: wp.baseAddress!, bias: pass.bias, y: y,
-                        outputSample: outputPixels * outChannels, workers: workers, tiles: tiles)
+                        outputSampleBytes: outputPixels * outChannels * scalarSize, workers: workers, tiles: tiles)
                 }
             } else if pass.y == nil, let dW = pass.weightGradient, let dy = pass.dy, !tiles, runsBandedWeightGradient {
                 bfloat16WeightGradientInBands(g, padded: padded, dy: dy, dW: dW, workers: workers)
@@ -83,7 +88,8 @@ extension ConvGeometry {
                         packed.withUnsafeBufferPointer { wp in
                             bfloat16ForwardTasks(
                                 g, padded: padded, xp: xp, weight: wp.baseAddress!, bias: pass.bias, y: y,
-                                outputSample: outputPixels * outChannels, workers: workers, tiles: tiles)
+                                outputSampleBytes: outputPixels * outChannels * MemoryLayout<Float>.size,
+                                workers: workers, tiles: tiles)
                         }
                     }
                     if let dW = pass.weightGradient, let dy = pass.dy {
@@ -112,7 +118,8 @@ extension ConvGeometry {
             packed.withUnsafeBufferPointer { wp in
                 bfloat16Forward(
                     g, padded: padded, weight: wp.baseAddress!, bias: pass.dxFill, y: dx,
-                    outputSample: inputPixels * inChannels, workers: workers, tiles: tiles)
+                    outputSampleBytes: inputPixels * inChannels * MemoryLayout<Float>.size, workers: workers,
+                    tiles: tiles)
             }
         }
     }
@@ -138,14 +145,15 @@ extension ConvGeometry {
     /// w, w + workers, … into its own padded buffer, which stays in cache while every chunk of
     /// the sample reads it; with fewer, the batch is rounded whole and (sample, chunk) tasks are
     /// dealt out (`bfloat16ForwardTasks`). Every output element is the same sum either way.
+    /// `y` holds Floats, or bfloat16 bits with `g.round_output`; its samples `outputSampleBytes` apart.
     private func bfloat16Forward(
         _ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<UInt16>, bias: UnsafePointer<Float>?,
-        y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int, tiles: Bool
+        y: UnsafeMutableRawPointer, outputSampleBytes: Int, workers: Int, tiles: Bool
     ) {
         guard batch >= 2 * workers else {
             padded.withBFloat16Batch(workers: workers) { xp in
                 bfloat16ForwardTasks(
-                    g, padded: padded, xp: xp, weight: weight, bias: bias, y: y, outputSample: outputSample,
+                    g, padded: padded, xp: xp, weight: weight, bias: bias, y: y, outputSampleBytes: outputSampleBytes,
                     workers: workers, tiles: tiles)
             }
             return
@@ -164,7 +172,8 @@ extension ConvGeometry {
                     padded.padBFloat16(sample: n, into: buffer)
                     for q0 in Swift.stride(from: 0, to: positions, by: chunk) {
                         runBFloat16ForwardKernel(
-                            tiles, gp, buffer, weight, bias, y + n * outputSample, q0, Swift.min(positions, q0 + chunk))
+                            tiles, gp, buffer, weight, bias, y + n * outputSampleBytes, q0,
+                            Swift.min(positions, q0 + chunk))
                     }
                 }
             }
@@ -180,8 +189,8 @@ extension ConvGeometry {
     /// tasks dealt to the workers.
     private func bfloat16ForwardTasks(
         _ g: dk_conv_geometry, padded: PaddedSource, xp: UnsafePointer<UInt16>,
-        weight: UnsafePointer<UInt16>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
-        outputSample: Int, workers: Int, tiles: Bool
+        weight: UnsafePointer<UInt16>, bias: UnsafePointer<Float>?, y: UnsafeMutableRawPointer,
+        outputSampleBytes: Int, workers: Int, tiles: Bool
     ) {
         let positions = g.od * g.oh * g.ow
         let chunk = Self.bfloat16Chunk(positions)
@@ -197,7 +206,7 @@ extension ConvGeometry {
                     let (n, c) = (task / chunks, task % chunks)
                     let q0 = c * chunk
                     runBFloat16ForwardKernel(
-                        tiles, gp, xp + n * padded.sampleCount, weight, bias, y + n * outputSample, q0,
+                        tiles, gp, xp + n * padded.sampleCount, weight, bias, y + n * outputSampleBytes, q0,
                         Swift.min(positions, q0 + chunk))
                 }
             }
@@ -322,12 +331,12 @@ extension ConvGeometry {
     }
 }
 
-/// Output positions [q0, q1) of one sample's forward pass (dk_conv_forward_bf16's arguments) on
-/// the AMX tile kernel (dk_conv_forward_tiles, `weight` in its packing) with `tiles`, else on the
-/// AVX512-BF16 kernel.
+/// Output positions [q0, q1) of one sample's forward pass (dk_conv_forward_bf16's arguments: `y`
+/// holds Floats, or bfloat16 bits with `round_output`) on the AMX tile kernel
+/// (dk_conv_forward_tiles, `weight` in its packing) with `tiles`, else on the AVX512-BF16 kernel.
 func runBFloat16ForwardKernel(
     _ tiles: Bool, _ g: UnsafePointer<dk_conv_geometry>, _ xp: UnsafePointer<UInt16>, _ weight: UnsafePointer<UInt16>,
-    _ bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ q0: Int, _ q1: Int
+    _ bias: UnsafePointer<Float>?, _ y: UnsafeMutableRawPointer, _ q0: Int, _ q1: Int
 ) {
     if tiles {
         dk_conv_forward_tiles(g, xp, weight, bias, y, q0, q1)

@@ -61,6 +61,11 @@ struct LoweredPass<T: BLASScalar> {
     /// the dot-product and tile kernels copy its bits into their padded operand; the other
     /// bfloat16 paths (rounded operands, exact tilings) read a Float copy widened from it (exact).
     var xRounded: UnsafePointer<UInt16>? = nil
+    /// Given instead of `y` to a Float forward pass that `forwardReadsRoundedOperand`: receives
+    /// y's bfloat16 rounding (after the ReLU when `rectifies`), written by the kernels' stores;
+    /// no Float y is written (an activation only the next bfloat16 convolution reads,
+    /// RoundedForward.swift).
+    var yRounded: UnsafeMutablePointer<UInt16>? = nil
 }
 
 /// Writes `fill` (a vector of `channels` scalars) or zeros to `pixels` consecutive pixels.
@@ -141,6 +146,15 @@ extension ConvGeometry {
 
     /// `run` for a concrete scalar type (called only with Float or Double).
     private func runConcrete<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) {
+        if pass.yRounded != nil {
+            precondition(
+                pass.y == nil && pass.dy == nil && pass.weightGradient == nil && pass.dx == nil
+                    && forwardReadsRoundedOperand(settings: settings),
+                "lowered pass: a bfloat16 output is written by a bfloat16 forward pass only")
+            let pass = unsafeBitCast(pass, to: LoweredPass<Float>.self)
+            runBFloat16(pass, settings: settings, tiles: BFloat16Arithmetic.current == .tiles)
+            return
+        }
         if pass.x == nil, let rounded = pass.xRounded {
             let forward = pass.y != nil && pass.weightGradient == nil && pass.dx == nil
             precondition(

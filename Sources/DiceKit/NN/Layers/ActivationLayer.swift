@@ -140,6 +140,18 @@ public final class ActivationLayer<Scalar: BLASScalar>: Layer, CacheReleasing {
         rounded = nil
     }
 
+    /// Takes `rounded`, the bfloat16 rounding of a ReLU's output that a convolution stored as it
+    /// computed it (SequentialLayer's training pass, handing activations over rounded), as the
+    /// forward pass's output kept rounded (`keep(rounded:)`): `backward` reads only where it is
+    /// positive, so it gives the same bits as from the Float output.
+    func adoptRectifiedOutput(rounded: BFloat16Activation) {
+        precondition(
+            kind == .relu && Scalar.self == Float.self,
+            "ActivationLayer: only a Float ReLU's output can be adopted rounded")
+        cached = nil
+        self.rounded = rounded
+    }
+
     /// The output gradient times the derivative at the cached input (read from the cached output).
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
         if rounded != nil {

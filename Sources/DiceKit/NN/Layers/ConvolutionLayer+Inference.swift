@@ -16,9 +16,9 @@
 
 extension ConvolutionLayer {
     /// max(0, ·) of the convolution (when `rectified`) after folding `normalization`'s running
-    /// statistics and affine parameters into the kernel and bias (when given), of the channel
-    /// concatenation of `parts` (one part: the input itself; several are joined where the
-    /// kernels copy the input anyway, `Convolution.forward(concatenating:rectified:)`).
+    /// statistics and affine parameters into the kernel and bias (when given), of `input`: a
+    /// tensor, a channel concatenation (joined where the kernels copy the input anyway,
+    /// `Convolution.forward(concatenating:rectified:)`), or a tensor's bfloat16 rounding.
     ///
     /// The folded convolution is kept while neither layer's parameters change.
     ///
@@ -26,8 +26,34 @@ extension ConvolutionLayer {
     ///   the kernel, or the normalisation's channel count is not the convolution's output
     ///   channel count.
     func evaluationForward(
-        concatenating parts: [Tensor<Scalar>], folding normalization: BatchNorm<Scalar>?, rectified: Bool
+        _ input: ForwardInput<Scalar>, folding normalization: BatchNorm<Scalar>?, rectified: Bool
     ) throws -> Tensor<Scalar> {
+        try evaluationConvolution(folding: normalization).forward(input, rectified: rectified)
+    }
+
+    /// `evaluationForward`'s output as its bfloat16 rounding, stored by the kernels
+    /// (RoundedForward.swift), when it goes to `consumer` alone and both run on the bfloat16
+    /// kernels (so that `consumer` would round it anyway); nil otherwise, with nothing run.
+    ///
+    /// - Throws: as `evaluationForward`.
+    func evaluationRoundedForward(
+        _ input: ForwardInput<Scalar>, folding normalization: BatchNorm<Scalar>?, rectified: Bool,
+        feeding consumer: ConvolutionLayer<Scalar>
+    ) throws -> BFloat16Activation? {
+        guard precision == .bfloat16, consumer.precision == .bfloat16 else { return nil }
+        let convolution = try evaluationConvolution(folding: normalization)
+        let shape = try input.shape()
+        guard convolution.forwardRoundsOperands(shape), let outputShape = try? convolution.outputShape(for: shape),
+            var next = try? consumer.convolutionFromParameters()
+        else { return nil }
+        next.settings.precision = consumer.precision
+        guard next.forwardRoundsOperands(outputShape) else { return nil }
+        return try convolution.roundedForward(input, rectified: rectified)
+    }
+
+    /// The evaluation-mode convolution: `normalization` folded in, kept while neither layer's
+    /// parameters change; drops what a training forward pass kept.
+    private func evaluationConvolution(folding normalization: BatchNorm<Scalar>?) throws -> Convolution<Scalar> {
         let key = [weight.version, bias.version] + (normalization?.parameters.map(\.version) ?? [])
         var convolution: Convolution<Scalar>
         if let kept = folded, kept.key == key, kept.normalization === normalization {
@@ -39,7 +65,7 @@ extension ConvolutionLayer {
         keptInput.keep(nil)
         cachedConvolution = nil
         convolution.settings.precision = precision
-        return try convolution.forward(concatenating: parts, rectified: rectified)
+        return convolution
     }
 
     /// The convolution with `normalization` folded in (the layer's own without it).

@@ -104,8 +104,49 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
         return try convolution.forward(rounded: rounded, rectified: rectified)
     }
 
+    /// The training forward pass of `input` in any of its forms (`forward(_:rectified:)`, or
+    /// `forward(rounded:rectified:)` of a rounding); keeps the input the same way.
+    func forward(_ input: ForwardInput<Scalar>, rectified: Bool) throws -> Tensor<Scalar> {
+        switch input {
+        case .rounded(let rounded): try forward(rounded: rounded, rectified: rectified)
+        case .parts: try forward(input.tensor(), rectified: rectified)
+        }
+    }
+
+    /// A training forward pass whose output goes (through the ReLU it applies when `rectified`)
+    /// to `consumer` alone, as its bfloat16 rounding stored by the kernels
+    /// (Convolution.roundedForward), when this pass runs on the bfloat16 kernels and `consumer`
+    /// reads its input only through its rounding (`readsRoundedInput(ofShape:)`); nil
+    /// otherwise, with nothing run. Keeps the input as `forward` does; the backward pass gives
+    /// the same bits.
+    ///
+    /// - Throws: as `forward(_:rectified:)`.
+    func roundedForward(
+        _ input: ForwardInput<Scalar>, rectified: Bool, feeding consumer: ConvolutionLayer<Scalar>
+    ) throws -> BFloat16Activation? {
+        guard precision == .bfloat16, Scalar.self == Float.self else { return nil }
+        var convolution = try convolutionFromParameters()
+        convolution.settings.precision = precision
+        let shape = try input.shape()
+        guard convolution.forwardRoundsOperands(shape), let outputShape = try? convolution.outputShape(for: shape),
+            consumer.readsRoundedInput(ofShape: outputShape)
+        else { return nil }
+        var input = input
+        switch input {
+        case .rounded(let rounded):
+            precondition(readsRoundedInput(ofShape: shape), "ConvolutionLayer: the passes do not round the input")
+            keptInput.keep(roundedOnly: rounded)
+        case .parts:
+            let tensor = try input.tensor()
+            keptInput.keep(tensor)
+            input = .parts([tensor])
+        }
+        cachedConvolution = convolution
+        return try convolution.roundedForward(input, rectified: rectified)
+    }
+
     /// The convolution of the current parameters, built when they changed.
-    private func convolutionFromParameters() throws -> Convolution<Scalar> {
+    func convolutionFromParameters() throws -> Convolution<Scalar> {
         try built.value(weight: weight, bias: bias) {
             try Convolution(weight: pyTorchToGEMM(weight.value), bias: bias.value, stride: stride, padding: padding)
         }

@@ -38,21 +38,16 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
     /// `forward` of `Tensor.concatenatingChannels(parts)`. In `.evaluation` mode with a
     /// convolution first, the concatenation is never written on its own: the convolution joins
     /// the parts where it copies its input anyway (a U-Net decoder level's up-sampled tensor
-    /// and skip).
+    /// and skip). With `handingOverRounded`, a training pass hands activations between
+    /// bfloat16 convolutions over as their roundings (`forwardLayers`).
     ///
     /// - Throws: as `forward`, and `DiceKitError.shape` when the parts do not concatenate.
-    func forward(concatenating parts: [Tensor<Scalar>], mode: LayerMode) throws -> Tensor<Scalar> {
+    func forward(
+        concatenating parts: [Tensor<Scalar>], mode: LayerMode, handingOverRounded: Bool = false
+    ) throws -> Tensor<Scalar> {
         try withFlushToZero {
-            var x: Tensor<Scalar>
-            var i = 0
-            if parts.count > 1, mode == .evaluation, let conv = layers.first as? ConvolutionLayer<Scalar> {
-                let (norm, relu, next) = evaluationFusion(after: 0)
-                x = try conv.evaluationForward(concatenating: parts, folding: norm, rectified: relu)
-                i = next
-            } else {
-                x = parts.count == 1 ? parts[0] : try Tensor.concatenatingChannels(parts)
-            }
-            return try forwardLayers(from: i, x, mode: mode)
+            if mode == .evaluation { return try evaluationLayers(.parts(parts)) }
+            return try forwardLayers(.parts(parts), handingOverRounded: handingOverRounded)
         }
     }
 
@@ -60,58 +55,104 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
     /// decoder block's concatenation, rounded from its parts: UNet.forwardLayers): the first
     /// layer, a convolution that `readsRoundedInput(ofShape:)`, reads and keeps the rounding
     /// (with a ReLU after it applied in its output pass, as in `forward`); the same values and
-    /// gradients as `forward` of that input, which is never written in Float.
+    /// gradients as `forward` of that input, which is never written in Float. Activations are
+    /// handed over rounded as with `handingOverRounded`.
     func forward(rounded: BFloat16Activation) throws -> Tensor<Scalar> {
-        try withFlushToZero {
-            guard let conv = layers.first as? ConvolutionLayer<Scalar> else {
-                preconditionFailure("SequentialLayer: a rounded input needs a convolution first")
-            }
-            let relu = layers.count > 1 ? layers[1] as? ActivationLayer<Scalar> : nil
-            let rectifies = relu?.kind == .relu
-            let x = try conv.forward(rounded: rounded, rectified: rectifies)
-            if rectifies { relu?.adoptRectifiedOutput(x) }
-            return try forwardLayers(from: rectifies ? 2 : 1, x, mode: .training)
-        }
+        precondition(
+            layers.first is ConvolutionLayer<Scalar>, "SequentialLayer: a rounded input needs a convolution first")
+        return try withFlushToZero { try forwardLayers(.rounded(rounded), handingOverRounded: true) }
     }
 
-    /// Layers `start…` of `forward`, from `input`.
-    private func forwardLayers(from start: Int, _ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
-        var x = input
-        var i = start
+    /// A training `forward` of `input`. A convolution or a batch normalisation directly followed
+    /// by a ReLU applies it in its output pass, and the ReLU keeps that output. With
+    /// `handingOverRounded` (a U-Net that keeps its activations in bfloat16,
+    /// UNet+BFloat16Activations.swift), a convolution + ReLU whose output goes to another
+    /// convolution alone, where both read it only through its bfloat16 rounding (this one's
+    /// forward pass on the bfloat16 kernels, the next one's two passes:
+    /// `ConvolutionLayer.roundedForward(_:rectified:feeding:)`), stores that rounding directly,
+    /// which the ReLU and the next convolution keep: the Float output is never written, and the
+    /// values and gradients are the same bits.
+    private func forwardLayers(_ input: ForwardInput<Scalar>, handingOverRounded: Bool) throws -> Tensor<Scalar> {
+        var current = input
+        var i = 0
         while i < layers.count {
-            if mode == .training, i + 1 < layers.count, let conv = layers[i] as? ConvolutionLayer<Scalar>,
+            if i + 1 < layers.count, let conv = layers[i] as? ConvolutionLayer<Scalar>,
                 let relu = layers[i + 1] as? ActivationLayer<Scalar>, relu.kind == .relu
             {
-                x = try conv.forward(x, rectified: true)
-                relu.adoptRectifiedOutput(x)
-                i += 2
-                continue
-            }
-            if mode == .training, i + 1 < layers.count, let norm = layers[i] as? BatchNorm<Scalar>,
-                let relu = layers[i + 1] as? ActivationLayer<Scalar>, relu.kind == .relu
-            {
-                x = try norm.forward(x, mode: mode, rectified: true)
-                relu.adoptRectifiedOutput(x)
-                i += 2
-                continue
-            }
-            if mode == .evaluation, let conv = layers[i] as? ConvolutionLayer<Scalar> {
-                let (norm, relu, next) = evaluationFusion(after: i)
-                if norm != nil || relu {
-                    x = try conv.evaluationForward(concatenating: [x], folding: norm, rectified: relu)
-                    i = next
-                    continue
+                if handingOverRounded, i + 2 < layers.count, let consumer = layers[i + 2] as? ConvolutionLayer<Scalar>,
+                    let rounded = try conv.roundedForward(current, rectified: true, feeding: consumer)
+                {
+                    relu.adoptRectifiedOutput(rounded: rounded)
+                    current = .rounded(rounded)
+                } else {
+                    let y = try conv.forward(current, rectified: true)
+                    relu.adoptRectifiedOutput(y)
+                    current = .parts([y])
                 }
+                i += 2
+                continue
             }
-            if let activation = layers[i] as? ActivationLayer<Scalar> {
-                // x is the previous layer's fresh output: rectified where it lies.
-                try activation.forward(inPlace: &x, mode: mode)
+            if case .rounded = current, let conv = layers[i] as? ConvolutionLayer<Scalar> {
+                current = .parts([try conv.forward(current, rectified: false)])
+                i += 1
+                continue
+            }
+            var x = try current.tensor()
+            current = .parts([]) // x alone holds the tensor, which an activation may overwrite
+            if i + 1 < layers.count, let norm = layers[i] as? BatchNorm<Scalar>,
+                let relu = layers[i + 1] as? ActivationLayer<Scalar>, relu.kind == .relu
+            {
+                x = try norm.forward(x, mode: .training, rectified: true)
+                relu.adoptRectifiedOutput(x)
+                i += 2
             } else {
-                x = try layers[i].forward(x, mode: mode)
+                try forwardOne(i, &x, mode: .training)
+                i += 1
             }
+            current = .parts([x])
+        }
+        return try current.tensor()
+    }
+
+    /// An evaluation-mode `forward` of `input`. Each convolution runs with the normalisation and
+    /// ReLU after it (`evaluationFusion`); one whose output goes to another convolution alone,
+    /// both on the bfloat16 kernels, hands it over as its bfloat16 rounding, stored by its
+    /// kernels (ConvolutionLayer.evaluationRoundedForward): the next one reads its input only
+    /// through that rounding, so the values are the same and no Float tensor lies between them.
+    private func evaluationLayers(_ input: ForwardInput<Scalar>) throws -> Tensor<Scalar> {
+        var current = input
+        var i = 0
+        while i < layers.count {
+            if let conv = layers[i] as? ConvolutionLayer<Scalar> {
+                let (norm, relu, next) = evaluationFusion(after: i)
+                if next < layers.count, let consumer = layers[next] as? ConvolutionLayer<Scalar>,
+                    let rounded = try conv.evaluationRoundedForward(
+                        current, folding: norm, rectified: relu, feeding: consumer)
+                {
+                    current = .rounded(rounded)
+                } else {
+                    current = .parts([try conv.evaluationForward(current, folding: norm, rectified: relu)])
+                }
+                i = next
+                continue
+            }
+            var x = try current.tensor()
+            current = .parts([]) // x alone holds the tensor, which an activation may overwrite
+            try forwardOne(i, &x, mode: .evaluation)
+            current = .parts([x])
             i += 1
         }
-        return x
+        return try current.tensor()
+    }
+
+    /// Replaces `x`, the previous layer's fresh output, with layer i's forward pass of it (an
+    /// activation overwrites it where it lies).
+    private func forwardOne(_ i: Int, _ x: inout Tensor<Scalar>, mode: LayerMode) throws {
+        if let activation = layers[i] as? ActivationLayer<Scalar> {
+            try activation.forward(inPlace: &x, mode: mode)
+        } else {
+            x = try layers[i].forward(x, mode: mode)
+        }
     }
 
     /// What an evaluation-mode convolution at index `i` absorbs: the batch normalisation right

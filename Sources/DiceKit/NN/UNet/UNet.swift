@@ -147,7 +147,7 @@ public final class UNet<Scalar: BLASScalar> {
         let rounds = keepsActivationsInBFloat16(mode)
         for i in 0..<configuration.depth {
             x = try timed("down.\(i)", false) {
-                let output = try down[i].forward(x, mode: mode)
+                let output = try down[i].forward(concatenating: [x], mode: mode, handingOverRounded: rounds)
                 if rounds { down[i].keepActivationsInBFloat16(output: true) }
                 return output
             }
@@ -155,7 +155,7 @@ public final class UNet<Scalar: BLASScalar> {
             x = try timed("pool.\(i)", false) { try pools[i].forward(x, mode: mode) }
         }
         x = try timed("mid", false) {
-            let output = try mid.forward(x, mode: mode)
+            let output = try mid.forward(concatenating: [x], mode: mode, handingOverRounded: rounds)
             if rounds { mid.keepActivationsInBFloat16(output: false) }
             return output
         }
@@ -185,7 +185,7 @@ public final class UNet<Scalar: BLASScalar> {
                     try Tensor.concatenatingChannels([upsampled, skips.removeLast()])
                 }
                 x = try timed("dec.\(j)", false) {
-                    let output = try dec[j].forward(joined, mode: mode)
+                    let output = try dec[j].forward(concatenating: [joined], mode: mode, handingOverRounded: rounds)
                     if rounds { dec[j].keepActivationsInBFloat16(output: false) }
                     return output
                 }

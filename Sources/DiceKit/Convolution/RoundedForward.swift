@@ -1,0 +1,102 @@
+// bfloat16 forward passes that hand their output to the next bfloat16 convolution as its
+// rounding (SequentialLayer's evaluation mode: the first convolution of a U-Net block feeding the
+// second). The next convolution reads its input only through its bfloat16 rounding (its padded
+// copy rounds it), so the first one's kernels store that rounding directly (dk_conv_geometry's
+// round_output, after the bias and the ReLU) and the next one copies the bits
+// (`LoweredPass.xRounded`): the same values as with a Float tensor between them, which is never
+// written, read or rounded (half the bytes written, and one pass over the activation fewer).
+
+internal import CDiceKitKernels
+
+/// The input of a forward pass: a tensor, or the channel concatenation of several (`parts`), or
+/// a Float tensor given as its bfloat16 rounding.
+enum ForwardInput<Scalar: BLASScalar> {
+    case parts([Tensor<Scalar>])
+    case rounded(BFloat16Activation)
+
+    /// The input's shape (the concatenation's, for parts).
+    ///
+    /// - Throws: `DiceKitError.shape` when the parts do not concatenate.
+    func shape() throws -> [Int] {
+        switch self {
+        case .parts(let parts): try Tensor<Scalar>.concatenatedChannelShape(parts.map(\.shape))
+        case .rounded(let rounded): rounded.shape
+        }
+    }
+
+    /// The input as one tensor: the parts concatenated, or the rounding widened (exact).
+    func tensor() throws -> Tensor<Scalar> {
+        switch self {
+        case .parts(let parts): parts.count == 1 ? parts[0] : try Tensor.concatenatingChannels(parts)
+        case .rounded(let rounded): rounded.widened()
+        }
+    }
+}
+
+extension BFloat16Activation {
+    /// Uninitialised bits for a tensor of `shape`, for a pass to write.
+    init(uninitializedShape shape: [Int]) {
+        self.shape = shape
+        storage = BFloat16Storage(count: shape.reduce(1, *))
+    }
+}
+
+extension Convolution {
+    /// `forward(_:rectified:)` of `input` in any of its forms (a rounded input read as it is
+    /// where the forward pass rounds its input, else widened first: the same values).
+    ///
+    /// - Throws: as `forward(concatenating:rectified:)`.
+    func forward(_ input: ForwardInput<Scalar>, rectified: Bool) throws -> Tensor<Scalar> {
+        switch input {
+        case .parts(let parts):
+            return try forward(concatenating: parts, rectified: rectified)
+        case .rounded(let rounded):
+            guard forwardRoundsOperands(rounded.shape) else {
+                return try forward(rounded.widened(), rectified: rectified)
+            }
+            return try forward(rounded: rounded, rectified: rectified)
+        }
+    }
+
+    /// Whether the forward pass of an input of `inputShape` runs on the bfloat16 dot-product or
+    /// tile kernels (Float, precision `.bfloat16`, a shape they take): it then reads its input only
+    /// through its rounding, and `roundedForward` may write its output as its rounding.
+    func forwardRoundsOperands(_ inputShape: [Int]) -> Bool {
+        guard Scalar.self == Float.self, let g = try? geometry(inputShape) else { return false }
+        return g.forwardReadsRoundedOperand(settings: settings)
+    }
+
+    /// The bfloat16 rounding of `forward(input, rectified:)`, stored by the kernels as they
+    /// compute it (precondition: `forwardRoundsOperands` of the input's shape); no Float output
+    /// is written. The same bits as `BFloat16Activation(rounding:)` of the Float output.
+    ///
+    /// - Throws: as `forward(_:rectified:)`.
+    func roundedForward(_ input: ForwardInput<Scalar>, rectified: Bool) throws -> BFloat16Activation {
+        let g = try geometry(input.shape())
+        precondition(
+            Scalar.self == Float.self && g.forwardReadsRoundedOperand(settings: settings),
+            "convolution: a rounded output needs the bfloat16 forward kernels")
+        let output = BFloat16Activation(uninitializedShape: g.outputShape)
+        weight.reinterpreted(as: Float.self).withUnsafeBufferPointer { pw in
+            withOptionalPointer(bias?.reinterpreted(as: Float.self)) { pb in
+                var pass = LoweredPass<Float>(
+                    weight: pw.baseAddress!, bias: pb, rectifies: rectified, bfloat16Weights: bfloat16Weights)
+                pass.yRounded = output.storage.pointer
+                switch input {
+                case .rounded(let rounded):
+                    pass.xRounded = UnsafePointer(rounded.storage.pointer)
+                    g.run(pass, settings: settings)
+                case .parts(let parts):
+                    withPointers(parts.map { $0.reinterpreted(as: Float.self) }[...]) { sources in
+                        pass.x = sources[0]
+                        if parts.count > 1 {
+                            pass.xParts = zip(sources, parts).map { ChannelPart(source: $0, channels: $1.shape.last!) }
+                        }
+                        g.run(pass, settings: settings)
+                    }
+                }
+            }
+        }
+        return output
+    }
+}
