@@ -34,10 +34,11 @@ enum ForwardInput<Scalar: BLASScalar> {
 }
 
 extension BFloat16Activation {
-    /// Uninitialised bits for a tensor of `shape`, for a pass to write.
-    init(uninitializedShape shape: [Int]) {
+    /// Uninitialised bits for a tensor of `shape`, for a pass to write; in the mapping pool of
+    /// kept activations when `kept` (BFloat16Storage.swift), else in malloc's heap.
+    init(uninitializedShape shape: [Int], kept: Bool) {
         self.shape = shape
-        storage = BFloat16Storage(count: shape.reduce(1, *))
+        storage = BFloat16Storage(count: shape.reduce(1, *), mappable: kept)
     }
 }
 
@@ -68,15 +69,17 @@ extension Convolution {
 
     /// The bfloat16 rounding of `forward(input, rectified:)`, stored by the kernels as they
     /// compute it (precondition: `forwardRoundsOperands` of the input's shape); no Float output
-    /// is written. The same bits as `BFloat16Activation(rounding:)` of the Float output.
+    /// is written. The same bits as `BFloat16Activation(rounding:)` of the Float output. `kept`:
+    /// whether a training step keeps it for its backward pass (its memory then comes from the
+    /// kept activations' mappings), rather than only the next layer reading it.
     ///
     /// - Throws: as `forward(_:rectified:)`.
-    func roundedForward(_ input: ForwardInput<Scalar>, rectified: Bool) throws -> BFloat16Activation {
+    func roundedForward(_ input: ForwardInput<Scalar>, rectified: Bool, kept: Bool) throws -> BFloat16Activation {
         let g = try geometry(input.shape())
         precondition(
             Scalar.self == Float.self && g.forwardReadsRoundedOperand(settings: settings),
             "convolution: a rounded output needs the bfloat16 forward kernels")
-        let output = BFloat16Activation(uninitializedShape: g.outputShape)
+        let output = BFloat16Activation(uninitializedShape: g.outputShape, kept: kept)
         weight.reinterpreted(as: Float.self).withUnsafeBufferPointer { pw in
             withOptionalPointer(bias?.reinterpreted(as: Float.self)) { pb in
                 var pass = LoweredPass<Float>(

@@ -35,12 +35,14 @@ final class BFloat16Storage: @unchecked Sendable {
     /// Copies from this many bytes up are mappings.
     static let mappedBytes = 1 << 20
 
-    /// Uninitialised memory for `count` elements.
-    init(count: Int) {
+    /// Uninitialised memory for `count` elements: a mapping from `mappedBytes` up, unless
+    /// `mappable` is false (a copy that lives only until the next layer has read it, evaluation
+    /// mode: malloc's heap, as a Float tensor's, with no mapping kept for it after).
+    init(count: Int, mappable: Bool = true) {
         self.count = count
         let bytes = Swift.max(1, count) * MemoryLayout<UInt16>.stride
         #if canImport(Glibc)
-            if bytes >= Self.mappedBytes {
+            if mappable && bytes >= Self.mappedBytes {
                 let address = Self.pool.withLock { $0.take(bytes) } ?? Self.map(bytes)
                 pointer = address.bindMemory(to: UInt16.self, capacity: Swift.max(1, count))
                 mapped = true

@@ -48,7 +48,7 @@ extension ConvolutionLayer {
         else { return nil }
         next.settings.precision = consumer.precision
         guard next.forwardRoundsOperands(outputShape) else { return nil }
-        return try convolution.roundedForward(input, rectified: rectified)
+        return try convolution.roundedForward(input, rectified: rectified, kept: false)
     }
 
     /// The evaluation-mode convolution: `normalization` folded in, kept while neither layer's

@@ -142,7 +142,7 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
             input = .parts([tensor])
         }
         cachedConvolution = convolution
-        return try convolution.roundedForward(input, rectified: rectified)
+        return try convolution.roundedForward(input, rectified: rectified, kept: true)
     }
 
     /// The convolution of the current parameters, built when they changed.
