@@ -80,34 +80,36 @@ public enum WeightLayout {
         _ source: UnsafePointer<T>, _ target: UnsafeMutablePointer<T>,
         a: Int, b: Int, k: Int, toPyTorch: Bool, adding: Bool = false
     ) {
+        precondition(toPyTorch || !adding, "permute: adding is defined toward PyTorch's layout only")
         let shared = TaskShared((source, target))
         WorkerPool.shared.forEachRange(b, grain: Swift.max(1, (1 << 16) / Swift.max(1, a * k))) { range in
             let (source, target) = shared.buffers
-            if adding {
-                permute(source, target, a: a, b: b, k: k, j: range, toPyTorch: true) { $0.pointee += $1 }
-            } else {
-                permute(source, target, a: a, b: b, k: k, j: range, toPyTorch: toPyTorch) { $0.initialize(to: $1) }
-            }
+            permute(source, target, a: a, b: b, k: k, j: range, toPyTorch: toPyTorch, adding: adding)
         }
     }
 
-    /// `permute` of the values whose j lies in `js`, each written by `store(target address, value)`.
-    @inline(__always)
+    /// `permute` of the values whose j lies in `js`: each loop written out (no store closure),
+    /// so that every element costs a load and a store (and an add when `adding`).
     private static func permute<T: BLASScalar>(
         _ source: UnsafePointer<T>, _ target: UnsafeMutablePointer<T>,
-        a: Int, b: Int, k: Int, j js: Range<Int>, toPyTorch: Bool, _ store: (UnsafeMutablePointer<T>, T) -> Void
+        a: Int, b: Int, k: Int, j js: Range<Int>, toPyTorch: Bool, adding: Bool
     ) {
         let block = 16
+        let rowStride = b * k // between PyTorch rows i and i + 1
         for i0 in stride(from: 0, to: a, by: block) {
             let i1 = Swift.min(a, i0 + block)
             for j in js {
                 for t in 0..<k {
-                    let dk = (t * b + j) * a // DiceKit offset of (0, j, t)
+                    let dk = source + (t * b + j) * a // DiceKit's (0, j, t), as read by toPyTorch
                     let pt = j * k + t // PyTorch offset of (0, j, t)
-                    if toPyTorch {
-                        for i in i0..<i1 { store(target + i * b * k + pt, source[dk + i]) }
+                    if !toPyTorch {
+                        let from = source + pt
+                        let to = target + (t * b + j) * a
+                        for i in i0..<i1 { (to + i).initialize(to: from[i * rowStride]) }
+                    } else if adding {
+                        for i in i0..<i1 { target[i * rowStride + pt] += dk[i] }
                     } else {
-                        for i in i0..<i1 { store(target + dk + i, source[i * b * k + pt]) }
+                        for i in i0..<i1 { (target + i * rowStride + pt).initialize(to: dk[i]) }
                     }
                 }
             }
