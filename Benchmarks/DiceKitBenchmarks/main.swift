@@ -32,7 +32,7 @@ let allBenchmarks: [Benchmark] =
     baselineBenchmarks + lossBenchmarks + lossFamilyBenchmarks + metricBenchmarks + convBenchmarks + [
         volumeConvBenchmark
     ] + normalizationBenchmarks + unetBenchmarks
-    + bfloat16ConvBenchmarks + bfloat16UNetBenchmarks + distributedBenchmarks
+    + bfloat16ConvBenchmarks + upsamplingBenchmarks + bfloat16UNetBenchmarks + distributedBenchmarks
 
 // Under mpirun every rank runs the same benchmarks (their collectives must match); rank 0 prints.
 let benchWorld = openBenchWorld()

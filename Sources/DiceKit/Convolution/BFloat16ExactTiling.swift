@@ -139,8 +139,10 @@ extension ConvGeometry {
         let (patch, outChannels, total) = (self.patch, self.outChannels, outputRows)
         let weightCount = patch * outChannels
         var wg = rowGeometry(rows: 1, cin: patch, cout: outChannels)
+        // Packed only for y: an empty array's buffer may still have an address (the shared
+        // empty storage), which must never be written.
         let packed = [UInt16](unsafeUninitializedCapacity: pass.y == nil ? 0 : weightCount) { buffer, initialized in
-            if let base = buffer.baseAddress {
+            if pass.y != nil, let base = buffer.baseAddress {
                 BFloat16WeightCache.Packing(flipped: false, tiles: tiles).pack(&wg, pass.weight, into: base)
             }
             initialized = buffer.count
@@ -155,7 +157,8 @@ extension ConvGeometry {
         let count = Swift.min(workers, partials)
         packed.withUnsafeBufferPointer { wp in
             // Each partial writes its own accumulator in `sums` and the y rows of its own chunks.
-            let shared = TaskShared((self, wp.baseAddress, x, dy, pass.y, pass.weightGradient != nil, sums))
+            let shared = TaskShared(
+                (self, pass.y == nil ? nil : wp.baseAddress, x, dy, pass.y, pass.weightGradient != nil, sums))
             runWorkers(count) { worker in
                 let (geometry, wp, x, dy, y, weightGradient, sums) = shared.buffers
                 let col = UnsafeMutablePointer<UInt16>.allocate(capacity: (chunk + Self.tileSlack) * patch)

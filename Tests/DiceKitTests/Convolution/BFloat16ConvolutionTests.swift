@@ -214,6 +214,10 @@ final class BFloat16ConvolutionTests: XCTestCase {
         XCTAssertEqual(
             grads.bias!.scalars, try float.backward(input: xf, outputGradient: dyf).bias!.scalars, file: file,
             line: line)
+        // The weight gradient alone (no input gradient, so no packed weights): the same bits.
+        let weightOnly = try bf16.backward(input: xf, outputGradient: dyf, computeInputGradient: false)
+        XCTAssertNil(weightOnly.input, file: file, line: line)
+        XCTAssertEqual(weightOnly.weight.scalars, grads.weight.scalars, "∂w alone", file: file, line: line)
     }
 
     func testTransposedOneChunk() throws {
