@@ -437,15 +437,10 @@ extension ConvGeometry {
     }
 
     /// Adds `count` consecutive elements (whole rows) into the `width` accumulators `sum`, block
-    /// by block: accumulator i receives the elements ≡ i mod width (a multiple of the row length).
+    /// by block: accumulator i receives the elements ≡ i mod width (a multiple of the row length),
+    /// in order (`addChannelRows`).
     func addRows<T: BLASScalar>(_ source: UnsafePointer<T>, count: Int, into sum: UnsafeMutablePointer<T>, width: Int) {
-        var (block, left) = (source, count)
-        while left >= width {
-            for i in 0..<width { sum[i] += block[i] }
-            block += width
-            left -= width
-        }
-        for i in 0..<left { sum[i] += block[i] }
+        addChannelRows(source, count: count, into: sum, width: width)
     }
 
     /// One chunk of rows of a pass for a 1×1, stride-1, unpadded convolution: the x-space
