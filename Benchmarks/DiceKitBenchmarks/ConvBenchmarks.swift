@@ -4,7 +4,7 @@
 // (input and weight gradients) 3× that.
 //
 // Extra figures per shape: the weight gradient's GFLOP/s alone (`_wgrad`) and the input
-// gradient's (`_dgrad`: the whole backward pass's time less the weight gradient's), the ratios
+// gradient's (`_dgrad`, timed on its own as the adjoint's forward pass), the ratios
 // to `sgemm_2048_gflops` of the same run, the GFLOP/s of the
 // bare GEMM of the lowered shape [N·H·W × 9·Cin] × [9·Cin × Cout] (OpenBLAS on its own threads,
 // operands prepared in advance), and forward time / bare GEMM time (the im2col overhead).
@@ -30,7 +30,7 @@ let convBenchmarks: [Benchmark] = convShapes.map { shape in
         var sink: Float = 0
         let (forward, forwardBackward) = try forwardAndBackwardTimes(
             conv, x: x, gy: gy, context: context, warmup: 3, repetitions: 15, sink: &sink)
-        let (weightGradient, backward) = try backwardTimes(conv, x: x, gy: gy, context: context, sink: &sink)
+        let (weightGradient, inputGradient) = try gradientTimes(conv, x: x, gy: gy, context: context, sink: &sink)
         // The bare GEMM of the lowered shape.
         let (m, k) = (n * h * h, 9 * cin)
         let a = Tensor<Float>.uniform([m, k], lower: -1, upper: 1, generator: &generator).scalars
@@ -47,7 +47,7 @@ let convBenchmarks: [Benchmark] = convShapes.map { shape in
             Metric(key: key + "_fwd_gflops", value: forwardRate, unit: "GFLOP/s"),
             Metric(key: key + "_fwdbwd_gflops", value: forwardBackwardRate, unit: "GFLOP/s"),
             Metric(key: key + "_wgrad_gflops", value: flops / weightGradient / 1e9, unit: "GFLOP/s"),
-            Metric(key: key + "_dgrad_gflops", value: flops / (backward - weightGradient) / 1e9, unit: "GFLOP/s"),
+            Metric(key: key + "_dgrad_gflops", value: flops / inputGradient / 1e9, unit: "GFLOP/s"),
             Metric(key: key + "_fwd_vs_sgemm", value: forwardRate / sgemm, unit: "×"),
             Metric(key: key + "_fwdbwd_vs_sgemm", value: forwardBackwardRate / sgemm, unit: "×"),
             Metric(key: key + "_gemm_gflops", value: flops / gemm / 1e9, unit: "GFLOP/s"),
@@ -78,18 +78,21 @@ let volumeConvBenchmark = Benchmark(key: "conv3x3x3_n2_d64_c16to16") { context i
     ]
 }
 
-/// The two backward passes apart: the weight gradient alone, and the whole backward pass (with
-/// the input gradient); the input gradient's time is the difference.
-func backwardTimes(
+/// The two backward passes apart, each timed on its own: the weight gradient alone, and the
+/// input gradient alone as the forward pass of the adjoint transposed convolution (the same
+/// kernel tensor, stride, padding and settings), which runs the very pass that `backward`'s
+/// input gradient runs (`ConvolutionKernels.transposedForward`).
+func gradientTimes(
     _ conv: Convolution<Float>, x: Tensor<Float>, gy: Tensor<Float>, context: BenchContext, sink: inout Float
-) throws -> (weightGradient: Double, backward: Double) {
+) throws -> (weightGradient: Double, inputGradient: Double) {
     let weightGradient = try context.time(warmup: 2, repetitions: 10) {
         sink += try conv.backward(input: x, outputGradient: gy, computeInputGradient: false).weight.scalars[0]
     }
-    let backward = try context.time(warmup: 2, repetitions: 10) {
-        sink += try conv.backward(input: x, outputGradient: gy).weight.scalars[0]
-    }
-    return (weightGradient, backward)
+    let adjoint = try TransposedConvolution(
+        weight: conv.weight, stride: conv.stride, padding: conv.padding, dilation: conv.dilation,
+        groups: conv.groups, settings: conv.settings)
+    let inputGradient = try context.time(warmup: 2, repetitions: 10) { sink += try adjoint.forward(gy).scalars[0] }
+    return (weightGradient, inputGradient)
 }
 
 /// Medians, in seconds, of `conv`'s forward pass on `x` and of that pass followed by the backward
