@@ -132,6 +132,11 @@ final class ConvolutionEngineTests: XCTestCase {
         XCTAssertEqual(try WeightLayout.toPyTorch(ours), torch)
         let volume = randomTensor([2, 3, 2, 2, 3], seed: 251)
         XCTAssertEqual(try WeightLayout.toPyTorch(try WeightLayout.fromPyTorch(volume)), volume)
+        // Float takes its own concrete code (`permute` dispatches on the scalar type).
+        let single = try Tensor<Float>(shape: torch.shape, scalars: torch.scalars.map { Float($0) })
+        let singleOurs = try WeightLayout.fromPyTorch(single)
+        XCTAssertEqual(singleOurs.scalars, ours.scalars.map { Float($0) })
+        XCTAssertEqual(try WeightLayout.toPyTorch(singleOurs), single)
     }
 
     /// A kernel larger than one range of the worker pool (147 k values, several ranges of j):
