@@ -70,3 +70,44 @@ extension Tensor {
         return result
     }
 }
+
+extension Tensor {
+    /// `uniform`, drawn in concrete Float or Double code when the caller is generic over the
+    /// scalar (a layer's initialiser): there the inlined loop would convert and store each value
+    /// through the protocol's witnesses, a noticeable part of a second for a U-Net's millions of
+    /// weights. The same values.
+    static func concreteUniform(
+        _ shape: [Int], lower: Scalar, upper: Scalar, generator: inout SeededGenerator
+    ) -> Tensor {
+        specialised(
+            Scalar.self,
+            float: {
+                Tensor<Float>.uniform(
+                    shape, lower: Float(Double(lower)), upper: Float(Double(upper)), generator: &generator
+                ).reinterpreted()
+            },
+            double: {
+                Tensor<Double>.uniform(shape, lower: Double(lower), upper: Double(upper), generator: &generator)
+                    .reinterpreted()
+            })
+    }
+
+    /// `normal`, drawn in concrete Float or Double code (as `concreteUniform`). The same values.
+    static func concreteNormal(
+        _ shape: [Int], mean: Scalar, standardDeviation: Scalar, generator: inout SeededGenerator
+    ) -> Tensor {
+        specialised(
+            Scalar.self,
+            float: {
+                Tensor<Float>.normal(
+                    shape, mean: Float(Double(mean)), standardDeviation: Float(Double(standardDeviation)),
+                    generator: &generator
+                ).reinterpreted()
+            },
+            double: {
+                Tensor<Double>.normal(
+                    shape, mean: Double(mean), standardDeviation: Double(standardDeviation), generator: &generator
+                ).reinterpreted()
+            })
+    }
+}

@@ -98,4 +98,22 @@ final class TensorTests: XCTestCase {
         XCTAssertEqual(g4.next(), 11_091_344_671_253_066_420)
         XCTAssertEqual(g4.next(), 13_793_997_310_169_335_082)
     }
+
+    /// The draws a generic layer makes in concrete code (`concreteUniform`, `concreteNormal`)
+    /// are the values of `uniform` and `normal`, in Float and Double, and leave the generator
+    /// where they would.
+    func testDrawsInConcreteCodeAreTheInlinedDraws() {
+        func check<T: BLASScalar>(_: T.Type) {
+            var (g1, g2) = (SeededGenerator(seed: 5), SeededGenerator(seed: 5))
+            XCTAssertEqual(
+                Tensor<T>.concreteUniform([3, 77], lower: -0.25, upper: 0.75, generator: &g1),
+                Tensor<T>.uniform([3, 77], lower: -0.25, upper: 0.75, generator: &g2), "\(T.self)")
+            XCTAssertEqual(
+                Tensor<T>.concreteNormal([5, 31], mean: 0.5, standardDeviation: 3, generator: &g1),
+                Tensor<T>.normal([5, 31], mean: 0.5, standardDeviation: 3, generator: &g2), "\(T.self)")
+            XCTAssertEqual(g1.next(), g2.next())
+        }
+        check(Float.self)
+        check(Double.self)
+    }
 }
