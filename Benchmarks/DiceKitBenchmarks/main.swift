@@ -29,7 +29,8 @@ AllocationPolicy.retainLargeBlocks()
 
 /// Every benchmark, in the order they run (baselines first regardless).
 let allBenchmarks: [Benchmark] =
-    baselineBenchmarks + lossBenchmarks + lossFamilyBenchmarks + metricBenchmarks + convBenchmarks + [
+    baselineBenchmarks + tensorBenchmarks + lossBenchmarks + lossFamilyBenchmarks + metricBenchmarks + convBenchmarks
+    + [
         volumeConvBenchmark
     ] + normalizationBenchmarks + unetBenchmarks
     + bfloat16ConvBenchmarks + upsamplingBenchmarks + bfloat16UNetBenchmarks + distributedBenchmarks

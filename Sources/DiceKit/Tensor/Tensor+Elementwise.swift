@@ -1,9 +1,11 @@
 // Element-wise arithmetic and reductions that tests, optimisers and the CLI need.
-// Hot paths live in dedicated kernels; these are straightforward loops over the storage.
+// Hot paths live in dedicated kernels; these are straightforward loops over the storage,
+// `@inlinable` so that callers in other modules get them compiled for their scalar type
+// (Tensor.swift).
 
 extension Tensor {
     /// A tensor of zeros with the given shape.
-    public static func zeros(_ shape: [Int]) -> Tensor { Tensor(shape: shape, repeating: 0) }
+    @inlinable public static func zeros(_ shape: [Int]) -> Tensor { Tensor(shape: shape, repeating: 0) }
 
     /// A new tensor with `transform` applied to every element.
     @inlinable public func map(_ transform: (Scalar) throws -> Scalar) rethrows -> Tensor {
@@ -11,7 +13,7 @@ extension Tensor {
     }
 
     /// The sum of all elements, accumulated in Double (pairwise within blocks) to limit rounding error.
-    public func sum() -> Scalar {
+    @inlinable public func sum() -> Scalar {
         var total = 0.0
         storage.withUnsafeBufferPointer { buffer in
             var start = 0
@@ -27,21 +29,21 @@ extension Tensor {
     }
 
     /// The arithmetic mean of all elements (NaN for an empty tensor).
-    public func mean() -> Scalar { count == 0 ? .nan : sum() / Scalar(count) }
+    @inlinable public func mean() -> Scalar { count == 0 ? .nan : sum() / Scalar(count) }
 
     /// The largest element, or nil for an empty tensor.
-    public func max() -> Scalar? { storage.max() }
+    @inlinable public func max() -> Scalar? { storage.max() }
 
     /// The smallest element, or nil for an empty tensor.
-    public func min() -> Scalar? { storage.min() }
+    @inlinable public func min() -> Scalar? { storage.min() }
 
     /// True when no element is NaN or infinite.
-    public var isFinite: Bool { storage.allSatisfy { $0.isFinite } }
+    @inlinable public var isFinite: Bool { storage.allSatisfy { $0.isFinite } }
 
     /// The largest |self − other| over all elements.
     ///
     /// - Precondition: the shapes are equal.
-    public func maxAbsDifference(_ other: Tensor) -> Scalar {
+    @inlinable public func maxAbsDifference(_ other: Tensor) -> Scalar {
         precondition(shape == other.shape, "maxAbsDifference: shapes \(shape) and \(other.shape) differ")
         var worst: Scalar = 0
         for i in 0..<count { worst = Swift.max(worst, abs(storage[i] - other.storage[i])) }
@@ -49,7 +51,9 @@ extension Tensor {
     }
 
     /// NumPy's `allclose`: |self − other| ≤ atol + rtol·|other| for every element, same shape.
-    public func isClose(to other: Tensor, relativeTolerance rtol: Scalar, absoluteTolerance atol: Scalar = 0) -> Bool {
+    @inlinable public func isClose(to other: Tensor, relativeTolerance rtol: Scalar, absoluteTolerance atol: Scalar = 0)
+        -> Bool
+    {
         guard shape == other.shape else { return false }
         for i in 0..<count where !(abs(storage[i] - other.storage[i]) <= atol + rtol * abs(other.storage[i])) {
             return false
@@ -58,7 +62,7 @@ extension Tensor {
     }
 
     /// Element-wise sum. - Precondition: equal shapes.
-    public static func + (lhs: Tensor, rhs: Tensor) -> Tensor {
+    @inlinable public static func + (lhs: Tensor, rhs: Tensor) -> Tensor {
         precondition(lhs.shape == rhs.shape, "Tensor +: shapes \(lhs.shape) and \(rhs.shape) differ")
         var result = lhs
         for i in 0..<result.count { result.storage[i] += rhs.storage[i] }
@@ -66,7 +70,7 @@ extension Tensor {
     }
 
     /// Element-wise difference. - Precondition: equal shapes.
-    public static func - (lhs: Tensor, rhs: Tensor) -> Tensor {
+    @inlinable public static func - (lhs: Tensor, rhs: Tensor) -> Tensor {
         precondition(lhs.shape == rhs.shape, "Tensor -: shapes \(lhs.shape) and \(rhs.shape) differ")
         var result = lhs
         for i in 0..<result.count { result.storage[i] -= rhs.storage[i] }
@@ -74,7 +78,7 @@ extension Tensor {
     }
 
     /// Element-wise (Hadamard) product. - Precondition: equal shapes.
-    public static func * (lhs: Tensor, rhs: Tensor) -> Tensor {
+    @inlinable public static func * (lhs: Tensor, rhs: Tensor) -> Tensor {
         precondition(lhs.shape == rhs.shape, "Tensor *: shapes \(lhs.shape) and \(rhs.shape) differ")
         var result = lhs
         for i in 0..<result.count { result.storage[i] *= rhs.storage[i] }
@@ -82,5 +86,5 @@ extension Tensor {
     }
 
     /// Every element multiplied by a scalar.
-    public static func * (lhs: Scalar, rhs: Tensor) -> Tensor { rhs.map { lhs * $0 } }
+    @inlinable public static func * (lhs: Scalar, rhs: Tensor) -> Tensor { rhs.map { lhs * $0 } }
 }

@@ -1,0 +1,22 @@
+// Tensor's own element loops (Tensor+Elementwise.swift) called from another module, as a
+// program that links DiceKit calls them: `+` and `sum()` over 4 M Floats. They are memory-bound
+// loops; the keys guard against their running unspecialised (through the protocol's witnesses),
+// which made them 83× and 34× slower.
+
+import DiceKit
+
+let tensorBenchmarks: [Benchmark] = [
+    Benchmark(key: "tensor_elementwise") { context in
+        var generator = SeededGenerator(seed: 1)
+        let a = Tensor<Float>.uniform([4_000_000], lower: -1, upper: 1, generator: &generator)
+        let b = Tensor<Float>.uniform([4_000_000], lower: -1, upper: 1, generator: &generator)
+        var sink: Float = 0
+        let add = context.time(warmup: 2, repetitions: 10) { sink += (a + b)[0] }
+        let sum = context.time(warmup: 2, repetitions: 10) { sink += a.sum() }
+        if sink.isNaN { printErr("tensor_elementwise: NaN") }
+        return [
+            Metric(key: "tensor_add_4m_ms", value: add * 1e3, unit: "ms"),
+            Metric(key: "tensor_sum_4m_ms", value: sum * 1e3, unit: "ms"),
+        ]
+    }
+]
