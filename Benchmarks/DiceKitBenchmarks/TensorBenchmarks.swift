@@ -1,7 +1,8 @@
 // Tensor's own element loops (Tensor+Elementwise.swift) called from another module, as a
-// program that links DiceKit calls them: `+` and `sum()` over 4 M Floats. They are memory-bound
-// loops; the keys guard against their running unspecialised (through the protocol's witnesses),
-// which made them 83× and 34× slower.
+// program that links DiceKit calls them: `+` and `sum()` over 4 M Floats, and the conversion of
+// a [8, 128, 128, 32] batch from channels-last to channels-first (Layout.swift). They are
+// memory-bound loops; the keys guard against their running unspecialised (through the
+// protocol's witnesses), which made them 83×, 34× and 2.1× slower.
 
 import DiceKit
 
@@ -13,10 +14,15 @@ let tensorBenchmarks: [Benchmark] = [
         var sink: Float = 0
         let add = context.time(warmup: 2, repetitions: 10) { sink += (a + b)[0] }
         let sum = context.time(warmup: 2, repetitions: 10) { sink += a.sum() }
+        let batch = Tensor<Float>.uniform([8, 128, 128, 32], lower: -1, upper: 1, generator: &generator)
+        let layout = try context.time(warmup: 2, repetitions: 10) {
+            sink += try batch.converted(from: .channelsLast, to: .channelsFirst)[0, 1, 2, 3]
+        }
         if sink.isNaN { printErr("tensor_elementwise: NaN") }
         return [
             Metric(key: "tensor_add_4m_ms", value: add * 1e3, unit: "ms"),
             Metric(key: "tensor_sum_4m_ms", value: sum * 1e3, unit: "ms"),
+            Metric(key: "tensor_layout_n8_128_c32_ms", value: layout * 1e3, unit: "ms"),
         ]
     }
 ]

@@ -27,6 +27,16 @@ extension Tensor {
             throw DiceKitError.shape("layout conversion needs rank ≥ 3 (N, spatial…, C), got shape \(shape)")
         }
         if source == target { return self }
+        // Concrete Float or Double code: from another module, a generic loop would copy each
+        // element through the protocol's witnesses.
+        return specialised(
+            Scalar.self,
+            float: { reinterpreted(as: Float.self).transposedLayout(from: source, to: target).reinterpreted() },
+            double: { reinterpreted(as: Double.self).transposedLayout(from: source, to: target).reinterpreted() })
+    }
+
+    /// `converted(from:to:)` between two different layouts of a tensor of rank ≥ 3.
+    private func transposedLayout(from source: Layout, to target: Layout) -> Tensor {
         let batch = shape[0]
         let channels = source == .channelsLast ? shape[rank - 1] : shape[1]
         let spatial = source == .channelsLast ? Array(shape[1..<(rank - 1)]) : Array(shape[2...])
