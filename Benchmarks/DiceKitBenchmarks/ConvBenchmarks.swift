@@ -80,8 +80,8 @@ let volumeConvBenchmark = Benchmark(key: "conv3x3x3_n2_d64_c16to16") { context i
 
 /// The two backward passes apart, each timed on its own: the weight gradient alone, and the
 /// input gradient alone as the forward pass of the adjoint transposed convolution (the same
-/// kernel tensor, stride, padding and settings), which runs the very pass that `backward`'s
-/// input gradient runs (`ConvolutionKernels.transposedForward`).
+/// kernel tensor, stride, padding and settings), which runs the input-gradient pass of the same
+/// geometry and kernels without the weight gradient (`ConvolutionKernels.transposedForward`).
 func gradientTimes(
     _ conv: Convolution<Float>, x: Tensor<Float>, gy: Tensor<Float>, context: BenchContext, sink: inout Float
 ) throws -> (weightGradient: Double, inputGradient: Double) {

@@ -79,7 +79,8 @@ public enum WeightLayout {
     ///
     /// Reached through the public `fromPyTorch`/`toPyTorch` from another module, T is not known
     /// at compile time and generic loops would run unspecialised, a value-witness call per
-    /// element (8× slower, measured); the pointers go to concrete Float or Double code instead.
+    /// element (5.8× slower, `weight_layout_b16_d4`); the pointers go to concrete Float or Double
+    /// code instead.
     private static func permute<T: BLASScalar>(
         _ source: UnsafePointer<T>, _ target: UnsafeMutablePointer<T>,
         a: Int, b: Int, k: Int, toPyTorch: Bool, adding: Bool = false
