@@ -1,8 +1,9 @@
 // Tensor's own element loops (Tensor+Elementwise.swift) called from another module, as a
-// program that links DiceKit calls them: `+` and `sum()` over 4 M Floats, and the conversion of
-// a [8, 128, 128, 32] batch from channels-last to channels-first (Layout.swift). They are
-// memory-bound loops; the keys guard against their running unspecialised (through the
-// protocol's witnesses), which made them 83×, 34× and 2.1× slower.
+// program that links DiceKit calls them: `+` and `sum()` over 4 M Floats, the conversion of
+// a [8, 128, 128, 32] batch from channels-last to channels-first (Layout.swift), and the
+// reading of a 4 M-element float32 NPY array as a Float tensor. They are memory-bound loops;
+// the keys guard against their running unspecialised (through the protocol's witnesses), which
+// made them 83×, 34×, 2.1× and 17× slower.
 
 import DiceKit
 
@@ -18,11 +19,14 @@ let tensorBenchmarks: [Benchmark] = [
         let layout = try context.time(warmup: 2, repetitions: 10) {
             sink += try batch.converted(from: .channelsLast, to: .channelsFirst)[0, 1, 2, 3]
         }
+        let array = NPYArray(a)
+        let npy = context.time(warmup: 2, repetitions: 10) { sink += array.tensor(of: Float.self)[7] }
         if sink.isNaN { printErr("tensor_elementwise: NaN") }
         return [
             Metric(key: "tensor_add_4m_ms", value: add * 1e3, unit: "ms"),
             Metric(key: "tensor_sum_4m_ms", value: sum * 1e3, unit: "ms"),
             Metric(key: "tensor_layout_n8_128_c32_ms", value: layout * 1e3, unit: "ms"),
+            Metric(key: "tensor_npy_read_4m_ms", value: npy * 1e3, unit: "ms"),
         ]
     }
 ]

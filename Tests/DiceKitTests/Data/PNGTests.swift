@@ -72,6 +72,9 @@ final class PNGTests: XCTestCase {
         let image = try PNGImage(tensor)
         XCTAssertEqual(image.pixels, [0, 128, 255, 255, 0, 0])
         XCTAssertEqual(image.tensor(of: Float.self).shape, [1, 2, 3])
+        // Each sample divided by 255 in the requested type (each type takes its own concrete code).
+        XCTAssertEqual(image.tensor(of: Float.self).scalars, image.pixels.map { Float($0) / 255 })
+        XCTAssertEqual(image.tensor(of: Double.self).scalars, image.pixels.map { Double($0) / 255 })
         XCTAssertThrowsError(try PNGImage(Tensor<Float>(shape: [2, 2])))
     }
 

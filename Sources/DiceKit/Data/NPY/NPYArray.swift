@@ -117,6 +117,15 @@ public struct NPYArray: Sendable, Equatable {
     ///
     /// Integers and booleans become their numeric values; float64 read as Float is rounded.
     public func tensor<T: BLASScalar>(of type: T.Type = T.self) -> Tensor<T> {
+        // Concrete Float or Double code: reached from another module, the generic loop would
+        // convert and store each element through the protocol's witnesses.
+        specialised(
+            T.self, float: { concreteTensor(of: Float.self).reinterpreted() },
+            double: { concreteTensor(of: Double.self).reinterpreted() })
+    }
+
+    /// `tensor(of:)` for a concrete scalar type.
+    private func concreteTensor<T: BLASScalar>(of type: T.Type) -> Tensor<T> {
         var values = [T](repeating: 0, count: count)
         values.withUnsafeMutableBufferPointer { out in
             data.withUnsafeBytes { raw in

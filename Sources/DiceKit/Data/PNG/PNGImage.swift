@@ -49,6 +49,14 @@ public struct PNGImage: Sendable, Equatable {
 
     /// The samples as a [H, W, C] tensor, each divided by 255.
     public func tensor<T: BLASScalar>(of type: T.Type = T.self) -> Tensor<T> {
+        // Concrete Float or Double code, as `NPYArray.tensor(of:)`.
+        specialised(
+            T.self, float: { concreteTensor(of: Float.self).reinterpreted() },
+            double: { concreteTensor(of: Double.self).reinterpreted() })
+    }
+
+    /// `tensor(of:)` for a concrete scalar type.
+    private func concreteTensor<T: BLASScalar>(of type: T.Type) -> Tensor<T> {
         Tensor(uncheckedShape: [height, width, channels], storage: pixels.map { T($0) / 255 })
     }
 }

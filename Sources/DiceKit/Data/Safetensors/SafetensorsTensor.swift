@@ -71,6 +71,14 @@ public struct SafetensorsTensor: Sendable, Equatable {
     ///
     /// F16 and BF16 widen exactly; F64 read as Float rounds; integers become their values.
     public func tensor<T: BLASScalar>(of type: T.Type = T.self) -> Tensor<T> {
+        // Concrete Float or Double code, as `NPYArray.tensor(of:)`.
+        specialised(
+            T.self, float: { concreteTensor(of: Float.self).reinterpreted() },
+            double: { concreteTensor(of: Double.self).reinterpreted() })
+    }
+
+    /// `tensor(of:)` for a concrete scalar type.
+    private func concreteTensor<T: BLASScalar>(of type: T.Type) -> Tensor<T> {
         if dtype == .of(T.self) {
             let values = data.withUnsafeBytes { raw in
                 [T](unsafeUninitializedCapacity: count) { buffer, initialized in
