@@ -104,7 +104,7 @@ extension ConvGeometry {
         }
         if let db = pass.biasGradient, let dy = pass.dy {
             db.update(repeating: 0, count: outChannels)
-            addRows(dy, count: outputRows * outChannels, into: db, width: outChannels)
+            addChannelRows(dy, count: outputRows * outChannels, into: db, width: outChannels)
         }
         if let dx = pass.dx, let dy = pass.dy {
             let padded = PaddedSource(

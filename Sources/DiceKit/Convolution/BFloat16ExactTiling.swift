@@ -49,7 +49,7 @@ extension ConvGeometry {
         }
         if let db = pass.biasGradient, let dy = pass.dy {
             db.update(repeating: 0, count: outChannels)
-            addRows(dy, count: outputRows * outChannels, into: db, width: outChannels)
+            addChannelRows(dy, count: outputRows * outChannels, into: db, width: outChannels)
         }
     }
 

@@ -66,7 +66,7 @@ extension ConvGeometry {
         }
         if let db = pass.biasGradient, let dy = pass.dy {
             db.update(repeating: 0, count: outChannels)
-            addRows(dy, count: dyCount, into: db, width: outChannels)
+            addChannelRows(dy, count: dyCount, into: db, width: outChannels)
         }
     }
 

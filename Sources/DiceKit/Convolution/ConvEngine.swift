@@ -343,7 +343,7 @@ extension ConvGeometry {
                 } else {
                     runPointwise(pass, rows: rows, weightGradient: dW, dx: dx)
                     if let sum = biasSum, let dy = pass.dy {
-                        addRows(
+                        addChannelRows(
                             dy + rows.lowerBound * outChannels, count: rows.count * outChannels, into: sum,
                             width: biasWidth)
                     }
@@ -425,7 +425,7 @@ extension ConvGeometry {
                 }
             }
             if let sum = biasSum, let dy = pass.dy {
-                addRows(dy + start * cout, count: m * cout, into: sum, width: biasWidth)
+                addChannelRows(dy + start * cout, count: m * cout, into: sum, width: biasWidth)
             }
             start = end
         }
@@ -434,13 +434,6 @@ extension ConvGeometry {
     /// max(0, ·) over `count` elements in place, while the tile is in cache (NaN stays NaN).
     private func rectify<T: BLASScalar>(_ y: UnsafeMutablePointer<T>, count: Int) {
         for i in 0..<count where y[i] < 0 { y[i] = 0 }
-    }
-
-    /// Adds `count` consecutive elements (whole rows) into the `width` accumulators `sum`, block
-    /// by block: accumulator i receives the elements ≡ i mod width (a multiple of the row length),
-    /// in order (`addChannelRows`).
-    func addRows<T: BLASScalar>(_ source: UnsafePointer<T>, count: Int, into sum: UnsafeMutablePointer<T>, width: Int) {
-        addChannelRows(source, count: count, into: sum, width: width)
     }
 
     /// One chunk of rows of a pass for a 1×1, stride-1, unpadded convolution: the x-space

@@ -341,7 +341,7 @@ extension ConvGeometry {
                 }
                 dk_conv_weight_grad_f32(gp, sample, kernelDY, accumulator, l0, l1)
                 if db != nil {
-                    addRows(
+                    addChannelRows(
                         sampleDY + l0 * g.ow * cout, count: (l1 - l0) * g.ow * cout, into: accumulator + weightCount,
                         width: cout)
                 }
@@ -360,6 +360,6 @@ extension ConvGeometry {
         _ source: UnsafePointer<Float>, rows: Int, channels: Int, into target: UnsafeMutablePointer<Float>
     ) {
         target.update(repeating: 0, count: channels)
-        addRows(source, count: rows * channels, into: target, width: channels)
+        addChannelRows(source, count: rows * channels, into: target, width: channels)
     }
 }
