@@ -34,7 +34,7 @@ extension Initializer {
         let cols = shape[shape.count - 1]
         let rows = shape.dropLast().reduce(1, *)
         let (tall, wide) = (Swift.max(rows, cols), Swift.min(rows, cols))
-        let a = Tensor<T>.concreteNormal([tall, wide], mean: 0, standardDeviation: 1, generator: &generator)
+        let a = Tensor<T>.normal([tall, wide], generator: &generator)
         let (q, r) = try LAPACK.qr(a)
         var fixed = q
         for j in 0..<wide where r.storage[j * wide + j] < 0 {

@@ -49,65 +49,49 @@ extension Tensor {
     /// A tensor of independent uniform samples from [lower, upper).
     ///
     /// Values are drawn in Double and rounded, so Float and Double tensors from the same seed agree.
-    @inlinable public static func uniform(
+    public static func uniform(
         _ shape: [Int], lower: Scalar = 0, upper: Scalar = 1,
         generator: inout SeededGenerator
     ) -> Tensor {
-        var result = Tensor(shape: shape)
         let (lo, width) = (Double(lower), Double(upper) - Double(lower))
+        return specialised(
+            Scalar.self,
+            float: { Tensor<Float>.uniformDraws(shape, lo, width, &generator).reinterpreted() },
+            double: { Tensor<Double>.uniformDraws(shape, lo, width, &generator).reinterpreted() })
+    }
+
+    /// A tensor of independent normal samples with the given mean and standard deviation.
+    public static func normal(
+        _ shape: [Int], mean: Scalar = 0, standardDeviation: Scalar = 1,
+        generator: inout SeededGenerator
+    ) -> Tensor {
+        let (mu, sigma) = (Double(mean), Double(standardDeviation))
+        return specialised(
+            Scalar.self,
+            float: { Tensor<Float>.normalDraws(shape, mu, sigma, &generator).reinterpreted() },
+            double: { Tensor<Double>.normalDraws(shape, mu, sigma, &generator).reinterpreted() })
+    }
+
+    // The draws in concrete Float or Double code, which `uniform` and `normal` hand over to:
+    // reached from a generic caller (a layer's initialiser) or from another module, a generic
+    // loop would convert and store each value through the protocol's witnesses, a noticeable
+    // part of a second for a U-Net's millions of weights.
+
+    /// `uniform`'s values, lo + width · u in Double, rounded to Scalar.
+    private static func uniformDraws(
+        _ shape: [Int], _ lo: Double, _ width: Double, _ generator: inout SeededGenerator
+    ) -> Tensor {
+        var result = Tensor(shape: shape)
         for i in 0..<result.count { result.storage[i] = Scalar(lo + width * generator.nextUnit()) }
         return result
     }
 
-    /// A tensor of independent normal samples with the given mean and standard deviation.
-    @inlinable public static func normal(
-        _ shape: [Int], mean: Scalar = 0, standardDeviation: Scalar = 1,
-        generator: inout SeededGenerator
+    /// `normal`'s values, mu + sigma · z in Double, rounded to Scalar.
+    private static func normalDraws(
+        _ shape: [Int], _ mu: Double, _ sigma: Double, _ generator: inout SeededGenerator
     ) -> Tensor {
         var result = Tensor(shape: shape)
-        let (mu, sigma) = (Double(mean), Double(standardDeviation))
         for i in 0..<result.count { result.storage[i] = Scalar(mu + sigma * generator.nextNormal()) }
         return result
-    }
-}
-
-extension Tensor {
-    /// `uniform`, drawn in concrete Float or Double code when the caller is generic over the
-    /// scalar (a layer's initialiser): there the inlined loop would convert and store each value
-    /// through the protocol's witnesses, a noticeable part of a second for a U-Net's millions of
-    /// weights. The same values.
-    static func concreteUniform(
-        _ shape: [Int], lower: Scalar, upper: Scalar, generator: inout SeededGenerator
-    ) -> Tensor {
-        specialised(
-            Scalar.self,
-            float: {
-                Tensor<Float>.uniform(
-                    shape, lower: Float(Double(lower)), upper: Float(Double(upper)), generator: &generator
-                ).reinterpreted()
-            },
-            double: {
-                Tensor<Double>.uniform(shape, lower: Double(lower), upper: Double(upper), generator: &generator)
-                    .reinterpreted()
-            })
-    }
-
-    /// `normal`, drawn in concrete Float or Double code (as `concreteUniform`). The same values.
-    static func concreteNormal(
-        _ shape: [Int], mean: Scalar, standardDeviation: Scalar, generator: inout SeededGenerator
-    ) -> Tensor {
-        specialised(
-            Scalar.self,
-            float: {
-                Tensor<Float>.normal(
-                    shape, mean: Float(Double(mean)), standardDeviation: Float(Double(standardDeviation)),
-                    generator: &generator
-                ).reinterpreted()
-            },
-            double: {
-                Tensor<Double>.normal(
-                    shape, mean: Double(mean), standardDeviation: Double(standardDeviation), generator: &generator
-                ).reinterpreted()
-            })
     }
 }

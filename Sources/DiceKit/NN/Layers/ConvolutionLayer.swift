@@ -229,11 +229,11 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer, CacheR
         let bound = Scalar(1 / Double(fanIn).squareRoot())
         weight = Parameter(
             name: "weight",
-            value: .concreteUniform(
+            value: .uniform(
                 [inputChannels, outputChannels] + kernelSize,
                 lower: -bound, upper: bound, generator: &generator))
         bias = Parameter(
-            name: "bias", value: .concreteUniform([outputChannels], lower: -bound, upper: bound, generator: &generator))
+            name: "bias", value: .uniform([outputChannels], lower: -bound, upper: bound, generator: &generator))
         self.stride = stride
         // Validates the options now rather than at the first forward pass.
         _ = try TransposedConvolution(weight: pyTorchToGEMM(weight.value), bias: bias.value, stride: stride)

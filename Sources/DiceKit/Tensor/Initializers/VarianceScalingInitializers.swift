@@ -85,10 +85,10 @@ extension Initializer {
     ) -> Tensor<T> {
         switch distribution {
         case .normal:
-            return Tensor.concreteNormal(shape, mean: 0, standardDeviation: T(std), generator: &generator)
+            return Tensor.normal(shape, mean: 0, standardDeviation: T(std), generator: &generator)
         case .uniform:
             let bound = T(3.0.squareRoot() * std)
-            return Tensor.concreteUniform(shape, lower: -bound, upper: bound, generator: &generator)
+            return Tensor.uniform(shape, lower: -bound, upper: bound, generator: &generator)
         }
     }
 }
