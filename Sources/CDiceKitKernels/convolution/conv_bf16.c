@@ -113,40 +113,95 @@ static inline long quad_index(long k, long c) {
     return (((k / 4) * 2 + c / 8) * 16 + 2 * (c % 8) + (k % 4) / 2) * 2 + (k % 2);
 }
 
-void dk_bf16_pack_weight(const dk_conv_geometry *g, const float *w, uint16_t *packed) {
-    const long rows = (long)g->kd * g->kh * g->kw * g->cin, cout = g->cout;
+/// Rows [k0, k1) (even) of the forward packing, 16 channels per vector: each vector of row k
+/// and the one below it in row k + 1 rounded and interleaved into 16 pairs (64 bytes).
+DKI512 static void pack_weight_rows_avx512(const float *w, uint16_t *packed, long cout, long k0, long k1) {
+    const __m512i high = _mm512_set1_epi32((int)0xFFFF0000);
+    for (long k = k0; k < k1; k += 2)
+        for (long co = 0; co < cout; co += 16) {
+            const __m512i a = dk_bf16_round_bits(_mm512_loadu_si512((const void *)(w + k * cout + co)));
+            const __m512i b = dk_bf16_round_bits(_mm512_loadu_si512((const void *)(w + (k + 1) * cout + co)));
+            const __m512i pairs = _mm512_or_si512(_mm512_srli_epi32(a, 16), _mm512_and_si512(b, high));
+            _mm512_storeu_si512((void *)(packed + k * cout + 2 * co), pairs);
+        }
+}
+
+void dk_bf16_pack_weight_rows(const dk_conv_geometry *g, const float *w, uint16_t *packed, long k0, long k1) {
+    const long cout = g->cout;
     if (quad_layout(cout, (long)g->kw * g->cin)) {
-        for (long k = 0; k < rows; k++)
+        for (long k = k0; k < k1; k++)
             for (long c = 0; c < 16; c++) packed[quad_index(k, c)] = bf16_scalar(w[k * 16 + c]);
         return;
     }
-    for (long k = 0; k < rows; k += 2)
+    if (dk_isa() == DK_ISA_AVX512 && cout % 16 == 0) {
+        pack_weight_rows_avx512(w, packed, cout, k0, k1);
+        return;
+    }
+    for (long k = k0; k < k1; k += 2)
         for (long co = 0; co < cout; co++) {
             packed[(k * cout) + 2 * co] = bf16_scalar(w[k * cout + co]);
             packed[(k * cout) + 2 * co + 1] = bf16_scalar(w[(k + 1) * cout + co]);
         }
 }
 
-void dk_bf16_pack_weight_flipped(const dk_conv_geometry *g, const float *w, uint16_t *packed) {
+void dk_bf16_pack_weight(const dk_conv_geometry *g, const float *w, uint16_t *packed) {
+    dk_bf16_pack_weight_rows(g, w, packed, 0, (long)g->kd * g->kh * g->kw * g->cin);
+}
+
+/// Rows [r0, r1) (multiples of 16) of the flipped packing, in blocks of 16 rows (co) × 16 input
+/// channels: each kernel row's 16 channels rounded to 8 pairs (co, co + 1) in a buffer, then the
+/// buffer transposed by gathers into 8 runs of 16 pairs, one per pair of rows (64 bytes each).
+DKI512 static void pack_weight_flipped_avx512(const float *w, uint16_t *packed, long taps, long cin, long cout,
+                                              long r0, long r1) {
+    uint32_t block[16 * 8];
+    const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             _mm512_set1_epi32(8));
+    for (long r = r0; r < r1; r += 16) {
+        const long t = r / cout, co = r % cout;
+        const float *source = w + (taps - 1 - t) * cin * cout + co;
+        uint16_t *target = packed + (t * cout + co) * cin;
+        for (long ci = 0; ci < cin; ci += 16) {
+            for (int i = 0; i < 16; i++) {
+                const __m512i v = dk_bf16_round_bits(_mm512_loadu_si512((const void *)(source + (ci + i) * cout)));
+                _mm256_storeu_si256((__m256i *)(block + 8 * i), _mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16)));
+            }
+            for (int p = 0; p < 8; p++) {
+                const __m512i column = _mm512_i32gather_epi32(_mm512_add_epi32(lanes, _mm512_set1_epi32(p)), block, 4);
+                _mm512_storeu_si512((void *)(target + 2 * p * cin + 2 * ci), column);
+            }
+        }
+    }
+}
+
+void dk_bf16_pack_weight_flipped_rows(const dk_conv_geometry *g, const float *w, uint16_t *packed, long r0, long r1) {
     // Row k = t·cout + co of the flipped, transposed kernel is W[taps − 1 − t][·][co] (length cin);
     // cout is even, so the pair (k, k + 1) shares the tap t.
     const long taps = (long)g->kd * g->kh * g->kw, cin = g->cin, cout = g->cout;
     if (quad_layout(cin, (long)g->kw * cout)) {
-        for (long t = 0; t < taps; t++)
-            for (long co = 0; co < cout; co++)
-                for (long ci = 0; ci < 16; ci++)
-                    packed[quad_index(t * cout + co, ci)] = bf16_scalar(w[((taps - 1 - t) * cin + ci) * cout + co]);
+        for (long r = r0; r < r1; r++) {
+            const long t = r / cout, co = r % cout;
+            for (long ci = 0; ci < 16; ci++)
+                packed[quad_index(r, ci)] = bf16_scalar(w[((taps - 1 - t) * cin + ci) * cout + co]);
+        }
         return;
     }
-    for (long t = 0; t < taps; t++) {
+    if (dk_isa() == DK_ISA_AVX512 && cin % 16 == 0 && cout % 16 == 0) {
+        pack_weight_flipped_avx512(w, packed, taps, cin, cout, r0, r1);
+        return;
+    }
+    for (long r = r0; r < r1; r += 2) {
+        const long t = r / cout, co = r % cout;
         const float *source = w + (taps - 1 - t) * cin * cout;
         uint16_t *target = packed + t * cout * cin;
-        for (long co = 0; co < cout; co += 2)
-            for (long ci = 0; ci < cin; ci++) {
-                target[co * cin + 2 * ci] = bf16_scalar(source[ci * cout + co]);
-                target[co * cin + 2 * ci + 1] = bf16_scalar(source[ci * cout + co + 1]);
-            }
+        for (long ci = 0; ci < cin; ci++) {
+            target[co * cin + 2 * ci] = bf16_scalar(source[ci * cout + co]);
+            target[co * cin + 2 * ci + 1] = bf16_scalar(source[ci * cout + co + 1]);
+        }
     }
+}
+
+void dk_bf16_pack_weight_flipped(const dk_conv_geometry *g, const float *w, uint16_t *packed) {
+    dk_bf16_pack_weight_flipped_rows(g, w, packed, 0, (long)g->kd * g->kh * g->kw * g->cout);
 }
 
 /// Stores 16 output values at element `at` of `y`: max(0, v) with g->relu (max(0, NaN) keeps the
@@ -331,15 +386,17 @@ void dk_bf16_pack_gradient(const dk_conv_geometry *g, const float *dy, uint16_t 
 
 /// dw rows [k0, k0 + KR) of segment s × NV·16 output channels from `co`, over output lines
 /// [l0, l1) of `samples` samples in order (pair-packed input `xq`, packed gradient `dyp`, samples
-/// `xq_stride` and `dy_stride` apart): the accumulators stay in registers across the samples.
+/// `xq_stride` and `dy_stride` apart): the accumulators stay in registers across the samples,
+/// and start from dw's values, or from zero when `fresh` (dw is then only written).
 DKB512 static inline __attribute__((always_inline))
 void weight_tile(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, const uint16_t *dyp, long dy_stride,
-                 long samples, long l0, long l1, float *dw, int s, long k0, int co, const int KR, const int NV) {
+                 long samples, long l0, long l1, float *dw, int s, long k0, int co, int fresh, const int KR,
+                 const int NV) {
     const long cin = g->cin, cout = g->cout, seg = (long)g->kw * cin, half = (g->ow + 1) / 2;
     float *row = dw + (s * seg + k0) * cout + co;
     __m512 acc[24];
     DK_UNROLL for (int r = 0; r < KR; r++)
-        DK_UNROLL for (int j = 0; j < NV; j++) acc[r * NV + j] = _mm512_loadu_ps(row + r * cout + 16 * j);
+        DK_UNROLL for (int j = 0; j < NV; j++) acc[r * NV + j] = fresh ? _mm512_setzero_ps() : _mm512_loadu_ps(row + r * cout + 16 * j);
     const long offset = dk_conv_segment_offset(g, s) + k0;
     for (long n = 0; n < samples; n++) {
         for (long l = l0; l < l1; l++) {
@@ -364,15 +421,15 @@ void weight_tile(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, 
 }
 
 #define DK_BF16_WEIGHT(KR, NV) \
-    for (long k = k0; k < k1; k += KR) weight_tile(g, a, xq_stride, d, dy_stride, batch, l0, l1, dw, s, k, co, KR, NV);
+    for (long k = k0; k < k1; k += KR) weight_tile(g, a, xq_stride, d, dy_stride, batch, l0, l1, dw, s, k, co, fresh, KR, NV);
 
 /// A full 64-channel block: tiles of 6 rows (24 accumulators, each vector of dy feeding six
 /// products), then the 2 or 4 rows left of a multiple of 16 in tiles of 2.
 #define DK_BF16_WEIGHT_BLOCK                                                                                    \
     {                                                                                                          \
         long k = k0;                                                                                           \
-        for (; k + 6 <= k1; k += 6) weight_tile(g, a, xq_stride, d, dy_stride, batch, l0, l1, dw, s, k, co, 6, 4); \
-        for (; k < k1; k += 2) weight_tile(g, a, xq_stride, d, dy_stride, batch, l0, l1, dw, s, k, co, 2, 4);      \
+        for (; k + 6 <= k1; k += 6) weight_tile(g, a, xq_stride, d, dy_stride, batch, l0, l1, dw, s, k, co, fresh, 6, 4); \
+        for (; k < k1; k += 2) weight_tile(g, a, xq_stride, d, dy_stride, batch, l0, l1, dw, s, k, co, fresh, 2, 4);      \
     }
 
 /// Samples in order, each in chunks of about 1024 output positions (whole lines) that stay in
@@ -381,15 +438,19 @@ void weight_tile(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, 
 /// (small images with many channels: 8×8 with 512, whose dw is 9 MiB), each tile instead runs
 /// through every sample with its accumulators in registers, so dw is read and written once
 /// rather than once per sample. The sums into each dw element are in the same order either way
-/// (samples, then lines, then pairs of positions), fixed by the geometry alone.
+/// (samples, then lines, then pairs of positions), fixed by the geometry alone. Without
+/// `accumulate`, the first sample's first chunk (or each register pass) starts from zero
+/// instead of reading dw: the same bits as zeroing dw first.
 DKB512 static void weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, const uint16_t *dyp,
-                                    long dy_stride, long samples, float *dw, long r0, long r1, int co0, int co1) {
+                                    long dy_stride, long samples, float *dw, long r0, long r1, int co0, int co1,
+                                    int accumulate) {
     const long seg = (long)g->kw * g->cin, lines = g->od * g->oh;
     const int s0 = (int)(r0 / seg), s1 = (int)((r1 + seg - 1) / seg);
     const long per_chunk = g->ow >= 1024 ? 1 : 1024 / g->ow;
     if (lines <= per_chunk && (r1 - r0) * DK_CONV_CHANNEL_BLOCK * (long)sizeof(float) > (768L << 10)) {
         const uint16_t *a = xq, *d = dyp;
         const long l0 = 0, l1 = lines, batch = samples;
+        const int fresh = !accumulate;
         for (int co = co0; co < co1; co += DK_CONV_CHANNEL_BLOCK)
             for (int s = s0; s < s1; s++) {
                 const long k0 = r0 > s * seg ? r0 - s * seg : 0, k1 = r1 < (s + 1) * seg ? r1 - s * seg : seg;
@@ -407,6 +468,7 @@ DKB512 static void weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *x
         const long batch = 1;
         for (long l0 = 0; l0 < lines; l0 += per_chunk) {
             const long l1 = l0 + per_chunk < lines ? l0 + per_chunk : lines;
+            const int fresh = !accumulate && n == 0 && l0 == 0;
             for (int co = co0; co < co1; co += DK_CONV_CHANNEL_BLOCK) {
                 for (int s = s0; s < s1; s++) {
                     const long k0 = r0 > s * seg ? r0 - s * seg : 0, k1 = r1 < (s + 1) * seg ? r1 - s * seg : seg;
@@ -423,7 +485,8 @@ DKB512 static void weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *x
 }
 
 void dk_conv_weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, const uint16_t *dyp,
-                              long dy_stride, long samples, float *dw, long r0, long r1, int co0, int co1) {
+                              long dy_stride, long samples, float *dw, long r0, long r1, int co0, int co1,
+                              int accumulate) {
     dk_note_isa(DK_KERNEL_CONV_BF16, DK_ISA_AVX512);
-    weight_grad_bf16(g, xq, xq_stride, dyp, dy_stride, samples, dw, r0, r1, co0, co1);
+    weight_grad_bf16(g, xq, xq_stride, dyp, dy_stride, samples, dw, r0, r1, co0, co1, accumulate);
 }

@@ -69,11 +69,20 @@ void dk_bf16_to_f32(const uint16_t *src, float *dst, long n);
 /// + (k mod 2)] = w[k][co] (the same number of elements).
 void dk_bf16_pack_weight(const dk_conv_geometry *g, const float *w, uint16_t *packed);
 
+/// Rows [k0, k1) of dk_bf16_pack_weight's packing (k0 and k1 even), the same bits: callers
+/// split a packing between workers by rows.
+void dk_bf16_pack_weight_rows(const dk_conv_geometry *g, const float *w, uint16_t *packed, long k0, long k1);
+
 /// Packs the input-gradient kernel of the [kd·kh·kw·cin, cout] Float kernel `w` (cout even) as
 /// bfloat16 row pairs, as dk_bf16_pack_weight packs [kd·kh·kw·cout, cin] = W'[t][co][ci] =
 /// w[taps − 1 − t][ci][co], the flipped, transposed kernel; `g` is the forward geometry (in quads
 /// when cin = 16 and kw·cout is a multiple of 4).
 void dk_bf16_pack_weight_flipped(const dk_conv_geometry *g, const float *w, uint16_t *packed);
+
+/// Rows [r0, r1) of dk_bf16_pack_weight_flipped's packing (rows t·cout + co of the flipped,
+/// transposed kernel; r0 and r1 multiples of 16, or of 2 when cout is not a multiple of 16),
+/// the same bits: callers split a packing between workers by rows.
+void dk_bf16_pack_weight_flipped_rows(const dk_conv_geometry *g, const float *w, uint16_t *packed, long r0, long r1);
 
 /// y = conv(xp, w) (+ bias), max(0, ·) of it with g->relu, at output positions [q0, q1) of one sample as dk_conv_forward_f32,
 /// with `xp` the padded sample in bfloat16 (cin a multiple of 16) and `wp` the packed kernel.
@@ -89,11 +98,13 @@ void dk_bf16_pack_pairs(const dk_conv_geometry *g, const uint16_t *xp, uint16_t 
 void dk_bf16_pack_gradient(const dk_conv_geometry *g, const float *dy, uint16_t *dyp);
 
 /// dw[kernel rows r0..<r1 (multiples of 16), co0..<co1 (co0 a multiple of DK_CONV_CHANNEL_BLOCK)]
-/// += Σ over every output position of `samples` samples,
+/// += Σ over every output position of `samples` samples (= with `accumulate` zero: that block
+/// of dw is then only written, with the bits of a zeroed dw plus the sum),
 /// from the pair-packed inputs `xq` (`xq_stride` elements apart) and packed gradients `dyp`
 /// (`dy_stride` apart); the summation order of each element depends on the geometry only.
 void dk_conv_weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, const uint16_t *dyp,
-                              long dy_stride, long samples, float *dw, long r0, long r1, int co0, int co1);
+                              long dy_stride, long samples, float *dw, long r0, long r1, int co0, int co1,
+                              int accumulate);
 
 /// Packs the [kd·kh·kw·cin, cout] Float kernel (cin and cout multiples of 16) for the tile
 /// kernels: 16-channel blocks one after the other, each its K/2 row pairs of 16 channels × 2,

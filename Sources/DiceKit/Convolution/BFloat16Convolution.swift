@@ -72,7 +72,8 @@ extension ConvGeometry {
                 // Float values, or their bfloat16 bits (round_output).
                 g.round_output = pass.yRounded != nil ? 1 : 0
                 let scalarSize = pass.yRounded != nil ? MemoryLayout<UInt16>.size : MemoryLayout<Float>.size
-                let packed = packedWeight(g, pass.weight, cache: cache, packing: .init(flipped: false, tiles: tiles))
+                let packed = packedWeight(
+                    g, pass.weight, cache: cache, packing: .init(flipped: false, tiles: tiles), workers: workers)
                 packed.withUnsafeBufferPointer { wp in
                     bfloat16Forward(
                         g, padded: padded, weight: wp.baseAddress!, bias: pass.bias, y: y,
@@ -84,7 +85,8 @@ extension ConvGeometry {
                 padded.withBFloat16Batch(workers: workers) { xp in
                     if let y = pass.y {
                         let packed = packedWeight(
-                            g, pass.weight, cache: cache, packing: .init(flipped: false, tiles: tiles))
+                            g, pass.weight, cache: cache, packing: .init(flipped: false, tiles: tiles), workers: workers
+                        )
                         packed.withUnsafeBufferPointer { wp in
                             bfloat16ForwardTasks(
                                 g, padded: padded, xp: xp, weight: wp.baseAddress!, bias: pass.bias, y: y,
@@ -114,7 +116,8 @@ extension ConvGeometry {
             let g = bfloat16Geometry(padded, output: input, cin: outChannels, cout: inChannels)
             // The flipped, transposed kernel is packed from the forward geometry's weight.
             let forward = bfloat16Geometry(padded, output: output, cin: inChannels, cout: outChannels)
-            let packed = packedWeight(forward, pass.weight, cache: cache, packing: .init(flipped: true, tiles: tiles))
+            let packed = packedWeight(
+                forward, pass.weight, cache: cache, packing: .init(flipped: true, tiles: tiles), workers: workers)
             packed.withUnsafeBufferPointer { wp in
                 bfloat16Forward(
                     g, padded: padded, weight: wp.baseAddress!, bias: pass.dxFill, y: dx,
@@ -134,10 +137,10 @@ extension ConvGeometry {
     /// either in the tile kernels' blocks (dk_bf16_pack_weight_tiles), as `cache` keeps it.
     private func packedWeight(
         _ g: dk_conv_geometry, _ weight: UnsafePointer<Float>, cache: BFloat16WeightCache,
-        packing: BFloat16WeightCache.Packing
+        packing: BFloat16WeightCache.Packing, workers: Int
     ) -> [UInt16] {
         cache.packed(packing, count: Int(g.kd * g.kh * g.kw * g.cin * g.cout)) { packed in
-            withUnsafePointer(to: g) { packing.pack($0, weight, into: packed) }
+            withUnsafePointer(to: g) { packing.pack($0, weight, into: packed, workers: workers) }
         }
     }
 
@@ -269,7 +272,7 @@ extension ConvGeometry {
                                 dk_bf16_pack_pairs(bp, xp, xq, (lines + kh - 1) * wp)
                                 dk_bf16_pack_gradient(bp, dy + n * ySample + l0 * ow * outChannels, dyp)
                                 dk_conv_weight_grad_bf16(
-                                    bp, xq, 0, dyp, 0, 1, accumulator, 0, patch, 0, Int32(outChannels))
+                                    bp, xq, 0, dyp, 0, 1, accumulator, 0, patch, 0, Int32(outChannels), 1)
                             }
                         }
                     }
@@ -308,9 +311,9 @@ extension ConvGeometry {
                     dk_bf16_pack_gradient(gp, dy + n * ySample, dyp + n * dyStride)
                 }
             }
-            dW.update(repeating: 0, count: patch * outChannels)
             // Tasks: (range of kernel rows in multiples of 16, block of 64 output channels), about
-            // one per worker and of equal size; each streams the batch once and owns its part of dW.
+            // one per worker and of equal size; each streams the batch once and writes its part of
+            // dW (no accumulation: dW is not zeroed first).
             let block = Int(DK_CONV_CHANNEL_BLOCK)
             let rowBlocks = patch / 16
             let blocks = (outChannels + block - 1) / block
@@ -324,7 +327,7 @@ extension ConvGeometry {
                     dk_conv_weight_grad_bf16(
                         gp, xq, xqStride, dyp, dyStride, batch, dW,
                         16 * (rowBlocks * group / groups), 16 * (rowBlocks * (group + 1) / groups),
-                        Int32(c * block), Int32(Swift.min(outChannels, (c + 1) * block)))
+                        Int32(c * block), Int32(Swift.min(outChannels, (c + 1) * block)), 0)
                 }
             }
         }

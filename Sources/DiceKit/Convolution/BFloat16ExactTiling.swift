@@ -194,7 +194,7 @@ extension ConvGeometry {
                             dk_bf16_pack_pairs(&g, col, pairs, rows.count)
                             dk_bf16_pack_gradient(&g, dy + rows.lowerBound * outChannels, dyp)
                             dk_conv_weight_grad_bf16(
-                                &g, pairs, 0, dyp, 0, 1, sums + p * weightCount, 0, patch, 0, Int32(outChannels))
+                                &g, pairs, 0, dyp, 0, 1, sums + p * weightCount, 0, patch, 0, Int32(outChannels), 1)
                         }
                     }
                 }

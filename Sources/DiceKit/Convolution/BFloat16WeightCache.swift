@@ -42,16 +42,41 @@ final class BFloat16WeightCache: Sendable {
         }
 
         /// Writes this packing of the [kd·kh·kw·cin, cout] Float kernel `weight` of forward
-        /// geometry `g` to `packed` (kd·kh·kw·cin·cout elements).
+        /// geometry `g` to `packed` (kd·kh·kw·cin·cout elements); the dot-product kernels'
+        /// packings are split by rows between `workers` (the same bits with any count).
         func pack(
             _ g: UnsafePointer<dk_conv_geometry>, _ weight: UnsafePointer<Float>,
-            into packed: UnsafeMutablePointer<UInt16>
+            into packed: UnsafeMutablePointer<UInt16>, workers: Int = 1
         ) {
+            let taps = Int(g.pointee.kd * g.pointee.kh * g.pointee.kw)
+            let (cin, cout) = (Int(g.pointee.cin), Int(g.pointee.cout))
+            let shared = TaskShared((g, weight, packed))
             switch self {
-            case .forward: dk_bf16_pack_weight(g, weight, packed)
-            case .flipped: dk_bf16_pack_weight_flipped(g, weight, packed)
+            case .forward:
+                // Row pairs (k, k + 1): split at even rows.
+                Self.splitRows(taps * cin, unit: 2, workers: workers) { k0, k1 in
+                    let (g, weight, packed) = shared.buffers
+                    dk_bf16_pack_weight_rows(g, weight, packed, k0, k1)
+                }
+            case .flipped:
+                // Rows t·cout + co: split at multiples of 16 (the vector blocks) where cout allows.
+                Self.splitRows(taps * cout, unit: cout % 16 == 0 ? 16 : 2, workers: workers) { r0, r1 in
+                    let (g, weight, packed) = shared.buffers
+                    dk_bf16_pack_weight_flipped_rows(g, weight, packed, r0, r1)
+                }
             case .tilesForward: dk_bf16_pack_weight_tiles(g, weight, packed, 0)
             case .tilesFlipped: dk_bf16_pack_weight_tiles(g, weight, packed, 1)
+            }
+        }
+
+        /// Runs `body(r0, r1)` on `workers` (at most) contiguous ranges of [0, rows) whose bounds
+        /// are multiples of `unit` (rows is one), in parallel.
+        private static func splitRows(_ rows: Int, unit: Int, workers: Int, _ body: @Sendable (Int, Int) -> Void) {
+            let units = rows / unit
+            let count = Swift.max(1, Swift.min(workers, units))
+            runWorkers(count) { worker in
+                let (u0, u1) = (units * worker / count, units * (worker + 1) / count)
+                if u1 > u0 { body(u0 * unit, u1 * unit) }
             }
         }
     }

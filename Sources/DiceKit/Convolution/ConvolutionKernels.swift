@@ -54,7 +54,8 @@ enum ConvolutionKernels {
         settings: ConvolutionSettings, bfloat16Weights: BFloat16WeightCache? = nil
     ) -> (input: Tensor<T>?, weight: Tensor<T>, bias: Tensor<T>?) {
         let inputCount = g.batch * g.inputPixels * g.inChannels
-        var dW = zeroedScalars(g.patch * g.outChannels) as [T]
+        // Every path of `run` overwrites the weight gradient (LoweredPass.weightGradient): no zeroing.
+        var dW = uninitialisedScalars(g.patch * g.outChannels) as [T]
         // The lowered pass sums dy into the bias gradient while its tiles are in cache.
         var db = zeroedScalars(bias ? g.outChannels : 0) as [T]
         // dx is initialised by the workers (each zeroes its own samples).
@@ -114,8 +115,8 @@ enum ConvolutionKernels {
         outputGradient: Tensor<T>, inputGradient: Bool, bias: Bool,
         settings: ConvolutionSettings
     ) -> (input: Tensor<T>?, weight: Tensor<T>, bias: Tensor<T>?) {
-        var dW = zeroedScalars(g.patch * g.outChannels) as [T]
-        // dInput is written by GEMMs with β = 0: no zeroing.
+        // `run` overwrites the weight gradient, and dInput is written by GEMMs with β = 0: no zeroing.
+        var dW = uninitialisedScalars(g.patch * g.outChannels) as [T]
         let dInput = [T](unsafeUninitializedCapacity: inputGradient ? input.count : 0) { pdi, initialized in
             input.withUnsafeBufferPointer { pin in
                 weight.withUnsafeBufferPointer { pw in
@@ -161,6 +162,12 @@ enum ConvolutionKernels {
         }
         return Tensor(uncheckedShape: g.inputShape, storage: x)
     }
+}
+
+/// Storage for `count` scalars that the caller's pass overwrites whole before anyone reads it
+/// (its elements are counted as initialised: trivial types, no deinitialisation).
+func uninitialisedScalars<T: BLASScalar>(_ count: Int) -> [T] {
+    [T](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
 }
 
 /// `count` zeros, written as bytes (all-zero bits are 0.0 in Float and Double).
