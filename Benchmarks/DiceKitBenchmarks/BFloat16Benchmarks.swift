@@ -87,24 +87,33 @@ private func unetBenchmark(base: Int, precision: ComputePrecision) -> Benchmark 
     }
 }
 
-/// What the bfloat16 kernels of a base-32 training step pay per weight outside their arithmetic:
-/// after each optimiser step, every 3×3 kernel they run (all but the first layer's) is packed
-/// for the forward pass and, flipped, for the input gradient, and its weight gradient is
-/// written. Timed as a fresh convolution's forward and backward passes over one 3×3 input per
-/// kernel, whose products (9 positions) cost a small fraction of that.
+/// What a bfloat16 training step of the base-32 U-Net pays per weight of its 3×3 layers outside
+/// the arithmetic (all but the first layer, which runs in Float): after each optimiser step, a
+/// layer prepares its kernel for the bfloat16 kernels (packed for the forward pass and, flipped,
+/// for the input gradient), and its backward pass writes the weight gradient and adds it to
+/// the parameter's, in PyTorch's layout. Timed as a layer's training forward and backward
+/// passes over one 3×3 input after a new value of its kernel, whose products (9 positions) cost
+/// a small fraction of that.
 private let bfloat16WeightsBenchmark = Benchmark(key: "bf16_weights_b32_d4") { context in
     if let notice = ComputePrecision.bfloat16.fallbackNotice { printErr(notice) }
     let model = try UNet<Float>(UNetConfiguration(inputChannels: 3, classes: 2, baseWidth: 32, depth: 4), seed: 0)
-    let kernels = try model.parameters.trainable.map(\.value)
+    let kernels = model.parameters.trainable.map(\.value)
         .filter { $0.rank == 4 && $0.shape[2] == 3 && $0.shape[0] % 16 == 0 && $0.shape[1] % 16 == 0 }
-        .map { try WeightLayout.fromPyTorch($0) }
-    let inputs = kernels.map { Tensor<Float>(shape: [1, 3, 3, $0.shape[2]], repeating: 0.5) }
+    var generator = SeededGenerator(seed: 5)
+    let layers = try kernels.map { kernel in
+        let layer = try ConvolutionLayer<Float>(
+            kernelSize: [3, 3], inputChannels: kernel.shape[1], outputChannels: kernel.shape[0],
+            generator: &generator)
+        layer.precision = .bfloat16
+        return layer
+    }
+    let inputs = kernels.map { Tensor<Float>(shape: [1, 3, 3, $0.shape[1]], repeating: 0.5) }
     var sink: Float = 0
     let time = try context.time(warmup: 2, repetitions: 10) {
-        for (kernel, x) in zip(kernels, inputs) {
-            let conv = try Convolution(weight: kernel, padding: .same, settings: bfloat16Settings)
-            let y = try conv.forward(x)
-            sink += try conv.backward(input: x, outputGradient: y).weight[0, 0, 0, 0]
+        for (layer, (kernel, x)) in zip(layers, zip(kernels, inputs)) {
+            layer.weight.value = kernel // a new version, as after an optimiser step
+            let y = try layer.forward(x, mode: .training)
+            sink += try layer.backward(y)?[0, 0, 0, 0] ?? 0
         }
     }
     if sink.isNaN { printErr("bf16_weights_b32_d4: NaN") }

@@ -104,19 +104,28 @@ static long amx_kernel_row_origin(const dk_conv_geometry *g, long kb, long segme
 
 // MARK: - Entry points
 
-void dk_bf16_pack_weight_tiles(const dk_conv_geometry *g, const float *w, uint16_t *packed, int flipped) {
+void dk_bf16_pack_weight_tiles_from(const dk_conv_geometry *g, const float *w, int pytorch, uint16_t *packed,
+                                    int flipped) {
     const long taps = (long)g->kd * g->kh * g->kw, cin = g->cin, cout = g->cout;
     // The product's reduction length and result channels: [taps·cin, cout] forward, [taps·cout,
     // cin] flipped (row t·cout + co of W' is W[taps − 1 − t][·][co]).
     const long rows = flipped ? taps * cout : taps * cin, columns = flipped ? cin : cout;
+    // Element (t, ci, co) of DiceKit's [taps, cin, cout] or PyTorch's [cout, cin, taps].
+    const long tap_stride = pytorch ? 1 : cin * cout, in_stride = pytorch ? taps : cout;
+    const long out_stride = pytorch ? cin * taps : 1;
     for (long block = 0; block < columns / 16; block++)
         for (long k = 0; k < rows; k++)
             for (long c = 0; c < 16; c++) {
                 const long column = 16 * block + c;
-                const float v = flipped ? w[((taps - 1 - k / cout) * cin + column) * cout + k % cout]
-                                        : w[k * cout + column];
+                const long t = flipped ? taps - 1 - k / cout : k / cin, ci = flipped ? column : k % cin;
+                const long co = flipped ? k % cout : column;
+                const float v = w[t * tap_stride + ci * in_stride + co * out_stride];
                 packed[((block * (rows / 2) + k / 2) * 16 + c) * 2 + k % 2] = dk_bf16_bits(v);
             }
+}
+
+void dk_bf16_pack_weight_tiles(const dk_conv_geometry *g, const float *w, uint16_t *packed, int flipped) {
+    dk_bf16_pack_weight_tiles_from(g, w, 0, packed, flipped);
 }
 
 long dk_conv_tile_grid_length(const dk_conv_geometry *g) {

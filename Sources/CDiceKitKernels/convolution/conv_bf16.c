@@ -113,95 +113,143 @@ static inline long quad_index(long k, long c) {
     return (((k / 4) * 2 + c / 8) * 16 + 2 * (c % 8) + (k % 4) / 2) * 2 + (k % 2);
 }
 
-/// Rows [k0, k1) (even) of the forward packing, 16 channels per vector: each vector of row k
-/// and the one below it in row k + 1 rounded and interleaved into 16 pairs (64 bytes).
-DKI512 static void pack_weight_rows_avx512(const float *w, uint16_t *packed, long cout, long k0, long k1) {
+/// Element (tap t, input channel ci, output channel co) of a Float kernel in DiceKit's layout
+/// [taps, cin, cout], or with `pytorch` in PyTorch's [cout, cin, taps].
+static inline float kernel_element(const float *w, int pytorch, long taps, long cin, long cout, long t, long ci,
+                                   long co) {
+    return pytorch ? w[(co * cin + ci) * taps + t] : w[(t * cin + ci) * cout + co];
+}
+
+/// Output channels [c0, c1) (multiples of 16) of the forward packing, 16 channels per vector:
+/// each vector of row k and the one of row k + 1 rounded and interleaved into 16 pairs (64
+/// bytes). DiceKit's layout loads the rows; PyTorch's gathers them (16 channels cin·taps
+/// apart) with the 16 channels' kernels (16 × cin·taps Floats) staying in L2 over every row.
+DKI512 static void pack_weight_avx512(const float *w, int pytorch, uint16_t *packed, long taps, long cin, long cout,
+                                      long c0, long c1) {
     const __m512i high = _mm512_set1_epi32((int)0xFFFF0000);
-    for (long k = k0; k < k1; k += 2)
-        for (long co = 0; co < cout; co += 16) {
-            const __m512i a = dk_bf16_round_bits(_mm512_loadu_si512((const void *)(w + k * cout + co)));
-            const __m512i b = dk_bf16_round_bits(_mm512_loadu_si512((const void *)(w + (k + 1) * cout + co)));
+    const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             _mm512_set1_epi32((int)(cin * taps)));
+    const long rows = taps * cin;
+    for (long co = c0; co < c1; co += 16)
+        for (long k = 0; k < rows; k += 2) {
+            __m512i a, b;
+            if (pytorch) {
+                // Rows k and k + 1 are input channels ci and ci + 1 of tap t (cin is even).
+                const float *base = w + co * cin * taps + (k % cin) * taps + k / cin;
+                a = _mm512_i32gather_epi32(lanes, base, 4);
+                b = _mm512_i32gather_epi32(lanes, base + taps, 4);
+            } else {
+                a = _mm512_loadu_si512((const void *)(w + k * cout + co));
+                b = _mm512_loadu_si512((const void *)(w + (k + 1) * cout + co));
+            }
+            a = dk_bf16_round_bits(a);
+            b = dk_bf16_round_bits(b);
             const __m512i pairs = _mm512_or_si512(_mm512_srli_epi32(a, 16), _mm512_and_si512(b, high));
             _mm512_storeu_si512((void *)(packed + k * cout + 2 * co), pairs);
         }
 }
 
-void dk_bf16_pack_weight_rows(const dk_conv_geometry *g, const float *w, uint16_t *packed, long k0, long k1) {
-    const long cout = g->cout;
-    if (quad_layout(cout, (long)g->kw * g->cin)) {
-        for (long k = k0; k < k1; k++)
-            for (long c = 0; c < 16; c++) packed[quad_index(k, c)] = bf16_scalar(w[k * 16 + c]);
+void dk_bf16_pack_weight_channels(const dk_conv_geometry *g, const float *w, int pytorch, uint16_t *packed, long c0,
+                                  long c1) {
+    const long taps = (long)g->kd * g->kh * g->kw, cin = g->cin, cout = g->cout, rows = taps * cin;
+    if (quad_layout(cout, (long)g->kw * cin)) {
+        for (long k = 0; k < rows; k++)
+            for (long c = c0; c < c1; c++)
+                packed[quad_index(k, c)] = bf16_scalar(kernel_element(w, pytorch, taps, cin, cout, k / cin, k % cin, c));
         return;
     }
     if (dk_isa() == DK_ISA_AVX512 && cout % 16 == 0) {
-        pack_weight_rows_avx512(w, packed, cout, k0, k1);
+        pack_weight_avx512(w, pytorch, packed, taps, cin, cout, c0, c1);
         return;
     }
-    for (long k = k0; k < k1; k += 2)
-        for (long co = 0; co < cout; co++) {
-            packed[(k * cout) + 2 * co] = bf16_scalar(w[k * cout + co]);
-            packed[(k * cout) + 2 * co + 1] = bf16_scalar(w[(k + 1) * cout + co]);
+    for (long k = 0; k < rows; k += 2)
+        for (long co = c0; co < c1; co++) {
+            const long t = k / cin, ci = k % cin;
+            packed[(k * cout) + 2 * co] = bf16_scalar(kernel_element(w, pytorch, taps, cin, cout, t, ci, co));
+            packed[(k * cout) + 2 * co + 1] = bf16_scalar(kernel_element(w, pytorch, taps, cin, cout, t, ci + 1, co));
         }
 }
 
 void dk_bf16_pack_weight(const dk_conv_geometry *g, const float *w, uint16_t *packed) {
-    dk_bf16_pack_weight_rows(g, w, packed, 0, (long)g->kd * g->kh * g->kw * g->cin);
+    dk_bf16_pack_weight_channels(g, w, 0, packed, 0, g->cout);
 }
 
-/// Rows [r0, r1) (multiples of 16) of the flipped packing, in blocks of 16 rows (co) × 16 input
-/// channels: each kernel row's 16 channels rounded to 8 pairs (co, co + 1) in a buffer, then the
-/// buffer transposed by gathers into 8 runs of 16 pairs, one per pair of rows (64 bytes each).
-DKI512 static void pack_weight_flipped_avx512(const float *w, uint16_t *packed, long taps, long cin, long cout,
-                                              long r0, long r1) {
+/// Output channels [c0, c1) (multiples of 16) of the flipped packing, every tap. DiceKit's
+/// layout: blocks of 16 kernel rows (co) × 16 input channels, each row's 16 channels rounded to
+/// 8 pairs (co, co + 1) in a buffer, the buffer transposed by gathers into 8 runs of 16 pairs,
+/// one per pair of rows (64 bytes each). PyTorch's: for each pair of output channels (two
+/// contiguous kernels of cin·taps Floats, in L1 across the taps), 16 input channels of each
+/// gathered (taps apart) and interleaved.
+DKI512 static void pack_weight_flipped_avx512(const float *w, int pytorch, uint16_t *packed, long taps, long cin,
+                                              long cout, long c0, long c1) {
+    if (pytorch) {
+        const __m512i high = _mm512_set1_epi32((int)0xFFFF0000);
+        const __m512i lanes = _mm512_mullo_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32((int)taps));
+        for (long co = c0; co < c1; co += 2)
+            for (long t = 0; t < taps; t++) {
+                // Row (taps − 1 − t)·cout + co of the flipped kernel is W[t][·][co].
+                uint16_t *target = packed + ((taps - 1 - t) * cout + co) * cin;
+                for (long ci = 0; ci < cin; ci += 16) {
+                    const float *base = w + (co * cin + ci) * taps + t;
+                    const __m512i a = dk_bf16_round_bits(_mm512_i32gather_epi32(lanes, base, 4));
+                    const __m512i b = dk_bf16_round_bits(_mm512_i32gather_epi32(lanes, base + cin * taps, 4));
+                    _mm512_storeu_si512((void *)(target + 2 * ci),
+                                        _mm512_or_si512(_mm512_srli_epi32(a, 16), _mm512_and_si512(b, high)));
+                }
+            }
+        return;
+    }
     uint32_t block[16 * 8];
     const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                              _mm512_set1_epi32(8));
-    for (long r = r0; r < r1; r += 16) {
-        const long t = r / cout, co = r % cout;
-        const float *source = w + (taps - 1 - t) * cin * cout + co;
-        uint16_t *target = packed + (t * cout + co) * cin;
-        for (long ci = 0; ci < cin; ci += 16) {
-            for (int i = 0; i < 16; i++) {
-                const __m512i v = dk_bf16_round_bits(_mm512_loadu_si512((const void *)(source + (ci + i) * cout)));
-                _mm256_storeu_si256((__m256i *)(block + 8 * i), _mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16)));
-            }
-            for (int p = 0; p < 8; p++) {
-                const __m512i column = _mm512_i32gather_epi32(_mm512_add_epi32(lanes, _mm512_set1_epi32(p)), block, 4);
-                _mm512_storeu_si512((void *)(target + 2 * p * cin + 2 * ci), column);
+    for (long t = 0; t < taps; t++)
+        for (long co = c0; co < c1; co += 16) {
+            const float *source = w + (taps - 1 - t) * cin * cout + co;
+            uint16_t *target = packed + (t * cout + co) * cin;
+            for (long ci = 0; ci < cin; ci += 16) {
+                for (int i = 0; i < 16; i++) {
+                    const __m512i v = dk_bf16_round_bits(_mm512_loadu_si512((const void *)(source + (ci + i) * cout)));
+                    _mm256_storeu_si256((__m256i *)(block + 8 * i), _mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16)));
+                }
+                for (int p = 0; p < 8; p++) {
+                    const __m512i column = _mm512_i32gather_epi32(_mm512_add_epi32(lanes, _mm512_set1_epi32(p)), block, 4);
+                    _mm512_storeu_si512((void *)(target + 2 * p * cin + 2 * ci), column);
+                }
             }
         }
-    }
 }
 
-void dk_bf16_pack_weight_flipped_rows(const dk_conv_geometry *g, const float *w, uint16_t *packed, long r0, long r1) {
+void dk_bf16_pack_weight_flipped_channels(const dk_conv_geometry *g, const float *w, int pytorch, uint16_t *packed,
+                                          long c0, long c1) {
     // Row k = t·cout + co of the flipped, transposed kernel is W[taps − 1 − t][·][co] (length cin);
     // cout is even, so the pair (k, k + 1) shares the tap t.
     const long taps = (long)g->kd * g->kh * g->kw, cin = g->cin, cout = g->cout;
     if (quad_layout(cin, (long)g->kw * cout)) {
-        for (long r = r0; r < r1; r++) {
-            const long t = r / cout, co = r % cout;
-            for (long ci = 0; ci < 16; ci++)
-                packed[quad_index(r, ci)] = bf16_scalar(w[((taps - 1 - t) * cin + ci) * cout + co]);
-        }
+        for (long t = 0; t < taps; t++)
+            for (long co = c0; co < c1; co++)
+                for (long ci = 0; ci < 16; ci++)
+                    packed[quad_index(t * cout + co, ci)] =
+                        bf16_scalar(kernel_element(w, pytorch, taps, cin, cout, taps - 1 - t, ci, co));
         return;
     }
     if (dk_isa() == DK_ISA_AVX512 && cin % 16 == 0 && cout % 16 == 0) {
-        pack_weight_flipped_avx512(w, packed, taps, cin, cout, r0, r1);
+        pack_weight_flipped_avx512(w, pytorch, packed, taps, cin, cout, c0, c1);
         return;
     }
-    for (long r = r0; r < r1; r += 2) {
-        const long t = r / cout, co = r % cout;
-        const float *source = w + (taps - 1 - t) * cin * cout;
+    for (long t = 0; t < taps; t++) {
         uint16_t *target = packed + t * cout * cin;
-        for (long ci = 0; ci < cin; ci++) {
-            target[co * cin + 2 * ci] = bf16_scalar(source[ci * cout + co]);
-            target[co * cin + 2 * ci + 1] = bf16_scalar(source[ci * cout + co + 1]);
-        }
+        for (long co = c0; co < c1; co += 2)
+            for (long ci = 0; ci < cin; ci++) {
+                target[co * cin + 2 * ci] = bf16_scalar(kernel_element(w, pytorch, taps, cin, cout, taps - 1 - t, ci, co));
+                target[co * cin + 2 * ci + 1] =
+                    bf16_scalar(kernel_element(w, pytorch, taps, cin, cout, taps - 1 - t, ci, co + 1));
+            }
     }
 }
 
 void dk_bf16_pack_weight_flipped(const dk_conv_geometry *g, const float *w, uint16_t *packed) {
-    dk_bf16_pack_weight_flipped_rows(g, w, packed, 0, (long)g->kd * g->kh * g->kw * g->cout);
+    dk_bf16_pack_weight_flipped_channels(g, w, 0, packed, 0, g->cout);
 }
 
 /// Stores 16 output values at element `at` of `y`: max(0, v) with g->relu (max(0, NaN) keeps the

@@ -69,9 +69,12 @@ void dk_bf16_to_f32(const uint16_t *src, float *dst, long n);
 /// + (k mod 2)] = w[k][co] (the same number of elements).
 void dk_bf16_pack_weight(const dk_conv_geometry *g, const float *w, uint16_t *packed);
 
-/// Rows [k0, k1) of dk_bf16_pack_weight's packing (k0 and k1 even), the same bits: callers
-/// split a packing between workers by rows.
-void dk_bf16_pack_weight_rows(const dk_conv_geometry *g, const float *w, uint16_t *packed, long k0, long k1);
+/// Output channels [c0, c1) of dk_bf16_pack_weight's packing (multiples of 16 when cout is one,
+/// else even; [0, 16) in quads), the same bits, from the kernel in DiceKit's layout
+/// [kd·kh·kw, cin, cout], or with `pytorch` non-zero in PyTorch's [cout, cin, kd·kh·kw]:
+/// callers split a packing between workers by channels, and pack a layer's parameter as it is.
+void dk_bf16_pack_weight_channels(const dk_conv_geometry *g, const float *w, int pytorch, uint16_t *packed, long c0,
+                                  long c1);
 
 /// Packs the input-gradient kernel of the [kd·kh·kw·cin, cout] Float kernel `w` (cout even) as
 /// bfloat16 row pairs, as dk_bf16_pack_weight packs [kd·kh·kw·cout, cin] = W'[t][co][ci] =
@@ -79,10 +82,11 @@ void dk_bf16_pack_weight_rows(const dk_conv_geometry *g, const float *w, uint16_
 /// when cin = 16 and kw·cout is a multiple of 4).
 void dk_bf16_pack_weight_flipped(const dk_conv_geometry *g, const float *w, uint16_t *packed);
 
-/// Rows [r0, r1) of dk_bf16_pack_weight_flipped's packing (rows t·cout + co of the flipped,
-/// transposed kernel; r0 and r1 multiples of 16, or of 2 when cout is not a multiple of 16),
-/// the same bits: callers split a packing between workers by rows.
-void dk_bf16_pack_weight_flipped_rows(const dk_conv_geometry *g, const float *w, uint16_t *packed, long r0, long r1);
+/// Rows t·cout + co, co in [c0, c1), of dk_bf16_pack_weight_flipped's packing for every tap t
+/// (c0 and c1 multiples of 16 when cout is one, else even), the same bits, from `w` in
+/// DiceKit's layout or with `pytorch` in PyTorch's (as dk_bf16_pack_weight_channels).
+void dk_bf16_pack_weight_flipped_channels(const dk_conv_geometry *g, const float *w, int pytorch, uint16_t *packed,
+                                          long c0, long c1);
 
 /// y = conv(xp, w) (+ bias), max(0, ·) of it with g->relu, at output positions [q0, q1) of one sample as dk_conv_forward_f32,
 /// with `xp` the padded sample in bfloat16 (cin a multiple of 16) and `wp` the packed kernel.
@@ -113,6 +117,11 @@ void dk_conv_weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *xq, lon
 /// kd·kh·kw·cout rows W'[t·cout + co][ci] = w[taps − 1 − t][ci][co], cin columns), as
 /// dk_bf16_pack_weight_flipped; `g` is the forward geometry either way.
 void dk_bf16_pack_weight_tiles(const dk_conv_geometry *g, const float *w, uint16_t *packed, int flipped);
+
+/// dk_bf16_pack_weight_tiles of `w` in DiceKit's layout, or with `pytorch` non-zero in
+/// PyTorch's [cout, cin, kd·kh·kw] (the same bits).
+void dk_bf16_pack_weight_tiles_from(const dk_conv_geometry *g, const float *w, int pytorch, uint16_t *packed,
+                                    int flipped);
 
 /// y = conv(xp, wt) (+ bias), max(0, ·) of it with g->relu, at output positions [q0, q1) of one
 /// sample, as dk_conv_forward_bf16 but on AMX tiles (cin and cout multiples of 16, stride 1, one

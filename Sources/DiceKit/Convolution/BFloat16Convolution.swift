@@ -134,13 +134,23 @@ extension ConvGeometry {
 
     /// The kernel [kd·kh·kw·cin, cout] of forward geometry `g` as bfloat16 row pairs
     /// (dk_bf16_pack_weight), its flipped, transposed form (dk_bf16_pack_weight_flipped), or
-    /// either in the tile kernels' blocks (dk_bf16_pack_weight_tiles), as `cache` keeps it.
+    /// either in the tile kernels' blocks (dk_bf16_pack_weight_tiles), as `cache` keeps it: made
+    /// from the cache's kernel in PyTorch's layout when it has one (`weight` is then not read),
+    /// else from `weight`.
     private func packedWeight(
         _ g: dk_conv_geometry, _ weight: UnsafePointer<Float>, cache: BFloat16WeightCache,
         packing: BFloat16WeightCache.Packing, workers: Int
     ) -> [UInt16] {
         cache.packed(packing, count: Int(g.kd * g.kh * g.kw * g.cin * g.cout)) { packed in
-            withUnsafePointer(to: g) { packing.pack($0, weight, into: packed, workers: workers) }
+            withUnsafePointer(to: g) { gp in
+                if let kernel = cache.pyTorchKernel {
+                    kernel.withUnsafeBufferPointer {
+                        packing.pack(gp, $0.baseAddress!, pyTorchLayout: true, into: packed, workers: workers)
+                    }
+                } else {
+                    packing.pack(gp, weight, into: packed, workers: workers)
+                }
+            }
         }
     }
 

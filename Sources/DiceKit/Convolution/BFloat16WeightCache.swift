@@ -41,38 +41,42 @@ final class BFloat16WeightCache: Sendable {
             }
         }
 
-        /// Writes this packing of the [kd·kh·kw·cin, cout] Float kernel `weight` of forward
-        /// geometry `g` to `packed` (kd·kh·kw·cin·cout elements); the dot-product kernels'
-        /// packings are split by rows between `workers` (the same bits with any count).
+        /// Writes this packing of the Float kernel `weight` of forward geometry `g`, in DiceKit's
+        /// layout [kd·kh·kw, cin, cout] or, with `pyTorchLayout`, PyTorch's [cout, cin, kd·kh·kw],
+        /// to `packed` (kd·kh·kw·cin·cout elements); the dot-product kernels' packings are split
+        /// by output channels between `workers` (the same bits with any count and either layout).
         func pack(
-            _ g: UnsafePointer<dk_conv_geometry>, _ weight: UnsafePointer<Float>,
+            _ g: UnsafePointer<dk_conv_geometry>, _ weight: UnsafePointer<Float>, pyTorchLayout: Bool = false,
             into packed: UnsafeMutablePointer<UInt16>, workers: Int = 1
         ) {
-            let taps = Int(g.pointee.kd * g.pointee.kh * g.pointee.kw)
-            let (cin, cout) = (Int(g.pointee.cin), Int(g.pointee.cout))
+            let cout = Int(g.pointee.cout)
+            let layout: Int32 = pyTorchLayout ? 1 : 0
+            // Vector blocks of 16 channels where cout allows (and the quads' single block), else pairs.
+            let unit = cout % 16 == 0 ? 16 : 2
             let shared = TaskShared((g, weight, packed))
             switch self {
             case .forward:
-                // Row pairs (k, k + 1): split at even rows.
-                Self.splitRows(taps * cin, unit: 2, workers: workers) { k0, k1 in
+                Self.splitChannels(cout, unit: unit, workers: workers) { c0, c1 in
                     let (g, weight, packed) = shared.buffers
-                    dk_bf16_pack_weight_rows(g, weight, packed, k0, k1)
+                    dk_bf16_pack_weight_channels(g, weight, layout, packed, c0, c1)
                 }
             case .flipped:
-                // Rows t·cout + co: split at multiples of 16 (the vector blocks) where cout allows.
-                Self.splitRows(taps * cout, unit: cout % 16 == 0 ? 16 : 2, workers: workers) { r0, r1 in
+                Self.splitChannels(cout, unit: unit, workers: workers) { c0, c1 in
                     let (g, weight, packed) = shared.buffers
-                    dk_bf16_pack_weight_flipped_rows(g, weight, packed, r0, r1)
+                    dk_bf16_pack_weight_flipped_channels(g, weight, layout, packed, c0, c1)
                 }
-            case .tilesForward: dk_bf16_pack_weight_tiles(g, weight, packed, 0)
-            case .tilesFlipped: dk_bf16_pack_weight_tiles(g, weight, packed, 1)
+            case .tilesForward: dk_bf16_pack_weight_tiles_from(g, weight, layout, packed, 0)
+            case .tilesFlipped: dk_bf16_pack_weight_tiles_from(g, weight, layout, packed, 1)
             }
         }
 
-        /// Runs `body(r0, r1)` on `workers` (at most) contiguous ranges of [0, rows) whose bounds
-        /// are multiples of `unit` (rows is one), in parallel.
-        private static func splitRows(_ rows: Int, unit: Int, workers: Int, _ body: @Sendable (Int, Int) -> Void) {
-            let units = rows / unit
+        /// Runs `body(c0, c1)` on `workers` (at most) contiguous ranges of [0, channels) whose
+        /// bounds are multiples of `unit` (channels is one), in parallel; 16 channels (the
+        /// quads' layout) stay one range.
+        private static func splitChannels(
+            _ channels: Int, unit: Int, workers: Int, _ body: @Sendable (Int, Int) -> Void
+        ) {
+            let units = channels / unit
             let count = Swift.max(1, Swift.min(workers, units))
             runWorkers(count) { worker in
                 let (u0, u1) = (units * worker / count, units * (worker + 1) / count)
@@ -83,9 +87,16 @@ final class BFloat16WeightCache: Sendable {
 
     private let packings = Mutex<[Packing: [UInt16]]>([:])
     private let roundedKernel = Mutex<[Float]?>(nil)
+    /// The kernel in PyTorch's layout [cout, cin, k…], when the convolution was built from it
+    /// (`Convolution(pyTorchWeight:…)`): the packings are then made from it, so that a pass on
+    /// the bfloat16 kernels never needs the kernel in DiceKit's layout.
+    let pyTorchKernel: Tensor<Float>?
 
-    /// An empty cache.
-    init() {}
+    /// An empty cache, whose packings will be made from the kernel in DiceKit's layout that
+    /// each pass hands over, or from `pyTorchKernel` when given.
+    init(pyTorchKernel: Tensor<Float>? = nil) {
+        self.pyTorchKernel = pyTorchKernel
+    }
 
     /// The packing `packing` of `count` elements: the kept one, or the one `make` writes into
     /// uninitialised storage of `count` elements on first use.

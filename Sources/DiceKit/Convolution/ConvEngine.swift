@@ -144,8 +144,36 @@ extension ConvGeometry {
         }
     }
 
+    /// Whether a Float pass with an output (`y`), an input gradient (`dx`) and/or a weight
+    /// gradient runs on the bfloat16 dot-product or tile kernels, which read the kernel only
+    /// through the packings in `LoweredPass.bfloat16Weights`: those may then be made from the
+    /// kernel in PyTorch's layout (KernelStorage.swift), and `LoweredPass.weight` is not read.
+    func readsOnlyPackedKernel(y: Bool, dx: Bool, weightGradient: Bool, settings: ConvolutionSettings) -> Bool {
+        var placeholder: Float = 0
+        return withUnsafeMutablePointer(to: &placeholder) { p in
+            let pass = LoweredPass<Float>(
+                x: p, weight: p, y: y ? p : nil, dy: p, weightGradient: weightGradient ? p : nil, dx: dx ? p : nil)
+            return readsOnlyPackedKernel(pass, settings: settings)
+        }
+    }
+
+    /// `readsOnlyPackedKernel(y:dx:weightGradient:settings:)` of a pass (its operands' presence
+    /// decides, never their values).
+    private func readsOnlyPackedKernel<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) -> Bool {
+        T.precision == .single && !runsBFloat16Tiling(pass, settings: settings)
+            && runsBFloat16(pass, settings: settings) && BFloat16Arithmetic.current != .roundedOperands
+    }
+
     /// `run` for a concrete scalar type (called only with Float or Double).
     private func runConcrete<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) {
+        // A kernel handed over in PyTorch's layout (its packings' source) is for passes that read
+        // only the packings; any other pass would read it as DiceKit's layout.
+        if let source = pass.bfloat16Weights?.pyTorchKernel {
+            let handedOver = source.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
+            precondition(
+                handedOver != UnsafeRawPointer(pass.weight) || readsOnlyPackedKernel(pass, settings: settings),
+                "lowered pass: a kernel in PyTorch's layout given to a pass that reads it")
+        }
         if pass.yRounded != nil {
             precondition(
                 pass.y == nil && pass.dy == nil && pass.weightGradient == nil && pass.dx == nil

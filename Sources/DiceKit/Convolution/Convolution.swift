@@ -22,12 +22,16 @@
 public struct Convolution<Scalar: BLASScalar>: Sendable {
     /// The kernel, [k…, Cin / groups, Cout].
     public var weight: Tensor<Scalar> {
+        get { kernel.dicekitLayout }
         // A new kernel: the bfloat16 packings of the old one no longer apply.
-        didSet { bfloat16Weights = BFloat16WeightCache() }
+        set { kernel = KernelStorage(newValue) }
     }
+    /// The kernel as given (in DiceKit's layout, or PyTorch's converted on first use) and its
+    /// bfloat16 packings (KernelStorage.swift).
+    private(set) var kernel: KernelStorage<Scalar>
     /// The bfloat16 packings of `weight`, made by the first `.bfloat16` call that needs them
     /// (BFloat16WeightCache.swift).
-    var bfloat16Weights = BFloat16WeightCache()
+    var bfloat16Weights: BFloat16WeightCache { kernel.bfloat16 }
     /// The bias [Cout], or nil for none.
     public var bias: Tensor<Scalar>?
     /// Step between windows per spatial axis (one entry per axis, or one for all); default [1].
@@ -50,14 +54,44 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
         weight: Tensor<Scalar>, bias: Tensor<Scalar>? = nil, stride: [Int] = [1], padding: Padding = .valid,
         dilation: [Int] = [1], groups: Int = 1, settings: ConvolutionSettings = .default
     ) throws {
+        try self.init(
+            kernel: KernelStorage(weight), bias: bias, stride: stride, padding: padding, dilation: dilation,
+            groups: groups, settings: settings)
+    }
+
+    /// A convolution whose kernel is `weight` in PyTorch's layout [Cout, Cin / groups, k…], kept
+    /// as it is: a pass on the bfloat16 kernels reads its packings made from it, and `weight` is
+    /// converted on first use (KernelStorage.swift).
+    ///
+    /// - Throws: as `init(weight:…)`, and `DiceKitError.shape` for a kernel of rank other than 4 or 5.
+    init(
+        pyTorchWeight weight: Tensor<Scalar>, bias: Tensor<Scalar>?, stride: [Int], padding: Padding,
+        settings: ConvolutionSettings = .default
+    ) throws {
+        guard weight.rank == 4 || weight.rank == 5 else {
+            throw DiceKitError.shape(
+                "convolution: PyTorch weight shape \(weight.shape); expected [out, in, kh, kw] or [out, in, kd, kh, kw]"
+            )
+        }
+        try self.init(
+            kernel: KernelStorage(pyTorch: weight), bias: bias, stride: stride, padding: padding, dilation: [1],
+            groups: 1, settings: settings)
+    }
+
+    /// The designated initialiser: the options checked against the kernel's shape.
+    private init(
+        kernel: KernelStorage<Scalar>, bias: Tensor<Scalar>?, stride: [Int], padding: Padding, dilation: [Int],
+        groups: Int, settings: ConvolutionSettings
+    ) throws {
+        let shape = kernel.shape
         try Self.validate(
-            weight: weight, bias: bias, biasChannels: weight.shape.last ?? 0, groups: groups,
-            outputAxisCount: weight.shape.last ?? 0, operation: "convolution")
-        self.weight = weight
+            weightShape: shape, bias: bias, biasChannels: shape.last ?? 0, groups: groups,
+            outputAxisCount: shape.last ?? 0, operation: "convolution")
+        self.kernel = kernel
         self.bias = bias
-        self.stride = try broadcastSpatial(stride, rank: weight.rank - 2, name: "convolution stride")
+        self.stride = try broadcastSpatial(stride, rank: shape.count - 2, name: "convolution stride")
         self.padding = padding
-        self.dilation = try broadcastSpatial(dilation, rank: weight.rank - 2, name: "convolution dilation")
+        self.dilation = try broadcastSpatial(dilation, rank: shape.count - 2, name: "convolution dilation")
         self.groups = groups
         self.settings = settings
         guard self.stride.allSatisfy({ $0 >= 1 }), self.dilation.allSatisfy({ $0 >= 1 }) else {
@@ -91,13 +125,13 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
     }
 
     /// 2 for images, 3 for volumes.
-    public var spatialRank: Int { weight.rank - 2 }
+    public var spatialRank: Int { kernel.shape.count - 2 }
     /// The kernel's spatial extents.
-    public var kernelSize: [Int] { Array(weight.shape.prefix(spatialRank)) }
+    public var kernelSize: [Int] { Array(kernel.shape.prefix(spatialRank)) }
     /// Cin: the input channels the layer expects.
-    public var inputChannels: Int { weight.shape[weight.rank - 2] * groups }
+    public var inputChannels: Int { kernel.shape[spatialRank] * groups }
     /// Cout: the channels it produces.
-    public var outputChannels: Int { weight.shape[weight.rank - 1] }
+    public var outputChannels: Int { kernel.shape[spatialRank + 1] }
 
     /// The output shape for an input shape: [batch, out…, Cout], out as in the type's summary.
     ///
@@ -116,9 +150,10 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
     /// (a convolution + ReLU in evaluation mode; NaN stays NaN, as `ReLU`).
     func forward(_ input: Tensor<Scalar>, rectified: Bool) throws -> Tensor<Scalar> {
         let g = try geometry(input.shape)
+        let kernel = kernelOperand(g, y: true, dx: false, weightGradient: false)
         func run<T: BLASScalar>(_: T.Type) -> Tensor<Scalar> {
             ConvolutionKernels.forward(
-                g, x: input.reinterpreted(as: T.self), weight: weight.reinterpreted(),
+                g, x: input.reinterpreted(as: T.self), weight: kernel.reinterpreted(),
                 bias: bias?.reinterpreted(), settings: settings, rectified: rectified,
                 bfloat16Weights: bfloat16Weights
             ).reinterpreted()
@@ -131,8 +166,9 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
     func forward(rounded: BFloat16Activation, rectified: Bool) throws -> Tensor<Scalar> {
         let g = try geometry(rounded.shape)
         precondition(Scalar.self == Float.self, "convolution: only a Float convolution reads a bfloat16 input")
+        let kernel = kernelOperand(g, y: true, dx: false, weightGradient: false)
         let y = [Float](unsafeUninitializedCapacity: g.outputRows * g.outChannels) { py, initialized in
-            weight.reinterpreted(as: Float.self).withUnsafeBufferPointer { pw in
+            kernel.reinterpreted(as: Float.self).withUnsafeBufferPointer { pw in
                 withOptionalPointer(bias?.reinterpreted(as: Float.self)) { pb in
                     g.run(
                         LoweredPass(
@@ -169,7 +205,8 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
             return try forward(Tensor.concatenatingChannels(parts), rectified: rectified)
         }
         return ConvolutionKernels.forward(
-            g, concatenating: parts, weight: weight, bias: bias, settings: settings, rectified: rectified,
+            g, concatenating: parts, weight: kernelOperand(g, y: true, dx: false, weightGradient: false), bias: bias,
+            settings: settings, rectified: rectified,
             bfloat16Weights: bfloat16Weights)
     }
 
@@ -203,9 +240,10 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
             )
         }
         let hasBias = bias != nil
+        let kernel = kernelOperand(g, y: false, dx: computeInputGradient, weightGradient: true)
         func run<T: BLASScalar>(_: T.Type) -> ConvolutionGradients<Scalar> {
             let r = ConvolutionKernels.backward(
-                g, x: input.reinterpreted(as: T.self), weight: weight.reinterpreted(),
+                g, x: input.reinterpreted(as: T.self), weight: kernel.reinterpreted(),
                 outputGradient: outputGradient.reinterpreted(), inputGradient: computeInputGradient,
                 bias: hasBias, settings: settings, bfloat16Weights: bfloat16Weights
             )
@@ -223,36 +261,50 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
         return g.backwardRoundsOperands(y: false, dx: computeInputGradient, settings: settings)
     }
 
+    /// The kernel a pass of geometry `g` (with an output `y`, an input gradient `dx`, a weight
+    /// gradient) hands the engine: in DiceKit's layout, converted on first use; or, when the
+    /// kernel is kept in PyTorch's layout, not yet converted, and the pass reads only the
+    /// bfloat16 packings made from it (`ConvGeometry.readsOnlyPackedKernel`), that kernel under
+    /// DiceKit's shape, which the engine does not read (`ConvGeometry.run` checks).
+    func kernelOperand(_ g: ConvGeometry, y: Bool, dx: Bool, weightGradient: Bool) -> Tensor<Scalar> {
+        if let source = kernel.pyTorchLayout, !kernel.holdsDicekitLayout,
+            g.readsOnlyPackedKernel(y: y, dx: dx, weightGradient: weightGradient, settings: settings)
+        {
+            return Tensor(uncheckedShape: kernel.shape, storage: source.storage)
+        }
+        return weight
+    }
+
     /// The validated geometry for an input shape.
     func geometry(_ inputShape: [Int]) throws -> ConvGeometry {
         try ConvGeometry(
             operation: "convolution", inputShape: inputShape, kernel: kernelSize,
-            inPerGroup: weight.shape[weight.rank - 2], outChannels: outputChannels,
+            inPerGroup: kernel.shape[spatialRank], outChannels: outputChannels,
             stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
 
     /// Checks the kernel's rank, the bias's shape and the divisibility of the grouped axis.
     static func validate(
-        weight: Tensor<Scalar>, bias: Tensor<Scalar>?, biasChannels: Int, groups: Int,
+        weightShape shape: [Int], bias: Tensor<Scalar>?, biasChannels: Int, groups: Int,
         outputAxisCount: Int, operation: String
     ) throws {
-        guard weight.rank == 4 || weight.rank == 5 else {
+        guard shape.count == 4 || shape.count == 5 else {
             throw DiceKitError.shape(
-                "\(operation): weight shape \(weight.shape) has rank \(weight.rank); expected [kh, kw, in, out] or [kd, kh, kw, in, out]"
+                "\(operation): weight shape \(shape) has rank \(shape.count); expected [kh, kw, in, out] or [kd, kh, kw, in, out]"
             )
         }
-        guard weight.shape.allSatisfy({ $0 >= 1 }) else {
-            throw DiceKitError.shape("\(operation): weight shape \(weight.shape) has an empty axis")
+        guard shape.allSatisfy({ $0 >= 1 }) else {
+            throw DiceKitError.shape("\(operation): weight shape \(shape) has an empty axis")
         }
         guard groups >= 1 else { throw DiceKitError.option("\(operation): groups must be ≥ 1, got \(groups)") }
         guard outputAxisCount % groups == 0 else {
             throw DiceKitError.shape(
-                "\(operation): weight shape \(weight.shape): \(outputAxisCount) channels are not divisible by groups = \(groups)"
+                "\(operation): weight shape \(shape): \(outputAxisCount) channels are not divisible by groups = \(groups)"
             )
         }
         if let bias = bias, bias.shape != [biasChannels] {
             throw DiceKitError.shape(
-                "\(operation): bias shape \(bias.shape); expected [\(biasChannels)] for weight shape \(weight.shape)")
+                "\(operation): bias shape \(bias.shape); expected [\(biasChannels)] for weight shape \(shape)")
         }
     }
 }

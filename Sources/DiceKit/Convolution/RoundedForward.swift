@@ -80,26 +80,29 @@ extension Convolution {
             Scalar.self == Float.self && g.forwardReadsRoundedOperand(settings: settings),
             "convolution: a rounded output needs the bfloat16 forward kernels")
         let output = BFloat16Activation(uninitializedShape: g.outputShape, kept: kept)
-        weight.reinterpreted(as: Float.self).withUnsafeBufferPointer { pw in
-            withOptionalPointer(bias?.reinterpreted(as: Float.self)) { pb in
-                var pass = LoweredPass<Float>(
-                    weight: pw.baseAddress!, bias: pb, rectifies: rectified, bfloat16Weights: bfloat16Weights)
-                pass.yRounded = output.storage.pointer
-                switch input {
-                case .rounded(let rounded):
-                    pass.xRounded = UnsafePointer(rounded.storage.pointer)
-                    g.run(pass, settings: settings)
-                case .parts(let parts):
-                    withPointers(parts.map { $0.reinterpreted(as: Float.self) }[...]) { sources in
-                        pass.x = sources[0]
-                        if parts.count > 1 {
-                            pass.xParts = zip(sources, parts).map { ChannelPart(source: $0, channels: $1.shape.last!) }
-                        }
+        kernelOperand(g, y: true, dx: false, weightGradient: false).reinterpreted(as: Float.self)
+            .withUnsafeBufferPointer { pw in
+                withOptionalPointer(bias?.reinterpreted(as: Float.self)) { pb in
+                    var pass = LoweredPass<Float>(
+                        weight: pw.baseAddress!, bias: pb, rectifies: rectified, bfloat16Weights: bfloat16Weights)
+                    pass.yRounded = output.storage.pointer
+                    switch input {
+                    case .rounded(let rounded):
+                        pass.xRounded = UnsafePointer(rounded.storage.pointer)
                         g.run(pass, settings: settings)
+                    case .parts(let parts):
+                        withPointers(parts.map { $0.reinterpreted(as: Float.self) }[...]) { sources in
+                            pass.x = sources[0]
+                            if parts.count > 1 {
+                                pass.xParts = zip(sources, parts).map {
+                                    ChannelPart(source: $0, channels: $1.shape.last!)
+                                }
+                            }
+                            g.run(pass, settings: settings)
+                        }
                     }
                 }
             }
-        }
         return output
     }
 }

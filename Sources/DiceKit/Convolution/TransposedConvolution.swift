@@ -48,7 +48,7 @@ public struct TransposedConvolution<Scalar: BLASScalar>: Sendable {
     ) throws {
         let cout = weight.rank >= 2 ? weight.shape[weight.rank - 2] * Swift.max(groups, 1) : 0
         try Convolution<Scalar>.validate(
-            weight: weight, bias: bias, biasChannels: cout, groups: groups,
+            weightShape: weight.shape, bias: bias, biasChannels: cout, groups: groups,
             outputAxisCount: weight.shape.last ?? 0, operation: "transposed convolution")
         let rank = weight.rank - 2
         self.weight = weight

@@ -1,8 +1,9 @@
-// The dot-product kernels' weight packings (dk_bf16_pack_weight_rows and
-// dk_bf16_pack_weight_flipped_rows, split between workers by BFloat16WeightCache.Packing): every
-// element lands where dk_bf16.h says, as the round-to-nearest-even bfloat16 of its weight, with
-// the vector blocks (channels in multiples of 16), the scalar loops (other even counts) and the
-// quad layout (16 channels), for any number of workers.
+// The dot-product kernels' weight packings (dk_bf16_pack_weight_channels and
+// dk_bf16_pack_weight_flipped_channels, split between workers by BFloat16WeightCache.Packing):
+// every element lands where dk_bf16.h says, as the round-to-nearest-even bfloat16 of its weight,
+// with the vector blocks (channels in multiples of 16), the scalar loops (other even counts) and
+// the quad layout (16 channels), for any number of workers, from the kernel in DiceKit's layout
+// and in PyTorch's; the tile kernels' packings are the same from either layout too.
 
 internal import CDiceKitKernels
 import XCTest
@@ -27,6 +28,17 @@ final class BFloat16PackingTests: XCTestCase {
         quads ? (((k / 4) * 2 + c / 8) * 16 + 2 * (c % 8) + (k % 4) / 2) * 2 + k % 2 : (k / 2) * n * 2 + 2 * c + k % 2
     }
 
+    /// Fails with the number of elements that differ and the first of them.
+    private func assertSame(
+        _ actual: [UInt16], _ expected: [UInt16], _ what: String, file: StaticString, line: UInt
+    ) {
+        let wrong = actual.indices.filter { actual[$0] != expected[$0] }
+        XCTAssertTrue(
+            wrong.isEmpty,
+            "\(what): \(wrong.count) of \(actual.count) elements differ, the first at \(wrong.first ?? 0)",
+            file: file, line: line)
+    }
+
     private func check(
         taps kernel: [Int], cin: Int, cout: Int, seed: UInt64, file: StaticString = #filePath, line: UInt = #line
     ) {
@@ -35,19 +47,38 @@ final class BFloat16PackingTests: XCTestCase {
         let bits = BFloat16.bits(w) // the rounding, tested in BFloat16Tests; here, where each lands
         var g = dk_conv_geometry(
             hp: kernel[1] + 2, wp: kernel[2] + 2, output: [1, 3, 3], kernel: kernel, cin: cin, cout: cout)
-        for workers in [1, 2, 3] {
+        // The same kernel in PyTorch's layout [cout, cin, taps].
+        var pyTorch = [Float](repeating: 0, count: w.count)
+        for t in 0..<taps {
+            for ci in 0..<cin {
+                for co in 0..<cout { pyTorch[(co * cin + ci) * taps + t] = w[(t * cin + ci) * cout + co] }
+            }
+        }
+        if cin % 16 == 0, cout % 16 == 0 {
+            for flipped: Int32 in [0, 1] {
+                var fromDiceKit = [UInt16](repeating: 0, count: w.count)
+                var fromPyTorch = [UInt16](repeating: 1, count: w.count)
+                dk_bf16_pack_weight_tiles(&g, w, &fromDiceKit, flipped)
+                dk_bf16_pack_weight_tiles_from(&g, pyTorch, 1, &fromPyTorch, flipped)
+                assertSame(fromPyTorch, fromDiceKit, "tiles, flipped \(flipped)", file: file, line: line)
+            }
+        }
+        for (workers, layout) in [(1, false), (2, false), (3, false), (1, true), (2, true), (3, true)] {
             var forward = [UInt16](repeating: 0xDEAD, count: w.count)
             var flipped = forward
-            w.withUnsafeBufferPointer { pw in
-                BFloat16WeightCache.Packing.forward.pack(&g, pw.baseAddress!, into: &forward, workers: workers)
-                BFloat16WeightCache.Packing.flipped.pack(&g, pw.baseAddress!, into: &flipped, workers: workers)
+            (layout ? pyTorch : w).withUnsafeBufferPointer { pw in
+                BFloat16WeightCache.Packing.forward.pack(
+                    &g, pw.baseAddress!, pyTorchLayout: layout, into: &forward, workers: workers)
+                BFloat16WeightCache.Packing.flipped.pack(
+                    &g, pw.baseAddress!, pyTorchLayout: layout, into: &flipped, workers: workers)
             }
             let forwardQuads = cout == 16 && kernel[2] * cin % 4 == 0
             var expected = [UInt16](repeating: 0, count: w.count)
             for k in 0..<(taps * cin) {
                 for c in 0..<cout { expected[index(k, c, columns: cout, quads: forwardQuads)] = bits[k * cout + c] }
             }
-            XCTAssertEqual(forward, expected, "forward, \(workers) workers", file: file, line: line)
+            assertSame(
+                forward, expected, "forward, \(workers) workers, PyTorch's layout: \(layout)", file: file, line: line)
             let flippedQuads = cin == 16 && kernel[2] * cout % 4 == 0
             for row in 0..<(taps * cout) {
                 let (t, co) = row.quotientAndRemainder(dividingBy: cout)
@@ -56,7 +87,8 @@ final class BFloat16PackingTests: XCTestCase {
                         bits[((taps - 1 - t) * cin + ci) * cout + co]
                 }
             }
-            XCTAssertEqual(flipped, expected, "flipped, \(workers) workers", file: file, line: line)
+            assertSame(
+                flipped, expected, "flipped, \(workers) workers, PyTorch's layout: \(layout)", file: file, line: line)
         }
     }
 

@@ -103,4 +103,38 @@ final class BFloat16WeightCacheTests: XCTestCase {
             XCTAssertTrue(plain.scalars.contains { $0 < 0 }, "a test that rectifies something")
         }
     }
+
+    /// A layer's convolution keeps its parameter in PyTorch's layout: a bfloat16 training step
+    /// packs it as it is and never converts it to DiceKit's layout, with the same bits as a
+    /// convolution given the converted kernel; a Float pass of the same value converts it once.
+    func testLayerPacksItsParameterAsItIs() throws {
+        var generator = SeededGenerator(seed: 1330)
+        let layer = try ConvolutionLayer<Float>(
+            kernelSize: [3, 3], inputChannels: 16, outputChannels: 32, generator: &generator)
+        layer.bias.value = randomTensor([32], seed: 1331).converted(to: Float.self)
+        layer.precision = .bfloat16
+        let x = randomTensor([2, 6, 7, 16], seed: 1332).converted(to: Float.self)
+        let y = try layer.forward(x, mode: .training)
+        let dy = randomTensor(y.shape, seed: 1333).converted(to: Float.self)
+        let dx = try layer.backward(dy)
+        var built = try layer.convolutionFromParameters()
+        XCTAssertFalse(built.kernel.holdsDicekitLayout, "a bfloat16 step converted the kernel")
+        XCTAssertEqual(built.bfloat16Weights.count, 2, "the forward and flipped packings")
+
+        let reference = try Convolution(
+            weight: WeightLayout.fromPyTorch(layer.weight.value), bias: layer.bias.value, padding: .same,
+            settings: ConvolutionSettings(precision: .bfloat16))
+        XCTAssertEqual(y, try reference.forward(x))
+        let expected = try reference.backward(input: x, outputGradient: dy)
+        XCTAssertEqual(dx, expected.input)
+        XCTAssertEqual(layer.weight.gradient, try WeightLayout.toPyTorch(expected.weight))
+        XCTAssertEqual(layer.bias.gradient, expected.bias)
+
+        built.settings.precision = .float
+        var float = reference
+        float.settings.precision = .float
+        XCTAssertEqual(try built.forward(x), try float.forward(x), "a Float pass converts the kernel")
+        XCTAssertTrue(built.kernel.holdsDicekitLayout)
+        XCTAssertEqual(built.weight, reference.weight)
+    }
 }

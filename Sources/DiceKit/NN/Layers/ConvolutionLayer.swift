@@ -4,8 +4,10 @@
 // transposed convolution), so checkpoints, optimiser state and exported gradients are PyTorch's
 // state_dict tensors as they are. A forward pass converts the kernel to DiceKit's GEMM layout
 // with `WeightLayout.fromPyTorch` when the parameters changed since the last one (every training
-// step; once for inference), and each backward pass converts the weight gradient back: a few
-// hundred thousand elements per layer, about 1 % of a training step.
+// step; once for inference), except where a convolution's passes run on the bfloat16 kernels,
+// which pack it from PyTorch's layout directly (KernelStorage.swift); each backward pass adds
+// the weight gradient back in PyTorch's layout: a few hundred thousand elements per layer,
+// about 1 % of a training step.
 
 /// A convolution layer ([batch, spatial…, Cin] → [batch, spatial…, Cout]) with `weight`
 /// [Cout, Cin, k…] and `bias` [Cout] in PyTorch's layout.
@@ -145,10 +147,12 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
         return try convolution.roundedForward(input, rectified: rectified, kept: true)
     }
 
-    /// The convolution of the current parameters, built when they changed.
+    /// The convolution of the current parameters, built when they changed. It keeps the kernel
+    /// in PyTorch's layout: passes on the bfloat16 kernels pack it as it is, and the others
+    /// convert it once (KernelStorage.swift).
     func convolutionFromParameters() throws -> Convolution<Scalar> {
         try built.value(weight: weight, bias: bias) {
-            try Convolution(weight: pyTorchToGEMM(weight.value), bias: bias.value, stride: stride, padding: padding)
+            try Convolution(pyTorchWeight: weight.value, bias: bias.value, stride: stride, padding: padding)
         }
     }
 
