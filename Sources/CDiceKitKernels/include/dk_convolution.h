@@ -95,6 +95,16 @@ void dk_conv_weight_grad_f32(const dk_conv_geometry *g, const float *xp, const f
 void dk_conv_weight_grad_block_f32(const dk_conv_geometry *g, const float *xp, long xp_stride, const float *dy, long samples,
                                    float *dw, int s0, int s1, int co0, int co1, long lines);
 
+/// Values (i, j, t) with j in [j0, j1) of a Float kernel in DiceKit's layout [k, b, a] (`src`,
+/// element (t·b + j)·a + i) written to PyTorch's [a, b, k] (`dst`, element (i·b + j)·k + t), or
+/// with `adding` added to what `dst` holds (convolution/weight_layout.c). Ranges of j are
+/// disjoint in both layouts, so workers may take one each.
+void dk_kernel_to_pytorch(const float *src, float *dst, long a, long b, long k, long j0, long j1, int adding);
+
+/// The inverse of dk_kernel_to_pytorch (without adding): values with j in [j0, j1) of `src` in
+/// PyTorch's layout [a, b, k] written to `dst` in DiceKit's [k, b, a].
+void dk_kernel_from_pytorch(const float *src, float *dst, long a, long b, long k, long j0, long j1);
+
 #ifdef __cplusplus
 }
 #endif

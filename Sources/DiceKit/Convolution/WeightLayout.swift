@@ -7,6 +7,8 @@
 // No spatial flip is involved: PyTorch's conv_transpose is the adjoint of its conv with the
 // same tensor read as a convolution kernel, and so is DiceKit's.
 
+internal import CDiceKitKernels
+
 /// Kernel layout conversions between DiceKit (TensorFlow's layout) and PyTorch.
 public enum WeightLayout {
     /// A kernel in PyTorch's layout converted to DiceKit's.
@@ -75,7 +77,9 @@ public enum WeightLayout {
     /// kernel gradient (1.9 M values in the base-16 U-Net, 7.8 M in base 32), so the values of
     /// j are dealt out to the worker pool in ranges of about 64 k values: each (j, t) row of
     /// both layouts belongs to one range, and the result is the same whatever the split.
-    /// With `adding` (toPyTorch only), the target holds values and each is added to.
+    /// With `adding` (toPyTorch only), the target holds values and each is added to. Float runs
+    /// on the vector kernels of convolution/weight_layout.c (whole lines of both sides through
+    /// gathers), Double on the loops below.
     ///
     /// Reached through the public `fromPyTorch`/`toPyTorch` from another module, T is not known
     /// at compile time and generic loops would run unspecialised, a value-witness call per
@@ -90,9 +94,18 @@ public enum WeightLayout {
         specialised(
             T.self,
             float: {
-                permuteInParallel(
-                    from.assumingMemoryBound(to: Float.self), to.assumingMemoryBound(to: Float.self), a: a, b: b,
-                    k: k, toPyTorch: toPyTorch, adding: adding)
+                // The vector kernels of convolution/weight_layout.c, on the same ranges of j.
+                let shared = TaskShared(
+                    (from.assumingMemoryBound(to: Float.self), to.assumingMemoryBound(to: Float.self)))
+                WorkerPool.shared.forEachRange(b, grain: grain(a: a, k: k)) { range in
+                    let (source, target) = shared.buffers
+                    let (j0, j1) = (range.lowerBound, range.upperBound)
+                    if toPyTorch {
+                        dk_kernel_to_pytorch(source, target, a, b, k, j0, j1, adding ? 1 : 0)
+                    } else {
+                        dk_kernel_from_pytorch(source, target, a, b, k, j0, j1)
+                    }
+                }
             },
             double: {
                 permuteInParallel(
@@ -101,13 +114,16 @@ public enum WeightLayout {
             })
     }
 
-    /// `permute` with a concrete scalar type.
+    /// Values of j per task: about 64 k values.
+    private static func grain(a: Int, k: Int) -> Int { Swift.max(1, (1 << 16) / Swift.max(1, a * k)) }
+
+    /// `permute` with a concrete scalar type (Double; Float runs the C kernels).
     private static func permuteInParallel<T: BLASScalar>(
         _ source: UnsafePointer<T>, _ target: UnsafeMutablePointer<T>,
         a: Int, b: Int, k: Int, toPyTorch: Bool, adding: Bool
     ) {
         let shared = TaskShared((source, target))
-        WorkerPool.shared.forEachRange(b, grain: Swift.max(1, (1 << 16) / Swift.max(1, a * k))) { range in
+        WorkerPool.shared.forEachRange(b, grain: grain(a: a, k: k)) { range in
             let (source, target) = shared.buffers
             permute(source, target, a: a, b: b, k: k, j: range, toPyTorch: toPyTorch, adding: adding)
         }

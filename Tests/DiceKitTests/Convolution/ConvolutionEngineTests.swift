@@ -194,6 +194,43 @@ final class ConvolutionEngineTests: XCTestCase {
         XCTAssertEqual(once, try WeightLayout.toPyTorch(direct.weight))
     }
 
+    /// Float conversions run on the vector kernels of convolution/weight_layout.c: every element
+    /// where the index formula puts it, both ways, and the in-place addition the sum of each pair,
+    /// for output channels in whole blocks of 16 and not (masked rows), tap counts that do and do
+    /// not divide 16 (masked columns), 1-D to 3-D, in one range of the worker pool and several.
+    func testFloatKernelLayoutsOnTheVectorKernels() throws {
+        let shapes: [[Int]] = [
+            [64, 256, 3, 3], [48, 32, 3, 3], [20, 7, 2, 3], [5, 3, 4], [33, 16, 3, 3, 3], [16, 600, 1, 1],
+        ]
+        for (index, torchShape) in shapes.enumerated() {
+            let seed = 270 + UInt64(index)
+            let torch = randomTensor(torchShape, seed: seed).converted(to: Float.self)
+            let (a, b) = (torchShape[0], torchShape[1])
+            let k = torchShape[2...].reduce(1, *)
+            let ours = try WeightLayout.fromPyTorch(torch)
+            XCTAssertEqual(ours.shape, Array(torchShape[2...]) + [b, a])
+            let (pt, dk) = (torch.scalars, ours.scalars)
+            var misplaced = 0
+            for i in 0..<a {
+                for j in 0..<b {
+                    for t in 0..<k where dk[(t * b + j) * a + i] != pt[(i * b + j) * k + t] { misplaced += 1 }
+                }
+            }
+            XCTAssertEqual(misplaced, 0, "fromPyTorch \(torchShape)")
+            XCTAssertEqual(try WeightLayout.toPyTorch(ours), torch, "toPyTorch \(torchShape)")
+            let initial = randomTensor(torchShape, seed: seed + 100).converted(to: Float.self)
+            var sum = initial
+            ours.withUnsafeBufferPointer { source in
+                sum.withUnsafeMutableBufferPointer { target in
+                    WeightLayout.addToPyTorch(source.baseAddress!, shape: ours.shape, into: target.baseAddress!)
+                }
+            }
+            XCTAssertEqual(
+                sum.scalars.map(\.bitPattern), zip(initial.scalars, pt).map { ($0 + $1).bitPattern },
+                "addToPyTorch \(torchShape)")
+        }
+    }
+
     func testInitialisersHaveTheDocumentedSpread() throws {
         var generator = SeededGenerator(seed: 260)
         let shape = [3, 3, 64, 32] // fan-in 576, fan-out 288

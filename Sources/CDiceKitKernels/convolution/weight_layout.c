@@ -1,0 +1,83 @@
+// Kernel layout conversions between PyTorch's [a, b, k] and DiceKit's [k, b, a] (Float): the
+// element (i, j, t) at i·b·k + j·k + t in one and (t·b + j)·a + i in the other
+// (Sources/DiceKit/Convolution/WeightLayout.swift). Every training step adds each kernel
+// gradient into its parameter's, in PyTorch's layout (7.8 M values in a base-32 U-Net); the
+// element-by-element loop ran at about 7 GB/s of its three streams, the vector one reads and
+// writes whole lines of both sides.
+//
+// Vector form (AVX-512), for a block of 16 values of i (a a multiple of 16): toward PyTorch,
+// the columns c = j·k + t of the rows i are taken 16 at a time, each of the 16 gathered from the
+// 16 DiceKit rows (t·b + j) that those columns come from (in L1 across the block's 16 rows);
+// toward DiceKit, each DiceKit row (t·b + j) takes its 16 values of i by one gather, 16 PyTorch
+// rows apart. Tails (a not a multiple of 16, the last columns of a range) are masked. The same
+// values as the scalar loops, in the same additions.
+
+#include "dk_convolution.h"
+#include "dk_dispatch.h"
+#include <immintrin.h>
+
+#define DKF512 __attribute__((target("avx512f")))
+
+DKF512 static void to_pytorch_avx512(const float *src, float *dst, long a, long b, long k, long j0, long j1,
+                                     int adding) {
+    const long c0 = j0 * k, c1 = j1 * k, row = b * k;
+    for (long i0 = 0; i0 < a; i0 += 16) {
+        const long rows = a - i0 < 16 ? a - i0 : 16;
+        for (long c = c0; c < c1; c += 16) {
+            const long n = c1 - c < 16 ? c1 - c : 16;
+            const __mmask16 mask = (__mmask16)((1u << n) - 1);
+            // The DiceKit rows of columns c … c + n − 1, (j, t) stepped from c's (one division).
+            int offsets[16] = {0};
+            for (long l = 0, j = c / k, t = c % k; l < n; l++) {
+                offsets[l] = (int)((t * b + j) * a + i0);
+                if (++t == k) t = 0, j++;
+            }
+            const __m512i index = _mm512_loadu_si512((const void *)offsets);
+            for (long i = 0; i < rows; i++) {
+                __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, index, src + i, 4);
+                float *to = dst + (i0 + i) * row + c;
+                if (adding) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, to), v);
+                _mm512_mask_storeu_ps(to, mask, v);
+            }
+        }
+    }
+}
+
+DKF512 static void from_pytorch_avx512(const float *src, float *dst, long a, long b, long k, long j0, long j1) {
+    const long row = b * k;
+    const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             _mm512_set1_epi32((int)row));
+    for (long i0 = 0; i0 < a; i0 += 16) {
+        const long n = a - i0 < 16 ? a - i0 : 16;
+        const __mmask16 mask = (__mmask16)((1u << n) - 1);
+        for (long j = j0; j < j1; j++)
+            for (long t = 0; t < k; t++) {
+                const __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, lanes, src + i0 * row + j * k + t, 4);
+                _mm512_mask_storeu_ps(dst + (t * b + j) * a + i0, mask, v);
+            }
+    }
+}
+
+void dk_kernel_to_pytorch(const float *src, float *dst, long a, long b, long k, long j0, long j1, int adding) {
+    if (dk_isa() == DK_ISA_AVX512 && a * b * k <= 0x7FFFFFFFL) {
+        to_pytorch_avx512(src, dst, a, b, k, j0, j1, adding);
+        return;
+    }
+    for (long i = 0; i < a; i++)
+        for (long j = j0; j < j1; j++)
+            for (long t = 0; t < k; t++) {
+                const float v = src[(t * b + j) * a + i];
+                float *to = dst + (i * b + j) * k + t;
+                *to = adding ? *to + v : v;
+            }
+}
+
+void dk_kernel_from_pytorch(const float *src, float *dst, long a, long b, long k, long j0, long j1) {
+    if (dk_isa() == DK_ISA_AVX512 && a * b * k <= 0x7FFFFFFFL) {
+        from_pytorch_avx512(src, dst, a, b, k, j0, j1);
+        return;
+    }
+    for (long j = j0; j < j1; j++)
+        for (long t = 0; t < k; t++)
+            for (long i = 0; i < a; i++) dst[(t * b + j) * a + i] = src[(i * b + j) * k + t];
+}
