@@ -18,8 +18,11 @@
 // Work split: chunks of rows whose bfloat16 copies (about 128 KiB) stay in cache while the
 // kernels read them, sized from the geometry. The forward's chunks are dealt to the workers and
 // write disjoint x pixels. The backward's chunks are grouped into min(4, chunks) partial weight
-// gradients over fixed runs of chunks, added in order at the end: the bits depend on the
-// geometry only, not on the worker count.
+// gradients over fixed runs of chunks, added in order at the end; or, where those partials
+// would move more bytes than the rows (a large kernel over few rows: the deepest up-samplings),
+// the chunks only pack their rows and the weight gradient runs once over the whole batch, in
+// tasks that own blocks of dW. Either way the bits depend on the geometry only, not on the
+// worker count.
 
 internal import CDiceKitKernels
 
@@ -149,18 +152,30 @@ extension ConvGeometry {
         }
         let chunk = tilingChunk
         let chunks = (total + chunk - 1) / chunk
-        let partials = pass.weightGradient == nil ? chunks : Swift.min(4, chunks)
+        // With the whole batch, the chunks only pack their rows (dealt one by one), and the
+        // product runs once over every row (`wholeBatchWeightGradient`).
+        let whole = pass.weightGradient != nil && !tiles && runsWholeBatchWeightGradient(chunks: chunks)
+        let partials = pass.weightGradient == nil || whole ? chunks : Swift.min(4, chunks)
         let sums = UnsafeMutablePointer<Float>.allocate(
-            capacity: pass.weightGradient == nil ? 0 : partials * weightCount)
+            capacity: pass.weightGradient == nil || whole ? 0 : partials * weightCount)
         defer { sums.deallocate() }
-        if pass.weightGradient != nil { sums.initialize(repeating: 0, count: partials * weightCount) }
+        if pass.weightGradient != nil && !whole { sums.initialize(repeating: 0, count: partials * weightCount) }
+        // Pair-packed rows of col(x) and of dy for the whole batch (chunks start at even rows).
+        let xqAll = UnsafeMutablePointer<UInt16>.allocate(capacity: whole ? 2 * total * patch : 0)
+        let dypAll = UnsafeMutablePointer<UInt16>.allocate(capacity: whole ? (total + 1) / 2 * 2 * outChannels : 0)
+        defer {
+            xqAll.deallocate()
+            dypAll.deallocate()
+        }
         let count = Swift.min(workers, partials)
         packed.withUnsafeBufferPointer { wp in
             // Each partial writes its own accumulator in `sums` and the y rows of its own chunks.
             let shared = TaskShared(
                 (self, pass.y == nil ? nil : wp.baseAddress, x, dy, pass.y, pass.weightGradient != nil, sums))
+            let wholeBuffers = TaskShared((whole, xqAll, dypAll))
             runWorkers(count) { worker in
                 let (geometry, wp, x, dy, y, weightGradient, sums) = shared.buffers
+                let (whole, xqAll, dypAll) = wholeBuffers.buffers
                 let col = UnsafeMutablePointer<UInt16>.allocate(capacity: (chunk + Self.tileSlack) * patch)
                 (col + chunk * patch).initialize(repeating: 0, count: Self.tileSlack * patch)
                 // Pair-packed rows, or with the tiles the transposed rows and the gradient in pairs
@@ -189,6 +204,11 @@ extension ConvGeometry {
                             dk_bf16_pack_gradient_grid(&g, dy + rows.lowerBound * outChannels, dyp)
                             dk_conv_weight_grad_tiles(
                                 &g, pairs, 0, dyp, 0, 1, sums + p * weightCount, 0, patch / 16, 0, outChannels / 16)
+                        } else if weightGradient && whole {
+                            var g = geometry.rowGeometry(rows: rows.count, cin: patch, cout: outChannels)
+                            dk_bf16_pack_pairs(&g, col, xqAll + 2 * rows.lowerBound * patch, rows.count)
+                            dk_bf16_pack_gradient(
+                                &g, dy + rows.lowerBound * outChannels, dypAll + rows.lowerBound * outChannels)
                         } else if weightGradient {
                             var g = geometry.rowGeometry(rows: rows.count, cin: patch, cout: outChannels)
                             dk_bf16_pack_pairs(&g, col, pairs, rows.count)
@@ -200,9 +220,48 @@ extension ConvGeometry {
                 }
             }
         }
-        if let dW = pass.weightGradient {
+        if let dW = pass.weightGradient, whole {
+            wholeBatchWeightGradient(xq: xqAll, dyp: dypAll, dW: dW, workers: workers)
+        } else if let dW = pass.weightGradient {
             dW.update(from: sums, count: weightCount)
             for p in 1..<partials { addElements(sums + p * weightCount, dW, weightCount) }
+        }
+    }
+
+    /// Whether the weight gradient of an exact tiling in `chunks` chunks runs over the whole
+    /// batch at once: when the chunks' partial sums would move more bytes (each chunk reads and
+    /// writes its partial, 8 bytes per weight) than packing every row does (a U-Net's deepest
+    /// up-samplings: 8² with 512 channels has a 2 MiB kernel gradient and 512 rows). Decided
+    /// from the geometry alone, so the bits do not depend on the worker count.
+    private func runsWholeBatchWeightGradient(chunks: Int) -> Bool {
+        chunks * patch * outChannels * 8 > outputRows * (2 * patch + outChannels) * 4
+    }
+
+    /// dW = col(x)₁₆ᵀ · dy₁₆ over every row at once, from the pair-packed rows of the batch, in
+    /// (range of kernel rows, block of 64 output channels) tasks that each write their part of dW
+    /// with the accumulators in registers across all rows (no partial sums, no zeroing).
+    private func wholeBatchWeightGradient(
+        xq: UnsafePointer<UInt16>, dyp: UnsafePointer<UInt16>, dW: UnsafeMutablePointer<Float>, workers: Int
+    ) {
+        let (patch, outChannels) = (self.patch, self.outChannels)
+        let block = Int(DK_CONV_CHANNEL_BLOCK)
+        let rowBlocks = patch / 16
+        let blocks = (outChannels + block - 1) / block
+        let groups = Swift.min(rowBlocks, Swift.max(1, (workers + blocks - 1) / blocks))
+        let tasks = groups * blocks
+        withUnsafePointer(to: rowGeometry(rows: outputRows, cin: patch, cout: outChannels)) { gp in
+            let shared = TaskShared((gp, xq, dyp, dW))
+            let count = Swift.min(workers, tasks)
+            runWorkers(count) { worker in
+                let (gp, xq, dyp, dW) = shared.buffers
+                for task in Swift.stride(from: worker, to: tasks, by: count) {
+                    let (group, c) = (task / blocks, task % blocks)
+                    dk_conv_weight_grad_bf16(
+                        gp, xq, 0, dyp, 0, 1, dW, 16 * (rowBlocks * group / groups),
+                        16 * (rowBlocks * (group + 1) / groups), Int32(c * block),
+                        Int32(Swift.min(outChannels, (c + 1) * block)), 0)
+                }
+            }
         }
     }
 }

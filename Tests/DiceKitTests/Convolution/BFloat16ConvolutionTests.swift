@@ -230,10 +230,25 @@ final class BFloat16ConvolutionTests: XCTestCase {
         try checkTransposed(input: [3, 9, 11, 48], cout: 64, workers: 2, seed: 1290)
     }
 
+    /// A large kernel over few rows (the deepest up-samplings): the weight gradient runs once
+    /// over the whole batch (BFloat16ExactTiling.swift), in one chunk of 32 rows, then in four
+    /// (105 rows, the last chunk odd) with two workers.
+    func testTransposedWholeBatchWeightGradient() throws {
+        try checkTransposed(input: [2, 4, 4, 128], cout: 128, seed: 1295)
+        try checkTransposed(input: [3, 5, 7, 64], cout: 256, workers: 2, seed: 1296)
+    }
+
     func testTransposedSameBitsForEveryWorkerCount() throws {
-        let x = randomTensor([3, 9, 11, 32], seed: 1300).converted(to: Float.self)
-        let w = randomTensor([2, 2, 64, 32], seed: 1301).converted(to: Float.self)
-        let dy = randomTensor([3, 18, 22, 64], seed: 1302).converted(to: Float.self)
+        // Partial sums over chunks (K = 256 over 297 rows), then the whole batch (K = 1024 over 105).
+        try checkSameBits(x: [3, 9, 11, 32], up: 64, seed: 1300)
+        try checkSameBits(x: [3, 5, 7, 64], up: 256, seed: 1305)
+    }
+
+    private func checkSameBits(x xShape: [Int], up channels: Int, seed: UInt64) throws {
+        let x = randomTensor(xShape, seed: seed).converted(to: Float.self)
+        let w = randomTensor([2, 2, channels, xShape[3]], seed: seed + 1).converted(to: Float.self)
+        let dy = randomTensor([xShape[0], 2 * xShape[1], 2 * xShape[2], channels], seed: seed + 2)
+            .converted(to: Float.self)
         var results: [[Float]] = []
         for workers in [1, 2, 3] {
             let up = try TransposedConvolution(
