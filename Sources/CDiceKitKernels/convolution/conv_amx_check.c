@@ -152,7 +152,7 @@ static int check_weight_gradient(int hardware, const check_weight_case *c, unsig
     }
     for (long i = 0; i < k * c->cout; i++) dw[i] = check_untouched;
     dk_amx_weight_grad_run(hardware, &g, xt, xt_stride, dyg, dyg_stride, c->samples, dw, c->kb0, c->kb1, c->cb0,
-                           c->cb1);
+                           c->cb1, 1);
     for (long row = 0; row < k; row++) {
         const long s = row / ((long)c->kw * c->cin), j = row % ((long)c->kw * c->cin);
         const int dz = (int)(s / c->kh), ky = (int)(s % c->kh), kx = (int)(j / c->cin), ci = (int)(j % c->cin);

@@ -79,12 +79,13 @@ AMX_TARGET static void AMX_NAME(forward_tiles)(const dk_conv_geometry *g, const 
 // rows of a block are 16 channels, one row of the transpose apart), B = 16 pairs of consecutive
 // grid positions × 16 output channels of the gradient on the grid (dk_bf16_pack_gradient_grid,
 // zero off the output grid). Tiles 0–3: C for two row blocks × two channel blocks, loaded from
-// dW and stored back once per call; 4–5 the two row blocks' inputs; 6–7 the two channel blocks'
+// dW (or zeroed, without `accumulate`) and stored back once per call; 4–5 the two row blocks' inputs; 6–7 the two channel blocks'
 // gradients. The sum of each element runs over the samples in order, then the grid in order.
 
 AMX_TARGET static void AMX_NAME(weight_grad_tiles)(const dk_conv_geometry *g, const uint16_t *xt, long xt_stride,
                                                      long row, const uint16_t *dyg, long dyg_stride, long samples,
-                                                     float *dw, long kb0, long kb1, long cb0, long cb1) {
+                                                     float *dw, long kb0, long kb1, long cb0, long cb1,
+                                                     int accumulate) {
     AMX_STATE
     const long cin = g->cin, cout = g->cout, segment = (long)g->kw * cin, length = dk_conv_tile_grid_length(g);
     dk_tile_config config;
@@ -99,10 +100,18 @@ AMX_TARGET static void AMX_NAME(weight_grad_tiles)(const dk_conv_geometry *g, co
         for (long cb = cb0; cb < cb1; cb += 2) {
             const int columns2 = cb + 1 < cb1;
             float *c = dw + kb * 16 * cout + cb * 16;
-            TILE_LOAD(0, c, 4 * cout);
-            if (columns2) TILE_LOAD(1, c + 16, 4 * cout);
-            if (rows2) TILE_LOAD(2, c + 16 * cout, 4 * cout);
-            if (rows2 && columns2) TILE_LOAD(3, c + 16 * cout + 16, 4 * cout);
+            if (accumulate) {
+                TILE_LOAD(0, c, 4 * cout);
+                if (columns2) TILE_LOAD(1, c + 16, 4 * cout);
+                if (rows2) TILE_LOAD(2, c + 16 * cout, 4 * cout);
+                if (rows2 && columns2) TILE_LOAD(3, c + 16 * cout + 16, 4 * cout);
+            } else {
+                // dW only written: the accumulators start from zero (the bits of a zeroed dW).
+                TILE_ZERO(0);
+                if (columns2) TILE_ZERO(1);
+                if (rows2) TILE_ZERO(2);
+                if (rows2 && columns2) TILE_ZERO(3);
+            }
             for (long n = 0; n < samples; n++) {
                 const uint16_t *x = xt + n * xt_stride, *d = dyg + n * dyg_stride + cb * 32;
                 for (long p = 0; p < length; p += 32) {

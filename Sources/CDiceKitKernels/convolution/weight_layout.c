@@ -5,7 +5,7 @@
 // element-by-element loop ran at about 7 GB/s of its three streams, the vector one reads and
 // writes whole lines of both sides.
 //
-// Vector form (AVX-512), for a block of 16 values of i (a a multiple of 16): toward PyTorch,
+// Vector form (AVX-512), in blocks of 16 values of i: toward PyTorch,
 // the columns c = j·k + t of the rows i are taken 16 at a time, each of the 16 gathered from the
 // 16 DiceKit rows (t·b + j) that those columns come from (in L1 across the block's 16 rows);
 // toward DiceKit, each DiceKit row (t·b + j) takes its 16 values of i by one gather, 16 PyTorch

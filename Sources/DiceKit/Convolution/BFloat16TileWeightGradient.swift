@@ -43,7 +43,6 @@ extension ConvGeometry {
                     dk_bf16_pack_gradient_grid(gp, dy + n * ySample, dyg + n * dygStride)
                 }
             }
-            dW.update(repeating: 0, count: patch * outChannels)
             let rowPairs = (patch / 16 + 1) / 2
             let channelPairs = (outChannels / 16 + 1) / 2
             let (rowBlocks, channelBlocks) = (patch / 16, outChannels / 16)
@@ -55,7 +54,7 @@ extension ConvGeometry {
                     let (r, c) = task.quotientAndRemainder(dividingBy: channelPairs)
                     dk_conv_weight_grad_tiles(
                         gp, xt, xtStride, dyg, dygStride, batch, dW, 2 * r, Swift.min(rowBlocks, 2 * r + 2), 2 * c,
-                        Swift.min(channelBlocks, 2 * c + 2))
+                        Swift.min(channelBlocks, 2 * c + 2), 0)
                 }
             }
         }

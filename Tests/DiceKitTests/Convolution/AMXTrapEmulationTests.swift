@@ -127,10 +127,13 @@ final class AMXTrapEmulationTests: XCTestCase {
     func testWeightGradientSameBitsAsTheModel() {
         for (index, c) in TileKernelHarness.weightCases.enumerated() {
             let seed = 7300 + UInt64(index)
-            let model = TileKernelHarness.checkWeightGradient(c, seed: seed)
-            let trapped = TileKernelHarness.checkWeightGradient(c, on: .trapped, seed: seed)
-            let first = trapped.indices.first { trapped[$0].bitPattern != model[$0].bitPattern }
-            XCTAssertNil(first, "case \(index): dW[\(first ?? 0)] differs from the model's")
+            for accumulate in [true, false] {
+                let model = TileKernelHarness.checkWeightGradient(c, accumulate: accumulate, seed: seed)
+                let trapped = TileKernelHarness.checkWeightGradient(c, on: .trapped, accumulate: accumulate, seed: seed)
+                let first = trapped.indices.first { trapped[$0].bitPattern != model[$0].bitPattern }
+                XCTAssertNil(
+                    first, "case \(index), accumulate \(accumulate): dW[\(first ?? 0)] differs from the model's")
+            }
         }
     }
 

@@ -59,10 +59,12 @@ final class AMXTileKernelTests: XCTestCase {
         }
     }
 
-    /// TileKernelHarness.weightCases on the model, against Double.
+    /// TileKernelHarness.weightCases on the model, against Double: added to dW, and written
+    /// over it (`accumulate` 0, the tile weight gradient's own use: its tiles start from zero).
     func testWeightGradientModelAgainstDouble() {
         for (index, c) in TileKernelHarness.weightCases.enumerated() {
             TileKernelHarness.checkWeightGradient(c, seed: 7300 + UInt64(index))
+            TileKernelHarness.checkWeightGradient(c, accumulate: false, seed: 7300 + UInt64(index))
         }
     }
 
