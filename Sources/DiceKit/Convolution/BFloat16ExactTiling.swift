@@ -104,7 +104,8 @@ extension ConvGeometry {
         // Wᵀ [Co × K] as row pairs: the flipped packing of W [K × Co] read as a one-tap kernel.
         var wg = rowGeometry(rows: 1, cin: patch, cout: outChannels)
         let packed = [UInt16](unsafeUninitializedCapacity: patch * outChannels) { buffer, initialized in
-            BFloat16WeightCache.Packing(flipped: true, tiles: tiles).pack(&wg, weight, into: buffer.baseAddress!)
+            BFloat16WeightCache.Packing(flipped: true, tiles: tiles)
+                .pack(&wg, weight, into: buffer.baseAddress!, workers: workers)
             initialized = patch * outChannels
         }
         let chunk = tilingChunk
@@ -146,7 +147,8 @@ extension ConvGeometry {
         // empty storage), which must never be written.
         let packed = [UInt16](unsafeUninitializedCapacity: pass.y == nil ? 0 : weightCount) { buffer, initialized in
             if pass.y != nil, let base = buffer.baseAddress {
-                BFloat16WeightCache.Packing(flipped: false, tiles: tiles).pack(&wg, pass.weight, into: base)
+                BFloat16WeightCache.Packing(flipped: false, tiles: tiles)
+                    .pack(&wg, pass.weight, into: base, workers: workers)
             }
             initialized = buffer.count
         }
