@@ -113,7 +113,14 @@ extension ConvGeometry {
                 source: dy, batch: batch, inner: output, channels: outChannels,
                 before: (0..<3).map { kernel[$0] - 1 - padBefore[$0] },
                 after: (0..<3).map { kernel[$0] - 1 - padAfter[$0] }, kernelWidth: kernel[2])
-            let g = bfloat16Geometry(padded, output: input, cin: outChannels, cout: inChannels)
+            var g = bfloat16Geometry(padded, output: input, cin: outChannels, cout: inChannels)
+            var sampleChannels = inChannels
+            if let second = pass.dxSecond {
+                // Two parts of Cin / 2 channels: the stores route each 16 channels to theirs.
+                sampleChannels = inChannels / 2
+                g.cout_a = Int32(sampleChannels)
+                g.yb_offset = (Int(bitPattern: second) - Int(bitPattern: dx)) / MemoryLayout<Float>.stride
+            }
             // The flipped, transposed kernel is packed from the forward geometry's weight.
             let forward = bfloat16Geometry(padded, output: output, cin: inChannels, cout: outChannels)
             let packed = packedWeight(
@@ -121,7 +128,7 @@ extension ConvGeometry {
             packed.withUnsafeBufferPointer { wp in
                 bfloat16Forward(
                     g, padded: padded, weight: wp.baseAddress!, bias: pass.dxFill, y: dx,
-                    outputSampleBytes: inputPixels * inChannels * MemoryLayout<Float>.size, workers: workers,
+                    outputSampleBytes: inputPixels * sampleChannels * MemoryLayout<Float>.size, workers: workers,
                     tiles: tiles)
             }
         }

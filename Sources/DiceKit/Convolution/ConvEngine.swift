@@ -66,6 +66,11 @@ struct LoweredPass<T: BLASScalar> {
     /// no Float y is written (an activation only the next bfloat16 convolution reads,
     /// RoundedForward.swift).
     var yRounded: UnsafeMutablePointer<UInt16>? = nil
+    /// With `dx`, the input gradient in two parts of Cin / 2 channels each (uninitialised on
+    /// entry): channels [0, Cin / 2) of each pixel to `dx`, the rest to `dxSecond`, as the
+    /// kernels store them (a U-Net decoder's input gradient, up-sampled part then skip part);
+    /// only for a pass that `splitsInputGradient`.
+    var dxSecond: UnsafeMutablePointer<T>? = nil
 }
 
 /// Writes `fill` (a vector of `channels` scalars) or zeros to `pixels` consecutive pixels.
@@ -164,8 +169,23 @@ extension ConvGeometry {
             && runsBFloat16(pass, settings: settings) && BFloat16Arithmetic.current != .roundedOperands
     }
 
+    /// Whether a Float pass's input gradient may be written in two halves of the channels
+    /// (`LoweredPass.dxSecond`): it runs on the bfloat16 dot-product kernels (whose stores route
+    /// each 16 channels to their part, dk_conv_geometry.cout_a) with Cin a multiple of 32.
+    func splitsInputGradient(settings: ConvolutionSettings) -> Bool {
+        guard inChannels % 32 == 0, BFloat16Arithmetic.current == .dotProducts else { return false }
+        var placeholder: Float = 0
+        return withUnsafeMutablePointer(to: &placeholder) { p in
+            let pass = LoweredPass<Float>(x: p, weight: p, dy: p, weightGradient: p, dx: p)
+            return !runsBFloat16Tiling(pass, settings: settings) && runsBFloat16(pass, settings: settings)
+        }
+    }
+
     /// `run` for a concrete scalar type (called only with Float or Double).
     private func runConcrete<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) {
+        precondition(
+            pass.dxSecond == nil || (pass.dx != nil && splitsInputGradient(settings: settings)),
+            "lowered pass: an input gradient in two parts is written by the bfloat16 dot-product kernels only")
         // A kernel handed over in PyTorch's layout (its packings' source) is for passes that read
         // only the packings; any other pass would read it as DiceKit's layout.
         if let source = pass.bfloat16Weights?.pyTorchKernel {

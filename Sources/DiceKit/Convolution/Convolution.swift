@@ -230,8 +230,13 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
 
     /// `backward(input:…)` from the input as a layer kept it: a rounding only when
     /// `backwardRoundsInput` holds for its shape (the weight gradient then reads it as it is).
+    /// With `splittingInput`, the input gradient comes as its two halves of the channels
+    /// (`ConvolutionGradients.inputParts`, `input` nil): written so by the bfloat16 kernels where
+    /// the pass runs on them (`ConvGeometry.splitsInputGradient`), else split after; the same
+    /// values either way.
     func backward(
-        kept input: BackwardInput<Scalar>, outputGradient: Tensor<Scalar>, computeInputGradient: Bool
+        kept input: BackwardInput<Scalar>, outputGradient: Tensor<Scalar>, computeInputGradient: Bool,
+        splittingInput: Bool = false
     ) throws -> ConvolutionGradients<Scalar> {
         let g = try geometry(input.shape)
         guard outputGradient.shape == g.outputShape else {
@@ -241,16 +246,30 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
         }
         let hasBias = bias != nil
         let kernel = kernelOperand(g, y: false, dx: computeInputGradient, weightGradient: true)
+        let splitsInKernels =
+            splittingInput && computeInputGradient && Scalar.self == Float.self
+            && g.splitsInputGradient(settings: settings)
         func run<T: BLASScalar>(_: T.Type) -> ConvolutionGradients<Scalar> {
             let r = ConvolutionKernels.backward(
                 g, x: input.reinterpreted(as: T.self), weight: kernel.reinterpreted(),
                 outputGradient: outputGradient.reinterpreted(), inputGradient: computeInputGradient,
-                bias: hasBias, settings: settings, bfloat16Weights: bfloat16Weights
+                bias: hasBias, settings: settings, bfloat16Weights: bfloat16Weights, splitsInput: splitsInKernels
             )
-            return ConvolutionGradients(
+            var gradients = ConvolutionGradients<Scalar>(
                 input: r.input?.reinterpreted(), weight: r.weight.reinterpreted(), bias: r.bias?.reinterpreted())
+            if splitsInKernels, let first = gradients.input, let second = r.inputSecond {
+                gradients.input = nil
+                gradients.inputParts = [first, second.reinterpreted()]
+            }
+            return gradients
         }
-        return specialised(Scalar.self, float: { run(Float.self) }, double: { run(Double.self) })
+        var gradients = specialised(Scalar.self, float: { run(Float.self) }, double: { run(Double.self) })
+        if splittingInput, !splitsInKernels, let joined = gradients.input {
+            let half = inputChannels / 2
+            gradients.inputParts = try joined.splittingChannels([half, inputChannels - half])
+            gradients.input = nil
+        }
+        return gradients
     }
 
     /// Whether `backward(input:…)` for an input of this shape reads the input only through its
@@ -317,6 +336,9 @@ public struct ConvolutionGradients<Scalar: BLASScalar>: Sendable {
     public var weight: Tensor<Scalar>
     /// ∂loss/∂bias, [output channels]; nil when the layer has no bias.
     public var bias: Tensor<Scalar>?
+    /// ∂loss/∂input as its two halves of the channels, in place of `input`, when a layer asked
+    /// for them (`Convolution.backward(kept:…splittingInput:)`).
+    var inputParts: [Tensor<Scalar>]?
 
     /// Gradients with the given values.
     public init(input: Tensor<Scalar>?, weight: Tensor<Scalar>, bias: Tensor<Scalar>?) {

@@ -47,31 +47,39 @@ enum ConvolutionKernels {
         return Tensor(uncheckedShape: g.outputShape, storage: y)
     }
 
-    /// Input, weight and bias gradients of y = conv(x, w) + b, given dy in y space.
+    /// Input, weight and bias gradients of y = conv(x, w) + b, given dy in y space; with
+    /// `splitsInput` (precondition: `g.splitsInputGradient`), the input gradient as its two
+    /// halves of the channels, written there by the kernels (`input`, then `inputSecond`).
     static func backward<T: BLASScalar>(
         _ g: ConvGeometry, x: BackwardInput<T>, weight: Tensor<T>, outputGradient dy: Tensor<T>,
         inputGradient: Bool, bias: Bool,
-        settings: ConvolutionSettings, bfloat16Weights: BFloat16WeightCache? = nil
-    ) -> (input: Tensor<T>?, weight: Tensor<T>, bias: Tensor<T>?) {
+        settings: ConvolutionSettings, bfloat16Weights: BFloat16WeightCache? = nil, splitsInput: Bool = false
+    ) -> (input: Tensor<T>?, inputSecond: Tensor<T>?, weight: Tensor<T>, bias: Tensor<T>?) {
         let inputCount = g.batch * g.inputPixels * g.inChannels
+        let split = inputGradient && splitsInput
         // Every path of `run` overwrites the weight gradient (LoweredPass.weightGradient): no zeroing.
         var dW = uninitialisedScalars(g.patch * g.outChannels) as [T]
         // The lowered pass sums dy into the bias gradient while its tiles are in cache.
         var db = zeroedScalars(bias ? g.outChannels : 0) as [T]
+        // The second half of a split input gradient, written by the kernels' stores.
+        var dxSecond = uninitialisedScalars(split ? inputCount / 2 : 0) as [T]
         // dx is initialised by the workers (each zeroes its own samples).
-        let dx = [T](unsafeUninitializedCapacity: inputGradient ? inputCount : 0) { pdx, initialized in
+        let dx = [T](unsafeUninitializedCapacity: inputGradient ? (split ? inputCount / 2 : inputCount) : 0) {
+            pdx, initialized in
             x.withPointers { px, pxRounded in
                 weight.withUnsafeBufferPointer { pw in
                     dy.withUnsafeBufferPointer { pdy in
                         dW.withUnsafeMutableBufferPointer { pdW in
                             db.withUnsafeMutableBufferPointer { pdb in
-                                g.run(
-                                    LoweredPass(
+                                dxSecond.withUnsafeMutableBufferPointer { pdx2 in
+                                    var pass = LoweredPass(
                                         x: px, weight: pw.baseAddress!, dy: pdy.baseAddress!,
                                         weightGradient: pdW.baseAddress!, dx: inputGradient ? pdx.baseAddress! : nil,
                                         biasGradient: bias ? pdb.baseAddress! : nil, bfloat16Weights: bfloat16Weights,
-                                        xRounded: pxRounded),
-                                    settings: settings)
+                                        xRounded: pxRounded)
+                                    pass.dxSecond = split ? pdx2.baseAddress! : nil
+                                    g.run(pass, settings: settings)
+                                }
                             }
                         }
                     }
@@ -79,8 +87,10 @@ enum ConvolutionKernels {
             }
             initialized = pdx.count
         }
+        let partShape = Array(x.shape.dropLast()) + [g.inChannels / 2]
         return (
-            inputGradient ? Tensor(uncheckedShape: x.shape, storage: dx) : nil,
+            inputGradient ? Tensor(uncheckedShape: split ? partShape : x.shape, storage: dx) : nil,
+            split ? Tensor(uncheckedShape: partShape, storage: dxSecond) : nil,
             Tensor(uncheckedShape: weight.shape, storage: dW),
             bias ? Tensor(uncheckedShape: [g.outChannels], storage: db) : nil
         )

@@ -167,16 +167,32 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     ///
     /// Returns nil when `computesInputGradient` is false.
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
+        try gradients(outputGradient, splittingInput: false).input
+    }
+
+    /// `backward(_:)` with d(loss)/d(input) as its two halves of the channels (a U-Net decoder's
+    /// up-sampled and skip parts), written so by the bfloat16 kernels where they run (no joined
+    /// tensor to split, `Convolution.backward(kept:…splittingInput:)`); nil when
+    /// `computesInputGradient` is false.
+    func backward(_ outputGradient: Tensor<Scalar>, splittingInput: Bool) throws -> [Tensor<Scalar>]? {
+        try gradients(outputGradient, splittingInput: true).inputParts
+    }
+
+    /// The backward pass: adds the parameters' gradients, returns the convolution's.
+    private func gradients(_ outputGradient: Tensor<Scalar>, splittingInput: Bool) throws -> ConvolutionGradients<
+        Scalar
+    > {
         guard let input = keptInput.forBackward, let convolution = cachedConvolution else {
             throw DiceKitError.shape("ConvolutionLayer.backward called before forward")
         }
         let grads = try convolution.backward(
-            kept: input, outputGradient: outputGradient, computeInputGradient: computesInputGradient)
+            kept: input, outputGradient: outputGradient, computeInputGradient: computesInputGradient,
+            splittingInput: splittingInput)
         addGEMMGradient(grads.weight, into: &weight.gradient)
         if let b = grads.bias { bias.gradient += b }
         keptInput.keep(nil)
         cachedConvolution = nil
-        return grads.input
+        return grads
     }
 }
 

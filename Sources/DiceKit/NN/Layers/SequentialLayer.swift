@@ -181,6 +181,29 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
     /// else holds its storage, an activation's backward pass overwrites it rather than
     /// allocating a second tensor of the same size.
     func backward(taking gradient: inout Tensor<Scalar>?) throws -> Tensor<Scalar>? {
+        var parts: [Tensor<Scalar>]? = nil
+        let g = try backward(taking: &gradient, splittingInput: false, parts: &parts)
+        return g
+    }
+
+    /// `backward(taking:)` with the input gradient as its two halves of the channels (a U-Net
+    /// decoder's up-sampled and skip parts): the first layer, a convolution, writes them as such
+    /// (`ConvolutionLayer.backward(_:splittingInput:)`); nil when it computes no input gradient.
+    func backward(takingSplit gradient: inout Tensor<Scalar>?) throws -> [Tensor<Scalar>]? {
+        var parts: [Tensor<Scalar>]? = nil
+        if let joined = try backward(taking: &gradient, splittingInput: true, parts: &parts) {
+            let half = joined.shape[joined.rank - 1] / 2
+            return try joined.splittingChannels([half, joined.shape[joined.rank - 1] - half])
+        }
+        return parts
+    }
+
+    /// The backward pass through the layers; with `splittingInput`, a first layer that is a
+    /// convolution puts the input gradient's halves in `parts` and the result is nil (any other
+    /// first layer returns it joined).
+    private func backward(
+        taking gradient: inout Tensor<Scalar>?, splittingInput: Bool, parts: inout [Tensor<Scalar>]?
+    ) throws -> Tensor<Scalar>? {
         try withFlushToZero {
             var g = gradient
             gradient = nil
@@ -194,6 +217,8 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
                 if let activation = layer as? ActivationLayer<Scalar> {
                     try activation.backward(inPlace: &current)
                     g = current
+                } else if i == 0, splittingInput, let convolution = layer as? ConvolutionLayer<Scalar> {
+                    parts = try convolution.backward(current, splittingInput: true)
                 } else {
                     g = try layer.backward(current)
                 }

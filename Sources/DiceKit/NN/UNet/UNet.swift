@@ -223,11 +223,12 @@ public final class UNet<Scalar: BLASScalar> {
         for j in (0..<configuration.depth).reversed() {
             let level = configuration.depth - 1 - j
             let width = configuration.width(level: level)
-            var joined: Tensor<Scalar>? = try timed("dec.\(j)", true) {
-                try inputGradient(of: dec[j], taking: &g, "dec.\(j)")
-            }
-            var parts = try timed("concat.\(j)", true) { try joined!.splittingChannels([width, width]) }
-            joined = nil
+            // The block's first convolution writes its input gradient as the concatenation's two
+            // parts where the bfloat16 kernels run it (else the block splits it), so the
+            // `concat.j` stage has nothing left to do; it still reports, in its place in the order.
+            var parts = try timed("dec.\(j)", true) { try splitInputGradient(of: dec[j], taking: &g, "dec.\(j)") }
+            timed("concat.\(j)", true) {}
+            precondition(parts.count == 2 && parts[0].shape.last == width, "U-Net: decoder input gradient parts")
             skipGradients[level] = parts.removeLast()
             let upsampled = parts.removeLast()
             g = try timed("up.\(j)", true) { try inputGradient(of: up[j], upsampled, "up.\(j)") }
@@ -261,6 +262,19 @@ public final class UNet<Scalar: BLASScalar> {
             )
         }
         return g
+    }
+
+    /// The decoder block's input gradient as its up-sampled and skip parts, taking `gradient`
+    /// (left nil) as `SequentialLayer.backward(takingSplit:)`.
+    private func splitInputGradient(
+        of block: SequentialLayer<Scalar>, taking gradient: inout Tensor<Scalar>?, _ name: String
+    ) throws -> [Tensor<Scalar>] {
+        guard let parts = try block.backward(takingSplit: &gradient) else {
+            throw DiceKitError.shape(
+                "U-Net stage \(name) computes no input gradient; expected only the first convolution (down.0.0) to leave it out"
+            )
+        }
+        return parts
     }
 
     /// The block's input gradient, taking `gradient` (left nil) as `SequentialLayer.backward(taking:)`.
