@@ -170,12 +170,13 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
         try gradients(outputGradient, splittingInput: false).input
     }
 
-    /// `backward(_:)` with d(loss)/d(input) as its two halves of the channels (a U-Net decoder's
-    /// up-sampled and skip parts), written so by the bfloat16 kernels where they run (no joined
-    /// tensor to split, `Convolution.backward(kept:…splittingInput:)`); nil when
-    /// `computesInputGradient` is false.
+    /// `backward(_:)` with d(loss)/d(input) as its two halves of the channels when
+    /// `splittingInput` (a U-Net decoder's up-sampled and skip parts), written so by the bfloat16
+    /// kernels where they run (no joined tensor to split, `Convolution.backward(kept:…
+    /// splittingInput:)`), else as one part; nil when `computesInputGradient` is false.
     func backward(_ outputGradient: Tensor<Scalar>, splittingInput: Bool) throws -> [Tensor<Scalar>]? {
-        try gradients(outputGradient, splittingInput: true).inputParts
+        let grads = try gradients(outputGradient, splittingInput: splittingInput)
+        return splittingInput ? grads.inputParts : grads.input.map { [$0] }
     }
 
     /// The backward pass: adds the parameters' gradients, returns the convolution's.
