@@ -182,8 +182,7 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
     /// allocating a second tensor of the same size.
     func backward(taking gradient: inout Tensor<Scalar>?) throws -> Tensor<Scalar>? {
         var parts: [Tensor<Scalar>]? = nil
-        let g = try backward(taking: &gradient, splittingInput: false, parts: &parts)
-        return g
+        return try backward(taking: &gradient, splittingInput: false, parts: &parts)
     }
 
     /// `backward(taking:)` with the input gradient as its two halves of the channels (a U-Net
