@@ -110,16 +110,13 @@ void dk_bf16_pack_weight_tiles_from(const dk_conv_geometry *g, const float *w, i
     // The product's reduction length and result channels: [taps·cin, cout] forward, [taps·cout,
     // cin] flipped (row t·cout + co of W' is W[taps − 1 − t][·][co]).
     const long rows = flipped ? taps * cout : taps * cin, columns = flipped ? cin : cout;
-    // Element (t, ci, co) of DiceKit's [taps, cin, cout] or PyTorch's [cout, cin, taps].
-    const long tap_stride = pytorch ? 1 : cin * cout, in_stride = pytorch ? taps : cout;
-    const long out_stride = pytorch ? cin * taps : 1;
     for (long block = 0; block < columns / 16; block++)
         for (long k = 0; k < rows; k++)
             for (long c = 0; c < 16; c++) {
                 const long column = 16 * block + c;
                 const long t = flipped ? taps - 1 - k / cout : k / cin, ci = flipped ? column : k % cin;
                 const long co = flipped ? k % cout : column;
-                const float v = w[t * tap_stride + ci * in_stride + co * out_stride];
+                const float v = dk_kernel_element(w, pytorch, taps, cin, cout, t, ci, co);
                 packed[((block * (rows / 2) + k / 2) * 16 + c) * 2 + k % 2] = dk_bf16_bits(v);
             }
 }

@@ -113,13 +113,6 @@ static inline long quad_index(long k, long c) {
     return (((k / 4) * 2 + c / 8) * 16 + 2 * (c % 8) + (k % 4) / 2) * 2 + (k % 2);
 }
 
-/// Element (tap t, input channel ci, output channel co) of a Float kernel in DiceKit's layout
-/// [taps, cin, cout], or with `pytorch` in PyTorch's [cout, cin, taps].
-static inline float kernel_element(const float *w, int pytorch, long taps, long cin, long cout, long t, long ci,
-                                   long co) {
-    return pytorch ? w[(co * cin + ci) * taps + t] : w[(t * cin + ci) * cout + co];
-}
-
 /// Output channels [c0, c1) (multiples of 16) of the forward packing, 16 channels per vector:
 /// each vector of row k and the one of row k + 1 rounded and interleaved into 16 pairs (64
 /// bytes). DiceKit's layout loads the rows; PyTorch's gathers them (16 channels cin·taps
@@ -155,7 +148,7 @@ void dk_bf16_pack_weight_channels(const dk_conv_geometry *g, const float *w, int
     if (quad_layout(cout, (long)g->kw * cin)) {
         for (long k = 0; k < rows; k++)
             for (long c = c0; c < c1; c++)
-                packed[quad_index(k, c)] = bf16_scalar(kernel_element(w, pytorch, taps, cin, cout, k / cin, k % cin, c));
+                packed[quad_index(k, c)] = bf16_scalar(dk_kernel_element(w, pytorch, taps, cin, cout, k / cin, k % cin, c));
         return;
     }
     if (dk_isa() == DK_ISA_AVX512 && cout % 16 == 0) {
@@ -165,8 +158,8 @@ void dk_bf16_pack_weight_channels(const dk_conv_geometry *g, const float *w, int
     for (long k = 0; k < rows; k += 2)
         for (long co = c0; co < c1; co++) {
             const long t = k / cin, ci = k % cin;
-            packed[(k * cout) + 2 * co] = bf16_scalar(kernel_element(w, pytorch, taps, cin, cout, t, ci, co));
-            packed[(k * cout) + 2 * co + 1] = bf16_scalar(kernel_element(w, pytorch, taps, cin, cout, t, ci + 1, co));
+            packed[(k * cout) + 2 * co] = bf16_scalar(dk_kernel_element(w, pytorch, taps, cin, cout, t, ci, co));
+            packed[(k * cout) + 2 * co + 1] = bf16_scalar(dk_kernel_element(w, pytorch, taps, cin, cout, t, ci + 1, co));
         }
 }
 
@@ -230,7 +223,7 @@ void dk_bf16_pack_weight_flipped_channels(const dk_conv_geometry *g, const float
             for (long co = c0; co < c1; co++)
                 for (long ci = 0; ci < 16; ci++)
                     packed[quad_index(t * cout + co, ci)] =
-                        bf16_scalar(kernel_element(w, pytorch, taps, cin, cout, taps - 1 - t, ci, co));
+                        bf16_scalar(dk_kernel_element(w, pytorch, taps, cin, cout, taps - 1 - t, ci, co));
         return;
     }
     if (dk_isa() == DK_ISA_AVX512 && cin % 16 == 0 && cout % 16 == 0) {
@@ -241,9 +234,9 @@ void dk_bf16_pack_weight_flipped_channels(const dk_conv_geometry *g, const float
         uint16_t *target = packed + t * cout * cin;
         for (long co = c0; co < c1; co += 2)
             for (long ci = 0; ci < cin; ci++) {
-                target[co * cin + 2 * ci] = bf16_scalar(kernel_element(w, pytorch, taps, cin, cout, taps - 1 - t, ci, co));
+                target[co * cin + 2 * ci] = bf16_scalar(dk_kernel_element(w, pytorch, taps, cin, cout, taps - 1 - t, ci, co));
                 target[co * cin + 2 * ci + 1] =
-                    bf16_scalar(kernel_element(w, pytorch, taps, cin, cout, taps - 1 - t, ci, co + 1));
+                    bf16_scalar(dk_kernel_element(w, pytorch, taps, cin, cout, taps - 1 - t, ci, co + 1));
             }
     }
 }

@@ -16,6 +16,13 @@ static inline uint16_t dk_bf16_bits(float f) {
     return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
 }
 
+/// Element (tap t, input channel ci, output channel co) of a Float kernel in DiceKit's layout
+/// [taps, cin, cout], or with `pytorch` in PyTorch's [cout, cin, taps] (the bfloat16 packers).
+static inline float dk_kernel_element(const float *w, int pytorch, long taps, long cin, long cout, long t, long ci,
+                                      long co) {
+    return pytorch ? w[(co * cin + ci) * taps + t] : w[(t * cin + ci) * cout + co];
+}
+
 /// Grid positions from a padded sample's first to segment s = kz·kh + ky's first row.
 static inline long dk_conv_segment_cells(const dk_conv_geometry *g, int s) {
     return ((long)(s / g->kh) * g->hp + s % g->kh) * g->wp;

@@ -317,35 +317,47 @@ extension ConvGeometry {
         }
         let ySample = outputPixels * outChannels
         let samplesPerWorker = Swift.min(workers, batch)
-        let (batch, patch, outChannels) = (self.batch, self.patch, self.outChannels)
+        let batch = self.batch
         withUnsafePointer(to: g) { gp in
             // Each worker packs its own samples; then each task writes its own block of dW.
-            let shared = TaskShared((gp, xp, padded, xq, dy, dyp, dW))
+            let shared = TaskShared((gp, xp, padded, xq, dy, dyp))
             runWorkers(samplesPerWorker) { worker in
-                let (gp, xp, padded, xq, dy, dyp, _) = shared.buffers
+                let (gp, xp, padded, xq, dy, dyp) = shared.buffers
                 for n in Swift.stride(from: worker, to: batch, by: samplesPerWorker) {
                     dk_bf16_pack_pairs(gp, xp + n * padded.sampleCount, xq + n * xqStride, positions)
                     dk_bf16_pack_gradient(gp, dy + n * ySample, dyp + n * dyStride)
                 }
             }
-            // Tasks: (range of kernel rows in multiples of 16, block of 64 output channels), about
-            // one per worker and of equal size; each streams the batch once and writes its part of
-            // dW (no accumulation: dW is not zeroed first).
-            let block = Int(DK_CONV_CHANNEL_BLOCK)
-            let rowBlocks = patch / 16
-            let blocks = (outChannels + block - 1) / block
-            let groups = Swift.min(rowBlocks, Swift.max(1, (workers + blocks - 1) / blocks))
-            let tasks = groups * blocks
-            let count = Swift.min(workers, tasks)
-            runWorkers(count) { worker in
-                let (gp, _, _, xq, _, dyp, dW) = shared.buffers
-                for task in Swift.stride(from: worker, to: tasks, by: count) {
-                    let (group, c) = (task / blocks, task % blocks)
-                    dk_conv_weight_grad_bf16(
-                        gp, xq, xqStride, dyp, dyStride, batch, dW,
-                        16 * (rowBlocks * group / groups), 16 * (rowBlocks * (group + 1) / groups),
-                        Int32(c * block), Int32(Swift.min(outChannels, (c + 1) * block)), 0)
-                }
+            bfloat16WeightGradientTasks(
+                gp, xq: xq, xqStride: xqStride, dyp: dyp, dyStride: dyStride, samples: batch, dW: dW, workers: workers)
+        }
+    }
+
+    /// dW = Σ over `samples` samples of geometry `gp` (pair-packed inputs `xq`, `xqStride`
+    /// elements apart; packed gradients `dyp`, `dyStride` apart), in (range of kernel rows in
+    /// multiples of 16, block of 64 output channels) tasks, about one per worker and of equal
+    /// size: each streams the samples once and writes its part of dW (no accumulation: dW is not
+    /// zeroed first). Each element's sum runs in the kernel's order whatever the task.
+    func bfloat16WeightGradientTasks(
+        _ gp: UnsafePointer<dk_conv_geometry>, xq: UnsafePointer<UInt16>, xqStride: Int, dyp: UnsafePointer<UInt16>,
+        dyStride: Int, samples: Int, dW: UnsafeMutablePointer<Float>, workers: Int
+    ) {
+        let (patch, outChannels) = (self.patch, self.outChannels)
+        let block = Int(DK_CONV_CHANNEL_BLOCK)
+        let rowBlocks = patch / 16
+        let blocks = (outChannels + block - 1) / block
+        let groups = Swift.min(rowBlocks, Swift.max(1, (workers + blocks - 1) / blocks))
+        let tasks = groups * blocks
+        let count = Swift.min(workers, tasks)
+        let shared = TaskShared((gp, xq, dyp, dW))
+        runWorkers(count) { worker in
+            let (gp, xq, dyp, dW) = shared.buffers
+            for task in Swift.stride(from: worker, to: tasks, by: count) {
+                let (group, c) = (task / blocks, task % blocks)
+                dk_conv_weight_grad_bf16(
+                    gp, xq, xqStride, dyp, dyStride, samples, dW,
+                    16 * (rowBlocks * group / groups), 16 * (rowBlocks * (group + 1) / groups),
+                    Int32(c * block), Int32(Swift.min(outChannels, (c + 1) * block)), 0)
             }
         }
     }

@@ -240,31 +240,15 @@ extension ConvGeometry {
         chunks * patch * outChannels * 8 > outputRows * (2 * patch + outChannels) * 4
     }
 
-    /// dW = col(x)₁₆ᵀ · dy₁₆ over every row at once, from the pair-packed rows of the batch, in
-    /// (range of kernel rows, block of 64 output channels) tasks that each write their part of dW
-    /// with the accumulators in registers across all rows (no partial sums, no zeroing).
+    /// dW = col(x)₁₆ᵀ · dy₁₆ over every row at once, from the pair-packed rows of the batch read
+    /// as one sample of a one-line geometry, by the tasks of `bfloat16WeightGradientTasks` (the
+    /// accumulators in registers across all rows: no partial sums, no zeroing).
     private func wholeBatchWeightGradient(
         xq: UnsafePointer<UInt16>, dyp: UnsafePointer<UInt16>, dW: UnsafeMutablePointer<Float>, workers: Int
     ) {
-        let (patch, outChannels) = (self.patch, self.outChannels)
-        let block = Int(DK_CONV_CHANNEL_BLOCK)
-        let rowBlocks = patch / 16
-        let blocks = (outChannels + block - 1) / block
-        let groups = Swift.min(rowBlocks, Swift.max(1, (workers + blocks - 1) / blocks))
-        let tasks = groups * blocks
         withUnsafePointer(to: rowGeometry(rows: outputRows, cin: patch, cout: outChannels)) { gp in
-            let shared = TaskShared((gp, xq, dyp, dW))
-            let count = Swift.min(workers, tasks)
-            runWorkers(count) { worker in
-                let (gp, xq, dyp, dW) = shared.buffers
-                for task in Swift.stride(from: worker, to: tasks, by: count) {
-                    let (group, c) = (task / blocks, task % blocks)
-                    dk_conv_weight_grad_bf16(
-                        gp, xq, 0, dyp, 0, 1, dW, 16 * (rowBlocks * group / groups),
-                        16 * (rowBlocks * (group + 1) / groups), Int32(c * block),
-                        Int32(Swift.min(outChannels, (c + 1) * block)), 0)
-                }
-            }
+            bfloat16WeightGradientTasks(
+                gp, xq: xq, xqStride: 0, dyp: dyp, dyStride: 0, samples: 1, dW: dW, workers: workers)
         }
     }
 }

@@ -115,11 +115,21 @@ extension ConvGeometry {
     /// Whether a Float forward pass (x → y) runs on the bfloat16 dot-product or tile kernels, which
     /// read x only through its rounding and may be handed that rounding (`LoweredPass.xRounded`).
     func forwardReadsRoundedOperand(settings: ConvolutionSettings) -> Bool {
+        readsOnlyPackedKernel(y: true, dx: false, weightGradient: false, settings: settings)
+    }
+
+    /// `body` of a Float pass whose operands are placeholders: x and the kernel, and y, dx and the
+    /// weight gradient as asked (dy with either gradient). The bfloat16 hooks decide from which
+    /// operands a pass has, never from their values.
+    private func withPlaceholderPass<R>(
+        y: Bool, dx: Bool, weightGradient: Bool, _ body: (LoweredPass<Float>) -> R
+    ) -> R {
         var placeholder: Float = 0
         return withUnsafeMutablePointer(to: &placeholder) { p in
-            let pass = LoweredPass<Float>(x: p, weight: p, y: p)
-            return !runsBFloat16Tiling(pass, settings: settings) && runsBFloat16(pass, settings: settings)
-                && BFloat16Arithmetic.current != .roundedOperands
+            body(
+                LoweredPass<Float>(
+                    x: p, weight: p, y: y ? p : nil, dy: dx || weightGradient ? p : nil,
+                    weightGradient: weightGradient ? p : nil, dx: dx ? p : nil))
         }
     }
 
@@ -141,11 +151,8 @@ extension ConvGeometry {
     /// bfloat16 roundings. The hooks decide from which operands a pass has, never from their
     /// values, so a placeholder stands for each.
     func backwardRoundsOperands(y: Bool, dx: Bool, settings: ConvolutionSettings) -> Bool {
-        var placeholder: Float = 0
-        return withUnsafeMutablePointer(to: &placeholder) { p in
-            let pass = LoweredPass<Float>(
-                x: p, weight: p, y: y ? p : nil, dy: p, weightGradient: p, dx: dx ? p : nil)
-            return runsBFloat16Tiling(pass, settings: settings) || runsBFloat16(pass, settings: settings)
+        withPlaceholderPass(y: y, dx: dx, weightGradient: true) { pass in
+            runsBFloat16Tiling(pass, settings: settings) || runsBFloat16(pass, settings: settings)
         }
     }
 
@@ -154,11 +161,8 @@ extension ConvGeometry {
     /// through the packings in `LoweredPass.bfloat16Weights`: those may then be made from the
     /// kernel in PyTorch's layout (KernelStorage.swift), and `LoweredPass.weight` is not read.
     func readsOnlyPackedKernel(y: Bool, dx: Bool, weightGradient: Bool, settings: ConvolutionSettings) -> Bool {
-        var placeholder: Float = 0
-        return withUnsafeMutablePointer(to: &placeholder) { p in
-            let pass = LoweredPass<Float>(
-                x: p, weight: p, y: y ? p : nil, dy: p, weightGradient: weightGradient ? p : nil, dx: dx ? p : nil)
-            return readsOnlyPackedKernel(pass, settings: settings)
+        withPlaceholderPass(y: y, dx: dx, weightGradient: weightGradient) {
+            readsOnlyPackedKernel($0, settings: settings)
         }
     }
 
@@ -173,12 +177,8 @@ extension ConvGeometry {
     /// (`LoweredPass.dxSecond`): it runs on the bfloat16 dot-product kernels (whose stores route
     /// each 16 channels to their part, dk_conv_geometry.cout_a) with Cin a multiple of 32.
     func splitsInputGradient(settings: ConvolutionSettings) -> Bool {
-        guard inChannels % 32 == 0, BFloat16Arithmetic.current == .dotProducts else { return false }
-        var placeholder: Float = 0
-        return withUnsafeMutablePointer(to: &placeholder) { p in
-            let pass = LoweredPass<Float>(x: p, weight: p, dy: p, weightGradient: p, dx: p)
-            return !runsBFloat16Tiling(pass, settings: settings) && runsBFloat16(pass, settings: settings)
-        }
+        inChannels % 32 == 0 && BFloat16Arithmetic.current == .dotProducts
+            && readsOnlyPackedKernel(y: false, dx: true, weightGradient: true, settings: settings)
     }
 
     /// `run` for a concrete scalar type (called only with Float or Double).

@@ -180,9 +180,9 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     }
 
     /// The backward pass: adds the parameters' gradients, returns the convolution's.
-    private func gradients(_ outputGradient: Tensor<Scalar>, splittingInput: Bool) throws -> ConvolutionGradients<
-        Scalar
-    > {
+    private func gradients(
+        _ outputGradient: Tensor<Scalar>, splittingInput: Bool
+    ) throws -> ConvolutionGradients<Scalar> {
         guard let input = keptInput.forBackward, let convolution = cachedConvolution else {
             throw DiceKitError.shape("ConvolutionLayer.backward called before forward")
         }
