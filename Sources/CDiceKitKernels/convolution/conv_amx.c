@@ -40,15 +40,15 @@ static void amx_block_outputs(const dk_conv_geometry *g, long p, long end, long 
 
 /// Writes the rows of a block of 32 grid positions whose output positions `out` names (≥ 0) ×
 /// 32 (or 16 when `both` is 0) output channels from 16·nb: the tile sums plus the bias, max(0, ·)
-/// of them with g->relu (NaN kept); their bfloat16 bits with g->round_output.
+/// of them with g->relu (NaN kept); their bfloat16 bits with g->round_output; in the part of
+/// their channels for an output of two parts (g->cout_a).
 static void amx_store_block(const dk_conv_geometry *g, float sums[4][16][16], const float *bias, void *y,
                             const long out[32], int nb, int both) {
-    const long cout = g->cout;
     for (int r = 0; r < 32; r++) {
         if (out[r] < 0) continue;
         for (int j = 0; j <= both; j++) {
             const float *s = sums[2 * (r / 16) + j][r % 16];
-            const long c0 = 16 * (nb + j), at = out[r] * cout + c0;
+            const long c0 = 16 * (nb + j), at = dk_conv_output_index(g, out[r], c0);
             for (int c = 0; c < 16; c++) {
                 float v = s[c] + (bias ? bias[c0 + c] : 0.0f);
                 if (g->relu) v = v > 0.0f || v != v ? v : 0.0f;

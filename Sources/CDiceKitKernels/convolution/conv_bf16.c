@@ -258,13 +258,6 @@ DKB512 static inline __attribute__((always_inline)) void store_output(const dk_c
     }
 }
 
-/// The element of `y` that receives output channels c … c + 15 of position p: p·cout + c, or in
-/// an output of two parts (g->cout_a) that of the part the channels belong to.
-static inline long output_index(const dk_conv_geometry *g, long p, long c) {
-    if (!g->cout_a) return p * g->cout + c;
-    return c < g->cout_a ? p * g->cout_a + c : g->yb_offset + p * g->cout_a + (c - g->cout_a);
-}
-
 /// MR valid output positions from q × NV·16 output channels from `co`, one row pointer each.
 DKB512 static inline __attribute__((always_inline))
 void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias, void *y,
@@ -298,7 +291,7 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
     }
     DK_UNROLL for (int i = 0; i < MR; i++) {
         if (q + i >= end) break;
-        DK_UNROLL for (int j = 0; j < NV; j++) store_output(g, y, output_index(g, q + i, co + 16 * j), acc[i * NV + j]);
+        DK_UNROLL for (int j = 0; j < NV; j++) store_output(g, y, dk_conv_output_index(g, q + i, co + 16 * j), acc[i * NV + j]);
     }
 }
 

@@ -23,6 +23,14 @@ static inline float dk_kernel_element(const float *w, int pytorch, long taps, lo
     return pytorch ? w[(co * cin + ci) * taps + t] : w[(t * cin + ci) * cout + co];
 }
 
+/// The element of `y` that receives output channels c … c + 15 (c a multiple of 16) of output
+/// position p: p·cout + c, or in an output of two parts (g->cout_a) that of the part the channels
+/// belong to (the bfloat16 dot-product and tile kernels' stores).
+static inline long dk_conv_output_index(const dk_conv_geometry *g, long p, long c) {
+    if (!g->cout_a) return p * g->cout + c;
+    return c < g->cout_a ? p * g->cout_a + c : g->yb_offset + p * g->cout_a + (c - g->cout_a);
+}
+
 /// Grid positions from a padded sample's first to segment s = kz·kh + ky's first row.
 static inline long dk_conv_segment_cells(const dk_conv_geometry *g, int s) {
     return ((long)(s / g->kh) * g->hp + s % g->kh) * g->wp;

@@ -174,10 +174,11 @@ extension ConvGeometry {
     }
 
     /// Whether a Float pass's input gradient may be written in two halves of the channels
-    /// (`LoweredPass.dxSecond`): it runs on the bfloat16 dot-product kernels (whose stores route
-    /// each 16 channels to their part, dk_conv_geometry.cout_a) with Cin a multiple of 32.
+    /// (`LoweredPass.dxSecond`): it runs on the bfloat16 dot-product or tile kernels (whose
+    /// stores route each 16 channels to their part, dk_conv_geometry.cout_a) with Cin a multiple
+    /// of 32.
     func splitsInputGradient(settings: ConvolutionSettings) -> Bool {
-        inChannels % 32 == 0 && BFloat16Arithmetic.current == .dotProducts
+        inChannels % 32 == 0
             && readsOnlyPackedKernel(y: false, dx: true, weightGradient: true, settings: settings)
     }
 
@@ -185,7 +186,7 @@ extension ConvGeometry {
     private func runConcrete<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) {
         precondition(
             pass.dxSecond == nil || (pass.dx != nil && splitsInputGradient(settings: settings)),
-            "lowered pass: an input gradient in two parts is written by the bfloat16 dot-product kernels only")
+            "lowered pass: an input gradient in two parts is written by the bfloat16 dot-product and tile kernels only")
         // A kernel handed over in PyTorch's layout (its packings' source) is for passes that read
         // only the packings; any other pass would read it as DiceKit's layout.
         if let source = pass.bfloat16Weights?.pyTorchKernel {

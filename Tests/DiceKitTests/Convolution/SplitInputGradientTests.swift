@@ -1,6 +1,6 @@
 // A convolution's input gradient in two halves of its channels (a U-Net decoder's up-sampled and
-// skip parts): on the bfloat16 dot-product kernels the stores write each half to its own tensor
-// (dk_conv_geometry.cout_a); elsewhere the joined gradient is split after. Either way the parts
+// skip parts): on the bfloat16 dot-product and tile kernels the stores write each half to its own
+// tensor (dk_conv_geometry.cout_a); elsewhere the joined gradient is split after. Either way the parts
 // are the joined gradient's halves, bit for bit, and the parameters' gradients are unchanged.
 
 import XCTest
@@ -46,6 +46,16 @@ final class SplitInputGradientTests: XCTestCase {
         BFloat16Arithmetic.force(.dotProducts)
         try check(precision: .bfloat16, input: [3, 6, 7, 64], cout: 32, inKernels: true, seed: 9300)
         try check(precision: .bfloat16, input: [2, 5, 5, 128], cout: 48, inKernels: true, seed: 9310)
+    }
+
+    /// The tile kernels' stores (on the tile unit where AMX is in use, else on its software model):
+    /// 64 and 96 input channels, whose gradients take both 16-channel blocks of a tile store, and
+    /// a batch of 1 (one task per chunk of positions).
+    func testTileKernelsWriteTheParts() throws {
+        try XCTSkipUnless(ComputePrecision.bfloat16Available, "no AVX512-BF16: bfloat16 runs in Float here")
+        BFloat16Arithmetic.force(.tiles)
+        try check(precision: .bfloat16, input: [2, 6, 7, 64], cout: 32, inKernels: true, seed: 9350)
+        try check(precision: .bfloat16, input: [1, 5, 9, 96], cout: 16, inKernels: true, seed: 9360)
     }
 
     /// Float, the rounded-operand arithmetic and halves of 8 channels split after.
