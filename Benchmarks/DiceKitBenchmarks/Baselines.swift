@@ -1,5 +1,7 @@
 // The baselines every later figure is a ratio to: OpenBLAS sgemm peak through our own GEMM
-// wrapper, single-thread streaming bandwidth (triad), and the BLAS thread count.
+// wrapper, single-thread streaming bandwidth (triad), the BLAS thread count, and on a CPU with
+// AVX512-BF16 the multiply-add rates of vdpbf16ps and of Float FMAs on one core (what decides
+// whether the bfloat16 dot products or rounded operands are faster).
 
 import DiceKit
 
@@ -37,5 +39,14 @@ let baselineBenchmarks: [Benchmark] = [
         }
         precondition(a[count / 2] == 7, "triad produced a wrong value")
         return [Metric(key: "triad_gbs", value: 3 * Double(count * 4) / seconds / 1e9, unit: "GB/s")]
+    },
+    Benchmark(key: "bf16_multiply_add_rates", isBaseline: true) { _ in
+        guard let rates = BFloat16MultiplyAddRates.measure(iterations: 1 << 18) else { return [] }
+        printErr("bf16 multiply-add rates: \(rates.verdict(for: BFloat16Arithmetic.current))")
+        return [
+            Metric(key: "bf16_dot_multiply_adds_per_ns", value: rates.dotProducts, unit: "multiply-adds/ns"),
+            Metric(key: "fma_multiply_adds_per_ns", value: rates.floatFMAs, unit: "multiply-adds/ns"),
+            Metric(key: "bf16_dot_over_fma_rate", value: rates.ratio, unit: "×"),
+        ]
     },
 ]

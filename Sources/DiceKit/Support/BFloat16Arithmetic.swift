@@ -12,15 +12,18 @@
 //   - AMD Zen 4 and Zen 5 run vdpbf16ps at twice the multiply–add rate of Float FMAs (measured on
 //     Zen 5: the bfloat16 kernels at 1.5–1.7× the Float ones, Docs/Benchmarks.md);
 //   - Intel cores with AVX512-BF16 and no usable AMX (Cooper Lake; Sapphire, Emerald and Granite
-//     Rapids whose AMX a hypervisor hides) run it at best at the Float rate: measured on a Xeon
-//     family 6 model 207, the bfloat16 kernels reach 160–170 GFLOP/s where the Float ones reach
-//     260–290, and PyTorch's own bfloat16 autocast is 1.4× slower than its Float there;
+//     Rapids whose AMX a hypervisor hides) run it at half the Float rate: measured on a Xeon
+//     family 6 model 207, 44.7 multiply-adds per ns against 89.5 for Float FMAs on one core
+//     (BFloat16MultiplyAddRates), the bfloat16 kernels reach 160–170 GFLOP/s where the Float ones
+//     reach 260–290, and PyTorch's own bfloat16 autocast is 1.3–1.4× slower than its Float there;
 //   - AMX tiles multiply 16 × 32 by 32 × 16 bfloat16 per instruction, several times the
 //     AVX-512 rate (not yet measured here: no machine so far exposed AMX).
 // So the automatic choice is tiles where the AMX level is in use (the CPU has AMX-BF16, Linux
 // granted the tile data and the tile kernels passed their self-check on the tile unit,
 // conv_amx_check.c), else by vendor: rounded operands on GenuineIntel, dot products on every
-// other CPU with AVX512-BF16. `DICEKIT_BF16_ARITHMETIC=dot|rounded|amx` overrides it for the
+// other CPU with AVX512-BF16. The vendor's rule gives every run the same arithmetic and so the
+// same bits; the measured rates (BFloat16MultiplyAddRates, printed by `dicekit check` and
+// `dicekit-bench`) say when a core disagrees with it. `DICEKIT_BF16_ARITHMETIC=dot|rounded|amx` overrides it for the
 // process (amx only where the AMX level is in use), `force` for tests (which may force tiles on a
 // CPU without AMX: the tile kernel then runs on conv_amx.c's software model of the tile unit,
 // about 25 times slower than the dot products); `dicekit check` prints the choice and
@@ -77,8 +80,9 @@ public enum BFloat16Arithmetic: String, CaseIterable, Sendable, CustomStringConv
     static func reason(for automatic: BFloat16Arithmetic, _ check: TileSelfCheck) -> String {
         switch (automatic, check.failure) {
         case (.tiles, _): return "AMX-BF16 tiles granted, self-check passed"
-        case (.roundedOperands, let failure?): return "\(failure); vdpbf16ps runs no faster than Float FMAs"
-        case (.roundedOperands, nil): return "Intel without AMX tiles: vdpbf16ps runs no faster than Float FMAs"
+        case (.roundedOperands, let failure?):
+            return "\(failure); Intel cores run vdpbf16ps at half the Float multiply-add rate"
+        case (.roundedOperands, nil): return "Intel without AMX tiles: vdpbf16ps at half the Float multiply-add rate"
         case (.dotProducts, let failure?): return "\(failure); vdpbf16ps at twice the Float multiply-add rate"
         case (.dotProducts, nil): return "vdpbf16ps at twice the Float multiply-add rate"
         }

@@ -1,7 +1,8 @@
 // `dicekit check`: verifies the numerical core on this machine: a GEMM against a naive loop,
 // an orthogonal initialisation (QᵀQ = I) and an SVD reconstruction, and prints what it measured,
-// with the CPU (CPUInfo), OpenBLAS's core before and after the core guard, and a measured sgemm
-// rate beside the CPU's peak.
+// with the CPU (CPUInfo), OpenBLAS's core before and after the core guard, a measured sgemm
+// rate beside the CPU's peak, and the bfloat16 dot product's multiply-add rate beside the Float
+// FMA's (BFloat16MultiplyAddRates).
 
 import DiceKit
 import Dispatch
@@ -17,7 +18,9 @@ enum CheckCommand: Command {
             naive loop, builds a 3×3×16×32 orthogonal conv kernel and checks WᵀW = I, and
             reconstructs a random matrix from its SVD. Then times an M×M×M single-precision GEMM
             (default 2048; median of 5 after one warm-up) and compares it with the CPU's peak
-            (cores × FLOP per cycle × clock; "unknown" when the clock cannot be read).
+            (cores × FLOP per cycle × clock; "unknown" when the clock cannot be read). On a CPU
+            with AVX512-BF16, measures vdpbf16ps's multiply-add rate against Float FMAs on one
+            core and says which bfloat16 arithmetic it favours (DICEKIT_BF16_ARITHMETIC).
             Prints the CPU (vendor, family/model, instruction sets, caches, cores, clock) and
             OpenBLAS's core before and after the core guard on stderr, and everything as one JSON
             object on stdout; exits 1 on a mismatch.
@@ -70,6 +73,10 @@ enum CheckCommand: Command {
                     ? " (--precision bf16 runs in float32 here); arithmetic with them: "
                     : "; arithmetic: ")
                 + "\(BFloat16Arithmetic.selection); AMX tile self-check: \(BFloat16Arithmetic.tileSelfCheck)")
+        let rates = BFloat16MultiplyAddRates.measure()
+        if let rates {
+            printError("bf16 multiply-add rates (one core): \(rates.verdict(for: BFloat16Arithmetic.current))")
+        }
         printError(
             "sgemm \(sgemmSize)³: \(DecimalText.fixed(sgemm, digits: 1)) GFLOP/s on \(BLAS.threadCount) thread(s); peak "
                 + (peak.gigaflops.map {
@@ -103,6 +110,9 @@ enum CheckCommand: Command {
             ("bf16_level", jsonString(BFloat16KernelLevel.current.description)),
             ("bf16_arithmetic", jsonString(BFloat16Arithmetic.current.rawValue)),
             ("amx_self_check", jsonString(BFloat16Arithmetic.tileSelfCheck.description)),
+            ("bf16_dot_multiply_adds_per_ns", rates.map { jsonNumber($0.dotProducts) } ?? "null"),
+            ("bf16_fma_multiply_adds_per_ns", rates.map { jsonNumber($0.floatFMAs) } ?? "null"),
+            ("bf16_dot_over_fma_rate", rates.map { jsonNumber($0.ratio) } ?? "null"),
             ("sgemm_size", "\(sgemmSize)"),
             ("sgemm_gflops", jsonNumber(sgemm)),
             ("peak_gflops", peak.gigaflops.map { jsonNumber($0) } ?? "null"),

@@ -74,19 +74,22 @@ final class RoundedHandoverTests: XCTestCase {
 
     /// An evaluation-mode rounding lives until the next layer has read it: malloc's heap, no
     /// mapping; a training step's is kept for its backward pass, in a mapping of the pool
-    /// (Tensor/BFloat16Storage.swift).
+    /// (Tensor/BFloat16Storage.swift). On the dot-product kernels, whatever the CPU's automatic
+    /// arithmetic (rounded operands hand nothing over).
     func testOnlyTheTrainingHandoverIsMapped() throws {
-        let first = try convolution(16, 16, seed: 1)
-        let next = try convolution(16, 16, seed: 2)
-        let x = randomTensor([2, 128, 128, 16], seed: 3).converted(to: Float.self) // 1 MiB rounded
-        let before = BFloat16Storage.mappedByteCounts
-        let handed = try XCTUnwrap(
-            first.evaluationRoundedForward(.parts([x]), folding: nil, rectified: true, feeding: next))
-        XCTAssertEqual(BFloat16Storage.mappedByteCounts.live, before.live)
-        withExtendedLifetime(handed) {}
-        let kept = try XCTUnwrap(first.roundedForward(.parts([x]), rectified: true, feeding: next))
-        XCTAssertEqual(BFloat16Storage.mappedByteCounts.live - before.live, 1 << 20)
-        XCTAssertEqual(kept.bits, handed.bits)
+        try BFloat16Arithmetic.with(.dotProducts) {
+            let first = try convolution(16, 16, seed: 1)
+            let next = try convolution(16, 16, seed: 2)
+            let x = randomTensor([2, 128, 128, 16], seed: 3).converted(to: Float.self) // 1 MiB rounded
+            let before = BFloat16Storage.mappedByteCounts
+            let handed = try XCTUnwrap(
+                first.evaluationRoundedForward(.parts([x]), folding: nil, rectified: true, feeding: next))
+            XCTAssertEqual(BFloat16Storage.mappedByteCounts.live, before.live)
+            withExtendedLifetime(handed) {}
+            let kept = try XCTUnwrap(first.roundedForward(.parts([x]), rectified: true, feeding: next))
+            XCTAssertEqual(BFloat16Storage.mappedByteCounts.live - before.live, 1 << 20)
+            XCTAssertEqual(kept.bits, handed.bits)
+        }
     }
 
     func testNoHandoverWhereTheNextConvolutionRunsInFloat() throws {

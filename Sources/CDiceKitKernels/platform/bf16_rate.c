@@ -1,0 +1,75 @@
+// The multiply–add rates of vdpbf16ps and of Float FMAs on the calling core, measured: which of
+// the two AVX-512 arithmetics of a bfloat16 convolution is faster is a property of the core that
+// CPUID does not report (Sources/DiceKit/Support/BFloat16Arithmetic.swift). Each stream runs 12
+// independent 512-bit accumulator chains (more than an FMA's latency × its throughput on the
+// cores seen so far), so each is bound by its instruction's throughput, not its latency. The two
+// streams alternate and each keeps its fastest of five runs, so a run slowed by the other core's
+// work or a preemption does not count.
+
+#include "dk_bf16.h"
+#include <immintrin.h>
+#include <time.h>
+
+#define DK_RATE_CHAINS 12
+#define DK_RATE_RUNS 5
+
+/// Where the sums go, so that the compiler keeps the loops.
+static volatile float rate_sink;
+
+static double now_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/// Seconds for `iterations` × DK_RATE_CHAINS vdpbf16ps (32 multiply–adds each); adds a value of
+/// the sums to *sink so that nothing is optimised away.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"), noinline)) static double
+time_dot_products(long iterations, float *sink) {
+    __m512 acc[DK_RATE_CHAINS];
+    for (int i = 0; i < DK_RATE_CHAINS; i++) acc[i] = _mm512_setzero_ps();
+    __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80);  // 1.0
+    const __m512bh b = (__m512bh)_mm512_set1_epi16(0x3a80);  // 2⁻¹⁰
+    const double start = now_seconds();
+    for (long k = 0; k < iterations; k++) {
+        for (int i = 0; i < DK_RATE_CHAINS; i++) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
+        __asm__ volatile("" : "+v"(a));  // an operand the compiler cannot hoist or fold
+    }
+    const double seconds = now_seconds() - start;
+    for (int i = 0; i < DK_RATE_CHAINS; i++) *sink += _mm512_reduce_add_ps(acc[i]);
+    return seconds;
+}
+
+/// Seconds for `iterations` × DK_RATE_CHAINS Float vfmadd231ps (16 multiply–adds each).
+__attribute__((target("avx512f,fma"), noinline)) static double time_fmas(long iterations, float *sink) {
+    __m512 acc[DK_RATE_CHAINS];
+    for (int i = 0; i < DK_RATE_CHAINS; i++) acc[i] = _mm512_setzero_ps();
+    __m512 a = _mm512_set1_ps(1.0f);
+    const __m512 b = _mm512_set1_ps(0x1p-10f);
+    const double start = now_seconds();
+    for (long k = 0; k < iterations; k++) {
+        for (int i = 0; i < DK_RATE_CHAINS; i++) acc[i] = _mm512_fmadd_ps(a, b, acc[i]);
+        __asm__ volatile("" : "+v"(a));
+    }
+    const double seconds = now_seconds() - start;
+    for (int i = 0; i < DK_RATE_CHAINS; i++) *sink += _mm512_reduce_add_ps(acc[i]);
+    return seconds;
+}
+
+int dk_bf16_multiply_add_rates(long iterations, double *dot_per_ns, double *fma_per_ns) {
+    if (dk_bf16_detected() < DK_BF16_AVX512 || iterations < 1) return -1;
+    float sink = 0;
+    time_fmas(iterations / 4 + 1, &sink);  // warm-up: the core reaches its AVX-512 clock
+    double dot = 1e300, fma = 1e300;
+    for (int run = 0; run < DK_RATE_RUNS; run++) {
+        const double d = time_dot_products(iterations, &sink);
+        const double f = time_fmas(iterations, &sink);
+        if (d < dot) dot = d;
+        if (f < fma) fma = f;
+    }
+    const double instructions = (double)iterations * DK_RATE_CHAINS;
+    *dot_per_ns = 32 * instructions / (dot * 1e9);
+    *fma_per_ns = 16 * instructions / (fma * 1e9);
+    rate_sink = sink;
+    return 0;
+}
