@@ -215,6 +215,9 @@ extension ConvGeometry {
             let arithmetic = BFloat16Arithmetic.current
             if !runsBFloat16Tiling(pass, settings: settings), arithmetic != .roundedOperands {
                 runBFloat16(pass, settings: settings, tiles: arithmetic == .tiles)
+            } else if arithmetic == .roundedOperands, runsBFloat16(pass, settings: settings) {
+                // The direct kernels' padded copies widen the bits (no Float copy of x).
+                runRoundedBFloat16(pass, settings: settings)
             } else {
                 runWidened(pass, rounded, settings: settings)
             }

@@ -95,15 +95,23 @@ extension ConvGeometry {
 
     /// Runs a pass that `runsDirect` accepted. With `roundsOperands` (the rounded-operand
     /// bfloat16 arithmetic, whose caller has already rounded `pass.weight`), x and dy are rounded
-    /// to bfloat16 as the kernels' copies of them are made; the bias gradient stays the Float sum
-    /// of dy.
+    /// to bfloat16 as the kernels' copies of them are made, and x may come as its bfloat16 bits
+    /// (`pass.xRounded`, a kept activation), widened in those copies; the bias gradient stays the
+    /// Float sum of dy.
     func runDirect(_ pass: LoweredPass<Float>, settings: ConvolutionSettings, roundsOperands: Bool = false) {
         let workers = Swift.max(1, settings.workers ?? Parallelism.threadCount)
         let weightCount = patch * outChannels
-        if let x = pass.x {
-            var padded = PaddedSource(
-                parts: pass.xParts ?? [ChannelPart(source: x, channels: inChannels)], batch: batch, inner: input,
-                before: padBefore, after: padAfter, kernelWidth: kernel[2])
+        precondition(pass.xRounded == nil || roundsOperands, "direct pass: x in bfloat16 for a pass in Float")
+        if pass.x != nil || pass.xRounded != nil {
+            var padded =
+                pass.xRounded.map {
+                    PaddedSource(
+                        rounded: $0, batch: batch, inner: input, channels: inChannels, before: padBefore,
+                        after: padAfter, kernelWidth: kernel[2])
+                }
+                ?? PaddedSource(
+                    parts: pass.xParts ?? [ChannelPart(source: pass.x!, channels: inChannels)], batch: batch,
+                    inner: input, before: padBefore, after: padAfter, kernelWidth: kernel[2])
             padded.roundsToBFloat16 = roundsOperands
             // Strided passes run on per-position tiles only, which read nothing past a sample.
             padded.readsInPlaceWhenUnpadded = stride != [1, 1, 1]

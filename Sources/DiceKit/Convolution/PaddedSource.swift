@@ -59,8 +59,9 @@ struct PaddedSource {
     }
 
     /// The padded form of a batch [batch, inner…, channels] given as its bfloat16 rounding (a kept
-    /// activation, KeptActivations.swift): only the bfloat16 padding (`padBFloat16`,
-    /// `withBFloat16Batch`) reads it, copying the bits as they are.
+    /// activation, KeptActivations.swift): the bfloat16 padding (`padBFloat16`,
+    /// `withBFloat16Batch`) copies the bits as they are, the Float padding (`pad`, for the
+    /// rounded-operand arithmetic) widens them (exact), so no Float copy of the batch is made.
     init(
         rounded: UnsafePointer<UInt16>, batch: Int, inner: [Int], channels: Int, before: [Int], after: [Int],
         kernelWidth: Int
@@ -121,10 +122,14 @@ struct PaddedSource {
 
     /// Writes positions [x, x + count) of input row `row` (counted over the whole batch: sample,
     /// plane, row) to `target`, `channels` scalars each, joining the parts' channels at each
-    /// position and rounding to bfloat16 when `roundsToBFloat16`.
+    /// position and rounding to bfloat16 when `roundsToBFloat16`; widening the bits of an input
+    /// given in bfloat16 (already rounded).
     private func copyRow(_ row: Int, from x: Int, count: Int, into target: UnsafeMutablePointer<Float>) {
-        precondition(!parts.isEmpty, "padding: an input given in bfloat16 is read by the bfloat16 padding only")
         let position = row * inner[2] + x
+        if let rounded {
+            dk_bf16_to_f32(rounded + position * channels, target, count * channels)
+            return
+        }
         guard parts.count > 1 else {
             let from = parts[0].source + position * channels
             if roundsToBFloat16 {
