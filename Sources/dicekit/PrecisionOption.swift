@@ -1,7 +1,9 @@
 // `--precision float32|bf16` (train, eval, predict): the convolutions' arithmetic. bf16 runs the
 // qualifying convolutions with bfloat16 operands and Float accumulation on a CPU with
 // AVX512-BF16 or AMX-BF16; elsewhere it prints a one-line notice and runs in float32 (and where
-// the AMX tiles failed their self-check, a notice that the arithmetic of a CPU without AMX runs).
+// the AMX tiles failed their self-check, a notice that the arithmetic of a CPU without AMX runs;
+// where the CPU's products run at the Float rate, rounded operands, a notice that bf16 brings
+// its numerics and memory there, not speed).
 
 import DiceKit
 
@@ -28,6 +30,9 @@ enum PrecisionOption {
         }
         if let notice = precision.fallbackNotice { printError(notice) }
         if precision == .bfloat16, let notice = BFloat16Arithmetic.tileFallbackNotice { printError(notice) }
+        if precision.effective == .bfloat16, let notice = BFloat16Arithmetic.roundedOperandsNotice {
+            printError(notice)
+        }
         return precision
     }
 }

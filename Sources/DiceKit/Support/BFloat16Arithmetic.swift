@@ -161,6 +161,23 @@ public enum BFloat16Arithmetic: String, CaseIterable, Sendable, CustomStringConv
         check.failure.map { "note: --precision bf16: the \($0); running with \(current) instead" }
     }
 
+    /// The one-line notice for a bfloat16 run on a CPU whose automatic choice is rounded operands
+    /// (the products at the Float rate, `vdpbf16ps` being slower): bfloat16's numerics and kept
+    /// activations, not a speed-up over float32; nil where the arithmetic is another, or was
+    /// chosen by `DICEKIT_BF16_ARITHMETIC` or `force`.
+    public static var roundedOperandsNotice: String? {
+        let chosen = forced.load(ordering: .relaxed) < 0 && environmentChoice == nil
+        return roundedOperandsNotice(current, automatic: chosen)
+    }
+
+    /// The notice of `roundedOperandsNotice` for `arithmetic`, chosen automatically or not.
+    static func roundedOperandsNotice(_ arithmetic: BFloat16Arithmetic, automatic: Bool) -> String? {
+        guard arithmetic == .roundedOperands, automatic else { return nil }
+        return "note: --precision bf16: this CPU runs vdpbf16ps slower than Float FMAs, so the bfloat16 products "
+            + "are formed by the float32 kernels on rounded operands: bfloat16 numerics and activations at about "
+            + "float32's speed (dicekit check measures both rates)"
+    }
+
     /// Forces `arithmetic` for the whole process (nil: the environment's or automatic choice
     /// again), for tests that compare the two.
     public static func force(_ arithmetic: BFloat16Arithmetic?) {

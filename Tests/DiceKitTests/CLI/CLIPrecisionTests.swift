@@ -1,6 +1,6 @@
 // `--precision` of `dicekit eval` (train and predict parse it the same way, PrecisionOption.swift):
-// bf16 evaluates (close to float32, or equal where no convolution qualifies), a wrong value is a
-// usage error that names it.
+// bf16 evaluates (close to float32, or equal where no convolution qualifies), with a notice where
+// it runs in float32 or at float32's speed, and a wrong value is a usage error that names it.
 
 import XCTest
 
@@ -27,6 +27,12 @@ final class CLIPrecisionTests: XCTestCase {
         XCTAssertEqual(bd, fd, accuracy: 0.02)
         // The fallback notice appears exactly when the CPU has no bfloat16 dot product.
         XCTAssertEqual(bf16.stderr.contains("running in float32"), !ComputePrecision.bfloat16Available, bf16.stderr)
+        // The speed notice appears exactly where the automatic arithmetic is rounded operands.
+        let rounded =
+            ComputePrecision.bfloat16Available && BFloat16Arithmetic.automatic == .roundedOperands
+            && ProcessInfo.processInfo.environment[BFloat16Arithmetic.environmentVariable] == nil
+        XCTAssertEqual(bf16.stderr.contains("at about float32's speed"), rounded, bf16.stderr)
+        XCTAssertFalse(float.stderr.contains("float32's speed"), float.stderr)
     }
 
     func testUnknownPrecisionIsAUsageError() throws {

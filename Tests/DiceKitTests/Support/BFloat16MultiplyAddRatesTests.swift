@@ -43,4 +43,16 @@ final class BFloat16MultiplyAddRatesTests: XCTestCase {
                 "try DICEKIT_BF16_ARITHMETIC=rounded and compare the _bf16 keys of dicekit-bench"))
         XCTAssertTrue(zen4Like.verdict(for: .tiles).hasSuffix("(ratio 2.00); AMX tiles in use"))
     }
+
+    /// The CLI's notice that bf16 runs at about float32's speed: only for rounded operands chosen
+    /// automatically (not for a choice the user made, nor for the faster arithmetics).
+    func testRoundedOperandsNotice() throws {
+        let notice = try XCTUnwrap(BFloat16Arithmetic.roundedOperandsNotice(.roundedOperands, automatic: true))
+        XCTAssertTrue(notice.hasPrefix("note: --precision bf16: ") && notice.contains("float32's speed"), notice)
+        XCTAssertNil(BFloat16Arithmetic.roundedOperandsNotice(.roundedOperands, automatic: false))
+        XCTAssertNil(BFloat16Arithmetic.roundedOperandsNotice(.dotProducts, automatic: true))
+        XCTAssertNil(BFloat16Arithmetic.roundedOperandsNotice(.tiles, automatic: true))
+        // Forcing an arithmetic is a choice made: no notice.
+        BFloat16Arithmetic.with(.roundedOperands) { XCTAssertNil(BFloat16Arithmetic.roundedOperandsNotice) }
+    }
 }
