@@ -12,8 +12,8 @@
 //   - AMD Zen 4 and Zen 5 run vdpbf16ps at twice the multiply–add rate of Float FMAs (measured on
 //     Zen 5: the bfloat16 kernels at 1.5–1.7× the Float ones, Docs/Benchmarks.md);
 //   - Intel cores with AVX512-BF16 and no usable AMX (Cooper Lake; Sapphire, Emerald and Granite
-//     Rapids whose AMX a hypervisor hides) run it at half the Float rate: measured on a Xeon
-//     family 6 model 207, 44.7 multiply-adds per ns against 89.5 for Float FMAs on one core
+//     Rapids whose AMX a hypervisor hides) run it no faster than Float FMAs, at half their rate
+//     on the one measured: a Xeon family 6 model 207, 44.7 multiply-adds per ns against 89.5 on one core
 //     (BFloat16MultiplyAddRates), the bfloat16 kernels reach 160–170 GFLOP/s where the Float ones
 //     reach 260–290, and PyTorch's own bfloat16 autocast is 1.3–1.4× slower than its Float there;
 //   - AMX tiles multiply 16 × 32 by 32 × 16 bfloat16 per instruction, several times the
