@@ -119,8 +119,9 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
                 scale[k] = Scalar(1 / (Double(runningVariance.value.scalars[k]) + epsilon).squareRoot())
             }
         }
-        var xhat = Tensor<Scalar>(shape: input.shape)
-        var output = Tensor<Scalar>(shape: input.shape)
+        // Every element of both is written below (rows × channels): no zeroing.
+        var xhat = Tensor<Scalar>(uncheckedShape: input.shape, storage: uninitialisedScalars(input.count))
+        var output = Tensor<Scalar>(uncheckedShape: input.shape, storage: uninitialisedScalars(input.count))
         let (gamma, beta) = (weight.value.scalars, bias.value.scalars)
         input.withUnsafeBufferPointer { x in
             xhat.withUnsafeMutableBufferPointer { h in
@@ -176,7 +177,9 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
         let training = cache.mode == .training
         let meanBeta = dBeta.map { Scalar(training ? $0 / Double(rows) : 0) }
         let meanGamma = dGamma.map { Scalar(training ? $0 / Double(rows) : 0) }
-        var inputGradient = Tensor<Scalar>(shape: outputGradient.shape)
+        // Every element is written below: no zeroing.
+        var inputGradient = Tensor<Scalar>(
+            uncheckedShape: outputGradient.shape, storage: uninitialisedScalars(outputGradient.count))
         outputGradient.withUnsafeBufferPointer { dy in
             cache.xhat.withUnsafeBufferPointer { h in
                 inputGradient.withUnsafeMutableBufferPointer { dx in

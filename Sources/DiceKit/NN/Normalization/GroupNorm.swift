@@ -65,8 +65,9 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
         let width = c / groups
         let gamma = affineValues(weight, channels: c, fill: 1)
         let beta = affineValues(bias, channels: c, fill: 0)
-        var xhat = Tensor<Scalar>(shape: input.shape)
-        var output = Tensor<Scalar>(shape: input.shape)
+        // Every element of both is written below (sample by sample): no zeroing.
+        var xhat = Tensor<Scalar>(uncheckedShape: input.shape, storage: uninitialisedScalars(input.count))
+        var output = Tensor<Scalar>(uncheckedShape: input.shape, storage: uninitialisedScalars(input.count))
         var scales = [[Scalar]]()
         input.withUnsafeBufferPointer { x in
             xhat.withUnsafeMutableBufferPointer { h in
@@ -119,7 +120,9 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
         let gamma = affineValues(weight, channels: c, fill: 1)
         var totalBeta = [Double](repeating: 0, count: c)
         var totalGamma = [Double](repeating: 0, count: c)
-        var inputGradient = Tensor<Scalar>(shape: outputGradient.shape)
+        // Every element is written below: no zeroing.
+        var inputGradient = Tensor<Scalar>(
+            uncheckedShape: outputGradient.shape, storage: uninitialisedScalars(outputGradient.count))
         outputGradient.withUnsafeBufferPointer { dy in
             cache.xhat.withUnsafeBufferPointer { h in
                 inputGradient.withUnsafeMutableBufferPointer { dx in
