@@ -193,6 +193,7 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
         if let b = grads.bias { bias.gradient += b }
         keptInput.keep(nil)
         cachedConvolution = nil
+        built.release()
         return grads
     }
 }
@@ -284,6 +285,7 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer, CacheR
         if let b = grads.bias { bias.gradient += b }
         keptInput.keep(nil)
         cachedConvolution = nil
+        built.release()
         return grads.input
     }
 }
@@ -303,6 +305,12 @@ struct BuiltFromParameters<Value> {
         entry = (value, weight.version, bias.version)
         return value
     }
+
+    /// Forgets the kept value. A layer calls it when its backward pass ends: the value holds the
+    /// parameters' tensors (a `Convolution` keeps its kernel as the parameter holds it), so the
+    /// optimiser's step that follows would otherwise copy each of them whole before updating it
+    /// in place (copy on write); after the step the value would be rebuilt anyway.
+    mutating func release() { entry = nil }
 }
 
 // Kernel layout conversions handed off to concrete Float/Double code: these layers run behind
