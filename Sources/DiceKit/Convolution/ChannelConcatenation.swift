@@ -52,6 +52,13 @@ extension Tensor {
                 ChannelKernels.split(reinterpreted(as: Double.self), channels).map { $0.reinterpreted() }
             })
     }
+
+    /// `splittingChannels` into two halves, the first ⌊C/2⌋ channels and the rest (a U-Net
+    /// decoder's input gradient: its up-sampled and skip parts).
+    func splittingChannelsInHalves() throws -> [Tensor] {
+        let channels = rank >= 1 ? shape[rank - 1] : 0
+        return try splittingChannels([channels / 2, channels - channels / 2])
+    }
 }
 
 enum ChannelKernels {

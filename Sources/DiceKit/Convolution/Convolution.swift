@@ -265,8 +265,7 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
         }
         var gradients = specialised(Scalar.self, float: { run(Float.self) }, double: { run(Double.self) })
         if splittingInput, !splitsInKernels, let joined = gradients.input {
-            let half = inputChannels / 2
-            gradients.inputParts = try joined.splittingChannels([half, inputChannels - half])
+            gradients.inputParts = try joined.splittingChannelsInHalves()
             gradients.input = nil
         }
         return gradients

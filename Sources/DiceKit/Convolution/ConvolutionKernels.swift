@@ -173,17 +173,3 @@ enum ConvolutionKernels {
         return Tensor(uncheckedShape: g.inputShape, storage: x)
     }
 }
-
-/// Storage for `count` scalars that the caller's pass overwrites whole before anyone reads it
-/// (its elements are counted as initialised: trivial types, no deinitialisation).
-func uninitialisedScalars<T: BLASScalar>(_ count: Int) -> [T] {
-    [T](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
-}
-
-/// `count` zeros, written as bytes (all-zero bits are 0.0 in Float and Double).
-func zeroedScalars<T: BLASScalar>(_ count: Int) -> [T] {
-    [T](unsafeUninitializedCapacity: count) { buffer, initialized in
-        _ = UnsafeMutableRawBufferPointer(buffer).initializeMemory(as: UInt8.self, repeating: 0)
-        initialized = count
-    }
-}

@@ -191,8 +191,7 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
     func backward(takingSplit gradient: inout Tensor<Scalar>?) throws -> [Tensor<Scalar>]? {
         var parts: [Tensor<Scalar>]? = nil
         if let joined = try backward(taking: &gradient, splittingInput: true, parts: &parts) {
-            let half = joined.shape[joined.rank - 1] / 2
-            return try joined.splittingChannels([half, joined.shape[joined.rank - 1] - half])
+            return try joined.splittingChannelsInHalves()
         }
         return parts
     }

@@ -120,8 +120,8 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
             }
         }
         // Every element of both is written below (rows × channels): no zeroing.
-        var xhat = Tensor<Scalar>(uncheckedShape: input.shape, storage: uninitialisedScalars(input.count))
-        var output = Tensor<Scalar>(uncheckedShape: input.shape, storage: uninitialisedScalars(input.count))
+        var xhat = Tensor<Scalar>.uninitialised(input.shape)
+        var output = Tensor<Scalar>.uninitialised(input.shape)
         let (gamma, beta) = (weight.value.scalars, bias.value.scalars)
         input.withUnsafeBufferPointer { x in
             xhat.withUnsafeMutableBufferPointer { h in
@@ -178,8 +178,7 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
         let meanBeta = dBeta.map { Scalar(training ? $0 / Double(rows) : 0) }
         let meanGamma = dGamma.map { Scalar(training ? $0 / Double(rows) : 0) }
         // Every element is written below: no zeroing.
-        var inputGradient = Tensor<Scalar>(
-            uncheckedShape: outputGradient.shape, storage: uninitialisedScalars(outputGradient.count))
+        var inputGradient = Tensor<Scalar>.uninitialised(outputGradient.shape)
         outputGradient.withUnsafeBufferPointer { dy in
             cache.xhat.withUnsafeBufferPointer { h in
                 inputGradient.withUnsafeMutableBufferPointer { dx in

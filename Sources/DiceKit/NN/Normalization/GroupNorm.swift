@@ -66,8 +66,8 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
         let gamma = affineValues(weight, channels: c, fill: 1)
         let beta = affineValues(bias, channels: c, fill: 0)
         // Every element of both is written below (sample by sample): no zeroing.
-        var xhat = Tensor<Scalar>(uncheckedShape: input.shape, storage: uninitialisedScalars(input.count))
-        var output = Tensor<Scalar>(uncheckedShape: input.shape, storage: uninitialisedScalars(input.count))
+        var xhat = Tensor<Scalar>.uninitialised(input.shape)
+        var output = Tensor<Scalar>.uninitialised(input.shape)
         var scales = [[Scalar]]()
         input.withUnsafeBufferPointer { x in
             xhat.withUnsafeMutableBufferPointer { h in
@@ -121,8 +121,7 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
         var totalBeta = [Double](repeating: 0, count: c)
         var totalGamma = [Double](repeating: 0, count: c)
         // Every element is written below: no zeroing.
-        var inputGradient = Tensor<Scalar>(
-            uncheckedShape: outputGradient.shape, storage: uninitialisedScalars(outputGradient.count))
+        var inputGradient = Tensor<Scalar>.uninitialised(outputGradient.shape)
         outputGradient.withUnsafeBufferPointer { dy in
             cache.xhat.withUnsafeBufferPointer { h in
                 inputGradient.withUnsafeMutableBufferPointer { dx in
