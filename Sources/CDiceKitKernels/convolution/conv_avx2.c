@@ -56,7 +56,7 @@ void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, co
     long out[6];
     if (SEG > 0) {
         dk_conv_output_offsets(g, at, q, end, out, 1);
-        DK_UNROLL for (int i = 1; i < MR; i++) out[i] = out[0] + i * g->cout;
+        DK_UNROLL for (int i = 1; i < MR; i++) out[i] = out[0] + i * dk_conv_position_channels(g);
     } else {
         dk_conv_output_offsets(g, at, q, end, out, MR);
     }

@@ -45,7 +45,7 @@
 #define DK_UNROLL _Pragma("clang loop unroll(full)")
 
 /// Stores a grid tile's MR × NV accumulators (positions o, o + 1, … of the padded grid, output
-/// channels from `co`), skipping grid positions outside the output and at or past `end`, with
+/// channels from `co`, each 16 to their part in an output of two parts: dk_conv_part_column), skipping grid positions outside the output and at or past `end`, with
 /// max(0, ·) when g->relu. A tile inside one output line (most of them: 10 of the 11 tiles of 12
 /// positions on a 130-wide grid line) stores its rows one after the other without a test;
 /// otherwise the grid coordinates of o, then a branch-free step per position (two divisions per
@@ -57,20 +57,22 @@ DKC512 static inline __attribute__((always_inline))
 void store_grid_tile(const dk_conv_geometry *g, const __m512 *acc, float *y, long o, long end, int co, const int MR,
                      const int NV) {
     const __m512 floor = g->relu ? _mm512_setzero_ps() : _mm512_set1_ps(-__builtin_inff());
-    const long plane = g->hp * g->wp, r0 = o % plane, cout = g->cout, ow = g->ow, oh = g->oh;
+    const long plane = g->hp * g->wp, r0 = o % plane, pc = dk_conv_position_channels(g), ow = g->ow, oh = g->oh;
     const long yw = dk_conv_output_width(g), yh = dk_conv_output_height(g);
-    long z = o / plane, yy = r0 / g->wp, x = r0 % g->wp;
-    float *line = y + (z * yh + yy) * yw * cout + co;
+    long z = o / plane, yy = r0 / g->wp, x = r0 % g->wp, column[2];
+    DK_UNROLL for (int j = 0; j < NV; j++) column[j] = dk_conv_part_column(g, co + 16 * j);
+    float *line = y + (z * yh + yy) * yw * pc;
     if (o + MR <= end && yy < oh && x + MR <= ow) {
         DK_UNROLL for (int i = 0; i < MR; i++)
             DK_UNROLL for (int j = 0; j < NV; j++)
-                _mm512_storeu_ps(line + (x + i) * cout + 16 * j, _mm512_max_ps(floor, acc[i * NV + j]));
+                _mm512_storeu_ps(line + (x + i) * pc + column[j], _mm512_max_ps(floor, acc[i * NV + j]));
         return;
     }
     DK_UNROLL for (int i = 0; i < MR; i++) {
         if (o + i < end && yy < oh && x < ow) {
-            float *dst = y + ((z * yh + yy) * yw + x) * cout + co;
-            DK_UNROLL for (int j = 0; j < NV; j++) _mm512_storeu_ps(dst + 16 * j, _mm512_max_ps(floor, acc[i * NV + j]));
+            float *dst = y + ((z * yh + yy) * yw + x) * pc;
+            DK_UNROLL for (int j = 0; j < NV; j++)
+                _mm512_storeu_ps(dst + column[j], _mm512_max_ps(floor, acc[i * NV + j]));
         }
         dk_conv_step(&z, &yy, &x, g->wp, g->hp);
     }

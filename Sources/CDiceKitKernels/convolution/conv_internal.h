@@ -23,12 +23,23 @@ static inline float dk_kernel_element(const float *w, int pytorch, long taps, lo
     return pytorch ? w[(co * cin + ci) * taps + t] : w[(t * cin + ci) * cout + co];
 }
 
+/// Output channels stored per output position in `y`: cout, or cout_a in an output of two parts
+/// (dk_conv_geometry.cout_a), whose second part holds the other cout_a at the same offset plus
+/// yb_offset.
+static inline long dk_conv_position_channels(const dk_conv_geometry *g) { return g->cout_a ? g->cout_a : g->cout; }
+
+/// The offset of output channels c … c + 15 (c a multiple of 16) from their position's offset
+/// (p·dk_conv_position_channels): c, or in an output of two parts, for c ≥ cout_a, c − cout_a in
+/// the second part, yb_offset further.
+static inline long dk_conv_part_column(const dk_conv_geometry *g, long c) {
+    return g->cout_a && c >= g->cout_a ? g->yb_offset + (c - g->cout_a) : c;
+}
+
 /// The element of `y` that receives output channels c … c + 15 (c a multiple of 16) of output
 /// position p: p·cout + c, or in an output of two parts (g->cout_a) that of the part the channels
 /// belong to (the bfloat16 dot-product and tile kernels' stores).
 static inline long dk_conv_output_index(const dk_conv_geometry *g, long p, long c) {
-    if (!g->cout_a) return p * g->cout + c;
-    return c < g->cout_a ? p * g->cout_a + c : g->yb_offset + p * g->cout_a + (c - g->cout_a);
+    return p * dk_conv_position_channels(g) + dk_conv_part_column(g, c);
 }
 
 /// Grid positions from a padded sample's first to segment s = kz·kh + ky's first row.
@@ -184,26 +195,27 @@ static inline long dk_conv_output_width(const dk_conv_geometry *g) { return g->y
 static inline long dk_conv_output_height(const dk_conv_geometry *g) { return g->yh > 0 ? g->yh : g->oh; }
 
 /// out[i] = the offset in the sample's output of valid output position q + i for i < mr (the
-/// last position, end − 1, repeated past the end; `at` the coordinates of q): (q + i)·cout, its
-/// place in the output around a window, or for a scattered output the first element of the
-/// position's up-sampled block (column offsets, dk_conv_output_column, are added to it).
+/// last position, end − 1, repeated past the end; `at` the coordinates of q): (q + i) times the
+/// channels per position (dk_conv_position_channels), its place in the output around a window, or
+/// for a scattered output the first element of the position's up-sampled block (column offsets,
+/// dk_conv_output_column, are added to it).
 static inline __attribute__((always_inline)) void dk_conv_output_offsets(const dk_conv_geometry *g,
                                                                          dk_conv_position at, long q, long end,
                                                                          long *out, int mr) {
     if (!dk_conv_scatters(g)) {
-        const long line = dk_conv_output_width(g) * g->cout;
-        dk_conv_position_offsets(g, at, q, end, dk_conv_output_height(g) * line, line, g->cout, out, mr);
+        const long channels = dk_conv_position_channels(g), line = dk_conv_output_width(g) * channels;
+        dk_conv_position_offsets(g, at, q, end, dk_conv_output_height(g) * line, line, channels, out, mr);
         return;
     }
     const long channels = g->cout / (g->ud * g->uh * g->uw), row = g->uw * g->ow * channels;
     dk_conv_position_offsets(g, at, q, end, g->ud * g->uh * g->oh * row, g->uh * row, g->uw * channels, out, mr);
 }
 
-/// The offset of output column c from its position's offset (dk_conv_output_offsets): c, or for a
-/// scattered output, with c = ((a·uh + b)·uw + cc)·C + channel, that of up-sampled position
+/// The offset of output column c from its position's offset (dk_conv_output_offsets): c (in an
+/// output of two parts, dk_conv_part_column), or for a scattered output, with c = ((a·uh + b)·uw + cc)·C + channel, that of up-sampled position
 /// (a, b, cc) of the block, channel `channel`.
 static inline long dk_conv_output_column(const dk_conv_geometry *g, long c) {
-    if (!dk_conv_scatters(g)) return c;
+    if (!dk_conv_scatters(g)) return dk_conv_part_column(g, c);
     const long channels = g->cout / (g->ud * g->uh * g->uw), h2 = g->uh * g->oh, w2 = g->uw * g->ow;
     const long t = c / channels, cc = t % g->uw, b = (t / g->uw) % g->uh, a = t / (g->uw * g->uh);
     return ((a * h2 + b) * w2 + cc) * channels + c % channels;

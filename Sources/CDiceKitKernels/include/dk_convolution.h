@@ -53,8 +53,9 @@ typedef struct {
                            ///< makes `y` a uint16_t array that receives the bfloat16 bits (dk_bf16_bits: to
                            ///< nearest, ties to even) of each value otherwise stored, after the ReLU: the
                            ///< activation the next bfloat16 convolution reads, with no Float copy between.
-    int cout_a;            ///< the bfloat16 dot-product and tile forward kernels only (not 16 output channels): the output
-    long yb_offset;        ///< as two parts of cout_a = cout / 2 channels each (a multiple of 16), channels
+    int cout_a;            ///< forward kernels (Float, bfloat16 dot-product and tile; not 16 output channels, not the
+    long yb_offset;        ///< few-channel or scattered ones): the output as two parts of cout_a = cout / 2 channels
+                           ///< each (a multiple of 16), channels
                            ///< [0, cout_a) of a position at `y` (cout_a per position), channels [cout_a, cout)
                            ///< `yb_offset` elements further (the same place in the second part): a U-Net
                            ///< decoder's input gradient stored as its up-sampled and skip parts. 0: one part.

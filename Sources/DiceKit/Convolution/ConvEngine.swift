@@ -174,19 +174,27 @@ extension ConvGeometry {
     }
 
     /// Whether a Float pass's input gradient may be written in two halves of the channels
-    /// (`LoweredPass.dxSecond`): it runs on the bfloat16 dot-product or tile kernels (whose
-    /// stores route each 16 channels to their part, dk_conv_geometry.cout_a) with Cin a multiple
-    /// of 32.
+    /// (`LoweredPass.dxSecond`): Cin is a multiple of 32 and the input gradient runs on forward
+    /// kernels whose stores route each 16 channels to their part (dk_conv_geometry.cout_a): the
+    /// bfloat16 dot-product or tile kernels, or the Float direct kernels at stride 1, on Float
+    /// or rounded operands (`runDirect`). Not the lowered path, nor a scattered input gradient.
     func splitsInputGradient(settings: ConvolutionSettings) -> Bool {
-        inChannels % 32 == 0
-            && readsOnlyPackedKernel(y: false, dx: true, weightGradient: true, settings: settings)
+        guard inChannels % 32 == 0 else { return false }
+        return withPlaceholderPass(y: false, dx: true, weightGradient: true) { pass in
+            if runsBFloat16Tiling(pass, settings: settings) { return false }
+            let unitStride = stride == [1, 1, 1]
+            if runsBFloat16(pass, settings: settings) {
+                return BFloat16Arithmetic.current != .roundedOperands || unitStride
+            }
+            return unitStride && runsDirect(pass, settings: settings)
+        }
     }
 
     /// `run` for a concrete scalar type (called only with Float or Double).
     private func runConcrete<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) {
         precondition(
             pass.dxSecond == nil || (pass.dx != nil && splitsInputGradient(settings: settings)),
-            "lowered pass: an input gradient in two parts is written by the bfloat16 dot-product and tile kernels only")
+            "lowered pass: an input gradient in two parts is written by the direct and bfloat16 forward kernels only")
         // A kernel handed over in PyTorch's layout (its packings' source) is for passes that read
         // only the packings; any other pass would read it as DiceKit's layout.
         if let source = pass.bfloat16Weights?.pyTorchKernel {

@@ -231,9 +231,9 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
     /// `backward(input:…)` from the input as a layer kept it: a rounding only when
     /// `backwardRoundsInput` holds for its shape (the weight gradient then reads it as it is).
     /// With `splittingInput`, the input gradient comes as its two halves of the channels
-    /// (`ConvolutionGradients.inputParts`, `input` nil): written so by the bfloat16 kernels where
-    /// the pass runs on them (`ConvGeometry.splitsInputGradient`), else split after; the same
-    /// values either way.
+    /// (`ConvolutionGradients.inputParts`, `input` nil): written so by the kernels' stores where
+    /// they can (`ConvGeometry.splitsInputGradient`: the direct and bfloat16 forward kernels),
+    /// else split after; the same values either way.
     func backward(
         kept input: BackwardInput<Scalar>, outputGradient: Tensor<Scalar>, computeInputGradient: Bool,
         splittingInput: Bool = false

@@ -148,7 +148,15 @@ extension ConvGeometry {
                 before: (0..<3).map { kernel[$0] - 1 - padBefore[$0] },
                 after: (0..<3).map { kernel[$0] - 1 - padAfter[$0] }, kernelWidth: kernel[2])
             padded.roundsToBFloat16 = roundsOperands
-            let g = directGeometry(padded: padded, output: input, kernel: kernel, cin: outChannels, cout: inChannels)
+            var g = directGeometry(padded: padded, output: input, kernel: kernel, cin: outChannels, cout: inChannels)
+            var sampleChannels = inChannels
+            if let second = pass.dxSecond {
+                // Two parts of Cin / 2 channels (`splitsInputGradient`): the stores route each 16
+                // channels to theirs.
+                sampleChannels = inChannels / 2
+                g.cout_a = Int32(sampleChannels)
+                g.yb_offset = (Int(bitPattern: second) - Int(bitPattern: dx)) / MemoryLayout<Float>.stride
+            }
             if inChannels % directChannelMultiple != 0 {
                 narrowInputGradient(
                     g, padded: padded, weight: pass.weight, fill: pass.dxFill, dx: dx, workers: workers,
@@ -176,8 +184,8 @@ extension ConvGeometry {
                 }
             }
             forwardTasks(
-                g, padded: padded, weight: flipped, bias: pass.dxFill, y: dx, outputSample: inputPixels * inChannels,
-                workers: workers, inPlace: settings.readsInPlace)
+                g, padded: padded, weight: flipped, bias: pass.dxFill, y: dx,
+                outputSample: inputPixels * sampleChannels, workers: workers, inPlace: settings.readsInPlace)
         }
     }
 

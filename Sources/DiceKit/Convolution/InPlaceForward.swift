@@ -81,8 +81,10 @@ struct InPlaceForward {
         guard inner.allSatisfy({ $0 >= 1 }),
             Double(inner.reduce(1, *)) >= Self.minimumInteriorShare * Double(output.reduce(1, *))
         else { return nil }
-        let cout = Int(g.cout)
-        let offset = { (origin: [Int]) in ((origin[0] * output[1] + origin[1]) * output[2] + origin[2]) * cout }
+        // Channels per output position: all of them, or those of the first part of an output in
+        // two (dk_conv_geometry.cout_a; the kernels add the second part's offset).
+        let channels = Int(g.cout_a > 0 ? g.cout_a : g.cout)
+        let offset = { (origin: [Int]) in ((origin[0] * output[1] + origin[1]) * output[2] + origin[2]) * channels }
         var interior = g
         (interior.hp, interior.wp) = (source.inner[1], source.inner[2])
         (interior.od, interior.oh, interior.ow) = (inner[0], inner[1], inner[2])

@@ -1,6 +1,7 @@
 // A convolution's input gradient in two halves of its channels (a U-Net decoder's up-sampled and
-// skip parts): on the bfloat16 dot-product and tile kernels the stores write each half to its own
-// tensor (dk_conv_geometry.cout_a); elsewhere the joined gradient is split after. Either way the parts
+// skip parts): on the direct Float kernels (plain or on rounded operands) and the bfloat16
+// dot-product and tile kernels the stores write each half to its own tensor
+// (dk_conv_geometry.cout_a); elsewhere the joined gradient is split after. Either way the parts
 // are the joined gradient's halves, bit for bit, and the parameters' gradients are unchanged.
 
 import XCTest
@@ -10,6 +11,7 @@ import XCTest
 final class SplitInputGradientTests: XCTestCase {
     override func tearDown() {
         BFloat16Arithmetic.force(nil)
+        try? KernelDispatch.force(nil)
     }
 
     private func check(
@@ -19,7 +21,8 @@ final class SplitInputGradientTests: XCTestCase {
         var generator = SeededGenerator(seed: seed)
         let cin = input.last!
         let layer = try ConvolutionLayer<Float>(
-            kernelSize: [3, 3], inputChannels: cin, outputChannels: cout, generator: &generator)
+            kernelSize: Array(repeating: 3, count: input.count - 2), inputChannels: cin, outputChannels: cout,
+            generator: &generator)
         layer.precision = precision
         let x = randomTensor(input, seed: seed + 1).converted(to: Float.self)
         let y = try layer.forward(x, mode: .training)
@@ -58,13 +61,39 @@ final class SplitInputGradientTests: XCTestCase {
         try check(precision: .bfloat16, input: [1, 5, 9, 96], cout: 16, inKernels: true, seed: 9360)
     }
 
-    /// Float, the rounded-operand arithmetic and halves of 8 channels split after.
-    func testOtherPathsSplitAfter() throws {
-        try check(precision: .float, input: [2, 6, 7, 64], cout: 32, inKernels: false, seed: 9320)
-        try check(precision: .bfloat16, input: [2, 6, 7, 16], cout: 32, inKernels: false, seed: 9330)
-        if ComputePrecision.bfloat16Available {
-            BFloat16Arithmetic.force(.roundedOperands)
-            try check(precision: .bfloat16, input: [2, 6, 7, 64], cout: 32, inKernels: false, seed: 9340)
+    /// The direct Float kernels' stores, at AVX-512 and AVX2 where the CPU has them: 32 input
+    /// channels (the input gradient's grid tiles, halves of 16), 64 and 96 (per-position tiles;
+    /// at 96 a 64-channel block spans both halves), 128 at 3×3 (several K blocks, each reloading
+    /// its accumulators through the parts), a batch of 1 (tasks by chunk of positions), 3-D, and
+    /// images large enough for the kernels to read dy in place (InPlaceForward: the interior and
+    /// the border strips each write a window of the parts).
+    func testDirectKernelsWriteTheParts() throws {
+        for isa in InstructionSet.available where isa >= .avx2 {
+            try KernelDispatch.force(isa)
+            try check(precision: .float, input: [2, 16, 18, 32], cout: 32, inKernels: true, seed: 9410)
+            try check(precision: .float, input: [2, 12, 12, 64], cout: 48, inKernels: true, seed: 9420)
+            try check(precision: .float, input: [3, 6, 7, 32], cout: 32, inKernels: true, seed: 9370)
+            try check(precision: .float, input: [2, 6, 7, 64], cout: 32, inKernels: true, seed: 9320)
+            try check(precision: .float, input: [1, 5, 9, 96], cout: 48, inKernels: true, seed: 9380)
+            try check(precision: .float, input: [2, 4, 4, 128], cout: 16, inKernels: true, seed: 9390)
+            try check(precision: .float, input: [2, 3, 4, 5, 32], cout: 16, inKernels: true, seed: 9400)
         }
+    }
+
+    /// The rounded-operand arithmetic runs the input gradient on the direct kernels: their stores.
+    func testRoundedOperandsWriteTheParts() throws {
+        try XCTSkipUnless(ComputePrecision.bfloat16Available, "no AVX512-BF16: bfloat16 runs in Float here")
+        BFloat16Arithmetic.force(.roundedOperands)
+        try check(precision: .bfloat16, input: [2, 6, 7, 64], cout: 32, inKernels: true, seed: 9340)
+        try check(precision: .bfloat16, input: [2, 6, 7, 32], cout: 16, inKernels: true, seed: 9345)
+    }
+
+    /// Halves of 8 channels, and the lowered path (no direct kernels at the portable level),
+    /// split after.
+    func testOtherPathsSplitAfter() throws {
+        try check(precision: .bfloat16, input: [2, 6, 7, 16], cout: 32, inKernels: false, seed: 9330)
+        try check(precision: .float, input: [2, 6, 7, 16], cout: 32, inKernels: false, seed: 9335)
+        try KernelDispatch.force(.portable)
+        try check(precision: .float, input: [2, 6, 7, 64], cout: 32, inKernels: false, seed: 9325)
     }
 }

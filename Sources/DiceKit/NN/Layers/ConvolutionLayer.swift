@@ -171,9 +171,9 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     }
 
     /// `backward(_:)` with d(loss)/d(input) as its two halves of the channels when
-    /// `splittingInput` (a U-Net decoder's up-sampled and skip parts), written so by the bfloat16
-    /// kernels where they run (no joined tensor to split, `Convolution.backward(kept:…
-    /// splittingInput:)`), else as one part; nil when `computesInputGradient` is false.
+    /// `splittingInput` (a U-Net decoder's up-sampled and skip parts), written so by the kernels
+    /// where they can (no joined tensor to split, `Convolution.backward(kept:…
+    /// splittingInput:)`), else split after; nil when `computesInputGradient` is false.
     func backward(_ outputGradient: Tensor<Scalar>, splittingInput: Bool) throws -> [Tensor<Scalar>]? {
         let grads = try gradients(outputGradient, splittingInput: splittingInput)
         return splittingInput ? grads.inputParts : grads.input.map { [$0] }

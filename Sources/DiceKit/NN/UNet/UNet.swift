@@ -224,7 +224,7 @@ public final class UNet<Scalar: BLASScalar> {
             let level = configuration.depth - 1 - j
             let width = configuration.width(level: level)
             // The block's first convolution writes its input gradient as the concatenation's two
-            // parts where the bfloat16 kernels run it (else the block splits it), so the
+            // parts where its kernels can (else the block splits it), so the
             // `concat.j` stage has nothing left to do; it still reports, in its place in the order.
             var parts = try timed("dec.\(j)", true) { try splitInputGradient(of: dec[j], taking: &g, "dec.\(j)") }
             timed("concat.\(j)", true) {}
