@@ -190,6 +190,18 @@ extension ConvGeometry {
         }
     }
 
+    /// Whether a Float backward pass (x, dy and the weight gradient, with `dx` when set) may take
+    /// x as the channel concatenation of separate tensors (`LoweredPass.xParts`): it runs on the
+    /// direct kernels, with Float or rounded operands (`runDirect`), whose padded copies of x join
+    /// them. Not the bfloat16 dot-product and tile kernels, nor the lowered path.
+    func backwardJoinsConcatenatedInput(dx: Bool, settings: ConvolutionSettings) -> Bool {
+        withPlaceholderPass(y: false, dx: dx, weightGradient: true) { pass in
+            if runsBFloat16Tiling(pass, settings: settings) { return false }
+            if runsBFloat16(pass, settings: settings) { return BFloat16Arithmetic.current == .roundedOperands }
+            return runsDirect(pass, settings: settings)
+        }
+    }
+
     /// `run` for a concrete scalar type (called only with Float or Double).
     private func runConcrete<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) {
         precondition(
@@ -238,8 +250,11 @@ extension ConvGeometry {
         precondition(pass.dx == nil || pass.dy != nil, "lowered pass: the input gradient needs dy")
         precondition(pass.biasGradient == nil || pass.dy != nil, "lowered pass: the bias gradient needs dy")
         precondition(
-            pass.xParts == nil || (pass.weightGradient == nil && joinsConcatenatedInput(settings: settings)),
-            "lowered pass: a concatenated input is joined by the direct forward pass only")
+            pass.xParts == nil
+                || (pass.weightGradient == nil
+                    ? pass.y != nil && joinsConcatenatedInput(settings: settings)
+                    : pass.y == nil && backwardJoinsConcatenatedInput(dx: pass.dx != nil, settings: settings)),
+            "lowered pass: a concatenated input is joined by the direct kernels' padded copies only")
         // bfloat16 hooks (BFloat16ExactTiling.swift, BFloat16Convolution.swift): qualifying Float
         // passes with precision .bfloat16, on the dot-product kernels, on AMX tiles, or with rounded
         // operands on the Float ones (BFloat16RoundedOperands.swift), as `BFloat16Arithmetic.current` says.

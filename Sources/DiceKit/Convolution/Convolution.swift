@@ -238,11 +238,16 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
         kept input: BackwardInput<Scalar>, outputGradient: Tensor<Scalar>, computeInputGradient: Bool,
         splittingInput: Bool = false
     ) throws -> ConvolutionGradients<Scalar> {
-        let g = try geometry(input.shape)
+        let g = try geometry(input.shape())
         guard outputGradient.shape == g.outputShape else {
             throw DiceKitError.shape(
-                "convolution backward: output gradient has shape \(outputGradient.shape); the output of input \(input.shape) has shape \(g.outputShape)"
+                "convolution backward: output gradient has shape \(outputGradient.shape); the output of input \(g.inputShape) has shape \(g.outputShape)"
             )
+        }
+        var input = input
+        if case .parts(let parts) = input, parts.count == 1 || !trainsOnParts(g, computeInputGradient) {
+            // Parts kept by a layer whose backward pass cannot join them (the settings changed).
+            input = .tensor(try Tensor.concatenatingChannels(parts))
         }
         let hasBias = bias != nil
         let kernel = kernelOperand(g, y: false, dx: computeInputGradient, weightGradient: true)
@@ -269,6 +274,21 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
             gradients.input = nil
         }
         return gradients
+    }
+
+    /// Whether a training forward pass and its backward pass (with or without the input
+    /// gradient) may take an input of `shape` as the channel concatenation of separate tensors,
+    /// read and kept as they are (`forward(concatenating:rectified:)`, `BackwardInput.parts`): both
+    /// run on the direct kernels, whose padded copies join the parts (Float operands or rounded
+    /// ones), so the concatenation is never written.
+    func trainsOnConcatenatedInput(_ shape: [Int], computeInputGradient: Bool) -> Bool {
+        guard let g = try? geometry(shape) else { return false }
+        return trainsOnParts(g, computeInputGradient)
+    }
+
+    private func trainsOnParts(_ g: ConvGeometry, _ computeInputGradient: Bool) -> Bool {
+        Scalar.precision == .single && g.joinsConcatenatedInput(settings: settings)
+            && g.backwardJoinsConcatenatedInput(dx: computeInputGradient, settings: settings)
     }
 
     /// Whether `backward(input:…)` for an input of this shape reads the input only through its

@@ -31,13 +31,7 @@ enum ConvolutionKernels {
                         var pass = LoweredPass(
                             x: sources[0], weight: pw.baseAddress!, y: py.baseAddress!, bias: pb,
                             rectifies: rectified, bfloat16Weights: bfloat16Weights)
-                        if parts.count > 1 {
-                            pass.xParts = zip(sources, parts).map { source, part in
-                                ChannelPart(
-                                    source: UnsafeRawPointer(source).assumingMemoryBound(to: Float.self),
-                                    channels: part.shape.last!)
-                            }
-                        }
+                        if parts.count > 1 { pass.xParts = ChannelPart.parts(sources, of: parts) }
                         g.run(pass, settings: settings)
                     }
                 }
@@ -66,7 +60,7 @@ enum ConvolutionKernels {
         // dx is initialised by the workers (each zeroes its own samples).
         let dx = [T](unsafeUninitializedCapacity: inputGradient ? (split ? inputCount / 2 : inputCount) : 0) {
             pdx, initialized in
-            x.withPointers { px, pxRounded in
+            x.withPointers { px, pxRounded, xParts in
                 weight.withUnsafeBufferPointer { pw in
                     dy.withUnsafeBufferPointer { pdy in
                         dW.withUnsafeMutableBufferPointer { pdW in
@@ -77,6 +71,7 @@ enum ConvolutionKernels {
                                         weightGradient: pdW.baseAddress!, dx: inputGradient ? pdx.baseAddress! : nil,
                                         biasGradient: bias ? pdb.baseAddress! : nil, bfloat16Weights: bfloat16Weights,
                                         xRounded: pxRounded)
+                                    pass.xParts = xParts
                                     pass.dxSecond = split ? pdx2.baseAddress! : nil
                                     g.run(pass, settings: settings)
                                 }
@@ -87,9 +82,9 @@ enum ConvolutionKernels {
             }
             initialized = pdx.count
         }
-        let partShape = Array(x.shape.dropLast()) + [g.inChannels / 2]
+        let partShape = Array(g.inputShape.dropLast()) + [g.inChannels / 2]
         return (
-            inputGradient ? Tensor(uncheckedShape: split ? partShape : x.shape, storage: dx) : nil,
+            inputGradient ? Tensor(uncheckedShape: split ? partShape : g.inputShape, storage: dx) : nil,
             split ? Tensor(uncheckedShape: partShape, storage: dxSecond) : nil,
             Tensor(uncheckedShape: weight.shape, storage: dW),
             bias ? Tensor(uncheckedShape: [g.outChannels], storage: db) : nil

@@ -24,6 +24,15 @@ enum ForwardInput<Scalar: BLASScalar> {
         }
     }
 
+    /// Whether the input is one Float tensor; a rounding or several parts are what a convolution
+    /// may take as they are (`ConvolutionLayer.forward(_:rectified:)`).
+    var isOneFloatTensor: Bool {
+        switch self {
+        case .parts(let parts): parts.count == 1
+        case .rounded: false
+        }
+    }
+
     /// The input as one tensor: the parts concatenated, or the rounding widened (exact).
     func tensor() throws -> Tensor<Scalar> {
         switch self {

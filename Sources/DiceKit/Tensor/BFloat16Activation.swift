@@ -70,6 +70,16 @@ struct BFloat16Activation: Sendable {
 struct ChannelPart {
     let source: UnsafePointer<Float>
     let channels: Int
+
+    /// The parts of a Float concatenation of `tensors` (generic over the scalar type, which is
+    /// Float at run time), with `sources` their scalars.
+    static func parts<T: BLASScalar>(_ sources: [UnsafePointer<T>], of tensors: [Tensor<T>]) -> [ChannelPart] {
+        precondition(T.precision == .single, "ChannelPart: a concatenation of Float tensors")
+        return zip(sources, tensors).map { source, tensor in
+            ChannelPart(
+                source: UnsafeRawPointer(source).assumingMemoryBound(to: Float.self), channels: tensor.shape.last!)
+        }
+    }
 }
 
 /// Writes positions `positions` of the channel concatenation of `parts` (`channels` scalars per

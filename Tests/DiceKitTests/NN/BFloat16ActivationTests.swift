@@ -135,6 +135,9 @@ final class BFloat16ActivationTests: XCTestCase {
         var logits: [[Float]]
         var gradients: [(String, [Float])]
         var kept: (float: Int, bfloat16: Int)
+        /// Bytes of the skips that decoder blocks kept as their input's second part, the storage
+        /// of the encoder's ReLU output (counted once), where a joined input held a copy.
+        var sharedSkips: Int
     }
 
     /// One bfloat16 training step of `configuration` (batch 4), with activations kept as `stores` says.
@@ -150,6 +153,8 @@ final class BFloat16ActivationTests: XCTestCase {
         model.parameters.zeroGradients()
         let outputs = try model.forwardDeepSupervision(images, mode: .training)
         let kept = model.keptActivationBytes
+        let sharedSkips = model.dec.compactMap { ($0.layers.first as? ConvolutionLayer<Float>)?.keptInput.parts?.last }
+            .reduce(0) { $0 + $1.count * MemoryLayout<Float>.stride }
         // A fixed, non-trivial gradient per output.
         let gradients = outputs.enumerated().map { k, output in
             randomTensor(output.shape, seed: UInt64(30 + k)).converted(to: Float.self)
@@ -158,7 +163,7 @@ final class BFloat16ActivationTests: XCTestCase {
         let step = Step(
             logits: outputs.map(\.scalars),
             gradients: model.parameters.trainable.map { ($0.name, $0.gradient.scalars) },
-            kept: kept)
+            kept: kept, sharedSkips: sharedSkips)
         return (step, model)
     }
 
@@ -192,11 +197,17 @@ final class BFloat16ActivationTests: XCTestCase {
                     let (float, rounded) = try checkSameStep(configuration, label: label)
                     // Rounded: every block's inputs and ReLU outputs but the image (the first
                     // convolution, on 3 channels, runs in Float) and the last decoder level's
-                    // output (the Float 1×1 head keeps it).
+                    // output (the Float 1×1 head keeps it). Where the Float step keeps a
+                    // decoder's input as its parts (rounded operands), the skip part is the
+                    // encoder's ReLU output, which the rounded step keeps a second time inside
+                    // the decoder's rounded input.
                     let total = rounded.kept.float + 2 * rounded.kept.bfloat16
-                    XCTAssertEqual(total, float.kept.float, "the same tensors, in either form (\(label))")
+                    let joined = float.kept.float + float.sharedSkips
+                    XCTAssertEqual(total, joined, "the same tensors, in either form (\(label))")
+                    XCTAssertEqual(
+                        float.sharedSkips > 0, arithmetic == .roundedOperands, "parts kept in Float (\(label))")
                     XCTAssertLessThanOrEqual(
-                        Double(rounded.kept.float + rounded.kept.bfloat16), 0.62 * Double(float.kept.float), label)
+                        Double(rounded.kept.float + rounded.kept.bfloat16), 0.62 * Double(joined), label)
                 }
             }
         }
@@ -219,7 +230,7 @@ final class BFloat16ActivationTests: XCTestCase {
         configuration.spatialRank = 3
         let (float, rounded) = try checkSameStep(configuration, size: 8, label: "3-D")
         XCTAssertGreaterThan(rounded.kept.bfloat16, 0)
-        XCTAssertEqual(rounded.kept.float + 2 * rounded.kept.bfloat16, float.kept.float)
+        XCTAssertEqual(rounded.kept.float + 2 * rounded.kept.bfloat16, float.kept.float + float.sharedSkips)
     }
 
     /// Evaluation and Float training keep nothing rounded.

@@ -107,12 +107,25 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     }
 
     /// The training forward pass of `input` in any of its forms (`forward(_:rectified:)`, or
-    /// `forward(rounded:rectified:)` of a rounding); keeps the input the same way.
+    /// `forward(rounded:rectified:)` of a rounding); keeps the input the same way. Parts (a U-Net
+    /// decoder's up-sampled tensor and skip) are read and kept as they are where both passes
+    /// join them in their padded copies (`Convolution.trainsOnConcatenatedInput`), else
+    /// concatenated first: the same values either way.
     func forward(_ input: ForwardInput<Scalar>, rectified: Bool) throws -> Tensor<Scalar> {
         switch input {
-        case .rounded(let rounded): try forward(rounded: rounded, rectified: rectified)
-        case .parts: try forward(input.tensor(), rectified: rectified)
+        case .rounded(let rounded): return try forward(rounded: rounded, rectified: rectified)
+        case .parts(let parts) where parts.count > 1:
+            var convolution = try convolutionFromParameters()
+            convolution.settings.precision = precision
+            guard
+                convolution.trainsOnConcatenatedInput(try input.shape(), computeInputGradient: computesInputGradient)
+            else { break }
+            keptInput.keep(parts: parts)
+            cachedConvolution = convolution
+            return try convolution.forward(concatenating: parts, rectified: rectified)
+        case .parts: break
         }
+        return try forward(input.tensor(), rectified: rectified)
     }
 
     /// A training forward pass whose output goes (through the ReLU it applies when `rectified`)

@@ -22,38 +22,51 @@
 // The copies (Tensor/BFloat16Activation.swift) keep their memory from step to step
 // (Tensor/BFloat16Storage.swift).
 
-/// What a convolution layer keeps of its input for the backward pass: the tensor itself, or its
-/// bfloat16 rounding once `keep(rounded:)` has replaced it.
+/// What a convolution layer keeps of its input for the backward pass: the tensor itself, the
+/// tensors it is the channel concatenation of (`keep(parts:)`), or its bfloat16 rounding once
+/// `keep(rounded:)` has replaced it.
 struct KeptInput<Scalar: BLASScalar> {
     /// The input, while it is kept as it is.
     private(set) var tensor: Tensor<Scalar>?
+    /// The parts of the input, while it is kept as them.
+    private(set) var parts: [Tensor<Scalar>]?
     /// Its rounding, once kept so.
     private(set) var rounded: BFloat16Activation?
 
     /// Keeps `input` (a forward pass), or nothing (nil: after a backward pass, or to release it).
     mutating func keep(_ input: Tensor<Scalar>?) {
         tensor = input
+        parts = nil
         rounded = nil
+    }
+
+    /// Keeps the tensors whose channel concatenation the input is, instead of it (a forward and
+    /// backward pass that read them as they are: `Convolution.trainsOnConcatenatedInput`).
+    mutating func keep(parts: [Tensor<Scalar>]) {
+        keep(nil)
+        self.parts = parts
     }
 
     /// Keeps `rounded`, the rounding of an input that was never kept as a tensor (its forward
     /// pass read the rounding: `ConvolutionLayer.forward(rounded:rectified:)`).
     mutating func keep(roundedOnly rounded: BFloat16Activation) {
-        tensor = nil
+        keep(nil)
         self.rounded = rounded
     }
 
     /// Keeps `rounded`, the rounding of the kept tensor, instead of it.
     mutating func keep(rounded: BFloat16Activation) {
         precondition(tensor?.shape == rounded.shape, "KeptInput: only a kept tensor can be kept rounded")
-        tensor = nil
+        keep(nil)
         self.rounded = rounded
     }
 
-    /// The input as the backward pass reads it, the tensor or its rounding as kept (a
-    /// convolution's weight gradient reads a rounding as it is: ConvEngine.swift, `xRounded`).
+    /// The input as the backward pass reads it, the tensor, its parts or its rounding as kept (a
+    /// convolution's weight gradient reads parts and a rounding as they are: ConvEngine.swift,
+    /// `xParts`, `xRounded`).
     var forBackward: BackwardInput<Scalar>? {
         if let rounded = rounded { return .rounded(rounded) }
+        if let parts = parts { return .parts(parts) }
         return tensor.map { .tensor($0) }
     }
 

@@ -92,7 +92,7 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
                 i += 2
                 continue
             }
-            if case .rounded = current, let conv = layers[i] as? ConvolutionLayer<Scalar> {
+            if let conv = layers[i] as? ConvolutionLayer<Scalar>, !current.isOneFloatTensor {
                 current = .parts([try conv.forward(current, rectified: false)])
                 i += 1
                 continue

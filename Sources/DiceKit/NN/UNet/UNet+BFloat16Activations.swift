@@ -61,6 +61,7 @@ extension UNet {
             for layer in block.layers {
                 if let convolution = layer as? ConvolutionLayer<Scalar> {
                     count(convolution.keptInput.tensor)
+                    for part in convolution.keptInput.parts ?? [] { count(part) }
                     count(convolution.keptInput.rounded)
                 } else if let activation = layer as? ActivationLayer<Scalar> {
                     count(activation.keptOutput)

@@ -167,9 +167,12 @@ public final class UNet<Scalar: BLASScalar> {
                 if rounds && !headKeepsInput { keepInBFloat16(outputOf: j == 0 ? mid : dec[j - 1], inputOf: up[j]) }
                 return output
             }
-            if mode == .evaluation {
-                // The decoder block's first convolution joins the two where it copies its input.
+            if mode == .evaluation || !rounds {
+                // The decoder block's first convolution joins the two where it copies its input,
+                // and in training keeps them for its backward pass, which joins them the same way
+                // (`ConvolutionLayer.forward(_:rectified:)`; else it concatenates them first).
                 let parts = [upsampled, skips.removeLast()]
+                if mode == .training { timed("concat.\(j)", false) {} }
                 x = try timed("dec.\(j)", false) { try dec[j].forward(concatenating: parts, mode: mode) }
             } else if rounds, let parts = try roundedConcatenationParts(upsampled, skips.last!, block: dec[j]) {
                 // Its passes read only the rounding: the Float concatenation is never written.
@@ -185,8 +188,8 @@ public final class UNet<Scalar: BLASScalar> {
                     try Tensor.concatenatingChannels([upsampled, skips.removeLast()])
                 }
                 x = try timed("dec.\(j)", false) {
-                    let output = try dec[j].forward(concatenating: [joined], mode: mode, handingOverRounded: rounds)
-                    if rounds { dec[j].keepActivationsInBFloat16(output: false) }
+                    let output = try dec[j].forward(concatenating: [joined], mode: mode, handingOverRounded: true)
+                    dec[j].keepActivationsInBFloat16(output: false)
                     return output
                 }
             }
