@@ -111,6 +111,42 @@ final class NormalizationTests: XCTestCase {
         XCTAssertLessThan(worst(one.dGamma, meanDyXhat.map { $0 * Double(rows) }), 1e-4)
     }
 
+    /// BatchNorm's statistics and gradient sums over chunks of rows in parallel, merged in chunk
+    /// order, against the serial sums: within Double rounding (10⁻¹⁰ relative), also for
+    /// values far from zero (mean 10⁴, spread 10⁻²: the chunks' deviations, not raw squares, are
+    /// summed), with a last chunk shorter than the others.
+    func testBatchNormChunkedReductionsMatchTheSerialSums() throws {
+        let c = 24
+        let rows = 3 * reductionChunkRows(channels: c) + 1001
+        var generator = SeededGenerator(seed: 31)
+        let noise = Tensor<Double>.normal([rows * c], generator: &generator).scalars
+        let x = noise.enumerated().map { i, z in Float(1e4 + Double(i % c) + 1e-2 * z) }
+        let dy = noise.reversed().map { Float($0) }
+        let xhat = noise.map { Float($0 * 0.5) }
+        func close(_ a: [Double], _ b: [Double], _ label: String) {
+            for (u, v) in zip(a, b) {
+                XCTAssertLessThanOrEqual(abs(u - v), 1e-10 * abs(v), label)
+            }
+        }
+        try x.withUnsafeBufferPointer { x in
+            let serial = channelMoments(x, rows: rows, channels: c)
+            let chunked = parallelChannelMoments(x, rows: rows, channels: c)
+            close(chunked.mean, serial.mean, "mean")
+            close(chunked.variance, serial.variance, "variance")
+            let spread = try XCTUnwrap(serial.variance.max())
+            XCTAssertLessThan(spread, 2e-4, "the data's variance is 10⁻⁴")
+        }
+        dy.withUnsafeBufferPointer { dy in
+            xhat.withUnsafeBufferPointer { xhat in
+                let serial = channelGradientSums(dy, xhat, rows: rows, channels: c)
+                let chunked = parallelChannelGradientSums(dy, xhat, rows: rows, channels: c)
+                for (u, v) in zip(chunked.dBeta + chunked.dGamma, serial.dBeta + serial.dGamma) {
+                    XCTAssertLessThanOrEqual(abs(u - v), 1e-9, "gradient sums")
+                }
+            }
+        }
+    }
+
     /// A batch normalisation followed by a ReLU in a training sequence (the ReLU applied in the
     /// normalisation's output pass) gives the bits of the two layers run one after the other:
     /// outputs, input gradients, parameter gradients and running statistics, with channels whose

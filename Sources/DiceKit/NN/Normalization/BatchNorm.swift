@@ -92,7 +92,9 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
         var shift = [Scalar](repeating: 0, count: c)
         var scale = [Scalar](repeating: 0, count: c)
         if mode == .training {
-            var (mean, variance) = input.withUnsafeBufferPointer { channelMoments($0, rows: localRows, channels: c) }
+            var (mean, variance) = input.withUnsafeBufferPointer {
+                parallelChannelMoments($0, rows: localRows, channels: c)
+            }
             if let synchronizer {
                 (rows, mean, variance) = try synchronizer.merge(rows: rows, mean: mean, variance: variance)
             }
@@ -161,7 +163,7 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
         let c = channels
         let localRows = outputGradient.count / c
         var (dBeta, dGamma) = outputGradient.withUnsafeBufferPointer { dy in
-            cache.xhat.withUnsafeBufferPointer { h in channelGradientSums(dy, h, rows: localRows, channels: c) }
+            cache.xhat.withUnsafeBufferPointer { h in parallelChannelGradientSums(dy, h, rows: localRows, channels: c) }
         }
         // This rank's share of dγ and dβ (the trainer sums the parameter gradients over the
         // ranks); the input gradient needs the whole batch's sums.

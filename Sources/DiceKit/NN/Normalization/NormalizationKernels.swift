@@ -121,6 +121,104 @@ func channelGradientSums<T: BLASScalar>(
     return (dBeta, dGamma)
 }
 
+/// Rows per chunk of BatchNorm's parallel per-channel reductions (about 64 Ki elements, 256 KiB
+/// of Float): fixed by the shape alone, never by the thread count, so the chunks' partial
+/// results, merged in chunk order, are the same bits with any number of threads.
+func reductionChunkRows(channels: Int) -> Int { Swift.max(1, (1 << 16) / Swift.max(channels, 1)) }
+
+/// Runs `chunk(rows, partial)` for every chunk of `reductionChunkRows` rows, in parallel; each
+/// writes its `width` Doubles to `partial` (uninitialised). Returns the partials, chunk after
+/// chunk.
+private func chunkPartials(
+    rows: Int, channels: Int, width: Int, _ chunk: @Sendable (Range<Int>, UnsafeMutablePointer<Double>) -> Void
+) -> [Double] {
+    let chunkRows = reductionChunkRows(channels: channels)
+    let chunks = (rows + chunkRows - 1) / chunkRows
+    return [Double](unsafeUninitializedCapacity: chunks * width) { partials, initialized in
+        let shared = TaskShared(partials.baseAddress!)
+        WorkerPool.shared.run(chunks) { k in
+            let first = k * chunkRows
+            chunk(first..<Swift.min(rows, first + chunkRows), shared.buffers + k * width)
+        }
+        initialized = chunks * width
+    }
+}
+
+/// `channelMoments` over chunks of rows in parallel (BatchNorm's statistics over the whole
+/// batch): each chunk's mean and sum of squared deviations from it, two passes over the chunk
+/// while it is in cache, merged in chunk order as Chan, Golub & LeVeque (1979) do:
+/// mean = Σ nᵢ·meanᵢ / M, M·σ² = Σ (M2ᵢ + nᵢ·(meanᵢ − mean)²). One read of x from memory
+/// instead of two, on every core; the Double sums differ from `channelMoments`'s only by their
+/// rounding.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+func parallelChannelMoments<T: BLASScalar>(_ x: UnsafeBufferPointer<T>, rows: Int, channels: Int) -> (
+    mean: [Double], variance: [Double]
+) {
+    let chunkRows = reductionChunkRows(channels: channels)
+    guard rows > chunkRows else { return channelMoments(x, rows: rows, channels: channels) }
+    let shared = TaskShared(x)
+    // Per chunk: its channels' means, then their sums of squared deviations.
+    let partials = chunkPartials(rows: rows, channels: channels, width: 2 * channels) { range, partial in
+        let elements = (range.lowerBound * channels)..<(range.upperBound * channels)
+        let (mean, variance) = channelMoments(
+            UnsafeBufferPointer(rebasing: shared.buffers[elements]), rows: range.count, channels: channels)
+        for c in 0..<channels {
+            partial[c] = mean[c]
+            partial[channels + c] = variance[c] * Double(range.count)
+        }
+    }
+    var mean = [Double](repeating: 0, count: channels)
+    var variance = [Double](repeating: 0, count: channels)
+    let chunks = partials.count / (2 * channels)
+    let size = { (k: Int) in Double(Swift.min(rows, (k + 1) * chunkRows) - k * chunkRows) }
+    for k in 0..<chunks {
+        for c in 0..<channels { mean[c] += size(k) * partials[2 * channels * k + c] }
+    }
+    for c in 0..<channels { mean[c] /= Double(rows) }
+    for k in 0..<chunks {
+        for c in 0..<channels {
+            let d = partials[2 * channels * k + c] - mean[c]
+            variance[c] += partials[2 * channels * k + channels + c] + size(k) * d * d
+        }
+    }
+    for c in 0..<channels { variance[c] /= Double(rows) }
+    return (mean, variance)
+}
+
+/// `channelGradientSums` over chunks of rows in parallel (BatchNorm's backward pass), the
+/// chunks' sums added in chunk order.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+func parallelChannelGradientSums<T: BLASScalar>(
+    _ dy: UnsafeBufferPointer<T>, _ xhat: UnsafeBufferPointer<T>, rows: Int, channels: Int
+) -> (dBeta: [Double], dGamma: [Double]) {
+    guard rows > reductionChunkRows(channels: channels) else {
+        return channelGradientSums(dy, xhat, rows: rows, channels: channels)
+    }
+    let shared = TaskShared((dy, xhat))
+    let partials = chunkPartials(rows: rows, channels: channels, width: 2 * channels) { range, partial in
+        let (dy, xhat) = shared.buffers
+        let elements = (range.lowerBound * channels)..<(range.upperBound * channels)
+        let (dBeta, dGamma) = channelGradientSums(
+            UnsafeBufferPointer(rebasing: dy[elements]), UnsafeBufferPointer(rebasing: xhat[elements]),
+            rows: range.count, channels: channels)
+        for c in 0..<channels {
+            partial[c] = dBeta[c]
+            partial[channels + c] = dGamma[c]
+        }
+    }
+    var dBeta = [Double](repeating: 0, count: channels)
+    var dGamma = [Double](repeating: 0, count: channels)
+    for k in 0..<(partials.count / (2 * channels)) {
+        for c in 0..<channels {
+            dBeta[c] += partials[2 * channels * k + c]
+            dGamma[c] += partials[2 * channels * k + channels + c]
+        }
+    }
+    return (dBeta, dGamma)
+}
+
 /// Adds per-channel sums into a parameter gradient.
 func accumulateChannelSums<T: BLASScalar>(_ sums: [Double], into gradient: inout Tensor<T>) {
     gradient.withUnsafeMutableBufferPointer { g in
