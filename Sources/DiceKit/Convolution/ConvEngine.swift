@@ -56,7 +56,7 @@ struct LoweredPass<T: BLASScalar> {
     /// direct kernels' padded copy; only for a forward pass that `joinsConcatenatedInput`.
     var xParts: [ChannelPart]? = nil
     /// x as its bfloat16 rounding (a kept activation, KeptActivations.swift), given instead of
-    /// `x` to a Float forward pass that `forwardReadsRoundedOperand`, or to a Float backward pass
+    /// `x` to a Float forward pass that `forwardTakesRoundedOperand`, or to a Float backward pass
     /// whose weight gradient rounds x anyway (`backwardRoundsOperands`):
     /// the dot-product and tile kernels copy its bits into their padded operand; the other
     /// bfloat16 paths (rounded operands, exact tilings) read a Float copy widened from it (exact).
@@ -116,6 +116,18 @@ extension ConvGeometry {
     /// read x only through its rounding and may be handed that rounding (`LoweredPass.xRounded`).
     func forwardReadsRoundedOperand(settings: ConvolutionSettings) -> Bool {
         readsOnlyPackedKernel(y: true, dx: false, weightGradient: false, settings: settings)
+    }
+
+    /// Whether a Float forward pass may be handed x's rounding instead of x
+    /// (`LoweredPass.xRounded`): it runs on the bfloat16 dot-product or tile kernels
+    /// (`forwardReadsRoundedOperand`), or on the Float direct kernels with rounded operands, whose
+    /// padded copy then widens the bits instead of rounding x (exact: the same operand).
+    func forwardTakesRoundedOperand(settings: ConvolutionSettings) -> Bool {
+        if forwardReadsRoundedOperand(settings: settings) { return true }
+        return BFloat16Arithmetic.current == .roundedOperands
+            && withPlaceholderPass(y: true, dx: false, weightGradient: false) { pass in
+                !runsBFloat16Tiling(pass, settings: settings) && runsBFloat16(pass, settings: settings)
+            }
     }
 
     /// `body` of a Float pass whose operands are placeholders: x and the kernel, and y, dx and the
@@ -228,7 +240,7 @@ extension ConvGeometry {
             let forward = pass.y != nil && pass.weightGradient == nil && pass.dx == nil
             precondition(
                 forward
-                    ? forwardReadsRoundedOperand(settings: settings)
+                    ? forwardTakesRoundedOperand(settings: settings)
                     : pass.y == nil && backwardRoundsOperands(y: false, dx: pass.dx != nil, settings: settings),
                 "lowered pass: x given in bfloat16 to a pass that does not round it")
             let pass = unsafeBitCast(pass, to: LoweredPass<Float>.self)

@@ -183,13 +183,14 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
     }
 
     /// Whether a training forward pass on an input of this shape may read its bfloat16 rounding
-    /// (`forward(rounded:rectified:)`) on the bfloat16 kernels, and its backward pass read the
-    /// same rounding (`backwardRoundsInput`): a layer may then keep only the rounding.
+    /// (`forward(rounded:rectified:)`: on the bfloat16 kernels, or with rounded operands on the
+    /// Float ones, which widen it), and its backward pass read the same rounding
+    /// (`backwardRoundsInput`): a layer may then keep only the rounding.
     func readsRoundedInput(_ inputShape: [Int], computeInputGradient: Bool) -> Bool {
         guard backwardRoundsInput(inputShape, computeInputGradient: computeInputGradient),
             let g = try? geometry(inputShape)
         else { return false }
-        return g.forwardReadsRoundedOperand(settings: settings)
+        return g.forwardTakesRoundedOperand(settings: settings)
     }
 
     /// `forward(_:rectified:)` of `Tensor.concatenatingChannels(parts)`, without writing the

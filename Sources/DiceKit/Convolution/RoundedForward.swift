@@ -61,7 +61,7 @@ extension Convolution {
         case .parts(let parts):
             return try forward(concatenating: parts, rectified: rectified)
         case .rounded(let rounded):
-            guard forwardRoundsOperands(rounded.shape) else {
+            guard forwardTakesRoundedInput(rounded.shape) else {
                 return try forward(rounded.widened(), rectified: rectified)
             }
             return try forward(rounded: rounded, rectified: rectified)
@@ -74,6 +74,15 @@ extension Convolution {
     func forwardRoundsOperands(_ inputShape: [Int]) -> Bool {
         guard Scalar.self == Float.self, let g = try? geometry(inputShape) else { return false }
         return g.forwardReadsRoundedOperand(settings: settings)
+    }
+
+    /// Whether the forward pass of an input of `inputShape` may read the input's bfloat16 rounding
+    /// as it is (`forward(rounded:rectified:)`): it runs on the bfloat16 kernels
+    /// (`forwardRoundsOperands`), or with rounded operands on the Float direct kernels, whose
+    /// padded copy widens the bits (`ConvGeometry.forwardTakesRoundedOperand`).
+    func forwardTakesRoundedInput(_ inputShape: [Int]) -> Bool {
+        guard Scalar.self == Float.self, let g = try? geometry(inputShape) else { return false }
+        return g.forwardTakesRoundedOperand(settings: settings)
     }
 
     /// The bfloat16 rounding of `forward(input, rectified:)`, stored by the kernels as they

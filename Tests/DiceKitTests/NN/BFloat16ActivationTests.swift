@@ -131,6 +131,38 @@ final class BFloat16ActivationTests: XCTestCase {
         XCTAssertEqual(results[1], results[0])
     }
 
+    /// A training pass handed its input's rounding (`ConvolutionLayer.forward(rounded:rectified:)`,
+    /// a U-Net decoder's rounded concatenation) on every arithmetic: the dot-product and tile
+    /// kernels copy the bits, the rounded-operand arithmetic widens them in its padded copy
+    /// instead of rounding x. Output and gradients are the bits of the pass on the Float input;
+    /// a Float layer does not take the rounding.
+    func testATrainingPassReadsTheRoundedInputOnEveryArithmetic() throws {
+        try XCTSkipUnless(ComputePrecision.bfloat16Available, "no AVX512-BF16: bfloat16 runs in Float here")
+        let input = randomTensor([2, 9, 10, 32], seed: 14).converted(to: Float.self)
+        let dy = randomTensor([2, 9, 10, 16], seed: 15).converted(to: Float.self)
+        for arithmetic in BFloat16Arithmetic.allCases {
+            try BFloat16Arithmetic.with(arithmetic) {
+                var results: [[UInt32]] = []
+                for takesRounding in [false, true] {
+                    var generator = SeededGenerator(seed: 16)
+                    let layer = try ConvolutionLayer<Float>(
+                        kernelSize: [3, 3], inputChannels: 32, outputChannels: 16, generator: &generator)
+                    XCTAssertFalse(layer.readsRoundedInput(ofShape: input.shape), "Float (\(arithmetic))")
+                    layer.precision = .bfloat16
+                    XCTAssertTrue(layer.readsRoundedInput(ofShape: input.shape), "\(arithmetic)")
+                    let y =
+                        takesRounding
+                        ? try layer.forward(rounded: BFloat16Activation(rounding: input), rectified: true)
+                        : try layer.forward(input, rectified: true)
+                    XCTAssertEqual(layer.keptInput.rounded != nil, takesRounding, "\(arithmetic)")
+                    let dx = try XCTUnwrap(try layer.backward(dy))
+                    results.append(bits(y.scalars) + bits(dx.scalars) + bits(layer.weight.gradient.scalars))
+                }
+                XCTAssertEqual(results[1], results[0], "\(arithmetic)")
+            }
+        }
+    }
+
     private struct Step {
         var logits: [[Float]]
         var gradients: [(String, [Float])]
