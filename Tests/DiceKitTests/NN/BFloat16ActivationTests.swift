@@ -163,6 +163,47 @@ final class BFloat16ActivationTests: XCTestCase {
         }
     }
 
+    /// A block whose second convolution follows a batch normalisation (conv–BN–ReLU–conv–BN–ReLU,
+    /// a U-Net block with `--norm batch`) in a training pass that hands activations over rounded:
+    /// no kernel stores the ReLU's output rounded, so it is rounded once before the second
+    /// convolution, which reads and keeps that rounding, as the ReLU does, on every arithmetic.
+    /// Output and gradients are the bits of the pass that keeps the activation in Float.
+    func testAHandoverRoundsANormalisedActivationOnceBeforeTheConvolution() throws {
+        try XCTSkipUnless(ComputePrecision.bfloat16Available, "no AVX512-BF16: bfloat16 runs in Float here")
+        let input = randomTensor([2, 12, 10, 32], seed: 21).converted(to: Float.self)
+        let dy = randomTensor([2, 12, 10, 32], seed: 22).converted(to: Float.self)
+        for arithmetic in BFloat16Arithmetic.allCases {
+            try BFloat16Arithmetic.with(arithmetic) {
+                var results: [[UInt32]] = []
+                for handsOver in [false, true] {
+                    var generator = SeededGenerator(seed: 23)
+                    let convolutions = try (0..<2).map { _ in
+                        try ConvolutionLayer<Float>(
+                            kernelSize: [3, 3], inputChannels: 32, outputChannels: 32, generator: &generator)
+                    }
+                    for convolution in convolutions { convolution.precision = .bfloat16 }
+                    let relu = ActivationLayer<Float>(.relu)
+                    let block = SequentialLayer<Float>([
+                        convolutions[0], try BatchNorm<Float>(channels: 32), relu,
+                        convolutions[1], try BatchNorm<Float>(channels: 32), ActivationLayer<Float>(.relu),
+                    ])
+                    let y = try block.forward(concatenating: [input], mode: .training, handingOverRounded: handsOver)
+                    let kept = convolutions[1].keptInput
+                    XCTAssertEqual(kept.tensor == nil, handsOver, "Float input let go of (\(arithmetic))")
+                    XCTAssertEqual(kept.rounded != nil, handsOver, "rounding kept (\(arithmetic))")
+                    XCTAssertEqual(relu.keptOutput == nil, handsOver, "\(arithmetic)")
+                    XCTAssertEqual(
+                        relu.keptRounded.map { UnsafeRawPointer($0.storage.pointer) },
+                        kept.rounded.map { UnsafeRawPointer($0.storage.pointer) }, "one rounding (\(arithmetic))")
+                    let dx = try XCTUnwrap(try block.backward(dy))
+                    results.append(
+                        bits(y.scalars) + bits(dx.scalars) + block.parameters.flatMap { bits($0.gradient.scalars) })
+                }
+                XCTAssertEqual(results[1], results[0], "\(arithmetic)")
+            }
+        }
+    }
+
     private struct Step {
         var logits: [[Float]]
         var gradients: [(String, [Float])]

@@ -71,11 +71,27 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
     /// forward pass on the bfloat16 kernels, the next one's two passes:
     /// `ConvolutionLayer.roundedForward(_:rectified:feeding:)`), stores that rounding directly,
     /// which the ReLU and the next convolution keep: the Float output is never written, and the
-    /// values and gradients are the same bits.
+    /// values and gradients are the same bits. Where no kernel stores it so (a normalisation
+    /// between, or the rounded-operand arithmetic), a Float input that a convolution reads only
+    /// through its rounding in both passes is rounded once before it runs: the convolution reads
+    /// and keeps that rounding, and so does the ReLU whose output it is, where the hand-over
+    /// after the pass (`keepActivationsInBFloat16`) rounded it a second time; the Float tensor
+    /// is let go of at once.
     private func forwardLayers(_ input: ForwardInput<Scalar>, handingOverRounded: Bool) throws -> Tensor<Scalar> {
         var current = input
         var i = 0
         while i < layers.count {
+            if handingOverRounded, let conv = layers[i] as? ConvolutionLayer<Scalar>, case .parts(let parts) = current,
+                parts.count == 1, conv.readsRoundedInput(ofShape: parts[0].shape)
+            {
+                let rounded = BFloat16Activation(rounding: parts[0].reinterpreted(as: Float.self))
+                if i > 0, let activation = layers[i - 1] as? ActivationLayer<Scalar>,
+                    activation.keptOutput?.sharesStorage(with: parts[0]) == true
+                {
+                    activation.keep(rounded: rounded)
+                }
+                current = .rounded(rounded)
+            }
             if i + 1 < layers.count, let conv = layers[i] as? ConvolutionLayer<Scalar>,
                 let relu = layers[i + 1] as? ActivationLayer<Scalar>, relu.kind == .relu
             {
