@@ -19,7 +19,7 @@ final class UNetBFloat16Tests: XCTestCase {
     }
 
     // The short training run in bfloat16 against Float (validation Dice within 0.01) is too slow
-    // for a debug build; it is a release-mode check, Docs/Training.md "Mixed precision".
+    // for a debug build; it is a release-mode check, Docs/MixedPrecision.md.
 
     private func relativeError(_ a: [Float], _ b: [Float]) -> Double {
         var difference = 0.0
