@@ -1,7 +1,7 @@
 // Reproduces, on any CPU, what a DYNAMIC_ARCH OpenBLAS does on a CPU model it does not know:
 // it starts on the core named by OPENBLAS_CORETYPE (e.g. Prescott), then this library removes
 // the variable before DiceKit looks at it, so DiceKit's core guard sees a generic core that the
-// user did not ask for. Used by hand for the "guard" figures in Docs/Benchmarks.md; never by CI.
+// user did not ask for. Used by hand for the "guard" figures in Docs/Benchmarks/AMD-Zen5.md; never by CI.
 //
 //   cc -shared -fPIC Scripts/openblas_forget_coretype.c -o /tmp/libforget.so -lopenblas -Wl,--no-as-needed
 //   OPENBLAS_CORETYPE=Prescott LD_PRELOAD=/tmp/libforget.so DICEKIT_OPENBLAS_GUARD=0 .build/release/dicekit check   # before

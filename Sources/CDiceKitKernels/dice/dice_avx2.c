@@ -9,7 +9,7 @@
 // Before these bodies the label passes were the blocked lane loops of dice_blocked.h compiled
 // for AVX2: their 16-lane arrays per channel did not fit the 16 ymm registers, and on an AMD
 // EPYC family 25 model 17 with AVX-512 disabled they ran at half the single-core triad bandwidth
-// (Docs/Benchmarks.md).
+// (Docs/Benchmarks/AMD-Zen4.md, "The AVX2 Dice bodies").
 
 #include "dice_avx2.h"
 #include "dice_scalar.h"

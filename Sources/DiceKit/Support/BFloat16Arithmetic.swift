@@ -10,7 +10,7 @@
 //
 // Which one is faster is a property of the core, which CPUID does not report:
 //   - AMD Zen 4 and Zen 5 run vdpbf16ps at twice the multiply–add rate of Float FMAs (measured on
-//     Zen 5: the bfloat16 kernels at 1.5–1.7× the Float ones, Docs/Benchmarks.md);
+//     Zen 5: the bfloat16 kernels at 1.5–1.7× the Float ones, Docs/Benchmarks/AMD-Zen5.md);
 //   - Intel cores with AVX512-BF16 and no usable AMX (Cooper Lake; Sapphire, Emerald and Granite
 //     Rapids whose AMX a hypervisor hides) run it no faster than Float FMAs, at half their rate
 //     on the one measured: a Xeon family 6 model 207, 44.7 multiply-adds per ns against 89.5 on one core
