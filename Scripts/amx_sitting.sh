@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# What the AMX tile kernels still lack, measured in one command on the first machine whose CPU
+# exposes AMX (`lscpu` lists amx_tile and amx_bf16): the tile unit's self-check, the hardware
+# tests that skip elsewhere, the short training run in both precisions, the tiles against the
+# dot products on the same CPU, and DiceKit's bf16 against PyTorch's autocast
+# (Docs/MixedPrecision.md, "AMX tiles"). Run by hand, never by CI.
+#
+#     Scripts/amx_sitting.sh                          # every step; about 30 minutes on 2 cores
+#     OUT=/tmp/amx PYTHON=/work/refenv/bin/python Scripts/amx_sitting.sh
+#     SKIP_TORCH=1 Scripts/amx_sitting.sh             # without the PyTorch sitting (step 7)
+#
+# Steps, each logged to OUT/<step>.log (default OUT: /tmp/dicekit-amx-sitting), then a summary:
+#   1. the CPU: vendor, family, model, flags; stops with exit status 2 when amx_tile or
+#      amx_bf16 is missing (ALLOW_NO_AMX=1 runs the rest anyway, to try the script elsewhere)
+#   2. release builds of dicekit and dicekit-bench
+#   3. `dicekit check`: the bfloat16 level, the arithmetic in use and the tile self-check
+#   4. `swift test --filter 'AMXTileKernelTests|AMXTrapEmulationTests'`: on AMX its three
+#      hardware tests run instead of skipping (tile unit against Double and the model, the
+#      self-check, the AVX512-BF16 level forced on an AMX CPU)
+#   5. the short training run of Docs/MixedPrecision.md in float32 and bf16: final validation
+#      Dice (foreground) of each and their difference (the issue's bound: 0.01)
+#   6. every `_bf16` key with the automatic arithmetic against `DICEKIT_BF16_ARITHMETIC=dot`,
+#      alternated three times: the tiles' speed over the dot products' on this CPU
+#   7. the U-Net keys against ../shared/reference/bench_torch.py (PyTorch float32 and autocast),
+#      alternated three times, with sgemm as the machine's baseline
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/dicekit-amx-sitting}
+PYTHON=${PYTHON:-/work/refenv/bin/python}
+ALLOW_NO_AMX=${ALLOW_NO_AMX:-0}
+SKIP_TORCH=${SKIP_TORCH:-0}
+mkdir -p "$OUT"
+summary=()
+note() { summary+=("$1"); echo "amx_sitting: $1" >&2; }
+
+# 1. The CPU.
+flags=$(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2)
+vendor=$(grep -m1 '^vendor_id' /proc/cpuinfo | cut -d: -f2 | xargs)
+family=$(grep -m1 '^cpu family' /proc/cpuinfo | cut -d: -f2 | xargs)
+model=$(grep -m1 '^model[[:space:]]*:' /proc/cpuinfo | cut -d: -f2 | xargs)
+name=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2 | xargs)
+wanted=$(for f in avx512f avx512_bf16 amx_tile amx_bf16 amx_int8; do
+    if [[ " $flags " == *" $f "* ]]; then printf '%s ' "$f"; fi
+done)
+{ echo "$name ($vendor family $family model $model), $(nproc) logical CPUs"; echo "flags of interest: $wanted"; } |
+    tee "$OUT/1-cpu.log" >&2
+note "CPU: $name ($vendor family $family model $model); $wanted"
+if [[ " $flags " != *" amx_tile "* || " $flags " != *" amx_bf16 "* ]]; then
+    if [[ "$ALLOW_NO_AMX" != 1 ]]; then
+        echo "amx_sitting: this CPU lists no amx_tile/amx_bf16 flag; expected an AMX CPU (ALLOW_NO_AMX=1 runs the steps anyway)" >&2
+        exit 2
+    fi
+    note "no AMX on this CPU: the steps below run without the tile unit"
+fi
+
+# 2. Release builds.
+swift build -c release --product dicekit >"$OUT/2-build.log" 2>&1
+swift build -c release --product dicekit-bench >>"$OUT/2-build.log" 2>&1
+DICEKIT=.build/release/dicekit
+BENCH=.build/release/dicekit-bench
+
+# 3. dicekit check.
+"$DICEKIT" check >"$OUT/3-check.json" 2>"$OUT/3-check.log"
+check_field() { sed -n "s/.*\"$1\": \"\\([^\"]*\\)\".*/\\1/p" "$OUT/3-check.json"; }
+note "dicekit check: bf16 level $(check_field bf16_level), arithmetic $(check_field bf16_arithmetic), AMX self-check: $(check_field amx_self_check)"
+
+# 4. The AMX tests.
+if swift test --filter 'AMXTileKernelTests|AMXTrapEmulationTests' >"$OUT/4-tests.log" 2>&1; then result=passed; else result=FAILED; fi
+skipped=$(grep -c "' skipped" "$OUT/4-tests.log" || true)
+note "AMX tests: $result ($(grep -o 'Executed [0-9]* tests, with [^(]*failures' "$OUT/4-tests.log" | tail -1); $skipped hardware tests skipped)"
+
+# 5. The short training run in each precision.
+declare -A dice
+for precision in float32 bf16; do
+    "$DICEKIT" train --data synthetic --count 160 --size 64 --epochs 8 --base 16 --depth 3 --seed 1 \
+        --precision "$precision" --out "$OUT/5-run-$precision" >"$OUT/5-train-$precision.log" 2>&1
+    dice[$precision]=$(sed -n 's/.*"final_val_dice_foreground": *\([0-9.eE+-]*\).*/\1/p' \
+        "$OUT/5-run-$precision/summary.json" | head -1)
+done
+note "short run, final validation Dice (foreground): float32 ${dice[float32]}, bf16 ${dice[bf16]}, difference $(
+    awk -v a="${dice[float32]}" -v b="${dice[bf16]}" 'BEGIN { d = a - b; if (d < 0) d = -d; printf "%.4f", d }')"
+
+# 6. The automatic arithmetic (tiles on AMX) against the dot products, every _bf16 key.
+"$BENCH" --filter _bf16 --alternate 3 \
+    --reference "DICEKIT_BF16_ARITHMETIC=dot $BENCH --filter _bf16 --json | tail -1" >"$OUT/6-tiles-vs-dot.log" 2>&1
+note "automatic arithmetic against the dot products (medians, their speed ratio, best runs' ratio), every key in $OUT/6-tiles-vs-dot.log:"
+while read -r key ours _ theirs _ ratio _ best; do
+    note "  $key: $ours against $theirs, $ratio (best runs $best)"
+done < <(grep -E '^unet_.*_bf16_ms ' "$OUT/6-tiles-vs-dot.log" | tail -4)
+
+# 7. Against PyTorch's float32 and autocast.
+if [[ "$SKIP_TORCH" == 1 ]]; then
+    note "PyTorch sitting skipped (SKIP_TORCH=1)"
+elif [[ ! -x "$PYTHON" || ! -f ../shared/reference/bench_torch.py ]]; then
+    note "PyTorch sitting skipped: no $PYTHON or ../shared/reference/bench_torch.py"
+else
+    "$BENCH" --filter 'unet_b|sgemm' --alternate 3 --reference \
+        "cd ../shared && OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive $PYTHON reference/bench_torch.py" \
+        >"$OUT/7-torch.log" 2>&1
+    note "against PyTorch: $OUT/7-torch.log"
+    grep -E '^(sgemm|unet_b)' "$OUT/7-torch.log" | tail -9 >&2 || true
+fi
+
+printf '%s\n' "${summary[@]}" >"$OUT/summary.txt"
+echo "amx_sitting: summary in $OUT/summary.txt" >&2
