@@ -45,14 +45,14 @@
 #define DK_UNROLL _Pragma("clang loop unroll(full)")
 
 /// Stores a grid tile's MR × NV accumulators (positions o, o + 1, … of the padded grid, output
-/// channels from `co`, each 16 to their part in an output of two parts: dk_conv_part_column), skipping grid positions outside the output and at or past `end`, with
-/// max(0, ·) when g->relu. A tile inside one output line (most of them: 10 of the 11 tiles of 12
-/// positions on a 130-wide grid line) stores its rows one after the other without a test;
-/// otherwise the grid coordinates of o, then a branch-free step per position (two divisions per
-/// tile, not per position). The ReLU is a max with a floor of 0, or of −∞ without it (which
-/// returns every value, NaN included, as it is): no branch per vector. The per-position tests and
-/// the reloads of g they caused (all 32 vector registers busy) took a fifth of a first layer's
-/// forward time on Emerald Rapids.
+/// channels from `co`, each 16 to their part in an output of two parts: dk_conv_part_column),
+/// skipping grid positions outside the output and at or past `end`, with max(0, ·) when g->relu. A
+/// tile inside one output line (most of them: 10 of the 11 tiles of 12 positions on a 130-wide grid
+/// line) stores its rows one after the other without a test; otherwise the grid coordinates of o,
+/// then a branch-free step per position (two divisions per tile, not per position). The ReLU is a
+/// max with a floor of 0, or of −∞ without it (which returns every value, NaN included, as it is):
+/// no branch per vector. The per-position tests and the reloads of g they caused (all 32 vector
+/// registers busy) took a fifth of a first layer's forward time on Emerald Rapids.
 DKC512 static inline __attribute__((always_inline))
 void store_grid_tile(const dk_conv_geometry *g, const __m512 *acc, float *y, long o, long end, int co, const int MR,
                      const int NV) {

@@ -212,8 +212,9 @@ static inline __attribute__((always_inline)) void dk_conv_output_offsets(const d
 }
 
 /// The offset of output column c from its position's offset (dk_conv_output_offsets): c (in an
-/// output of two parts, dk_conv_part_column), or for a scattered output, with c = ((a·uh + b)·uw + cc)·C + channel, that of up-sampled position
-/// (a, b, cc) of the block, channel `channel`.
+/// output of two parts, dk_conv_part_column), or for a scattered output, with
+/// c = ((a·uh + b)·uw + cc)·C + channel, that of up-sampled position (a, b, cc) of the block,
+/// channel `channel`.
 static inline long dk_conv_output_column(const dk_conv_geometry *g, long c) {
     if (!dk_conv_scatters(g)) return dk_conv_part_column(g, c);
     const long channels = g->cout / (g->ud * g->uh * g->uw), h2 = g->uh * g->oh, w2 = g->uw * g->ow;
