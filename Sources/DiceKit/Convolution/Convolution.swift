@@ -187,10 +187,8 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
     /// Float ones, which widen it), and its backward pass read the same rounding
     /// (`backwardRoundsInput`): a layer may then keep only the rounding.
     func readsRoundedInput(_ inputShape: [Int], computeInputGradient: Bool) -> Bool {
-        guard backwardRoundsInput(inputShape, computeInputGradient: computeInputGradient),
-            let g = try? geometry(inputShape)
-        else { return false }
-        return g.forwardTakesRoundedOperand(settings: settings)
+        backwardRoundsInput(inputShape, computeInputGradient: computeInputGradient)
+            && forwardTakesRoundedInput(inputShape)
     }
 
     /// `forward(_:rectified:)` of `Tensor.concatenatingChannels(parts)`, without writing the

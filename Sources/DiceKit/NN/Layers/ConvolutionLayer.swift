@@ -86,7 +86,8 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
 
     /// Whether a training forward pass on an input of `shape` may take the input's bfloat16
     /// rounding instead of it (`forward(rounded:rectified:)`): its forward and backward passes
-    /// both read the input only through that rounding, on the bfloat16 kernels.
+    /// both read the input only through that rounding (`Convolution.readsRoundedInput`: on the
+    /// bfloat16 kernels, or with rounded operands on the Float ones).
     func readsRoundedInput(ofShape shape: [Int]) -> Bool {
         guard precision == .bfloat16, Scalar.self == Float.self, var convolution = try? convolutionFromParameters()
         else { return false }

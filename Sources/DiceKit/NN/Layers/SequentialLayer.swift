@@ -84,13 +84,7 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
             if handingOverRounded, let conv = layers[i] as? ConvolutionLayer<Scalar>, case .parts(let parts) = current,
                 parts.count == 1, conv.readsRoundedInput(ofShape: parts[0].shape)
             {
-                let rounded = BFloat16Activation(rounding: parts[0].reinterpreted(as: Float.self))
-                if i > 0, let activation = layers[i - 1] as? ActivationLayer<Scalar>,
-                    activation.keptOutput?.sharesStorage(with: parts[0]) == true
-                {
-                    activation.keep(rounded: rounded)
-                }
-                current = .rounded(rounded)
+                current = .rounded(rounding(parts[0], sharedWithActivationBefore: i))
             }
             if i + 1 < layers.count, let conv = layers[i] as? ConvolutionLayer<Scalar>,
                 let relu = layers[i + 1] as? ActivationLayer<Scalar>, relu.kind == .relu

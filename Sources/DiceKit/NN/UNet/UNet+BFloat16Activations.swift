@@ -25,17 +25,23 @@ extension SequentialLayer {
             guard let convolution = layer as? ConvolutionLayer<Scalar>, convolution.backwardRoundsKeptInput,
                 let input = convolution.keptInput.tensor
             else { continue }
-            let rounded = BFloat16Activation(rounding: input.reinterpreted(as: Float.self))
-            if i > 0, let activation = layers[i - 1] as? ActivationLayer<Scalar>,
-                activation.keptOutput?.sharesStorage(with: input) == true
-            {
-                activation.keep(rounded: rounded)
-            }
-            convolution.keep(roundedInput: rounded)
+            convolution.keep(roundedInput: rounding(input, sharedWithActivationBefore: i))
         }
         if output, let activation = layers.last as? ActivationLayer<Scalar>, let kept = activation.keptOutput {
             activation.keep(rounded: BFloat16Activation(rounding: kept.reinterpreted(as: Float.self)))
         }
+    }
+
+    /// The bfloat16 rounding of `input`, the input of layer `i`, which the activation before
+    /// layer i also keeps instead of its output when that output is `input` (one copy for both).
+    func rounding(_ input: Tensor<Scalar>, sharedWithActivationBefore i: Int) -> BFloat16Activation {
+        let rounded = BFloat16Activation(rounding: input.reinterpreted(as: Float.self))
+        if i > 0, let activation = layers[i - 1] as? ActivationLayer<Scalar>,
+            activation.keptOutput?.sharesStorage(with: input) == true
+        {
+            activation.keep(rounded: rounded)
+        }
+        return rounded
     }
 }
 
