@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 #include "dk_convolution.h"
+#include "dk_platform.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -24,8 +25,17 @@ typedef enum {
 /// permission once when the CPU has AMX.
 dk_bf16_level dk_bf16_detected(void);
 
-/// 1 when the AMX tile-data permission was granted, 0 when refused, -1 when never asked (no AMX).
+/// 1 when the AMX tile-data permission was granted, 0 when refused, -1 when never asked (no AMX,
+/// or a tile unit smaller than the kernels' tiles).
 int dk_amx_permission(void);
+
+/// Whether a tile unit whose CPUID leaves read `palettes` (0x1D, subleaf 0), `palette1` (0x1D,
+/// subleaf 1) and `tmul` (0x1E, subleaf 0) holds the tiles the kernels configure: palette 1 with
+/// at least 8 tiles of 16 rows × 64 bytes, and products of K = 16 rows into N = 64-byte rows.
+/// Returns 1, or 0 with the first shortfall described in `detail` (`size` bytes; may be NULL).
+/// Detection asks for the tile data only when it returns 1.
+int dk_amx_tiles_fit(const dk_cpuid_regs *palettes, const dk_cpuid_regs *palette1, const dk_cpuid_regs *tmul,
+                     char *detail, long size);
 
 /// Runs both tile kernels (conv_amx.c) over small problems whose sums are exact in Float
 /// (convolution/conv_amx_check.c), on the tile unit (`hardware` non-zero) or on the software model
@@ -35,8 +45,9 @@ int dk_amx_permission(void);
 int dk_amx_self_check(int hardware, char *detail, long size);
 
 /// The self-check that detection runs on the tile unit once Linux grants the tile data: 1 passed
-/// (the AMX level is detected), 0 failed (the AVX512-BF16 level is detected instead), -1 not run
-/// (no AMX, or the tile data refused).
+/// (the AMX level is detected), 0 failed (the AVX512-BF16 level is detected instead; also when
+/// the tile unit is smaller than the kernels' tiles, dk_amx_tiles_fit, and was never used), -1
+/// not run (no AMX, or the tile data refused).
 int dk_amx_self_check_status(void);
 
 /// The first mismatch of a failed detection self-check (dk_amx_self_check_status() == 0), else "".

@@ -5,6 +5,11 @@
 //   AMX-BF16     CPUID.(7,0):EDX[22] and AMX-TILE EDX[24], usable only after Linux grants the
 //                process the tile data state: arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA),
 //                requested once inside the same pthread_once; a refusal leaves the AVX512-BF16 level.
+//                Before asking, the tile unit's shape (CPUID leaves 0x1D and 0x1E: palette 1 and the
+//                multiplier's limits) must hold the tiles the kernels configure (dk_amx_tiles_fit):
+//                ldtilecfg faults on a configuration its palette cannot hold, and tdpbf16ps raises
+//                #UD on products past the multiplier's limits, so a smaller unit is never used and
+//                counts as a failed self-check that names the shortfall.
 //                Once granted, both tile kernels run their self-check on the tile unit
 //                (conv_amx_check.c: exact sums, bit for bit); a failure leaves the AVX512-BF16
 //                level too, and dk_amx_self_check_detail says what differed.
@@ -17,6 +22,7 @@
 #include "../convolution/conv_internal.h"
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #if defined(__linux__) && defined(__x86_64__)
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -33,6 +39,33 @@ static int amx_check_status = -1;
 static char amx_check_detail[256];
 static _Atomic int bf16_forced = DK_BF16_AUTOMATIC;
 
+int dk_amx_tiles_fit(const dk_cpuid_regs *palettes, const dk_cpuid_regs *palette1, const dk_cpuid_regs *tmul,
+                     char *detail, long size) {
+    // What conv_amx_kernel.h configures: 8 tiles (0–7) of up to 16 rows × 64 bytes, and products
+    // of 16 rows of pairs (K) into 64-byte rows (N).
+    const struct {
+        const char *name;
+        unsigned int has, needs;
+    } limits[] = {
+        {"palettes, CPUID 0x1D.0 EAX", palettes->eax, 1},
+        {"tiles of palette 1, CPUID 0x1D.1 EBX[31:16]", palette1->ebx >> 16, 8},
+        {"bytes per row of palette 1, CPUID 0x1D.1 EBX[15:0]", palette1->ebx & 0xFFFF, 64},
+        {"rows per tile of palette 1, CPUID 0x1D.1 ECX[15:0]", palette1->ecx & 0xFFFF, 16},
+        {"bytes per tile of palette 1, CPUID 0x1D.1 EAX[31:16]", palette1->eax >> 16, 1024},
+        {"multiplier rows K, CPUID 0x1E.0 EBX[7:0]", tmul->ebx & 0xFF, 16},
+        {"multiplier row bytes N, CPUID 0x1E.0 EBX[23:8]", tmul->ebx >> 8 & 0xFFFF, 64},
+    };
+    for (unsigned long i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        if (limits[i].has >= limits[i].needs) continue;
+        if (detail && size > 0)
+            snprintf(detail, (size_t)size, "%s: %u; the kernels' tiles need %u", limits[i].name, limits[i].has,
+                     limits[i].needs);
+        return 0;
+    }
+    if (detail && size > 0) detail[0] = 0;
+    return 1;
+}
+
 static void detect_bf16(void) {
     dk_cpuid_regs r0 = {0}, r1 = {0};
     if (!dk_cpuid(7, 0, &r0)) return;
@@ -44,6 +77,14 @@ static void detect_bf16(void) {
     bf16_detected = DK_BF16_AVX512;
     const int amx = (r0.edx >> 22 & 1) && (r0.edx >> 24 & 1);
     if (!amx || (xcr0 & 0x60000) != 0x60000) return;
+    dk_cpuid_regs palettes = {0}, palette1 = {0}, tmul = {0};
+    dk_cpuid(0x1D, 0, &palettes);
+    dk_cpuid(0x1D, 1, &palette1);
+    dk_cpuid(0x1E, 0, &tmul);
+    if (!dk_amx_tiles_fit(&palettes, &palette1, &tmul, amx_check_detail, sizeof amx_check_detail)) {
+        amx_check_status = 0;
+        return;
+    }
 #if defined(__linux__) && defined(__x86_64__)
     amx_permission = syscall(SYS_arch_prctl, DK_ARCH_REQ_XCOMP_PERM, DK_XFEATURE_XTILEDATA) == 0;
 #else

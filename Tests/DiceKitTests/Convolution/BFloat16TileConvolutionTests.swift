@@ -151,6 +151,10 @@ final class AMXTileKernelTests: XCTestCase {
         XCTAssertEqual(model.result, 0, "model: \(model.detail)")
         XCTAssertEqual(model.detail, "")
         let check = BFloat16Arithmetic.tileSelfCheck
+        if case .failed = check, dk_amx_permission() == -1 {
+            // A tile unit smaller than the kernels' tiles, never configured (AMXTileShapeTests).
+            throw XCTSkip("AMX tiles unused here: \(check)")
+        }
         if case .failed = check { XCTFail("tile unit: \(check)") }
         guard dk_amx_permission() == 1 else {
             XCTAssertEqual(check, .notRun)
