@@ -19,6 +19,11 @@
 // each (dk_bf16_pack_weight_tiles). Positions off the output grid (x ≥ ow, y ≥ oh) and those past
 // the task's range are computed but not stored; their rows read at most 31 positions past the
 // last one stored, which the slack after a padded sample holds (DK_CONV_SLACK_POSITIONS).
+// The 16-channel blocks run in groups whose packed weights fit dk_conv_weight_block(g) (L2 / 4,
+// ConvBlocking.swift; at least a pair): every 32 positions of the range run over one group
+// before the next group starts, so that a wide layer's weights (4.5 MiB at 3×3, 512 → 512) are
+// read from memory once per call instead of once per 32 positions. Each output's sum runs over
+// the same rows in the same order whatever the groups.
 
 AMX_TARGET static void AMX_NAME(forward_tiles)(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wt,
                                                  const float *bias, void *y, long q0, long q1) {
@@ -36,37 +41,42 @@ AMX_TARGET static void AMX_NAME(forward_tiles)(const dk_conv_geometry *g, const 
     float sums[4][16][16] __attribute__((aligned(64)));
     const long first = dk_conv_grid_position(g, q0), end = dk_conv_grid_position(g, q1 - 1) + 1;
     const int segments = g->kd * g->kh, blocks = (int)(cout / 16);
+    // 16-channel blocks per group: `pairs` rows of 64 bytes each, an even count.
+    const long fitting = dk_conv_weight_block(g) / (pairs * 64) / 2 * 2;
+    const int group = fitting < 2 ? 2 : fitting > blocks ? blocks : (int)fitting;
     long out[32];
-    for (long p = first; p < end; p += 32) {
-        amx_block_outputs(g, p, end, q0, q1, out);
-        for (int nb = 0; nb < blocks; nb += 2) {
-            const int both = nb + 1 < blocks;
-            TILE_ZERO(0);
-            TILE_ZERO(1);
-            TILE_ZERO(2);
-            TILE_ZERO(3);
-            dk_conv_segment_cursor cursor = dk_conv_segment_start(g, 0);
-            for (int s = 0; s < segments; s++, dk_conv_next_segment(g, &cursor)) {
-                const uint16_t *a = xp + p * cin + cursor.offset;
-                const uint16_t *b = wt + (nb * pairs + s * segment / 2) * 32;
-                for (long k = 0; k < segment; k += chunk) {
-                    TILE_LOAD(4, a + k, 2 * cin);
-                    TILE_LOAD(5, a + 16 * cin + k, 2 * cin);
-                    TILE_LOAD(6, b + k / 2 * 32, 64);
-                    TILE_DP(0, 4, 6);
-                    TILE_DP(2, 5, 6);
-                    if (both) {
-                        TILE_LOAD(7, b + (pairs + k / 2) * 32, 64);
-                        TILE_DP(1, 4, 7);
-                        TILE_DP(3, 5, 7);
+    for (int b0 = 0; b0 < blocks; b0 += group) {
+        for (long p = first; p < end; p += 32) {
+            amx_block_outputs(g, p, end, q0, q1, out);
+            for (int nb = b0; nb < b0 + group && nb < blocks; nb += 2) {
+                const int both = nb + 1 < blocks;
+                TILE_ZERO(0);
+                TILE_ZERO(1);
+                TILE_ZERO(2);
+                TILE_ZERO(3);
+                dk_conv_segment_cursor cursor = dk_conv_segment_start(g, 0);
+                for (int s = 0; s < segments; s++, dk_conv_next_segment(g, &cursor)) {
+                    const uint16_t *a = xp + p * cin + cursor.offset;
+                    const uint16_t *b = wt + (nb * pairs + s * segment / 2) * 32;
+                    for (long k = 0; k < segment; k += chunk) {
+                        TILE_LOAD(4, a + k, 2 * cin);
+                        TILE_LOAD(5, a + 16 * cin + k, 2 * cin);
+                        TILE_LOAD(6, b + k / 2 * 32, 64);
+                        TILE_DP(0, 4, 6);
+                        TILE_DP(2, 5, 6);
+                        if (both) {
+                            TILE_LOAD(7, b + (pairs + k / 2) * 32, 64);
+                            TILE_DP(1, 4, 7);
+                            TILE_DP(3, 5, 7);
+                        }
                     }
                 }
+                TILE_STORE(0, sums[0], 64);
+                TILE_STORE(1, sums[1], 64);
+                TILE_STORE(2, sums[2], 64);
+                TILE_STORE(3, sums[3], 64);
+                amx_store_block(g, sums, bias, y, out, nb, both);
             }
-            TILE_STORE(0, sums[0], 64);
-            TILE_STORE(1, sums[1], 64);
-            TILE_STORE(2, sums[2], 64);
-            TILE_STORE(3, sums[3], 64);
-            amx_store_block(g, sums, bias, y, out, nb, both);
         }
     }
     TILE_RELEASE();

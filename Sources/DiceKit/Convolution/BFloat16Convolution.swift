@@ -135,8 +135,11 @@ extension ConvGeometry {
     }
 
     private func bfloat16Geometry(_ padded: PaddedSource, output: [Int], cin: Int, cout: Int) -> dk_conv_geometry {
-        dk_conv_geometry(
+        var g = dk_conv_geometry(
             hp: padded.extents[1], wp: padded.extents[2], output: output, kernel: kernel, cin: cin, cout: cout)
+        // The tile forward pass groups its output channels by it (conv_amx_kernel.h).
+        g.weight_block = ConvBlocking.current.weightBlock
+        return g
     }
 
     /// The kernel [kd·kh·kw·cin, cout] of forward geometry `g` as bfloat16 row pairs

@@ -69,7 +69,10 @@ extension ConvGeometry {
     /// The 1×1 geometry of a product over `rows` consecutive rows with `cin` reduced channels
     /// and `cout` results per row.
     private func rowGeometry(rows: Int, cin: Int, cout: Int) -> dk_conv_geometry {
-        dk_conv_geometry(hp: 1, wp: rows, output: [1, 1, rows], kernel: [1, 1, 1], cin: cin, cout: cout)
+        var g = dk_conv_geometry(hp: 1, wp: rows, output: [1, 1, rows], kernel: [1, 1, 1], cin: cin, cout: cout)
+        // The tile forward pass groups its output channels by it (conv_amx_kernel.h).
+        g.weight_block = ConvBlocking.current.weightBlock
+        return g
     }
 
     /// Writes rows [r0, r1) of col(x) [P × K], rounded to bfloat16, to `col` (`patch` elements

@@ -14,6 +14,8 @@
 //       reloads and the per-block tile set-up cost more than the L2 reads: on Emerald Rapids,
 //       64 → 64 at 64² forward went from 277–287 to 300–312 GFLOP/s and 128 → 128 at 32² from
 //       279–307 to 311–320 (alternated runs; Docs/Convolution.md, "Sizes from the machine").
+//       The AMX forward pass groups its 16-channel blocks by the same size (conv_amx_kernel.h):
+//       each group's packed bfloat16 kernel is read once for a task's positions.
 //   forward chunk  = (L2 / 2) / (4 bytes · (Cin + min(Cout, 64))) output positions,
 //                    rounded down to a multiple of 24, within [96, 3072]
 //       One chunk's input rows (Cin floats per position) and the output block it accumulates

@@ -106,18 +106,25 @@ final class AMXTrapEmulationTests: XCTestCase {
     }
 
     /// The forward cases: the same bits as the model, written where the model writes (NaN
-    /// elsewhere), within the bound against Double.
+    /// elsewhere), within the bound against Double; also with the output channels in groups of
+    /// two blocks (a weight block of 1 byte), against the model's one group.
     func testForwardSameBitsAsTheModel() {
         let before = trappedProducts
         for (index, c) in TileKernelHarness.forwardCases.enumerated() {
             let seed = 7000 + UInt64(index)
             let model = TileKernelHarness.run(c, seed: seed)
-            let trapped = TileKernelHarness.run(c, on: .trapped, seed: seed)
-            let positions = c.output.reduce(1, *)
-            TileKernelHarness.assertWithinBound(
-                trapped, range: c.range ?? 0..<positions, cout: c.cout, "trapped, case \(index)")
-            let first = trapped.output.indices.first { trapped.output[$0].bitPattern != model.output[$0].bitPattern }
-            XCTAssertNil(first, "case \(index): output [\(first ?? 0)] differs from the model's")
+            for weightBlock in [0, 1] {
+                let trapped = TileKernelHarness.run(c, weightBlock: weightBlock, on: .trapped, seed: seed)
+                let positions = c.output.reduce(1, *)
+                TileKernelHarness.assertWithinBound(
+                    trapped, range: c.range ?? 0..<positions, cout: c.cout, "trapped, case \(index)")
+                let first = trapped.output.indices.first {
+                    trapped.output[$0].bitPattern != model.output[$0].bitPattern
+                }
+                XCTAssertNil(
+                    first, "case \(index), weight block \(weightBlock): output [\(first ?? 0)] differs from the model's"
+                )
+            }
         }
         assertTrapped(since: before)
     }

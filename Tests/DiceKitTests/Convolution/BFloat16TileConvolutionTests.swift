@@ -59,6 +59,23 @@ final class AMXTileKernelTests: XCTestCase {
         }
     }
 
+    /// The forward cases with their output channels in groups of two 16-channel blocks (a
+    /// weight block of 1 byte; conv_amx_kernel.h), which wide layers get from L2: the bits of the
+    /// one group the cases' weights make at the default block, with 3 to 5 blocks (the last group
+    /// a single block at 48 and 80 channels).
+    func testChannelGroupsKeepTheBits() {
+        var grouped = 0
+        for (index, c) in TileKernelHarness.forwardCases.enumerated() where c.cout >= 48 {
+            let seed = 7000 + UInt64(index)
+            let whole = TileKernelHarness.run(c, seed: seed)
+            let groups = TileKernelHarness.run(c, weightBlock: 1, seed: seed)
+            let first = groups.output.indices.first { groups.output[$0].bitPattern != whole.output[$0].bitPattern }
+            XCTAssertNil(first, "case \(index): output [\(first ?? 0)] differs between the groupings")
+            grouped += 1
+        }
+        XCTAssertEqual(grouped, 3)
+    }
+
     /// TileKernelHarness.weightCases on the model, against Double: added to dW, and written
     /// over it (`accumulate` 0, the tile weight gradient's own use: its tiles start from zero).
     func testWeightGradientModelAgainstDouble() {

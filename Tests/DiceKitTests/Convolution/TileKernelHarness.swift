@@ -72,9 +72,11 @@ enum TileKernelHarness {
         var output: [Float], exact: [Double], magnitude: [Double], reduction: Int
     }
 
+    /// `weightBlock`: the geometry's weight_block (0: the kernels' 128 KiB, which holds every
+    /// case's weights in one group of output-channel blocks; 1: groups of two blocks).
     static func run(
         output: [Int], kernel: [Int], cin: Int, cout: Int, range: Range<Int>? = nil, relu: Bool = false,
-        bias: Bool = true, on unit: TileUnit = .model, seed: UInt64
+        bias: Bool = true, weightBlock: Int = 0, on unit: TileUnit = .model, seed: UInt64
     ) -> Pass {
         let (od, oh, ow) = (output[0], output[1], output[2])
         let (kd, kh, kw) = (kernel[0], kernel[1], kernel[2])
@@ -90,6 +92,7 @@ enum TileKernelHarness {
         let b = (0..<cout).map { _ in Float.random(in: -1...1, using: &generator) }
         var g = dk_conv_geometry(hp: hp, wp: wp, output: output, kernel: kernel, cin: cin, cout: cout)
         g.relu = relu ? 1 : 0
+        g.weight_block = weightBlock
         var packed = [UInt16](repeating: 0, count: k * cout)
         dk_bf16_pack_weight_tiles(&g, w, &packed, 0)
         let positions = od * oh * ow
@@ -133,10 +136,10 @@ enum TileKernelHarness {
     }
 
     /// run(output:…) of a forward case.
-    static func run(_ c: ForwardCase, on unit: TileUnit = .model, seed: UInt64) -> Pass {
+    static func run(_ c: ForwardCase, weightBlock: Int = 0, on unit: TileUnit = .model, seed: UInt64) -> Pass {
         run(
             output: c.output, kernel: c.kernel, cin: c.cin, cout: c.cout, range: c.range, relu: c.relu, bias: c.bias,
-            on: unit, seed: seed)
+            weightBlock: weightBlock, on: unit, seed: seed)
     }
 
     /// checkWeightGradient(samples:…) of a weight-gradient case.
