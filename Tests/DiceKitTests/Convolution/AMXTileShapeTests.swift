@@ -26,6 +26,13 @@ final class AMXTileShapeTests: XCTestCase {
         return (fits == 1, String(cString: buffer))
     }
 
+    /// A copy of `regs` with `change` made to it.
+    private func changed(_ regs: dk_cpuid_regs, _ change: (inout dk_cpuid_regs) -> Void) -> dk_cpuid_regs {
+        var copy = regs
+        change(&copy)
+        return copy
+    }
+
     /// The shape of every AMX CPU so far fits, and so does a larger one; each limit below what the
     /// kernels configure is refused, with a detail that names the field, its value and the need.
     func testEachLimitOfTheTileUnitIsChecked() {
@@ -37,54 +44,32 @@ final class AMXTileShapeTests: XCTestCase {
             dk_cpuid_regs(eax: 0, ebx: 0x0000_8020, ecx: 0, edx: 0))
         XCTAssertTrue(larger.fits, larger.detail)
 
-        var p1 = palette1
-        var m = multiplier
+        let need = "; the kernels' tiles need"
         let shortfalls: [(String, dk_cpuid_regs, dk_cpuid_regs, dk_cpuid_regs)] = [
-            ("palettes, CPUID 0x1D.0 EAX: 0; the kernels' tiles need 1", dk_cpuid_regs(), palette1, multiplier),
+            ("palettes, CPUID 0x1D.0 EAX: 0\(need) 1", dk_cpuid_regs(), palette1, multiplier),
             (
-                "tiles of palette 1, CPUID 0x1D.1 EBX[31:16]: 4; the kernels' tiles need 8", palettes,
-                {
-                    p1.ebx = 0x0004_0040
-                    return p1
-                }(), multiplier
+                "tiles of palette 1, CPUID 0x1D.1 EBX[31:16]: 4\(need) 8", palettes,
+                changed(palette1) { $0.ebx = 0x0004_0040 }, multiplier
             ),
             (
-                "bytes per row of palette 1, CPUID 0x1D.1 EBX[15:0]: 32; the kernels' tiles need 64", palettes,
-                {
-                    p1 = palette1
-                    p1.ebx = 0x0008_0020
-                    return p1
-                }(), multiplier
+                "bytes per row of palette 1, CPUID 0x1D.1 EBX[15:0]: 32\(need) 64", palettes,
+                changed(palette1) { $0.ebx = 0x0008_0020 }, multiplier
             ),
             (
-                "rows per tile of palette 1, CPUID 0x1D.1 ECX[15:0]: 8; the kernels' tiles need 16", palettes,
-                {
-                    p1 = palette1
-                    p1.ecx = 8
-                    return p1
-                }(), multiplier
+                "rows per tile of palette 1, CPUID 0x1D.1 ECX[15:0]: 8\(need) 16", palettes,
+                changed(palette1) { $0.ecx = 8 }, multiplier
             ),
             (
-                "bytes per tile of palette 1, CPUID 0x1D.1 EAX[31:16]: 512; the kernels' tiles need 1024", palettes,
-                {
-                    p1 = palette1
-                    p1.eax = 0x0200_2000
-                    return p1
-                }(), multiplier
+                "bytes per tile of palette 1, CPUID 0x1D.1 EAX[31:16]: 512\(need) 1024", palettes,
+                changed(palette1) { $0.eax = 0x0200_2000 }, multiplier
             ),
             (
-                "multiplier rows K, CPUID 0x1E.0 EBX[7:0]: 8; the kernels' tiles need 16", palettes, palette1,
-                {
-                    m.ebx = 0x0000_4008
-                    return m
-                }()
+                "multiplier rows K, CPUID 0x1E.0 EBX[7:0]: 8\(need) 16", palettes, palette1,
+                changed(multiplier) { $0.ebx = 0x0000_4008 }
             ),
             (
-                "multiplier row bytes N, CPUID 0x1E.0 EBX[23:8]: 32; the kernels' tiles need 64", palettes, palette1,
-                {
-                    m.ebx = 0x0000_2010
-                    return m
-                }()
+                "multiplier row bytes N, CPUID 0x1E.0 EBX[23:8]: 32\(need) 64", palettes, palette1,
+                changed(multiplier) { $0.ebx = 0x0000_2010 }
             ),
         ]
         for (expected, p, p1, m) in shortfalls {
