@@ -242,11 +242,11 @@ int amx_trap_forward(const dk_conv_geometry *g, const uint16_t *xp, const uint16
 
 int amx_trap_weight_grad(const dk_conv_geometry *g, const uint16_t *xt, long xt_stride, const uint16_t *dyg,
                          long dyg_stride, long samples, float *dw, long kb0, long kb1, long cb0, long cb1,
-                         int accumulate) {
+                         long positions, int accumulate) {
     sigjmp_buf point;
     if (sigsetjmp(point, 1)) return leave(-1);
     fault_text[0] = 0, recovery = &point;
-    dk_amx_weight_grad_run(1, g, xt, xt_stride, dyg, dyg_stride, samples, dw, kb0, kb1, cb0, cb1, accumulate);
+    dk_amx_weight_grad_run(1, g, xt, xt_stride, dyg, dyg_stride, samples, dw, kb0, kb1, cb0, cb1, positions, accumulate);
     return leave(0);
 }
 

@@ -232,13 +232,15 @@ void dk_amx_forward_run(int hardware, const dk_conv_geometry *g, const uint16_t 
 
 void dk_amx_weight_grad_run(int hardware, const dk_conv_geometry *g, const uint16_t *xt, long xt_stride,
                             const uint16_t *dyg, long dyg_stride, long samples, float *dw, long kb0, long kb1,
-                            long cb0, long cb1, int accumulate) {
+                            long cb0, long cb1, long positions, int accumulate) {
     if (kb1 <= kb0 || cb1 <= cb0) return;
     const long row = dk_conv_tile_transpose_row(g);
     if (hardware)
-        weight_grad_tiles_hardware(g, xt, xt_stride, row, dyg, dyg_stride, samples, dw, kb0, kb1, cb0, cb1, accumulate);
+        weight_grad_tiles_hardware(g, xt, xt_stride, row, dyg, dyg_stride, samples, dw, kb0, kb1, cb0, cb1,
+                                   positions, accumulate);
     else
-        weight_grad_tiles_model(g, xt, xt_stride, row, dyg, dyg_stride, samples, dw, kb0, kb1, cb0, cb1, accumulate);
+        weight_grad_tiles_model(g, xt, xt_stride, row, dyg, dyg_stride, samples, dw, kb0, kb1, cb0, cb1, positions,
+                                accumulate);
 }
 
 /// Calls of the tile kernel on the model [0] and on the tile unit [1] (dk_conv_tile_calls).
@@ -277,17 +279,18 @@ long dk_conv_tile_calls(int hardware) { return atomic_load_explicit(&tile_calls[
 
 int dk_conv_weight_grad_tiles_on(int hardware, const dk_conv_geometry *g, const uint16_t *xt, long xt_stride,
                                  const uint16_t *dyg, long dyg_stride, long samples, float *dw, long kb0, long kb1,
-                                 long cb0, long cb1, int accumulate) {
+                                 long cb0, long cb1, long positions, int accumulate) {
     if (hardware && !tile_unit_allowed()) return -1;
     if (kb1 <= kb0 || cb1 <= cb0) return 0;
     atomic_fetch_add_explicit(&tile_calls[hardware ? 1 : 0], 1, memory_order_relaxed);
-    dk_amx_weight_grad_run(hardware, g, xt, xt_stride, dyg, dyg_stride, samples, dw, kb0, kb1, cb0, cb1, accumulate);
+    dk_amx_weight_grad_run(hardware, g, xt, xt_stride, dyg, dyg_stride, samples, dw, kb0, kb1, cb0, cb1, positions,
+                           accumulate);
     return 0;
 }
 
 void dk_conv_weight_grad_tiles(const dk_conv_geometry *g, const uint16_t *xt, long xt_stride, const uint16_t *dyg,
                                long dyg_stride, long samples, float *dw, long kb0, long kb1, long cb0, long cb1,
-                               int accumulate) {
+                               long positions, int accumulate) {
     dk_conv_weight_grad_tiles_on(tile_unit_in_use(), g, xt, xt_stride, dyg, dyg_stride, samples,
-                                 dw, kb0, kb1, cb0, cb1, accumulate);
+                                 dw, kb0, kb1, cb0, cb1, positions, accumulate);
 }

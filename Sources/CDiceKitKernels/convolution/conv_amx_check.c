@@ -10,8 +10,8 @@
 // Cases: reductions in chunks of 16 and of 32, one and two 16-channel blocks per tile pair, a
 // range that starts and ends mid-grid, widths that end a tile mid-line, ReLU, no bias, 3-D, 1×1
 // products over rows, NaN in the read-ahead slack; the weight gradient over several samples,
-// with row- and channel-block ranges that start past 0. Every output outside a range or block
-// must keep its initial value.
+// with row- and channel-block ranges that start past 0 and position chunks that end mid-sample.
+// Every output outside a range or block must keep its initial value.
 
 #include "dk_bf16.h"
 #include "conv_internal.h"
@@ -30,6 +30,7 @@ typedef struct {
 typedef struct {
     int samples, od, oh, ow, kd, kh, kw, cin, cout;
     long kb0, kb1, cb0, cb1;
+    long chunk;  // grid positions per chunk of the tile loop (0: the whole batch in one)
 } check_weight_case;
 
 static const check_forward_case forward_cases[] = {
@@ -40,9 +41,9 @@ static const check_forward_case forward_cases[] = {
 };
 
 static const check_weight_case weight_cases[] = {
-    {2, 1, 5, 7, 1, 3, 3, 48, 32, 0, 27, 0, 2},
-    {3, 1, 6, 9, 1, 3, 3, 16, 48, 2, 8, 1, 3},
-    {2, 2, 3, 4, 3, 3, 3, 16, 16, 0, 27, 0, 1},
+    {2, 1, 5, 7, 1, 3, 3, 48, 32, 0, 27, 0, 2, 0},
+    {3, 1, 6, 9, 1, 3, 3, 16, 48, 2, 8, 1, 3, 96},  // 64 positions per sample: chunks end mid-sample
+    {2, 2, 3, 4, 3, 3, 3, 16, 16, 0, 27, 0, 1, 32},
 };
 
 /// The value every output outside a range or block starts with and must keep.
@@ -152,7 +153,7 @@ static int check_weight_gradient(int hardware, const check_weight_case *c, unsig
     }
     for (long i = 0; i < k * c->cout; i++) dw[i] = check_untouched;
     dk_amx_weight_grad_run(hardware, &g, xt, xt_stride, dyg, dyg_stride, c->samples, dw, c->kb0, c->kb1, c->cb0,
-                           c->cb1, 1);
+                           c->cb1, c->chunk, 1);
     for (long row = 0; row < k; row++) {
         const long s = row / ((long)c->kw * c->cin), j = row % ((long)c->kw * c->cin);
         const int dz = (int)(s / c->kh), ky = (int)(s % c->kh), kx = (int)(j / c->cin), ci = (int)(j % c->cin);

@@ -88,43 +88,57 @@ AMX_TARGET static void AMX_NAME(forward_tiles)(const dk_conv_geometry *g, const 
 // k = (segment s, kx, ci) reads channel ci's row from grid position cells(s) + kx on, so the 16
 // rows of a block are 16 channels, one row of the transpose apart), B = 16 pairs of consecutive
 // grid positions × 16 output channels of the gradient on the grid (dk_bf16_pack_gradient_grid,
-// zero off the output grid). Tiles 0–3: C for two row blocks × two channel blocks, loaded from
-// dW (or zeroed, without `accumulate`) and stored back once per call; 4–5 the two row blocks' inputs; 6–7 the two channel blocks'
-// gradients. The sum of each element runs over the samples in order, then the grid in order.
+// zero off the output grid). Tiles 0–3: C for two row blocks × two channel blocks; 4–5 the two
+// row blocks' inputs; 6–7 the two channel blocks' gradients.
+// The batch's grid positions (sample after sample) run in chunks of `positions` (a multiple of
+// 32; all of them when ≤ 0): every pair of row blocks and pair of channel blocks of the call runs
+// over one chunk before the next chunk starts, its C tiles loaded from dW (or zeroed, for the
+// first chunk without `accumulate`) and stored back around it. The chunk's inputs and gradients
+// are then read from memory once per call instead of once per pair of blocks, and re-read from
+// cache by the others (the caller sizes the chunk from L2). A Float tile stored and loaded again
+// keeps its bits, so the sum of each element runs over the samples in order, then the grid in
+// order, whatever the chunks.
 
 AMX_TARGET static void AMX_NAME(weight_grad_tiles)(const dk_conv_geometry *g, const uint16_t *xt, long xt_stride,
                                                      long row, const uint16_t *dyg, long dyg_stride, long samples,
                                                      float *dw, long kb0, long kb1, long cb0, long cb1,
-                                                     int accumulate) {
+                                                     long positions, int accumulate) {
     AMX_STATE
     const long cin = g->cin, cout = g->cout, segment = (long)g->kw * cin, length = dk_conv_tile_grid_length(g);
+    const long total = samples * length;
+    const long step = positions > 0 ? (positions + 31) / 32 * 32 : total > 0 ? total : 32;
     dk_tile_config config;
     __builtin_memset(&config, 0, sizeof config);
     config.palette = 1;
     for (int t = 0; t < 8; t++) config.colsb[t] = 64, config.rows[t] = 16;
     TILE_CONFIG(&config);
-    for (long kb = kb0; kb < kb1; kb += 2) {
-        const int rows2 = kb + 1 < kb1;
-        const long a0 = amx_kernel_row_origin(g, kb, segment, row);
-        const long a1 = rows2 ? amx_kernel_row_origin(g, kb + 1, segment, row) : a0;
-        for (long cb = cb0; cb < cb1; cb += 2) {
-            const int columns2 = cb + 1 < cb1;
-            float *c = dw + kb * 16 * cout + cb * 16;
-            if (accumulate) {
-                TILE_LOAD(0, c, 4 * cout);
-                if (columns2) TILE_LOAD(1, c + 16, 4 * cout);
-                if (rows2) TILE_LOAD(2, c + 16 * cout, 4 * cout);
-                if (rows2 && columns2) TILE_LOAD(3, c + 16 * cout + 16, 4 * cout);
-            } else {
-                // dW only written: the accumulators start from zero (the bits of a zeroed dW).
-                TILE_ZERO(0);
-                if (columns2) TILE_ZERO(1);
-                if (rows2) TILE_ZERO(2);
-                if (rows2 && columns2) TILE_ZERO(3);
-            }
-            for (long n = 0; n < samples; n++) {
-                const uint16_t *x = xt + n * xt_stride, *d = dyg + n * dyg_stride + cb * 32;
-                for (long p = 0; p < length; p += 32) {
+    // One chunk at least, so that a call over no positions still zeroes its blocks without `accumulate`.
+    long t0 = 0;
+    do {
+        const long t1 = t0 + step < total ? t0 + step : total;
+        const long n0 = length > 0 ? t0 / length : 0, p0 = t0 - n0 * length;
+        for (long kb = kb0; kb < kb1; kb += 2) {
+            const int rows2 = kb + 1 < kb1;
+            const long a0 = amx_kernel_row_origin(g, kb, segment, row);
+            const long a1 = rows2 ? amx_kernel_row_origin(g, kb + 1, segment, row) : a0;
+            for (long cb = cb0; cb < cb1; cb += 2) {
+                const int columns2 = cb + 1 < cb1;
+                float *c = dw + kb * 16 * cout + cb * 16;
+                if (accumulate || t0 > 0) {
+                    TILE_LOAD(0, c, 4 * cout);
+                    if (columns2) TILE_LOAD(1, c + 16, 4 * cout);
+                    if (rows2) TILE_LOAD(2, c + 16 * cout, 4 * cout);
+                    if (rows2 && columns2) TILE_LOAD(3, c + 16 * cout + 16, 4 * cout);
+                } else {
+                    // dW only written: the accumulators start from zero (the bits of a zeroed dW).
+                    TILE_ZERO(0);
+                    if (columns2) TILE_ZERO(1);
+                    if (rows2) TILE_ZERO(2);
+                    if (rows2 && columns2) TILE_ZERO(3);
+                }
+                long n = n0, p = p0;
+                for (long t = t0; t < t1; t += 32) {
+                    const uint16_t *x = xt + n * xt_stride, *d = dyg + n * dyg_stride + cb * 32;
                     TILE_LOAD(4, x + a0 + p, 2 * row);
                     TILE_LOAD(6, d + p * cout, 4 * cout);
                     TILE_DP(0, 4, 6);
@@ -137,13 +151,15 @@ AMX_TARGET static void AMX_NAME(weight_grad_tiles)(const dk_conv_geometry *g, co
                         TILE_DP(2, 5, 6);
                         if (columns2) TILE_DP(3, 5, 7);
                     }
+                    if ((p += 32) == length) p = 0, n++;
                 }
+                TILE_STORE(0, c, 4 * cout);
+                if (columns2) TILE_STORE(1, c + 16, 4 * cout);
+                if (rows2) TILE_STORE(2, c + 16 * cout, 4 * cout);
+                if (rows2 && columns2) TILE_STORE(3, c + 16 * cout + 16, 4 * cout);
             }
-            TILE_STORE(0, c, 4 * cout);
-            if (columns2) TILE_STORE(1, c + 16, 4 * cout);
-            if (rows2) TILE_STORE(2, c + 16 * cout, 4 * cout);
-            if (rows2 && columns2) TILE_STORE(3, c + 16 * cout + 16, 4 * cout);
         }
-    }
+        t0 = t1;
+    } while (t0 < total);
     TILE_RELEASE();
 }

@@ -299,7 +299,7 @@ void dk_amx_forward_run(int hardware, const dk_conv_geometry *g, const uint16_t 
                         const float *bias, void *y, long q0, long q1);
 void dk_amx_weight_grad_run(int hardware, const dk_conv_geometry *g, const uint16_t *xt, long xt_stride,
                             const uint16_t *dyg, long dyg_stride, long samples, float *dw, long kb0, long kb1,
-                            long cb0, long cb1, int accumulate);
+                            long cb0, long cb1, long positions, int accumulate);
 
 /// dk_amx_self_check without its permission check, for bf16_dispatch.c's detection (which runs it
 /// on the tile unit right after Linux grants the tile data, inside its pthread_once).

@@ -178,18 +178,22 @@ void dk_bf16_pack_gradient_grid(const dk_conv_geometry *g, const float *dy, uint
 /// X[p][k]·dY[p][co] on AMX tiles, from the transposes `xt` (dk_bf16_transpose_grid, `xt_stride`
 /// elements apart) and gradients `dyg` (dk_bf16_pack_gradient_grid, `dyg_stride` apart); cin
 /// and cout multiples of 16, stride 1. Each element sums the samples in order, each over its grid
-/// in order: the bits depend on the geometry only. On the tile unit when the bfloat16 level in use
-/// is DK_BF16_AMX, else on the software model (as dk_conv_forward_tiles). With `accumulate` zero
-/// the blocks of dw are only written (the sums start from zero: the bits of a zeroed dw).
+/// in order: the bits depend on the geometry only. The batch's grid positions run in chunks of
+/// `positions` (rounded up to a multiple of 32; all at once when ≤ 0), each through every block
+/// of the call before the next: the caller sizes a chunk's inputs and gradients to stay in cache
+/// while the blocks re-read them; the result does not depend on it. On the tile unit when the
+/// bfloat16 level in use is DK_BF16_AMX, else on the software model (as dk_conv_forward_tiles).
+/// With `accumulate` zero the blocks of dw are only written (the sums start from zero: the bits
+/// of a zeroed dw).
 void dk_conv_weight_grad_tiles(const dk_conv_geometry *g, const uint16_t *xt, long xt_stride, const uint16_t *dyg,
                                long dyg_stride, long samples, float *dw, long kb0, long kb1, long cb0, long cb1,
-                               int accumulate);
+                               long positions, int accumulate);
 
 /// dk_conv_weight_grad_tiles on the tile unit (`hardware` non-zero) or the model (0), as
 /// dk_conv_forward_tiles_on: -1 without running when the tile unit is asked for without AMX.
 int dk_conv_weight_grad_tiles_on(int hardware, const dk_conv_geometry *g, const uint16_t *xt, long xt_stride,
                                  const uint16_t *dyg, long dyg_stride, long samples, float *dw, long kb0, long kb1,
-                                 long cb0, long cb1, int accumulate);
+                                 long cb0, long cb1, long positions, int accumulate);
 
 /// For the tests' trap emulator (Tests/AMXTrapEmulator): non-zero makes dk_conv_forward_tiles and
 /// dk_conv_weight_grad_tiles run the tile unit's compilation of the kernels, and the `_on` forms

@@ -209,7 +209,7 @@ extension ConvGeometry {
                             dk_bf16_pack_gradient_grid(&g, dy + rows.lowerBound * outChannels, dyp)
                             dk_conv_weight_grad_tiles(
                                 &g, pairs, 0, dyp, 0, 1, sums + p * weightCount, 0, patch / 16, 0, outChannels / 16,
-                                1)
+                                0, 1)
                         } else if weightGradient && whole {
                             var g = geometry.rowGeometry(rows: rows.count, cin: patch, cout: outChannels)
                             dk_bf16_pack_pairs(&g, col, xqAll + 2 * rows.lowerBound * patch, rows.count)

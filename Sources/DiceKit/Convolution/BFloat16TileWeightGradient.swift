@@ -9,10 +9,13 @@
 // (dk_bf16_pack_gradient_grid). The reduction runs over the grid, not the output positions: the
 // padded columns add products with a zero gradient.
 //
-// Work split: the samples' copies are made in parallel; then (pair of 16-row blocks, pair of
-// 16-channel blocks) tasks, dealt to the workers, each own their block of dW and run through every
-// sample. Each element of dW sums the samples in order, each over its grid in order, whatever
-// the task: the same bits on every run and for every worker count.
+// Work split: the samples' copies are made in parallel; then dW is split into blocks of kernel
+// rows (TileWeightGradientPlan: pairs of 16-row blocks whose Float sums fit a quarter of L2, at
+// least one block per worker; with fewer row pairs than workers, pairs of 16-channel blocks too),
+// dealt to the workers. Each block runs over the batch in chunks of grid positions sized to stay
+// in L2 while the block's tiles re-read them (ConvBlocking.tileWeightGradientChunk). Each element
+// of dW sums the samples in order, each over its grid in order, whatever the blocks and chunks:
+// the same bits on every run, for every worker count and cache size.
 
 internal import CDiceKitKernels
 
@@ -43,20 +46,53 @@ extension ConvGeometry {
                     dk_bf16_pack_gradient_grid(gp, dy + n * ySample, dyg + n * dygStride)
                 }
             }
-            let rowPairs = (patch / 16 + 1) / 2
-            let channelPairs = (outChannels / 16 + 1) / 2
-            let (rowBlocks, channelBlocks) = (patch / 16, outChannels / 16)
-            let tasks = rowPairs * channelPairs
-            let count = Swift.min(workers, tasks)
+            let plan = TileWeightGradientPlan(
+                rowBlocks: patch / 16, channelBlocks: outChannels / 16, workers: workers,
+                rowsPerBlock: ConvBlocking.current.tileWeightGradientRows(outChannels: outChannels))
+            let span = (Int(g.kd) - 1) * g.hp * g.wp + (Int(g.kh) - 1) * g.wp + Int(g.kw) - 1
+            let chunk = ConvBlocking.current.tileWeightGradientChunk(
+                inChannels: inChannels, outChannels: outChannels, span: span)
+            let count = Swift.min(workers, plan.tasks.count)
             runWorkers(count) { worker in
                 let (gp, _, _, xt, dyg, dW) = shared.buffers
-                for task in Swift.stride(from: worker, to: tasks, by: count) {
-                    let (r, c) = task.quotientAndRemainder(dividingBy: channelPairs)
+                for task in Swift.stride(from: worker, to: plan.tasks.count, by: count) {
+                    let (rows, channels) = plan.tasks[task]
                     dk_conv_weight_grad_tiles(
-                        gp, xt, xtStride, dyg, dygStride, batch, dW, 2 * r, Swift.min(rowBlocks, 2 * r + 2), 2 * c,
-                        Swift.min(channelBlocks, 2 * c + 2), 0)
+                        gp, xt, xtStride, dyg, dygStride, batch, dW, rows.lowerBound, rows.upperBound,
+                        channels.lowerBound, channels.upperBound, chunk, 0)
                 }
             }
         }
+    }
+}
+
+/// The blocks of dW that the AMX weight gradient's tasks own: ranges of 16-row blocks × ranges of
+/// 16-channel blocks, each range starting on a pair (the tile kernel's 2 × 2 blocks).
+struct TileWeightGradientPlan {
+    /// Each task's row blocks and channel blocks; together they cover dW once.
+    let tasks: [(rows: Range<Int>, channels: Range<Int>)]
+
+    /// Blocks of at most `rowsPerBlock` kernel rows (a multiple of 32) over every channel, at least
+    /// one per worker where the row pairs allow, as many per worker as the rows need; with fewer
+    /// row pairs than workers, the channel pairs are split too.
+    init(rowBlocks: Int, channelBlocks: Int, workers: Int, rowsPerBlock: Int) {
+        let rowPairs = (rowBlocks + 1) / 2
+        let channelPairs = (channelBlocks + 1) / 2
+        let workers = Swift.max(workers, 1)
+        let pairsPerBlock = Swift.max(1, rowsPerBlock / 32)
+        // Whole rounds of the workers, each block within the L2 budget.
+        let needed = (rowPairs + pairsPerBlock - 1) / pairsPerBlock
+        let rowTasks = Swift.min(rowPairs, (needed + workers - 1) / workers * workers)
+        let channelTasks = rowTasks < workers ? Swift.min(channelPairs, (workers + rowTasks - 1) / rowTasks) : 1
+        var tasks: [(rows: Range<Int>, channels: Range<Int>)] = []
+        for r in 0..<rowTasks {
+            let rows = (2 * (rowPairs * r / rowTasks))..<Swift.min(rowBlocks, 2 * (rowPairs * (r + 1) / rowTasks))
+            for c in 0..<channelTasks {
+                let first = 2 * (channelPairs * c / channelTasks)
+                let channels = first..<Swift.min(channelBlocks, 2 * (channelPairs * (c + 1) / channelTasks))
+                tasks.append((rows, channels))
+            }
+        }
+        self.tasks = tasks
     }
 }

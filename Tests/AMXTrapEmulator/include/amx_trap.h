@@ -56,7 +56,7 @@ int amx_trap_forward(const dk_conv_geometry *g, const uint16_t *xp, const uint16
 /// dk_conv_weight_grad_tiles_on(1, …) without the check that the AMX level is in use: 0, or -1.
 int amx_trap_weight_grad(const dk_conv_geometry *g, const uint16_t *xt, long xt_stride, const uint16_t *dyg,
                          long dyg_stride, long samples, float *dw, long kb0, long kb1, long cb0, long cb1,
-                         int accumulate);
+                         long positions, int accumulate);
 
 /// What this thread's last emulated #UD broke ("#UD: tdpbf16ps: rows(c) = rows(a), …"), else "".
 const char *amx_trap_fault_detail(void);

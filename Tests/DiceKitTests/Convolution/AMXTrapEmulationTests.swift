@@ -130,16 +130,22 @@ final class AMXTrapEmulationTests: XCTestCase {
     }
 
     /// The weight-gradient cases: the same bits as the model, 0.5 kept outside the blocks, within
-    /// the bound against Double.
+    /// the bound against Double; also with the batch's grid positions in chunks of 32 (dW's tiles
+    /// stored and loaded again around every chunk), against the model's one chunk.
     func testWeightGradientSameBitsAsTheModel() {
         for (index, c) in TileKernelHarness.weightCases.enumerated() {
             let seed = 7300 + UInt64(index)
             for accumulate in [true, false] {
                 let model = TileKernelHarness.checkWeightGradient(c, accumulate: accumulate, seed: seed)
-                let trapped = TileKernelHarness.checkWeightGradient(c, on: .trapped, accumulate: accumulate, seed: seed)
-                let first = trapped.indices.first { trapped[$0].bitPattern != model[$0].bitPattern }
-                XCTAssertNil(
-                    first, "case \(index), accumulate \(accumulate): dW[\(first ?? 0)] differs from the model's")
+                for positions in [0, 32] {
+                    let trapped = TileKernelHarness.checkWeightGradient(
+                        c, positions: positions, on: .trapped, accumulate: accumulate, seed: seed)
+                    let first = trapped.indices.first { trapped[$0].bitPattern != model[$0].bitPattern }
+                    XCTAssertNil(
+                        first,
+                        "case \(index), chunks of \(positions), accumulate \(accumulate): dW[\(first ?? 0)] differs from the model's"
+                    )
+                }
             }
         }
     }

@@ -85,6 +85,26 @@ final class AMXTileKernelTests: XCTestCase {
         }
     }
 
+    /// The weight-gradient cases with the batch's grid positions in chunks of 32, 64 and 96
+    /// (chunks that end mid-sample and span two samples; conv_amx_kernel.h), which large images
+    /// get from L2: the bits of the whole batch in one chunk, added to dW and written over it.
+    func testWeightGradientChunksKeepTheBits() {
+        for (index, c) in TileKernelHarness.weightCases.enumerated() {
+            let seed = 7300 + UInt64(index)
+            for accumulate in [true, false] {
+                let whole = TileKernelHarness.checkWeightGradient(c, accumulate: accumulate, seed: seed)
+                for positions in [32, 64, 96] {
+                    let chunked = TileKernelHarness.checkWeightGradient(
+                        c, positions: positions, accumulate: accumulate, seed: seed)
+                    let first = chunked.indices.first { chunked[$0].bitPattern != whole[$0].bitPattern }
+                    XCTAssertNil(
+                        first,
+                        "case \(index), chunks of \(positions), accumulate \(accumulate): dW[\(first ?? 0)] differs")
+                }
+            }
+        }
+    }
+
     /// The tile packing holds every weight once, in its block, pair and lane: element (k, c) of
     /// [K × Cout] at ((c/16 · K/2 + k/2)·16 + c mod 16)·2 + k mod 2; flipped, row t·Cout + co of the
     /// flipped kernel is W[taps − 1 − t][·][co].

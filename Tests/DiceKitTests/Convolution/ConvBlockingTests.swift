@@ -26,6 +26,14 @@ final class ConvBlockingTests: XCTestCase {
         XCTAssertEqual(emerald.forwardChunk(inChannels: 128, outChannels: 128), 1365 / 24 * 24)
         XCTAssertEqual(emerald.weightGradientLines(inChannels: 128, outChannels: 128, width: 32), 32)
         XCTAssertEqual(emerald.weightGradientBlockLines(inChannels: 128, outChannels: 128, width: 32), 42)
+        // The AMX weight gradient at 128² 32 → 32, 3×3 (span 2 · 130 + 2 = 262 positions):
+        // (1 MiB − 2 · 32 · 262) / (2 · 64) = 8061 → 8032 positions; every row of its 288 in one
+        // block: (512 KiB) / (4 · 32) = 4096 rows.
+        XCTAssertEqual(emerald.tileWeightGradientChunk(inChannels: 32, outChannels: 32, span: 262), 8032)
+        XCTAssertEqual(emerald.tileWeightGradientRows(outChannels: 32), 4096)
+        // 8² 512 → 512: (1 MiB − 2 · 512 · 22) / (2 · 1024) = 500 → 480; (512 KiB) / 2048 = 256 rows.
+        XCTAssertEqual(emerald.tileWeightGradientChunk(inChannels: 512, outChannels: 512, span: 22), 480)
+        XCTAssertEqual(emerald.tileWeightGradientRows(outChannels: 512), 256)
     }
 
     func testUnknownCachesFallBackToSmallCores() {
@@ -38,6 +46,39 @@ final class ConvBlockingTests: XCTestCase {
         // (128 KiB) / (4 · 192 · 32) = 5 lines; at least one.
         XCTAssertEqual(unknown.weightGradientBlockLines(inChannels: 128, outChannels: 128, width: 32), 5)
         XCTAssertEqual(unknown.weightGradientBlockLines(inChannels: 512, outChannels: 64, width: 512), 1)
+        // The AMX weight gradient never gets fewer than 32 positions per chunk or rows per block,
+        // even where the kernel's reach alone would fill half of L2.
+        XCTAssertEqual(unknown.tileWeightGradientChunk(inChannels: 1024, outChannels: 1024, span: 10_000), 32)
+        XCTAssertEqual(unknown.tileWeightGradientRows(outChannels: 4096), 32)
+    }
+
+    /// The AMX weight gradient's blocks cover dW once, start on pairs of 16-row and 16-channel
+    /// blocks, keep every block within the rows given, and give every worker a block where the
+    /// rows allow.
+    func testTileWeightGradientPlanCoversTheKernelOnce() {
+        // (row blocks, channel blocks, workers, rows per block, blocks expected)
+        let cases = [
+            (18, 2, 2, 4096, 2), // 128² 32 → 32: one block per worker
+            (288, 32, 2, 256, 18), // 8² 512 → 512: 144 pairs in blocks of 8 pairs
+            (288, 32, 4, 256, 20), // 18 blocks rounded up to whole rounds of 4 workers
+            (1, 8, 2, 4096, 2), // 1×1, 16 → 128: one row block, the channels split
+            (2, 1, 3, 4096, 1), // one pair of each: one block
+            (9, 5, 1, 64, 3), // odd counts: the last pair of rows is a single block
+        ]
+        for (rowBlocks, channelBlocks, workers, rowsPerBlock, expected) in cases {
+            let plan = TileWeightGradientPlan(
+                rowBlocks: rowBlocks, channelBlocks: channelBlocks, workers: workers, rowsPerBlock: rowsPerBlock)
+            let what = "\(rowBlocks) × \(channelBlocks) blocks, \(workers) workers"
+            XCTAssertEqual(plan.tasks.count, expected, what)
+            var owner = [Int](repeating: 0, count: rowBlocks * channelBlocks)
+            for (rows, channels) in plan.tasks {
+                XCTAssertFalse(rows.isEmpty || channels.isEmpty, what)
+                XCTAssertTrue(rows.lowerBound % 2 == 0 && channels.lowerBound % 2 == 0, what)
+                XCTAssertLessThanOrEqual(16 * rows.count, Swift.max(32, rowsPerBlock), what)
+                for r in rows { for c in channels { owner[r * channelBlocks + c] += 1 } }
+            }
+            XCTAssertEqual(owner, [Int](repeating: 1, count: owner.count), "\(what): blocks not covered once")
+        }
     }
 
     func testCurrentMachineIsRead() {

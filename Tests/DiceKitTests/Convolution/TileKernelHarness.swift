@@ -145,12 +145,13 @@ enum TileKernelHarness {
     /// checkWeightGradient(samples:…) of a weight-gradient case.
     @discardableResult
     static func checkWeightGradient(
-        _ c: WeightCase, on unit: TileUnit = .model, accumulate: Bool = true, seed: UInt64,
+        _ c: WeightCase, positions: Int = 0, on unit: TileUnit = .model, accumulate: Bool = true, seed: UInt64,
         file: StaticString = #filePath, line: UInt = #line
     ) -> [Float] {
         checkWeightGradient(
             samples: c.samples, output: c.output, kernel: c.kernel, cin: c.cin, cout: c.cout, rows: c.rows,
-            channels: c.channels, on: unit, accumulate: accumulate, seed: seed, file: file, line: line)
+            channels: c.channels, positions: positions, on: unit, accumulate: accumulate, seed: seed, file: file,
+            line: line)
     }
 
     /// Every output in `range` within (K + 1)·2⁻²⁴·Σ|a||b| of the exact sum (K the reduction
@@ -175,11 +176,13 @@ enum TileKernelHarness {
     /// The tile weight gradient of `samples` samples over kernel row blocks `rows` and channel
     /// blocks `channels` (16 each), added to dW = 0.5 everywhere (or, without `accumulate`,
     /// written over it), against the Double sum of the same rounded operands: within
-    /// (N·grid + 1)·2⁻²⁴·Σ|a||b| inside the blocks, 0.5 outside.
+    /// (N·grid + 1)·2⁻²⁴·Σ|a||b| inside the blocks, 0.5 outside. `positions`: grid positions per
+    /// chunk of the kernel's loop (0: the whole batch in one).
     @discardableResult
     static func checkWeightGradient(
         samples: Int, output: [Int], kernel: [Int], cin: Int, cout: Int, rows: Range<Int>, channels: Range<Int>,
-        on unit: TileUnit = .model, accumulate: Bool = true, seed: UInt64, file: StaticString = #filePath,
+        positions chunk: Int = 0, on unit: TileUnit = .model, accumulate: Bool = true, seed: UInt64,
+        file: StaticString = #filePath,
         line: UInt = #line
     ) -> [Float] {
         let (od, oh, ow) = (output[0], output[1], output[2])
@@ -211,11 +214,11 @@ enum TileKernelHarness {
         if unit == .trapped {
             status = amx_trap_weight_grad(
                 &g, xt, xtStride, dyg, dygStride, samples, &dw, rows.lowerBound, rows.upperBound, channels.lowerBound,
-                channels.upperBound, accumulate ? 1 : 0)
+                channels.upperBound, chunk, accumulate ? 1 : 0)
         } else {
             status = dk_conv_weight_grad_tiles_on(
                 unit == .hardware ? 1 : 0, &g, xt, xtStride, dyg, dygStride, samples, &dw, rows.lowerBound,
-                rows.upperBound, channels.lowerBound, channels.upperBound, accumulate ? 1 : 0)
+                rows.upperBound, channels.lowerBound, channels.upperBound, chunk, accumulate ? 1 : 0)
         }
         XCTAssertEqual(status, 0, "\(unit) stopped: \(TileKernelHarness.fault)", file: file, line: line)
         let grid = dk_conv_tile_grid_length(&g)
