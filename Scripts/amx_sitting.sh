@@ -23,6 +23,9 @@
 #      alternated three times: the tiles' speed over the dot products' on this CPU
 #   7. the U-Net keys against ../shared/reference/bench_torch.py (PyTorch float32 and autocast),
 #      alternated three times, with sgemm as the machine's baseline
+#   8. a perf profile of the base-32 bf16 step: which kernels and copies take its time
+# Step 3 also reads the tile unit's measured rate (tdpbf16ps in the kernels' 2 × 2 blocks), and
+# step 6 gives each convolution's forward and weight-gradient figures as a share of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/dicekit-amx-sitting}
@@ -62,7 +65,12 @@ BENCH=.build/release/dicekit-bench
 # 3. dicekit check.
 "$DICEKIT" check >"$OUT/3-check.json" 2>"$OUT/3-check.log"
 check_field() { sed -n "s/.*\"$1\": \"\\([^\"]*\\)\".*/\\1/p" "$OUT/3-check.json"; }
+check_number() { sed -n "s/.*\"$1\": \\([0-9.eE+-]*\\).*/\\1/p" "$OUT/3-check.json" | head -1; }
 note "dicekit check: bf16 level $(check_field bf16_level), arithmetic $(check_field bf16_arithmetic), AMX self-check: $(check_field amx_self_check)"
+tile_rate=$(check_number amx_tile_multiply_adds_per_ns)
+# The tile unit's ceiling for the bench's threads (one per logical CPU): 2 FLOP per multiply-add.
+tile_peak=$(awk -v t="${tile_rate:-0}" -v n="$(nproc)" 'BEGIN { printf "%.0f", 2 * t * n }')
+note "tile products: ${tile_rate:-not measured} multiply-adds/ns per core, a ceiling of $tile_peak GFLOP/s on $(nproc) threads"
 
 # 4. The AMX tests.
 if swift test --filter 'AMXTileKernelTests|AMXTrapEmulationTests' >"$OUT/4-tests.log" 2>&1; then result=passed; else result=FAILED; fi
@@ -87,6 +95,10 @@ note "automatic arithmetic against the dot products (medians, their speed ratio,
 while read -r key ours _ theirs _ ratio _ best; do
     note "  $key: $ours against $theirs, $ratio (best runs $best)"
 done < <(grep -E '^unet_.*_bf16_ms ' "$OUT/6-tiles-vs-dot.log" | tail -4)
+note "the convolutions' forward passes and weight gradients (GFLOP/s, median) against the tile ceiling:"
+while read -r key ours _; do
+    note "  $key: $ours, $(awk -v a="$ours" -v p="$tile_peak" 'BEGIN { if (p > 0) printf "%.0f %%", 100 * a / p; else printf "no ceiling" }')"
+done < <(grep -E '^conv3x3_.*_(fwd|wgrad)_bf16_gflops ' "$OUT/6-tiles-vs-dot.log" | tail -18)
 
 # 7. Against PyTorch's float32 and autocast.
 if [[ "$SKIP_TORCH" == 1 ]]; then
@@ -99,6 +111,17 @@ else
         >"$OUT/7-torch.log" 2>&1
     note "against PyTorch: $OUT/7-torch.log"
     grep -E '^(sgemm|unet_b)' "$OUT/7-torch.log" | tail -9 >&2 || true
+fi
+
+# 8. Where the base-32 bf16 step's time goes: the functions above 1 % of a perf profile.
+if command -v perf >/dev/null 2>&1; then
+    perf record -g -o "$OUT/8-perf.data" "$BENCH" --filter unet_b32_d4_n8_128_bf16 >"$OUT/8-profile.log" 2>&1
+    perf report -i "$OUT/8-perf.data" --no-children --percent-limit 1 --stdio 2>/dev/null |
+        grep -E '^ +[0-9.]+%' >"$OUT/8-profile.txt" || true
+    note "base-32 bf16 step, functions above 1 % of the samples ($OUT/8-profile.txt):"
+    while read -r line; do note "  $line"; done < <(head -12 "$OUT/8-profile.txt")
+else
+    note "no perf on this machine: no profile of the step (apt-get install linux-perf)"
 fi
 
 printf '%s\n' "${summary[@]}" >"$OUT/summary.txt"

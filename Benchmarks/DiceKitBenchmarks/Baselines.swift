@@ -1,7 +1,8 @@
 // The baselines every later figure is a ratio to: OpenBLAS sgemm peak through our own GEMM
 // wrapper, single-thread streaming bandwidth (triad), the BLAS thread count, and on a CPU with
 // AVX512-BF16 the multiply-add rates of vdpbf16ps and of Float FMAs on one core (what decides
-// whether the bfloat16 dot products or rounded operands are faster).
+// whether the bfloat16 dot products or rounded operands are faster), and on a CPU whose AMX tile
+// unit is granted the rate of its products in the tile kernels' blocks.
 
 import DiceKit
 
@@ -48,5 +49,8 @@ let baselineBenchmarks: [Benchmark] = [
             Metric(key: "fma_multiply_adds_per_ns", value: rates.floatFMAs, unit: "multiply-adds/ns"),
             Metric(key: "bf16_dot_over_fma_rate", value: rates.ratio, unit: "×"),
         ]
+            + (rates.tileProducts.map {
+                [Metric(key: "amx_tile_multiply_adds_per_ns", value: $0, unit: "multiply-adds/ns")]
+            } ?? [])
     },
 ]

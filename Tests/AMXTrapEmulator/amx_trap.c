@@ -250,6 +250,14 @@ int amx_trap_weight_grad(const dk_conv_geometry *g, const uint16_t *xt, long xt_
     return leave(0);
 }
 
+int amx_trap_tile_products(int hardware, long rounds, double *total) {
+    sigjmp_buf point;
+    if (sigsetjmp(point, 1)) return leave(-1);
+    fault_text[0] = 0, recovery = &point;
+    *total = dk_amx_tile_products_run(hardware, rounds);
+    return leave(0);
+}
+
 int amx_trap_probe(void) {
     sigjmp_buf point;
     if (sigsetjmp(point, 1)) return leave(-1);

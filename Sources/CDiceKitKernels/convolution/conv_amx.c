@@ -243,6 +243,10 @@ void dk_amx_weight_grad_run(int hardware, const dk_conv_geometry *g, const uint1
                                 accumulate);
 }
 
+double dk_amx_tile_products_run(int hardware, long rounds) {
+    return hardware ? tile_products_hardware(rounds) : tile_products_model(rounds);
+}
+
 /// Calls of the tile kernel on the model [0] and on the tile unit [1] (dk_conv_tile_calls).
 static _Atomic long tile_calls[2];
 /// Set by dk_amx_route_to_tile_unit (the tests' trap emulator).

@@ -163,3 +163,44 @@ AMX_TARGET static void AMX_NAME(weight_grad_tiles)(const dk_conv_geometry *g, co
     } while (t0 < total);
     TILE_RELEASE();
 }
+
+// The tile unit's rate at the kernels' shape (bf16_rate.c): `rounds` of the four products of a
+// 2 × 2 block (tiles 0–3 += 4–5 · 6–7, as the kernels above) on operands loaded once, A = 1 and
+// B = 2⁻¹⁰ in every element, so that each of the 1024 sums gains 32 · 2⁻¹⁰ per round, exactly
+// (below 2¹⁹ rounds). Returns the total of the sums: 32 · rounds.
+
+AMX_TARGET static double AMX_NAME(tile_products)(long rounds) {
+    AMX_STATE
+    uint16_t one[16 * 32] __attribute__((aligned(64))), small[16 * 32] __attribute__((aligned(64)));
+    for (int i = 0; i < 16 * 32; i++) one[i] = 0x3F80, small[i] = 0x3A80;
+    dk_tile_config config;
+    __builtin_memset(&config, 0, sizeof config);
+    config.palette = 1;
+    for (int t = 0; t < 8; t++) config.colsb[t] = 64, config.rows[t] = 16;
+    TILE_CONFIG(&config);
+    TILE_LOAD(4, one, 64);
+    TILE_LOAD(5, one, 64);
+    TILE_LOAD(6, small, 64);
+    TILE_LOAD(7, small, 64);
+    TILE_ZERO(0);
+    TILE_ZERO(1);
+    TILE_ZERO(2);
+    TILE_ZERO(3);
+    for (long r = 0; r < rounds; r++) {
+        TILE_DP(0, 4, 6);
+        TILE_DP(1, 4, 7);
+        TILE_DP(2, 5, 6);
+        TILE_DP(3, 5, 7);
+    }
+    float sums[4][16][16] __attribute__((aligned(64)));
+    TILE_STORE(0, sums[0], 64);
+    TILE_STORE(1, sums[1], 64);
+    TILE_STORE(2, sums[2], 64);
+    TILE_STORE(3, sums[3], 64);
+    TILE_RELEASE();
+    double total = 0;
+    for (int t = 0; t < 4; t++)
+        for (int i = 0; i < 16; i++)
+            for (int j = 0; j < 16; j++) total += sums[t][i][j];
+    return total;
+}

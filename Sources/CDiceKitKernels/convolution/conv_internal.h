@@ -300,6 +300,10 @@ void dk_amx_forward_run(int hardware, const dk_conv_geometry *g, const uint16_t 
 void dk_amx_weight_grad_run(int hardware, const dk_conv_geometry *g, const uint16_t *xt, long xt_stride,
                             const uint16_t *dyg, long dyg_stride, long samples, float *dw, long kb0, long kb1,
                             long cb0, long cb1, long positions, int accumulate);
+/// `rounds` of the four products of a 2 × 2 tile block on constant operands (A = 1, B = 2⁻¹⁰):
+/// the total of the 1024 sums, exactly 32 · rounds below 2¹⁹ rounds. bf16_rate.c times it on the
+/// tile unit; the tests run it on the model and under the trap emulator.
+double dk_amx_tile_products_run(int hardware, long rounds);
 
 /// dk_amx_self_check without its permission check, for bf16_dispatch.c's detection (which runs it
 /// on the tile unit right after Linux grants the tile data, inside its pthread_once).

@@ -66,6 +66,13 @@ int dk_force_bf16(int level);
 /// without measuring where the CPU has no AVX512-BF16.
 int dk_bf16_multiply_add_rates(long iterations, double *dot_per_ns, double *fma_per_ns);
 
+/// Measures, on the calling thread, the multiply–adds per nanosecond of tdpbf16ps (8192 per
+/// instruction) in the tile kernels' 2 × 2 blocks: `rounds` × 4 products on operands loaded once,
+/// the fastest of five runs (platform/bf16_rate.c; about 64 cycles a round at the published 16
+/// cycles per product). Returns 0, or -1 without measuring where the detected level is not
+/// DK_BF16_AMX (no tile data granted), `rounds` is outside [1, 2¹⁹), or the sums are not exact.
+int dk_amx_tile_rate(long rounds, double *tile_per_ns);
+
 /// Round-to-nearest-even Float → bfloat16 bits (NaN stays NaN, quiet; subnormals rounded, not flushed).
 void dk_f32_to_bf16(const float *src, uint16_t *dst, long n);
 

@@ -4,9 +4,12 @@
 // independent 512-bit accumulator chains (more than an FMA's latency × its throughput on the
 // cores seen so far), so each is bound by its instruction's throughput, not its latency. The two
 // streams alternate and each keeps its fastest of five runs, so a run slowed by the other core's
-// work or a preemption does not count.
+// work or a preemption does not count. Where the tile unit is granted, its rate too: tdpbf16ps
+// on the 2 × 2 blocks of four independent sums that the tile kernels use (conv_amx_kernel.h),
+// operands loaded once, the ceiling a tile kernel's figures are a fraction of.
 
 #include "dk_bf16.h"
+#include "../convolution/conv_internal.h"
 #include <immintrin.h>
 #include <time.h>
 
@@ -71,5 +74,21 @@ int dk_bf16_multiply_add_rates(long iterations, double *dot_per_ns, double *fma_
     *dot_per_ns = 32 * instructions / (dot * 1e9);
     *fma_per_ns = 16 * instructions / (fma * 1e9);
     rate_sink = sink;
+    return 0;
+}
+
+int dk_amx_tile_rate(long rounds, double *tile_per_ns) {
+    if (dk_bf16_detected() != DK_BF16_AMX || rounds < 1 || rounds >= (1L << 19)) return -1;
+    dk_amx_tile_products_run(1, rounds / 4 + 1);  // warm-up
+    double best = 1e300;
+    for (int run = 0; run < DK_RATE_RUNS; run++) {
+        const double start = now_seconds();
+        const double total = dk_amx_tile_products_run(1, rounds);
+        const double seconds = now_seconds() - start;
+        if (total != 32.0 * (double)rounds) return -1;  // the tile unit's sums are exact here
+        if (seconds < best) best = seconds;
+    }
+    // 4 products per round, each 16 × 16 sums of 16 pairs: 8192 multiply–adds.
+    *tile_per_ns = 4.0 * 8192.0 * (double)rounds / (best * 1e9);
     return 0;
 }

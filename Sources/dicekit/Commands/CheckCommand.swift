@@ -113,6 +113,7 @@ enum CheckCommand: Command {
             ("bf16_dot_multiply_adds_per_ns", rates.map { jsonNumber($0.dotProducts) } ?? "null"),
             ("bf16_fma_multiply_adds_per_ns", rates.map { jsonNumber($0.floatFMAs) } ?? "null"),
             ("bf16_dot_over_fma_rate", rates.map { jsonNumber($0.ratio) } ?? "null"),
+            ("amx_tile_multiply_adds_per_ns", rates?.tileProducts.map { jsonNumber($0) } ?? "null"),
             ("sgemm_size", "\(sgemmSize)"),
             ("sgemm_gflops", jsonNumber(sgemm)),
             ("peak_gflops", peak.gigaflops.map { jsonNumber($0) } ?? "null"),

@@ -58,6 +58,10 @@ int amx_trap_weight_grad(const dk_conv_geometry *g, const uint16_t *xt, long xt_
                          long dyg_stride, long samples, float *dw, long kb0, long kb1, long cb0, long cb1,
                          long positions, int accumulate);
 
+/// dk_amx_tile_products_run(hardware, rounds), the rate probe's products on the tile unit's
+/// compilation (`hardware` non-zero) or the model's: their total in *total; 0, or -1.
+int amx_trap_tile_products(int hardware, long rounds, double *total);
+
 /// What this thread's last emulated #UD broke ("#UD: tdpbf16ps: rows(c) = rows(a), …"), else "".
 const char *amx_trap_fault_detail(void);
 

@@ -96,6 +96,21 @@ final class AMXTrapEmulationTests: XCTestCase {
         XCTAssertEqual(emulated, native ? [0, 0, 0, 0, 0, 0] : [2, 1, 1, 3, 2, 1])
     }
 
+    /// The rate probe's products (BFloat16MultiplyAddRates.tileProducts) on both compilations:
+    /// 4 products per round, each sum exactly 32 · 2⁻¹⁰ larger per round.
+    func testRateProbeProducts() {
+        for rounds in [1, 3] {
+            let before = trappedProducts
+            var model = 0.0
+            var trapped = 0.0
+            XCTAssertEqual(amx_trap_tile_products(0, rounds, &model), 0)
+            XCTAssertEqual(amx_trap_tile_products(1, rounds, &trapped), 0, TileKernelHarness.fault)
+            XCTAssertEqual(model, 32 * Double(rounds))
+            XCTAssertEqual(trapped, 32 * Double(rounds))
+            XCTAssertEqual(trappedProducts - before, native ? 0 : 4 * rounds)
+        }
+    }
+
     /// The self-check that detection runs on the tile unit, on the tile unit's compilation.
     func testSelfCheck() {
         let before = trappedProducts

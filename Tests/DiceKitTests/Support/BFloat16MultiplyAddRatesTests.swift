@@ -20,6 +20,13 @@ final class BFloat16MultiplyAddRatesTests: XCTestCase {
             XCTAssertGreaterThan(rate, 0.01)
             XCTAssertLessThan(rate, 800)
         }
+        // The tile unit's rate exactly where its level is detected (granted, self-check passed):
+        // at most 1024 multiply-adds per cycle at 6 GHz.
+        XCTAssertEqual(measured.tileProducts != nil, BFloat16KernelLevel.detected == .amx)
+        if let tiles = measured.tileProducts {
+            XCTAssertGreaterThan(tiles, 0.01)
+            XCTAssertLessThan(tiles, 6200)
+        }
     }
 
     func testFavouredArithmeticAndVerdict() {
@@ -41,6 +48,8 @@ final class BFloat16MultiplyAddRatesTests: XCTestCase {
             intelLike.verdict(for: .dotProducts).hasSuffix(
                 "try DICEKIT_BF16_ARITHMETIC=rounded and compare the _bf16 keys of dicekit-bench"))
         XCTAssertTrue(zen4Like.verdict(for: .tiles).hasSuffix("(ratio 2.00); AMX tiles in use"))
+        let sapphireLike = BFloat16MultiplyAddRates(dotProducts: 18, floatFMAs: 37, tileProducts: 1024)
+        XCTAssertTrue(sapphireLike.verdict(for: .tiles).hasSuffix("(ratio 0.49), AMX tiles 1024.0; AMX tiles in use"))
     }
 
     /// The CLI's notice that bf16 runs at about float32's speed: only for rounded operands chosen
