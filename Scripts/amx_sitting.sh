@@ -70,7 +70,11 @@ note "dicekit check: bf16 level $(check_field bf16_level), arithmetic $(check_fi
 tile_rate=$(check_number amx_tile_multiply_adds_per_ns)
 # The tile unit's ceiling for the bench's threads (one per logical CPU): 2 FLOP per multiply-add.
 tile_peak=$(awk -v t="${tile_rate:-0}" -v n="$(nproc)" 'BEGIN { printf "%.0f", 2 * t * n }')
-note "tile products: ${tile_rate:-not measured} multiply-adds/ns per core, a ceiling of $tile_peak GFLOP/s on $(nproc) threads"
+if [[ -n "$tile_rate" ]]; then
+    note "tile products: $tile_rate multiply-adds/ns per core, a ceiling of $tile_peak GFLOP/s on $(nproc) threads"
+else
+    note "tile products: not measured (no tile unit granted to this process)"
+fi
 
 # 4. The AMX tests.
 if swift test --filter 'AMXTileKernelTests|AMXTrapEmulationTests' >"$OUT/4-tests.log" 2>&1; then result=passed; else result=FAILED; fi
@@ -89,16 +93,18 @@ note "short run, final validation Dice (foreground): float32 ${dice[float32]}, b
     awk -v a="${dice[float32]}" -v b="${dice[bf16]}" 'BEGIN { d = a - b; if (d < 0) d = -d; printf "%.4f", d }')"
 
 # 6. The automatic arithmetic (tiles on AMX) against the dot products, every _bf16 key.
+# The table of an alternated bench run: its lines after the rounds' own output.
+alternated() { sed -n '/alternated runs each/,$p' "$1"; }
 "$BENCH" --filter _bf16 --alternate 3 \
     --reference "DICEKIT_BF16_ARITHMETIC=dot $BENCH --filter _bf16 --json | tail -1" >"$OUT/6-tiles-vs-dot.log" 2>&1
 note "automatic arithmetic against the dot products (medians, their speed ratio, best runs' ratio), every key in $OUT/6-tiles-vs-dot.log:"
 while read -r key ours _ theirs _ ratio _ best; do
     note "  $key: $ours against $theirs, $ratio (best runs $best)"
-done < <(grep -E '^unet_.*_bf16_ms ' "$OUT/6-tiles-vs-dot.log" | tail -4)
+done < <(alternated "$OUT/6-tiles-vs-dot.log" | grep -E '^unet_.*_bf16_ms ')
 note "the convolutions' forward passes and weight gradients (GFLOP/s, median) against the tile ceiling:"
 while read -r key ours _; do
     note "  $key: $ours, $(awk -v a="$ours" -v p="$tile_peak" 'BEGIN { if (p > 0) printf "%.0f %%", 100 * a / p; else printf "no ceiling" }')"
-done < <(grep -E '^conv3x3_.*_(fwd|wgrad)_bf16_gflops ' "$OUT/6-tiles-vs-dot.log" | tail -18)
+done < <(alternated "$OUT/6-tiles-vs-dot.log" | grep -E '^conv3x3_.*_(fwd|wgrad)_bf16_gflops ')
 
 # 7. Against PyTorch's float32 and autocast.
 if [[ "$SKIP_TORCH" == 1 ]]; then
