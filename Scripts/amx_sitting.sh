@@ -120,14 +120,15 @@ else
 fi
 
 # 8. Where the base-32 bf16 step's time goes: the functions above 1 % of a perf profile.
-if command -v perf >/dev/null 2>&1; then
-    perf record -g -o "$OUT/8-perf.data" "$BENCH" --filter unet_b32_d4_n8_128_bf16 >"$OUT/8-profile.log" 2>&1
+if ! command -v perf >/dev/null 2>&1; then
+    note "no perf on this machine: no profile of the step (apt-get install linux-perf)"
+elif ! perf record -g -o "$OUT/8-perf.data" "$BENCH" --filter unet_b32_d4_n8_128_bf16 >"$OUT/8-profile.log" 2>&1; then
+    note "perf record failed (perf_event_paranoid?): $OUT/8-profile.log"
+else
     perf report -i "$OUT/8-perf.data" --no-children --percent-limit 1 --stdio 2>/dev/null |
         grep -E '^ +[0-9.]+%' >"$OUT/8-profile.txt" || true
     note "base-32 bf16 step, functions above 1 % of the samples ($OUT/8-profile.txt):"
     while read -r line; do note "  $line"; done < <(head -12 "$OUT/8-profile.txt")
-else
-    note "no perf on this machine: no profile of the step (apt-get install linux-perf)"
 fi
 
 printf '%s\n' "${summary[@]}" >"$OUT/summary.txt"
