@@ -1,6 +1,7 @@
-// The direct convolution kernels' forward pass measured in-process, without the Swift layer,
-// against the FMA peak this process measures on the same cores in the same runs: the fraction of
-// peak that the kernel reaches, on one core and on every core (up to 4, one sample each).
+// The direct convolution kernels' forward pass (or, with PASS=weight, their weight gradient)
+// measured in-process, without the Swift layer, against the FMA peak this process measures on the
+// same cores in the same runs: the fraction of peak that the kernel reaches, on one core and on
+// every core (up to 4, one sample each).
 //
 // Why a ratio to a measured peak: this machine kind's cores switch between speeds from one run to
 // the next (a core at two thirds of its usual rate for seconds at a time, whatever runs on it),
@@ -14,8 +15,11 @@
 //       -lm -lpthread -o /tmp/conv_costs
 //   /tmp/conv_costs [repetitions [H,Cin,Cout ...]]   # default 25 and the shapes of bench_torch.py's
 //                                                    # 3×3 keys; DICEKIT_ISA=avx2 forces the AVX2 kernels
+//   PASS=weight /tmp/conv_costs                      # the weight gradient, dk_conv_weight_grad_f32 over
+//                                                    # ConvBlocking's weight-gradient lines per call
 // The block sizes follow Convolution/ConvBlocking.swift from the L2 size in sysfs; the forward
-// pass runs in that file's chunks, 3×3 kernels, padding 1, no bias. Each thread repeats its
+// pass runs in that file's chunks and the weight gradient in its lines (each thread adding into
+// its own dW, as the Swift layer's workers do), 3×3 kernels, padding 1, no bias. Each thread repeats its
 // sample's pass until a timed run holds at least 2^30 FLOP (a few milliseconds), so that starting
 // the threads (tens of µs) does not weigh on the result: timing one pass of each default shape
 // (0.1–2 ms) had put two cores at 67–82 % of peak where they reach 86–92 %. The repeated passes
@@ -89,14 +93,15 @@ __attribute__((target("avx512f"))) static double peak_avx512(void) {
 
 typedef struct {
     int h, cin, cout;
-    long chunk, passes;
+    int weight;  // 1: the weight gradient (PASS=weight), else the forward pass
+    long chunk, lines, passes;
     dk_conv_geometry g;
-    float *xp[MAX_THREADS], *w, *y[MAX_THREADS];
+    float *xp[MAX_THREADS], *w, *y[MAX_THREADS], *dy[MAX_THREADS], *dw[MAX_THREADS];
 } Shape;
 
-static void setup(Shape *s, int h, int cin, int cout, long l2, int threads) {
+static void setup(Shape *s, int h, int cin, int cout, long l2, int threads, int weight) {
     memset(s, 0, sizeof *s);
-    s->h = h; s->cin = cin; s->cout = cout;
+    s->h = h; s->cin = cin; s->cout = cout; s->weight = weight;
     dk_conv_geometry *g = &s->g;
     g->hp = g->wp = h + 2;
     g->od = 1; g->oh = g->ow = h;
@@ -112,6 +117,10 @@ static void setup(Shape *s, int h, int cin, int cout, long l2, int threads) {
             s->xp[t][i] = border ? 0 : (float)((i * 7) % 13) * 0.1f - 0.6f;
         }
         s->y[t] = aligned_alloc(64, sizeof(float) * (size_t)h * h * cout);
+        s->dy[t] = aligned_alloc(64, sizeof(float) * (size_t)h * h * cout);
+        for (long i = 0; i < (long)h * h * cout; i++) s->dy[t][i] = (float)((i * 3) % 7) * 0.1f - 0.3f;
+        s->dw[t] = aligned_alloc(64, sizeof(float) * 9 * (size_t)cin * cout);
+        memset(s->dw[t], 0, sizeof(float) * 9 * (size_t)cin * cout);
     }
     float *w = malloc(sizeof(float) * 9 * cin * cout);
     for (long i = 0; i < 9L * cin * cout; i++) w[i] = (float)((i * 5) % 11) * 0.01f - 0.05f;
@@ -121,6 +130,9 @@ static void setup(Shape *s, int h, int cin, int cout, long l2, int threads) {
     const long per_position = 4L * (cin + (cout < 64 ? cout : 64));
     long chunk = (l2 / 2) / per_position / 24 * 24;
     s->chunk = chunk < 96 ? 96 : chunk > 3072 ? 3072 : chunk;
+    // ConvBlocking.weightGradientLines: the lines' input and output-gradient rows in half of L2.
+    const long lines = (l2 / 2) / (4L * (cin + cout) * h);
+    s->lines = lines < 1 ? 1 : lines;
     // Passes per timed run: at least 2^30 FLOP, so that starting the threads (tens of µs) does not
     // weigh on the time (an 8² 128 → 128 pass is 19 MFLOP, about 0.12 ms).
     const double flop = 2.0 * h * h * cout * 9 * cin;
@@ -135,6 +147,12 @@ static void forward(const Shape *s, int t) {
                                 q + s->chunk < positions ? q + s->chunk : positions);
 }
 
+static void weight_gradient(const Shape *s, int t) {
+    for (long pass = 0; pass < s->passes; pass++)
+        for (long l = 0; l < s->h; l += s->lines)
+            dk_conv_weight_grad_f32(&s->g, s->xp[t], s->dy[t], s->dw[t], l, l + s->lines < s->h ? l + s->lines : s->h);
+}
+
 typedef struct { const Shape *s; int t; } Job;
 
 static void *worker(void *arg) {
@@ -143,7 +161,10 @@ static void *worker(void *arg) {
     CPU_ZERO(&set);
     CPU_SET(j->t, &set);
     pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-    forward(j->s, j->t);
+    if (j->s->weight)
+        weight_gradient(j->s, j->t);
+    else
+        forward(j->s, j->t);
     return NULL;
 }
 
@@ -169,8 +190,14 @@ int main(int argc, char **argv) {
     const int threads = cores > MAX_THREADS ? MAX_THREADS : cores < 1 ? 1 : (int)cores;
     const int wide = dk_isa() == DK_ISA_AVX512;
     if (dk_isa() < DK_ISA_AVX2) { printf("no AVX2: the forward pass would take the lowered path\n"); return 0; }
-    printf("kernels: %s; L2 %ld KiB; %d cores; %d repetitions (minimum of each)\n", wide ? "AVX-512" : "AVX2",
-           l2 >> 10, threads, repetitions);
+    const char *pass = getenv("PASS");
+    const int weight = pass && strcmp(pass, "weight") == 0;
+    if (pass && !weight && strcmp(pass, "forward") != 0) {
+        fprintf(stderr, "conv_costs: PASS=%s; expected forward or weight\n", pass);
+        return 1;
+    }
+    printf("kernels: %s, %s; L2 %ld KiB; %d cores; %d repetitions (minimum of each)\n", wide ? "AVX-512" : "AVX2",
+           weight ? "weight gradient" : "forward pass", l2 >> 10, threads, repetitions);
     int shapes[MAX_SHAPES][3] = {{128, 3, 32}, {128, 32, 32}, {64, 64, 64}, {32, 128, 128}, {16, 256, 256}};
     int count = 5;
     if (argc > 2) {
@@ -186,7 +213,7 @@ int main(int argc, char **argv) {
         }
     }
     Shape s[MAX_SHAPES];
-    for (int i = 0; i < count; i++) setup(&s[i], shapes[i][0], shapes[i][1], shapes[i][2], l2, threads);
+    for (int i = 0; i < count; i++) setup(&s[i], shapes[i][0], shapes[i][1], shapes[i][2], l2, threads, weight);
     double peak = 0, one[MAX_SHAPES], all[MAX_SHAPES];
     for (int i = 0; i < count; i++) one[i] = all[i] = 1e9;
     for (int r = 0; r < repetitions; r++) {

@@ -263,7 +263,7 @@ DKB512 static inline __attribute__((always_inline))
 void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias, void *y,
                   long q, dk_conv_position at, long end, int co, const int MR, const int NV) {
     __m512 acc[28];
-    const long pairs = (long)g->kw * g->cin / 2, cin = g->cin, cout = g->cout;
+    const long pairs = (long)g->kw * g->cin / 2, cout = g->cout;
     DK_UNROLL for (int i = 0; i < MR; i++)
         DK_UNROLL for (int j = 0; j < NV; j++) acc[i * NV + j] = bias ? _mm512_loadu_ps(bias + co + 16 * j) : _mm512_setzero_ps();
     // Row pointers stepped along the grid from q's coordinates `at` (no division per row: at 16
@@ -309,7 +309,7 @@ DKB512 static inline __attribute__((always_inline))
 void forward_tile16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias, void *y,
                     long q, dk_conv_position at, long end, const int MR) {
     __m512 acc[24];
-    const long quads = (long)g->kw * g->cin / 4, cin = g->cin;
+    const long quads = (long)g->kw * g->cin / 4;
     DK_UNROLL for (int i = 0; i < 2 * MR; i++) acc[i] = _mm512_setzero_ps();
     const uint16_t *rows[16];
     long offsets[16];
