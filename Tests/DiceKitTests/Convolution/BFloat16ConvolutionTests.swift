@@ -148,6 +148,13 @@ final class BFloat16ConvolutionTests: XCTestCase {
         try check(input: [2, 5, 6, 16], kernel: [3, 3], cout: 64, padding: .same, workers: 2, seed: 1310)
     }
 
+    /// 96² with 16 channels, two samples: with the tile arithmetic, a weight gradient over more
+    /// grid positions (2 × 9408) than one chunk holds at 2 MiB of L2 or less (16 288), so that a
+    /// chunk ends inside the second sample (BFloat16TileWeightGradient.swift).
+    func testWeightGradientOverSeveralChunks() throws {
+        try check(input: [2, 96, 96, 16], kernel: [3, 3], cout: 16, padding: .same, workers: 2, seed: 1320)
+    }
+
     func testSameBitsForEveryWorkerCount() throws {
         // 12² with 32 channels: whole-batch weight gradient; 20 × 24 with 16: in bands; 4 × 5
         // with 384: tiles across the samples with one worker, sample by sample with two or three

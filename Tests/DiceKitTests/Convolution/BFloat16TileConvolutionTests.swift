@@ -37,6 +37,13 @@ extension BFloat16ConvolutionTests {
 
     func testTilesSameBitsForEveryWorkerCount() throws { try withTiles { try testSameBitsForEveryWorkerCount() } }
 
+    func testTilesWeightGradientOverSeveralChunks() throws {
+        // 2 samples of 98 × 98 grid positions, 9408 of them summed each: more than one chunk here?
+        let chunk = ConvBlocking.current.tileWeightGradientChunk(inChannels: 16, outChannels: 16, span: 2 * 98 + 2)
+        try XCTSkipIf(chunk >= 2 * 9408, "L2 of \(ConvBlocking.current.l2) bytes: one chunk holds the whole batch")
+        try withTiles { try testWeightGradientOverSeveralChunks() }
+    }
+
     func testTilesTransposed() throws {
         try withTiles {
             try testTransposedOneChunk()
