@@ -232,7 +232,7 @@ int amx_trap_self_check(char *detail, long size) {
 }
 
 int amx_trap_forward(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wt, const float *bias,
-                     float *y, long q0, long q1) {
+                     void *y, long q0, long q1) {
     sigjmp_buf point;
     if (sigsetjmp(point, 1)) return leave(-1);
     fault_text[0] = 0, recovery = &point;

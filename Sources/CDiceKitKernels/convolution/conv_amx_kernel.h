@@ -4,6 +4,7 @@
 // conv_amx.c defines:
 //   AMX_NAME(name)        the function's name for this compilation
 //   AMX_TARGET            its target attribute (AMX for the hardware, nothing for the model)
+//   AMX_STORE_BLOCK       the forward pass's stores (AVX-512 for the hardware, scalar for the model)
 //   AMX_STATE             the declarations the operations need (the model's tiles)
 //   TILE_CONFIG(cfg)      ldtilecfg            TILE_RELEASE()     tilerelease
 //   TILE_ZERO(t)          tilezero             TILE_DP(c, a, b)   tdpbf16ps
@@ -75,7 +76,7 @@ AMX_TARGET static void AMX_NAME(forward_tiles)(const dk_conv_geometry *g, const 
                 TILE_STORE(1, sums[1], 64);
                 TILE_STORE(2, sums[2], 64);
                 TILE_STORE(3, sums[3], 64);
-                amx_store_block(g, sums, bias, y, out, nb, both);
+                AMX_STORE_BLOCK(g, sums, bias, y, out, nb, both);
             }
         }
     }

@@ -51,7 +51,7 @@ int amx_trap_self_check(char *detail, long size);
 
 /// dk_conv_forward_tiles_on(1, …) without the check that the AMX level is in use: 0, or -1.
 int amx_trap_forward(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wt, const float *bias,
-                     float *y, long q0, long q1);
+                     void *y, long q0, long q1);
 
 /// dk_conv_weight_grad_tiles_on(1, …) without the check that the AMX level is in use: 0, or -1.
 int amx_trap_weight_grad(const dk_conv_geometry *g, const uint16_t *xt, long xt_stride, const uint16_t *dyg,

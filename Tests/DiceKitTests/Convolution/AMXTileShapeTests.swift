@@ -23,7 +23,7 @@ final class AMXTileShapeTests: XCTestCase {
         var (p, p1, m) = (palettes, palette1, multiplier)
         var buffer = [CChar](repeating: 1, count: 160)
         let fits = buffer.withUnsafeMutableBufferPointer { dk_amx_tiles_fit(&p, &p1, &m, $0.baseAddress, 160) }
-        return (fits == 1, String(cString: buffer))
+        return (fits == 1, String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
     }
 
     /// A copy of `regs` with `change` made to it.

@@ -122,7 +122,9 @@ final class AMXTrapEmulationTests: XCTestCase {
 
     /// The forward cases: the same bits as the model, written where the model writes (NaN
     /// elsewhere), within the bound against Double; also with the output channels in groups of
-    /// two blocks (a weight block of 1 byte), against the model's one group.
+    /// two blocks (a weight block of 1 byte), against the model's one group; and stored as
+    /// bfloat16 with a NaN among the inputs, where the tile unit's compilation stores with
+    /// AVX-512 and the model's with scalar code (conv_amx.c), bit for bit (NaN kept by ReLU).
     func testForwardSameBitsAsTheModel() {
         let before = trappedProducts
         for (index, c) in TileKernelHarness.forwardCases.enumerated() {
@@ -140,6 +142,15 @@ final class AMXTrapEmulationTests: XCTestCase {
                     first, "case \(index), weight block \(weightBlock): output [\(first ?? 0)] differs from the model's"
                 )
             }
+            let model16 = TileKernelHarness.run(c, roundOutput: true, nanInput: true, seed: seed)
+            let trapped16 = TileKernelHarness.run(c, roundOutput: true, nanInput: true, on: .trapped, seed: seed)
+            let first = trapped16.output.indices.first {
+                trapped16.output[$0].bitPattern != model16.output[$0].bitPattern
+            }
+            XCTAssertNil(first, "case \(index), bfloat16 outputs: output [\(first ?? 0)] differs from the model's")
+            XCTAssertLessThan(
+                model16.output.filter { !$0.isNaN }.count, model.output.filter { !$0.isNaN }.count,
+                "case \(index): no output read the NaN input")
         }
         assertTrapped(since: before)
     }

@@ -74,9 +74,13 @@ enum TileKernelHarness {
 
     /// `weightBlock`: the geometry's weight_block (0: the kernels' 128 KiB, which holds every
     /// case's weights in one group of output-channel blocks; 1: groups of two blocks).
+    /// `roundOutput`: the outputs stored as bfloat16 bits (round_output), returned widened (exact;
+    /// NaN where not written). `nanInput`: the centre of the range's first window is NaN, so that
+    /// the outputs reading it are NaN (kept by ReLU); the exact sums are then NaN there too.
     static func run(
         output: [Int], kernel: [Int], cin: Int, cout: Int, range: Range<Int>? = nil, relu: Bool = false,
-        bias: Bool = true, weightBlock: Int = 0, on unit: TileUnit = .model, seed: UInt64
+        bias: Bool = true, weightBlock: Int = 0, roundOutput: Bool = false, nanInput: Bool = false,
+        on unit: TileUnit = .model, seed: UInt64
     ) -> Pass {
         let (od, oh, ow) = (output[0], output[1], output[2])
         let (kd, kh, kw) = (kernel[0], kernel[1], kernel[2])
@@ -84,7 +88,12 @@ enum TileKernelHarness {
         let count = dp * hp * wp * cin
         let slack = (kw + Int(DK_CONV_SLACK_POSITIONS)) * cin
         var generator = SeededGenerator(seed: seed)
-        let x = (0..<count).map { _ in BFloat16.rounded(Float.random(in: -1...1, using: &generator)) }
+        var x = (0..<count).map { _ in BFloat16.rounded(Float.random(in: -1...1, using: &generator)) }
+        if nanInput {
+            let (z, r) = (range?.lowerBound ?? 0).quotientAndRemainder(dividingBy: oh * ow)
+            let (row, column) = r.quotientAndRemainder(dividingBy: ow)
+            x[(((z + (kd - 1) / 2) * hp + row + (kh - 1) / 2) * wp + column + (kw - 1) / 2) * cin] = .nan
+        }
         var xp = [UInt16](repeating: 0x7FC0, count: count + slack) // NaN after the sample
         dk_f32_to_bf16(x, &xp, count)
         let k = kd * kh * kw * cin
@@ -93,19 +102,27 @@ enum TileKernelHarness {
         var g = dk_conv_geometry(hp: hp, wp: wp, output: output, kernel: kernel, cin: cin, cout: cout)
         g.relu = relu ? 1 : 0
         g.weight_block = weightBlock
+        g.round_output = roundOutput ? 1 : 0
         var packed = [UInt16](repeating: 0, count: k * cout)
         dk_bf16_pack_weight_tiles(&g, w, &packed, 0)
         let positions = od * oh * ow
         let range = range ?? 0..<positions
         var y = [Float](repeating: .nan, count: positions * cout)
+        var y16 = [UInt16](repeating: 0x7FC1, count: roundOutput ? positions * cout : 0) // NaN
         let status = b.withUnsafeBufferPointer { bp in
             let bias = bias ? bp.baseAddress : nil
-            guard unit != .trapped else {
-                return amx_trap_forward(&g, xp, packed, bias, &y, range.lowerBound, range.upperBound)
+            let call = { (target: UnsafeMutableRawPointer) -> Int32 in
+                guard unit != .trapped else {
+                    return amx_trap_forward(&g, xp, packed, bias, target, range.lowerBound, range.upperBound)
+                }
+                return dk_conv_forward_tiles_on(
+                    unit == .hardware ? 1 : 0, &g, xp, packed, bias, target, range.lowerBound, range.upperBound)
             }
-            return dk_conv_forward_tiles_on(
-                unit == .hardware ? 1 : 0, &g, xp, packed, bias, &y, range.lowerBound, range.upperBound)
+            return roundOutput
+                ? y16.withUnsafeMutableBytes { call($0.baseAddress!) }
+                : y.withUnsafeMutableBytes { call($0.baseAddress!) }
         }
+        if roundOutput { y = y16.map { Float(bitPattern: UInt32($0) << 16) } }
         XCTAssertEqual(status, 0, "\(unit) stopped: \(TileKernelHarness.fault)")
         var exact = [Double](repeating: 0, count: positions * cout)
         var magnitude = [Double](repeating: 0, count: positions * cout)
@@ -136,10 +153,13 @@ enum TileKernelHarness {
     }
 
     /// run(output:…) of a forward case.
-    static func run(_ c: ForwardCase, weightBlock: Int = 0, on unit: TileUnit = .model, seed: UInt64) -> Pass {
+    static func run(
+        _ c: ForwardCase, weightBlock: Int = 0, roundOutput: Bool = false, nanInput: Bool = false,
+        on unit: TileUnit = .model, seed: UInt64
+    ) -> Pass {
         run(
             output: c.output, kernel: c.kernel, cin: c.cin, cout: c.cout, range: c.range, relu: c.relu, bias: c.bias,
-            weightBlock: weightBlock, on: unit, seed: seed)
+            weightBlock: weightBlock, roundOutput: roundOutput, nanInput: nanInput, on: unit, seed: seed)
     }
 
     /// checkWeightGradient(samples:…) of a weight-gradient case.
