@@ -74,24 +74,41 @@ static void amx_store_block(const dk_conv_geometry *g, float sums[4][16][16], co
 /// of +0 without one; the same ReLU, +0 for −0 and NaN kept; the same rounding to bfloat16). With
 /// bfloat16 outputs the scalar form took about 0.6 µs per block of 32 positions × 32 channels,
 /// more than twice the block's tile products at 32 input channels (Docs/MixedPrecision.md, "Not
-/// yet run on AMX hardware").
+/// yet run on AMX hardware"). Two blocks side by side in y are rounded into one 64-byte store.
 DKA512 static void amx_store_block_avx512(const dk_conv_geometry *g, float sums[4][16][16], const float *bias,
                                           void *y, const long out[32], int nb, int both) {
     __m512 add[2];
     for (int j = 0; j <= both; j++) add[j] = bias ? _mm512_loadu_ps(bias + 16 * (nb + j)) : _mm512_setzero_ps();
     const __m512 zero = _mm512_setzero_ps();
+    // The upper 16-bit halves of 32-bit lanes 0–15 of one vector, then of the other.
+    int16_t upper_words[32];
+    for (int i = 0; i < 32; i++) upper_words[i] = (int16_t)(2 * i + 1);
+    const __m512i upper = _mm512_loadu_si512(upper_words);
+    // Whether the two 16-channel blocks lie side by side in y (not split between two parts).
+    const int adjacent = both && dk_conv_part_column(g, 16 * nb + 16) == dk_conv_part_column(g, 16 * nb) + 16;
     for (int r = 0; r < 32; r++) {
         if (out[r] < 0) continue;
+        __m512 v[2];
         for (int j = 0; j <= both; j++) {
-            __m512 v = _mm512_add_ps(_mm512_load_ps(sums[2 * (r / 16) + j][r % 16]), add[j]);
+            v[j] = _mm512_add_ps(_mm512_load_ps(sums[2 * (r / 16) + j][r % 16]), add[j]);
             // v > 0 or unordered (NaN): kept; else +0.
-            if (g->relu) v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_NLE_UQ), v);
+            if (g->relu) v[j] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v[j], zero, _CMP_NLE_UQ), v[j]);
+        }
+        if (g->round_output && adjacent) {
+            // Both blocks' 32 bfloat16 values in one store.
+            const __m512i a = dk_bf16_round_bits(_mm512_castps_si512(v[0]));
+            const __m512i b = dk_bf16_round_bits(_mm512_castps_si512(v[1]));
+            _mm512_storeu_si512((uint16_t *)y + dk_conv_output_index(g, out[r], 16 * nb),
+                                _mm512_permutex2var_epi16(a, upper, b));
+            continue;
+        }
+        for (int j = 0; j <= both; j++) {
             const long at = dk_conv_output_index(g, out[r], 16 * (nb + j));
             if (g->round_output) {
-                const __m512i bits = _mm512_srli_epi32(dk_bf16_round_bits(_mm512_castps_si512(v)), 16);
+                const __m512i bits = _mm512_srli_epi32(dk_bf16_round_bits(_mm512_castps_si512(v[j])), 16);
                 _mm256_storeu_si256((__m256i *)((uint16_t *)y + at), _mm512_cvtepi32_epi16(bits));
             } else {
-                _mm512_storeu_ps((float *)y + at, v);
+                _mm512_storeu_ps((float *)y + at, v[j]);
             }
         }
     }
