@@ -160,8 +160,8 @@ static long amx_kernel_row_origin(const dk_conv_geometry *g, long kb, long segme
 
 // MARK: - Entry points
 
-void dk_bf16_pack_weight_tiles_from(const dk_conv_geometry *g, const float *w, int pytorch, uint16_t *packed,
-                                    int flipped) {
+void dk_bf16_pack_weight_tiles_range(const dk_conv_geometry *g, const float *w, int pytorch, uint16_t *packed,
+                                     int flipped, long c0, long c1) {
     const long taps = (long)g->kd * g->kh * g->kw, cin = g->cin, cout = g->cout;
     // The product's reduction length and result channels: [taps·cin, cout] forward, [taps·cout,
     // cin] flipped (row t·cout + co of W' is W[taps − 1 − t][·][co]).
@@ -172,9 +172,15 @@ void dk_bf16_pack_weight_tiles_from(const dk_conv_geometry *g, const float *w, i
                 const long column = 16 * block + c;
                 const long t = flipped ? taps - 1 - k / cout : k / cin, ci = flipped ? column : k % cin;
                 const long co = flipped ? k % cout : column;
+                if (co < c0 || co >= c1) continue;
                 const float v = dk_kernel_element(w, pytorch, taps, cin, cout, t, ci, co);
                 packed[((block * (rows / 2) + k / 2) * 16 + c) * 2 + k % 2] = dk_bf16_bits(v);
             }
+}
+
+void dk_bf16_pack_weight_tiles_from(const dk_conv_geometry *g, const float *w, int pytorch, uint16_t *packed,
+                                    int flipped) {
+    dk_bf16_pack_weight_tiles_range(g, w, pytorch, packed, flipped, 0, g->cout);
 }
 
 void dk_bf16_pack_weight_tiles(const dk_conv_geometry *g, const float *w, uint16_t *packed, int flipped) {

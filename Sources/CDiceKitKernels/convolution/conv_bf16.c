@@ -113,12 +113,21 @@ static inline long quad_index(long k, long c) {
     return (((k / 4) * 2 + c / 8) * 16 + 2 * (c % 8) + (k % 4) / 2) * 2 + (k % 2);
 }
 
+/// Element offset of the 64 bytes that hold row pair kp (rows 2·kp, 2·kp + 1) × columns c … c + 15
+/// (c a multiple of 16) of a packed [rows × columns] kernel: in the dot products' layout
+/// [rows/2][columns][2], or with `tiles` in the tile kernels' [columns/16][rows/2][16][2]
+/// (dk_bf16_pack_weight_tiles). The same 64 bytes either way, only placed differently.
+static inline long pair_run_offset(int tiles, long kp, long c, long columns, long rows) {
+    return tiles ? ((c / 16) * (rows / 2) + kp) * 32 : (kp * columns + c) * 2;
+}
+
 /// Output channels [c0, c1) (multiples of 16) of the forward packing, 16 channels per vector:
 /// each vector of row k and the one of row k + 1 rounded and interleaved into 16 pairs (64
-/// bytes). DiceKit's layout loads the rows; PyTorch's gathers them (16 channels cin·taps
-/// apart) with the 16 channels' kernels (16 × cin·taps Floats) staying in L2 over every row.
+/// bytes), placed as the dot products or (`tiles`) the tile kernels read them. DiceKit's layout
+/// loads the rows; PyTorch's gathers them (16 channels cin·taps apart) with the 16 channels'
+/// kernels (16 × cin·taps Floats) staying in L2 over every row.
 DKI512 static void pack_weight_avx512(const float *w, int pytorch, uint16_t *packed, long taps, long cin, long cout,
-                                      long c0, long c1) {
+                                      long c0, long c1, int tiles) {
     const __m512i high = _mm512_set1_epi32((int)0xFFFF0000);
     const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                              _mm512_set1_epi32((int)(cin * taps)));
@@ -138,7 +147,7 @@ DKI512 static void pack_weight_avx512(const float *w, int pytorch, uint16_t *pac
             a = dk_bf16_round_bits(a);
             b = dk_bf16_round_bits(b);
             const __m512i pairs = _mm512_or_si512(_mm512_srli_epi32(a, 16), _mm512_and_si512(b, high));
-            _mm512_storeu_si512((void *)(packed + k * cout + 2 * co), pairs);
+            _mm512_storeu_si512((void *)(packed + pair_run_offset(tiles, k / 2, co, cout, rows)), pairs);
         }
 }
 
@@ -152,7 +161,7 @@ void dk_bf16_pack_weight_channels(const dk_conv_geometry *g, const float *w, int
         return;
     }
     if (dk_isa() == DK_ISA_AVX512 && cout % 16 == 0) {
-        pack_weight_avx512(w, pytorch, packed, taps, cin, cout, c0, c1);
+        pack_weight_avx512(w, pytorch, packed, taps, cin, cout, c0, c1, 0);
         return;
     }
     for (long k = 0; k < rows; k += 2)
@@ -167,14 +176,16 @@ void dk_bf16_pack_weight(const dk_conv_geometry *g, const float *w, uint16_t *pa
     dk_bf16_pack_weight_channels(g, w, 0, packed, 0, g->cout);
 }
 
-/// Output channels [c0, c1) (multiples of 16) of the flipped packing, every tap. DiceKit's
-/// layout: blocks of 16 kernel rows (co) × 16 input channels, each row's 16 channels rounded to
-/// 8 pairs (co, co + 1) in a buffer, the buffer transposed by gathers into 8 runs of 16 pairs,
-/// one per pair of rows (64 bytes each). PyTorch's: for each pair of output channels (two
-/// contiguous kernels of cin·taps Floats, in L1 across the taps), 16 input channels of each
-/// gathered (taps apart) and interleaved.
+/// Output channels [c0, c1) (multiples of 16) of the flipped packing, every tap, placed as the
+/// dot products or (`tiles`) the tile kernels read them. DiceKit's layout: blocks of 16 kernel
+/// rows (co) × 16 input channels, each row's 16 channels rounded to 8 pairs (co, co + 1) in a
+/// buffer, the buffer transposed by gathers into 8 runs of 16 pairs, one per pair of rows (64
+/// bytes each). PyTorch's: for each pair of output channels (two contiguous kernels of
+/// cin·taps Floats, in L1 across the taps), 16 input channels of each gathered (taps apart) and
+/// interleaved.
 DKI512 static void pack_weight_flipped_avx512(const float *w, int pytorch, uint16_t *packed, long taps, long cin,
-                                              long cout, long c0, long c1) {
+                                              long cout, long c0, long c1, int tiles) {
+    const long rows = taps * cout;  // of the flipped kernel: row t·cout + co, cin columns
     if (pytorch) {
         const __m512i high = _mm512_set1_epi32((int)0xFFFF0000);
         const __m512i lanes = _mm512_mullo_epi32(
@@ -182,12 +193,12 @@ DKI512 static void pack_weight_flipped_avx512(const float *w, int pytorch, uint1
         for (long co = c0; co < c1; co += 2)
             for (long t = 0; t < taps; t++) {
                 // Row (taps − 1 − t)·cout + co of the flipped kernel is W[t][·][co].
-                uint16_t *target = packed + ((taps - 1 - t) * cout + co) * cin;
+                const long kp = ((taps - 1 - t) * cout + co) / 2;
                 for (long ci = 0; ci < cin; ci += 16) {
                     const float *base = w + (co * cin + ci) * taps + t;
                     const __m512i a = dk_bf16_round_bits(_mm512_i32gather_epi32(lanes, base, 4));
                     const __m512i b = dk_bf16_round_bits(_mm512_i32gather_epi32(lanes, base + cin * taps, 4));
-                    _mm512_storeu_si512((void *)(target + 2 * ci),
+                    _mm512_storeu_si512((void *)(packed + pair_run_offset(tiles, kp, ci, cin, rows)),
                                         _mm512_or_si512(_mm512_srli_epi32(a, 16), _mm512_and_si512(b, high)));
                 }
             }
@@ -199,7 +210,7 @@ DKI512 static void pack_weight_flipped_avx512(const float *w, int pytorch, uint1
     for (long t = 0; t < taps; t++)
         for (long co = c0; co < c1; co += 16) {
             const float *source = w + (taps - 1 - t) * cin * cout + co;
-            uint16_t *target = packed + (t * cout + co) * cin;
+            const long kp = (t * cout + co) / 2;
             for (long ci = 0; ci < cin; ci += 16) {
                 for (int i = 0; i < 16; i++) {
                     const __m512i v = dk_bf16_round_bits(_mm512_loadu_si512((const void *)(source + (ci + i) * cout)));
@@ -207,7 +218,7 @@ DKI512 static void pack_weight_flipped_avx512(const float *w, int pytorch, uint1
                 }
                 for (int p = 0; p < 8; p++) {
                     const __m512i column = _mm512_i32gather_epi32(_mm512_add_epi32(lanes, _mm512_set1_epi32(p)), block, 4);
-                    _mm512_storeu_si512((void *)(target + 2 * p * cin + 2 * ci), column);
+                    _mm512_storeu_si512((void *)(packed + pair_run_offset(tiles, kp + p, ci, cin, rows)), column);
                 }
             }
         }
@@ -227,7 +238,7 @@ void dk_bf16_pack_weight_flipped_channels(const dk_conv_geometry *g, const float
         return;
     }
     if (dk_isa() == DK_ISA_AVX512 && cin % 16 == 0 && cout % 16 == 0) {
-        pack_weight_flipped_avx512(w, pytorch, packed, taps, cin, cout, c0, c1);
+        pack_weight_flipped_avx512(w, pytorch, packed, taps, cin, cout, c0, c1, 0);
         return;
     }
     for (long t = 0; t < taps; t++) {
@@ -239,6 +250,19 @@ void dk_bf16_pack_weight_flipped_channels(const dk_conv_geometry *g, const float
                     bf16_scalar(dk_kernel_element(w, pytorch, taps, cin, cout, taps - 1 - t, ci, co + 1));
             }
     }
+}
+
+void dk_bf16_pack_weight_tiles_channels(const dk_conv_geometry *g, const float *w, int pytorch, uint16_t *packed,
+                                        int flipped, long c0, long c1) {
+    const long taps = (long)g->kd * g->kh * g->kw, cin = g->cin, cout = g->cout;
+    if (dk_isa() != DK_ISA_AVX512 || cin % 16 != 0 || cout % 16 != 0) {
+        dk_bf16_pack_weight_tiles_range(g, w, pytorch, packed, flipped, c0, c1);
+        return;
+    }
+    if (flipped)
+        pack_weight_flipped_avx512(w, pytorch, packed, taps, cin, cout, c0, c1, 1);
+    else
+        pack_weight_avx512(w, pytorch, packed, taps, cin, cout, c0, c1, 1);
 }
 
 void dk_bf16_pack_weight_flipped(const dk_conv_geometry *g, const float *w, uint16_t *packed) {

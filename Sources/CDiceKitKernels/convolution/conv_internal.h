@@ -300,6 +300,10 @@ void dk_amx_forward_run(int hardware, const dk_conv_geometry *g, const uint16_t 
 void dk_amx_weight_grad_run(int hardware, const dk_conv_geometry *g, const uint16_t *xt, long xt_stride,
                             const uint16_t *dyg, long dyg_stride, long samples, float *dw, long kb0, long kb1,
                             long cb0, long cb1, long positions, int accumulate);
+/// dk_bf16_pack_weight_tiles_from element by element, only the elements of output channels
+/// [c0, c1) (the reference form; dk_bf16_pack_weight_tiles_channels falls back to it without AVX-512).
+void dk_bf16_pack_weight_tiles_range(const dk_conv_geometry *g, const float *w, int pytorch, uint16_t *packed,
+                                     int flipped, long c0, long c1);
 /// `rounds` of the four products of a 2 × 2 tile block on constant operands (A = 1, B = 2⁻¹⁰):
 /// the total of the 1024 sums, exactly 32 · rounds below 2¹⁹ rounds. bf16_rate.c times it on the
 /// tile unit; the tests run it on the model and under the trap emulator.

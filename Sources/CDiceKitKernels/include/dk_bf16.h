@@ -144,9 +144,16 @@ void dk_conv_weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *xq, lon
 void dk_bf16_pack_weight_tiles(const dk_conv_geometry *g, const float *w, uint16_t *packed, int flipped);
 
 /// dk_bf16_pack_weight_tiles of `w` in DiceKit's layout, or with `pytorch` non-zero in
-/// PyTorch's [cout, cin, kd·kh·kw] (the same bits).
+/// PyTorch's [cout, cin, kd·kh·kw] (the same bits), element by element: the reference form.
 void dk_bf16_pack_weight_tiles_from(const dk_conv_geometry *g, const float *w, int pytorch, uint16_t *packed,
                                     int flipped);
+
+/// dk_bf16_pack_weight_tiles_from for output channels [c0, c1) only (multiples of 16; forward:
+/// those columns, flipped: those kernel rows of every tap), 16 channels per vector with AVX-512
+/// (convolution/conv_bf16.c: the dot products' packers, each 64-byte run of a row pair placed
+/// where the tiles read it), so that workers may take a range each. The same bits.
+void dk_bf16_pack_weight_tiles_channels(const dk_conv_geometry *g, const float *w, int pytorch, uint16_t *packed,
+                                        int flipped, long c0, long c1);
 
 /// y = conv(xp, wt) (+ bias), max(0, ·) of it with g->relu, at output positions [q0, q1) of one
 /// sample, as dk_conv_forward_bf16 but on AMX tiles (cin and cout multiples of 16, stride 1, one

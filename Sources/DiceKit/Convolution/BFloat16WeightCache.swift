@@ -43,8 +43,8 @@ final class BFloat16WeightCache: Sendable {
 
         /// Writes this packing of the Float kernel `weight` of forward geometry `g`, in DiceKit's
         /// layout [kd·kh·kw, cin, cout] or, with `pyTorchLayout`, PyTorch's [cout, cin, kd·kh·kw],
-        /// to `packed` (kd·kh·kw·cin·cout elements); the dot-product kernels' packings are split
-        /// by output channels between `workers` (the same bits with any count and either layout).
+        /// to `packed` (kd·kh·kw·cin·cout elements), split by output channels between `workers`
+        /// (the same bits with any count and either layout).
         func pack(
             _ g: UnsafePointer<dk_conv_geometry>, _ weight: UnsafePointer<Float>, pyTorchLayout: Bool = false,
             into packed: UnsafeMutablePointer<UInt16>, workers: Int = 1
@@ -65,8 +65,12 @@ final class BFloat16WeightCache: Sendable {
                     let (g, weight, packed) = shared.buffers
                     dk_bf16_pack_weight_flipped_channels(g, weight, layout, packed, c0, c1)
                 }
-            case .tilesForward: dk_bf16_pack_weight_tiles_from(g, weight, layout, packed, 0)
-            case .tilesFlipped: dk_bf16_pack_weight_tiles_from(g, weight, layout, packed, 1)
+            case .tilesForward, .tilesFlipped:
+                let flipped: Int32 = self == .tilesFlipped ? 1 : 0
+                Self.splitChannels(cout, unit: 16, workers: workers) { c0, c1 in
+                    let (g, weight, packed) = shared.buffers
+                    dk_bf16_pack_weight_tiles_channels(g, weight, layout, packed, flipped, c0, c1)
+                }
             }
         }
 

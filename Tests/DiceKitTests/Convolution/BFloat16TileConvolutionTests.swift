@@ -142,6 +142,43 @@ final class AMXTileKernelTests: XCTestCase {
         }
     }
 
+    /// The vector packing (dk_bf16_pack_weight_tiles_channels: the dot products' AVX-512 packers
+    /// placing their runs where the tiles read them) gives the reference's bits, forward and
+    /// flipped, from DiceKit's and PyTorch's layouts, whole and in channel ranges (as the workers
+    /// split it), 2-D and 3-D, with values that round (ties, NaN, subnormals among them).
+    func testVectorTilePackingMatchesTheReference() {
+        var generator = SeededGenerator(seed: 7500)
+        for (kernel, cin, cout) in [
+            ([1, 3, 3], 16, 32), ([1, 3, 3], 48, 64), ([3, 3, 3], 32, 16), ([1, 1, 1], 64, 48),
+        ] {
+            let taps = kernel.reduce(1, *)
+            let count = taps * cin * cout
+            var w = (0..<count).map { _ in Float.random(in: -2...2, using: &generator) }
+            w[0] = .nan
+            w[1] = 1 + 0x1p-8 // a tie, to even
+            w[2] = 0x1p-130 // subnormal
+            var g = dk_conv_geometry(hp: 5, wp: 5, output: [1, 3, 3], kernel: kernel, cin: cin, cout: cout)
+            for pytorch: Int32 in [0, 1] {
+                for flipped: Int32 in [0, 1] {
+                    var reference = [UInt16](repeating: 0, count: count)
+                    dk_bf16_pack_weight_tiles_from(&g, w, pytorch, &reference, flipped)
+                    for ranges in [[0..<cout], [0..<16, 16..<cout]] where ranges.last!.lowerBound < cout {
+                        var packed = [UInt16](repeating: 0xFFFF, count: count)
+                        for range in ranges {
+                            dk_bf16_pack_weight_tiles_channels(
+                                &g, w, pytorch, &packed, flipped, range.lowerBound, range.upperBound)
+                        }
+                        let first = packed.indices.first { packed[$0] != reference[$0] }
+                        XCTAssertNil(
+                            first,
+                            "\(kernel) \(cin)→\(cout), pytorch \(pytorch), flipped \(flipped), \(ranges.count) ranges: "
+                                + "[\(first ?? 0)] differs")
+                    }
+                }
+            }
+        }
+    }
+
     /// The tile unit, where the AMX level is in use, against Double and against the model; where
     /// it is not, a request for it is refused without running.
     func testHardwareAgainstDoubleAndModel() throws {
