@@ -67,7 +67,8 @@ final class BFloat16WeightCache: Sendable {
                 }
             case .tilesForward, .tilesFlipped:
                 let flipped: Int32 = self == .tilesFlipped ? 1 : 0
-                Self.splitChannels(cout, unit: 16, workers: workers) { c0, c1 in
+                // The tile kernels take multiples of 16 channels; any other count stays one range.
+                Self.splitChannels(cout, unit: cout % 16 == 0 ? 16 : Swift.max(cout, 1), workers: workers) { c0, c1 in
                     let (g, weight, packed) = shared.buffers
                     dk_bf16_pack_weight_tiles_channels(g, weight, layout, packed, flipped, c0, c1)
                 }
