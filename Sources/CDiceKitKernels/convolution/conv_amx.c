@@ -81,8 +81,8 @@ DKA512 static void amx_store_block_avx512(const dk_conv_geometry *g, float sums[
     for (int j = 0; j <= both; j++) add[j] = bias ? _mm512_loadu_ps(bias + 16 * (nb + j)) : _mm512_setzero_ps();
     const __m512 zero = _mm512_setzero_ps();
     // The upper 16-bit halves of 32-bit lanes 0–15 of one vector, then of the other.
-    int16_t upper_words[32];
-    for (int i = 0; i < 32; i++) upper_words[i] = (int16_t)(2 * i + 1);
+    static const int16_t upper_words[32] = {1,  3,  5,  7,  9,  11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31,
+                                            33, 35, 37, 39, 41, 43, 45, 47, 49, 51, 53, 55, 57, 59, 61, 63};
     const __m512i upper = _mm512_loadu_si512(upper_words);
     // Whether the two 16-channel blocks lie side by side in y (not split between two parts).
     const int adjacent = both && dk_conv_part_column(g, 16 * nb + 16) == dk_conv_part_column(g, 16 * nb) + 16;
