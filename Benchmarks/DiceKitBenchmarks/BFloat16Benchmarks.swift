@@ -3,8 +3,10 @@
 // with bfloat16 operands and Float accumulation, keyed with `_bf16` like
 // shared/reference/bench_torch.py's autocast figures (`unet_b16_d4_n8_128_train_step_bf16_ms`,
 // `…_infer_bf16_ms`, the same for base 32). The base-32 U-Net also gets its Float keys, so that
-// every bf16 figure has DiceKit's own Float one beside it. On a CPU without AVX512-BF16 or AMX
-// the bf16 keys measure the Float fallback (a notice says so).
+// every bf16 figure has DiceKit's own Float one beside it; each also times inference one image
+// at a time (`unet_b32_d4_n1_128_infer_ms`, `…_infer_bf16_ms`: DiceKit's own, no reference
+// measures them). On a CPU without AVX512-BF16 or AMX the bf16 keys measure the Float fallback
+// (a notice says so).
 
 import DiceKit
 import Dispatch
@@ -62,8 +64,9 @@ private func unetBenchmark(base: Int, precision: ComputePrecision) -> Benchmark 
             try model.backward(try loss.evaluate(logits, target: .labels(labels), gradient: true).gradient!)
             optimizer.step(model.parameters.trainable)
         }
-        if precision == .bfloat16 {
-            // Where the bf16 step goes, stage by stage (printed, not part of the JSON keys).
+        do {
+            // Where the step goes, stage by stage (printed, not part of the JSON keys), in either
+            // precision: the bf16 step's stages beside the Float step's.
             let profile = LayerProfile()
             model.profile = profile
             for _ in 0..<2 {
@@ -80,9 +83,14 @@ private func unetBenchmark(base: Int, precision: ComputePrecision) -> Benchmark 
             }
         }
         let infer = try context.time(warmup: 1, repetitions: 5) { _ = try model.forward(images, mode: .evaluation) }
+        // One image at a time, as `dicekit predict` and a sliding window call the model: the
+        // per-call work on the weights (packings, kept between calls) weighs most here.
+        let image = Tensor<Float>.normal([1, size, size, 3], generator: &generator)
+        let single = try context.time(warmup: 2, repetitions: 20) { _ = try model.forward(image, mode: .evaluation) }
         return [
             Metric(key: key + "_train_step" + suffix + "_ms", value: step * 1e3, unit: "ms"),
             Metric(key: key + "_infer" + suffix + "_ms", value: infer * 1e3, unit: "ms"),
+            Metric(key: "unet_b\(base)_d4_n1_128_infer" + suffix + "_ms", value: single * 1e3, unit: "ms"),
         ]
     }
 }

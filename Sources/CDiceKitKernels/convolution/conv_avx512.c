@@ -342,13 +342,17 @@ DKC512 static void forward_avx512(const dk_conv_geometry *g, const float *xp, co
     }
 }
 
-void dk_conv_pack_weights(const dk_conv_geometry *g, const float *w, float *packed) {
+void dk_conv_pack_weight_rows(const dk_conv_geometry *g, const float *w, float *packed, long r0, long r1) {
     const long rows = (long)g->kd * g->kh * g->kw * g->cin;
     for (int co = 0; co < g->cout; co += DK_CONV_CHANNEL_BLOCK) {
         const int width = g->cout - co < DK_CONV_CHANNEL_BLOCK ? g->cout - co : DK_CONV_CHANNEL_BLOCK;
         float *block = packed + co * rows;
-        for (long r = 0; r < rows; r++) memcpy(block + r * width, w + r * g->cout + co, (size_t)width * sizeof(float));
+        for (long r = r0; r < r1; r++) memcpy(block + r * width, w + r * g->cout + co, (size_t)width * sizeof(float));
     }
+}
+
+void dk_conv_pack_weights(const dk_conv_geometry *g, const float *w, float *packed) {
+    dk_conv_pack_weight_rows(g, w, packed, 0, (long)g->kd * g->kh * g->kw * g->cin);
 }
 
 void dk_conv_forward_f32(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,

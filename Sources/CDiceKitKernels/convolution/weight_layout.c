@@ -11,6 +11,9 @@
 // toward DiceKit, each DiceKit row (t·b + j) takes its 16 values of i by one gather, 16 PyTorch
 // rows apart. Tails (a not a multiple of 16, the last columns of a range) are masked. The same
 // values as the scalar loops, in the same additions.
+//
+// Also here: the direct input gradient's flipped, transposed kernel, packed as the forward
+// kernels read it (dk_conv_pack_weights_flipped), made on every training step's backward pass.
 
 #include "dk_convolution.h"
 #include "dk_dispatch.h"
@@ -55,6 +58,39 @@ DKF512 static void from_pytorch_avx512(const float *src, float *dst, long a, lon
                 const __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, lanes, src + i0 * row + j * k + t, 4);
                 _mm512_mask_storeu_ps(dst + (t * b + j) * a + i0, mask, v);
             }
+    }
+}
+
+/// Units [u0, u1) of dk_conv_pack_weights_flipped: each output row co of a unit's 16 input
+/// channels gathers them from 16 rows of the tap's kernel, cout floats apart (in L1 across the
+/// unit's rows), and stores them as one vector.
+DKF512 static void flip_avx512(const float *w, float *flipped, long taps, long cin, long cout, long u0, long u1) {
+    const long rows = taps * cout, groups = cin / 16;
+    const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             _mm512_set1_epi32((int)cout));
+    for (long u = u0; u < u1; u++) {
+        const long t = u / groups, c0 = (u % groups) * 16, first = c0 / DK_CONV_CHANNEL_BLOCK * DK_CONV_CHANNEL_BLOCK;
+        const long width = cin - first < DK_CONV_CHANNEL_BLOCK ? cin - first : DK_CONV_CHANNEL_BLOCK;
+        const float *source = w + ((taps - 1 - t) * cin + c0) * cout;
+        float *target = flipped + first * rows + t * cout * width + (c0 - first);
+        for (long co = 0; co < cout; co++)
+            _mm512_storeu_ps(target + co * width, _mm512_i32gather_ps(lanes, source + co, 4));
+    }
+}
+
+void dk_conv_pack_weights_flipped(const float *w, float *flipped, long taps, long cin, long cout, long u0, long u1) {
+    if (dk_isa() == DK_ISA_AVX512 && 16 * cout <= 0x7FFFFFFFL) {
+        flip_avx512(w, flipped, taps, cin, cout, u0, u1);
+        return;
+    }
+    const long rows = taps * cout, groups = cin / 16;
+    for (long u = u0; u < u1; u++) {
+        const long t = u / groups, c0 = (u % groups) * 16, first = c0 / DK_CONV_CHANNEL_BLOCK * DK_CONV_CHANNEL_BLOCK;
+        const long width = cin - first < DK_CONV_CHANNEL_BLOCK ? cin - first : DK_CONV_CHANNEL_BLOCK;
+        const float *source = w + ((taps - 1 - t) * cin + c0) * cout;
+        float *target = flipped + first * rows + t * cout * width + (c0 - first);
+        for (long co = 0; co < cout; co++)
+            for (long j = 0; j < 16; j++) target[co * width + j] = source[j * cout + co];
     }
 }
 

@@ -68,6 +68,10 @@ typedef struct {
 /// never straddle a cache line) and holds kd·kh·kw·cin·cout floats.
 void dk_conv_pack_weights(const dk_conv_geometry *g, const float *w, float *packed);
 
+/// Rows [r0, r1) of every block of dk_conv_pack_weights (0 ≤ r0 ≤ r1 ≤ kd·kh·kw·cin): callers
+/// that split the rows between threads write the whole packing, the same bits.
+void dk_conv_pack_weight_rows(const dk_conv_geometry *g, const float *w, float *packed, long r0, long r1);
+
 /// Copies `positions` positions of `channels` floats from the packed `src` to `dst`, `stride`
 /// floats apart (one part of a channel concatenation into a padded row: `stride` is the joined
 /// channel count), rounding each value to bfloat16 (kept as Float) when `round` is non-zero.
@@ -110,6 +114,14 @@ void dk_kernel_to_pytorch(const float *src, float *dst, long a, long b, long k, 
 /// The inverse of dk_kernel_to_pytorch (without adding): values with j in [j0, j1) of `src` in
 /// PyTorch's layout [a, b, k] written to `dst` in DiceKit's [k, b, a].
 void dk_kernel_from_pytorch(const float *src, float *dst, long a, long b, long k, long j0, long j1);
+
+/// The input gradient's kernel of the direct path: W'[t][co][ci] = w[taps − 1 − t][ci][co] for
+/// a kernel `w` [taps, cin, cout] (DiceKit's layout), written in dk_conv_pack_weights' layout
+/// of a [taps·cout, cin] kernel (blocks of DK_CONV_CHANNEL_BLOCK columns ci, each block's rows
+/// contiguous) to `flipped` (convolution/weight_layout.c). cin is a multiple of 16; unit u
+/// covers tap u / (cin / 16) and the 16 input channels from 16·(u mod (cin / 16)), and this call
+/// writes units [u0, u1): disjoint ranges, so workers may take one each.
+void dk_conv_pack_weights_flipped(const float *w, float *flipped, long taps, long cin, long cout, long u0, long u1);
 
 #ifdef __cplusplus
 }

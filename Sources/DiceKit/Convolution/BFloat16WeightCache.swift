@@ -1,5 +1,6 @@
 // The bfloat16 packings of one convolution's Float kernel, kept between calls (and, for the
-// rounded-operand arithmetic, the kernel rounded to bfloat16 as Float values).
+// rounded-operand arithmetic, the kernel rounded to bfloat16 as Float values), and the Float
+// direct kernels' packing of it (of the rounded kernel, for the rounded-operand arithmetic).
 //
 // The bfloat16 kernels (BFloat16Convolution.swift) read the kernel rounded to bfloat16 in row
 // pairs: [K/2, Cout, 2] for the forward pass, and the flipped, transposed kernel packed the same
@@ -11,6 +12,12 @@
 // `Convolution` whenever their parameters' versions change (after an optimiser step, a
 // checkpoint load, a fold of new normalisation statistics), so a packing is never older than
 // the Float master weights it came from.
+//
+// The Float direct kernels read the kernel in 64-channel blocks (dk_conv_pack_weights), a copy
+// of every weight. Inference and validation call a convolution many times with one kernel value
+// (a sliding window, `dicekit predict` image by image), so that packing is kept here too, made
+// on the first forward pass in parallel over the workers. A training step's forward pass makes
+// it once, as it did on every call.
 
 internal import CDiceKitKernels
 import Synchronization
@@ -92,6 +99,18 @@ final class BFloat16WeightCache: Sendable {
 
     private let packings = Mutex<[Packing: [UInt16]]>([:])
     private let roundedKernel = Mutex<[Float]?>(nil)
+    /// Which packing of the Float direct kernels.
+    enum DirectPacking: Hashable, Sendable {
+        /// The forward pass's, [K·Cin, Cout] in 64-channel blocks (dk_conv_pack_weights), of the
+        /// kernel or, `rounded`, of its bfloat16 rounding.
+        case forward(rounded: Bool)
+        /// The exact tiling's scattered pass, the kernel transposed [Cout, K·Cin] in the same
+        /// blocks (DirectUpsampling.swift: a 2×2 up-sampling's forward pass).
+        case scattered(rounded: Bool)
+    }
+
+    /// The direct kernels' packings.
+    private let directPackings = Mutex<[DirectPacking: AlignedFloats]>([:])
     /// The kernel in PyTorch's layout [cout, cin, k…], when the convolution was built from it
     /// (`Convolution(pyTorchWeight:…)`): the packings are then made from it, so that a pass on
     /// the bfloat16 kernels never needs the kernel in DiceKit's layout.
@@ -134,6 +153,44 @@ final class BFloat16WeightCache: Sendable {
         }
     }
 
-    /// How many packings are kept, the rounded Float kernel included (tests).
+    /// The Float direct kernels' packing `packing` (64-byte aligned), `count` elements, of the
+    /// kernel the passes hand over or, when `rounded`, of its bfloat16 rounding (the
+    /// rounded-operand arithmetic): the kept one, or the one `make` writes into uninitialised
+    /// storage on first use. The caller keeps the returned buffer alive while a pass reads it.
+    func directPacked(
+        _ packing: DirectPacking, count: Int, make: (UnsafeMutablePointer<Float>) -> Void
+    ) -> AlignedFloats {
+        directPackings.withLock { kept in
+            if let found = kept[packing], found.count == count { return found }
+            let made = AlignedFloats(count: count)
+            make(made.pointer)
+            kept[packing] = made
+            return made
+        }
+    }
+
+    /// How many packings are kept, the rounded Float kernel included (tests); the direct kernels'
+    /// packings are counted by `directCount`.
     var count: Int { packings.withLock { $0.count } + roundedKernel.withLock { $0 == nil ? 0 : 1 } }
+
+    /// How many direct-kernel packings are kept (tests).
+    var directCount: Int { directPackings.withLock { $0.count } }
+}
+
+/// A 64-byte aligned Float buffer, freed with its last reference: a packed kernel that the
+/// direct kernels read (their vector loads want whole cache lines). Written once, by the maker,
+/// before it is shared; read-only after.
+final class AlignedFloats: @unchecked Sendable {
+    /// The first element.
+    let pointer: UnsafeMutablePointer<Float>
+    /// How many elements.
+    let count: Int
+
+    /// Uninitialised storage for `count` elements.
+    init(count: Int) {
+        pointer = ConvGeometry.allocateAligned(count)
+        self.count = count
+    }
+
+    deinit { pointer.deallocate() }
 }

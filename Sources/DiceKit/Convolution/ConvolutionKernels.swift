@@ -94,7 +94,7 @@ enum ConvolutionKernels {
     /// The transposed convolution of `input` (y space) by w, plus b, in x space.
     static func transposedForward<T: BLASScalar>(
         _ g: ConvGeometry, input: Tensor<T>, weight: Tensor<T>, bias: Tensor<T>?,
-        settings: ConvolutionSettings
+        settings: ConvolutionSettings, bfloat16Weights: BFloat16WeightCache? = nil
     ) -> Tensor<T> {
         // The workers write every element: the bias (or zeros) then col2im, or one store each (ExactTiling.swift).
         let output = [T](unsafeUninitializedCapacity: g.batch * g.inputPixels * g.inChannels) { pout, initialized in
@@ -103,7 +103,8 @@ enum ConvolutionKernels {
                     withOptionalPointer(bias) { pb in
                         g.run(
                             LoweredPass(
-                                weight: pw.baseAddress!, dy: pin.baseAddress!, dx: pout.baseAddress!, dxFill: pb),
+                                weight: pw.baseAddress!, dy: pin.baseAddress!, dx: pout.baseAddress!, dxFill: pb,
+                                bfloat16Weights: bfloat16Weights),
                             settings: settings)
                     }
                 }
@@ -118,7 +119,7 @@ enum ConvolutionKernels {
     static func transposedBackward<T: BLASScalar>(
         _ g: ConvGeometry, input: Tensor<T>, weight: Tensor<T>,
         outputGradient: Tensor<T>, inputGradient: Bool, bias: Bool,
-        settings: ConvolutionSettings
+        settings: ConvolutionSettings, bfloat16Weights: BFloat16WeightCache? = nil
     ) -> (input: Tensor<T>?, weight: Tensor<T>, bias: Tensor<T>?) {
         // `run` overwrites the weight gradient, and dInput is written by GEMMs with β = 0: no zeroing.
         var dW = uninitialisedScalars(g.patch * g.outChannels) as [T]
@@ -131,7 +132,8 @@ enum ConvolutionKernels {
                                 LoweredPass(
                                     x: pg.baseAddress!, weight: pw.baseAddress!,
                                     y: inputGradient ? pdi.baseAddress! : nil,
-                                    dy: pin.baseAddress!, weightGradient: pdW.baseAddress!),
+                                    dy: pin.baseAddress!, weightGradient: pdW.baseAddress!,
+                                    bfloat16Weights: bfloat16Weights),
                                 settings: settings)
                         }
                     }

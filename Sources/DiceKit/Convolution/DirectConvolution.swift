@@ -119,13 +119,12 @@ extension ConvGeometry {
                 padded: padded, output: output, kernel: kernel, cin: inChannels, cout: outChannels, stride: stride)
             g.relu = pass.rectifies ? 1 : 0
             if let y = pass.y {
-                let packed = Self.allocateAligned(weightCount)
-                defer { packed.deallocate() }
-                withUnsafePointer(to: g) { dk_conv_pack_weights($0, pass.weight, packed) }
-                forwardTasks(
-                    g, padded: padded, weight: packed, bias: pass.bias, y: y,
-                    outputSample: outputPixels * outChannels,
-                    workers: workers, inPlace: settings.readsInPlace)
+                withPackedKernel(g, pass, roundsOperands: roundsOperands, workers: workers) { packed in
+                    forwardTasks(
+                        g, padded: padded, weight: packed, bias: pass.bias, y: y,
+                        outputSample: outputPixels * outChannels,
+                        workers: workers, inPlace: settings.readsInPlace)
+                }
             }
             if let dW = pass.weightGradient, let dy = pass.dy {
                 weightGradientTasks(
@@ -139,8 +138,8 @@ extension ConvGeometry {
         if let dx = pass.dx, let dy = pass.dy, stride != [1, 1, 1] {
             // An exact tiling (runsDirect): every x pixel takes one value of one dy row.
             scatteredInputGradient(
-                weight: pass.weight, dy: dy, fill: pass.dxFill, dx: dx, roundsOperands: roundsOperands, workers: workers
-            )
+                weight: pass.weight, dy: dy, fill: pass.dxFill, dx: dx, roundsOperands: roundsOperands,
+                cache: pass.bfloat16Weights, workers: workers)
         } else if let dx = pass.dx, let dy = pass.dy {
             // dy padded by kernel − 1 − pad: a full convolution with the flipped, transposed kernel.
             var padded = PaddedSource(
@@ -164,29 +163,51 @@ extension ConvGeometry {
                 return
             }
             // The flipped, transposed kernel, written straight into the packed layout of
-            // dk_conv_pack_weights: its output channels (our input channels) in blocks of 64.
+            // dk_conv_pack_weights (its output channels, our input channels, in blocks of 64),
+            // 16 input channels of one tap per unit, the units split between the workers.
             let flipped = Self.allocateAligned(weightCount)
             defer { flipped.deallocate() }
-            let (taps, block) = (kernelVolume, Int(DK_CONV_CHANNEL_BLOCK))
-            let rows = taps * outChannels
-            for t in 0..<taps {
-                // A transpose per tap, 16 input channels at a time so that both sides move whole cache lines.
-                let source = pass.weight + (taps - 1 - t) * inChannels * outChannels
-                for c0 in Swift.stride(from: 0, to: inChannels, by: 16) {
-                    let (c1, first) = (Swift.min(inChannels, c0 + 16), c0 / block * block)
-                    let width = Swift.min(block, inChannels - first)
-                    let target = flipped + first * rows + t * outChannels * width - first
-                    for co in 0..<outChannels {
-                        for ci in c0..<c1 {
-                            (target + co * width + ci).initialize(to: source[ci * outChannels + co])
-                        }
-                    }
-                }
+            let units = kernelVolume * inChannels / 16
+            let flippers = Swift.max(1, Swift.min(workers, weightCount / 16384, units))
+            let shared = TaskShared((pass.weight, flipped, kernelVolume, inChannels, outChannels))
+            runWorkers(flippers) { worker in
+                let (weight, flipped, taps, cin, cout) = shared.buffers
+                dk_conv_pack_weights_flipped(
+                    weight, flipped, taps, cin, cout, units * worker / flippers, units * (worker + 1) / flippers)
             }
             forwardTasks(
                 g, padded: padded, weight: flipped, bias: pass.dxFill, y: dx,
                 outputSample: inputPixels * sampleChannels, workers: workers, inPlace: settings.readsInPlace)
         }
+    }
+
+    /// Calls `body` with `pass.weight` in the forward kernels' packed layout (dk_conv_pack_weights):
+    /// the packing kept in the convolution's cache (`BFloat16WeightCache.directPacked`, of the
+    /// rounded kernel with `roundsOperands`), made there on first use, or without a cache one
+    /// made for this call. The rows are packed by up to `workers` workers.
+    private func withPackedKernel(
+        _ g: dk_conv_geometry, _ pass: LoweredPass<Float>, roundsOperands: Bool, workers: Int,
+        _ body: (UnsafePointer<Float>) -> Void
+    ) {
+        let (rows, count) = (patch, patch * outChannels)
+        // At least 16 K weights per worker: below that, waking a worker costs more than the copy.
+        let packers = Swift.max(1, Swift.min(workers, count / 16384))
+        let make = { (target: UnsafeMutablePointer<Float>) in
+            let shared = TaskShared((g, pass.weight, target))
+            runWorkers(packers) { worker in
+                var (g, weight, target) = shared.buffers
+                dk_conv_pack_weight_rows(&g, weight, target, rows * worker / packers, rows * (worker + 1) / packers)
+            }
+        }
+        guard let cache = pass.bfloat16Weights else {
+            let packed = Self.allocateAligned(count)
+            defer { packed.deallocate() }
+            make(packed)
+            body(UnsafePointer(packed))
+            return
+        }
+        let kept = cache.directPacked(.forward(rounded: roundsOperands), count: count, make: make)
+        withExtendedLifetime(kept) { body(UnsafePointer(kept.pointer)) }
     }
 
     /// Uninitialised Floats on a 64-byte boundary, so that the kernels' vector loads of the

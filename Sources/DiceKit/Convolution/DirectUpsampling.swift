@@ -17,9 +17,10 @@ extension ConvGeometry {
     /// dx = fill + the exact-tiling scatter of dy · Wᵀ (see the file comment), on the direct
     /// kernels; every element of dx is written once. With `roundsOperands` (the rounded-operand
     /// bfloat16 arithmetic, whose caller has rounded `weight`), dy is rounded as it is read.
+    /// The transposed kernel is kept in `cache` (the convolution's) when there is one.
     func scatteredInputGradient(
         weight: UnsafePointer<Float>, dy: UnsafePointer<Float>, fill: UnsafePointer<Float>?,
-        dx: UnsafeMutablePointer<Float>, roundsOperands: Bool, workers: Int
+        dx: UnsafeMutablePointer<Float>, roundsOperands: Bool, cache: BFloat16WeightCache?, workers: Int
     ) {
         let (rows, columns) = (outChannels, patch)
         var padded = PaddedSource(
@@ -34,24 +35,35 @@ extension ConvGeometry {
         (g.ud, g.uh, g.uw) = (Int32(kernel[0]), Int32(kernel[1]), Int32(kernel[2]))
         // Wᵀ [Cout × K·Cin], written straight into the packed layout of dk_conv_pack_weights:
         // its columns in blocks of 64, each block's rows contiguous.
-        let packed = Self.allocateAligned(rows * columns)
-        defer { packed.deallocate() }
-        let block = Int(DK_CONV_CHANNEL_BLOCK)
-        for first in Swift.stride(from: 0, to: columns, by: block) {
-            let width = Swift.min(block, columns - first)
-            let target = packed + first * rows
-            for r in 0..<rows {
-                for j in 0..<width { (target + r * width + j).initialize(to: weight[(first + j) * rows + r]) }
+        let make = { (packed: UnsafeMutablePointer<Float>) in
+            let block = Int(DK_CONV_CHANNEL_BLOCK)
+            for first in Swift.stride(from: 0, to: columns, by: block) {
+                let width = Swift.min(block, columns - first)
+                let target = packed + first * rows
+                for r in 0..<rows {
+                    for j in 0..<width { (target + r * width + j).initialize(to: weight[(first + j) * rows + r]) }
+                }
             }
         }
         // The fill of each x channel, repeated for every (a, b, c) column group.
         let bias = fill.map { fill in
             Tensor<Float>(uncheckedShape: [columns], storage: (0..<columns).map { fill[$0 % inChannels] })
         }
-        withOptionalPointer(bias) { bias in
-            forwardTasks(
-                g, padded: padded, weight: packed, bias: bias, y: dx, outputSample: inputPixels * inChannels,
-                workers: workers)
+        func run(_ packed: UnsafePointer<Float>) {
+            withOptionalPointer(bias) { bias in
+                forwardTasks(
+                    g, padded: padded, weight: packed, bias: bias, y: dx, outputSample: inputPixels * inChannels,
+                    workers: workers)
+            }
         }
+        guard let cache else {
+            let packed = Self.allocateAligned(rows * columns)
+            defer { packed.deallocate() }
+            make(packed)
+            run(packed)
+            return
+        }
+        let kept = cache.directPacked(.scattered(rounded: roundsOperands), count: rows * columns, make: make)
+        withExtendedLifetime(kept) { run(kept.pointer) }
     }
 }

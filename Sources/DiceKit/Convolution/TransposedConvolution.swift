@@ -20,7 +20,13 @@
 /// Peak memory as for `Convolution` (its im2col tiles, bounded by the settings).
 public struct TransposedConvolution<Scalar: BLASScalar>: Sendable {
     /// The kernel, [k…, Cout / groups, Cin].
-    public var weight: Tensor<Scalar>
+    public var weight: Tensor<Scalar> {
+        // A new kernel: the packings of the old one no longer apply.
+        didSet { packings = BFloat16WeightCache() }
+    }
+    /// The packings of `weight` the passes make and keep (BFloat16WeightCache.swift): a layer
+    /// calls one value many times while its parameters are unchanged (inference, validation).
+    private(set) var packings = BFloat16WeightCache()
     /// The bias [Cout], or nil for none.
     public var bias: Tensor<Scalar>?
     /// Upsampling factor per spatial axis (one entry per axis, or one for all); default [1].
@@ -117,7 +123,7 @@ public struct TransposedConvolution<Scalar: BLASScalar>: Sendable {
         func run<T: BLASScalar>(_: T.Type) -> Tensor<Scalar> {
             ConvolutionKernels.transposedForward(
                 g, input: input.reinterpreted(as: T.self), weight: weight.reinterpreted(),
-                bias: bias?.reinterpreted(), settings: settings
+                bias: bias?.reinterpreted(), settings: settings, bfloat16Weights: packings
             ).reinterpreted()
         }
         return specialised(Scalar.self, float: { run(Float.self) }, double: { run(Double.self) })
@@ -148,7 +154,7 @@ public struct TransposedConvolution<Scalar: BLASScalar>: Sendable {
             let r = ConvolutionKernels.transposedBackward(
                 g, input: input.reinterpreted(as: T.self), weight: weight.reinterpreted(),
                 outputGradient: outputGradient.reinterpreted(),
-                inputGradient: computeInputGradient, bias: hasBias, settings: settings
+                inputGradient: computeInputGradient, bias: hasBias, settings: settings, bfloat16Weights: packings
             )
             return ConvolutionGradients(
                 input: r.input?.reinterpreted(), weight: r.weight.reinterpreted(), bias: r.bias?.reinterpreted())
