@@ -62,6 +62,10 @@ extension ConvGeometry {
             rounded.x = x.map { UnsafePointer($0) }
             rounded.dy = dy.map { UnsafePointer($0) }
             rounded.biasGradient = nil
+            // The Float passes read the rounded kernel: none of their packings may be kept as the
+            // Float kernel's (they take the lowered path, which keeps none, but only because the
+            // direct kernels refuse these shapes in either precision).
+            rounded.bfloat16Weights = nil
             run(rounded, settings: floatSettings)
         }
         if let db = pass.biasGradient, let dy = pass.dy {

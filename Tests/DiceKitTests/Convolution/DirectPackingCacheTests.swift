@@ -57,6 +57,25 @@ final class DirectPackingCacheTests: XCTestCase {
         XCTAssertEqual(try conv.forward(x), rounded)
     }
 
+    /// An up-sampling run with rounded operands (whose exact tiling hands the rounded kernel to
+    /// the Float passes) and then in Float, one value: the Float pass reads the Float kernel's
+    /// packing, not the rounded one's.
+    func testUpsamplingKeepsRoundedAndFloatPackingsApart() throws {
+        try XCTSkipUnless(ComputePrecision.bfloat16Available, "no bfloat16 level: the rounded operands never run here")
+        BFloat16Arithmetic.force(.roundedOperands)
+        defer { BFloat16Arithmetic.force(nil) }
+        let w = randomTensor([2, 2, 16, 32], seed: 2125).converted(to: Float.self)
+        let x = randomTensor([2, 5, 6, 32], seed: 2126).converted(to: Float.self)
+        var up = try TransposedConvolution(weight: w, stride: [2], settings: ConvolutionSettings(precision: .bfloat16))
+        let rounded = try up.forward(x)
+        XCTAssertEqual(up.packings.directCount, 1)
+        up.settings.precision = .float
+        let float = try up.forward(x)
+        XCTAssertEqual(up.packings.directCount, 2, "the Float kernel's packing beside the rounded one's")
+        XCTAssertEqual(float, try TransposedConvolution(weight: w, stride: [2]).forward(x))
+        XCTAssertNotEqual(float, rounded)
+    }
+
     /// A 2×2 stride-2 up-sampling keeps its transposed kernel (the scattered pass's packing)
     /// between forward passes, with the bits of a packing made for the call; assigning or
     /// mutating its weight starts a new cache.
