@@ -13,7 +13,9 @@
 // values as the scalar loops, in the same additions.
 //
 // Also here: the direct input gradient's flipped, transposed kernel, packed as the forward
-// kernels read it (dk_conv_pack_weights_flipped), made on every training step's backward pass.
+// kernels read it (dk_conv_pack_weights_flipped), made on every training step's backward pass,
+// and both that and the forward packing straight from PyTorch's layout (a layer's parameter as
+// it is), so that a Float training step never converts its kernels to DiceKit's layout.
 
 #include "dk_convolution.h"
 #include "dk_dispatch.h"
@@ -78,19 +80,84 @@ DKF512 static void flip_avx512(const float *w, float *flipped, long taps, long c
     }
 }
 
+/// The same units from the kernel in PyTorch's layout [cout, cin, taps]: a unit's 16 input
+/// channels of row co are taps floats apart, in one or two cache lines.
+DKF512 static void flip_pytorch_avx512(const float *w, float *flipped, long taps, long cin, long cout, long u0,
+                                       long u1) {
+    const long rows = taps * cout, groups = cin / 16;
+    const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             _mm512_set1_epi32((int)taps));
+    for (long u = u0; u < u1; u++) {
+        const long t = u / groups, c0 = (u % groups) * 16, first = c0 / DK_CONV_CHANNEL_BLOCK * DK_CONV_CHANNEL_BLOCK;
+        const long width = cin - first < DK_CONV_CHANNEL_BLOCK ? cin - first : DK_CONV_CHANNEL_BLOCK;
+        const float *source = w + c0 * taps + (taps - 1 - t);
+        float *target = flipped + first * rows + t * cout * width + (c0 - first);
+        for (long co = 0; co < cout; co++)
+            _mm512_storeu_ps(target + co * width, _mm512_i32gather_ps(lanes, source + co * cin * taps, 4));
+    }
+}
+
+/// Units [u0, u1) of either flipped packing: element (co, ci) of tap t′ of the kernel at
+/// w[co·co_stride + ci·ci_stride + t′·tap_stride], t′ = taps − 1 − t.
+static void flip_scalar(const float *w, float *flipped, long taps, long cin, long cout, long u0, long u1,
+                        long co_stride, long ci_stride, long tap_stride) {
+    const long rows = taps * cout, groups = cin / 16;
+    for (long u = u0; u < u1; u++) {
+        const long t = u / groups, c0 = (u % groups) * 16, first = c0 / DK_CONV_CHANNEL_BLOCK * DK_CONV_CHANNEL_BLOCK;
+        const long width = cin - first < DK_CONV_CHANNEL_BLOCK ? cin - first : DK_CONV_CHANNEL_BLOCK;
+        const float *source = w + c0 * ci_stride + (taps - 1 - t) * tap_stride;
+        float *target = flipped + first * rows + t * cout * width + (c0 - first);
+        for (long co = 0; co < cout; co++)
+            for (long j = 0; j < 16; j++) target[co * width + j] = source[co * co_stride + j * ci_stride];
+    }
+}
+
 void dk_conv_pack_weights_flipped(const float *w, float *flipped, long taps, long cin, long cout, long u0, long u1) {
     if (dk_isa() == DK_ISA_AVX512 && 16 * cout <= 0x7FFFFFFFL) {
         flip_avx512(w, flipped, taps, cin, cout, u0, u1);
         return;
     }
-    const long rows = taps * cout, groups = cin / 16;
-    for (long u = u0; u < u1; u++) {
-        const long t = u / groups, c0 = (u % groups) * 16, first = c0 / DK_CONV_CHANNEL_BLOCK * DK_CONV_CHANNEL_BLOCK;
-        const long width = cin - first < DK_CONV_CHANNEL_BLOCK ? cin - first : DK_CONV_CHANNEL_BLOCK;
-        const float *source = w + ((taps - 1 - t) * cin + c0) * cout;
-        float *target = flipped + first * rows + t * cout * width + (c0 - first);
-        for (long co = 0; co < cout; co++)
-            for (long j = 0; j < 16; j++) target[co * width + j] = source[j * cout + co];
+    flip_scalar(w, flipped, taps, cin, cout, u0, u1, 1, cout, cin * cout);
+}
+
+void dk_conv_pack_weights_flipped_pytorch(const float *w, float *flipped, long taps, long cin, long cout, long u0,
+                                          long u1) {
+    if (dk_isa() == DK_ISA_AVX512 && cout * cin * taps <= 0x7FFFFFFFL) {
+        flip_pytorch_avx512(w, flipped, taps, cin, cout, u0, u1);
+        return;
+    }
+    flip_scalar(w, flipped, taps, cin, cout, u0, u1, cin * taps, taps, 1);
+}
+
+/// Rows [r0, r1) of dk_conv_pack_weight_rows_pytorch, 16 output channels at a time: each row's
+/// 16 values are gathered cin·taps floats apart, and the 16 channels' kernels (16·cin·taps
+/// floats) stay in L2 over the rows.
+DKF512 static void pack_pytorch_avx512(const float *w, float *packed, long taps, long cin, long cout, long r0,
+                                       long r1) {
+    const long rows = taps * cin;
+    const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             _mm512_set1_epi32((int)rows));
+    for (long co = 0; co < cout; co += 16) {
+        const long first = co / DK_CONV_CHANNEL_BLOCK * DK_CONV_CHANNEL_BLOCK;
+        const long width = cout - first < DK_CONV_CHANNEL_BLOCK ? cout - first : DK_CONV_CHANNEL_BLOCK;
+        float *block = packed + first * rows + (co - first);
+        const float *source = w + co * rows;
+        for (long r = r0; r < r1; r++)
+            _mm512_storeu_ps(block + r * width, _mm512_i32gather_ps(lanes, source + (r % cin) * taps + r / cin, 4));
+    }
+}
+
+void dk_conv_pack_weight_rows_pytorch(const dk_conv_geometry *g, const float *w, float *packed, long r0, long r1) {
+    const long taps = (long)g->kd * g->kh * g->kw, cin = g->cin, cout = g->cout, rows = taps * cin;
+    if (dk_isa() == DK_ISA_AVX512 && cout % 16 == 0 && 16 * rows <= 0x7FFFFFFFL) {
+        pack_pytorch_avx512(w, packed, taps, cin, cout, r0, r1);
+        return;
+    }
+    for (long first = 0; first < cout; first += DK_CONV_CHANNEL_BLOCK) {
+        const long width = cout - first < DK_CONV_CHANNEL_BLOCK ? cout - first : DK_CONV_CHANNEL_BLOCK;
+        for (long r = r0; r < r1; r++)
+            for (long c = 0; c < width; c++)
+                packed[first * rows + r * width + c] = w[(first + c) * rows + (r % cin) * taps + r / cin];
     }
 }
 

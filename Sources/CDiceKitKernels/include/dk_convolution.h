@@ -72,6 +72,11 @@ void dk_conv_pack_weights(const dk_conv_geometry *g, const float *w, float *pack
 /// that split the rows between threads write the whole packing, the same bits.
 void dk_conv_pack_weight_rows(const dk_conv_geometry *g, const float *w, float *packed, long r0, long r1);
 
+/// dk_conv_pack_weight_rows of the same kernel given in PyTorch's layout [cout, cin, kd·kh·kw]
+/// (`w`; row r = t·cin + ci of DiceKit's layout is element (co, ci, t) there): the same bits,
+/// without the kernel in DiceKit's layout (convolution/weight_layout.c).
+void dk_conv_pack_weight_rows_pytorch(const dk_conv_geometry *g, const float *w, float *packed, long r0, long r1);
+
 /// Copies `positions` positions of `channels` floats from the packed `src` to `dst`, `stride`
 /// floats apart (one part of a channel concatenation into a padded row: `stride` is the joined
 /// channel count), rounding each value to bfloat16 (kept as Float) when `round` is non-zero.
@@ -122,6 +127,11 @@ void dk_kernel_from_pytorch(const float *src, float *dst, long a, long b, long k
 /// covers tap u / (cin / 16) and the 16 input channels from 16·(u mod (cin / 16)), and this call
 /// writes units [u0, u1): disjoint ranges, so workers may take one each.
 void dk_conv_pack_weights_flipped(const float *w, float *flipped, long taps, long cin, long cout, long u0, long u1);
+
+/// dk_conv_pack_weights_flipped of the same kernel given in PyTorch's layout [cout, cin, taps]
+/// (W'[t][co][ci] = w[co][ci][taps − 1 − t]): the same bits.
+void dk_conv_pack_weights_flipped_pytorch(const float *w, float *flipped, long taps, long cin, long cout, long u0,
+                                          long u1);
 
 #ifdef __cplusplus
 }

@@ -115,7 +115,7 @@ extension ConvGeometry {
     /// Whether a Float forward pass (x → y) runs on the bfloat16 dot-product or tile kernels, which
     /// read x only through its rounding and may be handed that rounding (`LoweredPass.xRounded`).
     func forwardReadsRoundedOperand(settings: ConvolutionSettings) -> Bool {
-        readsOnlyPackedKernel(y: true, dx: false, weightGradient: false, settings: settings)
+        withPlaceholderPass(y: true, dx: false, weightGradient: false) { runsOnBFloat16Kernels($0, settings: settings) }
     }
 
     /// Whether a Float forward pass may be handed x's rounding instead of x
@@ -169,9 +169,10 @@ extension ConvGeometry {
     }
 
     /// Whether a Float pass with an output (`y`), an input gradient (`dx`) and/or a weight
-    /// gradient runs on the bfloat16 dot-product or tile kernels, which read the kernel only
-    /// through the packings in `LoweredPass.bfloat16Weights`: those may then be made from the
-    /// kernel in PyTorch's layout (KernelStorage.swift), and `LoweredPass.weight` is not read.
+    /// gradient reads the kernel only through packings made from the convolution's kernel (the
+    /// bfloat16 dot-product or tile kernels' packings in `LoweredPass.bfloat16Weights`, or the
+    /// Float direct kernels' packed and flipped kernels): those may then be made from the kernel
+    /// in PyTorch's layout (KernelStorage.swift), and `LoweredPass.weight` is not read.
     func readsOnlyPackedKernel(y: Bool, dx: Bool, weightGradient: Bool, settings: ConvolutionSettings) -> Bool {
         withPlaceholderPass(y: y, dx: dx, weightGradient: weightGradient) {
             readsOnlyPackedKernel($0, settings: settings)
@@ -181,6 +182,18 @@ extension ConvGeometry {
     /// `readsOnlyPackedKernel(y:dx:weightGradient:settings:)` of a pass (its operands' presence
     /// decides, never their values).
     private func readsOnlyPackedKernel<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) -> Bool {
+        guard T.precision == .single, !runsBFloat16Tiling(pass, settings: settings) else { return false }
+        if runsBFloat16(pass, settings: settings) { return BFloat16Arithmetic.current != .roundedOperands }
+        // The Float direct kernels make their forward packing and their flipped kernel from either
+        // layout (`ConvGeometry.withKernelSource`); the scattered and few-channel input gradients
+        // read the kernel in DiceKit's.
+        return runsDirect(pass, settings: settings)
+            && (pass.dx == nil || (stride == [1, 1, 1] && inChannels % directChannelMultiple == 0))
+    }
+
+    /// Whether a Float pass runs on the bfloat16 dot-product or tile kernels (not with rounded
+    /// operands, not an exact tiling): the passes that read x, and may write y, as bfloat16 bits.
+    private func runsOnBFloat16Kernels<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) -> Bool {
         T.precision == .single && !runsBFloat16Tiling(pass, settings: settings)
             && runsBFloat16(pass, settings: settings) && BFloat16Arithmetic.current != .roundedOperands
     }

@@ -304,7 +304,7 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
     /// bfloat16 packings made from it (`ConvGeometry.readsOnlyPackedKernel`), that kernel under
     /// DiceKit's shape, which the engine does not read (`ConvGeometry.run` checks).
     func kernelOperand(_ g: ConvGeometry, y: Bool, dx: Bool, weightGradient: Bool) -> Tensor<Scalar> {
-        if let source = kernel.pyTorchLayout, !kernel.holdsDicekitLayout,
+        if Scalar.self == Float.self, let source = kernel.pyTorchLayout, !kernel.holdsDicekitLayout,
             g.readsOnlyPackedKernel(y: y, dx: dx, weightGradient: weightGradient, settings: settings)
         {
             return Tensor(uncheckedShape: kernel.shape, storage: source.storage)

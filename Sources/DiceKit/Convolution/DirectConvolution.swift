@@ -169,11 +169,17 @@ extension ConvGeometry {
             defer { flipped.deallocate() }
             let units = kernelVolume * inChannels / 16
             let flippers = Swift.max(1, Swift.min(workers, weightCount / 16384, units))
-            let shared = TaskShared((pass.weight, flipped, kernelVolume, inChannels, outChannels))
-            runWorkers(flippers) { worker in
-                let (weight, flipped, taps, cin, cout) = shared.buffers
-                dk_conv_pack_weights_flipped(
-                    weight, flipped, taps, cin, cout, units * worker / flippers, units * (worker + 1) / flippers)
+            Self.withKernelSource(pass, roundsOperands: roundsOperands) { weight, pyTorch in
+                let shared = TaskShared((weight, flipped, kernelVolume, inChannels, outChannels))
+                runWorkers(flippers) { worker in
+                    let (weight, flipped, taps, cin, cout) = shared.buffers
+                    let (u0, u1) = (units * worker / flippers, units * (worker + 1) / flippers)
+                    if pyTorch {
+                        dk_conv_pack_weights_flipped_pytorch(weight, flipped, taps, cin, cout, u0, u1)
+                    } else {
+                        dk_conv_pack_weights_flipped(weight, flipped, taps, cin, cout, u0, u1)
+                    }
+                }
             }
             forwardTasks(
                 g, padded: padded, weight: flipped, bias: pass.dxFill, y: dx,
@@ -193,10 +199,17 @@ extension ConvGeometry {
         // At least 16 K weights per worker: below that, waking a worker costs more than the copy.
         let packers = Swift.max(1, Swift.min(workers, count / 16384))
         let make = { (target: UnsafeMutablePointer<Float>) in
-            let shared = TaskShared((g, pass.weight, target))
-            runWorkers(packers) { worker in
-                var (g, weight, target) = shared.buffers
-                dk_conv_pack_weight_rows(&g, weight, target, rows * worker / packers, rows * (worker + 1) / packers)
+            Self.withKernelSource(pass, roundsOperands: roundsOperands) { weight, pyTorch in
+                let shared = TaskShared((g, weight, target))
+                runWorkers(packers) { worker in
+                    var (g, weight, target) = shared.buffers
+                    let (r0, r1) = (rows * worker / packers, rows * (worker + 1) / packers)
+                    if pyTorch {
+                        dk_conv_pack_weight_rows_pytorch(&g, weight, target, r0, r1)
+                    } else {
+                        dk_conv_pack_weight_rows(&g, weight, target, r0, r1)
+                    }
+                }
             }
         }
         guard let cache = pass.bfloat16Weights else {
@@ -208,6 +221,20 @@ extension ConvGeometry {
         }
         let kept = cache.directPacked(.forward(rounded: roundsOperands), count: count, make: make)
         withExtendedLifetime(kept) { body(UnsafePointer(kept.pointer)) }
+    }
+
+    /// Calls `body` with the kernel the packings are made from: the convolution's kernel in
+    /// PyTorch's layout when it holds one (a layer's parameter as it is;
+    /// `BFloat16WeightCache.pyTorchKernel`; `pyTorch` true), else `pass.weight`, which is then in
+    /// DiceKit's layout. A pass with `roundsOperands` reads the rounded kernel, `pass.weight`.
+    static func withKernelSource(
+        _ pass: LoweredPass<Float>, roundsOperands: Bool, _ body: (UnsafePointer<Float>, _ pyTorch: Bool) -> Void
+    ) {
+        if !roundsOperands, let source = pass.bfloat16Weights?.pyTorchKernel {
+            source.withUnsafeBufferPointer { body($0.baseAddress!, true) }
+        } else {
+            body(pass.weight, false)
+        }
     }
 
     /// Uninitialised Floats on a 64-byte boundary, so that the kernels' vector loads of the

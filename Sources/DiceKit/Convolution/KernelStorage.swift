@@ -5,9 +5,11 @@
 // A layer rebuilds its convolution after every optimiser step. Converting the kernel to DiceKit's
 // layout then costs a read and a write of every weight (7.8 M in a base-32 U-Net) before each
 // forward pass; a pass on the bfloat16 kernels reads only the packings, which are made straight
-// from PyTorch's layout (dk_bf16_pack_weight_channels), so in bf16 training that conversion is
-// never made. Float passes, the rounded-operand arithmetic and the public `weight` convert once
-// per kernel value, as before.
+// from PyTorch's layout (dk_bf16_pack_weight_channels), and so does a Float pass on the direct
+// kernels (dk_conv_pack_weight_rows_pytorch, dk_conv_pack_weights_flipped_pytorch), so in bf16
+// and Float training of a U-Net's 3×3 layers that conversion is never made. The lowered path,
+// the scattered and few-channel input gradients, the rounded-operand arithmetic and the public
+// `weight` convert once per kernel value, as before (`ConvGeometry.readsOnlyPackedKernel`).
 
 import Synchronization
 

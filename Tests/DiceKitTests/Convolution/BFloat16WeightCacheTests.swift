@@ -106,7 +106,8 @@ final class BFloat16WeightCacheTests: XCTestCase {
 
     /// A layer's convolution keeps its parameter in PyTorch's layout: a bfloat16 training step
     /// packs it as it is and never converts it to DiceKit's layout, with the same bits as a
-    /// convolution given the converted kernel; a Float pass of the same value converts it once.
+    /// convolution given the converted kernel; so does a Float direct pass of the same value, and
+    /// the public `weight` converts it.
     func testLayerPacksItsParameterAsItIs() throws {
         var generator = SeededGenerator(seed: 1330)
         let layer = try ConvolutionLayer<Float>(
@@ -134,8 +135,9 @@ final class BFloat16WeightCacheTests: XCTestCase {
         built.settings.precision = .float
         var float = reference
         float.settings.precision = .float
-        XCTAssertEqual(try built.forward(x), try float.forward(x), "a Float pass converts the kernel")
-        XCTAssertTrue(built.kernel.holdsDicekitLayout)
+        XCTAssertEqual(try built.forward(x), try float.forward(x), "a Float direct pass packs the kernel as it is too")
+        XCTAssertFalse(built.kernel.holdsDicekitLayout)
         XCTAssertEqual(built.weight, reference.weight)
+        XCTAssertTrue(built.kernel.holdsDicekitLayout, "the public weight converts it")
     }
 }

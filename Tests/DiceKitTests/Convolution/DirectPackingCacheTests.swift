@@ -166,6 +166,68 @@ final class DirectPackingCacheTests: XCTestCase {
         }
     }
 
+    /// Both packings made from the kernel in PyTorch's layout [cout, cin, taps] are those made
+    /// from DiceKit's [taps, cin, cout], bit for bit, on every level: 3×3 kernels on 3, 16 and 80
+    /// input channels (the flipped one on multiples of 16), 16 to 160 output channels.
+    func testPackingsFromPyTorchLayoutAreTheSame() throws {
+        defer { try? KernelDispatch.force(nil) }
+        for isa in InstructionSet.available {
+            try KernelDispatch.force(isa)
+            for (cin, cout) in [(3, 16), (16, 32), (80, 48), (16, 160)] {
+                let taps = 9
+                let dicekit = randomTensor([3, 3, cin, cout], seed: 2160).converted(to: Float.self)
+                let pyTorch = try WeightLayout.toPyTorch(dicekit).scalars
+                let count = taps * cin * cout
+                var g = dk_conv_geometry(hp: 8, wp: 8, output: [1, 6, 6], kernel: [1, 3, 3], cin: cin, cout: cout)
+                var expected = [Float](repeating: .nan, count: count)
+                var packed = [Float](repeating: .nan, count: count)
+                dk_conv_pack_weights(&g, dicekit.scalars, &expected)
+                let rows = taps * cin
+                for (r0, r1) in [(0, rows / 3), (rows / 3, rows)] {
+                    dk_conv_pack_weight_rows_pytorch(&g, pyTorch, &packed, r0, r1)
+                }
+                XCTAssertEqual(packed.map(\.bitPattern), expected.map(\.bitPattern), "\(isa) \(cin) → \(cout)")
+                guard cin % 16 == 0 else { continue }
+                let units = taps * cin / 16
+                var flipped = [Float](repeating: .nan, count: count)
+                var flippedFromPyTorch = [Float](repeating: .nan, count: count)
+                dk_conv_pack_weights_flipped(dicekit.scalars, &flipped, taps, cin, cout, 0, units)
+                for (u0, u1) in [(0, 1), (1, units)] {
+                    dk_conv_pack_weights_flipped_pytorch(pyTorch, &flippedFromPyTorch, taps, cin, cout, u0, u1)
+                }
+                XCTAssertEqual(
+                    flippedFromPyTorch.map(\.bitPattern), flipped.map(\.bitPattern), "\(isa) \(cin) → \(cout) flipped")
+            }
+        }
+    }
+
+    /// A Float layer's training step on the direct kernels packs its parameter as it is (PyTorch's
+    /// layout) for the forward pass and the input gradient, never converting it to DiceKit's, with
+    /// the bits of a convolution given the converted kernel; a first layer's few-channel input
+    /// gradient reads the converted kernel.
+    func testFloatLayerPacksItsParameterAsItIs() throws {
+        for (cin, converts) in [(16, false), (3, true)] {
+            var generator = SeededGenerator(seed: 2170)
+            let layer = try ConvolutionLayer<Float>(
+                kernelSize: [3, 3], inputChannels: cin, outputChannels: 32, generator: &generator)
+            layer.bias.value = randomTensor([32], seed: 2171).converted(to: Float.self)
+            let x = randomTensor([2, 6, 7, cin], seed: 2172).converted(to: Float.self)
+            let y = try layer.forward(x, mode: .training)
+            let built = try XCTUnwrap(layer.cachedConvolution)
+            let dy = randomTensor(y.shape, seed: 2173).converted(to: Float.self)
+            let dx = try layer.backward(dy)
+            XCTAssertEqual(built.kernel.holdsDicekitLayout, converts, "\(cin) input channels")
+            XCTAssertEqual(built.bfloat16Weights.directCount, 1)
+
+            let reference = try Convolution(
+                weight: WeightLayout.fromPyTorch(layer.weight.value), bias: layer.bias.value, padding: .same)
+            XCTAssertEqual(y, try reference.forward(x))
+            let expected = try reference.backward(input: x, outputGradient: dy)
+            XCTAssertEqual(dx, expected.input)
+            XCTAssertEqual(layer.weight.gradient, try WeightLayout.toPyTorch(expected.weight))
+        }
+    }
+
     /// The packing split into row ranges (as the workers write it) is the whole packing, for a
     /// kernel of three channel blocks (64, 64, 32).
     func testRowRangesMakeTheWholePacking() {

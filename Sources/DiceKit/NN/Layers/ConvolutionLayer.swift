@@ -4,10 +4,10 @@
 // transposed convolution), so checkpoints, optimiser state and exported gradients are PyTorch's
 // state_dict tensors as they are. A forward pass converts the kernel to DiceKit's GEMM layout
 // with `WeightLayout.fromPyTorch` when the parameters changed since the last one (every training
-// step; once for inference), except where a convolution's passes run on the bfloat16 kernels,
-// which pack it from PyTorch's layout directly (KernelStorage.swift); each backward pass adds
-// the weight gradient back in PyTorch's layout: a few hundred thousand elements per layer,
-// about 1 % of a training step.
+// step; once for inference), except where a convolution's passes read only packings of it (the
+// bfloat16 kernels, and the Float direct kernels), which are made from PyTorch's layout directly
+// (KernelStorage.swift); each backward pass adds the weight gradient back in PyTorch's layout:
+// a few hundred thousand elements per layer, about 1 % of a training step.
 
 /// A convolution layer ([batch, spatial…, Cin] → [batch, spatial…, Cout]) with `weight`
 /// [Cout, Cin, k…] and `bias` [Cout] in PyTorch's layout.
