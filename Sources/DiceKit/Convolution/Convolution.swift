@@ -300,9 +300,10 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
 
     /// The kernel a pass of geometry `g` (with an output `y`, an input gradient `dx`, a weight
     /// gradient) hands the engine: in DiceKit's layout, converted on first use; or, when the
-    /// kernel is kept in PyTorch's layout, not yet converted, and the pass reads only the
-    /// bfloat16 packings made from it (`ConvGeometry.readsOnlyPackedKernel`), that kernel under
-    /// DiceKit's shape, which the engine does not read (`ConvGeometry.run` checks).
+    /// kernel is kept in PyTorch's layout, not yet converted, and the pass reads only packings
+    /// made from it (the bfloat16 kernels', the Float direct kernels';
+    /// `ConvGeometry.readsOnlyPackedKernel`), that kernel under DiceKit's shape, which the engine
+    /// does not read (`ConvGeometry.run` checks).
     func kernelOperand(_ g: ConvGeometry, y: Bool, dx: Bool, weightGradient: Bool) -> Tensor<Scalar> {
         if Scalar.self == Float.self, let source = kernel.pyTorchLayout, !kernel.holdsDicekitLayout,
             g.readsOnlyPackedKernel(y: y, dx: dx, weightGradient: weightGradient, settings: settings)
