@@ -63,58 +63,52 @@ DKF512 static void from_pytorch_avx512(const float *src, float *dst, long a, lon
     }
 }
 
-/// Units [u0, u1) of dk_conv_pack_weights_flipped: each output row co of a unit's 16 input
-/// channels gathers them from 16 rows of the tap's kernel, cout floats apart (in L1 across the
-/// unit's rows), and stores them as one vector.
-DKF512 static void flip_avx512(const float *w, float *flipped, long taps, long cin, long cout, long u0, long u1) {
-    const long rows = taps * cout, groups = cin / 16;
+/// Where unit u of a flipped packing reads and writes: the offset in the kernel of its tap and
+/// first input channel (co 0), the offset in the packing of its first element (row co 0), and
+/// the width of its 64-column block.
+typedef struct {
+    long source, target, width;
+} FlipUnit;
+
+static inline FlipUnit flip_unit(long u, long taps, long cin, long cout, long ci_stride, long tap_stride) {
+    const long groups = cin / 16, t = u / groups, c0 = (u % groups) * 16;
+    const long first = c0 / DK_CONV_CHANNEL_BLOCK * DK_CONV_CHANNEL_BLOCK;
+    const long width = cin - first < DK_CONV_CHANNEL_BLOCK ? cin - first : DK_CONV_CHANNEL_BLOCK;
+    return (FlipUnit){c0 * ci_stride + (taps - 1 - t) * tap_stride,
+                      first * taps * cout + t * cout * width + (c0 - first), width};
+}
+
+/// Units [u0, u1) of dk_conv_pack_weights_flipped (or its PyTorch-layout form), element (co, ci)
+/// of tap t′ of the kernel at w[co·co_stride + ci·ci_stride + t′·tap_stride], t′ = taps − 1 − t:
+/// each output row co of a unit gathers its 16 input channels, ci_stride floats apart (cout
+/// from DiceKit's layout, in L1 across the unit's rows; taps from PyTorch's, one or two cache
+/// lines), and stores them as one vector.
+DKF512 static void flip_avx512(const float *w, float *flipped, long taps, long cin, long cout, long u0, long u1,
+                               long co_stride, long ci_stride, long tap_stride) {
     const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                             _mm512_set1_epi32((int)cout));
+                                             _mm512_set1_epi32((int)ci_stride));
     for (long u = u0; u < u1; u++) {
-        const long t = u / groups, c0 = (u % groups) * 16, first = c0 / DK_CONV_CHANNEL_BLOCK * DK_CONV_CHANNEL_BLOCK;
-        const long width = cin - first < DK_CONV_CHANNEL_BLOCK ? cin - first : DK_CONV_CHANNEL_BLOCK;
-        const float *source = w + ((taps - 1 - t) * cin + c0) * cout;
-        float *target = flipped + first * rows + t * cout * width + (c0 - first);
+        const FlipUnit f = flip_unit(u, taps, cin, cout, ci_stride, tap_stride);
         for (long co = 0; co < cout; co++)
-            _mm512_storeu_ps(target + co * width, _mm512_i32gather_ps(lanes, source + co, 4));
+            _mm512_storeu_ps(flipped + f.target + co * f.width,
+                             _mm512_i32gather_ps(lanes, w + f.source + co * co_stride, 4));
     }
 }
 
-/// The same units from the kernel in PyTorch's layout [cout, cin, taps]: a unit's 16 input
-/// channels of row co are taps floats apart, in one or two cache lines.
-DKF512 static void flip_pytorch_avx512(const float *w, float *flipped, long taps, long cin, long cout, long u0,
-                                       long u1) {
-    const long rows = taps * cout, groups = cin / 16;
-    const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                             _mm512_set1_epi32((int)taps));
-    for (long u = u0; u < u1; u++) {
-        const long t = u / groups, c0 = (u % groups) * 16, first = c0 / DK_CONV_CHANNEL_BLOCK * DK_CONV_CHANNEL_BLOCK;
-        const long width = cin - first < DK_CONV_CHANNEL_BLOCK ? cin - first : DK_CONV_CHANNEL_BLOCK;
-        const float *source = w + c0 * taps + (taps - 1 - t);
-        float *target = flipped + first * rows + t * cout * width + (c0 - first);
-        for (long co = 0; co < cout; co++)
-            _mm512_storeu_ps(target + co * width, _mm512_i32gather_ps(lanes, source + co * cin * taps, 4));
-    }
-}
-
-/// Units [u0, u1) of either flipped packing: element (co, ci) of tap t′ of the kernel at
-/// w[co·co_stride + ci·ci_stride + t′·tap_stride], t′ = taps − 1 − t.
+/// flip_avx512 element by element.
 static void flip_scalar(const float *w, float *flipped, long taps, long cin, long cout, long u0, long u1,
                         long co_stride, long ci_stride, long tap_stride) {
-    const long rows = taps * cout, groups = cin / 16;
     for (long u = u0; u < u1; u++) {
-        const long t = u / groups, c0 = (u % groups) * 16, first = c0 / DK_CONV_CHANNEL_BLOCK * DK_CONV_CHANNEL_BLOCK;
-        const long width = cin - first < DK_CONV_CHANNEL_BLOCK ? cin - first : DK_CONV_CHANNEL_BLOCK;
-        const float *source = w + c0 * ci_stride + (taps - 1 - t) * tap_stride;
-        float *target = flipped + first * rows + t * cout * width + (c0 - first);
+        const FlipUnit f = flip_unit(u, taps, cin, cout, ci_stride, tap_stride);
         for (long co = 0; co < cout; co++)
-            for (long j = 0; j < 16; j++) target[co * width + j] = source[co * co_stride + j * ci_stride];
+            for (long j = 0; j < 16; j++)
+                flipped[f.target + co * f.width + j] = w[f.source + co * co_stride + j * ci_stride];
     }
 }
 
 void dk_conv_pack_weights_flipped(const float *w, float *flipped, long taps, long cin, long cout, long u0, long u1) {
     if (dk_isa() == DK_ISA_AVX512 && 16 * cout <= 0x7FFFFFFFL) {
-        flip_avx512(w, flipped, taps, cin, cout, u0, u1);
+        flip_avx512(w, flipped, taps, cin, cout, u0, u1, 1, cout, cin * cout);
         return;
     }
     flip_scalar(w, flipped, taps, cin, cout, u0, u1, 1, cout, cin * cout);
@@ -122,8 +116,8 @@ void dk_conv_pack_weights_flipped(const float *w, float *flipped, long taps, lon
 
 void dk_conv_pack_weights_flipped_pytorch(const float *w, float *flipped, long taps, long cin, long cout, long u0,
                                           long u1) {
-    if (dk_isa() == DK_ISA_AVX512 && cout * cin * taps <= 0x7FFFFFFFL) {
-        flip_pytorch_avx512(w, flipped, taps, cin, cout, u0, u1);
+    if (dk_isa() == DK_ISA_AVX512 && 16 * taps <= 0x7FFFFFFFL) {
+        flip_avx512(w, flipped, taps, cin, cout, u0, u1, cin * taps, taps, 1);
         return;
     }
     flip_scalar(w, flipped, taps, cin, cout, u0, u1, cin * taps, taps, 1);
