@@ -95,11 +95,31 @@ void dk_f32_round_bf16(const float *src, float *dst, long n) {
     round_scalar(src, dst, 0, n);
 }
 
-void dk_bf16_to_f32(const uint16_t *src, float *dst, long n) {
-    for (long i = 0; i < n; i++) {
+/// dst[i] = the Float value of the bfloat16 bits src[i] for i in [from, n).
+static void widen_scalar(const uint16_t *src, float *dst, long from, long n) {
+    for (long i = from; i < n; i++) {
         uint32_t u = (uint32_t)src[i] << 16;
         __builtin_memcpy(dst + i, &u, 4);
     }
+}
+
+/// 16 values per step: zero-extended to 32 bits and shifted into the upper halves (the padded
+/// copies of kept activations widen every value the rounded-operand kernels read).
+DKI512 static void widen_vector(const uint16_t *src, float *dst, long n) {
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(src + i)));
+        _mm512_storeu_si512((void *)(dst + i), _mm512_slli_epi32(wide, 16));
+    }
+    widen_scalar(src, dst, i, n);
+}
+
+void dk_bf16_to_f32(const uint16_t *src, float *dst, long n) {
+    if (dk_isa() == DK_ISA_AVX512) {
+        widen_vector(src, dst, n);
+        return;
+    }
+    widen_scalar(src, dst, 0, n);
 }
 
 /// Whether a product with `cout` results per position and `segment` reduction elements per

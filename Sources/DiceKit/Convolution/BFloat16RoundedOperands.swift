@@ -74,9 +74,12 @@ extension ConvGeometry {
         }
     }
 
-    /// The kernel [patch × Cout] rounded to bfloat16, as `cache` keeps it.
+    /// The kernel [patch × Cout] rounded to bfloat16, as `cache` keeps it (rounded on the worker
+    /// pool: after every optimiser step, a pass over every weight).
     private func roundedWeight(_ weight: UnsafePointer<Float>, cache: BFloat16WeightCache) -> [Float] {
         let count = patch * outChannels
-        return cache.rounded(count: count) { dk_f32_round_bf16(weight, $0, count) }
+        return cache.rounded(count: count) {
+            convertInParallel(weight, $0, count: count) { dk_f32_round_bf16($0, $1, $2) }
+        }
     }
 }

@@ -4,8 +4,10 @@
 // round, and nowhere else); the bias gradient equals the Float path's on the unrounded dy. The
 // Float path's own correctness is tested elsewhere, so these cases carry the bfloat16 bound
 // of BFloat16ConvolutionTests over to this arithmetic. Also: the rounded kernel is kept per
-// kernel value, and a bad DICEKIT_BF16_ARITHMETIC is a usage error.
+// kernel value, and a bad DICEKIT_BF16_ARITHMETIC is a usage error; the widening of kept
+// bfloat16 activations into the kernels' padded copies is exact on every level.
 
+internal import CDiceKitKernels
 import XCTest
 
 @testable import DiceKit
@@ -102,6 +104,20 @@ final class BFloat16RoundedOperandsTests: XCTestCase {
         let float = try Convolution(weight: w, padding: .same)
         let bf16 = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(precision: .bfloat16))
         XCTAssertEqual(try float.forward(x).scalars, try bf16.forward(x).scalars)
+    }
+
+    /// dk_bf16_to_f32, which widens a kept activation into the padded copies, gives every one of
+    /// the 65536 bfloat16 values (NaN payloads, infinities, subnormals, −0) as itself on every
+    /// level, with a tail shorter than a vector.
+    func testWideningIsExactOnEveryLevel() throws {
+        let bits = (0..<65536 + 7).map { UInt16(truncatingIfNeeded: $0 &* 40503) }
+        defer { try? KernelDispatch.force(nil) }
+        for isa in InstructionSet.available {
+            try KernelDispatch.force(isa)
+            var widened = [Float](repeating: 1, count: bits.count)
+            dk_bf16_to_f32(bits, &widened, bits.count)
+            XCTAssertEqual(widened.map(\.bitPattern), bits.map { UInt32($0) << 16 }, "\(isa)")
+        }
     }
 
     func testRoundedKernelIsKeptAndReplacedWithTheKernel() throws {
