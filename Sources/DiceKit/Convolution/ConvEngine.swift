@@ -182,8 +182,10 @@ extension ConvGeometry {
     /// `readsOnlyPackedKernel(y:dx:weightGradient:settings:)` of a pass (its operands' presence
     /// decides, never their values).
     private func readsOnlyPackedKernel<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) -> Bool {
-        guard T.precision == .single, !runsBFloat16Tiling(pass, settings: settings) else { return false }
-        if runsBFloat16(pass, settings: settings) { return BFloat16Arithmetic.current != .roundedOperands }
+        if runsOnBFloat16Kernels(pass, settings: settings) { return true }
+        guard T.precision == .single, !runsBFloat16Tiling(pass, settings: settings),
+            !runsBFloat16(pass, settings: settings)
+        else { return false }
         // The Float direct kernels make their forward packing and their flipped kernel from either
         // layout (`ConvGeometry.withKernelSource`); the scattered and few-channel input gradients
         // read the kernel in DiceKit's.

@@ -119,7 +119,7 @@ extension ConvGeometry {
                 padded: padded, output: output, kernel: kernel, cin: inChannels, cout: outChannels, stride: stride)
             g.relu = pass.rectifies ? 1 : 0
             if let y = pass.y {
-                withPackedKernel(g, pass, roundsOperands: roundsOperands, workers: workers) { packed in
+                withPackedKernel(g, pass, roundsOperands: roundsOperands) { packed in
                     forwardTasks(
                         g, padded: padded, weight: packed, bias: pass.bias, y: y,
                         outputSample: outputPixels * outChannels,
@@ -164,21 +164,17 @@ extension ConvGeometry {
             }
             // The flipped, transposed kernel, written straight into the packed layout of
             // dk_conv_pack_weights (its output channels, our input channels, in blocks of 64),
-            // 16 input channels of one tap per unit, the units split between the workers.
+            // 16 input channels of one tap per unit, in ranges of units on the worker pool.
             let flipped = Self.allocateAligned(weightCount)
             defer { flipped.deallocate() }
-            let units = kernelVolume * inChannels / 16
-            let flippers = Swift.max(1, Swift.min(workers, weightCount / 16384, units))
             Self.withKernelSource(pass, roundsOperands: roundsOperands) { weight, pyTorch in
+                let flip = pyTorch ? dk_conv_pack_weights_flipped_pytorch : dk_conv_pack_weights_flipped
                 let shared = TaskShared((weight, flipped, kernelVolume, inChannels, outChannels))
-                runWorkers(flippers) { worker in
+                WorkerPool.shared.forEachRange(
+                    kernelVolume * inChannels / 16, grain: Swift.max(1, Self.packingGrain / (16 * outChannels))
+                ) { units in
                     let (weight, flipped, taps, cin, cout) = shared.buffers
-                    let (u0, u1) = (units * worker / flippers, units * (worker + 1) / flippers)
-                    if pyTorch {
-                        dk_conv_pack_weights_flipped_pytorch(weight, flipped, taps, cin, cout, u0, u1)
-                    } else {
-                        dk_conv_pack_weights_flipped(weight, flipped, taps, cin, cout, u0, u1)
-                    }
+                    flip(weight, flipped, taps, cin, cout, units.lowerBound, units.upperBound)
                 }
             }
             forwardTasks(
@@ -187,39 +183,46 @@ extension ConvGeometry {
         }
     }
 
-    /// Calls `body` with `pass.weight` in the forward kernels' packed layout (dk_conv_pack_weights):
-    /// the packing kept in the convolution's cache (`BFloat16WeightCache.directPacked`, of the
-    /// rounded kernel with `roundsOperands`), made there on first use, or without a cache one
-    /// made for this call. The rows are packed by up to `workers` workers.
+    /// Calls `body` with `pass.weight` in the forward kernels' packed layout (dk_conv_pack_weights),
+    /// kept in the convolution's cache (`withDirectPacking`; of the rounded kernel with
+    /// `roundsOperands`). The rows are packed in ranges on the worker pool.
     private func withPackedKernel(
-        _ g: dk_conv_geometry, _ pass: LoweredPass<Float>, roundsOperands: Bool, workers: Int,
+        _ g: dk_conv_geometry, _ pass: LoweredPass<Float>, roundsOperands: Bool,
         _ body: (UnsafePointer<Float>) -> Void
     ) {
-        let (rows, count) = (patch, patch * outChannels)
-        // At least 16 K weights per worker: below that, waking a worker costs more than the copy.
-        let packers = Swift.max(1, Swift.min(workers, count / 16384))
         let make = { (target: UnsafeMutablePointer<Float>) in
             Self.withKernelSource(pass, roundsOperands: roundsOperands) { weight, pyTorch in
+                let pack = pyTorch ? dk_conv_pack_weight_rows_pytorch : dk_conv_pack_weight_rows
                 let shared = TaskShared((g, weight, target))
-                runWorkers(packers) { worker in
+                WorkerPool.shared.forEachRange(patch, grain: Swift.max(1, Self.packingGrain / outChannels)) { rows in
                     var (g, weight, target) = shared.buffers
-                    let (r0, r1) = (rows * worker / packers, rows * (worker + 1) / packers)
-                    if pyTorch {
-                        dk_conv_pack_weight_rows_pytorch(&g, weight, target, r0, r1)
-                    } else {
-                        dk_conv_pack_weight_rows(&g, weight, target, r0, r1)
-                    }
+                    pack(&g, weight, target, rows.lowerBound, rows.upperBound)
                 }
             }
         }
-        guard let cache = pass.bfloat16Weights else {
-            let packed = Self.allocateAligned(count)
+        Self.withDirectPacking(
+            pass.bfloat16Weights, .forward(rounded: roundsOperands), count: patch * outChannels, make: make, body)
+    }
+
+    /// Weights per range of a packing split between the workers: below about 16 K, waking a
+    /// worker costs more than the copy.
+    static let packingGrain = 16384
+
+    /// Calls `body` with the packing `packing` of `count` elements: the one kept in `cache` (made
+    /// there by `make` on first use and kept alive while `body` reads it), or without a cache one
+    /// `make` writes for this call.
+    static func withDirectPacking(
+        _ cache: BFloat16WeightCache?, _ packing: BFloat16WeightCache.DirectPacking, count: Int,
+        make: (UnsafeMutablePointer<Float>) -> Void, _ body: (UnsafePointer<Float>) -> Void
+    ) {
+        guard let cache else {
+            let packed = allocateAligned(count)
             defer { packed.deallocate() }
             make(packed)
             body(UnsafePointer(packed))
             return
         }
-        let kept = cache.directPacked(.forward(rounded: roundsOperands), count: count, make: make)
+        let kept = cache.directPacked(packing, count: count, make: make)
         withExtendedLifetime(kept) { body(UnsafePointer(kept.pointer)) }
     }
 

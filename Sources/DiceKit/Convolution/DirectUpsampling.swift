@@ -49,21 +49,13 @@ extension ConvGeometry {
         let bias = fill.map { fill in
             Tensor<Float>(uncheckedShape: [columns], storage: (0..<columns).map { fill[$0 % inChannels] })
         }
-        func run(_ packed: UnsafePointer<Float>) {
+        Self.withDirectPacking(cache, .scattered(rounded: roundsOperands), count: rows * columns, make: make) {
+            packed in
             withOptionalPointer(bias) { bias in
                 forwardTasks(
                     g, padded: padded, weight: packed, bias: bias, y: dx, outputSample: inputPixels * inChannels,
                     workers: workers)
             }
         }
-        guard let cache else {
-            let packed = Self.allocateAligned(rows * columns)
-            defer { packed.deallocate() }
-            make(packed)
-            run(packed)
-            return
-        }
-        let kept = cache.directPacked(.scattered(rounded: roundsOperands), count: rows * columns, make: make)
-        withExtendedLifetime(kept) { run(kept.pointer) }
     }
 }
