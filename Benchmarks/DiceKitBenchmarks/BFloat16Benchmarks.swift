@@ -87,6 +87,17 @@ private func unetBenchmark(base: Int, precision: ComputePrecision) -> Benchmark 
         // per-call work on the weights (packings, kept between calls) weighs most here.
         let image = Tensor<Float>.normal([1, size, size, 3], generator: &generator)
         let single = try context.time(warmup: 2, repetitions: 20) { _ = try model.forward(image, mode: .evaluation) }
+        do {
+            // The same, stage by stage: where one image's inference waits on a single core shows here.
+            let profile = LayerProfile()
+            model.profile = profile
+            for _ in 0..<10 { _ = try model.forward(image, mode: .evaluation) }
+            model.profile = nil
+            printErr("  unet_b\(base)_d4_n1_128_infer\(suffix) stage   forward ms")
+            for stage in profile.stages {
+                printErr(pad("  " + stage.name, 16) + pad(format(stage.forward / 10 * 1e3), 11, left: true))
+            }
+        }
         return [
             Metric(key: key + "_train_step" + suffix + "_ms", value: step * 1e3, unit: "ms"),
             Metric(key: key + "_infer" + suffix + "_ms", value: infer * 1e3, unit: "ms"),

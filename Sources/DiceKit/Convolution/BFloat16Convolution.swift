@@ -209,14 +209,16 @@ extension ConvGeometry {
     }
 
     /// y = conv over the batch rounded whole (`xp`), in (sample, chunk of up to 3072 positions)
-    /// tasks dealt to the workers.
+    /// tasks dealt to the workers, the chunks cut for them (`ConvBlocking.bfloat16TaskChunk`).
     private func bfloat16ForwardTasks(
         _ g: dk_conv_geometry, padded: PaddedSource, xp: UnsafePointer<UInt16>,
         weight: UnsafePointer<UInt16>, bias: UnsafePointer<Float>?, y: UnsafeMutableRawPointer,
         outputSampleBytes: Int, workers: Int, tiles: Bool
     ) {
         let positions = g.od * g.oh * g.ow
-        let chunk = Self.bfloat16Chunk(positions)
+        // Cut so that every worker gets an equal share, in whole tiles.
+        let chunk = ConvBlocking.bfloat16TaskChunk(
+            outChannels: Int(g.cout), positions: positions, tiles: tiles, batch: batch, workers: workers)
         let chunks = (positions + chunk - 1) / chunk
         let tasks = batch * chunks
         let count = Swift.min(workers, tasks)

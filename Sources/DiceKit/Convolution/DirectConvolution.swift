@@ -288,16 +288,19 @@ extension ConvGeometry {
     }
 
     /// y = conv(padded, weight) (+ bias) over the batch, in chunks of output positions sized from
-    /// L2 (`ConvBlocking.forwardChunk`: multiples of every tile height, 24, 12, 8, 6). `narrow`:
+    /// L2 and cut for the workers (`ConvBlocking.forwardTaskChunk`). `narrow`:
     /// the few-channel kernel, with `weight` transposed (`narrowInputGradient`). `inPlace`: read
     /// the input itself where `InPlaceForward` accepts the pass, instead of a padded copy.
     func forwardTasks(
         _ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
         y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int, narrow: Bool = false, inPlace: Bool = false
     ) {
-        // Positions per chunk of a pass over `positions` output positions.
-        let sized = ConvBlocking.current.forwardChunk(inChannels: Int(g.cin), outChannels: Int(g.cout))
-        let chunkSize = { (positions: Int) in Swift.max(24, Swift.min(sized, (positions + 23) / 24 * 24)) }
+        // Positions per chunk of a pass over `positions` output positions per sample (with fewer
+        // than two samples per worker, cut so that every worker gets an equal share).
+        let chunkSize = { [batch = padded.batch] (positions: Int) in
+            ConvBlocking.current.forwardTaskChunk(
+                inChannels: Int(g.cin), outChannels: Int(g.cout), positions: positions, batch: batch, workers: workers)
+        }
         if inPlace, let plan = InPlaceForward(g, source: padded) {
             plan.run(
                 source: padded, weight: weight, bias: bias, y: y, outputSample: outputSample,

@@ -158,8 +158,13 @@ final class BFloat16ConvolutionTests: XCTestCase {
     func testSameBitsForEveryWorkerCount() throws {
         // 12² with 32 channels: whole-batch weight gradient; 20 × 24 with 16: in bands; 4 × 5
         // with 384: tiles across the samples with one worker, sample by sample with two or three
-        // (each then takes half or a third of the kernel rows).
-        for (shape, seed) in [([4, 12, 12, 32], UInt64(1240)), ([5, 20, 24, 16], 1245), ([3, 4, 5, 384], 1250)] {
+        // (each then takes half or a third of the kernel rows); one image of 8² with 64 and of 20²
+        // with 16, whose forward chunks are cut for the workers (ConvBlocking.dealtChunk).
+        let shapes = [
+            ([4, 12, 12, 32], UInt64(1240)), ([5, 20, 24, 16], 1245), ([3, 4, 5, 384], 1250),
+            ([1, 8, 8, 64], 1252), ([1, 20, 20, 16], 1254),
+        ]
+        for (shape, seed) in shapes {
             let cin = shape[3]
             let x = randomTensor(shape, seed: seed).converted(to: Float.self)
             let w = randomTensor([3, 3, cin, 32], seed: seed + 1).converted(to: Float.self)

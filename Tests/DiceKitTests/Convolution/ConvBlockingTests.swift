@@ -81,6 +81,68 @@ final class ConvBlockingTests: XCTestCase {
         }
     }
 
+    /// Chunks of tasks dealt to the workers: within the limit, whole tiles, and as many as give
+    /// every worker an equal number of near-equal chunks where the positions allow.
+    func testDealtChunksGiveEveryWorkerAnEqualShare() {
+        // (positions, limit, tile, batch, workers, chunk expected)
+        let cases = [
+            (64, 816, 6, 1, 2, 36), // 8² one image: two chunks, 36 + 28 (six tiles and five)
+            (256, 816, 6, 1, 2, 132), // 16²: 132 + 124
+            (1024, 816, 6, 1, 2, 516), // 32²: two near-equal chunks, not 816 + 208
+            (16384, 3072, 24, 1, 2, 2736), // 128²: six chunks of 2736 at most
+            (4096, 3072, 16, 1, 2, 2048), // the tile unit's 16 rows: two equal chunks
+            (64, 816, 6, 1, 3, 24), // three workers: 24 + 24 + 16
+            (64, 816, 6, 3, 2, 36), // three samples: six tasks
+            (64, 816, 6, 2, 2, 66), // two samples: one chunk each
+            (5, 816, 6, 1, 2, 6), // fewer positions than a tile: one chunk
+            (100, 48, 6, 1, 1, 36), // one worker: the limit alone, in near-equal chunks
+        ]
+        for (positions, limit, tile, batch, workers, expected) in cases {
+            let chunk = ConvBlocking.dealtChunk(
+                positions: positions, limit: limit, tile: tile, batch: batch, workers: workers)
+            let what = "\(positions) positions, limit \(limit), tile \(tile), \(batch) × \(workers)"
+            XCTAssertEqual(chunk, expected, what)
+            XCTAssertLessThanOrEqual(chunk, limit, what)
+            XCTAssertEqual(chunk % tile, 0, what)
+        }
+        // Every worker gets the same number of tasks wherever the chunks can be a tile or more.
+        for positions in [64, 100, 256, 1000, 1024, 4096, 9999] {
+            for workers in 1...4 {
+                for batch in 1..<(2 * workers) {
+                    let chunk = ConvBlocking.dealtChunk(
+                        positions: positions, limit: 816, tile: 6, batch: batch, workers: workers)
+                    let tasks = batch * ((positions + chunk - 1) / chunk)
+                    XCTAssertEqual(tasks % workers, 0, "\(positions) positions, \(batch) × \(workers)")
+                }
+            }
+        }
+    }
+
+    /// The forward passes' tasks: whole samples per worker in L2-sized chunks from two samples
+    /// per worker, else chunks cut for the workers in the kernels' tiles.
+    func testForwardTasksOfOneImageGoToEveryWorker() {
+        let emerald = ConvBlocking(l2: 2 << 20)
+        // A base-32 U-Net's deepest level, one image on two workers: 36 + 28 positions, where the
+        // L2-sized chunk (816) had made one task; eight images: one 72-position chunk each.
+        XCTAssertEqual(
+            emerald.forwardTaskChunk(inChannels: 512, outChannels: 512, positions: 64, batch: 1, workers: 2), 36)
+        XCTAssertEqual(
+            emerald.forwardTaskChunk(inChannels: 512, outChannels: 512, positions: 64, batch: 8, workers: 2), 72)
+        // 32² 256 → 128 (a decoder): 516 + 508, where 816 + 208 had left one worker a fifth.
+        XCTAssertEqual(
+            emerald.forwardTaskChunk(inChannels: 256, outChannels: 128, positions: 1024, batch: 1, workers: 2), 516)
+        // 16 output channels (grid tiles of 24): 128² on two workers, six chunks of 2736 at most.
+        XCTAssertEqual(
+            emerald.forwardTaskChunk(inChannels: 16, outChannels: 16, positions: 16384, batch: 1, workers: 2), 2736)
+        // bfloat16: 8² 512 → 512 in the dot products' 6-position tiles, and the tile unit's 16 rows.
+        XCTAssertEqual(
+            ConvBlocking.bfloat16TaskChunk(outChannels: 512, positions: 64, tiles: false, batch: 1, workers: 2), 36)
+        XCTAssertEqual(
+            ConvBlocking.bfloat16TaskChunk(outChannels: 512, positions: 64, tiles: true, batch: 1, workers: 2), 32)
+        XCTAssertEqual(
+            ConvBlocking.bfloat16TaskChunk(outChannels: 32, positions: 4096, tiles: false, batch: 1, workers: 2), 2052)
+    }
+
     func testCurrentMachineIsRead() {
         let caches = CPUInfo.current.caches
         XCTAssertEqual(ConvBlocking.current, ConvBlocking(l2: caches.l2))

@@ -127,6 +127,38 @@ final class DirectConvolutionTests: XCTestCase {
         }
     }
 
+    func testOneImageSplitAcrossWorkersGivesTheSameBits() throws {
+        // One image (and three), dealt to 1, 2 and 3 workers in chunks cut for them
+        // (ConvBlocking.dealtChunk): 8² at 64 → 128 (6-position tiles, as a U-Net's deepest
+        // level), 9 × 7 at 32 → 48 (8-position tiles) and 12² at 16 → 16 (grid tiles). Within
+        // the bound of the Double path, and the forward pass and input gradient the same bits
+        // for every worker count, read in place and from a padded copy.
+        for (input, cout, seed) in [
+            ([1, 8, 8, 64], 128, UInt64(760)), ([1, 9, 7, 32], 48, 762), ([3, 12, 12, 16], 16, 764),
+        ] {
+            for workers in [1, 2, 3] {
+                try checkConvolution(
+                    input: input, kernel: [3, 3], cout: cout, padding: .same, workers: workers, seed: seed)
+            }
+            let x = randomTensor(input, seed: seed).converted(to: Float.self)
+            let w = randomTensor([3, 3, input.last!, cout], seed: seed + 1).converted(to: Float.self)
+            let dy = randomTensor(Array(input.dropLast()) + [cout], seed: seed + 2).converted(to: Float.self)
+            for isa in directLevels {
+                try KernelDispatch.force(isa)
+                for readsInPlace in [true, false] {
+                    let results = try [1, 2, 3].map { workers in
+                        let settings = ConvolutionSettings(workers: workers, readsInPlace: readsInPlace)
+                        let conv = try Convolution(weight: w, padding: .same, settings: settings)
+                        return try conv.forward(x).scalars + conv.backward(input: x, outputGradient: dy).input!.scalars
+                    }
+                    let what = "\(isa) \(input) → \(cout), in place \(readsInPlace)"
+                    XCTAssertEqual(results[0], results[1], what)
+                    XCTAssertEqual(results[0], results[2], what)
+                }
+            }
+        }
+    }
+
     func testEveryLevelRepeatsItsBits() throws {
         // Same level and worker count: the same bits, run after run (3 samples on 2 workers share a padded batch).
         let x = randomTensor([3, 9, 6, 32], seed: 755).converted(to: Float.self)
