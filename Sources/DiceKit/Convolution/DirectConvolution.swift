@@ -33,21 +33,25 @@ extension ConvGeometry {
 
     /// Whether `pass` runs on the direct kernels (see the file comment for the conditions).
     func runsDirect<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) -> Bool {
-        runsDirect(T.self, inputGradient: pass.dx != nil, settings: settings)
+        runsDirect(
+            T.self, inputGradient: pass.dx != nil, settings: settings, forwardOnly: pass.y != nil && pass.dy == nil)
     }
 
     /// Whether a Float forward pass may take its input as a channel concatenation of separate
     /// tensors (`LoweredPass.xParts`): it runs on the direct kernels, with Float operands,
     /// rounded ones, or bfloat16 ones (dot products, tiles), whose padded copy joins them.
     func joinsConcatenatedInput(settings: ConvolutionSettings) -> Bool {
-        runsDirect(Float.self, inputGradient: false, settings: settings)
+        runsDirect(Float.self, inputGradient: false, settings: settings, forwardOnly: true)
     }
 
     /// The channel multiple of the direct kernels (DK_CONV_CHANNEL_MULTIPLE, 16 floats).
     var directChannelMultiple: Int { Int(DK_CONV_CHANNEL_MULTIPLE) }
 
-    /// Whether a pass over `T` (with or without an input gradient) runs on the direct kernels.
-    func runsDirect<T: BLASScalar>(_: T.Type, inputGradient: Bool, settings: ConvolutionSettings) -> Bool {
+    /// Whether a pass over `T` (with or without an input gradient; `forwardOnly`: a forward pass
+    /// alone, no output gradient) runs on the direct kernels.
+    func runsDirect<T: BLASScalar>(
+        _: T.Type, inputGradient: Bool, settings: ConvolutionSettings, forwardOnly: Bool = false
+    ) -> Bool {
         // Strides above 1 (a strided convolution, or the backward pass of a 2×2 stride-2
         // up-sampling, a convolution of its output gradient) for the forward pass and the weight
         // gradient; the input gradient is a forward pass of stride 1 over the padded dy, or when
@@ -69,10 +73,25 @@ extension ConvGeometry {
                 return false
             }
         }
-        // The padded copies count against the same bound as the lowered path's im2col tiles.
+        // The padded copies count against the same bound as the lowered path's im2col tiles; a
+        // forward pass that reads its input in place holds a border strip per worker instead.
         let workers = Swift.max(1, settings.workers ?? Parallelism.threadCount)
-        return directWorkspace(inputGradient: inputGradient, workers: workers) * MemoryLayout<Float>.stride
-            <= settings.workspaceLimit
+        let scalars =
+            forwardOnly && forwardReadsInPlace(settings: settings)
+            ? workers
+                * InPlaceForward.stripCapacity(
+                    kernel: kernel, inner: input, before: padBefore, after: padAfter, channels: inChannels)
+            : directWorkspace(inputGradient: inputGradient, workers: workers)
+        return scalars * MemoryLayout<Float>.stride <= settings.workspaceLimit
+    }
+
+    /// Whether a Float forward pass on the direct kernels reads its input in place
+    /// (InPlaceForward.swift), as its extents and settings decide: stride 1, Float operands (the
+    /// bfloat16 kernels and rounded operands copy), and `InPlaceForward.qualifies`. A 3-D sample at 128³ with 16 channels pads to a 140 MB copy;
+    /// in place, each worker holds one border strip of a few MB.
+    func forwardReadsInPlace(settings: ConvolutionSettings) -> Bool {
+        settings.readsInPlace && settings.precision == .float && stride == [1, 1, 1]
+            && InPlaceForward.qualifies(kernel: kernel, inner: input, before: padBefore, after: padAfter)
     }
 
     /// The most scalars of padded copies a direct pass holds at once: one sample per worker

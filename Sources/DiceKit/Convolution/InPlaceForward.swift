@@ -75,12 +75,9 @@ struct InPlaceForward {
         guard source.parts.count == 1 || (source.parts.count == 2 && g.cout % 16 == 0),
             !source.roundsToBFloat16, g.ud == 0, g.uh == 0, g.uw == 0,
             Swift.max(g.sd, g.sh, g.sw) <= 1,
-            source.before.contains(where: { $0 > 0 }) || source.after.contains(where: { $0 > 0 })
+            Self.qualifies(kernel: kernel, inner: source.inner, before: source.before, after: source.after)
         else { return nil }
-        let inner = (0..<3).map { source.inner[$0] - kernel[$0] + 1 }
-        guard inner.allSatisfy({ $0 >= 1 }),
-            Double(inner.reduce(1, *)) >= Self.minimumInteriorShare * Double(output.reduce(1, *))
-        else { return nil }
+        let inner = Self.interiorExtents(kernel: kernel, inner: source.inner)
         // Channels per output position: all of them, or those of the first part of an output in
         // two (dk_conv_geometry.cout_a; the kernels add the second part's offset).
         let channels = Int(g.cout_a > 0 ? g.cout_a : g.cout)
@@ -101,7 +98,6 @@ struct InPlaceForward {
         reach = ((kernel[0] - 1) * source.inner[1] + kernel[1] - 1) * source.inner[2] + kernel[2]
 
         var strips: [Strip] = []
-        var capacity = 0
         for box in Self.border(output: output, interior: PositionBox(origin: source.before, extents: inner)) {
             var s = g
             // The padded box [origin, origin + extents + kernel − 1) per axis, as a padded sample.
@@ -114,10 +110,48 @@ struct InPlaceForward {
             s.per_position = Self.gridPositions(s) * 2 > box.count * 3 ? 1 : 0
             let read = PositionBox(origin: box.origin, extents: (0..<3).map { box.extents[$0] + kernel[$0] - 1 })
             strips.append(Strip(output: box, read: read, geometry: s, outputOffset: offset(box.origin)))
-            capacity = Swift.max(capacity, (box.extents[0] + kernel[0] - 1) * s.hp * s.wp)
         }
         self.strips = strips
-        stripCapacity = (capacity + kernel[2] + Int(DK_CONV_SLACK_POSITIONS)) * Int(g.cin)
+        stripCapacity = Self.stripCapacity(
+            kernel: kernel, inner: source.inner, before: source.before, after: source.after, channels: Int(g.cin))
+    }
+
+    /// Whether a stride-1 pass of `kernel` over a sample of `inner` extents, padded by `before`
+    /// and `after` (D, H, W), runs in place as far as its extents decide: some padding, and an
+    /// interior of at least `minimumInteriorShare` of the output.
+    static func qualifies(kernel: [Int], inner: [Int], before: [Int], after: [Int]) -> Bool {
+        guard before.contains(where: { $0 > 0 }) || after.contains(where: { $0 > 0 }) else { return false }
+        let interior = interiorExtents(kernel: kernel, inner: inner)
+        let output = outputExtents(kernel: kernel, inner: inner, before: before, after: after)
+        return interior.allSatisfy({ $0 >= 1 })
+            && Double(interior.reduce(1, *)) >= minimumInteriorShare * Double(output.reduce(1, *))
+    }
+
+    /// The output's extents of a stride-1 pass.
+    static func outputExtents(kernel: [Int], inner: [Int], before: [Int], after: [Int]) -> [Int] {
+        (0..<3).map { (axis: Int) -> Int in
+            let padded: Int = inner[axis] + before[axis] + after[axis]
+            return padded - kernel[axis] + 1
+        }
+    }
+
+    /// The interior's extents: the output positions whose receptive field lies inside the sample.
+    static func interiorExtents(kernel: [Int], inner: [Int]) -> [Int] {
+        (0..<3).map { inner[$0] - kernel[$0] + 1 }
+    }
+
+    /// Scalars of the largest border strip's padded box, of `channels` per position, plus the
+    /// kernels' read-ahead slack: the buffer each worker of an in-place pass holds instead of a
+    /// padded copy of the sample (`ConvGeometry.directWorkspace`).
+    static func stripCapacity(kernel: [Int], inner: [Int], before: [Int], after: [Int], channels: Int) -> Int {
+        let output = outputExtents(kernel: kernel, inner: inner, before: before, after: after)
+        let interior = PositionBox(origin: before, extents: interiorExtents(kernel: kernel, inner: inner))
+        var capacity = 0
+        for box in border(output: output, interior: interior) {
+            let read = (0..<3).map { box.extents[$0] + kernel[$0] - 1 }
+            capacity = Swift.max(capacity, read.reduce(1, *))
+        }
+        return (capacity + kernel[2] + Int(DK_CONV_SLACK_POSITIONS)) * channels
     }
 
     /// How many grid positions the grid tiles compute for all of `g`'s outputs: every grid

@@ -131,6 +131,54 @@ final class InPlaceForwardTests: XCTestCase {
         }
     }
 
+    /// A forward pass that reads in place holds a border strip per worker, not a padded copy of
+    /// the sample: it runs on the direct kernels under a workspace bound that the copy would
+    /// exceed (a large 3-D volume), with the bits of the same pass under no bound; the backward
+    /// pass, which pads, takes the lowered path there. The strip capacity is the plan's.
+    func testInPlaceForwardFitsAWorkspaceTheCopyWouldExceed() throws {
+        try XCTSkipUnless(ConvGeometry.directKernelsAvailable, "no direct kernels on this CPU")
+        for (spatial, cin, seed) in [([20, 22], 16, UInt64(60)), ([24, 24, 24], 32, 62)] {
+            let kernel = [Int](repeating: 3, count: spatial.count)
+            let weight = randomTensor(kernel + [cin, 16], seed: seed).converted(to: Float.self)
+            let x = randomTensor([1] + spatial + [cin], seed: seed + 1)
+            let unbounded = try Convolution(
+                weight: weight, padding: .same, settings: settings(workers: 2, inPlace: true))
+            let g = try unbounded.geometry(x.shape)
+            let p = try XCTUnwrap(plan(unbounded, input: x.shape))
+            // The capacity counted against the bound holds the largest strip the pass pads, and
+            // the kernels' read-ahead past it.
+            let capacity = InPlaceForward.stripCapacity(
+                kernel: g.kernel, inner: g.input, before: g.padBefore, after: g.padAfter, channels: cin)
+            let largest = try XCTUnwrap(p.strips.map { $0.read.count }.max())
+            XCTAssertEqual(capacity, (largest + 3 + Int(DK_CONV_SLACK_POSITIONS)) * cin, "\(spatial)")
+            // A bound that holds a strip per worker, not the padded copy (every axis padded by 2).
+            var bounded = unbounded
+            bounded.settings.workspaceLimit = 4 * 2 * capacity
+            XCTAssertLessThan(bounded.settings.workspaceLimit, 4 * cin * g.input.map { $0 + 2 }.reduce(1, *))
+            XCTAssertTrue(
+                g.runsDirect(Float.self, inputGradient: false, settings: bounded.settings, forwardOnly: true),
+                "\(spatial)")
+            XCTAssertFalse(g.runsDirect(Float.self, inputGradient: false, settings: bounded.settings), "\(spatial)")
+            var copying = bounded
+            copying.settings.readsInPlace = false
+            XCTAssertFalse(
+                g.runsDirect(Float.self, inputGradient: false, settings: copying.settings, forwardOnly: true),
+                "\(spatial)")
+            let xf = x.converted(to: Float.self)
+            assertSameBits(
+                try bounded.forward(xf), try unbounded.forward(xf), "y under the bound, \(spatial)", file: #filePath,
+                line: #line)
+            // The backward pass on the lowered path, against the Double convolution.
+            let dy = randomTensor(try unbounded.outputShape(for: x.shape), seed: seed + 2)
+            let reference = try Convolution(weight: weight.converted(to: Double.self), padding: .same)
+                .backward(input: x, outputGradient: dy)
+            let actual = try bounded.backward(input: xf, outputGradient: dy.converted(to: Float.self))
+            let scale = reference.weight.scalars.map(abs).max()!
+            let worst = zip(actual.weight.scalars, reference.weight.scalars).map { abs(Double($0) - $1) }.max()!
+            XCTAssertLessThanOrEqual(worst, 1e-5 * scale, "dW under the bound, \(spatial)")
+        }
+    }
+
     func testReadsPastTheSampleOnlyNearItsEnd() throws {
         let p = try XCTUnwrap(plan([30, 30]))
         // The interior is 28 × 28; its last line's grid tiles read past the 30 × 30 sample.
