@@ -3,8 +3,10 @@
 // index), and since no two windows overlap the backward pass writes every input element once,
 // with no zero-fill and no scattered adds. Same ties (first maximum in window order) and NaN
 // handling as the general loops in PoolingKernels.swift. Float 2×2 windows over an even number
-// of rows run the C kernels of Sources/CDiceKitKernels/pooling/maxpool2x2.c (16 channels per AVX-512
-// step); everything else the loops below.
+// of rows, and 2×2×2 ones over an even number of planes and rows, run the C kernels of
+// Sources/CDiceKitKernels/pooling/maxpool2x2.c (16 channels per AVX-512 step), split between the
+// workers by output lines or planes (element-wise: the same bits for any split); everything
+// else the loops below, on the calling thread.
 
 internal import CDiceKitKernels
 
@@ -15,9 +17,25 @@ extension PoolingKernels {
             && g.kernelVolume <= 256
     }
 
-    /// Whether the C kernels take `g`: 2×2 windows over an even number of rows.
-    private static func isPlanarHalving(_ g: ConvGeometry) -> Bool {
-        g.kernel == [1, 2, 2] && g.input[1] % 2 == 0
+    /// How the C kernels take `g`, or nil: 2×2 windows over an even number of rows, in units of
+    /// one output line (planes 1); 2×2×2 windows over an even number of planes and rows, in
+    /// units of one output plane (planes 2). Each unit's input and output are contiguous.
+    private static func halving(_ g: ConvGeometry) -> (units: Int, unitLines: Int, planes: Int32)? {
+        if g.kernel == [1, 2, 2] && g.input[1] % 2 == 0 { return (g.batch * g.output[0] * g.output[1], 1, 1) }
+        if g.kernel == [2, 2, 2] && g.input[0] % 2 == 0 && g.input[1] % 2 == 0 {
+            return (g.batch * g.output[0], g.output[1], 2)
+        }
+        return nil
+    }
+
+    /// Calls `body(units)` on ranges of `units` that cover them, in parallel where there is
+    /// enough work (about 64 K output elements per range).
+    private static func forEachUnitRange(
+        _ units: Int, elementsPerUnit: Int, _ body: @Sendable (Range<Int>) -> Void
+    ) {
+        let grain = Swift.max(1, (1 << 16) / Swift.max(elementsPerUnit, 1))
+        let ranges = (units + grain - 1) / grain
+        WorkerPool.shared.run(ranges) { r in body((r * grain)..<Swift.min(units, (r + 1) * grain)) }
     }
 
     /// Offsets (in elements) of a window's taps from its first input element, in window order.
@@ -52,15 +70,22 @@ extension PoolingKernels {
 
     /// The window maxima and, per output element, the index of the winning tap in window order.
     static func tiledMax(_ g: ConvGeometry, _ x: Tensor<Float>) -> (Tensor<Float>, [UInt8]) {
-        guard isPlanarHalving(g) else { return tiledMaxLoops(g, x) }
+        guard let (units, unitLines, planes) = halving(g) else { return tiledMaxLoops(g, x) }
         let count = g.outputRows * g.inChannels
         var taps = [UInt8](repeating: 0, count: count)
+        let (outW, inW, c) = (g.output[2], g.input[2], g.inChannels)
+        // Per unit: its output elements, and the input elements its windows read.
+        let (unitOutput, unitInput) = (unitLines * outW * c, Int(planes) * 2 * unitLines * inW * c)
         let y = [Float](unsafeUninitializedCapacity: count) { py, initialized in
             x.withUnsafeBufferPointer { px in
                 taps.withUnsafeMutableBufferPointer { pt in
-                    dk_maxpool2x2_f32(
-                        px.baseAddress!, py.baseAddress!, pt.baseAddress!, g.batch * g.output[0] * g.output[1],
-                        g.output[2], g.input[2], g.inChannels)
+                    let shared = TaskShared((px.baseAddress!, py.baseAddress!, pt.baseAddress!))
+                    forEachUnitRange(units, elementsPerUnit: unitOutput) { range in
+                        let (x, y, t) = shared.buffers
+                        let (input, output) = (range.lowerBound * unitInput, range.lowerBound * unitOutput)
+                        dk_maxpool_halving_f32(
+                            x + input, y + output, t + output, range.count, unitLines, outW, inW, c, planes)
+                    }
                 }
             }
             initialized = count
@@ -114,13 +139,22 @@ extension PoolingKernels {
     static func tiledScatter(_ g: ConvGeometry, _ dy: Tensor<Float>, taps: [UInt8], adding addend: Tensor<Float>?)
         -> Tensor<Float>
     {
-        guard isPlanarHalving(g) else { return tiledScatterLoops(g, dy, taps: taps, adding: addend) }
+        guard let (units, unitLines, planes) = halving(g) else {
+            return tiledScatterLoops(g, dy, taps: taps, adding: addend)
+        }
+        let (outW, inW, c) = (g.output[2], g.input[2], g.inChannels)
+        let (unitOutput, unitInput) = (unitLines * outW * c, Int(planes) * 2 * unitLines * inW * c)
         return tiledGradient(g, addend) { dx, pa in
             dy.withUnsafeBufferPointer { pdy in
                 taps.withUnsafeBufferPointer { pt in
-                    dk_maxpool2x2_back_f32(
-                        pdy.baseAddress!, pt.baseAddress!, pa, dx, g.batch * g.output[0] * g.output[1],
-                        g.output[2], g.input[2], g.inChannels)
+                    let shared = TaskShared((pdy.baseAddress!, pt.baseAddress!, pa, dx))
+                    forEachUnitRange(units, elementsPerUnit: unitOutput) { range in
+                        let (dy, t, addend, dx) = shared.buffers
+                        let (input, output) = (range.lowerBound * unitInput, range.lowerBound * unitOutput)
+                        dk_maxpool_halving_back_f32(
+                            dy + output, t + output, addend.map { $0 + input }, dx + input, range.count, unitLines,
+                            outW, inW, c, planes)
+                    }
                 }
             }
         }
