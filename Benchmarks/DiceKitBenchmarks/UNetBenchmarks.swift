@@ -2,7 +2,8 @@
 // training step with the softmax Dice loss on label targets, and inference, with the keys of
 // shared/reference/bench_torch.py. A per-stage breakdown (forward, loss, backward, optimiser)
 // shows where the time goes, and a per-layer one of training and of inference. Beside it, what
-// a weight-average update (`--ema`) adds to a step, against the Adam step it follows.
+// a weight-average update (`--ema`) adds to a step, against the Adam step it follows, and a
+// 3-D U-Net's step and one-volume inference.
 
 import DiceKit
 import Dispatch
@@ -120,6 +121,34 @@ let unetBenchmarks: [Benchmark] = [
             Metric(
                 key: "weight_average_b16_d4_update_gb_per_s", value: Double(values * 4 * 3) / update / 1e9,
                 unit: "GB/s (read 2, write 1 per value)"),
+        ]
+    },
+    // A 3-D U-Net (base 16, depth 3, one input channel, 2 classes, as `dicekit train --data
+    // synthetic3d --depth 3`): one Adam step on two 64³ volumes (the patches of nnU-Net's 3-D
+    // training), and inference of one 96³ volume, as `dicekit predict` runs a case. DiceKit's
+    // own keys: the full-resolution layers' padded copies exceed the default workspace bound
+    // here, which decides between the direct kernels and the lowered path (Convolution.md).
+    Benchmark(key: "unet3d_b16_d3") { context in
+        let configuration = UNetConfiguration(inputChannels: 1, classes: 2, baseWidth: 16, depth: 3, spatialRank: 3)
+        let model = try UNet<Float>(configuration, seed: 0)
+        var generator = SeededGenerator(seed: 5)
+        let (n, size) = (2, 64)
+        let volumes = Tensor<Float>.normal([n, size, size, size, 1], generator: &generator)
+        let labels = try LabelMap(
+            shape: [n, size, size, size], labels: (0..<(n * size * size * size)).map { _ in Int(generator.next() % 2) })
+        let loss = DiceLoss(variant: .dice, activation: .softmax)
+        let optimizer = try Adam<Float>(learningRate: 1e-3)
+        let step = try context.time(warmup: 1, repetitions: 3) {
+            model.parameters.zeroGradients()
+            let logits = try model.forward(volumes)
+            try model.backward(try loss.evaluate(logits, target: .labels(labels), gradient: true).gradient!)
+            optimizer.step(model.parameters.trainable)
+        }
+        let volume = Tensor<Float>.normal([1, 96, 96, 96, 1], generator: &generator)
+        let infer = try context.time(warmup: 1, repetitions: 5) { _ = try model.forward(volume, mode: .evaluation) }
+        return [
+            Metric(key: "unet3d_b16_d3_n2_64_train_step_ms", value: step * 1e3, unit: "ms"),
+            Metric(key: "unet3d_b16_d3_n1_96_infer_ms", value: infer * 1e3, unit: "ms"),
         ]
     },
 ]
