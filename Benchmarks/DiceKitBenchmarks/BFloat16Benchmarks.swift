@@ -54,16 +54,9 @@ private func unetBenchmark(base: Int, precision: ComputePrecision) -> Benchmark 
         model.precision = precision
         var generator = SeededGenerator(seed: 3)
         let images = Tensor<Float>.normal([n, size, size, 3], generator: &generator)
-        let labels = try LabelMap(
-            shape: [n, size, size], labels: (0..<(n * size * size)).map { _ in Int(generator.next() % 2) })
+        let labels = try randomLabels([n, size, size], generator: &generator)
         let loss = DiceLoss(variant: .dice, activation: .softmax)
-        let optimizer = try Adam<Float>(learningRate: 1e-3)
-        let step = try context.time(warmup: 2, repetitions: 5) {
-            model.parameters.zeroGradients()
-            let logits = try model.forward(images)
-            try model.backward(try loss.evaluate(logits, target: .labels(labels), gradient: true).gradient!)
-            optimizer.step(model.parameters.trainable)
-        }
+        let step = try context.time(warmup: 2, repetitions: 5, try trainingStep(model, inputs: images, labels: labels))
         do {
             // Where the step goes, stage by stage (printed, not part of the JSON keys), in either
             // precision: the bf16 step's stages beside the Float step's.

@@ -134,16 +134,8 @@ let unetBenchmarks: [Benchmark] = [
         var generator = SeededGenerator(seed: 5)
         let (n, size) = (2, 64)
         let volumes = Tensor<Float>.normal([n, size, size, size, 1], generator: &generator)
-        let labels = try LabelMap(
-            shape: [n, size, size, size], labels: (0..<(n * size * size * size)).map { _ in Int(generator.next() % 2) })
-        let loss = DiceLoss(variant: .dice, activation: .softmax)
-        let optimizer = try Adam<Float>(learningRate: 1e-3)
-        let step = try context.time(warmup: 1, repetitions: 3) {
-            model.parameters.zeroGradients()
-            let logits = try model.forward(volumes)
-            try model.backward(try loss.evaluate(logits, target: .labels(labels), gradient: true).gradient!)
-            optimizer.step(model.parameters.trainable)
-        }
+        let labels = try randomLabels([n, size, size, size], generator: &generator)
+        let step = try context.time(warmup: 1, repetitions: 3, try trainingStep(model, inputs: volumes, labels: labels))
         let volume = Tensor<Float>.normal([1, 96, 96, 96, 1], generator: &generator)
         let infer = try context.time(warmup: 1, repetitions: 5) { _ = try model.forward(volume, mode: .evaluation) }
         return [
@@ -152,3 +144,21 @@ let unetBenchmarks: [Benchmark] = [
         ]
     },
 ]
+
+/// Labels of two classes drawn uniformly, for a step's loss.
+func randomLabels(_ shape: [Int], generator: inout SeededGenerator) throws -> LabelMap {
+    try LabelMap(shape: shape, labels: (0..<shape.reduce(1, *)).map { _ in Int(generator.next() % 2) })
+}
+
+/// One training step of `model` on `inputs` as the U-Net keys time it: gradients zeroed, the
+/// forward pass, the softmax Dice loss on `labels`, the backward pass and an Adam step (1e-3).
+func trainingStep(_ model: UNet<Float>, inputs: Tensor<Float>, labels: LabelMap) throws -> () throws -> Void {
+    let loss = DiceLoss(variant: .dice, activation: .softmax)
+    let optimizer = try Adam<Float>(learningRate: 1e-3)
+    return {
+        model.parameters.zeroGradients()
+        let logits = try model.forward(inputs)
+        try model.backward(try loss.evaluate(logits, target: .labels(labels), gradient: true).gradient!)
+        optimizer.step(model.parameters.trainable)
+    }
+}
