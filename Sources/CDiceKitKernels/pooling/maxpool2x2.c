@@ -54,7 +54,8 @@ DKPOOL512 static inline void dk_take512(__m512 v, uint8_t code, __m512 *best, __
     *codes = _mm_mask_mov_epi8(*codes, take, _mm_set1_epi8((char)code));
 }
 
-DKPOOL512 static inline __attribute__((always_inline)) void dk_max_avx512(const float *x, const long *offsets, int taps, float *out, uint8_t *tap, long c) {
+DKPOOL512 static inline __attribute__((always_inline))
+void dk_max_avx512(const float *x, const long *offsets, int taps, float *out, uint8_t *tap, long c) {
     long k = 0;
     for (; k + 16 <= c; k += 16) {
         __m512 best = _mm512_loadu_ps(x + k);
@@ -104,8 +105,9 @@ static void dk_route_scalar(const float *g, const uint8_t *tap, float *dx, const
     }
 }
 
-DKPOOL512 static inline __attribute__((always_inline)) void dk_route_avx512(const float *g, const uint8_t *tap, float *dx, const float *add,
-                                      const long *offsets, int taps, long c) {
+DKPOOL512 static inline __attribute__((always_inline))
+void dk_route_avx512(const float *g, const uint8_t *tap, float *dx, const float *add, const long *offsets, int taps,
+                     long c) {
     long k = 0;
     for (; k + 16 <= c; k += 16) {
         const __m512 v = _mm512_loadu_ps(g + k);

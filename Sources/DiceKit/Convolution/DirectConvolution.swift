@@ -33,8 +33,9 @@ extension ConvGeometry {
 
     /// Whether `pass` runs on the direct kernels (see the file comment for the conditions).
     func runsDirect<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) -> Bool {
-        runsDirect(
-            T.self, inputGradient: pass.dx != nil, settings: settings, forwardOnly: pass.y != nil && pass.dy == nil)
+        // A forward pass alone, on an input that the in-place plan reads (one part or two, Float).
+        let forwardOnly = pass.y != nil && pass.dy == nil && (pass.xParts?.count ?? 1) <= 2 && pass.xRounded == nil
+        return runsDirect(T.self, inputGradient: pass.dx != nil, settings: settings, forwardOnly: forwardOnly)
     }
 
     /// Whether a Float forward pass may take its input as a channel concatenation of separate
@@ -87,8 +88,9 @@ extension ConvGeometry {
 
     /// Whether a Float forward pass on the direct kernels reads its input in place
     /// (InPlaceForward.swift), as its extents and settings decide: stride 1, Float operands (the
-    /// bfloat16 kernels and rounded operands copy), and `InPlaceForward.qualifies`. A 3-D sample at 128³ with 16 channels pads to a 140 MB copy;
-    /// in place, each worker holds one border strip of a few MB.
+    /// bfloat16 kernels and rounded operands copy), and `InPlaceForward.qualifies`. A 3-D sample
+    /// at 128³ with 16 channels pads to a 140 MB copy; in place, each worker holds one border
+    /// strip of a few MB.
     func forwardReadsInPlace(settings: ConvolutionSettings) -> Bool {
         settings.readsInPlace && settings.precision == .float && stride == [1, 1, 1]
             && InPlaceForward.qualifies(kernel: kernel, inner: input, before: padBefore, after: padAfter)
