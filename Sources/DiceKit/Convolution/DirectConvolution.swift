@@ -33,9 +33,12 @@ extension ConvGeometry {
 
     /// Whether `pass` runs on the direct kernels (see the file comment for the conditions).
     func runsDirect<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) -> Bool {
-        // A forward pass alone, on an input that the in-place plan reads (one part or two, Float).
+        // A forward pass alone, on an input that the in-place plan reads (one part or two, Float);
+        // or a backward pass alone, whose copies of x are for the weight gradient.
         let forwardOnly = pass.y != nil && pass.dy == nil && (pass.xParts?.count ?? 1) <= 2 && pass.xRounded == nil
-        return runsDirect(T.self, inputGradient: pass.dx != nil, settings: settings, forwardOnly: forwardOnly)
+        return runsDirect(
+            T.self, inputGradient: pass.dx != nil, settings: settings, forwardOnly: forwardOnly,
+            backwardOnly: pass.y == nil)
     }
 
     /// Whether a Float forward pass may take its input as a channel concatenation of separate
@@ -49,9 +52,10 @@ extension ConvGeometry {
     var directChannelMultiple: Int { Int(DK_CONV_CHANNEL_MULTIPLE) }
 
     /// Whether a pass over `T` (with or without an input gradient; `forwardOnly`: a forward pass
-    /// alone, no output gradient) runs on the direct kernels.
+    /// alone, no output gradient; `backwardOnly`: no forward pass) runs on the direct kernels.
     func runsDirect<T: BLASScalar>(
-        _: T.Type, inputGradient: Bool, settings: ConvolutionSettings, forwardOnly: Bool = false
+        _: T.Type, inputGradient: Bool, settings: ConvolutionSettings, forwardOnly: Bool = false,
+        backwardOnly: Bool = false
     ) -> Bool {
         // Strides above 1 (a strided convolution, or the backward pass of a 2×2 stride-2
         // up-sampling, a convolution of its output gradient) for the forward pass and the weight
@@ -82,7 +86,8 @@ extension ConvGeometry {
             ? workers
                 * InPlaceForward.stripCapacity(
                     kernel: kernel, inner: input, before: padBefore, after: padAfter, channels: inChannels)
-            : directWorkspace(inputGradient: inputGradient, workers: workers)
+            : directWorkspace(
+                inputGradient: inputGradient, workers: workers, settings: settings, backwardOnly: backwardOnly)
         return scalars * MemoryLayout<Float>.stride <= settings.workspaceLimit
     }
 
@@ -98,20 +103,72 @@ extension ConvGeometry {
 
     /// The most scalars of padded copies a direct pass holds at once: one sample per worker
     /// when there are two samples per worker, otherwise the whole batch (and the whole batch for
-    /// the weight gradient of small images); see `PaddedSource.forEachChunk`.
-    func directWorkspace(inputGradient: Bool, workers: Int) -> Int {
+    /// the weight gradient of small images); see `PaddedSource.forEachChunk`. With `settings`
+    /// (Float operands, the direct kernels' own copies), what the Float passes actually hold: a
+    /// backward pass alone (`backwardOnly`) with fewer than two samples per worker pads a window
+    /// of rows per worker for the weight gradient (`weightGradientWindow`), and an input
+    /// gradient that reads dy in place a border strip per worker.
+    func directWorkspace(
+        inputGradient: Bool, workers: Int, settings: ConvolutionSettings? = nil, backwardOnly: Bool = false
+    ) -> Int {
         var xSample = inChannels
         var dySample = outChannels
         for axis in 0..<3 {
             xSample *= input[axis] + padBefore[axis] + padAfter[axis]
-            let dyExtent: Int = output[axis] + 2 * (kernel[axis] - 1) - padBefore[axis] - padAfter[axis]
-            dySample *= dyExtent
+            dySample *= output[axis] + 2 * (kernel[axis] - 1) - padBefore[axis] - padAfter[axis]
         }
+        let float = settings?.precision == .float
         let copies = batch >= 2 * workers ? workers : batch
-        var largest = copies * xSample
-        if outputPixels < patch { largest = Swift.max(largest, batch * xSample) }
-        if inputGradient { largest = Swift.max(largest, copies * dySample) }
+        let splitsKernel = weightGradientSplitsKernel(workers: workers)
+        var largest =
+            float && backwardOnly && batch < 2 * workers && !splitsKernel
+            ? workers * weightGradientWindow(workers: workers) : copies * xSample
+        if splitsKernel { largest = Swift.max(largest, batch * xSample) }
+        if inputGradient {
+            let (before, after) = (
+                (0..<3).map { kernel[$0] - 1 - padBefore[$0] }, (0..<3).map { kernel[$0] - 1 - padAfter[$0] }
+            )
+            let inPlace =
+                float && settings?.readsInPlace == true && stride == [1, 1, 1]
+                && InPlaceForward.qualifies(kernel: kernel, inner: output, before: before, after: after)
+            let dyCopies =
+                inPlace
+                ? workers
+                    * InPlaceForward.stripCapacity(
+                        kernel: kernel, inner: output, before: before, after: after, channels: outChannels)
+                : copies * dySample
+            largest = Swift.max(largest, dyCopies)
+        }
         return largest
+    }
+
+    /// Whether the weight gradient splits the kernel between the workers, over the whole batch
+    /// padded at once (small images: fewer output positions per sample than kernel rows).
+    func weightGradientSplitsKernel(workers: Int) -> Bool {
+        let block = Int(DK_CONV_CHANNEL_BLOCK)
+        let channelBlocks = (outChannels + block - 1) / block
+        return outputPixels < patch && kernel[0] * kernel[1] * channelBlocks >= 2 * workers
+    }
+
+    /// Scalars of one worker's window of padded rows for the weight gradient with fewer than two
+    /// samples per worker (`PaddedSource.windowRows`), its slack included.
+    func weightGradientWindow(workers: Int) -> Int {
+        // The source is never read here: only its extents count.
+        let unread = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+        defer { unread.deallocate() }
+        let source = PaddedSource(
+            source: unread, batch: batch, inner: input, channels: inChannels, before: padBefore, after: padAfter,
+            kernelWidth: kernel[2])
+        let g = directGeometry(
+            padded: source, output: output, kernel: kernel, cin: inChannels, cout: outChannels, stride: stride)
+        let lines = output[0] * output[1]
+        let perChunk = ConvBlocking.current.weightGradientLines(
+            inChannels: inChannels, outChannels: outChannels, width: output[2])
+        let rows = source.windowRows(
+            chunks: (lines + perChunk - 1) / perChunk,
+            rowsRead: { c in Self.paddedRowsRead(g, through: Swift.min(lines, c * perChunk + perChunk) * g.ow - 1) },
+            firstRow: { c in Self.paddedFirstRow(g, line: c * perChunk) })
+        return rows * source.extents[2] * inChannels + source.slack
     }
 
     /// Runs a pass that `runsDirect` accepted. With `roundsOperands` (the rounded-operand
@@ -299,6 +356,14 @@ extension ConvGeometry {
             workers: workers, narrow: true, inPlace: inPlace)
     }
 
+    /// The first padded row (planes × rows, in order) of a sample that the passes of `g` read for
+    /// output line `line` (plane · oh + row) and the lines after it: its first kernel row's.
+    static func paddedFirstRow(_ g: dk_conv_geometry, line: Int) -> Int {
+        let (z, y) = (line / Swift.max(g.oh, 1), line % Swift.max(g.oh, 1))
+        let (sd, sh) = (Int(Swift.max(g.sd, 1)), Int(Swift.max(g.sh, 1)))
+        return z * sd * g.hp + y * sh
+    }
+
     /// How many padded rows (planes × rows, in order) of a sample the passes of `g` read for output
     /// positions 0...q: through the last kernel row of the last kernel plane of q's line.
     static func paddedRowsRead(_ g: dk_conv_geometry, through q: Int) -> Int {
@@ -366,7 +431,7 @@ extension ConvGeometry {
         let block = Int(DK_CONV_CHANNEL_BLOCK)
         let segments = kernel[0] * kernel[1]
         let channelBlocks = (outChannels + block - 1) / block
-        if g.od * g.oh * g.ow < patch && segments * channelBlocks >= 2 * workers {
+        if weightGradientSplitsKernel(workers: workers) {
             // The tiles load and store their dW rows once per pass: into an aligned buffer, copied
             // to dW at the end, so that no 64-byte access straddles two cache lines.
             let aligned = Self.allocateAligned(weightCount)
@@ -416,8 +481,11 @@ extension ConvGeometry {
             let rowsRead: @Sendable (Int) -> Int = { c in
                 Self.paddedRowsRead(g, through: Swift.min(lines, c * linesPerChunk + linesPerChunk) * g.ow - 1)
             }
+            // With fewer than two samples per worker, each task pads only the rows it reads.
+            let firstRow: @Sendable (Int) -> Int = { c in Self.paddedFirstRow(g, line: c * linesPerChunk) }
             return padded.forEachChunk(
-                chunks: (lines + linesPerChunk - 1) / linesPerChunk, workers: workers, rowsRead: rowsRead
+                chunks: (lines + linesPerChunk - 1) / linesPerChunk, workers: workers, rowsRead: rowsRead,
+                firstRow: firstRow
             ) { worker, n, sample, c in
                 let (gp, sums, dy, db, rounded) = shared.buffers
                 let accumulator = sums + worker * width

@@ -161,9 +161,17 @@ struct PaddedSource {
     /// Either way worker w runs a fixed set of (sample, chunk) tasks in a fixed order (every
     /// workers-th one from w), so a per-worker accumulator holds the same sum on every run with
     /// the same worker count.
+    ///
+    /// With `firstRow(c)` (the first padded row chunk c reads) and fewer than two samples per
+    /// worker, nothing batch-sized is padded either: each task pads just the rows its chunk reads
+    /// into its worker's window buffer (`windowRows`), and `body` gets the address at which
+    /// that window's rows lie where the padded sample would hold them (so the kernels address
+    /// rows as in a whole sample, and read only the window's). The tasks and their order are
+    /// the same, so are the sums.
     @discardableResult
     func forEachChunk(
         chunks: Int, workers: Int, rowsRead: @Sendable (_ chunk: Int) -> Int,
+        firstRow: (@Sendable (_ chunk: Int) -> Int)? = nil,
         _ body: @Sendable (_ worker: Int, _ n: Int, _ sample: UnsafePointer<Float>, _ chunk: Int) -> Void
     ) -> Int {
         // Each worker pads into its own buffer; `body` states what the chunks write.
@@ -194,6 +202,26 @@ struct PaddedSource {
         }
         let tasks = batch * chunks
         let count = Swift.min(workers, tasks)
+        if let firstRow, !readsInPlace {
+            let window = TaskShared(self)
+            runWorkers(count) { worker in
+                let source = window.buffers
+                let rowScalars = source.extents[2] * source.channels
+                let capacity = source.windowRows(chunks: chunks, rowsRead: rowsRead, firstRow: firstRow) * rowScalars
+                let buffer = UnsafeMutablePointer<Float>.allocate(capacity: capacity + source.slack)
+                defer { buffer.deallocate() }
+                for task in Swift.stride(from: worker, to: tasks, by: count) {
+                    let (n, c) = (task / chunks, task % chunks)
+                    let rows = source.windowRows(chunk: c, of: chunks, rowsRead: rowsRead, firstRow: firstRow)
+                    // Where the padded sample would start; only rows `rows` are read from it.
+                    let sample = buffer - rows.lowerBound * rowScalars
+                    source.pad(sample: n, rows: rows, into: sample)
+                    (sample + rows.upperBound * rowScalars).initialize(repeating: 0, count: source.slack)
+                    body(worker, n, UnsafePointer(sample), c)
+                }
+            }
+            return count
+        }
         withPaddedBatch(workers: workers) { whole in
             let shared = TaskShared((whole, sampleCount))
             runWorkers(count) { worker in
@@ -205,6 +233,23 @@ struct PaddedSource {
             }
         }
         return count
+    }
+
+    /// The padded rows chunk `c` of `chunks` reads, with the grid tiles' read-ahead past its
+    /// last position (the rows the slack reaches, as `forEachChunk` pads them for a whole
+    /// sample); the last chunk takes the sample's remaining rows.
+    func windowRows(
+        chunk c: Int, of chunks: Int, rowsRead: (Int) -> Int, firstRow: (Int) -> Int
+    ) -> Range<Int> {
+        let ahead = 1 + slack / (extents[2] * channels)
+        let end = c == chunks - 1 ? rowCount : Swift.min(rowCount, rowsRead(c) + ahead)
+        return Swift.min(firstRow(c), end)..<end
+    }
+
+    /// The most padded rows any of `chunks` chunks reads (`windowRows(chunk:…)`): the rows of a
+    /// worker's window buffer.
+    func windowRows(chunks: Int, rowsRead: (Int) -> Int, firstRow: (Int) -> Int) -> Int {
+        (0..<chunks).map { windowRows(chunk: $0, of: chunks, rowsRead: rowsRead, firstRow: firstRow).count }.max() ?? 0
     }
 
     /// Calls `body` with the whole batch padded (samples `sampleCount` apart, then the slack),

@@ -159,6 +159,41 @@ final class DirectConvolutionTests: XCTestCase {
         }
     }
 
+    /// With fewer than two samples per worker, the weight gradient pads a window of rows per
+    /// worker instead of the whole batch: a 3-D backward pass stays on the direct kernels under
+    /// a workspace bound that the batch's padded copy exceeds, with the bits of the same pass
+    /// under no bound (the tasks and their order do not change).
+    func testBackwardFitsAWorkspaceTheBatchCopyWouldExceed() throws {
+        let (cin, cout) = (32, 16)
+        let x = randomTensor([2, 12, 8, 128, cin], seed: 820).converted(to: Float.self)
+        let w = randomTensor([3, 3, 3, cin, cout], seed: 821).converted(to: Float.self)
+        let dy = randomTensor([2, 12, 8, 128, cout], seed: 822).converted(to: Float.self)
+        let unbounded = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(workers: 2))
+        let g = try unbounded.geometry(x.shape)
+        let batchCopy = 2 * cin * 14 * 10 * 130
+        let dyCopies = 2 * cout * 14 * 10 * 130
+        let windows = 2 * g.weightGradientWindow(workers: 2)
+        try XCTSkipIf(windows >= batchCopy, "this CPU's L2 makes one chunk of the whole sample")
+        var bounded = unbounded
+        bounded.settings.workspaceLimit = 4 * Swift.max(windows, dyCopies)
+        XCTAssertLessThan(bounded.settings.workspaceLimit, 4 * batchCopy)
+        XCTAssertTrue(
+            g.runsDirect(Float.self, inputGradient: true, settings: bounded.settings, backwardOnly: true))
+        XCTAssertFalse(g.runsDirect(Float.self, inputGradient: true, settings: bounded.settings))
+        let expected = try unbounded.backward(input: x, outputGradient: dy)
+        let actual = try bounded.backward(input: x, outputGradient: dy)
+        XCTAssertEqual(actual.weight.scalars.map(\.bitPattern), expected.weight.scalars.map(\.bitPattern))
+        XCTAssertEqual(actual.input!.scalars.map(\.bitPattern), expected.input!.scalars.map(\.bitPattern))
+        // A bound below the windows: the lowered path, within Float rounding of the direct one.
+        var lowered = unbounded
+        lowered.settings.workspaceLimit = 4 * (Swift.min(windows, dyCopies) - 1)
+        XCTAssertFalse(g.runsDirect(Float.self, inputGradient: true, settings: lowered.settings, backwardOnly: true))
+        let other = try lowered.backward(input: x, outputGradient: dy)
+        let scale = expected.weight.scalars.map(abs).max()!
+        let worst = zip(other.weight.scalars, expected.weight.scalars).map { abs($0 - $1) }.max()!
+        XCTAssertLessThanOrEqual(worst, 1e-4 * scale)
+    }
+
     func testEveryLevelRepeatsItsBits() throws {
         // Same level and worker count: the same bits, run after run (3 samples on 2 workers share a padded batch).
         let x = randomTensor([3, 9, 6, 32], seed: 755).converted(to: Float.self)

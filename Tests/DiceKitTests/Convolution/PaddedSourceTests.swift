@@ -15,7 +15,8 @@ final class PaddedSourceTests: XCTestCase {
     /// chunks per sample, chunk c reading rows 0..<rowsRead(c); returns the chunks whose rows
     /// differed from the sample padded whole.
     private func mismatchedChunks(
-        shape: [Int], chunks: Int, workers: Int, rowsRead: @escaping @Sendable (Int) -> Int
+        shape: [Int], chunks: Int, workers: Int, rowsRead: @escaping @Sendable (Int) -> Int,
+        firstRow: (@Sendable (Int) -> Int)? = nil
     ) -> [String] {
         let (n, c) = (shape[0], shape[4])
         let x = randomTensor(shape, seed: 930).converted(to: Float.self).scalars
@@ -30,11 +31,13 @@ final class PaddedSourceTests: XCTestCase {
             for s in 0..<n { padded.pad(sample: s, into: expected + s * padded.sampleCount) }
             let found = Mutex([String]())
             let shared = TaskShared((expected, padded))
-            padded.forEachChunk(chunks: chunks, workers: workers, rowsRead: rowsRead) { _, s, sample, chunk in
+            padded.forEachChunk(chunks: chunks, workers: workers, rowsRead: rowsRead, firstRow: firstRow) {
+                _, s, sample, chunk in
                 let (expected, padded) = shared.buffers
                 let rows = chunk == chunks - 1 ? padded.rowCount : min(padded.rowCount, rowsRead(chunk) + ahead)
                 let whole = expected + s * padded.sampleCount
-                for i in 0..<rows * rowLength where sample[i].bitPattern != whole[i].bitPattern {
+                let first = (firstRow?(chunk) ?? 0) * rowLength
+                for i in first..<rows * rowLength where sample[i].bitPattern != whole[i].bitPattern {
                     found.withLock { $0.append("sample \(s), chunk \(chunk), row \(i / rowLength)") }
                     return
                 }
@@ -51,6 +54,48 @@ final class PaddedSourceTests: XCTestCase {
         XCTAssertEqual(mismatchedChunks(shape: [5, 1, 7, 5, 16], chunks: 4, workers: 1, rowsRead: plane), [])
         let volume: @Sendable (Int) -> Int = { [8, 20, 35][$0] }
         XCTAssertEqual(mismatchedChunks(shape: [4, 3, 5, 4, 3], chunks: 3, workers: 2, rowsRead: volume), [])
+    }
+
+    /// With fewer than two samples per worker and `firstRow`, each task pads only the rows its
+    /// chunk reads, from its first row on, into a window: the same values where they are read.
+    func testWindowsHoldEveryChunksRows() {
+        let plane: @Sendable (Int) -> Int = { [3, 3, 6, 9][$0] }
+        let planeFirst: @Sendable (Int) -> Int = { [0, 1, 2, 5][$0] }
+        XCTAssertEqual(
+            mismatchedChunks(shape: [1, 1, 7, 5, 16], chunks: 4, workers: 2, rowsRead: plane, firstRow: planeFirst), [])
+        XCTAssertEqual(
+            mismatchedChunks(shape: [3, 1, 7, 5, 16], chunks: 4, workers: 2, rowsRead: plane, firstRow: planeFirst), [])
+        let volume: @Sendable (Int) -> Int = { [8, 20, 35][$0] }
+        let volumeFirst: @Sendable (Int) -> Int = { [0, 7, 14][$0] }
+        XCTAssertEqual(
+            mismatchedChunks(shape: [2, 3, 5, 4, 3], chunks: 3, workers: 2, rowsRead: volume, firstRow: volumeFirst), []
+        )
+        // A window holds the most rows any chunk reads with its read-ahead, not a sample's.
+        let x = [Float](repeating: 0, count: 5 * 5 * 4 * 3)
+        x.withUnsafeBufferPointer { xs in
+            let padded = PaddedSource(
+                source: xs.baseAddress!, batch: 1, inner: [3, 5, 4], channels: 3, before: [1, 1, 1], after: [1, 1, 1],
+                kernelWidth: 3)
+            let ahead = 1 + padded.slack / (padded.extents[2] * 3)
+            XCTAssertEqual(padded.windowRows(chunk: 0, of: 3, rowsRead: volume, firstRow: volumeFirst), 0..<(8 + ahead))
+            XCTAssertEqual(padded.windowRows(chunk: 2, of: 3, rowsRead: volume, firstRow: volumeFirst), 14..<35)
+            XCTAssertEqual(
+                padded.windowRows(chunk: 1, of: 3, rowsRead: volume, firstRow: volumeFirst), 7..<(20 + ahead))
+            XCTAssertEqual(
+                padded.windowRows(chunks: 3, rowsRead: volume, firstRow: volumeFirst),
+                Swift.max(8 + ahead, 13 + ahead, 21))
+        }
+    }
+
+    func testFirstRowOfALine() {
+        // 3×3 over 20 × 13 outputs: line 5 starts at padded row 5; 3×3×3 over planes of 5 lines
+        // (7 padded rows a plane): line 7 (plane 1, row 2) at row 7 + 2; stride 2 doubles both.
+        let plane = dk_conv_geometry(hp: 22, wp: 15, output: [1, 20, 13], kernel: [1, 3, 3], cin: 16, cout: 16)
+        XCTAssertEqual(ConvGeometry.paddedFirstRow(plane, line: 5), 5)
+        var volume = dk_conv_geometry(hp: 7, wp: 6, output: [5, 5, 4], kernel: [3, 3, 3], cin: 16, cout: 16)
+        XCTAssertEqual(ConvGeometry.paddedFirstRow(volume, line: 7), 9)
+        (volume.sd, volume.sh) = (2, 2)
+        XCTAssertEqual(ConvGeometry.paddedFirstRow(volume, line: 7), 2 * 7 + 4)
     }
 
     func testRowsReadThroughAPosition() {
