@@ -126,8 +126,9 @@ let unetBenchmarks: [Benchmark] = [
     // A 3-D U-Net (base 16, depth 3, one input channel, 2 classes, as `dicekit train --data
     // synthetic3d --depth 3`): one Adam step on two 64³ volumes (the patches of nnU-Net's 3-D
     // training), and inference of one 96³ volume, as `dicekit predict` runs a case. DiceKit's
-    // own keys: the full-resolution layers' padded copies exceed the default workspace bound
-    // here, which decides between the direct kernels and the lowered path (Convolution.md).
+    // own keys: the full-resolution layers' whole padded copies would exceed the default
+    // workspace bound here, which decides between the direct kernels and the lowered path
+    // (Convolution.md, "Windows of rows for the weight gradient").
     Benchmark(key: "unet3d_b16_d3") { context in
         let configuration = UNetConfiguration(inputChannels: 1, classes: 2, baseWidth: 16, depth: 3, spatialRank: 3)
         let model = try UNet<Float>(configuration, seed: 0)

@@ -19,6 +19,9 @@ public struct ConvolutionSettings: Sendable, Equatable {
     /// Upper bound, in bytes, of all workers' im2col tiles together. Default 64 MiB; at least one
     /// lowered row per worker is always allocated. It also bounds the padded copies of the
     /// direct kernels (`allowsDirect`): a pass whose copies would exceed it takes the lowered path.
+    /// What counts is what a pass holds: whole padded samples, or a border strip per worker for a
+    /// pass that reads its input in place, or a window of rows per worker for a weight gradient
+    /// with fewer than two samples per worker.
     public var workspaceLimit: Int
     /// Output pixels (lowered rows) per tile; nil (default) picks about one L2 cache of lowered
     /// tile per worker (`CPUInfo.current.caches.l2`, 256 KiB when unknown; 1 MiB on Zen 4/5),
