@@ -41,7 +41,7 @@ extension ConvGeometry {
         guard settings.precision == .bfloat16, T.precision == .single, inChannels % directChannelMultiple == 0,
             stride == [1, 1, 1], ComputePrecision.bfloat16Available
         else { return false }
-        return runsDirect(T.self, inputGradient: pass.dx != nil, settings: settings)
+        return runsDirect(pass, settings: settings)
     }
 
     /// Runs a pass that `runsBFloat16` accepted: on the AMX tile kernels with `tiles`

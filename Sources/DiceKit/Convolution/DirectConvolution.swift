@@ -103,43 +103,84 @@ extension ConvGeometry {
 
     /// The most scalars of padded copies a direct pass holds at once: one sample per worker
     /// when there are two samples per worker, otherwise the whole batch (and the whole batch for
-    /// the weight gradient of small images); see `PaddedSource.forEachChunk`. With `settings`
-    /// (Float operands, the direct kernels' own copies), what the Float passes actually hold: a
-    /// backward pass alone (`backwardOnly`) with fewer than two samples per worker pads a window
-    /// of rows per worker for the weight gradient (`weightGradientWindow`), and an input
-    /// gradient that reads dy in place a border strip per worker.
+    /// the weight gradient of small images); see `PaddedSource.forEachChunk`. With `settings`,
+    /// what the Float kernels' passes actually hold (Float operands, or rounded ones, whose
+    /// copies the same code makes): with fewer than two samples per worker, a window of padded
+    /// rows per worker (`forwardWindow`, `weightGradientWindow`); with Float operands, a border
+    /// strip per worker for an input gradient that reads dy in place. `backwardOnly`: no
+    /// forward pass, so the copies of x are the weight gradient's.
     func directWorkspace(
         inputGradient: Bool, workers: Int, settings: ConvolutionSettings? = nil, backwardOnly: Bool = false
     ) -> Int {
         var xSample = inChannels
         var dySample = outChannels
+        let dyBefore = (0..<3).map { kernel[$0] - 1 - padBefore[$0] }
+        let dyAfter = (0..<3).map { kernel[$0] - 1 - padAfter[$0] }
         for axis in 0..<3 {
             xSample *= input[axis] + padBefore[axis] + padAfter[axis]
-            dySample *= output[axis] + 2 * (kernel[axis] - 1) - padBefore[axis] - padAfter[axis]
+            dySample *= output[axis] + dyBefore[axis] + dyAfter[axis]
         }
         let float = settings?.precision == .float
+        let windowed =
+            batch < 2 * workers
+            && (float || (settings?.precision == .bfloat16 && BFloat16Arithmetic.current == .roundedOperands))
         let copies = batch >= 2 * workers ? workers : batch
         let splitsKernel = weightGradientSplitsKernel(workers: workers)
-        var largest =
-            float && backwardOnly && batch < 2 * workers && !splitsKernel
-            ? workers * weightGradientWindow(workers: workers) : copies * xSample
+        // x: the forward pass's copies, or (a backward pass alone) the weight gradient's.
+        var largest = copies * xSample
+        if windowed && backwardOnly && !splitsKernel {
+            largest = workers * weightGradientWindow(workers: workers)
+        } else if windowed && !backwardOnly {
+            largest =
+                workers
+                * forwardWindow(
+                    inner: input, before: padBefore, after: padAfter, output: output, cin: inChannels,
+                    cout: outChannels, workers: workers)
+        }
         if splitsKernel { largest = Swift.max(largest, batch * xSample) }
         if inputGradient {
-            let (before, after) = (
-                (0..<3).map { kernel[$0] - 1 - padBefore[$0] }, (0..<3).map { kernel[$0] - 1 - padAfter[$0] }
-            )
-            let inPlace =
-                float && settings?.readsInPlace == true && stride == [1, 1, 1]
-                && InPlaceForward.qualifies(kernel: kernel, inner: output, before: before, after: after)
-            let dyCopies =
-                inPlace
-                ? workers
+            // dy, padded for a stride-1 forward pass (strided passes scatter dy instead).
+            let unit = stride == [1, 1, 1]
+            var dy = copies * dySample
+            if unit && float && settings?.readsInPlace == true
+                && InPlaceForward.qualifies(kernel: kernel, inner: output, before: dyBefore, after: dyAfter)
+            {
+                dy =
+                    workers
                     * InPlaceForward.stripCapacity(
-                        kernel: kernel, inner: output, before: before, after: after, channels: outChannels)
-                : copies * dySample
-            largest = Swift.max(largest, dyCopies)
+                        kernel: kernel, inner: output, before: dyBefore, after: dyAfter, channels: outChannels)
+            } else if unit && windowed {
+                dy =
+                    workers
+                    * forwardWindow(
+                        inner: output, before: dyBefore, after: dyAfter, output: input, cin: outChannels,
+                        cout: inChannels, workers: workers)
+            }
+            largest = Swift.max(largest, dy)
         }
         return largest
+    }
+
+    /// Scalars of one worker's window of padded rows for a forward pass over a sample of `inner`
+    /// extents padded by `before`/`after` into `output`, `cin` → `cout` channels, with fewer than
+    /// two samples per worker (its chunks as `forwardTasks` cuts them; `PaddedSource.windowRows`),
+    /// its slack included. The input gradient is such a pass over dy.
+    func forwardWindow(
+        inner: [Int], before: [Int], after: [Int], output: [Int], cin: Int, cout: Int, workers: Int
+    ) -> Int {
+        // The source is never read here: only its extents count.
+        let unread = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+        defer { unread.deallocate() }
+        let source = PaddedSource(
+            source: unread, batch: batch, inner: inner, channels: cin, before: before, after: after,
+            kernelWidth: kernel[2])
+        let g = directGeometry(padded: source, output: output, kernel: kernel, cin: cin, cout: cout, stride: stride)
+        let positions = output.reduce(1, *)
+        let chunk = ConvBlocking.current.forwardTaskChunk(
+            inChannels: cin, outChannels: cout, positions: positions, batch: batch, workers: workers)
+        let (rowsRead, firstRow) = Self.forwardRows(g, positions: positions, chunk: chunk)
+        let rows = source.windowRows(chunks: (positions + chunk - 1) / chunk, rowsRead: rowsRead, firstRow: firstRow)
+        return rows * source.extents[2] * cin + source.slack
     }
 
     /// Whether the weight gradient splits the kernel between the workers, over the whole batch
@@ -356,6 +397,17 @@ extension ConvGeometry {
             workers: workers, narrow: true, inPlace: inPlace)
     }
 
+    /// The padded rows a forward pass of `g` in chunks of `chunk` of its `positions` output
+    /// positions reads through chunk c (`rowsRead`), and from (`firstRow`; `PaddedSource.forEachChunk`).
+    static func forwardRows(_ g: dk_conv_geometry, positions: Int, chunk: Int) -> (
+        rowsRead: @Sendable (Int) -> Int, firstRow: @Sendable (Int) -> Int
+    ) {
+        (
+            { c in Self.paddedRowsRead(g, through: Swift.min(positions, c * chunk + chunk) - 1) },
+            { c in Self.paddedFirstRow(g, line: c * chunk / Swift.max(g.ow, 1)) }
+        )
+    }
+
     /// The first padded row (planes × rows, in order) of a sample that the passes of `g` read for
     /// output line `line` (plane · oh + row) and the lines after it: its first kernel row's.
     static func paddedFirstRow(_ g: dk_conv_geometry, line: Int) -> Int {
@@ -400,11 +452,10 @@ extension ConvGeometry {
         withUnsafePointer(to: g) { gp in
             // Each chunk writes its own output positions of one sample.
             let shared = TaskShared((gp, weight, bias, y))
-            let rowsRead: @Sendable (Int) -> Int = { c in
-                Self.paddedRowsRead(g, through: Swift.min(positions, c * chunk + chunk) - 1)
-            }
-            _ = padded.forEachChunk(chunks: (positions + chunk - 1) / chunk, workers: workers, rowsRead: rowsRead) {
-                _, n, sample, c in
+            let (rowsRead, firstRow) = Self.forwardRows(g, positions: positions, chunk: chunk)
+            _ = padded.forEachChunk(
+                chunks: (positions + chunk - 1) / chunk, workers: workers, rowsRead: rowsRead, firstRow: firstRow
+            ) { _, n, sample, c in
                 let (gp, weight, bias, y) = shared.buffers
                 let (q0, q1) = (c * chunk, Swift.min(positions, c * chunk + chunk))
                 if narrow {
