@@ -168,12 +168,7 @@ extension ConvGeometry {
     func forwardWindow(
         inner: [Int], before: [Int], after: [Int], output: [Int], cin: Int, cout: Int, workers: Int
     ) -> Int {
-        // The source is never read here: only its extents count.
-        let unread = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-        defer { unread.deallocate() }
-        let source = PaddedSource(
-            source: unread, batch: batch, inner: inner, channels: cin, before: before, after: after,
-            kernelWidth: kernel[2])
+        let source = extentsOnly(inner: inner, before: before, after: after, channels: cin)
         let g = directGeometry(padded: source, output: output, kernel: kernel, cin: cin, cout: cout, stride: stride)
         let positions = output.reduce(1, *)
         let chunk = ConvBlocking.current.forwardTaskChunk(
@@ -181,6 +176,14 @@ extension ConvGeometry {
         let (rowsRead, firstRow) = Self.forwardRows(g, positions: positions, chunk: chunk)
         let rows = source.windowRows(chunks: (positions + chunk - 1) / chunk, rowsRead: rowsRead, firstRow: firstRow)
         return rows * source.extents[2] * cin + source.slack
+    }
+
+    /// A padded source of this batch with the given extents, for its sizes alone: its address is
+    /// never read.
+    private func extentsOnly(inner: [Int], before: [Int], after: [Int], channels: Int) -> PaddedSource {
+        PaddedSource(
+            source: UnsafePointer(bitPattern: MemoryLayout<Float>.alignment)!, batch: batch, inner: inner,
+            channels: channels, before: before, after: after, kernelWidth: kernel[2])
     }
 
     /// Whether the weight gradient splits the kernel between the workers, over the whole batch
@@ -194,12 +197,7 @@ extension ConvGeometry {
     /// Scalars of one worker's window of padded rows for the weight gradient with fewer than two
     /// samples per worker (`PaddedSource.windowRows`), its slack included.
     func weightGradientWindow(workers: Int) -> Int {
-        // The source is never read here: only its extents count.
-        let unread = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-        defer { unread.deallocate() }
-        let source = PaddedSource(
-            source: unread, batch: batch, inner: input, channels: inChannels, before: padBefore, after: padAfter,
-            kernelWidth: kernel[2])
+        let source = extentsOnly(inner: input, before: padBefore, after: padAfter, channels: inChannels)
         let g = directGeometry(
             padded: source, output: output, kernel: kernel, cin: inChannels, cout: outChannels, stride: stride)
         let lines = output[0] * output[1]
