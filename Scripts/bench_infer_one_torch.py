@@ -12,7 +12,7 @@ unless --threads says otherwise. Median of 15 calls after 3 warm-up calls. `dice
 
 Prints one JSON object with those keys (and `unet_b16_d4_n1_128_infer_ms`, which DiceKit does not time).
 """
-import argparse, json, os, sys, time
+import argparse, json, os, sys
 
 here = os.path.dirname(os.path.abspath(__file__))
 parser = argparse.ArgumentParser()
@@ -25,21 +25,10 @@ import torch
 
 sys.path.insert(0, args.reference)
 from unet_torch import UNet  # noqa: E402
+from torch_timing import median_seconds  # noqa: E402
 
 torch.set_num_threads(args.threads)
 torch.manual_seed(0)
-
-
-def median_seconds(fn, reps=15, warm=3):
-    for _ in range(warm):
-        fn()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    times.sort()
-    return times[len(times) // 2]
 
 
 out = {"threads": torch.get_num_threads()}
@@ -48,7 +37,7 @@ for base in (16, 32):
     image = torch.randn(1, 3, 128, 128).contiguous(memory_format=torch.channels_last)
     key = f"unet_b{base}_d4_n1_128_infer"
     with torch.no_grad():
-        out[key + "_ms"] = median_seconds(lambda: net(image)) * 1e3
+        out[key + "_ms"] = median_seconds(lambda: net(image), reps=15, warm=3) * 1e3
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            out[key + "_bf16_ms"] = median_seconds(lambda: net(image)) * 1e3
+            out[key + "_bf16_ms"] = median_seconds(lambda: net(image), reps=15, warm=3) * 1e3
 print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}))

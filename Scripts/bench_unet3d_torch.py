@@ -15,7 +15,7 @@ unless --threads says otherwise.
 
 Prints one JSON object with those keys.
 """
-import argparse, json, time
+import argparse, json
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--threads", type=int, default=2)
@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from monai.losses import DiceLoss
+from torch_timing import median_seconds  # noqa: E402
 
 torch.set_num_threads(args.threads)
 torch.manual_seed(0)
@@ -56,18 +57,6 @@ class UNet3D(nn.Module):
         for upsampling, decoder in zip(self.upsamplings, self.decoders):
             x = decoder(torch.cat([upsampling(x), skips.pop()], 1))
         return self.head(x)
-
-
-def median_seconds(fn, reps, warm):
-    for _ in range(warm):
-        fn()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    times.sort()
-    return times[len(times) // 2]
 
 
 net = UNet3D().to(memory_format=torch.channels_last_3d)
