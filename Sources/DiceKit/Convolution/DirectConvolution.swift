@@ -91,125 +91,6 @@ extension ConvGeometry {
         return scalars * MemoryLayout<Float>.stride <= settings.workspaceLimit
     }
 
-    /// Whether a Float forward pass on the direct kernels reads its input in place
-    /// (InPlaceForward.swift), as its extents and settings decide: stride 1, Float operands (the
-    /// bfloat16 kernels and rounded operands copy), and `InPlaceForward.qualifies`. A 3-D sample
-    /// at 128³ with 16 channels pads to a 140 MB copy; in place, each worker holds one border
-    /// strip of a few MB.
-    func forwardReadsInPlace(settings: ConvolutionSettings) -> Bool {
-        settings.readsInPlace && settings.precision == .float && stride == [1, 1, 1]
-            && InPlaceForward.qualifies(kernel: kernel, inner: input, before: padBefore, after: padAfter)
-    }
-
-    /// The most scalars of padded copies a direct pass holds at once: one sample per worker
-    /// when there are two samples per worker, otherwise the whole batch (and the whole batch for
-    /// the weight gradient of small images); see `PaddedSource.forEachChunk`. With `settings`,
-    /// what the Float kernels' passes actually hold (Float operands, or rounded ones, whose
-    /// copies the same code makes): with fewer than two samples per worker, a window of padded
-    /// rows per worker (`forwardWindow`, `weightGradientWindow`); with Float operands, a border
-    /// strip per worker for an input gradient that reads dy in place. `backwardOnly`: no
-    /// forward pass, so the copies of x are the weight gradient's.
-    func directWorkspace(
-        inputGradient: Bool, workers: Int, settings: ConvolutionSettings? = nil, backwardOnly: Bool = false
-    ) -> Int {
-        var xSample = inChannels
-        var dySample = outChannels
-        let dyBefore = (0..<3).map { kernel[$0] - 1 - padBefore[$0] }
-        let dyAfter = (0..<3).map { kernel[$0] - 1 - padAfter[$0] }
-        for axis in 0..<3 {
-            xSample *= input[axis] + padBefore[axis] + padAfter[axis]
-            dySample *= output[axis] + dyBefore[axis] + dyAfter[axis]
-        }
-        let float = settings?.precision == .float
-        let windowed =
-            batch < 2 * workers
-            && (float || (settings?.precision == .bfloat16 && BFloat16Arithmetic.current == .roundedOperands))
-        let copies = batch >= 2 * workers ? workers : batch
-        let splitsKernel = weightGradientSplitsKernel(workers: workers)
-        // x: the forward pass's copies, or (a backward pass alone) the weight gradient's.
-        var largest = copies * xSample
-        if windowed && backwardOnly && !splitsKernel {
-            largest = workers * weightGradientWindow(workers: workers)
-        } else if windowed && !backwardOnly {
-            largest =
-                workers
-                * forwardWindow(
-                    inner: input, before: padBefore, after: padAfter, output: output, cin: inChannels,
-                    cout: outChannels, workers: workers)
-        }
-        if splitsKernel { largest = Swift.max(largest, batch * xSample) }
-        if inputGradient {
-            // dy, padded for a stride-1 forward pass (strided passes scatter dy instead).
-            let unit = stride == [1, 1, 1]
-            var dy = copies * dySample
-            if unit && float && settings?.readsInPlace == true
-                && InPlaceForward.qualifies(kernel: kernel, inner: output, before: dyBefore, after: dyAfter)
-            {
-                dy =
-                    workers
-                    * InPlaceForward.stripCapacity(
-                        kernel: kernel, inner: output, before: dyBefore, after: dyAfter, channels: outChannels)
-            } else if unit && windowed {
-                dy =
-                    workers
-                    * forwardWindow(
-                        inner: output, before: dyBefore, after: dyAfter, output: input, cin: outChannels,
-                        cout: inChannels, workers: workers)
-            }
-            largest = Swift.max(largest, dy)
-        }
-        return largest
-    }
-
-    /// Scalars of one worker's window of padded rows for a forward pass over a sample of `inner`
-    /// extents padded by `before`/`after` into `output`, `cin` → `cout` channels, with fewer than
-    /// two samples per worker (its chunks as `forwardTasks` cuts them; `PaddedSource.windowRows`),
-    /// its slack included. The input gradient is such a pass over dy.
-    func forwardWindow(
-        inner: [Int], before: [Int], after: [Int], output: [Int], cin: Int, cout: Int, workers: Int
-    ) -> Int {
-        let source = extentsOnly(inner: inner, before: before, after: after, channels: cin)
-        let g = directGeometry(padded: source, output: output, kernel: kernel, cin: cin, cout: cout, stride: stride)
-        let positions = output.reduce(1, *)
-        let chunk = ConvBlocking.current.forwardTaskChunk(
-            inChannels: cin, outChannels: cout, positions: positions, batch: batch, workers: workers)
-        let (rowsRead, firstRow) = Self.forwardRows(g, positions: positions, chunk: chunk)
-        let rows = source.windowRows(chunks: (positions + chunk - 1) / chunk, rowsRead: rowsRead, firstRow: firstRow)
-        return rows * source.extents[2] * cin + source.slack
-    }
-
-    /// A padded source of this batch with the given extents, for its sizes alone: its address is
-    /// never read.
-    private func extentsOnly(inner: [Int], before: [Int], after: [Int], channels: Int) -> PaddedSource {
-        PaddedSource(
-            source: UnsafePointer(bitPattern: MemoryLayout<Float>.alignment)!, batch: batch, inner: inner,
-            channels: channels, before: before, after: after, kernelWidth: kernel[2])
-    }
-
-    /// Whether the weight gradient splits the kernel between the workers, over the whole batch
-    /// padded at once (small images: fewer output positions per sample than kernel rows).
-    func weightGradientSplitsKernel(workers: Int) -> Bool {
-        let block = Int(DK_CONV_CHANNEL_BLOCK)
-        let channelBlocks = (outChannels + block - 1) / block
-        return outputPixels < patch && kernel[0] * kernel[1] * channelBlocks >= 2 * workers
-    }
-
-    /// Scalars of one worker's window of padded rows for the weight gradient with fewer than two
-    /// samples per worker (`PaddedSource.windowRows`), its slack included.
-    func weightGradientWindow(workers: Int) -> Int {
-        let source = extentsOnly(inner: input, before: padBefore, after: padAfter, channels: inChannels)
-        let g = directGeometry(
-            padded: source, output: output, kernel: kernel, cin: inChannels, cout: outChannels, stride: stride)
-        let lines = output[0] * output[1]
-        let perChunk = ConvBlocking.current.weightGradientLines(
-            inChannels: inChannels, outChannels: outChannels, width: output[2])
-        let rows = source.windowRows(
-            chunks: (lines + perChunk - 1) / perChunk,
-            rowsRead: { c in Self.paddedRowsRead(g, through: Swift.min(lines, c * perChunk + perChunk) * g.ow - 1) },
-            firstRow: { c in Self.paddedFirstRow(g, line: c * perChunk) })
-        return rows * source.extents[2] * inChannels + source.slack
-    }
-
     /// Runs a pass that `runsDirect` accepted. With `roundsOperands` (the rounded-operand
     /// bfloat16 arithmetic, whose caller has already rounded `pass.weight`), x and dy are rounded
     /// to bfloat16 as the kernels' copies of them are made, and x may come as its bfloat16 bits
@@ -364,7 +245,7 @@ extension ConvGeometry {
             .bindMemory(to: Float.self, capacity: count)
     }
 
-    private func directGeometry(
+    func directGeometry(
         padded: PaddedSource, output: [Int], kernel: [Int], cin: Int, cout: Int, stride: [Int] = [1, 1, 1]
     ) -> dk_conv_geometry {
         var g = dk_conv_geometry(
