@@ -78,16 +78,12 @@ extension ConvGeometry {
                 return false
             }
         }
-        // The padded copies count against the same bound as the lowered path's im2col tiles; a
-        // forward pass that reads its input in place holds a border strip per worker instead.
+        // What the pass holds (padded copies, windows of rows or border strips: DirectWorkspace.swift)
+        // counts against the same bound as the lowered path's im2col tiles.
         let workers = Swift.max(1, settings.workers ?? Parallelism.threadCount)
-        let scalars =
-            forwardOnly && forwardReadsInPlace(settings: settings)
-            ? workers
-                * InPlaceForward.stripCapacity(
-                    kernel: kernel, inner: input, before: padBefore, after: padAfter, channels: inChannels)
-            : directWorkspace(
-                inputGradient: inputGradient, workers: workers, settings: settings, backwardOnly: backwardOnly)
+        let scalars = directWorkspace(
+            inputGradient: inputGradient, workers: workers, settings: settings, forwardOnly: forwardOnly,
+            backwardOnly: backwardOnly)
         return scalars * MemoryLayout<Float>.stride <= settings.workspaceLimit
     }
 
@@ -287,6 +283,17 @@ extension ConvGeometry {
         )
     }
 
+    /// The padded rows the weight gradient of `g` in chunks of `perChunk` of its `lines` output
+    /// lines reads through chunk c (`rowsRead`), and from (`firstRow`; `PaddedSource.forEachChunk`).
+    static func weightGradientRows(_ g: dk_conv_geometry, lines: Int, perChunk: Int) -> (
+        rowsRead: @Sendable (Int) -> Int, firstRow: @Sendable (Int) -> Int
+    ) {
+        (
+            { c in Self.paddedRowsRead(g, through: Swift.min(lines, c * perChunk + perChunk) * g.ow - 1) },
+            { c in Self.paddedFirstRow(g, line: c * perChunk) }
+        )
+    }
+
     /// The first padded row (planes × rows, in order) of a sample that the passes of `g` read for
     /// output line `line` (plane · oh + row) and the lines after it: its first kernel row's.
     static func paddedFirstRow(_ g: dk_conv_geometry, line: Int) -> Int {
@@ -408,11 +415,8 @@ extension ConvGeometry {
         let used = withUnsafePointer(to: g) { gp in
             // Each worker accumulates into its own block of `sums` and rounds into its own part of `rounded`.
             let shared = TaskShared((gp, sums, dy, db, rounded))
-            let rowsRead: @Sendable (Int) -> Int = { c in
-                Self.paddedRowsRead(g, through: Swift.min(lines, c * linesPerChunk + linesPerChunk) * g.ow - 1)
-            }
             // With fewer than two samples per worker, each task pads only the rows it reads.
-            let firstRow: @Sendable (Int) -> Int = { c in Self.paddedFirstRow(g, line: c * linesPerChunk) }
+            let (rowsRead, firstRow) = Self.weightGradientRows(g, lines: lines, perChunk: linesPerChunk)
             return padded.forEachChunk(
                 chunks: (lines + linesPerChunk - 1) / linesPerChunk, workers: workers, rowsRead: rowsRead,
                 firstRow: firstRow

@@ -8,27 +8,42 @@
 internal import CDiceKitKernels
 
 extension ConvGeometry {
-    /// Whether a Float forward pass on the direct kernels reads its input in place
-    /// (InPlaceForward.swift), as its extents and settings decide: stride 1, Float operands (the
-    /// bfloat16 kernels and rounded operands copy), and `InPlaceForward.qualifies`. A 3-D sample
-    /// at 128³ with 16 channels pads to a 140 MB copy; in place, each worker holds one border
-    /// strip of a few MB.
-    func forwardReadsInPlace(settings: ConvolutionSettings) -> Bool {
-        settings.readsInPlace && settings.precision == .float && stride == [1, 1, 1]
-            && InPlaceForward.qualifies(kernel: kernel, inner: input, before: padBefore, after: padAfter)
+    /// Scalars of the border strips that `workers` workers hold for a stride-1 Float pass reading
+    /// a sample of `inner` extents, padded by `before`/`after`, in place (InPlaceForward.swift):
+    /// Float operands (the bfloat16 kernels and rounded operands copy) and
+    /// `InPlaceForward.qualifies`; nil where the pass makes a copy. A 3-D sample at 128³ with 16
+    /// channels pads to a 140 MB copy; in place, each worker holds one border strip of a few MB.
+    private func inPlaceStrips(
+        inner: [Int], before: [Int], after: [Int], channels: Int, workers: Int, settings: ConvolutionSettings?
+    ) -> Int? {
+        guard settings?.readsInPlace == true, settings?.precision == .float, stride == [1, 1, 1],
+            InPlaceForward.qualifies(kernel: kernel, inner: inner, before: before, after: after)
+        else { return nil }
+        return workers
+            * InPlaceForward.stripCapacity(
+                kernel: kernel, inner: inner, before: before, after: after, channels: channels)
     }
 
     /// The most scalars of padded copies a direct pass holds at once: one sample per worker
     /// when there are two samples per worker, otherwise the whole batch (and the whole batch for
     /// the weight gradient of small images); see `PaddedSource.forEachChunk`. With `settings`,
     /// what the Float kernels' passes actually hold (Float operands, or rounded ones, whose
-    /// copies the same code makes): with fewer than two samples per worker, a window of padded
-    /// rows per worker (`forwardWindow`, `weightGradientWindow`); with Float operands, a border
-    /// strip per worker for an input gradient that reads dy in place. `backwardOnly`: no
-    /// forward pass, so the copies of x are the weight gradient's.
+    /// copies the same code makes): with Float operands, a border strip per worker for a forward
+    /// pass alone (`forwardOnly`) or an input gradient that reads its input in place
+    /// (`inPlaceStrips`); with fewer than two samples per worker, a window of padded rows per
+    /// worker (`forwardWindow`, `weightGradientWindow`). `backwardOnly`: no forward pass, so the
+    /// copies of x are the weight gradient's.
     func directWorkspace(
-        inputGradient: Bool, workers: Int, settings: ConvolutionSettings? = nil, backwardOnly: Bool = false
+        inputGradient: Bool, workers: Int, settings: ConvolutionSettings? = nil, forwardOnly: Bool = false,
+        backwardOnly: Bool = false
     ) -> Int {
+        if forwardOnly,
+            let strips = inPlaceStrips(
+                inner: input, before: padBefore, after: padAfter, channels: inChannels, workers: workers,
+                settings: settings)
+        {
+            return strips
+        }
         var xSample = inChannels
         var dySample = outChannels
         let dyBefore = (0..<3).map { kernel[$0] - 1 - padBefore[$0] }
@@ -37,10 +52,10 @@ extension ConvGeometry {
             xSample *= input[axis] + padBefore[axis] + padAfter[axis]
             dySample *= output[axis] + dyBefore[axis] + dyAfter[axis]
         }
-        let float = settings?.precision == .float
         let windowed =
             batch < 2 * workers
-            && (float || (settings?.precision == .bfloat16 && BFloat16Arithmetic.current == .roundedOperands))
+            && (settings?.precision == .float
+                || (settings?.precision == .bfloat16 && BFloat16Arithmetic.current == .roundedOperands))
         let copies = batch >= 2 * workers ? workers : batch
         let splitsKernel = weightGradientSplitsKernel(workers: workers)
         // x: the forward pass's copies, or (a backward pass alone) the weight gradient's.
@@ -57,16 +72,13 @@ extension ConvGeometry {
         if splitsKernel { largest = Swift.max(largest, batch * xSample) }
         if inputGradient {
             // dy, padded for a stride-1 forward pass (strided passes scatter dy instead).
-            let unit = stride == [1, 1, 1]
             var dy = copies * dySample
-            if unit && float && settings?.readsInPlace == true
-                && InPlaceForward.qualifies(kernel: kernel, inner: output, before: dyBefore, after: dyAfter)
+            if let strips = inPlaceStrips(
+                inner: output, before: dyBefore, after: dyAfter, channels: outChannels, workers: workers,
+                settings: settings)
             {
-                dy =
-                    workers
-                    * InPlaceForward.stripCapacity(
-                        kernel: kernel, inner: output, before: dyBefore, after: dyAfter, channels: outChannels)
-            } else if unit && windowed {
+                dy = strips
+            } else if stride == [1, 1, 1] && windowed {
                 dy =
                     workers
                     * forwardWindow(
@@ -120,10 +132,9 @@ extension ConvGeometry {
         let lines = output[0] * output[1]
         let perChunk = ConvBlocking.current.weightGradientLines(
             inChannels: inChannels, outChannels: outChannels, width: output[2])
+        let (rowsRead, firstRow) = Self.weightGradientRows(g, lines: lines, perChunk: perChunk)
         let rows = source.windowRows(
-            chunks: (lines + perChunk - 1) / perChunk,
-            rowsRead: { c in Self.paddedRowsRead(g, through: Swift.min(lines, c * perChunk + perChunk) * g.ow - 1) },
-            firstRow: { c in Self.paddedFirstRow(g, line: c * perChunk) })
+            chunks: (lines + perChunk - 1) / perChunk, rowsRead: rowsRead, firstRow: firstRow)
         return rows * source.extents[2] * inChannels + source.slack
     }
 }
