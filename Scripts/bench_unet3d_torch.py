@@ -8,7 +8,9 @@ level's width, the concatenation [up-sampled, skip] and two 3×3×3 convolutions
 1×1×1 head. Timed as dicekit-bench times them: one Adam step (1e-3) with MONAI's softmax Dice
 loss on random labels of two 64³ volumes (median of 3 after 1 warm-up step), and inference of one
 96³ volume under torch.no_grad() (median of 5 after 1); channels_last_3d memory format, 2 threads
-unless --threads says otherwise.
+unless --threads says otherwise. The same with bfloat16 autocast (`…_bf16_ms`: the network under
+torch.autocast("cpu", dtype=torch.bfloat16), the loss in Float, as shared/reference/bench_torch.py
+times its autocast keys) beside DiceKit's `--precision bf16`; --no-bf16 skips them.
 
     dicekit-bench --filter unet3d --alternate 3 \\
         --reference "OMP_WAIT_POLICY=passive /work/refenv/bin/python Scripts/bench_unet3d_torch.py"
@@ -19,6 +21,7 @@ import argparse, json
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--threads", type=int, default=2)
+parser.add_argument("--no-bf16", action="store_true", help="skip the bfloat16 autocast keys")
 args = parser.parse_args()
 
 import torch
@@ -66,16 +69,21 @@ volumes = torch.randn(2, 1, 64, 64, 64).contiguous(memory_format=torch.channels_
 labels = torch.randint(0, 2, (2, 1, 64, 64, 64)).float()
 
 
-def step():
+def step(bf16=False):
     optimizer.zero_grad()
-    loss(net(volumes), labels).backward()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        logits = net(volumes)
+    loss(logits.float(), labels).backward()
     optimizer.step()
 
 
 out = {"threads": torch.get_num_threads()}
-out["unet3d_b16_d3_n2_64_train_step_ms"] = median_seconds(step, reps=3, warm=1) * 1e3
 volume = torch.randn(1, 1, 96, 96, 96).contiguous(memory_format=torch.channels_last_3d)
-net.eval()
-with torch.no_grad():
-    out["unet3d_b16_d3_n1_96_infer_ms"] = median_seconds(lambda: net(volume), reps=5, warm=1) * 1e3
+for bf16 in [False] + ([] if args.no_bf16 else [True]):
+    suffix = "_bf16" if bf16 else ""
+    net.train()
+    out[f"unet3d_b16_d3_n2_64_train_step{suffix}_ms"] = median_seconds(lambda: step(bf16), reps=3, warm=1) * 1e3
+    net.eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        out[f"unet3d_b16_d3_n1_96_infer{suffix}_ms"] = median_seconds(lambda: net(volume), reps=5, warm=1) * 1e3
 print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}))

@@ -123,15 +123,24 @@ let unetBenchmarks: [Benchmark] = [
                 unit: "GB/s (read 2, write 1 per value)"),
         ]
     },
-    // A 3-D U-Net (base 16, depth 3, one input channel, 2 classes, as `dicekit train --data
-    // synthetic3d --depth 3`): one Adam step on two 64³ volumes (the patches of nnU-Net's 3-D
-    // training), and inference of one 96³ volume, as `dicekit predict` runs a case. DiceKit's
-    // own keys: the full-resolution layers' whole padded copies would exceed the default
-    // workspace bound here, which decides between the direct kernels and the lowered path
-    // (Convolution.md, "Windows of rows for the weight gradient").
-    Benchmark(key: "unet3d_b16_d3") { context in
+    unet3dBenchmark(precision: .float),
+    unet3dBenchmark(precision: .bfloat16),
+]
+
+/// A 3-D U-Net (base 16, depth 3, one input channel, 2 classes, as `dicekit train --data
+/// synthetic3d --depth 3`) in `precision` (`_bf16` keys for `.bfloat16`, as
+/// Scripts/bench_unet3d_torch.py's autocast ones): one Adam step on two 64³ volumes (the patches
+/// of nnU-Net's 3-D training), and inference of one 96³ volume, as `dicekit predict` runs a
+/// case. The full-resolution layers' whole padded copies would exceed the default workspace
+/// bound here, which decides between the direct kernels and the lowered path (Convolution.md,
+/// "Windows of rows for the weight gradient").
+private func unet3dBenchmark(precision: ComputePrecision) -> Benchmark {
+    let suffix = precision == .bfloat16 ? "_bf16" : ""
+    return Benchmark(key: "unet3d_b16_d3" + suffix) { context in
+        if let notice = precision.fallbackNotice { printErr(notice) }
         let configuration = UNetConfiguration(inputChannels: 1, classes: 2, baseWidth: 16, depth: 3, spatialRank: 3)
         let model = try UNet<Float>(configuration, seed: 0)
+        model.precision = precision
         var generator = SeededGenerator(seed: 5)
         let (n, size) = (2, 64)
         let volumes = Tensor<Float>.normal([n, size, size, size, 1], generator: &generator)
@@ -140,11 +149,11 @@ let unetBenchmarks: [Benchmark] = [
         let volume = Tensor<Float>.normal([1, 96, 96, 96, 1], generator: &generator)
         let infer = try context.time(warmup: 1, repetitions: 5) { _ = try model.forward(volume, mode: .evaluation) }
         return [
-            Metric(key: "unet3d_b16_d3_n2_64_train_step_ms", value: step * 1e3, unit: "ms"),
-            Metric(key: "unet3d_b16_d3_n1_96_infer_ms", value: infer * 1e3, unit: "ms"),
+            Metric(key: "unet3d_b16_d3_n2_64_train_step\(suffix)_ms", value: step * 1e3, unit: "ms"),
+            Metric(key: "unet3d_b16_d3_n1_96_infer\(suffix)_ms", value: infer * 1e3, unit: "ms"),
         ]
-    },
-]
+    }
+}
 
 /// Labels of two classes drawn uniformly, for a step's loss.
 func randomLabels(_ shape: [Int], generator: inout SeededGenerator) throws -> LabelMap {

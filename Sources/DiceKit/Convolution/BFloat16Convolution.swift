@@ -22,13 +22,15 @@
 //
 // Work split: the forward passes (forward, input gradient) with at least two samples per worker
 // let each worker round its own samples into a padded buffer that stays in cache while it is
-// read; otherwise the batch is padded and rounded whole (in parallel over samples) and
-// (sample, chunk of positions) tasks are dealt out. The weight gradient of 2-D images with at
-// least as many positions per sample as kernel rows runs min(batch, 8) partial sums over fixed
-// runs of samples, each in bands of lines packed while in cache, added in order at the end;
-// other shapes run (range of kernel rows, block of 64 output channels) tasks over the whole
-// batch, in tiles of 6 rows × 64 channels; when a 64-channel block of dW outgrows the L2 (8²
-// images with 512 channels), each tile runs through every sample with its sums in registers.
+// read; otherwise (sample, chunk of positions) tasks are dealt out, each rounding just the padded
+// rows its chunk reads into its worker's window (`PaddedSource.forEachWindow`). The weight
+// gradient of batches of two or more with at least as many positions per sample as kernel rows
+// (2-D or 3-D) runs min(batch, 8) partial sums over fixed runs of samples, each in bands of
+// lines (one output plane's) packed while in cache, added in order at the end; other shapes run
+// (range of kernel rows, block of 64 output channels) tasks over the whole batch rounded at once,
+// in tiles of 6 rows × 64 channels; when a 64-channel block of dW outgrows the L2 (8² images
+// with 512 channels), each tile runs through every sample with its sums in registers. What each
+// holds counts against the workspace bound (`ConvGeometry.bfloat16Workspace`).
 // Every output element is written by one task in an order fixed by the geometry and the
 // batch: the same bits on every run and for every worker count.
 
@@ -36,12 +38,17 @@ internal import CDiceKitKernels
 
 extension ConvGeometry {
     /// Whether `pass` runs on the bfloat16 kernels: precision `.bfloat16`, a CPU with a bfloat16
-    /// level in use, a pass the Float direct kernels take, and input channels in multiples of 16.
+    /// level in use, a pass the direct kernels take (with the copies of the kernels in use, the
+    /// dot-product or tile kernels' or, with rounded operands, the Float ones, counted against the
+    /// workspace bound), and input channels in multiples of 16.
     func runsBFloat16<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) -> Bool {
         guard settings.precision == .bfloat16, T.precision == .single, inChannels % directChannelMultiple == 0,
             stride == [1, 1, 1], ComputePrecision.bfloat16Available
         else { return false }
-        return runsDirect(pass, settings: settings)
+        let arithmetic = BFloat16Arithmetic.current
+        return runsDirect(
+            pass, settings: settings,
+            kernels: arithmetic == .roundedOperands ? .float : .bfloat16(tiles: arithmetic == .tiles))
     }
 
     /// Runs a pass that `runsBFloat16` accepted: on the AMX tile kernels with `tiles`
@@ -66,9 +73,7 @@ extension ConvGeometry {
                 }
             var g = bfloat16Geometry(padded, output: output, cin: inChannels, cout: outChannels)
             g.relu = pass.rectifies ? 1 : 0
-            if let y = pass.y.map(UnsafeMutableRawPointer.init) ?? pass.yRounded.map(UnsafeMutableRawPointer.init),
-                pass.weightGradient == nil
-            {
+            if let y = pass.y.map(UnsafeMutableRawPointer.init) ?? pass.yRounded.map(UnsafeMutableRawPointer.init) {
                 // Float values, or their bfloat16 bits (round_output).
                 g.round_output = pass.yRounded != nil ? 1 : 0
                 let scalarSize = pass.yRounded != nil ? MemoryLayout<UInt16>.size : MemoryLayout<Float>.size
@@ -79,22 +84,12 @@ extension ConvGeometry {
                         g, padded: padded, weight: wp.baseAddress!, bias: pass.bias, y: y,
                         outputSampleBytes: outputPixels * outChannels * scalarSize, workers: workers, tiles: tiles)
                 }
-            } else if pass.y == nil, let dW = pass.weightGradient, let dy = pass.dy, !tiles, runsBandedWeightGradient {
-                bfloat16WeightGradientInBands(g, padded: padded, dy: dy, dW: dW, workers: workers)
-            } else {
-                padded.withBFloat16Batch(workers: workers) { xp in
-                    if let y = pass.y {
-                        let packed = packedWeight(
-                            g, pass.weight, cache: cache, packing: .init(flipped: false, tiles: tiles), workers: workers
-                        )
-                        packed.withUnsafeBufferPointer { wp in
-                            bfloat16ForwardTasks(
-                                g, padded: padded, xp: xp, weight: wp.baseAddress!, bias: pass.bias, y: y,
-                                outputSampleBytes: outputPixels * outChannels * MemoryLayout<Float>.size,
-                                workers: workers, tiles: tiles)
-                        }
-                    }
-                    if let dW = pass.weightGradient, let dy = pass.dy {
+            }
+            if let dW = pass.weightGradient, let dy = pass.dy {
+                if !tiles && runsBandedWeightGradient {
+                    bfloat16WeightGradientInBands(g, padded: padded, dy: dy, dW: dW, workers: workers)
+                } else {
+                    padded.withBFloat16Batch(workers: workers) { xp in
                         if tiles {
                             tileWeightGradient(g, padded: padded, xp: xp, dy: dy, dW: dW, workers: workers)
                         } else {
@@ -174,11 +169,9 @@ extension ConvGeometry {
         y: UnsafeMutableRawPointer, outputSampleBytes: Int, workers: Int, tiles: Bool
     ) {
         guard batch >= 2 * workers else {
-            padded.withBFloat16Batch(workers: workers) { xp in
-                bfloat16ForwardTasks(
-                    g, padded: padded, xp: xp, weight: weight, bias: bias, y: y, outputSampleBytes: outputSampleBytes,
-                    workers: workers, tiles: tiles)
-            }
+            bfloat16ForwardTasks(
+                g, padded: padded, weight: weight, bias: bias, y: y, outputSampleBytes: outputSampleBytes,
+                workers: workers, tiles: tiles)
             return
         }
         let positions = g.od * g.oh * g.ow
@@ -208,57 +201,56 @@ extension ConvGeometry {
         Swift.max(48, Swift.min(3072, (positions + 47) / 48 * 48))
     }
 
-    /// y = conv over the batch rounded whole (`xp`), in (sample, chunk of up to 3072 positions)
-    /// tasks dealt to the workers, the chunks cut for them (`ConvBlocking.bfloat16TaskChunk`).
+    /// y = conv over the batch in (sample, chunk of up to 3072 positions) tasks dealt to the
+    /// workers, the chunks cut for them (`ConvBlocking.bfloat16TaskChunk`): each task rounds just
+    /// the padded rows its chunk reads into its worker's window (`PaddedSource.forEachWindow`),
+    /// so nothing batch-sized is made.
     private func bfloat16ForwardTasks(
-        _ g: dk_conv_geometry, padded: PaddedSource, xp: UnsafePointer<UInt16>,
-        weight: UnsafePointer<UInt16>, bias: UnsafePointer<Float>?, y: UnsafeMutableRawPointer,
-        outputSampleBytes: Int, workers: Int, tiles: Bool
+        _ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<UInt16>, bias: UnsafePointer<Float>?,
+        y: UnsafeMutableRawPointer, outputSampleBytes: Int, workers: Int, tiles: Bool
     ) {
         let positions = g.od * g.oh * g.ow
         // Cut so that every worker gets an equal share, in whole tiles.
         let chunk = ConvBlocking.bfloat16TaskChunk(
             outChannels: Int(g.cout), positions: positions, tiles: tiles, batch: batch, workers: workers)
-        let chunks = (positions + chunk - 1) / chunk
-        let tasks = batch * chunks
-        let count = Swift.min(workers, tasks)
+        let (rowsRead, firstRow) = Self.forwardRows(g, positions: positions, chunk: chunk)
         withUnsafePointer(to: g) { gp in
             // Each task writes its own output positions of one sample.
-            let shared = TaskShared((gp, xp, padded, weight, bias, y))
-            runWorkers(count) { worker in
-                let (gp, xp, padded, weight, bias, y) = shared.buffers
-                for task in Swift.stride(from: worker, to: tasks, by: count) {
-                    let (n, c) = (task / chunks, task % chunks)
-                    let q0 = c * chunk
-                    runBFloat16ForwardKernel(
-                        tiles, gp, xp + n * padded.sampleCount, weight, bias, y + n * outputSampleBytes, q0,
-                        Swift.min(positions, q0 + chunk))
-                }
+            let shared = TaskShared((gp, weight, bias, y))
+            padded.forEachWindow(
+                of: UInt16.self, chunks: (positions + chunk - 1) / chunk, workers: workers, rowsRead: rowsRead,
+                firstRow: firstRow, pad: { $0.padBFloat16(sample: $1, rows: $2, into: $3) }
+            ) { _, n, sample, c in
+                let (gp, weight, bias, y) = shared.buffers
+                runBFloat16ForwardKernel(
+                    tiles, gp, sample, weight, bias, y + n * outputSampleBytes, c * chunk,
+                    Swift.min(positions, c * chunk + chunk))
             }
         }
     }
 
-    /// Whether the weight gradient runs in bands of lines (`bfloat16WeightGradientInBands`): 2-D,
-    /// at least two samples, and at least as many output positions per sample as kernel rows (in
+    /// Whether the weight gradient runs in bands of lines (`bfloat16WeightGradientInBands`): at
+    /// least two samples, and at least as many output positions per sample as kernel rows (in
     /// small images the whole batch is small, and per-partial accumulators would not pay).
     /// Decided from the geometry alone, so the bits do not depend on the worker count.
     private var runsBandedWeightGradient: Bool {
-        kernel[0] == 1 && output[0] == 1 && batch >= 2 && outputPixels >= patch
+        batch >= 2 && outputPixels >= patch
     }
 
     /// dW = Σ over the batch in `min(batch, 8)` partial sums over fixed runs of samples, dealt
     /// to the workers and added in order at the end (so the bits depend on the batch only). A
-    /// partial goes through its samples in bands of output lines whose pair-packed input
-    /// (about 128 KiB) and packed gradient are made just before the kernel reads them, while
-    /// they are in cache: no batch-sized bfloat16 copy, and each Float input read once.
+    /// partial goes through its samples plane by plane of output, each in bands of output lines
+    /// whose pair-packed input (the kernel's planes of the band's rows, about 128 KiB) and packed
+    /// gradient are made just before the kernel reads them, while they are in cache: no
+    /// batch-sized bfloat16 copy, and each Float input read once per kernel plane.
     private func bfloat16WeightGradientInBands(
         _ g: dk_conv_geometry, padded: PaddedSource, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
         workers: Int
     ) {
         let (weightCount, patch, outChannels) = (self.patch * self.outChannels, self.patch, self.outChannels)
-        let (oh, ow, kh, wp, cin) = (g.oh, g.ow, Int(g.kh), g.wp, inChannels)
-        let rowBytes = wp * cin * 4
-        let bandLines = Swift.max(1, Swift.min(oh, (1 << 17) / rowBytes - (kh - 1)))
+        let (od, oh, ow, kd, kh, wp, cin) = (g.od, g.oh, g.ow, Int(g.kd), Int(g.kh), g.wp, inChannels)
+        let bandLines = Self.bandLines(
+            rowBytes: wp * cin * MemoryLayout<Float>.size, planes: kd, kernelRows: kh, lines: oh)
         let half = (ow + 1) / 2
         let partials = Swift.min(batch, 8)
         let sums = UnsafeMutablePointer<Float>.allocate(capacity: partials * weightCount)
@@ -271,7 +263,7 @@ extension ConvGeometry {
             let shared = TaskShared((gp, padded, dy, sums))
             runWorkers(count) { worker in
                 let (gp, padded, dy, sums) = shared.buffers
-                let rows = bandLines + kh - 1
+                let rows = kd * (bandLines + kh - 1)
                 let xp = UnsafeMutablePointer<UInt16>.allocate(capacity: rows * wp * cin)
                 let xq = UnsafeMutablePointer<UInt16>.allocate(capacity: 2 * rows * wp * cin)
                 let dyp = UnsafeMutablePointer<UInt16>.allocate(capacity: bandLines * half * outChannels * 2)
@@ -283,18 +275,24 @@ extension ConvGeometry {
                 for p in Swift.stride(from: worker, to: partials, by: count) {
                     let accumulator = sums + p * weightCount
                     for n in (padded.batch * p / partials)..<(padded.batch * (p + 1) / partials) {
-                        for l0 in Swift.stride(from: 0, to: oh, by: bandLines) {
-                            let lines = Swift.min(bandLines, oh - l0)
-                            // The band's geometry: its lines, and the padded rows they read.
-                            var band = gp.pointee
-                            band.oh = lines
-                            band.hp = lines + kh - 1
-                            padded.padBFloat16(sample: n, rows: l0..<(l0 + lines + kh - 1), into: xp)
-                            withUnsafePointer(to: band) { bp in
-                                dk_bf16_pack_pairs(bp, xp, xq, (lines + kh - 1) * wp)
-                                dk_bf16_pack_gradient(bp, dy + n * ySample + l0 * ow * outChannels, dyp)
-                                dk_conv_weight_grad_bf16(
-                                    bp, xq, 0, dyp, 0, 1, accumulator, 0, patch, 0, Int32(outChannels), 1)
+                        for z in 0..<od {
+                            for l0 in Swift.stride(from: 0, to: oh, by: bandLines) {
+                                let lines = Swift.min(bandLines, oh - l0)
+                                // The band's geometry: one plane of its lines, and the padded rows
+                                // of the kd planes they read.
+                                var band = gp.pointee
+                                band.od = 1
+                                band.oh = lines
+                                band.hp = lines + kh - 1
+                                padded.padBFloat16(
+                                    sample: n, planes: z..<(z + kd), rows: l0..<(l0 + band.hp), into: xp)
+                                withUnsafePointer(to: band) { bp in
+                                    dk_bf16_pack_pairs(bp, xp, xq, kd * band.hp * wp)
+                                    dk_bf16_pack_gradient(
+                                        bp, dy + n * ySample + (z * oh + l0) * ow * outChannels, dyp)
+                                    dk_conv_weight_grad_bf16(
+                                        bp, xq, 0, dyp, 0, 1, accumulator, 0, patch, 0, Int32(outChannels), 1)
+                                }
                             }
                         }
                     }
@@ -303,6 +301,13 @@ extension ConvGeometry {
         }
         dW.update(from: sums, count: weightCount)
         for p in 1..<partials { addElements(sums + p * weightCount, dW, weightCount) }
+    }
+
+    /// Output lines per band of the banded weight gradient: as many as keep the band's padded
+    /// input (`planes` kernel planes of lines + kernelRows − 1 rows of `rowBytes` Float bytes)
+    /// within about 128 KiB, at least one, at most `lines`.
+    static func bandLines(rowBytes: Int, planes: Int, kernelRows: Int, lines: Int) -> Int {
+        Swift.max(1, Swift.min(lines, (1 << 17) / (rowBytes * planes) - (kernelRows - 1)))
     }
 
     /// dW = Σ over the batch, in (segment, 64-channel block) tasks over pair-packed copies.
@@ -391,41 +396,48 @@ extension PaddedSource {
         padBFloat16(sample: n, planes: 0..<extents[0], rows: 0..<extents[1], into: target)
     }
 
-    /// Writes padded rows `rows` of every plane of a 2-D sample n (one plane), rounded to
-    /// bfloat16, to `target` (`rows.count` × padded width × channels elements).
+    /// Writes padded rows `rows` (counted over planes and rows: plane·extents[1] + row) of sample
+    /// n, rounded to bfloat16, to their places in `target`, a padded sample (as `pad(sample:rows:into:)`).
     func padBFloat16(sample n: Int, rows: Range<Int>, into target: UnsafeMutablePointer<UInt16>) {
-        padBFloat16(sample: n, planes: 0..<extents[0], rows: rows, into: target)
+        let rowLength = extents[2] * channels
+        for r in rows {
+            padBFloat16(sample: n, plane: r / extents[1], row: r % extents[1], into: target + r * rowLength)
+        }
     }
 
-    private func padBFloat16(
-        sample n: Int, planes: Range<Int>, rows: Range<Int>, into target: UnsafeMutablePointer<UInt16>
-    ) {
-        let rowLength = inner[2] * channels
-        let offset = n * inner[0] * inner[1] * rowLength
+    /// Writes padded rows `rows` of padded planes `planes` of sample n, rounded to bfloat16, to
+    /// `target`, one after the other (planes.count × rows.count × padded width × channels
+    /// elements): the input a band of output lines reads.
+    func padBFloat16(sample n: Int, planes: Range<Int>, rows: Range<Int>, into target: UnsafeMutablePointer<UInt16>) {
         var p = target
         for z in planes {
             for y in rows {
-                let (sz, sy) = (z - before[0], y - before[1])
-                if sz < 0 || sz >= inner[0] || sy < 0 || sy >= inner[1] {
-                    p.initialize(repeating: 0, count: extents[2] * channels)
-                } else {
-                    p.initialize(repeating: 0, count: before[2] * channels)
-                    let row = offset + (sz * inner[1] + sy) * rowLength
-                    if let rounded = rounded {
-                        (p + before[2] * channels).initialize(from: rounded + row, count: rowLength)
-                    } else if parts.count == 1 {
-                        dk_f32_to_bf16(parts[0].source + row, p + before[2] * channels, rowLength)
-                    } else {
-                        let first = row / channels
-                        roundJoining(
-                            parts, positions: first..<(first + inner[2]), channels: channels,
-                            into: p + before[2] * channels)
-                    }
-                    (p + before[2] * channels + rowLength).initialize(repeating: 0, count: after[2] * channels)
-                }
+                padBFloat16(sample: n, plane: z, row: y, into: p)
                 p += extents[2] * channels
             }
         }
+    }
+
+    /// Writes padded row `y` of padded plane `z` of sample n, rounded to bfloat16, to `target`.
+    private func padBFloat16(sample n: Int, plane z: Int, row y: Int, into target: UnsafeMutablePointer<UInt16>) {
+        let rowLength = inner[2] * channels
+        let (sz, sy) = (z - before[0], y - before[1])
+        guard sz >= 0, sz < inner[0], sy >= 0, sy < inner[1] else {
+            target.initialize(repeating: 0, count: extents[2] * channels)
+            return
+        }
+        target.initialize(repeating: 0, count: before[2] * channels)
+        let row = (n * inner[0] * inner[1] + sz * inner[1] + sy) * rowLength
+        let values = target + before[2] * channels
+        if let rounded = rounded {
+            values.initialize(from: rounded + row, count: rowLength)
+        } else if parts.count == 1 {
+            dk_f32_to_bf16(parts[0].source + row, values, rowLength)
+        } else {
+            let first = row / channels
+            roundJoining(parts, positions: first..<(first + inner[2]), channels: channels, into: values)
+        }
+        (values + rowLength).initialize(repeating: 0, count: after[2] * channels)
     }
 
     /// Calls `body` with the whole batch padded and rounded to bfloat16 (samples `sampleCount`

@@ -31,14 +31,17 @@ extension ConvGeometry {
     /// `KernelDispatch.force` may lower) is AVX2 or AVX-512.
     static var directKernelsAvailable: Bool { dk_conv_direct_enabled() != 0 }
 
-    /// Whether `pass` runs on the direct kernels (see the file comment for the conditions).
-    func runsDirect<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) -> Bool {
+    /// Whether `pass` runs on the direct kernels (see the file comment for the conditions), or
+    /// with `kernels` `.bfloat16` on the bfloat16 ones, whose copies are counted as theirs.
+    func runsDirect<T: BLASScalar>(
+        _ pass: LoweredPass<T>, settings: ConvolutionSettings, kernels: DirectKernels = .float
+    ) -> Bool {
         // A forward pass alone, on an input that the in-place plan reads (one part or two, Float);
         // or a backward pass alone, whose copies of x are for the weight gradient.
         let forwardOnly = pass.y != nil && pass.dy == nil && (pass.xParts?.count ?? 1) <= 2 && pass.xRounded == nil
         return runsDirect(
             T.self, inputGradient: pass.dx != nil, settings: settings, forwardOnly: forwardOnly,
-            backwardOnly: pass.y == nil)
+            backwardOnly: pass.y == nil, kernels: kernels)
     }
 
     /// Whether a Float forward pass may take its input as a channel concatenation of separate
@@ -55,7 +58,7 @@ extension ConvGeometry {
     /// alone, no output gradient; `backwardOnly`: no forward pass) runs on the direct kernels.
     func runsDirect<T: BLASScalar>(
         _: T.Type, inputGradient: Bool, settings: ConvolutionSettings, forwardOnly: Bool = false,
-        backwardOnly: Bool = false
+        backwardOnly: Bool = false, kernels: DirectKernels = .float
     ) -> Bool {
         // Strides above 1 (a strided convolution, or the backward pass of a 2×2 stride-2
         // up-sampling, a convolution of its output gradient) for the forward pass and the weight
@@ -83,7 +86,7 @@ extension ConvGeometry {
         let workers = Swift.max(1, settings.workers ?? Parallelism.threadCount)
         let scalars = directWorkspace(
             inputGradient: inputGradient, workers: workers, settings: settings, forwardOnly: forwardOnly,
-            backwardOnly: backwardOnly)
+            backwardOnly: backwardOnly, kernels: kernels)
         return scalars * MemoryLayout<Float>.stride <= settings.workspaceLimit
     }
 

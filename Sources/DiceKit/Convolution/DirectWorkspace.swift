@@ -32,11 +32,17 @@ extension ConvGeometry {
     /// pass alone (`forwardOnly`) or an input gradient that reads its input in place
     /// (`inPlaceStrips`); with fewer than two samples per worker, a window of padded rows per
     /// worker (`forwardWindow`, `weightGradientWindow`). `backwardOnly`: no forward pass, so the
-    /// copies of x are the weight gradient's.
+    /// copies of x are the weight gradient's. With `kernels` `.bfloat16`, what the bfloat16
+    /// dot-product or tile kernels hold instead (`bfloat16Workspace`), counted in Floats.
     func directWorkspace(
         inputGradient: Bool, workers: Int, settings: ConvolutionSettings? = nil, forwardOnly: Bool = false,
-        backwardOnly: Bool = false
+        backwardOnly: Bool = false, kernels: DirectKernels = .float
     ) -> Int {
+        if case .bfloat16(let tiles) = kernels {
+            let elements = bfloat16Workspace(
+                inputGradient: inputGradient, workers: workers, backwardOnly: backwardOnly, tiles: tiles)
+            return (elements + 1) / 2
+        }
         if forwardOnly,
             let strips = inPlaceStrips(
                 inner: input, before: padBefore, after: padAfter, channels: inChannels, workers: workers,
@@ -52,10 +58,7 @@ extension ConvGeometry {
             xSample *= input[axis] + padBefore[axis] + padAfter[axis]
             dySample *= output[axis] + dyBefore[axis] + dyAfter[axis]
         }
-        let windowed =
-            batch < 2 * workers
-            && (settings?.precision == .float
-                || (settings?.precision == .bfloat16 && BFloat16Arithmetic.current == .roundedOperands))
+        let windowed = batch < 2 * workers && settings != nil
         let copies = batch >= 2 * workers ? workers : batch
         let splitsKernel = weightGradientSplitsKernel(workers: workers)
         // x: the forward pass's copies, or (a backward pass alone) the weight gradient's.
@@ -92,16 +95,25 @@ extension ConvGeometry {
 
     /// Scalars of one worker's window of padded rows for a forward pass over a sample of `inner`
     /// extents padded by `before`/`after` into `output`, `cin` → `cout` channels, with fewer than
-    /// two samples per worker (its chunks as `forwardTasks` cuts them; `PaddedSource.windowRows`),
-    /// its slack included. The input gradient is such a pass over dy.
+    /// two samples per worker (its chunks as `forwardTasks` cuts them, or with `kernels`
+    /// `.bfloat16` as the bfloat16 kernels' tasks do; `PaddedSource.windowRows`), its slack
+    /// included: Floats, or bfloat16 elements. The input gradient is such a pass over dy.
     func forwardWindow(
-        inner: [Int], before: [Int], after: [Int], output: [Int], cin: Int, cout: Int, workers: Int
+        inner: [Int], before: [Int], after: [Int], output: [Int], cin: Int, cout: Int, workers: Int,
+        kernels: DirectKernels = .float
     ) -> Int {
         let source = extentsOnly(inner: inner, before: before, after: after, channels: cin)
         let g = directGeometry(padded: source, output: output, kernel: kernel, cin: cin, cout: cout, stride: stride)
         let positions = output.reduce(1, *)
-        let chunk = ConvBlocking.current.forwardTaskChunk(
-            inChannels: cin, outChannels: cout, positions: positions, batch: batch, workers: workers)
+        let chunk =
+            switch kernels {
+            case .float:
+                ConvBlocking.current.forwardTaskChunk(
+                    inChannels: cin, outChannels: cout, positions: positions, batch: batch, workers: workers)
+            case .bfloat16(let tiles):
+                ConvBlocking.bfloat16TaskChunk(
+                    outChannels: cout, positions: positions, tiles: tiles, batch: batch, workers: workers)
+            }
         let (rowsRead, firstRow) = Self.forwardRows(g, positions: positions, chunk: chunk)
         let rows = source.windowRows(chunks: (positions + chunk - 1) / chunk, rowsRead: rowsRead, firstRow: firstRow)
         return rows * source.extents[2] * cin + source.slack
@@ -137,4 +149,70 @@ extension ConvGeometry {
             chunks: (lines + perChunk - 1) / perChunk, rowsRead: rowsRead, firstRow: firstRow)
         return rows * source.extents[2] * inChannels + source.slack
     }
+
+    /// bfloat16 elements a pass on the bfloat16 dot-product or tile kernels (`tiles`) holds at
+    /// once (BFloat16Convolution.swift): for the forward pass and the input gradient, a rounded
+    /// padded sample per worker with two samples per worker, else a window of rows per worker
+    /// (`forwardWindow`); for the weight gradient (`backwardOnly`), a worker's band buffers
+    /// (`bandWorkspace`) where it runs in bands, else the whole batch rounded and padded with
+    /// its pair-packed copy (twice its size) or, on tiles, its channel-major transpose, and the
+    /// packed output gradient.
+    private func bfloat16Workspace(inputGradient: Bool, workers: Int, backwardOnly: Bool, tiles: Bool) -> Int {
+        let kernels = DirectKernels.bfloat16(tiles: tiles)
+        let x = extentsOnly(inner: input, before: padBefore, after: padAfter, channels: inChannels)
+        var largest: Int
+        if !backwardOnly {
+            largest =
+                batch >= 2 * workers
+                ? workers * (x.sampleCount + x.slack)
+                : workers
+                    * forwardWindow(
+                        inner: input, before: padBefore, after: padAfter, output: output, cin: inChannels,
+                        cout: outChannels, workers: workers, kernels: kernels)
+        } else if !tiles && batch >= 2 && outputPixels >= patch {
+            largest = Swift.min(workers, batch, 8) * bandWorkspace(x)
+        } else {
+            let g = dk_conv_geometry(
+                hp: x.extents[1], wp: x.extents[2], output: output, kernel: kernel, cin: inChannels, cout: outChannels)
+            let gradient =
+                tiles
+                ? withUnsafePointer(to: g) {
+                    inChannels * dk_conv_tile_transpose_row($0) + dk_conv_tile_grid_length($0) * outChannels
+                }
+                : 2 * x.sampleCount + output[0] * output[1] * (output[2] + 1) / 2 * outChannels * 2
+            largest = batch * (x.sampleCount + gradient) + x.slack
+        }
+        if inputGradient {
+            let dyBefore = (0..<3).map { kernel[$0] - 1 - padBefore[$0] }
+            let dyAfter = (0..<3).map { kernel[$0] - 1 - padAfter[$0] }
+            let dy = extentsOnly(inner: output, before: dyBefore, after: dyAfter, channels: outChannels)
+            largest = Swift.max(
+                largest,
+                batch >= 2 * workers
+                    ? workers * (dy.sampleCount + dy.slack)
+                    : workers
+                        * forwardWindow(
+                            inner: output, before: dyBefore, after: dyAfter, output: input, cin: outChannels,
+                            cout: inChannels, workers: workers, kernels: kernels))
+        }
+        return largest
+    }
+
+    /// bfloat16 elements of one worker's band buffers in the banded weight gradient
+    /// (`bfloat16WeightGradientInBands`): the band's padded input `x` rows and their pair-packed
+    /// copy, and its packed output gradient.
+    private func bandWorkspace(_ x: PaddedSource) -> Int {
+        let lines = Self.bandLines(
+            rowBytes: x.extents[2] * inChannels * MemoryLayout<Float>.size, planes: kernel[0], kernelRows: kernel[1],
+            lines: output[1])
+        return 3 * kernel[0] * (lines + kernel[1] - 1) * x.extents[2] * inChannels
+            + lines * (output[2] + 1) / 2 * outChannels * 2
+    }
+}
+
+/// The kernels a direct pass runs on, for what it holds (`ConvGeometry.directWorkspace`): the
+/// Float kernels (Float or rounded operands), or the bfloat16 dot-product or tile kernels.
+enum DirectKernels {
+    case float
+    case bfloat16(tiles: Bool)
 }

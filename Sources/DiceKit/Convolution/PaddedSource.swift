@@ -200,28 +200,13 @@ struct PaddedSource {
             }
             return workers
         }
+        if let firstRow, !readsInPlace {
+            return forEachWindow(
+                of: Float.self, chunks: chunks, workers: workers, rowsRead: rowsRead, firstRow: firstRow,
+                pad: { $0.pad(sample: $1, rows: $2, into: $3) }, body)
+        }
         let tasks = batch * chunks
         let count = Swift.min(workers, tasks)
-        if let firstRow, !readsInPlace {
-            let window = TaskShared(self)
-            runWorkers(count) { worker in
-                let source = window.buffers
-                let rowScalars = source.extents[2] * source.channels
-                let capacity = source.windowRows(chunks: chunks, rowsRead: rowsRead, firstRow: firstRow) * rowScalars
-                let buffer = UnsafeMutablePointer<Float>.allocate(capacity: capacity + source.slack)
-                defer { buffer.deallocate() }
-                for task in Swift.stride(from: worker, to: tasks, by: count) {
-                    let (n, c) = (task / chunks, task % chunks)
-                    let rows = source.windowRows(chunk: c, of: chunks, rowsRead: rowsRead, firstRow: firstRow)
-                    // Where the padded sample would start; only rows `rows` are read from it.
-                    let sample = buffer - rows.lowerBound * rowScalars
-                    source.pad(sample: n, rows: rows, into: sample)
-                    (sample + rows.upperBound * rowScalars).initialize(repeating: 0, count: source.slack)
-                    body(worker, n, UnsafePointer(sample), c)
-                }
-            }
-            return count
-        }
         withPaddedBatch(workers: workers) { whole in
             let shared = TaskShared((whole, sampleCount))
             runWorkers(count) { worker in
@@ -230,6 +215,41 @@ struct PaddedSource {
                     let (n, c) = (task / chunks, task % chunks)
                     body(worker, n, whole + n * sampleCount, c)
                 }
+            }
+        }
+        return count
+    }
+
+    /// Calls `body(worker, n, sample, chunk)` for every sample n and chunk 0..<chunks, as
+    /// (sample, chunk) tasks dealt out in turn to up to `workers` workers; returns how many ran.
+    /// Each task has `pad(source, n, rows, sample)` write just the padded rows its chunk reads
+    /// (`windowRows`) into its worker's window buffer, at their places in a padded sample that
+    /// starts at `sample` (so the kernels address rows as in a whole sample, and read only the
+    /// window's), followed by the zeroed slack. Nothing batch-sized is padded.
+    @discardableResult
+    func forEachWindow<T: Numeric & SendableMetatype>(
+        of _: T.Type, chunks: Int, workers: Int, rowsRead: @Sendable (_ chunk: Int) -> Int,
+        firstRow: @Sendable (_ chunk: Int) -> Int,
+        pad: @Sendable (PaddedSource, _ n: Int, _ rows: Range<Int>, _ sample: UnsafeMutablePointer<T>) -> Void,
+        _ body: @Sendable (_ worker: Int, _ n: Int, _ sample: UnsafePointer<T>, _ chunk: Int) -> Void
+    ) -> Int {
+        let tasks = batch * chunks
+        let count = Swift.min(workers, tasks)
+        let window = TaskShared(self)
+        runWorkers(count) { worker in
+            let source = window.buffers
+            let rowScalars = source.extents[2] * source.channels
+            let capacity = source.windowRows(chunks: chunks, rowsRead: rowsRead, firstRow: firstRow) * rowScalars
+            let buffer = UnsafeMutablePointer<T>.allocate(capacity: capacity + source.slack)
+            defer { buffer.deallocate() }
+            for task in Swift.stride(from: worker, to: tasks, by: count) {
+                let (n, c) = (task / chunks, task % chunks)
+                let rows = source.windowRows(chunk: c, of: chunks, rowsRead: rowsRead, firstRow: firstRow)
+                // Where the padded sample would start; only rows `rows` are read from it.
+                let sample = buffer - rows.lowerBound * rowScalars
+                pad(source, n, rows, sample)
+                (sample + rows.upperBound * rowScalars).initialize(repeating: 0, count: source.slack)
+                body(worker, n, UnsafePointer(sample), c)
             }
         }
         return count

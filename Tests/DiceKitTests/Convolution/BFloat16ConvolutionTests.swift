@@ -135,6 +135,14 @@ final class BFloat16ConvolutionTests: XCTestCase {
         try check(input: [2, 40, 33, 16], kernel: [3, 3], cout: 32, padding: .valid, seed: 1270)
     }
 
+    /// The weight gradient of volumes in bands: plane by plane of output, one line per band
+    /// (32 channels × 102 padded columns × 3 kernel planes fill the 128 KiB with three rows),
+    /// same and valid padding.
+    func testThreeDimensionalWeightGradientInBands() throws {
+        try check(input: [2, 3, 4, 100, 32], kernel: [3, 3, 3], cout: 16, padding: .same, workers: 2, seed: 1280)
+        try check(input: [3, 5, 6, 100, 32], kernel: [3, 3, 3], cout: 16, padding: .valid, workers: 2, seed: 1290)
+    }
+
     /// The whole-batch weight gradient whose tiles run through every sample with their sums in
     /// registers (a 64-channel block of dW past 768 KiB: 3 × 3 × 384 = 3456 kernel rows, one
     /// worker, so one range of rows), as in the small-image, many-channel layers of a U-Net.
@@ -160,14 +168,17 @@ final class BFloat16ConvolutionTests: XCTestCase {
         // with 384: tiles across the samples with one worker, sample by sample with two or three
         // (each then takes half or a third of the kernel rows); one image of 8² with 64 and of 20²
         // with 16, whose forward chunks are cut for the workers (ConvBlocking.dealtChunk).
+        // Volumes: two samples (one worker pads each whole; two and three share them, each
+        // task padding the rows its chunk reads) and one, whose weight gradient is the whole batch.
         let shapes = [
             ([4, 12, 12, 32], UInt64(1240)), ([5, 20, 24, 16], 1245), ([3, 4, 5, 384], 1250),
-            ([1, 8, 8, 64], 1252), ([1, 20, 20, 16], 1254),
+            ([1, 8, 8, 64], 1252), ([1, 20, 20, 16], 1254), ([2, 6, 7, 40, 16], 1256), ([1, 9, 8, 10, 32], 1258),
         ]
         for (shape, seed) in shapes {
-            let cin = shape[3]
+            let cin = shape.last!
             let x = randomTensor(shape, seed: seed).converted(to: Float.self)
-            let w = randomTensor([3, 3, cin, 32], seed: seed + 1).converted(to: Float.self)
+            let kernel = [Int](repeating: 3, count: shape.count - 2)
+            let w = randomTensor(kernel + [cin, 32], seed: seed + 1).converted(to: Float.self)
             let dy = randomTensor(Array(shape.dropLast()) + [32], seed: seed + 2).converted(to: Float.self)
             var results: [[Float]] = []
             for workers in [1, 2, 3] {
@@ -179,6 +190,50 @@ final class BFloat16ConvolutionTests: XCTestCase {
             XCTAssertEqual(results[0], results[1], "\(shape)")
             XCTAssertEqual(results[0], results[2], "\(shape)")
         }
+    }
+
+    /// Two volumes on two workers whose padded batch exceeds the workspace bound run on the
+    /// dot-product kernels when what those hold fits it: a window of rows per worker for the
+    /// forward pass and the input gradient, band buffers for the weight gradient. The same bits
+    /// as without a bound; below it, the Float path (no rounding: other values).
+    func testVolumesFitAWorkspaceTheBatchCopyWouldExceed() throws {
+        let (cin, cout) = (32, 32)
+        let x = randomTensor([2, 10, 8, 40, cin], seed: 1330).converted(to: Float.self)
+        let w = randomTensor([3, 3, 3, cin, cout], seed: 1331).converted(to: Float.self)
+        let dy = randomTensor([2, 10, 8, 40, cout], seed: 1332).converted(to: Float.self)
+        let unbounded = try Convolution(
+            weight: w, padding: .same, settings: ConvolutionSettings(workers: 2, precision: .bfloat16))
+        let g = try unbounded.geometry(x.shape)
+        let kernels = DirectKernels.bfloat16(tiles: false)
+        let forward = g.directWorkspace(
+            inputGradient: false, workers: 2, settings: unbounded.settings, forwardOnly: true, kernels: kernels)
+        let backward = g.directWorkspace(
+            inputGradient: true, workers: 2, settings: unbounded.settings, backwardOnly: true, kernels: kernels)
+        // The batch padded and rounded (bfloat16, counted in Floats), as it was held before.
+        let batchCopy = 2 * cin * 12 * 10 * 42 / 2
+        XCTAssertLessThan(Swift.max(forward, backward), batchCopy)
+        var bounded = unbounded
+        bounded.settings.workspaceLimit = 4 * Swift.max(forward, backward)
+        var below = unbounded
+        below.settings.workspaceLimit = 4 * (Swift.min(forward, backward) - 1)
+        for (settings, runs) in [(bounded.settings, true), (below.settings, false)] {
+            XCTAssertEqual(
+                g.runsDirect(Float.self, inputGradient: false, settings: settings, forwardOnly: true, kernels: kernels),
+                runs)
+            XCTAssertEqual(
+                g.runsDirect(Float.self, inputGradient: true, settings: settings, backwardOnly: true, kernels: kernels),
+                runs)
+        }
+        let expected = try unbounded.backward(input: x, outputGradient: dy)
+        let expectedY = try unbounded.forward(x).scalars.map(\.bitPattern)
+        let actual = try bounded.backward(input: x, outputGradient: dy)
+        XCTAssertEqual(try bounded.forward(x).scalars.map(\.bitPattern), expectedY)
+        XCTAssertEqual(actual.weight.scalars.map(\.bitPattern), expected.weight.scalars.map(\.bitPattern))
+        XCTAssertEqual(actual.input!.scalars.map(\.bitPattern), expected.input!.scalars.map(\.bitPattern))
+        let other = try below.backward(input: x, outputGradient: dy)
+        XCTAssertNotEqual(try below.forward(x).scalars.map(\.bitPattern), expectedY)
+        XCTAssertNotEqual(other.weight.scalars.map(\.bitPattern), expected.weight.scalars.map(\.bitPattern))
+        XCTAssertNotEqual(other.input!.scalars.map(\.bitPattern), expected.input!.scalars.map(\.bitPattern))
     }
 
     func testOtherShapesStayFloat() throws {
