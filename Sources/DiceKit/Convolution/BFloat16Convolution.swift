@@ -57,7 +57,7 @@ extension ConvGeometry {
         let workers = Swift.max(1, settings.workers ?? Parallelism.threadCount)
         let cache = pass.bfloat16Weights ?? BFloat16WeightCache()
         if pass.x != nil || pass.xRounded != nil, pass.y != nil || pass.yRounded != nil || pass.weightGradient != nil {
-            let padded =
+            var padded =
                 if let parts = pass.xParts {
                     PaddedSource(
                         parts: parts, batch: batch, inner: input, before: padBefore, after: padAfter,
@@ -71,6 +71,7 @@ extension ConvGeometry {
                         rounded: pass.xRounded!, batch: batch, inner: input, channels: inChannels,
                         before: padBefore, after: padAfter, kernelWidth: kernel[2])
                 }
+            padded.limitWholeSamples(settings, workers: workers, elementSize: MemoryLayout<UInt16>.size)
             var g = bfloat16Geometry(padded, output: output, cin: inChannels, cout: outChannels)
             g.relu = pass.rectifies ? 1 : 0
             if let y = pass.y.map(UnsafeMutableRawPointer.init) ?? pass.yRounded.map(UnsafeMutableRawPointer.init) {
@@ -104,10 +105,11 @@ extension ConvGeometry {
             addChannelRows(dy, count: outputRows * outChannels, into: db, width: outChannels)
         }
         if let dx = pass.dx, let dy = pass.dy {
-            let padded = PaddedSource(
+            var padded = PaddedSource(
                 source: dy, batch: batch, inner: output, channels: outChannels,
                 before: (0..<3).map { kernel[$0] - 1 - padBefore[$0] },
                 after: (0..<3).map { kernel[$0] - 1 - padAfter[$0] }, kernelWidth: kernel[2])
+            padded.limitWholeSamples(settings, workers: workers, elementSize: MemoryLayout<UInt16>.size)
             var g = bfloat16Geometry(padded, output: input, cin: outChannels, cout: inChannels)
             var sampleChannels = inChannels
             if let second = pass.dxSecond {
@@ -168,7 +170,7 @@ extension ConvGeometry {
         _ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<UInt16>, bias: UnsafePointer<Float>?,
         y: UnsafeMutableRawPointer, outputSampleBytes: Int, workers: Int, tiles: Bool
     ) {
-        guard batch >= 2 * workers else {
+        guard batch >= 2 * workers && padded.holdsWholeSamples else {
             bfloat16ForwardTasks(
                 g, padded: padded, weight: weight, bias: bias, y: y, outputSampleBytes: outputSampleBytes,
                 workers: workers, tiles: tiles)

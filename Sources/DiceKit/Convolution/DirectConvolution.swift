@@ -112,6 +112,7 @@ extension ConvGeometry {
             padded.roundsToBFloat16 = roundsOperands
             // Strided passes run on per-position tiles only, which read nothing past a sample.
             padded.readsInPlaceWhenUnpadded = stride != [1, 1, 1]
+            padded.limitWholeSamples(settings, workers: workers, elementSize: MemoryLayout<Float>.size)
             var g = directGeometry(
                 padded: padded, output: output, kernel: kernel, cin: inChannels, cout: outChannels, stride: stride)
             g.relu = pass.rectifies ? 1 : 0
@@ -144,6 +145,7 @@ extension ConvGeometry {
                 before: (0..<3).map { kernel[$0] - 1 - padBefore[$0] },
                 after: (0..<3).map { kernel[$0] - 1 - padAfter[$0] }, kernelWidth: kernel[2])
             padded.roundsToBFloat16 = roundsOperands
+            padded.limitWholeSamples(settings, workers: workers, elementSize: MemoryLayout<Float>.size)
             var g = directGeometry(padded: padded, output: input, kernel: kernel, cin: outChannels, cout: inChannels)
             var sampleChannels = inChannels
             if let second = pass.dxSecond {
@@ -412,13 +414,15 @@ extension ConvGeometry {
         let sums = Self.allocateAligned(workers * width) // 64-byte aligned blocks: width is a multiple of 16
         sums.initialize(repeating: 0, count: workers * width)
         defer { sums.deallocate() }
-        // Per worker, a sample's worth of rounded dy, of which each chunk writes and reads its lines.
-        let rounded = roundsDY ? UnsafeMutablePointer<Float>.allocate(capacity: workers * sampleLines) : nil
+        // Per worker, a chunk's lines of rounded dy.
+        let chunkLines = linesPerChunk * g.ow * cout
+        let rounded = roundsDY ? UnsafeMutablePointer<Float>.allocate(capacity: workers * chunkLines) : nil
         defer { rounded?.deallocate() }
         let used = withUnsafePointer(to: g) { gp in
             // Each worker accumulates into its own block of `sums` and rounds into its own part of `rounded`.
             let shared = TaskShared((gp, sums, dy, db, rounded))
-            // With fewer than two samples per worker, each task pads only the rows it reads.
+            // With fewer than two samples per worker (or samples past the bound's share), each
+            // task pads only the rows it reads.
             let (rowsRead, firstRow) = Self.weightGradientRows(g, lines: lines, perChunk: linesPerChunk)
             return padded.forEachChunk(
                 chunks: (lines + linesPerChunk - 1) / linesPerChunk, workers: workers, rowsRead: rowsRead,
@@ -431,9 +435,10 @@ extension ConvGeometry {
                 let sampleDY = dy + n * sampleLines
                 var kernelDY = sampleDY
                 if let rounded {
-                    let (own, first) = (rounded + worker * sampleLines, l0 * g.ow * cout)
-                    dk_f32_round_bf16(sampleDY + first, own + first, (l1 - l0) * g.ow * cout)
-                    kernelDY = UnsafePointer(own)
+                    // At the place of the chunk's lines in a sample that starts at `kernelDY`.
+                    let (own, first) = (rounded + worker * chunkLines, l0 * g.ow * cout)
+                    dk_f32_round_bf16(sampleDY + first, own, (l1 - l0) * g.ow * cout)
+                    kernelDY = UnsafePointer(own - first)
                 }
                 dk_conv_weight_grad_f32(gp, sample, kernelDY, accumulator, l0, l1)
                 if db != nil {

@@ -1,9 +1,10 @@
 // What a direct pass holds besides its inputs and outputs, counted against
 // `ConvolutionSettings.workspaceLimit` (`ConvGeometry.runsDirect`): whole padded samples, a border
 // strip per worker for a pass that reads its input in place (InPlaceForward.swift), or, with
-// fewer than two samples per worker, a window of padded rows per worker
-// (`PaddedSource.forEachChunk`'s `firstRow`; Docs/Convolution.md, "Windows of rows for the
-// weight gradient").
+// fewer than two samples per worker or samples whose whole copies would not fit, a window of
+// padded rows per worker (`PaddedSource.forEachChunk`'s `firstRow`; Docs/Convolution.md,
+// "Windows of rows for the weight gradient"); on the bfloat16 dot-product and tile kernels, what
+// those hold (`bfloat16Workspace`; Docs/MixedPrecision.md, "What the bfloat16 kernels hold").
 
 internal import CDiceKitKernels
 
@@ -30,8 +31,9 @@ extension ConvGeometry {
     /// what the Float kernels' passes actually hold (Float operands, or rounded ones, whose
     /// copies the same code makes): with Float operands, a border strip per worker for a forward
     /// pass alone (`forwardOnly`) or an input gradient that reads its input in place
-    /// (`inPlaceStrips`); with fewer than two samples per worker, a window of padded rows per
-    /// worker (`forwardWindow`, `weightGradientWindow`). `backwardOnly`: no forward pass, so the
+    /// (`inPlaceStrips`); with fewer than two samples per worker, or samples whose copies, one
+    /// per worker, would not fit the bound (`PaddedSource.holdsWholeSamples`), a window of padded
+    /// rows per worker (`forwardWindow`, `weightGradientWindow`). `backwardOnly`: no forward pass, so the
     /// copies of x are the weight gradient's. With `kernels` `.bfloat16`, what the bfloat16
     /// dot-product or tile kernels hold instead (`bfloat16Workspace`), counted in Floats.
     func directWorkspace(
@@ -40,7 +42,8 @@ extension ConvGeometry {
     ) -> Int {
         if case .bfloat16(let tiles) = kernels {
             let elements = bfloat16Workspace(
-                inputGradient: inputGradient, workers: workers, backwardOnly: backwardOnly, tiles: tiles)
+                inputGradient: inputGradient, workers: workers, backwardOnly: backwardOnly, tiles: tiles,
+                settings: settings ?? ConvolutionSettings())
             return (elements + 1) / 2
         }
         if forwardOnly,
@@ -58,14 +61,21 @@ extension ConvGeometry {
             xSample *= input[axis] + padBefore[axis] + padAfter[axis]
             dySample *= output[axis] + dyBefore[axis] + dyAfter[axis]
         }
-        let windowed = batch < 2 * workers && settings != nil
         let copies = batch >= 2 * workers ? workers : batch
+        // Windows of rows with fewer than two samples per worker, or for samples whose whole
+        // copies, one per worker, would not fit the bound (`PaddedSource.holdsWholeSamples`).
+        let windowed = { (inner: [Int], before: [Int], after: [Int], channels: Int) in
+            guard let settings else { return false }
+            var source = self.extentsOnly(inner: inner, before: before, after: after, channels: channels)
+            source.limitWholeSamples(settings, workers: workers, elementSize: MemoryLayout<Float>.size)
+            return batch < 2 * workers || !source.holdsWholeSamples
+        }
         let splitsKernel = weightGradientSplitsKernel(workers: workers)
         // x: the forward pass's copies, or (a backward pass alone) the weight gradient's.
         var largest = copies * xSample
-        if windowed && backwardOnly && !splitsKernel {
+        if windowed(input, padBefore, padAfter, inChannels) && backwardOnly && !splitsKernel {
             largest = workers * weightGradientWindow(workers: workers)
-        } else if windowed && !backwardOnly {
+        } else if windowed(input, padBefore, padAfter, inChannels) && !backwardOnly {
             largest =
                 workers
                 * forwardWindow(
@@ -81,7 +91,7 @@ extension ConvGeometry {
                 settings: settings)
             {
                 dy = strips
-            } else if stride == [1, 1, 1] && windowed {
+            } else if stride == [1, 1, 1] && windowed(output, dyBefore, dyAfter, outChannels) {
                 dy =
                     workers
                     * forwardWindow(
@@ -152,18 +162,21 @@ extension ConvGeometry {
 
     /// bfloat16 elements a pass on the bfloat16 dot-product or tile kernels (`tiles`) holds at
     /// once (BFloat16Convolution.swift): for the forward pass and the input gradient, a rounded
-    /// padded sample per worker with two samples per worker, else a window of rows per worker
-    /// (`forwardWindow`); for the weight gradient (`backwardOnly`), a worker's band buffers
+    /// padded sample per worker with two samples per worker whose copies fit `settings`'
+    /// workspace bound, else a window of rows per worker (`forwardWindow`); for the weight gradient (`backwardOnly`), a worker's band buffers
     /// (`bandWorkspace`) where it runs in bands, else the whole batch rounded and padded with
     /// its pair-packed copy (twice its size) or, on tiles, its channel-major transpose, and the
     /// packed output gradient.
-    private func bfloat16Workspace(inputGradient: Bool, workers: Int, backwardOnly: Bool, tiles: Bool) -> Int {
+    private func bfloat16Workspace(
+        inputGradient: Bool, workers: Int, backwardOnly: Bool, tiles: Bool, settings: ConvolutionSettings
+    ) -> Int {
         let kernels = DirectKernels.bfloat16(tiles: tiles)
-        let x = extentsOnly(inner: input, before: padBefore, after: padAfter, channels: inChannels)
+        var x = extentsOnly(inner: input, before: padBefore, after: padAfter, channels: inChannels)
+        x.limitWholeSamples(settings, workers: workers, elementSize: MemoryLayout<UInt16>.size)
         var largest: Int
         if !backwardOnly {
             largest =
-                batch >= 2 * workers
+                batch >= 2 * workers && x.holdsWholeSamples
                 ? workers * (x.sampleCount + x.slack)
                 : workers
                     * forwardWindow(
@@ -185,10 +198,11 @@ extension ConvGeometry {
         if inputGradient {
             let dyBefore = (0..<3).map { kernel[$0] - 1 - padBefore[$0] }
             let dyAfter = (0..<3).map { kernel[$0] - 1 - padAfter[$0] }
-            let dy = extentsOnly(inner: output, before: dyBefore, after: dyAfter, channels: outChannels)
+            var dy = extentsOnly(inner: output, before: dyBefore, after: dyAfter, channels: outChannels)
+            dy.limitWholeSamples(settings, workers: workers, elementSize: MemoryLayout<UInt16>.size)
             largest = Swift.max(
                 largest,
-                batch >= 2 * workers
+                batch >= 2 * workers && dy.holdsWholeSamples
                     ? workers * (dy.sampleCount + dy.slack)
                     : workers
                         * forwardWindow(

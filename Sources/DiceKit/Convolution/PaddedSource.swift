@@ -35,6 +35,21 @@ struct PaddedSource {
     /// and honoured only when there is nothing to add: no padding, no rounding, one part.
     var readsInPlaceWhenUnpadded = false
 
+    /// The most elements (slack included) of a padded sample that a worker holds whole, with two
+    /// samples per worker or more (`forEachChunk`, and the bfloat16 forward pass): past it, each
+    /// of its (sample, chunk) tasks pads only the rows the chunk reads into a window, as with
+    /// fewer samples. `limitWholeSamples` sets it from the workspace bound.
+    var wholeSampleLimit = Int.max
+
+    /// Whether a worker with two samples or more holds each whole (`wholeSampleLimit`).
+    var holdsWholeSamples: Bool { sampleCount + slack <= wholeSampleLimit }
+
+    /// Sets `wholeSampleLimit` so that `workers` whole samples of `elementSize`-byte elements
+    /// stay within `settings.workspaceLimit` (ConvGeometry.directWorkspace counts the same).
+    mutating func limitWholeSamples(_ settings: ConvolutionSettings, workers: Int, elementSize: Int) {
+        wholeSampleLimit = settings.workspaceLimit / Swift.max(1, workers * elementSize)
+    }
+
     /// Whether `forEachChunk` and `withPaddedBatch` hand out the source's own samples.
     var readsInPlace: Bool {
         readsInPlaceWhenUnpadded && !roundsToBFloat16 && parts.count == 1 && rounded == nil
@@ -163,11 +178,11 @@ struct PaddedSource {
     /// the same worker count.
     ///
     /// With `firstRow(c)` (the first padded row chunk c reads) and fewer than two samples per
-    /// worker, nothing batch-sized is padded either: each task pads just the rows its chunk reads
-    /// into its worker's window buffer (`windowRows`), and `body` gets the address at which
-    /// that window's rows lie where the padded sample would hold them (so the kernels address
-    /// rows as in a whole sample, and read only the window's). The tasks and their order are
-    /// the same, so are the sums.
+    /// worker, or samples larger than `wholeSampleLimit`, nothing sample-sized is padded either:
+    /// each task pads just the rows its chunk reads into its worker's window buffer
+    /// (`forEachWindow`), and `body` gets the address at which that window's rows lie where the
+    /// padded sample would hold them (so the kernels address rows as in a whole sample, and read
+    /// only the window's). The tasks and their order are the same, so are the sums.
     @discardableResult
     func forEachChunk(
         chunks: Int, workers: Int, rowsRead: @Sendable (_ chunk: Int) -> Int,
@@ -176,7 +191,7 @@ struct PaddedSource {
     ) -> Int {
         // Each worker pads into its own buffer; `body` states what the chunks write.
         let source = TaskShared(self)
-        if batch >= 2 * workers && !readsInPlace {
+        if batch >= 2 * workers && !readsInPlace && (holdsWholeSamples || firstRow == nil) {
             runWorkers(workers) { worker in
                 let source = source.buffers
                 // The grid tiles read ahead past a chunk's last position (results not stored) by
@@ -220,12 +235,14 @@ struct PaddedSource {
         return count
     }
 
-    /// Calls `body(worker, n, sample, chunk)` for every sample n and chunk 0..<chunks, as
-    /// (sample, chunk) tasks dealt out in turn to up to `workers` workers; returns how many ran.
-    /// Each task has `pad(source, n, rows, sample)` write just the padded rows its chunk reads
-    /// (`windowRows`) into its worker's window buffer, at their places in a padded sample that
-    /// starts at `sample` (so the kernels address rows as in a whole sample, and read only the
-    /// window's), followed by the zeroed slack. Nothing batch-sized is padded.
+    /// Calls `body(worker, n, sample, chunk)` for every sample n and chunk 0..<chunks on up to
+    /// `workers` workers, as `forEachChunk` assigns them (with two samples per worker or more,
+    /// worker w takes samples w, w + workers, …, each chunk in order; with fewer, the (sample,
+    /// chunk) tasks are dealt out in turn); returns how many ran. Each task has
+    /// `pad(source, n, rows, sample)` write just the padded rows its chunk reads (`windowRows`)
+    /// into its worker's window buffer, at their places in a padded sample that starts at
+    /// `sample` (so the kernels address rows as in a whole sample, and read only the window's),
+    /// followed by the zeroed slack. Nothing sample-sized is padded.
     @discardableResult
     func forEachWindow<T: Numeric & SendableMetatype>(
         of _: T.Type, chunks: Int, workers: Int, rowsRead: @Sendable (_ chunk: Int) -> Int,
@@ -234,7 +251,8 @@ struct PaddedSource {
         _ body: @Sendable (_ worker: Int, _ n: Int, _ sample: UnsafePointer<T>, _ chunk: Int) -> Void
     ) -> Int {
         let tasks = batch * chunks
-        let count = Swift.min(workers, tasks)
+        let bySample = batch >= 2 * workers
+        let count = bySample ? workers : Swift.min(workers, tasks)
         let window = TaskShared(self)
         runWorkers(count) { worker in
             let source = window.buffers
@@ -242,14 +260,18 @@ struct PaddedSource {
             let capacity = source.windowRows(chunks: chunks, rowsRead: rowsRead, firstRow: firstRow) * rowScalars
             let buffer = UnsafeMutablePointer<T>.allocate(capacity: capacity + source.slack)
             defer { buffer.deallocate() }
-            for task in Swift.stride(from: worker, to: tasks, by: count) {
-                let (n, c) = (task / chunks, task % chunks)
-                let rows = source.windowRows(chunk: c, of: chunks, rowsRead: rowsRead, firstRow: firstRow)
-                // Where the padded sample would start; only rows `rows` are read from it.
-                let sample = buffer - rows.lowerBound * rowScalars
-                pad(source, n, rows, sample)
-                (sample + rows.upperBound * rowScalars).initialize(repeating: 0, count: source.slack)
-                body(worker, n, UnsafePointer(sample), c)
+            // Worker w's tasks: every count-th from w, or (by sample) every chunk of its samples.
+            let step = bySample ? count * chunks : count
+            for first in Swift.stride(from: bySample ? worker * chunks : worker, to: tasks, by: step) {
+                for task in first..<(bySample ? first + chunks : first + 1) {
+                    let (n, c) = (task / chunks, task % chunks)
+                    let rows = source.windowRows(chunk: c, of: chunks, rowsRead: rowsRead, firstRow: firstRow)
+                    // Where the padded sample would start; only rows `rows` are read from it.
+                    let sample = buffer - rows.lowerBound * rowScalars
+                    pad(source, n, rows, sample)
+                    (sample + rows.upperBound * rowScalars).initialize(repeating: 0, count: source.slack)
+                    body(worker, n, UnsafePointer(sample), c)
+                }
             }
         }
         return count

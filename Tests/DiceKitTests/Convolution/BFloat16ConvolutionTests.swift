@@ -236,6 +236,42 @@ final class BFloat16ConvolutionTests: XCTestCase {
         XCTAssertNotEqual(other.input!.scalars.map(\.bitPattern), expected.input!.scalars.map(\.bitPattern))
     }
 
+    /// Two volumes per worker whose rounded padded copies, one per worker, exceed the workspace
+    /// bound: the forward pass and the input gradient round windows of rows per (sample, chunk)
+    /// task instead, each worker keeping its samples. The same bits as whole samples.
+    func testTwoSamplesPerWorkerRoundWindowsWhenWholeSamplesExceedTheBound() throws {
+        let (cin, cout) = (32, 32)
+        let x = randomTensor([4, 12, 8, 64, cin], seed: 1340).converted(to: Float.self)
+        let w = randomTensor([3, 3, 3, cin, cout], seed: 1341).converted(to: Float.self)
+        let dy = randomTensor([4, 12, 8, 64, cout], seed: 1342).converted(to: Float.self)
+        let unbounded = try Convolution(
+            weight: w, padding: .same, settings: ConvolutionSettings(workers: 2, precision: .bfloat16))
+        let g = try unbounded.geometry(x.shape)
+        let kernels = DirectKernels.bfloat16(tiles: arithmetic == .tiles)
+        // Two workers' whole rounded samples (x and dy alike), slack included, in Floats.
+        let wholeSamples = (cin * 14 * 10 * 66 + (3 + Int(DK_CONV_SLACK_POSITIONS)) * cin)
+        var bounded = unbounded
+        bounded.settings.workspaceLimit = 4 * wholeSamples - 4
+        let forward = g.directWorkspace(
+            inputGradient: false, workers: 2, settings: bounded.settings, forwardOnly: true, kernels: kernels)
+        XCTAssertLessThan(forward, wholeSamples)
+        XCTAssertTrue(
+            g.runsDirect(
+                Float.self, inputGradient: false, settings: bounded.settings, forwardOnly: true, kernels: kernels))
+        let before = tileCalls
+        XCTAssertEqual(
+            try bounded.forward(x).scalars.map(\.bitPattern), try unbounded.forward(x).scalars.map(\.bitPattern))
+        assertKernelRan(since: before, file: #filePath, line: #line)
+        guard arithmetic != .tiles else { return } // the tiles' weight gradient rounds the whole batch
+        XCTAssertTrue(
+            g.runsDirect(
+                Float.self, inputGradient: true, settings: bounded.settings, backwardOnly: true, kernels: kernels))
+        let expected = try unbounded.backward(input: x, outputGradient: dy)
+        let actual = try bounded.backward(input: x, outputGradient: dy)
+        XCTAssertEqual(actual.weight.scalars.map(\.bitPattern), expected.weight.scalars.map(\.bitPattern))
+        XCTAssertEqual(actual.input!.scalars.map(\.bitPattern), expected.input!.scalars.map(\.bitPattern))
+    }
+
     func testOtherShapesStayFloat() throws {
         // Three input channels (a first layer): the Float direct kernels, same bits as without bfloat16.
         let x = randomTensor([2, 8, 8, 3], seed: 1250).converted(to: Float.self)

@@ -37,6 +37,10 @@ extension BFloat16ConvolutionTests {
 
     func testTilesSameBitsForEveryWorkerCount() throws { try withTiles { try testSameBitsForEveryWorkerCount() } }
 
+    func testTilesTwoSamplesPerWorkerRoundWindowsWhenWholeSamplesExceedTheBound() throws {
+        try withTiles { try testTwoSamplesPerWorkerRoundWindowsWhenWholeSamplesExceedTheBound() }
+    }
+
     func testTilesWeightGradientOverSeveralChunks() throws {
         // 2 samples of 98 × 98 grid positions, 9408 of them summed each: more than one chunk here?
         let chunk = ConvBlocking.current.tileWeightGradientChunk(inChannels: 16, outChannels: 16, span: 2 * 98 + 2)

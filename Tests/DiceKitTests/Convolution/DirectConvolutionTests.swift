@@ -8,6 +8,7 @@
 // the backward pass of a 2×2 stride-2 up-sampling. Each case first checks that the direct path
 // is taken.
 
+internal import CDiceKitKernels
 import XCTest
 
 @testable import DiceKit
@@ -204,6 +205,39 @@ final class DirectConvolutionTests: XCTestCase {
             g.runsDirect(Float.self, inputGradient: false, settings: roundedBounded.settings, forwardOnly: true))
         XCTAssertEqual(
             try roundedBounded.forward(x).scalars.map(\.bitPattern), try rounded.forward(x).scalars.map(\.bitPattern))
+    }
+
+    /// Two volumes per worker whose whole padded copies, one per worker, exceed the workspace
+    /// bound: each (sample, chunk) task pads a window of rows instead, the worker keeping its
+    /// samples and their order (the per-worker sums of the weight gradient with them), so the
+    /// bits are those of whole samples; without the windows these passes took the lowered path.
+    func testTwoSamplesPerWorkerPadWindowsWhenWholeSamplesExceedTheBound() throws {
+        let (cin, cout) = (32, 32)
+        let x = randomTensor([4, 12, 8, 64, cin], seed: 830).converted(to: Float.self)
+        let w = randomTensor([3, 3, 3, cin, cout], seed: 831).converted(to: Float.self)
+        let dy = randomTensor([4, 12, 8, 64, cout], seed: 832).converted(to: Float.self)
+        var settings = ConvolutionSettings(workers: 2)
+        settings.readsInPlace = false
+        let unbounded = try Convolution(weight: w, padding: .same, settings: settings)
+        let g = try unbounded.geometry(x.shape)
+        // Two workers' whole padded samples (x and dy alike), slack included.
+        let wholeSamples = 2 * (cin * 14 * 10 * 66 + (3 + Int(DK_CONV_SLACK_POSITIONS)) * cin)
+        var bounded = unbounded
+        bounded.settings.workspaceLimit = 4 * wholeSamples - 4
+        let backward = g.directWorkspace(
+            inputGradient: true, workers: 2, settings: bounded.settings, backwardOnly: true)
+        let forward = g.directWorkspace(inputGradient: false, workers: 2, settings: bounded.settings)
+        try XCTSkipIf(Swift.max(backward, forward) >= wholeSamples, "this CPU's L2 makes one chunk of the whole sample")
+        XCTAssertEqual(
+            g.directWorkspace(inputGradient: true, workers: 2, settings: unbounded.settings), 2 * cin * 14 * 10 * 66)
+        XCTAssertTrue(g.runsDirect(Float.self, inputGradient: true, settings: bounded.settings, backwardOnly: true))
+        XCTAssertTrue(g.runsDirect(Float.self, inputGradient: false, settings: bounded.settings))
+        let expected = try unbounded.backward(input: x, outputGradient: dy)
+        let actual = try bounded.backward(input: x, outputGradient: dy)
+        XCTAssertEqual(actual.weight.scalars.map(\.bitPattern), expected.weight.scalars.map(\.bitPattern))
+        XCTAssertEqual(actual.input!.scalars.map(\.bitPattern), expected.input!.scalars.map(\.bitPattern))
+        XCTAssertEqual(
+            try bounded.forward(x).scalars.map(\.bitPattern), try unbounded.forward(x).scalars.map(\.bitPattern))
     }
 
     func testEveryLevelRepeatsItsBits() throws {

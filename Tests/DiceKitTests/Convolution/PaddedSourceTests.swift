@@ -16,14 +16,15 @@ final class PaddedSourceTests: XCTestCase {
     /// differed from the sample padded whole.
     private func mismatchedChunks(
         shape: [Int], chunks: Int, workers: Int, rowsRead: @escaping @Sendable (Int) -> Int,
-        firstRow: (@Sendable (Int) -> Int)? = nil
+        firstRow: (@Sendable (Int) -> Int)? = nil, wholeSampleLimit: Int = .max
     ) -> [String] {
         let (n, c) = (shape[0], shape[4])
         let x = randomTensor(shape, seed: 930).converted(to: Float.self).scalars
         return x.withUnsafeBufferPointer { xs in
-            let padded = PaddedSource(
+            var padded = PaddedSource(
                 source: xs.baseAddress!, batch: n, inner: Array(shape[1...3]), channels: c, before: [1, 1, 1],
                 after: [1, 1, 1], kernelWidth: 3)
+            padded.wholeSampleLimit = wholeSampleLimit
             let rowLength = padded.extents[2] * c
             let ahead = 1 + padded.slack / rowLength
             let expected = UnsafeMutablePointer<Float>.allocate(capacity: n * padded.sampleCount)
@@ -84,6 +85,44 @@ final class PaddedSourceTests: XCTestCase {
             XCTAssertEqual(
                 padded.windowRows(chunks: 3, rowsRead: volume, firstRow: volumeFirst),
                 Swift.max(8 + ahead, 13 + ahead, 21))
+        }
+    }
+
+    /// With two samples per worker or more and samples past `wholeSampleLimit`, each task pads
+    /// a window too (a chunk's rows at another address than the previous chunk's), and each
+    /// worker runs the tasks it runs with whole samples, in the same order: its samples, each
+    /// chunk in turn.
+    func testSamplesPastTheLimitPadWindowsInTheWorkersOrder() {
+        let plane: @Sendable (Int) -> Int = { [3, 3, 6, 9][$0] }
+        let planeFirst: @Sendable (Int) -> Int = { [0, 1, 2, 5][$0] }
+        XCTAssertEqual(
+            mismatchedChunks(
+                shape: [5, 1, 7, 5, 16], chunks: 4, workers: 2, rowsRead: plane, firstRow: planeFirst,
+                wholeSampleLimit: 1), [])
+        let x = [Float](repeating: 1, count: 5 * 7 * 5 * 16)
+        x.withUnsafeBufferPointer { xs in
+            var padded = PaddedSource(
+                source: xs.baseAddress!, batch: 5, inner: [1, 7, 5], channels: 16, before: [0, 1, 1],
+                after: [0, 1, 1], kernelWidth: 3)
+            // Per worker: (sample, chunk, address of the sample's first padded row) in order.
+            func tasks() -> [[[Int]]] {
+                let seen = Mutex([[[Int]]](repeating: [], count: 2))
+                padded.forEachChunk(chunks: 4, workers: 2, rowsRead: plane, firstRow: planeFirst) { w, n, sample, c in
+                    seen.withLock { $0[w].append([n, c, Int(bitPattern: sample)]) }
+                }
+                return seen.withLock { $0 }
+            }
+            let whole = tasks()
+            padded.wholeSampleLimit = padded.sampleCount + padded.slack - 1
+            XCTAssertFalse(padded.holdsWholeSamples)
+            let windows = tasks()
+            XCTAssertEqual(whole.map { $0.map { Array($0.prefix(2)) } }, windows.map { $0.map { Array($0.prefix(2)) } })
+            XCTAssertEqual(whole[0].map { $0[0] }, [0, 0, 0, 0, 2, 2, 2, 2, 4, 4, 4, 4])
+            for worker in 0..<2 {
+                // Whole samples: one address per sample; windows: each chunk its own.
+                XCTAssertEqual(Set(whole[worker].map { $0[2] }).count, 1)
+                XCTAssertEqual(Set(windows[worker].prefix(4).map { $0[2] }).count, 4)
+            }
         }
     }
 
