@@ -87,15 +87,14 @@ extension ConvGeometry {
                 }
             }
             if let dW = pass.weightGradient, let dy = pass.dy {
-                if !tiles && runsBandedWeightGradient {
+                if tiles {
+                    tileWeightGradient(
+                        g, padded: padded, dy: dy, dW: dW, workers: workers, limit: settings.workspaceLimit)
+                } else if runsBandedWeightGradient {
                     bfloat16WeightGradientInBands(g, padded: padded, dy: dy, dW: dW, workers: workers)
                 } else {
                     padded.withBFloat16Batch(workers: workers) { xp in
-                        if tiles {
-                            tileWeightGradient(g, padded: padded, xp: xp, dy: dy, dW: dW, workers: workers)
-                        } else {
-                            bfloat16WeightGradient(g, padded: padded, xp: xp, dy: dy, dW: dW, workers: workers)
-                        }
+                        bfloat16WeightGradient(g, padded: padded, xp: xp, dy: dy, dW: dW, workers: workers)
                     }
                 }
             }
@@ -235,7 +234,7 @@ extension ConvGeometry {
     /// least two samples, and at least as many output positions per sample as kernel rows (in
     /// small images the whole batch is small, and per-partial accumulators would not pay).
     /// Decided from the geometry alone, so the bits do not depend on the worker count.
-    private var runsBandedWeightGradient: Bool {
+    var runsBandedWeightGradient: Bool {
         batch >= 2 && outputPixels >= patch
     }
 

@@ -9,43 +9,46 @@
 // (dk_bf16_pack_gradient_grid). The reduction runs over the grid, not the output positions: the
 // padded columns add products with a zero gradient.
 //
-// Work split: the samples' copies are made in parallel; then dW is split into blocks of kernel
+// Work split: the samples' copies are made in parallel, each worker rounding and padding its
+// samples one at a time into its own buffer; then dW is split into blocks of kernel
 // rows (TileWeightGradientPlan: pairs of 16-row blocks whose Float sums fit a quarter of L2, at
 // least one block per worker; with fewer row pairs than workers, pairs of 16-channel blocks too),
 // dealt to the workers. Each block runs over the batch in chunks of grid positions sized to stay
 // in L2 while the block's tiles re-read them (ConvBlocking.tileWeightGradientChunk). Each element
 // of dW sums the samples in order, each over its grid in order, whatever the blocks and chunks:
-// the same bits on every run, for every worker count and cache size.
+// the same bits on every run, for every worker count and cache size. When the copies of the
+// whole batch would not fit the workspace bound (large images, volumes), the batch runs in
+// groups of samples, in order, each group's sums added to the previous groups' (a group's end
+// is one more chunk boundary, so the bits are the same: `tileWeightGradientGroup`).
 
 internal import CDiceKitKernels
 
 extension ConvGeometry {
-    /// dW = Σ over the batch on tiles, from the padded bfloat16 batch `xp` (`padded.sampleCount`
-    /// elements per sample) and the Float output gradient `dy`.
+    /// dW = Σ over the batch on tiles, from the padded source `padded` (rounded and padded here)
+    /// and the Float output gradient `dy`, in groups of samples whose copies fit `limit` bytes
+    /// (`tileWeightGradientGroup`).
     func tileWeightGradient(
-        _ g: dk_conv_geometry, padded: PaddedSource, xp: UnsafePointer<UInt16>, dy: UnsafePointer<Float>,
-        dW: UnsafeMutablePointer<Float>, workers: Int
+        _ g: dk_conv_geometry, padded: PaddedSource, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
+        workers: Int, limit: Int
     ) {
         withUnsafePointer(to: g) { gp in
             let xtStride = inChannels * dk_conv_tile_transpose_row(gp)
             let dygStride = dk_conv_tile_grid_length(gp) * outChannels
-            let xt = UnsafeMutablePointer<UInt16>.allocate(capacity: batch * xtStride)
-            let dyg = UnsafeMutablePointer<UInt16>.allocate(capacity: batch * dygStride)
+            let group = tileWeightGradientGroup(g, padded: padded, workers: workers, limit: limit).samples
+            let copiers = Swift.min(workers, group)
+            let paddedStride = padded.sampleCount + padded.slack
+            let xp = UnsafeMutablePointer<UInt16>.allocate(capacity: copiers * paddedStride)
+            let xt = UnsafeMutablePointer<UInt16>.allocate(capacity: group * xtStride)
+            let dyg = UnsafeMutablePointer<UInt16>.allocate(capacity: group * dygStride)
             defer {
+                xp.deallocate()
                 xt.deallocate()
                 dyg.deallocate()
             }
-            let (batch, ySample, sampleCount) = (self.batch, outputPixels * outChannels, padded.sampleCount)
-            // Each worker writes the copies of its own samples; then each task its own block of dW.
-            let shared = TaskShared((gp, xp, dy, xt, dyg, dW))
-            let copiers = Swift.min(workers, batch)
-            runWorkers(copiers) { worker in
-                let (gp, xp, dy, xt, dyg, _) = shared.buffers
-                for n in Swift.stride(from: worker, to: batch, by: copiers) {
-                    dk_bf16_transpose_grid(gp, xp + n * sampleCount, xt + n * xtStride)
-                    dk_bf16_pack_gradient_grid(gp, dy + n * ySample, dyg + n * dygStride)
-                }
+            for c in 0..<copiers {
+                (xp + c * paddedStride + padded.sampleCount).initialize(repeating: 0, count: padded.slack)
             }
+            let (batch, ySample) = (self.batch, outputPixels * outChannels)
             let plan = TileWeightGradientPlan(
                 rowBlocks: patch / 16, channelBlocks: outChannels / 16, workers: workers,
                 rowsPerBlock: ConvBlocking.current.tileWeightGradientRows(outChannels: outChannels))
@@ -53,16 +56,53 @@ extension ConvGeometry {
             let chunk = ConvBlocking.current.tileWeightGradientChunk(
                 inChannels: inChannels, outChannels: outChannels, span: span)
             let count = Swift.min(workers, plan.tasks.count)
-            runWorkers(count) { worker in
-                let (gp, _, _, xt, dyg, dW) = shared.buffers
-                for task in Swift.stride(from: worker, to: plan.tasks.count, by: count) {
-                    let (rows, channels) = plan.tasks[task]
-                    dk_conv_weight_grad_tiles(
-                        gp, xt, xtStride, dyg, dygStride, batch, dW, rows.lowerBound, rows.upperBound,
-                        channels.lowerBound, channels.upperBound, chunk, 0)
+            // Each copier pads into its own buffer and writes its samples' copies; then each task
+            // its own block of dW.
+            let shared = TaskShared((gp, padded, xp, dy, xt, dyg, dW))
+            for first in Swift.stride(from: 0, to: batch, by: group) {
+                let samples = Swift.min(group, batch - first)
+                let used = Swift.min(copiers, samples)
+                runWorkers(used) { worker in
+                    let (gp, padded, xp, dy, xt, dyg, _) = shared.buffers
+                    let own = xp + worker * paddedStride
+                    for i in Swift.stride(from: worker, to: samples, by: used) {
+                        padded.padBFloat16(sample: first + i, into: own)
+                        dk_bf16_transpose_grid(gp, own, xt + i * xtStride)
+                        dk_bf16_pack_gradient_grid(gp, dy + (first + i) * ySample, dyg + i * dygStride)
+                    }
+                }
+                runWorkers(count) { worker in
+                    let (gp, _, _, _, xt, dyg, dW) = shared.buffers
+                    for task in Swift.stride(from: worker, to: plan.tasks.count, by: count) {
+                        let (rows, channels) = plan.tasks[task]
+                        dk_conv_weight_grad_tiles(
+                            gp, xt, xtStride, dyg, dygStride, samples, dW, rows.lowerBound, rows.upperBound,
+                            channels.lowerBound, channels.upperBound, chunk, first > 0 ? 1 : 0)
+                    }
                 }
             }
         }
+    }
+
+    /// Samples per group of the tile weight gradient of `g` over `padded` on `workers` workers,
+    /// and the bfloat16 elements it then holds: a padded sample per copier, and each sample's
+    /// channel-major transpose and gradient on the grid. The whole batch when that fits `limit`
+    /// bytes, else as many samples as do (at least one: `elements` then says by how much the
+    /// bound is exceeded, and `ConvGeometry.directWorkspace` sends the pass elsewhere).
+    func tileWeightGradientGroup(
+        _ g: dk_conv_geometry, padded: PaddedSource, workers: Int, limit: Int
+    ) -> (samples: Int, elements: Int) {
+        let perSample = withUnsafePointer(to: g) {
+            inChannels * dk_conv_tile_transpose_row($0) + dk_conv_tile_grid_length($0) * outChannels
+        }
+        let copy = padded.sampleCount + padded.slack
+        let elements = { (samples: Int) in Swift.min(workers, samples) * copy + samples * perSample }
+        let budget = limit / MemoryLayout<UInt16>.size
+        guard elements(batch) > budget else { return (batch, elements(batch)) }
+        // With at least `workers` samples a group holds `workers` padded samples, else one each.
+        let many = (budget - workers * copy) / perSample
+        let samples = many >= workers ? many : Swift.max(1, budget / (copy + perSample))
+        return (samples, elements(samples))
     }
 }
 

@@ -165,8 +165,8 @@ extension ConvGeometry {
     /// padded sample per worker with two samples per worker whose copies fit `settings`'
     /// workspace bound, else a window of rows per worker (`forwardWindow`); for the weight gradient (`backwardOnly`), a worker's band buffers
     /// (`bandWorkspace`) where it runs in bands, else the whole batch rounded and padded with
-    /// its pair-packed copy (twice its size) or, on tiles, its channel-major transpose, and the
-    /// packed output gradient.
+    /// its pair-packed copy (twice its size) and the packed output gradient; on tiles, a group of
+    /// samples' channel-major transposes and gradients (`tileWeightGradientGroup`).
     private func bfloat16Workspace(
         inputGradient: Bool, workers: Int, backwardOnly: Bool, tiles: Bool, settings: ConvolutionSettings
     ) -> Int {
@@ -182,17 +182,15 @@ extension ConvGeometry {
                     * forwardWindow(
                         inner: input, before: padBefore, after: padAfter, output: output, cin: inChannels,
                         cout: outChannels, workers: workers, kernels: kernels)
-        } else if !tiles && batch >= 2 && outputPixels >= patch {
-            largest = Swift.min(workers, batch, 8) * bandWorkspace(x)
-        } else {
+        } else if tiles {
             let g = dk_conv_geometry(
                 hp: x.extents[1], wp: x.extents[2], output: output, kernel: kernel, cin: inChannels, cout: outChannels)
-            let gradient =
-                tiles
-                ? withUnsafePointer(to: g) {
-                    inChannels * dk_conv_tile_transpose_row($0) + dk_conv_tile_grid_length($0) * outChannels
-                }
-                : 2 * x.sampleCount + output[0] * output[1] * (output[2] + 1) / 2 * outChannels * 2
+            largest =
+                tileWeightGradientGroup(g, padded: x, workers: workers, limit: settings.workspaceLimit).elements
+        } else if runsBandedWeightGradient {
+            largest = Swift.min(workers, batch, 8) * bandWorkspace(x)
+        } else {
+            let gradient = 2 * x.sampleCount + output[0] * output[1] * (output[2] + 1) / 2 * outChannels * 2
             largest = batch * (x.sampleCount + gradient) + x.slack
         }
         if inputGradient {

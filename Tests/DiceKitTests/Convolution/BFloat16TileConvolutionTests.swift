@@ -37,6 +37,40 @@ extension BFloat16ConvolutionTests {
 
     func testTilesSameBitsForEveryWorkerCount() throws { try withTiles { try testSameBitsForEveryWorkerCount() } }
 
+    /// The tile weight gradient under a workspace bound that its copies of the whole batch
+    /// exceed: groups of one sample (`ConvGeometry.tileWeightGradientGroup`), each group's sums
+    /// added to the previous ones'; the same bits as the whole batch at once.
+    func testTileWeightGradientInGroupsOfSamples() throws {
+        try withTiles {
+            let x = randomTensor([3, 10, 12, 16], seed: 1350).converted(to: Float.self)
+            let w = randomTensor([3, 3, 16, 32], seed: 1351).converted(to: Float.self)
+            let dy = randomTensor([3, 10, 12, 32], seed: 1352).converted(to: Float.self)
+            let unbounded = try Convolution(
+                weight: w, padding: .same, settings: ConvolutionSettings(workers: 2, precision: .bfloat16))
+            let geometry = try unbounded.geometry(x.shape)
+            let g = dk_conv_geometry(hp: 12, wp: 14, output: [1, 10, 12], kernel: [1, 3, 3], cin: 16, cout: 32)
+            let source = PaddedSource(
+                source: UnsafePointer(bitPattern: MemoryLayout<Float>.alignment)!, batch: 3, inner: [1, 10, 12],
+                channels: 16, before: [0, 1, 1], after: [0, 1, 1], kernelWidth: 3)
+            let whole = geometry.tileWeightGradientGroup(g, padded: source, workers: 2, limit: .max)
+            let one = geometry.tileWeightGradientGroup(g, padded: source, workers: 2, limit: 2 * whole.elements / 3)
+            XCTAssertEqual(whole.samples, 3)
+            XCTAssertEqual(one.samples, 1)
+            XCTAssertLessThan(one.elements, whole.elements / 2)
+            var bounded = unbounded
+            bounded.settings.workspaceLimit = 2 * one.elements
+            XCTAssertTrue(
+                geometry.runsDirect(
+                    Float.self, inputGradient: false, settings: bounded.settings, backwardOnly: true,
+                    kernels: .bfloat16(tiles: true)))
+            let calls = dk_conv_tile_calls(0) + dk_conv_tile_calls(1)
+            let expected = try unbounded.backward(input: x, outputGradient: dy, computeInputGradient: false)
+            let actual = try bounded.backward(input: x, outputGradient: dy, computeInputGradient: false)
+            XCTAssertGreaterThanOrEqual(dk_conv_tile_calls(0) + dk_conv_tile_calls(1), calls + 2 + 3)
+            XCTAssertEqual(actual.weight.scalars.map(\.bitPattern), expected.weight.scalars.map(\.bitPattern))
+        }
+    }
+
     func testTilesTwoSamplesPerWorkerRoundWindowsWhenWholeSamplesExceedTheBound() throws {
         try withTiles { try testTwoSamplesPerWorkerRoundWindowsWhenWholeSamplesExceedTheBound() }
     }
