@@ -24,9 +24,10 @@
 // let each worker round its own samples into a padded buffer that stays in cache while it is
 // read; otherwise (sample, chunk of positions) tasks are dealt out, each rounding just the padded
 // rows its chunk reads into its worker's window (`PaddedSource.forEachWindow`). The weight
-// gradient of batches of two or more with at least as many positions per sample as kernel rows
-// (2-D or 3-D) runs min(batch, 8) partial sums over fixed runs of samples, each in bands of
-// lines (one output plane's) packed while in cache, added in order at the end; other shapes run
+// gradient of two output planes or more over the batch (samples × planes: two images, or one
+// volume) with at least as many positions per sample as kernel rows runs min(planes, 8) partial
+// sums over fixed runs of planes, each in bands of lines packed while in cache, added in order
+// at the end; other shapes run
 // (range of kernel rows, block of 64 output channels) tasks over the whole batch rounded at once,
 // in tiles of 6 rows × 64 channels; when a 64-channel block of dW outgrows the L2 (8² images
 // with 512 channels), each tile runs through every sample with its sums in registers. What each
@@ -231,19 +232,21 @@ extension ConvGeometry {
     }
 
     /// Whether the weight gradient runs in bands of lines (`bfloat16WeightGradientInBands`): at
-    /// least two samples, and at least as many output positions per sample as kernel rows (in
-    /// small images the whole batch is small, and per-partial accumulators would not pay).
-    /// Decided from the geometry alone, so the bits do not depend on the worker count.
+    /// least two output planes over the batch (two samples, or one volume), and at least as many
+    /// output positions per sample as kernel rows (in small images the whole batch is small, and
+    /// per-partial accumulators would not pay). Decided from the geometry alone, so the bits do
+    /// not depend on the worker count.
     var runsBandedWeightGradient: Bool {
-        batch >= 2 && outputPixels >= patch
+        batch * output[0] >= 2 && outputPixels >= patch
     }
 
-    /// dW = Σ over the batch in `min(batch, 8)` partial sums over fixed runs of samples, dealt
-    /// to the workers and added in order at the end (so the bits depend on the batch only). A
-    /// partial goes through its samples plane by plane of output, each in bands of output lines
-    /// whose pair-packed input (the kernel's planes of the band's rows, about 128 KiB) and packed
-    /// gradient are made just before the kernel reads them, while they are in cache: no
-    /// batch-sized bfloat16 copy, and each Float input read once per kernel plane.
+    /// dW = Σ over the batch's output planes (samples × planes, in order: a 2-D sample is one) in
+    /// `min(planes, 8)` partial sums over fixed runs of them, dealt to the workers and added in
+    /// order at the end (so the bits depend on the geometry only). A partial goes through its
+    /// planes in bands of output lines whose pair-packed input (the kernel's planes of the band's
+    /// rows, about 128 KiB) and packed gradient are made just before the kernel reads them, while
+    /// they are in cache: no batch-sized bfloat16 copy, and each Float input read once per kernel
+    /// plane.
     private func bfloat16WeightGradientInBands(
         _ g: dk_conv_geometry, padded: PaddedSource, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
         workers: Int
@@ -253,7 +256,8 @@ extension ConvGeometry {
         let bandLines = Self.bandLines(
             rowBytes: wp * cin * MemoryLayout<Float>.size, planes: kd, kernelRows: kh, lines: oh)
         let half = (ow + 1) / 2
-        let partials = Swift.min(batch, 8)
+        let planes = batch * od
+        let partials = Swift.min(planes, 8)
         let sums = UnsafeMutablePointer<Float>.allocate(capacity: partials * weightCount)
         sums.initialize(repeating: 0, count: partials * weightCount)
         defer { sums.deallocate() }
@@ -275,25 +279,24 @@ extension ConvGeometry {
                 }
                 for p in Swift.stride(from: worker, to: partials, by: count) {
                     let accumulator = sums + p * weightCount
-                    for n in (padded.batch * p / partials)..<(padded.batch * (p + 1) / partials) {
-                        for z in 0..<od {
-                            for l0 in Swift.stride(from: 0, to: oh, by: bandLines) {
-                                let lines = Swift.min(bandLines, oh - l0)
-                                // The band's geometry: one plane of its lines, and the padded rows
-                                // of the kd planes they read.
-                                var band = gp.pointee
-                                band.od = 1
-                                band.oh = lines
-                                band.hp = lines + kh - 1
-                                padded.padBFloat16(
-                                    sample: n, planes: z..<(z + kd), rows: l0..<(l0 + band.hp), into: xp)
-                                withUnsafePointer(to: band) { bp in
-                                    dk_bf16_pack_pairs(bp, xp, xq, kd * band.hp * wp)
-                                    dk_bf16_pack_gradient(
-                                        bp, dy + n * ySample + (z * oh + l0) * ow * outChannels, dyp)
-                                    dk_conv_weight_grad_bf16(
-                                        bp, xq, 0, dyp, 0, 1, accumulator, 0, patch, 0, Int32(outChannels), 1)
-                                }
+                    for plane in (planes * p / partials)..<(planes * (p + 1) / partials) {
+                        let (n, z) = (plane / od, plane % od)
+                        for l0 in Swift.stride(from: 0, to: oh, by: bandLines) {
+                            let lines = Swift.min(bandLines, oh - l0)
+                            // The band's geometry: one plane of its lines, and the padded rows
+                            // of the kd planes they read.
+                            var band = gp.pointee
+                            band.od = 1
+                            band.oh = lines
+                            band.hp = lines + kh - 1
+                            padded.padBFloat16(
+                                sample: n, planes: z..<(z + kd), rows: l0..<(l0 + band.hp), into: xp)
+                            withUnsafePointer(to: band) { bp in
+                                dk_bf16_pack_pairs(bp, xp, xq, kd * band.hp * wp)
+                                dk_bf16_pack_gradient(
+                                    bp, dy + n * ySample + (z * oh + l0) * ow * outChannels, dyp)
+                                dk_conv_weight_grad_bf16(
+                                    bp, xq, 0, dyp, 0, 1, accumulator, 0, patch, 0, Int32(outChannels), 1)
                             }
                         }
                     }

@@ -188,7 +188,7 @@ extension ConvGeometry {
             largest =
                 tileWeightGradientGroup(g, padded: x, workers: workers, limit: settings.workspaceLimit).elements
         } else if runsBandedWeightGradient {
-            largest = Swift.min(workers, batch, 8) * bandWorkspace(x)
+            largest = Swift.min(workers, batch * output[0], 8) * bandWorkspace(x)
         } else {
             let gradient = 2 * x.sampleCount + output[0] * output[1] * (output[2] + 1) / 2 * outChannels * 2
             largest = batch * (x.sampleCount + gradient) + x.slack

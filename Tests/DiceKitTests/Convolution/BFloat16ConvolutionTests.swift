@@ -137,10 +137,12 @@ final class BFloat16ConvolutionTests: XCTestCase {
 
     /// The weight gradient of volumes in bands: plane by plane of output, one line per band
     /// (32 channels × 102 padded columns × 3 kernel planes fill the 128 KiB with three rows),
-    /// same and valid padding.
+    /// same and valid padding; one volume's planes in partials of their own (four planes: four
+    /// partials on two workers).
     func testThreeDimensionalWeightGradientInBands() throws {
         try check(input: [2, 3, 4, 100, 32], kernel: [3, 3, 3], cout: 16, padding: .same, workers: 2, seed: 1280)
         try check(input: [3, 5, 6, 100, 32], kernel: [3, 3, 3], cout: 16, padding: .valid, workers: 2, seed: 1290)
+        try check(input: [1, 4, 4, 100, 32], kernel: [3, 3, 3], cout: 16, padding: .same, workers: 2, seed: 1295)
     }
 
     /// The whole-batch weight gradient whose tiles run through every sample with their sums in
@@ -169,10 +171,13 @@ final class BFloat16ConvolutionTests: XCTestCase {
         // (each then takes half or a third of the kernel rows); one image of 8² with 64 and of 20²
         // with 16, whose forward chunks are cut for the workers (ConvBlocking.dealtChunk).
         // Volumes: two samples (one worker pads each whole; two and three share them, each
-        // task padding the rows its chunk reads) and one, whose weight gradient is the whole batch.
+        // task padding the rows its chunk reads) and one, small enough (720 positions, 864
+        // kernel rows) that its weight gradient is the whole batch's, or large enough that its
+        // planes make partials of their own.
         let shapes = [
             ([4, 12, 12, 32], UInt64(1240)), ([5, 20, 24, 16], 1245), ([3, 4, 5, 384], 1250),
             ([1, 8, 8, 64], 1252), ([1, 20, 20, 16], 1254), ([2, 6, 7, 40, 16], 1256), ([1, 9, 8, 10, 32], 1258),
+            ([1, 5, 6, 40, 16], 1259),
         ]
         for (shape, seed) in shapes {
             let cin = shape.last!
