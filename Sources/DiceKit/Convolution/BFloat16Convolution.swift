@@ -221,7 +221,8 @@ extension ConvGeometry {
             let shared = TaskShared((gp, weight, bias, y))
             padded.forEachWindow(
                 of: UInt16.self, chunks: (positions + chunk - 1) / chunk, workers: workers, rowsRead: rowsRead,
-                firstRow: firstRow, pad: { $0.padBFloat16(sample: $1, rows: $2, into: $3) }
+                firstRow: firstRow, runs: Self.forwardRuns(g, positions: positions, chunk: chunk),
+                pad: { $0.padBFloat16(sample: $1, rows: $2, into: $3) }
             ) { _, n, sample, c in
                 let (gp, weight, bias, y) = shared.buffers
                 runBFloat16ForwardKernel(

@@ -288,6 +288,47 @@ extension ConvGeometry {
         )
     }
 
+    /// The runs of padded rows (planes × rows, in order, sorted and disjoint) whose values the
+    /// stored outputs of forward chunk c (`chunk` of `positions` output positions) read: the kd
+    /// kernel planes' rows under each output plane's lines of the chunk. In 3-D they leave out
+    /// most of the rows between a chunk's first and last (the rest of those planes), which its
+    /// window spans (`PaddedSource.forEachWindow`'s `runs`).
+    static func forwardRuns(_ g: dk_conv_geometry, positions: Int, chunk: Int) -> @Sendable (Int) -> [Range<Int>] {
+        { c in
+            let ow = Swift.max(g.ow, 1)
+            let q0 = c * chunk
+            let q1 = Swift.min(positions, q0 + chunk)
+            return Self.paddedRuns(g, lines: (q0 / ow)..<((q1 - 1) / ow + 1))
+        }
+    }
+
+    /// The runs of padded rows that output lines `lines` (plane · oh + row) read, sorted and merged.
+    static func paddedRuns(_ g: dk_conv_geometry, lines: Range<Int>) -> [Range<Int>] {
+        let oh = Swift.max(g.oh, 1)
+        let (sd, sh, kd, kh) = (Int(Swift.max(g.sd, 1)), Int(Swift.max(g.sh, 1)), Int(g.kd), Int(g.kh))
+        var runs: [Range<Int>] = []
+        var line = lines.lowerBound
+        while line < lines.upperBound {
+            let z = line / oh
+            let last = Swift.min(lines.upperBound, (z + 1) * oh) - 1
+            for kz in 0..<kd {
+                let plane = (z * sd + kz) * g.hp
+                runs.append((plane + line % oh * sh)..<(plane + last % oh * sh + kh))
+            }
+            line = last + 1
+        }
+        runs.sort { $0.lowerBound < $1.lowerBound }
+        var merged: [Range<Int>] = []
+        for run in runs {
+            if let previous = merged.last, previous.upperBound >= run.lowerBound {
+                merged[merged.count - 1] = previous.lowerBound..<Swift.max(previous.upperBound, run.upperBound)
+            } else {
+                merged.append(run)
+            }
+        }
+        return merged
+    }
+
     /// The padded rows the weight gradient of `g` in chunks of `perChunk` of its `lines` output
     /// lines reads through chunk c (`rowsRead`), and from (`firstRow`; `PaddedSource.forEachChunk`).
     static func weightGradientRows(_ g: dk_conv_geometry, lines: Int, perChunk: Int) -> (
@@ -345,7 +386,8 @@ extension ConvGeometry {
             let shared = TaskShared((gp, weight, bias, y))
             let (rowsRead, firstRow) = Self.forwardRows(g, positions: positions, chunk: chunk)
             _ = padded.forEachChunk(
-                chunks: (positions + chunk - 1) / chunk, workers: workers, rowsRead: rowsRead, firstRow: firstRow
+                chunks: (positions + chunk - 1) / chunk, workers: workers, rowsRead: rowsRead, firstRow: firstRow,
+                runs: Self.forwardRuns(g, positions: positions, chunk: chunk)
             ) { _, n, sample, c in
                 let (gp, weight, bias, y) = shared.buffers
                 let (q0, q1) = (c * chunk, Swift.min(positions, c * chunk + chunk))

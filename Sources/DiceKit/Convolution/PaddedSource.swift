@@ -186,7 +186,7 @@ struct PaddedSource {
     @discardableResult
     func forEachChunk(
         chunks: Int, workers: Int, rowsRead: @Sendable (_ chunk: Int) -> Int,
-        firstRow: (@Sendable (_ chunk: Int) -> Int)? = nil,
+        firstRow: (@Sendable (_ chunk: Int) -> Int)? = nil, runs: (@Sendable (_ chunk: Int) -> [Range<Int>])? = nil,
         _ body: @Sendable (_ worker: Int, _ n: Int, _ sample: UnsafePointer<Float>, _ chunk: Int) -> Void
     ) -> Int {
         // Each worker pads into its own buffer; `body` states what the chunks write.
@@ -217,7 +217,7 @@ struct PaddedSource {
         }
         if let firstRow, !readsInPlace {
             return forEachWindow(
-                of: Float.self, chunks: chunks, workers: workers, rowsRead: rowsRead, firstRow: firstRow,
+                of: Float.self, chunks: chunks, workers: workers, rowsRead: rowsRead, firstRow: firstRow, runs: runs,
                 pad: { $0.pad(sample: $1, rows: $2, into: $3) }, body)
         }
         let tasks = batch * chunks
@@ -242,11 +242,15 @@ struct PaddedSource {
     /// `pad(source, n, rows, sample)` write just the padded rows its chunk reads (`windowRows`)
     /// into its worker's window buffer, at their places in a padded sample that starts at
     /// `sample` (so the kernels address rows as in a whole sample, and read only the window's),
-    /// followed by the zeroed slack. Nothing sample-sized is padded.
+    /// followed by the zeroed slack. Nothing sample-sized is padded. With `runs(c)` (the runs
+    /// of padded rows whose values chunk c's stored outputs read, sorted), only those rows and
+    /// the read-ahead rows after the last are padded; the window's other rows keep whatever they
+    /// held, which the kernels read only for outputs they compute and do not store (a 3-D chunk's
+    /// window spans the rest of its kd planes, of which it reads a few rows each).
     @discardableResult
     func forEachWindow<T: Numeric & SendableMetatype>(
         of _: T.Type, chunks: Int, workers: Int, rowsRead: @Sendable (_ chunk: Int) -> Int,
-        firstRow: @Sendable (_ chunk: Int) -> Int,
+        firstRow: @Sendable (_ chunk: Int) -> Int, runs: (@Sendable (_ chunk: Int) -> [Range<Int>])? = nil,
         pad: @Sendable (PaddedSource, _ n: Int, _ rows: Range<Int>, _ sample: UnsafeMutablePointer<T>) -> Void,
         _ body: @Sendable (_ worker: Int, _ n: Int, _ sample: UnsafePointer<T>, _ chunk: Int) -> Void
     ) -> Int {
@@ -268,7 +272,19 @@ struct PaddedSource {
                     let rows = source.windowRows(chunk: c, of: chunks, rowsRead: rowsRead, firstRow: firstRow)
                     // Where the padded sample would start; only rows `rows` are read from it.
                     let sample = buffer - rows.lowerBound * rowScalars
-                    pad(source, n, rows, sample)
+                    if let runs {
+                        var end = rows.lowerBound
+                        for run in runs(c) {
+                            let kept = Swift.max(run.lowerBound, end)..<Swift.min(run.upperBound, rows.upperBound)
+                            if !kept.isEmpty {
+                                pad(source, n, kept, sample)
+                                end = kept.upperBound
+                            }
+                        }
+                        if end < rows.upperBound { pad(source, n, end..<rows.upperBound, sample) }
+                    } else {
+                        pad(source, n, rows, sample)
+                    }
                     (sample + rows.upperBound * rowScalars).initialize(repeating: 0, count: source.slack)
                     body(worker, n, UnsafePointer(sample), c)
                 }

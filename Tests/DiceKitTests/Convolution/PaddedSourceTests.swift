@@ -137,6 +137,22 @@ final class PaddedSourceTests: XCTestCase {
         XCTAssertEqual(ConvGeometry.paddedFirstRow(volume, line: 7), 2 * 7 + 4)
     }
 
+    func testRowsTheStoredOutputsOfLinesRead() {
+        // 3×3×3 over planes of 5 lines (7 padded rows a plane): lines 2 and 3 of plane 1 read rows
+        // 2…5 of padded planes 1, 2 and 3; lines 3 and 4 of plane 0 with lines 0 and 1 of plane 1
+        // read runs that meet, merged into one.
+        let volume = dk_conv_geometry(hp: 7, wp: 6, output: [5, 5, 4], kernel: [3, 3, 3], cin: 16, cout: 16)
+        XCTAssertEqual(ConvGeometry.paddedRuns(volume, lines: 7..<9), [9..<13, 16..<20, 23..<27])
+        XCTAssertEqual(ConvGeometry.paddedRuns(volume, lines: 3..<7), [3..<25])
+        // 2-D: one run, from the first line's first kernel row through the last line's last.
+        let plane = dk_conv_geometry(hp: 22, wp: 15, output: [1, 20, 13], kernel: [1, 3, 3], cin: 16, cout: 16)
+        XCTAssertEqual(ConvGeometry.paddedRuns(plane, lines: 4..<9), [4..<11])
+        // Forward chunks over 13-wide lines: positions 13…25 are line 1 (rows 1…3), positions
+        // 20…39 lines 1 to 3 (rows 1…5).
+        XCTAssertEqual(ConvGeometry.forwardRuns(plane, positions: 260, chunk: 13)(1), [1..<4])
+        XCTAssertEqual(ConvGeometry.forwardRuns(plane, positions: 260, chunk: 20)(1), [1..<6])
+    }
+
     func testRowsReadThroughAPosition() {
         // 3×3 over 20 × 13 outputs (22 padded rows): line 0 reads rows 0..<3, line 1 0..<4.
         let plane = dk_conv_geometry(hp: 22, wp: 15, output: [1, 20, 13], kernel: [1, 3, 3], cin: 16, cout: 16)
