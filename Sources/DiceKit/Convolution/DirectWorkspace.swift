@@ -33,9 +33,9 @@ extension ConvGeometry {
     /// pass alone (`forwardOnly`) or an input gradient that reads its input in place
     /// (`inPlaceStrips`); with fewer than two samples per worker, or samples whose copies, one
     /// per worker, would not fit the bound (`PaddedSource.holdsWholeSamples`), a window of padded
-    /// rows per worker (`forwardWindow`, `weightGradientWindow`). `backwardOnly`: no forward pass, so the
-    /// copies of x are the weight gradient's. With `kernels` `.bfloat16`, what the bfloat16
-    /// dot-product or tile kernels hold instead (`bfloat16Workspace`), counted in Floats.
+    /// rows per worker (`forwardWindow`, `weightGradientWindow`). `backwardOnly`: no forward
+    /// pass, so the copies of x are the weight gradient's. With `kernels` `.bfloat16`, what the
+    /// bfloat16 dot-product or tile kernels hold instead (`bfloat16Workspace`), counted in Floats.
     func directWorkspace(
         inputGradient: Bool, workers: Int, settings: ConvolutionSettings? = nil, forwardOnly: Bool = false,
         backwardOnly: Bool = false, kernels: DirectKernels = .float
@@ -71,11 +71,12 @@ extension ConvGeometry {
             return batch < 2 * workers || !source.holdsWholeSamples
         }
         let splitsKernel = weightGradientSplitsKernel(workers: workers)
+        let xWindowed = windowed(input, padBefore, padAfter, inChannels)
         // x: the forward pass's copies, or (a backward pass alone) the weight gradient's.
         var largest = copies * xSample
-        if windowed(input, padBefore, padAfter, inChannels) && backwardOnly && !splitsKernel {
+        if xWindowed && backwardOnly && !splitsKernel {
             largest = workers * weightGradientWindow(workers: workers)
-        } else if windowed(input, padBefore, padAfter, inChannels) && !backwardOnly {
+        } else if xWindowed && !backwardOnly {
             largest =
                 workers
                 * forwardWindow(
@@ -163,10 +164,11 @@ extension ConvGeometry {
     /// bfloat16 elements a pass on the bfloat16 dot-product or tile kernels (`tiles`) holds at
     /// once (BFloat16Convolution.swift): for the forward pass and the input gradient, a rounded
     /// padded sample per worker with two samples per worker whose copies fit `settings`'
-    /// workspace bound, else a window of rows per worker (`forwardWindow`); for the weight gradient (`backwardOnly`), a worker's band buffers
-    /// (`bandWorkspace`) where it runs in bands, else the whole batch rounded and padded with
-    /// its pair-packed copy (twice its size) and the packed output gradient; on tiles, a group of
-    /// samples' channel-major transposes and gradients (`tileWeightGradientGroup`).
+    /// workspace bound, else a window of rows per worker (`forwardWindow`); for the weight
+    /// gradient (`backwardOnly`), a worker's band buffers (`bandWorkspace`) where it runs in
+    /// bands, else the whole batch rounded and padded with its pair-packed copy (twice its size)
+    /// and the packed output gradient; on tiles, a group of samples' channel-major transposes
+    /// and gradients (`tileWeightGradientGroup`).
     private func bfloat16Workspace(
         inputGradient: Bool, workers: Int, backwardOnly: Bool, tiles: Bool, settings: ConvolutionSettings
     ) -> Int {

@@ -197,17 +197,25 @@ final class BFloat16ConvolutionTests: XCTestCase {
         }
     }
 
+    /// A random input of `shape` [N, D, H, W, 32], an output gradient of the same shape, and a
+    /// 3×3×3 convolution to 32 channels (same padding) in bfloat16 on two workers.
+    private func volumeCase(_ shape: [Int], seed: UInt64) throws -> (Tensor<Float>, Tensor<Float>, Convolution<Float>) {
+        let w = randomTensor([3, 3, 3, shape[4], 32], seed: seed + 1).converted(to: Float.self)
+        let convolution = try Convolution(
+            weight: w, padding: .same, settings: ConvolutionSettings(workers: 2, precision: .bfloat16))
+        return (
+            randomTensor(shape, seed: seed).converted(to: Float.self),
+            randomTensor(Array(shape.dropLast()) + [32], seed: seed + 2).converted(to: Float.self), convolution
+        )
+    }
+
     /// Two volumes on two workers whose padded batch exceeds the workspace bound run on the
     /// dot-product kernels when what those hold fits it: a window of rows per worker for the
     /// forward pass and the input gradient, band buffers for the weight gradient. The same bits
     /// as without a bound; below it, the Float path (no rounding: other values).
     func testVolumesFitAWorkspaceTheBatchCopyWouldExceed() throws {
-        let (cin, cout) = (32, 32)
-        let x = randomTensor([2, 10, 8, 40, cin], seed: 1330).converted(to: Float.self)
-        let w = randomTensor([3, 3, 3, cin, cout], seed: 1331).converted(to: Float.self)
-        let dy = randomTensor([2, 10, 8, 40, cout], seed: 1332).converted(to: Float.self)
-        let unbounded = try Convolution(
-            weight: w, padding: .same, settings: ConvolutionSettings(workers: 2, precision: .bfloat16))
+        let cin = 32
+        let (x, dy, unbounded) = try volumeCase([2, 10, 8, 40, cin], seed: 1330)
         let g = try unbounded.geometry(x.shape)
         let kernels = DirectKernels.bfloat16(tiles: false)
         let forward = g.directWorkspace(
@@ -245,12 +253,8 @@ final class BFloat16ConvolutionTests: XCTestCase {
     /// bound: the forward pass and the input gradient round windows of rows per (sample, chunk)
     /// task instead, each worker keeping its samples. The same bits as whole samples.
     func testTwoSamplesPerWorkerRoundWindowsWhenWholeSamplesExceedTheBound() throws {
-        let (cin, cout) = (32, 32)
-        let x = randomTensor([4, 12, 8, 64, cin], seed: 1340).converted(to: Float.self)
-        let w = randomTensor([3, 3, 3, cin, cout], seed: 1341).converted(to: Float.self)
-        let dy = randomTensor([4, 12, 8, 64, cout], seed: 1342).converted(to: Float.self)
-        let unbounded = try Convolution(
-            weight: w, padding: .same, settings: ConvolutionSettings(workers: 2, precision: .bfloat16))
+        let cin = 32
+        let (x, dy, unbounded) = try volumeCase([4, 12, 8, 64, cin], seed: 1340)
         let g = try unbounded.geometry(x.shape)
         let kernels = DirectKernels.bfloat16(tiles: arithmetic == .tiles)
         // Two workers' whole rounded samples (x and dy alike), slack included, in Floats.
