@@ -302,6 +302,13 @@ extension ConvGeometry {
         }
     }
 
+    /// The runs of padded rows that the weight gradient's chunk c of `perChunk` of `lines` output
+    /// lines reads (its kernels read the valid output positions of the chunk's lines only).
+    static func weightGradientRuns(_ g: dk_conv_geometry, lines: Int, perChunk: Int) -> @Sendable (Int) -> [Range<Int>]
+    {
+        { c in Self.paddedRuns(g, lines: (c * perChunk)..<Swift.min(lines, c * perChunk + perChunk)) }
+    }
+
     /// The runs of padded rows that output lines `lines` (plane · oh + row) read, sorted and merged.
     static func paddedRuns(_ g: dk_conv_geometry, lines: Range<Int>) -> [Range<Int>] {
         let oh = Swift.max(g.oh, 1)
@@ -468,7 +475,7 @@ extension ConvGeometry {
             let (rowsRead, firstRow) = Self.weightGradientRows(g, lines: lines, perChunk: linesPerChunk)
             return padded.forEachChunk(
                 chunks: (lines + linesPerChunk - 1) / linesPerChunk, workers: workers, rowsRead: rowsRead,
-                firstRow: firstRow
+                firstRow: firstRow, runs: Self.weightGradientRuns(g, lines: lines, perChunk: linesPerChunk)
             ) { worker, n, sample, c in
                 let (gp, sums, dy, db, rounded) = shared.buffers
                 let accumulator = sums + worker * width
