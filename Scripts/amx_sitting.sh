@@ -22,7 +22,8 @@
 #   6. every `_bf16` key with the automatic arithmetic against `DICEKIT_BF16_ARITHMETIC=dot`,
 #      alternated three times: the tiles' speed over the dot products' on this CPU
 #   7. the U-Net keys against ../shared/reference/bench_torch.py (PyTorch float32 and autocast),
-#      alternated three times, with sgemm as the machine's baseline
+#      alternated three times, with sgemm as the machine's baseline; the 3-D U-Net keys against
+#      Scripts/bench_unet3d_torch.py (the same network in PyTorch, float32 and autocast) likewise
 #   8. a perf profile of the base-32 bf16 step: which kernels and copies take its time
 # Step 3 also reads the tile unit's measured rate (tdpbf16ps in the kernels' 2 × 2 blocks), and
 # step 6 gives each convolution's forward and weight-gradient figures as a share of it.
@@ -100,7 +101,7 @@ alternated() { sed -n '/alternated runs each/,$p' "$1"; }
 note "automatic arithmetic against the dot products (medians, their speed ratio, best runs' ratio), every key in $OUT/6-tiles-vs-dot.log:"
 while read -r key ours _ theirs _ ratio _ best; do
     note "  $key: $ours against $theirs, $ratio (best runs $best)"
-done < <(alternated "$OUT/6-tiles-vs-dot.log" | grep -E '^unet_.*_bf16_ms ')
+done < <(alternated "$OUT/6-tiles-vs-dot.log" | grep -E '^unet(3d)?_.*_bf16_ms ')
 note "the convolutions' forward passes and weight gradients (GFLOP/s, median) against the tile ceiling:"
 while read -r key ours _; do
     note "  $key: $ours, $(awk -v a="$ours" -v p="$tile_peak" 'BEGIN { if (p > 0) printf "%.0f %%", 100 * a / p; else printf "no ceiling" }')"
@@ -117,6 +118,11 @@ else
         >"$OUT/7-torch.log" 2>&1
     note "against PyTorch: $OUT/7-torch.log"
     grep -E '^(sgemm|unet_b)' "$OUT/7-torch.log" | tail -9 >&2 || true
+    "$BENCH" --filter unet3d --alternate 3 --reference \
+        "cd Scripts && OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive $PYTHON bench_unet3d_torch.py" \
+        >"$OUT/7-torch-3d.log" 2>&1
+    note "3-D against PyTorch: $OUT/7-torch-3d.log"
+    grep -E '^unet3d' "$OUT/7-torch-3d.log" | tail -4 >&2 || true
 fi
 
 # 8. Where the base-32 bf16 step's time goes: the functions above 1 % of a perf profile.
