@@ -10,34 +10,23 @@ timed as bench_torch.py times its 2-D shapes (median of 10 after 3 warm-up calls
 
 Prints one JSON object with the keys dicekit-bench prints for the shape.
 """
-import json, time
+import json
 import torch
 import torch.nn.functional as F
+from torch_timing import median_seconds
 
 torch.manual_seed(0)
 torch.set_num_threads(2)
-
-
-def bench(fn, reps=10, warm=3):
-    for _ in range(warm):
-        fn()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    ts.sort()
-    return ts[len(ts) // 2]
 
 
 n, d, cin, cout = 2, 64, 16, 16
 x = torch.randn(n, cin, d, d, d, requires_grad=True).contiguous(memory_format=torch.channels_last_3d)
 w = torch.randn(cout, cin, 3, 3, 3, requires_grad=True)
 flops = 2 * n * d * d * d * cin * cout * 27
-forward = bench(lambda: F.conv3d(x, w, padding=1))
+forward = median_seconds(lambda: F.conv3d(x, w, padding=1), reps=10, warm=3)
 y = F.conv3d(x, w, padding=1)
 gy = torch.randn_like(y)
-backward = bench(lambda: torch.autograd.grad(F.conv3d(x, w, padding=1), (x, w), gy))
+backward = median_seconds(lambda: torch.autograd.grad(F.conv3d(x, w, padding=1), (x, w), gy), reps=10, warm=3)
 key = f"conv3x3x3_n{n}_d{d}_c{cin}to{cout}"
 print(json.dumps({
     "threads": torch.get_num_threads(),

@@ -11,39 +11,28 @@ update, which copies, among them), as dicekit-bench times them.
 
 Prints one JSON object with the keys dicekit-bench prints.
 """
-import json, os, sys, time
+import json, os, sys
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "..", "shared", "reference"))
 from unet_torch import UNet  # noqa: E402
+from torch_timing import median_seconds  # noqa: E402
 
 torch.manual_seed(0)
 torch.set_num_threads(2)
 
 
-def bench(fn, reps=20, warm=2):
-    for _ in range(warm):
-        fn()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    ts.sort()
-    return ts[len(ts) // 2]
-
-
 model = UNet(3, 2, 16, 4)
 average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.999), use_buffers=True)
-update = bench(lambda: average.update_parameters(model))
+update = median_seconds(lambda: average.update_parameters(model), reps=20, warm=2)
 equal = AveragedModel(model, use_buffers=True)
-swa_update = bench(lambda: equal.update_parameters(model))
+swa_update = median_seconds(lambda: equal.update_parameters(model), reps=20, warm=2)
 for p in model.parameters():
     p.grad = torch.ones_like(p)
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-6)
-adam = bench(optimizer.step)
+adam = median_seconds(optimizer.step, reps=20, warm=2)
 print(json.dumps({
     "weight_average_b16_d4_update_ms": update * 1e3,
     "weight_average_b16_d4_swa_update_ms": swa_update * 1e3,
