@@ -19,6 +19,18 @@
 #define DKC256 __attribute__((target("avx2,fma")))
 #define DK_UNROLL _Pragma("clang loop unroll(full)")
 
+/// The bfloat16 rounding of 8 Floats (to nearest, ties to even), kept as Floats: the integer form
+/// of dk_bf16_round_bits (bf16_round.h) on 256-bit lanes; a NaN keeps its sign and payload with
+/// the quiet bit set.
+DKC256 static inline __attribute__((always_inline)) __m256 round_bf16(__m256 v) {
+    const __m256i u = _mm256_castps_si256(v), inf = _mm256_set1_epi32(0x7F800000);
+    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7FFFFFFF)), inf);
+    const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    const __m256i rounded = _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7FFF)), odd);
+    const __m256i kept = _mm256_blendv_epi8(rounded, _mm256_or_si256(u, _mm256_set1_epi32(0x400000)), nan);
+    return _mm256_castsi256_ps(_mm256_and_si256(kept, _mm256_set1_epi32((int)0xFFFF0000u)));
+}
+
 /// One multiply–add step of a forward tile: the 16 weights at b times element `at` of each of
 /// the MR rows, into 2·MR accumulators.
 DKC256 static inline __attribute__((always_inline))
@@ -100,13 +112,18 @@ void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, co
         }
     }
     // ReLU in the output pass, after the last K block only: a max with a floor of 0, or of −∞
-    // (every value, NaN included, unchanged), as in conv_avx512.c's store_grid_tile.
-    const __m256 floor = g->relu && s1 == g->kd * g->kh ? _mm256_setzero_ps() : _mm256_set1_ps(-__builtin_inff());
+    // (every value, NaN included, unchanged), as in conv_avx512.c's store_grid_tile; then with
+    // g->round_output the bfloat16 rounding, kept as a Float (as conv_avx512.c's output_value).
+    const int last = s1 == g->kd * g->kh;
+    const __m256 floor = g->relu && last ? _mm256_setzero_ps() : _mm256_set1_ps(-__builtin_inff());
+    const int rounds = last && g->round_output;
     const int valid = q + MR <= end ? MR : (int)(end - q);
     DK_UNROLL for (int i = 0; i < MR; i++) {
         if (i >= valid) break;
-        DK_UNROLL for (int j = 0; j < 2; j++)
-            _mm256_storeu_ps(y + out[i] + column + 8 * j, _mm256_max_ps(floor, acc[i * 2 + j]));
+        DK_UNROLL for (int j = 0; j < 2; j++) {
+            const __m256 v = _mm256_max_ps(floor, acc[i * 2 + j]);
+            _mm256_storeu_ps(y + out[i] + column + 8 * j, rounds ? round_bf16(v) : v);
+        }
     }
 }
 

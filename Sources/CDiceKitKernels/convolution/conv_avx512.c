@@ -37,12 +37,50 @@
 #include "dk_convolution.h"
 #include "dk_dispatch.h"
 #include "conv_internal.h"
+#include "bf16_round.h"
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DKC512 __attribute__((target("avx512f,avx512bw,avx512dq,fma")))
 #define DK_UNROLL _Pragma("clang loop unroll(full)")
+
+/// A value as stored: max(floor, v) (floor 0 for a ReLU, −∞ without: store_grid_tile), and with
+/// ROUND its bfloat16 rounding kept as a Float (the upper half of dk_bf16_round_bits, the same
+/// value as dk_f32_round_bf16 of the Float store): an output that the next convolution reads
+/// only through its rounding (rounded operands, BFloat16RoundedOperands.swift) is then read as
+/// it is, with no rounded copy.
+DKC512 static inline __attribute__((always_inline)) __m512 output_value(__m512 floor, __m512 v, const int ROUND) {
+    v = _mm512_max_ps(floor, v);
+    if (!ROUND) return v;
+    const __m512i high = _mm512_set1_epi32((int)0xFFFF0000u);
+    return _mm512_castsi512_ps(_mm512_and_si512(dk_bf16_round_bits(_mm512_castps_si512(v)), high));
+}
+
+DKC512 static inline __attribute__((always_inline))
+void store_grid_tile_as(const dk_conv_geometry *g, const __m512 *acc, float *y, long o, long end, int co, const int MR,
+                        const int NV, const int ROUND) {
+    const __m512 floor = g->relu ? _mm512_setzero_ps() : _mm512_set1_ps(-__builtin_inff());
+    const long plane = g->hp * g->wp, r0 = o % plane, pc = dk_conv_position_channels(g), ow = g->ow, oh = g->oh;
+    const long yw = dk_conv_output_width(g), yh = dk_conv_output_height(g);
+    long z = o / plane, yy = r0 / g->wp, x = r0 % g->wp, column[2];
+    DK_UNROLL for (int j = 0; j < NV; j++) column[j] = dk_conv_part_column(g, co + 16 * j);
+    float *line = y + (z * yh + yy) * yw * pc;
+    if (o + MR <= end && yy < oh && x + MR <= ow) {
+        DK_UNROLL for (int i = 0; i < MR; i++)
+            DK_UNROLL for (int j = 0; j < NV; j++)
+                _mm512_storeu_ps(line + (x + i) * pc + column[j], output_value(floor, acc[i * NV + j], ROUND));
+        return;
+    }
+    DK_UNROLL for (int i = 0; i < MR; i++) {
+        if (o + i < end && yy < oh && x < ow) {
+            float *dst = y + ((z * yh + yy) * yw + x) * pc;
+            DK_UNROLL for (int j = 0; j < NV; j++)
+                _mm512_storeu_ps(dst + column[j], output_value(floor, acc[i * NV + j], ROUND));
+        }
+        dk_conv_step(&z, &yy, &x, g->wp, g->hp);
+    }
+}
 
 /// Stores a grid tile's MR × NV accumulators (positions o, o + 1, … of the padded grid, output
 /// channels from `co`, each 16 to their part in an output of two parts: dk_conv_part_column),
@@ -53,28 +91,14 @@
 /// max with a floor of 0, or of −∞ without it (which returns every value, NaN included, as it is):
 /// no branch per vector. The per-position tests and the reloads of g they caused (all 32 vector
 /// registers busy) took a fifth of a first layer's forward time on Emerald Rapids.
+/// With g->round_output each value stored is its bfloat16 rounding, kept as a Float (output_value).
 DKC512 static inline __attribute__((always_inline))
 void store_grid_tile(const dk_conv_geometry *g, const __m512 *acc, float *y, long o, long end, int co, const int MR,
                      const int NV) {
-    const __m512 floor = g->relu ? _mm512_setzero_ps() : _mm512_set1_ps(-__builtin_inff());
-    const long plane = g->hp * g->wp, r0 = o % plane, pc = dk_conv_position_channels(g), ow = g->ow, oh = g->oh;
-    const long yw = dk_conv_output_width(g), yh = dk_conv_output_height(g);
-    long z = o / plane, yy = r0 / g->wp, x = r0 % g->wp, column[2];
-    DK_UNROLL for (int j = 0; j < NV; j++) column[j] = dk_conv_part_column(g, co + 16 * j);
-    float *line = y + (z * yh + yy) * yw * pc;
-    if (o + MR <= end && yy < oh && x + MR <= ow) {
-        DK_UNROLL for (int i = 0; i < MR; i++)
-            DK_UNROLL for (int j = 0; j < NV; j++)
-                _mm512_storeu_ps(line + (x + i) * pc + column[j], _mm512_max_ps(floor, acc[i * NV + j]));
-        return;
-    }
-    DK_UNROLL for (int i = 0; i < MR; i++) {
-        if (o + i < end && yy < oh && x < ow) {
-            float *dst = y + ((z * yh + yy) * yw + x) * pc;
-            DK_UNROLL for (int j = 0; j < NV; j++)
-                _mm512_storeu_ps(dst + column[j], _mm512_max_ps(floor, acc[i * NV + j]));
-        }
-        dk_conv_step(&z, &yy, &x, g->wp, g->hp);
+    if (g->round_output) {
+        store_grid_tile_as(g, acc, y, o, end, co, MR, NV, 1);
+    } else {
+        store_grid_tile_as(g, acc, y, o, end, co, MR, NV, 0);
     }
 }
 
@@ -268,12 +292,19 @@ void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const floa
         }
         for (long k = k0; k < k1; k++) compact_step(acc, b, width, rows, offset, k, MR, NV);
     }
-    // ReLU in the output pass: after the last K block only.
-    const int rectify = g->relu && s1 == g->kd * g->kh && k1 == seg;
+    // ReLU and rounding in the output pass: after the last K block only.
+    const int last = s1 == g->kd * g->kh && k1 == seg;
+    const __m512 floor = last && g->relu ? _mm512_setzero_ps() : _mm512_set1_ps(-__builtin_inff());
+    if (last && g->round_output) {
+        DK_UNROLL for (int i = 0; i < MR; i++) {
+            if (q + i >= end) break;
+            DK_UNROLL for (int j = 0; j < NV; j++) _mm512_storeu_ps(y + out[i] + column[j], output_value(floor, acc[i * NV + j], 1));
+        }
+        return;
+    }
     DK_UNROLL for (int i = 0; i < MR; i++) {
         if (q + i >= end) break;
-        DK_UNROLL for (int j = 0; j < NV; j++)
-            _mm512_storeu_ps(y + out[i] + column[j], rectify ? _mm512_max_ps(_mm512_setzero_ps(), acc[i * NV + j]) : acc[i * NV + j]);
+        DK_UNROLL for (int j = 0; j < NV; j++) _mm512_storeu_ps(y + out[i] + column[j], output_value(floor, acc[i * NV + j], 0));
     }
 }
 

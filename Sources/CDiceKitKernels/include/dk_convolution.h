@@ -49,10 +49,13 @@ typedef struct {
                            ///< position), same grid; 0: one part. An address, not a pointer, so that the
                            ///< geometry stays a plain value (Swift: Sendable). The sums are those of the
                            ///< joined input, in its order. Float forward tiles only (not the first-layer ones).
-    int round_output;      ///< bfloat16 forward passes (dk_conv_forward_bf16, dk_conv_forward_tiles) only: 1
-                           ///< makes `y` a uint16_t array that receives the bfloat16 bits (dk_bf16_bits: to
-                           ///< nearest, ties to even) of each value otherwise stored, after the ReLU: the
-                           ///< activation the next bfloat16 convolution reads, with no Float copy between.
+    int round_output;      ///< forward passes: 1 stores each value's bfloat16 rounding (dk_bf16_bits: to nearest,
+                           ///< ties to even), after the ReLU. The bfloat16 ones (dk_conv_forward_bf16,
+                           ///< dk_conv_forward_tiles) then write `y` as a uint16_t array of the bits: the
+                           ///< activation the next bfloat16 convolution reads, with no Float copy between; the
+                           ///< Float ones (dk_conv_forward_f32) write the rounded values as Floats, which the
+                           ///< next rounded-operand convolution reads as they are (no rounded copy). Not the
+                           ///< few-channel kernels (dk_conv_forward_narrow_f32).
     int cout_a;            ///< forward kernels (Float, bfloat16 dot-product and tile; not 16 output channels, not the
     long yb_offset;        ///< few-channel or scattered ones): the output as two parts of cout_a = cout / 2 channels
                            ///< each (a multiple of 16), channels

@@ -71,6 +71,16 @@ struct LoweredPass<T: BLASScalar> {
     /// kernels store them (a U-Net decoder's input gradient, up-sampled part then skip part);
     /// only for a pass that `splitsInputGradient`.
     var dxSecond: UnsafeMutablePointer<T>? = nil
+    /// Whether the input of a forward pass (x, or a transposed convolution's forward input dy)
+    /// holds bfloat16 values already, as Floats (an output written with `roundsOutput`): the
+    /// rounded-operand passes then read it without rounding it again, so a forward pass may read
+    /// it in place (InPlaceForward.swift). Any pass that rounds its input gives the same values.
+    var inputOnBFloat16Grid = false
+    /// Whether the output of a forward pass (y, or a transposed convolution's forward output dx)
+    /// receives each value's bfloat16 rounding, as a Float, after the ReLU: stored so by the
+    /// Float direct kernels (dk_conv_geometry.round_output), else rounded after the pass. For an
+    /// activation that only rounded-operand passes read (`inputOnBFloat16Grid`).
+    var roundsOutput = false
 }
 
 /// Writes `fill` (a vector of `channels` scalars) or zeros to `pixels` consecutive pixels.
@@ -128,6 +138,30 @@ extension ConvGeometry {
             && withPlaceholderPass(y: true, dx: false, weightGradient: false) { pass in
                 !runsBFloat16Tiling(pass, settings: settings) && runsBFloat16(pass, settings: settings)
             }
+    }
+
+    /// Whether a forward pass with `roundsOutput` runs on the Float direct kernels whose stores
+    /// round its output (dk_conv_geometry.round_output): with rounded operands or in Float, not
+    /// on the bfloat16 kernels, the lowered path or the few-channel kernels.
+    private func directKernelsRoundOutput<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) -> Bool
+    {
+        let rounded = BFloat16Arithmetic.current == .roundedOperands
+        if runsBFloat16Tiling(pass, settings: settings) {
+            return rounded && runsDirect(pass, settings: settings)
+        }
+        if runsBFloat16(pass, settings: settings) { return rounded && pass.y != nil }
+        return runsDirect(pass, settings: settings)
+            && (pass.y != nil || stride != [1, 1, 1] || inChannels % directChannelMultiple == 0)
+    }
+
+    /// Whether the forward pass of a transposed convolution (an input gradient alone, of dy: its
+    /// input) reads its input only through its bfloat16 rounding: precision `.bfloat16`, on the
+    /// bfloat16 exact-tiling paths (BFloat16ExactTiling.swift), whatever the arithmetic.
+    func transposedForwardRoundsInput(settings: ConvolutionSettings) -> Bool {
+        var placeholder: Float = 0
+        return withUnsafeMutablePointer(to: &placeholder) { p in
+            runsBFloat16Tiling(LoweredPass<Float>(weight: p, dy: p, dx: p), settings: settings)
+        }
     }
 
     /// `body` of a Float pass whose operands are placeholders: x and the kernel, and y, dx and the
@@ -250,6 +284,26 @@ extension ConvGeometry {
             let pass = unsafeBitCast(pass, to: LoweredPass<Float>.self)
             runBFloat16(pass, settings: settings, tiles: BFloat16Arithmetic.current == .tiles)
             return
+        }
+        // A forward pass, or a transposed convolution's (an input gradient alone): their input
+        // and output may lie on the bfloat16 grid.
+        let forward = pass.y != nil && pass.dy == nil && pass.weightGradient == nil && pass.dx == nil
+        let transposedForward = pass.dx != nil && pass.x == nil && pass.xRounded == nil && pass.y == nil
+        precondition(
+            !(pass.roundsOutput || pass.inputOnBFloat16Grid)
+                || (T.precision == .single && (forward || transposedForward) && pass.yRounded == nil
+                    && pass.dxSecond == nil),
+            "lowered pass: an input or output on the bfloat16 grid is for a Float forward pass only")
+        if pass.roundsOutput {
+            if !directKernelsRoundOutput(pass, settings: settings) {
+                var plain = pass
+                plain.roundsOutput = false
+                runConcrete(plain, settings: settings)
+                let (output, count) =
+                    forward ? (pass.y!, outputRows * outChannels) : (pass.dx!, batch * inputPixels * inChannels)
+                output.withMemoryRebound(to: Float.self, capacity: count) { dk_f32_round_bf16($0, $0, count) }
+                return
+            }
         }
         if pass.x == nil, let rounded = pass.xRounded {
             let forward = pass.y != nil && pass.weightGradient == nil && pass.dx == nil

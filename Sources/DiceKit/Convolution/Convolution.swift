@@ -148,14 +148,16 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
 
     /// The convolution plus the bias, then max(0, ·) in the same output pass when `rectified`
     /// (a convolution + ReLU in evaluation mode; NaN stays NaN, as `ReLU`).
-    func forward(_ input: Tensor<Scalar>, rectified: Bool) throws -> Tensor<Scalar> {
+    /// `grid`: the input and output on the bfloat16 grid (BFloat16Grid; Float only).
+    func forward(_ input: Tensor<Scalar>, rectified: Bool, grid: BFloat16Grid = BFloat16Grid()) throws -> Tensor<Scalar>
+    {
         let g = try geometry(input.shape)
         let kernel = kernelOperand(g, y: true, dx: false, weightGradient: false)
         func run<T: BLASScalar>(_: T.Type) -> Tensor<Scalar> {
             ConvolutionKernels.forward(
-                g, x: input.reinterpreted(as: T.self), weight: kernel.reinterpreted(),
+                g, concatenating: [input.reinterpreted(as: T.self)], weight: kernel.reinterpreted(),
                 bias: bias?.reinterpreted(), settings: settings, rectified: rectified,
-                bfloat16Weights: bfloat16Weights
+                bfloat16Weights: bfloat16Weights, grid: grid
             ).reinterpreted()
         }
         return specialised(Scalar.self, float: { run(Float.self) }, double: { run(Double.self) })
@@ -163,18 +165,19 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
 
     /// `forward(_:rectified:)` of the Float tensor whose bfloat16 rounding `rounded` is, read as it
     /// is by a forward pass that `readsRoundedInput` (the same values: the pass rounds its input).
-    func forward(rounded: BFloat16Activation, rectified: Bool) throws -> Tensor<Scalar> {
+    /// With `roundsOutput`, the output is its bfloat16 rounding (`LoweredPass.roundsOutput`).
+    func forward(rounded: BFloat16Activation, rectified: Bool, roundsOutput: Bool = false) throws -> Tensor<Scalar> {
         let g = try geometry(rounded.shape)
         precondition(Scalar.self == Float.self, "convolution: only a Float convolution reads a bfloat16 input")
         let kernel = kernelOperand(g, y: true, dx: false, weightGradient: false)
         let y = [Float](unsafeUninitializedCapacity: g.outputRows * g.outChannels) { py, initialized in
             kernel.reinterpreted(as: Float.self).withUnsafeBufferPointer { pw in
                 withOptionalPointer(bias?.reinterpreted(as: Float.self)) { pb in
-                    g.run(
-                        LoweredPass(
-                            weight: pw.baseAddress!, y: py.baseAddress!, bias: pb, rectifies: rectified,
-                            bfloat16Weights: bfloat16Weights, xRounded: UnsafePointer(rounded.storage.pointer)),
-                        settings: settings)
+                    var pass = LoweredPass(
+                        weight: pw.baseAddress!, y: py.baseAddress!, bias: pb, rectifies: rectified,
+                        bfloat16Weights: bfloat16Weights, xRounded: UnsafePointer(rounded.storage.pointer))
+                    pass.roundsOutput = roundsOutput
+                    g.run(pass, settings: settings)
                 }
             }
             initialized = py.count
@@ -197,16 +200,18 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
     /// decoder's input in evaluation mode). The same values either way.
     ///
     /// - Throws: as `Tensor.concatenatingChannels` and `outputShape(for:)`.
-    func forward(concatenating parts: [Tensor<Scalar>], rectified: Bool) throws -> Tensor<Scalar> {
-        if parts.count == 1 { return try forward(parts[0], rectified: rectified) }
+    func forward(
+        concatenating parts: [Tensor<Scalar>], rectified: Bool, grid: BFloat16Grid = BFloat16Grid()
+    ) throws -> Tensor<Scalar> {
+        if parts.count == 1 { return try forward(parts[0], rectified: rectified, grid: grid) }
         let g = try geometry(Tensor<Scalar>.concatenatedChannelShape(parts.map(\.shape)))
         guard Scalar.precision == .single, g.joinsConcatenatedInput(settings: settings) else {
-            return try forward(Tensor.concatenatingChannels(parts), rectified: rectified)
+            return try forward(Tensor.concatenatingChannels(parts), rectified: rectified, grid: grid)
         }
         return ConvolutionKernels.forward(
             g, concatenating: parts, weight: kernelOperand(g, y: true, dx: false, weightGradient: false), bias: bias,
             settings: settings, rectified: rectified,
-            bfloat16Weights: bfloat16Weights)
+            bfloat16Weights: bfloat16Weights, grid: grid)
     }
 
     /// The gradients of a scalar loss with respect to the input, weight and bias, given the

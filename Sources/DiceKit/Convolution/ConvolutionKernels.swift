@@ -4,6 +4,16 @@
 // `ConvGeometry.run`, which continues in concrete code, and the zeroed buffers here are written
 // as bytes (`zeroedScalars`), not element by element through the scalar type's witnesses.
 
+/// Which of a forward pass's input and output lie on the bfloat16 grid: Float values that are
+/// bfloat16 values, handed between rounded-operand convolutions in evaluation mode
+/// (GriddedHandOver.swift).
+struct BFloat16Grid: Equatable {
+    /// The input holds bfloat16 values already (`LoweredPass.inputOnBFloat16Grid`).
+    var input = false
+    /// The output is to hold its bfloat16 rounding (`LoweredPass.roundsOutput`).
+    var output = false
+}
+
 enum ConvolutionKernels {
     /// y = conv(x, w) + b in y space, or max(0, conv(x, w) + b) with `rectified`.
     static func forward<T: BLASScalar>(
@@ -18,10 +28,12 @@ enum ConvolutionKernels {
     /// `forward` of the channel concatenation of `parts` (each [batch, spatial…, its channels];
     /// `g` is the joined input's geometry). With more than one part the caller has checked
     /// `joinsConcatenatedInput` (so T is Float): the direct kernels read two parts in place or join
-    /// them in their padded copy, and the concatenation is never written on its own.
+    /// them in their padded copy, and the concatenation is never written on its own. `grid`: the
+    /// input and output on the bfloat16 grid (`LoweredPass.inputOnBFloat16Grid`, `roundsOutput`).
     static func forward<T: BLASScalar>(
         _ g: ConvGeometry, concatenating parts: [Tensor<T>], weight: Tensor<T>, bias: Tensor<T>?,
-        settings: ConvolutionSettings, rectified: Bool, bfloat16Weights: BFloat16WeightCache?
+        settings: ConvolutionSettings, rectified: Bool, bfloat16Weights: BFloat16WeightCache?,
+        grid: BFloat16Grid = BFloat16Grid()
     ) -> Tensor<T> {
         // Every element is written by a GEMM with β = 0 or after the bias fill: no zeroing.
         let y = [T](unsafeUninitializedCapacity: g.outputRows * g.outChannels) { py, initialized in
@@ -32,6 +44,7 @@ enum ConvolutionKernels {
                             x: sources[0], weight: pw.baseAddress!, y: py.baseAddress!, bias: pb,
                             rectifies: rectified, bfloat16Weights: bfloat16Weights)
                         if parts.count > 1 { pass.xParts = ChannelPart.parts(sources, of: parts) }
+                        (pass.inputOnBFloat16Grid, pass.roundsOutput) = (grid.input, grid.output)
                         g.run(pass, settings: settings)
                     }
                 }
@@ -94,18 +107,18 @@ enum ConvolutionKernels {
     /// The transposed convolution of `input` (y space) by w, plus b, in x space.
     static func transposedForward<T: BLASScalar>(
         _ g: ConvGeometry, input: Tensor<T>, weight: Tensor<T>, bias: Tensor<T>?,
-        settings: ConvolutionSettings, bfloat16Weights: BFloat16WeightCache? = nil
+        settings: ConvolutionSettings, bfloat16Weights: BFloat16WeightCache? = nil, grid: BFloat16Grid = BFloat16Grid()
     ) -> Tensor<T> {
         // The workers write every element: the bias (or zeros) then col2im, or one store each (ExactTiling.swift).
         let output = [T](unsafeUninitializedCapacity: g.batch * g.inputPixels * g.inChannels) { pout, initialized in
             input.withUnsafeBufferPointer { pin in
                 weight.withUnsafeBufferPointer { pw in
                     withOptionalPointer(bias) { pb in
-                        g.run(
-                            LoweredPass(
-                                weight: pw.baseAddress!, dy: pin.baseAddress!, dx: pout.baseAddress!, dxFill: pb,
-                                bfloat16Weights: bfloat16Weights),
-                            settings: settings)
+                        var pass = LoweredPass(
+                            weight: pw.baseAddress!, dy: pin.baseAddress!, dx: pout.baseAddress!, dxFill: pb,
+                            bfloat16Weights: bfloat16Weights)
+                        (pass.inputOnBFloat16Grid, pass.roundsOutput) = (grid.input, grid.output)
+                        g.run(pass, settings: settings)
                     }
                 }
             }

@@ -109,13 +109,14 @@ extension ConvGeometry {
                 ?? PaddedSource(
                     parts: pass.xParts ?? [ChannelPart(source: pass.x!, channels: inChannels)], batch: batch,
                     inner: input, before: padBefore, after: padAfter, kernelWidth: kernel[2])
-            padded.roundsToBFloat16 = roundsOperands
+            padded.roundsToBFloat16 = roundsOperands && !(pass.inputOnBFloat16Grid && pass.y != nil)
             // Strided passes run on per-position tiles only, which read nothing past a sample.
             padded.readsInPlaceWhenUnpadded = stride != [1, 1, 1]
             padded.limitWholeSamples(settings, workers: workers, elementSize: MemoryLayout<Float>.size)
             var g = directGeometry(
                 padded: padded, output: output, kernel: kernel, cin: inChannels, cout: outChannels, stride: stride)
             g.relu = pass.rectifies ? 1 : 0
+            g.round_output = pass.roundsOutput ? 1 : 0
             if let y = pass.y {
                 withPackedKernel(g, pass, roundsOperands: roundsOperands) { packed in
                     forwardTasks(
@@ -136,7 +137,8 @@ extension ConvGeometry {
         if let dx = pass.dx, let dy = pass.dy, stride != [1, 1, 1] {
             // An exact tiling (runsDirect): every x pixel takes one value of one dy row.
             scatteredInputGradient(
-                weight: pass.weight, dy: dy, fill: pass.dxFill, dx: dx, roundsOperands: roundsOperands,
+                weight: pass.weight, dy: dy, fill: pass.dxFill, dx: dx,
+                roundsOperands: roundsOperands, dyOnGrid: pass.inputOnBFloat16Grid, roundsOutput: pass.roundsOutput,
                 cache: pass.bfloat16Weights, workers: workers)
         } else if let dx = pass.dx, let dy = pass.dy {
             // dy padded by kernel − 1 − pad: a full convolution with the flipped, transposed kernel.
@@ -144,9 +146,10 @@ extension ConvGeometry {
                 source: dy, batch: batch, inner: output, channels: outChannels,
                 before: (0..<3).map { kernel[$0] - 1 - padBefore[$0] },
                 after: (0..<3).map { kernel[$0] - 1 - padAfter[$0] }, kernelWidth: kernel[2])
-            padded.roundsToBFloat16 = roundsOperands
+            padded.roundsToBFloat16 = roundsOperands && !pass.inputOnBFloat16Grid
             padded.limitWholeSamples(settings, workers: workers, elementSize: MemoryLayout<Float>.size)
             var g = directGeometry(padded: padded, output: input, kernel: kernel, cin: outChannels, cout: inChannels)
+            g.round_output = pass.roundsOutput ? 1 : 0
             var sampleChannels = inChannels
             if let second = pass.dxSecond {
                 // Two parts of Cin / 2 channels (`splitsInputGradient`): the stores route each 16

@@ -16,23 +16,27 @@ internal import CDiceKitKernels
 extension ConvGeometry {
     /// dx = fill + the exact-tiling scatter of dy · Wᵀ (see the file comment), on the direct
     /// kernels; every element of dx is written once. With `roundsOperands` (the rounded-operand
-    /// bfloat16 arithmetic, whose caller has rounded `weight`), dy is rounded as it is read.
+    /// bfloat16 arithmetic, whose caller has rounded `weight`), dy is rounded as it is read
+    /// unless `dyOnGrid` (its values are bfloat16 values: read in place); with `roundsOutput` the
+    /// stores round dx (dk_conv_geometry.round_output).
     /// The transposed kernel is kept in `cache` (the convolution's) when there is one.
     func scatteredInputGradient(
         weight: UnsafePointer<Float>, dy: UnsafePointer<Float>, fill: UnsafePointer<Float>?,
-        dx: UnsafeMutablePointer<Float>, roundsOperands: Bool, cache: BFloat16WeightCache?, workers: Int
+        dx: UnsafeMutablePointer<Float>, roundsOperands: Bool, dyOnGrid: Bool = false, roundsOutput: Bool = false,
+        cache: BFloat16WeightCache?, workers: Int
     ) {
         let (rows, columns) = (outChannels, patch)
         var padded = PaddedSource(
             source: dy, batch: batch, inner: output, channels: rows, before: [0, 0, 0], after: [0, 0, 0],
             kernelWidth: 1)
-        padded.roundsToBFloat16 = roundsOperands
+        padded.roundsToBFloat16 = roundsOperands && !dyOnGrid
         // Per-position tiles only (the output scatters): nothing is read past a sample.
         padded.readsInPlaceWhenUnpadded = true
         var g = dk_conv_geometry(
             hp: output[1], wp: output[2], output: output, kernel: [1, 1, 1], cin: rows, cout: columns)
         g.weight_block = ConvBlocking.current.weightBlock
         (g.ud, g.uh, g.uw) = (Int32(kernel[0]), Int32(kernel[1]), Int32(kernel[2]))
+        g.round_output = roundsOutput ? 1 : 0
         // Wᵀ [Cout × K·Cin], written straight into the packed layout of dk_conv_pack_weights:
         // its columns in blocks of 64, each block's rows contiguous.
         let make = { (packed: UnsafeMutablePointer<Float>) in

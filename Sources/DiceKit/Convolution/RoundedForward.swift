@@ -13,13 +13,17 @@ internal import CDiceKitKernels
 enum ForwardInput<Scalar: BLASScalar> {
     case parts([Tensor<Scalar>])
     case rounded(BFloat16Activation)
+    /// Parts whose values are bfloat16 values (an output stored rounded for a rounded-operand
+    /// convolution, GriddedHandOver.swift): the same tensors as `.parts`, which that
+    /// convolution reads without rounding them again.
+    case gridded([Tensor<Scalar>])
 
     /// The input's shape (the concatenation's, for parts).
     ///
     /// - Throws: `DiceKitError.shape` when the parts do not concatenate.
     func shape() throws -> [Int] {
         switch self {
-        case .parts(let parts): try Tensor<Scalar>.concatenatedChannelShape(parts.map(\.shape))
+        case .parts(let parts), .gridded(let parts): try Tensor<Scalar>.concatenatedChannelShape(parts.map(\.shape))
         case .rounded(let rounded): rounded.shape
         }
     }
@@ -28,7 +32,7 @@ enum ForwardInput<Scalar: BLASScalar> {
     /// may take as they are (`ConvolutionLayer.forward(_:rectified:)`).
     var isOneFloatTensor: Bool {
         switch self {
-        case .parts(let parts): parts.count == 1
+        case .parts(let parts), .gridded(let parts): parts.count == 1
         case .rounded: false
         }
     }
@@ -36,7 +40,8 @@ enum ForwardInput<Scalar: BLASScalar> {
     /// The input as one tensor: the parts concatenated, or the rounding widened (exact).
     func tensor() throws -> Tensor<Scalar> {
         switch self {
-        case .parts(let parts): parts.count == 1 ? parts[0] : try Tensor.concatenatingChannels(parts)
+        case .parts(let parts), .gridded(let parts):
+            parts.count == 1 ? parts[0] : try Tensor.concatenatingChannels(parts)
         case .rounded(let rounded): rounded.widened()
         }
     }
@@ -53,18 +58,23 @@ extension BFloat16Activation {
 
 extension Convolution {
     /// `forward(_:rectified:)` of `input` in any of its forms (a rounded input read as it is
-    /// where the forward pass rounds its input, else widened first: the same values).
+    /// where the forward pass rounds its input, else widened first: the same values). With
+    /// `roundsOutput` the output is its bfloat16 rounding (`LoweredPass.roundsOutput`).
     ///
     /// - Throws: as `forward(concatenating:rectified:)`.
-    func forward(_ input: ForwardInput<Scalar>, rectified: Bool) throws -> Tensor<Scalar> {
+    func forward(_ input: ForwardInput<Scalar>, rectified: Bool, roundsOutput: Bool = false) throws -> Tensor<Scalar> {
         switch input {
         case .parts(let parts):
-            return try forward(concatenating: parts, rectified: rectified)
+            return try forward(concatenating: parts, rectified: rectified, grid: BFloat16Grid(output: roundsOutput))
+        case .gridded(let parts):
+            return try forward(
+                concatenating: parts, rectified: rectified, grid: BFloat16Grid(input: true, output: roundsOutput))
         case .rounded(let rounded):
             guard forwardTakesRoundedInput(rounded.shape) else {
-                return try forward(rounded.widened(), rectified: rectified)
+                return try forward(
+                    rounded.widened(), rectified: rectified, grid: BFloat16Grid(input: true, output: roundsOutput))
             }
-            return try forward(rounded: rounded, rectified: rectified)
+            return try forward(rounded: rounded, rectified: rectified, roundsOutput: roundsOutput)
         }
     }
 
@@ -108,7 +118,7 @@ extension Convolution {
                     case .rounded(let rounded):
                         pass.xRounded = UnsafePointer(rounded.storage.pointer)
                         g.run(pass, settings: settings)
-                    case .parts(let parts):
+                    case .parts(let parts), .gridded(let parts):
                         withPointers(parts.map { $0.reinterpreted(as: Float.self) }[...]) { sources in
                             pass.x = sources[0]
                             if parts.count > 1 {

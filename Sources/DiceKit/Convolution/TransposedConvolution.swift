@@ -119,14 +119,27 @@ public struct TransposedConvolution<Scalar: BLASScalar>: Sendable {
     ///
     /// - Throws: as `outputShape(for:)`.
     public func forward(_ input: Tensor<Scalar>) throws -> Tensor<Scalar> {
+        try forward(input, grid: BFloat16Grid())
+    }
+
+    /// `forward(_:)` with the input and output on the bfloat16 grid as `grid` says (Float only).
+    func forward(_ input: Tensor<Scalar>, grid: BFloat16Grid) throws -> Tensor<Scalar> {
         let g = try geometry(input.shape)
         func run<T: BLASScalar>(_: T.Type) -> Tensor<Scalar> {
             ConvolutionKernels.transposedForward(
                 g, input: input.reinterpreted(as: T.self), weight: weight.reinterpreted(),
-                bias: bias?.reinterpreted(), settings: settings, bfloat16Weights: packings
+                bias: bias?.reinterpreted(), settings: settings, bfloat16Weights: packings, grid: grid
             ).reinterpreted()
         }
         return specialised(Scalar.self, float: { run(Float.self) }, double: { run(Double.self) })
+    }
+
+    /// Whether the forward pass of an input of `inputShape` reads it only through its bfloat16
+    /// rounding (Float, precision `.bfloat16`, on the exact-tiling paths), so that it may be
+    /// handed an input on the bfloat16 grid (GriddedHandOver.swift).
+    func forwardRoundsInput(_ inputShape: [Int]) -> Bool {
+        guard Scalar.self == Float.self, let g = try? geometry(inputShape) else { return false }
+        return g.transposedForwardRoundsInput(settings: settings)
     }
 
     /// The gradients of a scalar loss with respect to the input, weight and bias.

@@ -25,10 +25,13 @@ extension ConvolutionLayer {
     /// - Throws: `DiceKitError.shape` when the parts do not concatenate, the input does not fit
     ///   the kernel, or the normalisation's channel count is not the convolution's output
     ///   channel count.
+    /// With `roundsOutput` the output is its bfloat16 rounding (GriddedHandOver.swift).
     func evaluationForward(
-        _ input: ForwardInput<Scalar>, folding normalization: BatchNorm<Scalar>?, rectified: Bool
+        _ input: ForwardInput<Scalar>, folding normalization: BatchNorm<Scalar>?, rectified: Bool,
+        roundsOutput: Bool = false
     ) throws -> Tensor<Scalar> {
-        try evaluationConvolution(folding: normalization).forward(input, rectified: rectified)
+        try evaluationConvolution(folding: normalization).forward(
+            input, rectified: rectified, roundsOutput: roundsOutput)
     }
 
     /// `evaluationForward`'s output as its bfloat16 rounding, stored by the kernels

@@ -124,7 +124,7 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
             keptInput.keep(parts: parts)
             cachedConvolution = convolution
             return try convolution.forward(concatenating: parts, rectified: rectified)
-        case .parts: break
+        case .parts, .gridded: break
         }
         return try forward(input.tensor(), rectified: rectified)
     }
@@ -152,7 +152,7 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
         case .rounded(let rounded):
             precondition(readsRoundedInput(ofShape: shape), "ConvolutionLayer: the passes do not round the input")
             keptInput.keep(roundedOnly: rounded)
-        case .parts:
+        case .parts, .gridded:
             let tensor = try input.tensor()
             keptInput.keep(tensor)
             input = .parts([tensor])
@@ -280,13 +280,36 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer, CacheR
 
     /// The transposed convolution of `input` plus the bias; caches the input.
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
+        try forward(input, grid: BFloat16Grid())
+    }
+
+    /// `forward(_:mode:)` with the input and output on the bfloat16 grid as `grid` says
+    /// (GriddedHandOver.swift); caches the input the same way.
+    func forward(_ input: Tensor<Scalar>, grid: BFloat16Grid) throws -> Tensor<Scalar> {
+        let convolution = try convolutionFromParameters()
+        keptInput.keep(input)
+        cachedConvolution = convolution
+        return try convolution.forward(input, grid: grid)
+    }
+
+    /// Whether an evaluation forward pass of a volume of `shape` reads it only through its
+    /// bfloat16 rounding with rounded operands, so that it may be handed that input on the
+    /// bfloat16 grid (GriddedHandOver.swift).
+    func takesGriddedInput(ofShape shape: [Int]) -> Bool {
+        guard GriddedHandOver.applies(to: shape), precision == .bfloat16,
+            let convolution = try? convolutionFromParameters()
+        else { return false }
+        return convolution.forwardRoundsInput(shape)
+    }
+
+    /// The transposed convolution of the current parameters (built when they changed), with
+    /// the layer's precision.
+    private func convolutionFromParameters() throws -> TransposedConvolution<Scalar> {
         var convolution = try built.value(weight: weight, bias: bias) {
             try TransposedConvolution(weight: pyTorchToGEMM(weight.value), bias: bias.value, stride: stride)
         }
         convolution.settings.precision = precision
-        keptInput.keep(input)
-        cachedConvolution = convolution
-        return try convolution.forward(input)
+        return convolution
     }
 
     /// d(loss)/d(input); adds the weight and bias gradients into the parameters.

@@ -46,7 +46,7 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
         concatenating parts: [Tensor<Scalar>], mode: LayerMode, handingOverRounded: Bool = false
     ) throws -> Tensor<Scalar> {
         try withFlushToZero {
-            if mode == .evaluation { return try evaluationLayers(.parts(parts)) }
+            if mode == .evaluation { return try evaluationLayers(.parts(parts), roundsOutput: false).tensor() }
             return try forwardLayers(.parts(parts), handingOverRounded: handingOverRounded)
         }
     }
@@ -124,24 +124,52 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
         return try current.tensor()
     }
 
+    /// An evaluation-mode forward pass of `input` (a tensor, parts, or parts on the bfloat16
+    /// grid, GriddedHandOver.swift), its output on that grid when `roundsOutput` and the last
+    /// layers are a convolution (with the normalisation and ReLU it absorbs), whose stores then
+    /// round it: `.gridded` then, else `.parts` of one tensor.
+    ///
+    /// - Throws: as `forward`.
+    func evaluationForward(_ input: ForwardInput<Scalar>, roundsOutput: Bool) throws -> ForwardInput<Scalar> {
+        try withFlushToZero { try evaluationLayers(input, roundsOutput: roundsOutput) }
+    }
+
+    /// The output shape of an evaluation-mode forward pass of an input of `inputShape`: each
+    /// convolution's output shape in turn (the other layers keep the shape).
+    ///
+    /// - Throws: as `Convolution.outputShape(for:)`.
+    func evaluationOutputShape(for inputShape: [Int]) throws -> [Int] {
+        try layers.reduce(inputShape) { shape, layer in
+            guard let conv = layer as? ConvolutionLayer<Scalar> else { return shape }
+            return try conv.convolutionFromParameters().outputShape(for: shape)
+        }
+    }
+
     /// An evaluation-mode `forward` of `input`. Each convolution runs with the normalisation and
     /// ReLU after it (`evaluationFusion`); one whose output goes to another convolution alone,
     /// both on the bfloat16 kernels, hands it over as its bfloat16 rounding, stored by its
     /// kernels (ConvolutionLayer.evaluationRoundedForward): the next one reads its input only
     /// through that rounding, so the values are the same and no Float tensor lies between them.
-    private func evaluationLayers(_ input: ForwardInput<Scalar>) throws -> Tensor<Scalar> {
+    /// With rounded operands the output is handed over on the bfloat16 grid instead, which the
+    /// next convolution reads in place (GriddedHandOver.swift); so is the last convolution's
+    /// with `roundsOutput`.
+    private func evaluationLayers(_ input: ForwardInput<Scalar>, roundsOutput: Bool) throws -> ForwardInput<Scalar> {
         var current = input
         var i = 0
         while i < layers.count {
             if let conv = layers[i] as? ConvolutionLayer<Scalar> {
                 let (norm, relu, next) = evaluationFusion(after: i)
-                if next < layers.count, let consumer = layers[next] as? ConvolutionLayer<Scalar>,
+                let consumer = next < layers.count ? layers[next] as? ConvolutionLayer<Scalar> : nil
+                if let consumer,
                     let rounded = try conv.evaluationRoundedForward(
                         current, folding: norm, rectified: relu, feeding: consumer)
                 {
                     current = .rounded(rounded)
                 } else {
-                    current = .parts([try conv.evaluationForward(current, folding: norm, rectified: relu)])
+                    let grids = try next == layers.count ? roundsOutput : conv.evaluationFeedsGridded(current, consumer)
+                    let output = try conv.evaluationForward(
+                        current, folding: norm, rectified: relu, roundsOutput: grids)
+                    current = grids ? .gridded([output]) : .parts([output])
                 }
                 i = next
                 continue
@@ -152,7 +180,8 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
             current = .parts([x])
             i += 1
         }
-        return try current.tensor()
+        if case .rounded = current { return .parts([try current.tensor()]) }
+        return current
     }
 
     /// Replaces `x`, the previous layer's fresh output, with layer i's forward pass of it (an

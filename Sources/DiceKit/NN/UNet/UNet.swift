@@ -56,7 +56,7 @@ public final class UNet<Scalar: BLASScalar> {
     public var storesActivationsInBFloat16 = true
 
     let down: [SequentialLayer<Scalar>]
-    private let pools: [MaxPoolingLayer<Scalar>]
+    let pools: [MaxPoolingLayer<Scalar>]
     let mid: SequentialLayer<Scalar>
     let up: [TransposedConvolutionLayer<Scalar>]
     let dec: [SequentialLayer<Scalar>]
@@ -140,6 +140,7 @@ public final class UNet<Scalar: BLASScalar> {
 
     /// The head's logits, then (when `supervised`) those of each deep-supervision head (level 1, 2, …).
     func forwardLayers(_ input: Tensor<Scalar>, mode: LayerMode, supervised: Bool) throws -> [Tensor<Scalar>] {
+        if !supervised && handsOverGridded(mode) { return [try griddedEvaluationLogits(input)] }
         var x = input
         var skips: [Tensor<Scalar>] = []
         var auxiliary: [Tensor<Scalar>] = []
@@ -294,7 +295,7 @@ public final class UNet<Scalar: BLASScalar> {
 
     private var firstConvolution: ConvolutionLayer<Scalar> { down[0].layers[0] as! ConvolutionLayer<Scalar> }
 
-    private func timed<R>(_ name: String, _ backward: Bool, _ body: () throws -> R) rethrows -> R {
+    func timed<R>(_ name: String, _ backward: Bool, _ body: () throws -> R) rethrows -> R {
         let result = try profile.map { try $0.measure(name, backward: backward, body) } ?? body()
         if backward { backwardStageFinished?(name) }
         return result
