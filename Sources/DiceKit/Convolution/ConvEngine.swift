@@ -301,7 +301,10 @@ extension ConvGeometry {
                 runConcrete(plain, settings: settings)
                 let (output, count) =
                     forward ? (pass.y!, outputRows * outChannels) : (pass.dx!, batch * inputPixels * inChannels)
-                output.withMemoryRebound(to: Float.self, capacity: count) { dk_f32_round_bf16($0, $0, count) }
+                // In place, in ranges on the worker pool (a volume's up-sampled tensor is tens of MB).
+                output.withMemoryRebound(to: Float.self, capacity: count) {
+                    convertInParallel(UnsafePointer($0), $0, count: count) { dk_f32_round_bf16($0, $1, $2) }
+                }
                 return
             }
         }
