@@ -22,14 +22,15 @@ internal import CDiceKitKernels
 
 extension ConvGeometry {
     /// Runs a pass that `runsBFloat16` accepted (or an up-sampling pass that `runsDirect`
-    /// accepts), with rounded operands on the Float direct kernels.
-    func runRoundedBFloat16(_ pass: LoweredPass<Float>, settings: ConvolutionSettings) {
+    /// accepts), with rounded operands on the Float direct kernels; returns `runDirect`'s answer.
+    @discardableResult
+    func runRoundedBFloat16(_ pass: LoweredPass<Float>, settings: ConvolutionSettings) -> Bool {
         let cache = pass.bfloat16Weights ?? BFloat16WeightCache()
         let weight = roundedWeight(pass.weight, cache: cache)
-        weight.withUnsafeBufferPointer { wp in
+        return weight.withUnsafeBufferPointer { wp in
             var rounded = pass
             rounded.weight = wp.baseAddress!
-            runDirect(rounded, settings: settings, roundsOperands: true)
+            return runDirect(rounded, settings: settings, roundsOperands: true)
         }
     }
 

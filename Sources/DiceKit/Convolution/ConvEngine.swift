@@ -140,20 +140,6 @@ extension ConvGeometry {
             }
     }
 
-    /// Whether a forward pass with `roundsOutput` runs on the Float direct kernels whose stores
-    /// round its output (dk_conv_geometry.round_output): with rounded operands or in Float, not
-    /// on the bfloat16 kernels, the lowered path or the few-channel kernels.
-    private func directKernelsRoundOutput<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) -> Bool
-    {
-        let rounded = BFloat16Arithmetic.current == .roundedOperands
-        if runsBFloat16Tiling(pass, settings: settings) {
-            return rounded && runsDirect(pass, settings: settings)
-        }
-        if runsBFloat16(pass, settings: settings) { return rounded && pass.y != nil }
-        return runsDirect(pass, settings: settings)
-            && (pass.y != nil || stride != [1, 1, 1] || inChannels % directChannelMultiple == 0)
-    }
-
     /// Whether the forward pass of a transposed convolution (an input gradient alone, of dy: its
     /// input) reads its input only through its bfloat16 rounding: precision `.bfloat16`, on the
     /// bfloat16 exact-tiling paths (BFloat16ExactTiling.swift), whatever the arithmetic.
@@ -294,18 +280,18 @@ extension ConvGeometry {
                 || (T.precision == .single && (forward || transposedForward) && pass.yRounded == nil
                     && pass.dxSecond == nil),
             "lowered pass: an input or output on the bfloat16 grid is for a Float forward pass only")
-        if pass.roundsOutput {
-            if !directKernelsRoundOutput(pass, settings: settings) {
-                var plain = pass
-                plain.roundsOutput = false
-                runConcrete(plain, settings: settings)
+        // Whether the pass run has made the output's rounding (`roundsOutput`): the Float direct
+        // kernels' stores do (the branches below that reach `runDirect` say so); else it is made
+        // after the pass, in place, in ranges on the worker pool (a volume's up-sampled tensor is
+        // tens of MB).
+        var outputRounded = false
+        defer {
+            if pass.roundsOutput && !outputRounded {
                 let (output, count) =
                     forward ? (pass.y!, outputRows * outChannels) : (pass.dx!, batch * inputPixels * inChannels)
-                // In place, in ranges on the worker pool (a volume's up-sampled tensor is tens of MB).
                 output.withMemoryRebound(to: Float.self, capacity: count) {
                     convertInParallel(UnsafePointer($0), $0, count: count) { dk_f32_round_bf16($0, $1, $2) }
                 }
-                return
             }
         }
         if pass.x == nil, let rounded = pass.xRounded {
@@ -321,9 +307,11 @@ extension ConvGeometry {
                 runBFloat16(pass, settings: settings, tiles: arithmetic == .tiles)
             } else if arithmetic == .roundedOperands, runsBFloat16(pass, settings: settings) {
                 // The direct kernels' padded copies widen the bits (no Float copy of x).
-                runRoundedBFloat16(pass, settings: settings)
+                outputRounded = runRoundedBFloat16(pass, settings: settings)
             } else {
+                // The pass it runs, with x widened, makes the rounding itself.
                 runWidened(pass, rounded, settings: settings)
+                outputRounded = true
             }
             return
         }
@@ -349,7 +337,7 @@ extension ConvGeometry {
             case .tiles: runBFloat16Tiling(pass, settings: settings, tiles: true)
             // The direct kernels round x and dy as they read them (DirectUpsampling.swift).
             case .roundedOperands where runsDirect(pass, settings: settings):
-                runRoundedBFloat16(pass, settings: settings)
+                outputRounded = runRoundedBFloat16(pass, settings: settings)
             case .roundedOperands: runRoundedBFloat16Tiling(pass, settings: settings)
             }
             return
@@ -360,13 +348,13 @@ extension ConvGeometry {
             switch BFloat16Arithmetic.current {
             case .dotProducts: runBFloat16(pass, settings: settings)
             case .tiles: runBFloat16(pass, settings: settings, tiles: true)
-            case .roundedOperands: runRoundedBFloat16(pass, settings: settings)
+            case .roundedOperands: outputRounded = runRoundedBFloat16(pass, settings: settings)
             }
             return
         }
         if runsDirect(pass, settings: settings) {
             // T is Float (runsDirect checks the precision): the cast is between identical types.
-            runDirect(unsafeBitCast(pass, to: LoweredPass<Float>.self), settings: settings)
+            outputRounded = runDirect(unsafeBitCast(pass, to: LoweredPass<Float>.self), settings: settings)
             return
         }
         if runsNarrowPointwise(pass, settings: settings) {

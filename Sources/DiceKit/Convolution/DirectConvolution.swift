@@ -94,8 +94,10 @@ extension ConvGeometry {
     /// bfloat16 arithmetic, whose caller has already rounded `pass.weight`), x and dy are rounded
     /// to bfloat16 as the kernels' copies of them are made, and x may come as its bfloat16 bits
     /// (`pass.xRounded`, a kept activation), widened in those copies; the bias gradient stays the
-    /// Float sum of dy.
-    func runDirect(_ pass: LoweredPass<Float>, settings: ConvolutionSettings, roundsOperands: Bool = false) {
+    /// Float sum of dy. Returns whether the kernels' stores wrote the output's bfloat16 rounding
+    /// (`pass.roundsOutput`; not the few-channel input gradient's).
+    @discardableResult
+    func runDirect(_ pass: LoweredPass<Float>, settings: ConvolutionSettings, roundsOperands: Bool = false) -> Bool {
         let workers = Swift.max(1, settings.workers ?? Parallelism.threadCount)
         let weightCount = patch * outChannels
         precondition(pass.xRounded == nil || roundsOperands, "direct pass: x in bfloat16 for a pass in Float")
@@ -109,7 +111,7 @@ extension ConvGeometry {
                 ?? PaddedSource(
                     parts: pass.xParts ?? [ChannelPart(source: pass.x!, channels: inChannels)], batch: batch,
                     inner: input, before: padBefore, after: padAfter, kernelWidth: kernel[2])
-            padded.roundsToBFloat16 = roundsOperands && !(pass.inputOnBFloat16Grid && pass.y != nil)
+            padded.roundsToBFloat16 = roundsOperands && !pass.inputOnBFloat16Grid
             // Strided passes run on per-position tiles only, which read nothing past a sample.
             padded.readsInPlaceWhenUnpadded = stride != [1, 1, 1]
             padded.limitWholeSamples(settings, workers: workers, elementSize: MemoryLayout<Float>.size)
@@ -162,7 +164,7 @@ extension ConvGeometry {
                 narrowInputGradient(
                     g, padded: padded, weight: pass.weight, fill: pass.dxFill, dx: dx, workers: workers,
                     inPlace: settings.readsInPlace)
-                return
+                return false
             }
             // The flipped, transposed kernel, written straight into the packed layout of
             // dk_conv_pack_weights (its output channels, our input channels, in blocks of 64),
@@ -183,6 +185,7 @@ extension ConvGeometry {
                 g, padded: padded, weight: flipped, bias: pass.dxFill, y: dx,
                 outputSample: inputPixels * sampleChannels, workers: workers, inPlace: settings.readsInPlace)
         }
+        return pass.roundsOutput
     }
 
     /// Calls `body` with `pass.weight` in the forward kernels' packed layout (dk_conv_pack_weights),
