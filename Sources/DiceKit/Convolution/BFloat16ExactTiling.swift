@@ -46,7 +46,8 @@ extension ConvGeometry {
         let workers = Swift.max(1, settings.workers ?? Parallelism.threadCount)
         if let dx = pass.dx, let dy = pass.dy {
             bfloat16TilingForward(
-                weight: pass.weight, dy: dy, fill: pass.dxFill, dx: dx, workers: workers, tiles: tiles)
+                weight: pass.weight, cache: pass.bfloat16Weights ?? BFloat16WeightCache(), dy: dy,
+                fill: pass.dxFill, dx: dx, workers: workers, tiles: tiles)
         } else if let x = pass.x, let dy = pass.dy {
             bfloat16TilingBackward(pass, x: x, dy: dy, workers: workers, tiles: tiles)
         }
@@ -98,18 +99,19 @@ extension ConvGeometry {
     }
 
     /// dx = fill + the transposed convolution of dy, chunk by chunk: each chunk's dy rows rounded,
-    /// multiplied by the packed Wᵀ into a Float tile, and stored once per x pixel.
+    /// multiplied by the packed Wᵀ into a Float tile, and stored once per x pixel. The packing is
+    /// the one `cache` keeps (made on the first call with this kernel: inference and validation
+    /// call an up-sampling many times with one kernel).
     private func bfloat16TilingForward(
-        weight: UnsafePointer<Float>, dy: UnsafePointer<Float>, fill: UnsafePointer<Float>?,
-        dx: UnsafeMutablePointer<Float>, workers: Int, tiles: Bool
+        weight: UnsafePointer<Float>, cache: BFloat16WeightCache, dy: UnsafePointer<Float>,
+        fill: UnsafePointer<Float>?, dx: UnsafeMutablePointer<Float>, workers: Int, tiles: Bool
     ) {
         let (patch, outChannels, total) = (self.patch, self.outChannels, outputRows)
         // Wᵀ [Co × K] as row pairs: the flipped packing of W [K × Co] read as a one-tap kernel.
         var wg = rowGeometry(rows: 1, cin: patch, cout: outChannels)
-        let packed = [UInt16](unsafeUninitializedCapacity: patch * outChannels) { buffer, initialized in
-            BFloat16WeightCache.Packing(flipped: true, tiles: tiles)
-                .pack(&wg, weight, into: buffer.baseAddress!, workers: workers)
-            initialized = patch * outChannels
+        let packing = BFloat16WeightCache.Packing.transposedRows(tiles: tiles)
+        let packed = cache.packed(packing, count: patch * outChannels) {
+            packing.pack(&wg, weight, into: $0, workers: workers)
         }
         let chunk = tilingChunk
         let chunks = (total + chunk - 1) / chunk

@@ -37,6 +37,11 @@ final class BFloat16WeightCache: Sendable {
         case tilesForward
         /// The flipped, transposed kernel in the tile kernels' blocks (dk_bf16_pack_weight_tiles, flipped).
         case tilesFlipped
+        /// The transposed forward pass of an exact tiling (BFloat16ExactTiling.swift): the
+        /// kernel [K × Co] read as one tap, flipped and transposed, in the dot-product kernels'
+        /// row pairs or, with `tiles`, the tile kernels' blocks. A key of its own: the same
+        /// kernel's `.flipped` packing over kd·kh·kw taps holds other values.
+        case transposedRows(tiles: Bool)
 
         /// The forward or the flipped packing, of the dot-product kernels or with `tiles` of the tile kernels.
         init(flipped: Bool, tiles: Bool) {
@@ -67,13 +72,13 @@ final class BFloat16WeightCache: Sendable {
                     let (g, weight, packed) = shared.buffers
                     dk_bf16_pack_weight_channels(g, weight, layout, packed, c0, c1)
                 }
-            case .flipped:
+            case .flipped, .transposedRows(tiles: false):
                 Self.splitChannels(cout, unit: unit, workers: workers) { c0, c1 in
                     let (g, weight, packed) = shared.buffers
                     dk_bf16_pack_weight_flipped_channels(g, weight, layout, packed, c0, c1)
                 }
-            case .tilesForward, .tilesFlipped:
-                let flipped: Int32 = self == .tilesFlipped ? 1 : 0
+            case .tilesForward, .tilesFlipped, .transposedRows(tiles: true):
+                let flipped: Int32 = self == .tilesForward ? 0 : 1
                 // The tile kernels take multiples of 16 channels; any other count stays one range.
                 Self.splitChannels(cout, unit: cout % 16 == 0 ? 16 : Swift.max(cout, 1), workers: workers) { c0, c1 in
                     let (g, weight, packed) = shared.buffers

@@ -1,4 +1,4 @@
-// The bfloat16 packings a convolution keeps (BFloat16WeightCache.swift): made once per kernel
+// The bfloat16 packings a convolution or an up-sampling keeps (BFloat16WeightCache.swift): made once per kernel
 // value, replaced when the kernel changes, never stale after an optimiser step; and the forward
 // kernel's fused ReLU (the evaluation-mode epilogue) against max(0, ·) of the plain pass.
 
@@ -42,6 +42,32 @@ final class BFloat16WeightCacheTests: XCTestCase {
         let fresh = try Convolution(
             weight: conv.weight, bias: conv.bias, padding: .same, settings: ConvolutionSettings(precision: .bfloat16))
         XCTAssertEqual(negated, try fresh.forward(x))
+        XCTAssertNotEqual(negated, first)
+    }
+
+    /// A 2×2 up-sampling's forward pass (the exact tiling's transposed pass) keeps its packing
+    /// too: made on the first call, the same bits as a fresh value's after, replaced with the
+    /// kernel. Inference and validation call an up-sampling many times with one kernel.
+    func testUpsamplingKeepsItsPacking() throws {
+        func upsampling(_ weight: Tensor<Float>, _ bias: Tensor<Float>) throws -> TransposedConvolution<Float> {
+            try TransposedConvolution(
+                weight: weight, bias: bias, stride: [2], settings: ConvolutionSettings(precision: .bfloat16))
+        }
+        var up = try upsampling(
+            randomTensor([2, 2, 16, 32], seed: 1340).converted(to: Float.self),
+            randomTensor([16], seed: 1341).converted(to: Float.self))
+        let x = randomTensor([3, 5, 6, 32], seed: 1342).converted(to: Float.self)
+        XCTAssertEqual(up.packings.count, 0)
+        let first = try up.forward(x)
+        XCTAssertEqual(first.shape, [3, 10, 12, 16])
+        XCTAssertEqual(up.packings.count, 1, "the transposed pass's packing is kept")
+        XCTAssertEqual(try up.forward(x), first, "the kept packing gives the same bits")
+        XCTAssertEqual(up.packings.count, 1)
+        XCTAssertEqual(first, try upsampling(up.weight, up.bias!).forward(x))
+        up.weight.withUnsafeMutableBufferPointer { for i in $0.indices { $0[i] *= -1 } }
+        XCTAssertEqual(up.packings.count, 0, "a new kernel, new packings")
+        let negated = try up.forward(x)
+        XCTAssertEqual(negated, try upsampling(up.weight, up.bias!).forward(x))
         XCTAssertNotEqual(negated, first)
     }
 

@@ -189,7 +189,7 @@ final class GriddedHandOverTests: XCTestCase {
         configuration.spatialRank = 3
         let model = try UNet<Float>(configuration)
         model.precision = .bfloat16
-        try BFloat16Arithmetic.with(.roundedOperands) {
+        BFloat16Arithmetic.with(.roundedOperands) {
             XCTAssertTrue(model.handsOverGridded(.evaluation))
             XCTAssertFalse(model.head.takesGriddedInput(ofShape: [1, 8, 8, 8, 16]), "the 1×1 head runs in Float")
             XCTAssertFalse(model.handsOverGridded(.training))
