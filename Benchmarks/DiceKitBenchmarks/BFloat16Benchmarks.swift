@@ -18,17 +18,31 @@ private let bfloat16Settings = ConvolutionSettings(precision: .bfloat16)
 /// positions per sample, and the base-16 U-Net's 16-channel level (128², `down.0`, `dec.3`).
 private let bfloat16ConvShapes = convShapes + [(8, 16, 256, 256), (8, 8, 512, 512), (8, 128, 16, 16)]
 
-let bfloat16ConvBenchmarks: [Benchmark] = bfloat16ConvShapes.map { shape in
-    let key = "conv3x3_n\(shape.n)_h\(shape.h)_c\(shape.cin)to\(shape.cout)"
-    return Benchmark(key: key + "_bf16") { context in
+let bfloat16ConvBenchmarks: [Benchmark] =
+    bfloat16ConvShapes.map { shape in
+        bfloat16ConvBenchmark(
+            key: "conv3x3_n\(shape.n)_h\(shape.h)_c\(shape.cin)to\(shape.cout)",
+            input: [shape.n, shape.h, shape.h, shape.cin], outChannels: shape.cout)
+    } + [
+        // A 3-D U-Net's full-resolution level (base 16: `down.0`, and the last decoder block at
+        // twice the channels in), about half of the 3-D step's products (`unet3d_b16_d3_*`).
+        bfloat16ConvBenchmark(key: "conv3x3x3_n2_d64_c16to16", input: [2, 64, 64, 64, 16], outChannels: 16)
+    ]
+
+/// `key`_bf16: a 3×3 (3×3×3 for a volume) convolution of an input of shape `input` (channels
+/// last), padding 1, no bias, in bfloat16: forward, forward + backward, and each gradient alone,
+/// in GFLOP/s (2 FLOPs per multiply-add).
+private func bfloat16ConvBenchmark(key: String, input: [Int], outChannels cout: Int) -> Benchmark {
+    Benchmark(key: key + "_bf16") { context in
         if let notice = ComputePrecision.bfloat16.fallbackNotice { printErr(notice) }
         var generator = SeededGenerator(seed: 7)
-        let (n, h, cin, cout) = (shape.n, shape.h, shape.cin, shape.cout)
-        let x = Tensor<Float>.uniform([n, h, h, cin], lower: -1, upper: 1, generator: &generator)
-        let weight = Tensor<Float>.uniform([3, 3, cin, cout], lower: -0.1, upper: 0.1, generator: &generator)
+        let cin = input.last!
+        let kernel = [Int](repeating: 3, count: input.count - 2)
+        let x = Tensor<Float>.uniform(input, lower: -1, upper: 1, generator: &generator)
+        let weight = Tensor<Float>.uniform(kernel + [cin, cout], lower: -0.1, upper: 0.1, generator: &generator)
         let conv = try Convolution(weight: weight, stride: [1], padding: .symmetric([1]), settings: bfloat16Settings)
-        let gy = Tensor<Float>.uniform([n, h, h, cout], lower: -1, upper: 1, generator: &generator)
-        let flops = 2.0 * Double(n * h * h * cin * cout * 9)
+        let gy = Tensor<Float>.uniform(input.dropLast() + [cout], lower: -1, upper: 1, generator: &generator)
+        let flops = 2.0 * Double(input.dropLast().reduce(1, *) * kernel.reduce(1, *) * cin * cout)
         var sink: Float = 0
         let (forward, forwardBackward) = try forwardAndBackwardTimes(
             conv, x: x, gy: gy, context: context, warmup: 3, repetitions: 15, sink: &sink)
