@@ -505,6 +505,67 @@ void weight_tile(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, 
         DK_UNROLL for (int j = 0; j < NV; j++) _mm512_storeu_ps(row + r * cout + 16 * j, acc[r * NV + j]);
 }
 
+/// A block of 16 output channels (weight_tile's NV = 1), the rows taken two at a time, as
+/// forward_tile16 takes its reduction: one 64-bit broadcast of the pairs of rows k and k + 1
+/// (positions 2x, 2x + 1) meets dy's channels 0–7 and 8–15 with each channel's pair repeated in
+/// two adjacent lanes (`low`, `high`), so each broadcast feeds two products instead of one (at
+/// 16 channels the broadcasts bound the pair kernel). Even lanes accumulate row k, odd lanes row
+/// k + 1; the store separates them. Each dw element is the same lane operation on the same
+/// pairs in the same order as weight_tile's: the same bits. KR rows (even) from k0.
+DKB512 static inline __attribute__((always_inline))
+void weight_tile16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, const uint16_t *dyp, long dy_stride,
+                   long samples, long l0, long l1, float *dw, int s, long k0, int co, int fresh, const int KR) {
+    const long cin = g->cin, cout = g->cout, seg = (long)g->kw * cin, half = (g->ow + 1) / 2;
+    float *row = dw + (s * seg + k0) * cout + co;
+    const __m512i low = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const __m512i high = _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    // acc[2i] holds channels 0–7 of rows 2i (even lanes) and 2i + 1 (odd lanes); acc[2i + 1] channels 8–15.
+    __m512 acc[16];
+    DK_UNROLL for (int i = 0; i < KR / 2; i++) {
+        if (fresh) {
+            acc[2 * i] = acc[2 * i + 1] = _mm512_setzero_ps();
+        } else {
+            const __m512 r0 = _mm512_loadu_ps(row + 2 * i * cout), r1 = _mm512_loadu_ps(row + (2 * i + 1) * cout);
+            acc[2 * i] = _mm512_permutex2var_ps(
+                r0, _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), r1);
+            acc[2 * i + 1] = _mm512_permutex2var_ps(
+                r0, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), r1);
+        }
+    }
+    const long offset = dk_conv_segment_offset(g, s) + k0;
+    for (long n = 0; n < samples; n++) {
+        for (long l = l0; l < l1; l++) {
+            const long z = l / g->oh, yy = l % g->oh;
+            const uint16_t *a = xq + n * xq_stride + (((z * g->hp + yy) * g->wp) * cin + offset) * 2;
+            const uint16_t *d = dyp + n * dy_stride + (l * half * cout + co) * 2;
+            for (long x = 0; x < half; x++) {
+                const __m512i dv = _mm512_loadu_si512((const void *)(d + x * cout * 2));
+                const __m512bh d0 = (__m512bh)_mm512_permutexvar_epi32(low, dv);
+                const __m512bh d1 = (__m512bh)_mm512_permutexvar_epi32(high, dv);
+                DK_UNROLL for (int i = 0; i < KR / 2; i++) {
+                    long long quad;
+                    __builtin_memcpy(&quad, a + (2 * x * cin + 2 * i) * 2, 8);
+                    const __m512bh av = (__m512bh)_mm512_set1_epi64(quad);
+                    acc[2 * i] = _mm512_dpbf16_ps(acc[2 * i], av, d0);
+                    acc[2 * i + 1] = _mm512_dpbf16_ps(acc[2 * i + 1], av, d1);
+                }
+            }
+        }
+    }
+    DK_UNROLL for (int i = 0; i < KR / 2; i++) {
+        _mm512_storeu_ps(row + 2 * i * cout, _mm512_permutex2var_ps(acc[2 * i], even, acc[2 * i + 1]));
+        _mm512_storeu_ps(row + (2 * i + 1) * cout, _mm512_permutex2var_ps(acc[2 * i], odd, acc[2 * i + 1]));
+    }
+}
+
+/// A block of 16 output channels: tiles of 16 rows, two per broadcast (weight_tile16). (Tiles of
+/// 24 rows measured the same on a Zen 4: the rounding and pairing copies, not the products,
+/// bound a 16-channel weight gradient there.)
+#define DK_BF16_WEIGHT16 \
+    for (long k = k0; k < k1; k += 16) weight_tile16(g, a, xq_stride, d, dy_stride, batch, l0, l1, dw, s, k, co, fresh, 16);
+
 #define DK_BF16_WEIGHT(KR, NV) \
     for (long k = k0; k < k1; k += KR) weight_tile(g, a, xq_stride, d, dy_stride, batch, l0, l1, dw, s, k, co, fresh, KR, NV);
 
@@ -540,7 +601,7 @@ DKB512 static void weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *x
             for (int s = s0; s < s1; s++) {
                 const long k0 = r0 > s * seg ? r0 - s * seg : 0, k1 = r1 < (s + 1) * seg ? r1 - s * seg : seg;
                 switch ((co1 - co) >= DK_CONV_CHANNEL_BLOCK ? 4 : (co1 - co) / 16) {
-                case 1: DK_BF16_WEIGHT(16, 1) break;
+                case 1: DK_BF16_WEIGHT16 break;
                 case 2: DK_BF16_WEIGHT(8, 2) break;
                 case 3: DK_BF16_WEIGHT(8, 3) break;
                 default: DK_BF16_WEIGHT_BLOCK break;
@@ -558,7 +619,7 @@ DKB512 static void weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *x
                 for (int s = s0; s < s1; s++) {
                     const long k0 = r0 > s * seg ? r0 - s * seg : 0, k1 = r1 < (s + 1) * seg ? r1 - s * seg : seg;
                     switch ((co1 - co) >= DK_CONV_CHANNEL_BLOCK ? 4 : (co1 - co) / 16) {
-                    case 1: DK_BF16_WEIGHT(16, 1) break;
+                    case 1: DK_BF16_WEIGHT16 break;
                     case 2: DK_BF16_WEIGHT(8, 2) break;
                     case 3: DK_BF16_WEIGHT(8, 3) break;
                     default: DK_BF16_WEIGHT_BLOCK break;

@@ -165,6 +165,43 @@ final class BFloat16ConvolutionTests: XCTestCase {
         try check(input: [2, 96, 96, 16], kernel: [3, 3], cout: 16, padding: .same, workers: 2, seed: 1320)
     }
 
+    /// A 16-channel weight gradient (two kernel rows per broadcast, `weight_tile16`) gives the
+    /// pair kernel's bits: those of the first 16 channels of a 32-channel convolution whose first
+    /// 16 channels see the same output gradient. On each path: one sample; a batch's tasks; bands
+    /// accumulated over a batch of volumes; a volume's 6912 kernel rows with the tiles' sums kept
+    /// in registers across the samples.
+    func testSixteenChannelWeightGradientIsThePairKernels() throws {
+        guard arithmetic == .dotProducts else { return }
+        let cases: [(input: [Int], kernel: [Int])] = [
+            ([1, 12, 10, 32], [3, 3]), ([3, 9, 7, 16], [3, 3]), ([2, 8, 8, 8, 16], [3, 3, 3]),
+            ([2, 4, 4, 4, 256], [3, 3, 3]),
+        ]
+        for (n, (input, kernel)) in cases.enumerated() {
+            let seed = 1400 + 10 * UInt64(n)
+            let cin = input.last!
+            func firstSixteen(_ t: Tensor<Float>) throws -> Tensor<Float> {
+                try Tensor(
+                    shape: t.shape.dropLast() + [16],
+                    scalars: t.scalars.enumerated().filter { $0.offset % 32 < 16 }.map(\.element))
+            }
+            let x = randomTensor(input, seed: seed).converted(to: Float.self)
+            let w32 = randomTensor(kernel + [cin, 32], seed: seed + 1).converted(to: Float.self)
+            let settings = ConvolutionSettings(precision: .bfloat16)
+            let conv32 = try Convolution(weight: w32, padding: .same, settings: settings)
+            let conv16 = try Convolution(weight: try firstSixteen(w32), padding: .same, settings: settings)
+            let dy32 = randomTensor(try conv32.outputShape(for: input), seed: seed + 2).converted(to: Float.self)
+            let g32 = try conv32.backward(input: x, outputGradient: dy32, computeInputGradient: false).weight
+            XCTAssertEqual(KernelDispatch.lastUsed(.bfloat16Convolution), .avx512)
+            let g16 = try conv16.backward(input: x, outputGradient: try firstSixteen(dy32), computeInputGradient: false)
+                .weight
+            let expected = try firstSixteen(g32)
+            XCTAssertEqual(g16.shape, expected.shape)
+            XCTAssertTrue(
+                zip(g16.scalars, expected.scalars).allSatisfy { $0.bitPattern == $1.bitPattern },
+                "\(input): the 16-channel weight gradient differs from the pair kernel's")
+        }
+    }
+
     func testSameBitsForEveryWorkerCount() throws {
         // 12² with 32 channels: whole-batch weight gradient; 20 × 24 with 16: in bands; 4 × 5
         // with 384: tiles across the samples with one worker, sample by sample with two or three
