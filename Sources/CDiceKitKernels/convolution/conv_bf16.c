@@ -469,6 +469,14 @@ void dk_bf16_pack_gradient(const dk_conv_geometry *g, const float *dy, uint16_t 
             }
 }
 
+/// The pair-packed input row that output line l (plane l / oh, row l % oh) of a sample at `xq`
+/// reads from kernel row `offset` on: element 2·(x·cin + k) holds the pair of rows k at
+/// positions x and x + 1.
+static inline const uint16_t *weight_input_row(const dk_conv_geometry *g, const uint16_t *xq, long l, long offset) {
+    const long z = l / g->oh, yy = l % g->oh;
+    return xq + (((z * g->hp + yy) * g->wp) * g->cin + offset) * 2;
+}
+
 /// dw rows [k0, k0 + KR) of segment s × NV·16 output channels from `co`, over output lines
 /// [l0, l1) of `samples` samples in order (pair-packed input `xq`, packed gradient `dyp`, samples
 /// `xq_stride` and `dy_stride` apart): the accumulators stay in registers across the samples,
@@ -485,9 +493,8 @@ void weight_tile(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, 
     const long offset = dk_conv_segment_offset(g, s) + k0;
     for (long n = 0; n < samples; n++) {
         for (long l = l0; l < l1; l++) {
-            const long z = l / g->oh, yy = l % g->oh;
             // 32-bit pairs of the row of xq; element x·cin + k pairs positions x and x + 1.
-            const uint16_t *a = xq + n * xq_stride + (((z * g->hp + yy) * g->wp) * cin + offset) * 2;
+            const uint16_t *a = weight_input_row(g, xq + n * xq_stride, l, offset);
             const uint16_t *d = dyp + n * dy_stride + (l * half * cout + co) * 2;
             for (long x = 0; x < half; x++) {
                 __m512bh dv[4];
@@ -537,8 +544,7 @@ void weight_tile16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride
     const long offset = dk_conv_segment_offset(g, s) + k0;
     for (long n = 0; n < samples; n++) {
         for (long l = l0; l < l1; l++) {
-            const long z = l / g->oh, yy = l % g->oh;
-            const uint16_t *a = xq + n * xq_stride + (((z * g->hp + yy) * g->wp) * cin + offset) * 2;
+            const uint16_t *a = weight_input_row(g, xq + n * xq_stride, l, offset);
             const uint16_t *d = dyp + n * dy_stride + (l * half * cout + co) * 2;
             for (long x = 0; x < half; x++) {
                 const __m512i dv = _mm512_loadu_si512((const void *)(d + x * cout * 2));

@@ -1,6 +1,7 @@
-// The bfloat16 packings a convolution or an up-sampling keeps (BFloat16WeightCache.swift): made once per kernel
-// value, replaced when the kernel changes, never stale after an optimiser step; and the forward
-// kernel's fused ReLU (the evaluation-mode epilogue) against max(0, ·) of the plain pass.
+// The bfloat16 packings a convolution or an up-sampling keeps (BFloat16WeightCache.swift): made
+// once per kernel value, replaced when the kernel changes, never stale after an optimiser step;
+// and the forward kernel's fused ReLU (the evaluation-mode epilogue) against max(0, ·) of the
+// plain pass.
 
 import XCTest
 
