@@ -165,39 +165,43 @@ final class BFloat16ConvolutionTests: XCTestCase {
         try check(input: [2, 96, 96, 16], kernel: [3, 3], cout: 16, padding: .same, workers: 2, seed: 1320)
     }
 
-    /// A 16-channel weight gradient (two kernel rows per broadcast, `weight_tile16`) gives the
-    /// pair kernel's bits: those of the first 16 channels of a 32-channel convolution whose first
-    /// 16 channels see the same output gradient. On each path: one sample; a batch's tasks; bands
-    /// accumulated over a batch of volumes; a volume's 6912 kernel rows with the tiles' sums kept
-    /// in registers across the samples.
+    /// A 16-channel block of the weight gradient (two kernel rows per broadcast, `weight_tile16`)
+    /// gives the pair kernel's bits: those of the same 16 channels in a 32-channel block of a
+    /// wider convolution whose output gradient matches on every channel the narrower one has
+    /// (16 against 32 output channels, and the block of channels 64–79 of 80 against 96). On each
+    /// path: one sample; a batch's tasks; bands accumulated over a batch of volumes; a volume's
+    /// 6912 kernel rows with the tiles' sums kept in registers across the samples.
     func testSixteenChannelWeightGradientIsThePairKernels() throws {
-        let cases: [(input: [Int], kernel: [Int])] = [
-            ([1, 12, 10, 32], [3, 3]), ([3, 9, 7, 16], [3, 3]), ([2, 8, 8, 8, 16], [3, 3, 3]),
-            ([2, 4, 4, 4, 256], [3, 3, 3]),
+        let cases: [(input: [Int], kernel: [Int], couts: (Int, Int))] = [
+            ([1, 12, 10, 32], [3, 3], (16, 32)), ([3, 9, 7, 16], [3, 3], (16, 32)),
+            ([3, 9, 7, 16], [3, 3], (80, 96)), ([2, 8, 8, 8, 16], [3, 3, 3], (16, 32)),
+            ([2, 8, 8, 8, 16], [3, 3, 3], (80, 96)), ([2, 4, 4, 4, 256], [3, 3, 3], (16, 32)),
         ]
-        for (n, (input, kernel)) in cases.enumerated() {
+        for (n, (input, kernel, (narrow, wide))) in cases.enumerated() {
             let seed = 1400 + 10 * UInt64(n)
             let cin = input.last!
-            func firstSixteen(_ t: Tensor<Float>) throws -> Tensor<Float> {
+            /// The first `count` of the `wide` channels of each position of `t`.
+            func first(_ count: Int, of t: Tensor<Float>) throws -> Tensor<Float> {
                 try Tensor(
-                    shape: t.shape.dropLast() + [16],
-                    scalars: t.scalars.enumerated().filter { $0.offset % 32 < 16 }.map(\.element))
+                    shape: t.shape.dropLast() + [count],
+                    scalars: t.scalars.enumerated().filter { $0.offset % wide < count }.map(\.element))
             }
             let x = randomTensor(input, seed: seed).converted(to: Float.self)
-            let w32 = randomTensor(kernel + [cin, 32], seed: seed + 1).converted(to: Float.self)
+            let wWide = randomTensor(kernel + [cin, wide], seed: seed + 1).converted(to: Float.self)
             let settings = ConvolutionSettings(precision: .bfloat16)
-            let conv32 = try Convolution(weight: w32, padding: .same, settings: settings)
-            let conv16 = try Convolution(weight: try firstSixteen(w32), padding: .same, settings: settings)
-            let dy32 = randomTensor(try conv32.outputShape(for: input), seed: seed + 2).converted(to: Float.self)
-            let g32 = try conv32.backward(input: x, outputGradient: dy32, computeInputGradient: false).weight
+            let convWide = try Convolution(weight: wWide, padding: .same, settings: settings)
+            let convNarrow = try Convolution(weight: try first(narrow, of: wWide), padding: .same, settings: settings)
+            let dyWide = randomTensor(try convWide.outputShape(for: input), seed: seed + 2).converted(to: Float.self)
+            let gWide = try convWide.backward(input: x, outputGradient: dyWide, computeInputGradient: false).weight
             XCTAssertEqual(KernelDispatch.lastUsed(.bfloat16Convolution), .avx512)
-            let g16 = try conv16.backward(input: x, outputGradient: try firstSixteen(dy32), computeInputGradient: false)
-                .weight
-            let expected = try firstSixteen(g32)
-            XCTAssertEqual(g16.shape, expected.shape)
+            let gNarrow = try convNarrow.backward(
+                input: x, outputGradient: try first(narrow, of: dyWide), computeInputGradient: false
+            ).weight
+            let expected = try first(narrow, of: gWide)
+            XCTAssertEqual(gNarrow.shape, expected.shape)
             XCTAssertTrue(
-                zip(g16.scalars, expected.scalars).allSatisfy { $0.bitPattern == $1.bitPattern },
-                "\(input): the 16-channel weight gradient differs from the pair kernel's")
+                zip(gNarrow.scalars, expected.scalars).allSatisfy { $0.bitPattern == $1.bitPattern },
+                "\(input), \(narrow) against \(wide) channels: the 16-channel block differs from the pair kernel's")
         }
     }
 
