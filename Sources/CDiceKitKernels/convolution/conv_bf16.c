@@ -518,10 +518,11 @@ void weight_tile(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, 
 /// two adjacent lanes (`low`, `high`), so each broadcast feeds two products instead of one (at
 /// 16 channels the broadcasts bound the pair kernel). Even lanes accumulate row k, odd lanes row
 /// k + 1; the store separates them. Each dw element is the same lane operation on the same
-/// pairs in the same order as weight_tile's: the same bits. KR rows (even) from k0.
+/// pairs in the same order as weight_tile's: the same bits. Rows [k0, k0 + 16).
 DKB512 static inline __attribute__((always_inline))
 void weight_tile16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, const uint16_t *dyp, long dy_stride,
-                   long samples, long l0, long l1, float *dw, int s, long k0, int co, int fresh, const int KR) {
+                   long samples, long l0, long l1, float *dw, int s, long k0, int co, int fresh) {
+    enum { row_pairs = 8 };
     const long cin = g->cin, cout = g->cout, seg = (long)g->kw * cin, half = (g->ow + 1) / 2;
     float *row = dw + (s * seg + k0) * cout + co;
     const __m512i low = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
@@ -530,7 +531,7 @@ void weight_tile16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     // acc[2i] holds channels 0–7 of rows 2i (even lanes) and 2i + 1 (odd lanes); acc[2i + 1] channels 8–15.
     __m512 acc[16];
-    DK_UNROLL for (int i = 0; i < KR / 2; i++) {
+    DK_UNROLL for (int i = 0; i < row_pairs; i++) {
         if (fresh) {
             acc[2 * i] = acc[2 * i + 1] = _mm512_setzero_ps();
         } else {
@@ -550,7 +551,7 @@ void weight_tile16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride
                 const __m512i dv = _mm512_loadu_si512((const void *)(d + x * cout * 2));
                 const __m512bh d0 = (__m512bh)_mm512_permutexvar_epi32(low, dv);
                 const __m512bh d1 = (__m512bh)_mm512_permutexvar_epi32(high, dv);
-                DK_UNROLL for (int i = 0; i < KR / 2; i++) {
+                DK_UNROLL for (int i = 0; i < row_pairs; i++) {
                     long long quad;
                     __builtin_memcpy(&quad, a + (2 * x * cin + 2 * i) * 2, 8);
                     const __m512bh av = (__m512bh)_mm512_set1_epi64(quad);
@@ -560,7 +561,7 @@ void weight_tile16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride
             }
         }
     }
-    DK_UNROLL for (int i = 0; i < KR / 2; i++) {
+    DK_UNROLL for (int i = 0; i < row_pairs; i++) {
         _mm512_storeu_ps(row + 2 * i * cout, _mm512_permutex2var_ps(acc[2 * i], even, acc[2 * i + 1]));
         _mm512_storeu_ps(row + (2 * i + 1) * cout, _mm512_permutex2var_ps(acc[2 * i], odd, acc[2 * i + 1]));
     }
@@ -570,7 +571,7 @@ void weight_tile16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride
 /// 24 rows measured the same on a Zen 4: the rounding and pairing copies, not the products,
 /// bound a 16-channel weight gradient there.)
 #define DK_BF16_WEIGHT16 \
-    for (long k = k0; k < k1; k += 16) weight_tile16(g, a, xq_stride, d, dy_stride, batch, l0, l1, dw, s, k, co, fresh, 16);
+    for (long k = k0; k < k1; k += 16) weight_tile16(g, a, xq_stride, d, dy_stride, batch, l0, l1, dw, s, k, co, fresh);
 
 #define DK_BF16_WEIGHT(KR, NV) \
     for (long k = k0; k < k1; k += KR) weight_tile(g, a, xq_stride, d, dy_stride, batch, l0, l1, dw, s, k, co, fresh, KR, NV);
