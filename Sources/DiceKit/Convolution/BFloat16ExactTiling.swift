@@ -1,10 +1,10 @@
-// The bfloat16 path of an exact tiling (ExactTiling.swift: a U-Net's 2×2 stride-2 up-sampling,
-// kernel = stride, no padding): each lowered row is one y pixel and its patch is a disjoint
-// kh × kw block of x pixels, so every pass is a plain matrix product over the N·OH·OW rows and
-// runs on the 1×1 forms of the AVX512-BF16 kernels of conv_bf16.c, or with the tile arithmetic on
-// those of the AMX kernels of conv_amx.c (operands rounded to bfloat16, to nearest, ties to even;
-// Float accumulation; results in Float). With P = rows, K = patch
-// (kh·kw·C, C the x-space channels) and Co = the y-space channels:
+// The bfloat16 path of an exact tiling (ExactTiling.swift: a U-Net's 2×2 or 2×2×2 stride-2
+// up-sampling, kernel = stride, no padding): each lowered row is one y pixel or voxel and its
+// patch is a disjoint kd × kh × kw block of x, so every pass is a plain matrix product over the
+// N·OD·OH·OW rows and runs on the 1×1 forms of the AVX512-BF16 kernels of conv_bf16.c, or with the
+// tile arithmetic on those of the AMX kernels of conv_amx.c (operands rounded to bfloat16, to
+// nearest, ties to even; Float accumulation; results in Float). With P = rows, K = patch
+// (kd·kh·kw·C, C the x-space channels) and Co = the y-space channels:
 //
 //   transposed forward   col[P × K] = dy₁₆[P × Co] · W₁₆ᵀ[Co × K], stored once per x pixel with
 //                        the bias (scatterTiles), the lowered input-gradient pass
@@ -28,12 +28,12 @@ internal import CDiceKitKernels
 
 extension ConvGeometry {
     /// Whether `pass` runs on the bfloat16 kernels as an exact tiling: precision `.bfloat16`, a
-    /// CPU with a bfloat16 level in use, a 2-D geometry that `tilesExactly`, K and Co in
+    /// CPU with a bfloat16 level in use, a 2-D or 3-D geometry that `tilesExactly`, K and Co in
     /// multiples of 16, and either the transposed forward (dy → dx) or the transposed backward
     /// (x, dy → y and dW) alone.
     func runsBFloat16Tiling<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) -> Bool {
         guard settings.precision == .bfloat16, T.precision == .single, ComputePrecision.bfloat16Available,
-            tilesExactly, kernel[0] == 1, input[0] == 1, patch % 16 == 0, outChannels % 16 == 0
+            tilesExactly, patch % 16 == 0, outChannels % 16 == 0
         else { return false }
         let transposedForward = pass.dx != nil && pass.x == nil && pass.y == nil && pass.weightGradient == nil
         let transposedBackward = pass.dx == nil && pass.x != nil && pass.dy != nil
@@ -77,22 +77,26 @@ extension ConvGeometry {
     }
 
     /// Writes rows [r0, r1) of col(x) [P × K], rounded to bfloat16, to `col` (`patch` elements
-    /// per row): for each image line and kernel row a, one strided conversion of its runs of
-    /// kw·C consecutive x scalars.
+    /// per row): for each line of y and kernel plane and row (a, b), one strided conversion of
+    /// its rows' runs of kw·C consecutive x scalars.
     private func gatherBFloat16Tiles(
         _ x: UnsafePointer<Float>, rows: Range<Int>, into col: UnsafeMutablePointer<UInt16>
     ) {
-        let (kh, kw, channels) = (kernel[1], kernel[2], inChannels)
-        let (inH, inW, oh, ow) = (input[1], input[2], output[1], output[2])
+        let (kd, kh, kw, channels) = (kernel[0], kernel[1], kernel[2], inChannels)
+        let (inD, inH, inW) = (input[0], input[1], input[2])
+        let (od, oh, ow) = (output[0], output[1], output[2])
         let run = kw * channels
         var p = rows.lowerBound
         while p < rows.upperBound {
-            let (n, rest) = (p / (oh * ow), p % (oh * ow))
-            let (yy, xx) = (rest / ow, rest % ow)
+            let (n, rest) = (p / (od * oh * ow), p % (od * oh * ow))
+            let (zz, yy, xx) = (rest / (oh * ow), rest / ow % oh, rest % ow)
             let count = Swift.min(rows.upperBound - p, ow - xx)
-            for a in 0..<kh {
-                let line = x + ((n * inH + yy * kh + a) * inW + xx * kw) * channels
-                dk_f32_to_bf16_runs(line, col + (p - rows.lowerBound) * patch + a * run, count, run, patch)
+            for a in 0..<kd {
+                for b in 0..<kh {
+                    let line = x + (((n * inD + zz * kd + a) * inH + yy * kh + b) * inW + xx * kw) * channels
+                    let target = col + (p - rows.lowerBound) * patch + (a * kh + b) * run
+                    dk_f32_to_bf16_runs(line, target, count, run, patch)
+                }
             }
             p += count
         }

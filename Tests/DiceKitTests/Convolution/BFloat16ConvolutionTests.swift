@@ -330,14 +330,16 @@ final class BFloat16ConvolutionTests: XCTestCase {
         XCTAssertEqual(try float.forward(x).scalars, try bf16.forward(x).scalars)
     }
 
-    /// A 2×2 stride-2 transposed convolution (BFloat16ExactTiling.swift) against Double: forward
-    /// reduction K = Cin, input gradient K = 4·Cout, weight gradient K = N × input positions.
+    /// A 2×2 (or, for a volume, 2×2×2) stride-2 transposed convolution (BFloat16ExactTiling.swift)
+    /// against Double: forward reduction K = Cin, input gradient K = 4·Cout (8·Cout), weight
+    /// gradient K = N × input positions.
     private func checkTransposed(
         input: [Int], cout: Int, workers: Int? = nil, seed: UInt64, file: StaticString = #filePath, line: UInt = #line
     ) throws {
         let cin = input.last!
+        let spatial = input.count - 2
         let x = randomTensor(input, seed: seed)
-        let w = randomTensor([2, 2, cout, cin], seed: seed + 1)
+        let w = randomTensor(Array(repeating: 2, count: spatial) + [cout, cin], seed: seed + 1)
         let b = randomTensor([cout], seed: seed + 2)
         let exact = try TransposedConvolution(weight: w, bias: b, stride: [2])
         let absolute = try TransposedConvolution(weight: w.map(abs), stride: [2])
@@ -358,7 +360,8 @@ final class BFloat16ConvolutionTests: XCTestCase {
             y16.scalars, try float.forward(xf).scalars, "forward: the Float path's bits", file: file, line: line)
         let grads = try bf16.backward(input: xf, outputGradient: dyf)
         assertWithinBound(
-            grads.input!, expected.input!, magnitudes.input!, reduction: 4 * cout, "∂x", file: file, line: line)
+            grads.input!, expected.input!, magnitudes.input!, reduction: (1 << spatial) * cout, "∂x", file: file,
+            line: line)
         assertWithinBound(
             grads.weight, expected.weight, magnitudes.weight, reduction: input.dropLast().reduce(1, *), "∂w",
             file: file, line: line)
@@ -390,16 +393,29 @@ final class BFloat16ConvolutionTests: XCTestCase {
         try checkTransposed(input: [3, 5, 7, 64], cout: 256, workers: 2, seed: 1296)
     }
 
+    /// 2×2×2 up-samplings of volumes: one chunk (2·3·4·5 = 120 rows, K = 8·32); chunks that start
+    /// within a line and within a plane (3·5·6·7 = 630 rows in chunks of 128, K = 256) with the
+    /// partial weight gradients; the whole batch's weight gradient (K = 8·64 = 512 over 2·3³ rows).
+    func testTransposedVolumes() throws {
+        try checkTransposed(input: [2, 3, 4, 5, 16], cout: 32, seed: 1310)
+        try checkTransposed(input: [3, 5, 6, 7, 32], cout: 32, workers: 2, seed: 1315)
+        try checkTransposed(input: [2, 3, 3, 3, 64], cout: 64, workers: 2, seed: 1320)
+    }
+
     func testTransposedSameBitsForEveryWorkerCount() throws {
-        // Partial sums over chunks (K = 256 over 297 rows), then the whole batch (K = 1024 over 105).
+        // Partial sums over chunks (K = 256 over 297 rows), then the whole batch (K = 1024 over 105),
+        // then a volume (K = 256 over 630 rows).
         try checkSameBits(x: [3, 9, 11, 32], up: 64, seed: 1300)
         try checkSameBits(x: [3, 5, 7, 64], up: 256, seed: 1305)
+        try checkSameBits(x: [3, 5, 6, 7, 32], up: 32, seed: 1325)
     }
 
     private func checkSameBits(x xShape: [Int], up channels: Int, seed: UInt64) throws {
+        let spatial = xShape.count - 2
         let x = randomTensor(xShape, seed: seed).converted(to: Float.self)
-        let w = randomTensor([2, 2, channels, xShape[3]], seed: seed + 1).converted(to: Float.self)
-        let dy = randomTensor([xShape[0], 2 * xShape[1], 2 * xShape[2], channels], seed: seed + 2)
+        let w = randomTensor(Array(repeating: 2, count: spatial) + [channels, xShape.last!], seed: seed + 1)
+            .converted(to: Float.self)
+        let dy = randomTensor([xShape[0]] + xShape[1...spatial].map { 2 * $0 } + [channels], seed: seed + 2)
             .converted(to: Float.self)
         var results: [[Float]] = []
         for workers in [1, 2, 3] {

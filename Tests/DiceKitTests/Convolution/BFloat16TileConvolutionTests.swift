@@ -86,6 +86,7 @@ extension BFloat16ConvolutionTests {
         try withTiles {
             try testTransposedOneChunk()
             try testTransposedSeveralChunksAndPartials()
+            try testTransposedVolumes()
         }
     }
 }

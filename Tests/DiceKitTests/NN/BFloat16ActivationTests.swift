@@ -295,15 +295,32 @@ final class BFloat16ActivationTests: XCTestCase {
         XCTAssertGreaterThan(supervised.kept.float, plain.kept.float, "the heads' inputs stay Float")
     }
 
-    /// Volumes: the 3-D convolutions keep their inputs rounded; the up-samplings, which run in
-    /// Float in 3-D, keep theirs (and so the ReLU outputs they share) in Float.
+    /// Volumes: the 3-D convolutions keep their inputs rounded, and so does the 2×2×2
+    /// up-sampling, whose backward pass rounds its input (BFloat16ExactTiling.swift): one copy
+    /// with the ReLU output it shares, on every arithmetic.
     func testVolumesKeepOnlyWhatTheirBackwardRounds() throws {
         try XCTSkipUnless(ComputePrecision.bfloat16Available, "no AVX512-BF16: bfloat16 runs in Float here")
         var configuration = UNetConfiguration(inputChannels: 1, classes: 2, baseWidth: 16, depth: 1)
         configuration.spatialRank = 3
-        let (float, rounded) = try checkSameStep(configuration, size: 8, label: "3-D")
-        XCTAssertGreaterThan(rounded.kept.bfloat16, 0)
-        XCTAssertEqual(rounded.kept.float + 2 * rounded.kept.bfloat16, float.kept.float + float.sharedSkips)
+        for arithmetic in BFloat16Arithmetic.allCases {
+            try BFloat16Arithmetic.with(arithmetic) {
+                let (float, rounded) = try checkSameStep(configuration, size: 8, label: "3-D, \(arithmetic)")
+                XCTAssertGreaterThan(rounded.kept.bfloat16, 0)
+                XCTAssertEqual(rounded.kept.float + 2 * rounded.kept.bfloat16, float.kept.float + float.sharedSkips)
+                let model = try UNet<Float>(configuration, seed: 9)
+                model.precision = .bfloat16
+                model.storesActivationsInBFloat16 = true
+                _ = try model.forward(
+                    randomTensor([2, 8, 8, 8, 1], seed: 17).converted(to: Float.self), mode: .training)
+                let kept = model.up[0].keptInput
+                XCTAssertNil(kept.tensor, "the up-sampling's Float input let go of (\(arithmetic))")
+                XCTAssertNotNil(kept.rounded, "the up-sampling's input kept rounded (\(arithmetic))")
+                let relu = try XCTUnwrap(model.mid.layers.last as? ActivationLayer<Float>)
+                XCTAssertEqual(
+                    relu.keptRounded.map { UnsafeRawPointer($0.storage.pointer) },
+                    kept.rounded.map { UnsafeRawPointer($0.storage.pointer) }, "one rounding (\(arithmetic))")
+            }
+        }
     }
 
     /// Evaluation and Float training keep nothing rounded.

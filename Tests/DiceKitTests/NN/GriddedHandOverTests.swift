@@ -74,27 +74,33 @@ final class GriddedHandOverTests: XCTestCase {
     }
 
     func testUpSamplingStoresTheRoundingOfItsOutput() throws {
-        var generator = SeededGenerator(seed: 30)
-        let layer = try TransposedConvolutionLayer<Float>(
-            kernelSize: [2, 2], inputChannels: 32, outputChannels: 16, stride: [2], generator: &generator)
-        layer.precision = .bfloat16
-        let x = random([2, 5, 6, 32], seed: 31)
-        for arithmetic in BFloat16Arithmetic.allCases {
-            try BFloat16Arithmetic.with(arithmetic) {
-                let plain = try layer.forward(x, grid: BFloat16Grid())
-                let stored = try layer.forward(x, grid: BFloat16Grid(output: true))
-                XCTAssertEqual(differing(stored, rounding(plain)), 0, "\(arithmetic)")
-                // The forward pass rounds its input: handed the rounding on the grid, the same bits.
-                let gridded = try layer.forward(rounding(x), grid: BFloat16Grid(input: true))
-                XCTAssertEqual(differing(gridded, plain), 0, "\(arithmetic): an input on the grid")
-                // Images are not handed over on the grid (and volumes' up-samplings run in Float).
-                XCTAssertFalse(layer.takesGriddedInput(ofShape: x.shape))
+        for (rank, shape) in [(2, [2, 5, 6, 32]), (3, [2, 3, 4, 5, 32])] {
+            var generator = SeededGenerator(seed: 30)
+            let layer = try TransposedConvolutionLayer<Float>(
+                kernelSize: Array(repeating: 2, count: rank), inputChannels: 32, outputChannels: 16, stride: [2],
+                generator: &generator)
+            layer.precision = .bfloat16
+            let x = random(shape, seed: 31)
+            for arithmetic in BFloat16Arithmetic.allCases {
+                try BFloat16Arithmetic.with(arithmetic) {
+                    let label = "\(rank)-D, \(arithmetic)"
+                    let plain = try layer.forward(x, grid: BFloat16Grid())
+                    let stored = try layer.forward(x, grid: BFloat16Grid(output: true))
+                    XCTAssertEqual(differing(stored, rounding(plain)), 0, label)
+                    // The forward pass rounds its input: handed the rounding on the grid, the same bits.
+                    let gridded = try layer.forward(rounding(x), grid: BFloat16Grid(input: true))
+                    XCTAssertEqual(differing(gridded, plain), 0, "\(label): an input on the grid")
+                    // Volumes only, with rounded operands, are handed over on the grid.
+                    XCTAssertEqual(
+                        layer.takesGriddedInput(ofShape: x.shape), rank == 3 && arithmetic == .roundedOperands, label)
+                }
             }
-        }
-        // Read as it is: an input off the grid, said to be on it, is not rounded.
-        try BFloat16Arithmetic.with(.roundedOperands) {
-            let plain = try layer.forward(x, grid: BFloat16Grid())
-            XCTAssertGreaterThan(differing(try layer.forward(x, grid: BFloat16Grid(input: true)), plain), 0)
+            // Read as it is: an input off the grid, said to be on it, is not rounded.
+            try BFloat16Arithmetic.with(.roundedOperands) {
+                let plain = try layer.forward(x, grid: BFloat16Grid())
+                XCTAssertGreaterThan(
+                    differing(try layer.forward(x, grid: BFloat16Grid(input: true)), plain), 0, "\(rank)-D")
+            }
         }
     }
 
@@ -163,6 +169,9 @@ final class GriddedHandOverTests: XCTestCase {
                 XCTAssertTrue(
                     (model.down[1].layers[0] as! ConvolutionLayer<Float>).takesGriddedInput(ofShape: shape),
                     "\(label): the pooled skip goes on the grid")
+                let midShape = [batch] + Array(repeating: size / 4, count: rank) + [64]
+                XCTAssertTrue(
+                    model.up[0].takesGriddedInput(ofShape: midShape), "\(label): mid's output goes on the grid")
                 let logits = try model.forward(x, mode: .evaluation)
                 // The evaluation path with deep supervision (no heads here) hands nothing over.
                 let reference = try model.forwardLayers(x, mode: .evaluation, supervised: true)[0]

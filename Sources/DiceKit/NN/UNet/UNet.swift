@@ -35,8 +35,8 @@ public final class UNet<Scalar: BLASScalar> {
     }
 
     /// The arithmetic of the 3×3 and up-sampling convolutions (default `.float`): with
-    /// `.bfloat16`, the 3×3 ones with input channels in multiples of 16 and the 2×2 transposed
-    /// ones take bfloat16 operands with Float accumulation on a CPU that has AVX512-BF16 or
+    /// `.bfloat16`, the 3×3 ones with input channels in multiples of 16 and the 2×2 (2×2×2)
+    /// transposed ones take bfloat16 operands with Float accumulation on a CPU that has AVX512-BF16 or
     /// AMX-BF16 (else Float); the first layer, the 1×1 head, normalisation, activations and
     /// parameters stay `Scalar`.
     public var precision: ComputePrecision = .float {
