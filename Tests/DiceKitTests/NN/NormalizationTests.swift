@@ -197,6 +197,68 @@ final class NormalizationTests: XCTestCase {
             try InstanceNorm<Double>(channels: 2), input: randomInput([2, 2, 2, 3, 2]), mode: .training)
     }
 
+    /// Samples large enough for GroupNorm's statistics, gradient sums and element-wise passes to
+    /// be split across the worker pool (2 samples of 9216 rows of 16 channels in 4 groups: three
+    /// chunks of rows each, the last shorter): Float results within Float rounding of the
+    /// definition evaluated here in Double, and the same bits with 1 and 3 threads.
+    func testGroupNormSplitAcrossWorkersMatchesTheDefinitionAndIsTheSameForEveryThreadCount() throws {
+        let (n, s, c, groups) = (2, 96 * 96, 16, 4)
+        let width = c / groups
+        let input = randomInput([n, 96, 96, c], seed: 11)
+        var generator = SeededGenerator(seed: 12)
+        let gradient = Tensor<Double>.normal(input.shape, generator: &generator)
+        let gamma = (0..<c).map { 0.5 + Double($0) / 8 }
+        let beta = (0..<c).map { Double($0) / 4 - 2 }
+        func run(threads: Int) throws -> (y: [Float], dx: [Float], dGamma: [Float]) {
+            let original = Parallelism.threadCount
+            defer { Parallelism.threadCount = original }
+            Parallelism.threadCount = threads
+            let norm = try GroupNorm<Float>(groups: groups, channels: c)
+            norm.weight!.value = try Tensor(shape: [c], scalars: gamma.map { Float($0) })
+            norm.bias!.value = try Tensor(shape: [c], scalars: beta.map { Float($0) })
+            let y = try norm.forward(input.converted(to: Float.self), mode: .training)
+            let dx = try XCTUnwrap(try norm.backward(gradient.converted(to: Float.self)))
+            return (y.scalars, dx.scalars, norm.weight!.gradient.scalars)
+        }
+        // The definition, per (sample, group) of K = S·width elements: x̂ = (x − μ)/√(σ² + ε),
+        // y = γx̂ + β, dx = (1/√(σ² + ε))·(γdy − mean(γdy) − x̂·mean(γdy·x̂)), dγ = Σ dy·x̂.
+        let (x, dy) = (input.scalars, gradient.scalars)
+        var (y, dx) = ([Double](repeating: 0, count: x.count), [Double](repeating: 0, count: x.count))
+        var dGamma = [Double](repeating: 0, count: c)
+        for sample in 0..<n {
+            for g in 0..<groups {
+                let indices = (0..<s).flatMap { r in (g * width..<(g + 1) * width).map { (sample * s + r) * c + $0 } }
+                let count = Double(indices.count)
+                let mean = indices.reduce(0) { $0 + x[$1] } / count
+                let variance = indices.reduce(0) { $0 + (x[$1] - mean) * (x[$1] - mean) } / count
+                let inverse = 1 / (variance + 1e-5).squareRoot()
+                var (meanD, meanDH) = (0.0, 0.0)
+                for i in indices {
+                    let (k, xhat) = (i % c, (x[i] - mean) * inverse)
+                    y[i] = gamma[k] * xhat + beta[k]
+                    meanD += gamma[k] * dy[i] / count
+                    meanDH += gamma[k] * dy[i] * xhat / count
+                    dGamma[k] += dy[i] * xhat
+                }
+                for i in indices {
+                    let xhat = (x[i] - mean) * inverse
+                    dx[i] = inverse * (gamma[i % c] * dy[i] - meanD - xhat * meanDH)
+                }
+            }
+        }
+        let one = try run(threads: 1)
+        let three = try run(threads: 3)
+        XCTAssertEqual(one.y, three.y)
+        XCTAssertEqual(one.dx, three.dx)
+        XCTAssertEqual(one.dGamma, three.dGamma)
+        func worst(_ a: [Float], _ b: [Double]) -> Double {
+            zip(a, b).reduce(0) { Swift.max($0, abs(Double($1.0) - $1.1) / Swift.max(1, abs($1.1))) }
+        }
+        XCTAssertLessThan(worst(one.y, y), 1e-5)
+        XCTAssertLessThan(worst(one.dx, dx), 1e-5)
+        XCTAssertLessThan(worst(one.dGamma, dGamma), 1e-4)
+    }
+
     func testBatchNormRunningStatisticsFollowPyTorch() throws {
         let norm = try BatchNorm<Double>(channels: 2)
         // Channel 0 holds 1, 2, 3, 6; channel 1 holds 0, 0, 4, 4.

@@ -188,13 +188,11 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
                     let shared = TaskShared((dy, h, dx, cache.scale, gamma, meanBeta, meanGamma))
                     WorkerPool.shared.forEachRange(localRows, grain: Swift.max(1, (1 << 16) / c)) { range in
                         let (dy, h, dx, scale, gamma, meanBeta, meanGamma) = shared.buffers
-                        for r in range {
-                            let base = r * c
-                            for k in 0..<c {
-                                dx[base + k] =
-                                    scale[k] * gamma[k] * (dy[base + k] - meanBeta[k] - h[base + k] * meanGamma[k])
-                            }
-                        }
+                        let elements = (range.lowerBound * c)..<(range.upperBound * c)
+                        batchNormInputGradientRows(
+                            UnsafeBufferPointer(rebasing: dy[elements]), UnsafeBufferPointer(rebasing: h[elements]),
+                            rows: range.count, channels: c, scale: scale, gamma: gamma, meanDy: meanBeta,
+                            meanDyXhat: meanGamma, into: UnsafeMutableBufferPointer(rebasing: dx[elements]))
                     }
                 }
             }

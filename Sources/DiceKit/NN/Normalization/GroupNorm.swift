@@ -4,6 +4,13 @@
 //
 // Per sample, the per-channel moments over S positions (m_c, v_c) give the group moments
 // exactly (equal counts per channel): μ_g = mean_c∈g m_c, σ²_g = mean_c∈g (v_c + (m_c − μ_g)²).
+//
+// Work split: a sample at a time, each pass over its rows on the worker pool. The moments and
+// the gradient sums run over fixed chunks of rows merged in chunk order, as BatchNorm's
+// (`parallelChannelMoments`, `parallelChannelGradientSums`); the element-wise passes over
+// ranges of rows. The chunks depend on the shape alone, so the bits do not depend on the thread
+// count. (Before 2026-12-05 every pass ran on the calling thread; Benchmarks/AMD-Zen4.md,
+// "Normalisation on the worker pool".)
 
 /// Group normalisation for [batch, spatial…, channels] input: the C channels are split into G
 /// contiguous groups, and each (sample, group) is normalised over its spatial positions and
@@ -75,7 +82,7 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
                     for sample in 0..<n {
                         let range = (sample * s * c)..<((sample + 1) * s * c)
                         let block = UnsafeBufferPointer(rebasing: x[range])
-                        let (mean, variance) = channelMoments(block, rows: s, channels: c)
+                        let (mean, variance) = parallelChannelMoments(block, rows: s, channels: c)
                         var shift = [Scalar](repeating: 0, count: c)
                         var scale = [Scalar](repeating: 0, count: c)
                         for g in 0..<groups {
@@ -89,10 +96,18 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
                                 scale[k] = Scalar(1 / (sigma2 + epsilon).squareRoot())
                             }
                         }
-                        normalizeRows(
-                            block, rows: s, channels: c, shift: shift, scale: scale, gamma: gamma, beta: beta,
-                            normalized: UnsafeMutableBufferPointer(rebasing: h[range]),
-                            output: UnsafeMutableBufferPointer(rebasing: y[range]))
+                        // Element-wise: rows in parallel give the same bits as one pass.
+                        let shared = TaskShared((x, h, y, shift, scale, gamma, beta))
+                        let first = range.lowerBound
+                        WorkerPool.shared.forEachRange(s, grain: Swift.max(1, (1 << 16) / c)) { rows in
+                            let (x, h, y, shift, scale, gamma, beta) = shared.buffers
+                            let elements = (first + rows.lowerBound * c)..<(first + rows.upperBound * c)
+                            normalizeRows(
+                                UnsafeBufferPointer(rebasing: x[elements]), rows: rows.count, channels: c,
+                                shift: shift, scale: scale, gamma: gamma, beta: beta,
+                                normalized: UnsafeMutableBufferPointer(rebasing: h[elements]),
+                                output: UnsafeMutableBufferPointer(rebasing: y[elements]))
+                        }
                         scales.append(scale)
                     }
                 }
@@ -127,7 +142,7 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
                 inputGradient.withUnsafeMutableBufferPointer { dx in
                     for sample in 0..<n {
                         let range = (sample * s * c)..<((sample + 1) * s * c)
-                        let (dBeta, dGamma) = channelGradientSums(
+                        let (dBeta, dGamma) = parallelChannelGradientSums(
                             UnsafeBufferPointer(rebasing: dy[range]), UnsafeBufferPointer(rebasing: h[range]), rows: s,
                             channels: c)
                         // Per group: mean(d x̂) and mean(d x̂·x̂) with d x̂ = γ_c·dy.
@@ -143,12 +158,16 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
                             totalBeta[k] += dBeta[k]
                             totalGamma[k] += dGamma[k]
                         }
-                        let scale = cache.scale[sample]
-                        for r in 0..<s {
-                            let base = range.lowerBound + r * c
-                            for k in 0..<c {
-                                dx[base + k] = scale[k] * (gamma[k] * dy[base + k] - meanD[k] - h[base + k] * meanDH[k])
-                            }
+                        // Element-wise: rows in parallel give the same bits as one pass.
+                        let shared = TaskShared((dy, h, dx, cache.scale[sample], gamma, meanD, meanDH))
+                        let first = range.lowerBound
+                        WorkerPool.shared.forEachRange(s, grain: Swift.max(1, (1 << 16) / c)) { rows in
+                            let (dy, h, dx, scale, gamma, meanD, meanDH) = shared.buffers
+                            let elements = (first + rows.lowerBound * c)..<(first + rows.upperBound * c)
+                            groupNormInputGradientRows(
+                                UnsafeBufferPointer(rebasing: dy[elements]), UnsafeBufferPointer(rebasing: h[elements]),
+                                rows: rows.count, channels: c, scale: scale, gamma: gamma, meanD: meanD,
+                                meanDH: meanDH, into: UnsafeMutableBufferPointer(rebasing: dx[elements]))
                         }
                     }
                 }

@@ -219,6 +219,57 @@ func parallelChannelGradientSums<T: BLASScalar>(
     return (dBeta, dGamma)
 }
 
+/// BatchNorm's input gradient, row by row over [M, C]:
+/// dx = scale_c·γ_c·(dy − meanDy_c − x̂·meanDyXhat_c) (in evaluation mode both means are zero).
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+func batchNormInputGradientRows<T: BLASScalar>(
+    _ dy: UnsafeBufferPointer<T>, _ xhat: UnsafeBufferPointer<T>, rows: Int, channels: Int,
+    scale: [T], gamma: [T], meanDy: [T], meanDyXhat: [T], into dx: UnsafeMutableBufferPointer<T>
+) {
+    withChannelValues(scale, gamma, meanDy, meanDyXhat) { scale, gamma, meanDy, meanDyXhat in
+        for r in 0..<rows {
+            let base = r &* channels
+            for c in 0..<channels {
+                dx[base &+ c] = scale[c] * gamma[c] * (dy[base &+ c] - meanDy[c] - xhat[base &+ c] * meanDyXhat[c])
+            }
+        }
+    }
+}
+
+/// GroupNorm's input gradient, row by row over [M, C] (one sample's rows):
+/// dx = scale_c·(γ_c·dy − meanD_c − x̂·meanDH_c), with meanD and meanDH the group means of
+/// d x̂ = γ·dy and of d x̂·x̂ (NormalizationKernels.swift's header).
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+func groupNormInputGradientRows<T: BLASScalar>(
+    _ dy: UnsafeBufferPointer<T>, _ xhat: UnsafeBufferPointer<T>, rows: Int, channels: Int,
+    scale: [T], gamma: [T], meanD: [T], meanDH: [T], into dx: UnsafeMutableBufferPointer<T>
+) {
+    withChannelValues(scale, gamma, meanD, meanDH) { scale, gamma, meanD, meanDH in
+        for r in 0..<rows {
+            let base = r &* channels
+            for c in 0..<channels {
+                dx[base &+ c] = scale[c] * (gamma[c] * dy[base &+ c] - meanD[c] - xhat[base &+ c] * meanDH[c])
+            }
+        }
+    }
+}
+
+/// `body` with unchecked views of four per-channel arrays (the element-wise loops then
+/// vectorise: no bounds checks in them).
+@inline(__always)
+private func withChannelValues<T>(
+    _ a: [T], _ b: [T], _ c: [T], _ d: [T],
+    _ body: (UnsafeBufferPointer<T>, UnsafeBufferPointer<T>, UnsafeBufferPointer<T>, UnsafeBufferPointer<T>) -> Void
+) {
+    a.withUnsafeBufferPointer { a in
+        b.withUnsafeBufferPointer { b in
+            c.withUnsafeBufferPointer { c in d.withUnsafeBufferPointer { d in body(a, b, c, d) } }
+        }
+    }
+}
+
 /// Adds per-channel sums into a parameter gradient.
 func accumulateChannelSums<T: BLASScalar>(_ sums: [Double], into gradient: inout Tensor<T>) {
     gradient.withUnsafeMutableBufferPointer { g in
