@@ -12,6 +12,13 @@
 //   dx = (1/√(σ²+ε))·(d x̂ − mean(d x̂) − x̂·mean(d x̂·x̂)),
 //   dγ_c = Σ dy·x̂,   dβ_c = Σ dy   (sums over every element of channel c).
 // Sums accumulate in Double: a set can hold millions of elements.
+//
+// Float runs the C passes of CDiceKitKernels/normalization (dk_normalization.h): the `reference…`
+// Swift loops here, element by element in the same order, vectorised for the CPU (Swift's own
+// loops compile for baseline x86-64); the same bits (NormalizationKernelTests). Double runs the
+// Swift loops.
+
+internal import CDiceKitKernels
 
 /// Checks that `shape` is [N, spatial…, C] with the expected channel count; returns (N, S, C).
 func normalizationExtents(_ shape: [Int], channels: Int, layer: String) throws -> (Int, Int, Int) {
@@ -23,10 +30,24 @@ func normalizationExtents(_ shape: [Int], channels: Int, layer: String) throws -
     return (shape[0], spatial, channels)
 }
 
-/// Per-channel statistics over all rows of an [M, C] matrix: (mean, biased variance).
+/// Per-channel statistics over all rows of an [M, C] matrix: (mean, biased variance). Float runs
+/// dk_norm_moments_f32, the bits of `referenceChannelMoments`.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 func channelMoments<T: BLASScalar>(_ x: UnsafeBufferPointer<T>, rows: Int, channels: Int) -> (
+    mean: [Double], variance: [Double]
+) {
+    guard T.self == Float.self, rows > 0 else { return referenceChannelMoments(x, rows: rows, channels: channels) }
+    var mean = [Double](repeating: 0, count: channels)
+    var variance = [Double](repeating: 0, count: channels)
+    dk_norm_moments_f32(floats(x), rows, channels, &mean, &variance)
+    return (mean, variance)
+}
+
+/// `channelMoments` in Swift, the reference of the C kernel (and the Double form).
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+func referenceChannelMoments<T: BLASScalar>(_ x: UnsafeBufferPointer<T>, rows: Int, channels: Int) -> (
     mean: [Double], variance: [Double]
 ) {
     var mean = [Double](repeating: 0, count: channels)
@@ -58,6 +79,27 @@ func channelMoments<T: BLASScalar>(_ x: UnsafeBufferPointer<T>, rows: Int, chann
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 func normalizeRows<T: BLASScalar>(
+    _ x: UnsafeBufferPointer<T>, rows: Int, channels: Int,
+    shift: [T], scale: [T], gamma: [T], beta: [T], rectifies: Bool = false,
+    normalized: UnsafeMutableBufferPointer<T>, output: UnsafeMutableBufferPointer<T>
+) {
+    guard T.self == Float.self, rows > 0 else {
+        referenceNormalizeRows(
+            x, rows: rows, channels: channels, shift: shift, scale: scale, gamma: gamma, beta: beta,
+            rectifies: rectifies, normalized: normalized, output: output)
+        return
+    }
+    withChannelValues(shift, scale, gamma, beta) { shift, scale, gamma, beta in
+        dk_norm_normalize_f32(
+            floats(x), rows, channels, floats(shift), floats(scale), floats(gamma), floats(beta), rectifies ? 1 : 0,
+            mutableFloats(normalized), mutableFloats(output))
+    }
+}
+
+/// `normalizeRows` in Swift, the reference of the C kernel (and the Double form).
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+func referenceNormalizeRows<T: BLASScalar>(
     _ x: UnsafeBufferPointer<T>, rows: Int, channels: Int,
     shift: [T], scale: [T], gamma: [T], beta: [T], rectifies: Bool = false,
     normalized: UnsafeMutableBufferPointer<T>, output: UnsafeMutableBufferPointer<T>
@@ -97,10 +139,27 @@ private func normalizeRows<T: BLASScalar>(
     }
 }
 
-/// Per-channel Σ dy and Σ dy·x̂ over the rows of [M, C].
+/// Per-channel Σ dy and Σ dy·x̂ over the rows of [M, C]. Float runs dk_norm_gradient_sums_f32,
+/// the bits of `referenceChannelGradientSums`.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 func channelGradientSums<T: BLASScalar>(
+    _ dy: UnsafeBufferPointer<T>, _ xhat: UnsafeBufferPointer<T>,
+    rows: Int, channels: Int
+) -> (dBeta: [Double], dGamma: [Double]) {
+    guard T.self == Float.self, rows > 0 else {
+        return referenceChannelGradientSums(dy, xhat, rows: rows, channels: channels)
+    }
+    var dBeta = [Double](repeating: 0, count: channels)
+    var dGamma = [Double](repeating: 0, count: channels)
+    dk_norm_gradient_sums_f32(floats(dy), floats(xhat), rows, channels, &dBeta, &dGamma)
+    return (dBeta, dGamma)
+}
+
+/// `channelGradientSums` in Swift, the reference of the C kernel (and the Double form).
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+func referenceChannelGradientSums<T: BLASScalar>(
     _ dy: UnsafeBufferPointer<T>, _ xhat: UnsafeBufferPointer<T>,
     rows: Int, channels: Int
 ) -> (dBeta: [Double], dGamma: [Double]) {
@@ -225,9 +284,16 @@ func parallelChannelGradientSums<T: BLASScalar>(
 @_specialize(where T == Double)
 func batchNormInputGradientRows<T: BLASScalar>(
     _ dy: UnsafeBufferPointer<T>, _ xhat: UnsafeBufferPointer<T>, rows: Int, channels: Int,
-    scale: [T], gamma: [T], meanDy: [T], meanDyXhat: [T], into dx: UnsafeMutableBufferPointer<T>
+    scale: [T], gamma: [T], meanDy: [T], meanDyXhat: [T], into dx: UnsafeMutableBufferPointer<T>,
+    reference: Bool = false
 ) {
     withChannelValues(scale, gamma, meanDy, meanDyXhat) { scale, gamma, meanDy, meanDyXhat in
+        if T.self == Float.self, rows > 0, !reference {
+            dk_norm_batch_input_gradient_f32(
+                floats(dy), floats(xhat), rows, channels, floats(scale), floats(gamma), floats(meanDy),
+                floats(meanDyXhat), mutableFloats(dx))
+            return
+        }
         for r in 0..<rows {
             let base = r &* channels
             for c in 0..<channels {
@@ -244,9 +310,16 @@ func batchNormInputGradientRows<T: BLASScalar>(
 @_specialize(where T == Double)
 func groupNormInputGradientRows<T: BLASScalar>(
     _ dy: UnsafeBufferPointer<T>, _ xhat: UnsafeBufferPointer<T>, rows: Int, channels: Int,
-    scale: [T], gamma: [T], meanD: [T], meanDH: [T], into dx: UnsafeMutableBufferPointer<T>
+    scale: [T], gamma: [T], meanD: [T], meanDH: [T], into dx: UnsafeMutableBufferPointer<T>,
+    reference: Bool = false
 ) {
     withChannelValues(scale, gamma, meanD, meanDH) { scale, gamma, meanD, meanDH in
+        if T.self == Float.self, rows > 0, !reference {
+            dk_norm_group_input_gradient_f32(
+                floats(dy), floats(xhat), rows, channels, floats(scale), floats(gamma), floats(meanD),
+                floats(meanDH), mutableFloats(dx))
+            return
+        }
         for r in 0..<rows {
             let base = r &* channels
             for c in 0..<channels {
@@ -254,6 +327,18 @@ func groupNormInputGradientRows<T: BLASScalar>(
             }
         }
     }
+}
+
+/// A Float buffer's storage as the C kernels take it (precondition: T is Float, not empty).
+@inline(__always)
+private func floats<T>(_ buffer: UnsafeBufferPointer<T>) -> UnsafePointer<Float> {
+    UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: Float.self)
+}
+
+/// `floats` of a mutable buffer.
+@inline(__always)
+private func mutableFloats<T>(_ buffer: UnsafeMutableBufferPointer<T>) -> UnsafeMutablePointer<Float> {
+    UnsafeMutableRawPointer(buffer.baseAddress!).assumingMemoryBound(to: Float.self)
 }
 
 /// `body` with unchecked views of four per-channel arrays (the element-wise loops then

@@ -1,0 +1,33 @@
+// The normalisation layers' passes over channels-last rows [rows × channels] of Float
+// (Sources/DiceKit/NN/Normalization/NormalizationKernels.swift states the mathematics): the
+// per-channel moments and gradient sums in Double, the normalisation itself and the input
+// gradients. Each is the Swift reference's expression, element by element in the same order
+// (sums run over the rows in order, per channel; no contraction into FMA), so the results are
+// its bits; AVX-512 or baseline code, chosen at run time.
+#ifndef DK_NORMALIZATION_H
+#define DK_NORMALIZATION_H
+
+/// mean[c] = Σ_r x[r, c] / rows, then variance[c] = Σ_r (x[r, c] − mean[c])² / rows (Double;
+/// both overwritten). rows ≥ 1.
+void dk_norm_moments_f32(const float *x, long rows, long channels, double *mean, double *variance);
+
+/// dbeta[c] = Σ_r dy[r, c] and dgamma[c] = Σ_r dy[r, c]·xhat[r, c] (Double; both overwritten).
+void dk_norm_gradient_sums_f32(const float *dy, const float *xhat, long rows, long channels, double *dbeta,
+                               double *dgamma);
+
+/// xhat = (x − shift_c)·scale_c and y = γ_c·xhat + β_c, or with `rectifies` y = +0 where
+/// γ_c·xhat + β_c ≤ 0 (a NaN kept).
+void dk_norm_normalize_f32(const float *x, long rows, long channels, const float *shift, const float *scale,
+                           const float *gamma, const float *beta, int rectifies, float *xhat, float *y);
+
+/// BatchNorm's input gradient: dx = scale_c·γ_c·(dy − mean_dy_c − xhat·mean_dy_xhat_c).
+void dk_norm_batch_input_gradient_f32(const float *dy, const float *xhat, long rows, long channels,
+                                      const float *scale, const float *gamma, const float *mean_dy,
+                                      const float *mean_dy_xhat, float *dx);
+
+/// GroupNorm's input gradient: dx = scale_c·(γ_c·dy − mean_d_c − xhat·mean_dh_c).
+void dk_norm_group_input_gradient_f32(const float *dy, const float *xhat, long rows, long channels,
+                                      const float *scale, const float *gamma, const float *mean_d,
+                                      const float *mean_dh, float *dx);
+
+#endif

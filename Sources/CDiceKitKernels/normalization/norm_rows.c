@@ -1,0 +1,57 @@
+// The normalisation passes (dk_normalization.h), built twice from norm_rows_body.h (AVX-512 and
+// baseline) and chosen at run time. Swift compiles its loops for the baseline x86-64 target
+// (SSE2: two Doubles or four Floats per instruction); these run sixteen Floats or eight Doubles.
+// Contraction into FMA is off, so every product and sum rounds as in the Swift reference
+// (Sources/DiceKit/NN/Normalization/NormalizationKernels.swift): the same bits at every level.
+
+#include "dk_normalization.h"
+#include "dk_dispatch.h"
+
+#pragma clang fp contract(off)
+
+#define NR_NAME(name) nr_##name##_portable
+#include "norm_rows_body.h"
+#undef NR_NAME
+
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq"))), apply_to = function)
+#define NR_NAME(name) nr_##name##_avx512
+#include "norm_rows_body.h"
+#undef NR_NAME
+#pragma clang attribute pop
+
+void dk_norm_moments_f32(const float *x, long rows, long channels, double *mean, double *variance) {
+    if (dk_isa() >= DK_ISA_AVX512) nr_moments_avx512(x, rows, channels, mean, variance);
+    else nr_moments_portable(x, rows, channels, mean, variance);
+}
+
+void dk_norm_gradient_sums_f32(const float *dy, const float *xhat, long rows, long channels, double *dbeta,
+                               double *dgamma) {
+    if (dk_isa() >= DK_ISA_AVX512) nr_gradient_sums_avx512(dy, xhat, rows, channels, dbeta, dgamma);
+    else nr_gradient_sums_portable(dy, xhat, rows, channels, dbeta, dgamma);
+}
+
+void dk_norm_normalize_f32(const float *x, long rows, long channels, const float *shift, const float *scale,
+                           const float *gamma, const float *beta, int rectifies, float *xhat, float *y) {
+    if (dk_isa() >= DK_ISA_AVX512)
+        nr_normalize_avx512(x, rows, channels, shift, scale, gamma, beta, rectifies, xhat, y);
+    else
+        nr_normalize_portable(x, rows, channels, shift, scale, gamma, beta, rectifies, xhat, y);
+}
+
+void dk_norm_batch_input_gradient_f32(const float *dy, const float *xhat, long rows, long channels,
+                                      const float *scale, const float *gamma, const float *mean_dy,
+                                      const float *mean_dy_xhat, float *dx) {
+    if (dk_isa() >= DK_ISA_AVX512)
+        nr_batch_input_gradient_avx512(dy, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat, dx);
+    else
+        nr_batch_input_gradient_portable(dy, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat, dx);
+}
+
+void dk_norm_group_input_gradient_f32(const float *dy, const float *xhat, long rows, long channels,
+                                      const float *scale, const float *gamma, const float *mean_d,
+                                      const float *mean_dh, float *dx) {
+    if (dk_isa() >= DK_ISA_AVX512)
+        nr_group_input_gradient_avx512(dy, xhat, rows, channels, scale, gamma, mean_d, mean_dh, dx);
+    else
+        nr_group_input_gradient_portable(dy, xhat, rows, channels, scale, gamma, mean_d, mean_dh, dx);
+}

@@ -1,0 +1,120 @@
+// The normalisation layers' C passes (Sources/CDiceKitKernels/normalization) against their Swift
+// references (NormalizationKernels.swift), bit for bit, at every instruction set this CPU runs:
+// channel counts below, at and between the kernels' 16-channel blocks, one row and many, values
+// far from zero, signed zeros, and (for the rectifier) outputs on both sides of zero and NaN.
+
+import XCTest
+
+@testable import DiceKit
+
+final class NormalizationKernelTests: XCTestCase {
+    private let shapes = [(rows: 1, channels: 16), (37, 3), (300, 16), (129, 24), (64, 37), (50, 64)]
+
+    private func values(_ count: Int, seed: UInt64, mean: Double = 0.5) -> [Float] {
+        var generator = SeededGenerator(seed: seed)
+        var result = Tensor<Float>.normal([count], mean: Float(mean), standardDeviation: 2, generator: &generator)
+            .scalars
+        if count > 4 { (result[1], result[3]) = (-0.0, 0) }
+        return result
+    }
+
+    private func bits(_ values: [Float]) -> [UInt32] { values.map(\.bitPattern) }
+    private func bits(_ values: [Double]) -> [UInt64] { values.map(\.bitPattern) }
+
+    /// normalizeRows's signature: x, rows, channels, shift, scale, γ, β, rectifies, x̂, y.
+    private typealias NormalizePass = (
+        UnsafeBufferPointer<Float>, Int, Int, [Float], [Float], [Float], [Float], Bool,
+        UnsafeMutableBufferPointer<Float>, UnsafeMutableBufferPointer<Float>
+    ) -> Void
+
+    private func forEachLevel(_ body: (InstructionSet) throws -> Void) throws {
+        for isa in InstructionSet.available { try KernelDispatch.withInstructionSet(isa) { try body(isa) } }
+    }
+
+    func testMomentsAndGradientSumsAreTheReferenceBits() throws {
+        try forEachLevel { isa in
+            for (k, (rows, c)) in shapes.enumerated() {
+                let label = "\(isa), \(rows) × \(c)"
+                let x = values(rows * c, seed: UInt64(10 + k), mean: k == 2 ? 1e4 : 0.5)
+                let dy = values(rows * c, seed: UInt64(30 + k))
+                try x.withUnsafeBufferPointer { x in
+                    let kernel = channelMoments(x, rows: rows, channels: c)
+                    let reference = referenceChannelMoments(x, rows: rows, channels: c)
+                    XCTAssertEqual(bits(kernel.mean), bits(reference.mean), "mean, \(label)")
+                    XCTAssertEqual(bits(kernel.variance), bits(reference.variance), "variance, \(label)")
+                    if rows > 1 { XCTAssertGreaterThan(try XCTUnwrap(reference.variance.max()), 0, label) }
+                    dy.withUnsafeBufferPointer { dy in
+                        let sums = channelGradientSums(dy, x, rows: rows, channels: c)
+                        let expected = referenceChannelGradientSums(dy, x, rows: rows, channels: c)
+                        XCTAssertEqual(bits(sums.dBeta), bits(expected.dBeta), "Σdy, \(label)")
+                        XCTAssertEqual(bits(sums.dGamma), bits(expected.dGamma), "Σdy·x̂, \(label)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testRowPassesAreTheReferenceBits() throws {
+        try forEachLevel { isa in
+            for (k, (rows, c)) in shapes.enumerated() {
+                let x = values(rows * c, seed: UInt64(50 + k))
+                let dy = values(rows * c, seed: UInt64(70 + k))
+                var perChannel = (0..<6).map { values(c, seed: UInt64(90 + 10 * k + $0)) }
+                perChannel[1] = perChannel[1].map { abs($0) + 0.1 } // scales
+                if c > 2 { perChannel[3][2] = .nan } // a NaN β: the rectifier keeps it
+                let (shift, scale, gamma, beta, first, second) = (
+                    perChannel[0], perChannel[1], perChannel[2], perChannel[3], perChannel[4], perChannel[5]
+                )
+                for rectifies in [false, true] {
+                    let label = "\(isa), \(rows) × \(c), rectifies \(rectifies)"
+                    func run(_ pass: NormalizePass) -> (h: [Float], y: [Float]) {
+                        var (h, y) = ([Float](repeating: 1, count: x.count), [Float](repeating: 1, count: x.count))
+                        x.withUnsafeBufferPointer { x in
+                            h.withUnsafeMutableBufferPointer { h in
+                                y.withUnsafeMutableBufferPointer { y in
+                                    pass(
+                                        x, rows, c, shift, scale, gamma, beta, rectifies, h, y)
+                                }
+                            }
+                        }
+                        return (h, y)
+                    }
+                    let kernel = run {
+                        normalizeRows(
+                            $0, rows: $1, channels: $2, shift: $3, scale: $4, gamma: $5, beta: $6, rectifies: $7,
+                            normalized: $8, output: $9)
+                    }
+                    let reference = run {
+                        referenceNormalizeRows(
+                            $0, rows: $1, channels: $2, shift: $3, scale: $4, gamma: $5, beta: $6, rectifies: $7,
+                            normalized: $8, output: $9)
+                    }
+                    XCTAssertEqual(bits(kernel.h), bits(reference.h), "x̂, \(label)")
+                    XCTAssertEqual(bits(kernel.y), bits(reference.y), "y, \(label)")
+                    if rectifies { XCTAssertTrue(kernel.y.contains(0) && kernel.y.contains { $0 > 0 }, label) }
+                }
+                var outputs = [[Float]](repeating: [Float](repeating: 3, count: x.count), count: 4)
+                for (k, reference) in [false, true, false, true].enumerated() {
+                    x.withUnsafeBufferPointer { h in
+                        dy.withUnsafeBufferPointer { dy in
+                            outputs[k].withUnsafeMutableBufferPointer { dx in
+                                if k < 2 {
+                                    batchNormInputGradientRows(
+                                        dy, h, rows: rows, channels: c, scale: scale, gamma: gamma, meanDy: first,
+                                        meanDyXhat: second, into: dx, reference: reference)
+                                } else {
+                                    groupNormInputGradientRows(
+                                        dy, h, rows: rows, channels: c, scale: scale, gamma: gamma, meanD: first,
+                                        meanDH: second, into: dx, reference: reference)
+                                }
+                            }
+                        }
+                    }
+                }
+                XCTAssertEqual(bits(outputs[0]), bits(outputs[1]), "BatchNorm dx, \(isa), \(rows) × \(c)")
+                XCTAssertEqual(bits(outputs[2]), bits(outputs[3]), "GroupNorm dx, \(isa), \(rows) × \(c)")
+                XCTAssertNotEqual(bits(outputs[0]), bits(outputs[2]), "two different expressions")
+            }
+        }
+    }
+}
