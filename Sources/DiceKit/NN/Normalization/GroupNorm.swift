@@ -10,7 +10,7 @@
 // (`parallelChannelMoments`, `parallelChannelGradientSums`); the element-wise passes over
 // ranges of rows. The chunks depend on the shape alone, so the bits do not depend on the thread
 // count. (Before 2026-12-05 every pass ran on the calling thread; Benchmarks/AMD-Zen4.md,
-// "Normalisation on the worker pool".)
+// "Normalisation on the worker pool and in C".)
 
 /// Group normalisation for [batch, spatial…, channels] input: the C channels are split into G
 /// contiguous groups, and each (sample, group) is normalised over its spatial positions and
