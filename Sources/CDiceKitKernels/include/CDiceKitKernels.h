@@ -9,12 +9,13 @@
 //   dk_skeleton.h     the soft skeleton of clDice and its gradient (skeleton/)
 //   dk_activation.h   the rectifier's in-place passes (activation/, SSE2)
 //   dk_normalization.h  the normalisation layers' moments, sums and row passes (normalization/)
+//   dk_optimizer.h    the Adam update of a Float tensor (optimizer/)
 //   dk_dispatch.h     instruction-set detection, forcing and recording; the FP control word (platform/cpu_dispatch.c)
 //   dk_platform.h     CPUID, XCR0, loaded-symbol lookup, CPU affinity (platform/)
 //   dk_limits.h       sizes shared with the Swift callers
 // The shared polynomial exp/log live in math/ (internal). Internal to DiceKit: reached only
 // through Sources/DiceKit/Losses/DiceLoss+CKernels.swift, FocalLoss+Passes.swift and SoftSkeleton+CKernel.swift, Sources/DiceKit/NN/Activations.swift,
-// Sources/DiceKit/NN/Normalization/NormalizationKernels.swift,
+// Sources/DiceKit/NN/Normalization/NormalizationKernels.swift, Sources/DiceKit/NN/Optimizers/Adam.swift,
 // Sources/DiceKit/Convolution (PoolingKernels+Tiling.swift, DirectConvolution.swift,
 // BFloat16Convolution.swift, ConvEngine.swift), Sources/DiceKit/Linalg/BLASCoreGuard.swift and
 // Sources/DiceKit/Support (InstructionSet.swift, KernelDispatch.swift, CPUInfo+Detection.swift,
@@ -33,6 +34,7 @@
 #include "dk_skeleton.h"
 #include "dk_activation.h"
 #include "dk_normalization.h"
+#include "dk_optimizer.h"
 #include "dk_average.h"
 #include "dk_platform.h"
 

@@ -1,7 +1,11 @@
 // Adam (Kingma & Ba 2015) and AdamW (Loshchilov & Hutter 2019), exactly as PyTorch's
 // torch.optim.Adam / AdamW (amsgrad off): bias-corrected moments, ε added after the square
 // root of the corrected second moment; Adam adds L2 decay to the gradient, AdamW decays the
-// weights directly (decoupled).
+// weights directly (decoupled). Float updates run the C kernel of CDiceKitKernels/optimizer
+// (dk_optimizer.h): the Swift loop's operations in its order, vectorised; the same bits
+// (AdamKernelTests).
+
+internal import CDiceKitKernels
 
 /// Adam (PyTorch semantics). For each trainable parameter p with gradient g, at step t:
 /// ```
@@ -162,9 +166,51 @@ struct AdamConstants<T: BLASScalar> {
     let stepSize: T, root2: T, beta1: T, beta2: T, epsilon: T, decay: T, shrink: T
 }
 
+extension AdamConstants where T == Float {
+    /// The same constants for dk_adam_update_f32.
+    var kernelConstants: dk_adam_constants {
+        dk_adam_constants(
+            step_size: stepSize, root2: root2, beta1: beta1, beta2: beta2, epsilon: epsilon, decay: decay,
+            shrink: shrink)
+    }
+}
+
+/// One Adam step over a tensor's values `p`, with its gradient `g` and moments `m`, `v`, on the
+/// worker pool: Float runs dk_adam_update_f32 (the bits of `referenceAdamUpdate`, vectorised for
+/// the CPU), Double the Swift loop.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 func adamUpdate<T: BLASScalar>(
+    _ p: inout UnsafeMutableBufferPointer<T>, _ g: UnsafeBufferPointer<T>,
+    _ m: inout UnsafeMutableBufferPointer<T>, _ v: inout UnsafeMutableBufferPointer<T>,
+    _ k: AdamConstants<T>
+) {
+    guard T.self == Float.self, p.count > 0 else {
+        referenceAdamUpdate(&p, g, &m, &v, k)
+        return
+    }
+    var constants = unsafeBitCast(k, to: AdamConstants<Float>.self).kernelConstants
+    // Element-wise, so the split over the worker pool does not change a bit; each range writes
+    // its own elements.
+    let shared = TaskShared((p.baseAddress!, g.baseAddress!, m.baseAddress!, v.baseAddress!))
+    withUnsafePointer(to: &constants) { constants in
+        let kernel = TaskShared(constants)
+        WorkerPool.shared.forEachRange(p.count) { range in
+            let (pp, gp, mp, vp) = shared.buffers
+            func floats(_ pointer: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
+                UnsafeMutableRawPointer(pointer + range.lowerBound).assumingMemoryBound(to: Float.self)
+            }
+            dk_adam_update_f32(
+                floats(pp), UnsafeRawPointer(gp + range.lowerBound).assumingMemoryBound(to: Float.self), floats(mp),
+                floats(vp), range.count, kernel.buffers)
+        }
+    }
+}
+
+/// `adamUpdate` in Swift: the reference of the C kernel, and the Double form.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+func referenceAdamUpdate<T: BLASScalar>(
     _ p: inout UnsafeMutableBufferPointer<T>, _ g: UnsafeBufferPointer<T>,
     _ m: inout UnsafeMutableBufferPointer<T>, _ v: inout UnsafeMutableBufferPointer<T>,
     _ k: AdamConstants<T>
