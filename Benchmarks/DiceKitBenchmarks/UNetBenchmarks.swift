@@ -101,7 +101,8 @@ let unetBenchmarks: [Benchmark] = [
     Benchmark(key: "weight_average_b16_d4") { context in
         // The reference U-Net's weights (1.94 M values): one update of the average, and one Adam
         // step on gradients of ones, for scale; Scripts/bench_weight_average_torch.py times
-        // PyTorch's AveragedModel and Adam on the same tensors.
+        // PyTorch's AveragedModel and Adam on the same tensors. Also the gradient-norm clipping
+        // every training step makes (`dicekit train --clip`, default 12), here without scaling.
         let model = try UNet<Float>(UNetConfiguration(inputChannels: 3, classes: 2, baseWidth: 16, depth: 4), seed: 0)
         let average = try WeightAverage(WeightAveraging(decay: 0.999), of: model.parameters)
         average.update(from: model.parameters) // the first update copies
@@ -113,10 +114,16 @@ let unetBenchmarks: [Benchmark] = [
         for p in model.parameters.trainable { p.gradient = p.value.map { _ in 1 } }
         let optimizer = try Adam<Float>(learningRate: 1e-6)
         let adam = context.time(warmup: 2, repetitions: 20) { optimizer.step(model.parameters.trainable) }
+        var norm = 0.0
+        let clip = try context.time(warmup: 2, repetitions: 20) {
+            norm += try clipGradientNorm(model.parameters.trainable, maxNorm: 1e30)
+        }
+        if norm.isNaN { printErr("weight_average_b16_d4: NaN norm") }
         let values = model.parameters.all.reduce(0) { $0 + $1.value.count }
         return [
             Metric(key: "weight_average_b16_d4_update_ms", value: update * 1e3, unit: "ms"),
             Metric(key: "weight_average_b16_d4_adam_step_ms", value: adam * 1e3, unit: "ms"),
+            Metric(key: "weight_average_b16_d4_clip_norm_ms", value: clip * 1e3, unit: "ms"),
             Metric(key: "weight_average_b16_d4_swa_update_ms", value: equalUpdate * 1e3, unit: "ms"),
             Metric(
                 key: "weight_average_b16_d4_update_gb_per_s", value: Double(values * 4 * 3) / update / 1e9,

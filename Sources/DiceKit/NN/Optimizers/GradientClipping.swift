@@ -1,12 +1,17 @@
 // Gradient-norm clipping over all parameters together, as torch.nn.utils.clip_grad_norm_.
 
+internal import CDiceKitKernels
+
 /// Scales every trainable parameter's gradient so that their global L2 norm is at most
 /// `maxNorm`, and returns the norm before clipping (PyTorch's `clip_grad_norm_`):
 /// ```
 /// total = √(Σ_p ‖g_p‖²),   g_p ← g_p · min(1, maxNorm/(total + 1e-6))
 /// ```
 /// A non-finite total (a NaN or ∞ gradient) is returned as is and the gradients are scaled by
-/// a NaN factor, as PyTorch does; check the returned norm to skip such a step.
+/// a NaN factor, as PyTorch does; check the returned norm to skip such a step. The squares sum
+/// in Double, parameter after parameter; within a Float gradient over 16 interleaved partial sums
+/// (dk_sum_squares_f32: a fixed order, the same bits on every CPU and thread count), within a
+/// Double one in element order.
 ///
 /// - Throws: `DiceKitError.invalidOption` unless maxNorm > 0 (as the optimisers do for theirs).
 @discardableResult
@@ -17,7 +22,11 @@ public func clipGradientNorm<Scalar: BLASScalar>(_ parameters: [Parameter<Scalar
     var squares = 0.0
     for parameter in parameters where parameter.isTrainable {
         parameter.gradient.withUnsafeBufferPointer { g in
-            for x in g { squares += Double(x) * Double(x) }
+            if Scalar.self == Float.self, let base = g.baseAddress {
+                squares += dk_sum_squares_f32(UnsafeRawPointer(base).assumingMemoryBound(to: Float.self), g.count)
+            } else {
+                for x in g { squares += Double(x) * Double(x) }
+            }
         }
     }
     let total = squares.squareRoot()
