@@ -105,19 +105,19 @@ func referenceNormalizeRows<T: BLASScalar>(
     normalized: UnsafeMutableBufferPointer<T>, output: UnsafeMutableBufferPointer<T>
 ) {
     guard !rectifies else {
-        normalizeRows(
+        referenceNormalizeRows(
             x, rows: rows, channels: channels, shift: shift, scale: scale, gamma: gamma, beta: beta,
             normalized: normalized, output: output, { $0 <= 0 ? 0 : $0 })
         return
     }
-    normalizeRows(
+    referenceNormalizeRows(
         x, rows: rows, channels: channels, shift: shift, scale: scale, gamma: gamma, beta: beta,
         normalized: normalized, output: output, { $0 })
 }
 
-/// `normalizeRows` with `activation` applied to y (inlined into each caller's loop).
+/// `referenceNormalizeRows` with `activation` applied to y (inlined into each caller's loop).
 @inline(__always)
-private func normalizeRows<T: BLASScalar>(
+private func referenceNormalizeRows<T: BLASScalar>(
     _ x: UnsafeBufferPointer<T>, rows: Int, channels: Int, shift: [T], scale: [T], gamma: [T], beta: [T],
     normalized: UnsafeMutableBufferPointer<T>, output: UnsafeMutableBufferPointer<T>, _ activation: (T) -> T
 ) {

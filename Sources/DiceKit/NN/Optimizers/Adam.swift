@@ -3,7 +3,7 @@
 // root of the corrected second moment; Adam adds L2 decay to the gradient, AdamW decays the
 // weights directly (decoupled). Float updates run the C kernel of CDiceKitKernels/optimizer
 // (dk_optimizer.h): the Swift loop's operations in its order, vectorised; the same bits
-// (AdamKernelTests).
+// (OptimizerKernelTests).
 
 internal import CDiceKitKernels
 
@@ -189,11 +189,11 @@ func adamUpdate<T: BLASScalar>(
         referenceAdamUpdate(&p, g, &m, &v, k)
         return
     }
-    var constants = unsafeBitCast(k, to: AdamConstants<Float>.self).kernelConstants
+    let constants = unsafeBitCast(k, to: AdamConstants<Float>.self).kernelConstants
     // Element-wise, so the split over the worker pool does not change a bit; each range writes
     // its own elements.
     let shared = TaskShared((p.baseAddress!, g.baseAddress!, m.baseAddress!, v.baseAddress!))
-    withUnsafePointer(to: &constants) { constants in
+    withUnsafePointer(to: constants) { constants in
         let kernel = TaskShared(constants)
         WorkerPool.shared.forEachRange(p.count) { range in
             let (pp, gp, mp, vp) = shared.buffers
