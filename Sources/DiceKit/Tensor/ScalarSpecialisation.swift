@@ -31,3 +31,22 @@ extension Array where Element: BLASScalar {
         return unsafeBitCast(self, to: [U].self)
     }
 }
+
+extension UnsafePointer where Pointee: BLASScalar {
+    /// The same address as `UnsafePointer<U>` (a C kernel's Float argument); `U` must be
+    /// `Pointee` (checked).
+    @inline(__always)
+    func reinterpreted<U: BLASScalar>(as _: U.Type = U.self) -> UnsafePointer<U> {
+        precondition(Pointee.self == U.self, "reinterpreted: \(Pointee.self) is not \(U.self)")
+        return UnsafeRawPointer(self).assumingMemoryBound(to: U.self)
+    }
+}
+
+extension UnsafeMutablePointer where Pointee: BLASScalar {
+    /// The same address as `UnsafeMutablePointer<U>`; `U` must be `Pointee` (checked).
+    @inline(__always)
+    func reinterpreted<U: BLASScalar>(as _: U.Type = U.self) -> UnsafeMutablePointer<U> {
+        precondition(Pointee.self == U.self, "reinterpreted: \(Pointee.self) is not \(U.self)")
+        return UnsafeMutableRawPointer(self).assumingMemoryBound(to: U.self)
+    }
+}

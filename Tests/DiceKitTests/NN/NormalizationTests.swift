@@ -68,19 +68,6 @@ final class NormalizationTests: XCTestCase {
         let gradient = Tensor<Double>.normal(input.shape, generator: &generator)
         let gamma = (0..<c).map { 0.5 + Double($0) / 8 }
         let beta = (0..<c).map { Double($0) / 4 - 2 }
-        func run(_ threads: Int) throws -> (y: [Float], dx: [Float], dGamma: [Float]) {
-            let original = Parallelism.threadCount
-            defer { Parallelism.threadCount = original }
-            Parallelism.threadCount = threads
-            let norm = try BatchNorm<Float>(channels: c)
-            norm.weight.value = try Tensor(shape: [c], scalars: gamma.map { Float($0) })
-            norm.bias.value = try Tensor(shape: [c], scalars: beta.map { Float($0) })
-            let y = try norm.forward(
-                try Tensor(shape: input.shape, scalars: input.scalars.map { Float($0) }), mode: .training)
-            let dy = try Tensor(shape: gradient.shape, scalars: gradient.scalars.map { Float($0) })
-            let dx = try XCTUnwrap(try norm.backward(dy))
-            return (y.scalars, dx.scalars, norm.weight.gradient.scalars)
-        }
         // The definition: x̂ = (x − μ)/√(σ² + ε), y = γx̂ + β, dx = (γ/√(σ² + ε))·(dy − mean(dy) − x̂·mean(dy·x̂)).
         let (x, dy) = (input.scalars, gradient.scalars)
         var (mean, variance) = ([Double](repeating: 0, count: c), [Double](repeating: 0, count: c))
@@ -98,15 +85,34 @@ final class NormalizationTests: XCTestCase {
             let k = i % c
             return gamma[k] * inverse[k] * (dy[i] - meanDy[k] - xhat[i] * meanDyXhat[k])
         }
-        try checkSplit(run, y: y, dx: dx, dGamma: meanDyXhat.map { $0 * Double(rows) })
+        try checkSplit(
+            {
+                let norm = try BatchNorm<Float>(channels: c)
+                return (norm, norm.weight, norm.bias)
+            }, input: input,
+            gradient: gradient, gamma: gamma, beta: beta, y: y, dx: dx, dGamma: meanDyXhat.map { $0 * Double(rows) })
     }
 
-    /// `run` with 1 and 3 threads gives the same bits, within Float rounding (10⁻⁵ relative, 10⁻⁴
-    /// for the summed dγ) of the definition's y, dx and dγ evaluated in Double.
+    /// A training forward and backward pass of the layer `make` returns (with its γ and β set to
+    /// `gamma` and `beta`) on `input` and `gradient` in Float, with 1 and 3 threads: the same bits,
+    /// within Float rounding (10⁻⁵ relative, 10⁻⁴ for the summed dγ) of the definition's y, dx and
+    /// dγ evaluated in Double.
     private func checkSplit(
-        _ run: (Int) throws -> (y: [Float], dx: [Float], dGamma: [Float]), y: [Double], dx: [Double],
+        _ make: () throws -> (norm: any Layer<Float>, weight: Parameter<Float>, bias: Parameter<Float>),
+        input: Tensor<Double>, gradient: Tensor<Double>, gamma: [Double], beta: [Double], y: [Double], dx: [Double],
         dGamma: [Double], file: StaticString = #filePath, line: UInt = #line
     ) throws {
+        func run(_ threads: Int) throws -> (y: [Float], dx: [Float], dGamma: [Float]) {
+            let original = Parallelism.threadCount
+            defer { Parallelism.threadCount = original }
+            Parallelism.threadCount = threads
+            let (norm, weight, bias) = try make()
+            weight.value = try Tensor(shape: [gamma.count], scalars: gamma.map { Float($0) })
+            bias.value = try Tensor(shape: [beta.count], scalars: beta.map { Float($0) })
+            let y = try norm.forward(input.converted(to: Float.self), mode: .training)
+            let dx = try XCTUnwrap(try norm.backward(gradient.converted(to: Float.self)), file: file, line: line)
+            return (y.scalars, dx.scalars, weight.gradient.scalars)
+        }
         let one = try run(1)
         let three = try run(3)
         XCTAssertEqual(one.y, three.y, file: file, line: line)
@@ -218,17 +224,6 @@ final class NormalizationTests: XCTestCase {
         let gradient = Tensor<Double>.normal(input.shape, generator: &generator)
         let gamma = (0..<c).map { 0.5 + Double($0) / 8 }
         let beta = (0..<c).map { Double($0) / 4 - 2 }
-        func run(_ threads: Int) throws -> (y: [Float], dx: [Float], dGamma: [Float]) {
-            let original = Parallelism.threadCount
-            defer { Parallelism.threadCount = original }
-            Parallelism.threadCount = threads
-            let norm = try GroupNorm<Float>(groups: groups, channels: c)
-            norm.weight!.value = try Tensor(shape: [c], scalars: gamma.map { Float($0) })
-            norm.bias!.value = try Tensor(shape: [c], scalars: beta.map { Float($0) })
-            let y = try norm.forward(input.converted(to: Float.self), mode: .training)
-            let dx = try XCTUnwrap(try norm.backward(gradient.converted(to: Float.self)))
-            return (y.scalars, dx.scalars, norm.weight!.gradient.scalars)
-        }
         // The definition, per (sample, group) of K = S·width elements: x̂ = (x − μ)/√(σ² + ε),
         // y = γx̂ + β, dx = (1/√(σ² + ε))·(γdy − mean(γdy) − x̂·mean(γdy·x̂)), dγ = Σ dy·x̂.
         let (x, dy) = (input.scalars, gradient.scalars)
@@ -255,7 +250,12 @@ final class NormalizationTests: XCTestCase {
                 }
             }
         }
-        try checkSplit(run, y: y, dx: dx, dGamma: dGamma)
+        try checkSplit(
+            {
+                let norm = try GroupNorm<Float>(groups: groups, channels: c)
+                return (norm, norm.weight!, norm.bias!)
+            },
+            input: input, gradient: gradient, gamma: gamma, beta: beta, y: y, dx: dx, dGamma: dGamma)
     }
 
     func testBatchNormRunningStatisticsFollowPyTorch() throws {

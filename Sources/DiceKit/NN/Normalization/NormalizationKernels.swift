@@ -331,14 +331,14 @@ func groupNormInputGradientRows<T: BLASScalar>(
 
 /// A Float buffer's storage as the C kernels take it (precondition: T is Float, not empty).
 @inline(__always)
-private func floats<T>(_ buffer: UnsafeBufferPointer<T>) -> UnsafePointer<Float> {
-    UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: Float.self)
+private func floats<T: BLASScalar>(_ buffer: UnsafeBufferPointer<T>) -> UnsafePointer<Float> {
+    buffer.baseAddress!.reinterpreted()
 }
 
 /// `floats` of a mutable buffer.
 @inline(__always)
-private func mutableFloats<T>(_ buffer: UnsafeMutableBufferPointer<T>) -> UnsafeMutablePointer<Float> {
-    UnsafeMutableRawPointer(buffer.baseAddress!).assumingMemoryBound(to: Float.self)
+private func mutableFloats<T: BLASScalar>(_ buffer: UnsafeMutableBufferPointer<T>) -> UnsafeMutablePointer<Float> {
+    buffer.baseAddress!.reinterpreted()
 }
 
 /// `body` with unchecked views of four per-channel arrays (the element-wise loops then

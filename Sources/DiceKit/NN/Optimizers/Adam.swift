@@ -197,12 +197,10 @@ func adamUpdate<T: BLASScalar>(
         let kernel = TaskShared(constants)
         WorkerPool.shared.forEachRange(p.count) { range in
             let (pp, gp, mp, vp) = shared.buffers
-            func floats(_ pointer: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
-                UnsafeMutableRawPointer(pointer + range.lowerBound).assumingMemoryBound(to: Float.self)
-            }
+            let first = range.lowerBound
             dk_adam_update_f32(
-                floats(pp), UnsafeRawPointer(gp + range.lowerBound).assumingMemoryBound(to: Float.self), floats(mp),
-                floats(vp), range.count, kernel.buffers)
+                (pp + first).reinterpreted(), (gp + first).reinterpreted(), (mp + first).reinterpreted(),
+                (vp + first).reinterpreted(), range.count, kernel.buffers)
         }
     }
 }

@@ -23,7 +23,7 @@ public func clipGradientNorm<Scalar: BLASScalar>(_ parameters: [Parameter<Scalar
     for parameter in parameters where parameter.isTrainable {
         parameter.gradient.withUnsafeBufferPointer { g in
             if Scalar.self == Float.self, let base = g.baseAddress {
-                squares += dk_sum_squares_f32(UnsafeRawPointer(base).assumingMemoryBound(to: Float.self), g.count)
+                squares += dk_sum_squares_f32(base.reinterpreted(), g.count)
             } else {
                 for x in g { squares += Double(x) * Double(x) }
             }
