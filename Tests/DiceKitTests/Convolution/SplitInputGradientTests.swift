@@ -43,11 +43,13 @@ final class SplitInputGradientTests: XCTestCase {
         XCTAssertEqual(layer.bias.gradient, biasGradient, file: file, line: line)
     }
 
-    /// The stores write the parts: 64 input channels (two halves of 32), batch of 3, odd width.
+    /// The stores write the parts: 64 input channels (two halves of 32), batch of 3, odd width;
+    /// 32 input channels (two halves of 16), whose gradient has 32 output channels per position.
     func testBFloat16KernelsWriteTheParts() throws {
         try XCTSkipUnless(ComputePrecision.bfloat16Available, "no AVX512-BF16: bfloat16 runs in Float here")
         BFloat16Arithmetic.force(.dotProducts)
         try check(precision: .bfloat16, input: [3, 6, 7, 64], cout: 32, inKernels: true, seed: 9300)
+        try check(precision: .bfloat16, input: [2, 5, 7, 32], cout: 16, inKernels: true, seed: 9305)
         try check(precision: .bfloat16, input: [2, 5, 5, 128], cout: 48, inKernels: true, seed: 9310)
     }
 

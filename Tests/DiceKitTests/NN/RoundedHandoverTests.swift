@@ -2,9 +2,10 @@
 // rounding, stored by the kernels (Convolution/RoundedForward.swift, SequentialLayer's evaluation
 // mode): the stored bits are those of rounding the Float output, and a chain of convolutions gives
 // the same bits as the convolutions run one at a time with Float tensors between them. On the
-// dot-product kernels (16 output channels on the quad kernel, 80 on the 64- and 16-channel tiles)
-// and on the tile arithmetic (its software model where the CPU has no AMX), with batches that take
-// both work splits (whole samples per worker, and (sample, chunk) tasks).
+// dot-product kernels (16 output channels on the quad kernel, 32 on the pair kernel, 80 on the
+// 64- and 16-channel tiles) and on the tile arithmetic (its software model where the CPU has no
+// AMX), with batches that take both work splits (whole samples per worker, and (sample, chunk)
+// tasks).
 
 import XCTest
 
@@ -28,7 +29,7 @@ final class RoundedHandoverTests: XCTestCase {
     func testStoredRoundingIsTheFloatOutputsRounding() throws {
         for arithmetic: BFloat16Arithmetic in [.dotProducts, .tiles] {
             try BFloat16Arithmetic.with(arithmetic) {
-                for (cout, batch) in [(16, 4), (80, 1)] {
+                for (cout, batch) in [(16, 4), (32, 2), (80, 1)] {
                     let first = try convolution(32, cout, seed: 10)
                     let next = try convolution(cout, 16, seed: 20)
                     let x = randomTensor([batch, 7, 9, 32], seed: 30).converted(to: Float.self)
