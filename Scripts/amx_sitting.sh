@@ -24,7 +24,7 @@
 #   7. the U-Net keys against ../shared/reference/bench_torch.py (PyTorch float32 and autocast),
 #      alternated three times, with sgemm as the machine's baseline; the 3-D U-Net keys against
 #      Scripts/bench_unet3d_torch.py (the same network in PyTorch, float32 and autocast) likewise
-#   8. a perf profile of the base-32 bf16 step: which kernels and copies take its time
+#   8. a perf profile of base-32 bf16 training steps: which kernels and copies take their time
 # Step 3 also reads the tile unit's measured rate (tdpbf16ps in the kernels' 2 × 2 blocks), and
 # step 6 gives each convolution's forward and weight-gradient figures as a share of it.
 set -euo pipefail
@@ -125,10 +125,13 @@ else
     grep -E '^unet3d' "$OUT/7-torch-3d.log" | tail -4 >&2 || true
 fi
 
-# 8. Where the base-32 bf16 step's time goes: the functions above 1 % of a perf profile.
+# 8. Where the base-32 bf16 step's time goes: the functions above 1 % of a perf profile of a
+# short training run (the reference U-Net: no normalisation; not the bench, whose baselines,
+# sgemm among them, would take a sixth of the samples).
 if ! command -v perf >/dev/null 2>&1; then
     note "no perf on this machine: no profile of the step (apt-get install linux-perf)"
-elif ! perf record -g -o "$OUT/8-perf.data" "$BENCH" --filter unet_b32_d4_n8_128_bf16 >"$OUT/8-profile.log" 2>&1; then
+elif ! perf record -g -o "$OUT/8-perf.data" "$DICEKIT" train --precision bf16 --norm none --base 32 --size 128 \
+    --count 80 --batch-size 8 --epochs 2 --val-fraction 0.1 --no-augment --out "$OUT/8-run" >"$OUT/8-profile.log" 2>&1; then
     note "perf record failed (perf_event_paranoid?): $OUT/8-profile.log"
 else
     perf report -i "$OUT/8-perf.data" --no-children --percent-limit 1 --stdio 2>/dev/null |
