@@ -303,13 +303,18 @@ DKB512 static inline __attribute__((always_inline)) void store_output(const dk_c
 }
 
 /// MR valid output positions from q × NV·16 output channels from `co`, one row pointer each.
+/// A scattered output (dk_conv_geometry.ud/uh/uw: an up-sampling) is stored where each vector
+/// belongs, with the bias added after the sum, as the lowered path's scatter adds its fill
+/// (ExactTiling.swift): the same bits as that path.
 DKB512 static inline __attribute__((always_inline))
 void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias, void *y,
                   long q, dk_conv_position at, long end, int co, const int MR, const int NV) {
     __m512 acc[28];
     const long pairs = (long)g->kw * g->cin / 2, cout = g->cout;
+    const int scatters = dk_conv_scatters(g);
     DK_UNROLL for (int i = 0; i < MR; i++)
-        DK_UNROLL for (int j = 0; j < NV; j++) acc[i * NV + j] = bias ? _mm512_loadu_ps(bias + co + 16 * j) : _mm512_setzero_ps();
+        DK_UNROLL for (int j = 0; j < NV; j++)
+            acc[i * NV + j] = bias && !scatters ? _mm512_loadu_ps(bias + co + 16 * j) : _mm512_setzero_ps();
     // Row pointers stepped along the grid from q's coordinates `at` (no division per row: at 16
     // channels they cost as much as the products; dk_conv_tile_offsets).
     const uint16_t *rows[16];
@@ -332,6 +337,19 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
                 DK_UNROLL for (int j = 0; j < NV; j++) acc[i * NV + j] = _mm512_dpbf16_ps(acc[i * NV + j], av, bv[j]);
             }
         }
+    }
+    if (scatters) {
+        long out[16], column[4];
+        dk_conv_output_offsets(g, at, q, end, out, MR);
+        DK_UNROLL for (int j = 0; j < NV; j++) column[j] = dk_conv_output_column(g, co + 16 * j);
+        DK_UNROLL for (int i = 0; i < MR; i++) {
+            if (q + i >= end) break;
+            DK_UNROLL for (int j = 0; j < NV; j++) {
+                const __m512 v = acc[i * NV + j];
+                store_output(g, y, out[i] + column[j], bias ? _mm512_add_ps(_mm512_loadu_ps(bias + co + 16 * j), v) : v);
+            }
+        }
+        return;
     }
     DK_UNROLL for (int i = 0; i < MR; i++) {
         if (q + i >= end) break;

@@ -166,7 +166,7 @@ extension ConvGeometry {
     /// the sample reads it; with fewer, the batch is rounded whole and (sample, chunk) tasks are
     /// dealt out (`bfloat16ForwardTasks`). Every output element is the same sum either way.
     /// `y` holds Floats, or bfloat16 bits with `g.round_output`; its samples `outputSampleBytes` apart.
-    private func bfloat16Forward(
+    func bfloat16Forward(
         _ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<UInt16>, bias: UnsafePointer<Float>?,
         y: UnsafeMutableRawPointer, outputSampleBytes: Int, workers: Int, tiles: Bool
     ) {

@@ -7,7 +7,10 @@
 // (kd·kh·kw·C, C the x-space channels) and Co = the y-space channels:
 //
 //   transposed forward   col[P × K] = dy₁₆[P × Co] · W₁₆ᵀ[Co × K], stored once per x pixel with
-//                        the bias (scatterTiles), the lowered input-gradient pass
+//                        the bias (scatterTiles), the lowered input-gradient pass; on the dot
+//                        products with C a multiple of 16, one 1×1 pass over dy's grid whose
+//                        stores scatter (dk_conv_geometry.ud/uh/uw) and add the bias after the
+//                        sum: the same bits, with no Float tile between
 //   transposed backward  y[P × Co]  = col(x)₁₆[P × K] · W₁₆[K × Co]        (its input gradient)
 //                        dW[K × Co] = Σ col(x)₁₆ᵀ · dy₁₆, over pairs of rows (its weight gradient)
 //
@@ -17,7 +20,8 @@
 //
 // Work split: chunks of rows whose bfloat16 copies (about 128 KiB) stay in cache while the
 // kernels read them, sized from the geometry. The forward's chunks are dealt to the workers and
-// write disjoint x pixels. The backward's chunks are grouped into min(4, chunks) partial weight
+// write disjoint x pixels (the scattered pass's (sample, chunk) tasks: those of every bfloat16
+// forward pass, `bfloat16Forward`). The backward's chunks are grouped into min(4, chunks) partial weight
 // gradients over fixed runs of chunks, added in order at the end; or, where those partials
 // would move more bytes than the rows (a large kernel over few rows: the deepest up-samplings),
 // the chunks only pack their rows and the weight gradient runs once over the whole batch, in
@@ -45,9 +49,16 @@ extension ConvGeometry {
     func runBFloat16Tiling(_ pass: LoweredPass<Float>, settings: ConvolutionSettings, tiles: Bool = false) {
         let workers = Swift.max(1, settings.workers ?? Parallelism.threadCount)
         if let dx = pass.dx, let dy = pass.dy {
-            bfloat16TilingForward(
-                weight: pass.weight, cache: pass.bfloat16Weights ?? BFloat16WeightCache(), dy: dy,
-                fill: pass.dxFill, dx: dx, workers: workers, tiles: tiles)
+            let cache = pass.bfloat16Weights ?? BFloat16WeightCache()
+            if !tiles && inChannels % 16 == 0 {
+                bfloat16ScatteredForward(
+                    weight: pass.weight, cache: cache, dy: dy, fill: pass.dxFill, dx: dx, settings: settings,
+                    workers: workers)
+            } else {
+                bfloat16TilingForward(
+                    weight: pass.weight, cache: cache, dy: dy, fill: pass.dxFill, dx: dx, workers: workers,
+                    tiles: tiles)
+            }
         } else if let x = pass.x, let dy = pass.dy {
             bfloat16TilingBackward(pass, x: x, dy: dy, workers: workers, tiles: tiles)
         }
@@ -102,6 +113,49 @@ extension ConvGeometry {
         }
     }
 
+    /// The packing of Wᵀ [Co × K] that the transposed forward pass reads, as `cache` keeps it:
+    /// row pairs, the flipped packing of W [K × Co] read as a one-tap kernel.
+    private func transposedRowsPacking(
+        weight: UnsafePointer<Float>, cache: BFloat16WeightCache, workers: Int, tiles: Bool
+    ) -> [UInt16] {
+        var wg = rowGeometry(rows: 1, cin: patch, cout: outChannels)
+        let packing = BFloat16WeightCache.Packing.transposedRows(tiles: tiles)
+        return cache.packed(packing, count: patch * outChannels) {
+            packing.pack(&wg, weight, into: $0, workers: workers)
+        }
+    }
+
+    /// dx = fill + the transposed convolution of dy on the dot-product kernels with a scattered
+    /// output (dk_conv_geometry.ud/uh/uw, as the Float pass of DirectUpsampling.swift): a 1×1
+    /// forward pass over dy's grid with Co input and K output columns, whose stores put each
+    /// 16-channel vector at its x pixel and add the fill after the sum, as `scatterTiles` does:
+    /// the same bits as the chunked path below, without its Float tile. dy is rounded into the
+    /// padded copies of `bfloat16Forward`, which deals (sample, chunk) tasks to every worker
+    /// however few rows there are. The x-space channels are a multiple of 16.
+    private func bfloat16ScatteredForward(
+        weight: UnsafePointer<Float>, cache: BFloat16WeightCache, dy: UnsafePointer<Float>,
+        fill: UnsafePointer<Float>?, dx: UnsafeMutablePointer<Float>, settings: ConvolutionSettings, workers: Int
+    ) {
+        var padded = PaddedSource(
+            source: dy, batch: batch, inner: output, channels: outChannels, before: [0, 0, 0], after: [0, 0, 0],
+            kernelWidth: 1)
+        padded.limitWholeSamples(settings, workers: workers, elementSize: MemoryLayout<UInt16>.size)
+        var g = dk_conv_geometry(
+            hp: output[1], wp: output[2], output: output, kernel: [1, 1, 1], cin: outChannels, cout: patch)
+        g.weight_block = ConvBlocking.current.weightBlock
+        (g.ud, g.uh, g.uw) = (Int32(kernel[0]), Int32(kernel[1]), Int32(kernel[2]))
+        let bias = scatteredFill(fill)
+        let packed = transposedRowsPacking(weight: weight, cache: cache, workers: workers, tiles: false)
+        packed.withUnsafeBufferPointer { wp in
+            withOptionalPointer(bias) { bias in
+                bfloat16Forward(
+                    g, padded: padded, weight: wp.baseAddress!, bias: bias, y: UnsafeMutableRawPointer(dx),
+                    outputSampleBytes: inputPixels * inChannels * MemoryLayout<Float>.size, workers: workers,
+                    tiles: false)
+            }
+        }
+    }
+
     /// dx = fill + the transposed convolution of dy, chunk by chunk: each chunk's dy rows rounded,
     /// multiplied by the packed Wᵀ into a Float tile, and stored once per x pixel. The packing is
     /// the one `cache` keeps (made on the first call with this kernel: inference and validation
@@ -111,12 +165,7 @@ extension ConvGeometry {
         fill: UnsafePointer<Float>?, dx: UnsafeMutablePointer<Float>, workers: Int, tiles: Bool
     ) {
         let (patch, outChannels, total) = (self.patch, self.outChannels, outputRows)
-        // Wᵀ [Co × K] as row pairs: the flipped packing of W [K × Co] read as a one-tap kernel.
-        var wg = rowGeometry(rows: 1, cin: patch, cout: outChannels)
-        let packing = BFloat16WeightCache.Packing.transposedRows(tiles: tiles)
-        let packed = cache.packed(packing, count: patch * outChannels) {
-            packing.pack(&wg, weight, into: $0, workers: workers)
-        }
+        let packed = transposedRowsPacking(weight: weight, cache: cache, workers: workers, tiles: tiles)
         let chunk = tilingChunk
         let chunks = (total + chunk - 1) / chunk
         let count = Swift.min(workers, chunks)

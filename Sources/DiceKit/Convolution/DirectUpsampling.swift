@@ -49,10 +49,7 @@ extension ConvGeometry {
                 }
             }
         }
-        // The fill of each x channel, repeated for every (a, b, c) column group.
-        let bias = fill.map { fill in
-            Tensor<Float>(uncheckedShape: [columns], storage: (0..<columns).map { fill[$0 % inChannels] })
-        }
+        let bias = scatteredFill(fill)
         Self.withDirectPacking(cache, .scattered(rounded: roundsOperands), count: rows * columns, make: make) {
             packed in
             withOptionalPointer(bias) { bias in

@@ -17,6 +17,12 @@ extension ConvGeometry {
             && (0..<3).allSatisfy({ input[$0] == output[$0] * stride[$0] })
     }
 
+    /// The bias of a scattered-output pass (the direct kernels' up-sampling, whose columns are
+    /// (a, b, c, channel)): the fill of each x channel repeated for every (a, b, c) column group.
+    func scatteredFill(_ fill: UnsafePointer<Float>?) -> Tensor<Float>? {
+        fill.map { fill in Tensor<Float>(uncheckedShape: [patch], storage: (0..<patch).map { fill[$0 % inChannels] }) }
+    }
+
     /// col2im for a geometry that `tilesExactly`: the lowered rows `rows` (their tile in `col`,
     /// `patch` scalars each) stored, plus `fill` per channel (nil for none), into their own x
     /// pixels, which need no initialisation.

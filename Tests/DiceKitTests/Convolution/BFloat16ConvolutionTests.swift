@@ -380,6 +380,76 @@ final class BFloat16ConvolutionTests: XCTestCase {
         try checkTransposed(input: [2, 5, 7, 32], cout: 16, seed: 1280)
     }
 
+    /// 8 x-space channels, not a multiple of 16: the forward pass is the chunked one of
+    /// BFloat16ExactTiling.swift (a Float tile of each chunk's products, then scattered).
+    func testTransposedFewChannelsTakeTheChunkedForward() throws {
+        try checkTransposed(input: [2, 5, 7, 32], cout: 8, seed: 1285)
+    }
+
+    /// The dot-product up-sampling stores each 16 channels of fill + dy · Wᵀ at its x pixel
+    /// (dk_conv_geometry.ud/uh/uw), the fill added after the sum: the bits of a bfloat16
+    /// convolution of dy into kd·kh·kw·C columns whose kernel is W at its centre, scattered here
+    /// with the fill added. One image of odd width (its rows shared by the two workers), then a
+    /// batch of volumes.
+    func testTransposedForwardIsTheScatteredProduct() throws {
+        try checkScattered(x: [1, 5, 7, 32], up: 16, seed: 1330)
+        try checkScattered(x: [2, 3, 4, 5, 32], up: 32, seed: 1335)
+    }
+
+    private func checkScattered(x xShape: [Int], up channels: Int, seed: UInt64) throws {
+        let spatial = xShape.count - 2
+        let (cin, taps) = (xShape.last!, 1 << spatial)
+        let x = randomTensor(xShape, seed: seed).converted(to: Float.self)
+        let w = randomTensor(Array(repeating: 2, count: spatial) + [channels, cin], seed: seed + 1)
+            .converted(to: Float.self)
+        let fill = randomTensor([channels], seed: seed + 2).converted(to: Float.self).scalars
+        let settings = ConvolutionSettings(workers: 2, precision: .bfloat16)
+        let up = try TransposedConvolution(weight: w, bias: Tensor(fill), stride: [2], settings: settings)
+        let y = try up.forward(x)
+        XCTAssertEqual(KernelDispatch.lastUsed(.bfloat16Convolution), .avx512)
+        // W as the centre of a 3×3 (×3) kernel [taps₃, cin, taps·channels], zero elsewhere: column
+        // t·channels + c is W[t][c][·]. The direct kernels take no 1×1 pass; around the centre
+        // the products are exact zeros, which leave each sum as the centre's terms make it.
+        let (centre, width) = (spatial == 3 ? 13 : 4, taps * channels)
+        var columns = [Float](repeating: 0, count: (spatial == 3 ? 27 : 9) * cin * width)
+        for t in 0..<taps {
+            for c in 0..<channels {
+                for ci in 0..<cin {
+                    columns[(centre * cin + ci) * width + t * channels + c] = w.scalars[(t * channels + c) * cin + ci]
+                }
+            }
+        }
+        let pointwise = try Convolution(
+            weight: Tensor(shape: Array(repeating: 3, count: spatial) + [cin, width], scalars: columns),
+            padding: .same, settings: settings)
+        let product = try pointwise.forward(x).scalars
+        var expected = [Float](repeating: .nan, count: y.count)
+        let grid = Array(xShape[1...spatial])
+        let outer = grid.map { 2 * $0 }
+        let pixels = grid.reduce(1, *)
+        for n in 0..<xShape[0] {
+            for p in 0..<pixels {
+                // Coordinates (z, y, x) of pixel p; a 2-D grid has one plane.
+                let (z, r) = spatial == 3 ? (p / (grid[1] * grid[2]), p % (grid[1] * grid[2])) : (0, p)
+                let (row, column) = (r / grid[spatial - 1], r % grid[spatial - 1])
+                for t in 0..<taps {
+                    let (a, b, c) = spatial == 3 ? (t / 4, t / 2 % 2, t % 2) : (0, t / 2, t % 2)
+                    let (oz, oy, ox) = (2 * z + a, 2 * row + b, 2 * column + c)
+                    let target = spatial == 3 ? (oz * outer[1] + oy) * outer[2] + ox : oy * outer[1] + ox
+                    for ch in 0..<channels {
+                        expected[(n * outer.reduce(1, *) + target) * channels + ch] =
+                            fill[ch] + product[((n * pixels + p) * taps + t) * channels + ch]
+                    }
+                }
+            }
+        }
+        let differing = zip(y.scalars, expected).filter { $0.bitPattern != $1.bitPattern }
+        XCTAssertTrue(
+            differing.isEmpty,
+            "\(differing.count) of \(y.count) differ, the first \(differing.prefix(3)), the largest difference "
+                + "\(differing.map { abs($0 - $1) }.max() ?? 0)")
+    }
+
     func testTransposedSeveralChunksAndPartials() throws {
         // 297 rows in chunks of 128 (K = 256), chunks starting mid-line; 48 input channels.
         try checkTransposed(input: [3, 9, 11, 48], cout: 64, workers: 2, seed: 1290)
