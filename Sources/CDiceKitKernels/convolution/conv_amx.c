@@ -28,16 +28,23 @@
 
 // MARK: - Shared by both compilations
 
-/// The output positions of the 32 grid positions from `p`: out[r] = q for an output position in
-/// [q0, q1) (grid positions before `end`), −1 for one off the output grid or out of range. The
-/// coordinates of `p` are divided out once and then stepped (four divisions per position took
-/// about a third as long as a block's tile products at 32 input channels).
+/// The outputs of the 32 grid positions from `p`: for an output position q in [q0, q1) (grid
+/// positions before `end`), out[r] = the element offset in y of its first channel (q times the
+/// channels per position; for a scattered output, dk_conv_geometry.ud/uh/uw, that of the first
+/// pixel of its up-sampled block: dk_conv_output_offsets), to which the stores add
+/// dk_conv_output_column; −1 for one off the output grid or out of range. The coordinates of `p`
+/// are divided out once and then stepped (four divisions per position took about a third as long
+/// as a block's tile products at 32 input channels).
 static void amx_block_outputs(const dk_conv_geometry *g, long p, long end, long q0, long q1, long out[32]) {
     const long line = p / g->wp;
     long x = p % g->wp, row = line % g->hp, z = line / g->hp;
+    const int scatters = dk_conv_scatters(g);
+    const long channels = scatters ? g->cout / (g->ud * g->uh * g->uw) : dk_conv_position_channels(g);
     for (int r = 0; r < 32; r++) {
         const long q = (z * g->oh + row) * g->ow + x;
-        out[r] = p + r < end && x < g->ow && row < g->oh && q >= q0 && q < q1 ? q : -1;
+        const long at = scatters ? ((g->ud * z * g->uh * g->oh + g->uh * row) * g->uw * g->ow + g->uw * x) * channels
+                                 : q * channels;
+        out[r] = p + r < end && x < g->ow && row < g->oh && q >= q0 && q < q1 ? at : -1;
         if (++x == g->wp) {
             x = 0;
             if (++row == g->hp) row = 0, z++;
@@ -45,10 +52,11 @@ static void amx_block_outputs(const dk_conv_geometry *g, long p, long end, long 
     }
 }
 
-/// Writes the rows of a block of 32 grid positions whose output positions `out` names (≥ 0) ×
+/// Writes the rows of a block of 32 grid positions whose outputs `out` places (≥ 0) ×
 /// 32 (or 16 when `both` is 0) output channels from 16·nb: the tile sums plus the bias, max(0, ·)
 /// of them with g->relu (NaN kept); their bfloat16 bits with g->round_output; in the part of
-/// their channels for an output of two parts (g->cout_a). The model's compilation stores with
+/// their channels for an output of two parts (g->cout_a), or of their up-sampled pixels for a
+/// scattered one (amx_block_outputs, dk_conv_output_column). The model's compilation stores with
 /// this scalar form, the tile unit's with amx_store_block_avx512: the trap emulator's tests
 /// compare the two bit for bit.
 static void amx_store_block(const dk_conv_geometry *g, float sums[4][16][16], const float *bias, void *y,
@@ -57,7 +65,7 @@ static void amx_store_block(const dk_conv_geometry *g, float sums[4][16][16], co
         if (out[r] < 0) continue;
         for (int j = 0; j <= both; j++) {
             const float *s = sums[2 * (r / 16) + j][r % 16];
-            const long c0 = 16 * (nb + j), at = dk_conv_output_index(g, out[r], c0);
+            const long c0 = 16 * (nb + j), at = out[r] + dk_conv_output_column(g, c0);
             for (int c = 0; c < 16; c++) {
                 float v = s[c] + (bias ? bias[c0 + c] : 0.0f);
                 if (g->relu) v = v > 0.0f || v != v ? v : 0.0f;
@@ -84,8 +92,11 @@ DKA512 static void amx_store_block_avx512(const dk_conv_geometry *g, float sums[
     static const int16_t upper_words[32] = {1,  3,  5,  7,  9,  11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31,
                                             33, 35, 37, 39, 41, 43, 45, 47, 49, 51, 53, 55, 57, 59, 61, 63};
     const __m512i upper = _mm512_loadu_si512(upper_words);
-    // Whether the two 16-channel blocks lie side by side in y (not split between two parts).
-    const int adjacent = both && dk_conv_part_column(g, 16 * nb + 16) == dk_conv_part_column(g, 16 * nb) + 16;
+    // Whether the two 16-channel blocks lie side by side in y (not split between two parts, nor
+    // between two up-sampled pixels).
+    const int adjacent = both && dk_conv_output_column(g, 16 * nb + 16) == dk_conv_output_column(g, 16 * nb) + 16;
+    long column[2];
+    for (int j = 0; j <= both; j++) column[j] = dk_conv_output_column(g, 16 * (nb + j));
     for (int r = 0; r < 32; r++) {
         if (out[r] < 0) continue;
         __m512 v[2];
@@ -98,12 +109,12 @@ DKA512 static void amx_store_block_avx512(const dk_conv_geometry *g, float sums[
             // Both blocks' 32 bfloat16 values in one store.
             const __m512i a = dk_bf16_round_bits(_mm512_castps_si512(v[0]));
             const __m512i b = dk_bf16_round_bits(_mm512_castps_si512(v[1]));
-            _mm512_storeu_si512((uint16_t *)y + dk_conv_output_index(g, out[r], 16 * nb),
+            _mm512_storeu_si512((uint16_t *)y + out[r] + column[0],
                                 _mm512_permutex2var_epi16(a, upper, b));
             continue;
         }
         for (int j = 0; j <= both; j++) {
-            const long at = dk_conv_output_index(g, out[r], 16 * (nb + j));
+            const long at = out[r] + column[j];
             if (g->round_output) {
                 const __m512i bits = _mm512_srli_epi32(dk_bf16_round_bits(_mm512_castps_si512(v[j])), 16);
                 _mm256_storeu_si256((__m256i *)((uint16_t *)y + at), _mm512_cvtepi32_epi16(bits));

@@ -33,8 +33,8 @@ typedef struct {
                            ///< [ud·od, uh·oh, uw·ow, C] output: the forward pass of a transposed convolution
                            ///< whose kernel equals its stride (the input gradient of a convolution that
                            ///< tiles its input exactly). C must be a multiple of 16; per-position tiles only.
-                           ///< The bfloat16 dot-product forward pass takes it too, adding the bias after
-                           ///< the sum (the lowered path's scatter adds its fill so); not the tile kernels.
+                           ///< The bfloat16 forward passes (dot products and tiles) take it too, adding the
+                           ///< bias after the sum (the lowered path's scatter adds its fill so).
     long yw, yh;           ///< the output around this pass's window (0: none, the output is od × oh × ow):
                            ///< positions per output line and lines per output plane of a larger output
                            ///< that the pass writes a box of, given `y` at the box's first position. DiceKit's

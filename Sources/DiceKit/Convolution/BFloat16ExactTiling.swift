@@ -7,10 +7,10 @@
 // (kd·kh·kw·C, C the x-space channels) and Co = the y-space channels:
 //
 //   transposed forward   col[P × K] = dy₁₆[P × Co] · W₁₆ᵀ[Co × K], stored once per x pixel with
-//                        the bias (scatterTiles), the lowered input-gradient pass; on the dot
-//                        products with C a multiple of 16, one 1×1 pass over dy's grid whose
-//                        stores scatter (dk_conv_geometry.ud/uh/uw) and add the bias after the
-//                        sum: the same bits, with no Float tile between
+//                        the bias (scatterTiles), the lowered input-gradient pass; with C a
+//                        multiple of 16, one 1×1 pass over dy's grid whose stores scatter
+//                        (dk_conv_geometry.ud/uh/uw) and add the bias after the sum: the same
+//                        bits, with no Float tile between
 //   transposed backward  y[P × Co]  = col(x)₁₆[P × K] · W₁₆[K × Co]        (its input gradient)
 //                        dW[K × Co] = Σ col(x)₁₆ᵀ · dy₁₆, over pairs of rows (its weight gradient)
 //
@@ -50,10 +50,10 @@ extension ConvGeometry {
         let workers = Swift.max(1, settings.workers ?? Parallelism.threadCount)
         if let dx = pass.dx, let dy = pass.dy {
             let cache = pass.bfloat16Weights ?? BFloat16WeightCache()
-            if !tiles && inChannels % 16 == 0 {
+            if inChannels % 16 == 0 {
                 bfloat16ScatteredForward(
                     weight: pass.weight, cache: cache, dy: dy, fill: pass.dxFill, dx: dx, settings: settings,
-                    workers: workers)
+                    workers: workers, tiles: tiles)
             } else {
                 bfloat16TilingForward(
                     weight: pass.weight, cache: cache, dy: dy, fill: pass.dxFill, dx: dx, workers: workers,
@@ -125,16 +125,18 @@ extension ConvGeometry {
         }
     }
 
-    /// dx = fill + the transposed convolution of dy on the dot-product kernels with a scattered
-    /// output (dk_conv_geometry.ud/uh/uw, as the Float pass of DirectUpsampling.swift): a 1×1
-    /// forward pass over dy's grid with Co input and K output columns, whose stores put each
-    /// 16-channel vector at its x pixel and add the fill after the sum, as `scatterTiles` does:
-    /// the same bits as the chunked path below, without its Float tile. dy is rounded into the
-    /// padded copies of `bfloat16Forward`, which deals (sample, chunk) tasks to every worker
-    /// however few rows there are. The x-space channels are a multiple of 16.
+    /// dx = fill + the transposed convolution of dy with a scattered output (dk_conv_geometry.
+    /// ud/uh/uw, as the Float pass of DirectUpsampling.swift), on the AMX tile kernels with
+    /// `tiles`, else on the AVX512-BF16 ones: a 1×1 forward pass over dy's grid with Co input and
+    /// K output columns, whose stores put each 16-channel vector at its x pixel and add the fill
+    /// after the sum, as `scatterTiles` does: the same bits as the chunked path below, without
+    /// its Float tile. dy is rounded into the padded copies of `bfloat16Forward`, which deals
+    /// (sample, chunk) tasks to every worker however few rows there are. The x-space channels are
+    /// a multiple of 16.
     private func bfloat16ScatteredForward(
         weight: UnsafePointer<Float>, cache: BFloat16WeightCache, dy: UnsafePointer<Float>,
-        fill: UnsafePointer<Float>?, dx: UnsafeMutablePointer<Float>, settings: ConvolutionSettings, workers: Int
+        fill: UnsafePointer<Float>?, dx: UnsafeMutablePointer<Float>, settings: ConvolutionSettings, workers: Int,
+        tiles: Bool
     ) {
         var padded = PaddedSource(
             source: dy, batch: batch, inner: output, channels: outChannels, before: [0, 0, 0], after: [0, 0, 0],
@@ -145,13 +147,13 @@ extension ConvGeometry {
         g.weight_block = ConvBlocking.current.weightBlock
         (g.ud, g.uh, g.uw) = (Int32(kernel[0]), Int32(kernel[1]), Int32(kernel[2]))
         let bias = scatteredFill(fill)
-        let packed = transposedRowsPacking(weight: weight, cache: cache, workers: workers, tiles: false)
+        let packed = transposedRowsPacking(weight: weight, cache: cache, workers: workers, tiles: tiles)
         packed.withUnsafeBufferPointer { wp in
             withOptionalPointer(bias) { bias in
                 bfloat16Forward(
                     g, padded: padded, weight: wp.baseAddress!, bias: bias, y: UnsafeMutableRawPointer(dx),
                     outputSampleBytes: inputPixels * inChannels * MemoryLayout<Float>.size, workers: workers,
-                    tiles: false)
+                    tiles: tiles)
             }
         }
     }

@@ -85,8 +85,10 @@ extension BFloat16ConvolutionTests {
     func testTilesTransposed() throws {
         try withTiles {
             try testTransposedOneChunk()
+            try testTransposedFewChannelsTakeTheChunkedForward()
             try testTransposedSeveralChunksAndPartials()
             try testTransposedVolumes()
+            try testTransposedForwardIsTheScatteredProduct()
         }
     }
 }
