@@ -32,9 +32,10 @@ typedef struct {
                            ///< position (z, y, x) go to position (ud·z + a, uh·y + b, uw·x + c) of a
                            ///< [ud·od, uh·oh, uw·ow, C] output: the forward pass of a transposed convolution
                            ///< whose kernel equals its stride (the input gradient of a convolution that
-                           ///< tiles its input exactly). C must be a multiple of 16; per-position tiles only.
-                           ///< The bfloat16 forward passes (dot products and tiles) take it too, adding the
-                           ///< bias after the sum (the lowered path's scatter adds its fill so).
+                           ///< tiles its input exactly). C must be a multiple of 16. On the Float kernels,
+                           ///< per-position tiles only; the bfloat16 forward passes (dot products and AMX
+                           ///< tiles) take it too, adding the bias after the sum, as the lowered path's
+                           ///< scatter adds its fill.
     long yw, yh;           ///< the output around this pass's window (0: none, the output is od × oh × ow):
                            ///< positions per output line and lines per output plane of a larger output
                            ///< that the pass writes a box of, given `y` at the box's first position. DiceKit's
