@@ -61,11 +61,13 @@ static void amx_block_outputs(const dk_conv_geometry *g, long p, long end, long 
 /// compare the two bit for bit.
 static void amx_store_block(const dk_conv_geometry *g, float sums[4][16][16], const float *bias, void *y,
                             const long out[32], int nb, int both) {
+    long column[2];
+    for (int j = 0; j <= both; j++) column[j] = dk_conv_output_column(g, 16 * (nb + j));
     for (int r = 0; r < 32; r++) {
         if (out[r] < 0) continue;
         for (int j = 0; j <= both; j++) {
             const float *s = sums[2 * (r / 16) + j][r % 16];
-            const long c0 = 16 * (nb + j), at = out[r] + dk_conv_output_column(g, c0);
+            const long c0 = 16 * (nb + j), at = out[r] + column[j];
             for (int c = 0; c < 16; c++) {
                 float v = s[c] + (bias ? bias[c0 + c] : 0.0f);
                 if (g->relu) v = v > 0.0f || v != v ? v : 0.0f;

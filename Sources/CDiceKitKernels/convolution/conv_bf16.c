@@ -340,14 +340,16 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
     }
     if (scatters) {
         long out[16], column[4];
+        __m512 add[4];
         dk_conv_output_offsets(g, at, q, end, out, MR);
-        DK_UNROLL for (int j = 0; j < NV; j++) column[j] = dk_conv_output_column(g, co + 16 * j);
+        DK_UNROLL for (int j = 0; j < NV; j++) {
+            column[j] = dk_conv_output_column(g, co + 16 * j);
+            add[j] = bias ? _mm512_loadu_ps(bias + co + 16 * j) : _mm512_setzero_ps();
+        }
+        // bias + sum, or 0 + sum without a bias, as the scatter stores them (a −0 sum becomes +0).
         DK_UNROLL for (int i = 0; i < MR; i++) {
             if (q + i >= end) break;
-            DK_UNROLL for (int j = 0; j < NV; j++) {
-                const __m512 v = acc[i * NV + j];
-                store_output(g, y, out[i] + column[j], bias ? _mm512_add_ps(_mm512_loadu_ps(bias + co + 16 * j), v) : v);
-            }
+            DK_UNROLL for (int j = 0; j < NV; j++) store_output(g, y, out[i] + column[j], _mm512_add_ps(add[j], acc[i * NV + j]));
         }
         return;
     }

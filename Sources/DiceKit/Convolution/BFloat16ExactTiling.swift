@@ -142,10 +142,7 @@ extension ConvGeometry {
             source: dy, batch: batch, inner: output, channels: outChannels, before: [0, 0, 0], after: [0, 0, 0],
             kernelWidth: 1)
         padded.limitWholeSamples(settings, workers: workers, elementSize: MemoryLayout<UInt16>.size)
-        var g = dk_conv_geometry(
-            hp: output[1], wp: output[2], output: output, kernel: [1, 1, 1], cin: outChannels, cout: patch)
-        g.weight_block = ConvBlocking.current.weightBlock
-        (g.ud, g.uh, g.uw) = (Int32(kernel[0]), Int32(kernel[1]), Int32(kernel[2]))
+        let g = scatteredGeometry
         let bias = scatteredFill(fill)
         let packed = transposedRowsPacking(weight: weight, cache: cache, workers: workers, tiles: tiles)
         packed.withUnsafeBufferPointer { wp in

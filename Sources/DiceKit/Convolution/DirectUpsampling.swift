@@ -14,6 +14,18 @@
 internal import CDiceKitKernels
 
 extension ConvGeometry {
+    /// The 1×1 forward geometry of the scattered pass over dy's grid: Cout reduced channels,
+    /// kd·kh·kw·Cin output columns stored at their x pixels (dk_conv_geometry.ud/uh/uw), with the
+    /// weight block of the blocking in use. The bfloat16 up-sampling
+    /// (BFloat16ExactTiling.swift) runs the same pass.
+    var scatteredGeometry: dk_conv_geometry {
+        var g = dk_conv_geometry(
+            hp: output[1], wp: output[2], output: output, kernel: [1, 1, 1], cin: outChannels, cout: patch)
+        g.weight_block = ConvBlocking.current.weightBlock
+        (g.ud, g.uh, g.uw) = (Int32(kernel[0]), Int32(kernel[1]), Int32(kernel[2]))
+        return g
+    }
+
     /// dx = fill + the exact-tiling scatter of dy · Wᵀ (see the file comment), on the direct
     /// kernels; every element of dx is written once. With `roundsOperands` (the rounded-operand
     /// bfloat16 arithmetic, whose caller has rounded `weight`), dy is rounded as it is read
@@ -32,10 +44,7 @@ extension ConvGeometry {
         padded.roundsToBFloat16 = roundsOperands && !dyOnGrid
         // Per-position tiles only (the output scatters): nothing is read past a sample.
         padded.readsInPlaceWhenUnpadded = true
-        var g = dk_conv_geometry(
-            hp: output[1], wp: output[2], output: output, kernel: [1, 1, 1], cin: rows, cout: columns)
-        g.weight_block = ConvBlocking.current.weightBlock
-        (g.ud, g.uh, g.uw) = (Int32(kernel[0]), Int32(kernel[1]), Int32(kernel[2]))
+        var g = scatteredGeometry
         g.round_output = roundsOutput ? 1 : 0
         // Wᵀ [Cout × K·Cin], written straight into the packed layout of dk_conv_pack_weights:
         // its columns in blocks of 64, each block's rows contiguous.

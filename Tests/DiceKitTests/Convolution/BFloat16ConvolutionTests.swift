@@ -427,7 +427,7 @@ final class BFloat16ConvolutionTests: XCTestCase {
         var expected = [Float](repeating: .nan, count: y.count)
         let grid = Array(xShape[1...spatial])
         let outer = grid.map { 2 * $0 }
-        let pixels = grid.reduce(1, *)
+        let (pixels, outerPixels) = (grid.reduce(1, *), outer.reduce(1, *))
         for n in 0..<xShape[0] {
             for p in 0..<pixels {
                 // Coordinates (z, y, x) of pixel p; a 2-D grid has one plane.
@@ -438,7 +438,7 @@ final class BFloat16ConvolutionTests: XCTestCase {
                     let (oz, oy, ox) = (2 * z + a, 2 * row + b, 2 * column + c)
                     let target = spatial == 3 ? (oz * outer[1] + oy) * outer[2] + ox : oy * outer[1] + ox
                     for ch in 0..<channels {
-                        expected[(n * outer.reduce(1, *) + target) * channels + ch] =
+                        expected[(n * outerPixels + target) * channels + ch] =
                             fill[ch] + product[((n * pixels + p) * taps + t) * channels + ch]
                     }
                 }
