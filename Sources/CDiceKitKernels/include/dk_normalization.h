@@ -15,6 +15,16 @@ void dk_norm_moments_f32(const float *x, long rows, long channels, double *mean,
 void dk_norm_gradient_sums_f32(const float *dy, const float *xhat, long rows, long channels, double *dbeta,
                                double *dgamma);
 
+/// A ReLU's backward pass and `dk_norm_gradient_sums_f32` in one pass (the batch normalisation
+/// before a ReLU): dy ← dy where kept > 0, else +0 (a NaN kept too), written over dy, then its
+/// sums, the bits of the two passes one after the other. `kept` is the ReLU's output.
+void dk_norm_rectified_gradient_sums_f32(float *dy, const float *xhat, const float *kept, long rows, long channels,
+                                         double *dbeta, double *dgamma);
+
+/// `dk_norm_rectified_gradient_sums_f32` with the ReLU's output kept as bfloat16 bit patterns.
+void dk_norm_rectified_gradient_sums_bf16(float *dy, const float *xhat, const unsigned short *kept, long rows,
+                                          long channels, double *dbeta, double *dgamma);
+
 /// xhat = (x − shift_c)·scale_c and y = γ_c·xhat + β_c, or with `rectifies` y = +0 where
 /// γ_c·xhat + β_c ≤ 0 (a NaN kept).
 void dk_norm_normalize_f32(const float *x, long rows, long channels, const float *shift, const float *scale,
@@ -24,6 +34,11 @@ void dk_norm_normalize_f32(const float *x, long rows, long channels, const float
 void dk_norm_batch_input_gradient_f32(const float *dy, const float *xhat, long rows, long channels,
                                       const float *scale, const float *gamma, const float *mean_dy,
                                       const float *mean_dy_xhat, float *dx);
+
+/// `dk_norm_batch_input_gradient_f32` written over its input: g ← dx(g).
+void dk_norm_batch_input_gradient_inplace_f32(float *g, const float *xhat, long rows, long channels,
+                                              const float *scale, const float *gamma, const float *mean_dy,
+                                              const float *mean_dy_xhat);
 
 /// GroupNorm's input gradient: dx = scale_c·(γ_c·dy − mean_d_c − xhat·mean_dh_c).
 void dk_norm_group_input_gradient_f32(const float *dy, const float *xhat, long rows, long channels,

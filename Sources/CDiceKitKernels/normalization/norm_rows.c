@@ -9,6 +9,14 @@
 
 #pragma clang fp contract(off)
 
+/// The Float a bfloat16 bit pattern stands for (exact).
+static inline float nr_widen(unsigned short bits) {
+    unsigned int u = (unsigned int)bits << 16;
+    float f;
+    __builtin_memcpy(&f, &u, 4);
+    return f;
+}
+
 #define NR_NAME(name) nr_##name##_portable
 #include "norm_rows_body.h"
 #undef NR_NAME
@@ -30,6 +38,20 @@ void dk_norm_gradient_sums_f32(const float *dy, const float *xhat, long rows, lo
     else nr_gradient_sums_portable(dy, xhat, rows, channels, dbeta, dgamma);
 }
 
+void dk_norm_rectified_gradient_sums_f32(float *dy, const float *xhat, const float *kept, long rows, long channels,
+                                         double *dbeta, double *dgamma) {
+    if (dk_isa() >= DK_ISA_AVX512) nr_rectified_gradient_sums_f32_avx512(dy, xhat, kept, rows, channels, dbeta, dgamma);
+    else nr_rectified_gradient_sums_f32_portable(dy, xhat, kept, rows, channels, dbeta, dgamma);
+}
+
+void dk_norm_rectified_gradient_sums_bf16(float *dy, const float *xhat, const unsigned short *kept, long rows,
+                                          long channels, double *dbeta, double *dgamma) {
+    if (dk_isa() >= DK_ISA_AVX512)
+        nr_rectified_gradient_sums_bf16_avx512(dy, xhat, kept, rows, channels, dbeta, dgamma);
+    else
+        nr_rectified_gradient_sums_bf16_portable(dy, xhat, kept, rows, channels, dbeta, dgamma);
+}
+
 void dk_norm_normalize_f32(const float *x, long rows, long channels, const float *shift, const float *scale,
                            const float *gamma, const float *beta, int rectifies, float *xhat, float *y) {
     if (dk_isa() >= DK_ISA_AVX512)
@@ -45,6 +67,15 @@ void dk_norm_batch_input_gradient_f32(const float *dy, const float *xhat, long r
         nr_batch_input_gradient_avx512(dy, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat, dx);
     else
         nr_batch_input_gradient_portable(dy, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat, dx);
+}
+
+void dk_norm_batch_input_gradient_inplace_f32(float *g, const float *xhat, long rows, long channels,
+                                              const float *scale, const float *gamma, const float *mean_dy,
+                                              const float *mean_dy_xhat) {
+    if (dk_isa() >= DK_ISA_AVX512)
+        nr_batch_input_gradient_inplace_avx512(g, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat);
+    else
+        nr_batch_input_gradient_inplace_portable(g, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat);
 }
 
 void dk_norm_group_input_gradient_f32(const float *dy, const float *xhat, long rows, long channels,

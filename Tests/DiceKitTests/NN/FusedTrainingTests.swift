@@ -1,40 +1,57 @@
-// Training-mode fusion (SequentialLayer.forward): a convolution directly followed by a ReLU
-// applies max(0, ·) in its output pass and the ReLU keeps that output for its backward pass. The
+// Training-mode fusion (SequentialLayer.forward): a convolution or a batch normalisation directly
+// followed by a ReLU applies max(0, ·) in its output pass and the ReLU keeps that output for its
+// backward pass, and a batch normalisation's backward pass applies the ReLU's after it. The
 // outputs equal those of the layers run one by one (a zero's sign aside) and every gradient has
-// the same bits: in Double, in Float and, on a CPU with AVX512-BF16, in bfloat16.
+// the same bits: in Double, in Float and, on a CPU with AVX512-BF16, in bfloat16 (with the
+// activations handed over rounded, the ReLUs keeping bfloat16 outputs).
 
 import XCTest
 
 @testable import DiceKit
 
 final class FusedTrainingTests: XCTestCase {
-    /// conv(cin → 16), ReLU, conv(16 → 16), ReLU, from one seed.
-    private func block<T: BLASScalar>(_: T.Type, cin: Int, precision: ComputePrecision, seed: UInt64) throws
-        -> [any Layer<T>]
-    {
+    /// conv(cin → 16), [BatchNorm], ReLU, conv(16 → 16), [BatchNorm], ReLU, from one seed.
+    private func block<T: BLASScalar>(
+        _: T.Type, cin: Int, precision: ComputePrecision, normalized: Bool, seed: UInt64
+    ) throws -> [any Layer<T>] {
         var generator = SeededGenerator(seed: seed)
-        let first = try ConvolutionLayer<T>(
-            kernelSize: [3, 3], inputChannels: cin, outputChannels: 16, generator: &generator)
-        let second = try ConvolutionLayer<T>(
-            kernelSize: [3, 3], inputChannels: 16, outputChannels: 16, generator: &generator)
-        for (i, conv) in [first, second].enumerated() {
+        var layers: [any Layer<T>] = []
+        for i in 0..<2 {
+            let conv = try ConvolutionLayer<T>(
+                kernelSize: [3, 3], inputChannels: i == 0 ? cin : 16, outputChannels: 16, generator: &generator)
             conv.bias.value = randomTensor([16], seed: seed + 1 + UInt64(i)).converted(to: T.self)
             conv.precision = precision
+            layers.append(conv)
+            if normalized {
+                let norm = try BatchNorm<T>(channels: 16)
+                norm.weight.value = randomTensor([16], seed: seed + 3 + UInt64(i)).converted(to: T.self)
+                norm.bias.value = randomTensor([16], seed: seed + 7 + UInt64(i)).converted(to: T.self)
+                layers.append(norm)
+            }
+            layers.append(ActivationLayer<T>(.relu))
         }
-        return [first, ActivationLayer<T>(.relu), second, ActivationLayer<T>(.relu)]
+        return layers
     }
 
+    /// The sequence's forward and backward passes against the same layers' one by one (with
+    /// `handingOverRounded`, the same sequence's forward pass, then the layers' backward passes
+    /// one by one).
     private func check<T: BLASScalar>(
-        _: T.Type, cin: Int, precision: ComputePrecision, seed: UInt64, file: StaticString = #filePath,
-        line: UInt = #line
+        _: T.Type, cin: Int, precision: ComputePrecision, normalized: Bool = false, handingOverRounded: Bool = false,
+        seed: UInt64, file: StaticString = #filePath, line: UInt = #line
     ) throws {
-        let fusedLayers = try block(T.self, cin: cin, precision: precision, seed: seed)
-        let plainLayers = try block(T.self, cin: cin, precision: precision, seed: seed)
+        let fusedLayers = try block(T.self, cin: cin, precision: precision, normalized: normalized, seed: seed)
+        let plainLayers = try block(T.self, cin: cin, precision: precision, normalized: normalized, seed: seed)
         let x = randomTensor([2, 9, 10, cin], seed: seed + 5).converted(to: T.self)
         let sequence = SequentialLayer<T>(fusedLayers)
-        let fused = try sequence.forward(x, mode: .training)
+        let fused = try sequence.forward(concatenating: [x], mode: .training, handingOverRounded: handingOverRounded)
         var plain = x
-        for layer in plainLayers { plain = try layer.forward(plain, mode: .training) }
+        if handingOverRounded {
+            plain = try SequentialLayer<T>(plainLayers).forward(
+                concatenating: [x], mode: .training, handingOverRounded: true)
+        } else {
+            for layer in plainLayers { plain = try layer.forward(plain, mode: .training) }
+        }
         // −0 and +0 compare equal: the fused store may keep a −0 that ReLU writes as +0.
         XCTAssertEqual(fused.scalars, plain.scalars, "outputs", file: file, line: line)
         XCTAssertGreaterThan(
@@ -55,12 +72,20 @@ final class FusedTrainingTests: XCTestCase {
         try check(Float.self, cin: 16, precision: .float, seed: 62)
     }
 
+    func testBatchNormAndReLUFuseInTraining() throws {
+        try check(Double.self, cin: 3, precision: .float, normalized: true, seed: 65)
+        try check(Float.self, cin: 3, precision: .float, normalized: true, seed: 66)
+        try check(Float.self, cin: 16, precision: .float, normalized: true, seed: 67)
+    }
+
     func testBFloat16ConvolutionAndReLUFuseInTraining() throws {
         try XCTSkipUnless(ComputePrecision.bfloat16Available, "no AVX512-BF16: the bfloat16 kernels never run here")
         for arithmetic in BFloat16Arithmetic.allCases {
             try BFloat16Arithmetic.with(arithmetic) {
                 try check(Float.self, cin: 16, precision: .bfloat16, seed: 63)
                 try check(Float.self, cin: 32, precision: .bfloat16, seed: 64)
+                try check(
+                    Float.self, cin: 16, precision: .bfloat16, normalized: true, handingOverRounded: true, seed: 68)
             }
         }
     }

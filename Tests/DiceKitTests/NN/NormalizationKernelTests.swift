@@ -111,9 +111,60 @@ final class NormalizationKernelTests: XCTestCase {
                         }
                     }
                 }
+                var inPlace = dy
+                x.withUnsafeBufferPointer { h in
+                    inPlace.withUnsafeMutableBufferPointer { g in
+                        batchNormInputGradientRows(
+                            UnsafeBufferPointer(g), h, rows: rows, channels: c, scale: scale, gamma: gamma,
+                            meanDy: first, meanDyXhat: second, into: g)
+                    }
+                }
+                XCTAssertEqual(bits(inPlace), bits(outputs[1]), "BatchNorm dx in place, \(isa), \(rows) × \(c)")
                 XCTAssertEqual(bits(outputs[0]), bits(outputs[1]), "BatchNorm dx, \(isa), \(rows) × \(c)")
                 XCTAssertEqual(bits(outputs[2]), bits(outputs[3]), "GroupNorm dx, \(isa), \(rows) × \(c)")
                 XCTAssertNotEqual(bits(outputs[0]), bits(outputs[2]), "two different expressions")
+            }
+        }
+    }
+
+    /// The fused ReLU backward + gradient sums against the ReLU's own pass and then the sums: the
+    /// same rectified gradient and the same sums, from a Float or a bfloat16 kept output (NaNs,
+    /// signed zeros and both signs among the kept values and the gradient), over one chunk of
+    /// rows and over several (`parallelChannelGradientSums`' order).
+    func testRectifiedGradientSumsAreTheTwoPassesBits() throws {
+        try forEachLevel { isa in
+            for (k, (rows, c)) in (shapes + [(9000, 16)]).enumerated() {
+                let xhat = values(rows * c, seed: UInt64(130 + k))
+                var dy = values(rows * c, seed: UInt64(150 + k))
+                var kept = values(rows * c, seed: UInt64(170 + k), mean: 0)
+                if kept.count > 8 { (kept[5], kept[6], dy[7], kept[8]) = (.nan, -.nan, .nan, -0.0) }
+                let keptBits = BFloat16.bits(kept)
+                for rounded in [false, true] {
+                    let label = "\(isa), \(rows) × \(c), rounded \(rounded)"
+                    let y = rounded ? BFloat16.floats(keptBits) : kept
+                    var expected = dy
+                    y.withUnsafeBufferPointer { y in
+                        expected.withUnsafeMutableBufferPointer {
+                            ActivationKernels.rectifyGradientInPlace($0, output: y, slope: nil)
+                        }
+                    }
+                    XCTAssertTrue(expected.contains(0) && expected.contains { $0 != 0 }, label)
+                    let expectedSums = expected.withUnsafeBufferPointer { g in
+                        xhat.withUnsafeBufferPointer { parallelChannelGradientSums(g, $0, rows: rows, channels: c) }
+                    }
+                    var fused = dy
+                    let sums = fused.withUnsafeMutableBufferPointer { g in
+                        xhat.withUnsafeBufferPointer { h in
+                            parallelRectifiedGradientSums(
+                                g.baseAddress!, h.baseAddress!,
+                                kept: rounded ? UnsafeRawPointer(keptBits) : UnsafeRawPointer(kept), rounded: rounded,
+                                rows: rows, channels: c)
+                        }
+                    }
+                    XCTAssertEqual(bits(fused), bits(expected), "rectified gradient, \(label)")
+                    XCTAssertEqual(bits(sums.dBeta), bits(expectedSums.dBeta), "Σdy, \(label)")
+                    XCTAssertEqual(bits(sums.dGamma), bits(expectedSums.dGamma), "Σdy·x̂, \(label)")
+                }
             }
         }
     }

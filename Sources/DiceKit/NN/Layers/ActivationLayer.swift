@@ -152,6 +152,17 @@ public final class ActivationLayer<Scalar: BLASScalar>: Layer, CacheReleasing {
         self.rounded = rounded
     }
 
+    /// What this ReLU kept for its backward pass, handed over (and forgotten here) so that the
+    /// batch normalisation before it applies that pass in its own
+    /// (`BatchNorm.backward(inPlace:rectifiedBy:)`); nil for a leaky ReLU, a Double layer, or
+    /// when nothing is kept (`backward` then reports it).
+    func takeRectifierOutput() -> KeptRectifierOutput<Scalar>? {
+        guard kind == .relu, Scalar.self == Float.self else { return nil }
+        defer { (cached, rounded) = (nil, nil) }
+        if let rounded { return .rounded(rounded) }
+        return cached.map { .float($0) }
+    }
+
     /// The output gradient times the derivative at the cached input (read from the cached output).
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
         if rounded != nil {
@@ -165,5 +176,34 @@ public final class ActivationLayer<Scalar: BLASScalar>: Layer, CacheReleasing {
         self.cached = nil
         try ActivationKernels.checkShapes(cached, outputGradient, kind == .relu ? "ReLU" : "leaky ReLU")
         return ActivationKernels.rectifier(cached, gradient: outputGradient, slope: slope)
+    }
+}
+
+/// A ReLU's output as it kept it for its backward pass: the Float tensor or its bfloat16
+/// rounding (positive exactly where the Float output is: either tells where the gradient passes).
+enum KeptRectifierOutput<Scalar: BLASScalar> {
+    /// The Float output.
+    case float(Tensor<Scalar>)
+    /// Its bfloat16 rounding (a `.bfloat16` training step).
+    case rounded(BFloat16Activation)
+
+    /// The output's shape.
+    var shape: [Int] {
+        switch self {
+        case .float(let tensor): return tensor.shape
+        case .rounded(let activation): return activation.shape
+        }
+    }
+
+    /// `body` of the elements' address, and whether they are bfloat16 bit patterns.
+    func withRawPointer<R>(_ body: (UnsafeRawPointer, _ rounded: Bool) throws -> R) rethrows -> R {
+        switch self {
+        case .float(let tensor):
+            return try tensor.withUnsafeBufferPointer { try body(UnsafeRawPointer($0.baseAddress!), false) }
+        case .rounded(let activation):
+            return try withExtendedLifetime(activation.storage) {
+                try body(UnsafeRawPointer(activation.storage.pointer), true)
+            }
+        }
     }
 }

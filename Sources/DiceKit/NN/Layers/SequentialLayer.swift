@@ -244,14 +244,26 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
         try withFlushToZero {
             var g = gradient
             gradient = nil
-            for (i, layer) in layers.enumerated().reversed() {
+            var i = layers.count
+            while i > 0 {
+                i -= 1
+                let layer = layers[i]
                 guard var current = g else {
                     throw DiceKitError.shape(
                         "layer \(i + 1) of the sequence computes no input gradient; expected only the first layer to leave it out"
                     )
                 }
                 g = nil
-                if let activation = layer as? ActivationLayer<Scalar> {
+                if let activation = layer as? ActivationLayer<Scalar>, i > 0,
+                    let norm = layers[i - 1] as? BatchNorm<Scalar>,
+                    let kept = activation.takeRectifierOutput()
+                {
+                    // The ReLU's backward pass inside the normalisation's: one pass over the
+                    // gradient fewer and no new tensor, the same bits.
+                    try norm.backward(inPlace: &current, rectifiedBy: kept)
+                    g = current
+                    i -= 1
+                } else if let activation = layer as? ActivationLayer<Scalar> {
                     try activation.backward(inPlace: &current)
                     g = current
                 } else if i == 0, splittingInput, let convolution = layer as? ConvolutionLayer<Scalar> {

@@ -35,8 +35,14 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
     /// norm, see `BatchNormSynchronizer`); nil (default): this process's batch alone.
     public var synchronizer: BatchNormSynchronizer?
 
-    /// `rows`: the batch's rows per channel (all ranks' when synchronised).
-    private var cache: (xhat: Tensor<Scalar>, scale: [Scalar], mode: LayerMode, rows: Int, synchronized: Bool)?
+    /// The last forward pass's, for `backward` (nil before one, and after `releaseCache`).
+    private var cache: BackwardCache?
+
+    /// What `backward` reads of the last forward pass: x̂, the per-channel 1/√(σ² + ε), the mode,
+    /// the batch's rows per channel (all ranks' when synchronised) and whether it was.
+    private typealias BackwardCache = (
+        xhat: Tensor<Scalar>, scale: [Scalar], mode: LayerMode, rows: Int, synchronized: Bool
+    )
 
     /// Forgets the kept x̂ (see `CacheReleasing`).
     func releaseCache() { cache = nil }
@@ -155,48 +161,104 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
-        guard let cache, cache.xhat.shape == outputGradient.shape else {
+        let cache = try backwardCache(outputGradient.shape)
+        let c = channels
+        let sums = outputGradient.withUnsafeBufferPointer { dy in
+            cache.xhat.withUnsafeBufferPointer { h in
+                parallelChannelGradientSums(dy, h, rows: outputGradient.count / c, channels: c)
+            }
+        }
+        guard let means = try inputGradientMeans(sums, cache) else { return Tensor(shape: outputGradient.shape) }
+        // Every element is written below: no zeroing.
+        var inputGradient = Tensor<Scalar>.uninitialised(outputGradient.shape)
+        outputGradient.withUnsafeBufferPointer { dy in
+            inputGradient.withUnsafeMutableBufferPointer { dx in inputGradientRows(dy, into: dx, cache, means) }
+        }
+        return inputGradient
+    }
+
+    /// `backward` of the gradient a ReLU after this layer received, that ReLU's backward pass
+    /// applied in the same pass as the sums (`kept` is what the ReLU kept: its output, in Float
+    /// or rounded), the input gradient written over `gradient`: the bits of the ReLU's
+    /// `backward(inPlace:)` and then `backward`, with one pass over the gradient fewer and no
+    /// new tensor (SequentialLayer's backward pass). Float only.
+    ///
+    /// - Throws: `DiceKitError.shape` when `gradient`'s or `kept`'s shape differs from the last
+    ///   output's.
+    func backward(inPlace gradient: inout Tensor<Scalar>, rectifiedBy kept: KeptRectifierOutput<Scalar>) throws {
+        precondition(Scalar.self == Float.self, "BatchNorm: the fused ReLU backward pass runs in Float")
+        let cache = try backwardCache(gradient.shape)
+        guard kept.shape == gradient.shape else {
             throw DiceKitError.shape(
-                "BatchNorm.backward: gradient shape \(outputGradient.shape); expected the last output's \(self.cache?.xhat.shape ?? [])"
+                "BatchNorm.backward: the ReLU's kept output has shape \(kept.shape); expected the gradient's \(gradient.shape)"
             )
         }
         let c = channels
-        let localRows = outputGradient.count / c
-        var (dBeta, dGamma) = outputGradient.withUnsafeBufferPointer { dy in
-            cache.xhat.withUnsafeBufferPointer { h in parallelChannelGradientSums(dy, h, rows: localRows, channels: c) }
+        let sums = gradient.withUnsafeMutableBufferPointer { g in
+            cache.xhat.withUnsafeBufferPointer { h in
+                kept.withRawPointer { kept, rounded in
+                    parallelRectifiedGradientSums(
+                        UnsafeMutableRawPointer(g.baseAddress!).assumingMemoryBound(to: Float.self),
+                        UnsafeRawPointer(h.baseAddress!).assumingMemoryBound(to: Float.self), kept: kept,
+                        rounded: rounded, rows: g.count / c, channels: c)
+                }
+            }
         }
+        guard let means = try inputGradientMeans(sums, cache) else {
+            gradient = Tensor(shape: gradient.shape)
+            return
+        }
+        gradient.withUnsafeMutableBufferPointer { g in inputGradientRows(UnsafeBufferPointer(g), into: g, cache, means)
+        }
+    }
+
+    /// The last training or evaluation pass's cache, when `shape` is its output's.
+    private func backwardCache(_ shape: [Int]) throws -> BackwardCache {
+        guard let cache, cache.xhat.shape == shape else {
+            throw DiceKitError.shape(
+                "BatchNorm.backward: gradient shape \(shape); expected the last output's \(self.cache?.xhat.shape ?? [])"
+            )
+        }
+        return cache
+    }
+
+    /// Adds this rank's dβ = Σdy and dγ = Σdy·x̂ (`sums`) into the parameter gradients, and gives
+    /// the input gradient's per-channel means Σdy/K and Σdy·x̂/K over the whole batch (zero in
+    /// evaluation mode); nil on a synchronised rank that contributes no input gradient.
+    private func inputGradientMeans(
+        _ sums: (dBeta: [Double], dGamma: [Double]), _ cache: BackwardCache
+    ) throws -> (dy: [Scalar], dyXhat: [Scalar])? {
+        var (dBeta, dGamma) = sums
         // This rank's share of dγ and dβ (the trainer sums the parameter gradients over the
         // ranks); the input gradient needs the whole batch's sums.
         accumulateChannelSums(dBeta, into: &bias.gradient)
         accumulateChannelSums(dGamma, into: &weight.gradient)
-        let rows = cache.rows
         if cache.synchronized, let synchronizer {
             (dBeta, dGamma) = try synchronizer.sum(dBeta, dGamma)
-            if !synchronizer.contributes { return Tensor<Scalar>(shape: outputGradient.shape) }
+            if !synchronizer.contributes { return nil }
         }
-        let gamma = weight.value.scalars
-        // dx = scale·γ·(dy − [Σdy + x̂·Σdy·x̂]/K) in training mode; scale·γ·dy in evaluation mode.
         let training = cache.mode == .training
-        let meanBeta = dBeta.map { Scalar(training ? $0 / Double(rows) : 0) }
-        let meanGamma = dGamma.map { Scalar(training ? $0 / Double(rows) : 0) }
-        // Every element is written below: no zeroing.
-        var inputGradient = Tensor<Scalar>.uninitialised(outputGradient.shape)
-        outputGradient.withUnsafeBufferPointer { dy in
-            cache.xhat.withUnsafeBufferPointer { h in
-                inputGradient.withUnsafeMutableBufferPointer { dx in
-                    // Element-wise: rows in parallel give the same bits as one pass.
-                    let shared = TaskShared((dy, h, dx, cache.scale, gamma, meanBeta, meanGamma))
-                    WorkerPool.shared.forEachRange(localRows, grain: Swift.max(1, (1 << 16) / c)) { range in
-                        let (dy, h, dx, scale, gamma, meanBeta, meanGamma) = shared.buffers
-                        let elements = (range.lowerBound * c)..<(range.upperBound * c)
-                        batchNormInputGradientRows(
-                            UnsafeBufferPointer(rebasing: dy[elements]), UnsafeBufferPointer(rebasing: h[elements]),
-                            rows: range.count, channels: c, scale: scale, gamma: gamma, meanDy: meanBeta,
-                            meanDyXhat: meanGamma, into: UnsafeMutableBufferPointer(rebasing: dx[elements]))
-                    }
-                }
+        let rows = Double(cache.rows)
+        return (dBeta.map { Scalar(training ? $0 / rows : 0) }, dGamma.map { Scalar(training ? $0 / rows : 0) })
+    }
+
+    /// dx = scale·γ·(dy − [Σdy + x̂·Σdy·x̂]/K) in training mode, scale·γ·dy in evaluation mode,
+    /// over ranges of rows in parallel (element-wise: the same bits as one pass); `dx` may be `dy`.
+    private func inputGradientRows(
+        _ dy: UnsafeBufferPointer<Scalar>, into dx: UnsafeMutableBufferPointer<Scalar>, _ cache: BackwardCache,
+        _ means: (dy: [Scalar], dyXhat: [Scalar])
+    ) {
+        let c = channels
+        cache.xhat.withUnsafeBufferPointer { h in
+            let shared = TaskShared((dy, h, dx, cache.scale, weight.value.scalars, means.dy, means.dyXhat))
+            WorkerPool.shared.forEachRange(dy.count / c, grain: Swift.max(1, (1 << 16) / c)) { range in
+                let (dy, h, dx, scale, gamma, meanBeta, meanGamma) = shared.buffers
+                let elements = (range.lowerBound * c)..<(range.upperBound * c)
+                batchNormInputGradientRows(
+                    UnsafeBufferPointer(rebasing: dy[elements]), UnsafeBufferPointer(rebasing: h[elements]),
+                    rows: range.count, channels: c, scale: scale, gamma: gamma, meanDy: meanBeta,
+                    meanDyXhat: meanGamma, into: UnsafeMutableBufferPointer(rebasing: dx[elements]))
             }
         }
-        return inputGradient
     }
 }

@@ -252,16 +252,25 @@ func parallelChannelMoments<T: BLASScalar>(_ x: UnsafeBufferPointer<T>, rows: In
 func parallelChannelGradientSums<T: BLASScalar>(
     _ dy: UnsafeBufferPointer<T>, _ xhat: UnsafeBufferPointer<T>, rows: Int, channels: Int
 ) -> (dBeta: [Double], dGamma: [Double]) {
-    guard rows > reductionChunkRows(channels: channels) else {
-        return channelGradientSums(dy, xhat, rows: rows, channels: channels)
-    }
     let shared = TaskShared((dy, xhat))
-    let partials = chunkPartials(rows: rows, channels: channels, width: 2 * channels) { range, partial in
+    return parallelChannelGradientSums(rows: rows, channels: channels) { range in
         let (dy, xhat) = shared.buffers
         let elements = (range.lowerBound * channels)..<(range.upperBound * channels)
-        let (dBeta, dGamma) = channelGradientSums(
+        return channelGradientSums(
             UnsafeBufferPointer(rebasing: dy[elements]), UnsafeBufferPointer(rebasing: xhat[elements]),
             rows: range.count, channels: channels)
+    }
+}
+
+/// The per-channel sums that `sums(range)` gives for a range of rows, over chunks of
+/// `reductionChunkRows` rows in parallel and added in chunk order (all rows at once when they
+/// fit in one chunk): `parallelChannelGradientSums`'s order, whatever the sums read.
+func parallelChannelGradientSums(
+    rows: Int, channels: Int, _ sums: @Sendable (Range<Int>) -> (dBeta: [Double], dGamma: [Double])
+) -> (dBeta: [Double], dGamma: [Double]) {
+    guard rows > reductionChunkRows(channels: channels) else { return sums(0..<rows) }
+    let partials = chunkPartials(rows: rows, channels: channels, width: 2 * channels) { range, partial in
+        let (dBeta, dGamma) = sums(range)
         for c in 0..<channels {
             partial[c] = dBeta[c]
             partial[channels + c] = dGamma[c]
@@ -278,8 +287,36 @@ func parallelChannelGradientSums<T: BLASScalar>(
     return (dBeta, dGamma)
 }
 
+/// `parallelChannelGradientSums` of the gradient a ReLU received, that ReLU's backward pass
+/// applied in the same pass: dy ← dy where the ReLU's output `kept` (Float, or bfloat16 bits
+/// when `rounded`) is > 0, else +0, written over dy, then summed, chunk by chunk. The bits of
+/// the ReLU's `backward(inPlace:)` and then `parallelChannelGradientSums`.
+func parallelRectifiedGradientSums(
+    _ dy: UnsafeMutablePointer<Float>, _ xhat: UnsafePointer<Float>, kept: UnsafeRawPointer, rounded: Bool,
+    rows: Int, channels: Int
+) -> (dBeta: [Double], dGamma: [Double]) {
+    // Each chunk rectifies and sums its own rows.
+    let shared = TaskShared((UnsafeMutableRawPointer(dy), xhat, kept))
+    return parallelChannelGradientSums(rows: rows, channels: channels) { range in
+        let (g, xhat, kept) = shared.buffers
+        let first = range.lowerBound * channels
+        var dBeta = [Double](repeating: 0, count: channels)
+        var dGamma = [Double](repeating: 0, count: channels)
+        let dy = g.assumingMemoryBound(to: Float.self) + first
+        if rounded {
+            let y = kept.assumingMemoryBound(to: UInt16.self) + first
+            dk_norm_rectified_gradient_sums_bf16(dy, xhat + first, y, range.count, channels, &dBeta, &dGamma)
+        } else {
+            let y = kept.assumingMemoryBound(to: Float.self) + first
+            dk_norm_rectified_gradient_sums_f32(dy, xhat + first, y, range.count, channels, &dBeta, &dGamma)
+        }
+        return (dBeta, dGamma)
+    }
+}
+
 /// BatchNorm's input gradient, row by row over [M, C]:
 /// dx = scale_c·γ_c·(dy − meanDy_c − x̂·meanDyXhat_c) (in evaluation mode both means are zero).
+/// `dx` may be `dy` itself (each element is read before it is written).
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 func batchNormInputGradientRows<T: BLASScalar>(
@@ -288,6 +325,14 @@ func batchNormInputGradientRows<T: BLASScalar>(
     reference: Bool = false
 ) {
     withChannelValues(scale, gamma, meanDy, meanDyXhat) { scale, gamma, meanDy, meanDyXhat in
+        if T.self == Float.self, rows > 0, !reference,
+            UnsafeRawPointer(dy.baseAddress) == UnsafeRawPointer(dx.baseAddress)
+        {
+            dk_norm_batch_input_gradient_inplace_f32(
+                mutableFloats(dx), floats(xhat), rows, channels, floats(scale), floats(gamma), floats(meanDy),
+                floats(meanDyXhat))
+            return
+        }
         if T.self == Float.self, rows > 0, !reference {
             dk_norm_batch_input_gradient_f32(
                 floats(dy), floats(xhat), rows, channels, floats(scale), floats(gamma), floats(meanDy),
