@@ -26,7 +26,8 @@
 #      Scripts/bench_unet3d_torch.py (the same network in PyTorch, float32 and autocast) likewise
 #   8. a perf profile of base-32 bf16 training steps: which kernels and copies take their time
 # Step 3 also reads the tile unit's measured rate (tdpbf16ps in the kernels' 2 × 2 blocks), and
-# step 6 gives each convolution's forward and weight-gradient figures as a share of it.
+# step 6 gives each convolution's forward and weight-gradient figures as a share of it, and each
+# up-sampling's forward pass (scattered stores) on the tiles against the dot products.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/dicekit-amx-sitting}
@@ -106,6 +107,10 @@ note "the convolutions' forward passes and weight gradients (GFLOP/s, median) ag
 while read -r key ours _; do
     note "  $key: $ours, $(awk -v a="$ours" -v p="$tile_peak" 'BEGIN { if (p > 0) printf "%.0f %%", 100 * a / p; else printf "no ceiling" }')"
 done < <(alternated "$OUT/6-tiles-vs-dot.log" | grep -E '^conv3x3_.*_(fwd|wgrad)_bf16_gflops ')
+note "the up-samplings' forward passes (their scattered stores), tiles against the dot products (GFLOP/s, medians):"
+while read -r key ours _ theirs _ ratio _; do
+    note "  $key: $ours against $theirs, $ratio"
+done < <(alternated "$OUT/6-tiles-vs-dot.log" | grep -E '^upconv.*_bf16_fwd_gflops ')
 
 # 7. Against PyTorch's float32 and autocast.
 if [[ "$SKIP_TORCH" == 1 ]]; then
