@@ -193,6 +193,10 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
                 "BatchNorm.backward: the ReLU's kept output has shape \(kept.shape); expected the gradient's \(gradient.shape)"
             )
         }
+        guard gradient.count > 0 else {
+            gradient = try backward(gradient) ?? gradient // nothing to rectify
+            return
+        }
         let c = channels
         let sums = gradient.withUnsafeMutableBufferPointer { g in
             cache.xhat.withUnsafeBufferPointer { h in
@@ -208,7 +212,8 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
             gradient = Tensor(shape: gradient.shape)
             return
         }
-        gradient.withUnsafeMutableBufferPointer { g in inputGradientRows(UnsafeBufferPointer(g), into: g, cache, means)
+        gradient.withUnsafeMutableBufferPointer { g in
+            inputGradientRows(UnsafeBufferPointer(g), into: g, cache, means)
         }
     }
 
