@@ -39,7 +39,7 @@ static void amx_block_outputs(const dk_conv_geometry *g, long p, long end, long 
     const long line = p / g->wp;
     long x = p % g->wp, row = line % g->hp, z = line / g->hp;
     const int scatters = dk_conv_scatters(g);
-    const long channels = scatters ? g->cout / (g->ud * g->uh * g->uw) : dk_conv_position_channels(g);
+    const long channels = scatters ? dk_conv_scattered_channels(g) : dk_conv_position_channels(g);
     for (int r = 0; r < 32; r++) {
         const long q = (z * g->oh + row) * g->ow + x;
         const long at = scatters ? ((g->ud * z * g->uh * g->oh + g->uh * row) * g->uw * g->ow + g->uw * x) * channels

@@ -189,6 +189,9 @@ static inline __attribute__((always_inline)) void dk_conv_part_rows(const dk_con
 /// Whether `g` scatters its output (an up-sampling pass, dk_conv_geometry.ud/uh/uw).
 static inline int dk_conv_scatters(const dk_conv_geometry *g) { return g->ud > 0 && g->uh > 0 && g->uw > 0; }
 
+/// The channels per up-sampled pixel of a scattered output: cout over the ud·uh·uw pixels of a block.
+static inline long dk_conv_scattered_channels(const dk_conv_geometry *g) { return g->cout / (g->ud * g->uh * g->uw); }
+
 /// Positions per line and lines per plane of the output that `g` writes (its own extents, or
 /// those around its window: dk_conv_geometry.yw/yh).
 static inline long dk_conv_output_width(const dk_conv_geometry *g) { return g->yw > 0 ? g->yw : g->ow; }
@@ -207,7 +210,7 @@ static inline __attribute__((always_inline)) void dk_conv_output_offsets(const d
         dk_conv_position_offsets(g, at, q, end, dk_conv_output_height(g) * line, line, channels, out, mr);
         return;
     }
-    const long channels = g->cout / (g->ud * g->uh * g->uw), row = g->uw * g->ow * channels;
+    const long channels = dk_conv_scattered_channels(g), row = g->uw * g->ow * channels;
     dk_conv_position_offsets(g, at, q, end, g->ud * g->uh * g->oh * row, g->uh * row, g->uw * channels, out, mr);
 }
 
@@ -217,7 +220,7 @@ static inline __attribute__((always_inline)) void dk_conv_output_offsets(const d
 /// channel `channel`.
 static inline long dk_conv_output_column(const dk_conv_geometry *g, long c) {
     if (!dk_conv_scatters(g)) return dk_conv_part_column(g, c);
-    const long channels = g->cout / (g->ud * g->uh * g->uw), h2 = g->uh * g->oh, w2 = g->uw * g->ow;
+    const long channels = dk_conv_scattered_channels(g), h2 = g->uh * g->oh, w2 = g->uw * g->ow;
     const long t = c / channels, cc = t % g->uw, b = (t / g->uw) % g->uh, a = t / (g->uw * g->uh);
     return ((a * h2 + b) * w2 + cc) * channels + c % channels;
 }

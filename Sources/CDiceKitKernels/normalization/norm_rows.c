@@ -17,6 +17,17 @@ static inline float nr_widen(unsigned short bits) {
     return f;
 }
 
+/// What the gradient sums read of a ReLU's output (norm_rows_body.h, sums_body): none, Float, or
+/// bfloat16 bits.
+enum { NR_KEPT_NONE, NR_KEPT_F32, NR_KEPT_BF16 };
+
+/// A ReLU's backward pass for element i: g where the kept output is > 0, else +0 (a NaN kept
+/// passes nothing, as dk_rectify_backward_inplace_f32).
+static inline __attribute__((always_inline)) float nr_rectified(float g, const void *kept, int kept_kind, long i) {
+    const float y = kept_kind == NR_KEPT_BF16 ? nr_widen(((const unsigned short *)kept)[i]) : ((const float *)kept)[i];
+    return y > 0 ? g : 0.0f;
+}
+
 #define NR_NAME(name) nr_##name##_portable
 #include "norm_rows_body.h"
 #undef NR_NAME

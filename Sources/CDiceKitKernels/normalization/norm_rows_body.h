@@ -35,43 +35,22 @@ static void NR_NAME(moments)(const float *restrict x, long rows, long channels, 
     for (long c = c0; c < channels; c++) variance[c] /= (double)rows;
 }
 
-static void NR_NAME(gradient_sums)(const float *restrict dy, const float *restrict xhat, long rows, long channels,
-                                   double *restrict dbeta, double *restrict dgamma) {
-    long c0 = 0;
-    for (; c0 + 16 <= channels; c0 += 16) {
-        double b[16] = {0}, g[16] = {0};
-        for (long r = 0; r < rows; r++)
-            for (int k = 0; k < 16; k++) {
-                double d = (double)dy[r * channels + c0 + k];
-                b[k] += d;
-                g[k] += d * (double)xhat[r * channels + c0 + k];
-            }
-        for (int k = 0; k < 16; k++) dbeta[c0 + k] = b[k], dgamma[c0 + k] = g[k];
-    }
-    for (long c = c0; c < channels; c++) dbeta[c] = 0, dgamma[c] = 0;
-    for (long r = 0; r < rows; r++)
-        for (long c = c0; c < channels; c++) {
-            double d = (double)dy[r * channels + c];
-            dbeta[c] += d;
-            dgamma[c] += d * (double)xhat[r * channels + c];
-        }
-}
-
-// The gradient sums of a ReLU's input gradient: dy ← (kept > 0 ? dy : 0) written over dy (a NaN
-// kept passes nothing, as dk_rectify_backward_inplace_f32), then summed as `gradient_sums` sums
-// it. `kept` is the ReLU's output, Float or (kept_bf16) bfloat16 bits; the constant folds.
-static inline __attribute__((always_inline)) void NR_NAME(rectified_sums_body)(
-    float *restrict dy, const float *restrict xhat, const void *restrict kept, const int kept_bf16, long rows,
+// dbeta[c] = Σ_r v and dgamma[c] = Σ_r v·xhat over the rows: v = dy, or with a ReLU's output
+// `kept` (`kept_kind` NR_KEPT_F32: Float, NR_KEPT_BF16: bfloat16 bits) v = nr_rectified(…)
+// written over dy: the ReLU's backward pass and the sums in one. `kept_kind` is a constant at
+// every call, and folds.
+static inline __attribute__((always_inline)) void NR_NAME(sums_body)(
+    float *restrict dy, const float *restrict xhat, const void *restrict kept, const int kept_kind, long rows,
     long channels, double *restrict dbeta, double *restrict dgamma) {
-#define NR_KEPT(i) (kept_bf16 ? nr_widen(((const unsigned short *)kept)[i]) : ((const float *)kept)[i])
+#define NR_VALUE(i) (kept_kind == NR_KEPT_NONE ? dy[i] : nr_rectified(dy[i], kept, kept_kind, i))
     long c0 = 0;
     for (; c0 + 16 <= channels; c0 += 16) {
         double b[16] = {0}, g[16] = {0};
         for (long r = 0; r < rows; r++)
             for (int k = 0; k < 16; k++) {
-                long i = r * channels + c0 + k;
-                float v = NR_KEPT(i) > 0 ? dy[i] : 0.0f;
-                dy[i] = v;
+                const long i = r * channels + c0 + k;
+                const float v = NR_VALUE(i);
+                if (kept_kind != NR_KEPT_NONE) dy[i] = v;
                 b[k] += (double)v;
                 g[k] += (double)v * (double)xhat[i];
             }
@@ -80,25 +59,31 @@ static inline __attribute__((always_inline)) void NR_NAME(rectified_sums_body)(
     for (long c = c0; c < channels; c++) dbeta[c] = 0, dgamma[c] = 0;
     for (long r = 0; r < rows; r++)
         for (long c = c0; c < channels; c++) {
-            long i = r * channels + c;
-            float v = NR_KEPT(i) > 0 ? dy[i] : 0.0f;
-            dy[i] = v;
+            const long i = r * channels + c;
+            const float v = NR_VALUE(i);
+            if (kept_kind != NR_KEPT_NONE) dy[i] = v;
             dbeta[c] += (double)v;
             dgamma[c] += (double)v * (double)xhat[i];
         }
-#undef NR_KEPT
+#undef NR_VALUE
+}
+
+static void NR_NAME(gradient_sums)(const float *restrict dy, const float *restrict xhat, long rows, long channels,
+                                   double *restrict dbeta, double *restrict dgamma) {
+    // Read only: nothing is written through the cast without a kept output.
+    NR_NAME(sums_body)((float *)dy, xhat, 0, NR_KEPT_NONE, rows, channels, dbeta, dgamma);
 }
 
 static void NR_NAME(rectified_gradient_sums_f32)(float *restrict dy, const float *restrict xhat,
                                                  const float *restrict kept, long rows, long channels,
                                                  double *restrict dbeta, double *restrict dgamma) {
-    NR_NAME(rectified_sums_body)(dy, xhat, kept, 0, rows, channels, dbeta, dgamma);
+    NR_NAME(sums_body)(dy, xhat, kept, NR_KEPT_F32, rows, channels, dbeta, dgamma);
 }
 
 static void NR_NAME(rectified_gradient_sums_bf16)(float *restrict dy, const float *restrict xhat,
                                                   const unsigned short *restrict kept, long rows, long channels,
                                                   double *restrict dbeta, double *restrict dgamma) {
-    NR_NAME(rectified_sums_body)(dy, xhat, kept, 1, rows, channels, dbeta, dgamma);
+    NR_NAME(sums_body)(dy, xhat, kept, NR_KEPT_BF16, rows, channels, dbeta, dgamma);
 }
 
 static void NR_NAME(normalize)(const float *restrict x, long rows, long channels, const float *restrict shift,
@@ -125,28 +110,33 @@ static void NR_NAME(normalize)(const float *restrict x, long rows, long channels
     }
 }
 
-static void NR_NAME(batch_input_gradient)(const float *restrict dy, const float *restrict xhat, long rows,
-                                          long channels, const float *restrict scale, const float *restrict gamma,
-                                          const float *restrict mean_dy, const float *restrict mean_dy_xhat,
-                                          float *restrict dx) {
+// dx = scale·γ·(dy − mean_dy − xhat·mean_dy_xhat), row by row; dx may be dy itself (each
+// element is read before it is written): the wrappers below pass restrict pointers, or one
+// pointer twice.
+static inline __attribute__((always_inline)) void NR_NAME(batch_dx_body)(
+    const float *dy, const float *restrict xhat, long rows, long channels, const float *restrict scale,
+    const float *restrict gamma, const float *restrict mean_dy, const float *restrict mean_dy_xhat, float *dx) {
     for (long r = 0; r < rows; r++) {
-        const float *restrict d = dy + r * channels;
+        const float *d = dy + r * channels;
         const float *restrict h = xhat + r * channels;
-        float *restrict o = dx + r * channels;
+        float *o = dx + r * channels;
         for (long c = 0; c < channels; c++) o[c] = scale[c] * gamma[c] * (d[c] - mean_dy[c] - h[c] * mean_dy_xhat[c]);
     }
 }
 
-// `batch_input_gradient` written over dy: each element is read before it is written.
+static void NR_NAME(batch_input_gradient)(const float *restrict dy, const float *restrict xhat, long rows,
+                                          long channels, const float *restrict scale, const float *restrict gamma,
+                                          const float *restrict mean_dy, const float *restrict mean_dy_xhat,
+                                          float *restrict dx) {
+    NR_NAME(batch_dx_body)(dy, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat, dx);
+}
+
+// `batch_input_gradient` written over dy.
 static void NR_NAME(batch_input_gradient_inplace)(float *restrict g, const float *restrict xhat, long rows,
                                                   long channels, const float *restrict scale,
                                                   const float *restrict gamma, const float *restrict mean_dy,
                                                   const float *restrict mean_dy_xhat) {
-    for (long r = 0; r < rows; r++) {
-        float *restrict d = g + r * channels;
-        const float *restrict h = xhat + r * channels;
-        for (long c = 0; c < channels; c++) d[c] = scale[c] * gamma[c] * (d[c] - mean_dy[c] - h[c] * mean_dy_xhat[c]);
-    }
+    NR_NAME(batch_dx_body)(g, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat, g);
 }
 
 static void NR_NAME(group_input_gradient)(const float *restrict dy, const float *restrict xhat, long rows,

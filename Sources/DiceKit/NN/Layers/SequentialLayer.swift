@@ -254,17 +254,17 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
                     )
                 }
                 g = nil
-                if let activation = layer as? ActivationLayer<Scalar>, i > 0,
-                    let norm = layers[i - 1] as? BatchNorm<Scalar>,
-                    let kept = activation.takeRectifierOutput()
-                {
-                    // The ReLU's backward pass inside the normalisation's: one pass over the
-                    // gradient fewer and no new tensor, the same bits.
-                    try norm.backward(inPlace: &current, rectifiedBy: kept)
-                    g = current
-                    i -= 1
-                } else if let activation = layer as? ActivationLayer<Scalar> {
-                    try activation.backward(inPlace: &current)
+                if let activation = layer as? ActivationLayer<Scalar> {
+                    if i > 0, let norm = layers[i - 1] as? BatchNorm<Scalar>,
+                        let kept = activation.takeRectifierOutput()
+                    {
+                        // The ReLU's backward pass inside the normalisation's: one pass over the
+                        // gradient fewer and no new tensor, the same bits.
+                        try norm.backward(inPlace: &current, rectifiedBy: kept)
+                        i -= 1
+                    } else {
+                        try activation.backward(inPlace: &current)
+                    }
                     g = current
                 } else if i == 0, splittingInput, let convolution = layer as? ConvolutionLayer<Scalar> {
                     parts = try convolution.backward(current, splittingInput: true)
