@@ -25,6 +25,17 @@ void dk_norm_rectified_gradient_sums_f32(float *dy, const float *xhat, const flo
 void dk_norm_rectified_gradient_sums_bf16(float *dy, const float *xhat, const unsigned short *kept, long rows,
                                           long channels, double *dbeta, double *dgamma);
 
+/// sums[c] = Σ_r dy[r, c] (Double, overwritten): `dk_norm_gradient_sums_f32`'s dbeta alone, the
+/// bias gradient of a convolution.
+void dk_channel_sums_f32(const float *dy, long rows, long channels, double *sums);
+
+/// A ReLU's backward pass and `dk_channel_sums_f32` in one pass (a convolution before a ReLU),
+/// as `dk_norm_rectified_gradient_sums_f32` does it: the rectified dy written over dy, then summed.
+void dk_rectified_channel_sums_f32(float *dy, const float *kept, long rows, long channels, double *sums);
+
+/// `dk_rectified_channel_sums_f32` with the ReLU's output kept as bfloat16 bit patterns.
+void dk_rectified_channel_sums_bf16(float *dy, const unsigned short *kept, long rows, long channels, double *sums);
+
 /// xhat = (x − shift_c)·scale_c and y = γ_c·xhat + β_c, or with `rectifies` y = +0 where
 /// γ_c·xhat + β_c ≤ 0 (a NaN kept).
 void dk_norm_normalize_f32(const float *x, long rows, long channels, const float *shift, const float *scale,

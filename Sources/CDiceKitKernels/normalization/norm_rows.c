@@ -63,6 +63,21 @@ void dk_norm_rectified_gradient_sums_bf16(float *dy, const float *xhat, const un
         nr_rectified_gradient_sums_bf16_portable(dy, xhat, kept, rows, channels, dbeta, dgamma);
 }
 
+void dk_channel_sums_f32(const float *dy, long rows, long channels, double *sums) {
+    if (dk_isa() >= DK_ISA_AVX512) nr_channel_sums_avx512(dy, rows, channels, sums);
+    else nr_channel_sums_portable(dy, rows, channels, sums);
+}
+
+void dk_rectified_channel_sums_f32(float *dy, const float *kept, long rows, long channels, double *sums) {
+    if (dk_isa() >= DK_ISA_AVX512) nr_rectified_channel_sums_f32_avx512(dy, kept, rows, channels, sums);
+    else nr_rectified_channel_sums_f32_portable(dy, kept, rows, channels, sums);
+}
+
+void dk_rectified_channel_sums_bf16(float *dy, const unsigned short *kept, long rows, long channels, double *sums) {
+    if (dk_isa() >= DK_ISA_AVX512) nr_rectified_channel_sums_bf16_avx512(dy, kept, rows, channels, sums);
+    else nr_rectified_channel_sums_bf16_portable(dy, kept, rows, channels, sums);
+}
+
 void dk_norm_normalize_f32(const float *x, long rows, long channels, const float *shift, const float *scale,
                            const float *gamma, const float *beta, int rectifies, float *xhat, float *y) {
     if (dk_isa() >= DK_ISA_AVX512)

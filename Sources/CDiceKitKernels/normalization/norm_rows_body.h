@@ -35,13 +35,14 @@ static void NR_NAME(moments)(const float *restrict x, long rows, long channels, 
     for (long c = c0; c < channels; c++) variance[c] /= (double)rows;
 }
 
-// dbeta[c] = Σ_r v and dgamma[c] = Σ_r v·xhat over the rows: v = dy, or with a ReLU's output
+// dbeta[c] = Σ_r v and, with `products`, dgamma[c] = Σ_r v·xhat over the rows (without, xhat
+// and dgamma are not touched: a convolution's bias gradient): v = dy, or with a ReLU's output
 // `kept` (`kept_kind` NR_KEPT_F32: Float, NR_KEPT_BF16: bfloat16 bits) v = nr_rectified(…)
-// written over dy: the ReLU's backward pass and the sums in one. `kept_kind` is a constant at
-// every call, and folds.
+// written over dy: the ReLU's backward pass and the sums in one. `kept_kind` and `products` are
+// constants at every call, and fold.
 static inline __attribute__((always_inline)) void NR_NAME(sums_body)(
-    float *restrict dy, const float *restrict xhat, const void *restrict kept, const int kept_kind, long rows,
-    long channels, double *restrict dbeta, double *restrict dgamma) {
+    float *restrict dy, const float *restrict xhat, const void *restrict kept, const int kept_kind,
+    const int products, long rows, long channels, double *restrict dbeta, double *restrict dgamma) {
 #define NR_VALUE(i) (kept_kind == NR_KEPT_NONE ? dy[i] : nr_rectified(dy[i], kept, kept_kind, i))
     long c0 = 0;
     for (; c0 + 16 <= channels; c0 += 16) {
@@ -52,18 +53,24 @@ static inline __attribute__((always_inline)) void NR_NAME(sums_body)(
                 const float v = NR_VALUE(i);
                 if (kept_kind != NR_KEPT_NONE) dy[i] = v;
                 b[k] += (double)v;
-                g[k] += (double)v * (double)xhat[i];
+                if (products) g[k] += (double)v * (double)xhat[i];
             }
-        for (int k = 0; k < 16; k++) dbeta[c0 + k] = b[k], dgamma[c0 + k] = g[k];
+        for (int k = 0; k < 16; k++) {
+            dbeta[c0 + k] = b[k];
+            if (products) dgamma[c0 + k] = g[k];
+        }
     }
-    for (long c = c0; c < channels; c++) dbeta[c] = 0, dgamma[c] = 0;
+    for (long c = c0; c < channels; c++) {
+        dbeta[c] = 0;
+        if (products) dgamma[c] = 0;
+    }
     for (long r = 0; r < rows; r++)
         for (long c = c0; c < channels; c++) {
             const long i = r * channels + c;
             const float v = NR_VALUE(i);
             if (kept_kind != NR_KEPT_NONE) dy[i] = v;
             dbeta[c] += (double)v;
-            dgamma[c] += (double)v * (double)xhat[i];
+            if (products) dgamma[c] += (double)v * (double)xhat[i];
         }
 #undef NR_VALUE
 }
@@ -71,19 +78,35 @@ static inline __attribute__((always_inline)) void NR_NAME(sums_body)(
 static void NR_NAME(gradient_sums)(const float *restrict dy, const float *restrict xhat, long rows, long channels,
                                    double *restrict dbeta, double *restrict dgamma) {
     // Read only: nothing is written through the cast without a kept output.
-    NR_NAME(sums_body)((float *)dy, xhat, 0, NR_KEPT_NONE, rows, channels, dbeta, dgamma);
+    NR_NAME(sums_body)((float *)dy, xhat, 0, NR_KEPT_NONE, 1, rows, channels, dbeta, dgamma);
 }
 
 static void NR_NAME(rectified_gradient_sums_f32)(float *restrict dy, const float *restrict xhat,
                                                  const float *restrict kept, long rows, long channels,
                                                  double *restrict dbeta, double *restrict dgamma) {
-    NR_NAME(sums_body)(dy, xhat, kept, NR_KEPT_F32, rows, channels, dbeta, dgamma);
+    NR_NAME(sums_body)(dy, xhat, kept, NR_KEPT_F32, 1, rows, channels, dbeta, dgamma);
 }
 
 static void NR_NAME(rectified_gradient_sums_bf16)(float *restrict dy, const float *restrict xhat,
                                                   const unsigned short *restrict kept, long rows, long channels,
                                                   double *restrict dbeta, double *restrict dgamma) {
-    NR_NAME(sums_body)(dy, xhat, kept, NR_KEPT_BF16, rows, channels, dbeta, dgamma);
+    NR_NAME(sums_body)(dy, xhat, kept, NR_KEPT_BF16, 1, rows, channels, dbeta, dgamma);
+}
+
+// The sums without the products: dbeta alone (a convolution's bias gradient), plain or with a
+// ReLU's backward pass written over dy.
+static void NR_NAME(channel_sums)(const float *restrict dy, long rows, long channels, double *restrict sums) {
+    NR_NAME(sums_body)((float *)dy, 0, 0, NR_KEPT_NONE, 0, rows, channels, sums, 0);
+}
+
+static void NR_NAME(rectified_channel_sums_f32)(float *restrict dy, const float *restrict kept, long rows,
+                                                long channels, double *restrict sums) {
+    NR_NAME(sums_body)(dy, 0, kept, NR_KEPT_F32, 0, rows, channels, sums, 0);
+}
+
+static void NR_NAME(rectified_channel_sums_bf16)(float *restrict dy, const unsigned short *restrict kept, long rows,
+                                                 long channels, double *restrict sums) {
+    NR_NAME(sums_body)(dy, 0, kept, NR_KEPT_BF16, 0, rows, channels, sums, 0);
 }
 
 static void NR_NAME(normalize)(const float *restrict x, long rows, long channels, const float *restrict shift,

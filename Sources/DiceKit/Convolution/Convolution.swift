@@ -237,10 +237,11 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
     /// With `splittingInput`, the input gradient comes as its two halves of the channels
     /// (`ConvolutionGradients.inputParts`, `input` nil): written so by the kernels' stores where
     /// they can (`ConvGeometry.splitsInputGradient`: the direct and bfloat16 forward kernels),
-    /// else split after; the same values either way.
+    /// else split after; the same values either way. Without `sumsBias` the bias gradient is
+    /// left out (nil): a layer that sums it itself (`ConvolutionLayer`).
     func backward(
         kept input: BackwardInput<Scalar>, outputGradient: Tensor<Scalar>, computeInputGradient: Bool,
-        splittingInput: Bool = false
+        splittingInput: Bool = false, sumsBias: Bool = true
     ) throws -> ConvolutionGradients<Scalar> {
         let g = try geometry(input.shape())
         guard outputGradient.shape == g.outputShape else {
@@ -253,7 +254,7 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
             // Parts kept by a layer whose backward pass cannot join them (the settings changed).
             input = .tensor(try Tensor.concatenatingChannels(parts))
         }
-        let hasBias = bias != nil
+        let hasBias = bias != nil && sumsBias
         let kernel = kernelOperand(g, y: false, dx: computeInputGradient, weightGradient: true)
         let splitsInKernels =
             splittingInput && computeInputGradient && Scalar.self == Float.self

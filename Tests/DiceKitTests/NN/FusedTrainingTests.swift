@@ -1,6 +1,7 @@
 // Training-mode fusion (SequentialLayer.forward): a convolution or a batch normalisation directly
 // followed by a ReLU applies max(0, ·) in its output pass and the ReLU keeps that output for its
-// backward pass, and a batch normalisation's backward pass applies the ReLU's after it. The
+// backward pass, and a batch normalisation's or a convolution's backward pass applies the ReLU's
+// after it (the convolution in the pass that sums its bias gradient). The
 // outputs equal those of the layers run one by one (a zero's sign aside) and every gradient has
 // the same bits: in Double, in Float and, on a CPU with AVX512-BF16, in bfloat16 (with the
 // activations handed over rounded, the ReLUs keeping bfloat16 outputs).
@@ -37,11 +38,11 @@ final class FusedTrainingTests: XCTestCase {
     /// between bfloat16 convolutions stored and kept rounded) against the same layers' one by one.
     private func check<T: BLASScalar>(
         _: T.Type, cin: Int, precision: ComputePrecision, normalized: Bool = false, handingOverRounded: Bool = false,
-        seed: UInt64, file: StaticString = #filePath, line: UInt = #line
+        image: [Int] = [2, 16, 18], seed: UInt64, file: StaticString = #filePath, line: UInt = #line
     ) throws {
         let fusedLayers = try block(T.self, cin: cin, precision: precision, normalized: normalized, seed: seed)
         let plainLayers = try block(T.self, cin: cin, precision: precision, normalized: normalized, seed: seed)
-        let x = randomTensor([2, 16, 18, cin], seed: seed + 5).converted(to: T.self)
+        let x = randomTensor(image + [cin], seed: seed + 5).converted(to: T.self)
         let sequence = SequentialLayer<T>(fusedLayers)
         let fused = try sequence.forward(concatenating: [x], mode: .training, handingOverRounded: handingOverRounded)
         var plain = x
@@ -64,6 +65,8 @@ final class FusedTrainingTests: XCTestCase {
         try check(Double.self, cin: 3, precision: .float, seed: 60)
         try check(Float.self, cin: 3, precision: .float, seed: 61)
         try check(Float.self, cin: 16, precision: .float, seed: 62)
+        // More rows than one chunk of the bias gradient's sums (4096 rows of 16 channels).
+        try check(Float.self, cin: 3, precision: .float, image: [2, 48, 50], seed: 69)
     }
 
     func testBatchNormAndReLUFuseInTraining() throws {

@@ -164,6 +164,19 @@ final class NormalizationKernelTests: XCTestCase {
                     XCTAssertEqual(bits(fused), bits(expected), "rectified gradient, \(label)")
                     XCTAssertEqual(bits(sums.dBeta), bits(expectedSums.dBeta), "Σdy, \(label)")
                     XCTAssertEqual(bits(sums.dGamma), bits(expectedSums.dGamma), "Σdy·x̂, \(label)")
+                    // A convolution's bias gradient: Σdy alone, plain and with the ReLU's pass.
+                    var biasFused = dy
+                    let biasSums = biasFused.withUnsafeMutableBufferPointer { g in
+                        parallelChannelSums(
+                            g.baseAddress!, rows: rows, channels: c,
+                            rectifiedBy: (rounded ? UnsafeRawPointer(keptBits) : UnsafeRawPointer(kept), rounded))
+                    }
+                    XCTAssertEqual(bits(biasFused), bits(expected), "rectified gradient (bias), \(label)")
+                    XCTAssertEqual(bits(biasSums), bits(expectedSums.dBeta), "Σdy (bias), \(label)")
+                    let plainSums = expected.withUnsafeMutableBufferPointer { g in
+                        parallelChannelSums(g.baseAddress!, rows: rows, channels: c)
+                    }
+                    XCTAssertEqual(bits(plainSums), bits(expectedSums.dBeta), "Σdy (bias, plain), \(label)")
                 }
             }
         }

@@ -181,7 +181,7 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     ///
     /// Returns nil when `computesInputGradient` is false.
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
-        try gradients(outputGradient, splittingInput: false).input
+        try gradients(outputGradient, biasSums: biasSums(outputGradient), splittingInput: false).input
     }
 
     /// `backward(_:)` with d(loss)/d(input) as its two halves of the channels when
@@ -189,22 +189,74 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     /// where they can (no joined tensor to split, `Convolution.backward(kept:…
     /// splittingInput:)`), else split after; nil when `computesInputGradient` is false.
     func backward(_ outputGradient: Tensor<Scalar>, splittingInput: Bool) throws -> [Tensor<Scalar>]? {
-        let grads = try gradients(outputGradient, splittingInput: splittingInput)
+        let grads = try gradients(
+            outputGradient, biasSums: biasSums(outputGradient), splittingInput: splittingInput)
         return splittingInput ? grads.inputParts : grads.input.map { [$0] }
     }
 
-    /// The backward pass: adds the parameters' gradients, returns the convolution's.
+    /// `backward(_:splittingInput:)` of the gradient a ReLU after this layer received, that
+    /// ReLU's backward pass applied in the pass that sums the bias gradient (`kept` is what the
+    /// ReLU kept: its output, in Float or rounded) and written over `gradient`: the bits of the
+    /// ReLU's `backward(inPlace:)` and then `backward`, with one pass over the gradient fewer
+    /// (SequentialLayer's backward pass). Float only.
+    ///
+    /// - Throws: `DiceKitError.shape` when `kept`'s shape differs from `gradient`'s, and as `backward`.
+    func backward(
+        inPlace gradient: inout Tensor<Scalar>, rectifiedBy kept: KeptRectifierOutput<Scalar>, splittingInput: Bool
+    ) throws -> [Tensor<Scalar>]? {
+        precondition(Scalar.self == Float.self, "ConvolutionLayer: the fused ReLU backward pass runs in Float")
+        guard kept.shape == gradient.shape else {
+            throw DiceKitError.shape(
+                "ConvolutionLayer.backward: the ReLU's kept output has shape \(kept.shape); expected the gradient's \(gradient.shape)"
+            )
+        }
+        let channels = gradient.shape.last ?? 0
+        var sums = [Double](repeating: 0, count: channels)
+        if gradient.count > 0, channels > 0 {
+            sums = gradient.withUnsafeMutableBufferPointer { g in
+                kept.withRawPointer { kept, rounded in
+                    parallelChannelSums(
+                        UnsafeMutableRawPointer(g.baseAddress!).assumingMemoryBound(to: Float.self),
+                        rows: g.count / channels, channels: channels, rectifiedBy: (kept, rounded))
+                }
+            }
+        }
+        let grads = try gradients(gradient, biasSums: sums, splittingInput: splittingInput)
+        return splittingInput ? grads.inputParts : grads.input.map { [$0] }
+    }
+
+    /// The bias gradient of a Float layer, summed here over chunks of rows in parallel
+    /// (`parallelChannelSums`, the order of the fused pass above); nil for Double, whose
+    /// convolution sums it.
+    private func biasSums(_ outputGradient: Tensor<Scalar>) -> [Double]? {
+        guard Scalar.self == Float.self else { return nil }
+        let channels = outputGradient.shape.last ?? 0
+        guard outputGradient.count > 0, channels > 0 else { return [Double](repeating: 0, count: channels) }
+        return outputGradient.withUnsafeBufferPointer { g in
+            // Read only: nothing is written without a kept output.
+            parallelChannelSums(
+                UnsafeMutableRawPointer(mutating: g.baseAddress!).assumingMemoryBound(to: Float.self),
+                rows: g.count / channels, channels: channels)
+        }
+    }
+
+    /// The backward pass: adds the parameters' gradients (the bias's from `biasSums` when given),
+    /// returns the convolution's.
     private func gradients(
-        _ outputGradient: Tensor<Scalar>, splittingInput: Bool
+        _ outputGradient: Tensor<Scalar>, biasSums: [Double]?, splittingInput: Bool
     ) throws -> ConvolutionGradients<Scalar> {
         guard let input = keptInput.forBackward, let convolution = cachedConvolution else {
             throw DiceKitError.shape("ConvolutionLayer.backward called before forward")
         }
         let grads = try convolution.backward(
             kept: input, outputGradient: outputGradient, computeInputGradient: computesInputGradient,
-            splittingInput: splittingInput)
+            splittingInput: splittingInput, sumsBias: biasSums == nil)
         addGEMMGradient(grads.weight, into: &weight.gradient)
-        if let b = grads.bias { bias.gradient += b }
+        if let biasSums {
+            accumulateChannelSums(biasSums, into: &bias.gradient)
+        } else if let b = grads.bias {
+            bias.gradient += b
+        }
         keptInput.keep(nil)
         cachedConvolution = nil
         built.release()

@@ -262,10 +262,21 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
                         // gradient fewer and no new tensor, the same bits.
                         try norm.backward(inPlace: &current, rectifiedBy: kept)
                         i -= 1
+                        g = current
+                    } else if i > 0, let convolution = layers[i - 1] as? ConvolutionLayer<Scalar>,
+                        let kept = activation.takeRectifierOutput()
+                    {
+                        // The ReLU's backward pass inside the pass that sums the convolution's bias
+                        // gradient: one pass over the gradient fewer, the same bits.
+                        i -= 1
+                        let split = i == 0 && splittingInput
+                        let result = try convolution.backward(
+                            inPlace: &current, rectifiedBy: kept, splittingInput: split)
+                        if split { parts = result } else { g = result?.first }
                     } else {
                         try activation.backward(inPlace: &current)
+                        g = current
                     }
-                    g = current
                 } else if i == 0, splittingInput, let convolution = layer as? ConvolutionLayer<Scalar> {
                     parts = try convolution.backward(current, splittingInput: true)
                 } else {

@@ -314,6 +314,47 @@ func parallelRectifiedGradientSums(
     }
 }
 
+/// The per-channel sums Σ_r dy[r, c] of Float rows [rows × channels] in Double, over the chunks
+/// of `parallelChannelGradientSums` in parallel and added in chunk order: its dβ, alone (a
+/// convolution layer's bias gradient). With `rectifiedBy` (the output a ReLU after the layer
+/// kept: Float, or bfloat16 bits when `rounded`), that ReLU's backward pass is applied in the
+/// same pass and written over dy, as `parallelRectifiedGradientSums` does.
+func parallelChannelSums(
+    _ dy: UnsafeMutablePointer<Float>, rows: Int, channels: Int,
+    rectifiedBy kept: (pointer: UnsafeRawPointer, rounded: Bool)? = nil
+) -> [Double] {
+    guard rows > 0, channels > 0 else { return [Double](repeating: 0, count: channels) }
+    let shared = TaskShared((UnsafeMutableRawPointer(dy), kept?.pointer))
+    let rounded = kept?.rounded ?? false
+    // Each chunk (rectifies and) sums its own rows.
+    let sums = { @Sendable (range: Range<Int>, partial: UnsafeMutablePointer<Double>) in
+        let (g, kept) = shared.buffers
+        let first = range.lowerBound * channels
+        let dy = g.assumingMemoryBound(to: Float.self) + first
+        if let kept, rounded {
+            dk_rectified_channel_sums_bf16(
+                dy, kept.assumingMemoryBound(to: UInt16.self) + first, range.count, channels, partial)
+        } else if let kept {
+            dk_rectified_channel_sums_f32(
+                dy, kept.assumingMemoryBound(to: Float.self) + first, range.count, channels, partial)
+        } else {
+            dk_channel_sums_f32(dy, range.count, channels, partial)
+        }
+    }
+    guard rows > reductionChunkRows(channels: channels) else {
+        return [Double](unsafeUninitializedCapacity: channels) { total, initialized in
+            sums(0..<rows, total.baseAddress!)
+            initialized = channels
+        }
+    }
+    let partials = chunkPartials(rows: rows, channels: channels, width: channels, sums)
+    var total = [Double](repeating: 0, count: channels)
+    for k in 0..<(partials.count / channels) {
+        for c in 0..<channels { total[c] += partials[channels * k + c] }
+    }
+    return total
+}
+
 /// BatchNorm's input gradient, row by row over [M, C]:
 /// dx = scale_c·γ_c·(dy − meanDy_c − x̂·meanDyXhat_c) (in evaluation mode both means are zero).
 /// `dx` may be `dy` itself (each element is read before it is written).
