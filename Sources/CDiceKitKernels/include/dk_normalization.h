@@ -15,26 +15,30 @@ void dk_norm_moments_f32(const float *x, long rows, long channels, double *mean,
 void dk_norm_gradient_sums_f32(const float *dy, const float *xhat, long rows, long channels, double *dbeta,
                                double *dgamma);
 
-/// A ReLU's backward pass and `dk_norm_gradient_sums_f32` in one pass (the batch normalisation
-/// before a ReLU): dy ← dy where kept > 0, else +0 (a NaN kept too), written over dy, then its
-/// sums, the bits of the two passes one after the other. `kept` is the ReLU's output.
-void dk_norm_rectified_gradient_sums_f32(float *dy, const float *xhat, const float *kept, long rows, long channels,
-                                         double *dbeta, double *dgamma);
+/// A ReLU's backward pass and `dk_norm_gradient_sums_f32` in one pass (a normalisation before a
+/// ReLU): dy ← dy where kept > 0, else +0 (a NaN kept too), or with `leaky` slope·dy (a leaky
+/// ReLU, as dk_rectify_backward_inplace_f32), written over dy, then its sums: the bits of the two
+/// passes one after the other. `kept` is the ReLU's output.
+void dk_norm_rectified_gradient_sums_f32(float *dy, const float *xhat, const float *kept, float slope, int leaky,
+                                         long rows, long channels, double *dbeta, double *dgamma);
 
 /// `dk_norm_rectified_gradient_sums_f32` with the ReLU's output kept as bfloat16 bit patterns.
-void dk_norm_rectified_gradient_sums_bf16(float *dy, const float *xhat, const unsigned short *kept, long rows,
-                                          long channels, double *dbeta, double *dgamma);
+void dk_norm_rectified_gradient_sums_bf16(float *dy, const float *xhat, const unsigned short *kept, float slope,
+                                          int leaky, long rows, long channels, double *dbeta, double *dgamma);
 
 /// sums[c] = Σ_r dy[r, c] (Double, overwritten): `dk_norm_gradient_sums_f32`'s dbeta alone, the
 /// bias gradient of a convolution.
 void dk_channel_sums_f32(const float *dy, long rows, long channels, double *sums);
 
-/// A ReLU's backward pass and `dk_channel_sums_f32` in one pass (a convolution before a ReLU),
-/// as `dk_norm_rectified_gradient_sums_f32` does it: the rectified dy written over dy, then summed.
-void dk_rectified_channel_sums_f32(float *dy, const float *kept, long rows, long channels, double *sums);
+/// A (leaky) ReLU's backward pass and `dk_channel_sums_f32` in one pass (a convolution before a
+/// ReLU), as `dk_norm_rectified_gradient_sums_f32` does it: the rectified dy written over dy, then
+/// summed.
+void dk_rectified_channel_sums_f32(float *dy, const float *kept, float slope, int leaky, long rows, long channels,
+                                   double *sums);
 
 /// `dk_rectified_channel_sums_f32` with the ReLU's output kept as bfloat16 bit patterns.
-void dk_rectified_channel_sums_bf16(float *dy, const unsigned short *kept, long rows, long channels, double *sums);
+void dk_rectified_channel_sums_bf16(float *dy, const unsigned short *kept, float slope, int leaky, long rows,
+                                    long channels, double *sums);
 
 /// xhat = (x − shift_c)·scale_c and y = γ_c·xhat + β_c, or with `rectifies` y = +0 where
 /// γ_c·xhat + β_c ≤ 0 (a NaN kept).
@@ -55,5 +59,10 @@ void dk_norm_batch_input_gradient_inplace_f32(float *g, const float *xhat, long 
 void dk_norm_group_input_gradient_f32(const float *dy, const float *xhat, long rows, long channels,
                                       const float *scale, const float *gamma, const float *mean_d,
                                       const float *mean_dh, float *dx);
+
+/// `dk_norm_group_input_gradient_f32` written over its input: g ← dx(g).
+void dk_norm_group_input_gradient_inplace_f32(float *g, const float *xhat, long rows, long channels,
+                                              const float *scale, const float *gamma, const float *mean_d,
+                                              const float *mean_dh);
 
 #endif

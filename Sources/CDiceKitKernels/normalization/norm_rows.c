@@ -21,11 +21,12 @@ static inline float nr_widen(unsigned short bits) {
 /// bfloat16 bits.
 enum { NR_KEPT_NONE, NR_KEPT_F32, NR_KEPT_BF16 };
 
-/// A ReLU's backward pass for element i: g where the kept output is > 0, else +0 (a NaN kept
-/// passes nothing, as dk_rectify_backward_inplace_f32).
-static inline __attribute__((always_inline)) float nr_rectified(float g, const void *kept, int kept_kind, long i) {
+/// A ReLU's backward pass for element i: g where the kept output is > 0, else +0, or with `leaky`
+/// slope·g (a NaN kept passes nothing, or slope·g: as dk_rectify_backward_inplace_f32).
+static inline __attribute__((always_inline)) float nr_rectified(float g, const void *kept, int kept_kind, float slope,
+                                                                int leaky, long i) {
     const float y = kept_kind == NR_KEPT_BF16 ? nr_widen(((const unsigned short *)kept)[i]) : ((const float *)kept)[i];
-    return y > 0 ? g : 0.0f;
+    return y > 0 ? g : (leaky ? slope * g : 0.0f);
 }
 
 #define NR_NAME(name) nr_##name##_portable
@@ -49,18 +50,20 @@ void dk_norm_gradient_sums_f32(const float *dy, const float *xhat, long rows, lo
     else nr_gradient_sums_portable(dy, xhat, rows, channels, dbeta, dgamma);
 }
 
-void dk_norm_rectified_gradient_sums_f32(float *dy, const float *xhat, const float *kept, long rows, long channels,
-                                         double *dbeta, double *dgamma) {
-    if (dk_isa() >= DK_ISA_AVX512) nr_rectified_gradient_sums_f32_avx512(dy, xhat, kept, rows, channels, dbeta, dgamma);
-    else nr_rectified_gradient_sums_f32_portable(dy, xhat, kept, rows, channels, dbeta, dgamma);
+void dk_norm_rectified_gradient_sums_f32(float *dy, const float *xhat, const float *kept, float slope, int leaky,
+                                         long rows, long channels, double *dbeta, double *dgamma) {
+    if (dk_isa() >= DK_ISA_AVX512)
+        nr_rectified_gradient_sums_f32_avx512(dy, xhat, kept, slope, leaky, rows, channels, dbeta, dgamma);
+    else
+        nr_rectified_gradient_sums_f32_portable(dy, xhat, kept, slope, leaky, rows, channels, dbeta, dgamma);
 }
 
-void dk_norm_rectified_gradient_sums_bf16(float *dy, const float *xhat, const unsigned short *kept, long rows,
-                                          long channels, double *dbeta, double *dgamma) {
+void dk_norm_rectified_gradient_sums_bf16(float *dy, const float *xhat, const unsigned short *kept, float slope,
+                                          int leaky, long rows, long channels, double *dbeta, double *dgamma) {
     if (dk_isa() >= DK_ISA_AVX512)
-        nr_rectified_gradient_sums_bf16_avx512(dy, xhat, kept, rows, channels, dbeta, dgamma);
+        nr_rectified_gradient_sums_bf16_avx512(dy, xhat, kept, slope, leaky, rows, channels, dbeta, dgamma);
     else
-        nr_rectified_gradient_sums_bf16_portable(dy, xhat, kept, rows, channels, dbeta, dgamma);
+        nr_rectified_gradient_sums_bf16_portable(dy, xhat, kept, slope, leaky, rows, channels, dbeta, dgamma);
 }
 
 void dk_channel_sums_f32(const float *dy, long rows, long channels, double *sums) {
@@ -68,14 +71,16 @@ void dk_channel_sums_f32(const float *dy, long rows, long channels, double *sums
     else nr_channel_sums_portable(dy, rows, channels, sums);
 }
 
-void dk_rectified_channel_sums_f32(float *dy, const float *kept, long rows, long channels, double *sums) {
-    if (dk_isa() >= DK_ISA_AVX512) nr_rectified_channel_sums_f32_avx512(dy, kept, rows, channels, sums);
-    else nr_rectified_channel_sums_f32_portable(dy, kept, rows, channels, sums);
+void dk_rectified_channel_sums_f32(float *dy, const float *kept, float slope, int leaky, long rows, long channels,
+                                   double *sums) {
+    if (dk_isa() >= DK_ISA_AVX512) nr_rectified_channel_sums_f32_avx512(dy, kept, slope, leaky, rows, channels, sums);
+    else nr_rectified_channel_sums_f32_portable(dy, kept, slope, leaky, rows, channels, sums);
 }
 
-void dk_rectified_channel_sums_bf16(float *dy, const unsigned short *kept, long rows, long channels, double *sums) {
-    if (dk_isa() >= DK_ISA_AVX512) nr_rectified_channel_sums_bf16_avx512(dy, kept, rows, channels, sums);
-    else nr_rectified_channel_sums_bf16_portable(dy, kept, rows, channels, sums);
+void dk_rectified_channel_sums_bf16(float *dy, const unsigned short *kept, float slope, int leaky, long rows,
+                                    long channels, double *sums) {
+    if (dk_isa() >= DK_ISA_AVX512) nr_rectified_channel_sums_bf16_avx512(dy, kept, slope, leaky, rows, channels, sums);
+    else nr_rectified_channel_sums_bf16_portable(dy, kept, slope, leaky, rows, channels, sums);
 }
 
 void dk_norm_normalize_f32(const float *x, long rows, long channels, const float *shift, const float *scale,
@@ -111,4 +116,13 @@ void dk_norm_group_input_gradient_f32(const float *dy, const float *xhat, long r
         nr_group_input_gradient_avx512(dy, xhat, rows, channels, scale, gamma, mean_d, mean_dh, dx);
     else
         nr_group_input_gradient_portable(dy, xhat, rows, channels, scale, gamma, mean_d, mean_dh, dx);
+}
+
+void dk_norm_group_input_gradient_inplace_f32(float *g, const float *xhat, long rows, long channels,
+                                              const float *scale, const float *gamma, const float *mean_d,
+                                              const float *mean_dh) {
+    if (dk_isa() >= DK_ISA_AVX512)
+        nr_group_input_gradient_inplace_avx512(g, xhat, rows, channels, scale, gamma, mean_d, mean_dh);
+    else
+        nr_group_input_gradient_inplace_portable(g, xhat, rows, channels, scale, gamma, mean_d, mean_dh);
 }

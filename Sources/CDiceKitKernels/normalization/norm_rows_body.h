@@ -38,12 +38,12 @@ static void NR_NAME(moments)(const float *restrict x, long rows, long channels, 
 // dbeta[c] = Σ_r v and, with `products`, dgamma[c] = Σ_r v·xhat over the rows (without, xhat
 // and dgamma are not touched: a convolution's bias gradient): v = dy, or with a ReLU's output
 // `kept` (`kept_kind` NR_KEPT_F32: Float, NR_KEPT_BF16: bfloat16 bits) v = nr_rectified(…)
-// written over dy: the ReLU's backward pass and the sums in one. `kept_kind` and `products` are
-// constants at every call, and fold.
+// written over dy: the (leaky, with `leaky` and `slope`) ReLU's backward pass and the sums in
+// one. `kept_kind` and `products` are constants at every call, and fold.
 static inline __attribute__((always_inline)) void NR_NAME(sums_body)(
-    float *restrict dy, const float *restrict xhat, const void *restrict kept, const int kept_kind,
-    const int products, long rows, long channels, double *restrict dbeta, double *restrict dgamma) {
-#define NR_VALUE(i) (kept_kind == NR_KEPT_NONE ? dy[i] : nr_rectified(dy[i], kept, kept_kind, i))
+    float *restrict dy, const float *restrict xhat, const void *restrict kept, const int kept_kind, float slope,
+    int leaky, const int products, long rows, long channels, double *restrict dbeta, double *restrict dgamma) {
+#define NR_VALUE(i) (kept_kind == NR_KEPT_NONE ? dy[i] : nr_rectified(dy[i], kept, kept_kind, slope, leaky, i))
     long c0 = 0;
     for (; c0 + 16 <= channels; c0 += 16) {
         double b[16] = {0}, g[16] = {0};
@@ -78,35 +78,37 @@ static inline __attribute__((always_inline)) void NR_NAME(sums_body)(
 static void NR_NAME(gradient_sums)(const float *restrict dy, const float *restrict xhat, long rows, long channels,
                                    double *restrict dbeta, double *restrict dgamma) {
     // Read only: nothing is written through the cast without a kept output.
-    NR_NAME(sums_body)((float *)dy, xhat, 0, NR_KEPT_NONE, 1, rows, channels, dbeta, dgamma);
+    NR_NAME(sums_body)((float *)dy, xhat, 0, NR_KEPT_NONE, 0, 0, 1, rows, channels, dbeta, dgamma);
 }
 
 static void NR_NAME(rectified_gradient_sums_f32)(float *restrict dy, const float *restrict xhat,
-                                                 const float *restrict kept, long rows, long channels,
-                                                 double *restrict dbeta, double *restrict dgamma) {
-    NR_NAME(sums_body)(dy, xhat, kept, NR_KEPT_F32, 1, rows, channels, dbeta, dgamma);
+                                                 const float *restrict kept, float slope, int leaky, long rows,
+                                                 long channels, double *restrict dbeta, double *restrict dgamma) {
+    NR_NAME(sums_body)(dy, xhat, kept, NR_KEPT_F32, slope, leaky, 1, rows, channels, dbeta, dgamma);
 }
 
 static void NR_NAME(rectified_gradient_sums_bf16)(float *restrict dy, const float *restrict xhat,
-                                                  const unsigned short *restrict kept, long rows, long channels,
-                                                  double *restrict dbeta, double *restrict dgamma) {
-    NR_NAME(sums_body)(dy, xhat, kept, NR_KEPT_BF16, 1, rows, channels, dbeta, dgamma);
+                                                  const unsigned short *restrict kept, float slope, int leaky,
+                                                  long rows, long channels, double *restrict dbeta,
+                                                  double *restrict dgamma) {
+    NR_NAME(sums_body)(dy, xhat, kept, NR_KEPT_BF16, slope, leaky, 1, rows, channels, dbeta, dgamma);
 }
 
 // The sums without the products: dbeta alone (a convolution's bias gradient), plain or with a
-// ReLU's backward pass written over dy.
+// (leaky) ReLU's backward pass written over dy.
 static void NR_NAME(channel_sums)(const float *restrict dy, long rows, long channels, double *restrict sums) {
-    NR_NAME(sums_body)((float *)dy, 0, 0, NR_KEPT_NONE, 0, rows, channels, sums, 0);
+    NR_NAME(sums_body)((float *)dy, 0, 0, NR_KEPT_NONE, 0, 0, 0, rows, channels, sums, 0);
 }
 
-static void NR_NAME(rectified_channel_sums_f32)(float *restrict dy, const float *restrict kept, long rows,
-                                                long channels, double *restrict sums) {
-    NR_NAME(sums_body)(dy, 0, kept, NR_KEPT_F32, 0, rows, channels, sums, 0);
+static void NR_NAME(rectified_channel_sums_f32)(float *restrict dy, const float *restrict kept, float slope,
+                                                int leaky, long rows, long channels, double *restrict sums) {
+    NR_NAME(sums_body)(dy, 0, kept, NR_KEPT_F32, slope, leaky, 0, rows, channels, sums, 0);
 }
 
-static void NR_NAME(rectified_channel_sums_bf16)(float *restrict dy, const unsigned short *restrict kept, long rows,
-                                                 long channels, double *restrict sums) {
-    NR_NAME(sums_body)(dy, 0, kept, NR_KEPT_BF16, 0, rows, channels, sums, 0);
+static void NR_NAME(rectified_channel_sums_bf16)(float *restrict dy, const unsigned short *restrict kept,
+                                                 float slope, int leaky, long rows, long channels,
+                                                 double *restrict sums) {
+    NR_NAME(sums_body)(dy, 0, kept, NR_KEPT_BF16, slope, leaky, 0, rows, channels, sums, 0);
 }
 
 static void NR_NAME(normalize)(const float *restrict x, long rows, long channels, const float *restrict shift,
@@ -133,17 +135,23 @@ static void NR_NAME(normalize)(const float *restrict x, long rows, long channels
     }
 }
 
-// dx = scale·γ·(dy − mean_dy − xhat·mean_dy_xhat), row by row; dx may be dy itself (each
-// element is read before it is written): the wrappers below pass restrict pointers, or one
-// pointer twice.
-static inline __attribute__((always_inline)) void NR_NAME(batch_dx_body)(
-    const float *dy, const float *restrict xhat, long rows, long channels, const float *restrict scale,
-    const float *restrict gamma, const float *restrict mean_dy, const float *restrict mean_dy_xhat, float *dx) {
+// The input gradients, row by row: BatchNorm's dx = scale·γ·(dy − mean_dy − xhat·mean_dy_xhat),
+// or with `group` GroupNorm's dx = scale·(γ·dy − mean_dy − xhat·mean_dy_xhat) (mean_dy and
+// mean_dy_xhat then the group means of γ·dy and γ·dy·xhat); dx may be dy itself (each element
+// is read before it is written): the wrappers below pass restrict pointers, or one pointer
+// twice. `group` is a constant at every call, and folds.
+static inline __attribute__((always_inline)) void NR_NAME(dx_body)(
+    const int group, const float *dy, const float *restrict xhat, long rows, long channels,
+    const float *restrict scale, const float *restrict gamma, const float *restrict mean_dy,
+    const float *restrict mean_dy_xhat, float *dx) {
     for (long r = 0; r < rows; r++) {
         const float *d = dy + r * channels;
         const float *restrict h = xhat + r * channels;
         float *o = dx + r * channels;
-        for (long c = 0; c < channels; c++) o[c] = scale[c] * gamma[c] * (d[c] - mean_dy[c] - h[c] * mean_dy_xhat[c]);
+        if (group)
+            for (long c = 0; c < channels; c++) o[c] = scale[c] * (gamma[c] * d[c] - mean_dy[c] - h[c] * mean_dy_xhat[c]);
+        else
+            for (long c = 0; c < channels; c++) o[c] = scale[c] * gamma[c] * (d[c] - mean_dy[c] - h[c] * mean_dy_xhat[c]);
     }
 }
 
@@ -151,7 +159,7 @@ static void NR_NAME(batch_input_gradient)(const float *restrict dy, const float 
                                           long channels, const float *restrict scale, const float *restrict gamma,
                                           const float *restrict mean_dy, const float *restrict mean_dy_xhat,
                                           float *restrict dx) {
-    NR_NAME(batch_dx_body)(dy, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat, dx);
+    NR_NAME(dx_body)(0, dy, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat, dx);
 }
 
 // `batch_input_gradient` written over dy.
@@ -159,17 +167,20 @@ static void NR_NAME(batch_input_gradient_inplace)(float *restrict g, const float
                                                   long channels, const float *restrict scale,
                                                   const float *restrict gamma, const float *restrict mean_dy,
                                                   const float *restrict mean_dy_xhat) {
-    NR_NAME(batch_dx_body)(g, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat, g);
+    NR_NAME(dx_body)(0, g, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat, g);
 }
 
 static void NR_NAME(group_input_gradient)(const float *restrict dy, const float *restrict xhat, long rows,
                                           long channels, const float *restrict scale, const float *restrict gamma,
                                           const float *restrict mean_d, const float *restrict mean_dh,
                                           float *restrict dx) {
-    for (long r = 0; r < rows; r++) {
-        const float *restrict d = dy + r * channels;
-        const float *restrict h = xhat + r * channels;
-        float *restrict o = dx + r * channels;
-        for (long c = 0; c < channels; c++) o[c] = scale[c] * (gamma[c] * d[c] - mean_d[c] - h[c] * mean_dh[c]);
-    }
+    NR_NAME(dx_body)(1, dy, xhat, rows, channels, scale, gamma, mean_d, mean_dh, dx);
+}
+
+// `group_input_gradient` written over dy.
+static void NR_NAME(group_input_gradient_inplace)(float *restrict g, const float *restrict xhat, long rows,
+                                                  long channels, const float *restrict scale,
+                                                  const float *restrict gamma, const float *restrict mean_d,
+                                                  const float *restrict mean_dh) {
+    NR_NAME(dx_body)(1, g, xhat, rows, channels, scale, gamma, mean_d, mean_dh, g);
 }

@@ -111,15 +111,21 @@ final class NormalizationKernelTests: XCTestCase {
                         }
                     }
                 }
-                var inPlace = dy
+                var (inPlace, groupInPlace) = (dy, dy)
                 x.withUnsafeBufferPointer { h in
                     inPlace.withUnsafeMutableBufferPointer { g in
                         batchNormInputGradientRows(
                             UnsafeBufferPointer(g), h, rows: rows, channels: c, scale: scale, gamma: gamma,
                             meanDy: first, meanDyXhat: second, into: g)
                     }
+                    groupInPlace.withUnsafeMutableBufferPointer { g in
+                        groupNormInputGradientRows(
+                            UnsafeBufferPointer(g), h, rows: rows, channels: c, scale: scale, gamma: gamma,
+                            meanD: first, meanDH: second, into: g)
+                    }
                 }
                 XCTAssertEqual(bits(inPlace), bits(outputs[1]), "BatchNorm dx in place, \(isa), \(rows) × \(c)")
+                XCTAssertEqual(bits(groupInPlace), bits(outputs[3]), "GroupNorm dx in place, \(isa), \(rows) × \(c)")
                 XCTAssertEqual(bits(outputs[0]), bits(outputs[1]), "BatchNorm dx, \(isa), \(rows) × \(c)")
                 XCTAssertEqual(bits(outputs[2]), bits(outputs[3]), "GroupNorm dx, \(isa), \(rows) × \(c)")
                 XCTAssertNotEqual(bits(outputs[0]), bits(outputs[2]), "two different expressions")
@@ -127,10 +133,11 @@ final class NormalizationKernelTests: XCTestCase {
         }
     }
 
-    /// The fused ReLU backward + gradient sums against the ReLU's own pass and then the sums: the
-    /// same rectified gradient and the same sums, from a Float or a bfloat16 kept output (NaNs,
-    /// signed zeros and both signs among the kept values and the gradient), over one chunk of
-    /// rows and over several (`parallelChannelGradientSums`' order).
+    /// The fused (leaky) ReLU backward + gradient sums against the ReLU's own pass and then the
+    /// sums: the same rectified gradient and the same sums, from a Float or a bfloat16 kept
+    /// output (NaNs, signed zeros and both signs among the kept values and the gradient), over
+    /// one chunk of rows and over several (`parallelChannelGradientSums`' order); and the same
+    /// for a convolution's bias gradient (Σdy alone, `parallelChannelSums`), fused and plain.
     func testRectifiedGradientSumsAreTheTwoPassesBits() throws {
         try forEachLevel { isa in
             for (k, (rows, c)) in (shapes + [(9000, 16)]).enumerated() {
@@ -140,45 +147,59 @@ final class NormalizationKernelTests: XCTestCase {
                 if kept.count > 8 { (kept[5], kept[6], dy[7], kept[8]) = (.nan, -.nan, .nan, -0.0) }
                 let keptBits = BFloat16.bits(kept)
                 for rounded in [false, true] {
-                    let label = "\(isa), \(rows) × \(c), rounded \(rounded)"
-                    let y = rounded ? BFloat16.floats(keptBits) : kept
-                    var expected = dy
-                    y.withUnsafeBufferPointer { y in
-                        expected.withUnsafeMutableBufferPointer {
-                            ActivationKernels.rectifyGradientInPlace($0, output: y, slope: nil)
-                        }
+                    for slope in [nil, 0.01] as [Float?] {
+                        let label =
+                            "\(isa), \(rows) × \(c), rounded \(rounded), slope \(slope.map { "\($0)" } ?? "none")"
+                        checkRectifiedSums(
+                            dy: dy, xhat: xhat, kept: rounded ? BFloat16.floats(keptBits) : kept,
+                            mask: RectifierMask(
+                                output: rounded ? UnsafeRawPointer(keptBits) : UnsafeRawPointer(kept), rounded: rounded,
+                                slope: slope),
+                            rows: rows, channels: c, label: label)
                     }
-                    XCTAssertTrue(expected.contains(0) && expected.contains { $0 != 0 }, label)
-                    let expectedSums = expected.withUnsafeBufferPointer { g in
-                        xhat.withUnsafeBufferPointer { parallelChannelGradientSums(g, $0, rows: rows, channels: c) }
-                    }
-                    var fused = dy
-                    let sums = fused.withUnsafeMutableBufferPointer { g in
-                        xhat.withUnsafeBufferPointer { h in
-                            parallelRectifiedGradientSums(
-                                g.baseAddress!, h.baseAddress!,
-                                kept: rounded ? UnsafeRawPointer(keptBits) : UnsafeRawPointer(kept), rounded: rounded,
-                                rows: rows, channels: c)
-                        }
-                    }
-                    XCTAssertEqual(bits(fused), bits(expected), "rectified gradient, \(label)")
-                    XCTAssertEqual(bits(sums.dBeta), bits(expectedSums.dBeta), "Σdy, \(label)")
-                    XCTAssertEqual(bits(sums.dGamma), bits(expectedSums.dGamma), "Σdy·x̂, \(label)")
-                    // A convolution's bias gradient: Σdy alone, plain and with the ReLU's pass.
-                    var biasFused = dy
-                    let biasSums = biasFused.withUnsafeMutableBufferPointer { g in
-                        parallelChannelSums(
-                            g.baseAddress!, rows: rows, channels: c,
-                            rectifiedBy: (rounded ? UnsafeRawPointer(keptBits) : UnsafeRawPointer(kept), rounded))
-                    }
-                    XCTAssertEqual(bits(biasFused), bits(expected), "rectified gradient (bias), \(label)")
-                    XCTAssertEqual(bits(biasSums), bits(expectedSums.dBeta), "Σdy (bias), \(label)")
-                    let plainSums = expected.withUnsafeMutableBufferPointer { g in
-                        parallelChannelSums(g.baseAddress!, rows: rows, channels: c)
-                    }
-                    XCTAssertEqual(bits(plainSums), bits(expectedSums.dBeta), "Σdy (bias, plain), \(label)")
                 }
             }
         }
+    }
+
+    /// One case of `testRectifiedGradientSumsAreTheTwoPassesBits`: `kept` the output as a Float
+    /// array, `mask` what the kernels read of it.
+    private func checkRectifiedSums(
+        dy: [Float], xhat: [Float], kept y: [Float], mask: RectifierMask, rows: Int, channels c: Int, label: String
+    ) {
+        var expected = dy
+        y.withUnsafeBufferPointer { y in
+            expected.withUnsafeMutableBufferPointer {
+                ActivationKernels.rectifyGradientInPlace($0, output: y, slope: mask.slope.map(Double.init))
+            }
+        }
+        if mask.slope == nil {
+            XCTAssertTrue(expected.contains(0) && expected.contains { $0 != 0 }, label)
+        } else {
+            XCTAssertTrue(zip(expected, dy).contains { $0 != $1 && $0 != 0 }, label)
+        }
+        let expectedSums = expected.withUnsafeBufferPointer { g in
+            xhat.withUnsafeBufferPointer { parallelChannelGradientSums(g, $0, rows: rows, channels: c) }
+        }
+        var fused = dy
+        let sums = fused.withUnsafeMutableBufferPointer { g in
+            xhat.withUnsafeBufferPointer { h in
+                parallelRectifiedGradientSums(g.baseAddress!, h.baseAddress!, mask: mask, rows: rows, channels: c)
+            }
+        }
+        XCTAssertEqual(bits(fused), bits(expected), "rectified gradient, \(label)")
+        XCTAssertEqual(bits(sums.dBeta), bits(expectedSums.dBeta), "Σdy, \(label)")
+        XCTAssertEqual(bits(sums.dGamma), bits(expectedSums.dGamma), "Σdy·x̂, \(label)")
+        // A convolution's bias gradient: Σdy alone, plain and with the ReLU's pass.
+        var biasFused = dy
+        let biasSums = biasFused.withUnsafeMutableBufferPointer { g in
+            parallelChannelSums(g.baseAddress!, rows: rows, channels: c, rectifiedBy: mask)
+        }
+        XCTAssertEqual(bits(biasFused), bits(expected), "rectified gradient (bias), \(label)")
+        XCTAssertEqual(bits(biasSums), bits(expectedSums.dBeta), "Σdy (bias), \(label)")
+        let plainSums = expected.withUnsafeMutableBufferPointer { g in
+            parallelChannelSums(g.baseAddress!, rows: rows, channels: c)
+        }
+        XCTAssertEqual(bits(plainSums), bits(expectedSums.dBeta), "Σdy (bias, plain), \(label)")
     }
 }

@@ -152,15 +152,18 @@ public final class ActivationLayer<Scalar: BLASScalar>: Layer, CacheReleasing {
         self.rounded = rounded
     }
 
-    /// What this ReLU kept for its backward pass, handed over (and forgotten here) so that the
-    /// batch normalisation before it applies that pass in its own
-    /// (`BatchNorm.backward(inPlace:rectifiedBy:)`); nil for a leaky ReLU, a Double layer, or
-    /// when nothing is kept (`backward` then reports it).
+    /// What this ReLU (or leaky ReLU with a slope ≥ 0) kept for its backward pass, handed over
+    /// (and forgotten here) so that the layer before it applies that pass in its own
+    /// (`BatchNorm.backward(inPlace:rectifiedBy:)`, `GroupNorm.backward(inPlace:rectifiedBy:)`,
+    /// `ConvolutionLayer.backward(inPlace:rectifiedBy:splittingInput:)`); nil for a negative
+    /// slope (the input is kept), a Double layer, or when nothing is kept (`backward` then
+    /// reports it).
     func takeRectifierOutput() -> KeptRectifierOutput<Scalar>? {
-        guard kind == .relu, Scalar.self == Float.self else { return nil }
+        guard keepsOutput, Scalar.self == Float.self else { return nil }
         defer { (cached, rounded) = (nil, nil) }
-        if let rounded { return .rounded(rounded) }
-        return cached.map { .float($0) }
+        let slope = slope.map(Float.init)
+        if let rounded { return KeptRectifierOutput(values: .rounded(rounded), slope: slope) }
+        return cached.map { KeptRectifierOutput(values: .float($0), slope: slope) }
     }
 
     /// The output gradient times the derivative at the cached input (read from the cached output).
@@ -179,31 +182,74 @@ public final class ActivationLayer<Scalar: BLASScalar>: Layer, CacheReleasing {
     }
 }
 
-/// A ReLU's output as it kept it for its backward pass: the Float tensor or its bfloat16
-/// rounding (positive exactly where the Float output is: either tells where the gradient passes).
-enum KeptRectifierOutput<Scalar: BLASScalar> {
-    /// The Float output.
-    case float(Tensor<Scalar>)
-    /// Its bfloat16 rounding (a `.bfloat16` training step).
-    case rounded(BFloat16Activation)
+/// A (leaky) ReLU's output as it kept it for its backward pass: the Float tensor or its bfloat16
+/// rounding (positive exactly where the Float output is: either tells where the gradient passes),
+/// with the slope of a leaky ReLU.
+struct KeptRectifierOutput<Scalar: BLASScalar> {
+    /// The output's elements as they are kept.
+    enum Values {
+        /// The Float output.
+        case float(Tensor<Scalar>)
+        /// Its bfloat16 rounding (a `.bfloat16` training step).
+        case rounded(BFloat16Activation)
+    }
+
+    /// The output.
+    let values: Values
+    /// The slope of a leaky ReLU (≥ 0), nil for a ReLU.
+    let slope: Float?
 
     /// The output's shape.
     var shape: [Int] {
-        switch self {
+        switch values {
         case .float(let tensor): return tensor.shape
         case .rounded(let activation): return activation.shape
         }
     }
 
-    /// `body` of the elements' address, and whether they are bfloat16 bit patterns.
-    func withRawPointer<R>(_ body: (UnsafeRawPointer, _ rounded: Bool) throws -> R) rethrows -> R {
-        switch self {
+    /// `body` of the mask the C kernels read (the elements' address, whether they are bfloat16
+    /// bit patterns, the slope).
+    func withMask<R>(_ body: (RectifierMask) throws -> R) rethrows -> R {
+        switch values {
         case .float(let tensor):
-            return try tensor.withUnsafeBufferPointer { try body(UnsafeRawPointer($0.baseAddress!), false) }
+            return try tensor.withUnsafeBufferPointer {
+                try body(RectifierMask(output: UnsafeRawPointer($0.baseAddress!), rounded: false, slope: slope))
+            }
         case .rounded(let activation):
             return try withExtendedLifetime(activation.storage) {
-                try body(UnsafeRawPointer(activation.storage.pointer), true)
+                try body(
+                    RectifierMask(output: UnsafeRawPointer(activation.storage.pointer), rounded: true, slope: slope))
             }
         }
     }
+}
+
+/// What a fused (leaky) ReLU backward pass reads: the ReLU's kept output (Float, or bfloat16 bits
+/// when `rounded`) and its slope (nil: a ReLU). The gradient passes where the output is > 0 and
+/// becomes +0 (slope·g for a leaky ReLU) elsewhere.
+struct RectifierMask {
+    /// The first element of the kept output.
+    let output: UnsafeRawPointer
+    /// Whether the elements are bfloat16 bit patterns.
+    let rounded: Bool
+    /// The leaky ReLU's slope, nil for a ReLU.
+    let slope: Float?
+
+    /// The same mask from element `offset` on.
+    func advanced(by offset: Int) -> RectifierMask {
+        RectifierMask(output: output + offset * (rounded ? 2 : 4), rounded: rounded, slope: slope)
+    }
+
+    /// The slope and leaky flag as the C kernels take them.
+    var leaky: (slope: Float, flag: Int32) { (slope ?? 0, slope == nil ? 0 : 1) }
+}
+
+/// A layer whose backward pass can apply the (leaky) ReLU directly after it in its own pass over
+/// the gradient, written over that gradient (SequentialLayer's backward pass): the batch, group
+/// and instance normalisations.
+protocol RectifierBackwardFusing<Scalar>: AnyObject {
+    /// The scalar type of the layer's tensors.
+    associatedtype Scalar: BLASScalar
+    /// The ReLU's backward pass (from what it kept) and then this layer's, written over `gradient`.
+    func backward(inPlace gradient: inout Tensor<Scalar>, rectifiedBy kept: KeptRectifierOutput<Scalar>) throws
 }

@@ -194,9 +194,9 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
         return splittingInput ? grads.inputParts : grads.input.map { [$0] }
     }
 
-    /// `backward(_:splittingInput:)` of the gradient a ReLU after this layer received, that
-    /// ReLU's backward pass applied in the pass that sums the bias gradient (`kept` is what the
-    /// ReLU kept: its output, in Float or rounded) and written over `gradient`: the bits of the
+    /// `backward(_:splittingInput:)` of the gradient a (leaky) ReLU after this layer received,
+    /// that ReLU's backward pass applied in the pass that sums the bias gradient (`kept` is what
+    /// the ReLU kept: its output, in Float or rounded, and its slope) and written over `gradient`: the bits of the
     /// ReLU's `backward(inPlace:)` and then `backward`, with one pass over the gradient fewer
     /// (SequentialLayer's backward pass). Float only.
     ///
@@ -214,10 +214,10 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
         var sums = [Double](repeating: 0, count: channels)
         if gradient.count > 0, channels > 0 {
             sums = gradient.withUnsafeMutableBufferPointer { g in
-                kept.withRawPointer { kept, rounded in
+                kept.withMask { mask in
                     parallelChannelSums(
                         UnsafeMutableRawPointer(g.baseAddress!).assumingMemoryBound(to: Float.self),
-                        rows: g.count / channels, channels: channels, rectifiedBy: (kept, rounded))
+                        rows: g.count / channels, channels: channels, rectifiedBy: mask)
                 }
             }
         }

@@ -255,19 +255,19 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
                 }
                 g = nil
                 if let activation = layer as? ActivationLayer<Scalar> {
-                    if i > 0, let norm = layers[i - 1] as? BatchNorm<Scalar>,
+                    if i > 0, let norm = layers[i - 1] as? any RectifierBackwardFusing<Scalar>,
                         let kept = activation.takeRectifierOutput()
                     {
-                        // The ReLU's backward pass inside the normalisation's: one pass over the
-                        // gradient fewer and no new tensor, the same bits.
+                        // The (leaky) ReLU's backward pass inside the normalisation's: one pass
+                        // over the gradient fewer and no new tensor, the same bits.
                         try norm.backward(inPlace: &current, rectifiedBy: kept)
                         i -= 1
                         g = current
                     } else if i > 0, let convolution = layers[i - 1] as? ConvolutionLayer<Scalar>,
                         let kept = activation.takeRectifierOutput()
                     {
-                        // The ReLU's backward pass inside the pass that sums the convolution's bias
-                        // gradient: one pass over the gradient fewer, the same bits.
+                        // The (leaky) ReLU's backward pass inside the pass that sums the
+                        // convolution's bias gradient: one pass over the gradient fewer, the same bits.
                         i -= 1
                         let split = i == 0 && splittingInput
                         let result = try convolution.backward(

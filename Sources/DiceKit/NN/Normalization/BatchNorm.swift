@@ -12,7 +12,7 @@
 ///
 /// Parameters, in PyTorch's state_dict order: `weight` (γ, ones), `bias` (β, zeros),
 /// `running_mean` (zeros), `running_var` (ones), `num_batches_tracked` (0, saved as I64).
-public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
+public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing, RectifierBackwardFusing {
     /// Channel count C.
     public let channels: Int
     /// Weight of the newest batch in the running statistics (default 0.1, PyTorch's); set
@@ -177,9 +177,9 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
         return inputGradient
     }
 
-    /// `backward` of the gradient a ReLU after this layer received, that ReLU's backward pass
-    /// applied in the same pass as the sums (`kept` is what the ReLU kept: its output, in Float
-    /// or rounded), the input gradient written over `gradient`: the bits of the ReLU's
+    /// `backward` of the gradient a (leaky) ReLU after this layer received, that ReLU's backward
+    /// pass applied in the same pass as the sums (`kept` is what the ReLU kept: its output, in
+    /// Float or rounded, and its slope), the input gradient written over `gradient`: the bits of the ReLU's
     /// `backward(inPlace:)` and then `backward`, with one pass over the gradient fewer and no
     /// new tensor (SequentialLayer's backward pass). Float only.
     ///
@@ -200,11 +200,11 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
         let c = channels
         let sums = gradient.withUnsafeMutableBufferPointer { g in
             cache.xhat.withUnsafeBufferPointer { h in
-                kept.withRawPointer { kept, rounded in
+                kept.withMask { mask in
                     parallelRectifiedGradientSums(
                         UnsafeMutableRawPointer(g.baseAddress!).assumingMemoryBound(to: Float.self),
-                        UnsafeRawPointer(h.baseAddress!).assumingMemoryBound(to: Float.self), kept: kept,
-                        rounded: rounded, rows: g.count / c, channels: c)
+                        UnsafeRawPointer(h.baseAddress!).assumingMemoryBound(to: Float.self), mask: mask,
+                        rows: g.count / c, channels: c)
                 }
             }
         }

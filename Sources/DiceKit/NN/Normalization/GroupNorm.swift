@@ -18,7 +18,7 @@
 ///
 /// Parameters (with `affine`, PyTorch's default for GroupNorm): `weight` (γ, ones) and `bias`
 /// (β, zeros), shape [C]. No buffers; `mode` makes no difference.
-public final class GroupNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
+public final class GroupNorm<Scalar: BLASScalar>: Layer, CacheReleasing, RectifierBackwardFusing {
     /// Group count G; C must be a multiple of it.
     public let groups: Int
     /// Channel count C.
@@ -123,53 +123,102 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
-        guard let cache, cache.xhat.shape == outputGradient.shape else {
+        let cache = try backwardCache(outputGradient.shape)
+        // Every element is written below: no zeroing.
+        var inputGradient = Tensor<Scalar>.uninitialised(outputGradient.shape)
+        outputGradient.withUnsafeBufferPointer { dy in
+            inputGradient.withUnsafeMutableBufferPointer { dx in
+                inputGradientRows(dy, rectifiedBy: nil, into: dx, cache)
+            }
+        }
+        return inputGradient
+    }
+
+    /// `backward` of the gradient a (leaky) ReLU after this layer received, that ReLU's backward
+    /// pass applied in the same pass as the sums (`kept` is what the ReLU kept: its output, in
+    /// Float or rounded, and its slope), the input gradient written over `gradient`: the bits of
+    /// the ReLU's `backward(inPlace:)` and then `backward`, with one pass over the gradient fewer
+    /// and no new tensor (SequentialLayer's backward pass; InstanceNorm's too). Float only.
+    ///
+    /// - Throws: `DiceKitError.shape` when `gradient`'s or `kept`'s shape differs from the last
+    ///   output's.
+    func backward(inPlace gradient: inout Tensor<Scalar>, rectifiedBy kept: KeptRectifierOutput<Scalar>) throws {
+        precondition(Scalar.self == Float.self, "\(layerName): the fused ReLU backward pass runs in Float")
+        let cache = try backwardCache(gradient.shape)
+        guard kept.shape == gradient.shape else {
             throw DiceKitError.shape(
-                "\(layerName).backward: gradient shape \(outputGradient.shape); expected the last output's \(self.cache?.xhat.shape ?? [])"
+                "\(layerName).backward: the ReLU's kept output has shape \(kept.shape); expected the gradient's \(gradient.shape)"
             )
         }
-        let (n, c) = (outputGradient.shape[0], channels)
-        let s = outputGradient.count / max(n * c, 1)
+        guard gradient.count > 0 else { return } // nothing to rectify, no sums
+        gradient.withUnsafeMutableBufferPointer { g in
+            kept.withMask { mask in inputGradientRows(UnsafeBufferPointer(g), rectifiedBy: mask, into: g, cache) }
+        }
+    }
+
+    /// The last forward pass's cache, when `shape` is its output's.
+    private func backwardCache(_ shape: [Int]) throws -> (xhat: Tensor<Scalar>, scale: [[Scalar]]) {
+        guard let cache, cache.xhat.shape == shape else {
+            throw DiceKitError.shape(
+                "\(layerName).backward: gradient shape \(shape); expected the last output's \(self.cache?.xhat.shape ?? [])"
+            )
+        }
+        return cache
+    }
+
+    /// The input gradient of `dy` into `dx` (which may be `dy`), sample by sample, and the
+    /// parameter gradients: with `mask` (Float only), the ReLU's backward pass is applied to dy,
+    /// and written over it, in the pass that sums it.
+    private func inputGradientRows(
+        _ dy: UnsafeBufferPointer<Scalar>, rectifiedBy mask: RectifierMask?,
+        into dx: UnsafeMutableBufferPointer<Scalar>,
+        _ cache: (xhat: Tensor<Scalar>, scale: [[Scalar]])
+    ) {
+        let (n, c) = (cache.xhat.shape[0], channels)
+        let s = dy.count / max(n * c, 1)
         let width = c / groups
         let count = Double(s * width)
         let gamma = affineValues(weight, channels: c, fill: 1)
         var totalBeta = [Double](repeating: 0, count: c)
         var totalGamma = [Double](repeating: 0, count: c)
-        // Every element is written below: no zeroing.
-        var inputGradient = Tensor<Scalar>.uninitialised(outputGradient.shape)
-        outputGradient.withUnsafeBufferPointer { dy in
-            cache.xhat.withUnsafeBufferPointer { h in
-                inputGradient.withUnsafeMutableBufferPointer { dx in
-                    for sample in 0..<n {
-                        let range = (sample * s * c)..<((sample + 1) * s * c)
-                        let (dBeta, dGamma) = parallelChannelGradientSums(
+        cache.xhat.withUnsafeBufferPointer { h in
+            for sample in 0..<n {
+                let range = (sample * s * c)..<((sample + 1) * s * c)
+                let (dBeta, dGamma) =
+                    if let mask {
+                        parallelRectifiedGradientSums(
+                            UnsafeMutableRawPointer(mutating: dy.baseAddress! + range.lowerBound)
+                                .assumingMemoryBound(to: Float.self),
+                            UnsafeRawPointer(h.baseAddress! + range.lowerBound).assumingMemoryBound(to: Float.self),
+                            mask: mask.advanced(by: range.lowerBound), rows: s, channels: c)
+                    } else {
+                        parallelChannelGradientSums(
                             UnsafeBufferPointer(rebasing: dy[range]), UnsafeBufferPointer(rebasing: h[range]), rows: s,
                             channels: c)
-                        // Per group: mean(d x̂) and mean(d x̂·x̂) with d x̂ = γ_c·dy.
-                        var meanD = [Scalar](repeating: 0, count: c)
-                        var meanDH = [Scalar](repeating: 0, count: c)
-                        for g in 0..<groups {
-                            let members = (g * width)..<((g + 1) * width)
-                            let a = members.reduce(0.0) { $0 + Double(gamma[$1]) * dBeta[$1] } / count
-                            let b = members.reduce(0.0) { $0 + Double(gamma[$1]) * dGamma[$1] } / count
-                            for k in members { (meanD[k], meanDH[k]) = (Scalar(a), Scalar(b)) }
-                        }
-                        for k in 0..<c {
-                            totalBeta[k] += dBeta[k]
-                            totalGamma[k] += dGamma[k]
-                        }
-                        // Element-wise: rows in parallel give the same bits as one pass.
-                        let shared = TaskShared((dy, h, dx, cache.scale[sample], gamma, meanD, meanDH))
-                        let first = range.lowerBound
-                        WorkerPool.shared.forEachRange(s, grain: Swift.max(1, (1 << 16) / c)) { rows in
-                            let (dy, h, dx, scale, gamma, meanD, meanDH) = shared.buffers
-                            let elements = (first + rows.lowerBound * c)..<(first + rows.upperBound * c)
-                            groupNormInputGradientRows(
-                                UnsafeBufferPointer(rebasing: dy[elements]), UnsafeBufferPointer(rebasing: h[elements]),
-                                rows: rows.count, channels: c, scale: scale, gamma: gamma, meanD: meanD,
-                                meanDH: meanDH, into: UnsafeMutableBufferPointer(rebasing: dx[elements]))
-                        }
                     }
+                // Per group: mean(d x̂) and mean(d x̂·x̂) with d x̂ = γ_c·dy.
+                var meanD = [Scalar](repeating: 0, count: c)
+                var meanDH = [Scalar](repeating: 0, count: c)
+                for g in 0..<groups {
+                    let members = (g * width)..<((g + 1) * width)
+                    let a = members.reduce(0.0) { $0 + Double(gamma[$1]) * dBeta[$1] } / count
+                    let b = members.reduce(0.0) { $0 + Double(gamma[$1]) * dGamma[$1] } / count
+                    for k in members { (meanD[k], meanDH[k]) = (Scalar(a), Scalar(b)) }
+                }
+                for k in 0..<c {
+                    totalBeta[k] += dBeta[k]
+                    totalGamma[k] += dGamma[k]
+                }
+                // Element-wise: rows in parallel give the same bits as one pass.
+                let shared = TaskShared((dy, h, dx, cache.scale[sample], gamma, meanD, meanDH))
+                let first = range.lowerBound
+                WorkerPool.shared.forEachRange(s, grain: Swift.max(1, (1 << 16) / c)) { rows in
+                    let (dy, h, dx, scale, gamma, meanD, meanDH) = shared.buffers
+                    let elements = (first + rows.lowerBound * c)..<(first + rows.upperBound * c)
+                    groupNormInputGradientRows(
+                        UnsafeBufferPointer(rebasing: dy[elements]), UnsafeBufferPointer(rebasing: h[elements]),
+                        rows: rows.count, channels: c, scale: scale, gamma: gamma, meanD: meanD,
+                        meanDH: meanDH, into: UnsafeMutableBufferPointer(rebasing: dx[elements]))
                 }
             }
         }
@@ -177,6 +226,5 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
             accumulateChannelSums(totalBeta, into: &bias.gradient)
             accumulateChannelSums(totalGamma, into: &weight.gradient)
         }
-        return inputGradient
     }
 }

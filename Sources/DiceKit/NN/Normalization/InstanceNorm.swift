@@ -7,7 +7,7 @@
 /// Equal to `GroupNorm` with one channel per group. Like PyTorch's `InstanceNorm2d/3d`, `affine`
 /// defaults to false and no running statistics are kept (both modes use the instance's own
 /// statistics); nnU-Net uses `affine: true`. Parameters with affine: `weight`, `bias`, shape [C].
-public final class InstanceNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
+public final class InstanceNorm<Scalar: BLASScalar>: Layer, CacheReleasing, RectifierBackwardFusing {
     private let core: GroupNorm<Scalar>
 
     /// Forgets the kept x̂ (see `CacheReleasing`).
@@ -45,5 +45,11 @@ public final class InstanceNorm<Scalar: BLASScalar>: Layer, CacheReleasing {
     /// - Throws: `DiceKitError.shape` when `outputGradient`'s shape differs from the last output's.
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
         try core.backward(outputGradient)
+    }
+
+    /// `GroupNorm.backward(inPlace:rectifiedBy:)`: the (leaky) ReLU after this layer applied in
+    /// its backward pass, the input gradient written over `gradient`. Float only.
+    func backward(inPlace gradient: inout Tensor<Scalar>, rectifiedBy kept: KeptRectifierOutput<Scalar>) throws {
+        try core.backward(inPlace: &gradient, rectifiedBy: kept)
     }
 }

@@ -287,16 +287,16 @@ func parallelChannelGradientSums(
     return (dBeta, dGamma)
 }
 
-/// `parallelChannelGradientSums` of the gradient a ReLU received, that ReLU's backward pass
-/// applied in the same pass: dy ← dy where the ReLU's output `kept` (Float, or bfloat16 bits
-/// when `rounded`) is > 0, else +0, written over dy, then summed, chunk by chunk. The bits of
-/// the ReLU's `backward(inPlace:)` and then `parallelChannelGradientSums`.
+/// `parallelChannelGradientSums` of the gradient a (leaky) ReLU received, that ReLU's backward
+/// pass applied in the same pass: dy ← dy where the ReLU's output (`mask`) is > 0, else +0
+/// (slope·dy for a leaky ReLU), written over dy, then summed, chunk by chunk. The bits of the
+/// ReLU's `backward(inPlace:)` and then `parallelChannelGradientSums`.
 func parallelRectifiedGradientSums(
-    _ dy: UnsafeMutablePointer<Float>, _ xhat: UnsafePointer<Float>, kept: UnsafeRawPointer, rounded: Bool,
-    rows: Int, channels: Int
+    _ dy: UnsafeMutablePointer<Float>, _ xhat: UnsafePointer<Float>, mask: RectifierMask, rows: Int, channels: Int
 ) -> (dBeta: [Double], dGamma: [Double]) {
     // Each chunk rectifies and sums its own rows.
-    let shared = TaskShared((UnsafeMutableRawPointer(dy), xhat, kept))
+    let shared = TaskShared((UnsafeMutableRawPointer(dy), xhat, mask.output))
+    let (rounded, (slope, leaky)) = (mask.rounded, mask.leaky)
     return parallelChannelGradientSums(rows: rows, channels: channels) { range in
         let (g, xhat, kept) = shared.buffers
         let first = range.lowerBound * channels
@@ -305,10 +305,12 @@ func parallelRectifiedGradientSums(
         let dy = g.assumingMemoryBound(to: Float.self) + first
         if rounded {
             let y = kept.assumingMemoryBound(to: UInt16.self) + first
-            dk_norm_rectified_gradient_sums_bf16(dy, xhat + first, y, range.count, channels, &dBeta, &dGamma)
+            dk_norm_rectified_gradient_sums_bf16(
+                dy, xhat + first, y, slope, leaky, range.count, channels, &dBeta, &dGamma)
         } else {
             let y = kept.assumingMemoryBound(to: Float.self) + first
-            dk_norm_rectified_gradient_sums_f32(dy, xhat + first, y, range.count, channels, &dBeta, &dGamma)
+            dk_norm_rectified_gradient_sums_f32(
+                dy, xhat + first, y, slope, leaky, range.count, channels, &dBeta, &dGamma)
         }
         return (dBeta, dGamma)
     }
@@ -316,16 +318,15 @@ func parallelRectifiedGradientSums(
 
 /// The per-channel sums Σ_r dy[r, c] of Float rows [rows × channels] in Double, over the chunks
 /// of `parallelChannelGradientSums` in parallel and added in chunk order: its dβ, alone (a
-/// convolution layer's bias gradient). With `rectifiedBy` (the output a ReLU after the layer
-/// kept: Float, or bfloat16 bits when `rounded`), that ReLU's backward pass is applied in the
-/// same pass and written over dy, as `parallelRectifiedGradientSums` does.
+/// convolution layer's bias gradient). With `rectifiedBy` (what a (leaky) ReLU after the layer
+/// kept), that ReLU's backward pass is applied in the same pass and written over dy, as
+/// `parallelRectifiedGradientSums` does.
 func parallelChannelSums(
-    _ dy: UnsafeMutablePointer<Float>, rows: Int, channels: Int,
-    rectifiedBy kept: (pointer: UnsafeRawPointer, rounded: Bool)? = nil
+    _ dy: UnsafeMutablePointer<Float>, rows: Int, channels: Int, rectifiedBy mask: RectifierMask? = nil
 ) -> [Double] {
     guard rows > 0, channels > 0 else { return [Double](repeating: 0, count: channels) }
-    let shared = TaskShared((UnsafeMutableRawPointer(dy), kept?.pointer))
-    let rounded = kept?.rounded ?? false
+    let shared = TaskShared((UnsafeMutableRawPointer(dy), mask?.output))
+    let (rounded, (slope, leaky)) = (mask?.rounded ?? false, mask?.leaky ?? (0, 0))
     // Each chunk (rectifies and) sums its own rows.
     let sums = { @Sendable (range: Range<Int>, partial: UnsafeMutablePointer<Double>) in
         let (g, kept) = shared.buffers
@@ -333,10 +334,10 @@ func parallelChannelSums(
         let dy = g.assumingMemoryBound(to: Float.self) + first
         if let kept, rounded {
             dk_rectified_channel_sums_bf16(
-                dy, kept.assumingMemoryBound(to: UInt16.self) + first, range.count, channels, partial)
+                dy, kept.assumingMemoryBound(to: UInt16.self) + first, slope, leaky, range.count, channels, partial)
         } else if let kept {
             dk_rectified_channel_sums_f32(
-                dy, kept.assumingMemoryBound(to: Float.self) + first, range.count, channels, partial)
+                dy, kept.assumingMemoryBound(to: Float.self) + first, slope, leaky, range.count, channels, partial)
         } else {
             dk_channel_sums_f32(dy, range.count, channels, partial)
         }
@@ -391,7 +392,8 @@ func batchNormInputGradientRows<T: BLASScalar>(
 
 /// GroupNorm's input gradient, row by row over [M, C] (one sample's rows):
 /// dx = scale_c·(γ_c·dy − meanD_c − x̂·meanDH_c), with meanD and meanDH the group means of
-/// d x̂ = γ·dy and of d x̂·x̂ (NormalizationKernels.swift's header).
+/// d x̂ = γ·dy and of d x̂·x̂ (NormalizationKernels.swift's header). `dx` may be `dy` itself
+/// (each element is read before it is written).
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 func groupNormInputGradientRows<T: BLASScalar>(
@@ -400,6 +402,14 @@ func groupNormInputGradientRows<T: BLASScalar>(
     reference: Bool = false
 ) {
     withChannelValues(scale, gamma, meanD, meanDH) { scale, gamma, meanD, meanDH in
+        if T.self == Float.self, rows > 0, !reference,
+            UnsafeRawPointer(dy.baseAddress) == UnsafeRawPointer(dx.baseAddress)
+        {
+            dk_norm_group_input_gradient_inplace_f32(
+                mutableFloats(dx), floats(xhat), rows, channels, floats(scale), floats(gamma), floats(meanD),
+                floats(meanDH))
+            return
+        }
         if T.self == Float.self, rows > 0, !reference {
             dk_norm_group_input_gradient_f32(
                 floats(dy), floats(xhat), rows, channels, floats(scale), floats(gamma), floats(meanD),
