@@ -40,10 +40,15 @@ void dk_rectified_channel_sums_f32(float *dy, const float *kept, float slope, in
 void dk_rectified_channel_sums_bf16(float *dy, const unsigned short *kept, float slope, int leaky, long rows,
                                     long channels, double *sums);
 
-/// xhat = (x − shift_c)·scale_c and y = γ_c·xhat + β_c, or with `rectifies` y = +0 where
-/// γ_c·xhat + β_c ≤ 0 (a NaN kept).
+/// The activation `dk_norm_normalize_f32` applies to its output.
+enum { DK_NORM_IDENTITY = 0, DK_NORM_RELU = 1, DK_NORM_LEAKY_RELU = 2 };
+
+/// xhat = (x − shift_c)·scale_c and y = γ_c·xhat + β_c; with `activation` DK_NORM_RELU y = +0
+/// where γ_c·xhat + β_c ≤ 0 (a NaN kept), with DK_NORM_LEAKY_RELU y = slope·v there (v the
+/// value; a NaN stays NaN): the bits of dk_rectify_inplace_f32 after the plain pass.
 void dk_norm_normalize_f32(const float *x, long rows, long channels, const float *shift, const float *scale,
-                           const float *gamma, const float *beta, int rectifies, float *xhat, float *y);
+                           const float *gamma, const float *beta, int activation, float slope, float *xhat,
+                           float *y);
 
 /// BatchNorm's input gradient: dx = scale_c·γ_c·(dy − mean_dy_c − xhat·mean_dy_xhat_c).
 void dk_norm_batch_input_gradient_f32(const float *dy, const float *xhat, long rows, long channels,

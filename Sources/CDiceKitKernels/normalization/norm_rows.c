@@ -84,11 +84,12 @@ void dk_rectified_channel_sums_bf16(float *dy, const unsigned short *kept, float
 }
 
 void dk_norm_normalize_f32(const float *x, long rows, long channels, const float *shift, const float *scale,
-                           const float *gamma, const float *beta, int rectifies, float *xhat, float *y) {
+                           const float *gamma, const float *beta, int activation, float slope, float *xhat,
+                           float *y) {
     if (dk_isa() >= DK_ISA_AVX512)
-        nr_normalize_avx512(x, rows, channels, shift, scale, gamma, beta, rectifies, xhat, y);
+        nr_normalize_avx512(x, rows, channels, shift, scale, gamma, beta, activation, slope, xhat, y);
     else
-        nr_normalize_portable(x, rows, channels, shift, scale, gamma, beta, rectifies, xhat, y);
+        nr_normalize_portable(x, rows, channels, shift, scale, gamma, beta, activation, slope, xhat, y);
 }
 
 void dk_norm_batch_input_gradient_f32(const float *dy, const float *xhat, long rows, long channels,

@@ -113,17 +113,24 @@ static void NR_NAME(rectified_channel_sums_bf16)(float *restrict dy, const unsig
 
 static void NR_NAME(normalize)(const float *restrict x, long rows, long channels, const float *restrict shift,
                                const float *restrict scale, const float *restrict gamma, const float *restrict beta,
-                               int rectifies, float *restrict xhat, float *restrict y) {
+                               int activation, float slope, float *restrict xhat, float *restrict y) {
     for (long r = 0; r < rows; r++) {
         const float *restrict xr = x + r * channels;
         float *restrict hr = xhat + r * channels;
         float *restrict yr = y + r * channels;
-        if (rectifies) {
+        if (activation == DK_NORM_RELU) {
             for (long c = 0; c < channels; c++) {
                 float h = (xr[c] - shift[c]) * scale[c];
                 hr[c] = h;
                 float v = gamma[c] * h + beta[c];
                 yr[c] = v <= 0 ? 0.0f : v;
+            }
+        } else if (activation == DK_NORM_LEAKY_RELU) {
+            for (long c = 0; c < channels; c++) {
+                float h = (xr[c] - shift[c]) * scale[c];
+                hr[c] = h;
+                float v = gamma[c] * h + beta[c];
+                yr[c] = v > 0 ? v : slope * v;
             }
         } else {
             for (long c = 0; c < channels; c++) {

@@ -23,7 +23,7 @@ final class NormalizationKernelTests: XCTestCase {
 
     /// normalizeRows's signature: x, rows, channels, shift, scale, γ, β, rectifies, x̂, y.
     private typealias NormalizePass = (
-        UnsafeBufferPointer<Float>, Int, Int, [Float], [Float], [Float], [Float], Bool,
+        UnsafeBufferPointer<Float>, Int, Int, [Float], [Float], [Float], [Float], ActivationKind?,
         UnsafeMutableBufferPointer<Float>, UnsafeMutableBufferPointer<Float>
     ) -> Void
 
@@ -65,15 +65,16 @@ final class NormalizationKernelTests: XCTestCase {
                 let (shift, scale, gamma, beta, first, second) = (
                     perChannel[0], perChannel[1], perChannel[2], perChannel[3], perChannel[4], perChannel[5]
                 )
-                for rectifies in [false, true] {
-                    let label = "\(isa), \(rows) × \(c), rectifies \(rectifies)"
+                var plain: [Float] = []
+                for activation in [nil, .relu, .leakyReLU(slope: 0.01)] as [ActivationKind?] {
+                    let label = "\(isa), \(rows) × \(c), activation \(activation.map { "\($0)" } ?? "none")"
                     func run(_ pass: NormalizePass) -> (h: [Float], y: [Float]) {
                         var (h, y) = ([Float](repeating: 1, count: x.count), [Float](repeating: 1, count: x.count))
                         x.withUnsafeBufferPointer { x in
                             h.withUnsafeMutableBufferPointer { h in
                                 y.withUnsafeMutableBufferPointer { y in
                                     pass(
-                                        x, rows, c, shift, scale, gamma, beta, rectifies, h, y)
+                                        x, rows, c, shift, scale, gamma, beta, activation, h, y)
                                 }
                             }
                         }
@@ -81,17 +82,30 @@ final class NormalizationKernelTests: XCTestCase {
                     }
                     let kernel = run {
                         normalizeRows(
-                            $0, rows: $1, channels: $2, shift: $3, scale: $4, gamma: $5, beta: $6, rectifies: $7,
+                            $0, rows: $1, channels: $2, shift: $3, scale: $4, gamma: $5, beta: $6, activation: $7,
                             normalized: $8, output: $9)
                     }
                     let reference = run {
                         referenceNormalizeRows(
-                            $0, rows: $1, channels: $2, shift: $3, scale: $4, gamma: $5, beta: $6, rectifies: $7,
+                            $0, rows: $1, channels: $2, shift: $3, scale: $4, gamma: $5, beta: $6, activation: $7,
                             normalized: $8, output: $9)
                     }
                     XCTAssertEqual(bits(kernel.h), bits(reference.h), "x̂, \(label)")
                     XCTAssertEqual(bits(kernel.y), bits(reference.y), "y, \(label)")
-                    if rectifies { XCTAssertTrue(kernel.y.contains(0) && kernel.y.contains { $0 > 0 }, label) }
+                    guard let activation else {
+                        plain = kernel.y
+                        continue
+                    }
+                    // The activation's own pass over the plain output: the same bits.
+                    var separate = plain
+                    let slope: Double? = if case .leakyReLU(let a) = activation { a } else { nil }
+                    separate.withUnsafeMutableBufferPointer { ActivationKernels.rectifyInPlace($0, slope: slope) }
+                    XCTAssertEqual(bits(kernel.y), bits(separate), "y then the activation's pass, \(label)")
+                    if slope == nil {
+                        XCTAssertTrue(kernel.y.contains(0) && kernel.y.contains { $0 > 0 }, label)
+                    } else {
+                        XCTAssertTrue(kernel.y.contains { $0 < 0 } && kernel.y.contains { $0 > 0 }, label)
+                    }
                 }
                 var outputs = [[Float]](repeating: [Float](repeating: 3, count: x.count), count: 4)
                 for (k, reference) in [false, true, false, true].enumerated() {

@@ -37,8 +37,9 @@ public final class ActivationLayer<Scalar: BLASScalar>: Layer, CacheReleasing {
     }
 
     /// Whether the output tells where the input is positive (every ReLU, a leaky ReLU with a
-    /// slope ≥ 0): then the backward pass reads the derivative from the output.
-    private var keepsOutput: Bool { (slope ?? 0) >= 0 }
+    /// slope ≥ 0): then the backward pass reads the derivative from the output, and the layer
+    /// before may apply this activation in its own output pass (`adoptRectifiedOutput`).
+    var keepsOutput: Bool { (slope ?? 0) >= 0 }
 
     /// The activation of every element; caches the output (the input for a negative slope).
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
@@ -130,12 +131,12 @@ public final class ActivationLayer<Scalar: BLASScalar>: Layer, CacheReleasing {
         rounded = nil
     }
 
-    /// Takes `output`, a ReLU's output computed elsewhere (a convolution's rectifying output
-    /// pass, SequentialLayer.forward), as the forward pass's: the cached output from which
-    /// `backward` reads the derivative (output > 0 exactly where input > 0; a NaN input gives a
-    /// NaN output, and neither passes the gradient), so `backward` gives the same bits.
+    /// Takes `output`, this activation's output computed elsewhere (a convolution's rectifying
+    /// output pass, a normalisation's, SequentialLayer.forward), as the forward pass's: the cached
+    /// output from which `backward` reads the derivative (output > 0 exactly where input > 0; a
+    /// NaN input gives a NaN output), so `backward` gives the same bits.
     func adoptRectifiedOutput(_ output: Tensor<Scalar>) {
-        precondition(kind == .relu, "ActivationLayer: only a ReLU's output can stand for its input")
+        precondition(keepsOutput, "ActivationLayer: only a (leaky, slope ≥ 0) ReLU's output can stand for its input")
         cached = output
         rounded = nil
     }
@@ -244,12 +245,14 @@ struct RectifierMask {
     var leaky: (slope: Float, flag: Int32) { (slope ?? 0, slope == nil ? 0 : 1) }
 }
 
-/// A layer whose backward pass can apply the (leaky) ReLU directly after it in its own pass over
-/// the gradient, written over that gradient (SequentialLayer's backward pass): the batch, group
-/// and instance normalisations.
-protocol RectifierBackwardFusing<Scalar>: AnyObject {
+/// A layer that can apply the (leaky) ReLU directly after it in its own passes
+/// (SequentialLayer's training passes): in its output pass, and in its backward pass over the
+/// gradient, written over that gradient. The batch, group and instance normalisations.
+protocol RectifierFusing<Scalar>: AnyObject {
     /// The scalar type of the layer's tensors.
     associatedtype Scalar: BLASScalar
+    /// The layer's forward pass with `activation` applied to its output in the same pass.
+    func forward(_ input: Tensor<Scalar>, mode: LayerMode, activation: ActivationKind?) throws -> Tensor<Scalar>
     /// The ReLU's backward pass (from what it kept) and then this layer's, written over `gradient`.
     func backward(inPlace gradient: inout Tensor<Scalar>, rectifiedBy kept: KeptRectifierOutput<Scalar>) throws
 }

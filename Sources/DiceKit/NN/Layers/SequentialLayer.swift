@@ -63,8 +63,9 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
         return try withFlushToZero { try forwardLayers(.rounded(rounded), handingOverRounded: true) }
     }
 
-    /// A training `forward` of `input`. A convolution or a batch normalisation directly followed
-    /// by a ReLU applies it in its output pass, and the ReLU keeps that output. With
+    /// A training `forward` of `input`. A convolution directly followed by a ReLU, or a batch,
+    /// group or instance normalisation directly followed by a ReLU or a leaky ReLU (slope ≥ 0),
+    /// applies it in its output pass, and the activation keeps that output. With
     /// `handingOverRounded` (a U-Net that keeps its activations in bfloat16,
     /// UNet+BFloat16Activations.swift), a convolution + ReLU whose output goes to another
     /// convolution alone, where both read it only through its bfloat16 rounding (this one's
@@ -109,10 +110,10 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
             }
             var x = try current.tensor()
             current = .parts([]) // x alone holds the tensor, which an activation may overwrite
-            if i + 1 < layers.count, let norm = layers[i] as? BatchNorm<Scalar>,
-                let relu = layers[i + 1] as? ActivationLayer<Scalar>, relu.kind == .relu
+            if i + 1 < layers.count, let norm = layers[i] as? any RectifierFusing<Scalar>,
+                let relu = layers[i + 1] as? ActivationLayer<Scalar>, relu.keepsOutput
             {
-                x = try norm.forward(x, mode: .training, rectified: true)
+                x = try norm.forward(x, mode: .training, activation: relu.kind)
                 relu.adoptRectifiedOutput(x)
                 i += 2
             } else {
@@ -255,7 +256,7 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
                 }
                 g = nil
                 if let activation = layer as? ActivationLayer<Scalar> {
-                    if i > 0, let norm = layers[i - 1] as? any RectifierBackwardFusing<Scalar>,
+                    if i > 0, let norm = layers[i - 1] as? any RectifierFusing<Scalar>,
                         let kept = activation.takeRectifierOutput()
                     {
                         // The (leaky) ReLU's backward pass inside the normalisation's: one pass

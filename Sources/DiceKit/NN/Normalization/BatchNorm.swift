@@ -12,7 +12,7 @@
 ///
 /// Parameters, in PyTorch's state_dict order: `weight` (γ, ones), `bias` (β, zeros),
 /// `running_mean` (zeros), `running_var` (ones), `num_batches_tracked` (0, saved as I64).
-public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing, RectifierBackwardFusing {
+public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing, RectifierFusing {
     /// Channel count C.
     public let channels: Int
     /// Weight of the newest batch in the running statistics (default 0.1, PyTorch's); set
@@ -81,16 +81,16 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing, Rectifi
     /// - Throws: `DiceKitError.shape` when the last axis is not C or the rank is below 3;
     ///   `DiceKitError.value` in training mode when a channel has a single element (no variance).
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
-        try forward(input, mode: mode, rectified: false)
+        try forward(input, mode: mode, activation: nil)
     }
 
-    /// `forward`, with a ReLU applied to the output in the same pass when `rectified` (a batch
-    /// normalisation + ReLU in training, SequentialLayer.forward): y ≤ 0 (−0 included) becomes
-    /// +0 and a NaN stays NaN, as `ActivationKind.relu`, so the ReLU's backward pass may read
-    /// this output as its own.
+    /// `forward`, with `activation` applied to the output in the same pass (a batch
+    /// normalisation + ReLU or leaky ReLU in training, SequentialLayer.forward): for a ReLU y ≤ 0
+    /// (−0 included) becomes +0 and a NaN stays NaN, for a leaky ReLU y ≤ 0 becomes slope·y, as
+    /// `ActivationKind`'s own pass, so the activation's backward pass may read this output as its own.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    func forward(_ input: Tensor<Scalar>, mode: LayerMode, rectified: Bool) throws -> Tensor<Scalar> {
+    func forward(_ input: Tensor<Scalar>, mode: LayerMode, activation: ActivationKind?) throws -> Tensor<Scalar> {
         let (n, s, c) = try normalizationExtents(input.shape, channels: channels, layer: "BatchNorm")
         let localRows = n * s
         var rows = localRows
@@ -141,7 +141,7 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing, Rectifi
                         let (start, count) = (range.lowerBound * c, range.count * c)
                         normalizeRows(
                             UnsafeBufferPointer(rebasing: x[start..<(start + count)]), rows: range.count, channels: c,
-                            shift: shift, scale: scale, gamma: gamma, beta: beta, rectifies: rectified,
+                            shift: shift, scale: scale, gamma: gamma, beta: beta, activation: activation,
                             normalized: UnsafeMutableBufferPointer(rebasing: h[start..<(start + count)]),
                             output: UnsafeMutableBufferPointer(rebasing: y[start..<(start + count)]))
                     }

@@ -18,7 +18,7 @@
 ///
 /// Parameters (with `affine`, PyTorch's default for GroupNorm): `weight` (γ, ones) and `bias`
 /// (β, zeros), shape [C]. No buffers; `mode` makes no difference.
-public final class GroupNorm<Scalar: BLASScalar>: Layer, CacheReleasing, RectifierBackwardFusing {
+public final class GroupNorm<Scalar: BLASScalar>: Layer, CacheReleasing, RectifierFusing {
     /// Group count G; C must be a multiple of it.
     public let groups: Int
     /// Channel count C.
@@ -65,9 +65,16 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer, CacheReleasing, Rectifi
     /// Normalises each (sample, group) of `input` ([N, spatial…, C]); `mode` is ignored.
     ///
     /// - Throws: `DiceKitError.shape` when the last axis is not C or the rank is below 3.
+    public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
+        try forward(input, mode: mode, activation: nil)
+    }
+
+    /// `forward`, with `activation` (a ReLU, or a leaky ReLU with a slope ≥ 0) applied to the
+    /// output in the same pass (a normalisation + activation in training, SequentialLayer.forward):
+    /// the bits of the activation's own pass, so its backward pass may read this output as its own.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
+    func forward(_ input: Tensor<Scalar>, mode: LayerMode, activation: ActivationKind?) throws -> Tensor<Scalar> {
         let (n, s, c) = try normalizationExtents(input.shape, channels: channels, layer: layerName)
         let width = c / groups
         let gamma = affineValues(weight, channels: c, fill: 1)
@@ -104,7 +111,7 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer, CacheReleasing, Rectifi
                             let elements = (first + rows.lowerBound * c)..<(first + rows.upperBound * c)
                             normalizeRows(
                                 UnsafeBufferPointer(rebasing: x[elements]), rows: rows.count, channels: c,
-                                shift: shift, scale: scale, gamma: gamma, beta: beta,
+                                shift: shift, scale: scale, gamma: gamma, beta: beta, activation: activation,
                                 normalized: UnsafeMutableBufferPointer(rebasing: h[elements]),
                                 output: UnsafeMutableBufferPointer(rebasing: y[elements]))
                         }

@@ -7,7 +7,7 @@
 /// Equal to `GroupNorm` with one channel per group. Like PyTorch's `InstanceNorm2d/3d`, `affine`
 /// defaults to false and no running statistics are kept (both modes use the instance's own
 /// statistics); nnU-Net uses `affine: true`. Parameters with affine: `weight`, `bias`, shape [C].
-public final class InstanceNorm<Scalar: BLASScalar>: Layer, CacheReleasing, RectifierBackwardFusing {
+public final class InstanceNorm<Scalar: BLASScalar>: Layer, CacheReleasing, RectifierFusing {
     private let core: GroupNorm<Scalar>
 
     /// Forgets the kept x̂ (see `CacheReleasing`).
@@ -38,6 +38,12 @@ public final class InstanceNorm<Scalar: BLASScalar>: Layer, CacheReleasing, Rect
     /// - Throws: `DiceKitError.shape` when the last axis is not C or the rank is below 3.
     public func forward(_ input: Tensor<Scalar>, mode: LayerMode) throws -> Tensor<Scalar> {
         try core.forward(input, mode: mode)
+    }
+
+    /// `GroupNorm.forward(_:mode:activation:)`: the activation after this layer applied in its
+    /// output pass.
+    func forward(_ input: Tensor<Scalar>, mode: LayerMode, activation: ActivationKind?) throws -> Tensor<Scalar> {
+        try core.forward(input, mode: mode, activation: activation)
     }
 
     /// d(loss)/d(input); adds d(loss)/dγ and d(loss)/dβ into the parameter gradients (if affine).

@@ -75,23 +75,30 @@ func referenceChannelMoments<T: BLASScalar>(_ x: UnsafeBufferPointer<T>, rows: I
 }
 
 /// y = γ_c·x̂ + β_c with x̂ = (x − shift_c)·scale_c, row by row over [M, C]; also stores x̂. With
-/// `rectifies`, y is a ReLU's output instead: +0 where γ_c·x̂ + β_c ≤ 0, NaN kept.
+/// `activation`, y is that activation's output instead: a ReLU's (+0 where γ_c·x̂ + β_c ≤ 0, NaN
+/// kept) or a leaky ReLU's (slope·v where v ≤ 0, NaN kept), the bits of the activation's own pass.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 func normalizeRows<T: BLASScalar>(
     _ x: UnsafeBufferPointer<T>, rows: Int, channels: Int,
-    shift: [T], scale: [T], gamma: [T], beta: [T], rectifies: Bool = false,
+    shift: [T], scale: [T], gamma: [T], beta: [T], activation: ActivationKind? = nil,
     normalized: UnsafeMutableBufferPointer<T>, output: UnsafeMutableBufferPointer<T>
 ) {
     guard T.self == Float.self, rows > 0 else {
         referenceNormalizeRows(
             x, rows: rows, channels: channels, shift: shift, scale: scale, gamma: gamma, beta: beta,
-            rectifies: rectifies, normalized: normalized, output: output)
+            activation: activation, normalized: normalized, output: output)
         return
     }
+    let (kind, slope): (Int32, Float) =
+        switch activation {
+        case nil: (Int32(DK_NORM_IDENTITY), 0)
+        case .relu: (Int32(DK_NORM_RELU), 0)
+        case .leakyReLU(let slope): (Int32(DK_NORM_LEAKY_RELU), Float(slope))
+        }
     withChannelValues(shift, scale, gamma, beta) { shift, scale, gamma, beta in
         dk_norm_normalize_f32(
-            floats(x), rows, channels, floats(shift), floats(scale), floats(gamma), floats(beta), rectifies ? 1 : 0,
+            floats(x), rows, channels, floats(shift), floats(scale), floats(gamma), floats(beta), kind, slope,
             mutableFloats(normalized), mutableFloats(output))
     }
 }
@@ -101,18 +108,24 @@ func normalizeRows<T: BLASScalar>(
 @_specialize(where T == Double)
 func referenceNormalizeRows<T: BLASScalar>(
     _ x: UnsafeBufferPointer<T>, rows: Int, channels: Int,
-    shift: [T], scale: [T], gamma: [T], beta: [T], rectifies: Bool = false,
+    shift: [T], scale: [T], gamma: [T], beta: [T], activation: ActivationKind? = nil,
     normalized: UnsafeMutableBufferPointer<T>, output: UnsafeMutableBufferPointer<T>
 ) {
-    guard !rectifies else {
+    switch activation {
+    case .relu:
         referenceNormalizeRows(
             x, rows: rows, channels: channels, shift: shift, scale: scale, gamma: gamma, beta: beta,
             normalized: normalized, output: output, { $0 <= 0 ? 0 : $0 })
-        return
+    case .leakyReLU(let slope):
+        let a = T(slope)
+        referenceNormalizeRows(
+            x, rows: rows, channels: channels, shift: shift, scale: scale, gamma: gamma, beta: beta,
+            normalized: normalized, output: output, { $0 > 0 ? $0 : a * $0 })
+    case nil:
+        referenceNormalizeRows(
+            x, rows: rows, channels: channels, shift: shift, scale: scale, gamma: gamma, beta: beta,
+            normalized: normalized, output: output, { $0 })
     }
-    referenceNormalizeRows(
-        x, rows: rows, channels: channels, shift: shift, scale: scale, gamma: gamma, beta: beta,
-        normalized: normalized, output: output, { $0 })
 }
 
 /// `referenceNormalizeRows` with `activation` applied to y (inlined into each caller's loop).
