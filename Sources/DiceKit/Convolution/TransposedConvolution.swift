@@ -156,13 +156,22 @@ public struct TransposedConvolution<Scalar: BLASScalar>: Sendable {
         input: Tensor<Scalar>, outputGradient: Tensor<Scalar>,
         computeInputGradient: Bool = true
     ) throws -> ConvolutionGradients<Scalar> {
+        try backward(
+            input: input, outputGradient: outputGradient, computeInputGradient: computeInputGradient, sumsBias: true)
+    }
+
+    /// `backward(input:outputGradient:computeInputGradient:)`; without `sumsBias` the bias
+    /// gradient is left out (nil): a layer that sums it itself (`TransposedConvolutionLayer`).
+    func backward(
+        input: Tensor<Scalar>, outputGradient: Tensor<Scalar>, computeInputGradient: Bool, sumsBias: Bool
+    ) throws -> ConvolutionGradients<Scalar> {
         let g = try geometry(input.shape)
         guard outputGradient.shape == g.inputShape else {
             throw DiceKitError.shape(
                 "transposed convolution backward: output gradient has shape \(outputGradient.shape); the output of input \(input.shape) has shape \(g.inputShape)"
             )
         }
-        let hasBias = bias != nil
+        let hasBias = bias != nil && sumsBias
         func run<T: BLASScalar>(_: T.Type) -> ConvolutionGradients<Scalar> {
             let r = ConvolutionKernels.transposedBackward(
                 g, input: input.reinterpreted(as: T.self), weight: weight.reinterpreted(),

@@ -82,6 +82,13 @@ final class FusedTrainingTests: XCTestCase {
         for (a, b) in zip(sequence.parameters, plainLayers.flatMap { $0.parameters }) {
             XCTAssertEqual(a.gradient.scalars, b.gradient.scalars, "\(a.name) gradient", file: file, line: line)
         }
+        if norm == .group || norm == .instance {
+            // Evaluation: the normalisation, which no convolution folds, applies the activation too.
+            let evaluated = try sequence.forward(x, mode: .evaluation)
+            var expected = x
+            for layer in plainLayers { expected = try layer.forward(expected, mode: .evaluation) }
+            XCTAssertEqual(evaluated.scalars, expected.scalars, "evaluation", file: file, line: line)
+        }
     }
 
     func testConvolutionAndReLUFuseInTraining() throws {

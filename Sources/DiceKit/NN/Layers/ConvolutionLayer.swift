@@ -181,7 +181,7 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     ///
     /// Returns nil when `computesInputGradient` is false.
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
-        try gradients(outputGradient, biasSums: biasSums(outputGradient), splittingInput: false).input
+        try gradients(outputGradient, biasSums: layerBiasSums(outputGradient), splittingInput: false).input
     }
 
     /// `backward(_:)` with d(loss)/d(input) as its two halves of the channels when
@@ -190,7 +190,7 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     /// splittingInput:)`), else split after; nil when `computesInputGradient` is false.
     func backward(_ outputGradient: Tensor<Scalar>, splittingInput: Bool) throws -> [Tensor<Scalar>]? {
         let grads = try gradients(
-            outputGradient, biasSums: biasSums(outputGradient), splittingInput: splittingInput)
+            outputGradient, biasSums: layerBiasSums(outputGradient), splittingInput: splittingInput)
         return splittingInput ? grads.inputParts : grads.input.map { [$0] }
     }
 
@@ -223,21 +223,6 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
         }
         let grads = try gradients(gradient, biasSums: sums, splittingInput: splittingInput)
         return splittingInput ? grads.inputParts : grads.input.map { [$0] }
-    }
-
-    /// The bias gradient of a Float layer, summed here over chunks of rows in parallel
-    /// (`parallelChannelSums`, the order of the fused pass above); nil for Double, whose
-    /// convolution sums it.
-    private func biasSums(_ outputGradient: Tensor<Scalar>) -> [Double]? {
-        guard Scalar.self == Float.self else { return nil }
-        let channels = outputGradient.shape.last ?? 0
-        guard outputGradient.count > 0, channels > 0 else { return [Double](repeating: 0, count: channels) }
-        return outputGradient.withUnsafeBufferPointer { g in
-            // Read only: nothing is written without a kept output.
-            parallelChannelSums(
-                UnsafeMutableRawPointer(mutating: g.baseAddress!).assumingMemoryBound(to: Float.self),
-                rows: g.count / channels, channels: channels)
-        }
     }
 
     /// The backward pass: adds the parameters' gradients (the bias's from `biasSums` when given),
@@ -369,13 +354,35 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer, CacheR
         guard let input = keptInput.widenedForBackward(), let convolution = cachedConvolution else {
             throw DiceKitError.shape("TransposedConvolutionLayer.backward called before forward")
         }
-        let grads = try convolution.backward(input: input, outputGradient: outputGradient)
+        let biasSums = layerBiasSums(outputGradient)
+        let grads = try convolution.backward(
+            input: input, outputGradient: outputGradient, computeInputGradient: true, sumsBias: biasSums == nil)
         addGEMMGradient(grads.weight, into: &weight.gradient)
-        if let b = grads.bias { bias.gradient += b }
+        if let biasSums {
+            accumulateChannelSums(biasSums, into: &bias.gradient)
+        } else if let b = grads.bias {
+            bias.gradient += b
+        }
         keptInput.keep(nil)
         cachedConvolution = nil
         built.release()
         return grads.input
+    }
+}
+
+/// The bias gradient of a Float convolution or transposed convolution layer, summed by the layer
+/// over chunks of rows in parallel (`parallelChannelSums`, in Double, the order of the fused
+/// ReLU pass in `ConvolutionLayer.backward(inPlace:rectifiedBy:splittingInput:)`); nil for
+/// Double, whose convolution sums it.
+private func layerBiasSums<Scalar: BLASScalar>(_ outputGradient: Tensor<Scalar>) -> [Double]? {
+    guard Scalar.self == Float.self else { return nil }
+    let channels = outputGradient.shape.last ?? 0
+    guard outputGradient.count > 0, channels > 0 else { return [Double](repeating: 0, count: channels) }
+    return outputGradient.withUnsafeBufferPointer { g in
+        // Read only: nothing is written without a kept output.
+        parallelChannelSums(
+            UnsafeMutableRawPointer(mutating: g.baseAddress!).assumingMemoryBound(to: Float.self),
+            rows: g.count / channels, channels: channels)
     }
 }
 

@@ -146,8 +146,9 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
         }
     }
 
-    /// An evaluation-mode `forward` of `input`. Each convolution runs with the normalisation and
-    /// ReLU after it (`evaluationFusion`); one whose output goes to another convolution alone,
+    /// An evaluation-mode `forward` of `input`. Each convolution runs with the batch
+    /// normalisation and ReLU after it (`evaluationFusion`), and a group or instance
+    /// normalisation with the (leaky) ReLU after it; one whose output goes to another convolution alone,
     /// both on the bfloat16 kernels, hands it over as its bfloat16 rounding, stored by its
     /// kernels (ConvolutionLayer.evaluationRoundedForward): the next one reads its input only
     /// through that rounding, so the values are the same and no Float tensor lies between them.
@@ -177,9 +178,18 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
             }
             var x = try current.tensor()
             current = .parts([]) // x alone holds the tensor, which an activation may overwrite
-            try forwardOne(i, &x, mode: .evaluation)
+            if i + 1 < layers.count, let norm = layers[i] as? any RectifierFusing<Scalar>,
+                let activation = layers[i + 1] as? ActivationLayer<Scalar>, activation.keepsOutput
+            {
+                // A normalisation no convolution folds (group, instance) applies the activation
+                // in its output pass, as in training.
+                x = try norm.forward(x, mode: .evaluation, activation: activation.kind)
+                i += 2
+            } else {
+                try forwardOne(i, &x, mode: .evaluation)
+                i += 1
+            }
             current = .parts([x])
-            i += 1
         }
         if case .rounded = current { return .parts([try current.tensor()]) }
         return current
