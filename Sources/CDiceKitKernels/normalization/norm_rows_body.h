@@ -156,9 +156,11 @@ static inline __attribute__((always_inline)) void NR_NAME(dx_body)(
         const float *restrict h = xhat + r * channels;
         float *o = dx + r * channels;
         if (group)
-            for (long c = 0; c < channels; c++) o[c] = scale[c] * (gamma[c] * d[c] - mean_dy[c] - h[c] * mean_dy_xhat[c]);
+            for (long c = 0; c < channels; c++)
+                o[c] = scale[c] * (gamma[c] * d[c] - mean_dy[c] - h[c] * mean_dy_xhat[c]);
         else
-            for (long c = 0; c < channels; c++) o[c] = scale[c] * gamma[c] * (d[c] - mean_dy[c] - h[c] * mean_dy_xhat[c]);
+            for (long c = 0; c < channels; c++)
+                o[c] = scale[c] * gamma[c] * (d[c] - mean_dy[c] - h[c] * mean_dy_xhat[c]);
     }
 }
 

@@ -196,9 +196,9 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
 
     /// `backward(_:splittingInput:)` of the gradient a (leaky) ReLU after this layer received,
     /// that ReLU's backward pass applied in the pass that sums the bias gradient (`kept` is what
-    /// the ReLU kept: its output, in Float or rounded, and its slope) and written over `gradient`: the bits of the
-    /// ReLU's `backward(inPlace:)` and then `backward`, with one pass over the gradient fewer
-    /// (SequentialLayer's backward pass). Float only.
+    /// the ReLU kept: its output, in Float or rounded, and its slope) and written over
+    /// `gradient`: the bits of the ReLU's `backward(inPlace:)` and then `backward`, with one pass
+    /// over the gradient fewer (SequentialLayer's backward pass). Float only.
     ///
     /// - Throws: `DiceKitError.shape` when `kept`'s shape differs from `gradient`'s, and as `backward`.
     func backward(
@@ -237,11 +237,7 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
             kept: input, outputGradient: outputGradient, computeInputGradient: computesInputGradient,
             splittingInput: splittingInput, sumsBias: biasSums == nil)
         addGEMMGradient(grads.weight, into: &weight.gradient)
-        if let biasSums {
-            accumulateChannelSums(biasSums, into: &bias.gradient)
-        } else if let b = grads.bias {
-            bias.gradient += b
-        }
+        addBiasGradient(biasSums, grads.bias, into: bias)
         keptInput.keep(nil)
         cachedConvolution = nil
         built.release()
@@ -358,11 +354,7 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer, CacheR
         let grads = try convolution.backward(
             input: input, outputGradient: outputGradient, computeInputGradient: true, sumsBias: biasSums == nil)
         addGEMMGradient(grads.weight, into: &weight.gradient)
-        if let biasSums {
-            accumulateChannelSums(biasSums, into: &bias.gradient)
-        } else if let b = grads.bias {
-            bias.gradient += b
-        }
+        addBiasGradient(biasSums, grads.bias, into: bias)
         keptInput.keep(nil)
         cachedConvolution = nil
         built.release()
@@ -383,6 +375,18 @@ private func layerBiasSums<Scalar: BLASScalar>(_ outputGradient: Tensor<Scalar>)
         parallelChannelSums(
             UnsafeMutableRawPointer(mutating: g.baseAddress!).assumingMemoryBound(to: Float.self),
             rows: g.count / channels, channels: channels)
+    }
+}
+
+/// Adds a layer's bias gradient into `bias`: the layer's own sums (`layerBiasSums`) when it made
+/// them, else its convolution's.
+private func addBiasGradient<Scalar: BLASScalar>(
+    _ sums: [Double]?, _ convolutions: Tensor<Scalar>?, into bias: Parameter<Scalar>
+) {
+    if let sums {
+        accumulateChannelSums(sums, into: &bias.gradient)
+    } else if let convolutions {
+        bias.gradient += convolutions
     }
 }
 

@@ -148,10 +148,11 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
 
     /// An evaluation-mode `forward` of `input`. Each convolution runs with the batch
     /// normalisation and ReLU after it (`evaluationFusion`), and a group or instance
-    /// normalisation with the (leaky) ReLU after it; one whose output goes to another convolution alone,
-    /// both on the bfloat16 kernels, hands it over as its bfloat16 rounding, stored by its
-    /// kernels (ConvolutionLayer.evaluationRoundedForward): the next one reads its input only
-    /// through that rounding, so the values are the same and no Float tensor lies between them.
+    /// normalisation with the (leaky) ReLU after it. A convolution whose output goes to another
+    /// convolution alone, both on the bfloat16 kernels, hands it over as its bfloat16 rounding,
+    /// stored by its kernels (ConvolutionLayer.evaluationRoundedForward): the next one reads its
+    /// input only through that rounding, so the values are the same and no Float tensor lies
+    /// between them.
     /// With rounded operands the output is handed over on the bfloat16 grid instead, which the
     /// next convolution reads in place (GriddedHandOver.swift); so is the last convolution's
     /// with `roundsOutput`.

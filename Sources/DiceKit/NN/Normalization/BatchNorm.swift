@@ -87,7 +87,7 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing, Rectifi
     /// `forward`, with `activation` applied to the output in the same pass (a batch
     /// normalisation + ReLU or leaky ReLU in training, SequentialLayer.forward): for a ReLU y ≤ 0
     /// (−0 included) becomes +0 and a NaN stays NaN, for a leaky ReLU y ≤ 0 becomes slope·y, as
-    /// `ActivationKind`'s own pass, so the activation's backward pass may read this output as its own.
+    /// the activation's own pass, so its backward pass may read this output as its own.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     func forward(_ input: Tensor<Scalar>, mode: LayerMode, activation: ActivationKind?) throws -> Tensor<Scalar> {
@@ -179,9 +179,9 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing, Rectifi
 
     /// `backward` of the gradient a (leaky) ReLU after this layer received, that ReLU's backward
     /// pass applied in the same pass as the sums (`kept` is what the ReLU kept: its output, in
-    /// Float or rounded, and its slope), the input gradient written over `gradient`: the bits of the ReLU's
-    /// `backward(inPlace:)` and then `backward`, with one pass over the gradient fewer and no
-    /// new tensor (SequentialLayer's backward pass). Float only.
+    /// Float or rounded, and its slope), the input gradient written over `gradient`: the bits of
+    /// the ReLU's `backward(inPlace:)` and then `backward`, with one pass over the gradient fewer
+    /// and no new tensor (SequentialLayer's backward pass). Float only.
     ///
     /// - Throws: `DiceKitError.shape` when `gradient`'s or `kept`'s shape differs from the last
     ///   output's.
