@@ -55,19 +55,15 @@ void dk_norm_batch_input_gradient_f32(const float *dy, const float *xhat, long r
                                       const float *scale, const float *gamma, const float *mean_dy,
                                       const float *mean_dy_xhat, float *dx);
 
-/// `dk_norm_batch_input_gradient_f32` written over its input: g ← dx(g).
-void dk_norm_batch_input_gradient_inplace_f32(float *g, const float *xhat, long rows, long channels,
-                                              const float *scale, const float *gamma, const float *mean_dy,
-                                              const float *mean_dy_xhat);
-
 /// GroupNorm's input gradient: dx = scale_c·(γ_c·dy − mean_d_c − xhat·mean_dh_c).
 void dk_norm_group_input_gradient_f32(const float *dy, const float *xhat, long rows, long channels,
                                       const float *scale, const float *gamma, const float *mean_d,
                                       const float *mean_dh, float *dx);
 
-/// `dk_norm_group_input_gradient_f32` written over its input: g ← dx(g).
-void dk_norm_group_input_gradient_inplace_f32(float *g, const float *xhat, long rows, long channels,
-                                              const float *scale, const float *gamma, const float *mean_d,
-                                              const float *mean_dh);
+/// `dk_norm_batch_input_gradient_f32`, or with `group` `dk_norm_group_input_gradient_f32`,
+/// written over its input: g ← dx(g).
+void dk_norm_input_gradient_inplace_f32(int group, float *g, const float *xhat, long rows, long channels,
+                                        const float *scale, const float *gamma, const float *mean_dy,
+                                        const float *mean_dy_xhat);
 
 #endif

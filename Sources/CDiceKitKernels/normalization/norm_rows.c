@@ -101,15 +101,6 @@ void dk_norm_batch_input_gradient_f32(const float *dy, const float *xhat, long r
         nr_batch_input_gradient_portable(dy, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat, dx);
 }
 
-void dk_norm_batch_input_gradient_inplace_f32(float *g, const float *xhat, long rows, long channels,
-                                              const float *scale, const float *gamma, const float *mean_dy,
-                                              const float *mean_dy_xhat) {
-    if (dk_isa() >= DK_ISA_AVX512)
-        nr_batch_input_gradient_inplace_avx512(g, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat);
-    else
-        nr_batch_input_gradient_inplace_portable(g, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat);
-}
-
 void dk_norm_group_input_gradient_f32(const float *dy, const float *xhat, long rows, long channels,
                                       const float *scale, const float *gamma, const float *mean_d,
                                       const float *mean_dh, float *dx) {
@@ -119,11 +110,11 @@ void dk_norm_group_input_gradient_f32(const float *dy, const float *xhat, long r
         nr_group_input_gradient_portable(dy, xhat, rows, channels, scale, gamma, mean_d, mean_dh, dx);
 }
 
-void dk_norm_group_input_gradient_inplace_f32(float *g, const float *xhat, long rows, long channels,
-                                              const float *scale, const float *gamma, const float *mean_d,
-                                              const float *mean_dh) {
+void dk_norm_input_gradient_inplace_f32(int group, float *g, const float *xhat, long rows, long channels,
+                                        const float *scale, const float *gamma, const float *mean_dy,
+                                        const float *mean_dy_xhat) {
     if (dk_isa() >= DK_ISA_AVX512)
-        nr_group_input_gradient_inplace_avx512(g, xhat, rows, channels, scale, gamma, mean_d, mean_dh);
+        nr_input_gradient_inplace_avx512(group, g, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat);
     else
-        nr_group_input_gradient_inplace_portable(g, xhat, rows, channels, scale, gamma, mean_d, mean_dh);
+        nr_input_gradient_inplace_portable(group, g, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat);
 }

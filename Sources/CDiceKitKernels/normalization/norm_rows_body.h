@@ -171,14 +171,6 @@ static void NR_NAME(batch_input_gradient)(const float *restrict dy, const float 
     NR_NAME(dx_body)(0, dy, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat, dx);
 }
 
-// `batch_input_gradient` written over dy.
-static void NR_NAME(batch_input_gradient_inplace)(float *restrict g, const float *restrict xhat, long rows,
-                                                  long channels, const float *restrict scale,
-                                                  const float *restrict gamma, const float *restrict mean_dy,
-                                                  const float *restrict mean_dy_xhat) {
-    NR_NAME(dx_body)(0, g, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat, g);
-}
-
 static void NR_NAME(group_input_gradient)(const float *restrict dy, const float *restrict xhat, long rows,
                                           long channels, const float *restrict scale, const float *restrict gamma,
                                           const float *restrict mean_d, const float *restrict mean_dh,
@@ -186,10 +178,10 @@ static void NR_NAME(group_input_gradient)(const float *restrict dy, const float 
     NR_NAME(dx_body)(1, dy, xhat, rows, channels, scale, gamma, mean_d, mean_dh, dx);
 }
 
-// `group_input_gradient` written over dy.
-static void NR_NAME(group_input_gradient_inplace)(float *restrict g, const float *restrict xhat, long rows,
-                                                  long channels, const float *restrict scale,
-                                                  const float *restrict gamma, const float *restrict mean_d,
-                                                  const float *restrict mean_dh) {
-    NR_NAME(dx_body)(1, g, xhat, rows, channels, scale, gamma, mean_d, mean_dh, g);
+// `batch_input_gradient`, or with `group` `group_input_gradient`, written over dy.
+static void NR_NAME(input_gradient_inplace)(int group, float *restrict g, const float *restrict xhat, long rows,
+                                            long channels, const float *restrict scale, const float *restrict gamma,
+                                            const float *restrict mean_dy, const float *restrict mean_dy_xhat) {
+    if (group) NR_NAME(dx_body)(1, g, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat, g);
+    else NR_NAME(dx_body)(0, g, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat, g);
 }

@@ -208,6 +208,15 @@ struct KeptRectifierOutput<Scalar: BLASScalar> {
         }
     }
 
+    /// Throws `DiceKitError.shape`, naming `layer`, unless the output has the gradient's shape.
+    func check(gradientShape: [Int], layer: String) throws {
+        guard shape == gradientShape else {
+            throw DiceKitError.shape(
+                "\(layer).backward: the ReLU's kept output has shape \(shape); expected the gradient's \(gradientShape)"
+            )
+        }
+    }
+
     /// `body` of the mask the C kernels read (the elements' address, whether they are bfloat16
     /// bit patterns, the slope).
     func withMask<R>(_ body: (RectifierMask) throws -> R) rethrows -> R {

@@ -205,11 +205,7 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
         inPlace gradient: inout Tensor<Scalar>, rectifiedBy kept: KeptRectifierOutput<Scalar>, splittingInput: Bool
     ) throws -> [Tensor<Scalar>]? {
         precondition(Scalar.self == Float.self, "ConvolutionLayer: the fused ReLU backward pass runs in Float")
-        guard kept.shape == gradient.shape else {
-            throw DiceKitError.shape(
-                "ConvolutionLayer.backward: the ReLU's kept output has shape \(kept.shape); expected the gradient's \(gradient.shape)"
-            )
-        }
+        try kept.check(gradientShape: gradient.shape, layer: "ConvolutionLayer")
         let channels = gradient.shape.last ?? 0
         var sums = [Double](repeating: 0, count: channels)
         if gradient.count > 0, channels > 0 {

@@ -188,11 +188,7 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing, Rectifi
     func backward(inPlace gradient: inout Tensor<Scalar>, rectifiedBy kept: KeptRectifierOutput<Scalar>) throws {
         precondition(Scalar.self == Float.self, "BatchNorm: the fused ReLU backward pass runs in Float")
         let cache = try backwardCache(gradient.shape)
-        guard kept.shape == gradient.shape else {
-            throw DiceKitError.shape(
-                "BatchNorm.backward: the ReLU's kept output has shape \(kept.shape); expected the gradient's \(gradient.shape)"
-            )
-        }
+        try kept.check(gradientShape: gradient.shape, layer: "BatchNorm")
         guard gradient.count > 0 else {
             gradient = try backward(gradient) ?? gradient // nothing to rectify
             return

@@ -141,22 +141,15 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer, CacheReleasing, Rectifi
         return inputGradient
     }
 
-    /// `backward` of the gradient a (leaky) ReLU after this layer received, that ReLU's backward
-    /// pass applied in the same pass as the sums (`kept` is what the ReLU kept: its output, in
-    /// Float or rounded, and its slope), the input gradient written over `gradient`: the bits of
-    /// the ReLU's `backward(inPlace:)` and then `backward`, with one pass over the gradient fewer
-    /// and no new tensor (SequentialLayer's backward pass; InstanceNorm's too). Float only.
+    /// `backward` with the (leaky) ReLU after this layer applied as `BatchNorm.backward(inPlace:
+    /// rectifiedBy:)` applies it (InstanceNorm's too). Float only.
     ///
     /// - Throws: `DiceKitError.shape` when `gradient`'s or `kept`'s shape differs from the last
     ///   output's.
     func backward(inPlace gradient: inout Tensor<Scalar>, rectifiedBy kept: KeptRectifierOutput<Scalar>) throws {
         precondition(Scalar.self == Float.self, "\(layerName): the fused ReLU backward pass runs in Float")
         let cache = try backwardCache(gradient.shape)
-        guard kept.shape == gradient.shape else {
-            throw DiceKitError.shape(
-                "\(layerName).backward: the ReLU's kept output has shape \(kept.shape); expected the gradient's \(gradient.shape)"
-            )
-        }
+        try kept.check(gradientShape: gradient.shape, layer: layerName)
         guard gradient.count > 0 else { return } // nothing to rectify, no sums
         gradient.withUnsafeMutableBufferPointer { g in
             kept.withMask { mask in inputGradientRows(UnsafeBufferPointer(g), rectifiedBy: mask, into: g, cache) }

@@ -383,8 +383,8 @@ func batchNormInputGradientRows<T: BLASScalar>(
         if T.self == Float.self, rows > 0, !reference,
             UnsafeRawPointer(dy.baseAddress) == UnsafeRawPointer(dx.baseAddress)
         {
-            dk_norm_batch_input_gradient_inplace_f32(
-                mutableFloats(dx), floats(xhat), rows, channels, floats(scale), floats(gamma), floats(meanDy),
+            dk_norm_input_gradient_inplace_f32(
+                0, mutableFloats(dx), floats(xhat), rows, channels, floats(scale), floats(gamma), floats(meanDy),
                 floats(meanDyXhat))
             return
         }
@@ -418,8 +418,8 @@ func groupNormInputGradientRows<T: BLASScalar>(
         if T.self == Float.self, rows > 0, !reference,
             UnsafeRawPointer(dy.baseAddress) == UnsafeRawPointer(dx.baseAddress)
         {
-            dk_norm_group_input_gradient_inplace_f32(
-                mutableFloats(dx), floats(xhat), rows, channels, floats(scale), floats(gamma), floats(meanD),
+            dk_norm_input_gradient_inplace_f32(
+                1, mutableFloats(dx), floats(xhat), rows, channels, floats(scale), floats(gamma), floats(meanD),
                 floats(meanDH))
             return
         }
