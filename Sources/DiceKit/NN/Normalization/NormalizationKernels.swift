@@ -379,28 +379,9 @@ func batchNormInputGradientRows<T: BLASScalar>(
     scale: [T], gamma: [T], meanDy: [T], meanDyXhat: [T], into dx: UnsafeMutableBufferPointer<T>,
     reference: Bool = false
 ) {
-    withChannelValues(scale, gamma, meanDy, meanDyXhat) { scale, gamma, meanDy, meanDyXhat in
-        if T.self == Float.self, rows > 0, !reference,
-            UnsafeRawPointer(dy.baseAddress) == UnsafeRawPointer(dx.baseAddress)
-        {
-            dk_norm_input_gradient_inplace_f32(
-                0, mutableFloats(dx), floats(xhat), rows, channels, floats(scale), floats(gamma), floats(meanDy),
-                floats(meanDyXhat))
-            return
-        }
-        if T.self == Float.self, rows > 0, !reference {
-            dk_norm_batch_input_gradient_f32(
-                floats(dy), floats(xhat), rows, channels, floats(scale), floats(gamma), floats(meanDy),
-                floats(meanDyXhat), mutableFloats(dx))
-            return
-        }
-        for r in 0..<rows {
-            let base = r &* channels
-            for c in 0..<channels {
-                dx[base &+ c] = scale[c] * gamma[c] * (dy[base &+ c] - meanDy[c] - xhat[base &+ c] * meanDyXhat[c])
-            }
-        }
-    }
+    normInputGradientRows(
+        group: false, dy, xhat, rows: rows, channels: channels, scale: scale, gamma: gamma, first: meanDy,
+        second: meanDyXhat, into: dx, reference: reference)
 }
 
 /// GroupNorm's input gradient, row by row over [M, C] (one sample's rows):
@@ -414,25 +395,47 @@ func groupNormInputGradientRows<T: BLASScalar>(
     scale: [T], gamma: [T], meanD: [T], meanDH: [T], into dx: UnsafeMutableBufferPointer<T>,
     reference: Bool = false
 ) {
-    withChannelValues(scale, gamma, meanD, meanDH) { scale, gamma, meanD, meanDH in
-        if T.self == Float.self, rows > 0, !reference,
-            UnsafeRawPointer(dy.baseAddress) == UnsafeRawPointer(dx.baseAddress)
-        {
-            dk_norm_input_gradient_inplace_f32(
-                1, mutableFloats(dx), floats(xhat), rows, channels, floats(scale), floats(gamma), floats(meanD),
-                floats(meanDH))
-            return
-        }
+    normInputGradientRows(
+        group: true, dy, xhat, rows: rows, channels: channels, scale: scale, gamma: gamma, first: meanD,
+        second: meanDH, into: dx, reference: reference)
+}
+
+/// The batch (or with `group` the group) normalisation's input gradient with the per-channel
+/// means `first` and `second`: Float on the C kernels (dk_norm_input_gradient_inplace_f32 when
+/// `dx` is `dy`), else, and with `reference`, the Swift loops, their reference.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+private func normInputGradientRows<T: BLASScalar>(
+    group: Bool, _ dy: UnsafeBufferPointer<T>, _ xhat: UnsafeBufferPointer<T>, rows: Int, channels: Int,
+    scale: [T], gamma: [T], first: [T], second: [T], into dx: UnsafeMutableBufferPointer<T>, reference: Bool
+) {
+    withChannelValues(scale, gamma, first, second) { scale, gamma, first, second in
         if T.self == Float.self, rows > 0, !reference {
-            dk_norm_group_input_gradient_f32(
-                floats(dy), floats(xhat), rows, channels, floats(scale), floats(gamma), floats(meanD),
-                floats(meanDH), mutableFloats(dx))
+            if UnsafeRawPointer(dy.baseAddress) == UnsafeRawPointer(dx.baseAddress) {
+                dk_norm_input_gradient_inplace_f32(
+                    group ? 1 : 0, mutableFloats(dx), floats(xhat), rows, channels, floats(scale), floats(gamma),
+                    floats(first), floats(second))
+            } else if group {
+                dk_norm_group_input_gradient_f32(
+                    floats(dy), floats(xhat), rows, channels, floats(scale), floats(gamma), floats(first),
+                    floats(second), mutableFloats(dx))
+            } else {
+                dk_norm_batch_input_gradient_f32(
+                    floats(dy), floats(xhat), rows, channels, floats(scale), floats(gamma), floats(first),
+                    floats(second), mutableFloats(dx))
+            }
             return
         }
         for r in 0..<rows {
             let base = r &* channels
-            for c in 0..<channels {
-                dx[base &+ c] = scale[c] * (gamma[c] * dy[base &+ c] - meanD[c] - xhat[base &+ c] * meanDH[c])
+            if group {
+                for c in 0..<channels {
+                    dx[base &+ c] = scale[c] * (gamma[c] * dy[base &+ c] - first[c] - xhat[base &+ c] * second[c])
+                }
+            } else {
+                for c in 0..<channels {
+                    dx[base &+ c] = scale[c] * gamma[c] * (dy[base &+ c] - first[c] - xhat[base &+ c] * second[c])
+                }
             }
         }
     }
