@@ -69,6 +69,28 @@ void dk_f32_to_bf16_runs(const float *src, uint16_t *dst, long runs, long run, l
         for (long i = 0; i < run; i++) dst[r * dst_stride + i] = bf16_scalar(src[r * run + i]);
 }
 
+/// Runs of 16 bits at a time (a run is a part's channels at one position, often 32 to 256), with
+/// no call per run.
+DKI512 static void bf16_runs_copy_vector(const uint16_t *src, uint16_t *dst, long runs, long run, long dst_stride) {
+    for (long r = 0; r < runs; r++) {
+        const uint16_t *from = src + r * run;
+        uint16_t *to = dst + r * dst_stride;
+        long i = 0;
+        for (; i + 16 <= run; i += 16)
+            _mm256_storeu_si256((__m256i *)(to + i), _mm256_loadu_si256((const __m256i *)(from + i)));
+        for (; i < run; i++) to[i] = from[i];
+    }
+}
+
+void dk_bf16_runs(const uint16_t *src, uint16_t *dst, long runs, long run, long dst_stride) {
+    if (dk_isa() == DK_ISA_AVX512) {
+        bf16_runs_copy_vector(src, dst, runs, run, dst_stride);
+        return;
+    }
+    for (long r = 0; r < runs; r++)
+        __builtin_memcpy(dst + r * dst_stride, src + r * run, (size_t)run * sizeof(uint16_t));
+}
+
 /// dst[i] = the Float value of bf16_scalar(src[i]) for i in [from, n).
 static void round_scalar(const float *src, float *dst, long from, long n) {
     for (long i = from; i < n; i++) {

@@ -80,6 +80,11 @@ void dk_f32_to_bf16(const float *src, uint16_t *dst, long n);
 /// Float rounded (as dk_f32_to_bf16) into rows `dst_stride` elements apart.
 void dk_f32_to_bf16_runs(const float *src, uint16_t *dst, long runs, long run, long dst_stride);
 
+/// dst[r·dst_stride + i] = src[r·run + i] for r < runs, i < run: consecutive runs of bfloat16
+/// bits copied as they are into rows `dst_stride` elements apart (a part of a channel
+/// concatenation already rounded, beside parts that dk_f32_to_bf16_runs rounds).
+void dk_bf16_runs(const uint16_t *src, uint16_t *dst, long runs, long run, long dst_stride);
+
 /// dst[i] = the Float value of bfloat16(src[i]), rounded as dk_f32_to_bf16 (the low 16 bits
 /// cleared): the operands of the rounded-operand path, which the Float kernels multiply exactly.
 /// `src` and `dst` may be the same array.

@@ -1,4 +1,4 @@
-// 2×2 and 2×2×2, stride-2 max pooling of channels-last Float images and volumes
+// 2×2 and 2×2×2, stride-2 max pooling of channels-last Float (and bfloat16) images and volumes
 // (pooling/maxpool2x2.c), reached from
 // Sources/DiceKit/Convolution/PoolingKernels+Tiling.swift.
 #ifndef DK_POOLING_H
@@ -17,6 +17,14 @@ extern "C" {
 /// 0…4·planes − 1 records the winning tap of output element i (window order kd, kh, kw).
 void dk_maxpool_halving_f32(const float *x, float *y, uint8_t *taps, long units, long unit_lines, long out_w,
                             long in_w, long c, int planes);
+
+/// The same pooling of bfloat16 bits (an evaluation pass, no taps kept): each window's values
+/// compared as the Float values the bits stand for, with the Float kernel's rule (the first
+/// maximum in window order wins; the first NaN, once one is met), its winner's bits stored. As
+/// rounding to bfloat16 never reverses an order, these are the bits of the rounded Float pooling
+/// wherever no two distinct values of a window round to zeros of opposite signs.
+void dk_maxpool_halving_bf16(const uint16_t *x, uint16_t *y, long units, long unit_lines, long out_w, long in_w,
+                             long c, int planes);
 
 /// Its backward pass: writes every input element of the windows (dy where the tap won, else 0),
 /// plus `addend` (the input's layout) when it is not NULL.

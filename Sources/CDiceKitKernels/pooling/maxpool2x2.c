@@ -1,5 +1,7 @@
 // 2×2 (and 2×2×2), stride-2 max pooling of channels-last Float images and volumes (the U-Net's
-// down-sampling), with the winning tap of each window kept as a byte, and its backward pass.
+// down-sampling), with the winning tap of each window kept as a byte, and its backward pass; and
+// the same pooling of bfloat16 bits for a bfloat16 evaluation pass (no taps), the bits compared
+// as the Float values they stand for.
 // AVX-512 (BW, VL) handles 16 channels per step when the CPU has it; the rest, and other CPUs,
 // run plain loops. Semantics as DiceKit's Swift loops: the first maximum in window order wins
 // (kd, kh, kw); NaN propagates.
@@ -93,6 +95,69 @@ void dk_maxpool_halving_f32(const float *x, float *y, uint8_t *taps, long units,
         return;
     }
     DK_POOL_PIXELS(dk_max_scalar(x + b, offsets, count, y + o, taps + o, 0, c))
+}
+
+/// The Float value of bfloat16 bits (exact).
+static inline float dk_widen(uint16_t bits) {
+    const uint32_t u = (uint32_t)bits << 16;
+    float f;
+    __builtin_memcpy(&f, &u, 4);
+    return f;
+}
+
+/// dk_max_scalar's comparisons on bfloat16 bits, the winner's bits stored (no taps).
+static void dk_max_bf16_scalar(const uint16_t *x, const long *offsets, int taps, uint16_t *out, long k0, long c) {
+    for (long k = k0; k < c; k++) {
+        uint16_t winner = x[k];
+        float best = dk_widen(winner);
+        for (int i = 1; i < taps; i++) {
+            const uint16_t bits = x[offsets[i] + k];
+            const float v = dk_widen(bits);
+            if (dk_better(v, best)) { best = v; winner = bits; }
+        }
+        out[k] = winner;
+    }
+}
+
+/// 16 bfloat16 values widened to Float (zero-extended, shifted into the upper halves: exact).
+DKPOOL512 static inline __m512 dk_widen512(const uint16_t *p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+}
+
+/// 16 channels per step: the widened values compared as dk_take512 does, the winners narrowed
+/// back (exact).
+DKPOOL512 static inline __attribute__((always_inline))
+void dk_max_bf16_avx512(const uint16_t *x, const long *offsets, int taps, uint16_t *out, long c) {
+    long k = 0;
+    for (; k + 16 <= c; k += 16) {
+        __m512 best = dk_widen512(x + k);
+        for (int i = 1; i < taps; i++) {
+            const __m512 v = dk_widen512(x + offsets[i] + k);
+            best = _mm512_mask_mov_ps(
+                best, _mm512_cmp_ps_mask(v, best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q), v);
+        }
+        const __m512i bits = _mm512_srli_epi32(_mm512_castps_si512(best), 16);
+        _mm256_storeu_si256((__m256i *)(out + k), _mm512_cvtepi32_epi16(bits));
+    }
+    dk_max_bf16_scalar(x, offsets, taps, out, k, c);
+}
+
+DKPOOL512 static void dk_maxpool_bf16_avx512(const uint16_t *x, uint16_t *y, long units, long unit_lines, long out_w,
+                                             long in_w, long c, int planes, long plane, const long *offsets,
+                                             int count) {
+    DK_POOL_PIXELS(dk_max_bf16_avx512(x + b, offsets, count, y + o, c))
+}
+
+void dk_maxpool_halving_bf16(const uint16_t *x, uint16_t *y, long units, long unit_lines, long out_w, long in_w,
+                             long c, int planes) {
+    const long plane = 2 * unit_lines * in_w * c;
+    long offsets[8];
+    const int count = dk_pool_taps(plane, in_w, c, planes, offsets);
+    if (dk_pool_avx512()) {
+        dk_maxpool_bf16_avx512(x, y, units, unit_lines, out_w, in_w, c, planes, plane, offsets, count);
+        return;
+    }
+    DK_POOL_PIXELS(dk_max_bf16_scalar(x + b, offsets, count, y + o, 0, c))
 }
 
 static void dk_route_scalar(const float *g, const uint8_t *tap, float *dx, const float *add, const long *offsets,

@@ -168,6 +168,18 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
     /// With `roundsOutput`, the output is its bfloat16 rounding (`LoweredPass.roundsOutput`).
     func forward(rounded: BFloat16Activation, rectified: Bool, roundsOutput: Bool = false) throws -> Tensor<Scalar> {
         let g = try geometry(rounded.shape)
+        return floatOutput(g, rectified: rectified, roundsOutput: roundsOutput) { pass in
+            var pass = pass
+            pass.xRounded = UnsafePointer(rounded.storage.pointer)
+            g.run(pass, settings: settings)
+        }
+    }
+
+    /// The Float output of the forward pass that `run` runs: it is handed the pass with the
+    /// kernel, the bias, the output and the options set and x unset, and sets x and runs it.
+    func floatOutput(
+        _ g: ConvGeometry, rectified: Bool, roundsOutput: Bool, _ run: (LoweredPass<Float>) -> Void
+    ) -> Tensor<Scalar> {
         precondition(Scalar.self == Float.self, "convolution: only a Float convolution reads a bfloat16 input")
         let kernel = kernelOperand(g, y: true, dx: false, weightGradient: false)
         let y = [Float](unsafeUninitializedCapacity: g.outputRows * g.outChannels) { py, initialized in
@@ -175,9 +187,9 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
                 withOptionalPointer(bias?.reinterpreted(as: Float.self)) { pb in
                     var pass = LoweredPass(
                         weight: pw.baseAddress!, y: py.baseAddress!, bias: pb, rectifies: rectified,
-                        bfloat16Weights: bfloat16Weights, xRounded: UnsafePointer(rounded.storage.pointer))
+                        bfloat16Weights: bfloat16Weights)
                     pass.roundsOutput = roundsOutput
-                    g.run(pass, settings: settings)
+                    run(pass)
                 }
             }
             initialized = py.count

@@ -145,6 +145,21 @@ extension MaxPooling {
     }
 }
 
+extension MaxPooling {
+    /// The window maxima of a tensor given as its bfloat16 rounding, as that rounding: an
+    /// evaluation pass between bfloat16 convolutions (UNet+HandOver.swift), which keeps nothing
+    /// for a backward pass. Rounding never reverses an order, so these are the bits of the
+    /// rounded Float maxima (`dk_maxpool_halving_bf16`); windows the C kernels do not take are
+    /// pooled in Float and rounded.
+    ///
+    /// - Throws: as `outputShape(for:)`.
+    func forward(rounded input: BFloat16Activation) throws -> BFloat16Activation {
+        let g = try poolingGeometry(input.shape, kernelSize, stride, padding, operation: "max pooling")
+        if PoolingKernels.tiles(g), let output = PoolingKernels.halvingMax(g, input) { return output }
+        return BFloat16Activation(rounding: try forward(input.widened(as: Float.self)).output)
+    }
+}
+
 /// The output of `MaxPooling.forward` and the argmax its backward pass follows.
 public struct MaxPoolingResult<Scalar: BLASScalar>: Sendable {
     /// The pooled tensor [batch, out…, C].

@@ -93,6 +93,24 @@ extension PoolingKernels {
         return (Tensor(uncheckedShape: g.outputShape, storage: y), taps)
     }
 
+    /// `tiledMax`'s maxima of `x`'s bfloat16 bits, with no taps (an evaluation pass): the bits of
+    /// the rounding of the Float pooling of the values `x` was rounded from
+    /// (`dk_maxpool_halving_bf16`); nil, with nothing run, for a window the C kernels do not take.
+    static func halvingMax(_ g: ConvGeometry, _ x: BFloat16Activation) -> BFloat16Activation? {
+        guard let (units, unitLines, planes) = halving(g) else { return nil }
+        let (outW, inW, c) = (g.output[2], g.input[2], g.inChannels)
+        let (unitOutput, unitInput) = (unitLines * outW * c, Int(planes) * 2 * unitLines * inW * c)
+        let y = BFloat16Activation(uninitializedShape: g.outputShape, kept: false)
+        let shared = TaskShared((UnsafePointer(x.storage.pointer), y.storage.pointer))
+        forEachUnitRange(units, elementsPerUnit: unitOutput) { range in
+            let (x, y) = shared.buffers
+            dk_maxpool_halving_bf16(
+                x + range.lowerBound * unitInput, y + range.lowerBound * unitOutput, range.count, unitLines, outW, inW,
+                c, planes)
+        }
+        return y
+    }
+
     /// `tiledMax` for any scalar and tiling window.
     static func tiledMaxLoops<T: BLASScalar>(_ g: ConvGeometry, _ x: Tensor<T>) -> (Tensor<T>, [UInt8]) {
         let c = g.inChannels

@@ -17,6 +17,11 @@ enum ForwardInput<Scalar: BLASScalar> {
     /// convolution, GriddedHandOver.swift): the same tensors as `.parts`, which that
     /// convolution reads without rounding them again.
     case gridded([Tensor<Scalar>])
+    /// The channel concatenation of a Float tensor and a tensor given as its bfloat16 rounding,
+    /// in that order (a U-Net decoder's up-sampled tensor and its skip, handed over rounded in
+    /// evaluation mode, UNet+HandOver.swift): the bfloat16 kernels' padded copies round the one
+    /// and copy the other (`ChannelPart`), so the skip is never widened.
+    case joinedWithRounded(Tensor<Scalar>, BFloat16Activation)
 
     /// The input's shape (the concatenation's, for parts).
     ///
@@ -25,6 +30,8 @@ enum ForwardInput<Scalar: BLASScalar> {
         switch self {
         case .parts(let parts), .gridded(let parts): try Tensor<Scalar>.concatenatedChannelShape(parts.map(\.shape))
         case .rounded(let rounded): rounded.shape
+        case .joinedWithRounded(let first, let second):
+            try Tensor<Scalar>.concatenatedChannelShape([first.shape, second.shape])
         }
     }
 
@@ -33,7 +40,7 @@ enum ForwardInput<Scalar: BLASScalar> {
     var isOneFloatTensor: Bool {
         switch self {
         case .parts(let parts), .gridded(let parts): parts.count == 1
-        case .rounded: false
+        case .rounded, .joinedWithRounded: false
         }
     }
 
@@ -43,6 +50,7 @@ enum ForwardInput<Scalar: BLASScalar> {
         case .parts(let parts), .gridded(let parts):
             parts.count == 1 ? parts[0] : try Tensor.concatenatingChannels(parts)
         case .rounded(let rounded): rounded.widened()
+        case .joinedWithRounded(let first, let second): try Tensor.concatenatingChannels([first, second.widened()])
         }
     }
 }
@@ -75,6 +83,28 @@ extension Convolution {
                     rounded.widened(), rectified: rectified, grid: BFloat16Grid(input: true, output: roundsOutput))
             }
             return try forward(rounded: rounded, rectified: rectified, roundsOutput: roundsOutput)
+        case .joinedWithRounded(let first, let second):
+            let g = try geometry(input.shape())
+            guard Scalar.self == Float.self, g.forwardReadsRoundedOperand(settings: settings) else {
+                return try forward(input.tensor(), rectified: rectified, grid: BFloat16Grid(output: roundsOutput))
+            }
+            return floatOutput(g, rectified: rectified, roundsOutput: roundsOutput) { runJoined($0, first, second, g) }
+        }
+    }
+
+    /// Runs `pass` (x unset) on the channel concatenation of `first` and the bits of `second`,
+    /// joined in the bfloat16 kernels' padded copies (precondition: it runs on them).
+    private func runJoined(
+        _ pass: LoweredPass<Float>, _ first: Tensor<Scalar>, _ second: BFloat16Activation, _ g: ConvGeometry
+    ) {
+        first.reinterpreted(as: Float.self).withUnsafeBufferPointer { px in
+            var pass = pass
+            pass.x = px.baseAddress!
+            pass.xParts = [
+                ChannelPart(source: px.baseAddress!, channels: first.shape.last!),
+                ChannelPart(bits: UnsafePointer(second.storage.pointer), channels: second.shape.last!),
+            ]
+            g.run(pass, settings: settings)
         }
     }
 
@@ -118,6 +148,8 @@ extension Convolution {
                     case .rounded(let rounded):
                         pass.xRounded = UnsafePointer(rounded.storage.pointer)
                         g.run(pass, settings: settings)
+                    case .joinedWithRounded(let first, let second):
+                        runJoined(pass, first, second, g)
                     case .parts(let parts), .gridded(let parts):
                         withPointers(parts.map { $0.reinterpreted(as: Float.self) }[...]) { sources in
                             pass.x = sources[0]

@@ -66,10 +66,37 @@ struct BFloat16Activation: Sendable {
     }
 }
 
-/// One tensor of a channel concatenation, channels-last with `channels` scalars per position.
+/// One tensor of a channel concatenation, channels-last with `channels` scalars per position:
+/// Float values, or the bfloat16 bits of a tensor kept rounded (a U-Net's skip handed over
+/// rounded in evaluation mode, UNet+HandOver.swift), which only the bfloat16 kernels' padded
+/// copies read (`roundJoining`).
 struct ChannelPart {
-    let source: UnsafePointer<Float>
+    private let address: UnsafeRawPointer
     let channels: Int
+    /// Whether the part is given as bfloat16 bits (`bits`) rather than Float values (`source`).
+    let isRounded: Bool
+
+    /// A part of Float values.
+    init(source: UnsafePointer<Float>, channels: Int) {
+        (address, self.channels, isRounded) = (UnsafeRawPointer(source), channels, false)
+    }
+
+    /// A part given as the bfloat16 bits of its values.
+    init(bits: UnsafePointer<UInt16>, channels: Int) {
+        (address, self.channels, isRounded) = (UnsafeRawPointer(bits), channels, true)
+    }
+
+    /// The part's Float values (precondition: not `isRounded`).
+    var source: UnsafePointer<Float> {
+        precondition(!isRounded, "ChannelPart: a part in bfloat16 read as Float")
+        return address.assumingMemoryBound(to: Float.self)
+    }
+
+    /// The part's bfloat16 bits (precondition: `isRounded`).
+    var bits: UnsafePointer<UInt16> {
+        precondition(isRounded, "ChannelPart: a Float part read as bfloat16")
+        return address.assumingMemoryBound(to: UInt16.self)
+    }
 
     /// The parts of a Float concatenation of `tensors` (generic over the scalar type, which is
     /// Float at run time), with `sources` their scalars.
@@ -83,16 +110,20 @@ struct ChannelPart {
 }
 
 /// Writes positions `positions` of the channel concatenation of `parts` (`channels` scalars per
-/// position in all), rounded to bfloat16, to `target`: each part's channels rounded into their
-/// place at every position, the concatenation itself never written.
+/// position in all), rounded to bfloat16, to `target`: each part's channels rounded (or, for a
+/// part given rounded, copied) into their place at every position, the concatenation itself
+/// never written.
 func roundJoining(
     _ parts: [ChannelPart], positions: Range<Int>, channels: Int, into target: UnsafeMutablePointer<UInt16>
 ) {
     var offset = 0
     for part in parts {
-        dk_f32_to_bf16_runs(
-            part.source + positions.lowerBound * part.channels, target + offset, positions.count, part.channels,
-            channels)
+        let first = positions.lowerBound * part.channels
+        if part.isRounded {
+            dk_bf16_runs(part.bits + first, target + offset, positions.count, part.channels, channels)
+        } else {
+            dk_f32_to_bf16_runs(part.source + first, target + offset, positions.count, part.channels, channels)
+        }
         offset += part.channels
     }
 }

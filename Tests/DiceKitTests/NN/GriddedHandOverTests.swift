@@ -1,5 +1,5 @@
 // Evaluation-mode activations handed over on the bfloat16 grid with rounded operands
-// (NN/Layers/GriddedHandOver.swift, NN/UNet/UNet+GriddedEvaluation.swift): an output stored
+// (NN/Layers/GriddedHandOver.swift, NN/UNet/UNet+HandOver.swift): an output stored
 // rounded is the rounding of the Float output (grid and per-position tiles, K blocks, volumes,
 // the scattered up-sampling, every direct level, and the other arithmetics, which round it after
 // the pass); an input on the grid is read as it is (an input off the grid shows it: it is not

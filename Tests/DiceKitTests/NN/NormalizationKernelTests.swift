@@ -164,12 +164,16 @@ final class NormalizationKernelTests: XCTestCase {
                     for slope in [nil, 0.01] as [Float?] {
                         let label =
                             "\(isa), \(rows) × \(c), rounded \(rounded), slope \(slope.map { "\($0)" } ?? "none")"
-                        checkRectifiedSums(
-                            dy: dy, xhat: xhat, kept: rounded ? BFloat16.floats(keptBits) : kept,
-                            mask: RectifierMask(
-                                output: rounded ? UnsafeRawPointer(keptBits) : UnsafeRawPointer(kept), rounded: rounded,
-                                slope: slope),
-                            rows: rows, channels: c, label: label)
+                        // The kernels read the kept output through the mask's pointer while it is valid.
+                        keptBits.withUnsafeBytes { bits in
+                            kept.withUnsafeBytes { floats in
+                                checkRectifiedSums(
+                                    dy: dy, xhat: xhat, kept: rounded ? BFloat16.floats(keptBits) : kept,
+                                    mask: RectifierMask(
+                                        output: (rounded ? bits : floats).baseAddress!, rounded: rounded, slope: slope),
+                                    rows: rows, channels: c, label: label)
+                            }
+                        }
                     }
                 }
             }

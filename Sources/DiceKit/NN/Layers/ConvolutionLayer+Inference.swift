@@ -35,23 +35,35 @@ extension ConvolutionLayer {
     }
 
     /// `evaluationForward`'s output as its bfloat16 rounding, stored by the kernels
-    /// (RoundedForward.swift), when it goes to `consumer` alone and both run on the bfloat16
-    /// kernels (so that `consumer` would round it anyway); nil otherwise, with nothing run.
+    /// (RoundedForward.swift), when this pass runs on the bfloat16 kernels and its readers would
+    /// round the output anyway: `consumer` alone, taking it so (`evaluationReadsRounded`), or with
+    /// no consumer given, readers the caller has checked (a U-Net block's output,
+    /// UNet+HandOver.swift). nil otherwise, with nothing run.
     ///
     /// - Throws: as `evaluationForward`.
     func evaluationRoundedForward(
         _ input: ForwardInput<Scalar>, folding normalization: BatchNorm<Scalar>?, rectified: Bool,
-        feeding consumer: ConvolutionLayer<Scalar>
+        feeding consumer: ConvolutionLayer<Scalar>? = nil
     ) throws -> BFloat16Activation? {
-        guard precision == .bfloat16, consumer.precision == .bfloat16 else { return nil }
+        guard precision == .bfloat16 else { return nil }
         let convolution = try evaluationConvolution(folding: normalization)
         let shape = try input.shape()
-        guard convolution.forwardRoundsOperands(shape), let outputShape = try? convolution.outputShape(for: shape),
-            var next = try? consumer.convolutionFromParameters()
-        else { return nil }
-        next.settings.precision = consumer.precision
-        guard next.forwardRoundsOperands(outputShape) else { return nil }
+        guard convolution.forwardRoundsOperands(shape) else { return nil }
+        if let consumer {
+            guard let outputShape = try? convolution.outputShape(for: shape),
+                consumer.evaluationReadsRounded(ofShape: outputShape)
+            else { return nil }
+        }
         return try convolution.roundedForward(input, rectified: rectified, kept: false)
+    }
+
+    /// Whether an evaluation forward pass of an input of `shape` runs on the bfloat16 kernels,
+    /// which read it only through its rounding (the folded convolution's geometry is the
+    /// layer's): it may then be handed that rounding (`.rounded`, or `.joinedWithRounded`).
+    func evaluationReadsRounded(ofShape shape: [Int]) -> Bool {
+        guard precision == .bfloat16, var convolution = try? convolutionFromParameters() else { return false }
+        convolution.settings.precision = precision
+        return convolution.forwardRoundsOperands(shape)
     }
 
     /// The evaluation-mode convolution: `normalization` folded in, kept while neither layer's

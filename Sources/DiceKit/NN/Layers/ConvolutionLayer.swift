@@ -124,7 +124,7 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
             keptInput.keep(parts: parts)
             cachedConvolution = convolution
             return try convolution.forward(concatenating: parts, rectified: rectified)
-        case .parts, .gridded: break
+        case .parts, .gridded, .joinedWithRounded: break
         }
         return try forward(input.tensor(), rectified: rectified)
     }
@@ -152,7 +152,7 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
         case .rounded(let rounded):
             precondition(readsRoundedInput(ofShape: shape), "ConvolutionLayer: the passes do not round the input")
             keptInput.keep(roundedOnly: rounded)
-        case .parts, .gridded:
+        case .parts, .gridded, .joinedWithRounded:
             let tensor = try input.tensor()
             keptInput.keep(tensor)
             input = .parts([tensor])

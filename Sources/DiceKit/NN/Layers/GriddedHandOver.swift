@@ -17,7 +17,7 @@
 // inference ran 1.05× faster (Intel Xeon family 6 model 207, 2026-12-05).
 //
 // Within a block (SequentialLayer's evaluation mode) a convolution hands its output over so when
-// the next convolution takes it (`evaluationFeedsGridded`); a U-Net (UNet+GriddedEvaluation.swift)
+// the next convolution takes it (`evaluationFeedsGridded`); a U-Net (UNet+HandOver.swift)
 // also asks it of each block's last convolution and of the up-samplings, whose outputs go to the
 // pooling and the next block, the skip's decoder block, or the next up-sampling. A max-pooling
 // keeps the grid: the maximum of bfloat16 values is one of them.
@@ -60,7 +60,7 @@ extension ForwardInput {
     /// Whether the input lies on the bfloat16 grid: `.gridded`, or a rounding.
     var isOnBFloat16Grid: Bool {
         switch self {
-        case .parts: false
+        case .parts, .joinedWithRounded: false
         case .gridded, .rounded: true
         }
     }

@@ -26,6 +26,13 @@ public final class MaxPoolingLayer<Scalar: BLASScalar>: Layer, CacheReleasing {
         return output
     }
 
+    /// An evaluation pass of a tensor given as its bfloat16 rounding, as that rounding
+    /// (`MaxPooling.forward(rounded:)`); nothing is kept.
+    func forward(rounded input: BFloat16Activation) throws -> BFloat16Activation {
+        cached = nil
+        return try pooling.forward(rounded: input)
+    }
+
     /// Routes each output gradient to its window's maximum.
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
         try backward(outputGradient, adding: nil)

@@ -1,5 +1,16 @@
 // A chain of layers with PyTorch `nn.Sequential` naming.
 
+/// The form in which an evaluation-mode block hands its output over
+/// (`SequentialLayer.evaluationForward`).
+enum BlockOutput {
+    /// Float values.
+    case float
+    /// Float values on the bfloat16 grid, for rounded-operand passes (GriddedHandOver.swift).
+    case gridded
+    /// The bfloat16 bits, for readers that take them (UNet+HandOver.swift).
+    case rounded
+}
+
 /// Layers applied one after another, named by their index like PyTorch's `nn.Sequential`
 /// (parameters of layer i are registered as "i.weight", "i.bias", …).
 public final class SequentialLayer<Scalar: BLASScalar>: Layer {
@@ -46,7 +57,7 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
         concatenating parts: [Tensor<Scalar>], mode: LayerMode, handingOverRounded: Bool = false
     ) throws -> Tensor<Scalar> {
         try withFlushToZero {
-            if mode == .evaluation { return try evaluationLayers(.parts(parts), roundsOutput: false).tensor() }
+            if mode == .evaluation { return try evaluationLayers(.parts(parts), as: .float).tensor() }
             return try forwardLayers(.parts(parts), handingOverRounded: handingOverRounded)
         }
     }
@@ -125,14 +136,14 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
         return try current.tensor()
     }
 
-    /// An evaluation-mode forward pass of `input` (a tensor, parts, or parts on the bfloat16
-    /// grid, GriddedHandOver.swift), its output on that grid when `roundsOutput` and the last
-    /// layers are a convolution (with the normalisation and ReLU it absorbs), whose stores then
-    /// round it: `.gridded` then, else `.parts` of one tensor.
+    /// An evaluation-mode forward pass of `input` (a tensor, parts, parts on the bfloat16 grid,
+    /// GriddedHandOver.swift, or a rounding), its output in the form `output` asks for where the
+    /// last layers are a convolution (with the normalisation and ReLU it absorbs) whose stores
+    /// can write it so: `.gridded` or `.rounded` then, else `.parts` of one tensor.
     ///
     /// - Throws: as `forward`.
-    func evaluationForward(_ input: ForwardInput<Scalar>, roundsOutput: Bool) throws -> ForwardInput<Scalar> {
-        try withFlushToZero { try evaluationLayers(input, roundsOutput: roundsOutput) }
+    func evaluationForward(_ input: ForwardInput<Scalar>, output: BlockOutput) throws -> ForwardInput<Scalar> {
+        try withFlushToZero { try evaluationLayers(input, as: output) }
     }
 
     /// The output shape of an evaluation-mode forward pass of an input of `inputShape`: each
@@ -154,22 +165,23 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
     /// input only through that rounding, so the values are the same and no Float tensor lies
     /// between them.
     /// With rounded operands the output is handed over on the bfloat16 grid instead, which the
-    /// next convolution reads in place (GriddedHandOver.swift); so is the last convolution's
-    /// with `roundsOutput`.
-    private func evaluationLayers(_ input: ForwardInput<Scalar>, roundsOutput: Bool) throws -> ForwardInput<Scalar> {
+    /// next convolution reads in place (GriddedHandOver.swift). The last convolution's output
+    /// is handed over as `form` asks, where its kernels can store it so.
+    private func evaluationLayers(_ input: ForwardInput<Scalar>, as form: BlockOutput) throws -> ForwardInput<Scalar> {
         var current = input
         var i = 0
         while i < layers.count {
             if let conv = layers[i] as? ConvolutionLayer<Scalar> {
                 let (norm, relu, next) = evaluationFusion(after: i)
-                let consumer = next < layers.count ? layers[next] as? ConvolutionLayer<Scalar> : nil
-                if let consumer,
+                let last = next == layers.count
+                let consumer = last ? nil : layers[next] as? ConvolutionLayer<Scalar>
+                if consumer != nil || (last && form == .rounded),
                     let rounded = try conv.evaluationRoundedForward(
                         current, folding: norm, rectified: relu, feeding: consumer)
                 {
                     current = .rounded(rounded)
                 } else {
-                    let grids = try next == layers.count ? roundsOutput : conv.evaluationFeedsGridded(current, consumer)
+                    let grids = try last ? form == .gridded : conv.evaluationFeedsGridded(current, consumer)
                     let output = try conv.evaluationForward(
                         current, folding: norm, rectified: relu, roundsOutput: grids)
                     current = grids ? .gridded([output]) : .parts([output])
@@ -192,7 +204,7 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
             }
             current = .parts([x])
         }
-        if case .rounded = current { return .parts([try current.tensor()]) }
+        if case .rounded = current, form != .rounded { return .parts([try current.tensor()]) }
         return current
     }
 

@@ -140,7 +140,7 @@ public final class UNet<Scalar: BLASScalar> {
 
     /// The head's logits, then (when `supervised`) those of each deep-supervision head (level 1, 2, …).
     func forwardLayers(_ input: Tensor<Scalar>, mode: LayerMode, supervised: Bool) throws -> [Tensor<Scalar>] {
-        if !supervised && handsOverGridded(mode) { return [try griddedEvaluationLogits(input)] }
+        if !supervised, let form = evaluationHandOver(mode) { return [try handOverEvaluationLogits(input, form)] }
         var x = input
         var skips: [Tensor<Scalar>] = []
         var auxiliary: [Tensor<Scalar>] = []
