@@ -138,19 +138,71 @@ extension ConvGeometry {
         fill: UnsafePointer<Float>?, dx: UnsafeMutablePointer<Float>, settings: ConvolutionSettings, workers: Int,
         tiles: Bool
     ) {
-        var padded = PaddedSource(
+        scatteredForward(
+            weight: weight, cache: cache, input: scatteredInput(source: dy), fill: fill,
+            output: UnsafeMutableRawPointer(dx), storesBits: false, settings: settings, workers: workers, tiles: tiles)
+    }
+
+    /// Whether a transposed convolution's forward pass may read its input as bfloat16 bits and
+    /// store its output as them (`bitsForward`): it runs as the scattered pass on the dot-product
+    /// or tile kernels (the x-space channels a multiple of 16), which round the input and could
+    /// round the output in their stores.
+    func transposedForwardTakesBits(settings: ConvolutionSettings) -> Bool {
+        BFloat16Arithmetic.current != .roundedOperands && inChannels % 16 == 0
+            && transposedForwardRoundsInput(settings: settings)
+    }
+
+    /// The scattered transposed forward pass (`bfloat16ScatteredForward`) of an input given as
+    /// Float values (`dy`) or as bfloat16 bits (`dyBits`), its output stored as Float values or,
+    /// with `storesBits`, as their bfloat16 bits (round_output: the bits of rounding the Float
+    /// output) at `output` (precondition: `transposedForwardTakesBits`). The same bits as the
+    /// pass on Float tensors.
+    func bitsForward(
+        weight: UnsafePointer<Float>, cache: BFloat16WeightCache, dy: UnsafePointer<Float>?,
+        dyBits: UnsafePointer<UInt16>?, fill: UnsafePointer<Float>?, output: UnsafeMutableRawPointer,
+        storesBits: Bool, settings: ConvolutionSettings
+    ) {
+        precondition(
+            transposedForwardTakesBits(settings: settings), "up-sampling: bits for a pass that does not take them")
+        let input =
+            if let dyBits {
+                PaddedSource(
+                    rounded: dyBits, batch: batch, inner: self.output, channels: outChannels, before: [0, 0, 0],
+                    after: [0, 0, 0], kernelWidth: 1)
+            } else {
+                scatteredInput(source: dy!)
+            }
+        scatteredForward(
+            weight: weight, cache: cache, input: input, fill: fill, output: output, storesBits: storesBits,
+            settings: settings, workers: Swift.max(1, settings.workers ?? Parallelism.threadCount),
+            tiles: BFloat16Arithmetic.current == .tiles)
+    }
+
+    /// dy as the scattered pass reads it: unpadded, one position per row of the 1×1 pass.
+    private func scatteredInput(source dy: UnsafePointer<Float>) -> PaddedSource {
+        PaddedSource(
             source: dy, batch: batch, inner: output, channels: outChannels, before: [0, 0, 0], after: [0, 0, 0],
             kernelWidth: 1)
+    }
+
+    /// The scattered pass of `input`, its output stored at `output` as Floats or, with
+    /// `storesBits`, as bfloat16 bits.
+    private func scatteredForward(
+        weight: UnsafePointer<Float>, cache: BFloat16WeightCache, input: PaddedSource, fill: UnsafePointer<Float>?,
+        output: UnsafeMutableRawPointer, storesBits: Bool, settings: ConvolutionSettings, workers: Int, tiles: Bool
+    ) {
+        var padded = input
         padded.limitWholeSamples(settings, workers: workers, elementSize: MemoryLayout<UInt16>.size)
-        let g = scatteredGeometry
+        var g = scatteredGeometry
+        g.round_output = storesBits ? 1 : 0
         let bias = scatteredFill(fill)
+        let scalarSize = storesBits ? MemoryLayout<UInt16>.size : MemoryLayout<Float>.size
         let packed = transposedRowsPacking(weight: weight, cache: cache, workers: workers, tiles: tiles)
         packed.withUnsafeBufferPointer { wp in
             withOptionalPointer(bias) { bias in
                 bfloat16Forward(
-                    g, padded: padded, weight: wp.baseAddress!, bias: bias, y: UnsafeMutableRawPointer(dx),
-                    outputSampleBytes: inputPixels * inChannels * MemoryLayout<Float>.size, workers: workers,
-                    tiles: tiles)
+                    g, padded: padded, weight: wp.baseAddress!, bias: bias, y: output,
+                    outputSampleBytes: inputPixels * inChannels * scalarSize, workers: workers, tiles: tiles)
             }
         }
     }

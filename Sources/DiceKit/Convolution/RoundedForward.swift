@@ -17,11 +17,12 @@ enum ForwardInput<Scalar: BLASScalar> {
     /// convolution, GriddedHandOver.swift): the same tensors as `.parts`, which that
     /// convolution reads without rounding them again.
     case gridded([Tensor<Scalar>])
-    /// The channel concatenation of a Float tensor and a tensor given as its bfloat16 rounding,
-    /// in that order (a U-Net decoder's up-sampled tensor and its skip, handed over rounded in
-    /// evaluation mode, UNet+HandOver.swift): the bfloat16 kernels' padded copies round the one
-    /// and copy the other (`ChannelPart`), so the skip is never widened.
-    case joinedWithRounded(Tensor<Scalar>, BFloat16Activation)
+    /// The channel concatenation of a tensor (Float, or its rounding) and a tensor given as its
+    /// bfloat16 rounding, in that order (a U-Net decoder's up-sampled tensor and its skip,
+    /// handed over rounded in evaluation mode, UNet+HandOver.swift): the bfloat16 kernels'
+    /// padded copies round a Float part and copy the bits of a rounded one (`ChannelPart`), so
+    /// the skip is never widened.
+    case joinedWithRounded(HandedTensor<Scalar>, BFloat16Activation)
 
     /// The input's shape (the concatenation's, for parts).
     ///
@@ -44,13 +45,43 @@ enum ForwardInput<Scalar: BLASScalar> {
         }
     }
 
+    /// Whether the input is one tensor's rounding (`.rounded`).
+    var isRounded: Bool {
+        if case .rounded = self { return true }
+        return false
+    }
+
     /// The input as one tensor: the parts concatenated, or the rounding widened (exact).
     func tensor() throws -> Tensor<Scalar> {
         switch self {
         case .parts(let parts), .gridded(let parts):
             parts.count == 1 ? parts[0] : try Tensor.concatenatingChannels(parts)
         case .rounded(let rounded): rounded.widened()
-        case .joinedWithRounded(let first, let second): try Tensor.concatenatingChannels([first, second.widened()])
+        case .joinedWithRounded(let first, let second):
+            try Tensor.concatenatingChannels([first.tensor(), second.widened()])
+        }
+    }
+}
+
+/// A tensor handed between evaluation passes as Float values or as the bits of its bfloat16
+/// rounding (a U-Net's up-sampled tensor, UNet+HandOver.swift).
+enum HandedTensor<Scalar: BLASScalar> {
+    case float(Tensor<Scalar>)
+    case rounded(BFloat16Activation)
+
+    /// The tensor's shape.
+    var shape: [Int] {
+        switch self {
+        case .float(let tensor): tensor.shape
+        case .rounded(let rounded): rounded.shape
+        }
+    }
+
+    /// The Float tensor (a rounding widened: exact).
+    func tensor() -> Tensor<Scalar> {
+        switch self {
+        case .float(let tensor): tensor
+        case .rounded(let rounded): rounded.widened()
         }
     }
 }
@@ -95,15 +126,22 @@ extension Convolution {
     /// Runs `pass` (x unset) on the channel concatenation of `first` and the bits of `second`,
     /// joined in the bfloat16 kernels' padded copies (precondition: it runs on them).
     private func runJoined(
-        _ pass: LoweredPass<Float>, _ first: Tensor<Scalar>, _ second: BFloat16Activation, _ g: ConvGeometry
+        _ pass: LoweredPass<Float>, _ first: HandedTensor<Scalar>, _ second: BFloat16Activation, _ g: ConvGeometry
     ) {
-        first.reinterpreted(as: Float.self).withUnsafeBufferPointer { px in
-            var pass = pass
-            pass.x = px.baseAddress!
-            pass.xParts = [
-                ChannelPart(source: px.baseAddress!, channels: first.shape.last!),
-                ChannelPart(bits: UnsafePointer(second.storage.pointer), channels: second.shape.last!),
-            ]
+        let skip = ChannelPart(bits: UnsafePointer(second.storage.pointer), channels: second.shape.last!)
+        var pass = pass
+        switch first {
+        case .float(let tensor):
+            tensor.reinterpreted(as: Float.self).withUnsafeBufferPointer { px in
+                pass.x = px.baseAddress!
+                pass.xParts = [ChannelPart(source: px.baseAddress!, channels: tensor.shape.last!), skip]
+                g.run(pass, settings: settings)
+            }
+        case .rounded(let rounded):
+            // x marks a pass with an input; the kernels read the parts.
+            let bits = UnsafePointer(rounded.storage.pointer)
+            pass.x = UnsafeRawPointer(bits).assumingMemoryBound(to: Float.self)
+            pass.xParts = [ChannelPart(bits: bits, channels: rounded.shape.last!), skip]
             g.run(pass, settings: settings)
         }
     }

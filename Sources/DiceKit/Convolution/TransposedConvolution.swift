@@ -134,6 +134,53 @@ public struct TransposedConvolution<Scalar: BLASScalar>: Sendable {
         return specialised(Scalar.self, float: { run(Float.self) }, double: { run(Double.self) })
     }
 
+    /// Whether the forward pass of an input of `inputShape` may take it as bfloat16 bits and
+    /// store its output as them (`bitsForward`): Float, precision `.bfloat16`, the scattered pass
+    /// on the dot-product or tile kernels (`ConvGeometry.transposedForwardTakesBits`).
+    func forwardTakesBits(_ inputShape: [Int]) -> Bool {
+        guard Scalar.self == Float.self, let g = try? geometry(inputShape) else { return false }
+        return g.transposedForwardTakesBits(settings: settings)
+    }
+
+    /// `forward(_:)` of `input`, given as Float values or as bfloat16 bits, its output stored as
+    /// bfloat16 bits with `storesBits` (precondition: `forwardTakesBits`): the same bits as the
+    /// pass on the Float tensors, rounded where stored as bits.
+    ///
+    /// - Throws: as `outputShape(for:)`.
+    func bitsForward(_ input: HandedTensor<Scalar>, storesBits: Bool) throws -> HandedTensor<Scalar> {
+        let g = try geometry(input.shape)
+        precondition(forwardTakesBits(input.shape), "up-sampling: bits for a pass that does not take them")
+        func run(_ output: UnsafeMutableRawPointer) {
+            weight.reinterpreted(as: Float.self).withUnsafeBufferPointer { pw in
+                withOptionalPointer(bias?.reinterpreted(as: Float.self)) { pb in
+                    switch input {
+                    case .float(let tensor):
+                        tensor.reinterpreted(as: Float.self).withUnsafeBufferPointer { px in
+                            g.bitsForward(
+                                weight: pw.baseAddress!, cache: packings, dy: px.baseAddress!, dyBits: nil, fill: pb,
+                                output: output, storesBits: storesBits, settings: settings)
+                        }
+                    case .rounded(let rounded):
+                        g.bitsForward(
+                            weight: pw.baseAddress!, cache: packings, dy: nil,
+                            dyBits: UnsafePointer(rounded.storage.pointer), fill: pb, output: output,
+                            storesBits: storesBits, settings: settings)
+                    }
+                }
+            }
+        }
+        if storesBits {
+            let output = BFloat16Activation(uninitializedShape: g.inputShape, kept: false)
+            run(UnsafeMutableRawPointer(output.storage.pointer))
+            return .rounded(output)
+        }
+        let y = [Float](unsafeUninitializedCapacity: g.inputShape.reduce(1, *)) { py, initialized in
+            run(UnsafeMutableRawPointer(py.baseAddress!))
+            initialized = py.count
+        }
+        return .float(Tensor<Float>(uncheckedShape: g.inputShape, storage: y).reinterpreted())
+    }
+
     /// Whether the forward pass of an input of `inputShape` reads it only through its bfloat16
     /// rounding (Float, precision `.bfloat16`, on the exact-tiling paths), so that it may be
     /// handed an input on the bfloat16 grid (GriddedHandOver.swift).

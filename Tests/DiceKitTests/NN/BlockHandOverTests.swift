@@ -3,7 +3,8 @@
 // rounding the Float pooling (every instruction set, channel tails, NaN, signed zeros, and a
 // window the C kernels do not take); a convolution of an up-sampled tensor joined with a skip
 // given as bits gives the bits of the Float concatenation's (Float and rounded outputs, both work
-// splits); and a U-Net's logits are those of the same layers with Float tensors between blocks.
+// splits); an up-sampling given bits or storing them gives the bits of its pass on Float tensors;
+// and a U-Net's logits are those of the same layers with Float tensors between blocks.
 
 import XCTest
 
@@ -64,16 +65,64 @@ final class BlockHandOverTests: XCTestCase {
                     let skip = BFloat16Activation(rounding: random([batch, 9, 12, 32], seed: 72))
                     let label = "\(arithmetic), batch \(batch)"
                     XCTAssertTrue(layer.evaluationReadsRounded(ofShape: [batch, 9, 12, 64]), label)
-                    let joined = ForwardInput<Float>.joinedWithRounded(upsampled, skip)
                     let parts = ForwardInput<Float>.parts([upsampled, skip.widened()])
                     let plain = try layer.evaluationForward(parts, folding: nil, rectified: true)
-                    let output = try layer.evaluationForward(joined, folding: nil, rectified: true)
-                    XCTAssertEqual(output.scalars.map(\.bitPattern), plain.scalars.map(\.bitPattern), label)
-                    let rounded = try XCTUnwrap(
-                        layer.evaluationRoundedForward(joined, folding: nil, rectified: true, feeding: next), label)
-                    XCTAssertEqual(rounded.bits, BFloat16Activation(rounding: plain).bits, label)
+                    // The up-sampled part as Float values or as bits: the pass rounds it anyway.
+                    for first: HandedTensor<Float> in [
+                        .float(upsampled), .rounded(BFloat16Activation(rounding: upsampled)),
+                    ] {
+                        let joined = ForwardInput<Float>.joinedWithRounded(first, skip)
+                        let output = try layer.evaluationForward(joined, folding: nil, rectified: true)
+                        XCTAssertEqual(output.scalars.map(\.bitPattern), plain.scalars.map(\.bitPattern), label)
+                        let rounded = try XCTUnwrap(
+                            layer.evaluationRoundedForward(joined, folding: nil, rectified: true, feeding: next), label)
+                        XCTAssertEqual(rounded.bits, BFloat16Activation(rounding: plain).bits, label)
+                    }
                 }
             }
+        }
+    }
+
+    func testUpSamplingTakesAndStoresBits() throws {
+        for arithmetic: BFloat16Arithmetic in [.dotProducts, .tiles] {
+            try BFloat16Arithmetic.with(arithmetic) {
+                for (rank, shape) in [(2, [1, 5, 6, 64]), (2, [3, 4, 7, 32]), (3, [2, 3, 4, 5, 32])] {
+                    var generator = SeededGenerator(seed: 80)
+                    let layer = try TransposedConvolutionLayer<Float>(
+                        kernelSize: Array(repeating: 2, count: rank), inputChannels: shape.last!,
+                        outputChannels: 16 * (1 + rank), stride: [2], generator: &generator)
+                    layer.precision = .bfloat16
+                    let x = random(shape, seed: 81)
+                    let rounded = BFloat16Activation(rounding: x)
+                    let label = "\(arithmetic), \(shape)"
+                    XCTAssertTrue(layer.evaluationTakesBits(ofShape: shape), label)
+                    // The pass rounds its input: Float values and their bits give the same bits.
+                    let plain = try layer.forward(x, mode: .evaluation)
+                    for input: HandedTensor<Float> in [.float(x), .rounded(rounded)] {
+                        let float = try layer.evaluationForward(input, storesBits: false)
+                        let bits = try layer.evaluationForward(input, storesBits: true)
+                        guard case .float(let y) = float, case .rounded(let r) = bits else {
+                            return XCTFail("\(label): the outputs' forms")
+                        }
+                        XCTAssertEqual(y.scalars.map(\.bitPattern), plain.scalars.map(\.bitPattern), label)
+                        XCTAssertEqual(r.shape, plain.shape, label)
+                        XCTAssertEqual(r.bits, BFloat16Activation(rounding: plain).bits, label)
+                    }
+                }
+            }
+        }
+        // Not with rounded operands, nor x-space channels off a multiple of 16.
+        var generator = SeededGenerator(seed: 82)
+        let layer = try TransposedConvolutionLayer<Float>(
+            kernelSize: [2, 2], inputChannels: 32, outputChannels: 8, stride: [2], generator: &generator)
+        layer.precision = .bfloat16
+        XCTAssertFalse(layer.evaluationTakesBits(ofShape: [1, 4, 4, 32]), "8 channels")
+        let wide = try TransposedConvolutionLayer<Float>(
+            kernelSize: [2, 2], inputChannels: 32, outputChannels: 16, stride: [2], generator: &generator)
+        wide.precision = .bfloat16
+        XCTAssertTrue(wide.evaluationTakesBits(ofShape: [1, 4, 4, 32]))
+        BFloat16Arithmetic.with(.roundedOperands) {
+            XCTAssertFalse(wide.evaluationTakesBits(ofShape: [1, 4, 4, 32]), "rounded operands")
         }
     }
 
@@ -100,6 +149,10 @@ final class BlockHandOverTests: XCTestCase {
                     } else {
                         XCTAssertEqual(norm, .instance, "\(label): the block's output is handed over rounded")
                     }
+                    // mid's output (64 channels at a quarter of the size) goes to the first
+                    // up-sampling as bits.
+                    let midShape = [batch] + Array(repeating: size / 4, count: rank) + [64]
+                    XCTAssertTrue(model.up[0].evaluationTakesBits(ofShape: midShape), label)
                     let logits = try model.forward(x, mode: .evaluation)
                     // The evaluation path with deep supervision (no heads here) hands nothing over.
                     let reference = try model.forwardLayers(x, mode: .evaluation, supervised: true)[0]

@@ -331,6 +331,25 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer, CacheR
         return convolution.forwardRoundsInput(shape)
     }
 
+    /// Whether an evaluation forward pass of an input of `shape` may take it as bfloat16 bits
+    /// and store its output as them (`TransposedConvolution.forwardTakesBits`; UNet+HandOver.swift).
+    func evaluationTakesBits(ofShape shape: [Int]) -> Bool {
+        guard precision == .bfloat16, let convolution = try? convolutionFromParameters() else { return false }
+        return convolution.forwardTakesBits(shape)
+    }
+
+    /// An evaluation forward pass of `input` (Float values or bfloat16 bits), its output as
+    /// bfloat16 bits with `storesBits` (precondition: `evaluationTakesBits`); keeps nothing for a
+    /// backward pass.
+    ///
+    /// - Throws: as `forward(_:mode:)`.
+    func evaluationForward(_ input: HandedTensor<Scalar>, storesBits: Bool) throws -> HandedTensor<Scalar> {
+        let convolution = try convolutionFromParameters()
+        keptInput.keep(nil)
+        cachedConvolution = nil
+        return try convolution.bitsForward(input, storesBits: storesBits)
+    }
+
     /// The transposed convolution of the current parameters (built when they changed), with
     /// the layer's precision.
     private func convolutionFromParameters() throws -> TransposedConvolution<Scalar> {

@@ -65,28 +65,47 @@ extension UNet {
             }
         }
         let midShape = try mid.evaluationOutputShape(for: x.shape())
-        let midGrids = form == .gridded && up[0].takesGriddedInput(ofShape: midShape)
-        x = try timed("mid", false) { try mid.evaluationForward(x, output: midGrids ? .gridded : .float) }
+        x = try timed("mid", false) { try mid.evaluationForward(x, output: upsamplingInput(0, midShape, form)) }
         for j in 0..<depth {
             let skip = skips.removeLast()
             let joined = try Self.joined(skip.shape())
-            let grids = skip.isOnBFloat16Grid && Self.firstConvolution(of: dec[j]).takesGriddedInput(ofShape: joined)
-            let upsampled = try timed("up.\(j)", false) {
-                try up[j].forward(x.tensor(), grid: BFloat16Grid(input: x.isOnBFloat16Grid, output: grids))
+            let grids =
+                form == .gridded && skip.isOnBFloat16Grid
+                && Self.firstConvolution(of: dec[j]).takesGriddedInput(ofShape: joined)
+            let upsampled: HandedTensor<Scalar> = try timed("up.\(j)", false) {
+                if form == .rounded, up[j].evaluationTakesBits(ofShape: try x.shape()) {
+                    // Stored as bits where the decoder block reads them beside the skip's.
+                    let input: HandedTensor<Scalar> =
+                        if case .rounded(let r) = x { .rounded(r) } else { .float(try x.tensor()) }
+                    return try up[j].evaluationForward(input, storesBits: skip.isRounded)
+                }
+                return .float(
+                    try up[j].forward(x.tensor(), grid: BFloat16Grid(input: x.isOnBFloat16Grid, output: grids)))
             }
             let input: ForwardInput<Scalar> =
                 if case .rounded(let rounded) = skip {
                     .joinedWithRounded(upsampled, rounded)
                 } else {
-                    grids ? .gridded([upsampled, try skip.tensor()]) : .parts([upsampled, try skip.tensor()])
+                    grids
+                        ? .gridded([upsampled.tensor(), try skip.tensor()])
+                        : .parts([upsampled.tensor(), try skip.tensor()])
                 }
             let shape = try dec[j].evaluationOutputShape(for: joined)
-            let roundsOutput = form == .gridded && j + 1 < depth && up[j + 1].takesGriddedInput(ofShape: shape)
-            x = try timed("dec.\(j)", false) {
-                try dec[j].evaluationForward(input, output: roundsOutput ? .gridded : .float)
-            }
+            let output = j + 1 < depth ? upsamplingInput(j + 1, shape, form) : .float
+            x = try timed("dec.\(j)", false) { try dec[j].evaluationForward(input, output: output) }
         }
         return try timed("head", false) { try head.forward(x.tensor(), mode: .evaluation) }
+    }
+
+    /// How a block whose output of `shape` goes to up-sampling `j` hands it over: as `form`
+    /// asks where the up-sampling takes it so, else as Float values (the 1×1 head reads the last
+    /// decoder block's output in Float).
+    private func upsamplingInput(_ j: Int, _ shape: [Int], _ form: BlockOutput) -> BlockOutput {
+        switch form {
+        case .rounded where up[j].evaluationTakesBits(ofShape: shape): .rounded
+        case .gridded where up[j].takesGriddedInput(ofShape: shape): .gridded
+        default: .float
+        }
     }
 
     /// A block's first layer, a convolution.
