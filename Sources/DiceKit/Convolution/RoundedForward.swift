@@ -116,7 +116,10 @@ extension Convolution {
             return try forward(rounded: rounded, rectified: rectified, roundsOutput: roundsOutput)
         case .joinedWithRounded(let first, let second):
             let g = try geometry(input.shape())
-            guard Scalar.self == Float.self, g.forwardReadsRoundedOperand(settings: settings) else {
+            // A Float output of parts joined in the padded copies, as `forward(concatenating:)`.
+            guard Scalar.self == Float.self, g.forwardReadsRoundedOperand(settings: settings),
+                g.joinsConcatenatedInput(settings: settings)
+            else {
                 return try forward(input.tensor(), rectified: rectified, grid: BFloat16Grid(output: roundsOutput))
             }
             return floatOutput(g, rectified: rectified, roundsOutput: roundsOutput) { runJoined($0, first, second, g) }
