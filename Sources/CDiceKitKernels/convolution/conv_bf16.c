@@ -324,13 +324,30 @@ DKB512 static inline __attribute__((always_inline)) void store_output(const dk_c
     }
 }
 
+/// rows[i] = the input row of output position q + i (i < MR; `offsets` their offsets,
+/// dk_conv_tile_offsets). With STEP, the caller has checked that the MR positions lie in one
+/// output row, STEP input elements apart: the rows are then constant displacements from one base,
+/// which the compiler keeps in one register (twelve separate pointers left three spilled and
+/// reloaded at every step of the reduction, at 16 and 32 output channels).
+DKB512 static inline __attribute__((always_inline))
+void dk_conv_tile_rows(const dk_conv_geometry *g, const uint16_t *xp, dk_conv_position at, long q, long end,
+                       long *offsets, const uint16_t **rows, const int MR, const int STEP) {
+    if (STEP) {
+        dk_conv_tile_offsets(g, at, q, end, offsets, 1);
+        DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = xp + offsets[0] + i * STEP;
+    } else {
+        dk_conv_tile_offsets(g, at, q, end, offsets, MR);
+        DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = xp + offsets[i];
+    }
+}
+
 /// MR valid output positions from q × NV·16 output channels from `co`, one row pointer each.
 /// A scattered output (dk_conv_geometry.ud/uh/uw: an up-sampling) is stored where each vector
 /// belongs, with the bias added after the sum, as the lowered path's scatter adds its fill
 /// (ExactTiling.swift): the same bits as that path.
 DKB512 static inline __attribute__((always_inline))
 void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias, void *y,
-                  long q, dk_conv_position at, long end, int co, const int MR, const int NV) {
+                  long q, dk_conv_position at, long end, int co, const int MR, const int NV, const int STEP) {
     __m512 acc[28];
     const long pairs = (long)g->kw * g->cin / 2, cout = g->cout;
     const int scatters = dk_conv_scatters(g);
@@ -341,8 +358,7 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
     // channels they cost as much as the products; dk_conv_tile_offsets).
     const uint16_t *rows[16];
     long offsets[16];
-    dk_conv_tile_offsets(g, at, q, end, offsets, MR);
-    DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = xp + offsets[i];
+    dk_conv_tile_rows(g, xp, at, q, end, offsets, rows, MR, STEP);
     const int segments = g->kd * g->kh;
     // Segment offsets stepped, not divided (the segment cursor counts elements, bf16 here).
     dk_conv_segment_cursor segment = dk_conv_segment_start(g, 0);
@@ -383,7 +399,17 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
 
 #define DK_BF16_FORWARD(MR, NV)                                                              \
     for (long q = q0; q < q1; q += MR, dk_conv_position_advance(g, &at, MR))                  \
-        forward_tile(g, xp, wp, bias, y, q, at, q1, co, MR, NV);
+        forward_tile(g, xp, wp, bias, y, q, at, q1, co, MR, NV, 0);
+
+/// DK_BF16_FORWARD where a tile's positions lie in one output row, STEP input elements apart
+/// (stride_w · cin == STEP), with the row pointers at constant displacements from one base.
+#define DK_BF16_FORWARD_STEP(MR, NV, STEP)                                                   \
+    for (long q = q0; q < q1; q += MR, dk_conv_position_advance(g, &at, MR)) {                \
+        if (at.x + MR <= g->ow && q + MR <= q1)                                               \
+            forward_tile(g, xp, wp, bias, y, q, at, q1, co, MR, NV, STEP);                     \
+        else                                                                                  \
+            forward_tile(g, xp, wp, bias, y, q, at, q1, co, MR, NV, 0);                        \
+    }
 
 /// 16 output channels: MR valid output positions from q, the reduction taken four at a time.
 /// One 64-bit broadcast of x[k .. k+3] pairs (k, k+1) with the even lanes and (k+2, k+3) with the
@@ -393,14 +419,13 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
 /// the end, then the bias.
 DKB512 static inline __attribute__((always_inline))
 void forward_tile16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias, void *y,
-                    long q, dk_conv_position at, long end, const int MR) {
+                    long q, dk_conv_position at, long end, const int MR, const int STEP) {
     __m512 acc[24];
     const long quads = (long)g->kw * g->cin / 4;
     DK_UNROLL for (int i = 0; i < 2 * MR; i++) acc[i] = _mm512_setzero_ps();
     const uint16_t *rows[16];
     long offsets[16];
-    dk_conv_tile_offsets(g, at, q, end, offsets, MR);
-    DK_UNROLL for (int i = 0; i < MR; i++) rows[i] = xp + offsets[i];
+    dk_conv_tile_rows(g, xp, at, q, end, offsets, rows, MR, STEP);
     const int segments = g->kd * g->kh;
     dk_conv_segment_cursor segment = dk_conv_segment_start(g, 0);
     for (int s = 0; s < segments; s++, dk_conv_next_segment(g, &segment)) {
@@ -433,14 +458,31 @@ DKB512 static void forward_bf16(const dk_conv_geometry *g, const uint16_t *xp, c
                                 void *y, long q0, long q1) {
     if (quad_layout(g->cout, (long)g->kw * g->cin)) {
         dk_conv_position at = dk_conv_position_of(g, q0);
-        for (long q = q0; q < q1; q += 12, dk_conv_position_advance(g, &at, 12)) forward_tile16(g, xp, wp, bias, y, q, at, q1, 12);
+        const long step = dk_conv_stride_w(g) * g->cin;
+        for (long q = q0; q < q1; q += 12, dk_conv_position_advance(g, &at, 12)) {
+            const int row = at.x + 12 <= g->ow && q + 12 <= q1;
+            if (row && step == 16)
+                forward_tile16(g, xp, wp, bias, y, q, at, q1, 12, 16);
+            else if (row && step == 32)
+                forward_tile16(g, xp, wp, bias, y, q, at, q1, 12, 32);
+            else
+                forward_tile16(g, xp, wp, bias, y, q, at, q1, 12, 0);
+        }
         return;
     }
     for (int co = 0; co < g->cout; co += 64) {
         dk_conv_position at = dk_conv_position_of(g, q0);
         switch ((g->cout - co) >= 64 ? 4 : (g->cout - co) / 16) {
         case 1: DK_BF16_FORWARD(16, 1) break;
-        case 2: DK_BF16_FORWARD(12, 2) break;
+        case 2:
+            if (dk_conv_stride_w(g) * g->cin == 32) {
+                DK_BF16_FORWARD_STEP(12, 2, 32)
+            } else if (dk_conv_stride_w(g) * g->cin == 64) {
+                DK_BF16_FORWARD_STEP(12, 2, 64)
+            } else {
+                DK_BF16_FORWARD(12, 2)
+            }
+            break;
         case 3: DK_BF16_FORWARD(8, 3) break;
         default: DK_BF16_FORWARD(6, 4) break;
         }
