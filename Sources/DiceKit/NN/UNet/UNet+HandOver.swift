@@ -9,8 +9,11 @@
 // block's first convolution, which copies them into its padded copy; the decoder block's first
 // convolution, as the skip, copies them beside the up-sampled tensor's rounding
 // (ForwardInput.joinedWithRounded). Half the bytes written and read, and no rounding pass over
-// the skip or the pooled tensor. The other activations stay Float: the up-sampling's input and
-// output, and the last decoder block's output, which the 1×1 head reads in Float.
+// the skip or the pooled tensor. mid's and the decoder blocks' outputs go to the next up-sampling
+// as bits where it runs as the scattered pass on those kernels, and an up-sampling stores its
+// output as bits where its decoder block joins it with a skip in bits
+// (TransposedConvolution.bitsForward). The last decoder block's output stays Float: the 1×1 head
+// reads it in Float.
 //
 // With rounded operands (`.gridded`, volumes only: GriddedHandOver.swift), activations are handed
 // over as Float values on the bfloat16 grid, which the rounded-operand passes read in place:
