@@ -1,10 +1,28 @@
-// The AVX-512 rounding of Float to bfloat16 shared by conv_bf16.c and conv_amx.c: the integer
-// form of round to nearest, ties to even (conv_bf16.c's header comment), the same bits as
-// dk_bf16_bits. Not part of the public header.
+// The bfloat16 conversions shared by the kernel files: the AVX-512 rounding of Float to
+// bfloat16 (conv_bf16.c, conv_amx.c, conv_avx512.c), the integer form of round to nearest, ties
+// to even (conv_bf16.c's header comment), the same bits as dk_bf16_bits; and the widening of
+// bfloat16 bits to the Floats they stand for (conv_bf16.c, the bfloat16 max pooling, the
+// normalisation's kept ReLU outputs). Not part of the public header.
 #ifndef DK_BF16_ROUND_H
 #define DK_BF16_ROUND_H
 
 #include <immintrin.h>
+#include <stdint.h>
+
+/// The Float a bfloat16 bit pattern stands for (exact).
+static inline float dk_bf16_value(uint16_t bits) {
+    const uint32_t u = (uint32_t)bits << 16;
+    float f;
+    __builtin_memcpy(&f, &u, 4);
+    return f;
+}
+
+/// 16 bfloat16 bit patterns from `p`, widened to the Floats they stand for (zero-extended and
+/// shifted into the upper halves of the lanes: exact).
+__attribute__((target("avx512f,avx512bw"))) static inline __m512 dk_bf16_widen16(const uint16_t *p) {
+    const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+}
 
 /// 16 Floats' bits rounded to bfloat16 in the upper halves of their 32-bit lanes (low halves
 /// not cleared); a NaN keeps its sign and payload with the quiet bit set.

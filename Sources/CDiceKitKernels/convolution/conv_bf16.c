@@ -119,20 +119,14 @@ void dk_f32_round_bf16(const float *src, float *dst, long n) {
 
 /// dst[i] = the Float value of the bfloat16 bits src[i] for i in [from, n).
 static void widen_scalar(const uint16_t *src, float *dst, long from, long n) {
-    for (long i = from; i < n; i++) {
-        uint32_t u = (uint32_t)src[i] << 16;
-        __builtin_memcpy(dst + i, &u, 4);
-    }
+    for (long i = from; i < n; i++) dst[i] = dk_bf16_value(src[i]);
 }
 
 /// 16 values per step: zero-extended to 32 bits and shifted into the upper halves (the padded
 /// copies of kept activations widen every value the rounded-operand kernels read).
 DKI512 static void widen_vector(const uint16_t *src, float *dst, long n) {
     long i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(src + i)));
-        _mm512_storeu_si512((void *)(dst + i), _mm512_slli_epi32(wide, 16));
-    }
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, dk_bf16_widen16(src + i));
     widen_scalar(src, dst, i, n);
 }
 
@@ -401,11 +395,17 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
     for (long q = q0; q < q1; q += MR, dk_conv_position_advance(g, &at, MR))                  \
         forward_tile(g, xp, wp, bias, y, q, at, q1, co, MR, NV, 0);
 
+/// Whether the MR output positions from q (at `at`) all lie in one output row before `end`:
+/// their input rows are then stride_w · cin elements apart (dk_conv_tile_rows' STEP).
+static inline int dk_tile_in_row(const dk_conv_geometry *g, dk_conv_position at, long q, long end, int MR) {
+    return at.x + MR <= g->ow && q + MR <= end;
+}
+
 /// DK_BF16_FORWARD where a tile's positions lie in one output row, STEP input elements apart
 /// (stride_w · cin == STEP), with the row pointers at constant displacements from one base.
 #define DK_BF16_FORWARD_STEP(MR, NV, STEP)                                                   \
     for (long q = q0; q < q1; q += MR, dk_conv_position_advance(g, &at, MR)) {                \
-        if (at.x + MR <= g->ow && q + MR <= q1)                                               \
+        if (dk_tile_in_row(g, at, q, q1, MR))                                                 \
             forward_tile(g, xp, wp, bias, y, q, at, q1, co, MR, NV, STEP);                     \
         else                                                                                  \
             forward_tile(g, xp, wp, bias, y, q, at, q1, co, MR, NV, 0);                        \
@@ -460,7 +460,7 @@ DKB512 static void forward_bf16(const dk_conv_geometry *g, const uint16_t *xp, c
         dk_conv_position at = dk_conv_position_of(g, q0);
         const long step = dk_conv_stride_w(g) * g->cin;
         for (long q = q0; q < q1; q += 12, dk_conv_position_advance(g, &at, 12)) {
-            const int row = at.x + 12 <= g->ow && q + 12 <= q1;
+            const int row = dk_tile_in_row(g, at, q, q1, 12);
             if (row && step == 16)
                 forward_tile16(g, xp, wp, bias, y, q, at, q1, 12, 16);
             else if (row && step == 32)

@@ -6,16 +6,9 @@
 
 #include "dk_normalization.h"
 #include "dk_dispatch.h"
+#include "../convolution/bf16_round.h"
 
 #pragma clang fp contract(off)
-
-/// The Float a bfloat16 bit pattern stands for (exact).
-static inline float nr_widen(unsigned short bits) {
-    unsigned int u = (unsigned int)bits << 16;
-    float f;
-    __builtin_memcpy(&f, &u, 4);
-    return f;
-}
 
 /// What the gradient sums read of a ReLU's output (norm_rows_body.h, sums_body): none, Float, or
 /// bfloat16 bits.
@@ -25,7 +18,8 @@ enum { NR_KEPT_NONE, NR_KEPT_F32, NR_KEPT_BF16 };
 /// slope·g (a NaN kept passes nothing, or slope·g: as dk_rectify_backward_inplace_f32).
 static inline __attribute__((always_inline)) float nr_rectified(float g, const void *kept, int kept_kind, float slope,
                                                                 int leaky, long i) {
-    const float y = kept_kind == NR_KEPT_BF16 ? nr_widen(((const unsigned short *)kept)[i]) : ((const float *)kept)[i];
+    const float y =
+        kept_kind == NR_KEPT_BF16 ? dk_bf16_value(((const unsigned short *)kept)[i]) : ((const float *)kept)[i];
     return y > 0 ? g : (leaky ? slope * g : 0.0f);
 }
 

@@ -13,6 +13,7 @@
 
 #include "dk_pooling.h"
 #include "dk_dispatch.h"
+#include "../convolution/bf16_round.h"
 #include <immintrin.h>
 
 /// Whether this call runs the AVX-512 loop (cpu_dispatch.c: detected once, may be forced off);
@@ -50,8 +51,13 @@ static void dk_max_scalar(const float *x, const long *offsets, int taps, float *
 
 #define DKPOOL512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 
+/// dk_better on 16 lanes: v > best, or v is NaN and best is not.
+DKPOOL512 static inline __mmask16 dk_better512(__m512 v, __m512 best) {
+    return _mm512_cmp_ps_mask(v, best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q);
+}
+
 DKPOOL512 static inline void dk_take512(__m512 v, uint8_t code, __m512 *best, __m128i *codes) {
-    __mmask16 take = _mm512_cmp_ps_mask(v, *best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(*best, *best, _CMP_ORD_Q);
+    const __mmask16 take = dk_better512(v, *best);
     *best = _mm512_mask_mov_ps(*best, take, v);
     *codes = _mm_mask_mov_epi8(*codes, take, _mm_set1_epi8((char)code));
 }
@@ -97,31 +103,18 @@ void dk_maxpool_halving_f32(const float *x, float *y, uint8_t *taps, long units,
     DK_POOL_PIXELS(dk_max_scalar(x + b, offsets, count, y + o, taps + o, 0, c))
 }
 
-/// The Float value of bfloat16 bits (exact).
-static inline float dk_widen(uint16_t bits) {
-    const uint32_t u = (uint32_t)bits << 16;
-    float f;
-    __builtin_memcpy(&f, &u, 4);
-    return f;
-}
-
 /// dk_max_scalar's comparisons on bfloat16 bits, the winner's bits stored (no taps).
 static void dk_max_bf16_scalar(const uint16_t *x, const long *offsets, int taps, uint16_t *out, long k0, long c) {
     for (long k = k0; k < c; k++) {
         uint16_t winner = x[k];
-        float best = dk_widen(winner);
+        float best = dk_bf16_value(winner);
         for (int i = 1; i < taps; i++) {
             const uint16_t bits = x[offsets[i] + k];
-            const float v = dk_widen(bits);
+            const float v = dk_bf16_value(bits);
             if (dk_better(v, best)) { best = v; winner = bits; }
         }
         out[k] = winner;
     }
-}
-
-/// 16 bfloat16 values widened to Float (zero-extended, shifted into the upper halves: exact).
-DKPOOL512 static inline __m512 dk_widen512(const uint16_t *p) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
 }
 
 /// 16 channels per step: the widened values compared as dk_take512 does, the winners narrowed
@@ -130,11 +123,10 @@ DKPOOL512 static inline __attribute__((always_inline))
 void dk_max_bf16_avx512(const uint16_t *x, const long *offsets, int taps, uint16_t *out, long c) {
     long k = 0;
     for (; k + 16 <= c; k += 16) {
-        __m512 best = dk_widen512(x + k);
+        __m512 best = dk_bf16_widen16(x + k);
         for (int i = 1; i < taps; i++) {
-            const __m512 v = dk_widen512(x + offsets[i] + k);
-            best = _mm512_mask_mov_ps(
-                best, _mm512_cmp_ps_mask(v, best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q), v);
+            const __m512 v = dk_bf16_widen16(x + offsets[i] + k);
+            best = _mm512_mask_mov_ps(best, dk_better512(v, best), v);
         }
         const __m512i bits = _mm512_srli_epi32(_mm512_castps_si512(best), 16);
         _mm256_storeu_si256((__m256i *)(out + k), _mm512_cvtepi32_epi16(bits));

@@ -61,9 +61,7 @@ extension ConvolutionLayer {
     /// which read it only through its rounding (the folded convolution's geometry is the
     /// layer's): it may then be handed that rounding (`.rounded`, or `.joinedWithRounded`).
     func evaluationReadsRounded(ofShape shape: [Int]) -> Bool {
-        guard precision == .bfloat16, var convolution = try? convolutionFromParameters() else { return false }
-        convolution.settings.precision = precision
-        return convolution.forwardRoundsOperands(shape)
+        bfloat16Convolution()?.forwardRoundsOperands(shape) ?? false
     }
 
     /// The evaluation-mode convolution: `normalization` folded in, kept while neither layer's

@@ -89,10 +89,18 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     /// both read the input only through that rounding (`Convolution.readsRoundedInput`: on the
     /// bfloat16 kernels, or with rounded operands on the Float ones).
     func readsRoundedInput(ofShape shape: [Int]) -> Bool {
+        bfloat16Convolution()?.readsRoundedInput(shape, computeInputGradient: computesInputGradient) ?? false
+    }
+
+    /// The convolution of the current parameters with the layer's precision, when that is
+    /// `.bfloat16` and the scalars are Float (the passes that may round their operands); nil
+    /// otherwise: what the hand-over predicates ask (`readsRoundedInput(ofShape:)`,
+    /// `evaluationReadsRounded`, `takesGriddedInput`).
+    func bfloat16Convolution() -> Convolution<Scalar>? {
         guard precision == .bfloat16, Scalar.self == Float.self, var convolution = try? convolutionFromParameters()
-        else { return false }
+        else { return nil }
         convolution.settings.precision = precision
-        return convolution.readsRoundedInput(shape, computeInputGradient: computesInputGradient)
+        return convolution
     }
 
     /// The training forward pass of the Float input whose bfloat16 rounding `rounded` is

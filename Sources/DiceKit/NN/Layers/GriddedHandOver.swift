@@ -36,10 +36,7 @@ extension ConvolutionLayer {
     /// geometry is the layer's) reads it only through its bfloat16 rounding with rounded
     /// operands, so that it may be handed that input on the bfloat16 grid (`handsOverGridded`).
     func takesGriddedInput(ofShape shape: [Int]) -> Bool {
-        guard GriddedHandOver.applies(to: shape), precision == .bfloat16, Scalar.self == Float.self,
-            var convolution = try? convolutionFromParameters()
-        else { return false }
-        convolution.settings.precision = precision
+        guard GriddedHandOver.applies(to: shape), let convolution = bfloat16Convolution() else { return false }
         return convolution.forwardTakesRoundedInput(shape)
     }
 
