@@ -116,11 +116,16 @@ void dk_conv_weight_grad_f32(const dk_conv_geometry *g, const float *xp, const f
 void dk_conv_weight_grad_block_f32(const dk_conv_geometry *g, const float *xp, long xp_stride, const float *dy, long samples,
                                    float *dw, int s0, int s1, int co0, int co1, long lines);
 
+/// How dk_kernel_to_pytorch stores a value v: as it is; added to what `dst` holds; or as 0 + v,
+/// the bits of adding it to a zero, without reading `dst` (a gradient zeroed but not yet written).
+typedef enum { DK_LAYOUT_WRITE = 0, DK_LAYOUT_ADD = 1, DK_LAYOUT_ADD_TO_ZERO = 2 } dk_layout_store;
+
 /// Values (i, j, t) with j in [j0, j1) of a Float kernel in DiceKit's layout [k, b, a] (`src`,
-/// element (t·b + j)·a + i) written to PyTorch's [a, b, k] (`dst`, element (i·b + j)·k + t), or
-/// with `adding` added to what `dst` holds (convolution/weight_layout.c). Ranges of j are
-/// disjoint in both layouts, so workers may take one each.
-void dk_kernel_to_pytorch(const float *src, float *dst, long a, long b, long k, long j0, long j1, int adding);
+/// element (t·b + j)·a + i) stored, as `store` says, to PyTorch's [a, b, k] (`dst`, element
+/// (i·b + j)·k + t) (convolution/weight_layout.c). Ranges of j are disjoint in both layouts, so
+/// workers may take one each.
+void dk_kernel_to_pytorch(const float *src, float *dst, long a, long b, long k, long j0, long j1,
+                          dk_layout_store store);
 
 /// The inverse of dk_kernel_to_pytorch (without adding): values with j in [j0, j1) of `src` in
 /// PyTorch's layout [a, b, k] written to `dst` in DiceKit's [k, b, a].

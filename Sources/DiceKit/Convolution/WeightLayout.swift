@@ -60,15 +60,17 @@ public enum WeightLayout {
 
     /// target += toPyTorch(source) in one pass, with no converted tensor in between (each
     /// training step's kernel gradients): `source` a kernel of DiceKit shape `shape` (rank 3 to
-    /// 5), `target` in PyTorch's layout; the same sums, element by element.
+    /// 5), `target` in PyTorch's layout; the same sums, element by element. With `toZero`,
+    /// target is taken to hold zeros and is not read: each element becomes 0 + value, the bits
+    /// of the sum (a gradient zeroed but not yet written, `Parameter.accumulateGradient`).
     static func addToPyTorch<T: BLASScalar>(
-        _ source: UnsafePointer<T>, shape: [Int], into target: UnsafeMutablePointer<T>
+        _ source: UnsafePointer<T>, shape: [Int], into target: UnsafeMutablePointer<T>, toZero: Bool = false
     ) {
         let r = shape.count
         precondition((3...5).contains(r), "addToPyTorch: kernel shape \(shape); expected rank 3 to 5")
         permute(
             source, target, a: shape[r - 1], b: shape[r - 2], k: shape[..<(r - 2)].reduce(1, *), toPyTorch: true,
-            adding: true)
+            store: toZero ? DK_LAYOUT_ADD_TO_ZERO : DK_LAYOUT_ADD)
     }
 
     /// Moves element (i, j, t) between PyTorch's [a, b, k] and DiceKit's [k, b, a] order: a
@@ -77,7 +79,8 @@ public enum WeightLayout {
     /// kernel gradient (1.9 M values in the base-16 U-Net, 7.8 M in base 32), so the values of
     /// j are dealt out to the worker pool in ranges of about 64 k values: each (j, t) row of
     /// both layouts belongs to one range, and the result is the same whatever the split.
-    /// With `adding` (toPyTorch only), the target holds values and each is added to. Float runs
+    /// `store` (toPyTorch only) says whether each value is written, added to what the target
+    /// holds, or added to a zero the target is taken to hold (not read). Float runs
     /// on the vector kernels of convolution/weight_layout.c (whole lines of both sides through
     /// gathers), Double on the loops below.
     ///
@@ -87,9 +90,9 @@ public enum WeightLayout {
     /// code instead.
     private static func permute<T: BLASScalar>(
         _ source: UnsafePointer<T>, _ target: UnsafeMutablePointer<T>,
-        a: Int, b: Int, k: Int, toPyTorch: Bool, adding: Bool = false
+        a: Int, b: Int, k: Int, toPyTorch: Bool, store: dk_layout_store = DK_LAYOUT_WRITE
     ) {
-        precondition(toPyTorch || !adding, "permute: adding is defined toward PyTorch's layout only")
+        precondition(toPyTorch || store == DK_LAYOUT_WRITE, "permute: adding is defined toward PyTorch's layout only")
         let (from, to) = (UnsafeRawPointer(source), UnsafeMutableRawPointer(target))
         specialised(
             T.self,
@@ -101,7 +104,7 @@ public enum WeightLayout {
                     let (source, target) = shared.buffers
                     let (j0, j1) = (range.lowerBound, range.upperBound)
                     if toPyTorch {
-                        dk_kernel_to_pytorch(source, target, a, b, k, j0, j1, adding ? 1 : 0)
+                        dk_kernel_to_pytorch(source, target, a, b, k, j0, j1, store)
                     } else {
                         dk_kernel_from_pytorch(source, target, a, b, k, j0, j1)
                     }
@@ -110,7 +113,7 @@ public enum WeightLayout {
             double: {
                 permuteInParallel(
                     from.assumingMemoryBound(to: Double.self), to.assumingMemoryBound(to: Double.self), a: a, b: b,
-                    k: k, toPyTorch: toPyTorch, adding: adding)
+                    k: k, toPyTorch: toPyTorch, store: store)
             })
     }
 
@@ -120,20 +123,20 @@ public enum WeightLayout {
     /// `permute` with a concrete scalar type (Double; Float runs the C kernels).
     private static func permuteInParallel<T: BLASScalar>(
         _ source: UnsafePointer<T>, _ target: UnsafeMutablePointer<T>,
-        a: Int, b: Int, k: Int, toPyTorch: Bool, adding: Bool
+        a: Int, b: Int, k: Int, toPyTorch: Bool, store: dk_layout_store
     ) {
         let shared = TaskShared((source, target))
         WorkerPool.shared.forEachRange(b, grain: grain(a: a, k: k)) { range in
             let (source, target) = shared.buffers
-            permute(source, target, a: a, b: b, k: k, j: range, toPyTorch: toPyTorch, adding: adding)
+            permute(source, target, a: a, b: b, k: k, j: range, toPyTorch: toPyTorch, store: store)
         }
     }
 
     /// `permute` of the values whose j lies in `js`: each loop written out (no store closure),
-    /// so that every element costs a load and a store (and an add when `adding`).
+    /// so that every element costs a load and a store (and an add when `store` adds).
     private static func permute<T: BLASScalar>(
         _ source: UnsafePointer<T>, _ target: UnsafeMutablePointer<T>,
-        a: Int, b: Int, k: Int, j js: Range<Int>, toPyTorch: Bool, adding: Bool
+        a: Int, b: Int, k: Int, j js: Range<Int>, toPyTorch: Bool, store: dk_layout_store
     ) {
         let block = 16
         let rowStride = b * k // between PyTorch rows i and i + 1
@@ -147,8 +150,10 @@ public enum WeightLayout {
                         let from = source + pt
                         let to = target + (t * b + j) * a
                         for i in i0..<i1 { (to + i).initialize(to: from[i * rowStride]) }
-                    } else if adding {
+                    } else if store == DK_LAYOUT_ADD {
                         for i in i0..<i1 { target[i * rowStride + pt] += dk[i] }
+                    } else if store == DK_LAYOUT_ADD_TO_ZERO {
+                        for i in i0..<i1 { (target + i * rowStride + pt).initialize(to: 0 + dk[i]) }
                     } else {
                         for i in i0..<i1 { (target + i * rowStride + pt).initialize(to: dk[i]) }
                     }

@@ -35,7 +35,27 @@ public final class Parameter<Scalar: BLASScalar> {
     /// d(loss)/d(value), the shape of `value` for trainable parameters (empty for buffers).
     /// Backward passes *accumulate* into it; call `zeroGradient()` (or the store's
     /// `zeroGradients()`) before each step.
-    public var gradient: Tensor<Scalar>
+    public var gradient: Tensor<Scalar> {
+        get {
+            writePendingZeros()
+            return storedGradient
+        }
+        set {
+            storedGradient = newValue
+            zerosPending = false
+        }
+        _modify {
+            writePendingZeros()
+            yield &storedGradient
+        }
+    }
+    /// The gradient's storage; holds zeros only once `writePendingZeros()` has run.
+    private var storedGradient: Tensor<Scalar>
+    /// Set by `zeroGradient()`, which leaves the zeros to the first access: a convolution's
+    /// backward pass overwrites them with its kernel gradient instead of reading them
+    /// (`accumulateGradient`), so a training step neither writes nor reads them (31 MB each way
+    /// for a base-32 U-Net's kernels).
+    private var zerosPending = false
 
     /// How `value` is laid out in checkpoints (PyTorch's layout); default `.same`.
     public let checkpointLayout: CheckpointLayout
@@ -51,23 +71,41 @@ public final class Parameter<Scalar: BLASScalar> {
         self.kind = kind
         self.checkpointLayout = checkpointLayout
         self.value = value
-        self.gradient = Tensor(shape: kind == .trainable ? value.shape : [0])
+        self.storedGradient = Tensor(shape: kind == .trainable ? value.shape : [0])
     }
 
     /// True for `.trainable`.
     public var isTrainable: Bool { kind == .trainable }
 
-    /// Sets the gradient to zeros of the value's shape (trainable parameters only).
+    /// Sets the gradient to zeros of the value's shape (trainable parameters only). The zeros
+    /// are written at the gradient's first use, unless a convolution layer's backward pass comes
+    /// first: it writes its kernel gradient over them without reading them, the same bits.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func zeroGradient() {
         guard kind == .trainable else { return }
-        if gradient.shape == value.shape {
-            gradient.withUnsafeMutableBufferPointer { buffer in
-                for i in buffer.indices { buffer[i] = 0 }
-            }
+        if storedGradient.shape == value.shape {
+            zerosPending = true
         } else {
             gradient = Tensor(shape: value.shape)
+        }
+    }
+
+    /// Runs `body` on the gradient's storage to add a contribution into it. With `zeros` true the
+    /// gradient is zero and its storage was not written (`zeroGradient()`): `body` must write
+    /// every element, as 0 + contribution (the bits of adding it to zeros) rather than read them.
+    func accumulateGradient(_ body: (_ storage: UnsafeMutableBufferPointer<Scalar>, _ zeros: Bool) -> Void) {
+        let zeros = zerosPending
+        zerosPending = false
+        storedGradient.withUnsafeMutableBufferPointer { body($0, zeros) }
+    }
+
+    /// Writes the zeros `zeroGradient()` left pending.
+    private func writePendingZeros() {
+        guard zerosPending else { return }
+        zerosPending = false
+        storedGradient.withUnsafeMutableBufferPointer { buffer in
+            for i in buffer.indices { buffer[i] = 0 }
         }
     }
 }

@@ -231,6 +231,54 @@ final class ConvolutionEngineTests: XCTestCase {
         }
     }
 
+    /// A gradient that `zeroGradient()` zeroed keeps its zeros pending until it is read: a
+    /// convolution's backward pass writes 0 + its kernel gradient over storage that still holds
+    /// the last step's values, without reading them, the bits of adding into zeros (a −0 becomes
+    /// +0, whole 16 × 16 blocks and masked tails alike), and a read in between sees zeros. Float
+    /// (the vector kernels) and Double.
+    func testZeroedGradientIsOverwrittenWithoutBeingRead() throws {
+        for torchShape in [[64, 256, 3, 3], [20, 7, 2, 3]] {
+            var source = try WeightLayout.fromPyTorch(randomTensor(torchShape, seed: 290).converted(to: Float.self))
+            source.withUnsafeMutableBufferPointer { s in
+                for i in stride(from: 0, to: s.count, by: 5) { s[i] = -0.0 }
+            }
+            let converted = try WeightLayout.toPyTorch(source)
+            var target = Tensor<Float>(shape: torchShape, repeating: 7)
+            source.withUnsafeBufferPointer { s in
+                target.withUnsafeMutableBufferPointer { t in
+                    WeightLayout.addToPyTorch(s.baseAddress!, shape: source.shape, into: t.baseAddress!, toZero: true)
+                }
+            }
+            XCTAssertEqual(
+                target.scalars.map(\.bitPattern), converted.scalars.map { (0 + $0).bitPattern }, "\(torchShape)")
+            XCTAssertTrue(target.scalars.allSatisfy { $0.sign == .plus || $0 != 0 }, "no −0 left")
+        }
+        func check<T: BLASScalar>(_: T.Type, seed: UInt64) throws {
+            var generator = SeededGenerator(seed: seed)
+            let layer = try ConvolutionLayer<T>(
+                kernelSize: [3, 3], inputChannels: 16, outputChannels: 32, generator: &generator)
+            let x = randomTensor([2, 8, 9, 16], seed: seed + 1).converted(to: T.self)
+            let dy = randomTensor([2, 8, 9, 32], seed: seed + 2).converted(to: T.self)
+            _ = try layer.forward(x, mode: .training)
+            _ = try layer.backward(dy)
+            let once = (layer.weight.gradient, layer.bias.gradient)
+            XCTAssertGreaterThan(once.0.scalars.filter { $0 != 0 }.count, 0)
+            layer.weight.zeroGradient()
+            layer.bias.zeroGradient()
+            _ = try layer.forward(x, mode: .training)
+            _ = try layer.backward(dy)
+            XCTAssertEqual(layer.weight.gradient, once.0, "\(T.self): the kernel gradient, not added to the last")
+            XCTAssertEqual(layer.bias.gradient, once.1, "\(T.self): the bias gradient")
+            layer.weight.zeroGradient()
+            XCTAssertTrue(layer.weight.gradient.scalars.allSatisfy { $0 == 0 }, "\(T.self): zeros when read")
+            _ = try layer.forward(x, mode: .training)
+            _ = try layer.backward(dy)
+            XCTAssertEqual(layer.weight.gradient, once.0, "\(T.self): added to the zeros read")
+        }
+        try check(Float.self, seed: 291)
+        try check(Double.self, seed: 292)
+    }
+
     func testInitialisersHaveTheDocumentedSpread() throws {
         var generator = SeededGenerator(seed: 260)
         let shape = [3, 3, 64, 32] // fan-in 576, fan-out 288

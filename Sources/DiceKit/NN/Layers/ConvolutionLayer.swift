@@ -240,7 +240,7 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
         let grads = try convolution.backward(
             kept: input, outputGradient: outputGradient, computeInputGradient: computesInputGradient,
             splittingInput: splittingInput, sumsBias: biasSums == nil)
-        addGEMMGradient(grads.weight, into: &weight.gradient)
+        addGEMMGradient(grads.weight, into: weight)
         addBiasGradient(biasSums, grads.bias, into: bias)
         keptInput.keep(nil)
         cachedConvolution = nil
@@ -376,7 +376,7 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer, CacheR
         let biasSums = layerBiasSums(outputGradient)
         let grads = try convolution.backward(
             input: input, outputGradient: outputGradient, computeInputGradient: true, sumsBias: biasSums == nil)
-        addGEMMGradient(grads.weight, into: &weight.gradient)
+        addGEMMGradient(grads.weight, into: weight)
         addBiasGradient(biasSums, grads.bias, into: bias)
         keptInput.keep(nil)
         cachedConvolution = nil
@@ -444,26 +444,28 @@ func pyTorchToGEMM<T: BLASScalar>(_ weight: Tensor<T>) throws -> Tensor<T> {
         double: { try WeightLayout.fromPyTorch(weight.reinterpreted(as: Double.self)).reinterpreted() })
 }
 
-/// `gradient += WeightLayout.toPyTorch(weight)`, a kernel gradient added to its parameter's, in one pass.
-private func addGEMMGradient<T: BLASScalar>(_ weight: Tensor<T>, into gradient: inout Tensor<T>) {
+/// `parameter.gradient += WeightLayout.toPyTorch(weight)`, a kernel gradient added to its
+/// parameter's in one pass; over a gradient whose zeros are pending (`zeroGradient()`), written
+/// as 0 + value without reading them (`Parameter.accumulateGradient`).
+private func addGEMMGradient<T: BLASScalar>(_ weight: Tensor<T>, into parameter: Parameter<T>) {
     let r = weight.rank
     precondition(
-        gradient.shape == [weight.shape[r - 1], weight.shape[r - 2]] + weight.shape[..<(r - 2)],
-        "kernel gradient of shape \(weight.shape) for a parameter of shape \(gradient.shape)")
+        parameter.value.shape == [weight.shape[r - 1], weight.shape[r - 2]] + weight.shape[..<(r - 2)],
+        "kernel gradient of shape \(weight.shape) for a parameter of shape \(parameter.value.shape)")
     weight.withUnsafeBufferPointer { source in
-        gradient.withUnsafeMutableBufferPointer { target in
+        parameter.accumulateGradient { target, zeros in
             let (s, t) = (UnsafeRawPointer(source.baseAddress!), UnsafeMutableRawPointer(target.baseAddress!))
             specialised(
                 T.self,
                 float: {
                     WeightLayout.addToPyTorch(
                         s.assumingMemoryBound(to: Float.self), shape: weight.shape,
-                        into: t.assumingMemoryBound(to: Float.self))
+                        into: t.assumingMemoryBound(to: Float.self), toZero: zeros)
                 },
                 double: {
                     WeightLayout.addToPyTorch(
                         s.assumingMemoryBound(to: Double.self), shape: weight.shape,
-                        into: t.assumingMemoryBound(to: Double.self))
+                        into: t.assumingMemoryBound(to: Double.self), toZero: zeros)
                 })
         }
     }
