@@ -1,7 +1,8 @@
 // Training-mode fusion (SequentialLayer.forward): a convolution or a batch normalisation directly
 // followed by a ReLU applies max(0, ·) in its output pass and the ReLU keeps that output for its
 // backward pass, and a batch, group or instance normalisation's or a convolution's backward pass
-// applies the (leaky) ReLU's after it (the convolution in the pass that sums its bias gradient). The
+// applies the (leaky) ReLU's after it (the convolution in the pass that sums its bias gradient; a
+// batch normalisation's convolution's bias sums made as it writes its input gradient). The
 // outputs equal those of the layers run one by one (a zero's sign aside) and every gradient has
 // the same bits: in Double, in Float and, on a CPU with AVX512-BF16, in bfloat16 (with the
 // activations handed over rounded, the ReLUs keeping bfloat16 outputs).
@@ -105,6 +106,9 @@ final class FusedTrainingTests: XCTestCase {
         try check(Float.self, cin: 3, precision: .float, norm: .batch, seed: 66)
         try check(Float.self, cin: 16, precision: .float, norm: .batch, seed: 67)
         try check(Float.self, cin: 3, precision: .float, norm: .batch, activation: .leakyReLU(slope: 0.01), seed: 71)
+        // More rows than one chunk of the convolution's bias sums, which the batch normalisation
+        // makes chunk by chunk as it writes its input gradient.
+        try check(Float.self, cin: 3, precision: .float, norm: .batch, image: [2, 48, 50], seed: 77)
     }
 
     /// nnU-Net's block (instance normalisation, leaky ReLU) and group normalisation.

@@ -197,8 +197,16 @@ public final class ConvolutionLayer<Scalar: BLASScalar>: Layer {
     /// where they can (no joined tensor to split, `Convolution.backward(kept:…
     /// splittingInput:)`), else split after; nil when `computesInputGradient` is false.
     func backward(_ outputGradient: Tensor<Scalar>, splittingInput: Bool) throws -> [Tensor<Scalar>]? {
-        let grads = try gradients(
-            outputGradient, biasSums: layerBiasSums(outputGradient), splittingInput: splittingInput)
+        try backward(outputGradient, biasSums: layerBiasSums(outputGradient), splittingInput: splittingInput)
+    }
+
+    /// `backward(_:splittingInput:)` with the bias gradient's per-channel sums of
+    /// `outputGradient` already made (`parallelChannelSums`' bits; BatchNorm's
+    /// `backward(inPlace:rectifiedBy:summingInputGradient:)` makes them as it writes the gradient).
+    func backward(
+        _ outputGradient: Tensor<Scalar>, biasSums: [Double]?, splittingInput: Bool
+    ) throws -> [Tensor<Scalar>]? {
+        let grads = try gradients(outputGradient, biasSums: biasSums, splittingInput: splittingInput)
         return splittingInput ? grads.inputParts : grads.input.map { [$0] }
     }
 

@@ -279,7 +279,19 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
                 }
                 g = nil
                 if let activation = layer as? ActivationLayer<Scalar> {
-                    if i > 0, let norm = layers[i - 1] as? any RectifierFusing<Scalar>,
+                    if i > 1, Scalar.self == Float.self, let norm = layers[i - 1] as? BatchNorm<Scalar>,
+                        let convolution = layers[i - 2] as? ConvolutionLayer<Scalar>,
+                        let kept = activation.takeRectifierOutput()
+                    {
+                        // The (leaky) ReLU's backward pass inside the normalisation's, and the
+                        // convolution's bias gradient summed as the normalisation writes its
+                        // input gradient: two passes over the gradient fewer, the same bits.
+                        let sums = try norm.backward(inPlace: &current, rectifiedBy: kept, summingInputGradient: true)
+                        i -= 2
+                        let split = i == 0 && splittingInput
+                        let result = try convolution.backward(current, biasSums: sums, splittingInput: split)
+                        if split { parts = result } else { g = result?.first }
+                    } else if i > 0, let norm = layers[i - 1] as? any RectifierFusing<Scalar>,
                         let kept = activation.takeRectifierOutput()
                     {
                         // The (leaky) ReLU's backward pass inside the normalisation's: one pass

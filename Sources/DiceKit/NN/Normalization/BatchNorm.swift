@@ -186,14 +186,29 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing, Rectifi
     /// - Throws: `DiceKitError.shape` when `gradient`'s or `kept`'s shape differs from the last
     ///   output's.
     func backward(inPlace gradient: inout Tensor<Scalar>, rectifiedBy kept: KeptRectifierOutput<Scalar>) throws {
+        _ = try backward(inPlace: &gradient, rectifiedBy: kept, summingInputGradient: false)
+    }
+
+    /// `backward(inPlace:rectifiedBy:)`, and with `summingInputGradient` the per-channel sums of
+    /// the input gradient it writes, in Double (`parallelChannelSums`: the bias gradient of a
+    /// convolution before this layer), made chunk by chunk as the input gradient is written, so
+    /// they read it from cache rather than in a pass of their own (SequentialLayer's backward
+    /// pass); the same bits as `parallelChannelSums` of the input gradient. Float only.
+    ///
+    /// - Throws: as `backward(inPlace:rectifiedBy:)`.
+    func backward(
+        inPlace gradient: inout Tensor<Scalar>, rectifiedBy kept: KeptRectifierOutput<Scalar>,
+        summingInputGradient: Bool
+    ) throws -> [Double]? {
         precondition(Scalar.self == Float.self, "BatchNorm: the fused ReLU backward pass runs in Float")
         let cache = try backwardCache(gradient.shape)
         try kept.check(gradientShape: gradient.shape, layer: "BatchNorm")
+        let c = channels
+        let zeroSums = summingInputGradient ? [Double](repeating: 0, count: c) : nil
         guard gradient.count > 0 else {
             gradient = try backward(gradient) ?? gradient // nothing to rectify
-            return
+            return zeroSums
         }
-        let c = channels
         let sums = gradient.withUnsafeMutableBufferPointer { g in
             cache.xhat.withUnsafeBufferPointer { h in
                 kept.withMask { mask in
@@ -206,10 +221,28 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing, Rectifi
         }
         guard let means = try inputGradientMeans(sums, cache) else {
             gradient = Tensor(shape: gradient.shape)
-            return
+            return zeroSums
         }
-        gradient.withUnsafeMutableBufferPointer { g in
-            inputGradientRows(UnsafeBufferPointer(g), into: g, cache, means)
+        guard summingInputGradient else {
+            gradient.withUnsafeMutableBufferPointer { g in
+                inputGradientRows(UnsafeBufferPointer(g), into: g, cache, means)
+            }
+            return nil
+        }
+        return gradient.withUnsafeMutableBufferPointer { g in
+            cache.xhat.withUnsafeBufferPointer { h in
+                let dx = UnsafeMutableRawPointer(g.baseAddress!).assumingMemoryBound(to: Float.self)
+                // Each chunk writes its rows of the input gradient, then sums them.
+                let shared = TaskShared((g, h, cache.scale, weight.value.scalars, means.dy, means.dyXhat))
+                return parallelChannelSums(dx, rows: g.count / c, channels: c) { range in
+                    let (g, h, scale, gamma, meanBeta, meanGamma) = shared.buffers
+                    let elements = (range.lowerBound * c)..<(range.upperBound * c)
+                    batchNormInputGradientRows(
+                        UnsafeBufferPointer(rebasing: g[elements]), UnsafeBufferPointer(rebasing: h[elements]),
+                        rows: range.count, channels: c, scale: scale, gamma: gamma, meanDy: meanBeta,
+                        meanDyXhat: meanGamma, into: UnsafeMutableBufferPointer(rebasing: g[elements]))
+                }
+            }
         }
     }
 

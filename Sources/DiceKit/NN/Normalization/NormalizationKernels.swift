@@ -333,15 +333,19 @@ func parallelRectifiedGradientSums(
 /// of `parallelChannelGradientSums` in parallel and added in chunk order: its dβ, alone (a
 /// convolution layer's bias gradient). With `rectifiedBy` (what a (leaky) ReLU after the layer
 /// kept), that ReLU's backward pass is applied in the same pass and written over dy, as
-/// `parallelRectifiedGradientSums` does.
+/// `parallelRectifiedGradientSums` does. With `preparing`, each chunk's rows are first written
+/// by `preparing(rows)` (an element-wise pass that makes dy, BatchNorm's input gradient), so the
+/// sums read them from cache: the bits of that pass over all rows and then the sums.
 func parallelChannelSums(
-    _ dy: UnsafeMutablePointer<Float>, rows: Int, channels: Int, rectifiedBy mask: RectifierMask? = nil
+    _ dy: UnsafeMutablePointer<Float>, rows: Int, channels: Int, rectifiedBy mask: RectifierMask? = nil,
+    preparing: (@Sendable (Range<Int>) -> Void)? = nil
 ) -> [Double] {
     guard rows > 0, channels > 0 else { return [Double](repeating: 0, count: channels) }
     let shared = TaskShared((UnsafeMutableRawPointer(dy), mask?.output))
     let (rounded, (slope, leaky)) = (mask?.rounded ?? false, mask?.leaky ?? (0, 0))
-    // Each chunk (rectifies and) sums its own rows.
+    // Each chunk (makes,) (rectifies and) sums its own rows.
     let sums = { @Sendable (range: Range<Int>, partial: UnsafeMutablePointer<Double>) in
+        preparing?(range)
         let (g, kept) = shared.buffers
         let first = range.lowerBound * channels
         let dy = g.assumingMemoryBound(to: Float.self) + first
