@@ -223,26 +223,8 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing, Rectifi
             gradient = Tensor(shape: gradient.shape)
             return zeroSums
         }
-        guard summingInputGradient else {
-            gradient.withUnsafeMutableBufferPointer { g in
-                inputGradientRows(UnsafeBufferPointer(g), into: g, cache, means)
-            }
-            return nil
-        }
         return gradient.withUnsafeMutableBufferPointer { g in
-            cache.xhat.withUnsafeBufferPointer { h in
-                let dx = UnsafeMutableRawPointer(g.baseAddress!).assumingMemoryBound(to: Float.self)
-                // Each chunk writes its rows of the input gradient, then sums them.
-                let shared = TaskShared((g, h, cache.scale, weight.value.scalars, means.dy, means.dyXhat))
-                return parallelChannelSums(dx, rows: g.count / c, channels: c) { range in
-                    let (g, h, scale, gamma, meanBeta, meanGamma) = shared.buffers
-                    let elements = (range.lowerBound * c)..<(range.upperBound * c)
-                    batchNormInputGradientRows(
-                        UnsafeBufferPointer(rebasing: g[elements]), UnsafeBufferPointer(rebasing: h[elements]),
-                        rows: range.count, channels: c, scale: scale, gamma: gamma, meanDy: meanBeta,
-                        meanDyXhat: meanGamma, into: UnsafeMutableBufferPointer(rebasing: g[elements]))
-                }
-            }
+            inputGradientRows(UnsafeBufferPointer(g), into: g, cache, means, summing: summingInputGradient)
         }
     }
 
@@ -278,14 +260,17 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing, Rectifi
 
     /// dx = scale·γ·(dy − [Σdy + x̂·Σdy·x̂]/K) in training mode, scale·γ·dy in evaluation mode,
     /// over ranges of rows in parallel (element-wise: the same bits as one pass); `dx` may be `dy`.
+    /// With `summing` (Float), the ranges are `parallelChannelSums`' chunks, each summed per
+    /// channel just after it is written, and the sums are returned (else nil).
+    @discardableResult
     private func inputGradientRows(
         _ dy: UnsafeBufferPointer<Scalar>, into dx: UnsafeMutableBufferPointer<Scalar>, _ cache: BackwardCache,
-        _ means: (dy: [Scalar], dyXhat: [Scalar])
-    ) {
+        _ means: (dy: [Scalar], dyXhat: [Scalar]), summing: Bool = false
+    ) -> [Double]? {
         let c = channels
-        cache.xhat.withUnsafeBufferPointer { h in
+        return cache.xhat.withUnsafeBufferPointer { h in
             let shared = TaskShared((dy, h, dx, cache.scale, weight.value.scalars, means.dy, means.dyXhat))
-            WorkerPool.shared.forEachRange(dy.count / c, grain: Swift.max(1, (1 << 16) / c)) { range in
+            let rows = { @Sendable (range: Range<Int>) in
                 let (dy, h, dx, scale, gamma, meanBeta, meanGamma) = shared.buffers
                 let elements = (range.lowerBound * c)..<(range.upperBound * c)
                 batchNormInputGradientRows(
@@ -293,6 +278,13 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing, Rectifi
                     rows: range.count, channels: c, scale: scale, gamma: gamma, meanDy: meanBeta,
                     meanDyXhat: meanGamma, into: UnsafeMutableBufferPointer(rebasing: dx[elements]))
             }
+            guard summing else {
+                WorkerPool.shared.forEachRange(dy.count / c, grain: Swift.max(1, (1 << 16) / c), rows)
+                return nil
+            }
+            precondition(Scalar.self == Float.self, "BatchNorm: the input gradient's sums are made in Float")
+            let written = UnsafeMutableRawPointer(dx.baseAddress!).assumingMemoryBound(to: Float.self)
+            return parallelChannelSums(written, rows: dy.count / c, channels: c, preparing: rows)
         }
     }
 }
