@@ -81,8 +81,9 @@ public enum WeightLayout {
     /// both layouts belongs to one range, and the result is the same whatever the split.
     /// `store` (toPyTorch only) says whether each value is written, added to what the target
     /// holds, or added to a zero the target is taken to hold (not read). Float runs
-    /// on the vector kernels of convolution/weight_layout.c (whole lines of both sides through
-    /// gathers), Double on the loops below.
+    /// on the vector kernels of convolution/weight_layout.c (whole lines of both sides: 16 × 16
+    /// blocks transposed in registers toward PyTorch, gathers toward DiceKit), Double on the
+    /// loops below.
     ///
     /// Reached through the public `fromPyTorch`/`toPyTorch` from another module, T is not known
     /// at compile time and generic loops would run unspecialised, a value-witness call per

@@ -462,6 +462,9 @@ private func addGEMMGradient<T: BLASScalar>(_ weight: Tensor<T>, into parameter:
         "kernel gradient of shape \(weight.shape) for a parameter of shape \(parameter.value.shape)")
     weight.withUnsafeBufferPointer { source in
         parameter.accumulateGradient { target, zeros in
+            precondition(
+                target.count == weight.count,
+                "kernel gradient of \(weight.count) values for a gradient of \(target.count)")
             let (s, t) = (UnsafeRawPointer(source.baseAddress!), UnsafeMutableRawPointer(target.baseAddress!))
             specialised(
                 T.self,
