@@ -51,7 +51,7 @@ extension UNet {
         var skips: [ForwardInput<Scalar>] = []
         for i in 0..<depth {
             let shape = try down[i].evaluationOutputShape(for: x.shape())
-            let pooled = shape.enumerated().map { $0 == 0 || $0 == shape.count - 1 ? $1 : $1 / 2 }
+            let pooled = try pools[i].pooling.outputShape(for: shape)
             let (next, decoder) = (Self.firstConvolution(of: i + 1 < depth ? down[i + 1] : mid), dec[depth - 1 - i])
             let handsOver =
                 form == .rounded
