@@ -370,28 +370,24 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
             }
         }
     }
-    // Each position's place in the output (around a window, dk_conv_geometry.yw/yh, or scattered)
-    // and each vector's column in it: in one output line (STEP) the positions follow each other.
-    long out[16], column[4];
-    __m512 add[4];
-    if (STEP && !scatters) {
-        dk_conv_output_offsets(g, at, q, end, out, 1);
-        DK_UNROLL for (int i = 1; i < MR; i++) out[i] = out[0] + i * dk_conv_position_channels(g);
-    } else {
+    if (scatters) {
+        long out[16], column[4];
+        __m512 add[4];
         dk_conv_output_offsets(g, at, q, end, out, MR);
-    }
-    DK_UNROLL for (int j = 0; j < NV; j++) {
-        column[j] = dk_conv_output_column(g, co + 16 * j);
-        // A scattered output: bias + sum, or 0 + sum without a bias, as the scatter stores them
-        // (a −0 sum becomes +0).
-        add[j] = scatters && bias ? _mm512_loadu_ps(bias + co + 16 * j) : _mm512_setzero_ps();
+        DK_UNROLL for (int j = 0; j < NV; j++) {
+            column[j] = dk_conv_output_column(g, co + 16 * j);
+            add[j] = bias ? _mm512_loadu_ps(bias + co + 16 * j) : _mm512_setzero_ps();
+        }
+        // bias + sum, or 0 + sum without a bias, as the scatter stores them (a −0 sum becomes +0).
+        DK_UNROLL for (int i = 0; i < MR; i++) {
+            if (q + i >= end) break;
+            DK_UNROLL for (int j = 0; j < NV; j++) store_output(g, y, out[i] + column[j], _mm512_add_ps(add[j], acc[i * NV + j]));
+        }
+        return;
     }
     DK_UNROLL for (int i = 0; i < MR; i++) {
         if (q + i >= end) break;
-        DK_UNROLL for (int j = 0; j < NV; j++) {
-            const __m512 v = scatters ? _mm512_add_ps(add[j], acc[i * NV + j]) : acc[i * NV + j];
-            store_output(g, y, out[i] + column[j], v);
-        }
+        DK_UNROLL for (int j = 0; j < NV; j++) store_output(g, y, dk_conv_output_index(g, q + i, co + 16 * j), acc[i * NV + j]);
     }
 }
 
@@ -450,20 +446,11 @@ void forward_tile16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     const __m512 b = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
-    // Each position's place in the output (around a window, dk_conv_geometry.yw/yh): in one
-    // output line (STEP) the positions follow each other.
-    long out[16];
-    if (STEP) {
-        dk_conv_output_offsets(g, at, q, end, out, 1);
-        DK_UNROLL for (int i = 1; i < MR; i++) out[i] = out[0] + 16 * i;
-    } else {
-        dk_conv_output_offsets(g, at, q, end, out, MR);
-    }
     DK_UNROLL for (int i = 0; i < MR; i++) {
         if (q + i >= end) break;
         const __m512 sum = _mm512_add_ps(_mm512_permutex2var_ps(acc[2 * i], even, acc[2 * i + 1]),
                                          _mm512_permutex2var_ps(acc[2 * i], odd, acc[2 * i + 1]));
-        store_output(g, y, out[i], _mm512_add_ps(sum, b));
+        store_output(g, y, (q + i) * 16, _mm512_add_ps(sum, b));
     }
 }
 

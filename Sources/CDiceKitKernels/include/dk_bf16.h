@@ -121,8 +121,6 @@ void dk_bf16_pack_weight_flipped_channels(const dk_conv_geometry *g, const float
 /// y = conv(xp, w) (+ bias), max(0, ·) of it with g->relu, at output positions [q0, q1) of one sample as dk_conv_forward_f32,
 /// with `xp` the padded sample in bfloat16 (cin a multiple of 16) and `wp` the packed kernel.
 /// `y` is a float array, or with g->round_output a uint16_t one that receives the values' bfloat16 bits.
-/// The output may be a window of a larger one (g->yw/yh): the passes that read a kept activation in
-/// place (Convolution/InPlaceForward.swift). No tile reads outside the receptive fields of [q0, q1).
 void dk_conv_forward_bf16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias,
                           void *y, long q0, long q1);
 

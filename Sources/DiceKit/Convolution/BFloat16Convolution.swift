@@ -84,8 +84,7 @@ extension ConvGeometry {
                 packed.withUnsafeBufferPointer { wp in
                     bfloat16Forward(
                         g, padded: padded, weight: wp.baseAddress!, bias: pass.bias, y: y,
-                        outputSampleBytes: outputPixels * outChannels * scalarSize, workers: workers, tiles: tiles,
-                        inPlace: settings.readsInPlace)
+                        outputSampleBytes: outputPixels * outChannels * scalarSize, workers: workers, tiles: tiles)
                 }
             }
             if let dW = pass.weightGradient, let dy = pass.dy {
@@ -127,7 +126,7 @@ extension ConvGeometry {
                 bfloat16Forward(
                     g, padded: padded, weight: wp.baseAddress!, bias: pass.dxFill, y: dx,
                     outputSampleBytes: inputPixels * sampleChannels * MemoryLayout<Float>.size, workers: workers,
-                    tiles: tiles, inPlace: settings.readsInPlace)
+                    tiles: tiles)
             }
         }
     }
@@ -162,30 +161,15 @@ extension ConvGeometry {
         }
     }
 
-    /// y = conv over the batch. With `inPlace` (`ConvolutionSettings.readsInPlace`), an input
-    /// given as its bfloat16 bits (a kept activation) is read in place by the dot-product kernel
-    /// where `InPlaceForward` takes the pass: no copy of the sample, only its border strips. Otherwise, with at least two samples per worker, worker w
-    /// rounds samples w, w + workers, … into its own padded buffer, which stays in cache while
-    /// every chunk of the sample reads it; with fewer, (sample, chunk) tasks are dealt out, each
-    /// rounding the rows it reads (`bfloat16ForwardTasks`). Every output element is the same sum
-    /// either way. `y` holds Floats, or bfloat16 bits with `g.round_output`; its samples
-    /// `outputSampleBytes` apart.
+    /// y = conv over the batch: with at least two samples per worker, worker w rounds samples
+    /// w, w + workers, … into its own padded buffer, which stays in cache while every chunk of
+    /// the sample reads it; with fewer, the batch is rounded whole and (sample, chunk) tasks are
+    /// dealt out (`bfloat16ForwardTasks`). Every output element is the same sum either way.
+    /// `y` holds Floats, or bfloat16 bits with `g.round_output`; its samples `outputSampleBytes` apart.
     func bfloat16Forward(
         _ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<UInt16>, bias: UnsafePointer<Float>?,
-        y: UnsafeMutableRawPointer, outputSampleBytes: Int, workers: Int, tiles: Bool, inPlace: Bool
+        y: UnsafeMutableRawPointer, outputSampleBytes: Int, workers: Int, tiles: Bool
     ) {
-        if inPlace, !tiles, let plan = InPlaceForward(bfloat16: g, source: padded) {
-            let positions = plan.interior.od * plan.interior.oh * plan.interior.ow
-            let chunk =
-                batch >= 2 * workers
-                ? Self.bfloat16Chunk(positions)
-                : ConvBlocking.bfloat16TaskChunk(
-                    outChannels: Int(g.cout), positions: positions, tiles: false, batch: batch, workers: workers)
-            plan.runBFloat16(
-                source: padded, weight: weight, bias: bias, y: y, outputSampleBytes: outputSampleBytes, chunk: chunk,
-                workers: workers)
-            return
-        }
         guard batch >= 2 * workers && padded.holdsWholeSamples else {
             bfloat16ForwardTasks(
                 g, padded: padded, weight: weight, bias: bias, y: y, outputSampleBytes: outputSampleBytes,
@@ -421,7 +405,9 @@ extension PaddedSource {
     /// n, rounded to bfloat16, to their places in `target`, a padded sample (as `pad(sample:rows:into:)`).
     func padBFloat16(sample n: Int, rows: Range<Int>, into target: UnsafeMutablePointer<UInt16>) {
         let rowLength = extents[2] * channels
-        for r in rows { padBFloat16(sample: n, row: r, columns: 0..<extents[2], into: target + r * rowLength) }
+        for r in rows {
+            padBFloat16(sample: n, plane: r / extents[1], row: r % extents[1], into: target + r * rowLength)
+        }
     }
 
     /// Writes padded rows `rows` of padded planes `planes` of sample n, rounded to bfloat16, to
@@ -431,36 +417,32 @@ extension PaddedSource {
         var p = target
         for z in planes {
             for y in rows {
-                padBFloat16(sample: n, row: z * extents[1] + y, columns: 0..<extents[2], into: p)
+                padBFloat16(sample: n, plane: z, row: y, into: p)
                 p += extents[2] * channels
             }
         }
     }
 
-    /// Writes the padded box `box` of sample n, rounded to bfloat16, to `target`, contiguous (as
-    /// `pad(sample:box:into:)`): a border strip of a bfloat16 pass in place (InPlaceForward.swift).
-    func padBFloat16(sample n: Int, box: PositionBox, into target: UnsafeMutablePointer<UInt16>) {
-        forEachRow(of: box) { r, columns, offset in
-            padBFloat16(sample: n, row: r, columns: columns, into: target + offset)
+    /// Writes padded row `y` of padded plane `z` of sample n, rounded to bfloat16, to `target`.
+    private func padBFloat16(sample n: Int, plane z: Int, row y: Int, into target: UnsafeMutablePointer<UInt16>) {
+        let rowLength = inner[2] * channels
+        let (sz, sy) = (z - before[0], y - before[1])
+        guard sz >= 0, sz < inner[0], sy >= 0, sy < inner[1] else {
+            target.initialize(repeating: 0, count: extents[2] * channels)
+            return
         }
-    }
-
-    /// Writes padded columns `columns` of padded row `r` (plane·extents[1] + row) of sample n,
-    /// rounded to bfloat16, to `target` (`columns.count` positions), zeros in the padding.
-    private func padBFloat16(sample n: Int, row r: Int, columns: Range<Int>, into target: UnsafeMutablePointer<UInt16>)
-    {
-        padRow(sample: n, row: r, columns: columns, into: target) { row, x, count, values in
-            // One rounding pass (a copy of the bits, for an input given as `rounded`; the parts'
-            // channels joined position by position, for a concatenation).
-            let position = row * inner[2] + x
-            if let rounded {
-                values.initialize(from: rounded + position * channels, count: count * channels)
-            } else if parts.count == 1 {
-                dk_f32_to_bf16(parts[0].source + position * channels, values, count * channels)
-            } else {
-                roundJoining(parts, positions: position..<(position + count), channels: channels, into: values)
-            }
+        target.initialize(repeating: 0, count: before[2] * channels)
+        let row = (n * inner[0] * inner[1] + sz * inner[1] + sy) * rowLength
+        let values = target + before[2] * channels
+        if let rounded = rounded {
+            values.initialize(from: rounded + row, count: rowLength)
+        } else if parts.count == 1 {
+            dk_f32_to_bf16(parts[0].source + row, values, rowLength)
+        } else {
+            let first = row / channels
+            roundJoining(parts, positions: first..<(first + inner[2]), channels: channels, into: values)
         }
+        (values + rowLength).initialize(repeating: 0, count: after[2] * channels)
     }
 
     /// Calls `body` with the whole batch padded and rounded to bfloat16 (samples `sampleCount`

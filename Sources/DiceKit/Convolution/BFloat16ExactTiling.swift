@@ -202,8 +202,7 @@ extension ConvGeometry {
             withOptionalPointer(bias) { bias in
                 bfloat16Forward(
                     g, padded: padded, weight: wp.baseAddress!, bias: bias, y: output,
-                    outputSampleBytes: inputPixels * inChannels * scalarSize, workers: workers, tiles: tiles,
-                    inPlace: settings.readsInPlace)
+                    outputSampleBytes: inputPixels * inChannels * scalarSize, workers: workers, tiles: tiles)
             }
         }
     }

@@ -18,11 +18,6 @@
 // The bits are those of the padded copy: every output position sums the same terms in the same
 // order (per-position tiles sum in the grid tiles' order, two parts in the joined order), and the
 // padding is zeros either way (`InPlaceForwardTests`, `TwoPartInputTests` compare them bit for bit).
-//
-// The bfloat16 dot-product kernel reads a kept activation's bits in place the same way
-// (`init(bfloat16:source:)`, `runBFloat16`; `BFloat16InPlaceForwardTests`): its tiles read only
-// their positions' receptive fields, so the interior needs no per-position split, and a pass over
-// an unpadded input (an up-sampling's scattered pass) reads the bits with no copy at all.
 
 internal import CDiceKitKernels
 
@@ -69,48 +64,17 @@ struct InPlaceForward {
         let outputOffset: Int
     }
 
-    /// The plan for `g` (a Float pass over the padded form of `source`) on the Float kernels, or
-    /// nil when it does not qualify: one part (or two, read by the interior's tiles in turn, for
-    /// output channels in multiples of 16: a decoder's joined input), no rounding, and what
-    /// `init(_:source:parts:)` asks.
-    init?(_ g: dk_conv_geometry, source: PaddedSource) {
-        guard source.parts.count == 1 || (source.parts.count == 2 && g.cout % 16 == 0), !source.roundsToBFloat16
-        else { return nil }
-        self.init(g, source: source, parts: source.parts.count)
-    }
-
-    /// The plan for `g` (a bfloat16 pass over the padded form of `source`) on the dot-product
-    /// kernel (dk_conv_forward_bf16, `runBFloat16`), or nil when it does not qualify: stride 1,
-    /// an input given as one tensor's bfloat16 bits (`PaddedSource.rounded`, a kept activation:
-    /// nothing to round on the way), and either no padding at all (the whole output is the
-    /// interior: an up-sampling's scattered pass reads the bits as they are) or what
-    /// `init(_:source:parts:)` asks. A concatenation keeps its joined copy: read in two parts in
-    /// place, the kernel gained 1–1.5% at 32 and 64 channels and lost 1–2% at 128 and 256
-    /// (one core, both cores busy, Zen 4), before its border strips.
-    init?(bfloat16 g: dk_conv_geometry, source: PaddedSource) {
-        guard source.rounded != nil, Swift.max(g.sd, g.sh, g.sw) <= 1 else { return nil }
-        guard source.before.contains(where: { $0 > 0 }) || source.after.contains(where: { $0 > 0 }) else {
-            self.init(unpadded: g, source: source)
-            return
-        }
-        self.init(g, source: source, parts: 1)
-    }
-
-    /// The plan of a pass over an unpadded input (a 1 × 1 pass, or the up-sampling's scattered
-    /// one): the interior is the whole output, with no strips.
-    private init(unpadded g: dk_conv_geometry, source: PaddedSource) {
-        (interior, interiorPerPosition, interiorOffset) = (g, g, 0)
-        (strips, stripCapacity, reach) = ([], 0, 0)
-        samplePositions = source.inner.reduce(1, *)
-    }
-
     /// The plan for `g` (a stride-1 pass over the padded form of `source`, output extents
-    /// (od, oh, ow), its input in `parts` parts), or nil when it does not qualify: some padding,
-    /// an interior of at least `minimumInteriorShare` of the output, no scattered output.
-    private init?(_ g: dk_conv_geometry, source: PaddedSource, parts: Int) {
+    /// (od, oh, ow)), or nil when it does not qualify: one part (or two, read by the interior's
+    /// tiles in turn, for output channels in multiples of 16: a decoder's joined input), no
+    /// rounding, some padding, an interior of at least `minimumInteriorShare` of the output, no
+    /// scattered output.
+    init?(_ g: dk_conv_geometry, source: PaddedSource) {
         let kernel = [Int(g.kd), Int(g.kh), Int(g.kw)]
         let output = [g.od, g.oh, g.ow]
-        guard g.ud == 0, g.uh == 0, g.uw == 0, Swift.max(g.sd, g.sh, g.sw) <= 1,
+        guard source.parts.count == 1 || (source.parts.count == 2 && g.cout % 16 == 0),
+            !source.roundsToBFloat16, g.ud == 0, g.uh == 0, g.uw == 0,
+            Swift.max(g.sd, g.sh, g.sw) <= 1,
             Self.qualifies(kernel: kernel, inner: source.inner, before: source.before, after: source.after)
         else { return nil }
         let inner = Self.interiorExtents(kernel: kernel, inner: source.inner)
@@ -124,7 +88,7 @@ struct InPlaceForward {
         (interior.yw, interior.yh) = (output[2], output[1])
         // Two parts: the first's channels at the kernels' input pointer, the second's at `xb`
         // (set per sample, `run`).
-        if parts == 2 { interior.cin_a = Int32(source.parts[0].channels) }
+        if source.parts.count == 2 { interior.cin_a = Int32(source.parts[0].channels) }
         self.interior = interior
         var perPosition = interior
         perPosition.per_position = 1
@@ -290,67 +254,14 @@ extension InPlaceForward {
             kernel(
                 geometries + 2 + (j - chunks), buffer, weight, bias, output + strip.outputOffset, 0, strip.output.count)
         }
-        schedule(batch: batch, perSample: perSample, workers: workers, element: Float.self) { n, j, buffer in
-            task(n, j, buffer.assumingMemoryBound(to: Float.self))
-        }
-    }
-
-    /// y = conv(padded source, weight) (+ bias) over the batch on the bfloat16 dot-product kernel
-    /// (dk_conv_forward_bf16, `weight` in its packing), reading the input's bits (`source.rounded`)
-    /// in place: per sample, the interior in chunks of `chunk` positions, then the strips, padded
-    /// into each worker's buffer (a copy of the bits). `y` holds Floats, or
-    /// bfloat16 bits with `round_output`, its samples `outputSampleBytes` apart. The tiles read no
-    /// position outside a valid position's receptive field (past the end they repeat the last
-    /// position), so the interior needs no per-position split.
-    func runBFloat16(
-        source: PaddedSource, weight: UnsafePointer<UInt16>, bias: UnsafePointer<Float>?,
-        y: UnsafeMutableRawPointer, outputSampleBytes: Int, chunk: Int, workers: Int
-    ) {
-        precondition(source.rounded != nil, "InPlaceForward.runBFloat16: an input not given as bfloat16 bits")
-        let positions = interior.od * interior.oh * interior.ow
-        let chunks = (positions + chunk - 1) / chunk
-        let perSample = chunks + strips.count
-        let scalarBytes = interior.round_output != 0 ? MemoryLayout<UInt16>.size : MemoryLayout<Float>.size
-        // Every geometry the kernel reads, for the call's duration: interior, then the strips'.
-        let geometries = UnsafeMutablePointer<dk_conv_geometry>.allocate(capacity: 1 + strips.count)
-        defer { geometries.deallocate() }
-        geometries.initialize(to: interior)
-        for (i, strip) in strips.enumerated() { (geometries + 1 + i).initialize(to: strip.geometry) }
-        let shared = TaskShared((self, source, geometries, weight, bias, y))
-        schedule(batch: source.batch, perSample: perSample, workers: workers, element: UInt16.self) { n, j, raw in
-            let (plan, source, geometries, weight, bias, y) = shared.buffers
-            let output = y + n * outputSampleBytes
-            if j < chunks {
-                let x = source.rounded! + n * plan.samplePositions * source.channels
-                dk_conv_forward_bf16(
-                    geometries, x, weight, bias, output + plan.interiorOffset * scalarBytes, j * chunk,
-                    Swift.min(positions, j * chunk + chunk))
-                return
-            }
-            let (strip, buffer) = (plan.strips[j - chunks], raw.assumingMemoryBound(to: UInt16.self))
-            source.padBFloat16(sample: n, box: strip.read, into: buffer)
-            dk_conv_forward_bf16(
-                geometries + 1 + (j - chunks), buffer, weight, bias, output + strip.outputOffset * scalarBytes, 0,
-                strip.output.count)
-        }
-    }
-
-    /// Runs `task(n, j, buffer)` for every sample n of `batch` and task j of `perSample`, on up to
-    /// `workers` workers, each with its own zeroed buffer of `stripCapacity` elements: with at
-    /// least two samples per worker, worker w takes samples w, w + workers, …; with fewer, the
-    /// (sample, task) pairs are dealt out the same way.
-    private func schedule<Element>(
-        batch: Int, perSample: Int, workers: Int, element: Element.Type,
-        _ task: @Sendable (_ n: Int, _ j: Int, _ buffer: UnsafeMutableRawPointer) -> Void
-    ) {
-        let bytes = stripCapacity * MemoryLayout<Element>.stride
+        let capacity = stripCapacity
         let bySample = batch >= 2 * workers
         let count = Swift.min(workers, bySample ? batch : batch * perSample)
         runWorkers(count) { worker in
-            let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: capacity)
             defer { buffer.deallocate() }
             // Zeros past any strip: the grid tiles' read-ahead (results not stored).
-            buffer.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+            buffer.initialize(repeating: 0, count: capacity)
             if bySample {
                 for n in Swift.stride(from: worker, to: batch, by: count) {
                     for j in 0..<perSample { task(n, j, buffer) }
@@ -369,19 +280,12 @@ extension PaddedSource {
     /// `target`, contiguous (extents[1] · extents[2] positions per plane): the input values, and
     /// zeros where the box covers padding.
     func pad(sample n: Int, box: PositionBox, into target: UnsafeMutablePointer<Float>) {
-        forEachRow(of: box) { r, columns, offset in pad(sample: n, row: r, columns: columns, into: target + offset) }
-    }
-
-    /// Calls `body(r, columns, offset)` for each padded row r (plane·extents[1] + row) that `box`
-    /// crosses, in order: the box's columns of it, and their first scalar's offset in a
-    /// contiguous copy of the box.
-    func forEachRow(of box: PositionBox, _ body: (_ r: Int, _ columns: Range<Int>, _ offset: Int) -> Void) {
         let columns = box.origin[2]..<(box.origin[2] + box.extents[2])
-        var offset = 0
+        var row = target
         for pz in box.origin[0]..<(box.origin[0] + box.extents[0]) {
             for py in box.origin[1]..<(box.origin[1] + box.extents[1]) {
-                body(pz * extents[1] + py, columns, offset)
-                offset += columns.count * channels
+                pad(sample: n, row: pz * extents[1] + py, columns: columns, into: row)
+                row += columns.count * channels
             }
         }
     }

@@ -120,16 +120,6 @@ struct PaddedSource {
     /// `target`, `columns.count` positions: the input's values (joined and rounded as `copyRow`
     /// writes them) where the row and columns hold input, zeros where they lie in the padding.
     func pad(sample n: Int, row r: Int, columns: Range<Int>, into target: UnsafeMutablePointer<Float>) {
-        padRow(sample: n, row: r, columns: columns, into: target) { copyRow($0, from: $1, count: $2, into: $3) }
-    }
-
-    /// Writes padded columns `columns` of padded row `r` of sample n to `target` as `pad` does,
-    /// with `copy(row, x, count, target)` writing positions [x, x + count) of input row `row`
-    /// (counted over the batch) where the row and columns hold input.
-    func padRow<Element: BitwiseCopyable & Numeric>(
-        sample n: Int, row r: Int, columns: Range<Int>, into target: UnsafeMutablePointer<Element>,
-        copy: (_ row: Int, _ x: Int, _ count: Int, _ target: UnsafeMutablePointer<Element>) -> Void
-    ) {
         let (sz, sy, width) = (r / extents[1] - before[0], r % extents[1] - before[1], columns.count)
         guard sz >= 0, sz < inner[0], sy >= 0, sy < inner[1] else {
             target.initialize(repeating: 0, count: width * channels)
@@ -139,9 +129,9 @@ struct PaddedSource {
         let first = Swift.min(width, Swift.max(0, before[2] - columns.lowerBound))
         let last = Swift.max(first, Swift.min(width, before[2] + inner[2] - columns.lowerBound))
         target.initialize(repeating: 0, count: first * channels)
-        copy(
-            (n * inner[0] + sz) * inner[1] + sy, columns.lowerBound + first - before[2], last - first,
-            target + first * channels)
+        copyRow(
+            (n * inner[0] + sz) * inner[1] + sy, from: columns.lowerBound + first - before[2], count: last - first,
+            into: target + first * channels)
         (target + last * channels).initialize(repeating: 0, count: (width - last) * channels)
     }
 
