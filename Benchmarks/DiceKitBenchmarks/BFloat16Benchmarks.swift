@@ -26,8 +26,32 @@ let bfloat16ConvBenchmarks: [Benchmark] =
     } + [
         // A 3-D U-Net's full-resolution level (base 16: `down.0`, and the last decoder block at
         // twice the channels in), about half of the 3-D step's products (`unet3d_b16_d3_*`).
-        bfloat16ConvBenchmark(key: "conv3x3x3_n2_d64_c16to16", input: [2, 64, 64, 64, 16], outChannels: 16)
+        bfloat16ConvBenchmark(key: "conv3x3x3_n2_d64_c16to16", input: [2, 64, 64, 64, 16], outChannels: 16),
+        bfloat16KernelRatesBenchmark,
     ]
+
+/// `bf16_forward_kernel_rates`: the bfloat16 forward kernel in use on one padded sample in cache,
+/// one thread (`BFloat16KernelRates`), at the U-Net levels' channels and sizes, in multiply–adds
+/// per nanosecond and as a share of the instruction's rate (vdpbf16ps, or tdpbf16ps with the
+/// tiles): the kernel's own figure, beside which the `conv3x3_*_bf16` keys hold the layer's.
+private let bfloat16KernelRatesBenchmark = Benchmark(key: "bf16_forward_kernel_rates") { _ in
+    guard let rates = BFloat16MultiplyAddRates.measure(iterations: 1 << 18) else {
+        printErr("bf16_forward_kernel_rates: no AVX512-BF16 or AMX: nothing to measure")
+        return []
+    }
+    let tiles = BFloat16Arithmetic.current == .tiles
+    let peak = tiles ? rates.tileProducts ?? rates.dotProducts : rates.dotProducts
+    var metrics: [Metric] = []
+    for (channels, size) in [(16, 128), (32, 128), (64, 64), (128, 32), (256, 16), (512, 8)] {
+        guard let rate = BFloat16KernelRates.measure(channels: channels, size: size, repetitions: 9) else { continue }
+        let key = "bf16_forward_kernel_c\(channels)_h\(size)"
+        printErr(
+            "  \(key): \(format(rate)) multiply-adds/ns, \(format(100 * rate / peak)) % of "
+                + (tiles ? "tdpbf16ps" : "vdpbf16ps"))
+        metrics.append(Metric(key: key + "_multiply_adds_per_ns", value: rate, unit: "multiply-adds/ns"))
+    }
+    return metrics
+}
 
 /// `key`_bf16: a 3×3 (3×3×3 for a volume) convolution of an input of shape `input` (channels
 /// last), padding 1, no bias, in bfloat16: forward, forward + backward, and each gradient alone,
