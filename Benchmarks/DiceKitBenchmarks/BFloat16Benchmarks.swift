@@ -30,10 +30,11 @@ let bfloat16ConvBenchmarks: [Benchmark] =
         bfloat16KernelRatesBenchmark,
     ]
 
-/// `bf16_forward_kernel_rates`: the bfloat16 forward kernel in use on one padded sample in cache,
-/// one thread (`BFloat16KernelRates`), at the U-Net levels' channels and sizes, in multiply–adds
-/// per nanosecond and as a share of the instruction's rate (vdpbf16ps, or tdpbf16ps with the
-/// tiles): the kernel's own figure, beside which the `conv3x3_*_bf16` keys hold the layer's.
+/// `bf16_forward_kernel_rates`: the bfloat16 forward kernel in use, and the dot products'
+/// weight-gradient kernel, on one padded sample in cache, one thread (`BFloat16KernelRates`), at
+/// the U-Net levels' channels and sizes, in multiply–adds per nanosecond and as a share of the
+/// instruction's rate (vdpbf16ps, or tdpbf16ps with the tiles): the kernels' own figures, beside
+/// which the `conv3x3_*_bf16` keys hold the layer's.
 private let bfloat16KernelRatesBenchmark = Benchmark(key: "bf16_forward_kernel_rates") { _ in
     guard let rates = BFloat16MultiplyAddRates.measure(iterations: 1 << 18) else {
         printErr("bf16_forward_kernel_rates: no AVX512-BF16 or AMX: nothing to measure")
@@ -43,12 +44,17 @@ private let bfloat16KernelRatesBenchmark = Benchmark(key: "bf16_forward_kernel_r
     let peak = tiles ? rates.tileProducts ?? rates.dotProducts : rates.dotProducts
     var metrics: [Metric] = []
     for (channels, size) in [(16, 128), (32, 128), (64, 64), (128, 32), (256, 16), (512, 8)] {
-        guard let rate = BFloat16KernelRates.measure(channels: channels, size: size, repetitions: 9) else { continue }
-        let key = "bf16_forward_kernel_c\(channels)_h\(size)"
-        printErr(
-            "  \(key): \(format(rate)) multiply-adds/ns, \(format(100 * rate / peak)) % of "
-                + (tiles ? "tdpbf16ps" : "vdpbf16ps"))
-        metrics.append(Metric(key: key + "_multiply_adds_per_ns", value: rate, unit: "multiply-adds/ns"))
+        let measured = [
+            ("forward", BFloat16KernelRates.measure(channels: channels, size: size, repetitions: 9)),
+            ("wgrad", BFloat16KernelRates.measureWeightGradient(channels: channels, size: size, repetitions: 9)),
+        ]
+        for case (let kernel, let rate?) in measured {
+            let key = "bf16_\(kernel)_kernel_c\(channels)_h\(size)"
+            printErr(
+                "  \(key): \(format(rate)) multiply-adds/ns, \(format(100 * rate / peak)) % of "
+                    + (tiles ? "tdpbf16ps" : "vdpbf16ps"))
+            metrics.append(Metric(key: key + "_multiply_adds_per_ns", value: rate, unit: "multiply-adds/ns"))
+        }
     }
     return metrics
 }
