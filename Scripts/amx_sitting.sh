@@ -28,7 +28,7 @@
 # Step 3 also reads the tile unit's measured rate (tdpbf16ps in the kernels' 2 × 2 blocks), and
 # step 6 gives each convolution's forward and weight-gradient figures as a share of it, each
 # up-sampling's forward pass (scattered stores) on the tiles against the dot products, and the
-# forward kernel alone (`bf16_forward_kernel_rates`: one sample in cache, one thread) on each.
+# kernels alone (`bf16_forward_kernel_rates`: one sample in cache, one thread) on each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/dicekit-amx-sitting}
@@ -113,15 +113,16 @@ while read -r key ours _ theirs _ ratio _; do
     note "  $key: $ours against $theirs, $ratio"
 done < <(alternated "$OUT/6-tiles-vs-dot.log" | grep -E '^upconv.*_bf16_fwd_gflops ')
 
-# The forward kernel alone (one sample in cache, one thread) on the tiles and on the dot products.
+# The kernels alone (one sample in cache, one thread): the forward pass on the tiles and on the
+# dot products, the dot products' weight gradient.
 for arithmetic in auto dot; do
     if [[ "$arithmetic" == dot ]]; then
         DICEKIT_BF16_ARITHMETIC=dot "$BENCH" --filter bf16_forward_kernel_rates >"$OUT/6-kernel-$arithmetic.log" 2>&1
     else
         "$BENCH" --filter bf16_forward_kernel_rates >"$OUT/6-kernel-$arithmetic.log" 2>&1
     fi
-    note "the forward kernel alone, $arithmetic arithmetic (multiply-adds/ns, share of its instruction's rate):"
-    while read -r line; do note "  $line"; done < <(grep -E '^  bf16_forward_kernel_' "$OUT/6-kernel-$arithmetic.log")
+    note "the kernels alone, $arithmetic arithmetic (multiply-adds/ns, share of its instruction's rate):"
+    while read -r line; do note "  $line"; done < <(grep -E '^  bf16_(forward|wgrad)_kernel_' "$OUT/6-kernel-$arithmetic.log")
 done
 
 # 7. Against PyTorch's float32 and autocast.

@@ -1,10 +1,10 @@
 // The bfloat16 forward kernel in use (the AVX512-BF16 dot products, or the AMX tiles where they
 // are in use), and the dot products' weight-gradient kernel, on one padded sample in cache, on the
 // calling thread: what the kernels themselves reach, against the instruction's rate
-// (BFloat16MultiplyAddRates). A convolution's benchmark
-// figure (`conv3x3_*_bf16`) also holds the rounding of a Float input into the padded copies, the
-// Float output and the work split over the cores; this one holds the tiles' arithmetic only, so
-// that the two read together say where a layer's time goes.
+// (BFloat16MultiplyAddRates). A convolution's benchmark figure (`conv3x3_*_bf16`) also holds the
+// rounding of its Float operands into the packed copies, the Float output and the work split over
+// the cores; these hold the kernels' arithmetic only, so that the two read together say where a
+// layer's time goes.
 
 internal import CDiceKitKernels
 import Dispatch
@@ -16,9 +16,9 @@ public enum BFloat16KernelRates {
     /// The forward kernel in use on one padded sample of `size` × `size` positions with
     /// `channels` input and output channels (multiples of 16), its bfloat16 output stored as
     /// bits (as between a U-Net's layers), on the calling thread: the fastest of `repetitions`
-    /// passes after one warm-up, in multiply–adds per nanosecond. Nil on a CPU whose bfloat16
-    /// level is neither AVX512-BF16 nor AMX, or for channels not a multiple of 16 or a size
-    /// below 1.
+    /// passes after one warm-up, in multiply–adds per nanosecond. Nil where no bfloat16 kernel
+    /// is in use (a CPU without AVX512-BF16 or AMX, or the rounded-operand arithmetic, which runs
+    /// the Float kernels), or for channels not a multiple of 16 or a size below 1.
     public static func measure(channels: Int, size: Int, repetitions: Int = 5) -> Double? {
         precondition(repetitions > 0, "BFloat16KernelRates.measure: repetitions must be positive")
         guard ComputePrecision.bfloat16Available, channels > 0, channels % 16 == 0, size > 0 else { return nil }
