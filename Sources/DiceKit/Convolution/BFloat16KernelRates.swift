@@ -21,7 +21,7 @@ public enum BFloat16KernelRates {
     /// the Float kernels), or for channels not a multiple of 16 or a size below 1.
     public static func measure(channels: Int, size: Int, repetitions: Int = 5) -> Double? {
         precondition(repetitions > 0, "BFloat16KernelRates.measure: repetitions must be positive")
-        guard ComputePrecision.bfloat16Available, channels > 0, channels % 16 == 0, size > 0 else { return nil }
+        guard takes(channels: channels, size: size) else { return nil }
         let tiles = BFloat16Arithmetic.current == .tiles
         guard tiles || BFloat16Arithmetic.current == .dotProducts else { return nil }
         var g = geometry(channels: channels, size: size)
@@ -54,9 +54,7 @@ public enum BFloat16KernelRates {
     /// kernel), or for the shapes `measure` refuses.
     public static func measureWeightGradient(channels: Int, size: Int, repetitions: Int = 5) -> Double? {
         precondition(repetitions > 0, "BFloat16KernelRates.measureWeightGradient: repetitions must be positive")
-        guard ComputePrecision.bfloat16Available, BFloat16Arithmetic.current == .dotProducts, channels > 0,
-            channels % 16 == 0, size > 0
-        else { return nil }
+        guard takes(channels: channels, size: size), BFloat16Arithmetic.current == .dotProducts else { return nil }
         var g = geometry(channels: channels, size: size)
         let x = paddedSample(channels: channels, size: size)
         let padded = (size + 2) * (size + 2)
@@ -71,6 +69,12 @@ public enum BFloat16KernelRates {
             dk_conv_weight_grad_bf16(&g, pairs, 0, packedDY, 0, 1, &dW, 0, rows, 0, Int32(channels), 0)
         }
         return Double(size * size * rows * channels) / seconds
+    }
+
+    /// Whether a bfloat16 kernel may run here and takes the shape: channels a positive multiple
+    /// of 16, a size of at least 1.
+    private static func takes(channels: Int, size: Int) -> Bool {
+        ComputePrecision.bfloat16Available && channels > 0 && channels % 16 == 0 && size > 0
     }
 
     /// A 3 × 3 'same' pass over one padded size × size sample, channels → channels.
