@@ -1,19 +1,22 @@
 // The multiply–add rates of vdpbf16ps and of Float FMAs on the calling core, measured: which of
 // the two AVX-512 arithmetics of a bfloat16 convolution is faster is a property of the core that
-// CPUID does not report (Sources/DiceKit/Support/BFloat16Arithmetic.swift). Each stream runs 12
-// independent 512-bit accumulator chains (more than an FMA's latency × its throughput on the
-// cores seen so far), so each is bound by its instruction's throughput, not its latency. The two
-// streams alternate and each keeps its fastest of five runs, so a run slowed by the other core's
-// work or a preemption does not count. Where the tile unit is granted, its rate too: tdpbf16ps
-// on the 2 × 2 blocks of four independent sums that the tile kernels use (conv_amx_kernel.h),
-// operands loaded once, the ceiling a tile kernel's figures are a fraction of.
+// CPUID does not report (Sources/DiceKit/Support/BFloat16Arithmetic.swift). Each stream runs 24
+// independent 512-bit accumulator chains, so each is bound by its instruction's throughput, not
+// its latency: an instruction needs as many chains as its latency × its issue rate. 12 (until
+// 2026-12-06) held vdpbf16ps on a Zen 5 to 93 % of its rate (267 against 286 multiply-adds/ns;
+// 16 chains and more gave 286), and its kernels then read above 100 % of it. 24 accumulators and
+// the two operands fit the 32 vector registers. The two streams alternate and each keeps its
+// fastest of five runs, so a run slowed by the other core's work or a preemption does not count.
+// Where the tile unit is granted, its rate too: tdpbf16ps on the 2 × 2 blocks of four
+// independent sums that the tile kernels use (conv_amx_kernel.h), operands loaded once, the
+// ceiling a tile kernel's figures are a fraction of.
 
 #include "dk_bf16.h"
 #include "../convolution/conv_internal.h"
 #include <immintrin.h>
 #include <time.h>
 
-#define DK_RATE_CHAINS 12
+#define DK_RATE_CHAINS 24
 #define DK_RATE_RUNS 5
 
 /// Where the sums go, so that the compiler keeps the loops.

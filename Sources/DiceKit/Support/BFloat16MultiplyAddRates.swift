@@ -26,7 +26,7 @@ public struct BFloat16MultiplyAddRates: Sendable, Equatable {
         self.tileProducts = tileProducts
     }
 
-    /// Measures the rates on the calling thread over `iterations` × 12 instructions each (the
+    /// Measures the rates on the calling thread over `iterations` × 24 instructions each (the
     /// fastest of five alternated runs; a few milliseconds at the default), and the tile unit's
     /// over iterations / 16 rounds of four products where it is granted; nil on a CPU without
     /// AVX512-BF16.
