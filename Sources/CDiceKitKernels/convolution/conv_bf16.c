@@ -149,12 +149,21 @@ static inline long quad_index(long k, long c) {
     return (((k / 4) * 2 + c / 8) * 16 + 2 * (c % 8) + (k % 4) / 2) * 2 + (k % 2);
 }
 
+/// Element offset of pair (row 2·kp, row 2·kp + 1) of column c in the dot products' packing of a
+/// [rows × columns] kernel: blocks of 64 columns (the last one `columns` mod 64 wide), each
+/// [rows/2][width][2] and contiguous, so that a forward tile's block of output channels streams
+/// one run of memory through every step of its reduction.
+static inline long dot_pair_offset(long kp, long c, long columns, long rows) {
+    const long block = c / 64 * 64, width = columns - block < 64 ? columns - block : 64;
+    return block * rows + (kp * width + c - block) * 2;
+}
+
 /// Element offset of the 64 bytes that hold row pair kp (rows 2·kp, 2·kp + 1) × columns c … c + 15
 /// (c a multiple of 16) of a packed [rows × columns] kernel: in the dot products' layout
-/// [rows/2][columns][2], or with `tiles` in the tile kernels' [columns/16][rows/2][16][2]
+/// (dot_pair_offset), or with `tiles` in the tile kernels' [columns/16][rows/2][16][2]
 /// (dk_bf16_pack_weight_tiles). The same 64 bytes either way, only placed differently.
 static inline long pair_run_offset(int tiles, long kp, long c, long columns, long rows) {
-    return tiles ? ((c / 16) * (rows / 2) + kp) * 32 : (kp * columns + c) * 2;
+    return tiles ? ((c / 16) * (rows / 2) + kp) * 32 : dot_pair_offset(kp, c, columns, rows);
 }
 
 /// Output channels [c0, c1) (multiples of 16) of the forward packing, 16 channels per vector:
@@ -202,9 +211,9 @@ void dk_bf16_pack_weight_channels(const dk_conv_geometry *g, const float *w, int
     }
     for (long k = 0; k < rows; k += 2)
         for (long co = c0; co < c1; co++) {
-            const long t = k / cin, ci = k % cin;
-            packed[(k * cout) + 2 * co] = bf16_scalar(dk_kernel_element(w, pytorch, taps, cin, cout, t, ci, co));
-            packed[(k * cout) + 2 * co + 1] = bf16_scalar(dk_kernel_element(w, pytorch, taps, cin, cout, t, ci + 1, co));
+            const long t = k / cin, ci = k % cin, at = dot_pair_offset(k / 2, co, cout, rows);
+            packed[at] = bf16_scalar(dk_kernel_element(w, pytorch, taps, cin, cout, t, ci, co));
+            packed[at + 1] = bf16_scalar(dk_kernel_element(w, pytorch, taps, cin, cout, t, ci + 1, co));
         }
 }
 
@@ -277,15 +286,13 @@ void dk_bf16_pack_weight_flipped_channels(const dk_conv_geometry *g, const float
         pack_weight_flipped_avx512(w, pytorch, packed, taps, cin, cout, c0, c1, 0);
         return;
     }
-    for (long t = 0; t < taps; t++) {
-        uint16_t *target = packed + t * cout * cin;
+    for (long t = 0; t < taps; t++)
         for (long co = c0; co < c1; co += 2)
             for (long ci = 0; ci < cin; ci++) {
-                target[co * cin + 2 * ci] = bf16_scalar(dk_kernel_element(w, pytorch, taps, cin, cout, taps - 1 - t, ci, co));
-                target[co * cin + 2 * ci + 1] =
-                    bf16_scalar(dk_kernel_element(w, pytorch, taps, cin, cout, taps - 1 - t, ci, co + 1));
+                const long at = dot_pair_offset((t * cout + co) / 2, ci, cin, taps * cout);
+                packed[at] = bf16_scalar(dk_kernel_element(w, pytorch, taps, cin, cout, taps - 1 - t, ci, co));
+                packed[at + 1] = bf16_scalar(dk_kernel_element(w, pytorch, taps, cin, cout, taps - 1 - t, ci, co + 1));
             }
-    }
 }
 
 void dk_bf16_pack_weight_tiles_channels(const dk_conv_geometry *g, const float *w, int pytorch, uint16_t *packed,
@@ -343,7 +350,9 @@ DKB512 static inline __attribute__((always_inline))
 void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias, void *y,
                   long q, dk_conv_position at, long end, int co, const int MR, const int NV, const int STEP) {
     __m512 acc[28];
-    const long pairs = (long)g->kw * g->cin / 2, cout = g->cout;
+    const long pairs = (long)g->kw * g->cin / 2, cout = g->cout, reduction = (long)g->kd * g->kh * 2 * pairs;
+    // The block's columns in the packing (dot_pair_offset): `width` wide, one run over the reduction.
+    const long width = cout - co < 64 ? cout - co : 64;
     const int scatters = dk_conv_scatters(g);
     DK_UNROLL for (int i = 0; i < MR; i++)
         DK_UNROLL for (int j = 0; j < NV; j++)
@@ -358,10 +367,11 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
     dk_conv_segment_cursor segment = dk_conv_segment_start(g, 0);
     for (int s = 0; s < segments; s++, dk_conv_next_segment(g, &segment)) {
         const long offset = segment.offset;
-        const uint16_t *b = wp + (s * pairs * cout + co) * 2;
+        const uint16_t *b = wp + co * reduction + s * pairs * width * 2;
         for (long k = 0; k < pairs; k++) {
             __m512bh bv[4];
-            DK_UNROLL for (int j = 0; j < NV; j++) bv[j] = (__m512bh)_mm512_loadu_si512((const void *)(b + (k * cout + 16 * j) * 2));
+            const uint16_t *bk = b + k * width * 2;
+            DK_UNROLL for (int j = 0; j < NV; j++) bv[j] = (__m512bh)_mm512_loadu_si512((const void *)(bk + 32 * j));
             DK_UNROLL for (int i = 0; i < MR; i++) {
                 int32_t pair;
                 __builtin_memcpy(&pair, rows[i] + offset + 2 * k, 4);

@@ -93,10 +93,13 @@ void dk_f32_round_bf16(const float *src, float *dst, long n);
 /// bfloat16 bits → Float (exact).
 void dk_bf16_to_f32(const uint16_t *src, float *dst, long n);
 
-/// Packs the [kd·kh·kw·cin, cout] Float kernel (kw·cin even) as bfloat16 row pairs:
-/// packed[(k/2)·cout·2 + 2·co + (k mod 2)] = w[k][co]; with cout = 16 and kw·cin a multiple of 4,
-/// in quads for the 16-channel kernel: packed[(((k/4)·2 + co/8)·16 + 2·(co mod 8) + (k mod 4)/2)·2
-/// + (k mod 2)] = w[k][co] (the same number of elements).
+/// Packs the [kd·kh·kw·cin, cout] Float kernel (kw·cin even) as bfloat16 row pairs in blocks of
+/// 64 output channels, each block contiguous over the K = kd·kh·kw·cin rows (the last block
+/// cout mod 64 wide), so that a forward tile streams one run of memory: with b = 64·⌊co/64⌋ and
+/// width = min(64, cout − b), packed[b·K + ((k/2)·width + co − b)·2 + (k mod 2)] = w[k][co];
+/// with cout = 16 and kw·cin a multiple of 4, in quads for the 16-channel kernel:
+/// packed[(((k/4)·2 + co/8)·16 + 2·(co mod 8) + (k mod 4)/2)·2 + (k mod 2)] = w[k][co] (the
+/// same number of elements).
 void dk_bf16_pack_weight(const dk_conv_geometry *g, const float *w, uint16_t *packed);
 
 /// Output channels [c0, c1) of dk_bf16_pack_weight's packing (multiples of 16 when cout is one,

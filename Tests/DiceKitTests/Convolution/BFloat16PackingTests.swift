@@ -22,10 +22,12 @@ final class BFloat16PackingTests: XCTestCase {
         return values
     }
 
-    /// Index of element (k, c) of a [K × n] kernel in the row-pair packing, or the quad packing
-    /// when `quads` (dk_bf16.h).
-    private func index(_ k: Int, _ c: Int, columns n: Int, quads: Bool) -> Int {
-        quads ? (((k / 4) * 2 + c / 8) * 16 + 2 * (c % 8) + (k % 4) / 2) * 2 + k % 2 : (k / 2) * n * 2 + 2 * c + k % 2
+    /// Index of element (k, c) of a [K × n] kernel in the row-pair packing (blocks of 64 columns,
+    /// the last one n mod 64 wide, each [K/2][width][2]), or the quad packing when `quads` (dk_bf16.h).
+    private func index(_ k: Int, _ c: Int, rows: Int, columns n: Int, quads: Bool) -> Int {
+        if quads { return (((k / 4) * 2 + c / 8) * 16 + 2 * (c % 8) + (k % 4) / 2) * 2 + k % 2 }
+        let block = c / 64 * 64
+        return block * rows + ((k / 2) * Swift.min(64, n - block) + c - block) * 2 + k % 2
     }
 
     /// Fails with the number of elements that differ and the first of them.
@@ -75,7 +77,9 @@ final class BFloat16PackingTests: XCTestCase {
             let forwardQuads = cout == 16 && kernel[2] * cin % 4 == 0
             var expected = [UInt16](repeating: 0, count: w.count)
             for k in 0..<(taps * cin) {
-                for c in 0..<cout { expected[index(k, c, columns: cout, quads: forwardQuads)] = bits[k * cout + c] }
+                for c in 0..<cout {
+                    expected[index(k, c, rows: taps * cin, columns: cout, quads: forwardQuads)] = bits[k * cout + c]
+                }
             }
             assertSame(
                 forward, expected, "forward, \(workers) workers, PyTorch's layout: \(layout)", file: file, line: line)
@@ -83,7 +87,7 @@ final class BFloat16PackingTests: XCTestCase {
             for row in 0..<(taps * cout) {
                 let (t, co) = row.quotientAndRemainder(dividingBy: cout)
                 for ci in 0..<cin {
-                    expected[index(row, ci, columns: cin, quads: flippedQuads)] =
+                    expected[index(row, ci, rows: taps * cout, columns: cin, quads: flippedQuads)] =
                         bits[((taps - 1 - t) * cin + ci) * cout + co]
                 }
             }
@@ -92,16 +96,20 @@ final class BFloat16PackingTests: XCTestCase {
         }
     }
 
-    /// Both channel counts multiples of 16 (the vector blocks), rows split unevenly.
+    /// Both channel counts multiples of 16 (the vector blocks), rows split unevenly; more than 64
+    /// columns on either side: full 64-column blocks and a narrower last one.
     func testVectorBlocks() {
         check(taps: [1, 3, 3], cin: 32, cout: 48, seed: 9100)
         check(taps: [1, 1, 1], cin: 64, cout: 32, seed: 9101)
+        check(taps: [1, 3, 3], cin: 96, cout: 144, seed: 9102)
     }
 
-    /// Output channels that are even but not a multiple of 16: the scalar loops.
+    /// Output channels that are even but not a multiple of 16: the scalar loops, with more than 64
+    /// columns too (a 2- and a 6-column last block).
     func testScalarLoops() {
         check(taps: [1, 3, 3], cin: 32, cout: 6, seed: 9110)
         check(taps: [1, 3, 3], cin: 18, cout: 34, seed: 9111)
+        check(taps: [1, 3, 3], cin: 66, cout: 70, seed: 9112)
     }
 
     /// 16 channels on either side: the quad packing of the 16-channel kernel.
