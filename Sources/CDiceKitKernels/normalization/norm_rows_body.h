@@ -40,40 +40,51 @@ static void NR_NAME(moments)(const float *restrict x, long rows, long channels, 
 // `kept` (`kept_kind` NR_KEPT_F32: Float, NR_KEPT_BF16: bfloat16 bits) v = nr_rectified(…)
 // written over dy: the (leaky, with `leaky` and `slope`) ReLU's backward pass and the sums in
 // one. `kept_kind` and `products` are constants at every call, and fold.
+#define NR_VALUE(i) (kept_kind == NR_KEPT_NONE ? dy[i] : nr_rectified(dy[i], kept, kept_kind, slope, leaky, i))
+
+/// sums_body's channels c0 … c0 + CH − 1, CH ≤ 16 a constant: their Double accumulators in
+/// registers over every row, in order. Through memory (dbeta[c] += v, c a variable), each row had
+/// waited for the previous row's store: the channels left after the blocks of 16 (a head's 1–3
+/// logits) ran about 25 times slower per value than a block of 16.
+static inline __attribute__((always_inline)) void NR_NAME(sums_channels)(
+    float *restrict dy, const float *restrict xhat, const void *restrict kept, const int kept_kind, float slope,
+    int leaky, const int products, long rows, long channels, long c0, double *restrict dbeta,
+    double *restrict dgamma, const int CH) {
+    double b[16] = {0}, g[16] = {0};
+    for (long r = 0; r < rows; r++)
+        for (int k = 0; k < CH; k++) {
+            const long i = r * channels + c0 + k;
+            const float v = NR_VALUE(i);
+            if (kept_kind != NR_KEPT_NONE) dy[i] = v;
+            b[k] += (double)v;
+            if (products) g[k] += (double)v * (double)xhat[i];
+        }
+    for (int k = 0; k < CH; k++) {
+        dbeta[c0 + k] = b[k];
+        if (products) dgamma[c0 + k] = g[k];
+    }
+}
+
 static inline __attribute__((always_inline)) void NR_NAME(sums_body)(
     float *restrict dy, const float *restrict xhat, const void *restrict kept, const int kept_kind, float slope,
     int leaky, const int products, long rows, long channels, double *restrict dbeta, double *restrict dgamma) {
-#define NR_VALUE(i) (kept_kind == NR_KEPT_NONE ? dy[i] : nr_rectified(dy[i], kept, kept_kind, slope, leaky, i))
     long c0 = 0;
-    for (; c0 + 16 <= channels; c0 += 16) {
-        double b[16] = {0}, g[16] = {0};
-        for (long r = 0; r < rows; r++)
-            for (int k = 0; k < 16; k++) {
-                const long i = r * channels + c0 + k;
-                const float v = NR_VALUE(i);
-                if (kept_kind != NR_KEPT_NONE) dy[i] = v;
-                b[k] += (double)v;
-                if (products) g[k] += (double)v * (double)xhat[i];
-            }
-        for (int k = 0; k < 16; k++) {
-            dbeta[c0 + k] = b[k];
-            if (products) dgamma[c0 + k] = g[k];
-        }
+    for (; c0 + 16 <= channels; c0 += 16)
+        NR_NAME(sums_channels)(dy, xhat, kept, kept_kind, slope, leaky, products, rows, channels, c0, dbeta, dgamma, 16);
+    // The channels left, 1 to 15: CH a constant in each case, so the accumulators stay in registers.
+#define NR_TAIL(CH)                                                                                               \
+    case CH:                                                                                                      \
+        NR_NAME(sums_channels)(dy, xhat, kept, kept_kind, slope, leaky, products, rows, channels, c0, dbeta, dgamma, \
+                               CH);                                                                               \
+        break;
+    switch (channels - c0) {
+        NR_TAIL(1) NR_TAIL(2) NR_TAIL(3) NR_TAIL(4) NR_TAIL(5) NR_TAIL(6) NR_TAIL(7) NR_TAIL(8)
+        NR_TAIL(9) NR_TAIL(10) NR_TAIL(11) NR_TAIL(12) NR_TAIL(13) NR_TAIL(14) NR_TAIL(15)
+    default: break;
     }
-    for (long c = c0; c < channels; c++) {
-        dbeta[c] = 0;
-        if (products) dgamma[c] = 0;
-    }
-    for (long r = 0; r < rows; r++)
-        for (long c = c0; c < channels; c++) {
-            const long i = r * channels + c;
-            const float v = NR_VALUE(i);
-            if (kept_kind != NR_KEPT_NONE) dy[i] = v;
-            dbeta[c] += (double)v;
-            if (products) dgamma[c] += (double)v * (double)xhat[i];
-        }
-#undef NR_VALUE
+#undef NR_TAIL
 }
+#undef NR_VALUE
 
 static void NR_NAME(gradient_sums)(const float *restrict dy, const float *restrict xhat, long rows, long channels,
                                    double *restrict dbeta, double *restrict dgamma) {
