@@ -149,13 +149,17 @@ static inline long quad_index(long k, long c) {
     return (((k / 4) * 2 + c / 8) * 16 + 2 * (c % 8) + (k % 4) / 2) * 2 + (k % 2);
 }
 
+/// Columns of the dot products' packing block that starts at column `block` (a multiple of 64) of
+/// `columns`: 64, or for the last block the columns left.
+static inline long dot_block_width(long columns, long block) { return columns - block < 64 ? columns - block : 64; }
+
 /// Element offset of pair (row 2·kp, row 2·kp + 1) of column c in the dot products' packing of a
-/// [rows × columns] kernel: blocks of 64 columns (the last one `columns` mod 64 wide), each
-/// [rows/2][width][2] and contiguous, so that a forward tile's block of output channels streams
-/// one run of memory through every step of its reduction.
+/// [rows × columns] kernel: blocks of 64 columns (dot_block_width wide), each [rows/2][width][2]
+/// and contiguous, so that a forward tile's block of output channels streams one run of memory
+/// through every step of its reduction.
 static inline long dot_pair_offset(long kp, long c, long columns, long rows) {
-    const long block = c / 64 * 64, width = columns - block < 64 ? columns - block : 64;
-    return block * rows + (kp * width + c - block) * 2;
+    const long block = c / 64 * 64;
+    return block * rows + (kp * dot_block_width(columns, block) + c - block) * 2;
 }
 
 /// Element offset of the 64 bytes that hold row pair kp (rows 2·kp, 2·kp + 1) × columns c … c + 15
@@ -352,7 +356,7 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
     __m512 acc[28];
     const long pairs = (long)g->kw * g->cin / 2, cout = g->cout, reduction = (long)g->kd * g->kh * 2 * pairs;
     // The block's columns in the packing (dot_pair_offset): `width` wide, one run over the reduction.
-    const long width = cout - co < 64 ? cout - co : 64;
+    const long width = dot_block_width(cout, co);
     const int scatters = dk_conv_scatters(g);
     DK_UNROLL for (int i = 0; i < MR; i++)
         DK_UNROLL for (int j = 0; j < NV; j++)
