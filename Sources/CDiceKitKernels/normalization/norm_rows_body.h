@@ -5,6 +5,28 @@
 // accumulators in registers (the rows in order, per channel, as the reference), then the channels
 // left, 1 to 15, likewise; the element-wise passes run row by row.
 
+// CALL(CH) for the channels left after the blocks of 16, CH = channels − c0 from 1 to 15 as a
+// constant in each case, so that CALL's accumulators stay in registers.
+#define NR_CHANNELS_LEFT(CALL)                                                                    \
+    switch (channels - c0) {                                                                     \
+    case 1: CALL(1); break;                                                                      \
+    case 2: CALL(2); break;                                                                      \
+    case 3: CALL(3); break;                                                                      \
+    case 4: CALL(4); break;                                                                      \
+    case 5: CALL(5); break;                                                                      \
+    case 6: CALL(6); break;                                                                      \
+    case 7: CALL(7); break;                                                                      \
+    case 8: CALL(8); break;                                                                      \
+    case 9: CALL(9); break;                                                                      \
+    case 10: CALL(10); break;                                                                    \
+    case 11: CALL(11); break;                                                                    \
+    case 12: CALL(12); break;                                                                    \
+    case 13: CALL(13); break;                                                                    \
+    case 14: CALL(14); break;                                                                    \
+    case 15: CALL(15); break;                                                                    \
+    default: break;                                                                              \
+    }
+
 /// The moments of channels c0 … c0 + CH − 1, CH ≤ 16 a constant, their Double accumulators in
 /// registers: the mean over every row in order, then the squared deviations from it. (Added into
 /// memory with c a variable, as the channels left after the blocks of 16 were until 2026-12-06,
@@ -31,15 +53,9 @@ static void NR_NAME(moments)(const float *restrict x, long rows, long channels, 
                              double *restrict variance) {
     long c0 = 0;
     for (; c0 + 16 <= channels; c0 += 16) NR_NAME(moments_channels)(x, rows, channels, c0, mean, variance, 16);
-    // The channels left, 1 to 15: CH a constant in each case, so the accumulators stay in registers.
-#define NR_TAIL(CH)                                                                \
-    case CH: NR_NAME(moments_channels)(x, rows, channels, c0, mean, variance, CH); break;
-    switch (channels - c0) {
-        NR_TAIL(1) NR_TAIL(2) NR_TAIL(3) NR_TAIL(4) NR_TAIL(5) NR_TAIL(6) NR_TAIL(7) NR_TAIL(8)
-        NR_TAIL(9) NR_TAIL(10) NR_TAIL(11) NR_TAIL(12) NR_TAIL(13) NR_TAIL(14) NR_TAIL(15)
-    default: break;
-    }
-#undef NR_TAIL
+#define NR_MOMENTS(CH) NR_NAME(moments_channels)(x, rows, channels, c0, mean, variance, CH)
+    NR_CHANNELS_LEFT(NR_MOMENTS)
+#undef NR_MOMENTS
 }
 
 // dbeta[c] = Σ_r v and, with `products`, dgamma[c] = Σ_r v·xhat over the rows (without, xhat
@@ -78,18 +94,10 @@ static inline __attribute__((always_inline)) void NR_NAME(sums_body)(
     long c0 = 0;
     for (; c0 + 16 <= channels; c0 += 16)
         NR_NAME(sums_channels)(dy, xhat, kept, kept_kind, slope, leaky, products, rows, channels, c0, dbeta, dgamma, 16);
-    // The channels left, 1 to 15: CH a constant in each case, so the accumulators stay in registers.
-#define NR_TAIL(CH)                                                                                               \
-    case CH:                                                                                                      \
-        NR_NAME(sums_channels)(dy, xhat, kept, kept_kind, slope, leaky, products, rows, channels, c0, dbeta, dgamma, \
-                               CH);                                                                               \
-        break;
-    switch (channels - c0) {
-        NR_TAIL(1) NR_TAIL(2) NR_TAIL(3) NR_TAIL(4) NR_TAIL(5) NR_TAIL(6) NR_TAIL(7) NR_TAIL(8)
-        NR_TAIL(9) NR_TAIL(10) NR_TAIL(11) NR_TAIL(12) NR_TAIL(13) NR_TAIL(14) NR_TAIL(15)
-    default: break;
-    }
-#undef NR_TAIL
+#define NR_SUMS(CH) \
+    NR_NAME(sums_channels)(dy, xhat, kept, kept_kind, slope, leaky, products, rows, channels, c0, dbeta, dgamma, CH)
+    NR_CHANNELS_LEFT(NR_SUMS)
+#undef NR_SUMS
 }
 #undef NR_VALUE
 
@@ -203,3 +211,5 @@ static void NR_NAME(input_gradient_inplace)(int group, float *restrict g, const 
     if (group) NR_NAME(dx_body)(1, g, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat, g);
     else NR_NAME(dx_body)(0, g, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat, g);
 }
+
+#undef NR_CHANNELS_LEFT
