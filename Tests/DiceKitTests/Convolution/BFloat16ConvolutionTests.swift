@@ -458,10 +458,14 @@ final class BFloat16ConvolutionTests: XCTestCase {
 
     /// A large kernel over few rows (the deepest up-samplings): the weight gradient runs once
     /// over the whole batch (BFloat16ExactTiling.swift), in one chunk of 32 rows, then in four
-    /// (105 rows, the last chunk odd) with two workers.
+    /// (105 rows, the last chunk odd) with two workers. Then 128 gradient columns (the up-sampling's
+    /// input channels) over two chunks of 64 and 41 rows: the chunks' packings of dy are read as
+    /// one packing of the whole batch, which holds only while that packing runs over all of a
+    /// row's columns (not in blocks of 64 columns, as the forward pass's packed kernels do).
     func testTransposedWholeBatchWeightGradient() throws {
         try checkTransposed(input: [2, 4, 4, 128], cout: 128, seed: 1295)
         try checkTransposed(input: [3, 5, 7, 64], cout: 256, workers: 2, seed: 1296)
+        try checkTransposed(input: [3, 5, 7, 128], cout: 128, workers: 2, seed: 1297)
     }
 
     /// 2×2×2 up-samplings of volumes: one chunk (2·3·4·5 = 120 rows, K = 8·32); chunks that start
