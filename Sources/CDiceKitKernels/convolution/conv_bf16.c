@@ -683,12 +683,15 @@ void weight_tile16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride
         for (; k < k1; k += 2) weight_tile(g, a, xq_stride, d, dy_stride, batch, l0, l1, dw, s, k, co, fresh, 2, 4);      \
     }
 
-/// Samples in order, each in chunks of about 1024 output positions (whole lines) that stay in
-/// cache while every kernel row of [r0, r1) (multiples of 16) reads them. When a sample is one
-/// chunk and a 64-channel block of dw (rows × 256 bytes) would not stay in a 1 MiB L2 beside it
-/// (small images with many channels: 8×8 with 512, whose dw is 9 MiB), each tile instead runs
-/// through every sample with its accumulators in registers, so dw is read and written once
-/// rather than once per sample. The sums into each dw element are in the same order either way
+/// Samples in order, each in chunks of whole output lines that stay in L2 while every kernel row
+/// of [r0, r1) (multiples of 16) reads them: the chunk's pair-packed input rows (4 bytes per
+/// channel and position) and packed output gradient (2 bytes per channel and position) fill at
+/// most three quarters of L2 (three of the forward pass's K blocks, g->weight_block, which
+/// DiceKit sets to a quarter of L2: ConvBlocking.swift). When a sample is one chunk and a
+/// 64-channel block of dw (rows × 256 bytes) would not stay in those three quarters of L2 (small
+/// images with many channels: 8×8 with 512, whose dw is 9 MiB), each tile instead runs through
+/// every sample with its accumulators in registers, so dw is read and written once rather than
+/// once per sample. The sums into each dw element are in the same order either way
 /// (samples, then lines, then pairs of positions), fixed by the geometry alone. Without
 /// `accumulate`, the first sample's first chunk (or each register pass) starts from zero
 /// instead of reading dw: the same bits as zeroing dw first.
@@ -697,8 +700,9 @@ DKB512 static void weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *x
                                     int accumulate) {
     const long seg = (long)g->kw * g->cin, lines = g->od * g->oh;
     const int s0 = (int)(r0 / seg), s1 = (int)((r1 + seg - 1) / seg);
-    const long per_chunk = g->ow >= 1024 ? 1 : 1024 / g->ow;
-    if (lines <= per_chunk && (r1 - r0) * DK_CONV_CHANNEL_BLOCK * (long)sizeof(float) > (768L << 10)) {
+    const long room = 3 * dk_conv_weight_block(g);
+    const long positions = room / (4L * g->cin + 2L * g->cout), per_chunk = positions > g->ow ? positions / g->ow : 1;
+    if (lines <= per_chunk && (r1 - r0) * DK_CONV_CHANNEL_BLOCK * (long)sizeof(float) > room) {
         const uint16_t *a = xq, *d = dyp;
         const long l0 = 0, l1 = lines, batch = samples;
         const int fresh = !accumulate;

@@ -38,6 +38,12 @@
 //       for L1 (a few lines) were worse than L2-sized ones on Emerald Rapids: 128 → 128 at 32²,
 //       3 lines 187–228 GFLOP/s, 16 lines 261–269, the whole 32-line sample 267–272
 //       (Docs/Convolution.md).
+//   bfloat16 weight-gradient lines = (3 · L2 / 4) / (4 bytes · Cin + 2 bytes · Cout) / OW output
+//                    lines (at least 1), and dW blocks past 3 · L2 / 4 in register passes
+//       The dot-product weight gradient (dk_conv_weight_grad_bf16, from `weightBlock`): a chunk's
+//       pair-packed input rows and packed output gradient stay in L2 while every tile re-reads
+//       them; a sample that is one chunk, with a 64-channel block of dW too large to stay in L2
+//       beside it, runs each tile through the whole batch with its sums in registers instead.
 //   tile weight-gradient chunk = (L2 / 2 − 2 bytes · Cin · span) / (2 bytes · (Cin + Cout)) grid
 //                    positions, rounded down to a multiple of 32 (at least 32)
 //   tile weight-gradient rows  = (L2 / 4) / (4 bytes · Cout) kernel rows, a multiple of 32
