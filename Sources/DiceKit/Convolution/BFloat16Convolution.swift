@@ -245,7 +245,7 @@ extension ConvGeometry {
     /// `min(planes, 8)` partial sums over fixed runs of them, dealt to the workers and added in
     /// order at the end (so the bits depend on the geometry only). A partial goes through its
     /// planes in bands of output lines whose pair-packed input (the kernel's planes of the band's
-    /// rows, about 128 KiB) and packed gradient are made just before the kernel reads them, while
+    /// rows, half of L2: `bandLines`) and packed gradient are made just before the kernel reads them, while
     /// they are in cache: no batch-sized bfloat16 copy, and each Float input read once per kernel
     /// plane.
     private func bfloat16WeightGradientInBands(
@@ -308,11 +308,16 @@ extension ConvGeometry {
         for p in 1..<partials { addElements(sums + p * weightCount, dW, weightCount) }
     }
 
-    /// Output lines per band of the banded weight gradient: as many as keep the band's padded
-    /// input (`planes` kernel planes of lines + kernelRows − 1 rows of `rowBytes` Float bytes)
-    /// within about 128 KiB, at least one, at most `lines`.
-    static func bandLines(rowBytes: Int, planes: Int, kernelRows: Int, lines: Int) -> Int {
-        Swift.max(1, Swift.min(lines, (1 << 17) / (rowBytes * planes) - (kernelRows - 1)))
+    /// Output lines per band of the banded weight gradient: as many as keep the band's
+    /// pair-packed input (`planes` kernel planes of lines + kernelRows − 1 rows of `rowBytes`
+    /// bytes, 4 per channel and position) within `ConvBlocking.bfloat16BandBytes` (half of L2),
+    /// at least one, at most `lines`. Every tile of the kernel re-reads the band from L2, and
+    /// each band packs kernelRows − 1 rows more than its lines: bands of 128 KiB, one or two
+    /// lines at 128² with 32 or 64 channels, had packed each row up to three times.
+    static func bandLines(
+        rowBytes: Int, planes: Int, kernelRows: Int, lines: Int, budget: Int = ConvBlocking.current.bfloat16BandBytes
+    ) -> Int {
+        Swift.max(1, Swift.min(lines, budget / (rowBytes * planes) - (kernelRows - 1)))
     }
 
     /// dW = Σ over the batch, in (segment, 64-channel block) tasks over pair-packed copies.

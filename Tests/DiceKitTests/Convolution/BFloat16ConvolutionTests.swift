@@ -129,18 +129,19 @@ final class BFloat16ConvolutionTests: XCTestCase {
     }
 
     /// The weight gradient in bands of lines (images with at least as many positions as kernel
-    /// rows): several bands per sample (7 lines of a 66-wide, 64-channel input), odd width.
+    /// rows): several bands per sample (a 257-wide padded, 64-channel row is 64 KiB of pairs, so
+    /// a band holds at most 13 of the 20 lines for an L2 of up to 2 MiB), odd width.
     func testWeightGradientInBands() throws {
-        try check(input: [3, 20, 64, 64], kernel: [3, 3], cout: 16, padding: .same, workers: 2, seed: 1260)
+        try check(input: [3, 20, 255, 64], kernel: [3, 3], cout: 16, padding: .same, workers: 2, seed: 1260)
         try check(input: [2, 40, 33, 16], kernel: [3, 3], cout: 32, padding: .valid, seed: 1270)
     }
 
-    /// The weight gradient of volumes in bands: plane by plane of output, one line per band
-    /// (32 channels × 102 padded columns × 3 kernel planes fill the 128 KiB with three rows),
-    /// same and valid padding; one volume's planes in partials of their own (four planes: four
-    /// partials on two workers).
+    /// The weight gradient of volumes in bands: plane by plane of output, several bands per plane
+    /// (32 channels × 202 padded columns × 3 kernel planes: at most 11 of the 12 lines per band
+    /// for an L2 of up to 2 MiB), same and valid padding; one volume's planes in partials of
+    /// their own (four planes: four partials on two workers).
     func testThreeDimensionalWeightGradientInBands() throws {
-        try check(input: [2, 3, 4, 100, 32], kernel: [3, 3, 3], cout: 16, padding: .same, workers: 2, seed: 1280)
+        try check(input: [2, 3, 12, 200, 32], kernel: [3, 3, 3], cout: 16, padding: .same, workers: 2, seed: 1280)
         try check(input: [3, 5, 6, 100, 32], kernel: [3, 3, 3], cout: 16, padding: .valid, workers: 2, seed: 1290)
         try check(input: [1, 4, 4, 100, 32], kernel: [3, 3, 3], cout: 16, padding: .same, workers: 2, seed: 1295)
     }

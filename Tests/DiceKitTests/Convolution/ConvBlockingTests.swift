@@ -36,6 +36,21 @@ final class ConvBlockingTests: XCTestCase {
         XCTAssertEqual(emerald.tileWeightGradientRows(outChannels: 512), 256)
     }
 
+    /// The banded bfloat16 weight gradient's lines: the band's pair-packed rows (4 bytes per
+    /// channel and padded position, kd planes, kh − 1 rows more than its lines) within half of L2.
+    func testBFloat16WeightGradientBands() {
+        let zen5 = ConvBlocking(l2: 1 << 20)
+        XCTAssertEqual(zen5.bfloat16BandBytes, 512 << 10)
+        // 128² with 32 channels: 130 · 32 · 4 = 16 640 bytes per row, 31 rows, 29 lines.
+        let budget = zen5.bfloat16BandBytes
+        XCTAssertEqual(
+            ConvGeometry.bandLines(rowBytes: 16_640, planes: 1, kernelRows: 3, lines: 128, budget: budget), 29)
+        // At most the lines there are; at least one, even when kd planes of one row exceed the budget.
+        XCTAssertEqual(ConvGeometry.bandLines(rowBytes: 16_640, planes: 1, kernelRows: 3, lines: 8, budget: budget), 8)
+        XCTAssertEqual(
+            ConvGeometry.bandLines(rowBytes: 200_000, planes: 3, kernelRows: 3, lines: 64, budget: budget), 1)
+    }
+
     func testUnknownCachesFallBackToSmallCores() {
         let unknown = ConvBlocking(l2: nil)
         XCTAssertEqual(unknown.l2, 256 << 10)
