@@ -245,7 +245,7 @@ extension ConvGeometry {
     /// `min(planes, 8)` partial sums over fixed runs of them, dealt to the workers and added in
     /// order at the end (so the bits depend on the geometry only). A partial goes through its
     /// planes in bands of output lines whose pair-packed input (the kernel's planes of the band's
-    /// rows, half of L2: `bandLines`) and packed gradient are made just before the kernel reads them, while
+    /// rows, an eighth of L2: `bandLines`) and packed gradient are made just before the kernel reads them, while
     /// they are in cache: no batch-sized bfloat16 copy, and each Float input read once per kernel
     /// plane.
     private func bfloat16WeightGradientInBands(
@@ -310,10 +310,8 @@ extension ConvGeometry {
 
     /// Output lines per band of the banded weight gradient: as many as keep the band's
     /// pair-packed input (`planes` kernel planes of lines + kernelRows − 1 rows of `rowBytes`
-    /// bytes, 4 per channel and position) within `ConvBlocking.bfloat16BandBytes` (half of L2),
-    /// at least one, at most `lines`. Every tile of the kernel re-reads the band from L2, and
-    /// each band packs kernelRows − 1 rows more than its lines: bands of 128 KiB, one or two
-    /// lines at 128² with 32 or 64 channels, had packed each row up to three times.
+    /// bytes, 4 per channel and position) within `ConvBlocking.bfloat16BandBytes` (an eighth of
+    /// L2), at least one, at most `lines`.
     static func bandLines(
         rowBytes: Int, planes: Int, kernelRows: Int, lines: Int, budget: Int = ConvBlocking.current.bfloat16BandBytes
     ) -> Int {

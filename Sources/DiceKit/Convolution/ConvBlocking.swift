@@ -44,13 +44,14 @@
 //       pair-packed input rows and packed output gradient stay in L2 while every tile re-reads
 //       them; a sample that is one chunk, with a 64-channel block of dW too large to stay in L2
 //       beside it, runs each tile through the whole batch with its sums in registers instead.
-//   bfloat16 weight-gradient band = (L2 / 2) / (4 bytes · Cin · padded width · kd) − (kh − 1)
+//   bfloat16 weight-gradient band = (L2 / 8) / (4 bytes · Cin · padded width · kd) − (kh − 1)
 //                    output lines (at least 1)
 //       The banded dot-product weight gradient (BFloat16Convolution.swift) packs each band's
-//       input rows in pairs (4 bytes per channel) just before its tiles re-read them from L2;
-//       kh − 1 rows of every band are packed again by the next. Bands of 128 KiB packed a 128²
-//       layer's rows up to three times; with half of L2 on Zen 5 (1 MiB) the weight gradient
-//       alone ran 1.05–1.10× faster (Docs/Benchmarks/AMD-Zen5.md).
+//       input rows in pairs (4 bytes per channel) just before its tiles re-read them; kh − 1
+//       rows of every band are packed again by the next. An eighth of L2 is the 128 KiB the
+//       bands had on Zen 4/5 (1 MiB) before they were sized from L2. Half of L2 there made the
+//       weight gradient alone 1.00–1.06× faster but the U-Net steps 0.96–0.98× (Docs/Benchmarks/
+//       AMD-Zen5.md, 2026-12-06 (10:25–)): larger bands evict what the step reads next.
 //   tile weight-gradient chunk = (L2 / 2 − 2 bytes · Cin · span) / (2 bytes · (Cin + Cout)) grid
 //                    positions, rounded down to a multiple of 32 (at least 32)
 //   tile weight-gradient rows  = (L2 / 4) / (4 bytes · Cout) kernel rows, a multiple of 32
@@ -94,8 +95,8 @@ struct ConvBlocking: Sendable, Equatable {
         Swift.max(1, (l2 / 2) / Swift.max(4 * (inChannels + Swift.min(outChannels, 64)) * width, 1))
     }
     /// Bytes of a band's pair-packed input in the banded bfloat16 weight gradient
-    /// (`ConvGeometry.bandLines`): half of L2.
-    var bfloat16BandBytes: Int { l2 / 2 }
+    /// (`ConvGeometry.bandLines`): an eighth of L2.
+    var bfloat16BandBytes: Int { l2 / 8 }
 
     /// Output lines per task of the weight gradient.
     func weightGradientLines(inChannels: Int, outChannels: Int, width: Int) -> Int {

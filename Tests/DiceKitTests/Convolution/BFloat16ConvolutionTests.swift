@@ -130,15 +130,15 @@ final class BFloat16ConvolutionTests: XCTestCase {
 
     /// The weight gradient in bands of lines (images with at least as many positions as kernel
     /// rows): several bands per sample (a 257-wide padded, 64-channel row is 64 KiB of pairs, so
-    /// a band holds at most 13 of the 20 lines for an L2 of up to 2 MiB), odd width.
+    /// a band of an eighth of L2 holds at most 5 of the 20 lines for an L2 of up to 4 MiB), odd width.
     func testWeightGradientInBands() throws {
         try check(input: [3, 20, 255, 64], kernel: [3, 3], cout: 16, padding: .same, workers: 2, seed: 1260)
         try check(input: [2, 40, 33, 16], kernel: [3, 3], cout: 32, padding: .valid, seed: 1270)
     }
 
     /// The weight gradient of volumes in bands: plane by plane of output, several bands per plane
-    /// (32 channels × 202 padded columns × 3 kernel planes: at most 11 of the 12 lines per band
-    /// for an L2 of up to 2 MiB), same and valid padding; one volume's planes in partials of
+    /// (32 channels × 202 padded columns × 3 kernel planes: at most 4 of the 12 lines per band
+    /// for an L2 of up to 4 MiB), same and valid padding; one volume's planes in partials of
     /// their own (four planes: four partials on two workers).
     func testThreeDimensionalWeightGradientInBands() throws {
         try check(input: [2, 3, 12, 200, 32], kernel: [3, 3, 3], cout: 16, padding: .same, workers: 2, seed: 1280)

@@ -37,16 +37,16 @@ final class ConvBlockingTests: XCTestCase {
     }
 
     /// The banded bfloat16 weight gradient's lines: the band's pair-packed rows (4 bytes per
-    /// channel and padded position, kd planes, kh − 1 rows more than its lines) within half of L2.
+    /// channel and padded position, kd planes, kh − 1 rows more than its lines) within an eighth of L2.
     func testBFloat16WeightGradientBands() {
         let zen5 = ConvBlocking(l2: 1 << 20)
-        XCTAssertEqual(zen5.bfloat16BandBytes, 512 << 10)
-        // 128² with 32 channels: 130 · 32 · 4 = 16 640 bytes per row, 31 rows, 29 lines.
+        XCTAssertEqual(zen5.bfloat16BandBytes, 128 << 10)
+        // 128² with 32 channels: 130 · 32 · 4 = 16 640 bytes per row, 7 rows, 5 lines.
         let budget = zen5.bfloat16BandBytes
         XCTAssertEqual(
-            ConvGeometry.bandLines(rowBytes: 16_640, planes: 1, kernelRows: 3, lines: 128, budget: budget), 29)
+            ConvGeometry.bandLines(rowBytes: 16_640, planes: 1, kernelRows: 3, lines: 128, budget: budget), 5)
         // At most the lines there are; at least one, even when kd planes of one row exceed the budget.
-        XCTAssertEqual(ConvGeometry.bandLines(rowBytes: 16_640, planes: 1, kernelRows: 3, lines: 8, budget: budget), 8)
+        XCTAssertEqual(ConvGeometry.bandLines(rowBytes: 16_640, planes: 1, kernelRows: 3, lines: 4, budget: budget), 4)
         XCTAssertEqual(
             ConvGeometry.bandLines(rowBytes: 200_000, planes: 3, kernelRows: 3, lines: 64, budget: budget), 1)
     }
