@@ -154,6 +154,14 @@ final class BFloat16ConvolutionTests: XCTestCase {
         try check(input: [3, 4, 5, 768], kernel: [3, 3], cout: 32, padding: .same, workers: 1, seed: 1300)
     }
 
+    /// The whole-batch weight gradient of an image with fewer positions than kernel rows (40²
+    /// against 3 × 3 × 256), each sample in chunks of lines: a chunk's pair-packed rows and
+    /// gradient fill at most three quarters of L2 (1088 bytes per position: at most 1445 of the
+    /// 1600 positions for an L2 of up to 2 MiB), so a sample takes two chunks or more.
+    func testWeightGradientChunksWithinASample() throws {
+        try check(input: [2, 40, 40, 256], kernel: [3, 3], cout: 32, padding: .same, workers: 2, seed: 1305)
+    }
+
     /// A 64-channel block of the whole-batch weight gradient whose two tasks split a segment of
     /// kernel rows (144 rows at 16 input channels, split at row 64): 6-row tiles, then 2-row ones.
     func testWeightGradientRowsSplitWithinSegment() throws {
