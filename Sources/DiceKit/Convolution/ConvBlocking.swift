@@ -50,8 +50,8 @@
 //       input rows in pairs (4 bytes per channel) just before its tiles re-read them; kh − 1
 //       rows of every band are packed again by the next. An eighth of L2 is the 128 KiB the
 //       bands had on Zen 4/5 (1 MiB) before they were sized from L2. Half of L2 there made the
-//       weight gradient alone 1.00–1.06× faster but the U-Net steps 0.96–0.98× (Docs/Benchmarks/
-//       AMD-Zen5.md, 2026-12-06 (10:25–)): larger bands evict what the step reads next.
+//       weight gradient alone 1.00–1.06× faster but not the U-Net steps (0.95–0.98×; Docs/Benchmarks/
+//       AMD-Zen5.md, "The same Zen 5 on 2026-12-06 (10:25–)").
 //   tile weight-gradient chunk = (L2 / 2 − 2 bytes · Cin · span) / (2 bytes · (Cin + Cout)) grid
 //                    positions, rounded down to a multiple of 32 (at least 32)
 //   tile weight-gradient rows  = (L2 / 4) / (4 bytes · Cout) kernel rows, a multiple of 32
