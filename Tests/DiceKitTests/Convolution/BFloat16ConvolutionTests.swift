@@ -478,6 +478,33 @@ final class BFloat16ConvolutionTests: XCTestCase {
         try checkTransposed(input: [3, 5, 7, 128], cout: 128, workers: 2, seed: 1297)
     }
 
+    /// A 2 × 2, stride-2 convolution that computes no input gradient (a first layer that cuts its
+    /// input into patches) runs its backward pass as an exact tiling (BFloat16ExactTiling.swift):
+    /// the weight gradient within the bound of K = N × output positions, the bias gradient the
+    /// Float channel sums of dy.
+    func testPatchingConvolutionWithoutInputGradient() throws {
+        let x = randomTensor([2, 8, 10, 32], seed: 1340)
+        let w = randomTensor([2, 2, 32, 16], seed: 1341)
+        let b = randomTensor([16], seed: 1342)
+        let exact = try Convolution(weight: w, bias: b, stride: [2], settings: ConvolutionSettings(allowsDirect: false))
+        let absolute = try Convolution(
+            weight: w.map(abs), stride: [2], settings: ConvolutionSettings(allowsDirect: false))
+        let bf16 = try Convolution(
+            weight: w.converted(to: Float.self), bias: b.converted(to: Float.self), stride: [2],
+            settings: ConvolutionSettings(workers: 2, precision: .bfloat16))
+        XCTAssertTrue(try bf16.geometry(x.shape).tilesExactly)
+        let dy = randomTensor(try exact.forward(x).shape, seed: 1343)
+        let expected = try exact.backward(input: x, outputGradient: dy, computeInputGradient: false)
+        let magnitudes = try absolute.backward(
+            input: x.map(abs), outputGradient: dy.map(abs), computeInputGradient: false)
+        let dyf = dy.converted(to: Float.self)
+        let grads = try bf16.backward(
+            input: x.converted(to: Float.self), outputGradient: dyf, computeInputGradient: false)
+        XCTAssertNil(grads.input)
+        assertWithinBound(grads.weight, expected.weight, magnitudes.weight, reduction: 2 * 4 * 5, "∂w")
+        XCTAssertEqual(grads.bias!.scalars, dyf.channelSums().scalars)
+    }
+
     /// 2×2×2 up-samplings of volumes: one chunk (2·3·4·5 = 120 rows, K = 8·32); chunks that start
     /// within a line and within a plane (3·5·6·7 = 630 rows in chunks of 128, K = 256) with the
     /// partial weight gradients; the whole batch's weight gradient (K = 8·64 = 512 over 2·3³ rows).
