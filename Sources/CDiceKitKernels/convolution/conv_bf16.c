@@ -691,10 +691,15 @@ void weight_tile16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride
 /// 64-channel block of dw (rows × 256 bytes) would not stay in those three quarters of L2 (small
 /// images with many channels: 8×8 with 512, whose dw is 9 MiB), each tile instead runs through
 /// every sample with its accumulators in registers, so dw is read and written once rather than
-/// once per sample. The sums into each dw element are in the same order either way
-/// (samples, then lines, then pairs of positions), fixed by the geometry alone. Without
-/// `accumulate`, the first sample's first chunk (or each register pass) starts from zero
-/// instead of reading dw: the same bits as zeroing dw first.
+/// once per sample. A register pass runs through a group of samples whose 64-channel blocks of
+/// packed gradient (128 bytes per position) fill at most an eighth of L2 (half a K block), and
+/// the groups follow one another, each reloading the sums the last stored: streamed through the
+/// whole batch at once (at 16² with 512 input channels, 256 KiB of gradient beside the inputs'
+/// rows), every tile had read the gradient from L3 (see Docs/Benchmarks/AMD-Zen5.md, 2026-12-06
+/// (10:25–)). The sums into each dw element are in the same order either way (samples, then
+/// lines, then pairs of positions), fixed by the geometry alone. Without `accumulate`, the first
+/// sample's first chunk (or the first group's register pass) starts from zero instead of
+/// reading dw: the same bits as zeroing dw first.
 DKB512 static void weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, const uint16_t *dyp,
                                     long dy_stride, long samples, float *dw, long r0, long r1, int co0, int co1,
                                     int accumulate) {
@@ -703,19 +708,23 @@ DKB512 static void weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *x
     const long room = 3 * dk_conv_weight_block(g);
     const long positions = room / (4L * g->cin + 2L * g->cout), per_chunk = positions > g->ow ? positions / g->ow : 1;
     if (lines <= per_chunk && (r1 - r0) * DK_CONV_CHANNEL_BLOCK * (long)sizeof(float) > room) {
-        const uint16_t *a = xq, *d = dyp;
-        const long l0 = 0, l1 = lines, batch = samples;
-        const int fresh = !accumulate;
-        for (int co = co0; co < co1; co += DK_CONV_CHANNEL_BLOCK)
-            for (int s = s0; s < s1; s++) {
-                const long k0 = r0 > s * seg ? r0 - s * seg : 0, k1 = r1 < (s + 1) * seg ? r1 - s * seg : seg;
-                switch ((co1 - co) >= DK_CONV_CHANNEL_BLOCK ? 4 : (co1 - co) / 16) {
-                case 1: DK_BF16_WEIGHT16 break;
-                case 2: DK_BF16_WEIGHT(8, 2) break;
-                case 3: DK_BF16_WEIGHT(8, 3) break;
-                default: DK_BF16_WEIGHT_BLOCK break;
+        const long block_bytes = lines * g->ow * DK_CONV_CHANNEL_BLOCK * (long)sizeof(uint16_t);
+        const long group = dk_conv_weight_block(g) / 2 > block_bytes ? dk_conv_weight_block(g) / 2 / block_bytes : 1;
+        for (long n0 = 0; n0 < samples; n0 += group) {
+            const uint16_t *a = xq + n0 * xq_stride, *d = dyp + n0 * dy_stride;
+            const long l0 = 0, l1 = lines, batch = samples - n0 < group ? samples - n0 : group;
+            const int fresh = !accumulate && n0 == 0;
+            for (int co = co0; co < co1; co += DK_CONV_CHANNEL_BLOCK)
+                for (int s = s0; s < s1; s++) {
+                    const long k0 = r0 > s * seg ? r0 - s * seg : 0, k1 = r1 < (s + 1) * seg ? r1 - s * seg : seg;
+                    switch ((co1 - co) >= DK_CONV_CHANNEL_BLOCK ? 4 : (co1 - co) / 16) {
+                    case 1: DK_BF16_WEIGHT16 break;
+                    case 2: DK_BF16_WEIGHT(8, 2) break;
+                    case 3: DK_BF16_WEIGHT(8, 3) break;
+                    default: DK_BF16_WEIGHT_BLOCK break;
+                    }
                 }
-            }
+        }
         return;
     }
     for (long n = 0; n < samples; n++) {
