@@ -690,13 +690,12 @@ void weight_tile16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride
 /// DiceKit sets to a quarter of L2: ConvBlocking.swift). When a sample is one chunk and a
 /// 64-channel block of dw (rows × 256 bytes) would not stay in those three quarters of L2 (small
 /// images with many channels: 8×8 with 512, whose dw is 9 MiB), each tile instead runs through
-/// every sample with its accumulators in registers, so dw is read and written once rather than
-/// once per sample. A register pass runs through a group of samples whose 64-channel blocks of
-/// packed gradient (128 bytes per position) fill at most an eighth of L2 (half a K block), and
-/// the groups follow one another, each reloading the sums the last stored: streamed through the
-/// whole batch at once (at 16² with 512 input channels, 256 KiB of gradient beside the inputs'
-/// rows), every tile had read the gradient from L3 (see Docs/Benchmarks/AMD-Zen5.md, 2026-12-06
-/// (10:25–)). The sums into each dw element are in the same order either way (samples, then
+/// a group of samples with its accumulators in registers, so dw is read and written once per
+/// group rather than once per sample. A group's 64-channel blocks of packed gradient (128 bytes
+/// per position) fill at most an eighth of L2 (half a K block); the groups follow one another,
+/// each reloading the sums the last stored. Through the whole batch at once (at 16² with 512
+/// input channels, 256 KiB of gradient beside the inputs' rows), every tile had read the
+/// gradient from L3 (Docs/Benchmarks/AMD-Zen5.md, "The same Zen 5 on 2026-12-06 (10:25–)"). The sums into each dw element are in the same order either way (samples, then
 /// lines, then pairs of positions), fixed by the geometry alone. Without `accumulate`, the first
 /// sample's first chunk (or the first group's register pass) starts from zero instead of
 /// reading dw: the same bits as zeroing dw first.
