@@ -683,36 +683,37 @@ void weight_tile16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride
         for (; k < k1; k += 2) weight_tile(g, a, xq_stride, d, dy_stride, batch, l0, l1, dw, s, k, co, fresh, 2, 4);      \
     }
 
-/// Samples in order, each in chunks of whole output lines that stay in L2 while every kernel row
-/// of [r0, r1) (multiples of 16) reads them: the chunk's pair-packed input rows (4 bytes per
-/// channel and position) and packed output gradient (2 bytes per channel and position) fill at
-/// most three quarters of L2 (three of the forward pass's K blocks, g->weight_block, which
-/// DiceKit sets to a quarter of L2: ConvBlocking.swift). When a sample is one chunk and a
-/// 64-channel block of dw (rows × 256 bytes) would not stay in those three quarters of L2 (small
-/// images with many channels: 8×8 with 512, whose dw is 9 MiB), each tile instead runs through
-/// a group of samples with its accumulators in registers, so dw is read and written once per
-/// group rather than once per sample. A group's 64-channel blocks of packed gradient (128 bytes
-/// per position) fill at most an eighth of L2 (half a K block); the groups follow one another,
-/// each reloading the sums the last stored. Through the whole batch at once (at 16² with 512
-/// input channels, 256 KiB of gradient beside the inputs' rows), every tile had read the
-/// gradient from L3 (Docs/Benchmarks/AMD-Zen5.md, "The same Zen 5 on 2026-12-06 (10:25–)"). The sums into each dw element are in the same order either way (samples, then
-/// lines, then pairs of positions), fixed by the geometry alone. Without `accumulate`, the first
-/// sample's first chunk (or the first group's register pass) starts from zero instead of
-/// reading dw: the same bits as zeroing dw first.
+/// Samples in order, over every kernel row of [r0, r1) (multiples of 16). A chunk of output lines
+/// stays in L2 while every tile reads it: its pair-packed input rows (4 bytes per channel and
+/// position) and packed output gradient (2 bytes per channel and position) within three quarters
+/// of L2 (three of the forward pass's K blocks, g->weight_block, which DiceKit sets to a quarter
+/// of L2: ConvBlocking.swift). When a sample is one chunk (small images), each tile runs through
+/// a group of samples with its accumulators in registers, the group's 64-channel blocks of packed
+/// gradient (128 bytes per position) within an eighth of L2 (half a K block); larger samples run
+/// one at a time in chunks. The tiles reload their sums from dw at each group or chunk after the
+/// first. Until 2026-12-06 a register pass took the whole batch, and only where a 64-channel block
+/// of dw would not stay in L2 (8² and 16² images with 512 channels): at 16² every tile then read
+/// the batch's 256 KiB of gradient from L3, while elsewhere each small sample (64 positions at 8²)
+/// reloaded the sums (Docs/Benchmarks/AMD-Zen5.md, "The same Zen 5 on 2026-12-06 (10:25–)"). The
+/// sums into each dw element are in the same order either way (samples, then lines, then pairs
+/// of positions), fixed by the geometry alone. Without `accumulate`, the first group or chunk
+/// starts from zero instead of reading dw: the same bits as zeroing dw first.
 DKB512 static void weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, const uint16_t *dyp,
                                     long dy_stride, long samples, float *dw, long r0, long r1, int co0, int co1,
                                     int accumulate) {
     const long seg = (long)g->kw * g->cin, lines = g->od * g->oh;
     const int s0 = (int)(r0 / seg), s1 = (int)((r1 + seg - 1) / seg);
-    const long room = 3 * dk_conv_weight_block(g);
+    const long room = 3 * dk_conv_weight_block(g), half_block = dk_conv_weight_block(g) / 2;
     const long positions = room / (4L * g->cin + 2L * g->cout), per_chunk = positions > g->ow ? positions / g->ow : 1;
-    if (lines <= per_chunk && (r1 - r0) * DK_CONV_CHANNEL_BLOCK * (long)sizeof(float) > room) {
-        const long block_bytes = lines * g->ow * DK_CONV_CHANNEL_BLOCK * (long)sizeof(uint16_t);
-        const long group = dk_conv_weight_block(g) / 2 > block_bytes ? dk_conv_weight_block(g) / 2 / block_bytes : 1;
-        for (long n0 = 0; n0 < samples; n0 += group) {
-            const uint16_t *a = xq + n0 * xq_stride, *d = dyp + n0 * dy_stride;
-            const long l0 = 0, l1 = lines, batch = samples - n0 < group ? samples - n0 : group;
-            const int fresh = !accumulate && n0 == 0;
+    const long block_bytes = lines * g->ow * DK_CONV_CHANNEL_BLOCK * (long)sizeof(uint16_t);
+    const long chunk = lines <= per_chunk ? lines : per_chunk;
+    const long group = lines <= per_chunk && half_block > block_bytes ? half_block / block_bytes : 1;
+    for (long n0 = 0; n0 < samples; n0 += group) {
+        const uint16_t *a = xq + n0 * xq_stride, *d = dyp + n0 * dy_stride;
+        const long batch = samples - n0 < group ? samples - n0 : group;
+        for (long l0 = 0; l0 < lines; l0 += chunk) {
+            const long l1 = l0 + chunk < lines ? l0 + chunk : lines;
+            const int fresh = !accumulate && n0 == 0 && l0 == 0;
             for (int co = co0; co < co1; co += DK_CONV_CHANNEL_BLOCK)
                 for (int s = s0; s < s1; s++) {
                     const long k0 = r0 > s * seg ? r0 - s * seg : 0, k1 = r1 < (s + 1) * seg ? r1 - s * seg : seg;
@@ -723,26 +724,6 @@ DKB512 static void weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *x
                     default: DK_BF16_WEIGHT_BLOCK break;
                     }
                 }
-        }
-        return;
-    }
-    for (long n = 0; n < samples; n++) {
-        const uint16_t *a = xq + n * xq_stride, *d = dyp + n * dy_stride;
-        const long batch = 1;
-        for (long l0 = 0; l0 < lines; l0 += per_chunk) {
-            const long l1 = l0 + per_chunk < lines ? l0 + per_chunk : lines;
-            const int fresh = !accumulate && n == 0 && l0 == 0;
-            for (int co = co0; co < co1; co += DK_CONV_CHANNEL_BLOCK) {
-                for (int s = s0; s < s1; s++) {
-                    const long k0 = r0 > s * seg ? r0 - s * seg : 0, k1 = r1 < (s + 1) * seg ? r1 - s * seg : seg;
-                    switch ((co1 - co) >= DK_CONV_CHANNEL_BLOCK ? 4 : (co1 - co) / 16) {
-                    case 1: DK_BF16_WEIGHT16 break;
-                    case 2: DK_BF16_WEIGHT(8, 2) break;
-                    case 3: DK_BF16_WEIGHT(8, 3) break;
-                    default: DK_BF16_WEIGHT_BLOCK break;
-                    }
-                }
-            }
         }
     }
 }
