@@ -28,9 +28,9 @@
 // volume) with at least as many positions per sample as kernel rows runs min(planes, 8) partial
 // sums over fixed runs of planes, each in bands of lines packed while in cache, added in order
 // at the end; other shapes run (range of kernel rows, block of 64 output channels) tasks over the
-// whole batch rounded at once, in tiles of 6 rows × 64 channels; when a 64-channel block of dW
-// outgrows the L2 (8² and 16² images with 512 channels), each tile runs through a group of
-// samples with its sums in registers. What each holds counts against the workspace bound
+// whole batch rounded at once, in tiles of 6 rows × 64 channels, each tile running through a
+// group of samples with its sums in registers (or, for samples larger than L2 holds, through
+// one sample's chunks of lines at a time). What each holds counts against the workspace bound
 // (`ConvGeometry.bfloat16Workspace`).
 // Every output element is written by one task in an order fixed by the geometry and the
 // batch: the same bits on every run and for every worker count.
