@@ -245,9 +245,9 @@ extension ConvGeometry {
     /// `min(planes, 8)` partial sums over fixed runs of them, dealt to the workers and added in
     /// order at the end (so the bits depend on the geometry only). A partial goes through its
     /// planes in bands of output lines whose pair-packed input (the kernel's planes of the band's
-    /// rows, an eighth of L2: `bandLines`) and packed gradient are made just before the kernel reads them, while
-    /// they are in cache: no batch-sized bfloat16 copy, and each Float input read once per kernel
-    /// plane.
+    /// rows, an eighth of L2: `bandLines`) and packed gradient are made just before the kernel
+    /// reads them, while they are in cache: no batch-sized bfloat16 copy, and each Float input
+    /// read once per kernel plane.
     private func bfloat16WeightGradientInBands(
         _ g: dk_conv_geometry, padded: PaddedSource, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
         workers: Int

@@ -52,8 +52,8 @@
 //       input rows in pairs (4 bytes per channel) just before its tiles re-read them; kh − 1
 //       rows of every band are packed again by the next. An eighth of L2 is the 128 KiB the
 //       bands had on Zen 4/5 (1 MiB) before they were sized from L2. Half of L2 there made the
-//       weight gradient alone 1.00–1.06× faster but not the U-Net steps (0.95–0.98×; Docs/Benchmarks/
-//       AMD-Zen5.md, "The same Zen 5 on 2026-12-06 (10:25–)").
+//       weight gradient alone 1.00–1.06× faster but not the U-Net steps (0.95–0.98×;
+//       Docs/Benchmarks/AMD-Zen5.md, "The same Zen 5 on 2026-12-06 (10:25–)").
 //   tile weight-gradient chunk = (L2 / 2 − 2 bytes · Cin · span) / (2 bytes · (Cin + Cout)) grid
 //                    positions, rounded down to a multiple of 32 (at least 32)
 //   tile weight-gradient rows  = (L2 / 4) / (4 bytes · Cout) kernel rows, a multiple of 32
@@ -96,6 +96,7 @@ struct ConvBlocking: Sendable, Equatable {
     func weightGradientBlockLines(inChannels: Int, outChannels: Int, width: Int) -> Int {
         Swift.max(1, (l2 / 2) / Swift.max(4 * (inChannels + Swift.min(outChannels, 64)) * width, 1))
     }
+
     /// Bytes of a band's pair-packed input in the banded bfloat16 weight gradient
     /// (`ConvGeometry.bandLines`): an eighth of L2.
     var bfloat16BandBytes: Int { l2 / 8 }

@@ -53,7 +53,8 @@ final class BFloat16WeightGradientPassesTests: XCTestCase {
 
     /// `count` bfloat16 bit patterns of values in [−1, 1].
     private func randomBits(_ count: Int, _ generator: inout SeededGenerator) -> [UInt16] {
-        (0..<count).map { _ in UInt16(truncatingIfNeeded: Float.random(in: -1...1, using: &generator).bitPattern >> 16)
+        (0..<count).map { _ in
+            UInt16(truncatingIfNeeded: Float.random(in: -1...1, using: &generator).bitPattern >> 16)
         }
     }
 }
