@@ -148,8 +148,8 @@ final class BFloat16ConvolutionTests: XCTestCase {
     }
 
     /// The whole-batch weight gradient whose tiles run through every sample with their sums in
-    /// registers (a 64-channel block of dW past three quarters of L2: 3 × 3 × 768 = 6912 kernel
-    /// rows, 1.7 MiB, for an L2 of up to 2 MiB; one worker, so one range of rows), as in the
+    /// registers (20 positions a sample: the three samples' gradient blocks are one group on any
+    /// L2), over 3 × 3 × 768 = 6912 kernel rows with one worker (so one range of rows), as in the
     /// small-image, many-channel layers of a U-Net.
     func testWeightGradientTilesAcrossSamples() throws {
         try check(input: [3, 4, 5, 768], kernel: [3, 3], cout: 32, padding: .same, workers: 1, seed: 1300)
