@@ -688,10 +688,11 @@ void weight_tile16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride
 /// position) and packed output gradient (2 bytes per channel and position) within three quarters
 /// of L2 (three of the forward pass's K blocks, g->weight_block, which DiceKit sets to a quarter
 /// of L2: ConvBlocking.swift). When a sample is one chunk (small images), each tile runs through
-/// a group of samples with its accumulators in registers, the group's 64-channel blocks of packed
-/// gradient (128 bytes per position) within an eighth of L2 (half a K block); larger samples run
-/// one at a time in chunks. The tiles reload their sums from dw at each group or chunk after the
-/// first. Until 2026-12-06 a register pass took the whole batch, and only where a 64-channel block
+/// a group of whole samples with its accumulators in registers: as many as one chunk holds, or,
+/// where a 64-channel block of dw (rows × 256 bytes) would not stay in those three quarters of L2
+/// beside them, as many as keep their 64-channel blocks of packed gradient (128 bytes per
+/// position) within an eighth of L2 (half a K block). Larger samples run one at a time in
+/// chunks. The tiles reload their sums from dw at each group or chunk after the first. Until 2026-12-06 a register pass took the whole batch, and only where a 64-channel block
 /// of dw would not stay in L2 (8² and 16² images with 512 channels): at 16² every tile then read
 /// the batch's 256 KiB of gradient from L3, while elsewhere each small sample (64 positions at 8²)
 /// reloaded the sums (Docs/Benchmarks/AMD-Zen5.md, "The same Zen 5 on 2026-12-06 (10:25–)"). The
@@ -705,9 +706,11 @@ DKB512 static void weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *x
     const int s0 = (int)(r0 / seg), s1 = (int)((r1 + seg - 1) / seg);
     const long room = 3 * dk_conv_weight_block(g), half_block = dk_conv_weight_block(g) / 2;
     const long positions = room / (4L * g->cin + 2L * g->cout), per_chunk = positions > g->ow ? positions / g->ow : 1;
-    const long block_bytes = lines * g->ow * DK_CONV_CHANNEL_BLOCK * (long)sizeof(uint16_t);
-    const long chunk = lines <= per_chunk ? lines : per_chunk;
-    const long group = lines <= per_chunk && half_block > block_bytes ? half_block / block_bytes : 1;
+    const long sample_positions = lines * g->ow, chunk = lines <= per_chunk ? lines : per_chunk;
+    const long block_bytes = sample_positions * DK_CONV_CHANNEL_BLOCK * (long)sizeof(uint16_t);
+    const long fitting = positions / sample_positions, streaming = half_block / block_bytes;
+    const int large_dw = (r1 - r0) * DK_CONV_CHANNEL_BLOCK * (long)sizeof(float) > room;
+    const long wanted = large_dw ? streaming : fitting, group = lines <= per_chunk && wanted > 1 ? wanted : 1;
     for (long n0 = 0; n0 < samples; n0 += group) {
         const uint16_t *a = xq + n0 * xq_stride, *d = dyp + n0 * dy_stride;
         const long batch = samples - n0 < group ? samples - n0 : group;

@@ -39,13 +39,15 @@
 //       3 lines 187–228 GFLOP/s, 16 lines 261–269, the whole 32-line sample 267–272
 //       (Docs/Convolution.md).
 //   bfloat16 weight-gradient lines = (3 · L2 / 4) / (4 bytes · Cin + 2 bytes · Cout) / OW output
-//                    lines (at least 1); samples of one chunk in register passes over groups of
-//                    (L2 / 8) / (128 bytes · positions) samples (at least 1)
+//                    lines (at least 1); samples of one chunk in register passes over groups of as
+//                    many samples as a chunk holds, or, with a 64-channel block of dW past
+//                    3 · L2 / 4, of (L2 / 8) / (128 bytes · positions) samples (at least 1)
 //       The dot-product weight gradient (dk_conv_weight_grad_bf16, from `weightBlock`): a chunk's
 //       pair-packed input rows and packed output gradient stay in L2 while every tile re-reads
 //       them; where a sample is one chunk, each tile runs through a group of samples with its
-//       sums in registers, the group's 64-channel gradient blocks within an eighth of L2 (the
-//       whole batch's, 256 KiB at 16² with 512 channels, had been read from L3 by every tile).
+//       sums in registers. (The whole batch's gradient blocks, 256 KiB at 16² with 512 channels,
+//       had been read from L3 by every tile; groups larger than a chunk made 16² 256 → 256
+//       0.85× slower.)
 //   bfloat16 weight-gradient band = (L2 / 8) / (4 bytes · Cin · padded width · kd) − (kh − 1)
 //                    output lines (at least 1)
 //       The banded dot-product weight gradient (BFloat16Convolution.swift) packs each band's

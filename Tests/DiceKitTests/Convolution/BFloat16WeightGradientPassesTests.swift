@@ -18,9 +18,28 @@ final class BFloat16WeightGradientPassesTests: XCTestCase {
 
     /// 5 samples of 8 × 8 positions, 3 × 3 × 128 kernel rows and 96 output channels (a 64-channel
     /// block and a 32-channel one): 704 bytes of a chunk per position, 8 KiB of a sample's
-    /// 64-channel gradient block.
-    func testRegisterPassesInGroupsGiveTheChunkedBits() {
-        let (samples, side, cin, cout) = (5, 8, 128, 96)
+    /// 64-channel gradient block, 288 KiB in a 64-channel block of dW. Chunks of 2 lines (a
+    /// weight block of 4 KiB: 17 positions in three quarters of it); then, dW's block past three
+    /// weight blocks, register passes over groups of 1, 2 (2 + 2 + 1) and all 5 samples (half a
+    /// weight block holding 1, 2 and 5 samples' gradient blocks).
+    func testRegisterPassesOverGradientBoundGroupsGiveTheChunkedBits() {
+        checkSameBits(side: 8, cin: 128, cout: 96, weightBlocks: [4 << 10, 16 << 10, 32 << 10, 95 << 10])
+    }
+
+    /// 5 samples of 16 × 16 positions, 3 × 3 × 64 kernel rows and 64 output channels: 384 bytes of
+    /// a chunk per position, 96 KiB a sample. Chunks of one line (a weight block of 1 KiB); then,
+    /// dW's block (144 KiB) within three weight blocks, register passes over as many whole
+    /// samples as a chunk holds: 2 (2 + 2 + 1) with 83 KiB, all 5 with 1 GiB.
+    func testRegisterPassesOverChunkSizedGroupsGiveTheChunkedBits() {
+        checkSameBits(side: 16, cin: 64, cout: 64, weightBlocks: [1 << 10, 83 << 10, 1 << 30])
+    }
+
+    /// The weight gradient of 5 random samples with each of `weightBlocks` (the first taking the
+    /// chunks), dW zeroed and accumulated into: the same bits for every weight block.
+    private func checkSameBits(
+        side: Int, cin: Int, cout: Int, weightBlocks: [Int], file: StaticString = #filePath, line: UInt = #line
+    ) {
+        let samples = 5
         var g = dk_conv_geometry(
             hp: side + 2, wp: side + 2, output: [1, side, side], kernel: [1, 3, 3], cin: cin, cout: cout)
         let xqStride = 2 * (side + 2) * (side + 2) * cin
@@ -29,24 +48,20 @@ final class BFloat16WeightGradientPassesTests: XCTestCase {
         let xq = randomBits(samples * xqStride, &generator)
         let dyp = randomBits(samples * dyStride, &generator)
         let start = (0..<(9 * cin * cout)).map { _ in Float.random(in: -1...1, using: &generator) }
-        let rows = 9 * cin
         for accumulate in [false, true] {
-            // Chunks of 2 lines (a weight block of 4 KiB: 17 positions in three quarters of it),
-            // then whole samples in register passes over groups of 1, 2 (2 + 2 + 1) and all 5
-            // samples (half a weight block holding 1, 2 and 5 samples' gradient blocks).
-            var results: [[Float]] = []
-            for weightBlock in [4 << 10, 16 << 10, 32 << 10, 95 << 10] {
+            let results = weightBlocks.map { weightBlock in
                 g.weight_block = weightBlock
                 var dW = accumulate ? start : [Float](repeating: .nan, count: start.count)
                 dk_conv_weight_grad_bf16(
-                    &g, xq, xqStride, dyp, dyStride, samples, &dW, 0, rows, 0, Int32(cout), accumulate ? 1 : 0)
-                results.append(dW)
+                    &g, xq, xqStride, dyp, dyStride, samples, &dW, 0, 9 * cin, 0, Int32(cout), accumulate ? 1 : 0)
+                return dW.map(\.bitPattern)
             }
-            XCTAssertFalse(results.contains { $0.contains { $0.isNaN } }, "dW not written")
-            for (i, weightBlock) in ["16 KiB", "32 KiB", "95 KiB"].enumerated() {
+            XCTAssertFalse(
+                results[0].contains { Float(bitPattern: $0).isNaN }, "dW not written", file: file, line: line)
+            for (weightBlock, bits) in zip(weightBlocks, results).dropFirst() {
                 XCTAssertEqual(
-                    results[i + 1].map(\.bitPattern), results[0].map(\.bitPattern),
-                    "weight block \(weightBlock), accumulate \(accumulate)")
+                    bits, results[0], "weight block \(weightBlock) bytes, accumulate \(accumulate)", file: file,
+                    line: line)
             }
         }
     }
