@@ -692,13 +692,14 @@ void weight_tile16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride
 /// where a 64-channel block of dw (rows × 256 bytes) would not stay in those three quarters of L2
 /// beside them, as many as keep their 64-channel blocks of packed gradient (128 bytes per
 /// position) within an eighth of L2 (half a K block). Larger samples run one at a time in
-/// chunks. The tiles reload their sums from dw at each group or chunk after the first. Until 2026-12-06 a register pass took the whole batch, and only where a 64-channel block
-/// of dw would not stay in L2 (8² and 16² images with 512 channels): at 16² every tile then read
-/// the batch's 256 KiB of gradient from L3, while elsewhere each small sample (64 positions at 8²)
-/// reloaded the sums (Docs/Benchmarks/AMD-Zen5.md, "The same Zen 5 on 2026-12-06 (10:25–)"). The
-/// sums into each dw element are in the same order either way (samples, then lines, then pairs
-/// of positions), fixed by the geometry alone. Without `accumulate`, the first group or chunk
-/// starts from zero instead of reading dw: the same bits as zeroing dw first.
+/// chunks. The tiles reload their sums from dw at each group or chunk after the first.
+/// Until 2026-12-06 a register pass took the whole batch, and only for the large blocks of dw
+/// (8² and 16² with 512 channels): at 16² every tile read the batch's 256 KiB of gradient from
+/// L3, while elsewhere each small sample (64 positions at 8²) reloaded the sums
+/// (Docs/Benchmarks/AMD-Zen5.md, "The same Zen 5 on 2026-12-06 (10:25–)"). The sums into each
+/// dw element are in the same order either way (samples, then lines, then pairs of positions),
+/// fixed by the geometry alone. Without `accumulate`, the first group or chunk starts from zero
+/// instead of reading dw: the same bits as zeroing dw first.
 DKB512 static void weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, const uint16_t *dyp,
                                     long dy_stride, long samples, float *dw, long r0, long r1, int co0, int co1,
                                     int accumulate) {
