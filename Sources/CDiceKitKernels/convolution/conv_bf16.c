@@ -705,7 +705,7 @@ DKB512 static void weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *x
                                     int accumulate) {
     const long seg = (long)g->kw * g->cin, lines = g->od * g->oh;
     const int s0 = (int)(r0 / seg), s1 = (int)((r1 + seg - 1) / seg);
-    const long room = 3 * dk_conv_weight_block(g), half_block = dk_conv_weight_block(g) / 2;
+    const long block = dk_conv_weight_block(g), room = 3 * block, half_block = block / 2;
     const long positions = room / (4L * g->cin + 2L * g->cout), per_chunk = positions > g->ow ? positions / g->ow : 1;
     const long sample_positions = lines * g->ow, chunk = lines <= per_chunk ? lines : per_chunk;
     const long block_bytes = sample_positions * DK_CONV_CHANNEL_BLOCK * (long)sizeof(uint16_t);

@@ -255,7 +255,7 @@ extension ConvGeometry {
         let (weightCount, patch, outChannels) = (self.patch * self.outChannels, self.patch, self.outChannels)
         let (od, oh, ow, kd, kh, wp, cin) = (g.od, g.oh, g.ow, Int(g.kd), Int(g.kh), g.wp, inChannels)
         let bandLines = Self.bandLines(
-            rowBytes: wp * cin * MemoryLayout<Float>.size, planes: kd, kernelRows: kh, lines: oh)
+            paddedWidth: wp, channels: cin, planes: kd, kernelRows: kh, lines: oh)
         let half = (ow + 1) / 2
         let planes = batch * od
         let partials = Swift.min(planes, 8)
@@ -309,13 +309,15 @@ extension ConvGeometry {
     }
 
     /// Output lines per band of the banded weight gradient: as many as keep the band's
-    /// pair-packed input (`planes` kernel planes of lines + kernelRows − 1 rows of `rowBytes`
-    /// bytes, 4 per channel and position) within `ConvBlocking.bfloat16BandBytes` (an eighth of
-    /// L2), at least one, at most `lines`.
+    /// pair-packed input (`planes` kernel planes of lines + kernelRows − 1 rows of `paddedWidth`
+    /// positions, a pair of bfloat16 per channel: 4 bytes) within `budget`
+    /// (`ConvBlocking.bfloat16BandBytes`, an eighth of L2), at least one, at most `lines`.
     static func bandLines(
-        rowBytes: Int, planes: Int, kernelRows: Int, lines: Int, budget: Int = ConvBlocking.current.bfloat16BandBytes
+        paddedWidth: Int, channels: Int, planes: Int, kernelRows: Int, lines: Int,
+        budget: Int = ConvBlocking.current.bfloat16BandBytes
     ) -> Int {
-        Swift.max(1, Swift.min(lines, budget / (rowBytes * planes) - (kernelRows - 1)))
+        let rowBytes = paddedWidth * channels * 2 * MemoryLayout<UInt16>.size
+        return Swift.max(1, Swift.min(lines, budget / (rowBytes * planes) - (kernelRows - 1)))
     }
 
     /// dW = Σ over the batch, in (segment, 64-channel block) tasks over pair-packed copies.

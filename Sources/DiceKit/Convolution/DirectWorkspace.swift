@@ -217,7 +217,7 @@ extension ConvGeometry {
     /// copy, and its packed output gradient.
     private func bandWorkspace(_ x: PaddedSource) -> Int {
         let lines = Self.bandLines(
-            rowBytes: x.extents[2] * inChannels * MemoryLayout<Float>.size, planes: kernel[0], kernelRows: kernel[1],
+            paddedWidth: x.extents[2], channels: inChannels, planes: kernel[0], kernelRows: kernel[1],
             lines: output[1])
         return 3 * kernel[0] * (lines + kernel[1] - 1) * x.extents[2] * inChannels
             + lines * (output[2] + 1) / 2 * outChannels * 2

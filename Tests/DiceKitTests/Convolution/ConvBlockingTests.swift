@@ -44,11 +44,15 @@ final class ConvBlockingTests: XCTestCase {
         // 128² with 32 channels: 130 · 32 · 4 = 16 640 bytes per row, 7 rows, 5 lines.
         let budget = zen5.bfloat16BandBytes
         XCTAssertEqual(
-            ConvGeometry.bandLines(rowBytes: 16_640, planes: 1, kernelRows: 3, lines: 128, budget: budget), 5)
+            ConvGeometry.bandLines(
+                paddedWidth: 130, channels: 32, planes: 1, kernelRows: 3, lines: 128, budget: budget), 5)
         // At most the lines there are; at least one, even when kd planes of one row exceed the budget.
-        XCTAssertEqual(ConvGeometry.bandLines(rowBytes: 16_640, planes: 1, kernelRows: 3, lines: 4, budget: budget), 4)
         XCTAssertEqual(
-            ConvGeometry.bandLines(rowBytes: 200_000, planes: 3, kernelRows: 3, lines: 64, budget: budget), 1)
+            ConvGeometry.bandLines(paddedWidth: 130, channels: 32, planes: 1, kernelRows: 3, lines: 4, budget: budget),
+            4)
+        XCTAssertEqual(
+            ConvGeometry.bandLines(
+                paddedWidth: 500, channels: 100, planes: 3, kernelRows: 3, lines: 64, budget: budget), 1)
     }
 
     func testUnknownCachesFallBackToSmallCores() {
