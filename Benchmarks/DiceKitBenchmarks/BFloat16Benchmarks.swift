@@ -124,26 +124,31 @@ private func unetBenchmark(base: Int, precision: ComputePrecision) -> Benchmark 
             }
         }
         let infer = try context.time(warmup: 1, repetitions: 5) { _ = try model.forward(images, mode: .evaluation) }
+        try printInferenceStages(model, images, runs: 3, title: "\(key)_infer\(suffix)")
         // One image at a time, as `dicekit predict` and a sliding window call the model: the
         // per-call work on the weights (packings, kept between calls) weighs most here.
         let image = Tensor<Float>.normal([1, size, size, 3], generator: &generator)
         let single = try context.time(warmup: 2, repetitions: 20) { _ = try model.forward(image, mode: .evaluation) }
-        do {
-            // The same, stage by stage: where one image's inference waits on a single core shows here.
-            let profile = LayerProfile()
-            model.profile = profile
-            for _ in 0..<10 { _ = try model.forward(image, mode: .evaluation) }
-            model.profile = nil
-            printErr("  unet_b\(base)_d4_n1_128_infer\(suffix) stage   forward ms")
-            for stage in profile.stages {
-                printErr(pad("  " + stage.name, 16) + pad(format(stage.forward / 10 * 1e3), 11, left: true))
-            }
-        }
+        // The same, stage by stage: where one image's inference waits on a single core shows here.
+        try printInferenceStages(model, image, runs: 10, title: "unet_b\(base)_d4_n1_128_infer\(suffix)")
         return [
             Metric(key: key + "_train_step" + suffix + "_ms", value: step * 1e3, unit: "ms"),
             Metric(key: key + "_infer" + suffix + "_ms", value: infer * 1e3, unit: "ms"),
             Metric(key: "unet_b\(base)_d4_n1_128_infer" + suffix + "_ms", value: single * 1e3, unit: "ms"),
         ]
+    }
+}
+
+/// Prints the mean time of each stage of `model`'s inference on `input` over `runs` calls (not
+/// part of the JSON keys).
+private func printInferenceStages(_ model: UNet<Float>, _ input: Tensor<Float>, runs: Int, title: String) throws {
+    let profile = LayerProfile()
+    model.profile = profile
+    defer { model.profile = nil }
+    for _ in 0..<runs { _ = try model.forward(input, mode: .evaluation) }
+    printErr("  \(title) stage   forward ms")
+    for stage in profile.stages {
+        printErr(pad("  " + stage.name, 16) + pad(format(stage.forward / Double(runs) * 1e3), 11, left: true))
     }
 }
 

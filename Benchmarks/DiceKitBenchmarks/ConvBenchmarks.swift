@@ -78,6 +78,30 @@ let volumeConvBenchmark = Benchmark(key: "conv3x3x3_n2_d64_c16to16") { context i
     ]
 }
 
+/// The U-Net's 1×1 head (batch 8, 128², 16 or 32 features to 2 logits, with bias, Float): the
+/// forward pass that ends every inference, a pass over its input with almost no arithmetic. Its
+/// time, and the bytes of input and output it moves per second.
+let headConvBenchmark = Benchmark(key: "conv1x1_n8_h128_head") { context in
+    var generator = SeededGenerator(seed: 9)
+    var metrics: [Metric] = []
+    for cin in [16, 32] {
+        let (n, h, cout) = (8, 128, 2)
+        let x = Tensor<Float>.uniform([n, h, h, cin], lower: -1, upper: 1, generator: &generator)
+        let weight = Tensor<Float>.uniform([1, 1, cin, cout], lower: -0.1, upper: 0.1, generator: &generator)
+        let conv = try Convolution(weight: weight, bias: Tensor.zeros([cout]), stride: [1], padding: .symmetric([0]))
+        var sink: Float = 0
+        let forward = try context.time(warmup: 3, repetitions: 20) { sink += try conv.forward(x).scalars[0] }
+        if sink.isNaN { printErr("conv1x1 head: NaN in the output") }
+        let key = "conv1x1_n\(n)_h\(h)_c\(cin)to\(cout)"
+        let bytes = Double(n * h * h * (cin + cout) * MemoryLayout<Float>.size)
+        metrics += [
+            Metric(key: key + "_fwd_ms", value: forward * 1e3, unit: "ms"),
+            Metric(key: key + "_fwd_gbs", value: bytes / forward / 1e9, unit: "GB/s"),
+        ]
+    }
+    return metrics
+}
+
 /// The two backward passes apart, each timed on its own: the weight gradient alone, and the
 /// input gradient alone as the forward pass of the adjoint transposed convolution (the same
 /// kernel tensor, stride, padding and settings), which runs the input-gradient pass of the same

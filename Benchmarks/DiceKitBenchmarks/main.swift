@@ -31,7 +31,7 @@ AllocationPolicy.retainLargeBlocks()
 let allBenchmarks: [Benchmark] =
     baselineBenchmarks + tensorBenchmarks + lossBenchmarks + lossFamilyBenchmarks + metricBenchmarks + convBenchmarks
     + [
-        volumeConvBenchmark
+        volumeConvBenchmark, headConvBenchmark,
     ] + normalizationBenchmarks + unetBenchmarks
     + bfloat16ConvBenchmarks + upsamplingBenchmarks + bfloat16UNetBenchmarks + distributedBenchmarks
 
