@@ -139,19 +139,6 @@ private func unetBenchmark(base: Int, precision: ComputePrecision) -> Benchmark 
     }
 }
 
-/// Prints the mean time of each stage of `model`'s inference on `input` over `runs` calls (not
-/// part of the JSON keys).
-private func printInferenceStages(_ model: UNet<Float>, _ input: Tensor<Float>, runs: Int, title: String) throws {
-    let profile = LayerProfile()
-    model.profile = profile
-    defer { model.profile = nil }
-    for _ in 0..<runs { _ = try model.forward(input, mode: .evaluation) }
-    printErr("  \(title) stage   forward ms")
-    for stage in profile.stages {
-        printErr(pad("  " + stage.name, 16) + pad(format(stage.forward / Double(runs) * 1e3), 11, left: true))
-    }
-}
-
 /// What a bfloat16 training step of the base-32 U-Net pays per weight of its 3×3 layers outside
 /// the arithmetic (all but the first layer, which runs in Float): after each optimiser step, a
 /// layer prepares its kernel for the bfloat16 kernels (packed for the forward pass and, flipped,

@@ -56,17 +56,7 @@ let unetBenchmarks: [Benchmark] = [
         }
         let infer = try context.time(warmup: 1, repetitions: 5) { _ = try model.forward(images, mode: .evaluation) }
         // Where inference goes, stage by stage (printed, not part of the JSON keys).
-        profile.reset()
-        model.profile = profile
-        for _ in 0..<3 { _ = try model.forward(images, mode: .evaluation) }
-        model.profile = nil
-        let inferred = profile.stages.reduce(0) { $0 + $1.forward }
-        printErr("  inference stage  ms     share")
-        for stage in profile.stages {
-            printErr(
-                pad("  " + stage.name, 16) + pad(format(stage.forward / 3 * 1e3), 8, left: true)
-                    + pad(format(stage.forward / inferred * 100) + "%", 9, left: true))
-        }
+        try printInferenceStages(model, images, runs: 3, title: "unet_b16_d4_n\(n)_\(size)_infer")
         let total = stages.reduce(0, +)
         let key = "unet_b16_d4_n\(n)_\(size)"
         return [
@@ -177,5 +167,21 @@ func trainingStep(_ model: UNet<Float>, inputs: Tensor<Float>, labels: LabelMap)
         let logits = try model.forward(inputs)
         try model.backward(try loss.evaluate(logits, target: .labels(labels), gradient: true).gradient!)
         optimizer.step(model.parameters.trainable)
+    }
+}
+
+/// Prints the mean time of each stage of `model`'s inference on `input` over `runs` calls and
+/// its share of their sum (not part of the JSON keys).
+func printInferenceStages(_ model: UNet<Float>, _ input: Tensor<Float>, runs: Int, title: String) throws {
+    let profile = LayerProfile()
+    model.profile = profile
+    defer { model.profile = nil }
+    for _ in 0..<runs { _ = try model.forward(input, mode: .evaluation) }
+    let total = profile.stages.reduce(0) { $0 + $1.forward }
+    printErr("  \(title) stage   forward ms   share")
+    for stage in profile.stages {
+        printErr(
+            pad("  " + stage.name, 16) + pad(format(stage.forward / Double(runs) * 1e3), 11, left: true)
+                + pad(format(stage.forward / total * 100) + "%", 9, left: true))
     }
 }
