@@ -25,6 +25,7 @@
 #include "dk_bf16.h"
 #include "dk_dispatch.h"
 #include "conv_internal.h"
+#include "lane_sums.h"
 #include "bf16_round.h"
 #include <immintrin.h>
 
@@ -329,6 +330,51 @@ DKB512 static inline __attribute__((always_inline)) void store_output(const dk_c
     }
 }
 
+/// The 1×1 head (dk_conv_geometry.head_classes) of the `count` output positions from q whose
+/// outputs, after the ReLU, are v: position i's output channels 16j … 16j + 15 at v[i·NV + j],
+/// NV·16 = cout. Logit c of position q + i goes to y[(q + i)·classes + c], summed as the
+/// few-channel kernel sums it over the stored outputs (narrow_avx512: the products of each
+/// 16-channel step added into one vector from zero in channel order, its two halves added, then
+/// the lanes by dk_sum8_avx2's tree, eight logits at a time, and the bias added last): the same
+/// bits as the head run after the pass, without the cout Floats per position written and read.
+DKB512 static inline __attribute__((always_inline))
+void store_head_n(const dk_conv_geometry *g, float *y, long q, int count, const __m512 *v, const int NV,
+                  const int CLASSES) {
+    const int classes = CLASSES ? CLASSES : g->head_classes;
+    const float *wt = (const float *)g->head_weight, *bias = (const float *)g->head_bias;
+    float *out = y + q * classes;
+    __m256 halves[8];
+    float shift[8];
+    int n = 0;
+    for (int i = 0; i < count; i++)
+        for (int c = 0; c < classes; c++) {
+            __m512 a = _mm512_setzero_ps();
+            DK_UNROLL for (int j = 0; j < NV; j++)
+                a = _mm512_fmadd_ps(v[i * NV + j], _mm512_loadu_ps(wt + (c * NV + j) * 16), a);
+            const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1));
+            halves[n] = _mm256_add_ps(_mm512_castps512_ps256(a), high);
+            shift[n++] = bias ? bias[c] : 0.0f;
+            if (n < 8 && (i + 1 < count || c + 1 < classes)) continue;
+            for (int k = n; k < 8; k++) halves[k] = _mm256_setzero_ps();
+            const __m256 logits = _mm256_add_ps(_mm256_loadu_ps(shift), dk_sum8_avx2(halves));
+            _mm256_mask_storeu_ps(out, (__mmask8)((1u << n) - 1), logits);
+            out += n;
+            n = 0;
+        }
+}
+
+/// store_head_n with the class count known to the compiler for the common heads (1 to 3 logits),
+/// so that the tile's outputs stay in registers.
+DKB512 static inline __attribute__((always_inline))
+void store_head(const dk_conv_geometry *g, float *y, long q, int count, const __m512 *v, const int NV) {
+    switch (g->head_classes) {
+    case 1: store_head_n(g, y, q, count, v, NV, 1); break;
+    case 2: store_head_n(g, y, q, count, v, NV, 2); break;
+    case 3: store_head_n(g, y, q, count, v, NV, 3); break;
+    default: store_head_n(g, y, q, count, v, NV, 0); break;
+    }
+}
+
 /// rows[i] = the input row of output position q + i (i < MR; `offsets` their offsets,
 /// dk_conv_tile_offsets). With STEP, the caller has checked that the MR positions lie in one
 /// output row, STEP input elements apart: the rows are then constant displacements from one base,
@@ -399,6 +445,12 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
         }
         return;
     }
+    if (g->head_classes) {
+        DK_UNROLL for (int i = 0; i < MR * NV; i++)
+            if (g->relu) acc[i] = _mm512_max_ps(_mm512_setzero_ps(), acc[i]);
+        store_head(g, (float *)y, q, end - q < MR ? (int)(end - q) : MR, acc, NV);
+        return;
+    }
     DK_UNROLL for (int i = 0; i < MR; i++) {
         if (q + i >= end) break;
         DK_UNROLL for (int j = 0; j < NV; j++) store_output(g, y, dk_conv_output_index(g, q + i, co + 16 * j), acc[i * NV + j]);
@@ -461,10 +513,19 @@ void forward_tile16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     const __m512 b = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
     DK_UNROLL for (int i = 0; i < MR; i++) {
-        if (q + i >= end) break;
         const __m512 sum = _mm512_add_ps(_mm512_permutex2var_ps(acc[2 * i], even, acc[2 * i + 1]),
                                          _mm512_permutex2var_ps(acc[2 * i], odd, acc[2 * i + 1]));
-        store_output(g, y, (q + i) * 16, _mm512_add_ps(sum, b));
+        acc[i] = _mm512_add_ps(sum, b);
+    }
+    if (g->head_classes) {
+        DK_UNROLL for (int i = 0; i < MR; i++)
+            if (g->relu) acc[i] = _mm512_max_ps(_mm512_setzero_ps(), acc[i]);
+        store_head(g, (float *)y, q, end - q < MR ? (int)(end - q) : MR, acc, 1);
+        return;
+    }
+    DK_UNROLL for (int i = 0; i < MR; i++) {
+        if (q + i >= end) break;
+        store_output(g, y, (q + i) * 16, acc[i]);
     }
 }
 

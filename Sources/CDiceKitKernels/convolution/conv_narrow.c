@@ -19,6 +19,7 @@
 #include "dk_convolution.h"
 #include "dk_dispatch.h"
 #include "conv_internal.h"
+#include "lane_sums.h"
 #include <immintrin.h>
 
 #define DKN512 __attribute__((target("avx512f")))
@@ -48,21 +49,6 @@ static inline __attribute__((always_inline)) void narrow_tile(const dk_conv_geom
     dk_conv_output_offsets(g, at, q, end, out, mr);
 }
 
-/// The sums of the 8 lanes of a[0] … a[7], in order, in one vector: a fixed tree of pairwise
-/// additions (horizontal adds, then the two 128-bit halves), the same on every run.
-DKN256 static inline __attribute__((always_inline)) __m256 sum8_avx2(const __m256 *a) {
-    const __m256 t0 = _mm256_hadd_ps(a[0], a[1]), t1 = _mm256_hadd_ps(a[2], a[3]);
-    const __m256 t2 = _mm256_hadd_ps(a[4], a[5]), t3 = _mm256_hadd_ps(a[6], a[7]);
-    const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
-    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
-}
-
-/// The sums of the 8 lanes of a[0] … a[3], in order, in one 4-float vector (the tree of sum8_avx2).
-DKN256 static inline __attribute__((always_inline)) __m128 sum4_avx2(const __m256 *a) {
-    const __m256 u = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
-    return _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
-}
-
 /// Stores output channels co … co + nc − 1 of the 4 positions at `out` (those before `end`, the
 /// first at q): the lane sums of acc (position i, channel c at i·NC + c, c < NC) plus the bias,
 /// summed together in the order of the outputs. When the 4 positions are consecutive outputs of a
@@ -75,12 +61,12 @@ void narrow_store(const dk_conv_geometry *g, const __m256 *acc, const float *bia
     float sums[12], shift[12];
     DK_UNROLL for (int i = 0; i < 4 * NC; i++) shift[i] = bias && i % NC < nc ? bias[co + i % NC] : 0.0f;
     if (NC == 3) {
-        _mm256_storeu_ps(sums, _mm256_add_ps(_mm256_loadu_ps(shift), sum8_avx2(acc)));
-        _mm_storeu_ps(sums + 8, _mm_add_ps(_mm_loadu_ps(shift + 8), sum4_avx2(acc + 8)));
+        _mm256_storeu_ps(sums, _mm256_add_ps(_mm256_loadu_ps(shift), dk_sum8_avx2(acc)));
+        _mm_storeu_ps(sums + 8, _mm_add_ps(_mm_loadu_ps(shift + 8), dk_sum4_avx2(acc + 8)));
     } else if (NC == 2) {
-        _mm256_storeu_ps(sums, _mm256_add_ps(_mm256_loadu_ps(shift), sum8_avx2(acc)));
+        _mm256_storeu_ps(sums, _mm256_add_ps(_mm256_loadu_ps(shift), dk_sum8_avx2(acc)));
     } else {
-        _mm_storeu_ps(sums, _mm_add_ps(_mm_loadu_ps(shift), sum4_avx2(acc)));
+        _mm_storeu_ps(sums, _mm_add_ps(_mm_loadu_ps(shift), dk_sum4_avx2(acc)));
     }
     if (NC == 3 && nc == 3 && g->cout == 3 && q + 4 <= end && out[3] == out[0] + 9) {
         _mm256_storeu_ps(y + out[0], _mm256_loadu_ps(sums));

@@ -79,12 +79,22 @@ extension ConvGeometry {
                 // Float values, or their bfloat16 bits (round_output).
                 g.round_output = pass.yRounded != nil ? 1 : 0
                 let scalarSize = pass.yRounded != nil ? MemoryLayout<UInt16>.size : MemoryLayout<Float>.size
+                var channels = outChannels
+                if let head = pass.head {
+                    precondition(
+                        !tiles && pass.y != nil && forwardFusesHead(settings: settings),
+                        "bfloat16 pass: a fused head needs the dot-product forward kernels")
+                    g.head_classes = Int32(head.classes)
+                    g.head_weight = UInt(bitPattern: head.weight)
+                    g.head_bias = UInt(bitPattern: head.bias)
+                    channels = head.classes
+                }
                 let packed = packedWeight(
                     g, pass.weight, cache: cache, packing: .init(flipped: false, tiles: tiles), workers: workers)
                 packed.withUnsafeBufferPointer { wp in
                     bfloat16Forward(
                         g, padded: padded, weight: wp.baseAddress!, bias: pass.bias, y: y,
-                        outputSampleBytes: outputPixels * outChannels * scalarSize, workers: workers, tiles: tiles)
+                        outputSampleBytes: outputPixels * channels * scalarSize, workers: workers, tiles: tiles)
                 }
             }
             if let dW = pass.weightGradient, let dy = pass.dy {

@@ -81,6 +81,10 @@ struct LoweredPass<T: BLASScalar> {
     /// Float direct kernels (dk_conv_geometry.round_output), else rounded after the pass. For an
     /// activation that only rounded-operand passes read (`inputOnBFloat16Grid`).
     var roundsOutput = false
+    /// With `y`, a 1×1 head that the bfloat16 dot-product forward pass applies in its stores
+    /// (FusedHead.swift): `y` then receives the head's logits, [rows × head.classes], instead of
+    /// the pass's output.
+    var head: FusedHead? = nil
 }
 
 /// Writes `fill` (a vector of `channels` scalars) or zeros to `pixels` consecutive pixels.
@@ -153,7 +157,7 @@ extension ConvGeometry {
     /// `body` of a Float pass whose operands are placeholders: x and the kernel, and y, dx and the
     /// weight gradient as asked (dy with either gradient). The bfloat16 hooks decide from which
     /// operands a pass has, never from their values.
-    private func withPlaceholderPass<R>(
+    func withPlaceholderPass<R>(
         y: Bool, dx: Bool, weightGradient: Bool, _ body: (LoweredPass<Float>) -> R
     ) -> R {
         var placeholder: Float = 0
@@ -251,6 +255,11 @@ extension ConvGeometry {
 
     /// `run` for a concrete scalar type (called only with Float or Double).
     private func runConcrete<T: BLASScalar>(_ pass: LoweredPass<T>, settings: ConvolutionSettings) {
+        precondition(
+            pass.head == nil
+                || (pass.y != nil && pass.dy == nil && pass.weightGradient == nil && pass.dx == nil
+                    && !pass.roundsOutput && forwardFusesHead(settings: settings)),
+            "lowered pass: a fused head is applied by the bfloat16 dot-product forward kernels only")
         precondition(
             pass.dxSecond == nil || (pass.dx != nil && splitsInputGradient(settings: settings)),
             "lowered pass: an input gradient in two parts is written by the direct and bfloat16 forward kernels only")

@@ -177,24 +177,28 @@ public struct Convolution<Scalar: BLASScalar>: Sendable {
 
     /// The Float output of the forward pass that `run` runs: it is handed the pass with the
     /// kernel, the bias, the output and the options set and x unset, and sets x and runs it.
+    /// With `head`, the output is that head's logits of the pass's output (`LoweredPass.head`).
     func floatOutput(
-        _ g: ConvGeometry, rectified: Bool, roundsOutput: Bool, _ run: (LoweredPass<Float>) -> Void
+        _ g: ConvGeometry, rectified: Bool, roundsOutput: Bool, head: FusedHead? = nil,
+        _ run: (LoweredPass<Float>) -> Void
     ) -> Tensor<Scalar> {
         precondition(Scalar.self == Float.self, "convolution: only a Float convolution reads a bfloat16 input")
         let kernel = kernelOperand(g, y: true, dx: false, weightGradient: false)
-        let y = [Float](unsafeUninitializedCapacity: g.outputRows * g.outChannels) { py, initialized in
+        let channels = head?.classes ?? g.outChannels
+        let y = [Float](unsafeUninitializedCapacity: g.outputRows * channels) { py, initialized in
             kernel.reinterpreted(as: Float.self).withUnsafeBufferPointer { pw in
                 withOptionalPointer(bias?.reinterpreted(as: Float.self)) { pb in
                     var pass = LoweredPass(
                         weight: pw.baseAddress!, y: py.baseAddress!, bias: pb, rectifies: rectified,
                         bfloat16Weights: bfloat16Weights)
                     pass.roundsOutput = roundsOutput
+                    pass.head = head
                     run(pass)
                 }
             }
             initialized = py.count
         }
-        return Tensor<Float>(uncheckedShape: g.outputShape, storage: y).reinterpreted()
+        return Tensor<Float>(uncheckedShape: g.outputShape.dropLast() + [channels], storage: y).reinterpreted()
     }
 
     /// Whether a training forward pass on an input of this shape may read its bfloat16 rounding

@@ -185,25 +185,31 @@ extension Convolution {
                     var pass = LoweredPass<Float>(
                         weight: pw.baseAddress!, bias: pb, rectifies: rectified, bfloat16Weights: bfloat16Weights)
                     pass.yRounded = output.storage.pointer
-                    switch input {
-                    case .rounded(let rounded):
-                        pass.xRounded = UnsafePointer(rounded.storage.pointer)
-                        g.run(pass, settings: settings)
-                    case .joinedWithRounded(let first, let second):
-                        runJoined(pass, first, second, g)
-                    case .parts(let parts), .gridded(let parts):
-                        withPointers(parts.map { $0.reinterpreted(as: Float.self) }[...]) { sources in
-                            pass.x = sources[0]
-                            if parts.count > 1 {
-                                pass.xParts = zip(sources, parts).map {
-                                    ChannelPart(source: $0, channels: $1.shape.last!)
-                                }
-                            }
-                            g.run(pass, settings: settings)
-                        }
-                    }
+                    run(pass, on: input, g)
                 }
             }
         return output
+    }
+
+    /// Runs `pass` (x unset) on `input` in any of its forms, as the bfloat16 forward kernels
+    /// read them: a rounding as it is, parts joined in the padded copies (precondition: the pass
+    /// runs on those kernels, `forwardReadsRoundedOperand`).
+    func run(_ pass: LoweredPass<Float>, on input: ForwardInput<Scalar>, _ g: ConvGeometry) {
+        var pass = pass
+        switch input {
+        case .rounded(let rounded):
+            pass.xRounded = UnsafePointer(rounded.storage.pointer)
+            g.run(pass, settings: settings)
+        case .joinedWithRounded(let first, let second):
+            runJoined(pass, first, second, g)
+        case .parts(let parts), .gridded(let parts):
+            withPointers(parts.map { $0.reinterpreted(as: Float.self) }[...]) { sources in
+                pass.x = sources[0]
+                if parts.count > 1 {
+                    pass.xParts = zip(sources, parts).map { ChannelPart(source: $0, channels: $1.shape.last!) }
+                }
+                g.run(pass, settings: settings)
+            }
+        }
     }
 }

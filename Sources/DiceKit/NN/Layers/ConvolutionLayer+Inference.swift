@@ -57,6 +57,39 @@ extension ConvolutionLayer {
         return try convolution.roundedForward(input, rectified: rectified, kept: false)
     }
 
+    /// `head`'s logits of `evaluationForward(input, folding:rectified:)`, computed in this
+    /// convolution's stores (FusedHead.swift) where its pass runs on the bfloat16 dot-product
+    /// kernels and `head`, a Float 1×1 convolution, on the few-channel kernel
+    /// (`Convolution.fusesHead`): the same bits as `head.forward` of that output, which is not
+    /// written. nil otherwise, with nothing run.
+    ///
+    /// - Throws: as `evaluationForward`.
+    func evaluationForward(
+        _ input: ForwardInput<Scalar>, folding normalization: BatchNorm<Scalar>?, rectified: Bool,
+        head: ConvolutionLayer<Scalar>
+    ) throws -> Tensor<Scalar>? {
+        guard precision == .bfloat16, head.precision == .float, Scalar.self == Float.self else { return nil }
+        let convolution = try evaluationConvolution(folding: normalization)
+        guard convolution.fusesHead(try head.convolutionFromParameters(), inputShape: try input.shape()) else {
+            return nil
+        }
+        // As the head's own evaluation pass would, it lets go of what a training pass kept.
+        head.keptInput.keep(nil)
+        head.cachedConvolution = nil
+        // A 1×1 kernel in PyTorch's layout [classes, features, 1…] is the [classes × features]
+        // matrix the stores read.
+        let (weight, bias) = (
+            head.weight.value.reinterpreted(as: Float.self), head.bias.value.reinterpreted(as: Float.self)
+        )
+        return try weight.withUnsafeBufferPointer { pw in
+            try bias.withUnsafeBufferPointer { pb in
+                try convolution.forward(
+                    input, rectified: rectified,
+                    head: FusedHead(weight: pw.baseAddress!, bias: pb.baseAddress, classes: pb.count))
+            }
+        }
+    }
+
     /// Whether an evaluation forward pass of an input of `shape` runs on the bfloat16 kernels,
     /// which read it only through its rounding (the folded convolution's geometry is the
     /// layer's): it may then be handed that rounding (`.rounded`, or `.joinedWithRounded`).

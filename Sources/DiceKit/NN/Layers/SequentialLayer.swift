@@ -57,7 +57,10 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
         concatenating parts: [Tensor<Scalar>], mode: LayerMode, handingOverRounded: Bool = false
     ) throws -> Tensor<Scalar> {
         try withFlushToZero {
-            if mode == .evaluation { return try evaluationLayers(.parts(parts), as: .float).tensor() }
+            if mode == .evaluation {
+                var head: ConvolutionLayer<Scalar>? = nil
+                return try evaluationLayers(.parts(parts), as: .float, head: &head).tensor()
+            }
             return try forwardLayers(.parts(parts), handingOverRounded: handingOverRounded)
         }
     }
@@ -143,7 +146,20 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
     ///
     /// - Throws: as `forward`.
     func evaluationForward(_ input: ForwardInput<Scalar>, output: BlockOutput) throws -> ForwardInput<Scalar> {
-        try withFlushToZero { try evaluationLayers(input, as: output) }
+        var head: ConvolutionLayer<Scalar>? = nil
+        return try withFlushToZero { try evaluationLayers(input, as: output, head: &head) }
+    }
+
+    /// `head` (a 1×1 convolution) of an evaluation-mode forward pass of `input`, with Float
+    /// output: computed by the last convolution's stores where it can
+    /// (`ConvolutionLayer.evaluationForward(_:folding:rectified:head:)`), else run after the
+    /// block. The same bits either way.
+    ///
+    /// - Throws: as `forward`.
+    func evaluationLogits(_ input: ForwardInput<Scalar>, head: ConvolutionLayer<Scalar>) throws -> Tensor<Scalar> {
+        var pending: ConvolutionLayer<Scalar>? = head
+        let output = try withFlushToZero { try evaluationLayers(input, as: .float, head: &pending) }
+        return try pending?.forward(output.tensor(), mode: .evaluation) ?? output.tensor()
     }
 
     /// The output shape of an evaluation-mode forward pass of an input of `inputShape`: each
@@ -166,14 +182,23 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
     /// between them.
     /// With rounded operands the output is handed over on the bfloat16 grid instead, which the
     /// next convolution reads in place (GriddedHandOver.swift). The last convolution's output
-    /// is handed over as `form` asks, where its kernels can store it so.
-    private func evaluationLayers(_ input: ForwardInput<Scalar>, as form: BlockOutput) throws -> ForwardInput<Scalar> {
+    /// is handed over as `form` asks, where its kernels can store it so, or as the logits of
+    /// `head` where it computes them (`head` is then set to nil).
+    private func evaluationLayers(
+        _ input: ForwardInput<Scalar>, as form: BlockOutput, head: inout ConvolutionLayer<Scalar>?
+    ) throws -> ForwardInput<Scalar> {
         var current = input
         var i = 0
         while i < layers.count {
             if let conv = layers[i] as? ConvolutionLayer<Scalar> {
                 let (norm, relu, next) = evaluationFusion(after: i)
                 let last = next == layers.count
+                if last, let pending = head,
+                    let logits = try conv.evaluationForward(current, folding: norm, rectified: relu, head: pending)
+                {
+                    head = nil
+                    return .parts([logits])
+                }
                 let consumer = last ? nil : layers[next] as? ConvolutionLayer<Scalar>
                 if consumer != nil || (last && form == .rounded),
                     let rounded = try conv.evaluationRoundedForward(

@@ -12,8 +12,9 @@
 // the skip or the pooled tensor. mid's and the decoder blocks' outputs go to the next up-sampling
 // as bits where it runs as the scattered pass on those kernels, and an up-sampling stores its
 // output as bits where its decoder block joins it with a skip in bits
-// (TransposedConvolution.bitsForward). The last decoder block's output stays Float: the 1×1 head
-// reads it in Float.
+// (TransposedConvolution.bitsForward). The last decoder block hands nothing over: on the dot
+// products its last convolution computes the 1×1 head's logits in its stores (FusedHead.swift);
+// otherwise its output stays Float and the head reads it.
 //
 // With rounded operands (`.gridded`, volumes only: GriddedHandOver.swift), activations are handed
 // over as Float values on the bfloat16 grid, which the rounded-operand passes read in place:
@@ -93,16 +94,19 @@ extension UNet {
                         ? .gridded([upsampled.tensor(), try skip.tensor()])
                         : .parts([upsampled.tensor(), try skip.tensor()])
                 }
-            let shape = try dec[j].evaluationOutputShape(for: joined)
-            let output = j + 1 < depth ? upsamplingInput(j + 1, shape, form) : .float
+            if j + 1 == depth {
+                // The last block and the head, whose logits the block's last convolution computes
+                // in its stores where it can (FusedHead.swift): one stage.
+                return try timed("dec.\(j)+head", false) { try dec[j].evaluationLogits(input, head: head) }
+            }
+            let output = upsamplingInput(j + 1, try dec[j].evaluationOutputShape(for: joined), form)
             x = try timed("dec.\(j)", false) { try dec[j].evaluationForward(input, output: output) }
         }
         return try timed("head", false) { try head.forward(x.tensor(), mode: .evaluation) }
     }
 
     /// How a block whose output of `shape` goes to up-sampling `j` hands it over: as `form`
-    /// asks where the up-sampling takes it so, else as Float values (the 1×1 head reads the last
-    /// decoder block's output in Float).
+    /// asks where the up-sampling takes it so, else as Float values.
     private func upsamplingInput(_ j: Int, _ shape: [Int], _ form: BlockOutput) -> BlockOutput {
         switch form {
         case .rounded where up[j].evaluationTakesBits(ofShape: shape): .rounded
