@@ -330,23 +330,23 @@ DKB512 static inline __attribute__((always_inline)) void store_output(const dk_c
     }
 }
 
-/// The 1×1 head (dk_conv_geometry.head_classes) of the `count` output positions from q whose
-/// outputs, after the ReLU, are v: position i's output channels 16j … 16j + 15 at v[i·NV + j],
-/// NV·16 = cout. Logit c of position q + i goes to y[(q + i)·classes + c], summed as the
-/// few-channel kernel sums it over the stored outputs (narrow_avx512: the products of each
+/// The 1×1 head (dk_conv_geometry.head_classes) of the `count` (≤ MR) output positions from q
+/// whose outputs, after the ReLU, are v: position i's output channels 16j … 16j + 15 at
+/// v[i·NV + j], NV·16 = cout. Logit c of position q + i goes to y[(q + i)·classes + c], summed as
+/// the few-channel kernel sums it over the stored outputs (narrow_avx512: the products of each
 /// 16-channel step added into one vector from zero in channel order, its two halves added, then
 /// the lanes by dk_sum8_avx2's tree, eight logits at a time, and the bias added last): the same
 /// bits as the head run after the pass, without the cout Floats per position written and read.
 DKB512 static inline __attribute__((always_inline))
-void store_head_n(const dk_conv_geometry *g, float *y, long q, int count, const __m512 *v, const int NV,
-                  const int CLASSES) {
-    const int classes = CLASSES ? CLASSES : g->head_classes;
+void store_head(const dk_conv_geometry *g, float *y, long q, int count, const __m512 *v, const int MR, const int NV) {
+    const int classes = g->head_classes;
     const float *wt = (const float *)g->head_weight, *bias = (const float *)g->head_bias;
     float *out = y + q * classes;
     __m256 halves[8];
     float shift[8];
     int n = 0;
-    for (int i = 0; i < count; i++)
+    DK_UNROLL for (int i = 0; i < MR; i++) {
+        if (i >= count) break;
         for (int c = 0; c < classes; c++) {
             __m512 a = _mm512_setzero_ps();
             DK_UNROLL for (int j = 0; j < NV; j++)
@@ -361,17 +361,6 @@ void store_head_n(const dk_conv_geometry *g, float *y, long q, int count, const 
             out += n;
             n = 0;
         }
-}
-
-/// store_head_n with the class count known to the compiler for the common heads (1 to 3 logits),
-/// so that the tile's outputs stay in registers.
-DKB512 static inline __attribute__((always_inline))
-void store_head(const dk_conv_geometry *g, float *y, long q, int count, const __m512 *v, const int NV) {
-    switch (g->head_classes) {
-    case 1: store_head_n(g, y, q, count, v, NV, 1); break;
-    case 2: store_head_n(g, y, q, count, v, NV, 2); break;
-    case 3: store_head_n(g, y, q, count, v, NV, 3); break;
-    default: store_head_n(g, y, q, count, v, NV, 0); break;
     }
 }
 
@@ -395,10 +384,12 @@ void dk_conv_tile_rows(const dk_conv_geometry *g, const uint16_t *xp, dk_conv_po
 /// MR valid output positions from q × NV·16 output channels from `co`, one row pointer each.
 /// A scattered output (dk_conv_geometry.ud/uh/uw: an up-sampling) is stored where each vector
 /// belongs, with the bias added after the sum, as the lowered path's scatter adds its fill
-/// (ExactTiling.swift): the same bits as that path.
+/// (ExactTiling.swift): the same bits as that path. With HEAD (no scatter, every output channel
+/// in the tile) the outputs go through the 1×1 head instead of being stored (store_head).
 DKB512 static inline __attribute__((always_inline))
 void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias, void *y,
-                  long q, dk_conv_position at, long end, int co, const int MR, const int NV, const int STEP) {
+                  long q, dk_conv_position at, long end, int co, const int MR, const int NV, const int STEP,
+                  const int HEAD) {
     __m512 acc[28];
     const long pairs = (long)g->kw * g->cin / 2, cout = g->cout, reduction = (long)g->kd * g->kh * 2 * pairs;
     // The block's columns in the packing (dot_pair_offset): `width` wide, one run over the reduction.
@@ -445,10 +436,10 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
         }
         return;
     }
-    if (g->head_classes) {
+    if (HEAD) {
         DK_UNROLL for (int i = 0; i < MR * NV; i++)
             if (g->relu) acc[i] = _mm512_max_ps(_mm512_setzero_ps(), acc[i]);
-        store_head(g, (float *)y, q, end - q < MR ? (int)(end - q) : MR, acc, NV);
+        store_head(g, (float *)y, q, end - q < MR ? (int)(end - q) : MR, acc, MR, NV);
         return;
     }
     DK_UNROLL for (int i = 0; i < MR; i++) {
@@ -459,7 +450,7 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
 
 #define DK_BF16_FORWARD(MR, NV)                                                              \
     for (long q = q0; q < q1; q += MR, dk_conv_position_advance(g, &at, MR))                  \
-        forward_tile(g, xp, wp, bias, y, q, at, q1, co, MR, NV, 0);
+        forward_tile(g, xp, wp, bias, y, q, at, q1, co, MR, NV, 0, HEAD);
 
 /// Whether the MR output positions from q (at `at`) all lie in one output row before `end`:
 /// their input rows are then stride_w · cin elements apart (dk_conv_tile_rows' STEP).
@@ -472,9 +463,9 @@ static inline int dk_tile_in_row(const dk_conv_geometry *g, dk_conv_position at,
 #define DK_BF16_FORWARD_STEP(MR, NV, STEP)                                                   \
     for (long q = q0; q < q1; q += MR, dk_conv_position_advance(g, &at, MR)) {                \
         if (dk_tile_in_row(g, at, q, q1, MR))                                                 \
-            forward_tile(g, xp, wp, bias, y, q, at, q1, co, MR, NV, STEP);                     \
+            forward_tile(g, xp, wp, bias, y, q, at, q1, co, MR, NV, STEP, HEAD);               \
         else                                                                                  \
-            forward_tile(g, xp, wp, bias, y, q, at, q1, co, MR, NV, 0);                        \
+            forward_tile(g, xp, wp, bias, y, q, at, q1, co, MR, NV, 0, HEAD);                  \
     }
 
 /// 16 output channels: MR valid output positions from q, the reduction taken four at a time.
@@ -482,10 +473,10 @@ static inline int dk_tile_in_row(const dk_conv_geometry *g, dk_conv_position at,
 /// odd lanes of the two quad-packed weight vectors (output channels 0–7 and 8–15, two lanes
 /// each), so each broadcast feeds two products instead of one: at 16 channels the broadcasts,
 /// not the products, bound the pair kernel. The two partial sums of each channel are added at
-/// the end, then the bias.
+/// the end, then the bias. With HEAD the outputs go through the 1×1 head (store_head).
 DKB512 static inline __attribute__((always_inline))
 void forward_tile16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias, void *y,
-                    long q, dk_conv_position at, long end, const int MR, const int STEP) {
+                    long q, dk_conv_position at, long end, const int MR, const int STEP, const int HEAD) {
     __m512 acc[24];
     const long quads = (long)g->kw * g->cin / 4;
     DK_UNROLL for (int i = 0; i < 2 * MR; i++) acc[i] = _mm512_setzero_ps();
@@ -512,36 +503,41 @@ void forward_tile16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     const __m512 b = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
-    DK_UNROLL for (int i = 0; i < MR; i++) {
-        const __m512 sum = _mm512_add_ps(_mm512_permutex2var_ps(acc[2 * i], even, acc[2 * i + 1]),
-                                         _mm512_permutex2var_ps(acc[2 * i], odd, acc[2 * i + 1]));
-        acc[i] = _mm512_add_ps(sum, b);
-    }
-    if (g->head_classes) {
-        DK_UNROLL for (int i = 0; i < MR; i++)
-            if (g->relu) acc[i] = _mm512_max_ps(_mm512_setzero_ps(), acc[i]);
-        store_head(g, (float *)y, q, end - q < MR ? (int)(end - q) : MR, acc, 1);
+    if (HEAD) {
+        __m512 v[12];
+        DK_UNROLL for (int i = 0; i < MR; i++) {
+            const __m512 sum = _mm512_add_ps(_mm512_permutex2var_ps(acc[2 * i], even, acc[2 * i + 1]),
+                                             _mm512_permutex2var_ps(acc[2 * i], odd, acc[2 * i + 1]));
+            v[i] = _mm512_add_ps(sum, b);
+            if (g->relu) v[i] = _mm512_max_ps(_mm512_setzero_ps(), v[i]);
+        }
+        store_head(g, (float *)y, q, end - q < MR ? (int)(end - q) : MR, v, MR, 1);
         return;
     }
     DK_UNROLL for (int i = 0; i < MR; i++) {
         if (q + i >= end) break;
-        store_output(g, y, (q + i) * 16, acc[i]);
+        const __m512 sum = _mm512_add_ps(_mm512_permutex2var_ps(acc[2 * i], even, acc[2 * i + 1]),
+                                         _mm512_permutex2var_ps(acc[2 * i], odd, acc[2 * i + 1]));
+        store_output(g, y, (q + i) * 16, _mm512_add_ps(sum, b));
     }
 }
 
-DKB512 static void forward_bf16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias,
-                                void *y, long q0, long q1) {
+/// Output positions [q0, q1) with the head (dk_conv_geometry.head_classes) applied in the stores
+/// when HEAD, else stored: the passes without a head run code with no trace of it.
+DKB512 static inline __attribute__((always_inline))
+void forward_bf16_positions(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias,
+                            void *y, long q0, long q1, const int HEAD) {
     if (quad_layout(g->cout, (long)g->kw * g->cin)) {
         dk_conv_position at = dk_conv_position_of(g, q0);
         const long step = dk_conv_stride_w(g) * g->cin;
         for (long q = q0; q < q1; q += 12, dk_conv_position_advance(g, &at, 12)) {
             const int row = dk_tile_in_row(g, at, q, q1, 12);
             if (row && step == 16)
-                forward_tile16(g, xp, wp, bias, y, q, at, q1, 12, 16);
+                forward_tile16(g, xp, wp, bias, y, q, at, q1, 12, 16, HEAD);
             else if (row && step == 32)
-                forward_tile16(g, xp, wp, bias, y, q, at, q1, 12, 32);
+                forward_tile16(g, xp, wp, bias, y, q, at, q1, 12, 32, HEAD);
             else
-                forward_tile16(g, xp, wp, bias, y, q, at, q1, 12, 0);
+                forward_tile16(g, xp, wp, bias, y, q, at, q1, 12, 0, HEAD);
         }
         return;
     }
@@ -564,10 +560,24 @@ DKB512 static void forward_bf16(const dk_conv_geometry *g, const uint16_t *xp, c
     }
 }
 
+DKB512 static void forward_bf16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias,
+                                void *y, long q0, long q1) {
+    forward_bf16_positions(g, xp, wp, bias, y, q0, q1, 0);
+}
+
+DKB512 static void forward_bf16_head(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp,
+                                     const float *bias, void *y, long q0, long q1) {
+    forward_bf16_positions(g, xp, wp, bias, y, q0, q1, 1);
+}
+
 void dk_conv_forward_bf16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias,
                           void *y, long q0, long q1) {
     dk_note_isa(DK_KERNEL_CONV_BF16, DK_ISA_AVX512);
-    if (q1 > q0) forward_bf16(g, xp, wp, bias, y, q0, q1);
+    if (q1 <= q0) return;
+    if (g->head_classes)
+        forward_bf16_head(g, xp, wp, bias, y, q0, q1);
+    else
+        forward_bf16(g, xp, wp, bias, y, q0, q1);
 }
 
 /// Pairs 16 channels at a time (cin is a multiple of 16): lane c = xp[p][c] | xp[p + 1][c] << 16.

@@ -129,8 +129,13 @@ final class FusedHeadTests: XCTestCase {
             let profile = LayerProfile()
             model.profile = profile
             let x = random([2, 16, 16, 3], seed: 10)
-            let fused = try BFloat16Arithmetic.with(.dotProducts) { try model.forward(x, mode: .evaluation) }
+            // The evaluation pass of `forward`, without its release of what the layers kept.
+            let fused = try BFloat16Arithmetic.with(.dotProducts) {
+                try model.forwardLayers(x, mode: .evaluation, supervised: false)[0]
+            }
             XCTAssertEqual(profile.stages.last?.name, "dec.1+head")
+            // The head ran in the stores: its own pass, which keeps its input, did not run.
+            XCTAssertNil(model.head.keptInput.tensor, "base \(base): the head ran on its own")
             // The same layers with the head run on its own (the deep-supervision path hands nothing over).
             model.profile = nil
             let separate = try BFloat16Arithmetic.with(.dotProducts) {

@@ -73,9 +73,6 @@ extension ConvolutionLayer {
         guard convolution.fusesHead(try head.convolutionFromParameters(), inputShape: try input.shape()) else {
             return nil
         }
-        // As the head's own evaluation pass would, it lets go of what a training pass kept.
-        head.keptInput.keep(nil)
-        head.cachedConvolution = nil
         // A 1×1 kernel in PyTorch's layout [classes, features, 1…] is the [classes × features]
         // matrix the stores read.
         let (weight, bias) = (
