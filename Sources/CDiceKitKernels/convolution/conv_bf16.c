@@ -337,30 +337,32 @@ DKB512 static inline __attribute__((always_inline)) void store_output(const dk_c
 /// 16-channel step added into one vector from zero in channel order, its two halves added, then
 /// the lanes by dk_sum8_avx2's tree, eight logits at a time, and the bias added last): the same
 /// bits as the head run after the pass, without the cout Floats per position written and read.
+/// Every position's halves are made first (a loop the compiler unrolls), then summed in output
+/// order; a logit's tree does not depend on the logits beside it.
 DKB512 static inline __attribute__((always_inline))
 void store_head(const dk_conv_geometry *g, float *y, long q, int count, const __m512 *v, const int MR, const int NV) {
     const int classes = g->head_classes;
     const float *wt = (const float *)g->head_weight, *bias = (const float *)g->head_bias;
-    float *out = y + q * classes;
-    __m256 halves[8];
-    float shift[8];
-    int n = 0;
-    DK_UNROLL for (int i = 0; i < MR; i++) {
-        if (i >= count) break;
-        for (int c = 0; c < classes; c++) {
+    __m256 halves[16 * 15 + 8];
+    for (int c = 0; c < classes; c++) {
+        __m512 w[4];
+        DK_UNROLL for (int j = 0; j < NV; j++) w[j] = _mm512_loadu_ps(wt + (c * NV + j) * 16);
+        DK_UNROLL for (int i = 0; i < MR; i++) {
             __m512 a = _mm512_setzero_ps();
-            DK_UNROLL for (int j = 0; j < NV; j++)
-                a = _mm512_fmadd_ps(v[i * NV + j], _mm512_loadu_ps(wt + (c * NV + j) * 16), a);
+            DK_UNROLL for (int j = 0; j < NV; j++) a = _mm512_fmadd_ps(v[i * NV + j], w[j], a);
             const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1));
-            halves[n] = _mm256_add_ps(_mm512_castps512_ps256(a), high);
-            shift[n++] = bias ? bias[c] : 0.0f;
-            if (n < 8 && (i + 1 < count || c + 1 < classes)) continue;
-            for (int k = n; k < 8; k++) halves[k] = _mm256_setzero_ps();
-            const __m256 logits = _mm256_add_ps(_mm256_loadu_ps(shift), dk_sum8_avx2(halves));
-            _mm256_mask_storeu_ps(out, (__mmask8)((1u << n) - 1), logits);
-            out += n;
-            n = 0;
+            halves[i * classes + c] = _mm256_add_ps(_mm512_castps512_ps256(a), high);
         }
+    }
+    const int logits = count * classes;
+    for (int k = logits; k < logits + 8; k++) halves[k] = _mm256_setzero_ps();
+    float *out = y + q * classes;
+    for (int t = 0, c = 0; t < logits; t += 8) {
+        float shift[8];
+        for (int k = 0; k < 8; k++, c = c + 1 == classes ? 0 : c + 1) shift[k] = bias ? bias[c] : 0.0f;
+        const __m256 sums = _mm256_add_ps(_mm256_loadu_ps(shift), dk_sum8_avx2(halves + t));
+        const int n = logits - t < 8 ? logits - t : 8;
+        _mm256_mask_storeu_ps(out + t, (__mmask8)((1u << n) - 1), sums);
     }
 }
 
@@ -383,13 +385,14 @@ void dk_conv_tile_rows(const dk_conv_geometry *g, const uint16_t *xp, dk_conv_po
 
 /// MR valid output positions from q × NV·16 output channels from `co`, one row pointer each.
 /// A scattered output (dk_conv_geometry.ud/uh/uw: an up-sampling) is stored where each vector
-/// belongs, with the bias added after the sum, as the lowered path's scatter adds its fill
-/// (ExactTiling.swift): the same bits as that path. With HEAD (no scatter, every output channel
-/// in the tile) the outputs go through the 1×1 head instead of being stored (store_head).
+/// belongs (`columns`: dk_conv_output_column of the vectors' channels), with the bias added after
+/// the sum, as the lowered path's scatter adds its fill (ExactTiling.swift): the same bits as that
+/// path. With HEAD (no scatter, every output channel in the tile) the outputs go through the 1×1
+/// head instead of being stored (store_head).
 DKB512 static inline __attribute__((always_inline))
 void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias, void *y,
-                  long q, dk_conv_position at, long end, int co, const int MR, const int NV, const int STEP,
-                  const int HEAD) {
+                  long q, dk_conv_position at, long end, int co, const long *columns, const int MR, const int NV,
+                  const int STEP, const int HEAD) {
     __m512 acc[28];
     const long pairs = (long)g->kw * g->cin / 2, cout = g->cout, reduction = (long)g->kd * g->kh * 2 * pairs;
     // The block's columns in the packing (dot_pair_offset): `width` wide, one run over the reduction.
@@ -422,17 +425,16 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
         }
     }
     if (scatters) {
-        long out[16], column[4];
+        long out[16];
         __m512 add[4];
         dk_conv_output_offsets(g, at, q, end, out, MR);
-        DK_UNROLL for (int j = 0; j < NV; j++) {
-            column[j] = dk_conv_output_column(g, co + 16 * j);
+        DK_UNROLL for (int j = 0; j < NV; j++)
             add[j] = bias ? _mm512_loadu_ps(bias + co + 16 * j) : _mm512_setzero_ps();
-        }
         // bias + sum, or 0 + sum without a bias, as the scatter stores them (a −0 sum becomes +0).
         DK_UNROLL for (int i = 0; i < MR; i++) {
             if (q + i >= end) break;
-            DK_UNROLL for (int j = 0; j < NV; j++) store_output(g, y, out[i] + column[j], _mm512_add_ps(add[j], acc[i * NV + j]));
+            DK_UNROLL for (int j = 0; j < NV; j++)
+                store_output(g, y, out[i] + columns[j], _mm512_add_ps(add[j], acc[i * NV + j]));
         }
         return;
     }
@@ -450,7 +452,7 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
 
 #define DK_BF16_FORWARD(MR, NV)                                                              \
     for (long q = q0; q < q1; q += MR, dk_conv_position_advance(g, &at, MR))                  \
-        forward_tile(g, xp, wp, bias, y, q, at, q1, co, MR, NV, 0, HEAD);
+        forward_tile(g, xp, wp, bias, y, q, at, q1, co, columns, MR, NV, 0, HEAD);
 
 /// Whether the MR output positions from q (at `at`) all lie in one output row before `end`:
 /// their input rows are then stride_w · cin elements apart (dk_conv_tile_rows' STEP).
@@ -463,9 +465,9 @@ static inline int dk_tile_in_row(const dk_conv_geometry *g, dk_conv_position at,
 #define DK_BF16_FORWARD_STEP(MR, NV, STEP)                                                   \
     for (long q = q0; q < q1; q += MR, dk_conv_position_advance(g, &at, MR)) {                \
         if (dk_tile_in_row(g, at, q, q1, MR))                                                 \
-            forward_tile(g, xp, wp, bias, y, q, at, q1, co, MR, NV, STEP, HEAD);               \
+            forward_tile(g, xp, wp, bias, y, q, at, q1, co, columns, MR, NV, STEP, HEAD);      \
         else                                                                                  \
-            forward_tile(g, xp, wp, bias, y, q, at, q1, co, MR, NV, 0, HEAD);                  \
+            forward_tile(g, xp, wp, bias, y, q, at, q1, co, columns, MR, NV, 0, HEAD);         \
     }
 
 /// 16 output channels: MR valid output positions from q, the reduction taken four at a time.
@@ -543,6 +545,11 @@ void forward_bf16_positions(const dk_conv_geometry *g, const uint16_t *xp, const
     }
     for (int co = 0; co < g->cout; co += 64) {
         dk_conv_position at = dk_conv_position_of(g, q0);
+        // A scattered output's columns for the block's vectors, found once per block: each takes
+        // several divisions, which per tile cost as much as a short reduction's products.
+        long columns[4] = {0, 0, 0, 0};
+        if (dk_conv_scatters(g))
+            for (int j = 0; j < 4 && co + 16 * j < g->cout; j++) columns[j] = dk_conv_output_column(g, co + 16 * j);
         switch ((g->cout - co) >= 64 ? 4 : (g->cout - co) / 16) {
         case 1: DK_BF16_FORWARD(16, 1) break;
         case 2:
