@@ -243,9 +243,10 @@ void compact_parts(__m512 *acc, const dk_conv_geometry *g, dk_conv_parts parts, 
         }
 }
 
-/// MR valid output positions from q × NV·16 output channels from `co`, with one row pointer per
-/// position: no grid padding is computed, which pays at small widths (a fifth of the grid at 8²)
-/// and costs registers, so it serves the tiles of ≥ 48 output channels (MR ≤ 12).
+/// MR valid output positions from q × NV·16 output channels from `co` (`column`: their columns,
+/// dk_conv_block_columns), with one row pointer per position: no grid padding is computed, which
+/// pays at small widths (a fifth of the grid at 8²) and costs registers, so it serves the tiles of
+/// ≥ 48 output channels (MR ≤ 12).
 /// Segments s0..<s1, rows k0..<k1 of each, only: the first block starts from the bias, later ones
 /// from y (K blocking, so that the block of weights the tiles share stays in L2). Blocking does
 /// not change the result: the accumulators are Float either way, in the same k order.
@@ -254,13 +255,13 @@ void compact_parts(__m512 *acc, const dk_conv_geometry *g, dk_conv_parts parts, 
 /// per_position) then gives the bits of the grid tiles.
 DKC512 static inline __attribute__((always_inline))
 void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias, float *y,
-                          long q, dk_conv_position at, long end, int co, int s0, int s1, dk_conv_segment_cursor segment,
-                          long k0, long k1, const int MR, const int NV, const int TAPS, const int PARTS) {
+                          long q, dk_conv_position at, long end, int co, const long *column, int s0, int s1,
+                          dk_conv_segment_cursor segment, long k0, long k1, const int MR, const int NV, const int TAPS,
+                          const int PARTS) {
     __m512 acc[28];
     const long seg = (long)g->kw * g->cin, cin = g->cin;
-    long out[12], column[4];
+    long out[12];
     dk_conv_output_offsets(g, at, q, end, out, MR);
-    DK_UNROLL for (int j = 0; j < NV; j++) column[j] = dk_conv_output_column(g, co + 16 * j);
     DK_UNROLL for (int i = 0; i < MR; i++)
         DK_UNROLL for (int j = 0; j < NV; j++)
             acc[i * NV + j] = s0 > 0 || k0 > 0 ? (q + i < end ? _mm512_loadu_ps(y + out[i] + column[j]) : _mm512_setzero_ps())
@@ -314,7 +315,7 @@ void forward_tile_compact(const dk_conv_geometry *g, const float *xp, const floa
     for (long o = p0; o < p1; o += MR) forward_tile_taps(g, xp, w, bias, y, o, p1, MR, NV, PARTS);
 #define DK_FORWARD_COMPACT(MR, NV, TAPS)                                                 \
     for (long q = q0; q < q1; q += MR, dk_conv_position_advance(g, &at, MR))              \
-        forward_tile_compact(g, xp, w, bias, y, q, at, q1, co, s0, s1, first, k0, k1, MR, NV, TAPS, PARTS);
+        forward_tile_compact(g, xp, w, bias, y, q, at, q1, co, columns, s0, s1, first, k0, k1, MR, NV, TAPS, PARTS);
 
 /// The forward pass on the tiles for one input (PARTS 0) or two (PARTS 1, dk_conv_geometry.xb).
 DKC512 static inline __attribute__((always_inline))
@@ -328,6 +329,8 @@ void forward_avx512_parts(const dk_conv_geometry *g, const float *xp, const floa
             const long k0 = 0, k1 = (long)g->kw * g->cin;
             const dk_conv_segment_cursor first = dk_conv_segment_start(g, 0);
             dk_conv_position at = dk_conv_position_of(g, q0);
+            long columns[4];
+            dk_conv_block_columns(g, co, columns);
             if (g->kw == 3) {
                 if (g->cout == 16) { DK_FORWARD_COMPACT(12, 1, 1) } else { DK_FORWARD_COMPACT(12, 2, 1) }
             } else if (g->cout == 16) { DK_FORWARD_COMPACT(12, 1, 0) } else { DK_FORWARD_COMPACT(12, 2, 0) }
@@ -347,6 +350,8 @@ void forward_avx512_parts(const dk_conv_geometry *g, const float *xp, const floa
     const long budget_rows = dk_conv_weight_block(g) / (64 * 4) / 16 * 16;
     const long rows = segment_bytes <= dk_conv_weight_block(g) || budget_rows < 16 ? seg : budget_rows;
     for (int co = 0; co < g->cout; co += 64) {
+        long columns[4];
+        dk_conv_block_columns(g, co, columns);
         for (int s0 = 0; s0 < segments; s0 += per_block) {
             const int s1 = s0 + per_block < segments ? s0 + per_block : segments;
             const dk_conv_segment_cursor first = dk_conv_segment_start(g, s0);

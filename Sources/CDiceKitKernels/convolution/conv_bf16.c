@@ -545,11 +545,8 @@ void forward_bf16_positions(const dk_conv_geometry *g, const uint16_t *xp, const
     }
     for (int co = 0; co < g->cout; co += 64) {
         dk_conv_position at = dk_conv_position_of(g, q0);
-        // A scattered output's columns for the block's vectors, found once per block: each takes
-        // several divisions, which per tile cost as much as a short reduction's products.
-        long columns[4] = {0, 0, 0, 0};
-        if (dk_conv_scatters(g))
-            for (int j = 0; j < 4 && co + 16 * j < g->cout; j++) columns[j] = dk_conv_output_column(g, co + 16 * j);
+        long columns[4];
+        dk_conv_block_columns(g, co, columns);
         switch ((g->cout - co) >= 64 ? 4 : (g->cout - co) / 16) {
         case 1: DK_BF16_FORWARD(16, 1) break;
         case 2:

@@ -225,6 +225,13 @@ static inline long dk_conv_output_column(const dk_conv_geometry *g, long c) {
     return ((a * h2 + b) * w2 + cc) * channels + c % channels;
 }
 
+/// columns[j] = dk_conv_output_column(g, co + 16·j) for the vectors of the 64-channel block from
+/// co (0 past cout). Found once per block by the forward passes: a scattered output's take several
+/// divisions each, which per tile cost as much as an up-sampling's short reduction.
+static inline void dk_conv_block_columns(const dk_conv_geometry *g, long co, long columns[4]) {
+    for (int j = 0; j < 4; j++) columns[j] = co + 16 * j < g->cout ? dk_conv_output_column(g, co + 16 * j) : 0;
+}
+
 /// The first of output channel co's packed kernel rows (dk_conv_pack_weights), and through
 /// `width` the floats from one row to the next: the width of co's 64-channel block.
 static inline const float *dk_conv_packed_block(const dk_conv_geometry *g, const float *w, int co, long *width) {
