@@ -60,8 +60,8 @@ void multiply_add_step(__m256 *acc, const float *b, const float *const *rows, lo
 /// then from the second: the joined input's order.
 DKC256 static inline __attribute__((always_inline))
 void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias, float *y,
-                  long q, dk_conv_position at, long end, int co, int s0, int s1, dk_conv_segment_cursor segment,
-                  const int MR, const int SEG, const int CIN, const int PARTS) {
+                  long q, dk_conv_position at, long end, int co, long column, int s0, int s1,
+                  dk_conv_segment_cursor segment, const int MR, const int SEG, const int CIN, const int PARTS) {
     __m256 acc[12];
     const long seg = SEG > 0 ? SEG : (long)g->kw * g->cin, cin = CIN > 0 ? CIN : g->cin;
     // The 16 channels from co are one vector of a scattered output's column layout (C is a multiple of 16).
@@ -72,7 +72,6 @@ void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, co
     } else {
         dk_conv_output_offsets(g, at, q, end, out, MR);
     }
-    const long column = dk_conv_output_column(g, co);
     DK_UNROLL for (int i = 0; i < MR; i++)
         DK_UNROLL for (int j = 0; j < 2; j++)
             acc[i * 2 + j] = s0 > 0 ? (q + i < end ? _mm256_loadu_ps(y + out[i] + column + 8 * j) : _mm256_setzero_ps())
@@ -140,16 +139,18 @@ DKC256 void dk_conv_forward_avx2(const dk_conv_geometry *g, const float *xp, con
         const dk_conv_segment_cursor first = dk_conv_segment_start(g, s0);
         for (int co = 0; co < g->cout; co += 16) {
             dk_conv_position at = dk_conv_position_of(g, q0);
+            // Once per 16 channels, not per tile (dk_conv_block_columns).
+            const long column = dk_conv_output_column(g, co);
             for (long q = q0; q < q1; q += 6, dk_conv_position_advance(g, &at, 6)) {
                 const int line = first_layer > 0 && at.x + 6 <= g->ow && q + 6 <= q1;
                 if (g->xb) {
-                    forward_tile(g, xp, w, bias, y, q, at, q1, co, s0, s1, first, 6, 0, 0, 1);
+                    forward_tile(g, xp, w, bias, y, q, at, q1, co, column, s0, s1, first, 6, 0, 0, 1);
                 } else if (line && first_layer == 9) {
-                    forward_tile(g, xp, w, bias, y, q, at, q1, co, s0, s1, first, 6, 9, 3, 0);
+                    forward_tile(g, xp, w, bias, y, q, at, q1, co, column, s0, s1, first, 6, 9, 3, 0);
                 } else if (line && first_layer == 3) {
-                    forward_tile(g, xp, w, bias, y, q, at, q1, co, s0, s1, first, 6, 3, 1, 0);
+                    forward_tile(g, xp, w, bias, y, q, at, q1, co, column, s0, s1, first, 6, 3, 1, 0);
                 } else {
-                    forward_tile(g, xp, w, bias, y, q, at, q1, co, s0, s1, first, 6, 0, 0, 0);
+                    forward_tile(g, xp, w, bias, y, q, at, q1, co, column, s0, s1, first, 6, 0, 0, 0);
                 }
             }
         }
