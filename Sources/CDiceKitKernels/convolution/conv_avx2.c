@@ -117,13 +117,13 @@ void forward_tile(const dk_conv_geometry *g, const float *xp, const float *w, co
     const __m256 floor = g->relu && last ? _mm256_setzero_ps() : _mm256_set1_ps(-__builtin_inff());
     const int rounds = last && g->round_output;
     const int valid = q + MR <= end ? MR : (int)(end - q);
-    DK_UNROLL for (int i = 0; i < MR; i++) {
-        if (i >= valid) break;
-        DK_UNROLL for (int j = 0; j < 2; j++) {
-            const __m256 v = _mm256_max_ps(floor, acc[i * 2 + j]);
-            _mm256_storeu_ps(y + out[i] + column + 8 * j, rounds ? round_bf16(v) : v);
-        }
-    }
+    // Guarded rather than left early: with a break, clang could not unroll the loop (a warning).
+    DK_UNROLL for (int i = 0; i < MR; i++)
+        if (i < valid)
+            DK_UNROLL for (int j = 0; j < 2; j++) {
+                const __m256 v = _mm256_max_ps(floor, acc[i * 2 + j]);
+                _mm256_storeu_ps(y + out[i] + column + 8 * j, rounds ? round_bf16(v) : v);
+            }
 }
 
 DKC256 void dk_conv_forward_avx2(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
