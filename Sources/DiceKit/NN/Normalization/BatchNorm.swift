@@ -171,7 +171,8 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing, Rectifi
         guard let means = try inputGradientMeans(sums, cache) else { return Tensor(shape: outputGradient.shape) }
         // Every element is written below: no zeroing.
         var inputGradient = Tensor<Scalar>.uninitialised(outputGradient.shape)
-        outputGradient.withUnsafeBufferPointer { dy in
+        // No sums asked for: the rows' return value (their sums when `summing`) is nil.
+        _ = outputGradient.withUnsafeBufferPointer { dy in
             inputGradient.withUnsafeMutableBufferPointer { dx in inputGradientRows(dy, into: dx, cache, means) }
         }
         return inputGradient
