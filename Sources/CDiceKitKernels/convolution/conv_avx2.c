@@ -139,7 +139,7 @@ DKC256 void dk_conv_forward_avx2(const dk_conv_geometry *g, const float *xp, con
         const dk_conv_segment_cursor first = dk_conv_segment_start(g, s0);
         for (int co = 0; co < g->cout; co += 16) {
             dk_conv_position at = dk_conv_position_of(g, q0);
-            // Once per 16 channels, not per tile (dk_conv_block_columns).
+            // Once per 16 channels, not per tile: a scattered output's takes several divisions.
             const long column = dk_conv_output_column(g, co);
             for (long q = q0; q < q1; q += 6, dk_conv_position_advance(g, &at, 6)) {
                 const int line = first_layer > 0 && at.x + 6 <= g->ow && q + 6 <= q1;

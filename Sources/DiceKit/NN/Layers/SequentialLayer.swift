@@ -57,10 +57,7 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
         concatenating parts: [Tensor<Scalar>], mode: LayerMode, handingOverRounded: Bool = false
     ) throws -> Tensor<Scalar> {
         try withFlushToZero {
-            if mode == .evaluation {
-                var head: ConvolutionLayer<Scalar>? = nil
-                return try evaluationLayers(.parts(parts), as: .float, head: &head).tensor()
-            }
+            if mode == .evaluation { return try evaluationLayers(.parts(parts), as: .float).tensor() }
             return try forwardLayers(.parts(parts), handingOverRounded: handingOverRounded)
         }
     }
@@ -146,8 +143,7 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
     ///
     /// - Throws: as `forward`.
     func evaluationForward(_ input: ForwardInput<Scalar>, output: BlockOutput) throws -> ForwardInput<Scalar> {
-        var head: ConvolutionLayer<Scalar>? = nil
-        return try withFlushToZero { try evaluationLayers(input, as: output, head: &head) }
+        try withFlushToZero { try evaluationLayers(input, as: output) }
     }
 
     /// `head` (a 1×1 convolution) of an evaluation-mode forward pass of `input`, with Float
@@ -182,7 +178,13 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
     /// between them.
     /// With rounded operands the output is handed over on the bfloat16 grid instead, which the
     /// next convolution reads in place (GriddedHandOver.swift). The last convolution's output
-    /// is handed over as `form` asks, where its kernels can store it so, or as the logits of
+    /// is handed over as `form` asks, where its kernels can store it so.
+    private func evaluationLayers(_ input: ForwardInput<Scalar>, as form: BlockOutput) throws -> ForwardInput<Scalar> {
+        var head: ConvolutionLayer<Scalar>? = nil
+        return try evaluationLayers(input, as: form, head: &head)
+    }
+
+    /// `evaluationLayers(_:as:)`, whose last convolution hands its output over as the logits of
     /// `head` where it computes them (`head` is then set to nil).
     private func evaluationLayers(
         _ input: ForwardInput<Scalar>, as form: BlockOutput, head: inout ConvolutionLayer<Scalar>?

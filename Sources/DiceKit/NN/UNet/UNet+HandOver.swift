@@ -102,7 +102,8 @@ extension UNet {
             let output = upsamplingInput(j + 1, try dec[j].evaluationOutputShape(for: joined), form)
             x = try timed("dec.\(j)", false) { try dec[j].evaluationForward(input, output: output) }
         }
-        return try timed("head", false) { try head.forward(x.tensor(), mode: .evaluation) }
+        // The last decoder level returned the logits above.
+        preconditionFailure("U-Net: a network has at least one level (UNetConfiguration checks it)")
     }
 
     /// How a block whose output of `shape` goes to up-sampling `j` hands it over: as `form`
