@@ -609,6 +609,23 @@ DKI512 static void pack_gradient_avx512(const float *dy, uint16_t *dyp, long lin
             }
 }
 
+/// dk_bf16_pack_gradient of a gradient given as its bfloat16 bits: rows x and x + 1, 16 channels
+/// at a time, lane co = dy[x][co] | dy[x + 1][co] << 16.
+DKI512 static void pack_gradient_bits_avx512(const uint16_t *dy, uint16_t *dyp, long lines, long ow, long cout) {
+    const long half = (ow + 1) / 2;
+    for (long l = 0; l < lines; l++)
+        for (long x = 0; x < half; x++)
+            for (long co = 0; co < cout; co += 16) {
+                const uint16_t *d = dy + (l * ow + 2 * x) * cout + co;
+                const __m256i next = 2 * x + 1 < ow ? _mm256_loadu_si256((const __m256i *)(d + cout))
+                                                    : _mm256_setzero_si256();
+                const __m512i lo = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)d));
+                const __m512i hi = _mm512_cvtepu16_epi32(next);
+                _mm512_storeu_si512((void *)(dyp + ((l * half + x) * cout + co) * 2),
+                                    _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+            }
+}
+
 void dk_bf16_pack_pairs(const dk_conv_geometry *g, const uint16_t *xp, uint16_t *xq, long positions) {
     const long cin = g->cin;
     if (dk_isa() == DK_ISA_AVX512 && cin % 16 == 0) {
@@ -639,6 +656,22 @@ void dk_bf16_pack_gradient(const dk_conv_geometry *g, const float *dy, uint16_t 
                 uint16_t *t = dyp + ((l * half + x) * cout + co) * 2;
                 t[0] = bf16_scalar(d[0]);
                 t[1] = 2 * x + 1 < ow ? bf16_scalar(d[cout]) : 0;
+            }
+}
+
+void dk_bf16_pack_gradient_bits(const dk_conv_geometry *g, const uint16_t *dy, uint16_t *dyp) {
+    const long lines = g->od * g->oh, ow = g->ow, cout = g->cout, half = (ow + 1) / 2;
+    if (dk_isa() == DK_ISA_AVX512 && cout % 16 == 0) {
+        pack_gradient_bits_avx512(dy, dyp, lines, ow, cout);
+        return;
+    }
+    for (long l = 0; l < lines; l++)
+        for (long x = 0; x < half; x++)
+            for (long co = 0; co < cout; co++) {
+                const uint16_t *d = dy + (l * ow + 2 * x) * cout + co;
+                uint16_t *t = dyp + ((l * half + x) * cout + co) * 2;
+                t[0] = d[0];
+                t[1] = 2 * x + 1 < ow ? d[cout] : 0;
             }
 }
 

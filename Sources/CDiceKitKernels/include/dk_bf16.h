@@ -134,6 +134,11 @@ void dk_bf16_pack_pairs(const dk_conv_geometry *g, const uint16_t *xp, uint16_t 
 /// dyp[line][x/2][co] = (dy[line][x][co], dy[line][x + 1][co]) in bfloat16, 0 past an odd width.
 void dk_bf16_pack_gradient(const dk_conv_geometry *g, const float *dy, uint16_t *dyp);
 
+/// dk_bf16_pack_gradient of a gradient given as its bfloat16 bits `dy` (a kept activation:
+/// a transposed convolution's input, the dy of its lowered backward pass): the same packing,
+/// the bits copied as they are (the same result as packing their Float values).
+void dk_bf16_pack_gradient_bits(const dk_conv_geometry *g, const uint16_t *dy, uint16_t *dyp);
+
 /// dw[kernel rows r0..<r1 (multiples of 16), co0..<co1 (co0 a multiple of DK_CONV_CHANNEL_BLOCK)]
 /// += Σ over every output position of `samples` samples (= with `accumulate` zero: that block
 /// of dw is then only written, with the bits of a zeroed dw plus the sum),

@@ -14,7 +14,9 @@
 //   transposed backward  y[P × Co]  = col(x)₁₆[P × K] · W₁₆[K × Co]        (its input gradient)
 //                        dW[K × Co] = Σ col(x)₁₆ᵀ · dy₁₆, over pairs of rows (its weight gradient)
 //
-// where col(x) gathers each row's block of x, rounded to bfloat16 on the way. The reduction
+// where col(x) gathers each row's block of x, rounded to bfloat16 on the way, and dy comes as
+// Float values or, for a kept activation, as its bfloat16 bits (`TilingGradient`), which the
+// dot products' weight gradient pairs as they are. The reduction
 // lengths are Co (transposed forward), K (input gradient) and P (weight gradient); the bound of
 // BFloat16Convolution.swift applies with those K.
 //
@@ -40,7 +42,7 @@ extension ConvGeometry {
             tilesExactly, patch % 16 == 0, outChannels % 16 == 0
         else { return false }
         let transposedForward = pass.dx != nil && pass.x == nil && pass.y == nil && pass.weightGradient == nil
-        let transposedBackward = pass.dx == nil && pass.x != nil && pass.dy != nil
+        let transposedBackward = pass.dx == nil && pass.x != nil && (pass.dy != nil || pass.dyRounded != nil)
         return transposedForward || transposedBackward
     }
 
@@ -59,7 +61,7 @@ extension ConvGeometry {
                     weight: pass.weight, cache: cache, dy: dy, fill: pass.dxFill, dx: dx, workers: workers,
                     tiles: tiles)
             }
-        } else if let x = pass.x, let dy = pass.dy {
+        } else if let x = pass.x, let dy = TilingGradient(pass) {
             bfloat16TilingBackward(pass, x: x, dy: dy, workers: workers, tiles: tiles)
         }
         if let db = pass.biasGradient, let dy = pass.dy {
@@ -247,7 +249,7 @@ extension ConvGeometry {
     /// y = col(x) · W (when asked) and dW = Σ col(x)ᵀ · dy, from one gather of each chunk: the
     /// chunks run in min(4, chunks) partials over fixed runs of chunks, added in order at the end.
     private func bfloat16TilingBackward(
-        _ pass: LoweredPass<Float>, x: UnsafePointer<Float>, dy: UnsafePointer<Float>, workers: Int, tiles: Bool
+        _ pass: LoweredPass<Float>, x: UnsafePointer<Float>, dy: TilingGradient, workers: Int, tiles: Bool
     ) {
         let (patch, outChannels, total) = (self.patch, self.outChannels, outputRows)
         let weightCount = patch * outChannels
@@ -312,19 +314,19 @@ extension ConvGeometry {
                         if weightGradient && tiles {
                             var g = geometry.rowGeometry(rows: rows.count, cin: patch, cout: outChannels)
                             dk_bf16_transpose_grid(&g, col, pairs)
-                            dk_bf16_pack_gradient_grid(&g, dy + rows.lowerBound * outChannels, dyp)
+                            dk_bf16_pack_gradient_grid(&g, dy.values! + rows.lowerBound * outChannels, dyp)
                             dk_conv_weight_grad_tiles(
                                 &g, pairs, 0, dyp, 0, 1, sums + p * weightCount, 0, patch / 16, 0, outChannels / 16,
                                 0, 1)
                         } else if weightGradient && whole {
                             var g = geometry.rowGeometry(rows: rows.count, cin: patch, cout: outChannels)
                             dk_bf16_pack_pairs(&g, col, xqAll + 2 * rows.lowerBound * patch, rows.count)
-                            dk_bf16_pack_gradient(
-                                &g, dy + rows.lowerBound * outChannels, dypAll + rows.lowerBound * outChannels)
+                            dy.pack(
+                                &g, from: rows.lowerBound * outChannels, into: dypAll + rows.lowerBound * outChannels)
                         } else if weightGradient {
                             var g = geometry.rowGeometry(rows: rows.count, cin: patch, cout: outChannels)
                             dk_bf16_pack_pairs(&g, col, pairs, rows.count)
-                            dk_bf16_pack_gradient(&g, dy + rows.lowerBound * outChannels, dyp)
+                            dy.pack(&g, from: rows.lowerBound * outChannels, into: dyp)
                             dk_conv_weight_grad_bf16(
                                 &g, pairs, 0, dyp, 0, 1, sums + p * weightCount, 0, patch, 0, Int32(outChannels), 1)
                         }
@@ -358,6 +360,39 @@ extension ConvGeometry {
         withUnsafePointer(to: rowGeometry(rows: outputRows, cin: patch, cout: outChannels)) { gp in
             bfloat16WeightGradientTasks(
                 gp, xq: xq, xqStride: 0, dyp: dyp, dyStride: 0, samples: 1, dW: dW, workers: workers)
+        }
+    }
+}
+
+/// The dy of a transposed backward pass on the exact tiling (its input, the transposed
+/// convolution's): Float values, or their bfloat16 bits (`LoweredPass.dyRounded`, a kept
+/// activation), which the dot-product weight gradient packs as they are (the same pairs).
+enum TilingGradient {
+    case values(UnsafePointer<Float>)
+    case bits(UnsafePointer<UInt16>)
+
+    /// The pass's dy, as it was given; nil without one.
+    init?(_ pass: LoweredPass<Float>) {
+        if let dy = pass.dy {
+            self = .values(dy)
+        } else if let bits = pass.dyRounded {
+            self = .bits(bits)
+        } else {
+            return nil
+        }
+    }
+
+    /// The Float values, for the tile kernels' packing (`runConcrete` widens bits for them).
+    var values: UnsafePointer<Float>? {
+        if case .values(let dy) = self { dy } else { nil }
+    }
+
+    /// Packs g's rows of dy from element `offset` on in pairs of rows (dk_bf16_pack_gradient, or
+    /// dk_bf16_pack_gradient_bits for bits: the same pairs).
+    func pack(_ g: UnsafePointer<dk_conv_geometry>, from offset: Int, into dyp: UnsafeMutablePointer<UInt16>) {
+        switch self {
+        case .values(let dy): dk_bf16_pack_gradient(g, dy + offset, dyp)
+        case .bits(let dy): dk_bf16_pack_gradient_bits(g, dy + offset, dyp)
         }
     }
 }

@@ -61,6 +61,12 @@ struct LoweredPass<T: BLASScalar> {
     /// the dot-product and tile kernels copy its bits into their padded operand; the other
     /// bfloat16 paths (rounded operands, exact tilings) read a Float copy widened from it (exact).
     var xRounded: UnsafePointer<UInt16>? = nil
+    /// dy as its bfloat16 rounding (a transposed convolution's kept input, KeptActivations.swift),
+    /// given instead of `dy` to the transposed backward pass of an exact tiling (x and dy → y and
+    /// the weight gradient, no bias gradient), whose weight gradient rounds dy anyway: the
+    /// dot-product kernels pack its bits as they are (`transposedBackwardReadsRoundedInput`); the
+    /// other bfloat16 paths read a Float copy widened from it (exact).
+    var dyRounded: UnsafePointer<UInt16>? = nil
     /// Given instead of `y` to a Float forward pass that `forwardReadsRoundedOperand`: receives
     /// y's bfloat16 rounding (after the ReLU when `rectifies`), written by the kernels' stores;
     /// no Float y is written (an activation only the next bfloat16 convolution reads,
@@ -154,6 +160,17 @@ extension ConvGeometry {
         }
     }
 
+    /// Whether the backward pass of a transposed convolution (x, its output gradient, and dy, its
+    /// input → y and the weight gradient) may read dy as its bfloat16 bits
+    /// (`LoweredPass.dyRounded`): it runs on the exact tiling's dot-product kernels, which pack
+    /// dy's bits as they are. (The tile and rounded-operand arithmetics take a Float copy.)
+    func transposedBackwardReadsRoundedInput(settings: ConvolutionSettings) -> Bool {
+        BFloat16Arithmetic.current == .dotProducts
+            && withPlaceholderPass(y: true, dx: false, weightGradient: true) {
+                runsBFloat16Tiling($0, settings: settings)
+            }
+    }
+
     /// `body` of a Float pass whose operands are placeholders: x and the kernel, and y, dx and the
     /// weight gradient as asked (dy with either gradient). The bfloat16 hooks decide from which
     /// operands a pass has, never from their values.
@@ -169,16 +186,21 @@ extension ConvGeometry {
         }
     }
 
-    /// Runs `pass` with x widened from `rounded` into a Float copy (exact), made in parallel.
-    private func runWidened(_ pass: LoweredPass<Float>, _ rounded: UnsafePointer<UInt16>, settings: ConvolutionSettings)
-    {
-        let count = batch * inputPixels * inChannels
-        let x = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, count))
-        defer { x.deallocate() }
-        convertInParallel(rounded, x, count: count) { dk_bf16_to_f32($0, $1, $2) }
+    /// Runs `pass` with the operand it was given as bfloat16 bits (`xRounded`, else `dyRounded`)
+    /// widened into a Float copy (exact), made in parallel.
+    private func runWidened(_ pass: LoweredPass<Float>, settings: ConvolutionSettings) {
         var pass = pass
-        pass.x = UnsafePointer(x)
-        pass.xRounded = nil
+        let widensX = pass.xRounded != nil
+        let (rounded, count) =
+            widensX ? (pass.xRounded!, batch * inputPixels * inChannels) : (pass.dyRounded!, outputRows * outChannels)
+        let copy = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, count))
+        defer { copy.deallocate() }
+        convertInParallel(rounded, copy, count: count) { dk_bf16_to_f32($0, $1, $2) }
+        if widensX {
+            (pass.x, pass.xRounded) = (UnsafePointer(copy), nil)
+        } else {
+            (pass.dy, pass.dyRounded) = (UnsafePointer(copy), nil)
+        }
         runConcrete(pass, settings: settings)
     }
 
@@ -303,7 +325,21 @@ extension ConvGeometry {
                 }
             }
         }
-        if pass.x == nil, let rounded = pass.xRounded {
+        if pass.dy == nil, pass.dyRounded != nil {
+            precondition(
+                T.precision == .single && pass.x != nil && pass.dx == nil && pass.weightGradient != nil
+                    && pass.biasGradient == nil
+                    && backwardRoundsOperands(y: pass.y != nil, dx: false, settings: settings),
+                "lowered pass: dy given in bfloat16 to a pass that does not round it")
+            let pass = unsafeBitCast(pass, to: LoweredPass<Float>.self)
+            if transposedBackwardReadsRoundedInput(settings: settings) {
+                runBFloat16Tiling(pass, settings: settings)
+            } else {
+                runWidened(pass, settings: settings)
+            }
+            return
+        }
+        if pass.x == nil, pass.xRounded != nil {
             let forward = pass.y != nil && pass.weightGradient == nil && pass.dx == nil
             precondition(
                 forward
@@ -319,7 +355,7 @@ extension ConvGeometry {
                 outputRounded = runRoundedBFloat16(pass, settings: settings)
             } else {
                 // The pass it runs, with x widened, makes the rounding itself.
-                runWidened(pass, rounded, settings: settings)
+                runWidened(pass, settings: settings)
                 outputRounded = true
             }
             return

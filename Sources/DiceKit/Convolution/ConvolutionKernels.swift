@@ -134,30 +134,54 @@ enum ConvolutionKernels {
         outputGradient: Tensor<T>, inputGradient: Bool, bias: Bool,
         settings: ConvolutionSettings, bfloat16Weights: BFloat16WeightCache? = nil
     ) -> (input: Tensor<T>?, weight: Tensor<T>, bias: Tensor<T>?) {
+        let (dInput, dW) = input.withUnsafeBufferPointer { pin in
+            transposedBackward(
+                g, inputShape: input.shape, weight: weight, outputGradient: outputGradient,
+                inputGradient: inputGradient, settings: settings, bfloat16Weights: bfloat16Weights
+            ) { $0.dy = pin.baseAddress! }
+        }
+        return (dInput, dW, bias ? outputGradient.channelSums() : nil)
+    }
+
+    /// The input and weight gradients of a transposed convolution whose input is given as its
+    /// bfloat16 rounding `rounded` (Float; a pass that `transposedBackwardReadsRoundedInput`
+    /// packs its bits as they are, the others widen them): the same bits as from the Float input.
+    static func transposedBackward(
+        _ g: ConvGeometry, rounded: BFloat16Activation, weight: Tensor<Float>, outputGradient: Tensor<Float>,
+        inputGradient: Bool, settings: ConvolutionSettings, bfloat16Weights: BFloat16WeightCache? = nil
+    ) -> (input: Tensor<Float>?, weight: Tensor<Float>) {
+        transposedBackward(
+            g, inputShape: rounded.shape, weight: weight, outputGradient: outputGradient, inputGradient: inputGradient,
+            settings: settings, bfloat16Weights: bfloat16Weights
+        ) { $0.dyRounded = UnsafePointer(rounded.storage.pointer) }
+    }
+
+    /// The input gradient (when asked) and the weight gradient of a transposed convolution with
+    /// an input of `inputShape`, which `setInput` gives the pass (as `dy` or `dyRounded`).
+    private static func transposedBackward<T: BLASScalar>(
+        _ g: ConvGeometry, inputShape: [Int], weight: Tensor<T>, outputGradient: Tensor<T>, inputGradient: Bool,
+        settings: ConvolutionSettings, bfloat16Weights: BFloat16WeightCache?, setInput: (inout LoweredPass<T>) -> Void
+    ) -> (input: Tensor<T>?, weight: Tensor<T>) {
         // `run` overwrites the weight gradient, and dInput is written by GEMMs with β = 0: no zeroing.
         var dW = uninitialisedScalars(g.patch * g.outChannels) as [T]
-        let dInput = [T](unsafeUninitializedCapacity: inputGradient ? input.count : 0) { pdi, initialized in
-            input.withUnsafeBufferPointer { pin in
-                weight.withUnsafeBufferPointer { pw in
-                    outputGradient.withUnsafeBufferPointer { pg in
-                        dW.withUnsafeMutableBufferPointer { pdW in
-                            g.run(
-                                LoweredPass(
-                                    x: pg.baseAddress!, weight: pw.baseAddress!,
-                                    y: inputGradient ? pdi.baseAddress! : nil,
-                                    dy: pin.baseAddress!, weightGradient: pdW.baseAddress!,
-                                    bfloat16Weights: bfloat16Weights),
-                                settings: settings)
-                        }
+        let count = inputShape.reduce(1, *)
+        let dInput = [T](unsafeUninitializedCapacity: inputGradient ? count : 0) { pdi, initialized in
+            weight.withUnsafeBufferPointer { pw in
+                outputGradient.withUnsafeBufferPointer { pg in
+                    dW.withUnsafeMutableBufferPointer { pdW in
+                        var pass = LoweredPass(
+                            x: pg.baseAddress!, weight: pw.baseAddress!, y: inputGradient ? pdi.baseAddress! : nil,
+                            weightGradient: pdW.baseAddress!, bfloat16Weights: bfloat16Weights)
+                        setInput(&pass)
+                        g.run(pass, settings: settings)
                     }
                 }
             }
             initialized = pdi.count
         }
         return (
-            inputGradient ? Tensor(uncheckedShape: input.shape, storage: dInput) : nil,
-            Tensor(uncheckedShape: weight.shape, storage: dW),
-            bias ? outputGradient.channelSums() : nil
+            inputGradient ? Tensor(uncheckedShape: inputShape, storage: dInput) : nil,
+            Tensor(uncheckedShape: weight.shape, storage: dW)
         )
     }
 

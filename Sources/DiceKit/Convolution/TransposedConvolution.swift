@@ -212,12 +212,7 @@ public struct TransposedConvolution<Scalar: BLASScalar>: Sendable {
     func backward(
         input: Tensor<Scalar>, outputGradient: Tensor<Scalar>, computeInputGradient: Bool, sumsBias: Bool
     ) throws -> ConvolutionGradients<Scalar> {
-        let g = try geometry(input.shape)
-        guard outputGradient.shape == g.inputShape else {
-            throw DiceKitError.shape(
-                "transposed convolution backward: output gradient has shape \(outputGradient.shape); the output of input \(input.shape) has shape \(g.inputShape)"
-            )
-        }
+        let g = try backwardGeometry(input.shape, outputGradient: outputGradient)
         let hasBias = bias != nil && sumsBias
         func run<T: BLASScalar>(_: T.Type) -> ConvolutionGradients<Scalar> {
             let r = ConvolutionKernels.transposedBackward(
@@ -229,6 +224,43 @@ public struct TransposedConvolution<Scalar: BLASScalar>: Sendable {
                 input: r.input?.reinterpreted(), weight: r.weight.reinterpreted(), bias: r.bias?.reinterpreted())
         }
         return specialised(Scalar.self, float: { run(Float.self) }, double: { run(Double.self) })
+    }
+
+    /// Whether `backward(rounded:…)` may take an input of this shape as its bfloat16 rounding,
+    /// read as it is: Float, with the adjoint's backward pass on the exact tiling's dot-product
+    /// kernels, which pack the bits (`ConvGeometry.transposedBackwardReadsRoundedInput`).
+    func backwardReadsRoundedInput(_ inputShape: [Int]) -> Bool {
+        guard Scalar.self == Float.self, let g = try? geometry(inputShape) else { return false }
+        return g.transposedBackwardReadsRoundedInput(settings: settings)
+    }
+
+    /// `backward(input:outputGradient:computeInputGradient:sumsBias: false)` of the Float input
+    /// whose bfloat16 rounding `rounded` is, read as it is (precondition:
+    /// `backwardReadsRoundedInput`): the same bits, with no Float copy of the input.
+    ///
+    /// - Throws: as `backward(input:outputGradient:computeInputGradient:)`.
+    func backward(
+        rounded: BFloat16Activation, outputGradient: Tensor<Scalar>, computeInputGradient: Bool
+    ) throws -> ConvolutionGradients<Scalar> {
+        let g = try backwardGeometry(rounded.shape, outputGradient: outputGradient)
+        precondition(backwardReadsRoundedInput(rounded.shape), "up-sampling: bits for a backward pass that widens them")
+        let r = ConvolutionKernels.transposedBackward(
+            g, rounded: rounded, weight: weight.reinterpreted(as: Float.self),
+            outputGradient: outputGradient.reinterpreted(as: Float.self), inputGradient: computeInputGradient,
+            settings: settings, bfloat16Weights: packings)
+        return ConvolutionGradients(input: r.input?.reinterpreted(), weight: r.weight.reinterpreted(), bias: nil)
+    }
+
+    /// The geometry of a backward pass for an input of `inputShape`, after checking that
+    /// `outputGradient` has the output's shape.
+    private func backwardGeometry(_ inputShape: [Int], outputGradient: Tensor<Scalar>) throws -> ConvGeometry {
+        let g = try geometry(inputShape)
+        guard outputGradient.shape == g.inputShape else {
+            throw DiceKitError.shape(
+                "transposed convolution backward: output gradient has shape \(outputGradient.shape); the output of input \(inputShape) has shape \(g.inputShape)"
+            )
+        }
+        return g
     }
 
     /// Whether `backward(input:…)` for an input of this shape (with its input gradient) reads

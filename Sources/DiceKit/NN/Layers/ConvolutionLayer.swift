@@ -378,12 +378,20 @@ public final class TransposedConvolutionLayer<Scalar: BLASScalar>: Layer, CacheR
 
     /// d(loss)/d(input); adds the weight and bias gradients into the parameters.
     public func backward(_ outputGradient: Tensor<Scalar>) throws -> Tensor<Scalar>? {
-        guard let input = keptInput.widenedForBackward(), let convolution = cachedConvolution else {
+        guard keptInput.forBackward != nil, let convolution = cachedConvolution else {
             throw DiceKitError.shape("TransposedConvolutionLayer.backward called before forward")
         }
         let biasSums = layerBiasSums(outputGradient)
-        let grads = try convolution.backward(
-            input: input, outputGradient: outputGradient, computeInputGradient: true, sumsBias: biasSums == nil)
+        let grads: ConvolutionGradients<Scalar>
+        if let rounded = keptInput.rounded, biasSums != nil, convolution.backwardReadsRoundedInput(rounded.shape) {
+            // The kept rounding read as it is: no Float copy of the input.
+            grads = try convolution.backward(
+                rounded: rounded, outputGradient: outputGradient, computeInputGradient: true)
+        } else {
+            grads = try convolution.backward(
+                input: keptInput.widenedForBackward()!, outputGradient: outputGradient, computeInputGradient: true,
+                sumsBias: biasSums == nil)
+        }
         addGEMMGradient(grads.weight, into: weight)
         addBiasGradient(biasSums, grads.bias, into: bias)
         keptInput.keep(nil)
