@@ -21,39 +21,10 @@
 
 #include "dk_convolution.h"
 #include "dk_dispatch.h"
+#include "transpose16.h"
 #include <immintrin.h>
 
 #define DKF512 __attribute__((target("avx512f")))
-
-/// The transpose of the 16 × 16 matrix whose rows are r[0…15]: afterwards r[i] holds element i
-/// of every former row, in order (64 shuffles: 32-bit and 64-bit interleaves, then two rounds
-/// of 128-bit lane moves).
-DKF512 static inline void transpose16(__m512 r[16]) {
-    __m512 t[16], c[16];
-    for (int p = 0; p < 8; p++) {
-        t[2 * p] = _mm512_unpacklo_ps(r[2 * p], r[2 * p + 1]);
-        t[2 * p + 1] = _mm512_unpackhi_ps(r[2 * p], r[2 * p + 1]);
-    }
-    // c[4g + m], lane L: element 4L + m of rows 4g … 4g + 3.
-    for (int g = 0; g < 4; g++) {
-        const __m512d lo0 = _mm512_castps_pd(t[4 * g]), hi0 = _mm512_castps_pd(t[4 * g + 1]);
-        const __m512d lo1 = _mm512_castps_pd(t[4 * g + 2]), hi1 = _mm512_castps_pd(t[4 * g + 3]);
-        c[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(lo0, lo1));
-        c[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(lo0, lo1));
-        c[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(hi0, hi1));
-        c[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(hi0, hi1));
-    }
-    // Element 4L + m of all rows: lane L of c[m], c[4 + m], c[8 + m], c[12 + m].
-    for (int m = 0; m < 4; m++) {
-        const __m512 p0 = _mm512_shuffle_f32x4(c[m], c[4 + m], 0x44), p1 = _mm512_shuffle_f32x4(c[m], c[4 + m], 0xEE);
-        const __m512 p2 = _mm512_shuffle_f32x4(c[8 + m], c[12 + m], 0x44);
-        const __m512 p3 = _mm512_shuffle_f32x4(c[8 + m], c[12 + m], 0xEE);
-        r[m] = _mm512_shuffle_f32x4(p0, p2, 0x88);
-        r[4 + m] = _mm512_shuffle_f32x4(p0, p2, 0xDD);
-        r[8 + m] = _mm512_shuffle_f32x4(p1, p3, 0x88);
-        r[12 + m] = _mm512_shuffle_f32x4(p1, p3, 0xDD);
-    }
-}
 
 /// v stored over `to` as `store` says (masked to `mask`).
 DKF512 static inline void store_value(float *to, __mmask16 mask, __m512 v, dk_layout_store store) {
@@ -79,7 +50,7 @@ DKF512 static void to_pytorch_avx512(const float *src, float *dst, long a, long 
             if (rows == 16 && n == 16) {
                 __m512 block[16];
                 for (int l = 0; l < 16; l++) block[l] = _mm512_loadu_ps(src + offsets[l]);
-                transpose16(block);
+                dk_transpose16(block);
                 for (int i = 0; i < 16; i++) store_value(dst + (i0 + i) * row + c, 0xFFFF, block[i], store);
                 continue;
             }

@@ -63,6 +63,11 @@ final class BFloat16PackingTests: XCTestCase {
                 dk_bf16_pack_weight_tiles(&g, w, &fromDiceKit, flipped)
                 dk_bf16_pack_weight_tiles_from(&g, pyTorch, 1, &fromPyTorch, flipped)
                 assertSame(fromPyTorch, fromDiceKit, "tiles, flipped \(flipped)", file: file, line: line)
+                // The vector form from PyTorch's layout, in two ranges of output channels.
+                var vector = [UInt16](repeating: 2, count: w.count)
+                dk_bf16_pack_weight_tiles_channels(&g, pyTorch, 1, &vector, flipped, 0, 16)
+                dk_bf16_pack_weight_tiles_channels(&g, pyTorch, 1, &vector, flipped, 16, cout)
+                assertSame(vector, fromDiceKit, "tiles, vector form, flipped \(flipped)", file: file, line: line)
             }
         }
         for (workers, layout) in [(1, false), (2, false), (3, false), (1, true), (2, true), (3, true)] {
@@ -97,11 +102,15 @@ final class BFloat16PackingTests: XCTestCase {
     }
 
     /// Both channel counts multiples of 16 (the vector blocks), rows split unevenly; more than 64
-    /// columns on either side: full 64-column blocks and a narrower last one.
+    /// columns on either side: full 64-column blocks and a narrower last one. From PyTorch's
+    /// layout, up to 27 taps in 16 × 16 blocks transposed in registers (a 3 × 3 × 3 kernel among
+    /// them), more by gathers (5 × 7).
     func testVectorBlocks() {
         check(taps: [1, 3, 3], cin: 32, cout: 48, seed: 9100)
         check(taps: [1, 1, 1], cin: 64, cout: 32, seed: 9101)
         check(taps: [1, 3, 3], cin: 96, cout: 144, seed: 9102)
+        check(taps: [3, 3, 3], cin: 32, cout: 48, seed: 9103)
+        check(taps: [1, 5, 7], cin: 32, cout: 32, seed: 9104)
     }
 
     /// Output channels that are even but not a multiple of 16: the scalar loops, with more than 64

@@ -1,0 +1,39 @@
+// The 16 × 16 transpose of Float vectors in registers, shared by the kernel layout conversions
+// (weight_layout.c) and the bfloat16 weight packings from PyTorch's layout (conv_bf16.c). Not
+// part of the public header.
+#ifndef DK_TRANSPOSE16_H
+#define DK_TRANSPOSE16_H
+
+#include <immintrin.h>
+
+/// The transpose of the 16 × 16 matrix whose rows are r[0…15]: afterwards r[i] holds element i
+/// of every former row, in order (64 shuffles: 32-bit and 64-bit interleaves, then two rounds
+/// of 128-bit lane moves).
+__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void dk_transpose16(__m512 r[16]) {
+    __m512 t[16], c[16];
+    for (int p = 0; p < 8; p++) {
+        t[2 * p] = _mm512_unpacklo_ps(r[2 * p], r[2 * p + 1]);
+        t[2 * p + 1] = _mm512_unpackhi_ps(r[2 * p], r[2 * p + 1]);
+    }
+    // c[4g + m], lane L: element 4L + m of rows 4g … 4g + 3.
+    for (int g = 0; g < 4; g++) {
+        const __m512d lo0 = _mm512_castps_pd(t[4 * g]), hi0 = _mm512_castps_pd(t[4 * g + 1]);
+        const __m512d lo1 = _mm512_castps_pd(t[4 * g + 2]), hi1 = _mm512_castps_pd(t[4 * g + 3]);
+        c[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(lo0, lo1));
+        c[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(lo0, lo1));
+        c[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(hi0, hi1));
+        c[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(hi0, hi1));
+    }
+    // Element 4L + m of all rows: lane L of c[m], c[4 + m], c[8 + m], c[12 + m].
+    for (int m = 0; m < 4; m++) {
+        const __m512 p0 = _mm512_shuffle_f32x4(c[m], c[4 + m], 0x44), p1 = _mm512_shuffle_f32x4(c[m], c[4 + m], 0xEE);
+        const __m512 p2 = _mm512_shuffle_f32x4(c[8 + m], c[12 + m], 0x44);
+        const __m512 p3 = _mm512_shuffle_f32x4(c[8 + m], c[12 + m], 0xEE);
+        r[m] = _mm512_shuffle_f32x4(p0, p2, 0x88);
+        r[4 + m] = _mm512_shuffle_f32x4(p0, p2, 0xDD);
+        r[8 + m] = _mm512_shuffle_f32x4(p1, p3, 0x88);
+        r[12 + m] = _mm512_shuffle_f32x4(p1, p3, 0xDD);
+    }
+}
+
+#endif
