@@ -56,13 +56,13 @@ static void amx_block_outputs(const dk_conv_geometry *g, long p, long end, long 
 /// 32 (or 16 when `both` is 0) output channels from 16·nb: the tile sums plus the bias, max(0, ·)
 /// of them with g->relu (NaN kept); their bfloat16 bits with g->round_output; in the part of
 /// their channels for an output of two parts (g->cout_a), or of their up-sampled pixels for a
-/// scattered one (amx_block_outputs, dk_conv_output_column). The model's compilation stores with
+/// scattered one (amx_block_outputs; `column[j]` = dk_conv_output_column of channel 16·(nb + j),
+/// found once per pass by the caller: a scattered output's take several divisions each, about
+/// as long as a block's tile products at few input channels). The model's compilation stores with
 /// this scalar form, the tile unit's with amx_store_block_avx512: the trap emulator's tests
 /// compare the two bit for bit.
 static void amx_store_block(const dk_conv_geometry *g, float sums[4][16][16], const float *bias, void *y,
-                            const long out[32], int nb, int both) {
-    long column[2];
-    for (int j = 0; j <= both; j++) column[j] = dk_conv_output_column(g, 16 * (nb + j));
+                            const long out[32], int nb, int both, const long *column) {
     for (int r = 0; r < 32; r++) {
         if (out[r] < 0) continue;
         for (int j = 0; j <= both; j++) {
@@ -86,7 +86,7 @@ static void amx_store_block(const dk_conv_geometry *g, float sums[4][16][16], co
 /// more than twice the block's tile products at 32 input channels (Docs/MixedPrecision.md, "Not
 /// yet run on AMX hardware"). Two blocks side by side in y are rounded into one 64-byte store.
 DKA512 static void amx_store_block_avx512(const dk_conv_geometry *g, float sums[4][16][16], const float *bias,
-                                          void *y, const long out[32], int nb, int both) {
+                                          void *y, const long out[32], int nb, int both, const long *column) {
     __m512 add[2];
     for (int j = 0; j <= both; j++) add[j] = bias ? _mm512_loadu_ps(bias + 16 * (nb + j)) : _mm512_setzero_ps();
     const __m512 zero = _mm512_setzero_ps();
@@ -96,9 +96,7 @@ DKA512 static void amx_store_block_avx512(const dk_conv_geometry *g, float sums[
     const __m512i upper = _mm512_loadu_si512(upper_words);
     // Whether the two 16-channel blocks lie side by side in y (not split between two parts, nor
     // between two up-sampled pixels).
-    const int adjacent = both && dk_conv_output_column(g, 16 * nb + 16) == dk_conv_output_column(g, 16 * nb) + 16;
-    long column[2];
-    for (int j = 0; j <= both; j++) column[j] = dk_conv_output_column(g, 16 * (nb + j));
+    const int adjacent = both && column[1] == column[0] + 16;
     for (int r = 0; r < 32; r++) {
         if (out[r] < 0) continue;
         __m512 v[2];

@@ -46,6 +46,9 @@ AMX_TARGET static void AMX_NAME(forward_tiles)(const dk_conv_geometry *g, const 
     const long fitting = dk_conv_weight_block(g) / (pairs * 64) / 2 * 2;
     const int group = fitting < 2 ? 2 : fitting > blocks ? blocks : (int)fitting;
     long out[32];
+    // Each 16-channel block's offset from its position's (dk_conv_output_column), found once.
+    long column[blocks];
+    for (int nb = 0; nb < blocks; nb++) column[nb] = dk_conv_output_column(g, 16 * nb);
     for (int b0 = 0; b0 < blocks; b0 += group) {
         for (long p = first; p < end; p += 32) {
             amx_block_outputs(g, p, end, q0, q1, out);
@@ -76,7 +79,7 @@ AMX_TARGET static void AMX_NAME(forward_tiles)(const dk_conv_geometry *g, const 
                 TILE_STORE(1, sums[1], 64);
                 TILE_STORE(2, sums[2], 64);
                 TILE_STORE(3, sums[3], 64);
-                AMX_STORE_BLOCK(g, sums, bias, y, out, nb, both);
+                AMX_STORE_BLOCK(g, sums, bias, y, out, nb, both, column + nb);
             }
         }
     }
