@@ -172,24 +172,6 @@ static inline long pair_run_offset(int tiles, long kp, long c, long columns, lon
     return tiles ? ((c / 16) * (rows / 2) + kp) * 32 : dot_pair_offset(kp, c, columns, rows);
 }
 
-/// Kernels of at most this many taps (3 × 3 × 3) are packed from PyTorch's layout in blocks
-/// transposed in registers (`pytorch_block`); larger ones by gathers.
-enum { DK_BLOCK_TAPS = 27 };
-
-/// The kernels of 16 output channels co … co + 15 over 16 input channels ci … ci + 15, from
-/// PyTorch's layout [cout, cin, taps] (`w` at the block's first, output channels `stride` Floats
-/// apart: each a run of 16·taps Floats), turned by 16 × 16 transposes into column[c] = the 16
-/// output channels' values of column c = (ci − ci₀)·taps + t: whole-line loads instead of gathers.
-DKI512 static inline __attribute__((always_inline))
-void pytorch_block(const float *w, long stride, long taps, __m512 column[16 * DK_BLOCK_TAPS]) {
-    for (long j = 0; j < taps; j++) {
-        __m512 r[16];
-        for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(w + i * stride + 16 * j);
-        dk_transpose16(r);
-        for (int m = 0; m < 16; m++) column[16 * j + m] = r[m];
-    }
-}
-
 /// bf16(a) in the low and bf16(b) in the high half of each 32-bit lane: a row pair of the packings.
 DKI512 static inline __attribute__((always_inline)) __m512i pair_bits(__m512 a, __m512 b) {
     const __m512i low = _mm512_srli_epi32(dk_bf16_round_bits(_mm512_castps_si512(a)), 16);
@@ -198,7 +180,7 @@ DKI512 static inline __attribute__((always_inline)) __m512i pair_bits(__m512 a, 
 }
 
 /// pack_weight_avx512 from PyTorch's layout with cin a multiple of 16 and at most DK_BLOCK_TAPS
-/// taps, in blocks of 16 × 16 channels (`pytorch_block`): row k = t·cin + ci pairs with row
+/// taps, in blocks of 16 × 16 channels (`dk_pytorch_block`): row k = t·cin + ci pairs with row
 /// k + 1 (ci + 1, the same tap), as the gathers pair them: the same bits.
 DKI512 static void pack_weight_blocks(const float *w, uint16_t *packed, long taps, long cin, long cout, long c0,
                                       long c1, int tiles) {
@@ -206,7 +188,7 @@ DKI512 static void pack_weight_blocks(const float *w, uint16_t *packed, long tap
     __m512 column[16 * DK_BLOCK_TAPS];
     for (long co = c0; co < c1; co += 16)
         for (long ci = 0; ci < cin; ci += 16) {
-            pytorch_block(w + (co * cin + ci) * taps, cin * taps, taps, column);
+            dk_pytorch_block(w + (co * cin + ci) * taps, cin * taps, taps, column);
             for (long t = 0; t < taps; t++)
                 for (int p = 0; p < 8; p++) {
                     const long k = t * cin + ci + 2 * p;
@@ -286,12 +268,12 @@ DKI512 static void pack_weight_flipped_avx512(const float *w, int pytorch, uint1
                                               long cout, long c0, long c1, int tiles) {
     const long rows = taps * cout;  // of the flipped kernel: row t·cout + co, cin columns
     if (pytorch && taps <= DK_BLOCK_TAPS) {
-        // Blocks of 16 × 16 channels (`pytorch_block`), each tap's 16 columns transposed back:
+        // Blocks of 16 × 16 channels (`dk_pytorch_block`), each tap's 16 columns transposed back:
         // for output channel co + m, its 16 input channels' values at tap t, paired with co + m + 1's.
         __m512 column[16 * DK_BLOCK_TAPS];
         for (long co = c0; co < c1; co += 16)
             for (long ci = 0; ci < cin; ci += 16) {
-                pytorch_block(w + (co * cin + ci) * taps, cin * taps, taps, column);
+                dk_pytorch_block(w + (co * cin + ci) * taps, cin * taps, taps, column);
                 for (long t = 0; t < taps; t++) {
                     __m512 r[16];
                     for (int i = 0; i < 16; i++) r[i] = column[i * taps + t];

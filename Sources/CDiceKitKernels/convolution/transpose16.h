@@ -1,6 +1,6 @@
-// The 16 × 16 transpose of Float vectors in registers, shared by the kernel layout conversions
-// (weight_layout.c) and the bfloat16 weight packings from PyTorch's layout (conv_bf16.c). Not
-// part of the public header.
+// The 16 × 16 transpose of Float vectors in registers, and the blocks of a kernel in PyTorch's
+// layout turned by it, shared by the kernel layout conversions and the Float packings
+// (weight_layout.c) and the bfloat16 weight packings (conv_bf16.c). Not part of the public header.
 #ifndef DK_TRANSPOSE16_H
 #define DK_TRANSPOSE16_H
 
@@ -33,6 +33,24 @@ __attribute__((target("avx512f"))) static inline __attribute__((always_inline)) 
         r[4 + m] = _mm512_shuffle_f32x4(p0, p2, 0xDD);
         r[8 + m] = _mm512_shuffle_f32x4(p1, p3, 0x88);
         r[12 + m] = _mm512_shuffle_f32x4(p1, p3, 0xDD);
+    }
+}
+
+/// Kernels of at most this many taps (3 × 3 × 3) are packed from PyTorch's layout in blocks
+/// transposed in registers (`dk_pytorch_block`); larger ones by gathers.
+enum { DK_BLOCK_TAPS = 27 };
+
+/// The kernels of 16 output channels co … co + 15 over 16 input channels ci … ci + 15, from
+/// PyTorch's layout [cout, cin, taps] (`w` at the block's first, output channels `stride` Floats
+/// apart: each a run of 16·taps Floats), turned by 16 × 16 transposes into column[c] = the 16
+/// output channels' values of column c = (ci − ci₀)·taps + t: whole-line loads instead of gathers.
+__attribute__((target("avx512f"))) static inline __attribute__((always_inline))
+void dk_pytorch_block(const float *w, long stride, long taps, __m512 column[16 * DK_BLOCK_TAPS]) {
+    for (long j = 0; j < taps; j++) {
+        __m512 r[16];
+        for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(w + i * stride + 16 * j);
+        dk_transpose16(r);
+        for (int m = 0; m < 16; m++) column[16 * j + m] = r[m];
     }
 }
 

@@ -17,7 +17,9 @@
 // Also here: the direct input gradient's flipped, transposed kernel, packed as the forward
 // kernels read it (dk_conv_pack_weights_flipped), made on every training step's backward pass,
 // and both that and the forward packing straight from PyTorch's layout (a layer's parameter as
-// it is), so that a Float training step never converts its kernels to DiceKit's layout.
+// it is), so that a Float training step never converts its kernels to DiceKit's layout: by
+// gathers, or with both channel counts multiples of 16 in blocks of 16 × 16 channels turned by
+// the transposes of transpose16.h, in ranges of output channels.
 
 #include "dk_convolution.h"
 #include "dk_dispatch.h"
@@ -154,6 +156,60 @@ DKF512 static void pack_pytorch_avx512(const float *w, float *packed, long taps,
         for (long r = r0; r < r1; r++)
             _mm512_storeu_ps(block + r * width, _mm512_i32gather_ps(lanes, source + (r % cin) * taps + r / cin, 4));
     }
+}
+
+int dk_conv_packs_pytorch_blocks(long taps, long cin, long cout) {
+    return dk_isa() == DK_ISA_AVX512 && cin % 16 == 0 && cout % 16 == 0 && taps <= DK_BLOCK_TAPS;
+}
+
+/// Output channels [c0, c1) of dk_conv_pack_weights from PyTorch's layout, in blocks of 16 × 16
+/// channels transposed in registers (dk_pytorch_block): column (ci − ci₀)·taps + t of a block is
+/// row t·cin + ci of the packing, 16 output channels wide. The same values as the gathers.
+DKF512 static void pack_channels_pytorch_avx512(const float *w, float *packed, long taps, long cin, long cout,
+                                                long c0, long c1) {
+    const long rows = taps * cin;
+    __m512 column[16 * DK_BLOCK_TAPS];
+    for (long co = c0; co < c1; co += 16) {
+        const long first = co / DK_CONV_CHANNEL_BLOCK * DK_CONV_CHANNEL_BLOCK;
+        const long width = cout - first < DK_CONV_CHANNEL_BLOCK ? cout - first : DK_CONV_CHANNEL_BLOCK;
+        float *block = packed + first * rows + (co - first);
+        for (long ci = 0; ci < cin; ci += 16) {
+            dk_pytorch_block(w + (co * cin + ci) * taps, cin * taps, taps, column);
+            for (long i = 0; i < 16; i++)
+                for (long t = 0; t < taps; t++)
+                    _mm512_storeu_ps(block + (t * cin + ci + i) * width, column[i * taps + t]);
+        }
+    }
+}
+
+void dk_conv_pack_weight_channels_pytorch(const dk_conv_geometry *g, const float *w, float *packed, long c0, long c1) {
+    pack_channels_pytorch_avx512(w, packed, (long)g->kd * g->kh * g->kw, g->cin, g->cout, c0, c1);
+}
+
+/// Output channels [c0, c1) of the PyTorch-layout flipped packing, in blocks of 16 × 16
+/// channels (dk_pytorch_block), each tap's 16 columns transposed back: output channel co + m's
+/// 16 input channels at tap t, one vector, row (taps − 1 − t)·cout + co + m of the flipped kernel.
+DKF512 static void flip_channels_pytorch_avx512(const float *w, float *flipped, long taps, long cin, long cout,
+                                                long c0, long c1) {
+    __m512 column[16 * DK_BLOCK_TAPS];
+    for (long co = c0; co < c1; co += 16)
+        for (long ci = 0; ci < cin; ci += 16) {
+            const long first = ci / DK_CONV_CHANNEL_BLOCK * DK_CONV_CHANNEL_BLOCK;
+            const long width = cin - first < DK_CONV_CHANNEL_BLOCK ? cin - first : DK_CONV_CHANNEL_BLOCK;
+            float *block = flipped + first * taps * cout + (ci - first);
+            dk_pytorch_block(w + (co * cin + ci) * taps, cin * taps, taps, column);
+            for (long t = 0; t < taps; t++) {
+                __m512 r[16];
+                for (int i = 0; i < 16; i++) r[i] = column[i * taps + t];
+                dk_transpose16(r);
+                for (int m = 0; m < 16; m++) _mm512_storeu_ps(block + ((taps - 1 - t) * cout + co + m) * width, r[m]);
+            }
+        }
+}
+
+void dk_conv_pack_weights_flipped_channels_pytorch(const float *w, float *flipped, long taps, long cin, long cout,
+                                                   long c0, long c1) {
+    flip_channels_pytorch_avx512(w, flipped, taps, cin, cout, c0, c1);
 }
 
 void dk_conv_pack_weight_rows_pytorch(const dk_conv_geometry *g, const float *w, float *packed, long r0, long r1) {

@@ -91,6 +91,16 @@ void dk_conv_pack_weight_rows(const dk_conv_geometry *g, const float *w, float *
 /// without the kernel in DiceKit's layout (convolution/weight_layout.c).
 void dk_conv_pack_weight_rows_pytorch(const dk_conv_geometry *g, const float *w, float *packed, long r0, long r1);
 
+/// Whether the channel-range forms below apply to a kernel of `taps` taps, cin input and cout
+/// output channels: AVX-512 in use, both channel counts multiples of 16, at most 27 taps.
+int dk_conv_packs_pytorch_blocks(long taps, long cin, long cout);
+
+/// Output channels [c0, c1) (multiples of 16) of dk_conv_pack_weight_rows_pytorch's packing,
+/// every row, made in blocks of 16 × 16 channels transposed in registers instead of gathers:
+/// the same bits, in ranges that workers may take one each (precondition:
+/// dk_conv_packs_pytorch_blocks).
+void dk_conv_pack_weight_channels_pytorch(const dk_conv_geometry *g, const float *w, float *packed, long c0, long c1);
+
 /// Copies `positions` positions of `channels` floats from the packed `src` to `dst`, `stride`
 /// floats apart (one part of a channel concatenation into a padded row: `stride` is the joined
 /// channel count), rounding each value to bfloat16 (kept as Float) when `round` is non-zero.
@@ -151,6 +161,13 @@ void dk_conv_pack_weights_flipped(const float *w, float *flipped, long taps, lon
 /// (W'[t][co][ci] = w[co][ci][taps − 1 − t]): the same bits.
 void dk_conv_pack_weights_flipped_pytorch(const float *w, float *flipped, long taps, long cin, long cout, long u0,
                                           long u1);
+
+/// The rows of output channels [c0, c1) (multiples of 16) of every tap of
+/// dk_conv_pack_weights_flipped_pytorch's packing, made in blocks of 16 × 16 channels
+/// transposed in registers instead of gathers: the same bits, in ranges that workers may take
+/// one each (precondition: dk_conv_packs_pytorch_blocks).
+void dk_conv_pack_weights_flipped_channels_pytorch(const float *w, float *flipped, long taps, long cin, long cout,
+                                                   long c0, long c1);
 
 #ifdef __cplusplus
 }

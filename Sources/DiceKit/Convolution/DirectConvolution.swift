@@ -172,8 +172,17 @@ extension ConvGeometry {
             let flipped = Self.allocateAligned(weightCount)
             defer { flipped.deallocate() }
             Self.withKernelSource(pass, roundsOperands: roundsOperands) { weight, pyTorch in
-                let flip = pyTorch ? dk_conv_pack_weights_flipped_pytorch : dk_conv_pack_weights_flipped
                 let shared = TaskShared((weight, flipped, kernelVolume, inChannels, outChannels))
+                if pyTorch && packsPyTorchBlocks {
+                    // Ranges of 16 output channels, every tap (blocks transposed in registers).
+                    forEachChannelRange { channels in
+                        let (weight, flipped, taps, cin, cout) = shared.buffers
+                        dk_conv_pack_weights_flipped_channels_pytorch(
+                            weight, flipped, taps, cin, cout, channels.lowerBound, channels.upperBound)
+                    }
+                    return
+                }
+                let flip = pyTorch ? dk_conv_pack_weights_flipped_pytorch : dk_conv_pack_weights_flipped
                 WorkerPool.shared.forEachRange(
                     kernelVolume * inChannels / 16, grain: Swift.max(1, Self.packingGrain / (16 * outChannels))
                 ) { units in
@@ -197,8 +206,17 @@ extension ConvGeometry {
     ) {
         let make = { (target: UnsafeMutablePointer<Float>) in
             Self.withKernelSource(pass, roundsOperands: roundsOperands) { weight, pyTorch in
-                let pack = pyTorch ? dk_conv_pack_weight_rows_pytorch : dk_conv_pack_weight_rows
                 let shared = TaskShared((g, weight, target))
+                if pyTorch && packsPyTorchBlocks {
+                    // Ranges of 16 output channels, every row (blocks transposed in registers).
+                    forEachChannelRange { channels in
+                        var (g, weight, target) = shared.buffers
+                        dk_conv_pack_weight_channels_pytorch(
+                            &g, weight, target, channels.lowerBound, channels.upperBound)
+                    }
+                    return
+                }
+                let pack = pyTorch ? dk_conv_pack_weight_rows_pytorch : dk_conv_pack_weight_rows
                 WorkerPool.shared.forEachRange(patch, grain: Swift.max(1, Self.packingGrain / outChannels)) { rows in
                     var (g, weight, target) = shared.buffers
                     pack(&g, weight, target, rows.lowerBound, rows.upperBound)
@@ -212,6 +230,21 @@ extension ConvGeometry {
     /// Weights per range of a packing split between the workers: below about 16 K, waking a
     /// worker costs more than the copy.
     static let packingGrain = 16384
+
+    /// Whether the kernel's packings from PyTorch's layout are made in blocks of 16 × 16 channels
+    /// transposed in registers, in ranges of output channels (`dk_conv_packs_pytorch_blocks`),
+    /// rather than by gathers in ranges of rows or of input channels: the same bits.
+    private var packsPyTorchBlocks: Bool {
+        dk_conv_packs_pytorch_blocks(kernelVolume, inChannels, outChannels) != 0
+    }
+
+    /// Runs `body` on consecutive ranges of output channels, multiples of 16 covering them all,
+    /// each of about `packingGrain` weights (at least 16 channels), on the worker pool.
+    private func forEachChannelRange(_ body: @Sendable (Range<Int>) -> Void) {
+        let blocks = outChannels / 16
+        let tasks = Swift.min(blocks, Swift.max(1, outChannels * patch / Self.packingGrain))
+        WorkerPool.shared.run(tasks) { t in body((16 * (blocks * t / tasks))..<(16 * (blocks * (t + 1) / tasks))) }
+    }
 
     /// Calls `body` with the packing `packing` of `count` elements: the one kept in `cache` (made
     /// there by `make` on first use and kept alive while `body` reads it), or without a cache one

@@ -168,7 +168,8 @@ final class DirectPackingCacheTests: XCTestCase {
 
     /// Both packings made from the kernel in PyTorch's layout [cout, cin, taps] are those made
     /// from DiceKit's [taps, cin, cout], bit for bit, on every level: 3×3 kernels on 3, 16 and 80
-    /// input channels (the flipped one on multiples of 16), 16 to 160 output channels.
+    /// input channels (the flipped one on multiples of 16), 16 to 160 output channels; with
+    /// AVX-512, also in blocks transposed in registers, in ranges of output channels.
     func testPackingsFromPyTorchLayoutAreTheSame() throws {
         defer { try? KernelDispatch.force(nil) }
         for isa in InstructionSet.available {
@@ -197,6 +198,18 @@ final class DirectPackingCacheTests: XCTestCase {
                 }
                 XCTAssertEqual(
                     flippedFromPyTorch.map(\.bitPattern), flipped.map(\.bitPattern), "\(isa) \(cin) → \(cout) flipped")
+                // In blocks transposed in registers, in two ranges of output channels (AVX-512).
+                guard dk_conv_packs_pytorch_blocks(taps, cin, cout) != 0 else { continue }
+                var blocks = [Float](repeating: .nan, count: count)
+                var flippedBlocks = [Float](repeating: .nan, count: count)
+                for (c0, c1) in [(0, 16), (16, cout)] {
+                    dk_conv_pack_weight_channels_pytorch(&g, pyTorch, &blocks, c0, c1)
+                    dk_conv_pack_weights_flipped_channels_pytorch(pyTorch, &flippedBlocks, taps, cin, cout, c0, c1)
+                }
+                XCTAssertEqual(blocks.map(\.bitPattern), expected.map(\.bitPattern), "\(isa) \(cin) → \(cout) blocks")
+                XCTAssertEqual(
+                    flippedBlocks.map(\.bitPattern), flipped.map(\.bitPattern), "\(isa) \(cin) → \(cout) flipped blocks"
+                )
             }
         }
     }
