@@ -268,16 +268,15 @@ DKI512 static void pack_weight_flipped_avx512(const float *w, int pytorch, uint1
                                               long cout, long c0, long c1, int tiles) {
     const long rows = taps * cout;  // of the flipped kernel: row t·cout + co, cin columns
     if (pytorch && taps <= DK_BLOCK_TAPS) {
-        // Blocks of 16 × 16 channels (`dk_pytorch_block`), each tap's 16 columns transposed back:
-        // for output channel co + m, its 16 input channels' values at tap t, paired with co + m + 1's.
+        // Blocks of 16 × 16 channels (`dk_pytorch_block`), each tap transposed back
+        // (`dk_pytorch_block_tap`): output channel co + m's 16 input channels, paired with co + m + 1's.
         __m512 column[16 * DK_BLOCK_TAPS];
         for (long co = c0; co < c1; co += 16)
             for (long ci = 0; ci < cin; ci += 16) {
                 dk_pytorch_block(w + (co * cin + ci) * taps, cin * taps, taps, column);
                 for (long t = 0; t < taps; t++) {
                     __m512 r[16];
-                    for (int i = 0; i < 16; i++) r[i] = column[i * taps + t];
-                    dk_transpose16(r);
+                    dk_pytorch_block_tap(column, taps, t, r);
                     for (int m = 0; m < 16; m += 2) {
                         const long kp = ((taps - 1 - t) * cout + co + m) / 2;
                         _mm512_storeu_si512((void *)(packed + pair_run_offset(tiles, kp, ci, cin, rows)),

@@ -54,4 +54,12 @@ void dk_pytorch_block(const float *w, long stride, long taps, __m512 column[16 *
     }
 }
 
+/// Tap t of a block of `dk_pytorch_block`, transposed back: r[m] = output channel co + m's values
+/// at tap t for the block's 16 input channels (the packings of the input gradient's kernel).
+__attribute__((target("avx512f"))) static inline __attribute__((always_inline))
+void dk_pytorch_block_tap(const __m512 column[16 * DK_BLOCK_TAPS], long taps, long t, __m512 r[16]) {
+    for (int i = 0; i < 16; i++) r[i] = column[i * taps + t];
+    dk_transpose16(r);
+}
+
 #endif

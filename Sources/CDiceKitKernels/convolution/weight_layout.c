@@ -23,6 +23,7 @@
 
 #include "dk_convolution.h"
 #include "dk_dispatch.h"
+#include "conv_internal.h"
 #include "transpose16.h"
 #include <immintrin.h>
 
@@ -162,17 +163,16 @@ int dk_conv_packs_pytorch_blocks(long taps, long cin, long cout) {
     return dk_isa() == DK_ISA_AVX512 && cin % 16 == 0 && cout % 16 == 0 && taps <= DK_BLOCK_TAPS;
 }
 
-/// Output channels [c0, c1) of dk_conv_pack_weights from PyTorch's layout, in blocks of 16 × 16
-/// channels transposed in registers (dk_pytorch_block): column (ci − ci₀)·taps + t of a block is
-/// row t·cin + ci of the packing, 16 output channels wide. The same values as the gathers.
-DKF512 static void pack_channels_pytorch_avx512(const float *w, float *packed, long taps, long cin, long cout,
-                                                long c0, long c1) {
-    const long rows = taps * cin;
+/// In blocks of 16 × 16 channels transposed in registers (dk_pytorch_block): column
+/// (ci − ci₀)·taps + t of a block is row t·cin + ci of the packing, 16 output channels wide. The
+/// same values as the gathers.
+DKF512 void dk_conv_pack_weight_channels_pytorch(const dk_conv_geometry *g, const float *w, float *packed, long c0,
+                                                 long c1) {
+    const long taps = (long)g->kd * g->kh * g->kw, cin = g->cin;
     __m512 column[16 * DK_BLOCK_TAPS];
     for (long co = c0; co < c1; co += 16) {
-        const long first = co / DK_CONV_CHANNEL_BLOCK * DK_CONV_CHANNEL_BLOCK;
-        const long width = cout - first < DK_CONV_CHANNEL_BLOCK ? cout - first : DK_CONV_CHANNEL_BLOCK;
-        float *block = packed + first * rows + (co - first);
+        long width;
+        float *block = (float *)dk_conv_packed_block(g, packed, (int)co, &width);
         for (long ci = 0; ci < cin; ci += 16) {
             dk_pytorch_block(w + (co * cin + ci) * taps, cin * taps, taps, column);
             for (long i = 0; i < 16; i++)
@@ -182,15 +182,11 @@ DKF512 static void pack_channels_pytorch_avx512(const float *w, float *packed, l
     }
 }
 
-void dk_conv_pack_weight_channels_pytorch(const dk_conv_geometry *g, const float *w, float *packed, long c0, long c1) {
-    pack_channels_pytorch_avx512(w, packed, (long)g->kd * g->kh * g->kw, g->cin, g->cout, c0, c1);
-}
-
-/// Output channels [c0, c1) of the PyTorch-layout flipped packing, in blocks of 16 × 16
-/// channels (dk_pytorch_block), each tap's 16 columns transposed back: output channel co + m's
-/// 16 input channels at tap t, one vector, row (taps − 1 − t)·cout + co + m of the flipped kernel.
-DKF512 static void flip_channels_pytorch_avx512(const float *w, float *flipped, long taps, long cin, long cout,
-                                                long c0, long c1) {
+/// In blocks of 16 × 16 channels (dk_pytorch_block), each tap's 16 columns transposed back
+/// (dk_pytorch_block_tap): output channel co + m's 16 input channels at tap t, one vector, row
+/// (taps − 1 − t)·cout + co + m of the flipped kernel.
+DKF512 void dk_conv_pack_weights_flipped_channels_pytorch(const float *w, float *flipped, long taps, long cin,
+                                                          long cout, long c0, long c1) {
     __m512 column[16 * DK_BLOCK_TAPS];
     for (long co = c0; co < c1; co += 16)
         for (long ci = 0; ci < cin; ci += 16) {
@@ -200,16 +196,10 @@ DKF512 static void flip_channels_pytorch_avx512(const float *w, float *flipped, 
             dk_pytorch_block(w + (co * cin + ci) * taps, cin * taps, taps, column);
             for (long t = 0; t < taps; t++) {
                 __m512 r[16];
-                for (int i = 0; i < 16; i++) r[i] = column[i * taps + t];
-                dk_transpose16(r);
+                dk_pytorch_block_tap(column, taps, t, r);
                 for (int m = 0; m < 16; m++) _mm512_storeu_ps(block + ((taps - 1 - t) * cout + co + m) * width, r[m]);
             }
         }
-}
-
-void dk_conv_pack_weights_flipped_channels_pytorch(const float *w, float *flipped, long taps, long cin, long cout,
-                                                   long c0, long c1) {
-    flip_channels_pytorch_avx512(w, flipped, taps, cin, cout, c0, c1);
 }
 
 void dk_conv_pack_weight_rows_pytorch(const dk_conv_geometry *g, const float *w, float *packed, long r0, long r1) {
