@@ -255,34 +255,39 @@ static inline int amx_grid_next(const dk_conv_geometry *g, amx_grid_cursor *c) {
     return stored;
 }
 
+/// 16 channels of one output position's gradient as 32-bit lanes with its bfloat16 bits in the low
+/// halves: dy's Floats rounded (dyf), or its bits as they are (dyb, when dyf is NULL).
+DKA512 static inline __m512i gradient_grid_lanes(const float *dyf, const uint16_t *dyb, long offset) {
+    if (dyf) return _mm512_srli_epi32(dk_bf16_round_bits(_mm512_loadu_si512((const void *)(dyf + offset))), 16);
+    return _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(dyb + offset)));
+}
+
 /// Two grid positions at a time, 16 channels at a time: lane co = bf16(dy[first][co]) |
-/// bf16(dy[second][co]) << 16, zero for a position off the output grid.
-DKA512 static void gradient_grid_avx512(const dk_conv_geometry *g, const float *dy, uint16_t *dyg, long length) {
+/// bf16(dy[second][co]) << 16, zero for a position off the output grid; dy's Floats (dyf) or its
+/// bits (dyb, when dyf is NULL).
+DKA512 static void gradient_grid_avx512(const dk_conv_geometry *g, const float *dyf, const uint16_t *dyb,
+                                        uint16_t *dyg, long length) {
     const long cout = g->cout;
-    const __m512i high = _mm512_set1_epi32((int)0xFFFF0000u);
     amx_grid_cursor cursor = {0, 0, 0, 0};
     for (long p = 0; p < length; p += 2) {
-        const float *first = dy + cursor.q * cout;
+        const long first = cursor.q * cout;
         const int first_stored = amx_grid_next(g, &cursor);
-        const float *second = dy + cursor.q * cout;
+        const long second = cursor.q * cout;
         const int second_stored = amx_grid_next(g, &cursor);
         uint16_t *to = dyg + p * cout;
         for (long co = 0; co < cout; co += 16) {
-            const __m512i lo = first_stored
-                                   ? _mm512_srli_epi32(dk_bf16_round_bits(_mm512_loadu_si512((const void *)(first + co))), 16)
-                                   : _mm512_setzero_si512();
-            const __m512i hi = second_stored
-                                   ? _mm512_and_si512(dk_bf16_round_bits(_mm512_loadu_si512((const void *)(second + co))), high)
-                                   : _mm512_setzero_si512();
-            _mm512_storeu_si512((void *)(to + 2 * co), _mm512_or_si512(lo, hi));
+            const __m512i lo = first_stored ? gradient_grid_lanes(dyf, dyb, first + co) : _mm512_setzero_si512();
+            const __m512i hi = second_stored ? gradient_grid_lanes(dyf, dyb, second + co) : _mm512_setzero_si512();
+            _mm512_storeu_si512((void *)(to + 2 * co), _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
         }
     }
 }
 
-void dk_bf16_pack_gradient_grid(const dk_conv_geometry *g, const float *dy, uint16_t *dyg) {
+/// dk_bf16_pack_gradient_grid of dy's Floats (dyf) or of its bits (dyb, when dyf is NULL).
+static void pack_gradient_grid(const dk_conv_geometry *g, const float *dyf, const uint16_t *dyb, uint16_t *dyg) {
     const long length = dk_conv_tile_grid_length(g), cout = g->cout;
     if (dk_isa() == DK_ISA_AVX512 && cout % 16 == 0) {
-        gradient_grid_avx512(g, dy, dyg, length);
+        gradient_grid_avx512(g, dyf, dyb, dyg, length);
         return;
     }
     amx_grid_cursor cursor = {0, 0, 0, 0};
@@ -290,8 +295,17 @@ void dk_bf16_pack_gradient_grid(const dk_conv_geometry *g, const float *dy, uint
         const long q = cursor.q;
         const int stored = amx_grid_next(g, &cursor);
         uint16_t *to = dyg + (p / 2) * cout * 2 + p % 2;
-        for (long co = 0; co < cout; co++) to[2 * co] = stored ? dk_bf16_bits(dy[q * cout + co]) : 0;
+        for (long co = 0; co < cout; co++)
+            to[2 * co] = !stored ? 0 : dyf ? dk_bf16_bits(dyf[q * cout + co]) : dyb[q * cout + co];
     }
+}
+
+void dk_bf16_pack_gradient_grid(const dk_conv_geometry *g, const float *dy, uint16_t *dyg) {
+    pack_gradient_grid(g, dy, NULL, dyg);
+}
+
+void dk_bf16_pack_gradient_grid_bits(const dk_conv_geometry *g, const uint16_t *dy, uint16_t *dyg) {
+    pack_gradient_grid(g, NULL, dy, dyg);
 }
 
 void dk_amx_forward_run(int hardware, const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wt,

@@ -201,6 +201,10 @@ void dk_bf16_transpose_grid(const dk_conv_geometry *g, const uint16_t *xp, uint1
 /// one sample's output gradient on the padded grid, in pairs of positions.
 void dk_bf16_pack_gradient_grid(const dk_conv_geometry *g, const float *dy, uint16_t *dyg);
 
+/// dk_bf16_pack_gradient_grid of a gradient given as its bfloat16 bits (a kept activation), read
+/// as they are: the same pairs as from the Floats they round.
+void dk_bf16_pack_gradient_grid_bits(const dk_conv_geometry *g, const uint16_t *dy, uint16_t *dyg);
+
 /// dw[16·kb0 ..< 16·kb1][16·cb0 ..< 16·cb1] += Σ over `samples` samples and their grid positions of
 /// X[p][k]·dY[p][co] on AMX tiles, from the transposes `xt` (dk_bf16_transpose_grid, `xt_stride`
 /// elements apart) and gradients `dyg` (dk_bf16_pack_gradient_grid, `dyg_stride` apart); cin

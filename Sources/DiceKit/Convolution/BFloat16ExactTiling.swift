@@ -314,7 +314,7 @@ extension ConvGeometry {
                         if weightGradient && tiles {
                             var g = geometry.rowGeometry(rows: rows.count, cin: patch, cout: outChannels)
                             dk_bf16_transpose_grid(&g, col, pairs)
-                            dk_bf16_pack_gradient_grid(&g, dy.values! + rows.lowerBound * outChannels, dyp)
+                            dy.packGrid(&g, from: rows.lowerBound * outChannels, into: dyp)
                             dk_conv_weight_grad_tiles(
                                 &g, pairs, 0, dyp, 0, 1, sums + p * weightCount, 0, patch / 16, 0, outChannels / 16,
                                 0, 1)
@@ -366,7 +366,7 @@ extension ConvGeometry {
 
 /// The dy of a transposed backward pass on the exact tiling (its input, the transposed
 /// convolution's): Float values, or their bfloat16 bits (`LoweredPass.dyRounded`, a kept
-/// activation), which the dot-product weight gradient packs as they are (the same pairs).
+/// activation), which the weight gradient packs as they are (the same pairs).
 enum TilingGradient {
     case values(UnsafePointer<Float>)
     case bits(UnsafePointer<UInt16>)
@@ -382,17 +382,22 @@ enum TilingGradient {
         }
     }
 
-    /// The Float values, for the tile kernels' packing (`runConcrete` widens bits for them).
-    var values: UnsafePointer<Float>? {
-        if case .values(let dy) = self { dy } else { nil }
-    }
-
     /// Packs g's rows of dy from element `offset` on in pairs of rows (dk_bf16_pack_gradient, or
     /// dk_bf16_pack_gradient_bits for bits: the same pairs).
     func pack(_ g: UnsafePointer<dk_conv_geometry>, from offset: Int, into dyp: UnsafeMutablePointer<UInt16>) {
         switch self {
         case .values(let dy): dk_bf16_pack_gradient(g, dy + offset, dyp)
         case .bits(let dy): dk_bf16_pack_gradient_bits(g, dy + offset, dyp)
+        }
+    }
+
+    /// Packs one chunk's rows of dy from element `offset` on, on the padded grid of g, for the
+    /// tile weight gradient (dk_bf16_pack_gradient_grid, or dk_bf16_pack_gradient_grid_bits for
+    /// bits: the same pairs).
+    func packGrid(_ g: UnsafePointer<dk_conv_geometry>, from offset: Int, into dyg: UnsafeMutablePointer<UInt16>) {
+        switch self {
+        case .values(let dy): dk_bf16_pack_gradient_grid(g, dy + offset, dyg)
+        case .bits(let dy): dk_bf16_pack_gradient_grid_bits(g, dy + offset, dyg)
         }
     }
 }

@@ -64,8 +64,9 @@ struct LoweredPass<T: BLASScalar> {
     /// dy as its bfloat16 rounding (a transposed convolution's kept input, KeptActivations.swift),
     /// given instead of `dy` to the transposed backward pass of an exact tiling (x and dy → y and
     /// the weight gradient, no bias gradient), whose weight gradient rounds dy anyway: the
-    /// dot-product kernels pack its bits as they are (`transposedBackwardReadsRoundedInput`); the
-    /// other bfloat16 paths read a Float copy widened from it (exact).
+    /// dot-product and tile kernels pack its bits as they are
+    /// (`transposedBackwardReadsRoundedInput`); the rounded-operand arithmetic reads a Float copy
+    /// widened from it (exact).
     var dyRounded: UnsafePointer<UInt16>? = nil
     /// Given instead of `y` to a Float forward pass that `forwardReadsRoundedOperand`: receives
     /// y's bfloat16 rounding (after the ReLU when `rectifies`), written by the kernels' stores;
@@ -162,10 +163,10 @@ extension ConvGeometry {
 
     /// Whether the backward pass of a transposed convolution (x, its output gradient, and dy, its
     /// input → y and the weight gradient) may read dy as its bfloat16 bits
-    /// (`LoweredPass.dyRounded`): it runs on the exact tiling's dot-product kernels, which pack
-    /// dy's bits as they are. (The tile and rounded-operand arithmetics take a Float copy.)
+    /// (`LoweredPass.dyRounded`): it runs on the exact tiling's dot-product or tile kernels, which
+    /// pack dy's bits as they are. (The rounded-operand arithmetic takes a Float copy.)
     func transposedBackwardReadsRoundedInput(settings: ConvolutionSettings) -> Bool {
-        BFloat16Arithmetic.current == .dotProducts
+        BFloat16Arithmetic.current != .roundedOperands
             && withPlaceholderPass(y: true, dx: false, weightGradient: true) {
                 runsBFloat16Tiling($0, settings: settings)
             }
@@ -333,7 +334,7 @@ extension ConvGeometry {
                 "lowered pass: dy given in bfloat16 to a pass that does not round it")
             let pass = unsafeBitCast(pass, to: LoweredPass<Float>.self)
             if transposedBackwardReadsRoundedInput(settings: settings) {
-                runBFloat16Tiling(pass, settings: settings)
+                runBFloat16Tiling(pass, settings: settings, tiles: BFloat16Arithmetic.current == .tiles)
             } else {
                 runWidened(pass, settings: settings)
             }

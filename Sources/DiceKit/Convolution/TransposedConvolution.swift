@@ -227,8 +227,8 @@ public struct TransposedConvolution<Scalar: BLASScalar>: Sendable {
     }
 
     /// Whether `backward(rounded:…)` may take an input of this shape as its bfloat16 rounding,
-    /// read as it is: Float, with the adjoint's backward pass on the exact tiling's dot-product
-    /// kernels, which pack the bits (`ConvGeometry.transposedBackwardReadsRoundedInput`).
+    /// read as it is: Float, with the adjoint's backward pass on the exact tiling's dot-product or
+    /// tile kernels, which pack the bits (`ConvGeometry.transposedBackwardReadsRoundedInput`).
     func backwardReadsRoundedInput(_ inputShape: [Int]) -> Bool {
         guard Scalar.self == Float.self, let g = try? geometry(inputShape) else { return false }
         return g.transposedBackwardReadsRoundedInput(settings: settings)

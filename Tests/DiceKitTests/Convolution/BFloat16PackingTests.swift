@@ -11,8 +11,9 @@ import XCTest
 @testable import DiceKit
 
 final class BFloat16PackingTests: XCTestCase {
-    /// Weights with ties to even, subnormals, infinities and NaNs among random values.
-    private func weights(_ count: Int, seed: UInt64) -> [Float] {
+    /// Weights with ties to even, subnormals, infinities and NaNs among random values (also the
+    /// gradients of BFloat16GradientPackingTests).
+    static func weights(_ count: Int, seed: UInt64) -> [Float] {
         var values = randomTensor([count], seed: seed).converted(to: Float.self).scalars
         let specials: [Float] = [
             Float(bitPattern: 0x3F80_8000), Float(bitPattern: 0x3F81_8000), Float(bitPattern: 0x0000_0001),
@@ -45,7 +46,7 @@ final class BFloat16PackingTests: XCTestCase {
         taps kernel: [Int], cin: Int, cout: Int, seed: UInt64, file: StaticString = #filePath, line: UInt = #line
     ) {
         let taps = kernel.reduce(1, *)
-        let w = weights(taps * cin * cout, seed: seed)
+        let w = Self.weights(taps * cin * cout, seed: seed)
         let bits = BFloat16.bits(w) // the rounding, tested in BFloat16Tests; here, where each lands
         var g = dk_conv_geometry(
             hp: kernel[1] + 2, wp: kernel[2] + 2, output: [1, 3, 3], kernel: kernel, cin: cin, cout: cout)

@@ -75,7 +75,9 @@ final class BFloat16RoundedOperandsTests: XCTestCase {
     }
 
     /// A 2×2 stride-2 transposed convolution (the exact-tiling passes): y, ∂x and ∂w those of the
-    /// Float path on rounded operands; its bias gradient the Float sum of the unrounded dy.
+    /// Float path on rounded operands; its bias gradient the Float sum of the unrounded dy. Its
+    /// input given as its bfloat16 rounding (a kept activation), which this arithmetic widens
+    /// instead of reading the bits (`backwardReadsRoundedInput`): the same ∂x and ∂w.
     func testTransposedConvolution() throws {
         let x = randomTensor([3, 9, 11, 48], seed: 1450).converted(to: Float.self)
         let w = randomTensor([2, 2, 64, 48], seed: 1451).converted(to: Float.self)
@@ -95,6 +97,12 @@ final class BFloat16RoundedOperandsTests: XCTestCase {
         XCTAssertEqual(grads.input!.scalars, expected.input!.scalars, "∂x")
         XCTAssertEqual(grads.weight.scalars, expected.weight.scalars, "∂w")
         XCTAssertEqual(grads.bias!.scalars, try plain.backward(input: x, outputGradient: dy).bias!.scalars, "∂b")
+        XCTAssertFalse(bf16.backwardReadsRoundedInput(x.shape))
+        let fromBits = ConvolutionKernels.transposedBackward(
+            try bf16.geometry(x.shape), rounded: BFloat16Activation(rounding: x), weight: w, outputGradient: dy,
+            inputGradient: true, settings: bf16.settings, bfloat16Weights: bf16.packings)
+        XCTAssertEqual(fromBits.input?.scalars, grads.input!.scalars, "∂x from bits")
+        XCTAssertEqual(fromBits.weight.scalars, grads.weight.scalars, "∂w from bits")
     }
 
     /// Three input channels (a first layer) stay Float, as with the dot-product kernels.

@@ -19,8 +19,9 @@
 // takes the copy, so that no Float tensor stays alive beside its copy. A convolution's backward
 // pass hands the copy's bits to the bfloat16 kernels as they are (ConvEngine.swift, `xRounded`):
 // no Float tensor is widened from it, and its padded operand is a copy of bits, not a rounding.
-// So does an up-sampling's on the exact tiling's dot products (`dyRounded`: its weight gradient
-// pairs the bits as they are); on the other arithmetics it widens the copy (`widenedForBackward`).
+// So does an up-sampling's on the exact tiling's dot products and tiles (`dyRounded`: its weight
+// gradient pairs the bits as they are); with rounded operands it widens the copy
+// (`widenedForBackward`).
 // The copies (Tensor/BFloat16Activation.swift) keep their memory from step to step
 // (Tensor/BFloat16Storage.swift).
 
