@@ -1,8 +1,10 @@
 // The bfloat16 conversions shared by the kernel files: the AVX-512 rounding of Float to
-// bfloat16 (conv_bf16.c, conv_amx.c, conv_avx512.c), the integer form of round to nearest, ties
-// to even (conv_bf16.c's header comment), the same bits as dk_bf16_bits; and the widening of
-// bfloat16 bits to the Floats they stand for (conv_bf16.c, the bfloat16 max pooling, the
-// normalisation's kept ReLU outputs). Not part of the public header.
+// bfloat16 (bf16_convert.c, bf16_pack.c, conv_bf16.c, conv_amx.c, conv_avx512.c), the integer
+// form of round to nearest, ties to even (bf16_convert.c's header comment), the same bits as
+// dk_bf16_bits; the widening of bfloat16 bits to the Floats they stand for (bf16_convert.c, the
+// bfloat16 max pooling, the normalisation's kept ReLU outputs); and 16 values as lanes of their
+// bits, from Floats or from bits (the output-gradient packings of bf16_pack.c and conv_amx.c).
+// Not part of the public header.
 #ifndef DK_BF16_ROUND_H
 #define DK_BF16_ROUND_H
 
@@ -32,6 +34,15 @@ __attribute__((target("avx512f,avx512bw"))) static inline __m512i dk_bf16_round_
     __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, abs_mask), inf);
     __m512i rounded = _mm512_add_epi32(_mm512_add_epi32(u, bias), _mm512_and_si512(_mm512_srli_epi32(u, 16), one));
     return _mm512_mask_or_epi32(rounded, nan, u, quiet);
+}
+
+/// 16 values from element `offset` as 32-bit lanes holding their bfloat16 bits in the low halves
+/// (the high halves zero): the Floats of `f` rounded, or when `f` is NULL the bits of `b` as they
+/// are (a kept activation; the same lanes as from the Floats they round).
+__attribute__((target("avx512f,avx512bw"))) static inline __m512i dk_bf16_lanes(const float *f, const uint16_t *b,
+                                                                                long offset) {
+    if (f) return _mm512_srli_epi32(dk_bf16_round_bits(_mm512_loadu_si512((const void *)(f + offset))), 16);
+    return _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(b + offset)));
 }
 
 #endif

@@ -255,13 +255,6 @@ static inline int amx_grid_next(const dk_conv_geometry *g, amx_grid_cursor *c) {
     return stored;
 }
 
-/// 16 channels of one output position's gradient as 32-bit lanes with its bfloat16 bits in the low
-/// halves: dy's Floats rounded (dyf), or its bits as they are (dyb, when dyf is NULL).
-DKA512 static inline __m512i gradient_grid_lanes(const float *dyf, const uint16_t *dyb, long offset) {
-    if (dyf) return _mm512_srli_epi32(dk_bf16_round_bits(_mm512_loadu_si512((const void *)(dyf + offset))), 16);
-    return _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(dyb + offset)));
-}
-
 /// Two grid positions at a time, 16 channels at a time: lane co = bf16(dy[first][co]) |
 /// bf16(dy[second][co]) << 16, zero for a position off the output grid; dy's Floats (dyf) or its
 /// bits (dyb, when dyf is NULL).
@@ -276,8 +269,8 @@ DKA512 static void gradient_grid_avx512(const dk_conv_geometry *g, const float *
         const int second_stored = amx_grid_next(g, &cursor);
         uint16_t *to = dyg + p * cout;
         for (long co = 0; co < cout; co += 16) {
-            const __m512i lo = first_stored ? gradient_grid_lanes(dyf, dyb, first + co) : _mm512_setzero_si512();
-            const __m512i hi = second_stored ? gradient_grid_lanes(dyf, dyb, second + co) : _mm512_setzero_si512();
+            const __m512i lo = first_stored ? dk_bf16_lanes(dyf, dyb, first + co) : _mm512_setzero_si512();
+            const __m512i hi = second_stored ? dk_bf16_lanes(dyf, dyb, second + co) : _mm512_setzero_si512();
             _mm512_storeu_si512((void *)(to + 2 * co), _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
         }
     }

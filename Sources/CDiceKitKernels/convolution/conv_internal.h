@@ -7,7 +7,7 @@
 #include "dk_convolution.h"
 #include "dk_dispatch.h"
 
-/// Round-to-nearest-even Float → bfloat16 bits, as dk_f32_to_bf16 (conv_bf16.c's header comment):
+/// Round-to-nearest-even Float → bfloat16 bits, as dk_f32_to_bf16 (bf16_convert.c's header comment):
 /// a NaN stays a quiet NaN, subnormals are rounded, not flushed.
 static inline uint16_t dk_bf16_bits(float f) {
     uint32_t u;

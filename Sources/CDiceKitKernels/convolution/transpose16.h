@@ -1,6 +1,6 @@
 // The 16 × 16 transpose of Float vectors in registers, and the blocks of a kernel in PyTorch's
 // layout turned by it, shared by the kernel layout conversions and the Float packings
-// (weight_layout.c) and the bfloat16 weight packings (conv_bf16.c). Not part of the public header.
+// (weight_layout.c) and the bfloat16 weight packings (bf16_pack.c). Not part of the public header.
 #ifndef DK_TRANSPOSE16_H
 #define DK_TRANSPOSE16_H
 

@@ -1,5 +1,6 @@
-// bfloat16 conversion, the AVX512-BF16 direct convolutions (convolution/conv_bf16.c) and the AMX-BF16
-// tile convolutions (convolution/conv_amx.c), with
+// bfloat16 conversion (convolution/bf16_convert.c), the packings (convolution/bf16_pack.c), the
+// AVX512-BF16 direct convolutions (convolution/conv_bf16.c) and the AMX-BF16 tile convolutions
+// (convolution/conv_amx.c), with
 // their own levels (platform/bf16_dispatch.c); reached from Sources/DiceKit/Support/BFloat16.swift
 // and Sources/DiceKit/Convolution/BFloat16Convolution.swift.
 #ifndef DK_BF16_H
@@ -163,7 +164,7 @@ void dk_bf16_pack_weight_tiles_from(const dk_conv_geometry *g, const float *w, i
 
 /// dk_bf16_pack_weight_tiles_from for output channels [c0, c1) only (multiples of 16; forward:
 /// those columns, flipped: those kernel rows of every tap), 16 channels per vector with AVX-512
-/// (convolution/conv_bf16.c: the dot products' packers, each 64-byte run of a row pair placed
+/// (convolution/bf16_pack.c: the dot products' packers, each 64-byte run of a row pair placed
 /// where the tiles read it), so that workers may take a range each. The same bits.
 void dk_bf16_pack_weight_tiles_channels(const dk_conv_geometry *g, const float *w, int pytorch, uint16_t *packed,
                                         int flipped, long c0, long c1);

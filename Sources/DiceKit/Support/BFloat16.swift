@@ -1,6 +1,6 @@
 // bfloat16: the upper 16 bits of a Float (8 exponent bits, 7 stored significand bits, so a
 // relative rounding error of at most 2⁻⁸ = u), the operand format of mixed-precision
-// convolutions (Sources/CDiceKitKernels/convolution/conv_bf16.c). Rounding is to nearest, ties to even,
+// convolutions (Sources/CDiceKitKernels/convolution/bf16_convert.c). Rounding is to nearest, ties to even,
 // on every CPU (the same bits from the vector and the scalar loop); subnormals are rounded, not
 // flushed; values past the largest bfloat16 (3.3895314e38) become ±∞; a NaN stays a quiet NaN.
 
