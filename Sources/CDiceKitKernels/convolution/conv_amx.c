@@ -20,6 +20,7 @@
 #include "conv_internal.h"
 #include "bf16_round.h"
 #include "amx_model.h"
+#include "head_store.h"
 #include <immintrin.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -52,6 +53,20 @@ static void amx_block_outputs(const dk_conv_geometry *g, long p, long end, long 
     }
 }
 
+/// Output channel c's value of a tile sum: the sum plus the bias (+0 without one), max(0, ·) of it
+/// with g->relu (+0 for −0, NaN kept).
+static inline float amx_output(const dk_conv_geometry *g, float sum, const float *bias, long c) {
+    const float v = sum + (bias ? bias[c] : 0.0f);
+    return !g->relu || v > 0.0f || v != v ? v : 0.0f;
+}
+
+/// amx_output of 16 channels (the same bits), the bias's vector `add` (zero without one).
+DKA512 static inline __m512 amx_output16(const dk_conv_geometry *g, const float *sums, __m512 add) {
+    const __m512 v = _mm512_add_ps(_mm512_load_ps(sums), add);
+    // v > 0 or unordered (NaN): kept; else +0.
+    return g->relu ? _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NLE_UQ), v) : v;
+}
+
 /// Writes the rows of a block of 32 grid positions whose outputs `out` places (≥ 0) ×
 /// 32 (or 16 when `both` is 0) output channels from 16·nb: the tile sums plus the bias, max(0, ·)
 /// of them with g->relu (NaN kept); their bfloat16 bits with g->round_output; in the part of
@@ -69,8 +84,7 @@ static void amx_store_block(const dk_conv_geometry *g, float sums[4][16][16], co
             const float *s = sums[2 * (r / 16) + j][r % 16];
             const long c0 = 16 * (nb + j), at = out[r] + column[j];
             for (int c = 0; c < 16; c++) {
-                float v = s[c] + (bias ? bias[c0 + c] : 0.0f);
-                if (g->relu) v = v > 0.0f || v != v ? v : 0.0f;
+                const float v = amx_output(g, s[c], bias, c0 + c);
                 if (g->round_output)
                     ((uint16_t *)y)[at + c] = dk_bf16_bits(v);
                 else
@@ -89,7 +103,6 @@ DKA512 static void amx_store_block_avx512(const dk_conv_geometry *g, float sums[
                                           void *y, const long out[32], int nb, int both, const long *column) {
     __m512 add[2];
     for (int j = 0; j <= both; j++) add[j] = bias ? _mm512_loadu_ps(bias + 16 * (nb + j)) : _mm512_setzero_ps();
-    const __m512 zero = _mm512_setzero_ps();
     // The upper 16-bit halves of 32-bit lanes 0–15 of one vector, then of the other.
     static const int16_t upper_words[32] = {1,  3,  5,  7,  9,  11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31,
                                             33, 35, 37, 39, 41, 43, 45, 47, 49, 51, 53, 55, 57, 59, 61, 63};
@@ -100,11 +113,7 @@ DKA512 static void amx_store_block_avx512(const dk_conv_geometry *g, float sums[
     for (int r = 0; r < 32; r++) {
         if (out[r] < 0) continue;
         __m512 v[2];
-        for (int j = 0; j <= both; j++) {
-            v[j] = _mm512_add_ps(_mm512_load_ps(sums[2 * (r / 16) + j][r % 16]), add[j]);
-            // v > 0 or unordered (NaN): kept; else +0.
-            if (g->relu) v[j] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v[j], zero, _CMP_NLE_UQ), v[j]);
-        }
+        for (int j = 0; j <= both; j++) v[j] = amx_output16(g, sums[2 * (r / 16) + j][r % 16], add[j]);
         if (g->round_output && adjacent) {
             // Both blocks' 32 bfloat16 values in one store.
             const __m512i a = dk_bf16_round_bits(_mm512_castps_si512(v[0]));
@@ -125,6 +134,58 @@ DKA512 static void amx_store_block_avx512(const dk_conv_geometry *g, float sums[
     }
 }
 
+/// With a 1×1 head (dk_conv_geometry.head_classes): the outputs of a block of 32 grid positions ×
+/// 32 (or 16 when `both` is 0) output channels from 16·nb, as amx_store_block makes them
+/// (amx_output), kept in rows[r][16·nb …] for amx_store_head instead of stored. The model's
+/// compilation keeps them with this scalar form, the tile unit's with amx_head_rows_avx512.
+static void amx_head_rows(const dk_conv_geometry *g, float sums[4][16][16], const float *bias, float rows[32][64],
+                          int nb, int both) {
+    for (int r = 0; r < 32; r++)
+        for (int j = 0; j <= both; j++)
+            for (int c = 0; c < 16; c++)
+                rows[r][16 * (nb + j) + c] = amx_output(g, sums[2 * (r / 16) + j][r % 16][c], bias, 16 * (nb + j) + c);
+}
+
+/// amx_head_rows, 16 channels at a time (amx_output16: the same bits).
+DKA512 static void amx_head_rows_avx512(const dk_conv_geometry *g, float sums[4][16][16], const float *bias,
+                                        float rows[32][64], int nb, int both) {
+    for (int j = 0; j <= both; j++) {
+        const __m512 add = bias ? _mm512_loadu_ps(bias + 16 * (nb + j)) : _mm512_setzero_ps();
+        for (int r = 0; r < 32; r++)
+            _mm512_store_ps(rows[r] + 16 * (nb + j), amx_output16(g, sums[2 * (r / 16) + j][r % 16], add));
+    }
+}
+
+/// The 1×1 head of a block of 32 grid positions whose outputs `out` places (≥ 0; cout ≤ 64, one
+/// part, not scattered), their outputs in `rows` (amx_head_rows): each run of up to 16
+/// consecutive output positions goes through dk_store_head (head_store.h), the dot-product
+/// kernels' head, so that logit c of output position q lands at y[q·classes + c] with the bits
+/// of the few-channel kernel run on the stored outputs. Both compilations use it.
+DK_HEAD_TARGET static void amx_store_head(const dk_conv_geometry *g, float rows[32][64], float *y, const long out[32]) {
+    const long cout = g->cout;
+    const int vectors = (int)(cout / 16);
+    for (int r = 0; r < 32;) {
+        if (out[r] < 0) {
+            r++;
+            continue;
+        }
+        int n = 1;
+        while (r + n < 32 && n < 16 && out[r + n] == out[r] + n * cout) n++;
+        __m512 v[16 * 4];
+        for (int i = 0; i < 16; i++)
+            for (int j = 0; j < vectors; j++)
+                v[i * vectors + j] = i < n ? _mm512_load_ps(rows[r + i] + 16 * j) : _mm512_setzero_ps();
+        const long q = out[r] / cout;
+        switch (vectors) {
+        case 1: dk_store_head(g, y, q, n, v, 16, 1); break;
+        case 2: dk_store_head(g, y, q, n, v, 16, 2); break;
+        case 3: dk_store_head(g, y, q, n, v, 16, 3); break;
+        default: dk_store_head(g, y, q, n, v, 16, 4); break;
+        }
+        r += n;
+    }
+}
+
 /// Element offset in the transpose (dk_bf16_transpose_grid, `row` elements per channel) of
 /// kernel row block kb's first grid position: kernel row k = 16·kb = s·segment + kx·cin + ci
 /// reads channel ci from grid position cells(s) + kx on.
@@ -138,6 +199,7 @@ static long amx_kernel_row_origin(const dk_conv_geometry *g, long kb, long segme
 #define AMX_NAME(name) name##_hardware
 #define AMX_TARGET __attribute__((target("amx-tile,amx-bf16")))
 #define AMX_STORE_BLOCK amx_store_block_avx512
+#define AMX_HEAD_ROWS amx_head_rows_avx512
 #define AMX_STATE
 #define TILE_CONFIG(cfg) _tile_loadconfig(cfg)
 #define TILE_RELEASE() _tile_release()
@@ -149,6 +211,7 @@ static long amx_kernel_row_origin(const dk_conv_geometry *g, long kb, long segme
 #undef AMX_NAME
 #undef AMX_TARGET
 #undef AMX_STORE_BLOCK
+#undef AMX_HEAD_ROWS
 #undef AMX_STATE
 #undef TILE_CONFIG
 #undef TILE_RELEASE
@@ -160,6 +223,7 @@ static long amx_kernel_row_origin(const dk_conv_geometry *g, long kb, long segme
 #define AMX_NAME(name) name##_model
 #define AMX_TARGET
 #define AMX_STORE_BLOCK amx_store_block
+#define AMX_HEAD_ROWS amx_head_rows
 #define AMX_STATE amx_model model;
 #define TILE_CONFIG(cfg) model_config(&model, cfg)
 #define TILE_RELEASE() ((void)0)

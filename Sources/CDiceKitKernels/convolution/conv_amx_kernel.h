@@ -5,6 +5,7 @@
 //   AMX_NAME(name)        the function's name for this compilation
 //   AMX_TARGET            its target attribute (AMX for the hardware, nothing for the model)
 //   AMX_STORE_BLOCK       the forward pass's stores (AVX-512 for the hardware, scalar for the model)
+//   AMX_HEAD_ROWS         the same outputs kept for a fused 1×1 head (amx_head_rows), likewise
 //   AMX_STATE             the declarations the operations need (the model's tiles)
 //   TILE_CONFIG(cfg)      ldtilecfg            TILE_RELEASE()     tilerelease
 //   TILE_ZERO(t)          tilezero             TILE_DP(c, a, b)   tdpbf16ps
@@ -24,7 +25,9 @@
 // ConvBlocking.swift; at least a pair): every 32 positions of the range run over one group
 // before the next group starts, so that a wide layer's weights (4.5 MiB at 3×3, 512 → 512) are
 // read from memory once per call instead of once per 32 positions. Each output's sum runs over
-// the same rows in the same order whatever the groups.
+// the same rows in the same order whatever the groups. With a 1×1 head (g->head_classes; at most
+// 64 output channels, one group) a block's outputs are kept for the 32 positions' every channel
+// (AMX_HEAD_ROWS) and only their logits are stored (amx_store_head).
 
 AMX_TARGET static void AMX_NAME(forward_tiles)(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wt,
                                                  const float *bias, void *y, long q0, long q1) {
@@ -44,7 +47,9 @@ AMX_TARGET static void AMX_NAME(forward_tiles)(const dk_conv_geometry *g, const 
     const int segments = g->kd * g->kh, blocks = (int)(cout / 16);
     // 16-channel blocks per group: `pairs` rows of 64 bytes each, an even count.
     const long fitting = dk_conv_weight_block(g) / (pairs * 64) / 2 * 2;
-    const int group = fitting < 2 ? 2 : fitting > blocks ? blocks : (int)fitting;
+    const int head = g->head_classes > 0;
+    const int group = head || fitting > blocks ? blocks : fitting < 2 ? 2 : (int)fitting;
+    float rows[head ? 32 : 1][64] __attribute__((aligned(64)));
     long out[32];
     // Each 16-channel block's offset from its position's (dk_conv_output_column), found once.
     long column[blocks];
@@ -79,8 +84,12 @@ AMX_TARGET static void AMX_NAME(forward_tiles)(const dk_conv_geometry *g, const 
                 TILE_STORE(1, sums[1], 64);
                 TILE_STORE(2, sums[2], 64);
                 TILE_STORE(3, sums[3], 64);
-                AMX_STORE_BLOCK(g, sums, bias, y, out, nb, both, column + nb);
+                if (head)
+                    AMX_HEAD_ROWS(g, sums, bias, rows, nb, both);
+                else
+                    AMX_STORE_BLOCK(g, sums, bias, y, out, nb, both, column + nb);
             }
+            if (head) amx_store_head(g, rows, (float *)y, out);
         }
     }
     TILE_RELEASE();

@@ -19,7 +19,7 @@
 #include "dk_bf16.h"
 #include "dk_dispatch.h"
 #include "conv_internal.h"
-#include "lane_sums.h"
+#include "head_store.h"
 #include "bf16_round.h"
 #include "bf16_layout.h"
 #include <immintrin.h>
@@ -37,42 +37,6 @@ DKB512 static inline __attribute__((always_inline)) void store_output(const dk_c
         _mm256_storeu_si256((__m256i *)((uint16_t *)y + at), _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
     } else {
         _mm512_storeu_ps((float *)y + at, v);
-    }
-}
-
-/// The 1×1 head (dk_conv_geometry.head_classes) of the `count` (≤ MR) output positions from q
-/// whose outputs, after the ReLU, are v: position i's output channels 16j … 16j + 15 at
-/// v[i·NV + j], NV·16 = cout. Logit c of position q + i goes to y[(q + i)·classes + c], summed as
-/// the few-channel kernel sums it over the stored outputs (narrow_avx512: the products of each
-/// 16-channel step added into one vector from zero in channel order, its two halves added, then
-/// the lanes by dk_sum8_avx2's tree, eight logits at a time, and the bias added last): the same
-/// bits as the head run after the pass, without the cout Floats per position written and read.
-/// Every position's halves are made first (a loop the compiler unrolls), then summed in output
-/// order; a logit's tree does not depend on the logits beside it.
-DKB512 static inline __attribute__((always_inline))
-void store_head(const dk_conv_geometry *g, float *y, long q, int count, const __m512 *v, const int MR, const int NV) {
-    const int classes = g->head_classes;
-    const float *wt = (const float *)g->head_weight, *bias = (const float *)g->head_bias;
-    __m256 halves[16 * 15 + 8];
-    for (int c = 0; c < classes; c++) {
-        __m512 w[4];
-        DK_UNROLL for (int j = 0; j < NV; j++) w[j] = _mm512_loadu_ps(wt + (c * NV + j) * 16);
-        DK_UNROLL for (int i = 0; i < MR; i++) {
-            __m512 a = _mm512_setzero_ps();
-            DK_UNROLL for (int j = 0; j < NV; j++) a = _mm512_fmadd_ps(v[i * NV + j], w[j], a);
-            const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1));
-            halves[i * classes + c] = _mm256_add_ps(_mm512_castps512_ps256(a), high);
-        }
-    }
-    const int logits = count * classes;
-    for (int k = logits; k < logits + 8; k++) halves[k] = _mm256_setzero_ps();
-    float *out = y + q * classes;
-    for (int t = 0, c = 0; t < logits; t += 8) {
-        float shift[8];
-        for (int k = 0; k < 8; k++, c = c + 1 == classes ? 0 : c + 1) shift[k] = bias ? bias[c] : 0.0f;
-        const __m256 sums = _mm256_add_ps(_mm256_loadu_ps(shift), dk_sum8_avx2(halves + t));
-        const int n = logits - t < 8 ? logits - t : 8;
-        _mm256_mask_storeu_ps(out + t, (__mmask8)((1u << n) - 1), sums);
     }
 }
 
@@ -98,7 +62,7 @@ void dk_conv_tile_rows(const dk_conv_geometry *g, const uint16_t *xp, dk_conv_po
 /// belongs (`columns`: dk_conv_output_column of the vectors' channels), with the bias added after
 /// the sum, as the lowered path's scatter adds its fill (ExactTiling.swift): the same bits as that
 /// path. With HEAD (no scatter, every output channel in the tile) the outputs go through the 1×1
-/// head instead of being stored (store_head).
+/// head instead of being stored (dk_store_head).
 DKB512 static inline __attribute__((always_inline))
 void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias, void *y,
                   long q, dk_conv_position at, long end, int co, const long *columns, const int MR, const int NV,
@@ -151,7 +115,7 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
     if (HEAD) {
         DK_UNROLL for (int i = 0; i < MR * NV; i++)
             if (g->relu) acc[i] = _mm512_max_ps(_mm512_setzero_ps(), acc[i]);
-        store_head(g, (float *)y, q, end - q < MR ? (int)(end - q) : MR, acc, MR, NV);
+        dk_store_head(g, (float *)y, q, end - q < MR ? (int)(end - q) : MR, acc, MR, NV);
         return;
     }
     DK_UNROLL for (int i = 0; i < MR; i++) {
@@ -185,7 +149,7 @@ static inline int dk_tile_in_row(const dk_conv_geometry *g, dk_conv_position at,
 /// odd lanes of the two quad-packed weight vectors (output channels 0–7 and 8–15, two lanes
 /// each), so each broadcast feeds two products instead of one: at 16 channels the broadcasts,
 /// not the products, bound the pair kernel. The two partial sums of each channel are added at
-/// the end, then the bias. With HEAD the outputs go through the 1×1 head (store_head).
+/// the end, then the bias. With HEAD the outputs go through the 1×1 head (dk_store_head).
 DKB512 static inline __attribute__((always_inline))
 void forward_tile16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias, void *y,
                     long q, dk_conv_position at, long end, const int MR, const int STEP, const int HEAD) {
@@ -223,7 +187,7 @@ void forward_tile16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_
             v[i] = _mm512_add_ps(sum, b);
             if (g->relu) v[i] = _mm512_max_ps(_mm512_setzero_ps(), v[i]);
         }
-        store_head(g, (float *)y, q, end - q < MR ? (int)(end - q) : MR, v, MR, 1);
+        dk_store_head(g, (float *)y, q, end - q < MR ? (int)(end - q) : MR, v, MR, 1);
         return;
     }
     DK_UNROLL for (int i = 0; i < MR; i++) {

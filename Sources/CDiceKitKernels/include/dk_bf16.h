@@ -175,7 +175,9 @@ void dk_bf16_pack_weight_tiles_channels(const dk_conv_geometry *g, const float *
 /// readable for DK_CONV_SLACK_POSITIONS positions past the padded sample. Runs on the tile unit
 /// when the bfloat16 level in use is DK_BF16_AMX, else on the software model of conv_amx.c (the
 /// tests' way to run the tile arithmetic on a CPU without AMX; at -O2 about 25 times slower than
-/// dk_conv_forward_bf16). `y` as dk_conv_forward_bf16's (bfloat16 bits with g->round_output).
+/// dk_conv_forward_bf16). `y` as dk_conv_forward_bf16's (bfloat16 bits with g->round_output; a
+/// 1×1 head's logits with g->head_classes, the same bits as the dot-product kernels' head gives
+/// on this pass's outputs).
 void dk_conv_forward_tiles(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wt, const float *bias,
                            void *y, long q0, long q1);
 

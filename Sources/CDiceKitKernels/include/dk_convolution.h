@@ -65,7 +65,7 @@ typedef struct {
                            ///< [0, cout_a) of a position at `y` (cout_a per position), channels [cout_a, cout)
                            ///< `yb_offset` elements further (the same place in the second part): a U-Net
                            ///< decoder's input gradient stored as its up-sampled and skip parts. 0: one part.
-    int head_classes;      ///< bfloat16 dot-product forward passes (dk_conv_forward_bf16) of at most 64 output
+    int head_classes;      ///< bfloat16 forward passes (dk_conv_forward_bf16, dk_conv_forward_tiles) of at most 64 output
     uintptr_t head_weight; ///< channels, one part, not scattered: 0, or the class count of a 1×1 head (1 … 15)
     uintptr_t head_bias;   ///< applied in the stores. Each position's cout outputs (after the ReLU) are then not
                            ///< stored: y holds, at position·head_classes + c, the sum of those outputs times the

@@ -81,7 +81,7 @@ extension ConvGeometry {
                 let scalarSize = pass.yRounded != nil ? MemoryLayout<UInt16>.size : MemoryLayout<Float>.size
                 var channels = outChannels
                 if let head = pass.head {
-                    // On the dot products (`runConcrete` checks it): the logits instead of y.
+                    // `forwardFusesHead` (`runConcrete` checks it): the logits instead of y.
                     g.head_classes = Int32(head.classes)
                     g.head_weight = UInt(bitPattern: head.weight)
                     g.head_bias = UInt(bitPattern: head.bias)

@@ -88,7 +88,7 @@ struct LoweredPass<T: BLASScalar> {
     /// Float direct kernels (dk_conv_geometry.round_output), else rounded after the pass. For an
     /// activation that only rounded-operand passes read (`inputOnBFloat16Grid`).
     var roundsOutput = false
-    /// With `y`, a 1×1 head that the bfloat16 dot-product forward pass applies in its stores
+    /// With `y`, a 1×1 head that the bfloat16 dot-product or tile forward pass applies in its stores
     /// (FusedHead.swift): `y` then receives the head's logits, [rows × head.classes], instead of
     /// the pass's output.
     var head: FusedHead? = nil
@@ -282,7 +282,7 @@ extension ConvGeometry {
             pass.head == nil
                 || (pass.y != nil && pass.dy == nil && pass.weightGradient == nil && pass.dx == nil
                     && !pass.roundsOutput && forwardFusesHead(settings: settings)),
-            "lowered pass: a fused head is applied by the bfloat16 dot-product forward kernels only")
+            "lowered pass: a fused head is applied by the bfloat16 dot-product and tile forward kernels only")
         precondition(
             pass.dxSecond == nil || (pass.dx != nil && splitsInputGradient(settings: settings)),
             "lowered pass: an input gradient in two parts is written by the direct and bfloat16 forward kernels only")

@@ -1,6 +1,8 @@
 // A segmentation network's 1×1 head (the last block's 16 to 64 features to a few class logits)
-// applied in evaluation mode by the bfloat16 dot-product forward pass of the convolution before
-// it, in that pass's stores (conv_bf16.c, store_head). The block's Float output, 16.8 MB for a
+// applied in evaluation mode by the bfloat16 forward pass of the convolution before it, in that
+// pass's stores (head_store.h: the dot-product kernels' tiles call it with their outputs in
+// registers, the AMX tile kernels with each block of 32 positions' outputs after the bias and
+// ReLU, conv_amx.c's amx_store_head). The block's Float output, 16.8 MB for a
 // base-32 U-Net's batch of eight 128² images, is then neither written nor read back by the
 // head's own pass. The logits are the same bits either way: the stores sum each logit as the
 // few-channel kernel does when it runs the head alone (NarrowPointwise.swift, at AVX-512, the
@@ -22,11 +24,10 @@ struct FusedHead {
 
 extension ConvGeometry {
     /// Whether a Float forward pass may apply a 1×1 head in its stores (`LoweredPass.head`): it
-    /// runs on the bfloat16 dot-product kernels (not AMX tiles, rounded operands or an exact
-    /// tiling), whose tiles hold every output channel of a position (at most 64).
+    /// runs on the bfloat16 dot-product or tile kernels (not with rounded operands, nor as an
+    /// exact tiling), whose stores see every output channel of a position (at most 64).
     func forwardFusesHead(settings: ConvolutionSettings) -> Bool {
-        outChannels <= 64 && BFloat16Arithmetic.current == .dotProducts
-            && forwardReadsRoundedOperand(settings: settings)
+        outChannels <= 64 && forwardReadsRoundedOperand(settings: settings)
     }
 
     /// Whether a Float forward pass runs on the few-channel kernel at AVX-512 (the order of
@@ -61,7 +62,7 @@ extension Convolution {
         let g = try geometry(input.shape())
         precondition(
             Scalar.self == Float.self && g.forwardFusesHead(settings: settings),
-            "convolution: a fused head needs the bfloat16 dot-product forward kernels")
+            "convolution: a fused head needs the bfloat16 dot-product or tile forward kernels")
         return floatOutput(g, rectified: rectified, roundsOutput: false, head: head) { pass in
             run(pass, on: input, g)
         }

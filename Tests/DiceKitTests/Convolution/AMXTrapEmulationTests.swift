@@ -194,7 +194,8 @@ final class AMXTrapEmulationTests: XCTestCase {
     }
 
     /// One U-Net forward and backward pass in bfloat16 with the tile arithmetic (the network and
-    /// batch of UNetBFloat16Tests): the logits, then every trainable parameter's gradient.
+    /// batch of UNetBFloat16Tests): the logits, then every trainable parameter's gradient, then
+    /// the logits of an evaluation pass (whose last convolution applies the head in its stores).
     private func unetStep() throws -> [[Float]] {
         let configuration = UNetConfiguration(inputChannels: 3, classes: 2, baseWidth: 16, depth: 2)
         let data = try SegmentationDataset.syntheticPolyps(count: 4, seed: 21, configuration: .init(size: 32))
@@ -203,14 +204,20 @@ final class AMXTrapEmulationTests: XCTestCase {
         let target = SegmentationTarget<Float>.labels(try LabelMap(shape: batch.labelShape, int32Labels: batch.labels))
         let model = try UNet<Float>(configuration, seed: 5)
         model.precision = .bfloat16
+        // Biases that are not zero (a fresh network's are), so that the stores' additions count.
+        for (index, bias) in model.parameters.trainable.filter({ $0.name.hasSuffix("bias") }).enumerated() {
+            bias.value = randomTensor(bias.value.shape, seed: 60 + UInt64(index)).converted(to: Float.self)
+        }
         model.parameters.zeroGradients()
         let logits = try model.forward(batch.images, mode: .training)
         _ = try model.backward(try XCTUnwrap(try loss.evaluate(logits, target: target, gradient: true).gradient))
-        return [logits.scalars] + model.parameters.trainable.map(\.gradient.scalars)
+        let evaluation = try model.forward(batch.images, mode: .evaluation)
+        return [logits.scalars] + model.parameters.trainable.map(\.gradient.scalars) + [evaluation.scalars]
     }
 
-    /// The whole data flow: a U-Net training step with the tile arithmetic, its convolutions
-    /// (forward, input and weight gradients, up-sampling) routed to the tile unit's compilation and
+    /// The whole data flow: a U-Net training step and an evaluation pass with the tile arithmetic,
+    /// their convolutions (forward, input and weight gradients, up-sampling, the fused head)
+    /// routed to the tile unit's compilation and
     /// run by the worker pool's threads, gives the bits of the same step on the model.
     func testUNetStepSameBitsAsTheModel() throws {
         try XCTSkipUnless(ComputePrecision.bfloat16Available, "no AVX512-BF16: the U-Net runs in Float here")
@@ -224,8 +231,9 @@ final class AMXTrapEmulationTests: XCTestCase {
             assertTrapped(since: products)
             XCTAssertEqual(trapped.count, model.count)
             for (index, (a, b)) in zip(trapped, model).enumerated() {
-                XCTAssertEqual(
-                    a.map(\.bitPattern), b.map(\.bitPattern), index == 0 ? "logits" : "gradient \(index - 1)")
+                let what =
+                    index == 0 ? "logits" : index == model.count - 1 ? "evaluation logits" : "gradient \(index - 1)"
+                XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), what)
             }
         }
     }

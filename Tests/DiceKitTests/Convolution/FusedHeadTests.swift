@@ -1,10 +1,12 @@
-// A 1×1 head applied in the stores of a bfloat16 dot-product forward pass (Convolution/
-// FusedHead.swift, conv_bf16.c's store_head) gives the bits of the head run on the pass's output:
+// A 1×1 head applied in the stores of a bfloat16 forward pass on the dot products or the tiles
+// (Convolution/FusedHead.swift, head_store.h; on the tiles the software model here, the tile
+// unit's compilation in AMXTrapEmulationTests) gives the bits of the head run on the pass's output:
 // 16 output channels (the quad-packed tile), 32, 48 and 64; 1 to 9 classes (a logit group of
 // eight and one past it); with and without the ReLU and the head's bias; positions that end
 // inside a tile; one image (tasks) and four (whole samples per worker); inputs given as Floats,
 // as bits and joined with a skip. A U-Net's evaluation runs it in its last block.
 
+internal import CDiceKitKernels
 import XCTest
 
 @testable import DiceKit
@@ -46,7 +48,15 @@ final class FusedHeadTests: XCTestCase {
     }
 
     func testFusedHeadGivesTheBitsOfTheHeadAfterThePass() throws {
-        try BFloat16Arithmetic.with(.dotProducts) {
+        try checkFusedHead(.dotProducts)
+    }
+
+    func testFusedHeadOnTheTilesGivesTheBitsOfTheHeadAfterThePass() throws {
+        try checkFusedHead(.tiles)
+    }
+
+    private func checkFusedHead(_ arithmetic: BFloat16Arithmetic) throws {
+        try BFloat16Arithmetic.with(arithmetic) {
             var generator = SeededGenerator(seed: 90)
             for (features, classes, batch, size) in [
                 (16, 2, 1, [7, 9]), (16, 9, 4, [5, 6]), (32, 2, 4, [9, 11]), (32, 3, 1, [6, 13]),
@@ -62,8 +72,14 @@ final class FusedHeadTests: XCTestCase {
                 head.bias = random([classes], seed: 96)
                 let x = random([batch] + size + [32], seed: 92)
                 let shape = x.shape
-                let label = "\(features) → \(classes), batch \(batch), \(size)"
+                let label = "\(arithmetic): \(features) → \(classes), batch \(batch), \(size)"
                 XCTAssertTrue(convolution.fusesHead(head, inputShape: shape), label)
+                let tileCalls = dk_conv_tile_calls(0) + dk_conv_tile_calls(1)
+                defer {
+                    XCTAssertEqual(
+                        dk_conv_tile_calls(0) + dk_conv_tile_calls(1) > tileCalls, arithmetic == .tiles,
+                        "\(label): the tile kernel ran")
+                }
                 for rectified in [true, false] {
                     for bias: [Float]? in [head.bias!.scalars, nil] {
                         var separate = head
@@ -99,7 +115,7 @@ final class FusedHeadTests: XCTestCase {
             kernelSize: [1, 1], inputChannels: 32, outputChannels: 2, generator: &generator)
         let shape = [1, 8, 8, 32]
         XCTAssertTrue(BFloat16Arithmetic.with(.dotProducts) { convolution.fusesHead(head, inputShape: shape) })
-        XCTAssertFalse(BFloat16Arithmetic.with(.tiles) { convolution.fusesHead(head, inputShape: shape) }, "AMX tiles")
+        XCTAssertTrue(BFloat16Arithmetic.with(.tiles) { convolution.fusesHead(head, inputShape: shape) }, "AMX tiles")
         XCTAssertFalse(
             BFloat16Arithmetic.with(.roundedOperands) { convolution.fusesHead(head, inputShape: shape) },
             "rounded operands")
@@ -122,7 +138,9 @@ final class FusedHeadTests: XCTestCase {
     }
 
     func testUNetEvaluationFusesItsHead() throws {
-        for (base, classes) in [(16, 2), (32, 3)] {
+        for (base, classes, arithmetic) in [
+            (16, 2, BFloat16Arithmetic.dotProducts), (32, 3, .dotProducts), (16, 2, .tiles), (32, 3, .tiles),
+        ] {
             let model = try UNet<Float>(
                 UNetConfiguration(inputChannels: 3, classes: classes, baseWidth: base, depth: 2), seed: 9)
             model.precision = .bfloat16
@@ -130,19 +148,20 @@ final class FusedHeadTests: XCTestCase {
             model.profile = profile
             let x = random([2, 16, 16, 3], seed: 10)
             // The evaluation pass of `forward`, without its release of what the layers kept.
-            let fused = try BFloat16Arithmetic.with(.dotProducts) {
+            let fused = try BFloat16Arithmetic.with(arithmetic) {
                 try model.forwardLayers(x, mode: .evaluation, supervised: false)[0]
             }
             XCTAssertEqual(profile.stages.last?.name, "dec.1+head")
             // The head ran in the stores: its own pass, which keeps its input, did not run.
-            XCTAssertNil(model.head.keptInput.tensor, "base \(base): the head ran on its own")
+            XCTAssertNil(model.head.keptInput.tensor, "\(arithmetic), base \(base): the head ran on its own")
             // The same layers with the head run on its own (the deep-supervision path hands nothing over).
             model.profile = nil
-            let separate = try BFloat16Arithmetic.with(.dotProducts) {
+            let separate = try BFloat16Arithmetic.with(arithmetic) {
                 try model.forwardLayers(x, mode: .evaluation, supervised: true)[0]
             }
             XCTAssertEqual(fused.shape, [2, 16, 16, classes])
-            XCTAssertEqual(fused.scalars.map(\.bitPattern), separate.scalars.map(\.bitPattern), "base \(base)")
+            XCTAssertEqual(
+                fused.scalars.map(\.bitPattern), separate.scalars.map(\.bitPattern), "\(arithmetic), base \(base)")
         }
     }
 }

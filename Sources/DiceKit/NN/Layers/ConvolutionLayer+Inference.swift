@@ -58,8 +58,8 @@ extension ConvolutionLayer {
     }
 
     /// `head`'s logits of `evaluationForward(input, folding:rectified:)`, computed in this
-    /// convolution's stores (FusedHead.swift) where its pass runs on the bfloat16 dot-product
-    /// kernels and `head`, a Float 1×1 convolution, on the few-channel kernel
+    /// convolution's stores (FusedHead.swift) where its pass runs on the bfloat16 dot-product or
+    /// tile kernels and `head`, a Float 1×1 convolution, on the few-channel kernel
     /// (`Convolution.fusesHead`): the same bits as `head.forward` of that output, which is not
     /// written. nil otherwise, with nothing run.
     ///
