@@ -65,12 +65,12 @@ typedef struct {
                            ///< [0, cout_a) of a position at `y` (cout_a per position), channels [cout_a, cout)
                            ///< `yb_offset` elements further (the same place in the second part): a U-Net
                            ///< decoder's input gradient stored as its up-sampled and skip parts. 0: one part.
-    int head_classes;      ///< bfloat16 forward passes (dk_conv_forward_bf16, dk_conv_forward_tiles) of at most 64 output
-    uintptr_t head_weight; ///< channels, one part, not scattered: 0, or the class count of a 1×1 head (1 … 15)
-    uintptr_t head_bias;   ///< applied in the stores. Each position's cout outputs (after the ReLU) are then not
-                           ///< stored: y holds, at position·head_classes + c, the sum of those outputs times the
-                           ///< head's kernel `head_weight` (Floats, transposed: [head_classes][cout]) plus
-                           ///< `head_bias` (Floats, [head_classes], or 0 for none), summed as
+    int head_classes;      ///< bfloat16 forward passes (dk_conv_forward_bf16, dk_conv_forward_tiles) of at most
+    uintptr_t head_weight; ///< 64 output channels, one part, not scattered: 0, or the class count of a 1×1 head
+    uintptr_t head_bias;   ///< (1 … 15) applied in the stores. Each position's cout outputs (after the ReLU) are
+                           ///< then not stored: y holds, at position·head_classes + c, the sum of those outputs
+                           ///< times the head's kernel `head_weight` (Floats, transposed: [head_classes][cout])
+                           ///< plus `head_bias` (Floats, [head_classes], or 0 for none), summed as
                            ///< dk_conv_forward_narrow_f32 sums it at AVX-512 (the same bits as that kernel run on
                            ///< the stored outputs). Addresses, as `xb`.
 } dk_conv_geometry;
