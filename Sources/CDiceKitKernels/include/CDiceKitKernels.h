@@ -4,7 +4,8 @@
 //   dk_focal.h        the focal loss's element loops, sigmoid and softmax (focal/, AVX-512)
 //   dk_lovasz.h       the Lovász extension of Float errors: radix sort, value, signed slopes (lovasz/)
 //   dk_convolution.h  direct Float convolutions (convolution/: AVX-512, AVX2)
-//   dk_bf16.h         bfloat16 conversion and convolutions (convolution/bf16_*.c, conv_bf16.c, conv_amx.c, platform/bf16_dispatch.c)
+//   dk_bf16.h         bfloat16 conversion and convolutions (convolution/bf16_*.c, conv_bf16.c, conv_amx.c;
+//                     platform/bf16_dispatch.c)
 //   dk_pooling.h      2×2 max pooling (pooling/)
 //   dk_skeleton.h     the soft skeleton of clDice and its gradient (skeleton/)
 //   dk_activation.h   the rectifier's in-place passes (activation/, SSE2)
