@@ -23,14 +23,23 @@ final class BFloat16GradientPackingTests: XCTestCase {
         return (values, BFloat16.bits(values))
     }
 
-    private func assertSame(
-        _ actual: [UInt16], _ expected: [UInt16], _ what: String, file: StaticString = #filePath, line: UInt = #line
+    /// Asserts that the packing from Floats (`fromValues`) and the one from bits (`fromBits`), each
+    /// into a buffer of `expected`'s size filled with other values first, both give `expected`.
+    private func assertBothForms(
+        _ expected: [UInt16], _ label: String, line: UInt = #line,
+        fromValues: (UnsafeMutablePointer<UInt16>) -> Void, fromBits: (UnsafeMutablePointer<UInt16>) -> Void
     ) {
-        let wrong = actual.indices.filter { actual[$0] != expected[$0] }
-        XCTAssertTrue(
-            wrong.isEmpty,
-            "\(what): \(wrong.count) of \(actual.count) elements differ, the first at \(wrong.first ?? 0)",
-            file: file, line: line)
+        for (form, fill) in [("from Floats", UInt16(0xDEAD)), ("from bits", 0xBEEF)] {
+            var actual = [UInt16](repeating: fill, count: expected.count)
+            actual.withUnsafeMutableBufferPointer {
+                form == "from bits" ? fromBits($0.baseAddress!) : fromValues($0.baseAddress!)
+            }
+            let wrong = actual.indices.filter { actual[$0] != expected[$0] }
+            XCTAssertTrue(
+                wrong.isEmpty,
+                "\(form), \(label): \(wrong.count) of \(actual.count) elements differ, the first at \(wrong.first ?? 0)",
+                line: line)
+        }
     }
 
     /// Rows x and x + 1 of each output line in pairs: element ((l·⌈ow/2⌉ + x/2)·cout + co)·2 + x mod 2
@@ -48,12 +57,11 @@ final class BFloat16GradientPackingTests: XCTestCase {
                     }
                 }
             }
-            var fromValues = [UInt16](repeating: 0xDEAD, count: expected.count)
-            var fromBits = [UInt16](repeating: 0xBEEF, count: expected.count)
-            dk_bf16_pack_gradient(&g, values, &fromValues)
-            dk_bf16_pack_gradient_bits(&g, bits, &fromBits)
-            assertSame(fromValues, expected, "from Floats, \(output) × \(cout)")
-            assertSame(fromBits, expected, "from bits, \(output) × \(cout)")
+            assertBothForms(expected, "\(output) × \(cout)") {
+                dk_bf16_pack_gradient(&g, values, $0)
+            } fromBits: {
+                dk_bf16_pack_gradient_bits(&g, bits, $0)
+            }
         }
     }
 
@@ -73,12 +81,11 @@ final class BFloat16GradientPackingTests: XCTestCase {
                 let q = (plane * output[1] + line) * output[2] + x
                 for co in 0..<cout { expected[p / 2 * cout * 2 + 2 * co + p % 2] = bits[q * cout + co] }
             }
-            var fromValues = [UInt16](repeating: 0xDEAD, count: expected.count)
-            var fromBits = [UInt16](repeating: 0xBEEF, count: expected.count)
-            dk_bf16_pack_gradient_grid(&g, values, &fromValues)
-            dk_bf16_pack_gradient_grid_bits(&g, bits, &fromBits)
-            assertSame(fromValues, expected, "from Floats, \(output) × \(cout) on \(hp) × \(wp)")
-            assertSame(fromBits, expected, "from bits, \(output) × \(cout) on \(hp) × \(wp)")
+            assertBothForms(expected, "\(output) × \(cout) on \(hp) × \(wp)") {
+                dk_bf16_pack_gradient_grid(&g, values, $0)
+            } fromBits: {
+                dk_bf16_pack_gradient_grid_bits(&g, bits, $0)
+            }
         }
     }
 }
