@@ -193,6 +193,46 @@ final class AMXTrapEmulationTests: XCTestCase {
         XCTAssertEqual(differences, [Int](repeating: 0, count: cases.count))
     }
 
+    /// A 1×1 head fused into a convolution's stores on the tile unit's compilation (its AVX-512
+    /// form of the block outputs the head reads, two 16-channel blocks at a time from 32 features
+    /// on: 48 and 64 here; the U-Net step below has 16) gives the model's logits, bit for bit.
+    func testFusedHeadSameBitsAsTheModel() throws {
+        try XCTSkipUnless(ComputePrecision.bfloat16Available, "no AVX512-BF16: the head fuses on bfloat16 passes only")
+        try BFloat16Arithmetic.with(.tiles) {
+            for features in [48, 64] {
+                var generator = SeededGenerator(seed: 97)
+                var convolution = try Convolution<Float>(
+                    kernelSize: [3, 3], inputChannels: 32, outputChannels: features, padding: .same,
+                    generator: &generator)
+                convolution.bias = randomTensor([features], seed: 98).converted(to: Float.self)
+                convolution.settings.precision = .bfloat16
+                // The head's kernel, [classes × features], and its bias.
+                let weight = randomTensor([3 * features], seed: 99).converted(to: Float.self).scalars
+                let bias: [Float] = [0.5, -0.25, 0.125]
+                let x = randomTensor([2, 9, 11, 32], seed: 100).converted(to: Float.self)
+                let logits = {
+                    try weight.withUnsafeBufferPointer { w in
+                        try bias.withUnsafeBufferPointer { b in
+                            let head = FusedHead(weight: w.baseAddress!, bias: b.baseAddress!, classes: 3)
+                            return try convolution.forward(.parts([x]), rectified: true, head: head).scalars
+                        }
+                    }
+                }
+                let model = try logits()
+                let (calls, products) = (dk_conv_tile_calls(1), trappedProducts)
+                let trapped: [Float]
+                do {
+                    dk_amx_route_to_tile_unit(1)
+                    defer { dk_amx_route_to_tile_unit(0) }
+                    trapped = try logits()
+                }
+                XCTAssertGreaterThan(dk_conv_tile_calls(1), calls, "the tile unit's compilation did not run")
+                assertTrapped(since: products)
+                XCTAssertEqual(trapped.map(\.bitPattern), model.map(\.bitPattern), "\(features) features")
+            }
+        }
+    }
+
     /// One U-Net forward and backward pass in bfloat16 with the tile arithmetic (the network and
     /// batch of UNetBFloat16Tests): the logits, then every trainable parameter's gradient, then
     /// the logits of an evaluation pass (whose last convolution applies the head in its stores).
