@@ -8,7 +8,6 @@
 // its sign and upper payload and has the quiet bit (0x0040) set, so it never turns into an
 // infinity. The vector loop (AVX-512 F/BW, integer arithmetic: the same bits as the scalar one)
 // serves every CPU with AVX-512; vcvtneps2bf16 is not used because it flushes subnormal inputs.
-//
 
 #include "dk_bf16.h"
 #include "dk_dispatch.h"
