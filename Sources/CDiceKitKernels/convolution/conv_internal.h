@@ -232,12 +232,21 @@ static inline void dk_conv_block_columns(const dk_conv_geometry *g, long co, lon
     for (int j = 0; j < 4; j++) columns[j] = co + 16 * j < g->cout ? dk_conv_output_column(g, co + 16 * j) : 0;
 }
 
+/// The offset of column c's first element in a packing of `rows` rows × `columns` columns laid
+/// out in blocks of DK_CONV_CHANNEL_BLOCK columns (each block its rows of its width, the blocks one
+/// after another: the forward and the flipped kernel packings), and through `width` the floats
+/// from one row of c's block to the next: the block's width (the last one as wide as the columns
+/// left).
+static inline long dk_conv_block_column(long rows, long columns, long c, long *width) {
+    const long first = c / DK_CONV_CHANNEL_BLOCK * DK_CONV_CHANNEL_BLOCK, rest = columns - first;
+    *width = rest < DK_CONV_CHANNEL_BLOCK ? rest : DK_CONV_CHANNEL_BLOCK;
+    return first * rows + (c - first);
+}
+
 /// The first of output channel co's packed kernel rows (dk_conv_pack_weights), and through
 /// `width` the floats from one row to the next: the width of co's 64-channel block.
 static inline const float *dk_conv_packed_block(const dk_conv_geometry *g, const float *w, int co, long *width) {
-    const int first = co / DK_CONV_CHANNEL_BLOCK * DK_CONV_CHANNEL_BLOCK, rest = g->cout - first;
-    *width = rest < DK_CONV_CHANNEL_BLOCK ? rest : DK_CONV_CHANNEL_BLOCK;
-    return w + (long)first * g->kd * g->kh * g->kw * g->cin + (co - first);
+    return w + dk_conv_block_column((long)g->kd * g->kh * g->kw * g->cin, g->cout, co, width);
 }
 
 /// Bytes of weights one K block of the forward pass may hold (g->weight_block, 128 KiB when 0).

@@ -90,10 +90,9 @@ typedef struct {
 
 static inline FlipUnit flip_unit(long u, long taps, long cin, long cout, long ci_stride, long tap_stride) {
     const long groups = cin / 16, t = u / groups, c0 = (u % groups) * 16;
-    const long first = c0 / DK_CONV_CHANNEL_BLOCK * DK_CONV_CHANNEL_BLOCK;
-    const long width = cin - first < DK_CONV_CHANNEL_BLOCK ? cin - first : DK_CONV_CHANNEL_BLOCK;
-    return (FlipUnit){c0 * ci_stride + (taps - 1 - t) * tap_stride,
-                      first * taps * cout + t * cout * width + (c0 - first), width};
+    long width;
+    const long block = dk_conv_block_column(taps * cout, cin, c0, &width);
+    return (FlipUnit){c0 * ci_stride + (taps - 1 - t) * tap_stride, block + t * cout * width, width};
 }
 
 /// Units [u0, u1) of dk_conv_pack_weights_flipped (or its PyTorch-layout form), element (co, ci)
@@ -150,9 +149,8 @@ DKF512 static void pack_pytorch_avx512(const float *w, float *packed, long taps,
     const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                              _mm512_set1_epi32((int)rows));
     for (long co = 0; co < cout; co += 16) {
-        const long first = co / DK_CONV_CHANNEL_BLOCK * DK_CONV_CHANNEL_BLOCK;
-        const long width = cout - first < DK_CONV_CHANNEL_BLOCK ? cout - first : DK_CONV_CHANNEL_BLOCK;
-        float *block = packed + first * rows + (co - first);
+        long width;
+        float *block = packed + dk_conv_block_column(rows, cout, co, &width);
         const float *source = w + co * rows;
         for (long r = r0; r < r1; r++)
             _mm512_storeu_ps(block + r * width, _mm512_i32gather_ps(lanes, source + (r % cin) * taps + r / cin, 4));
@@ -190,9 +188,8 @@ DKF512 void dk_conv_pack_weights_flipped_channels_pytorch(const float *w, float 
     __m512 column[16 * DK_BLOCK_TAPS];
     for (long co = c0; co < c1; co += 16)
         for (long ci = 0; ci < cin; ci += 16) {
-            const long first = ci / DK_CONV_CHANNEL_BLOCK * DK_CONV_CHANNEL_BLOCK;
-            const long width = cin - first < DK_CONV_CHANNEL_BLOCK ? cin - first : DK_CONV_CHANNEL_BLOCK;
-            float *block = flipped + first * taps * cout + (ci - first);
+            long width;
+            float *block = flipped + dk_conv_block_column(taps * cout, cin, ci, &width);
             dk_pytorch_block(w + (co * cin + ci) * taps, cin * taps, taps, column);
             for (long t = 0; t < taps; t++) {
                 __m512 r[16];
