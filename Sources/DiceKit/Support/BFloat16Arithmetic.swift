@@ -210,3 +210,13 @@ public enum BFloat16Arithmetic: String, CaseIterable, Sendable, CustomStringConv
         return choice == .tiles && !tilesAvailable ? nil : choice
     }
 }
+
+extension ComputePrecision {
+    /// The arithmetic of the bfloat16 convolutions when this precision runs them on this CPU
+    /// (`effective` is `.bfloat16`), else nil: what a run's record names beside the precision.
+    public var arithmetic: BFloat16Arithmetic? { effective == .bfloat16 ? BFloat16Arithmetic.current : nil }
+
+    /// How this precision runs here, for a run's record: "float32" (also for a bf16 request on a
+    /// CPU without bfloat16), or "bf16 on dot products", "bf16 on AMX tiles", "bf16 on rounded operands".
+    public var runningDescription: String { arithmetic.map { "bf16 on \($0)" } ?? ComputePrecision.float.rawValue }
+}

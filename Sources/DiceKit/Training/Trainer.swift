@@ -518,14 +518,17 @@ public final class Trainer {
         let c = configuration
         let m = model.configuration
         let names = c.classNames.map { [JSONField("class_names", .array($0.map(JSONValue.string)))] } ?? []
-        let fields = [
-            JSONField("epochs", .integer(c.epochs)), JSONField("batch_size", .integer(c.batchSize)),
-            JSONField("learning_rate", .number(c.learningRate)), JSONField("optimizer", .string(c.optimizer.rawValue)),
-            JSONField("schedule", .string(c.schedule.rawValue)), JSONField("loss", .string(c.loss.rawValue)),
-            JSONField("seed", .integer(Int(truncatingIfNeeded: c.seed))), JSONField("classes", .integer(m.classes)),
-            JSONField("base", .integer(m.baseWidth)), JSONField("depth", .integer(m.depth)),
-            JSONField("normalization", .string(m.normalization.name)),
-        ]
+        let fields =
+            [
+                JSONField("epochs", .integer(c.epochs)), JSONField("batch_size", .integer(c.batchSize)),
+                JSONField("learning_rate", .number(c.learningRate)),
+                JSONField("optimizer", .string(c.optimizer.rawValue)),
+                JSONField("schedule", .string(c.schedule.rawValue)), JSONField("loss", .string(c.loss.rawValue)),
+                JSONField("seed", .integer(Int(truncatingIfNeeded: c.seed))), JSONField("classes", .integer(m.classes)),
+                JSONField("base", .integer(m.baseWidth)), JSONField("depth", .integer(m.depth)),
+                JSONField("normalization", .string(m.normalization.name)),
+                JSONField("precision", .string(c.precision.effective.rawValue)),
+            ] + (c.precision.arithmetic.map { [JSONField("bf16_arithmetic", .string($0.rawValue))] } ?? [])
         // The loss options given, by their CLI spelling in snake case ("ce_class_weights", …).
         let lossOptions = c.lossOptions.given.map {
             JSONField($0.name.replacingOccurrences(of: "-", with: "_"), $0.value)

@@ -273,7 +273,8 @@ enum EvalCommand: Command {
                 + ((regions == nil ? data.classNames : names).map {
                     ", \"class_names\": [\($0.map(jsonString).joined(separator: ", "))]"
                 } ?? "")
-                + "}")
+                + ", \"precision\": \(jsonString(precision.effective.rawValue))"
+                + (precision.arithmetic.map { ", \"bf16_arithmetic\": \(jsonString($0.rawValue))" } ?? "") + "}")
     }
 }
 

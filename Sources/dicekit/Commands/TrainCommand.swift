@@ -261,7 +261,7 @@ enum TrainCommand: Command {
         if isRankZero {
             reporter.message(
                 "training a U-Net (base \(m.baseWidth), depth \(m.depth), \(m.classes) \(m.outputsName), norm \(m.normalization.name), "
-                    + "loss \(config.loss.rawValue)) on "
+                    + "loss \(config.loss.rawValue), \(config.precision.runningDescription)) on "
                     + (patches.map { "\(training.count) patches of \($0.extents) from \(shape.cases) cases, " }
                         ?? "\(training.count) images of \(training.spatialShape), ")
                     + "validating on \(validation?.count ?? 0); \(config.epochs) epochs × \(steps) steps; output in \(config.outputDirectory!)"

@@ -1,6 +1,7 @@
 // `--precision` of `dicekit eval` (train and predict parse it the same way, PrecisionOption.swift):
 // bf16 evaluates (close to float32, or equal where no convolution qualifies), with a notice where
 // it runs in float32 or at float32's speed, and a wrong value is a usage error that names it.
+// `train` and `eval` record what ran: the precision and, with bf16, the arithmetic.
 
 import XCTest
 
@@ -33,6 +34,40 @@ final class CLIPrecisionTests: XCTestCase {
             && ProcessInfo.processInfo.environment[BFloat16Arithmetic.environmentVariable] == nil
         XCTAssertEqual(bf16.stderr.contains("at about float32's speed"), rounded, bf16.stderr)
         XCTAssertFalse(float.stderr.contains("float32's speed"), float.stderr)
+        XCTAssertEqual(f["precision"] as? String, "float32")
+        XCTAssertNil(f["bf16_arithmetic"])
+        XCTAssertEqual(b["precision"] as? String, expectedArithmetic == nil ? "float32" : "bf16")
+        XCTAssertEqual(b["bf16_arithmetic"] as? String, expectedArithmetic?.rawValue)
+    }
+
+    /// The arithmetic a `--precision bf16` subprocess runs: nil on a CPU without bfloat16, else
+    /// the environment's choice or the automatic one.
+    private var expectedArithmetic: BFloat16Arithmetic? {
+        guard ComputePrecision.bfloat16Available else { return nil }
+        let environment = ProcessInfo.processInfo.environment[BFloat16Arithmetic.environmentVariable]
+        return environment.flatMap(BFloat16Arithmetic.init(rawValue:)) ?? .automatic
+    }
+
+    func testTrainingRecordsThePrecisionThatRan() throws {
+        let root = try temporaryDirectory(self).path
+        for precision in ["float32", "bf16"] {
+            let result = try runDicekit([
+                "train", "--count", "6", "--size", "32", "--depth", "1", "--base", "16", "--epochs", "1",
+                "--batch-size", "2", "--no-augment", "--precision", precision, "--out", "\(root)/\(precision)",
+            ])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let summary = try XCTUnwrap(
+                try JSONSerialization.jsonObject(
+                    with: Data(contentsOf: URL(fileURLWithPath: "\(root)/\(precision)/summary.json")))
+                    as? [String: Any])
+            let configuration = try XCTUnwrap(summary["configuration"] as? [String: Any])
+            let arithmetic = precision == "bf16" ? expectedArithmetic : nil
+            XCTAssertEqual(configuration["precision"] as? String, arithmetic == nil ? "float32" : "bf16", precision)
+            XCTAssertEqual(configuration["bf16_arithmetic"] as? String, arithmetic?.rawValue, precision)
+            let first = try XCTUnwrap(result.stderr.split(separator: "\n").first { $0.hasPrefix("training a U-Net") })
+            XCTAssertTrue(
+                first.contains("loss dice-ce, " + (arithmetic.map { "bf16 on \($0))" } ?? "float32)")), String(first))
+        }
     }
 
     func testUnknownPrecisionIsAUsageError() throws {
