@@ -28,8 +28,9 @@ extension Trainer {
     /// Checks that every rank trains the same model with the same settings on the same data,
     /// then broadcasts rank 0's weights, buffers and weight average. Called by `fit` when distributed.
     ///
-    /// - Throws: `DiceKitError.value` when the data set has fewer samples than ranks or when a
-    ///   rank's settings differ from rank 0's.
+    /// - Throws: `DiceKitError.value` when the data set has fewer samples than ranks, when a
+    ///   rank's settings differ from rank 0's, or when a rank runs its convolutions in another
+    ///   precision than rank 0 (`checkSamePrecision`).
     func prepareDistributed(training: any SegmentationSource, validation: (any SegmentationSource)?) throws {
         try checkDistributedLoss()
         guard training.count >= communicator.size else {
@@ -37,6 +38,7 @@ extension Trainer {
                 "the training set has \(training.count) images for \(communicator.size) ranks; expected at least one image per rank"
             )
         }
+        try checkSamePrecision()
         let c = configuration
         let m = model.configuration
         let settings =
@@ -58,6 +60,25 @@ extension Trainer {
         if let weightAverage { try broadcastValues(of: weightAverage.parameters.all) }
         let synchronizer = synchronizesBatchNorm ? BatchNormSynchronizer(communicator: communicator) : nil
         for layer in model.batchNorms { layer.synchronizer = synchronizer }
+    }
+
+    /// Checks that every rank runs its convolutions in the precision rank 0 runs them in (the
+    /// effective one: a `--precision bf16` rank on a CPU without bfloat16 runs float32), so that
+    /// the ranks' gradients are those of one process. The bfloat16 arithmetic may differ between
+    /// machines (dot products, rounded operands, AMX tiles): its products are the same.
+    ///
+    /// - Throws: `DiceKitError.value` naming the first rank that differs and both precisions.
+    func checkSamePrecision() throws {
+        let running = model.precision.effective
+        let all = try communicator.allGather([running == .bfloat16 ? 1 : 0])
+        guard let rank = all.indices.first(where: { all[$0] != all[0] }) else { return }
+        let name = { (code: [Double]) in
+            code == [1] ? ComputePrecision.bfloat16.rawValue : ComputePrecision.float.rawValue
+        }
+        throw DiceKitError.value(
+            "rank \(rank) runs its convolutions in \(name(all[rank])) and rank 0 in \(name(all[0])) (--precision bf16 "
+                + "runs in float32 on a CPU without AVX512-BF16 or AMX-BF16); expected every rank in the same precision"
+        )
     }
 
     /// Sets the values of `parameters` on every rank to rank 0's.

@@ -6,6 +6,7 @@
 // Dice + focal, generalized Dice + focal, MCC and Lovász over the batch (batch-wide terms exchanged);
 // unlabelled positions (an ignore index) in Dice + focal and MCC; a weight average (--ema, also
 // with BatchNorm statistics recomputed for it);
+// bf16 (and a rank whose CPU runs it in float32, refused);
 // faults (a killed rank, mismatched settings, too few images, mpirun without --distributed) end
 // the job within seconds with a clear message; --distributed without mpirun trains as one
 // process and says so. The mpirun tests are skipped without mpirun.
@@ -326,6 +327,32 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertFalse(timedOut, "the job hung: \(mixed.stderr)")
         XCTAssertNotEqual(mixed.status, 0)
         XCTAssertTrue(mixed.stderr.contains("rank 1's training settings, model or data differ"), mixed.stderr)
+    }
+
+    func testBFloat16MatchesOneProcessAndARankInAnotherPrecisionIsRefused() throws {
+        let root = try temporaryDirectory(self).path
+        // Base 16: the 3×3 convolutions after the first take bfloat16 operands (16 channels in).
+        func bf16(_ out: String, batch: Int, extra: [String] = []) -> [String] {
+            var arguments = command(out, batch: batch, extra: extra + ["--precision", "bf16"])
+            arguments[arguments.firstIndex(of: "--base")! + 1] = "16"
+            return arguments
+        }
+        let single = try runDicekit(bf16("\(root)/one", batch: 8))
+        XCTAssertEqual(single.status, 0, single.stderr)
+        let (two, timedOut, _) = try runMPI(ranks: 2, bf16("\(root)/two", batch: 4, extra: ["--distributed"]))
+        XCTAssertFalse(timedOut, two.stderr)
+        XCTAssertEqual(two.status, 0, two.stderr)
+        try assertSameRun("\(root)/two", as: "\(root)/one", "np 2 bf16")
+
+        // A rank whose CPU runs bf16 in float32 (AVX-512 capped: no AVX512-BF16 kernels).
+        guard ComputePrecision.bfloat16Available else { return }
+        let arguments = bf16("\(root)/mixed", batch: 4, extra: ["--distributed"])
+        let (mixed, mixedTimedOut, _) = try runMPI(
+            [(1, [:], arguments), (1, ["DICEKIT_ISA": "avx2"], arguments)], options: ["-q"], timeout: 45)
+        XCTAssertFalse(mixedTimedOut, "the job hung: \(mixed.stderr)")
+        XCTAssertNotEqual(mixed.status, 0)
+        XCTAssertTrue(
+            mixed.stderr.contains("rank 1 runs its convolutions in float32 and rank 0 in bf16"), mixed.stderr)
     }
 
     func testMismatchedSettingsAndTooFewImagesAreOneLineErrors() throws {
