@@ -33,3 +33,6 @@ func jsonNumber<T: BinaryFloatingPoint & LosslessStringConvertible>(_ value: T) 
 
 /// Escapes a string for a JSON document (the library's `JSONValue` encoder).
 func jsonString(_ text: String) -> String { JSONValue.string(text).encoded }
+
+/// `count` and `noun`, the noun in the plural unless `count` is 1 ("1 epoch", "40 steps").
+func counted(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }

@@ -264,7 +264,7 @@ enum TrainCommand: Command {
                     + "loss \(config.loss.rawValue), \(config.precision.runningDescription)) on "
                     + (patches.map { "\(training.count) patches of \($0.extents) from \(shape.cases) cases, " }
                         ?? "\(training.count) images of \(training.spatialShape), ")
-                    + "validating on \(validation?.count ?? 0); \(config.epochs) epochs × \(steps) steps; output in \(config.outputDirectory!)"
+                    + "validating on \(validation?.count ?? 0); \(counted(config.epochs, "epoch")) × \(counted(steps, "step")); output in \(config.outputDirectory!)"
                     + (ranks > 1 ? "; \(ranks) ranks × batch \(config.batchSize)" : "")
                     + (config.recordedOptions["trained-spacing"].map { "; volumes resampled to spacing \($0)" } ?? "")
                     + (config.weightAveraging.map {
