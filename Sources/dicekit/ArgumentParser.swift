@@ -23,6 +23,9 @@ struct CommandSpec {
     var flags: Set<String> = []
     /// How many positional arguments are accepted.
     var positionals: ClosedRange<Int> = 0...0
+
+    /// Every option name, with or without a value (without the leading dashes).
+    var names: Set<String> { valueOptions.union(flags) }
 }
 
 /// Parsed arguments with typed accessors whose errors name the option and the expected value.
@@ -62,6 +65,12 @@ struct ParsedArguments {
                 guard let value = inlineValue ?? rest.popFirst() else {
                     throw UsageError(message: "--\(name) needs a value")
                 }
+                // `--a --b`: a forgotten value, not a value that starts with dashes (those go as --a=--x).
+                if inlineValue == nil, value.hasPrefix("--"),
+                    spec.names.contains(String(value.dropFirst(2).prefix { $0 != "=" }))
+                {
+                    throw UsageError(message: "--\(name) needs a value; got the option '\(value)' after it")
+                }
                 if result.values[name] != nil { throw UsageError(message: "--\(name) given twice") }
                 result.values[name] = value
             } else {
@@ -72,8 +81,12 @@ struct ParsedArguments {
             let expected =
                 spec.positionals.lowerBound == spec.positionals.upperBound
                 ? "\(spec.positionals.lowerBound)" : "\(spec.positionals.lowerBound)–\(spec.positionals.upperBound)"
+            let extra =
+                result.positionals.count > spec.positionals.upperBound
+                ? " (unexpected: '\(result.positionals[spec.positionals.upperBound])')" : ""
             throw UsageError(
-                message: "'\(spec.name)' takes \(expected) positional argument(s), got \(result.positionals.count)")
+                message:
+                    "'\(spec.name)' takes \(expected) positional argument(s), got \(result.positionals.count)\(extra)")
         }
         return result
     }

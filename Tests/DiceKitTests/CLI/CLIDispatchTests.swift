@@ -27,6 +27,22 @@ final class CLIDispatchTests: XCTestCase {
         }
     }
 
+    func testAForgottenValueAndAnExtraArgumentAreNamed() throws {
+        // `--deep-supervision --out x`: the option after a value option is not taken as its value.
+        let forgotten = try runDicekit(["train", "--deep-supervision", "--out", "x"])
+        XCTAssertEqual(forgotten.status, 2, forgotten.stderr)
+        XCTAssertTrue(
+            forgotten.stderr.hasPrefix(
+                "dicekit train: --deep-supervision needs a value; got the option '--out' after it"),
+            forgotten.stderr)
+        // A value given inline may start with dashes.
+        let inline = try runDicekit(["check", "--size=--out"])
+        XCTAssertTrue(inline.stderr.contains("--size expects"), inline.stderr)
+        let extra = try runDicekit(["check", "--size", "8", "stray"])
+        XCTAssertEqual(extra.status, 2, extra.stderr)
+        XCTAssertTrue(extra.stderr.contains("got 1 (unexpected: 'stray')"), extra.stderr)
+    }
+
     func testInputErrorsExitWithStatus1AndOneLine() throws {
         let missing = try runDicekit(["info", "/nonexistent/file.npy"])
         XCTAssertEqual(missing.status, 1)
