@@ -34,6 +34,25 @@ public enum Predictor {
         return try LabelMap(shape: Array(logits.shape.dropLast()), labels: labels)
     }
 
+    /// Checks that `scores` (channels-last logits or probabilities [N, spatial…, K]) are finite:
+    /// the arg-max of a NaN is no class, and a model whose weights overflow Float on an image
+    /// gives NaN or infinite logits everywhere (`dicekit predict` and `eval` check every output).
+    ///
+    /// - Throws: `DiceKitError.value` naming `subject` ("the model's logits"), how many values
+    ///   are not finite, and the first: its value, position (counted over every axis but the
+    ///   last) and channel.
+    public static func requireFinite(_ scores: Tensor<Float>, of subject: String) throws {
+        let bad = scores.withUnsafeBufferPointer { x in x.indices.first { !x[$0].isFinite } }
+        guard let first = bad else { return }
+        let count = scores.withUnsafeBufferPointer { x in x.reduce(0) { $0 + ($1.isFinite ? 0 : 1) } }
+        let k = Swift.max(scores.shape.last ?? 1, 1)
+        let value = scores.withUnsafeBufferPointer { $0[first] }
+        throw DiceKitError.value(
+            "\(subject) are not finite: \(count) of \(scores.count) values, the first \(value) at position "
+                + "\(first / k), channel \(first % k); expected finite values (weights that are not finite, or "
+                + "overflow float32 on these images: a diverged checkpoint?)")
+    }
+
     /// Logits of `model` for `images`, in evaluation mode, `batchSize` images at a time, with the
     /// convolutions in `precision` (default nil: the model's own `precision`; a value is set on
     /// the model for the call and the previous one restored).

@@ -71,15 +71,21 @@ extension Trainer {
                 storage: VolumeResampling.resize(
                     t.scalars, extents: Array(t.shape.dropLast()), channels: k, to: storedGrid))
         }
+        let check = { [rejectsNonFiniteOutputs] (scores: Tensor<Float>, what: String) in
+            if rejectsNonFiniteOutputs { try Predictor.requireFinite(scores, of: what) }
+        }
         guard let ensemble else {
             let logits = batched(try Predictor.logits(model, image: image, settings: settings))
+            try check(logits, "the model's logits")
             return (logits, try model.configuration.labels(logits: logits))
         }
         if ensemble.combination == .logits {
             let logits = batched(try ensemble.meanLogits(image: image, settings: settings))
+            try check(logits, "the ensemble's mean logits")
             return (logits, try ensemble.configuration.labels(logits: logits))
         }
         let probabilities = batched(try ensemble.probabilities(image: image, settings: settings))
+        try check(probabilities, "the ensemble's probabilities")
         return (ensemble.logits(fromProbabilities: probabilities), try ensemble.labels(probabilities: probabilities))
     }
 }

@@ -29,6 +29,11 @@ public final class Trainer {
     /// With more than one rank and `--norm batch`: whether BatchNorm uses the statistics of the
     /// whole global batch (synchronised batch norm, default true) or of each rank's share.
     public var synchronizesBatchNorm = true
+    /// Whether `evaluate` throws on model outputs that are not finite (`Predictor.requireFinite`:
+    /// a checkpoint whose weights overflow Float on the images; `dicekit eval` sets it) instead
+    /// of counting the batch's loss as NaN (default false: a training run's validation, whose
+    /// divergence the run reports).
+    public var rejectsNonFiniteOutputs = false
 
     let loss: any SegmentationLoss
     /// `loss` over the deep-supervision outputs when `configuration.deepSupervision` is set.
@@ -405,9 +410,14 @@ public final class Trainer {
     /// logits for `.logits`; otherwise its probabilities' labels, and logits whose softmax gives
     /// those probabilities).
     func predictions(_ ensemble: Ensemble?) throws -> (Tensor<Float>) throws -> (Tensor<Float>, LabelMap) {
+        let rejects = rejectsNonFiniteOutputs
+        let check = { (scores: Tensor<Float>, what: String) in
+            if rejects { try Predictor.requireFinite(scores, of: what) }
+        }
         guard let ensemble else {
             return { [model] images in
                 let logits = try model.forward(images, mode: .evaluation)
+                try check(logits, "the model's logits")
                 return (logits, try model.configuration.labels(logits: logits))
             }
         }
@@ -420,11 +430,13 @@ public final class Trainer {
         if ensemble.combination == .logits {
             return { images in
                 let logits = try ensemble.meanLogits(images: images, batchSize: images.shape[0])
+                try check(logits, "the ensemble's mean logits")
                 return (logits, try ensemble.configuration.labels(logits: logits))
             }
         }
         return { images in
             let probabilities = try ensemble.probabilities(images: images, batchSize: images.shape[0])
+            try check(probabilities, "the ensemble's probabilities")
             return (
                 ensemble.logits(fromProbabilities: probabilities), try ensemble.labels(probabilities: probabilities)
             )

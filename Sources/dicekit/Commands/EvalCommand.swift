@@ -217,6 +217,7 @@ enum EvalCommand: Command {
         var foldFields: [String] = []
         for pass in passes {
             let trainer = try Trainer(model: pass.model, configuration: config)
+            trainer.rejectsNonFiniteOutputs = true
             let scores: (loss: Double, dice: [Double], iou: [Double])
             switch pass.dataset {
             case .samples(let source):

@@ -94,6 +94,16 @@ struct PredictionWriter {
             }
         }
 
+        /// Checks that the scores are finite (`Predictor.requireFinite`), naming `image`.
+        ///
+        /// - Throws: `DiceKitError.value` for NaN or infinite scores.
+        func requireFinite(image: String) throws {
+            switch self {
+            case .logits(let t): try Predictor.requireFinite(t, of: "\(image): the model's logits")
+            case .probabilities(let t): try Predictor.requireFinite(t, of: "\(image): the ensemble's probabilities")
+            }
+        }
+
         /// The label map [1, spatial…] of a network of `configuration`: the arg-max (or the
         /// regions' labels) of the logits, or of the combined probabilities (`Ensemble.labels`).
         func labels(_ configuration: UNetConfiguration) throws -> LabelMap {

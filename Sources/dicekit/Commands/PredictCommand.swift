@@ -122,6 +122,7 @@ enum PredictCommand: Command {
             } else {
                 scores = .logits(try Predictor.logits(model, image: item.image, settings: settings))
             }
+            try scores.requireFinite(image: item.name)
             // A resized NIfTI volume's scores go back to its own grid before the argmax.
             let prediction = try scores.mapped(item.scoresOnGrid)
             let labels = try prediction.labels(configuration)

@@ -63,6 +63,36 @@ final class CLIFileErrorTests: XCTestCase {
             mentioning: ["base width 1000000"])
     }
 
+    func testACheckpointWhoseOutputsOverflowIsAOneLineError() throws {
+        // Every kernel × 10²⁰: four layers deep the logits overflow Float (NaN and ±inf).
+        let configuration = UNetConfiguration(baseWidth: 4, depth: 1)
+        var file = try UNet<Float>(configuration, seed: 1).parameters.stateDict(metadata: configuration.metadata)
+        for name in file.names where name.hasSuffix("weight") {
+            let kernel = try file.tensor(named: name, as: Float.self)
+            file.setTensor(try Tensor(shape: kernel.shape, scalars: kernel.scalars.map { $0 * 1e20 }), named: name)
+        }
+        let root = try temporaryDirectory(self)
+        let path = root.appendingPathComponent("overflowing.safetensors").path
+        try file.write(to: path)
+        var generator = SeededGenerator(seed: 2)
+        let images = root.appendingPathComponent("images.npy").path
+        try NPY.write(Tensor<Float>.uniform([2, 16, 16, 3], generator: &generator), to: images)
+        for precision in ["float32", "bf16"] {
+            try assertOneLineError(
+                [
+                    "eval", "--checkpoint", path, "--data", "synthetic", "--count", "2", "--size", "16",
+                    "--precision", precision,
+                ],
+                mentioning: ["the model's logits are not finite", "expected finite values"])
+            try assertOneLineError(
+                [
+                    "predict", "--checkpoint", path, "--input", images, "--masks",
+                    root.appendingPathComponent("masks-\(precision)").path, "--precision", precision,
+                ],
+                mentioning: ["0000: the model's logits are not finite"])
+        }
+    }
+
     func testErrorQuotingANameWithALineBreakStaysOneLine() throws {
         let configuration = UNetConfiguration(baseWidth: 4, depth: 1)
         var file = try UNet<Float>(configuration).parameters.stateDict(metadata: configuration.metadata)
