@@ -18,6 +18,7 @@ private struct EpochMetricsRecord: Decodable {
     let seconds: Double?
     let imagesPerSecond: Double?
     let dataWaitFraction: Double?
+    let precision: String?
 
     private enum CodingKeys: String, CodingKey {
         case epoch
@@ -29,6 +30,7 @@ private struct EpochMetricsRecord: Decodable {
         case seconds
         case imagesPerSecond = "images_per_second"
         case dataWaitFraction = "data_wait_fraction"
+        case precision
     }
 
     /// Whether the epoch is in 1...`EpochMetrics.maximumEpoch` and no per-class list is longer
@@ -46,7 +48,7 @@ private struct EpochMetricsRecord: Decodable {
             validationDice: (validationDice ?? []).map { $0 ?? .nan },
             validationIoU: (validationIoU ?? []).map { $0 ?? .nan },
             learningRate: learningRate ?? .nan, seconds: seconds ?? 0, imagesPerSecond: imagesPerSecond ?? 0,
-            dataWaitFraction: dataWaitFraction)
+            dataWaitFraction: dataWaitFraction, precision: precision.flatMap(ComputePrecision.init(rawValue:)))
     }
 }
 

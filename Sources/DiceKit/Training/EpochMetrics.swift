@@ -27,13 +27,17 @@ public struct EpochMetrics: Sendable, Equatable {
     /// yet decoded and augmented by the background thread), in [0, 1]; nil when not measured
     /// (histories written before it existed).
     public var dataWaitFraction: Double?
+    /// The precision the epoch's convolutions ran in (`ComputePrecision.effective`: a resumed run
+    /// may change it); nil when not recorded (histories written before it existed).
+    public var precision: ComputePrecision?
 
     /// An epoch record; see the properties.
     public init(
         epoch: Int, trainLoss: Double, validationLoss: Double? = nil, validationDice: [Double] = [],
         validationIoU: [Double] = [], learningRate: Double, seconds: Double, imagesPerSecond: Double,
-        dataWaitFraction: Double? = nil
+        dataWaitFraction: Double? = nil, precision: ComputePrecision? = nil
     ) {
+        self.precision = precision
         self.epoch = epoch
         self.trainLoss = trainLoss
         self.validationLoss = validationLoss
@@ -61,8 +65,8 @@ public struct EpochMetrics: Sendable, Equatable {
 
     /// The JSON object written to metrics.jsonl:
     /// `{"epoch", "train_loss", "val_loss", "val_dice", "val_iou", "val_dice_foreground",
-    /// "val_iou_foreground", "lr", "seconds", "images_per_second", "data_wait_fraction"}` (absent
-    /// figures are null).
+    /// "val_iou_foreground", "lr", "seconds", "images_per_second", "data_wait_fraction",
+    /// "precision"}` (absent figures are null).
     public var json: JSONValue {
         [
             "epoch": .integer(epoch),
@@ -76,6 +80,7 @@ public struct EpochMetrics: Sendable, Equatable {
             "seconds": .number(seconds),
             "images_per_second": .number(imagesPerSecond),
             "data_wait_fraction": dataWaitFraction.map(JSONValue.number) ?? .null,
+            "precision": precision.map { .string($0.rawValue) } ?? .null,
         ]
     }
 }

@@ -238,7 +238,8 @@ public final class Trainer {
                 epoch: epoch, trainLoss: steps > 0 ? lossSum / Double(steps) : .nan,
                 learningRate: optimizer.learningRate, seconds: seconds,
                 imagesPerSecond: Double(images) / max(seconds, 1e-9),
-                dataWaitFraction: min(1, batches.waitSeconds / max(seconds, 1e-9)))
+                dataWaitFraction: min(1, batches.waitSeconds / max(seconds, 1e-9)),
+                precision: model.precision.effective)
             // With a weight average: the average's scores and model file (nil for an interrupted epoch).
             let (scores, averaged) =
                 interrupted ? (nil, nil) : try validateEpoch(epoch, training: training, validation: validation)

@@ -70,6 +70,26 @@ final class CLIPrecisionTests: XCTestCase {
         }
     }
 
+    func testEveryEpochRecordsItsPrecisionAcrossAResume() throws {
+        let root = try temporaryDirectory(self).path
+        let run = [
+            "train", "--count", "6", "--size", "32", "--depth", "1", "--base", "16", "--batch-size", "2",
+            "--no-augment", "--out", "\(root)/run",
+        ]
+        XCTAssertEqual(try runDicekit(run + ["--epochs", "2"]).status, 0)
+        let resumed = try runDicekit(
+            run + ["--epochs", "3", "--precision", "bf16", "--resume", "\(root)/run/last.safetensors"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let third: ComputePrecision = expectedArithmetic == nil ? .float : .bfloat16
+        let lines = try String(contentsOfFile: "\(root)/run/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.map { EpochMetrics(jsonLine: String($0))?.precision }, [.float, .float, third])
+        let history = try TrainingCheckpoint.read(contentsOf: "\(root)/run/last.safetensors").history
+        XCTAssertEqual(history.map(\.precision), [.float, .float, third])
+        // A line without the key (written before it existed) reads as not recorded.
+        let old = #"{"epoch":1,"train_loss":0.5,"val_loss":null,"val_dice":[],"val_iou":[],"lr":0.001}"#
+        XCTAssertNil(try XCTUnwrap(EpochMetrics(jsonLine: old)).precision)
+    }
+
     func testUnknownPrecisionIsAUsageError() throws {
         let result = try eval(["--precision", "fp8"])
         XCTAssertEqual(result.status, 2, result.stderr)
