@@ -101,7 +101,7 @@ public final class ProgressReporter {
     }
 
     /// "1:02:03", "4:05" or "--:--" for an unknown duration.
-    static func duration(_ seconds: Double) -> String {
+    public static func duration(_ seconds: Double) -> String {
         guard seconds.isFinite, seconds >= 0, seconds < 1e9 else { return "--:--" }
         let total = Int(seconds.rounded())
         let (h, m, s) = (total / 3600, (total / 60) % 60, total % 60)

@@ -202,7 +202,12 @@ enum EvalCommand: Command {
         // own header spacing unless --spacing is given.
         var caseSpacing: (Int) -> [Double]? = { _ in nil }
         var observedCases = 0
+        let progress = EvaluationProgress(
+            total: passes.reduce(0) { $0 + $1.dataset.count }, noun: rank == 3 ? "case" : "image",
+            whole: window != nil)
+        defer { progress.clear() }
         let observe: (LabelMap, LabelMap) throws -> Void = {
+            progress.advance(by: $0.shape.first ?? 1)
             try pool.add(predicted: $0, target: $1)
             if !surface.isEmpty {
                 try surface.add(predicted: $0, target: $1, spacing: spacing == nil ? caseSpacing(observedCases) : nil)
@@ -234,12 +239,14 @@ enum EvalCommand: Command {
             }
             guard let checkpoint = pass.checkpoint, let fold = pass.fold else { continue }
             let foreground = foregroundMean(scores.dice)
+            progress.clear()
             printError(
                 "fold \(fold) (\(checkpoint)): \(pass.dataset.count) images, foreground Dice \(fixed(foreground))")
             foldFields.append(
                 "{\"fold\": \(fold), \"checkpoint\": \(jsonString(checkpoint)), \"images\": \(pass.dataset.count), \"dice_foreground\": \(jsonNumber(foreground))}"
             )
         }
+        progress.clear()
         let pooled = pool.means
         var values: [EvalMetric: [Double]] = [.dice: pooled.dice, .iou: pooled.iou]
         values.merge(surface.means) { $1 }
