@@ -202,7 +202,7 @@ enum EvalCommand: Command {
         // own header spacing unless --spacing is given.
         var caseSpacing: (Int) -> [Double]? = { _ in nil }
         var observedCases = 0
-        let progress = EvaluationProgress(
+        let progress = ItemProgress(
             total: passes.reduce(0) { $0 + $1.dataset.count }, noun: rank == 3 ? "case" : "image",
             whole: window != nil)
         defer { progress.clear() }

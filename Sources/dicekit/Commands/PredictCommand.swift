@@ -112,6 +112,11 @@ enum PredictCommand: Command {
             classes: labelClasses, names: try classNames(besides: input), ignore: options.ignoreIndex,
             regions: configuration.regions)
         var writer = try outputs.writer(count: inputs.count, configuration: configuration)
+        // Off a terminal the per-image lines on stdout are the progress.
+        let progress = ItemProgress(
+            verb: "predicting", total: inputs.count, noun: configuration.spatialRank == 3 ? "case" : "image",
+            whole: false)
+        defer { progress.clear() }
         for index in 0..<inputs.count {
             let item = try inputs.item(index, channels: configuration.inputChannels)
             let scores: PredictionWriter.Scores
@@ -130,8 +135,11 @@ enum PredictCommand: Command {
             try postprocessing?.applyToSample(&predicted, spatialShape: Array(labels.shape.dropFirst()))
             let dice = item.labels == nil ? nil : try report.add(item, predicted: predicted)
             try writer.write(item, prediction, predicted: predicted, dice: dice?.foreground)
+            progress.clear()
             printOutput(report.jsonLine(item, predicted: predicted, dice: dice))
+            progress.advance(by: 1)
         }
+        progress.clear()
         try writer.finish()
         report.printTable()
     }

@@ -1,21 +1,21 @@
-// `dicekit eval`'s progress (EvaluationProgress): off a terminal one line per item evaluated
+// The progress of `dicekit eval` and `predict` (ItemProgress): off a terminal one line per item evaluated
 // whole and nothing for batches; on a terminal one line rewritten in place, cleared at the end.
 
 import XCTest
 
 @testable import dicekit
 
-final class EvaluationProgressTests: XCTestCase {
+final class ItemProgressTests: XCTestCase {
     /// A progress whose clock advances by `step` seconds at each reading, its text collected.
     private func progress(
         total: Int, whole: Bool, interactive: Bool, step: Double = 2
-    ) -> (EvaluationProgress, () -> String) {
+    ) -> (ItemProgress, () -> String) {
         final class Box: @unchecked Sendable {
             var text = ""
             var now = 0.0
         }
         let box = Box()
-        let progress = EvaluationProgress(
+        let progress = ItemProgress(
             total: total, noun: "case", whole: whole, interactive: interactive, sink: { box.text += $0 },
             clock: {
                 defer { box.now += step }
@@ -31,8 +31,8 @@ final class EvaluationProgressTests: XCTestCase {
         // The clock reads 0 at the start, then 2, 4, 6: each case 2 s, the ETA the mean rate's.
         XCTAssertEqual(
             text(),
-            "case 1/3 evaluated in 2.0 s  ETA 0:04\ncase 2/3 evaluated in 2.0 s  ETA 0:02\n"
-                + "case 3/3 evaluated in 2.0 s  ETA 0:00\n")
+            "case 1/3 done in 2.0 s  ETA 0:04\ncase 2/3 done in 2.0 s  ETA 0:02\n"
+                + "case 3/3 done in 2.0 s  ETA 0:00\n")
         let (batches, quiet) = progress(total: 8, whole: false, interactive: false)
         batches.advance(by: 4)
         batches.advance(by: 4)

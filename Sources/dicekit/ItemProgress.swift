@@ -1,7 +1,8 @@
-// `dicekit eval`'s progress on standard error: on a terminal, one line rewritten in place
-// (images or cases done, their rate, the ETA), cleared before the results; otherwise (a log
-// file, CI) one line per whole case evaluated through sliding windows (the slow path: a large
-// volume takes seconds to minutes), and nothing for batches of images, which go fast.
+// The progress of `dicekit eval` and `predict` on standard error: on a terminal, one line
+// rewritten in place (images or cases done, their rate, the ETA), cleared before anything else
+// is printed; otherwise (a log file, CI) `eval` prints one line per image or case evaluated whole
+// through sliding windows (the slow path: a large volume takes seconds to minutes), and nothing
+// for batches of images, which go fast; `predict`'s per-image lines on stdout serve there.
 
 import DiceKit
 import Foundation
@@ -10,8 +11,9 @@ import Foundation
     import Glibc
 #endif
 
-/// Progress of an evaluation over `total` images or cases; see the file header.
-final class EvaluationProgress {
+/// Progress over `total` images or cases; see the file header.
+final class ItemProgress {
+    private let verb: String
     private let total: Int
     private let whole: Bool
     private let noun: String
@@ -24,17 +26,20 @@ final class EvaluationProgress {
     private var lastDraw = -Double.infinity
     private var lineOpen = false
 
-    /// Progress over `total` items called `noun` ("case", "image"), each evaluated whole through
-    /// sliding windows (`whole`: a line per item off a terminal) or in batches.
+    /// Progress of `verb` ("evaluating", "predicting") over `total` items called `noun` ("case",
+    /// "image"), each processed whole through sliding windows (`whole`: a line per item off a
+    /// terminal) or in batches.
     ///
     /// - Parameters:
     ///   - interactive: nil (default) asks `isatty` about standard error.
     ///   - sink: receives the text (default: standard error).
     ///   - clock: seconds from an arbitrary origin (default: the monotonic clock); for tests.
     init(
-        total: Int, noun: String, whole: Bool, interactive: Bool? = nil, sink: ((String) -> Void)? = nil,
+        verb: String = "evaluating", total: Int, noun: String, whole: Bool, interactive: Bool? = nil,
+        sink: ((String) -> Void)? = nil,
         clock: (() -> Double)? = nil
     ) {
+        self.verb = verb
         self.total = total
         self.noun = noun
         self.whole = whole
@@ -56,12 +61,12 @@ final class EvaluationProgress {
             lastDraw = now
             let rate = now > start ? Double(done) / (now - start) : 0
             sink(
-                "\r\u{1B}[2Kevaluating \(done)/\(total) \(unit)  \(String(format: "%.1f", rate)) \(unit)/s  ETA "
+                "\r\u{1B}[2K\(verb) \(done)/\(total) \(unit)  \(String(format: "%.1f", rate)) \(unit)/s  ETA "
                     + ProgressReporter.duration(eta(now)))
             lineOpen = true
         } else if whole {
             sink(
-                "\(noun) \(done)/\(total) evaluated in \(String(format: "%.1f", now - lastItem)) s  ETA "
+                "\(noun) \(done)/\(total) done in \(String(format: "%.1f", now - lastItem)) s  ETA "
                     + ProgressReporter.duration(eta(now)) + "\n")
         }
         lastItem = now
