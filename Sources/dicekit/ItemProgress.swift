@@ -50,8 +50,9 @@ final class ItemProgress {
         lastItem = start
     }
 
-    /// Records `count` more items. On a terminal, redraws the line (at most ten times a second,
-    /// and always at the last); otherwise prints a line for an item evaluated whole.
+    /// Records `count` more items (0: shows the line before the first). On a terminal, redraws
+    /// the line (at most ten times a second, and always at the last); otherwise prints a line for
+    /// an item evaluated whole.
     func advance(by count: Int) {
         done += count
         let now = clock()
@@ -64,12 +65,12 @@ final class ItemProgress {
                 "\r\u{1B}[2K\(verb) \(done)/\(total) \(unit)  \(String(format: "%.1f", rate)) \(unit)/s  ETA "
                     + ProgressReporter.duration(eta(now)))
             lineOpen = true
-        } else if whole {
+        } else if whole && count > 0 {
             sink(
                 "\(noun) \(done)/\(total) done in \(String(format: "%.1f", now - lastItem)) s  ETA "
                     + ProgressReporter.duration(eta(now)) + "\n")
         }
-        lastItem = now
+        if count > 0 { lastItem = now }
     }
 
     /// Clears the terminal line, so that what follows starts on a clean line.

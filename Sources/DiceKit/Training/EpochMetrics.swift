@@ -37,7 +37,6 @@ public struct EpochMetrics: Sendable, Equatable {
         validationIoU: [Double] = [], learningRate: Double, seconds: Double, imagesPerSecond: Double,
         dataWaitFraction: Double? = nil, precision: ComputePrecision? = nil
     ) {
-        self.precision = precision
         self.epoch = epoch
         self.trainLoss = trainLoss
         self.validationLoss = validationLoss
@@ -47,6 +46,7 @@ public struct EpochMetrics: Sendable, Equatable {
         self.seconds = seconds
         self.imagesPerSecond = imagesPerSecond
         self.dataWaitFraction = dataWaitFraction
+        self.precision = precision
     }
 
     /// Mean validation Dice over the foreground classes 1..<K (nil without validation; the

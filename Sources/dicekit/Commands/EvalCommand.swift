@@ -206,6 +206,7 @@ enum EvalCommand: Command {
             total: passes.reduce(0) { $0 + $1.dataset.count }, noun: rank == 3 ? "case" : "image",
             whole: window != nil)
         defer { progress.clear() }
+        progress.advance(by: 0)
         let observe: (LabelMap, LabelMap) throws -> Void = {
             progress.advance(by: $0.shape.first ?? 1)
             try pool.add(predicted: $0, target: $1)

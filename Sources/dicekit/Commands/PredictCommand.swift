@@ -117,6 +117,7 @@ enum PredictCommand: Command {
             verb: "predicting", total: inputs.count, noun: configuration.spatialRank == 3 ? "case" : "image",
             whole: false)
         defer { progress.clear() }
+        progress.advance(by: 0)
         for index in 0..<inputs.count {
             let item = try inputs.item(index, channels: configuration.inputChannels)
             let scores: PredictionWriter.Scores
