@@ -300,17 +300,28 @@ final class MPITrainingTests: XCTestCase {
         }
     }
 
+    /// Runs `arguments(out, batch, extra)` as one process of batch `ranks` × `batch` in
+    /// `root/label1` and as `ranks` ranks of batch `batch` (extra `--distributed`) in
+    /// `root/labelN`, and checks that they train alike (`assertSameRun`).
+    private func assertRanksMatchOneProcess(
+        _ root: String, _ label: String, ranks: Int, batch: Int, _ arguments: (String, Int, [String]) -> [String],
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let single = try runDicekit(arguments("\(root)/\(label)1", ranks * batch, []))
+        XCTAssertEqual(single.status, 0, single.stderr, file: file, line: line)
+        let (run, timedOut, _) = try runMPI(
+            ranks: ranks, arguments("\(root)/\(label)\(ranks)", batch, ["--distributed"]))
+        XCTAssertFalse(timedOut, run.stderr, file: file, line: line)
+        XCTAssertEqual(run.status, 0, run.stderr, file: file, line: line)
+        try assertSameRun(
+            "\(root)/\(label)\(ranks)", as: "\(root)/\(label)1", "\(label), np \(ranks)", file: file, line: line)
+    }
+
     func testClDiceAndDeepSupervisionMatchOneProcess() throws {
         let root = try temporaryDirectory(self).path
         func with(_ loss: String, _ arguments: [String]) -> [String] { arguments.map { $0 == "dice-ce" ? loss : $0 } }
         func same(_ label: String, ranks: Int, batch: Int, _ arguments: (String, Int, [String]) -> [String]) throws {
-            let single = try runDicekit(arguments("\(root)/\(label)1", ranks * batch, []))
-            XCTAssertEqual(single.status, 0, single.stderr)
-            let (run, timedOut, _) = try runMPI(
-                ranks: ranks, arguments("\(root)/\(label)\(ranks)", batch, ["--distributed"]))
-            XCTAssertFalse(timedOut, run.stderr)
-            XCTAssertEqual(run.status, 0, run.stderr)
-            try assertSameRun("\(root)/\(label)\(ranks)", as: "\(root)/\(label)1", "\(label), np \(ranks)")
+            try assertRanksMatchOneProcess(root, label, ranks: ranks, batch: batch, arguments)
         }
         // clDice (per-sample sums) on two ranks; Dice + clDice on three with an uneven last step.
         try same("cldice", ranks: 2, batch: 2) { with("cldice", command($0, batch: $1, extra: $2)) }
@@ -337,12 +348,7 @@ final class MPITrainingTests: XCTestCase {
             arguments[arguments.firstIndex(of: "--base")! + 1] = "16"
             return arguments
         }
-        let single = try runDicekit(bf16("\(root)/one", batch: 8))
-        XCTAssertEqual(single.status, 0, single.stderr)
-        let (two, timedOut, _) = try runMPI(ranks: 2, bf16("\(root)/two", batch: 4, extra: ["--distributed"]))
-        XCTAssertFalse(timedOut, two.stderr)
-        XCTAssertEqual(two.status, 0, two.stderr)
-        try assertSameRun("\(root)/two", as: "\(root)/one", "np 2 bf16")
+        try assertRanksMatchOneProcess(root, "bf16", ranks: 2, batch: 4) { bf16($0, batch: $1, extra: $2) }
 
         // A rank whose CPU runs bf16 in float32 (AVX-512 capped: no AVX512-BF16 kernels).
         guard ComputePrecision.bfloat16Available else { return }
