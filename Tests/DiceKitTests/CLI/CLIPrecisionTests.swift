@@ -85,6 +85,12 @@ final class CLIPrecisionTests: XCTestCase {
         XCTAssertEqual(lines.map { EpochMetrics(jsonLine: String($0))?.precision }, [.float, .float, third])
         let history = try TrainingCheckpoint.read(contentsOf: "\(root)/run/last.safetensors").history
         XCTAssertEqual(history.map(\.precision), [.float, .float, third])
+        // `dicekit info` lists them in order of first use.
+        let info = try runDicekit(["info", "\(root)/run/last.safetensors"])
+        XCTAssertEqual(info.status, 0, info.stderr)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(info.stdout.utf8)) as? [String: Any])
+        let precisions = try XCTUnwrap((object["history"] as? [String: Any])?["precisions"] as? [String])
+        XCTAssertEqual(precisions, third == .float ? ["float32"] : ["float32", "bf16"])
         // A line without the key (written before it existed) reads as not recorded.
         let old = #"{"epoch":1,"train_loss":0.5,"val_loss":null,"val_dice":[],"val_iou":[],"lr":0.001}"#
         XCTAssertNil(try XCTUnwrap(EpochMetrics(jsonLine: old)).precision)
