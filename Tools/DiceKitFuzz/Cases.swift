@@ -109,6 +109,7 @@ func makeCase(_ kind: CaseKind, in directory: String, seeds: Seeds, random: inou
         try fm.copyItem(atPath: seeds.checkpoint, toPath: target)
         try mutateFile(target, &random)
         let commands: [[String]] = [
+            ["info", target],
             ["eval", "--checkpoint", target, "--data", seeds.npyData],
             [
                 "predict", "--checkpoint", target, "--input", seeds.npyData + "/images.npy", "--logits",
