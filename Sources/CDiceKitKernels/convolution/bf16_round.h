@@ -1,7 +1,7 @@
 // The bfloat16 conversions shared by the kernel files: the AVX-512 rounding of Float to
 // bfloat16 (bf16_convert.c, bf16_pack.c, conv_bf16.c, conv_amx.c, conv_avx512.c), the integer
 // form of round to nearest, ties to even (bf16_convert.c's header comment), the same bits as
-// dk_bf16_bits; the widening of bfloat16 bits to the Floats they stand for (bf16_convert.c, the
+// the scalar dk_bf16_bits (the kernels' scalar stores, the normalisation's rounded output); the widening of bfloat16 bits to the Floats they stand for (bf16_convert.c, the
 // bfloat16 max pooling, the normalisation's kept ReLU outputs); and 16 values as lanes of their
 // bits, from Floats or from bits (the output-gradient packings of bf16_pack.c and conv_amx.c).
 // Not part of the public header.
@@ -10,6 +10,15 @@
 
 #include <immintrin.h>
 #include <stdint.h>
+
+/// Round-to-nearest-even Float → bfloat16 bits, as dk_f32_to_bf16 (bf16_convert.c's header comment):
+/// a NaN stays a quiet NaN, subnormals are rounded, not flushed.
+static inline uint16_t dk_bf16_bits(float f) {
+    uint32_t u;
+    __builtin_memcpy(&u, &f, 4);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x0040u);
+    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
 
 /// The Float a bfloat16 bit pattern stands for (exact).
 static inline float dk_bf16_value(uint16_t bits) {

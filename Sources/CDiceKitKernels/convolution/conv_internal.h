@@ -6,15 +6,8 @@
 
 #include "dk_convolution.h"
 #include "dk_dispatch.h"
+#include "bf16_round.h"
 
-/// Round-to-nearest-even Float → bfloat16 bits, as dk_f32_to_bf16 (bf16_convert.c's header comment):
-/// a NaN stays a quiet NaN, subnormals are rounded, not flushed.
-static inline uint16_t dk_bf16_bits(float f) {
-    uint32_t u;
-    __builtin_memcpy(&u, &f, 4);
-    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x0040u);
-    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
-}
 
 /// Element (tap t, input channel ci, output channel co) of a Float kernel in DiceKit's layout
 /// [taps, cin, cout], or with `pytorch` in PyTorch's [cout, cin, taps] (the bfloat16 packers).

@@ -50,6 +50,12 @@ void dk_norm_normalize_f32(const float *x, long rows, long channels, const float
                            const float *gamma, const float *beta, int activation, float slope, float *xhat,
                            float *y);
 
+/// dk_norm_normalize_f32 with y stored as its bfloat16 rounding (to nearest, ties to even; a NaN
+/// stays a quiet NaN): the bits dk_f32_to_bf16 gives from dk_norm_normalize_f32's y.
+void dk_norm_normalize_bf16(const float *x, long rows, long channels, const float *shift, const float *scale,
+                            const float *gamma, const float *beta, int activation, float slope, float *xhat,
+                            unsigned short *y);
+
 /// BatchNorm's input gradient: dx = scale_c·γ_c·(dy − mean_dy_c − xhat·mean_dy_xhat_c).
 void dk_norm_batch_input_gradient_f32(const float *dy, const float *xhat, long rows, long channels,
                                       const float *scale, const float *gamma, const float *mean_dy,

@@ -86,6 +86,15 @@ void dk_norm_normalize_f32(const float *x, long rows, long channels, const float
         nr_normalize_portable(x, rows, channels, shift, scale, gamma, beta, activation, slope, xhat, y);
 }
 
+void dk_norm_normalize_bf16(const float *x, long rows, long channels, const float *shift, const float *scale,
+                            const float *gamma, const float *beta, int activation, float slope, float *xhat,
+                            unsigned short *y) {
+    if (dk_isa() >= DK_ISA_AVX512)
+        nr_normalize_bf16_avx512(x, rows, channels, shift, scale, gamma, beta, activation, slope, xhat, y);
+    else
+        nr_normalize_bf16_portable(x, rows, channels, shift, scale, gamma, beta, activation, slope, xhat, y);
+}
+
 void dk_norm_batch_input_gradient_f32(const float *dy, const float *xhat, long rows, long channels,
                                       const float *scale, const float *gamma, const float *mean_dy,
                                       const float *mean_dy_xhat, float *dx) {

@@ -137,35 +137,58 @@ static void NR_NAME(rectified_channel_sums_bf16)(float *restrict dy, const unsig
     NR_NAME(sums_body)(dy, 0, kept, NR_KEPT_BF16, slope, leaky, 0, rows, channels, sums, 0);
 }
 
-static void NR_NAME(normalize)(const float *restrict x, long rows, long channels, const float *restrict shift,
-                               const float *restrict scale, const float *restrict gamma, const float *restrict beta,
-                               int activation, float slope, float *restrict xhat, float *restrict y) {
+/// xhat and y = γ·xhat + β (with the activation) row by row; y's Floats, or with `bits` their
+/// bfloat16 rounding (dk_bf16_bits) in `yb`. `bits` is a constant at every call, and folds.
+static inline __attribute__((always_inline)) void NR_NAME(normalize_body)(
+    const int bits, const float *restrict x, long rows, long channels, const float *restrict shift,
+    const float *restrict scale, const float *restrict gamma, const float *restrict beta, int activation, float slope,
+    float *restrict xhat, float *restrict y, unsigned short *restrict yb) {
+#define NR_STORE(c, v)                               \
+    do {                                             \
+        if (bits) ybr[c] = dk_bf16_bits(v);          \
+        else yr[c] = (v);                            \
+    } while (0)
     for (long r = 0; r < rows; r++) {
         const float *restrict xr = x + r * channels;
         float *restrict hr = xhat + r * channels;
-        float *restrict yr = y + r * channels;
+        float *restrict yr = bits ? 0 : y + r * channels;
+        unsigned short *restrict ybr = bits ? yb + r * channels : 0;
         if (activation == DK_NORM_RELU) {
             for (long c = 0; c < channels; c++) {
                 float h = (xr[c] - shift[c]) * scale[c];
                 hr[c] = h;
                 float v = gamma[c] * h + beta[c];
-                yr[c] = v <= 0 ? 0.0f : v;
+                NR_STORE(c, v <= 0 ? 0.0f : v);
             }
         } else if (activation == DK_NORM_LEAKY_RELU) {
             for (long c = 0; c < channels; c++) {
                 float h = (xr[c] - shift[c]) * scale[c];
                 hr[c] = h;
                 float v = gamma[c] * h + beta[c];
-                yr[c] = v > 0 ? v : slope * v;
+                NR_STORE(c, v > 0 ? v : slope * v);
             }
         } else {
             for (long c = 0; c < channels; c++) {
                 float h = (xr[c] - shift[c]) * scale[c];
                 hr[c] = h;
-                yr[c] = gamma[c] * h + beta[c];
+                NR_STORE(c, gamma[c] * h + beta[c]);
             }
         }
     }
+#undef NR_STORE
+}
+
+static void NR_NAME(normalize)(const float *restrict x, long rows, long channels, const float *restrict shift,
+                               const float *restrict scale, const float *restrict gamma, const float *restrict beta,
+                               int activation, float slope, float *restrict xhat, float *restrict y) {
+    NR_NAME(normalize_body)(0, x, rows, channels, shift, scale, gamma, beta, activation, slope, xhat, y, 0);
+}
+
+static void NR_NAME(normalize_bf16)(const float *restrict x, long rows, long channels, const float *restrict shift,
+                                    const float *restrict scale, const float *restrict gamma,
+                                    const float *restrict beta, int activation, float slope, float *restrict xhat,
+                                    unsigned short *restrict yb) {
+    NR_NAME(normalize_body)(1, x, rows, channels, shift, scale, gamma, beta, activation, slope, xhat, 0, yb);
 }
 
 // The input gradients, row by row: BatchNorm's dx = scale·γ·(dy − mean_dy − xhat·mean_dy_xhat),

@@ -27,6 +27,14 @@ struct BFloat16Activation: Sendable {
         }
     }
 
+    /// A rounding of shape `shape` whose bits `write` stores (every element: a kernel that rounds
+    /// as it computes, such as BatchNorm's `forwardRounded`).
+    init(shape: [Int], writing write: (UnsafeMutablePointer<UInt16>) -> Void) {
+        self.shape = shape
+        storage = BFloat16Storage(count: shape.reduce(1, *))
+        write(storage.pointer)
+    }
+
     /// The rounding of `Tensor.concatenatingChannels(parts)` (parts [N, spatial…, Cᵢ] alike but in
     /// the last axis, checked by the caller), written position by position from the parts: the
     /// Float concatenation is never written. Converted in parallel over ranges of positions.

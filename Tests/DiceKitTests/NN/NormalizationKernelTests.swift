@@ -92,6 +92,24 @@ final class NormalizationKernelTests: XCTestCase {
                     }
                     XCTAssertEqual(bits(kernel.h), bits(reference.h), "x̂, \(label)")
                     XCTAssertEqual(bits(kernel.y), bits(reference.y), "y, \(label)")
+                    if case .relu? = activation, !x.isEmpty {
+                        // The pass that stores y rounded (BatchNorm.forwardRounded): the bits of rounding y.
+                        var (h, rounded) = (
+                            [Float](repeating: 1, count: x.count), [UInt16](repeating: 1, count: x.count)
+                        )
+                        x.withUnsafeBufferPointer { x in
+                            h.withUnsafeMutableBufferPointer { h in
+                                rounded.withUnsafeMutableBufferPointer { out in
+                                    normalizeRowsRounded(
+                                        x, rows: rows, channels: c, shift: shift, scale: scale, gamma: gamma,
+                                        beta: beta,
+                                        normalized: h, output: out.baseAddress!)
+                                }
+                            }
+                        }
+                        XCTAssertEqual(bits(h), bits(kernel.h), "x̂ of the rounded pass, \(label)")
+                        XCTAssertEqual(rounded, BFloat16.bits(kernel.y), "y rounded, \(label)")
+                    }
                     guard let activation else {
                         plain = kernel.y
                         continue

@@ -91,6 +91,73 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing, Rectifi
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     func forward(_ input: Tensor<Scalar>, mode: LayerMode, activation: ActivationKind?) throws -> Tensor<Scalar> {
+        let (shift, scale, rows, synchronized) = try statistics(input, mode: mode)
+        let (localRows, c) = (input.count / channels, channels)
+        // Every element of both is written below (rows × channels): no zeroing.
+        var xhat = Tensor<Scalar>.uninitialised(input.shape)
+        var output = Tensor<Scalar>.uninitialised(input.shape)
+        let (gamma, beta) = (weight.value.scalars, bias.value.scalars)
+        input.withUnsafeBufferPointer { x in
+            xhat.withUnsafeMutableBufferPointer { h in
+                output.withUnsafeMutableBufferPointer { y in
+                    // Element-wise: rows in parallel give the same bits as one pass.
+                    let shared = TaskShared((x, h, y, shift, scale, gamma, beta))
+                    WorkerPool.shared.forEachRange(localRows, grain: Swift.max(1, (1 << 16) / c)) { range in
+                        let (x, h, y, shift, scale, gamma, beta) = shared.buffers
+                        let (start, count) = (range.lowerBound * c, range.count * c)
+                        normalizeRows(
+                            UnsafeBufferPointer(rebasing: x[start..<(start + count)]), rows: range.count, channels: c,
+                            shift: shift, scale: scale, gamma: gamma, beta: beta, activation: activation,
+                            normalized: UnsafeMutableBufferPointer(rebasing: h[start..<(start + count)]),
+                            output: UnsafeMutableBufferPointer(rebasing: y[start..<(start + count)]))
+                    }
+                }
+            }
+        }
+        cache = (xhat, scale, mode, rows, synchronized)
+        return output
+    }
+
+    /// The training forward pass followed by a ReLU, its output stored as its bfloat16 rounding
+    /// (`dk_norm_normalize_bf16`: the bits of rounding `forward(_:mode:activation:)`'s output),
+    /// for a bfloat16 convolution that reads its input only through that rounding
+    /// (SequentialLayer's training pass, handing activations over rounded): no Float output is
+    /// written. Nil for a Double layer.
+    func forwardRounded(_ input: Tensor<Scalar>) throws -> BFloat16Activation? {
+        guard Scalar.self == Float.self else { return nil }
+        let (shift, scale, rows, synchronized) = try statistics(input, mode: .training)
+        let (localRows, c) = (input.count / channels, channels)
+        var xhat = Tensor<Scalar>.uninitialised(input.shape)
+        let (gamma, beta) = (weight.value.scalars, bias.value.scalars)
+        let rounded = BFloat16Activation(shape: input.shape) { target in
+            input.withUnsafeBufferPointer { x in
+                xhat.withUnsafeMutableBufferPointer { h in
+                    let shared = TaskShared((x, h, target, shift, scale, gamma, beta))
+                    WorkerPool.shared.forEachRange(localRows, grain: Swift.max(1, (1 << 16) / c)) { range in
+                        let (x, h, target, shift, scale, gamma, beta) = shared.buffers
+                        let start = range.lowerBound * c
+                        normalizeRowsRounded(
+                            UnsafeBufferPointer(rebasing: x[start...]), rows: range.count, channels: c, shift: shift,
+                            scale: scale, gamma: gamma, beta: beta,
+                            normalized: UnsafeMutableBufferPointer(rebasing: h[start...]), output: target + start)
+                    }
+                }
+            }
+        }
+        cache = (xhat, scale, .training, rows, synchronized)
+        return rounded
+    }
+
+    /// The shift (mean) and scale (1/√(var + ε)) per channel of a pass in `mode`: the batch's
+    /// (over every rank with a synchronizer), which also updates the running statistics, in
+    /// training; the running ones otherwise. Also the rows the statistics count and whether they
+    /// were synchronised.
+    ///
+    /// - Throws: `DiceKitError.shape` for a bad input; `DiceKitError.value` for one value per
+    ///   channel in training.
+    private func statistics(_ input: Tensor<Scalar>, mode: LayerMode) throws -> (
+        shift: [Scalar], scale: [Scalar], rows: Int, synchronized: Bool
+    ) {
         let (n, s, c) = try normalizationExtents(input.shape, channels: channels, layer: "BatchNorm")
         let localRows = n * s
         var rows = localRows
@@ -127,29 +194,7 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing, Rectifi
                 scale[k] = Scalar(1 / (Double(runningVariance.value.scalars[k]) + epsilon).squareRoot())
             }
         }
-        // Every element of both is written below (rows × channels): no zeroing.
-        var xhat = Tensor<Scalar>.uninitialised(input.shape)
-        var output = Tensor<Scalar>.uninitialised(input.shape)
-        let (gamma, beta) = (weight.value.scalars, bias.value.scalars)
-        input.withUnsafeBufferPointer { x in
-            xhat.withUnsafeMutableBufferPointer { h in
-                output.withUnsafeMutableBufferPointer { y in
-                    // Element-wise: rows in parallel give the same bits as one pass.
-                    let shared = TaskShared((x, h, y, shift, scale, gamma, beta))
-                    WorkerPool.shared.forEachRange(localRows, grain: Swift.max(1, (1 << 16) / c)) { range in
-                        let (x, h, y, shift, scale, gamma, beta) = shared.buffers
-                        let (start, count) = (range.lowerBound * c, range.count * c)
-                        normalizeRows(
-                            UnsafeBufferPointer(rebasing: x[start..<(start + count)]), rows: range.count, channels: c,
-                            shift: shift, scale: scale, gamma: gamma, beta: beta, activation: activation,
-                            normalized: UnsafeMutableBufferPointer(rebasing: h[start..<(start + count)]),
-                            output: UnsafeMutableBufferPointer(rebasing: y[start..<(start + count)]))
-                    }
-                }
-            }
-        }
-        cache = (xhat, scale, mode, rows, synchronized)
-        return output
+        return (shift, scale, rows, synchronized)
     }
 
     /// d(loss)/d(input); adds d(loss)/dγ and d(loss)/dβ into the parameter gradients.

@@ -103,6 +103,21 @@ func normalizeRows<T: BLASScalar>(
     }
 }
 
+/// `normalizeRows` of Floats followed by a ReLU, the output stored as its bfloat16 rounding in
+/// `output` (dk_norm_normalize_bf16: the bits of rounding `normalizeRows`' output).
+func normalizeRowsRounded<T: BLASScalar>(
+    _ x: UnsafeBufferPointer<T>, rows: Int, channels: Int, shift: [T], scale: [T], gamma: [T], beta: [T],
+    normalized: UnsafeMutableBufferPointer<T>, output: UnsafeMutablePointer<UInt16>
+) {
+    precondition(T.self == Float.self, "normalizeRowsRounded: Float rows only")
+    guard rows > 0 else { return }
+    withChannelValues(shift, scale, gamma, beta) { shift, scale, gamma, beta in
+        dk_norm_normalize_bf16(
+            floats(x), rows, channels, floats(shift), floats(scale), floats(gamma), floats(beta), Int32(DK_NORM_RELU),
+            0, mutableFloats(normalized), output)
+    }
+}
+
 /// `normalizeRows` in Swift, the reference of the C kernel (and the Double form).
 @_specialize(where T == Float)
 @_specialize(where T == Double)
