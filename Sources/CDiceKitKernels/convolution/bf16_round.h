@@ -1,9 +1,10 @@
 // The bfloat16 conversions shared by the kernel files: the AVX-512 rounding of Float to
 // bfloat16 (bf16_convert.c, bf16_pack.c, conv_bf16.c, conv_amx.c, conv_avx512.c), the integer
 // form of round to nearest, ties to even (bf16_convert.c's header comment), the same bits as
-// the scalar dk_bf16_bits (the kernels' scalar stores, the normalisation's rounded output); the widening of bfloat16 bits to the Floats they stand for (bf16_convert.c, the
-// bfloat16 max pooling, the normalisation's kept ReLU outputs); and 16 values as lanes of their
-// bits, from Floats or from bits (the output-gradient packings of bf16_pack.c and conv_amx.c).
+// the scalar dk_bf16_bits (the kernels' scalar stores, the normalisation's rounded output); the
+// widening of bfloat16 bits to the Floats they stand for (bf16_convert.c, the bfloat16 max
+// pooling, the normalisation's kept ReLU outputs); and 16 values as lanes of their bits, from
+// Floats or from bits (the output-gradient packings of bf16_pack.c and conv_amx.c).
 // Not part of the public header.
 #ifndef DK_BF16_ROUND_H
 #define DK_BF16_ROUND_H

@@ -8,7 +8,6 @@
 #include "dk_dispatch.h"
 #include "bf16_round.h"
 
-
 /// Element (tap t, input channel ci, output channel co) of a Float kernel in DiceKit's layout
 /// [taps, cin, cout], or with `pytorch` in PyTorch's [cout, cin, taps] (the bfloat16 packers).
 static inline float dk_kernel_element(const float *w, int pytorch, long taps, long cin, long cout, long t, long ci,
