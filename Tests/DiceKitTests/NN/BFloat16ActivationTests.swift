@@ -172,35 +172,51 @@ final class BFloat16ActivationTests: XCTestCase {
         try XCTSkipUnless(ComputePrecision.bfloat16Available, "no AVX512-BF16: bfloat16 runs in Float here")
         let input = randomTensor([2, 12, 10, 32], seed: 21).converted(to: Float.self)
         let dy = randomTensor([2, 12, 10, 32], seed: 22).converted(to: Float.self)
-        for arithmetic in BFloat16Arithmetic.allCases {
-            try BFloat16Arithmetic.with(arithmetic) {
-                var results: [[UInt32]] = []
-                for handsOver in [false, true] {
-                    var generator = SeededGenerator(seed: 23)
-                    let convolutions = try (0..<2).map { _ in
-                        try ConvolutionLayer<Float>(
-                            kernelSize: [3, 3], inputChannels: 32, outputChannels: 32, generator: &generator)
-                    }
-                    for convolution in convolutions { convolution.precision = .bfloat16 }
-                    let relu = ActivationLayer<Float>(.relu)
-                    let block = SequentialLayer<Float>([
-                        convolutions[0], try BatchNorm<Float>(channels: 32), relu,
-                        convolutions[1], try BatchNorm<Float>(channels: 32), ActivationLayer<Float>(.relu),
-                    ])
-                    let y = try block.forward(concatenating: [input], mode: .training, handingOverRounded: handsOver)
-                    let kept = convolutions[1].keptInput
-                    XCTAssertEqual(kept.tensor == nil, handsOver, "Float input let go of (\(arithmetic))")
-                    XCTAssertEqual(kept.rounded != nil, handsOver, "rounding kept (\(arithmetic))")
-                    XCTAssertEqual(relu.keptOutput == nil, handsOver, "\(arithmetic)")
-                    XCTAssertEqual(
-                        relu.keptRounded.map { UnsafeRawPointer($0.storage.pointer) },
-                        kept.rounded.map { UnsafeRawPointer($0.storage.pointer) }, "one rounding (\(arithmetic))")
-                    let dx = try XCTUnwrap(try block.backward(dy))
-                    results.append(
-                        bits(y.scalars) + bits(dx.scalars) + block.parameters.flatMap { bits($0.gradient.scalars) })
-                }
-                XCTAssertEqual(results[1], results[0], "\(arithmetic)")
+        // The batch, group and instance normalisations, each storing its ReLU output rounded.
+        let norms: [(String, () throws -> any Layer<Float>)] = [
+            ("batch", { try BatchNorm<Float>(channels: 32) }),
+            ("group", { try GroupNorm<Float>(groups: 4, channels: 32) }),
+            ("instance", { try InstanceNorm<Float>(channels: 32, affine: true) }),
+        ]
+        for (name, norm) in norms {
+            for arithmetic in BFloat16Arithmetic.allCases {
+                try checkHandover(name, norm, arithmetic, input: input, dy: dy)
             }
+        }
+    }
+
+    /// A convolution, the normalisation `norm` makes and a ReLU, twice, in `arithmetic`: handing
+    /// the activations over rounded gives the bits of the Float hand-over, with one rounding kept.
+    private func checkHandover(
+        _ name: String, _ norm: () throws -> any Layer<Float>, _ arithmetic: BFloat16Arithmetic, input: Tensor<Float>,
+        dy: Tensor<Float>
+    ) throws {
+        try BFloat16Arithmetic.with(arithmetic) {
+            var results: [[UInt32]] = []
+            for handsOver in [false, true] {
+                var generator = SeededGenerator(seed: 23)
+                let convolutions = try (0..<2).map { _ in
+                    try ConvolutionLayer<Float>(
+                        kernelSize: [3, 3], inputChannels: 32, outputChannels: 32, generator: &generator)
+                }
+                for convolution in convolutions { convolution.precision = .bfloat16 }
+                let relu = ActivationLayer<Float>(.relu)
+                let block = SequentialLayer<Float>([
+                    convolutions[0], try norm(), relu, convolutions[1], try norm(), ActivationLayer<Float>(.relu),
+                ])
+                let y = try block.forward(concatenating: [input], mode: .training, handingOverRounded: handsOver)
+                let kept = convolutions[1].keptInput
+                XCTAssertEqual(kept.tensor == nil, handsOver, "Float input let go of (\(name), \(arithmetic))")
+                XCTAssertEqual(kept.rounded != nil, handsOver, "rounding kept (\(name), \(arithmetic))")
+                XCTAssertEqual(relu.keptOutput == nil, handsOver, "\(name), \(arithmetic)")
+                XCTAssertEqual(
+                    relu.keptRounded.map { UnsafeRawPointer($0.storage.pointer) },
+                    kept.rounded.map { UnsafeRawPointer($0.storage.pointer) }, "one rounding (\(name), \(arithmetic))")
+                let dx = try XCTUnwrap(try block.backward(dy))
+                results.append(
+                    bits(y.scalars) + bits(dx.scalars) + block.parameters.flatMap { bits($0.gradient.scalars) })
+            }
+            XCTAssertEqual(results[1], results[0], "\(name), \(arithmetic)")
         }
     }
 

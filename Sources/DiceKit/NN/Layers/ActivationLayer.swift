@@ -256,7 +256,8 @@ struct RectifierMask {
 
 /// A layer that can apply the (leaky) ReLU directly after it in its own passes
 /// (SequentialLayer's training passes): in its output pass, and in its backward pass over the
-/// gradient, written over that gradient. The batch, group and instance normalisations.
+/// gradient, written over that gradient; and store the ReLU's output rounded to bfloat16. The
+/// batch, group and instance normalisations.
 protocol RectifierFusing<Scalar>: AnyObject {
     /// The scalar type of the layer's tensors.
     associatedtype Scalar: BLASScalar
@@ -264,4 +265,8 @@ protocol RectifierFusing<Scalar>: AnyObject {
     func forward(_ input: Tensor<Scalar>, mode: LayerMode, activation: ActivationKind?) throws -> Tensor<Scalar>
     /// The ReLU's backward pass (from what it kept) and then this layer's, written over `gradient`.
     func backward(inPlace gradient: inout Tensor<Scalar>, rectifiedBy kept: KeptRectifierOutput<Scalar>) throws
+    /// The training forward pass followed by a ReLU, the output stored as its bfloat16 rounding
+    /// (for a bfloat16 convolution that reads only that: SequentialLayer's training pass handing
+    /// activations over rounded); nil where the layer cannot (a Double layer).
+    func forwardRounded(_ input: Tensor<Scalar>) throws -> BFloat16Activation?
 }

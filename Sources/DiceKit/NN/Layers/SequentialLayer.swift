@@ -121,13 +121,13 @@ public final class SequentialLayer<Scalar: BLASScalar>: Layer {
             }
             var x = try current.tensor()
             current = .parts([]) // x alone holds the tensor, which an activation may overwrite
-            if handingOverRounded, i + 2 < layers.count, let norm = layers[i] as? BatchNorm<Scalar>,
+            if handingOverRounded, i + 2 < layers.count, let norm = layers[i] as? any RectifierFusing<Scalar>,
                 let relu = layers[i + 1] as? ActivationLayer<Scalar>, relu.kind == .relu,
                 let consumer = layers[i + 2] as? ConvolutionLayer<Scalar>, consumer.readsRoundedInput(ofShape: x.shape),
                 let rounded = try norm.forwardRounded(x)
             {
-                // Batch normalisation + ReLU feeding a convolution that reads only the rounding:
-                // stored rounded as computed, no Float output between them.
+                // Normalisation + ReLU feeding a convolution that reads only the rounding: stored
+                // rounded as computed, no Float output between them.
                 relu.adoptRectifiedOutput(rounded: rounded)
                 current = .rounded(rounded)
                 i += 2

@@ -75,53 +75,97 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer, CacheReleasing, Rectifi
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     func forward(_ input: Tensor<Scalar>, mode: LayerMode, activation: ActivationKind?) throws -> Tensor<Scalar> {
+        // Every element is written below (sample by sample): no zeroing.
+        var output = Tensor<Scalar>.uninitialised(input.shape)
+        try output.withUnsafeMutableBufferPointer { y in
+            let output = TaskShared(y)
+            try normalize(input) { x, h, elements, shift, scale, gamma, beta in
+                normalizeRows(
+                    UnsafeBufferPointer(rebasing: x[elements]), rows: elements.count / shift.count,
+                    channels: shift.count, shift: shift, scale: scale, gamma: gamma, beta: beta, activation: activation,
+                    normalized: UnsafeMutableBufferPointer(rebasing: h[elements]),
+                    output: UnsafeMutableBufferPointer(rebasing: output.buffers[elements]))
+            }
+        }
+        return output
+    }
+
+    /// The forward pass followed by a ReLU, its output stored as its bfloat16 rounding
+    /// (`BatchNorm.forwardRounded`'s counterpart: the bits of rounding `forward(_:mode:activation:)`'s
+    /// output, no Float output written). Nil for a Double layer.
+    func forwardRounded(_ input: Tensor<Scalar>) throws -> BFloat16Activation? {
+        guard Scalar.self == Float.self else { return nil }
+        var failure: (any Error)?
+        let rounded = BFloat16Activation(shape: input.shape) { target in
+            let output = TaskShared(target)
+            do {
+                try normalize(input) { x, h, elements, shift, scale, gamma, beta in
+                    normalizeRowsRounded(
+                        UnsafeBufferPointer(rebasing: x[elements]), rows: elements.count / shift.count,
+                        channels: shift.count, shift: shift, scale: scale, gamma: gamma, beta: beta,
+                        normalized: UnsafeMutableBufferPointer(rebasing: h[elements]),
+                        output: output.buffers + elements.lowerBound)
+                }
+            } catch { failure = error }
+        }
+        if let failure { throw failure }
+        return rounded
+    }
+
+    /// Normalises `input` sample by sample: the statistics of each (sample, group), then `rows`
+    /// over ranges of each sample's positions in parallel, given x, x̂, the range of elements and
+    /// the sample's shift, scale, γ and β per channel; keeps x̂ and the scales for `backward`.
+    ///
+    /// - Throws: `DiceKitError.shape` when the last axis is not C or the rank is below 3.
+    private func normalize(
+        _ input: Tensor<Scalar>,
+        rows:
+            @escaping @Sendable (
+                UnsafeBufferPointer<Scalar>, UnsafeMutableBufferPointer<Scalar>, Range<Int>, [Scalar], [Scalar],
+                [Scalar],
+                [Scalar]
+            ) -> Void
+    ) throws {
         let (n, s, c) = try normalizationExtents(input.shape, channels: channels, layer: layerName)
         let width = c / groups
         let gamma = affineValues(weight, channels: c, fill: 1)
         let beta = affineValues(bias, channels: c, fill: 0)
-        // Every element of both is written below (sample by sample): no zeroing.
+        // Every element is written below (sample by sample): no zeroing.
         var xhat = Tensor<Scalar>.uninitialised(input.shape)
-        var output = Tensor<Scalar>.uninitialised(input.shape)
         var scales = [[Scalar]]()
         input.withUnsafeBufferPointer { x in
             xhat.withUnsafeMutableBufferPointer { h in
-                output.withUnsafeMutableBufferPointer { y in
-                    for sample in 0..<n {
-                        let range = (sample * s * c)..<((sample + 1) * s * c)
-                        let block = UnsafeBufferPointer(rebasing: x[range])
-                        let (mean, variance) = parallelChannelMoments(block, rows: s, channels: c)
-                        var shift = [Scalar](repeating: 0, count: c)
-                        var scale = [Scalar](repeating: 0, count: c)
-                        for g in 0..<groups {
-                            let members = (g * width)..<((g + 1) * width)
-                            let mu = members.reduce(0.0) { $0 + mean[$1] } / Double(width)
-                            let sigma2 =
-                                members.reduce(0.0) { $0 + variance[$1] + (mean[$1] - mu) * (mean[$1] - mu) }
-                                / Double(width)
-                            for k in members {
-                                shift[k] = Scalar(mu)
-                                scale[k] = Scalar(1 / (sigma2 + epsilon).squareRoot())
-                            }
+                for sample in 0..<n {
+                    let range = (sample * s * c)..<((sample + 1) * s * c)
+                    let block = UnsafeBufferPointer(rebasing: x[range])
+                    let (mean, variance) = parallelChannelMoments(block, rows: s, channels: c)
+                    var shift = [Scalar](repeating: 0, count: c)
+                    var scale = [Scalar](repeating: 0, count: c)
+                    for g in 0..<groups {
+                        let members = (g * width)..<((g + 1) * width)
+                        let mu = members.reduce(0.0) { $0 + mean[$1] } / Double(width)
+                        let sigma2 =
+                            members.reduce(0.0) { $0 + variance[$1] + (mean[$1] - mu) * (mean[$1] - mu) }
+                            / Double(width)
+                        for k in members {
+                            shift[k] = Scalar(mu)
+                            scale[k] = Scalar(1 / (sigma2 + epsilon).squareRoot())
                         }
-                        // Element-wise: rows in parallel give the same bits as one pass.
-                        let shared = TaskShared((x, h, y, shift, scale, gamma, beta))
-                        let first = range.lowerBound
-                        WorkerPool.shared.forEachRange(s, grain: Swift.max(1, (1 << 16) / c)) { rows in
-                            let (x, h, y, shift, scale, gamma, beta) = shared.buffers
-                            let elements = (first + rows.lowerBound * c)..<(first + rows.upperBound * c)
-                            normalizeRows(
-                                UnsafeBufferPointer(rebasing: x[elements]), rows: rows.count, channels: c,
-                                shift: shift, scale: scale, gamma: gamma, beta: beta, activation: activation,
-                                normalized: UnsafeMutableBufferPointer(rebasing: h[elements]),
-                                output: UnsafeMutableBufferPointer(rebasing: y[elements]))
-                        }
-                        scales.append(scale)
                     }
+                    // Element-wise: rows in parallel give the same bits as one pass.
+                    let shared = TaskShared((x, h, shift, scale, gamma, beta))
+                    let first = range.lowerBound
+                    WorkerPool.shared.forEachRange(s, grain: Swift.max(1, (1 << 16) / c)) { positions in
+                        let (x, h, shift, scale, gamma, beta) = shared.buffers
+                        rows(
+                            x, h, (first + positions.lowerBound * c)..<(first + positions.upperBound * c), shift,
+                            scale, gamma, beta)
+                    }
+                    scales.append(scale)
                 }
             }
         }
         cache = (xhat, scales)
-        return output
     }
 
     /// d(loss)/d(input); adds d(loss)/dγ and d(loss)/dβ into the parameter gradients (if affine).

@@ -46,6 +46,11 @@ public final class InstanceNorm<Scalar: BLASScalar>: Layer, CacheReleasing, Rect
         try core.forward(input, mode: mode, activation: activation)
     }
 
+    /// `GroupNorm.forwardRounded`: the forward pass and a ReLU, the output stored rounded.
+    func forwardRounded(_ input: Tensor<Scalar>) throws -> BFloat16Activation? {
+        try core.forwardRounded(input)
+    }
+
     /// d(loss)/d(input); adds d(loss)/dγ and d(loss)/dβ into the parameter gradients (if affine).
     ///
     /// - Throws: `DiceKitError.shape` when `outputGradient`'s shape differs from the last output's.
