@@ -112,20 +112,19 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer, CacheReleasing, Rectifi
         return rounded
     }
 
+    /// One range of rows of a sample (`normalize`): x, x̂, the range of elements, and the sample's
+    /// shift, scale, γ and β per channel.
+    private typealias RowsPass =
+        @Sendable (
+            UnsafeBufferPointer<Scalar>, UnsafeMutableBufferPointer<Scalar>, Range<Int>, [Scalar], [Scalar], [Scalar],
+            [Scalar]
+        ) -> Void
+
     /// Normalises `input` sample by sample: the statistics of each (sample, group), then `rows`
-    /// over ranges of each sample's positions in parallel, given x, x̂, the range of elements and
-    /// the sample's shift, scale, γ and β per channel; keeps x̂ and the scales for `backward`.
+    /// over ranges of each sample's positions in parallel; keeps x̂ and the scales for `backward`.
     ///
     /// - Throws: `DiceKitError.shape` when the last axis is not C or the rank is below 3.
-    private func normalize(
-        _ input: Tensor<Scalar>,
-        rows:
-            @escaping @Sendable (
-                UnsafeBufferPointer<Scalar>, UnsafeMutableBufferPointer<Scalar>, Range<Int>, [Scalar], [Scalar],
-                [Scalar],
-                [Scalar]
-            ) -> Void
-    ) throws {
+    private func normalize(_ input: Tensor<Scalar>, rows: @escaping RowsPass) throws {
         let (n, s, c) = try normalizationExtents(input.shape, channels: channels, layer: layerName)
         let width = c / groups
         let gamma = affineValues(weight, channels: c, fill: 1)
