@@ -17,15 +17,13 @@
 
 #define DKI512 __attribute__((target("avx512f,avx512bw")))
 
-static inline uint16_t bf16_scalar(float f) { return dk_bf16_bits(f); }
-
 DKI512 static inline __attribute__((always_inline)) void bf16_vector(const float *src, uint16_t *dst, long n) {
     long i = 0;
     for (; i + 16 <= n; i += 16) {
         const __m512i r = dk_bf16_round_bits(_mm512_loadu_si512((const void *)(src + i)));
         _mm256_storeu_si256((__m256i *)(dst + i), _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
     }
-    for (; i < n; i++) dst[i] = bf16_scalar(src[i]);
+    for (; i < n; i++) dst[i] = dk_bf16_bits(src[i]);
 }
 
 DKI512 static void bf16_vector_call(const float *src, uint16_t *dst, long n) { bf16_vector(src, dst, n); }
@@ -41,7 +39,7 @@ void dk_f32_to_bf16(const float *src, uint16_t *dst, long n) {
         bf16_vector_call(src, dst, n);
         return;
     }
-    for (long i = 0; i < n; i++) dst[i] = bf16_scalar(src[i]);
+    for (long i = 0; i < n; i++) dst[i] = dk_bf16_bits(src[i]);
 }
 
 void dk_f32_to_bf16_runs(const float *src, uint16_t *dst, long runs, long run, long dst_stride) {
@@ -50,7 +48,7 @@ void dk_f32_to_bf16_runs(const float *src, uint16_t *dst, long runs, long run, l
         return;
     }
     for (long r = 0; r < runs; r++)
-        for (long i = 0; i < run; i++) dst[r * dst_stride + i] = bf16_scalar(src[r * run + i]);
+        for (long i = 0; i < run; i++) dst[r * dst_stride + i] = dk_bf16_bits(src[r * run + i]);
 }
 
 /// Runs of 16 bits at a time (a run is a part's channels at one position, often 32 to 256), with
@@ -75,10 +73,10 @@ void dk_bf16_runs(const uint16_t *src, uint16_t *dst, long runs, long run, long 
         __builtin_memcpy(dst + r * dst_stride, src + r * run, (size_t)run * sizeof(uint16_t));
 }
 
-/// dst[i] = the Float value of bf16_scalar(src[i]) for i in [from, n).
+/// dst[i] = the Float value of dk_bf16_bits(src[i]) for i in [from, n).
 static void round_scalar(const float *src, float *dst, long from, long n) {
     for (long i = from; i < n; i++) {
-        uint32_t u = (uint32_t)bf16_scalar(src[i]) << 16;
+        uint32_t u = (uint32_t)dk_bf16_bits(src[i]) << 16;
         __builtin_memcpy(dst + i, &u, 4);
     }
 }

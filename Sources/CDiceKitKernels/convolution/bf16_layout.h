@@ -5,6 +5,8 @@
 #ifndef DK_BF16_LAYOUT_H
 #define DK_BF16_LAYOUT_H
 
+#include "conv_internal.h"
+
 /// Whether a product with `cout` results per position and `segment` reduction elements per
 /// segment runs on the 16-channel kernel, whose weights are packed in quads (see below).
 static inline int quad_layout(long cout, long segment) { return cout == 16 && segment % 4 == 0; }
@@ -16,17 +18,15 @@ static inline long quad_index(long k, long c) {
     return (((k / 4) * 2 + c / 8) * 16 + 2 * (c % 8) + (k % 4) / 2) * 2 + (k % 2);
 }
 
-/// Columns of the dot products' packing block that starts at column `block` (a multiple of 64) of
-/// `columns`: 64, or for the last block the columns left.
-static inline long dot_block_width(long columns, long block) { return columns - block < 64 ? columns - block : 64; }
-
 /// Element offset of pair (row 2·kp, row 2·kp + 1) of column c in the dot products' packing of a
-/// [rows × columns] kernel: blocks of 64 columns (dot_block_width wide), each [rows/2][width][2]
-/// and contiguous, so that a forward tile's block of output channels streams one run of memory
-/// through every step of its reduction.
+/// [rows × columns] kernel: the Float packings' blocks of DK_CONV_CHANNEL_BLOCK (64) columns
+/// (dk_conv_block_column), each [rows/2][width][2] and contiguous, so that a forward tile's block
+/// of output channels streams one run of memory through every step of its reduction.
 static inline long dot_pair_offset(long kp, long c, long columns, long rows) {
-    const long block = c / 64 * 64;
-    return block * rows + (kp * dot_block_width(columns, block) + c - block) * 2;
+    long width;
+    // The block's first element (its first column × rows) + c's column in it, counted twice: pairs.
+    const long column = dk_conv_block_column(rows, columns, c, &width);
+    return column + c % DK_CONV_CHANNEL_BLOCK + 2 * kp * width;
 }
 
 /// Element offset of the 64 bytes that hold row pair kp (rows 2·kp, 2·kp + 1) × columns c … c + 15

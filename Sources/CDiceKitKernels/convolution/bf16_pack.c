@@ -16,8 +16,6 @@
 
 #define DKI512 __attribute__((target("avx512f,avx512bw")))
 
-static inline uint16_t bf16_scalar(float f) { return dk_bf16_bits(f); }
-
 /// bf16(a) in the low and bf16(b) in the high half of each 32-bit lane: a row pair of the packings.
 DKI512 static inline __attribute__((always_inline)) __m512i pair_bits(__m512 a, __m512 b) {
     const __m512i low = _mm512_srli_epi32(dk_bf16_round_bits(_mm512_castps_si512(a)), 16);
@@ -51,7 +49,6 @@ DKI512 static void pack_weight_blocks(const float *w, uint16_t *packed, long tap
 /// kernels (16 × cin·taps Floats) staying in L2 over every row.
 DKI512 static void pack_weight_avx512(const float *w, int pytorch, uint16_t *packed, long taps, long cin, long cout,
                                       long c0, long c1, int tiles) {
-    const __m512i high = _mm512_set1_epi32((int)0xFFFF0000);
     const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                              _mm512_set1_epi32((int)(cin * taps)));
     const long rows = taps * cin;
@@ -61,20 +58,17 @@ DKI512 static void pack_weight_avx512(const float *w, int pytorch, uint16_t *pac
     }
     for (long co = c0; co < c1; co += 16)
         for (long k = 0; k < rows; k += 2) {
-            __m512i a, b;
+            __m512 a, b;
             if (pytorch) {
                 // Rows k and k + 1 are input channels ci and ci + 1 of tap t (cin is even).
                 const float *base = w + co * cin * taps + (k % cin) * taps + k / cin;
-                a = _mm512_i32gather_epi32(lanes, base, 4);
-                b = _mm512_i32gather_epi32(lanes, base + taps, 4);
+                a = _mm512_i32gather_ps(lanes, base, 4);
+                b = _mm512_i32gather_ps(lanes, base + taps, 4);
             } else {
-                a = _mm512_loadu_si512((const void *)(w + k * cout + co));
-                b = _mm512_loadu_si512((const void *)(w + (k + 1) * cout + co));
+                a = _mm512_loadu_ps(w + k * cout + co);
+                b = _mm512_loadu_ps(w + (k + 1) * cout + co);
             }
-            a = dk_bf16_round_bits(a);
-            b = dk_bf16_round_bits(b);
-            const __m512i pairs = _mm512_or_si512(_mm512_srli_epi32(a, 16), _mm512_and_si512(b, high));
-            _mm512_storeu_si512((void *)(packed + pair_run_offset(tiles, k / 2, co, cout, rows)), pairs);
+            _mm512_storeu_si512((void *)(packed + pair_run_offset(tiles, k / 2, co, cout, rows)), pair_bits(a, b));
         }
 }
 
@@ -84,7 +78,8 @@ void dk_bf16_pack_weight_channels(const dk_conv_geometry *g, const float *w, int
     if (quad_layout(cout, (long)g->kw * cin)) {
         for (long k = 0; k < rows; k++)
             for (long c = c0; c < c1; c++)
-                packed[quad_index(k, c)] = bf16_scalar(dk_kernel_element(w, pytorch, taps, cin, cout, k / cin, k % cin, c));
+                packed[quad_index(k, c)] =
+                    dk_bf16_bits(dk_kernel_element(w, pytorch, taps, cin, cout, k / cin, k % cin, c));
         return;
     }
     if (dk_isa() == DK_ISA_AVX512 && cout % 16 == 0) {
@@ -94,8 +89,8 @@ void dk_bf16_pack_weight_channels(const dk_conv_geometry *g, const float *w, int
     for (long k = 0; k < rows; k += 2)
         for (long co = c0; co < c1; co++) {
             const long t = k / cin, ci = k % cin, at = dot_pair_offset(k / 2, co, cout, rows);
-            packed[at] = bf16_scalar(dk_kernel_element(w, pytorch, taps, cin, cout, t, ci, co));
-            packed[at + 1] = bf16_scalar(dk_kernel_element(w, pytorch, taps, cin, cout, t, ci + 1, co));
+            packed[at] = dk_bf16_bits(dk_kernel_element(w, pytorch, taps, cin, cout, t, ci, co));
+            packed[at + 1] = dk_bf16_bits(dk_kernel_element(w, pytorch, taps, cin, cout, t, ci + 1, co));
         }
 }
 
@@ -133,7 +128,6 @@ DKI512 static void pack_weight_flipped_avx512(const float *w, int pytorch, uint1
         return;
     }
     if (pytorch) {
-        const __m512i high = _mm512_set1_epi32((int)0xFFFF0000);
         const __m512i lanes = _mm512_mullo_epi32(
             _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32((int)taps));
         for (long co = c0; co < c1; co += 2)
@@ -142,10 +136,9 @@ DKI512 static void pack_weight_flipped_avx512(const float *w, int pytorch, uint1
                 const long kp = ((taps - 1 - t) * cout + co) / 2;
                 for (long ci = 0; ci < cin; ci += 16) {
                     const float *base = w + (co * cin + ci) * taps + t;
-                    const __m512i a = dk_bf16_round_bits(_mm512_i32gather_epi32(lanes, base, 4));
-                    const __m512i b = dk_bf16_round_bits(_mm512_i32gather_epi32(lanes, base + cin * taps, 4));
                     _mm512_storeu_si512((void *)(packed + pair_run_offset(tiles, kp, ci, cin, rows)),
-                                        _mm512_or_si512(_mm512_srli_epi32(a, 16), _mm512_and_si512(b, high)));
+                                        pair_bits(_mm512_i32gather_ps(lanes, base, 4),
+                                                  _mm512_i32gather_ps(lanes, base + cin * taps, 4)));
                 }
             }
         return;
@@ -180,7 +173,7 @@ void dk_bf16_pack_weight_flipped_channels(const dk_conv_geometry *g, const float
             for (long co = c0; co < c1; co++)
                 for (long ci = 0; ci < 16; ci++)
                     packed[quad_index(t * cout + co, ci)] =
-                        bf16_scalar(dk_kernel_element(w, pytorch, taps, cin, cout, taps - 1 - t, ci, co));
+                        dk_bf16_bits(dk_kernel_element(w, pytorch, taps, cin, cout, taps - 1 - t, ci, co));
         return;
     }
     if (dk_isa() == DK_ISA_AVX512 && cin % 16 == 0 && cout % 16 == 0) {
@@ -191,8 +184,8 @@ void dk_bf16_pack_weight_flipped_channels(const dk_conv_geometry *g, const float
         for (long co = c0; co < c1; co += 2)
             for (long ci = 0; ci < cin; ci++) {
                 const long at = dot_pair_offset((t * cout + co) / 2, ci, cin, taps * cout);
-                packed[at] = bf16_scalar(dk_kernel_element(w, pytorch, taps, cin, cout, taps - 1 - t, ci, co));
-                packed[at + 1] = bf16_scalar(dk_kernel_element(w, pytorch, taps, cin, cout, taps - 1 - t, ci, co + 1));
+                packed[at] = dk_bf16_bits(dk_kernel_element(w, pytorch, taps, cin, cout, taps - 1 - t, ci, co));
+                packed[at + 1] = dk_bf16_bits(dk_kernel_element(w, pytorch, taps, cin, cout, taps - 1 - t, ci, co + 1));
             }
 }
 
@@ -268,8 +261,8 @@ static void pack_gradient(const dk_conv_geometry *g, const float *dyf, const uin
             for (long co = 0; co < cout; co++) {
                 const long at = (l * ow + 2 * x) * cout + co;
                 uint16_t *t = dyp + ((l * half + x) * cout + co) * 2;
-                t[0] = dyf ? bf16_scalar(dyf[at]) : dyb[at];
-                t[1] = 2 * x + 1 >= ow ? 0 : dyf ? bf16_scalar(dyf[at + cout]) : dyb[at + cout];
+                t[0] = dyf ? dk_bf16_bits(dyf[at]) : dyb[at];
+                t[1] = 2 * x + 1 >= ow ? 0 : dyf ? dk_bf16_bits(dyf[at + cout]) : dyb[at + cout];
             }
 }
 

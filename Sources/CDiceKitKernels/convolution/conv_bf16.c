@@ -70,7 +70,7 @@ void forward_tile(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t 
     __m512 acc[28];
     const long pairs = (long)g->kw * g->cin / 2, cout = g->cout, reduction = (long)g->kd * g->kh * 2 * pairs;
     // The block's columns in the packing (dot_pair_offset): `width` wide, one run over the reduction.
-    const long width = dot_block_width(cout, co);
+    const long width = dk_conv_block_width(cout, co);
     const int scatters = dk_conv_scatters(g);
     DK_UNROLL for (int i = 0; i < MR; i++)
         DK_UNROLL for (int j = 0; j < NV; j++)

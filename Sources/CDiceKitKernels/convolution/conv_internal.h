@@ -235,6 +235,13 @@ static inline long dk_conv_block_column(long rows, long columns, long c, long *w
     return first * rows + (c - first);
 }
 
+/// The width of column c's block in dk_conv_block_column's layout.
+static inline long dk_conv_block_width(long columns, long c) {
+    long width;
+    dk_conv_block_column(0, columns, c, &width);
+    return width;
+}
+
 /// The first of output channel co's packed kernel rows (dk_conv_pack_weights), and through
 /// `width` the floats from one row to the next: the width of co's 64-channel block.
 static inline const float *dk_conv_packed_block(const dk_conv_geometry *g, const float *w, int co, long *width) {
