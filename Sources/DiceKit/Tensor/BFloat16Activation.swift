@@ -29,10 +29,10 @@ struct BFloat16Activation: Sendable {
 
     /// A rounding of shape `shape` whose bits `write` stores (every element: a kernel that rounds
     /// as it computes, such as BatchNorm's `forwardRounded`).
-    init(shape: [Int], writing write: (UnsafeMutablePointer<UInt16>) -> Void) {
+    init(shape: [Int], writing write: (UnsafeMutablePointer<UInt16>) throws -> Void) rethrows {
         self.shape = shape
         storage = BFloat16Storage(count: shape.reduce(1, *))
-        write(storage.pointer)
+        try write(storage.pointer)
     }
 
     /// The rounding of `Tensor.concatenatingChannels(parts)` (parts [N, spatial…, Cᵢ] alike but in

@@ -91,61 +91,41 @@ public final class BatchNorm<Scalar: BLASScalar>: Layer, CacheReleasing, Rectifi
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     func forward(_ input: Tensor<Scalar>, mode: LayerMode, activation: ActivationKind?) throws -> Tensor<Scalar> {
-        let (shift, scale, rows, synchronized) = try statistics(input, mode: mode)
-        let (localRows, c) = (input.count / channels, channels)
-        // Every element of both is written below (rows × channels): no zeroing.
-        var xhat = Tensor<Scalar>.uninitialised(input.shape)
-        var output = Tensor<Scalar>.uninitialised(input.shape)
-        let (gamma, beta) = (weight.value.scalars, bias.value.scalars)
-        input.withUnsafeBufferPointer { x in
-            xhat.withUnsafeMutableBufferPointer { h in
-                output.withUnsafeMutableBufferPointer { y in
-                    // Element-wise: rows in parallel give the same bits as one pass.
-                    let shared = TaskShared((x, h, y, shift, scale, gamma, beta))
-                    WorkerPool.shared.forEachRange(localRows, grain: Swift.max(1, (1 << 16) / c)) { range in
-                        let (x, h, y, shift, scale, gamma, beta) = shared.buffers
-                        let (start, count) = (range.lowerBound * c, range.count * c)
-                        normalizeRows(
-                            UnsafeBufferPointer(rebasing: x[start..<(start + count)]), rows: range.count, channels: c,
-                            shift: shift, scale: scale, gamma: gamma, beta: beta, activation: activation,
-                            normalized: UnsafeMutableBufferPointer(rebasing: h[start..<(start + count)]),
-                            output: UnsafeMutableBufferPointer(rebasing: y[start..<(start + count)]))
-                    }
-                }
-            }
-        }
-        cache = (xhat, scale, mode, rows, synchronized)
-        return output
+        try normalizedOutput(shape: input.shape, activation: activation) { try normalize(input, mode: mode, rows: $0) }
     }
 
     /// The training forward pass followed by a ReLU, its output stored as its bfloat16 rounding
-    /// (`dk_norm_normalize_bf16`: the bits of rounding `forward(_:mode:activation:)`'s output),
+    /// (`roundedNormalizedOutput`: the bits of rounding `forward(_:mode:activation:)`'s output),
     /// for a bfloat16 convolution that reads its input only through that rounding
     /// (SequentialLayer's training pass, handing activations over rounded): no Float output is
     /// written. Nil for a Double layer.
     func forwardRounded(_ input: Tensor<Scalar>) throws -> BFloat16Activation? {
-        guard Scalar.self == Float.self else { return nil }
-        let (shift, scale, rows, synchronized) = try statistics(input, mode: .training)
+        try roundedNormalizedOutput(shape: input.shape) { try normalize(input, mode: .training, rows: $0) }
+    }
+
+    /// Normalises `input` with the statistics of a pass in `mode` (`statistics`): `rows` over
+    /// ranges of its rows in parallel; keeps x̂ and the statistics for `backward`.
+    ///
+    /// - Throws: as `statistics`.
+    private func normalize(_ input: Tensor<Scalar>, mode: LayerMode, rows: @escaping NormalizedRowsPass<Scalar>)
+        throws
+    {
+        let (shift, scale, count, synchronized) = try statistics(input, mode: mode)
         let (localRows, c) = (input.count / channels, channels)
+        // Every element is written below (rows × channels): no zeroing.
         var xhat = Tensor<Scalar>.uninitialised(input.shape)
         let (gamma, beta) = (weight.value.scalars, bias.value.scalars)
-        let rounded = BFloat16Activation(shape: input.shape) { target in
-            input.withUnsafeBufferPointer { x in
-                xhat.withUnsafeMutableBufferPointer { h in
-                    let shared = TaskShared((x, h, target, shift, scale, gamma, beta))
-                    WorkerPool.shared.forEachRange(localRows, grain: Swift.max(1, (1 << 16) / c)) { range in
-                        let (x, h, target, shift, scale, gamma, beta) = shared.buffers
-                        let start = range.lowerBound * c
-                        normalizeRowsRounded(
-                            UnsafeBufferPointer(rebasing: x[start...]), rows: range.count, channels: c, shift: shift,
-                            scale: scale, gamma: gamma, beta: beta,
-                            normalized: UnsafeMutableBufferPointer(rebasing: h[start...]), output: target + start)
-                    }
+        input.withUnsafeBufferPointer { x in
+            xhat.withUnsafeMutableBufferPointer { h in
+                // Element-wise: rows in parallel give the same bits as one pass.
+                let shared = TaskShared((x, h, shift, scale, gamma, beta))
+                WorkerPool.shared.forEachRange(localRows, grain: Swift.max(1, (1 << 16) / c)) { range in
+                    let (x, h, shift, scale, gamma, beta) = shared.buffers
+                    rows(x, h, (range.lowerBound * c)..<(range.upperBound * c), shift, scale, gamma, beta)
                 }
             }
         }
-        cache = (xhat, scale, .training, rows, synchronized)
-        return rounded
+        cache = (xhat, scale, mode, count, synchronized)
     }
 
     /// The shift (mean) and scale (1/√(var + ε)) per channel of a pass in `mode`: the batch's

@@ -75,56 +75,21 @@ public final class GroupNorm<Scalar: BLASScalar>: Layer, CacheReleasing, Rectifi
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     func forward(_ input: Tensor<Scalar>, mode: LayerMode, activation: ActivationKind?) throws -> Tensor<Scalar> {
-        // Every element is written below (sample by sample): no zeroing.
-        var output = Tensor<Scalar>.uninitialised(input.shape)
-        try output.withUnsafeMutableBufferPointer { y in
-            let output = TaskShared(y)
-            try normalize(input) { x, h, elements, shift, scale, gamma, beta in
-                normalizeRows(
-                    UnsafeBufferPointer(rebasing: x[elements]), rows: elements.count / shift.count,
-                    channels: shift.count, shift: shift, scale: scale, gamma: gamma, beta: beta, activation: activation,
-                    normalized: UnsafeMutableBufferPointer(rebasing: h[elements]),
-                    output: UnsafeMutableBufferPointer(rebasing: output.buffers[elements]))
-            }
-        }
-        return output
+        try normalizedOutput(shape: input.shape, activation: activation) { try normalize(input, rows: $0) }
     }
 
     /// The forward pass followed by a ReLU, its output stored as its bfloat16 rounding
-    /// (`BatchNorm.forwardRounded`'s counterpart: the bits of rounding `forward(_:mode:activation:)`'s
-    /// output, no Float output written). Nil for a Double layer.
+    /// (`roundedNormalizedOutput`: the bits of rounding `forward(_:mode:activation:)`'s output,
+    /// no Float output written). Nil for a Double layer.
     func forwardRounded(_ input: Tensor<Scalar>) throws -> BFloat16Activation? {
-        guard Scalar.self == Float.self else { return nil }
-        var failure: (any Error)?
-        let rounded = BFloat16Activation(shape: input.shape) { target in
-            let output = TaskShared(target)
-            do {
-                try normalize(input) { x, h, elements, shift, scale, gamma, beta in
-                    normalizeRowsRounded(
-                        UnsafeBufferPointer(rebasing: x[elements]), rows: elements.count / shift.count,
-                        channels: shift.count, shift: shift, scale: scale, gamma: gamma, beta: beta,
-                        normalized: UnsafeMutableBufferPointer(rebasing: h[elements]),
-                        output: output.buffers + elements.lowerBound)
-                }
-            } catch { failure = error }
-        }
-        if let failure { throw failure }
-        return rounded
+        try roundedNormalizedOutput(shape: input.shape) { try normalize(input, rows: $0) }
     }
-
-    /// One range of rows of a sample (`normalize`): x, x̂, the range of elements, and the sample's
-    /// shift, scale, γ and β per channel.
-    private typealias RowsPass =
-        @Sendable (
-            UnsafeBufferPointer<Scalar>, UnsafeMutableBufferPointer<Scalar>, Range<Int>, [Scalar], [Scalar], [Scalar],
-            [Scalar]
-        ) -> Void
 
     /// Normalises `input` sample by sample: the statistics of each (sample, group), then `rows`
     /// over ranges of each sample's positions in parallel; keeps x̂ and the scales for `backward`.
     ///
     /// - Throws: `DiceKitError.shape` when the last axis is not C or the rank is below 3.
-    private func normalize(_ input: Tensor<Scalar>, rows: @escaping RowsPass) throws {
+    private func normalize(_ input: Tensor<Scalar>, rows: @escaping NormalizedRowsPass<Scalar>) throws {
         let (n, s, c) = try normalizationExtents(input.shape, channels: channels, layer: layerName)
         let width = c / groups
         let gamma = affineValues(weight, channels: c, fill: 1)

@@ -103,6 +103,50 @@ func normalizeRows<T: BLASScalar>(
     }
 }
 
+/// One range of rows of a normalisation's output pass (BatchNorm's and GroupNorm's `normalize`):
+/// x, x̂, the range of elements, and the shift, scale, γ and β per channel that hold there.
+typealias NormalizedRowsPass<T: BLASScalar> =
+    @Sendable (UnsafeBufferPointer<T>, UnsafeMutableBufferPointer<T>, Range<Int>, [T], [T], [T], [T]) -> Void
+
+/// The output of a normalisation whose `normalize` hands every range of rows of a tensor of
+/// `shape` to a pass (and keeps x̂): y = γ·x̂ + β with `activation` (`normalizeRows`).
+func normalizedOutput<T: BLASScalar>(
+    shape: [Int], activation: ActivationKind?, _ normalize: (@escaping NormalizedRowsPass<T>) throws -> Void
+) throws -> Tensor<T> {
+    // Every element is written by the passes: no zeroing.
+    var output = Tensor<T>.uninitialised(shape)
+    try output.withUnsafeMutableBufferPointer { y in
+        let output = TaskShared(y)
+        try normalize { x, h, elements, shift, scale, gamma, beta in
+            normalizeRows(
+                UnsafeBufferPointer(rebasing: x[elements]), rows: elements.count / shift.count, channels: shift.count,
+                shift: shift, scale: scale, gamma: gamma, beta: beta, activation: activation,
+                normalized: UnsafeMutableBufferPointer(rebasing: h[elements]),
+                output: UnsafeMutableBufferPointer(rebasing: output.buffers[elements]))
+        }
+    }
+    return output
+}
+
+/// `normalizedOutput` with a ReLU, stored as its bfloat16 rounding (`normalizeRowsRounded`: no
+/// Float output written); nil for Doubles.
+func roundedNormalizedOutput<T: BLASScalar>(
+    shape: [Int], _ normalize: (@escaping NormalizedRowsPass<T>) throws -> Void
+) throws -> BFloat16Activation? {
+    guard T.self == Float.self else { return nil }
+    return try BFloat16Activation(shape: shape) { target in
+        let output = TaskShared(target)
+        try normalize { x, h, elements, shift, scale, gamma, beta in
+            normalizeRowsRounded(
+                UnsafeBufferPointer(rebasing: x[elements]), rows: elements.count / shift.count, channels: shift.count,
+                shift: shift, scale: scale, gamma: gamma, beta: beta,
+                normalized: UnsafeMutableBufferPointer(rebasing: h[elements]),
+                output: output.buffers + elements.lowerBound
+            )
+        }
+    }
+}
+
 /// `normalizeRows` of Floats followed by a ReLU, the output stored as its bfloat16 rounding in
 /// `output` (dk_norm_normalize_bf16: the bits of rounding `normalizeRows`' output).
 func normalizeRowsRounded<T: BLASScalar>(
