@@ -27,7 +27,8 @@ struct DataOptions {
     /// The help lines shared by the commands.
     static let help = """
           --image-size H,W       resize every folder image (area/bilinear) and mask (nearest) to H × W
-                                 on load (a single S means S × S); needed when the images differ in size
+                                 on load (a single S means S × S); needed when the images differ in size,
+                                 unless train has --patch-size or eval a window (each image at its own size)
           --resize stretch|fit|crop   how an image of another aspect ratio reaches --image-size:
                                  stretch (default), fit (keep the ratio, pad with 0/background),
                                  crop (keep the ratio, cut the overhang)

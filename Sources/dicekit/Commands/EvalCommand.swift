@@ -34,7 +34,8 @@ enum EvalCommand: Command {
             --tile S[,T[,U]] scores whole cases of any size one at a time through a sliding window of S
             (per axis; as predict's --tile, --overlap F default 0.25, --batch-size windows per pass); a
             checkpoint trained with --patch-size takes its patch size as the window unless --tile or
-            --image-size is given. NIfTI cases are then scored on their own grid (a case resampled to a
+            --image-size is given (a folder of pictures of mixed sizes is then read without one, each
+            picture at its own size). NIfTI cases are then scored on their own grid (a case resampled to a
             target spacing is mapped back to it first), and hd95/nsd use each case's header spacing
             unless --spacing is given. NIfTI data left without --intensity, --image-size or
             --target-spacing is read with the checkpoint's (a notice says so).
@@ -135,6 +136,9 @@ enum EvalCommand: Command {
         let window = try PredictCommand.windowOption(
             arguments, recordedTile: try PredictCommand.patchTile(of: paths[0], arguments, command: "eval"))
         let settings = InferenceSettings(window: window)
+        if case .path(let path) = data.source, SegmentationDataset.isImageFolder(path) {
+            try PredictCommand.notePictureSize(data.dataset, window: window, checkpoint: paths[0], command: "eval")
+        }
         let choiceFile = arguments.string("choose-postprocessing")
         if let choiceFile {
             if let option = ["postprocess", "keep-largest", "min-size"].first(where: { arguments.string($0) != nil }) {

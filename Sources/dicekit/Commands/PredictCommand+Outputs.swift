@@ -137,7 +137,7 @@ struct PredictionWriter {
         let extents = item.outputExtents
         if let folder = outputs.overlays {
             var picture = try SegmentationOverlay.sideBySide(
-                image: item.image, truth: item.labels, prediction: predicted)
+                image: item.outputImage, truth: item.labels, prediction: predicted)
             if item.labels != nil {
                 picture = try SegmentationOverlay.titled(
                     picture, "DICE " + (dice.flatMap { $0.isFinite ? threeDecimals($0) : nil } ?? "-"))

@@ -45,7 +45,9 @@ enum PredictCommand: Command {
             At least one of --out, --masks, --logits and --probabilities is required. Per image, one JSON line
             on stdout; with ground truth, a Dice table on stderr.
               --image-size, --resize, --mask-encoding and --ignore-index read image files as `dicekit train` does
-              (ground-truth pixels labelled with the ignore index count nowhere in the Dice).
+              (ground-truth pixels labelled with the ignore index count nowhere in the Dice). A picture resized
+              by --image-size (stretch or fit; crop is refused) has its scores brought back to its own size
+              before the arg-max: masks, overlays, arrays and the Dice are on the picture's grid.
             \(PostprocessOption.help)
             The masks, overlays and Dice show the post-processed prediction; --logits and --probabilities
             stay the network's.
@@ -101,6 +103,7 @@ enum PredictCommand: Command {
             try inheritVolumeOptions(&options, from: paths[0])
         }
         let inputs = try PredictionInputs.load(from: input, options: options, spatialRank: configuration.spatialRank)
+        if inputs.holdsPictures { try notePictureSize(options, window: window, checkpoint: paths[0]) }
         let labelClasses = max(2, configuration.labelClasses)
         if let k = options.ignoreIndex, (0..<labelClasses).contains(k) {
             throw UsageError(
@@ -167,6 +170,20 @@ enum PredictCommand: Command {
             }
         }
         if !taken.isEmpty { printError("\(command): \(taken.joined(separator: " ")) as the checkpoint was trained") }
+    }
+
+    /// Pictures read at their own size (no image size, no window) by a checkpoint trained on
+    /// pictures resized on load: one notice on stderr, prefixed with `command`, naming the size
+    /// they were trained at (a polyp four times larger than any the network saw is not found).
+    static func notePictureSize(
+        _ options: DatasetOptions, window: SlidingWindow?, checkpoint: String, command: String = "predict"
+    ) throws {
+        guard options.imageSize == nil, window == nil, let text = try EvalCommand.record(of: checkpoint)?["image-size"],
+            let size = try? ImageSize(parsing: text), size.depth == nil
+        else { return }
+        printError(
+            "\(command): the checkpoint was trained on pictures resized to \(size.height) × \(size.width); these are read at their own size (give --image-size \(text) to read them as trained)"
+        )
     }
 
     /// The classes.json beside the input (for DIR/images/FILE, DIR's), for the table's columns.

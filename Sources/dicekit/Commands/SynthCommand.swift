@@ -25,7 +25,7 @@ enum SynthCommand: Command {
                          2 × 0.8 × 0.8 mm), DIR/labelsTr/blob_NNN.nii.gz and DIR/dataset.json
             --png        the same as --format png
             --mixed-sizes  every image gets its own size, each side drawn in [3S/4, 5S/4] (PNG, JPEG
-                         and NIfTI; train on it with --image-size)
+                         and NIfTI; train on it with --image-size, or on patches with --patch-size)
             --mixed-spacings  NIfTI: every volume gets its own spacing (slices of 1, 1.5, 2, 3 or 4 mm,
                          pixels of 0.5…1 mm) over the same field of view, so its extents differ (train on
                          it with --patch-size and --target-spacing)

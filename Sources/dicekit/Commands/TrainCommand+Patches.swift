@@ -9,9 +9,10 @@ extension TrainCommand {
     static let patchHelp = """
         patches (nnU-Net's and MONAI's patch-based training)
           --patch-size H,W | D,H,W   train on patches cut from each case at its own size (multiples of
-                                 2^depth; a case shorter than the patch is padded); NIfTI cases of mixed
-                                 sizes then need no --image-size. Validation uses fixed patches;
-                                 predict and eval slide a window of the patch size over whole cases
+                                 2^depth; a case shorter than the patch is padded); NIfTI cases and
+                                 pictures of mixed sizes then need no --image-size. Validation uses
+                                 fixed patches; predict and eval slide a window of the patch size
+                                 over whole cases
           --patches-per-case N   patches cut from each case per epoch (default 1)
           --foreground-oversampling P   probability that a patch is centred on a foreground voxel
                                  (default 0.33, nnU-Net's); otherwise its position is uniform

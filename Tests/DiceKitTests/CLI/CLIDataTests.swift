@@ -79,7 +79,35 @@ final class CLIDataTests: XCTestCase {
             "--image-size", "32,48", "--out", "\(dir)/overlays",
         ])
         XCTAssertEqual(predict.status, 0, predict.stderr)
-        XCTAssertEqual(try PNG.read(contentsOf: "\(dir)/overlays/0000.png").width, 3 * 48 + 8)
+        // The network sees 32 × 48; the overlay and the mask are on the picture's own grid.
+        let picture = try JPEG.read(contentsOf: "\(dir)/kvasir/images/0000.jpg")
+        XCTAssertEqual(try PNG.read(contentsOf: "\(dir)/overlays/0000.png").width, 3 * picture.width + 8)
+        let mask = try PNG.read(contentsOf: "\(dir)/overlays/0000_mask.png")
+        XCTAssertEqual([mask.width, mask.height], [picture.width, picture.height])
+
+        // Read at their own size, the pictures get a notice naming the size the network was trained at.
+        let unsized = try runDicekit([
+            "predict", "--checkpoint", "\(dir)/run/last.safetensors", "--input", "\(dir)/kvasir", "--masks",
+            "\(dir)/own",
+        ])
+        XCTAssertEqual(unsized.status, 0, unsized.stderr)
+        XCTAssertTrue(
+            unsized.stderr.contains("predict: the checkpoint was trained on pictures resized to 32 × 48"),
+            unsized.stderr)
+        XCTAssertFalse(predict.stderr.contains("trained on pictures") || eval.stderr.contains("trained on pictures"))
+
+        // On patches each picture is a case of its own size: no image size; eval slides the patch.
+        let patches = try runDicekit([
+            "train", "--data", "\(dir)/kvasir", "--patch-size", "16,16", "--depth", "2", "--base", "4",
+            "--epochs", "1", "--batch-size", "4", "--out", "\(dir)/patches",
+        ])
+        XCTAssertEqual(patches.status, 0, patches.stderr)
+        let whole = try runDicekit([
+            "eval", "--checkpoint", "\(dir)/patches/last.safetensors", "--data", "\(dir)/kvasir",
+        ])
+        XCTAssertEqual(whole.status, 0, whole.stderr)
+        XCTAssertTrue(whole.stderr.contains("eval: --tile 16,16 as the checkpoint was trained"), whole.stderr)
+        XCTAssertTrue(whole.stdout.contains("\"images\": 10"), whole.stdout)
 
         // A separate validation set: the same folder, so every image is validated.
         let withValidation = try runDicekit([

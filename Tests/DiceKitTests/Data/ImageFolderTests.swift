@@ -250,7 +250,7 @@ final class ImageFolderTests: XCTestCase {
         XCTAssertEqual(try (0..<2).map { try own.item($0).image.shape }, [[30, 20, 3], [24, 36, 3]])
         XCTAssertThrowsError(try own.stacked())
         let inputs = try PredictionInputs.load(
-            from: directory.path, options: DatasetOptions(imageSize: try ImageSize(parsing: "32"), resize: .crop))
+            from: directory.path, options: DatasetOptions(imageSize: try ImageSize(parsing: "32"), resize: .fit))
         XCTAssertEqual(try inputs.stacked().images.shape, [2, 32, 32, 3])
         XCTAssertEqual(inputs.names, ["shot0", "shot1"])
         XCTAssertNil(try inputs.stacked().labels)

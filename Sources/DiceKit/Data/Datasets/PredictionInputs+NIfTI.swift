@@ -104,15 +104,3 @@ extension PredictionInputs {
         }
     }
 }
-
-extension PredictionInputs.Item {
-    /// `scores` [spatial…, K] (logits or probabilities on the image's grid) on the NIfTI grid:
-    /// resampled per class (linear/area, as the image was) when the image was resized, else unchanged.
-    public func scoresOnGrid(_ scores: Tensor<Float>) throws -> Tensor<Float> {
-        guard let grid, grid.extents != extents else { return scores }
-        let k = scores.shape.last!
-        return try Tensor(
-            shape: grid.extents + [k],
-            scalars: VolumeResampling.resize(scores.scalars, extents: extents, channels: k, to: grid.extents))
-    }
-}

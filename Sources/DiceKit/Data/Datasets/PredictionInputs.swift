@@ -32,20 +32,67 @@ public struct PredictionInputs: Sendable {
         /// For a NIfTI volume: its own grid (the image may have been resized to the network's),
         /// on which its outputs are written with the file's geometry; nil otherwise.
         public let grid: NIfTIGrid?
+        /// For a picture resized on load: the picture as read, on whose grid its outputs and
+        /// ground truth are; nil otherwise.
+        public let original: ResizedPicture?
 
         /// An item without a NIfTI grid.
-        init(name: String, source: String, image: Tensor<Float>, labels: [Int32]?, grid: NIfTIGrid? = nil) {
+        init(
+            name: String, source: String, image: Tensor<Float>, labels: [Int32]?, grid: NIfTIGrid? = nil,
+            original: ResizedPicture? = nil
+        ) {
             self.name = name
             self.source = source
             self.image = image
             self.labels = labels
             self.grid = grid
+            self.original = original
         }
 
         /// The spatial extents of the image.
         public var extents: [Int] { Array(image.shape.dropLast()) }
-        /// The spatial extents of the outputs and the ground truth: the NIfTI grid's, else the image's.
-        public var outputExtents: [Int] { grid?.extents ?? extents }
+        /// The spatial extents of the outputs and the ground truth: the NIfTI grid's, the picture's
+        /// as read, else the image's.
+        public var outputExtents: [Int] {
+            grid?.extents ?? original.map { Array($0.image.shape.dropLast()) } ?? extents
+        }
+        /// The image on the outputs' grid (what an overlay draws).
+        public var outputImage: Tensor<Float> { original?.image ?? image }
+
+        /// `scores` [spatial…, K] (logits or probabilities on the image's grid) on the outputs'
+        /// grid: a resized NIfTI volume's resampled per class (linear/area, as the image was), a
+        /// resized picture's cut from the canvas and resampled to the picture's size
+        /// (`ResizedPicture`); otherwise unchanged.
+        ///
+        /// - Throws: `DiceKitError.shape` when `scores` are not on the image's grid.
+        public func scoresOnGrid(_ scores: Tensor<Float>) throws -> Tensor<Float> {
+            guard outputExtents != extents || original != nil else { return scores }
+            guard Array(scores.shape.dropLast()) == extents else {
+                throw DiceKitError.shape("\(source): scores of shape \(scores.shape); expected \(extents) + [classes]")
+            }
+            let k = scores.shape.last!
+            let target = outputExtents
+            let values =
+                if let original {
+                    try ImageResampling.restoreImage(
+                        scores.scalars, from: original.size, channels: k, height: target[0], width: target[1],
+                        mode: original.mode)
+                } else {
+                    VolumeResampling.resize(scores.scalars, extents: extents, channels: k, to: target)
+                }
+            return try Tensor(shape: target + [k], scalars: values)
+        }
+    }
+
+    /// A picture as read, before it was resized for the network (`DatasetOptions.imageSize`):
+    /// predictions go back to its grid as `ImageResampling.restoreImage` brings them.
+    public struct ResizedPicture: Sendable {
+        /// The picture [H, W, C] in [0, 1], as read.
+        public let image: Tensor<Float>
+        /// The size it was resized to.
+        public let size: ImageSize
+        /// How it was placed on that size (`.stretch` or `.fit`).
+        public let mode: ResizeMode
     }
 
     /// Where an item's pixels are.
@@ -79,6 +126,14 @@ public struct PredictionInputs: Sendable {
 
     /// The number of images.
     public var count: Int { entries.count }
+
+    /// Whether any input is a picture file (PNG/JPEG: what an image size resizes).
+    public var holdsPictures: Bool {
+        entries.contains {
+            guard case .file(let image, _) = $0 else { return false }
+            return ImageFile.isImage(image)
+        }
+    }
 
     /// Finds the images `path` names (see the file header for the layouts).
     ///
@@ -122,6 +177,11 @@ public struct PredictionInputs: Sendable {
             return made(cases.map { .nifti($0) }, cases.map(\.name))
         }
         try SegmentationDataset.refuseNIfTIOptions(options, path: path)
+        if options.imageSize != nil, options.resize == .crop {
+            throw DiceKitError.option(
+                "\(path): resize mode crop cuts off part of each picture, which then has no prediction on the picture's own grid; expected stretch or fit"
+            )
+        }
         if !isDirectory.boolValue {
             if isNPY(path) {
                 let stack = try readStack(
@@ -212,7 +272,7 @@ public struct PredictionInputs: Sendable {
             for (p, value) in grey.enumerated() { (rgb[3 * p], rgb[3 * p + 1], rgb[3 * p + 2]) = (value, value, value) }
             return Item(
                 name: item.name, source: item.source, image: try Tensor(shape: item.extents + [3], scalars: rgb),
-                labels: item.labels, grid: item.grid)
+                labels: item.labels, grid: item.grid, original: item.original)
         }
         throw DiceKitError.shape(
             "\(item.source): an image of \(item.image.shape.last!) channel(s); the checkpoint expects \(channels)")
@@ -230,6 +290,11 @@ public struct PredictionInputs: Sendable {
             if let shape, shape != item.image.shape {
                 throw DiceKitError.shape(
                     "\(item.source) is \(item.image.shape) unlike \(shape) of \(names[0]); expected one size to stack")
+            }
+            if item.outputExtents != item.extents, item.labels != nil {
+                throw DiceKitError.option(
+                    "\(item.source): resized on load, its ground truth is on its own grid; expected images read at their own size to stack"
+                )
             }
             shape = item.image.shape
             pixels += item.image.scalars
@@ -374,7 +439,7 @@ public struct PredictionInputs: Sendable {
         var pixels = try SegmentationDataset.rgbOrGrey(
             picture.pixels.map { Float($0) / 255 }, channels: picture.channels, path: path)
         let c = picture.channels >= 3 ? 3 : 1
-        var (h, w) = (picture.height, picture.width)
+        let (h, w) = (picture.height, picture.width)
         var labels: [Int32]?
         if let mask {
             let read: (width: Int, height: Int, labels: [Int32])
@@ -389,16 +454,12 @@ public struct PredictionInputs: Sendable {
             }
             labels = read.labels
         }
-        if let size = options.imageSize {
-            pixels = ImageResampling.resizeImage(
-                pixels, height: h, width: w, channels: c, to: size, mode: options.resize)
-            labels = labels.map {
-                ImageResampling.resizeLabels(
-                    $0, height: h, width: w, to: size, mode: options.resize,
-                    fill: options.ignoreIndex.flatMap { Int32(exactly: $0) } ?? 0)
-            }
-            (h, w) = (size.height, size.width)
-        }
-        return Item(name: name, source: path, image: try Tensor(shape: [h, w, c], scalars: pixels), labels: labels)
+        let read = try Tensor(shape: [h, w, c], scalars: pixels)
+        guard let size = options.imageSize else { return Item(name: name, source: path, image: read, labels: labels) }
+        // The network sees the resized picture; the ground truth and the outputs stay on its own grid.
+        pixels = ImageResampling.resizeImage(pixels, height: h, width: w, channels: c, to: size, mode: options.resize)
+        return Item(
+            name: name, source: path, image: try Tensor(shape: [size.height, size.width, c], scalars: pixels),
+            labels: labels, original: ResizedPicture(image: read, size: size, mode: options.resize))
     }
 }

@@ -81,7 +81,7 @@ extension SegmentationDataset {
             let path = (directory as NSString).appendingPathComponent(name)
             let image = try ImageFile.read(contentsOf: path)
             let (pixels, w, h) = try prepared(image, path: path, options: options)
-            size = try ImageFolderSource.sameSize(w, h, as: size, path: path, first: names[0])
+            size = try ImageCaseFolder.sameSize(w, h, as: size, path: path, first: names[0])
             images.append(pixels)
             colour.append(image.channels >= 3)
         }

@@ -53,13 +53,19 @@ extension SegmentationDataset {
             return try source.samples(Array(0..<source.count))
         }
         try refuseNIfTIOptions(options, path: path)
-        var sub: ObjCBool = false
-        if FileManager.default.fileExists(atPath: base.appendingPathComponent("images").path, isDirectory: &sub),
-            sub.boolValue
-        {
-            return try loadImageFolder(path, options: options, warning: warning)
-        }
+        if isImageFolder(path) { return try loadImageFolder(path, options: options, warning: warning) }
         throw DiceKitError.file(path: path, reason: layoutsExpected)
+    }
+
+    /// Whether `path` is a directory holding images/ and no images.npy (the PNG/JPEG folder
+    /// layout; NIfTI files in images/ are told apart by `NIfTICases.layout(of:)` first).
+    public static func isImageFolder(_ path: String) -> Bool {
+        let base = URL(fileURLWithPath: path)
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(
+            atPath: base.appendingPathComponent("images").path, isDirectory: &isDirectory)
+            && isDirectory.boolValue
+            && !FileManager.default.fileExists(atPath: base.appendingPathComponent("images.npy").path)
     }
 
     /// What `load` and `open` accept, for their error.
@@ -126,20 +132,16 @@ extension SegmentationDataset {
         }
         if NIfTICases.layout(of: path) != nil { return try NIfTIFolderSource(directory: path, options: options) }
         try refuseNIfTIOptions(options, path: path)
-        var sub: ObjCBool = false
-        if FileManager.default.fileExists(atPath: base.appendingPathComponent("images").path, isDirectory: &sub),
-            sub.boolValue
-        {
-            return try ImageFolderSource(directory: path, options: options, warning: warning)
-        }
+        if isImageFolder(path) { return try ImageFolderSource(directory: path, options: options, warning: warning) }
         throw DiceKitError.file(path: path, reason: layoutsExpected)
     }
 }
 
 extension SegmentationDataset {
-    /// Opens the data set a user names as cases to cut patches from (`PatchSource`): a NIfTI
-    /// folder as a `NIfTICaseFolder` (each case at its own size; an image size, when given,
-    /// resizes them all to it first), anything else as `UniformCases` of `open(_:options:warning:)`.
+    /// Opens the data set a user names as cases to cut patches from (`PatchSource`) or to score
+    /// whole: a NIfTI folder as a `NIfTICaseFolder` and an image folder as an `ImageCaseFolder`
+    /// (each case at its own size; an image size, when given, resizes them all to it first),
+    /// anything else as `UniformCases` of `open(_:options:warning:)`.
     ///
     /// - Throws: as `open(_:options:warning:)`.
     public static func openCases(
@@ -148,6 +150,10 @@ extension SegmentationDataset {
     ) throws -> any CaseSource {
         if options.imageSize == nil, NIfTICases.layout(of: path) != nil {
             return try NIfTICaseFolder(directory: path, options: options)
+        }
+        if options.imageSize == nil, isImageFolder(path) {
+            try refuseNIfTIOptions(options, path: path)
+            return try ImageCaseFolder(directory: path, options: options, warning: warning)
         }
         return UniformCases(try open(path, options: options, warning: warning))
     }

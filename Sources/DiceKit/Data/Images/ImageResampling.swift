@@ -90,6 +90,32 @@ enum ImageResampling {
         return output
     }
 
+    /// The inverse of `resizeImage` for `.stretch` and `.fit`: `values` [size.height, size.width, c]
+    /// on the canvas (a network's class scores) brought back to the h × w image they came from:
+    /// the scaled image's region cut from the canvas (the padding dropped), then resampled to
+    /// h × w with the same taps (area averaging when shrinking, bilinear when enlarging).
+    ///
+    /// - Precondition: `mode` is not `.crop` (its canvas lacks the parts it cut off).
+    /// - Throws: `DiceKitError.option` when h or w lies outside `ImageSize`'s range.
+    static func restoreImage(
+        _ values: [Float], from size: ImageSize, channels c: Int, height h: Int, width w: Int, mode: ResizeMode
+    ) throws -> [Float] {
+        precondition(mode != .crop, "ImageResampling.restoreImage: a cropped canvas cannot be brought back")
+        let place = ResizePlacement(height: h, width: w, size: size, mode: mode)
+        var region = values
+        if (place.height, place.width) != (size.height, size.width) {
+            region = []
+            region.reserveCapacity(place.height * place.width * c)
+            for y in place.top..<(place.top + place.height) {
+                let start = (y * size.width + place.left) * c
+                region += values[start..<(start + place.width * c)]
+            }
+        }
+        return resizeImage(
+            region, height: place.height, width: place.width, channels: c, to: try ImageSize(height: h, width: w),
+            mode: .stretch)
+    }
+
     /// An h × w label map resized onto `size` by nearest neighbour; padding (`.fit`) is `fill`
     /// (default 0, the background; the ignore index for data sets that have one).
     static func resizeLabels(
