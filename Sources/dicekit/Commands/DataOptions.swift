@@ -27,8 +27,9 @@ struct DataOptions {
     /// The help lines shared by the commands.
     static let help = """
           --image-size H,W       resize every folder image (area/bilinear) and mask (nearest) to H × W
-                                 on load (a single S means S × S); needed when the images differ in size,
-                                 unless train has --patch-size or eval a window (each image at its own size)
+                                 on load (a single S means S × S); needed by train when the images differ
+                                 in size, unless --patch-size is given (eval and predict take each image
+                                 whole at its own size)
           --resize stretch|fit|crop   how an image of another aspect ratio reaches --image-size:
                                  stretch (default), fit (keep the ratio, pad with 0/background),
                                  crop (keep the ratio, cut the overhang)
@@ -288,6 +289,19 @@ struct DataOptions {
         } describe: {
             ($0.channels, $0.spatialShape.count, $0.classes, "\($0.spatialShape + [$0.channels])")
         }
+    }
+
+    /// A folder of pictures (`images/` + `masks/`, no `--image-size`) opened as cases of their
+    /// own sizes, for `eval` to score whole when their sizes differ; nil for any other data.
+    ///
+    /// - Parameter classes: overrides the class count (the model's); nil keeps the parsed one.
+    func pictureCases(classes: Int? = nil) throws -> ImageCaseFolder? {
+        guard case .path(let path) = source, dataset.imageSize == nil, SegmentationDataset.isImageFolder(path) else {
+            return nil
+        }
+        var options = dataset
+        if let classes { options.classes = classes }
+        return try ImageCaseFolder(directory: path, options: options) { printError("warning: \($0)") }
     }
 
     /// The data set (and the `--val-data` set) as cases to cut patches from: a NIfTI folder keeps

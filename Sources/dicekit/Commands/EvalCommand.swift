@@ -34,8 +34,7 @@ enum EvalCommand: Command {
             --tile S[,T[,U]] scores whole cases of any size one at a time through a sliding window of S
             (per axis; as predict's --tile, --overlap F default 0.25, --batch-size windows per pass); a
             checkpoint trained with --patch-size takes its patch size as the window unless --tile or
-            --image-size is given (a folder of pictures of mixed sizes is then read without one, each
-            picture at its own size). NIfTI cases are then scored on their own grid (a case resampled to a
+            --image-size is given. NIfTI cases are then scored on their own grid (a case resampled to a
             target spacing is mapped back to it first), and hd95/nsd use each case's header spacing
             unless --spacing is given. NIfTI data left without --intensity, --image-size or
             --target-spacing is read with the checkpoint's (a notice says so).
@@ -154,10 +153,13 @@ enum EvalCommand: Command {
         }
         // Folder and .npy data sets are read one batch at a time (not held in memory).
         let dataSeed = seed &+ (fold == nil ? DataOptions.evaluationSeedOffset : DataOptions.trainingSeedOffset)
+        // Pictures of mixed sizes are scored whole, one at a time, at their own sizes.
         let open = { (classes: Int) -> EvalData in
-            window == nil
-                ? .samples(try data.open(seed: dataSeed, classes: classes).data)
-                : .cases(try data.openCases(seed: dataSeed, classes: classes).data)
+            if window != nil { return .cases(try data.openCases(seed: dataSeed, classes: classes).data) }
+            guard let pictures = try data.pictureCases(classes: classes) else {
+                return .samples(try data.open(seed: dataSeed, classes: classes).data)
+            }
+            return pictures.sharedExtents == nil ? .cases(pictures) : .samples(try ImageFolderSource(cases: pictures))
         }
         var split = ["seed": "\(seed)"]
         switch data.source {

@@ -95,6 +95,12 @@ final class CLIDataTests: XCTestCase {
             unsized.stderr.contains("predict: the checkpoint was trained on pictures resized to 32 × 48"),
             unsized.stderr)
         XCTAssertFalse(predict.stderr.contains("trained on pictures") || eval.stderr.contains("trained on pictures"))
+        // eval takes the folder as it is: each picture whole, at its own size.
+        let native = try runDicekit(["eval", "--checkpoint", "\(dir)/run/last.safetensors", "--data", "\(dir)/kvasir"])
+        XCTAssertEqual(native.status, 0, native.stderr)
+        XCTAssertTrue(
+            native.stderr.contains("eval: the checkpoint was trained on pictures resized to 32 × 48"), native.stderr)
+        XCTAssertTrue(native.stdout.contains("\"images\": 10"), native.stdout)
 
         // On patches each picture is a case of its own size: no image size; eval slides the patch.
         let patches = try runDicekit([

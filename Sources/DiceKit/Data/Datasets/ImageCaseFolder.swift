@@ -131,6 +131,9 @@ public struct ImageCaseFolder: CaseSource {
     /// [H, W] of case `index` as `readCase(_:)` returns it.
     public func extents(ofCase index: Int) -> [Int] { sizes[index] }
 
+    /// [H, W] when every case has it, else nil.
+    public var sharedExtents: [Int]? { sizes.allSatisfy { $0 == sizes[0] } ? sizes[0] : nil }
+
     /// Case `index`: its image and mask decoded, checked and resized now.
     ///
     /// - Throws: the reader's error naming the file; `DiceKitError.shape` / `.value` naming the
@@ -207,7 +210,7 @@ public struct ImageCaseFolder: CaseSource {
         let expected = size ?? (w, h)
         guard (w, h) == expected else {
             throw DiceKitError.shape(
-                "\(path) is \(w) × \(h); expected \(expected.width) × \(expected.height) like \(first) (give a size to resize on load, e.g. dicekit train --image-size H,W, or train on patches with --patch-size H,W; eval scores whole images with --tile)"
+                "\(path) is \(w) × \(h); expected \(expected.width) × \(expected.height) like \(first) (give a size to resize on load, e.g. dicekit train --image-size H,W, or train on patches with --patch-size H,W)"
             )
         }
         return expected

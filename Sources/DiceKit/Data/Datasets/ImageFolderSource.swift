@@ -85,6 +85,21 @@ public struct ImageFolderSource: SegmentationSource {
         spatialShape = cases.extents(ofCase: 0)
     }
 
+    /// The pairs of `cases` served as samples of one size.
+    ///
+    /// - Throws: `DiceKitError.shape` naming the first picture whose size differs from the first's.
+    public init(cases: ImageCaseFolder) throws {
+        let first = cases.extents(ofCase: 0)
+        if let odd = (0..<cases.count).first(where: { cases.extents(ofCase: $0) != first }) {
+            let size = cases.extents(ofCase: odd)
+            _ = try ImageCaseFolder.sameSize(
+                size[1], size[0], as: (first[1], first[0]), path: cases.imagePaths[odd],
+                first: (cases.imagePaths[0] as NSString).lastPathComponent)
+        }
+        self.cases = cases
+        spatialShape = first
+    }
+
     /// Sample `index`: its image and mask decoded, checked and resized now.
     ///
     /// - Throws: the reader's error naming the file; `DiceKitError.shape` / `.value` naming the

@@ -57,8 +57,8 @@ extension SegmentationDataset {
         throw DiceKitError.file(path: path, reason: layoutsExpected)
     }
 
-    /// Whether `path` is a directory holding images/ and no images.npy (the PNG/JPEG folder
-    /// layout; NIfTI files in images/ are told apart by `NIfTICases.layout(of:)` first).
+    /// Whether `path` is a folder of pictures: a directory holding images/, without images.npy
+    /// and without NIfTI volumes (`NIfTICases.layout(of:)`).
     public static func isImageFolder(_ path: String) -> Bool {
         let base = URL(fileURLWithPath: path)
         var isDirectory: ObjCBool = false
@@ -66,6 +66,7 @@ extension SegmentationDataset {
             atPath: base.appendingPathComponent("images").path, isDirectory: &isDirectory)
             && isDirectory.boolValue
             && !FileManager.default.fileExists(atPath: base.appendingPathComponent("images.npy").path)
+            && NIfTICases.layout(of: path) == nil
     }
 
     /// What `load` and `open` accept, for their error.
