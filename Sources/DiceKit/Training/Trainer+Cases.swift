@@ -42,7 +42,10 @@ extension Trainer {
             let image = Tensor(uncheckedShape: extents + [cases.channels], storage: sample.image)
             let stored = cases.storedGrid(ofCase: index)?.extents
             var (logits, predicted) = try wholeCasePrediction(
-                image, settings: settings, ensemble: ensemble, storedGrid: stored)
+                image, settings: settings, ensemble: ensemble,
+                storedGrid: stored.map { grid in
+                    (grid, { try cases.scoresOnStoredGrid($0, channels: $1, ofCase: index) })
+                })
             let target = try LabelMap(
                 shape: [1] + (stored ?? extents),
                 int32Labels: stored == nil ? sample.labels : try cases.readStoredLabels(index))
@@ -58,33 +61,32 @@ extension Trainer {
 
     /// The logits [1, extents…, K] and labels [1, extents…] of one image [extents…, C]: the
     /// model's through `settings`, or the ensemble's as `predictions(_:)` combines them. With a
-    /// stored grid [D, H, W], the logits (the ensemble's probabilities) are first resampled to it,
-    /// as `predict` maps a resampled scan's scores back before the arg-max.
+    /// stored grid (its extents, and how scores of K channels reach it: the case source's
+    /// `scoresOnStoredGrid`), the logits (the ensemble's probabilities) are first brought to it,
+    /// as `predict` maps a resized scan's or picture's scores back before the arg-max.
     private func wholeCasePrediction(
-        _ image: Tensor<Float>, settings: InferenceSettings, ensemble: Ensemble?, storedGrid: [Int]?
+        _ image: Tensor<Float>, settings: InferenceSettings, ensemble: Ensemble?,
+        storedGrid: (extents: [Int], scores: ([Float], Int) throws -> [Float])?
     ) throws -> (Tensor<Float>, LabelMap) {
-        let batched = { (t: Tensor<Float>) in
+        let batched = { (t: Tensor<Float>) throws in
             guard let storedGrid else { return Tensor(uncheckedShape: [1] + t.shape, storage: t.scalars) }
             let k = t.shape.last!
-            return Tensor(
-                uncheckedShape: [1] + storedGrid + [k],
-                storage: VolumeResampling.resize(
-                    t.scalars, extents: Array(t.shape.dropLast()), channels: k, to: storedGrid))
+            return try Tensor(shape: [1] + storedGrid.extents + [k], scalars: try storedGrid.scores(t.scalars, k))
         }
         let check = { [rejectsNonFiniteOutputs] (scores: Tensor<Float>, what: String) in
             if rejectsNonFiniteOutputs { try Predictor.requireFinite(scores, of: what) }
         }
         guard let ensemble else {
-            let logits = batched(try Predictor.logits(model, image: image, settings: settings))
+            let logits = try batched(try Predictor.logits(model, image: image, settings: settings))
             try check(logits, "the model's logits")
             return (logits, try model.configuration.labels(logits: logits))
         }
         if ensemble.combination == .logits {
-            let logits = batched(try ensemble.meanLogits(image: image, settings: settings))
+            let logits = try batched(try ensemble.meanLogits(image: image, settings: settings))
             try check(logits, "the ensemble's mean logits")
             return (logits, try ensemble.configuration.labels(logits: logits))
         }
-        let probabilities = batched(try ensemble.probabilities(image: image, settings: settings))
+        let probabilities = try batched(try ensemble.probabilities(image: image, settings: settings))
         try check(probabilities, "the ensemble's probabilities")
         return (ensemble.logits(fromProbabilities: probabilities), try ensemble.labels(probabilities: probabilities))
     }

@@ -291,14 +291,13 @@ struct DataOptions {
         }
     }
 
-    /// A folder of pictures (`images/` + `masks/`, no `--image-size`) opened as cases of their
-    /// own sizes, for `eval` to score whole when their sizes differ; nil for any other data.
+    /// A folder of pictures (`images/` + `masks/`) opened as cases (`ImageCaseFolder`: each at
+    /// its own size, or resized by `--image-size` with its own grid kept), for `eval` to score
+    /// whole on their own grids; nil for any other data.
     ///
     /// - Parameter classes: overrides the class count (the model's); nil keeps the parsed one.
     func pictureCases(classes: Int? = nil) throws -> ImageCaseFolder? {
-        guard case .path(let path) = source, dataset.imageSize == nil, SegmentationDataset.isImageFolder(path) else {
-            return nil
-        }
+        guard case .path(let path) = source, SegmentationDataset.isImageFolder(path) else { return nil }
         var options = dataset
         if let classes { options.classes = classes }
         return try ImageCaseFolder(directory: path, options: options) { printError("warning: \($0)") }

@@ -153,13 +153,16 @@ enum EvalCommand: Command {
         }
         // Folder and .npy data sets are read one batch at a time (not held in memory).
         let dataSeed = seed &+ (fold == nil ? DataOptions.evaluationSeedOffset : DataOptions.trainingSeedOffset)
-        // Pictures of mixed sizes are scored whole, one at a time, at their own sizes.
+        // Pictures of mixed sizes, or resized on load, are scored whole, one at a time, on their own grids.
         let open = { (classes: Int) -> EvalData in
             if window != nil { return .cases(try data.openCases(seed: dataSeed, classes: classes).data) }
             guard let pictures = try data.pictureCases(classes: classes) else {
                 return .samples(try data.open(seed: dataSeed, classes: classes).data)
             }
-            return pictures.sharedExtents == nil ? .cases(pictures) : .samples(try ImageFolderSource(cases: pictures))
+            let onOwnGrids =
+                pictures.sharedExtents == nil
+                || (0..<pictures.count).contains { pictures.storedGrid(ofCase: $0) != nil }
+            return onOwnGrids ? .cases(pictures) : .samples(try ImageFolderSource(cases: pictures))
         }
         var split = ["seed": "\(seed)"]
         switch data.source {

@@ -69,16 +69,27 @@ final class CLIDataTests: XCTestCase {
 
         let eval = try runDicekit([
             "eval", "--checkpoint", "\(dir)/run/last.safetensors", "--data", "\(dir)/kvasir",
-            "--image-size", "32,48",
+            "--image-size", "32,48", "--resize", "fit",
         ])
         XCTAssertEqual(eval.status, 0, eval.stderr)
         XCTAssertTrue(eval.stderr.contains("polyp"), eval.stderr)
         XCTAssertTrue(eval.stdout.contains("\"class_names\": [\"background\", \"polyp\"]"), eval.stdout)
         let predict = try runDicekit([
             "predict", "--checkpoint", "\(dir)/run/last.safetensors", "--input", "\(dir)/kvasir",
-            "--image-size", "32,48", "--out", "\(dir)/overlays",
+            "--image-size", "32,48", "--resize", "fit", "--out", "\(dir)/overlays",
         ])
         XCTAssertEqual(predict.status, 0, predict.stderr)
+        // eval scores each picture on its own grid, as predict does: its Dice is the mean of predict's.
+        let polyp = { (line: Substring) -> Double? in
+            guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                let dice = object["dice"] as? [Any], let value = dice[1] as? Double
+            else { return nil }
+            return value
+        }
+        let perImage = try predict.stdout.split(separator: "\n").compactMap(polyp)
+        XCTAssertGreaterThan(perImage.count, 5) // a picture without a polyp has none (null)
+        let evaluated = try XCTUnwrap(try polyp(Substring(eval.stdout.split(separator: "\n").last!)))
+        XCTAssertEqual(evaluated, perImage.reduce(0, +) / Double(perImage.count), accuracy: 1e-6)
         // The network sees 32 × 48; the overlay and the mask are on the picture's own grid.
         let picture = try JPEG.read(contentsOf: "\(dir)/kvasir/images/0000.jpg")
         XCTAssertEqual(try PNG.read(contentsOf: "\(dir)/overlays/0000.png").width, 3 * picture.width + 8)

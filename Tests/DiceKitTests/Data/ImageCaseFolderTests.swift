@@ -55,8 +55,30 @@ final class ImageCaseFolderTests: XCTestCase {
         }
         let resized = try SegmentationDataset.openCases(
             directory.path, options: DatasetOptions(imageSize: try ImageSize(height: 32, width: 32)))
-        XCTAssertTrue(resized is UniformCases, "\(type(of: resized))")
         XCTAssertEqual((0..<3).map { resized.extents(ofCase: $0) }, [[32, 32], [32, 32], [32, 32]])
+    }
+
+    func testAResizedPictureKeepsItsOwnGridForScoring() throws {
+        let (directory, labels) = try mixedFolder()
+        let size = try ImageSize(height: 32, width: 32)
+        let cases = try ImageCaseFolder(
+            directory: directory.path, options: DatasetOptions(imageSize: size, resize: .fit))
+        XCTAssertEqual(cases.sharedExtents, [32, 32])
+        for (i, (h, w)) in sizes.enumerated() {
+            XCTAssertEqual(try cases.readCase(i).labels.count, 32 * 32)
+            XCTAssertEqual(cases.storedGrid(ofCase: i)?.extents, [h, w])
+            XCTAssertEqual(try cases.readStoredLabels(i), labels[i])
+            let scores = [Float](repeating: 0.5, count: 32 * 32 * 2)
+            let back = try cases.scoresOnStoredGrid(scores, channels: 2, ofCase: i)
+            XCTAssertEqual(back.count, h * w * 2)
+            XCTAssertEqual(back.map { abs($0 - 0.5) }.max()!, 0, accuracy: 1e-6)
+        }
+        // A crop has no scores for what it cut off: its cases are scored on the resized grid.
+        let cropped = try ImageCaseFolder(
+            directory: directory.path, options: DatasetOptions(imageSize: size, resize: .crop))
+        XCTAssertNil(cropped.storedGrid(ofCase: 0))
+        // Read as stored, nothing is brought back.
+        XCTAssertNil(try ImageCaseFolder(directory: directory.path).storedGrid(ofCase: 0))
     }
 
     func testACaseThatChangesAfterOpeningIsAnErrorNamingIt() throws {

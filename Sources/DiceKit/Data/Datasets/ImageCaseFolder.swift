@@ -28,6 +28,8 @@ public struct ImageCaseFolder: CaseSource {
     public var ignoreIndex: Int? { options.ignoreIndex }
     /// [H, W] of each case (after resizing, when the options give a size).
     private let sizes: [[Int]]
+    /// [H, W] of each picture as stored.
+    private let native: [[Int]]
     /// The labels the masks may hold.
     private let range: LabelRange
 
@@ -87,6 +89,7 @@ public struct ImageCaseFolder: CaseSource {
         // The checking pass: one pair decoded at a time.
         var colour = [Bool]()
         var sizes = [[Int]]()
+        var native = [[Int]]()
         var largestRaw: Int32 = 0
         var anyAtThreshold = false
         var survey = LabelSurvey(ignore: ignore)
@@ -97,6 +100,7 @@ public struct ImageCaseFolder: CaseSource {
                     pair.width, pair.height, as: (first[1], first[0]), path: imagePaths[i], first: names[0])
             }
             sizes.append([pair.height, pair.width])
+            native.append(pair.stored)
             colour.append(pair.channels == 3)
             collect?(pair.pixels, pair.channels, pair.labels)
             largestRaw = max(largestRaw, pair.largestRaw)
@@ -124,6 +128,7 @@ public struct ImageCaseFolder: CaseSource {
             )
         }
         self.sizes = sizes
+        self.native = native
         channels = c
         classes = range.classes
     }
@@ -133,6 +138,41 @@ public struct ImageCaseFolder: CaseSource {
 
     /// [H, W] when every case has it, else nil.
     public var sharedExtents: [Int]? { sizes.allSatisfy { $0 == sizes[0] } ? sizes[0] : nil }
+
+    /// Case `index`'s size as stored and a spacing of 1, when an image size resizes it by
+    /// stretching or fitting (so that a prediction on the resized grid can be brought back to
+    /// the picture's, `scoresOnStoredGrid`); nil when it is read as stored or cropped.
+    public func storedGrid(ofCase index: Int) -> (extents: [Int], spacing: [Double])? {
+        guard options.imageSize != nil, options.resize != .crop, native[index] != sizes[index] else { return nil }
+        return (native[index], [1, 1])
+    }
+
+    /// Case `index`'s mask as stored (checked as when the folder was opened).
+    ///
+    /// - Throws: the reader's errors; `DiceKitError.shape` / `.value` naming the file when it no
+    ///   longer fits the data set.
+    public func readStoredLabels(_ index: Int) throws -> [Int32] {
+        precondition(index >= 0 && index < count, "ImageCaseFolder: case \(index) out of 0..<\(count)")
+        let mask = try Self.readMask(maskPaths[index], options: options)
+        guard [mask.height, mask.width] == native[index] else {
+            throw DiceKitError.shape(
+                "\(maskPaths[index]) is \(mask.width) × \(mask.height); expected \(native[index][1]) × \(native[index][0]) as when the data set was opened (it changed since)"
+            )
+        }
+        try range.check(mask.labels, context: maskPaths[index])
+        return mask.labels
+    }
+
+    /// `scores` [H, W, channels] on case `index`'s resized grid brought back to the picture's
+    /// (`ImageResampling.restoreImage`: the fit padding cut away, then resampled as the picture
+    /// was); unchanged without a stored grid.
+    ///
+    /// - Throws: `DiceKitError.option` for a picture side outside `ImageSize`'s range.
+    public func scoresOnStoredGrid(_ scores: [Float], channels: Int, ofCase index: Int) throws -> [Float] {
+        guard let stored = storedGrid(ofCase: index)?.extents, let size = options.imageSize else { return scores }
+        return try ImageResampling.restoreImage(
+            scores, from: size, channels: channels, height: stored[0], width: stored[1], mode: options.resize)
+    }
 
     /// Case `index`: its image and mask decoded, checked and resized now.
     ///
@@ -161,27 +201,33 @@ public struct ImageCaseFolder: CaseSource {
         return SegmentationSample(image: image, labels: pair.labels)
     }
 
+    /// A mask as stored, read as `options.masks` says, with the largest raw grey level and whether
+    /// any reaches the threshold (binary PNG masks; to catch class-index masks read as binary).
+    private static func readMask(_ maskPath: String, options: DatasetOptions) throws -> (
+        width: Int, height: Int, labels: [Int32], largestRaw: Int32, anyAtThreshold: Bool
+    ) {
+        guard case .binary(let threshold) = options.masks!, !ImageFile.isJPEG(maskPath) else {
+            let mask = try ImageFile.readMask(contentsOf: maskPath, encoding: options.masks!)
+            return (mask.width, mask.height, mask.labels, 0, false)
+        }
+        let grey = try PNG.readLuminance(contentsOf: maskPath)
+        return (
+            grey.width, grey.height, grey.values.map { $0 >= threshold ? 1 : 0 }, Int32(grey.values.max() ?? 0),
+            grey.values.contains { $0 >= threshold }
+        )
+    }
+
     /// One pair decoded: the image in [0, 1] (1 or 3 channels, resized as `options` say) and
-    /// the mask's labels (resized by nearest neighbour), after the per-file checks.
+    /// the mask's labels (resized by nearest neighbour), after the per-file checks; `stored` is
+    /// [H, W] as stored.
     private static func decode(image imagePath: String, mask maskPath: String, options: DatasetOptions) throws
         -> (
             pixels: [Float], channels: Int, width: Int, height: Int, labels: [Int32], largestRaw: Int32,
-            anyAtThreshold: Bool
+            anyAtThreshold: Bool, stored: [Int]
         )
     {
         let image = try ImageFile.read(contentsOf: imagePath)
-        var mask: (width: Int, height: Int, labels: [Int32])
-        var largestRaw: Int32 = 0
-        var anyAtThreshold = false
-        if case .binary(let threshold) = options.masks!, !ImageFile.isJPEG(maskPath) {
-            // Keep the raw grey levels' range to catch class-index masks read as binary.
-            let grey = try PNG.readLuminance(contentsOf: maskPath)
-            largestRaw = Int32(grey.values.max() ?? 0)
-            anyAtThreshold = grey.values.contains { $0 >= threshold }
-            mask = (grey.width, grey.height, grey.values.map { $0 >= threshold ? 1 : 0 })
-        } else {
-            mask = try ImageFile.readMask(contentsOf: maskPath, encoding: options.masks!)
-        }
+        var mask = try readMask(maskPath, options: options)
         guard (mask.width, mask.height) == (image.width, image.height) else {
             throw DiceKitError.shape(
                 "\(maskPath) is \(mask.width) × \(mask.height); expected \(image.width) × \(image.height) like its image \((imagePath as NSString).lastPathComponent)"
@@ -198,7 +244,10 @@ public struct ImageCaseFolder: CaseSource {
                 mask.labels, height: image.height, width: image.width,
                 to: target, mode: options.resize, fill: ignore ?? 0)
         }
-        return (pixels, image.channels >= 3 ? 3 : 1, w, h, mask.labels, largestRaw, anyAtThreshold)
+        return (
+            pixels, image.channels >= 3 ? 3 : 1, w, h, mask.labels, mask.largestRaw, mask.anyAtThreshold,
+            [image.height, image.width]
+        )
     }
 
     /// `size` (the first image's), after checking that w × h matches it; shared with the

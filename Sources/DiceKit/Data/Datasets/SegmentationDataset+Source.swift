@@ -140,9 +140,10 @@ extension SegmentationDataset {
 
 extension SegmentationDataset {
     /// Opens the data set a user names as cases to cut patches from (`PatchSource`) or to score
-    /// whole: a NIfTI folder as a `NIfTICaseFolder` and an image folder as an `ImageCaseFolder`
-    /// (each case at its own size; an image size, when given, resizes them all to it first),
-    /// anything else as `UniformCases` of `open(_:options:warning:)`.
+    /// whole: a NIfTI folder as a `NIfTICaseFolder` (each case at its own size; an image size,
+    /// when given, resizes them all to it first, as `UniformCases` of `open(_:options:warning:)`),
+    /// an image folder as an `ImageCaseFolder` (each picture at its own size, or resized to the
+    /// image size with its stored grid kept), anything else as `UniformCases` of `open`.
     ///
     /// - Throws: as `open(_:options:warning:)`.
     public static func openCases(
@@ -152,7 +153,7 @@ extension SegmentationDataset {
         if options.imageSize == nil, NIfTICases.layout(of: path) != nil {
             return try NIfTICaseFolder(directory: path, options: options)
         }
-        if options.imageSize == nil, isImageFolder(path) {
+        if isImageFolder(path) {
             try refuseNIfTIOptions(options, path: path)
             return try ImageCaseFolder(directory: path, options: options, warning: warning)
         }

@@ -43,6 +43,14 @@ public protocol CaseSource: Sendable {
     ///
     /// - Throws: an error naming the file when it cannot be read or no longer fits.
     func readStoredLabels(_ index: Int) throws -> [Int32]
+
+    /// `scores` [extents…, channels] of case `index` as read (a network's logits or
+    /// probabilities) brought to its stored grid (called only when `storedGrid(ofCase:)` is not
+    /// nil). The default resamples each channel to the stored extents as
+    /// `VolumeResampling` resizes volumes (linear when an axis grows, area averaging when it shrinks).
+    ///
+    /// - Throws: an error when the scores cannot be brought back.
+    func scoresOnStoredGrid(_ scores: [Float], channels: Int, ofCase index: Int) throws -> [Float]
 }
 
 extension CaseSource {
@@ -54,6 +62,12 @@ extension CaseSource {
 
     /// The labels `readCase(_:)` returns (cases read as stored).
     public func readStoredLabels(_ index: Int) throws -> [Int32] { try readCase(index).labels }
+
+    /// Each channel resampled to the stored extents (3-D), or `scores` unchanged without a stored grid.
+    public func scoresOnStoredGrid(_ scores: [Float], channels: Int, ofCase index: Int) throws -> [Float] {
+        guard let stored = storedGrid(ofCase: index)?.extents else { return scores }
+        return VolumeResampling.resize(scores, extents: extents(ofCase: index), channels: channels, to: stored)
+    }
 }
 
 /// The samples of a `SegmentationSource` (all of one size) as cases.
@@ -117,4 +131,8 @@ public struct CaseSubset: CaseSource {
     }
     /// The base's stored labels of case `indices[index]`.
     public func readStoredLabels(_ index: Int) throws -> [Int32] { try base.readStoredLabels(indices[index]) }
+    /// The base's scores of case `indices[index]` on its stored grid.
+    public func scoresOnStoredGrid(_ scores: [Float], channels: Int, ofCase index: Int) throws -> [Float] {
+        try base.scoresOnStoredGrid(scores, channels: channels, ofCase: indices[index])
+    }
 }
