@@ -37,7 +37,9 @@ enum EvalCommand: Command {
             --image-size is given. NIfTI cases are then scored on their own grid (a case resampled to a
             target spacing is mapped back to it first), and hd95/nsd use each case's header spacing
             unless --spacing is given. NIfTI data left without --intensity, --image-size or
-            --target-spacing is read with the checkpoint's (a notice says so).
+            --target-spacing is read with the checkpoint's (a notice says so). A folder of pictures is
+            scored on the pictures' own grids, one at a time, as predict scores them (a picture resized
+            by --image-size, stretched or fitted, has its scores brought back first).
             Dice and IoU per class are means over the images in which the class is present (MONAI's
             DiceMetric with ignore_empty); the JSON also gives the foreground mean.
             --metrics picks what is reported (default dice,iou); hd95 (95th-percentile Hausdorff
