@@ -129,10 +129,18 @@ func makeCase(_ kind: CaseKind, in directory: String, seeds: Seeds, random: inou
         let names = try fm.contentsOfDirectory(atPath: data + "/" + sub).sorted()
         let target = data + "/" + sub + "/" + random.pick(names)
         try mutateFile(target, &random)
+        // Also resized on load (eval and predict bring the scores back to each picture's grid) and
+        // cut into patches (each picture a case of its own size).
         let commands: [[String]] = [
             ["eval", "--checkpoint", seeds.checkpoint, "--data", data],
+            ["eval", "--checkpoint", seeds.checkpoint, "--data", data, "--image-size", "12,20", "--resize", "fit"],
             ["predict", "--checkpoint", seeds.checkpoint, "--input", data, "--out", directory + "/overlays"],
+            [
+                "predict", "--checkpoint", seeds.checkpoint, "--input", data, "--image-size", "24,12", "--masks",
+                directory + "/masks",
+            ],
             ["train", "--data", data, "--out", directory + "/run"] + Seeds.tinyTraining,
+            ["train", "--data", data, "--patch-size", "8,8", "--out", directory + "/patches"] + Seeds.tinyTraining,
         ]
         return FuzzCase(kind: kind, mutated: target, arguments: random.pick(commands))
     case .loss:

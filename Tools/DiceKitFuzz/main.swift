@@ -16,6 +16,17 @@
 
 import Foundation
 
+/// What `--help` prints (the options of the file header).
+let usage = """
+    usage: dicekit-fuzz [--count N (200)] [--seed S (1)] [--first I (0)] [--time-limit SECONDS (0: none)]
+                        [--timeout SECONDS (20, per run)] [--findings DIR (fuzz-findings)]
+                        [--work DIR (a temporary folder)] [--dicekit PATH (next to this binary)]
+                        [--kinds npy,safetensors,png,resume,loss,nifti] [--verbose (a line per input)]
+    Mutates seed inputs of each kind, runs dicekit on each and reports crashes, hangs, raw framework
+    errors, unexpected exit statuses and errors that are not one line; exit status 1 when anything
+    was found, 2 for a usage error.
+    """
+
 struct Options {
     var count = 200
     var seed: UInt64 = 1
@@ -53,7 +64,9 @@ struct Options {
             case "--kinds":
                 options.kinds = try value.split(separator: ",").map {
                     guard let kind = CaseKind(rawValue: String($0)) else {
-                        throw FuzzError("unknown kind '\($0)'; expected npy, safetensors, png, resume, loss")
+                        throw FuzzError(
+                            "unknown kind '\($0)'; expected \(CaseKind.allCases.map(\.rawValue).joined(separator: ", "))"
+                        )
                     }
                     return kind
                 }
@@ -139,7 +152,12 @@ func fuzz(_ options: Options) throws -> Int32 {
 }
 
 do {
-    exit(try fuzz(Options.parse(Array(CommandLine.arguments.dropFirst()))))
+    let arguments = Array(CommandLine.arguments.dropFirst())
+    if arguments.contains("--help") || arguments.contains("-h") {
+        print(usage)
+        exit(0)
+    }
+    exit(try fuzz(Options.parse(arguments)))
 } catch {
     FileHandle.standardError.write(Data("dicekit-fuzz: \(error)\n".utf8))
     exit(2)
