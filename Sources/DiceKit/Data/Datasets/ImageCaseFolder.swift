@@ -119,17 +119,10 @@ public struct ImageCaseFolder: CaseSource {
                 path: maskDirectory.path, binaryHint: "binary masks: use --mask-encoding binary")
         }
         range = try survey.range(classes: options.classes, path: maskDirectory.path)
-        let c = colour.contains(true) ? 3 : 1
-        let odd = zip(names, colour).filter { ($0.1 ? 3 : 1) != c }.map(\.0)
-        if !odd.isEmpty {
-            let listed = odd.prefix(3).joined(separator: ", ") + (odd.count > 3 ? " and \(odd.count - 3) more" : "")
-            warning(
-                "\(imageDirectory.path): \(listed) \(odd.count == 1 ? "is" : "are") grey (1 channel) among RGB images; replicated to RGB (convert to RGB to silence this)"
-            )
-        }
+        channels = SegmentationDataset.folderChannels(
+            names: names, colour: colour, folder: imageDirectory.path, warning: warning)
         self.sizes = sizes
         self.native = native
-        channels = c
         classes = range.classes
     }
 

@@ -107,14 +107,7 @@ extension SegmentationDataset {
         _ images: [[Float]], colour: [Bool], names: [String], height h: Int, width w: Int,
         folder: String, warning: (String) -> Void
     ) -> Tensor<Float> {
-        let channels = colour.contains(true) ? 3 : 1
-        let odd = zip(names, colour).filter { ($0.1 ? 3 : 1) != channels }.map(\.0)
-        if !odd.isEmpty {
-            let listed = odd.prefix(3).joined(separator: ", ") + (odd.count > 3 ? " and \(odd.count - 3) more" : "")
-            warning(
-                "\(folder): \(listed) \(odd.count == 1 ? "is" : "are") grey (1 channel) among RGB images; replicated to RGB (convert to RGB to silence this)"
-            )
-        }
+        let channels = folderChannels(names: names, colour: colour, folder: folder, warning: warning)
         var pixels = [Float]()
         pixels.reserveCapacity(images.count * w * h * channels)
         for (image, isColour) in zip(images, colour) {
@@ -125,6 +118,21 @@ extension SegmentationDataset {
             }
         }
         return Tensor<Float>(uncheckedShape: [images.count, h, w, channels], storage: pixels)
+    }
+
+    /// A folder's channel count: 3 when any of its images (`names`, whether each is `colour`) is
+    /// colour, else 1; the grey ones among colour images are named in one warning (they are
+    /// replicated to RGB).
+    static func folderChannels(names: [String], colour: [Bool], folder: String, warning: (String) -> Void) -> Int {
+        let channels = colour.contains(true) ? 3 : 1
+        let odd = zip(names, colour).filter { ($0.1 ? 3 : 1) != channels }.map(\.0)
+        if !odd.isEmpty {
+            let listed = odd.prefix(3).joined(separator: ", ") + (odd.count > 3 ? " and \(odd.count - 3) more" : "")
+            warning(
+                "\(folder): \(listed) \(odd.count == 1 ? "is" : "are") grey (1 channel) among RGB images; replicated to RGB (convert to RGB to silence this)"
+            )
+        }
+        return channels
     }
 
     /// The image files (.png, .jpg, .jpeg) of a folder, sorted.
