@@ -80,9 +80,10 @@ public struct ImageFolderSource: SegmentationSource {
         directory: String, options: DatasetOptions, warning: (String) -> Void,
         collect: ((_ image: [Float], _ channels: Int, _ labels: [Int32]) -> Void)?
     ) throws {
-        cases = try ImageCaseFolder(
-            directory: directory, options: options, warning: warning, oneSize: true, collect: collect)
-        spatialShape = cases.extents(ofCase: 0)
+        // `oneSize` stops the checking pass at the first picture of another size.
+        try self.init(
+            cases: ImageCaseFolder(
+                directory: directory, options: options, warning: warning, oneSize: true, collect: collect))
     }
 
     /// The pairs of `cases` served as samples of one size.
