@@ -93,6 +93,22 @@ public enum FileSystem {
     /// - Throws: `DiceKitError.file` when the path does not exist, is a directory or a device,
     ///   cannot be opened or read, or is larger than `limit`.
     public static func readFile(_ path: String, limit: Int = 16 << 30) throws -> [UInt8] {
+        try readStart(of: path, limit: limit) { $0 }.bytes
+    }
+
+    /// The first `count` bytes of the regular file at `path` (all of it when it is shorter), and
+    /// the file's size: a header read without reading what follows it.
+    ///
+    /// - Throws: `DiceKitError.file` when the path does not exist, is a directory or a device,
+    ///   or cannot be opened or read.
+    public static func readPrefix(_ path: String, count: Int) throws -> (bytes: [UInt8], fileSize: Int) {
+        try readStart(of: path, limit: .max) { min($0, max(count, 0)) }
+    }
+
+    /// Reads `wanted(size)` bytes from the start of the regular file at `path`.
+    private static func readStart(of path: String, limit: Int, wanted: (Int) -> Int) throws -> (
+        bytes: [UInt8], fileSize: Int
+    ) {
         var info = stat()
         guard stat(path, &info) == 0 else {
             throw DiceKitError.file(
@@ -108,10 +124,11 @@ public enum FileSystem {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw DiceKitError.file(path: path, reason: "cannot be opened (\(lastError()))") }
         defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: size)
+        let count = wanted(size)
+        var bytes = [UInt8](repeating: 0, count: count)
         var offset = 0
-        while offset < size {
-            let got = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + offset, size - offset) }
+        while offset < count {
+            let got = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + offset, count - offset) }
             if got < 0 {
                 if errno == EINTR { continue }
                 throw DiceKitError.file(path: path, reason: "read failed (\(lastError()))")
@@ -119,7 +136,7 @@ public enum FileSystem {
             if got == 0 { break } // the file shrank while being read
             offset += got
         }
-        return offset == size ? bytes : Array(bytes[..<offset])
+        return (offset == count ? bytes : Array(bytes[..<offset]), size)
     }
 
     /// Whether `path` names an existing directory (following symbolic links).

@@ -148,15 +148,16 @@ extension EvalCommand {
 
     /// The options recorded with a checkpoint: in its own metadata (best.safetensors of this
     /// version, last.safetensors), else in the last.safetensors beside it; nil without a record.
+    /// Only the files' headers are read, with every check a whole read makes of them.
     static func record(of path: String) throws -> [String: String]? {
-        if let own = TrainingCheckpoint.recordedOptions(in: try SafetensorsFile.read(contentsOf: path).metadata) {
+        if let own = TrainingCheckpoint.recordedOptions(in: try SafetensorsFile.readMetadata(contentsOf: path)) {
             return own
         }
         let beside = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(
             "last.safetensors")
         guard (beside as NSString).standardizingPath != (path as NSString).standardizingPath,
-            let file = try? SafetensorsFile.read(contentsOf: beside)
+            let metadata = try? SafetensorsFile.readMetadata(contentsOf: beside)
         else { return nil }
-        return TrainingCheckpoint.recordedOptions(in: file.metadata)
+        return TrainingCheckpoint.recordedOptions(in: metadata)
     }
 }

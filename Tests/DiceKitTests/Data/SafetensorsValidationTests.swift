@@ -1,6 +1,7 @@
 // The safetensors reader against hostile headers: byte counts that overflow Int (the message
 // must be formatted without overflowing too), duplicate names, huge or non-integer numbers,
-// offsets beyond the file, and an over-long header.
+// offsets beyond the file, and an over-long header. Each rejection is checked in the header-only
+// reader too (`readMetadata(contentsOf:)`), which must throw the same error as a whole read.
 
 import XCTest
 
@@ -13,16 +14,35 @@ final class SafetensorsValidationTests: XCTestCase {
         return bytes + Array(header.utf8) + data
     }
 
-    /// Decoding `bytes` throws a one-line `SafetensorsError` whose text contains `fragment`.
+    /// Decoding `bytes` throws a one-line `SafetensorsError` whose text contains `fragment`, and
+    /// reading only the metadata of a file of these bytes throws the same error.
     private func assertRejects(
         _ bytes: [UInt8], mentioning fragment: String, file: StaticString = #filePath, line: UInt = #line
     ) {
+        var decodeError: SafetensorsError?
         XCTAssertThrowsError(try SafetensorsFile.decode(bytes), file: file, line: line) { error in
             guard let error = error as? SafetensorsError else {
                 return XCTFail("untyped \(error)", file: file, line: line)
             }
+            decodeError = error
             XCTAssertTrue(error.description.contains(fragment), "\(error)", file: file, line: line)
             XCTAssertFalse(error.description.contains("\n"), file: file, line: line)
+        }
+        assertHeaderReadThrows(decodeError, for: bytes, file: file, line: line)
+    }
+
+    /// `readMetadata(contentsOf:)` on a file holding `bytes` throws `expected`.
+    private func assertHeaderReadThrows(
+        _ expected: SafetensorsError?, for bytes: [UInt8], file: StaticString = #filePath, line: UInt = #line
+    ) {
+        do {
+            let path = try temporaryDirectory(self).appendingPathComponent("hostile.safetensors").path
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            XCTAssertThrowsError(try SafetensorsFile.readMetadata(contentsOf: path), file: file, line: line) {
+                XCTAssertEqual($0 as? SafetensorsError, expected, file: file, line: line)
+            }
+        } catch {
+            XCTFail("\(error)", file: file, line: line)
         }
     }
 
@@ -98,6 +118,27 @@ final class SafetensorsValidationTests: XCTestCase {
         XCTAssertThrowsError(try SafetensorsFile.decode(bytes)) {
             guard case SafetensorsError.badHeaderLength = $0 else { return XCTFail("\($0)") }
         }
+        assertHeaderReadThrows(
+            .badHeaderLength(length: UInt64(SafetensorsFile.maximumHeaderLength + 8), fileSize: bytes.count), for: bytes
+        )
+    }
+
+    /// Files too short for their header: fewer than 8 bytes, or a length beyond the file.
+    func testShortFilesAreRefusedByBothReaders() {
+        assertRejects([1, 0, 0], mentioning: "header length")
+        assertRejects([], mentioning: "header length")
+        assertRejects(file(header: #"{"a": 1}"#).dropLast(2), mentioning: "header length")
+    }
+
+    /// The header-only read gives the metadata a whole read gives, without the tensors' bytes.
+    func testReadingTheMetadataAloneGivesTheWholeReadsMetadata() throws {
+        var saved = SafetensorsFile(metadata: ["epoch": "3", "options": #"{"base": "16"}"#])
+        saved.setTensor(Tensor<Float>(shape: [2, 3], repeating: 1.5), named: "w")
+        saved.setTensor(Tensor<Double>(shape: [4], repeating: -2), named: "b")
+        let path = try temporaryDirectory(self).appendingPathComponent("saved.safetensors").path
+        try saved.write(to: path)
+        XCTAssertEqual(try SafetensorsFile.readMetadata(contentsOf: path), saved.metadata)
+        XCTAssertEqual(try SafetensorsFile.read(contentsOf: path), saved)
     }
 
     func testNestedOverlapIsFound() {
@@ -108,13 +149,23 @@ final class SafetensorsValidationTests: XCTestCase {
     }
 
     func testReadingADeviceOrDirectoryIsAOneLineError() throws {
-        XCTAssertThrowsError(try SafetensorsFile.read(contentsOf: "/dev/zero")) {
-            XCTAssertEqual($0 as? SafetensorsError, .io(path: "/dev/zero", reason: "is not a regular file"))
-        }
         let directory = try temporaryDirectory(self).path
-        XCTAssertThrowsError(try SafetensorsFile.read(contentsOf: directory)) {
-            XCTAssertEqual(
-                $0 as? SafetensorsError, .io(path: directory, reason: "is a directory; expected a .safetensors file"))
+        let reads: [(String) throws -> Any] = [
+            { try SafetensorsFile.read(contentsOf: $0) }, { try SafetensorsFile.readMetadata(contentsOf: $0) },
+        ]
+        for read in reads {
+            XCTAssertThrowsError(try read("/dev/zero")) {
+                XCTAssertEqual($0 as? SafetensorsError, .io(path: "/dev/zero", reason: "is not a regular file"))
+            }
+            XCTAssertThrowsError(try read(directory)) {
+                XCTAssertEqual(
+                    $0 as? SafetensorsError,
+                    .io(path: directory, reason: "is a directory; expected a .safetensors file"))
+            }
+            XCTAssertThrowsError(try read(directory + "/none.safetensors")) {
+                XCTAssertEqual(
+                    $0 as? SafetensorsError, .io(path: directory + "/none.safetensors", reason: "no such file"))
+            }
         }
     }
 

@@ -52,16 +52,35 @@ public struct SafetensorsFile: Sendable, Equatable {
     ///
     /// - Throws: `SafetensorsError` naming what is wrong with the file.
     public static func read(contentsOf path: String) throws -> SafetensorsFile {
-        let bytes: [UInt8]
+        try decode(withIOErrors(path) { try FileSystem.readFile(path) })
+    }
+
+    /// The `__metadata__` strings of a `.safetensors` file, read from its header alone: the
+    /// header gets every check `read(contentsOf:)` makes (its length against the file's size, the
+    /// JSON, each entry, the ranges inside the data section and not overlapping), so a file this
+    /// accepts `read(contentsOf:)` accepts too, while the tensors' bytes are not read.
+    ///
+    /// - Throws: `SafetensorsError` naming what is wrong with the file.
+    public static func readMetadata(contentsOf path: String) throws -> [String: String] {
+        let start = try withIOErrors(path) { try FileSystem.readPrefix(path, count: 8) }
+        let length = try headerLength(start.bytes, fileSize: start.fileSize)
+        let whole = try withIOErrors(path) { try FileSystem.readPrefix(path, count: 8 + length) }
+        guard whole.bytes.count == 8 + length else {
+            throw SafetensorsError.badHeaderLength(length: UInt64(length), fileSize: whole.bytes.count)
+        }
+        return try Header(whole.bytes[8...], dataBytes: whole.fileSize - 8 - length).metadata
+    }
+
+    /// Runs a file-system read, reporting its failure as `SafetensorsError.io`.
+    private static func withIOErrors<R>(_ path: String, _ body: () throws -> R) throws -> R {
         do {
-            bytes = try FileSystem.readFile(path)
+            return try body()
         } catch DiceKitError.file(let path, let reason) {
             throw SafetensorsError.io(
                 path: path,
                 reason: reason == "is a directory; expected a file"
                     ? "is a directory; expected a .safetensors file" : reason)
         }
-        return try decode(bytes)
     }
 
     /// Writes the file atomically: a temporary file in the same directory is renamed into place,
@@ -126,56 +145,29 @@ public struct SafetensorsFile: Sendable, Equatable {
     ///
     /// - Throws: `SafetensorsError` naming what is wrong.
     public static func decode(_ bytes: [UInt8]) throws -> SafetensorsFile {
-        guard bytes.count >= 8 else { throw SafetensorsError.badHeaderLength(length: 0, fileSize: bytes.count) }
-        let length = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-        guard length >= 2, length <= UInt64(bytes.count - 8), length <= UInt64(maximumHeaderLength) else {
-            throw SafetensorsError.badHeaderLength(length: length, fileSize: bytes.count)
-        }
-        let dataStart = 8 + Int(length)
-        let headerBytes = Array(bytes[8..<dataStart])
-        try refuseDuplicateKeys(headerBytes)
-        let json: Any
-        do {
-            json = try JSONSerialization.jsonObject(with: Data(headerBytes))
-        } catch {
-            throw SafetensorsError.malformedHeader("the header is not valid JSON")
-        }
-        guard let object = json as? [String: Any] else {
-            throw SafetensorsError.malformedHeader("the header is not a JSON object")
-        }
-        var metadata = [String: String]()
-        var infos = [(name: String, info: TensorInfo)]()
-        for (name, value) in object {
-            if name == "__metadata__" {
-                guard let strings = value as? [String: String] else {
-                    throw SafetensorsError.malformedHeader("__metadata__ must map strings to strings")
-                }
-                metadata = strings
-                continue
-            }
-            infos.append((name, try TensorInfo(name: name, json: value)))
-        }
-        // Ranges first, all of them, so nothing is copied out of a file that lies about its size.
-        let available = bytes.count - dataStart
-        if let needed = infos.map(\.info.end).max(), needed > available {
-            throw SafetensorsError.truncated(expectedBytes: needed, actualBytes: available)
-        }
-        var ranges = infos.map { (name: $0.name, begin: $0.info.begin, end: $0.info.end) }
-        ranges.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
-        var furthest: (name: String, end: Int)?
-        for range in ranges where range.begin < range.end {
-            if let previous = furthest, range.begin < previous.end {
-                throw SafetensorsError.overlappingTensors(previous.name, range.name)
-            }
-            if furthest == nil || range.end > furthest!.end { furthest = (range.name, range.end) }
-        }
-        var file = SafetensorsFile(metadata: metadata)
-        for (name, info) in infos {
+        let length = try headerLength(bytes, fileSize: bytes.count)
+        let dataStart = 8 + length
+        let header = try Header(bytes[8..<dataStart], dataBytes: bytes.count - dataStart)
+        var file = SafetensorsFile(metadata: header.metadata)
+        for (name, info) in header.entries {
             file.tensors[name] = try SafetensorsTensor(
                 dtype: info.dtype, shape: info.shape,
                 data: Array(bytes[(dataStart + info.begin)..<(dataStart + info.end)]))
         }
         return file
+    }
+
+    /// The header's length from a file's first 8 bytes, checked against the file's size and the
+    /// largest header accepted.
+    private static func headerLength(_ start: [UInt8], fileSize: Int) throws -> Int {
+        guard start.count >= 8, fileSize >= 8 else {
+            throw SafetensorsError.badHeaderLength(length: 0, fileSize: fileSize)
+        }
+        let length = start.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        guard length >= 2, length <= UInt64(fileSize - 8), length <= UInt64(maximumHeaderLength) else {
+            throw SafetensorsError.badHeaderLength(length: length, fileSize: fileSize)
+        }
+        return Int(length)
     }
 
     /// Throws when an object of the JSON header has the same key twice (JSON parsers keep the
@@ -227,6 +219,53 @@ public struct SafetensorsFile: Sendable, Equatable {
             }
             i += 1
         }
+    }
+}
+
+/// A file's JSON header, validated against the size of the data section that follows it.
+private struct Header {
+    let metadata: [String: String]
+    let entries: [(name: String, info: TensorInfo)]
+
+    init(_ bytes: ArraySlice<UInt8>, dataBytes available: Int) throws {
+        let headerBytes = Array(bytes)
+        try SafetensorsFile.refuseDuplicateKeys(headerBytes)
+        let json: Any
+        do {
+            json = try JSONSerialization.jsonObject(with: Data(headerBytes))
+        } catch {
+            throw SafetensorsError.malformedHeader("the header is not valid JSON")
+        }
+        guard let object = json as? [String: Any] else {
+            throw SafetensorsError.malformedHeader("the header is not a JSON object")
+        }
+        var metadata = [String: String]()
+        var entries = [(name: String, info: TensorInfo)]()
+        for (name, value) in object {
+            if name == "__metadata__" {
+                guard let strings = value as? [String: String] else {
+                    throw SafetensorsError.malformedHeader("__metadata__ must map strings to strings")
+                }
+                metadata = strings
+                continue
+            }
+            entries.append((name, try TensorInfo(name: name, json: value)))
+        }
+        // Ranges first, all of them, so nothing is copied out of a file that lies about its size.
+        if let needed = entries.map(\.info.end).max(), needed > available {
+            throw SafetensorsError.truncated(expectedBytes: needed, actualBytes: available)
+        }
+        var ranges = entries.map { (name: $0.name, begin: $0.info.begin, end: $0.info.end) }
+        ranges.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
+        var furthest: (name: String, end: Int)?
+        for range in ranges where range.begin < range.end {
+            if let previous = furthest, range.begin < previous.end {
+                throw SafetensorsError.overlappingTensors(previous.name, range.name)
+            }
+            if furthest == nil || range.end > furthest!.end { furthest = (range.name, range.end) }
+        }
+        self.metadata = metadata
+        self.entries = entries
     }
 }
 
