@@ -303,6 +303,17 @@ struct DataOptions {
         return try ImageCaseFolder(directory: path, options: options) { printError("warning: \($0)") }
     }
 
+    /// A NIfTI folder read resized (`--image-size`) or resampled (a target spacing) as cases that
+    /// keep their stored grids, to be scored there; nil for other data and for volumes read as stored.
+    func resizedVolumeCases(classes: Int? = nil) throws -> NIfTICaseFolder? {
+        guard case .path(let path) = source, SegmentationDataset.isNIfTIFolder(path),
+            dataset.imageSize != nil || dataset.targetSpacing != nil
+        else { return nil }
+        var options = dataset
+        if let classes { options.classes = classes }
+        return try NIfTICaseFolder(directory: path, options: options)
+    }
+
     /// The data set (and the `--val-data` set) as cases to cut patches from: a NIfTI folder keeps
     /// each case's own size (`SegmentationDataset.openCases`); other data is opened as by
     /// `open(seed:classes:)`, every sample a case.

@@ -155,9 +155,11 @@ enum EvalCommand: Command {
         }
         // Folder and .npy data sets are read one batch at a time (not held in memory).
         let dataSeed = seed &+ (fold == nil ? DataOptions.evaluationSeedOffset : DataOptions.trainingSeedOffset)
-        // Pictures of mixed sizes, or resized on load, are scored whole, one at a time, on their own grids.
+        // Pictures of mixed sizes, or resized on load, and volumes resized or resampled on load are
+        // scored whole, one at a time, on their own grids.
         let open = { (classes: Int) -> EvalData in
             if window != nil { return .cases(try data.openCases(seed: dataSeed, classes: classes).data) }
+            if let volumes = try data.resizedVolumeCases(classes: classes) { return .cases(volumes) }
             guard let pictures = try data.pictureCases(classes: classes) else {
                 return .samples(try data.open(seed: dataSeed, classes: classes).data)
             }

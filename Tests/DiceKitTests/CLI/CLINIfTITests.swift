@@ -41,7 +41,7 @@ final class CLINIfTITests: XCTestCase {
 
         // A test set laid out as nnU-Net's imagesTs/labelsTs.
         let test = try runDicekit([
-            "synth", "--format", "nifti", "--out", "\(dir)/test", "--count", "2", "--size", "16", "--mixed-sizes",
+            "synth", "--format", "nifti", "--out", "\(dir)/test", "--count", "4", "--size", "16", "--mixed-sizes",
             "--seed", "9",
         ])
         XCTAssertEqual(test.status, 0, test.stderr)
@@ -85,6 +85,24 @@ final class CLINIfTITests: XCTestCase {
                     as? NSNumber,
                 String(line))
             XCTAssertEqual(reported.doubleValue, dice, accuracy: 1e-9, name)
+        }
+        // eval reads the volumes resized as the checkpoint was trained and scores each on its own
+        // grid, as predict does: its Dice is the mean of predict's per-case Dice, with or without
+        // a window.
+        let perCase = predict.stdout.split(separator: "\n").compactMap { line -> Double? in
+            ((try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any])?["dice_foreground"]
+                as? Double
+        }
+        XCTAssertFalse(perCase.isEmpty, predict.stdout)
+        for window in [[], ["--tile", "16,16,16"]] {
+            let eval = try runDicekit(
+                ["eval", "--checkpoint", "\(dir)/run/last.safetensors", "--data", "\(dir)/test"] + window)
+            XCTAssertEqual(eval.status, 0, eval.stderr)
+            let scores = try XCTUnwrap(
+                (try JSONSerialization.jsonObject(with: Data(eval.stdout.split(separator: "\n").last!.utf8))
+                    as? [String: Any])?["dice"] as? [Double],
+                eval.stdout)
+            XCTAssertEqual(scores[1], perCase.reduce(0, +) / Double(perCase.count), accuracy: 1e-6, "\(window)")
         }
         // One file as the input: the same mask.
         let single = try runDicekit([

@@ -1,7 +1,8 @@
 // A folder of NIfTI volumes and label maps (nnU-Net's or the Decathlon's layout, see
 // NIfTICases.swift) as cases of their own sizes, read one at a time, normalised
 // (`DatasetOptions.intensity`, z-score by default) and, with a target spacing, resampled to it
-// (TargetSpacing.swift). Opening checks every case once (one in memory at a time): channel files
+// (TargetSpacing.swift), or with a D × H × W image size, resized to it (the image linearly or by
+// area averaging, the label map by nearest neighbour, as `NIfTIFolderSource` always has). Opening checks every case once (one in memory at a time): channel files
 // that agree, a label map of the image's extents, labels against the class count, a resampled
 // size that fits in memory; so bad data fails before training, naming the file. dataset.json
 // beside the folders names the classes (ClassNames). `NIfTIFolderSource` serves these cases at one
@@ -28,7 +29,7 @@ public struct NIfTICaseFolder: CaseSource {
         if case .spacing(let values) = options.targetSpacing { return values }
         return nil
     }
-    /// Each case's extents as `readCase` returns it (resampled to the target spacing).
+    /// Each case's extents as `readCase` returns it (resampled to the target spacing or resized to the image size).
     private let resampled: [[Int]]
     private let range: LabelRange
 
@@ -75,6 +76,7 @@ public struct NIfTICaseFolder: CaseSource {
             resolved.targetSpacing = .spacing(TargetSpacing.median(of: native.map(\.spacing)))
         }
         var resampled = native.map(\.extents)
+        if let size = options.imageSize?.extents { resampled = native.map { _ in size } }
         if case .spacing(let target) = resolved.targetSpacing {
             resampled = native.map { TargetSpacing.extents($0.extents, spacing: $0.spacing, target: target) }
             let limit = NIfTI.maximumVoxels / channels!
@@ -93,7 +95,8 @@ public struct NIfTICaseFolder: CaseSource {
         self.classes = range.classes
     }
 
-    /// Case `index`'s extents as `readCase` returns it: as stored, or resampled to the target spacing.
+    /// Case `index`'s extents as `readCase` returns it: as stored, resampled to the target
+    /// spacing, or the image size.
     public func extents(ofCase index: Int) -> [Int] { resampled[index] }
 
     /// Case `index`'s spacing [dz, dy, dx] as `readCase` returns it: from its header, or, resampled,
@@ -104,7 +107,7 @@ public struct NIfTICaseFolder: CaseSource {
         return (0..<3).map { spacing[$0] * Double(extents[$0]) / Double(resampled[index][$0]) }
     }
 
-    /// Case `index`'s extents and spacing as stored, when it is read resampled; else nil.
+    /// Case `index`'s extents and spacing as stored, when it is read resampled or resized; else nil.
     public func storedGrid(ofCase index: Int) -> (extents: [Int], spacing: [Double])? {
         resampled[index] == native[index].extents ? nil : native[index]
     }
@@ -126,7 +129,8 @@ public struct NIfTICaseFolder: CaseSource {
     }
 
     /// Case `index` read, normalised and (with a target spacing) resampled now: the image
-    /// linearly or by area averaging, the label map class by class (`resizeLabelsByClass`).
+    /// linearly or by area averaging, the label map class by class (`resizeLabelsByClass`); with
+    /// an image size, resized to it: the image likewise, the label map by nearest neighbour.
     ///
     /// - Throws: the reader's errors; `DiceKitError.shape` / `.value` naming the file when it no
     ///   longer fits the data set.
@@ -145,7 +149,9 @@ public struct NIfTICaseFolder: CaseSource {
         let (stored, target) = (native[index].extents, resampled[index])
         return SegmentationSample(
             image: VolumeResampling.resize(values, extents: stored, channels: channels, to: target),
-            labels: VolumeResampling.resizeLabelsByClass(map.labels, extents: stored, to: target))
+            labels: options.imageSize == nil
+                ? VolumeResampling.resizeLabelsByClass(map.labels, extents: stored, to: target)
+                : VolumeResampling.resizeLabels(map.labels, extents: stored, to: target))
     }
 
     /// A case's image and label map, checked against each other (and `channels` when known).

@@ -1,7 +1,7 @@
 // A folder of NIfTI volumes (`NIfTICaseFolder`) as samples of one size: each case is read,
-// normalised, resampled to the target spacing (if any) and resized (`DatasetOptions.imageSize`
-// D × H × W: linear/area for the image, nearest for the labels) when it is asked for. Without an
-// image size every case must have the same extents (after resampling).
+// normalised, and resampled to the target spacing or resized to the image size
+// (`DatasetOptions.imageSize` D × H × W: linear/area for the image, nearest for the labels) by the
+// case folder. Without an image size every case must have the same extents (after resampling).
 
 /// DIR/imagesTr + DIR/labelsTr of NIfTI volumes, read on demand at one size (see the file header).
 public struct NIfTIFolderSource: SegmentationSource {
@@ -44,14 +44,8 @@ public struct NIfTIFolderSource: SegmentationSource {
         self.spatialShape = options.imageSize?.extents ?? first
     }
 
-    /// Sample `index`: read, normalised and resized now.
+    /// Sample `index`: read, normalised and resized now (`NIfTICaseFolder.readCase(_:)`).
     ///
     /// - Throws: as `NIfTICaseFolder.readCase(_:)`.
-    public func sample(at index: Int) throws -> SegmentationSample {
-        let extents = folder.extents(ofCase: index)
-        let sample = try folder.readCase(index)
-        return SegmentationSample(
-            image: VolumeResampling.resize(sample.image, extents: extents, channels: channels, to: spatialShape),
-            labels: VolumeResampling.resizeLabels(sample.labels, extents: extents, to: spatialShape))
-    }
+    public func sample(at index: Int) throws -> SegmentationSample { try folder.readCase(index) }
 }

@@ -69,6 +69,10 @@ extension SegmentationDataset {
             && NIfTICases.layout(of: path) == nil
     }
 
+    /// Whether `path` is a folder of NIfTI volumes and label maps (`imagesTr/` + `labelsTr/`, or
+    /// `images/` + `masks/` or `imagesTs/` + `labelsTs/` of NIfTI files).
+    public static func isNIfTIFolder(_ path: String) -> Bool { NIfTICases.layout(of: path) != nil }
+
     /// What `load` and `open` accept, for their error.
     static let layoutsExpected =
         "expected images.npy + masks.npy, images/ + masks/ with PNG or JPEG files, or imagesTr/ + labelsTr/ with NIfTI volumes"
@@ -140,8 +144,8 @@ extension SegmentationDataset {
 
 extension SegmentationDataset {
     /// Opens the data set a user names as cases to cut patches from (`PatchSource`) or to score
-    /// whole: a NIfTI folder as a `NIfTICaseFolder` (each case at its own size; an image size,
-    /// when given, resizes them all to it first, as `UniformCases` of `open(_:options:warning:)`),
+    /// whole: a NIfTI folder as a `NIfTICaseFolder` (each case at its own size, or resized to the
+    /// image size or resampled to the target spacing with its stored grid kept),
     /// an image folder as an `ImageCaseFolder` (each picture at its own size, or resized to the
     /// image size with its stored grid kept), anything else as `UniformCases` of `open`.
     ///
@@ -150,9 +154,7 @@ extension SegmentationDataset {
         _ path: String, options: DatasetOptions,
         warning: (String) -> Void = { _ in }
     ) throws -> any CaseSource {
-        if options.imageSize == nil, NIfTICases.layout(of: path) != nil {
-            return try NIfTICaseFolder(directory: path, options: options)
-        }
+        if NIfTICases.layout(of: path) != nil { return try NIfTICaseFolder(directory: path, options: options) }
         if isImageFolder(path) {
             try refuseNIfTIOptions(options, path: path)
             return try ImageCaseFolder(directory: path, options: options, warning: warning)
