@@ -2,9 +2,10 @@
 // down-sampling), with the winning tap of each window kept as a byte, and its backward pass; and
 // the same pooling of bfloat16 bits for a bfloat16 evaluation pass (no taps), the bits compared
 // as the Float values they stand for.
-// AVX-512 (BW, VL) handles 16 channels per step when the CPU has it; the rest, and other CPUs,
-// run plain loops. Semantics as DiceKit's Swift loops: the first maximum in window order wins
-// (kd, kh, kw); NaN propagates.
+// AVX-512 (BW, VL) handles 16 channels per step when the CPU has it, AVX2 8 channels on CPUs
+// without it (AMD Zen 2/3, Intel client cores; Float only: bfloat16 runs on AVX-512 CPUs); the
+// rest run plain loops. Every path gives the same bits. Semantics as DiceKit's Swift loops: the
+// first maximum in window order wins (kd, kh, kw); NaN propagates.
 //
 // The work comes in units, each `unit_lines` output lines of `out_w` pixels whose windows read
 // `planes` × 2·unit_lines input rows of `in_w` pixels: a 2-D image's output line (planes 1, one
@@ -16,12 +17,14 @@
 #include "../convolution/bf16_round.h"
 #include <immintrin.h>
 
-/// Whether this call runs the AVX-512 loop (cpu_dispatch.c: detected once, may be forced off);
-/// records the level used.
-static int dk_pool_avx512(void) {
-    int avx512 = dk_pool_avx512_enabled();
-    dk_note_isa(DK_KERNEL_POOL, avx512 ? DK_ISA_AVX512 : DK_ISA_PORTABLE);
-    return avx512;
+/// The level this call runs at (cpu_dispatch.c: detected once, may be forced down), recorded:
+/// AVX-512 where the CPU has VL too, else AVX2 when the pass has an AVX2 loop, else portable.
+static dk_isa_level dk_pool_level(int has_avx2) {
+    const dk_isa_level level = dk_pool_avx512_enabled()             ? DK_ISA_AVX512
+                               : has_avx2 && dk_isa() >= DK_ISA_AVX2 ? DK_ISA_AVX2
+                                                                     : DK_ISA_PORTABLE;
+    dk_note_isa(DK_KERNEL_POOL, level);
+    return level;
 }
 
 /// The input offsets (in scalars) of a window's taps from its first element, in window order.
@@ -75,6 +78,33 @@ void dk_max_avx512(const float *x, const long *offsets, int taps, float *out, ui
     dk_max_scalar(x, offsets, taps, out, tap, k, c);
 }
 
+#define DKPOOL256 __attribute__((target("avx2")))
+
+/// dk_better on 8 lanes, as an all-ones lane mask.
+DKPOOL256 static inline __m256 dk_better256(__m256 v, __m256 best) {
+    return _mm256_and_ps(_mm256_cmp_ps(v, best, _CMP_NLE_UQ), _mm256_cmp_ps(best, best, _CMP_ORD_Q));
+}
+
+DKPOOL256 static inline __attribute__((always_inline))
+void dk_max_avx2(const float *x, const long *offsets, int taps, float *out, uint8_t *tap, long c) {
+    long k = 0;
+    for (; k + 8 <= c; k += 8) {
+        __m256 best = _mm256_loadu_ps(x + k);
+        __m256i codes = _mm256_setzero_si256();
+        for (int i = 1; i < taps; i++) {
+            const __m256 v = _mm256_loadu_ps(x + offsets[i] + k);
+            const __m256 take = dk_better256(v, best);
+            best = _mm256_blendv_ps(best, v, take);
+            codes = _mm256_blendv_epi8(codes, _mm256_set1_epi32(i), _mm256_castps_si256(take));
+        }
+        _mm256_storeu_ps(out + k, best);
+        // The 8 codes (0…7, one per 32-bit lane) narrowed to bytes.
+        const __m128i halves = _mm_packus_epi32(_mm256_castsi256_si128(codes), _mm256_extracti128_si256(codes, 1));
+        _mm_storel_epi64((__m128i *)(tap + k), _mm_packus_epi16(halves, halves));
+    }
+    dk_max_scalar(x, offsets, taps, out, tap, k, c);
+}
+
 /// Calls `pixel(first input element, output offset)` for every output pixel of the units.
 #define DK_POOL_PIXELS(pixel)                                                                   \
     for (long u = 0; u < units; u++)                                                           \
@@ -91,16 +121,27 @@ DKPOOL512 static void dk_maxpool_avx512(const float *x, float *y, uint8_t *taps,
     DK_POOL_PIXELS(dk_max_avx512(x + b, offsets, count, y + o, taps + o, c))
 }
 
+DKPOOL256 static void dk_maxpool_avx2(const float *x, float *y, uint8_t *taps, long units, long unit_lines,
+                                      long out_w, long in_w, long c, int planes, long plane, const long *offsets,
+                                      int count) {
+    DK_POOL_PIXELS(dk_max_avx2(x + b, offsets, count, y + o, taps + o, c))
+}
+
 void dk_maxpool_halving_f32(const float *x, float *y, uint8_t *taps, long units, long unit_lines, long out_w,
                             long in_w, long c, int planes) {
     const long plane = 2 * unit_lines * in_w * c;
     long offsets[8];
     const int count = dk_pool_taps(plane, in_w, c, planes, offsets);
-    if (dk_pool_avx512()) {
+    switch (dk_pool_level(1)) {
+    case DK_ISA_AVX512:
         dk_maxpool_avx512(x, y, taps, units, unit_lines, out_w, in_w, c, planes, plane, offsets, count);
         return;
+    case DK_ISA_AVX2:
+        dk_maxpool_avx2(x, y, taps, units, unit_lines, out_w, in_w, c, planes, plane, offsets, count);
+        return;
+    default:
+        DK_POOL_PIXELS(dk_max_scalar(x + b, offsets, count, y + o, taps + o, 0, c))
     }
-    DK_POOL_PIXELS(dk_max_scalar(x + b, offsets, count, y + o, taps + o, 0, c))
 }
 
 /// dk_max_scalar's comparisons on bfloat16 bits, the winner's bits stored (no taps).
@@ -145,7 +186,7 @@ void dk_maxpool_halving_bf16(const uint16_t *x, uint16_t *y, long units, long un
     const long plane = 2 * unit_lines * in_w * c;
     long offsets[8];
     const int count = dk_pool_taps(plane, in_w, c, planes, offsets);
-    if (dk_pool_avx512()) {
+    if (dk_pool_level(0) == DK_ISA_AVX512) {
         dk_maxpool_bf16_avx512(x, y, units, unit_lines, out_w, in_w, c, planes, plane, offsets, count);
         return;
     }
@@ -178,6 +219,31 @@ void dk_route_avx512(const float *g, const uint8_t *tap, float *dx, const float 
     dk_route_scalar(g, tap, dx, add, offsets, taps, k, c);
 }
 
+/// dk_route_scalar on 8 lanes: the gradient where the tap won, +0 elsewhere, added to the addend
+/// in the scalar order (addend + routed).
+DKPOOL256 static inline __attribute__((always_inline))
+void dk_route_avx2(const float *g, const uint8_t *tap, float *dx, const float *add, const long *offsets, int taps,
+                   long c) {
+    long k = 0;
+    for (; k + 8 <= c; k += 8) {
+        const __m256 v = _mm256_loadu_ps(g + k);
+        const __m256i t = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(tap + k)));
+        for (int i = 0; i < taps; i++) {
+            const __m256 won = _mm256_castsi256_ps(_mm256_cmpeq_epi32(t, _mm256_set1_epi32(i)));
+            __m256 routed = _mm256_and_ps(won, v);
+            if (add) routed = _mm256_add_ps(_mm256_loadu_ps(add + offsets[i] + k), routed);
+            _mm256_storeu_ps(dx + offsets[i] + k, routed);
+        }
+    }
+    dk_route_scalar(g, tap, dx, add, offsets, taps, k, c);
+}
+
+DKPOOL256 static void dk_maxpool_back_avx2(const float *dy, const uint8_t *taps, const float *addend, float *dx,
+                                           long units, long unit_lines, long out_w, long in_w, long c, int planes,
+                                           long plane, const long *offsets, int count) {
+    DK_POOL_PIXELS(dk_route_avx2(dy + o, taps + o, dx + b, addend ? addend + b : NULL, offsets, count, c))
+}
+
 DKPOOL512 static void dk_maxpool_back_avx512(const float *dy, const uint8_t *taps, const float *addend, float *dx,
                                              long units, long unit_lines, long out_w, long in_w, long c, int planes,
                                              long plane, const long *offsets, int count) {
@@ -189,9 +255,14 @@ void dk_maxpool_halving_back_f32(const float *dy, const uint8_t *taps, const flo
     const long plane = 2 * unit_lines * in_w * c;
     long offsets[8];
     const int count = dk_pool_taps(plane, in_w, c, planes, offsets);
-    if (dk_pool_avx512()) {
+    switch (dk_pool_level(1)) {
+    case DK_ISA_AVX512:
         dk_maxpool_back_avx512(dy, taps, addend, dx, units, unit_lines, out_w, in_w, c, planes, plane, offsets, count);
         return;
+    case DK_ISA_AVX2:
+        dk_maxpool_back_avx2(dy, taps, addend, dx, units, unit_lines, out_w, in_w, c, planes, plane, offsets, count);
+        return;
+    default:
+        DK_POOL_PIXELS(dk_route_scalar(dy + o, taps + o, dx + b, addend ? addend + b : NULL, offsets, count, 0, c))
     }
-    DK_POOL_PIXELS(dk_route_scalar(dy + o, taps + o, dx + b, addend ? addend + b : NULL, offsets, count, 0, c))
 }

@@ -1,7 +1,7 @@
 // The tiling max-pooling path (kernel = stride, no padding; Float 2×2 and 2×2×2 through the C
 // kernels, split between the workers) against a plain reference: ties to the first tap in window
-// order, NaN propagation, channel counts around the 16-lane vectors, odd extents, volumes, and
-// the backward pass with an addend.
+// order, NaN propagation, channel counts around the 16- and 8-lane vectors, odd extents, volumes,
+// and the backward pass with an addend, at every instruction-set level the CPU has.
 
 import XCTest
 
@@ -85,13 +85,18 @@ final class MaxPoolingTilingTests: XCTestCase {
         }
     }
 
-    /// The C kernels' portable loops (every CPU without AVX-512), images and volumes.
-    func testPortableLoops() throws {
+    /// The C kernels' portable loops (CPUs without AVX2) and AVX2 loops (CPUs without AVX-512),
+    /// images and volumes, channel counts around the 8-lane vectors.
+    func testPortableAndAVX2Loops() throws {
         defer { try? KernelDispatch.force(nil) }
-        try KernelDispatch.force(.portable)
-        for shape in [[2, 6, 8, 16], [1, 4, 7, 19], [2, 4, 6, 8, 16], [1, 2, 4, 7, 19]] {
-            try check(Float.self, shape: shape)
-            XCTAssertEqual(KernelDispatch.lastUsed(.pooling), .portable, "\(shape)")
+        for isa in [InstructionSet.portable, .avx2] where InstructionSet.available.contains(isa) {
+            try KernelDispatch.force(isa)
+            for shape in [
+                [2, 6, 8, 16], [1, 4, 7, 19], [2, 5, 6, 3], [1, 2, 2, 33], [2, 4, 6, 8, 16], [1, 2, 4, 7, 19],
+            ] {
+                try check(Float.self, shape: shape)
+                XCTAssertEqual(KernelDispatch.lastUsed(.pooling), isa, "\(shape)")
+            }
         }
     }
 

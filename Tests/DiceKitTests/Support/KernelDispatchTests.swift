@@ -47,7 +47,7 @@ final class KernelDispatchTests: XCTestCase {
             _ = try DiceLoss(activation: .softmax).evaluate(logits, target: .labels(labels), gradient: true)
             XCTAssertEqual(KernelDispatch.lastUsed(.loss), isa)
             _ = try MaxPooling(kernelSize: [2, 2]).forward(image)
-            XCTAssertEqual(KernelDispatch.lastUsed(.pooling), isa == .avx512 ? .avx512 : .portable, "\(isa)")
+            XCTAssertEqual(KernelDispatch.lastUsed(.pooling), isa, "\(isa)")
             let conv = try Convolution(
                 weight: Tensor<Float>.normal([3, 3, 32, 16], standardDeviation: 0.1, generator: &generator),
                 bias: nil, padding: .same)
