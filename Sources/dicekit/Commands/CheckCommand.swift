@@ -67,12 +67,13 @@ enum CheckCommand: Command {
                 + (cpu.clock.map { "\(DecimalText.fixed($0.gigahertz, digits: 3)) GHz (\($0.source))" } ?? "unknown"))
         printError("OpenBLAS core: \(selection)")
         let bf16Level = BFloat16KernelLevel.current
+        // Without bfloat16 kernels there is no arithmetic to choose: the line says what runs instead.
         printError(
             "bf16 kernels: \(bf16Level)"
                 + (bf16Level == .none
-                    ? " (--precision bf16 runs in float32 here); arithmetic with them: "
-                    : "; arithmetic: ")
-                + "\(BFloat16Arithmetic.selection); AMX tile self-check: \(BFloat16Arithmetic.tileSelfCheck)")
+                    ? " (--precision bf16 runs in float32 here)"
+                    : "; arithmetic: \(BFloat16Arithmetic.selection); AMX tile self-check: \(BFloat16Arithmetic.tileSelfCheck)")
+        )
         let rates = BFloat16MultiplyAddRates.measure()
         if let rates {
             printError("bf16 multiply-add rates (one core): \(rates.verdict(for: BFloat16Arithmetic.current))")

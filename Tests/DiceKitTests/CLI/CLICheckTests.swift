@@ -45,6 +45,20 @@ final class CLICheckTests: XCTestCase {
         XCTAssertEqual(json["ok"] as? Bool, true)
     }
 
+    /// The bfloat16 line names the kernels; without any, what runs instead and no arithmetic
+    /// (there is none to choose).
+    func testTheBFloat16LineSaysWhatRuns() throws {
+        let result = try runDicekit(
+            ["check", "--size", "32", "--sgemm-size", "256"], unset: ["DICEKIT_BF16_ARITHMETIC"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let line = try XCTUnwrap(result.stderr.split(separator: "\n").first { $0.hasPrefix("bf16 kernels: ") })
+        if ComputePrecision.bfloat16Available {
+            XCTAssertTrue(line.contains("; arithmetic: "), String(line))
+        } else {
+            XCTAssertEqual(line, "bf16 kernels: none (--precision bf16 runs in float32 here)")
+        }
+    }
+
     /// `dicekit` corrects the core by running itself again with OPENBLAS_CORETYPE set, so that
     /// OpenBLAS loads with it; the report is that of a correction all the same.
     func testTheCorrectionHappensAtLoad() throws {
