@@ -1,6 +1,7 @@
-// The normalisation passes (dk_normalization.h), built twice from norm_rows_body.h (AVX-512 and
-// baseline) and chosen at run time. Swift compiles its loops for the baseline x86-64 target
-// (SSE2: two Doubles or four Floats per instruction); these run sixteen Floats or eight Doubles.
+// The normalisation passes (dk_normalization.h), built three times from norm_rows_body.h
+// (AVX-512, AVX2 and baseline) and chosen at run time by the level in use. Swift compiles its
+// loops for the baseline x86-64 target (SSE2: two Doubles or four Floats per instruction); these
+// run sixteen Floats or eight Doubles (AVX2: eight or four).
 // Contraction into FMA is off, so every product and sum rounds as in the Swift reference
 // (Sources/DiceKit/NN/Normalization/NormalizationKernels.swift): the same bits at every level.
 
@@ -33,91 +34,77 @@ static inline __attribute__((always_inline)) float nr_rectified(float g, const v
 #undef NR_NAME
 #pragma clang attribute pop
 
+#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
+#define NR_NAME(name) nr_##name##_avx2
+#include "norm_rows_body.h"
+#undef NR_NAME
+#pragma clang attribute pop
+
+/// Calls the instance of `name` for the level in use.
+#define NR_DISPATCH(name, ...)                                                                    \
+    (dk_isa() >= DK_ISA_AVX512 ? nr_##name##_avx512(__VA_ARGS__)                                  \
+     : dk_isa() >= DK_ISA_AVX2 ? nr_##name##_avx2(__VA_ARGS__)                                    \
+                               : nr_##name##_portable(__VA_ARGS__))
+
 void dk_norm_moments_f32(const float *x, long rows, long channels, double *mean, double *variance) {
-    if (dk_isa() >= DK_ISA_AVX512) nr_moments_avx512(x, rows, channels, mean, variance);
-    else nr_moments_portable(x, rows, channels, mean, variance);
+    NR_DISPATCH(moments, x, rows, channels, mean, variance);
 }
 
 void dk_norm_gradient_sums_f32(const float *dy, const float *xhat, long rows, long channels, double *dbeta,
                                double *dgamma) {
-    if (dk_isa() >= DK_ISA_AVX512) nr_gradient_sums_avx512(dy, xhat, rows, channels, dbeta, dgamma);
-    else nr_gradient_sums_portable(dy, xhat, rows, channels, dbeta, dgamma);
+    NR_DISPATCH(gradient_sums, dy, xhat, rows, channels, dbeta, dgamma);
 }
 
 void dk_norm_rectified_gradient_sums_f32(float *dy, const float *xhat, const float *kept, float slope, int leaky,
                                          long rows, long channels, double *dbeta, double *dgamma) {
-    if (dk_isa() >= DK_ISA_AVX512)
-        nr_rectified_gradient_sums_f32_avx512(dy, xhat, kept, slope, leaky, rows, channels, dbeta, dgamma);
-    else
-        nr_rectified_gradient_sums_f32_portable(dy, xhat, kept, slope, leaky, rows, channels, dbeta, dgamma);
+    NR_DISPATCH(rectified_gradient_sums_f32, dy, xhat, kept, slope, leaky, rows, channels, dbeta, dgamma);
 }
 
 void dk_norm_rectified_gradient_sums_bf16(float *dy, const float *xhat, const unsigned short *kept, float slope,
                                           int leaky, long rows, long channels, double *dbeta, double *dgamma) {
-    if (dk_isa() >= DK_ISA_AVX512)
-        nr_rectified_gradient_sums_bf16_avx512(dy, xhat, kept, slope, leaky, rows, channels, dbeta, dgamma);
-    else
-        nr_rectified_gradient_sums_bf16_portable(dy, xhat, kept, slope, leaky, rows, channels, dbeta, dgamma);
+    NR_DISPATCH(rectified_gradient_sums_bf16, dy, xhat, kept, slope, leaky, rows, channels, dbeta, dgamma);
 }
 
 void dk_channel_sums_f32(const float *dy, long rows, long channels, double *sums) {
-    if (dk_isa() >= DK_ISA_AVX512) nr_channel_sums_avx512(dy, rows, channels, sums);
-    else nr_channel_sums_portable(dy, rows, channels, sums);
+    NR_DISPATCH(channel_sums, dy, rows, channels, sums);
 }
 
 void dk_rectified_channel_sums_f32(float *dy, const float *kept, float slope, int leaky, long rows, long channels,
                                    double *sums) {
-    if (dk_isa() >= DK_ISA_AVX512) nr_rectified_channel_sums_f32_avx512(dy, kept, slope, leaky, rows, channels, sums);
-    else nr_rectified_channel_sums_f32_portable(dy, kept, slope, leaky, rows, channels, sums);
+    NR_DISPATCH(rectified_channel_sums_f32, dy, kept, slope, leaky, rows, channels, sums);
 }
 
 void dk_rectified_channel_sums_bf16(float *dy, const unsigned short *kept, float slope, int leaky, long rows,
                                     long channels, double *sums) {
-    if (dk_isa() >= DK_ISA_AVX512) nr_rectified_channel_sums_bf16_avx512(dy, kept, slope, leaky, rows, channels, sums);
-    else nr_rectified_channel_sums_bf16_portable(dy, kept, slope, leaky, rows, channels, sums);
+    NR_DISPATCH(rectified_channel_sums_bf16, dy, kept, slope, leaky, rows, channels, sums);
 }
 
 void dk_norm_normalize_f32(const float *x, long rows, long channels, const float *shift, const float *scale,
                            const float *gamma, const float *beta, int activation, float slope, float *xhat,
                            float *y) {
-    if (dk_isa() >= DK_ISA_AVX512)
-        nr_normalize_avx512(x, rows, channels, shift, scale, gamma, beta, activation, slope, xhat, y);
-    else
-        nr_normalize_portable(x, rows, channels, shift, scale, gamma, beta, activation, slope, xhat, y);
+    NR_DISPATCH(normalize, x, rows, channels, shift, scale, gamma, beta, activation, slope, xhat, y);
 }
 
 void dk_norm_normalize_bf16(const float *x, long rows, long channels, const float *shift, const float *scale,
                             const float *gamma, const float *beta, int activation, float slope, float *xhat,
                             unsigned short *y) {
-    if (dk_isa() >= DK_ISA_AVX512)
-        nr_normalize_bf16_avx512(x, rows, channels, shift, scale, gamma, beta, activation, slope, xhat, y);
-    else
-        nr_normalize_bf16_portable(x, rows, channels, shift, scale, gamma, beta, activation, slope, xhat, y);
+    NR_DISPATCH(normalize_bf16, x, rows, channels, shift, scale, gamma, beta, activation, slope, xhat, y);
 }
 
 void dk_norm_batch_input_gradient_f32(const float *dy, const float *xhat, long rows, long channels,
                                       const float *scale, const float *gamma, const float *mean_dy,
                                       const float *mean_dy_xhat, float *dx) {
-    if (dk_isa() >= DK_ISA_AVX512)
-        nr_batch_input_gradient_avx512(dy, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat, dx);
-    else
-        nr_batch_input_gradient_portable(dy, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat, dx);
+    NR_DISPATCH(batch_input_gradient, dy, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat, dx);
 }
 
 void dk_norm_group_input_gradient_f32(const float *dy, const float *xhat, long rows, long channels,
                                       const float *scale, const float *gamma, const float *mean_d,
                                       const float *mean_dh, float *dx) {
-    if (dk_isa() >= DK_ISA_AVX512)
-        nr_group_input_gradient_avx512(dy, xhat, rows, channels, scale, gamma, mean_d, mean_dh, dx);
-    else
-        nr_group_input_gradient_portable(dy, xhat, rows, channels, scale, gamma, mean_d, mean_dh, dx);
+    NR_DISPATCH(group_input_gradient, dy, xhat, rows, channels, scale, gamma, mean_d, mean_dh, dx);
 }
 
 void dk_norm_input_gradient_inplace_f32(int group, float *g, const float *xhat, long rows, long channels,
                                         const float *scale, const float *gamma, const float *mean_dy,
                                         const float *mean_dy_xhat) {
-    if (dk_isa() >= DK_ISA_AVX512)
-        nr_input_gradient_inplace_avx512(group, g, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat);
-    else
-        nr_input_gradient_inplace_portable(group, g, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat);
+    NR_DISPATCH(input_gradient_inplace, group, g, xhat, rows, channels, scale, gamma, mean_dy, mean_dy_xhat);
 }
