@@ -260,6 +260,12 @@ static inline int dk_conv_segments_per_block(const dk_conv_geometry *g, long seg
     return segment_bytes >= budget ? 1 : (int)(budget / segment_bytes);
 }
 
+/// The layout conversions on AVX2 (weight_layout_avx2.c); arguments as dk_kernel_to_pytorch and
+/// dk_kernel_from_pytorch.
+void dk_kernel_to_pytorch_avx2(const float *src, float *dst, long a, long b, long k, long j0, long j1,
+                               dk_layout_store store);
+void dk_kernel_from_pytorch_avx2(const float *src, float *dst, long a, long b, long k, long j0, long j1);
+
 /// The AVX2 + FMA forward pass (conv_avx2.c); arguments as dk_conv_forward_f32.
 void dk_conv_forward_avx2(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
                           float *y, long q0, long q1);

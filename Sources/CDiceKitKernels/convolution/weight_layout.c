@@ -5,7 +5,7 @@
 // element-by-element loop ran at about 7 GB/s of its three streams, the vector one reads and
 // writes whole lines of both sides.
 //
-// Vector form (AVX-512), in blocks of 16 values of i: toward PyTorch,
+// Vector form (AVX-512; AVX2 in weight_layout_avx2.c), in blocks of 16 values of i: toward PyTorch,
 // the columns c = j·k + t of the rows i are taken 16 at a time from the 16 DiceKit rows
 // (t·b + j) they come from: a whole block of 16 rows × 16 columns is 16 loads of one cache line
 // each, a 16 × 16 transpose in registers and 16 stores (gathers, one per row of the block, had
@@ -112,7 +112,7 @@ DKF512 static void flip_avx512(const float *w, float *flipped, long taps, long c
     }
 }
 
-/// flip_avx512 element by element.
+/// flip_avx512 element by element (8-lane gathers were no faster on a Zen 3).
 static void flip_scalar(const float *w, float *flipped, long taps, long cin, long cout, long u0, long u1,
                         long co_stride, long ci_stride, long tap_stride) {
     for (long u = u0; u < u1; u++) {
@@ -219,6 +219,10 @@ void dk_kernel_to_pytorch(const float *src, float *dst, long a, long b, long k, 
         to_pytorch_avx512(src, dst, a, b, k, j0, j1, store);
         return;
     }
+    if (dk_isa() >= DK_ISA_AVX2) {
+        dk_kernel_to_pytorch_avx2(src, dst, a, b, k, j0, j1, store);
+        return;
+    }
     for (long i = 0; i < a; i++)
         for (long j = j0; j < j1; j++)
             for (long t = 0; t < k; t++) {
@@ -231,6 +235,10 @@ void dk_kernel_to_pytorch(const float *src, float *dst, long a, long b, long k, 
 void dk_kernel_from_pytorch(const float *src, float *dst, long a, long b, long k, long j0, long j1) {
     if (dk_isa() == DK_ISA_AVX512 && a * b * k <= 0x7FFFFFFFL) {
         from_pytorch_avx512(src, dst, a, b, k, j0, j1);
+        return;
+    }
+    if (dk_isa() >= DK_ISA_AVX2) {
+        dk_kernel_from_pytorch_avx2(src, dst, a, b, k, j0, j1);
         return;
     }
     for (long j = j0; j < j1; j++)

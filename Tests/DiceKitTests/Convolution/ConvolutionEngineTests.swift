@@ -194,11 +194,19 @@ final class ConvolutionEngineTests: XCTestCase {
         XCTAssertEqual(once, try WeightLayout.toPyTorch(direct.weight))
     }
 
-    /// Float conversions run on the vector kernels of convolution/weight_layout.c: every element
-    /// where the index formula puts it, both ways, and the in-place addition the sum of each pair,
-    /// for output channels in whole blocks of 16 and not (masked rows), tap counts that do and do
-    /// not divide 16 (masked columns), 1-D to 3-D, in one range of the worker pool and several.
+    /// Float conversions run on the vector kernels of convolution/weight_layout.c (AVX-512) and
+    /// weight_layout_avx2.c, at every level the CPU has: every element where the index formula
+    /// puts it, both ways, and the in-place addition the sum of each pair, for output channels in
+    /// whole blocks of 16 and of 8 and not (masked or scalar rows), tap counts that do and do not
+    /// divide 16 or 8 (masked or scalar columns), 1-D to 3-D, in one range of the worker pool and
+    /// several.
     func testFloatKernelLayoutsOnTheVectorKernels() throws {
+        for isa in InstructionSet.available {
+            try KernelDispatch.withInstructionSet(isa) { try checkFloatKernelLayouts() }
+        }
+    }
+
+    private func checkFloatKernelLayouts() throws {
         let shapes: [[Int]] = [
             [64, 256, 3, 3], [48, 32, 3, 3], [20, 7, 2, 3], [5, 3, 4], [33, 16, 3, 3, 3], [16, 600, 1, 1],
         ]
@@ -237,6 +245,12 @@ final class ConvolutionEngineTests: XCTestCase {
     /// +0, whole 16 × 16 blocks and masked tails alike), and a read in between sees zeros. Float
     /// (the vector kernels) and Double.
     func testZeroedGradientIsOverwrittenWithoutBeingRead() throws {
+        for isa in InstructionSet.available {
+            try KernelDispatch.withInstructionSet(isa) { try checkZeroedGradient() }
+        }
+    }
+
+    private func checkZeroedGradient() throws {
         for torchShape in [[64, 256, 3, 3], [20, 7, 2, 3]] {
             var source = try WeightLayout.fromPyTorch(randomTensor(torchShape, seed: 290).converted(to: Float.self))
             source.withUnsafeMutableBufferPointer { s in
