@@ -2,11 +2,12 @@
 // NIfTICases.swift) as cases of their own sizes, read one at a time, normalised
 // (`DatasetOptions.intensity`, z-score by default) and, with a target spacing, resampled to it
 // (TargetSpacing.swift), or with a D × H × W image size, resized to it (the image linearly or by
-// area averaging, the label map by nearest neighbour, as `NIfTIFolderSource` always has). Opening checks every case once (one in memory at a time): channel files
-// that agree, a label map of the image's extents, labels against the class count, a resampled
-// size that fits in memory; so bad data fails before training, naming the file. dataset.json
-// beside the folders names the classes (ClassNames). `NIfTIFolderSource` serves these cases at one
-// size; `PatchSource` cuts patches from them.
+// area averaging, the label map by nearest neighbour, as `NIfTIFolderSource` always has). Either
+// way each case keeps its stored grid, on which `eval` scores it. Opening checks every case once
+// (one in memory at a time): channel files that agree, a label map of the image's extents, labels
+// against the class count, a resampled size that fits in memory; so bad data fails before
+// training, naming the file. dataset.json beside the folders names the classes (ClassNames).
+// `NIfTIFolderSource` serves these cases at one size; `PatchSource` cuts patches from them.
 
 import Foundation
 
@@ -29,7 +30,8 @@ public struct NIfTICaseFolder: CaseSource {
         if case .spacing(let values) = options.targetSpacing { return values }
         return nil
     }
-    /// Each case's extents as `readCase` returns it (resampled to the target spacing or resized to the image size).
+    /// Each case's extents as `readCase` returns it (resampled to the target spacing, or the
+    /// image size).
     private let resampled: [[Int]]
     private let range: LabelRange
 

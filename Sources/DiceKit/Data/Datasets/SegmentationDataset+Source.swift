@@ -154,7 +154,7 @@ extension SegmentationDataset {
         _ path: String, options: DatasetOptions,
         warning: (String) -> Void = { _ in }
     ) throws -> any CaseSource {
-        if NIfTICases.layout(of: path) != nil { return try NIfTICaseFolder(directory: path, options: options) }
+        if isNIfTIFolder(path) { return try NIfTICaseFolder(directory: path, options: options) }
         if isImageFolder(path) {
             try refuseNIfTIOptions(options, path: path)
             return try ImageCaseFolder(directory: path, options: options, warning: warning)
