@@ -13,8 +13,12 @@
 #include "dk_dispatch.h"
 #include "conv_internal.h"
 #include "bf16_round.h"
+#include <stddef.h>
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 
+#if defined(__x86_64__)
 #define DKI512 __attribute__((target("avx512f,avx512bw")))
 
 DKI512 static inline __attribute__((always_inline)) void bf16_vector(const float *src, uint16_t *dst, long n) {
@@ -33,26 +37,32 @@ DKI512 static void bf16_vector_call(const float *src, uint16_t *dst, long n) { b
 DKI512 static void bf16_runs_vector(const float *src, uint16_t *dst, long runs, long run, long dst_stride) {
     for (long r = 0; r < runs; r++) bf16_vector(src + r * run, dst + r * dst_stride, run);
 }
+#endif
 
 void dk_f32_to_bf16(const float *src, uint16_t *dst, long n) {
+#if defined(__x86_64__)
     if (dk_isa() == DK_ISA_AVX512) {
         bf16_vector_call(src, dst, n);
         return;
     }
+#endif
     for (long i = 0; i < n; i++) dst[i] = dk_bf16_bits(src[i]);
 }
 
 void dk_f32_to_bf16_runs(const float *src, uint16_t *dst, long runs, long run, long dst_stride) {
+#if defined(__x86_64__)
     if (dk_isa() == DK_ISA_AVX512) {
         bf16_runs_vector(src, dst, runs, run, dst_stride);
         return;
     }
+#endif
     for (long r = 0; r < runs; r++)
         for (long i = 0; i < run; i++) dst[r * dst_stride + i] = dk_bf16_bits(src[r * run + i]);
 }
 
 /// Runs of 16 bits at a time (a run is a part's channels at one position, often 32 to 256), with
 /// no call per run.
+#if defined(__x86_64__)
 DKI512 static void bf16_runs_copy_vector(const uint16_t *src, uint16_t *dst, long runs, long run, long dst_stride) {
     for (long r = 0; r < runs; r++) {
         const uint16_t *from = src + r * run;
@@ -63,12 +73,15 @@ DKI512 static void bf16_runs_copy_vector(const uint16_t *src, uint16_t *dst, lon
         for (; i < run; i++) to[i] = from[i];
     }
 }
+#endif
 
 void dk_bf16_runs(const uint16_t *src, uint16_t *dst, long runs, long run, long dst_stride) {
+#if defined(__x86_64__)
     if (dk_isa() == DK_ISA_AVX512) {
         bf16_runs_copy_vector(src, dst, runs, run, dst_stride);
         return;
     }
+#endif
     for (long r = 0; r < runs; r++)
         __builtin_memcpy(dst + r * dst_stride, src + r * run, (size_t)run * sizeof(uint16_t));
 }
@@ -81,6 +94,7 @@ static void round_scalar(const float *src, float *dst, long from, long n) {
     }
 }
 
+#if defined(__x86_64__)
 DKI512 static void round_vector(const float *src, float *dst, long n) {
     const __m512i high = _mm512_set1_epi32((int)0xFFFF0000u);
     long i = 0;
@@ -90,12 +104,15 @@ DKI512 static void round_vector(const float *src, float *dst, long n) {
     }
     round_scalar(src, dst, i, n);
 }
+#endif
 
 void dk_f32_round_bf16(const float *src, float *dst, long n) {
+#if defined(__x86_64__)
     if (dk_isa() == DK_ISA_AVX512) {
         round_vector(src, dst, n);
         return;
     }
+#endif
     round_scalar(src, dst, 0, n);
 }
 
@@ -106,16 +123,20 @@ static void widen_scalar(const uint16_t *src, float *dst, long from, long n) {
 
 /// 16 values per step: zero-extended to 32 bits and shifted into the upper halves (the padded
 /// copies of kept activations widen every value the rounded-operand kernels read).
+#if defined(__x86_64__)
 DKI512 static void widen_vector(const uint16_t *src, float *dst, long n) {
     long i = 0;
     for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, dk_bf16_widen16(src + i));
     widen_scalar(src, dst, i, n);
 }
+#endif
 
 void dk_bf16_to_f32(const uint16_t *src, float *dst, long n) {
+#if defined(__x86_64__)
     if (dk_isa() == DK_ISA_AVX512) {
         widen_vector(src, dst, n);
         return;
     }
+#endif
     widen_scalar(src, dst, 0, n);
 }

@@ -11,9 +11,12 @@
 #include "bf16_round.h"
 #include "bf16_layout.h"
 #include "transpose16.h"
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 #include <stddef.h>
 
+#if defined(__x86_64__)
 #define DKI512 __attribute__((target("avx512f,avx512bw")))
 
 /// bf16(a) in the low and bf16(b) in the high half of each 32-bit lane: a row pair of the packings.
@@ -71,6 +74,7 @@ DKI512 static void pack_weight_avx512(const float *w, int pytorch, uint16_t *pac
             _mm512_storeu_si512((void *)(packed + pair_run_offset(tiles, k / 2, co, cout, rows)), pair_bits(a, b));
         }
 }
+#endif
 
 void dk_bf16_pack_weight_channels(const dk_conv_geometry *g, const float *w, int pytorch, uint16_t *packed, long c0,
                                   long c1) {
@@ -82,10 +86,12 @@ void dk_bf16_pack_weight_channels(const dk_conv_geometry *g, const float *w, int
                     dk_bf16_bits(dk_kernel_element(w, pytorch, taps, cin, cout, k / cin, k % cin, c));
         return;
     }
+#if defined(__x86_64__)
     if (dk_isa() == DK_ISA_AVX512 && cout % 16 == 0) {
         pack_weight_avx512(w, pytorch, packed, taps, cin, cout, c0, c1, 0);
         return;
     }
+#endif
     for (long k = 0; k < rows; k += 2)
         for (long co = c0; co < c1; co++) {
             const long t = k / cin, ci = k % cin, at = dot_pair_offset(k / 2, co, cout, rows);
@@ -105,6 +111,7 @@ void dk_bf16_pack_weight(const dk_conv_geometry *g, const float *w, uint16_t *pa
 /// bytes each). PyTorch's: for each pair of output channels (two contiguous kernels of
 /// cin·taps Floats, in L1 across the taps), 16 input channels of each gathered (taps apart) and
 /// interleaved.
+#if defined(__x86_64__)
 DKI512 static void pack_weight_flipped_avx512(const float *w, int pytorch, uint16_t *packed, long taps, long cin,
                                               long cout, long c0, long c1, int tiles) {
     const long rows = taps * cout;  // of the flipped kernel: row t·cout + co, cin columns
@@ -162,6 +169,7 @@ DKI512 static void pack_weight_flipped_avx512(const float *w, int pytorch, uint1
             }
         }
 }
+#endif
 
 void dk_bf16_pack_weight_flipped_channels(const dk_conv_geometry *g, const float *w, int pytorch, uint16_t *packed,
                                           long c0, long c1) {
@@ -176,10 +184,12 @@ void dk_bf16_pack_weight_flipped_channels(const dk_conv_geometry *g, const float
                         dk_bf16_bits(dk_kernel_element(w, pytorch, taps, cin, cout, taps - 1 - t, ci, co));
         return;
     }
+#if defined(__x86_64__)
     if (dk_isa() == DK_ISA_AVX512 && cin % 16 == 0 && cout % 16 == 0) {
         pack_weight_flipped_avx512(w, pytorch, packed, taps, cin, cout, c0, c1, 0);
         return;
     }
+#endif
     for (long t = 0; t < taps; t++)
         for (long co = c0; co < c1; co += 2)
             for (long ci = 0; ci < cin; ci++) {
@@ -191,6 +201,7 @@ void dk_bf16_pack_weight_flipped_channels(const dk_conv_geometry *g, const float
 
 void dk_bf16_pack_weight_tiles_channels(const dk_conv_geometry *g, const float *w, int pytorch, uint16_t *packed,
                                         int flipped, long c0, long c1) {
+#if defined(__x86_64__)
     const long taps = (long)g->kd * g->kh * g->kw, cin = g->cin, cout = g->cout;
     if (dk_isa() != DK_ISA_AVX512 || cin % 16 != 0 || cout % 16 != 0) {
         dk_bf16_pack_weight_tiles_range(g, w, pytorch, packed, flipped, c0, c1);
@@ -200,6 +211,9 @@ void dk_bf16_pack_weight_tiles_channels(const dk_conv_geometry *g, const float *
         pack_weight_flipped_avx512(w, pytorch, packed, taps, cin, cout, c0, c1, 1);
     else
         pack_weight_avx512(w, pytorch, packed, taps, cin, cout, c0, c1, 1);
+#else
+    dk_bf16_pack_weight_tiles_range(g, w, pytorch, packed, flipped, c0, c1);
+#endif
 }
 
 void dk_bf16_pack_weight_flipped(const dk_conv_geometry *g, const float *w, uint16_t *packed) {
@@ -207,6 +221,7 @@ void dk_bf16_pack_weight_flipped(const dk_conv_geometry *g, const float *w, uint
 }
 
 /// Pairs 16 channels at a time (cin is a multiple of 16): lane c = xp[p][c] | xp[p + 1][c] << 16.
+#if defined(__x86_64__)
 DKI512 static void pack_pairs_avx512(const uint16_t *xp, uint16_t *xq, long positions, long cin) {
     for (long p = 0; p + 1 < positions; p++)
         for (long c = 0; c < cin; c += 16) {
@@ -231,12 +246,16 @@ DKI512 static void pack_gradient_avx512(const float *dyf, const uint16_t *dyb, u
                                     _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
             }
 }
+#endif
 
 void dk_bf16_pack_pairs(const dk_conv_geometry *g, const uint16_t *xp, uint16_t *xq, long positions) {
     const long cin = g->cin;
+#if defined(__x86_64__)
     if (dk_isa() == DK_ISA_AVX512 && cin % 16 == 0) {
         pack_pairs_avx512(xp, xq, positions, cin);
-    } else {
+    } else
+#endif
+    {
         for (long p = 0; p + 1 < positions; p++)
             for (long c = 0; c < cin; c++) {
                 xq[(p * cin + c) * 2] = xp[p * cin + c];
@@ -252,10 +271,12 @@ void dk_bf16_pack_pairs(const dk_conv_geometry *g, const uint16_t *xp, uint16_t 
 /// dk_bf16_pack_gradient of dy's Floats (dyf) or of its bits (dyb, when dyf is NULL).
 static void pack_gradient(const dk_conv_geometry *g, const float *dyf, const uint16_t *dyb, uint16_t *dyp) {
     const long lines = g->od * g->oh, ow = g->ow, cout = g->cout, half = (ow + 1) / 2;
+#if defined(__x86_64__)
     if (dk_isa() == DK_ISA_AVX512 && cout % 16 == 0) {
         pack_gradient_avx512(dyf, dyb, dyp, lines, ow, cout);
         return;
     }
+#endif
     for (long l = 0; l < lines; l++)
         for (long x = 0; x < half; x++)
             for (long co = 0; co < cout; co++) {

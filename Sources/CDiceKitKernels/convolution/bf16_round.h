@@ -5,11 +5,13 @@
 // widening of bfloat16 bits to the Floats they stand for (bf16_convert.c, the bfloat16 max
 // pooling, the normalisation's kept ReLU outputs); and 16 values as lanes of their bits, from
 // Floats or from bits (the output-gradient packings of bf16_pack.c and conv_amx.c).
-// Not part of the public header.
+// The vector forms are x86-64 only. Not part of the public header.
 #ifndef DK_BF16_ROUND_H
 #define DK_BF16_ROUND_H
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 #include <stdint.h>
 
 /// Round-to-nearest-even Float → bfloat16 bits, as dk_f32_to_bf16 (bf16_convert.c's header comment):
@@ -29,6 +31,7 @@ static inline float dk_bf16_value(uint16_t bits) {
     return f;
 }
 
+#if defined(__x86_64__)
 /// 16 bfloat16 bit patterns from `p`, widened to the Floats they stand for (zero-extended and
 /// shifted into the upper halves of the lanes: exact).
 __attribute__((target("avx512f,avx512bw"))) static inline __m512 dk_bf16_widen16(const uint16_t *p) {
@@ -55,4 +58,5 @@ __attribute__((target("avx512f,avx512bw"))) static inline __m512i dk_bf16_lanes(
     return _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(b + offset)));
 }
 
+#endif
 #endif

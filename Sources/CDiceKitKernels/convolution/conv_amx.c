@@ -21,11 +21,15 @@
 #include "bf16_round.h"
 #include "amx_model.h"
 #include "head_store.h"
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#if defined(__x86_64__)
 #define DKA512 __attribute__((target("avx512f,avx512bw")))
+#endif
 
 // MARK: - Shared by both compilations
 
@@ -61,11 +65,13 @@ static inline float amx_output(const dk_conv_geometry *g, float sum, const float
 }
 
 /// amx_output of 16 channels (the same bits), the bias's vector `add` (zero without one).
+#if defined(__x86_64__)
 DKA512 static inline __m512 amx_output16(const dk_conv_geometry *g, const float *sums, __m512 add) {
     const __m512 v = _mm512_add_ps(_mm512_load_ps(sums), add);
     // v > 0 or unordered (NaN): kept; else +0.
     return g->relu ? _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NLE_UQ), v) : v;
 }
+#endif
 
 /// Writes the rows of a block of 32 grid positions whose outputs `out` places (≥ 0) ×
 /// 32 (or 16 when `both` is 0) output channels from 16·nb: the tile sums plus the bias, max(0, ·)
@@ -99,6 +105,7 @@ static void amx_store_block(const dk_conv_geometry *g, float sums[4][16][16], co
 /// bfloat16 outputs the scalar form took about 0.6 µs per block of 32 positions × 32 channels,
 /// more than twice the block's tile products at 32 input channels (Docs/MixedPrecision.md, "Not
 /// yet run on AMX hardware"). Two blocks side by side in y are rounded into one 64-byte store.
+#if defined(__x86_64__)
 DKA512 static void amx_store_block_avx512(const dk_conv_geometry *g, float sums[4][16][16], const float *bias,
                                           void *y, const long out[32], int nb, int both, const long *column) {
     __m512 add[2];
@@ -133,6 +140,7 @@ DKA512 static void amx_store_block_avx512(const dk_conv_geometry *g, float sums[
         }
     }
 }
+#endif
 
 /// With a 1×1 head (dk_conv_geometry.head_classes): the outputs of a block of 32 grid positions ×
 /// 32 (or 16 when `both` is 0) output channels from 16·nb, as amx_store_block makes them
@@ -147,6 +155,7 @@ static void amx_head_rows(const dk_conv_geometry *g, float sums[4][16][16], cons
 }
 
 /// amx_head_rows, 16 channels at a time (amx_output16: the same bits).
+#if defined(__x86_64__)
 DKA512 static void amx_head_rows_avx512(const dk_conv_geometry *g, float sums[4][16][16], const float *bias,
                                         float rows[32][64], int nb, int both) {
     for (int j = 0; j <= both; j++) {
@@ -155,12 +164,14 @@ DKA512 static void amx_head_rows_avx512(const dk_conv_geometry *g, float sums[4]
             _mm512_store_ps(rows[r] + 16 * (nb + j), amx_output16(g, sums[2 * (r / 16) + j][r % 16], add));
     }
 }
+#endif
 
 /// The 1×1 head of a block of 32 grid positions whose outputs `out` places (≥ 0; cout ≤ 64, one
 /// part, not scattered), their outputs in `rows` (amx_head_rows): each run of up to 16
 /// consecutive output positions goes through dk_store_head (head_store.h), the dot-product
 /// kernels' head, so that logit c of output position q lands at y[q·classes + c] with the bits
 /// of the few-channel kernel run on the stored outputs. Both compilations use it.
+#if defined(__x86_64__)
 DK_HEAD_TARGET static void amx_store_head(const dk_conv_geometry *g, float rows[32][64], float *y, const long out[32]) {
     const long cout = g->cout;
     const int vectors = (int)(cout / 16);
@@ -185,6 +196,13 @@ DK_HEAD_TARGET static void amx_store_head(const dk_conv_geometry *g, float rows[
         r += n;
     }
 }
+#else
+/// On CPUs other than x86-64: unreachable (dk_no_vector_kernel), as the tile kernels run only
+/// where the bfloat16 level is AMX (the model only in tests of x86-64 CPUs with AVX-512).
+static void amx_store_head(const dk_conv_geometry *g, float rows[32][64], float *y, const long out[32]) {
+    dk_no_vector_kernel("amx_store_head");
+}
+#endif
 
 /// Element offset in the transpose (dk_bf16_transpose_grid, `row` elements per channel) of
 /// kernel row block kb's first grid position: kernel row k = 16·kb = s·segment + kx·cin + ci
@@ -196,6 +214,7 @@ static long amx_kernel_row_origin(const dk_conv_geometry *g, long kb, long segme
 
 // MARK: - The two compilations
 
+#if defined(__x86_64__)
 #define AMX_NAME(name) name##_hardware
 #define AMX_TARGET __attribute__((target("amx-tile,amx-bf16")))
 #define AMX_STORE_BLOCK amx_store_block_avx512
@@ -219,6 +238,7 @@ static long amx_kernel_row_origin(const dk_conv_geometry *g, long kb, long segme
 #undef TILE_LOAD
 #undef TILE_STORE
 #undef TILE_DP
+#endif
 
 #define AMX_NAME(name) name##_model
 #define AMX_TARGET
@@ -274,6 +294,7 @@ long dk_conv_tile_transpose_row(const dk_conv_geometry *g) { return amx_padded_p
 
 /// Channels c and c + 1 of 32 grid positions at a time: two gathers of the 32-bit pairs (c, c + 1)
 /// of 16 positions each, split into the two channels' rows by 16-bit permutes.
+#if defined(__x86_64__)
 DKA512 static long transpose_avx512(const uint16_t *xp, uint16_t *xt, long grid, long row, long cin) {
     const __m512i index = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                              _mm512_set1_epi32((int)(cin / 2)));
@@ -291,10 +312,15 @@ DKA512 static long transpose_avx512(const uint16_t *xp, uint16_t *xt, long grid,
         }
     return p;
 }
+#endif
 
 void dk_bf16_transpose_grid(const dk_conv_geometry *g, const uint16_t *xp, uint16_t *xt) {
     const long grid = amx_padded_positions(g), row = dk_conv_tile_transpose_row(g), cin = g->cin;
+#if defined(__x86_64__)
     const long done = dk_isa() == DK_ISA_AVX512 && cin % 2 == 0 ? transpose_avx512(xp, xt, grid, row, cin) : 0;
+#else
+    const long done = 0;
+#endif
     for (long c = 0; c < cin; c++) {
         uint16_t *to = xt + c * row;
         for (long p = done; p < grid; p++) to[p] = xp[p * cin + c];
@@ -322,6 +348,7 @@ static inline int amx_grid_next(const dk_conv_geometry *g, amx_grid_cursor *c) {
 /// Two grid positions at a time, 16 channels at a time: lane co = bf16(dy[first][co]) |
 /// bf16(dy[second][co]) << 16, zero for a position off the output grid; dy's Floats (dyf) or its
 /// bits (dyb, when dyf is NULL).
+#if defined(__x86_64__)
 DKA512 static void gradient_grid_avx512(const dk_conv_geometry *g, const float *dyf, const uint16_t *dyb,
                                         uint16_t *dyg, long length) {
     const long cout = g->cout;
@@ -339,14 +366,17 @@ DKA512 static void gradient_grid_avx512(const dk_conv_geometry *g, const float *
         }
     }
 }
+#endif
 
 /// dk_bf16_pack_gradient_grid of dy's Floats (dyf) or of its bits (dyb, when dyf is NULL).
 static void pack_gradient_grid(const dk_conv_geometry *g, const float *dyf, const uint16_t *dyb, uint16_t *dyg) {
     const long length = dk_conv_tile_grid_length(g), cout = g->cout;
+#if defined(__x86_64__)
     if (dk_isa() == DK_ISA_AVX512 && cout % 16 == 0) {
         gradient_grid_avx512(g, dyf, dyb, dyg, length);
         return;
     }
+#endif
     amx_grid_cursor cursor = {0, 0, 0, 0};
     for (long p = 0; p < length; p++) {
         const long q = cursor.q;
@@ -368,10 +398,15 @@ void dk_bf16_pack_gradient_grid_bits(const dk_conv_geometry *g, const uint16_t *
 void dk_amx_forward_run(int hardware, const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wt,
                         const float *bias, void *y, long q0, long q1) {
     if (q1 <= q0) return;
+#if defined(__x86_64__)
     if (hardware)
         forward_tiles_hardware(g, xp, wt, bias, y, q0, q1);
     else
         forward_tiles_model(g, xp, wt, bias, y, q0, q1);
+#else
+    if (hardware) dk_no_vector_kernel("dk_amx_forward_run");
+    forward_tiles_model(g, xp, wt, bias, y, q0, q1);
+#endif
 }
 
 void dk_amx_weight_grad_run(int hardware, const dk_conv_geometry *g, const uint16_t *xt, long xt_stride,
@@ -379,16 +414,27 @@ void dk_amx_weight_grad_run(int hardware, const dk_conv_geometry *g, const uint1
                             long cb0, long cb1, long positions, int accumulate) {
     if (kb1 <= kb0 || cb1 <= cb0) return;
     const long row = dk_conv_tile_transpose_row(g);
+#if defined(__x86_64__)
     if (hardware)
         weight_grad_tiles_hardware(g, xt, xt_stride, row, dyg, dyg_stride, samples, dw, kb0, kb1, cb0, cb1,
                                    positions, accumulate);
     else
         weight_grad_tiles_model(g, xt, xt_stride, row, dyg, dyg_stride, samples, dw, kb0, kb1, cb0, cb1, positions,
                                 accumulate);
+#else
+    if (hardware) dk_no_vector_kernel("dk_amx_weight_grad_run");
+    weight_grad_tiles_model(g, xt, xt_stride, row, dyg, dyg_stride, samples, dw, kb0, kb1, cb0, cb1, positions,
+                            accumulate);
+#endif
 }
 
 double dk_amx_tile_products_run(int hardware, long rounds) {
+#if defined(__x86_64__)
     return hardware ? tile_products_hardware(rounds) : tile_products_model(rounds);
+#else
+    if (hardware) dk_no_vector_kernel("dk_amx_tile_products_run");
+    return tile_products_model(rounds);
+#endif
 }
 
 /// Calls of the tile kernel on the model [0] and on the tile unit [1] (dk_conv_tile_calls).

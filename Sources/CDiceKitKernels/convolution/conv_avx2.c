@@ -11,6 +11,9 @@
 // with KR = 6 or 4 (whichever divides the segment length kw·cin), or for a first layer 6 rows
 // across its 3- or 9-row segments and 3 for the rest: at most 12 accumulators.
 
+// x86-64 code only: other CPUs take the lowered path instead (conv_avx512.c).
+#if defined(__x86_64__)
+
 #include "dk_convolution.h"
 #include "dk_dispatch.h"
 #include "conv_internal.h"
@@ -213,3 +216,5 @@ DKC256 void dk_conv_weight_grad_avx2(const dk_conv_geometry *g, const float *xp,
         }
     }
 }
+
+#endif // defined(__x86_64__)

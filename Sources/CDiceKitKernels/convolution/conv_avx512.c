@@ -3,7 +3,9 @@
 // a multiple of 16 and input channels a multiple of 16 (or kw·cin a multiple of 3, for a first
 // layer on 1 or 3 channels), on a zero-padded channels-last sample. They replace im2col + GEMM
 // where the lowered GEMM is narrow (16–64 output channels) and the copy into the lowered matrix
-// costs as much as the multiply; see Docs/Convolution.md, "Direct kernels".
+// costs as much as the multiply; see Docs/Convolution.md, "Direct kernels". On CPUs other than
+// x86-64 only the packing (dk_conv_pack_weights) is built: the entry points are unreachable
+// there (dk_no_vector_kernel), as the Swift layer takes the lowered path.
 //
 // The padded-grid trick: output position (z, y, x) is computed at grid position
 // o = (z·hp + y)·wp + x of the padded input, so kernel tap (kz, ky, kx) and input channel ci read
@@ -38,10 +40,13 @@
 #include "dk_dispatch.h"
 #include "conv_internal.h"
 #include "bf16_round.h"
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__x86_64__)
 #define DKC512 __attribute__((target("avx512f,avx512bw,avx512dq,fma")))
 #define DK_UNROLL _Pragma("clang loop unroll(full)")
 
@@ -377,6 +382,7 @@ DKC512 static void forward_avx512(const dk_conv_geometry *g, const float *xp, co
         forward_avx512_parts(g, xp, w, bias, y, q0, q1, 0);
     }
 }
+#endif
 
 void dk_conv_pack_weight_rows(const dk_conv_geometry *g, const float *w, float *packed, long r0, long r1) {
     const long rows = (long)g->kd * g->kh * g->kw * g->cin;
@@ -391,6 +397,7 @@ void dk_conv_pack_weights(const dk_conv_geometry *g, const float *w, float *pack
     dk_conv_pack_weight_rows(g, w, packed, 0, (long)g->kd * g->kh * g->kw * g->cin);
 }
 
+#if defined(__x86_64__)
 void dk_conv_forward_f32(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
                          float *y, long q0, long q1) {
     if (dk_isa() == DK_ISA_AVX512) {
@@ -525,3 +532,18 @@ void dk_conv_weight_grad_block_f32(const dk_conv_geometry *g, const float *xp, l
     }
     free(block);
 }
+#else
+void dk_conv_forward_f32(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias, float *y,
+                         long q0, long q1) {
+    dk_no_vector_kernel("dk_conv_forward_f32");
+}
+
+void dk_conv_weight_grad_f32(const dk_conv_geometry *g, const float *xp, const float *dy, float *dw, long l0, long l1) {
+    dk_no_vector_kernel("dk_conv_weight_grad_f32");
+}
+
+void dk_conv_weight_grad_block_f32(const dk_conv_geometry *g, const float *xp, long xp_stride, const float *dy, long samples,
+                                   float *dw, int s0, int s1, int co0, int co1, long lines) {
+    dk_no_vector_kernel("dk_conv_weight_grad_block_f32");
+}
+#endif // defined(__x86_64__)

@@ -16,6 +16,9 @@
 // (xp[pos][ci], xp[pos + 1][ci]), so that tap k = kx·cin + ci of the pair (x, x + 1) is the
 // 32-bit element (x·cin + k) of the row of xq.
 
+// x86-64 code only: on other CPUs bfloat16 runs in Float (dk_bf16_level_in_use is none).
+#if defined(__x86_64__)
+
 #include "dk_bf16.h"
 #include "dk_dispatch.h"
 #include "conv_internal.h"
@@ -429,3 +432,19 @@ void dk_conv_weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *xq, lon
     dk_note_isa(DK_KERNEL_CONV_BF16, DK_ISA_AVX512);
     weight_grad_bf16(g, xq, xq_stride, dyp, dy_stride, samples, dw, r0, r1, co0, co1, accumulate);
 }
+
+#else
+#include "dk_bf16.h"
+#include "conv_internal.h"
+
+void dk_conv_forward_bf16(const dk_conv_geometry *g, const uint16_t *xp, const uint16_t *wp, const float *bias,
+                          void *y, long q0, long q1) {
+    dk_no_vector_kernel("dk_conv_forward_bf16");
+}
+
+void dk_conv_weight_grad_bf16(const dk_conv_geometry *g, const uint16_t *xq, long xq_stride, const uint16_t *dyp,
+                              long dy_stride, long samples, float *dw, long r0, long r1, int co0, int co1,
+                              int accumulate) {
+    dk_no_vector_kernel("dk_conv_weight_grad_bf16");
+}
+#endif // defined(__x86_64__)

@@ -342,4 +342,12 @@ int dk_amx_self_check_run(int hardware, char *detail, long size);
 void dk_conv_weight_grad_avx2(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy,
                               float *dw, long l0, long l1, int s0, int s1, int co0, int co1);
 
+#if !defined(__x86_64__)
+/// On CPUs other than x86-64, the body of every entry point of the vector kernels (the direct
+/// and bfloat16 convolutions, the AMX tiles): unreachable, since the Swift layer calls them only
+/// at the levels that have them (dk_conv_direct_enabled, dk_bf16_level_in_use), which such a CPU
+/// never reports. Says which kernel was called and aborts (cpu_dispatch.c).
+_Noreturn void dk_no_vector_kernel(const char *name);
+#endif
+
 #endif

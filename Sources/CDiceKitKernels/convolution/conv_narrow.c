@@ -16,6 +16,9 @@
 // Positions past the end repeat the last one (computed, not stored). The segmentation head (1×1,
 // 16–48 features to 1–3 logits) runs on these kernels too.
 
+// x86-64 code only: other CPUs take the lowered path instead (dk_conv_direct_enabled).
+#if defined(__x86_64__)
+
 #include "dk_convolution.h"
 #include "dk_dispatch.h"
 #include "conv_internal.h"
@@ -169,3 +172,12 @@ void dk_conv_forward_narrow_f32(const dk_conv_geometry *g, const float *xp, cons
         narrow_avx2(g, xp, wt, bias, y, q0, q1);
     }
 }
+
+#else
+#include "conv_internal.h"
+
+void dk_conv_forward_narrow_f32(const dk_conv_geometry *g, const float *xp, const float *wt, const float *bias,
+                                float *y, long q0, long q1) {
+    dk_no_vector_kernel("dk_conv_forward_narrow_f32");
+}
+#endif // defined(__x86_64__)

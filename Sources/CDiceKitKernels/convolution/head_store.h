@@ -6,6 +6,8 @@
 #ifndef DK_HEAD_STORE_H
 #define DK_HEAD_STORE_H
 
+// x86-64 only (the kernels that use it are).
+#if defined(__x86_64__)
 #include "dk_convolution.h"
 #include "lane_sums.h"
 #include <immintrin.h>
@@ -50,5 +52,7 @@ DK_HEAD_TARGET static inline __attribute__((always_inline)) void dk_store_head(
         _mm256_mask_storeu_ps(out + t, (__mmask8)((1u << n) - 1), sums);
     }
 }
+
+#endif // defined(__x86_64__)
 
 #endif

@@ -4,6 +4,8 @@
 #ifndef DK_LANE_SUMS_H
 #define DK_LANE_SUMS_H
 
+// x86-64 only (the kernels that use it are).
+#if defined(__x86_64__)
 #include <immintrin.h>
 
 /// The sums of the 8 lanes of a[0] … a[7], in order, in one vector: a fixed tree of pairwise
@@ -21,5 +23,7 @@ __attribute__((target("avx2,fma"))) static inline __attribute__((always_inline))
     const __m256 u = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
     return _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
 }
+
+#endif // defined(__x86_64__)
 
 #endif

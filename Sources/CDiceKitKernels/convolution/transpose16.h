@@ -4,6 +4,7 @@
 #ifndef DK_TRANSPOSE16_H
 #define DK_TRANSPOSE16_H
 
+#if defined(__x86_64__)
 #include <immintrin.h>
 
 /// The transpose of the 16 × 16 matrix whose rows are r[0…15]: afterwards r[i] holds element i
@@ -35,10 +36,13 @@ __attribute__((target("avx512f"))) static inline __attribute__((always_inline)) 
         r[12 + m] = _mm512_shuffle_f32x4(p1, p3, 0xDD);
     }
 }
+#endif
 
 /// Kernels of at most this many taps (3 × 3 × 3) are packed from PyTorch's layout in blocks
 /// transposed in registers (`dk_pytorch_block`); larger ones by gathers.
 enum { DK_BLOCK_TAPS = 27 };
+
+#if defined(__x86_64__)
 
 /// The kernels of 16 output channels co … co + 15 over 16 input channels ci … ci + 15, from
 /// PyTorch's layout [cout, cin, taps] (`w` at the block's first, output channels `stride` Floats
@@ -61,5 +65,7 @@ void dk_pytorch_block_tap(const __m512 column[16 * DK_BLOCK_TAPS], long taps, lo
     for (int i = 0; i < 16; i++) r[i] = column[i * taps + t];
     dk_transpose16(r);
 }
+
+#endif // defined(__x86_64__)
 
 #endif

@@ -25,8 +25,11 @@
 #include "dk_dispatch.h"
 #include "conv_internal.h"
 #include "transpose16.h"
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 
+#if defined(__x86_64__)
 #define DKF512 __attribute__((target("avx512f")))
 
 /// v stored over `to` as `store` says (masked to `mask`).
@@ -80,6 +83,7 @@ DKF512 static void from_pytorch_avx512(const float *src, float *dst, long a, lon
             }
     }
 }
+#endif
 
 /// Where unit u of a flipped packing reads and writes: the offset in the kernel of its tap and
 /// first input channel (co 0), the offset in the packing of its first element (row co 0), and
@@ -100,6 +104,7 @@ static inline FlipUnit flip_unit(long u, long taps, long cin, long cout, long ci
 /// each output row co of a unit gathers its 16 input channels, ci_stride floats apart (cout
 /// from DiceKit's layout, in L1 across the unit's rows; taps from PyTorch's, one or two cache
 /// lines), and stores them as one vector.
+#if defined(__x86_64__)
 DKF512 static void flip_avx512(const float *w, float *flipped, long taps, long cin, long cout, long u0, long u1,
                                long co_stride, long ci_stride, long tap_stride) {
     const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
@@ -111,6 +116,7 @@ DKF512 static void flip_avx512(const float *w, float *flipped, long taps, long c
                              _mm512_i32gather_ps(lanes, w + f.source + co * co_stride, 4));
     }
 }
+#endif
 
 /// flip_avx512 element by element (8-lane gathers were no faster on a Zen 3).
 static void flip_scalar(const float *w, float *flipped, long taps, long cin, long cout, long u0, long u1,
@@ -124,25 +130,30 @@ static void flip_scalar(const float *w, float *flipped, long taps, long cin, lon
 }
 
 void dk_conv_pack_weights_flipped(const float *w, float *flipped, long taps, long cin, long cout, long u0, long u1) {
+#if defined(__x86_64__)
     if (dk_isa() == DK_ISA_AVX512 && 16 * cout <= 0x7FFFFFFFL) {
         flip_avx512(w, flipped, taps, cin, cout, u0, u1, 1, cout, cin * cout);
         return;
     }
+#endif
     flip_scalar(w, flipped, taps, cin, cout, u0, u1, 1, cout, cin * cout);
 }
 
 void dk_conv_pack_weights_flipped_pytorch(const float *w, float *flipped, long taps, long cin, long cout, long u0,
                                           long u1) {
+#if defined(__x86_64__)
     if (dk_isa() == DK_ISA_AVX512 && 16 * taps <= 0x7FFFFFFFL) {
         flip_avx512(w, flipped, taps, cin, cout, u0, u1, cin * taps, taps, 1);
         return;
     }
+#endif
     flip_scalar(w, flipped, taps, cin, cout, u0, u1, cin * taps, taps, 1);
 }
 
 /// Rows [r0, r1) of dk_conv_pack_weight_rows_pytorch, 16 output channels at a time: each row's
 /// 16 values are gathered cin·taps floats apart, and the 16 channels' kernels (16·cin·taps
 /// floats) stay in L2 over the rows.
+#if defined(__x86_64__)
 DKF512 static void pack_pytorch_avx512(const float *w, float *packed, long taps, long cin, long cout, long r0,
                                        long r1) {
     const long rows = taps * cin;
@@ -156,6 +167,7 @@ DKF512 static void pack_pytorch_avx512(const float *w, float *packed, long taps,
             _mm512_storeu_ps(block + r * width, _mm512_i32gather_ps(lanes, source + (r % cin) * taps + r / cin, 4));
     }
 }
+#endif
 
 int dk_conv_packs_pytorch_blocks(long taps, long cin, long cout) {
     return dk_isa() == DK_ISA_AVX512 && cin % 16 == 0 && cout % 16 == 0 && taps <= DK_BLOCK_TAPS;
@@ -164,6 +176,7 @@ int dk_conv_packs_pytorch_blocks(long taps, long cin, long cout) {
 /// In blocks of 16 × 16 channels transposed in registers (dk_pytorch_block): column
 /// (ci − ci₀)·taps + t of a block is row t·cin + ci of the packing, 16 output channels wide. The
 /// same values as the gathers.
+#if defined(__x86_64__)
 DKF512 void dk_conv_pack_weight_channels_pytorch(const dk_conv_geometry *g, const float *w, float *packed, long c0,
                                                  long c1) {
     const long taps = (long)g->kd * g->kh * g->kw, cin = g->cin;
@@ -198,13 +211,25 @@ DKF512 void dk_conv_pack_weights_flipped_channels_pytorch(const float *w, float 
             }
         }
 }
+#else
+void dk_conv_pack_weight_channels_pytorch(const dk_conv_geometry *g, const float *w, float *packed, long c0, long c1) {
+    dk_no_vector_kernel("dk_conv_pack_weight_channels_pytorch");
+}
+
+void dk_conv_pack_weights_flipped_channels_pytorch(const float *w, float *flipped, long taps, long cin, long cout,
+                                                   long c0, long c1) {
+    dk_no_vector_kernel("dk_conv_pack_weights_flipped_channels_pytorch");
+}
+#endif
 
 void dk_conv_pack_weight_rows_pytorch(const dk_conv_geometry *g, const float *w, float *packed, long r0, long r1) {
     const long taps = (long)g->kd * g->kh * g->kw, cin = g->cin, cout = g->cout, rows = taps * cin;
+#if defined(__x86_64__)
     if (dk_isa() == DK_ISA_AVX512 && cout % 16 == 0 && 16 * rows <= 0x7FFFFFFFL) {
         pack_pytorch_avx512(w, packed, taps, cin, cout, r0, r1);
         return;
     }
+#endif
     for (long first = 0; first < cout; first += DK_CONV_CHANNEL_BLOCK) {
         const long width = cout - first < DK_CONV_CHANNEL_BLOCK ? cout - first : DK_CONV_CHANNEL_BLOCK;
         for (long r = r0; r < r1; r++)
@@ -215,6 +240,7 @@ void dk_conv_pack_weight_rows_pytorch(const dk_conv_geometry *g, const float *w,
 
 void dk_kernel_to_pytorch(const float *src, float *dst, long a, long b, long k, long j0, long j1,
                           dk_layout_store store) {
+#if defined(__x86_64__)
     if (dk_isa() == DK_ISA_AVX512 && a * b * k <= 0x7FFFFFFFL) {
         to_pytorch_avx512(src, dst, a, b, k, j0, j1, store);
         return;
@@ -223,6 +249,7 @@ void dk_kernel_to_pytorch(const float *src, float *dst, long a, long b, long k, 
         dk_kernel_to_pytorch_avx2(src, dst, a, b, k, j0, j1, store);
         return;
     }
+#endif
     for (long i = 0; i < a; i++)
         for (long j = j0; j < j1; j++)
             for (long t = 0; t < k; t++) {
@@ -233,6 +260,7 @@ void dk_kernel_to_pytorch(const float *src, float *dst, long a, long b, long k, 
 }
 
 void dk_kernel_from_pytorch(const float *src, float *dst, long a, long b, long k, long j0, long j1) {
+#if defined(__x86_64__)
     if (dk_isa() == DK_ISA_AVX512 && a * b * k <= 0x7FFFFFFFL) {
         from_pytorch_avx512(src, dst, a, b, k, j0, j1);
         return;
@@ -241,6 +269,7 @@ void dk_kernel_from_pytorch(const float *src, float *dst, long a, long b, long k
         dk_kernel_from_pytorch_avx2(src, dst, a, b, k, j0, j1);
         return;
     }
+#endif
     for (long j = j0; j < j1; j++)
         for (long t = 0; t < k; t++)
             for (long i = 0; i < a; i++) dst[(t * b + j) * a + i] = src[(i * b + j) * k + t];

@@ -7,6 +7,9 @@
 // gradients) from 0.96 % to 0.43 % of a base-16 U-Net's Float training step. The flipped and
 // packed kernels stay scalar there: two 8-lane gathers per row of 16 were no faster.
 
+// x86-64 code only: on other CPUs weight_layout.c runs the portable path instead.
+#if defined(__x86_64__)
+
 #include "dk_convolution.h"
 #include "conv_internal.h"
 #include <immintrin.h>
@@ -87,3 +90,5 @@ DKL256 void dk_kernel_from_pytorch_avx2(const float *src, float *dst, long a, lo
     for (long i = whole; i < a; i++)
         for (long c = c0; c < c1; c++) dst[(c % k * b + c / k) * a + i] = src[i * row + c];
 }
+
+#endif // defined(__x86_64__)

@@ -11,6 +11,11 @@
 // EPYC family 25 model 17 with AVX-512 disabled they ran at half the single-core triad bandwidth
 // (Docs/Benchmarks/AMD-Zen4.md, "The AVX2 Dice bodies").
 
+#include "dice_variants.h"
+
+// x86-64 code only: on other CPUs dice_dispatch.c runs the portable path instead.
+#if defined(__x86_64__)
+
 #include "dice_avx2.h"
 #include "dice_scalar.h"
 #include "dice_variants.h"
@@ -244,3 +249,5 @@ DK256 void dk_dice_grad_avx2(const dk_geometry *geo, const int32_t *labels, floa
     default: grad_avx2_body(geo, labels, grad, a, b, geo->channels, 1, -1); break;
     }
 }
+
+#endif // defined(__x86_64__)

@@ -6,6 +6,11 @@
 // code compiled out of the common case, and for one sigmoid channel. Positions past the last
 // whole step run the per-position loops of dice_scalar.h.
 
+#include "dice_variants.h"
+
+// x86-64 code only: on other CPUs dice_dispatch.c runs the portable path instead.
+#if defined(__x86_64__)
+
 #include "dice_avx512.h"
 #include "dice_scalar.h"
 #include "dice_variants.h"
@@ -178,3 +183,5 @@ DK512 void dk_dice_grad_avx512(const dk_geometry *geo, const int32_t *labels, fl
     default: grad_avx512_body(geo, labels, grad, a, b, geo->channels, 1, -1); break;
     }
 }
+
+#endif // defined(__x86_64__)

@@ -9,6 +9,11 @@
 // region loss (one sigmoid channel per region, RegionLoss) and every one-hot or soft target on
 // an AVX2 CPU went through it.
 
+#include "dice_variants.h"
+
+// x86-64 code only: on other CPUs dice_dispatch.c runs the portable path instead.
+#if defined(__x86_64__)
+
 #include "dice_avx2.h"
 #include "dice_scalar.h"
 #include "dice_variants.h"
@@ -139,3 +144,5 @@ DK256 void dk_dice_grad_dense_avx2(const dk_geometry *geo, const float *t, float
     default: grad_dense_avx2_body(geo, t, grad, a, b, f, geo->channels); break;
     }
 }
+
+#endif // defined(__x86_64__)

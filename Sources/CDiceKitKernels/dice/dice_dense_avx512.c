@@ -3,6 +3,11 @@
 // (dice_avx512.h), so their slots match. Positions past the last whole step of 16 run the
 // per-position loops of dice_scalar.h.
 
+#include "dice_variants.h"
+
+// x86-64 code only: on other CPUs dice_dispatch.c runs the portable path instead.
+#if defined(__x86_64__)
+
 #include "dice_avx512.h"
 #include "dice_scalar.h"
 #include "dice_variants.h"
@@ -94,3 +99,5 @@ DK512 void dk_dice_grad_dense_avx512(const dk_geometry *geo, const float *t, flo
     }
     grad_dense_portable(geo, t, grad, a, b, f, s, geo->s1);
 }
+
+#endif // defined(__x86_64__)

@@ -46,8 +46,10 @@ static void settle_norm(const dk_geometry *geo, int labels, dk_stats *out) {
 void dk_stats_f32(const dk_geometry *geo, const float *x, const int32_t *labels, float *probs, dk_stats *out) {
     memset(out, 0, sizeof *out);
     switch (loss_level(geo)) {
+#if defined(__x86_64__)
     case DK_ISA_AVX512: dk_dice_stats_avx512(geo, x, labels, probs, out); break;
     case DK_ISA_AVX2: dk_dice_stats_avx2(geo, x, labels, probs, out); break;
+#endif
     default: dk_dice_stats_portable(geo, x, labels, probs, out); break;
     }
     settle_norm(geo, 1, out);
@@ -55,8 +57,10 @@ void dk_stats_f32(const dk_geometry *geo, const float *x, const int32_t *labels,
 
 void dk_grad_f32(const dk_geometry *geo, const int32_t *labels, float *grad, const float *a, const float *b) {
     switch (loss_level(geo)) {
+#if defined(__x86_64__)
     case DK_ISA_AVX512: dk_dice_grad_avx512(geo, labels, grad, a, b); break;
     case DK_ISA_AVX2: dk_dice_grad_avx2(geo, labels, grad, a, b); break;
+#endif
     default: dk_dice_grad_portable(geo, labels, grad, a, b); break;
     }
 }
@@ -64,8 +68,10 @@ void dk_grad_f32(const dk_geometry *geo, const int32_t *labels, float *grad, con
 void dk_stats_dense_f32(const dk_geometry *geo, const float *x, const float *t, float *probs, dk_stats *out) {
     memset(out, 0, sizeof *out);
     switch (loss_level(geo)) {
+#if defined(__x86_64__)
     case DK_ISA_AVX512: dk_dice_stats_dense_avx512(geo, x, t, probs, out); break;
     case DK_ISA_AVX2: dk_dice_stats_dense_avx2(geo, x, t, probs, out); break;
+#endif
     default: dk_dice_stats_dense_portable(geo, x, t, probs, out); break;
     }
     settle_norm(geo, 0, out);
@@ -73,8 +79,10 @@ void dk_stats_dense_f32(const dk_geometry *geo, const float *x, const float *t, 
 
 void dk_grad_dense_f32(const dk_geometry *geo, const float *t, float *grad, const float *a, const float *b, const float *f) {
     switch (loss_level(geo)) {
+#if defined(__x86_64__)
     case DK_ISA_AVX512: dk_dice_grad_dense_avx512(geo, t, grad, a, b, f); break;
     case DK_ISA_AVX2: dk_dice_grad_dense_avx2(geo, t, grad, a, b, f); break;
+#endif
     default: dk_dice_grad_dense_portable(geo, t, grad, a, b, f); break;
     }
 }

@@ -1,5 +1,6 @@
 // The focal-loss kernels' entry points (dk_focal.h): argument checks, then the variant of the
-// instruction-set level in use (AVX-512 or AVX2 + FMA; below that, 0 and the Swift passes).
+// instruction-set level in use (AVX-512 or AVX2 + FMA; below that, and on CPUs other than x86-64,
+// 0 and the Swift passes).
 
 #include "focal_variants.h"
 #include "dk_dispatch.h"
@@ -40,12 +41,14 @@ int dk_focal_sigmoid_labels_f32(const float *x, const int32_t *labels, long posi
         || positions < 0)
         return 0;
     switch (dk_isa()) {
+#if defined(__x86_64__)
     case DK_ISA_AVX512:
         dk_focal_sigmoid_avx512(x, labels, positions, C, label_offset, w1, w0, gamma, scale, grad, sums);
         return 1;
     case DK_ISA_AVX2:
         dk_focal_sigmoid_avx2(x, labels, positions, C, label_offset, w1, w0, gamma, scale, grad, sums);
         return 1;
+#endif
     default: return 0;
     }
 }
@@ -56,8 +59,10 @@ int dk_focal_softmax_labels_f32(const float *x, const int32_t *labels, long posi
         || positions < 0)
         return 0;
     switch (dk_isa()) {
+#if defined(__x86_64__)
     case DK_ISA_AVX512: dk_focal_softmax_avx512(x, labels, positions, C, first, w, gamma, scale, grad, sums); return 1;
     case DK_ISA_AVX2: dk_focal_softmax_avx2(x, labels, positions, C, first, w, gamma, scale, grad, sums); return 1;
+#endif
     default: return 0;
     }
 }
@@ -66,7 +71,11 @@ int dk_focal_sigmoid_dense_f32(const float *x, const float *t, long positions, i
                                const float *w0, int gamma, float scale, float *grad, double *sums) {
     if (C < 1 || C > DK_FOCAL_LANES || gamma < 0 || gamma > DK_FOCAL_MAX_WHOLE_GAMMA || positions < 0) return 0;
     // The AVX2 + FMA variant serves AVX-512 CPUs too.
+#if defined(__x86_64__)
     if (dk_isa() < DK_ISA_AVX2) return 0;
     dk_focal_sigmoid_dense_avx2(x, t, positions, C, w1, w0, gamma, scale, grad, sums);
     return 1;
+#else
+    return 0;
+#endif
 }

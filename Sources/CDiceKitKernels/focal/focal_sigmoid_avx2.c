@@ -7,6 +7,11 @@
 // accumulated in float for blocks of 256 steps, then in double.
 
 #include "focal_variants.h"
+
+// x86-64 code only: on other CPUs focal_dispatch.c runs the portable path instead.
+#if defined(__x86_64__)
+
+#include "focal_variants.h"
 #include "../math/dk_polynomials.h"
 
 /// 8 elements z whose target is 1 where `positive` is all ones. Adds w·F·bce to *acc_l and F to
@@ -147,3 +152,5 @@ DK256 void dk_focal_sigmoid_dense_avx2(const float *x, const float *t, long posi
     for (long p = blocks * 8L; p < positions; p++)
         dk_focal_sigmoid_dense_position(x + p * C, t + p * C, C, w1, w0, gamma, scale, grad ? grad + p * C : 0, sums);
 }
+
+#endif // defined(__x86_64__)

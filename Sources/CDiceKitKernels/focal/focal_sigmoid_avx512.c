@@ -5,6 +5,11 @@
 // portable fallback. Sums are accumulated in float for blocks of 256 steps, then in double.
 
 #include "focal_variants.h"
+
+// x86-64 code only: on other CPUs focal_dispatch.c runs the portable path instead.
+#if defined(__x86_64__)
+
+#include "focal_variants.h"
 #include <math.h>
 #include <immintrin.h>
 
@@ -103,3 +108,5 @@ DKF512 void dk_focal_sigmoid_avx512(const float *x, const int32_t *labels, long 
         dk_focal_sigmoid_position(x + p * C, labels[p], C, label_offset, w1, w0, gamma, scale, grad ? grad + p * C : 0,
                                   sums);
 }
+
+#endif // defined(__x86_64__)

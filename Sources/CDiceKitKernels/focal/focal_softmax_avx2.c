@@ -8,6 +8,11 @@
 // accumulated in float for blocks of 256 steps, then in double.
 
 #include "focal_variants.h"
+
+// x86-64 code only: on other CPUs focal_dispatch.c runs the portable path instead.
+#if defined(__x86_64__)
+
+#include "focal_variants.h"
 #include "../dice/dice_avx2.h"
 
 /// One step: 8 positions of `xp` (channels-last) with labels `lab`; adds each labelled value to
@@ -119,3 +124,5 @@ DK256 void dk_focal_softmax_avx2(const float *x, const int32_t *labels, long pos
     }
     focal_softmax_body(t, x, labels, positions, C, first, w, gamma, scale, grad, sums);
 }
+
+#endif // defined(__x86_64__)

@@ -8,6 +8,11 @@
 // for blocks of 256 steps, then in double.
 
 #include "focal_variants.h"
+
+// x86-64 code only: on other CPUs focal_dispatch.c runs the portable path instead.
+#if defined(__x86_64__)
+
+#include "focal_variants.h"
 #include "../math/dk_polynomials.h"
 #include <math.h>
 
@@ -120,3 +125,5 @@ DK512 void dk_focal_softmax_avx512(const float *x, const int32_t *labels, long p
         sums[k] += s;
     }
 }
+
+#endif // defined(__x86_64__)

@@ -7,9 +7,11 @@
 #ifndef DK_POLYNOMIALS_H
 #define DK_POLYNOMIALS_H
 
-#include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 /// The target of the AVX-512 kernels and of their helpers.
 #define DK512 __attribute__((target("avx512f,avx512bw,avx512dq,fma")))
@@ -69,7 +71,9 @@ static inline __attribute__((always_inline)) float dk_logf(float x) {
     return t + y + fe * 0.693359375f;
 }
 
-// MARK: - AVX-512
+// MARK: - AVX-512 (x86-64 only, as every vector variant: other CPUs run the portable code)
+
+#if defined(__x86_64__)
 
 DK512 static inline __attribute__((always_inline)) __m512 exp512(__m512 x) {
     x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.3f)), _mm512_set1_ps(-87.3f));
@@ -208,5 +212,7 @@ DK256 static inline __attribute__((always_inline)) __m256 log256(__m256 x) {
     y = _mm256_fmadd_ps(z, _mm256_set1_ps(-0.5f), y);
     return _mm256_fmadd_ps(fe, _mm256_set1_ps(0.693359375f), _mm256_add_ps(t, y));
 }
+
+#endif // defined(__x86_64__)
 
 #endif

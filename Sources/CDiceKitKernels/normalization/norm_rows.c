@@ -1,7 +1,8 @@
 // The normalisation passes (dk_normalization.h), built three times from norm_rows_body.h
-// (AVX-512, AVX2 and baseline) and chosen at run time by the level in use. Swift compiles its
-// loops for the baseline x86-64 target (SSE2: two Doubles or four Floats per instruction); these
-// run sixteen Floats or eight Doubles (AVX2: eight or four).
+// (AVX-512, AVX2 and baseline; on CPUs other than x86-64 the baseline only) and chosen at run
+// time by the level in use. Swift compiles its loops for the baseline x86-64 target (SSE2: two
+// Doubles or four Floats per instruction); these run sixteen Floats or eight Doubles (AVX2:
+// eight or four).
 // Contraction into FMA is off, so every product and sum rounds as in the Swift reference
 // (Sources/DiceKit/NN/Normalization/NormalizationKernels.swift): the same bits at every level.
 
@@ -28,6 +29,7 @@ static inline __attribute__((always_inline)) float nr_rectified(float g, const v
 #include "norm_rows_body.h"
 #undef NR_NAME
 
+#if defined(__x86_64__)
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq"))), apply_to = function)
 #define NR_NAME(name) nr_##name##_avx512
 #include "norm_rows_body.h"
@@ -45,6 +47,10 @@ static inline __attribute__((always_inline)) float nr_rectified(float g, const v
     (dk_isa() >= DK_ISA_AVX512 ? nr_##name##_avx512(__VA_ARGS__)                                  \
      : dk_isa() >= DK_ISA_AVX2 ? nr_##name##_avx2(__VA_ARGS__)                                    \
                                : nr_##name##_portable(__VA_ARGS__))
+#else
+/// Other CPUs than x86-64: the baseline instance.
+#define NR_DISPATCH(name, ...) nr_##name##_portable(__VA_ARGS__)
+#endif
 
 void dk_norm_moments_f32(const float *x, long rows, long channels, double *mean, double *variance) {
     NR_DISPATCH(moments, x, rows, channels, mean, variance);

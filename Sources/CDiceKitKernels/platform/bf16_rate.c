@@ -13,14 +13,18 @@
 
 #include "dk_bf16.h"
 #include "../convolution/conv_internal.h"
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 #include <time.h>
 
 #define DK_RATE_CHAINS 24
 #define DK_RATE_RUNS 5
 
+#if defined(__x86_64__)
 /// Where the sums go, so that the compiler keeps the loops.
 static volatile float rate_sink;
+#endif
 
 static double now_seconds(void) {
     struct timespec t;
@@ -28,6 +32,7 @@ static double now_seconds(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+#if defined(__x86_64__)
 /// Seconds for `iterations` × DK_RATE_CHAINS vdpbf16ps (32 multiply–adds each); adds a value of
 /// the sums to *sink so that nothing is optimised away.
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"), noinline)) static double
@@ -79,6 +84,11 @@ int dk_bf16_multiply_add_rates(long iterations, double *dot_per_ns, double *fma_
     rate_sink = sink;
     return 0;
 }
+#else
+int dk_bf16_multiply_add_rates(long iterations, double *dot_per_ns, double *fma_per_ns) {
+    return -1;  // no bfloat16 dot products on CPUs other than x86-64
+}
+#endif
 
 int dk_amx_tile_rate(long rounds, double *tile_per_ns) {
     if (dk_bf16_detected() != DK_BF16_AMX || rounds < 1 || rounds >= (1L << 19)) return -1;

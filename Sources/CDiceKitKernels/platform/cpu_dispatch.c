@@ -140,3 +140,13 @@ int dk_fp_flushes(void) {
     return 0;
 #endif
 }
+
+#if !defined(__x86_64__)
+#include "../convolution/conv_internal.h"
+#include <stdio.h>
+
+_Noreturn void dk_no_vector_kernel(const char *name) {
+    fprintf(stderr, "DiceKit: internal error: %s has no kernel on this CPU (x86-64 only)\n", name);
+    abort();
+}
+#endif

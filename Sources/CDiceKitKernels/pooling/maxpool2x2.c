@@ -4,8 +4,9 @@
 // as the Float values they stand for.
 // AVX-512 (BW, VL) handles 16 channels per step when the CPU has it, AVX2 8 channels on CPUs
 // without it (AMD Zen 2/3, Intel client cores; Float only: bfloat16 runs on AVX-512 CPUs); the
-// rest run plain loops. Every path gives the same bits. Semantics as DiceKit's Swift loops: the
-// first maximum in window order wins (kd, kh, kw); NaN propagates.
+// rest, and every CPU other than x86-64, run plain loops. Every path gives the same bits.
+// Semantics as DiceKit's Swift loops: the first maximum in window order wins (kd, kh, kw); NaN
+// propagates.
 //
 // The work comes in units, each `unit_lines` output lines of `out_w` pixels whose windows read
 // `planes` × 2·unit_lines input rows of `in_w` pixels: a 2-D image's output line (planes 1, one
@@ -15,7 +16,10 @@
 #include "dk_pooling.h"
 #include "dk_dispatch.h"
 #include "../convolution/bf16_round.h"
+#include <stddef.h>
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 
 /// The level this call runs at (cpu_dispatch.c: detected once, may be forced down), recorded:
 /// AVX-512 where the CPU has VL too, else AVX2 when the pass has an AVX2 loop, else portable.
@@ -52,6 +56,7 @@ static void dk_max_scalar(const float *x, const long *offsets, int taps, float *
     }
 }
 
+#if defined(__x86_64__)
 #define DKPOOL512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 
 /// dk_better on 16 lanes: v > best, or v is NaN and best is not.
@@ -104,6 +109,7 @@ void dk_max_avx2(const float *x, const long *offsets, int taps, float *out, uint
     }
     dk_max_scalar(x, offsets, taps, out, tap, k, c);
 }
+#endif
 
 /// Calls `pixel(first input element, output offset)` for every output pixel of the units.
 #define DK_POOL_PIXELS(pixel)                                                                   \
@@ -115,6 +121,7 @@ void dk_max_avx2(const float *x, const long *offsets, int taps, float *out, uint
                 pixel;                                                                         \
             }
 
+#if defined(__x86_64__)
 DKPOOL512 static void dk_maxpool_avx512(const float *x, float *y, uint8_t *taps, long units, long unit_lines,
                                         long out_w, long in_w, long c, int planes, long plane, const long *offsets,
                                         int count) {
@@ -126,6 +133,7 @@ DKPOOL256 static void dk_maxpool_avx2(const float *x, float *y, uint8_t *taps, l
                                       int count) {
     DK_POOL_PIXELS(dk_max_avx2(x + b, offsets, count, y + o, taps + o, c))
 }
+#endif
 
 void dk_maxpool_halving_f32(const float *x, float *y, uint8_t *taps, long units, long unit_lines, long out_w,
                             long in_w, long c, int planes) {
@@ -133,12 +141,14 @@ void dk_maxpool_halving_f32(const float *x, float *y, uint8_t *taps, long units,
     long offsets[8];
     const int count = dk_pool_taps(plane, in_w, c, planes, offsets);
     switch (dk_pool_level(1)) {
+#if defined(__x86_64__)
     case DK_ISA_AVX512:
         dk_maxpool_avx512(x, y, taps, units, unit_lines, out_w, in_w, c, planes, plane, offsets, count);
         return;
     case DK_ISA_AVX2:
         dk_maxpool_avx2(x, y, taps, units, unit_lines, out_w, in_w, c, planes, plane, offsets, count);
         return;
+#endif
     default:
         DK_POOL_PIXELS(dk_max_scalar(x + b, offsets, count, y + o, taps + o, 0, c))
     }
@@ -158,6 +168,7 @@ static void dk_max_bf16_scalar(const uint16_t *x, const long *offsets, int taps,
     }
 }
 
+#if defined(__x86_64__)
 /// 16 channels per step: the widened values compared as dk_take512 does, the winners narrowed
 /// back (exact).
 DKPOOL512 static inline __attribute__((always_inline))
@@ -180,16 +191,19 @@ DKPOOL512 static void dk_maxpool_bf16_avx512(const uint16_t *x, uint16_t *y, lon
                                              int count) {
     DK_POOL_PIXELS(dk_max_bf16_avx512(x + b, offsets, count, y + o, c))
 }
+#endif
 
 void dk_maxpool_halving_bf16(const uint16_t *x, uint16_t *y, long units, long unit_lines, long out_w, long in_w,
                              long c, int planes) {
     const long plane = 2 * unit_lines * in_w * c;
     long offsets[8];
     const int count = dk_pool_taps(plane, in_w, c, planes, offsets);
+#if defined(__x86_64__)
     if (dk_pool_level(0) == DK_ISA_AVX512) {
         dk_maxpool_bf16_avx512(x, y, units, unit_lines, out_w, in_w, c, planes, plane, offsets, count);
         return;
     }
+#endif
     DK_POOL_PIXELS(dk_max_bf16_scalar(x + b, offsets, count, y + o, 0, c))
 }
 
@@ -203,6 +217,7 @@ static void dk_route_scalar(const float *g, const uint8_t *tap, float *dx, const
     }
 }
 
+#if defined(__x86_64__)
 DKPOOL512 static inline __attribute__((always_inline))
 void dk_route_avx512(const float *g, const uint8_t *tap, float *dx, const float *add, const long *offsets, int taps,
                      long c) {
@@ -249,6 +264,7 @@ DKPOOL512 static void dk_maxpool_back_avx512(const float *dy, const uint8_t *tap
                                              long plane, const long *offsets, int count) {
     DK_POOL_PIXELS(dk_route_avx512(dy + o, taps + o, dx + b, addend ? addend + b : NULL, offsets, count, c))
 }
+#endif
 
 void dk_maxpool_halving_back_f32(const float *dy, const uint8_t *taps, const float *addend, float *dx, long units,
                                  long unit_lines, long out_w, long in_w, long c, int planes) {
@@ -256,12 +272,14 @@ void dk_maxpool_halving_back_f32(const float *dy, const uint8_t *taps, const flo
     long offsets[8];
     const int count = dk_pool_taps(plane, in_w, c, planes, offsets);
     switch (dk_pool_level(1)) {
+#if defined(__x86_64__)
     case DK_ISA_AVX512:
         dk_maxpool_back_avx512(dy, taps, addend, dx, units, unit_lines, out_w, in_w, c, planes, plane, offsets, count);
         return;
     case DK_ISA_AVX2:
         dk_maxpool_back_avx2(dy, taps, addend, dx, units, unit_lines, out_w, in_w, c, planes, plane, offsets, count);
         return;
+#endif
     default:
         DK_POOL_PIXELS(dk_route_scalar(dy + o, taps + o, dx + b, addend ? addend + b : NULL, offsets, count, 0, c))
     }

@@ -36,7 +36,10 @@ long dk_soft_skeleton_work(long count, int iterations, int gradient) {
 #undef SK_NAME
 #undef SK_T
 
+// The AVX-512 instances (on CPUs other than x86-64, never called: a second portable build).
+#if defined(__x86_64__)
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))), apply_to = function)
+#endif
 #define SK_T float
 #define SK_NAME(name) sk_##name##_f32_avx512
 #include "soft_skeleton_body.h"
@@ -48,7 +51,9 @@ long dk_soft_skeleton_work(long count, int iterations, int gradient) {
 #include "soft_skeleton_body.h"
 #undef SK_NAME
 #undef SK_T
+#if defined(__x86_64__)
 #pragma clang attribute pop
+#endif
 
 static sk_geometry sk_make(long depth, long height, long width, int volumetric) {
     sk_geometry g = {depth, height, width, depth * height * width, volumetric};

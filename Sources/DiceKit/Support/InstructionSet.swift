@@ -6,7 +6,8 @@ internal import CDiceKitKernels
 
 /// An instruction-set level of DiceKit's C kernels.
 public enum InstructionSet: Int, CaseIterable, Comparable, Sendable, CustomStringConvertible {
-    /// Baseline x86-64 (SSE2) C code. For convolutions: the lowered im2col + GEMM path.
+    /// Baseline C code: SSE2 on x86-64, and the only level on other CPUs (aarch64). For
+    /// convolutions: the lowered im2col + GEMM path.
     case portable = 0
     /// AVX2 with FMA (the Dice-loss and direct convolution kernels; pooling has no AVX2 variant
     /// and runs its portable path).
