@@ -11,7 +11,7 @@ SWIFT_FORMAT ?= swift-format
 # Every Swift file of the project (not the build folders); the style is `.swift-format` at the root.
 FORMAT_PATHS = Package.swift Sources Tests Benchmarks Tools Examples/Consumer/Package.swift Examples/Consumer/Sources
 
-.PHONY: all deps build demo test bench consumer fuzz sanitize format lint clean
+.PHONY: all deps build demo test bench consumer fuzz sanitize format lint clean check-aarch64
 
 all: build
 
@@ -74,6 +74,14 @@ sanitize: deps
 
 consumer:
 	cd Examples/Consumer && $(SWIFT) run -c debug Consumer
+
+# The C kernels on aarch64, from this x86-64 machine: compiled for it, their portable paths run
+# under qemu-user and compared with this machine's (Scripts/check_aarch64.sh; Docs/Architecture.md,
+# "Other CPU architectures"). Installs the cross headers, linker and qemu-user when missing.
+AARCH64_PACKAGES = libc6-dev-arm64-cross gcc-aarch64-linux-gnu qemu-user
+check-aarch64:
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(AARCH64_PACKAGES)"
+	Scripts/check_aarch64.sh
 
 bench: deps
 	$(SWIFT) build -c release --product dicekit-bench
