@@ -16,9 +16,7 @@
 #include <stddef.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
-#endif
 
-#if defined(__x86_64__)
 #define DKI512 __attribute__((target("avx512f,avx512bw")))
 
 DKI512 static inline __attribute__((always_inline)) void bf16_vector(const float *src, uint16_t *dst, long n) {
@@ -60,9 +58,9 @@ void dk_f32_to_bf16_runs(const float *src, uint16_t *dst, long runs, long run, l
         for (long i = 0; i < run; i++) dst[r * dst_stride + i] = dk_bf16_bits(src[r * run + i]);
 }
 
+#if defined(__x86_64__)
 /// Runs of 16 bits at a time (a run is a part's channels at one position, often 32 to 256), with
 /// no call per run.
-#if defined(__x86_64__)
 DKI512 static void bf16_runs_copy_vector(const uint16_t *src, uint16_t *dst, long runs, long run, long dst_stride) {
     for (long r = 0; r < runs; r++) {
         const uint16_t *from = src + r * run;
@@ -121,9 +119,9 @@ static void widen_scalar(const uint16_t *src, float *dst, long from, long n) {
     for (long i = from; i < n; i++) dst[i] = dk_bf16_value(src[i]);
 }
 
+#if defined(__x86_64__)
 /// 16 values per step: zero-extended to 32 bits and shifted into the upper halves (the padded
 /// copies of kept activations widen every value the rounded-operand kernels read).
-#if defined(__x86_64__)
 DKI512 static void widen_vector(const uint16_t *src, float *dst, long n) {
     long i = 0;
     for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, dk_bf16_widen16(src + i));

@@ -104,6 +104,7 @@ void dk_bf16_pack_weight(const dk_conv_geometry *g, const float *w, uint16_t *pa
     dk_bf16_pack_weight_channels(g, w, 0, packed, 0, g->cout);
 }
 
+#if defined(__x86_64__)
 /// Output channels [c0, c1) (multiples of 16) of the flipped packing, every tap, placed as the
 /// dot products or (`tiles`) the tile kernels read them. DiceKit's layout: blocks of 16 kernel
 /// rows (co) × 16 input channels, each row's 16 channels rounded to 8 pairs (co, co + 1) in a
@@ -111,7 +112,6 @@ void dk_bf16_pack_weight(const dk_conv_geometry *g, const float *w, uint16_t *pa
 /// bytes each). PyTorch's: for each pair of output channels (two contiguous kernels of
 /// cin·taps Floats, in L1 across the taps), 16 input channels of each gathered (taps apart) and
 /// interleaved.
-#if defined(__x86_64__)
 DKI512 static void pack_weight_flipped_avx512(const float *w, int pytorch, uint16_t *packed, long taps, long cin,
                                               long cout, long c0, long c1, int tiles) {
     const long rows = taps * cout;  // of the flipped kernel: row t·cout + co, cin columns
@@ -220,8 +220,8 @@ void dk_bf16_pack_weight_flipped(const dk_conv_geometry *g, const float *w, uint
     dk_bf16_pack_weight_flipped_channels(g, w, 0, packed, 0, g->cout);
 }
 
-/// Pairs 16 channels at a time (cin is a multiple of 16): lane c = xp[p][c] | xp[p + 1][c] << 16.
 #if defined(__x86_64__)
+/// Pairs 16 channels at a time (cin is a multiple of 16): lane c = xp[p][c] | xp[p + 1][c] << 16.
 DKI512 static void pack_pairs_avx512(const uint16_t *xp, uint16_t *xq, long positions, long cin) {
     for (long p = 0; p + 1 < positions; p++)
         for (long c = 0; c < cin; c += 16) {

@@ -64,8 +64,8 @@ static inline float amx_output(const dk_conv_geometry *g, float sum, const float
     return !g->relu || v > 0.0f || v != v ? v : 0.0f;
 }
 
-/// amx_output of 16 channels (the same bits), the bias's vector `add` (zero without one).
 #if defined(__x86_64__)
+/// amx_output of 16 channels (the same bits), the bias's vector `add` (zero without one).
 DKA512 static inline __m512 amx_output16(const dk_conv_geometry *g, const float *sums, __m512 add) {
     const __m512 v = _mm512_add_ps(_mm512_load_ps(sums), add);
     // v > 0 or unordered (NaN): kept; else +0.
@@ -100,12 +100,12 @@ static void amx_store_block(const dk_conv_geometry *g, float sums[4][16][16], co
     }
 }
 
+#if defined(__x86_64__)
 /// amx_store_block, 16 channels at a time (the same bits: the same Float addition of the bias, or
 /// of +0 without one; the same ReLU, +0 for −0 and NaN kept; the same rounding to bfloat16). With
 /// bfloat16 outputs the scalar form took about 0.6 µs per block of 32 positions × 32 channels,
 /// more than twice the block's tile products at 32 input channels (Docs/MixedPrecision.md, "Not
 /// yet run on AMX hardware"). Two blocks side by side in y are rounded into one 64-byte store.
-#if defined(__x86_64__)
 DKA512 static void amx_store_block_avx512(const dk_conv_geometry *g, float sums[4][16][16], const float *bias,
                                           void *y, const long out[32], int nb, int both, const long *column) {
     __m512 add[2];
@@ -154,8 +154,8 @@ static void amx_head_rows(const dk_conv_geometry *g, float sums[4][16][16], cons
                 rows[r][16 * (nb + j) + c] = amx_output(g, sums[2 * (r / 16) + j][r % 16][c], bias, 16 * (nb + j) + c);
 }
 
-/// amx_head_rows, 16 channels at a time (amx_output16: the same bits).
 #if defined(__x86_64__)
+/// amx_head_rows, 16 channels at a time (amx_output16: the same bits).
 DKA512 static void amx_head_rows_avx512(const dk_conv_geometry *g, float sums[4][16][16], const float *bias,
                                         float rows[32][64], int nb, int both) {
     for (int j = 0; j <= both; j++) {
@@ -164,14 +164,12 @@ DKA512 static void amx_head_rows_avx512(const dk_conv_geometry *g, float sums[4]
             _mm512_store_ps(rows[r] + 16 * (nb + j), amx_output16(g, sums[2 * (r / 16) + j][r % 16], add));
     }
 }
-#endif
 
 /// The 1×1 head of a block of 32 grid positions whose outputs `out` places (≥ 0; cout ≤ 64, one
 /// part, not scattered), their outputs in `rows` (amx_head_rows): each run of up to 16
 /// consecutive output positions goes through dk_store_head (head_store.h), the dot-product
 /// kernels' head, so that logit c of output position q lands at y[q·classes + c] with the bits
 /// of the few-channel kernel run on the stored outputs. Both compilations use it.
-#if defined(__x86_64__)
 DK_HEAD_TARGET static void amx_store_head(const dk_conv_geometry *g, float rows[32][64], float *y, const long out[32]) {
     const long cout = g->cout;
     const int vectors = (int)(cout / 16);
@@ -292,9 +290,9 @@ static long amx_padded_positions(const dk_conv_geometry *g) { return (g->od + g-
 
 long dk_conv_tile_transpose_row(const dk_conv_geometry *g) { return amx_padded_positions(g) + 32; }
 
+#if defined(__x86_64__)
 /// Channels c and c + 1 of 32 grid positions at a time: two gathers of the 32-bit pairs (c, c + 1)
 /// of 16 positions each, split into the two channels' rows by 16-bit permutes.
-#if defined(__x86_64__)
 DKA512 static long transpose_avx512(const uint16_t *xp, uint16_t *xt, long grid, long row, long cin) {
     const __m512i index = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                              _mm512_set1_epi32((int)(cin / 2)));
@@ -345,10 +343,10 @@ static inline int amx_grid_next(const dk_conv_geometry *g, amx_grid_cursor *c) {
     return stored;
 }
 
+#if defined(__x86_64__)
 /// Two grid positions at a time, 16 channels at a time: lane co = bf16(dy[first][co]) |
 /// bf16(dy[second][co]) << 16, zero for a position off the output grid; dy's Floats (dyf) or its
 /// bits (dyb, when dyf is NULL).
-#if defined(__x86_64__)
 DKA512 static void gradient_grid_avx512(const dk_conv_geometry *g, const float *dyf, const uint16_t *dyb,
                                         uint16_t *dyg, long length) {
     const long cout = g->cout;

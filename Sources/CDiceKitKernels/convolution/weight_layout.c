@@ -27,9 +27,7 @@
 #include "transpose16.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
-#endif
 
-#if defined(__x86_64__)
 #define DKF512 __attribute__((target("avx512f")))
 
 /// v stored over `to` as `store` says (masked to `mask`).
@@ -99,12 +97,12 @@ static inline FlipUnit flip_unit(long u, long taps, long cin, long cout, long ci
     return (FlipUnit){c0 * ci_stride + (taps - 1 - t) * tap_stride, block + t * cout * width, width};
 }
 
+#if defined(__x86_64__)
 /// Units [u0, u1) of dk_conv_pack_weights_flipped (or its PyTorch-layout form), element (co, ci)
 /// of tap t′ of the kernel at w[co·co_stride + ci·ci_stride + t′·tap_stride], t′ = taps − 1 − t:
 /// each output row co of a unit gathers its 16 input channels, ci_stride floats apart (cout
 /// from DiceKit's layout, in L1 across the unit's rows; taps from PyTorch's, one or two cache
 /// lines), and stores them as one vector.
-#if defined(__x86_64__)
 DKF512 static void flip_avx512(const float *w, float *flipped, long taps, long cin, long cout, long u0, long u1,
                                long co_stride, long ci_stride, long tap_stride) {
     const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
@@ -150,10 +148,10 @@ void dk_conv_pack_weights_flipped_pytorch(const float *w, float *flipped, long t
     flip_scalar(w, flipped, taps, cin, cout, u0, u1, cin * taps, taps, 1);
 }
 
+#if defined(__x86_64__)
 /// Rows [r0, r1) of dk_conv_pack_weight_rows_pytorch, 16 output channels at a time: each row's
 /// 16 values are gathered cin·taps floats apart, and the 16 channels' kernels (16·cin·taps
 /// floats) stay in L2 over the rows.
-#if defined(__x86_64__)
 DKF512 static void pack_pytorch_avx512(const float *w, float *packed, long taps, long cin, long cout, long r0,
                                        long r1) {
     const long rows = taps * cin;
@@ -173,10 +171,10 @@ int dk_conv_packs_pytorch_blocks(long taps, long cin, long cout) {
     return dk_isa() == DK_ISA_AVX512 && cin % 16 == 0 && cout % 16 == 0 && taps <= DK_BLOCK_TAPS;
 }
 
+#if defined(__x86_64__)
 /// In blocks of 16 × 16 channels transposed in registers (dk_pytorch_block): column
 /// (ci − ci₀)·taps + t of a block is row t·cin + ci of the packing, 16 output channels wide. The
 /// same values as the gathers.
-#if defined(__x86_64__)
 DKF512 void dk_conv_pack_weight_channels_pytorch(const dk_conv_geometry *g, const float *w, float *packed, long c0,
                                                  long c1) {
     const long taps = (long)g->kd * g->kh * g->kw, cin = g->cin;
