@@ -508,7 +508,13 @@ extension ConvGeometry {
         let localInputGradients = inputGradients
         dk_note_isa(DK_KERNEL_CONV, DK_ISA_PORTABLE)
         // Worker w writes its own accumulators and its chunks' rows of y and dx (whole samples
-        // when col2im writes), reads the rest.
+        // when col2im writes), reads the rest. A pass with nothing to sum per worker (a forward
+        // pass) hands its chunks out in turn as each worker finishes its last (`TaskTicket`, as
+        // InPlaceForward does): each row of y is one chunk's whichever worker runs it, so the bits
+        // are the same, and a worker on a slower core takes fewer. The others keep each worker's
+        // fixed share (chunks w, w + workers, …), which the order of their sums depends on.
+        let inTurn = localGradients.isEmpty && localInputGradients.isEmpty && biasSums.isEmpty
+        let ticket = TaskTicket()
         let shared = TaskShared((pass, localGradients, localInputGradients, biasSums, weightT))
         runWorkers(workers) { worker in
             let (pass, localGradients, localInputGradients, biasSums, weightT) = shared.buffers
@@ -517,7 +523,9 @@ extension ConvGeometry {
             let biasSum = biasSums.isEmpty ? nil : biasSums[worker]
             let workspace = isPointwise ? nil : UnsafeMutablePointer<T>.allocate(capacity: tile * patch)
             defer { workspace?.deallocate() }
-            for chunk in Swift.stride(from: worker, to: chunks.count, by: workers) {
+            var chunk = inTurn ? ticket.take() : worker
+            while chunk < chunks.count {
+                defer { chunk = inTurn ? ticket.take() : chunk + workers }
                 let rows = chunks[chunk]
                 if let dx = dx, !privateDX, !scattersOnce {
                     // Pointwise: x pixels are the lowered rows; otherwise the chunk is one sample.
