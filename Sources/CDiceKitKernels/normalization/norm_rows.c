@@ -48,7 +48,7 @@ static inline __attribute__((always_inline)) float nr_rectified(float g, const v
      : dk_isa() >= DK_ISA_AVX2 ? nr_##name##_avx2(__VA_ARGS__)                                    \
                                : nr_##name##_portable(__VA_ARGS__))
 #else
-/// Other CPUs than x86-64: the baseline instance.
+/// CPUs other than x86-64: the baseline instance.
 #define NR_DISPATCH(name, ...) nr_##name##_portable(__VA_ARGS__)
 #endif
 
