@@ -260,6 +260,12 @@ static inline int dk_conv_segments_per_block(const dk_conv_geometry *g, long seg
     return segment_bytes >= budget ? 1 : (int)(budget / segment_bytes);
 }
 
+/// One element of a kernel layout conversion toward PyTorch's layout written over `to` as `store`
+/// says: the scalar store of weight_layout.c and of weight_layout_avx2.c's tails.
+static inline void dk_layout_store_scalar(float *to, float v, dk_layout_store store) {
+    *to = store == DK_LAYOUT_ADD ? *to + v : store == DK_LAYOUT_ADD_TO_ZERO ? 0.0f + v : v;
+}
+
 /// The layout conversions on AVX2 (weight_layout_avx2.c); arguments as dk_kernel_to_pytorch and
 /// dk_kernel_from_pytorch.
 void dk_kernel_to_pytorch_avx2(const float *src, float *dst, long a, long b, long k, long j0, long j1,

@@ -251,9 +251,7 @@ void dk_kernel_to_pytorch(const float *src, float *dst, long a, long b, long k, 
     for (long i = 0; i < a; i++)
         for (long j = j0; j < j1; j++)
             for (long t = 0; t < k; t++) {
-                const float v = src[(t * b + j) * a + i];
-                float *to = dst + (i * b + j) * k + t;
-                *to = store == DK_LAYOUT_ADD ? *to + v : store == DK_LAYOUT_ADD_TO_ZERO ? 0.0f + v : v;
+                dk_layout_store_scalar(dst + (i * b + j) * k + t, src[(t * b + j) * a + i], store);
             }
 }
 

@@ -40,11 +40,6 @@ static inline void dicekit_rows(long c, long a, long b, long k, long rows[8]) {
     }
 }
 
-/// One PyTorch element written as `store` says, as weight_layout.c's scalar loop writes it.
-static inline void store_scalar(float *to, float v, dk_layout_store store) {
-    *to = store == DK_LAYOUT_ADD ? *to + v : store == DK_LAYOUT_ADD_TO_ZERO ? 0.0f + v : v;
-}
-
 DKL256 void dk_kernel_to_pytorch_avx2(const float *src, float *dst, long a, long b, long k, long j0, long j1,
                                       dk_layout_store store) {
     const long c0 = j0 * k, c1 = j1 * k, row = b * k, whole = a - a % 8;
@@ -66,10 +61,11 @@ DKL256 void dk_kernel_to_pytorch_avx2(const float *src, float *dst, long a, long
         }
         for (long i = i0; i < i0 + 8; i++)
             for (long cc = c; cc < c1; cc++)
-                store_scalar(dst + i * row + cc, src[(cc % k * b + cc / k) * a + i], store);
+                dk_layout_store_scalar(dst + i * row + cc, src[(cc % k * b + cc / k) * a + i], store);
     }
     for (long i = whole; i < a; i++)
-        for (long c = c0; c < c1; c++) store_scalar(dst + i * row + c, src[(c % k * b + c / k) * a + i], store);
+        for (long c = c0; c < c1; c++)
+            dk_layout_store_scalar(dst + i * row + c, src[(c % k * b + c / k) * a + i], store);
 }
 
 DKL256 void dk_kernel_from_pytorch_avx2(const float *src, float *dst, long a, long b, long k, long j0, long j1) {

@@ -9,8 +9,8 @@ public enum InstructionSet: Int, CaseIterable, Comparable, Sendable, CustomStrin
     /// Baseline C code: SSE2 on x86-64, and the only level on other CPUs (aarch64). For
     /// convolutions: the lowered im2col + GEMM path.
     case portable = 0
-    /// AVX2 with FMA (the Dice-loss and direct convolution kernels; pooling has no AVX2 variant
-    /// and runs its portable path).
+    /// AVX2 with FMA: the Dice- and focal-loss, direct convolution, max-pooling, normalisation
+    /// and kernel-layout kernels.
     case avx2 = 1
     /// AVX-512 F/BW/DQ with FMA (pooling also needs VL): every kernel family.
     case avx512 = 2
