@@ -16,7 +16,10 @@
 //   /tmp/conv_costs [repetitions [H,Cin,Cout ...]]   # default 25 and the shapes of bench_torch.py's
 //                                                    # 3×3 keys; DICEKIT_ISA=avx2 forces the AVX2 kernels
 //   PASS=weight /tmp/conv_costs                      # the weight gradient, dk_conv_weight_grad_f32 over
-//                                                    # ConvBlocking's weight-gradient lines per call
+//                                                    # ConvBlocking's weight-gradient lines per call; where
+//                                                    # DiceKit splits the kernel (fewer positions than
+//                                                    # 9·Cin), dk_conv_weight_grad_block_f32 over 8 samples
+//                                                    # per thread, input spread (SPREAD=0: not)
 // The block sizes follow Convolution/ConvBlocking.swift from the L2 size in sysfs; the forward
 // pass runs in that file's chunks and the weight gradient in its lines (each thread adding into
 // its own dW, as the Swift layer's workers do), 3×3 kernels, padding 1, no bias. Each thread repeats its
@@ -95,6 +98,9 @@ typedef struct {
     int h, cin, cout;
     int weight;  // 1: the weight gradient (PASS=weight), else the forward pass
     long chunk, lines, passes;
+    long samples, stride;  // samples per thread (8 for the split weight gradient, else 1); padded floats per sample
+    long xs;               // floats per padded position: cin, or spread (dk_conv_spread_position_floats)
+    int splits;            // 1: the weight gradient in (segment, 64 output channels) blocks over the samples
     dk_conv_geometry g;
     float *xp[MAX_THREADS], *w, *y[MAX_THREADS], *dy[MAX_THREADS], *dw[MAX_THREADS];
 } Shape;
@@ -109,16 +115,25 @@ static void setup(Shape *s, int h, int cin, int cout, long l2, int threads, int 
     g->cin = cin; g->cout = cout;
     g->weight_block = l2 / 4;
     const long padded = (long)(h + 2) * (h + 2) * cin, slack = (3L + DK_CONV_SLACK_POSITIONS) * cin;
+    // DirectWorkspace.weightGradientSplitsKernel: fewer output positions than kernel rows.
+    s->splits = weight && (long)h * h < 9L * cin;
+    s->samples = s->splits ? 8 : 1;
+    // Spread positions as DirectConvolution.weightGradientTasks pads them (SPREAD=0: cin apart).
+    const char *spread = getenv("SPREAD");
+    s->xs = s->splits && !(spread && strcmp(spread, "0") == 0) ? dk_conv_spread_position_floats(cin) : cin;
+    s->stride = ((padded + slack) / cin * s->xs + 15) / 16 * 16;
+    const long outputs = s->samples * h * h * cout;
     for (int t = 0; t < threads; t++) {
-        s->xp[t] = aligned_alloc(64, sizeof(float) * (size_t)(padded + slack + 16));
-        for (long i = 0; i < padded + slack; i++) {
-            const long position = i / cin, row = position / (h + 2), column = position % (h + 2);
-            const int border = row == 0 || row == h + 1 || column == 0 || column == h + 1 || i >= padded;
+        s->xp[t] = aligned_alloc(64, sizeof(float) * (size_t)(s->samples * s->stride + 16));
+        for (long i = 0; i < s->samples * s->stride; i++) {
+            const long at = i % s->stride, position = at / s->xs, row = position / (h + 2), column = position % (h + 2);
+            const int border = row == 0 || row == h + 1 || column == 0 || column == h + 1 || position >= padded / cin ||
+                               at % s->xs >= cin;
             s->xp[t][i] = border ? 0 : (float)((i * 7) % 13) * 0.1f - 0.6f;
         }
         s->y[t] = aligned_alloc(64, sizeof(float) * (size_t)h * h * cout);
-        s->dy[t] = aligned_alloc(64, sizeof(float) * (size_t)h * h * cout);
-        for (long i = 0; i < (long)h * h * cout; i++) s->dy[t][i] = (float)((i * 3) % 7) * 0.1f - 0.3f;
+        s->dy[t] = aligned_alloc(64, sizeof(float) * (size_t)outputs);
+        for (long i = 0; i < outputs; i++) s->dy[t][i] = (float)((i * 3) % 7) * 0.1f - 0.3f;
         s->dw[t] = aligned_alloc(64, sizeof(float) * 9 * (size_t)cin * cout);
         memset(s->dw[t], 0, sizeof(float) * 9 * (size_t)cin * cout);
     }
@@ -131,11 +146,13 @@ static void setup(Shape *s, int h, int cin, int cout, long l2, int threads, int 
     long chunk = (l2 / 2) / per_position / 24 * 24;
     s->chunk = chunk < 96 ? 96 : chunk > 3072 ? 3072 : chunk;
     // ConvBlocking.weightGradientLines: the lines' input and output-gradient rows in half of L2.
-    const long lines = (l2 / 2) / (4L * (cin + cout) * h);
+    // ConvBlocking.weightGradientBlockLines when the kernel is split: the lines' input rows and
+    // one 64-channel block of their output-gradient rows.
+    const long lines = (l2 / 2) / (4L * (cin + (s->splits && cout > 64 ? 64 : cout)) * h);
     s->lines = lines < 1 ? 1 : lines;
     // Passes per timed run: at least 2^30 FLOP, so that starting the threads (tens of µs) does not
     // weigh on the time (an 8² 128 → 128 pass is 19 MFLOP, about 0.12 ms).
-    const double flop = 2.0 * h * h * cout * 9 * cin;
+    const double flop = 2.0 * s->samples * h * h * cout * 9 * cin;
     s->passes = flop >= (double)(1L << 30) ? 1 : (long)((double)(1L << 30) / flop) + 1;
 }
 
@@ -148,6 +165,16 @@ static void forward(const Shape *s, int t) {
 }
 
 static void weight_gradient(const Shape *s, int t) {
+    if (s->splits) {
+        // As DirectConvolution.weightGradientTasks: every (segment, 64 channels) block over the samples.
+        for (long pass = 0; pass < s->passes; pass++)
+            for (int seg = 0; seg < s->g.kd * s->g.kh; seg++)
+                for (int c = 0; c < s->cout; c += DK_CONV_CHANNEL_BLOCK)
+                    dk_conv_weight_grad_block_f32(&s->g, s->xp[t], s->stride, s->xs, s->dy[t], s->samples, s->dw[t], seg,
+                                                  seg + 1, c, c + DK_CONV_CHANNEL_BLOCK < s->cout ? c + DK_CONV_CHANNEL_BLOCK : s->cout,
+                                                  s->lines);
+        return;
+    }
     for (long pass = 0; pass < s->passes; pass++)
         for (long l = 0; l < s->h; l += s->lines)
             dk_conv_weight_grad_f32(&s->g, s->xp[t], s->dy[t], s->dw[t], l, l + s->lines < s->h ? l + s->lines : s->h);
@@ -229,7 +256,7 @@ int main(int argc, char **argv) {
     printf("| shape | one core GFLOP/s | of peak | %d cores GFLOP/s | of %d × peak |\n", threads, threads);
     printf("| --- | --- | --- | --- | --- |\n");
     for (int i = 0; i < count; i++) {
-        const double flop = 2.0 * s[i].h * s[i].h * s[i].cout * 9 * s[i].cin;
+        const double flop = 2.0 * s[i].samples * s[i].h * s[i].h * s[i].cout * 9 * s[i].cin;
         const double single = flop / one[i], every = threads * flop / all[i];
         printf("| %d² %d → %d | %.1f | %.0f %% | %.1f | %.0f %% |\n", s[i].h, s[i].cin, s[i].cout, single * 1e-9,
                100 * single / peak, every * 1e-9, 100 * every / (threads * peak));

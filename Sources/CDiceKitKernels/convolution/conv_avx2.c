@@ -166,12 +166,12 @@ DKC256 void dk_conv_forward_avx2(const dk_conv_geometry *g, const float *xp, con
 }
 
 /// dw rows [r0, r0 + KR) of the kernel × 16 output channels from `co`, over output lines
-/// [l0, l1) of one sample, its output gradient read through `dy`; rows across segments when
-/// SPANS (as weight_tile in conv_avx512.c).
+/// [l0, l1) of one sample, its output gradient read through `dy`, its input's positions `xs`
+/// floats apart; each row addressed on its own when SPANS (as weight_tile in conv_avx512.c).
 DKC256 static inline __attribute__((always_inline))
-void weight_tile(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy, float *dw,
+void weight_tile(const dk_conv_geometry *g, const float *xp, long xs, dk_conv_dy_view dy, float *dw,
                  long r0, int co, long l0, long l1, const int KR, const int SPANS) {
-    const long cout = g->cout, step = dk_conv_stride_w(g) * g->cin;
+    const long cout = g->cout, step = dk_conv_stride_w(g) * xs;
     float *row = dw + r0 * cout + co;
     __m256 acc[12];
     DK_UNROLL for (int r = 0; r < KR; r++) {
@@ -179,9 +179,9 @@ void weight_tile(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy,
         acc[r * 2 + 1] = _mm256_loadu_ps(row + r * cout + 8);
     }
     long offset[6];
-    dk_conv_weight_row_offsets(g, r0, KR, SPANS, offset);
+    dk_conv_weight_row_offsets(g, xs, r0, KR, SPANS, offset);
     for (long l = l0; l < l1; l++) {
-        const float *a = dk_conv_weight_line(g, xp, l), *d = dk_conv_dy_line(g, dy, l, co);
+        const float *a = dk_conv_weight_line(g, xp, xs, l), *d = dk_conv_dy_line(g, dy, l, co);
         for (long x = 0; x < g->ow; x++) {
             const __m256 d0 = _mm256_loadu_ps(d + x * dy.stride), d1 = _mm256_loadu_ps(d + x * dy.stride + 8);
             _mm_prefetch((const char *)(d + (x + DK_CONV_PREFETCH_POSITIONS) * dy.stride), _MM_HINT_T0);
@@ -199,10 +199,15 @@ void weight_tile(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy,
     }
 }
 
-#define DK_WEIGHT_RUN(KR) \
-    for (long k = 0; k < seg; k += KR) weight_tile(g, xp, dy, dw, s * seg + k, co, l0, l1, KR, 0);
+#define DK_WEIGHT_RUN(KR)                                                                     \
+    for (long k = 0; k < seg; k += KR) {                                                      \
+        if (dk_conv_weight_tile_spans(g, xs, k, KR))                                          \
+            weight_tile(g, xp, xs, dy, dw, s * seg + k, co, l0, l1, KR, 1);                   \
+        else                                                                                  \
+            weight_tile(g, xp, xs, dy, dw, s * seg + k, co, l0, l1, KR, 0);                   \
+    }
 
-DKC256 void dk_conv_weight_grad_avx2(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy,
+DKC256 void dk_conv_weight_grad_avx2(const dk_conv_geometry *g, const float *xp, long xs, dk_conv_dy_view dy,
                                      float *dw, long l0, long l1, int s0, int s1, int co0, int co1) {
     const long seg = (long)g->kw * g->cin;
     // Segment lengths are multiples of 16 (of 48 with a 3-wide kernel), or of 3 for a first
@@ -212,8 +217,8 @@ DKC256 void dk_conv_weight_grad_avx2(const dk_conv_geometry *g, const float *xp,
     for (int co = co0; co < co1; co += 16) {
         if (kr == 3) {
             long r = s0 * seg;
-            for (; r + 6 <= s1 * seg; r += 6) weight_tile(g, xp, dy, dw, r, co, l0, l1, 6, 1);
-            for (; r < s1 * seg; r += 3) weight_tile(g, xp, dy, dw, r, co, l0, l1, 3, 1);
+            for (; r + 6 <= s1 * seg; r += 6) weight_tile(g, xp, xs, dy, dw, r, co, l0, l1, 6, 1);
+            for (; r < s1 * seg; r += 3) weight_tile(g, xp, xs, dy, dw, r, co, l0, l1, 3, 1);
             continue;
         }
         for (int s = s0; s < s1; s++) {

@@ -410,21 +410,22 @@ void dk_conv_forward_f32(const dk_conv_geometry *g, const float *xp, const float
 }
 
 /// dw rows [r0, r0 + KR) of the kernel × NV·16 output channels from `co`, accumulated over the
-/// output lines [l0, l1) (line l = z·oh + y) of one sample, its output gradient read through `dy`.
-/// The rows lie in one segment unless SPANS; with SPANS (a first layer's segments are 3 or 9
-/// rows) each row is addressed on its own, so that a tile can hold enough accumulators.
+/// output lines [l0, l1) (line l = z·oh + y) of one sample, its output gradient read through `dy`,
+/// its input's positions `xs` floats apart. The rows are consecutive in the input unless SPANS;
+/// with SPANS (a first layer's segments are 3 or 9 rows, so that a tile can hold enough
+/// accumulators; a spread input's tiles that cross a kernel column) each row is addressed on its own.
 DKC512 static inline __attribute__((always_inline))
-void weight_tile(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy, float *dw,
+void weight_tile(const dk_conv_geometry *g, const float *xp, long xs, dk_conv_dy_view dy, float *dw,
                  long r0, int co, long l0, long l1, const int KR, const int NV, const int SPANS) {
-    const long cout = g->cout, step = dk_conv_stride_w(g) * g->cin;
+    const long cout = g->cout, step = dk_conv_stride_w(g) * xs;
     float *row = dw + r0 * cout + co;
     __m512 acc[24];
     DK_UNROLL for (int r = 0; r < KR; r++)
         DK_UNROLL for (int j = 0; j < NV; j++) acc[r * NV + j] = _mm512_loadu_ps(row + r * cout + 16 * j);
     long offset[24];
-    dk_conv_weight_row_offsets(g, r0, KR, SPANS, offset);
+    dk_conv_weight_row_offsets(g, xs, r0, KR, SPANS, offset);
     for (long l = l0; l < l1; l++) {
-        const float *a = dk_conv_weight_line(g, xp, l), *d = dk_conv_dy_line(g, dy, l, co);
+        const float *a = dk_conv_weight_line(g, xp, xs, l), *d = dk_conv_dy_line(g, dy, l, co);
         for (long x = 0; x < g->ow; x++) {
             __m512 dv[4];
             DK_UNROLL for (int j = 0; j < NV; j++) dv[j] = _mm512_loadu_ps(d + x * dy.stride + 16 * j);
@@ -442,18 +443,24 @@ void weight_tile(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy,
         DK_UNROLL for (int j = 0; j < NV; j++) _mm512_storeu_ps(row + r * cout + 16 * j, acc[r * NV + j]);
 }
 
-#define DK_WEIGHT_RUN(KR, NV) \
-    for (long k = 0; k < seg; k += KR) weight_tile(g, xp, dy, dw, s * seg + k, co, l0, l1, KR, NV, 0);
+#define DK_WEIGHT_RUN(KR, NV)                                                                         \
+    for (long k = 0; k < seg; k += KR) {                                                              \
+        if (dk_conv_weight_tile_spans(g, xs, k, KR))                                                  \
+            weight_tile(g, xp, xs, dy, dw, s * seg + k, co, l0, l1, KR, NV, 1);                       \
+        else                                                                                          \
+            weight_tile(g, xp, xs, dy, dw, s * seg + k, co, l0, l1, KR, NV, 0);                       \
+    }
 #define DK_WEIGHT_SPAN(KR, NV)                                                                        \
     {                                                                                                 \
         long r = s0 * seg;                                                                            \
-        for (; r + KR <= s1 * seg; r += KR) weight_tile(g, xp, dy, dw, r, co, l0, l1, KR, NV, 1);    \
-        for (; r < s1 * seg; r += 3) weight_tile(g, xp, dy, dw, r, co, l0, l1, 3, NV, 1);             \
+        for (; r + KR <= s1 * seg; r += KR) weight_tile(g, xp, xs, dy, dw, r, co, l0, l1, KR, NV, 1); \
+        for (; r < s1 * seg; r += 3) weight_tile(g, xp, xs, dy, dw, r, co, l0, l1, 3, NV, 1);          \
     }
 
 /// Segments [s0, s1) × output channels [co0, co1) (co0 a multiple of DK_CONV_CHANNEL_BLOCK) over
-/// lines [l0, l1) of one sample, its output gradient read through `dy`.
-DKC512 static void weight_grad_avx512(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy,
+/// lines [l0, l1) of one sample, its output gradient read through `dy`, its input's positions
+/// `xs` floats apart.
+DKC512 static void weight_grad_avx512(const dk_conv_geometry *g, const float *xp, long xs, dk_conv_dy_view dy,
                                       float *dw, long l0, long l1, int s0, int s1, int co0, int co1) {
     const long seg = (long)g->kw * g->cin;
     // Segment lengths are multiples of 16 (the larger tiles need multiples of 48), or of 3 for
@@ -486,15 +493,21 @@ DKC512 static void weight_grad_avx512(const dk_conv_geometry *g, const float *xp
 void dk_conv_weight_grad_f32(const dk_conv_geometry *g, const float *xp, const float *dy, float *dw, long l0, long l1) {
     if (dk_isa() == DK_ISA_AVX512) {
         dk_note_isa(DK_KERNEL_CONV, DK_ISA_AVX512);
-        weight_grad_avx512(g, xp, (dk_conv_dy_view){dy, g->cout, 0, 0}, dw, l0, l1, 0, g->kd * g->kh, 0, g->cout);
+        weight_grad_avx512(g, xp, g->cin, (dk_conv_dy_view){dy, g->cout, 0, 0}, dw, l0, l1, 0, g->kd * g->kh, 0, g->cout);
     } else {
         dk_note_isa(DK_KERNEL_CONV, DK_ISA_AVX2);
-        dk_conv_weight_grad_avx2(g, xp, (dk_conv_dy_view){dy, g->cout, 0, 0}, dw, l0, l1, 0, g->kd * g->kh, 0, g->cout);
+        dk_conv_weight_grad_avx2(g, xp, g->cin, (dk_conv_dy_view){dy, g->cout, 0, 0}, dw, l0, l1, 0, g->kd * g->kh, 0, g->cout);
     }
 }
 
-void dk_conv_weight_grad_block_f32(const dk_conv_geometry *g, const float *xp, long xp_stride, const float *dy, long samples,
-                                   float *dw, int s0, int s1, int co0, int co1, long lines) {
+long dk_conv_spread_position_floats(int cin) {
+    // An odd number of 64-byte lines per position (dk_convolution.h).
+    return dk_isa() == DK_ISA_AVX2 && cin % 32 == 0 ? cin + 16 : cin;
+}
+
+void dk_conv_weight_grad_block_f32(const dk_conv_geometry *g, const float *xp, long xp_stride, long xs,
+                                   const float *dy, long samples, float *dw, int s0, int s1, int co0, int co1,
+                                   long lines) {
     // Sample by sample and `lines` output lines at a time, every tile of the block: the
     // chunk's input and output-gradient rows stay in cache for all the block's tiles, where
     // streaming the whole batch per tile read them from memory once per tile. Each dw element
@@ -524,9 +537,9 @@ void dk_conv_weight_grad_block_f32(const dk_conv_geometry *g, const float *xp, l
                 view = (dk_conv_dy_view){block, width, q0, co0};
             }
             if (avx512) {
-                weight_grad_avx512(g, x, view, dw, l0, l1, s0, s1, co0, co1);
+                weight_grad_avx512(g, x, xs, view, dw, l0, l1, s0, s1, co0, co1);
             } else {
-                dk_conv_weight_grad_avx2(g, x, view, dw, l0, l1, s0, s1, co0, co1);
+                dk_conv_weight_grad_avx2(g, x, xs, view, dw, l0, l1, s0, s1, co0, co1);
             }
         }
     }
@@ -542,8 +555,11 @@ void dk_conv_weight_grad_f32(const dk_conv_geometry *g, const float *xp, const f
     dk_no_vector_kernel("dk_conv_weight_grad_f32");
 }
 
-void dk_conv_weight_grad_block_f32(const dk_conv_geometry *g, const float *xp, long xp_stride, const float *dy, long samples,
-                                   float *dw, int s0, int s1, int co0, int co1, long lines) {
+long dk_conv_spread_position_floats(int cin) { return cin; }
+
+void dk_conv_weight_grad_block_f32(const dk_conv_geometry *g, const float *xp, long xp_stride, long xs,
+                                   const float *dy, long samples, float *dw, int s0, int s1, int co0, int co1,
+                                   long lines) {
     dk_no_vector_kernel("dk_conv_weight_grad_block_f32");
 }
 #endif // defined(__x86_64__)

@@ -292,24 +292,39 @@ static inline __attribute__((always_inline)) const float *dk_conv_dy_line(const 
     return dy.base + (l * g->ow - dy.q0) * dy.stride + (co - dy.c0);
 }
 
-/// The padded input row that output line l (= z·oh + y) starts from, at the strides of `g`: a
-/// weight-gradient tile reads kernel row r of position x at row + x·stride_w·cin + offset[r].
+/// The padded input row that output line l (= z·oh + y) starts from, at the strides of `g`, its
+/// positions `xs` floats apart (cin, or more in a spread copy: dk_conv_weight_grad_block_f32): a
+/// weight-gradient tile reads kernel row r of position x at row + x·stride_w·xs + offset[r].
 static inline __attribute__((always_inline)) const float *dk_conv_weight_line(const dk_conv_geometry *g,
-                                                                              const float *xp, long l) {
+                                                                              const float *xp, long xs, long l) {
     const long z = l / g->oh, y = l % g->oh;
-    return xp + ((dk_conv_stride_d(g) * z * g->hp + dk_conv_stride_h(g) * y) * g->wp) * g->cin;
+    return xp + ((dk_conv_stride_d(g) * z * g->hp + dk_conv_stride_h(g) * y) * g->wp) * xs;
 }
 
-/// offset[r] for kernel rows r0 .. r0 + kr − 1 of a weight-gradient tile (row s·kw·cin + k is
-/// element k of segment s): consecutive within one segment, or each row's own segment offset
-/// when `spans` (a first layer's tiles cross its 3- or 9-row segments). Shared by the AVX-512
-/// and AVX2 tiles.
-static inline __attribute__((always_inline)) void dk_conv_weight_row_offsets(const dk_conv_geometry *g, long r0,
-                                                                             int kr, int spans, long *offset) {
-    const long seg = (long)g->kw * g->cin;
-    const long first = dk_conv_segment_offset(g, (int)(r0 / seg)) + r0 % seg;
-    for (int r = 0; r < kr; r++)
-        offset[r] = spans ? dk_conv_segment_offset(g, (int)((r0 + r) / seg)) + (r0 + r) % seg : first + r;
+/// Where kernel row `row` (element k = kx·cin + c of segment s = row / (kw·cin)) lies from the
+/// start of an output position's padded input, positions `xs` floats apart: k itself when xs = cin.
+static inline long dk_conv_weight_row_offset(const dk_conv_geometry *g, long xs, long row) {
+    const long seg = (long)g->kw * g->cin, k = row % seg;
+    return dk_conv_segment_cells(g, (int)(row / seg)) * xs + k / g->cin * xs + k % g->cin;
+}
+
+/// offset[r] for kernel rows r0 .. r0 + kr − 1 of a weight-gradient tile, positions `xs` floats
+/// apart: consecutive when the rows lie in one segment and, with xs > cin, one kernel column; each
+/// row's own when `spans` (a first layer's tiles cross its 3- or 9-row segments, and a spread
+/// copy's tiles that cross a kernel column: dk_conv_weight_tile_spans). Shared by the AVX-512 and
+/// AVX2 tiles.
+static inline __attribute__((always_inline)) void dk_conv_weight_row_offsets(const dk_conv_geometry *g, long xs,
+                                                                             long r0, int kr, int spans,
+                                                                             long *offset) {
+    const long first = dk_conv_weight_row_offset(g, xs, r0);
+    for (int r = 0; r < kr; r++) offset[r] = spans ? dk_conv_weight_row_offset(g, xs, r0 + r) : first + r;
+}
+
+/// Whether a tile of kernel rows [k, k + kr) of one segment crosses from one kernel column's
+/// channels to the next's in an input whose positions are xs > cin floats apart (so that its
+/// rows are not consecutive there).
+static inline int dk_conv_weight_tile_spans(const dk_conv_geometry *g, long xs, long k, int kr) {
+    return xs != g->cin && k % g->cin + kr > g->cin;
 }
 
 /// How many output positions ahead a weight-gradient tile prefetches its output-gradient
@@ -344,8 +359,8 @@ double dk_amx_tile_products_run(int hardware, long rounds);
 int dk_amx_self_check_run(int hardware, char *detail, long size);
 
 /// The AVX2 + FMA weight gradient of segments [s0, s1) × channels [co0, co1) (co0 a multiple of
-/// 16) over lines [l0, l1) of one sample.
-void dk_conv_weight_grad_avx2(const dk_conv_geometry *g, const float *xp, dk_conv_dy_view dy,
+/// 16) over lines [l0, l1) of one sample, its padded input's positions `xs` floats apart.
+void dk_conv_weight_grad_avx2(const dk_conv_geometry *g, const float *xp, long xs, dk_conv_dy_view dy,
                               float *dw, long l0, long l1, int s0, int s1, int co0, int co1);
 
 #if !defined(__x86_64__)

@@ -131,8 +131,23 @@ void dk_conv_weight_grad_f32(const dk_conv_geometry *g, const float *xp, const f
 /// per-sample accumulator would be streamed once per sample). The block's tiles run over
 /// `lines` output lines of one sample at a time (all lines when ≤ 0), which the caller sizes
 /// to hold the lines' input and output-gradient rows in L2; the result does not depend on it.
-void dk_conv_weight_grad_block_f32(const dk_conv_geometry *g, const float *xp, long xp_stride, const float *dy, long samples,
-                                   float *dw, int s0, int s1, int co0, int co1, long lines);
+/// The padded positions lie `xs` floats apart: cin, or a spread copy's
+/// dk_conv_spread_position_floats(cin) (its floats past cin are never read). Same bits either way.
+void dk_conv_weight_grad_block_f32(const dk_conv_geometry *g, const float *xp, long xp_stride, long xs,
+                                   const float *dy, long samples, float *dw, int s0, int s1, int co0, int co1,
+                                   long lines);
+
+/// Floats per position of the padded input that DiceKit spreads for dk_conv_weight_grad_block_f32
+/// at the level in use: at AVX2, cin + 16 when cin is a multiple of 32; else cin. A
+/// weight-gradient tile reads a few floats of each of its positions' input (6 of cin) per pass,
+/// and the next tiles read the rest of the same cache lines. With positions an even number of
+/// 64-byte lines apart (cin·4 bytes: a power of two in a U-Net) they fall into a fraction of L1's
+/// 64 sets (2 of them at 512 channels, holding 16 of an 8² image's 64 positions), so every tile
+/// read them from L2 again; an odd number of lines apart, they spread over every set and stay in
+/// L1 for the next tiles. Not a cache size: x86-64 cores index L1 by the address's bits 6–11
+/// (4 KiB per way, the page offset), whatever its size. The AVX-512 tiles read a spread input
+/// (the same bits), but their speed with it has not been measured yet, so they get cin.
+long dk_conv_spread_position_floats(int cin);
 
 /// How dk_kernel_to_pytorch stores a value v: as it is; added to what `dst` holds; or as 0 + v,
 /// the bits of adding it to a zero, without reading `dst` (a gradient zeroed but not yet written).

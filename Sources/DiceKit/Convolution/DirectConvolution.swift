@@ -475,15 +475,18 @@ extension ConvGeometry {
             defer { roundedDY?.deallocate() }
             if let roundedDY { dk_f32_round_bf16(dy, roundedDY, outputRows * outChannels) }
             let kernelDY = roundedDY.map { UnsafePointer($0) } ?? dy
+            // The input's positions spread an odd number of cache lines apart at the AVX2 level,
+            // so that the tiles find them in L1 (dk_conv_spread_position_floats).
+            let spread = dk_conv_spread_position_floats(g.cin)
             withUnsafePointer(to: g) { gp in
-                padded.withPaddedBatch(workers: workers) { xp in
+                padded.withSpreadBatch(workers: workers, positionFloats: spread) { xp, sampleFloats in
                     // Each task writes its own block of dW (one kernel segment, 64 output channels).
-                    let shared = TaskShared((gp, xp, padded, kernelDY, aligned))
+                    let shared = TaskShared((gp, xp, kernelDY, aligned))
                     WorkerPool.shared.run(segments * channelBlocks) { task in
-                        let (gp, xp, padded, dy, dW) = shared.buffers
+                        let (gp, xp, dy, dW) = shared.buffers
                         let (s, c) = (task / channelBlocks, task % channelBlocks)
                         dk_conv_weight_grad_block_f32(
-                            gp, xp, padded.sampleCount, dy, batch, dW, Int32(s), Int32(s + 1),
+                            gp, xp, sampleFloats, spread, dy, batch, dW, Int32(s), Int32(s + 1),
                             Int32(c * block), Int32(Swift.min(outChannels, (c + 1) * block)), lines)
                     }
                 }

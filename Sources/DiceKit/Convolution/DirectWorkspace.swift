@@ -83,7 +83,11 @@ extension ConvGeometry {
                     inner: input, before: padBefore, after: padAfter, output: output, cin: inChannels,
                     cout: outChannels, workers: workers)
         }
-        if splitsKernel { largest = Swift.max(largest, batch * xSample) }
+        if splitsKernel {
+            // The whole batch, its positions spread (PaddedSource.withSpreadBatch).
+            let spread = Int(dk_conv_spread_position_floats(Int32(inChannels)))
+            largest = Swift.max(largest, batch * xSample / inChannels * spread)
+        }
         if inputGradient {
             // dy, padded for a stride-1 forward pass (strided passes scatter dy instead).
             var dy = copies * dySample

@@ -321,6 +321,47 @@ struct PaddedSource {
         withWholeBatch(of: Float.self, workers: workers, pad: { $0.pad(sample: $1, into: $2) }, body)
     }
 
+    /// Calls `body` with the whole batch padded as `withPaddedBatch` pads it, but its positions
+    /// `positionFloats` floats apart (at least `channels`; the floats past them are zero), and
+    /// the floats from one sample to the next: the spread copy of the small-image weight gradient
+    /// (`dk_conv_spread_position_floats`). At `channels` floats, `withPaddedBatch`'s own.
+    func withSpreadBatch(
+        workers: Int, positionFloats: Int, _ body: (_ batch: UnsafePointer<Float>, _ sampleFloats: Int) -> Void
+    ) {
+        guard positionFloats != channels else {
+            withPaddedBatch(workers: workers) { body($0, sampleCount) }
+            return
+        }
+        precondition(
+            positionFloats > channels, "spread positions hold \(positionFloats) floats, fewer than \(channels)")
+        let spreadSample = sampleCount / channels * positionFloats
+        let spreadSlack = slack / channels * positionFloats
+        let whole = UnsafeMutablePointer<Float>.allocate(capacity: batch * spreadSample + spreadSlack)
+        defer { whole.deallocate() }
+        (whole + batch * spreadSample).initialize(repeating: 0, count: spreadSlack)
+        let count = Swift.min(workers, batch)
+        let shared = TaskShared((self, whole))
+        runWorkers(count) { worker in
+            let (source, whole) = shared.buffers
+            let (width, channels) = (source.extents[2], source.channels)
+            // Each padded row as `pad` writes it, then moved out to its spread positions.
+            let row = UnsafeMutablePointer<Float>.allocate(capacity: width * channels)
+            defer { row.deallocate() }
+            for n in Swift.stride(from: worker, to: source.batch, by: count) {
+                for r in 0..<source.rowCount {
+                    source.pad(sample: n, row: r, columns: 0..<width, into: row)
+                    let target = whole + n * spreadSample + r * width * positionFloats
+                    for x in 0..<width {
+                        (target + x * positionFloats).initialize(from: row + x * channels, count: channels)
+                        (target + x * positionFloats + channels).initialize(
+                            repeating: 0, count: positionFloats - channels)
+                    }
+                }
+            }
+        }
+        body(UnsafePointer(whole), spreadSample)
+    }
+
     /// Allocates the whole batch (samples `sampleCount` apart, then zeroed slack), has `pad`
     /// write each sample, in parallel over samples (each worker its own), calls `body` with it
     /// and frees it.

@@ -3,7 +3,10 @@
 // `lines`, sized from L2 by ConvBlocking.weightGradientBlockLines). Every dw element still sums its
 // terms in (sample, line, position) order, so any chunk gives the bits of one pass over the
 // batch: checked on every direct level, for chunks of 1, 2 and 3 lines (ragged last chunks),
-// against the whole batch in one pass (lines ≤ 0) and against the lowered path in Double.
+// against the whole batch in one pass (lines ≤ 0) and against the lowered path in Double. The
+// input read spread (positions cin + 16 floats apart, as DirectConvolution pads it at the AVX2
+// level: dk_conv_spread_position_floats) gives the same bits as read unspread on every level,
+// tiles across kernel columns included.
 
 internal import CDiceKitKernels
 import XCTest
@@ -22,9 +25,11 @@ final class WeightGradientChunkTests: XCTestCase {
     /// dW of a 3×3, padding-1 convolution of `x` [N, H, W, Cin] with output gradient `dy`
     /// [N, H, W, Cout] from the block kernel, `lines` lines per chunk: every block at once, or
     /// with `byChannelBlock` one call per 64 output channels (each then reading a contiguous
-    /// copy of its channels of dy).
+    /// copy of its channels of dy). With `spread`, the input is padded with its positions
+    /// cin + 16 floats apart.
     private func blockGradient(
-        _ x: [Float], _ dy: [Float], shape: [Int], cout: Int, lines: Int, byChannelBlock: Bool = false
+        _ x: [Float], _ dy: [Float], shape: [Int], cout: Int, lines: Int, byChannelBlock: Bool = false,
+        spread: Bool = false
     ) -> [Float] {
         let (n, h, w, cin) = (shape[0], shape[1], shape[2], shape[3])
         var g = dk_conv_geometry(hp: h + 2, wp: w + 2, output: [1, h, w], kernel: [1, 3, 3], cin: cin, cout: cout)
@@ -33,14 +38,15 @@ final class WeightGradientChunkTests: XCTestCase {
             let padded = PaddedSource(
                 source: xs.baseAddress!, batch: n, inner: [1, h, w], channels: cin,
                 before: [0, 1, 1], after: [0, 1, 1], kernelWidth: 3)
-            padded.withPaddedBatch(workers: 1) { xp in
+            let positionFloats = spread ? cin + 16 : cin
+            padded.withSpreadBatch(workers: 2, positionFloats: positionFloats) { xp, sampleFloats in
                 dy.withUnsafeBufferPointer { dyp in
                     dW.withUnsafeMutableBufferPointer { dwp in
                         let blocks = byChannelBlock ? Array(stride(from: 0, to: cout, by: 64)) : [0]
                         for c0 in blocks {
                             let c1 = byChannelBlock ? min(cout, c0 + 64) : cout
                             dk_conv_weight_grad_block_f32(
-                                &g, xp, padded.sampleCount, dyp.baseAddress!, n, dwp.baseAddress!, 0, 3,
+                                &g, xp, sampleFloats, positionFloats, dyp.baseAddress!, n, dwp.baseAddress!, 0, 3,
                                 Int32(c0), Int32(c1), lines)
                         }
                     }
@@ -75,6 +81,33 @@ final class WeightGradientChunkTests: XCTestCase {
                 XCTAssertEqual(
                     blockGradient(xf, dyf, shape: shape, cout: cout, lines: lines, byChannelBlock: true), whole,
                     "\(isa), \(lines) lines, by channel block")
+            }
+        }
+    }
+
+    func testSpreadInputGivesTheBitsOfThePaddedOne() throws {
+        // 32 and 64 channels: positions spread to 48 and 80 floats; tiles of 6 rows (AVX2, and
+        // AVX-512's 64-channel blocks) and of 24 (AVX-512's 16-channel rest) cross kernel columns.
+        for (cin, seed) in [(32, 910), (64, 920)] {
+            let shape = [2, 4, 6, cin]
+            let cout = 80
+            let (x, dy) = (
+                randomTensor(shape, seed: UInt64(seed)), randomTensor([2, 4, 6, cout], seed: UInt64(seed + 1))
+            )
+            let (xf, dyf) = (x.converted(to: Float.self).scalars, dy.converted(to: Float.self).scalars)
+            for isa in InstructionSet.available.filter({ $0 >= .avx2 }) {
+                try KernelDispatch.force(isa)
+                // What DirectConvolution pads: spread at AVX2 only (dk_convolution.h).
+                XCTAssertEqual(dk_conv_spread_position_floats(Int32(cin)), isa == .avx2 ? cin + 16 : cin, "\(isa)")
+                let padded = blockGradient(xf, dyf, shape: shape, cout: cout, lines: 0)
+                for lines in [0, 3] {
+                    for byChannelBlock in [false, true] {
+                        XCTAssertEqual(
+                            blockGradient(
+                                xf, dyf, shape: shape, cout: cout, lines: lines, byChannelBlock: byChannelBlock,
+                                spread: true), padded, "\(isa), \(cin) channels, \(lines) lines")
+                    }
+                }
             }
         }
     }
