@@ -4,7 +4,9 @@
 // channels per group, and one GEMM per channel group:
 //   forward          y[P × Co]      = col[P × K·Cg] · W[K·Cg × Co]              (+ bias rows)
 //   weight gradient  dW[K·Cg × Co] += colᵀ[K·Cg × P] · dy[P × Co]                (over tiles, batch)
-//   input gradient   dcol[P × K·Cg] = dy[P × Co] · Wᵀ[Co × K·Cg],  then col2im (accumulating)
+//   input gradient   dcol[P × K·Cg] = dy[P × Co] · Wᵀ[Co × K·Cg],  then col2im (accumulating);
+//                    at stride 1 instead the adjoint convolution's forward pass over dy
+//                    (LoweredInputGradient.swift)
 //   bias gradient    db[Cout]      += Σ over the tile's rows of dy               (optional)
 // A transposed convolution runs the same passes with its input in y space: its forward is the
 // input-gradient pass, its backward the forward and weight-gradient passes. Float passes that
@@ -405,6 +407,12 @@ extension ConvGeometry {
         }
         if runsNarrowPointwise(pass, settings: settings) {
             runNarrowPointwise(unsafeBitCast(pass, to: LoweredPass<Float>.self), settings: settings)
+            return
+        }
+        // A stride-1 input gradient: the adjoint convolution's forward pass over dy
+        // (LoweredInputGradient.swift), not dy · Wᵀ scattered by col2im.
+        if pass.dx != nil, let adjoint = loweredAdjoint() {
+            runInputGradientAsAdjoint(pass, adjoint: adjoint, settings: settings)
             return
         }
         let rowsTotal = outputRows

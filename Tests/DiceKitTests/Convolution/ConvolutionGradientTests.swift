@@ -65,6 +65,36 @@ final class ConvolutionGradientTests: XCTestCase {
         }
     }
 
+    func testConv2DStrideOneOneSidedPaddingAcrossWorkers() throws {
+        // The input gradient as the adjoint convolution's forward pass (LoweredInputGradient.swift):
+        // adjoint padding [0, 1] before and [2, 0] after, a 3 × 2 kernel, tiles over 3 workers.
+        try checkConvolution(inputShape: [2, 5, 6, 3], weightShape: [3, 2, 3, 4], bias: true, seed: 35, "conv2d s1") {
+            w, b in
+            try Convolution(
+                weight: w, bias: b, padding: .explicit(before: [2, 0], after: [0, 1]),
+                settings: ConvolutionSettings(tileRows: 4, workers: 3))
+        }
+    }
+
+    func testConv3DStrideOne() throws {
+        try checkConvolution(
+            inputShape: [2, 3, 4, 3, 2], weightShape: [2, 3, 2, 2, 3], bias: false, seed: 45, "conv3d s1"
+        ) { w, b in
+            try Convolution(
+                weight: w, bias: b, padding: .explicit(before: [1, 1, 0], after: [0, 2, 1]),
+                settings: ConvolutionSettings(workers: 2))
+        }
+    }
+
+    func testTransposedConvStrideOneWithBias() throws {
+        // Its forward pass is the adjoint convolution's, with the bias as that pass's.
+        try checkTransposed(inputShape: [2, 4, 3, 3], weightShape: [3, 3, 2, 3], bias: true, seed: 65, "tconv2d s1") {
+            w, b in
+            try TransposedConvolution(
+                weight: w, bias: b, padding: .symmetric([1]), settings: ConvolutionSettings(tileRows: 5, workers: 2))
+        }
+    }
+
     func testConv3D() throws {
         try checkConvolution(
             inputShape: [2, 3, 4, 3, 2], weightShape: [2, 3, 2, 2, 3], bias: true, seed: 40, "conv3d"
