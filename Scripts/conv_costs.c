@@ -19,7 +19,8 @@
 //                                                    # ConvBlocking's weight-gradient lines per call; where
 //                                                    # DiceKit splits the kernel (fewer positions than
 //                                                    # 9·Cin), dk_conv_weight_grad_block_f32 over 8 samples
-//                                                    # per thread, input spread (SPREAD=0: not)
+//                                                    # per thread, input spread as at the level in use
+//                                                    # (SPREAD=0: not; SPREAD=1: Cin + 16 at any level)
 // The block sizes follow Convolution/ConvBlocking.swift from the L2 size in sysfs; the forward
 // pass runs in that file's chunks and the weight gradient in its lines (each thread adding into
 // its own dW, as the Swift layer's workers do), 3×3 kernels, padding 1, no bias. Each thread repeats its
@@ -118,9 +119,12 @@ static void setup(Shape *s, int h, int cin, int cout, long l2, int threads, int 
     // DirectWorkspace.weightGradientSplitsKernel: fewer output positions than kernel rows.
     s->splits = weight && (long)h * h < 9L * cin;
     s->samples = s->splits ? 8 : 1;
-    // Spread positions as DirectConvolution.weightGradientTasks pads them (SPREAD=0: cin apart).
+    // Spread positions as DirectConvolution.weightGradientTasks pads them; SPREAD=0: cin apart;
+    // SPREAD=1: cin + 16 apart (cin a multiple of 32) at any level, as AVX2 spreads them.
     const char *spread = getenv("SPREAD");
-    s->xs = s->splits && !(spread && strcmp(spread, "0") == 0) ? dk_conv_spread_position_floats(cin) : cin;
+    s->xs = !s->splits || (spread && strcmp(spread, "0") == 0) ? cin
+            : spread && strcmp(spread, "1") == 0        ? (cin % 32 == 0 ? cin + 16 : cin)
+                                                         : dk_conv_spread_position_floats(cin);
     s->stride = ((padded + slack) / cin * s->xs + 15) / 16 * 16;
     const long outputs = s->samples * h * h * cout;
     for (int t = 0; t < threads; t++) {

@@ -10,9 +10,9 @@
 // no zeroing, no scatter, and no worker's private dx to sum. `DICEKIT_ISA=portable` training
 // of a base-16 U-Net (every convolution lowered, OpenBLAS's Zen kernels): Docs/Convolution.md.
 //
-// The sums are the same terms in another order (each dx value is one GEMM row, not the sum of
-// the K·Cg products col2im adds), so the lowered path's dx bits differ from before; they no
-// longer depend on the worker count.
+// The sums are the same terms in another order (each dx value is one dot product of length
+// K·Cout, where col2im added K partial sums of Cout terms), so the lowered path's dx bits differ
+// from before; they no longer depend on the worker count.
 
 extension ConvGeometry {
     /// The adjoint convolution whose forward pass over dy is this convolution's input gradient,

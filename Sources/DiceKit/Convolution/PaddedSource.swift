@@ -321,10 +321,11 @@ struct PaddedSource {
         withWholeBatch(of: Float.self, workers: workers, pad: { $0.pad(sample: $1, into: $2) }, body)
     }
 
-    /// Calls `body` with the whole batch padded as `withPaddedBatch` pads it, but its positions
-    /// `positionFloats` floats apart (at least `channels`; the floats past them are zero), and
-    /// the floats from one sample to the next: the spread copy of the small-image weight gradient
-    /// (`dk_conv_spread_position_floats`). At `channels` floats, `withPaddedBatch`'s own.
+    /// Calls `body(batch, sampleFloats)` with the whole batch padded as `withPaddedBatch` pads
+    /// it, but its positions `positionFloats` floats apart (at least `channels`; the floats past
+    /// them are zero) and its samples `sampleFloats` apart: the spread copy of the small-image
+    /// weight gradient (`dk_conv_spread_position_floats`). At `channels` floats,
+    /// `withPaddedBatch`'s own.
     func withSpreadBatch(
         workers: Int, positionFloats: Int, _ body: (_ batch: UnsafePointer<Float>, _ sampleFloats: Int) -> Void
     ) {
@@ -335,50 +336,44 @@ struct PaddedSource {
         precondition(
             positionFloats > channels, "spread positions hold \(positionFloats) floats, fewer than \(channels)")
         let spreadSample = sampleCount / channels * positionFloats
-        let spreadSlack = slack / channels * positionFloats
-        let whole = UnsafeMutablePointer<Float>.allocate(capacity: batch * spreadSample + spreadSlack)
-        defer { whole.deallocate() }
-        (whole + batch * spreadSample).initialize(repeating: 0, count: spreadSlack)
-        let count = Swift.min(workers, batch)
-        let shared = TaskShared((self, whole))
-        runWorkers(count) { worker in
-            let (source, whole) = shared.buffers
-            let (width, channels) = (source.extents[2], source.channels)
-            // Each padded row as `pad` writes it, then moved out to its spread positions.
-            let row = UnsafeMutablePointer<Float>.allocate(capacity: width * channels)
-            defer { row.deallocate() }
-            for n in Swift.stride(from: worker, to: source.batch, by: count) {
-                for r in 0..<source.rowCount {
-                    source.pad(sample: n, row: r, columns: 0..<width, into: row)
-                    let target = whole + n * spreadSample + r * width * positionFloats
-                    for x in 0..<width {
-                        (target + x * positionFloats).initialize(from: row + x * channels, count: channels)
-                        (target + x * positionFloats + channels).initialize(
-                            repeating: 0, count: positionFloats - channels)
-                    }
-                }
-            }
-        }
-        body(UnsafePointer(whole), spreadSample)
+        withWholeBatch(
+            of: Float.self, workers: workers, sampleScalars: spreadSample,
+            slackScalars: slack / channels * positionFloats,
+            pad: { $0.padSpread(sample: $1, positionFloats: positionFloats, into: $2) }, { body($0, spreadSample) })
     }
 
-    /// Allocates the whole batch (samples `sampleCount` apart, then zeroed slack), has `pad`
-    /// write each sample, in parallel over samples (each worker its own), calls `body` with it
-    /// and frees it.
+    /// Writes sample n padded, its positions `positionFloats` floats apart (the floats past
+    /// `channels` zero), to `target`: each padded row as `pad` writes it, moved out to its places.
+    private func padSpread(sample n: Int, positionFloats: Int, into target: UnsafeMutablePointer<Float>) {
+        let width = extents[2]
+        let row = UnsafeMutablePointer<Float>.allocate(capacity: width * channels)
+        defer { row.deallocate() }
+        for r in 0..<rowCount {
+            pad(sample: n, row: r, columns: 0..<width, into: row)
+            let first = target + r * width * positionFloats
+            for x in 0..<width {
+                (first + x * positionFloats).initialize(from: row + x * channels, count: channels)
+                (first + x * positionFloats + channels).initialize(repeating: 0, count: positionFloats - channels)
+            }
+        }
+    }
+
+    /// Allocates the whole batch (samples `sampleScalars` apart, `sampleCount` unless given, then
+    /// `slackScalars` of zeroed slack, `slack` unless given), has `pad` write each sample, in
+    /// parallel over samples (each worker its own), calls `body` with it and frees it.
     func withWholeBatch<T: Numeric & SendableMetatype>(
-        of _: T.Type, workers: Int, pad: @Sendable (PaddedSource, Int, UnsafeMutablePointer<T>) -> Void,
-        _ body: (UnsafePointer<T>) -> Void
+        of _: T.Type, workers: Int, sampleScalars: Int? = nil, slackScalars: Int? = nil,
+        pad: @Sendable (PaddedSource, Int, UnsafeMutablePointer<T>) -> Void, _ body: (UnsafePointer<T>) -> Void
     ) {
-        let whole = UnsafeMutablePointer<T>.allocate(capacity: batch * sampleCount + slack)
+        let (stride, tail) = (sampleScalars ?? sampleCount, slackScalars ?? slack)
+        let whole = UnsafeMutablePointer<T>.allocate(capacity: batch * stride + tail)
         defer { whole.deallocate() }
-        (whole + batch * sampleCount).initialize(repeating: 0, count: slack)
+        (whole + batch * stride).initialize(repeating: 0, count: tail)
         let count = Swift.min(workers, batch)
         let shared = TaskShared((self, whole))
         runWorkers(count) { worker in
             let (source, whole) = shared.buffers
-            for n in Swift.stride(from: worker, to: source.batch, by: count) {
-                pad(source, n, whole + n * source.sampleCount)
-            }
+            for n in Swift.stride(from: worker, to: source.batch, by: count) { pad(source, n, whole + n * stride) }
         }
         body(UnsafePointer(whole))
     }
