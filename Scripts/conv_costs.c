@@ -1,5 +1,5 @@
-// The direct convolution kernels' forward pass (or, with PASS=weight, their weight gradient)
-// measured in-process, without the Swift layer, against the FMA peak this process measures on the
+// The direct convolution kernels' forward pass (or, with PASS=weight, their weight gradient; with
+// PASS=winograd, the Winograd F(2×2, 3×3) forward pass that replaces them at AVX2) measured in-process, without the Swift layer, against the FMA peak this process measures on the
 // same cores in the same runs: the fraction of peak that the kernel reaches, on one core and on
 // every core (up to 4, one sample each).
 //
@@ -21,6 +21,12 @@
 //                                                    # 9·Cin), dk_conv_weight_grad_block_f32 over 8 samples
 //                                                    # per thread, input spread as at the level in use
 //                                                    # (SPREAD=0: not; SPREAD=1: Cin + 16 at any level)
+//   PASS=winograd /tmp/conv_costs                    # dk_conv_winograd_forward_f32 over 4 samples per
+//                                                    # thread (a batch of 8 on 2 workers) in blocks of
+//                                                    # ConvBlocking.winogradBlock tiles, each thread
+//                                                    # transforming its share of the kernel per pass (as
+//                                                    # WinogradForward.swift's workers); its rate counts
+//                                                    # the direct convolution's FLOPs, so it can pass 100 %
 // The block sizes follow Convolution/ConvBlocking.swift from the L2 size in sysfs; the forward
 // pass runs in that file's chunks and the weight gradient in its lines (each thread adding into
 // its own dW, as the Swift layer's workers do), 3×3 kernels, padding 1, no bias. Each thread repeats its
@@ -35,6 +41,7 @@
 #include "driver_support.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -102,13 +109,17 @@ typedef struct {
     long samples, stride;  // samples per thread (8 for the split weight gradient, else 1); padded floats per sample
     long xs;               // floats per padded position: cin, or spread (dk_conv_spread_position_floats)
     int splits;            // 1: the weight gradient in (segment, 64 output channels) blocks over the samples
+    int winograd;          // 1: the Winograd forward pass (PASS=winograd)
     dk_conv_geometry g;
+    dk_winograd_geometry wg;
+    float *u[MAX_THREADS], *scratch[MAX_THREADS];
+    float *kernel;  // the kernel in DiceKit's layout [3, 3, cin, cout] (PASS=winograd's accuracy check)
     float *xp[MAX_THREADS], *w, *y[MAX_THREADS], *dy[MAX_THREADS], *dw[MAX_THREADS];
 } Shape;
 
-static void setup(Shape *s, int h, int cin, int cout, long l2, int threads, int weight) {
+static void setup(Shape *s, int h, int cin, int cout, long l2, int threads, int weight, int winograd) {
     memset(s, 0, sizeof *s);
-    s->h = h; s->cin = cin; s->cout = cout; s->weight = weight;
+    s->h = h; s->cin = cin; s->cout = cout; s->weight = weight; s->winograd = winograd;
     dk_conv_geometry *g = &s->g;
     g->hp = g->wp = h + 2;
     g->od = 1; g->oh = g->ow = h;
@@ -118,7 +129,7 @@ static void setup(Shape *s, int h, int cin, int cout, long l2, int threads, int 
     const long padded = (long)(h + 2) * (h + 2) * cin, slack = (3L + DK_CONV_SLACK_POSITIONS) * cin;
     // DirectWorkspace.weightGradientSplitsKernel: fewer output positions than kernel rows.
     s->splits = weight && (long)h * h < 9L * cin;
-    s->samples = s->splits ? 8 : 1;
+    s->samples = s->splits ? 8 : winograd ? 4 : 1;
     // Spread positions as DirectConvolution.weightGradientTasks pads them; SPREAD=0: cin apart;
     // SPREAD=1: cin + 16 apart (cin a multiple of 32) at any level, as AVX2 spreads them.
     const char *spread = getenv("SPREAD");
@@ -135,7 +146,7 @@ static void setup(Shape *s, int h, int cin, int cout, long l2, int threads, int 
                                at % s->xs >= cin;
             s->xp[t][i] = border ? 0 : (float)((i * 7) % 13) * 0.1f - 0.6f;
         }
-        s->y[t] = aligned_alloc(64, sizeof(float) * (size_t)h * h * cout);
+        s->y[t] = aligned_alloc(64, sizeof(float) * (size_t)(s->samples * h * h * cout));
         s->dy[t] = aligned_alloc(64, sizeof(float) * (size_t)outputs);
         for (long i = 0; i < outputs; i++) s->dy[t][i] = (float)((i * 3) % 7) * 0.1f - 0.3f;
         s->dw[t] = aligned_alloc(64, sizeof(float) * 9 * (size_t)cin * cout);
@@ -145,7 +156,21 @@ static void setup(Shape *s, int h, int cin, int cout, long l2, int threads, int 
     for (long i = 0; i < 9L * cin * cout; i++) w[i] = (float)((i * 5) % 11) * 0.01f - 0.05f;
     s->w = aligned_alloc(64, sizeof(float) * 9 * cin * cout);
     dk_conv_pack_weights(g, w, s->w);
-    free(w);
+    s->kernel = w;
+    if (!winograd) free(w), s->kernel = NULL;
+    if (winograd) {
+        // ConvBlocking.winogradBlock: transformed input and products of a block in half of L2, at
+        // least 48 tiles, a multiple of 6.
+        const long tiles = (l2 / 2) / (64L * (cin + cout)) / 6 * 6;
+        s->wg = (dk_winograd_geometry){.wp = h + 2, .oh = h, .ow = h, .sample_floats = s->stride,
+                                       .output_sample_floats = (long)h * h * cout, .cin = cin, .cout = cout,
+                                       .block = tiles < 48 ? 48 : tiles};
+        for (int t = 0; t < threads; t++) {
+            s->u[t] = aligned_alloc(64, sizeof(float) * 16 * (size_t)cin * cout);
+            dk_conv_winograd_transform_kernel_f32(s->w, cin, cout, s->u[t], 0, cin);
+            s->scratch[t] = aligned_alloc(64, sizeof(float) * (size_t)dk_conv_winograd_scratch_floats(&s->wg));
+        }
+    }
     const long per_position = 4L * (cin + (cout < 64 ? cout : 64));
     long chunk = (l2 / 2) / per_position / 24 * 24;
     s->chunk = chunk < 96 ? 96 : chunk > 3072 ? 3072 : chunk;
@@ -160,8 +185,16 @@ static void setup(Shape *s, int h, int cin, int cout, long l2, int threads, int 
     s->passes = flop >= (double)(1L << 30) ? 1 : (long)((double)(1L << 30) / flop) + 1;
 }
 
-static void forward(const Shape *s, int t) {
+static void forward(const Shape *s, int t, int threads) {
     const long positions = (long)s->h * s->h;
+    if (s->winograd) {
+        const long tiles = s->samples * (s->h / 2) * (s->h / 2), c0 = s->cin * t / threads, c1 = s->cin * (t + 1) / threads;
+        for (long pass = 0; pass < s->passes; pass++) {
+            dk_conv_winograd_transform_kernel_f32(s->w, s->cin, s->cout, s->u[t], c0, c1);
+            dk_conv_winograd_forward_f32(&s->wg, s->xp[t], 0, tiles, s->u[t], NULL, s->y[t], s->scratch[t]);
+        }
+        return;
+    }
     for (long pass = 0; pass < s->passes; pass++)
         for (long q = 0; q < positions; q += s->chunk)
             dk_conv_forward_f32(&s->g, s->xp[t], s->w, NULL, s->y[t], q,
@@ -184,7 +217,35 @@ static void weight_gradient(const Shape *s, int t) {
             dk_conv_weight_grad_f32(&s->g, s->xp[t], s->dy[t], s->dw[t], l, l + s->lines < s->h ? l + s->lines : s->h);
 }
 
-typedef struct { const Shape *s; int t; } Job;
+/// PASS=winograd: the root-mean-square and largest errors of the Winograd pass and of the direct
+/// forward pass against a Double reference, on thread 0's first sample.
+static void accuracy(const Shape *s) {
+    const long h = s->h, hp = h + 2, cin = s->cin, cout = s->cout, outputs = h * h * cout;
+    float *direct = aligned_alloc(64, sizeof(float) * (size_t)outputs);
+    dk_conv_forward_f32(&s->g, s->xp[0], s->w, NULL, direct, 0, h * h);
+    dk_conv_winograd_transform_kernel_f32(s->w, cin, cout, s->u[0], 0, cin);
+    dk_conv_winograd_forward_f32(&s->wg, s->xp[0], 0, (h / 2) * (h / 2), s->u[0], NULL, s->y[0], s->scratch[0]);
+    double sd = 0, sw = 0, md = 0, mw = 0, largest = 0;
+    for (long i = 0; i < h; i++)
+        for (long j = 0; j < h; j++)
+            for (long co = 0; co < cout; co++) {
+                double r = 0;
+                for (int a = 0; a < 3; a++)
+                    for (int b = 0; b < 3; b++)
+                        for (long c = 0; c < cin; c++)
+                            r += (double)s->xp[0][((i + a) * hp + j + b) * cin + c] *
+                                 s->kernel[((a * 3 + b) * cin + c) * cout + co];
+                const long q = (i * h + j) * cout + co;
+                const double ed = fabs(direct[q] - r), ew = fabs(s->y[0][q] - r);
+                sd += ed * ed, sw += ew * ew;
+                md = ed > md ? ed : md, mw = ew > mw ? ew : mw, largest = fabs(r) > largest ? fabs(r) : largest;
+            }
+    printf("| %ld² %ld → %ld | %.3g | %.3g | %.3g | %.3g | %.3g |\n", h, cin, cout, sqrt(sd / outputs),
+           sqrt(sw / outputs), md, mw, largest);
+    free(direct);
+}
+
+typedef struct { const Shape *s; int t, threads; } Job;
 
 static void *worker(void *arg) {
     const Job *j = arg;
@@ -195,7 +256,7 @@ static void *worker(void *arg) {
     if (j->s->weight)
         weight_gradient(j->s, j->t);
     else
-        forward(j->s, j->t);
+        forward(j->s, j->t, j->threads);
     return NULL;
 }
 
@@ -206,7 +267,7 @@ static double timed(const Shape *s, int threads) {
     Job jobs[MAX_THREADS];
     const double t0 = now();
     for (int t = 0; t < threads; t++) {
-        jobs[t] = (Job){s, t};
+        jobs[t] = (Job){s, t, threads};
         pthread_create(&id[t], NULL, worker, &jobs[t]);
     }
     for (int t = 0; t < threads; t++) pthread_join(id[t], NULL);
@@ -222,15 +283,20 @@ int main(int argc, char **argv) {
     const int wide = dk_isa() == DK_ISA_AVX512;
     if (dk_isa() < DK_ISA_AVX2) { printf("no AVX2: the forward pass would take the lowered path\n"); return 0; }
     const char *pass = getenv("PASS");
-    const int weight = pass && strcmp(pass, "weight") == 0;
-    if (pass && !weight && strcmp(pass, "forward") != 0) {
-        fprintf(stderr, "conv_costs: PASS=%s; expected forward or weight\n", pass);
+    const int weight = pass && strcmp(pass, "weight") == 0, winograd = pass && strcmp(pass, "winograd") == 0;
+    if (pass && !weight && !winograd && strcmp(pass, "forward") != 0) {
+        fprintf(stderr, "conv_costs: PASS=%s; expected forward, weight or winograd\n", pass);
         return 1;
     }
     printf("kernels: %s, %s; L2 %ld KiB; %d cores; %d repetitions (minimum of each)\n", wide ? "AVX-512" : "AVX2",
-           weight ? "weight gradient" : "forward pass", l2 >> 10, threads, repetitions);
+           weight ? "weight gradient" : winograd ? "Winograd F(2×2, 3×3) forward pass" : "forward pass", l2 >> 10,
+           threads, repetitions);
     int shapes[MAX_SHAPES][3] = {{128, 3, 32}, {128, 32, 32}, {64, 64, 64}, {32, 128, 128}, {16, 256, 256}};
     int count = 5;
+    if (winograd) {
+        if (dk_conv_winograd_enabled() == 0) { printf("not the AVX2 level: Winograd does not run here\n"); return 0; }
+        shapes[0][1] = 16;  // no first layer (3 channels) there
+    }
     if (argc > 2) {
         count = 0;
         for (int a = 2; a < argc && count < MAX_SHAPES; a++) {
@@ -240,11 +306,15 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "conv_costs: shape '%s'; expected H,Cin,Cout with Cout a multiple of 16\n", argv[a]);
                 return 1;
             }
+            if (winograd && (t[0] % 2 || t[1] % 16)) {
+                fprintf(stderr, "conv_costs: shape '%s'; Winograd needs an even H and Cin a multiple of 16\n", argv[a]);
+                return 1;
+            }
             count++;
         }
     }
     Shape s[MAX_SHAPES];
-    for (int i = 0; i < count; i++) setup(&s[i], shapes[i][0], shapes[i][1], shapes[i][2], l2, threads, weight);
+    for (int i = 0; i < count; i++) setup(&s[i], shapes[i][0], shapes[i][1], shapes[i][2], l2, threads, weight, winograd);
     double peak = 0, one[MAX_SHAPES], all[MAX_SHAPES];
     for (int i = 0; i < count; i++) one[i] = all[i] = 1e9;
     for (int r = 0; r < repetitions; r++) {
@@ -264,6 +334,12 @@ int main(int argc, char **argv) {
         const double single = flop / one[i], every = threads * flop / all[i];
         printf("| %d² %d → %d | %.1f | %.0f %% | %.1f | %.0f %% |\n", s[i].h, s[i].cin, s[i].cout, single * 1e-9,
                100 * single / peak, every * 1e-9, 100 * every / (threads * peak));
+    }
+    if (winograd) {
+        printf("\nAgainst a Double reference, one sample:\n");
+        printf("| shape | direct rms error | Winograd rms error | direct largest | Winograd largest | largest |y| |\n");
+        printf("| --- | --- | --- | --- | --- | --- |\n");
+        for (int i = 0; i < count; i++) accuracy(&s[i]);
     }
     return 0;
 }

@@ -114,6 +114,40 @@ void dk_conv_join_channels(const float *src, long channels, float *dst, long str
 void dk_conv_forward_f32(const dk_conv_geometry *g, const float *xp, const float *w, const float *bias,
                          float *y, long q0, long q1);
 
+/// A Winograd F(2×2, 3×3) forward pass (convolution/conv_winograd.c): a 3×3 convolution of
+/// stride 1 over a batch of zero-padded channels-last 2-D samples, (oh + 2) × (ow + 2) positions
+/// each, output in tiles of 2 × 2 positions, numbered across the batch (sample by sample, row by row).
+typedef struct {
+    long wp;                   ///< padded columns of the input (ow + 2)
+    long oh, ow;               ///< output rows and columns (even)
+    long sample_floats;        ///< floats from one padded sample to the next
+    long output_sample_floats; ///< floats from one sample's output to the next (in each part)
+    int cin, cout;             ///< channels: multiples of 8 and of 16
+    int relu;                  ///< 1 stores max(0, y), NaN kept (evaluation-mode fusion)
+    int cout_a;                ///< the output as two parts of cout_a = cout / 2 channels (a multiple of 16),
+    long yb_offset;            ///< the second `yb_offset` floats after the first (dk_conv_geometry's); 0: one part
+    long block;                ///< tiles transformed at a time (DiceKit sizes it from L2: ConvBlocking.swift)
+} dk_winograd_geometry;
+
+/// Whether the Winograd pass runs at the level in use: AVX2 (x86-64 CPUs without AVX-512). The
+/// AVX-512 level keeps its direct kernels until the two are measured against each other there.
+int dk_conv_winograd_enabled(void);
+
+/// Input channels [ci0, ci1) of the transformed kernel u = G g Gᵀ, [16][cout / 16][cin][16]
+/// floats (64-byte aligned), from the [3, 3, cin, cout] kernel packed by dk_conv_pack_weights
+/// (or the input gradient's flipped one): ranges that workers may take one each.
+void dk_conv_winograd_transform_kernel_f32(const float *packed, long cin, long cout, float *u, long ci0, long ci1);
+
+/// Floats of the scratch (64-byte aligned) that dk_conv_winograd_forward_f32 needs for `g`.
+long dk_conv_winograd_scratch_floats(const dk_winograd_geometry *g);
+
+/// y = conv(xp, w) (+ bias) at tiles [t0, t1) of the batch: `xp` the padded batch, `u` the
+/// transformed kernel, `y` the output (positions of cout floats, or cout_a in each part),
+/// `scratch` dk_conv_winograd_scratch_floats(g) floats. Each output's bits are the same
+/// whatever the tile range that computes it.
+void dk_conv_winograd_forward_f32(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const float *u,
+                                  const float *bias, float *y, float *scratch);
+
 /// y = conv(xp, w) (+ bias) as dk_conv_forward_f32, for few output channels (cout < 16; cin a
 /// multiple of 16), with the kernel given transposed: wt[co][k] = w[k][co], k over
 /// kd·kh·kw·cin (convolution/conv_narrow.c: the input gradient of a first layer).

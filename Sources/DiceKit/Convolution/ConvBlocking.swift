@@ -99,6 +99,16 @@ struct ConvBlocking: Sendable, Equatable {
         Swift.max(1, (l2 / 2) / Swift.max(4 * (inChannels + Swift.min(outChannels, 64)) * width, 1))
     }
 
+    /// Tiles per block of the Winograd forward pass (WinogradForward.swift): their transformed
+    /// input and products (16 · (Cin + Cout) floats a tile) fill half of L2, but never fewer than
+    /// 48 tiles, so that each transformed kernel slice is read once for 48 tiles or more (the
+    /// slices of wide layers, 16 · Cin · Cout floats in all, do not fit L2 and come from L3).
+    /// A multiple of the micro-kernel's 6 rows.
+    func winogradBlock(inChannels: Int, outChannels: Int) -> Int {
+        let tiles = (l2 / 2) / Swift.max(64 * (inChannels + outChannels), 1)
+        return Swift.max(48, tiles / 6 * 6)
+    }
+
     /// Bytes of a band's pair-packed input in the banded bfloat16 weight gradient
     /// (`ConvGeometry.bandLines`): an eighth of L2.
     var bfloat16BandBytes: Int { l2 / 8 }

@@ -45,13 +45,22 @@ public struct ConvolutionSettings: Sendable, Equatable {
     /// (InPlaceForward.swift), instead of a padded copy of every sample. Default true; the bits
     /// are the same either way (tests compare the two).
     public var readsInPlace: Bool
+    /// Whether the direct path's 3×3, stride-1 Float passes over 2-D inputs of even height and
+    /// width (forward passes and input gradients) run as Winograd F(2×2, 3×3) where the level in
+    /// use is AVX2 (WinogradForward.swift): 16 multiplications per 2 × 2 outputs and channel
+    /// pair instead of 36, and other rounding than the direct kernels', of the same order.
+    /// Default true; false keeps the direct kernels (tests compare the two), as does
+    /// DICEKIT_WINOGRAD=0 in the environment for the whole process (to measure both in one binary).
+    public var allowsWinograd: Bool
 
     /// Settings with the given bounds; every parameter defaults to the values described above.
     public init(
         workspaceLimit: Int = 64 << 20, tileRows: Int? = nil, workers: Int? = nil, allowsDirect: Bool = true,
-        precision: ComputePrecision = .float, readsInPlace: Bool = true
+        precision: ComputePrecision = .float, readsInPlace: Bool = true,
+        allowsWinograd: Bool = true
     ) {
         self.readsInPlace = readsInPlace
+        self.allowsWinograd = allowsWinograd
         self.workspaceLimit = workspaceLimit
         self.tileRows = tileRows
         self.workers = workers

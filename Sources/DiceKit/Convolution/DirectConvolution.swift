@@ -100,6 +100,8 @@ extension ConvGeometry {
     func runDirect(_ pass: LoweredPass<Float>, settings: ConvolutionSettings, roundsOperands: Bool = false) -> Bool {
         let workers = Swift.max(1, settings.workers ?? Parallelism.threadCount)
         let weightCount = patch * outChannels
+        // Float operands only: the rounded-operand arithmetic's products are of bfloat16 values.
+        let winogradLimit = settings.allowsWinograd && !roundsOperands ? settings.workspaceLimit : nil
         precondition(pass.xRounded == nil || roundsOperands, "direct pass: x in bfloat16 for a pass in Float")
         if pass.x != nil || pass.xRounded != nil {
             var padded =
@@ -124,7 +126,8 @@ extension ConvGeometry {
                     forwardTasks(
                         g, padded: padded, weight: packed, bias: pass.bias, y: y,
                         outputSample: outputPixels * outChannels,
-                        workers: workers, inPlace: settings.readsInPlace)
+                        workers: workers, inPlace: settings.readsInPlace, winogradLimit: winogradLimit,
+                        kernelCache: pass.bfloat16Weights)
                 }
             }
             if let dW = pass.weightGradient, let dy = pass.dy {
@@ -192,7 +195,8 @@ extension ConvGeometry {
             }
             forwardTasks(
                 g, padded: padded, weight: flipped, bias: pass.dxFill, y: dx,
-                outputSample: inputPixels * sampleChannels, workers: workers, inPlace: settings.readsInPlace)
+                outputSample: inputPixels * sampleChannels, workers: workers, inPlace: settings.readsInPlace,
+                winogradLimit: winogradLimit)
         }
         return pass.roundsOutput
     }
@@ -407,10 +411,21 @@ extension ConvGeometry {
     /// L2 and cut for the workers (`ConvBlocking.forwardTaskChunk`). `narrow`:
     /// the few-channel kernel, with `weight` transposed (`narrowInputGradient`). `inPlace`: read
     /// the input itself where `InPlaceForward` accepts the pass, instead of a padded copy.
+    /// `winogradLimit`: run as Winograd F(2×2, 3×3) where the pass qualifies and its padded
+    /// batch fits that many bytes (WinogradForward.swift), its transformed kernel kept in
+    /// `kernelCache` when given (the forward pass's, not the input gradient's); nil: never.
     func forwardTasks(
         _ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-        y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int, narrow: Bool = false, inPlace: Bool = false
+        y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int, narrow: Bool = false, inPlace: Bool = false,
+        winogradLimit: Int? = nil, kernelCache: BFloat16WeightCache? = nil
     ) {
+        if let limit = winogradLimit, !narrow,
+            winogradForward(
+                g, padded: padded, weight: weight, bias: bias, y: y, outputSample: outputSample, workers: workers,
+                workspaceLimit: limit, cache: kernelCache)
+        {
+            return
+        }
         // Positions per chunk of a pass over `positions` output positions per sample (with fewer
         // than two samples per worker, cut so that every worker gets an equal share).
         let chunkSize = { [batch = padded.batch] (positions: Int) in

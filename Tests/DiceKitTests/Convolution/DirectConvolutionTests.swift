@@ -6,7 +6,8 @@
 // valid and asymmetric padding, several workers, a stride-1 transposed convolution (whose
 // forward is the input-gradient pass), strided convolutions (forward and weight gradient) and
 // the backward pass of a 2×2 stride-2 up-sampling. Each case first checks that the direct path
-// is taken.
+// is taken. Winograd F(2×2, 3×3), which would take the 3×3 passes of even extents at AVX2, is
+// turned off here (WinogradForwardTests compares the two).
 
 internal import CDiceKitKernels
 import XCTest
@@ -51,7 +52,7 @@ final class DirectConvolutionTests: XCTestCase {
             weight: w, bias: b, stride: stride, padding: padding, settings: ConvolutionSettings(allowsDirect: false))
         let direct = try Convolution(
             weight: w.converted(to: Float.self), bias: b.converted(to: Float.self), stride: stride, padding: padding,
-            settings: ConvolutionSettings(workers: workers))
+            settings: ConvolutionSettings(workers: workers, allowsWinograd: false))
         let y = try reference.forward(x)
         let dy = randomTensor(y.shape, seed: seed + 3)
         let expected = try reference.backward(input: x, outputGradient: dy)
@@ -148,7 +149,8 @@ final class DirectConvolutionTests: XCTestCase {
                 try KernelDispatch.force(isa)
                 for readsInPlace in [true, false] {
                     let results = try [1, 2, 3].map { workers in
-                        let settings = ConvolutionSettings(workers: workers, readsInPlace: readsInPlace)
+                        let settings = ConvolutionSettings(
+                            workers: workers, readsInPlace: readsInPlace, allowsWinograd: false)
                         let conv = try Convolution(weight: w, padding: .same, settings: settings)
                         return try conv.forward(x).scalars + conv.backward(input: x, outputGradient: dy).input!.scalars
                     }
@@ -170,7 +172,8 @@ final class DirectConvolutionTests: XCTestCase {
         let x = randomTensor([2, 12, 8, 128, cin], seed: 820).converted(to: Float.self)
         let w = randomTensor([3, 3, 3, cin, cout], seed: 821).converted(to: Float.self)
         let dy = randomTensor([2, 12, 8, 128, cout], seed: 822).converted(to: Float.self)
-        let unbounded = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(workers: 2))
+        let unbounded = try Convolution(
+            weight: w, padding: .same, settings: ConvolutionSettings(workers: 2, allowsWinograd: false))
         let g = try unbounded.geometry(x.shape)
         let batchCopy = 2 * cin * 14 * 10 * 130
         let dyCopies = 2 * cout * 14 * 10 * 130
@@ -216,7 +219,7 @@ final class DirectConvolutionTests: XCTestCase {
         let x = randomTensor([4, 12, 8, 64, cin], seed: 830).converted(to: Float.self)
         let w = randomTensor([3, 3, 3, cin, cout], seed: 831).converted(to: Float.self)
         let dy = randomTensor([4, 12, 8, 64, cout], seed: 832).converted(to: Float.self)
-        var settings = ConvolutionSettings(workers: 2)
+        var settings = ConvolutionSettings(workers: 2, allowsWinograd: false)
         settings.readsInPlace = false
         let unbounded = try Convolution(weight: w, padding: .same, settings: settings)
         let g = try unbounded.geometry(x.shape)
@@ -245,7 +248,8 @@ final class DirectConvolutionTests: XCTestCase {
         let x = randomTensor([3, 9, 6, 32], seed: 755).converted(to: Float.self)
         let w = randomTensor([3, 3, 32, 64], seed: 756).converted(to: Float.self)
         let dy = randomTensor([3, 9, 6, 64], seed: 757).converted(to: Float.self)
-        let conv = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(workers: 2))
+        let conv = try Convolution(
+            weight: w, padding: .same, settings: ConvolutionSettings(workers: 2, allowsWinograd: false))
         for isa in directLevels {
             try KernelDispatch.force(isa)
             let first = try conv.backward(input: x, outputGradient: dy)
@@ -405,7 +409,8 @@ final class DirectConvolutionTests: XCTestCase {
         // 2 samples of 10×10×16 padded: 12 800 bytes for the whole batch, which a 4 KiB bound refuses.
         let x = randomTensor([2, 8, 8, 16], seed: 785).converted(to: Float.self)
         let w = randomTensor([3, 3, 16, 16], seed: 786).converted(to: Float.self)
-        let bounded = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(workspaceLimit: 4096))
+        let bounded = try Convolution(
+            weight: w, padding: .same, settings: ConvolutionSettings(workspaceLimit: 4096, allowsWinograd: false))
         let direct = try Convolution(weight: w, padding: .same)
         XCTAssertFalse(
             try bounded.geometry(x.shape).runsDirect(Float.self, inputGradient: false, settings: bounded.settings))

@@ -17,7 +17,8 @@ final class InPlaceForwardTests: XCTestCase {
     private let dummy = UnsafePointer(UnsafeMutablePointer<Float>.allocate(capacity: 1))
 
     private func settings(workers: Int, inPlace: Bool) -> ConvolutionSettings {
-        ConvolutionSettings(workers: workers, readsInPlace: inPlace)
+        // The direct kernels' plan: not Winograd's padded batch (WinogradForwardTests).
+        ConvolutionSettings(workers: workers, readsInPlace: inPlace, allowsWinograd: false)
     }
 
     /// The forward pass (with and without the ReLU) and the backward pass in place against the

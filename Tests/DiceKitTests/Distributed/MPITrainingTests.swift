@@ -59,10 +59,17 @@ final class MPITrainingTests: XCTestCase {
             let x = try mine.tensor(named: name, as: Float.self).scalars
             let y = try theirs.tensor(named: name, as: Float.self).scalars
             // Relative to the tensor's largest magnitude; the floor covers the convolution biases
-            // before BatchNorm, whose gradient is zero up to rounding (they stay near 0).
+            // before BatchNorm, whose gradient is zero up to rounding (they stay near 0). Adam
+            // moves a parameter whose gradient is near zero by up to its learning rate (1e-3
+            // here) whatever the gradient's size, so the rounding that the ranks' sums change
+            // can move it by a fraction of that: a quarter of one step is allowed. (Measured on
+            // the bf16 case's base-16 U-Net, 3 epochs, seeds 5 to 9: up to 1.2e-4 with Winograd
+            // F(2×2, 3×3) and 1.6e-5 without, past 1e-4 of the scale either way for seed 6; the
+            // losses agreed to 1e-5 of their values.)
             let scale = max(y.map { abs($0) }.max() ?? 0, 1e-3)
             let worst = zip(x, y).map { abs($0 - $1) }.max() ?? 0
-            XCTAssertLessThanOrEqual(worst, 1e-4 * scale, "\(label): weights \(name)", file: file, line: line)
+            XCTAssertLessThanOrEqual(
+                worst, max(1e-4 * scale, 2.5e-4), "\(label): weights \(name)", file: file, line: line)
         }
     }
 

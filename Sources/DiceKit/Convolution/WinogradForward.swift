@@ -1,0 +1,100 @@
+// Winograd F(2×2, 3×3) for the direct path's 3×3, stride-1 Float passes over 2-D inputs
+// (DirectConvolution.swift: a convolution's forward pass, and its input gradient, the forward
+// pass of the flipped kernel over the padded dy), at the AVX2 level (conv_winograd.c).
+//
+// Each 2 × 2 block of outputs (a tile) reads a 4 × 4 window of the padded input; the window and
+// the kernel are transformed (V = Bᵀ d B, U = G g Gᵀ), and the sum over input channels becomes 16
+// products of [tiles × Cin] by [Cin × Cout] matrices, one per element of the 4 × 4 transform:
+// 16 multiplications for 2 × 2 outputs and a channel pair where the direct kernels make 36. The
+// kernel is transformed once per pass, in ranges of input channels on the worker pool; the batch
+// is padded whole (`PaddedSource.withPaddedBatch`), and the workers take equal ranges of the
+// batch's tiles, across samples, so that a small image's few tiles still fill the blocks.
+//
+// Bits: every output is a fixed sequence of operations on its own window and the transformed
+// kernel, whatever the workers, blocks and samples: the same seed and the same thread count give
+// the same bits, and so does any other thread count. They are not the direct kernels' bits
+// (Docs/Convolution.md, "Winograd F(2×2, 3×3)", bounds the difference).
+
+internal import CDiceKitKernels
+import Foundation
+
+/// The Winograd F(2×2, 3×3) forward pass of the direct path.
+enum WinogradForward {
+    /// Whether the environment leaves it on: DICEKIT_WINOGRAD=0 turns it off for the process.
+    static let allowedByEnvironment = ProcessInfo.processInfo.environment["DICEKIT_WINOGRAD"] != "0"
+
+    /// The fewest tiles of a pass that transforms its kernel for itself (no convolution's cache
+    /// to keep it: the input gradient's flipped kernel). Transforming a kernel writes 16 · Cin ·
+    /// Cout floats, about the time the products of 20 tiles take on the Zen 3 of
+    /// Docs/Benchmarks/AMD-Zen3.md, and each tile saves about half of its direct time: 64 tiles
+    /// (an 8² image at batch 4) repay it with room to spare; fewer keep the direct kernels.
+    static let uncachedTiles = 64
+
+    /// Whether a forward pass of geometry `g` over `padded` runs as Winograd F(2×2, 3×3): the
+    /// level in use is AVX2, a 2-D 3×3 kernel of stride 1 over a padded input two positions
+    /// taller and wider than an output of even height and width, channels in multiples of 16,
+    /// Float operands and outputs (no rounding), a plain output (not scattered, not a window of
+    /// a larger one, no fused head).
+    static func qualifies(_ g: dk_conv_geometry, padded: PaddedSource) -> Bool {
+        allowedByEnvironment && dk_conv_winograd_enabled() != 0 && g.kd == 1 && g.od == 1 && g.kh == 3
+            && g.kw == 3 && g.sd <= 1 && g.sh <= 1 && g.sw <= 1 && g.ud == 0 && g.uh == 0 && g.uw == 0
+            && g.yw == 0 && g.yh == 0 && g.round_output == 0 && g.head_classes == 0 && g.xb == 0
+            && g.hp == g.oh + 2 && g.wp == g.ow + 2 && g.oh % 2 == 0 && g.ow % 2 == 0
+            && g.cin % 16 == 0 && g.cout % 16 == 0 && padded.extents[0] == 1 && !padded.roundsToBFloat16
+            && padded.rounded == nil
+    }
+}
+
+extension ConvGeometry {
+    /// y = conv(padded, weight) (+ bias) as Winograd F(2×2, 3×3), `weight` packed as the direct
+    /// forward pass reads it (dk_conv_pack_weights, or the input gradient's flipped kernel),
+    /// `outputSample` floats per output sample (in each part of a two-part output). The
+    /// transformed kernel is kept in `cache` (a convolution's: made once for all its forward
+    /// passes, as its packing); without one it is made for this pass, and the pass then needs
+    /// `WinogradForward.uncachedTiles` tiles or more to repay it. Returns false, having done
+    /// nothing, when the pass does not qualify (`WinogradForward.qualifies`), has too few tiles,
+    /// or its padded batch would exceed `workspaceLimit` bytes.
+    func winogradForward(
+        _ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+        y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int, workspaceLimit: Int,
+        cache: BFloat16WeightCache?
+    ) -> Bool {
+        let (cin, cout) = (Int(g.cin), Int(g.cout))
+        let transformed = 16 * cin * cout
+        let tiles = padded.batch * Int(g.oh / 2) * Int(g.ow / 2)
+        guard WinogradForward.qualifies(g, padded: padded),
+            cache != nil || tiles >= WinogradForward.uncachedTiles,
+            (padded.batch * padded.sampleCount + padded.slack + transformed) * MemoryLayout<Float>.stride
+                <= workspaceLimit
+        else { return false }
+        var wg = dk_winograd_geometry()
+        (wg.wp, wg.oh, wg.ow) = (g.wp, g.oh, g.ow)
+        (wg.sample_floats, wg.output_sample_floats) = (padded.sampleCount, outputSample)
+        (wg.cin, wg.cout, wg.relu, wg.cout_a, wg.yb_offset) = (g.cin, g.cout, g.relu, g.cout_a, g.yb_offset)
+        wg.block = ConvBlocking.current.winogradBlock(inChannels: cin, outChannels: cout)
+        let make = { (u: UnsafeMutablePointer<Float>) in
+            let kernel = TaskShared((weight, u))
+            WorkerPool.shared.forEachRange(cin, grain: Swift.max(1, Self.packingGrain / (16 * cout))) { channels in
+                let (weight, u) = kernel.buffers
+                dk_conv_winograd_transform_kernel_f32(weight, cin, cout, u, channels.lowerBound, channels.upperBound)
+            }
+        }
+        let count = Swift.min(workers, tiles)
+        let scratchFloats = Int(dk_conv_winograd_scratch_floats(&wg))
+        Self.withDirectPacking(cache, .winograd, count: transformed, make: make) { u in
+            padded.withPaddedBatch(workers: workers) { xp in
+                withUnsafePointer(to: wg) { gp in
+                    let shared = TaskShared((gp, xp, u, bias, y))
+                    runWorkers(count) { worker in
+                        let (gp, xp, u, bias, y) = shared.buffers
+                        let scratch = Self.allocateAligned(scratchFloats)
+                        defer { scratch.deallocate() }
+                        dk_conv_winograd_forward_f32(
+                            gp, xp, tiles * worker / count, tiles * (worker + 1) / count, u, bias, y, scratch)
+                    }
+                }
+            }
+        }
+        return true
+    }
+}

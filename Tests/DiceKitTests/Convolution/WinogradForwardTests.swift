@@ -1,0 +1,197 @@
+// Winograd F(2×2, 3×3) (WinogradForward.swift, conv_winograd.c), at the AVX2 level: the forward
+// pass (with bias, with the evaluation-mode ReLU, on a channel concatenation) and the input
+// gradient against the lowered path in Double, within the direct kernels' bound, with an error
+// of the same order as theirs; the weight gradient's bits unchanged; the same bits for every
+// worker count and for a sample alone or in a batch; the transformed kernel kept between forward
+// passes; and which passes qualify.
+
+internal import CDiceKitKernels
+import XCTest
+
+@testable import DiceKit
+
+final class WinogradForwardTests: XCTestCase {
+    override func setUpWithError() throws {
+        try XCTSkipUnless(InstructionSet.available.contains(.avx2), "no AVX2: Winograd never runs here")
+        try KernelDispatch.force(.avx2)
+    }
+
+    override func tearDown() { try? KernelDispatch.force(nil) }
+
+    private let direct = ConvolutionSettings(allowsWinograd: false)
+
+    /// Largest and root-mean-square differences of `actual` from `expected`.
+    private func errors(_ actual: Tensor<Float>, _ expected: Tensor<Double>) -> (max: Double, rms: Double) {
+        var (worst, squares) = (0.0, 0.0)
+        for i in 0..<expected.count {
+            let e = abs(Double(actual.scalars[i]) - expected.scalars[i])
+            (worst, squares) = (max(worst, e), squares + e * e)
+        }
+        return (worst, (squares / Double(max(expected.count, 1))).squareRoot())
+    }
+
+    /// Winograd's result against Double: the direct kernels' bound (2e-6 of the largest
+    /// magnitude, DirectConvolutionTests) and a root-mean-square error at most 3× the direct
+    /// kernels' on the same data (the transforms' ±1 and ½ coefficients add a few roundings per
+    /// sum, not a factor of the reduction length); and the two must differ somewhere, or Winograd
+    /// did not run.
+    private func assertSameOrder(
+        winograd: Tensor<Float>, direct: Tensor<Float>, reference: Tensor<Double>, _ what: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
+        XCTAssertEqual(winograd.shape, reference.shape, what, file: file, line: line)
+        let scale = reference.scalars.map(abs).max() ?? 1
+        let (ours, theirs) = (errors(winograd, reference), errors(direct, reference))
+        XCTAssertLessThanOrEqual(ours.max, 2e-6 * scale, "\(what): max error of scale \(scale)", file: file, line: line)
+        XCTAssertLessThanOrEqual(
+            ours.rms, 3 * theirs.rms + 1e-9 * scale, "\(what): rms \(ours.rms), direct \(theirs.rms)", file: file,
+            line: line)
+        XCTAssertTrue(winograd.scalars != direct.scalars, "\(what): the direct kernels' bits", file: file, line: line)
+    }
+
+    private func check(
+        input: [Int], cout: Int, padding: Padding = .same, workers: Int? = nil, seed: UInt64,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let cin = input.last!
+        let x = randomTensor(input, seed: seed)
+        let w = randomTensor([3, 3, cin, cout], seed: seed + 1)
+        let b = randomTensor([cout], seed: seed + 2)
+        let reference = try Convolution(weight: w, bias: b, padding: padding, settings: .init(allowsDirect: false))
+        let (wf, bf, xf) = (w.converted(to: Float.self), b.converted(to: Float.self), x.converted(to: Float.self))
+        var settings = ConvolutionSettings(workers: workers)
+        let winograd = try Convolution(weight: wf, bias: bf, padding: padding, settings: settings)
+        settings.allowsWinograd = false
+        let plain = try Convolution(weight: wf, bias: bf, padding: padding, settings: settings)
+        let y = try reference.forward(x)
+        let dy = randomTensor(y.shape, seed: seed + 3)
+        let expected = try reference.backward(input: x, outputGradient: dy)
+        let what = "\(input) → \(cout), \(workers.map(String.init) ?? "automatic") workers"
+        assertSameOrder(
+            winograd: try winograd.forward(xf), direct: try plain.forward(xf), reference: y, "\(what) forward",
+            file: file, line: line)
+        let ours = try winograd.backward(input: xf, outputGradient: dy.converted(to: Float.self))
+        let theirs = try plain.backward(input: xf, outputGradient: dy.converted(to: Float.self))
+        // The input gradient transforms its flipped kernel for itself: with fewer tiles than
+        // repay that, it keeps the direct kernels.
+        if input[0] * (input[1] / 2) * (input[2] / 2) >= WinogradForward.uncachedTiles {
+            assertSameOrder(
+                winograd: ours.input!, direct: theirs.input!, reference: expected.input!, "\(what) ∂x", file: file,
+                line: line)
+        } else {
+            XCTAssertTrue(
+                ours.input!.scalars == theirs.input!.scalars, "\(what) ∂x, too few tiles", file: file, line: line)
+        }
+        // The weight and bias gradients do not take it: the direct kernels' bits.
+        XCTAssertTrue(ours.weight.scalars == theirs.weight.scalars, "\(what) ∂w", file: file, line: line)
+        XCTAssertTrue(ours.bias!.scalars == theirs.bias!.scalars, "\(what) ∂b", file: file, line: line)
+    }
+
+    /// Tile blocks within one image, across samples (a few 2×2 tiles each), 16 to 64 channels,
+    /// output channels in one 16-channel block or several, and the padding on one side only
+    /// (the input gradient's padding is then on the other). Passes of fewer than 64 tiles
+    /// (`WinogradForward.uncachedTiles`) run their input gradient on the direct kernels.
+    func testForwardAndInputGradientAgainstDouble() throws {
+        try check(input: [2, 16, 16, 16], cout: 16, seed: 9600)
+        try check(input: [1, 16, 36, 32], cout: 48, seed: 9610)
+        try check(input: [8, 4, 8, 64], cout: 32, seed: 9620)
+        try check(input: [16, 2, 2, 16], cout: 64, seed: 9630)
+        try check(input: [2, 6, 10, 32], cout: 16, seed: 9635)
+        try check(input: [4, 6, 22, 32], cout: 16, padding: .explicit(before: [0, 2], after: [2, 0]), seed: 9640)
+        for workers in [1, 2, 3] { try check(input: [3, 10, 18, 16], cout: 32, workers: workers, seed: 9650) }
+    }
+
+    /// Worker counts 1 to 3 (tile ranges split inside samples and across them) give the same
+    /// bits, and so does one sample alone and in a batch.
+    func testBitsDependOnNothingButTheSample() throws {
+        let x = randomTensor([3, 12, 14, 32], seed: 9700).converted(to: Float.self)
+        let w = randomTensor([3, 3, 32, 48], seed: 9701).converted(to: Float.self)
+        let dy = randomTensor([3, 12, 14, 48], seed: 9702).converted(to: Float.self)
+        let results = try [1, 2, 3].map { workers in
+            let conv = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(workers: workers))
+            return try conv.forward(x).scalars + conv.backward(input: x, outputGradient: dy).input!.scalars
+        }
+        XCTAssertTrue(results[0] == results[1], "1 and 2 workers")
+        XCTAssertTrue(results[0] == results[2], "1 and 3 workers")
+        let conv = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(workers: 2))
+        let (sample, output) = (12 * 14 * 32, 12 * 14 * 48)
+        let second = try Tensor(shape: [1, 12, 14, 32], scalars: Array(x.scalars[sample..<(2 * sample)]))
+        let alone = try conv.forward(second).scalars
+        XCTAssertTrue(alone == Array(try conv.forward(x).scalars[output..<(2 * output)]), "a sample alone")
+    }
+
+    /// The forward pass keeps its transformed kernel in the convolution's cache beside its
+    /// packing: the bits of a pass that transforms for itself (no cache, 128 tiles), not the
+    /// direct kernels'; a new kernel value starts a new cache.
+    func testTheTransformedKernelIsKept() throws {
+        var conv = try Convolution(
+            weight: randomTensor([3, 3, 16, 32], seed: 9750).converted(to: Float.self),
+            bias: randomTensor([32], seed: 9751).converted(to: Float.self), padding: .same)
+        let x = randomTensor([8, 8, 8, 16], seed: 9752).converted(to: Float.self)
+        XCTAssertEqual(conv.bfloat16Weights.directCount, 0)
+        let first = try conv.forward(x).scalars
+        XCTAssertEqual(conv.bfloat16Weights.directCount, 2, "the packing and the transformed kernel")
+        XCTAssertTrue(try conv.forward(x).scalars == first, "the kept transform")
+        let g = try conv.geometry(x.shape)
+        let uncached = ConvolutionKernels.forward(
+            g, x: x, weight: conv.weight, bias: conv.bias, settings: conv.settings, bfloat16Weights: nil)
+        XCTAssertTrue(uncached.scalars == first, "a transform made for the pass")
+        var direct = conv
+        direct.settings.allowsWinograd = false
+        XCTAssertTrue(try direct.forward(x).scalars != first, "the direct kernels' bits")
+        conv.weight.withUnsafeMutableBufferPointer { for i in $0.indices { $0[i] *= -0.5 } }
+        XCTAssertEqual(conv.bfloat16Weights.directCount, 0, "a new kernel value, a new cache")
+        let fresh = try Convolution(weight: conv.weight, bias: conv.bias, padding: .same)
+        XCTAssertTrue(try conv.forward(x).scalars == fresh.forward(x).scalars, "the new kernel's transform")
+    }
+
+    /// The evaluation-mode ReLU in the output transform (a max with 0 after the bias), and a
+    /// U-Net decoder's input given as a channel concatenation (joined in the padded copy): the
+    /// plain pass's values, rectified; the joined tensor's bits.
+    func testRectifiedAndConcatenatedForward() throws {
+        let x = randomTensor([2, 8, 6, 32], seed: 9800).converted(to: Float.self)
+        let w = randomTensor([3, 3, 32, 16], seed: 9801).converted(to: Float.self)
+        let b = randomTensor([16], seed: 9802).converted(to: Float.self)
+        let conv = try Convolution(weight: w, bias: b, padding: .same, settings: ConvolutionSettings(workers: 2))
+        let plain = try conv.forward(x)
+        let rectified = try conv.forward(x, rectified: true)
+        XCTAssertTrue(rectified.scalars == plain.scalars.map { max(0, $0) }, "the ReLU")
+        XCTAssertTrue(plain.scalars.contains { $0 < 0 }, "some outputs to rectify")
+        let (a, c) = try (x.splittingChannels([16, 16])[0], x.splittingChannels([16, 16])[1])
+        let joined = try conv.forward(concatenating: [a, c], rectified: false).scalars
+        XCTAssertTrue(joined == plain.scalars, "two parts")
+    }
+
+    /// What qualifies: 3×3, stride 1, 2-D, even output extents, channels in multiples of 16,
+    /// Float operands, at AVX2 (not at AVX-512, whose direct kernels have not been measured
+    /// against it, nor on the lowered path).
+    func testWhichPassesQualify() throws {
+        func runs(_ input: [Int], kernel: [Int] = [3, 3], cout: Int = 16, stride: [Int] = [1]) throws -> Bool {
+            let w = Tensor<Float>(shape: kernel + [input.last!, cout])
+            let conv = try Convolution(weight: w, stride: stride, padding: .same)
+            let g = try conv.geometry(input)
+            // Never read: qualifying looks at the geometry and the padding only.
+            let source = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+            defer { source.deallocate() }
+            let padded = PaddedSource(
+                source: source, batch: input[0], inner: g.input, channels: input.last!, before: g.padBefore,
+                after: g.padAfter, kernelWidth: g.kernel[2])
+            return WinogradForward.qualifies(
+                g.directGeometry(padded: padded, output: g.output, kernel: g.kernel, cin: input.last!, cout: cout),
+                padded: padded)
+        }
+        XCTAssertTrue(try runs([1, 8, 6, 16]))
+        XCTAssertFalse(try runs([1, 7, 6, 16]), "odd height")
+        XCTAssertFalse(try runs([1, 8, 6, 8]), "8 input channels")
+        XCTAssertFalse(try runs([1, 8, 6, 3]), "a first layer")
+        XCTAssertFalse(try runs([1, 8, 6, 16], kernel: [5, 5]), "5×5")
+        XCTAssertFalse(try runs([1, 8, 6, 16], stride: [2]), "stride 2")
+        XCTAssertFalse(try runs([1, 4, 8, 6, 16], kernel: [3, 3, 3]), "3-D")
+        try KernelDispatch.force(.portable)
+        XCTAssertFalse(try runs([1, 8, 6, 16]), "portable level")
+        if InstructionSet.available.contains(.avx512) {
+            try KernelDispatch.force(.avx512)
+            XCTAssertFalse(try runs([1, 8, 6, 16]), "AVX-512 level")
+        }
+    }
+}
