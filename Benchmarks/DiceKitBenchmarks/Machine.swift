@@ -28,6 +28,7 @@ func machineFields() -> [(String, String)] {
         ("cpu_l3_bytes", optional(cpu.caches.l3)),
         ("cpu_clock_ghz", cpu.clock.map { jsonNumber($0.gigahertz) } ?? "null"),
         ("kernel_isa", string(InstructionSet.current.description)),
+        ("winograd", ConvolutionSettings.winogradRuns ? "true" : "false"),
         ("bf16_level", string(BFloat16KernelLevel.current.description)),
         ("bf16_arithmetic", string(BFloat16Arithmetic.current.rawValue)),
         ("openblas", string(BLAS.configuration)),
@@ -58,6 +59,12 @@ func printMachine() {
             "kernel_isa",
             InstructionSet.current.description
                 + (ProcessInfo.processInfo.environment["DICEKIT_ISA"] != nil ? " (DICEKIT_ISA)" : "")
+        ),
+        (
+            "winograd",
+            ConvolutionSettings.winogradRuns
+                ? "F(2×2, 3×3) for the 3×3 stride-1 passes of even extents"
+                : "off (\(ProcessInfo.processInfo.environment["DICEKIT_WINOGRAD"] == "0" ? "DICEKIT_WINOGRAD=0" : "not the AVX2 level"))"
         ),
         (
             "bf16",
