@@ -21,6 +21,10 @@
 //                                                    # 9·Cin), dk_conv_weight_grad_block_f32 over 8 samples
 //                                                    # per thread, input spread as at the level in use
 //                                                    # (SPREAD=0: not; SPREAD=1: Cin + 16 at any level)
+//   PASS=winograd-weight /tmp/conv_costs             # dk_conv_winograd_weight_grad_f32 over 4 samples per
+//                                                    # thread into its own sums, then its share of the
+//                                                    # back-transform (as WinogradForward.swift's
+//                                                    # weight gradient; against PASS=weight)
 //   PASS=winograd /tmp/conv_costs                    # dk_conv_winograd_forward_f32 over 4 samples per
 //                                                    # thread (a batch of 8 on 2 workers) in blocks of
 //                                                    # ConvBlocking.winogradBlock tiles, each thread
@@ -109,7 +113,7 @@ typedef struct {
     long samples, stride;  // samples per thread (8 for the split weight gradient, else 1); padded floats per sample
     long xs;               // floats per padded position: cin, or spread (dk_conv_spread_position_floats)
     int splits;            // 1: the weight gradient in (segment, 64 output channels) blocks over the samples
-    int winograd;          // 1: the Winograd forward pass (PASS=winograd)
+    int winograd;          // 1: the Winograd forward pass (PASS=winograd); 2: its weight gradient (PASS=winograd-weight)
     dk_conv_geometry g;
     dk_winograd_geometry wg;
     float *u[MAX_THREADS], *scratch[MAX_THREADS];
@@ -128,7 +132,7 @@ static void setup(Shape *s, int h, int cin, int cout, long l2, int threads, int 
     g->weight_block = l2 / 4;
     const long padded = (long)(h + 2) * (h + 2) * cin, slack = (3L + DK_CONV_SLACK_POSITIONS) * cin;
     // DirectWorkspace.weightGradientSplitsKernel: fewer output positions than kernel rows.
-    s->splits = weight && (long)h * h < 9L * cin;
+    s->splits = weight && !winograd && (long)h * h < 9L * cin;
     s->samples = s->splits ? 8 : winograd ? 4 : 1;
     // Spread positions as DirectConvolution.weightGradientTasks pads them; SPREAD=0: cin apart;
     // SPREAD=1: cin + 16 apart (cin a multiple of 32) at any level, as AVX2 spreads them.
@@ -168,7 +172,9 @@ static void setup(Shape *s, int h, int cin, int cout, long l2, int threads, int 
         for (int t = 0; t < threads; t++) {
             s->u[t] = aligned_alloc(64, sizeof(float) * 16 * (size_t)cin * cout);
             dk_conv_winograd_transform_kernel_f32(s->w, cin, cout, s->u[t], 0, cin);
-            s->scratch[t] = aligned_alloc(64, sizeof(float) * (size_t)dk_conv_winograd_scratch_floats(&s->wg));
+            const long scratch = winograd == 2 ? dk_conv_winograd_weight_grad_scratch_floats(&s->wg)
+                                               : dk_conv_winograd_scratch_floats(&s->wg);
+            s->scratch[t] = aligned_alloc(64, sizeof(float) * (size_t)scratch);
         }
     }
     const long per_position = 4L * (cin + (cout < 64 ? cout : 64));
@@ -187,6 +193,17 @@ static void setup(Shape *s, int h, int cin, int cout, long l2, int threads, int 
 
 static void forward(const Shape *s, int t, int threads) {
     const long positions = (long)s->h * s->h;
+    if (s->winograd == 2) {
+        // The sums (u[t]) zeroed, accumulated over the thread's 4 samples, back-transformed in
+        // its share of the input channels (into dw[t]).
+        const long tiles = s->samples * (s->h / 2) * (s->h / 2), c0 = s->cin * t / threads, c1 = s->cin * (t + 1) / threads;
+        for (long pass = 0; pass < s->passes; pass++) {
+            memset(s->u[t], 0, sizeof(float) * 16 * (size_t)s->cin * s->cout);
+            dk_conv_winograd_weight_grad_f32(&s->wg, s->xp[t], s->dy[t], 0, tiles, s->u[t], s->scratch[t]);
+            dk_conv_winograd_weight_from_transform_f32(s->u[t], s->cin, s->cout, s->dw[t], c0, c1);
+        }
+        return;
+    }
     if (s->winograd) {
         const long tiles = s->samples * (s->h / 2) * (s->h / 2), c0 = s->cin * t / threads, c1 = s->cin * (t + 1) / threads;
         for (long pass = 0; pass < s->passes; pass++) {
@@ -253,7 +270,7 @@ static void *worker(void *arg) {
     CPU_ZERO(&set);
     CPU_SET(j->t, &set);
     pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-    if (j->s->weight)
+    if (j->s->weight && !j->s->winograd)
         weight_gradient(j->s, j->t);
     else
         forward(j->s, j->t, j->threads);
@@ -283,13 +300,19 @@ int main(int argc, char **argv) {
     const int wide = dk_isa() == DK_ISA_AVX512;
     if (dk_isa() < DK_ISA_AVX2) { printf("no AVX2: the forward pass would take the lowered path\n"); return 0; }
     const char *pass = getenv("PASS");
-    const int weight = pass && strcmp(pass, "weight") == 0, winograd = pass && strcmp(pass, "winograd") == 0;
+    const int winograd_weight = pass && strcmp(pass, "winograd-weight") == 0;
+    const int weight = (pass && strcmp(pass, "weight") == 0) || winograd_weight;
+    const int winograd = winograd_weight ? 2 : pass && strcmp(pass, "winograd") == 0;
     if (pass && !weight && !winograd && strcmp(pass, "forward") != 0) {
-        fprintf(stderr, "conv_costs: PASS=%s; expected forward, weight or winograd\n", pass);
+        fprintf(stderr, "conv_costs: PASS=%s; expected forward, weight, winograd or winograd-weight\n", pass);
         return 1;
     }
     printf("kernels: %s, %s; L2 %ld KiB; %d cores; %d repetitions (minimum of each)\n", wide ? "AVX-512" : "AVX2",
-           weight ? "weight gradient" : winograd ? "Winograd F(2×2, 3×3) forward pass" : "forward pass", l2 >> 10,
+           winograd_weight ? "Winograd F(2×2, 3×3) weight gradient"
+           : weight        ? "weight gradient"
+           : winograd      ? "Winograd F(2×2, 3×3) forward pass"
+                           : "forward pass",
+           l2 >> 10,
            threads, repetitions);
     int shapes[MAX_SHAPES][3] = {{128, 3, 32}, {128, 32, 32}, {64, 64, 64}, {32, 128, 128}, {16, 256, 256}};
     int count = 5;
@@ -335,7 +358,7 @@ int main(int argc, char **argv) {
         printf("| %d² %d → %d | %.1f | %.0f %% | %.1f | %.0f %% |\n", s[i].h, s[i].cin, s[i].cout, single * 1e-9,
                100 * single / peak, every * 1e-9, 100 * every / (threads * peak));
     }
-    if (winograd) {
+    if (winograd == 1) {
         printf("\nAgainst a Double reference, one sample:\n");
         printf("| shape | direct rms error | Winograd rms error | direct largest | Winograd largest | largest |y| |\n");
         printf("| --- | --- | --- | --- | --- | --- |\n");

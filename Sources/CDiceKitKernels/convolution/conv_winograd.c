@@ -199,6 +199,128 @@ DKW256 void dk_conv_winograd_forward_f32(const dk_winograd_geometry *g, const fl
     }
 }
 
+// MARK: - Weight gradient
+//
+// With y = Aᵀ [U ⊙ V] A and U = G g Gᵀ, the gradient of a kernel is
+//   dg = Gᵀ [ Σ over tiles of V ⊙ (A dy Aᵀ) ] G
+// for each input and output channel pair: per ξ, dU[ξ] (cin × cout) = Σ over tiles of
+// V[ξ][t]ᵀ · dM[ξ][t], a product whose inner dimension is the tiles, accumulated block by block.
+
+/// dM[ξ][t][·] = (A dY Aᵀ)[ξ] of the output-gradient tiles [first, first + count) (2 × 2
+/// positions each, at the places transform_output writes); rows past `count` zeroed.
+DKW256 static void transform_gradient(const dk_winograd_geometry *g, const float *dy, long first, long count,
+                                      long rows, float *dm) {
+    const long cout = g->cout, tiles_per_row = g->ow / 2, per_sample = g->oh / 2 * tiles_per_row;
+    const long row_floats = g->ow * cout;
+    for (long t = 0; t < rows; t++) {
+        if (t >= count) {
+            DK_UNROLL for (int xi = 0; xi < 16; xi++) memset(dm + (xi * rows + t) * cout, 0, sizeof(float) * cout);
+            continue;
+        }
+        const long n = (first + t) / per_sample, tile = (first + t) % per_sample;
+        const float *d = dy + n * g->output_sample_floats + 2 * (tile / tiles_per_row) * row_floats +
+                         2 * (tile % tiles_per_row) * cout;
+        for (long c = 0; c < cout; c += 8) {
+            // A = [1 0; 1 1; 1 −1; 0 −1]: rows of A dY, then (A dY) Aᵀ along each row.
+            const __m256 y00 = _mm256_loadu_ps(d + c), y01 = _mm256_loadu_ps(d + cout + c),
+                         y10 = _mm256_loadu_ps(d + row_floats + c), y11 = _mm256_loadu_ps(d + row_floats + cout + c);
+            const __m256 r[4][2] = {{y00, y01},
+                                    {_mm256_add_ps(y00, y10), _mm256_add_ps(y01, y11)},
+                                    {_mm256_sub_ps(y00, y10), _mm256_sub_ps(y01, y11)},
+                                    {_mm256_sub_ps(_mm256_setzero_ps(), y10), _mm256_sub_ps(_mm256_setzero_ps(), y11)}};
+            DK_UNROLL for (int i = 0; i < 4; i++) {
+                float *out = dm + ((long)(4 * i) * rows + t) * cout + c;
+                _mm256_storeu_ps(out, r[i][0]);
+                _mm256_storeu_ps(out + rows * cout, _mm256_add_ps(r[i][0], r[i][1]));
+                _mm256_storeu_ps(out + 2 * rows * cout, _mm256_sub_ps(r[i][0], r[i][1]));
+                _mm256_storeu_ps(out + 3 * rows * cout, _mm256_sub_ps(_mm256_setzero_ps(), r[i][1]));
+            }
+        }
+    }
+}
+
+/// du[ci0 + r][16] += Σ over `rows` tiles of v[t][ci0 + r] · dm[t][16], r < MR (2·MR accumulators).
+DKW256 static inline __attribute__((always_inline)) void
+accumulate(const float *v, const float *dm, long cin, long cout, long rows, float *du, const int MR) {
+    __m256 acc[12];
+    DK_UNROLL for (int r = 0; r < MR; r++) {
+        acc[2 * r] = _mm256_loadu_ps(du + r * cout);
+        acc[2 * r + 1] = _mm256_loadu_ps(du + r * cout + 8);
+    }
+    for (long t = 0; t < rows; t++) {
+        const __m256 b0 = _mm256_loadu_ps(dm + t * cout), b1 = _mm256_loadu_ps(dm + t * cout + 8);
+        DK_UNROLL for (int r = 0; r < MR; r++) {
+            const __m256 x = _mm256_broadcast_ss(v + t * cin + r);
+            acc[2 * r] = _mm256_fmadd_ps(x, b0, acc[2 * r]);
+            acc[2 * r + 1] = _mm256_fmadd_ps(x, b1, acc[2 * r + 1]);
+        }
+    }
+    DK_UNROLL for (int r = 0; r < MR; r++) {
+        _mm256_storeu_ps(du + r * cout, acc[2 * r]);
+        _mm256_storeu_ps(du + r * cout + 8, acc[2 * r + 1]);
+    }
+}
+
+long dk_conv_winograd_weight_grad_scratch_floats(const dk_winograd_geometry *g) {
+    const long rows = (g->block + WINO_ROWS - 1) / WINO_ROWS * WINO_ROWS;
+    return 16 * rows * (g->cin + g->cout);
+}
+
+DKW256 void dk_conv_winograd_weight_grad_f32(const dk_winograd_geometry *g, const float *xp, const float *dy,
+                                             long t0, long t1, float *du, float *scratch) {
+    const long cin = g->cin, cout = g->cout;
+    const long capacity = (g->block + WINO_ROWS - 1) / WINO_ROWS * WINO_ROWS;
+    float *const v = scratch, *const dm = scratch + 16 * capacity * cin;
+    dk_note_isa(DK_KERNEL_CONV, DK_ISA_AVX2);
+    for (long first = t0; first < t1; first += g->block) {
+        const long count = t1 - first < g->block ? t1 - first : g->block;
+        // Zeroed rows past `count` add nothing: no need to round up to the micro-kernel here.
+        transform_input(g, xp, first, count, count, v);
+        transform_gradient(g, dy, first, count, count, dm);
+        for (long xi = 0; xi < 16; xi++) {
+            const float *vx = v + xi * count * cin, *dmx = dm + xi * count * cout;
+            float *dux = du + xi * cin * cout;
+            for (long ci = 0; ci < cin; ci += 6) {
+                const long left = cin - ci;
+                for (long co = 0; co < cout; co += 16) {
+                    if (left >= 6)
+                        accumulate(vx + ci, dmx + co, cin, cout, count, dux + ci * cout + co, 6);
+                    else if (left == 4)
+                        accumulate(vx + ci, dmx + co, cin, cout, count, dux + ci * cout + co, 4);
+                    else
+                        accumulate(vx + ci, dmx + co, cin, cout, count, dux + ci * cout + co, 2);
+                }
+            }
+        }
+    }
+}
+
+DKW256 void dk_conv_winograd_weight_from_transform_f32(const float *du, long cin, long cout, float *dw, long ci0,
+                                                       long ci1) {
+    // dW = Gᵀ dU G, Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1]: rows of Gᵀ dU, then along each row.
+    const __m256 half = _mm256_set1_ps(0.5f);
+    for (long ci = ci0; ci < ci1; ci++)
+        for (long co = 0; co < cout; co += 8) {
+            __m256 u[4][4];
+            DK_UNROLL for (int a = 0; a < 4; a++) DK_UNROLL for (int b = 0; b < 4; b++)
+                u[a][b] = _mm256_loadu_ps(du + ((long)(a * 4 + b) * cin + ci) * cout + co);
+            __m256 r[3][4];
+            DK_UNROLL for (int b = 0; b < 4; b++) {
+                r[0][b] = _mm256_add_ps(u[0][b], _mm256_mul_ps(half, _mm256_add_ps(u[1][b], u[2][b])));
+                r[1][b] = _mm256_mul_ps(half, _mm256_sub_ps(u[1][b], u[2][b]));
+                r[2][b] = _mm256_add_ps(_mm256_mul_ps(half, _mm256_add_ps(u[1][b], u[2][b])), u[3][b]);
+            }
+            DK_UNROLL for (int i = 0; i < 3; i++) {
+                const __m256 w0 = _mm256_add_ps(r[i][0], _mm256_mul_ps(half, _mm256_add_ps(r[i][1], r[i][2])));
+                const __m256 w1 = _mm256_mul_ps(half, _mm256_sub_ps(r[i][1], r[i][2]));
+                const __m256 w2 = _mm256_add_ps(_mm256_mul_ps(half, _mm256_add_ps(r[i][1], r[i][2])), r[i][3]);
+                _mm256_storeu_ps(dw + ((long)(i * 3 + 0) * cin + ci) * cout + co, w0);
+                _mm256_storeu_ps(dw + ((long)(i * 3 + 1) * cin + ci) * cout + co, w1);
+                _mm256_storeu_ps(dw + ((long)(i * 3 + 2) * cin + ci) * cout + co, w2);
+            }
+        }
+}
+
 int dk_conv_winograd_enabled(void) { return dk_isa() == DK_ISA_AVX2; }
 
 #else
@@ -211,6 +333,16 @@ long dk_conv_winograd_scratch_floats(const dk_winograd_geometry *g) { return 16 
 void dk_conv_winograd_forward_f32(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const float *u,
                                   const float *bias, float *y, float *scratch) {
     (void)g, (void)xp, (void)t0, (void)t1, (void)u, (void)bias, (void)y, (void)scratch;
+}
+long dk_conv_winograd_weight_grad_scratch_floats(const dk_winograd_geometry *g) {
+    return 16 * g->block * (g->cin + g->cout);
+}
+void dk_conv_winograd_weight_grad_f32(const dk_winograd_geometry *g, const float *xp, const float *dy, long t0,
+                                      long t1, float *du, float *scratch) {
+    (void)g, (void)xp, (void)dy, (void)t0, (void)t1, (void)du, (void)scratch;
+}
+void dk_conv_winograd_weight_from_transform_f32(const float *du, long cin, long cout, float *dw, long ci0, long ci1) {
+    (void)du, (void)cin, (void)cout, (void)dw, (void)ci0, (void)ci1;
 }
 int dk_conv_winograd_enabled(void) { return 0; }
 

@@ -148,6 +148,20 @@ long dk_conv_winograd_scratch_floats(const dk_winograd_geometry *g);
 void dk_conv_winograd_forward_f32(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const float *u,
                                   const float *bias, float *y, float *scratch);
 
+/// Floats of the scratch that dk_conv_winograd_weight_grad_f32 needs for `g`.
+long dk_conv_winograd_weight_grad_scratch_floats(const dk_winograd_geometry *g);
+
+/// du[ξ][ci][co] += Σ over tiles [t0, t1) of the batch of (Bᵀ d B)[ξ][ci] · (A dy Aᵀ)[ξ][co]: the
+/// weight gradient in the transform's domain (`xp` the padded batch as the forward pass reads it,
+/// `dy` the output gradient [batch, oh, ow, cout], `du` 16 · cin · cout floats, a worker's own).
+/// Its bits depend on the tile range (the sums are in tile order within it).
+void dk_conv_winograd_weight_grad_f32(const dk_winograd_geometry *g, const float *xp, const float *dy, long t0,
+                                      long t1, float *du, float *scratch);
+
+/// Input channels [ci0, ci1) of dW = Gᵀ du G, the [3, 3, cin, cout] weight gradient (overwritten)
+/// from dk_conv_winograd_weight_grad_f32's sums.
+void dk_conv_winograd_weight_from_transform_f32(const float *du, long cin, long cout, float *dw, long ci0, long ci1);
+
 /// y = conv(xp, w) (+ bias) as dk_conv_forward_f32, for few output channels (cout < 16; cin a
 /// multiple of 16), with the kernel given transposed: wt[co][k] = w[k][co], k over
 /// kd·kh·kw·cin (convolution/conv_narrow.c: the input gradient of a first layer).

@@ -48,9 +48,9 @@ public struct ConvolutionSettings: Sendable, Equatable {
     /// are the same either way (tests compare the two).
     public var readsInPlace: Bool
     /// Whether the direct path's 3×3, stride-1 Float passes over 2-D inputs of even height and
-    /// width (forward passes and input gradients) run as Winograd F(2×2, 3×3) where the level in
-    /// use is AVX2 (WinogradForward.swift): 16 multiplications per 2 × 2 outputs and channel
-    /// pair instead of 36, and other rounding than the direct kernels', of the same order.
+    /// width (forward passes, input and weight gradients) run as Winograd F(2×2, 3×3) where the
+    /// level in use is AVX2 (WinogradForward.swift): 16 multiplications per 2 × 2 outputs and
+    /// channel pair instead of 36, and other rounding than the direct kernels', of the same order.
     /// Default true; false keeps the direct kernels (tests compare the two), as does
     /// DICEKIT_WINOGRAD=0 in the environment for the whole process (to measure both in one binary).
     public var allowsWinograd: Bool

@@ -133,7 +133,7 @@ extension ConvGeometry {
             if let dW = pass.weightGradient, let dy = pass.dy {
                 weightGradientTasks(
                     g, padded: padded, dy: dy, dW: dW, db: pass.biasGradient, weightCount: weightCount,
-                    roundsDY: roundsOperands, workers: workers)
+                    roundsDY: roundsOperands, workers: workers, winogradLimit: winogradLimit)
             }
         }
         if pass.weightGradient == nil, let db = pass.biasGradient, let dy = pass.dy {
@@ -468,8 +468,16 @@ extension ConvGeometry {
     /// before the kernel reads them (the whole batch at once for small images); db reads dy.
     private func weightGradientTasks(
         _ g: dk_conv_geometry, padded: PaddedSource, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
-        db: UnsafeMutablePointer<Float>?, weightCount: Int, roundsDY: Bool, workers: Int
+        db: UnsafeMutablePointer<Float>?, weightCount: Int, roundsDY: Bool, workers: Int, winogradLimit: Int?
     ) {
+        // Winograd F(2×2, 3×3) where the pass qualifies and fits `winogradLimit` bytes
+        // (WinogradForward.swift), on Float operands.
+        if let limit = winogradLimit, !roundsDY,
+            winogradWeightGradient(g, padded: padded, dy: dy, dW: dW, workers: workers, workspaceLimit: limit)
+        {
+            if let db = db { sumRows(dy, rows: outputRows, channels: outChannels, into: db) }
+            return
+        }
         // Small images (fewer output positions per sample than kernel rows: 8² and 16² in a
         // U-Net): a per-worker accumulator would be read and written once per sample, so the
         // workers split the kernel instead, each block summed over the whole batch.

@@ -1,6 +1,7 @@
 // Winograd F(2×2, 3×3) for the direct path's 3×3, stride-1 Float passes over 2-D inputs
-// (DirectConvolution.swift: a convolution's forward pass, and its input gradient, the forward
-// pass of the flipped kernel over the padded dy), at the AVX2 level (conv_winograd.c).
+// (DirectConvolution.swift: a convolution's forward pass, its input gradient, the forward pass
+// of the flipped kernel over the padded dy, and its weight gradient, at the end of this file),
+// at the AVX2 level (conv_winograd.c).
 //
 // Each 2 × 2 block of outputs (a tile) reads a 4 × 4 window of the padded input; the window and
 // the kernel are transformed (V = Bᵀ d B, U = G g Gᵀ), and the sum over input channels becomes 16
@@ -12,7 +13,8 @@
 //
 // Bits: every output is a fixed sequence of operations on its own window and the transformed
 // kernel, whatever the workers, blocks and samples: the same seed and the same thread count give
-// the same bits, and so does any other thread count. They are not the direct kernels' bits
+// the same bits, and so does any other thread count (the weight gradient's sums, as the direct
+// kernels', depend on the worker count). They are not the direct kernels' bits
 // (Docs/Convolution.md, "Winograd F(2×2, 3×3)", bounds the difference).
 
 internal import CDiceKitKernels
@@ -94,6 +96,58 @@ extension ConvGeometry {
                     }
                 }
             }
+        }
+        return true
+    }
+}
+
+extension ConvGeometry {
+    /// dW = the weight gradient of the pass of geometry `g` over `padded` (x) and `dy`, in
+    /// Winograd F(2×2, 3×3)'s domain: each worker sums (Bᵀ d B) ⊙ (A dy Aᵀ) over an equal range
+    /// of the batch's tiles into its own 16 · Cin · Cout floats, the workers' sums are added in
+    /// worker order, and dW = Gᵀ · sum · G overwrites `dW` (conv_winograd.c). The bits depend on
+    /// the worker count, as the direct kernels' weight gradient does. Returns false, having done
+    /// nothing, when the pass does not qualify (`WinogradForward.qualifies`) or its padded batch
+    /// and the workers' sums would exceed `workspaceLimit` bytes.
+    func winogradWeightGradient(
+        _ g: dk_conv_geometry, padded: PaddedSource, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
+        workers: Int, workspaceLimit: Int
+    ) -> Bool {
+        let (cin, cout) = (Int(g.cin), Int(g.cout))
+        let transformed = 16 * cin * cout
+        let tiles = padded.batch * Int(g.oh / 2) * Int(g.ow / 2)
+        let count = Swift.min(workers, tiles)
+        guard WinogradForward.qualifies(g, padded: padded),
+            (padded.batch * padded.sampleCount + padded.slack + count * transformed) * MemoryLayout<Float>.stride
+                <= workspaceLimit
+        else { return false }
+        var wg = dk_winograd_geometry()
+        (wg.wp, wg.oh, wg.ow) = (g.wp, g.oh, g.ow)
+        (wg.sample_floats, wg.output_sample_floats) = (padded.sampleCount, Int(g.oh * g.ow) * cout)
+        (wg.cin, wg.cout) = (g.cin, g.cout)
+        wg.block = ConvBlocking.current.winogradBlock(inChannels: cin, outChannels: cout)
+        let sums = Self.allocateAligned(count * transformed)
+        defer { sums.deallocate() }
+        let scratchFloats = Int(dk_conv_winograd_weight_grad_scratch_floats(&wg))
+        padded.withPaddedBatch(workers: workers) { xp in
+            withUnsafePointer(to: wg) { gp in
+                let shared = TaskShared((gp, xp, dy, sums))
+                runWorkers(count) { worker in
+                    let (gp, xp, dy, sums) = shared.buffers
+                    let own = sums + worker * transformed
+                    own.initialize(repeating: 0, count: transformed)
+                    let scratch = Self.allocateAligned(scratchFloats)
+                    defer { scratch.deallocate() }
+                    dk_conv_winograd_weight_grad_f32(
+                        gp, xp, dy, tiles * worker / count, tiles * (worker + 1) / count, own, scratch)
+                }
+            }
+        }
+        for worker in 1..<count { addElements(sums + worker * transformed, sums, transformed) }
+        let shared = TaskShared((UnsafePointer(sums), dW))
+        WorkerPool.shared.forEachRange(cin, grain: Swift.max(1, Self.packingGrain / (16 * cout))) { channels in
+            let (sums, dW) = shared.buffers
+            dk_conv_winograd_weight_from_transform_f32(sums, cin, cout, dW, channels.lowerBound, channels.upperBound)
         }
         return true
     }
