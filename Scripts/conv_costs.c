@@ -23,13 +23,13 @@
 //                                                    # (SPREAD=0: not; SPREAD=1: Cin + 16 at any level)
 //   PASS=winograd-weight /tmp/conv_costs             # dk_conv_winograd_weight_grad_f32 over 4 samples per
 //                                                    # thread into its own sums, then its share of the
-//                                                    # back-transform (as WinogradForward.swift's
+//                                                    # back-transform (as Winograd.swift's
 //                                                    # weight gradient; against PASS=weight)
 //   PASS=winograd /tmp/conv_costs                    # dk_conv_winograd_forward_f32 over 4 samples per
 //                                                    # thread (a batch of 8 on 2 workers) in blocks of
 //                                                    # ConvBlocking.winogradBlock tiles, each thread
 //                                                    # transforming its share of the kernel per pass (as
-//                                                    # WinogradForward.swift's workers); its rate counts
+//                                                    # Winograd.swift's workers); its rate counts
 //                                                    # the direct convolution's FLOPs, so it can pass 100 %
 // The block sizes follow Convolution/ConvBlocking.swift from the L2 size in sysfs; the forward
 // pass runs in that file's chunks and the weight gradient in its lines (each thread adding into

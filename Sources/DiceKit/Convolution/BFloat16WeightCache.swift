@@ -113,7 +113,7 @@ final class BFloat16WeightCache: Sendable {
         /// blocks (DirectUpsampling.swift: a 2×2 up-sampling's forward pass).
         case scattered(rounded: Bool)
         /// The Winograd F(2×2, 3×3) forward pass's transformed kernel, [16][Cout / 16][Cin][16]
-        /// (dk_conv_winograd_transform_kernel_f32; WinogradForward.swift).
+        /// (dk_conv_winograd_transform_kernel_f32; Winograd.swift).
         case winograd
     }
 

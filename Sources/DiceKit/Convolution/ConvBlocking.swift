@@ -99,7 +99,7 @@ struct ConvBlocking: Sendable, Equatable {
         Swift.max(1, (l2 / 2) / Swift.max(4 * (inChannels + Swift.min(outChannels, 64)) * width, 1))
     }
 
-    /// Tiles per block of the Winograd forward pass (WinogradForward.swift): their transformed
+    /// Tiles per block of the Winograd passes (Winograd.swift): their transformed
     /// input and products (16 · (Cin + Cout) floats a tile) fill half of L2, but never fewer than
     /// 48 tiles, so that each transformed kernel slice is read once for 48 tiles or more (the
     /// slices of wide layers, 16 · Cin · Cout floats in all, do not fit L2 and come from L3).

@@ -49,7 +49,7 @@ public struct ConvolutionSettings: Sendable, Equatable {
     public var readsInPlace: Bool
     /// Whether the direct path's 3×3, stride-1 Float passes over 2-D inputs of even height and
     /// width (forward passes, input and weight gradients) run as Winograd F(2×2, 3×3) where the
-    /// level in use is AVX2 (WinogradForward.swift): 16 multiplications per 2 × 2 outputs and
+    /// level in use is AVX2 (Winograd.swift): 16 multiplications per 2 × 2 outputs and
     /// channel pair instead of 36, and other rounding than the direct kernels', of the same order.
     /// Default true; false keeps the direct kernels (tests compare the two), as does
     /// DICEKIT_WINOGRAD=0 in the environment for the whole process (to measure both in one binary).
@@ -72,7 +72,7 @@ public struct ConvolutionSettings: Sendable, Equatable {
 
     /// Whether Winograd F(2×2, 3×3) runs in this process where `allowsWinograd` lets it: the
     /// kernel level in use is AVX2 (`InstructionSet.current`) and DICEKIT_WINOGRAD is not 0.
-    public static var winogradRuns: Bool { WinogradForward.allowedByEnvironment && dk_conv_winograd_enabled() != 0 }
+    public static var winogradRuns: Bool { Winograd.allowedByEnvironment && dk_conv_winograd_enabled() != 0 }
 
     /// The defaults: 64 MiB workspace, automatic tile, `Parallelism.threadCount` workers, direct kernels allowed.
     public static let `default` = ConvolutionSettings()

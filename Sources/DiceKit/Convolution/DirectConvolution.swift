@@ -412,7 +412,7 @@ extension ConvGeometry {
     /// the few-channel kernel, with `weight` transposed (`narrowInputGradient`). `inPlace`: read
     /// the input itself where `InPlaceForward` accepts the pass, instead of a padded copy.
     /// `winogradLimit`: run as Winograd F(2×2, 3×3) where the pass qualifies and its padded
-    /// batch fits that many bytes (WinogradForward.swift), its transformed kernel kept in
+    /// batch fits that many bytes (Winograd.swift), its transformed kernel kept in
     /// `kernelCache` when given (the forward pass's, not the input gradient's); nil: never.
     func forwardTasks(
         _ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
@@ -471,7 +471,7 @@ extension ConvGeometry {
         db: UnsafeMutablePointer<Float>?, weightCount: Int, roundsDY: Bool, workers: Int, winogradLimit: Int?
     ) {
         // Winograd F(2×2, 3×3) where the pass qualifies and fits `winogradLimit` bytes
-        // (WinogradForward.swift), on Float operands.
+        // (Winograd.swift), on Float operands.
         if let limit = winogradLimit, !roundsDY,
             winogradWeightGradient(g, padded: padded, dy: dy, dW: dW, workers: workers, workspaceLimit: limit)
         {

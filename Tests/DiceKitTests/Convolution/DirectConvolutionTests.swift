@@ -7,7 +7,7 @@
 // forward is the input-gradient pass), strided convolutions (forward and weight gradient) and
 // the backward pass of a 2×2 stride-2 up-sampling. Each case first checks that the direct path
 // is taken. Winograd F(2×2, 3×3), which would take the 3×3 passes of even extents at AVX2, is
-// turned off here (WinogradForwardTests compares the two).
+// turned off here (WinogradTests compares the two).
 
 internal import CDiceKitKernels
 import XCTest

@@ -17,7 +17,7 @@ final class InPlaceForwardTests: XCTestCase {
     private let dummy = UnsafePointer(UnsafeMutablePointer<Float>.allocate(capacity: 1))
 
     private func settings(workers: Int, inPlace: Bool) -> ConvolutionSettings {
-        // The direct kernels' plan: not Winograd's padded batch (WinogradForwardTests).
+        // The direct kernels' plan: not Winograd's padded batch (WinogradTests).
         ConvolutionSettings(workers: workers, readsInPlace: inPlace, allowsWinograd: false)
     }
 

@@ -1,4 +1,4 @@
-// Winograd F(2×2, 3×3) (WinogradForward.swift, conv_winograd.c), at the AVX2 level: the forward
+// Winograd F(2×2, 3×3) (Winograd.swift, conv_winograd.c), at the AVX2 level: the forward
 // pass (with bias, with the evaluation-mode ReLU, on a channel concatenation), the input
 // gradient and the weight gradient against the lowered path in Double, within the direct
 // kernels' bound, with an error of the same order as theirs; the same forward and input-gradient
@@ -10,7 +10,7 @@ import XCTest
 
 @testable import DiceKit
 
-final class WinogradForwardTests: XCTestCase {
+final class WinogradTests: XCTestCase {
     override func setUpWithError() throws {
         try XCTSkipUnless(InstructionSet.available.contains(.avx2), "no AVX2: Winograd never runs here")
         try KernelDispatch.force(.avx2)
@@ -74,7 +74,7 @@ final class WinogradForwardTests: XCTestCase {
         let theirs = try plain.backward(input: xf, outputGradient: dy.converted(to: Float.self))
         // The input gradient transforms its flipped kernel for itself: with fewer tiles than
         // repay that, it keeps the direct kernels.
-        if input[0] * (input[1] / 2) * (input[2] / 2) >= WinogradForward.uncachedTiles {
+        if input[0] * (input[1] / 2) * (input[2] / 2) >= Winograd.uncachedTiles {
             assertSameOrder(
                 winograd: ours.input!, direct: theirs.input!, reference: expected.input!, "\(what) ∂x", file: file,
                 line: line)
@@ -95,7 +95,7 @@ final class WinogradForwardTests: XCTestCase {
     /// (the weight gradient's rows of 6, 4 and 2 input channels), output channels in one
     /// 16-channel block or several, and the padding on one side only (the input gradient's
     /// padding is then on the other). Passes of fewer than 64 tiles
-    /// (`WinogradForward.uncachedTiles`) run their input gradient on the direct kernels.
+    /// (`Winograd.uncachedTiles`) run their input gradient on the direct kernels.
     func testForwardAndInputGradientAgainstDouble() throws {
         try check(input: [2, 16, 16, 16], cout: 16, seed: 9600)
         try check(input: [1, 16, 36, 32], cout: 48, seed: 9610)
@@ -181,7 +181,7 @@ final class WinogradForwardTests: XCTestCase {
             let padded = PaddedSource(
                 source: source, batch: input[0], inner: g.input, channels: input.last!, before: g.padBefore,
                 after: g.padAfter, kernelWidth: g.kernel[2])
-            return WinogradForward.qualifies(
+            return Winograd.qualifies(
                 g.directGeometry(padded: padded, output: g.output, kernel: g.kernel, cin: input.last!, cout: cout),
                 padded: padded)
         }

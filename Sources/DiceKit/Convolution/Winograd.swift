@@ -20,8 +20,8 @@
 internal import CDiceKitKernels
 import Foundation
 
-/// The Winograd F(2×2, 3×3) forward pass of the direct path.
-enum WinogradForward {
+/// Winograd F(2×2, 3×3) on the direct path: whether it runs, and when a pass repays its transforms.
+enum Winograd {
     /// Whether the environment leaves it on: DICEKIT_WINOGRAD=0 turns it off for the process.
     static let allowedByEnvironment = ProcessInfo.processInfo.environment["DICEKIT_WINOGRAD"] != "0"
 
@@ -53,8 +53,8 @@ extension ConvGeometry {
     /// `outputSample` floats per output sample (in each part of a two-part output). The
     /// transformed kernel is kept in `cache` (a convolution's: made once for all its forward
     /// passes, as its packing); without one it is made for this pass, and the pass then needs
-    /// `WinogradForward.uncachedTiles` tiles or more to repay it. Returns false, having done
-    /// nothing, when the pass does not qualify (`WinogradForward.qualifies`), has too few tiles,
+    /// `Winograd.uncachedTiles` tiles or more to repay it. Returns false, having done
+    /// nothing, when the pass does not qualify (`Winograd.qualifies`), has too few tiles,
     /// or its padded batch would exceed `workspaceLimit` bytes.
     func winogradForward(
         _ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
@@ -64,8 +64,8 @@ extension ConvGeometry {
         let (cin, cout) = (Int(g.cin), Int(g.cout))
         let transformed = 16 * cin * cout
         let tiles = padded.batch * Int(g.oh / 2) * Int(g.ow / 2)
-        guard WinogradForward.qualifies(g, padded: padded),
-            cache != nil || tiles >= WinogradForward.uncachedTiles,
+        guard Winograd.qualifies(g, padded: padded),
+            cache != nil || tiles >= Winograd.uncachedTiles,
             (padded.batch * padded.sampleCount + padded.slack + transformed) * MemoryLayout<Float>.stride
                 <= workspaceLimit
         else { return false }
@@ -107,7 +107,7 @@ extension ConvGeometry {
     /// of the batch's tiles into its own 16 · Cin · Cout floats, the workers' sums are added in
     /// worker order, and dW = Gᵀ · sum · G overwrites `dW` (conv_winograd.c). The bits depend on
     /// the worker count, as the direct kernels' weight gradient does. Returns false, having done
-    /// nothing, when the pass does not qualify (`WinogradForward.qualifies`) or its padded batch
+    /// nothing, when the pass does not qualify (`Winograd.qualifies`) or its padded batch
     /// and the workers' sums would exceed `workspaceLimit` bytes.
     func winogradWeightGradient(
         _ g: dk_conv_geometry, padded: PaddedSource, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
@@ -117,7 +117,7 @@ extension ConvGeometry {
         let transformed = 16 * cin * cout
         let tiles = padded.batch * Int(g.oh / 2) * Int(g.ow / 2)
         let count = Swift.min(workers, tiles)
-        guard WinogradForward.qualifies(g, padded: padded),
+        guard Winograd.qualifies(g, padded: padded),
             (padded.batch * padded.sampleCount + padded.slack + count * transformed) * MemoryLayout<Float>.stride
                 <= workspaceLimit
         else { return false }
