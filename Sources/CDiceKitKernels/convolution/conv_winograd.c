@@ -1,6 +1,7 @@
-// Winograd F(2×2, 3×3) forward pass for AVX2 + FMA (Float): a 3×3, stride-1 convolution of a
-// zero-padded channels-last input, 2×2 outputs at a time with 16 multiplications per input and
-// output channel pair where the direct kernels (conv_avx2.c) make 36.
+// Winograd F(2×2, 3×3) for AVX2 + FMA (Float): the forward pass (a convolution's, and its input
+// gradient's, the forward pass of the flipped kernel) and the weight gradient of a 3×3, stride-1
+// convolution of a zero-padded channels-last input, 2×2 outputs at a time with 16
+// multiplications per input and output channel pair where the direct kernels (conv_avx2.c) make 36.
 //
 // For a tile d of 4×4 padded positions (rows 2i … 2i + 3, columns 2j … 2j + 3) and one kernel g
 // of 3×3 taps (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016):
@@ -17,11 +18,12 @@
 // into V (its size from L2, by the caller: dk_winograd_geometry.block), the 16 products run on
 // the 6 × 16 micro-kernel of the direct forward tile (12 accumulators), and each 16 output
 // channels' M goes back through Aᵀ · A, with the bias and the evaluation-mode ReLU, to the output.
+// The weight gradient runs the same map backwards (below, "Weight gradient").
 //
-// Every output value is a fixed sequence of operations on its own tile and the transformed
-// kernel: its bits do not depend on the blocks, the bands or the workers. They are not the
+// Every forward output is a fixed sequence of operations on its own tile and the transformed
+// kernel: its bits do not depend on the blocks, the tile ranges or the workers. They are not the
 // direct kernels' bits (the sums are other sums); the transforms' ±1 and ½ coefficients keep the
-// rounding error of the same order (Docs/Convolution.md, "Winograd F(2×2, 3×3)").
+// rounding error of the same order (Docs/Convolution.md, "Winograd F(2×2, 3×3) at the AVX2 level").
 
 #include "dk_convolution.h"
 #include "dk_dispatch.h"

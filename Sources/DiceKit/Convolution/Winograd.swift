@@ -32,11 +32,11 @@ enum Winograd {
     /// (an 8² image at batch 4) repay it with room to spare; fewer keep the direct kernels.
     static let uncachedTiles = 64
 
-    /// Whether a forward pass of geometry `g` over `padded` runs as Winograd F(2×2, 3×3): the
-    /// level in use is AVX2, a 2-D 3×3 kernel of stride 1 over a padded input two positions
-    /// taller and wider than an output of even height and width, channels in multiples of 16,
-    /// Float operands and outputs (no rounding), a plain output (not scattered, not a window of
-    /// a larger one, no fused head).
+    /// Whether a pass of geometry `g` (a forward pass's) over `padded` runs as Winograd
+    /// F(2×2, 3×3), its forward pass or its weight gradient: the level in use is AVX2, a 2-D 3×3
+    /// kernel of stride 1 over a padded input two positions taller and wider than an output of
+    /// even height and width, channels in multiples of 16, Float operands and outputs (no
+    /// rounding), a plain output (not scattered, not a window of a larger one, no fused head).
     static func qualifies(_ g: dk_conv_geometry, padded: PaddedSource) -> Bool {
         allowedByEnvironment && dk_conv_winograd_enabled() != 0 && g.kd == 1 && g.od == 1 && g.kh == 3
             && g.kw == 3 && g.sd <= 1 && g.sh <= 1 && g.sw <= 1 && g.ud == 0 && g.uh == 0 && g.uw == 0
