@@ -45,6 +45,17 @@ static inline long u_index(long xi, long cb, long ci, long blocks, long cin) {
     return ((xi * blocks + cb) * cin + ci) * 16;
 }
 
+/// `tiles` rounded up to a multiple of WINO_ROWS: the rows a block of them takes in the scratch.
+static inline long micro_rows(long tiles) { return (tiles + WINO_ROWS - 1) / WINO_ROWS * WINO_ROWS; }
+
+/// The offset of tile `index` of the batch (numbered sample by sample, row by row) in a tensor of
+/// `sample` floats per sample, `line` per row and `position` per position: its first position.
+static inline long tile_origin(const dk_winograd_geometry *g, long index, long sample, long line, long position) {
+    const long tiles_per_row = g->ow / 2, per_sample = g->oh / 2 * tiles_per_row;
+    const long n = index / per_sample, tile = index % per_sample;
+    return n * sample + 2 * (tile / tiles_per_row) * line + 2 * (tile % tiles_per_row) * position;
+}
+
 /// The address of weight (tap t, input channel ci, output channel co) in the packed kernel
 /// (dk_conv_pack_weights: 64-channel blocks, each 9·cin rows of min(64, cout − 64·b) floats); the
 /// 16 channels from a multiple of 16 are contiguous there.
@@ -82,21 +93,17 @@ DKW256 void dk_conv_winograd_transform_kernel_f32(const float *packed, long cin,
             }
 }
 
-/// V[ξ][t][·] of tiles [first, first + count) of the batch (tile t of sample t / per_sample, at
-/// tile row (t % per_sample) / tiles_per_row); rows past `count` up to a multiple of WINO_ROWS
-/// are zeroed.
+/// V[ξ][t][·] of tiles [first, first + count) of the batch (`tile_origin`); rows past `count` up
+/// to `rows`, a multiple of WINO_ROWS, are zeroed.
 DKW256 static void transform_input(const dk_winograd_geometry *g, const float *xp, long first, long count,
                                    long rows, float *v) {
-    const long cin = g->cin, tiles_per_row = g->ow / 2, row_floats = g->wp * cin;
-    const long per_sample = g->oh / 2 * tiles_per_row;
+    const long cin = g->cin, row_floats = g->wp * cin;
     for (long t = 0; t < rows; t++) {
         if (t >= count) {
             DK_UNROLL for (int xi = 0; xi < 16; xi++) memset(v + (xi * rows + t) * cin, 0, sizeof(float) * cin);
             continue;
         }
-        const long n = (first + t) / per_sample, tile = (first + t) % per_sample;
-        const float *d = xp + n * g->sample_floats + 2 * (tile / tiles_per_row) * row_floats +
-                         2 * (tile % tiles_per_row) * cin;
+        const float *d = xp + tile_origin(g, first + t, g->sample_floats, row_floats, cin);
         for (long c = 0; c < cin; c += 8) {
             // Bᵀ d over the 4 rows, column by column, then (Bᵀ d) B along each row.
             __m256 col[4][4];
@@ -142,17 +149,14 @@ DKW256 static void multiply(const float *v, const float *u, long cin, long rows,
 /// Aᵀ m A, plus the bias, then the ReLU (a max with 0, NaN kept, as conv_avx2.c's stores).
 DKW256 static void transform_output(const dk_winograd_geometry *g, const float *m, long first, long count, long rows,
                                     long cb, const float *bias, float *y) {
-    const long cout = g->cout, tiles_per_row = g->ow / 2, blocks = cout / 16;
-    const long per_sample = g->oh / 2 * tiles_per_row;
+    const long cout = g->cout, blocks = cout / 16;
     const long part = g->cout_a ? g->cout_a : cout, co = 16 * cb;
     // Channels past the first part go to the second, yb_offset floats on.
     float *const base = y + (co < part ? co : g->yb_offset + co - part);
     const long row_floats = g->ow * part;
     const __m256 floor = g->relu ? _mm256_setzero_ps() : _mm256_set1_ps(-__builtin_inff());
     for (long t = 0; t < count; t++) {
-        const long n = (first + t) / per_sample, tile = (first + t) % per_sample;
-        float *out = base + n * g->output_sample_floats + 2 * (tile / tiles_per_row) * row_floats +
-                     2 * (tile % tiles_per_row) * part;
+        float *out = base + tile_origin(g, first + t, g->output_sample_floats, row_floats, part);
         DK_UNROLL for (int h = 0; h < 16; h += 8) {
             const __m256 b = bias ? _mm256_loadu_ps(bias + co + h) : _mm256_setzero_ps();
             __m256 s[2][4];
@@ -175,8 +179,7 @@ DKW256 static void transform_output(const dk_winograd_geometry *g, const float *
 }
 
 long dk_conv_winograd_scratch_floats(const dk_winograd_geometry *g) {
-    const long rows = (g->block + WINO_ROWS - 1) / WINO_ROWS * WINO_ROWS;
-    return 16 * rows * (g->cin + g->cout) + 16;
+    return 16 * micro_rows(g->block) * (g->cin + g->cout) + 16;
 }
 
 DKW256 void dk_conv_winograd_forward_f32(const dk_winograd_geometry *g, const float *xp, long t0, long t1,
@@ -184,12 +187,11 @@ DKW256 void dk_conv_winograd_forward_f32(const dk_winograd_geometry *g, const fl
     const long blocks = g->cout / 16, cin = g->cin;
     dk_note_isa(DK_KERNEL_CONV, DK_ISA_AVX2);
     // The products m[ξ][cb][t][16], 64-byte aligned, after the transformed input v[ξ][t][cin].
-    const long capacity = (g->block + WINO_ROWS - 1) / WINO_ROWS * WINO_ROWS;
     float *const v = scratch;
-    float *const m = (float *)(((uintptr_t)(scratch + 16 * capacity * cin) + 63) & ~(uintptr_t)63);
+    float *const m = (float *)(((uintptr_t)(scratch + 16 * micro_rows(g->block) * cin) + 63) & ~(uintptr_t)63);
     for (long first = t0; first < t1; first += g->block) {
         const long count = t1 - first < g->block ? t1 - first : g->block;
-        const long rows = (count + WINO_ROWS - 1) / WINO_ROWS * WINO_ROWS;
+        const long rows = micro_rows(count);
         transform_input(g, xp, first, count, rows, v);
         // One ξ's kernel (cin × cout) at a time against every tile of the block; each 16 channels'
         // panel (cin × 16) stays in L1 while the block's rows stream past it.
@@ -209,19 +211,12 @@ DKW256 void dk_conv_winograd_forward_f32(const dk_winograd_geometry *g, const fl
 // V[ξ][t]ᵀ · dM[ξ][t], a product whose inner dimension is the tiles, accumulated block by block.
 
 /// dM[ξ][t][·] = (A dY Aᵀ)[ξ] of the output-gradient tiles [first, first + count) (2 × 2
-/// positions each, at the places transform_output writes); rows past `count` zeroed.
+/// positions each, at the places transform_output writes), `count` rows per ξ.
 DKW256 static void transform_gradient(const dk_winograd_geometry *g, const float *dy, long first, long count,
-                                      long rows, float *dm) {
-    const long cout = g->cout, tiles_per_row = g->ow / 2, per_sample = g->oh / 2 * tiles_per_row;
-    const long row_floats = g->ow * cout;
-    for (long t = 0; t < rows; t++) {
-        if (t >= count) {
-            DK_UNROLL for (int xi = 0; xi < 16; xi++) memset(dm + (xi * rows + t) * cout, 0, sizeof(float) * cout);
-            continue;
-        }
-        const long n = (first + t) / per_sample, tile = (first + t) % per_sample;
-        const float *d = dy + n * g->output_sample_floats + 2 * (tile / tiles_per_row) * row_floats +
-                         2 * (tile % tiles_per_row) * cout;
+                                      float *dm) {
+    const long cout = g->cout, rows = count, row_floats = g->ow * cout;
+    for (long t = 0; t < count; t++) {
+        const float *d = dy + tile_origin(g, first + t, g->output_sample_floats, row_floats, cout);
         for (long c = 0; c < cout; c += 8) {
             // A = [1 0; 1 1; 1 −1; 0 −1]: rows of A dY, then (A dY) Aᵀ along each row.
             const __m256 y00 = _mm256_loadu_ps(d + c), y01 = _mm256_loadu_ps(d + cout + c),
@@ -264,21 +259,19 @@ accumulate(const float *v, const float *dm, long cin, long cout, long rows, floa
 }
 
 long dk_conv_winograd_weight_grad_scratch_floats(const dk_winograd_geometry *g) {
-    const long rows = (g->block + WINO_ROWS - 1) / WINO_ROWS * WINO_ROWS;
-    return 16 * rows * (g->cin + g->cout);
+    return 16 * g->block * (g->cin + g->cout);
 }
 
 DKW256 void dk_conv_winograd_weight_grad_f32(const dk_winograd_geometry *g, const float *xp, const float *dy,
                                              long t0, long t1, float *du, float *scratch) {
     const long cin = g->cin, cout = g->cout;
-    const long capacity = (g->block + WINO_ROWS - 1) / WINO_ROWS * WINO_ROWS;
-    float *const v = scratch, *const dm = scratch + 16 * capacity * cin;
+    float *const v = scratch, *const dm = scratch + 16 * g->block * cin;
     dk_note_isa(DK_KERNEL_CONV, DK_ISA_AVX2);
     for (long first = t0; first < t1; first += g->block) {
         const long count = t1 - first < g->block ? t1 - first : g->block;
-        // Zeroed rows past `count` add nothing: no need to round up to the micro-kernel here.
+        // `count` rows per ξ, not rounded up: here the tiles are the products' inner dimension.
         transform_input(g, xp, first, count, count, v);
-        transform_gradient(g, dy, first, count, count, dm);
+        transform_gradient(g, dy, first, count, dm);
         for (long xi = 0; xi < 16; xi++) {
             const float *vx = v + xi * count * cin, *dmx = dm + xi * count * cout;
             float *dux = du + xi * cin * cout;

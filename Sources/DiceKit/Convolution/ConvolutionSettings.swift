@@ -3,8 +3,6 @@
 // tiles of a few hundred output pixels keep the lowered tile in cache, and one OpenBLAS thread
 // in each of two workers that own half of the batch beats two OpenBLAS threads on small GEMMs.
 
-internal import CDiceKitKernels
-
 /// How a convolution lowers its input: workspace bound, tile size and parallel workers.
 ///
 /// Peak memory of one call, besides its inputs and outputs: every worker owns an im2col tile of
@@ -72,7 +70,7 @@ public struct ConvolutionSettings: Sendable, Equatable {
 
     /// Whether Winograd F(2×2, 3×3) runs in this process where `allowsWinograd` lets it: the
     /// kernel level in use is AVX2 (`InstructionSet.current`) and DICEKIT_WINOGRAD is not 0.
-    public static var winogradRuns: Bool { Winograd.allowedByEnvironment && dk_conv_winograd_enabled() != 0 }
+    public static var winogradRuns: Bool { Winograd.runs }
 
     /// The defaults: 64 MiB workspace, automatic tile, `Parallelism.threadCount` workers, direct kernels allowed.
     public static let `default` = ConvolutionSettings()

@@ -471,8 +471,8 @@ extension ConvGeometry {
         db: UnsafeMutablePointer<Float>?, weightCount: Int, roundsDY: Bool, workers: Int, winogradLimit: Int?
     ) {
         // Winograd F(2×2, 3×3) where the pass qualifies and fits `winogradLimit` bytes
-        // (Winograd.swift), on Float operands.
-        if let limit = winogradLimit, !roundsDY,
+        // (Winograd.swift; nil with rounded operands).
+        if let limit = winogradLimit,
             winogradWeightGradient(g, padded: padded, dy: dy, dW: dW, workers: workers, workspaceLimit: limit)
         {
             if let db = db { sumRows(dy, rows: outputRows, channels: outChannels, into: db) }

@@ -25,6 +25,9 @@ enum Winograd {
     /// Whether the environment leaves it on: DICEKIT_WINOGRAD=0 turns it off for the process.
     static let allowedByEnvironment = ProcessInfo.processInfo.environment["DICEKIT_WINOGRAD"] != "0"
 
+    /// Whether it runs in this process: the environment allows it and the level in use is AVX2.
+    static var runs: Bool { allowedByEnvironment && dk_conv_winograd_enabled() != 0 }
+
     /// The fewest tiles of a pass that transforms its kernel for itself (no convolution's cache
     /// to keep it: the input gradient's flipped kernel). Transforming a kernel writes 16 · Cin ·
     /// Cout floats, about the time the products of 20 tiles take on the Zen 3 of
@@ -38,7 +41,7 @@ enum Winograd {
     /// even height and width, channels in multiples of 16, Float operands and outputs (no
     /// rounding), a plain output (not scattered, not a window of a larger one, no fused head).
     static func qualifies(_ g: dk_conv_geometry, padded: PaddedSource) -> Bool {
-        allowedByEnvironment && dk_conv_winograd_enabled() != 0 && g.kd == 1 && g.od == 1 && g.kh == 3
+        runs && g.kd == 1 && g.od == 1 && g.kh == 3
             && g.kw == 3 && g.sd <= 1 && g.sh <= 1 && g.sw <= 1 && g.ud == 0 && g.uh == 0 && g.uw == 0
             && g.yw == 0 && g.yh == 0 && g.round_output == 0 && g.head_classes == 0 && g.xb == 0
             && g.hp == g.oh + 2 && g.wp == g.ow + 2 && g.oh % 2 == 0 && g.ow % 2 == 0
@@ -48,6 +51,25 @@ enum Winograd {
 }
 
 extension ConvGeometry {
+    /// The Winograd geometry of pass `g` over `padded`, `outputSample` floats per output sample.
+    private func winogradGeometry(_ g: dk_conv_geometry, padded: PaddedSource, outputSample: Int)
+        -> dk_winograd_geometry
+    {
+        var wg = dk_winograd_geometry()
+        (wg.wp, wg.oh, wg.ow) = (g.wp, g.oh, g.ow)
+        (wg.sample_floats, wg.output_sample_floats) = (padded.sampleCount, outputSample)
+        (wg.cin, wg.cout, wg.relu, wg.cout_a, wg.yb_offset) = (g.cin, g.cout, g.relu, g.cout_a, g.yb_offset)
+        wg.block = ConvBlocking.current.winogradBlock(inChannels: Int(g.cin), outChannels: Int(g.cout))
+        return wg
+    }
+
+    /// Runs `body` on ranges of `cin` input channels on the worker pool, each of about
+    /// `packingGrain` floats of a transformed kernel (16 · `cout` per channel): the kernel's
+    /// transform and the weight gradient's back-transform.
+    private func forEachInputChannelRange(cin: Int, cout: Int, _ body: @Sendable (Range<Int>) -> Void) {
+        WorkerPool.shared.forEachRange(cin, grain: Swift.max(1, Self.packingGrain / (16 * cout)), body)
+    }
+
     /// y = conv(padded, weight) (+ bias) as Winograd F(2×2, 3×3), `weight` packed as the direct
     /// forward pass reads it (dk_conv_pack_weights, or the input gradient's flipped kernel),
     /// `outputSample` floats per output sample (in each part of a two-part output). The
@@ -69,14 +91,10 @@ extension ConvGeometry {
             (padded.batch * padded.sampleCount + padded.slack + transformed) * MemoryLayout<Float>.stride
                 <= workspaceLimit
         else { return false }
-        var wg = dk_winograd_geometry()
-        (wg.wp, wg.oh, wg.ow) = (g.wp, g.oh, g.ow)
-        (wg.sample_floats, wg.output_sample_floats) = (padded.sampleCount, outputSample)
-        (wg.cin, wg.cout, wg.relu, wg.cout_a, wg.yb_offset) = (g.cin, g.cout, g.relu, g.cout_a, g.yb_offset)
-        wg.block = ConvBlocking.current.winogradBlock(inChannels: cin, outChannels: cout)
+        var wg = winogradGeometry(g, padded: padded, outputSample: outputSample)
         let make = { (u: UnsafeMutablePointer<Float>) in
             let kernel = TaskShared((weight, u))
-            WorkerPool.shared.forEachRange(cin, grain: Swift.max(1, Self.packingGrain / (16 * cout))) { channels in
+            forEachInputChannelRange(cin: cin, cout: cout) { channels in
                 let (weight, u) = kernel.buffers
                 dk_conv_winograd_transform_kernel_f32(weight, cin, cout, u, channels.lowerBound, channels.upperBound)
             }
@@ -121,11 +139,7 @@ extension ConvGeometry {
             (padded.batch * padded.sampleCount + padded.slack + count * transformed) * MemoryLayout<Float>.stride
                 <= workspaceLimit
         else { return false }
-        var wg = dk_winograd_geometry()
-        (wg.wp, wg.oh, wg.ow) = (g.wp, g.oh, g.ow)
-        (wg.sample_floats, wg.output_sample_floats) = (padded.sampleCount, Int(g.oh * g.ow) * cout)
-        (wg.cin, wg.cout) = (g.cin, g.cout)
-        wg.block = ConvBlocking.current.winogradBlock(inChannels: cin, outChannels: cout)
+        var wg = winogradGeometry(g, padded: padded, outputSample: Int(g.oh * g.ow) * cout)
         let sums = Self.allocateAligned(count * transformed)
         defer { sums.deallocate() }
         let scratchFloats = Int(dk_conv_winograd_weight_grad_scratch_floats(&wg))
@@ -145,7 +159,7 @@ extension ConvGeometry {
         }
         for worker in 1..<count { addElements(sums + worker * transformed, sums, transformed) }
         let shared = TaskShared((UnsafePointer(sums), dW))
-        WorkerPool.shared.forEachRange(cin, grain: Swift.max(1, Self.packingGrain / (16 * cout))) { channels in
+        forEachInputChannelRange(cin: cin, cout: cout) { channels in
             let (sums, dW) = shared.buffers
             dk_conv_winograd_weight_from_transform_f32(sums, cin, cout, dW, channels.lowerBound, channels.upperBound)
         }
