@@ -1,5 +1,6 @@
 // The direct convolution kernels' forward pass (or, with PASS=weight, their weight gradient; with
-// PASS=winograd, the Winograd F(2×2, 3×3) forward pass that replaces them at AVX2) measured in-process, without the Swift layer, against the FMA peak this process measures on the
+// PASS=winograd, the Winograd forward pass that replaces them at AVX2; with VOLUME=1, over
+// volumes with 3×3×3 kernels) measured in-process, without the Swift layer, against the FMA peak this process measures on the
 // same cores in the same runs: the fraction of peak that the kernel reaches, on one core and on
 // every core (up to 4, one sample each).
 //
@@ -31,6 +32,10 @@
 //                                                    # transforming its share of the kernel per pass (as
 //                                                    # Winograd.swift's workers); its rate counts
 //                                                    # the direct convolution's FLOPs, so it can pass 100 %
+//   VOLUME=1 PASS=... /tmp/conv_costs 9 [H,Cin,Cout]  # the same over H³ volumes, 3×3×3 kernels (shapes
+//                                                    # 64³ 16 → 16 … 8³ 128 → 128 by default)
+//   PASS=winograd /tmp/conv_costs 9 32,64,64 32,64,64,48   # a 4th field gives the Winograd block (tiles):
+//                                                    # both blocks measured in one process, alternated
 // The block sizes follow Convolution/ConvBlocking.swift from the L2 size in sysfs; the forward
 // pass runs in that file's chunks and the weight gradient in its lines (each thread adding into
 // its own dW, as the Swift layer's workers do), 3×3 kernels, padding 1, no bias. Each thread repeats its
@@ -108,6 +113,8 @@ __attribute__((target("avx512f"))) static double peak_avx512(void) {
 
 typedef struct {
     int h, cin, cout;
+    int volume;  // 1: an h³ volume and a 3×3×3 kernel (VOLUME=1), else an h² image and a 3×3 one
+    long positions, taps, points;  // output positions per sample (h² or h³), kernel taps (9 or 27), Winograd's ξ (16 or 64)
     int weight;  // 1: the weight gradient (PASS=weight), else the forward pass
     long chunk, lines, passes;
     long samples, stride;  // samples per thread (8 for the split weight gradient, else 1); padded floats per sample
@@ -117,22 +124,25 @@ typedef struct {
     dk_conv_geometry g;
     dk_winograd_geometry wg;
     float *u[MAX_THREADS], *scratch[MAX_THREADS];
-    float *kernel;  // the kernel in DiceKit's layout [3, 3, cin, cout] (PASS=winograd's accuracy check)
+    float *kernel;  // the kernel in DiceKit's layout [(3,) 3, 3, cin, cout] (PASS=winograd's accuracy check)
     float *xp[MAX_THREADS], *w, *y[MAX_THREADS], *dy[MAX_THREADS], *dw[MAX_THREADS];
 } Shape;
 
-static void setup(Shape *s, int h, int cin, int cout, long l2, int threads, int weight, int winograd) {
+static void setup(Shape *s, int h, int cin, int cout, int volume, long l2, int threads, int weight, int winograd,
+                  int block) {
     memset(s, 0, sizeof *s);
-    s->h = h; s->cin = cin; s->cout = cout; s->weight = weight; s->winograd = winograd;
+    s->h = h; s->cin = cin; s->cout = cout; s->weight = weight; s->winograd = winograd; s->volume = volume;
+    s->positions = (long)h * h * (volume ? h : 1), s->taps = volume ? 27 : 9, s->points = volume ? 64 : 16;
     dk_conv_geometry *g = &s->g;
     g->hp = g->wp = h + 2;
-    g->od = 1; g->oh = g->ow = h;
-    g->kd = 1; g->kh = g->kw = 3;
+    g->od = volume ? h : 1; g->oh = g->ow = h;
+    g->kd = volume ? 3 : 1; g->kh = g->kw = 3;
     g->cin = cin; g->cout = cout;
     g->weight_block = l2 / 4;
-    const long padded = (long)(h + 2) * (h + 2) * cin, slack = (3L + DK_CONV_SLACK_POSITIONS) * cin;
+    const long plane = (long)(h + 2) * (h + 2), padded = plane * (volume ? h + 2 : 1) * cin;
+    const long slack = (3L + DK_CONV_SLACK_POSITIONS) * cin;
     // DirectWorkspace.weightGradientSplitsKernel: fewer output positions than kernel rows.
-    s->splits = weight && !winograd && (long)h * h < 9L * cin;
+    s->splits = weight && !winograd && s->positions < s->taps * cin;
     s->samples = s->splits ? 8 : winograd ? 4 : 1;
     // Spread positions as DirectConvolution.weightGradientTasks pads them; SPREAD=0: cin apart;
     // SPREAD=1: cin + 16 apart (cin a multiple of 32) at any level, as AVX2 spreads them.
@@ -141,37 +151,39 @@ static void setup(Shape *s, int h, int cin, int cout, long l2, int threads, int 
             : spread && strcmp(spread, "1") == 0        ? (cin % 32 == 0 ? cin + 16 : cin)
                                                          : dk_conv_spread_position_floats(cin);
     s->stride = ((padded + slack) / cin * s->xs + 15) / 16 * 16;
-    const long outputs = s->samples * h * h * cout;
+    const long outputs = s->samples * s->positions * cout, weights = s->taps * cin * cout;
     for (int t = 0; t < threads; t++) {
         s->xp[t] = aligned_alloc(64, sizeof(float) * (size_t)(s->samples * s->stride + 16));
         for (long i = 0; i < s->samples * s->stride; i++) {
-            const long at = i % s->stride, position = at / s->xs, row = position / (h + 2), column = position % (h + 2);
+            const long at = i % s->stride, position = at / s->xs, z = position / plane;
+            const long row = position % plane / (h + 2), column = position % (h + 2);
             const int border = row == 0 || row == h + 1 || column == 0 || column == h + 1 || position >= padded / cin ||
-                               at % s->xs >= cin;
+                               at % s->xs >= cin || (volume && (z == 0 || z == h + 1));
             s->xp[t][i] = border ? 0 : (float)((i * 7) % 13) * 0.1f - 0.6f;
         }
-        s->y[t] = aligned_alloc(64, sizeof(float) * (size_t)(s->samples * h * h * cout));
+        s->y[t] = aligned_alloc(64, sizeof(float) * (size_t)outputs);
         s->dy[t] = aligned_alloc(64, sizeof(float) * (size_t)outputs);
         for (long i = 0; i < outputs; i++) s->dy[t][i] = (float)((i * 3) % 7) * 0.1f - 0.3f;
-        s->dw[t] = aligned_alloc(64, sizeof(float) * 9 * (size_t)cin * cout);
-        memset(s->dw[t], 0, sizeof(float) * 9 * (size_t)cin * cout);
+        s->dw[t] = aligned_alloc(64, sizeof(float) * (size_t)weights);
+        memset(s->dw[t], 0, sizeof(float) * (size_t)weights);
     }
-    float *w = malloc(sizeof(float) * 9 * cin * cout);
-    for (long i = 0; i < 9L * cin * cout; i++) w[i] = (float)((i * 5) % 11) * 0.01f - 0.05f;
-    s->w = aligned_alloc(64, sizeof(float) * 9 * cin * cout);
+    float *w = malloc(sizeof(float) * (size_t)weights);
+    for (long i = 0; i < weights; i++) w[i] = (float)((i * 5) % 11) * 0.01f - 0.05f;
+    s->w = aligned_alloc(64, sizeof(float) * (size_t)weights);
     dk_conv_pack_weights(g, w, s->w);
     s->kernel = w;
     if (!winograd) free(w), s->kernel = NULL;
     if (winograd) {
-        // ConvBlocking.winogradBlock: transformed input and products of a block in half of L2, at
-        // least 48 tiles, a multiple of 6.
-        const long tiles = (l2 / 2) / (64L * (cin + cout)) / 6 * 6;
-        s->wg = (dk_winograd_geometry){.wp = h + 2, .oh = h, .ow = h, .sample_floats = s->stride,
-                                       .output_sample_floats = (long)h * h * cout, .cin = cin, .cout = cout,
-                                       .block = tiles < 48 ? 48 : tiles};
+        // ConvBlocking.winogradBlock: transformed input and products of a block in a quarter of
+        // L2, a multiple of 6, at least 12 tiles, or 48 where the transformed kernel exceeds L2.
+        const long tiles = (l2 / 4) / (4L * s->points * (cin + cout)) / 6 * 6;
+        const long least = 4L * s->points * cin * cout > l2 ? 48 : 12;
+        s->wg = (dk_winograd_geometry){.wp = h + 2, .od = g->od, .oh = h, .ow = h, .sample_floats = s->stride,
+                                       .output_sample_floats = s->positions * cout, .cin = cin, .cout = cout,
+                                       .block = block ? block : tiles < least ? least : tiles};
         for (int t = 0; t < threads; t++) {
-            s->u[t] = aligned_alloc(64, sizeof(float) * 16 * (size_t)cin * cout);
-            dk_conv_winograd_transform_kernel_f32(s->w, cin, cout, s->u[t], 0, cin);
+            s->u[t] = aligned_alloc(64, sizeof(float) * (size_t)(s->points * cin * cout));
+            dk_conv_winograd_transform_kernel_f32(s->w, g->kd, cin, cout, s->u[t], 0, cin);
             const long scratch = winograd == 2 ? dk_conv_winograd_weight_grad_scratch_floats(&s->wg)
                                                : dk_conv_winograd_scratch_floats(&s->wg);
             s->scratch[t] = aligned_alloc(64, sizeof(float) * (size_t)scratch);
@@ -187,27 +199,26 @@ static void setup(Shape *s, int h, int cin, int cout, long l2, int threads, int 
     s->lines = lines < 1 ? 1 : lines;
     // Passes per timed run: at least 2^30 FLOP, so that starting the threads (tens of µs) does not
     // weigh on the time (an 8² 128 → 128 pass is 19 MFLOP, about 0.12 ms).
-    const double flop = 2.0 * s->samples * h * h * cout * 9 * cin;
+    const double flop = 2.0 * s->samples * s->positions * cout * s->taps * cin;
     s->passes = flop >= (double)(1L << 30) ? 1 : (long)((double)(1L << 30) / flop) + 1;
 }
 
 static void forward(const Shape *s, int t, int threads) {
-    const long positions = (long)s->h * s->h;
+    const long positions = s->positions, tiles = s->samples * positions / (s->volume ? 8 : 4);
+    const long c0 = s->cin * t / threads, c1 = s->cin * (t + 1) / threads;
     if (s->winograd == 2) {
         // The sums (u[t]) zeroed, accumulated over the thread's 4 samples, back-transformed in
         // its share of the input channels (into dw[t]).
-        const long tiles = s->samples * (s->h / 2) * (s->h / 2), c0 = s->cin * t / threads, c1 = s->cin * (t + 1) / threads;
         for (long pass = 0; pass < s->passes; pass++) {
-            memset(s->u[t], 0, sizeof(float) * 16 * (size_t)s->cin * s->cout);
+            memset(s->u[t], 0, sizeof(float) * (size_t)(s->points * s->cin * s->cout));
             dk_conv_winograd_weight_grad_f32(&s->wg, s->xp[t], s->dy[t], 0, tiles, s->u[t], s->scratch[t]);
-            dk_conv_winograd_weight_from_transform_f32(s->u[t], s->cin, s->cout, s->dw[t], c0, c1);
+            dk_conv_winograd_weight_from_transform_f32(s->u[t], s->g.kd, s->cin, s->cout, s->dw[t], c0, c1);
         }
         return;
     }
     if (s->winograd) {
-        const long tiles = s->samples * (s->h / 2) * (s->h / 2), c0 = s->cin * t / threads, c1 = s->cin * (t + 1) / threads;
         for (long pass = 0; pass < s->passes; pass++) {
-            dk_conv_winograd_transform_kernel_f32(s->w, s->cin, s->cout, s->u[t], c0, c1);
+            dk_conv_winograd_transform_kernel_f32(s->w, s->g.kd, s->cin, s->cout, s->u[t], c0, c1);
             dk_conv_winograd_forward_f32(&s->wg, s->xp[t], 0, tiles, s->u[t], NULL, s->y[t], s->scratch[t]);
         }
         return;
@@ -230,35 +241,39 @@ static void weight_gradient(const Shape *s, int t) {
         return;
     }
     for (long pass = 0; pass < s->passes; pass++)
-        for (long l = 0; l < s->h; l += s->lines)
-            dk_conv_weight_grad_f32(&s->g, s->xp[t], s->dy[t], s->dw[t], l, l + s->lines < s->h ? l + s->lines : s->h);
+        for (long l = 0, lines = s->positions / s->h; l < lines; l += s->lines)
+            dk_conv_weight_grad_f32(&s->g, s->xp[t], s->dy[t], s->dw[t], l, l + s->lines < lines ? l + s->lines : lines);
 }
 
 /// PASS=winograd: the root-mean-square and largest errors of the Winograd pass and of the direct
 /// forward pass against a Double reference, on thread 0's first sample.
 static void accuracy(const Shape *s) {
-    const long h = s->h, hp = h + 2, cin = s->cin, cout = s->cout, outputs = h * h * cout;
+    const long h = s->h, hp = h + 2, cin = s->cin, cout = s->cout, outputs = s->positions * cout;
+    const long planes = s->volume ? h : 1, depth = s->volume ? 3 : 1;
     float *direct = aligned_alloc(64, sizeof(float) * (size_t)outputs);
-    dk_conv_forward_f32(&s->g, s->xp[0], s->w, NULL, direct, 0, h * h);
-    dk_conv_winograd_transform_kernel_f32(s->w, cin, cout, s->u[0], 0, cin);
-    dk_conv_winograd_forward_f32(&s->wg, s->xp[0], 0, (h / 2) * (h / 2), s->u[0], NULL, s->y[0], s->scratch[0]);
+    dk_conv_forward_f32(&s->g, s->xp[0], s->w, NULL, direct, 0, s->positions);
+    dk_conv_winograd_transform_kernel_f32(s->w, s->g.kd, cin, cout, s->u[0], 0, cin);
+    dk_conv_winograd_forward_f32(&s->wg, s->xp[0], 0, s->positions / (s->volume ? 8 : 4), s->u[0], NULL, s->y[0],
+                                 s->scratch[0]);
     double sd = 0, sw = 0, md = 0, mw = 0, largest = 0;
-    for (long i = 0; i < h; i++)
-        for (long j = 0; j < h; j++)
-            for (long co = 0; co < cout; co++) {
-                double r = 0;
-                for (int a = 0; a < 3; a++)
-                    for (int b = 0; b < 3; b++)
-                        for (long c = 0; c < cin; c++)
-                            r += (double)s->xp[0][((i + a) * hp + j + b) * cin + c] *
-                                 s->kernel[((a * 3 + b) * cin + c) * cout + co];
-                const long q = (i * h + j) * cout + co;
-                const double ed = fabs(direct[q] - r), ew = fabs(s->y[0][q] - r);
-                sd += ed * ed, sw += ew * ew;
-                md = ed > md ? ed : md, mw = ew > mw ? ew : mw, largest = fabs(r) > largest ? fabs(r) : largest;
-            }
-    printf("| %ld² %ld → %ld | %.3g | %.3g | %.3g | %.3g | %.3g |\n", h, cin, cout, sqrt(sd / outputs),
-           sqrt(sw / outputs), md, mw, largest);
+    for (long z = 0; z < planes; z++)
+        for (long i = 0; i < h; i++)
+            for (long j = 0; j < h; j++)
+                for (long co = 0; co < cout; co++) {
+                    double r = 0;
+                    for (int e = 0; e < depth; e++)
+                        for (int a = 0; a < 3; a++)
+                            for (int b = 0; b < 3; b++)
+                                for (long c = 0; c < cin; c++)
+                                    r += (double)s->xp[0][(((z + e) * hp + i + a) * hp + j + b) * cin + c] *
+                                         s->kernel[(((e * 3 + a) * 3 + b) * cin + c) * cout + co];
+                    const long q = ((z * h + i) * h + j) * cout + co;
+                    const double ed = fabs(direct[q] - r), ew = fabs(s->y[0][q] - r);
+                    sd += ed * ed, sw += ew * ew;
+                    md = ed > md ? ed : md, mw = ew > mw ? ew : mw, largest = fabs(r) > largest ? fabs(r) : largest;
+                }
+    printf("| %ld%s %ld → %ld | %.3g | %.3g | %.3g | %.3g | %.3g |\n", h, s->volume ? "³" : "²", cin, cout,
+           sqrt(sd / outputs), sqrt(sw / outputs), md, mw, largest);
     free(direct);
 }
 
@@ -299,7 +314,8 @@ int main(int argc, char **argv) {
     const int threads = cores > MAX_THREADS ? MAX_THREADS : cores < 1 ? 1 : (int)cores;
     const int wide = dk_isa() == DK_ISA_AVX512;
     if (dk_isa() < DK_ISA_AVX2) { printf("no AVX2: the forward pass would take the lowered path\n"); return 0; }
-    const char *pass = getenv("PASS");
+    const char *pass = getenv("PASS"), *volume_env = getenv("VOLUME");
+    const int volume = volume_env && strcmp(volume_env, "1") == 0;
     const int winograd_weight = pass && strcmp(pass, "winograd-weight") == 0;
     const int weight = (pass && strcmp(pass, "weight") == 0) || winograd_weight;
     const int winograd = winograd_weight ? 2 : pass && strcmp(pass, "winograd") == 0;
@@ -307,15 +323,19 @@ int main(int argc, char **argv) {
         fprintf(stderr, "conv_costs: PASS=%s; expected forward, weight, winograd or winograd-weight\n", pass);
         return 1;
     }
-    printf("kernels: %s, %s; L2 %ld KiB; %d cores; %d repetitions (minimum of each)\n", wide ? "AVX-512" : "AVX2",
-           winograd_weight ? "Winograd F(2×2, 3×3) weight gradient"
+    printf("kernels: %s, %s%s; L2 %ld KiB; %d cores; %d repetitions (minimum of each)\n", wide ? "AVX-512" : "AVX2",
+           winograd_weight ? "Winograd weight gradient"
            : weight        ? "weight gradient"
-           : winograd      ? "Winograd F(2×2, 3×3) forward pass"
+           : winograd      ? "Winograd forward pass"
                            : "forward pass",
-           l2 >> 10,
-           threads, repetitions);
-    int shapes[MAX_SHAPES][3] = {{128, 3, 32}, {128, 32, 32}, {64, 64, 64}, {32, 128, 128}, {16, 256, 256}};
+           volume ? ", volumes and 3×3×3 kernels" : ", 3×3 kernels", l2 >> 10, threads, repetitions);
+    int shapes[MAX_SHAPES][4] = {{128, 3, 32}, {128, 32, 32}, {64, 64, 64}, {32, 128, 128}, {16, 256, 256}};
     int count = 5;
+    if (volume) {
+        const int cubes[4][4] = {{64, 16, 16}, {32, 32, 32}, {16, 64, 64}, {8, 128, 128}};
+        memcpy(shapes, cubes, sizeof cubes);
+        count = 4;
+    }
     if (winograd) {
         if (dk_conv_winograd_enabled() == 0) { printf("not the AVX2 level: Winograd does not run here\n"); return 0; }
         shapes[0][1] = 16;  // no first layer (3 channels) there
@@ -324,9 +344,10 @@ int main(int argc, char **argv) {
         count = 0;
         for (int a = 2; a < argc && count < MAX_SHAPES; a++) {
             int *t = shapes[count];
-            const int parsed = sscanf(argv[a], "%d,%d,%d", &t[0], &t[1], &t[2]);
-            if (parsed != 3 || t[0] < 1 || t[1] < 1 || t[2] < 16 || t[2] % 16) {
-                fprintf(stderr, "conv_costs: shape '%s'; expected H,Cin,Cout with Cout a multiple of 16\n", argv[a]);
+            t[3] = 0;
+            const int parsed = sscanf(argv[a], "%d,%d,%d,%d", &t[0], &t[1], &t[2], &t[3]);
+            if (parsed < 3 || t[3] < 0 || t[0] < 1 || t[1] < 1 || t[2] < 16 || t[2] % 16) {
+                fprintf(stderr, "conv_costs: shape '%s'; expected H,Cin,Cout[,block] with Cout a multiple of 16\n", argv[a]);
                 return 1;
             }
             if (winograd && (t[0] % 2 || t[1] % 16)) {
@@ -337,7 +358,8 @@ int main(int argc, char **argv) {
         }
     }
     Shape s[MAX_SHAPES];
-    for (int i = 0; i < count; i++) setup(&s[i], shapes[i][0], shapes[i][1], shapes[i][2], l2, threads, weight, winograd);
+    for (int i = 0; i < count; i++)
+        setup(&s[i], shapes[i][0], shapes[i][1], shapes[i][2], volume, l2, threads, weight, winograd, shapes[i][3]);
     double peak = 0, one[MAX_SHAPES], all[MAX_SHAPES];
     for (int i = 0; i < count; i++) one[i] = all[i] = 1e9;
     for (int r = 0; r < repetitions; r++) {
@@ -353,9 +375,10 @@ int main(int argc, char **argv) {
     printf("| shape | one core GFLOP/s | of peak | %d cores GFLOP/s | of %d × peak |\n", threads, threads);
     printf("| --- | --- | --- | --- | --- |\n");
     for (int i = 0; i < count; i++) {
-        const double flop = 2.0 * s[i].samples * s[i].h * s[i].h * s[i].cout * 9 * s[i].cin;
+        const double flop = 2.0 * s[i].samples * s[i].positions * s[i].cout * s[i].taps * s[i].cin;
         const double single = flop / one[i], every = threads * flop / all[i];
-        printf("| %d² %d → %d | %.1f | %.0f %% | %.1f | %.0f %% |\n", s[i].h, s[i].cin, s[i].cout, single * 1e-9,
+        printf("| %d%s %d → %d%s | %.1f | %.0f %% | %.1f | %.0f %% |\n", s[i].h, volume ? "³" : "²", s[i].cin, s[i].cout,
+               shapes[i][3] ? " (given block)" : "", single * 1e-9,
                100 * single / peak, every * 1e-9, 100 * every / (threads * peak));
     }
     if (winograd == 1) {

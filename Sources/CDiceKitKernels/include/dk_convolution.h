@@ -116,9 +116,13 @@ void dk_conv_forward_f32(const dk_conv_geometry *g, const float *xp, const float
 
 /// A Winograd F(2×2, 3×3) forward pass (convolution/conv_winograd.c): a 3×3 convolution of
 /// stride 1 over a batch of zero-padded channels-last 2-D samples, (oh + 2) × (ow + 2) positions
-/// each, output in tiles of 2 × 2 positions, numbered across the batch (sample by sample, row by row).
+/// each, output in tiles of 2 × 2 positions, numbered across the batch (sample by sample, row by
+/// row); or F(2×2×2, 3×3×3): a 3×3×3 one over 3-D samples of (od + 2) planes of such positions,
+/// output in tiles of 2 × 2 × 2 (sample by sample, plane by plane, row by row).
 typedef struct {
     long wp;                   ///< padded columns of the input (ow + 2)
+    long od;                   ///< output planes: 0 or 1 for a 2-D pass (a 4 × 4 transform, 16 elements ξ);
+                               ///< even for a 3-D pass (4 × 4 × 4, 64 elements ξ)
     long oh, ow;               ///< output rows and columns (even)
     long sample_floats;        ///< floats from one padded sample to the next
     long output_sample_floats; ///< floats from one sample's output to the next (in each part)
@@ -133,10 +137,12 @@ typedef struct {
 /// AVX-512 level keeps its direct kernels until the two are measured against each other there.
 int dk_conv_winograd_enabled(void);
 
-/// Input channels [ci0, ci1) of the transformed kernel u = G g Gᵀ, [16][cout / 16][cin][16]
-/// floats (64-byte aligned), from the [3, 3, cin, cout] kernel packed by dk_conv_pack_weights
-/// (or the input gradient's flipped one): ranges that workers may take one each.
-void dk_conv_winograd_transform_kernel_f32(const float *packed, long cin, long cout, float *u, long ci0, long ci1);
+/// Input channels [ci0, ci1) of the transformed kernel u = G g Gᵀ (G along each axis),
+/// [ξ][cout / 16][cin][16] floats (64-byte aligned; 16 or 64 elements ξ), from the
+/// [kd, 3, 3, cin, cout] kernel (kd 1 or 3) packed by dk_conv_pack_weights (or the input
+/// gradient's flipped one): ranges that workers may take one each.
+void dk_conv_winograd_transform_kernel_f32(const float *packed, int kd, long cin, long cout, float *u, long ci0,
+                                           long ci1);
 
 /// Floats of the scratch (64-byte aligned) that dk_conv_winograd_forward_f32 needs for `g`.
 long dk_conv_winograd_scratch_floats(const dk_winograd_geometry *g);
@@ -153,14 +159,15 @@ long dk_conv_winograd_weight_grad_scratch_floats(const dk_winograd_geometry *g);
 
 /// du[ξ][ci][co] += Σ over tiles [t0, t1) of the batch of (Bᵀ d B)[ξ][ci] · (A dy Aᵀ)[ξ][co]: the
 /// weight gradient in the transform's domain (`xp` the padded batch as the forward pass reads it,
-/// `dy` the output gradient [batch, oh, ow, cout], `du` 16 · cin · cout floats, a worker's own).
-/// Its bits depend on the tile range (the sums are in tile order within it).
+/// `dy` the output gradient [batch, od, oh, ow, cout], `du` 16 · cin · cout floats, or 64 for a
+/// 3-D pass, a worker's own). Its bits depend on the tile range (the sums are in tile order within it).
 void dk_conv_winograd_weight_grad_f32(const dk_winograd_geometry *g, const float *xp, const float *dy, long t0,
                                       long t1, float *du, float *scratch);
 
-/// Input channels [ci0, ci1) of dW = Gᵀ du G, the [3, 3, cin, cout] weight gradient (overwritten)
-/// from dk_conv_winograd_weight_grad_f32's sums.
-void dk_conv_winograd_weight_from_transform_f32(const float *du, long cin, long cout, float *dw, long ci0, long ci1);
+/// Input channels [ci0, ci1) of dW = Gᵀ du G (along each axis), the [kd, 3, 3, cin, cout] weight
+/// gradient (overwritten; kd 1 or 3) from dk_conv_winograd_weight_grad_f32's sums.
+void dk_conv_winograd_weight_from_transform_f32(const float *du, int kd, long cin, long cout, float *dw, long ci0,
+                                                long ci1);
 
 /// y = conv(xp, w) (+ bias) as dk_conv_forward_f32, for few output channels (cout < 16; cin a
 /// multiple of 16), with the kernel given transposed: wt[co][k] = w[k][co], k over

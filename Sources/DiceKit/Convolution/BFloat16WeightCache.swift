@@ -112,8 +112,8 @@ final class BFloat16WeightCache: Sendable {
         /// The exact tiling's scattered pass, the kernel transposed [Cout, K·Cin] in the same
         /// blocks (DirectUpsampling.swift: a 2×2 up-sampling's forward pass).
         case scattered(rounded: Bool)
-        /// The Winograd F(2×2, 3×3) forward pass's transformed kernel, [16][Cout / 16][Cin][16]
-        /// (dk_conv_winograd_transform_kernel_f32; Winograd.swift).
+        /// The Winograd forward pass's transformed kernel, [16][Cout / 16][Cin][16] (64 elements
+        /// for a 3×3×3 kernel; dk_conv_winograd_transform_kernel_f32; Winograd.swift).
         case winograd
     }
 

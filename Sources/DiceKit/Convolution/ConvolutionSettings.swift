@@ -49,6 +49,8 @@ public struct ConvolutionSettings: Sendable, Equatable {
     /// width (forward passes, input and weight gradients) run as Winograd F(2×2, 3×3) where the
     /// level in use is AVX2 (Winograd.swift): 16 multiplications per 2 × 2 outputs and
     /// channel pair instead of 36, and other rounding than the direct kernels', of the same order.
+    /// The 3×3×3 passes over 3-D inputs of even extents run as F(2×2×2, 3×3×3): 64 per 2 × 2 × 2
+    /// outputs instead of 216.
     /// Default true; false keeps the direct kernels (tests compare the two), as does
     /// DICEKIT_WINOGRAD=0 in the environment for the whole process (to measure both in one binary).
     public var allowsWinograd: Bool
@@ -68,7 +70,7 @@ public struct ConvolutionSettings: Sendable, Equatable {
         self.precision = precision
     }
 
-    /// Whether Winograd F(2×2, 3×3) runs in this process where `allowsWinograd` lets it: the
+    /// Whether Winograd (F(2×2, 3×3) and F(2×2×2, 3×3×3)) runs in this process where `allowsWinograd` lets it: the
     /// kernel level in use is AVX2 (`InstructionSet.current`) and DICEKIT_WINOGRAD is not 0.
     public static var winogradRuns: Bool { Winograd.runs }
 

@@ -1,12 +1,14 @@
-// Winograd F(2×2, 3×3) for the direct path's 3×3, stride-1 Float passes over 2-D inputs
-// (DirectConvolution.swift: a convolution's forward pass, its input gradient, the forward pass
-// of the flipped kernel over the padded dy, and its weight gradient, at the end of this file),
-// at the AVX2 level (conv_winograd.c).
+// Winograd F(2×2, 3×3) for the direct path's 3×3, stride-1 Float passes over 2-D inputs, and
+// F(2×2×2, 3×3×3) for the 3×3×3 ones over 3-D inputs (DirectConvolution.swift: a convolution's
+// forward pass, its input gradient, the forward pass of the flipped kernel over the padded dy,
+// and its weight gradient, at the end of this file), at the AVX2 level (conv_winograd.c).
 //
 // Each 2 × 2 block of outputs (a tile) reads a 4 × 4 window of the padded input; the window and
 // the kernel are transformed (V = Bᵀ d B, U = G g Gᵀ), and the sum over input channels becomes 16
 // products of [tiles × Cin] by [Cin × Cout] matrices, one per element of the 4 × 4 transform:
-// 16 multiplications for 2 × 2 outputs and a channel pair where the direct kernels make 36. The
+// 16 multiplications for 2 × 2 outputs and a channel pair where the direct kernels make 36. In
+// 3-D a tile is 2 × 2 × 2 outputs, its window 4 × 4 × 4 positions, and its 64 products make 64
+// multiplications where the direct kernels make 216. The
 // kernel is transformed once per pass, in ranges of input channels on the worker pool; the batch
 // is padded whole (`PaddedSource.withPaddedBatch`), and the workers take equal ranges of the
 // batch's tiles, across samples, so that a small image's few tiles still fill the blocks.
@@ -36,17 +38,28 @@ enum Winograd {
     static let uncachedTiles = 64
 
     /// Whether a pass of geometry `g` (a forward pass's) over `padded` runs as Winograd
-    /// F(2×2, 3×3), its forward pass or its weight gradient: the level in use is AVX2, a 2-D 3×3
-    /// kernel of stride 1 over a padded input two positions taller and wider than an output of
-    /// even height and width, channels in multiples of 16, Float operands and outputs (no
-    /// rounding), a plain output (not scattered, not a window of a larger one, no fused head).
+    /// F(2×2, 3×3) or F(2×2×2, 3×3×3), its forward pass or its weight gradient: the level in use
+    /// is AVX2, a 2-D 3×3 kernel (or a 3-D 3×3×3 one) of stride 1 over a padded input two
+    /// positions taller and wider (and deeper) than an output of even extents, channels in
+    /// multiples of 16, Float operands and outputs (no rounding), a plain output (not scattered,
+    /// not a window of a larger one, no fused head).
     static func qualifies(_ g: dk_conv_geometry, padded: PaddedSource) -> Bool {
-        runs && g.kd == 1 && g.od == 1 && g.kh == 3
+        let plane = g.kd == 1 && g.od == 1 && padded.extents[0] == 1
+        let volume = g.kd == 3 && g.od % 2 == 0 && padded.extents[0] == g.od + 2
+        return runs && (plane || volume) && g.kh == 3
             && g.kw == 3 && g.sd <= 1 && g.sh <= 1 && g.sw <= 1 && g.ud == 0 && g.uh == 0 && g.uw == 0
             && g.yw == 0 && g.yh == 0 && g.round_output == 0 && g.head_classes == 0 && g.xb == 0
             && g.hp == g.oh + 2 && g.wp == g.ow + 2 && g.oh % 2 == 0 && g.ow % 2 == 0
-            && g.cin % 16 == 0 && g.cout % 16 == 0 && padded.extents[0] == 1 && !padded.roundsToBFloat16
-            && padded.rounded == nil
+            && g.cin % 16 == 0 && g.cout % 16 == 0 && !padded.roundsToBFloat16 && padded.rounded == nil
+    }
+
+    /// Elements of the transform of a pass with a kernel `kd` deep: 16 (4 × 4) in 2-D, 64
+    /// (4 × 4 × 4) in 3-D; a transformed kernel holds that many · Cin · Cout floats.
+    static func points(kernelDepth kd: Int32) -> Int { kd == 3 ? 64 : 16 }
+
+    /// The tiles of pass `g` over a batch of `batch` samples: 2 × 2 outputs each (2 × 2 × 2 in 3-D).
+    static func tiles(_ g: dk_conv_geometry, batch: Int) -> Int {
+        batch * (g.kd == 3 ? Int(g.od / 2) : 1) * Int(g.oh / 2) * Int(g.ow / 2)
     }
 }
 
@@ -56,21 +69,24 @@ extension ConvGeometry {
         -> dk_winograd_geometry
     {
         var wg = dk_winograd_geometry()
-        (wg.wp, wg.oh, wg.ow) = (g.wp, g.oh, g.ow)
+        (wg.wp, wg.od, wg.oh, wg.ow) = (g.wp, g.kd == 3 ? g.od : 1, g.oh, g.ow)
         (wg.sample_floats, wg.output_sample_floats) = (padded.sampleCount, outputSample)
         (wg.cin, wg.cout, wg.relu, wg.cout_a, wg.yb_offset) = (g.cin, g.cout, g.relu, g.cout_a, g.yb_offset)
-        wg.block = ConvBlocking.current.winogradBlock(inChannels: Int(g.cin), outChannels: Int(g.cout))
+        wg.block = ConvBlocking.current.winogradBlock(
+            inChannels: Int(g.cin), outChannels: Int(g.cout), points: Winograd.points(kernelDepth: g.kd))
         return wg
     }
 
     /// Runs `body` on ranges of `cin` input channels on the worker pool, each of about
-    /// `packingGrain` floats of a transformed kernel (16 · `cout` per channel): the kernel's
-    /// transform and the weight gradient's back-transform.
-    private func forEachInputChannelRange(cin: Int, cout: Int, _ body: @Sendable (Range<Int>) -> Void) {
-        WorkerPool.shared.forEachRange(cin, grain: Swift.max(1, Self.packingGrain / (16 * cout)), body)
+    /// `packingGrain` floats of a transformed kernel (`points` · `cout` per channel): the
+    /// kernel's transform and the weight gradient's back-transform.
+    private func forEachInputChannelRange(
+        cin: Int, cout: Int, points: Int, _ body: @Sendable (Range<Int>) -> Void
+    ) {
+        WorkerPool.shared.forEachRange(cin, grain: Swift.max(1, Self.packingGrain / (points * cout)), body)
     }
 
-    /// y = conv(padded, weight) (+ bias) as Winograd F(2×2, 3×3), `weight` packed as the direct
+    /// y = conv(padded, weight) (+ bias) as Winograd F(2×2, 3×3) (or F(2×2×2, 3×3×3)), `weight` packed as the direct
     /// forward pass reads it (dk_conv_pack_weights, or the input gradient's flipped kernel),
     /// `outputSample` floats per output sample (in each part of a two-part output). The
     /// transformed kernel is kept in `cache` (a convolution's: made once for all its forward
@@ -83,9 +99,9 @@ extension ConvGeometry {
         y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int, workspaceLimit: Int,
         cache: BFloat16WeightCache?
     ) -> Bool {
-        let (cin, cout) = (Int(g.cin), Int(g.cout))
-        let transformed = 16 * cin * cout
-        let tiles = padded.batch * Int(g.oh / 2) * Int(g.ow / 2)
+        let (cin, cout, kd, points) = (Int(g.cin), Int(g.cout), g.kd, Winograd.points(kernelDepth: g.kd))
+        let transformed = points * cin * cout
+        let tiles = Winograd.tiles(g, batch: padded.batch)
         guard Winograd.qualifies(g, padded: padded),
             cache != nil || tiles >= Winograd.uncachedTiles,
             (padded.batch * padded.sampleCount + padded.slack + transformed) * MemoryLayout<Float>.stride
@@ -94,9 +110,10 @@ extension ConvGeometry {
         var wg = winogradGeometry(g, padded: padded, outputSample: outputSample)
         let make = { (u: UnsafeMutablePointer<Float>) in
             let kernel = TaskShared((weight, u))
-            forEachInputChannelRange(cin: cin, cout: cout) { channels in
+            forEachInputChannelRange(cin: cin, cout: cout, points: points) { channels in
                 let (weight, u) = kernel.buffers
-                dk_conv_winograd_transform_kernel_f32(weight, cin, cout, u, channels.lowerBound, channels.upperBound)
+                dk_conv_winograd_transform_kernel_f32(
+                    weight, kd, cin, cout, u, channels.lowerBound, channels.upperBound)
             }
         }
         let count = Swift.min(workers, tiles)
@@ -121,8 +138,8 @@ extension ConvGeometry {
 
 extension ConvGeometry {
     /// dW = the weight gradient of the pass of geometry `g` over `padded` (x) and `dy`, in
-    /// Winograd F(2×2, 3×3)'s domain: each worker sums (Bᵀ d B) ⊙ (A dy Aᵀ) over an equal range
-    /// of the batch's tiles into its own 16 · Cin · Cout floats, the workers' sums are added in
+    /// Winograd F(2×2, 3×3)'s domain (F(2×2×2, 3×3×3)'s in 3-D): each worker sums (Bᵀ d B) ⊙
+    /// (A dy Aᵀ) over an equal range of the batch's tiles into its own 16 · Cin · Cout floats (64 · in 3-D), the workers' sums are added in
     /// worker order, and dW = Gᵀ · sum · G overwrites `dW` (conv_winograd.c). The bits depend on
     /// the worker count, as the direct kernels' weight gradient does. Returns false, having done
     /// nothing, when the pass does not qualify (`Winograd.qualifies`) or its padded batch
@@ -131,15 +148,15 @@ extension ConvGeometry {
         _ g: dk_conv_geometry, padded: PaddedSource, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
         workers: Int, workspaceLimit: Int
     ) -> Bool {
-        let (cin, cout) = (Int(g.cin), Int(g.cout))
-        let transformed = 16 * cin * cout
-        let tiles = padded.batch * Int(g.oh / 2) * Int(g.ow / 2)
+        let (cin, cout, kd, points) = (Int(g.cin), Int(g.cout), g.kd, Winograd.points(kernelDepth: g.kd))
+        let transformed = points * cin * cout
+        let tiles = Winograd.tiles(g, batch: padded.batch)
         let count = Swift.min(workers, tiles)
         guard Winograd.qualifies(g, padded: padded),
             (padded.batch * padded.sampleCount + padded.slack + count * transformed) * MemoryLayout<Float>.stride
                 <= workspaceLimit
         else { return false }
-        var wg = winogradGeometry(g, padded: padded, outputSample: Int(g.oh * g.ow) * cout)
+        var wg = winogradGeometry(g, padded: padded, outputSample: Int(g.od * g.oh * g.ow) * cout)
         let sums = Self.allocateAligned(count * transformed)
         defer { sums.deallocate() }
         let scratchFloats = Int(dk_conv_winograd_weight_grad_scratch_floats(&wg))
@@ -159,9 +176,10 @@ extension ConvGeometry {
         }
         for worker in 1..<count { addElements(sums + worker * transformed, sums, transformed) }
         let shared = TaskShared((UnsafePointer(sums), dW))
-        forEachInputChannelRange(cin: cin, cout: cout) { channels in
+        forEachInputChannelRange(cin: cin, cout: cout, points: points) { channels in
             let (sums, dW) = shared.buffers
-            dk_conv_winograd_weight_from_transform_f32(sums, cin, cout, dW, channels.lowerBound, channels.upperBound)
+            dk_conv_winograd_weight_from_transform_f32(
+                sums, kd, cin, cout, dW, channels.lowerBound, channels.upperBound)
         }
         return true
     }

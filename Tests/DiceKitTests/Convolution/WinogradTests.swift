@@ -1,9 +1,10 @@
-// Winograd F(2×2, 3×3) (Winograd.swift, conv_winograd.c), at the AVX2 level: the forward
-// pass (with bias, with the evaluation-mode ReLU, on a channel concatenation), the input
-// gradient and the weight gradient against the lowered path in Double, within the direct
-// kernels' bound, with an error of the same order as theirs; the same forward and input-gradient
-// bits for every worker count and for a sample alone or in a batch; the transformed kernel kept
-// between forward passes; and which passes qualify.
+// Winograd F(2×2, 3×3) and F(2×2×2, 3×3×3) (Winograd.swift, conv_winograd.c), at the AVX2
+// level: the forward pass (with bias, with the evaluation-mode ReLU, on a channel
+// concatenation), the input gradient and the weight gradient against the lowered path in
+// Double, within the direct kernels' bound, with an error of the same order as theirs, over 2-D
+// and 3-D inputs; the same forward and input-gradient bits for every worker count and for a
+// sample alone or in a batch; the transformed kernel kept between forward passes; and which
+// passes qualify.
 
 internal import CDiceKitKernels
 import XCTest
@@ -55,7 +56,7 @@ final class WinogradTests: XCTestCase {
     ) throws {
         let cin = input.last!
         let x = randomTensor(input, seed: seed)
-        let w = randomTensor([3, 3, cin, cout], seed: seed + 1)
+        let w = randomTensor(Array(repeating: 3, count: input.count - 2) + [cin, cout], seed: seed + 1)
         let b = randomTensor([cout], seed: seed + 2)
         let reference = try Convolution(weight: w, bias: b, padding: padding, settings: .init(allowsDirect: false))
         let (wf, bf, xf) = (w.converted(to: Float.self), b.converted(to: Float.self), x.converted(to: Float.self))
@@ -74,7 +75,7 @@ final class WinogradTests: XCTestCase {
         let theirs = try plain.backward(input: xf, outputGradient: dy.converted(to: Float.self))
         // The input gradient transforms its flipped kernel for itself: with fewer tiles than
         // repay that, it keeps the direct kernels.
-        if input[0] * (input[1] / 2) * (input[2] / 2) >= Winograd.uncachedTiles {
+        if input.dropLast().dropFirst().reduce(input[0]) { $0 * ($1 / 2) } >= Winograd.uncachedTiles {
             assertSameOrder(
                 winograd: ours.input!, direct: theirs.input!, reference: expected.input!, "\(what) ∂x", file: file,
                 line: line)
@@ -106,6 +107,17 @@ final class WinogradTests: XCTestCase {
         for workers in [1, 2, 3] { try check(input: [3, 10, 18, 16], cout: 32, workers: workers, seed: 9650) }
     }
 
+    /// F(2×2×2, 3×3×3) over volumes: tiles across planes and samples, 16 to 48 channels, the
+    /// padding on one side only, 1 to 3 workers; the input gradient of 64 tiles or more too.
+    func testVolumesAgainstDouble() throws {
+        try check(input: [2, 4, 6, 8, 16], cout: 16, seed: 9660)
+        try check(input: [1, 2, 4, 4, 32], cout: 48, seed: 9665)
+        try check(input: [2, 8, 8, 8, 16], cout: 32, seed: 9670)
+        try check(
+            input: [1, 8, 6, 10, 32], cout: 16, padding: .explicit(before: [2, 0, 1], after: [0, 2, 1]), seed: 9675)
+        for workers in [1, 2, 3] { try check(input: [2, 6, 4, 10, 16], cout: 16, workers: workers, seed: 9680) }
+    }
+
     /// Worker counts 1 to 3 (tile ranges split inside samples and across them) give the same
     /// bits, and so does one sample alone and in a batch.
     func testBitsDependOnNothingButTheSample() throws {
@@ -123,6 +135,24 @@ final class WinogradTests: XCTestCase {
         let second = try Tensor(shape: [1, 12, 14, 32], scalars: Array(x.scalars[sample..<(2 * sample)]))
         let alone = try conv.forward(second).scalars
         XCTAssertTrue(alone == Array(try conv.forward(x).scalars[output..<(2 * output)]), "a sample alone")
+    }
+
+    /// The same for volumes: tile ranges split inside planes, samples and across them.
+    func testVolumeBitsDependOnNothingButTheSample() throws {
+        let x = randomTensor([3, 4, 6, 8, 16], seed: 9710).converted(to: Float.self)
+        let w = randomTensor([3, 3, 3, 16, 32], seed: 9711).converted(to: Float.self)
+        let dy = randomTensor([3, 4, 6, 8, 32], seed: 9712).converted(to: Float.self)
+        let results = try [1, 2, 3].map { workers in
+            let conv = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(workers: workers))
+            return try conv.forward(x).scalars + conv.backward(input: x, outputGradient: dy).input!.scalars
+        }
+        XCTAssertTrue(results[0] == results[1], "1 and 2 workers")
+        XCTAssertTrue(results[0] == results[2], "1 and 3 workers")
+        let conv = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(workers: 2))
+        let (sample, output) = (4 * 6 * 8 * 16, 4 * 6 * 8 * 32)
+        let last = try Tensor(shape: [1, 4, 6, 8, 16], scalars: Array(x.scalars[(2 * sample)...]))
+        let alone = try conv.forward(last).scalars
+        XCTAssertTrue(alone == Array(try conv.forward(x).scalars[(2 * output)...]), "a sample alone")
     }
 
     /// The forward pass keeps its transformed kernel in the convolution's cache beside its
@@ -167,7 +197,7 @@ final class WinogradTests: XCTestCase {
         XCTAssertTrue(joined == plain.scalars, "two parts")
     }
 
-    /// What qualifies: 3×3, stride 1, 2-D, even output extents, channels in multiples of 16,
+    /// What qualifies: 3×3 in 2-D or 3×3×3 in 3-D, stride 1, even output extents, channels in multiples of 16,
     /// Float operands, at AVX2 (not at AVX-512, whose direct kernels have not been measured
     /// against it, nor on the lowered path).
     func testWhichPassesQualify() throws {
@@ -191,7 +221,10 @@ final class WinogradTests: XCTestCase {
         XCTAssertFalse(try runs([1, 8, 6, 3]), "a first layer")
         XCTAssertFalse(try runs([1, 8, 6, 16], kernel: [5, 5]), "5×5")
         XCTAssertFalse(try runs([1, 8, 6, 16], stride: [2]), "stride 2")
-        XCTAssertFalse(try runs([1, 4, 8, 6, 16], kernel: [3, 3, 3]), "3-D")
+        XCTAssertTrue(try runs([1, 4, 8, 6, 16], kernel: [3, 3, 3]), "3×3×3")
+        XCTAssertFalse(try runs([1, 5, 8, 6, 16], kernel: [3, 3, 3]), "odd depth")
+        XCTAssertFalse(try runs([1, 4, 8, 6, 16], kernel: [1, 3, 3]), "1×3×3 over a volume")
+        XCTAssertFalse(try runs([1, 4, 8, 6, 16], kernel: [3, 3, 3], stride: [2]), "3-D stride 2")
         try KernelDispatch.force(.portable)
         XCTAssertFalse(try runs([1, 8, 6, 16]), "portable level")
         if InstructionSet.available.contains(.avx512) {
