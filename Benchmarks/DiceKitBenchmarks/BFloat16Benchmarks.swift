@@ -103,26 +103,10 @@ private func unetBenchmark(base: Int, precision: ComputePrecision) -> Benchmark 
         var generator = SeededGenerator(seed: 3)
         let images = Tensor<Float>.normal([n, size, size, 3], generator: &generator)
         let labels = try randomLabels([n, size, size], generator: &generator)
-        let loss = DiceLoss(variant: .dice, activation: .softmax)
         let step = try context.time(warmup: 2, repetitions: 5, try trainingStep(model, inputs: images, labels: labels))
-        do {
-            // Where the step goes, stage by stage (printed, not part of the JSON keys), in either
-            // precision: the bf16 step's stages beside the Float step's.
-            let profile = LayerProfile()
-            model.profile = profile
-            for _ in 0..<2 {
-                model.parameters.zeroGradients()
-                let logits = try model.forward(images)
-                try model.backward(try loss.evaluate(logits, target: .labels(labels), gradient: true).gradient!)
-            }
-            model.profile = nil
-            printErr("  \(key)\(suffix) stage   forward ms  backward ms")
-            for stage in profile.stages {
-                printErr(
-                    pad("  " + stage.name, 16) + pad(format(stage.forward / 2 * 1e3), 11, left: true)
-                        + pad(format(stage.backward / 2 * 1e3), 13, left: true))
-            }
-        }
+        // Where the step goes, stage by stage, in either precision: the bf16 step's stages beside
+        // the Float step's.
+        try printStepStages(model, images, labels, title: "\(key)\(suffix)")
         let infer = try context.time(warmup: 1, repetitions: 5) { _ = try model.forward(images, mode: .evaluation) }
         try printInferenceStages(model, images, runs: 3, title: "\(key)_infer\(suffix)")
         // One image at a time, as `dicekit predict` and a sliding window call the model: the

@@ -143,8 +143,10 @@ private func unet3dBenchmark(precision: ComputePrecision) -> Benchmark {
         let volumes = Tensor<Float>.normal([n, size, size, size, 1], generator: &generator)
         let labels = try randomLabels([n, size, size, size], generator: &generator)
         let step = try context.time(warmup: 1, repetitions: 3, try trainingStep(model, inputs: volumes, labels: labels))
+        try printStepStages(model, volumes, labels, title: "unet3d_b16_d3\(suffix)")
         let volume = Tensor<Float>.normal([1, 96, 96, 96, 1], generator: &generator)
         let infer = try context.time(warmup: 1, repetitions: 5) { _ = try model.forward(volume, mode: .evaluation) }
+        try printInferenceStages(model, volume, runs: 2, title: "unet3d_b16_d3_infer\(suffix)")
         return [
             Metric(key: "unet3d_b16_d3_n2_64_train_step\(suffix)_ms", value: step * 1e3, unit: "ms"),
             Metric(key: "unet3d_b16_d3_n1_96_infer\(suffix)_ms", value: infer * 1e3, unit: "ms"),
@@ -172,6 +174,27 @@ func trainingStep(_ model: UNet<Float>, inputs: Tensor<Float>, labels: LabelMap)
 
 /// Prints the mean time of each stage of `model`'s inference on `input` over `runs` calls and
 /// its share of their sum (not part of the JSON keys).
+/// Prints where a training step of `model` on `inputs` and `labels` (softmax Dice, as
+/// `trainingStep`) goes, stage by stage: the forward and backward milliseconds of each, the mean
+/// of 2 steps (not part of the JSON keys).
+func printStepStages(_ model: UNet<Float>, _ inputs: Tensor<Float>, _ labels: LabelMap, title: String) throws {
+    let loss = DiceLoss(variant: .dice, activation: .softmax)
+    let profile = LayerProfile()
+    model.profile = profile
+    defer { model.profile = nil }
+    for _ in 0..<2 {
+        model.parameters.zeroGradients()
+        let logits = try model.forward(inputs)
+        try model.backward(try loss.evaluate(logits, target: .labels(labels), gradient: true).gradient!)
+    }
+    printErr("  \(title) stage   forward ms  backward ms")
+    for stage in profile.stages {
+        printErr(
+            pad("  " + stage.name, 16) + pad(format(stage.forward / 2 * 1e3), 11, left: true)
+                + pad(format(stage.backward / 2 * 1e3), 13, left: true))
+    }
+}
+
 func printInferenceStages(_ model: UNet<Float>, _ input: Tensor<Float>, runs: Int, title: String) throws {
     let profile = LayerProfile()
     model.profile = profile

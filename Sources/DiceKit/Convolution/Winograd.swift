@@ -57,9 +57,9 @@ enum Winograd {
     /// (4 × 4 × 4) in 3-D; a transformed kernel holds that many · Cin · Cout floats.
     static func points(kernelDepth kd: Int32) -> Int { kd == 3 ? 64 : 16 }
 
-    /// The tiles of pass `g` over a batch of `batch` samples: 2 × 2 outputs each (2 × 2 × 2 in 3-D).
-    static func tiles(_ g: dk_conv_geometry, batch: Int) -> Int {
-        batch * (g.kd == 3 ? Int(g.od / 2) : 1) * Int(g.oh / 2) * Int(g.ow / 2)
+    /// The tiles of pass `wg` over a batch of `batch` samples: 2 × 2 outputs each (2 × 2 × 2 in 3-D).
+    static func tiles(_ wg: dk_winograd_geometry, batch: Int) -> Int {
+        batch * (wg.od > 1 ? Int(wg.od / 2) : 1) * Int(wg.oh / 2) * Int(wg.ow / 2)
     }
 }
 
@@ -91,9 +91,10 @@ extension ConvGeometry {
     /// `outputSample` floats per output sample (in each part of a two-part output). The
     /// transformed kernel is kept in `cache` (a convolution's: made once for all its forward
     /// passes, as its packing); without one it is made for this pass, and the pass then needs
-    /// `Winograd.uncachedTiles` tiles or more to repay it. Returns false, having done
-    /// nothing, when the pass does not qualify (`Winograd.qualifies`), has too few tiles,
-    /// or its padded batch would exceed `workspaceLimit` bytes.
+    /// `Winograd.uncachedTiles` tiles or more to repay it. The padded batch and the transformed
+    /// kernel stay within `workspaceLimit` bytes, or the workers pad slabs of it
+    /// (`forEachWinogradRange`). Returns false, having done nothing, when the pass does not
+    /// qualify (`Winograd.qualifies`), has too few tiles, or not even slabs fit.
     func winogradForward(
         _ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
         y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int, workspaceLimit: Int,
@@ -101,13 +102,10 @@ extension ConvGeometry {
     ) -> Bool {
         let (cin, cout, kd, points) = (Int(g.cin), Int(g.cout), g.kd, Winograd.points(kernelDepth: g.kd))
         let transformed = points * cin * cout
-        let tiles = Winograd.tiles(g, batch: padded.batch)
-        guard Winograd.qualifies(g, padded: padded),
-            cache != nil || tiles >= Winograd.uncachedTiles,
-            (padded.batch * padded.sampleCount + padded.slack + transformed) * MemoryLayout<Float>.stride
-                <= workspaceLimit
-        else { return false }
+        guard Winograd.qualifies(g, padded: padded) else { return false }
         var wg = winogradGeometry(g, padded: padded, outputSample: outputSample)
+        let tiles = Winograd.tiles(wg, batch: padded.batch)
+        guard cache != nil || tiles >= Winograd.uncachedTiles else { return false }
         let make = { (u: UnsafeMutablePointer<Float>) in
             let kernel = TaskShared((weight, u))
             forEachInputChannelRange(cin: cin, cout: cout, points: points) { channels in
@@ -118,18 +116,17 @@ extension ConvGeometry {
         }
         let count = Swift.min(workers, tiles)
         let scratchFloats = Int(dk_conv_winograd_scratch_floats(&wg))
+        let budget = workspaceLimit - transformed * MemoryLayout<Float>.stride
+        guard let input = WinogradInput(wg, padded: padded, workers: count, budget: budget) else { return false }
         Self.withDirectPacking(cache, .winograd, count: transformed, make: make) { u in
-            padded.withPaddedBatch(workers: workers) { xp in
-                withUnsafePointer(to: wg) { gp in
-                    let shared = TaskShared((gp, xp, u, bias, y))
-                    runWorkers(count) { worker in
-                        let (gp, xp, u, bias, y) = shared.buffers
-                        let scratch = Self.allocateAligned(scratchFloats)
-                        defer { scratch.deallocate() }
-                        dk_conv_winograd_forward_f32(
-                            gp, xp, tiles * worker / count, tiles * (worker + 1) / count, u, bias, y, scratch)
-                    }
-                }
+            let shared = TaskShared((u, bias, y))
+            forEachWinogradRange(wg, padded: padded, input: input, workers: workers, count: count) {
+                _, gp, xp, offset, tiles in
+                let (u, bias, y) = shared.buffers
+                let scratch = Self.allocateAligned(scratchFloats)
+                defer { scratch.deallocate() }
+                dk_conv_winograd_forward_f32(
+                    gp, xp, tiles.lowerBound, tiles.upperBound, u, bias, y + offset, scratch)
             }
         }
         return true
@@ -141,43 +138,38 @@ extension ConvGeometry {
     /// Winograd F(2×2, 3×3)'s domain (F(2×2×2, 3×3×3)'s in 3-D): each worker sums (Bᵀ d B) ⊙
     /// (A dy Aᵀ) over an equal range of the batch's tiles into its own 16 · Cin · Cout floats (64 · in 3-D), the workers' sums are added in
     /// worker order, and dW = Gᵀ · sum · G overwrites `dW` (conv_winograd.c). The bits depend on
-    /// the worker count, as the direct kernels' weight gradient does. Returns false, having done
-    /// nothing, when the pass does not qualify (`Winograd.qualifies`) or its padded batch
-    /// and the workers' sums would exceed `workspaceLimit` bytes.
+    /// the worker count, as the direct kernels' weight gradient does (and, for a batch padded in
+    /// slabs, on the slabs: `forEachWinogradRange`). Returns false, having done nothing, when
+    /// the pass does not qualify (`Winograd.qualifies`) or neither its padded batch nor slabs of
+    /// it fit `workspaceLimit` bytes beside the workers' sums.
     func winogradWeightGradient(
         _ g: dk_conv_geometry, padded: PaddedSource, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
         workers: Int, workspaceLimit: Int
     ) -> Bool {
         let (cin, cout, kd, points) = (Int(g.cin), Int(g.cout), g.kd, Winograd.points(kernelDepth: g.kd))
         let transformed = points * cin * cout
-        let tiles = Winograd.tiles(g, batch: padded.batch)
-        let count = Swift.min(workers, tiles)
-        guard Winograd.qualifies(g, padded: padded),
-            (padded.batch * padded.sampleCount + padded.slack + count * transformed) * MemoryLayout<Float>.stride
-                <= workspaceLimit
-        else { return false }
+        guard Winograd.qualifies(g, padded: padded) else { return false }
         var wg = winogradGeometry(g, padded: padded, outputSample: Int(g.od * g.oh * g.ow) * cout)
+        let count = Swift.min(workers, Winograd.tiles(wg, batch: padded.batch))
+        let budget = workspaceLimit - count * transformed * MemoryLayout<Float>.stride
+        guard let input = WinogradInput(wg, padded: padded, workers: count, budget: budget) else { return false }
         let sums = Self.allocateAligned(count * transformed)
         defer { sums.deallocate() }
+        sums.initialize(repeating: 0, count: count * transformed)
         let scratchFloats = Int(dk_conv_winograd_weight_grad_scratch_floats(&wg))
-        padded.withPaddedBatch(workers: workers) { xp in
-            withUnsafePointer(to: wg) { gp in
-                let shared = TaskShared((gp, xp, dy, sums))
-                runWorkers(count) { worker in
-                    let (gp, xp, dy, sums) = shared.buffers
-                    let own = sums + worker * transformed
-                    own.initialize(repeating: 0, count: transformed)
-                    let scratch = Self.allocateAligned(scratchFloats)
-                    defer { scratch.deallocate() }
-                    dk_conv_winograd_weight_grad_f32(
-                        gp, xp, dy, tiles * worker / count, tiles * (worker + 1) / count, own, scratch)
-                }
-            }
+        let shared = TaskShared((dy, sums))
+        forEachWinogradRange(wg, padded: padded, input: input, workers: workers, count: count) {
+            worker, gp, xp, offset, tiles in
+            let (dy, sums) = shared.buffers
+            let scratch = Self.allocateAligned(scratchFloats)
+            defer { scratch.deallocate() }
+            dk_conv_winograd_weight_grad_f32(
+                gp, xp, dy + offset, tiles.lowerBound, tiles.upperBound, sums + worker * transformed, scratch)
         }
         for worker in 1..<count { addElements(sums + worker * transformed, sums, transformed) }
-        let shared = TaskShared((UnsafePointer(sums), dW))
+        let back = TaskShared((UnsafePointer(sums), dW))
         forEachInputChannelRange(cin: cin, cout: cout, points: points) { channels in
-            let (sums, dW) = shared.buffers
+            let (sums, dW) = back.buffers
             dk_conv_winograd_weight_from_transform_f32(
                 sums, kd, cin, cout, dW, channels.lowerBound, channels.upperBound)
         }

@@ -155,6 +155,51 @@ final class WinogradTests: XCTestCase {
         XCTAssertTrue(alone == Array(try conv.forward(x).scalars[(2 * output)...]), "a sample alone")
     }
 
+    /// A batch whose padded copy exceeds the workspace bound runs slab by slab (WinogradSlabs:
+    /// pairs of output rows, or planes, padded by each worker, here 2 pairs a slab and a shorter
+    /// last one): the forward pass and the input gradient give the whole batch's bits, the weight
+    /// gradient its values within 1e-6 of their scale (other sums); a bound too small for a slab
+    /// per worker keeps the direct kernels.
+    func testSlabsPastTheWorkspaceBound() throws {
+        for (input, cout) in [([2, 12, 10, 16], 32), ([2, 10, 8, 6, 16], 16)] {
+            let (cin, seed) = (input.last!, UInt64(9900 + input.count))
+            let x = randomTensor(input, seed: seed).converted(to: Float.self)
+            let w = randomTensor(Array(repeating: 3, count: input.count - 2) + [cin, cout], seed: seed + 1)
+            let b = randomTensor([cout], seed: seed + 2).converted(to: Float.self)
+            let whole = try Convolution(
+                weight: w.converted(to: Float.self), bias: b, padding: .same, settings: .init(workers: 2))
+            let y = try whole.forward(x)
+            let dy = randomTensor(y.shape, seed: seed + 3).converted(to: Float.self)
+            let expected = try whole.backward(input: x, outputGradient: dy)
+            // Half the padded batch beside two transformed kernels (the weight gradient's sums):
+            // the batch does not fit, slabs of 2 pairs of lines per worker do.
+            let paddedSample = input.dropFirst().dropLast().reduce(1) { $0 * ($1 + 2) } * cin
+            let transformed = Winograd.points(kernelDepth: input.count == 5 ? 3 : 1) * cin * cout * 4
+            var settings = ConvolutionSettings(workers: 2)
+            settings.workspaceLimit = 2 * transformed + input[0] * paddedSample * 4 / 2
+            var slabs = whole
+            slabs.settings = settings
+            let what = "\(input) → \(cout)"
+            XCTAssertTrue(try slabs.forward(x).scalars == y.scalars, "\(what): forward")
+            let ours = try slabs.backward(input: x, outputGradient: dy)
+            XCTAssertTrue(ours.input!.scalars == expected.input!.scalars, "\(what): ∂x")
+            let scale = expected.weight.scalars.map(abs).max()!
+            let worst = zip(ours.weight.scalars, expected.weight.scalars).map { abs($0 - $1) }.max()!
+            XCTAssertLessThanOrEqual(worst, 1e-6 * scale, "\(what): ∂w")
+            settings.allowsWinograd = false
+            slabs.settings = settings
+            XCTAssertTrue(try slabs.forward(x).scalars != y.scalars, "\(what): Winograd ran")
+            // Too small for a slab per worker: the direct kernels' bits.
+            settings.workspaceLimit = transformed + 512
+            var direct = whole
+            direct.settings = settings
+            let directOutput = try direct.forward(x).scalars
+            settings.allowsWinograd = true
+            direct.settings = settings
+            XCTAssertTrue(try direct.forward(x).scalars == directOutput, "\(what): too small a bound")
+        }
+    }
+
     /// The forward pass keeps its transformed kernel in the convolution's cache beside its
     /// packing: the bits of a pass that transforms for itself (no cache, 128 tiles), not the
     /// direct kernels'; a new kernel value starts a new cache.

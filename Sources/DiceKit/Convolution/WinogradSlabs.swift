@@ -1,0 +1,138 @@
+// The input of a Winograd pass (Winograd.swift) in slabs, for a pass whose whole padded batch
+// would exceed the workspace bound: a 96³ volume of 32 channels (120 MB padded), a batch of 512²
+// images. A slab is a run of pairs of output lines of one sample (pairs of planes in 3-D, of
+// rows in 2-D): its tiles are a contiguous range of the batch's, and they read the padded input
+// lines from its first pair's first to two past its last, which the slab's worker pads into its
+// own buffer. Each worker takes an equal run of the batch's slabs. The forward outputs are the
+// same bits as from the whole padded batch (each is a function of its own window); the weight
+// gradient's sums follow the workers' slabs, fixed by the shapes, the bound and the worker count.
+
+internal import CDiceKitKernels
+
+/// The slabs of a Winograd pass: which pairs of output lines of which sample, and the buffer
+/// each worker pads them into.
+struct WinogradSlabs: Sendable {
+    /// One slab: sample `n`, pairs of output lines `pairs` (lines 2·lowerBound ..< 2·upperBound).
+    struct Slab: Sendable {
+        let n: Int
+        let pairs: Range<Int>
+    }
+
+    /// The slabs of the batch, sample by sample, in line order.
+    let slabs: [Slab]
+    /// Padded rows (`PaddedSource.pad`'s unit, planes × rows) per input line: a plane's rows in
+    /// 3-D, one row in 2-D.
+    let rowsPerLine: Int
+    /// Floats of a padded row.
+    let rowFloats: Int
+    /// Floats of one worker's slab buffer: the most input lines a slab reads.
+    let bufferFloats: Int
+
+    /// The slabs of pass `wg` (its whole-batch geometry) over `padded` for `workers` workers,
+    /// whose buffers together take at most `budget` bytes: as many pairs per slab as that allows,
+    /// but no more than give each worker a slab. Nil when even one pair per worker exceeds it.
+    init?(_ wg: dk_winograd_geometry, padded: PaddedSource, workers: Int, budget: Int) {
+        let volume = wg.od > 1
+        let pairsPerSample = Int(volume ? wg.od : wg.oh) / 2
+        rowsPerLine = volume ? padded.extents[1] : 1
+        rowFloats = padded.extents[2] * padded.channels
+        let lineBytes = rowsPerLine * rowFloats * MemoryLayout<Float>.stride
+        // A slab of k pairs reads 2k + 2 input lines.
+        let affordable = budget / Swift.max(1, workers * 2 * lineBytes) - 1
+        let shared = pairsPerSample / Swift.max(1, (workers + padded.batch - 1) / padded.batch)
+        let pairs = Swift.min(affordable, Swift.max(1, shared))
+        guard pairs >= 1 else { return nil }
+        slabs = (0..<padded.batch).flatMap { n in
+            stride(from: 0, to: pairsPerSample, by: pairs).map {
+                Slab(n: n, pairs: $0..<Swift.min(pairsPerSample, $0 + pairs))
+            }
+        }
+        bufferFloats = (2 * pairs + 2) * rowsPerLine * rowFloats
+    }
+
+    /// The geometry of `slab` (the padded slab as one sample of its own lines) from the pass's `wg`.
+    func geometry(_ slab: Slab, of wg: dk_winograd_geometry) -> dk_winograd_geometry {
+        var g = wg
+        if wg.od > 1 { g.od = 2 * slab.pairs.count } else { g.oh = 2 * slab.pairs.count }
+        g.sample_floats = bufferFloats
+        return g
+    }
+
+    /// The floats from the output's (or output gradient's) start to `slab`'s first position, in
+    /// each part of a two-part output.
+    func outputOffset(_ slab: Slab, of wg: dk_winograd_geometry) -> Int {
+        let part = Int(wg.cout_a != 0 ? wg.cout_a : wg.cout)
+        let line = (wg.od > 1 ? Int(wg.oh) : 1) * Int(wg.ow) * part
+        return slab.n * wg.output_sample_floats + 2 * slab.pairs.lowerBound * line
+    }
+
+    /// The tiles of `slab`.
+    func tiles(_ slab: Slab, of wg: dk_winograd_geometry) -> Int { Winograd.tiles(geometry(slab, of: wg), batch: 1) }
+
+    /// Pads the input lines `slab` reads into `buffer`.
+    func pad(_ slab: Slab, from padded: PaddedSource, into buffer: UnsafeMutablePointer<Float>) {
+        let first = 2 * slab.pairs.lowerBound * rowsPerLine
+        for r in first..<((2 * slab.pairs.upperBound + 2) * rowsPerLine) {
+            padded.pad(sample: slab.n, row: r, columns: 0..<padded.extents[2], into: buffer + (r - first) * rowFloats)
+        }
+    }
+}
+
+/// Where a Winograd pass reads its input: the whole padded batch, or slabs of it padded by the
+/// workers.
+enum WinogradInput: Sendable {
+    case wholeBatch
+    case slabs(WinogradSlabs)
+
+    /// The whole padded batch when it fits `budget` bytes, else slabs for `workers` workers
+    /// when they do (`WinogradSlabs`); nil when neither fits.
+    init?(_ wg: dk_winograd_geometry, padded: PaddedSource, workers: Int, budget: Int) {
+        if (padded.batch * padded.sampleCount + padded.slack) * MemoryLayout<Float>.stride <= budget {
+            self = .wholeBatch
+        } else if let slabs = WinogradSlabs(wg, padded: padded, workers: workers, budget: budget) {
+            self = .slabs(slabs)
+        } else {
+            return nil
+        }
+    }
+}
+
+extension ConvGeometry {
+    /// Runs `body(worker, geometry, input, outputOffset, tiles)` over every tile of the Winograd
+    /// pass `wg` on `count` workers, each taking an equal range of them: from the whole padded
+    /// batch (the input the batch's, no offset), or slab by slab (each slab's geometry and
+    /// padded lines, and its offset into the output), as `input` says.
+    func forEachWinogradRange(
+        _ wg: dk_winograd_geometry, padded: PaddedSource, input: WinogradInput, workers: Int, count: Int,
+        _ body:
+            @Sendable (
+                _ worker: Int, _ geometry: UnsafePointer<dk_winograd_geometry>, _ input: UnsafePointer<Float>,
+                _ outputOffset: Int, _ tiles: Range<Int>
+            ) -> Void
+    ) {
+        guard case .slabs(let plan) = input else {
+            let tiles = Winograd.tiles(wg, batch: padded.batch)
+            padded.withPaddedBatch(workers: workers) { xp in
+                withUnsafePointer(to: wg) { gp in
+                    let shared = TaskShared((gp, xp))
+                    runWorkers(count) { worker in
+                        let (gp, xp) = shared.buffers
+                        body(worker, gp, xp, 0, (tiles * worker / count)..<(tiles * (worker + 1) / count))
+                    }
+                }
+            }
+            return
+        }
+        let (source, slabs) = (TaskShared(padded), plan.slabs)
+        runWorkers(count) { worker in
+            let buffer = Self.allocateAligned(plan.bufferFloats)
+            defer { buffer.deallocate() }
+            for slab in slabs[(slabs.count * worker / count)..<(slabs.count * (worker + 1) / count)] {
+                plan.pad(slab, from: source.buffers, into: buffer)
+                withUnsafePointer(to: plan.geometry(slab, of: wg)) { gp in
+                    body(worker, gp, buffer, plan.outputOffset(slab, of: wg), 0..<plan.tiles(slab, of: wg))
+                }
+            }
+        }
+    }
+}
