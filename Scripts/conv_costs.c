@@ -174,10 +174,11 @@ static void setup(Shape *s, int h, int cin, int cout, int volume, long l2, int t
     s->kernel = w;
     if (!winograd) free(w), s->kernel = NULL;
     if (winograd) {
-        // ConvBlocking.winogradBlock: transformed input and products of a block in a quarter of
-        // L2, a multiple of 6, at least 12 tiles, or 48 where the transformed kernel exceeds L2.
-        const long tiles = (l2 / 4) / (4L * s->points * (cin + cout)) / 6 * 6;
-        const long least = 4L * s->points * cin * cout > l2 ? 48 : 12;
+        // ConvBlocking.winogradBlock: transformed input and products of a block in half of L2
+        // and at least 48 tiles (2-D), or in a quarter of L2 and at least 12 tiles, 48 where the
+        // transformed kernel exceeds L2 (3-D); a multiple of 6.
+        const long tiles = (l2 / (volume ? 4 : 2)) / (4L * s->points * (cin + cout)) / 6 * 6;
+        const long least = !volume || 4L * s->points * cin * cout > l2 ? 48 : 12;
         s->wg = (dk_winograd_geometry){.wp = h + 2, .od = g->od, .oh = h, .ow = h, .sample_floats = s->stride,
                                        .output_sample_floats = s->positions * cout, .cin = cin, .cout = cout,
                                        .block = block ? block : tiles < least ? least : tiles};

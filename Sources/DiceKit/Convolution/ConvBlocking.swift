@@ -99,18 +99,25 @@ struct ConvBlocking: Sendable, Equatable {
         Swift.max(1, (l2 / 2) / Swift.max(4 * (inChannels + Swift.min(outChannels, 64)) * width, 1))
     }
 
-    /// Tiles per block of the Winograd passes (Winograd.swift): their transformed input and
-    /// products (`points` · (Cin + Cout) floats a tile: 16 elements of a 2-D transform, 64 of a
-    /// 3-D one) fill a quarter of L2, a multiple of the micro-kernel's 6 rows. At least 12
-    /// tiles; at least 48 where the transformed kernel (`points` · Cin · Cout floats) exceeds
-    /// L2, so that each of its slices, read from L3, serves 48 tiles or more. In-process on the
-    /// Zen 3 of Docs/Benchmarks/AMD-Zen3.md, this gave 1.16–1.27× over half of L2 and at least
-    /// 48 tiles for 3-D layers of 16 and 32 channels, up to 1.28× for 2-D ones of 64, and the
-    /// same for 2-D ones of 16 and 32 (`Scripts/conv_costs.c`'s given-block shapes).
+    /// Tiles per block of the Winograd passes (Winograd.swift), a multiple of the micro-kernel's
+    /// 6 rows, from their transformed input and products: `points` · (Cin + Cout) floats a tile,
+    /// 16 elements of a 2-D transform, 64 of a 3-D one.
+    ///
+    /// - 2-D: half of L2, but never fewer than 48 tiles, so that each transformed kernel slice is
+    ///   read once for 48 tiles or more (the slices of wide layers do not fit L2 and come from L3).
+    /// - 3-D: a quarter of L2, at least 12 tiles; at least 48 where the transformed kernel
+    ///   (64 · Cin · Cout floats) exceeds L2. A 3-D tile holds 4× a 2-D one's floats, and the
+    ///   2-D rule's 48 tiles of 16 channels fill ¾ of a 512 KiB L2.
+    ///
+    /// Measured on the Zen 3 of Docs/Benchmarks/AMD-Zen3.md: the 3-D rule made the 3-D U-Net's
+    /// step 1.15× and its inference 1.19× faster than the 2-D rule applied to it; applied to 2-D
+    /// layers it made the 2-D U-Net's step 0.88–0.90× and inference 0.81–0.96× as fast (alternated
+    /// `dicekit-bench` runs).
     func winogradBlock(inChannels: Int, outChannels: Int, points: Int) -> Int {
-        let tiles = (l2 / 4) / Swift.max(4 * points * (inChannels + outChannels), 1) / 6 * 6
+        let tileBytes = Swift.max(4 * points * (inChannels + outChannels), 1)
+        if points == 16 { return Swift.max(48, (l2 / 2) / tileBytes / 6 * 6) }
         let least = 4 * points * inChannels * outChannels > l2 ? 48 : 12
-        return Swift.max(least, tiles)
+        return Swift.max(least, (l2 / 4) / tileBytes / 6 * 6)
     }
 
     /// Bytes of a band's pair-packed input in the banded bfloat16 weight gradient

@@ -55,23 +55,25 @@ final class ConvBlockingTests: XCTestCase {
                 paddedWidth: 500, channels: 100, planes: 3, kernelRows: 3, lines: 64, budget: budget), 1)
     }
 
-    /// The Winograd blocks: their transformed input and products (4 · points · (Cin + Cout)
-    /// bytes a tile) in a quarter of L2, a multiple of 6; at least 12 tiles, or 48 where the
-    /// transformed kernel (4 · points · Cin · Cout bytes) exceeds L2.
+    /// The Winograd blocks, a multiple of 6 tiles: in 2-D, their transformed input and products
+    /// (4 · 16 · (Cin + Cout) bytes a tile) in half of L2, at least 48 tiles; in 3-D (4 · 64 ·
+    /// (Cin + Cout) bytes a tile) in a quarter of L2, at least 12 tiles, or 48 where the
+    /// transformed kernel (4 · 64 · Cin · Cout bytes) exceeds L2.
     func testWinogradBlocks() {
         let zen3 = ConvBlocking(l2: 512 << 10)
-        // 2-D, 16 → 16: (128 KiB) / (4 · 16 · 32) = 64 tiles → 60.
-        XCTAssertEqual(zen3.winogradBlock(inChannels: 16, outChannels: 16, points: 16), 60)
-        // 2-D, 64 → 64: 16 tiles → 12 (a 256 KiB kernel, within L2).
-        XCTAssertEqual(zen3.winogradBlock(inChannels: 64, outChannels: 64, points: 16), 12)
+        // 2-D, 16 → 16: (256 KiB) / (4 · 16 · 32) = 128 tiles → 126; 64 → 64: 32, at least 48.
+        XCTAssertEqual(zen3.winogradBlock(inChannels: 16, outChannels: 16, points: 16), 126)
+        XCTAssertEqual(zen3.winogradBlock(inChannels: 64, outChannels: 64, points: 16), 48)
         // 3-D, 16 → 16: (128 KiB) / (4 · 64 · 32) = 16 → 12; 32 → 32: 8 tiles, at least 12.
         XCTAssertEqual(zen3.winogradBlock(inChannels: 16, outChannels: 16, points: 64), 12)
         XCTAssertEqual(zen3.winogradBlock(inChannels: 32, outChannels: 32, points: 64), 12)
-        // A 1 MiB transformed kernel (2-D 128 → 128, 3-D 64 → 64) exceeds L2: 48 tiles.
-        XCTAssertEqual(zen3.winogradBlock(inChannels: 128, outChannels: 128, points: 16), 48)
+        // 3-D, 64 → 64: a 1 MiB transformed kernel exceeds L2, 48 tiles.
         XCTAssertEqual(zen3.winogradBlock(inChannels: 64, outChannels: 64, points: 64), 48)
-        // 2 MiB of L2: 2-D 32 → 32 gets (512 KiB) / (4 · 16 · 64) = 128 tiles → 126.
-        XCTAssertEqual(ConvBlocking(l2: 2 << 20).winogradBlock(inChannels: 32, outChannels: 32, points: 16), 126)
+        // 2 MiB of L2: 2-D 32 → 32 gets (1 MiB) / (4 · 16 · 64) = 256 tiles → 252; 3-D 32 → 32
+        // (512 KiB) / (4 · 64 · 64) = 32 → 30.
+        let emerald = ConvBlocking(l2: 2 << 20)
+        XCTAssertEqual(emerald.winogradBlock(inChannels: 32, outChannels: 32, points: 16), 252)
+        XCTAssertEqual(emerald.winogradBlock(inChannels: 32, outChannels: 32, points: 64), 30)
     }
 
     func testUnknownCachesFallBackToSmallCores() {
