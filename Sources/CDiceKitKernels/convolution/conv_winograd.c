@@ -56,13 +56,23 @@ static inline long u_index(long xi, long cb, long ci, long blocks, long cin) {
 /// `tiles` rounded up to a multiple of WINO_ROWS: the rows a block of them takes in the scratch.
 static inline long micro_rows(long tiles) { return (tiles + WINO_ROWS - 1) / WINO_ROWS * WINO_ROWS; }
 
-/// The offset of tile `index` of the batch (numbered sample by sample, plane by plane, row by
-/// row) in a tensor of `sample` floats per sample, `plane` per plane, `line` per row and
-/// `position` per position: its first position.
-static inline long tile_origin(const dk_winograd_geometry *g, long index, long sample, long plane, long line,
-                               long position) {
+/// The offset of tile `index` of the batch (numbered sample by sample, plane by plane in a
+/// `volume`, row by row) in a tensor of `sample` floats per sample, `plane` per plane, `line`
+/// per row and `position` per position: its first position.
+//
+// The passes below take `volume` as a constant (0: 2-D, 1: 3-D) and are compiled once for each
+// (dk_conv_winograd_forward_f32, dk_conv_winograd_weight_grad_f32): a 16-channel 2-D tile's
+// transforms are a few dozen cycles, and code shared at run time with the 3-D paths cost the
+// 2-D ones 10–15 % (registers spilled, three divisions per tile for two).
+static inline __attribute__((always_inline)) long tile_origin(const dk_winograd_geometry *g, long index,
+                                                              long sample, long plane, long line, long position,
+                                                              const int volume) {
     const long tiles_per_row = g->ow / 2, per_plane = g->oh / 2 * tiles_per_row;
-    const long per_sample = (g->od > 1 ? g->od / 2 : 1) * per_plane;
+    if (!volume) {
+        const long n = index / per_plane, r = index % per_plane;
+        return n * sample + 2 * (r / tiles_per_row) * line + 2 * (r % tiles_per_row) * position;
+    }
+    const long per_sample = g->od / 2 * per_plane;
     const long n = index / per_sample, tile = index % per_sample, z = tile / per_plane, r = tile % per_plane;
     return n * sample + 2 * z * plane + 2 * (r / tiles_per_row) * line + 2 * (r % tiles_per_row) * position;
 }
@@ -130,58 +140,83 @@ DKW256 void dk_conv_winograd_transform_kernel_f32(const float *packed, int kd, l
             }
 }
 
-/// Bᵀ d B of the 4 × 4 window at `d` (rows `line` floats apart, positions `cin`), channels
-/// [c, c + 8): out[4i + j].
-DKW256 static inline void window_transform(const float *d, long line, long cin, long c, __m256 out[16]) {
+/// How the hot transforms read a value: from one plane, or the depth transform of a 3-D tile
+/// applied on load: the sum or difference of two planes', or one plane's negated.
+enum { FROM_ONE, FROM_SUM, FROM_DIFFERENCE, FROM_NEGATED };
+
+/// The value at `at` of plane `p`, combined with plane `q` as `how` says (a constant after inlining).
+DKW256 static inline __attribute__((always_inline)) __m256 load_combined(const float *p, const float *q, long at,
+                                                                        const int how) {
+    const __m256 x = _mm256_loadu_ps(p + at);
+    return how == FROM_ONE          ? x
+           : how == FROM_SUM        ? _mm256_add_ps(x, _mm256_loadu_ps(q + at))
+           : how == FROM_DIFFERENCE ? _mm256_sub_ps(x, _mm256_loadu_ps(q + at))
+                                    : _mm256_sub_ps(_mm256_setzero_ps(), x);
+}
+
+/// Bᵀ d B of the 4 × 4 window d at `p` (combined with `q` as `how` says; rows `line` floats
+/// apart, positions `cin`), channels [c, c + 8), stored at out + (4i + j)·stride + c.
+DKW256 static inline __attribute__((always_inline)) void
+store_window_transform(const float *p, const float *q, const int how, long line, long cin, long c, float *out,
+                       long stride) {
     // Bᵀ d over the 4 rows, column by column, then (Bᵀ d) B along each row.
     __m256 col[4][4];
     DK_UNROLL for (int j = 0; j < 4; j++) {
-        const __m256 d0 = _mm256_loadu_ps(d + j * cin + c), d1 = _mm256_loadu_ps(d + line + j * cin + c),
-                     d2 = _mm256_loadu_ps(d + 2 * line + j * cin + c), d3 = _mm256_loadu_ps(d + 3 * line + j * cin + c);
+        const __m256 d0 = load_combined(p, q, j * cin + c, how), d1 = load_combined(p, q, line + j * cin + c, how),
+                     d2 = load_combined(p, q, 2 * line + j * cin + c, how),
+                     d3 = load_combined(p, q, 3 * line + j * cin + c, how);
         col[0][j] = _mm256_sub_ps(d0, d2);
         col[1][j] = _mm256_add_ps(d1, d2);
         col[2][j] = _mm256_sub_ps(d2, d1);
         col[3][j] = _mm256_sub_ps(d1, d3);
     }
     DK_UNROLL for (int i = 0; i < 4; i++) {
-        out[4 * i] = _mm256_sub_ps(col[i][0], col[i][2]);
-        out[4 * i + 1] = _mm256_add_ps(col[i][1], col[i][2]);
-        out[4 * i + 2] = _mm256_sub_ps(col[i][2], col[i][1]);
-        out[4 * i + 3] = _mm256_sub_ps(col[i][1], col[i][3]);
+        float *row = out + (long)(4 * i) * stride + c;
+        _mm256_storeu_ps(row, _mm256_sub_ps(col[i][0], col[i][2]));
+        _mm256_storeu_ps(row + stride, _mm256_add_ps(col[i][1], col[i][2]));
+        _mm256_storeu_ps(row + 2 * stride, _mm256_sub_ps(col[i][2], col[i][1]));
+        _mm256_storeu_ps(row + 3 * stride, _mm256_sub_ps(col[i][1], col[i][3]));
     }
 }
 
 /// V[ξ][t][·] of tiles [first, first + count) of the batch (`tile_origin`); rows past `count` up
 /// to `rows`, a multiple of WINO_ROWS, are zeroed.
-DKW256 static void transform_input(const dk_winograd_geometry *g, const float *xp, long first, long count,
-                                   long rows, float *v) {
+DKW256 static inline __attribute__((always_inline)) void transform_input(const dk_winograd_geometry *g, const float *xp, long first, long count, long rows,
+                            float *v, const int volume) {
     const long cin = g->cin, line = g->wp * cin, plane = (g->oh + 2) * line, stride = rows * cin;
-    const long points = transform_points(g);
+    const long points = volume ? 64 : 16;
     for (long t = 0; t < rows; t++) {
         float *const out = v + t * cin;
         if (t >= count) {
             for (long xi = 0; xi < points; xi++) memset(out + xi * stride, 0, sizeof(float) * cin);
             continue;
         }
-        const float *d = xp + tile_origin(g, first + t, g->sample_floats, plane, line, cin);
+        const float *d = xp + tile_origin(g, first + t, g->sample_floats, plane, line, cin, volume);
+        if (!volume) {
+            for (long c = 0; c < cin; c += 8) store_window_transform(d, d, FROM_ONE, line, cin, c, out, stride);
+            continue;
+        }
+        // Bᵀ along the depth on load (planes 0 − 2, 1 + 2, 2 − 1, 1 − 3), then each combination's window.
+        const float *const d1 = d + plane, *const d2 = d + 2 * plane, *const d3 = d + 3 * plane;
         for (long c = 0; c < cin; c += 8) {
-            if (points == 16) {
-                __m256 w[16];
-                window_transform(d, line, cin, c, w);
-                DK_UNROLL for (int k = 0; k < 16; k++) _mm256_storeu_ps(out + k * stride + c, w[k]);
-                continue;
-            }
-            // Each of the 4 planes' windows, then Bᵀ along the depth: planes 0 − 2, 1 + 2, 2 − 1, 1 − 3.
-            __m256 w[4][16];
-            DK_UNROLL for (int p = 0; p < 4; p++) window_transform(d + p * plane, line, cin, c, w[p]);
-            DK_UNROLL for (int k = 0; k < 16; k++) {
-                _mm256_storeu_ps(out + k * stride + c, _mm256_sub_ps(w[0][k], w[2][k]));
-                _mm256_storeu_ps(out + (16 + k) * stride + c, _mm256_add_ps(w[1][k], w[2][k]));
-                _mm256_storeu_ps(out + (32 + k) * stride + c, _mm256_sub_ps(w[2][k], w[1][k]));
-                _mm256_storeu_ps(out + (48 + k) * stride + c, _mm256_sub_ps(w[1][k], w[3][k]));
-            }
+            store_window_transform(d, d2, FROM_DIFFERENCE, line, cin, c, out, stride);
+            store_window_transform(d1, d2, FROM_SUM, line, cin, c, out + 16 * stride, stride);
+            store_window_transform(d2, d1, FROM_DIFFERENCE, line, cin, c, out + 32 * stride, stride);
+            store_window_transform(d1, d3, FROM_DIFFERENCE, line, cin, c, out + 48 * stride, stride);
         }
     }
+}
+
+/// transform_input compiled once for each kind of pass, apart from the passes (as the products
+/// and the output transform are not: the three inlined together spill more registers).
+DKW256 __attribute__((noinline)) static void transform_input_plane(const dk_winograd_geometry *g, const float *xp,
+                                                                   long first, long count, long rows, float *v) {
+    transform_input(g, xp, first, count, rows, v, 0);
+}
+
+DKW256 __attribute__((noinline)) static void transform_input_volume(const dk_winograd_geometry *g, const float *xp,
+                                                                    long first, long count, long rows, float *v) {
+    transform_input(g, xp, first, count, rows, v, 1);
 }
 
 /// m[t][16] = Σ over ci of v[t][ci] · u[ci][16], for `rows` tiles (a multiple of WINO_ROWS).
@@ -202,14 +237,27 @@ DKW256 static void multiply(const float *v, const float *u, long cin, long rows,
     }
 }
 
-/// Aᵀ m A of one 4 × 4 plane of products (m[4i + j]), plus `b`, then the max with `floor`: the
+/// Element ξ of a plane of products at `m` (elements `xs` floats apart): the plane itself, or
+/// (3-D) a row of Aᵀ along the depth over the 4 planes 16 elements apart: ROW0 = m₀ + m₁ + m₂,
+/// ROW1 = m₁ − m₂ − m₃.
+enum { PLANE, ROW0, ROW1 };
+DKW256 static inline __attribute__((always_inline)) __m256 product(const float *m, long xs, long xi, const int how) {
+    if (how == PLANE) return _mm256_load_ps(m + xi * xs);
+    const __m256 m1 = _mm256_load_ps(m + (16 + xi) * xs), m2 = _mm256_load_ps(m + (32 + xi) * xs);
+    return how == ROW0 ? _mm256_add_ps(_mm256_add_ps(_mm256_load_ps(m + xi * xs), m1), m2)
+                       : _mm256_sub_ps(_mm256_sub_ps(m1, m2), _mm256_load_ps(m + (48 + xi) * xs));
+}
+
+/// Aᵀ m A of one 4 × 4 plane of products (`product`), plus `b`, then the max with `floor`: the
 /// 2 × 2 outputs at `out` (rows `line` floats apart, positions `part`).
-DKW256 static inline void store_output_plane(const __m256 m[16], __m256 b, __m256 floor, float *out, long line,
-                                             long part) {
+DKW256 static inline __attribute__((always_inline)) void
+store_output_plane(const float *m, long xs, const int how, __m256 b, __m256 floor, float *out, long line, long part) {
     __m256 s[2][4];
     DK_UNROLL for (int j = 0; j < 4; j++) {
-        s[0][j] = _mm256_add_ps(_mm256_add_ps(m[j], m[4 + j]), m[8 + j]);
-        s[1][j] = _mm256_sub_ps(_mm256_sub_ps(m[4 + j], m[8 + j]), m[12 + j]);
+        const __m256 m0 = product(m, xs, j, how), m1 = product(m, xs, 4 + j, how), m2 = product(m, xs, 8 + j, how),
+                     m3 = product(m, xs, 12 + j, how);
+        s[0][j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+        s[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
     }
     DK_UNROLL for (int i = 0; i < 2; i++) {
         const __m256 o0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s[i][0], s[i][1]), s[i][2]), b);
@@ -221,36 +269,26 @@ DKW256 static inline void store_output_plane(const __m256 m[16], __m256 b, __m25
 
 /// Output channels [16·cb, 16·cb + 16) of tiles [first, first + count) from m[ξ][cb][t][16]:
 /// Aᵀ m A, plus the bias, then the ReLU (a max with 0, NaN kept, as conv_avx2.c's stores).
-DKW256 static void transform_output(const dk_winograd_geometry *g, const float *m, long first, long count, long rows,
-                                    long cb, const float *bias, float *y) {
-    const long cout = g->cout, blocks = cout / 16, stride = blocks * rows * 16;
+DKW256 static inline __attribute__((always_inline)) void transform_output(const dk_winograd_geometry *g, const float *m, long first, long count, long rows,
+                             long cb, const float *bias, float *y, const int volume) {
+    const long cout = g->cout, blocks = cout / 16, xs = blocks * rows * 16;
     const long part = g->cout_a ? g->cout_a : cout, co = 16 * cb;
     // Channels past the first part go to the second, yb_offset floats on.
     float *const base = y + (co < part ? co : g->yb_offset + co - part);
     const long line = g->ow * part, plane = g->oh * line;
     const __m256 floor = g->relu ? _mm256_setzero_ps() : _mm256_set1_ps(-__builtin_inff());
     for (long t = 0; t < count; t++) {
-        float *out = base + tile_origin(g, first + t, g->output_sample_floats, plane, line, part);
+        float *out = base + tile_origin(g, first + t, g->output_sample_floats, plane, line, part, volume);
         const float *mt = m + (cb * rows + t) * 16;
         DK_UNROLL for (int h = 0; h < 16; h += 8) {
             const __m256 b = bias ? _mm256_loadu_ps(bias + co + h) : _mm256_setzero_ps();
-            if (g->od <= 1) {
-                __m256 p[16];
-                DK_UNROLL for (int k = 0; k < 16; k++) p[k] = _mm256_load_ps(mt + k * stride + h);
-                store_output_plane(p, b, floor, out + h, line, part);
-                continue;
+            if (!volume) {
+                store_output_plane(mt + h, xs, PLANE, b, floor, out + h, line, part);
+            } else {
+                // Aᵀ along the depth on load: the 2 output planes.
+                store_output_plane(mt + h, xs, ROW0, b, floor, out + h, line, part);
+                store_output_plane(mt + h, xs, ROW1, b, floor, out + plane + h, line, part);
             }
-            // Aᵀ along the depth first (planes m0 + m1 + m2 and m1 − m2 − m3), then each plane's.
-            __m256 p[2][16];
-            DK_UNROLL for (int k = 0; k < 16; k++) {
-                const __m256 m0 = _mm256_load_ps(mt + k * stride + h), m1 = _mm256_load_ps(mt + (16 + k) * stride + h),
-                             m2 = _mm256_load_ps(mt + (32 + k) * stride + h),
-                             m3 = _mm256_load_ps(mt + (48 + k) * stride + h);
-                p[0][k] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
-                p[1][k] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
-            }
-            store_output_plane(p[0], b, floor, out + h, line, part);
-            store_output_plane(p[1], b, floor, out + plane + h, line, part);
         }
     }
 }
@@ -259,25 +297,42 @@ long dk_conv_winograd_scratch_floats(const dk_winograd_geometry *g) {
     return transform_points(g) * micro_rows(g->block) * (g->cin + g->cout) + 16;
 }
 
-DKW256 void dk_conv_winograd_forward_f32(const dk_winograd_geometry *g, const float *xp, long t0, long t1,
-                                         const float *u, const float *bias, float *y, float *scratch) {
-    const long blocks = g->cout / 16, cin = g->cin, points = transform_points(g);
-    dk_note_isa(DK_KERNEL_CONV, DK_ISA_AVX2);
+DKW256 static inline __attribute__((always_inline)) void forward(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const float *u,
+                    const float *bias, float *y, float *scratch, const int volume) {
+    const long blocks = g->cout / 16, cin = g->cin, points = volume ? 64 : 16;
     // The products m[ξ][cb][t][16], 64-byte aligned, after the transformed input v[ξ][t][cin].
     float *const v = scratch;
     float *const m = (float *)(((uintptr_t)(scratch + points * micro_rows(g->block) * cin) + 63) & ~(uintptr_t)63);
     for (long first = t0; first < t1; first += g->block) {
         const long count = t1 - first < g->block ? t1 - first : g->block;
         const long rows = micro_rows(count);
-        transform_input(g, xp, first, count, rows, v);
+        (volume ? transform_input_volume : transform_input_plane)(g, xp, first, count, rows, v);
         // One ξ's kernel (cin × cout) at a time against every tile of the block; each 16 channels'
         // panel (cin × 16) stays in L1 while the block's rows stream past it.
         for (long xi = 0; xi < points; xi++)
             for (long cb = 0; cb < blocks; cb++)
                 multiply(v + xi * rows * cin, u + u_index(xi, cb, 0, blocks, cin), cin, rows,
                          m + (xi * blocks + cb) * rows * 16);
-        for (long cb = 0; cb < blocks; cb++) transform_output(g, m, first, count, rows, cb, bias, y);
+        for (long cb = 0; cb < blocks; cb++) transform_output(g, m, first, count, rows, cb, bias, y, volume);
     }
+}
+
+DKW256 __attribute__((noinline)) static void forward_plane(const dk_winograd_geometry *g, const float *xp, long t0,
+                                                           long t1, const float *u, const float *bias, float *y,
+                                                           float *scratch) {
+    forward(g, xp, t0, t1, u, bias, y, scratch, 0);
+}
+
+DKW256 __attribute__((noinline)) static void forward_volume(const dk_winograd_geometry *g, const float *xp, long t0,
+                                                            long t1, const float *u, const float *bias, float *y,
+                                                            float *scratch) {
+    forward(g, xp, t0, t1, u, bias, y, scratch, 1);
+}
+
+void dk_conv_winograd_forward_f32(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const float *u,
+                                  const float *bias, float *y, float *scratch) {
+    dk_note_isa(DK_KERNEL_CONV, DK_ISA_AVX2);
+    (g->od > 1 ? forward_volume : forward_plane)(g, xp, t0, t1, u, bias, y, scratch);
 }
 
 // MARK: - Weight gradient
@@ -288,49 +343,46 @@ DKW256 void dk_conv_winograd_forward_f32(const dk_winograd_geometry *g, const fl
 // dU[ξ] (cin × cout) = Σ over tiles of V[ξ][t]ᵀ · dM[ξ][t], a product whose inner dimension is
 // the tiles, accumulated block by block.
 
-/// A dY Aᵀ of the 2 × 2 output gradients at `d` (rows `line` floats apart, positions `cout`),
-/// channels [c, c + 8): out[4i + j].
-DKW256 static inline void gradient_plane(const float *d, long line, long cout, long c, __m256 out[16]) {
+/// A dY Aᵀ of the 2 × 2 output gradients dY at `p` (combined with `q` as `how` says; rows
+/// `line` floats apart, positions `cout`), channels [c, c + 8), stored at out + (4i + j)·stride + c.
+DKW256 static inline __attribute__((always_inline)) void
+store_gradient_transform(const float *p, const float *q, const int how, long line, long cout, long c, float *out,
+                         long stride) {
     // A = [1 0; 1 1; 1 −1; 0 −1]: rows of A dY, then (A dY) Aᵀ along each row.
-    const __m256 y00 = _mm256_loadu_ps(d + c), y01 = _mm256_loadu_ps(d + cout + c),
-                 y10 = _mm256_loadu_ps(d + line + c), y11 = _mm256_loadu_ps(d + line + cout + c);
+    const __m256 y00 = load_combined(p, q, c, how), y01 = load_combined(p, q, cout + c, how),
+                 y10 = load_combined(p, q, line + c, how), y11 = load_combined(p, q, line + cout + c, how);
     const __m256 r[4][2] = {{y00, y01},
                             {_mm256_add_ps(y00, y10), _mm256_add_ps(y01, y11)},
                             {_mm256_sub_ps(y00, y10), _mm256_sub_ps(y01, y11)},
                             {_mm256_sub_ps(_mm256_setzero_ps(), y10), _mm256_sub_ps(_mm256_setzero_ps(), y11)}};
     DK_UNROLL for (int i = 0; i < 4; i++) {
-        out[4 * i] = r[i][0];
-        out[4 * i + 1] = _mm256_add_ps(r[i][0], r[i][1]);
-        out[4 * i + 2] = _mm256_sub_ps(r[i][0], r[i][1]);
-        out[4 * i + 3] = _mm256_sub_ps(_mm256_setzero_ps(), r[i][1]);
+        float *row = out + (long)(4 * i) * stride + c;
+        _mm256_storeu_ps(row, r[i][0]);
+        _mm256_storeu_ps(row + stride, _mm256_add_ps(r[i][0], r[i][1]));
+        _mm256_storeu_ps(row + 2 * stride, _mm256_sub_ps(r[i][0], r[i][1]));
+        _mm256_storeu_ps(row + 3 * stride, _mm256_sub_ps(_mm256_setzero_ps(), r[i][1]));
     }
 }
 
 /// dM[ξ][t][·] = (A dY Aᵀ)[ξ] of the output-gradient tiles [first, first + count) (2 × 2
 /// positions each, or 2 × 2 × 2, at the places transform_output writes), `count` rows per ξ.
-DKW256 static void transform_gradient(const dk_winograd_geometry *g, const float *dy, long first, long count,
-                                      float *dm) {
+DKW256 static inline __attribute__((always_inline)) void transform_gradient(const dk_winograd_geometry *g, const float *dy, long first, long count, float *dm,
+                               const int volume) {
     const long cout = g->cout, stride = count * cout, line = g->ow * cout, plane = g->oh * line;
     for (long t = 0; t < count; t++) {
-        const float *d = dy + tile_origin(g, first + t, g->output_sample_floats, plane, line, cout);
+        const float *d = dy + tile_origin(g, first + t, g->output_sample_floats, plane, line, cout, volume);
         float *const out = dm + t * cout;
+        if (!volume) {
+            for (long c = 0; c < cout; c += 8) store_gradient_transform(d, d, FROM_ONE, line, cout, c, out, stride);
+            continue;
+        }
+        // A along the depth on load (planes 0, 0 + 1, 0 − 1, −1), then each combination's.
+        const float *const d1 = d + plane;
         for (long c = 0; c < cout; c += 8) {
-            if (g->od <= 1) {
-                __m256 p[16];
-                gradient_plane(d, line, cout, c, p);
-                DK_UNROLL for (int k = 0; k < 16; k++) _mm256_storeu_ps(out + k * stride + c, p[k]);
-                continue;
-            }
-            // Each plane's, then A along the depth: p0, p0 + p1, p0 − p1, −p1.
-            __m256 p[2][16];
-            gradient_plane(d, line, cout, c, p[0]);
-            gradient_plane(d + plane, line, cout, c, p[1]);
-            DK_UNROLL for (int k = 0; k < 16; k++) {
-                _mm256_storeu_ps(out + k * stride + c, p[0][k]);
-                _mm256_storeu_ps(out + (16 + k) * stride + c, _mm256_add_ps(p[0][k], p[1][k]));
-                _mm256_storeu_ps(out + (32 + k) * stride + c, _mm256_sub_ps(p[0][k], p[1][k]));
-                _mm256_storeu_ps(out + (48 + k) * stride + c, _mm256_sub_ps(_mm256_setzero_ps(), p[1][k]));
-            }
+            store_gradient_transform(d, d, FROM_ONE, line, cout, c, out, stride);
+            store_gradient_transform(d, d1, FROM_SUM, line, cout, c, out + 16 * stride, stride);
+            store_gradient_transform(d, d1, FROM_DIFFERENCE, line, cout, c, out + 32 * stride, stride);
+            store_gradient_transform(d1, d1, FROM_NEGATED, line, cout, c, out + 48 * stride, stride);
         }
     }
 }
@@ -361,16 +413,15 @@ long dk_conv_winograd_weight_grad_scratch_floats(const dk_winograd_geometry *g) 
     return transform_points(g) * g->block * (g->cin + g->cout);
 }
 
-DKW256 void dk_conv_winograd_weight_grad_f32(const dk_winograd_geometry *g, const float *xp, const float *dy,
-                                             long t0, long t1, float *du, float *scratch) {
-    const long cin = g->cin, cout = g->cout, points = transform_points(g);
+DKW256 static inline __attribute__((always_inline)) void weight_grad(const dk_winograd_geometry *g, const float *xp, const float *dy, long t0, long t1,
+                        float *du, float *scratch, const int volume) {
+    const long cin = g->cin, cout = g->cout, points = volume ? 64 : 16;
     float *const v = scratch, *const dm = scratch + points * g->block * cin;
-    dk_note_isa(DK_KERNEL_CONV, DK_ISA_AVX2);
     for (long first = t0; first < t1; first += g->block) {
         const long count = t1 - first < g->block ? t1 - first : g->block;
         // `count` rows per ξ, not rounded up: here the tiles are the products' inner dimension.
-        transform_input(g, xp, first, count, count, v);
-        transform_gradient(g, dy, first, count, dm);
+        (volume ? transform_input_volume : transform_input_plane)(g, xp, first, count, count, v);
+        transform_gradient(g, dy, first, count, dm, volume);
         for (long xi = 0; xi < points; xi++) {
             const float *vx = v + xi * count * cin, *dmx = dm + xi * count * cout;
             float *dux = du + xi * cin * cout;
@@ -387,6 +438,24 @@ DKW256 void dk_conv_winograd_weight_grad_f32(const dk_winograd_geometry *g, cons
             }
         }
     }
+}
+
+DKW256 __attribute__((noinline)) static void weight_grad_plane(const dk_winograd_geometry *g, const float *xp,
+                                                               const float *dy, long t0, long t1, float *du,
+                                                               float *scratch) {
+    weight_grad(g, xp, dy, t0, t1, du, scratch, 0);
+}
+
+DKW256 __attribute__((noinline)) static void weight_grad_volume(const dk_winograd_geometry *g, const float *xp,
+                                                                const float *dy, long t0, long t1, float *du,
+                                                                float *scratch) {
+    weight_grad(g, xp, dy, t0, t1, du, scratch, 1);
+}
+
+void dk_conv_winograd_weight_grad_f32(const dk_winograd_geometry *g, const float *xp, const float *dy, long t0, long t1,
+                                      float *du, float *scratch) {
+    dk_note_isa(DK_KERNEL_CONV, DK_ISA_AVX2);
+    (g->od > 1 ? weight_grad_volume : weight_grad_plane)(g, xp, dy, t0, t1, du, scratch);
 }
 
 /// Gᵀ u G of one 4 × 4 plane (u[4a + b]) into 3 × 3 taps (w[3i + j]).
