@@ -1,8 +1,8 @@
 // The direct convolution kernels' forward pass (or, with PASS=weight, their weight gradient; with
 // PASS=winograd, the Winograd forward pass that replaces them at AVX2; with VOLUME=1, over
-// volumes with 3×3×3 kernels) measured in-process, without the Swift layer, against the FMA peak this process measures on the
-// same cores in the same runs: the fraction of peak that the kernel reaches, on one core and on
-// every core (up to 4, one sample each).
+// volumes with 3×3×3 kernels) measured in-process, without the Swift layer, against the FMA
+// peak this process measures on the same cores in the same runs: the fraction of peak that the
+// kernel reaches, on one core and on every core (up to 4, one sample each).
 //
 // Why a ratio to a measured peak: this machine kind's cores switch between speeds from one run to
 // the next (a core at two thirds of its usual rate for seconds at a time, whatever runs on it),
@@ -114,7 +114,8 @@ __attribute__((target("avx512f"))) static double peak_avx512(void) {
 typedef struct {
     int h, cin, cout;
     int volume;  // 1: an h³ volume and a 3×3×3 kernel (VOLUME=1), else an h² image and a 3×3 one
-    long positions, taps, points;  // output positions per sample (h² or h³), kernel taps (9 or 27), Winograd's ξ (16 or 64)
+    // Output positions per sample (h² or h³), kernel taps (9 or 27), Winograd's elements ξ (16 or 64).
+    long positions, taps, points;
     int weight;  // 1: the weight gradient (PASS=weight), else the forward pass
     long chunk, lines, passes;
     long samples, stride;  // samples per thread (8 for the split weight gradient, else 1); padded floats per sample
@@ -243,7 +244,8 @@ static void weight_gradient(const Shape *s, int t) {
     }
     for (long pass = 0; pass < s->passes; pass++)
         for (long l = 0, lines = s->positions / s->h; l < lines; l += s->lines)
-            dk_conv_weight_grad_f32(&s->g, s->xp[t], s->dy[t], s->dw[t], l, l + s->lines < lines ? l + s->lines : lines);
+            dk_conv_weight_grad_f32(&s->g, s->xp[t], s->dy[t], s->dw[t], l,
+                                    l + s->lines < lines ? l + s->lines : lines);
 }
 
 /// PASS=winograd: the root-mean-square and largest errors of the Winograd pass and of the direct
@@ -348,7 +350,8 @@ int main(int argc, char **argv) {
             t[3] = 0;
             const int parsed = sscanf(argv[a], "%d,%d,%d,%d", &t[0], &t[1], &t[2], &t[3]);
             if (parsed < 3 || t[3] < 0 || t[0] < 1 || t[1] < 1 || t[2] < 16 || t[2] % 16) {
-                fprintf(stderr, "conv_costs: shape '%s'; expected H,Cin,Cout[,block] with Cout a multiple of 16\n", argv[a]);
+                fprintf(stderr, "conv_costs: shape '%s'; expected H,Cin,Cout[,block] with Cout a multiple of 16\n",
+                        argv[a]);
                 return 1;
             }
             if (winograd && (t[0] % 2 || t[1] % 16)) {

@@ -1,7 +1,8 @@
-// Winograd F(2×2, 3×3) and F(2×2×2, 3×3×3) for AVX2 + FMA (Float): the forward pass (a convolution's, and its input
-// gradient's, the forward pass of the flipped kernel) and the weight gradient of a 3×3, stride-1
-// convolution of a zero-padded channels-last input, 2×2 outputs at a time with 16
-// multiplications per input and output channel pair where the direct kernels (conv_avx2.c) make 36.
+// Winograd F(2×2, 3×3) and F(2×2×2, 3×3×3) for AVX2 + FMA (Float): the forward pass (a
+// convolution's, and its input gradient's, the forward pass of the flipped kernel) and the weight
+// gradient of a 3×3, stride-1 convolution of a zero-padded channels-last input, 2×2 outputs at a
+// time with 16 multiplications per input and output channel pair where the direct kernels
+// (conv_avx2.c) make 36.
 //
 // For a tile d of 4×4 padded positions (rows 2i … 2i + 3, columns 2j … 2j + 3) and one kernel g
 // of 3×3 taps (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016):
@@ -22,8 +23,15 @@
 //
 // A 3×3×3 kernel over a 3-D input takes F(2×2×2, 3×3×3): the same matrices along the depth too
 // (a tile of 4×4×4 padded positions, 2×2×2 outputs), so 64 products, 64 multiplications per
-// channel pair where the direct kernels make 216. Each transform is the 2-D one of every plane,
-// then the same combination of the planes.
+// channel pair where the direct kernels make 216. The transforms of the tiles (input, products,
+// output gradient) apply the depth's combination of planes as they load their values, then the
+// 2-D transform; the kernel's transform and the weight gradient's back-transform make each
+// plane's 2-D one, then combine the planes.
+//
+// The passes take `volume` as a constant (0: 2-D, 1: 3-D) and are compiled once for each
+// (dk_conv_winograd_forward_f32, dk_conv_winograd_weight_grad_f32): a 16-channel 2-D tile's
+// transforms are a few dozen cycles, and code shared at run time with the 3-D paths cost the
+// 2-D ones 10–15 % (registers spilled, three divisions per tile for two).
 //
 // Every forward output is a fixed sequence of operations on its own tile and the transformed
 // kernel: its bits do not depend on the blocks, the tile ranges or the workers. They are not the
@@ -59,11 +67,6 @@ static inline long micro_rows(long tiles) { return (tiles + WINO_ROWS - 1) / WIN
 /// The offset of tile `index` of the batch (numbered sample by sample, plane by plane in a
 /// `volume`, row by row) in a tensor of `sample` floats per sample, `plane` per plane, `line`
 /// per row and `position` per position: its first position.
-//
-// The passes below take `volume` as a constant (0: 2-D, 1: 3-D) and are compiled once for each
-// (dk_conv_winograd_forward_f32, dk_conv_winograd_weight_grad_f32): a 16-channel 2-D tile's
-// transforms are a few dozen cycles, and code shared at run time with the 3-D paths cost the
-// 2-D ones 10–15 % (registers spilled, three divisions per tile for two).
 static inline __attribute__((always_inline)) long tile_origin(const dk_winograd_geometry *g, long index,
                                                               long sample, long plane, long line, long position,
                                                               const int volume) {
@@ -129,7 +132,8 @@ DKW256 void dk_conv_winograd_transform_kernel_f32(const float *packed, int kd, l
                 }
                 // Each depth slice's plane, then G along the depth: g0, ½ (g0 ± g1 + g2), g2.
                 __m256 p[3][16];
-                DK_UNROLL for (int z = 0; z < 3; z++) kernel_plane(packed, taps, cin, cout, 9 * z, ci, cb * 16 + h, p[z]);
+                DK_UNROLL for (int z = 0; z < 3; z++)
+                    kernel_plane(packed, taps, cin, cout, 9 * z, ci, cb * 16 + h, p[z]);
                 DK_UNROLL for (int k = 0; k < 16; k++) {
                     const __m256 outer = _mm256_add_ps(p[0][k], p[2][k]);
                     _mm256_storeu_ps(out + k * stride, p[0][k]);
@@ -181,8 +185,9 @@ store_window_transform(const float *p, const float *q, const int how, long line,
 
 /// V[ξ][t][·] of tiles [first, first + count) of the batch (`tile_origin`); rows past `count` up
 /// to `rows`, a multiple of WINO_ROWS, are zeroed.
-DKW256 static inline __attribute__((always_inline)) void transform_input(const dk_winograd_geometry *g, const float *xp, long first, long count, long rows,
-                            float *v, const int volume) {
+DKW256 static inline __attribute__((always_inline)) void
+transform_input(const dk_winograd_geometry *g, const float *xp, long first, long count, long rows, float *v,
+                const int volume) {
     const long cin = g->cin, line = g->wp * cin, plane = (g->oh + 2) * line, stride = rows * cin;
     const long points = volume ? 64 : 16;
     for (long t = 0; t < rows; t++) {
@@ -237,10 +242,11 @@ DKW256 static void multiply(const float *v, const float *u, long cin, long rows,
     }
 }
 
-/// Element ξ of a plane of products at `m` (elements `xs` floats apart): the plane itself, or
-/// (3-D) a row of Aᵀ along the depth over the 4 planes 16 elements apart: ROW0 = m₀ + m₁ + m₂,
-/// ROW1 = m₁ − m₂ − m₃.
+/// How `product` reads an element: from one plane of products, or (3-D) a row of Aᵀ along the
+/// depth over the 4 planes 16 elements apart: ROW0 = m₀ + m₁ + m₂, ROW1 = m₁ − m₂ − m₃.
 enum { PLANE, ROW0, ROW1 };
+
+/// Element ξ of the products at `m` (elements `xs` floats apart), read as `how` says.
 DKW256 static inline __attribute__((always_inline)) __m256 product(const float *m, long xs, long xi, const int how) {
     if (how == PLANE) return _mm256_load_ps(m + xi * xs);
     const __m256 m1 = _mm256_load_ps(m + (16 + xi) * xs), m2 = _mm256_load_ps(m + (32 + xi) * xs);
@@ -269,8 +275,9 @@ store_output_plane(const float *m, long xs, const int how, __m256 b, __m256 floo
 
 /// Output channels [16·cb, 16·cb + 16) of tiles [first, first + count) from m[ξ][cb][t][16]:
 /// Aᵀ m A, plus the bias, then the ReLU (a max with 0, NaN kept, as conv_avx2.c's stores).
-DKW256 static inline __attribute__((always_inline)) void transform_output(const dk_winograd_geometry *g, const float *m, long first, long count, long rows,
-                             long cb, const float *bias, float *y, const int volume) {
+DKW256 static inline __attribute__((always_inline)) void
+transform_output(const dk_winograd_geometry *g, const float *m, long first, long count, long rows, long cb,
+                 const float *bias, float *y, const int volume) {
     const long cout = g->cout, blocks = cout / 16, xs = blocks * rows * 16;
     const long part = g->cout_a ? g->cout_a : cout, co = 16 * cb;
     // Channels past the first part go to the second, yb_offset floats on.
@@ -297,8 +304,9 @@ long dk_conv_winograd_scratch_floats(const dk_winograd_geometry *g) {
     return transform_points(g) * micro_rows(g->block) * (g->cin + g->cout) + 16;
 }
 
-DKW256 static inline __attribute__((always_inline)) void forward(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const float *u,
-                    const float *bias, float *y, float *scratch, const int volume) {
+DKW256 static inline __attribute__((always_inline)) void
+forward(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const float *u, const float *bias,
+        float *y, float *scratch, const int volume) {
     const long blocks = g->cout / 16, cin = g->cin, points = volume ? 64 : 16;
     // The products m[ξ][cb][t][16], 64-byte aligned, after the transformed input v[ξ][t][cin].
     float *const v = scratch;
@@ -366,8 +374,9 @@ store_gradient_transform(const float *p, const float *q, const int how, long lin
 
 /// dM[ξ][t][·] = (A dY Aᵀ)[ξ] of the output-gradient tiles [first, first + count) (2 × 2
 /// positions each, or 2 × 2 × 2, at the places transform_output writes), `count` rows per ξ.
-DKW256 static inline __attribute__((always_inline)) void transform_gradient(const dk_winograd_geometry *g, const float *dy, long first, long count, float *dm,
-                               const int volume) {
+DKW256 static inline __attribute__((always_inline)) void
+transform_gradient(const dk_winograd_geometry *g, const float *dy, long first, long count, float *dm,
+                   const int volume) {
     const long cout = g->cout, stride = count * cout, line = g->ow * cout, plane = g->oh * line;
     for (long t = 0; t < count; t++) {
         const float *d = dy + tile_origin(g, first + t, g->output_sample_floats, plane, line, cout, volume);
@@ -413,8 +422,9 @@ long dk_conv_winograd_weight_grad_scratch_floats(const dk_winograd_geometry *g) 
     return transform_points(g) * g->block * (g->cin + g->cout);
 }
 
-DKW256 static inline __attribute__((always_inline)) void weight_grad(const dk_winograd_geometry *g, const float *xp, const float *dy, long t0, long t1,
-                        float *du, float *scratch, const int volume) {
+DKW256 static inline __attribute__((always_inline)) void
+weight_grad(const dk_winograd_geometry *g, const float *xp, const float *dy, long t0, long t1, float *du,
+            float *scratch, const int volume) {
     const long cin = g->cin, cout = g->cout, points = volume ? 64 : 16;
     float *const v = scratch, *const dm = scratch + points * g->block * cin;
     for (long first = t0; first < t1; first += g->block) {

@@ -11,7 +11,9 @@
 // multiplications where the direct kernels make 216. The
 // kernel is transformed once per pass, in ranges of input channels on the worker pool; the batch
 // is padded whole (`PaddedSource.withPaddedBatch`), and the workers take equal ranges of the
-// batch's tiles, across samples, so that a small image's few tiles still fill the blocks.
+// batch's tiles, across samples, so that a small image's few tiles still fill the blocks. A
+// batch whose padded copy would exceed the workspace bound is padded slab by slab by the workers
+// instead (WinogradSlabs.swift).
 //
 // Bits: every output is a fixed sequence of operations on its own window and the transformed
 // kernel, whatever the workers, blocks and samples: the same seed and the same thread count give
@@ -86,9 +88,9 @@ extension ConvGeometry {
         WorkerPool.shared.forEachRange(cin, grain: Swift.max(1, Self.packingGrain / (points * cout)), body)
     }
 
-    /// y = conv(padded, weight) (+ bias) as Winograd F(2×2, 3×3) (or F(2×2×2, 3×3×3)), `weight` packed as the direct
-    /// forward pass reads it (dk_conv_pack_weights, or the input gradient's flipped kernel),
-    /// `outputSample` floats per output sample (in each part of a two-part output). The
+    /// y = conv(padded, weight) (+ bias) as Winograd F(2×2, 3×3) (or F(2×2×2, 3×3×3)), `weight`
+    /// packed as the direct forward pass reads it (dk_conv_pack_weights, or the input gradient's
+    /// flipped kernel), `outputSample` floats per output sample (in each part of a two-part output). The
     /// transformed kernel is kept in `cache` (a convolution's: made once for all its forward
     /// passes, as its packing); without one it is made for this pass, and the pass then needs
     /// `Winograd.uncachedTiles` tiles or more to repay it. The padded batch and the transformed
@@ -136,8 +138,9 @@ extension ConvGeometry {
 extension ConvGeometry {
     /// dW = the weight gradient of the pass of geometry `g` over `padded` (x) and `dy`, in
     /// Winograd F(2×2, 3×3)'s domain (F(2×2×2, 3×3×3)'s in 3-D): each worker sums (Bᵀ d B) ⊙
-    /// (A dy Aᵀ) over an equal range of the batch's tiles into its own 16 · Cin · Cout floats (64 · in 3-D), the workers' sums are added in
-    /// worker order, and dW = Gᵀ · sum · G overwrites `dW` (conv_winograd.c). The bits depend on
+    /// (A dy Aᵀ) over an equal range of the batch's tiles into its own 16 · Cin · Cout floats
+    /// (64 · Cin · Cout in 3-D), the workers' sums are added in worker order, and
+    /// dW = Gᵀ · sum · G overwrites `dW` (conv_winograd.c). The bits depend on
     /// the worker count, as the direct kernels' weight gradient does (and, for a batch padded in
     /// slabs, on the slabs: `forEachWinogradRange`). Returns false, having done nothing, when
     /// the pass does not qualify (`Winograd.qualifies`) or neither its padded batch nor slabs of
