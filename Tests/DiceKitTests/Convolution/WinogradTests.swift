@@ -118,41 +118,34 @@ final class WinogradTests: XCTestCase {
         for workers in [1, 2, 3] { try check(input: [2, 6, 4, 10, 16], cout: 16, workers: workers, seed: 9680) }
     }
 
-    /// Worker counts 1 to 3 (tile ranges split inside samples and across them) give the same
-    /// bits, and so does one sample alone and in a batch.
-    func testBitsDependOnNothingButTheSample() throws {
-        let x = randomTensor([3, 12, 14, 32], seed: 9700).converted(to: Float.self)
-        let w = randomTensor([3, 3, 32, 48], seed: 9701).converted(to: Float.self)
-        let dy = randomTensor([3, 12, 14, 48], seed: 9702).converted(to: Float.self)
+    /// Worker counts 1 to 3 (tile ranges split inside samples, planes and across them) give the
+    /// same forward and input-gradient bits over a batch of 3 of `input` (extents and channels)
+    /// with `cout` output channels, and a sample alone gives its bits in the batch.
+    private func assertBitsDependOnNothingButTheSample(
+        _ input: [Int], cout: Int, seed: UInt64, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let x = randomTensor([3] + input, seed: seed).converted(to: Float.self)
+        let w = randomTensor(Array(repeating: 3, count: input.count - 1) + [input.last!, cout], seed: seed + 1)
+            .converted(to: Float.self)
+        let dy = randomTensor([3] + input.dropLast() + [cout], seed: seed + 2).converted(to: Float.self)
         let results = try [1, 2, 3].map { workers in
             let conv = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(workers: workers))
             return try conv.forward(x).scalars + conv.backward(input: x, outputGradient: dy).input!.scalars
         }
-        XCTAssertTrue(results[0] == results[1], "1 and 2 workers")
-        XCTAssertTrue(results[0] == results[2], "1 and 3 workers")
+        XCTAssertTrue(results[0] == results[1], "\(input): 1 and 2 workers", file: file, line: line)
+        XCTAssertTrue(results[0] == results[2], "\(input): 1 and 3 workers", file: file, line: line)
         let conv = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(workers: 2))
-        let (sample, output) = (12 * 14 * 32, 12 * 14 * 48)
-        let second = try Tensor(shape: [1, 12, 14, 32], scalars: Array(x.scalars[sample..<(2 * sample)]))
+        let (sample, output) = (input.reduce(1, *), input.dropLast().reduce(cout, *))
+        let second = try Tensor(shape: [1] + input, scalars: Array(x.scalars[sample..<(2 * sample)]))
         let alone = try conv.forward(second).scalars
-        XCTAssertTrue(alone == Array(try conv.forward(x).scalars[output..<(2 * output)]), "a sample alone")
+        XCTAssertTrue(
+            alone == Array(try conv.forward(x).scalars[output..<(2 * output)]), "\(input): a sample alone",
+            file: file, line: line)
     }
 
-    /// The same for volumes: tile ranges split inside planes, samples and across them.
-    func testVolumeBitsDependOnNothingButTheSample() throws {
-        let x = randomTensor([3, 4, 6, 8, 16], seed: 9710).converted(to: Float.self)
-        let w = randomTensor([3, 3, 3, 16, 32], seed: 9711).converted(to: Float.self)
-        let dy = randomTensor([3, 4, 6, 8, 32], seed: 9712).converted(to: Float.self)
-        let results = try [1, 2, 3].map { workers in
-            let conv = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(workers: workers))
-            return try conv.forward(x).scalars + conv.backward(input: x, outputGradient: dy).input!.scalars
-        }
-        XCTAssertTrue(results[0] == results[1], "1 and 2 workers")
-        XCTAssertTrue(results[0] == results[2], "1 and 3 workers")
-        let conv = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(workers: 2))
-        let (sample, output) = (4 * 6 * 8 * 16, 4 * 6 * 8 * 32)
-        let last = try Tensor(shape: [1, 4, 6, 8, 16], scalars: Array(x.scalars[(2 * sample)...]))
-        let alone = try conv.forward(last).scalars
-        XCTAssertTrue(alone == Array(try conv.forward(x).scalars[(2 * output)...]), "a sample alone")
+    func testBitsDependOnNothingButTheSample() throws {
+        try assertBitsDependOnNothingButTheSample([12, 14, 32], cout: 48, seed: 9700)
+        try assertBitsDependOnNothingButTheSample([4, 6, 8, 16], cout: 32, seed: 9710)
     }
 
     /// A batch whose padded copy exceeds the workspace bound runs slab by slab (WinogradSlabs:
