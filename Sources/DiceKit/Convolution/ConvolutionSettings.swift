@@ -70,8 +70,9 @@ public struct ConvolutionSettings: Sendable, Equatable {
         self.precision = precision
     }
 
-    /// Whether Winograd (F(2×2, 3×3) and F(2×2×2, 3×3×3)) runs in this process where `allowsWinograd` lets it: the
-    /// kernel level in use is AVX2 (`InstructionSet.current`) and DICEKIT_WINOGRAD is not 0.
+    /// Whether Winograd (F(2×2, 3×3) and F(2×2×2, 3×3×3)) runs in this process where
+    /// `allowsWinograd` lets it: the kernel level in use is AVX2 (`InstructionSet.current`) and
+    /// DICEKIT_WINOGRAD is not 0.
     public static var winogradRuns: Bool { Winograd.runs }
 
     /// The defaults: 64 MiB workspace, automatic tile, `Parallelism.threadCount` workers, direct kernels allowed.

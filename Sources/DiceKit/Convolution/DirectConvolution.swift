@@ -411,9 +411,10 @@ extension ConvGeometry {
     /// L2 and cut for the workers (`ConvBlocking.forwardTaskChunk`). `narrow`:
     /// the few-channel kernel, with `weight` transposed (`narrowInputGradient`). `inPlace`: read
     /// the input itself where `InPlaceForward` accepts the pass, instead of a padded copy.
-    /// `winogradLimit`: run as Winograd F(2×2, 3×3) or F(2×2×2, 3×3×3) where the pass qualifies and its padded
-    /// batch fits that many bytes (Winograd.swift), its transformed kernel kept in
-    /// `kernelCache` when given (the forward pass's, not the input gradient's); nil: never.
+    /// `winogradLimit`: run as Winograd F(2×2, 3×3) or F(2×2×2, 3×3×3) where the pass qualifies
+    /// and its padded batch, or slabs of it, fit that many bytes (Winograd.swift), its
+    /// transformed kernel kept in `kernelCache` when given (the forward pass's, not the input
+    /// gradient's); nil: never.
     func forwardTasks(
         _ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
         y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int, narrow: Bool = false, inPlace: Bool = false,
@@ -470,8 +471,8 @@ extension ConvGeometry {
         _ g: dk_conv_geometry, padded: PaddedSource, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
         db: UnsafeMutablePointer<Float>?, weightCount: Int, roundsDY: Bool, workers: Int, winogradLimit: Int?
     ) {
-        // Winograd F(2×2, 3×3) or F(2×2×2, 3×3×3) where the pass qualifies and fits `winogradLimit` bytes
-        // (Winograd.swift; nil with rounded operands).
+        // Winograd F(2×2, 3×3) or F(2×2×2, 3×3×3) where the pass qualifies and fits
+        // `winogradLimit` bytes, whole or in slabs (Winograd.swift; nil with rounded operands).
         if let limit = winogradLimit,
             winogradWeightGradient(g, padded: padded, dy: dy, dW: dW, workers: workers, workspaceLimit: limit)
         {
