@@ -64,7 +64,7 @@ func printMachine() {
             "winograd",
             ConvolutionSettings.winogradRuns
                 ? "F(2×2, 3×3) and F(2×2×2, 3×3×3) for the 3×3 (3×3×3) stride-1 passes of even extents"
-                : "off (\(ProcessInfo.processInfo.environment["DICEKIT_WINOGRAD"] == "0" ? "DICEKIT_WINOGRAD=0" : "not the AVX2 level"))"
+                : "off (\(ProcessInfo.processInfo.environment["DICEKIT_WINOGRAD"] == "0" ? "DICEKIT_WINOGRAD=0" : "the portable level"))"
         ),
         (
             "bf16",

@@ -1,4 +1,4 @@
-// Winograd F(2×2, 3×3) and F(2×2×2, 3×3×3) for AVX2 + FMA (Float): the forward pass (a
+// Winograd F(2×2, 3×3) and F(2×2×2, 3×3×3) at the AVX2 and AVX-512 levels (Float): the forward pass (a
 // convolution's, and its input gradient's, the forward pass of the flipped kernel) and the weight
 // gradient of a 3×3, stride-1 convolution of a zero-padded channels-last input, 2×2 outputs at a
 // time with 16 multiplications per input and output channel pair where the direct kernels
@@ -19,7 +19,9 @@
 // into V (its size from L2, by the caller: dk_winograd_geometry.block), the 16 products run on
 // the 6 × 16 micro-kernel of the direct forward tile (12 accumulators), and each 16 output
 // channels' M goes back through Aᵀ · A, with the bias and the evaluation-mode ReLU, to the output.
-// The weight gradient runs the same map backwards (below, "Weight gradient").
+// The weight gradient runs the same map backwards (below, "Weight gradient"). At the AVX-512
+// level the products run on 16-lane register tiles instead (conv_winograd_avx512.c, the same sums
+// in the same order: the same bits); the transforms, memory-bound, are these 8-lane ones at both.
 //
 // A 3×3×3 kernel over a 3-D input takes F(2×2×2, 3×3×3): the same matrices along the depth too
 // (a tile of 4×4×4 padded positions, 2×2×2 outputs), so 64 products, 64 multiplications per
@@ -36,10 +38,11 @@
 // Every forward output is a fixed sequence of operations on its own tile and the transformed
 // kernel: its bits do not depend on the blocks, the tile ranges or the workers. They are not the
 // direct kernels' bits (the sums are other sums); the transforms' ±1 and ½ coefficients keep the
-// rounding error of the same order (Docs/Convolution.md, "Winograd F(2×2, 3×3) at the AVX2 level").
+// rounding error of the same order (Docs/Convolution.md, "Winograd F(2×2, 3×3)").
 
 #include "dk_convolution.h"
 #include "dk_dispatch.h"
+#include "winograd_products.h"
 
 // x86-64 code only: other CPUs take the lowered path instead (dk_conv_winograd_enabled).
 #if defined(__x86_64__)
@@ -49,9 +52,6 @@
 
 #define DKW256 __attribute__((target("avx2,fma")))
 #define DK_UNROLL _Pragma("clang loop unroll(full)")
-
-/// Rows of the micro-kernel (tiles per product step); the block of tiles is a multiple of it.
-enum { WINO_ROWS = 6 };
 
 /// Elements ξ of the transform: 16 (4 × 4) for a 2-D pass, 64 (4 × 4 × 4) for a 3-D one.
 static inline long transform_points(const dk_winograd_geometry *g) { return g->od > 1 ? 64 : 16; }
@@ -242,6 +242,12 @@ DKW256 static void multiply(const float *v, const float *u, long cin, long rows,
     }
 }
 
+/// The AVX2 products of one element ξ (dk_winograd_multiply): each panel (cin × 16) stays in L1
+/// while the block's rows stream past it.
+DKW256 static void multiply_avx2(const float *v, const float *u, long cin, long rows, long blocks, float *m) {
+    for (long cb = 0; cb < blocks; cb++) multiply(v, u + cb * 16 * cin, cin, rows, m + cb * rows * 16);
+}
+
 /// How `product` reads an element: from one plane of products, or (3-D) a row of Aᵀ along the
 /// depth over the 4 planes 16 elements apart: ROW0 = m₀ + m₁ + m₂, ROW1 = m₁ − m₂ − m₃.
 enum { PLANE, ROW0, ROW1 };
@@ -306,7 +312,7 @@ long dk_conv_winograd_scratch_floats(const dk_winograd_geometry *g) {
 
 DKW256 static inline __attribute__((always_inline)) void
 forward(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const float *u, const float *bias,
-        float *y, float *scratch, const int volume) {
+        float *y, float *scratch, dk_winograd_multiply products, const int volume) {
     const long blocks = g->cout / 16, cin = g->cin, points = volume ? 64 : 16;
     // The products m[ξ][cb][t][16], 64-byte aligned, after the transformed input v[ξ][t][cin].
     float *const v = scratch;
@@ -315,32 +321,32 @@ forward(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const 
         const long count = t1 - first < g->block ? t1 - first : g->block;
         const long rows = micro_rows(count);
         (volume ? transform_input_volume : transform_input_plane)(g, xp, first, count, rows, v);
-        // One ξ's kernel (cin × cout) at a time against every tile of the block; each 16 channels'
-        // panel (cin × 16) stays in L1 while the block's rows stream past it.
+        // One ξ's kernel (cin × cout) at a time against every tile of the block.
         for (long xi = 0; xi < points; xi++)
-            for (long cb = 0; cb < blocks; cb++)
-                multiply(v + xi * rows * cin, u + u_index(xi, cb, 0, blocks, cin), cin, rows,
-                         m + (xi * blocks + cb) * rows * 16);
+            products(v + xi * rows * cin, u + u_index(xi, 0, 0, blocks, cin), cin, rows, blocks,
+                     m + xi * blocks * rows * 16);
         for (long cb = 0; cb < blocks; cb++) transform_output(g, m, first, count, rows, cb, bias, y, volume);
     }
 }
 
 DKW256 __attribute__((noinline)) static void forward_plane(const dk_winograd_geometry *g, const float *xp, long t0,
                                                            long t1, const float *u, const float *bias, float *y,
-                                                           float *scratch) {
-    forward(g, xp, t0, t1, u, bias, y, scratch, 0);
+                                                           float *scratch, dk_winograd_multiply products) {
+    forward(g, xp, t0, t1, u, bias, y, scratch, products, 0);
 }
 
 DKW256 __attribute__((noinline)) static void forward_volume(const dk_winograd_geometry *g, const float *xp, long t0,
                                                             long t1, const float *u, const float *bias, float *y,
-                                                            float *scratch) {
-    forward(g, xp, t0, t1, u, bias, y, scratch, 1);
+                                                            float *scratch, dk_winograd_multiply products) {
+    forward(g, xp, t0, t1, u, bias, y, scratch, products, 1);
 }
 
 void dk_conv_winograd_forward_f32(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const float *u,
                                   const float *bias, float *y, float *scratch) {
-    dk_note_isa(DK_KERNEL_CONV, DK_ISA_AVX2);
-    (g->od > 1 ? forward_volume : forward_plane)(g, xp, t0, t1, u, bias, y, scratch);
+    const int wide = dk_isa() == DK_ISA_AVX512;
+    dk_note_isa(DK_KERNEL_CONV, wide ? DK_ISA_AVX512 : DK_ISA_AVX2);
+    (g->od > 1 ? forward_volume : forward_plane)(g, xp, t0, t1, u, bias, y, scratch,
+                                                 wide ? dk_winograd_multiply_avx512 : multiply_avx2);
 }
 
 // MARK: - Weight gradient
@@ -418,13 +424,29 @@ accumulate(const float *v, const float *dm, long cin, long cout, long rows, floa
     }
 }
 
+/// The AVX2 sums of one element ξ (dk_winograd_accumulate): 6 input channels × 16 output
+/// channels at a time (cin a multiple of 16: then 4 or 2 left).
+DKW256 static void accumulate_avx2(const float *v, const float *dm, long cin, long cout, long count, float *du) {
+    for (long ci = 0; ci < cin; ci += 6) {
+        const long left = cin - ci;
+        for (long co = 0; co < cout; co += 16) {
+            if (left >= 6)
+                accumulate(v + ci, dm + co, cin, cout, count, du + ci * cout + co, 6);
+            else if (left == 4)
+                accumulate(v + ci, dm + co, cin, cout, count, du + ci * cout + co, 4);
+            else
+                accumulate(v + ci, dm + co, cin, cout, count, du + ci * cout + co, 2);
+        }
+    }
+}
+
 long dk_conv_winograd_weight_grad_scratch_floats(const dk_winograd_geometry *g) {
     return transform_points(g) * g->block * (g->cin + g->cout);
 }
 
 DKW256 static inline __attribute__((always_inline)) void
 weight_grad(const dk_winograd_geometry *g, const float *xp, const float *dy, long t0, long t1, float *du,
-            float *scratch, const int volume) {
+            float *scratch, dk_winograd_accumulate sums, const int volume) {
     const long cin = g->cin, cout = g->cout, points = volume ? 64 : 16;
     float *const v = scratch, *const dm = scratch + points * g->block * cin;
     for (long first = t0; first < t1; first += g->block) {
@@ -432,40 +454,29 @@ weight_grad(const dk_winograd_geometry *g, const float *xp, const float *dy, lon
         // `count` rows per ξ, not rounded up: here the tiles are the products' inner dimension.
         (volume ? transform_input_volume : transform_input_plane)(g, xp, first, count, count, v);
         transform_gradient(g, dy, first, count, dm, volume);
-        for (long xi = 0; xi < points; xi++) {
-            const float *vx = v + xi * count * cin, *dmx = dm + xi * count * cout;
-            float *dux = du + xi * cin * cout;
-            for (long ci = 0; ci < cin; ci += 6) {
-                const long left = cin - ci;
-                for (long co = 0; co < cout; co += 16) {
-                    if (left >= 6)
-                        accumulate(vx + ci, dmx + co, cin, cout, count, dux + ci * cout + co, 6);
-                    else if (left == 4)
-                        accumulate(vx + ci, dmx + co, cin, cout, count, dux + ci * cout + co, 4);
-                    else
-                        accumulate(vx + ci, dmx + co, cin, cout, count, dux + ci * cout + co, 2);
-                }
-            }
-        }
+        for (long xi = 0; xi < points; xi++)
+            sums(v + xi * count * cin, dm + xi * count * cout, cin, cout, count, du + xi * cin * cout);
     }
 }
 
 DKW256 __attribute__((noinline)) static void weight_grad_plane(const dk_winograd_geometry *g, const float *xp,
                                                                const float *dy, long t0, long t1, float *du,
-                                                               float *scratch) {
-    weight_grad(g, xp, dy, t0, t1, du, scratch, 0);
+                                                               float *scratch, dk_winograd_accumulate sums) {
+    weight_grad(g, xp, dy, t0, t1, du, scratch, sums, 0);
 }
 
 DKW256 __attribute__((noinline)) static void weight_grad_volume(const dk_winograd_geometry *g, const float *xp,
                                                                 const float *dy, long t0, long t1, float *du,
-                                                                float *scratch) {
-    weight_grad(g, xp, dy, t0, t1, du, scratch, 1);
+                                                                float *scratch, dk_winograd_accumulate sums) {
+    weight_grad(g, xp, dy, t0, t1, du, scratch, sums, 1);
 }
 
 void dk_conv_winograd_weight_grad_f32(const dk_winograd_geometry *g, const float *xp, const float *dy, long t0, long t1,
                                       float *du, float *scratch) {
-    dk_note_isa(DK_KERNEL_CONV, DK_ISA_AVX2);
-    (g->od > 1 ? weight_grad_volume : weight_grad_plane)(g, xp, dy, t0, t1, du, scratch);
+    const int wide = dk_isa() == DK_ISA_AVX512;
+    dk_note_isa(DK_KERNEL_CONV, wide ? DK_ISA_AVX512 : DK_ISA_AVX2);
+    (g->od > 1 ? weight_grad_volume : weight_grad_plane)(g, xp, dy, t0, t1, du, scratch,
+                                                         wide ? dk_winograd_accumulate_avx512 : accumulate_avx2);
 }
 
 /// Gᵀ u G of one 4 × 4 plane (u[4a + b]) into 3 × 3 taps (w[3i + j]).
@@ -516,7 +527,7 @@ DKW256 void dk_conv_winograd_weight_from_transform_f32(const float *du, int kd, 
         }
 }
 
-int dk_conv_winograd_enabled(void) { return dk_isa() == DK_ISA_AVX2; }
+int dk_conv_winograd_enabled(void) { return dk_isa() == DK_ISA_AVX2 || dk_isa() == DK_ISA_AVX512; }
 
 #else
 

@@ -133,8 +133,8 @@ typedef struct {
     long block;                ///< tiles transformed at a time (DiceKit sizes it from L2: ConvBlocking.swift)
 } dk_winograd_geometry;
 
-/// Whether the Winograd pass runs at the level in use: AVX2 (x86-64 CPUs without AVX-512). The
-/// AVX-512 level keeps its direct kernels until the two are measured against each other there.
+/// Whether the Winograd pass runs at the level in use: AVX2 or AVX-512 (whose products take
+/// 16-lane vectors, conv_winograd_avx512.c, and give the same bits).
 int dk_conv_winograd_enabled(void);
 
 /// Input channels [ci0, ci1) of the transformed kernel u = G g Gᵀ (G along each axis),

@@ -47,7 +47,7 @@ public struct ConvolutionSettings: Sendable, Equatable {
     public var readsInPlace: Bool
     /// Whether the direct path's 3×3, stride-1 Float passes over 2-D inputs of even height and
     /// width (forward passes, input and weight gradients) run as Winograd F(2×2, 3×3) where the
-    /// level in use is AVX2 (Winograd.swift): 16 multiplications per 2 × 2 outputs and
+    /// level in use is AVX2 or AVX-512 (Winograd.swift): 16 multiplications per 2 × 2 outputs and
     /// channel pair instead of 36, and other rounding than the direct kernels', of the same order.
     /// The 3×3×3 passes over 3-D inputs of even extents run as F(2×2×2, 3×3×3): 64 per 2 × 2 × 2
     /// outputs instead of 216.
@@ -71,7 +71,7 @@ public struct ConvolutionSettings: Sendable, Equatable {
     }
 
     /// Whether Winograd (F(2×2, 3×3) and F(2×2×2, 3×3×3)) runs in this process where
-    /// `allowsWinograd` lets it: the kernel level in use is AVX2 (`InstructionSet.current`) and
+    /// `allowsWinograd` lets it: the kernel level in use is AVX2 or AVX-512 (`InstructionSet.current`) and
     /// DICEKIT_WINOGRAD is not 0.
     public static var winogradRuns: Bool { Winograd.runs }
 

@@ -12,7 +12,10 @@
 //
 // The sums are the same terms in another order (each dx value is one dot product of length
 // K·Cout, where col2im added K partial sums of Cout terms), so the lowered path's dx bits differ
-// from before; they no longer depend on the worker count.
+// from before. They no longer depend on which worker runs a tile; the automatic tile follows the
+// requested thread count (ConvEngine.swift), and OpenBLAS's SkylakeX and Cooper Lake kernels round
+// small products in another order than large ones, so there another thread count may give
+// other bits (the same thread count, the same bits).
 
 extension ConvGeometry {
     /// The adjoint convolution whose forward pass over dy is this convolution's input gradient,

@@ -1,7 +1,8 @@
 // Winograd F(2×2, 3×3) for the direct path's 3×3, stride-1 Float passes over 2-D inputs, and
 // F(2×2×2, 3×3×3) for the 3×3×3 ones over 3-D inputs (DirectConvolution.swift: a convolution's
 // forward pass, its input gradient, the forward pass of the flipped kernel over the padded dy,
-// and its weight gradient, at the end of this file), at the AVX2 level (conv_winograd.c).
+// and its weight gradient, at the end of this file), at the AVX2 and AVX-512 levels
+// (conv_winograd.c; the AVX-512 products in conv_winograd_avx512.c, the same bits).
 //
 // Each 2 × 2 block of outputs (a tile) reads a 4 × 4 window of the padded input; the window and
 // the kernel are transformed (V = Bᵀ d B, U = G g Gᵀ), and the sum over input channels becomes 16
@@ -29,7 +30,7 @@ enum Winograd {
     /// Whether the environment leaves it on: DICEKIT_WINOGRAD=0 turns it off for the process.
     static let allowedByEnvironment = ProcessInfo.processInfo.environment["DICEKIT_WINOGRAD"] != "0"
 
-    /// Whether it runs in this process: the environment allows it and the level in use is AVX2.
+    /// Whether it runs in this process: the environment allows it and the level in use is AVX2 or AVX-512.
     static var runs: Bool { allowedByEnvironment && dk_conv_winograd_enabled() != 0 }
 
     /// The fewest tiles of a pass that transforms its kernel for itself (no convolution's cache
@@ -41,7 +42,7 @@ enum Winograd {
 
     /// Whether a pass of geometry `g` (a forward pass's) over `padded` runs as Winograd
     /// F(2×2, 3×3) or F(2×2×2, 3×3×3), its forward pass or its weight gradient: the level in use
-    /// is AVX2, a 2-D 3×3 kernel (or a 3-D 3×3×3 one) of stride 1 over a padded input two
+    /// is AVX2 or AVX-512, a 2-D 3×3 kernel (or a 3-D 3×3×3 one) of stride 1 over a padded input two
     /// positions taller and wider (and deeper) than an output of even extents, channels in
     /// multiples of 16, Float operands and outputs (no rounding), a plain output (not scattered,
     /// not a window of a larger one, no fused head).

@@ -55,21 +55,26 @@ final class LoweredInputGradientTests: XCTestCase {
         }
     }
 
-    func testInputGradientBitsDoNotDependOnWorkersOrTiles() throws {
+    func testInputGradientBitsDoNotDependOnWorkers() throws {
         // Float, lowered: dx was a sum over private per-worker buffers with fewer samples than
-        // workers; every dx row is now one GEMM row, whoever runs it.
+        // workers; every dx row is now one GEMM row, whoever runs it. The GEMM's shape (its rows,
+        // the tile) stays fixed: OpenBLAS's SkylakeX kernels round small products (m·n·k ≤ 10⁶)
+        // in another order than large ones, so a tile of another size may give other bits there.
         let x = randomTensor([2, 9, 10, 5], seed: 930).converted(to: Float.self)
         let w = randomTensor([3, 3, 5, 4], seed: 931).converted(to: Float.self)
         let r = randomTensor([2, 9, 10, 4], seed: 932).converted(to: Float.self)
-        let reference = try Convolution(
-            weight: w, padding: .same, settings: ConvolutionSettings(tileRows: 4096, workers: 1, allowsDirect: false))
-        let dx = try XCTUnwrap(try reference.backward(input: x, outputGradient: r).input)
-        for (tileRows, workers) in [(7, 2), (13, 3), (90, 5)] {
-            var conv = reference
-            conv.settings = ConvolutionSettings(tileRows: tileRows, workers: workers, allowsDirect: false)
-            XCTAssertEqual(
-                try conv.backward(input: x, outputGradient: r).input?.scalars, dx.scalars,
-                "\(tileRows) rows per tile, \(workers) workers")
+        for tileRows in [7, 13] {
+            let reference = try Convolution(
+                weight: w, padding: .same,
+                settings: ConvolutionSettings(tileRows: tileRows, workers: 1, allowsDirect: false))
+            let dx = try XCTUnwrap(try reference.backward(input: x, outputGradient: r).input)
+            for workers in [2, 3, 5] {
+                var conv = reference
+                conv.settings = ConvolutionSettings(tileRows: tileRows, workers: workers, allowsDirect: false)
+                XCTAssertTrue(
+                    try conv.backward(input: x, outputGradient: r).input?.scalars == dx.scalars,
+                    "\(tileRows) rows per tile, \(workers) workers")
+            }
         }
     }
 }

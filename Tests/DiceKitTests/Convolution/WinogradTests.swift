@@ -1,5 +1,5 @@
-// Winograd F(2×2, 3×3) and F(2×2×2, 3×3×3) (Winograd.swift, conv_winograd.c), at the AVX2
-// level: the forward pass (with bias, with the evaluation-mode ReLU, on a channel
+// Winograd F(2×2, 3×3) and F(2×2×2, 3×3×3) (Winograd.swift, conv_winograd.c), at the best
+// vector level the CPU has (AVX-512 or AVX2), the two levels' bits against each other: the forward pass (with bias, with the evaluation-mode ReLU, on a channel
 // concatenation), the input gradient and the weight gradient against the lowered path in
 // Double, within the direct kernels' bound, with an error of the same order as theirs, over 2-D
 // and 3-D inputs; the same forward and input-gradient bits for every worker count and for a
@@ -14,7 +14,7 @@ import XCTest
 final class WinogradTests: XCTestCase {
     override func setUpWithError() throws {
         try XCTSkipUnless(InstructionSet.available.contains(.avx2), "no AVX2: Winograd never runs here")
-        try KernelDispatch.force(.avx2)
+        try KernelDispatch.force(InstructionSet.available.contains(.avx512) ? .avx512 : .avx2)
     }
 
     override func tearDown() { try? KernelDispatch.force(nil) }
@@ -236,8 +236,7 @@ final class WinogradTests: XCTestCase {
     }
 
     /// What qualifies: 3×3 in 2-D or 3×3×3 in 3-D, stride 1, even output extents, channels in multiples of 16,
-    /// Float operands, at AVX2 (not at AVX-512, whose direct kernels have not been measured
-    /// against it, nor on the lowered path).
+    /// Float operands, at AVX2 or AVX-512 (not on the lowered path).
     func testWhichPassesQualify() throws {
         func runs(_ input: [Int], kernel: [Int] = [3, 3], cout: Int = 16, stride: [Int] = [1]) throws -> Bool {
             let w = Tensor<Float>(shape: kernel + [input.last!, cout])
@@ -265,9 +264,42 @@ final class WinogradTests: XCTestCase {
         XCTAssertFalse(try runs([1, 4, 8, 6, 16], kernel: [3, 3, 3], stride: [2]), "3-D stride 2")
         try KernelDispatch.force(.portable)
         XCTAssertFalse(try runs([1, 8, 6, 16]), "portable level")
+        try KernelDispatch.force(.avx2)
+        XCTAssertTrue(try runs([1, 8, 6, 16]), "AVX2 level")
         if InstructionSet.available.contains(.avx512) {
             try KernelDispatch.force(.avx512)
-            XCTAssertFalse(try runs([1, 8, 6, 16]), "AVX-512 level")
+            XCTAssertTrue(try runs([1, 8, 6, 16]), "AVX-512 level")
+        }
+    }
+
+    /// The AVX-512 products (conv_winograd_avx512.c) make each sum's FMAs in the AVX2 ones' order:
+    /// the same forward, input-gradient and weight-gradient bits at both levels, with output
+    /// panels in pairs and an odd one (16, 48 channels), input channels in runs of 12 and 8 or 4
+    /// left (16, 32, 48), tiles past the last 12, and volumes, each of at least 64 tiles (so that
+    /// the input gradient runs Winograd too); not the direct kernels' bits.
+    func testBothLevelsGiveTheSameBits() throws {
+        try XCTSkipUnless(InstructionSet.available.contains(.avx512), "no AVX-512: one level only")
+        for (input, cout) in [
+            ([2, 10, 14, 16], 48), ([4, 6, 12, 32], 32), ([3, 8, 12, 48], 64), ([5, 8, 8, 32], 16),
+            ([2, 4, 8, 8, 16], 16), ([3, 4, 8, 6, 48], 32),
+        ] {
+            let seed = UInt64(9950 + input.reduce(cout, +))
+            let x = randomTensor(input, seed: seed).converted(to: Float.self)
+            let w = randomTensor(Array(repeating: 3, count: input.count - 2) + [input.last!, cout], seed: seed + 1)
+            let conv = try Convolution(weight: w.converted(to: Float.self), padding: .same)
+            let dy = randomTensor(try conv.forward(x).shape, seed: seed + 2).converted(to: Float.self)
+            func bits(_ level: InstructionSet, winograd: Bool = true) throws -> [[Float]] {
+                try KernelDispatch.force(level)
+                var pass = conv
+                pass.settings.allowsWinograd = winograd
+                let gradients = try pass.backward(input: x, outputGradient: dy)
+                return [try pass.forward(x).scalars, gradients.input!.scalars, gradients.weight.scalars]
+            }
+            let (wide, narrow, direct) = (try bits(.avx512), try bits(.avx2), try bits(.avx512, winograd: false))
+            for (k, what) in ["forward", "∂x", "∂w"].enumerated() {
+                XCTAssertTrue(wide[k] == narrow[k], "\(input) → \(cout) \(what): AVX-512 and AVX2")
+                XCTAssertTrue(wide[k] != direct[k], "\(input) → \(cout) \(what): Winograd ran")
+            }
         }
     }
 }

@@ -1,0 +1,29 @@
+// The matrix products of the Winograd passes (conv_winograd.c), one element ξ of the transform at
+// a time, at the level in use: AVX2 in conv_winograd.c, AVX-512 in conv_winograd_avx512.c. Both
+// levels add the same products in the same order into each sum (input channel by input channel,
+// tile by tile), so a pass gives the same bits at either. Not part of the public header.
+#ifndef DK_WINOGRAD_PRODUCTS_H
+#define DK_WINOGRAD_PRODUCTS_H
+
+/// Rows of the AVX2 micro-kernel (tiles per product step); a block's rows are a multiple of it
+/// (the AVX-512 kernels take 12 at a time, then 6).
+enum { WINO_ROWS = 6 };
+
+/// The forward pass's products of one element ξ: m[cb][t][16] = Σ over ci of v[t][ci] · u[cb][ci][16]
+/// for the `blocks` panels of 16 output channels (u's cin · 16 floats apart, m's rows · 16) and
+/// `rows` tiles, a multiple of WINO_ROWS; u and m 64-byte aligned.
+typedef void (*dk_winograd_multiply)(const float *v, const float *u, long cin, long rows, long blocks, float *m);
+
+/// The weight gradient's sums of one element ξ: du[ci][co] += Σ over `count` tiles t, in order, of
+/// v[t][ci] · dm[t][co] (v rows `cin` floats, dm and du rows `cout`; cin and cout multiples of 16).
+typedef void (*dk_winograd_accumulate)(const float *v, const float *dm, long cin, long cout, long count, float *du);
+
+#if defined(__x86_64__)
+/// The AVX-512 products (conv_winograd_avx512.c): 12 tiles × 32 output channels at a time.
+void dk_winograd_multiply_avx512(const float *v, const float *u, long cin, long rows, long blocks, float *m);
+
+/// The AVX-512 sums (conv_winograd_avx512.c): 12 input channels × 32 output channels at a time.
+void dk_winograd_accumulate_avx512(const float *v, const float *dm, long cin, long cout, long count, float *du);
+#endif
+
+#endif
