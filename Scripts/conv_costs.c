@@ -32,6 +32,10 @@
 //                                                    # transforming its share of the kernel per pass (as
 //                                                    # Winograd.swift's workers); its rate counts
 //                                                    # the direct convolution's FLOPs, so it can pass 100 %
+//   PASS=winograd-bf16 /tmp/conv_costs               # the same with bfloat16 products
+//                                                    # (dk_conv_winograd_forward_bf16, AVX512-BF16; the
+//                                                    # kernel also rounded per pass); its rate against the
+//                                                    # Float FMA peak, which vdpbf16ps doubles
 //   VOLUME=1 PASS=... /tmp/conv_costs 9 [H,Cin,Cout]  # the same over H³ volumes, 3×3×3 kernels (shapes
 //                                                    # 64³ 16 → 16 … 8³ 128 → 128 by default)
 //   PASS=winograd /tmp/conv_costs 9 32,64,64 32,64,64,48   # a 4th field gives the Winograd block (tiles):
@@ -121,10 +125,12 @@ typedef struct {
     long samples, stride;  // samples per thread (8 for the split weight gradient, else 1); padded floats per sample
     long xs;               // floats per padded position: cin, or spread (dk_conv_spread_position_floats)
     int splits;            // 1: the weight gradient in (segment, 64 output channels) blocks over the samples
-    int winograd;          // 1: the Winograd forward pass (PASS=winograd); 2: its weight gradient (PASS=winograd-weight)
+    int winograd;          // 1: the Winograd forward pass (PASS=winograd); 2: its weight gradient (PASS=winograd-weight);
+                           // 3: the forward pass with bfloat16 products (PASS=winograd-bf16)
     dk_conv_geometry g;
     dk_winograd_geometry wg;
     float *u[MAX_THREADS], *scratch[MAX_THREADS];
+    uint16_t *ub[MAX_THREADS];  // PASS=winograd-bf16: the transformed kernel rounded to bfloat16 pairs
     float *kernel;  // the kernel in DiceKit's layout [(3,) 3, 3, cin, cout] (PASS=winograd's accuracy check)
     float *xp[MAX_THREADS], *w, *y[MAX_THREADS], *dy[MAX_THREADS], *dw[MAX_THREADS];
 } Shape;
@@ -186,6 +192,7 @@ static void setup(Shape *s, int h, int cin, int cout, int volume, long l2, int t
         for (int t = 0; t < threads; t++) {
             s->u[t] = aligned_alloc(64, sizeof(float) * (size_t)(s->points * cin * cout));
             dk_conv_winograd_transform_kernel_f32(s->w, g->kd, cin, cout, s->u[t], 0, cin);
+            s->ub[t] = aligned_alloc(64, sizeof(uint16_t) * (size_t)(s->points * cin * cout));
             const long scratch = winograd == 2 ? dk_conv_winograd_weight_grad_scratch_floats(&s->wg)
                                                : dk_conv_winograd_scratch_floats(&s->wg);
             s->scratch[t] = aligned_alloc(64, sizeof(float) * (size_t)scratch);
@@ -215,6 +222,16 @@ static void forward(const Shape *s, int t, int threads) {
             memset(s->u[t], 0, sizeof(float) * (size_t)(s->points * s->cin * s->cout));
             dk_conv_winograd_weight_grad_f32(&s->wg, s->xp[t], s->dy[t], 0, tiles, s->u[t], s->scratch[t]);
             dk_conv_winograd_weight_from_transform_f32(s->u[t], s->g.kd, s->cin, s->cout, s->dw[t], c0, c1);
+        }
+        return;
+    }
+    if (s->winograd == 3) {
+        // The thread's share of the kernel transformed and rounded (as Winograd.swift's workers), then its samples.
+        const long x0 = s->points * t / threads, x1 = s->points * (t + 1) / threads;
+        for (long pass = 0; pass < s->passes; pass++) {
+            dk_conv_winograd_transform_kernel_f32(s->w, s->g.kd, s->cin, s->cout, s->u[t], c0, c1);
+            dk_conv_winograd_round_kernel_bf16(s->u[t], s->points, s->cin, s->cout, s->ub[t], x0, x1);
+            dk_conv_winograd_forward_bf16(&s->wg, s->xp[t], 0, tiles, s->ub[t], NULL, s->y[t], s->scratch[t]);
         }
         return;
     }
@@ -248,6 +265,13 @@ static void weight_gradient(const Shape *s, int t) {
                                     l + s->lines < lines ? l + s->lines : lines);
 }
 
+/// x rounded to bfloat16 (to nearest, ties to even), as a Float.
+static float bf16_rounded(float x) {
+    float r;
+    dk_f32_round_bf16(&x, &r, 1);
+    return r;
+}
+
 /// PASS=winograd: the root-mean-square and largest errors of the Winograd pass and of the direct
 /// forward pass against a Double reference, on thread 0's first sample.
 static void accuracy(const Shape *s) {
@@ -256,22 +280,34 @@ static void accuracy(const Shape *s) {
     float *direct = aligned_alloc(64, sizeof(float) * (size_t)outputs);
     dk_conv_forward_f32(&s->g, s->xp[0], s->w, NULL, direct, 0, s->positions);
     dk_conv_winograd_transform_kernel_f32(s->w, s->g.kd, cin, cout, s->u[0], 0, cin);
-    dk_conv_winograd_forward_f32(&s->wg, s->xp[0], 0, s->positions / (s->volume ? 8 : 4), s->u[0], NULL, s->y[0],
-                                 s->scratch[0]);
+    if (s->winograd == 3) {
+        dk_conv_winograd_round_kernel_bf16(s->u[0], s->points, cin, cout, s->ub[0], 0, s->points);
+        dk_conv_winograd_forward_bf16(&s->wg, s->xp[0], 0, s->positions / (s->volume ? 8 : 4), s->ub[0], NULL,
+                                      s->y[0], s->scratch[0]);
+    } else {
+        dk_conv_winograd_forward_f32(&s->wg, s->xp[0], 0, s->positions / (s->volume ? 8 : 4), s->u[0], NULL,
+                                     s->y[0], s->scratch[0]);
+    }
+    // With bfloat16 products: the direct bfloat16 kernels' error, their operands rounded and their
+    // products exact (the sums in Double here), in place of the Float direct kernels'.
+    const int rounded = s->winograd == 3;
     double sd = 0, sw = 0, md = 0, mw = 0, largest = 0;
     for (long z = 0; z < planes; z++)
         for (long i = 0; i < h; i++)
             for (long j = 0; j < h; j++)
                 for (long co = 0; co < cout; co++) {
-                    double r = 0;
+                    double r = 0, r16 = 0;
                     for (int e = 0; e < depth; e++)
                         for (int a = 0; a < 3; a++)
                             for (int b = 0; b < 3; b++)
-                                for (long c = 0; c < cin; c++)
-                                    r += (double)s->xp[0][(((z + e) * hp + i + a) * hp + j + b) * cin + c] *
-                                         s->kernel[(((e * 3 + a) * 3 + b) * cin + c) * cout + co];
+                                for (long c = 0; c < cin; c++) {
+                                    const float x = s->xp[0][(((z + e) * hp + i + a) * hp + j + b) * cin + c];
+                                    const float w = s->kernel[(((e * 3 + a) * 3 + b) * cin + c) * cout + co];
+                                    r += (double)x * w;
+                                    if (rounded) r16 += (double)bf16_rounded(x) * bf16_rounded(w);
+                                }
                     const long q = ((z * h + i) * h + j) * cout + co;
-                    const double ed = fabs(direct[q] - r), ew = fabs(s->y[0][q] - r);
+                    const double ed = fabs((rounded ? r16 : direct[q]) - r), ew = fabs(s->y[0][q] - r);
                     sd += ed * ed, sw += ew * ew;
                     md = ed > md ? ed : md, mw = ew > mw ? ew : mw, largest = fabs(r) > largest ? fabs(r) : largest;
                 }
@@ -321,14 +357,17 @@ int main(int argc, char **argv) {
     const int volume = volume_env && strcmp(volume_env, "1") == 0;
     const int winograd_weight = pass && strcmp(pass, "winograd-weight") == 0;
     const int weight = (pass && strcmp(pass, "weight") == 0) || winograd_weight;
-    const int winograd = winograd_weight ? 2 : pass && strcmp(pass, "winograd") == 0;
+    const int winograd_bf16 = pass && strcmp(pass, "winograd-bf16") == 0;
+    const int winograd = winograd_weight ? 2 : winograd_bf16 ? 3 : pass && strcmp(pass, "winograd") == 0;
     if (pass && !weight && !winograd && strcmp(pass, "forward") != 0) {
-        fprintf(stderr, "conv_costs: PASS=%s; expected forward, weight, winograd or winograd-weight\n", pass);
+        fprintf(stderr, "conv_costs: PASS=%s; expected forward, weight, winograd, winograd-bf16 or winograd-weight\n",
+                pass);
         return 1;
     }
     printf("kernels: %s, %s%s; L2 %ld KiB; %d cores; %d repetitions (minimum of each)\n", wide ? "AVX-512" : "AVX2",
            winograd_weight ? "Winograd weight gradient"
            : weight        ? "weight gradient"
+           : winograd_bf16 ? "Winograd forward pass, bfloat16 products"
            : winograd      ? "Winograd forward pass"
                            : "forward pass",
            volume ? ", volumes and 3×3×3 kernels" : ", 3×3 kernels", l2 >> 10, threads, repetitions);
@@ -340,7 +379,11 @@ int main(int argc, char **argv) {
         count = 4;
     }
     if (winograd) {
-        if (dk_conv_winograd_enabled() == 0) { printf("not the AVX2 level: Winograd does not run here\n"); return 0; }
+        if (dk_conv_winograd_enabled() == 0) { printf("the portable level: Winograd does not run here\n"); return 0; }
+        if (winograd_bf16 && dk_bf16_level_in_use() < DK_BF16_AVX512) {
+            printf("no AVX512-BF16: the bfloat16 products do not run here\n");
+            return 0;
+        }
         shapes[0][1] = 16;  // no first layer (3 channels) there
     }
     if (argc > 2) {
@@ -385,9 +428,11 @@ int main(int argc, char **argv) {
                shapes[i][3] ? " (given block)" : "", single * 1e-9,
                100 * single / peak, every * 1e-9, 100 * every / (threads * peak));
     }
-    if (winograd == 1) {
+    if (winograd == 1 || winograd == 3) {
         printf("\nAgainst a Double reference, one sample:\n");
-        printf("| shape | direct rms error | Winograd rms error | direct largest | Winograd largest | largest |y| |\n");
+        const char *direct = winograd == 3 ? "direct bfloat16" : "direct";
+        printf("| shape | %s rms error | Winograd rms error | %s largest | Winograd largest | largest |y| |\n", direct,
+               direct);
         printf("| --- | --- | --- | --- | --- | --- |\n");
         for (int i = 0; i < count; i++) accuracy(&s[i]);
     }

@@ -21,3 +21,7 @@ void dk_conv_join_channels(const float *src, long channels, float *dst, long str
         for (long p = 0; p < positions; p++) memcpy(dst + p * stride, src + p * channels, (size_t)channels * sizeof(float));
     }
 }
+
+void dk_conv_join_channels_bf16(const uint16_t *src, long channels, float *dst, long stride, long positions) {
+    for (long p = 0; p < positions; p++) dk_bf16_to_f32(src + p * channels, dst + p * stride, channels);
+}

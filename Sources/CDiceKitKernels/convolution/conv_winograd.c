@@ -244,7 +244,8 @@ DKW256 static void multiply(const float *v, const float *u, long cin, long rows,
 
 /// The AVX2 products of one element ξ (dk_winograd_multiply): each panel (cin × 16) stays in L1
 /// while the block's rows stream past it.
-DKW256 static void multiply_avx2(const float *v, const float *u, long cin, long rows, long blocks, float *m) {
+DKW256 static void multiply_avx2(float *v, const void *kernel, long xi, long cin, long rows, long blocks, float *m) {
+    const float *const u = (const float *)kernel + u_index(xi, 0, 0, blocks, cin);
     for (long cb = 0; cb < blocks; cb++) multiply(v, u + cb * 16 * cin, cin, rows, m + cb * rows * 16);
 }
 
@@ -260,10 +261,30 @@ DKW256 static inline __attribute__((always_inline)) __m256 product(const float *
                        : _mm256_sub_ps(_mm256_sub_ps(m1, m2), _mm256_load_ps(m + (48 + xi) * xs));
 }
 
+/// Stores 8 outputs at element `at` of `out`: as Floats, or with BITS as their bfloat16 bits
+/// (dk_bf16_bits: to nearest, ties to even, a NaN kept quiet).
+DKW256 static inline __attribute__((always_inline)) void store_values(void *out, long at, __m256 v, const int BITS) {
+    if (!BITS) {
+        _mm256_storeu_ps((float *)out + at, v);
+        return;
+    }
+    const __m256i u = _mm256_castps_si256(v), magnitude = _mm256_and_si256(u, _mm256_set1_epi32(0x7FFFFFFF));
+    const __m256i nan = _mm256_cmpgt_epi32(magnitude, _mm256_set1_epi32(0x7F800000));
+    const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    const __m256i rounded = _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7FFF)), odd);
+    const __m256i bits = _mm256_srli_epi32(
+        _mm256_blendv_epi8(rounded, _mm256_or_si256(u, _mm256_set1_epi32(0x400000)), nan), 16);
+    // 8 lanes' low halves, in order: pack within each 128-bit half, then join the halves.
+    const __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(bits), _mm256_extracti128_si256(bits, 1));
+    _mm_storeu_si128((__m128i *)((uint16_t *)out + at), packed);
+}
+
 /// Aᵀ m A of one 4 × 4 plane of products (`product`), plus `b`, then the max with `floor`: the
-/// 2 × 2 outputs at `out` (rows `line` floats apart, positions `part`).
-DKW256 static inline __attribute__((always_inline)) void
-store_output_plane(const float *m, long xs, const int how, __m256 b, __m256 floor, float *out, long line, long part) {
+/// 2 × 2 outputs at element `at` of `out` (rows `line` elements apart, positions `part`), as
+/// Floats or (BITS) their bfloat16 bits.
+DKW256 static inline __attribute__((always_inline)) void store_output_plane(const float *m, long xs, const int how,
+                                                                           __m256 b, __m256 floor, void *out, long at,
+                                                                           long line, long part, const int BITS) {
     __m256 s[2][4];
     DK_UNROLL for (int j = 0; j < 4; j++) {
         const __m256 m0 = product(m, xs, j, how), m1 = product(m, xs, 4 + j, how), m2 = product(m, xs, 8 + j, how),
@@ -274,33 +295,34 @@ store_output_plane(const float *m, long xs, const int how, __m256 b, __m256 floo
     DK_UNROLL for (int i = 0; i < 2; i++) {
         const __m256 o0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s[i][0], s[i][1]), s[i][2]), b);
         const __m256 o1 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(s[i][1], s[i][2]), s[i][3]), b);
-        _mm256_storeu_ps(out + i * line, _mm256_max_ps(floor, o0));
-        _mm256_storeu_ps(out + i * line + part, _mm256_max_ps(floor, o1));
+        store_values(out, at + i * line, _mm256_max_ps(floor, o0), BITS);
+        store_values(out, at + i * line + part, _mm256_max_ps(floor, o1), BITS);
     }
 }
 
 /// Output channels [16·cb, 16·cb + 16) of tiles [first, first + count) from m[ξ][cb][t][16]:
-/// Aᵀ m A, plus the bias, then the ReLU (a max with 0, NaN kept, as conv_avx2.c's stores).
+/// Aᵀ m A, plus the bias, then the ReLU (a max with 0, NaN kept, as conv_avx2.c's stores); the
+/// outputs as Floats, or with BITS (g->round_output) as their bfloat16 bits.
 DKW256 static inline __attribute__((always_inline)) void
 transform_output(const dk_winograd_geometry *g, const float *m, long first, long count, long rows, long cb,
-                 const float *bias, float *y, const int volume) {
+                 const float *bias, void *y, const int volume, const int BITS) {
     const long cout = g->cout, blocks = cout / 16, xs = blocks * rows * 16;
     const long part = g->cout_a ? g->cout_a : cout, co = 16 * cb;
-    // Channels past the first part go to the second, yb_offset floats on.
-    float *const base = y + (co < part ? co : g->yb_offset + co - part);
+    // Channels past the first part go to the second, yb_offset elements on.
+    const long base = co < part ? co : g->yb_offset + co - part;
     const long line = g->ow * part, plane = g->oh * line;
     const __m256 floor = g->relu ? _mm256_setzero_ps() : _mm256_set1_ps(-__builtin_inff());
     for (long t = 0; t < count; t++) {
-        float *out = base + tile_origin(g, first + t, g->output_sample_floats, plane, line, part, volume);
+        const long at = base + tile_origin(g, first + t, g->output_sample_floats, plane, line, part, volume);
         const float *mt = m + (cb * rows + t) * 16;
         DK_UNROLL for (int h = 0; h < 16; h += 8) {
             const __m256 b = bias ? _mm256_loadu_ps(bias + co + h) : _mm256_setzero_ps();
             if (!volume) {
-                store_output_plane(mt + h, xs, PLANE, b, floor, out + h, line, part);
+                store_output_plane(mt + h, xs, PLANE, b, floor, y, at + h, line, part, BITS);
             } else {
                 // Aᵀ along the depth on load: the 2 output planes.
-                store_output_plane(mt + h, xs, ROW0, b, floor, out + h, line, part);
-                store_output_plane(mt + h, xs, ROW1, b, floor, out + plane + h, line, part);
+                store_output_plane(mt + h, xs, ROW0, b, floor, y, at + h, line, part, BITS);
+                store_output_plane(mt + h, xs, ROW1, b, floor, y, at + plane + h, line, part, BITS);
             }
         }
     }
@@ -311,8 +333,8 @@ long dk_conv_winograd_scratch_floats(const dk_winograd_geometry *g) {
 }
 
 DKW256 static inline __attribute__((always_inline)) void
-forward(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const float *u, const float *bias,
-        float *y, float *scratch, dk_winograd_multiply products, const int volume) {
+forward(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const void *u, const float *bias,
+        void *y, float *scratch, dk_winograd_multiply products, const int volume) {
     const long blocks = g->cout / 16, cin = g->cin, points = volume ? 64 : 16;
     // The products m[ξ][cb][t][16], 64-byte aligned, after the transformed input v[ξ][t][cin].
     float *const v = scratch;
@@ -323,20 +345,24 @@ forward(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const 
         (volume ? transform_input_volume : transform_input_plane)(g, xp, first, count, rows, v);
         // One ξ's kernel (cin × cout) at a time against every tile of the block.
         for (long xi = 0; xi < points; xi++)
-            products(v + xi * rows * cin, u + u_index(xi, 0, 0, blocks, cin), cin, rows, blocks,
-                     m + xi * blocks * rows * 16);
-        for (long cb = 0; cb < blocks; cb++) transform_output(g, m, first, count, rows, cb, bias, y, volume);
+            products(v + xi * rows * cin, u, xi, cin, rows, blocks, m + xi * blocks * rows * 16);
+        for (long cb = 0; cb < blocks; cb++) {
+            if (g->round_output)
+                transform_output(g, m, first, count, rows, cb, bias, y, volume, 1);
+            else
+                transform_output(g, m, first, count, rows, cb, bias, y, volume, 0);
+        }
     }
 }
 
 DKW256 __attribute__((noinline)) static void forward_plane(const dk_winograd_geometry *g, const float *xp, long t0,
-                                                           long t1, const float *u, const float *bias, float *y,
+                                                           long t1, const void *u, const float *bias, void *y,
                                                            float *scratch, dk_winograd_multiply products) {
     forward(g, xp, t0, t1, u, bias, y, scratch, products, 0);
 }
 
 DKW256 __attribute__((noinline)) static void forward_volume(const dk_winograd_geometry *g, const float *xp, long t0,
-                                                            long t1, const float *u, const float *bias, float *y,
+                                                            long t1, const void *u, const float *bias, void *y,
                                                             float *scratch, dk_winograd_multiply products) {
     forward(g, xp, t0, t1, u, bias, y, scratch, products, 1);
 }
@@ -347,6 +373,12 @@ void dk_conv_winograd_forward_f32(const dk_winograd_geometry *g, const float *xp
     dk_note_isa(DK_KERNEL_CONV, wide ? DK_ISA_AVX512 : DK_ISA_AVX2);
     (g->od > 1 ? forward_volume : forward_plane)(g, xp, t0, t1, u, bias, y, scratch,
                                                  wide ? dk_winograd_multiply_avx512 : multiply_avx2);
+}
+
+void dk_conv_winograd_forward_bf16(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const uint16_t *u,
+                                   const float *bias, void *y, float *scratch) {
+    dk_note_isa(DK_KERNEL_CONV_BF16, DK_ISA_AVX512);
+    (g->od > 1 ? forward_volume : forward_plane)(g, xp, t0, t1, u, bias, y, scratch, dk_winograd_multiply_bf16);
 }
 
 // MARK: - Weight gradient
@@ -543,6 +575,10 @@ void dk_conv_winograd_forward_f32(const dk_winograd_geometry *g, const float *xp
 }
 long dk_conv_winograd_weight_grad_scratch_floats(const dk_winograd_geometry *g) {
     return 64 * g->block * (g->cin + g->cout);
+}
+void dk_conv_winograd_forward_bf16(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const uint16_t *u,
+                                   const float *bias, void *y, float *scratch) {
+    (void)g, (void)xp, (void)t0, (void)t1, (void)u, (void)bias, (void)y, (void)scratch;
 }
 void dk_conv_winograd_weight_grad_f32(const dk_winograd_geometry *g, const float *xp, const float *dy, long t0,
                                       long t1, float *du, float *scratch) {

@@ -39,8 +39,10 @@ multiply_tile(const float *v, const float *u, long cin, long panel_u, float *m, 
         _mm512_store_ps(m + p * panel_m + 16 * i, acc[p][i]);
 }
 
-DKW512 void dk_winograd_multiply_avx512(const float *v, const float *u, long cin, long rows, long blocks, float *m) {
+DKW512 void dk_winograd_multiply_avx512(float *v, const void *kernel, long xi, long cin, long rows, long blocks,
+                                        float *m) {
     const long panel_u = 16 * cin, panel_m = 16 * rows;
+    const float *const u = (const float *)kernel + xi * blocks * panel_u;
     for (long cb = 0; cb < blocks; cb += 2) {
         const float *const uc = u + cb * panel_u;
         float *const mc = m + cb * panel_m;

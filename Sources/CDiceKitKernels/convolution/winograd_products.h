@@ -9,10 +9,11 @@
 /// (the AVX-512 kernels take 12 at a time, then 6).
 enum { WINO_ROWS = 6 };
 
-/// The forward pass's products of one element ξ: m[cb][t][16] = Σ over ci of v[t][ci] · u[cb][ci][16]
-/// for the `blocks` panels of 16 output channels (u's cin · 16 floats apart, m's rows · 16) and
-/// `rows` tiles, a multiple of WINO_ROWS; u and m 64-byte aligned.
-typedef void (*dk_winograd_multiply)(const float *v, const float *u, long cin, long rows, long blocks, float *m);
+/// The forward pass's products of element ξ = `xi`: m[cb][t][16] = Σ over ci of v[t][ci] · u[ξ][cb][ci][16]
+/// for the `blocks` panels of 16 output channels (m's rows · 16 floats apart) and `rows` tiles, a
+/// multiple of WINO_ROWS; `u` the whole transformed kernel (Float, or bfloat16 pairs for the
+/// bfloat16 products, which round v's values in place first), u and m 64-byte aligned.
+typedef void (*dk_winograd_multiply)(float *v, const void *u, long xi, long cin, long rows, long blocks, float *m);
 
 /// The weight gradient's sums of one element ξ: du[ci][co] += Σ over `count` tiles t, in order, of
 /// v[t][ci] · dm[t][co] (v rows `cin` floats, dm and du rows `cout`; cin and cout multiples of 16).
@@ -20,7 +21,11 @@ typedef void (*dk_winograd_accumulate)(const float *v, const float *dm, long cin
 
 #if defined(__x86_64__)
 /// The AVX-512 products (conv_winograd_avx512.c): 12 tiles × 32 output channels at a time.
-void dk_winograd_multiply_avx512(const float *v, const float *u, long cin, long rows, long blocks, float *m);
+void dk_winograd_multiply_avx512(float *v, const void *u, long xi, long cin, long rows, long blocks, float *m);
+
+/// The bfloat16 products (AVX512-BF16, conv_winograd_bf16.c): v's values rounded to bfloat16 in
+/// place, then vdpbf16ps against the kernel's pairs, 12 tiles × 32 output channels at a time.
+void dk_winograd_multiply_bf16(float *v, const void *u, long xi, long cin, long rows, long blocks, float *m);
 
 /// The AVX-512 sums (conv_winograd_avx512.c): 12 input channels × 32 output channels at a time.
 void dk_winograd_accumulate_avx512(const float *v, const float *dm, long cin, long cout, long count, float *du);

@@ -106,6 +106,10 @@ void dk_conv_pack_weight_channels_pytorch(const dk_conv_geometry *g, const float
 /// channel count), rounding each value to bfloat16 (kept as Float) when `round` is non-zero.
 void dk_conv_join_channels(const float *src, long channels, float *dst, long stride, long positions, int round);
 
+/// dk_conv_join_channels of a part given as bfloat16 bits: each value widened to the Float it
+/// stands for (exact).
+void dk_conv_join_channels_bf16(const uint16_t *src, long channels, float *dst, long stride, long positions);
+
 /// y = conv(xp, w) (+ bias) at output positions [q0, q1) of one sample, q = (z·oh + y)·ow + x.
 /// `y` is the sample's [od, oh, ow, cout] output (or the first position of a window of a larger
 /// one: dk_conv_geometry.yw/yh), `w` the [kd, kh, kw, cin, cout] kernel packed
@@ -128,6 +132,7 @@ typedef struct {
     long output_sample_floats; ///< floats from one sample's output to the next (in each part)
     int cin, cout;             ///< channels: multiples of 8 and of 16
     int relu;                  ///< 1 stores max(0, y), NaN kept (evaluation-mode fusion)
+    int round_output;          ///< dk_conv_winograd_forward_bf16: 1 stores y's bfloat16 bits (dk_bf16_bits), 0 Floats
     int cout_a;                ///< the output as two parts of cout_a = cout / 2 channels (a multiple of 16),
     long yb_offset;            ///< the second `yb_offset` floats after the first (dk_conv_geometry's); 0: one part
     long block;                ///< tiles transformed at a time (DiceKit sizes it from L2: ConvBlocking.swift)
@@ -153,6 +158,21 @@ long dk_conv_winograd_scratch_floats(const dk_winograd_geometry *g);
 /// whatever the tile range that computes it.
 void dk_conv_winograd_forward_f32(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const float *u,
                                   const float *bias, float *y, float *scratch);
+
+/// Elements ξ [x0, x1) of the transformed kernel `u` (dk_conv_winograd_transform_kernel_f32's,
+/// `points` elements ξ) rounded to bfloat16 (dk_bf16_bits) in input-channel pairs,
+/// [ξ][cout / 16][cin / 2][16][2] (64-byte aligned), for dk_conv_winograd_forward_bf16: ranges
+/// that workers may take one each. x86-64 with AVX512-BF16 only.
+void dk_conv_winograd_round_kernel_bf16(const float *u, long points, long cin, long cout, uint16_t *ub, long x0,
+                                        long x1);
+
+/// dk_conv_winograd_forward_f32 with bfloat16 products (AVX512-BF16): each block's transformed
+/// input and the transformed kernel `u` (dk_conv_winograd_round_kernel_bf16's) rounded to
+/// bfloat16, their products summed in Float (vdpbf16ps); y as Floats, or with g->round_output
+/// their bfloat16 bits. The same bits whatever the tile range. Only where the bfloat16 level in
+/// use is AVX512-BF16 or AMX (dk_bf16_level_in_use).
+void dk_conv_winograd_forward_bf16(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const uint16_t *u,
+                                   const float *bias, void *y, float *scratch);
 
 /// Floats of the scratch that dk_conv_winograd_weight_grad_f32 needs for `g`.
 long dk_conv_winograd_weight_grad_scratch_floats(const dk_winograd_geometry *g);

@@ -87,12 +87,18 @@ extension ConvGeometry {
                     g.head_bias = UInt(bitPattern: head.bias)
                     channels = head.classes
                 }
-                let packed = packedWeight(
-                    g, pass.weight, cache: cache, packing: .init(flipped: false, tiles: tiles), workers: workers)
-                packed.withUnsafeBufferPointer { wp in
-                    bfloat16Forward(
-                        g, padded: padded, weight: wp.baseAddress!, bias: pass.bias, y: y,
-                        outputSampleBytes: outputPixels * channels * scalarSize, workers: workers, tiles: tiles)
+                // Winograd with bfloat16 products where the channels repay it (BFloat16Winograd.swift).
+                if tiles || pass.head != nil
+                    || !bfloat16WinogradForward(
+                        g, padded: padded, pass: pass, y: y, workers: workers, settings: settings)
+                {
+                    let packed = packedWeight(
+                        g, pass.weight, cache: cache, packing: .init(flipped: false, tiles: tiles), workers: workers)
+                    packed.withUnsafeBufferPointer { wp in
+                        bfloat16Forward(
+                            g, padded: padded, weight: wp.baseAddress!, bias: pass.bias, y: y,
+                            outputSampleBytes: outputPixels * channels * scalarSize, workers: workers, tiles: tiles)
+                    }
                 }
             }
             if let dW = pass.weightGradient, let dy = pass.dy {
@@ -125,6 +131,13 @@ extension ConvGeometry {
                 sampleChannels = inChannels / 2
                 g.cout_a = Int32(sampleChannels)
                 g.yb_offset = (Int(bitPattern: second) - Int(bitPattern: dx)) / MemoryLayout<Float>.stride
+            }
+            if !tiles
+                && bfloat16WinogradInputGradient(
+                    g, padded: padded, pass: pass, dx: dx, sampleChannels: sampleChannels, workers: workers,
+                    settings: settings)
+            {
+                return
             }
             // The flipped, transposed kernel is packed from the forward geometry's weight.
             let forward = bfloat16Geometry(padded, output: output, cin: inChannels, cout: outChannels)

@@ -169,43 +169,53 @@ extension ConvGeometry {
                     inPlace: settings.readsInPlace)
                 return false
             }
-            // The flipped, transposed kernel, written straight into the packed layout of
-            // dk_conv_pack_weights (its output channels, our input channels, in blocks of 64),
-            // 16 input channels of one tap per unit, in ranges of units on the worker pool.
-            let flipped = Self.allocateAligned(weightCount)
-            defer { flipped.deallocate() }
-            Self.withKernelSource(pass, roundsOperands: roundsOperands) { weight, pyTorch in
-                let shared = TaskShared((weight, flipped, kernelVolume, inChannels, outChannels))
-                if pyTorch && packsPyTorchBlocks {
-                    // Ranges of 16 output channels, every tap (blocks transposed in registers).
-                    forEachChannelRange { channels in
-                        let (weight, flipped, taps, cin, cout) = shared.buffers
-                        dk_conv_pack_weights_flipped_channels_pytorch(
-                            weight, flipped, taps, cin, cout, channels.lowerBound, channels.upperBound)
-                    }
-                    return
-                }
-                let flip = pyTorch ? dk_conv_pack_weights_flipped_pytorch : dk_conv_pack_weights_flipped
-                WorkerPool.shared.forEachRange(
-                    kernelVolume * inChannels / 16, grain: Swift.max(1, Self.packingGrain / (16 * outChannels))
-                ) { units in
-                    let (weight, flipped, taps, cin, cout) = shared.buffers
-                    flip(weight, flipped, taps, cin, cout, units.lowerBound, units.upperBound)
-                }
+            withFlippedKernel(pass, roundsOperands: roundsOperands) { flipped in
+                forwardTasks(
+                    g, padded: padded, weight: flipped, bias: pass.dxFill, y: dx,
+                    outputSample: inputPixels * sampleChannels, workers: workers, inPlace: settings.readsInPlace,
+                    winogradLimit: winogradLimit)
             }
-            forwardTasks(
-                g, padded: padded, weight: flipped, bias: pass.dxFill, y: dx,
-                outputSample: inputPixels * sampleChannels, workers: workers, inPlace: settings.readsInPlace,
-                winogradLimit: winogradLimit)
         }
         return pass.roundsOutput
     }
 
+    /// Calls `body` with the flipped, transposed kernel of `pass` (the input gradient's), written
+    /// straight into the packed layout of dk_conv_pack_weights (its output channels, our input
+    /// channels, in blocks of 64), 16 input channels of one tap per unit, in ranges of units on
+    /// the worker pool; of the rounded kernel with `roundsOperands`.
+    func withFlippedKernel(
+        _ pass: LoweredPass<Float>, roundsOperands: Bool, _ body: (UnsafePointer<Float>) -> Void
+    ) {
+        let flipped = Self.allocateAligned(patch * outChannels)
+        defer { flipped.deallocate() }
+        Self.withKernelSource(pass, roundsOperands: roundsOperands) { weight, pyTorch in
+            let shared = TaskShared((weight, flipped, kernelVolume, inChannels, outChannels))
+            if pyTorch && packsPyTorchBlocks {
+                // Ranges of 16 output channels, every tap (blocks transposed in registers).
+                forEachChannelRange { channels in
+                    let (weight, flipped, taps, cin, cout) = shared.buffers
+                    dk_conv_pack_weights_flipped_channels_pytorch(
+                        weight, flipped, taps, cin, cout, channels.lowerBound, channels.upperBound)
+                }
+                return
+            }
+            let flip = pyTorch ? dk_conv_pack_weights_flipped_pytorch : dk_conv_pack_weights_flipped
+            WorkerPool.shared.forEachRange(
+                kernelVolume * inChannels / 16, grain: Swift.max(1, Self.packingGrain / (16 * outChannels))
+            ) { units in
+                let (weight, flipped, taps, cin, cout) = shared.buffers
+                flip(weight, flipped, taps, cin, cout, units.lowerBound, units.upperBound)
+            }
+        }
+        body(UnsafePointer(flipped))
+    }
+
     /// Calls `body` with `pass.weight` in the forward kernels' packed layout (dk_conv_pack_weights),
     /// kept in the convolution's cache (`withDirectPacking`; of the rounded kernel with
-    /// `roundsOperands`). The rows are packed in ranges on the worker pool.
-    private func withPackedKernel(
-        _ g: dk_conv_geometry, _ pass: LoweredPass<Float>, roundsOperands: Bool,
+    /// `roundsOperands`), or with `keeps` false made for this call only. The rows are packed in
+    /// ranges on the worker pool.
+    func withPackedKernel(
+        _ g: dk_conv_geometry, _ pass: LoweredPass<Float>, roundsOperands: Bool, keeps: Bool = true,
         _ body: (UnsafePointer<Float>) -> Void
     ) {
         let make = { (target: UnsafeMutablePointer<Float>) in
@@ -228,7 +238,8 @@ extension ConvGeometry {
             }
         }
         Self.withDirectPacking(
-            pass.bfloat16Weights, .forward(rounded: roundsOperands), count: patch * outChannels, make: make, body)
+            keeps ? pass.bfloat16Weights : nil, .forward(rounded: roundsOperands), count: patch * outChannels,
+            make: make, body)
     }
 
     /// Weights per range of a packing split between the workers: below about 16 K, waking a
@@ -422,8 +433,8 @@ extension ConvGeometry {
     ) {
         if let limit = winogradLimit, !narrow,
             winogradForward(
-                g, padded: padded, weight: weight, bias: bias, y: y, outputSample: outputSample, workers: workers,
-                workspaceLimit: limit, cache: kernelCache)
+                g, padded: padded, packedKernel: { $0(weight) }, bias: bias, y: UnsafeMutableRawPointer(y),
+                outputSample: outputSample, workers: workers, workspaceLimit: limit, cache: kernelCache)
         {
             return
         }

@@ -138,7 +138,7 @@ struct PaddedSource {
     /// Writes positions [x, x + count) of input row `row` (counted over the whole batch: sample,
     /// plane, row) to `target`, `channels` scalars each, joining the parts' channels at each
     /// position and rounding to bfloat16 when `roundsToBFloat16`; widening the bits of an input
-    /// given in bfloat16 (already rounded).
+    /// (or a part) given in bfloat16 (already rounded).
     private func copyRow(_ row: Int, from x: Int, count: Int, into target: UnsafeMutablePointer<Float>) {
         let position = row * inner[2] + x
         if let rounded {
@@ -156,9 +156,15 @@ struct PaddedSource {
         }
         var offset = 0
         for part in parts {
-            dk_conv_join_channels(
-                part.source + position * part.channels, part.channels, target + offset, channels, count,
-                roundsToBFloat16 ? 1 : 0)
+            if part.isRounded {
+                // A part handed over as bfloat16 bits: widened (exact; already on the grid).
+                dk_conv_join_channels_bf16(
+                    part.bits + position * part.channels, part.channels, target + offset, channels, count)
+            } else {
+                dk_conv_join_channels(
+                    part.source + position * part.channels, part.channels, target + offset, channels, count,
+                    roundsToBFloat16 ? 1 : 0)
+            }
             offset += part.channels
         }
     }

@@ -47,13 +47,34 @@ enum Winograd {
     /// multiples of 16, Float operands and outputs (no rounding), a plain output (not scattered,
     /// not a window of a larger one, no fused head).
     static func qualifies(_ g: dk_conv_geometry, padded: PaddedSource) -> Bool {
+        fits(g, padded: padded) && g.round_output == 0 && padded.rounded == nil && !padded.roundsToBFloat16
+    }
+
+    /// Whether a forward pass of geometry `g` over `padded` in the bfloat16 precision's
+    /// dot-product arithmetic runs as Winograd with bfloat16 products
+    /// (`WinogradProducts.bfloat16`): as `qualifies`, but with its input read through its rounding
+    /// to bfloat16 (`padded.roundsToBFloat16`, or given as bfloat16 bits), an output stored as
+    /// bfloat16 bits (`g.round_output`) allowed, and channels enough that the products'
+    /// time repays the transforms': Cin · Cout ≥ 32 · (Cin + Cout) (64 each, or 48 and 96). The
+    /// products run at twice the Float rate there while the transforms do not, and on a Zen 4 (in
+    /// process against the dot-product kernels) the pass was 0.68× as fast at 16 channels, 0.9×
+    /// at 32 and 1.23–1.46× from 64 to 256. 2-D only: over volumes F(2×2×2, 3×3×3)'s longer
+    /// transforms gave 5–16× the dot-product kernels' root-mean-square error there, where the
+    /// 2-D pass gives 0.5–3.3× (Docs/Convolution.md, "bfloat16 products").
+    static func qualifiesBFloat16(_ g: dk_conv_geometry, padded: PaddedSource) -> Bool {
+        fits(g, padded: padded) && (padded.roundsToBFloat16 || padded.rounded != nil) && g.kd == 1
+            && g.cin * g.cout >= 32 * (g.cin + g.cout)
+    }
+
+    /// The shapes and operands both kinds of pass take: see `qualifies`.
+    private static func fits(_ g: dk_conv_geometry, padded: PaddedSource) -> Bool {
         let plane = g.kd == 1 && g.od == 1 && padded.extents[0] == 1
         let volume = g.kd == 3 && g.od % 2 == 0 && padded.extents[0] == g.od + 2
         return runs && (plane || volume) && g.kh == 3
             && g.kw == 3 && g.sd <= 1 && g.sh <= 1 && g.sw <= 1 && g.ud == 0 && g.uh == 0 && g.uw == 0
-            && g.yw == 0 && g.yh == 0 && g.round_output == 0 && g.head_classes == 0 && g.xb == 0
+            && g.yw == 0 && g.yh == 0 && g.head_classes == 0 && g.xb == 0
             && g.hp == g.oh + 2 && g.wp == g.ow + 2 && g.oh % 2 == 0 && g.ow % 2 == 0
-            && g.cin % 16 == 0 && g.cout % 16 == 0 && !padded.roundsToBFloat16 && padded.rounded == nil
+            && g.cin % 16 == 0 && g.cout % 16 == 0
     }
 
     /// Elements of the transform of a pass with a kernel `kd` deep: 16 (4 × 4) in 2-D, 64
@@ -66,6 +87,13 @@ enum Winograd {
     }
 }
 
+/// How a Winograd forward pass multiplies: in Float (`dk_conv_winograd_forward_f32`), or with
+/// its operands rounded to bfloat16 and their products summed in Float (AVX512-BF16,
+/// `dk_conv_winograd_forward_bf16`: the bfloat16 precision's dot-product arithmetic).
+enum WinogradProducts: Sendable {
+    case float, bfloat16
+}
+
 extension ConvGeometry {
     /// The Winograd geometry of pass `g` over `padded`, `outputSample` floats per output sample.
     private func winogradGeometry(_ g: dk_conv_geometry, padded: PaddedSource, outputSample: Int)
@@ -75,6 +103,7 @@ extension ConvGeometry {
         (wg.wp, wg.od, wg.oh, wg.ow) = (g.wp, g.kd == 3 ? g.od : 1, g.oh, g.ow)
         (wg.sample_floats, wg.output_sample_floats) = (padded.sampleCount, outputSample)
         (wg.cin, wg.cout, wg.relu, wg.cout_a, wg.yb_offset) = (g.cin, g.cout, g.relu, g.cout_a, g.yb_offset)
+        wg.round_output = g.round_output
         wg.block = ConvBlocking.current.winogradBlock(
             inChannels: Int(g.cin), outChannels: Int(g.cout), points: Winograd.points(kernelDepth: g.kd))
         return wg
@@ -89,47 +118,80 @@ extension ConvGeometry {
         WorkerPool.shared.forEachRange(cin, grain: Swift.max(1, Self.packingGrain / (points * cout)), body)
     }
 
-    /// y = conv(padded, weight) (+ bias) as Winograd F(2×2, 3×3) (or F(2×2×2, 3×3×3)), `weight`
+    /// y = conv(padded, weight) (+ bias) as Winograd F(2×2, 3×3) (or F(2×2×2, 3×3×3)), the kernel
     /// packed as the direct forward pass reads it (dk_conv_pack_weights, or the input gradient's
-    /// flipped kernel), `outputSample` floats per output sample (in each part of a two-part output). The
-    /// transformed kernel is kept in `cache` (a convolution's: made once for all its forward
-    /// passes, as its packing); without one it is made for this pass, and the pass then needs
-    /// `Winograd.uncachedTiles` tiles or more to repay it. The padded batch and the transformed
-    /// kernel stay within `workspaceLimit` bytes, or the workers pad slabs of it
+    /// flipped kernel) handed to its argument by `packedKernel` when the transform is made,
+    /// `outputSample` elements per output sample (in each part of a two-part output). With
+    /// `products` `.bfloat16` the products' operands are rounded to bfloat16 (`g.round_output`:
+    /// y as bfloat16 bits). The transformed kernel is kept in `cache` (a convolution's: made once
+    /// for all its forward passes, as its packing); without one it is made for this pass, and the
+    /// pass then needs `Winograd.uncachedTiles` tiles or more to repay it. The padded batch and
+    /// the transformed kernel stay within `workspaceLimit` bytes, or the workers pad slabs of it
     /// (`forEachWinogradRange`). Returns false, having done nothing, when the pass does not
-    /// qualify (`Winograd.qualifies`), has too few tiles, or not even slabs fit.
+    /// qualify (`Winograd.qualifies`, `Winograd.qualifiesBFloat16`), has too few tiles, or not
+    /// even slabs fit.
     func winogradForward(
-        _ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-        y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int, workspaceLimit: Int,
-        cache: BFloat16WeightCache?
+        _ g: dk_conv_geometry, padded: PaddedSource, packedKernel: ((UnsafePointer<Float>) -> Void) -> Void,
+        bias: UnsafePointer<Float>?, y: UnsafeMutableRawPointer, outputSample: Int, workers: Int,
+        workspaceLimit: Int, cache: BFloat16WeightCache?, products: WinogradProducts = .float
     ) -> Bool {
         let (cin, cout, kd, points) = (Int(g.cin), Int(g.cout), g.kd, Winograd.points(kernelDepth: g.kd))
         let transformed = points * cin * cout
-        guard Winograd.qualifies(g, padded: padded) else { return false }
+        let qualifies =
+            products == .float
+            ? Winograd.qualifies(g, padded: padded) : Winograd.qualifiesBFloat16(g, padded: padded)
+        guard qualifies else { return false }
         var wg = winogradGeometry(g, padded: padded, outputSample: outputSample)
         let tiles = Winograd.tiles(wg, batch: padded.batch)
         guard cache != nil || tiles >= Winograd.uncachedTiles else { return false }
-        let make = { (u: UnsafeMutablePointer<Float>) in
-            let kernel = TaskShared((weight, u))
-            forEachInputChannelRange(cin: cin, cout: cout, points: points) { channels in
-                let (weight, u) = kernel.buffers
-                dk_conv_winograd_transform_kernel_f32(
-                    weight, kd, cin, cout, u, channels.lowerBound, channels.upperBound)
+        func make(_ u: UnsafeMutablePointer<Float>) {
+            packedKernel { weight in
+                let kernel = TaskShared((weight, u))
+                forEachInputChannelRange(cin: cin, cout: cout, points: points) { channels in
+                    let (weight, u) = kernel.buffers
+                    dk_conv_winograd_transform_kernel_f32(
+                        weight, kd, cin, cout, u, channels.lowerBound, channels.upperBound)
+                }
             }
         }
         let count = Swift.min(workers, tiles)
         let scratchFloats = Int(dk_conv_winograd_scratch_floats(&wg))
         let budget = workspaceLimit - transformed * MemoryLayout<Float>.stride
         guard let input = WinogradInput(wg, padded: padded, workers: count, budget: budget) else { return false }
-        Self.withDirectPacking(cache, .winograd, count: transformed, make: make) { u in
+        // The transformed kernel as the products read it: Floats, or bfloat16 pairs (two to a Float's room).
+        let (packing, floats) =
+            products == .float
+            ? (BFloat16WeightCache.DirectPacking.winograd, transformed) : (.winogradBFloat16, transformed / 2)
+        let elementSize = products == .bfloat16 && g.round_output != 0 ? 2 : 4
+        func makeProducts(_ target: UnsafeMutablePointer<Float>) {
+            guard products == .bfloat16 else { return make(target) }
+            let u = Self.allocateAligned(transformed)
+            defer { u.deallocate() }
+            make(u)
+            let shared = TaskShared((UnsafePointer(u), target))
+            WorkerPool.shared.forEachRange(points, grain: Swift.max(1, Self.packingGrain / (cin * cout))) { xis in
+                let (u, target) = shared.buffers
+                target.withMemoryRebound(to: UInt16.self, capacity: transformed) {
+                    dk_conv_winograd_round_kernel_bf16(u, points, cin, cout, $0, xis.lowerBound, xis.upperBound)
+                }
+            }
+        }
+        Self.withDirectPacking(cache, packing, count: floats, make: makeProducts) { u in
             let shared = TaskShared((u, bias, y))
             forEachWinogradRange(wg, padded: padded, input: input, workers: workers, count: count) {
                 _, gp, xp, offset, tiles in
                 let (u, bias, y) = shared.buffers
                 let scratch = Self.allocateAligned(scratchFloats)
                 defer { scratch.deallocate() }
-                dk_conv_winograd_forward_f32(
-                    gp, xp, tiles.lowerBound, tiles.upperBound, u, bias, y + offset, scratch)
+                let (t0, t1, out) = (tiles.lowerBound, tiles.upperBound, y + offset * elementSize)
+                if products == .float {
+                    dk_conv_winograd_forward_f32(
+                        gp, xp, t0, t1, u, bias, out.assumingMemoryBound(to: Float.self), scratch)
+                } else {
+                    u.withMemoryRebound(to: UInt16.self, capacity: transformed) {
+                        dk_conv_winograd_forward_bf16(gp, xp, t0, t1, $0, bias, out, scratch)
+                    }
+                }
             }
         }
         return true

@@ -34,21 +34,23 @@ final class MPITrainingTests: XCTestCase {
         }
     }
 
+    /// `tolerance`: of the losses' values, and of each Dice, between the two runs' epochs.
     private func assertSameRun(
-        _ dir: String, as reference: String, _ label: String, file: StaticString = #filePath, line: UInt = #line
+        _ dir: String, as reference: String, _ label: String, tolerance: Double = 1e-5,
+        file: StaticString = #filePath, line: UInt = #line
     ) throws {
         let (a, b) = (try epochs(dir), try epochs(reference))
         XCTAssertEqual(a.count, b.count, label, file: file, line: line)
         for (x, y) in zip(a, b) {
             XCTAssertEqual(
-                x.trainLoss, y.trainLoss, accuracy: 1e-5 * abs(y.trainLoss), "\(label): epoch \(x.epoch) loss",
+                x.trainLoss, y.trainLoss, accuracy: tolerance * abs(y.trainLoss), "\(label): epoch \(x.epoch) loss",
                 file: file, line: line)
             XCTAssertEqual(
-                x.validationLoss ?? .nan, y.validationLoss ?? .nan, accuracy: 1e-5 * abs(y.validationLoss ?? 1),
+                x.validationLoss ?? .nan, y.validationLoss ?? .nan, accuracy: tolerance * abs(y.validationLoss ?? 1),
                 "\(label): epoch \(x.epoch) validation loss", file: file, line: line)
             for (d, e) in zip(x.validationDice, y.validationDice) {
                 XCTAssertEqual(
-                    d, e, accuracy: 1e-5, "\(label): epoch \(x.epoch) validation Dice", file: file, line: line)
+                    d, e, accuracy: tolerance, "\(label): epoch \(x.epoch) validation Dice", file: file, line: line)
             }
         }
         let mine = try SafetensorsFile.read(contentsOf: "\(dir)/last.safetensors")
@@ -312,8 +314,8 @@ final class MPITrainingTests: XCTestCase {
     /// `root/label1` and as `ranks` ranks of batch `batch` (extra `--distributed`) in
     /// `root/labelN`, and checks that they train alike (`assertSameRun`).
     private func assertRanksMatchOneProcess(
-        _ root: String, _ label: String, ranks: Int, batch: Int, _ arguments: (String, Int, [String]) -> [String],
-        file: StaticString = #filePath, line: UInt = #line
+        _ root: String, _ label: String, ranks: Int, batch: Int, tolerance: Double = 1e-5,
+        _ arguments: (String, Int, [String]) -> [String], file: StaticString = #filePath, line: UInt = #line
     ) throws {
         let single = try runDicekit(arguments("\(root)/\(label)1", ranks * batch, []))
         XCTAssertEqual(single.status, 0, single.stderr, file: file, line: line)
@@ -322,7 +324,8 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertFalse(timedOut, run.stderr, file: file, line: line)
         XCTAssertEqual(run.status, 0, run.stderr, file: file, line: line)
         try assertSameRun(
-            "\(root)/\(label)\(ranks)", as: "\(root)/\(label)1", "\(label), np \(ranks)", file: file, line: line)
+            "\(root)/\(label)\(ranks)", as: "\(root)/\(label)1", "\(label), np \(ranks)", tolerance: tolerance,
+            file: file, line: line)
     }
 
     func testClDiceAndDeepSupervisionMatchOneProcess() throws {
@@ -356,7 +359,14 @@ final class MPITrainingTests: XCTestCase {
             arguments[arguments.firstIndex(of: "--base")! + 1] = "16"
             return arguments
         }
-        try assertRanksMatchOneProcess(root, "bf16", ranks: 2, batch: 4) { bf16($0, batch: $1, extra: $2) }
+        // The 64-channel layers' passes run as Winograd with bfloat16 products, whose rounded
+        // transformed kernel turns the ranks' Float differences in the weights (their sums in
+        // another order) into bfloat16 steps more often than the rounded kernel does: up to
+        // 2.5e-4 of the losses over seeds 5 to 9 (1.4e-5 to 2.5e-4; AMD EPYC Zen 4, family 25 model
+        // 17, AVX512-BF16), where the dot-product kernels alone agreed to 1e-5.
+        try assertRanksMatchOneProcess(root, "bf16", ranks: 2, batch: 4, tolerance: 5e-4) {
+            bf16($0, batch: $1, extra: $2)
+        }
 
         // A rank whose CPU runs bf16 in float32 (AVX-512 capped: no AVX512-BF16 kernels).
         guard ComputePrecision.bfloat16Available else { return }

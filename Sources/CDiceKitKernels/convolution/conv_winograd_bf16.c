@@ -1,0 +1,102 @@
+// The Winograd forward pass's products in bfloat16 (AVX512-BF16; winograd_products.h): the
+// transformed input V and kernel U of conv_winograd.c rounded to bfloat16 (to nearest, ties to
+// even, dk_bf16_bits), their products summed in Float by vdpbf16ps, which multiplies pairs:
+// acc[i] += a[2i]·b[2i] + a[2i+1]·b[2i+1] for 16 lanes. The pairs run along the input channels:
+// a 32-bit broadcast of V[t][2k … 2k + 1] against U[ξ][cb][k][16][2], the kernel's pairs
+// interleaved per output channel (dk_conv_winograd_round_kernel_bf16). Register tiles as the
+// Float AVX-512 products (conv_winograd_avx512.c): 12 tiles × 32 output channels, a last odd
+// panel 12 × 16, a last 6 tiles 6 × 32 or 6 × 16.
+//
+// Each output's sum is a fixed chain over its own tile's V and the kernel, whatever the block,
+// so the pass keeps the Float pass's property: the same bits whatever the tile range.
+
+#include "dk_convolution.h"
+#include "winograd_products.h"
+
+#if defined(__x86_64__)
+
+#include "bf16_round.h"
+#include <immintrin.h>
+
+#define DKWB __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#define DK_UNROLL _Pragma("clang loop unroll(full)")
+
+/// The bfloat16 bits (dk_bf16_bits) of 16 Floats at `p`, as 16-bit lanes.
+DKWB static inline __m256i round16(const float *p) {
+    const __m512i rounded = dk_bf16_round_bits(_mm512_loadu_si512((const void *)p));
+    return _mm512_cvtepi32_epi16(_mm512_srli_epi32(rounded, 16));
+}
+
+DKWB void dk_conv_winograd_round_kernel_bf16(const float *u, long points, long cin, long cout, uint16_t *ub, long x0,
+                                             long x1) {
+    (void)points;
+    const long blocks = cout / 16;
+    // Lane 2l of the result takes input channel 2k's output channel l, lane 2l + 1 channel 2k + 1's.
+    __m512i order;
+    {
+        uint16_t lanes[32];
+        for (int l = 0; l < 16; l++) lanes[2 * l] = (uint16_t)l, lanes[2 * l + 1] = (uint16_t)(16 + l);
+        order = _mm512_loadu_si512((const void *)lanes);
+    }
+    for (long xi = x0; xi < x1; xi++)
+        for (long cb = 0; cb < blocks; cb++) {
+            const float *const in = u + (xi * blocks + cb) * cin * 16;
+            uint16_t *const out = ub + (xi * blocks + cb) * cin * 16;
+            for (long k = 0; k < cin / 2; k++) {
+                const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(round16(in + 32 * k)),
+                                                        round16(in + 32 * k + 16), 1);
+                _mm512_storeu_si512((void *)(out + 32 * k), _mm512_permutexvar_epi16(order, both));
+            }
+        }
+}
+
+/// m[p][t][16] = Σ over pairs k of vb[t][2k … 2k + 1] · ub[p][k][16][2] for tiles t < MR and
+/// panels p < NP (NP 1 or 2).
+DKWB static inline __attribute__((always_inline)) void
+multiply_tile(const uint16_t *vb, const uint16_t *ub, long cin, long panel_u, float *m, long panel_m, const int MR,
+              const int NP) {
+    __m512 acc[2][12];
+    DK_UNROLL for (int p = 0; p < NP; p++) DK_UNROLL for (int i = 0; i < MR; i++) acc[p][i] = _mm512_setzero_ps();
+    for (long k = 0; k < cin / 2; k++) {
+        __m512bh b[2];
+        DK_UNROLL for (int p = 0; p < NP; p++) b[p] = (__m512bh)_mm512_load_si512((const void *)(ub + p * panel_u + 32 * k));
+        DK_UNROLL for (int i = 0; i < MR; i++) {
+            int pair;
+            __builtin_memcpy(&pair, vb + i * cin + 2 * k, 4);
+            const __m512bh a = (__m512bh)_mm512_set1_epi32(pair);
+            DK_UNROLL for (int p = 0; p < NP; p++) acc[p][i] = _mm512_dpbf16_ps(acc[p][i], a, b[p]);
+        }
+    }
+    DK_UNROLL for (int p = 0; p < NP; p++) DK_UNROLL for (int i = 0; i < MR; i++)
+        _mm512_store_ps(m + p * panel_m + 16 * i, acc[p][i]);
+}
+
+DKWB void dk_winograd_multiply_bf16(float *v, const void *kernel, long xi, long cin, long rows, long blocks, float *m) {
+    // V's rows to bfloat16 in place: element i's bits land at byte 2i, which the loop has read.
+    uint16_t *const vb = (uint16_t *)v;
+    for (long i = 0; i < rows * cin; i += 16) _mm256_storeu_si256((__m256i *)(vb + i), round16(v + i));
+    const long panel_u = 16 * cin, panel_m = 16 * rows;
+    const uint16_t *const u = (const uint16_t *)kernel + xi * blocks * panel_u;
+    for (long cb = 0; cb < blocks; cb += 2) {
+        const uint16_t *const uc = u + cb * panel_u;
+        float *const mc = m + cb * panel_m;
+        long t = 0;
+        if (blocks - cb >= 2) {
+            for (; t + 12 <= rows; t += 12) multiply_tile(vb + t * cin, uc, cin, panel_u, mc + 16 * t, panel_m, 12, 2);
+            if (t < rows) multiply_tile(vb + t * cin, uc, cin, panel_u, mc + 16 * t, panel_m, 6, 2);
+        } else {
+            for (; t + 12 <= rows; t += 12) multiply_tile(vb + t * cin, uc, cin, panel_u, mc + 16 * t, panel_m, 12, 1);
+            if (t < rows) multiply_tile(vb + t * cin, uc, cin, panel_u, mc + 16 * t, panel_m, 6, 1);
+        }
+    }
+}
+
+#else
+
+// Never called: bfloat16 runs in Float on other CPUs (dk_bf16_level_in_use).
+void dk_conv_winograd_round_kernel_bf16(const float *u, long points, long cin, long cout, uint16_t *ub, long x0,
+                                        long x1) {
+    (void)u, (void)points, (void)cin, (void)cout, (void)ub, (void)x0, (void)x1;
+}
+
+#endif
