@@ -40,6 +40,13 @@ enum Winograd {
     /// (an 8² image at batch 4) repay it with room to spare; fewer keep the direct kernels.
     static let uncachedTiles = 64
 
+    /// `uncachedTiles` for bfloat16 products: the kernel's transform is rounded too, and the
+    /// products run at twice the Float rate, so each tile repays less of it. On a Zen 4 the input
+    /// gradient of 8² 512 → 512 at batch 8 (128 tiles) ran at 0.80× the dot-product kernels'
+    /// speed, from which a pass breaks even at about 230 tiles; the 16² layers (512 tiles) ran
+    /// 1.41–1.47×.
+    static let uncachedBFloat16Tiles = 256
+
     /// Whether a pass of geometry `g` (a forward pass's) over `padded` runs as Winograd
     /// F(2×2, 3×3) or F(2×2×2, 3×3×3), its forward pass or its weight gradient: the level in use
     /// is AVX2 or AVX-512, a 2-D 3×3 kernel (or a 3-D 3×3×3 one) of stride 1 over a padded input two
@@ -125,7 +132,8 @@ extension ConvGeometry {
     /// `products` `.bfloat16` the products' operands are rounded to bfloat16 (`g.round_output`:
     /// y as bfloat16 bits). The transformed kernel is kept in `cache` (a convolution's: made once
     /// for all its forward passes, as its packing); without one it is made for this pass, and the
-    /// pass then needs `Winograd.uncachedTiles` tiles or more to repay it. The padded batch and
+    /// pass then needs `Winograd.uncachedTiles` tiles or more to repay it (`uncachedBFloat16Tiles`
+    /// with bfloat16 products). The padded batch and
     /// the transformed kernel stay within `workspaceLimit` bytes, or the workers pad slabs of it
     /// (`forEachWinogradRange`). Returns false, having done nothing, when the pass does not
     /// qualify (`Winograd.qualifies`, `Winograd.qualifiesBFloat16`), has too few tiles, or not
@@ -143,7 +151,8 @@ extension ConvGeometry {
         guard qualifies else { return false }
         var wg = winogradGeometry(g, padded: padded, outputSample: outputSample)
         let tiles = Winograd.tiles(wg, batch: padded.batch)
-        guard cache != nil || tiles >= Winograd.uncachedTiles else { return false }
+        let fewest = products == .float ? Winograd.uncachedTiles : Winograd.uncachedBFloat16Tiles
+        guard cache != nil || tiles >= fewest else { return false }
         func make(_ u: UnsafeMutablePointer<Float>) {
             packedKernel { weight in
                 let kernel = TaskShared((weight, u))

@@ -113,7 +113,7 @@ final class BFloat16WinogradTests: XCTestCase {
         return (squares / Double(exact.count)).squareRoot()
     }
 
-    /// The forward pass and the input gradient (each of 64 tiles or more) within the bound, with a
+    /// The forward pass and the input gradient (of `Winograd.uncachedBFloat16Tiles` tiles or more) within the bound, with a
     /// root-mean-square error at most 3× the dot-product kernels' on the same data, and not their
     /// bits (Winograd ran).
     private func check(input: [Int], cout: Int, seed: UInt64, file: StaticString = #filePath, line: UInt = #line) throws
@@ -163,18 +163,18 @@ final class BFloat16WinogradTests: XCTestCase {
     /// 64 → 64 and 96 → 48 (Cin · Cout = 32 · (Cin + Cout), the least that qualifies): output
     /// panels in pairs and an odd one, tiles past the last 12, several samples.
     func testForwardAndInputGradientWithinTheBound() throws {
-        try check(input: [4, 8, 10, 64], cout: 64, seed: 9500)
-        try check(input: [4, 6, 12, 96], cout: 48, seed: 9510)
+        try check(input: [4, 16, 16, 64], cout: 64, seed: 9500)
+        try check(input: [8, 8, 16, 96], cout: 48, seed: 9510)
     }
 
     /// Worker counts 1 to 3 give the same forward and input-gradient bits; an output stored as
     /// bfloat16 bits is the rounding of the Float one; an input given as bfloat16 bits gives the
     /// bits of its values given as Floats.
     func testBitsForEveryWorkerCountAndRoundedForms() throws {
-        let x = randomTensor([3, 8, 12, 64], seed: 9520).converted(to: Float.self)
+        let x = randomTensor([3, 16, 24, 64], seed: 9520).converted(to: Float.self)
         let w = randomTensor([3, 3, 64, 80], seed: 9521).converted(to: Float.self)
         let b = randomTensor([80], seed: 9522).converted(to: Float.self)
-        let dy = randomTensor([3, 8, 12, 80], seed: 9523).converted(to: Float.self)
+        let dy = randomTensor([3, 16, 24, 80], seed: 9523).converted(to: Float.self)
         let results = try [1, 2, 3].map { workers in
             let conv = try Convolution(
                 weight: w, bias: b, padding: .same,
@@ -183,17 +183,17 @@ final class BFloat16WinogradTests: XCTestCase {
         }
         XCTAssertTrue(results[0] == results[1], "1 and 2 workers")
         XCTAssertTrue(results[0] == results[2], "1 and 3 workers")
-        // A sample alone (its input gradient of too few tiles for Winograd: a batch of 3 copies of it).
+        // A sample alone, and its input gradient in a batch of 3 copies of it (96 tiles alone: too few).
         let single = try Convolution(
             weight: w, bias: b, padding: .same, settings: ConvolutionSettings(precision: .bfloat16))
-        let (sample, output) = (8 * 12 * 64, 8 * 12 * 80)
-        let second = try Tensor(shape: [1, 8, 12, 64], scalars: Array(x.scalars[sample..<(2 * sample)]))
+        let (sample, output) = (16 * 24 * 64, 16 * 24 * 80)
+        let second = try Tensor(shape: [1, 16, 24, 64], scalars: Array(x.scalars[sample..<(2 * sample)]))
         XCTAssertTrue(
             try single.forward(second).scalars == Array(results[0][output..<(2 * output)]), "a sample alone")
         let tripled = try Tensor(
-            shape: [3, 8, 12, 64], scalars: Array(repeating: second.scalars, count: 3).flatMap { $0 })
+            shape: [3, 16, 24, 64], scalars: Array(repeating: second.scalars, count: 3).flatMap { $0 })
         let tripledDY = try Tensor(
-            shape: [3, 8, 12, 80],
+            shape: [3, 16, 24, 80],
             scalars: Array(repeating: Array(dy.scalars[output..<(2 * output)]), count: 3).flatMap { $0 })
         let dx = try single.backward(input: tripled, outputGradient: tripledDY).input!.scalars
         let batchDX = Array(results[0][(3 * output)...])
@@ -256,5 +256,19 @@ final class BFloat16WinogradTests: XCTestCase {
         XCTAssertFalse(try differs([2, 4, 8, 8, 64], cout: 64, kernel: [3, 3, 3]), "a volume")
         XCTAssertFalse(try differs([2, 8, 8, 64], cout: 64, arithmetic: .tiles), "the tile arithmetic")
         XCTAssertFalse(try differs([2, 8, 8, 64], cout: 64, allowsWinograd: false), "allowsWinograd false")
+        // An input gradient transforms its flipped kernel for itself: 256 tiles repay that, 128 do not.
+        func inputGradientDiffers(batch: Int) throws -> Bool {
+            let x = randomTensor([batch, 16, 16, 64], seed: 9532).converted(to: Float.self)
+            let w = randomTensor([3, 3, 64, 64], seed: 9533).converted(to: Float.self)
+            let dy = randomTensor([batch, 16, 16, 64], seed: 9534).converted(to: Float.self)
+            var settings = ConvolutionSettings(precision: .bfloat16)
+            let conv = try Convolution(weight: w, padding: .same, settings: settings)
+            settings.allowsWinograd = false
+            let direct = try Convolution(weight: w, padding: .same, settings: settings)
+            return try conv.backward(input: x, outputGradient: dy).input!.scalars
+                != direct.backward(input: x, outputGradient: dy).input!.scalars
+        }
+        XCTAssertTrue(try inputGradientDiffers(batch: 4), "∂x of 256 tiles")
+        XCTAssertFalse(try inputGradientDiffers(batch: 2), "∂x of 128 tiles")
     }
 }
