@@ -43,19 +43,11 @@ DKW512 void dk_winograd_multiply_avx512(float *v, const void *kernel, long xi, l
                                         float *m) {
     const long panel_u = 16 * cin, panel_m = 16 * rows;
     const float *const u = (const float *)kernel + xi * blocks * panel_u;
-    for (long cb = 0; cb < blocks; cb += 2) {
-        const float *const uc = u + cb * panel_u;
-        float *const mc = m + cb * panel_m;
-        // Each pair of panels (32 · cin floats) stays in L1 while the block's tiles stream past it.
-        long t = 0;
-        if (blocks - cb >= 2) {
-            for (; t + 12 <= rows; t += 12) multiply_tile(v + t * cin, uc, cin, panel_u, mc + 16 * t, panel_m, 12, 2);
-            if (t < rows) multiply_tile(v + t * cin, uc, cin, panel_u, mc + 16 * t, panel_m, 6, 2);
-        } else {
-            for (; t + 12 <= rows; t += 12) multiply_tile(v + t * cin, uc, cin, panel_u, mc + 16 * t, panel_m, 12, 1);
-            if (t < rows) multiply_tile(v + t * cin, uc, cin, panel_u, mc + 16 * t, panel_m, 6, 1);
-        }
-    }
+    // Each pair of panels (32 · cin floats) stays in L1 while the block's tiles stream past it.
+#define TILE(cb, t, MR, NP)                                                                                            \
+    multiply_tile(v + (t) * cin, u + (cb) * panel_u, cin, panel_u, m + (cb) * panel_m + 16 * (t), panel_m, MR, NP)
+    DK_WINOGRAD_PANELS(TILE, rows, blocks)
+#undef TILE
 }
 
 /// du[r][16·p …] += Σ over `count` tiles of v[t][r] · dm[t][16·p …] for input channels r < MR and

@@ -77,18 +77,10 @@ DKWB void dk_winograd_multiply_bf16(float *v, const void *kernel, long xi, long 
     for (long i = 0; i < rows * cin; i += 16) _mm256_storeu_si256((__m256i *)(vb + i), round16(v + i));
     const long panel_u = 16 * cin, panel_m = 16 * rows;
     const uint16_t *const u = (const uint16_t *)kernel + xi * blocks * panel_u;
-    for (long cb = 0; cb < blocks; cb += 2) {
-        const uint16_t *const uc = u + cb * panel_u;
-        float *const mc = m + cb * panel_m;
-        long t = 0;
-        if (blocks - cb >= 2) {
-            for (; t + 12 <= rows; t += 12) multiply_tile(vb + t * cin, uc, cin, panel_u, mc + 16 * t, panel_m, 12, 2);
-            if (t < rows) multiply_tile(vb + t * cin, uc, cin, panel_u, mc + 16 * t, panel_m, 6, 2);
-        } else {
-            for (; t + 12 <= rows; t += 12) multiply_tile(vb + t * cin, uc, cin, panel_u, mc + 16 * t, panel_m, 12, 1);
-            if (t < rows) multiply_tile(vb + t * cin, uc, cin, panel_u, mc + 16 * t, panel_m, 6, 1);
-        }
-    }
+#define TILE(cb, t, MR, NP)                                                                                            \
+    multiply_tile(vb + (t) * cin, u + (cb) * panel_u, cin, panel_u, m + (cb) * panel_m + 16 * (t), panel_m, MR, NP)
+    DK_WINOGRAD_PANELS(TILE, rows, blocks)
+#undef TILE
 }
 
 #else

@@ -19,6 +19,22 @@ typedef void (*dk_winograd_multiply)(float *v, const void *u, long xi, long cin,
 /// v[t][ci] · dm[t][co] (v rows `cin` floats, dm and du rows `cout`; cin and cout multiples of 16).
 typedef void (*dk_winograd_accumulate)(const float *v, const float *dm, long cin, long cout, long count, float *du);
 
+/// The walk of both 16-lane product kernels (AVX-512 and bfloat16) over one element ξ: pairs of
+/// 16-channel panels, then an odd one, each against the block's `rows` tiles 12 at a time, then
+/// a last 6 (rows are a multiple of WINO_ROWS). TILE(cb, t, MR, NP) multiplies MR tiles from t by
+/// NP panels from cb.
+#define DK_WINOGRAD_PANELS(TILE, rows, blocks)                                                                         \
+    for (long cb = 0; cb < (blocks); cb += 2) {                                                                        \
+        long t = 0;                                                                                                    \
+        if ((blocks) - cb >= 2) {                                                                                      \
+            for (; t + 12 <= (rows); t += 12) TILE(cb, t, 12, 2);                                                      \
+            if (t < (rows)) TILE(cb, t, 6, 2);                                                                         \
+        } else {                                                                                                       \
+            for (; t + 12 <= (rows); t += 12) TILE(cb, t, 12, 1);                                                      \
+            if (t < (rows)) TILE(cb, t, 6, 1);                                                                         \
+        }                                                                                                              \
+    }
+
 #if defined(__x86_64__)
 /// The AVX-512 products (conv_winograd_avx512.c): 12 tiles × 32 output channels at a time.
 void dk_winograd_multiply_avx512(float *v, const void *u, long xi, long cin, long rows, long blocks, float *m);

@@ -75,7 +75,7 @@ final class WinogradTests: XCTestCase {
         let theirs = try plain.backward(input: xf, outputGradient: dy.converted(to: Float.self))
         // The input gradient transforms its flipped kernel for itself: with fewer tiles than
         // repay that, it keeps the direct kernels.
-        if input.dropLast().dropFirst().reduce(input[0]) { $0 * ($1 / 2) } >= Winograd.uncachedTiles {
+        if input.dropLast().dropFirst().reduce(input[0], { $0 * ($1 / 2) }) >= Winograd.uncachedTiles {
             assertSameOrder(
                 winograd: ours.input!, direct: theirs.input!, reference: expected.input!, "\(what) ∂x", file: file,
                 line: line)
