@@ -261,10 +261,14 @@ DKW256 static inline __attribute__((always_inline)) __m256 product(const float *
                        : _mm256_sub_ps(_mm256_sub_ps(m1, m2), _mm256_load_ps(m + (48 + xi) * xs));
 }
 
-/// Stores 8 outputs at element `at` of `out`: as Floats, or with BITS as their bfloat16 bits
-/// (dk_bf16_bits: to nearest, ties to even, a NaN kept quiet).
-DKW256 static inline __attribute__((always_inline)) void store_values(void *out, long at, __m256 v, const int BITS) {
-    if (!BITS) {
+/// How the output transform stores (dk_winograd_geometry.round_output): Floats, bfloat16 bits, or
+/// Floats rounded to bfloat16 values.
+enum { STORE_FLOATS = 0, STORE_BITS = 1, STORE_ROUNDED = 2 };
+
+/// Stores 8 outputs at element `at` of `out` as `how` says (rounding as dk_bf16_bits: to nearest,
+/// ties to even, a NaN kept quiet).
+DKW256 static inline __attribute__((always_inline)) void store_values(void *out, long at, __m256 v, const int how) {
+    if (how == STORE_FLOATS) {
         _mm256_storeu_ps((float *)out + at, v);
         return;
     }
@@ -274,17 +278,21 @@ DKW256 static inline __attribute__((always_inline)) void store_values(void *out,
     const __m256i rounded = _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7FFF)), odd);
     const __m256i bits = _mm256_srli_epi32(
         _mm256_blendv_epi8(rounded, _mm256_or_si256(u, _mm256_set1_epi32(0x400000)), nan), 16);
+    if (how == STORE_ROUNDED) {
+        _mm256_storeu_si256((__m256i *)((float *)out + at), _mm256_slli_epi32(bits, 16));
+        return;
+    }
     // 8 lanes' low halves, in order: pack within each 128-bit half, then join the halves.
     const __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(bits), _mm256_extracti128_si256(bits, 1));
     _mm_storeu_si128((__m128i *)((uint16_t *)out + at), packed);
 }
 
 /// Aᵀ m A of one 4 × 4 plane of products (`product`), plus `b`, then the max with `floor`: the
-/// 2 × 2 outputs at element `at` of `out` (rows `line` elements apart, positions `part`), as
-/// Floats or (BITS) their bfloat16 bits.
+/// 2 × 2 outputs at element `at` of `out` (rows `line` elements apart, positions `part`), stored
+/// as STORE says.
 DKW256 static inline __attribute__((always_inline)) void store_output_plane(const float *m, long xs, const int how,
                                                                            __m256 b, __m256 floor, void *out, long at,
-                                                                           long line, long part, const int BITS) {
+                                                                           long line, long part, const int STORE) {
     __m256 s[2][4];
     DK_UNROLL for (int j = 0; j < 4; j++) {
         const __m256 m0 = product(m, xs, j, how), m1 = product(m, xs, 4 + j, how), m2 = product(m, xs, 8 + j, how),
@@ -295,17 +303,17 @@ DKW256 static inline __attribute__((always_inline)) void store_output_plane(cons
     DK_UNROLL for (int i = 0; i < 2; i++) {
         const __m256 o0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s[i][0], s[i][1]), s[i][2]), b);
         const __m256 o1 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(s[i][1], s[i][2]), s[i][3]), b);
-        store_values(out, at + i * line, _mm256_max_ps(floor, o0), BITS);
-        store_values(out, at + i * line + part, _mm256_max_ps(floor, o1), BITS);
+        store_values(out, at + i * line, _mm256_max_ps(floor, o0), STORE);
+        store_values(out, at + i * line + part, _mm256_max_ps(floor, o1), STORE);
     }
 }
 
 /// Output channels [16·cb, 16·cb + 16) of tiles [first, first + count) from m[ξ][cb][t][16]:
 /// Aᵀ m A, plus the bias, then the ReLU (a max with 0, NaN kept, as conv_avx2.c's stores); the
-/// outputs as Floats, or with BITS (g->round_output) as their bfloat16 bits.
+/// outputs stored as STORE (g->round_output) says.
 DKW256 static inline __attribute__((always_inline)) void
 transform_output(const dk_winograd_geometry *g, const float *m, long first, long count, long rows, long cb,
-                 const float *bias, void *y, const int volume, const int BITS) {
+                 const float *bias, void *y, const int volume, const int STORE) {
     const long cout = g->cout, blocks = cout / 16, xs = blocks * rows * 16;
     const long part = g->cout_a ? g->cout_a : cout, co = 16 * cb;
     // Channels past the first part go to the second, yb_offset elements on.
@@ -318,11 +326,11 @@ transform_output(const dk_winograd_geometry *g, const float *m, long first, long
         DK_UNROLL for (int h = 0; h < 16; h += 8) {
             const __m256 b = bias ? _mm256_loadu_ps(bias + co + h) : _mm256_setzero_ps();
             if (!volume) {
-                store_output_plane(mt + h, xs, PLANE, b, floor, y, at + h, line, part, BITS);
+                store_output_plane(mt + h, xs, PLANE, b, floor, y, at + h, line, part, STORE);
             } else {
                 // Aᵀ along the depth on load: the 2 output planes.
-                store_output_plane(mt + h, xs, ROW0, b, floor, y, at + h, line, part, BITS);
-                store_output_plane(mt + h, xs, ROW1, b, floor, y, at + plane + h, line, part, BITS);
+                store_output_plane(mt + h, xs, ROW0, b, floor, y, at + h, line, part, STORE);
+                store_output_plane(mt + h, xs, ROW1, b, floor, y, at + plane + h, line, part, STORE);
             }
         }
     }
@@ -347,10 +355,12 @@ forward(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const 
         for (long xi = 0; xi < points; xi++)
             products(v + xi * rows * cin, u, xi, cin, rows, blocks, m + xi * blocks * rows * 16);
         for (long cb = 0; cb < blocks; cb++) {
-            if (g->round_output)
-                transform_output(g, m, first, count, rows, cb, bias, y, volume, 1);
+            if (g->round_output == STORE_BITS)
+                transform_output(g, m, first, count, rows, cb, bias, y, volume, STORE_BITS);
+            else if (g->round_output == STORE_ROUNDED)
+                transform_output(g, m, first, count, rows, cb, bias, y, volume, STORE_ROUNDED);
             else
-                transform_output(g, m, first, count, rows, cb, bias, y, volume, 0);
+                transform_output(g, m, first, count, rows, cb, bias, y, volume, STORE_FLOATS);
         }
     }
 }

@@ -132,7 +132,8 @@ typedef struct {
     long output_sample_floats; ///< floats from one sample's output to the next (in each part)
     int cin, cout;             ///< channels: multiples of 8 and of 16
     int relu;                  ///< 1 stores max(0, y), NaN kept (evaluation-mode fusion)
-    int round_output;          ///< dk_conv_winograd_forward_bf16: 1 stores y's bfloat16 bits (dk_bf16_bits), 0 Floats
+    int round_output;          ///< 0 stores Floats; 1 (dk_conv_winograd_forward_bf16) y's bfloat16 bits
+                               ///< (dk_bf16_bits); 2 Floats rounded to bfloat16 values
     int cout_a;                ///< the output as two parts of cout_a = cout / 2 channels (a multiple of 16),
     long yb_offset;            ///< the second `yb_offset` floats after the first (dk_conv_geometry's); 0: one part
     long block;                ///< tiles transformed at a time (DiceKit sizes it from L2: ConvBlocking.swift)

@@ -8,8 +8,15 @@
 //   bias gradient    db = Σ dy rows, in Float (as the bfloat16 kernels do)
 //
 // Each product of two bfloat16 values is exact in Float, so this is the bfloat16 kernels' sum
-// in another order, within the same bound. The results are those of the Float path given the
-// rounded operands, bit for bit (BFloat16RoundedOperandsTests).
+// in another order, within the same bound (on the Winograd passes below, a Float transform of
+// those operands, whose error is of the Float direct kernels' order, far inside it). The results
+// are those of the Float path given the rounded operands, bit for bit (BFloat16RoundedOperandsTests).
+//
+// The forward passes and input gradients that the Float path runs as Winograd F(2×2, 3×3) (or
+// F(2×2×2, 3×3×3)) run so here too, on the rounded input and kernel (Winograd.swift: the
+// transformed kernel of the rounded one kept apart, outputs rounded in the output transform
+// where they are handed over on the grid), and so stay the Float path's bits given the rounded
+// operands; the weight gradient, which rounds dy line by line, keeps the direct kernels.
 //
 // Cost: the direct kernels round x and dy while making the padded copies they read anyway, and
 // the weight gradient rounds each chunk's lines of dy just before reading them; the kernel is

@@ -113,8 +113,9 @@ final class BFloat16WeightCache: Sendable {
         /// blocks (DirectUpsampling.swift: a 2×2 up-sampling's forward pass).
         case scattered(rounded: Bool)
         /// The Winograd forward pass's transformed kernel, [16][Cout / 16][Cin][16] (64 elements
-        /// for a 3×3×3 kernel; dk_conv_winograd_transform_kernel_f32; Winograd.swift).
-        case winograd
+        /// for a 3×3×3 kernel; dk_conv_winograd_transform_kernel_f32; Winograd.swift); of the
+        /// rounded kernel for the rounded-operand arithmetic.
+        case winograd(rounded: Bool)
         /// The same rounded to bfloat16 in input-channel pairs, [ξ][Cout / 16][Cin / 2][16][2], two
         /// to a Float's room (dk_conv_winograd_round_kernel_bf16; the bfloat16 products).
         case winogradBFloat16

@@ -100,8 +100,10 @@ extension ConvGeometry {
     func runDirect(_ pass: LoweredPass<Float>, settings: ConvolutionSettings, roundsOperands: Bool = false) -> Bool {
         let workers = Swift.max(1, settings.workers ?? Parallelism.threadCount)
         let weightCount = patch * outChannels
-        // Float operands only: the rounded-operand arithmetic's products are of bfloat16 values.
-        let winogradLimit = settings.allowsWinograd && !roundsOperands ? settings.workspaceLimit : nil
+        // With rounded operands too: the Float path given the rounded input and kernel (its
+        // forward passes and input gradients; the weight gradient, which rounds dy line by line,
+        // keeps the direct kernels).
+        let winogradLimit = settings.allowsWinograd ? settings.workspaceLimit : nil
         precondition(pass.xRounded == nil || roundsOperands, "direct pass: x in bfloat16 for a pass in Float")
         if pass.x != nil || pass.xRounded != nil {
             var padded =
@@ -127,13 +129,13 @@ extension ConvGeometry {
                         g, padded: padded, weight: packed, bias: pass.bias, y: y,
                         outputSample: outputPixels * outChannels,
                         workers: workers, inPlace: settings.readsInPlace, winogradLimit: winogradLimit,
-                        kernelCache: pass.bfloat16Weights)
+                        kernelCache: pass.bfloat16Weights, roundedOperands: roundsOperands)
                 }
             }
             if let dW = pass.weightGradient, let dy = pass.dy {
                 weightGradientTasks(
                     g, padded: padded, dy: dy, dW: dW, db: pass.biasGradient, weightCount: weightCount,
-                    roundsDY: roundsOperands, workers: workers, winogradLimit: winogradLimit)
+                    roundsDY: roundsOperands, workers: workers, winogradLimit: roundsOperands ? nil : winogradLimit)
             }
         }
         if pass.weightGradient == nil, let db = pass.biasGradient, let dy = pass.dy {
@@ -173,7 +175,7 @@ extension ConvGeometry {
                 forwardTasks(
                     g, padded: padded, weight: flipped, bias: pass.dxFill, y: dx,
                     outputSample: inputPixels * sampleChannels, workers: workers, inPlace: settings.readsInPlace,
-                    winogradLimit: winogradLimit)
+                    winogradLimit: winogradLimit, roundedOperands: roundsOperands)
             }
         }
         return pass.roundsOutput
@@ -425,16 +427,18 @@ extension ConvGeometry {
     /// `winogradLimit`: run as Winograd F(2×2, 3×3) or F(2×2×2, 3×3×3) where the pass qualifies
     /// and its padded batch, or slabs of it, fit that many bytes (Winograd.swift), its
     /// transformed kernel kept in `kernelCache` when given (the forward pass's, not the input
-    /// gradient's); nil: never.
+    /// gradient's); nil: never. `roundedOperands`: the input and kernel are the rounded-operand
+    /// arithmetic's.
     func forwardTasks(
         _ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
         y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int, narrow: Bool = false, inPlace: Bool = false,
-        winogradLimit: Int? = nil, kernelCache: BFloat16WeightCache? = nil
+        winogradLimit: Int? = nil, kernelCache: BFloat16WeightCache? = nil, roundedOperands: Bool = false
     ) {
         if let limit = winogradLimit, !narrow,
             winogradForward(
                 g, padded: padded, packedKernel: { $0(weight) }, bias: bias, y: UnsafeMutableRawPointer(y),
-                outputSample: outputSample, workers: workers, workspaceLimit: limit, cache: kernelCache)
+                outputSample: outputSample, workers: workers, workspaceLimit: limit, cache: kernelCache,
+                roundedOperands: roundedOperands)
         {
             return
         }

@@ -51,10 +51,13 @@ enum Winograd {
     /// F(2×2, 3×3) or F(2×2×2, 3×3×3), its forward pass or its weight gradient: the level in use
     /// is AVX2 or AVX-512, a 2-D 3×3 kernel (or a 3-D 3×3×3 one) of stride 1 over a padded input two
     /// positions taller and wider (and deeper) than an output of even extents, channels in
-    /// multiples of 16, Float operands and outputs (no rounding), a plain output (not scattered,
-    /// not a window of a larger one, no fused head).
-    static func qualifies(_ g: dk_conv_geometry, padded: PaddedSource) -> Bool {
-        fits(g, padded: padded) && g.round_output == 0 && padded.rounded == nil && !padded.roundsToBFloat16
+    /// multiples of 16, Float operands and outputs (or, with `roundedOperands`, the rounded-operand
+    /// arithmetic's: the input rounded in the padded copy or given as bfloat16 bits, the output
+    /// rounded to bfloat16 values with `g.round_output`), a plain output (not scattered, not a
+    /// window of a larger one, no fused head).
+    static func qualifies(_ g: dk_conv_geometry, padded: PaddedSource, roundedOperands: Bool = false) -> Bool {
+        fits(g, padded: padded)
+            && (roundedOperands || (g.round_output == 0 && padded.rounded == nil && !padded.roundsToBFloat16))
     }
 
     /// Whether a forward pass of geometry `g` over `padded` in the bfloat16 precision's
@@ -130,7 +133,8 @@ extension ConvGeometry {
     /// flipped kernel) handed to its argument by `packedKernel` when the transform is made,
     /// `outputSample` elements per output sample (in each part of a two-part output). With
     /// `products` `.bfloat16` the products' operands are rounded to bfloat16 (`g.round_output`:
-    /// y as bfloat16 bits). The transformed kernel is kept in `cache` (a convolution's: made once
+    /// y as bfloat16 bits); with `roundedOperands` the input and kernel are the rounded-operand
+    /// arithmetic's, rounded to bfloat16 already, and the products Float. The transformed kernel is kept in `cache` (a convolution's: made once
     /// for all its forward passes, as its packing); without one it is made for this pass, and the
     /// pass then needs `Winograd.uncachedTiles` tiles or more to repay it (`uncachedBFloat16Tiles`
     /// with bfloat16 products). The padded batch and
@@ -141,18 +145,23 @@ extension ConvGeometry {
     func winogradForward(
         _ g: dk_conv_geometry, padded: PaddedSource, packedKernel: ((UnsafePointer<Float>) -> Void) -> Void,
         bias: UnsafePointer<Float>?, y: UnsafeMutableRawPointer, outputSample: Int, workers: Int,
-        workspaceLimit: Int, cache: BFloat16WeightCache?, products: WinogradProducts = .float
+        workspaceLimit: Int, cache: BFloat16WeightCache?, products: WinogradProducts = .float,
+        roundedOperands: Bool = false
     ) -> Bool {
         let (cin, cout, kd, points) = (Int(g.cin), Int(g.cout), g.kd, Winograd.points(kernelDepth: g.kd))
         let transformed = points * cin * cout
         let qualifies =
             products == .float
-            ? Winograd.qualifies(g, padded: padded) : Winograd.qualifiesBFloat16(g, padded: padded)
+            ? Winograd.qualifies(g, padded: padded, roundedOperands: roundedOperands)
+            : Winograd.qualifiesBFloat16(g, padded: padded)
         guard qualifies else { return false }
         var wg = winogradGeometry(g, padded: padded, outputSample: outputSample)
         let tiles = Winograd.tiles(wg, batch: padded.batch)
         let fewest = products == .float ? Winograd.uncachedTiles : Winograd.uncachedBFloat16Tiles
         guard cache != nil || tiles >= fewest else { return false }
+        // A Float pass's rounded output: its values rounded to bfloat16, kept as Floats (2; with
+        // bfloat16 products, 1: their bits).
+        if products == .float && g.round_output != 0 { wg.round_output = 2 }
         func make(_ u: UnsafeMutablePointer<Float>) {
             packedKernel { weight in
                 let kernel = TaskShared((weight, u))
@@ -170,7 +179,8 @@ extension ConvGeometry {
         // The transformed kernel as the products read it: Floats, or bfloat16 pairs (two to a Float's room).
         let (packing, floats) =
             products == .float
-            ? (BFloat16WeightCache.DirectPacking.winograd, transformed) : (.winogradBFloat16, transformed / 2)
+            ? (BFloat16WeightCache.DirectPacking.winograd(rounded: roundedOperands), transformed)
+            : (.winogradBFloat16, transformed / 2)
         let elementSize = products == .bfloat16 && g.round_output != 0 ? 2 : 4
         func makeProducts(_ target: UnsafeMutablePointer<Float>) {
             guard products == .bfloat16 else { return make(target) }
