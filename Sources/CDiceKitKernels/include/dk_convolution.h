@@ -154,9 +154,9 @@ void dk_conv_winograd_transform_kernel_f32(const float *packed, int kd, long cin
 long dk_conv_winograd_scratch_floats(const dk_winograd_geometry *g);
 
 /// y = conv(xp, w) (+ bias) at tiles [t0, t1) of the batch: `xp` the padded batch, `u` the
-/// transformed kernel, `y` the output (positions of cout floats, or cout_a in each part),
-/// `scratch` dk_conv_winograd_scratch_floats(g) floats. Each output's bits are the same
-/// whatever the tile range that computes it.
+/// transformed kernel, `y` the output (positions of cout floats, or cout_a in each part; with
+/// g->round_output 2 each rounded to a bfloat16 value), `scratch` dk_conv_winograd_scratch_floats(g)
+/// floats. Each output's bits are the same whatever the tile range that computes it.
 void dk_conv_winograd_forward_f32(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const float *u,
                                   const float *bias, float *y, float *scratch);
 
