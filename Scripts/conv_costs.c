@@ -125,8 +125,9 @@ typedef struct {
     long samples, stride;  // samples per thread (8 for the split weight gradient, else 1); padded floats per sample
     long xs;               // floats per padded position: cin, or spread (dk_conv_spread_position_floats)
     int splits;            // 1: the weight gradient in (segment, 64 output channels) blocks over the samples
-    int winograd;          // 1: the Winograd forward pass (PASS=winograd); 2: its weight gradient (PASS=winograd-weight);
-                           // 3: the forward pass with bfloat16 products (PASS=winograd-bf16)
+    int winograd;          // 1: the Winograd forward pass (PASS=winograd); 2: its weight gradient
+                           // (PASS=winograd-weight); 3: the forward pass with bfloat16 products
+                           // (PASS=winograd-bf16)
     dk_conv_geometry g;
     dk_winograd_geometry wg;
     float *u[MAX_THREADS], *scratch[MAX_THREADS];

@@ -64,7 +64,8 @@ func printMachine() {
             "winograd",
             ConvolutionSettings.winogradRuns
                 ? "F(2×2, 3×3) and F(2×2×2, 3×3×3) for the 3×3 (3×3×3) stride-1 passes of even extents"
-                : "off (\(ProcessInfo.processInfo.environment["DICEKIT_WINOGRAD"] == "0" ? "DICEKIT_WINOGRAD=0" : "the portable level"))"
+                : ProcessInfo.processInfo.environment["DICEKIT_WINOGRAD"] == "0"
+                    ? "off (DICEKIT_WINOGRAD=0)" : "off (the portable level)"
         ),
         (
             "bf16",

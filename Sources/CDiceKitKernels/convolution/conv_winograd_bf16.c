@@ -59,7 +59,8 @@ multiply_tile(const uint16_t *vb, const uint16_t *ub, long cin, long panel_u, fl
     DK_UNROLL for (int p = 0; p < NP; p++) DK_UNROLL for (int i = 0; i < MR; i++) acc[p][i] = _mm512_setzero_ps();
     for (long k = 0; k < cin / 2; k++) {
         __m512bh b[2];
-        DK_UNROLL for (int p = 0; p < NP; p++) b[p] = (__m512bh)_mm512_load_si512((const void *)(ub + p * panel_u + 32 * k));
+        DK_UNROLL for (int p = 0; p < NP; p++)
+            b[p] = (__m512bh)_mm512_load_si512((const void *)(ub + p * panel_u + 32 * k));
         DK_UNROLL for (int i = 0; i < MR; i++) {
             int pair;
             __builtin_memcpy(&pair, vb + i * cin + 2 * k, 4);

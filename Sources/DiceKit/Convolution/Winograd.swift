@@ -134,14 +134,14 @@ extension ConvGeometry {
     /// `outputSample` elements per output sample (in each part of a two-part output). With
     /// `products` `.bfloat16` the products' operands are rounded to bfloat16 (`g.round_output`:
     /// y as bfloat16 bits); with `roundedOperands` the input and kernel are the rounded-operand
-    /// arithmetic's, rounded to bfloat16 already, and the products Float. The transformed kernel is kept in `cache` (a convolution's: made once
+    /// arithmetic's, rounded to bfloat16 already, the products Float (`g.round_output`: y rounded
+    /// to bfloat16 values). The transformed kernel is kept in `cache` (a convolution's: made once
     /// for all its forward passes, as its packing); without one it is made for this pass, and the
     /// pass then needs `Winograd.uncachedTiles` tiles or more to repay it (`uncachedBFloat16Tiles`
-    /// with bfloat16 products). The padded batch and
-    /// the transformed kernel stay within `workspaceLimit` bytes, or the workers pad slabs of it
-    /// (`forEachWinogradRange`). Returns false, having done nothing, when the pass does not
-    /// qualify (`Winograd.qualifies`, `Winograd.qualifiesBFloat16`), has too few tiles, or not
-    /// even slabs fit.
+    /// with bfloat16 products). The padded batch and the transformed kernel stay within
+    /// `workspaceLimit` bytes, or the workers pad slabs of it (`forEachWinogradRange`). Returns
+    /// false, having done nothing, when the pass does not qualify (`Winograd.qualifies`,
+    /// `Winograd.qualifiesBFloat16`), has too few tiles, or not even slabs fit.
     func winogradForward(
         _ g: dk_conv_geometry, padded: PaddedSource, packedKernel: ((UnsafePointer<Float>) -> Void) -> Void,
         bias: UnsafePointer<Float>?, y: UnsafeMutableRawPointer, outputSample: Int, workers: Int,

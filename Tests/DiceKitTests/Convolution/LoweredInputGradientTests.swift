@@ -58,8 +58,9 @@ final class LoweredInputGradientTests: XCTestCase {
     func testInputGradientBitsDoNotDependOnWorkers() throws {
         // Float, lowered: dx was a sum over private per-worker buffers with fewer samples than
         // workers; every dx row is now one GEMM row, whoever runs it. The GEMM's shape (its rows,
-        // the tile) stays fixed: OpenBLAS's SkylakeX kernels round small products (m·n·k ≤ 10⁶)
-        // in another order than large ones, so a tile of another size may give other bits there.
+        // the tile) stays fixed: OpenBLAS's SkylakeX and Cooper Lake kernels round small products
+        // (m·n·k ≤ 10⁶) in another order than large ones, so a tile of another size may give other
+        // bits there.
         let x = randomTensor([2, 9, 10, 5], seed: 930).converted(to: Float.self)
         let w = randomTensor([3, 3, 5, 4], seed: 931).converted(to: Float.self)
         let r = randomTensor([2, 9, 10, 4], seed: 932).converted(to: Float.self)

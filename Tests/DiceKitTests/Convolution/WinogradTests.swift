@@ -1,10 +1,10 @@
 // Winograd F(2×2, 3×3) and F(2×2×2, 3×3×3) (Winograd.swift, conv_winograd.c), at the best
-// vector level the CPU has (AVX-512 or AVX2), the two levels' bits against each other: the forward pass (with bias, with the evaluation-mode ReLU, on a channel
-// concatenation), the input gradient and the weight gradient against the lowered path in
-// Double, within the direct kernels' bound, with an error of the same order as theirs, over 2-D
-// and 3-D inputs; the same forward and input-gradient bits for every worker count and for a
-// sample alone or in a batch; the transformed kernel kept between forward passes; and which
-// passes qualify.
+// vector level the CPU has (AVX-512 or AVX2), and the two levels' bits against each other: the
+// forward pass (with bias, with the evaluation-mode ReLU, on a channel concatenation), the input
+// gradient and the weight gradient against the lowered path in Double, within the direct
+// kernels' bound, with an error of the same order as theirs, over 2-D and 3-D inputs; the same
+// forward and input-gradient bits for every worker count and for a sample alone or in a batch;
+// the transformed kernel kept between forward passes; and which passes qualify.
 
 internal import CDiceKitKernels
 import XCTest
