@@ -1,5 +1,6 @@
 // The bfloat16 conversions shared by the kernel files: the AVX-512 rounding of Float to
-// bfloat16 (bf16_convert.c, bf16_pack.c, conv_bf16.c, conv_amx.c, conv_avx512.c), the integer
+// bfloat16 (bf16_convert.c, bf16_pack.c, conv_bf16.c, conv_amx.c, conv_avx512.c, conv_winograd_bf16.c)
+// and its AVX2 form (conv_avx2.c, conv_winograd.c's output transform), the integer
 // form of round to nearest, ties to even (bf16_convert.c's header comment), the same bits as
 // the scalar dk_bf16_bits (the kernels' scalar stores, the normalisation's rounded output); the
 // widening of bfloat16 bits to the Floats they stand for (bf16_convert.c, the bfloat16 max
@@ -47,6 +48,17 @@ __attribute__((target("avx512f,avx512bw"))) static inline __m512i dk_bf16_round_
     __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, abs_mask), inf);
     __m512i rounded = _mm512_add_epi32(_mm512_add_epi32(u, bias), _mm512_and_si512(_mm512_srli_epi32(u, 16), one));
     return _mm512_mask_or_epi32(rounded, nan, u, quiet);
+}
+
+/// dk_bf16_round_bits on 8 lanes (AVX2): the Floats' bits rounded to bfloat16 in the upper halves
+/// of their 32-bit lanes (low halves not cleared); a NaN keeps its sign and payload with the quiet
+/// bit set.
+__attribute__((target("avx2"))) static inline __m256i dk_bf16_round_bits8(__m256i u) {
+    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7FFFFFFF)),
+                                           _mm256_set1_epi32(0x7F800000));
+    const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    const __m256i rounded = _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7FFF)), odd);
+    return _mm256_blendv_epi8(rounded, _mm256_or_si256(u, _mm256_set1_epi32(0x400000)), nan);
 }
 
 /// 16 values from element `offset` as 32-bit lanes holding their bfloat16 bits in the low halves

@@ -22,15 +22,10 @@
 #define DKC256 __attribute__((target("avx2,fma")))
 #define DK_UNROLL _Pragma("clang loop unroll(full)")
 
-/// The bfloat16 rounding of 8 Floats (to nearest, ties to even), kept as Floats: the integer form
-/// of dk_bf16_round_bits (bf16_round.h) on 256-bit lanes; a NaN keeps its sign and payload with
-/// the quiet bit set.
+/// The bfloat16 rounding of 8 Floats (to nearest, ties to even), kept as Floats
+/// (dk_bf16_round_bits8, bf16_round.h); a NaN keeps its sign and payload with the quiet bit set.
 DKC256 static inline __attribute__((always_inline)) __m256 round_bf16(__m256 v) {
-    const __m256i u = _mm256_castps_si256(v), inf = _mm256_set1_epi32(0x7F800000);
-    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7FFFFFFF)), inf);
-    const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
-    const __m256i rounded = _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7FFF)), odd);
-    const __m256i kept = _mm256_blendv_epi8(rounded, _mm256_or_si256(u, _mm256_set1_epi32(0x400000)), nan);
+    const __m256i kept = dk_bf16_round_bits8(_mm256_castps_si256(v));
     return _mm256_castsi256_ps(_mm256_and_si256(kept, _mm256_set1_epi32((int)0xFFFF0000u)));
 }
 

@@ -43,6 +43,7 @@
 #include "dk_convolution.h"
 #include "dk_dispatch.h"
 #include "winograd_products.h"
+#include "bf16_round.h"
 
 // x86-64 code only: other CPUs take the lowered path instead (dk_conv_winograd_enabled).
 #if defined(__x86_64__)
@@ -272,12 +273,7 @@ DKW256 static inline __attribute__((always_inline)) void store_values(void *out,
         _mm256_storeu_ps((float *)out + at, v);
         return;
     }
-    const __m256i u = _mm256_castps_si256(v), magnitude = _mm256_and_si256(u, _mm256_set1_epi32(0x7FFFFFFF));
-    const __m256i nan = _mm256_cmpgt_epi32(magnitude, _mm256_set1_epi32(0x7F800000));
-    const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
-    const __m256i rounded = _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7FFF)), odd);
-    const __m256i bits = _mm256_srli_epi32(
-        _mm256_blendv_epi8(rounded, _mm256_or_si256(u, _mm256_set1_epi32(0x400000)), nan), 16);
+    const __m256i bits = _mm256_srli_epi32(dk_bf16_round_bits8(_mm256_castps_si256(v)), 16);
     if (how == STORE_ROUNDED) {
         _mm256_storeu_si256((__m256i *)((float *)out + at), _mm256_slli_epi32(bits, 16));
         return;

@@ -22,10 +22,7 @@
 #define DK_UNROLL _Pragma("clang loop unroll(full)")
 
 /// The bfloat16 bits (dk_bf16_bits) of 16 Floats at `p`, as 16-bit lanes.
-DKWB static inline __m256i round16(const float *p) {
-    const __m512i rounded = dk_bf16_round_bits(_mm512_loadu_si512((const void *)p));
-    return _mm512_cvtepi32_epi16(_mm512_srli_epi32(rounded, 16));
-}
+DKWB static inline __m256i round16(const float *p) { return _mm512_cvtepi32_epi16(dk_bf16_lanes(p, NULL, 0)); }
 
 DKWB void dk_conv_winograd_round_kernel_bf16(const float *u, long points, long cin, long cout, uint16_t *ub, long x0,
                                              long x1) {
