@@ -36,6 +36,12 @@
 //                                                    # (dk_conv_winograd_forward_bf16, AVX512-BF16; the
 //                                                    # kernel also rounded per pass); its rate against the
 //                                                    # Float FMA peak, which vdpbf16ps doubles
+//   PASS=winograd-bf16-weight /tmp/conv_costs        # the weight gradient with bfloat16 products over 4
+//                                                    # samples per thread, one thread's blocks of
+//                                                    # ConvBlocking.bfloat16WinogradWeightTiles tiles
+//                                                    # (dk_conv_winograd_weight_pairs_bf16, then
+//                                                    # dk_conv_winograd_accumulate_bf16 per ξ), then the
+//                                                    # back-transform; against PASS=weight's rate ×2
 //   VOLUME=1 PASS=... /tmp/conv_costs 9 [H,Cin,Cout]  # the same over H³ volumes, 3×3×3 kernels (shapes
 //                                                    # 64³ 16 → 16 … 8³ 128 → 128 by default)
 //   PASS=winograd /tmp/conv_costs 9 32,64,64 32,64,64,48   # a 4th field gives the Winograd block (tiles):
@@ -127,11 +133,14 @@ typedef struct {
     int splits;            // 1: the weight gradient in (segment, 64 output channels) blocks over the samples
     int winograd;          // 1: the Winograd forward pass (PASS=winograd); 2: its weight gradient
                            // (PASS=winograd-weight); 3: the forward pass with bfloat16 products
-                           // (PASS=winograd-bf16)
+                           // (PASS=winograd-bf16); 4: the weight gradient with them
+                           // (PASS=winograd-bf16-weight)
     dk_conv_geometry g;
     dk_winograd_geometry wg;
     float *u[MAX_THREADS], *scratch[MAX_THREADS];
     uint16_t *ub[MAX_THREADS];  // PASS=winograd-bf16: the transformed kernel rounded to bfloat16 pairs
+    uint32_t *pairs[MAX_THREADS];  // PASS=winograd-bf16-weight: a block's tile pairs of V, then of dM
+    long part;                     // PASS=winograd-bf16-weight: tiles per block
     float *kernel;  // the kernel in DiceKit's layout [(3,) 3, 3, cin, cout] (PASS=winograd's accuracy check)
     float *xp[MAX_THREADS], *w, *y[MAX_THREADS], *dy[MAX_THREADS], *dw[MAX_THREADS];
 } Shape;
@@ -194,8 +203,13 @@ static void setup(Shape *s, int h, int cin, int cout, int volume, long l2, int t
             s->u[t] = aligned_alloc(64, sizeof(float) * (size_t)(s->points * cin * cout));
             dk_conv_winograd_transform_kernel_f32(s->w, g->kd, cin, cout, s->u[t], 0, cin);
             s->ub[t] = aligned_alloc(64, sizeof(uint16_t) * (size_t)(s->points * cin * cout));
-            const long scratch = winograd == 2 ? dk_conv_winograd_weight_grad_scratch_floats(&s->wg)
-                                               : dk_conv_winograd_scratch_floats(&s->wg);
+            // ConvBlocking.bfloat16WinogradWeightTiles: a block's pairs in a quarter of L2, ≥ 64 tiles.
+            const long part = (l2 / 4) / (32L * (cin + cout)) / 2 * 2;
+            s->part = block ? block : part < 64 ? 64 : part;
+            s->pairs[t] = aligned_alloc(64, sizeof(uint32_t) * (size_t)(8 * s->part * (cin + cout)));
+            const long scratch = winograd == 2   ? dk_conv_winograd_weight_grad_scratch_floats(&s->wg)
+                                 : winograd == 4 ? 16
+                                                 : dk_conv_winograd_scratch_floats(&s->wg);
             s->scratch[t] = aligned_alloc(64, sizeof(float) * (size_t)scratch);
         }
     }
@@ -223,6 +237,23 @@ static void forward(const Shape *s, int t, int threads) {
             memset(s->u[t], 0, sizeof(float) * (size_t)(s->points * s->cin * s->cout));
             dk_conv_winograd_weight_grad_f32(&s->wg, s->xp[t], s->dy[t], 0, tiles, s->u[t], s->scratch[t]);
             dk_conv_winograd_weight_from_transform_f32(s->u[t], s->g.kd, s->cin, s->cout, s->dw[t], c0, c1);
+        }
+        return;
+    }
+    if (s->winograd == 4) {
+        // Blocks of s->part tiles: their pairs, then every ξ's sums; then the back-transform.
+        const long capacity = s->part / 2, cin = s->cin, cout = s->cout;
+        for (long pass = 0; pass < s->passes; pass++) {
+            memset(s->u[t], 0, sizeof(float) * (size_t)(16 * cin * cout));
+            for (long first = 0; first < tiles; first += s->part) {
+                const long count = tiles - first < s->part ? tiles - first : s->part;
+                uint32_t *const vp = s->pairs[t], *const dmp = vp + 16 * capacity * cin;
+                dk_conv_winograd_weight_pairs_bf16(&s->wg, s->xp[t], s->dy[t], first, count, capacity, vp, dmp);
+                for (long xi = 0; xi < 16; xi++)
+                    dk_conv_winograd_accumulate_bf16(vp + xi * capacity * cin, dmp + xi * capacity * cout, cin, cout,
+                                                     (count + 1) / 2, 0, cin, s->u[t] + xi * cin * cout);
+            }
+            dk_conv_winograd_weight_from_transform_f32(s->u[t], 1, cin, cout, s->dw[t], c0, c1);
         }
         return;
     }
@@ -359,14 +390,21 @@ int main(int argc, char **argv) {
     const int winograd_weight = pass && strcmp(pass, "winograd-weight") == 0;
     const int weight = (pass && strcmp(pass, "weight") == 0) || winograd_weight;
     const int winograd_bf16 = pass && strcmp(pass, "winograd-bf16") == 0;
-    const int winograd = winograd_weight ? 2 : winograd_bf16 ? 3 : pass && strcmp(pass, "winograd") == 0;
+    const int winograd_bf16_weight = pass && strcmp(pass, "winograd-bf16-weight") == 0;
+    const int winograd = winograd_weight        ? 2
+                         : winograd_bf16        ? 3
+                         : winograd_bf16_weight ? 4
+                                                : pass && strcmp(pass, "winograd") == 0;
     if (pass && !weight && !winograd && strcmp(pass, "forward") != 0) {
-        fprintf(stderr, "conv_costs: PASS=%s; expected forward, weight, winograd, winograd-bf16 or winograd-weight\n",
+        fprintf(stderr,
+                "conv_costs: PASS=%s; expected forward, weight, winograd, winograd-bf16, winograd-weight or "
+                "winograd-bf16-weight\n",
                 pass);
         return 1;
     }
     printf("kernels: %s, %s%s; L2 %ld KiB; %d cores; %d repetitions (minimum of each)\n", wide ? "AVX-512" : "AVX2",
-           winograd_weight ? "Winograd weight gradient"
+           winograd_weight        ? "Winograd weight gradient"
+           : winograd_bf16_weight ? "Winograd weight gradient, bfloat16 products"
            : weight        ? "weight gradient"
            : winograd_bf16 ? "Winograd forward pass, bfloat16 products"
            : winograd      ? "Winograd forward pass"
@@ -381,7 +419,7 @@ int main(int argc, char **argv) {
     }
     if (winograd) {
         if (dk_conv_winograd_enabled() == 0) { printf("the portable level: Winograd does not run here\n"); return 0; }
-        if (winograd_bf16 && dk_bf16_level_in_use() < DK_BF16_AVX512) {
+        if ((winograd_bf16 || winograd_bf16_weight) && dk_bf16_level_in_use() < DK_BF16_AVX512) {
             printf("no AVX512-BF16: the bfloat16 products do not run here\n");
             return 0;
         }
@@ -398,7 +436,7 @@ int main(int argc, char **argv) {
                         argv[a]);
                 return 1;
             }
-            if (winograd && (t[0] % 2 || t[1] % 16)) {
+            if (winograd && (t[0] % 2 || t[1] % 16 || (winograd == 4 && t[3] % 2))) {
                 fprintf(stderr, "conv_costs: shape '%s'; Winograd needs an even H and Cin a multiple of 16\n", argv[a]);
                 return 1;
             }

@@ -65,22 +65,6 @@ static inline long u_index(long xi, long cb, long ci, long blocks, long cin) {
 /// `tiles` rounded up to a multiple of WINO_ROWS: the rows a block of them takes in the scratch.
 static inline long micro_rows(long tiles) { return (tiles + WINO_ROWS - 1) / WINO_ROWS * WINO_ROWS; }
 
-/// The offset of tile `index` of the batch (numbered sample by sample, plane by plane in a
-/// `volume`, row by row) in a tensor of `sample` floats per sample, `plane` per plane, `line`
-/// per row and `position` per position: its first position.
-static inline __attribute__((always_inline)) long tile_origin(const dk_winograd_geometry *g, long index,
-                                                              long sample, long plane, long line, long position,
-                                                              const int volume) {
-    const long tiles_per_row = g->ow / 2, per_plane = g->oh / 2 * tiles_per_row;
-    if (!volume) {
-        const long n = index / per_plane, r = index % per_plane;
-        return n * sample + 2 * (r / tiles_per_row) * line + 2 * (r % tiles_per_row) * position;
-    }
-    const long per_sample = g->od / 2 * per_plane;
-    const long n = index / per_sample, tile = index % per_sample, z = tile / per_plane, r = tile % per_plane;
-    return n * sample + 2 * z * plane + 2 * (r / tiles_per_row) * line + 2 * (r % tiles_per_row) * position;
-}
-
 /// The address of weight (tap t, input channel ci, output channel co) of a kernel of `taps` taps
 /// packed by dk_conv_pack_weights (64-channel blocks, each taps·cin rows of min(64, cout − 64·b)
 /// floats); the 16 channels from a multiple of 16 are contiguous there.

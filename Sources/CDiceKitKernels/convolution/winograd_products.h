@@ -1,9 +1,13 @@
 // The matrix products of the Winograd passes (conv_winograd.c), one element ξ of the transform at
 // a time, at the level in use: AVX2 in conv_winograd.c, AVX-512 in conv_winograd_avx512.c. Both
 // levels add the same products in the same order into each sum (input channel by input channel,
-// tile by tile), so a pass gives the same bits at either. Not part of the public header.
+// tile by tile), so a pass gives the same bits at either. Also where a tile starts
+// (`tile_origin`), for conv_winograd.c and conv_winograd_bf16_weight.c. Not part of the public
+// header.
 #ifndef DK_WINOGRAD_PRODUCTS_H
 #define DK_WINOGRAD_PRODUCTS_H
+
+#include "dk_convolution.h"
 
 /// Rows of the AVX2 micro-kernel (tiles per product step); a block's rows are a multiple of it
 /// (the AVX-512 kernels take 12 at a time, then 6).
@@ -18,6 +22,22 @@ typedef void (*dk_winograd_multiply)(float *v, const void *u, long xi, long cin,
 /// The weight gradient's sums of one element ξ: du[ci][co] += Σ over `count` tiles t, in order, of
 /// v[t][ci] · dm[t][co] (v rows `cin` floats, dm and du rows `cout`; cin and cout multiples of 16).
 typedef void (*dk_winograd_accumulate)(const float *v, const float *dm, long cin, long cout, long count, float *du);
+
+/// The offset of tile `index` of the batch (numbered sample by sample, plane by plane in a
+/// `volume`, row by row) in a tensor of `sample` floats per sample, `plane` per plane, `line`
+/// per row and `position` per position: its first position.
+static inline __attribute__((always_inline)) long tile_origin(const dk_winograd_geometry *g, long index,
+                                                              long sample, long plane, long line, long position,
+                                                              const int volume) {
+    const long tiles_per_row = g->ow / 2, per_plane = g->oh / 2 * tiles_per_row;
+    if (!volume) {
+        const long n = index / per_plane, r = index % per_plane;
+        return n * sample + 2 * (r / tiles_per_row) * line + 2 * (r % tiles_per_row) * position;
+    }
+    const long per_sample = g->od / 2 * per_plane;
+    const long n = index / per_sample, tile = index % per_sample, z = tile / per_plane, r = tile % per_plane;
+    return n * sample + 2 * z * plane + 2 * (r / tiles_per_row) * line + 2 * (r % tiles_per_row) * position;
+}
 
 /// The walk of both 16-lane product kernels (AVX-512 and bfloat16) over one element ξ: pairs of
 /// 16-channel panels, then an odd one, each against the block's `rows` tiles 12 at a time, then

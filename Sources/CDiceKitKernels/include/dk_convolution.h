@@ -185,6 +185,23 @@ long dk_conv_winograd_weight_grad_scratch_floats(const dk_winograd_geometry *g);
 void dk_conv_winograd_weight_grad_f32(const dk_winograd_geometry *g, const float *xp, const float *dy, long t0,
                                       long t1, float *du, float *scratch);
 
+/// The bfloat16 weight gradient's operands (2-D) of tiles [first, first + count) of the batch:
+/// V = Bᵀ d B from `xp` (the padded batch, its values rounded to bfloat16 already) and
+/// dM = A dy₁₆ Aᵀ from `dy` (each value rounded to bfloat16 as it is read), both in Float, then
+/// rounded to bfloat16 and paired along the tiles: vp[ξ][k][ci] holds tile first + 2k's bits in
+/// its low half and tile first + 2k + 1's in its high half (zero past the last tile), dmp[ξ][k][co]
+/// the same, ξ's pairs `capacity` pairs apart (conv_winograd_bf16_weight.c). `count` is even
+/// unless the range ends the batch. AVX512-BF16 only (dk_bf16_level_in_use).
+void dk_conv_winograd_weight_pairs_bf16(const dk_winograd_geometry *g, const float *xp, const float *dy, long first,
+                                        long count, long capacity, uint32_t *vp, uint32_t *dmp);
+
+/// du[ci][co] += Σ over pairs k < `pairs`, in order, of vp[k][ci] · dmp[k][co] (two products
+/// each, vdpbf16ps), input channels [ci0, ci1) (ci0 and ci1 multiples of 4): one element ξ of the
+/// pairs of dk_conv_winograd_weight_pairs_bf16 (rows cin and cout pairs), `du` its cin × cout
+/// floats. AVX512-BF16 only (dk_bf16_level_in_use).
+void dk_conv_winograd_accumulate_bf16(const uint32_t *vp, const uint32_t *dmp, long cin, long cout, long pairs,
+                                      long ci0, long ci1, float *du);
+
 /// Input channels [ci0, ci1) of dW = Gᵀ du G (along each axis), the [kd, 3, 3, cin, cout] weight
 /// gradient (overwritten; kd 1 or 3) from dk_conv_winograd_weight_grad_f32's sums.
 void dk_conv_winograd_weight_from_transform_f32(const float *du, int kd, long cin, long cout, float *dw, long ci0,

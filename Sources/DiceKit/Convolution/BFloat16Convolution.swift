@@ -105,6 +105,10 @@ extension ConvGeometry {
                 if tiles {
                     tileWeightGradient(
                         g, padded: padded, dy: dy, dW: dW, workers: workers, limit: settings.workspaceLimit)
+                } else if bfloat16WinogradWeightGradient(
+                    g, padded: padded, dy: dy, dW: dW, workers: workers, settings: settings)
+                {
+                    // Winograd with bfloat16 products where the channels repay it (BFloat16Winograd.swift).
                 } else if runsBandedWeightGradient {
                     bfloat16WeightGradientInBands(g, padded: padded, dy: dy, dW: dW, workers: workers)
                 } else {

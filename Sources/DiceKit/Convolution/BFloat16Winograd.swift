@@ -14,10 +14,16 @@
 // such sums with ±1 coefficients. Docs/Convolution.md, "bfloat16 products", states the bound the
 // tests hold it to and the error measured against the direct bfloat16 kernels'.
 //
-// Only the passes whose channels repay the transforms (`Winograd.qualifiesBFloat16`: 64 and up);
-// the weight gradient stays on the dot-product kernels. The forward pass keeps its rounded
-// transformed kernel in the convolution's cache (`.winogradBFloat16`); the Float packing and
-// transform it is made from are made for that and dropped. The input gradient's is made per pass.
+// Only the passes whose channels repay the transforms (`Winograd.qualifiesBFloat16`: 64 and up).
+// The forward pass keeps its rounded transformed kernel in the convolution's cache
+// (`.winogradBFloat16`); the Float packing and transform it is made from are made for that and
+// dropped. The input gradient's is made per pass.
+//
+// The weight gradient (2-D, the same channels) runs the map backwards: dU[ξ] = Σ over tiles of
+// V₁₆[ξ]ᵀ · dM₁₆[ξ], V from the input rounded as above, dM = A dy₁₆ Aᵀ from dy rounded as it is
+// read, both rounded and paired along the tiles for vdpbf16ps (conv_winograd_bf16_weight.c), then
+// dW = Gᵀ dU G in Float; each sum runs over the batch's tiles in order, so its bits do not depend
+// on the worker count, as the dot-product kernels' do not.
 
 internal import CDiceKitKernels
 
@@ -54,5 +60,84 @@ extension ConvGeometry {
             g, padded: padded, packedKernel: { withFlippedKernel(pass, roundsOperands: false, $0) },
             bias: pass.dxFill, y: UnsafeMutableRawPointer(dx), outputSample: inputPixels * sampleChannels,
             workers: workers, workspaceLimit: settings.workspaceLimit, cache: nil, products: .bfloat16)
+    }
+}
+
+extension ConvGeometry {
+    /// dW = the weight gradient of the pass of geometry `g` over `padded` (x) and `dy`, overwritten,
+    /// as Winograd F(2×2, 3×3) with bfloat16 products: dU[ξ] = Σ over the batch's tiles of
+    /// (Bᵀ x₁₆ B)₁₆[ξ]ᵀ · (A dy₁₆ Aᵀ)₁₆[ξ], summed in Float two tiles at a time (vdpbf16ps), then
+    /// dW = Gᵀ dU G in Float. Block by block of the batch's tiles, the workers first transform and
+    /// round equal runs of the block's tiles (`dk_conv_winograd_weight_pairs_bf16`), then add the
+    /// block's products into dU, each element ξ and run of 64 input channels by one worker
+    /// (`dk_conv_winograd_accumulate_bf16`): every sum runs over the tiles in order, in pairs of
+    /// tiles 2k and 2k + 1 of the batch, so the bits do not depend on the worker count or the
+    /// blocks. `tilesPerWorker` (even) sets the blocks' runs, by default from L2
+    /// (`ConvBlocking.bfloat16WinogradWeightTiles`). Returns false, having done nothing, where the
+    /// pass does not qualify (`Winograd.qualifiesBFloat16`) or the padded batch and the pass's
+    /// buffers exceed the workspace bound.
+    func bfloat16WinogradWeightGradient(
+        _ g: dk_conv_geometry, padded: PaddedSource, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
+        workers: Int, settings: ConvolutionSettings, tilesPerWorker: Int? = nil
+    ) -> Bool {
+        guard settings.allowsWinograd else { return false }
+        var padded = padded
+        padded.roundsToBFloat16 = true
+        guard Winograd.qualifiesBFloat16(g, padded: padded) else { return false }
+        let (cin, cout) = (Int(g.cin), Int(g.cout))
+        let wg = winogradGeometry(g, padded: padded, outputSample: outputPixels * cout)
+        let tiles = Winograd.tiles(wg, batch: padded.batch)
+        let part =
+            tilesPerWorker ?? ConvBlocking.current.bfloat16WinogradWeightTiles(inChannels: cin, outChannels: cout)
+        precondition(part >= 2 && part % 2 == 0, "bfloat16WinogradWeightGradient: tiles per worker must be even")
+        let count = Swift.max(1, Swift.min(workers, (tiles + part - 1) / part))
+        let (block, transformed) = (part * count, 16 * cin * cout)
+        let capacity = block / 2
+        let pairFloats = 16 * capacity * (cin + cout)
+        let bytes = (transformed + pairFloats + padded.batch * padded.sampleCount) * 4
+        guard bytes <= settings.workspaceLimit else { return false }
+        let du = Self.allocateAligned(transformed)
+        let pairs = UnsafeMutableRawPointer.allocate(byteCount: pairFloats * 4, alignment: 64)
+            .bindMemory(to: UInt32.self, capacity: pairFloats)
+        defer {
+            du.deallocate()
+            pairs.deallocate()
+        }
+        du.initialize(repeating: 0, count: transformed)
+        // Work units of the products: an element ξ and a run of 64 input channels.
+        let runs = (cin + 63) / 64
+        let units = 16 * runs
+        let (vp, dmp) = (pairs, pairs + 16 * capacity * cin)
+        padded.withPaddedBatch(workers: workers) { xp in
+            withUnsafePointer(to: wg) { gp in
+                let shared = TaskShared((gp, xp, dy, vp, dmp, du))
+                for first in Swift.stride(from: 0, to: tiles, by: block) {
+                    let size = Swift.min(block, tiles - first)
+                    runWorkers((size + part - 1) / part) { i in
+                        let (gp, xp, dy, vp, dmp, _) = shared.buffers
+                        let (lo, pair) = (i * part, i * part / 2)
+                        dk_conv_winograd_weight_pairs_bf16(
+                            gp, xp, dy, first + lo, Swift.min(part, size - lo), capacity, vp + pair * cin,
+                            dmp + pair * cout)
+                    }
+                    let tasks = Swift.min(workers, units)
+                    runWorkers(tasks) { task in
+                        let (_, _, _, vp, dmp, du) = shared.buffers
+                        for unit in (units * task / tasks)..<(units * (task + 1) / tasks) {
+                            let (xi, run) = (unit / runs, unit % runs)
+                            dk_conv_winograd_accumulate_bf16(
+                                vp + xi * capacity * cin, dmp + xi * capacity * cout, cin, cout, (size + 1) / 2,
+                                64 * run, Swift.min(cin, 64 * run + 64), du + xi * cin * cout)
+                        }
+                    }
+                }
+            }
+        }
+        let back = TaskShared((UnsafePointer(du), dW))
+        forEachInputChannelRange(cin: cin, cout: cout, points: 16) { channels in
+            let (du, dW) = back.buffers
+            dk_conv_winograd_weight_from_transform_f32(du, 1, cin, cout, dW, channels.lowerBound, channels.upperBound)
+        }
+        return true
     }
 }

@@ -120,6 +120,17 @@ struct ConvBlocking: Sendable, Equatable {
         return Swift.max(least, (l2 / 4) / tileBytes / 6 * 6)
     }
 
+    /// Tiles per worker and block of the bfloat16 Winograd weight gradient
+    /// (`ConvGeometry.bfloat16WinogradWeightGradient`), even: a worker's run of the block's
+    /// rounded, paired transforms (16 · (Cin + Cout) bfloat16 values a tile) fills a quarter of
+    /// L2, but at least 64 tiles: each block reads and writes every element ξ's sums (16 · Cin ·
+    /// Cout floats, from L3 in wide layers) once. In process on a Zen 4 (`Scripts/conv_costs.c`,
+    /// PASS=winograd-bf16-weight, one core) runs of 16 and 32 tiles ran at 0.71× and 0.89× the
+    /// speed of 64 at 8² 512 → 512; from 64 to 256 channels 32 to 128 tiles were within the noise.
+    func bfloat16WinogradWeightTiles(inChannels: Int, outChannels: Int) -> Int {
+        Swift.max(64, (l2 / 4) / Swift.max(32 * (inChannels + outChannels), 1) / 2 * 2)
+    }
+
     /// Bytes of a band's pair-packed input in the banded bfloat16 weight gradient
     /// (`ConvGeometry.bandLines`): an eighth of L2.
     var bfloat16BandBytes: Int { l2 / 8 }

@@ -62,10 +62,11 @@ enum Winograd {
 
     /// Whether a forward pass of geometry `g` over `padded` in the bfloat16 precision's
     /// dot-product arithmetic runs as Winograd with bfloat16 products
-    /// (`WinogradProducts.bfloat16`): as `qualifies`, but with its input read through its rounding
-    /// to bfloat16 (`padded.roundsToBFloat16`, or given as bfloat16 bits), an output stored as
-    /// bfloat16 bits (`g.round_output`) allowed, and channels enough that the products'
-    /// time repays the transforms': Cin · Cout ≥ 32 · (Cin + Cout) (64 each, or 48 and 96). The
+    /// (`WinogradProducts.bfloat16`), and so its weight gradient
+    /// (`ConvGeometry.bfloat16WinogradWeightGradient`): as `qualifies`, but with its input read
+    /// through its rounding to bfloat16 (`padded.roundsToBFloat16`, or given as bfloat16 bits), an
+    /// output stored as bfloat16 bits (`g.round_output`) allowed, and channels enough that the
+    /// products' time repays the transforms': Cin · Cout ≥ 32 · (Cin + Cout) (64 each, or 48 and 96). The
     /// products run at twice the Float rate there while the transforms do not, and on a Zen 4 (in
     /// process against the dot-product kernels) the pass was 0.68× as fast at 16 channels, 0.9×
     /// at 32 and 1.23–1.46× from 64 to 256. 2-D only: over volumes F(2×2×2, 3×3×3)'s longer
@@ -106,7 +107,7 @@ enum WinogradProducts: Sendable {
 
 extension ConvGeometry {
     /// The Winograd geometry of pass `g` over `padded`, `outputSample` floats per output sample.
-    private func winogradGeometry(_ g: dk_conv_geometry, padded: PaddedSource, outputSample: Int)
+    func winogradGeometry(_ g: dk_conv_geometry, padded: PaddedSource, outputSample: Int)
         -> dk_winograd_geometry
     {
         var wg = dk_winograd_geometry()
@@ -122,7 +123,7 @@ extension ConvGeometry {
     /// Runs `body` on ranges of `cin` input channels on the worker pool, each of about
     /// `packingGrain` floats of a transformed kernel (`points` · `cout` per channel): the
     /// kernel's transform and the weight gradient's back-transform.
-    private func forEachInputChannelRange(
+    func forEachInputChannelRange(
         cin: Int, cout: Int, points: Int, _ body: @Sendable (Range<Int>) -> Void
     ) {
         WorkerPool.shared.forEachRange(cin, grain: Swift.max(1, Self.packingGrain / (points * cout)), body)
