@@ -322,7 +322,7 @@ long dk_conv_winograd_scratch_floats(const dk_winograd_geometry *g) {
 
 DKW256 static inline __attribute__((always_inline)) void
 forward(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const void *u, const float *bias,
-        void *y, float *scratch, dk_winograd_multiply products, const int volume) {
+        void *y, float *scratch, dk_winograd_transform transform, dk_winograd_multiply products, const int volume) {
     const long blocks = g->cout / 16, cin = g->cin, points = volume ? 64 : 16;
     // The products m[ξ][cb][t][16], 64-byte aligned, after the transformed input v[ξ][t][cin].
     float *const v = scratch;
@@ -330,7 +330,7 @@ forward(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const 
     for (long first = t0; first < t1; first += g->block) {
         const long count = t1 - first < g->block ? t1 - first : g->block;
         const long rows = micro_rows(count);
-        (volume ? transform_input_volume : transform_input_plane)(g, xp, first, count, rows, v);
+        transform(g, xp, first, count, rows, v);
         // One ξ's kernel (cin × cout) at a time against every tile of the block.
         for (long xi = 0; xi < points; xi++)
             products(v + xi * rows * cin, u, xi, cin, rows, blocks, m + xi * blocks * rows * 16);
@@ -347,28 +347,35 @@ forward(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const 
 
 DKW256 __attribute__((noinline)) static void forward_plane(const dk_winograd_geometry *g, const float *xp, long t0,
                                                            long t1, const void *u, const float *bias, void *y,
-                                                           float *scratch, dk_winograd_multiply products) {
-    forward(g, xp, t0, t1, u, bias, y, scratch, products, 0);
+                                                           float *scratch, dk_winograd_transform transform,
+                                                           dk_winograd_multiply products) {
+    forward(g, xp, t0, t1, u, bias, y, scratch, transform, products, 0);
 }
 
 DKW256 __attribute__((noinline)) static void forward_volume(const dk_winograd_geometry *g, const float *xp, long t0,
                                                             long t1, const void *u, const float *bias, void *y,
-                                                            float *scratch, dk_winograd_multiply products) {
-    forward(g, xp, t0, t1, u, bias, y, scratch, products, 1);
+                                                            float *scratch, dk_winograd_transform transform,
+                                                            dk_winograd_multiply products) {
+    forward(g, xp, t0, t1, u, bias, y, scratch, transform, products, 1);
 }
 
 void dk_conv_winograd_forward_f32(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const float *u,
                                   const float *bias, float *y, float *scratch) {
     const int wide = dk_isa() == DK_ISA_AVX512;
     dk_note_isa(DK_KERNEL_CONV, wide ? DK_ISA_AVX512 : DK_ISA_AVX2);
-    (g->od > 1 ? forward_volume : forward_plane)(g, xp, t0, t1, u, bias, y, scratch,
-                                                 wide ? dk_winograd_multiply_avx512 : multiply_avx2);
+    if (g->od > 1)
+        forward_volume(g, xp, t0, t1, u, bias, y, scratch, transform_input_volume,
+                       wide ? dk_winograd_multiply_avx512 : multiply_avx2);
+    else
+        forward_plane(g, xp, t0, t1, u, bias, y, scratch, transform_input_plane,
+                      wide ? dk_winograd_multiply_avx512 : multiply_avx2);
 }
 
 void dk_conv_winograd_forward_bf16(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const uint16_t *u,
                                    const float *bias, void *y, float *scratch) {
     dk_note_isa(DK_KERNEL_CONV_BF16, DK_ISA_AVX512);
-    (g->od > 1 ? forward_volume : forward_plane)(g, xp, t0, t1, u, bias, y, scratch, dk_winograd_multiply_bf16);
+    // 2-D only (Winograd.qualifiesBFloat16): the input transform writes V as bfloat16 itself.
+    forward_plane(g, xp, t0, t1, u, bias, y, scratch, dk_winograd_transform_input_bf16, dk_winograd_multiply_bf16);
 }
 
 // MARK: - Weight gradient

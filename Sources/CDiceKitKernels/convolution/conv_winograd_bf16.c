@@ -17,6 +17,7 @@
 
 #include "bf16_round.h"
 #include <immintrin.h>
+#include <string.h>
 
 #define DKWB __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 #define DK_UNROLL _Pragma("clang loop unroll(full)")
@@ -69,10 +70,29 @@ multiply_tile(const uint16_t *vb, const uint16_t *ub, long cin, long panel_u, fl
         _mm512_store_ps(m + p * panel_m + 16 * i, acc[p][i]);
 }
 
-DKWB void dk_winograd_multiply_bf16(float *v, const void *kernel, long xi, long cin, long rows, long blocks, float *m) {
-    // V's rows to bfloat16 in place: element i's bits land at byte 2i, which the loop has read.
+DKWB void dk_winograd_transform_input_bf16(const dk_winograd_geometry *g, const float *xp, long first, long count,
+                                           long rows, float *v) {
+    const long cin = g->cin, line = g->wp * cin, xs = 2 * rows * cin;
     uint16_t *const vb = (uint16_t *)v;
-    for (long i = 0; i < rows * cin; i += 16) _mm256_storeu_si256((__m256i *)(vb + i), round16(v + i));
+    for (long t = 0; t < rows; t++) {
+        if (t >= count) {
+            for (long xi = 0; xi < 16; xi++) memset(vb + xi * xs + t * cin, 0, sizeof(uint16_t) * (size_t)cin);
+            continue;
+        }
+        const float *const d = xp + tile_origin(g, first + t, g->sample_floats, 0, line, cin, 0);
+        for (long c = 0; c < cin; c += 16)
+            DK_UNROLL for (int i = 0; i < 4; i++) {
+                __m512 out[4];
+                dk_winograd_window_row(d + c, line, cin, i, out);
+                DK_UNROLL for (int j = 0; j < 4; j++)
+                    _mm256_storeu_si256((__m256i *)(vb + (4 * i + j) * xs + t * cin + c),
+                                        (__m256i)_mm512_cvtneps_pbh(out[j]));
+            }
+    }
+}
+
+DKWB void dk_winograd_multiply_bf16(float *v, const void *kernel, long xi, long cin, long rows, long blocks, float *m) {
+    const uint16_t *const vb = (const uint16_t *)v;
     const long panel_u = 16 * cin, panel_m = 16 * rows;
     const uint16_t *const u = (const uint16_t *)kernel + xi * blocks * panel_u;
 #define TILE(cb, t, MR, NP)                                                                                            \

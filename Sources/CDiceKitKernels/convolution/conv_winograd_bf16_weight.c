@@ -36,24 +36,6 @@ DKWB static inline __m512i pair_bits(__m512 a, __m512 b) {
     return _mm512_permutexvar_epi16(order, (__m512i)_mm512_cvtne2ps_pbh(b, a));
 }
 
-/// Row i of Bᵀ d B for the 4 × 4 window at `d` (rows `line` floats apart, positions `cin`), 16
-/// channels: (Bᵀ d) row i, column by column, then along the row, as store_window_transform.
-DKWB static inline __attribute__((always_inline)) void window_row(const float *d, long line, long cin, const int i,
-                                                                  __m512 out[4]) {
-    __m512 col[4];
-    DK_UNROLL for (int j = 0; j < 4; j++) {
-        const float *p = d + j * cin;
-        col[j] = i == 0   ? _mm512_sub_ps(_mm512_loadu_ps(p), _mm512_loadu_ps(p + 2 * line))
-                 : i == 1 ? _mm512_add_ps(_mm512_loadu_ps(p + line), _mm512_loadu_ps(p + 2 * line))
-                 : i == 2 ? _mm512_sub_ps(_mm512_loadu_ps(p + 2 * line), _mm512_loadu_ps(p + line))
-                          : _mm512_sub_ps(_mm512_loadu_ps(p + line), _mm512_loadu_ps(p + 3 * line));
-    }
-    out[0] = _mm512_sub_ps(col[0], col[2]);
-    out[1] = _mm512_add_ps(col[1], col[2]);
-    out[2] = _mm512_sub_ps(col[2], col[1]);
-    out[3] = _mm512_sub_ps(col[1], col[3]);
-}
-
 /// 16 values at `p` rounded to bfloat16, as Floats.
 DKWB static inline __m512 rounded(const float *p) {
     const __m512i bits = dk_bf16_round_bits(_mm512_loadu_si512((const void *)p));
@@ -80,7 +62,7 @@ DKWB static inline __attribute__((always_inline)) void gradient_row(const float 
 }
 
 /// Pair k's 16 elements ξ = 4i + j of channels [c, c + 16): tiles `a` and `b` (NULL: a zero tile)
-/// through ROW (window_row or gradient_row), rounded and paired into out[ξ · xs + c].
+/// through ROW (dk_winograd_window_row or gradient_row), rounded and paired into out[ξ · xs + c].
 #define DK_PAIR_ROWS(ROW, a, b, line, width, c, out, xs)                                                             \
     DK_UNROLL for (int i = 0; i < 4; i++) {                                                                            \
         __m512 first[4], second[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),                   \
@@ -103,7 +85,7 @@ DKWB void dk_conv_winograd_weight_pairs_bf16(const dk_winograd_geometry *g, cons
         const float *const y0 = dy + tile_origin(g, t, g->output_sample_floats, 0, out_line, cout, 0);
         const float *const y1 = both ? dy + tile_origin(g, t + 1, g->output_sample_floats, 0, out_line, cout, 0) : NULL;
         uint32_t *const v = vp + k * cin, *const m = dmp + k * cout;
-        for (long c = 0; c < cin; c += 16) DK_PAIR_ROWS(window_row, d0, d1, line, cin, c, v, capacity * cin)
+        for (long c = 0; c < cin; c += 16) DK_PAIR_ROWS(dk_winograd_window_row, d0, d1, line, cin, c, v, capacity * cin)
         for (long c = 0; c < cout; c += 16) DK_PAIR_ROWS(gradient_row, y0, y1, out_line, cout, c, m, capacity * cout)
     }
 }

@@ -13,10 +13,17 @@
 /// (the AVX-512 kernels take 12 at a time, then 6).
 enum { WINO_ROWS = 6 };
 
+/// The forward pass's input transform: V[ξ][t][·] of tiles [first, first + count) of the batch,
+/// `rows` rows per ξ (a multiple of WINO_ROWS; those past `count` zero), at v + ξ · rows · cin
+/// floats: Floats, or for the bfloat16 products (dk_winograd_transform_input_bf16) their bfloat16
+/// values in the first half of that room.
+typedef void (*dk_winograd_transform)(const dk_winograd_geometry *g, const float *xp, long first, long count,
+                                      long rows, float *v);
+
 /// The forward pass's products of element ξ = `xi`: m[cb][t][16] = Σ over ci of v[t][ci] · u[ξ][cb][ci][16]
 /// for the `blocks` panels of 16 output channels (m's rows · 16 floats apart) and `rows` tiles, a
 /// multiple of WINO_ROWS; `u` the whole transformed kernel (Float, or bfloat16 pairs for the
-/// bfloat16 products, which round v's values in place first), u and m 64-byte aligned.
+/// bfloat16 products, whose v is bfloat16 too: dk_winograd_transform), u and m 64-byte aligned.
 typedef void (*dk_winograd_multiply)(float *v, const void *u, long xi, long cin, long rows, long blocks, float *m);
 
 /// The weight gradient's sums of one element ξ: du[ci][co] += Σ over `count` tiles t, in order, of
@@ -56,12 +63,38 @@ static inline __attribute__((always_inline)) long tile_origin(const dk_winograd_
     }
 
 #if defined(__x86_64__)
+#include <immintrin.h>
+
 /// The AVX-512 products (conv_winograd_avx512.c): 12 tiles × 32 output channels at a time.
 void dk_winograd_multiply_avx512(float *v, const void *u, long xi, long cin, long rows, long blocks, float *m);
 
-/// The bfloat16 products (AVX512-BF16, conv_winograd_bf16.c): v's values rounded to bfloat16 in
-/// place, then vdpbf16ps against the kernel's pairs, 12 tiles × 32 output channels at a time.
+/// The bfloat16 input transform (AVX512-BF16, conv_winograd_bf16.c; 2-D): V = Bᵀ d B in Float,
+/// 16 channels at a time, each value then rounded to bfloat16 (vcvtneps2bf16).
+void dk_winograd_transform_input_bf16(const dk_winograd_geometry *g, const float *xp, long first, long count,
+                                      long rows, float *v);
+
+/// The bfloat16 products (AVX512-BF16, conv_winograd_bf16.c): vdpbf16ps of v's bfloat16 rows
+/// against the kernel's pairs, 12 tiles × 32 output channels at a time.
 void dk_winograd_multiply_bf16(float *v, const void *u, long xi, long cin, long rows, long blocks, float *m);
+
+/// Row i of Bᵀ d B for the 4 × 4 window at `d` (rows `line` floats apart, positions `cin`), 16
+/// channels (AVX-512): (Bᵀ d) row i, column by column, then along the row, operation for operation
+/// as conv_winograd.c's store_window_transform. For the bfloat16 transforms.
+__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
+dk_winograd_window_row(const float *d, long line, long cin, const int i, __m512 out[4]) {
+    __m512 col[4];
+    for (int j = 0; j < 4; j++) {
+        const float *p = d + j * cin;
+        col[j] = i == 0   ? _mm512_sub_ps(_mm512_loadu_ps(p), _mm512_loadu_ps(p + 2 * line))
+                 : i == 1 ? _mm512_add_ps(_mm512_loadu_ps(p + line), _mm512_loadu_ps(p + 2 * line))
+                 : i == 2 ? _mm512_sub_ps(_mm512_loadu_ps(p + 2 * line), _mm512_loadu_ps(p + line))
+                          : _mm512_sub_ps(_mm512_loadu_ps(p + line), _mm512_loadu_ps(p + 3 * line));
+    }
+    out[0] = _mm512_sub_ps(col[0], col[2]);
+    out[1] = _mm512_add_ps(col[1], col[2]);
+    out[2] = _mm512_sub_ps(col[2], col[1]);
+    out[3] = _mm512_sub_ps(col[1], col[3]);
+}
 
 /// The AVX-512 sums (conv_winograd_avx512.c): 12 input channels × 32 output channels at a time.
 void dk_winograd_accumulate_avx512(const float *v, const float *dm, long cin, long cout, long count, float *du);
