@@ -172,8 +172,6 @@ func trainingStep(_ model: UNet<Float>, inputs: Tensor<Float>, labels: LabelMap)
     }
 }
 
-/// Prints the mean time of each stage of `model`'s inference on `input` over `runs` calls and
-/// its share of their sum (not part of the JSON keys).
 /// Prints where a training step of `model` on `inputs` and `labels` (softmax Dice, as
 /// `trainingStep`) goes, stage by stage: the forward and backward milliseconds of each, the mean
 /// of 2 steps (not part of the JSON keys).
@@ -195,6 +193,8 @@ func printStepStages(_ model: UNet<Float>, _ inputs: Tensor<Float>, _ labels: La
     }
 }
 
+/// Prints the mean time of each stage of `model`'s inference on `input` over `runs` calls and
+/// its share of their sum (not part of the JSON keys).
 func printInferenceStages(_ model: UNet<Float>, _ input: Tensor<Float>, runs: Int, title: String) throws {
     let profile = LayerProfile()
     model.profile = profile
