@@ -241,17 +241,17 @@ static void forward(const Shape *s, int t, int threads) {
         return;
     }
     if (s->winograd == 4) {
-        // Blocks of s->part tiles: their pairs, then every ξ's sums; then the back-transform.
+        // Blocks of s->part tiles: their pairs, then every ξ's sums (the first block's from zero);
+        // then the back-transform.
         const long capacity = s->part / 2, cin = s->cin, cout = s->cout;
         for (long pass = 0; pass < s->passes; pass++) {
-            memset(s->u[t], 0, sizeof(float) * (size_t)(16 * cin * cout));
             for (long first = 0; first < tiles; first += s->part) {
                 const long count = tiles - first < s->part ? tiles - first : s->part;
                 uint32_t *const vp = s->pairs[t], *const dmp = vp + 16 * capacity * cin;
                 dk_conv_winograd_weight_pairs_bf16(&s->wg, s->xp[t], s->dy[t], first, count, capacity, vp, dmp);
                 for (long xi = 0; xi < 16; xi++)
                     dk_conv_winograd_accumulate_bf16(vp + xi * capacity * cin, dmp + xi * capacity * cout, cin, cout,
-                                                     (count + 1) / 2, 0, cin, s->u[t] + xi * cin * cout);
+                                                     (count + 1) / 2, 0, cin, first == 0, s->u[t] + xi * cin * cout);
             }
             dk_conv_winograd_weight_from_transform_f32(s->u[t], 1, cin, cout, s->dw[t], c0, c1);
         }

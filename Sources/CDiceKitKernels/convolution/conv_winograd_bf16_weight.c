@@ -94,11 +94,11 @@ DKWB void dk_conv_winograd_weight_pairs_bf16(const dk_winograd_geometry *g, cons
 /// and panels p < NP of 16 output channels: a 32-bit broadcast of tile pair k's V against 16
 /// output channels' pairs of dM.
 DKWB static inline __attribute__((always_inline)) void
-accumulate_pairs(const uint32_t *vp, const uint32_t *dmp, long cin, long cout, long pairs, float *du, const int MR,
-                 const int NP) {
+accumulate_pairs(const uint32_t *vp, const uint32_t *dmp, long cin, long cout, long pairs, float *du, int fresh,
+                 const int MR, const int NP) {
     __m512 acc[12][2];
     DK_UNROLL for (int r = 0; r < MR; r++) DK_UNROLL for (int p = 0; p < NP; p++)
-        acc[r][p] = _mm512_loadu_ps(du + r * cout + 16 * p);
+        acc[r][p] = fresh ? _mm512_setzero_ps() : _mm512_loadu_ps(du + r * cout + 16 * p);
     for (long k = 0; k < pairs; k++) {
         __m512bh b[2];
         DK_UNROLL for (int p = 0; p < NP; p++)
@@ -115,19 +115,19 @@ accumulate_pairs(const uint32_t *vp, const uint32_t *dmp, long cin, long cout, l
 /// Input channels [ci, ci + MR) against every output channel: pairs of panels, then an odd one.
 DKWB static inline __attribute__((always_inline)) void accumulate_rows(const uint32_t *vp, const uint32_t *dmp,
                                                                       long cin, long cout, long pairs, float *du,
-                                                                      const int MR) {
+                                                                      int fresh, const int MR) {
     long co = 0;
-    for (; co + 32 <= cout; co += 32) accumulate_pairs(vp, dmp + co, cin, cout, pairs, du + co, MR, 2);
-    if (co < cout) accumulate_pairs(vp, dmp + co, cin, cout, pairs, du + co, MR, 1);
+    for (; co + 32 <= cout; co += 32) accumulate_pairs(vp, dmp + co, cin, cout, pairs, du + co, fresh, MR, 2);
+    if (co < cout) accumulate_pairs(vp, dmp + co, cin, cout, pairs, du + co, fresh, MR, 1);
 }
 
 DKWB void dk_conv_winograd_accumulate_bf16(const uint32_t *vp, const uint32_t *dmp, long cin, long cout, long pairs,
-                                           long ci0, long ci1, float *du) {
+                                           long ci0, long ci1, int fresh, float *du) {
     // Runs of 12 input channels, then 8 or 4 left.
     long ci = ci0;
-    for (; ci + 12 <= ci1; ci += 12) accumulate_rows(vp + ci, dmp, cin, cout, pairs, du + ci * cout, 12);
-    if (ci1 - ci == 8) accumulate_rows(vp + ci, dmp, cin, cout, pairs, du + ci * cout, 8);
-    if (ci1 - ci == 4) accumulate_rows(vp + ci, dmp, cin, cout, pairs, du + ci * cout, 4);
+    for (; ci + 12 <= ci1; ci += 12) accumulate_rows(vp + ci, dmp, cin, cout, pairs, du + ci * cout, fresh, 12);
+    if (ci1 - ci == 8) accumulate_rows(vp + ci, dmp, cin, cout, pairs, du + ci * cout, fresh, 8);
+    if (ci1 - ci == 4) accumulate_rows(vp + ci, dmp, cin, cout, pairs, du + ci * cout, fresh, 4);
 }
 
 #else
@@ -138,8 +138,8 @@ void dk_conv_winograd_weight_pairs_bf16(const dk_winograd_geometry *g, const flo
     (void)g, (void)xp, (void)dy, (void)first, (void)count, (void)capacity, (void)vp, (void)dmp;
 }
 void dk_conv_winograd_accumulate_bf16(const uint32_t *vp, const uint32_t *dmp, long cin, long cout, long pairs,
-                                      long ci0, long ci1, float *du) {
-    (void)vp, (void)dmp, (void)cin, (void)cout, (void)pairs, (void)ci0, (void)ci1, (void)du;
+                                      long ci0, long ci1, int fresh, float *du) {
+    (void)vp, (void)dmp, (void)cin, (void)cout, (void)pairs, (void)ci0, (void)ci1, (void)fresh, (void)du;
 }
 
 #endif

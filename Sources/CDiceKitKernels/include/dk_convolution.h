@@ -198,9 +198,10 @@ void dk_conv_winograd_weight_pairs_bf16(const dk_winograd_geometry *g, const flo
 /// du[ci][co] += Σ over pairs k < `pairs`, in order, of vp[k][ci] · dmp[k][co] (two products
 /// each, vdpbf16ps), input channels [ci0, ci1) (ci0 and ci1 multiples of 4): one element ξ of the
 /// pairs of dk_conv_winograd_weight_pairs_bf16 (rows cin and cout pairs), `du` its cin × cout
-/// floats. AVX512-BF16 only (dk_bf16_level_in_use).
+/// floats; with `fresh` the sums start from zero (du's rows are only written: the same bits as
+/// adding to zeros). AVX512-BF16 only (dk_bf16_level_in_use).
 void dk_conv_winograd_accumulate_bf16(const uint32_t *vp, const uint32_t *dmp, long cin, long cout, long pairs,
-                                      long ci0, long ci1, float *du);
+                                      long ci0, long ci1, int fresh, float *du);
 
 /// Input channels [ci0, ci1) of dW = Gᵀ du G (along each axis), the [kd, 3, 3, cin, cout] weight
 /// gradient (overwritten; kd 1 or 3) from dk_conv_winograd_weight_grad_f32's sums.

@@ -87,6 +87,7 @@ extension ConvGeometry {
         let (cin, cout) = (Int(g.cin), Int(g.cout))
         let wg = winogradGeometry(g, padded: padded, outputSample: outputPixels * cout)
         let tiles = Winograd.tiles(wg, batch: padded.batch)
+        guard tiles > 0 else { return false }
         let part =
             tilesPerWorker ?? ConvBlocking.current.bfloat16WinogradWeightTiles(inChannels: cin, outChannels: cout)
         precondition(part >= 2 && part % 2 == 0, "bfloat16WinogradWeightGradient: tiles per worker must be even")
@@ -103,7 +104,6 @@ extension ConvGeometry {
             du.deallocate()
             pairs.deallocate()
         }
-        du.initialize(repeating: 0, count: transformed)
         // Work units of the products: an element ξ and a run of 64 input channels.
         let runs = (cin + 63) / 64
         let units = 16 * runs
@@ -125,9 +125,10 @@ extension ConvGeometry {
                         let (_, _, _, vp, dmp, du) = shared.buffers
                         for unit in (units * task / tasks)..<(units * (task + 1) / tasks) {
                             let (xi, run) = (unit / runs, unit % runs)
+                            // The first block writes dU (not zeroed before: every unit's rows are its).
                             dk_conv_winograd_accumulate_bf16(
                                 vp + xi * capacity * cin, dmp + xi * capacity * cout, cin, cout, (size + 1) / 2,
-                                64 * run, Swift.min(cin, 64 * run + 64), du + xi * cin * cout)
+                                64 * run, Swift.min(cin, 64 * run + 64), first == 0 ? 1 : 0, du + xi * cin * cout)
                         }
                     }
                 }
