@@ -26,8 +26,7 @@ final class BFloat16WinogradTests: XCTestCase {
     /// (H and W even, padded by one on each side) with `w` [3, 3, Cin, Cout].
     private func transformMagnitudes(_ x: Tensor<Double>, _ w: Tensor<Double>) -> [Double] {
         let (n, h, width, cin, cout) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3], w.shape[3])
-        let bt: [[Double]] = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
-        let g: [[Double]] = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
+        let g = winogradG
         let at: [[Double]] = [[1, 1, 1, 0], [0, 1, -1, -1]]
         // Ū [ci][co][4][4]
         var u = [Double](repeating: 0, count: cin * cout * 16)
@@ -47,27 +46,10 @@ final class BFloat16WinogradTests: XCTestCase {
             }
         }
         var result = [Double](repeating: 0, count: n * h * width * cout)
-        var v = [Double](repeating: 0, count: cin * 16)
         for s in 0..<n {
             for ty in 0..<(h / 2) {
                 for tx in 0..<(width / 2) {
-                    // V̄ of the tile's 4 × 4 window (padded row 2ty + a is input row 2ty + a − 1).
-                    for ci in 0..<cin {
-                        for a in 0..<4 {
-                            for b in 0..<4 {
-                                var sum = 0.0
-                                for i in 0..<4 {
-                                    for j in 0..<4 {
-                                        let (r, c) = (2 * ty + i - 1, 2 * tx + j - 1)
-                                        guard r >= 0, r < h, c >= 0, c < width else { continue }
-                                        sum += abs(
-                                            bt[a][i] * x.scalars[((s * h + r) * width + c) * cin + ci] * bt[b][j])
-                                    }
-                                }
-                                v[ci * 16 + a * 4 + b] = sum
-                            }
-                        }
-                    }
+                    let v = winogradInputMagnitudes(x, sample: s, tileRow: ty, tileColumn: tx)
                     for co in 0..<cout {
                         var m = [Double](repeating: 0, count: 16)
                         for ci in 0..<cin {

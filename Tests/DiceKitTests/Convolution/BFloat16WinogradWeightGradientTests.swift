@@ -29,32 +29,15 @@ final class BFloat16WinogradWeightGradientTests: XCTestCase {
     /// output gradient is `dy` [N, H, W, Cout].
     private func transformMagnitudes(_ x: Tensor<Double>, _ dy: Tensor<Double>) -> [Double] {
         let (n, h, width, cin, cout) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3], dy.shape[3])
-        let bt: [[Double]] = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
-        let g: [[Double]] = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
+        let g = winogradG
         let a: [[Double]] = [[1, 0], [1, 1], [1, -1], [0, -1]]
         // Σ_t V̄ dM̄ per channel pair and element: [ci][co][16].
         var sums = [Double](repeating: 0, count: cin * cout * 16)
-        var v = [Double](repeating: 0, count: cin * 16)
         var m = [Double](repeating: 0, count: cout * 16)
         for s in 0..<n {
             for ty in 0..<(h / 2) {
                 for tx in 0..<(width / 2) {
-                    for ci in 0..<cin {
-                        for p in 0..<4 {
-                            for q in 0..<4 {
-                                var sum = 0.0
-                                for i in 0..<4 {
-                                    for j in 0..<4 {
-                                        let (r, c) = (2 * ty + i - 1, 2 * tx + j - 1)
-                                        guard r >= 0, r < h, c >= 0, c < width else { continue }
-                                        sum += abs(
-                                            bt[p][i] * x.scalars[((s * h + r) * width + c) * cin + ci] * bt[q][j])
-                                    }
-                                }
-                                v[ci * 16 + p * 4 + q] = sum
-                            }
-                        }
-                    }
+                    let v = winogradInputMagnitudes(x, sample: s, tileRow: ty, tileColumn: tx)
                     for co in 0..<cout {
                         for p in 0..<4 {
                             for q in 0..<4 {
