@@ -1,6 +1,9 @@
-// The Winograd forward pass's products in bfloat16 (AVX512-BF16; winograd_products.h): the
-// transformed input V and kernel U of conv_winograd.c rounded to bfloat16 (to nearest, ties to
-// even, dk_bf16_bits), their products summed in Float by vdpbf16ps, which multiplies pairs:
+// The Winograd forward pass's input transform and products in bfloat16 (AVX512-BF16;
+// winograd_products.h, conv_winograd.c's forward pass runs them): the transformed input V, 16
+// channels at a time, rounded to bfloat16 as it is stored (vcvtneps2bf16: to nearest, ties to
+// even; a Float below the least normal bfloat16 to zero, as vdpbf16ps reads it anyway) and the
+// transformed kernel U rounded (dk_bf16_bits), their products summed in Float by vdpbf16ps, which
+// multiplies pairs:
 // acc[i] += a[2i]·b[2i] + a[2i+1]·b[2i+1] for 16 lanes. The pairs run along the input channels:
 // a 32-bit broadcast of V[t][2k … 2k + 1] against U[ξ][cb][k][16][2], the kernel's pairs
 // interleaved per output channel (dk_conv_winograd_round_kernel_bf16). Register tiles as the

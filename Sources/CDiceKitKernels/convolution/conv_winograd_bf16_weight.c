@@ -4,8 +4,9 @@
 //   dU[ξ] (cin × cout) += Σ over the batch's tiles t of V[ξ][t]ᵀ · dM[ξ][t],
 //   V = Bᵀ d₁₆ B (the padded input, rounded already),   dM = A dy₁₆ Aᵀ (dy rounded as it is read),
 //
-// V and dM computed in Float and rounded to bfloat16 (dk_bf16_bits: to nearest, ties to even),
-// then summed in Float by vdpbf16ps, which multiplies pairs: acc[i] += a[2i]·b[2i] + a[2i+1]·b[2i+1].
+// V and dM computed in Float and rounded to bfloat16 (vcvtne2ps2bf16: to nearest, ties to even;
+// a Float below the least normal bfloat16 to zero, as vdpbf16ps reads it anyway; dy itself as
+// dk_bf16_bits rounds it), then summed in Float by vdpbf16ps, which multiplies pairs: acc[i] += a[2i]·b[2i] + a[2i+1]·b[2i+1].
 // The pairs run along the tiles: tiles 2k and 2k + 1 of the batch make pair k, so one 32-bit
 // broadcast of V[ξ][k][ci] (both tiles' values) meets 16 output channels' pairs of dM[ξ][k], and
 // each sum is the same chain over the batch's pairs whatever the blocks or workers.

@@ -1,9 +1,10 @@
 // The matrix products of the Winograd passes (conv_winograd.c), one element ξ of the transform at
 // a time, at the level in use: AVX2 in conv_winograd.c, AVX-512 in conv_winograd_avx512.c. Both
 // levels add the same products in the same order into each sum (input channel by input channel,
-// tile by tile), so a pass gives the same bits at either. Also where a tile starts
-// (`tile_origin`), for conv_winograd.c and conv_winograd_bf16_weight.c. Not part of the public
-// header.
+// tile by tile), so a pass gives the same bits at either. Also the input transform's interface,
+// where a tile starts (`tile_origin`) and one row of the input transform at 16 lanes
+// (`dk_winograd_window_row`), which the bfloat16 transforms of conv_winograd_bf16.c and
+// conv_winograd_bf16_weight.c share. Not part of the public header.
 #ifndef DK_WINOGRAD_PRODUCTS_H
 #define DK_WINOGRAD_PRODUCTS_H
 

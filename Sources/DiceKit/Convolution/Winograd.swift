@@ -66,12 +66,13 @@ enum Winograd {
     /// (`ConvGeometry.bfloat16WinogradWeightGradient`): as `qualifies`, but with its input read
     /// through its rounding to bfloat16 (`padded.roundsToBFloat16`, or given as bfloat16 bits), an
     /// output stored as bfloat16 bits (`g.round_output`) allowed, and channels enough that the
-    /// products' time repays the transforms': Cin · Cout ≥ 32 · (Cin + Cout) (64 each, or 48 and 96). The
-    /// products run at twice the Float rate there while the transforms do not, and on a Zen 4 (in
-    /// process against the dot-product kernels) the pass was 0.68× as fast at 16 channels, 0.9×
-    /// at 32 and 1.23–1.46× from 64 to 256. 2-D only: over volumes F(2×2×2, 3×3×3)'s longer
-    /// transforms gave 1.6–16× the dot-product kernels' root-mean-square error there, where the
-    /// 2-D pass gives 0.5–3.3× (Docs/Convolution.md, "bfloat16 products").
+    /// products' time repays the transforms': Cin · Cout ≥ 32 · (Cin + Cout) (64 each, or 48 and
+    /// 96). The products run at twice the Float rate there while the transforms do not, and on a
+    /// Zen 4 (in process against the dot-product kernels) the pass was 0.68× as fast at 16
+    /// channels, 0.9× at 32 and 1.23–1.46× from 64 to 256; the weight gradient in the Swift layer
+    /// 0.47× at 16, 0.73× at 32 and 1.27–1.81× from 64 up. 2-D only: over volumes F(2×2×2,
+    /// 3×3×3)'s longer transforms gave 1.6–16× the dot-product kernels' root-mean-square error
+    /// there, where the 2-D pass gives 0.5–3.3× (Docs/Convolution.md, "bfloat16 products").
     static func qualifiesBFloat16(_ g: dk_conv_geometry, padded: PaddedSource) -> Bool {
         fits(g, padded: padded) && (padded.roundsToBFloat16 || padded.rounded != nil) && g.kd == 1
             && g.cin * g.cout >= 32 * (g.cin + g.cout)
