@@ -41,7 +41,8 @@
 //                                                    # ConvBlocking.bfloat16WinogradWeightTiles tiles
 //                                                    # (dk_conv_winograd_weight_pairs_bf16, then
 //                                                    # dk_conv_winograd_accumulate_bf16 per ξ), then the
-//                                                    # back-transform; against PASS=weight's rate ×2
+//                                                    # back-transform (the dot-product kernels' weight
+//                                                    # gradient runs at about twice PASS=weight's rate)
 //   VOLUME=1 PASS=... /tmp/conv_costs 9 [H,Cin,Cout]  # the same over H³ volumes, 3×3×3 kernels (shapes
 //                                                    # 64³ 16 → 16 … 8³ 128 → 128 by default)
 //   PASS=winograd /tmp/conv_costs 9 32,64,64 32,64,64,48   # a 4th field gives the Winograd block (tiles):
@@ -206,7 +207,9 @@ static void setup(Shape *s, int h, int cin, int cout, int volume, long l2, int t
             // ConvBlocking.bfloat16WinogradWeightTiles: a block's pairs in a quarter of L2, ≥ 64 tiles.
             const long part = (l2 / 4) / (32L * (cin + cout)) / 2 * 2;
             s->part = block ? block : part < 64 ? 64 : part;
-            s->pairs[t] = aligned_alloc(64, sizeof(uint32_t) * (size_t)(8 * s->part * (cin + cout)));
+            s->pairs[t] =
+                winograd == 4 ? aligned_alloc(64, sizeof(uint32_t) * (size_t)(8 * s->part * (cin + cout))) : NULL;
+            // PASS=winograd-bf16-weight needs no scratch (16 floats, unused).
             const long scratch = winograd == 2   ? dk_conv_winograd_weight_grad_scratch_floats(&s->wg)
                                  : winograd == 4 ? 16
                                                  : dk_conv_winograd_scratch_floats(&s->wg);
@@ -437,7 +440,10 @@ int main(int argc, char **argv) {
                 return 1;
             }
             if (winograd && (t[0] % 2 || t[1] % 16 || (winograd == 4 && t[3] % 2))) {
-                fprintf(stderr, "conv_costs: shape '%s'; Winograd needs an even H and Cin a multiple of 16\n", argv[a]);
+                fprintf(stderr,
+                        "conv_costs: shape '%s'; Winograd needs an even H and Cin a multiple of 16 (and "
+                        "PASS=winograd-bf16-weight an even block)\n",
+                        argv[a]);
                 return 1;
             }
             count++;
