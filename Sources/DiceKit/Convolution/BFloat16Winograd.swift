@@ -95,8 +95,11 @@ extension ConvGeometry {
         let (block, transformed) = (part * count, 16 * cin * cout)
         let capacity = block / 2
         let pairFloats = 16 * capacity * (cin + cout)
-        let bytes = (transformed + pairFloats + padded.batch * padded.sampleCount) * 4
-        guard bytes <= settings.workspaceLimit else { return false }
+        // The padded batch whole (no slabs here) beside dU and the pairs.
+        let budget = settings.workspaceLimit - (transformed + pairFloats) * MemoryLayout<Float>.stride
+        guard case .wholeBatch? = WinogradInput(wg, padded: padded, workers: count, budget: budget) else {
+            return false
+        }
         let du = Self.allocateAligned(transformed)
         let pairs = UnsafeMutableRawPointer.allocate(byteCount: pairFloats * 4, alignment: 64)
             .bindMemory(to: UInt32.self, capacity: pairFloats)
@@ -134,11 +137,7 @@ extension ConvGeometry {
                 }
             }
         }
-        let back = TaskShared((UnsafePointer(du), dW))
-        forEachInputChannelRange(cin: cin, cout: cout, points: 16) { channels in
-            let (du, dW) = back.buffers
-            dk_conv_winograd_weight_from_transform_f32(du, 1, cin, cout, dW, channels.lowerBound, channels.upperBound)
-        }
+        weightFromTransform(du, kernelDepth: 1, cin: cin, cout: cout, into: dW)
         return true
     }
 }

@@ -124,7 +124,7 @@ extension ConvGeometry {
     /// Runs `body` on ranges of `cin` input channels on the worker pool, each of about
     /// `packingGrain` floats of a transformed kernel (`points` · `cout` per channel): the
     /// kernel's transform and the weight gradient's back-transform.
-    func forEachInputChannelRange(
+    private func forEachInputChannelRange(
         cin: Int, cout: Int, points: Int, _ body: @Sendable (Range<Int>) -> Void
     ) {
         WorkerPool.shared.forEachRange(cin, grain: Swift.max(1, Self.packingGrain / (points * cout)), body)
@@ -254,12 +254,20 @@ extension ConvGeometry {
                 gp, xp, dy + offset, tiles.lowerBound, tiles.upperBound, sums + worker * transformed, scratch)
         }
         for worker in 1..<count { addElements(sums + worker * transformed, sums, transformed) }
-        let back = TaskShared((UnsafePointer(sums), dW))
-        forEachInputChannelRange(cin: cin, cout: cout, points: points) { channels in
-            let (sums, dW) = back.buffers
-            dk_conv_winograd_weight_from_transform_f32(
-                sums, kd, cin, cout, dW, channels.lowerBound, channels.upperBound)
-        }
+        weightFromTransform(sums, kernelDepth: kd, cin: cin, cout: cout, into: dW)
         return true
+    }
+
+    /// dW = Gᵀ · du · G (along each axis), overwritten: the [kd, 3, 3, Cin, Cout] weight gradient
+    /// from its sums in the transform's domain (16 or 64 · Cin · Cout floats), in ranges of input
+    /// channels on the worker pool (dk_conv_winograd_weight_from_transform_f32).
+    func weightFromTransform(
+        _ du: UnsafePointer<Float>, kernelDepth kd: Int32, cin: Int, cout: Int, into dW: UnsafeMutablePointer<Float>
+    ) {
+        let back = TaskShared((du, dW))
+        forEachInputChannelRange(cin: cin, cout: cout, points: Winograd.points(kernelDepth: kd)) { channels in
+            let (du, dW) = back.buffers
+            dk_conv_winograd_weight_from_transform_f32(du, kd, cin, cout, dW, channels.lowerBound, channels.upperBound)
+        }
     }
 }
