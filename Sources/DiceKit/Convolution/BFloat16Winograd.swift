@@ -14,16 +14,17 @@
 // such sums with ±1 coefficients. Docs/Convolution.md, "bfloat16 products", states the bound the
 // tests hold it to and the error measured against the direct bfloat16 kernels'.
 //
-// Only the passes whose channels repay the transforms (`Winograd.qualifiesBFloat16`: 64 and up).
+// Only the passes whose channels repay the transforms (`Winograd.qualifiesBFloat16`: 32 and up).
 // The forward pass keeps its rounded transformed kernel in the convolution's cache
 // (`.winogradBFloat16`); the Float packing and transform it is made from are made for that and
 // dropped. The input gradient's is made per pass.
 //
-// The weight gradient (2-D, the same channels) runs the map backwards: dU[ξ] = Σ over tiles of
-// V₁₆[ξ]ᵀ · dM₁₆[ξ], V from the input rounded as above, dM = A dy₁₆ Aᵀ from dy rounded as it is
-// read, both rounded and paired along the tiles for vdpbf16ps (conv_winograd_bf16_weight.c), then
-// dW = Gᵀ dU G in Float; each sum runs over the batch's tiles in order, so its bits do not depend
-// on the worker count, as the dot-product kernels' do not.
+// The weight gradient (2-D, 64 channels and up: `Winograd.qualifiesBFloat16WeightGradient`) runs
+// the map backwards: dU[ξ] = Σ over tiles of V₁₆[ξ]ᵀ · dM₁₆[ξ], V from the input rounded as
+// above, dM = A dy₁₆ Aᵀ from dy rounded as it is read, both rounded and paired along the tiles
+// for vdpbf16ps (conv_winograd_bf16_weight.c), then dW = Gᵀ dU G in Float; each sum runs over
+// the batch's tiles in order, so its bits do not depend on the worker count, as the dot-product
+// kernels' do not.
 
 internal import CDiceKitKernels
 
@@ -83,7 +84,7 @@ extension ConvGeometry {
         guard settings.allowsWinograd else { return false }
         var padded = padded
         padded.roundsToBFloat16 = true
-        guard Winograd.qualifiesBFloat16(g, padded: padded) else { return false }
+        guard Winograd.qualifiesBFloat16WeightGradient(g, padded: padded) else { return false }
         let (cin, cout) = (Int(g.cin), Int(g.cout))
         let wg = winogradGeometry(g, padded: padded, outputSample: outputPixels * cout)
         let tiles = Winograd.tiles(wg, batch: padded.batch)

@@ -120,6 +120,15 @@ struct ConvBlocking: Sendable, Equatable {
         return Swift.max(least, (l2 / 4) / tileBytes / 6 * 6)
     }
 
+    /// Bytes of a worker's buffer of padded input lines in a Winograd forward pass
+    /// (`WinogradSlabs`): a quarter of L2, which the transforms read while it is in cache, beside
+    /// the block's transformed tiles and products (half of L2: `winogradBlock`). Padding the whole
+    /// batch instead wrote the copy to memory and read it back: on a Zen 4 (L2 1 MiB) slabs of a
+    /// quarter of L2 made the forward pass of 128² 32 → 32 1.4–1.6× as fast in Float and that of
+    /// 64² 64 → 64 with bfloat16 products 1.2–1.3× (`dicekit-bench` conv keys); half of L2 was
+    /// no faster.
+    var winogradSlabBytes: Int { l2 / 4 }
+
     /// Tiles per worker and block of the bfloat16 Winograd weight gradient
     /// (`ConvGeometry.bfloat16WinogradWeightGradient`), even: a worker's run of the block's
     /// rounded, paired transforms (16 · (Cin + Cout) bfloat16 values a tile) fills a quarter of

@@ -60,22 +60,31 @@ enum Winograd {
             && (roundedOperands || (g.round_output == 0 && padded.rounded == nil && !padded.roundsToBFloat16))
     }
 
-    /// Whether a forward pass of geometry `g` over `padded` in the bfloat16 precision's
-    /// dot-product arithmetic runs as Winograd with bfloat16 products
-    /// (`WinogradProducts.bfloat16`), and so its weight gradient
-    /// (`ConvGeometry.bfloat16WinogradWeightGradient`): as `qualifies`, but with its input read
-    /// through its rounding to bfloat16 (`padded.roundsToBFloat16`, or given as bfloat16 bits), an
-    /// output stored as bfloat16 bits (`g.round_output`) allowed, and channels enough that the
-    /// products' time repays the transforms': Cin · Cout ≥ 32 · (Cin + Cout) (64 each, or 48 and
-    /// 96). The products run at twice the Float rate there while the transforms do not, and on a
-    /// Zen 4 (in process against the dot-product kernels) the pass was 0.68× as fast at 16
-    /// channels, 0.9× at 32 and 1.23–1.46× from 64 to 256; the weight gradient in the Swift layer
-    /// 0.47× at 16, 0.73× at 32 and 1.27–1.81× from 64 up. 2-D only: over volumes F(2×2×2,
-    /// 3×3×3)'s longer transforms gave 1.6–16× the dot-product kernels' root-mean-square error
-    /// there, where the 2-D pass gives 0.5–3.3× (Docs/Convolution.md, "bfloat16 products").
+    /// Whether a forward pass (or an input gradient) of geometry `g` over `padded` in the bfloat16
+    /// precision's dot-product arithmetic runs as Winograd with bfloat16 products
+    /// (`WinogradProducts.bfloat16`): as `qualifies`, but with its input read through its rounding
+    /// to bfloat16 (`padded.roundsToBFloat16`, or given as bfloat16 bits), an output stored as
+    /// bfloat16 bits (`g.round_output`) allowed, and channels enough that the products' time
+    /// repays the transforms': Cin · Cout ≥ 16 · (Cin + Cout) (32 each, or 64 and 32). The
+    /// products run at twice the Float rate there while the transforms do not. On a Zen 4 (in
+    /// process against the dot-product kernels) the pass was 0.68× as fast at 16 channels and
+    /// 1.23–1.46× from 64 to 256; at 32 it was level in the Swift layer while the workers padded
+    /// the whole batch, and 1.11–1.14× once they padded slabs in cache (`WinogradSlabs`; forward
+    /// pass and input gradient of 128² 32 → 32, alternated `dicekit-bench` runs). 2-D only: over
+    /// volumes F(2×2×2, 3×3×3)'s longer transforms gave 1.6–16× the dot-product kernels'
+    /// root-mean-square error there, where the 2-D pass gives 0.5–3.3× (Docs/Convolution.md,
+    /// "bfloat16 products").
     static func qualifiesBFloat16(_ g: dk_conv_geometry, padded: PaddedSource) -> Bool {
         fits(g, padded: padded) && (padded.roundsToBFloat16 || padded.rounded != nil) && g.kd == 1
-            && g.cin * g.cout >= 32 * (g.cin + g.cout)
+            && g.cin * g.cout >= 16 * (g.cin + g.cout)
+    }
+
+    /// Whether the weight gradient of a pass that `qualifiesBFloat16` runs as Winograd with
+    /// bfloat16 products (`ConvGeometry.bfloat16WinogradWeightGradient`): only with Cin · Cout ≥
+    /// 32 · (Cin + Cout) (64 channels each, or 48 and 96). On a Zen 4 it ran in the Swift layer
+    /// at 0.47× the dot-product kernels' speed at 16 channels, 0.73× at 32 and 1.27–1.81× from 64 up.
+    static func qualifiesBFloat16WeightGradient(_ g: dk_conv_geometry, padded: PaddedSource) -> Bool {
+        qualifiesBFloat16(g, padded: padded) && g.cin * g.cout >= 32 * (g.cin + g.cout)
     }
 
     /// The shapes and operands both kinds of pass take: see `qualifies`.
@@ -140,7 +149,9 @@ extension ConvGeometry {
     /// to bfloat16 values). The transformed kernel is kept in `cache` (a convolution's: made once
     /// for all its forward passes, as its packing); without one it is made for this pass, and the
     /// pass then needs `Winograd.uncachedTiles` tiles or more to repay it (`uncachedBFloat16Tiles`
-    /// with bfloat16 products). The padded batch and the transformed kernel stay within
+    /// with bfloat16 products). The workers pad the input in slabs that stay in L2 while the
+    /// transforms read them (`ConvBlocking.winogradSlabBytes`) where those hold 2 pairs of lines
+    /// or whole samples; otherwise the padded batch and the transformed kernel stay within
     /// `workspaceLimit` bytes, or the workers pad slabs of it (`forEachWinogradRange`). Returns
     /// false, having done nothing, when the pass does not qualify (`Winograd.qualifies`,
     /// `Winograd.qualifiesBFloat16`), has too few tiles, or not even slabs fit.
@@ -177,7 +188,10 @@ extension ConvGeometry {
         let count = Swift.min(workers, tiles)
         let scratchFloats = Int(dk_conv_winograd_scratch_floats(&wg))
         let budget = workspaceLimit - transformed * MemoryLayout<Float>.stride
-        guard let input = WinogradInput(wg, padded: padded, workers: count, budget: budget) else { return false }
+        guard
+            let input = WinogradInput(
+                wg, padded: padded, workers: count, budget: budget, slabBytes: ConvBlocking.current.winogradSlabBytes)
+        else { return false }
         // The transformed kernel as the products read it: Floats, or bfloat16 pairs (two to a Float's room).
         let (packing, floats) =
             products == .float

@@ -1,11 +1,15 @@
-// The input of a Winograd pass (Winograd.swift) in slabs, for a pass whose whole padded batch
-// would exceed the workspace bound: a 96³ volume of 32 channels (120 MB padded), a batch of 512²
-// images. A slab is a run of pairs of output lines of one sample (pairs of planes in 3-D, of
-// rows in 2-D): its tiles are a contiguous range of the batch's, and they read the padded input
-// lines from its first pair's first to two past its last, which the slab's worker pads into its
-// own buffer. Each worker takes an equal run of the batch's slabs. The forward outputs are the
-// same bits as from the whole padded batch (each is a function of its own window); the weight
-// gradient's sums follow the workers' slabs, fixed by the shapes, the bound and the worker count.
+// The input of a Winograd pass (Winograd.swift) in slabs, padded by the workers into buffers of
+// their own: for a forward pass, slabs sized to stay in L2 while the transforms read them
+// (`ConvBlocking.winogradSlabBytes`), so the padded copy never goes to memory and back; for any
+// pass whose whole padded batch would exceed the workspace bound (a 96³ volume of 32 channels,
+// 120 MB padded; a batch of 512² images), slabs within the bound. A slab is a run of pairs of
+// output lines of one sample (pairs of planes in 3-D, of rows in 2-D): its tiles are a
+// contiguous range of the batch's, and they read the padded input lines from its first pair's
+// first to two past its last, which the slab's worker pads into its own buffer. Each worker
+// takes an equal run of the batch's pairs of lines (to within one), cut into slabs at the
+// samples' ends. The forward outputs are the same bits as from the whole padded batch (each is a
+// function of its own window); the weight gradient's sums follow the workers' slabs, fixed by
+// the shapes, the bound and the worker count.
 
 internal import CDiceKitKernels
 
@@ -20,6 +24,12 @@ struct WinogradSlabs: Sendable {
 
     /// The slabs of the batch, sample by sample, in line order.
     let slabs: [Slab]
+    /// The slabs of each worker, in order: indices into `slabs`.
+    let runs: [Range<Int>]
+    /// Pairs of output lines a slab holds at most.
+    let pairsPerSlab: Int
+    /// Pairs of output lines of a sample.
+    let pairsPerSample: Int
     /// Padded rows (`PaddedSource.pad`'s unit, planes × rows) per input line: a plane's rows in
     /// 3-D, one row in 2-D.
     let rowsPerLine: Int
@@ -30,24 +40,37 @@ struct WinogradSlabs: Sendable {
 
     /// The slabs of pass `wg` (its whole-batch geometry) over `padded` for `workers` workers,
     /// whose buffers together take at most `budget` bytes: as many pairs per slab as that allows,
-    /// but no more than give each worker a slab. Nil when even one pair per worker exceeds it.
+    /// but no more than a worker's share of the batch's. Nil when even one pair per worker
+    /// exceeds it.
     init?(_ wg: dk_winograd_geometry, padded: PaddedSource, workers: Int, budget: Int) {
         let volume = wg.od > 1
-        let pairsPerSample = Int(volume ? wg.od : wg.oh) / 2
+        let workers = Swift.max(1, workers)
+        pairsPerSample = Int(volume ? wg.od : wg.oh) / 2
         rowsPerLine = volume ? padded.extents[1] : 1
         rowFloats = padded.extents[2] * padded.channels
         let lineBytes = rowsPerLine * rowFloats * MemoryLayout<Float>.stride
         // A slab of k pairs reads 2k + 2 input lines.
         let affordable = budget / Swift.max(1, workers * 2 * lineBytes) - 1
-        let shared = pairsPerSample / Swift.max(1, (workers + padded.batch - 1) / padded.batch)
-        let pairs = Swift.min(affordable, Swift.max(1, shared))
-        guard pairs >= 1 else { return nil }
-        slabs = (0..<padded.batch).flatMap { n in
-            stride(from: 0, to: pairsPerSample, by: pairs).map {
-                Slab(n: n, pairs: $0..<Swift.min(pairsPerSample, $0 + pairs))
+        let total = padded.batch * pairsPerSample
+        let share = Swift.min(pairsPerSample, (total + workers - 1) / workers)
+        pairsPerSlab = Swift.min(affordable, Swift.max(1, share))
+        guard pairsPerSlab >= 1 else { return nil }
+        // Worker w's pairs of lines [total · w / workers, total · (w + 1) / workers), cut at the
+        // samples' ends and every `pairsPerSlab` pairs.
+        var (slabs, runs) = ([Slab](), [Range<Int>]())
+        for w in 0..<workers {
+            let first = slabs.count
+            var line = total * w / workers
+            while line < total * (w + 1) / workers {
+                let (n, pair) = (line / pairsPerSample, line % pairsPerSample)
+                let end = Swift.min(pairsPerSample, pair + pairsPerSlab, pair + total * (w + 1) / workers - line)
+                slabs.append(Slab(n: n, pairs: pair..<end))
+                line += end - pair
             }
+            runs.append(first..<slabs.count)
         }
-        bufferFloats = (2 * pairs + 2) * rowsPerLine * rowFloats
+        (self.slabs, self.runs) = (slabs, runs)
+        bufferFloats = (2 * pairsPerSlab + 2) * rowsPerLine * rowFloats
     }
 
     /// The geometry of `slab` (the padded slab as one sample of its own lines) from the pass's `wg`.
@@ -84,10 +107,19 @@ enum WinogradInput: Sendable {
     case wholeBatch
     case slabs(WinogradSlabs)
 
-    /// The whole padded batch when it fits `budget` bytes, else slabs for `workers` workers
-    /// when they do (`WinogradSlabs`); nil when neither fits.
-    init?(_ wg: dk_winograd_geometry, padded: PaddedSource, workers: Int, budget: Int) {
-        if (padded.batch * padded.sampleCount + padded.slack) * MemoryLayout<Float>.stride <= budget {
+    /// With `slabBytes` (a forward pass's: `ConvBlocking.winogradSlabBytes`), slabs whose buffers
+    /// take at most that many bytes per worker, when they hold at least 2 pairs of lines (a slab
+    /// of one pair reads twice the lines it transforms) or whole samples; else the whole padded
+    /// batch when it fits `budget` bytes, else slabs for `workers` workers when they do
+    /// (`WinogradSlabs`); nil when none fits.
+    init?(_ wg: dk_winograd_geometry, padded: PaddedSource, workers: Int, budget: Int, slabBytes: Int? = nil) {
+        if let slabBytes,
+            let slabs = WinogradSlabs(
+                wg, padded: padded, workers: workers, budget: Swift.min(budget, workers * slabBytes)),
+            slabs.pairsPerSlab >= Swift.min(2, slabs.pairsPerSample)
+        {
+            self = .slabs(slabs)
+        } else if (padded.batch * padded.sampleCount + padded.slack) * MemoryLayout<Float>.stride <= budget {
             self = .wholeBatch
         } else if let slabs = WinogradSlabs(wg, padded: padded, workers: workers, budget: budget) {
             self = .slabs(slabs)
@@ -123,11 +155,14 @@ extension ConvGeometry {
             }
             return
         }
+        precondition(
+            plan.runs.count == count, "forEachWinogradRange: slabs planned for \(plan.runs.count) workers, not \(count)"
+        )
         let (source, slabs) = (TaskShared(padded), plan.slabs)
         runWorkers(count) { worker in
             let buffer = Self.allocateAligned(plan.bufferFloats)
             defer { buffer.deallocate() }
-            for slab in slabs[(slabs.count * worker / count)..<(slabs.count * (worker + 1) / count)] {
+            for slab in slabs[plan.runs[worker]] {
                 plan.pad(slab, from: source.buffers, into: buffer)
                 withUnsafePointer(to: plan.geometry(slab, of: wg)) { gp in
                     body(worker, gp, buffer, plan.outputOffset(slab, of: wg), 0..<plan.tiles(slab, of: wg))

@@ -142,11 +142,13 @@ final class BFloat16WinogradTests: XCTestCase {
         XCTAssertLessThanOrEqual(errorDX, 3 * rms(theirsDX, dx), "\(what) ∂x rms", file: file, line: line)
     }
 
-    /// 64 → 64 and 96 → 48 (Cin · Cout = 32 · (Cin + Cout), the least that qualifies): output
-    /// panels in pairs and an odd one, tiles past the last 12, several samples.
+    /// 64 → 64, 96 → 48, and 32 → 32 and 64 → 32 (Cin · Cout = 16 · (Cin + Cout), the least that
+    /// qualifies): output panels in pairs and an odd one, tiles past the last 12, several samples.
     func testForwardAndInputGradientWithinTheBound() throws {
         try check(input: [4, 16, 16, 64], cout: 64, seed: 9500)
         try check(input: [8, 8, 16, 96], cout: 48, seed: 9510)
+        try check(input: [4, 16, 16, 32], cout: 32, seed: 9505)
+        try check(input: [4, 16, 16, 64], cout: 32, seed: 9515)
     }
 
     /// Worker counts 1 to 3 give the same forward and input-gradient bits; an output stored as
@@ -214,8 +216,8 @@ final class BFloat16WinogradTests: XCTestCase {
     }
 
     /// Which passes take it: 2-D 3×3 passes whose channels repay the transforms (64 → 64, 96 →
-    /// 48), in the dot-product arithmetic; not 32 → 32, 64 → 32, a volume, the tile arithmetic, or
-    /// with `allowsWinograd` false.
+    /// 48, 32 → 32, 64 → 32), in the dot-product arithmetic; not 16 → 32, 16 → 16, a volume, the
+    /// tile arithmetic, or with `allowsWinograd` false.
     func testWhichPassesTakeIt() throws {
         func differs(
             _ input: [Int], cout: Int, kernel: [Int] = [3, 3], arithmetic: BFloat16Arithmetic = .dotProducts,
@@ -233,8 +235,10 @@ final class BFloat16WinogradTests: XCTestCase {
         }
         XCTAssertTrue(try differs([2, 8, 8, 64], cout: 64), "64 → 64")
         XCTAssertTrue(try differs([2, 8, 8, 96], cout: 48), "96 → 48")
-        XCTAssertFalse(try differs([2, 8, 8, 32], cout: 32), "32 → 32")
-        XCTAssertFalse(try differs([2, 8, 8, 64], cout: 32), "64 → 32")
+        XCTAssertTrue(try differs([2, 8, 8, 32], cout: 32), "32 → 32")
+        XCTAssertTrue(try differs([2, 8, 8, 64], cout: 32), "64 → 32")
+        XCTAssertFalse(try differs([2, 8, 8, 16], cout: 32), "16 → 32")
+        XCTAssertFalse(try differs([2, 8, 8, 16], cout: 16), "16 → 16")
         XCTAssertFalse(try differs([2, 4, 8, 8, 64], cout: 64, kernel: [3, 3, 3]), "a volume")
         XCTAssertFalse(try differs([2, 8, 8, 64], cout: 64, arithmetic: .tiles), "the tile arithmetic")
         XCTAssertFalse(try differs([2, 8, 8, 64], cout: 64, allowsWinograd: false), "allowsWinograd false")

@@ -160,8 +160,8 @@ final class BFloat16WinogradWeightGradientTests: XCTestCase {
     }
 
     /// Which weight gradients take it: 2-D 3×3 passes whose channels repay the transforms (64 →
-    /// 64, 96 → 48), in the dot-product arithmetic; not 32 → 32, a volume, the tile arithmetic,
-    /// with `allowsWinograd` false, or where the workspace bound is below its buffers.
+    /// 64, 96 → 48), in the dot-product arithmetic; not 32 → 32 or 64 → 32, a volume, the tile
+    /// arithmetic, with `allowsWinograd` false, or where the workspace bound is below its buffers.
     func testWhichPassesTakeIt() throws {
         func differs(
             _ input: [Int], cout: Int, kernel: [Int] = [3, 3], arithmetic: BFloat16Arithmetic = .dotProducts,
@@ -183,6 +183,7 @@ final class BFloat16WinogradWeightGradientTests: XCTestCase {
         XCTAssertTrue(try differs([2, 8, 8, 64], cout: 64), "64 → 64")
         XCTAssertTrue(try differs([2, 8, 8, 96], cout: 48), "96 → 48")
         XCTAssertFalse(try differs([2, 8, 8, 32], cout: 32), "32 → 32")
+        XCTAssertFalse(try differs([2, 8, 8, 64], cout: 32), "64 → 32, whose forward pass takes it")
         XCTAssertFalse(try differs([2, 4, 8, 8, 64], cout: 64, kernel: [3, 3, 3]), "a volume")
         XCTAssertFalse(try differs([2, 8, 8, 64], cout: 64, arithmetic: .tiles), "the tile arithmetic")
         XCTAssertFalse(try differs([2, 8, 8, 64], cout: 64, allowsWinograd: false), "allowsWinograd false")
