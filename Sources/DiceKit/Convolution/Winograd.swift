@@ -238,11 +238,14 @@ extension ConvGeometry {
     /// Winograd F(2×2, 3×3)'s domain (F(2×2×2, 3×3×3)'s in 3-D): each worker sums (Bᵀ d B) ⊙
     /// (A dy Aᵀ) over an equal range of the batch's tiles into its own 16 · Cin · Cout floats
     /// (64 · Cin · Cout in 3-D), the workers' sums are added in worker order, and
-    /// dW = Gᵀ · sum · G overwrites `dW` (conv_winograd.c). The bits depend on
-    /// the worker count, as the direct kernels' weight gradient does (and, for a batch padded in
-    /// slabs, on the slabs: `forEachWinogradRange`). Returns false, having done nothing, when
-    /// the pass does not qualify (`Winograd.qualifies`) or neither its padded batch nor slabs of
-    /// it fit `workspaceLimit` bytes beside the workers' sums.
+    /// dW = Gᵀ · sum · G overwrites `dW` (conv_winograd.c). The input is padded as the forward
+    /// pass pads it (`WinogradInput`: slabs in L2 where they hold 2 pairs of lines). Each
+    /// worker's sums run over its tiles in order, whatever the slabs, so the bits depend on the
+    /// worker count, as the direct kernels' weight gradient does, through the workers' ranges:
+    /// equal shares of the tiles, or with slabs of the pairs of output lines (the same ranges
+    /// where the worker count divides the pairs). Returns false, having done nothing, when the
+    /// pass does not qualify (`Winograd.qualifies`) or neither its padded batch nor slabs of it
+    /// fit `workspaceLimit` bytes beside the workers' sums.
     func winogradWeightGradient(
         _ g: dk_conv_geometry, padded: PaddedSource, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
         workers: Int, workspaceLimit: Int
@@ -253,7 +256,10 @@ extension ConvGeometry {
         var wg = winogradGeometry(g, padded: padded, outputSample: Int(g.od * g.oh * g.ow) * cout)
         let count = Swift.min(workers, Winograd.tiles(wg, batch: padded.batch))
         let budget = workspaceLimit - count * transformed * MemoryLayout<Float>.stride
-        guard let input = WinogradInput(wg, padded: padded, workers: count, budget: budget) else { return false }
+        guard
+            let input = WinogradInput(
+                wg, padded: padded, workers: count, budget: budget, slabBytes: ConvBlocking.current.winogradSlabBytes)
+        else { return false }
         let sums = Self.allocateAligned(count * transformed)
         defer { sums.deallocate() }
         sums.initialize(repeating: 0, count: count * transformed)

@@ -1,15 +1,16 @@
 // The input of a Winograd pass (Winograd.swift) in slabs, padded by the workers into buffers of
-// their own: for a forward pass, slabs sized to stay in L2 while the transforms read them
-// (`ConvBlocking.winogradSlabBytes`), so the padded copy never goes to memory and back; for any
-// pass whose whole padded batch would exceed the workspace bound (a 96³ volume of 32 channels,
-// 120 MB padded; a batch of 512² images), slabs within the bound. A slab is a run of pairs of
-// output lines of one sample (pairs of planes in 3-D, of rows in 2-D): its tiles are a
-// contiguous range of the batch's, and they read the padded input lines from its first pair's
-// first to two past its last, which the slab's worker pads into its own buffer. Each worker
-// takes an equal run of the batch's pairs of lines (to within one), cut into slabs at the
-// samples' ends. The forward outputs are the same bits as from the whole padded batch (each is a
-// function of its own window); the weight gradient's sums follow the workers' slabs, fixed by
-// the shapes, the bound and the worker count.
+// their own: slabs sized to stay in L2 while the transforms read them (forward passes and the
+// Float weight gradient: `ConvBlocking.winogradSlabBytes`), so the padded copy never goes to
+// memory and back; and, for any pass whose whole padded batch would exceed the workspace bound
+// (a 96³ volume of 32 channels, 120 MB padded; a batch of 512² images), slabs within the bound.
+// A slab is a run of pairs of output lines of one sample (pairs of planes in 3-D, of rows in
+// 2-D): its tiles are a contiguous range of the batch's, and they read the padded input lines
+// from its first pair's first to two past its last, which the slab's worker pads into its own
+// buffer. Each worker takes an equal run of the batch's pairs of lines (to within one), cut into
+// slabs at the samples' ends. The forward outputs are the same bits as from the whole padded
+// batch (each is a function of its own window); the weight gradient's sums run over each
+// worker's tiles in order, so they follow the workers' shares of the pairs of lines, fixed by
+// the shapes and the worker count, not the slabs.
 
 internal import CDiceKitKernels
 
@@ -107,7 +108,7 @@ enum WinogradInput: Sendable {
     case wholeBatch
     case slabs(WinogradSlabs)
 
-    /// With `slabBytes` (a forward pass's: `ConvBlocking.winogradSlabBytes`), slabs whose buffers
+    /// With `slabBytes` (`ConvBlocking.winogradSlabBytes`), slabs whose buffers
     /// take at most that many bytes per worker, when they hold at least 2 pairs of lines (a slab
     /// of one pair reads twice the lines it transforms) or whole samples; else the whole padded
     /// batch when it fits `budget` bytes, else slabs for `workers` workers when they do
