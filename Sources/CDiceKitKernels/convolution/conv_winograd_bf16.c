@@ -113,3 +113,27 @@ void dk_conv_winograd_round_kernel_bf16(const float *u, long points, long cin, l
 }
 
 #endif
+
+void dk_conv_winograd_transpose_kernel_bf16(const uint16_t *ub, long cin, long cout, uint16_t *ut, long x0, long x1) {
+    // Within a 16 × 16 block of channels, both layouts are 512 contiguous bytes: element (input
+    // channel i, output channel o) of the forward kernel at (i / 2)·32 + 2o + i % 2, of the
+    // transposed one at (o / 2)·32 + 2i + o % 2.
+    uint16_t from[256];
+    for (int i = 0; i < 16; i++)
+        for (int o = 0; o < 16; o++) from[(o / 2) * 32 + 2 * i + o % 2] = (uint16_t)((i / 2) * 32 + 2 * o + i % 2);
+    // σ swaps 0 and 3 along each axis of the 4 × 4 element.
+    static const int sigma[4] = {3, 1, 2, 0};
+    const long iblocks = cin / 16, oblocks = cout / 16;
+    for (long xi = x0; xi < x1; xi++) {
+        const long source = 4 * sigma[xi / 4] + sigma[xi % 4];
+        for (long ib = 0; ib < iblocks; ib++)
+            for (long ob = 0; ob < oblocks; ob++) {
+                // The forward kernel's block: element `source`, output panel ob, input pairs 8·ib…;
+                // the transposed one's: element xi, output panel ib (its outputs are our inputs),
+                // input pairs 8·ob….
+                const uint16_t *const in = ub + ((source * oblocks + ob) * cin + 16 * ib) * 16;
+                uint16_t *const out = ut + ((xi * iblocks + ib) * cout + 16 * ob) * 16;
+                for (int p = 0; p < 256; p++) out[p] = in[from[p]];
+            }
+    }
+}

@@ -167,6 +167,15 @@ void dk_conv_winograd_forward_f32(const dk_winograd_geometry *g, const float *xp
 void dk_conv_winograd_round_kernel_bf16(const float *u, long points, long cin, long cout, uint16_t *ub, long x0,
                                         long x1);
 
+/// Elements ξ [x0, x1) of the input gradient's rounded transformed kernel from the forward
+/// pass's (`ub`, dk_conv_winograd_round_kernel_bf16's layout for a forward kernel of `cin` →
+/// `cout` channels, 2-D): the flipped, transposed kernel's transform is the forward one's with its
+/// channels transposed and element (a, b) taken from (σ(a), σ(b)), σ swapping 0 and 3 (G's rows
+/// 0 and 3 swap when the taps are reversed, rows 1 and 2 are symmetric, and the transform sums
+/// taps 0 and 2 first, so the Float values, and their roundings, are the same bits). `ut` in that
+/// layout for a kernel of `cout` → `cin` channels. Portable.
+void dk_conv_winograd_transpose_kernel_bf16(const uint16_t *ub, long cin, long cout, uint16_t *ut, long x0, long x1);
+
 /// dk_conv_winograd_forward_f32 with bfloat16 products (AVX512-BF16): each block's transformed
 /// input and the transformed kernel `u` (dk_conv_winograd_round_kernel_bf16's) rounded to
 /// bfloat16, their products summed in Float (vdpbf16ps); y as Floats, or with g->round_output

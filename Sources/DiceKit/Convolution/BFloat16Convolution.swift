@@ -136,15 +136,15 @@ extension ConvGeometry {
                 g.cout_a = Int32(sampleChannels)
                 g.yb_offset = (Int(bitPattern: second) - Int(bitPattern: dx)) / MemoryLayout<Float>.stride
             }
+            // The flipped, transposed kernel (or its transform) is made from the forward geometry's weight.
+            let forward = bfloat16Geometry(padded, output: output, cin: inChannels, cout: outChannels)
             if !tiles
                 && bfloat16WinogradInputGradient(
-                    g, padded: padded, pass: pass, dx: dx, sampleChannels: sampleChannels, workers: workers,
-                    settings: settings)
+                    g, forward: forward, padded: padded, pass: pass, dx: dx, sampleChannels: sampleChannels,
+                    workers: workers, settings: settings)
             {
                 return
             }
-            // The flipped, transposed kernel is packed from the forward geometry's weight.
-            let forward = bfloat16Geometry(padded, output: output, cin: inChannels, cout: outChannels)
             let packed = packedWeight(
                 forward, pass.weight, cache: cache, packing: .init(flipped: true, tiles: tiles), workers: workers)
             packed.withUnsafeBufferPointer { wp in

@@ -17,7 +17,10 @@
 // Only the passes whose channels repay the transforms (`Winograd.qualifiesBFloat16`: 32 and up).
 // The forward pass keeps its rounded transformed kernel in the convolution's cache
 // (`.winogradBFloat16`); the Float packing and transform it is made from are made for that and
-// dropped. The input gradient's is made per pass.
+// dropped. The input gradient reads that one transposed (`WinogradForwardKernel`): flipping the
+// taps swaps G's rows 0 and 3, so the flipped kernel's transform is the forward one's with its
+// channels transposed and element (a, b) taken from (σ(a), σ(b)), σ swapping 0 and 3, the same
+// bits (dk_conv_winograd_transpose_kernel_bf16).
 //
 // The weight gradient (2-D, 64 channels and up: `Winograd.qualifiesBFloat16WeightGradient`) runs
 // the map backwards: dU[ξ] = Σ over tiles of V₁₆[ξ]ᵀ · dM₁₆[ξ], V from the input rounded as
@@ -49,18 +52,27 @@ extension ConvGeometry {
 
     /// The input gradient of `pass` (geometry `g` over the padded dy, `sampleChannels` per part of
     /// dx) as the forward pass of the flipped kernel with bfloat16 products, `pass.dxFill` as its
-    /// bias; false, having done nothing, where it does not run (`winogradForward`).
+    /// bias; false, having done nothing, where it does not run (`winogradForward`). With the
+    /// convolution's cache, its transformed kernel is the forward pass's (geometry `forward`),
+    /// kept there or made there as that pass makes it, transposed; without one it is made for
+    /// this pass from the flipped kernel, which needs `Winograd.uncachedBFloat16Tiles` tiles.
     func bfloat16WinogradInputGradient(
-        _ g: dk_conv_geometry, padded: PaddedSource, pass: LoweredPass<Float>, dx: UnsafeMutablePointer<Float>,
-        sampleChannels: Int, workers: Int, settings: ConvolutionSettings
+        _ g: dk_conv_geometry, forward: dk_conv_geometry, padded: PaddedSource, pass: LoweredPass<Float>,
+        dx: UnsafeMutablePointer<Float>, sampleChannels: Int, workers: Int, settings: ConvolutionSettings
     ) -> Bool {
         guard settings.allowsWinograd else { return false }
         var padded = padded
         padded.roundsToBFloat16 = true
+        let kept = pass.bfloat16Weights.map { cache in
+            WinogradForwardKernel(cache: cache) {
+                withPackedKernel(forward, pass, roundsOperands: false, keeps: false, $0)
+            }
+        }
         return winogradForward(
             g, padded: padded, packedKernel: { withFlippedKernel(pass, roundsOperands: false, $0) },
             bias: pass.dxFill, y: UnsafeMutableRawPointer(dx), outputSample: inputPixels * sampleChannels,
-            workers: workers, workspaceLimit: settings.workspaceLimit, cache: nil, products: .bfloat16)
+            workers: workers, workspaceLimit: settings.workspaceLimit, cache: nil, products: .bfloat16,
+            transposing: kept)
     }
 }
 

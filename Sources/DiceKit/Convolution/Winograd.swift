@@ -44,7 +44,9 @@ enum Winograd {
     /// products run at twice the Float rate, so each tile repays less of it. On a Zen 4 the input
     /// gradient of 8² 512 → 512 at batch 8 (128 tiles) ran at 0.80× the dot-product kernels'
     /// speed, from which a pass breaks even at about 230 tiles; the 16² layers (512 tiles) ran
-    /// 1.41–1.47×.
+    /// 1.41–1.47×. Reading the forward pass's kept transform transposed instead
+    /// (`WinogradForwardKernel`) left that layer at 0.90×: with so few tiles, streaming the
+    /// transformed kernel (8 MB) outweighs the products.
     static let uncachedBFloat16Tiles = 256
 
     /// Whether a pass of geometry `g` (a forward pass's) over `padded` runs as Winograd
@@ -115,6 +117,17 @@ enum WinogradProducts: Sendable {
     case float, bfloat16
 }
 
+/// The forward kernel whose transform an input gradient's Winograd pass with bfloat16 products
+/// reads transposed (`ConvGeometry.winogradForward`): the convolution's cache, which keeps the
+/// forward pass's rounded transform, and the forward kernel's packing to make it from where the
+/// cache has none yet.
+struct WinogradForwardKernel {
+    /// The convolution's cache (`.winogradBFloat16`).
+    let cache: BFloat16WeightCache
+    /// Hands over the forward kernel packed as the forward pass packs it (`withPackedKernel`).
+    let packedKernel: ((UnsafePointer<Float>) -> Void) -> Void
+}
+
 extension ConvGeometry {
     /// The Winograd geometry of pass `g` over `padded`, `outputSample` floats per output sample.
     func winogradGeometry(_ g: dk_conv_geometry, padded: PaddedSource, outputSample: Int)
@@ -147,8 +160,10 @@ extension ConvGeometry {
     /// y as bfloat16 bits); with `roundedOperands` the input and kernel are the rounded-operand
     /// arithmetic's, rounded to bfloat16 already, the products Float (`g.round_output`: y rounded
     /// to bfloat16 values). The transformed kernel is kept in `cache` (a convolution's: made once
-    /// for all its forward passes, as its packing); without one it is made for this pass, and the
-    /// pass then needs `Winograd.uncachedTiles` tiles or more to repay it (`uncachedBFloat16Tiles`
+    /// for all its forward passes, as its packing); without one it is made for this pass, or, for
+    /// an input gradient with bfloat16 products `transposing` its forward kernel, read from the
+    /// forward pass's kept transform, transposed; and the pass then needs
+    /// `Winograd.uncachedTiles` tiles or more to repay it (`uncachedBFloat16Tiles`
     /// with bfloat16 products). The workers pad the input in slabs that stay in L2 while the
     /// transforms read them (`ConvBlocking.winogradSlabBytes`) where those hold 2 pairs of lines
     /// or whole samples; otherwise the padded batch and the transformed kernel stay within
@@ -159,7 +174,7 @@ extension ConvGeometry {
         _ g: dk_conv_geometry, padded: PaddedSource, packedKernel: ((UnsafePointer<Float>) -> Void) -> Void,
         bias: UnsafePointer<Float>?, y: UnsafeMutableRawPointer, outputSample: Int, workers: Int,
         workspaceLimit: Int, cache: BFloat16WeightCache?, products: WinogradProducts = .float,
-        roundedOperands: Bool = false
+        roundedOperands: Bool = false, transposing forward: WinogradForwardKernel? = nil
     ) -> Bool {
         let (cin, cout, kd, points) = (Int(g.cin), Int(g.cout), g.kd, Winograd.points(kernelDepth: g.kd))
         let transformed = points * cin * cout
@@ -175,13 +190,17 @@ extension ConvGeometry {
         // A Float pass's rounded output: its values rounded to bfloat16, kept as Floats (2; with
         // bfloat16 products, 1: their bits).
         if products == .float && g.round_output != 0 { wg.round_output = 2 }
-        func make(_ u: UnsafeMutablePointer<Float>) {
-            packedKernel { weight in
+        // The transform of a forward kernel of `kcin` → `kcout` channels, from the packing that
+        // `packed` hands over, into `u`.
+        func make(
+            _ u: UnsafeMutablePointer<Float>, _ packed: ((UnsafePointer<Float>) -> Void) -> Void, kcin: Int, kcout: Int
+        ) {
+            packed { weight in
                 let kernel = TaskShared((weight, u))
-                forEachInputChannelRange(cin: cin, cout: cout, points: points) { channels in
+                forEachInputChannelRange(cin: kcin, cout: kcout, points: points) { channels in
                     let (weight, u) = kernel.buffers
                     dk_conv_winograd_transform_kernel_f32(
-                        weight, kd, cin, cout, u, channels.lowerBound, channels.upperBound)
+                        weight, kd, kcin, kcout, u, channels.lowerBound, channels.upperBound)
                 }
             }
         }
@@ -198,20 +217,52 @@ extension ConvGeometry {
             ? (BFloat16WeightCache.DirectPacking.winograd(rounded: roundedOperands), transformed)
             : (.winogradBFloat16, transformed / 2)
         let elementSize = products == .bfloat16 && g.round_output != 0 ? 2 : 4
-        func makeProducts(_ target: UnsafeMutablePointer<Float>) {
-            guard products == .bfloat16 else { return make(target) }
+        // The transform as the products read it (rounded to bfloat16 pairs with bfloat16 products).
+        func makeProducts(
+            _ target: UnsafeMutablePointer<Float>, _ packed: ((UnsafePointer<Float>) -> Void) -> Void, kcin: Int,
+            kcout: Int
+        ) {
+            guard products == .bfloat16 else { return make(target, packed, kcin: kcin, kcout: kcout) }
             let u = Self.allocateAligned(transformed)
             defer { u.deallocate() }
-            make(u)
+            make(u, packed, kcin: kcin, kcout: kcout)
             let shared = TaskShared((UnsafePointer(u), target))
             WorkerPool.shared.forEachRange(points, grain: Swift.max(1, Self.packingGrain / (cin * cout))) { xis in
                 let (u, target) = shared.buffers
                 target.withMemoryRebound(to: UInt16.self, capacity: transformed) {
-                    dk_conv_winograd_round_kernel_bf16(u, points, cin, cout, $0, xis.lowerBound, xis.upperBound)
+                    dk_conv_winograd_round_kernel_bf16(u, points, kcin, kcout, $0, xis.lowerBound, xis.upperBound)
                 }
             }
         }
-        Self.withDirectPacking(cache, packing, count: floats, make: makeProducts) { u in
+        // The kernel the products read: this pass's, kept in `cache`; or, for an input gradient
+        // with bfloat16 products, the forward pass's (kept in its cache as the forward pass keeps
+        // it) transposed (dk_conv_winograd_transpose_kernel_bf16: the same bits as transforming
+        // the flipped kernel).
+        func withKernel(_ body: (UnsafePointer<Float>) -> Void) {
+            guard let forward, products == .bfloat16, kd == 1 else {
+                return Self.withDirectPacking(
+                    cache, packing, count: floats, make: { makeProducts($0, packedKernel, kcin: cin, kcout: cout) },
+                    body)
+            }
+            func makeForward(_ target: UnsafeMutablePointer<Float>) {
+                makeProducts(target, forward.packedKernel, kcin: cout, kcout: cin)
+            }
+            Self.withDirectPacking(forward.cache, .winogradBFloat16, count: floats, make: makeForward) { kept in
+                let transposed = Self.allocateAligned(floats)
+                defer { transposed.deallocate() }
+                let shared = TaskShared((kept, transposed))
+                WorkerPool.shared.forEachRange(points, grain: Swift.max(1, Self.packingGrain / (cin * cout))) { xis in
+                    let (kept, transposed) = shared.buffers
+                    kept.withMemoryRebound(to: UInt16.self, capacity: transformed) { from in
+                        transposed.withMemoryRebound(to: UInt16.self, capacity: transformed) {
+                            dk_conv_winograd_transpose_kernel_bf16(from, cout, cin, $0, xis.lowerBound, xis.upperBound)
+                        }
+                    }
+                }
+                body(UnsafePointer(transposed))
+            }
+        }
+        withKernel { u in
             let shared = TaskShared((u, bias, y))
             forEachWinogradRange(wg, padded: padded, input: input, workers: workers, count: count) {
                 _, gp, xp, offset, tiles in

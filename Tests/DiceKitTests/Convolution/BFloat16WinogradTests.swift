@@ -7,7 +7,8 @@
 // (2u + u²)·V̄ of V; U rounded: within u·Ū; the Float sums over Cin and the transform's 16
 // terms, and the bias, add Float roundings);
 // with a root-mean-square error of the dot-product kernels' order; the same bits for every
-// worker count; a rounded output the rounding of the Float one; and which passes take it.
+// worker count; a rounded output the rounding of the Float one; the input gradient's kernel as
+// the forward transform transposed; and which passes take it.
 
 import XCTest
 
@@ -193,6 +194,48 @@ final class BFloat16WinogradTests: XCTestCase {
             try conv.forward(rounded: bits, rectified: true).scalars
                 == conv.forward(bits.widened(as: Float.self), rectified: true).scalars,
             "input as bits")
+    }
+
+    /// The input gradient reads the forward pass's transformed kernel, kept in the convolution's
+    /// cache, transposed (dk_conv_winograd_transpose_kernel_bf16): the bits of the forward pass
+    /// of the flipped, transposed kernel over dy, which transforms that kernel itself, whether the
+    /// forward pass made the kept transform or the input gradient did; for Cin ≠ Cout both ways.
+    func testTheInputGradientTransposesTheForwardTransform() throws {
+        for (cin, cout, seed) in [(64, 32, UInt64(9560)), (32, 48, 9570)] {
+            let x = randomTensor([4, 16, 16, cin], seed: seed).converted(to: Float.self)
+            let w = randomTensor([3, 3, cin, cout], seed: seed + 1).converted(to: Float.self)
+            let dy = randomTensor([4, 16, 16, cout], seed: seed + 2).converted(to: Float.self)
+            // w′[i][j][co][ci] = w[2 − i][2 − j][ci][co].
+            var flipped = [Float](repeating: 0, count: w.count)
+            for i in 0..<3 {
+                for j in 0..<3 {
+                    for ci in 0..<cin {
+                        for co in 0..<cout {
+                            flipped[((i * 3 + j) * cout + co) * cin + ci] =
+                                w.scalars[(((2 - i) * 3 + (2 - j)) * cin + ci) * cout + co]
+                        }
+                    }
+                }
+            }
+            let settings = ConvolutionSettings(precision: .bfloat16)
+            let transposed = try Convolution(
+                weight: Tensor(shape: [3, 3, cout, cin], scalars: flipped), padding: .same, settings: settings)
+            let expected = try transposed.forward(dy).scalars
+            let what = "\(cin) → \(cout)"
+            let conv = try Convolution(weight: w, padding: .same, settings: settings)
+            let first = try conv.backward(input: x, outputGradient: dy).input!.scalars
+            XCTAssertTrue(first == expected, "\(what): the transform made by the input gradient")
+            XCTAssertEqual(conv.bfloat16Weights.directCount, 1, "\(what): the forward transform kept")
+            _ = try conv.forward(x)
+            XCTAssertTrue(
+                try conv.backward(input: x, outputGradient: dy).input!.scalars == expected,
+                "\(what): the forward pass's kept transform")
+            var direct = settings
+            direct.allowsWinograd = false
+            let plain = try Convolution(weight: w, padding: .same, settings: direct)
+            XCTAssertTrue(
+                try plain.backward(input: x, outputGradient: dy).input!.scalars != expected, "\(what): Winograd ran")
+        }
     }
 
     /// Small integers and quarters, whose transforms are exact in bfloat16 and whose sums are
