@@ -234,11 +234,10 @@ static void forward(const Shape *s, int t, int threads) {
     const long positions = s->positions, tiles = s->samples * positions / (s->volume ? 8 : 4);
     const long c0 = s->cin * t / threads, c1 = s->cin * (t + 1) / threads;
     if (s->winograd == 2) {
-        // The sums (u[t]) zeroed, accumulated over the thread's 4 samples, back-transformed in
-        // its share of the input channels (into dw[t]).
+        // The sums (u[t]) from zero (`fresh`), accumulated over the thread's 4 samples,
+        // back-transformed in its share of the input channels (into dw[t]).
         for (long pass = 0; pass < s->passes; pass++) {
-            memset(s->u[t], 0, sizeof(float) * (size_t)(s->points * s->cin * s->cout));
-            dk_conv_winograd_weight_grad_f32(&s->wg, s->xp[t], s->dy[t], 0, tiles, s->u[t], s->scratch[t]);
+            dk_conv_winograd_weight_grad_f32(&s->wg, s->xp[t], s->dy[t], 0, tiles, s->u[t], s->scratch[t], 1);
             dk_conv_winograd_weight_from_transform_f32(s->u[t], s->g.kd, s->cin, s->cout, s->dw[t], c0, c1);
         }
         return;

@@ -431,13 +431,14 @@ transform_gradient(const dk_winograd_geometry *g, const float *dy, long first, l
     }
 }
 
-/// du[ci0 + r][16] += Σ over `rows` tiles of v[t][ci0 + r] · dm[t][16], r < MR (2·MR accumulators).
+/// du[ci0 + r][16] += Σ over `rows` tiles of v[t][ci0 + r] · dm[t][16], r < MR (2·MR accumulators;
+/// with `fresh`, = that sum).
 DKW256 static inline __attribute__((always_inline)) void
-accumulate(const float *v, const float *dm, long cin, long cout, long rows, float *du, const int MR) {
+accumulate(const float *v, const float *dm, long cin, long cout, long rows, float *du, const int MR, int fresh) {
     __m256 acc[12];
     DK_UNROLL for (int r = 0; r < MR; r++) {
-        acc[2 * r] = _mm256_loadu_ps(du + r * cout);
-        acc[2 * r + 1] = _mm256_loadu_ps(du + r * cout + 8);
+        acc[2 * r] = fresh ? _mm256_setzero_ps() : _mm256_loadu_ps(du + r * cout);
+        acc[2 * r + 1] = fresh ? _mm256_setzero_ps() : _mm256_loadu_ps(du + r * cout + 8);
     }
     for (long t = 0; t < rows; t++) {
         const __m256 b0 = _mm256_loadu_ps(dm + t * cout), b1 = _mm256_loadu_ps(dm + t * cout + 8);
@@ -455,16 +456,17 @@ accumulate(const float *v, const float *dm, long cin, long cout, long rows, floa
 
 /// The AVX2 sums of one element ξ (dk_winograd_accumulate): 6 input channels × 16 output
 /// channels at a time (cin a multiple of 16: then 4 or 2 left).
-DKW256 static void accumulate_avx2(const float *v, const float *dm, long cin, long cout, long count, float *du) {
+DKW256 static void accumulate_avx2(const float *v, const float *dm, long cin, long cout, long count, float *du,
+                                   int fresh) {
     for (long ci = 0; ci < cin; ci += 6) {
         const long left = cin - ci;
         for (long co = 0; co < cout; co += 16) {
             if (left >= 6)
-                accumulate(v + ci, dm + co, cin, cout, count, du + ci * cout + co, 6);
+                accumulate(v + ci, dm + co, cin, cout, count, du + ci * cout + co, 6, fresh);
             else if (left == 4)
-                accumulate(v + ci, dm + co, cin, cout, count, du + ci * cout + co, 4);
+                accumulate(v + ci, dm + co, cin, cout, count, du + ci * cout + co, 4, fresh);
             else
-                accumulate(v + ci, dm + co, cin, cout, count, du + ci * cout + co, 2);
+                accumulate(v + ci, dm + co, cin, cout, count, du + ci * cout + co, 2, fresh);
         }
     }
 }
@@ -475,7 +477,7 @@ long dk_conv_winograd_weight_grad_scratch_floats(const dk_winograd_geometry *g) 
 
 DKW256 static inline __attribute__((always_inline)) void
 weight_grad(const dk_winograd_geometry *g, const float *xp, const float *dy, long t0, long t1, float *du,
-            float *scratch, dk_winograd_accumulate sums, const int volume) {
+            float *scratch, dk_winograd_accumulate sums, int fresh, const int volume) {
     const long cin = g->cin, cout = g->cout, points = volume ? 64 : 16;
     float *const v = scratch, *const dm = scratch + points * g->block * cin;
     for (long first = t0; first < t1; first += g->block) {
@@ -484,28 +486,31 @@ weight_grad(const dk_winograd_geometry *g, const float *xp, const float *dy, lon
         (volume ? transform_input_volume : transform_input_plane)(g, xp, first, count, count, v);
         transform_gradient(g, dy, first, count, dm, volume);
         for (long xi = 0; xi < points; xi++)
-            sums(v + xi * count * cin, dm + xi * count * cout, cin, cout, count, du + xi * cin * cout);
+            sums(v + xi * count * cin, dm + xi * count * cout, cin, cout, count, du + xi * cin * cout,
+                 fresh && first == t0);
     }
 }
 
 DKW256 __attribute__((noinline)) static void weight_grad_plane(const dk_winograd_geometry *g, const float *xp,
                                                                const float *dy, long t0, long t1, float *du,
-                                                               float *scratch, dk_winograd_accumulate sums) {
-    weight_grad(g, xp, dy, t0, t1, du, scratch, sums, 0);
+                                                               float *scratch, dk_winograd_accumulate sums,
+                                                               int fresh) {
+    weight_grad(g, xp, dy, t0, t1, du, scratch, sums, fresh, 0);
 }
 
 DKW256 __attribute__((noinline)) static void weight_grad_volume(const dk_winograd_geometry *g, const float *xp,
                                                                 const float *dy, long t0, long t1, float *du,
-                                                                float *scratch, dk_winograd_accumulate sums) {
-    weight_grad(g, xp, dy, t0, t1, du, scratch, sums, 1);
+                                                                float *scratch, dk_winograd_accumulate sums,
+                                                                int fresh) {
+    weight_grad(g, xp, dy, t0, t1, du, scratch, sums, fresh, 1);
 }
 
 void dk_conv_winograd_weight_grad_f32(const dk_winograd_geometry *g, const float *xp, const float *dy, long t0, long t1,
-                                      float *du, float *scratch) {
+                                      float *du, float *scratch, int fresh) {
     const int wide = dk_isa() == DK_ISA_AVX512;
     dk_note_isa(DK_KERNEL_CONV, wide ? DK_ISA_AVX512 : DK_ISA_AVX2);
     (g->od > 1 ? weight_grad_volume : weight_grad_plane)(g, xp, dy, t0, t1, du, scratch,
-                                                         wide ? dk_winograd_accumulate_avx512 : accumulate_avx2);
+                                                         wide ? dk_winograd_accumulate_avx512 : accumulate_avx2, fresh);
 }
 
 /// Gᵀ u G of one 4 × 4 plane (u[4a + b]) into 3 × 3 taps (w[3i + j]).
@@ -578,8 +583,8 @@ void dk_conv_winograd_forward_bf16(const dk_winograd_geometry *g, const float *x
     (void)g, (void)xp, (void)t0, (void)t1, (void)u, (void)bias, (void)y, (void)scratch;
 }
 void dk_conv_winograd_weight_grad_f32(const dk_winograd_geometry *g, const float *xp, const float *dy, long t0,
-                                      long t1, float *du, float *scratch) {
-    (void)g, (void)xp, (void)dy, (void)t0, (void)t1, (void)du, (void)scratch;
+                                      long t1, float *du, float *scratch, int fresh) {
+    (void)g, (void)xp, (void)dy, (void)t0, (void)t1, (void)du, (void)scratch, (void)fresh;
 }
 void dk_conv_winograd_weight_from_transform_f32(const float *du, int kd, long cin, long cout, float *dw, long ci0,
                                                 long ci1) {

@@ -51,13 +51,13 @@ DKW512 void dk_winograd_multiply_avx512(float *v, const void *kernel, long xi, l
 }
 
 /// du[r][16·p …] += Σ over `count` tiles of v[t][r] · dm[t][16·p …] for input channels r < MR and
-/// panels p < NP of 16 output channels.
+/// panels p < NP of 16 output channels (with `fresh`: = that sum).
 DKW512 static inline __attribute__((always_inline)) void
 accumulate_tile(const float *v, const float *dm, long cin, long cout, long count, float *du, const int MR,
-                const int NP) {
+                const int NP, int fresh) {
     __m512 acc[12][2];
     DK_UNROLL for (int r = 0; r < MR; r++) DK_UNROLL for (int p = 0; p < NP; p++)
-        acc[r][p] = _mm512_loadu_ps(du + r * cout + 16 * p);
+        acc[r][p] = fresh ? _mm512_setzero_ps() : _mm512_loadu_ps(du + r * cout + 16 * p);
     for (long t = 0; t < count; t++) {
         __m512 b[2];
         DK_UNROLL for (int p = 0; p < NP; p++) b[p] = _mm512_loadu_ps(dm + t * cout + 16 * p);
@@ -72,19 +72,20 @@ accumulate_tile(const float *v, const float *dm, long cin, long cout, long count
 
 /// Input channels [ci, ci + MR) against every output channel: pairs of panels, then an odd one.
 DKW512 static inline __attribute__((always_inline)) void
-accumulate_rows(const float *v, const float *dm, long cin, long cout, long count, float *du, const int MR) {
+accumulate_rows(const float *v, const float *dm, long cin, long cout, long count, float *du, const int MR,
+                int fresh) {
     long co = 0;
-    for (; co + 32 <= cout; co += 32) accumulate_tile(v, dm + co, cin, cout, count, du + co, MR, 2);
-    if (co < cout) accumulate_tile(v, dm + co, cin, cout, count, du + co, MR, 1);
+    for (; co + 32 <= cout; co += 32) accumulate_tile(v, dm + co, cin, cout, count, du + co, MR, 2, fresh);
+    if (co < cout) accumulate_tile(v, dm + co, cin, cout, count, du + co, MR, 1, fresh);
 }
 
 DKW512 void dk_winograd_accumulate_avx512(const float *v, const float *dm, long cin, long cout, long count,
-                                          float *du) {
+                                          float *du, int fresh) {
     // cin is a multiple of 16: runs of 12, then 8 or 4 left.
     long ci = 0;
-    for (; ci + 12 <= cin; ci += 12) accumulate_rows(v + ci, dm, cin, cout, count, du + ci * cout, 12);
-    if (cin - ci == 8) accumulate_rows(v + ci, dm, cin, cout, count, du + ci * cout, 8);
-    if (cin - ci == 4) accumulate_rows(v + ci, dm, cin, cout, count, du + ci * cout, 4);
+    for (; ci + 12 <= cin; ci += 12) accumulate_rows(v + ci, dm, cin, cout, count, du + ci * cout, 12, fresh);
+    if (cin - ci == 8) accumulate_rows(v + ci, dm, cin, cout, count, du + ci * cout, 8, fresh);
+    if (cin - ci == 4) accumulate_rows(v + ci, dm, cin, cout, count, du + ci * cout, 4, fresh);
 }
 
 #endif

@@ -28,8 +28,10 @@ typedef void (*dk_winograd_transform)(const dk_winograd_geometry *g, const float
 typedef void (*dk_winograd_multiply)(float *v, const void *u, long xi, long cin, long rows, long blocks, float *m);
 
 /// The weight gradient's sums of one element ξ: du[ci][co] += Σ over `count` tiles t, in order, of
-/// v[t][ci] · dm[t][co] (v rows `cin` floats, dm and du rows `cout`; cin and cout multiples of 16).
-typedef void (*dk_winograd_accumulate)(const float *v, const float *dm, long cin, long cout, long count, float *du);
+/// v[t][ci] · dm[t][co] (v rows `cin` floats, dm and du rows `cout`; cin and cout multiples of 16);
+/// with `fresh`, du = that sum (du not read: the same bits as from a zeroed du).
+typedef void (*dk_winograd_accumulate)(const float *v, const float *dm, long cin, long cout, long count, float *du,
+                                       int fresh);
 
 /// The offset of tile `index` of the batch (numbered sample by sample, plane by plane in a
 /// `volume`, row by row) in a tensor of `sample` floats per sample, `plane` per plane, `line`
@@ -98,7 +100,8 @@ dk_winograd_window_row(const float *d, long line, long cin, const int i, __m512 
 }
 
 /// The AVX-512 sums (conv_winograd_avx512.c): 12 input channels × 32 output channels at a time.
-void dk_winograd_accumulate_avx512(const float *v, const float *dm, long cin, long cout, long count, float *du);
+void dk_winograd_accumulate_avx512(const float *v, const float *dm, long cin, long cout, long count, float *du,
+                                   int fresh);
 #endif
 
 #endif

@@ -191,8 +191,10 @@ long dk_conv_winograd_weight_grad_scratch_floats(const dk_winograd_geometry *g);
 /// weight gradient in the transform's domain (`xp` the padded batch as the forward pass reads it,
 /// `dy` the output gradient [batch, od, oh, ow, cout], `du` 16 · cin · cout floats, or 64 for a
 /// 3-D pass, a worker's own). Its bits depend on the tile range (the sums are in tile order within it).
+/// With `fresh` (and t0 < t1) du = that sum: du is neither read nor zeroed first (the same bits as
+/// from a zeroed du).
 void dk_conv_winograd_weight_grad_f32(const dk_winograd_geometry *g, const float *xp, const float *dy, long t0,
-                                      long t1, float *du, float *scratch);
+                                      long t1, float *du, float *scratch, int fresh);
 
 /// The bfloat16 weight gradient's operands (2-D) of tiles [first, first + count) of the batch:
 /// V = Bᵀ d B from `xp` (the padded batch, its values rounded to bfloat16 already) and

@@ -312,17 +312,29 @@ extension ConvGeometry {
                 wg, padded: padded, workers: count, budget: budget, slabBytes: ConvBlocking.current.winogradSlabBytes)
         else { return false }
         let sums = Self.allocateAligned(count * transformed)
-        defer { sums.deallocate() }
-        sums.initialize(repeating: 0, count: count * transformed)
+        // Whether each worker's sums hold its tiles' yet: its first range starts them from zero
+        // in registers (`fresh`), so they are neither zeroed nor read first.
+        let started = UnsafeMutablePointer<Bool>.allocate(capacity: count)
+        started.initialize(repeating: false, count: count)
+        defer {
+            sums.deallocate()
+            started.deallocate()
+        }
         let scratchFloats = Int(dk_conv_winograd_weight_grad_scratch_floats(&wg))
-        let shared = TaskShared((dy, sums))
+        let shared = TaskShared((dy, sums, started))
         forEachWinogradRange(wg, padded: padded, input: input, workers: workers, count: count) {
             worker, gp, xp, offset, tiles in
-            let (dy, sums) = shared.buffers
+            let (dy, sums, started) = shared.buffers
+            guard !tiles.isEmpty else { return }
             let scratch = Self.allocateAligned(scratchFloats)
             defer { scratch.deallocate() }
             dk_conv_winograd_weight_grad_f32(
-                gp, xp, dy + offset, tiles.lowerBound, tiles.upperBound, sums + worker * transformed, scratch)
+                gp, xp, dy + offset, tiles.lowerBound, tiles.upperBound, sums + worker * transformed, scratch,
+                started[worker] ? 0 : 1)
+            started[worker] = true
+        }
+        for worker in 0..<count where !started[worker] {
+            (sums + worker * transformed).initialize(repeating: 0, count: transformed)
         }
         for worker in 1..<count { addElements(sums + worker * transformed, sums, transformed) }
         weightFromTransform(sums, kernelDepth: kd, cin: cin, cout: cout, into: dW)
