@@ -120,13 +120,14 @@ struct ConvBlocking: Sendable, Equatable {
         return Swift.max(least, (l2 / 4) / tileBytes / 6 * 6)
     }
 
-    /// Bytes of a worker's buffer of padded input lines in a Winograd forward pass
-    /// (`WinogradSlabs`): a quarter of L2, which the transforms read while it is in cache, beside
-    /// the block's transformed tiles and products (half of L2: `winogradBlock`). Padding the whole
-    /// batch instead wrote the copy to memory and read it back: on a Zen 4 (L2 1 MiB) slabs of a
-    /// quarter of L2 made the forward pass of 128² 32 → 32 1.4–1.6× as fast in Float and that of
-    /// 64² 64 → 64 with bfloat16 products 1.2–1.3× (`dicekit-bench` conv keys); half of L2 was
-    /// no faster.
+    /// Bytes of a worker's buffer of padded input lines in a Winograd pass (`WinogradSlabs`): a
+    /// quarter of L2, which the transforms read while it is in cache, beside the block's
+    /// transformed tiles and products (half of L2: `winogradBlock`). Padding the whole batch
+    /// instead wrote the copy to memory and read it back: on a Zen 4 (L2 1 MiB, alternated
+    /// `dicekit-bench` conv keys against the whole batch) the Float passes of 128² 32 → 32 (17 MB
+    /// padded) ran 1.15× (forward), 1.24× (weight gradient) and 1.27× (input gradient) as fast,
+    /// those of 64² 64 → 64 1.06–1.09×, those of 32² 128 → 128 (4.7 MB, which L3 holds) level;
+    /// half of L2 was no faster.
     var winogradSlabBytes: Int { l2 / 4 }
 
     /// Tiles per worker and block of the bfloat16 Winograd weight gradient
