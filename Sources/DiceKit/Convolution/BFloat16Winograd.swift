@@ -52,10 +52,11 @@ extension ConvGeometry {
 
     /// The input gradient of `pass` (geometry `g` over the padded dy, `sampleChannels` per part of
     /// dx) as the forward pass of the flipped kernel with bfloat16 products, `pass.dxFill` as its
-    /// bias; false, having done nothing, where it does not run (`winogradForward`). With the
-    /// convolution's cache, its transformed kernel is the forward pass's (geometry `forward`),
-    /// kept there or made there as that pass makes it, transposed; without one it is made for
-    /// this pass from the flipped kernel, which needs `Winograd.uncachedBFloat16Tiles` tiles.
+    /// bias; false, having done nothing, where it does not run (`winogradForward`; fewer than
+    /// `Winograd.uncachedBFloat16Tiles` tiles, for one). With the convolution's cache its
+    /// transformed kernel is the forward pass's (geometry `forward`), kept there or made there as
+    /// that pass makes it, transposed; without one it is made for this pass from the flipped
+    /// kernel.
     func bfloat16WinogradInputGradient(
         _ g: dk_conv_geometry, forward: dk_conv_geometry, padded: PaddedSource, pass: LoweredPass<Float>,
         dx: UnsafeMutablePointer<Float>, sampleChannels: Int, workers: Int, settings: ConvolutionSettings

@@ -71,7 +71,7 @@ enum Winograd {
     /// products run at twice the Float rate there while the transforms do not. On a Zen 4 (in
     /// process against the dot-product kernels) the pass was 0.68× as fast at 16 channels and
     /// 1.23–1.46× from 64 to 256; at 32 it was level in the Swift layer while the workers padded
-    /// the whole batch, and 1.11–1.14× once they padded slabs in cache (`WinogradSlabs`; forward
+    /// the whole batch, and 1.11–1.16× once they padded slabs in cache (`WinogradSlabs`; forward
     /// pass and input gradient of 128² 32 → 32, alternated `dicekit-bench` runs). 2-D only: over
     /// volumes F(2×2×2, 3×3×3)'s longer transforms gave 1.6–16× the dot-product kernels'
     /// root-mean-square error there, where the 2-D pass gives 0.5–3.3× (Docs/Convolution.md,
@@ -186,7 +186,7 @@ extension ConvGeometry {
         var wg = winogradGeometry(g, padded: padded, outputSample: outputSample)
         let tiles = Winograd.tiles(wg, batch: padded.batch)
         let fewest = products == .float ? Winograd.uncachedTiles : Winograd.uncachedBFloat16Tiles
-        guard cache != nil || tiles >= fewest else { return false }
+        guard tiles > 0, cache != nil || tiles >= fewest else { return false }
         // A Float pass's rounded output: its values rounded to bfloat16, kept as Floats (2; with
         // bfloat16 products, 1: their bits).
         if products == .float && g.round_output != 0 { wg.round_output = 2 }
@@ -306,6 +306,7 @@ extension ConvGeometry {
         guard Winograd.qualifies(g, padded: padded) else { return false }
         var wg = winogradGeometry(g, padded: padded, outputSample: Int(g.od * g.oh * g.ow) * cout)
         let count = Swift.min(workers, Winograd.tiles(wg, batch: padded.batch))
+        guard count > 0 else { return false }
         let budget = workspaceLimit - count * transformed * MemoryLayout<Float>.stride
         guard
             let input = WinogradInput(

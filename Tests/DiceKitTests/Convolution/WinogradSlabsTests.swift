@@ -16,16 +16,10 @@ final class WinogradSlabsTests: XCTestCase {
         _ input: [Int], cout: Int = 16,
         _ body: (dk_winograd_geometry, PaddedSource, _ lineBytes: Int) throws -> Void
     ) throws {
-        let conv = try Convolution(weight: Tensor<Float>(shape: [3, 3, input.last!, cout]), padding: .same)
-        let g = try conv.geometry(input)
-        let source = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-        defer { source.deallocate() }
-        let padded = PaddedSource(
-            source: source, batch: input[0], inner: g.input, channels: input.last!, before: g.padBefore,
-            after: g.padAfter, kernelWidth: g.kernel[2])
-        let direct = g.directGeometry(padded: padded, output: g.output, kernel: g.kernel, cin: input.last!, cout: cout)
-        let wg = g.winogradGeometry(direct, padded: padded, outputSample: g.output.reduce(1, *) * cout)
-        try body(wg, padded, (input[2] + 2) * input[3] * 4)
+        try withWinogradPass(input, cout: cout) { g, direct, padded in
+            let wg = g.winogradGeometry(direct, padded: padded, outputSample: g.output.reduce(1, *) * cout)
+            try body(wg, padded, (input[2] + 2) * input[3] * 4)
+        }
     }
 
     /// Every pair of output lines once, in order; each worker an equal share of them (to within

@@ -241,18 +241,10 @@ final class WinogradTests: XCTestCase {
     /// Float operands, at AVX2 or AVX-512 (not on the lowered path).
     func testWhichPassesQualify() throws {
         func runs(_ input: [Int], kernel: [Int] = [3, 3], cout: Int = 16, stride: [Int] = [1]) throws -> Bool {
-            let w = Tensor<Float>(shape: kernel + [input.last!, cout])
-            let conv = try Convolution(weight: w, stride: stride, padding: .same)
-            let g = try conv.geometry(input)
-            // Never read: qualifying looks at the geometry and the padding only.
-            let source = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-            defer { source.deallocate() }
-            let padded = PaddedSource(
-                source: source, batch: input[0], inner: g.input, channels: input.last!, before: g.padBefore,
-                after: g.padAfter, kernelWidth: g.kernel[2])
-            return Winograd.qualifies(
-                g.directGeometry(padded: padded, output: g.output, kernel: g.kernel, cin: input.last!, cout: cout),
-                padded: padded)
+            // Qualifying looks at the geometry and the padding only.
+            try withWinogradPass(input, cout: cout, kernel: kernel, stride: stride) {
+                Winograd.qualifies($1, padded: $2)
+            }
         }
         XCTAssertTrue(try runs([1, 8, 6, 16]))
         XCTAssertFalse(try runs([1, 7, 6, 16]), "odd height")
