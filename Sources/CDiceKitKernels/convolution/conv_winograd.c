@@ -386,14 +386,32 @@ void dk_conv_winograd_forward_bf16(const dk_winograd_geometry *g, const float *x
 // dU[ξ] (cin × cout) = Σ over tiles of V[ξ][t]ᵀ · dM[ξ][t], a product whose inner dimension is
 // the tiles, accumulated block by block.
 
+/// load_combined of the output gradient: with ROUND each plane's 8 values rounded to bfloat16
+/// first (to nearest, ties to even, a NaN kept quiet: dk_bf16_bits), as the rounded-operand
+/// arithmetic's dy₁₆ (a constant after inlining).
+DKW256 static inline __attribute__((always_inline)) __m256 load_gradient(const float *p, const float *q, long at,
+                                                                        const int how, const int ROUND) {
+    if (!ROUND) return load_combined(p, q, at, how);
+    const __m256i high = _mm256_set1_epi32((int)0xFFFF0000u);
+#define DK_ROUNDED8(v) _mm256_castsi256_ps(_mm256_and_si256(dk_bf16_round_bits8(_mm256_castps_si256(v)), high))
+    const __m256 x = DK_ROUNDED8(_mm256_loadu_ps(p + at));
+    if (how == FROM_ONE) return x;
+    if (how == FROM_NEGATED) return _mm256_sub_ps(_mm256_setzero_ps(), x);
+    const __m256 y = DK_ROUNDED8(_mm256_loadu_ps(q + at));
+#undef DK_ROUNDED8
+    return how == FROM_SUM ? _mm256_add_ps(x, y) : _mm256_sub_ps(x, y);
+}
+
 /// A dY Aᵀ of the 2 × 2 output gradients dY at `p` (combined with `q` as `how` says; rows
-/// `line` floats apart, positions `cout`), channels [c, c + 8), stored at out + (4i + j)·stride + c.
+/// `line` floats apart, positions `cout`; rounded to bfloat16 first with ROUND), channels
+/// [c, c + 8), stored at out + (4i + j)·stride + c.
 DKW256 static inline __attribute__((always_inline)) void
 store_gradient_transform(const float *p, const float *q, const int how, long line, long cout, long c, float *out,
-                         long stride) {
+                         long stride, const int ROUND) {
     // A = [1 0; 1 1; 1 −1; 0 −1]: rows of A dY, then (A dY) Aᵀ along each row.
-    const __m256 y00 = load_combined(p, q, c, how), y01 = load_combined(p, q, cout + c, how),
-                 y10 = load_combined(p, q, line + c, how), y11 = load_combined(p, q, line + cout + c, how);
+    const __m256 y00 = load_gradient(p, q, c, how, ROUND), y01 = load_gradient(p, q, cout + c, how, ROUND),
+                 y10 = load_gradient(p, q, line + c, how, ROUND),
+                 y11 = load_gradient(p, q, line + cout + c, how, ROUND);
     const __m256 r[4][2] = {{y00, y01},
                             {_mm256_add_ps(y00, y10), _mm256_add_ps(y01, y11)},
                             {_mm256_sub_ps(y00, y10), _mm256_sub_ps(y01, y11)},
@@ -411,22 +429,22 @@ store_gradient_transform(const float *p, const float *q, const int how, long lin
 /// positions each, or 2 × 2 × 2, at the places transform_output writes), `count` rows per ξ.
 DKW256 static inline __attribute__((always_inline)) void
 transform_gradient(const dk_winograd_geometry *g, const float *dy, long first, long count, float *dm,
-                   const int volume) {
+                   const int volume, const int ROUND) {
     const long cout = g->cout, stride = count * cout, line = g->ow * cout, plane = g->oh * line;
     for (long t = 0; t < count; t++) {
         const float *d = dy + tile_origin(g, first + t, g->output_sample_floats, plane, line, cout, volume);
         float *const out = dm + t * cout;
         if (!volume) {
-            for (long c = 0; c < cout; c += 8) store_gradient_transform(d, d, FROM_ONE, line, cout, c, out, stride);
+            for (long c = 0; c < cout; c += 8) store_gradient_transform(d, d, FROM_ONE, line, cout, c, out, stride, ROUND);
             continue;
         }
         // A along the depth on load (planes 0, 0 + 1, 0 − 1, −1), then each combination's.
         const float *const d1 = d + plane;
         for (long c = 0; c < cout; c += 8) {
-            store_gradient_transform(d, d, FROM_ONE, line, cout, c, out, stride);
-            store_gradient_transform(d, d1, FROM_SUM, line, cout, c, out + 16 * stride, stride);
-            store_gradient_transform(d, d1, FROM_DIFFERENCE, line, cout, c, out + 32 * stride, stride);
-            store_gradient_transform(d1, d1, FROM_NEGATED, line, cout, c, out + 48 * stride, stride);
+            store_gradient_transform(d, d, FROM_ONE, line, cout, c, out, stride, ROUND);
+            store_gradient_transform(d, d1, FROM_SUM, line, cout, c, out + 16 * stride, stride, ROUND);
+            store_gradient_transform(d, d1, FROM_DIFFERENCE, line, cout, c, out + 32 * stride, stride, ROUND);
+            store_gradient_transform(d1, d1, FROM_NEGATED, line, cout, c, out + 48 * stride, stride, ROUND);
         }
     }
 }
@@ -484,7 +502,11 @@ weight_grad(const dk_winograd_geometry *g, const float *xp, const float *dy, lon
         const long count = t1 - first < g->block ? t1 - first : g->block;
         // `count` rows per ξ, not rounded up: here the tiles are the products' inner dimension.
         (volume ? transform_input_volume : transform_input_plane)(g, xp, first, count, count, v);
-        transform_gradient(g, dy, first, count, dm, volume);
+        // dy as it is, or (the rounded-operand arithmetic) rounded to bfloat16 as it is read.
+        if (g->round_gradient)
+            transform_gradient(g, dy, first, count, dm, volume, 1);
+        else
+            transform_gradient(g, dy, first, count, dm, volume, 0);
         for (long xi = 0; xi < points; xi++)
             sums(v + xi * count * cin, dm + xi * count * cout, cin, cout, count, du + xi * cin * cout,
                  fresh && first == t0);

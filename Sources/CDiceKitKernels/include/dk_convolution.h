@@ -137,6 +137,8 @@ typedef struct {
     int cout_a;                ///< the output as two parts of cout_a = cout / 2 channels (a multiple of 16),
     long yb_offset;            ///< the second `yb_offset` floats after the first (dk_conv_geometry's); 0: one part
     long block;                ///< tiles transformed at a time (DiceKit sizes it from L2: ConvBlocking.swift)
+    int round_gradient;        ///< 1: dk_conv_winograd_weight_grad_f32 reads each dy value rounded to bfloat16
+                               ///< (dk_bf16_bits: the rounded-operand arithmetic's dy); 0 as it is
 } dk_winograd_geometry;
 
 /// Whether the Winograd pass runs at the level in use: AVX2 or AVX-512 (whose products take
@@ -189,8 +191,9 @@ long dk_conv_winograd_weight_grad_scratch_floats(const dk_winograd_geometry *g);
 
 /// du[ξ][ci][co] += Σ over tiles [t0, t1) of the batch of (Bᵀ d B)[ξ][ci] · (A dy Aᵀ)[ξ][co]: the
 /// weight gradient in the transform's domain (`xp` the padded batch as the forward pass reads it,
-/// `dy` the output gradient [batch, od, oh, ow, cout], `du` 16 · cin · cout floats, or 64 for a
-/// 3-D pass, a worker's own). Its bits depend on the tile range (the sums are in tile order within it).
+/// `dy` the output gradient [batch, od, oh, ow, cout], each value rounded to bfloat16 as it is
+/// read where g->round_gradient is 1, `du` 16 · cin · cout floats, or 64 for a 3-D pass, a
+/// worker's own). Its bits depend on the tile range (the sums are in tile order within it).
 /// With `fresh` (and t0 < t1) du = that sum: du is neither read nor zeroed first (the same bits as
 /// from a zeroed du).
 void dk_conv_winograd_weight_grad_f32(const dk_winograd_geometry *g, const float *xp, const float *dy, long t0,

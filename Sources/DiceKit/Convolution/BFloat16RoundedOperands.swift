@@ -12,14 +12,14 @@
 // those operands, whose error is of the Float direct kernels' order, far inside it). The results
 // are those of the Float path given the rounded operands, bit for bit (BFloat16RoundedOperandsTests).
 //
-// The forward passes and input gradients that the Float path runs as Winograd F(2×2, 3×3) (or
-// F(2×2×2, 3×3×3)) run so here too, on the rounded input and kernel (Winograd.swift: the
-// transformed kernel of the rounded one kept apart, outputs rounded in the output transform
-// where they are handed over on the grid), and so stay the Float path's bits given the rounded
-// operands; the weight gradient, which rounds dy line by line, keeps the direct kernels.
+// The passes that the Float path runs as Winograd F(2×2, 3×3) (or F(2×2×2, 3×3×3)) run so here
+// too, on the rounded input and kernel (Winograd.swift: the transformed kernel of the rounded one
+// kept apart, outputs rounded in the output transform where they are handed over on the grid;
+// the weight gradient's transform rounds each dy value as it reads it), and so stay the Float
+// path's bits given the rounded operands.
 //
 // Cost: the direct kernels round x and dy while making the padded copies they read anyway, and
-// the weight gradient rounds each chunk's lines of dy just before reading them; the kernel is
+// their weight gradient rounds each chunk's lines of dy just before reading them; the kernel is
 // rounded once per kernel value and kept in the convolution's BFloat16WeightCache. The 2×2
 // up-samplings' passes take the direct kernels too where the Float path would (rounding dy and
 // x in the copies those make); elsewhere they round their operands into whole copies and run

@@ -100,9 +100,8 @@ extension ConvGeometry {
     func runDirect(_ pass: LoweredPass<Float>, settings: ConvolutionSettings, roundsOperands: Bool = false) -> Bool {
         let workers = Swift.max(1, settings.workers ?? Parallelism.threadCount)
         let weightCount = patch * outChannels
-        // With rounded operands too: the Float path given the rounded input and kernel (its
-        // forward passes and input gradients; the weight gradient, which rounds dy line by line,
-        // keeps the direct kernels).
+        // With rounded operands too: the Float path given the rounded input, kernel and dy (the
+        // Winograd weight gradient rounds each dy value as its transform reads it).
         let winogradLimit = settings.allowsWinograd ? settings.workspaceLimit : nil
         precondition(pass.xRounded == nil || roundsOperands, "direct pass: x in bfloat16 for a pass in Float")
         if pass.x != nil || pass.xRounded != nil {
@@ -135,7 +134,7 @@ extension ConvGeometry {
             if let dW = pass.weightGradient, let dy = pass.dy {
                 weightGradientTasks(
                     g, padded: padded, dy: dy, dW: dW, db: pass.biasGradient, weightCount: weightCount,
-                    roundsDY: roundsOperands, workers: workers, winogradLimit: roundsOperands ? nil : winogradLimit)
+                    roundsDY: roundsOperands, workers: workers, winogradLimit: winogradLimit)
             }
         }
         if pass.weightGradient == nil, let db = pass.biasGradient, let dy = pass.dy {
@@ -487,9 +486,11 @@ extension ConvGeometry {
         db: UnsafeMutablePointer<Float>?, weightCount: Int, roundsDY: Bool, workers: Int, winogradLimit: Int?
     ) {
         // Winograd F(2×2, 3×3) or F(2×2×2, 3×3×3) where the pass qualifies and fits
-        // `winogradLimit` bytes, whole or in slabs (Winograd.swift; nil with rounded operands).
+        // `winogradLimit` bytes, whole or in slabs (Winograd.swift; with `roundsDY`, reading dy
+        // rounded).
         if let limit = winogradLimit,
-            winogradWeightGradient(g, padded: padded, dy: dy, dW: dW, workers: workers, workspaceLimit: limit)
+            winogradWeightGradient(
+                g, padded: padded, dy: dy, dW: dW, workers: workers, workspaceLimit: limit, roundsDY: roundsDY)
         {
             if let db = db { sumRows(dy, rows: outputRows, channels: outChannels, into: db) }
             return

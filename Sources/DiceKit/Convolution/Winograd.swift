@@ -296,15 +296,18 @@ extension ConvGeometry {
     /// equal shares of the tiles, or with slabs of the pairs of output lines (the same ranges
     /// where the worker count divides the pairs). Returns false, having done nothing, when the
     /// pass does not qualify (`Winograd.qualifies`) or neither its padded batch nor slabs of it
-    /// fit `workspaceLimit` bytes beside the workers' sums.
+    /// fit `workspaceLimit` bytes beside the workers' sums. With `roundsDY` (the rounded-operand
+    /// arithmetic: `padded` rounds x, or holds its bfloat16 bits) each dy value is rounded to
+    /// bfloat16 as the transform reads it, so dW is this pass's on x₁₆ and dy₁₆, bit for bit.
     func winogradWeightGradient(
         _ g: dk_conv_geometry, padded: PaddedSource, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
-        workers: Int, workspaceLimit: Int
+        workers: Int, workspaceLimit: Int, roundsDY: Bool = false
     ) -> Bool {
         let (cin, cout, kd, points) = (Int(g.cin), Int(g.cout), g.kd, Winograd.points(kernelDepth: g.kd))
         let transformed = points * cin * cout
-        guard Winograd.qualifies(g, padded: padded) else { return false }
+        guard Winograd.qualifies(g, padded: padded, roundedOperands: roundsDY) else { return false }
         var wg = winogradGeometry(g, padded: padded, outputSample: Int(g.od * g.oh * g.ow) * cout)
+        wg.round_gradient = roundsDY ? 1 : 0
         let count = Swift.min(workers, Winograd.tiles(wg, batch: padded.batch))
         guard count > 0 else { return false }
         let budget = workspaceLimit - count * transformed * MemoryLayout<Float>.stride

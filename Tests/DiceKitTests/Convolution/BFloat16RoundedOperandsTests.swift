@@ -1,7 +1,8 @@
 // The rounded-operand arithmetic of bfloat16 convolutions (BFloat16RoundedOperands.swift): the
 // forward pass, input gradient and weight gradient equal, bit for bit, the Float path given
 // x, W and dy rounded to bfloat16 (so the rounding happens exactly where the bfloat16 kernels
-// round, and nowhere else); the bias gradient equals the Float path's on the unrounded dy. The
+// round, and nowhere else), on the direct kernels or, where the Float path takes it, Winograd;
+// the bias gradient equals the Float path's on the unrounded dy. The
 // Float path's own correctness is tested elsewhere, so these cases carry the bfloat16 bound
 // of BFloat16ConvolutionTests over to this arithmetic. Also: the rounded kernel is kept per
 // kernel value, and a bad DICEKIT_BF16_ARITHMETIC is a usage error; the widening of kept
@@ -36,12 +37,7 @@ final class BFloat16RoundedOperandsTests: XCTestCase {
         let bf16 = try Convolution(
             weight: w, bias: b, padding: padding, settings: ConvolutionSettings(workers: workers, precision: .bfloat16))
         let reference = try Convolution(weight: rounded(w), bias: b, padding: padding, settings: float)
-        // The weight gradient, which rounds dy line by line, and with it the bias gradient run on
-        // the direct kernels (the Float path's of even extents would run Winograd, which does not
-        // round, and sum the bias gradient apart).
-        let direct = ConvolutionSettings(workers: workers, allowsWinograd: false)
-        let directReference = try Convolution(weight: rounded(w), bias: b, padding: padding, settings: direct)
-        let plain = try Convolution(weight: w, bias: b, padding: padding, settings: direct)
+        let plain = try Convolution(weight: w, bias: b, padding: padding, settings: float)
         let y = try bf16.forward(x)
         XCTAssertEqual(y.scalars, try reference.forward(rounded(x)).scalars, "forward", file: file, line: line)
         XCTAssertNotEqual(y.scalars, try plain.forward(x).scalars, "forward: no rounding", file: file, line: line)
@@ -49,8 +45,7 @@ final class BFloat16RoundedOperandsTests: XCTestCase {
         let grads = try bf16.backward(input: x, outputGradient: dy)
         let expected = try reference.backward(input: rounded(x), outputGradient: rounded(dy))
         XCTAssertEqual(grads.input!.scalars, expected.input!.scalars, "∂x", file: file, line: line)
-        let expectedWeight = try directReference.backward(input: rounded(x), outputGradient: rounded(dy)).weight
-        XCTAssertEqual(grads.weight.scalars, expectedWeight.scalars, "∂w", file: file, line: line)
+        XCTAssertEqual(grads.weight.scalars, expected.weight.scalars, "∂w", file: file, line: line)
         XCTAssertEqual(
             grads.bias!.scalars, try plain.backward(input: x, outputGradient: dy).bias!.scalars, "∂b (Float)",
             file: file, line: line)
@@ -66,21 +61,44 @@ final class BFloat16RoundedOperandsTests: XCTestCase {
     }
 
     /// Fewer samples than two per worker: the batch padded whole, chunks dealt out. Its even
-    /// output (18 × 22) takes Winograd F(2×2, 3×3) on the rounded operands, as the Float path
-    /// given them does (checked below to differ from the direct kernels' bits).
+    /// output (18 × 22) takes Winograd F(2×2, 3×3) on the rounded operands, its three passes, as
+    /// the Float path given them does (checked below to differ from the direct kernels' bits; the
+    /// weight gradient rounds dy as its transform reads it).
     func testBatchPaddedWhole() throws {
         try check(input: [3, 20, 24, 16], kernel: [3, 3], cout: 32, padding: .valid, workers: 2, seed: 1420)
-        let x = randomTensor([3, 20, 24, 16], seed: 1420).converted(to: Float.self)
-        let w = randomTensor([3, 3, 16, 32], seed: 1421).converted(to: Float.self)
-        var settings = ConvolutionSettings(workers: 2, precision: .bfloat16)
-        let winograd = try Convolution(weight: w, padding: .valid, settings: settings)
-        settings.allowsWinograd = false
-        let direct = try Convolution(weight: w, padding: .valid, settings: settings)
-        XCTAssertNotEqual(try winograd.forward(x).scalars, try direct.forward(x).scalars, "Winograd ran")
+        try checkWinogradRan(input: [3, 20, 24, 16], kernel: [3, 3], cout: 32, padding: .valid, seed: 1420)
     }
 
     func testThreeDimensional() throws {
         try check(input: [1, 4, 5, 6, 16], kernel: [3, 3, 3], cout: 32, padding: .same, seed: 1430)
+    }
+
+    /// Even extents in 3-D: F(2×2×2, 3×3×3) on the rounded operands, the weight gradient's dy
+    /// rounded in the depth's sums and differences of planes as they are read.
+    func testThreeDimensionalWinograd() throws {
+        try check(input: [2, 4, 6, 6, 16], kernel: [3, 3, 3], cout: 16, padding: .same, workers: 2, seed: 1460)
+        try checkWinogradRan(input: [2, 4, 6, 6, 16], kernel: [3, 3, 3], cout: 16, padding: .same, seed: 1460)
+    }
+
+    /// The bfloat16 forward pass and weight gradient differ from the direct kernels' bits (so
+    /// Winograd ran: `check` compares them with the Float path, which runs it too).
+    private func checkWinogradRan(
+        input: [Int], kernel: [Int], cout: Int, padding: Padding, seed: UInt64, file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws {
+        let x = randomTensor(input, seed: seed).converted(to: Float.self)
+        let w = randomTensor(kernel + [input.last!, cout], seed: seed + 1).converted(to: Float.self)
+        var settings = ConvolutionSettings(workers: 2, precision: .bfloat16)
+        let winograd = try Convolution(weight: w, padding: padding, settings: settings)
+        settings.allowsWinograd = false
+        let direct = try Convolution(weight: w, padding: padding, settings: settings)
+        let y = try winograd.forward(x)
+        XCTAssertNotEqual(y.scalars, try direct.forward(x).scalars, "Winograd forward ran", file: file, line: line)
+        let dy = randomTensor(y.shape, seed: seed + 3).converted(to: Float.self)
+        XCTAssertNotEqual(
+            try winograd.backward(input: x, outputGradient: dy).weight.scalars,
+            try direct.backward(input: x, outputGradient: dy).weight.scalars, "Winograd weight gradient ran",
+            file: file, line: line)
     }
 
     /// Small images with many channels: the weight gradient of whole-batch blocks, which reads a
