@@ -367,7 +367,8 @@ void dk_conv_winograd_forward_f32(const dk_winograd_geometry *g, const float *xp
         forward_volume(g, xp, t0, t1, u, bias, y, scratch, transform_input_volume,
                        wide ? dk_winograd_multiply_avx512 : multiply_avx2);
     else
-        forward_plane(g, xp, t0, t1, u, bias, y, scratch, transform_input_plane,
+        forward_plane(g, xp, t0, t1, u, bias, y, scratch,
+                      wide ? dk_winograd_transform_input_avx512 : transform_input_plane,
                       wide ? dk_winograd_multiply_avx512 : multiply_avx2);
 }
 
@@ -495,18 +496,24 @@ long dk_conv_winograd_weight_grad_scratch_floats(const dk_winograd_geometry *g) 
 
 DKW256 static inline __attribute__((always_inline)) void
 weight_grad(const dk_winograd_geometry *g, const float *xp, const float *dy, long t0, long t1, float *du,
-            float *scratch, dk_winograd_accumulate sums, int fresh, const int volume) {
+            float *scratch, dk_winograd_accumulate sums, int fresh, int wide16, const int volume) {
     const long cin = g->cin, cout = g->cout, points = volume ? 64 : 16;
     float *const v = scratch, *const dm = scratch + points * g->block * cin;
     for (long first = t0; first < t1; first += g->block) {
         const long count = t1 - first < g->block ? t1 - first : g->block;
         // `count` rows per ξ, not rounded up: here the tiles are the products' inner dimension.
-        (volume ? transform_input_volume : transform_input_plane)(g, xp, first, count, count, v);
-        // dy as it is, or (the rounded-operand arithmetic) rounded to bfloat16 as it is read.
-        if (g->round_gradient)
-            transform_gradient(g, dy, first, count, dm, volume, 1);
-        else
-            transform_gradient(g, dy, first, count, dm, volume, 0);
+        // dy as it is, or (the rounded-operand arithmetic) rounded to bfloat16 as it is read. At
+        // the AVX-512 level a 2-D pass's transforms take 16 lanes (the same bits).
+        if (wide16 && !volume) {
+            dk_winograd_transform_input_avx512(g, xp, first, count, count, v);
+            dk_winograd_transform_gradient_avx512(g, dy, first, count, dm);
+        } else {
+            (volume ? transform_input_volume : transform_input_plane)(g, xp, first, count, count, v);
+            if (g->round_gradient)
+                transform_gradient(g, dy, first, count, dm, volume, 1);
+            else
+                transform_gradient(g, dy, first, count, dm, volume, 0);
+        }
         for (long xi = 0; xi < points; xi++)
             sums(v + xi * count * cin, dm + xi * count * cout, cin, cout, count, du + xi * cin * cout,
                  fresh && first == t0);
@@ -516,23 +523,23 @@ weight_grad(const dk_winograd_geometry *g, const float *xp, const float *dy, lon
 DKW256 __attribute__((noinline)) static void weight_grad_plane(const dk_winograd_geometry *g, const float *xp,
                                                                const float *dy, long t0, long t1, float *du,
                                                                float *scratch, dk_winograd_accumulate sums,
-                                                               int fresh) {
-    weight_grad(g, xp, dy, t0, t1, du, scratch, sums, fresh, 0);
+                                                               int fresh, int wide16) {
+    weight_grad(g, xp, dy, t0, t1, du, scratch, sums, fresh, wide16, 0);
 }
 
 DKW256 __attribute__((noinline)) static void weight_grad_volume(const dk_winograd_geometry *g, const float *xp,
                                                                 const float *dy, long t0, long t1, float *du,
                                                                 float *scratch, dk_winograd_accumulate sums,
-                                                                int fresh) {
-    weight_grad(g, xp, dy, t0, t1, du, scratch, sums, fresh, 1);
+                                                                int fresh, int wide16) {
+    weight_grad(g, xp, dy, t0, t1, du, scratch, sums, fresh, wide16, 1);
 }
 
 void dk_conv_winograd_weight_grad_f32(const dk_winograd_geometry *g, const float *xp, const float *dy, long t0, long t1,
                                       float *du, float *scratch, int fresh) {
     const int wide = dk_isa() == DK_ISA_AVX512;
     dk_note_isa(DK_KERNEL_CONV, wide ? DK_ISA_AVX512 : DK_ISA_AVX2);
-    (g->od > 1 ? weight_grad_volume : weight_grad_plane)(g, xp, dy, t0, t1, du, scratch,
-                                                         wide ? dk_winograd_accumulate_avx512 : accumulate_avx2, fresh);
+    (g->od > 1 ? weight_grad_volume : weight_grad_plane)(
+        g, xp, dy, t0, t1, du, scratch, wide ? dk_winograd_accumulate_avx512 : accumulate_avx2, fresh, wide);
 }
 
 /// Gᵀ u G of one 4 × 4 plane (u[4a + b]) into 3 × 3 taps (w[3i + j]).

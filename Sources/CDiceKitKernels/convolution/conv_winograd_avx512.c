@@ -16,9 +16,12 @@
 
 #if defined(__x86_64__)
 
+#include "bf16_round.h"
 #include <immintrin.h>
+#include <string.h>
 
 #define DKW512 __attribute__((target("avx512f")))
+#define DKW512BW __attribute__((target("avx512f,avx512bw")))
 #define DK_UNROLL _Pragma("clang loop unroll(full)")
 
 /// m[p][t][16] = Σ over ci of v[t][ci] · u[p][ci][16] for tiles t < MR and panels p < NP (NP 1 or 2).
@@ -50,12 +53,88 @@ DKW512 void dk_winograd_multiply_avx512(float *v, const void *kernel, long xi, l
 #undef TILE
 }
 
+DKW512 void dk_winograd_transform_input_avx512(const dk_winograd_geometry *g, const float *xp, long first, long count,
+                                               long rows, float *v) {
+    const long cin = g->cin, line = g->wp * cin, xs = rows * cin;
+    dk_tile_place place = dk_tile_place_of(g, first);
+    for (long t = 0; t < count; t++, dk_tile_place_next(g, &place)) {
+        const float *const d = xp + dk_tile_place_offset(&place, g->sample_floats, line, cin);
+        float *const out = v + t * cin;
+        for (long c = 0; c < cin; c += 16) {
+            // Bᵀ d over the 4 rows, column by column, then (Bᵀ d) B along each row.
+            __m512 col[4][4];
+            DK_UNROLL for (int j = 0; j < 4; j++) {
+                const float *const p = d + j * cin + c;
+                const __m512 d0 = _mm512_loadu_ps(p), d1 = _mm512_loadu_ps(p + line),
+                             d2 = _mm512_loadu_ps(p + 2 * line), d3 = _mm512_loadu_ps(p + 3 * line);
+                col[0][j] = _mm512_sub_ps(d0, d2);
+                col[1][j] = _mm512_add_ps(d1, d2);
+                col[2][j] = _mm512_sub_ps(d2, d1);
+                col[3][j] = _mm512_sub_ps(d1, d3);
+            }
+            DK_UNROLL for (int i = 0; i < 4; i++) {
+                float *const row = out + 4 * i * xs + c;
+                _mm512_storeu_ps(row, _mm512_sub_ps(col[i][0], col[i][2]));
+                _mm512_storeu_ps(row + xs, _mm512_add_ps(col[i][1], col[i][2]));
+                _mm512_storeu_ps(row + 2 * xs, _mm512_sub_ps(col[i][2], col[i][1]));
+                _mm512_storeu_ps(row + 3 * xs, _mm512_sub_ps(col[i][1], col[i][3]));
+            }
+        }
+    }
+    for (long t = count; t < rows; t++)
+        for (long xi = 0; xi < 16; xi++) memset(v + xi * xs + t * cin, 0, sizeof(float) * (size_t)cin);
+}
+
+/// 16 output-gradient values at `p`, rounded to bfloat16 first with ROUND (dk_bf16_bits' value).
+DKW512BW static inline __attribute__((always_inline)) __m512 load_gradient16(const float *p, const int ROUND) {
+    const __m512 x = _mm512_loadu_ps(p);
+    if (!ROUND) return x;
+    const __m512i bits = dk_bf16_round_bits(_mm512_castps_si512(x));
+    return _mm512_castsi512_ps(_mm512_and_si512(bits, _mm512_set1_epi32((int)0xFFFF0000u)));
+}
+
+DKW512BW static inline __attribute__((always_inline)) void
+transform_gradient16(const dk_winograd_geometry *g, const float *dy, long first, long count, float *dm,
+                     const int ROUND) {
+    const long cout = g->cout, stride = count * cout, line = g->ow * cout;
+    const __m512 zero = _mm512_setzero_ps();
+    dk_tile_place place = dk_tile_place_of(g, first);
+    for (long t = 0; t < count; t++, dk_tile_place_next(g, &place)) {
+        const float *const d = dy + dk_tile_place_offset(&place, g->output_sample_floats, line, cout);
+        float *const out = dm + t * cout;
+        for (long c = 0; c < cout; c += 16) {
+            // A = [1 0; 1 1; 1 −1; 0 −1]: rows of A dY, then (A dY) Aᵀ along each row.
+            const __m512 y00 = load_gradient16(d + c, ROUND), y01 = load_gradient16(d + cout + c, ROUND),
+                         y10 = load_gradient16(d + line + c, ROUND), y11 = load_gradient16(d + line + cout + c, ROUND);
+            const __m512 r[4][2] = {{y00, y01},
+                                    {_mm512_add_ps(y00, y10), _mm512_add_ps(y01, y11)},
+                                    {_mm512_sub_ps(y00, y10), _mm512_sub_ps(y01, y11)},
+                                    {_mm512_sub_ps(zero, y10), _mm512_sub_ps(zero, y11)}};
+            DK_UNROLL for (int i = 0; i < 4; i++) {
+                float *const row = out + 4 * i * stride + c;
+                _mm512_storeu_ps(row, r[i][0]);
+                _mm512_storeu_ps(row + stride, _mm512_add_ps(r[i][0], r[i][1]));
+                _mm512_storeu_ps(row + 2 * stride, _mm512_sub_ps(r[i][0], r[i][1]));
+                _mm512_storeu_ps(row + 3 * stride, _mm512_sub_ps(zero, r[i][1]));
+            }
+        }
+    }
+}
+
+DKW512BW void dk_winograd_transform_gradient_avx512(const dk_winograd_geometry *g, const float *dy, long first,
+                                                    long count, float *dm) {
+    if (g->round_gradient)
+        transform_gradient16(g, dy, first, count, dm, 1);
+    else
+        transform_gradient16(g, dy, first, count, dm, 0);
+}
+
 /// du[r][16·p …] += Σ over `count` tiles of v[t][r] · dm[t][16·p …] for input channels r < MR and
 /// panels p < NP of 16 output channels (with `fresh`: = that sum).
 DKW512 static inline __attribute__((always_inline)) void
 accumulate_tile(const float *v, const float *dm, long cin, long cout, long count, float *du, const int MR,
                 const int NP, int fresh) {
-    __m512 acc[12][2];
+    __m512 acc[16][2];
     DK_UNROLL for (int r = 0; r < MR; r++) DK_UNROLL for (int p = 0; p < NP; p++)
         acc[r][p] = fresh ? _mm512_setzero_ps() : _mm512_loadu_ps(du + r * cout + 16 * p);
     for (long t = 0; t < count; t++) {
@@ -81,6 +160,12 @@ accumulate_rows(const float *v, const float *dm, long cin, long cout, long count
 
 DKW512 void dk_winograd_accumulate_avx512(const float *v, const float *dm, long cin, long cout, long count,
                                           float *du, int fresh) {
+    if (cout == 16) {
+        // One panel: 16 input channels at a time (16 independent sums, where runs of 12 and 4
+        // would leave the last 4 waiting on their FMAs' latency).
+        for (long ci = 0; ci < cin; ci += 16) accumulate_tile(v + ci, dm, cin, cout, count, du + ci * cout, 16, 1, fresh);
+        return;
+    }
     // cin is a multiple of 16: runs of 12, then 8 or 4 left.
     long ci = 0;
     for (; ci + 12 <= cin; ci += 12) accumulate_rows(v + ci, dm, cin, cout, count, du + ci * cout, 12, fresh);

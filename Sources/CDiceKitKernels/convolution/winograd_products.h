@@ -49,6 +49,32 @@ static inline __attribute__((always_inline)) long tile_origin(const dk_winograd_
     return n * sample + 2 * z * plane + 2 * (r / tiles_per_row) * line + 2 * (r % tiles_per_row) * position;
 }
 
+/// Where a tile of a 2-D batch is (tile_origin's numbering: sample by sample, row by row), kept as
+/// the tiles are walked in order, so that the 16-lane transforms divide once per block, not per tile.
+typedef struct {
+    long n, r, c; ///< sample, tile row (oh / 2 per sample), tile column (ow / 2 per row)
+} dk_tile_place;
+
+/// The place of tile `index` of a 2-D batch.
+static inline dk_tile_place dk_tile_place_of(const dk_winograd_geometry *g, long index) {
+    const long per_row = g->ow / 2, per_sample = g->oh / 2 * per_row, r = index % per_sample;
+    return (dk_tile_place){index / per_sample, r / per_row, r % per_row};
+}
+
+/// The next tile's place.
+static inline void dk_tile_place_next(const dk_winograd_geometry *g, dk_tile_place *p) {
+    if (++p->c < g->ow / 2) return;
+    p->c = 0;
+    if (++p->r < g->oh / 2) return;
+    p->r = 0;
+    p->n++;
+}
+
+/// tile_origin of the tile at `p` (2-D).
+static inline long dk_tile_place_offset(const dk_tile_place *p, long sample, long line, long position) {
+    return p->n * sample + 2 * p->r * line + 2 * p->c * position;
+}
+
 /// The walk of both 16-lane product kernels (AVX-512 and bfloat16) over one element ξ: pairs of
 /// 16-channel panels, then an odd one, each against the block's `rows` tiles 12 at a time, then
 /// a last 6 (rows are a multiple of WINO_ROWS). TILE(cb, t, MR, NP) multiplies MR tiles from t by
@@ -98,6 +124,19 @@ dk_winograd_window_row(const float *d, long line, long cin, const int i, __m512 
     out[2] = _mm512_sub_ps(col[2], col[1]);
     out[3] = _mm512_sub_ps(col[1], col[3]);
 }
+
+/// The Float input transform of a 2-D pass at 16 lanes (AVX-512, conv_winograd_avx512.c): a
+/// dk_winograd_transform, V = Bᵀ d B operation for operation as conv_winograd.c's 8-lane one (the
+/// same bits), 16 channels at a time.
+void dk_winograd_transform_input_avx512(const dk_winograd_geometry *g, const float *xp, long first, long count,
+                                        long rows, float *v);
+
+/// The weight gradient's output-gradient transform of a 2-D pass at 16 lanes (AVX-512):
+/// dM[ξ][t][·] = (A dY Aᵀ)[ξ] of tiles [first, first + count), `count` rows per ξ, each dy value
+/// rounded to bfloat16 first where g->round_gradient is 1; operation for operation as
+/// conv_winograd.c's 8-lane transform (the same bits).
+void dk_winograd_transform_gradient_avx512(const dk_winograd_geometry *g, const float *dy, long first, long count,
+                                           float *dm);
 
 /// The AVX-512 sums (conv_winograd_avx512.c): 12 input channels × 32 output channels at a time.
 void dk_winograd_accumulate_avx512(const float *v, const float *dm, long cin, long cout, long count, float *du,
