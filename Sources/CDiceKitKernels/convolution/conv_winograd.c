@@ -322,7 +322,8 @@ long dk_conv_winograd_scratch_floats(const dk_winograd_geometry *g) {
 
 DKW256 static inline __attribute__((always_inline)) void
 forward(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const void *u, const float *bias,
-        void *y, float *scratch, dk_winograd_transform transform, dk_winograd_multiply products, const int volume) {
+        void *y, float *scratch, dk_winograd_transform transform, dk_winograd_multiply products,
+        dk_winograd_output output, const int volume) {
     const long blocks = g->cout / 16, cin = g->cin, points = volume ? 64 : 16;
     // The products m[ξ][cb][t][16], 64-byte aligned, after the transformed input v[ξ][t][cin].
     float *const v = scratch;
@@ -334,6 +335,11 @@ forward(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const 
         // One ξ's kernel (cin × cout) at a time against every tile of the block.
         for (long xi = 0; xi < points; xi++)
             products(v + xi * rows * cin, u, xi, cin, rows, blocks, m + xi * blocks * rows * 16);
+        // At the AVX-512 level a 2-D pass's output transform takes 16 lanes (`output`: the same bits).
+        if (output && !volume) {
+            output(g, m, first, count, rows, bias, y);
+            continue;
+        }
         for (long cb = 0; cb < blocks; cb++) {
             if (g->round_output == STORE_BITS)
                 transform_output(g, m, first, count, rows, cb, bias, y, volume, STORE_BITS);
@@ -348,15 +354,17 @@ forward(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const 
 DKW256 __attribute__((noinline)) static void forward_plane(const dk_winograd_geometry *g, const float *xp, long t0,
                                                            long t1, const void *u, const float *bias, void *y,
                                                            float *scratch, dk_winograd_transform transform,
-                                                           dk_winograd_multiply products) {
-    forward(g, xp, t0, t1, u, bias, y, scratch, transform, products, 0);
+                                                           dk_winograd_multiply products,
+                                                           dk_winograd_output output) {
+    forward(g, xp, t0, t1, u, bias, y, scratch, transform, products, output, 0);
 }
 
 DKW256 __attribute__((noinline)) static void forward_volume(const dk_winograd_geometry *g, const float *xp, long t0,
                                                             long t1, const void *u, const float *bias, void *y,
                                                             float *scratch, dk_winograd_transform transform,
-                                                            dk_winograd_multiply products) {
-    forward(g, xp, t0, t1, u, bias, y, scratch, transform, products, 1);
+                                                            dk_winograd_multiply products,
+                                                            dk_winograd_output output) {
+    forward(g, xp, t0, t1, u, bias, y, scratch, transform, products, output, 1);
 }
 
 void dk_conv_winograd_forward_f32(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const float *u,
@@ -365,18 +373,19 @@ void dk_conv_winograd_forward_f32(const dk_winograd_geometry *g, const float *xp
     dk_note_isa(DK_KERNEL_CONV, wide ? DK_ISA_AVX512 : DK_ISA_AVX2);
     if (g->od > 1)
         forward_volume(g, xp, t0, t1, u, bias, y, scratch, transform_input_volume,
-                       wide ? dk_winograd_multiply_avx512 : multiply_avx2);
+                       wide ? dk_winograd_multiply_avx512 : multiply_avx2, NULL);
     else
         forward_plane(g, xp, t0, t1, u, bias, y, scratch,
                       wide ? dk_winograd_transform_input_avx512 : transform_input_plane,
-                      wide ? dk_winograd_multiply_avx512 : multiply_avx2);
+                      wide ? dk_winograd_multiply_avx512 : multiply_avx2, wide ? dk_winograd_output_avx512 : NULL);
 }
 
 void dk_conv_winograd_forward_bf16(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const uint16_t *u,
                                    const float *bias, void *y, float *scratch) {
     dk_note_isa(DK_KERNEL_CONV_BF16, DK_ISA_AVX512);
     // 2-D only (Winograd.qualifiesBFloat16): the input transform writes V as bfloat16 itself.
-    forward_plane(g, xp, t0, t1, u, bias, y, scratch, dk_winograd_transform_input_bf16, dk_winograd_multiply_bf16);
+    forward_plane(g, xp, t0, t1, u, bias, y, scratch, dk_winograd_transform_input_bf16, dk_winograd_multiply_bf16,
+                  dk_winograd_output_avx512);
 }
 
 // MARK: - Weight gradient

@@ -85,6 +85,65 @@ DKW512 void dk_winograd_transform_input_avx512(const dk_winograd_geometry *g, co
         for (long xi = 0; xi < 16; xi++) memset(v + xi * xs + t * cin, 0, sizeof(float) * (size_t)cin);
 }
 
+/// How the output transform stores (dk_winograd_geometry.round_output, conv_winograd.c's): Floats,
+/// bfloat16 bits, or Floats rounded to bfloat16 values.
+enum { STORE_FLOATS = 0, STORE_BITS = 1, STORE_ROUNDED = 2 };
+
+/// Stores 16 outputs at element `at` of `out` as `how` says (rounding as dk_bf16_bits).
+DKW512BW static inline __attribute__((always_inline)) void store16(void *out, long at, __m512 v, const int how) {
+    if (how == STORE_FLOATS) {
+        _mm512_storeu_ps((float *)out + at, v);
+        return;
+    }
+    const __m512i bits = _mm512_srli_epi32(dk_bf16_round_bits(_mm512_castps_si512(v)), 16);
+    if (how == STORE_ROUNDED)
+        _mm512_storeu_si512((void *)((float *)out + at), _mm512_slli_epi32(bits, 16));
+    else
+        _mm256_storeu_si256((__m256i *)((uint16_t *)out + at), _mm512_cvtepi32_epi16(bits));
+}
+
+DKW512BW static inline __attribute__((always_inline)) void output16(const dk_winograd_geometry *g, const float *m,
+                                                                   long first, long count, long rows,
+                                                                   const float *bias, void *y, const int STORE) {
+    const long cout = g->cout, blocks = cout / 16, xs = blocks * rows * 16;
+    const long part = g->cout_a ? g->cout_a : cout, line = g->ow * part;
+    const __m512 floor = g->relu ? _mm512_setzero_ps() : _mm512_set1_ps(-__builtin_inff());
+    for (long cb = 0; cb < blocks; cb++) {
+        // Channels past the first part go to the second, yb_offset elements on.
+        const long co = 16 * cb, base = co < part ? co : g->yb_offset + co - part;
+        const __m512 b = bias ? _mm512_loadu_ps(bias + co) : _mm512_setzero_ps();
+        dk_tile_place place = dk_tile_place_of(g, first);
+        for (long t = 0; t < count; t++, dk_tile_place_next(g, &place)) {
+            const long at = base + dk_tile_place_offset(&place, g->output_sample_floats, line, part);
+            const float *const mt = m + (cb * rows + t) * 16;
+            // Aᵀ = [1 1 1 0; 0 1 −1 −1]: rows of Aᵀ m, then along each row.
+            __m512 s[2][4];
+            DK_UNROLL for (int j = 0; j < 4; j++) {
+                const __m512 m0 = _mm512_load_ps(mt + j * xs), m1 = _mm512_load_ps(mt + (4 + j) * xs),
+                             m2 = _mm512_load_ps(mt + (8 + j) * xs), m3 = _mm512_load_ps(mt + (12 + j) * xs);
+                s[0][j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+                s[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+            }
+            DK_UNROLL for (int i = 0; i < 2; i++) {
+                const __m512 o0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s[i][0], s[i][1]), s[i][2]), b);
+                const __m512 o1 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s[i][1], s[i][2]), s[i][3]), b);
+                store16(y, at + i * line, _mm512_max_ps(floor, o0), STORE);
+                store16(y, at + i * line + part, _mm512_max_ps(floor, o1), STORE);
+            }
+        }
+    }
+}
+
+DKW512BW void dk_winograd_output_avx512(const dk_winograd_geometry *g, const float *m, long first, long count,
+                                        long rows, const float *bias, void *y) {
+    if (g->round_output == STORE_BITS)
+        output16(g, m, first, count, rows, bias, y, STORE_BITS);
+    else if (g->round_output == STORE_ROUNDED)
+        output16(g, m, first, count, rows, bias, y, STORE_ROUNDED);
+    else
+        output16(g, m, first, count, rows, bias, y, STORE_FLOATS);
+}
+
 /// 16 output-gradient values at `p`, rounded to bfloat16 first with ROUND (dk_bf16_bits' value).
 DKW512BW static inline __attribute__((always_inline)) __m512 load_gradient16(const float *p, const int ROUND) {
     const __m512 x = _mm512_loadu_ps(p);

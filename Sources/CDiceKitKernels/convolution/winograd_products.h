@@ -27,6 +27,12 @@ typedef void (*dk_winograd_transform)(const dk_winograd_geometry *g, const float
 /// bfloat16 products, whose v is bfloat16 too: dk_winograd_transform), u and m 64-byte aligned.
 typedef void (*dk_winograd_multiply)(float *v, const void *u, long xi, long cin, long rows, long blocks, float *m);
 
+/// The forward pass's output transform of a 2-D block (every 16-channel panel): y = Aᵀ m A of
+/// tiles [first, first + count) from m[ξ][cb][t][16] (`rows` rows per panel), plus the bias, then
+/// the ReLU where g->relu, stored as g->round_output says.
+typedef void (*dk_winograd_output)(const dk_winograd_geometry *g, const float *m, long first, long count, long rows,
+                                   const float *bias, void *y);
+
 /// The weight gradient's sums of one element ξ: du[ci][co] += Σ over `count` tiles t, in order, of
 /// v[t][ci] · dm[t][co] (v rows `cin` floats, dm and du rows `cout`; cin and cout multiples of 16);
 /// with `fresh`, du = that sum (du not read: the same bits as from a zeroed du).
@@ -130,6 +136,11 @@ dk_winograd_window_row(const float *d, long line, long cin, const int i, __m512 
 /// same bits), 16 channels at a time.
 void dk_winograd_transform_input_avx512(const dk_winograd_geometry *g, const float *xp, long first, long count,
                                         long rows, float *v);
+
+/// The output transform of a 2-D pass at 16 lanes (AVX-512 and AVX-512 BW): a dk_winograd_output,
+/// operation for operation as conv_winograd.c's 8-lane one (the same bits), 16 channels at a time.
+void dk_winograd_output_avx512(const dk_winograd_geometry *g, const float *m, long first, long count, long rows,
+                               const float *bias, void *y);
 
 /// The weight gradient's output-gradient transform of a 2-D pass at 16 lanes (AVX-512):
 /// dM[ξ][t][·] = (A dY Aᵀ)[ξ] of tiles [first, first + count), `count` rows per ξ, each dy value
