@@ -75,15 +75,23 @@ enum { MAX_THREADS = 4, MAX_SHAPES = 16 };
 
 
 /// L2 bytes of cpu0 from sysfs (256 KiB when unreadable, as ConvBlocking).
-static long l2_bytes(void) {
-    FILE *f = fopen("/sys/devices/system/cpu/cpu0/cache/index2/size", "r");
+/// The size of cache `index` of cpu0 in sysfs (index0 L1d, index2 L2), or `fallback` bytes.
+static long cache_bytes(int index, long fallback) {
+    char path[64];
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", index);
+    FILE *f = fopen(path, "r");
     long kib = 0;
     if (f) {
         if (fscanf(f, "%ldK", &kib) != 1) kib = 0;
         fclose(f);
     }
-    return kib > 0 ? kib << 10 : 256 << 10;
+    return kib > 0 ? kib << 10 : fallback;
 }
+
+static long l2_bytes(void) { return cache_bytes(2, 256 << 10); }
+
+/// L1d, as ConvBlocking reads it (32 KiB where not reported).
+static long l1d_bytes(void) { return cache_bytes(0, 32 << 10); }
 
 // MARK: - Peak
 
@@ -193,10 +201,13 @@ static void setup(Shape *s, int h, int cin, int cout, int volume, long l2, int t
     if (!winograd) free(w), s->kernel = NULL;
     if (winograd) {
         // ConvBlocking.winogradBlock: transformed input and products of a block in half of L2
-        // and at least 48 tiles (2-D), or in a quarter of L2 and at least 12 tiles, 48 where the
+        // and at least 48 tiles (2-D; in half of L1d and at least 12 where the transformed kernel
+        // is smaller than L1d), or in a quarter of L2 and at least 12 tiles, 48 where the
         // transformed kernel exceeds L2 (3-D); a multiple of 6.
-        const long tiles = (l2 / (volume ? 4 : 2)) / (4L * s->points * (cin + cout)) / 6 * 6;
-        const long least = !volume || 4L * s->points * cin * cout > l2 ? 48 : 12;
+        const long tile_bytes = 4L * s->points * (cin + cout), kernel_bytes = 4L * s->points * cin * cout;
+        const int in_l1 = !volume && kernel_bytes < l1d_bytes();
+        const long tiles = (in_l1 ? l1d_bytes() / 2 : l2 / (volume ? 4 : 2)) / tile_bytes / 6 * 6;
+        const long least = in_l1 ? 12 : !volume || kernel_bytes > l2 ? 48 : 12;
         s->wg = (dk_winograd_geometry){.wp = h + 2, .od = g->od, .oh = h, .ow = h, .sample_floats = s->stride,
                                        .output_sample_floats = s->positions * cout, .cin = cin, .cout = cout,
                                        .block = block ? block : tiles < least ? least : tiles};

@@ -73,14 +73,17 @@
 struct ConvBlocking: Sendable, Equatable {
     /// Bytes of L2 per core that the sizes derive from.
     let l2: Int
+    let l1Data: Int
 
-    /// Sizes for a CPU with the given L2 per core (nil: not reported; 256 KiB assumed).
-    init(l2: Int?) {
+    /// Sizes for a CPU with the given L2 and L1d per core (nil: not reported; 256 KiB and 32 KiB
+    /// assumed, the smallest of current x86-64 cores).
+    init(l2: Int?, l1Data: Int? = nil) {
         self.l2 = Swift.max(l2 ?? (256 << 10), 128 << 10)
+        self.l1Data = Swift.max(l1Data ?? (32 << 10), 16 << 10)
     }
 
     /// The sizes of the CPU this process runs on.
-    static let current = ConvBlocking(l2: CPUInfo.current.caches.l2)
+    static let current = ConvBlocking(l2: CPUInfo.current.caches.l2, l1Data: CPUInfo.current.caches.l1Data)
 
     /// Bytes of weights one K block of the forward pass may hold.
     var weightBlock: Int { l2 / 4 }
@@ -105,6 +108,12 @@ struct ConvBlocking: Sendable, Equatable {
     ///
     /// - 2-D: half of L2, but never fewer than 48 tiles, so that each transformed kernel slice is
     ///   read once for 48 tiles or more (the slices of wide layers do not fit L2 and come from L3).
+    ///   Where the transformed kernel (16 · Cin · Cout floats) is smaller than L1d, half of L1d
+    ///   instead, at least 12 tiles: the block's tiles then go from transform to products (or
+    ///   sums) in L1, and every block re-reads the kernel (or the weight gradient's sums), which
+    ///   is then fewer bytes a tile than writing the tiles to L2 and reading them back (2 ·
+    ///   tileBytes a tile against kernelBytes / (L1d / 2 / tileBytes)). 16 → 16 and, with 48 KiB
+    ///   of L1d, 32 → 16.
     /// - 3-D: a quarter of L2, at least 12 tiles; at least 48 where the transformed kernel
     ///   (64 · Cin · Cout floats) exceeds L2. A 3-D tile holds 4× a 2-D one's floats, and the
     ///   2-D rule's 48 tiles of 16 channels fill ¾ of a 512 KiB L2.
@@ -115,7 +124,10 @@ struct ConvBlocking: Sendable, Equatable {
     /// `dicekit-bench` runs).
     func winogradBlock(inChannels: Int, outChannels: Int, points: Int) -> Int {
         let tileBytes = Swift.max(4 * points * (inChannels + outChannels), 1)
-        if points == 16 { return Swift.max(48, (l2 / 2) / tileBytes / 6 * 6) }
+        if points == 16 {
+            if 4 * points * inChannels * outChannels < l1Data { return Swift.max(12, (l1Data / 2) / tileBytes / 6 * 6) }
+            return Swift.max(48, (l2 / 2) / tileBytes / 6 * 6)
+        }
         let least = 4 * points * inChannels * outChannels > l2 ? 48 : 12
         return Swift.max(least, (l2 / 4) / tileBytes / 6 * 6)
     }

@@ -60,10 +60,14 @@ final class ConvBlockingTests: XCTestCase {
     /// (Cin + Cout) bytes a tile) in a quarter of L2, at least 12 tiles, or 48 where the
     /// transformed kernel (4 · 64 · Cin · Cout bytes) exceeds L2.
     func testWinogradBlocks() {
-        let zen3 = ConvBlocking(l2: 512 << 10)
-        // 2-D, 16 → 16: (256 KiB) / (4 · 16 · 32) = 128 tiles → 126; 64 → 64: 32, at least 48.
-        XCTAssertEqual(zen3.winogradBlock(inChannels: 16, outChannels: 16, points: 16), 126)
+        let zen3 = ConvBlocking(l2: 512 << 10, l1Data: 32 << 10)
+        // 2-D, 32 → 32: (256 KiB) / (4 · 16 · 64) = 64 tiles → 60; 64 → 64: 32, at least 48.
+        XCTAssertEqual(zen3.winogradBlock(inChannels: 32, outChannels: 32, points: 16), 60)
         XCTAssertEqual(zen3.winogradBlock(inChannels: 64, outChannels: 64, points: 16), 48)
+        // 2-D, 16 → 16: a 16 KiB transformed kernel, under L1d: (16 KiB) / (4 · 16 · 32) = 8
+        // tiles, at least 12; 32 → 16 (32 KiB, not under 32 KiB of L1d) in half of L2.
+        XCTAssertEqual(zen3.winogradBlock(inChannels: 16, outChannels: 16, points: 16), 12)
+        XCTAssertEqual(zen3.winogradBlock(inChannels: 32, outChannels: 16, points: 16), 84)
         // 3-D, 16 → 16: (128 KiB) / (4 · 64 · 32) = 16 → 12; 32 → 32: 8 tiles, at least 12.
         XCTAssertEqual(zen3.winogradBlock(inChannels: 16, outChannels: 16, points: 64), 12)
         XCTAssertEqual(zen3.winogradBlock(inChannels: 32, outChannels: 32, points: 64), 12)
@@ -71,9 +75,13 @@ final class ConvBlockingTests: XCTestCase {
         XCTAssertEqual(zen3.winogradBlock(inChannels: 64, outChannels: 64, points: 64), 48)
         // 2 MiB of L2: 2-D 32 → 32 gets (1 MiB) / (4 · 16 · 64) = 256 tiles → 252; 3-D 32 → 32
         // (512 KiB) / (4 · 64 · 64) = 32 → 30.
-        let emerald = ConvBlocking(l2: 2 << 20)
+        let emerald = ConvBlocking(l2: 2 << 20, l1Data: 48 << 10)
         XCTAssertEqual(emerald.winogradBlock(inChannels: 32, outChannels: 32, points: 16), 252)
         XCTAssertEqual(emerald.winogradBlock(inChannels: 32, outChannels: 32, points: 64), 30)
+        // 48 KiB of L1d: 32 → 16's 32 KiB kernel is under it, (24 KiB) / (4 · 16 · 48) = 8, 12
+        // tiles; 3-D keeps the L2 rule.
+        XCTAssertEqual(emerald.winogradBlock(inChannels: 32, outChannels: 16, points: 16), 12)
+        XCTAssertEqual(emerald.winogradBlock(inChannels: 16, outChannels: 16, points: 64), 60)
     }
 
     func testUnknownCachesFallBackToSmallCores() {
@@ -185,6 +193,6 @@ final class ConvBlockingTests: XCTestCase {
 
     func testCurrentMachineIsRead() {
         let caches = CPUInfo.current.caches
-        XCTAssertEqual(ConvBlocking.current, ConvBlocking(l2: caches.l2))
+        XCTAssertEqual(ConvBlocking.current, ConvBlocking(l2: caches.l2, l1Data: caches.l1Data))
     }
 }
