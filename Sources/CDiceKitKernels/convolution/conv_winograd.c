@@ -335,8 +335,8 @@ forward(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const 
         // One ξ's kernel (cin × cout) at a time against every tile of the block.
         for (long xi = 0; xi < points; xi++)
             products(v + xi * rows * cin, u, xi, cin, rows, blocks, m + xi * blocks * rows * 16);
-        // At the AVX-512 level a 2-D pass's output transform takes 16 lanes (`output`: the same bits).
-        if (output && !volume) {
+        // At the AVX-512 level the output transform takes 16 lanes (`output`: the same bits).
+        if (output) {
             output(g, m, first, count, rows, bias, y);
             continue;
         }
@@ -372,8 +372,9 @@ void dk_conv_winograd_forward_f32(const dk_winograd_geometry *g, const float *xp
     const int wide = dk_isa() == DK_ISA_AVX512;
     dk_note_isa(DK_KERNEL_CONV, wide ? DK_ISA_AVX512 : DK_ISA_AVX2);
     if (g->od > 1)
-        forward_volume(g, xp, t0, t1, u, bias, y, scratch, transform_input_volume,
-                       wide ? dk_winograd_multiply_avx512 : multiply_avx2, NULL);
+        forward_volume(g, xp, t0, t1, u, bias, y, scratch,
+                       wide ? dk_winograd_transform_input_avx512 : transform_input_volume,
+                       wide ? dk_winograd_multiply_avx512 : multiply_avx2, wide ? dk_winograd_output_avx512 : NULL);
     else
         forward_plane(g, xp, t0, t1, u, bias, y, scratch,
                       wide ? dk_winograd_transform_input_avx512 : transform_input_plane,
@@ -512,8 +513,8 @@ weight_grad(const dk_winograd_geometry *g, const float *xp, const float *dy, lon
         const long count = t1 - first < g->block ? t1 - first : g->block;
         // `count` rows per ξ, not rounded up: here the tiles are the products' inner dimension.
         // dy as it is, or (the rounded-operand arithmetic) rounded to bfloat16 as it is read. At
-        // the AVX-512 level a 2-D pass's transforms take 16 lanes (the same bits).
-        if (wide16 && !volume) {
+        // the AVX-512 level the transforms take 16 lanes (the same bits).
+        if (wide16) {
             dk_winograd_transform_input_avx512(g, xp, first, count, count, v);
             dk_winograd_transform_gradient_avx512(g, dy, first, count, dm);
         } else {

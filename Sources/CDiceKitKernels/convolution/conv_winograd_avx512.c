@@ -53,36 +53,83 @@ DKW512 void dk_winograd_multiply_avx512(float *v, const void *kernel, long xi, l
 #undef TILE
 }
 
-DKW512 void dk_winograd_transform_input_avx512(const dk_winograd_geometry *g, const float *xp, long first, long count,
-                                               long rows, float *v) {
-    const long cin = g->cin, line = g->wp * cin, xs = rows * cin;
+/// How a transform reads a value (conv_winograd.c's): from one plane, or the depth transform of a
+/// 3-D tile applied on load: the sum or difference of two planes', or one plane's negated.
+enum { FROM_ONE, FROM_SUM, FROM_DIFFERENCE, FROM_NEGATED };
+
+/// 16 values at `at` of plane `p`, combined with plane `q` as `how` says; with ROUND each plane's
+/// values rounded to bfloat16 first (dk_bf16_bits' value: the rounded operands' dy₁₆).
+DKW512BW static inline __attribute__((always_inline)) __m512 load16(const float *p, const float *q, long at,
+                                                                   const int how, const int ROUND) {
+    const __m512i high = _mm512_set1_epi32((int)0xFFFF0000u);
+#define DK_LOAD16(a)                                                                                                   \
+    (ROUND ? _mm512_castsi512_ps(_mm512_and_si512(dk_bf16_round_bits(_mm512_loadu_si512((const void *)(a))), high))  \
+           : _mm512_loadu_ps(a))
+    const __m512 x = DK_LOAD16(p + at);
+    if (how == FROM_ONE) return x;
+    if (how == FROM_NEGATED) return _mm512_sub_ps(_mm512_setzero_ps(), x);
+    const __m512 y = DK_LOAD16(q + at);
+#undef DK_LOAD16
+    return how == FROM_SUM ? _mm512_add_ps(x, y) : _mm512_sub_ps(x, y);
+}
+
+/// Bᵀ d B of the 4 × 4 window at `p` (combined with `q` as `how` says; rows `line` floats apart,
+/// positions `cin`), channels [c, c + 16), stored at out + (4i + j)·stride + c.
+DKW512BW static inline __attribute__((always_inline)) void window16(const float *p, const float *q, const int how,
+                                                                   long line, long cin, long c, float *out,
+                                                                   long stride) {
+    // Bᵀ d over the 4 rows, column by column, then (Bᵀ d) B along each row.
+    __m512 col[4][4];
+    DK_UNROLL for (int j = 0; j < 4; j++) {
+        const long at = j * cin + c;
+        const __m512 d0 = load16(p, q, at, how, 0), d1 = load16(p, q, line + at, how, 0),
+                     d2 = load16(p, q, 2 * line + at, how, 0), d3 = load16(p, q, 3 * line + at, how, 0);
+        col[0][j] = _mm512_sub_ps(d0, d2);
+        col[1][j] = _mm512_add_ps(d1, d2);
+        col[2][j] = _mm512_sub_ps(d2, d1);
+        col[3][j] = _mm512_sub_ps(d1, d3);
+    }
+    DK_UNROLL for (int i = 0; i < 4; i++) {
+        float *const row = out + 4 * i * stride + c;
+        _mm512_storeu_ps(row, _mm512_sub_ps(col[i][0], col[i][2]));
+        _mm512_storeu_ps(row + stride, _mm512_add_ps(col[i][1], col[i][2]));
+        _mm512_storeu_ps(row + 2 * stride, _mm512_sub_ps(col[i][2], col[i][1]));
+        _mm512_storeu_ps(row + 3 * stride, _mm512_sub_ps(col[i][1], col[i][3]));
+    }
+}
+
+DKW512BW static inline __attribute__((always_inline)) void input16(const dk_winograd_geometry *g, const float *xp,
+                                                                  long first, long count, long rows, float *v,
+                                                                  const int volume) {
+    const long cin = g->cin, line = g->wp * cin, plane = (g->oh + 2) * line, xs = rows * cin;
+    const long points = volume ? 64 : 16;
     dk_tile_place place = dk_tile_place_of(g, first);
     for (long t = 0; t < count; t++, dk_tile_place_next(g, &place)) {
-        const float *const d = xp + dk_tile_place_offset(&place, g->sample_floats, line, cin);
+        const float *const d = xp + dk_tile_place_offset(&place, g->sample_floats, plane, line, cin);
         float *const out = v + t * cin;
         for (long c = 0; c < cin; c += 16) {
-            // Bᵀ d over the 4 rows, column by column, then (Bᵀ d) B along each row.
-            __m512 col[4][4];
-            DK_UNROLL for (int j = 0; j < 4; j++) {
-                const float *const p = d + j * cin + c;
-                const __m512 d0 = _mm512_loadu_ps(p), d1 = _mm512_loadu_ps(p + line),
-                             d2 = _mm512_loadu_ps(p + 2 * line), d3 = _mm512_loadu_ps(p + 3 * line);
-                col[0][j] = _mm512_sub_ps(d0, d2);
-                col[1][j] = _mm512_add_ps(d1, d2);
-                col[2][j] = _mm512_sub_ps(d2, d1);
-                col[3][j] = _mm512_sub_ps(d1, d3);
+            if (!volume) {
+                window16(d, d, FROM_ONE, line, cin, c, out, xs);
+                continue;
             }
-            DK_UNROLL for (int i = 0; i < 4; i++) {
-                float *const row = out + 4 * i * xs + c;
-                _mm512_storeu_ps(row, _mm512_sub_ps(col[i][0], col[i][2]));
-                _mm512_storeu_ps(row + xs, _mm512_add_ps(col[i][1], col[i][2]));
-                _mm512_storeu_ps(row + 2 * xs, _mm512_sub_ps(col[i][2], col[i][1]));
-                _mm512_storeu_ps(row + 3 * xs, _mm512_sub_ps(col[i][1], col[i][3]));
-            }
+            // Bᵀ along the depth on load (planes 0 − 2, 1 + 2, 2 − 1, 1 − 3), then each combination's window.
+            const float *const d1 = d + plane, *const d2 = d + 2 * plane, *const d3 = d + 3 * plane;
+            window16(d, d2, FROM_DIFFERENCE, line, cin, c, out, xs);
+            window16(d1, d2, FROM_SUM, line, cin, c, out + 16 * xs, xs);
+            window16(d2, d1, FROM_DIFFERENCE, line, cin, c, out + 32 * xs, xs);
+            window16(d1, d3, FROM_DIFFERENCE, line, cin, c, out + 48 * xs, xs);
         }
     }
     for (long t = count; t < rows; t++)
-        for (long xi = 0; xi < 16; xi++) memset(v + xi * xs + t * cin, 0, sizeof(float) * (size_t)cin);
+        for (long xi = 0; xi < points; xi++) memset(v + xi * xs + t * cin, 0, sizeof(float) * (size_t)cin);
+}
+
+DKW512BW void dk_winograd_transform_input_avx512(const dk_winograd_geometry *g, const float *xp, long first, long count,
+                                                 long rows, float *v) {
+    if (g->od > 1)
+        input16(g, xp, first, count, rows, v, 1);
+    else
+        input16(g, xp, first, count, rows, v, 0);
 }
 
 /// How the output transform stores (dk_winograd_geometry.round_output, conv_winograd.c's): Floats,
@@ -102,11 +149,46 @@ DKW512BW static inline __attribute__((always_inline)) void store16(void *out, lo
         _mm256_storeu_si256((__m256i *)((uint16_t *)out + at), _mm512_cvtepi32_epi16(bits));
 }
 
+/// How the output transform reads an element (conv_winograd.c's): from one plane of products, or
+/// (3-D) a row of Aᵀ along the depth over the 4 planes 16 elements apart: ROW0 = m₀ + m₁ + m₂,
+/// ROW1 = m₁ − m₂ − m₃.
+enum { PLANE, ROW0, ROW1 };
+
+/// Element ξ of the products at `m` (elements `xs` floats apart), read as `how` says.
+DKW512BW static inline __attribute__((always_inline)) __m512 product16(const float *m, long xs, long xi, const int how) {
+    if (how == PLANE) return _mm512_load_ps(m + xi * xs);
+    const __m512 m1 = _mm512_load_ps(m + (16 + xi) * xs), m2 = _mm512_load_ps(m + (32 + xi) * xs);
+    return how == ROW0 ? _mm512_add_ps(_mm512_add_ps(_mm512_load_ps(m + xi * xs), m1), m2)
+                       : _mm512_sub_ps(_mm512_sub_ps(m1, m2), _mm512_load_ps(m + (48 + xi) * xs));
+}
+
+/// Aᵀ m A of one 4 × 4 plane of products (read as `how` says), plus `b`, then the max with
+/// `floor`: the 2 × 2 outputs at element `at` of `y` (rows `line` elements apart, positions `part`).
+DKW512BW static inline __attribute__((always_inline)) void output_plane16(const float *m, long xs, const int how,
+                                                                         __m512 b, __m512 floor, void *y, long at,
+                                                                         long line, long part, const int STORE) {
+    // Aᵀ = [1 1 1 0; 0 1 −1 −1]: rows of Aᵀ m, then along each row.
+    __m512 s[2][4];
+    DK_UNROLL for (int j = 0; j < 4; j++) {
+        const __m512 m0 = product16(m, xs, j, how), m1 = product16(m, xs, 4 + j, how),
+                     m2 = product16(m, xs, 8 + j, how), m3 = product16(m, xs, 12 + j, how);
+        s[0][j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+        s[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+    }
+    DK_UNROLL for (int i = 0; i < 2; i++) {
+        const __m512 o0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s[i][0], s[i][1]), s[i][2]), b);
+        const __m512 o1 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s[i][1], s[i][2]), s[i][3]), b);
+        store16(y, at + i * line, _mm512_max_ps(floor, o0), STORE);
+        store16(y, at + i * line + part, _mm512_max_ps(floor, o1), STORE);
+    }
+}
+
 DKW512BW static inline __attribute__((always_inline)) void output16(const dk_winograd_geometry *g, const float *m,
                                                                    long first, long count, long rows,
-                                                                   const float *bias, void *y, const int STORE) {
+                                                                   const float *bias, void *y, const int volume,
+                                                                   const int STORE) {
     const long cout = g->cout, blocks = cout / 16, xs = blocks * rows * 16;
-    const long part = g->cout_a ? g->cout_a : cout, line = g->ow * part;
+    const long part = g->cout_a ? g->cout_a : cout, line = g->ow * part, plane = g->oh * line;
     const __m512 floor = g->relu ? _mm512_setzero_ps() : _mm512_set1_ps(-__builtin_inff());
     for (long cb = 0; cb < blocks; cb++) {
         // Channels past the first part go to the second, yb_offset elements on.
@@ -114,21 +196,14 @@ DKW512BW static inline __attribute__((always_inline)) void output16(const dk_win
         const __m512 b = bias ? _mm512_loadu_ps(bias + co) : _mm512_setzero_ps();
         dk_tile_place place = dk_tile_place_of(g, first);
         for (long t = 0; t < count; t++, dk_tile_place_next(g, &place)) {
-            const long at = base + dk_tile_place_offset(&place, g->output_sample_floats, line, part);
+            const long at = base + dk_tile_place_offset(&place, g->output_sample_floats, plane, line, part);
             const float *const mt = m + (cb * rows + t) * 16;
-            // Aᵀ = [1 1 1 0; 0 1 −1 −1]: rows of Aᵀ m, then along each row.
-            __m512 s[2][4];
-            DK_UNROLL for (int j = 0; j < 4; j++) {
-                const __m512 m0 = _mm512_load_ps(mt + j * xs), m1 = _mm512_load_ps(mt + (4 + j) * xs),
-                             m2 = _mm512_load_ps(mt + (8 + j) * xs), m3 = _mm512_load_ps(mt + (12 + j) * xs);
-                s[0][j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
-                s[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
-            }
-            DK_UNROLL for (int i = 0; i < 2; i++) {
-                const __m512 o0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s[i][0], s[i][1]), s[i][2]), b);
-                const __m512 o1 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s[i][1], s[i][2]), s[i][3]), b);
-                store16(y, at + i * line, _mm512_max_ps(floor, o0), STORE);
-                store16(y, at + i * line + part, _mm512_max_ps(floor, o1), STORE);
+            if (!volume) {
+                output_plane16(mt, xs, PLANE, b, floor, y, at, line, part, STORE);
+            } else {
+                // Aᵀ along the depth on load: the 2 output planes.
+                output_plane16(mt, xs, ROW0, b, floor, y, at, line, part, STORE);
+                output_plane16(mt, xs, ROW1, b, floor, y, at + plane, line, part, STORE);
             }
         }
     }
@@ -136,56 +211,78 @@ DKW512BW static inline __attribute__((always_inline)) void output16(const dk_win
 
 DKW512BW void dk_winograd_output_avx512(const dk_winograd_geometry *g, const float *m, long first, long count,
                                         long rows, const float *bias, void *y) {
-    if (g->round_output == STORE_BITS)
-        output16(g, m, first, count, rows, bias, y, STORE_BITS);
-    else if (g->round_output == STORE_ROUNDED)
-        output16(g, m, first, count, rows, bias, y, STORE_ROUNDED);
-    else
-        output16(g, m, first, count, rows, bias, y, STORE_FLOATS);
+#define DK_OUTPUT(volume)                                                                                              \
+    if (g->round_output == STORE_BITS)                                                                                 \
+        output16(g, m, first, count, rows, bias, y, volume, STORE_BITS);                                               \
+    else if (g->round_output == STORE_ROUNDED)                                                                         \
+        output16(g, m, first, count, rows, bias, y, volume, STORE_ROUNDED);                                            \
+    else                                                                                                               \
+        output16(g, m, first, count, rows, bias, y, volume, STORE_FLOATS);
+    if (g->od > 1) {
+        DK_OUTPUT(1)
+    } else {
+        DK_OUTPUT(0)
+    }
+#undef DK_OUTPUT
 }
 
-/// 16 output-gradient values at `p`, rounded to bfloat16 first with ROUND (dk_bf16_bits' value).
-DKW512BW static inline __attribute__((always_inline)) __m512 load_gradient16(const float *p, const int ROUND) {
-    const __m512 x = _mm512_loadu_ps(p);
-    if (!ROUND) return x;
-    const __m512i bits = dk_bf16_round_bits(_mm512_castps_si512(x));
-    return _mm512_castsi512_ps(_mm512_and_si512(bits, _mm512_set1_epi32((int)0xFFFF0000u)));
+/// A dY Aᵀ of the 2 × 2 output gradients at `p` (combined with `q` as `how` says; rows `line`
+/// floats apart, positions `cout`; rounded to bfloat16 first with ROUND), channels [c, c + 16),
+/// stored at out + (4i + j)·stride + c.
+DKW512BW static inline __attribute__((always_inline)) void gradient16(const float *p, const float *q, const int how,
+                                                                     long line, long cout, long c, float *out,
+                                                                     long stride, const int ROUND) {
+    // A = [1 0; 1 1; 1 −1; 0 −1]: rows of A dY, then (A dY) Aᵀ along each row.
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512 y00 = load16(p, q, c, how, ROUND), y01 = load16(p, q, cout + c, how, ROUND),
+                 y10 = load16(p, q, line + c, how, ROUND), y11 = load16(p, q, line + cout + c, how, ROUND);
+    const __m512 r[4][2] = {{y00, y01},
+                            {_mm512_add_ps(y00, y10), _mm512_add_ps(y01, y11)},
+                            {_mm512_sub_ps(y00, y10), _mm512_sub_ps(y01, y11)},
+                            {_mm512_sub_ps(zero, y10), _mm512_sub_ps(zero, y11)}};
+    DK_UNROLL for (int i = 0; i < 4; i++) {
+        float *const row = out + 4 * i * stride + c;
+        _mm512_storeu_ps(row, r[i][0]);
+        _mm512_storeu_ps(row + stride, _mm512_add_ps(r[i][0], r[i][1]));
+        _mm512_storeu_ps(row + 2 * stride, _mm512_sub_ps(r[i][0], r[i][1]));
+        _mm512_storeu_ps(row + 3 * stride, _mm512_sub_ps(zero, r[i][1]));
+    }
 }
 
 DKW512BW static inline __attribute__((always_inline)) void
 transform_gradient16(const dk_winograd_geometry *g, const float *dy, long first, long count, float *dm,
-                     const int ROUND) {
-    const long cout = g->cout, stride = count * cout, line = g->ow * cout;
-    const __m512 zero = _mm512_setzero_ps();
+                     const int volume, const int ROUND) {
+    const long cout = g->cout, stride = count * cout, line = g->ow * cout, plane = g->oh * line;
     dk_tile_place place = dk_tile_place_of(g, first);
     for (long t = 0; t < count; t++, dk_tile_place_next(g, &place)) {
-        const float *const d = dy + dk_tile_place_offset(&place, g->output_sample_floats, line, cout);
+        const float *const d = dy + dk_tile_place_offset(&place, g->output_sample_floats, plane, line, cout);
         float *const out = dm + t * cout;
         for (long c = 0; c < cout; c += 16) {
-            // A = [1 0; 1 1; 1 −1; 0 −1]: rows of A dY, then (A dY) Aᵀ along each row.
-            const __m512 y00 = load_gradient16(d + c, ROUND), y01 = load_gradient16(d + cout + c, ROUND),
-                         y10 = load_gradient16(d + line + c, ROUND), y11 = load_gradient16(d + line + cout + c, ROUND);
-            const __m512 r[4][2] = {{y00, y01},
-                                    {_mm512_add_ps(y00, y10), _mm512_add_ps(y01, y11)},
-                                    {_mm512_sub_ps(y00, y10), _mm512_sub_ps(y01, y11)},
-                                    {_mm512_sub_ps(zero, y10), _mm512_sub_ps(zero, y11)}};
-            DK_UNROLL for (int i = 0; i < 4; i++) {
-                float *const row = out + 4 * i * stride + c;
-                _mm512_storeu_ps(row, r[i][0]);
-                _mm512_storeu_ps(row + stride, _mm512_add_ps(r[i][0], r[i][1]));
-                _mm512_storeu_ps(row + 2 * stride, _mm512_sub_ps(r[i][0], r[i][1]));
-                _mm512_storeu_ps(row + 3 * stride, _mm512_sub_ps(zero, r[i][1]));
+            if (!volume) {
+                gradient16(d, d, FROM_ONE, line, cout, c, out, stride, ROUND);
+                continue;
             }
+            // A along the depth on load (planes 0, 0 + 1, 0 − 1, −1), then each combination's.
+            const float *const d1 = d + plane;
+            gradient16(d, d, FROM_ONE, line, cout, c, out, stride, ROUND);
+            gradient16(d, d1, FROM_SUM, line, cout, c, out + 16 * stride, stride, ROUND);
+            gradient16(d, d1, FROM_DIFFERENCE, line, cout, c, out + 32 * stride, stride, ROUND);
+            gradient16(d1, d1, FROM_NEGATED, line, cout, c, out + 48 * stride, stride, ROUND);
         }
     }
 }
 
 DKW512BW void dk_winograd_transform_gradient_avx512(const dk_winograd_geometry *g, const float *dy, long first,
                                                     long count, float *dm) {
-    if (g->round_gradient)
-        transform_gradient16(g, dy, first, count, dm, 1);
+    const int volume = g->od > 1;
+    if (volume && g->round_gradient)
+        transform_gradient16(g, dy, first, count, dm, 1, 1);
+    else if (volume)
+        transform_gradient16(g, dy, first, count, dm, 1, 0);
+    else if (g->round_gradient)
+        transform_gradient16(g, dy, first, count, dm, 0, 1);
     else
-        transform_gradient16(g, dy, first, count, dm, 0);
+        transform_gradient16(g, dy, first, count, dm, 0, 0);
 }
 
 /// du[r][16·p …] += Σ over `count` tiles of v[t][r] · dm[t][16·p …] for input channels r < MR and

@@ -27,7 +27,7 @@ typedef void (*dk_winograd_transform)(const dk_winograd_geometry *g, const float
 /// bfloat16 products, whose v is bfloat16 too: dk_winograd_transform), u and m 64-byte aligned.
 typedef void (*dk_winograd_multiply)(float *v, const void *u, long xi, long cin, long rows, long blocks, float *m);
 
-/// The forward pass's output transform of a 2-D block (every 16-channel panel): y = Aᵀ m A of
+/// The forward pass's output transform of a block (every 16-channel panel): y = Aᵀ m A of
 /// tiles [first, first + count) from m[ξ][cb][t][16] (`rows` rows per panel), plus the bias, then
 /// the ReLU where g->relu, stored as g->round_output says.
 typedef void (*dk_winograd_output)(const dk_winograd_geometry *g, const float *m, long first, long count, long rows,
@@ -55,16 +55,21 @@ static inline __attribute__((always_inline)) long tile_origin(const dk_winograd_
     return n * sample + 2 * z * plane + 2 * (r / tiles_per_row) * line + 2 * (r % tiles_per_row) * position;
 }
 
-/// Where a tile of a 2-D batch is (tile_origin's numbering: sample by sample, row by row), kept as
-/// the tiles are walked in order, so that the 16-lane transforms divide once per block, not per tile.
+/// Where a tile of the batch is (tile_origin's numbering: sample by sample, plane by plane in a
+/// volume, row by row), kept as the tiles are walked in order, so that the 16-lane transforms
+/// divide once per block, not per tile.
 typedef struct {
-    long n, r, c; ///< sample, tile row (oh / 2 per sample), tile column (ow / 2 per row)
+    long n, z, r, c; ///< sample, tile plane (od / 2 per volume; 0 in 2-D), tile row, tile column
 } dk_tile_place;
 
-/// The place of tile `index` of a 2-D batch.
+/// Tile planes per sample: od / 2 in a volume, 1 in 2-D.
+static inline long dk_tile_planes(const dk_winograd_geometry *g) { return g->od > 1 ? g->od / 2 : 1; }
+
+/// The place of tile `index` of the batch.
 static inline dk_tile_place dk_tile_place_of(const dk_winograd_geometry *g, long index) {
-    const long per_row = g->ow / 2, per_sample = g->oh / 2 * per_row, r = index % per_sample;
-    return (dk_tile_place){index / per_sample, r / per_row, r % per_row};
+    const long per_row = g->ow / 2, per_plane = g->oh / 2 * per_row, per_sample = dk_tile_planes(g) * per_plane;
+    const long tile = index % per_sample, r = tile % per_plane;
+    return (dk_tile_place){index / per_sample, tile / per_plane, r / per_row, r % per_row};
 }
 
 /// The next tile's place.
@@ -73,12 +78,14 @@ static inline void dk_tile_place_next(const dk_winograd_geometry *g, dk_tile_pla
     p->c = 0;
     if (++p->r < g->oh / 2) return;
     p->r = 0;
+    if (++p->z < dk_tile_planes(g)) return;
+    p->z = 0;
     p->n++;
 }
 
-/// tile_origin of the tile at `p` (2-D).
-static inline long dk_tile_place_offset(const dk_tile_place *p, long sample, long line, long position) {
-    return p->n * sample + 2 * p->r * line + 2 * p->c * position;
+/// tile_origin of the tile at `p`.
+static inline long dk_tile_place_offset(const dk_tile_place *p, long sample, long plane, long line, long position) {
+    return p->n * sample + 2 * p->z * plane + 2 * p->r * line + 2 * p->c * position;
 }
 
 /// The walk of both 16-lane product kernels (AVX-512 and bfloat16) over one element ξ: pairs of
@@ -131,18 +138,18 @@ dk_winograd_window_row(const float *d, long line, long cin, const int i, __m512 
     out[3] = _mm512_sub_ps(col[1], col[3]);
 }
 
-/// The Float input transform of a 2-D pass at 16 lanes (AVX-512, conv_winograd_avx512.c): a
-/// dk_winograd_transform, V = Bᵀ d B operation for operation as conv_winograd.c's 8-lane one (the
-/// same bits), 16 channels at a time.
+/// The Float input transform at 16 lanes (AVX-512, conv_winograd_avx512.c): a
+/// dk_winograd_transform, V = Bᵀ d B (and along the depth in a volume) operation for operation as
+/// conv_winograd.c's 8-lane one (the same bits), 16 channels at a time.
 void dk_winograd_transform_input_avx512(const dk_winograd_geometry *g, const float *xp, long first, long count,
                                         long rows, float *v);
 
-/// The output transform of a 2-D pass at 16 lanes (AVX-512 and AVX-512 BW): a dk_winograd_output,
+/// The output transform at 16 lanes (AVX-512 and AVX-512 BW; 2-D or 3-D): a dk_winograd_output,
 /// operation for operation as conv_winograd.c's 8-lane one (the same bits), 16 channels at a time.
 void dk_winograd_output_avx512(const dk_winograd_geometry *g, const float *m, long first, long count, long rows,
                                const float *bias, void *y);
 
-/// The weight gradient's output-gradient transform of a 2-D pass at 16 lanes (AVX-512):
+/// The weight gradient's output-gradient transform at 16 lanes (AVX-512 and AVX-512 BW; 2-D or 3-D):
 /// dM[ξ][t][·] = (A dY Aᵀ)[ξ] of tiles [first, first + count), `count` rows per ξ, each dy value
 /// rounded to bfloat16 first where g->round_gradient is 1; operation for operation as
 /// conv_winograd.c's 8-lane transform (the same bits).
