@@ -16,12 +16,12 @@
 //
 // so the sum over input channels is 16 matrix products, one per element ξ of the 4×4 transform:
 // M[ξ] (tiles × cout) = V[ξ] (tiles × cin) · U[ξ] (cin × cout). A block of tiles is transformed
-// into V (its size from L2, by the caller: dk_winograd_geometry.block), the 16 products run on
+// into V (its size from L2 or L1d, by the caller: dk_winograd_geometry.block), the 16 products run on
 // the 6 × 16 micro-kernel of the direct forward tile (12 accumulators), and each 16 output
 // channels' M goes back through Aᵀ · A, with the bias and the evaluation-mode ReLU, to the output.
 // The weight gradient runs the same map backwards (below, "Weight gradient"). At the AVX-512
 // level the products run on 16-lane register tiles instead (conv_winograd_avx512.c, the same sums
-// in the same order: the same bits); the transforms, memory-bound, are these 8-lane ones at both.
+// in the same order: the same bits), and the transforms on 16-lane vectors (the same operations).
 //
 // A 3×3×3 kernel over a 3-D input takes F(2×2×2, 3×3×3): the same matrices along the depth too
 // (a tile of 4×4×4 padded positions, 2×2×2 outputs), so 64 products, 64 multiplications per
@@ -129,9 +129,6 @@ DKW256 void dk_conv_winograd_transform_kernel_f32(const float *packed, int kd, l
             }
 }
 
-/// How the hot transforms read a value: from one plane, or the depth transform of a 3-D tile
-/// applied on load: the sum or difference of two planes', or one plane's negated.
-enum { FROM_ONE, FROM_SUM, FROM_DIFFERENCE, FROM_NEGATED };
 
 /// The value at `at` of plane `p`, combined with plane `q` as `how` says (a constant after inlining).
 DKW256 static inline __attribute__((always_inline)) __m256 load_combined(const float *p, const float *q, long at,
@@ -234,9 +231,6 @@ DKW256 static void multiply_avx2(float *v, const void *kernel, long xi, long cin
     for (long cb = 0; cb < blocks; cb++) multiply(v, u + cb * 16 * cin, cin, rows, m + cb * rows * 16);
 }
 
-/// How `product` reads an element: from one plane of products, or (3-D) a row of Aᵀ along the
-/// depth over the 4 planes 16 elements apart: ROW0 = m₀ + m₁ + m₂, ROW1 = m₁ − m₂ − m₃.
-enum { PLANE, ROW0, ROW1 };
 
 /// Element ξ of the products at `m` (elements `xs` floats apart), read as `how` says.
 DKW256 static inline __attribute__((always_inline)) __m256 product(const float *m, long xs, long xi, const int how) {
@@ -246,9 +240,6 @@ DKW256 static inline __attribute__((always_inline)) __m256 product(const float *
                        : _mm256_sub_ps(_mm256_sub_ps(m1, m2), _mm256_load_ps(m + (48 + xi) * xs));
 }
 
-/// How the output transform stores (dk_winograd_geometry.round_output): Floats, bfloat16 bits, or
-/// Floats rounded to bfloat16 values.
-enum { STORE_FLOATS = 0, STORE_BITS = 1, STORE_ROUNDED = 2 };
 
 /// Stores 8 outputs at element `at` of `out` as `how` says (rounding as dk_bf16_bits: to nearest,
 /// ties to even, a NaN kept quiet).

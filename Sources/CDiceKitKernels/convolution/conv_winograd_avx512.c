@@ -1,7 +1,9 @@
-// The Winograd passes' matrix products at the AVX-512 level (winograd_products.h): the forward
-// pass's M[ξ] = V[ξ] · U[ξ] and the weight gradient's dU[ξ] += V[ξ]ᵀ · dM[ξ], on register tiles
-// of 16-lane vectors. conv_winograd.c's transforms, the same at both levels, call them in place
-// of its AVX2 micro-kernels.
+// The Winograd passes at the AVX-512 level (winograd_products.h): the forward pass's
+// M[ξ] = V[ξ] · U[ξ] and the weight gradient's dU[ξ] += V[ξ]ᵀ · dM[ξ] on register tiles of
+// 16-lane vectors, and the transforms (input, output gradient, output; 2-D and 3-D) on 16-lane
+// vectors, operation for operation as conv_winograd.c's 8-lane ones; conv_winograd.c's passes
+// call them in place of its AVX2 micro-kernels and transforms. On a core with two 16-lane FMA
+// units the 8-lane transforms had taken about half of a 16-channel layer's time.
 //
 // Forward: 12 tiles × 32 output channels (two panels of 16) in 24 accumulators, one broadcast of
 // V per tile and input channel for two FMAs (the AVX2 kernel's 6 × 16 make one for two 8-lane
@@ -52,10 +54,6 @@ DKW512 void dk_winograd_multiply_avx512(float *v, const void *kernel, long xi, l
     DK_WINOGRAD_PANELS(TILE, rows, blocks)
 #undef TILE
 }
-
-/// How a transform reads a value (conv_winograd.c's): from one plane, or the depth transform of a
-/// 3-D tile applied on load: the sum or difference of two planes', or one plane's negated.
-enum { FROM_ONE, FROM_SUM, FROM_DIFFERENCE, FROM_NEGATED };
 
 /// 16 values at `at` of plane `p`, combined with plane `q` as `how` says; with ROUND each plane's
 /// values rounded to bfloat16 first (dk_bf16_bits' value: the rounded operands' dy₁₆).
@@ -132,10 +130,6 @@ DKW512BW void dk_winograd_transform_input_avx512(const dk_winograd_geometry *g, 
         input16(g, xp, first, count, rows, v, 0);
 }
 
-/// How the output transform stores (dk_winograd_geometry.round_output, conv_winograd.c's): Floats,
-/// bfloat16 bits, or Floats rounded to bfloat16 values.
-enum { STORE_FLOATS = 0, STORE_BITS = 1, STORE_ROUNDED = 2 };
-
 /// Stores 16 outputs at element `at` of `out` as `how` says (rounding as dk_bf16_bits).
 DKW512BW static inline __attribute__((always_inline)) void store16(void *out, long at, __m512 v, const int how) {
     if (how == STORE_FLOATS) {
@@ -148,11 +142,6 @@ DKW512BW static inline __attribute__((always_inline)) void store16(void *out, lo
     else
         _mm256_storeu_si256((__m256i *)((uint16_t *)out + at), _mm512_cvtepi32_epi16(bits));
 }
-
-/// How the output transform reads an element (conv_winograd.c's): from one plane of products, or
-/// (3-D) a row of Aᵀ along the depth over the 4 planes 16 elements apart: ROW0 = m₀ + m₁ + m₂,
-/// ROW1 = m₁ − m₂ − m₃.
-enum { PLANE, ROW0, ROW1 };
 
 /// Element ξ of the products at `m` (elements `xs` floats apart), read as `how` says.
 DKW512BW static inline __attribute__((always_inline)) __m512 product16(const float *m, long xs, long xi, const int how) {

@@ -55,6 +55,18 @@ static inline __attribute__((always_inline)) long tile_origin(const dk_winograd_
     return n * sample + 2 * z * plane + 2 * (r / tiles_per_row) * line + 2 * (r % tiles_per_row) * position;
 }
 
+/// How the transforms read a value: from one plane, or the depth transform of a 3-D tile applied
+/// on load: the sum or difference of two planes', or one plane's negated.
+enum { FROM_ONE, FROM_SUM, FROM_DIFFERENCE, FROM_NEGATED };
+
+/// How the output transform reads an element: from one plane of products, or (3-D) a row of Aᵀ
+/// along the depth over the 4 planes 16 elements apart: ROW0 = m₀ + m₁ + m₂, ROW1 = m₁ − m₂ − m₃.
+enum { PLANE, ROW0, ROW1 };
+
+/// How the output transform stores (dk_winograd_geometry.round_output): Floats, bfloat16 bits, or
+/// Floats rounded to bfloat16 values.
+enum { STORE_FLOATS = 0, STORE_BITS = 1, STORE_ROUNDED = 2 };
+
 /// Where a tile of the batch is (tile_origin's numbering: sample by sample, plane by plane in a
 /// volume, row by row), kept as the tiles are walked in order, so that the 16-lane transforms
 /// divide once per block, not per tile.
