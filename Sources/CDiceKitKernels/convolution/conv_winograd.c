@@ -129,7 +129,6 @@ DKW256 void dk_conv_winograd_transform_kernel_f32(const float *packed, int kd, l
             }
 }
 
-
 /// The value at `at` of plane `p`, combined with plane `q` as `how` says (a constant after inlining).
 DKW256 static inline __attribute__((always_inline)) __m256 load_combined(const float *p, const float *q, long at,
                                                                         const int how) {
@@ -231,7 +230,6 @@ DKW256 static void multiply_avx2(float *v, const void *kernel, long xi, long cin
     for (long cb = 0; cb < blocks; cb++) multiply(v, u + cb * 16 * cin, cin, rows, m + cb * rows * 16);
 }
 
-
 /// Element ξ of the products at `m` (elements `xs` floats apart), read as `how` says.
 DKW256 static inline __attribute__((always_inline)) __m256 product(const float *m, long xs, long xi, const int how) {
     if (how == PLANE) return _mm256_load_ps(m + xi * xs);
@@ -239,7 +237,6 @@ DKW256 static inline __attribute__((always_inline)) __m256 product(const float *
     return how == ROW0 ? _mm256_add_ps(_mm256_add_ps(_mm256_load_ps(m + xi * xs), m1), m2)
                        : _mm256_sub_ps(_mm256_sub_ps(m1, m2), _mm256_load_ps(m + (48 + xi) * xs));
 }
-
 
 /// Stores 8 outputs at element `at` of `out` as `how` says (rounding as dk_bf16_bits: to nearest,
 /// ties to even, a NaN kept quiet).

@@ -59,15 +59,15 @@ DKW512 void dk_winograd_multiply_avx512(float *v, const void *kernel, long xi, l
 /// values rounded to bfloat16 first (dk_bf16_bits' value: the rounded operands' dy₁₆).
 DKW512BW static inline __attribute__((always_inline)) __m512 load16(const float *p, const float *q, long at,
                                                                    const int how, const int ROUND) {
+    if (!ROUND) return dk_winograd_load16(p, q, at, how);
     const __m512i high = _mm512_set1_epi32((int)0xFFFF0000u);
-#define DK_LOAD16(a)                                                                                                   \
-    (ROUND ? _mm512_castsi512_ps(_mm512_and_si512(dk_bf16_round_bits(_mm512_loadu_si512((const void *)(a))), high))  \
-           : _mm512_loadu_ps(a))
-    const __m512 x = DK_LOAD16(p + at);
+#define DK_ROUNDED16(a)                                                                                                \
+    _mm512_castsi512_ps(_mm512_and_si512(dk_bf16_round_bits(_mm512_loadu_si512((const void *)(a))), high))
+    const __m512 x = DK_ROUNDED16(p + at);
     if (how == FROM_ONE) return x;
     if (how == FROM_NEGATED) return _mm512_sub_ps(_mm512_setzero_ps(), x);
-    const __m512 y = DK_LOAD16(q + at);
-#undef DK_LOAD16
+    const __m512 y = DK_ROUNDED16(q + at);
+#undef DK_ROUNDED16
     return how == FROM_SUM ? _mm512_add_ps(x, y) : _mm512_sub_ps(x, y);
 }
 
@@ -76,24 +76,10 @@ DKW512BW static inline __attribute__((always_inline)) __m512 load16(const float 
 DKW512BW static inline __attribute__((always_inline)) void window16(const float *p, const float *q, const int how,
                                                                    long line, long cin, long c, float *out,
                                                                    long stride) {
-    // Bᵀ d over the 4 rows, column by column, then (Bᵀ d) B along each row.
-    __m512 col[4][4];
-    DK_UNROLL for (int j = 0; j < 4; j++) {
-        const long at = j * cin + c;
-        const __m512 d0 = load16(p, q, at, how, 0), d1 = load16(p, q, line + at, how, 0),
-                     d2 = load16(p, q, 2 * line + at, how, 0), d3 = load16(p, q, 3 * line + at, how, 0);
-        col[0][j] = _mm512_sub_ps(d0, d2);
-        col[1][j] = _mm512_add_ps(d1, d2);
-        col[2][j] = _mm512_sub_ps(d2, d1);
-        col[3][j] = _mm512_sub_ps(d1, d3);
-    }
-    DK_UNROLL for (int i = 0; i < 4; i++) {
-        float *const row = out + 4 * i * stride + c;
-        _mm512_storeu_ps(row, _mm512_sub_ps(col[i][0], col[i][2]));
-        _mm512_storeu_ps(row + stride, _mm512_add_ps(col[i][1], col[i][2]));
-        _mm512_storeu_ps(row + 2 * stride, _mm512_sub_ps(col[i][2], col[i][1]));
-        _mm512_storeu_ps(row + 3 * stride, _mm512_sub_ps(col[i][1], col[i][3]));
-    }
+    __m512 rows[4][4];
+    DK_UNROLL for (int i = 0; i < 4; i++) dk_winograd_window_row_combined(p + c, q + c, how, line, cin, i, rows[i]);
+    DK_UNROLL for (int i = 0; i < 4; i++) DK_UNROLL for (int j = 0; j < 4; j++)
+        _mm512_storeu_ps(out + (4 * i + j) * stride + c, rows[i][j]);
 }
 
 DKW512BW static inline __attribute__((always_inline)) void input16(const dk_winograd_geometry *g, const float *xp,

@@ -77,12 +77,13 @@ DKWB void dk_winograd_transform_input_bf16(const dk_winograd_geometry *g, const 
                                            long rows, float *v) {
     const long cin = g->cin, line = g->wp * cin, xs = 2 * rows * cin;
     uint16_t *const vb = (uint16_t *)v;
-    for (long t = 0; t < rows; t++) {
+    dk_tile_place place = dk_tile_place_of(g, first);
+    for (long t = 0; t < rows; t++, dk_tile_place_next(g, &place)) {
         if (t >= count) {
             for (long xi = 0; xi < 16; xi++) memset(vb + xi * xs + t * cin, 0, sizeof(uint16_t) * (size_t)cin);
             continue;
         }
-        const float *const d = xp + tile_origin(g, first + t, g->sample_floats, 0, line, cin, 0);
+        const float *const d = xp + dk_tile_place_offset(&place, g->sample_floats, 0, line, cin);
         for (long c = 0; c < cin; c += 16)
             DK_UNROLL for (int i = 0; i < 4; i++) {
                 __m512 out[4];

@@ -1,10 +1,11 @@
 // The matrix products of the Winograd passes (conv_winograd.c), one element ξ of the transform at
 // a time, at the level in use: AVX2 in conv_winograd.c, AVX-512 in conv_winograd_avx512.c. Both
 // levels add the same products in the same order into each sum (input channel by input channel,
-// tile by tile), so a pass gives the same bits at either. Also the input transform's interface,
-// where a tile starts (`tile_origin`) and one row of the input transform at 16 lanes
-// (`dk_winograd_window_row`), which the bfloat16 transforms of conv_winograd_bf16.c and
-// conv_winograd_bf16_weight.c share. Not part of the public header.
+// tile by tile), so a pass gives the same bits at either. Also the transforms' interfaces, where
+// a tile starts (`tile_origin`, or walking the tiles: `dk_tile_place`) and one row of the input
+// transform at 16 lanes (`dk_winograd_window_row`), which the 16-lane transforms of
+// conv_winograd_avx512.c, conv_winograd_bf16.c and conv_winograd_bf16_weight.c share. Not part of
+// the public header.
 #ifndef DK_WINOGRAD_PRODUCTS_H
 #define DK_WINOGRAD_PRODUCTS_H
 
@@ -131,23 +132,45 @@ void dk_winograd_transform_input_bf16(const dk_winograd_geometry *g, const float
 /// against the kernel's pairs, 12 tiles × 32 output channels at a time.
 void dk_winograd_multiply_bf16(float *v, const void *u, long xi, long cin, long rows, long blocks, float *m);
 
-/// Row i of Bᵀ d B for the 4 × 4 window at `d` (rows `line` floats apart, positions `cin`), 16
+/// 16 values at `at` of plane `p` (AVX-512), combined with plane `q` as `how` says (FROM_ONE,
+/// FROM_SUM, FROM_DIFFERENCE, FROM_NEGATED; a constant after inlining).
+__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) __m512
+dk_winograd_load16(const float *p, const float *q, long at, const int how) {
+    const __m512 x = _mm512_loadu_ps(p + at);
+    return how == FROM_ONE          ? x
+           : how == FROM_SUM        ? _mm512_add_ps(x, _mm512_loadu_ps(q + at))
+           : how == FROM_DIFFERENCE ? _mm512_sub_ps(x, _mm512_loadu_ps(q + at))
+                                    : _mm512_sub_ps(_mm512_setzero_ps(), x);
+}
+
+/// Row i of Bᵀ d B for the 4 × 4 window at `p` (combined with `q` as `how` says: the depth
+/// transform of a 3-D tile applied on load; rows `line` floats apart, positions `cin`), 16
 /// channels (AVX-512): (Bᵀ d) row i, column by column, then along the row, operation for operation
-/// as conv_winograd.c's store_window_transform. For the bfloat16 transforms.
+/// as conv_winograd.c's store_window_transform. For the 16-lane transforms (Float and bfloat16).
 __attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
-dk_winograd_window_row(const float *d, long line, long cin, const int i, __m512 out[4]) {
+dk_winograd_window_row_combined(const float *p, const float *q, const int how, long line, long cin, const int i,
+                                __m512 out[4]) {
     __m512 col[4];
     for (int j = 0; j < 4; j++) {
-        const float *p = d + j * cin;
-        col[j] = i == 0   ? _mm512_sub_ps(_mm512_loadu_ps(p), _mm512_loadu_ps(p + 2 * line))
-                 : i == 1 ? _mm512_add_ps(_mm512_loadu_ps(p + line), _mm512_loadu_ps(p + 2 * line))
-                 : i == 2 ? _mm512_sub_ps(_mm512_loadu_ps(p + 2 * line), _mm512_loadu_ps(p + line))
-                          : _mm512_sub_ps(_mm512_loadu_ps(p + line), _mm512_loadu_ps(p + 3 * line));
+        const long at = j * cin;
+        col[j] = i == 0   ? _mm512_sub_ps(dk_winograd_load16(p, q, at, how), dk_winograd_load16(p, q, at + 2 * line, how))
+                 : i == 1 ? _mm512_add_ps(dk_winograd_load16(p, q, at + line, how),
+                                          dk_winograd_load16(p, q, at + 2 * line, how))
+                 : i == 2 ? _mm512_sub_ps(dk_winograd_load16(p, q, at + 2 * line, how),
+                                          dk_winograd_load16(p, q, at + line, how))
+                          : _mm512_sub_ps(dk_winograd_load16(p, q, at + line, how),
+                                          dk_winograd_load16(p, q, at + 3 * line, how));
     }
     out[0] = _mm512_sub_ps(col[0], col[2]);
     out[1] = _mm512_add_ps(col[1], col[2]);
     out[2] = _mm512_sub_ps(col[2], col[1]);
     out[3] = _mm512_sub_ps(col[1], col[3]);
+}
+
+/// dk_winograd_window_row_combined of one plane's window at `d` (2-D).
+__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
+dk_winograd_window_row(const float *d, long line, long cin, const int i, __m512 out[4]) {
+    dk_winograd_window_row_combined(d, d, FROM_ONE, line, cin, i, out);
 }
 
 /// The Float input transform at 16 lanes (AVX-512, conv_winograd_avx512.c): a
