@@ -47,6 +47,10 @@
 //                                                    # 64³ 16 → 16 … 8³ 128 → 128 by default)
 //   PASS=winograd /tmp/conv_costs 9 32,64,64 32,64,64,48   # a 4th field gives the Winograd block (tiles):
 //                                                    # both blocks measured in one process, alternated
+//   PASS=winograd-weight /tmp/conv_costs 9 8,256,256 8,256,256,-1   # a 4th field of −1: the pass split by
+//                                                    # elements (WinogradElementSplit.swift: the threads'
+//                                                    # samples are the chunks, one shared transformed
+//                                                    # kernel or set of sums); SPLIT=elements for every shape
 // The block sizes follow Convolution/ConvBlocking.swift from the L2 size in sysfs; the forward
 // pass runs in that file's chunks and the weight gradient in its lines (each thread adding into
 // its own dW, as the Swift layer's workers do), 3×3 kernels, padding 1, no bias. Each thread repeats its
@@ -151,6 +155,9 @@ typedef struct {
     uint32_t *pairs[MAX_THREADS];  // PASS=winograd-bf16-weight: a block's tile pairs of V, then of dM
     long part;                     // PASS=winograd-bf16-weight: tiles per block
     float *kernel;  // the kernel in DiceKit's layout [(3,) 3, 3, cin, cout] (PASS=winograd's accuracy check)
+    int by_elements;                // SPLIT=elements: PASS=winograd(-weight) split by elements
+    float *chunks[MAX_THREADS];     // SPLIT=elements: each thread's chunk (its 4 samples' tiles)
+    pthread_barrier_t *phases;      // SPLIT=elements: between the phases (for the threads of the run)
     float *xp[MAX_THREADS], *w, *y[MAX_THREADS], *dy[MAX_THREADS], *dw[MAX_THREADS];
 } Shape;
 
@@ -210,14 +217,14 @@ static void setup(Shape *s, int h, int cin, int cout, int volume, long l2, int t
         const long least = in_l1 ? 12 : !volume || kernel_bytes > l2 ? 48 : 12;
         s->wg = (dk_winograd_geometry){.wp = h + 2, .od = g->od, .oh = h, .ow = h, .sample_floats = s->stride,
                                        .output_sample_floats = s->positions * cout, .cin = cin, .cout = cout,
-                                       .block = block ? block : tiles < least ? least : tiles};
+                                       .block = block > 0 ? block : tiles < least ? least : tiles};
         for (int t = 0; t < threads; t++) {
             s->u[t] = aligned_alloc(64, sizeof(float) * (size_t)(s->points * cin * cout));
             dk_conv_winograd_transform_kernel_f32(s->w, g->kd, cin, cout, s->u[t], 0, cin);
             s->ub[t] = aligned_alloc(64, sizeof(uint16_t) * (size_t)(s->points * cin * cout));
             // ConvBlocking.bfloat16WinogradWeightTiles: a block's pairs in a quarter of L2, ≥ 64 tiles.
             const long part = (l2 / 4) / (32L * (cin + cout)) / 2 * 2;
-            s->part = block ? block : part < 64 ? 64 : part;
+            s->part = block > 0 ? block : part < 64 ? 64 : part;
             s->pairs[t] =
                 winograd == 4 ? aligned_alloc(64, sizeof(uint32_t) * (size_t)(8 * s->part * (cin + cout))) : NULL;
             // PASS=winograd-bf16-weight needs no scratch (16 floats, unused).
@@ -225,7 +232,14 @@ static void setup(Shape *s, int h, int cin, int cout, int volume, long l2, int t
                                  : winograd == 4 ? 16
                                                  : dk_conv_winograd_scratch_floats(&s->wg);
             s->scratch[t] = aligned_alloc(64, sizeof(float) * (size_t)scratch);
+            // SPLIT=elements (WinogradElementSplit.swift): a chunk of the thread's 4 samples' tiles.
+            const long tiles = 4 * s->positions / (volume ? 8 : 4);
+            const long chunk = winograd == 2 ? dk_conv_winograd_weight_chunk_floats(&s->wg, tiles)
+                                             : dk_conv_winograd_chunk_floats(&s->wg, tiles);
+            s->chunks[t] = aligned_alloc(64, sizeof(float) * (size_t)(chunk + 16));
         }
+        const char *split = getenv("SPLIT");
+        s->by_elements = (winograd == 1 || winograd == 2) && ((split && strcmp(split, "elements") == 0) || block < 0);
     }
     const long per_position = 4L * (cin + (cout < 64 ? cout : 64));
     long chunk = (l2 / 2) / per_position / 24 * 24;
@@ -241,9 +255,41 @@ static void setup(Shape *s, int h, int cin, int cout, int volume, long l2, int t
     s->passes = flop >= (double)(1L << 30) ? 1 : (long)((double)(1L << 30) / flop) + 1;
 }
 
+/// SPLIT=elements (WinogradElementSplit.swift): the pass split by elements over the threads, each
+/// thread's 4 samples a chunk, the one transformed kernel (or sums) u[0] shared; the forward pass
+/// transforms its share of the kernel per pass, the weight gradient back-transforms its share.
+static void by_elements(const Shape *s, int t, int threads, long tiles, long c0, long c1) {
+    const long x0 = s->points * t / threads, x1 = s->points * (t + 1) / threads;
+    for (long pass = 0; pass < s->passes; pass++) {
+        if (s->winograd == 2) {
+            dk_conv_winograd_weight_chunk_f32(&s->wg, s->xp[t], s->dy[t], 0, tiles, s->chunks[t]);
+        } else {
+            dk_conv_winograd_transform_kernel_f32(s->w, s->g.kd, s->cin, s->cout, s->u[0], c0, c1);
+            dk_conv_winograd_chunk_input_f32(&s->wg, s->xp[t], 0, tiles, s->chunks[t]);
+        }
+        if (threads > 1) pthread_barrier_wait(s->phases);
+        for (long xi = x0; xi < x1; xi++)
+            for (int c = 0; c < threads; c++) {
+                if (s->winograd == 2)
+                    dk_conv_winograd_weight_chunk_sums_f32(&s->wg, s->chunks[c], tiles, xi, xi + 1, s->u[0], c == 0);
+                else
+                    dk_conv_winograd_chunk_products_f32(&s->wg, s->chunks[c], tiles, s->u[0], xi, xi + 1);
+            }
+        if (threads > 1) pthread_barrier_wait(s->phases);
+        if (s->winograd == 2)
+            dk_conv_winograd_weight_from_transform_f32(s->u[0], s->g.kd, s->cin, s->cout, s->dw[t], c0, c1);
+        else
+            dk_conv_winograd_chunk_output_f32(&s->wg, s->chunks[t], 0, tiles, NULL, s->y[t]);
+    }
+}
+
 static void forward(const Shape *s, int t, int threads) {
     const long positions = s->positions, tiles = s->samples * positions / (s->volume ? 8 : 4);
     const long c0 = s->cin * t / threads, c1 = s->cin * (t + 1) / threads;
+    if (s->by_elements) {
+        by_elements(s, t, threads, tiles, c0, c1);
+        return;
+    }
     if (s->winograd == 2) {
         // The sums (u[t]) from zero (`fresh`), accumulated over the thread's 4 samples,
         // back-transformed in its share of the input channels (into dw[t]).
@@ -381,13 +427,18 @@ static void *worker(void *arg) {
 static double timed(const Shape *s, int threads) {
     pthread_t id[MAX_THREADS];
     Job jobs[MAX_THREADS];
+    pthread_barrier_t phases;
+    pthread_barrier_init(&phases, NULL, (unsigned)threads);
+    ((Shape *)s)->phases = &phases;
     const double t0 = now();
     for (int t = 0; t < threads; t++) {
         jobs[t] = (Job){s, t, threads};
         pthread_create(&id[t], NULL, worker, &jobs[t]);
     }
     for (int t = 0; t < threads; t++) pthread_join(id[t], NULL);
-    return (now() - t0) / (double)s->passes;
+    const double seconds = (now() - t0) / (double)s->passes;
+    pthread_barrier_destroy(&phases);
+    return seconds;
 }
 
 int main(int argc, char **argv) {
@@ -444,8 +495,11 @@ int main(int argc, char **argv) {
             int *t = shapes[count];
             t[3] = 0;
             const int parsed = sscanf(argv[a], "%d,%d,%d,%d", &t[0], &t[1], &t[2], &t[3]);
-            if (parsed < 3 || t[3] < 0 || t[0] < 1 || t[1] < 1 || t[2] < 16 || t[2] % 16) {
-                fprintf(stderr, "conv_costs: shape '%s'; expected H,Cin,Cout[,block] with Cout a multiple of 16\n",
+            const int split = t[3] == -1 && (winograd == 1 || winograd == 2);
+            if (parsed < 3 || (t[3] < 0 && !split) || t[0] < 1 || t[1] < 1 || t[2] < 16 || t[2] % 16) {
+                fprintf(stderr,
+                        "conv_costs: shape '%s'; expected H,Cin,Cout[,block] with Cout a multiple of 16 (block −1: "
+                        "split by elements, PASS=winograd or winograd-weight)\n",
                         argv[a]);
                 return 1;
             }
@@ -480,7 +534,7 @@ int main(int argc, char **argv) {
         const double flop = 2.0 * s[i].samples * s[i].positions * s[i].cout * s[i].taps * s[i].cin;
         const double single = flop / one[i], every = threads * flop / all[i];
         printf("| %d%s %d → %d%s | %.1f | %.0f %% | %.1f | %.0f %% |\n", s[i].h, volume ? "³" : "²", s[i].cin, s[i].cout,
-               shapes[i][3] ? " (given block)" : "", single * 1e-9,
+               shapes[i][3] < 0 ? " (split by elements)" : shapes[i][3] ? " (given block)" : "", single * 1e-9,
                100 * single / peak, every * 1e-9, 100 * every / (threads * peak));
     }
     if (winograd == 1 || winograd == 3) {

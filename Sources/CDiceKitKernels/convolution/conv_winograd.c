@@ -308,6 +308,26 @@ long dk_conv_winograd_scratch_floats(const dk_winograd_geometry *g) {
     return transform_points(g) * micro_rows(g->block) * (g->cin + g->cout) + 16;
 }
 
+/// The output transform of a block's products (tiles [first, first + count), `rows` rows per
+/// panel): at the AVX-512 level `output`, 16 lanes (the same bits); else 8 lanes, panel by panel.
+DKW256 static inline __attribute__((always_inline)) void output_block(const dk_winograd_geometry *g, const float *m,
+                                                                     long first, long count, long rows,
+                                                                     const float *bias, void *y,
+                                                                     dk_winograd_output output, const int volume) {
+    if (output) {
+        output(g, m, first, count, rows, bias, y);
+        return;
+    }
+    for (long cb = 0; cb < g->cout / 16; cb++) {
+        if (g->round_output == STORE_BITS)
+            transform_output(g, m, first, count, rows, cb, bias, y, volume, STORE_BITS);
+        else if (g->round_output == STORE_ROUNDED)
+            transform_output(g, m, first, count, rows, cb, bias, y, volume, STORE_ROUNDED);
+        else
+            transform_output(g, m, first, count, rows, cb, bias, y, volume, STORE_FLOATS);
+    }
+}
+
 DKW256 static inline __attribute__((always_inline)) void
 forward(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const void *u, const float *bias,
         void *y, float *scratch, dk_winograd_transform transform, dk_winograd_multiply products,
@@ -323,19 +343,7 @@ forward(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const 
         // One ξ's kernel (cin × cout) at a time against every tile of the block.
         for (long xi = 0; xi < points; xi++)
             products(v + xi * rows * cin, u, xi, cin, rows, blocks, m + xi * blocks * rows * 16);
-        // At the AVX-512 level the output transform takes 16 lanes (`output`: the same bits).
-        if (output) {
-            output(g, m, first, count, rows, bias, y);
-            continue;
-        }
-        for (long cb = 0; cb < blocks; cb++) {
-            if (g->round_output == STORE_BITS)
-                transform_output(g, m, first, count, rows, cb, bias, y, volume, STORE_BITS);
-            else if (g->round_output == STORE_ROUNDED)
-                transform_output(g, m, first, count, rows, cb, bias, y, volume, STORE_ROUNDED);
-            else
-                transform_output(g, m, first, count, rows, cb, bias, y, volume, STORE_FLOATS);
-        }
+        output_block(g, m, first, count, rows, bias, y, output, volume);
     }
 }
 
@@ -375,6 +383,51 @@ void dk_conv_winograd_forward_bf16(const dk_winograd_geometry *g, const float *x
     // 2-D only (Winograd.qualifiesBFloat16): the input transform writes V as bfloat16 itself.
     forward_plane(g, xp, t0, t1, u, bias, y, scratch, dk_winograd_transform_input_bf16, dk_winograd_multiply_bf16,
                   dk_winograd_output_avx512);
+}
+
+// MARK: - A forward pass split by elements
+//
+// The same products as dk_conv_winograd_forward_f32, in three phases that the workers run one
+// after another: each worker transforms its own chunk of the tiles (phase 1), then the workers
+// divide the elements ξ between them, each multiplying its elements of every chunk by that
+// element of the kernel (phase 2), then each worker transforms its chunk's products back (phase
+// 3). The transformed kernel is then read once per pass, not once per block of tiles per worker.
+
+long dk_conv_winograd_chunk_floats(const dk_winograd_geometry *g, long count) {
+    return transform_points(g) * micro_rows(count) * (g->cin + g->cout) + 16;
+}
+
+/// The products of a chunk of `count` tiles: after its transformed input, 64-byte aligned.
+static float *chunk_products(const dk_winograd_geometry *g, float *chunk, long count) {
+    return (float *)(((uintptr_t)(chunk + transform_points(g) * micro_rows(count) * g->cin) + 63) & ~(uintptr_t)63);
+}
+
+void dk_conv_winograd_chunk_input_f32(const dk_winograd_geometry *g, const float *xp, long first, long count,
+                                      float *chunk) {
+    const int wide = dk_isa() == DK_ISA_AVX512;
+    dk_note_isa(DK_KERNEL_CONV, wide ? DK_ISA_AVX512 : DK_ISA_AVX2);
+    const dk_winograd_transform transform =
+        wide ? dk_winograd_transform_input_avx512 : g->od > 1 ? transform_input_volume : transform_input_plane;
+    transform(g, xp, first, count, micro_rows(count), chunk);
+}
+
+void dk_conv_winograd_chunk_products_f32(const dk_winograd_geometry *g, float *chunk, long count, const float *u,
+                                         long x0, long x1) {
+    const dk_winograd_multiply products = dk_isa() == DK_ISA_AVX512 ? dk_winograd_multiply_avx512 : multiply_avx2;
+    const long rows = micro_rows(count), cin = g->cin, blocks = g->cout / 16;
+    float *const m = chunk_products(g, chunk, count);
+    for (long xi = x0; xi < x1; xi++)
+        products(chunk + xi * rows * cin, u, xi, cin, rows, blocks, m + xi * blocks * rows * 16);
+}
+
+DKW256 void dk_conv_winograd_chunk_output_f32(const dk_winograd_geometry *g, float *chunk, long first, long count,
+                                              const float *bias, float *y) {
+    const dk_winograd_output output = dk_isa() == DK_ISA_AVX512 ? dk_winograd_output_avx512 : NULL;
+    const float *const m = chunk_products(g, chunk, count);
+    if (g->od > 1)
+        output_block(g, m, first, count, micro_rows(count), bias, y, output, 1);
+    else
+        output_block(g, m, first, count, micro_rows(count), bias, y, output, 0);
 }
 
 // MARK: - Weight gradient
@@ -492,6 +545,26 @@ long dk_conv_winograd_weight_grad_scratch_floats(const dk_winograd_geometry *g) 
     return transform_points(g) * g->block * (g->cin + g->cout);
 }
 
+/// V (`v`) and dM (`dm`) of tiles [first, first + count), `count` rows per ξ, not rounded up:
+/// here the tiles are the products' inner dimension. dy as it is, or (the rounded-operand
+/// arithmetic, g->round_gradient) rounded to bfloat16 as it is read. With `wide16` (the AVX-512
+/// level) the transforms take 16 lanes (the same bits).
+DKW256 static inline __attribute__((always_inline)) void weight_transforms(const dk_winograd_geometry *g,
+                                                                          const float *xp, const float *dy,
+                                                                          long first, long count, float *v, float *dm,
+                                                                          int wide16, const int volume) {
+    if (wide16) {
+        dk_winograd_transform_input_avx512(g, xp, first, count, count, v);
+        dk_winograd_transform_gradient_avx512(g, dy, first, count, dm);
+        return;
+    }
+    (volume ? transform_input_volume : transform_input_plane)(g, xp, first, count, count, v);
+    if (g->round_gradient)
+        transform_gradient(g, dy, first, count, dm, volume, 1);
+    else
+        transform_gradient(g, dy, first, count, dm, volume, 0);
+}
+
 DKW256 static inline __attribute__((always_inline)) void
 weight_grad(const dk_winograd_geometry *g, const float *xp, const float *dy, long t0, long t1, float *du,
             float *scratch, dk_winograd_accumulate sums, int fresh, int wide16, const int volume) {
@@ -499,19 +572,7 @@ weight_grad(const dk_winograd_geometry *g, const float *xp, const float *dy, lon
     float *const v = scratch, *const dm = scratch + points * g->block * cin;
     for (long first = t0; first < t1; first += g->block) {
         const long count = t1 - first < g->block ? t1 - first : g->block;
-        // `count` rows per ξ, not rounded up: here the tiles are the products' inner dimension.
-        // dy as it is, or (the rounded-operand arithmetic) rounded to bfloat16 as it is read. At
-        // the AVX-512 level the transforms take 16 lanes (the same bits).
-        if (wide16) {
-            dk_winograd_transform_input_avx512(g, xp, first, count, count, v);
-            dk_winograd_transform_gradient_avx512(g, dy, first, count, dm);
-        } else {
-            (volume ? transform_input_volume : transform_input_plane)(g, xp, first, count, count, v);
-            if (g->round_gradient)
-                transform_gradient(g, dy, first, count, dm, volume, 1);
-            else
-                transform_gradient(g, dy, first, count, dm, volume, 0);
-        }
+        weight_transforms(g, xp, dy, first, count, v, dm, wide16, volume);
         for (long xi = 0; xi < points; xi++)
             sums(v + xi * count * cin, dm + xi * count * cout, cin, cout, count, du + xi * cin * cout,
                  fresh && first == t0);
@@ -538,6 +599,37 @@ void dk_conv_winograd_weight_grad_f32(const dk_winograd_geometry *g, const float
     dk_note_isa(DK_KERNEL_CONV, wide ? DK_ISA_AVX512 : DK_ISA_AVX2);
     (g->od > 1 ? weight_grad_volume : weight_grad_plane)(
         g, xp, dy, t0, t1, du, scratch, wide ? dk_winograd_accumulate_avx512 : accumulate_avx2, fresh, wide);
+}
+
+// MARK: - A weight gradient split by elements
+//
+// The sums of dk_conv_winograd_weight_grad_f32 in two phases: each worker transforms its own
+// chunk of the tiles, x and dy (phase 1), then the workers divide the elements ξ between them,
+// each summing its elements over every chunk in order into the one du (phase 2). Each sum then
+// runs over the batch's tiles in order, whatever the workers.
+
+long dk_conv_winograd_weight_chunk_floats(const dk_winograd_geometry *g, long count) {
+    return transform_points(g) * count * (g->cin + g->cout);
+}
+
+DKW256 void dk_conv_winograd_weight_chunk_f32(const dk_winograd_geometry *g, const float *xp, const float *dy,
+                                              long first, long count, float *chunk) {
+    const int wide = dk_isa() == DK_ISA_AVX512;
+    dk_note_isa(DK_KERNEL_CONV, wide ? DK_ISA_AVX512 : DK_ISA_AVX2);
+    float *const dm = chunk + transform_points(g) * count * g->cin;
+    if (g->od > 1)
+        weight_transforms(g, xp, dy, first, count, chunk, dm, wide, 1);
+    else
+        weight_transforms(g, xp, dy, first, count, chunk, dm, wide, 0);
+}
+
+void dk_conv_winograd_weight_chunk_sums_f32(const dk_winograd_geometry *g, const float *chunk, long count, long x0,
+                                            long x1, float *du, int fresh) {
+    const dk_winograd_accumulate sums = dk_isa() == DK_ISA_AVX512 ? dk_winograd_accumulate_avx512 : accumulate_avx2;
+    const long cin = g->cin, cout = g->cout;
+    const float *const dm = chunk + transform_points(g) * count * cin;
+    for (long xi = x0; xi < x1; xi++)
+        sums(chunk + xi * count * cin, dm + xi * count * cout, cin, cout, count, du + xi * cin * cout, fresh);
 }
 
 /// Gᵀ u G of one 4 × 4 plane (u[4a + b]) into 3 × 3 taps (w[3i + j]).
@@ -616,6 +708,32 @@ void dk_conv_winograd_weight_grad_f32(const dk_winograd_geometry *g, const float
 void dk_conv_winograd_weight_from_transform_f32(const float *du, int kd, long cin, long cout, float *dw, long ci0,
                                                 long ci1) {
     (void)du, (void)kd, (void)cin, (void)cout, (void)dw, (void)ci0, (void)ci1;
+}
+long dk_conv_winograd_chunk_floats(const dk_winograd_geometry *g, long count) {
+    return 64 * (count + 6) * (g->cin + g->cout) + 16;
+}
+void dk_conv_winograd_chunk_input_f32(const dk_winograd_geometry *g, const float *xp, long first, long count,
+                                      float *chunk) {
+    (void)g, (void)xp, (void)first, (void)count, (void)chunk;
+}
+void dk_conv_winograd_chunk_products_f32(const dk_winograd_geometry *g, float *chunk, long count, const float *u,
+                                         long x0, long x1) {
+    (void)g, (void)chunk, (void)count, (void)u, (void)x0, (void)x1;
+}
+void dk_conv_winograd_chunk_output_f32(const dk_winograd_geometry *g, float *chunk, long first, long count,
+                                       const float *bias, float *y) {
+    (void)g, (void)chunk, (void)first, (void)count, (void)bias, (void)y;
+}
+long dk_conv_winograd_weight_chunk_floats(const dk_winograd_geometry *g, long count) {
+    return 64 * count * (g->cin + g->cout);
+}
+void dk_conv_winograd_weight_chunk_f32(const dk_winograd_geometry *g, const float *xp, const float *dy, long first,
+                                       long count, float *chunk) {
+    (void)g, (void)xp, (void)dy, (void)first, (void)count, (void)chunk;
+}
+void dk_conv_winograd_weight_chunk_sums_f32(const dk_winograd_geometry *g, const float *chunk, long count, long x0,
+                                            long x1, float *du, int fresh) {
+    (void)g, (void)chunk, (void)count, (void)x0, (void)x1, (void)du, (void)fresh;
 }
 int dk_conv_winograd_enabled(void) { return 0; }
 

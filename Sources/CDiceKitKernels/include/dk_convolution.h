@@ -162,6 +162,24 @@ long dk_conv_winograd_scratch_floats(const dk_winograd_geometry *g);
 void dk_conv_winograd_forward_f32(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const float *u,
                                   const float *bias, float *y, float *scratch);
 
+/// A forward pass split by elements (for passes of few tiles and large kernels: the transformed
+/// kernel read once per pass), in three phases run one after another, each worker on its own
+/// chunk of tiles [first, first + count) and its chunk buffer of
+/// dk_conv_winograd_chunk_floats(g, count) floats (64-byte aligned): (1) the chunk's transformed
+/// input; (2) the products of elements ξ [x0, x1) of every chunk, the workers taking disjoint
+/// ranges of ξ; (3) the chunk's output transform into `y`, as dk_conv_winograd_forward_f32
+/// stores it. The same bits as dk_conv_winograd_forward_f32 (each output's sums are the same).
+long dk_conv_winograd_chunk_floats(const dk_winograd_geometry *g, long count);
+/// Phase 1 of a forward pass split by elements: the chunk's transformed input.
+void dk_conv_winograd_chunk_input_f32(const dk_winograd_geometry *g, const float *xp, long first, long count,
+                                      float *chunk);
+/// Phase 2: the products of elements ξ [x0, x1) of a chunk of `count` tiles by the transformed kernel `u`.
+void dk_conv_winograd_chunk_products_f32(const dk_winograd_geometry *g, float *chunk, long count, const float *u,
+                                         long x0, long x1);
+/// Phase 3: the output transform of the chunk of tiles [first, first + count) into `y`.
+void dk_conv_winograd_chunk_output_f32(const dk_winograd_geometry *g, float *chunk, long first, long count,
+                                       const float *bias, float *y);
+
 /// Elements ξ [x0, x1) of the transformed kernel `u` (dk_conv_winograd_transform_kernel_f32's,
 /// `points` elements ξ) rounded to bfloat16 (dk_bf16_bits) in input-channel pairs,
 /// [ξ][cout / 16][cin / 2][16][2] (64-byte aligned), for dk_conv_winograd_forward_bf16: ranges
@@ -216,6 +234,20 @@ void dk_conv_winograd_weight_pairs_bf16(const dk_winograd_geometry *g, const flo
 /// adding to zeros). AVX512-BF16 only (dk_bf16_level_in_use).
 void dk_conv_winograd_accumulate_bf16(const uint32_t *vp, const uint32_t *dmp, long cin, long cout, long pairs,
                                       long ci0, long ci1, int fresh, float *du);
+
+/// The weight gradient's sums split by elements, in two phases: (1) each worker's chunk of tiles
+/// [first, first + count) transformed, x and dy (as dk_conv_winograd_weight_grad_f32 reads
+/// them), into its buffer of dk_conv_winograd_weight_chunk_floats(g, count) floats; (2) for
+/// elements ξ [x0, x1), du[ξ] += the chunk's sums (with `fresh`, du[ξ] = them), the workers taking
+/// disjoint ranges of ξ and each adding the chunks in tile order: the bits of
+/// dk_conv_winograd_weight_grad_f32 over the whole batch by one worker.
+long dk_conv_winograd_weight_chunk_floats(const dk_winograd_geometry *g, long count);
+/// Phase 1 of the weight gradient split by elements: the chunk's transformed x and dy.
+void dk_conv_winograd_weight_chunk_f32(const dk_winograd_geometry *g, const float *xp, const float *dy, long first,
+                                       long count, float *chunk);
+/// Phase 2: du[ξ] (+)= the sums of a chunk of `count` tiles for elements ξ [x0, x1).
+void dk_conv_winograd_weight_chunk_sums_f32(const dk_winograd_geometry *g, const float *chunk, long count, long x0,
+                                            long x1, float *du, int fresh);
 
 /// Input channels [ci0, ci1) of dW = Gᵀ du G (along each axis), the [kd, 3, 3, cin, cout] weight
 /// gradient (overwritten; kd 1 or 3) from dk_conv_winograd_weight_grad_f32's sums.

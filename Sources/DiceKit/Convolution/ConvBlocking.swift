@@ -132,6 +132,24 @@ struct ConvBlocking: Sendable, Equatable {
         return Swift.max(least, (l2 / 4) / tileBytes / 6 * 6)
     }
 
+    /// Whether a Winograd pass of `points` elements ξ, `inChannels` → `outChannels`, with
+    /// `tilesPerWorker` tiles on each worker, splits its products by elements rather than by tiles
+    /// (WinogradElementSplit.swift): where the transformed kernel (4 · points · Cin · Cout bytes)
+    /// exceeds half of L2, so that the split by tiles streams it from L3 into every worker (once
+    /// per block of tiles), and is at least twice the bytes of a worker's chunk of transformed
+    /// tiles and products (4 · points · tiles · (Cin + Cout)), which the split by elements writes
+    /// to L3 and reads back instead. In process on Emerald Rapids (`Scripts/conv_costs.c`, a
+    /// shape's 4th field −1, both ways alternated, the best of 9; 2 cores, 64 tiles each at 8²),
+    /// the forward pass split by elements ran at 1.11× (8² 256 → 256), 1.21× (256 → 512) and 1.16×
+    /// (512 → 512) the split by tiles' speed, its weight gradient at 1.05×, 1.12× and 1.28×; where
+    /// the kernel is less than twice the chunk it lost: 0.87× and 0.90× at 8² 128 → 256, 0.89–1.05×
+    /// at 16² (256 tiles a worker), 0.63–0.79× at 32².
+    func winogradSplitsElements(inChannels: Int, outChannels: Int, points: Int, tilesPerWorker: Int) -> Bool {
+        let kernelBytes = 4 * points * inChannels * outChannels
+        let chunkBytes = 4 * points * tilesPerWorker * (inChannels + outChannels)
+        return kernelBytes > l2 / 2 && kernelBytes >= 2 * chunkBytes
+    }
+
     /// Bytes of a worker's buffer of padded input lines in a Winograd pass (`WinogradSlabs`): a
     /// quarter of L2, which the transforms read while it is in cache, beside the block's
     /// transformed tiles and products (half of L2: `winogradBlock`). Padding the whole batch

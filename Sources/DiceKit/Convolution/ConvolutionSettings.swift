@@ -55,6 +55,11 @@ public struct ConvolutionSettings: Sendable, Equatable {
     /// DICEKIT_WINOGRAD=0 in the environment for the whole process (to measure both in one binary).
     public var allowsWinograd: Bool
 
+    /// How a Winograd pass divides its products between the workers: `.automatic` (the default)
+    /// leaves it to the shapes and the caches (`ConvBlocking.winogradSplitsElements`); tests force
+    /// either way to compare their bits.
+    var winogradSplit = WinogradSplit.automatic
+
     /// Settings with the given bounds; every parameter defaults to the values described above.
     public init(
         workspaceLimit: Int = 64 << 20, tileRows: Int? = nil, workers: Int? = nil, allowsDirect: Bool = true,

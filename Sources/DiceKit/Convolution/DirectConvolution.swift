@@ -128,13 +128,15 @@ extension ConvGeometry {
                         g, padded: padded, weight: packed, bias: pass.bias, y: y,
                         outputSample: outputPixels * outChannels,
                         workers: workers, inPlace: settings.readsInPlace, winogradLimit: winogradLimit,
-                        kernelCache: pass.bfloat16Weights, roundedOperands: roundsOperands)
+                        winogradSplit: settings.winogradSplit, kernelCache: pass.bfloat16Weights,
+                        roundedOperands: roundsOperands)
                 }
             }
             if let dW = pass.weightGradient, let dy = pass.dy {
                 weightGradientTasks(
                     g, padded: padded, dy: dy, dW: dW, db: pass.biasGradient, weightCount: weightCount,
-                    roundsDY: roundsOperands, workers: workers, winogradLimit: winogradLimit)
+                    roundsDY: roundsOperands, workers: workers, winogradLimit: winogradLimit,
+                    winogradSplit: settings.winogradSplit)
             }
         }
         if pass.weightGradient == nil, let db = pass.biasGradient, let dy = pass.dy {
@@ -174,7 +176,8 @@ extension ConvGeometry {
                 forwardTasks(
                     g, padded: padded, weight: flipped, bias: pass.dxFill, y: dx,
                     outputSample: inputPixels * sampleChannels, workers: workers, inPlace: settings.readsInPlace,
-                    winogradLimit: winogradLimit, roundedOperands: roundsOperands)
+                    winogradLimit: winogradLimit, winogradSplit: settings.winogradSplit,
+                    roundedOperands: roundsOperands)
             }
         }
         return pass.roundsOutput
@@ -431,12 +434,14 @@ extension ConvGeometry {
     func forwardTasks(
         _ g: dk_conv_geometry, padded: PaddedSource, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
         y: UnsafeMutablePointer<Float>, outputSample: Int, workers: Int, narrow: Bool = false, inPlace: Bool = false,
-        winogradLimit: Int? = nil, kernelCache: BFloat16WeightCache? = nil, roundedOperands: Bool = false
+        winogradLimit: Int? = nil, winogradSplit: WinogradSplit = .automatic, kernelCache: BFloat16WeightCache? = nil,
+        roundedOperands: Bool = false
     ) {
         if let limit = winogradLimit, !narrow,
             winogradForward(
                 g, padded: padded, packedKernel: { $0(weight) }, bias: bias, y: UnsafeMutableRawPointer(y),
-                outputSample: outputSample, workers: workers, workspaceLimit: limit, cache: kernelCache,
+                outputSample: outputSample, workers: workers, workspaceLimit: limit, split: winogradSplit,
+                cache: kernelCache,
                 roundedOperands: roundedOperands)
         {
             return
@@ -483,14 +488,16 @@ extension ConvGeometry {
     /// before the kernel reads them (the whole batch at once for small images); db reads dy.
     private func weightGradientTasks(
         _ g: dk_conv_geometry, padded: PaddedSource, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
-        db: UnsafeMutablePointer<Float>?, weightCount: Int, roundsDY: Bool, workers: Int, winogradLimit: Int?
+        db: UnsafeMutablePointer<Float>?, weightCount: Int, roundsDY: Bool, workers: Int, winogradLimit: Int?,
+        winogradSplit: WinogradSplit
     ) {
         // Winograd F(2×2, 3×3) or F(2×2×2, 3×3×3) where the pass qualifies and fits
         // `winogradLimit` bytes, whole or in slabs (Winograd.swift; with `roundsDY`, reading dy
         // rounded).
         if let limit = winogradLimit,
             winogradWeightGradient(
-                g, padded: padded, dy: dy, dW: dW, workers: workers, workspaceLimit: limit, roundsDY: roundsDY)
+                g, padded: padded, dy: dy, dW: dW, workers: workers, workspaceLimit: limit, roundsDY: roundsDY,
+                split: winogradSplit)
         {
             if let db = db { sumRows(dy, rows: outputRows, channels: outChannels, into: db) }
             return

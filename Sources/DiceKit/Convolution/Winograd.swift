@@ -14,7 +14,8 @@
 // is padded whole (`PaddedSource.withPaddedBatch`), and the workers take equal ranges of the
 // batch's tiles, across samples, so that a small image's few tiles still fill the blocks. A
 // batch whose padded copy would exceed the workspace bound is padded slab by slab by the workers
-// instead (WinogradSlabs.swift).
+// instead (WinogradSlabs.swift). Where few tiles meet a large kernel (8² with 256 channels and
+// more), the workers divide the transform's elements instead (WinogradElementSplit.swift).
 //
 // Bits: every output is a fixed sequence of operations on its own window and the transformed
 // kernel, whatever the workers, blocks and samples: the same seed and the same thread count give
@@ -173,7 +174,8 @@ extension ConvGeometry {
     func winogradForward(
         _ g: dk_conv_geometry, padded: PaddedSource, packedKernel: ((UnsafePointer<Float>) -> Void) -> Void,
         bias: UnsafePointer<Float>?, y: UnsafeMutableRawPointer, outputSample: Int, workers: Int,
-        workspaceLimit: Int, cache: BFloat16WeightCache?, products: WinogradProducts = .float,
+        workspaceLimit: Int, split: WinogradSplit = .automatic, cache: BFloat16WeightCache?,
+        products: WinogradProducts = .float,
         roundedOperands: Bool = false, transposing forward: WinogradForwardKernel? = nil
     ) -> Bool {
         let (cin, cout, kd, points) = (Int(g.cin), Int(g.cout), g.kd, Winograd.points(kernelDepth: g.kd))
@@ -207,10 +209,17 @@ extension ConvGeometry {
         let count = Swift.min(workers, tiles)
         let scratchFloats = Int(dk_conv_winograd_scratch_floats(&wg))
         let budget = workspaceLimit - transformed * MemoryLayout<Float>.stride
-        guard
-            let input = WinogradInput(
+        // Float products of few tiles by a large kernel: split by elements (WinogradElementSplit.swift).
+        let chunks =
+            products == .float
+            ? WinogradChunks(wg, padded: padded, count: count, budget: budget, split: split, weightGradient: false)
+            : nil
+        let input =
+            chunks == nil
+            ? WinogradInput(
                 wg, padded: padded, workers: count, budget: budget, slabBytes: ConvBlocking.current.winogradSlabBytes)
-        else { return false }
+            : nil
+        guard chunks != nil || input != nil else { return false }
         // The transformed kernel as the products read it: Floats, or bfloat16 pairs (two to a Float's room).
         let (packing, floats) =
             products == .float
@@ -263,6 +272,11 @@ extension ConvGeometry {
             }
         }
         withKernel { u in
+            if let chunks {
+                return winogradForwardByElements(
+                    wg, padded: padded, u: u, bias: bias, y: y.assumingMemoryBound(to: Float.self), chunks: chunks)
+            }
+            guard let input else { return }
             let shared = TaskShared((u, bias, y))
             forEachWinogradRange(wg, padded: padded, input: input, workers: workers, count: count) {
                 _, gp, xp, offset, tiles in
@@ -301,7 +315,7 @@ extension ConvGeometry {
     /// bfloat16 as the transform reads it, so dW is this pass's on x₁₆ and dy₁₆, bit for bit.
     func winogradWeightGradient(
         _ g: dk_conv_geometry, padded: PaddedSource, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
-        workers: Int, workspaceLimit: Int, roundsDY: Bool = false
+        workers: Int, workspaceLimit: Int, roundsDY: Bool = false, split: WinogradSplit = .automatic
     ) -> Bool {
         let (cin, cout, kd, points) = (Int(g.cin), Int(g.cout), g.kd, Winograd.points(kernelDepth: g.kd))
         let transformed = points * cin * cout
@@ -310,6 +324,16 @@ extension ConvGeometry {
         wg.round_gradient = roundsDY ? 1 : 0
         let count = Swift.min(workers, Winograd.tiles(wg, batch: padded.batch))
         guard count > 0 else { return false }
+        if let chunks = WinogradChunks(
+            wg, padded: padded, count: count, budget: workspaceLimit - transformed * MemoryLayout<Float>.stride,
+            split: split, weightGradient: true)
+        {
+            let sums = Self.allocateAligned(transformed)
+            defer { sums.deallocate() }
+            winogradWeightSumsByElements(wg, padded: padded, dy: dy, du: sums, chunks: chunks)
+            weightFromTransform(sums, kernelDepth: kd, cin: cin, cout: cout, into: dW)
+            return true
+        }
         let budget = workspaceLimit - count * transformed * MemoryLayout<Float>.stride
         guard
             let input = WinogradInput(
