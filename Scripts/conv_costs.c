@@ -51,6 +51,8 @@
 //                                                    # elements (WinogradElementSplit.swift: the threads'
 //                                                    # samples are the chunks, one shared transformed
 //                                                    # kernel or set of sums); SPLIT=elements for every shape
+//   WINOGRAD4=1 PASS=winograd /tmp/conv_costs        # Winograd F(4×4, 3×3) (dk_conv_winograd4_forward_f32,
+//                                                    # AVX-512; shapes of H a multiple of 4), its accuracy too
 // The block sizes follow Convolution/ConvBlocking.swift from the L2 size in sysfs; the forward
 // pass runs in that file's chunks and the weight gradient in its lines (each thread adding into
 // its own dW, as the Swift layer's workers do), 3×3 kernels, padding 1, no bias. Each thread repeats its
@@ -156,6 +158,7 @@ typedef struct {
     long part;                     // PASS=winograd-bf16-weight: tiles per block
     float *kernel;  // the kernel in DiceKit's layout [(3,) 3, 3, cin, cout] (PASS=winograd's accuracy check)
     int by_elements;                // SPLIT=elements: PASS=winograd(-weight) split by elements
+    int tile4;                      // WINOGRAD4=1: PASS=winograd as F(4×4, 3×3) (conv_winograd4.c)
     float *chunks[MAX_THREADS];     // SPLIT=elements: each thread's chunk (its 4 samples' tiles)
     pthread_barrier_t *phases;      // SPLIT=elements: between the phases (for the threads of the run)
     float *xp[MAX_THREADS], *w, *y[MAX_THREADS], *dy[MAX_THREADS], *dw[MAX_THREADS];
@@ -206,6 +209,9 @@ static void setup(Shape *s, int h, int cin, int cout, int volume, long l2, int t
     dk_conv_pack_weights(g, w, s->w);
     s->kernel = w;
     if (!winograd) free(w), s->kernel = NULL;
+    const char *four = getenv("WINOGRAD4");
+    s->tile4 = winograd == 1 && !volume && h % 4 == 0 && four && strcmp(four, "1") == 0;
+    if (s->tile4) s->points = 36;
     if (winograd) {
         // ConvBlocking.winogradBlock: transformed input and products of a block in half of L2
         // and at least 48 tiles (2-D; in half of L1d and at least 12 where the transformed kernel
@@ -220,7 +226,10 @@ static void setup(Shape *s, int h, int cin, int cout, int volume, long l2, int t
                                        .block = block > 0 ? block : tiles < least ? least : tiles};
         for (int t = 0; t < threads; t++) {
             s->u[t] = aligned_alloc(64, sizeof(float) * (size_t)(s->points * cin * cout));
-            dk_conv_winograd_transform_kernel_f32(s->w, g->kd, cin, cout, s->u[t], 0, cin);
+            if (s->tile4)
+                dk_conv_winograd4_transform_kernel_f32(s->w, cin, cout, s->u[t], 0, cin);
+            else
+                dk_conv_winograd_transform_kernel_f32(s->w, g->kd, cin, cout, s->u[t], 0, cin);
             s->ub[t] = aligned_alloc(64, sizeof(uint16_t) * (size_t)(s->points * cin * cout));
             // ConvBlocking.bfloat16WinogradWeightTiles: a block's pairs in a quarter of L2, ≥ 64 tiles.
             const long part = (l2 / 4) / (32L * (cin + cout)) / 2 * 2;
@@ -230,6 +239,7 @@ static void setup(Shape *s, int h, int cin, int cout, int volume, long l2, int t
             // PASS=winograd-bf16-weight needs no scratch (16 floats, unused).
             const long scratch = winograd == 2   ? dk_conv_winograd_weight_grad_scratch_floats(&s->wg)
                                  : winograd == 4 ? 16
+                                 : s->tile4      ? dk_conv_winograd4_scratch_floats(&s->wg)
                                                  : dk_conv_winograd_scratch_floats(&s->wg);
             s->scratch[t] = aligned_alloc(64, sizeof(float) * (size_t)scratch);
             // SPLIT=elements (WinogradElementSplit.swift): a chunk of the thread's 4 samples' tiles.
@@ -326,6 +336,14 @@ static void forward(const Shape *s, int t, int threads) {
         }
         return;
     }
+    if (s->tile4) {
+        for (long pass = 0; pass < s->passes; pass++) {
+            dk_conv_winograd4_transform_kernel_f32(s->w, s->cin, s->cout, s->u[t], c0, c1);
+            dk_conv_winograd4_forward_f32(&s->wg, s->xp[t], 0, s->samples * positions / 16, s->u[t], NULL, s->y[t],
+                                          s->scratch[t]);
+        }
+        return;
+    }
     if (s->winograd) {
         for (long pass = 0; pass < s->passes; pass++) {
             dk_conv_winograd_transform_kernel_f32(s->w, s->g.kd, s->cin, s->cout, s->u[t], c0, c1);
@@ -370,12 +388,16 @@ static void accuracy(const Shape *s) {
     const long planes = s->volume ? h : 1, depth = s->volume ? 3 : 1;
     float *direct = aligned_alloc(64, sizeof(float) * (size_t)outputs);
     dk_conv_forward_f32(&s->g, s->xp[0], s->w, NULL, direct, 0, s->positions);
-    dk_conv_winograd_transform_kernel_f32(s->w, s->g.kd, cin, cout, s->u[0], 0, cin);
-    if (s->winograd == 3) {
+    if (s->tile4) {
+        dk_conv_winograd4_transform_kernel_f32(s->w, cin, cout, s->u[0], 0, cin);
+        dk_conv_winograd4_forward_f32(&s->wg, s->xp[0], 0, s->positions / 16, s->u[0], NULL, s->y[0], s->scratch[0]);
+    } else if (s->winograd == 3) {
+        dk_conv_winograd_transform_kernel_f32(s->w, s->g.kd, cin, cout, s->u[0], 0, cin);
         dk_conv_winograd_round_kernel_bf16(s->u[0], s->points, cin, cout, s->ub[0], 0, s->points);
         dk_conv_winograd_forward_bf16(&s->wg, s->xp[0], 0, s->positions / (s->volume ? 8 : 4), s->ub[0], NULL,
                                       s->y[0], s->scratch[0]);
     } else {
+        dk_conv_winograd_transform_kernel_f32(s->w, s->g.kd, cin, cout, s->u[0], 0, cin);
         dk_conv_winograd_forward_f32(&s->wg, s->xp[0], 0, s->positions / (s->volume ? 8 : 4), s->u[0], NULL,
                                      s->y[0], s->scratch[0]);
     }

@@ -65,22 +65,13 @@ static inline long u_index(long xi, long cb, long ci, long blocks, long cin) {
 /// `tiles` rounded up to a multiple of WINO_ROWS: the rows a block of them takes in the scratch.
 static inline long micro_rows(long tiles) { return (tiles + WINO_ROWS - 1) / WINO_ROWS * WINO_ROWS; }
 
-/// The address of weight (tap t, input channel ci, output channel co) of a kernel of `taps` taps
-/// packed by dk_conv_pack_weights (64-channel blocks, each taps·cin rows of min(64, cout − 64·b)
-/// floats); the 16 channels from a multiple of 16 are contiguous there.
-static inline const float *packed_weight(const float *packed, long taps, long cin, long cout, long t, long ci,
-                                         long co) {
-    const long block = co / 64, width = cout - 64 * block < 64 ? cout - 64 * block : 64;
-    return packed + 64 * block * taps * cin + (t * cin + ci) * width + co % 64;
-}
-
 /// G g Gᵀ of one plane of 3 × 3 taps (from tap `t0`, row by row), output channels [co, co + 8)
 /// of input channel ci: out[4a + b].
 DKW256 static inline void kernel_plane(const float *packed, long taps, long cin, long cout, long t0, long ci, long co,
                                        __m256 out[16]) {
     __m256 g[3][3];
     DK_UNROLL for (int i = 0; i < 3; i++) DK_UNROLL for (int j = 0; j < 3; j++)
-        g[i][j] = _mm256_loadu_ps(packed_weight(packed, taps, cin, cout, t0 + i * 3 + j, ci, co));
+        g[i][j] = _mm256_loadu_ps(dk_winograd_packed_weight(packed, taps, cin, cout, t0 + i * 3 + j, ci, co));
     // t = G g (4 × 3), then U = t Gᵀ (4 × 4): rows 1 and 2 of G are ½ (g0 ± g1 + g2).
     const __m256 half = _mm256_set1_ps(0.5f);
     __m256 t[4][3];

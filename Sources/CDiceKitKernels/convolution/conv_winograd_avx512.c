@@ -116,19 +116,6 @@ DKW512BW void dk_winograd_transform_input_avx512(const dk_winograd_geometry *g, 
         input16(g, xp, first, count, rows, v, 0);
 }
 
-/// Stores 16 outputs at element `at` of `out` as `how` says (rounding as dk_bf16_bits).
-DKW512BW static inline __attribute__((always_inline)) void store16(void *out, long at, __m512 v, const int how) {
-    if (how == STORE_FLOATS) {
-        _mm512_storeu_ps((float *)out + at, v);
-        return;
-    }
-    const __m512i bits = _mm512_srli_epi32(dk_bf16_round_bits(_mm512_castps_si512(v)), 16);
-    if (how == STORE_ROUNDED)
-        _mm512_storeu_si512((void *)((float *)out + at), _mm512_slli_epi32(bits, 16));
-    else
-        _mm256_storeu_si256((__m256i *)((uint16_t *)out + at), _mm512_cvtepi32_epi16(bits));
-}
-
 /// Element ξ of the products at `m` (elements `xs` floats apart), read as `how` says.
 DKW512BW static inline __attribute__((always_inline)) __m512 product16(const float *m, long xs, long xi, const int how) {
     if (how == PLANE) return _mm512_load_ps(m + xi * xs);
@@ -153,8 +140,8 @@ DKW512BW static inline __attribute__((always_inline)) void output_plane16(const 
     DK_UNROLL for (int i = 0; i < 2; i++) {
         const __m512 o0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s[i][0], s[i][1]), s[i][2]), b);
         const __m512 o1 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s[i][1], s[i][2]), s[i][3]), b);
-        store16(y, at + i * line, _mm512_max_ps(floor, o0), STORE);
-        store16(y, at + i * line + part, _mm512_max_ps(floor, o1), STORE);
+        dk_winograd_store16(y, at + i * line, _mm512_max_ps(floor, o0), STORE);
+        dk_winograd_store16(y, at + i * line + part, _mm512_max_ps(floor, o1), STORE);
     }
 }
 

@@ -101,6 +101,15 @@ static inline long dk_tile_place_offset(const dk_tile_place *p, long sample, lon
     return p->n * sample + 2 * p->z * plane + 2 * p->r * line + 2 * p->c * position;
 }
 
+/// The address of weight (tap t, input channel ci, output channel co) of a kernel of `taps` taps
+/// packed by dk_conv_pack_weights (64-channel blocks, each taps·cin rows of min(64, cout − 64·b)
+/// floats); the 16 channels from a multiple of 16 are contiguous there.
+static inline const float *dk_winograd_packed_weight(const float *packed, long taps, long cin, long cout, long t,
+                                                     long ci, long co) {
+    const long block = co / 64, width = cout - 64 * block < 64 ? cout - 64 * block : 64;
+    return packed + 64 * block * taps * cin + (t * cin + ci) * width + co % 64;
+}
+
 /// The walk of both 16-lane product kernels (AVX-512 and bfloat16) over one element ξ: pairs of
 /// 16-channel panels, then an odd one, each against the block's `rows` tiles 12 at a time, then
 /// a last 6 (rows are a multiple of WINO_ROWS). TILE(cb, t, MR, NP) multiplies MR tiles from t by
@@ -119,6 +128,8 @@ static inline long dk_tile_place_offset(const dk_tile_place *p, long sample, lon
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+
+#include "bf16_round.h"
 
 /// The AVX-512 products (conv_winograd_avx512.c): 12 tiles × 32 output channels at a time.
 void dk_winograd_multiply_avx512(float *v, const void *u, long xi, long cin, long rows, long blocks, float *m);
@@ -141,6 +152,21 @@ dk_winograd_load16(const float *p, const float *q, long at, const int how) {
            : how == FROM_SUM        ? _mm512_add_ps(x, _mm512_loadu_ps(q + at))
            : how == FROM_DIFFERENCE ? _mm512_sub_ps(x, _mm512_loadu_ps(q + at))
                                     : _mm512_sub_ps(_mm512_setzero_ps(), x);
+}
+
+/// Stores 16 outputs at element `at` of `out` as `how` says (STORE_FLOATS, STORE_ROUNDED or
+/// STORE_BITS; rounding as dk_bf16_bits). For the 16-lane output transforms.
+__attribute__((target("avx512f,avx512bw"))) static inline __attribute__((always_inline)) void
+dk_winograd_store16(void *out, long at, __m512 v, const int how) {
+    if (how == STORE_FLOATS) {
+        _mm512_storeu_ps((float *)out + at, v);
+        return;
+    }
+    const __m512i bits = _mm512_srli_epi32(dk_bf16_round_bits(_mm512_castps_si512(v)), 16);
+    if (how == STORE_ROUNDED)
+        _mm512_storeu_si512((void *)((float *)out + at), _mm512_slli_epi32(bits, 16));
+    else
+        _mm256_storeu_si256((__m256i *)((uint16_t *)out + at), _mm512_cvtepi32_epi16(bits));
 }
 
 /// Row i of Bᵀ d B for the 4 × 4 window at `p` (combined with `q` as `how` says: the depth

@@ -162,6 +162,24 @@ long dk_conv_winograd_scratch_floats(const dk_winograd_geometry *g);
 void dk_conv_winograd_forward_f32(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const float *u,
                                   const float *bias, float *y, float *scratch);
 
+/// Whether Winograd F(4×4, 3×3) runs at the level in use: AVX-512 (conv_winograd4.c).
+int dk_conv_winograd4_enabled(void);
+
+/// Input channels [ci0, ci1) of the F(4×4, 3×3) transformed kernel u = G g Gᵀ, [36][cout / 16][cin][16]
+/// floats (64-byte aligned), from the [3, 3, cin, cout] kernel packed by dk_conv_pack_weights (or
+/// the input gradient's flipped one): ranges that workers may take one each.
+void dk_conv_winograd4_transform_kernel_f32(const float *packed, long cin, long cout, float *u, long ci0, long ci1);
+
+/// Floats of the scratch (64-byte aligned) that dk_conv_winograd4_forward_f32 needs for `g`.
+long dk_conv_winograd4_scratch_floats(const dk_winograd_geometry *g);
+
+/// dk_conv_winograd_forward_f32 as F(4×4, 3×3) over a 2-D batch whose output rows and columns are
+/// multiples of 4: tiles [t0, t1) of 4 × 4 outputs (numbered sample by sample, row by row), `u`
+/// the transform of dk_conv_winograd4_transform_kernel_f32, g->round_output 0 or 2. Each
+/// output's bits are the same whatever the tile range that computes it.
+void dk_conv_winograd4_forward_f32(const dk_winograd_geometry *g, const float *xp, long t0, long t1, const float *u,
+                                   const float *bias, float *y, float *scratch);
+
 /// A forward pass split by elements (for passes of few tiles and large kernels: the transformed
 /// kernel read once per pass), in three phases run one after another, each worker on its own
 /// chunk of tiles [first, first + count) and its chunk buffer of

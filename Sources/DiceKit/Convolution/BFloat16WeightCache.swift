@@ -116,6 +116,10 @@ final class BFloat16WeightCache: Sendable {
         /// for a 3×3×3 kernel; dk_conv_winograd_transform_kernel_f32; Winograd.swift); of the
         /// rounded kernel for the rounded-operand arithmetic.
         case winograd(rounded: Bool)
+        /// Winograd F(4×4, 3×3)'s transformed kernel, [36][Cout / 16][Cin][16]
+        /// (dk_conv_winograd4_transform_kernel_f32; WinogradFourByFour.swift); of the rounded
+        /// kernel for the rounded-operand arithmetic.
+        case winograd4(rounded: Bool)
         /// The same rounded to bfloat16 in input-channel pairs, [ξ][Cout / 16][Cin / 2][16][2], two
         /// to a Float's room (dk_conv_winograd_round_kernel_bf16; the bfloat16 products).
         case winogradBFloat16

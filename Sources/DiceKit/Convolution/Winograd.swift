@@ -147,7 +147,7 @@ extension ConvGeometry {
     /// Runs `body` on ranges of `cin` input channels on the worker pool, each of about
     /// `packingGrain` floats of a transformed kernel (`points` · `cout` per channel): the
     /// kernel's transform and the weight gradient's back-transform.
-    private func forEachInputChannelRange(
+    func forEachInputChannelRange(
         cin: Int, cout: Int, points: Int, _ body: @Sendable (Range<Int>) -> Void
     ) {
         WorkerPool.shared.forEachRange(cin, grain: Swift.max(1, Self.packingGrain / (points * cout)), body)
@@ -192,6 +192,19 @@ extension ConvGeometry {
         // A Float pass's rounded output: its values rounded to bfloat16, kept as Floats (2; with
         // bfloat16 products, 1: their bits).
         if products == .float && g.round_output != 0 { wg.round_output = 2 }
+        // F(4×4, 3×3) where it repays its longer transforms (WinogradFourByFour.swift), unless
+        // the pass splits by elements (WinogradElementSplit.swift).
+        if products == .float,
+            WinogradChunks(
+                wg, padded: padded, count: Swift.min(workers, tiles), budget: workspaceLimit,
+                split: split, weightGradient: false) == nil,
+            winograd4Forward(
+                g, wg: wg, padded: padded, packedKernel: packedKernel, bias: bias,
+                y: y.assumingMemoryBound(to: Float.self), workers: workers, workspaceLimit: workspaceLimit,
+                cache: cache, roundedOperands: roundedOperands)
+        {
+            return true
+        }
         // The transform of a forward kernel of `kcin` → `kcout` channels, from the packing that
         // `packed` hands over, into `u`.
         func make(

@@ -12,11 +12,13 @@ final class WinogradElementSplitTests: XCTestCase {
     override func setUpWithError() throws {
         try XCTSkipUnless(InstructionSet.available.contains(.avx2), "no AVX2: Winograd never runs here")
         try KernelDispatch.force(InstructionSet.available.contains(.avx512) ? .avx512 : .avx2)
+        Winograd4.force(false)
     }
 
     override func tearDown() {
         try? KernelDispatch.force(nil)
         BFloat16Arithmetic.force(nil)
+        Winograd4.force(nil)
     }
 
     /// The forward pass, ∂x and ∂w of a 3×3 (3×3×3) convolution with bias over `input` to `cout`

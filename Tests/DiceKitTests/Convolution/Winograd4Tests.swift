@@ -1,0 +1,174 @@
+// Winograd F(4×4, 3×3) (WinogradFourByFour.swift, conv_winograd4.c) at the AVX-512 level: the
+// forward pass and input gradient against the lowered path in Double within its stated bound, the
+// same bits for every worker count and for a sample alone or in a batch, the evaluation-mode ReLU
+// and a concatenated input, the rounded-operand arithmetic's passes, and which passes take it.
+
+internal import CDiceKitKernels
+import XCTest
+
+@testable import DiceKit
+
+final class Winograd4Tests: XCTestCase {
+    override func setUpWithError() throws {
+        try XCTSkipUnless(InstructionSet.available.contains(.avx512), "no AVX-512: F(4×4, 3×3) never runs here")
+        try KernelDispatch.force(.avx512)
+        Winograd4.force(true)
+    }
+
+    override func tearDown() {
+        try? KernelDispatch.force(nil)
+        Winograd4.force(nil)
+        BFloat16Arithmetic.force(nil)
+    }
+
+    /// Largest and root-mean-square differences of `actual` from `expected`.
+    private func errors(_ actual: Tensor<Float>, _ expected: Tensor<Double>) -> (max: Double, rms: Double) {
+        var (worst, squares) = (0.0, 0.0)
+        for i in 0..<expected.count {
+            let e = abs(Double(actual.scalars[i]) - expected.scalars[i])
+            (worst, squares) = (max(worst, e), squares + e * e)
+        }
+        return (worst, (squares / Double(max(expected.count, 1))).squareRoot())
+    }
+
+    /// Against Double: F(4×4, 3×3)'s bound, 2e-5 of the largest magnitude (10× the direct
+    /// kernels'), and a root-mean-square error at most 10× the direct kernels' on the same data.
+    /// Its transforms' coefficients reach 5 (Bᵀ) and 8 (Aᵀ), and G's sixths and twenty-fourths are
+    /// not exact in Float: on these shapes its largest error was 2–7e-6 of the largest magnitude
+    /// and its rms 3–6× the direct kernels' (F(2×2, 3×3): within 2e-6 and 3×). Also: not
+    /// F(2×2, 3×3)'s bits (it ran).
+    private func check(
+        input: [Int], cout: Int, padding: Padding = .same, workers: Int? = nil, seed: UInt64,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let cin = input.last!
+        let x = randomTensor(input, seed: seed)
+        let w = randomTensor([3, 3, cin, cout], seed: seed + 1)
+        let b = randomTensor([cout], seed: seed + 2)
+        let reference = try Convolution(weight: w, bias: b, padding: padding, settings: .init(allowsDirect: false))
+        let (wf, bf, xf) = (w.converted(to: Float.self), b.converted(to: Float.self), x.converted(to: Float.self))
+        let conv = try Convolution(
+            weight: wf, bias: bf, padding: padding, settings: ConvolutionSettings(workers: workers))
+        var directSettings = ConvolutionSettings(workers: workers)
+        directSettings.allowsWinograd = false
+        let direct = try Convolution(weight: wf, bias: bf, padding: padding, settings: directSettings)
+        let y = try reference.forward(x)
+        let dy = randomTensor(y.shape, seed: seed + 3)
+        let expected = try reference.backward(input: x, outputGradient: dy)
+        let ours = (try conv.forward(xf), try conv.backward(input: xf, outputGradient: dy.converted(to: Float.self)))
+        let theirs = (
+            try direct.forward(xf), try direct.backward(input: xf, outputGradient: dy.converted(to: Float.self))
+        )
+        Winograd4.force(false)
+        let twoByTwo = (
+            try conv.forward(xf), try conv.backward(input: xf, outputGradient: dy.converted(to: Float.self))
+        )
+        Winograd4.force(true)
+        let what = "\(input) → \(cout), \(workers.map(String.init) ?? "automatic") workers"
+        for (name, a, d, r, f2) in [
+            ("forward", ours.0, theirs.0, y, twoByTwo.0),
+            ("∂x", ours.1.input!, theirs.1.input!, expected.input!, twoByTwo.1.input!),
+        ] {
+            let scale = r.scalars.map(abs).max() ?? 1
+            let (mine, plain) = (errors(a, r), errors(d, r))
+            XCTAssertLessThanOrEqual(mine.max, 2e-5 * scale, "\(what) \(name): max error", file: file, line: line)
+            XCTAssertLessThanOrEqual(
+                mine.rms, 10 * plain.rms + 1e-9 * scale, "\(what) \(name): rms \(mine.rms), direct \(plain.rms)",
+                file: file, line: line)
+            XCTAssertTrue(a.scalars != f2.scalars, "\(what) \(name): F(2×2, 3×3)'s bits", file: file, line: line)
+        }
+    }
+
+    /// Tiles across samples and within one image, 16 to 64 channels, one or several output panels,
+    /// the padding on one side only, 1 to 3 workers; each pass of at least 64 F(2×2, 3×3) tiles
+    /// (so that the input gradient runs Winograd too).
+    func testForwardAndInputGradientAgainstDouble() throws {
+        try check(input: [2, 16, 16, 16], cout: 16, seed: 9900)
+        try check(input: [1, 16, 36, 32], cout: 48, seed: 9910)
+        try check(input: [8, 4, 8, 64], cout: 32, seed: 9920)
+        try check(input: [4, 8, 20, 32], cout: 16, padding: .explicit(before: [0, 2], after: [2, 0]), seed: 9930)
+        for workers in [1, 2, 3] { try check(input: [3, 12, 20, 16], cout: 32, workers: workers, seed: 9940) }
+    }
+
+    /// Worker counts 1 to 3 give the same forward and input-gradient bits, and a sample alone its
+    /// bits in the batch.
+    func testBitsDependOnNothingButTheSample() throws {
+        let x = randomTensor([3, 8, 12, 32], seed: 9950).converted(to: Float.self)
+        let w = randomTensor([3, 3, 32, 48], seed: 9951).converted(to: Float.self)
+        let dy = randomTensor([3, 8, 12, 48], seed: 9952).converted(to: Float.self)
+        let results = try [1, 2, 3].map { workers in
+            let conv = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(workers: workers))
+            return try conv.forward(x).scalars + conv.backward(input: x, outputGradient: dy).input!.scalars
+        }
+        XCTAssertTrue(results[0] == results[1], "1 and 2 workers")
+        XCTAssertTrue(results[0] == results[2], "1 and 3 workers")
+        let conv = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(workers: 2))
+        let second = try Tensor(shape: [1, 8, 12, 32], scalars: Array(x.scalars[(8 * 12 * 32)..<(2 * 8 * 12 * 32)]))
+        let output = 8 * 12 * 48
+        XCTAssertTrue(try conv.forward(second).scalars == Array(results[1][output..<(2 * output)]), "a sample alone")
+    }
+
+    /// The evaluation-mode ReLU in the output transform and a decoder's concatenated input: the
+    /// plain pass's values, rectified; the joined tensor's bits.
+    func testRectifiedAndConcatenatedForward() throws {
+        let x = randomTensor([2, 8, 8, 32], seed: 9960).converted(to: Float.self)
+        let w = randomTensor([3, 3, 32, 16], seed: 9961).converted(to: Float.self)
+        let b = randomTensor([16], seed: 9962).converted(to: Float.self)
+        let conv = try Convolution(weight: w, bias: b, padding: .same, settings: ConvolutionSettings(workers: 2))
+        let plain = try conv.forward(x)
+        XCTAssertTrue(try conv.forward(x, rectified: true).scalars == plain.scalars.map { max(0, $0) }, "the ReLU")
+        XCTAssertTrue(plain.scalars.contains { $0 < 0 }, "some outputs to rectify")
+        let parts = try x.splittingChannels([16, 16])
+        XCTAssertTrue(try conv.forward(concatenating: parts, rectified: false).scalars == plain.scalars, "two parts")
+    }
+
+    /// The rounded-operand arithmetic: the bfloat16 pass is the Float pass given the rounded input
+    /// and kernel, F(4×4, 3×3) in both.
+    func testRoundedOperands() throws {
+        try XCTSkipUnless(ComputePrecision.bfloat16Available, "no AVX512-BF16: bfloat16 runs in Float here")
+        BFloat16Arithmetic.force(.roundedOperands)
+        let x = randomTensor([4, 8, 12, 32], seed: 9970).converted(to: Float.self)
+        let w = randomTensor([3, 3, 32, 32], seed: 9971).converted(to: Float.self)
+        let rounded = { (t: Tensor<Float>) in t.map { BFloat16.rounded($0) } }
+        let bf16 = try Convolution(
+            weight: w, padding: .same, settings: ConvolutionSettings(workers: 2, precision: .bfloat16))
+        let float = try Convolution(weight: rounded(w), padding: .same, settings: ConvolutionSettings(workers: 2))
+        let y = try bf16.forward(x).scalars
+        XCTAssertTrue(y == (try float.forward(rounded(x)).scalars), "the Float pass on the rounded operands")
+        Winograd4.force(false)
+        XCTAssertTrue(y != (try bf16.forward(x).scalars), "F(2×2, 3×3)'s bits")
+    }
+
+    /// Which passes take F(4×4, 3×3) by the rule (L2 2 MiB, L1d 48 KiB): large images always; one
+    /// image at 16² with 256 channels (8 tiles a worker, a kernel streamed from L3) not.
+    func testWhichPassesRunIt() {
+        let blocking = ConvBlocking(l2: 2 << 20, l1Data: 48 << 10)
+        func runs(_ cin: Int, _ cout: Int, tiles: Int) -> Bool {
+            blocking.winograd4Runs(inChannels: cin, outChannels: cout, tilesPerWorker: tiles)
+        }
+        XCTAssertTrue(runs(16, 16, tiles: 4096), "128² at a batch of 8")
+        XCTAssertTrue(runs(128, 128, tiles: 256), "32² at a batch of 8")
+        XCTAssertTrue(runs(256, 256, tiles: 64), "16² at a batch of 8")
+        XCTAssertTrue(runs(256, 256, tiles: 16), "8² at a batch of 8")
+        XCTAssertFalse(runs(256, 256, tiles: 8), "16² alone")
+        XCTAssertTrue(runs(32, 32, tiles: 8), "a kernel in L2")
+    }
+
+    /// The environment's and `force`'s choice, and the shapes F(4×4, 3×3) needs: output extents
+    /// multiples of 4, 2-D, AVX-512.
+    func testWhichShapesTakeIt() throws {
+        func runs(_ input: [Int], kernel: [Int] = [3, 3]) throws -> Bool {
+            try withWinogradPass(input, cout: 16, kernel: kernel) { _, g, padded in
+                Winograd4.runs(g, batch: padded.batch, workers: 2)
+            }
+        }
+        XCTAssertTrue(try runs([1, 8, 12, 16]))
+        XCTAssertFalse(try runs([1, 6, 12, 16]), "6 rows")
+        XCTAssertFalse(try runs([1, 8, 4, 8, 16], kernel: [3, 3, 3]), "3-D")
+        Winograd4.force(false)
+        XCTAssertFalse(try runs([1, 8, 12, 16]), "forced off")
+        Winograd4.force(true)
+        try KernelDispatch.force(.avx2)
+        XCTAssertFalse(try runs([1, 8, 12, 16]), "AVX2 level")
+    }
+}
