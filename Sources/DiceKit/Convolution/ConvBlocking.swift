@@ -132,26 +132,6 @@ struct ConvBlocking: Sendable, Equatable {
         return Swift.max(least, (l2 / 4) / tileBytes / 6 * 6)
     }
 
-    /// Whether a 2-D Winograd forward pass of `inChannels` → `outChannels` with `tilesPerWorker`
-    /// F(4×4, 3×3) tiles (4 × 4 outputs each) on each worker runs as F(4×4, 3×3)
-    /// (WinogradFourByFour.swift) rather than F(2×2, 3×3): where the multiply-adds it saves, 7 per
-    /// F(2×2, 3×3) tile and channel pair (a 4 × 4 tile makes 36 where four 2 × 2 tiles make 64),
-    /// outweigh the time of the extra transformed-kernel floats it streams. Each worker streams the
-    /// kernel once per block of tiles, 36 · Cin · Cout floats a block against F(2×2, 3×3)'s
-    /// 16 · Cin · Cout, and a block holds as many tiles either way. A float from L3 takes about as
-    /// long as 16 multiply-adds (a core's two 16-lane FMAs a cycle against the L3 bandwidth a core
-    /// draws), one from L2 about 2: the kernel streams from L2 where it takes at most half of it.
-    /// So large images (fewer blocks) always take F(4×4, 3×3); one image at 16² (8 tiles a worker)
-    /// keeps F(2×2, 3×3).
-    func winograd4Runs(inChannels: Int, outChannels: Int, tilesPerWorker: Int) -> Bool {
-        let block2 = winogradBlock(inChannels: inChannels, outChannels: outChannels, points: 16)
-        let block4 = winogradBlock(inChannels: inChannels, outChannels: outChannels, points: 36)
-        let tiles2 = 4 * tilesPerWorker
-        let (blocks2, blocks4) = ((tiles2 + block2 - 1) / block2, (tilesPerWorker + block4 - 1) / block4)
-        let floatCost = 4 * 36 * inChannels * outChannels > l2 / 2 ? 16 : 2
-        return 7 * tiles2 > floatCost * (36 * blocks4 - 16 * blocks2)
-    }
-
     /// Whether a Winograd pass of `points` elements ξ, `inChannels` → `outChannels`, with
     /// `tilesPerWorker` tiles on each worker, splits its products by elements rather than by tiles
     /// (WinogradElementSplit.swift): where the transformed kernel (4 · points · Cin · Cout bytes)

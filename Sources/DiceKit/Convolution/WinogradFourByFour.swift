@@ -1,11 +1,18 @@
 // Winograd F(4×4, 3×3) for the 2-D Float forward passes (and input gradients) at the AVX-512
 // level (conv_winograd4.c): 36 multiplications per 4 × 4 outputs and channel pair, where
-// F(2×2, 3×3) makes 64, for the layers whose products outweigh the transforms: output extents
-// multiples of 4, and a transformed kernel (36 · Cin · Cout floats) that the blocks of tiles can
-// stream from L2 (`ConvBlocking.winograd4Runs`). Its larger interpolation points round more
-// (Docs/Convolution.md, "Winograd F(4×4, 3×3)"). The weight gradient stays F(2×2, 3×3). Each
-// output is a fixed sequence of operations on its own window and the transformed kernel: the
-// same bits for any worker count.
+// F(2×2, 3×3) makes 64, wherever the output extents are multiples of 4 and the pass does not
+// split by elements (WinogradElementSplit.swift). Each worker streams the transformed kernel once
+// per block of tiles, 36 · Cin · Cout floats a block against F(2×2, 3×3)'s 16 · Cin · Cout, and a
+// block holds as many tiles either way, so large images stream less of it; small ones more, but
+// in the U-Nets F(4×4, 3×3) still won there: against a rule that kept F(2×2, 3×3) below 24 tiles
+// a worker (8² at a batch of 8, 16² alone), taking it everywhere ran the base-16 inference 1.06×
+// and the base-32 one-image inference 1.04× as fast, the steps level (Emerald Rapids, alternated
+// `dicekit-bench` runs), though in process (`Scripts/conv_costs.c`, WINOGRAD4=1 against 0) 8²
+// 256 → 256 at 16 tiles a worker ran at 0.85× (that layer splits by elements in a U-Net), 16²
+// 256 → 256 at 1.03×, 16² 128 → 128 at 1.21× and from 32² up at 1.34–1.45×. Its larger
+// interpolation points round more (Docs/Convolution.md, "Winograd F(4×4, 3×3)"). The weight
+// gradient stays F(2×2, 3×3). Each output is a fixed sequence of operations on its own window and
+// the transformed kernel: the same bits for any worker count.
 
 internal import CDiceKitKernels
 import Foundation
@@ -13,42 +20,29 @@ import Synchronization
 
 /// Whether a pass runs as F(4×4, 3×3).
 enum Winograd4 {
-    /// DICEKIT_WINOGRAD4=0 keeps F(2×2, 3×3) for the whole process; =1 takes F(4×4, 3×3) wherever
-    /// the shapes allow (to measure both in one binary); unset, `ConvBlocking.winograd4Runs` decides.
-    private static let environment: Bool? =
-        switch ProcessInfo.processInfo.environment["DICEKIT_WINOGRAD4"] {
-        case "0": false
-        case "1": true
-        default: nil
-        }
+    /// DICEKIT_WINOGRAD4=0 keeps F(2×2, 3×3) for the whole process (to measure both in one binary).
+    private static let allowedByEnvironment = ProcessInfo.processInfo.environment["DICEKIT_WINOGRAD4"] != "0"
 
-    /// `force`'s choice: −1 none, 0 never, 1 wherever the shapes allow.
+    /// `force`'s choice: −1 none, 0 off, 1 on.
     private static let forced = Atomic<Int>(-1)
 
-    /// Forces F(4×4, 3×3) off (false) or on wherever the shapes allow (true) for the whole
-    /// process, over the environment; nil: the environment's or the rule's choice again. For the
-    /// tests that hold F(2×2, 3×3) to its bits and bounds, and F(4×4, 3×3) to its own.
+    /// Forces F(4×4, 3×3) off (false) or on (true) for the whole process, over the environment;
+    /// nil: the environment's choice again. For the tests that hold F(2×2, 3×3) to its bits and
+    /// bounds, and F(4×4, 3×3) to its own.
     static func force(_ on: Bool?) { forced.store(on.map { $0 ? 1 : 0 } ?? -1, ordering: .relaxed) }
 
     /// Whether the Winograd pass `g` (a 2-D forward pass that `Winograd.qualifies` for, Float
-    /// products) over `batch` samples on `workers` workers runs as F(4×4, 3×3): the level in use is
-    /// AVX-512, its output rows and columns are multiples of 4, and `force`, the environment or the
-    /// rule says so.
-    static func runs(_ g: dk_conv_geometry, batch: Int, workers: Int) -> Bool {
+    /// products) runs as F(4×4, 3×3): `force` or the environment leaves it on, the level in use is
+    /// AVX-512, and its output rows and columns are multiples of 4.
+    static func runs(_ g: dk_conv_geometry) -> Bool {
         let code = forced.load(ordering: .relaxed)
-        let choice = code >= 0 ? code == 1 : environment
-        guard choice != false, dk_conv_winograd4_enabled() != 0, g.kd == 1, g.oh % 4 == 0, g.ow % 4 == 0
-        else { return false }
-        let tiles = batch * Int(g.oh / 4) * Int(g.ow / 4)
-        return choice == true
-            || ConvBlocking.current.winograd4Runs(
-                inChannels: Int(g.cin), outChannels: Int(g.cout),
-                tilesPerWorker: (tiles + workers - 1) / Swift.max(1, workers))
+        return (code >= 0 ? code == 1 : allowedByEnvironment) && dk_conv_winograd4_enabled() != 0 && g.kd == 1
+            && g.oh % 4 == 0 && g.ow % 4 == 0
     }
 }
 
 extension ConvGeometry {
-    /// y = conv(padded, weight) (+ bias) as F(4×4, 3×3), where `Winograd4.runs` says so: the
+    /// y = conv(padded, weight) (+ bias) as F(4×4, 3×3) where `Winograd4.runs` says so: the
     /// Winograd forward pass `wg` (`winogradForward`'s, its output stored as `wg.round_output`
     /// says) with the kernel handed over by `packedKernel`, transformed and kept in `cache` (or
     /// made for this pass without one), the whole batch padded and the workers taking equal
@@ -61,7 +55,7 @@ extension ConvGeometry {
         y: UnsafeMutablePointer<Float>, workers: Int, workspaceLimit: Int, cache: BFloat16WeightCache?,
         roundedOperands: Bool
     ) -> Bool {
-        guard Winograd4.runs(g, batch: padded.batch, workers: workers) else { return false }
+        guard Winograd4.runs(g) else { return false }
         let (cin, cout) = (Int(g.cin), Int(g.cout))
         var wg = wg
         wg.block = ConvBlocking.current.winogradBlock(inChannels: cin, outChannels: cout, points: 36)
