@@ -441,8 +441,7 @@ extension ConvGeometry {
             winogradForward(
                 g, padded: padded, packedKernel: { $0(weight) }, bias: bias, y: UnsafeMutableRawPointer(y),
                 outputSample: outputSample, workers: workers, workspaceLimit: limit, split: winogradSplit,
-                cache: kernelCache,
-                roundedOperands: roundedOperands)
+                cache: kernelCache, roundedOperands: roundedOperands)
         {
             return
         }

@@ -165,10 +165,13 @@ extension ConvGeometry {
     /// an input gradient with bfloat16 products `transposing` its forward kernel, read from the
     /// forward pass's kept transform, transposed; and the pass then needs
     /// `Winograd.uncachedTiles` tiles or more to repay it (`uncachedBFloat16Tiles`
-    /// with bfloat16 products). The workers pad the input in slabs that stay in L2 while the
-    /// transforms read them (`ConvBlocking.winogradSlabBytes`) where those hold 2 pairs of lines
-    /// or whole samples; otherwise the padded batch and the transformed kernel stay within
-    /// `workspaceLimit` bytes, or the workers pad slabs of it (`forEachWinogradRange`). Returns
+    /// with bfloat16 products). With Float products, a pass of few tiles and a large kernel splits
+    /// by elements (`WinogradChunks`), and otherwise a 2-D pass whose output extents are
+    /// multiples of 4 runs as F(4×4, 3×3) at the AVX-512 level (`winograd4Forward`). The workers
+    /// pad the input in slabs that stay in L2 while the transforms read them
+    /// (`ConvBlocking.winogradSlabBytes`) where those hold 2 pairs of lines or whole samples;
+    /// otherwise the padded batch and the transformed kernel stay within `workspaceLimit` bytes,
+    /// or the workers pad slabs of it (`forEachWinogradRange`). Returns
     /// false, having done nothing, when the pass does not qualify (`Winograd.qualifies`,
     /// `Winograd.qualifiesBFloat16`), has too few tiles, or not even slabs fit.
     func winogradForward(
@@ -192,12 +195,15 @@ extension ConvGeometry {
         // A Float pass's rounded output: its values rounded to bfloat16, kept as Floats (2; with
         // bfloat16 products, 1: their bits).
         if products == .float && g.round_output != 0 { wg.round_output = 2 }
-        // F(4×4, 3×3) where it repays its longer transforms (WinogradFourByFour.swift), unless
-        // the pass splits by elements (WinogradElementSplit.swift).
-        if products == .float,
-            WinogradChunks(
-                wg, padded: padded, count: Swift.min(workers, tiles), budget: workspaceLimit,
-                split: split, weightGradient: false) == nil,
+        let count = Swift.min(workers, tiles)
+        let budget = workspaceLimit - transformed * MemoryLayout<Float>.stride
+        // Float products of few tiles by a large kernel: split by elements (WinogradElementSplit.swift).
+        let chunks =
+            products == .float
+            ? WinogradChunks(wg, padded: padded, count: count, budget: budget, split: split, weightGradient: false)
+            : nil
+        // Else F(4×4, 3×3) wherever the shapes allow (WinogradFourByFour.swift).
+        if chunks == nil, products == .float,
             winograd4Forward(
                 g, wg: wg, padded: padded, packedKernel: packedKernel, bias: bias,
                 y: y.assumingMemoryBound(to: Float.self), workers: workers, workspaceLimit: workspaceLimit,
@@ -219,14 +225,7 @@ extension ConvGeometry {
                 }
             }
         }
-        let count = Swift.min(workers, tiles)
         let scratchFloats = Int(dk_conv_winograd_scratch_floats(&wg))
-        let budget = workspaceLimit - transformed * MemoryLayout<Float>.stride
-        // Float products of few tiles by a large kernel: split by elements (WinogradElementSplit.swift).
-        let chunks =
-            products == .float
-            ? WinogradChunks(wg, padded: padded, count: count, budget: budget, split: split, weightGradient: false)
-            : nil
         let input =
             chunks == nil
             ? WinogradInput(
@@ -325,7 +324,9 @@ extension ConvGeometry {
     /// pass does not qualify (`Winograd.qualifies`) or neither its padded batch nor slabs of it
     /// fit `workspaceLimit` bytes beside the workers' sums. With `roundsDY` (the rounded-operand
     /// arithmetic: `padded` rounds x, or holds its bfloat16 bits) each dy value is rounded to
-    /// bfloat16 as the transform reads it, so dW is this pass's on x₁₆ and dy₁₆, bit for bit.
+    /// bfloat16 as the transform reads it, so dW is this pass's on x₁₆ and dy₁₆, bit for bit. A
+    /// pass of few tiles and a large kernel splits by elements instead (`WinogradChunks`): one set
+    /// of sums, over the batch's tiles in order, whatever the worker count.
     func winogradWeightGradient(
         _ g: dk_conv_geometry, padded: PaddedSource, dy: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,
         workers: Int, workspaceLimit: Int, roundsDY: Bool = false, split: WinogradSplit = .automatic

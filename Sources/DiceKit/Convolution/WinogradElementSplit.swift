@@ -52,8 +52,9 @@ enum WinogradSplit: Sendable {
 struct WinogradChunks: Sendable {
     /// The tiles of each chunk.
     let ranges: [Range<Int>]
-    /// Each chunk's first float in the buffer (64-byte boundaries), and the buffer's floats.
+    /// Each chunk's first float in the buffer (on 64-byte boundaries).
     let offsets: [Int]
+    /// The buffer's floats: every chunk's.
     let floats: Int
 
     /// The chunks of `tiles` tiles for `count` workers, `floatsOf(n)` floats for a chunk of `n` tiles.
