@@ -21,16 +21,6 @@ final class Winograd4Tests: XCTestCase {
         BFloat16Arithmetic.force(nil)
     }
 
-    /// Largest and root-mean-square differences of `actual` from `expected`.
-    private func errors(_ actual: Tensor<Float>, _ expected: Tensor<Double>) -> (max: Double, rms: Double) {
-        var (worst, squares) = (0.0, 0.0)
-        for i in 0..<expected.count {
-            let e = abs(Double(actual.scalars[i]) - expected.scalars[i])
-            (worst, squares) = (max(worst, e), squares + e * e)
-        }
-        return (worst, (squares / Double(max(expected.count, 1))).squareRoot())
-    }
-
     /// Against Double: F(4×4, 3×3)'s bound, 2e-5 of the largest magnitude (10× the direct
     /// kernels'), and a root-mean-square error at most 10× the direct kernels' on the same data.
     /// Its transforms' coefficients reach 5 (Bᵀ) and 8 (Aᵀ), and G's sixths and twenty-fourths are
@@ -70,7 +60,7 @@ final class Winograd4Tests: XCTestCase {
             ("∂x", ours.1.input!, theirs.1.input!, expected.input!, twoByTwo.1.input!),
         ] {
             let scale = r.scalars.map(abs).max() ?? 1
-            let (mine, plain) = (errors(a, r), errors(d, r))
+            let (mine, plain) = (winogradErrors(a, r), winogradErrors(d, r))
             XCTAssertLessThanOrEqual(mine.max, 2e-5 * scale, "\(what) \(name): max error", file: file, line: line)
             XCTAssertLessThanOrEqual(
                 mine.rms, 10 * plain.rms + 1e-9 * scale, "\(what) \(name): rms \(mine.rms), direct \(plain.rms)",

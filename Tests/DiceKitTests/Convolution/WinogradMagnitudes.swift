@@ -1,5 +1,6 @@
 // The magnitudes the Winograd tests' error bounds are stated in: V̄ = |Bᵀ| |d| |B| of a tile's
-// window, computed in Double (BFloat16WinogradTests, BFloat16WinogradWeightGradientTests).
+// window, computed in Double (BFloat16WinogradTests, BFloat16WinogradWeightGradientTests); and the
+// errors against a Double reference (WinogradTests, Winograd4Tests).
 
 @testable import DiceKit
 
@@ -33,4 +34,14 @@ func winogradInputMagnitudes(_ x: Tensor<Double>, sample n: Int, tileRow ty: Int
         }
     }
     return v
+}
+
+/// Largest and root-mean-square differences of `actual` from `expected`.
+func winogradErrors(_ actual: Tensor<Float>, _ expected: Tensor<Double>) -> (max: Double, rms: Double) {
+    var (worst, squares) = (0.0, 0.0)
+    for i in 0..<expected.count {
+        let e = abs(Double(actual.scalars[i]) - expected.scalars[i])
+        (worst, squares) = (max(worst, e), squares + e * e)
+    }
+    return (worst, (squares / Double(max(expected.count, 1))).squareRoot())
 }

@@ -26,16 +26,6 @@ final class WinogradTests: XCTestCase {
 
     private let direct = ConvolutionSettings(allowsWinograd: false)
 
-    /// Largest and root-mean-square differences of `actual` from `expected`.
-    private func errors(_ actual: Tensor<Float>, _ expected: Tensor<Double>) -> (max: Double, rms: Double) {
-        var (worst, squares) = (0.0, 0.0)
-        for i in 0..<expected.count {
-            let e = abs(Double(actual.scalars[i]) - expected.scalars[i])
-            (worst, squares) = (max(worst, e), squares + e * e)
-        }
-        return (worst, (squares / Double(max(expected.count, 1))).squareRoot())
-    }
-
     /// Winograd's result against Double: the direct kernels' bound (2e-6 of the largest
     /// magnitude, DirectConvolutionTests) and a root-mean-square error at most 3× the direct
     /// kernels' on the same data (the transforms' ±1 and ½ coefficients add a few roundings per
@@ -47,7 +37,7 @@ final class WinogradTests: XCTestCase {
     ) {
         XCTAssertEqual(winograd.shape, reference.shape, what, file: file, line: line)
         let scale = reference.scalars.map(abs).max() ?? 1
-        let (ours, theirs) = (errors(winograd, reference), errors(direct, reference))
+        let (ours, theirs) = (winogradErrors(winograd, reference), winogradErrors(direct, reference))
         XCTAssertLessThanOrEqual(ours.max, 2e-6 * scale, "\(what): max error of scale \(scale)", file: file, line: line)
         XCTAssertLessThanOrEqual(
             ours.rms, 3 * theirs.rms + 1e-9 * scale, "\(what): rms \(ours.rms), direct \(theirs.rms)", file: file,
@@ -94,7 +84,7 @@ final class WinogradTests: XCTestCase {
             line: line)
         let scale = expected.bias!.scalars.map(abs).max() ?? 1
         XCTAssertLessThanOrEqual(
-            errors(ours.bias!, expected.bias!).max, 2e-6 * scale, "\(what) ∂b", file: file, line: line)
+            winogradErrors(ours.bias!, expected.bias!).max, 2e-6 * scale, "\(what) ∂b", file: file, line: line)
     }
 
     /// Tile blocks within one image, across samples (a few 2×2 tiles each), 16 to 64 channels
