@@ -1,7 +1,9 @@
 // Winograd F(4×4, 3×3) (WinogradFourByFour.swift, conv_winograd4.c) at the AVX-512 level: the
-// forward pass and input gradient against the lowered path in Double within its stated bound, the
-// same bits for every worker count and for a sample alone or in a batch, the evaluation-mode ReLU
-// and a concatenated input, the rounded-operand arithmetic's passes, and which shapes take it.
+// forward pass and input gradient against the lowered path in Double within its stated bound,
+// the rounded-operand arithmetic's passes, and which shapes take it. WinogradTests holds it to
+// the same bits for every worker count and for a sample alone or in a batch, and checks its
+// evaluation-mode ReLU and concatenated input; SplitInputGradientTests its input gradient in two
+// parts.
 
 internal import CDiceKitKernels
 import XCTest
@@ -78,38 +80,6 @@ final class Winograd4Tests: XCTestCase {
         try check(input: [8, 4, 8, 64], cout: 32, seed: 9920)
         try check(input: [4, 8, 20, 32], cout: 16, padding: .explicit(before: [0, 2], after: [2, 0]), seed: 9930)
         for workers in [1, 2, 3] { try check(input: [3, 12, 20, 16], cout: 32, workers: workers, seed: 9940) }
-    }
-
-    /// Worker counts 1 to 3 give the same forward and input-gradient bits, and a sample alone its
-    /// bits in the batch.
-    func testBitsDependOnNothingButTheSample() throws {
-        let x = randomTensor([3, 8, 12, 32], seed: 9950).converted(to: Float.self)
-        let w = randomTensor([3, 3, 32, 48], seed: 9951).converted(to: Float.self)
-        let dy = randomTensor([3, 8, 12, 48], seed: 9952).converted(to: Float.self)
-        let results = try [1, 2, 3].map { workers in
-            let conv = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(workers: workers))
-            return try conv.forward(x).scalars + conv.backward(input: x, outputGradient: dy).input!.scalars
-        }
-        XCTAssertTrue(results[0] == results[1], "1 and 2 workers")
-        XCTAssertTrue(results[0] == results[2], "1 and 3 workers")
-        let conv = try Convolution(weight: w, padding: .same, settings: ConvolutionSettings(workers: 2))
-        let second = try Tensor(shape: [1, 8, 12, 32], scalars: Array(x.scalars[(8 * 12 * 32)..<(2 * 8 * 12 * 32)]))
-        let output = 8 * 12 * 48
-        XCTAssertTrue(try conv.forward(second).scalars == Array(results[1][output..<(2 * output)]), "a sample alone")
-    }
-
-    /// The evaluation-mode ReLU in the output transform and a decoder's concatenated input: the
-    /// plain pass's values, rectified; the joined tensor's bits.
-    func testRectifiedAndConcatenatedForward() throws {
-        let x = randomTensor([2, 8, 8, 32], seed: 9960).converted(to: Float.self)
-        let w = randomTensor([3, 3, 32, 16], seed: 9961).converted(to: Float.self)
-        let b = randomTensor([16], seed: 9962).converted(to: Float.self)
-        let conv = try Convolution(weight: w, bias: b, padding: .same, settings: ConvolutionSettings(workers: 2))
-        let plain = try conv.forward(x)
-        XCTAssertTrue(try conv.forward(x, rectified: true).scalars == plain.scalars.map { max(0, $0) }, "the ReLU")
-        XCTAssertTrue(plain.scalars.contains { $0 < 0 }, "some outputs to rectify")
-        let parts = try x.splittingChannels([16, 16])
-        XCTAssertTrue(try conv.forward(concatenating: parts, rectified: false).scalars == plain.scalars, "two parts")
     }
 
     /// The rounded-operand arithmetic: the bfloat16 pass is the Float pass given the rounded input

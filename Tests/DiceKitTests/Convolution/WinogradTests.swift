@@ -138,9 +138,13 @@ final class WinogradTests: XCTestCase {
             file: file, line: line)
     }
 
+    /// F(2×2, 3×3), F(2×2×2, 3×3×3), and at the AVX-512 level F(4×4, 3×3).
     func testBitsDependOnNothingButTheSample() throws {
         try assertBitsDependOnNothingButTheSample([12, 14, 32], cout: 48, seed: 9700)
         try assertBitsDependOnNothingButTheSample([4, 6, 8, 16], cout: 32, seed: 9710)
+        guard InstructionSet.available.contains(.avx512) else { return }
+        Winograd4.force(true)
+        try assertBitsDependOnNothingButTheSample([8, 12, 32], cout: 48, seed: 9720)
     }
 
     /// A batch whose padded copy exceeds the workspace bound runs slab by slab (WinogradSlabs:
@@ -217,9 +221,17 @@ final class WinogradTests: XCTestCase {
 
     /// The evaluation-mode ReLU in the output transform (a max with 0 after the bias), and a
     /// U-Net decoder's input given as a channel concatenation (joined in the padded copy): the
-    /// plain pass's values, rectified; the joined tensor's bits.
+    /// plain pass's values, rectified; the joined tensor's bits. F(2×2, 3×3), and at the AVX-512
+    /// level F(4×4, 3×3).
     func testRectifiedAndConcatenatedForward() throws {
-        let x = randomTensor([2, 8, 6, 32], seed: 9800).converted(to: Float.self)
+        try checkRectifiedAndConcatenated(width: 6)
+        guard InstructionSet.available.contains(.avx512) else { return }
+        Winograd4.force(true)
+        try checkRectifiedAndConcatenated(width: 8)
+    }
+
+    private func checkRectifiedAndConcatenated(width: Int) throws {
+        let x = randomTensor([2, 8, width, 32], seed: 9800).converted(to: Float.self)
         let w = randomTensor([3, 3, 32, 16], seed: 9801).converted(to: Float.self)
         let b = randomTensor([16], seed: 9802).converted(to: Float.self)
         let conv = try Convolution(weight: w, bias: b, padding: .same, settings: ConvolutionSettings(workers: 2))
