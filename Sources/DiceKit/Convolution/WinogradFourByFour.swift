@@ -45,10 +45,11 @@ extension ConvGeometry {
     /// y = conv(padded, weight) (+ bias) as F(4×4, 3×3) where `Winograd4.runs` says so: the
     /// Winograd forward pass `wg` (`winogradForward`'s, its output stored as `wg.round_output`
     /// says) with the kernel handed over by `packedKernel`, transformed and kept in `cache` (or
-    /// made for this pass without one), the whole batch padded and the workers taking equal
-    /// ranges of its tiles. Returns false, having done nothing, when F(4×4, 3×3) does not run
-    /// here or the padded batch, the transformed kernel and the workers' scratch exceed
-    /// `workspaceLimit` bytes.
+    /// made for this pass without one), the input padded as F(2×2, 3×3)'s is (`WinogradInput`:
+    /// slabs that stay in L2, here of bands of 4 output rows, else the whole batch, else slabs
+    /// within the bound), the workers taking equal ranges of the tiles. Returns false, having
+    /// done nothing, when F(4×4, 3×3) does not run here or the input, the transformed kernel and
+    /// the workers' scratch do not fit `workspaceLimit` bytes.
     func winograd4Forward(
         _ g: dk_conv_geometry, wg: dk_winograd_geometry, padded: PaddedSource,
         packedKernel: ((UnsafePointer<Float>) -> Void) -> Void, bias: UnsafePointer<Float>?,
@@ -63,8 +64,11 @@ extension ConvGeometry {
         let count = Swift.min(workers, tiles)
         let transformed = 36 * cin * cout
         let scratchFloats = Int(dk_conv_winograd4_scratch_floats(&wg))
-        let paddedFloats = padded.readsInPlace ? 0 : padded.batch * padded.sampleCount + padded.slack
-        guard (paddedFloats + transformed + count * scratchFloats) * MemoryLayout<Float>.stride <= workspaceLimit
+        let budget = workspaceLimit - (transformed + count * scratchFloats) * MemoryLayout<Float>.stride
+        guard
+            let input = WinogradInput(
+                wg, padded: padded, workers: count, budget: budget, slabBytes: ConvBlocking.current.winogradSlabBytes,
+                tileLines: 4)
         else { return false }
         let make = { (u: UnsafeMutablePointer<Float>) in
             packedKernel { weight in
@@ -77,17 +81,13 @@ extension ConvGeometry {
             }
         }
         Self.withDirectPacking(cache, .winograd4(rounded: roundedOperands), count: transformed, make: make) { u in
-            padded.withPaddedBatch(workers: count) { xp in
-                withUnsafePointer(to: wg) { gp in
-                    let shared = TaskShared((gp, xp, u, bias, y))
-                    runWorkers(count) { w in
-                        let (gp, xp, u, bias, y) = shared.buffers
-                        let scratch = Self.allocateAligned(scratchFloats)
-                        defer { scratch.deallocate() }
-                        dk_conv_winograd4_forward_f32(
-                            gp, xp, tiles * w / count, tiles * (w + 1) / count, u, bias, y, scratch)
-                    }
-                }
+            let shared = TaskShared((u, bias, y))
+            forEachWinogradRange(wg, padded: padded, input: input, workers: workers, count: count, tileLines: 4) {
+                _, gp, xp, offset, tiles in
+                let (u, bias, y) = shared.buffers
+                let scratch = Self.allocateAligned(scratchFloats)
+                defer { scratch.deallocate() }
+                dk_conv_winograd4_forward_f32(gp, xp, tiles.lowerBound, tiles.upperBound, u, bias, y + offset, scratch)
             }
         }
         return true

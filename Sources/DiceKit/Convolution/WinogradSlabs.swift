@@ -4,9 +4,9 @@
 // memory and back; and, for any pass whose whole padded batch would exceed the workspace bound
 // (a 96³ volume of 32 channels, 120 MB padded; a batch of 512² images), slabs within the bound.
 // A slab is a run of pairs of output lines of one sample (pairs of planes in 3-D, of rows in
-// 2-D): its tiles are a contiguous range of the batch's, and they read the padded input lines
-// from its first pair's first to two past its last, which the slab's worker pads into its own
-// buffer. Each worker takes an equal run of the batch's pairs of lines (to within one), cut into
+// 2-D; bands of 4 rows for F(4×4, 3×3), WinogradFourByFour.swift, called pairs below too): its
+// tiles are a contiguous range of the batch's, and they read the padded input lines from its
+// first pair's first to two past its last, which the slab's worker pads into its own buffer. Each worker takes an equal run of the batch's pairs of lines (to within one), cut into
 // slabs at the samples' ends. The forward outputs are the same bits as from the whole padded
 // batch (each is a function of its own window); the weight gradient's sums run over each
 // worker's tiles in order, so they follow the workers' shares of the pairs of lines, fixed by
@@ -38,20 +38,24 @@ struct WinogradSlabs: Sendable {
     let rowFloats: Int
     /// Floats of one worker's slab buffer: the most input lines a slab reads.
     let bufferFloats: Int
+    /// Output lines of a pair: 2, or 4 for F(4×4, 3×3) (a band of 4 rows, its tiles 4 × 4).
+    let tileLines: Int
 
     /// The slabs of pass `wg` (its whole-batch geometry) over `padded` for `workers` workers,
     /// whose buffers together take at most `budget` bytes: as many pairs per slab as that allows,
     /// but no more than a worker's share of the batch's. Nil when even one pair per worker
-    /// exceeds it.
-    init?(_ wg: dk_winograd_geometry, padded: PaddedSource, workers: Int, budget: Int) {
+    /// exceeds it. `tileLines`: output lines of a pair, 2 (F(2×2, 3×3), F(2×2×2, 3×3×3)) or 4
+    /// (F(4×4, 3×3), 2-D).
+    init?(_ wg: dk_winograd_geometry, padded: PaddedSource, workers: Int, budget: Int, tileLines: Int = 2) {
         let volume = wg.od > 1
         let workers = Swift.max(1, workers)
-        pairsPerSample = Int(volume ? wg.od : wg.oh) / 2
+        self.tileLines = tileLines
+        pairsPerSample = Int(volume ? wg.od : wg.oh) / tileLines
         rowsPerLine = volume ? padded.extents[1] : 1
         rowFloats = padded.extents[2] * padded.channels
         let lineBytes = rowsPerLine * rowFloats * MemoryLayout<Float>.stride
-        // A slab of k pairs reads 2k + 2 input lines.
-        let affordable = budget / Swift.max(1, workers * 2 * lineBytes) - 1
+        // A slab of k pairs reads tileLines · k + 2 input lines.
+        let affordable = (budget / Swift.max(1, workers * lineBytes) - 2) / tileLines
         let total = padded.batch * pairsPerSample
         let share = Swift.min(pairsPerSample, (total + workers - 1) / workers)
         pairsPerSlab = Swift.min(affordable, Swift.max(1, share))
@@ -71,13 +75,13 @@ struct WinogradSlabs: Sendable {
             runs.append(first..<slabs.count)
         }
         (self.slabs, self.runs) = (slabs, runs)
-        bufferFloats = (2 * pairsPerSlab + 2) * rowsPerLine * rowFloats
+        bufferFloats = (tileLines * pairsPerSlab + 2) * rowsPerLine * rowFloats
     }
 
     /// The geometry of `slab` (the padded slab as one sample of its own lines) from the pass's `wg`.
     func geometry(_ slab: Slab, of wg: dk_winograd_geometry) -> dk_winograd_geometry {
         var g = wg
-        if wg.od > 1 { g.od = 2 * slab.pairs.count } else { g.oh = 2 * slab.pairs.count }
+        if wg.od > 1 { g.od = tileLines * slab.pairs.count } else { g.oh = tileLines * slab.pairs.count }
         g.sample_floats = bufferFloats
         return g
     }
@@ -87,16 +91,18 @@ struct WinogradSlabs: Sendable {
     func outputOffset(_ slab: Slab, of wg: dk_winograd_geometry) -> Int {
         let part = Int(wg.cout_a != 0 ? wg.cout_a : wg.cout)
         let line = (wg.od > 1 ? Int(wg.oh) : 1) * Int(wg.ow) * part
-        return slab.n * wg.output_sample_floats + 2 * slab.pairs.lowerBound * line
+        return slab.n * wg.output_sample_floats + tileLines * slab.pairs.lowerBound * line
     }
 
     /// The tiles of `slab`.
-    func tiles(_ slab: Slab, of wg: dk_winograd_geometry) -> Int { Winograd.tiles(geometry(slab, of: wg), batch: 1) }
+    func tiles(_ slab: Slab, of wg: dk_winograd_geometry) -> Int {
+        tileLines == 4 ? slab.pairs.count * Int(wg.ow) / 4 : Winograd.tiles(geometry(slab, of: wg), batch: 1)
+    }
 
     /// Pads the input lines `slab` reads into `buffer`.
     func pad(_ slab: Slab, from padded: PaddedSource, into buffer: UnsafeMutablePointer<Float>) {
-        let first = 2 * slab.pairs.lowerBound * rowsPerLine
-        for r in first..<((2 * slab.pairs.upperBound + 2) * rowsPerLine) {
+        let first = tileLines * slab.pairs.lowerBound * rowsPerLine
+        for r in first..<((tileLines * slab.pairs.upperBound + 2) * rowsPerLine) {
             padded.pad(sample: slab.n, row: r, columns: 0..<padded.extents[2], into: buffer + (r - first) * rowFloats)
         }
     }
@@ -112,17 +118,23 @@ enum WinogradInput: Sendable {
     /// take at most that many bytes per worker, when they hold at least 2 pairs of lines (a slab
     /// of one pair reads twice the lines it transforms) or whole samples; else the whole padded
     /// batch when it fits `budget` bytes, else slabs for `workers` workers when they do
-    /// (`WinogradSlabs`); nil when none fits.
-    init?(_ wg: dk_winograd_geometry, padded: PaddedSource, workers: Int, budget: Int, slabBytes: Int? = nil) {
+    /// (`WinogradSlabs`); nil when none fits. `tileLines` as `WinogradSlabs` takes it.
+    init?(
+        _ wg: dk_winograd_geometry, padded: PaddedSource, workers: Int, budget: Int, slabBytes: Int? = nil,
+        tileLines: Int = 2
+    ) {
         if let slabBytes,
             let slabs = WinogradSlabs(
-                wg, padded: padded, workers: workers, budget: Swift.min(budget, workers * slabBytes)),
+                wg, padded: padded, workers: workers, budget: Swift.min(budget, workers * slabBytes),
+                tileLines: tileLines),
             slabs.pairsPerSlab >= Swift.min(2, slabs.pairsPerSample)
         {
             self = .slabs(slabs)
         } else if (padded.batch * padded.sampleCount + padded.slack) * MemoryLayout<Float>.stride <= budget {
             self = .wholeBatch
-        } else if let slabs = WinogradSlabs(wg, padded: padded, workers: workers, budget: budget) {
+        } else if let slabs = WinogradSlabs(
+            wg, padded: padded, workers: workers, budget: budget, tileLines: tileLines)
+        {
             self = .slabs(slabs)
         } else {
             return nil
@@ -134,9 +146,11 @@ extension ConvGeometry {
     /// Runs `body(worker, geometry, input, outputOffset, tiles)` over every tile of the Winograd
     /// pass `wg` on `count` workers, each taking an equal range of them: from the whole padded
     /// batch (the input the batch's, no offset), or slab by slab (each slab's geometry and
-    /// padded lines, and its offset into the output), as `input` says.
+    /// padded lines, and its offset into the output), as `input` says. `tileLines` 4: the
+    /// tiles of F(4×4, 3×3).
     func forEachWinogradRange(
         _ wg: dk_winograd_geometry, padded: PaddedSource, input: WinogradInput, workers: Int, count: Int,
+        tileLines: Int = 2,
         _ body:
             @Sendable (
                 _ worker: Int, _ geometry: UnsafePointer<dk_winograd_geometry>, _ input: UnsafePointer<Float>,
@@ -144,7 +158,9 @@ extension ConvGeometry {
             ) -> Void
     ) {
         guard case .slabs(let plan) = input else {
-            let tiles = Winograd.tiles(wg, batch: padded.batch)
+            let tiles =
+                tileLines == 4
+                ? padded.batch * Int(wg.oh / 4) * Int(wg.ow / 4) : Winograd.tiles(wg, batch: padded.batch)
             padded.withPaddedBatch(workers: workers) { xp in
                 withUnsafePointer(to: wg) { gp in
                     let shared = TaskShared((gp, xp))

@@ -82,6 +82,33 @@ final class Winograd4Tests: XCTestCase {
         for workers in [1, 2, 3] { try check(input: [3, 12, 20, 16], cout: 32, workers: workers, seed: 9940) }
     }
 
+    /// A batch whose padded copy exceeds the workspace bound runs slab by slab, bands of 4 output
+    /// rows padded by each worker (here 1 or 2 bands a slab): the forward pass and the input
+    /// gradient give the bits of the pass within the default bound, F(4×4, 3×3)'s (not
+    /// F(2×2, 3×3)'s, which a bound too small for F(4×4, 3×3) falls back to).
+    func testSlabsPastTheWorkspaceBound() throws {
+        let (input, cout) = ([2, 16, 12, 16], 32)
+        let x = randomTensor(input, seed: 9980).converted(to: Float.self)
+        let w = randomTensor([3, 3, 16, cout], seed: 9981).converted(to: Float.self)
+        let whole = try Convolution(weight: w, padding: .same, settings: .init(workers: 2))
+        let y = try whole.forward(x)
+        let dy = randomTensor(y.shape, seed: 9982).converted(to: Float.self)
+        let expected = try whole.backward(input: x, outputGradient: dy).input!.scalars
+        // The transformed kernel, the workers' scratch and 24 KiB: neither the padded x (32 KiB)
+        // nor the padded dy (64.5 KiB) fits, slabs of 2 bands of x a worker (10 padded rows of
+        // 14 · 16 Floats) and of one band of dy (6 rows of 14 · 32) do.
+        var geometry = dk_winograd_geometry()
+        (geometry.cin, geometry.cout) = (16, 32)
+        geometry.block = ConvBlocking.current.winogradBlock(inChannels: 16, outChannels: 32, points: 36)
+        let scratch = Int(dk_conv_winograd4_scratch_floats(&geometry)) * 4
+        var slabs = whole
+        slabs.settings.workspaceLimit = 36 * 16 * 32 * 4 + 2 * scratch + 24 << 10
+        XCTAssertTrue(try slabs.forward(x).scalars == y.scalars, "forward")
+        XCTAssertTrue(try slabs.backward(input: x, outputGradient: dy).input!.scalars == expected, "∂x")
+        Winograd4.force(false)
+        XCTAssertTrue(try whole.forward(x).scalars != y.scalars, "F(4×4, 3×3) ran")
+    }
+
     /// The rounded-operand arithmetic: the bfloat16 pass is the Float pass given the rounded input
     /// and kernel, F(4×4, 3×3) in both.
     func testRoundedOperands() throws {

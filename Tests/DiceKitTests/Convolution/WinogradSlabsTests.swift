@@ -22,19 +22,22 @@ final class WinogradSlabsTests: XCTestCase {
         }
     }
 
-    /// Every pair of output lines once, in order; each worker an equal share of them (to within
-    /// one), in slabs of one sample and at most `pairsPerSlab` pairs, whose lines fit the buffer.
+    /// Every pair of output lines (band of 4 for F(4×4, 3×3)) once, in order; each worker an
+    /// equal share of them (to within one), in slabs of one sample and at most `pairsPerSlab`
+    /// pairs, whose lines fit the buffer.
     func testWorkersShareThePairsEvenly() throws {
-        // (input, workers, pairs a slab may hold)
-        let cases: [([Int], Int, Int)] = [
-            ([1, 128, 8, 16], 2, 6), ([3, 10, 8, 16], 2, 8), ([8, 12, 6, 32], 3, 2), ([2, 4, 4, 16], 5, 3),
+        // (input, workers, pairs a slab may hold, output lines of a pair)
+        let cases: [([Int], Int, Int, Int)] = [
+            ([1, 128, 8, 16], 2, 6, 2), ([3, 10, 8, 16], 2, 8, 2), ([8, 12, 6, 32], 3, 2, 2), ([2, 4, 4, 16], 5, 3, 2),
+            ([1, 128, 8, 16], 2, 6, 4), ([3, 12, 8, 16], 2, 2, 4), ([2, 8, 12, 32], 3, 1, 4),
         ]
-        for (input, workers, most) in cases {
+        for (input, workers, most, tileLines) in cases {
             try withPass(input) { wg, padded, lineBytes in
-                let budget = workers * (2 * most + 2) * lineBytes
-                let plan = try XCTUnwrap(WinogradSlabs(wg, padded: padded, workers: workers, budget: budget))
-                let what = "\(input), \(workers) workers"
-                let pairs = input[1] / 2
+                let budget = workers * (tileLines * most + 2) * lineBytes
+                let plan = try XCTUnwrap(
+                    WinogradSlabs(wg, padded: padded, workers: workers, budget: budget, tileLines: tileLines))
+                let what = "\(input), \(workers) workers, pairs of \(tileLines) lines"
+                let pairs = input[1] / tileLines
                 let total = input[0] * pairs
                 XCTAssertEqual(plan.pairsPerSample, pairs, what)
                 XCTAssertEqual(plan.pairsPerSlab, min(most, pairs, (total + workers - 1) / workers), what)
@@ -50,9 +53,14 @@ final class WinogradSlabsTests: XCTestCase {
                 for slab in plan.slabs {
                     XCTAssertTrue(slab.pairs.count >= 1 && slab.pairs.count <= plan.pairsPerSlab, what)
                     XCTAssertTrue(slab.pairs.upperBound <= pairs, what)
-                    XCTAssertEqual(plan.tiles(slab, of: wg), slab.pairs.count * input[2] / 2, what)
+                    XCTAssertEqual(
+                        plan.tiles(slab, of: wg), slab.pairs.count * input[2] / tileLines, what)
+                    XCTAssertEqual(
+                        plan.outputOffset(slab, of: wg),
+                        slab.n * Int(wg.output_sample_floats) + tileLines * slab.pairs.lowerBound * input[2] * 16,
+                        what)
                 }
-                XCTAssertEqual(plan.bufferFloats * 4, (2 * plan.pairsPerSlab + 2) * lineBytes, what)
+                XCTAssertEqual(plan.bufferFloats * 4, (tileLines * plan.pairsPerSlab + 2) * lineBytes, what)
             }
         }
     }
