@@ -45,9 +45,9 @@ extension ConvGeometry {
     /// y = conv(padded, weight) (+ bias) as F(4×4, 3×3) where `Winograd4.runs` says so: the
     /// Winograd forward pass `wg` (`winogradForward`'s, its output stored as `wg.round_output`
     /// says) with the kernel handed over by `packedKernel`, transformed and kept in `cache` (or
-    /// made for this pass without one), the input padded as F(2×2, 3×3)'s is (`WinogradInput`:
-    /// slabs that stay in L2, here of bands of 4 output rows, else the whole batch, else slabs
-    /// within the bound), the workers taking equal ranges of the tiles. Returns false, having
+    /// made for this pass without one), the input padded whole, or in slabs of bands of 4 output
+    /// rows (`WinogradInput`: in L2 for fewer samples than workers; within the bound where the
+    /// whole batch exceeds it), the workers taking equal ranges of the tiles. Returns false, having
     /// done nothing, when F(4×4, 3×3) does not run here or the input, the transformed kernel and
     /// the workers' scratch do not fit `workspaceLimit` bytes.
     func winograd4Forward(
@@ -65,10 +65,15 @@ extension ConvGeometry {
         let transformed = 36 * cin * cout
         let scratchFloats = Int(dk_conv_winograd4_scratch_floats(&wg))
         let budget = workspaceLimit - (transformed + count * scratchFloats) * MemoryLayout<Float>.stride
+        // Slabs in L2 only for fewer samples than workers (one image: `dicekit predict`), whose
+        // whole padded copy the workers would pad sample by sample, one of them alone: there the
+        // slabs ran the U-Nets' one-image inference 1.06–1.10× as fast as the whole batch. At a
+        // batch of 8 they ran the steps at 0.97–1.02× and inference at 0.93–1.01× its speed
+        // (Emerald Rapids, alternated `dicekit-bench` runs), so the whole batch is padded there.
+        let slabBytes = padded.batch < count ? ConvBlocking.current.winogradSlabBytes : nil
         guard
             let input = WinogradInput(
-                wg, padded: padded, workers: count, budget: budget, slabBytes: ConvBlocking.current.winogradSlabBytes,
-                tileLines: 4)
+                wg, padded: padded, workers: count, budget: budget, slabBytes: slabBytes, tileLines: 4)
         else { return false }
         let make = { (u: UnsafeMutablePointer<Float>) in
             packedKernel { weight in
