@@ -87,13 +87,29 @@ struct WinogradChunks: Sendable {
         guard (paddedFloats + floats) * MemoryLayout<Float>.stride <= budget else { return nil }
     }
 
-    /// The elements ξ worker `w` of the `count` takes in the products phase.
-    func elements(_ w: Int, points: Int) -> Range<Int> {
-        (points * w / ranges.count)..<(points * (w + 1) / ranges.count)
+    /// Calls `body(ξ, chunk, tiles)` for the elements ξ that worker `w` takes in the products (or
+    /// sums) phase, an equal share of the `points`, each over every chunk in tile order.
+    func forEachElement(of w: Int, points: Int, _ body: (_ xi: Int, _ chunk: Int, _ tiles: Range<Int>) -> Void) {
+        for xi in (points * w / ranges.count)..<(points * (w + 1) / ranges.count) {
+            for (c, tiles) in ranges.enumerated() { body(xi, c, tiles) }
+        }
     }
 }
 
 extension ConvGeometry {
+    /// Calls `body(geometry, batch, buffer)` with `wg`, the whole batch of `padded` padded, and
+    /// the buffer of `chunks` (valid inside `body`): the set-up of both passes split by elements.
+    private func withChunks(
+        _ wg: dk_winograd_geometry, padded: PaddedSource, chunks: WinogradChunks,
+        _ body: (UnsafePointer<dk_winograd_geometry>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void
+    ) {
+        let buffer = Self.allocateAligned(chunks.floats)
+        defer { buffer.deallocate() }
+        padded.withPaddedBatch(workers: chunks.ranges.count) { xp in
+            withUnsafePointer(to: wg) { body($0, xp, buffer) }
+        }
+    }
+
     /// y = the Winograd forward pass `wg` over `padded` (the whole batch) with the transformed
     /// kernel `u`, split by elements into `chunks`, one per worker.
     func winogradForwardByElements(
@@ -101,31 +117,24 @@ extension ConvGeometry {
         y: UnsafeMutablePointer<Float>, chunks: WinogradChunks
     ) {
         let (points, count) = (Winograd.points(kernelDepth: wg.od > 1 ? 3 : 1), chunks.ranges.count)
-        let buffer = Self.allocateAligned(chunks.floats)
-        defer { buffer.deallocate() }
-        padded.withPaddedBatch(workers: count) { xp in
-            withUnsafePointer(to: wg) { gp in
-                let shared = TaskShared((gp, xp, u, bias, y, buffer))
-                runWorkers(count) { w in
-                    let (gp, xp, _, _, _, buffer) = shared.buffers
-                    let tiles = chunks.ranges[w]
-                    dk_conv_winograd_chunk_input_f32(gp, xp, tiles.lowerBound, tiles.count, buffer + chunks.offsets[w])
+        withChunks(wg, padded: padded, chunks: chunks) { gp, xp, buffer in
+            let shared = TaskShared((gp, xp, u, bias, y, buffer))
+            runWorkers(count) { w in
+                let (gp, xp, _, _, _, buffer) = shared.buffers
+                let tiles = chunks.ranges[w]
+                dk_conv_winograd_chunk_input_f32(gp, xp, tiles.lowerBound, tiles.count, buffer + chunks.offsets[w])
+            }
+            runWorkers(count) { w in
+                let (gp, _, u, _, _, buffer) = shared.buffers
+                chunks.forEachElement(of: w, points: points) { xi, c, tiles in
+                    dk_conv_winograd_chunk_products_f32(gp, buffer + chunks.offsets[c], tiles.count, u, xi, xi + 1)
                 }
-                runWorkers(count) { w in
-                    let (gp, _, u, _, _, buffer) = shared.buffers
-                    for xi in chunks.elements(w, points: points) {
-                        for (c, tiles) in chunks.ranges.enumerated() {
-                            dk_conv_winograd_chunk_products_f32(
-                                gp, buffer + chunks.offsets[c], tiles.count, u, xi, xi + 1)
-                        }
-                    }
-                }
-                runWorkers(count) { w in
-                    let (gp, _, _, bias, y, buffer) = shared.buffers
-                    let tiles = chunks.ranges[w]
-                    dk_conv_winograd_chunk_output_f32(
-                        gp, buffer + chunks.offsets[w], tiles.lowerBound, tiles.count, bias, y)
-                }
+            }
+            runWorkers(count) { w in
+                let (gp, _, _, bias, y, buffer) = shared.buffers
+                let tiles = chunks.ranges[w]
+                dk_conv_winograd_chunk_output_f32(
+                    gp, buffer + chunks.offsets[w], tiles.lowerBound, tiles.count, bias, y)
             }
         }
     }
@@ -137,25 +146,18 @@ extension ConvGeometry {
         chunks: WinogradChunks
     ) {
         let (points, count) = (Winograd.points(kernelDepth: wg.od > 1 ? 3 : 1), chunks.ranges.count)
-        let buffer = Self.allocateAligned(chunks.floats)
-        defer { buffer.deallocate() }
-        padded.withPaddedBatch(workers: count) { xp in
-            withUnsafePointer(to: wg) { gp in
-                let shared = TaskShared((gp, xp, dy, du, buffer))
-                runWorkers(count) { w in
-                    let (gp, xp, dy, _, buffer) = shared.buffers
-                    let tiles = chunks.ranges[w]
-                    dk_conv_winograd_weight_chunk_f32(
-                        gp, xp, dy, tiles.lowerBound, tiles.count, buffer + chunks.offsets[w])
-                }
-                runWorkers(count) { w in
-                    let (gp, _, _, du, buffer) = shared.buffers
-                    for xi in chunks.elements(w, points: points) {
-                        for (c, tiles) in chunks.ranges.enumerated() {
-                            dk_conv_winograd_weight_chunk_sums_f32(
-                                gp, buffer + chunks.offsets[c], tiles.count, xi, xi + 1, du, c == 0 ? 1 : 0)
-                        }
-                    }
+        withChunks(wg, padded: padded, chunks: chunks) { gp, xp, buffer in
+            let shared = TaskShared((gp, xp, dy, du, buffer))
+            runWorkers(count) { w in
+                let (gp, xp, dy, _, buffer) = shared.buffers
+                let tiles = chunks.ranges[w]
+                dk_conv_winograd_weight_chunk_f32(gp, xp, dy, tiles.lowerBound, tiles.count, buffer + chunks.offsets[w])
+            }
+            runWorkers(count) { w in
+                let (gp, _, _, du, buffer) = shared.buffers
+                chunks.forEachElement(of: w, points: points) { xi, c, tiles in
+                    dk_conv_winograd_weight_chunk_sums_f32(
+                        gp, buffer + chunks.offsets[c], tiles.count, xi, xi + 1, du, c == 0 ? 1 : 0)
                 }
             }
         }
