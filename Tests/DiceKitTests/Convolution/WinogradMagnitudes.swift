@@ -1,6 +1,8 @@
 // The magnitudes the Winograd tests' error bounds are stated in: V̄ = |Bᵀ| |d| |B| of a tile's
 // window, computed in Double (BFloat16WinogradTests, BFloat16WinogradWeightGradientTests); and the
-// errors against a Double reference (WinogradTests, Winograd4Tests).
+// errors against a Double reference and the assertion on them (WinogradTests, Winograd4Tests).
+
+import XCTest
 
 @testable import DiceKit
 
@@ -44,4 +46,22 @@ func winogradErrors(_ actual: Tensor<Float>, _ expected: Tensor<Double>) -> (max
         (worst, squares) = (max(worst, e), squares + e * e)
     }
     return (worst, (squares / Double(max(expected.count, 1))).squareRoot())
+}
+
+/// Asserts that `winograd` (a Winograd pass's result) is within `largest` of the largest magnitude
+/// of `reference` (its Double result) and has a root-mean-square error at most `rmsFactor` times
+/// that of `direct` (the direct kernels' result on the same data), and that it differs from
+/// `direct` somewhere (Winograd ran).
+func assertWinogradError(
+    _ winograd: Tensor<Float>, direct: Tensor<Float>, reference: Tensor<Double>, largest: Double, rmsFactor: Double,
+    _ what: String, file: StaticString = #filePath, line: UInt = #line
+) {
+    XCTAssertEqual(winograd.shape, reference.shape, what, file: file, line: line)
+    let scale = reference.scalars.map(abs).max() ?? 1
+    let (ours, theirs) = (winogradErrors(winograd, reference), winogradErrors(direct, reference))
+    XCTAssertLessThanOrEqual(ours.max, largest * scale, "\(what): max error of scale \(scale)", file: file, line: line)
+    XCTAssertLessThanOrEqual(
+        ours.rms, rmsFactor * theirs.rms + 1e-9 * scale, "\(what): rms \(ours.rms), direct \(theirs.rms)", file: file,
+        line: line)
+    XCTAssertTrue(winograd.scalars != direct.scalars, "\(what): the direct kernels' bits", file: file, line: line)
 }

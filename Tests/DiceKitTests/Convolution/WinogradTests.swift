@@ -35,14 +35,8 @@ final class WinogradTests: XCTestCase {
         winograd: Tensor<Float>, direct: Tensor<Float>, reference: Tensor<Double>, _ what: String,
         file: StaticString = #filePath, line: UInt = #line
     ) {
-        XCTAssertEqual(winograd.shape, reference.shape, what, file: file, line: line)
-        let scale = reference.scalars.map(abs).max() ?? 1
-        let (ours, theirs) = (winogradErrors(winograd, reference), winogradErrors(direct, reference))
-        XCTAssertLessThanOrEqual(ours.max, 2e-6 * scale, "\(what): max error of scale \(scale)", file: file, line: line)
-        XCTAssertLessThanOrEqual(
-            ours.rms, 3 * theirs.rms + 1e-9 * scale, "\(what): rms \(ours.rms), direct \(theirs.rms)", file: file,
-            line: line)
-        XCTAssertTrue(winograd.scalars != direct.scalars, "\(what): the direct kernels' bits", file: file, line: line)
+        assertWinogradError(
+            winograd, direct: direct, reference: reference, largest: 2e-6, rmsFactor: 3, what, file: file, line: line)
     }
 
     private func check(
